@@ -1,0 +1,55 @@
+"""The `sealer` command line: click code only, each command calling a core function.
+
+Command modules import nothing heavy at the top, so `sealer --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from sealer import __version__
+from sealer.cli import certs, keys, sealing
+from sealer.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, SealerError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sealer")
+def cli() -> None:
+    """Generate API keys, seal them for Bitnami Sealed Secrets, and deliver them through Git.
+
+    Exit codes: 0 ok, 1 findings or check failed, 2 usage or bad input,
+    3 unexpected error, 130 interrupted.
+    """
+
+
+for module in (keys, certs, sealing):
+    for command in module.COMMANDS:
+        cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; expected errors become one stderr line and an exit code."""
+    try:
+        result = cli.main(args=argv, prog_name="sealer", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.ClickException as err:
+        err.show()
+        return err.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("sealer: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except SealerError as err:
+        click.echo(f"sealer: {err}", err=True)
+        return err.exit_code
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (`| head`); nothing left to say
+        return 1
+    except Exception:  # a bug: show everything so it can be reported
+        traceback.print_exc()
+        click.echo("sealer: unexpected error (this is a bug)", err=True)
+        return EXIT_UNEXPECTED
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,42 @@
+"""The one expected-error family. The CLI turns these into one stderr line and an exit code."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_BAD_INPUT = 2
+EXIT_UNEXPECTED = 3
+EXIT_INTERRUPTED = 130
+
+
+class SealerError(Exception):
+    """An expected failure: bad input, a refused operation, an unreachable service."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class BadInput(SealerError):
+    """The user's input (a file, an argument, a manifest) cannot be used."""
+
+
+class ConfigError(BadInput):
+    """A configuration or policy file breaks its schema."""
+
+    def __init__(self, where: str, what: str) -> None:
+        super().__init__(f"invalid config: {where}: {what}")
+        self.where = where
+        self.what = what
+
+
+class DecryptError(SealerError):
+    """No available private key opens a sealed value."""
+
+
+class CheckFailed(SealerError):
+    """A check ran and found problems (exit 1)."""
+
+    exit_code = EXIT_FINDINGS
+
+
+class BackendError(SealerError):
+    """A key-store backend refused or could not be reached."""

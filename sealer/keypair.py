@@ -1,0 +1,100 @@
+"""Controller keypairs for "bring your own certificates": what an air-gapped admin installs."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from sealer import certs, yamlio
+from sealer.atomic import write_atomic
+from sealer.errors import BadInput
+
+ACTIVE_LABEL = "sealedsecrets.bitnami.com/sealed-secrets-key"
+DEFAULT_DAYS = 3650
+SECRET_MODE = 0o600
+
+
+@dataclass(frozen=True)
+class Keypair:
+    key: rsa.RSAPrivateKey
+    cert: x509.Certificate
+
+
+def generate(bits: int = 4096, days: int = DEFAULT_DAYS, common_name: str = "sealed-secret") -> Keypair:
+    if bits < certs.MIN_BITS or bits % 1024:
+        raise BadInput(f"--bits {bits}: use a multiple of 1024, at least {certs.MIN_BITS}")
+    if days < 1:
+        raise BadInput(f"--days {days}: must be at least 1")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, True, False, False, True, False, False, False), critical=True
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return Keypair(key, cert)
+
+
+def cert_pem(pair: Keypair) -> bytes:
+    return pair.cert.public_bytes(serialization.Encoding.PEM)
+
+
+def key_pem(pair: Keypair) -> bytes:
+    """PKCS#1 PEM (`BEGIN RSA PRIVATE KEY`), what `kubectl create secret tls` and the controller take."""
+    return pair.key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+
+
+def key_secret(pair: Keypair, namespace: str = "kube-system", name: str | None = None) -> dict:
+    """The `kubernetes.io/tls` Secret the controller adopts as an active sealing key."""
+    name = name or "sealed-secrets-key-" + certs.fingerprint(pair.cert)[:8]
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace, "labels": {ACTIVE_LABEL: "active"}},
+        "type": "kubernetes.io/tls",
+        "data": {
+            "tls.crt": base64.b64encode(cert_pem(pair)).decode(),
+            "tls.key": base64.b64encode(key_pem(pair)).decode(),
+        },
+    }
+
+
+def write(pair: Keypair, out: Path, namespace: str = "kube-system") -> dict[str, Path]:
+    """Write tls.crt, tls.key (0600) and sealed-secrets-key.yaml (0600); never overwrite."""
+    paths = {
+        "cert": out / "tls.crt",
+        "key": out / "tls.key",
+        "secret": out / "sealed-secrets-key.yaml",
+    }
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing:
+        raise BadInput(f"refusing to overwrite {', '.join(existing)}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BadInput(f"cannot create {out}: {err.strerror or err}") from None
+    write_atomic(paths["key"], key_pem(pair), SECRET_MODE)
+    write_atomic(paths["secret"], yamlio.dump_documents([key_secret(pair, namespace)]), SECRET_MODE)
+    write_atomic(paths["cert"], cert_pem(pair))
+    return paths

@@ -1,0 +1,55 @@
+"""Sealing scopes and the OAEP label each one binds a value to."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+from sealer.errors import BadInput
+
+NAMESPACE_WIDE = "sealedsecrets.bitnami.com/namespace-wide"
+CLUSTER_WIDE = "sealedsecrets.bitnami.com/cluster-wide"
+
+
+class Scope(str, enum.Enum):
+    STRICT = "strict"
+    NAMESPACE_WIDE = "namespace-wide"
+    CLUSTER_WIDE = "cluster-wide"
+
+
+def parse_scope(text: str) -> Scope:
+    try:
+        return Scope(text)
+    except ValueError:
+        raise BadInput(f"unknown scope {text!r}: use strict, namespace-wide or cluster-wide") from None
+
+
+def scope_of(annotations: Mapping[str, str] | None) -> Scope:
+    """The scope the controller reads from a SealedSecret's top-level annotations."""
+    annotations = annotations or {}
+    if str(annotations.get(CLUSTER_WIDE, "")).lower() == "true":
+        return Scope.CLUSTER_WIDE
+    if str(annotations.get(NAMESPACE_WIDE, "")).lower() == "true":
+        return Scope.NAMESPACE_WIDE
+    return Scope.STRICT
+
+
+def scope_annotations(scope: Scope) -> dict[str, str]:
+    if scope is Scope.CLUSTER_WIDE:
+        return {CLUSTER_WIDE: "true"}
+    if scope is Scope.NAMESPACE_WIDE:
+        return {NAMESPACE_WIDE: "true"}
+    return {}
+
+
+def label(scope: Scope, namespace: str, name: str) -> bytes:
+    """The OAEP label: `namespace/name`, `namespace`, or empty. The entry name is not in it."""
+    if scope is Scope.CLUSTER_WIDE:
+        return b""
+    if not namespace:
+        raise BadInput(f"{scope.value} scope needs a namespace (give --namespace or metadata.namespace)")
+    if scope is Scope.NAMESPACE_WIDE:
+        return namespace.encode()
+    if not name:
+        raise BadInput("strict scope needs a name (give --name or metadata.name)")
+    return f"{namespace}/{name}".encode()

@@ -1,0 +1,96 @@
+"""Secrets in, SealedSecrets out: the same objects kubeseal makes, plus provenance."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from sealer import certs, hybrid, parallel, provenance
+from sealer.errors import BadInput
+from sealer.scope import Scope, label, scope_annotations, scope_of
+from sealer.secret import SecretSpec
+
+API_VERSION = "bitnami.com/v1alpha1"
+KIND = "SealedSecret"
+
+
+@dataclass(frozen=True)
+class Sealer:
+    """A certificate checked once and ready to seal with."""
+
+    public_key: RSAPublicKey
+    fingerprint: str
+
+    @classmethod
+    def from_certificate(cls, cert: x509.Certificate, source: str) -> Sealer:
+        return cls(certs.sealing_key(cert, source), certs.fingerprint(cert))
+
+    def seal_values(self, scope: Scope, namespace: str, name: str, values: list[bytes]) -> list[str]:
+        """Base64 ciphertext for each value, bound to the scope's label."""
+        seal = functools.partial(hybrid.encrypt, self.public_key, label(scope, namespace, name))
+        return parallel.seal_all(seal, values)
+
+
+def sealed_secret(spec: SecretSpec, sealer: Sealer, scope: Scope) -> dict[str, Any]:
+    names = sorted(spec.data)
+    encrypted = sealer.seal_values(scope, spec.namespace, spec.name, [spec.data[n] for n in names])
+    top_annotations = scope_annotations(scope)
+    provenance.record(top_annotations, names, names, sealer.fingerprint)
+    template_meta: dict[str, Any] = {"name": spec.name}
+    meta: dict[str, Any] = {"name": spec.name}
+    if spec.namespace:
+        template_meta["namespace"] = meta["namespace"] = spec.namespace
+    meta["annotations"] = top_annotations
+    template_annotations = {**spec.annotations, **scope_annotations(scope)}
+    if template_annotations:
+        template_meta["annotations"] = template_annotations
+    if spec.labels:
+        template_meta["labels"] = dict(spec.labels)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": meta,
+        "spec": {
+            "encryptedData": dict(zip(names, encrypted)),
+            "template": {"metadata": template_meta, "type": spec.type},
+        },
+    }
+
+
+def check_sealed_secret(doc: Any, source: str) -> Mapping[str, Any]:
+    if not isinstance(doc, Mapping) or doc.get("kind") != KIND or doc.get("apiVersion") != API_VERSION:
+        raise BadInput(f"{source}: not a {API_VERSION} SealedSecret")
+    if not isinstance(doc.get("metadata"), Mapping) or not doc["metadata"].get("name"):
+        raise BadInput(f"{source}: SealedSecret has no metadata.name")
+    spec = doc.get("spec")
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("encryptedData", {}), Mapping):
+        raise BadInput(f"{source}: SealedSecret has no spec.encryptedData map")
+    return doc
+
+
+def merge_into(doc: Any, spec: SecretSpec, sealer: Sealer, source: str) -> None:
+    """Seal `spec`'s entries into the existing SealedSecret `doc` (a ruamel tree) in place.
+
+    Name, namespace and scope come from the existing object, as the controller will read them;
+    every entry not in `spec` keeps its ciphertext untouched.
+    """
+    check_sealed_secret(doc, source)
+    meta = doc["metadata"]
+    name, namespace = str(meta["name"]), str(meta.get("namespace") or "")
+    for field, given, have in (("name", spec.name, name), ("namespace", spec.namespace, namespace)):
+        if given and given != have:
+            raise BadInput(f"{source}: {field} is {have!r}, the input Secret says {given!r}")
+    scope = scope_of(meta.get("annotations"))
+    names = sorted(spec.data)
+    encrypted = sealer.seal_values(scope, namespace, name, [spec.data[n] for n in names])
+    entries = doc["spec"].setdefault("encryptedData", {})
+    before = list(entries)
+    entries.update(zip(names, encrypted))
+    if "annotations" not in meta or meta["annotations"] is None:
+        meta["annotations"] = {}
+    provenance.record(meta["annotations"], names, [*before, *names], sealer.fingerprint)

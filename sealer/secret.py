@@ -1,0 +1,137 @@
+"""Kubernetes Secrets as sealer reads them: from manifests or from command-line entries."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sealer.errors import BadInput
+
+# Metadata the API server owns; copying it into a template would confuse the controller.
+DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+_ENTRY_NAME = re.compile(r"[-._a-zA-Z0-9]+")
+
+
+@dataclass
+class SecretSpec:
+    name: str
+    namespace: str
+    type: str = "Opaque"
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    data: dict[str, bytes] = field(default_factory=dict)
+
+
+def check_entry_name(name: str) -> str:
+    if not (_ENTRY_NAME.fullmatch(name) and len(name) <= 253):
+        raise BadInput(f"invalid entry name {name!r}: use letters, digits, '-', '_' and '.'")
+    return name
+
+
+def _string_map(value: Any, where: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise BadInput(f"{where} must be a map of strings")
+    return {str(k): v for k, v in value.items()}
+
+
+def _decode_data(data: dict[str, str], source: str) -> dict[str, bytes]:
+    decoded = {}
+    for key, value in data.items():
+        try:
+            decoded[check_entry_name(key)] = base64.b64decode(value, validate=True)
+        except binascii.Error:
+            raise BadInput(f"{source}: data.{key} is not valid base64") from None
+    return decoded
+
+
+def from_manifest(doc: Any, source: str) -> SecretSpec:
+    """A Secret manifest, checked the way the API server would."""
+    if not isinstance(doc, dict) or doc.get("kind") != "Secret" or doc.get("apiVersion") != "v1":
+        kind = doc.get("kind") if isinstance(doc, dict) else type(doc).__name__
+        raise BadInput(f"{source}: expected a v1 Secret, got {kind or 'a document without kind'}")
+    meta = doc.get("metadata") or {}
+    if not isinstance(meta, dict) or not meta.get("name"):
+        raise BadInput(f"{source}: Secret has no metadata.name")
+    data = _decode_data(_string_map(doc.get("data"), f"{source}: data"), source)
+    for key, value in _string_map(doc.get("stringData"), f"{source}: stringData").items():
+        data[check_entry_name(key)] = value.encode("utf-8")  # stringData wins, as in the API
+    annotations = _string_map(meta.get("annotations"), f"{source}: metadata.annotations")
+    for dropped in DROPPED_ANNOTATIONS:
+        annotations.pop(dropped, None)
+    return SecretSpec(
+        name=str(meta["name"]),
+        namespace=str(meta.get("namespace") or ""),
+        type=str(doc.get("type") or "Opaque"),
+        labels=_string_map(meta.get("labels"), f"{source}: metadata.labels"),
+        annotations=annotations,
+        data=data,
+    )
+
+
+def parse_literal(item: str) -> tuple[str, bytes]:
+    """`KEY=VALUE` from --from-literal; the value is never echoed back in errors."""
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise BadInput("--from-literal takes KEY=VALUE")
+    return check_entry_name(key), value.encode("utf-8")
+
+
+def parse_file_entry(item: str) -> tuple[str, bytes]:
+    """`KEY=PATH` (or just PATH, keyed by its file name) from --from-file."""
+    key, sep, path = item.partition("=")
+    if not sep:
+        key, path = Path(item).name, item
+    try:
+        return check_entry_name(key), Path(path).read_bytes()
+    except OSError as err:
+        raise BadInput(f"--from-file {path}: {err.strerror or err}") from None
+
+
+def to_manifest(spec: SecretSpec) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": spec.name}
+    if spec.namespace:
+        meta["namespace"] = spec.namespace
+    if spec.labels:
+        meta["labels"] = dict(spec.labels)
+    if spec.annotations:
+        meta["annotations"] = dict(spec.annotations)
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": meta,
+        "type": spec.type,
+        "data": {k: base64.b64encode(v).decode() for k, v in sorted(spec.data.items())},
+    }
+
+
+def from_entries(
+    name: str, namespace: str, literals: tuple[str, ...], files: tuple[str, ...], type_: str = "Opaque"
+) -> SecretSpec:
+    """A Secret built from --from-literal and --from-file entries."""
+    if not name:
+        raise BadInput("--name is required with --from-literal/--from-file")
+    data = dict(parse_literal(item) for item in literals)
+    data.update(parse_file_entry(item) for item in files)
+    return SecretSpec(name=name, namespace=namespace, type=type_, data=data)
+
+
+def from_documents(docs: list[Any], source: str, namespace: str = "") -> list[SecretSpec]:
+    """Every Secret of a YAML stream (a v1 List counts as its items); `namespace` fills gaps."""
+    specs = []
+    for doc in docs:
+        items = doc.get("items") or [] if isinstance(doc, dict) and doc.get("kind") == "List" else [doc]
+        for item in items:
+            spec = from_manifest(item, source)
+            if namespace and spec.namespace and spec.namespace != namespace:
+                raise BadInput(f"{source}: Secret {spec.name} is in namespace {spec.namespace!r}, not {namespace!r}")
+            spec.namespace = spec.namespace or namespace
+            specs.append(spec)
+    if not specs:
+        raise BadInput(f"{source}: no Secret found")
+    return specs

@@ -1,0 +1,93 @@
+"""Recovery: open SealedSecrets offline with the controller's private keys."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from sealer import certs, hybrid, yamlio
+from sealer.errors import BadInput, DecryptError
+from sealer.scope import label, scope_of
+from sealer.sealing import check_sealed_secret
+from sealer.secret import SecretSpec
+
+
+def _pem_key(data: bytes, source: str) -> RSAPrivateKey:
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        raise BadInput(f"{source}: not an unencrypted PEM private key") from None
+    if not isinstance(key, RSAPrivateKey):
+        raise BadInput(f"{source}: private key is not RSA")
+    return key
+
+
+def _keys_from_document(doc: Any, source: str) -> list[RSAPrivateKey]:
+    if isinstance(doc, Mapping) and doc.get("kind") == "List":
+        return [key for item in doc.get("items") or [] for key in _keys_from_document(item, source)]
+    if isinstance(doc, Mapping) and doc.get("kind") == "Secret":
+        encoded = (doc.get("data") or {}).get("tls.key")
+        if not encoded:
+            raise BadInput(f"{source}: Secret {doc.get('metadata', {}).get('name')} has no tls.key")
+        try:
+            return [_pem_key(base64.b64decode(encoded, validate=True), source)]
+        except binascii.Error:
+            raise BadInput(f"{source}: tls.key is not valid base64") from None
+    raise BadInput(f"{source}: expected a PEM key, a key Secret or a List of them")
+
+
+def load_private_keys(path: str | Path) -> list[RSAPrivateKey]:
+    """Keys from a PEM file, a `kubernetes.io/tls` key Secret, or a v1 List of them."""
+    data = certs.read_bytes(path, "key file")
+    if b"-----BEGIN" in data:
+        return [_pem_key(data, str(path))]
+    keys = [key for doc in yamlio.load_documents(data, str(path)) for key in _keys_from_document(doc, str(path))]
+    if not keys:
+        raise BadInput(f"{path}: holds no private key")
+    return keys
+
+
+def decode_entry(entry: str, value: Any) -> bytes:
+    try:
+        return base64.b64decode(str(value), validate=True)
+    except binascii.Error:
+        raise BadInput(f"entry {entry}: not valid base64") from None
+
+
+def open_value(keys: Sequence[RSAPrivateKey], lbl: bytes, blob: bytes) -> bytes:
+    """Try every key, as the controller does with all its sealing keys."""
+    for key in keys:
+        try:
+            return hybrid.decrypt(key, lbl, blob)
+        except DecryptError:
+            continue
+    raise DecryptError("no key opens this value (wrong key, name, namespace or scope)")
+
+
+def unseal(doc: Any, keys: Sequence[RSAPrivateKey], source: str) -> SecretSpec:
+    check_sealed_secret(doc, source)
+    meta = doc["metadata"]
+    name, namespace = str(meta["name"]), str(meta.get("namespace") or "")
+    lbl = label(scope_of(meta.get("annotations")), namespace, name)
+    data = {}
+    for entry, value in (doc["spec"].get("encryptedData") or {}).items():
+        try:
+            data[entry] = open_value(keys, lbl, decode_entry(entry, value))
+        except (DecryptError, BadInput) as err:
+            raise DecryptError(f"{source}: {name} entry {entry}: {err}") from None
+    template = doc["spec"].get("template") or {}
+    template_meta = template.get("metadata") or {}
+    return SecretSpec(
+        name=name,
+        namespace=namespace,
+        type=str(template.get("type") or "Opaque"),
+        labels=dict(template_meta.get("labels") or {}),
+        annotations=dict(template_meta.get("annotations") or {}),
+        data=data,
+    )

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from sealer import apikey
+from sealer.errors import BadInput
+
+
+def test_generated_key_has_format_and_valid_checksum() -> None:
+    key = apikey.generate("staging")
+    assert re.fullmatch(r"slr_staging_[0-9A-Za-z]{38}", key)
+    assert apikey.checksum_ok(key)
+    parsed = apikey.parse(key)
+    assert (parsed.env, len(parsed.random), len(parsed.checksum)) == ("staging", 32, 6)
+
+
+def test_keys_are_unique() -> None:
+    assert len({apikey.generate("dev") for _ in range(200)}) == 200
+
+
+@pytest.mark.parametrize("env", ["", "Dev", "dev_1", "-dev", "dev-", "a" * 33, "dév"])
+def test_bad_env_tag_is_refused(env: str) -> None:
+    with pytest.raises(BadInput):
+        apikey.generate(env)
+
+
+def test_one_changed_character_breaks_the_checksum() -> None:
+    key = apikey.generate("dev")
+    flipped = key[:-10] + ("A" if key[-10] != "A" else "B") + key[-9:]
+    assert not apikey.checksum_ok(flipped)
+    with pytest.raises(BadInput) as err:
+        apikey.parse(flipped)
+    assert flipped not in str(err.value)
+
+
+def test_fingerprint_is_sha256_hex_and_key_id_derives_from_it() -> None:
+    import hashlib
+
+    key = apikey.generate("prod")
+    fp = apikey.fingerprint(key)
+    assert fp == hashlib.sha256(key.encode()).hexdigest()
+    assert apikey.key_id(fp) == "kid_" + fp[:12]
+
+
+def test_base62_pads_and_encodes() -> None:
+    assert apikey.base62(0, 6) == "000000"
+    assert apikey.base62(61, 2) == "0z"
+    assert apikey.base62(62, 2) == "10"
+    assert apikey.base62(2**32 - 1, 6) == "4gfFC3"
