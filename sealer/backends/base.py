@@ -1,0 +1,127 @@
+"""The key-store contract every backend implements.
+
+Stores hold hashes and metadata only, never a key. A record's life: pending (registered
+during a rotation) -> active (after the commit) -> grace (old key, valid until `revoke_at`)
+-> revoked. At most one key per (env, name) is active.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
+from typing import Any, ClassVar, Protocol
+
+PENDING = "pending"
+ACTIVE = "active"
+GRACE = "grace"
+REVOKED = "revoked"
+STATUSES = (PENDING, ACTIVE, GRACE, REVOKED)
+
+VALID = "valid"
+EXPIRED = "expired"
+UNKNOWN = "unknown"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def iso(moment: dt.datetime | None) -> str | None:
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def parse_iso(text: Any) -> dt.datetime | None:
+    if text in (None, ""):
+        return None
+    if isinstance(text, dt.datetime):
+        return text if text.tzinfo else text.replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    env: str
+    name: str  # the entry the key is sealed under, e.g. apiKey
+    key_id: str
+    fingerprint: str  # hex SHA-256 of the key
+    created: dt.datetime
+    expires: dt.datetime | None
+    status: str
+    actor: str
+    revoke_at: dt.datetime | None = None  # end of the grace window
+    sealed_with: tuple[str, ...] = ()  # fingerprints of the certificates that sealed it
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for field in ("created", "expires", "revoke_at"):
+            data[field] = iso(data[field])
+        data["sealed_with"] = list(self.sealed_with)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KeyRecord:
+        return cls(
+            env=str(data["env"]),
+            name=str(data["name"]),
+            key_id=str(data["key_id"]),
+            fingerprint=str(data["fingerprint"]),
+            created=parse_iso(data["created"]) or utcnow(),
+            expires=parse_iso(data.get("expires")),
+            status=str(data["status"]),
+            actor=str(data.get("actor") or ""),
+            revoke_at=parse_iso(data.get("revoke_at")),
+            sealed_with=tuple(str(fp) for fp in data.get("sealed_with") or ()),
+        )
+
+    def with_status(self, status: str, revoke_at: dt.datetime | None = None) -> KeyRecord:
+        return replace(self, status=status, revoke_at=revoke_at)
+
+
+def effective_status(record: KeyRecord, now: dt.datetime) -> str:
+    """valid / revoked / expired / unknown for a presented key matching `record`."""
+    if record.status == PENDING:
+        return UNKNOWN
+    if record.status == REVOKED or (record.status == GRACE and record.revoke_at and record.revoke_at <= now):
+        return REVOKED
+    if record.expires and record.expires <= now:
+        return EXPIRED
+    return VALID
+
+
+def verdict(records: Iterable[KeyRecord], fingerprint: str, now: dt.datetime) -> str:
+    """Compare against every stored hash in constant time per record; no early exit."""
+    found: KeyRecord | None = None
+    for record in records:
+        if hmac.compare_digest(record.fingerprint.encode(), fingerprint.encode()):
+            found = record
+    return effective_status(found, now) if found else UNKNOWN
+
+
+class KeyStore(Protocol):
+    """What `sealer rotate`, `sealer keys` and `sealer backend` need from a store."""
+
+    kind: ClassVar[str]
+
+    def register(self, record: KeyRecord) -> None:
+        """Store a new key as pending; BackendError if its key id exists."""
+
+    def activate(self, env: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
+        """Make `key_id` the active key of (env, name), and in the same write move the
+        previously active key to revoked (`revoke_previous_at` None) or to grace until then."""
+
+    def revoke(self, env: str, key_id: str, at: dt.datetime | None = None) -> None:
+        """Revoke now, or keep valid (grace) until `at`."""
+
+    def remove_pending(self, env: str, key_id: str) -> None:
+        """Compensation for a failed rotation: drop a key that never became active."""
+
+    def list(self, env: str) -> list[KeyRecord]:
+        """Every record of `env`, oldest first."""
+
+    def verify(self, env: str, fingerprint: str, now: dt.datetime | None = None) -> str:
+        """valid / revoked / expired / unknown for the key with this SHA-256 fingerprint."""
+
+    def health(self) -> str:
+        """A one-line description of the reachable store; BackendError if unreachable."""
