@@ -1,0 +1,224 @@
+"""sealer.yaml: the environments of a sealer-managed GitOps repo.
+
+Read with the fast safe loader (rotations read it on every run); changed through ruamel's round
+trip (`edit`) so users' comments survive. Every problem is an `invalid config: <where>: <what>`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sealer import yamlio
+from sealer.apikey import ENV_TAG
+from sealer.atomic import write_atomic
+from sealer.backends import BACKENDS
+from sealer.errors import BadInput, ConfigError
+from sealer.scope import Scope
+
+CONFIG_FILE = "sealer.yaml"
+VERSION = 1
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+_ENTRY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_ENV_NAME = re.compile(ENV_TAG)  # env names also tag the keys (`slr_<env>_…`)
+_SCOPES = tuple(s.value for s in Scope)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    cert: str  # path relative to the repo
+    fingerprint: str
+    values_file: str  # path relative to the repo
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    namespace: str
+    secret_name: str
+    keys: tuple[str, ...]
+    scope: Scope
+    clusters: tuple[Cluster, ...]
+    values_file: str
+    backend_kind: str
+    backend_options: dict[str, str]
+    rotation_days: int
+    key_lifetime_days: int
+    cert_history: tuple[str, ...] = ()  # fingerprints once pinned, now replaced
+    # `sealer check` overrides for this environment: rule id -> options (sealer.policy validates them)
+    policy: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    environments: dict[str, Environment] = field(default_factory=dict)
+
+    def env(self, name: str) -> Environment:
+        if name not in self.environments:
+            known = ", ".join(self.environments) or "none"
+            raise BadInput(f"unknown environment {name!r} (known: {known})")
+        return self.environments[name]
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder upward holding sealer.yaml."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise BadInput(f"no {CONFIG_FILE} here or above {here} (run `sealer init` first)")
+
+
+def _need(value: Any, where: str, kind: type, what: str) -> Any:
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+        raise ConfigError(where, f"must be {what}")
+    return value
+
+
+def _match(value: Any, where: str, pattern: re.Pattern[str], what: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ConfigError(where, f"must be {what}, got {value!r}")
+    return value
+
+
+def _path(value: Any, where: str) -> str:
+    """A relative path inside the repo: sealer writes there, so never `/etc/…` or `../…`."""
+    path = PurePosixPath(_need(value, where, str, "a path"))
+    if not value or path.is_absolute() or ".." in path.parts or "\\" in value:
+        raise ConfigError(where, f"must be a relative path inside the repo, got {value!r}")
+    return str(value)
+
+
+def _cluster(raw: Any, where: str) -> Cluster:
+    _need(raw, where, dict, "a mapping")
+    return Cluster(
+        name=_match(raw.get("name"), f"{where}.name", DNS_LABEL, "a DNS label"),
+        cert=_path(raw.get("cert"), f"{where}.cert"),
+        fingerprint=_match(raw.get("fingerprint"), f"{where}.fingerprint", _HEX64, "64 hex digits"),
+        values_file=_path(raw.get("valuesFile"), f"{where}.valuesFile"),
+    )
+
+
+def _clusters(raw: Any, where: str) -> tuple[Cluster, ...]:
+    items = _need(raw or [], where, list, "a list")
+    clusters = tuple(_cluster(c, f"{where}[{i}]") for i, c in enumerate(items))
+    for i, cluster in enumerate(clusters):
+        if cluster.name in (c.name for c in clusters[:i]):
+            raise ConfigError(f"{where}[{i}].name", f"cluster {cluster.name!r} is listed twice")
+    return clusters
+
+
+def _backend(raw: Any, where: str) -> tuple[str, dict[str, str]]:
+    raw = raw or {"kind": "k8s-secrets"}
+    _need(raw, where, dict, "a mapping")
+    kind = raw.get("kind")
+    if not isinstance(kind, str) or kind not in BACKENDS:
+        raise ConfigError(f"{where}.kind", f"must be one of {', '.join(sorted(BACKENDS))}")
+    options = _need(raw.get("options") or {}, f"{where}.options", dict, "a mapping")
+    return kind, {str(k): str(v) for k, v in options.items()}
+
+
+def _keys(raw: Any, where: str) -> tuple[str, ...]:
+    keys = _need(raw, where, list, "a list of entry names")
+    names = tuple(_match(k, f"{where}[{i}]", _ENTRY, "an entry name") for i, k in enumerate(keys))
+    if not names or len(set(names)) != len(names):
+        raise ConfigError(where, "must list at least one entry, each once")
+    return names
+
+
+def _days(raw: dict[str, Any], where: str) -> tuple[int, int]:
+    rotation = _need(raw.get("rotationDays", 90), f"{where}.rotationDays", int, "a whole number of days")
+    if rotation < 1:
+        raise ConfigError(f"{where}.rotationDays", "must be at least 1")
+    lifetime = _need(
+        raw.get("keyLifetimeDays", rotation + 14), f"{where}.keyLifetimeDays", int, "a whole number of days"
+    )
+    if lifetime < rotation:
+        raise ConfigError(f"{where}.keyLifetimeDays", f"must be at least rotationDays ({rotation})")
+    return rotation, lifetime
+
+
+def _policy(raw: Any, where: str) -> dict[str, dict[str, Any]]:
+    """The shape only: rule ids and options are sealer.policy's to validate."""
+    rules = _need({} if raw is None else raw, where, dict, "a mapping of rule ids to option mappings")
+    for rule, options in rules.items():
+        _need({} if options is None else options, f"{where}.{rule}", dict, "a mapping of options")
+    return {str(rule): dict(options or {}) for rule, options in rules.items()}
+
+
+def _environment(name: str, raw: Any) -> Environment:
+    where = f"environments.{name}"
+    _match(name, where, _ENV_NAME, "a name of 1-32 lowercase letters, digits and inner hyphens")
+    _need(raw, where, dict, "a mapping")
+    scope_text = raw.get("scope", "strict")
+    if not isinstance(scope_text, str) or scope_text not in _SCOPES:
+        raise ConfigError(f"{where}.scope", "must be strict, namespace-wide or cluster-wide")
+    kind, options = _backend(raw.get("backend"), f"{where}.backend")
+    rotation, lifetime = _days(raw, where)
+    history = _need(raw.get("certHistory") or [], f"{where}.certHistory", list, "a list of fingerprints")
+    return Environment(
+        name=name,
+        namespace=_match(raw.get("namespace"), f"{where}.namespace", DNS_LABEL, "a DNS label"),
+        secret_name=_match(raw.get("secretName"), f"{where}.secretName", _DNS_SUBDOMAIN, "a DNS subdomain"),
+        keys=_keys(raw.get("keys", ["apiKey"]), f"{where}.keys"),
+        scope=Scope(scope_text),
+        clusters=_clusters(raw.get("clusters"), f"{where}.clusters"),
+        values_file=_path(raw.get("valuesFile"), f"{where}.valuesFile"),
+        backend_kind=kind,
+        backend_options=options,
+        rotation_days=rotation,
+        key_lifetime_days=lifetime,
+        cert_history=tuple(
+            _match(h, f"{where}.certHistory[{i}]", _HEX64, "64 hex digits") for i, h in enumerate(history)
+        ),
+        policy=_policy(raw.get("policy"), f"{where}.policy"),
+    )
+
+
+def parse(data: Any, root: Path) -> Config:
+    _need(data, CONFIG_FILE, dict, "a mapping")
+    version = data.get("version")
+    if type(version) is not int or version != VERSION:
+        raise ConfigError("version", f"must be {VERSION}")
+    envs = _need(data.get("environments"), "environments", dict, "a mapping of environments")
+    cfg = Config(root=root, environments={str(n): _environment(str(n), e) for n, e in envs.items()})
+    _check_values_files(cfg)
+    return cfg
+
+
+def _check_values_files(cfg: Config) -> None:
+    """Two clusters rendering into one values file would overwrite each other's `sealer:` key."""
+    seen: dict[str, str] = {}
+    for env in cfg.environments.values():
+        for i, cluster in enumerate(env.clusters):
+            where = f"environments.{env.name}.clusters[{i}].valuesFile"
+            key = str(PurePosixPath(cluster.values_file))
+            if key in seen:
+                raise ConfigError(where, f"{cluster.values_file} is also rendered by {seen[key]}")
+            seen[key] = where
+
+
+def load(root: Path | None = None) -> Config:
+    root = root or find_root()
+    path = root / CONFIG_FILE
+    docs = yamlio.load_documents(path.read_bytes(), str(path))
+    return parse(docs[0] if docs else None, root)
+
+
+@contextlib.contextmanager
+def edit(root: Path) -> Iterator[Any]:
+    """Round-trip sealer.yaml: yield the ruamel tree, validate the result, write it atomically."""
+    path = root / CONFIG_FILE
+    doc = yamlio.round_trip_load(path.read_text(encoding="utf-8"), str(path))
+    yield doc
+    text = yamlio.round_trip_dump(doc)
+    parse(yamlio.load_documents(text, str(path))[0], root)  # never write an invalid file
+    write_atomic(path, text)

@@ -1,0 +1,119 @@
+"""`sealer init`: turn a Git repository into a sealer-managed GitOps repo."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from sealer import config, layout, templating, yamlio
+from sealer.apikey import check_env_tag
+from sealer.atomic import write_atomic
+from sealer.errors import BadInput
+
+DEFAULT_ENVS = ("dev", "staging", "production")
+# Rotation periods users are told to follow: production 90 days, staging 30, dev 180.
+DEFAULT_ROTATION_DAYS = {"dev": 180, "staging": 30, "production": 90}
+DEFAULT_SECRET_NAME = "engine-api-key"
+OUT_DIR = ".sealer/out"
+
+
+@dataclass(frozen=True)
+class EnvPlan:
+    name: str
+    namespace: str
+    secret_name: str
+    keys: tuple[str, ...]
+    scope: str
+    values_file: str
+    rotation_days: int
+    key_lifetime_days: int
+
+
+def plan(envs: tuple[str, ...], namespaces: dict[str, str]) -> list[EnvPlan]:
+    names = envs or DEFAULT_ENVS
+    if len(set(names)) != len(names):
+        raise BadInput("each --env may be given once")
+    unknown = set(namespaces) - set(names)
+    if unknown:
+        raise BadInput(f"--namespace-of names unknown environment(s): {', '.join(sorted(unknown))}")
+    plans = []
+    for name in names:
+        check_env_tag(name)  # env names also tag the keys, so they follow the key format's rule
+        days = DEFAULT_ROTATION_DAYS.get(name, 90)
+        plans.append(
+            EnvPlan(
+                name,
+                namespaces.get(name, name),
+                DEFAULT_SECRET_NAME,
+                ("apiKey",),
+                "strict",
+                layout.values_file(name, name),
+                days,
+                days + 14,
+            )
+        )
+    return plans
+
+
+def _git_root(path: Path) -> Path:
+    done = subprocess.run(
+        ["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True, text=True
+    )
+    if done.returncode:
+        raise BadInput(f"{path} is not inside a Git repository (run `git init` first)")
+    return Path(done.stdout.strip())
+
+
+def _write_new(path: Path, text: str, created: list[Path]) -> None:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text)
+        created.append(path)
+
+
+def _add_line(path: Path, line: str, created: list[Path]) -> None:
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    if line not in existing.splitlines():
+        sep = "\n" if existing and not existing.endswith("\n") else ""
+        write_atomic(path, f"{existing}{sep}# sealer: pull-request descriptions and run reports\n{line}\n")
+        created.append(path)
+
+
+def _add_gitattributes(path: Path, created: list[Path]) -> None:
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    if "diff=sealer" not in existing:
+        write_atomic(
+            path,
+            existing
+            + ("\n" if existing and not existing.endswith("\n") else "")
+            + templating.render("gitattributes.j2"),
+        )
+        created.append(path)
+
+
+def init(root: Path, envs: tuple[str, ...] = (), namespaces: dict[str, str] | None = None) -> list[Path]:
+    """Write sealer.yaml, the folders, the pre-commit config and the diff driver set-up."""
+    _git_root(root)
+    target = root / config.CONFIG_FILE
+    if target.exists():
+        raise BadInput(f"{target} exists; sealer init never overwrites it")
+    plans = plan(envs, namespaces or {})
+    created: list[Path] = []
+    text = templating.render("sealer.yaml.j2", environments=plans)
+    config.parse(yamlio.load_documents(text, "sealer.yaml template")[0], root)  # never write an invalid file
+    _write_new(target, text, created)
+    for env in plans:
+        _write_new(
+            root / env.values_file,
+            templating.render("values.yaml.j2", env=env.name, cluster=env.name),
+            created,
+        )
+    (root / layout.CERTS_DIR).mkdir(exist_ok=True)
+    _write_new(root / ".pre-commit-config.yaml", templating.render("pre-commit-config.yaml.j2"), created)
+    _add_gitattributes(root / ".gitattributes", created)
+    _add_line(root / ".gitignore", f"/{OUT_DIR}/", created)
+    subprocess.run(
+        ["git", "-C", str(root), "config", "diff.sealer.textconv", "sealer diff-driver"], check=True
+    )
+    return created

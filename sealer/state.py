@@ -1,0 +1,101 @@
+"""The sealed state of a repo: one SealedSecret per environment and cluster under `sealed/`.
+
+These files are the source the values files are rendered from, and can be applied as they are.
+They are machine-written with the deterministic emitter: an entry that is not resealed keeps
+its ciphertext line byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sealer import layout, provenance, yamlio
+from sealer.atomic import write_atomic
+from sealer.config import Cluster, Environment
+from sealer.errors import BadInput
+from sealer.scope import label, scope_of
+from sealer.sealing import Sealer, sealed_secret
+from sealer.secret import SecretSpec
+
+HEADER = "# Managed by sealer (`sealer rotate`): do not edit by hand. Safe to commit: values are sealed.\n"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "sealer"}
+
+
+def load(root: Path, env: str, cluster: str) -> dict[str, Any] | None:
+    path = layout.sealed_path(root, env, cluster)
+    if not path.exists():
+        return None
+    docs = yamlio.load_documents(path.read_bytes(), str(path))
+    if not docs or not isinstance(docs[0], dict):
+        raise BadInput(f"{path}: empty or not a SealedSecret")
+    return docs[0]
+
+
+def encrypted_data(doc: Mapping[str, Any] | None) -> dict[str, str]:
+    return dict(((doc or {}).get("spec") or {}).get("encryptedData") or {})
+
+
+def skeleton(env: Environment, sealer: Sealer) -> dict[str, Any]:
+    spec = SecretSpec(name=env.secret_name, namespace=env.namespace, labels=dict(MANAGED_BY))
+    return sealed_secret(spec, sealer, env.scope)
+
+
+def check_target(doc: Mapping[str, Any], env: Environment, path: str) -> None:
+    """A sealed file must still be bound to what sealer.yaml says (else every entry is unusable)."""
+    meta = doc.get("metadata") or {}
+    have = (meta.get("name"), meta.get("namespace"), scope_of(meta.get("annotations")))
+    want = (env.secret_name, env.namespace, env.scope)
+    if have != want:
+        raise BadInput(
+            f"{path} is sealed for {have[0]}/{have[1]} ({have[2].value}) but sealer.yaml says "
+            f"{want[0]}/{want[1]} ({want[2].value}): reseal every entry (`sealer rotate {env.name}` "
+            "without --key)"
+        )
+
+
+def _retargeted(doc: Mapping[str, Any], env: Environment, sealed: Mapping[str, str], path: str) -> bool:
+    """True when every entry of `doc` is being resealed for a new name, namespace or scope."""
+    if not set(encrypted_data(doc)) <= set(sealed):
+        return False
+    try:
+        check_target(doc, env, path)
+    except BadInput:
+        return True
+    return False
+
+
+def merged(
+    doc: dict[str, Any] | None, env: Environment, sealer: Sealer, sealed: Mapping[str, str], source: str
+) -> dict[str, Any]:
+    """`doc` (or a new SealedSecret) with `sealed` (entry -> ciphertext made by `sealer`) put in."""
+    if doc is None or _retargeted(doc, env, sealed, source):
+        doc = skeleton(env, sealer)
+    else:
+        check_target(doc, env, source)
+    entries = doc["spec"].setdefault("encryptedData", {})
+    before = list(entries)
+    entries.update(sealed)
+    annotations = doc["metadata"].setdefault("annotations", {})
+    provenance.record(annotations, list(sealed), [*before, *sealed], sealer.fingerprint)
+    return doc
+
+
+def dump(doc: Mapping[str, Any]) -> str:
+    return HEADER + yamlio.dump(dict(doc))
+
+
+def put(root: Path, env: Environment, cluster: Cluster, sealer: Sealer, sealed: Mapping[str, str]) -> Path:
+    path = layout.sealed_path(root, env.name, cluster.name)
+    doc = merged(load(root, env.name, cluster.name), env, sealer, sealed, str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, dump(doc))
+    return path
+
+
+def seal_entries(env: Environment, sealer: Sealer, values: Mapping[str, bytes]) -> dict[str, str]:
+    names = list(values)
+    label(env.scope, env.namespace, env.secret_name)  # fail early with a clear message
+    sealed = sealer.seal_values(env.scope, env.namespace, env.secret_name, [values[n] for n in names])
+    return dict(zip(names, sealed, strict=True))

@@ -1,0 +1,31 @@
+"""Jinja2 over the templates shipped in `templates/` (package data)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jinja2
+
+from sealer import resources, yamlio
+
+
+def _load(name: str) -> str:
+    return (resources.templates() / name).read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_load),
+        undefined=jinja2.StrictUndefined,  # a missing variable is a bug, not an empty string
+        keep_trailing_newline=True,
+        autoescape=jinja2.select_autoescape(["html"]),
+    )
+    # Every value goes through the YAML scalar emitter: templates stay injection-proof.
+    env.filters["yaml"] = yamlio.scalar
+    return env
+
+
+def render(name: str, **context: Any) -> str:
+    return environment().get_template(name).render(**context)

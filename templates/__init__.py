@@ -1,0 +1,1 @@
+"""Package data: lets importlib.resources find this folder in every kind of install."""

@@ -1,0 +1,379 @@
+"""sealer.yaml's schema: every problem is one `invalid config: <where>: <what>` line."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from env_support import invoke, make_repo, run_main, snapshot
+
+from sealer import config, yamlio
+from sealer.errors import BadInput, ConfigError
+from sealer.scope import Scope
+
+FP_A, FP_B = "a" * 64, "0123456789abcdef" * 4
+
+
+def _cluster(name: str, values: str, fp: str = FP_A) -> dict[str, str]:
+    return {"name": name, "cert": f"certs/staging-{name}.pem", "fingerprint": fp, "valuesFile": values}
+
+
+@pytest.fixture(scope="module")
+def written_by_init(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """What `sealer init --env dev --env staging` writes, plus one pinned cluster for staging."""
+    root = make_repo(tmp_path_factory.mktemp("baseline") / "repo")
+    assert invoke(root, "init", "--env", "dev", "--env", "staging").exit_code == 0
+    data: dict[str, Any] = yaml.safe_load((root / "sealer.yaml").read_text())
+    data["environments"]["staging"]["clusters"] = [_cluster("eu", "deploy/staging/values.yaml")]
+    return data
+
+
+@pytest.fixture
+def baseline(written_by_init: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(written_by_init)
+
+
+def _parent(data: dict[str, Any], path: str) -> tuple[Any, Any]:
+    """(container, key) of the dotted `path`; numbers index lists."""
+    *parents, last = (int(p) if p.isdigit() else p for p in path.split("."))
+    node: Any = data
+    for part in parents:
+        node = node[part]
+    return node, last
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """A mutation: set the dotted `path` to `value`."""
+
+    def apply(data: dict[str, Any]) -> None:
+        node, key = _parent(data, path)
+        node[key] = value
+
+    return apply
+
+
+def _drop(path: str) -> Callable[[dict[str, Any]], None]:
+    def apply(data: dict[str, Any]) -> None:
+        node, key = _parent(data, path)
+        del node[key]
+
+    return apply
+
+
+def _rename_env(new: str) -> Callable[[dict[str, Any]], None]:
+    def apply(data: dict[str, Any]) -> None:
+        data["environments"][new] = data["environments"].pop("dev")
+
+    return apply
+
+
+def _replace(new: Any) -> Callable[[dict[str, Any]], None]:
+    def apply(data: dict[str, Any]) -> None:
+        data.clear()
+        data["__replace__"] = new
+
+    return apply
+
+
+S = "environments.staging"
+BACKENDS = "auth0, dynamodb, k8s-secrets, postgres, vault"
+SAME_VALUES = [
+    _cluster("eu", "deploy/staging/values.yaml"),
+    _cluster("us", "deploy/staging/values.yaml", FP_B),
+]
+BAD = [
+    # (mutation, where, what)
+    (_set("version", 2), "version", "must be 1"),
+    (_set("version", "1"), "version", "must be 1"),
+    (_set("version", True), "version", "must be 1"),
+    (_drop("version"), "version", "must be 1"),
+    (_replace(["version", 1]), "sealer.yaml", "must be a mapping"),
+    (_drop("environments"), "environments", "must be a mapping of environments"),
+    (_set("environments", ["dev", "staging"]), "environments", "must be a mapping of environments"),
+    (_set("environments.staging", "staging"), S, "must be a mapping"),
+    (_set("environments.staging", None), S, "must be a mapping"),
+    (
+        _rename_env("Dev"),
+        "environments.Dev",
+        "must be a name of 1-32 lowercase letters, digits and inner hyphens, got 'Dev'",
+    ),
+    (
+        _rename_env("d" * 33),
+        f"environments.{'d' * 33}",
+        f"must be a name of 1-32 lowercase letters, digits and inner hyphens, got '{'d' * 33}'",
+    ),
+    (
+        _set("environments.staging.namespace", "Staging_NS"),
+        f"{S}.namespace",
+        "must be a DNS label, got 'Staging_NS'",
+    ),
+    (_drop("environments.staging.namespace"), f"{S}.namespace", "must be a DNS label, got None"),
+    (_set("environments.staging.namespace", 42), f"{S}.namespace", "must be a DNS label, got 42"),
+    (
+        _set("environments.staging.secretName", "engine/key"),
+        f"{S}.secretName",
+        "must be a DNS subdomain, got 'engine/key'",
+    ),
+    (
+        _set("environments.staging.scope", "global"),
+        f"{S}.scope",
+        "must be strict, namespace-wide or cluster-wide",
+    ),
+    (
+        _set("environments.staging.scope", ["strict"]),
+        f"{S}.scope",
+        "must be strict, namespace-wide or cluster-wide",
+    ),
+    (_set("environments.staging.backend", "vault"), f"{S}.backend", "must be a mapping"),
+    (_set("environments.staging.backend.kind", "etcd"), f"{S}.backend.kind", f"must be one of {BACKENDS}"),
+    (_set("environments.staging.backend.kind", ["vault"]), f"{S}.backend.kind", f"must be one of {BACKENDS}"),
+    (_set("environments.staging.backend.options", ["a"]), f"{S}.backend.options", "must be a mapping"),
+    (_set("environments.staging.keys", []), f"{S}.keys", "must list at least one entry, each once"),
+    (
+        _set("environments.staging.keys", ["apiKey", "apiKey"]),
+        f"{S}.keys",
+        "must list at least one entry, each once",
+    ),
+    (_set("environments.staging.keys", "apiKey"), f"{S}.keys", "must be a list of entry names"),
+    (
+        _set("environments.staging.keys", [{"name": "apiKey"}]),
+        f"{S}.keys[0]",
+        "must be an entry name, got {'name': 'apiKey'}",
+    ),
+    (
+        _set("environments.staging.keys", ["apiKey", "api key"]),
+        f"{S}.keys[1]",
+        "must be an entry name, got 'api key'",
+    ),
+    (_set("environments.staging.clusters", "eu"), f"{S}.clusters", "must be a list"),
+    (_set("environments.staging.clusters", ["eu"]), f"{S}.clusters[0]", "must be a mapping"),
+    (
+        _set("environments.staging.clusters.0.fingerprint", "abc"),
+        f"{S}.clusters[0].fingerprint",
+        "must be 64 hex digits, got 'abc'",
+    ),
+    (
+        _set("environments.staging.clusters.0.fingerprint", "A" * 64),
+        f"{S}.clusters[0].fingerprint",
+        f"must be 64 hex digits, got '{'A' * 64}'",
+    ),
+    (
+        _drop("environments.staging.clusters.0.fingerprint"),
+        f"{S}.clusters[0].fingerprint",
+        "must be 64 hex digits, got None",
+    ),
+    (
+        _set("environments.staging.clusters.0.name", "EU"),
+        f"{S}.clusters[0].name",
+        "must be a DNS label, got 'EU'",
+    ),
+    (
+        _set("environments.staging.clusters.0.valuesFile", "/etc/values.yaml"),
+        f"{S}.clusters[0].valuesFile",
+        "must be a relative path inside the repo, got '/etc/values.yaml'",
+    ),
+    (
+        _set("environments.staging.clusters.0.cert", "certs/../../eu.pem"),
+        f"{S}.clusters[0].cert",
+        "must be a relative path inside the repo, got 'certs/../../eu.pem'",
+    ),
+    (_set("environments.staging.clusters.0.cert", 7), f"{S}.clusters[0].cert", "must be a path"),
+    (
+        _set(
+            "environments.staging.clusters",
+            [_cluster("eu", "deploy/a.yaml"), _cluster("eu", "deploy/b.yaml")],
+        ),
+        f"{S}.clusters[1].name",
+        "cluster 'eu' is listed twice",
+    ),
+    (
+        _set("environments.staging.clusters", SAME_VALUES),
+        f"{S}.clusters[1].valuesFile",
+        f"deploy/staging/values.yaml is also rendered by {S}.clusters[0].valuesFile",
+    ),
+    (
+        _set("environments.dev.clusters", [_cluster("eu", "deploy/staging/values.yaml")]),
+        f"{S}.clusters[0].valuesFile",
+        "deploy/staging/values.yaml is also rendered by environments.dev.clusters[0].valuesFile",
+    ),
+    (_drop("environments.staging.valuesFile"), f"{S}.valuesFile", "must be a path"),
+    (
+        _set("environments.staging.valuesFile", "../values.yaml"),
+        f"{S}.valuesFile",
+        "must be a relative path inside the repo, got '../values.yaml'",
+    ),
+    (_set("environments.staging.rotationDays", 0), f"{S}.rotationDays", "must be at least 1"),
+    (_set("environments.staging.rotationDays", -5), f"{S}.rotationDays", "must be at least 1"),
+    (_set("environments.staging.rotationDays", "30"), f"{S}.rotationDays", "must be a whole number of days"),
+    (_set("environments.staging.rotationDays", 7.5), f"{S}.rotationDays", "must be a whole number of days"),
+    (_set("environments.staging.rotationDays", True), f"{S}.rotationDays", "must be a whole number of days"),
+    (
+        _set("environments.staging.keyLifetimeDays", 29),
+        f"{S}.keyLifetimeDays",
+        "must be at least rotationDays (30)",
+    ),
+    (
+        _set("environments.staging.keyLifetimeDays", None),
+        f"{S}.keyLifetimeDays",
+        "must be a whole number of days",
+    ),
+    (
+        _set("environments.staging.certHistory", ["not-a-fingerprint"]),
+        f"{S}.certHistory[0]",
+        "must be 64 hex digits, got 'not-a-fingerprint'",
+    ),
+    (_set("environments.staging.certHistory", FP_A), f"{S}.certHistory", "must be a list of fingerprints"),
+]
+
+
+def _write(root: Path, data: dict[str, Any]) -> None:
+    payload = data.get("__replace__", data)
+    (root / "sealer.yaml").write_text(yaml.safe_dump(payload, sort_keys=False))
+
+
+@pytest.mark.parametrize("mutate, where, what", BAD, ids=[f"{w}:{m[:30]}" for _, w, m in BAD])
+def test_schema_violation_is_one_line(
+    tmp_path: Path,
+    baseline: dict[str, Any],
+    mutate: Callable[[Any], None],
+    where: str,
+    what: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    mutate(baseline)
+    _write(tmp_path, baseline)
+    before = snapshot(tmp_path)
+
+    with pytest.raises(ConfigError) as caught:
+        config.load(tmp_path)
+    assert str(caught.value) == f"invalid config: {where}: {what}"
+    assert (caught.value.where, caught.value.what) == (where, what)
+
+    code, out, err = run_main(tmp_path, capsys, "render", "staging")
+    assert (code, out, err) == (2, "", f"sealer: invalid config: {where}: {what}\n")
+    assert snapshot(tmp_path) == before
+
+
+def test_baseline_is_valid(tmp_path: Path, baseline: dict[str, Any]) -> None:
+    _write(tmp_path, baseline)
+
+    cfg = config.load(tmp_path)
+
+    (eu,) = cfg.env("staging").clusters
+    assert (eu.name, eu.cert, eu.fingerprint, eu.values_file) == (
+        "eu",
+        "certs/staging-eu.pem",
+        FP_A,
+        "deploy/staging/values.yaml",
+    )
+
+
+def test_optional_fields_take_defaults(tmp_path: Path) -> None:
+    minimal = {
+        "version": 1,
+        "environments": {
+            "qa": {"namespace": "qa", "secretName": "engine-api-key", "valuesFile": "deploy/qa/values.yaml"}
+        },
+    }
+    _write(tmp_path, minimal)
+
+    env = config.load(tmp_path).env("qa")
+
+    assert (env.keys, env.scope, env.clusters, env.backend_kind, env.cert_history) == (
+        ("apiKey",),
+        Scope.STRICT,
+        (),
+        "k8s-secrets",
+        (),
+    )
+    assert (env.rotation_days, env.key_lifetime_days) == (90, 104)
+
+
+@pytest.mark.parametrize("rotation, lifetime", [(1, 1), (30, 30), (365, 400)])
+def test_day_boundaries_accepted(
+    tmp_path: Path, baseline: dict[str, Any], rotation: int, lifetime: int
+) -> None:
+    baseline["environments"]["staging"].update(rotationDays=rotation, keyLifetimeDays=lifetime)
+    _write(tmp_path, baseline)
+
+    env = config.load(tmp_path).env("staging")
+
+    assert (env.rotation_days, env.key_lifetime_days) == (rotation, lifetime)
+
+
+def test_backend_options_and_scopes(tmp_path: Path, baseline: dict[str, Any]) -> None:
+    staging = baseline["environments"]["staging"]
+    staging["backend"] = {"kind": "vault", "options": {"mount": "secret", "port": 8200}}
+    staging["scope"] = "cluster-wide"
+    _write(tmp_path, baseline)
+
+    env = config.load(tmp_path).env("staging")
+
+    assert (env.backend_kind, env.backend_options, env.scope) == (
+        "vault",
+        {"mount": "secret", "port": "8200"},
+        Scope.CLUSTER_WIDE,
+    )
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("version: 1\nenvironments: [unclosed\n", "sealer.yaml: not valid YAML at line 3"),
+        ("", "invalid config: sealer.yaml: must be a mapping"),
+        ("just text\n", "invalid config: sealer.yaml: must be a mapping"),
+    ],
+)
+def test_unreadable_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    (tmp_path / "sealer.yaml").write_text(text)
+
+    code, _, err = run_main(tmp_path, capsys, "cert", "status")
+
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("sealer: ") and message in err
+
+
+def test_unknown_environment(tmp_path: Path, baseline: dict[str, Any]) -> None:
+    _write(tmp_path, baseline)
+
+    with pytest.raises(BadInput, match=r"^unknown environment 'prod' \(known: dev, staging\)$"):
+        config.load(tmp_path).env("prod")
+
+
+def test_found_from_a_subfolder(tmp_path: Path, baseline: dict[str, Any]) -> None:
+    _write(tmp_path, baseline)
+    below = tmp_path / "deploy" / "staging"
+    below.mkdir(parents=True)
+
+    assert config.find_root(below) == tmp_path.resolve()
+    with pytest.raises(BadInput, match="run `sealer init` first"):
+        config.find_root(tmp_path.parent)
+
+
+def test_edit_keeps_comments_and_refuses_an_invalid_result(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo")
+    invoke(root, "init", "--env", "qa")
+    path = root / "sealer.yaml"
+    path.write_text(path.read_text().replace("  qa:\n", "  qa:  # the QA cluster, ask #team-qa\n"))
+    before = path.read_bytes()
+
+    with pytest.raises(
+        ConfigError, match=r"^invalid config: environments.qa.rotationDays: must be at least 1$"
+    ):
+        with config.edit(root) as doc:
+            doc["environments"]["qa"]["rotationDays"] = 0
+    assert path.read_bytes() == before
+
+    with config.edit(root) as doc:
+        doc["environments"]["qa"]["rotationDays"] = 45
+    text = path.read_text()
+    assert "  qa:  # the QA cluster, ask #team-qa\n" in text and "    rotationDays: 45\n" in text
+    comments = [line for line in before.decode().splitlines() if line.lstrip().startswith("#")]
+    assert comments == [line for line in text.splitlines() if line.lstrip().startswith("#")]
+    assert yamlio.load_documents(text, "x")[0]["environments"]["qa"]["rotationDays"] == 45

@@ -1,0 +1,196 @@
+"""`sealer init`: a Git repository becomes a sealer-managed GitOps repo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from env_support import git, invoke, load_yaml, make_repo, run_main, snapshot
+
+from sealer import config
+from sealer.backends import DEFAULT_BACKEND
+from sealer.init import DEFAULT_ROTATION_DAYS
+from sealer.scope import Scope
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "repo")
+
+
+def test_default_environments(fresh: Path) -> None:
+    result = invoke(fresh, "init")
+
+    assert result.exit_code == 0, result.stderr
+    cfg = config.load(fresh)
+    assert list(cfg.environments) == ["dev", "staging", "production"]
+    for name, env in cfg.environments.items():
+        assert (env.namespace, env.secret_name, env.keys, env.scope) == (
+            name,
+            "engine-api-key",
+            ("apiKey",),
+            Scope.STRICT,
+        )
+        assert (env.backend_kind, env.backend_options, env.clusters, env.cert_history) == (
+            DEFAULT_BACKEND,
+            {},
+            (),
+            (),
+        )
+        assert env.values_file == f"deploy/{name}/values.yaml"
+        assert env.rotation_days == DEFAULT_ROTATION_DAYS[name]
+        assert env.key_lifetime_days > env.rotation_days
+        values = load_yaml(fresh / env.values_file)
+        assert isinstance(values, dict) and "sealer" not in values
+    assert (fresh / "certs").is_dir()
+    assert {line.removeprefix("created ") for line in result.stdout.splitlines()} == {
+        "sealer.yaml",
+        ".pre-commit-config.yaml",
+        ".gitattributes",
+        ".gitignore",
+        "deploy/dev/values.yaml",
+        "deploy/staging/values.yaml",
+        "deploy/production/values.yaml",
+    }
+
+
+def test_chosen_environments_and_namespaces(fresh: Path) -> None:
+    result = invoke(fresh, "init", "--env", "qa", "--env", "live", "--namespace-of", "live=engine-live")
+
+    assert result.exit_code == 0, result.stderr
+    cfg = config.load(fresh)
+    assert list(cfg.environments) == ["qa", "live"]
+    assert cfg.env("qa").namespace == "qa"
+    assert cfg.env("live").namespace == "engine-live"
+    assert cfg.env("live").rotation_days >= 1
+    assert sorted(p.name for p in (fresh / "deploy").iterdir()) == ["live", "qa"]
+
+
+def test_json_output_lists_created_files(fresh: Path) -> None:
+    result = invoke(fresh, "init", "--env", "qa", "--output", "json")
+
+    assert result.exit_code == 0, result.stderr
+    created = json.loads(result.stdout)["created"]
+    assert "sealer.yaml" in created and "deploy/qa/values.yaml" in created
+    assert all((fresh / path).is_file() for path in created)
+
+
+def test_pre_commit_config_runs_sealer_hooks(fresh: Path) -> None:
+    invoke(fresh, "init")
+
+    path = fresh / ".pre-commit-config.yaml"
+    hooks = [hook for repo in load_yaml(path)["repos"] for hook in repo["hooks"]]
+    assert {hook["entry"].split()[0] for hook in hooks} == {"sealer"}
+    assert {"sealer-scan", "sealer-check"} <= {hook["id"] for hook in hooks}
+    done = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "validate-config", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=fresh,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_git_attributes_ignore_and_diff_driver(fresh: Path) -> None:
+    invoke(fresh, "init")
+
+    attrs = git(
+        fresh,
+        "check-attr",
+        "diff",
+        "--",
+        "sealed/staging/staging.yaml",
+        "deploy/dev/values.yaml",
+        "README.md",
+    )
+    assert attrs.splitlines() == [
+        "sealed/staging/staging.yaml: diff: sealer",
+        "deploy/dev/values.yaml: diff: sealer",
+        "README.md: diff: unspecified",
+    ]
+    assert (
+        git(fresh, "check-ignore", ".sealer/out/sealer-rotate-x.md").strip()
+        == ".sealer/out/sealer-rotate-x.md"
+    )
+    assert git(fresh, "config", "--local", "diff.sealer.textconv").strip() == "sealer diff-driver"
+    global_config = Path(os.environ["GIT_CONFIG_GLOBAL"])
+    assert not global_config.exists() or "sealer" not in global_config.read_text()
+
+
+def test_existing_git_files_are_extended_not_replaced(fresh: Path) -> None:
+    (fresh / ".gitignore").write_text("node_modules/\n*.log")  # no final newline
+    (fresh / ".gitattributes").write_text("*.png binary\n")
+    (fresh / "deploy" / "staging").mkdir(parents=True)
+    (fresh / "deploy" / "staging" / "values.yaml").write_text("# mine\nreplicaCount: 5\n")
+
+    assert invoke(fresh, "init").exit_code == 0
+
+    ignore = (fresh / ".gitignore").read_text().splitlines()
+    assert ignore[:2] == ["node_modules/", "*.log"] and "/.sealer/out/" in ignore
+    assert (fresh / ".gitattributes").read_text().startswith("*.png binary\n")
+    assert "diff=sealer" in (fresh / ".gitattributes").read_text()
+    assert (fresh / "deploy" / "staging" / "values.yaml").read_text() == "# mine\nreplicaCount: 5\n"
+
+
+def test_refuses_to_overwrite_sealer_yaml(fresh: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (fresh / "sealer.yaml").write_text("# my own\nversion: 1\nenvironments: {}\n")
+    before = snapshot(fresh)
+
+    code, out, err = run_main(fresh, capsys, "init", "--env", "qa")
+
+    assert code == 2
+    assert err.count("\n") == 1 and "sealer.yaml exists" in err and "Traceback" not in err
+    assert snapshot(fresh) == before
+
+
+def test_refuses_outside_a_git_repo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+
+    code, _, err = run_main(folder, capsys, "init")
+
+    assert code == 2
+    assert err.count("\n") == 1 and "not inside a Git repository" in err
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--env", "Staging"], "environment tag 'Staging' is not valid"),
+        (["--env", "a_b"], "environment tag 'a_b' is not valid"),
+        (["--env", "qa", "--env", "qa"], "each --env may be given once"),
+        (["--env", "qa", "--namespace-of", "prod=x"], "--namespace-of names unknown environment(s): prod"),
+        (["--namespace-of", "staging"], "use ENV=NAMESPACE"),
+        (
+            ["--namespace-of", "staging=Not_A_Label"],
+            "invalid config: environments.staging.namespace: must be a DNS label",
+        ),
+    ],
+)
+def test_bad_arguments_write_nothing(
+    fresh: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    before = snapshot(fresh)
+
+    code, _, err = run_main(fresh, capsys, "init", *args)
+
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert snapshot(fresh) == before
+    assert git(fresh, "config", "--local", "--get-regexp", "^diff\\.", check=False) == ""
+
+
+def test_installed_command(fresh: Path) -> None:
+    """One smoke test of the console script itself."""
+    done = subprocess.run(["sealer", "init", "--env", "qa"], cwd=fresh, capture_output=True, text=True)
+
+    assert done.returncode == 0, done.stderr
+    assert list(config.load(fresh).environments) == ["qa"]

@@ -1,0 +1,460 @@
+"""`sealer cert add|status|fetch`: controller certificates pinned per environment and cluster."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from env_support import *  # noqa: F403 (fixtures)
+from env_support import (
+    Controller,
+    Controllers,
+    commit_all,
+    invoke,
+    load_yaml,
+    make_repo,
+    rotate,
+    run_main,
+    snapshot,
+    unfit_cert,
+    unseal_values,
+)
+from fake_kube import FakeKube
+
+from sealer import apikey, config, ledger
+from sealer.errors import DecryptError
+
+
+def _fp(controller: Controller) -> str:
+    """Computed here, not by sealer: SHA-256 of the DER certificate."""
+    return hashlib.sha256(controller.pair.cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def _add(root: Path, env: str, cert: Path, *extra: str) -> Any:
+    return invoke(root, "cert", "add", env, "--file", str(cert), *extra)
+
+
+def _staging(root: Path) -> dict[str, Any]:
+    data: dict[str, Any] = load_yaml(root / "sealer.yaml")["environments"]["staging"]
+    return data
+
+
+def _comments(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.lstrip().startswith("#") or " # " in line]
+
+
+# -- cert add ---------------------------------------------------------------------------------
+
+
+def test_add_pins_copies_and_records(repo: Path, controllers: Controllers) -> None:
+    staging = controllers["staging"]
+
+    result = _add(repo, "staging", staging.cert)
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == f"pinned {_fp(staging)} for staging/staging"
+    assert (repo / "certs" / "staging.pem").read_bytes() == staging.cert.read_bytes()
+    assert _staging(repo)["clusters"] == [
+        {
+            "name": "staging",
+            "cert": "certs/staging.pem",
+            "fingerprint": _fp(staging),
+            "valuesFile": "deploy/staging/values.yaml",
+        }
+    ]
+    assert "certHistory" not in _staging(repo)
+    assert config.load(repo).env("dev").clusters == ()
+
+
+def test_comments_survive_edits(repo: Path, controllers: Controllers) -> None:
+    path = repo / "sealer.yaml"
+    path.write_text(
+        path.read_text().replace("  staging:\n", "  staging:  # owned by team-platform\n") + "# last words\n"
+    )
+    before = path.read_text()
+
+    _add(repo, "staging", controllers["staging"].cert)
+    _add(repo, "staging", controllers["staging-next"].cert)
+    _add(repo, "dev", controllers["dev"].cert)
+
+    after = path.read_text()
+    assert _comments(after) == _comments(before)
+    assert "  staging:  # owned by team-platform\n" in after and after.endswith("# last words\n")
+    untouched = [line for line in before.splitlines() if "clusters: []" not in line]
+    assert all(line in after.splitlines() for line in untouched)
+
+
+def test_readding_the_same_cert_is_a_no_op(repo: Path, controllers: Controllers) -> None:
+    staging = controllers["staging"]
+    _add(repo, "staging", staging.cert)
+    before = snapshot(repo)
+
+    result = _add(repo, "staging", staging.cert, "--output", "json")
+
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {
+        "env": "staging",
+        "cluster": "staging",
+        "fingerprint": _fp(staging),
+        "previous": None,
+        "changed": False,
+    }
+    assert snapshot(repo) == before
+
+
+def test_readding_restores_a_deleted_copy(repo: Path, controllers: Controllers) -> None:
+    staging = controllers["staging"]
+    _add(repo, "staging", staging.cert)
+    config_before = (repo / "sealer.yaml").read_bytes()
+    (repo / "certs" / "staging.pem").unlink()
+
+    assert _add(repo, "staging", staging.cert).exit_code == 0
+
+    assert (repo / "certs" / "staging.pem").read_bytes() == staging.cert.read_bytes()
+    assert (repo / "sealer.yaml").read_bytes() == config_before
+
+
+def test_new_cert_replaces_the_pin_and_keeps_history(repo: Path, controllers: Controllers) -> None:
+    first, second, third = controllers["staging"], controllers["staging-next"], controllers["staging-third"]
+    _add(repo, "staging", first.cert)
+
+    result = _add(repo, "staging", second.cert, "--output", "json")
+
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["previous"] == _fp(first)
+    assert _staging(repo)["clusters"][0]["fingerprint"] == _fp(second)
+    assert _staging(repo)["certHistory"] == [_fp(first)]
+    assert (repo / "certs" / "staging.pem").read_bytes() == second.cert.read_bytes()
+
+    _add(repo, "staging", third.cert)
+    assert _staging(repo)["certHistory"] == [_fp(first), _fp(second)]
+    assert config.load(repo).env("staging").cert_history == (_fp(first), _fp(second))
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("expired", "certificate expired on"),
+        ("rsa1024", "1024-bit RSA key is too weak"),
+        ("ec", "sealing needs RSA"),
+    ],
+)
+def test_refuses_unfit_certificates(
+    repo: Path,
+    controllers: Controllers,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+    message: str,
+) -> None:
+    _add(repo, "staging", controllers["staging"].cert)
+    bad = tmp_path / f"{kind}.pem"
+    bad.write_bytes(unfit_cert(kind))
+    before = snapshot(repo)
+
+    code, _, err = run_main(repo, capsys, "cert", "add", "staging", "--file", str(bad))
+
+    assert code == 2
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert snapshot(repo) == before
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nope", "--file", "{cert}"], "unknown environment 'nope'"),
+        (["staging", "--file", "{missing}"], "cannot read certificate"),
+        (["staging", "--file", "{not_pem}"], "not a PEM certificate"),
+        (
+            ["staging", "--file", "{cert}", "--cluster", "../../etc"],
+            "cluster name '../../etc' must be a DNS label",
+        ),
+        (["staging", "--file", "{cert}", "--cluster", "EU"], "cluster name 'EU' must be a DNS label"),
+    ],
+)
+def test_bad_input_changes_nothing(
+    repo: Path,
+    controllers: Controllers,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
+    (tmp_path / "not.pem").write_text("hello\n")
+    paths = {
+        "cert": controllers["staging"].cert,
+        "missing": tmp_path / "missing.pem",
+        "not_pem": tmp_path / "not.pem",
+    }
+    before = snapshot(repo)
+
+    code, _, err = run_main(repo, capsys, "cert", "add", *[a.format(**paths) for a in args])
+
+    assert code == 2
+    assert err.count("\n") == 1 and message in err
+    assert snapshot(repo) == before
+
+
+def test_a_cert_path_of_another_environment_is_not_overwritten(
+    tmp_path: Path, controllers: Controllers
+) -> None:
+    root = make_repo(tmp_path / "repo")
+    invoke(root, "init", "--env", "staging", "--env", "staging-eu")
+    _add(root, "staging-eu", controllers["staging"].cert)  # certs/staging-eu.pem
+    before = snapshot(root)
+
+    result = _add(
+        root, "staging", controllers["eu"].cert, "--cluster", "eu"
+    )  # would be certs/staging-eu.pem too
+
+    assert result.exit_code == 2
+    assert "certs/staging-eu.pem already holds the pin of staging-eu/staging-eu" in result.stderr
+    assert snapshot(root) == before
+
+
+# -- several clusters per environment -------------------------------------------------------------
+
+
+def test_clusters_each_get_their_own_ciphertext(repo: Path, controllers: Controllers) -> None:
+    eu, us = controllers["eu"], controllers["us"]
+    assert _add(repo, "staging", eu.cert, "--cluster", "eu").exit_code == 0
+    assert _add(repo, "staging", us.cert, "--cluster", "us").exit_code == 0
+    clusters = {c["name"]: c for c in _staging(repo)["clusters"]}
+    assert clusters["eu"] == {
+        "name": "eu",
+        "cert": "certs/staging-eu.pem",
+        "fingerprint": _fp(eu),
+        "valuesFile": "deploy/staging/values.yaml",
+    }
+    assert clusters["us"] == {
+        "name": "us",
+        "cert": "certs/staging-us.pem",
+        "fingerprint": _fp(us),
+        "valuesFile": "deploy/staging/values-us.yaml",
+    }
+    commit_all(repo, "pin two clusters")
+
+    rotate(repo)
+
+    record = ledger.load(repo, "staging")[-1]
+    assert set(record.sealed_with) == {_fp(eu), _fp(us)}
+    plain = {}
+    for name, controller, other in (("eu", eu, us), ("us", us, eu)):
+        values = repo / clusters[name]["valuesFile"]
+        tree = load_yaml(values)["sealer"]
+        sealed = load_yaml(repo / "sealed" / "staging" / f"{name}.yaml")
+        assert (tree["cluster"], tree["certFingerprint"]) == (name, _fp(controller))
+        assert tree["encryptedData"] == sealed["spec"]["encryptedData"]
+        plain[name] = unseal_values(values, controller)["apiKey"]
+        with pytest.raises(DecryptError):
+            unseal_values(values, other)
+    assert plain["eu"] == plain["us"]
+    assert apikey.fingerprint(plain["eu"].decode()) == record.fingerprint
+    eu_values, us_values = (load_yaml(repo / clusters[n]["valuesFile"])["sealer"] for n in ("eu", "us"))
+    assert eu_values["encryptedData"]["apiKey"] != us_values["encryptedData"]["apiKey"]
+
+
+# -- cert status ---------------------------------------------------------------------------------
+
+
+def _status(root: Path, *envs: str) -> tuple[int, list[dict[str, Any]]]:
+    result = invoke(root, "cert", "status", *envs, "--output", "json")
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_status_of_a_fresh_pin(pinned: Path, controllers: Controllers) -> None:
+    code, rows = _status(pinned)
+
+    assert code == 0
+    (row,) = rows
+    staging = controllers["staging"]
+    assert (row["env"], row["cluster"], row["fingerprint"]) == ("staging", "staging", _fp(staging))
+    assert dt.datetime.fromisoformat(row["expires"]) == staging.pair.cert.not_valid_after_utc
+    left = staging.pair.cert.not_valid_after_utc - dt.datetime.now(dt.timezone.utc)
+    assert row["days_left"] in (left.days, left.days - 1)
+    assert (row["missing"], row["sealed_with_pin"], row["stale"], row["file_matches_pin"]) == (
+        ["apiKey"],
+        [],
+        [],
+        True,
+    )
+
+
+def test_status_follows_rotation_and_repin(pinned: Path, controllers: Controllers) -> None:
+    rotate(pinned)
+    code, rows = _status(pinned, "staging")
+    assert code == 0
+    assert (rows[0]["sealed_with_pin"], rows[0]["stale"], rows[0]["missing"]) == (["apiKey"], [], [])
+
+    _add(pinned, "staging", controllers["staging-next"].cert)
+    code, rows = _status(pinned, "staging")
+    assert code == 1
+    assert (rows[0]["fingerprint"], rows[0]["sealed_with_pin"], rows[0]["stale"]) == (
+        _fp(controllers["staging-next"]),
+        [],
+        ["apiKey"],
+    )
+    text = invoke(pinned, "cert", "status")
+    assert text.exit_code == 1 and "stale: apiKey" in text.stdout
+
+    commit_all(pinned, "re-pin")
+    rotate(pinned)
+    code, rows = _status(pinned)
+    assert code == 0 and rows[0]["sealed_with_pin"] == ["apiKey"]
+
+
+def test_status_flags_unknown_sealing_cert_and_replaced_file(pinned: Path, controllers: Controllers) -> None:
+    rotate(pinned)
+    _add(pinned, "staging", controllers["staging-next"].cert)
+    with config.edit(pinned) as doc:
+        del doc["environments"]["staging"]["certHistory"]  # the old pin is forgotten
+    code, rows = _status(pinned)
+    assert code == 1 and (rows[0]["other"], rows[0]["stale"]) == (["apiKey"], [])
+
+    (pinned / "certs" / "staging.pem").write_bytes(controllers["dev"].cert.read_bytes())
+    code, rows = _status(pinned)
+    assert code == 1 and rows[0]["file_matches_pin"] is False
+
+
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        ("unknown", "unknown environment 'nope'"),
+        ("deleted", "cannot read certificate"),
+        ("broken", "not a SealedSecret"),
+    ],
+)
+def test_status_bad_input(pinned: Path, capsys: pytest.CaptureFixture[str], setup: str, message: str) -> None:
+    rotate(pinned)
+    if setup == "deleted":
+        (pinned / "certs" / "staging.pem").unlink()
+    if setup == "broken":
+        (pinned / "sealed" / "staging" / "staging.yaml").write_text("- a list\n")
+
+    code, _, err = run_main(pinned, capsys, "cert", "status", "nope" if setup == "unknown" else "staging")
+
+    assert code == 2
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+# -- cert fetch, against a fake Kubernetes API server through the real client ---------------------
+
+
+def _serve(
+    server: FakeKube,
+    controller: Controller,
+    name: str = "sealed-secrets-controller",
+    namespace: str = "kube-system",
+) -> None:
+    server.add_service(
+        namespace, name, [("http", 8080), ("metrics", 8081)], {"/v1/cert.pem": controller.cert.read_bytes()}
+    )
+
+
+def _fetch(root: Path, kubeconfig: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    result = invoke(
+        root, "cert", "fetch", "staging", "--kubeconfig", str(kubeconfig), "--output", "json", *extra
+    )
+    assert result.exit_code in (0, 1), result.stderr
+    return result.exit_code, json.loads(result.stdout)
+
+
+@pytest.mark.slow
+def test_fetch_matching_pin(
+    pinned: Path, controllers: Controllers, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    _serve(kube_server, controllers["staging"])
+    before = snapshot(pinned)
+
+    code, data = _fetch(pinned, kubeconfig)
+
+    assert code == 0
+    assert data["fetched"] == data["pinned"] == _fp(controllers["staging"])
+    assert snapshot(pinned) == before
+    assert kube_server.requests_to("/services/sealed-secrets-controller:http/proxy/v1/cert.pem") == 1
+
+
+@pytest.mark.slow
+def test_fetch_differing_cert_is_shown_then_accepted(
+    pinned: Path, controllers: Controllers, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    old, new = controllers["staging"], controllers["staging-next"]
+    _serve(kube_server, new, name="sealed-secrets")  # the Helm chart's service name
+    before = snapshot(pinned)
+
+    text = invoke(pinned, "cert", "fetch", "staging", "--kubeconfig", str(kubeconfig))
+    assert text.exit_code == 1
+    assert _fp(old) in text.stdout and _fp(new) in text.stdout and "--accept" in text.stdout
+    code, data = _fetch(pinned, kubeconfig)
+    assert (code, data["fetched"], data["pinned"], data["accepted"]) == (1, _fp(new), _fp(old), False)
+    assert snapshot(pinned) == before
+
+    code, data = _fetch(pinned, kubeconfig, "--accept")
+    assert (code, data["accepted"]) == (0, True)
+    assert _staging(pinned)["clusters"][0]["fingerprint"] == _fp(new)
+    assert _staging(pinned)["certHistory"] == [_fp(old)]
+    assert (pinned / "certs" / "staging.pem").read_bytes() == new.cert.read_bytes()
+
+
+@pytest.mark.slow
+def test_fetch_pins_when_nothing_is_pinned(
+    repo: Path, controllers: Controllers, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    _serve(kube_server, controllers["staging"], name="sealer-ctl", namespace="sealed-secrets")
+
+    code, data = _fetch(
+        repo, kubeconfig, "--controller-namespace", "sealed-secrets", "--controller-name", "sealer-ctl"
+    )
+
+    assert (code, data["accepted"], data["pinned"]) == (0, True, None)
+    assert _staging(repo)["clusters"][0]["fingerprint"] == _fp(controllers["staging"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "context, name, message",
+    [
+        ("stranger", "sealed-secrets-controller", "rejected the credentials"),
+        (
+            "admin",
+            "elsewhere",
+            "no Sealed Secrets controller service in namespace kube-system (tried elsewhere)",
+        ),
+        ("nobody", "sealed-secrets-controller", "kubeconfig:"),
+    ],
+)
+def test_fetch_failures_are_one_line(
+    pinned: Path,
+    controllers: Controllers,
+    kube_server: FakeKube,
+    kubeconfig: Path,
+    capsys: pytest.CaptureFixture[str],
+    context: str,
+    name: str,
+    message: str,
+) -> None:
+    _serve(kube_server, controllers["staging-next"])
+    before = snapshot(pinned)
+
+    code, _, err = run_main(
+        pinned,
+        capsys,
+        "cert",
+        "fetch",
+        "staging",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--context",
+        context,
+        "--controller-name",
+        name,
+    )
+
+    assert code == 2
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert snapshot(pinned) == before

@@ -1,0 +1,379 @@
+"""`sealer render ENV`: the `sealer:` subtree of the Helm values files, per the values contract
+(/work/notes/values_contract.md): deterministic, user content kept, unsealable with the env's key."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from env_support import *  # noqa: F403 (fixtures)
+from env_support import (
+    Controllers,
+    commit_all,
+    git,
+    invoke,
+    load_yaml,
+    rotate,
+    run_main,
+    snapshot,
+    unseal_values,
+)
+
+from sealer import apikey, config, ledger
+from sealer.render import render_values
+
+VALUES = "deploy/staging/values.yaml"
+CONTRACT_KEYS = [
+    "secretName",
+    "namespace",
+    "scope",
+    "cluster",
+    "certFingerprint",
+    "encryptedData",
+    "keys",
+    "checksum",
+]
+STAMP = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _sealer(root: Path, values: str = VALUES) -> dict[str, Any]:
+    tree: dict[str, Any] = load_yaml(root / values)["sealer"]
+    return tree
+
+
+def _render(root: Path, env: str = "staging") -> Any:
+    return invoke(root, "render", env)
+
+
+def test_subtree_matches_the_contract(rotated: Path, controllers: Controllers) -> None:
+    tree = _sealer(rotated)
+    env = config.load(rotated).env("staging")
+    (record,) = [r for r in ledger.load(rotated, "staging") if r.status == "active"]
+    sealed = load_yaml(rotated / "sealed" / "staging" / "staging.yaml")
+
+    assert list(tree) == CONTRACT_KEYS
+    assert (tree["secretName"], tree["namespace"], tree["scope"], tree["cluster"]) == (
+        env.secret_name,
+        env.namespace,
+        "strict",
+        "staging",
+    )
+    assert tree["certFingerprint"] == controllers["staging"].fingerprint == env.clusters[0].fingerprint
+    assert tree["encryptedData"] == sealed["spec"]["encryptedData"]
+    ciphertext = tree["encryptedData"]["apiKey"]
+    # uint16 BE 256 (RSA-2048) then RSA bytes: base64 "AQ" + one of A-D (not always "AQA")
+    assert re.match(r"AQ[A-D]", ciphertext) and len(ciphertext) >= 368
+    assert base64.b64encode(base64.b64decode(ciphertext, validate=True)).decode() == ciphertext
+    meta = tree["keys"]["apiKey"]
+    assert list(meta) == ["keyId", "fingerprintPrefix", "created", "expires"]
+    assert meta["keyId"] == record.key_id and re.fullmatch(r"kid_[0-9a-f]{12}", meta["keyId"])
+    assert meta["fingerprintPrefix"] == record.fingerprint[:12]
+    created, expires = (
+        dt.datetime.strptime(meta[k], STAMP).replace(tzinfo=dt.timezone.utc) for k in ("created", "expires")
+    )
+    assert (created, expires) == (
+        record.created.replace(microsecond=0),
+        record.expires.replace(microsecond=0),
+    )
+    assert expires - created == dt.timedelta(days=env.key_lifetime_days)
+    assert re.fullmatch(r"[0-9a-f]{64}", tree["checksum"])
+    text = (rotated / VALUES).read_text()
+    assert f'created: "{meta["created"]}"' in text  # quoted: a string for Helm, never a timestamp
+
+
+def test_values_unseal_to_a_key_in_the_ledger(rotated: Path, controllers: Controllers) -> None:
+    plain = unseal_values(rotated / VALUES, controllers["staging"])["apiKey"].decode()
+
+    match = re.fullmatch(apikey.KEY_PATTERN, plain)
+    assert match and match.group(1) == "staging"
+    active = [r for r in ledger.load(rotated, "staging") if r.status == "active"]
+    assert [r.fingerprint for r in active] == [apikey.fingerprint(plain)]
+    assert _sealer(rotated)["keys"]["apiKey"]["keyId"] == apikey.key_id(apikey.fingerprint(plain))
+    for path, data in snapshot(rotated).items():  # the plaintext reached no file
+        assert plain.encode() not in data, path
+    history = subprocess.run(
+        ["git", "-C", str(rotated), "log", "-p", "--all"], capture_output=True, check=True
+    )
+    assert plain.encode() not in history.stdout
+
+
+@pytest.mark.parametrize("scope", ["namespace-wide", "cluster-wide"])
+def test_scopes_render_and_unseal(pinned: Path, controllers: Controllers, scope: str) -> None:
+    with config.edit(pinned) as doc:
+        doc["environments"]["staging"]["scope"] = scope
+        doc["environments"]["staging"]["keys"] = ["apiKey", "adminKey"]
+    commit_all(pinned, scope)
+
+    rotate(pinned)
+
+    tree = _sealer(pinned)
+    assert tree["scope"] == scope
+    assert list(tree["encryptedData"]) == list(tree["keys"]) == ["apiKey", "adminKey"]
+    opened = unseal_values(pinned / VALUES, controllers["staging"])
+    assert opened["apiKey"] != opened["adminKey"]
+    ledger_fps = {r.fingerprint for r in ledger.load(pinned, "staging")}
+    assert {apikey.fingerprint(v.decode()) for v in opened.values()} <= ledger_fps
+
+
+# -- determinism ---------------------------------------------------------------------------------
+
+
+def test_re_render_is_byte_identical(rotated: Path) -> None:
+    before = snapshot(rotated)
+
+    result = _render(rotated)
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "staging: values files already up to date"
+    assert snapshot(rotated) == before
+    assert git(rotated, "status", "--porcelain") == ""
+
+
+def test_render_rebuilds_what_rotate_wrote(rotated: Path) -> None:
+    path = rotated / VALUES
+    rotated_text = path.read_text()
+    path.write_text(rotated_text.split("sealer:\n")[0])  # the subtree is gone
+
+    first = invoke(rotated, "render", "staging", "--output", "json")
+
+    assert first.exit_code == 0
+    assert json.loads(first.stdout) == {"env": "staging", "changed": [VALUES]}
+    assert path.read_text() == rotated_text
+    path.unlink()
+    assert _render(rotated).exit_code == 0
+    assert path.read_text() == "sealer:\n" + rotated_text.split("sealer:\n", 1)[1]
+
+
+def _user_lines(text: str) -> list[str]:
+    """The lines outside the `sealer:` block (its key line and the indented lines below it)."""
+    lines, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("sealer:"):
+            inside = True
+            continue
+        if inside and line.startswith(" "):
+            continue
+        inside = False
+        lines.append(line)
+    return lines
+
+
+USER_HEAD = """\
+# Staging values: reviewed by #team-engine.
+---
+image:
+  repository: registry.example/engine  # pinned mirror
+  tag: "1.4.2"
+"""
+USER_TAIL = """\
+# Pods per zone; keep in sync with the HPA.
+replicaCount: 3   # odd on purpose
+
+extraEnv:
+  - name: LOG_LEVEL
+    value: debug   # TODO: info after launch
+# end of file comment
+"""
+
+
+def test_user_content_survives_rotations(rotated: Path) -> None:
+    path = rotated / VALUES
+    subtree = path.read_text().split("sealer:\n", 1)[1]
+    body = "\n".join(line for line in subtree.splitlines() if line.startswith("  ")) + "\n"
+    path.write_text(USER_HEAD + "sealer:\n" + body + USER_TAIL)
+    edited = path.read_text()
+    old_key_id = _sealer(rotated)["keys"]["apiKey"]["keyId"]
+    commit_all(rotated, "user edits")
+
+    rotate(rotated)
+
+    text = path.read_text()
+    assert _user_lines(text) == _user_lines(edited)
+    assert text.startswith(USER_HEAD + "sealer:\n") and text.endswith(USER_TAIL)
+    tree = _sealer(rotated)
+    assert tree["keys"]["apiKey"]["keyId"] != old_key_id
+    assert tree["keys"]["apiKey"]["keyId"] == ledger.load(rotated, "staging")[-1].key_id
+    values = load_yaml(path)
+    assert (values["image"]["tag"], values["replicaCount"], values["extraEnv"][0]["value"]) == (
+        "1.4.2",
+        3,
+        "debug",
+    )
+    before = snapshot(rotated)
+    assert _render(rotated).exit_code == 0
+    assert snapshot(rotated) == before
+
+
+def test_checksum_changes_with_the_key_only(rotated: Path) -> None:
+    first = _sealer(rotated)["checksum"]
+    assert _render(rotated).exit_code == 0 and _sealer(rotated)["checksum"] == first
+
+    rotate(rotated)
+
+    assert _sealer(rotated)["checksum"] != first
+
+
+SUB = "checksum: x\n"
+RENDERED = "sealer:\n  checksum: x\n"
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        ("a: 1\nsealer:\n  old: true\n# about b\nb: 2\n", f"a: 1\n{RENDERED}# about b\nb: 2\n"),
+        ("a: 1\nsealer:\n  old: true  # mine\n\n# about b\nb: 2\n", f"a: 1\n{RENDERED}\n# about b\nb: 2\n"),
+        ("a: 1\nsealer:\n  deep:\n    list:\n    - 1\n# end\n", f"a: 1\n{RENDERED}# end\n"),
+        ("a: 1\nsealer: 3  # x\n# end\n", f"a: 1\n{RENDERED}# end\n"),
+        ("a: 1  # one\n# end\n", f"a: 1  # one\n# end\n{RENDERED}"),
+        ("# only comments\n# so far\n", f"# only comments\n# so far\n{RENDERED}"),
+        ("# head\n---\n# body\n", f"# head\n---\n# body\n{RENDERED}"),
+        ("", RENDERED),
+        ("null\n", RENDERED),
+        ("a:\n    b: 1\n", "a:\n    b: 1\nsealer:\n    checksum: x\n"),
+    ],
+    ids=[
+        "middle",
+        "blank-line",
+        "nested-last",
+        "scalar",
+        "appended",
+        "comments-only",
+        "doc-start",
+        "empty",
+        "null",
+        "indent-4",
+    ],
+)
+def test_render_values_keeps_what_the_user_wrote(before: str, after: str) -> None:
+    out = render_values(before, SUB, "values.yaml")
+
+    assert out == after
+    assert render_values(out, SUB, "values.yaml") == out
+
+
+def test_entries_no_longer_sealed_render_as_empty_mappings(rotated: Path) -> None:
+    with config.edit(rotated) as doc:
+        doc["environments"]["staging"]["keys"] = ["otherKey"]
+
+    assert _render(rotated).exit_code == 0
+
+    tree = _sealer(rotated)
+    assert (tree["encryptedData"], tree["keys"]) == ({}, {})
+
+
+# -- bad input: one line, exit 2, nothing overwritten -----------------------------------------------
+
+
+def _break(root: Path, how: str, other_cert: bytes) -> None:
+    values = root / VALUES
+    if how == "values-not-yaml":
+        values.write_text(values.read_text() + "extra: [unclosed\n")
+    elif how == "values-list":
+        values.write_text("- replicaCount: 1\n")
+    elif how == "values-scalar":
+        values.write_text("just a string\n")
+    elif how == "values-two-docs":
+        values.write_text("a: 1\n---\nb: 2\n")
+    elif how == "config-not-yaml":
+        (root / "sealer.yaml").write_text((root / "sealer.yaml").read_text() + "  oops: [\n")
+    elif how == "config-invalid":
+        text = (root / "sealer.yaml").read_text()
+        (root / "sealer.yaml").write_text(text.replace("secretName: engine-api-key", "secretName: Not/Ok"))
+    elif how == "cert-deleted":
+        (root / "certs" / "staging.pem").unlink()
+    elif how == "cert-replaced":
+        (root / "certs" / "staging.pem").write_bytes(other_cert)
+    elif how == "ledger-broken":
+        (root / "ledger" / "staging.yaml").write_text("keys: 3\n")
+    elif how == "sealed-broken":
+        (root / "sealed" / "staging" / "staging.yaml").write_text("")
+
+
+BAD = [
+    ("unknown-env", "nope", "unknown environment 'nope' (known: dev, staging, production)"),
+    ("no-pin", "dev", "dev pins no certificate: run `sealer cert add dev --file tls.crt`"),
+    ("values-not-yaml", "staging", f"{VALUES}: not valid YAML at line"),
+    ("values-list", "staging", f"{VALUES}: a values file must be a YAML mapping"),
+    ("values-scalar", "staging", f"{VALUES}: a values file must be a YAML mapping"),
+    ("values-two-docs", "staging", f"{VALUES}: holds several YAML documents; expected one"),
+    ("config-not-yaml", "staging", "sealer.yaml: not valid YAML at line"),
+    (
+        "config-invalid",
+        "staging",
+        "invalid config: environments.dev.secretName: must be a DNS subdomain, got 'Not/Ok'",
+    ),
+    ("cert-deleted", "staging", "cannot read certificate"),
+    (
+        "cert-replaced",
+        "staging",
+        "certs/staging.pem does not match the fingerprint pinned for staging/staging",
+    ),
+    ("ledger-broken", "staging", "ledger/staging.yaml: expected a mapping with a `keys` list"),
+    ("sealed-broken", "staging", "sealed/staging/staging.yaml: empty or not a SealedSecret"),
+]
+
+
+@pytest.mark.parametrize("how, env, message", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_is_one_line_and_writes_nothing(
+    rotated: Path,
+    controllers: Controllers,
+    capsys: pytest.CaptureFixture[str],
+    how: str,
+    env: str,
+    message: str,
+) -> None:
+    (rotated / VALUES).write_text((rotated / VALUES).read_text().split("sealer:\n")[0])  # render would write
+    _break(rotated, how, controllers["dev"].cert.read_bytes())
+    before = snapshot(rotated)
+
+    code, out, err = run_main(rotated, capsys, "render", env)
+
+    assert code == 2, out
+    assert err.startswith("sealer: ") and err.count("\n") == 1 and message in err, err
+    assert "Traceback" not in err and out == ""
+    assert snapshot(rotated) == before
+
+
+def test_not_yet_rotated(pinned: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(pinned)
+
+    code, _, err = run_main(pinned, capsys, "render", "staging")
+
+    assert code == 2
+    assert err == "sealer: no sealed keys for staging/staging yet: run `sealer rotate staging`\n"
+    assert snapshot(pinned) == before
+
+
+def test_one_bad_cluster_file_stops_every_write(
+    repo: Path, controllers: Controllers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    invoke(repo, "cert", "add", "staging", "--file", str(controllers["eu"].cert), "--cluster", "eu")
+    invoke(repo, "cert", "add", "staging", "--file", str(controllers["us"].cert), "--cluster", "us")
+    commit_all(repo, "two clusters")
+    rotate(repo)
+    eu, us = repo / VALUES, repo / "deploy/staging/values-us.yaml"
+    eu.write_text("replicaCount: 2\n")  # render would put the subtree back
+    us.write_text(us.read_text() + "broken: {\n")
+    before = snapshot(repo)
+
+    code, _, err = run_main(repo, capsys, "render", "staging")
+
+    assert code == 2 and "deploy/staging/values-us.yaml: not valid YAML" in err
+    assert snapshot(repo) == before
+
+
+def test_rotation_refuses_a_deleted_cert(rotated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (rotated / "certs" / "staging.pem").unlink()
+    before = snapshot(rotated)
+
+    code, _, err = run_main(rotated, capsys, "rotate", "staging", "--no-branch")
+
+    assert code == 2
+    assert err.count("\n") == 1 and "cannot read certificate" in err and "certs/staging.pem" in err
+    assert snapshot(rotated) == before
