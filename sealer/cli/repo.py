@@ -1,0 +1,153 @@
+"""`sealer init`, `sealer render` and `sealer rotate`: the GitOps repo commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sealer.cli.common import emit, output_option
+
+
+def _namespaces(items: tuple[str, ...]) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        env, sep, namespace = item.partition("=")
+        if not sep or not env or not namespace:
+            raise click.BadParameter(f"{item!r}: use ENV=NAMESPACE", param_hint="--namespace-of")
+        pairs[env] = namespace
+    return pairs
+
+
+@click.command()
+@click.option(
+    "--env", "envs", multiple=True, help="An environment (repeatable) [default: dev, staging, production]."
+)
+@click.option(
+    "--namespace-of", "namespace_of", multiple=True, metavar="ENV=NS", help="Namespace of an environment."
+)
+@output_option
+def init(envs: tuple[str, ...], namespace_of: tuple[str, ...], output: str) -> int:
+    """Make this Git repository a sealer-managed GitOps repo (writes sealer.yaml)."""
+    from sealer.init import init as run_init
+
+    created = [
+        str(p.relative_to(Path.cwd().resolve()))
+        for p in run_init(Path.cwd().resolve(), envs, _namespaces(namespace_of))
+    ]
+    emit({"created": created}, output, "\n".join(f"created {p}" for p in created))
+    return 0
+
+
+@click.command()
+@click.argument("env")
+@output_option
+def render(env: str, output: str) -> int:
+    """Write ENV's Helm values files from its sealed state and ledger."""
+    from sealer import config
+    from sealer.render import render_env
+
+    cfg = config.load()
+    changed = [str(p.relative_to(cfg.root)) for p in render_env(cfg, env)]
+    emit(
+        {"env": env, "changed": changed},
+        output,
+        "\n".join(f"rendered {p}" for p in changed) or f"{env}: values files already up to date",
+    )
+    return 0
+
+
+@click.command()
+@click.argument("envs", nargs=-1)
+@click.option(
+    "--key", "keys", multiple=True, help="Only this entry (repeatable) [default: every managed key]."
+)
+@click.option(
+    "--due", is_flag=True, help="Only keys past their environment's rotation period (all envs if none named)."
+)
+@click.option("--grace", help="Keep old keys valid this long (e.g. 24h, 7d) [default: revoke at once].")
+@click.option("--branch", help="Commit on this new branch [default: sealer/rotate-<env>-<utc time>].")
+@click.option("--no-branch", is_flag=True, help="Commit on the current branch.")
+@click.option(
+    "--no-commit",
+    is_flag=True,
+    help="Write the files only; the new keys activate after you commit and re-run.",
+)
+@click.option("--push", "push", metavar="REMOTE", help="Push the branch to this remote after committing.")
+@click.option("--dry-run", is_flag=True, help="Show what would rotate; write nothing.")
+@output_option
+def rotate(
+    envs: tuple[str, ...],
+    keys: tuple[str, ...],
+    due: bool,
+    grace: str | None,
+    branch: str | None,
+    no_branch: bool,
+    no_commit: bool,
+    push: str | None,
+    dry_run: bool,
+    output: str,
+) -> int:
+    """Rotate API keys of ENV(s): new keys, sealed and committed; old keys revoked."""
+    from sealer import config
+    from sealer.durations import parse_duration
+    from sealer.rotate import Request
+    from sealer.rotate import rotate as run_rotate
+
+    if branch and no_branch:
+        raise click.UsageError("--branch and --no-branch exclude each other")
+    request = Request(
+        envs=envs,
+        keys=keys,
+        due=due,
+        grace=parse_duration(grace) if grace else None,
+        branch=branch,
+        no_branch=no_branch,
+        commit=not no_commit,
+        push=push,
+        dry_run=dry_run,
+    )
+    result = run_rotate(config.load(), request)
+    emit(_json_view(result), output, _text_view(result))
+    return 0
+
+
+def _json_view(result: dict) -> dict:
+    """One object per the documented shape; a multi-environment run lists them under `rotations`."""
+    views = [
+        {
+            **env,
+            "branch": result["branch"],
+            "commit": result["commit"],
+            "pr_body_file": result.get("pr_body_file"),
+            "dry_run": result["dry_run"],
+        }
+        for env in result["envs"]
+    ]
+    if len(views) == 1:
+        return views[0]
+    return {
+        "branch": result["branch"],
+        "commit": result["commit"],
+        "pr_body_file": result.get("pr_body_file"),
+        "dry_run": result["dry_run"],
+        "rotations": views,
+    }
+
+
+def _text_view(result: dict) -> str:
+    if not result["envs"]:
+        return "nothing to rotate"
+    lines = [
+        f"{'would rotate' if result['dry_run'] else 'rotated'} {e['env']}: "
+        + ", ".join(f"{k['name']} {k['previous_key_id'] or '(new)'} -> {k['key_id']}" for k in e["keys"])
+        for e in result["envs"]
+    ]
+    if result.get("commit"):
+        lines.append(f"commit {result['commit'][:12]} on {result['branch'] or 'the current branch'}")
+    if result.get("pr_body_file"):
+        lines.append(f"pull-request description: {result['pr_body_file']}")
+    return "\n".join(lines)
+
+
+COMMANDS = [init, render, rotate]

@@ -1,0 +1,58 @@
+"""`sealer review` (explain sealed-data changes between revisions) and `sealer diff-driver`."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.argument("base", required=False)
+@click.argument("head", required=False)
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, markdown for a pull-request comment, json for pipelines.",
+)
+def review(base: str | None, head: str | None, output: str) -> int:
+    """Explain every change to sealed data between BASE and HEAD, without any private key.
+
+    BASE defaults to the merge-base of HEAD with main (else master, else origin/HEAD), HEAD to
+    HEAD. Exit 1 when something must not be approved: a hand-edited ciphertext, an entry sealed
+    with a certificate that is not pinned, one key in two places, a plaintext value, a scope,
+    namespace, name or pin change, values files that disagree with the sealed files.
+    """
+    import json
+
+    from sealer import config
+    from sealer.review import review as run_review
+    from sealer.review import to_markdown, to_text
+
+    report = run_review(config.find_root(), base, head)
+    if output == "json":
+        click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+    else:
+        click.echo(to_markdown(report) if output == "markdown" else to_text(report), nl=output == "text")
+    return report.exit_code
+
+
+@click.command("diff-driver")
+@click.argument("file", type=click.Path(dir_okay=False))
+def diff_driver(file: str) -> int:
+    """Git textconv: FILE with sealed values shown as key ids and digests instead of base64.
+
+    Set up by `sealer init` (.gitattributes `diff=sealer`, git config diff.sealer.textconv).
+    """
+    import sys
+
+    from sealer.diffdriver import convert_file
+
+    sys.stdout.buffer.write(convert_file(file))
+    sys.stdout.buffer.flush()
+    return 0
+
+
+COMMANDS = [review, diff_driver]

@@ -1,0 +1,22 @@
+"""Durations as people write them: 90m, 12h, 7d, 2w, 1d12h."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from sealer.errors import BadInput
+
+_PART = re.compile(r"(\d+)([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    text = text.strip().lower()
+    parts = _PART.findall(text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise BadInput(f"bad duration {text!r}: use e.g. 30m, 12h, 7d, 2w or 1d12h")
+    seconds = sum(int(n) * _UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise BadInput(f"duration {text!r} must be longer than zero")
+    return dt.timedelta(seconds=seconds)

@@ -1,0 +1,67 @@
+"""The rotation journal: what lets an interrupted rotation finish instead of half-happening.
+
+Files are first written beside their targets as complete temp files; then the journal is
+written (atomically); then the temps are renamed over the targets. Whoever finds a journal
+(the next `sealer rotate`, after a crash or SIGKILL) rolls it forward: every temp it names is
+complete, so finishing the renames can never produce a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sealer.atomic import write_atomic
+
+PREPARED = "prepared"  # temps written, renames may be incomplete
+WRITTEN = "written"  # working tree rotated, not committed (--no-commit)
+COMMITTED = "committed"  # commit made; backend activation (and push) may be pending
+
+
+@dataclass
+class Journal:
+    phase: str
+    envs: list[str]
+    files: list[dict[str, str]]  # {"path": repo-relative target, "tmp": repo-relative temp}
+    activations: list[dict[str, Any]]  # {"env", "name", "key_id", "backend", "options", "revoke_at"}
+    branch: str | None
+    message: str
+    push: str | None = None
+    commit: str | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def path(git_dir: Path) -> Path:
+    return git_dir / "sealer-rotation.json"
+
+
+def save(git_dir: Path, journal: Journal) -> None:
+    write_atomic(path(git_dir), json.dumps(asdict(journal), indent=2, sort_keys=True))
+
+
+def load(git_dir: Path) -> Journal | None:
+    try:
+        data = json.loads(path(git_dir).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return Journal(**data)
+
+
+def clear(git_dir: Path) -> None:
+    path(git_dir).unlink(missing_ok=True)
+
+
+def apply_renames(root: Path, journal: Journal) -> None:
+    """Move every temp over its target; idempotent, so a second run after a crash is safe."""
+    for item in journal.files:
+        tmp = root / item["tmp"]
+        if tmp.exists():
+            os.replace(tmp, root / item["path"])
+
+
+def discard_temps(root: Path, journal: Journal) -> None:
+    for item in journal.files:
+        (root / item["tmp"]).unlink(missing_ok=True)

@@ -1,0 +1,475 @@
+"""`sealer rotate`: new keys, sealed for every pinned cluster, delivered as one Git commit.
+
+The order is what makes a rotation safe to interrupt anywhere:
+  1. generate keys in memory; register them as pending in external key stores;
+  2. seal and render every file as complete temp files; write the journal;
+  3. rename the temps over their targets; commit them with plumbing (one update-ref);
+  4. push if asked; activate the new keys and revoke (or grace) the old ones in the store.
+An exception before the commit restores every file and removes the pending keys, so the old
+key stays valid. A SIGKILL leaves the journal, and the next `sealer rotate` rolls it forward.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sealer import apikey, certs, faults, git, journal, layout, ledger, lock, render, state, templating
+from sealer.atomic import write_atomic
+from sealer.backends import DEFAULT_BACKEND, open_store
+from sealer.backends.base import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso, utcnow
+from sealer.config import Config, Environment
+from sealer.errors import BackendError, BadInput
+from sealer.init import OUT_DIR
+from sealer.sealing import Sealer
+
+TEMP_SUFFIX = ".sealer-tmp"
+TEMPS_MARKER = "sealer-temps.json"  # in the git dir: the temps being written, until the journal names them
+
+
+@dataclass(frozen=True)
+class Request:
+    envs: tuple[str, ...]
+    keys: tuple[str, ...] = ()
+    due: bool = False
+    grace: dt.timedelta | None = None
+    branch: str | None = None
+    no_branch: bool = False
+    commit: bool = True
+    push: str | None = None
+    dry_run: bool = False
+
+
+@dataclass
+class EnvPlan:
+    env: Environment
+    rotated: list[dict[str, Any]]  # name, key_id, fingerprint, previous_key_id, expires
+    new_records: list[KeyRecord]
+    files: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # path -> (new, old)
+
+
+def sealers(cfg: Config, env: Environment) -> dict[str, Sealer]:
+    """A sealer per pinned cluster, refusing a cert file that no longer matches its pin."""
+    if not env.clusters:
+        raise BadInput(f"{env.name} pins no certificate: run `sealer cert add {env.name} --file tls.crt`")
+    result = {}
+    for cluster in env.clusters:
+        cert = certs.load_certificate(cfg.root / cluster.cert)
+        found = Sealer.from_certificate(cert, cluster.cert)
+        if found.fingerprint != cluster.fingerprint:
+            raise BadInput(
+                f"{cluster.cert} does not match the fingerprint pinned for {env.name}/{cluster.name}"
+            )
+        result[cluster.name] = found
+    return result
+
+
+def due_keys(env: Environment, records: list[KeyRecord], now: dt.datetime) -> list[str]:
+    """Managed entries with no current key, or whose key is older than the rotation period."""
+    current = ledger.current(env.keys, records)
+    period = dt.timedelta(days=env.rotation_days)
+    return [name for name in env.keys if name not in current or now - current[name].created >= period]
+
+
+def _retire(
+    records: list[KeyRecord], names: set[str], now: dt.datetime, grace: dt.timedelta | None
+) -> list[KeyRecord]:
+    """Old keys of rotated entries: revoked now, or in grace until now + grace; lapsed graces end."""
+    out = []
+    for record in records:
+        if record.name in names and record.status in (ACTIVE, PENDING):
+            record = record.with_status(GRACE, now + grace) if grace else record.with_status(REVOKED)
+        elif record.status == GRACE and record.revoke_at and record.revoke_at <= now:
+            record = record.with_status(REVOKED, record.revoke_at)
+        out.append(record)
+    return out
+
+
+def plan_env(
+    cfg: Config, env: Environment, names: list[str], now: dt.datetime, grace: dt.timedelta | None, actor: str
+) -> EnvPlan:
+    unknown = [n for n in names if n not in env.keys]
+    if unknown:
+        raise BadInput(f"{env.name} manages no key named {', '.join(unknown)} (it has {', '.join(env.keys)})")
+    by_cluster = sealers(cfg, env)
+    old_records = ledger.load(cfg.root, env.name)
+    previous = ledger.current(env.keys, old_records)
+    plan = EnvPlan(env, [], [])
+    values: dict[str, bytes] = {}  # the plaintext keys: in memory only, sealed below, then dropped
+    for name in names:
+        key = apikey.generate(env.name)
+        values[name] = key.encode()
+        fp = apikey.fingerprint(key)
+        record = KeyRecord(
+            env.name,
+            name,
+            apikey.key_id(fp),
+            fp,
+            now,
+            now + dt.timedelta(days=env.key_lifetime_days),
+            ACTIVE,
+            actor,
+            sealed_with=tuple(s.fingerprint for s in by_cluster.values()),
+        )
+        plan.new_records.append(record)
+        prev = previous.get(name)
+        plan.rotated.append(
+            {
+                "name": name,
+                "key_id": record.key_id,
+                "fingerprint": fp,
+                "previous_key_id": prev.key_id if prev else None,
+                "expires": iso(record.expires),
+            }
+        )
+    records = _retire(old_records, set(names), now, grace) + plan.new_records
+    for cluster in env.clusters:
+        sealed = state.seal_entries(env, by_cluster[cluster.name], values)
+        rel = layout.sealed_file(env.name, cluster.name)
+        old_doc = state.load(cfg.root, env.name, cluster.name)
+        old_text = (cfg.root / rel).read_text(encoding="utf-8") if old_doc is not None else None
+        doc = state.merged(old_doc, env, by_cluster[cluster.name], sealed, rel)
+        plan.files[rel] = (state.dump(doc), old_text)
+        plan.files[cluster.values_file] = render.values_text(cfg.root, env, cluster, doc, records)
+    rel = str(ledger.ledger_path(Path(""), env.name))
+    old_ledger = ledger.ledger_path(cfg.root, env.name)
+    plan.files[rel] = (
+        ledger.dump(env.name, records),
+        old_ledger.read_text(encoding="utf-8") if old_ledger.exists() else None,
+    )
+    return plan
+
+
+def _targets(cfg: Config, request: Request, now: dt.datetime) -> list[tuple[Environment, list[str]]]:
+    envs = request.envs or (tuple(cfg.environments) if request.due else ())
+    if not envs:
+        raise BadInput("name an environment, or give --due to rotate every key that is due")
+    targets = []
+    for name in envs:
+        env = cfg.env(name)
+        names = list(request.keys) or list(env.keys)
+        if request.due:
+            due = set(due_keys(env, ledger.load(cfg.root, env.name), now))
+            names = [n for n in names if n in due]
+        if names:
+            targets.append((env, names))
+    return targets
+
+
+def _branch(root: Path, request: Request, envs: list[str], now: dt.datetime) -> str | None:
+    if request.no_branch or not request.commit:
+        return None
+    if request.branch:
+        return git.check_branch_name(root, request.branch)
+    label = envs[0] if len(envs) == 1 else "due"
+    base = f"sealer/rotate-{label}-{now:%Y%m%dT%H%M%SZ}"
+    taken = 1
+    while git.branch_exists(root, base if taken == 1 else f"{base}-{taken}"):
+        taken += 1  # two rotations within one second
+    return git.check_branch_name(root, base if taken == 1 else f"{base}-{taken}")
+
+
+def _message(plans: list[EnvPlan], grace: dt.timedelta | None) -> str:
+    return templating.render("commit-message.txt.j2", plans=plans, grace=grace).strip() + "\n"
+
+
+def _external(plan: EnvPlan) -> bool:
+    # The GitOps store is the committed ledger itself: the commit is its registration and activation.
+    return plan.env.backend_kind != DEFAULT_BACKEND
+
+
+def _register(cfg: Config, plans: list[EnvPlan]) -> list[tuple[Any, KeyRecord]]:
+    """Register every new key as pending; on failure remove those already registered."""
+    done: list[tuple[Any, KeyRecord]] = []
+    try:
+        for plan in filter(_external, plans):
+            store = open_store(plan.env.backend_kind, plan.env.backend_options, cfg.root)
+            _drop_stale_pending(store, plan.env.name, cfg.root)
+            for record in plan.new_records:
+                store.register(record.with_status(PENDING))
+                done.append((store, record))
+                faults.point("after-register")
+    except BaseException:
+        _compensate(done)
+        raise
+    return done
+
+
+def _drop_stale_pending(store: Any, env: str, root: Path) -> None:
+    """Pending keys left by a rotation killed before its journal: never delivered, never valid."""
+    known = {r.key_id for r in ledger.load(root, env)}
+    for record in store.list(env):
+        if record.status == PENDING and record.key_id not in known:
+            store.remove_pending(env, record.key_id)
+
+
+def _compensate(registered: list[tuple[Any, KeyRecord]]) -> None:
+    for store, record in registered:
+        try:
+            store.remove_pending(record.env, record.key_id)
+        except BackendError:
+            pass  # a leftover pending key is never valid; the next rotation removes it
+
+
+def _activations(plans: list[EnvPlan], grace: dt.timedelta | None, now: dt.datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "env": p.env.name,
+            "name": r.name,
+            "key_id": r.key_id,
+            "backend": p.env.backend_kind,
+            "options": p.env.backend_options,
+            "revoke_at": iso(now + grace) if grace else None,
+        }
+        for p in filter(_external, plans)
+        for r in p.new_records
+    ]
+
+
+def _write_temps(root: Path, git_dir: Path, plans: list[EnvPlan]) -> list[dict[str, str]]:
+    """Complete temps beside their targets; the marker names them until the journal does."""
+    rels = [rel for plan in plans for rel in plan.files]
+    files = [{"path": rel, "tmp": str(_tmp_of(root / rel).relative_to(root))} for rel in rels]
+    write_atomic(git_dir / TEMPS_MARKER, json.dumps([f["tmp"] for f in files]))
+    for plan in plans:
+        for rel, (new, _old) in plan.files.items():
+            target = root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(_tmp_of(target), new)
+    return files
+
+
+def _tmp_of(target: Path) -> Path:
+    return target.with_name(f".{target.name}{TEMP_SUFFIX}")
+
+
+def _sweep_temps(root: Path, git_dir: Path) -> None:
+    """Remove the temps of a rotation killed before its journal (never renamed, never needed)."""
+    marker = git_dir / TEMPS_MARKER
+    try:
+        listed = json.loads(marker.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except ValueError:
+        listed = []
+    for rel in listed if isinstance(listed, list) else []:
+        if isinstance(rel, str) and rel.endswith(TEMP_SUFFIX) and ".." not in Path(rel).parts:
+            (root / rel).unlink(missing_ok=True)
+    marker.unlink(missing_ok=True)
+
+
+def _restore(root: Path, plans: list[EnvPlan]) -> None:
+    """Put every file back as it was before the rotation (an exception before the commit)."""
+    for plan in plans:
+        for rel, (_new, old) in plan.files.items():
+            if old is None:
+                (root / rel).unlink(missing_ok=True)
+            else:
+                write_atomic(root / rel, old)
+
+
+def _summary(plans: list[EnvPlan], request: Request, branch: str | None) -> dict[str, Any]:
+    envs = [
+        {
+            "env": p.env.name,
+            "namespace": p.env.namespace,
+            "values_file": p.env.clusters[0].values_file,
+            "values_files": [c.values_file for c in p.env.clusters],
+            "keys": p.rotated,
+        }
+        for p in plans
+    ]
+    return {
+        "branch": branch,
+        "commit": None,
+        "dry_run": request.dry_run,
+        "envs": envs,
+        "files": sorted(rel for p in plans for rel in p.files),
+        "grace_seconds": int(request.grace.total_seconds()) if request.grace else 0,
+    }
+
+
+def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Run (or, with a journal left by an interrupted run, finish) a rotation."""
+    root, git_dir = cfg.root, git.git_dir(cfg.root)
+    now = now or utcnow()
+    with lock.hold(git_dir):
+        left = journal.load(git_dir)
+        if left is not None:
+            return finish(cfg, git_dir, left, resumed=True)
+        actor = git.identity(root)  # one `git var`, not one per environment
+        targets = _targets(cfg, request, now)
+        plans = [plan_env(cfg, env, names, now, request.grace, actor) for env, names in targets]
+        if not plans:
+            return {"branch": None, "commit": None, "dry_run": request.dry_run, "envs": [], "files": []}
+        branch = _branch(root, request, [p.env.name for p in plans], now)
+        summary = _summary(plans, request, branch)
+        if request.dry_run:
+            return summary
+        dirty = git.changed_paths(root, summary["files"])
+        if dirty:
+            raise BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
+        _sweep_temps(root, git_dir)
+        return _apply(cfg, git_dir, plans, request, branch, summary, now)
+
+
+def _apply(
+    cfg: Config,
+    git_dir: Path,
+    plans: list[EnvPlan],
+    request: Request,
+    branch: str | None,
+    summary: dict[str, Any],
+    now: dt.datetime,
+) -> dict[str, Any]:
+    root = cfg.root
+    registered = _register(cfg, plans)
+    entry = journal.Journal(
+        journal.PREPARED,
+        [p.env.name for p in plans],
+        [],
+        _activations(plans, request.grace, now),
+        branch,
+        _message(plans, request.grace),
+        request.push,
+        result=summary,
+    )
+    summary["pr_body"] = templating.render("pr-body.md.j2", summary=summary, plans=plans, grace=request.grace)
+    try:
+        faults.point("before-temps")
+        entry.files = _write_temps(root, git_dir, plans)
+        faults.point("before-journal")
+        journal.save(git_dir, entry)
+        (git_dir / TEMPS_MARKER).unlink(missing_ok=True)
+        faults.point("before-rename")
+        journal.apply_renames(root, entry)
+        faults.point("before-commit")
+        if request.commit:
+            entry.commit = git.commit_paths(root, [f["path"] for f in entry.files], entry.message, branch)
+            entry.phase = journal.COMMITTED
+        else:
+            entry.phase = journal.WRITTEN
+    except BaseException:
+        journal.discard_temps(root, entry)
+        (git_dir / TEMPS_MARKER).unlink(missing_ok=True)
+        _restore(root, plans)
+        journal.clear(git_dir)
+        _compensate(registered)
+        raise
+    # Past the commit nothing is undone: should this save fail, the journal saved before the
+    # renames still rolls the rotation forward (its commit found at HEAD or on its branch).
+    journal.save(git_dir, entry)
+    return finish(cfg, git_dir, entry, resumed=False)
+
+
+def finish(cfg: Config, git_dir: Path, entry: journal.Journal, resumed: bool) -> dict[str, Any]:
+    """Roll a journal forward: renames, commit, push, activation. Idempotent."""
+    root = cfg.root
+    paths = [f["path"] for f in entry.files]
+    if entry.phase == journal.PREPARED:
+        journal.apply_renames(root, entry)
+        entry.commit = _commit_once(root, paths, entry)
+        entry.phase = journal.COMMITTED
+        journal.save(git_dir, entry)
+    elif entry.phase == journal.WRITTEN:
+        if git.changed_paths(root, paths) and not resumed:
+            return _awaiting_commit(root, entry)  # --no-commit: activation waits for the commit
+        if git.changed_paths(root, paths):
+            raise BadInput(
+                f"the rotation of {', '.join(entry.envs)} waits for its commit: commit "
+                f"{', '.join(paths)}, then run `sealer rotate` again to activate the new keys"
+            )
+        if not _delivered(root, entry):
+            _abandon(root, git_dir, entry)
+        entry.commit = git.head(root)
+        entry.phase = journal.COMMITTED
+        journal.save(git_dir, entry)
+    faults.point("before-push")
+    if entry.push and entry.branch:
+        git.push(root, entry.push, entry.branch)
+    elif entry.push:
+        branch = git.current_branch(root)
+        if branch:
+            git.push(root, entry.push, branch)
+    faults.point("before-activate")
+    _activate(root, entry)
+    journal.clear(git_dir)
+    result = dict(entry.result)
+    result.update(commit=entry.commit, resumed=resumed)
+    _write_outputs(root, result)
+    return result
+
+
+def _delivered(root: Path, entry: journal.Journal) -> bool:
+    """Does HEAD's ledger hold every key to activate? Not when the user threw the files of a
+    --no-commit rotation away: activating then would revoke the keys the cluster runs on."""
+    ledgers: dict[str, str] = {}
+    for item in entry.activations:
+        if item["env"] not in ledgers:
+            rel = str(ledger.ledger_path(Path(""), item["env"]))
+            ledgers[item["env"]] = git.file_at(root, "HEAD", rel) or ""
+    return all(item["key_id"] in ledgers[item["env"]] for item in entry.activations)
+
+
+def _abandon(root: Path, git_dir: Path, entry: journal.Journal) -> None:
+    """Drop a --no-commit rotation whose files are gone: its pending keys, its journal."""
+    for item in entry.activations:
+        try:
+            open_store(item["backend"], item["options"], root).remove_pending(item["env"], item["key_id"])
+        except BackendError:
+            pass  # a leftover pending key is never valid; the next rotation removes it
+    journal.clear(git_dir)
+    raise BadInput(
+        f"the uncommitted rotation of {', '.join(entry.envs)} was discarded (HEAD does not hold its "
+        "keys): its pending keys are removed; run `sealer rotate` again"
+    )
+
+
+def _awaiting_commit(root: Path, entry: journal.Journal) -> dict[str, Any]:
+    """--no-commit: files written, journal kept; a re-run after the user's commit activates."""
+    result = dict(entry.result)
+    result.update(commit=None, resumed=False)
+    _write_outputs(root, result)
+    return result
+
+
+def _commit_once(root: Path, paths: list[str], entry: journal.Journal) -> str | None:
+    """Commit unless an earlier, interrupted run already did (its branch exists)."""
+    if entry.branch and git.branch_exists(root, entry.branch):
+        git.switch_to(root, entry.branch, paths)
+        return git.head(root)
+    if git.changed_paths(root, paths):
+        return git.commit_paths(root, paths, entry.message, entry.branch)
+    return git.head(root)
+
+
+def _activate(root: Path, entry: journal.Journal) -> None:
+    from sealer.backends.base import parse_iso
+
+    stores: dict[str, Any] = {}  # one client per store: each costs a connection (and Auth0 a token)
+    for item in entry.activations:
+        where = json.dumps([item["backend"], item["options"]], sort_keys=True)
+        if where not in stores:
+            stores[where] = open_store(item["backend"], item["options"], root)
+        store = stores[where]
+        current = {r.key_id: r.status for r in store.list(item["env"])}
+        if current.get(item["key_id"]) in (ACTIVE,):
+            continue  # finished by an earlier run
+        store.activate(item["env"], item["name"], item["key_id"], parse_iso(item["revoke_at"]))
+        faults.point("after-activate-one")
+
+
+def _write_outputs(root: Path, result: dict[str, Any]) -> None:
+    """The PR description and the JSON beside it, for the pipeline that opens the pull request."""
+    out = root / OUT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    stem = (
+        result.get("branch") or f"rotate-{result['commit'][:12] if result.get('commit') else 'uncommitted'}"
+    ).replace("/", "-")
+    body = result.pop("pr_body", "")
+    result["pr_body_file"] = str(out / f"{stem}.md")
+    write_atomic(out / f"{stem}.md", body)
+    write_atomic(out / f"{stem}.json", json.dumps(result, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,553 @@
+"""`sealer rotate` end to end in temp Git repos: the commit, the ledger, the values files,
+stable diffs, interrupt safety (an exception or a SIGKILL at every fault point, then a
+re-run), the lock, and no plaintext key anywhere Git keeps things."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import re
+import signal
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from repo_support import (
+    EnvSpec,
+    active,
+    all_plaintext_keys,
+    assert_consistent,
+    branch,
+    cli,
+    commit_all,
+    copy_repo,
+    git,
+    head,
+    isolated,
+    keypairs,
+    ledger_records,
+    make_repo,
+    places_holding,
+    private_keys,
+    run_sealer,
+    sealed_doc,
+    set_env_option,
+    stray_temps,
+    unseal_values,
+    values_subtree,
+)
+
+from sealer import apikey, config, ledger, lock, rotate
+from sealer.backends.base import ACTIVE, GRACE, PENDING, REVOKED, utcnow
+from sealer.faults import InjectedFault
+
+STAGING_FILES = {"sealed/staging/staging.yaml", "deploy/staging/values.yaml", "ledger/staging.yaml"}
+PRODUCTION_FILES = (
+    "sealed/production/production.yaml",
+    "deploy/production/values.yaml",
+    "ledger/production.yaml",
+)
+POINTS = [
+    "after-register",
+    "before-temps",
+    "before-journal",
+    "before-rename",
+    "before-commit",
+    "before-push",
+    "before-activate",
+    "after-activate-one",
+]
+EXTERNAL_ONLY = {
+    "after-register",
+    "after-activate-one",
+}  # the GitOps store has nothing to register or activate
+BEFORE_COMMIT = {"after-register", "before-temps", "before-journal", "before-rename", "before-commit"}
+BRANCH_RE = re.compile(r"sealer/rotate-staging-\d{8}T\d{6}Z")
+
+
+@pytest.fixture(scope="module")
+def controllers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return keypairs(tmp_path_factory, "staging", "production", "rogue")
+
+
+@pytest.fixture(scope="module")
+def keys(controllers: dict[str, Path]) -> list[Any]:
+    return private_keys(controllers["staging"], controllers["production"])
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory, controllers: dict[str, Path]) -> Path:
+    """staging and production pinned, each rotated once, committed on main."""
+    with isolated(tmp_path_factory.mktemp("home")):
+        root = make_repo(
+            tmp_path_factory.mktemp("template") / "repo",
+            [EnvSpec("staging", controllers["staging"]), EnvSpec("production", controllers["production"])],
+        )
+        for env in ("staging", "production"):
+            result = cli(root, "rotate", env, "--no-branch")
+            assert result.exit_code == 0, result.output
+    return root
+
+
+@pytest.fixture
+def repo(template: Path, tmp_path: Path) -> Path:
+    return copy_repo(template, tmp_path / "repo")
+
+
+def snapshot(repo: Path, paths: Any) -> dict[str, bytes | None]:
+    return {p: (repo / p).read_bytes() if (repo / p).exists() else None for p in paths}
+
+
+def rotate_json(repo: Path, *args: str) -> dict[str, Any]:
+    result = cli(repo, "rotate", *args, "--output", "json")
+    assert result.exit_code == 0, (result.output, result.exception)
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def files_of(repo: Path, rev: str = "HEAD") -> set[str]:
+    return set(git(repo, "diff-tree", "--no-commit-id", "--name-only", "-r", rev).split())
+
+
+def trailer(repo: Path, key: str) -> list[str]:
+    return git(repo, "log", "-1", f"--format=%(trailers:key={key},valueonly)").split()
+
+
+# -- end to end ------------------------------------------------------------------------------
+
+
+def test_rotation_end_to_end(repo: Path, keys: list[Any]) -> None:
+    main_before, old = head(repo), active(ledger_records(repo, "staging"))
+    production = snapshot(repo, PRODUCTION_FILES)
+    data = rotate_json(repo, "staging")
+
+    assert {"env", "namespace", "branch", "commit", "values_file", "pr_body_file", "keys"} <= set(data)
+    assert (data["env"], data["namespace"], data["values_file"]) == (
+        "staging",
+        "staging",
+        "deploy/staging/values.yaml",
+    )
+    [key] = data["keys"]
+    assert set(key) == {"name", "key_id", "fingerprint", "previous_key_id", "expires"}
+    assert (
+        re.fullmatch(r"[0-9a-f]{64}", key["fingerprint"])
+        and key["key_id"] == "kid_" + key["fingerprint"][:12]
+    )
+    assert (key["name"], key["previous_key_id"]) == ("apiKey", old.key_id)
+
+    assert BRANCH_RE.fullmatch(data["branch"]) and branch(repo) == data["branch"]
+    assert head(repo) == data["commit"] and git(repo, "rev-parse", "HEAD^").strip() == main_before
+    assert git(repo, "rev-parse", "main").strip() == main_before  # main itself does not move
+    assert files_of(repo) == STAGING_FILES
+    assert trailer(repo, "Sealer-Env") == ["staging"] and trailer(repo, "Sealer-Key-Id") == [key["key_id"]]
+
+    new = active(ledger_records(repo, "staging"))
+    assert (new.key_id, new.fingerprint) == (key["key_id"], key["fingerprint"])
+    assert apikey.fingerprint(unseal_values(repo, "staging", keys)["apiKey"]) == new.fingerprint
+    assert next(r for r in ledger_records(repo, "staging") if r.key_id == old.key_id).status == REVOKED
+    assert snapshot(repo, PRODUCTION_FILES) == production
+
+    body = Path(data["pr_body_file"])
+    assert body.is_file() and key["key_id"] in body.read_text() and old.key_id in body.read_text()
+    assert json.loads(body.with_suffix(".json").read_text())["commit"] == data["commit"]
+    assert_consistent(repo, "staging", keys)
+
+
+def test_old_key_revoked_or_in_grace_and_no_plaintext_anywhere(repo: Path, keys: list[Any]) -> None:
+    first = rotate_json(repo, "staging", "--no-branch")["keys"][0]
+    second = rotate_json(repo, "staging", "--no-branch", "--grace", "7d")["keys"][0]
+    assert second["previous_key_id"] == first["key_id"] and branch(repo) == "main"
+    records = {r.key_id: r for r in ledger_records(repo, "staging")}
+    assert records[first["key_id"]].status == GRACE
+    revoke_at = records[first["key_id"]].revoke_at
+    assert revoke_at is not None and abs(revoke_at - (utcnow() + dt.timedelta(days=7))) < dt.timedelta(
+        minutes=5
+    )
+    assert records[second["key_id"]].status == ACTIVE
+    third = rotate_json(repo, "staging", "--no-branch")["keys"][0]
+    records = {r.key_id: r for r in ledger_records(repo, "staging")}
+    assert records[second["key_id"]].status == REVOKED and records[third["key_id"]].status == ACTIVE
+    assert_consistent(repo, "staging", keys)
+
+    # Every key ever sealed (4 staging, 1 production), by unsealing all history; none in Git.
+    found = all_plaintext_keys(repo, keys)
+    fingerprints = {apikey.fingerprint(k) for k in found}
+    assert {r.fingerprint for r in ledger_records(repo, "staging")} | {
+        r.fingerprint for r in ledger_records(repo, "production")
+    } == fingerprints
+    assert len(found) == 5
+    assert places_holding(repo, found) == []
+
+
+def test_the_search_for_plaintext_does_find_a_key_put_in_git(repo: Path, keys: list[Any]) -> None:
+    """The no-plaintext check above can fail: a key written to any file is found."""
+    found = all_plaintext_keys(repo, keys)
+    (repo / "notes.txt").write_text(sorted(found)[0])
+    commit_all(repo, "oops")
+    assert "git log -p --all" in places_holding(repo, found)
+    assert "git cat-file --batch-all-objects" in places_holding(repo, found)
+
+
+def test_dry_run_writes_nothing(repo: Path) -> None:
+    tree = {str(p.relative_to(repo)): p.read_bytes() for p in repo.rglob("*") if p.is_file()}
+    refs = git(repo, "for-each-ref")
+    data = rotate_json(repo, "staging", "--dry-run")
+    assert data["dry_run"] is True and data["commit"] is None and data["keys"][0]["name"] == "apiKey"
+    assert {str(p.relative_to(repo)): p.read_bytes() for p in repo.rglob("*") if p.is_file()} == tree
+    assert git(repo, "for-each-ref") == refs and branch(repo) == "main"
+
+
+def test_no_branch_commits_on_the_current_branch(repo: Path) -> None:
+    before = head(repo)
+    data = rotate_json(repo, "staging", "--no-branch")
+    assert data["branch"] is None and branch(repo) == "main"
+    assert git(repo, "rev-parse", "main^").strip() == before and head(repo) == data["commit"]
+    assert files_of(repo) == STAGING_FILES
+
+
+def test_named_branch_and_refused_names(repo: Path) -> None:
+    assert rotate_json(repo, "staging", "--branch", "keys/staging-now")["branch"] == "keys/staging-now"
+    assert branch(repo) == "keys/staging-now"
+    for name in ("keys/staging-now", "bad..name"):
+        result = cli(repo, "rotate", "staging", "--branch", name)
+        assert result.exit_code == 2 and "branch" in result.stderr
+    assert cli(repo, "rotate", "staging", "--branch", "x", "--no-branch").exit_code == 2
+
+
+def test_push_to_a_bare_remote(repo: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "internal", str(remote))
+    data = rotate_json(repo, "staging", "--push", "internal")
+    assert git(remote, "rev-parse", f"refs/heads/{data['branch']}").strip() == data["commit"]
+    assert files_of(remote, data["commit"]) == STAGING_FILES
+
+
+def _age_ledger(repo: Path, env: str, days: int) -> None:
+    records = [
+        dataclasses.replace(r, created=r.created - dt.timedelta(days=days)) for r in ledger_records(repo, env)
+    ]
+    ledger.save(repo, env, records)
+    commit_all(repo, f"age {env} keys")
+
+
+def test_due_rotates_only_keys_past_their_period(repo: Path, keys: list[Any]) -> None:
+    _age_ledger(repo, "staging", 31)  # staging rotates every 30 days, production every 90
+    production, before = snapshot(repo, PRODUCTION_FILES), head(repo)
+    data = rotate_json(repo, "--due", "--no-branch")
+    assert data["env"] == "staging" and files_of(repo) == STAGING_FILES
+    assert snapshot(repo, PRODUCTION_FILES) == production
+    assert_consistent(repo, "staging", keys)
+    again = cli(repo, "rotate", "--due", "--no-branch")
+    assert again.exit_code == 0 and "nothing to rotate" in again.stdout
+    assert git(repo, "rev-parse", "HEAD~1").strip() == before
+
+
+def test_due_uses_the_given_time(repo: Path, keys: list[Any]) -> None:
+    request = rotate.Request(envs=(), due=True, no_branch=True)
+    later = utcnow() + dt.timedelta(days=100)
+    assert rotate.rotate(config.load(repo), request, now=utcnow())["envs"] == []
+    result = rotate.rotate(config.load(repo), request, now=later)
+    assert [e["env"] for e in result["envs"]] == ["staging", "production"]
+    assert files_of(repo) == STAGING_FILES | set(PRODUCTION_FILES)
+    for env in ("staging", "production"):
+        assert_consistent(repo, env, keys)
+
+
+def test_no_commit_then_commit_then_rerun_activates(repo: Path, keys: list[Any]) -> None:
+    before = head(repo)
+    data = rotate_json(repo, "staging", "--no-commit")
+    assert data["commit"] is None and data["branch"] is None and head(repo) == before
+    assert {line[3:] for line in git(repo, "status", "--porcelain").splitlines()} == STAGING_FILES
+    waiting = cli(repo, "rotate")
+    assert waiting.exit_code == 2 and "waits for its commit" in waiting.stderr
+    commit_all(repo, "rotate staging by hand")
+    done = cli(repo, "rotate")
+    assert done.exit_code == 0, done.output
+    assert active(ledger_records(repo, "staging")).key_id == data["keys"][0]["key_id"]
+    assert_consistent(repo, "staging", keys)
+
+
+def test_second_rotation_keeps_other_ciphertext_byte_for_byte(repo: Path, keys: list[Any]) -> None:
+    set_env_option(repo, "staging", "keys", ["apiKey", "adminKey"])
+    commit_all(repo, "staging manages two keys")
+    rotate_json(repo, "staging", "--no-branch")
+    admin = sealed_doc(repo, "staging")["spec"]["encryptedData"]["adminKey"]
+    production = snapshot(repo, PRODUCTION_FILES)
+    data = rotate_json(repo, "staging", "--no-branch", "--key", "apiKey")
+    assert [k["name"] for k in data["keys"]] == ["apiKey"] and files_of(repo) == STAGING_FILES
+    assert sealed_doc(repo, "staging")["spec"]["encryptedData"]["adminKey"] == admin
+    assert values_subtree(repo, "staging")["encryptedData"]["adminKey"] == admin
+    assert snapshot(repo, PRODUCTION_FILES) == production
+    changed = [
+        line
+        for line in git(
+            repo, "diff", "--no-textconv", "-U0", "HEAD~1", "HEAD", "--", "sealed", "deploy"
+        ).splitlines()
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    assert changed and not [line for line in changed if "adminKey" in line or admin in line]
+    assert {line.split(":")[0].strip("+- ") for line in changed} <= {
+        "apiKey",
+        "keyId",
+        "fingerprintPrefix",
+        "created",
+        "expires",
+        "checksum",
+    }
+    assert_consistent(repo, "staging", keys)
+    assert cli(repo, "rotate", "staging", "--key", "nope").exit_code == 2
+
+
+def test_lock_stops_a_second_rotation(repo: Path) -> None:
+    before, tree = head(repo), snapshot(repo, STAGING_FILES)
+    with lock.hold(Path(git(repo, "rev-parse", "--absolute-git-dir").strip())):
+        result = cli(repo, "rotate", "staging")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "another sealer rotation is running in this repo" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert head(repo) == before and snapshot(repo, STAGING_FILES) == tree
+
+
+# -- fault injection: the GitOps default ------------------------------------------------------
+
+
+def _assert_all_or_nothing(repo: Path, before: dict[str, bytes | None]) -> bool:
+    """The rotated files are all as they were, or all rotated. Returns True when rotated."""
+    now = snapshot(repo, before)
+    same = [p for p in before if now[p] == before[p]]
+    assert len(same) in (0, len(before)), f"half rotated: {same} unchanged"
+    return not same
+
+
+def _after_rerun(repo: Path, keys: list[Any], old_key_id: str, count: int) -> None:
+    """Re-run `sealer rotate staging`: one rotation in all (`count` ledger records), consistent."""
+    result = cli(repo, "rotate", "staging")
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert_consistent(repo, "staging", keys)
+    records = ledger_records(repo, "staging")
+    assert len(records) == count and {r.key_id: r.status for r in records}[old_key_id] == REVOKED
+    assert STAGING_FILES <= files_of(repo)
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_fault_exception_then_rerun(
+    repo: Path, keys: list[Any], point: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before, old, start = snapshot(repo, STAGING_FILES), active(ledger_records(repo, "staging")), head(repo)
+    count = len(ledger_records(repo, "staging")) + 1
+    monkeypatch.setenv("SEALER_FAULT", point)
+    result = cli(repo, "rotate", "staging")
+    fired = isinstance(result.exception, InjectedFault)
+    assert fired == (point not in EXTERNAL_ONLY), (point, result.output, result.exception)
+    if fired and point in BEFORE_COMMIT:  # rolled back: as if nothing happened
+        assert snapshot(repo, STAGING_FILES) == before and head(repo) == start and branch(repo) == "main"
+        assert stray_temps(repo) == [] and not (repo / ".git" / "sealer-rotation.json").exists()
+        assert active(ledger_records(repo, "staging")) == old
+    elif fired:  # committed; push/activation left to the journal
+        assert _assert_all_or_nothing(repo, before) and head(repo) != start
+        assert git(repo, "status", "--porcelain") == "" and (repo / ".git" / "sealer-rotation.json").exists()
+    else:  # nothing to register or activate: the rotation simply finished
+        assert result.exit_code == 0 and len(ledger_records(repo, "staging")) == count
+        assert_consistent(repo, "staging", keys)
+        return
+    monkeypatch.delenv("SEALER_FAULT")
+    _after_rerun(repo, keys, old.key_id, count)
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_fault_sigkill_then_rerun(repo: Path, keys: list[Any], point: str) -> None:
+    before, old, start = snapshot(repo, STAGING_FILES), active(ledger_records(repo, "staging")), head(repo)
+    count = len(ledger_records(repo, "staging")) + 1
+    done = run_sealer(repo, "rotate", "staging", env={"SEALER_TEST": "1", "SEALER_FAULT": f"{point}:kill"})
+    killed = done.returncode == -signal.SIGKILL
+    assert killed == (point not in EXTERNAL_ONLY), (point, done.returncode, done.stderr)
+    rotated = _assert_all_or_nothing(repo, before)
+    if killed and point in ("after-register", "before-temps", "before-journal", "before-rename"):
+        assert not rotated and head(repo) == start
+    if rotated and head(repo) == start:  # renamed, not committed yet: the journal must know
+        assert (repo / ".git" / "sealer-rotation.json").exists()
+    if not killed:  # nothing to register or activate: the rotation simply finished
+        assert done.returncode == 0 and len(ledger_records(repo, "staging")) == count
+        assert_consistent(repo, "staging", keys)
+        return
+    _after_rerun(repo, keys, old.key_id, count)
+
+
+# -- fault injection with an external key store in the loop ----------------------------------
+
+
+def _store(repo: Path) -> Any:
+    from sealer.backends import open_store
+
+    env = config.load(repo).env("staging")
+    return open_store(env.backend_kind, env.backend_options, repo)
+
+
+def _backend_repo(repo: Path, kind: str, options: dict[str, str]) -> Path:
+    """staging moved to an external store and rotated once through it."""
+    set_env_option(repo, "staging", "backend", {"kind": kind, "options": options})
+    commit_all(repo, f"staging keys in {kind}")
+    result = cli(repo, "rotate", "staging", "--no-branch")
+    assert result.exit_code == 0, (result.output, result.exception)
+    return repo
+
+
+def _committed_key_ids(repo: Path) -> set[str]:
+    text = git(repo, "show", "HEAD:ledger/staging.yaml")
+    return set(re.findall(r"kid_[0-9a-f]{12}", text))
+
+
+def _check_store_safe(repo: Path, old_key_id: str) -> None:
+    """The store never serves a key that is not committed, and never drops the old key
+    before the new one is committed and active."""
+    records = {r.key_id: r for r in _store(repo).list("staging")}
+    serving = [r for r in records.values() if r.status == ACTIVE]
+    assert len(serving) == 1 and serving[0].key_id in _committed_key_ids(repo)
+    if records[old_key_id].status != ACTIVE:
+        assert serving[0].key_id != old_key_id
+
+
+def _check_store_final(repo: Path, old_key_id: str) -> None:
+    records = {r.key_id: r for r in _store(repo).list("staging")}
+    assert records[old_key_id].status == REVOKED
+    assert [r.key_id for r in records.values() if r.status == ACTIVE] == [
+        active(ledger_records(repo, "staging")).key_id
+    ]
+    assert not [r for r in records.values() if r.status == PENDING]
+
+
+def _fault_with_store(
+    repo: Path, keys: list[Any], point: str, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, before = active(ledger_records(repo, "staging")), snapshot(repo, STAGING_FILES)
+    count = len(ledger_records(repo, "staging")) + 1
+    assert [r.key_id for r in _store(repo).list("staging") if r.status == ACTIVE] == [old.key_id]
+    if mode == "kill":
+        done = run_sealer(repo, "rotate", "staging", env={"SEALER_FAULT": f"{point}:kill"})
+        assert done.returncode == -signal.SIGKILL, (done.returncode, done.stderr)
+    else:
+        monkeypatch.setenv("SEALER_FAULT", point)
+        assert isinstance(cli(repo, "rotate", "staging").exception, InjectedFault)
+        monkeypatch.delenv("SEALER_FAULT")
+    _assert_all_or_nothing(repo, before)
+    _check_store_safe(repo, old.key_id)
+    _after_rerun(repo, keys, old.key_id, count)
+    _check_store_final(repo, old.key_id)
+
+
+@pytest.mark.parametrize("mode", ["raise", "kill"])
+@pytest.mark.parametrize("point", POINTS)
+def test_fault_with_vault_in_the_loop(
+    repo: Path, keys: list[Any], point: str, mode: str, vault_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _backend_repo(repo, "vault", {"mount": "secret", "path": f"sealer/t-{uuid.uuid4().hex[:12]}"})
+    _fault_with_store(repo, keys, point, mode, monkeypatch)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", POINTS)
+def test_fault_sigkill_with_postgres_in_the_loop(
+    repo: Path, keys: list[Any], point: str, pg_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _backend_repo(repo, "postgres", {"schema": f"t_{uuid.uuid4().hex[:12]}"})
+    _fault_with_store(repo, keys, point, "kill", monkeypatch)
+
+
+def test_no_commit_activates_in_the_store_only_after_the_commit(
+    repo: Path, keys: list[Any], vault_env: Any
+) -> None:
+    _backend_repo(repo, "vault", {"mount": "secret", "path": f"sealer/t-{uuid.uuid4().hex[:12]}"})
+    old = active(ledger_records(repo, "staging"))
+    new = rotate_json(repo, "staging", "--no-commit")["keys"][0]["key_id"]
+    statuses = {r.key_id: r.status for r in _store(repo).list("staging")}
+    assert (statuses[old.key_id], statuses[new]) == (ACTIVE, PENDING)
+    commit_all(repo, "rotate staging by hand")
+    assert cli(repo, "rotate").exit_code == 0
+    _check_store_final(repo, old.key_id)
+    assert_consistent(repo, "staging", keys)
+
+
+def test_a_killed_rotation_leaves_no_temps_behind_another_env_rotation(repo: Path, keys: list[Any]) -> None:
+    done = run_sealer(repo, "rotate", "staging", env={"SEALER_FAULT": "before-journal:kill"})
+    assert done.returncode == -signal.SIGKILL and len(stray_temps(repo)) == 3
+    assert cli(repo, "rotate", "production", "--no-branch").exit_code == 0
+    assert stray_temps(repo) == []
+    assert_consistent(repo, "production", keys)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("namespace", "staging-two"), ("scope", "namespace-wide"), ("secretName", "other-key")],
+)
+def test_rotating_every_key_reseals_for_a_new_target(
+    repo: Path, keys: list[Any], setting: str, value: str
+) -> None:
+    set_env_option(repo, "staging", setting, value)
+    commit_all(repo, f"staging {setting} {value}")
+    result = cli(repo, "rotate", "staging", "--no-branch")
+    assert result.exit_code == 0, result.output
+    meta = sealed_doc(repo, "staging")["metadata"]
+    sub = values_subtree(repo, "staging")
+    assert value in (meta["name"], meta["namespace"], *meta.get("annotations", {})) or sub["scope"] == value
+    assert_consistent(repo, "staging", keys)
+
+
+# -- the values file fast path (render.splice_values) -----------------------------------------
+
+VALUES_VARIANTS = {
+    "sealer last": "# Helm values\nreplicaCount: 1\n{sealer}",
+    "keys after": "replicaCount: 1\n{sealer}image:\n  tag: v1\n",
+    "comment after": "replicaCount: 1\n{sealer}# about the image\nimage:\n  tag: v1\n",
+    "indented comment after": "replicaCount: 1\n{sealer}  # trailing\nimage: 1\n",
+    "blank lines after": "{sealer}\n\nimage: 1\n",
+    "comment on the key": "a: 1\n{sealer_comment}b: 2\n",
+    "four-space indent": "resources:\n    limits:\n        cpu: 1\n{sealer4}",
+}
+
+
+@pytest.mark.parametrize("variant", list(VALUES_VARIANTS))
+def test_values_fast_path_writes_what_the_round_trip_writes(
+    repo: Path, variant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sealer import render
+
+    old_sub = (repo / "deploy/staging/values.yaml").read_text().split("sealer:\n", 1)[1]
+    new_sub = "".join(line[2:] for line in old_sub.splitlines(keepends=True)).replace("kid_", "kid_0")
+    text = VALUES_VARIANTS[variant].format(
+        sealer="sealer:\n" + old_sub,
+        sealer_comment="sealer:  # managed by sealer\n" + old_sub,
+        sealer4="sealer:\n" + "".join("  " + line for line in old_sub.splitlines(keepends=True)),
+    )
+    fast = render.splice_values(text, new_sub)
+    monkeypatch.setattr(render, "splice_values", lambda *args: None)
+    assert fast is not None and fast == render.render_values(text, new_sub, "values.yaml")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sealer: {a: 1}\n",  # flow style
+        "a: 1\nsealer:\n  x: 1\n---\nb: 2\n",  # two documents
+        "sealer:\r\n  x: 1\r\n",  # CRLF
+        "sealer:\n  x: &b 1\nother: *b\n",  # an anchor in the block, used after it
+    ],
+)
+def test_values_fast_path_declines_what_it_cannot_do_safely(text: str) -> None:
+    from sealer import render
+
+    assert render.splice_values(text, "secretName: x\n") is None
+
+
+def test_render_after_rotation_is_a_no_op(repo: Path) -> None:
+    assert cli(repo, "render", "staging").exit_code == 0
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_every_fault_point_in_the_code_is_injected_above() -> None:
+    import sealer
+
+    sources = "".join(p.read_text() for p in Path(sealer.__file__).parent.rglob("*.py"))
+    assert set(re.findall(r'faults\.point\("([^"]+)"\)', sources)) == set(POINTS)
