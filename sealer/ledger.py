@@ -5,15 +5,25 @@ One file per environment keeps a rotation's cost and diff proportional to what i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from sealer import yamlio
 from sealer.atomic import write_atomic
-from sealer.backends.base import KeyRecord
+from sealer.backends.base import ACTIVE, PENDING, KeyRecord
 from sealer.errors import ConfigError
 
 LEDGER_DIR = "ledger"
 HEADER = "# Managed by sealer: key metadata for one environment. It never holds a key.\n"
+
+
+def current(keys: Sequence[str], records: list[KeyRecord]) -> dict[str, KeyRecord]:
+    """The key each managed entry carries now: its newest active (or pending) record."""
+    chosen: dict[str, KeyRecord] = {}
+    for record in records:
+        if record.name in keys and record.status in (ACTIVE, PENDING):
+            chosen[record.name] = record
+    return {name: chosen[name] for name in keys if name in chosen}
 
 
 def ledger_path(repo: Path, env: str) -> Path:

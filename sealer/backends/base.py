@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar, Protocol
 
+from sealer.errors import BackendError
+
 PENDING = "pending"
 ACTIVE = "active"
 GRACE = "grace"
@@ -109,13 +111,17 @@ class KeyStore(Protocol):
 
     def activate(self, env: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
         """Make `key_id` the active key of (env, name), and in the same write move the
-        previously active key to revoked (`revoke_previous_at` None) or to grace until then."""
+        previously active key to revoked (`revoke_previous_at` None) or to grace until then.
+        Rules: `plan_activate` (a no-op when already active; BackendError when unknown or not
+        pending; other pending keys of (env, name) are superseded)."""
 
     def revoke(self, env: str, key_id: str, at: dt.datetime | None = None) -> None:
-        """Revoke now, or keep valid (grace) until `at`."""
+        """Revoke now, or keep valid (grace) until `at`; BackendError when unknown.
+        Rules: `plan_revoke`."""
 
     def remove_pending(self, env: str, key_id: str) -> None:
-        """Compensation for a failed rotation: drop a key that never became active."""
+        """Compensation for a failed rotation: drop a key that never became active.
+        Rules: `must_remove` (a no-op when gone or revoked, so compensation can be re-run)."""
 
     def list(self, env: str) -> list[KeyRecord]:
         """Every record of `env`, oldest first."""
@@ -125,3 +131,74 @@ class KeyStore(Protocol):
 
     def health(self) -> str:
         """A one-line description of the reachable store; BackendError if unreachable."""
+
+
+# State transitions shared by every store: a store reads the records involved (locked, or
+# with the versions it will condition its write on), asks these functions what changes, and
+# writes the result atomically. One set of rules keeps every backend's behaviour identical.
+
+
+def plan_activate(
+    records: Iterable[KeyRecord],
+    env: str,
+    name: str,
+    key_id: str,
+    revoke_previous_at: dt.datetime | None,
+    now: dt.datetime,
+) -> list[KeyRecord]:
+    """The new versions of the records that change when `key_id` becomes the active key of
+    (env, name): demotions first, the activated key last, so a store whose constraint allows
+    one active key never sees two. Other pending keys of (env, name) are superseded (revoked):
+    they belong to rotations that lost a race, so of two keys registered side by side at most
+    one ever becomes active. Empty when `key_id` is active already (a re-run)."""
+    records = list(records)
+    target = next((record for record in records if record.key_id == key_id), None)
+    if target is None:
+        raise BackendError(f"{env}: no key {key_id} to activate")
+    if target.name != name:
+        raise BackendError(f"{env}: key {key_id} belongs to {target.name!r}, not {name!r}")
+    if target.status == ACTIVE:
+        return []
+    if target.status != PENDING:
+        raise BackendError(f"{env}: key {key_id} is {target.status}: only a pending key can be activated")
+    changes = [
+        _demoted(record, revoke_previous_at, now)
+        for record in records
+        if record.name == name and record.key_id != key_id and record.status in (PENDING, ACTIVE)
+    ]
+    return [*changes, target.with_status(ACTIVE)]
+
+
+def _demoted(record: KeyRecord, grace_until: dt.datetime | None, now: dt.datetime) -> KeyRecord:
+    if record.status == ACTIVE and grace_until is not None and grace_until > now:
+        return record.with_status(GRACE, grace_until)
+    return record.with_status(REVOKED, now)  # revoke_at of a revoked key: when it happened
+
+
+def plan_revoke(record: KeyRecord, at: dt.datetime | None, now: dt.datetime) -> KeyRecord | None:
+    """The record after revoking it now (`at` None or past) or at `at`; None when nothing
+    changes. A revocation never extends validity, and a pending key is revoked at once (a
+    grace window would make a key valid that never was)."""
+    if record.status == REVOKED:
+        return None
+    if at is not None and at > now and record.status in (ACTIVE, GRACE):
+        end = min(at, record.revoke_at) if record.status == GRACE and record.revoke_at else at
+        changed = record.with_status(GRACE, end)
+    else:
+        changed = record.with_status(REVOKED, now)
+    return None if changed == record else changed
+
+
+def must_remove(record: KeyRecord | None, env: str, key_id: str) -> bool:
+    """For `remove_pending`: True to delete a pending record; False when there is nothing to
+    compensate (gone already, or revoked); BackendError when the key is serving."""
+    if record is None or record.status == REVOKED:
+        return False
+    if record.status != PENDING:
+        raise BackendError(f"{env}: key {key_id} is {record.status}, not pending: not removed")
+    return True
+
+
+def oldest_first(records: Iterable[KeyRecord]) -> list[KeyRecord]:
+    """Records by creation time; ties keep the store's own (insertion) order."""
+    return sorted(records, key=lambda record: record.created)

@@ -1,0 +1,390 @@
+"""Auth0 key store: the records of every environment in the metadata of one Auth0 user or
+application, through auth0-python's Management API (hashes and metadata only).
+
+Where the records live:
+- option `user_id`: `app_metadata.sealer_keys` of that user, a JSON object. Auth0 caps a
+  serialized user profile at 10 KB, so sealer keeps the whole `app_metadata` under
+  USER_BUDGET (8 KB), leaving room for the profile's own fields.
+- option `client_id`: the application's `client_metadata`. Auth0 applications have no
+  app_metadata; their metadata takes at most 10 properties of string values up to 255
+  characters, so the JSON document is split over `sealer_keys_0`, `sealer_keys_1`, ... in
+  the properties other tools leave free (about 2.5 KB: a handful of records).
+Before a write that would not fit, the oldest revoked records are dropped; if it still does
+not fit, the write is refused with a BackendError and nothing is sent.
+
+Concurrency: the Management API has no conditional update. Every change is a
+read-modify-write of the whole document carrying a revision counter and a random writer
+tag, followed by a re-read: if another writer's document replaced ours, the change is
+applied again on the fresh state. Writers sharing one store (threads of one sealer run) are
+serialised by a lock, so among them exactly one activation wins. Across processes the
+document is always one writer's complete view, so it never holds two active keys for a
+name; but two processes racing inside the same read-write-verify window can both see their
+own write, and the later one silently wins. Run rotations for one Auth0 target from one
+place at a time (a CI concurrency group).
+
+Rate limits: a 429 is retried a bounded number of times after the wait the answer asks
+for (Retry-After, else X-RateLimit-Reset); the wait function is injectable for tests.
+
+Credentials, from the environment only: AUTH0_DOMAIN plus either AUTH0_MANAGEMENT_TOKEN or
+AUTH0_CLIENT_ID / AUTH0_CLIENT_SECRET (client-credentials grant; AUTH0_AUDIENCE overrides
+the default https://<domain>/api/v2/). AUTH0_DOMAIN may be an http:// URL only for a
+loopback host (a local emulator or test server).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+from urllib.parse import urlsplit
+
+from sealer.backends.base import REVOKED, KeyRecord, oldest_first, utcnow, verdict
+from sealer.backends.vault import Records, activated, check_options, registered, revoked, without_pending
+from sealer.errors import BackendError, BadInput
+
+DOC_KEY = "sealer_keys"
+USER_BUDGET = 8 * 1024
+CLIENT_KEYS = 10
+CLIENT_VALUE = 255
+MAX_ATTEMPTS = 5
+RATE_RETRIES = 4
+MAX_WAIT = 60.0
+TIMEOUT_SECONDS = 10.0
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True)
+class Document:
+    rev: int
+    writer: str
+    records: tuple[KeyRecord, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"rev": self.rev, "writer": self.writer, "records": [r.as_dict() for r in self.records]}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> Document:
+        if data is None:
+            return cls(0, "", ())
+        try:
+            records = tuple(KeyRecord.from_dict(item) for item in data["records"])
+            return cls(int(data["rev"]), str(data["writer"]), records)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise BackendError(f"auth0: {where} holds a {DOC_KEY} value sealer cannot read") from None
+
+
+def compact(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+# -- where the document lives ------------------------------------------------------------------
+class Target(Protocol):
+    where: str
+
+    def read(self, api: Any) -> dict[str, Any]: ...
+
+    def write(self, api: Any, patch: dict[str, Any]) -> None: ...
+
+    def decode(self, metadata: dict[str, Any]) -> Any: ...
+
+    def encode(self, doc: Document, metadata: dict[str, Any]) -> dict[str, Any] | None:
+        """The metadata patch, or None when it would break Auth0's limit."""
+
+
+class UserTarget:
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+        self.where = f"user {user_id}"
+
+    def read(self, api: Any) -> dict[str, Any]:
+        user = api.users.get(self.user_id, fields="app_metadata", include_fields=True)
+        return dict(user.app_metadata or {})
+
+    def write(self, api: Any, patch: dict[str, Any]) -> None:
+        api.users.update(self.user_id, app_metadata=patch)
+
+    def decode(self, metadata: dict[str, Any]) -> Any:
+        return metadata.get(DOC_KEY)
+
+    def encode(self, doc: Document, metadata: dict[str, Any]) -> dict[str, Any] | None:
+        patch = {DOC_KEY: doc.as_json()}
+        return patch if len(compact({**metadata, **patch}).encode()) <= USER_BUDGET else None
+
+
+class ClientTarget:
+    def __init__(self, client_id: str) -> None:
+        self.client_id = client_id
+        self.where = f"application {client_id}"
+
+    def read(self, api: Any) -> dict[str, Any]:
+        client = api.clients.get(self.client_id, fields="client_metadata", include_fields=True)
+        return dict(client.client_metadata or {})
+
+    def write(self, api: Any, patch: dict[str, Any]) -> None:
+        api.clients.update(self.client_id, client_metadata=patch)
+
+    @staticmethod
+    def _chunk_keys(metadata: dict[str, Any]) -> list[str]:
+        return [k for k in metadata if k.startswith(DOC_KEY + "_") and k[len(DOC_KEY) + 1:].isdigit()]
+
+    def decode(self, metadata: dict[str, Any]) -> Any:
+        text, index = "", 0
+        while f"{DOC_KEY}_{index}" in metadata:
+            text += str(metadata[f"{DOC_KEY}_{index}"])
+            index += 1
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            return {"unreadable": True}
+
+    def encode(self, doc: Document, metadata: dict[str, Any]) -> dict[str, Any] | None:
+        text = compact(doc.as_json())
+        chunks = [text[i:i + CLIENT_VALUE] for i in range(0, len(text), CLIENT_VALUE)]
+        stale = self._chunk_keys(metadata)
+        others = len(metadata) - len(stale)
+        if others + len(chunks) > CLIENT_KEYS:
+            return None
+        patch: dict[str, Any] = {key: None for key in stale}  # null deletes a property
+        patch.update({f"{DOC_KEY}_{i}": chunk for i, chunk in enumerate(chunks)})
+        return patch
+
+
+# -- rate limits and errors --------------------------------------------------------------------
+def retry_delay(headers: Any, now: float) -> float:
+    """Seconds Auth0 asks us to wait: Retry-After (seconds or HTTP date), else X-RateLimit-Reset."""
+    lowered = {str(k).lower(): str(v) for k, v in dict(headers or {}).items()}
+    after = lowered.get("retry-after", "").strip()
+    if after.isdigit():
+        return float(after)
+    if after:
+        try:
+            return max(0.0, email.utils.parsedate_to_datetime(after).timestamp() - now)
+        except (TypeError, ValueError):
+            pass
+    reset = lowered.get("x-ratelimit-reset", "").strip()
+    if reset.isdigit():
+        return max(0.0, float(reset) - now)
+    return 1.0
+
+
+def _status_and_headers(err: Exception) -> tuple[int | None, Any]:
+    return getattr(err, "status_code", None), getattr(err, "headers", None)
+
+
+def _describe(status: int | None, where: str, host: str) -> str:
+    if status == 401:
+        return (f"auth0: {host} refused the credentials (401); check AUTH0_MANAGEMENT_TOKEN or "
+                "AUTH0_CLIENT_ID / AUTH0_CLIENT_SECRET")
+    if status == 403:
+        return f"auth0: the token may not do this on {where} (403 insufficient scope)"
+    if status == 404:
+        return f"auth0: {where} does not exist on {host} (404)"
+    if status == 429:
+        return f"auth0: {host} kept answering 429 Too Many Requests; try again later"
+    if status and status >= 500:
+        return f"auth0: {host} is unavailable ({status})"
+    return f"auth0: {host} refused the request on {where} ({status or 'no status'})"
+
+
+def endpoint(raw: str) -> tuple[str, str]:
+    """(scheme, host[:port]) of AUTH0_DOMAIN; plain http only for a loopback host."""
+    if "://" not in raw:
+        return "https", raw.strip().strip("/")
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadInput("AUTH0_DOMAIN must be a tenant domain or an http(s) URL")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
+        raise BadInput("AUTH0_DOMAIN: plain http is allowed only for a loopback host")
+    return parts.scheme, parts.netloc.rsplit("@", 1)[-1]
+
+
+# -- the store ---------------------------------------------------------------------------------
+class Auth0Store:
+    """KeyStore in Auth0 metadata: option `user_id` or `client_id` (exactly one)."""
+
+    kind: ClassVar[str] = "auth0"
+    OPTIONS: ClassVar[tuple[str, ...]] = ("user_id", "client_id")
+
+    def __init__(
+        self,
+        options: dict[str, str],
+        repo: Path,
+        *,
+        wait: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        check_options(self.kind, options, self.OPTIONS)
+        chosen = [name for name in self.OPTIONS if options.get(name)]
+        if len(chosen) != 1:
+            raise BadInput("auth0 backend: set exactly one of the options user_id, client_id")
+        self.options = dict(options)
+        self.repo = repo
+        self.target: Target = (
+            UserTarget(options["user_id"]) if chosen == ["user_id"] else ClientTarget(options["client_id"])
+        )
+        self.wait = wait
+        self.clock = clock
+        self.max_attempts = MAX_ATTEMPTS
+        self.rate_retries = RATE_RETRIES
+        self._api: Any = None
+        self._host = ""
+        self._writing = threading.Lock()  # one read-modify-write at a time per store
+        self._connecting = threading.Lock()
+
+    # -- client --------------------------------------------------------------------------------
+    @property
+    def api(self) -> Any:
+        with self._connecting:
+            if self._api is None:
+                self._api = self._connect()
+        return self._api
+
+    def _connect(self) -> Any:
+        domain = os.environ.get("AUTH0_DOMAIN", "").strip()
+        if not domain:
+            raise BackendError("auth0: AUTH0_DOMAIN is not set")
+        scheme, self._host = endpoint(domain)
+        from auth0.management import Auth0
+
+        return Auth0(
+            base_url=f"{scheme}://{self._host}/api/v2",
+            token=self._token(scheme),
+            max_retries=0,  # sealer retries 429s itself, with an injectable wait
+            timeout=TIMEOUT_SECONDS,
+        )
+
+    def _token(self, scheme: str) -> str:
+        static = os.environ.get("AUTH0_MANAGEMENT_TOKEN", "").strip()
+        if static:
+            return static
+        client_id = os.environ.get("AUTH0_CLIENT_ID", "").strip()
+        client_secret = os.environ.get("AUTH0_CLIENT_SECRET", "").strip()
+        if not (client_id and client_secret):
+            raise BackendError("auth0: set AUTH0_MANAGEMENT_TOKEN, or AUTH0_CLIENT_ID + AUTH0_CLIENT_SECRET")
+        from auth0.authentication import GetToken
+
+        audience = os.environ.get("AUTH0_AUDIENCE") or f"https://{self._host}/api/v2/"
+        grant = GetToken(
+            self._host, client_id, client_secret=client_secret, protocol=scheme, timeout=TIMEOUT_SECONDS
+        )
+        answer = self._call(lambda: grant.client_credentials(audience), "the token endpoint")
+        return str(answer["access_token"])
+
+    def _call(self, request: Callable[[], Any], where: str) -> Any:
+        """One Auth0 request: 429 waits and retries (bounded); every failure is one line."""
+        import httpx
+        import requests
+        from auth0.authentication.exceptions import Auth0Error
+        from auth0.management.core.api_error import ApiError
+
+        for attempt in range(self.rate_retries + 1):
+            try:
+                return request()
+            except (ApiError, Auth0Error) as err:
+                status, headers = _status_and_headers(err)
+                if status != 429 or attempt == self.rate_retries:
+                    raise BackendError(_describe(status, where, self._host)) from None
+                delay = retry_delay(headers, self.clock())
+                if delay > MAX_WAIT:
+                    message = f"auth0: rate limited (429); {self._host} asks to wait {delay:.0f} s"
+                    raise BackendError(message) from None
+                self.wait(delay)
+            except (httpx.HTTPError, requests.exceptions.RequestException) as err:
+                raise BackendError(f"auth0: cannot reach {self._host} ({type(err).__name__})") from None
+        raise AssertionError("unreachable")
+
+    # -- the document --------------------------------------------------------------------------
+    def _read(self) -> tuple[dict[str, Any], Document]:
+        api = self.api
+        metadata = self._call(lambda: self.target.read(api), self.target.where)
+        return metadata, Document.from_json(self.target.decode(metadata), self.target.where)
+
+    def _write(self, patch: dict[str, Any]) -> None:
+        api = self.api
+        self._call(lambda: self.target.write(api, patch), self.target.where)
+
+    def _fit(self, doc: Document, metadata: dict[str, Any]) -> dict[str, Any]:
+        """The patch for `doc`, dropping the oldest revoked records until it fits Auth0's limit."""
+        records = list(doc.records)
+        while True:
+            patch = self.target.encode(Document(doc.rev, doc.writer, tuple(records)), metadata)
+            if patch is not None:
+                return patch
+            revoked = [r for r in records if r.status == REVOKED]
+            if not revoked:
+                raise BackendError(
+                    f"auth0: the key records no longer fit {self.target.where}'s metadata (Auth0 limit: "
+                    f"{self._limit_text()}); revoke old keys or use a user target"
+                )
+            oldest = min(revoked, key=lambda r: (r.revoke_at or r.created, r.created, r.key_id))
+            records.remove(oldest)
+
+    def _limit_text(self) -> str:
+        if isinstance(self.target, UserTarget):
+            return f"{USER_BUDGET} bytes of app_metadata"
+        return f"{CLIENT_KEYS} client_metadata properties of {CLIENT_VALUE} characters"
+
+    def _update(self, env: str, change: Callable[[Records], Records]) -> None:
+        with self._writing:
+            self._update_unlocked(env, change)
+
+    def _update_unlocked(self, env: str, change: Callable[[Records], Records]) -> None:
+        """Read-modify-write with a revision counter and writer tag, verified by a re-read."""
+        for _ in range(self.max_attempts):
+            metadata, doc = self._read()
+            mine = [r for r in doc.records if r.env == env]
+            updated = change(mine)
+            if updated == mine:
+                return
+            others = [r for r in doc.records if r.env != env]
+            new = Document(doc.rev + 1, secrets.token_hex(8), tuple(others + updated))
+            patch = self._fit(new, metadata)
+            self._write(patch)
+            _, seen = self._read()
+            if seen.writer == new.writer or _applied(seen, env, mine, updated):
+                return
+        raise BackendError(f"auth0: {self.target.where} kept changing under concurrent writers; try again")
+
+    # -- KeyStore ------------------------------------------------------------------------------
+    def register(self, record: KeyRecord) -> None:
+        self._update(record.env, lambda records: registered(records, record, self.kind))
+
+    def activate(self, env: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
+        self._update(env, lambda records: activated(records, env, name, key_id, revoke_previous_at))
+
+    def revoke(self, env: str, key_id: str, at: dt.datetime | None = None) -> None:
+        self._update(env, lambda records: revoked(records, env, key_id, at, self.kind))
+
+    def remove_pending(self, env: str, key_id: str) -> None:
+        self._update(env, lambda records: without_pending(records, env, key_id))
+
+    def list(self, env: str) -> list[KeyRecord]:
+        return oldest_first([r for r in self._read()[1].records if r.env == env])
+
+    def verify(self, env: str, fingerprint: str, now: dt.datetime | None = None) -> str:
+        return verdict(self.list(env), fingerprint, now or utcnow())
+
+    def health(self) -> str:
+        _, doc = self._read()
+        count = len(doc.records)
+        return f"auth0 {self._host}, {self.target.where}: {count} key record(s), revision {doc.rev}"
+
+
+def _applied(seen: Document, env: str, before: Records, after: Records) -> bool:
+    """Did a later writer keep our change (it read after our write)? Compare only the records
+    our change touched."""
+    old = {r.key_id: r for r in before}
+    new = {r.key_id: r for r in after}
+    now = {r.key_id: r for r in seen.records if r.env == env}
+    touched = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+    return all(now.get(k) == new.get(k) for k in touched)

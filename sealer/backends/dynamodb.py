@@ -1,0 +1,328 @@
+"""`dynamodb` store: one table, through boto3, for AWS deployments.
+
+Credentials come from the AWS chain only (environment, shared files, SSO, instance or task
+roles); sealer.yaml names the `table`, `region`, `endpoint_url`, and may set `max_attempts`
+(botocore's attempts per call, the first included; like AWS_MAX_ATTEMPTS) and `create_table`
+("false" to refuse creating a missing table).
+
+Layout: string keys `pk` (hash) and `sk` (range), on-demand billing.
+
+    pk = <env>  sk = key#<key_id>    one item per key record: KeyRecord's fields and `seq`
+    pk = <env>  sk = active#<name>   the guard of (env, name): `key_id` of its active key, "" if none
+
+One partition per environment, so listing is a Query. Register is a Put conditioned on the
+item being new. Every other change is one TransactWriteItems conditioned on the state each
+item had when read (status and revoke_at of records, key_id of the guard); a change of the
+active key always writes the guard, so two activations of one (env, name) conflict in the
+database and at most one key is active. A cancelled transaction changed nothing; the store
+re-reads and re-plans a few times, so a lost race ends in the rules' own error (e.g. "is
+revoked: only a pending key can be activated").
+
+The table is created on first use when missing (needs dynamodb:CreateTable); `create_table`
+creates it ahead of time for accounts where sealer may not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sealer.backends.base import (
+    ACTIVE,
+    PENDING,
+    KeyRecord,
+    iso,
+    must_remove,
+    plan_activate,
+    plan_revoke,
+    utcnow,
+    verdict,
+)
+from sealer.errors import BackendError, BadInput
+
+log = logging.getLogger(__name__)
+
+OPTIONS = ("table", "region", "endpoint_url", "max_attempts", "create_table")
+DEFAULT_TABLE = "sealer-keys"
+KEY_PREFIX = "key#"
+GUARD_PREFIX = "active#"
+CONFLICT_ATTEMPTS = 5  # re-reads after a cancelled transaction before giving up
+_CONFLICTS = ("TransactionCanceledException", "TransactionConflictException")
+
+Item = dict[str, Any]
+Records = list[KeyRecord]  # `list` is a method name in the store class
+Writes = list[Item]
+
+
+def create_table(client: Any, table: str) -> None:
+    """Create the key table and wait until it is usable (an existing table is fine)."""
+    try:
+        client.create_table(
+            TableName=table,
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                  {"AttributeName": "sk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                       {"AttributeName": "sk", "KeyType": "RANGE"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        log.debug("dynamodb: created table %s", table)
+    except client.exceptions.ResourceInUseException:
+        pass  # another first user created it
+    client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 2, "MaxAttempts": 60})
+
+
+class DynamoStore:
+    kind: ClassVar[str] = "dynamodb"
+
+    def __init__(self, options: dict[str, str], repo: Path) -> None:
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise BadInput(
+                f"dynamodb: unknown option {unknown[0]!r} (use {', '.join(OPTIONS)}); credentials "
+                "come from the AWS credential chain"
+            )
+        self.table = options.get("table", DEFAULT_TABLE)
+        self.region = options.get("region")
+        self.endpoint_url = options.get("endpoint_url")
+        self.max_attempts = _whole(options.get("max_attempts", "3"), "max_attempts")
+        self.may_create = options.get("create_table", "true").lower() not in ("false", "no", "0")
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+        self._ready = False
+
+    @property
+    def client(self) -> Any:
+        """The boto3 DynamoDB client (thread-safe; made once)."""
+        with self._client_lock:
+            if self._client is None:
+                import boto3
+                from botocore.config import Config
+
+                config = Config(retries={"total_max_attempts": self.max_attempts, "mode": "standard"},
+                                connect_timeout=5, read_timeout=15)
+                with self._translated():
+                    self._client = boto3.session.Session().client(
+                        "dynamodb", region_name=self.region, endpoint_url=self.endpoint_url, config=config
+                    )
+            return self._client
+
+    def register(self, record: KeyRecord) -> None:
+        item = _item(record.with_status(PENDING), time.time_ns())
+        with self._translated():
+            self._ensure_table()
+            try:
+                self.client.put_item(TableName=self.table, Item=item,
+                                     ConditionExpression="attribute_not_exists(pk)")
+            except self.client.exceptions.ConditionalCheckFailedException:
+                raise BackendError(f"dynamodb: {record.env}: key {record.key_id} exists already") from None
+        log.debug("dynamodb: registered %s for %s/%s", record.key_id, record.env, record.name)
+
+    def activate(self, env: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
+        def writes() -> Writes:
+            records, guards = self._partition(env)
+            changes = plan_activate(records, env, name, key_id, revoke_previous_at, utcnow())
+            if not changes:
+                return []
+            before = {record.key_id: record for record in records}
+            updates = [self._state_write(before[change.key_id], change) for change in changes]
+            return [*updates, self._guard_write(env, name, guards.get(name), key_id)]
+
+        self._commit(writes, f"activating {key_id} of {env}")
+        log.debug("dynamodb: activated %s for %s/%s", key_id, env, name)
+
+    def revoke(self, env: str, key_id: str, at: dt.datetime | None = None) -> None:
+        def writes() -> Writes:
+            records, guards = self._partition(env)
+            record = next((known for known in records if known.key_id == key_id), None)
+            if record is None:
+                raise BackendError(f"dynamodb: {env}: no key {key_id}")
+            changed = plan_revoke(record, at, utcnow())
+            if changed is None:
+                return []
+            updates = [self._state_write(record, changed)]
+            if record.status == ACTIVE:  # the active key goes: so does the guard's hold on it
+                updates.append(self._guard_write(env, record.name, guards.get(record.name), ""))
+            return updates
+
+        self._commit(writes, f"revoking {key_id} of {env}")
+        log.debug("dynamodb: revoked %s of %s (at %s)", key_id, env, at)
+
+    def remove_pending(self, env: str, key_id: str) -> None:
+        def writes() -> Writes:
+            records, _ = self._partition(env)
+            record = next((known for known in records if known.key_id == key_id), None)
+            if not must_remove(record, env, key_id):
+                return []
+            return [{"Delete": {
+                "TableName": self.table, "Key": _key(env, KEY_PREFIX + key_id),
+                "ConditionExpression": "#s = :pending", "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {":pending": {"S": PENDING}},
+            }}]
+
+        self._commit(writes, f"removing {key_id} of {env}")
+
+    def list(self, env: str) -> list[KeyRecord]:
+        return self._partition(env)[0]
+
+    def verify(self, env: str, fingerprint: str, now: dt.datetime | None = None) -> str:
+        return verdict(self.list(env), fingerprint, now or utcnow())
+
+    def health(self) -> str:
+        with self._translated():
+            try:
+                table = self.client.describe_table(TableName=self.table)["Table"]
+            except self.client.exceptions.ResourceNotFoundException:
+                status = "does not exist yet (created on first use)"
+                return f"dynamodb: table {self.table} {status} at {self._where()}"
+        return f"dynamodb: table {self.table} is {table.get('TableStatus', '?')} at {self._where()}"
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _where(self) -> str:
+        return self.endpoint_url or f"region {self.client.meta.region_name}"
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        """botocore's errors as one-line BackendErrors."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            yield
+        except ClientError as err:
+            error = err.response.get("Error", {})
+            code, message = error.get("Code", "Error"), _first_line(error.get("Message", ""))
+            raise BackendError(f"dynamodb: table {self.table}: {code}: {message}") from None
+        except BotoCoreError as err:
+            raise BackendError(f"dynamodb: table {self.table}: {_first_line(str(err))}") from None
+
+    def _ensure_table(self) -> None:
+        if self._ready:
+            return
+        try:
+            self.client.describe_table(TableName=self.table)
+        except self.client.exceptions.ResourceNotFoundException:
+            if not self.may_create:
+                missing = f"dynamodb: table {self.table} does not exist and create_table is off"
+                raise BackendError(missing) from None
+            create_table(self.client, self.table)
+        self._ready = True
+
+    def _partition(self, env: str) -> tuple[Records, dict[str, str]]:
+        """Every record of `env` (oldest first) and its guards (name -> active key id)."""
+        rows: list[tuple[KeyRecord, int]] = []
+        guards: dict[str, str] = {}
+        with self._translated():
+            self._ensure_table()
+            pages = self.client.get_paginator("query").paginate(
+                TableName=self.table, KeyConditionExpression="pk = :env",
+                ExpressionAttributeValues={":env": {"S": env}}, ConsistentRead=True,
+            )
+            for item in (item for page in pages for item in page["Items"]):
+                sort_key = item["sk"]["S"]
+                if sort_key.startswith(KEY_PREFIX):
+                    rows.append((_record(item), int(item["seq"]["N"])))
+                elif sort_key.startswith(GUARD_PREFIX):
+                    guards[sort_key[len(GUARD_PREFIX):]] = item["key_id"]["S"]
+        rows.sort(key=lambda row: (row[0].created, row[1]))
+        return [record for record, _ in rows], guards
+
+    def _commit(self, plan: Callable[[], Writes], what: str) -> None:
+        """Run `plan()` (read, decide, list the writes) and commit its writes in one
+        transaction; re-plan when a concurrent writer cancelled it."""
+        for _ in range(CONFLICT_ATTEMPTS):
+            writes = plan()
+            if not writes or self._transact(writes):
+                return
+        raise BackendError(f"dynamodb: {what} kept conflicting with other writers; nothing changed, "
+                           "try again")
+
+    def _transact(self, writes: Writes) -> bool:
+        """True when committed, False when cancelled by a condition or a conflict."""
+        from botocore.exceptions import ClientError
+
+        with self._translated():
+            try:
+                self.client.transact_write_items(TransactItems=writes)
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") not in _CONFLICTS:
+                    raise
+                log.debug("dynamodb: transaction cancelled (%s), re-reading", _reasons(err))
+                return False
+        return True
+
+    def _state_write(self, old: KeyRecord, new: KeyRecord) -> Item:
+        """Status and revoke_at of `new`, on condition that the item still is `old`."""
+        values = {":old": {"S": old.status}, ":new": {"S": new.status}}
+        condition = "#s = :old AND " + (
+            "revoke_at = :old_at" if old.revoke_at else "attribute_not_exists(revoke_at)"
+        )
+        if old.revoke_at:
+            values[":old_at"] = {"S": iso(old.revoke_at) or ""}
+        expression = "SET #s = :new REMOVE revoke_at"
+        if new.revoke_at:
+            expression = "SET #s = :new, revoke_at = :at"
+            values[":at"] = {"S": iso(new.revoke_at) or ""}
+        return {"Update": {
+            "TableName": self.table, "Key": _key(new.env, KEY_PREFIX + new.key_id),
+            "UpdateExpression": expression, "ConditionExpression": condition,
+            "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": values,
+        }}
+
+    def _guard_write(self, env: str, name: str, seen: str | None, active: str) -> Item:
+        """The guard of (env, name) set to `active`, on condition that it still is `seen`."""
+        put: Item = {
+            "TableName": self.table,
+            "Item": {**_key(env, GUARD_PREFIX + name), "key_id": {"S": active}},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        if seen is not None:
+            put["ConditionExpression"] = "key_id = :seen"
+            put["ExpressionAttributeValues"] = {":seen": {"S": seen}}
+        return {"Put": put}
+
+
+def _key(env: str, sort_key: str) -> Item:
+    return {"pk": {"S": env}, "sk": {"S": sort_key}}
+
+
+def _item(record: KeyRecord, seq: int) -> Item:
+    item: Item = {**_key(record.env, KEY_PREFIX + record.key_id), "seq": {"N": str(seq)}}
+    for field, value in record.as_dict().items():
+        if isinstance(value, list):
+            item[field] = {"L": [{"S": str(entry)} for entry in value]}
+        elif value is not None:
+            item[field] = {"S": str(value)}
+    return item
+
+
+def _record(item: Item) -> KeyRecord:
+    plain = {field: _plain(value) for field, value in item.items()}
+    return KeyRecord.from_dict(plain)
+
+
+def _plain(value: Item) -> Any:
+    if "L" in value:
+        return [_plain(entry) for entry in value["L"]]
+    return value.get("S", value.get("N"))
+
+
+def _reasons(err: Any) -> str:
+    reasons = err.response.get("CancellationReasons") or []
+    return ", ".join(str(reason.get("Code")) for reason in reasons) or "conflict"
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[0] if lines else "no details"
+
+
+def _whole(value: str, what: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise BadInput(f"dynamodb: {what} {value!r} is not a whole number above 0")
+    return int(value)

@@ -1,0 +1,118 @@
+"""`k8s-secrets` store, the default: the key ledger in the repo, for air-gapped clusters.
+
+The records are the ledger files (`sealer.ledger`), so register, activate and revoke are
+ledger edits that the rotation commits; no service is involved. Writers on one machine are
+serialised by an exclusive `flock` on the ledger folder (a lock on the folder survives the
+atomic renames of the files in it and leaves nothing behind in the working tree).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+from sealer import ledger
+from sealer.backends.base import (
+    PENDING,
+    KeyRecord,
+    must_remove,
+    oldest_first,
+    plan_activate,
+    plan_revoke,
+    utcnow,
+    verdict,
+)
+from sealer.errors import BackendError
+
+log = logging.getLogger(__name__)
+
+Records = list[KeyRecord]  # `list` is a method name in the store classes
+
+
+class GitOpsStore:
+    kind: ClassVar[str] = "k8s-secrets"
+
+    def __init__(self, options: dict[str, str], repo: Path) -> None:
+        self.options = dict(options)  # namespace, context … for reading the live Secret
+        self.repo = Path(repo)
+
+    def register(self, record: KeyRecord) -> None:
+        with self._editing(record.env) as records:
+            if any(known.key_id == record.key_id for known in records):
+                raise BackendError(f"k8s-secrets: {record.env}: key {record.key_id} is registered already")
+            records.append(record.with_status(PENDING))
+        log.debug("k8s-secrets: registered %s for %s/%s", record.key_id, record.env, record.name)
+
+    def activate(self, env: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
+        with self._editing(env) as records:
+            _apply(records, plan_activate(records, env, name, key_id, revoke_previous_at, utcnow()))
+        log.debug("k8s-secrets: activated %s for %s/%s", key_id, env, name)
+
+    def revoke(self, env: str, key_id: str, at: dt.datetime | None = None) -> None:
+        with self._editing(env) as records:
+            changed = plan_revoke(_find(records, env, key_id), at, utcnow())
+            _apply(records, [changed] if changed else [])
+        log.debug("k8s-secrets: revoked %s of %s (at %s)", key_id, env, at)
+
+    def remove_pending(self, env: str, key_id: str) -> None:
+        with self._editing(env) as records:
+            record = next((known for known in records if known.key_id == key_id), None)
+            if record is not None and must_remove(record, env, key_id):
+                records.remove(record)
+                log.debug("k8s-secrets: removed pending %s of %s", key_id, env)
+
+    def list(self, env: str) -> list[KeyRecord]:
+        return oldest_first(ledger.load(self._checked_repo(), env))
+
+    def verify(self, env: str, fingerprint: str, now: dt.datetime | None = None) -> str:
+        return verdict(ledger.load(self._checked_repo(), env), fingerprint, now or utcnow())
+
+    def health(self) -> str:
+        folder = self._checked_repo() / ledger.LEDGER_DIR
+        count = len(list(folder.glob("*.yaml"))) if folder.is_dir() else 0
+        return f"k8s-secrets: ledger in {folder} ({count} environment{'s' if count != 1 else ''})"
+
+    def _checked_repo(self) -> Path:
+        if not self.repo.is_dir():
+            raise BackendError(f"k8s-secrets: repository folder {self.repo} does not exist")
+        return self.repo
+
+    @contextlib.contextmanager
+    def _editing(self, env: str) -> Iterator[Records]:
+        """The records of `env` under an exclusive lock; saved on exit when changed."""
+        folder = ledger.ledger_path(self._checked_repo(), env).parent
+        try:
+            folder.mkdir(exist_ok=True)
+            handle = os.open(folder, os.O_RDONLY)
+        except OSError as err:
+            raise BackendError(f"k8s-secrets: cannot open the ledger in {folder}: {err.strerror}") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            records = ledger.load(self.repo, env)
+            before = list(records)
+            yield records
+            if records != before:
+                ledger.save(self.repo, env, records)
+        except OSError as err:
+            raise BackendError(f"k8s-secrets: cannot write the ledger of {env}: {err.strerror}") from None
+        finally:
+            os.close(handle)  # releases the lock
+
+
+def _find(records: list[KeyRecord], env: str, key_id: str) -> KeyRecord:
+    for record in records:
+        if record.key_id == key_id:
+            return record
+    raise BackendError(f"k8s-secrets: {env}: no key {key_id}")
+
+
+def _apply(records: list[KeyRecord], changes: list[KeyRecord]) -> None:
+    """Replace, in place and in order, each record that has a new version in `changes`."""
+    new = {change.key_id: change for change in changes}
+    records[:] = [new.get(record.key_id, record) for record in records]

@@ -1,0 +1,280 @@
+"""`postgres` store: one table in a self-hosted PostgreSQL, through psycopg 3.
+
+Where the connection comes from: libpq's own places only (PGHOST, PGPORT, PGUSER, PGDATABASE,
+PGPASSFILE or ~/.pgpass, PGSERVICE and pg_service.conf, PGSSLMODE …). sealer.yaml may name a
+`service`, the `schema` and `table`, and a `connect_timeout`; never a password.
+
+The table is created on first use, and its version recorded in `sealer_schema_version` (one
+row per key table), under an advisory lock so two first users do not race. A partial unique
+index lets the database itself refuse a second active key per (env, name); an activation
+locks the rows it reads (FOR UPDATE, in key order, so two activations cannot deadlock) and
+writes the demotions and the activation in one transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sealer.backends.base import (
+    PENDING,
+    KeyRecord,
+    must_remove,
+    parse_iso,
+    plan_activate,
+    plan_revoke,
+    utcnow,
+    verdict,
+)
+from sealer.errors import BackendError, BadInput
+
+if TYPE_CHECKING:
+    import psycopg
+
+log = logging.getLogger(__name__)
+
+Records = list[KeyRecord]  # `list` is a method name in the store class
+
+OPTIONS = ("table", "schema", "service", "connect_timeout")
+DEFAULT_TABLE = "sealer_keys"
+DEFAULT_SCHEMA = "public"
+VERSION_TABLE = "sealer_schema_version"
+SCHEMA_VERSION = 1
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
+_COLUMNS = "env, name, key_id, fingerprint, created, expires, status, actor, revoke_at, sealed_with"
+
+# MIGRATIONS[n] brings a key table from version n to n + 1. {table}, {one_active} are identifiers.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE {table} (
+            seq bigint GENERATED ALWAYS AS IDENTITY,
+            env text NOT NULL,
+            name text NOT NULL,
+            key_id text NOT NULL,
+            fingerprint text NOT NULL CHECK (fingerprint ~ '^[0-9a-f]{{64}}$'),
+            created timestamptz NOT NULL,
+            expires timestamptz,
+            status text NOT NULL CHECK (status IN ('pending', 'active', 'grace', 'revoked')),
+            actor text NOT NULL DEFAULT '',
+            revoke_at timestamptz,
+            sealed_with text[] NOT NULL DEFAULT '{{}}',
+            PRIMARY KEY (env, key_id))""",
+        "CREATE UNIQUE INDEX {one_active} ON {table} (env, name) WHERE status = 'active'",
+    ],
+]
+
+
+class PostgresStore:
+    kind: ClassVar[str] = "postgres"
+
+    def __init__(self, options: dict[str, str], repo: Path) -> None:
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise BadInput(
+                f"postgres: unknown option {unknown[0]!r} (use {', '.join(OPTIONS)}); the connection "
+                "and its password come from libpq's environment, PGPASSFILE or PGSERVICE"
+            )
+        self.table = _identifier(options.get("table", DEFAULT_TABLE), "table")
+        self.schema = _identifier(options.get("schema", DEFAULT_SCHEMA), "schema")
+        self.service = options.get("service")
+        self.connect_timeout = _timeout(options.get("connect_timeout", "5"))
+        self._ready = False
+
+    def register(self, record: KeyRecord) -> None:
+        import psycopg
+
+        row = _row(record.with_status(PENDING))
+        insert = self._sql(f"INSERT INTO {{table}} ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(row))})")
+        with self._transaction() as cur:
+            try:
+                cur.execute(insert, row)
+            except psycopg.errors.UniqueViolation:
+                raise BackendError(f"postgres: {record.env}: key {record.key_id} exists already") from None
+        log.debug("postgres: registered %s for %s/%s", record.key_id, record.env, record.name)
+
+    def activate(self, env: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
+        import psycopg
+
+        query = (
+            f"SELECT {_COLUMNS} FROM {{table}} WHERE env = %s AND (key_id = %s OR "
+            "(name = %s AND status IN ('pending', 'active'))) ORDER BY key_id FOR UPDATE"
+        )
+        with self._transaction() as cur:
+            cur.execute(self._sql(query), (env, key_id, name))
+            records = [_record(row) for row in cur.fetchall()]
+            changes = plan_activate(records, env, name, key_id, revoke_previous_at, utcnow())
+            try:
+                self._write_states(cur, changes)
+            except psycopg.errors.UniqueViolation:
+                raise BackendError(f"postgres: {env}: another {name!r} key became active meanwhile") from None
+        log.debug("postgres: activated %s for %s/%s (%d records changed)", key_id, env, name, len(changes))
+
+    def revoke(self, env: str, key_id: str, at: dt.datetime | None = None) -> None:
+        with self._transaction() as cur:
+            record = self._locked(cur, env, key_id)
+            if record is None:
+                raise BackendError(f"postgres: {env}: no key {key_id}")
+            changed = plan_revoke(record, at, utcnow())
+            self._write_states(cur, [changed] if changed else [])
+        log.debug("postgres: revoked %s of %s (at %s)", key_id, env, at)
+
+    def remove_pending(self, env: str, key_id: str) -> None:
+        with self._transaction() as cur:
+            if must_remove(self._locked(cur, env, key_id), env, key_id):
+                cur.execute(self._sql("DELETE FROM {table} WHERE env = %s AND key_id = %s"), (env, key_id))
+                log.debug("postgres: removed pending %s of %s", key_id, env)
+
+    def list(self, env: str) -> list[KeyRecord]:
+        with self._transaction() as cur:
+            query = f"SELECT {_COLUMNS} FROM {{table}} WHERE env = %s ORDER BY created, seq"
+            cur.execute(self._sql(query), (env,))
+            return [_record(row) for row in cur.fetchall()]
+
+    def verify(self, env: str, fingerprint: str, now: dt.datetime | None = None) -> str:
+        return verdict(self.list(env), fingerprint, now or utcnow())
+
+    def health(self) -> str:
+        with self._transaction() as cur:
+            cur.execute("SELECT current_setting('server_version'), current_database(), current_user")
+            version, database, user = cur.fetchone() or ("?", "?", "?")
+            where = f"{cur.connection.info.host}:{cur.connection.info.port}"
+        return (
+            f"postgres: PostgreSQL {version} at {where}, database {database} as {user}, "
+            f"table {self.schema}.{self.table} (schema v{SCHEMA_VERSION})"
+        )
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor inside one transaction on a new connection; driver errors become BackendError."""
+        with _translated(), self._connect() as conn:
+            if not self._ready:
+                self._ensure_schema(conn)
+            with conn.transaction(), conn.cursor() as cur:
+                yield cur
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        import psycopg
+
+        settings: dict[str, Any] = {"connect_timeout": self.connect_timeout, "application_name": "sealer"}
+        if self.service:
+            settings["service"] = self.service
+        return psycopg.connect(**settings)
+
+    def _sql(self, template: str) -> psycopg.sql.Composed:
+        from psycopg import sql
+
+        return sql.SQL(template).format(
+            table=sql.Identifier(self.schema, self.table),
+            version_table=sql.Identifier(self.schema, VERSION_TABLE),
+            one_active=sql.Identifier(f"{self.table}_one_active"),
+            schema=sql.Identifier(self.schema),
+        )
+
+    def _ensure_schema(self, conn: psycopg.Connection[Any]) -> None:
+        """Bring the table to SCHEMA_VERSION; a role with only row privileges skips all DDL
+        once the table is current."""
+        with conn.transaction(), conn.cursor() as cur:
+            if self._schema_version(cur) != SCHEMA_VERSION:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (self._lock_name(),))
+                self._migrate(cur)
+        self._ready = True
+
+    def _schema_version(self, cur: psycopg.Cursor[Any]) -> int:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{self.schema}.{VERSION_TABLE}",))
+        if not (row := cur.fetchone()) or not row[0]:
+            return 0
+        cur.execute(self._sql("SELECT version FROM {version_table} WHERE table_name = %s"), (self.table,))
+        row = cur.fetchone()
+        return int(row[0]) if row else 0
+
+    def _migrate(self, cur: psycopg.Cursor[Any]) -> None:
+        cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,))
+        if cur.fetchone() is None:
+            cur.execute(self._sql("CREATE SCHEMA {schema}"))
+        cur.execute(self._sql(
+            "CREATE TABLE IF NOT EXISTS {version_table} (table_name text PRIMARY KEY, "
+            "version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        ))
+        current = self._schema_version(cur)
+        if current > SCHEMA_VERSION:
+            raise BackendError(
+                f"postgres: table {self.schema}.{self.table} has schema v{current}, newer than this "
+                f"sealer knows (v{SCHEMA_VERSION}): upgrade sealer"
+            )
+        for statements in MIGRATIONS[current:]:
+            for statement in statements:
+                cur.execute(self._sql(statement))
+        cur.execute(self._sql(
+            "INSERT INTO {version_table} (table_name, version) VALUES (%s, %s) ON CONFLICT (table_name) "
+            "DO UPDATE SET version = EXCLUDED.version, applied_at = now()"
+        ), (self.table, SCHEMA_VERSION))
+        log.debug("postgres: %s.%s at schema v%d (was v%d)", self.schema, self.table, SCHEMA_VERSION, current)
+
+    def _lock_name(self) -> str:
+        return f"sealer:{self.schema}.{self.table}"
+
+    def _locked(self, cur: psycopg.Cursor[Any], env: str, key_id: str) -> KeyRecord | None:
+        cur.execute(self._sql(f"SELECT {_COLUMNS} FROM {{table}} WHERE env = %s AND key_id = %s FOR UPDATE"),
+                    (env, key_id))
+        row = cur.fetchone()
+        return _record(row) if row else None
+
+    def _write_states(self, cur: psycopg.Cursor[Any], changes: Records) -> None:
+        """Status and revoke_at of each changed record, in the given order."""
+        statement = self._sql("UPDATE {table} SET status = %s, revoke_at = %s WHERE env = %s AND key_id = %s")
+        for change in changes:
+            cur.execute(statement, (change.status, change.revoke_at, change.env, change.key_id))
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """psycopg's errors as one-line BackendErrors (libpq never puts a password in them)."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.OperationalError as err:
+        raise BackendError(f"postgres: cannot use the database: {_first_line(err)}") from None
+    except psycopg.Error as err:
+        raise BackendError(f"postgres: {type(err).__name__}: {_first_line(err)}") from None
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def _identifier(value: str, what: str) -> str:
+    if not _IDENTIFIER.match(value):
+        raise BadInput(f"postgres: {what} name {value!r} is not valid: use lowercase letters, digits and _")
+    return value
+
+
+def _timeout(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise BadInput(f"postgres: connect_timeout {value!r} is not a whole number of seconds")
+    return int(value)
+
+
+def _row(record: KeyRecord) -> tuple[Any, ...]:
+    return (record.env, record.name, record.key_id, record.fingerprint, parse_iso(record.created),
+            parse_iso(record.expires), record.status, record.actor, parse_iso(record.revoke_at),
+            list(record.sealed_with))
+
+
+def _record(row: Sequence[Any]) -> KeyRecord:
+    env, name, key_id, fingerprint, created, expires, status, actor, revoke_at, sealed_with = row
+    return KeyRecord(env=env, name=name, key_id=key_id, fingerprint=fingerprint,
+                     created=created.astimezone(dt.timezone.utc), expires=_utc(expires), status=status,
+                     actor=actor, revoke_at=_utc(revoke_at), sealed_with=tuple(sealed_with))
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    return moment.astimezone(dt.timezone.utc) if moment else None

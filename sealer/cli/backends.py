@@ -1,0 +1,128 @@
+"""`sealer backend …`, `sealer keys …` and `sealer status`: the key stores."""
+
+from __future__ import annotations
+
+import click
+
+from sealer.cli.common import emit, output_option
+
+
+@click.group()
+def backend() -> None:
+    """Choose and check an environment's key store."""
+
+
+@backend.command("set")
+@click.argument("env")
+@click.argument("kind")
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A non-secret setting: table, region, endpoint_url, mount, client_id, … (repeatable).",
+)
+@output_option
+def backend_set(env: str, kind: str, options: tuple[str, ...], output: str) -> int:
+    """Record ENV's key-store backend KIND in sealer.yaml (credentials never go there)."""
+    from sealer import config, keystore
+
+    parsed = keystore.parse_options(kind, options)
+    keystore.set_backend(config.find_root(), env, kind, parsed)
+    emit({"env": env, "kind": kind, "options": parsed}, output, f"{env}: key store is now {kind}")
+    return 0
+
+
+@backend.command("check")
+@click.argument("env")
+@output_option
+def backend_check(env: str, output: str) -> int:
+    """Reach ENV's key store; exit 1 when it cannot be used."""
+    from sealer import config, keystore
+    from sealer.errors import BackendError
+
+    try:
+        health = keystore.store_for(config.load(), env).health()
+    except BackendError as err:
+        emit({"env": env, "ok": False, "error": str(err)}, output, f"{env}: {err}")
+        return 1
+    emit({"env": env, "ok": True, "health": health}, output, f"{env}: {health}")
+    return 0
+
+
+@click.group()
+def keys() -> None:
+    """List, revoke and verify keys in an environment's key store."""
+
+
+@keys.command("list")
+@click.argument("env")
+@output_option
+def keys_list(env: str, output: str) -> int:
+    """Every key record of ENV (ids, fingerprints, status; never a key)."""
+    from sealer import config, keystore
+
+    records = keystore.store_for(config.load(), env).list(env)
+    rows = [r.as_dict() for r in records]
+    text = "\n".join(
+        f"{r['key_id']}  {r['name']:<12} {r['status']:<8} created {r['created']}  "
+        f"expires {r['expires'] or '-'}  sha256 {r['fingerprint'][:12]}"
+        for r in rows
+    )
+    emit(rows, output, text or f"{env}: no keys")
+    return 0
+
+
+@keys.command("revoke")
+@click.argument("env")
+@click.argument("key_id")
+@click.option("--grace", help="Keep it valid this long first (e.g. 24h) [default: revoke now].")
+@output_option
+def keys_revoke(env: str, key_id: str, grace: str | None, output: str) -> int:
+    """Revoke KEY_ID of ENV now (or after --grace)."""
+    from sealer import config, keystore
+    from sealer.backends.base import utcnow
+    from sealer.durations import parse_duration
+
+    at = utcnow() + parse_duration(grace) if grace else None
+    record = keystore.revoke(config.load(), env, key_id, at)
+    emit(
+        record.as_dict(),
+        output,
+        f"{env}: {key_id} is {record.status}" + (f" until {record.as_dict()['revoke_at']}" if at else ""),
+    )
+    return 0
+
+
+@keys.command("verify")
+@click.argument("env")
+@output_option
+def keys_verify(env: str, output: str) -> int:
+    """Read a key on stdin; print valid / revoked / expired / unknown (exit 0 only when valid)."""
+    from sealer import config, keystore
+
+    presented = click.get_text_stream("stdin").read()
+    verdict = keystore.verify(config.load(), env, presented)
+    emit({"env": env, "result": verdict}, output, verdict)
+    return 0 if verdict == "valid" else 1
+
+
+@click.command()
+@click.argument("env")
+@click.option("--kubeconfig", help="Kubeconfig file [default: $KUBECONFIG or ~/.kube/config].")
+@click.option("--context", help="Kubeconfig context.")
+@output_option
+def status(env: str, kubeconfig: str | None, context: str | None, output: str) -> int:
+    """Compare the key the cluster serves (live Secret, fingerprints only) with the ledger."""
+    from sealer import config, livestatus
+
+    report = livestatus.compare(config.load(), env, kubeconfig, context)
+    text = "\n".join(
+        f"{r['entry']}: {r['state']} (cluster {r['live_key_id'] or '-'}, ledger {r['ledger_key_id'] or '-'})"
+        for r in report["entries"]
+    )
+    emit(report, output, text)
+    return 0 if report["in_sync"] else 1
+
+
+COMMANDS = [backend, keys, status]

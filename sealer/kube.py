@@ -1,0 +1,179 @@
+"""Kubernetes API access through the official client, for clusters sealer can reach.
+
+- the controller's sealing certificate, read like kubeseal does: through the API server's
+  service proxy (`/api/v1/namespaces/NS/services/NAME:PORT/proxy/v1/cert.pem`, PORT being
+  the name of the Service's first port);
+- SHA-256 fingerprints of a live Secret's values (never the values);
+- certificate fingerprints of the controller's active sealing keys.
+Every failure is one line: BadInput for a wrong kubeconfig, context or name, BackendError for
+an API server that cannot be reached or refuses us.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sealer import certs
+from sealer.errors import BackendError, BadInput
+
+DEFAULT_NAMESPACE = "kube-system"
+DEFAULT_NAME = "sealed-secrets-controller"
+HELM_NAME = "sealed-secrets"  # the service name the Helm chart gives the controller
+CERT_PATH = "v1/cert.pem"
+KEY_LABEL = "sealedsecrets.bitnami.com/sealed-secrets-key"
+TIMEOUT_SECONDS = 15
+
+
+class _Missing(Exception):
+    """A 404 from the API server, for callers that try several names."""
+
+
+def core_api(kubeconfig: str | None, context: str | None) -> Any:
+    """A CoreV1Api for the kubeconfig (default: $KUBECONFIG or ~/.kube/config) and context."""
+    import yaml
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    if kubeconfig and not Path(kubeconfig).is_file():
+        raise BadInput(f"kubeconfig {kubeconfig} does not exist")
+    where = kubeconfig or "the default kubeconfig ($KUBECONFIG or ~/.kube/config)"
+    # The client reads $KUBECONFIG once, at import; read it now so a changed value counts.
+    kubeconfig = kubeconfig or (os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None)
+    try:
+        api_client = config.new_client_from_config(
+            config_file=kubeconfig, context=context, persist_config=False
+        )
+    except ConfigException as err:
+        if "No configuration found" in str(err):
+            raise BadInput(f"no kubeconfig found in {where}: pass --kubeconfig") from None
+        raise BadInput(f"kubeconfig: {str(err).splitlines()[0][:200]}") from None
+    except (yaml.YAMLError, TypeError, ValueError, AttributeError, KeyError):
+        raise BadInput(f"kubeconfig {where} is not a valid kubeconfig file") from None
+    return client.CoreV1Api(api_client)
+
+
+def _server(api: Any) -> str:
+    return str(getattr(api.api_client.configuration, "host", "the API server"))
+
+
+def _status_message(err: Any) -> str:
+    try:
+        return str(json.loads(err.body or "{}").get("message") or err.reason)
+    except (TypeError, ValueError, AttributeError):
+        return str(getattr(err, "reason", "") or "error")
+
+
+@contextlib.contextmanager
+def _api_errors(api: Any, what: str) -> Iterator[None]:
+    import urllib3
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        yield
+    except ApiException as err:
+        if err.status == 404:
+            raise _Missing(what) from None
+        if err.status == 401:
+            raise BackendError(f"kubernetes: {_server(api)} rejected the credentials (401)") from None
+        if err.status == 403:
+            raise BackendError(f"kubernetes: forbidden while {what}: {_status_message(err)}") from None
+        raise BackendError(f"kubernetes: {what} failed ({err.status} {_status_message(err)})") from None
+    except urllib3.exceptions.HTTPError as err:
+        raise BackendError(f"kubernetes: cannot reach {_server(api)} ({type(err).__name__})") from None
+
+
+def first_port(service: Any) -> str:
+    """The name of the Service's first port (its number when unnamed), as kubeseal uses it."""
+    ports = (service.spec.ports if service.spec else None) or []
+    if not ports:
+        raise BadInput(f"service {service.metadata.namespace}/{service.metadata.name} has no ports")
+    return str(ports[0].name or ports[0].port)
+
+
+def fetch_controller_cert(
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str = DEFAULT_NAMESPACE,
+    name: str = DEFAULT_NAME,
+) -> bytes:
+    """The controller's PEM certificate. With the default name, also tries the Helm chart's."""
+    api = core_api(kubeconfig, context)
+    names = [name, HELM_NAME] if name == DEFAULT_NAME else [name]
+    for candidate in names:
+        try:
+            with _api_errors(api, f"reading service {namespace}/{candidate}"):
+                service = api.read_namespaced_service(candidate, namespace, _request_timeout=TIMEOUT_SECONDS)
+        except _Missing:
+            continue
+        return _proxy_cert(api, namespace, candidate, first_port(service))
+    tried = ", ".join(names)
+    raise BadInput(f"no Sealed Secrets controller service in namespace {namespace} (tried {tried})")
+
+
+def _proxy_cert(api: Any, namespace: str, service: str, port: str) -> bytes:
+    source = f"{namespace}/{service}:{port}/{CERT_PATH}"
+    try:
+        with _api_errors(api, f"fetching {source} through the service proxy"):
+            response = api.connect_get_namespaced_service_proxy_with_path(
+                f"{service}:{port}", namespace, CERT_PATH,
+                _preload_content=False, _request_timeout=TIMEOUT_SECONDS,
+            )
+            data = bytes(response.data)
+    except _Missing:
+        raise BadInput(f"{source}: the controller does not serve its certificate there (404)") from None
+    certs.parse_certificate(data, source)
+    return data
+
+
+def read_secret_fingerprints(
+    kubeconfig: str | None, context: str | None, namespace: str, name: str
+) -> dict[str, str]:
+    """{entry: hex SHA-256 of its value} of a live Secret; the values never leave this function."""
+    api = core_api(kubeconfig, context)
+    try:
+        with _api_errors(api, f"reading secret {namespace}/{name}"):
+            secret = api.read_namespaced_secret(name, namespace, _request_timeout=TIMEOUT_SECONDS)
+    except _Missing:
+        raise BadInput(f"secret {namespace}/{name} not found") from None
+    return {entry: _sha256_of(value, entry) for entry, value in sorted((secret.data or {}).items())}
+
+
+def _sha256_of(encoded: str, entry: str) -> str:
+    try:
+        return hashlib.sha256(base64.b64decode(encoded, validate=True)).hexdigest()
+    except binascii.Error:
+        raise BackendError(f"kubernetes: secret entry {entry} is not valid base64") from None
+
+
+def list_controller_keys(
+    kubeconfig: str | None, context: str | None, namespace: str = DEFAULT_NAMESPACE
+) -> dict[str, str]:
+    """{secret name: certificate fingerprint} of the controller's active sealing keys."""
+    api = core_api(kubeconfig, context)
+    try:
+        with _api_errors(api, f"listing sealing keys in {namespace}"):
+            answer = api.list_namespaced_secret(
+                namespace, label_selector=f"{KEY_LABEL}=active", _request_timeout=TIMEOUT_SECONDS
+            )
+    except _Missing:
+        raise BadInput(f"namespace {namespace} not found") from None
+    found = {}
+    for secret in answer.items or []:
+        source = f"secret {namespace}/{secret.metadata.name}"
+        encoded = (secret.data or {}).get("tls.crt")
+        if not encoded:
+            raise BackendError(f"kubernetes: {source} has no tls.crt")
+        try:
+            pem = base64.b64decode(encoded, validate=True)
+        except binascii.Error:
+            raise BackendError(f"kubernetes: {source} tls.crt is not valid base64") from None
+        found[secret.metadata.name] = certs.fingerprint(certs.parse_certificate(pem, source))
+    return dict(sorted(found.items()))

@@ -1,0 +1,157 @@
+"""What the fake Vault, Auth0 and Kubernetes servers share: a loopback HTTP server in a thread,
+a request log and fault injection ("the next N requests get 503")."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # percent-decoded, without the query
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, status: int, data: Any, headers: dict[str, str] | None = None) -> Response:
+        payload = json.dumps(data).encode()
+        return cls(status, payload, {"Content-Type": "application/json", **(headers or {})})
+
+
+@dataclass
+class Fault:
+    status: int
+    remaining: int
+    headers: dict[str, str]
+    match: str  # only requests whose path contains this
+
+
+class FakeServer:
+    """Subclasses implement `handle(request) -> Response` and `fault_response(fault)`."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.log: list[tuple[str, str]] = []
+        self._faults: list[Fault] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.before_request: Callable[[Request], None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> FakeServer:
+        handler = _handler_for(self)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- fault injection ---------------------------------------------------------------------
+    def fail_next(self, status: int, count: int = 1, headers: dict[str, str] | None = None,
+                  match: str = "") -> None:
+        """The next `count` requests (whose path contains `match`) get `status`."""
+        with self.lock:
+            self._faults.append(Fault(status, count, dict(headers or {}), match))
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self._faults.clear()
+
+    def _take_fault(self, request: Request) -> Fault | None:
+        with self.lock:
+            for fault in self._faults:
+                if fault.match in request.path and fault.remaining > 0:
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    def clear_log(self) -> None:
+        with self.lock:
+            self.log.clear()
+
+    def requests_to(self, fragment: str, method: str | None = None) -> int:
+        """How many requests (since the log was last cleared) went to a path containing `fragment`."""
+        with self.lock:
+            return sum(1 for m, p in self.log if fragment in p and (method is None or m == method))
+
+    def dispatch(self, request: Request) -> Response:
+        with self.lock:
+            self.log.append((request.method, request.path))
+        if self.before_request:
+            self.before_request(request)
+        fault = self._take_fault(request)
+        if fault:
+            return self.fault_response(fault)
+        return self.handle(request)
+
+    def handle(self, request: Request) -> Response:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fault_response(self, fault: Fault) -> Response:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms delayed-ACK stalls
+
+        def _serve(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            request = Request(
+                method=self.command,
+                path=unquote(parts.path),
+                query=parse_qs(parts.query),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=self.rfile.read(length) if length else b"",
+            )
+            response = fake.dispatch(request)
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_LIST = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+            return
+
+    return Handler

@@ -1,0 +1,165 @@
+"""sealer.kube through the real kubernetes client against the API paths of fake_kube.py."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from pathlib import Path
+
+import pytest
+from fake_kube import FakeKube
+
+from sealer import certs, keypair, kube
+from sealer.errors import BackendError, BadInput
+
+NS = "kube-system"
+
+
+@pytest.fixture(scope="module")
+def pems() -> list[bytes]:
+    """Two controller certificates (2048-bit: quick to make)."""
+    return [keypair.cert_pem(keypair.generate(bits=2048)) for _ in range(2)]
+
+
+def fingerprint(pem: bytes) -> str:
+    return certs.fingerprint(certs.parse_certificate(pem, "test"))
+
+
+def test_cert_is_fetched_through_the_service_proxy(
+    kubeconfig: Path, kube_server: FakeKube, pems: list[bytes]
+) -> None:
+    kube_server.add_service(NS, "sealed-secrets-controller", [("http", 8080)], {"/v1/cert.pem": pems[0]})
+    assert kube.fetch_controller_cert(str(kubeconfig), None) == pems[0]
+    proxied = f"/api/v1/namespaces/{NS}/services/sealed-secrets-controller:http/proxy/v1/cert.pem"
+    assert ("GET", proxied) in kube_server.log
+
+
+def test_fallback_to_the_helm_chart_service_name(
+    kubeconfig: Path, kube_server: FakeKube, pems: list[bytes]
+) -> None:
+    kube_server.add_service(NS, "sealed-secrets", [("http", 8080)], {"/v1/cert.pem": pems[1]})
+    assert kube.fetch_controller_cert(str(kubeconfig), "admin") == pems[1]
+    tried = [path for _, path in kube_server.log[-3:]]
+    assert tried == [
+        f"/api/v1/namespaces/{NS}/services/sealed-secrets-controller",
+        f"/api/v1/namespaces/{NS}/services/sealed-secrets",
+        f"/api/v1/namespaces/{NS}/services/sealed-secrets:http/proxy/v1/cert.pem",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ports", "used"),
+    [([("metrics", 8081), ("http", 8080)], "metrics"), ([("", 8080)], "8080")],
+    ids=["first-named-port", "unnamed-port"],
+)
+def test_the_first_port_of_the_service_is_used(
+    kubeconfig: Path, kube_server: FakeKube, pems: list[bytes], ports: list[tuple[str, int]], used: str
+) -> None:
+    kube_server.add_service("sealing", "controller", ports, {"/v1/cert.pem": pems[0]})
+    assert kube.fetch_controller_cert(str(kubeconfig), None, "sealing", "controller") == pems[0]
+    proxied = f"/api/v1/namespaces/sealing/services/controller:{used}/proxy/v1/cert.pem"
+    assert kube_server.log[-1][1] == proxied
+
+
+@pytest.mark.parametrize(
+    ("name", "tried"),
+    [
+        ("sealed-secrets-controller", "tried sealed-secrets-controller, sealed-secrets"),
+        ("my-controller", "tried my-controller)"),
+    ],
+)
+def test_missing_service_names_what_was_tried(kubeconfig: Path, name: str, tried: str) -> None:
+    with pytest.raises(BadInput, match=tried.replace(")", r"\)")) as err:
+        kube.fetch_controller_cert(str(kubeconfig), None, NS, name)
+    assert f"namespace {NS}" in str(err.value)
+
+
+def test_a_service_that_serves_no_certificate(kubeconfig: Path, kube_server: FakeKube) -> None:
+    not_pem = {"/v1/cert.pem": b"<html>oops</html>"}
+    kube_server.add_service(NS, "sealed-secrets-controller", [("http", 8080)], not_pem)
+    with pytest.raises(BadInput, match="not a PEM certificate"):
+        kube.fetch_controller_cert(str(kubeconfig), None)
+    kube_server.add_service(NS, "sealed-secrets-controller", [("http", 8080)], {})
+    with pytest.raises(BadInput, match=r"does not serve its certificate there \(404\)"):
+        kube.fetch_controller_cert(str(kubeconfig), None)
+
+
+def test_secret_fingerprints_only(kubeconfig: Path, kube_server: FakeKube) -> None:
+    values = {"apiKey": b"slr_dev_not-a-real-key-but-secret", "extra": b"\x00\xffbinary"}
+    kube_server.add_secret("payments", "engine-api-key", values)
+    found = kube.read_secret_fingerprints(str(kubeconfig), None, "payments", "engine-api-key")
+    assert found == {entry: hashlib.sha256(value).hexdigest() for entry, value in values.items()}
+    assert "not-a-real-key" not in repr(found)
+
+
+def test_missing_secret(kubeconfig: Path) -> None:
+    with pytest.raises(BadInput, match="secret payments/engine-api-key not found"):
+        kube.read_secret_fingerprints(str(kubeconfig), None, "payments", "engine-api-key")
+
+
+def test_controller_keys_are_listed_by_label(
+    kubeconfig: Path, kube_server: FakeKube, pems: list[bytes]
+) -> None:
+    active = {kube.KEY_LABEL: "active"}
+    kube_server.add_secret(NS, "sealed-secrets-keyaaaa", {"tls.crt": pems[0], "tls.key": b"k"}, active)
+    kube_server.add_secret(NS, "sealed-secrets-keybbbb", {"tls.crt": pems[1], "tls.key": b"k"}, active)
+    compromised = {kube.KEY_LABEL: "compromised"}
+    kube_server.add_secret(NS, "sealed-secrets-keycccc", {"tls.crt": pems[1]}, compromised)
+    kube_server.add_secret(NS, "unrelated", {"tls.crt": pems[1]})
+    kube_server.add_secret("default", "elsewhere", {"tls.crt": pems[1]}, active)
+    assert kube.list_controller_keys(str(kubeconfig), None) == {
+        "sealed-secrets-keyaaaa": fingerprint(pems[0]),
+        "sealed-secrets-keybbbb": fingerprint(pems[1]),
+    }
+
+
+def test_unauthorized_and_forbidden(kubeconfig: Path, kube_server: FakeKube, pems: list[bytes]) -> None:
+    kube_server.add_service(NS, "sealed-secrets-controller", [("http", 8080)], {"/v1/cert.pem": pems[0]})
+    kube_server.add_secret(NS, "s", {"a": b"b"})
+    with pytest.raises(BackendError, match=r"rejected the credentials \(401\)") as err:
+        kube.fetch_controller_cert(str(kubeconfig), "stranger")
+    assert "not-a-token" not in str(err.value)
+    assert kube.fetch_controller_cert(str(kubeconfig), "viewer") == pems[0]
+    forbidden = 'forbidden while reading secret kube-system/s: secrets "s" is forbidden'
+    with pytest.raises(BackendError, match=forbidden):
+        kube.read_secret_fingerprints(str(kubeconfig), "viewer", NS, "s")
+    with pytest.raises(BackendError, match="forbidden while listing sealing keys"):
+        kube.list_controller_keys(str(kubeconfig), "viewer")
+
+
+def test_server_errors(kubeconfig: Path, kube_server: FakeKube) -> None:
+    kube_server.fail_next(503)
+    with pytest.raises(BackendError, match=r"failed \(503 injected fault\)"):
+        kube.read_secret_fingerprints(str(kubeconfig), None, NS, "s")
+
+
+def test_unreachable_api_server(tmp_path: Path, kube_server: FakeKube) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = kube_server.kubeconfig(tmp_path).read_text().replace(f":{kube_server.port}", f":{port}")
+    (tmp_path / "closed").write_text(config)
+    with pytest.raises(BackendError, match=f"cannot reach http://127.0.0.1:{port}"):
+        kube.fetch_controller_cert(str(tmp_path / "closed"), None)
+
+
+@pytest.mark.parametrize(
+    ("context", "file_name", "problem"),
+    [
+        ("nowhere", "kubeconfig", "Expected object with name nowhere"),
+        (None, "missing", "does not exist"),
+        (None, "not-yaml", "is not a valid kubeconfig file"),
+    ],
+)
+def test_bad_kubeconfig_or_context(
+    kubeconfig: Path, context: str | None, file_name: str, problem: str
+) -> None:
+    (kubeconfig.parent / "not-yaml").write_text("- [unbalanced\n: :\n")
+    with pytest.raises(BadInput, match=problem):
+        kube.fetch_controller_cert(str(kubeconfig.parent / file_name), context)
+
+
+def test_no_kubeconfig_at_all(kubeconfig: Path) -> None:
+    """No --kubeconfig, no $KUBECONFIG, an empty home: one clear line."""
+    with pytest.raises(BadInput, match="no kubeconfig found"):
+        kube.fetch_controller_cert(None, None)

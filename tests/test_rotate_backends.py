@@ -1,0 +1,449 @@
+"""`sealer rotate` driving an external key store as a transaction (register pending -> files,
+commit -> activate new, revoke old), end to end through the CLI, for postgres, dynamodb,
+vault and auth0: the happy path, an exception or a SIGKILL at every fault point, the store
+going down between the steps, and no key material in records, logs or messages."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import logging
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from backend_repo_support import *  # noqa: F401,F403
+from backend_repo_support import (
+    ENV,
+    FIXTURE,
+    NAMES,
+    Backend,
+    assert_ledger_agrees,
+    assert_one_active_per_name,
+    configure,
+    current_keys,
+    leaks,
+    no_pending,
+    ok,
+    one_line_error,
+    options_of,
+    rotate,
+    sealer,
+    secrets_in_env,
+    store_of,
+    verify,
+)
+from fixtures_sql_stores import Outage
+from repo_support import all_plaintext_keys, assert_consistent, commit_all, git, head, run_sealer, stray_temps
+
+from sealer import apikey, faults
+from sealer.backends.base import ACTIVE, GRACE, PENDING, KeyRecord
+from sealer.faults import InjectedFault
+
+FILES = ("sealed/staging/staging.yaml", "deploy/staging/values.yaml", "ledger/staging.yaml")
+POINTS = [
+    "after-register",
+    "before-temps",
+    "before-journal",
+    "before-rename",
+    "before-commit",
+    "before-push",
+    "before-activate",
+    "after-activate-one",
+]
+BEFORE_COMMIT = POINTS[:5]
+BEFORE_JOURNAL = POINTS[:3]  # a kill there leaves no journal: the next run starts afresh
+# Points a rotation through an external store treats alike are sampled for the slow cases:
+# the file steps (before-temps … before-commit) differ only in what is restored, which
+# tests/test_rotate.py checks at every point; so do before-push and before-activate.
+SAMPLE = ["after-register", "before-rename", "before-activate", "after-activate-one"]
+# Exceptions: every point for every store, sampled for dynamodb (each boto3 client costs).
+EXCEPTIONS = [
+    *[(kind, point) for kind in ("vault", "auth0") for point in POINTS],
+    *[pytest.param("postgres", point, marks=pytest.mark.slow) for point in POINTS],
+    *[pytest.param("dynamodb", point, marks=pytest.mark.slow) for point in SAMPLE],
+]
+# Kills cost a subprocess each: auth0 at the points that differ, dynamodb once (vault and
+# postgres rotations are killed at every point in tests/test_rotate.py).
+KILLS = [
+    *[
+        ("auth0", point)
+        for point in ("after-register", "before-journal", "before-commit", "after-activate-one")
+    ],
+    pytest.param("dynamodb", "after-activate-one", marks=pytest.mark.slow),
+]
+# Where the store goes down, and the step that then fails: "before-run" (the registration),
+# after the first registration (the second, and the compensation), before the renames (the
+# commit is local: the activation fails), between the two activations. Sampled for dynamodb.
+OUTAGE_POINTS = ["before-run", "after-register", "before-rename", "after-activate-one"]
+OUTAGES = [
+    *[(kind, point) for kind in ("vault", "auth0") for point in OUTAGE_POINTS],
+    *[pytest.param("postgres", point, marks=pytest.mark.slow) for point in OUTAGE_POINTS],
+    *[
+        pytest.param("dynamodb", point, marks=pytest.mark.slow)
+        for point in ("before-run", "after-activate-one")
+    ],
+]
+
+
+@pytest.fixture
+def generated(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every key this process generates from now on (to look for them where they must not be)."""
+    keys: list[str] = []
+    real = apikey.generate
+
+    def recording(env: str) -> str:
+        keys.append(real(env))
+        return keys[-1]
+
+    monkeypatch.setattr(apikey, "generate", recording)
+    return keys
+
+
+def backend_of(kind: str, request: pytest.FixtureRequest) -> Backend:
+    return Backend(kind, options_of(kind, request.getfixturevalue(f"{FIXTURE[kind]}_store")))
+
+
+def prepared(repo: Path, backend: Backend, keys: list[Any]) -> dict[str, str]:
+    """staging moved to `backend` and rotated once through it: the keys it delivers."""
+    configure(repo, backend)
+    rotate(repo)
+    first = current_keys(repo, keys)
+    assert {r.key_id for r in assert_one_active_per_name(store_of(repo).list(ENV)).values()} == ids(first)
+    return first
+
+
+def ids(delivered: dict[str, str]) -> set[str]:
+    return {apikey.key_id(apikey.fingerprint(key)) for key in delivered.values()}
+
+
+def snapshot(repo: Path) -> dict[str, bytes]:
+    return {path: (repo / path).read_bytes() for path in FILES}
+
+
+def journal_exists(repo: Path) -> bool:
+    return (repo / ".git" / "sealer-rotation.json").exists()
+
+
+def assert_safe_meanwhile(repo: Path, old: dict[str, str]) -> list[KeyRecord]:
+    """After a failed step: each name has one active key, the old one unless the committed
+    rotation activated its successor; no pending key serves; old keys of names not yet
+    switched still verify (`sealer keys verify` for apiKey, the store for the others)."""
+    store = store_of(repo)
+    records = store.list(ENV)
+    serving = assert_one_active_per_name(records)
+    committed = git(repo, "show", f"HEAD:ledger/{ENV}.yaml")
+    for name, key in old.items():
+        switched = serving[name].key_id != apikey.key_id(apikey.fingerprint(key))
+        if switched:  # only ever to a key the commit delivers
+            assert serving[name].key_id in committed
+        want = "revoked" if switched else "valid"
+        assert store.verify(ENV, apikey.fingerprint(key)) == want
+        if name == "apiKey":
+            assert verify(repo, key) == (0 if want == "valid" else 1, want)
+    return records
+
+
+def assert_finished(repo: Path, old: dict[str, str], keys: list[Any]) -> None:
+    """The rotation is complete: committed, clean, the new keys valid, the old ones revoked,
+    one active key per name, nothing pending, the ledger agreeing with the store."""
+    assert_consistent(repo, ENV, keys)
+    new = current_keys(repo, keys)
+    assert ids(new).isdisjoint(ids(old))
+    assert verify(repo, new["apiKey"]) == (0, "valid") and verify(repo, old["apiKey"]) == (1, "revoked")
+    store = store_of(repo)
+    assert {store.verify(ENV, apikey.fingerprint(k)) for k in new.values()} == {"valid"}
+    assert {store.verify(ENV, apikey.fingerprint(k)) for k in old.values()} == {"revoked"}
+    records = store.list(ENV)
+    assert {r.key_id for r in assert_one_active_per_name(records).values()} == ids(new)
+    no_pending(records)
+    assert_ledger_agrees(repo, records)
+
+
+def rerun(repo: Path, old: dict[str, str], keys: list[Any]) -> None:
+    ok(sealer(repo, "rotate", ENV, "--no-branch"))
+    assert_finished(repo, old, keys)
+
+
+@contextlib.contextmanager
+def at_point(wanted: str, action: Callable[[], None]) -> Iterator[None]:
+    """Within the block, run `action` when a rotation reaches fault point `wanted` (then carry
+    on as usual)."""
+    real = faults.point
+
+    def hook(name: str) -> None:
+        if name == wanted:
+            action()
+        real(name)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(faults, "point", hook)
+        yield
+
+
+# -- the transaction -----------------------------------------------------------------------------
+
+
+def test_rotation_activates_the_new_keys_and_revokes_the_old(
+    backend_repo: Path, backend: Backend, keys: list[Any]
+) -> None:
+    old = prepared(backend_repo, backend, keys)
+    summary = rotate(backend_repo)
+    assert_finished(backend_repo, old, keys)
+    new = current_keys(backend_repo, keys)
+    rotated = {k["name"]: k for k in summary["keys"]}
+    assert {name: k["key_id"] for name, k in rotated.items()} == {
+        name: apikey.key_id(apikey.fingerprint(key)) for name, key in new.items()
+    }
+    assert {name: k["previous_key_id"] for name, k in rotated.items()} == {
+        name: apikey.key_id(apikey.fingerprint(key)) for name, key in old.items()
+    }
+    assert len(store_of(backend_repo).list(ENV)) == 2 * len(NAMES)
+
+
+def test_rotation_with_grace_keeps_the_old_keys_valid_until_its_end(
+    backend_repo: Path, backend: Backend, keys: list[Any]
+) -> None:
+    old = prepared(backend_repo, backend, keys)
+    rotate(backend_repo, "--grace", "24h")
+    new = current_keys(backend_repo, keys)
+    for key in [*old.values(), *new.values()]:
+        assert verify(backend_repo, key) == (0, "valid")
+    records = store_of(backend_repo).list(ENV)
+    assert {r.key_id for r in assert_one_active_per_name(records).values()} == ids(new)
+    in_grace = {r.key_id: r for r in records if r.status == GRACE}
+    assert set(in_grace) == ids(old)
+    assert_ledger_agrees(backend_repo, records)
+    store, rotated_at = store_of(backend_repo), next(r.created for r in records if r.key_id in ids(new))
+    for record in in_grace.values():
+        end = record.revoke_at
+        assert end == rotated_at + dt.timedelta(hours=24)
+        assert store.verify(ENV, record.fingerprint, end - dt.timedelta(seconds=1)) == "valid"
+        assert store.verify(ENV, record.fingerprint, end) == "revoked"
+    rotate(backend_repo)  # revokes the current keys at once; a grace given earlier runs its course
+    for key in new.values():
+        assert verify(backend_repo, key) == (1, "revoked")
+    for key in old.values():
+        assert verify(backend_repo, key) == (0, "valid")
+    assert_ledger_agrees(backend_repo, store_of(backend_repo).list(ENV))
+
+
+# -- an exception at every step ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "point"), EXCEPTIONS)
+def test_exception_at_each_step_then_rerun(
+    backend_repo: Path,
+    kind: str,
+    point: str,
+    keys: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    old = prepared(backend_repo, backend_of(kind, request), keys)
+    files, start, records = snapshot(backend_repo), head(backend_repo), store_of(backend_repo).list(ENV)
+    monkeypatch.setenv("SEALER_FAULT", point)
+    assert isinstance(sealer(backend_repo, "rotate", ENV, "--no-branch").exception, InjectedFault)
+    monkeypatch.delenv("SEALER_FAULT")
+    assert stray_temps(backend_repo) == []
+    if point in BEFORE_COMMIT:  # every file restored, the pending keys removed: as if never run
+        assert snapshot(backend_repo) == files and head(backend_repo) == start
+        assert not journal_exists(backend_repo) and git(backend_repo, "status", "--porcelain") == ""
+        assert store_of(backend_repo).list(ENV) == records
+    else:  # committed: the journal finishes the activation
+        assert head(backend_repo) != start and journal_exists(backend_repo)
+    assert_safe_meanwhile(backend_repo, old)
+    rerun(backend_repo, old, keys)
+
+
+# -- a SIGKILL at every step --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "point"), KILLS)
+def test_kill_at_each_step_then_rerun(
+    backend_repo: Path, kind: str, point: str, keys: list[Any], request: pytest.FixtureRequest
+) -> None:
+    old = prepared(backend_repo, backend_of(kind, request), keys)
+    start = head(backend_repo)
+    done = run_sealer(backend_repo, "rotate", ENV, "--no-branch", env={"SEALER_FAULT": f"{point}:kill"})
+    assert done.returncode == -signal.SIGKILL, (done.returncode, done.stderr)
+    assert journal_exists(backend_repo) == (point not in BEFORE_JOURNAL)  # a kill leaves a journal
+    if point in BEFORE_JOURNAL:
+        assert head(backend_repo) == start
+    records = assert_safe_meanwhile(backend_repo, old)
+    if point == "after-register":  # registered, never delivered: pending until the next run
+        assert [r.status for r in records if r.key_id not in ids(old)] == [PENDING]
+    rerun(backend_repo, old, keys)  # rolls the journal forward, or starts afresh without one
+
+
+# -- the store goes down between the steps ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "point"), OUTAGES)
+def test_store_down_at_each_step_then_rerun(
+    backend_repo: Path,
+    kind: str,
+    point: str,
+    keys: list[Any],
+    generated: list[str],
+    request: pytest.FixtureRequest,
+) -> None:
+    outage: Outage = request.getfixturevalue(f"{FIXTURE[kind]}_outage")
+    outage_backend = Backend(kind, options_of(kind, outage.store), outage=outage)
+    old = prepared(backend_repo, outage_backend, keys)
+    files, start = snapshot(backend_repo), head(backend_repo)
+    if point == "before-run":
+        outage.down()
+    with at_point(point, outage.down):
+        line = one_line_error(sealer(backend_repo, "rotate", ENV, "--no-branch"), 2)
+    assert line.startswith(f"sealer: {outage_backend.kind}") and not leaks(
+        line, [*generated, *secrets_in_env()]
+    )
+    outage.up()
+    assert stray_temps(backend_repo) == []
+    if point in ("before-run", "after-register"):  # the registration failed: nothing written
+        assert (
+            snapshot(backend_repo) == files
+            and head(backend_repo) == start
+            and not journal_exists(backend_repo)
+        )
+    else:  # committed; activation waits in the journal
+        assert head(backend_repo) != start and journal_exists(backend_repo)
+    records = assert_safe_meanwhile(backend_repo, old)
+    if point == "after-register":  # the compensation could not reach the store either
+        assert [r.status for r in records if r.key_id not in ids(old)] == [PENDING]
+    rerun(backend_repo, old, keys)  # drops the leftover pending key, or activates from the journal
+
+
+def test_store_down_when_a_step_fails_leaves_pending_keys_the_next_run_drops(
+    backend_repo: Path, outage_backend: Backend, keys: list[Any]
+) -> None:
+    """The compensation cannot reach the store either: the pending keys stay, never valid."""
+    point, outage = "before-rename", outage_backend.outage
+    assert outage
+    old = prepared(backend_repo, outage_backend, keys)
+    files = snapshot(backend_repo)
+
+    def down_and_fail() -> None:
+        outage.down()
+        raise InjectedFault(f"injected fault at {point}")
+
+    with at_point(point, down_and_fail):
+        assert isinstance(sealer(backend_repo, "rotate", ENV, "--no-branch").exception, InjectedFault)
+    outage.up()
+    assert (
+        snapshot(backend_repo) == files
+        and not journal_exists(backend_repo)
+        and stray_temps(backend_repo) == []
+    )
+    records = assert_safe_meanwhile(backend_repo, old)
+    assert [r.status for r in records if r.key_id not in ids(old)] == [PENDING] * len(NAMES)
+    rerun(backend_repo, old, keys)
+
+
+# -- no key material anywhere --------------------------------------------------------------------
+
+
+def test_no_key_material_in_records_logs_or_messages(
+    backend_repo: Path,
+    backend: Backend,
+    keys: list[Any],
+    generated: list[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert backend.raw
+    caplog.set_level(logging.DEBUG)
+    said: list[str] = []
+    old = prepared(backend_repo, backend, keys)
+    monkeypatch.setenv("SEALER_FAULT", "before-commit")
+    failed = sealer(backend_repo, "rotate", ENV, "--no-branch")
+    monkeypatch.delenv("SEALER_FAULT")
+    said += [failed.stdout, failed.stderr, str(failed.exception)]
+    for args in (
+        ["rotate", ENV, "--no-branch", "-o", "json"],
+        ["keys", "list", ENV, "-o", "json"],
+        ["rotate", ENV, "--no-branch", "--grace", "1h"],
+        ["backend", "check", ENV],
+    ):
+        result = ok(sealer(backend_repo, *args))
+        said += [result.stdout, result.stderr]
+    revoked = sealer(backend_repo, "keys", "revoke", ENV, apikey.key_id(apikey.fingerprint(old["apiKey"])))
+    said += [revoked.stdout, revoked.stderr]
+
+    delivered = all_plaintext_keys(backend_repo, keys)
+    assert set(old.values()) <= delivered and len(delivered) == 3 * len(NAMES)
+    everything = set(generated) | delivered
+    assert len(generated) == 4 * len(NAMES)  # the delivered keys and those of the failed run
+    material = (
+        everything
+        | {k.split("_", 2)[2] for k in everything}
+        | {base64.b64encode(k.encode()).decode() for k in everything}
+    )
+    stored = backend.raw()
+    assert stored and all(apikey.fingerprint(k) in stored for k in delivered)
+    assert leaks(stored, material) == []
+    assert caplog.records and leaks(caplog.text, material) == []
+    assert leaks("\n".join(said), material) == []
+
+
+# -- --no-commit ------------------------------------------------------------------------------
+
+
+def test_no_commit_activates_only_what_was_committed(
+    backend_repo: Path, vault_store: Any, keys: list[Any]
+) -> None:
+    """A --no-commit rotation whose files the user threw away must not activate its keys:
+    nothing delivers them, and the old keys would be revoked under the running cluster."""
+    old = prepared(backend_repo, Backend("vault", options_of("vault", vault_store)), keys)
+    files = snapshot(backend_repo)
+    ok(sealer(backend_repo, "rotate", ENV, "--no-commit"))
+    assert snapshot(backend_repo) != files and journal_exists(backend_repo)
+    git(backend_repo, "checkout", "--", *FILES)  # the user changes their mind
+    line = one_line_error(sealer(backend_repo, "rotate", ENV, "--no-branch"), 2)
+    assert "the uncommitted rotation of staging was discarded" in line
+    records = assert_safe_meanwhile(backend_repo, old)
+    assert {r.key_id for r in assert_one_active_per_name(records).values()} == ids(old)
+    assert not journal_exists(backend_repo) and snapshot(backend_repo) == files
+    no_pending(records)
+    rerun(backend_repo, old, keys)
+
+
+def test_no_commit_then_commit_activates(backend_repo: Path, vault_store: Any, keys: list[Any]) -> None:
+    old = prepared(backend_repo, Backend("vault", options_of("vault", vault_store)), keys)
+    new = rotate(backend_repo, "--no-commit")["keys"]
+    assert {r.key_id: r.status for r in store_of(backend_repo).list(ENV)} == {
+        **{i: ACTIVE for i in ids(old)},
+        **{k["key_id"]: PENDING for k in new},
+    }
+    commit_all(backend_repo, "the rotation, committed by hand")
+    rerun(backend_repo, old, keys)
+
+
+def test_a_failure_right_after_the_commit_rolls_forward(
+    backend_repo: Path, vault_store: Any, keys: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the commit exists, nothing may be rolled back: the files stay as committed, the
+    pending keys stay registered, and the next run activates them."""
+    from sealer import journal
+
+    old = prepared(backend_repo, Backend("vault", options_of("vault", vault_store)), keys)
+    start, real = head(backend_repo), journal.save
+
+    def failing_save(git_dir: Path, entry: Any) -> None:
+        if entry.phase == journal.COMMITTED:
+            raise OSError(28, "No space left on device")
+        real(git_dir, entry)
+
+    monkeypatch.setattr(journal, "save", failing_save)
+    assert isinstance(sealer(backend_repo, "rotate", ENV, "--no-branch").exception, OSError)
+    monkeypatch.setattr(journal, "save", real)
+    assert head(backend_repo) != start and git(backend_repo, "status", "--porcelain") == ""
+    committed = current_keys(backend_repo, keys)
+    assert_safe_meanwhile(backend_repo, old)
+    assert {r.status for r in store_of(backend_repo).list(ENV) if r.key_id in ids(committed)} == {PENDING}
+    rerun(backend_repo, old, keys)
+    assert current_keys(backend_repo, keys) == committed

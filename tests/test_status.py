@@ -1,0 +1,153 @@
+"""`sealer status ENV`: the key the cluster serves (the live Secret, read through the fake
+Kubernetes API by the official client) against the ledger, fingerprints only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from backend_repo_support import *  # noqa: F401,F403
+from backend_repo_support import ENV, NAMES, current_keys, leaks, ok, one_line_error, rotate, sealer
+from fake_kube import FakeKube
+from repo_support import run_sealer
+
+from sealer import apikey
+
+SECRET = "engine-api-key"  # what `sealer init` names the Secret
+
+
+@pytest.fixture
+def rotated_twice(backend_repo: Path, keys: list[Any]) -> tuple[Path, dict[str, str], dict[str, str]]:
+    """(repo, the keys of the first rotation, the keys delivered now)."""
+    rotate(backend_repo)
+    first = current_keys(backend_repo, keys)
+    rotate(backend_repo)
+    return backend_repo, first, current_keys(backend_repo, keys)
+
+
+def serve(kube: FakeKube, entries: dict[str, str], namespace: str = ENV) -> None:
+    kube.add_secret(namespace, SECRET, {name: key.encode() for name, key in entries.items()})
+
+
+def status(repo: Path, kubeconfig: Path, *extra: str) -> Any:
+    return sealer(repo, "status", ENV, "--kubeconfig", str(kubeconfig), *extra)
+
+
+def key_id(key: str) -> str:
+    return apikey.key_id(apikey.fingerprint(key))
+
+
+def test_in_sync(rotated_twice: Any, kube_server: FakeKube, kubeconfig: Path) -> None:
+    repo, first, now = rotated_twice
+    serve(kube_server, now)
+    result = ok(status(repo, kubeconfig))
+    assert result.stdout.splitlines() == [
+        f"{name}: in sync (cluster {key_id(now[name])}, ledger {key_id(now[name])})" for name in NAMES
+    ]
+    report = json.loads(ok(status(repo, kubeconfig, "-o", "json")).stdout)
+    assert report["in_sync"] is True and (report["namespace"], report["secret"]) == (ENV, SECRET)
+    assert not leaks(result.stdout + json.dumps(report), [*first.values(), *now.values()])
+    assert kube_server.requests_to(f"/api/v1/namespaces/{ENV}/secrets/{SECRET}", "GET") == 2
+
+
+def test_the_old_key_served_is_a_pending_sync(
+    rotated_twice: Any, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    repo, first, now = rotated_twice
+    serve(kube_server, {"apiKey": first["apiKey"], "adminKey": now["adminKey"]})
+    result = status(repo, kubeconfig)
+    assert result.exit_code == 1 and result.stderr == ""
+    assert result.stdout.splitlines() == [
+        f"apiKey: cluster serves revoked key (sync pending) (cluster {key_id(first['apiKey'])}, "
+        f"ledger {key_id(now['apiKey'])})",
+        f"adminKey: in sync (cluster {key_id(now['adminKey'])}, ledger {key_id(now['adminKey'])})",
+    ]
+    report = json.loads(status(repo, kubeconfig, "-o", "json").stdout)
+    assert report["in_sync"] is False
+    assert not leaks(result.stdout + json.dumps(report), [*first.values(), *now.values()])
+
+
+def test_a_key_in_grace_served_is_a_pending_sync(
+    backend_repo: Path, keys: list[Any], kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    rotate(backend_repo)
+    first = current_keys(backend_repo, keys)
+    rotate(backend_repo, "--grace", "7d")
+    serve(kube_server, first)
+    result = status(backend_repo, kubeconfig)
+    assert result.exit_code == 1
+    assert all("cluster serves grace key (sync pending)" in line for line in result.stdout.splitlines())
+
+
+def test_missing_entries_and_unknown_keys(
+    rotated_twice: Any, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    repo, _, now = rotated_twice
+    stranger = apikey.generate(ENV)
+    serve(kube_server, {"apiKey": stranger, "other": now["adminKey"]})
+    result = status(repo, kubeconfig)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"apiKey: cluster serves a key the ledger does not know (cluster -, ledger {key_id(now['apiKey'])})",
+        f"adminKey: missing in cluster (cluster -, ledger {key_id(now['adminKey'])})",
+    ]
+    assert stranger not in result.stdout
+
+
+def test_missing_secret_is_one_clear_line(
+    rotated_twice: Any, kubeconfig: Path, kube_server: FakeKube
+) -> None:
+    repo, _, now = rotated_twice
+    serve(kube_server, now, namespace="elsewhere")
+    line = one_line_error(status(repo, kubeconfig), 2)
+    assert line == f"sealer: secret {ENV}/{SECRET} not found"
+
+
+@pytest.mark.parametrize(
+    ("context", "says", "code"),
+    [
+        ("viewer", "forbidden while reading secret staging/engine-api-key", 2),
+        ("stranger", "rejected the credentials (401)", 2),
+        ("nowhere", "kubeconfig:", 2),
+    ],
+)
+def test_contexts_that_cannot_read_the_secret(
+    rotated_twice: Any, kube_server: FakeKube, kubeconfig: Path, context: str, says: str, code: int
+) -> None:
+    repo, _, now = rotated_twice
+    serve(kube_server, now)
+    line = one_line_error(status(repo, kubeconfig, "--context", context), code)
+    assert says in line and kube_server.admin_token not in line and kube_server.viewer_token not in line
+
+
+def test_kubeconfig_from_the_environment(rotated_twice: Any, kube_server: FakeKube, kubeconfig: Path) -> None:
+    """A process of its own: the kubernetes client reads $KUBECONFIG once, when imported."""
+    repo, _, now = rotated_twice
+    serve(kube_server, now)
+    done = run_sealer(repo, "status", ENV, env={"KUBECONFIG": str(kubeconfig)})
+    assert done.returncode == 0 and done.stdout.count("in sync") == len(NAMES), done.stderr
+
+
+def test_unreachable_api_server_and_bad_input(
+    rotated_twice: Any, kube_server: FakeKube, kubeconfig: Path, tmp_path: Path
+) -> None:
+    repo, _, now = rotated_twice
+    serve(kube_server, now)
+    kube_server.fail_next(503)
+    assert "503" in one_line_error(status(repo, kubeconfig), 2)
+    assert "does not exist" in one_line_error(status(repo, tmp_path / "no-kubeconfig"), 2)
+    assert "unknown environment 'qa'" in one_line_error(
+        sealer(repo, "status", "qa", "--kubeconfig", str(kubeconfig)), 2
+    )
+
+
+def test_status_of_an_environment_with_an_external_store(
+    backend_repo: Path, keys: list[Any], vault_store: Any, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    """The cluster is compared with the ledger, which the rotation keeps equal to the store."""
+    ok(sealer(backend_repo, "backend", "set", ENV, "vault", "--option", f"path={vault_store.prefix}"))
+    rotate(backend_repo)
+    serve(kube_server, current_keys(backend_repo, keys))
+    assert ok(status(backend_repo, kubeconfig)).stdout.count("in sync") == len(NAMES)
