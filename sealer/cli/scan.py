@@ -1,0 +1,91 @@
+"""`sealer scan`: the plaintext guard (pre-commit hook `sealer-scan`, and CI)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from sealer.scan.baseline import Entry
+    from sealer.scan.files import Candidate
+    from sealer.scan.scanner import Result
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--staged", is_flag=True, help="Scan the staged blobs: exactly what the next commit holds.")
+@click.option("--all-files", is_flag=True, help="Scan every tracked file.")
+@click.option("--format", "--output", "-o", "fmt", type=click.Choice(["text", "json", "sarif"]),
+              default="text", show_default=True,
+              help="Report format: json is a list of findings, sarif is SARIF 2.1.0.")
+@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False),
+              help="JSON file of accepted findings (fingerprints only): they no longer fail the scan.")
+@click.option("--update-baseline", is_flag=True, help="Write this run's findings into --baseline, exit 0.")
+@click.option("--policy", "policy_path", type=click.Path(dir_okay=False),
+              help="Detector rules (YAML) to use instead of the built-in policies/detectors.yaml.")
+@click.option("-v", "--verbose", is_flag=True, help="Also say which files were skipped and why.")
+def scan(paths: tuple[str, ...], staged: bool, all_files: bool, fmt: str, baseline_path: str | None,
+         update_baseline: bool, policy_path: str | None, verbose: bool) -> int:
+    """Find plaintext secrets in PATHs (files or folders), the staged set or every tracked file.
+
+    sealer API keys (checksum verified), private keys, cloud and SaaS tokens, JWTs,
+    secret-looking assignments of random values, plain Kubernetes Secrets, and values
+    where ciphertext belongs that are not ciphertext. Exit 1 when anything is found,
+    0 when clean, 2 on bad input. A `sealer: allow` comment on a line allows it.
+    """
+    from sealer.scan import baseline, files, report, rules, scanner
+
+    if sum((bool(paths), staged, all_files)) != 1:
+        raise click.UsageError("give PATHs, --staged or --all-files (exactly one of them)")
+    if update_baseline and not baseline_path:
+        raise click.UsageError("--update-baseline needs --baseline FILE")
+    started = time.perf_counter()
+    policy = rules.load(policy_path)
+    accepted = baseline.load(baseline_path, missing_ok=update_baseline) if baseline_path else {}
+    root, candidates = files.select(paths, staged, all_files, policy.max_file_bytes)
+    if baseline_path:
+        candidates = _without(candidates, root, baseline_path)
+    result = scanner.run(candidates, policy, () if update_baseline else accepted)
+    if verbose:
+        _explain(result, time.perf_counter() - started)
+    if update_baseline:
+        return _write_baseline(baseline_path or "", accepted, result)
+    if fmt == "json":
+        click.echo(report.as_json(result.findings), nl=False)
+    elif fmt == "sarif":
+        click.echo(report.sarif(result.findings, policy), nl=False)
+    else:
+        click.echo(report.text(result.findings, len(result.scanned)), nl=False)
+    return 1 if result.findings else 0
+
+
+def _without(candidates: Iterator[Candidate], root: str, excluded: str) -> Iterator[Candidate]:
+    target = os.path.realpath(excluded)
+    return (c for c in candidates if os.path.realpath(os.path.join(root, c.path)) != target)
+
+
+def _explain(result: Result, seconds: float) -> None:
+    for path, reason in result.skipped:
+        click.echo(f"sealer scan: skipped {path}: {reason}", err=True)
+    for note in result.notes:
+        click.echo(f"sealer scan: {note}", err=True)
+    click.echo(f"sealer scan: {len(result.scanned)} file(s), {result.size / 1e6:.2f} MB in "
+               f"{seconds * 1000:.0f} ms; {len(result.skipped)} skipped; "
+               f"{len(result.accepted)} accepted by the baseline", err=True)
+
+
+def _write_baseline(path: str, old: dict[str, Entry], result: Result) -> int:
+    from sealer.atomic import write_atomic
+    from sealer.scan import baseline
+
+    entries = baseline.updated(old, result.findings + result.accepted, set(result.scanned))
+    write_atomic(path, baseline.render(entries))
+    click.echo(f"sealer scan: baseline {path}: {len(entries)} accepted finding(s)", err=True)
+    return 0
+
+
+COMMANDS = [scan]

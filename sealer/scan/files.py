@@ -1,0 +1,179 @@
+"""Which files a scan reads, and the reason for each one it does not.
+
+Three sources: paths given (folders are walked, `.git` left out), the staged set (`--staged`:
+the blobs in the index, which is what a commit will hold, not the working tree), and every
+tracked file (`--all-files`). Symlinks, submodules, deleted, binary, oversized and non-UTF-8
+files are skipped with a reason (`sealer scan -v` prints them).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
+
+from sealer.errors import BadInput
+
+BINARY_SNIFF = 8000  # git's own heuristic: a NUL byte in the first 8000 bytes means binary
+_SYMLINK, _GITLINK = "120000", "160000"
+
+
+class Candidate(NamedTuple):
+    path: str  # as reported: given, or relative to the repository root
+    data: bytes | None
+    skipped: str | None = None
+
+
+def text_problem(data: bytes) -> str | None:
+    """Why `data` is not text sealer scans, or None."""
+    if b"\0" in data[:BINARY_SNIFF]:
+        return "binary"
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return "not UTF-8 text"
+    return None
+
+
+def _checked(path: str, data: bytes) -> Candidate:
+    problem = text_problem(data)
+    return Candidate(path, None, problem) if problem else Candidate(path, data)
+
+
+def _too_big(size: int, limit: int) -> str:
+    return f"over the size limit ({size} > {limit} bytes)"
+
+
+def read_file(path: str, fs_path: str, limit: int) -> Candidate:
+    try:
+        info = os.lstat(fs_path)
+    except FileNotFoundError:
+        return Candidate(path, None, "deleted")
+    if stat.S_ISLNK(info.st_mode):
+        return Candidate(path, None, "symlink")
+    if not stat.S_ISREG(info.st_mode):
+        return Candidate(path, None, "not a regular file")
+    if info.st_size > limit:
+        return Candidate(path, None, _too_big(info.st_size, limit))
+    try:
+        with open(fs_path, "rb") as handle:
+            return _checked(path, handle.read())
+    except OSError as err:
+        return Candidate(path, None, f"unreadable ({err.strerror})")
+
+
+def from_paths(paths: Iterable[str], limit: int) -> Iterator[Candidate]:
+    """The files named, folders walked in name order. A path that does not exist is bad input."""
+    paths = list(paths)
+    for given in paths:
+        if not os.path.lexists(given):
+            raise BadInput(f"{given}: no such file or folder")
+    return _from_paths(paths, limit)
+
+
+def _from_paths(paths: list[str], limit: int) -> Iterator[Candidate]:
+    for given in paths:
+        if os.path.isdir(given) and not os.path.islink(given):
+            yield from _walk(given, limit)
+        else:
+            yield read_file(_display(given), given, limit)
+
+
+def _display(path: str) -> str:
+    return os.path.normpath(path).replace(os.sep, "/")
+
+
+def _walk(folder: str, limit: int) -> Iterator[Candidate]:
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d != ".git")
+        for name in sorted(names):
+            full = os.path.join(root, name)
+            yield read_file(_display(full), full, limit)
+
+
+def _git(args: list[str], cwd: str | None = None, stdin: bytes | None = None) -> bytes:
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, input=stdin, capture_output=True, check=False)
+    except FileNotFoundError:
+        raise BadInput("git is not installed (needed for --staged and --all-files)") from None
+    if done.returncode != 0:
+        why = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise BadInput(f"git {args[0]} failed: {why[-1] if why else 'exit ' + str(done.returncode)}")
+    return done.stdout
+
+
+def repo_root() -> str:
+    return os.fsdecode(_git(["rev-parse", "--show-toplevel"]).strip())
+
+
+def tracked(root: str, limit: int) -> Iterator[Candidate]:
+    """Every file in the index, as it is in the working tree (what pre-commit --all-files runs on)."""
+    for entry in _git(["ls-files", "-s", "-z"], cwd=root).split(b"\0"):
+        if not entry:
+            continue
+        meta, _, raw_path = entry.partition(b"\t")
+        path = os.fsdecode(raw_path)
+        if meta.split(b" ")[0].decode() == _GITLINK:
+            yield Candidate(path, None, "submodule")
+        else:
+            yield read_file(path, os.path.join(root, path), limit)
+
+
+def staged(root: str, limit: int) -> Iterator[Candidate]:
+    """The staged blobs of added, copied, modified and type-changed files; deletions noted."""
+    raw = _git(["diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", "--diff-filter=ACMDT"],
+               cwd=root)
+    blobs: list[tuple[str, str]] = []
+    for meta, path in _raw_entries(raw):
+        _, new_mode, _, new_sha, status = meta.split(" ")
+        if status == "D":
+            yield Candidate(path, None, "deleted")
+        elif new_mode == _SYMLINK:
+            yield Candidate(path, None, "symlink")
+        elif new_mode == _GITLINK:
+            yield Candidate(path, None, "submodule")
+        else:
+            blobs.append((path, new_sha))
+    yield from _read_blobs(blobs, root, limit)
+
+
+def _raw_entries(raw: bytes) -> Iterator[tuple[str, str]]:
+    """(`:old new oldsha newsha status` fields, path) from `git diff --raw -z --no-renames`."""
+    fields = raw.split(b"\0")
+    for i in range(0, len(fields) - 1, 2):
+        yield fields[i].decode("ascii").lstrip(":"), os.fsdecode(fields[i + 1])
+
+
+def _read_blobs(blobs: list[tuple[str, str]], root: str, limit: int) -> Iterator[Candidate]:
+    if not blobs:
+        return
+    sizes = _git(["cat-file", "--batch-check=%(objectsize)"], cwd=root,
+                 stdin="".join(f"{sha}\n" for _, sha in blobs).encode()).split()
+    wanted = []
+    for (path, sha), size_text in zip(blobs, sizes, strict=True):
+        if int(size_text) > limit:
+            yield Candidate(path, None, _too_big(int(size_text), limit))
+        else:
+            wanted.append((path, sha))
+    if not wanted:
+        return
+    out = _git(["cat-file", "--batch"], cwd=root, stdin="".join(f"{sha}\n" for _, sha in wanted).encode())
+    at = 0
+    for path, _ in wanted:
+        header_end = out.index(b"\n", at)
+        length = int(out[at:header_end].split(b" ")[2])
+        yield _checked(path, out[header_end + 1 : header_end + 1 + length])
+        at = header_end + 1 + length + 1
+
+
+def select(paths: tuple[str, ...], staged_only: bool, all_files: bool, limit: int
+           ) -> tuple[str, Iterator[Candidate]]:
+    """(the folder reported paths are relative to, the candidates) for one of the three sources."""
+    if staged_only or all_files:
+        root = repo_root()
+        return root, staged(root, limit) if staged_only else tracked(root, limit)
+    return os.curdir, from_paths(paths, limit)

@@ -1,0 +1,66 @@
+"""What a finding carries: where, which rule, a masked preview and a fingerprint, never the secret.
+
+The fingerprint hashes the rule, the path and a hash of the secret, so it stays the same when
+lines move and a baseline never holds the secret itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from sealer.scan.rules import Rule
+
+
+class Located(NamedTuple):
+    """A hit with its position, still holding the secret; it never leaves the scanner."""
+
+    rule: Rule
+    line: int
+    column: int
+    secret: bytes
+    note: str = ""
+
+
+class Finding(NamedTuple):
+    path: str
+    line: int
+    column: int
+    rule: str
+    severity: str
+    description: str
+    preview: str
+    fingerprint: str
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        data = self._asdict()
+        if not self.note:
+            del data["note"]
+        return data
+
+
+def mask(secret: bytes) -> str:
+    """`slr_…[49 chars]`: up to 4 leading characters (fewer for short values) and the length."""
+    text = secret.decode("utf-8", "replace")
+    return f"{text[: min(4, len(text) // 4)]}…[{len(text)} chars]"
+
+
+def fingerprint(rule: str, path: str, secret: bytes) -> str:
+    import hashlib
+
+    inner = hashlib.sha256(secret).hexdigest()
+    return hashlib.sha256(f"{rule}\0{path}\0{inner}".encode()).hexdigest()
+
+
+def make(path: str, found: Located) -> Finding:
+    return Finding(
+        path=path,
+        line=found.line,
+        column=found.column,
+        rule=found.rule.id,
+        severity=found.rule.severity,
+        description=found.rule.description,
+        preview=mask(found.secret),
+        fingerprint=fingerprint(found.rule.id, path, found.secret),
+        note=found.note,
+    )

@@ -1,0 +1,57 @@
+"""Detector: a plain Kubernetes Secret with non-empty data or stringData.
+
+Each entry is a finding; `data` values are base64-decoded and scanned as well, so the report
+names what is inside (a sealer key, a private key) and not only that a Secret is there.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from collections.abc import Callable, Iterator, Sequence
+
+from sealer.scan import manifests
+from sealer.scan.engine import Hit
+from sealer.scan.findings import Located
+from sealer.scan.manifests import Node
+from sealer.scan.rules import Policy, Rule
+
+_MENTION = re.compile(rb"""kind["']?\s*:\s*["']?Secret\b""")
+
+
+def wanted(data: bytes) -> bool:
+    return b"Secret" in data and _MENTION.search(data) is not None
+
+
+def find(docs: Sequence[Node], rule: Rule, policy: Policy, rescan: Callable[[bytes], list[Hit]]
+         ) -> Iterator[Located]:
+    for doc in docs:
+        for mapping in manifests.mappings(doc):
+            if manifests.scalar(manifests.get(mapping, "kind")) != "Secret":
+                continue
+            if manifests.scalar(manifests.get(mapping, "apiVersion")) not in (None, "v1"):
+                continue
+            for field in ("data", "stringData"):
+                for key, value in manifests.items(manifests.get(mapping, field)):
+                    yield from _entry(f"{field}.{key.value}", key, value, rule, policy, rescan)
+
+
+def _entry(where: str, key: Node, value: Node, rule: Rule, policy: Policy,
+           rescan: Callable[[bytes], list[Hit]]) -> Iterator[Located]:
+    text = manifests.scalar(value)
+    if not text or policy.ignored_value(text):
+        return
+    line, column = manifests.position(key)
+    yield Located(rule, line, column, text.encode("utf-8"), where)
+    if where.startswith("data."):  # stringData is plain text, scanned where it stands
+        for hit in rescan(_decoded(text)):
+            yield Located(hit.rule, line, column, hit.secret, f"{where} (base64-decoded)")
+
+
+def _decoded(text: str) -> bytes:
+    import base64
+
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return b""

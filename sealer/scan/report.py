@@ -1,0 +1,84 @@
+"""Findings as text for people, a JSON list for pipelines, or SARIF 2.1.0 for code-scanning pages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sealer import __version__
+from sealer.scan.findings import Finding
+from sealer.scan.rules import Policy
+
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+SARIF_VERSION = "2.1.0"
+FINGERPRINT_KEY = "sealerFingerprint/v1"
+HINT = (
+    "Seal secrets instead of committing them (`sealer seal`, `sealer render`). If a finding is not "
+    "a secret, add a `sealer: allow` comment on its line, or accept it with "
+    "`sealer scan --baseline FILE --update-baseline`."
+)
+
+
+def text(found: Sequence[Finding], scanned: int) -> str:
+    if not found:
+        return f"sealer scan: no plaintext secrets in {scanned} file(s)\n"
+    lines = [_text_line(f) for f in found]
+    files = len({f.path for f in found})
+    lines.append(f"sealer scan: {len(found)} finding(s) in {files} file(s) — plaintext secrets must not be "
+                 "committed.")
+    lines.append(HINT)
+    return "\n".join(lines) + "\n"
+
+
+def _text_line(f: Finding) -> str:
+    where = f" ({f.note})" if f.note else ""
+    return f"{f.path}:{f.line}:{f.column}: {f.severity}: {f.rule}: {f.description}{where}: {f.preview}"
+
+
+def as_json(found: Sequence[Finding]) -> str:
+    """A JSON list, one finding per line (json's C encoder: indent= would use the slow one)."""
+    if not found:
+        return "[]\n"
+    return "[\n" + ",\n".join(json.dumps(f.as_dict(), ensure_ascii=False) for f in found) + "\n]\n"
+
+
+def sarif(found: Sequence[Finding], policy: Policy) -> str:
+    index = {rule.id: i for i, rule in enumerate(policy.rules)}
+    rules = [
+        {
+            "id": rule.id,
+            "name": _pascal(rule.id),
+            "shortDescription": {"text": rule.description},
+            "defaultConfiguration": {"level": rule.severity},
+        }
+        for rule in policy.rules
+    ]
+    driver = {"name": "sealer", "version": __version__, "rules": rules}
+    results = [_result(f, index.get(f.rule)) for f in found]
+    log = {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION,
+           "runs": [{"tool": {"driver": driver}, "columnKind": "unicodeCodePoints", "results": results}]}
+    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+
+
+def _result(f: Finding, rule_index: int | None) -> dict[str, Any]:
+    from urllib.parse import quote
+
+    message = f"{f.description}{f' ({f.note})' if f.note else ''}: {f.preview}"
+    result: dict[str, Any] = {
+        "ruleId": f.rule,
+        "level": f.severity,
+        "message": {"text": message},
+        "locations": [{"physicalLocation": {
+            "artifactLocation": {"uri": quote(f.path), "uriBaseId": "%SRCROOT%"},
+            "region": {"startLine": f.line, "startColumn": f.column},
+        }}],
+        "partialFingerprints": {FINGERPRINT_KEY: f.fingerprint},
+    }
+    if rule_index is not None:
+        result["ruleIndex"] = rule_index
+    return result
+
+
+def _pascal(rule_id: str) -> str:
+    return "".join(part.capitalize() for part in rule_id.split("-"))

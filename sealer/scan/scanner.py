@@ -1,0 +1,186 @@
+"""One scan: files in, findings out, with allow comments, policy path globs and the baseline applied."""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import NamedTuple
+
+from sealer.scan import engine, findings, k8s_secret, manifests, sealed_values
+from sealer.scan.engine import Hit
+from sealer.scan.files import Candidate
+from sealer.scan.findings import Finding, Located
+from sealer.scan.rules import Policy, Rule
+from sealer.scan.workers import cores, map_shares
+
+ALLOW = re.compile(rb"sealer:\s?allow\b")
+
+Wanted = Callable[[bytes], bool]
+Find = Callable[[Sequence[manifests.Node], Rule, Policy, Callable[[bytes], list[Hit]]], Iterator[Located]]
+# Every structural detector: a cheap test of the raw text, then a look at the YAML documents.
+STRUCTURAL: dict[str, tuple[Wanted, Find]] = {
+    "kubernetes-secret": (k8s_secret.wanted, k8s_secret.find),
+    "sealed-value": (sealed_values.wanted, sealed_values.find),
+}
+
+
+class Skipped(NamedTuple):
+    path: str
+    reason: str
+
+
+class Result(NamedTuple):
+    findings: list[Finding]  # new: not allowed inline, not in the baseline
+    accepted: list[Finding]  # matched the baseline
+    skipped: list[Skipped]
+    notes: list[str]  # things worth a -v line (a manifest that did not parse)
+    scanned: list[str]
+    size: int  # bytes scanned
+
+
+class Outcome(NamedTuple):
+    """What became of one candidate: skipped (with the reason), or its findings."""
+
+    path: str
+    skipped: str | None
+    findings: list[Finding]
+    notes: list[str]
+    size: int
+
+
+BATCH_BYTES = 64 << 20  # read this much, then scan it (on every core when it is big)
+
+
+def run(candidates: Iterable[Candidate], policy: Policy, baseline: Iterable[str] = (),
+        workers: int | None = None) -> Result:
+    accepted_fps = set(baseline)
+    result = Result([], [], [], [], [], 0)
+    size = 0
+    for outcome in _outcomes(candidates, policy, workers or cores()):
+        if outcome.skipped is not None:
+            result.skipped.append(Skipped(outcome.path, outcome.skipped))
+            continue
+        result.scanned.append(outcome.path)
+        result.notes.extend(outcome.notes)
+        size += outcome.size
+        for finding in outcome.findings:
+            (result.accepted if finding.fingerprint in accepted_fps else result.findings).append(finding)
+    return result._replace(size=size)
+
+
+def _outcomes(candidates: Iterable[Candidate], policy: Policy, workers: int) -> Iterator[Outcome]:
+    batch: list[Candidate] = []
+    weight = 0
+    for candidate in candidates:
+        batch.append(candidate)
+        weight += len(candidate.data or b"")
+        if weight >= BATCH_BYTES:
+            yield from _scan_batch(batch, policy, workers)
+            batch, weight = [], 0
+    yield from _scan_batch(batch, policy, workers)
+
+
+def _scan_batch(batch: list[Candidate], policy: Policy, workers: int) -> list[Outcome]:
+    def work(part: list[Candidate]) -> list[Outcome]:
+        return _scan_part(part, policy)
+
+    return map_shares(work, batch, [len(c.data or b"") for c in batch], workers)
+
+
+def _scan_part(part: list[Candidate], policy: Policy) -> list[Outcome]:
+    outcomes: list[Outcome | None] = [None] * len(part)
+    texts: list[tuple[str, bytes]] = []
+    where: list[int] = []
+    for i, candidate in enumerate(part):
+        if candidate.data is None:
+            outcomes[i] = Outcome(candidate.path, candidate.skipped or "skipped", [], [], 0)
+        elif policy.allow_paths.matches(candidate.path):
+            outcomes[i] = Outcome(candidate.path, "allowlisted by a policy path glob", [], [], 0)
+        else:
+            texts.append((candidate.path, candidate.data))
+            where.append(i)
+    notes: list[list[str]] = [[] for _ in texts]
+    for k, found in enumerate(scan_texts(texts, policy, notes)):
+        path, data = texts[k]
+        outcomes[where[k]] = Outcome(path, None, found, notes[k], len(data))
+    return [o for o in outcomes if o is not None]
+
+
+def scan_file(path: str, data: bytes, policy: Policy, notes: list[str] | None = None) -> list[Finding]:
+    """The findings in one file's text, minus lines that carry a `sealer: allow` comment."""
+    return scan_texts([(path, data)], policy, [notes if notes is not None else []])[0]
+
+
+SEPARATOR = b"\n\0\n"  # no rule's regex crosses a newline followed by a NUL
+
+
+def scan_texts(texts: Sequence[tuple[str, bytes]], policy: Policy, notes: Sequence[list[str]]
+               ) -> list[list[Finding]]:
+    """The findings in each (path, text). Texts under the same pattern rules are searched as one
+    buffer: a keyword costs one pass for all of them, not one call per file."""
+    hits: list[list[Hit]] = [[] for _ in texts]
+    groups: dict[tuple[Rule, ...], list[int]] = {}
+    for k, (path, _) in enumerate(texts):
+        rules = tuple(r for r in policy.rules_for(path) if r.kind in ("token", "assignment"))
+        groups.setdefault(rules, []).append(k)
+    for rules, members in groups.items():
+        if rules:
+            _search_joined([texts[k][1] for k in members], rules, policy, [hits[k] for k in members])
+    return [_finish(path, data, hits[k], policy, notes[k]) for k, (path, data) in enumerate(texts)]
+
+
+def _search_joined(datas: list[bytes], rules: Sequence[Rule], policy: Policy, into: list[list[Hit]]) -> None:
+    starts, at = [], 0
+    for data in datas:
+        starts.append(at)
+        at += len(data) + len(SEPARATOR)
+    for hit in engine.scan(SEPARATOR.join(datas), rules, policy):
+        k = bisect.bisect_right(starts, hit.start) - 1
+        into[k].append(hit._replace(start=hit.start - starts[k]))
+
+
+def _finish(path: str, data: bytes, hits: list[Hit], policy: Policy, notes: list[str]) -> list[Finding]:
+    located = _positioned(data, hits)
+    located += _structural(data, policy.rules_for(path), policy, notes, path)
+    if not located:
+        return []
+    lines = data.split(b"\n")
+    kept: dict[tuple[str, int, bytes], Located] = {}  # one finding per rule, line and secret
+    for found in located:
+        if not ALLOW.search(lines[found.line - 1]):
+            kept.setdefault((found.rule.id, found.line, found.secret), found)
+    ordered = sorted(kept.values(), key=lambda f: (f.line, f.column, f.rule.id))
+    return [findings.make(path, found) for found in ordered]
+
+
+def _positioned(data: bytes, hits: list[Hit]) -> list[Located]:
+    located = []
+    for hit in hits:
+        line_start = data.rfind(b"\n", 0, hit.start) + 1
+        column = len(data[line_start : hit.start].decode("utf-8", "replace")) + 1
+        located.append(Located(hit.rule, data.count(b"\n", 0, hit.start) + 1, column, hit.secret, hit.note))
+    return located
+
+
+def _structural(data: bytes, rules: Sequence[Rule], policy: Policy, notes: list[str], path: str
+                ) -> list[Located]:
+    detectors = [(rule, STRUCTURAL[rule.kind]) for rule in rules if rule.kind in STRUCTURAL]
+    if not detectors or not any(wanted(data) for _, (wanted, _) in detectors):
+        return []
+    pattern_rules = [r for r in rules if r.kind in ("token", "assignment")]
+
+    def rescan(content: bytes) -> list[Hit]:
+        return engine.scan(content, pattern_rules, policy, depth=1) if content else []
+
+    located: list[Located] = []
+    for offset, text in manifests.documents(data):
+        chosen = [(rule, find) for rule, (wanted, find) in detectors if wanted(text)]
+        if not chosen:
+            continue
+        docs, problem = manifests.compose(text, offset)
+        if problem:
+            notes.append(f"{path}: {problem}: manifest checks skipped the rest of that document")
+        for rule, find in chosen:
+            located += [f._replace(line=f.line + offset) for f in find(docs, rule, policy, rescan)]
+    return located
