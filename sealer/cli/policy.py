@@ -1,0 +1,97 @@
+"""`sealer check` and `sealer audit`: the key policy, enforced and reported.
+
+`sealer check` is also the `sealer-check` pre-commit hook, so its text and JSON paths import
+neither Jinja2 nor ruamel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import click
+
+from sealer.errors import EXIT_BAD_INPUT, EXIT_FINDINGS
+
+policy_option = click.option(
+    "--policy", "policy_file", type=click.Path(dir_okay=False),
+    help="A policy file applied over the default policy (same shape as policies/default.yaml).",
+)
+
+
+def _color() -> bool:
+    """ANSI colours only on a terminal, and never with NO_COLOR set."""
+    return click.get_text_stream("stdout").isatty() and "NO_COLOR" not in os.environ
+
+
+def _policy_errors(err: Any) -> int:
+    for line in err.lines:
+        click.echo(f"sealer: {line}", err=True)
+    return EXIT_BAD_INPUT
+
+
+def _json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+@click.command()
+@click.argument("envs", nargs=-1)
+@click.option("--output", "-o", "output", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="text for people, json for pipelines, markdown for pull requests.")
+@click.option("--strict", is_flag=True, help="Fail on warnings too (e.g. a key due within 7 days).")
+@policy_option
+def check(envs: tuple[str, ...], output: str, strict: bool, policy_file: str | None) -> int:
+    """Check ENV(s) [default: all] against the key policy; exit 1 on violations.
+
+    Each problem names its rule, the environment, what is wrong and how to fix it.
+    """
+    from sealer import config
+    from sealer.policy import report, runner
+    from sealer.policy.loader import PolicyError
+
+    try:
+        result = runner.check(config.load(), envs, policy_file)
+    except PolicyError as err:
+        return _policy_errors(err)
+    if output == "json":
+        _json(result.as_dict(strict))
+    elif output == "markdown":
+        click.echo(report.markdown(result, strict), nl=False)
+    else:
+        click.echo(report.text(result, strict, _color()))
+    return EXIT_FINDINGS if result.failed(strict) else 0
+
+
+@click.command()
+@click.argument("envs", nargs=-1)
+@click.option("--output", "-o", "output", type=click.Choice(["table", "json", "markdown", "html"]),
+              default="table", show_default=True,
+              help="table for terminals, json for pipelines, markdown, or a self-contained html page.")
+@policy_option
+def audit(envs: tuple[str, ...], output: str, policy_file: str | None) -> int:
+    """Inventory of ENV(s) [default: all]: keys, ages, due dates, certificates, last rotations.
+
+    Reports; never fails on policy problems (that is `sealer check`).
+    """
+    from sealer import config
+    from sealer.policy import audit_output
+    from sealer.policy.audit import inventory
+    from sealer.policy.loader import PolicyError
+
+    try:
+        inv = inventory(config.load(), envs, policy_file)
+    except PolicyError as err:
+        return _policy_errors(err)
+    if output == "json":
+        _json(inv)
+    elif output == "markdown":
+        click.echo(audit_output.markdown(inv), nl=False)
+    elif output == "html":
+        click.echo(audit_output.html(inv), nl=False)
+    else:
+        click.echo(audit_output.table(inv, _color()))
+    return 0
+
+
+COMMANDS = [check, audit]

@@ -1,0 +1,154 @@
+"""The policy in force: the shipped policies/default.yaml, then a user's policy file, then the
+per-environment `policy:` overrides in sealer.yaml. Later layers override earlier ones, option
+by option; within a file, `environments.<env>` overrides that file's `rules`.
+
+A policy file:
+    rules:                     # every environment
+      key-age: {max-days: 90}
+    environments:              # one environment
+      production:
+        key-age: {max-days: 60}
+
+Every option of every layer is checked against its rule's SCHEMA; all mistakes are reported
+together, one `invalid config: <where>: <what>` each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sealer import resources, yamlio
+from sealer.config import CONFIG_FILE, Config
+from sealer.errors import BadInput, ConfigError
+from sealer.policy import schema
+from sealer.policy.model import LEVELS
+from sealer.policy.rules import RULES
+
+DEFAULT_FILE = "default.yaml"
+# Options every rule takes, on top of its own.
+COMMON: dict[str, Any] = {"enabled": True, "level": "error"}
+COMMON_SCHEMA: dict[str, schema.Validator] = {"enabled": schema.flag, "level": schema.one_of(*LEVELS)}
+_TOP = ("version", "rules", "environments")
+
+RuleOptions = dict[str, dict[str, Any]]  # rule id -> options
+
+
+class PolicyError(ConfigError):
+    """Every mistake found in the policy layers; `lines` holds one `invalid config:` line each."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__(*errors[0])
+        self.lines = [f"invalid config: {where}: {what}" for where, what in errors]
+        self.args = ("\n".join(self.lines),)
+
+
+@dataclass(frozen=True)
+class Layer:
+    source: str
+    rules: RuleOptions = field(default_factory=dict)
+    environments: dict[str, RuleOptions] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Policy:
+    layers: tuple[Layer, ...]
+
+    def conf(self, rule_id: str, env: str) -> dict[str, Any]:
+        """The options of `rule_id` for `env`: defaults, then each layer's rules, then its env overrides."""
+        conf = {**COMMON, **RULES[rule_id].DEFAULT}
+        for layer in self.layers:
+            conf.update(layer.rules.get(rule_id, {}))
+            conf.update(layer.environments.get(env, {}).get(rule_id, {}))
+        return conf
+
+    @property
+    def sources(self) -> list[str]:
+        return [layer.source for layer in self.layers]
+
+
+def _rule_options(raw: Any, where: str, errors: list[tuple[str, str]]) -> RuleOptions:
+    """Validated {rule id: options}; what is wrong goes to `errors`."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        errors.append((where, "must be a mapping of rule ids to option mappings"))
+        return {}
+    out: RuleOptions = {}
+    for rule_id, options in raw.items():
+        here = f"{where}.{rule_id}"
+        if rule_id not in RULES:
+            errors.append((here, f"unknown rule (known: {', '.join(sorted(RULES))})"))
+        elif options is not None and not isinstance(options, dict):
+            errors.append((here, "must be a mapping of options"))
+        else:
+            out[rule_id] = _options(rule_id, options or {}, here, errors)
+    return out
+
+
+def _options(rule_id: str, options: dict[str, Any], where: str,
+             errors: list[tuple[str, str]]) -> dict[str, Any]:
+    validators = {**COMMON_SCHEMA, **RULES[rule_id].SCHEMA}
+    good = {}
+    for name, value in options.items():
+        if name not in validators:
+            errors.append((f"{where}.{name}", f"unknown option (known: {', '.join(sorted(validators))})"))
+        elif (what := validators[name](value)) is not None:
+            errors.append((f"{where}.{name}", what))
+        else:
+            good[name] = value
+    return good
+
+
+def parse(data: Any, source: str, errors: list[tuple[str, str]]) -> Layer:
+    """A policy file's document as a Layer; its mistakes are appended to `errors`."""
+    if data is None:
+        return Layer(source)
+    if not isinstance(data, dict):
+        errors.append((source, "must be a mapping with `rules` and/or `environments`"))
+        return Layer(source)
+    known = ", ".join(_TOP)
+    errors.extend((f"{source}: {key}", f"unknown key (known: {known})") for key in data if key not in _TOP)
+    if data.get("version", 1) != 1:
+        errors.append((f"{source}: version", "must be 1"))
+    envs = {} if data.get("environments") is None else data["environments"]
+    if not isinstance(envs, dict):
+        errors.append((f"{source}: environments", "must be a mapping of environment names"))
+        envs = {}
+    rules = _rule_options(data.get("rules"), f"{source}: rules", errors)
+    return Layer(source, rules, {str(env): _rule_options(opts, f"{source}: environments.{env}", errors)
+                                 for env, opts in envs.items()})
+
+
+def _file_layer(text: str | bytes, source: str, errors: list[tuple[str, str]]) -> Layer:
+    try:
+        docs = yamlio.load_documents(text, source)
+    except BadInput as err:
+        errors.append((source, str(err).removeprefix(f"{source}: ")))
+        return Layer(source)
+    if len(docs) > 1:
+        errors.append((source, "holds several YAML documents; expected one"))
+    return parse(docs[0] if docs else None, source, errors)
+
+
+def default_text() -> str:
+    return (resources.policies() / DEFAULT_FILE).read_text(encoding="utf-8")
+
+
+def load(cfg: Config, policy_file: str | Path | None = None) -> Policy:
+    """The merged policy for `cfg`; PolicyError lists every mistake in every layer."""
+    errors: list[tuple[str, str]] = []
+    layers = [_file_layer(default_text(), f"policies/{DEFAULT_FILE}", errors)]
+    if policy_file is not None:
+        try:
+            text = Path(policy_file).read_bytes()
+        except OSError as err:
+            raise BadInput(f"cannot read policy file {policy_file}: {err.strerror or err}") from None
+        layers.append(_file_layer(text, str(policy_file), errors))
+    layers.append(Layer(CONFIG_FILE, environments={
+        name: _rule_options(env.policy, f"{CONFIG_FILE}: environments.{name}.policy", errors)
+        for name, env in cfg.environments.items()}))
+    if errors:
+        raise PolicyError(errors)
+    return Policy(tuple(layers))

@@ -1,0 +1,110 @@
+"""What a rule reports, and the repository facts every rule reads (loaded once, shared)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sealer import ledger, state
+from sealer.backends.base import KeyRecord, utcnow
+from sealer.config import Cluster, Config, Environment
+from sealer.errors import BadInput
+
+ERROR = "error"
+WARNING = "warning"
+LEVELS = (ERROR, WARNING)
+
+
+@dataclass(frozen=True)
+class Problem:
+    rule: str
+    env: str
+    level: str  # error | warning
+    message: str  # what is wrong
+    fix: str  # how to fix it: usually the exact `sealer` command
+
+    def as_dict(self) -> dict[str, str]:
+        return {"rule": self.rule, "env": self.env, "level": self.level, "message": self.message,
+                "fix": self.fix}
+
+
+@dataclass(frozen=True)
+class CertFacts:
+    """A pinned certificate file as found on disk; `error` says why it could not be read."""
+
+    path: str
+    fingerprint: str | None = None
+    key_type: str | None = None  # RSA, EllipticCurve, …
+    key_bits: int | None = None
+    not_after: dt.datetime | None = None
+    error: str | None = None
+
+
+def read_cert(root: Path, cluster: Cluster) -> CertFacts:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from sealer import certs
+
+    try:
+        cert = certs.parse_certificate(certs.read_bytes(root / cluster.cert, "certificate"), cluster.cert)
+    except BadInput as err:
+        return CertFacts(cluster.cert, error=str(err))
+    key = cert.public_key()
+    return CertFacts(
+        path=cluster.cert,
+        fingerprint=certs.fingerprint(cert),
+        key_type=_key_type(key),
+        key_bits=key.key_size if isinstance(key, rsa.RSAPublicKey) else None,
+        not_after=cert.not_valid_after_utc,
+    )
+
+
+def _key_type(key: Any) -> str:
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
+    kinds = ((rsa.RSAPublicKey, "RSA"), (ec.EllipticCurvePublicKey, "EC"), (dsa.DSAPublicKey, "DSA"),
+             (ed25519.Ed25519PublicKey, "Ed25519"), (ed448.Ed448PublicKey, "Ed448"))
+    return next((name for kind, name in kinds if isinstance(key, kind)), "unknown")
+
+
+class Context:
+    """The repository as the rules see it: sealer.yaml, ledgers, sealed files and certificates,
+    each read at most once per run. `now` is fixed for the whole run."""
+
+    def __init__(self, cfg: Config, now: dt.datetime | None = None) -> None:
+        self.cfg = cfg
+        self.root = cfg.root
+        self.now = now or utcnow()
+        self._records: dict[str, list[KeyRecord]] = {}
+        self._sealed: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._certs: dict[tuple[str, str], CertFacts] = {}
+
+    def records(self, env: str) -> list[KeyRecord]:
+        if env not in self._records:
+            self._records[env] = ledger.load(self.root, env)
+        return self._records[env]
+
+    def current(self, env: Environment) -> dict[str, KeyRecord]:
+        return ledger.current(env.keys, self.records(env.name))
+
+    def sealed(self, env: str, cluster: str) -> dict[str, Any] | None:
+        if (env, cluster) not in self._sealed:
+            self._sealed[env, cluster] = state.load(self.root, env, cluster)
+        return self._sealed[env, cluster]
+
+    def cert(self, env: str, cluster: Cluster) -> CertFacts:
+        if (env, cluster.name) not in self._certs:
+            self._certs[env, cluster.name] = read_cert(self.root, cluster)
+        return self._certs[env, cluster.name]
+
+
+def whole_days(delta: dt.timedelta) -> int:
+    """Whole days elapsed, rounded down: a key 29.9 days old is 29 days old."""
+    return int(delta.total_seconds() // 86400)
+
+
+def days_left(delta: dt.timedelta) -> int:
+    """Days remaining, rounded up: 4.9 days before a deadline it is due in 5 days."""
+    return -int(-delta.total_seconds() // 86400)

@@ -1,0 +1,67 @@
+"""`sealer check` output for people (text), pipelines (JSON: Report.as_dict) and pull requests (Markdown)."""
+
+from __future__ import annotations
+
+from sealer.policy.model import ERROR, Problem
+from sealer.policy.runner import Report
+
+_COLORS = {"red": "31", "yellow": "33", "green": "32", "dim": "2", "bold": "1"}
+
+
+def paint(text: str, color: str, enabled: bool) -> str:
+    """`text` in an ANSI colour when `enabled` (stdout is a terminal), else unchanged."""
+    return f"\x1b[{_COLORS[color]}m{text}\x1b[0m" if enabled else text
+
+
+def level_color(level: str) -> str:
+    return "red" if level == ERROR else "yellow"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def summary(report: Report, strict: bool) -> str:
+    envs = plural(len(report.environments), "environment")
+    if not report.problems:
+        return f"ok: {envs} comply with the policy"
+    verdict = "failed" if report.failed(strict) else "passed with warnings"
+    return f"{verdict}: {plural(report.errors, 'error')}, {plural(report.warnings, 'warning')} in {envs}"
+
+
+def text(report: Report, strict: bool = False, color: bool = False) -> str:
+    """One line per problem (level, environment, rule, what is wrong), its fix indented below."""
+    env_width = max((len(p.env) for p in report.problems), default=0)
+    rule_width = max((len(p.rule) for p in report.problems), default=0)
+    lines = []
+    for p in report.problems:
+        level = paint(f"{p.level:<7}", level_color(p.level), color)
+        rule = paint(f"{p.rule:<{rule_width}}", "bold", color)
+        lines.append(f"{level} {p.env:<{env_width}}  {rule}  {p.message}")
+        lines.append(f"{'':8}{paint('fix: ' + p.fix, 'dim', color)}")
+    lines.append(summary(report, strict))
+    return "\n".join(lines)
+
+
+def cell(value: str) -> str:
+    """A GFM table cell: pipes escaped, `<` `>` as entities (no autolinks or HTML), no line breaks."""
+    return (value.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("\n", " "))
+
+
+def fix_cell(fix: str) -> str:
+    """A plain command becomes inline code; prose with `commands` in it stays as written."""
+    return cell(fix if "`" in fix else f"`{fix}`")
+
+
+def _row(p: Problem) -> str:
+    return f"| {p.level} | {cell(p.env)} | `{p.rule}` | {cell(p.message)} | {fix_cell(p.fix)} |"
+
+
+def markdown(report: Report, strict: bool = False) -> str:
+    """A summary line and, when there are problems, a GFM table of them."""
+    head = f"**sealer check** — {summary(report, strict)}"
+    if not report.problems:
+        return head + "\n"
+    rows = ["| Level | Environment | Rule | Problem | Fix |", "| --- | --- | --- | --- | --- |"]
+    return "\n".join([head, "", *rows, *map(_row, report.problems)]) + "\n"

@@ -1,0 +1,42 @@
+"""Every policy rule, named in one dict. A rule is a module: ID, DESCRIPTION, DEFAULT, SCHEMA, check()."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
+
+from sealer.config import Environment
+from sealer.policy.model import Context, Problem
+from sealer.policy.rules import (
+    backend,
+    cert_distinct,
+    cert_expiry,
+    cert_file,
+    cert_strength,
+    grace_window,
+    key_age,
+    key_distinct,
+    key_ledger,
+    key_present,
+    key_sealed,
+    namespace,
+    scope,
+)
+from sealer.policy.schema import Validator
+
+
+class Rule(Protocol):
+    ID: str
+    DESCRIPTION: str
+    DEFAULT: dict[str, Any]  # the rule's own options (every rule also takes `enabled` and `level`)
+    SCHEMA: dict[str, Validator]  # option -> validator; an option missing here is rejected
+
+    def check(self, ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]: ...
+
+
+# In report order: what the environment is configured with first, then its keys.
+_ALL: tuple[Rule, ...] = (
+    cert_file, cert_strength, cert_expiry, cert_distinct, scope, namespace, backend,
+    key_present, key_sealed, key_ledger, key_age, grace_window, key_distinct,
+)
+RULES: dict[str, Rule] = {rule.ID: rule for rule in _ALL}

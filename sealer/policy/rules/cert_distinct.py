@@ -1,0 +1,26 @@
+"""cert-distinct: no certificate is pinned for two environments (one controller key each)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from sealer.config import Environment
+from sealer.policy import fixes, schema
+from sealer.policy.model import ERROR, Context, Problem
+
+ID = "cert-distinct"
+DESCRIPTION = "each environment seals with its own controller certificate"
+DEFAULT: dict[str, Any] = {}
+SCHEMA: dict[str, schema.Validator] = {}
+
+
+def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]:
+    for cluster in env.clusters:
+        shared = [f"{other.name}/{c.name}" for other in ctx.cfg.environments.values()
+                  if other.name != env.name for c in other.clusters if c.fingerprint == cluster.fingerprint]
+        if shared:
+            yield Problem(ID, env.name, ERROR,
+                          f"certificate {cluster.fingerprint[:16]}… of {env.name}/{cluster.name} is also "
+                          f"pinned for {', '.join(shared)}: one controller key would open the keys of both",
+                          fixes.cert_add(env.name, cluster.name))

@@ -1,0 +1,31 @@
+"""cert-strength: pinned certificates hold RSA keys of at least `min-bits` (4096 for production)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from sealer.config import Environment
+from sealer.policy import fixes, schema
+from sealer.policy.model import ERROR, Context, Problem
+
+ID = "cert-strength"
+DESCRIPTION = "controller certificates use RSA keys of at least the required size"
+DEFAULT: dict[str, Any] = {"min-bits": 2048}
+SCHEMA: dict[str, schema.Validator] = {"min-bits": schema.whole(1024)}
+
+
+def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]:
+    need = conf["min-bits"]
+    for cluster in env.clusters:
+        facts = ctx.cert(env.name, cluster)
+        if facts.error:
+            continue  # cert-file reports it
+        fix = (f"give the controller an RSA key of at least {need} bits (e.g. `sealer keypair --out new "
+               f"--bits {need}`), then `{fixes.cert_add(env.name, cluster.name, 'new/tls.crt')}`")
+        what = f"{env.name}/{cluster.name} certificate"
+        if facts.key_type != "RSA":
+            yield Problem(ID, env.name, ERROR, f"{what} has a {facts.key_type} key; sealing needs RSA", fix)
+        elif (facts.key_bits or 0) < need:
+            yield Problem(ID, env.name, ERROR, f"{what} has a {facts.key_bits}-bit RSA key; "
+                          f"{env.name} requires at least {need} bits", fix)

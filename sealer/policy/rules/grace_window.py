@@ -1,0 +1,44 @@
+"""grace-window: an old key stays valid at most `max-days` after the rotation that replaced it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from sealer.backends.base import GRACE, KeyRecord
+from sealer.config import Environment
+from sealer.policy import fixes, schema
+from sealer.policy.model import ERROR, Context, Problem
+
+ID = "grace-window"
+DESCRIPTION = "replaced keys stop being valid within the maximum grace window"
+DEFAULT: dict[str, Any] = {"max-days": 7}
+SCHEMA: dict[str, schema.Validator] = {"max-days": schema.whole(0)}
+
+
+def rotated_at(record: KeyRecord, records: list[KeyRecord]) -> dt.datetime | None:
+    """When `record` was replaced: the creation of the next key of the same entry."""
+    later = [r.created for r in records if r.name == record.name and r.created > record.created]
+    return min(later, default=None)
+
+
+def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]:
+    allowed = dt.timedelta(days=conf["max-days"])
+    records = ctx.records(env.name)
+    for record in records:
+        if record.status != GRACE or record.revoke_at is None or record.revoke_at <= ctx.now:
+            continue  # a lapsed grace is over: the key is no longer valid
+        start = rotated_at(record, records) or ctx.now
+        if record.revoke_at - start > allowed:
+            hours = int((start + allowed - ctx.now).total_seconds() // 3600)
+            yield Problem(ID, env.name, ERROR,
+                          f"{record.name} key {record.key_id} stays valid until "
+                          f"{record.revoke_at:%Y-%m-%d %H:%M}Z, "
+                          f"{_days(record.revoke_at - start)} days after its rotation; "
+                          f"{env.name} allows {conf['max-days']} days of grace",
+                          fixes.revoke(env.name, record.key_id, hours))
+
+
+def _days(delta: dt.timedelta) -> str:
+    return f"{delta.total_seconds() / 86400:.1f}".removesuffix(".0")

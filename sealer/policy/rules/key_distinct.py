@@ -1,0 +1,39 @@
+"""key-distinct: no key fingerprint is recorded in two environments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from sealer.backends.base import GRACE, REVOKED
+from sealer.config import Environment
+from sealer.policy import fixes, schema
+from sealer.policy.model import ERROR, Context, Problem
+
+ID = "key-distinct"
+DESCRIPTION = "no key is shared between environments"
+DEFAULT: dict[str, Any] = {}
+SCHEMA: dict[str, schema.Validator] = {}
+
+
+def _elsewhere(ctx: Context, env: Environment) -> dict[str, list[str]]:
+    """fingerprint -> the other environments whose ledgers record it (in any status)."""
+    found: dict[str, list[str]] = {}
+    for other in ctx.cfg.environments:
+        if other != env.name:
+            for record in ctx.records(other):
+                found.setdefault(record.fingerprint, []).append(other)
+    return found
+
+
+def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]:
+    elsewhere = _elsewhere(ctx, env)
+    for record in ctx.records(env.name):
+        others = sorted(set(elsewhere.get(record.fingerprint, [])))
+        if record.status == REVOKED or not others:
+            continue
+        fix = (fixes.revoke(env.name, record.key_id) if record.status == GRACE
+               else fixes.rotate(env.name, record.name))
+        yield Problem(ID, env.name, ERROR,
+                      f"{record.name} key {record.key_id} ({record.status}) is also recorded in "
+                      f"{', '.join(others)}: whoever holds one environment's key can use the other's", fix)

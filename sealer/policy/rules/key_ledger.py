@@ -1,0 +1,40 @@
+"""key-ledger: every managed key has exactly one current key recorded in the ledger."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from sealer import ledger
+from sealer.backends.base import ACTIVE, PENDING
+from sealer.config import Environment
+from sealer.policy import fixes, schema
+from sealer.policy.model import ERROR, WARNING, Context, Problem
+
+ID = "key-ledger"
+DESCRIPTION = "every managed key is recorded in the ledger, with one active key"
+DEFAULT: dict[str, Any] = {}
+SCHEMA: dict[str, schema.Validator] = {}
+
+
+def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]:
+    path = f"{ledger.LEDGER_DIR}/{env.name}.yaml"
+    records = ctx.records(env.name)
+    current = ctx.current(env)
+    active = Counter(r.name for r in records if r.status == ACTIVE)
+    for name in env.keys:
+        if name not in current:
+            fix = fixes.rotate(env.name, name)
+            if not env.clusters:
+                fix = f"pin a certificate (`{fixes.cert_add(env.name, env.name)}`), then `{fix}`"
+            yield Problem(ID, env.name, ERROR, f"{name} has no active key in {path}", fix)
+        elif current[name].status == PENDING:
+            yield Problem(ID, env.name, WARNING,
+                          f"{name} key {current[name].key_id} is still pending: its rotation was not "
+                          "committed or not finished",
+                          "commit the rotation's files, then run `sealer rotate`")
+        if active[name] > 1:
+            older = [r.key_id for r in records if r.name == name and r.status == ACTIVE][:-1]
+            yield Problem(ID, env.name, ERROR, f"{active[name]} keys of {name} are active in {path}; "
+                          "at most one may be", "; ".join(fixes.revoke(env.name, kid) for kid in older))

@@ -1,0 +1,68 @@
+"""Run every enabled rule over the chosen environments: `sealer check`'s core."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sealer.config import Config, Environment
+from sealer.policy import loader
+from sealer.policy.model import ERROR, WARNING, Context, Problem
+from sealer.policy.rules import RULES
+
+
+@dataclass(frozen=True)
+class Report:
+    environments: tuple[str, ...]
+    problems: tuple[Problem, ...]
+    policy: tuple[str, ...]  # the policy layers applied, in order
+
+    @property
+    def errors(self) -> int:
+        return sum(p.level == ERROR for p in self.problems)
+
+    @property
+    def warnings(self) -> int:
+        return sum(p.level == WARNING for p in self.problems)
+
+    def failed(self, strict: bool = False) -> bool:
+        """Errors fail; warnings fail only with --strict."""
+        return bool(self.errors or (strict and self.warnings))
+
+    def as_dict(self, strict: bool = False) -> dict[str, Any]:
+        return {"ok": not self.failed(strict), "strict": strict, "environments": list(self.environments),
+                "errors": self.errors, "warnings": self.warnings, "policy": list(self.policy),
+                "problems": [p.as_dict() for p in self.problems]}
+
+
+def select(cfg: Config, names: Iterable[str]) -> list[Environment]:
+    """The named environments (BadInput for an unknown one), or all of them."""
+    names = list(dict.fromkeys(names))
+    return [cfg.env(name) for name in names] if names else list(cfg.environments.values())
+
+
+def problems(ctx: Context, policy: loader.Policy, envs: Iterable[Environment]) -> list[Problem]:
+    found: list[Problem] = []
+    for env in envs:
+        for rule_id, rule in RULES.items():
+            conf = policy.conf(rule_id, env.name)
+            if conf["enabled"]:
+                found.extend(_at_level(p, conf["level"]) for p in rule.check(ctx, env, conf))
+    return found
+
+
+def _at_level(problem: Problem, level: str) -> Problem:
+    """`level: warning` turns a rule's errors into warnings; it never raises a warning to an error."""
+    return dataclasses.replace(problem, level=WARNING) if level == WARNING else problem
+
+
+def check(cfg: Config, env_names: Iterable[str] = (), policy_file: str | Path | None = None,
+          now: dt.datetime | None = None) -> Report:
+    envs = select(cfg, env_names)
+    policy = loader.load(cfg, policy_file)
+    found = problems(Context(cfg, now), policy, envs)
+    return Report(tuple(e.name for e in envs), tuple(found), tuple(policy.sources))
