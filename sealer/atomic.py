@@ -6,14 +6,28 @@ import os
 import tempfile
 from pathlib import Path
 
+from sealer.errors import BadInput
+
 
 def write_atomic(path: str | Path, data: bytes | str, mode: int = 0o644) -> None:
+    """Replace `path` with `data` in one step; a failure leaves the old file as it was.
+
+    An unwritable target (missing folder, no permission) is a BadInput naming the path.
+    """
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, mode)  # before any byte lands, so secrets are never world-readable
+        _replace(path, payload, mode)
+        _fsync_dir(path.parent)
+    except OSError as err:
+        raise BadInput(f"cannot write {path}: {err.strerror or err}") from None
+
+
+def _replace(path: Path, payload: bytes, mode: int) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)  # before any byte lands: secrets never world-readable
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
@@ -21,11 +35,10 @@ def write_atomic(path: str | Path, data: bytes | str, mode: int = 0o644) -> None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
 
 
 def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder or ".", os.O_RDONLY)
+    fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

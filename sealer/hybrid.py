@@ -8,6 +8,7 @@ exactly one value) and no AAD; the label binds the value to its scope.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from typing import TYPE_CHECKING
@@ -27,17 +28,20 @@ NONCE = bytes(12)
 GCM_TAG_LEN = 16
 
 
+@functools.lru_cache(maxsize=64)
 def _oaep(label: bytes) -> padding.OAEP:
+    """One padding object per label: sealing thousands of values builds it once."""
     return padding.OAEP(
         mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=label or None
     )
 
 
 def encrypt(public_key: RSAPublicKey, label: bytes, plaintext: bytes) -> bytes:
+    """Seal one value exactly as kubeseal's HybridEncrypt does."""
     session_key = os.urandom(SESSION_KEY_LEN)
     wrapped = public_key.encrypt(session_key, _oaep(label))
     sealed = AESGCM(session_key).encrypt(NONCE, plaintext, None)
-    return struct.pack(">H", len(wrapped)) + wrapped + sealed
+    return b"".join((struct.pack(">H", len(wrapped)), wrapped, sealed))
 
 
 def split(blob: bytes) -> tuple[bytes, bytes]:
@@ -74,8 +78,10 @@ def layout_problem(blob: bytes, modulus_bytes: int) -> str | None:
 
 
 def looks_sealed(blob: bytes) -> bool:
-    """True when `blob` has the layout of a value sealed under some RSA key of 2048-8192 bits."""
+    """True when `blob` has the layout of a value sealed under an RSA key of 2048-8192 bits
+    (a multiple of 1024 bits, as every common tool makes them)."""
     if len(blob) < 2:
         return False
     (wrapped_len,) = struct.unpack(">H", blob[:2])
-    return wrapped_len in (256, 384, 512, 768, 1024) and len(blob) >= 2 + wrapped_len + GCM_TAG_LEN
+    size_ok = 256 <= wrapped_len <= 1024 and wrapped_len % 128 == 0
+    return size_ok and len(blob) >= 2 + wrapped_len + GCM_TAG_LEN

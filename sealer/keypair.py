@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -18,6 +19,8 @@ from sealer.errors import BadInput
 
 ACTIVE_LABEL = "sealedsecrets.bitnami.com/sealed-secrets-key"
 DEFAULT_DAYS = 3650
+MAX_BITS = 8192
+MAX_DAYS = 100 * 366
 SECRET_MODE = 0o600
 
 
@@ -28,10 +31,11 @@ class Keypair:
 
 
 def generate(bits: int = 4096, days: int = DEFAULT_DAYS, common_name: str = "sealed-secret") -> Keypair:
-    if bits < certs.MIN_BITS or bits % 1024:
-        raise BadInput(f"--bits {bits}: use a multiple of 1024, at least {certs.MIN_BITS}")
-    if days < 1:
-        raise BadInput(f"--days {days}: must be at least 1")
+    """A self-signed RSA keypair like the one the controller makes for itself."""
+    if bits < certs.MIN_BITS or bits > MAX_BITS or bits % 1024:
+        raise BadInput(f"--bits {bits}: use a multiple of 1024 from {certs.MIN_BITS} to {MAX_BITS}")
+    if not 1 <= days <= MAX_DAYS:
+        raise BadInput(f"--days {days}: use 1 to {MAX_DAYS}")
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -65,7 +69,7 @@ def key_pem(pair: Keypair) -> bytes:
     )
 
 
-def key_secret(pair: Keypair, namespace: str = "kube-system", name: str | None = None) -> dict:
+def key_secret(pair: Keypair, namespace: str = "kube-system", name: str | None = None) -> dict[str, Any]:
     """The `kubernetes.io/tls` Secret the controller adopts as an active sealing key."""
     name = name or "sealed-secrets-key-" + certs.fingerprint(pair.cert)[:8]
     return {

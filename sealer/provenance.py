@@ -29,7 +29,9 @@ def sealed_with(annotations: Any, entries: Iterable[str]) -> dict[str, str]:
     return {entry: str(others.get(entry, main)) for entry in entries}
 
 
-def record(annotations: MutableMapping[str, Any], resealed: Iterable[str], all_entries: Iterable[str], cert_fp: str) -> None:
+def record(
+    annotations: MutableMapping[str, Any], resealed: Iterable[str], all_entries: Iterable[str], cert_fp: str
+) -> None:
     """Note that `resealed` entries are now sealed with `cert_fp`; keep what others were sealed with."""
     current = sealed_with(annotations, all_entries)
     current.update(dict.fromkeys(resealed, cert_fp))

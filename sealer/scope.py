@@ -25,16 +25,26 @@ def parse_scope(text: str) -> Scope:
 
 
 def scope_of(annotations: Mapping[str, str] | None) -> Scope:
-    """The scope the controller reads from a SealedSecret's top-level annotations."""
+    """The scope the controller reads from a SealedSecret's top-level annotations.
+
+    Like the controller, only the exact string "true" counts: "True" or a YAML boolean
+    leaves the value strict, and sealing it any other way would make it unopenable.
+    """
     annotations = annotations or {}
-    if str(annotations.get(CLUSTER_WIDE, "")).lower() == "true":
+    if annotations.get(CLUSTER_WIDE) == "true":
         return Scope.CLUSTER_WIDE
-    if str(annotations.get(NAMESPACE_WIDE, "")).lower() == "true":
+    if annotations.get(NAMESPACE_WIDE) == "true":
         return Scope.NAMESPACE_WIDE
     return Scope.STRICT
 
 
+def without_scope(annotations: Mapping[str, str]) -> dict[str, str]:
+    """`annotations` minus both scope annotations (what kubeseal does before setting one)."""
+    return {k: v for k, v in annotations.items() if k not in (NAMESPACE_WIDE, CLUSTER_WIDE)}
+
+
 def scope_annotations(scope: Scope) -> dict[str, str]:
+    """The annotations that tell the controller `scope` (none for strict)."""
     if scope is Scope.CLUSTER_WIDE:
         return {CLUSTER_WIDE: "true"}
     if scope is Scope.NAMESPACE_WIDE:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from sealer import certs, hybrid, parallel, provenance
 from sealer.errors import BadInput
-from sealer.scope import Scope, label, scope_annotations, scope_of
+from sealer.scope import Scope, label, scope_annotations, scope_of, without_scope
 from sealer.secret import SecretSpec
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 API_VERSION = "bitnami.com/v1alpha1"
 KIND = "SealedSecret"
@@ -30,6 +32,15 @@ class Sealer:
     def from_certificate(cls, cert: x509.Certificate, source: str) -> Sealer:
         return cls(certs.sealing_key(cert, source), certs.fingerprint(cert))
 
+    @classmethod
+    def from_pem(cls, data: bytes, source: str) -> Sealer:
+        """Like `from_certificate(certs.parse_certificate(data))`, without loading
+        `cryptography.x509` when the certificate is plainly fit (the common case)."""
+        fast = certs.fast_sealing_key(data)
+        if fast:
+            return cls(*fast)
+        return cls.from_certificate(certs.parse_certificate(data, source), source)
+
     def seal_values(self, scope: Scope, namespace: str, name: str, values: list[bytes]) -> list[str]:
         """Base64 ciphertext for each value, bound to the scope's label."""
         seal = functools.partial(hybrid.encrypt, self.public_key, label(scope, namespace, name))
@@ -37,6 +48,11 @@ class Sealer:
 
 
 def sealed_secret(spec: SecretSpec, sealer: Sealer, scope: Scope) -> dict[str, Any]:
+    """The SealedSecret kubeseal makes of `spec`, plus the sealing certificate's fingerprint.
+
+    Both the top-level and the template annotations carry exactly `scope`'s annotation, as
+    kubeseal's --scope leaves them, whatever scope annotations the input Secret had.
+    """
     names = sorted(spec.data)
     encrypted = sealer.seal_values(scope, spec.namespace, spec.name, [spec.data[n] for n in names])
     top_annotations = scope_annotations(scope)
@@ -46,23 +62,24 @@ def sealed_secret(spec: SecretSpec, sealer: Sealer, scope: Scope) -> dict[str, A
     if spec.namespace:
         template_meta["namespace"] = meta["namespace"] = spec.namespace
     meta["annotations"] = top_annotations
-    template_annotations = {**spec.annotations, **scope_annotations(scope)}
+    template_annotations = {**without_scope(spec.annotations), **scope_annotations(scope)}
     if template_annotations:
         template_meta["annotations"] = template_annotations
     if spec.labels:
         template_meta["labels"] = dict(spec.labels)
+    template: dict[str, Any] = {"metadata": template_meta, "type": spec.type}
+    if spec.immutable is not None:
+        template["immutable"] = spec.immutable
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
         "metadata": meta,
-        "spec": {
-            "encryptedData": dict(zip(names, encrypted)),
-            "template": {"metadata": template_meta, "type": spec.type},
-        },
+        "spec": {"encryptedData": dict(zip(names, encrypted, strict=True)), "template": template},
     }
 
 
 def check_sealed_secret(doc: Any, source: str) -> Mapping[str, Any]:
+    """`doc` if it has the shape of a SealedSecret sealer can read, else BadInput."""
     if not isinstance(doc, Mapping) or doc.get("kind") != KIND or doc.get("apiVersion") != API_VERSION:
         raise BadInput(f"{source}: not a {API_VERSION} SealedSecret")
     if not isinstance(doc.get("metadata"), Mapping) or not doc["metadata"].get("name"):
@@ -70,6 +87,11 @@ def check_sealed_secret(doc: Any, source: str) -> Mapping[str, Any]:
     spec = doc.get("spec")
     if not isinstance(spec, Mapping) or not isinstance(spec.get("encryptedData", {}), Mapping):
         raise BadInput(f"{source}: SealedSecret has no spec.encryptedData map")
+    template = spec.get("template") or {}
+    if not isinstance(template, Mapping) or not isinstance(template.get("metadata") or {}, Mapping):
+        raise BadInput(f"{source}: SealedSecret spec.template must be a map with a metadata map")
+    if not isinstance(doc["metadata"].get("annotations") or {}, Mapping):
+        raise BadInput(f"{source}: SealedSecret metadata.annotations must be a map")
     return doc
 
 
@@ -90,7 +112,7 @@ def merge_into(doc: Any, spec: SecretSpec, sealer: Sealer, source: str) -> None:
     encrypted = sealer.seal_values(scope, namespace, name, [spec.data[n] for n in names])
     entries = doc["spec"].setdefault("encryptedData", {})
     before = list(entries)
-    entries.update(zip(names, encrypted))
+    entries.update(zip(names, encrypted, strict=True))
     if "annotations" not in meta or meta["annotations"] is None:
         meta["annotations"] = {}
     provenance.record(meta["annotations"], names, [*before, *names], sealer.fingerprint)

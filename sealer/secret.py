@@ -5,15 +5,23 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sealer.errors import BadInput
 
-# Metadata the API server owns; copying it into a template would confuse the controller.
-DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+# Tools that keep a full copy of the object here would leak the plaintext into the template.
+DROPPED_ANNOTATIONS = (
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "kubecfg.ksonnet.io/last-applied-configuration",
+)
 _ENTRY_NAME = re.compile(r"[-._a-zA-Z0-9]+")
+_DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
+_NAME = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*")
+_NAMESPACE = re.compile(_DNS_LABEL)
+_NEWLINES = re.compile(r"[\r\n]")
 
 
 @dataclass
@@ -24,12 +32,28 @@ class SecretSpec:
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
     data: dict[str, bytes] = field(default_factory=dict)
+    immutable: bool | None = None
 
 
 def check_entry_name(name: str) -> str:
-    if not (_ENTRY_NAME.fullmatch(name) and len(name) <= 253):
+    """A Secret data key as the API server accepts it (letters, digits, -_. ; not `.`/`..*`)."""
+    if not (_ENTRY_NAME.fullmatch(name) and len(name) <= 253) or name == "." or name.startswith(".."):
         raise BadInput(f"invalid entry name {name!r}: use letters, digits, '-', '_' and '.'")
     return name
+
+
+def check_name(name: str) -> str:
+    """A Secret name: a DNS subdomain (lowercase letters, digits, '-', '.'; at most 253)."""
+    if not (_NAME.fullmatch(name) and len(name) <= 253):
+        raise BadInput(f"invalid Secret name {name!r}: use lowercase letters, digits, '-' and '.'")
+    return name
+
+
+def check_namespace(namespace: str) -> str:
+    """A namespace: a DNS label (lowercase letters, digits, inner '-'; at most 63), or empty."""
+    if namespace and not (_NAMESPACE.fullmatch(namespace) and len(namespace) <= 63):
+        raise BadInput(f"invalid namespace {namespace!r}: use lowercase letters, digits and '-'")
+    return namespace
 
 
 def _string_map(value: Any, where: str) -> dict[str, str]:
@@ -41,9 +65,12 @@ def _string_map(value: Any, where: str) -> dict[str, str]:
 
 
 def _decode_data(data: dict[str, str], source: str) -> dict[str, bytes]:
+    """Standard base64 values; line breaks are ignored, as the API server's decoder does."""
     decoded = {}
     for key, value in data.items():
         try:
+            if "\n" in value or "\r" in value:
+                value = _NEWLINES.sub("", value)
             decoded[check_entry_name(key)] = base64.b64decode(value, validate=True)
         except binascii.Error:
             raise BadInput(f"{source}: data.{key} is not valid base64") from None
@@ -64,14 +91,25 @@ def from_manifest(doc: Any, source: str) -> SecretSpec:
     annotations = _string_map(meta.get("annotations"), f"{source}: metadata.annotations")
     for dropped in DROPPED_ANNOTATIONS:
         annotations.pop(dropped, None)
+    immutable = doc.get("immutable")
+    if immutable is not None and not isinstance(immutable, bool):
+        raise BadInput(f"{source}: immutable must be true or false")
     return SecretSpec(
-        name=str(meta["name"]),
-        namespace=str(meta.get("namespace") or ""),
+        name=_checked(check_name, meta["name"], source),
+        namespace=_checked(check_namespace, meta.get("namespace") or "", source),
         type=str(doc.get("type") or "Opaque"),
         labels=_string_map(meta.get("labels"), f"{source}: metadata.labels"),
         annotations=annotations,
         data=data,
+        immutable=immutable,
     )
+
+
+def _checked(check: Callable[[str], str], value: Any, source: str) -> str:
+    try:
+        return check(str(value))
+    except BadInput as err:
+        raise BadInput(f"{source}: {err}") from None
 
 
 def parse_literal(item: str) -> tuple[str, bytes]:
@@ -101,13 +139,11 @@ def to_manifest(spec: SecretSpec) -> dict[str, Any]:
         meta["labels"] = dict(spec.labels)
     if spec.annotations:
         meta["annotations"] = dict(spec.annotations)
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": meta,
-        "type": spec.type,
-        "data": {k: base64.b64encode(v).decode() for k, v in sorted(spec.data.items())},
-    }
+    manifest: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": spec.type}
+    if spec.immutable is not None:
+        manifest["immutable"] = spec.immutable
+    manifest["data"] = {k: base64.b64encode(v).decode() for k, v in sorted(spec.data.items())}
+    return manifest
 
 
 def from_entries(
@@ -118,18 +154,21 @@ def from_entries(
         raise BadInput("--name is required with --from-literal/--from-file")
     data = dict(parse_literal(item) for item in literals)
     data.update(parse_file_entry(item) for item in files)
-    return SecretSpec(name=name, namespace=namespace, type=type_, data=data)
+    return SecretSpec(name=check_name(name), namespace=check_namespace(namespace), type=type_, data=data)
 
 
 def from_documents(docs: list[Any], source: str, namespace: str = "") -> list[SecretSpec]:
     """Every Secret of a YAML stream (a v1 List counts as its items); `namespace` fills gaps."""
+    check_namespace(namespace)
     specs = []
     for doc in docs:
         items = doc.get("items") or [] if isinstance(doc, dict) and doc.get("kind") == "List" else [doc]
         for item in items:
             spec = from_manifest(item, source)
             if namespace and spec.namespace and spec.namespace != namespace:
-                raise BadInput(f"{source}: Secret {spec.name} is in namespace {spec.namespace!r}, not {namespace!r}")
+                raise BadInput(
+                    f"{source}: Secret {spec.name} is in namespace {spec.namespace!r}, not {namespace!r}"
+                )
             spec.namespace = spec.namespace or namespace
             specs.append(spec)
     if not specs:

@@ -47,7 +47,8 @@ def load_private_keys(path: str | Path) -> list[RSAPrivateKey]:
     data = certs.read_bytes(path, "key file")
     if b"-----BEGIN" in data:
         return [_pem_key(data, str(path))]
-    keys = [key for doc in yamlio.load_documents(data, str(path)) for key in _keys_from_document(doc, str(path))]
+    docs = yamlio.load_documents(data, str(path))
+    keys = [key for doc in docs for key in _keys_from_document(doc, str(path))]
     if not keys:
         raise BadInput(f"{path}: holds no private key")
     return keys
@@ -71,23 +72,41 @@ def open_value(keys: Sequence[RSAPrivateKey], lbl: bytes, blob: bytes) -> bytes:
 
 
 def unseal(doc: Any, keys: Sequence[RSAPrivateKey], source: str) -> SecretSpec:
+    """The Secret the controller would make of `doc`: name and namespace from the SealedSecret,
+    type, labels and annotations from its template."""
     check_sealed_secret(doc, source)
     meta = doc["metadata"]
     name, namespace = str(meta["name"]), str(meta.get("namespace") or "")
     lbl = label(scope_of(meta.get("annotations")), namespace, name)
+    template = doc["spec"].get("template") or {}
+    if template.get("data"):
+        raise BadInput(f"{source}: {name} has spec.template.data (templated entries): not supported")
     data = {}
     for entry, value in (doc["spec"].get("encryptedData") or {}).items():
         try:
-            data[entry] = open_value(keys, lbl, decode_entry(entry, value))
-        except (DecryptError, BadInput) as err:
+            blob = decode_entry(entry, value)
+        except BadInput as err:
+            raise BadInput(f"{source}: {name} {err}") from None
+        try:
+            data[entry] = open_value(keys, lbl, blob)
+        except DecryptError as err:
             raise DecryptError(f"{source}: {name} entry {entry}: {err}") from None
-    template = doc["spec"].get("template") or {}
     template_meta = template.get("metadata") or {}
+    immutable = template.get("immutable")
     return SecretSpec(
         name=name,
         namespace=namespace,
         type=str(template.get("type") or "Opaque"),
-        labels=dict(template_meta.get("labels") or {}),
-        annotations=dict(template_meta.get("annotations") or {}),
+        labels=_string_map(template_meta.get("labels"), f"{source}: {name} template labels"),
+        annotations=_string_map(template_meta.get("annotations"), f"{source}: {name} template annotations"),
         data=data,
+        immutable=immutable if isinstance(immutable, bool) else None,
     )
+
+
+def _string_map(value: Any, where: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise BadInput(f"{where} must be a map")
+    return {str(k): str(v) for k, v in value.items()}

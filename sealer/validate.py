@@ -30,7 +30,12 @@ def _metadata_problems(meta: Mapping[str, Any], template_meta: Mapping[str, Any]
 
 
 def _scope_problems(meta: Mapping[str, Any]) -> Iterator[str]:
-    scope = scope_of(meta.get("annotations"))
+    annotations = meta.get("annotations") or {}
+    for annotation in (NAMESPACE_WIDE, CLUSTER_WIDE):
+        value = annotations.get(annotation)
+        if value is not None and value != "true" and str(value).lower() == "true":
+            yield f"annotation {annotation} is {value!r}: the controller only honours the string 'true'"
+    scope = scope_of(annotations)
     try:
         label(scope, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
     except BadInput as err:
@@ -69,7 +74,9 @@ def problems(doc: Any, sealer: Sealer, keys: Sequence[RSAPrivateKey], source: st
     return found
 
 
-def _decrypt_problems(meta: Mapping[str, Any], entries: Mapping[str, Any], keys: Sequence[RSAPrivateKey]) -> Iterator[str]:
+def _decrypt_problems(
+    meta: Mapping[str, Any], entries: Mapping[str, Any], keys: Sequence[RSAPrivateKey]
+) -> Iterator[str]:
     lbl = label(scope_of(meta.get("annotations")), str(meta.get("namespace") or ""), str(meta["name"]))
     for entry, value in entries.items():
         try:

@@ -22,55 +22,155 @@ from sealer.errors import BadInput
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN = re.compile(r"[A-Za-z0-9_/+.][A-Za-z0-9_./+=@-]*")
 _RESOLVER = yaml.resolver.Resolver()
+_IMPLICIT_FIRST = frozenset(_RESOLVER.yaml_implicit_resolvers)
+_STR, _MAP, _SEQ, _MERGE = (f"tag:yaml.org,2002:{kind}" for kind in ("str", "map", "seq", "merge"))
+# What a YAML reader rejects (non-printables) or folds (NEL, LS, PS) inside a quoted scalar,
+# and the BOM; everything else JSON leaves unescaped is printable YAML.
+_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+# What PyYAML's and ruamel's constructors raise for a malformed typed scalar (`2024-13-45`,
+# `!!int x`), instead of a YAMLError.
+_CONSTRUCTION_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError)
+# A YAML reader only takes implicit keys of up to 1024 characters; longer ones use `? key`.
+_MAX_IMPLICIT_KEY = 1000
+
+
+class _FastLoader(_Loader):  # type: ignore[misc, valid-type]
+    """PyYAML's safe loader, resolving a plain scalar that no implicit resolver could claim
+    (one whose first character starts none of them: base64, names, most text) straight to
+    a string instead of trying each resolver in Python."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit[0] and value[:1] not in _IMPLICIT_FIRST:
+            return _STR
+        return super().resolve(kind, value, implicit)
+
+
+def _build(loader: Any, node: Any, built: dict[int, Any]) -> Any:
+    """The Python value of `node`: plain strings, maps and lists directly (a Secret with
+    thousands of entries is nothing else), any other node through PyYAML's SafeConstructor.
+    Like SafeConstructor, an aliased node is built once and shared, so cycles and
+    alias bombs cost no more than the document's own size."""
+    kind = node.__class__
+    if kind is yaml.ScalarNode and node.tag == _STR:
+        return node.value
+    if id(node) in built:
+        return built[id(node)]
+    if kind is yaml.MappingNode and node.tag == _MAP and all(key.tag != _MERGE for key, _ in node.value):
+        mapping: dict[Any, Any] = built.setdefault(id(node), {})
+        for key, value in node.value:
+            mapping[_build(loader, key, built)] = _build(loader, value, built)
+        return mapping
+    if kind is yaml.SequenceNode and node.tag == _SEQ:
+        items: list[Any] = built.setdefault(id(node), [])
+        items.extend(_build(loader, item, built) for item in node.value)
+        return items
+    built[id(node)] = loader.construct_object(node, deep=True)
+    return built[id(node)]
+
+
+def _load_all(text: str | bytes) -> list[Any]:
+    loader = _FastLoader(text)
+    try:
+        docs = []
+        while loader.check_node():
+            node = loader.get_node()
+            docs.append(None if node is None else _build(loader, node, {}))
+        return docs
+    finally:
+        loader.dispose()
 
 
 def load_documents(text: str | bytes, source: str) -> list[Any]:
-    """Every non-empty document of a YAML (or JSON) stream."""
+    """Every non-empty document of a YAML (or JSON) stream, as `yaml.safe_load_all` reads it."""
     try:
-        return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
+        return [doc for doc in _load_all(text) if doc is not None]
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise BadInput(f"{source}: not valid YAML{where}") from None
+    except _CONSTRUCTION_ERRORS as err:
+        raise BadInput(f"{source}: not valid YAML: a value cannot be read ({type(err).__name__})") from None
 
 
 def _scalar(value: Any) -> str:
+    if value.__class__ is str:  # by far the most common: skip the checks below
+        return _string(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return json.dumps(value)
-    text = str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _float(value)
+    return _string(str(value))
+
+
+def _string(text: str) -> str:
     if _PLAIN.fullmatch(text) and _resolves_to_str(text):
         return text
-    return json.dumps(text, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
+    # A JSON string is a YAML double-quoted scalar once YAML's unsafe characters are escaped.
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False))
+
+
+def _float(value: float) -> str:
+    """YAML 1.1 floats: `.inf`/`.nan`, and an exponent needs a dot before it (`1.0e+100`)."""
+    if value != value:
+        return ".nan"
+    if value in (float("inf"), float("-inf")):
+        return ".inf" if value > 0 else "-.inf"
+    text = repr(value)
+    if "e" in text and "." not in text:
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}.0e{'' if exponent.startswith('-') else '+'}{exponent.lstrip('+')}"
+    return text
 
 
 def _resolves_to_str(text: str) -> bool:
+    if text[:1] not in _IMPLICIT_FIRST:  # fast path: base64, names, most text
+        return True
     tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
     return tag == "tag:yaml.org,2002:str"
 
 
 def _emit(value: Any, indent: str, out: list[str]) -> None:
     """Block-style YAML for the mapping or list `value`, appended to `out` line by line."""
-    items = value.items() if isinstance(value, dict) else ((None, v) for v in value)
-    for key, item in items:
-        head = f"{indent}{_scalar(key)}:" if isinstance(value, dict) else f"{indent}-"
-        if isinstance(item, dict) and item and key is None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _emit_item(_key(key, indent), item, indent, out)
+        return
+    for item in value:
+        if isinstance(item, dict) and item:  # `- key: value` with the map's other keys below
             start = len(out)
             _emit(item, indent + "  ", out)
             out[start] = f"{indent}- {out[start].lstrip()}"
-        elif isinstance(item, (dict, list)) and item:
-            out.append(head)
-            _emit(item, indent + "  ", out)
-        elif isinstance(item, (dict, list)):
-            out.append(f"{head} {'{}' if isinstance(item, dict) else '[]'}")
         else:
-            out.append(f"{head} {_scalar(item)}")
+            _emit_item(f"{indent}-", item, indent, out)
+
+
+def _emit_item(head: str, item: Any, indent: str, out: list[str]) -> None:
+    if item.__class__ is str:  # most items, first
+        out.append(f"{head} {_string(item)}")
+    elif isinstance(item, (dict, list)) and item:
+        out.append(head)
+        _emit(item, indent + "  ", out)
+    elif isinstance(item, (dict, list)):
+        out.append(f"{head} {'{}' if isinstance(item, dict) else '[]'}")
+    else:
+        out.append(f"{head} {_scalar(item)}")
+
+
+def _key(key: Any, indent: str) -> str:
+    text = _scalar(key)
+    if len(text) > _MAX_IMPLICIT_KEY:
+        return f"{indent}? {text}\n{indent}:"
+    return f"{indent}{text}:"
 
 
 def dump(document: dict[str, Any]) -> str:
+    """`document` as block-style YAML that any YAML 1.1 reader loads back equal."""
+    if not document:
+        return "{}\n"
     lines: list[str] = []
     _emit(document, "", lines)
     return "\n".join(lines) + "\n"
@@ -87,29 +187,86 @@ def dump_json(documents: list[dict[str, Any]]) -> str:
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": documents}, indent=2) + "\n"
 
 
-def round_trip() -> Any:
+def round_trip(mapping: int = 2, sequence: int = 4, offset: int = 2) -> Any:
     """A ruamel YAML instance that keeps comments, quotes and order."""
     from ruamel.yaml import YAML
 
     rt = YAML()
     rt.preserve_quotes = True
     rt.width = 1 << 16  # never fold long base64 scalars
-    rt.indent(mapping=2, sequence=4, offset=2)
+    rt.indent(mapping=mapping, sequence=sequence, offset=offset)
     return rt
 
 
+# What round_trip_load notes on the loaded tree for round_trip_dump (ruamel drops both).
+_PREFIX = "_sealer_prefix"
+_INDENT = "_sealer_indent"
+_START = re.compile(r"---[ \t]*(?:#.*)?")
+
+
+def guess_indent(text: str) -> tuple[int, int, int]:
+    """(mapping, sequence, offset) indentation of a block-style YAML text, for ruamel's `indent`."""
+    mapping, offset, parent = 0, -1, 0  # the root acts as a parent at column 0
+    for line in text.splitlines():
+        body = line.lstrip(" ")
+        if not body.strip() or body.startswith("#"):
+            continue
+        indent = len(line) - len(body)
+        if parent >= 0 and (body.startswith("- ") or body.rstrip() == "-"):
+            offset = indent - parent if offset < 0 else offset
+        elif parent >= 0 and indent > parent:
+            mapping = mapping or indent - parent
+        parent = indent if body.split(" #")[0].rstrip().endswith(":") else -1
+        if mapping and offset >= 0:
+            break
+    offset = max(offset, 0) if offset >= 0 else 2
+    return mapping or 2, offset + 2, offset
+
+
+def _split_start(text: str) -> tuple[str, str]:
+    """(leading comments and `---` line, the rest); ruamel would drop the former."""
+    lines = text.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if _START.fullmatch(stripped):
+            return "".join(lines[: index + 1]), "".join(lines[index + 1 :])
+        if stripped and not stripped.startswith("#"):
+            break
+    return "", text
+
+
 def round_trip_load(text: str, source: str) -> Any:
+    """One YAML document, loaded so that `round_trip_dump` keeps its comments and layout."""
+    from ruamel.yaml.composer import ComposerError
     from ruamel.yaml.error import YAMLError
 
+    prefix, body = _split_start(text)
+    indent = guess_indent(body)
     try:
-        return round_trip().load(text)
+        data = round_trip(*indent).load(body)
+    except ComposerError as err:
+        if "single document" not in str(err.context):
+            raise BadInput(f"{source}: not valid YAML: {err.problem}") from None
+        raise BadInput(f"{source}: holds several YAML documents; expected one") from None
     except YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise BadInput(f"{source}: not valid YAML{where}") from None
+    except _CONSTRUCTION_ERRORS as err:
+        raise BadInput(f"{source}: not valid YAML: a value cannot be read ({type(err).__name__})") from None
+    if hasattr(data, "yaml_set_start_comment"):  # a ruamel mapping or sequence
+        setattr(data, _PREFIX, prefix)
+        setattr(data, _INDENT, indent)
+    return data
 
 
 def round_trip_dump(data: Any) -> str:
+    """`data` as YAML; a tree from `round_trip_load` keeps its comments, `---` and indentation."""
     buffer = io.StringIO()
-    round_trip().dump(data, buffer)
-    return buffer.getvalue()
+    round_trip(*getattr(data, _INDENT, (2, 4, 2))).dump(data, buffer)
+    return getattr(data, _PREFIX, "") + buffer.getvalue()
+
+
+def scalar(value: Any) -> str:
+    """One YAML scalar: plain when that reads back as the same string, else double-quoted."""
+    return _scalar(value)

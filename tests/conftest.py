@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from fixtures_http_stores import *  # noqa: F401,F403
+from fixtures_sql_stores import *  # noqa: F401,F403
 
 
 @pytest.fixture(autouse=True)
@@ -32,3 +34,31 @@ def keypair_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("keypair")
     keypair.write(keypair.generate(bits=4096), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def keypair_2048_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An RSA-2048 controller keypair for the session (fast: property tests, many values)."""
+    from sealer import keypair
+
+    out = tmp_path_factory.mktemp("keypair2048")
+    keypair.write(keypair.generate(bits=2048), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def keypair_3072_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An RSA-3072 controller keypair for the session."""
+    from sealer import keypair
+
+    out = tmp_path_factory.mktemp("keypair3072")
+    keypair.write(keypair.generate(bits=3072), out)
+    return out
+
+
+@pytest.fixture(params=[2048, 3072, 4096], ids=lambda bits: f"rsa{bits}")
+def any_keypair_dir(request: pytest.FixtureRequest) -> Path:
+    """Each session keypair in turn: 2048, 3072 and 4096 bits."""
+    names = {2048: "keypair_2048_dir", 3072: "keypair_3072_dir", 4096: "keypair_dir"}
+    path: Path = request.getfixturevalue(names[request.param])
+    return path

@@ -49,3 +49,36 @@ def test_base62_pads_and_encodes() -> None:
     assert apikey.base62(61, 2) == "0z"
     assert apikey.base62(62, 2) == "10"
     assert apikey.base62(2**32 - 1, 6) == "4gfFC3"
+
+
+def test_checksum_is_base62_crc32_of_everything_before_it() -> None:
+    import zlib
+
+    key = apikey.generate("dev")
+    body, checksum = key[:-6], key[-6:]
+    number = 0
+    for char in checksum:
+        number = number * 62 + apikey.BASE62.index(char)
+    assert number == zlib.crc32(body.encode())
+
+
+def test_random_part_carries_at_least_160_bits() -> None:
+    import math
+
+    assert apikey.RANDOM_LEN * math.log2(62) >= 160
+
+
+def test_scanners_find_keys_in_text_with_the_public_pattern() -> None:
+    key = apikey.generate("prod-eu")
+    text = f"config:\n  token: {key}\n  other: slr_prod_notakey\n"
+    found = [m.group(0) for m in re.finditer(apikey.KEY_PATTERN, text)]
+    assert found == [key]
+    assert apikey.checksum_ok(found[0])
+
+
+def test_parse_ignores_surrounding_whitespace_and_rejects_other_text() -> None:
+    key = apikey.generate("dev")
+    assert apikey.parse(f"  {key}\n").env == "dev"
+    for bad in ("", "slr_dev_short", key + "x", "xyz_dev_" + key[8:]):
+        with pytest.raises(BadInput, match="not a sealer API key"):
+            apikey.parse(bad)

@@ -6,16 +6,32 @@ Command modules import nothing heavy at the top, so `sealer --help` stays fast.
 from __future__ import annotations
 
 import sys
-import traceback
+from typing import Any
 
 import click
 
 from sealer import __version__
-from sealer.cli import certs, keys, sealing
+from sealer.cli import backends, certs, keys, pins, policy, repo, review, scan, sealing
 from sealer.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, SealerError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class SealerGroup(click.Group):
+    """Turns what commands return and raise into exit codes, the same under `main` and when
+    click runs the group itself (`CliRunner`, `python -m click`): a command's int return
+    value is its exit code, a SealerError is one `sealer: …` line on stderr."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            result = super().invoke(ctx)
+        except SealerError as err:
+            click.echo(f"sealer: {err}", err=True)
+            ctx.exit(err.exit_code)
+        if isinstance(result, int) and result:
+            ctx.exit(result)
+        return result
+
+
+@click.group(cls=SealerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sealer")
 def cli() -> None:
     """Generate API keys, seal them for Bitnami Sealed Secrets, and deliver them through Git.
@@ -25,7 +41,7 @@ def cli() -> None:
     """
 
 
-for module in (keys, certs, sealing):
+for module in (keys, certs, pins, sealing, repo, backends, review, scan, policy):
     for command in module.COMMANDS:
         cli.add_command(command)
 
@@ -49,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()  # the reader went away (`| head`); nothing left to say
         return 1
     except Exception:  # a bug: show everything so it can be reported
+        import traceback
+
         traceback.print_exc()
         click.echo("sealer: unexpected error (this is a bug)", err=True)
         return EXIT_UNEXPECTED

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
@@ -21,6 +20,8 @@ output_option = click.option(
 def emit(data: Any, output: str, text: str) -> None:
     """Print `data` as JSON, or `text` for people."""
     if output == "json":
+        import json
+
         click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
     else:
         click.echo(text)

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from sealer.atomic import write_atomic
+from sealer.errors import BadInput
+
+
+def test_writes_text_and_bytes_with_the_given_mode(tmp_path: Path) -> None:
+    write_atomic(tmp_path / "a.txt", "héllo")
+    write_atomic(tmp_path / "b.key", b"\x00secret", mode=0o600)
+    assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "héllo"
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
+    assert (tmp_path / "b.key").read_bytes() == b"\x00secret"
+    assert stat.S_IMODE((tmp_path / "b.key").stat().st_mode) == 0o600
+
+
+def test_replaces_and_leaves_no_temporary_files(tmp_path: Path) -> None:
+    target = tmp_path / "f"
+    target.write_text("old")
+    write_atomic(target, "new", mode=0o600)
+    assert target.read_text() == "new"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
+def test_a_missing_folder_is_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match=r"cannot write .*/missing/f: No such file or directory"):
+        write_atomic(tmp_path / "missing" / "f", "x")
+
+
+def test_a_folder_in_the_way_is_bad_input_and_stays(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    with pytest.raises(BadInput, match="cannot write"):
+        write_atomic(tmp_path / "d", "x")
+    assert (tmp_path / "d").is_dir()
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]
+
+
+def test_a_failed_write_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    target = tmp_path / "f"
+    target.write_text("old")
+
+    def no_space(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(BadInput, match="No space left"):
+        write_atomic(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]

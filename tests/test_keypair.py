@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from sealer import keypair, unseal
+from sealer.errors import BadInput
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_key_is_pkcs1_pem_readable_by_owner_only(keypair_dir: Path) -> None:
+    key = keypair_dir / "tls.key"
+    assert key.read_bytes().startswith(b"-----BEGIN RSA PRIVATE KEY-----\n")
+    assert mode(key) == 0o600
+
+
+def test_cert_is_self_signed_rsa_4096_for_ten_years(keypair_dir: Path) -> None:
+    cert = x509.load_pem_x509_certificate((keypair_dir / "tls.crt").read_bytes())
+    public = cert.public_key()
+    assert isinstance(public, rsa.RSAPublicKey) and public.key_size == 4096
+    assert cert.issuer == cert.subject
+    assert cert.signature_hash_algorithm is not None
+    public.verify(
+        cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), cert.signature_hash_algorithm
+    )
+    lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+    assert dt.timedelta(days=3650) <= lifetime <= dt.timedelta(days=3650, hours=1)
+    assert mode(keypair_dir / "tls.crt") == 0o644
+
+
+def test_key_secret_is_what_the_controller_adopts(keypair_dir: Path) -> None:
+    path = keypair_dir / "sealed-secrets-key.yaml"
+    assert mode(path) == 0o600
+    doc = yaml.safe_load(path.read_text())
+    assert doc["apiVersion"] == "v1" and doc["kind"] == "Secret"
+    assert doc["type"] == "kubernetes.io/tls"
+    assert doc["metadata"]["namespace"] == "kube-system"
+    assert doc["metadata"]["labels"] == {"sealedsecrets.bitnami.com/sealed-secrets-key": "active"}
+    assert base64.b64decode(doc["data"]["tls.crt"]) == (keypair_dir / "tls.crt").read_bytes()
+    assert base64.b64decode(doc["data"]["tls.key"]) == (keypair_dir / "tls.key").read_bytes()
+
+
+def test_the_key_secret_and_the_pem_hold_the_same_key(keypair_dir: Path) -> None:
+    from_secret = unseal.load_private_keys(keypair_dir / "sealed-secrets-key.yaml")
+    from_pem = unseal.load_private_keys(keypair_dir / "tls.key")
+    assert [k.private_numbers() for k in from_secret] == [k.private_numbers() for k in from_pem]
+
+
+def test_write_refuses_to_overwrite_and_changes_nothing(keypair_2048_dir: Path) -> None:
+    before = {p.name: p.read_bytes() for p in keypair_2048_dir.iterdir()}
+    with pytest.raises(BadInput, match="refusing to overwrite"):
+        keypair.write(keypair.generate(bits=2048), keypair_2048_dir)
+    assert {p.name: p.read_bytes() for p in keypair_2048_dir.iterdir()} == before
+
+
+def test_write_refuses_when_any_one_file_exists(tmp_path: Path) -> None:
+    (tmp_path / "tls.key").write_text("mine")
+    with pytest.raises(BadInput, match="tls.key"):
+        keypair.write(keypair.generate(bits=2048), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tls.key"]
+
+
+def test_custom_namespace_days_and_bits(tmp_path: Path) -> None:
+    pair = keypair.generate(bits=3072, days=30)
+    keypair.write(pair, tmp_path / "new" / "dir", namespace="sealed-secrets")
+    doc = yaml.safe_load((tmp_path / "new" / "dir" / "sealed-secrets-key.yaml").read_text())
+    assert doc["metadata"]["namespace"] == "sealed-secrets"
+    assert pair.key.key_size == 3072
+    assert pair.cert.not_valid_after_utc - pair.cert.not_valid_before_utc <= dt.timedelta(days=30, hours=1)
+
+
+@pytest.mark.parametrize(("bits", "days"), [(1024, 10), (2000, 10), (16384, 10), (2048, 0), (2048, 10**7)])
+def test_bad_sizes_and_lifetimes_are_refused(bits: int, days: int) -> None:
+    with pytest.raises(BadInput):
+        keypair.generate(bits=bits, days=days)
+
+
+def test_out_folder_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(BadInput, match="cannot create"):
+        keypair.write(keypair.generate(bits=2048), tmp_path / "file")

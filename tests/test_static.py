@@ -1,0 +1,25 @@
+"""The typing and lint gate: mypy (config in setup.cfg) and ruff (ruff.toml) must pass."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_mypy_passes() -> None:
+    done = run("mypy")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_ruff_passes() -> None:
+    done = run("ruff", "check", "--no-cache", "sealer", "tests")
+    assert done.returncode == 0, done.stdout + done.stderr

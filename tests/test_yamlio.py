@@ -1,0 +1,298 @@
+"""YAML in and out: the small emitter must load back equal; round trips keep the file's text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sealer import yamlio
+from sealer.errors import BadInput
+
+TRICKY = [
+    "",
+    " ",
+    "true",
+    "False",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "~",
+    "null",
+    "Null",
+    "NULL",
+    "1",
+    "-1",
+    "0x1F",
+    "0o17",
+    "1_000",
+    "1e3",
+    "1.5",
+    ".5",
+    ".inf",
+    "-.Inf",
+    ".nan",
+    "2024-01-01",
+    "2001-12-14t21:59:43.10-05:00",
+    "12:30:00",
+    "a: b",
+    "a:b",
+    "#",
+    "a #b",
+    "'",
+    '"',
+    "\\",
+    "- x",
+    "-",
+    "---",
+    "...",
+    "? x",
+    "&a",
+    "*a",
+    "!tag",
+    "%x",
+    "@x",
+    "`x",
+    "{}",
+    "[]",
+    "{a: 1}",
+    ",",
+    "|",
+    ">",
+    "=",
+    "<<",
+    "x\ny",
+    "\n",
+    "\t",
+    "tab\there",
+    "  lead",
+    "trail  ",
+    "é ✓ 漢字 🎉",
+    "\x85",
+    "\u2028",
+    "\u2029",
+    "\x7f",
+    "\x80",
+    "\ufeff",
+    "\x00",
+    "\x1b[0m",
+    "AgB+/==",
+    "a" * 2000,
+]
+SCALARS = st.one_of(st.sampled_from(TRICKY), st.text(max_size=40))
+KEYS = st.one_of(st.sampled_from(TRICKY), st.text(max_size=20))
+TREES = st.recursive(
+    SCALARS,
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(KEYS, children, max_size=4)),
+    max_leaves=20,
+)
+LOADERS = [yaml.SafeLoader, getattr(yaml, "CSafeLoader", yaml.SafeLoader)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(KEYS, TREES, max_size=5))
+def test_dump_loads_back_equal(document: dict[str, Any]) -> None:
+    text = yamlio.dump(document)
+    for loader in LOADERS:
+        assert yaml.load(text, Loader=loader) == document
+
+
+@pytest.mark.parametrize("text", TRICKY, ids=[repr(t)[:20] for t in TRICKY])
+def test_every_tricky_string_survives_as_key_and_value(text: str) -> None:
+    document = {text: text, "list": [text, {text: [text]}]}
+    for loader in LOADERS:
+        assert yaml.load(yamlio.dump(document), Loader=loader) == document
+
+
+@pytest.mark.parametrize(
+    "value", [None, True, False, 0, -7, 10**30, 1.5, -0.0, 1e100, 1e-7, float("inf"), float("-inf")]
+)
+def test_other_scalars_keep_their_type(value: Any) -> None:
+    loaded = yaml.safe_load(yamlio.dump({"v": value}))["v"]
+    assert loaded == value and type(loaded) is type(value)
+
+
+def test_nan_stays_nan() -> None:
+    loaded = yaml.safe_load(yamlio.dump({"v": float("nan")}))["v"]
+    assert loaded != loaded
+
+
+def test_machine_output_is_plain_where_it_can_be() -> None:
+    text = yamlio.dump({"apiVersion": "v1", "data": {"a": "AgB+/x==", "n": "1"}, "empty": {}, "list": []})
+    assert text == 'apiVersion: v1\ndata:\n  a: AgB+/x==\n  n: "1"\nempty: {}\nlist: []\n'
+
+
+def test_empty_document_and_document_streams() -> None:
+    assert yaml.safe_load(yamlio.dump({})) == {}
+    text = yamlio.dump_documents([{"a": 1}, {"b": 2}])
+    assert list(yaml.safe_load_all(text)) == [{"a": 1}, {"b": 2}]
+
+
+def test_dump_json_gives_one_object_or_a_list() -> None:
+    import json
+
+    assert json.loads(yamlio.dump_json([{"a": 1}])) == {"a": 1}
+    assert json.loads(yamlio.dump_json([{"a": 1}, {"b": 2}])) == {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [{"a": 1}, {"b": 2}],
+    }
+
+
+def test_load_documents_skips_empty_documents_and_reads_json() -> None:
+    assert yamlio.load_documents("---\na: 1\n---\n---\nb: 2\n", "s") == [{"a": 1}, {"b": 2}]
+    assert yamlio.load_documents(b'{"a": [1, 2]}', "s") == [{"a": [1, 2]}]
+    assert yamlio.load_documents("", "s") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: [\n",
+        "a: b: c\n",
+        b"\xc3\x28 not utf-8",
+        "!!python/object:os.system {}\n",
+        "a: 2024-13-45\n",
+        "a: !!int s3cret\n",
+        "a: !!bool s3cret\n",
+        "a: !!timestamp s3cret\n",
+    ],
+)
+def test_invalid_yaml_is_one_line_of_bad_input(text: str | bytes) -> None:
+    with pytest.raises(BadInput) as err:
+        yamlio.load_documents(text, "in.yaml")
+    assert str(err.value).startswith("in.yaml: not valid YAML")
+    assert "\n" not in str(err.value) and "s3cret" not in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["a: [\n", "a: 2024-13-45\n", "a: !!int s3cret\n", "a: !!bool s3cret\n"])
+def test_round_trip_load_refuses_invalid_yaml_with_one_line(text: str) -> None:
+    with pytest.raises(BadInput) as err:
+        yamlio.round_trip_load(text, "in.yaml")
+    assert str(err.value).startswith("in.yaml: not valid YAML")
+    assert "\n" not in str(err.value) and "s3cret" not in str(err.value)
+
+
+ROUND_TRIP = """\
+# leading comment
+---
+apiVersion: bitnami.com/v1alpha1   # trailing
+kind: SealedSecret
+metadata:
+    name: app
+    labels:
+    - 'quoted'
+    - "double"
+spec:
+    encryptedData:
+        # the first one
+        a: AgB+/==
+        b: "AgBquoted=="
+"""
+
+
+def test_round_trip_keeps_comments_quotes_start_marker_and_indentation() -> None:
+    assert yamlio.round_trip_dump(yamlio.round_trip_load(ROUND_TRIP, "f")) == ROUND_TRIP
+
+
+def test_round_trip_keeps_sealers_own_layout() -> None:
+    text = yamlio.dump({"a": {"b": ["x", {"c": "d", "e": ["f"]}], "g": "h"}})
+    assert yamlio.round_trip_dump(yamlio.round_trip_load(text, "f")) == text
+
+
+def test_round_trip_edit_changes_only_the_edited_line() -> None:
+    doc = yamlio.round_trip_load(ROUND_TRIP, "f")
+    doc["spec"]["encryptedData"]["a"] = "AgBnew=="
+    assert yamlio.round_trip_dump(doc) == ROUND_TRIP.replace("a: AgB+/==", "a: AgBnew==")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a:\n  b:\n  - x\n", (2, 2, 0)),
+        ("a:\n    b:\n        - x\n", (4, 6, 4)),
+        ("a:\n  - b: 1\n", (2, 4, 2)),
+        ("a: 1\n", (2, 4, 2)),
+        ("- a\n", (2, 2, 0)),
+    ],
+)
+def test_guess_indent(text: str, expected: tuple[int, int, int]) -> None:
+    assert yamlio.guess_indent(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: 1\n---\nb: 2\n", "holds several YAML documents"),
+        ("a: [\n", "not valid YAML at line 2"),
+        ("a: *nope\n", "not valid YAML: found undefined alias"),
+    ],
+)
+def test_round_trip_load_refuses_with_one_line(text: str, message: str) -> None:
+    with pytest.raises(BadInput, match=message):
+        yamlio.round_trip_load(text, "f")
+
+
+# --- the loader's fast path must read exactly what yaml.safe_load_all reads ----------------------
+
+DATA_TREES = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.dates(),
+        SCALARS,
+        st.binary(max_size=20),
+    ),
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(KEYS, children, max_size=4)),
+    max_leaves=25,
+)
+
+
+def safe_load_all(text: str) -> list[Any]:
+    return [doc for doc in yaml.load_all(text, Loader=yaml.SafeLoader) if doc is not None]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(DATA_TREES, min_size=1, max_size=3), st.sampled_from([None, True, False]))
+def test_load_documents_reads_what_safe_load_reads(documents: list[Any], flow: bool | None) -> None:
+    text = yaml.safe_dump_all(documents, default_flow_style=flow, allow_unicode=True)
+    assert yamlio.load_documents(text, "s") == safe_load_all(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "base: &b {x: 1, y: [1, 2]}\nd:\n  <<: *b\n  y: 2\n",  # merge keys
+        "a: &x [1, *x]\n",  # a list that holds itself
+        "a: &x {b: *x}\n",  # a map that holds itself
+        "a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n",  # aliases are shared, not copied
+        "a: !!binary aGVsbG8=\nb: !!str 5\nc: !!int '7'\nd: !!set {x}\ne: !!omap [{k: v}]\n",
+        "a: 2024-01-01\nb: 2024-01-01T10:00:00Z\nc: 1_000\nd: 0x1f\ne: .inf\nf: ~\ng: yes\nh: '<<'\n",
+        "---\n---\na: 1\n...\n---\n- x\n",
+        "{a: [b, {c: d}], 'e': \"f\"}",
+        '{"json": [1, 2.5, true, null, "x"]}',
+    ],
+)
+def test_load_documents_matches_safe_load_on_the_unusual(text: str) -> None:
+    assert repr(yamlio.load_documents(text, "s")) == repr(safe_load_all(text))
+
+
+def test_an_alias_is_shared_like_safe_load_shares_it() -> None:
+    doc = yamlio.load_documents("a: &x [1]\nb: *x\n", "s")[0]
+    assert doc["a"] is doc["b"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["? [1]\n: 2\n", "? {a: 1}\n: 2\n", "a: " + "[" * 5000 + "]" * 5000 + "\n"],
+    ids=["list-key", "map-key", "deep"],
+)
+def test_keys_and_nesting_safe_load_refuses_are_bad_input(text: str) -> None:
+    with pytest.raises(BadInput, match="not valid YAML"):
+        yamlio.load_documents(text, "s")
