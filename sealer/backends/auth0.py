@@ -33,7 +33,6 @@ loopback host (a local emulator or test server).
 
 from __future__ import annotations
 
-import datetime as dt
 import email.utils
 import json
 import os
@@ -46,8 +45,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
-from sealer.backends.base import REVOKED, KeyRecord, oldest_first, utcnow, verdict
-from sealer.backends.vault import Records, activated, check_options, registered, revoked, without_pending
+from sealer.backends.base import REVOKED, KeyRecord, oldest_first
+from sealer.backends.document import Records, WholeDocumentStore, check_options
 from sealer.errors import BackendError, BadInput
 
 DOC_KEY = "sealer_keys"
@@ -209,7 +208,7 @@ def endpoint(raw: str) -> tuple[str, str]:
 
 
 # -- the store ---------------------------------------------------------------------------------
-class Auth0Store:
+class Auth0Store(WholeDocumentStore):
     """KeyStore in Auth0 metadata: option `user_id` or `client_id` (exactly one)."""
 
     kind: ClassVar[str] = "auth0"
@@ -356,23 +355,8 @@ class Auth0Store:
         raise BackendError(f"auth0: {self.target.where} kept changing under concurrent writers; try again")
 
     # -- KeyStore ------------------------------------------------------------------------------
-    def register(self, record: KeyRecord) -> None:
-        self._update(record.env, lambda records: registered(records, record, self.kind))
-
-    def activate(self, env: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
-        self._update(env, lambda records: activated(records, env, name, key_id, revoke_previous_at))
-
-    def revoke(self, env: str, key_id: str, at: dt.datetime | None = None) -> None:
-        self._update(env, lambda records: revoked(records, env, key_id, at, self.kind))
-
-    def remove_pending(self, env: str, key_id: str) -> None:
-        self._update(env, lambda records: without_pending(records, env, key_id))
-
     def list(self, env: str) -> list[KeyRecord]:
         return oldest_first([r for r in self._read()[1].records if r.env == env])
-
-    def verify(self, env: str, fingerprint: str, now: dt.datetime | None = None) -> str:
-        return verdict(self.list(env), fingerprint, now or utcnow())
 
     def health(self) -> str:
         _, doc = self._read()

@@ -1,5 +1,4 @@
-"""HashiCorp Vault key store (KV version 2), and the whole-document edits it shares with the
-Auth0 store.
+"""HashiCorp Vault key store (KV version 2).
 
 Each environment's records live in one KV v2 secret, `<mount>/data/<path>/<env>`, as
 `{"records": [record, ...]}` (hashes and metadata only; a list, because Vault returns the
@@ -15,24 +14,15 @@ optionally VAULT_NAMESPACE and VAULT_CACERT. They are never options and never pr
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from sealer.backends.base import (
-    PENDING,
-    KeyRecord,
-    must_remove,
-    oldest_first,
-    plan_activate,
-    plan_revoke,
-    utcnow,
-    verdict,
-)
+from sealer.backends.base import KeyRecord, oldest_first
+from sealer.backends.document import Records, WholeDocumentStore, check_options
 from sealer.errors import BackendError, BadInput
 
 DEFAULT_MOUNT = "secret"
@@ -40,43 +30,6 @@ DEFAULT_PATH = "sealer/keys"
 MAX_ATTEMPTS = 20
 TIMEOUT_SECONDS = 10
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
-
-Records = list[KeyRecord]
-
-
-# -- edits of a whole document of records (shared with the Auth0 store) ----------------------
-# Both stores read every record of an environment, apply one of these with the rules every
-# backend shares (`sealer.backends.base`), and write the result back as one document.
-def registered(records: Records, record: KeyRecord, kind: str) -> Records:
-    if any(known.key_id == record.key_id for known in records):
-        raise BackendError(f"{kind}: {record.env}: key {record.key_id} is registered already")
-    return [*records, record.with_status(PENDING)]
-
-
-def activated(
-    records: Records, env: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None
-) -> Records:
-    return _apply(records, plan_activate(records, env, name, key_id, revoke_previous_at, utcnow()))
-
-
-def revoked(records: Records, env: str, key_id: str, at: dt.datetime | None, kind: str) -> Records:
-    record = next((known for known in records if known.key_id == key_id), None)
-    if record is None:
-        raise BackendError(f"{kind}: {env}: no key {key_id}")
-    changed = plan_revoke(record, at, utcnow())
-    return _apply(records, [changed] if changed else [])
-
-
-def without_pending(records: Records, env: str, key_id: str) -> Records:
-    record = next((known for known in records if known.key_id == key_id), None)
-    if record is None or not must_remove(record, env, key_id):
-        return records
-    return [known for known in records if known.key_id != key_id]
-
-
-def _apply(records: Records, changes: Records) -> Records:
-    new = {change.key_id: change for change in changes}
-    return [new.get(record.key_id, record) for record in records]
 
 
 def check_segment(value: str, what: str) -> str:
@@ -88,12 +41,6 @@ def check_segment(value: str, what: str) -> str:
 
 def _checked_path(value: str, what: str) -> str:
     return "/".join(check_segment(segment, what) for segment in value.strip("/").split("/"))
-
-
-def check_options(kind: str, options: Mapping[str, str], known: tuple[str, ...]) -> None:
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise BadInput(f"{kind} backend: unknown option(s) {', '.join(unknown)} (known: {', '.join(known)})")
 
 
 # -- Vault KV v2 access ------------------------------------------------------------------------
@@ -207,7 +154,7 @@ class VaultKV:
 
 
 # -- the store ---------------------------------------------------------------------------------
-class VaultStore:
+class VaultStore(WholeDocumentStore):
     """KeyStore on Vault KV v2: options `mount` (default secret), `path` (default sealer/keys)."""
 
     kind: ClassVar[str] = "vault"
@@ -262,23 +209,8 @@ class VaultStore:
             f"({self.max_attempts} attempts); try again"
         )
 
-    def register(self, record: KeyRecord) -> None:
-        self._update(record.env, lambda records: registered(records, record, self.kind))
-
-    def activate(self, env: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
-        self._update(env, lambda records: activated(records, env, name, key_id, revoke_previous_at))
-
-    def revoke(self, env: str, key_id: str, at: dt.datetime | None = None) -> None:
-        self._update(env, lambda records: revoked(records, env, key_id, at, self.kind))
-
-    def remove_pending(self, env: str, key_id: str) -> None:
-        self._update(env, lambda records: without_pending(records, env, key_id))
-
     def list(self, env: str) -> list[KeyRecord]:
         return oldest_first(self._load(env)[1])
-
-    def verify(self, env: str, fingerprint: str, now: dt.datetime | None = None) -> str:
-        return verdict(self.list(env), fingerprint, now or utcnow())
 
     def health(self) -> str:
         return f"{self.kv.health()}, KV v2 {self.mount}/{self.prefix}/<env>"

@@ -1,0 +1,91 @@
+"""Stores that keep an environment's records as one document (Vault, Auth0).
+
+They read every record of the environment, apply one of the edits below with the rules every
+backend shares (`sealer.backends.base`), and write the result back as one document; the
+`WholeDocumentStore` base turns that one `_update` into the KeyStore operations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import ClassVar
+
+from sealer.backends.base import (
+    PENDING,
+    KeyRecord,
+    must_remove,
+    plan_activate,
+    plan_revoke,
+    utcnow,
+    verdict,
+)
+from sealer.errors import BackendError, BadInput
+
+Records = list[KeyRecord]
+
+
+def registered(records: Records, record: KeyRecord, kind: str) -> Records:
+    if any(known.key_id == record.key_id for known in records):
+        raise BackendError(f"{kind}: {record.env}: key {record.key_id} is registered already")
+    return [*records, record.with_status(PENDING)]
+
+
+def activated(
+    records: Records, env: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None
+) -> Records:
+    return _apply(records, plan_activate(records, env, name, key_id, revoke_previous_at, utcnow()))
+
+
+def revoked(records: Records, env: str, key_id: str, at: dt.datetime | None, kind: str) -> Records:
+    record = next((known for known in records if known.key_id == key_id), None)
+    if record is None:
+        raise BackendError(f"{kind}: {env}: no key {key_id}")
+    changed = plan_revoke(record, at, utcnow())
+    return _apply(records, [changed] if changed else [])
+
+
+def without_pending(records: Records, env: str, key_id: str) -> Records:
+    record = next((known for known in records if known.key_id == key_id), None)
+    if record is None or not must_remove(record, env, key_id):
+        return records
+    return [known for known in records if known.key_id != key_id]
+
+
+def _apply(records: Records, changes: Records) -> Records:
+    new = {change.key_id: change for change in changes}
+    return [new.get(record.key_id, record) for record in records]
+
+
+def check_options(kind: str, options: Mapping[str, str], known: tuple[str, ...]) -> None:
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise BadInput(f"{kind} backend: unknown option(s) {', '.join(unknown)} (known: {', '.join(known)})")
+
+
+class WholeDocumentStore:
+    """register/activate/revoke/remove_pending/verify for a store that provides `_update`
+    (read the environment's records, apply a change, write them back atomically) and `list`."""
+
+    kind: ClassVar[str]
+
+    def _update(self, env: str, change: Callable[[Records], Records]) -> None:
+        raise NotImplementedError
+
+    def list(self, env: str) -> list[KeyRecord]:
+        raise NotImplementedError
+
+    def register(self, record: KeyRecord) -> None:
+        self._update(record.env, lambda records: registered(records, record, self.kind))
+
+    def activate(self, env: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
+        self._update(env, lambda records: activated(records, env, name, key_id, revoke_previous_at))
+
+    def revoke(self, env: str, key_id: str, at: dt.datetime | None = None) -> None:
+        self._update(env, lambda records: revoked(records, env, key_id, at, self.kind))
+
+    def remove_pending(self, env: str, key_id: str) -> None:
+        self._update(env, lambda records: without_pending(records, env, key_id))
+
+    def verify(self, env: str, fingerprint: str, now: dt.datetime | None = None) -> str:
+        return verdict(self.list(env), fingerprint, now or utcnow())
