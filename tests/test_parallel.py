@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from sealer import parallel
+from sealer import forkpool, parallel
 
 
 def tagged(value: bytes) -> bytes:
@@ -27,7 +27,7 @@ VALUES = [f"v{i}".encode() for i in range(parallel.MIN_PER_WORKER * 3 + 7)]
 @pytest.fixture
 def no_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Servers other tests leave running on threads would keep seal_all from forking."""
-    monkeypatch.setattr(parallel, "_has_threads", lambda: False)
+    monkeypatch.setattr(forkpool, "can_fork", lambda: True)
 
 
 def test_workers_share_the_work_and_order_is_kept(no_threads: None) -> None:

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from sealer import apikey
+from sealer import apikey, forkpool
 from sealer.scan import rules, scanner, workers
 from sealer.scan.files import Candidate
 
@@ -35,6 +35,7 @@ def test_parallel_scan_equals_sequential(monkeypatch: pytest.MonkeyPatch) -> Non
     files = corpus(30)
     one = scanner.run(files, policy, workers=1)
     monkeypatch.setattr(workers, "MIN_BYTES", 1)
+    monkeypatch.setattr(forkpool, "can_fork", lambda: True)  # servers of other tests run threads
     seen_here: list[str] = []  # a worker's appends stay in the worker
 
     def spy(part: list[Candidate], policy: rules.Policy) -> list[scanner.Outcome]:
@@ -51,6 +52,7 @@ def test_parallel_scan_equals_sequential(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_a_failed_worker_share_is_redone_here(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(workers, "MIN_BYTES", 1)
+    monkeypatch.setattr(forkpool, "can_fork", lambda: True)
     parent = os.getpid()
 
     def work(items: list[int]) -> list[int]:
