@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from sealer.cli.common import emit, output_option
@@ -101,7 +103,7 @@ def keys_verify(env: str, output: str) -> int:
     """Read a key on stdin; print valid / revoked / expired / unknown (exit 0 only when valid)."""
     from sealer import config, keystore
 
-    presented = click.get_text_stream("stdin").read()
+    presented = sys.stdin.read()
     verdict = keystore.verify(config.load(), env, presented)
     emit({"env": env, "result": verdict}, output, verdict)
     return 0 if verdict == "valid" else 1

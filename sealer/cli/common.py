@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -32,5 +33,5 @@ def read_input(path: str) -> bytes:
     from sealer.certs import read_bytes
 
     if path == "-":
-        return click.get_binary_stream("stdin").read()
+        return sys.stdin.buffer.read()
     return read_bytes(path, "input file")

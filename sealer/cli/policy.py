@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Any
 
 import click
@@ -22,7 +23,7 @@ policy_option = click.option(
 
 def _color() -> bool:
     """ANSI colours only on a terminal, and never with NO_COLOR set."""
-    return click.get_text_stream("stdout").isatty() and "NO_COLOR" not in os.environ
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
 def _policy_errors(err: Any) -> int:
