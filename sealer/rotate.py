@@ -150,6 +150,8 @@ def _targets(cfg: Config, request: Request, now: dt.datetime) -> list[tuple[Envi
     targets = []
     for name in envs:
         env = cfg.env(name)
+        if request.due and not request.envs and not env.clusters:
+            continue  # a scheduled --due over everything skips what cannot be sealed yet; check flags it
         names = list(request.keys) or list(env.keys)
         if request.due:
             due = set(due_keys(env, ledger.load(cfg.root, env.name), now))

@@ -256,6 +256,19 @@ def test_due_uses_the_given_time(repo: Path, keys: list[Any]) -> None:
         assert_consistent(repo, env, keys)
 
 
+def test_due_over_everything_skips_environments_that_pin_no_certificate(repo: Path, keys: list[Any]) -> None:
+    with config.edit(repo) as doc:  # an environment added to sealer.yaml, its controller not pinned yet
+        doc["environments"]["qa"] = {
+            "namespace": "qa", "secretName": "engine-api-key", "valuesFile": "deploy/qa/values.yaml"
+        }
+    git(repo, "commit", "-qam", "Add qa")
+    _age_ledger(repo, "staging", 31)
+    data = rotate_json(repo, "--due", "--no-branch")
+    assert data["env"] == "staging" and not (repo / "ledger/qa.yaml").exists()
+    named = cli(repo, "rotate", "qa", "--due", "--no-branch")  # named explicitly: still an error
+    assert named.exit_code == 2 and "qa pins no certificate" in named.output
+
+
 def test_no_commit_then_commit_then_rerun_activates(repo: Path, keys: list[Any]) -> None:
     before = head(repo)
     data = rotate_json(repo, "staging", "--no-commit")
