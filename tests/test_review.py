@@ -25,7 +25,8 @@ from repo_support import (
     set_env_option,
 )
 
-from sealer import apikey, certs, hybrid, ledger, provenance, review, yamlio
+from sealer import apikey, certs, hybrid, ledger, provenance, yamlio
+from sealer.review.checks import plaintext_lines, value_problem
 from sealer.scope import NAMESPACE_WIDE, Scope
 from sealer.sealing import Sealer
 
@@ -275,7 +276,7 @@ def test_tampering_is_flagged(
     assert code == 1 and data["ok"] is False
     assert codes(data) == expected, data["findings"]
     for finding in data["findings"]:  # no finding repeats a plaintext key
-        assert not review.plaintext_lines(finding["message"])
+        assert not plaintext_lines(finding["message"])
     markdown = cli(repo, "review", "--output", "markdown")
     assert markdown.exit_code == 1 and all(f"**{c}**" in markdown.stdout for c in expected)
     assert cli(repo, "review", "main", "HEAD~1").exit_code == 0  # the rotation alone was clean
@@ -350,7 +351,7 @@ def _blob(wrapped_len: int, total: int) -> str:
     ],
 )
 def test_value_problem(value: str, size: int | None, expected: str | None) -> None:
-    problem = review.value_problem(value, size)
+    problem = value_problem(value, size)
     assert (problem[0] if problem else None) == expected
     assert hybrid.looks_sealed(base64.b64decode(_blob(256, 2 + 256 + 16)))
 
@@ -369,4 +370,4 @@ def _mistyped(key: str) -> str:
     ],
 )
 def test_plaintext_lines(text: str, lines: list[int]) -> None:
-    assert review.plaintext_lines(text) == lines
+    assert plaintext_lines(text) == lines

@@ -1,0 +1,94 @@
+"""`sealer review [BASE [HEAD]]`: explain every change to sealed data between two revisions.
+
+It needs no private key: files are read at each revision from Git, ciphertext is judged by
+its layout, key ids come from the ledger at each revision, and which certificate sealed an
+entry from its provenance annotation, checked against the pins in sealer.yaml at HEAD.
+Findings (exit 1) are what a reviewer must not approve: a hand-edited ciphertext, an entry
+sealed with a certificate that is not pinned, one key in two places, a plaintext value, a
+changed scope, namespace, name or pin, and values files that disagree with the sealed files.
+Besides BASE..HEAD as a whole, every commit of the range is checked on its own, so a hand edit
+on top of a clean rotation, or a plaintext key committed and deleted again, is still found.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sealer import config, git, layout, ledger
+from sealer.backends.base import KeyRecord
+from sealer.errors import BadInput
+from sealer.review.checks import EnvReview, duplicate_findings, scan_plaintext
+from sealer.review.history import history_findings
+from sealer.review.model import (
+    HAND_EDIT,
+    Report,
+)
+from sealer.review.revisions import (
+    Side,
+    changed_paths,
+    commit_time,
+    config_at,
+    default_base,
+    env_files,
+    parse_ledger,
+    read_files,
+    resolve,
+    touched_envs,
+)
+
+
+def _needed(names: list[str], base: Side, head: Side, changed: list[str]) -> set[str]:
+    paths = {p for p in changed if p.startswith(f"{layout.SEALED_DIR}/")}
+    for name in names:
+        paths |= env_files(base.env(name), name) | env_files(head.env(name), name)
+    return paths
+
+
+def _all_ledgers(root: Path, rev: str) -> dict[str, list[KeyRecord]]:
+    listing = git.run(root, "ls-tree", "-r", "--name-only", rev, "--", f"{ledger.LEDGER_DIR}/").split()
+    files = read_files(root, rev, [p for p in listing if p.endswith(".yaml") and p.count("/") == 1])
+    return {Path(p).stem: parse_ledger(Path(p).stem, text) for p, text in files.items()}
+
+
+def review(root: Path, base: str | None = None, head: str | None = None) -> Report:
+    """Compare sealed data at `base` (default: merge-base with main) and `head` (default HEAD)."""
+    head_rev = resolve(root, head or "HEAD")
+    base_rev = resolve(root, base) if base else default_base(root)
+    report = Report(base_rev, head_rev)
+    changed = changed_paths(root, base_rev, head_rev)
+    base_side, head_side = _sides(root, base_rev, head_rev, head or "HEAD")
+    names = touched_envs(base_side.cfg, head_side.cfg, changed)
+    needed = _needed(names, base_side, head_side, changed)
+    base_side.files, head_side.files = read_files(root, base_rev, needed), read_files(root, head_rev, needed)
+    head_time = commit_time(root, head_rev)
+    for name in names:
+        done = EnvReview(name, base_side, head_side, head_time, changed).run()
+        report.changes += done.changes
+        report.findings += done.findings
+        report.notes += done.notes
+    if names:
+        report.findings += duplicate_findings(_all_ledgers(root, head_rev))
+    _add_history(report, root, changed, base_side, head_side)
+    return report
+
+
+def _sides(root: Path, base: str, head: str, head_name: str) -> tuple[Side, Side]:
+    texts = {rev: read_files(root, rev, [config.CONFIG_FILE])[config.CONFIG_FILE] for rev in (base, head)}
+    head_cfg = config_at(root, head, texts[head])
+    if head_cfg is None:
+        raise BadInput(f"no {config.CONFIG_FILE} at {head_name}: not a sealer-managed repo")
+    return Side(base, config_at(root, base, texts[base]), {}), Side(head, head_cfg, {})
+
+
+def _add_history(report: Report, root: Path, changed: list[str], base: Side, head: Side) -> None:
+    """Plaintext keys at HEAD, then commit by commit: a hand edit hidden behind a later clean
+    rotation, or a key committed and deleted again, still counts."""
+    seen: set[tuple[str, str]] = set()
+    missing = [p for p in changed if p not in head.files]
+    report.findings += scan_plaintext({**head.files, **read_files(root, head.rev, missing)}, seen)
+    history = history_findings(root, base.rev, head.rev, [c for c in (head.cfg, base.cfg) if c])
+    edited = {(f.env, f.path, f.entry) for f in history if f.code == HAND_EDIT}
+    report.findings = [
+        f for f in report.findings if f.code != HAND_EDIT or (f.env, f.path, f.entry) not in edited
+    ]
+    report.findings += history

@@ -1,0 +1,196 @@
+"""Reading a revision from Git: the files, sealer.yaml and ledgers as they were then."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sealer import config, git, layout, ledger, yamlio
+from sealer.backends.base import ACTIVE, PENDING, KeyRecord
+from sealer.config import Config, Environment
+from sealer.errors import BadInput, SealerError
+from sealer.review.model import (
+    MAIN_BRANCHES,
+)
+
+
+def resolve(root: Path, rev: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "-q", "--verify", f"{rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode or not done.stdout.strip():
+        raise BadInput(f"unknown revision {rev!r}")
+    return done.stdout.strip()
+
+
+def default_base(root: Path) -> str:
+    """The merge-base of HEAD with the main branch (main, else master, else origin/HEAD)."""
+    for ref in MAIN_BRANCHES:
+        if subprocess.run(["git", "-C", str(root), "show-ref", "-q", "--verify", ref]).returncode == 0:
+            try:
+                return git.run(root, "merge-base", "HEAD", ref).strip()
+            except git.GitError:
+                raise BadInput(f"HEAD shares no history with {ref}: give BASE") from None
+    raise BadInput("no main, master or origin/HEAD to compare with: give BASE (e.g. `sealer review HEAD~1`)")
+
+
+def read_files(root: Path, rev: str, paths: Iterable[str]) -> dict[str, str | None]:
+    """path -> text at `rev` (None when absent), through one `git cat-file --batch`."""
+    wanted = sorted(set(paths))
+    if not wanted:
+        return {}
+    done = subprocess.run(
+        ["git", "-C", str(root), "cat-file", "--batch"],
+        capture_output=True,
+        input="".join(f"{rev}:{p}\n" for p in wanted).encode(),
+    )
+    if done.returncode:
+        raise BadInput(f"git cat-file: {done.stderr.decode(errors='replace').strip() or 'failed'}")
+    out, pos = done.stdout, 0
+    result: dict[str, str | None] = {}
+    for path in wanted:
+        end = out.index(b"\n", pos)
+        header, pos = out[pos:end].decode(errors="replace"), end + 1
+        parts = header.rsplit(" ", 2)
+        if len(parts) != 3 or not parts[2].isdigit():  # "<rev:path> missing"
+            result[path] = None
+            continue
+        size = int(parts[2])
+        result[path] = out[pos : pos + size].decode("utf-8", "replace") if parts[1] == "blob" else None
+        pos += size + 1
+    return result
+
+
+def changed_paths(root: Path, base: str, head: str) -> list[str]:
+    return [p for p in git.run(root, "diff", "--name-only", "--no-renames", base, head).splitlines() if p]
+
+
+def commit_time(root: Path, rev: str) -> dt.datetime:
+    seconds = int(git.run(root, "show", "-s", "--format=%ct", rev).strip())
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+
+
+def config_at(root: Path, rev: str, text: str | None) -> Config | None:
+    if text is None:
+        return None
+    docs = yamlio.load_documents(text, f"{rev[:12]}:{config.CONFIG_FILE}")
+    return config.parse(docs[0] if docs else None, root)
+
+
+def parse_ledger(env: str, text: str | None) -> list[KeyRecord]:
+    """The records of a ledger file's text; a broken ledger reads as empty (reported elsewhere)."""
+    try:
+        docs = yamlio.load_documents(text or "", f"ledger/{env}.yaml")
+        keys = docs[0].get("keys") if docs and isinstance(docs[0], dict) else []
+        return [KeyRecord.from_dict({**item, "env": env}) for item in keys or []]
+    except (SealerError, KeyError, TypeError, ValueError, AttributeError):
+        return []
+
+
+def parse_mapping(text: str | None, source: str) -> dict[str, Any] | None:
+    """The first YAML document of `text` if it is a mapping; None when absent or broken."""
+    if text is None:
+        return None
+    try:
+        docs = yamlio.load_documents(text, source)
+    except SealerError:
+        return None
+    return docs[0] if docs and isinstance(docs[0], dict) else None
+
+
+# -- one side of the comparison ----------------------------------------------------------------
+
+
+@dataclass
+class Side:
+    """The files of one revision, each parsed once."""
+
+    rev: str
+    cfg: Config | None
+    files: dict[str, str | None]
+    parsed: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def env(self, name: str) -> Environment | None:
+        return self.cfg.environments.get(name) if self.cfg else None
+
+    def records(self, env: str) -> list[KeyRecord]:
+        path = str(ledger.ledger_path(Path(""), env))
+        if ("ledger", path) not in self.parsed:
+            self.parsed["ledger", path] = parse_ledger(env, self.files.get(path))
+        return list(self.parsed["ledger", path])
+
+    def doc(self, path: str) -> dict[str, Any] | None:
+        if ("doc", path) not in self.parsed:
+            self.parsed["doc", path] = parse_mapping(self.files.get(path), f"{self.rev[:12]}:{path}")
+        found: dict[str, Any] | None = self.parsed["doc", path]
+        return found
+
+    def values(self, path: str | None) -> dict[str, Any]:
+        """The `sealer:` subtree of a values file, or {}."""
+        sub = (self.doc(path) or {}).get("sealer") if path else None
+        return sub if isinstance(sub, dict) else {}
+
+
+def current(records: list[KeyRecord], name: str) -> KeyRecord | None:
+    """The key an entry carries: its newest active (or pending) record."""
+    found = None
+    for record in records:
+        if record.name == name and record.status in (ACTIVE, PENDING):
+            found = record
+    return found
+
+
+def encrypted(doc: Mapping[str, Any] | None) -> dict[str, str]:
+    data = ((doc or {}).get("spec") or {}).get("encryptedData") if isinstance(doc, Mapping) else None
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def values_encrypted(sub: Mapping[str, Any]) -> dict[str, str]:
+    data = sub.get("encryptedData")
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+# -- which files matter ------------------------------------------------------------------------
+
+
+def env_files(env: Environment | None, name: str) -> set[str]:
+    if env is None:
+        return {str(ledger.ledger_path(Path(""), name))}
+    files = {env.values_file, str(ledger.ledger_path(Path(""), name))}
+    for cluster in env.clusters:
+        files |= {layout.sealed_file(name, cluster.name), cluster.values_file, cluster.cert}
+    return files
+
+
+def touched_envs(base: Config | None, head: Config | None, changed: list[str]) -> list[str]:
+    """Environments whose sealed data, values, ledger, certificates or settings changed."""
+    names = sorted({*(base.environments if base else {}), *(head.environments if head else {})})
+    result = []
+    for name in names:
+        old = base.environments.get(name) if base else None
+        new = head.environments.get(name) if head else None
+        files = env_files(old, name) | env_files(new, name)
+        if old != new or any(p in files or p.startswith(f"{layout.SEALED_DIR}/{name}/") for p in changed):
+            result.append(name)
+    return result
+
+
+def clusters_of(
+    name: str, base: Environment | None, head: Environment | None, changed: list[str]
+) -> dict[str, str]:
+    """cluster -> values file, over both revisions and any changed sealed file of the env."""
+    result: dict[str, str] = {}
+    for env in (base, head):
+        for cluster in env.clusters if env else ():
+            result[cluster.name] = cluster.values_file
+    prefix = f"{layout.SEALED_DIR}/{name}/"
+    for path in changed:
+        if path.startswith(prefix) and path.endswith(".yaml") and "/" not in path[len(prefix) :]:
+            result.setdefault(path[len(prefix) : -5], layout.values_file(name, path[len(prefix) : -5]))
+    return result
