@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
-from sealer.backends.base import REVOKED, KeyRecord, oldest_first
-from sealer.backends.document import Records, WholeDocumentStore, check_options
+from sealer.backends.base import REVOKED, KeyRecord, check_options, oldest_first
+from sealer.backends.document import Records, WholeDocumentStore
 from sealer.errors import BackendError, BadInput
 
 DOC_KEY = "sealer_keys"

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar, Protocol
 
-from sealer.errors import BackendError
+from sealer.errors import BackendError, BadInput
 
 PENDING = "pending"
 ACTIVE = "active"
@@ -202,3 +202,13 @@ def must_remove(record: KeyRecord | None, env: str, key_id: str) -> bool:
 def oldest_first(records: Iterable[KeyRecord]) -> list[KeyRecord]:
     """Records by creation time; ties keep the store's own (insertion) order."""
     return sorted(records, key=lambda record: record.created)
+
+
+def check_options(kind: str, options: Mapping[str, str], known: Sequence[str], credentials: str = "") -> None:
+    """Refuse settings a store does not know (a credential among them), naming the known ones."""
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        hint = f"; credentials come from {credentials}" if credentials else ""
+        raise BadInput(
+            f"{kind} backend: unknown option(s) {', '.join(unknown)} (known: {', '.join(known)}){hint}"
+        )

@@ -8,7 +8,7 @@ backend shares (`sealer.backends.base`), and write the result back as one docume
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import ClassVar
 
 from sealer.backends.base import (
@@ -20,7 +20,7 @@ from sealer.backends.base import (
     utcnow,
     verdict,
 )
-from sealer.errors import BackendError, BadInput
+from sealer.errors import BackendError
 
 Records = list[KeyRecord]
 
@@ -55,12 +55,6 @@ def without_pending(records: Records, env: str, key_id: str) -> Records:
 def _apply(records: Records, changes: Records) -> Records:
     new = {change.key_id: change for change in changes}
     return [new.get(record.key_id, record) for record in records]
-
-
-def check_options(kind: str, options: Mapping[str, str], known: tuple[str, ...]) -> None:
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise BadInput(f"{kind} backend: unknown option(s) {', '.join(unknown)} (known: {', '.join(known)})")
 
 
 class WholeDocumentStore:

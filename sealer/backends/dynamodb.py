@@ -37,6 +37,7 @@ from sealer.backends.base import (
     ACTIVE,
     PENDING,
     KeyRecord,
+    check_options,
     iso,
     must_remove,
     plan_activate,
@@ -81,12 +82,7 @@ class DynamoStore:
     kind: ClassVar[str] = "dynamodb"
 
     def __init__(self, options: dict[str, str], repo: Path) -> None:
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise BadInput(
-                f"dynamodb: unknown option {unknown[0]!r} (use {', '.join(OPTIONS)}); credentials "
-                "come from the AWS credential chain"
-            )
+        check_options(self.kind, options, OPTIONS, "the AWS credential chain")
         self.table = options.get("table", DEFAULT_TABLE)
         self.region = options.get("region")
         self.endpoint_url = options.get("endpoint_url")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sealer.backends.base import (
     PENDING,
     KeyRecord,
+    check_options,
     must_remove,
     parse_iso,
     plan_activate,
@@ -73,12 +74,7 @@ class PostgresStore:
     kind: ClassVar[str] = "postgres"
 
     def __init__(self, options: dict[str, str], repo: Path) -> None:
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise BadInput(
-                f"postgres: unknown option {unknown[0]!r} (use {', '.join(OPTIONS)}); the connection "
-                "and its password come from libpq's environment, PGPASSFILE or PGSERVICE"
-            )
+        check_options(self.kind, options, OPTIONS, "libpq's environment, PGPASSFILE or PGSERVICE")
         self.table = _identifier(options.get("table", DEFAULT_TABLE), "table")
         self.schema = _identifier(options.get("schema", DEFAULT_SCHEMA), "schema")
         self.service = options.get("service")

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from sealer.backends.base import KeyRecord, oldest_first
-from sealer.backends.document import Records, WholeDocumentStore, check_options
+from sealer.backends.base import KeyRecord, check_options, oldest_first
+from sealer.backends.document import Records, WholeDocumentStore
 from sealer.errors import BackendError, BadInput
 
 DEFAULT_MOUNT = "secret"
