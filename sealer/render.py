@@ -156,12 +156,6 @@ def values_text(
     return render_values(old, subtree, str(path)), old
 
 
-def render_cluster(root: Path, env: Environment, cluster: Cluster, records: list[KeyRecord]) -> Path | None:
-    """Re-render one values file; returns its path when it changed."""
-    new, old = values_text(root, env, cluster, state.load(root, env.name, cluster.name), records)
-    return _write_changed(root / cluster.values_file, new, old)
-
-
 def _write_changed(path: Path, new: str, old: str | None) -> Path | None:
     if new == old:
         return None

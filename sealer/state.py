@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sealer import layout, provenance, yamlio
-from sealer.atomic import write_atomic
-from sealer.config import Cluster, Environment
+from sealer.config import Environment
 from sealer.errors import BadInput
 from sealer.scope import label, scope_of
 from sealer.sealing import Sealer, sealed_secret
@@ -84,14 +83,6 @@ def merged(
 
 def dump(doc: Mapping[str, Any]) -> str:
     return HEADER + yamlio.dump(dict(doc))
-
-
-def put(root: Path, env: Environment, cluster: Cluster, sealer: Sealer, sealed: Mapping[str, str]) -> Path:
-    path = layout.sealed_path(root, env.name, cluster.name)
-    doc = merged(load(root, env.name, cluster.name), env, sealer, sealed, str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, dump(doc))
-    return path
 
 
 def seal_entries(env: Environment, sealer: Sealer, values: Mapping[str, bytes]) -> dict[str, str]:
