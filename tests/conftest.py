@@ -8,21 +8,12 @@ from pathlib import Path
 import pytest
 from fixtures_http_stores import *  # noqa: F401,F403
 from fixtures_sql_stores import *  # noqa: F401,F403
+from repo_support import isolate
 
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for var in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
-        monkeypatch.setenv(var, "Sealer Test")
-    for var in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
-        monkeypatch.setenv(var, "test@sealer.invalid")
-    for var in ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "KUBECONFIG", "VAULT_ADDR", "VAULT_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("SEALER_TEST", "1")
+    isolate(monkeypatch, tmp_path_factory.mktemp("home"))
     os.umask(0o022)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from repo_support import isolate
 
 from sealer import config, keypair, layout, ledger, pins, state, yamlio
 from sealer.backends.base import KeyRecord
@@ -41,20 +42,6 @@ def inside(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.chdir(before)
-
-
-def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
-    """What tests/conftest.py's `isolated_env` does, for session fixtures built before it runs."""
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for var in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
-        monkeypatch.setenv(var, "Sealer Test")
-    for var in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
-        monkeypatch.setenv(var, "test@sealer.invalid")
-    for var in ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "KUBECONFIG", "VAULT_ADDR", "VAULT_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("SEALER_TEST", "1")
 
 
 def git(root: Path, *args: str) -> str:

@@ -26,6 +26,14 @@ from cryptography.x509.oid import NameOID
 STRICT_ANNOTATIONS: dict[str, str] = {}
 NAMESPACE_WIDE_ANNOTATIONS = {"sealedsecrets.bitnami.com/namespace-wide": "true"}
 CLUSTER_WIDE_ANNOTATIONS = {"sealedsecrets.bitnami.com/cluster-wide": "true"}
+# A value sealed for prod/app moved to (namespace, name): does the controller still open it?
+MOVED_VALUES = [
+    ("strict", "prod", "other", False),
+    ("strict", "staging", "app", False),
+    ("namespace-wide", "prod", "other", True),
+    ("namespace-wide", "staging", "app", False),
+    ("cluster-wide", "staging", "other", True),
+]
 
 
 def scope_label(scope: str, namespace: str, name: str) -> bytes:

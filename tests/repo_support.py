@@ -34,21 +34,38 @@ IDENTITY = {
     "GIT_COMMITTER_EMAIL": "test@sealer.invalid",
 }
 JOURNAL = "sealer-rotation.json"
+# Every faults.point() of a rotation, in the order it passes them (test_rotate checks the code agrees).
+FAULT_POINTS = [
+    "after-register",
+    "before-temps",
+    "before-journal",
+    "before-rename",
+    "before-commit",
+    "before-push",
+    "before-activate",
+    "after-activate-one",
+]
 _KEYPAIRS: dict[str, Path] = {}
+
+
+def isolate(patch: pytest.MonkeyPatch, home: Path) -> None:
+    """No test touches $HOME, global git config, CI identities or real services' settings."""
+    patch.setenv("HOME", str(home))
+    patch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+    patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    patch.setenv("SEALER_TEST", "1")
+    for var, value in IDENTITY.items():
+        patch.setenv(var, value)
+    for var in ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "SEALER_FAULT", "KUBECONFIG", "VAULT_ADDR",
+                "VAULT_TOKEN"):
+        patch.delenv(var, raising=False)
 
 
 @contextlib.contextmanager
 def isolated(home: Path) -> Iterator[None]:
     """What conftest's autouse fixture does, for module-scoped fixtures that run before it."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOME", str(home))
-        patch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        patch.setenv("SEALER_TEST", "1")
-        for var, value in IDENTITY.items():
-            patch.setenv(var, value)
-        for var in ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "SEALER_FAULT", "VAULT_ADDR", "VAULT_TOKEN"):
-            patch.delenv(var, raising=False)
+        isolate(patch, home)
         yield
 
 

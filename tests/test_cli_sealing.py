@@ -74,16 +74,7 @@ def test_cli_sealed_values_open_with_the_reference(
         assert {k: ref.decrypt(key, label, v) for k, v in doc["spec"]["encryptedData"].items()} == values
 
 
-@pytest.mark.parametrize(
-    ("scope", "namespace", "name", "opens"),
-    [
-        ("strict", "prod", "other", False),
-        ("strict", "staging", "app", False),
-        ("namespace-wide", "prod", "other", True),
-        ("namespace-wide", "staging", "app", False),
-        ("cluster-wide", "staging", "other", True),
-    ],
-)
+@pytest.mark.parametrize(("scope", "namespace", "name", "opens"), ref.MOVED_VALUES)
 def test_moved_values_open_only_where_the_scope_allows(
     keypair_2048_dir: Path,
     tmp_path: Path,

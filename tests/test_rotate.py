@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from repo_support import (
+    FAULT_POINTS,
     EnvSpec,
     active,
     all_plaintext_keys,
@@ -49,16 +50,6 @@ PRODUCTION_FILES = (
     "deploy/production/values.yaml",
     "ledger/production.yaml",
 )
-POINTS = [
-    "after-register",
-    "before-temps",
-    "before-journal",
-    "before-rename",
-    "before-commit",
-    "before-push",
-    "before-activate",
-    "after-activate-one",
-]
 EXTERNAL_ONLY = {
     "after-register",
     "after-activate-one",
@@ -345,7 +336,7 @@ def _after_rerun(repo: Path, keys: list[Any], old_key_id: str, count: int) -> No
     assert STAGING_FILES <= files_of(repo)
 
 
-@pytest.mark.parametrize("point", POINTS)
+@pytest.mark.parametrize("point", FAULT_POINTS)
 def test_fault_exception_then_rerun(
     repo: Path, keys: list[Any], point: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -370,7 +361,7 @@ def test_fault_exception_then_rerun(
     _after_rerun(repo, keys, old.key_id, count)
 
 
-@pytest.mark.parametrize("point", POINTS)
+@pytest.mark.parametrize("point", FAULT_POINTS)
 def test_fault_sigkill_then_rerun(repo: Path, keys: list[Any], point: str) -> None:
     before, old, start = snapshot(repo, STAGING_FILES), active(ledger_records(repo, "staging")), head(repo)
     count = len(ledger_records(repo, "staging")) + 1
@@ -452,7 +443,7 @@ def _fault_with_store(
 
 
 @pytest.mark.parametrize("mode", ["raise", "kill"])
-@pytest.mark.parametrize("point", POINTS)
+@pytest.mark.parametrize("point", FAULT_POINTS)
 def test_fault_with_vault_in_the_loop(
     repo: Path, keys: list[Any], point: str, mode: str, vault_env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -461,7 +452,7 @@ def test_fault_with_vault_in_the_loop(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("point", POINTS)
+@pytest.mark.parametrize("point", FAULT_POINTS)
 def test_fault_sigkill_with_postgres_in_the_loop(
     repo: Path, keys: list[Any], point: str, pg_env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -563,4 +554,4 @@ def test_every_fault_point_in_the_code_is_injected_above() -> None:
     import sealer
 
     sources = "".join(p.read_text() for p in Path(sealer.__file__).parent.rglob("*.py"))
-    assert set(re.findall(r'faults\.point\("([^"]+)"\)', sources)) == set(POINTS)
+    assert set(re.findall(r'faults\.point\("([^"]+)"\)', sources)) == set(FAULT_POINTS)

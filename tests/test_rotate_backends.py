@@ -37,33 +37,32 @@ from backend_repo_support import (
     verify,
 )
 from fixtures_sql_stores import Outage
-from repo_support import all_plaintext_keys, assert_consistent, commit_all, git, head, run_sealer, stray_temps
+from repo_support import (
+    FAULT_POINTS,
+    all_plaintext_keys,
+    assert_consistent,
+    commit_all,
+    git,
+    head,
+    run_sealer,
+    stray_temps,
+)
 
 from sealer import apikey, faults
 from sealer.backends.base import ACTIVE, GRACE, PENDING, KeyRecord
 from sealer.faults import InjectedFault
 
 FILES = ("sealed/staging/staging.yaml", "deploy/staging/values.yaml", "ledger/staging.yaml")
-POINTS = [
-    "after-register",
-    "before-temps",
-    "before-journal",
-    "before-rename",
-    "before-commit",
-    "before-push",
-    "before-activate",
-    "after-activate-one",
-]
-BEFORE_COMMIT = POINTS[:5]
-BEFORE_JOURNAL = POINTS[:3]  # a kill there leaves no journal: the next run starts afresh
+BEFORE_COMMIT = FAULT_POINTS[:5]
+BEFORE_JOURNAL = FAULT_POINTS[:3]  # a kill there leaves no journal: the next run starts afresh
 # Points a rotation through an external store treats alike are sampled for the slow cases:
 # the file steps (before-temps … before-commit) differ only in what is restored, which
 # tests/test_rotate.py checks at every point; so do before-push and before-activate.
 SAMPLE = ["after-register", "before-rename", "before-activate", "after-activate-one"]
 # Exceptions: every point for every store, sampled for dynamodb (each boto3 client costs).
 EXCEPTIONS = [
-    *[(kind, point) for kind in ("vault", "auth0") for point in POINTS],
-    *[pytest.param("postgres", point, marks=pytest.mark.slow) for point in POINTS],
+    *[(kind, point) for kind in ("vault", "auth0") for point in FAULT_POINTS],
+    *[pytest.param("postgres", point, marks=pytest.mark.slow) for point in FAULT_POINTS],
     *[pytest.param("dynamodb", point, marks=pytest.mark.slow) for point in SAMPLE],
 ]
 # Kills cost a subprocess each: auth0 at the points that differ, dynamodb once (vault and

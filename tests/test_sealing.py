@@ -96,16 +96,7 @@ def test_cluster_wide_needs_no_namespace_but_strict_does(keypair_2048_dir: Path)
         sealing.sealed_secret(spec, sealer_for(keypair_2048_dir), Scope.STRICT)
 
 
-@pytest.mark.parametrize(
-    ("scope", "namespace", "name", "opens"),
-    [
-        ("strict", "prod", "other", False),
-        ("strict", "staging", "app", False),
-        ("namespace-wide", "prod", "other", True),
-        ("namespace-wide", "staging", "app", False),
-        ("cluster-wide", "staging", "other", True),
-    ],
-)
+@pytest.mark.parametrize(("scope", "namespace", "name", "opens"), ref.MOVED_VALUES)
 def test_moved_values_open_only_where_their_scope_allows(
     keypair_2048_dir: Path, scope: str, namespace: str, name: str, opens: bool
 ) -> None:
