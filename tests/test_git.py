@@ -1,0 +1,177 @@
+"""sealer's Git commit (one `git fast-import`, one checked `update-ref`) against the real `git`:
+exactly the given paths, the user's staged work left alone, the index in step with HEAD."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from repo_support import git
+
+from sealer import git as sealer_git
+from sealer.errors import BadInput
+from sealer.git import Commit, GitError, commit_paths
+
+ODD_NAMES = ["with space.yaml", '"quoted".yaml', "back\\slash.yaml", "ünïcode/ß.yaml"]
+
+
+def new_repo(root: Path, *extra: str) -> Path:
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main", *extra)
+    return root
+
+
+def write(root: Path, rel: str, text: str) -> None:
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / rel).write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = new_repo(tmp_path / "repo")
+    for rel in ("a.yaml", "b.yaml", "gone.yaml", "user.txt"):
+        write(root, rel, f"{rel} v1\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "first")
+    return root
+
+
+def tree(root: Path, rev: str = "HEAD") -> dict[str, str]:
+    names = git(root, "ls-tree", "-r", "-z", "--name-only", rev).split("\0")
+    return {name: git(root, "show", f"{rev}:{name}") for name in names if name}
+
+
+def test_commits_exactly_the_paths_and_leaves_the_users_staged_work(repo: Path) -> None:
+    before = git(repo, "rev-parse", "HEAD").strip()
+    write(repo, "a.yaml", "a v2\n")
+    write(repo, "new/c.yaml", "c v1\n")
+    (repo / "gone.yaml").unlink()
+    write(repo, "user.txt", "the user's own change\n")
+    git(repo, "add", "user.txt")
+    write(repo, "b.yaml", "not asked for\n")
+
+    commit = commit_paths(repo, ["a.yaml", "new/c.yaml", "gone.yaml"], "sealer: rotate\n\nbody\n", None)
+
+    assert git(repo, "rev-parse", "HEAD").strip() == commit
+    assert git(repo, "rev-parse", "HEAD^").strip() == before
+    assert git(repo, "log", "-1", "--format=%B", commit) == "sealer: rotate\n\nbody\n\n"
+    assert tree(repo) == {
+        "a.yaml": "a v2\n",
+        "b.yaml": "b.yaml v1\n",
+        "new/c.yaml": "c v1\n",
+        "user.txt": "user.txt v1\n",
+    }
+    # The index agrees with the new HEAD for sealer's paths; the user's staged change is still staged.
+    status = git(repo, "status", "--porcelain").splitlines()
+    assert sorted(status) == [" M b.yaml", "M  user.txt"]
+    assert git(repo, "for-each-ref", "refs/sealer/") == ""
+
+
+def test_author_and_committer_are_the_users(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Ann Author")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "ci@sealer.invalid")
+    write(repo, "a.yaml", "a v2\n")
+    commit_paths(repo, ["a.yaml"], "m\n", None)
+    assert git(repo, "log", "-1", "--format=%an|%ce").strip() == "Ann Author|ci@sealer.invalid"
+
+
+def test_odd_file_names_commit_as_given(repo: Path) -> None:
+    for rel in ODD_NAMES:
+        write(repo, rel, f"{rel}\n")
+    commit_paths(repo, ODD_NAMES, "odd names\n", None)
+    committed = tree(repo)
+    assert all(committed[rel] == f"{rel}\n" for rel in ODD_NAMES)
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_new_branch_takes_head_and_leaves_main(repo: Path) -> None:
+    main = git(repo, "rev-parse", "main").strip()
+    write(repo, "a.yaml", "a v2\n")
+    commit = commit_paths(repo, ["a.yaml"], "m\n", "sealer/rotate-x")
+    assert git(repo, "symbolic-ref", "--short", "HEAD").strip() == "sealer/rotate-x"
+    assert git(repo, "rev-parse", "main").strip() == main
+    assert git(repo, "rev-parse", "sealer/rotate-x^").strip() == main != commit
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_an_existing_branch_is_never_moved(repo: Path) -> None:
+    git(repo, "branch", "taken")
+    taken = git(repo, "rev-parse", "taken").strip()
+    write(repo, "a.yaml", "a v2\n")
+    with pytest.raises(GitError, match="update-ref"):
+        commit_paths(repo, ["a.yaml"], "m\n", "taken")
+    assert git(repo, "rev-parse", "taken").strip() == taken
+    assert git(repo, "symbolic-ref", "--short", "HEAD").strip() == "main"
+    assert git(repo, "for-each-ref", "refs/sealer/") == ""
+
+
+def test_a_branch_moved_meanwhile_is_not_overwritten(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = git(repo, "rev-parse", "HEAD").strip()
+    commit = Commit(repo)
+    commit.add("a.yaml", b"a v2\n")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "someone else")
+    moved = git(repo, "rev-parse", "HEAD").strip()
+    # finish() builds on the HEAD it read; the branch moved since: the checked update must refuse.
+    monkeypatch.setattr(sealer_git, "head", lambda root: first)
+    with pytest.raises(GitError, match="update-ref"):
+        commit.finish("m\n", None)
+    assert git(repo, "rev-parse", "HEAD").strip() == moved
+    assert git(repo, "for-each-ref", "refs/sealer/") == ""
+
+
+def test_abort_leaves_head_index_and_refs_alone(repo: Path) -> None:
+    before = git(repo, "rev-parse", "HEAD").strip()
+    write(repo, "a.yaml", "a v2\n")
+    commit = Commit(repo)
+    commit.add("a.yaml", b"a v2\n")
+    commit.abort()
+    assert git(repo, "rev-parse", "HEAD").strip() == before
+    assert git(repo, "status", "--porcelain") == " M a.yaml\n"
+    assert git(repo, "for-each-ref", "refs/sealer/") == ""
+
+
+def test_detached_head_without_a_branch_is_bad_input(repo: Path) -> None:
+    git(repo, "checkout", "-q", "--detach")
+    write(repo, "a.yaml", "a v2\n")
+    with pytest.raises(BadInput, match="detached"):
+        commit_paths(repo, ["a.yaml"], "m\n", None)
+    assert git(repo, "for-each-ref", "refs/sealer/") == ""
+
+
+def test_first_commit_of_an_empty_repo(tmp_path: Path) -> None:
+    root = new_repo(tmp_path / "empty")
+    write(root, "a.yaml", "a\n")
+    commit = commit_paths(root, ["a.yaml"], "first\n", None)
+    assert git(root, "rev-list", "--count", "HEAD").strip() == "1"
+    assert git(root, "rev-parse", "HEAD").strip() == commit
+    assert tree(root) == {"a.yaml": "a\n"}
+
+
+def test_sha256_repository(tmp_path: Path) -> None:
+    root = new_repo(tmp_path / "sha256", "--object-format=sha256")
+    write(root, "a.yaml", "a\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "first")
+    write(root, "a.yaml", "a v2\n")
+    commit = commit_paths(root, ["a.yaml"], "m\n", "next")
+    assert len(commit) == 64
+    assert tree(root) == {"a.yaml": "a v2\n"}
+    assert git(root, "status", "--porcelain") == ""
+
+
+def test_not_a_repository_is_one_git_error(tmp_path: Path) -> None:
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(GitError) as caught:
+        commit_paths(tmp_path / "plain", ["a.yaml"], "m\n", None)
+    assert "\n" not in str(caught.value) and "not a git repository" in str(caught.value)
+
+
+def test_no_identity_is_one_clear_error(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
+        monkeypatch.delenv(var, raising=False)
+    git(repo, "config", "user.useConfigOnly", "true")
+    write(repo, "a.yaml", "a v2\n")
+    with pytest.raises(GitError, match="identity"):
+        commit_paths(repo, ["a.yaml"], "m\n", None)
+    assert subprocess.run(["git", "-C", str(repo), "diff", "--quiet", "HEAD"]).returncode == 1
