@@ -1,10 +1,14 @@
 """The key ledger committed in the repo: one file per environment, metadata only, never a key.
 
 One file per environment keeps a rotation's cost and diff proportional to what it rotates.
+Each record is one line, a JSON object (which YAML reads as a flow mapping): a review diff then
+shows the whole record whose status changed, and a rotation reads its ledgers with `json`
+instead of a YAML parser. A ledger edited by hand into any other YAML still loads.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,26 +36,59 @@ def ledger_path(repo: Path, env: str) -> Path:
 
 def load(repo: Path, env: str) -> list[KeyRecord]:
     path = ledger_path(repo, env)
-    if not path.exists():
-        return []
-    docs = yamlio.load_documents(path.read_bytes(), str(path))
-    keys = docs[0].get("keys") if docs and isinstance(docs[0], dict) else None
-    if not isinstance(keys, list):
-        raise ConfigError(str(path), "expected a mapping with a `keys` list")
     try:
-        return [KeyRecord.from_dict({**item, "env": env}) for item in keys]
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    return parse(env, text, str(path))
+
+
+def parse(env: str, text: str, source: str) -> list[KeyRecord]:
+    """The records of a ledger file's text; ConfigError naming `source` when it is broken."""
+    items = _fast_items(text, env)
+    if items is None:
+        docs = yamlio.load_documents(text, source)
+        items = docs[0].get("keys") if docs and isinstance(docs[0], dict) else None
+    if not isinstance(items, list):
+        raise ConfigError(source, "expected a mapping with a `keys` list")
+    try:
+        return [KeyRecord.from_dict({**item, "env": env}) for item in items]
     except (KeyError, TypeError, ValueError) as err:
-        raise ConfigError(str(path), f"bad key record ({err})") from None
+        raise ConfigError(source, f"bad key record ({err})") from None
+
+
+def _fast_items(text: str, env: str) -> list[dict[str, object]] | None:
+    """The records of a ledger exactly as `dump` writes it; None for anything else (YAML reads it)."""
+    lines = text.splitlines()
+    if lines[:3] != [HEADER.rstrip("\n"), f"env: {yamlio.flow_json(env)}", "keys:"]:
+        return None
+    items = []
+    for line in lines[3:]:
+        if not line.startswith(_ITEM):
+            return None
+        try:
+            item = json.loads(line[len(_ITEM) - 1 :])
+        except ValueError:
+            return None
+        if not isinstance(item, dict):
+            return None
+        items.append(item)
+    return items
+
+
+_ITEM = "  - {"
 
 
 def dump(env: str, records: list[KeyRecord]) -> str:
     """Deterministic text: the same records always give the same bytes."""
-    items = []
+    lines = [HEADER, f"env: {yamlio.flow_json(env)}\nkeys:"]
+    if not records:
+        lines[-1] += " []"
     for record in records:
         data = record.as_dict()
         del data["env"]
-        items.append(data)
-    return HEADER + yamlio.dump({"env": env, "keys": items})
+        lines.append(f"\n  - {yamlio.flow_json(data)}")
+    return "".join(lines) + "\n"
 
 
 def save(repo: Path, env: str, records: list[KeyRecord]) -> Path:

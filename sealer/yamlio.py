@@ -110,7 +110,13 @@ def _string(text: str) -> str:
     if _PLAIN.fullmatch(text) and _resolves_to_str(text):
         return text
     # A JSON string is a YAML double-quoted scalar once YAML's unsafe characters are escaped.
-    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False))
+    return flow_json(text)
+
+
+def flow_json(value: Any) -> str:
+    """`value` as one line of JSON that a YAML parser reads back as the same value (JSON is YAML
+    once the characters YAML takes for line breaks or rejects are escaped)."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False))
 
 
 def _float(value: float) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Protocol
 
 from sealer.errors import BackendError, BadInput
@@ -56,11 +56,18 @@ class KeyRecord:
     sealed_with: tuple[str, ...] = ()  # fingerprints of the certificates that sealed it
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for field in ("created", "expires", "revoke_at"):
-            data[field] = iso(data[field])
-        data["sealed_with"] = list(self.sealed_with)
-        return data
+        return {
+            "env": self.env,
+            "name": self.name,
+            "key_id": self.key_id,
+            "fingerprint": self.fingerprint,
+            "created": iso(self.created),
+            "expires": iso(self.expires),
+            "status": self.status,
+            "actor": self.actor,
+            "revoke_at": iso(self.revoke_at),
+            "sealed_with": list(self.sealed_with),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KeyRecord:

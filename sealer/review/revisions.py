@@ -86,10 +86,8 @@ def config_at(root: Path, rev: str, text: str | None) -> Config | None:
 def parse_ledger(env: str, text: str | None) -> list[KeyRecord]:
     """The records of a ledger file's text; a broken ledger reads as empty (reported elsewhere)."""
     try:
-        docs = yamlio.load_documents(text or "", f"ledger/{env}.yaml")
-        keys = docs[0].get("keys") if docs and isinstance(docs[0], dict) else []
-        return [KeyRecord.from_dict({**item, "env": env}) for item in keys or []]
-    except (SealerError, KeyError, TypeError, ValueError, AttributeError):
+        return ledger.parse(env, text, f"ledger/{env}.yaml") if text and text.strip() else []
+    except SealerError:
         return []
 
 

@@ -1,0 +1,92 @@
+"""The ledger file: one JSON record a line under a YAML header, read back with `json` when it is
+exactly what sealer writes and with YAML otherwise (a hand edit), the same records either way."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from sealer import ledger, yamlio
+from sealer.backends.base import ACTIVE, GRACE, REVOKED, KeyRecord
+from sealer.errors import BadInput
+from sealer.review.revisions import parse_ledger
+
+T0 = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+
+
+def record(name: str, status: str, actor: str = "Ann <ann@sealer.invalid>", **extra: object) -> KeyRecord:
+    base = dict(
+        env="prod-eu",
+        name=name,
+        key_id=f"kid_{name:0>12}"[:16],
+        fingerprint=name.encode().hex().ljust(64, "0"),
+        created=T0,
+        expires=T0 + dt.timedelta(days=90),
+        status=status,
+        actor=actor,
+    )
+    return KeyRecord(**{**base, **extra})  # type: ignore[arg-type]
+
+
+RECORDS = [
+    record("apiKey", REVOKED),
+    record("apiKey", GRACE, revoke_at=T0 + dt.timedelta(hours=1), sealed_with=("a" * 64, "b" * 64)),
+    record("apiKey", ACTIVE, actor="Zoë \u2028 \x85 \"quoted\" \\ <z@sealer.invalid>", expires=None),
+    record("other", ACTIVE, actor=""),
+]
+
+
+def test_one_line_a_record_and_the_same_records_back() -> None:
+    text = ledger.dump("prod-eu", RECORDS)
+    lines = text.splitlines()
+    assert lines[0] == ledger.HEADER.strip() and lines[1:3] == ['env: "prod-eu"', "keys:"]
+    assert len(lines) == 3 + len(RECORDS) and all(line.startswith("  - {") for line in lines[3:])
+    assert ledger.parse("prod-eu", text, "ledger") == RECORDS
+
+
+def test_yaml_reads_the_same_data_as_the_json_fast_path() -> None:
+    text = ledger.dump("prod-eu", RECORDS)
+    doc = yamlio.load_documents(text, "ledger")[0]
+    assert doc["env"] == "prod-eu"
+    assert [KeyRecord.from_dict({**item, "env": "prod-eu"}) for item in doc["keys"]] == RECORDS
+
+
+def test_a_hand_edited_block_yaml_ledger_still_loads(tmp_path: Path) -> None:
+    items = []
+    for rec in RECORDS:
+        data = rec.as_dict()
+        del data["env"]
+        items.append(data)
+    text = ledger.HEADER + "# reviewed by hand\n" + yamlio.dump({"env": "prod-eu", "keys": items})
+    path = ledger.ledger_path(tmp_path, "prod-eu")
+    path.parent.mkdir()
+    path.write_text(text, encoding="utf-8")
+    assert ledger.load(tmp_path, "prod-eu") == RECORDS
+
+
+def test_a_comment_on_a_record_line_falls_back_to_yaml() -> None:
+    lines = ledger.dump("prod-eu", RECORDS).splitlines()
+    lines[3] += "  # revoked after the incident"
+    assert ledger.parse("prod-eu", "\n".join(lines) + "\n", "ledger") == RECORDS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "keys: 3\n",
+        ledger.HEADER + 'env: "prod-eu"\nkeys:\n  - {"name": "apiKey"\n',
+        ledger.HEADER + 'env: "prod-eu"\nkeys:\n  - {"name": "apiKey"}\n',
+        ledger.HEADER + 'env: "prod-eu"\nkeys:\n  - [1, 2]\n',
+    ],
+)
+def test_a_broken_ledger_is_bad_input_naming_it(text: str) -> None:
+    with pytest.raises(BadInput, match="ledger/prod-eu.yaml"):
+        ledger.parse("prod-eu", text, "ledger/prod-eu.yaml")
+    assert parse_ledger("prod-eu", text) == []  # review reports it elsewhere, and goes on
+
+
+def test_no_ledger_is_no_records(tmp_path: Path) -> None:
+    assert ledger.load(tmp_path, "dev") == []
+    assert ledger.parse("dev", ledger.dump("dev", []), "ledger") == []
