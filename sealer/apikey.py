@@ -58,10 +58,19 @@ def check_env_tag(env: str) -> str:
 
 def generate(env: str) -> str:
     """A new API key for `env`."""
-    body = f"{PREFIX}_{check_env_tag(env)}_" + "".join(
-        secrets.choice(BASE62) for _ in range(RANDOM_LEN)
-    )
+    body = f"{PREFIX}_{check_env_tag(env)}_{_random_base62(RANDOM_LEN)}"
     return body + _checksum(body)
+
+
+_UNBIASED = 62 * 4  # bytes below this map onto base62 evenly; the rest are dropped
+
+
+def _random_base62(length: int) -> str:
+    """`length` uniform base62 digits from `secrets` (one call for a whole key, not one a digit)."""
+    digits: list[str] = []
+    while len(digits) < length:
+        digits.extend(BASE62[b % 62] for b in secrets.token_bytes(length + 8) if b < _UNBIASED)
+    return "".join(digits[:length])
 
 
 def checksum_ok(key: str) -> bool:

@@ -1,4 +1,8 @@
-"""Writes that never leave a file half-written: temp file in the same folder, fsync, rename."""
+"""Writes that never leave a file half-written: temp file in the same folder, fsync, rename.
+
+`write_unsynced` + `sync_filesystem` are the batch form for callers that write many temps and
+rename them themselves (a rotation): one file-system sync instead of an fsync a file.
+"""
 
 from __future__ import annotations
 
@@ -41,5 +45,40 @@ def _fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_unsynced(path: Path, data: bytes | str, mode: int = 0o644) -> None:
+    """Create `path` afresh with `data`, not yet durable: call `sync_filesystem` before relying
+    on it. Whatever was at `path` is removed first, so a planted symlink is never followed."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(fd, mode)  # the umask must not widen or narrow what the caller asked for
+            handle.write(payload)
+    except OSError as err:
+        raise BadInput(f"cannot write {path}: {err.strerror or err}") from None
+
+
+def sync_filesystem(folder: Path) -> None:
+    """Make every write to the file system holding `folder` durable: syncfs(2) where the C
+    library has it (Linux), sync(2) elsewhere."""
+    import ctypes
+
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        os.sync()
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as err:
+        raise BadInput(f"cannot write {folder}: {err.strerror or err}") from None
+    try:
+        if syncfs(fd) != 0:
+            raise BadInput(f"cannot write {folder}: {os.strerror(ctypes.get_errno())}")
     finally:
         os.close(fd)

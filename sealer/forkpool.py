@@ -33,15 +33,30 @@ def run_shares(work: Callable[[Sequence[T]], list[R]], shares: Sequence[Sequence
     if len(shares) < 2 or not can_fork():
         return [result for share in shares for result in work(share)]
     gc.freeze()  # the collector leaves inherited objects alone: fewer pages copied on write
+    children: list[tuple[tuple[int, int], Sequence[T]]] = []
     try:
         children = [(_spawn(work, share), share) for share in shares[1:]]
         results = work(shares[0])
-        for (pid, read_fd), share in children:
+        while children:
+            (pid, read_fd), share = children.pop(0)
             got: list[R] | None = _collect(pid, read_fd, len(share))
             results.extend(got if got is not None else work(share))
     finally:
         gc.unfreeze()
+        for (pid, read_fd), _share in children:  # this process failed: their work is moot
+            _stop(pid, read_fd)
     return results
+
+
+def _stop(pid: int, read_fd: int) -> None:
+    import signal
+
+    os.close(read_fd)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os.waitpid(pid, 0)
 
 
 def _spawn(work: Callable[[Sequence[T]], list[R]], share: Sequence[T]) -> tuple[int, int]:
@@ -75,3 +90,15 @@ def _collect(pid: int, read_fd: int, expected: int) -> list[R] | None:
     if status != 0 or not isinstance(got, list) or len(got) != expected:
         return None
     return got
+
+
+def split(items: Sequence[T], workers: int) -> list[Sequence[T]]:
+    """`items` in `workers` contiguous shares of near-equal length (order kept when joined)."""
+    workers = max(1, min(workers, len(items)))
+    size, extra = divmod(len(items), workers)
+    shares, start = [], 0
+    for index in range(workers):
+        end = start + size + (index < extra)
+        shares.append(items[start:end])
+        start = end
+    return shares

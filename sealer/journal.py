@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,8 @@ def path(git_dir: Path) -> Path:
 
 
 def save(git_dir: Path, journal: Journal) -> None:
-    write_atomic(path(git_dir), json.dumps(asdict(journal), indent=2, sort_keys=True))
+    # No indent: json's C encoder only runs without one, and a rotation's journal is large.
+    write_atomic(path(git_dir), json.dumps(vars(journal), sort_keys=True))
 
 
 def load(git_dir: Path) -> Journal | None:

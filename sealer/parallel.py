@@ -16,8 +16,7 @@ def seal_all(
 ) -> list[str]:
     """`seal` applied to every value, base64-encoded, in order."""
     workers = max(1, min(workers or forkpool.cores(), len(values) // MIN_PER_WORKER))
-    size = -(-len(values) // workers) or 1
-    shares = [values[i : i + size] for i in range(0, len(values), size)]
+    shares = forkpool.split(values, workers)
 
     def work(share: Sequence[bytes]) -> list[str]:
         return [base64.b64encode(seal(v)).decode("ascii") for v in share]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import pytest
 
@@ -82,3 +83,20 @@ def test_parse_ignores_surrounding_whitespace_and_rejects_other_text() -> None:
     for bad in ("", "slr_dev_short", key + "x", "xyz_dev_" + key[8:]):
         with pytest.raises(BadInput, match="not a sealer API key"):
             apikey.parse(bad)
+
+
+def test_random_digits_are_uniform_over_base62() -> None:
+    # 64,000 digits: each of the 62 is expected ~1,032 times (sd ~32); a bias toward the
+    # first digits (a plain `byte % 62`) would put them near 1,290.
+    counts = Counter(ch for _ in range(2000) for ch in apikey.generate("dev")[8:40])
+    assert set(counts) == set(apikey.BASE62)
+    assert all(850 < n < 1220 for n in counts.values()), counts
+
+
+def test_bytes_that_would_bias_the_digits_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 248..255 would map onto 0..7 a fifth time: they must be skipped, not folded in.
+    batches = iter([bytes([255, 250, 248]) * 13 + bytes([61]), bytes([1]) * 40])
+    monkeypatch.setattr(apikey.secrets, "token_bytes", lambda n: next(batches))
+    key = apikey.generate("dev")
+    assert key[8:40] == "z" + "1" * 31
+    assert apikey.checksum_ok(key)

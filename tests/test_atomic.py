@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from sealer.atomic import write_atomic
+from sealer.atomic import sync_filesystem, write_atomic, write_unsynced
 from sealer.errors import BadInput
 
 
@@ -54,3 +54,29 @@ def test_a_failed_write_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.
         write_atomic(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
+def test_unsynced_write_creates_afresh_with_the_mode(tmp_path: Path) -> None:
+    target = tmp_path / "t"
+    target.write_text("old, longer than the new text")
+    target.chmod(0o600)
+    write_unsynced(target, "new", mode=0o644)
+    sync_filesystem(tmp_path)
+    assert target.read_text() == "new"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
+def test_unsynced_write_never_follows_a_planted_symlink(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    (tmp_path / "t").symlink_to(victim)
+    write_unsynced(tmp_path / "t", "sealer's temp")
+    assert victim.read_text() == "precious"
+    assert not (tmp_path / "t").is_symlink() and (tmp_path / "t").read_text() == "sealer's temp"
+
+
+def test_unsynced_write_and_sync_name_the_path_they_cannot_use(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match=r"cannot write .*/missing/t: No such file"):
+        write_unsynced(tmp_path / "missing" / "t", "x")
+    with pytest.raises(BadInput, match=r"cannot write .*/missing: No such file"):
+        sync_filesystem(tmp_path / "missing")

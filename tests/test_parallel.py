@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import os
+from typing import Any
 
 import pytest
 
@@ -78,3 +79,40 @@ def test_a_process_with_threads_does_not_fork() -> None:
         thread.join()
     assert {pid for _, pid in result} == {os.getpid()}
     assert [value for value, _ in result] == VALUES
+
+
+def test_workers_still_busy_are_stopped_when_this_process_fails(
+    no_threads: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parent = os.getpid()
+    never = os.pipe()  # a worker blocks reading this forever: only a kill ends it
+    spawned: list[int] = []
+    spawn = forkpool._spawn
+
+    def recorded(*args: Any) -> tuple[int, int]:
+        pid, fd = spawn(*args)
+        spawned.append(pid)
+        return pid, fd
+
+    def work(share: list[int]) -> list[int]:
+        if os.getpid() == parent:
+            raise ValueError("this process broke")
+        os.read(never[0], 1)
+        return share
+
+    monkeypatch.setattr(forkpool, "_spawn", recorded)
+    with pytest.raises(ValueError, match="this process broke"):
+        forkpool.run_shares(work, [[1], [2], [3]])
+    assert len(spawned) == 2
+    for pid in spawned:  # each was killed and reaped: none is left running
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+@pytest.mark.parametrize("count, workers", [(0, 2), (1, 2), (7, 2), (7, 3), (10, 4), (3, 8), (5, 0)])
+def test_split_keeps_order_and_evens_the_shares(count: int, workers: int) -> None:
+    items = list(range(count))
+    shares = forkpool.split(items, workers)
+    assert [i for share in shares for i in share] == items
+    assert len(shares) == max(1, min(workers, count))
+    assert max(map(len, shares)) - min(map(len, shares)) <= 1

@@ -40,7 +40,7 @@ from repo_support import (
     values_subtree,
 )
 
-from sealer import apikey, config, ledger, lock, rotate
+from sealer import apikey, config, forkpool, ledger, lock, rotate
 from sealer.backends.base import ACTIVE, GRACE, PENDING, REVOKED, utcnow
 from sealer.faults import InjectedFault
 
@@ -472,6 +472,51 @@ def test_no_commit_activates_in_the_store_only_after_the_commit(
     assert cli(repo, "rotate").exit_code == 0
     _check_store_final(repo, old.key_id)
     assert_consistent(repo, "staging", keys)
+
+
+MANY_ENVS = [f"env{i}" for i in range(2 * rotate.MIN_ENVS_PER_WORKER)]
+
+
+@pytest.fixture
+def many_envs(controllers: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Enough environments that planning them forks a worker (forced on a one-core machine)."""
+    monkeypatch.setattr(forkpool, "cores", lambda: 2)
+    monkeypatch.setattr(forkpool, "can_fork", lambda: True)
+    return make_repo(tmp_path / "many", [EnvSpec(env, controllers["staging"]) for env in MANY_ENVS])
+
+
+def test_many_environments_are_planned_on_every_core(
+    many_envs: Path, keys: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spawned: list[tuple[int, int]] = []
+    spawn = forkpool._spawn
+
+    def recorded(*args: Any) -> tuple[int, int]:
+        spawned.append(spawn(*args))
+        return spawned[-1]
+
+    monkeypatch.setattr(forkpool, "_spawn", recorded)
+    data = rotate_json(many_envs, "--due", "--no-branch")
+    assert len(spawned) == 1  # one worker planned half the environments
+    assert [e["env"] for e in data["rotations"]] == MANY_ENVS
+    for env in MANY_ENVS:
+        assert_consistent(many_envs, env, keys)
+    key_ids = [k["key_id"] for e in data["rotations"] for k in e["keys"]]
+    assert len(set(key_ids)) == len(MANY_ENVS)
+
+
+def test_a_bad_environment_planned_by_a_worker_stops_the_rotation(
+    many_envs: Path, controllers: dict[str, Path]
+) -> None:
+    last = MANY_ENVS[-1]  # in the worker's share
+    (many_envs / "certs" / f"{last}.pem").write_bytes((controllers["rogue"] / "tls.crt").read_bytes())
+    commit_all(many_envs, "a cert that no longer matches its pin")
+    before, tree = head(many_envs), git(many_envs, "status", "--porcelain")
+    result = cli(many_envs, "rotate", "--due", "--no-branch")
+    assert result.exit_code == 2 and f"does not match the fingerprint pinned for {last}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert head(many_envs) == before and git(many_envs, "status", "--porcelain") == tree
+    assert stray_temps(many_envs) == []
 
 
 def test_a_killed_rotation_leaves_no_temps_behind_another_env_rotation(repo: Path, keys: list[Any]) -> None:
