@@ -19,6 +19,12 @@ DATA = Path(__file__).parent / "data"
 SCOPES = ["strict", "namespace-wide", "cluster-wide"]
 
 
+
+def seal_app_in_prod(keypair: Path) -> list[str]:
+    """`sealer seal` with the keypair's certificate, for Secret app in namespace prod."""
+    return ["seal", "--cert", str(keypair / "tls.crt"), "--name", "app", "-n", "prod"]
+
+
 def secret_yaml(name: str = "app", namespace: str | None = "prod", **data: bytes) -> str:
     meta: dict[str, Any] = {"name": name}
     if namespace:
@@ -138,23 +144,8 @@ def test_vectors_all_in_one_stream_and_validate_clean(
 def test_seal_from_literals_and_files_to_a_file(keypair_2048_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "blob").write_bytes(b"\x00\xff")
     out = tmp_path / "out.yaml"
-    run = invoke(
-        [
-            "seal",
-            "--cert",
-            str(keypair_2048_dir / "tls.crt"),
-            "--name",
-            "app",
-            "-n",
-            "prod",
-            "--from-literal",
-            "user=admin",
-            "--from-file",
-            f"bin={tmp_path / 'blob'}",
-            "-w",
-            str(out),
-        ]
-    )
+    entries = ["--from-literal", "user=admin", "--from-file", f"bin={tmp_path / 'blob'}"]
+    run = invoke([*seal_app_in_prod(keypair_2048_dir), *entries, "-w", str(out)])
     assert (run.code, run.stdout) == (0, "")
     unsealed = invoke(["unseal", "--key", str(keypair_2048_dir / "tls.key"), "-f", str(out)])
     assert opened_data(unsealed) == {"user": b"admin", "bin": b"\x00\xff"}
@@ -253,21 +244,7 @@ def test_merge_keeps_other_ciphertext_and_comments_byte_identical(
     target = _commented_file(keypair_2048_dir, tmp_path)
     target.chmod(0o640)
     before = target.read_text()
-    run = invoke(
-        [
-            "seal",
-            "--cert",
-            str(keypair_2048_dir / "tls.crt"),
-            "--name",
-            "app",
-            "-n",
-            "prod",
-            "--from-literal",
-            "c=3",
-            "--merge-into",
-            str(target),
-        ]
-    )
+    run = invoke([*seal_app_in_prod(keypair_2048_dir), "--from-literal", "c=3", "--merge-into", str(target)])
     assert (run.code, run.stdout) == (0, ""), run.stderr
     after = target.read_text()
     diff = [line for line in difflib.ndiff(before.splitlines(), after.splitlines()) if line[:1] in "+-"]
@@ -285,19 +262,7 @@ def test_merge_replacing_an_entry_changes_only_its_line(keypair_2048_dir: Path, 
     target = _commented_file(keypair_2048_dir, tmp_path)
     before = target.read_text().splitlines()
     run = invoke(
-        [
-            "seal",
-            "--cert",
-            str(keypair_2048_dir / "tls.crt"),
-            "--name",
-            "app",
-            "-n",
-            "prod",
-            "--from-literal",
-            "a=new",
-            "--merge-into",
-            str(target),
-        ]
+        [*seal_app_in_prod(keypair_2048_dir), "--from-literal", "a=new", "--merge-into", str(target)],
     )
     assert run.code == 0, run.stderr
     after = target.read_text().splitlines()
@@ -371,71 +336,41 @@ def test_seal_bad_input_is_one_line_and_leaves_the_target_alone(
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"in.yaml", "sealed.yaml"})
 
 
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ("apiVersion: v1\nkind: Secret\nmetadata: {name: app}\n", "not a bitnami.com/v1alpha1 SealedSecret"),
-        ("a: [\n", "not valid YAML"),
-        ("", "not a bitnami.com/v1alpha1 SealedSecret"),
-        ("a: 1\n---\nb: 2\n", "holds several YAML documents"),
-    ],
-)
-def test_merge_into_something_else_is_refused_and_untouched(
-    keypair_2048_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
-) -> None:
-    target = write(tmp_path / "target.yaml", content)
-    run = run_main(
-        [
-            "seal",
-            "--cert",
-            str(keypair_2048_dir / "tls.crt"),
-            "--name",
-            "app",
-            "-n",
-            "prod",
-            "--from-literal",
-            "a=1",
-            "--merge-into",
-            str(target),
-        ],
-        capsys,
-    )
-    assert_one_line_error(run, 2, message)
-    assert target.read_text() == content
+APP_IN_PROD = ["--name", "app", "-n", "prod"]
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("content", "args", "message"),
     [
-        (["--name", "other", "-n", "prod"], "name is 'app', the input Secret says 'other'"),
-        (
-            ["--name", "app", "-n", "prod", "--scope", "cluster-wide"],
-            "is sealed strict; --scope cluster-wide",
-        ),
-        (["--name", "app", "-n", "prod", "-w", "x.yaml"], "leave out -w/--write"),
-        (["--name", "app", "-n", "prod", "--raw"], "leave out -w/--write and --raw"),
-        (["--name", "app", "-n", "prod", "--from-literal", "bad key=1"], "invalid entry name"),
+        # the target is not a SealedSecret (None: a sealed file with the user's comments)
+        ("kind: Secret\nmetadata: {name: app}\n", APP_IN_PROD, "not a bitnami.com/v1alpha1 SealedSecret"),
+        ("a: [\n", APP_IN_PROD, "not valid YAML"),
+        ("", APP_IN_PROD, "not a bitnami.com/v1alpha1 SealedSecret"),
+        ("a: 1\n---\nb: 2\n", APP_IN_PROD, "holds several YAML documents"),
+        # the new entries conflict with the target
+        (None, ["--name", "other", "-n", "prod"], "name is 'app', the input Secret says 'other'"),
+        (None, [*APP_IN_PROD, "--scope", "cluster-wide"], "is sealed strict; --scope cluster-wide"),
+        (None, [*APP_IN_PROD, "-w", "x.yaml"], "leave out -w/--write"),
+        (None, [*APP_IN_PROD, "--raw"], "leave out -w/--write and --raw"),
+        (None, [*APP_IN_PROD, "--from-literal", "bad key=1"], "invalid entry name"),
     ],
 )
-def test_merge_conflicts_are_refused_and_untouched(
-    keypair_2048_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+def test_a_refused_merge_leaves_the_target_untouched(
+    keypair_2048_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str | None,
+    args: list[str],
+    message: str,
 ) -> None:
-    target = _commented_file(keypair_2048_dir, tmp_path)
+    if content is None:
+        target = _commented_file(keypair_2048_dir, tmp_path)
+    else:
+        target = write(tmp_path / "t.yaml", content)
     before = target.read_bytes()
-    run = run_main(
-        [
-            "seal",
-            "--cert",
-            str(keypair_2048_dir / "tls.crt"),
-            "--from-literal",
-            "a=1",
-            *args,
-            "--merge-into",
-            str(target),
-        ],
-        capsys,
-    )
-    assert_one_line_error(run, 2, message)
+    cert = str(keypair_2048_dir / "tls.crt")
+    argv = ["seal", "--cert", cert, "--from-literal", "a=1", *args, "--merge-into", str(target)]
+    assert_one_line_error(run_main(argv, capsys), 2, message)
     assert target.read_bytes() == before
 
 
