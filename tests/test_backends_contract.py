@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from fixtures_http_stores import HTTP_OUTAGES
+from fixtures_sql_stores import OUTAGES
 
 from sealer import apikey
 from sealer.backends.base import (
@@ -325,6 +327,35 @@ def test_health_is_one_line(store: KeyStore) -> None:
     registered(store)
     report = store.health()
     assert report.strip() and "\n" not in report
+
+
+# -- a server that is down ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("outage_name", OUTAGES + HTTP_OUTAGES)
+def test_a_store_whose_server_is_down_fails_with_one_line_and_recovers(
+    outage_name: str, request: pytest.FixtureRequest
+) -> None:
+    outage = request.getfixturevalue(outage_name)
+    store = outage.store
+    old, new = activated(store), registered(store)
+    outage.down()
+    calls = {
+        "register": lambda: store.register(new_key()[1]),
+        "activate": lambda: store.activate(ENV, NAME, new.key_id, None),
+        "revoke": lambda: store.revoke(ENV, old.key_id),
+        "remove_pending": lambda: store.remove_pending(ENV, new.key_id),
+        "list": lambda: store.list(ENV),
+        "verify": lambda: store.verify(ENV, old.fingerprint),
+        "health": store.health,
+    }
+    messages = {operation: refused(call) for operation, call in calls.items()}
+    assert all(m.startswith(f"{store.kind}: cannot reach") for m in messages.values()), messages
+    outage.up()
+    assert statuses(store) == {old.key_id: ACTIVE, new.key_id: PENDING}
+    store.activate(ENV, NAME, new.key_id, None)
+    assert statuses(store) == {old.key_id: REVOKED, new.key_id: ACTIVE}
 
 
 # -- secrecy ------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fake_auth0 import FakeAuth0
 from fake_vault import FakeVault
-from fixtures_http_stores import HTTP_OUTAGES, Waits
+from fixtures_http_stores import Waits
 
 from sealer import apikey
 from sealer.backends import open_store
@@ -517,33 +517,6 @@ def test_auth0_domain_plain_http_only_for_loopback(raw: str, expected: tuple[str
 
 
 # -- both -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("outage_name", HTTP_OUTAGES)
-def test_outage_and_return(outage_name: str, request: pytest.FixtureRequest) -> None:
-    outage = request.getfixturevalue(outage_name)
-    store = outage.store
-    _, old = new_record()
-    _, new = new_record()
-    store.register(old)
-    store.activate(ENV, NAME, old.key_id, None)
-    store.register(new)
-    outage.down()
-    calls = {
-        "register": lambda: store.register(new_record()[1]),
-        "activate": lambda: store.activate(ENV, NAME, new.key_id, None),
-        "revoke": lambda: store.revoke(ENV, old.key_id),
-        "remove_pending": lambda: store.remove_pending(ENV, new.key_id),
-        "list": lambda: store.list(ENV),
-        "verify": lambda: store.verify(ENV, old.fingerprint),
-        "health": store.health,
-    }
-    messages = {operation: backend_error(call) for operation, call in calls.items()}
-    assert all(m.startswith(f"{store.kind}: cannot reach") for m in messages.values()), messages
-    outage.up()
-    assert [(r.key_id, r.status) for r in store.list(ENV)] == [(old.key_id, ACTIVE), (new.key_id, PENDING)]
-    store.activate(ENV, NAME, new.key_id, None)
-    assert [(r.key_id, r.status) for r in store.list(ENV)] == [(old.key_id, REVOKED), (new.key_id, ACTIVE)]
 
 
 def test_client_libraries_load_lazily() -> None:

@@ -10,42 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures_sql_stores import OUTAGES, Outage, PgCluster
+from fixtures_sql_stores import PgCluster
 from test_backends_contract import ENV, NAME, activated, new_key, refused, registered, statuses
 
 from sealer import ledger
 from sealer.backends import open_store
 from sealer.backends.base import ACTIVE, PENDING, REVOKED, KeyStore
 from sealer.errors import BackendError, BadInput
-
-# -- a server that is down ------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("outage_name", OUTAGES)
-def test_a_store_whose_server_is_down_fails_with_one_line_and_recovers(
-    outage_name: str, request: pytest.FixtureRequest
-) -> None:
-    outage: Outage = request.getfixturevalue(outage_name)
-    store = outage.store
-    old, new = activated(store), registered(store)
-    outage.down()
-    calls = {
-        "register": lambda: store.register(new_key()[1]),
-        "activate": lambda: store.activate(ENV, NAME, new.key_id, None),
-        "revoke": lambda: store.revoke(ENV, old.key_id),
-        "remove_pending": lambda: store.remove_pending(ENV, new.key_id),
-        "list": lambda: store.list(ENV),
-        "verify": lambda: store.verify(ENV, old.fingerprint),
-        "health": store.health,
-    }
-    messages = {operation: refused(call) for operation, call in calls.items()}
-    assert all(message.startswith(f"{store.kind}:") for message in messages.values()), messages
-    outage.up()
-    assert statuses(store) == {old.key_id: ACTIVE, new.key_id: PENDING}
-    store.activate(ENV, NAME, new.key_id, None)
-    assert statuses(store) == {old.key_id: REVOKED, new.key_id: ACTIVE}
-
 
 # -- PostgreSQL -------------------------------------------------------------------------------------
 

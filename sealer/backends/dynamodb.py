@@ -186,10 +186,13 @@ class DynamoStore:
     @contextlib.contextmanager
     def _translated(self) -> Iterator[None]:
         """botocore's errors as one-line BackendErrors."""
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+        from botocore.exceptions import ConnectionError as Unreachable
 
         try:
             yield
+        except (Unreachable, HTTPClientError) as err:
+            raise BackendError(f"dynamodb: cannot reach {self._where()}: {_first_line(str(err))}") from None
         except ClientError as err:
             error = err.response.get("Error", {})
             code, message = error.get("Code", "Error"), _first_line(error.get("Message", ""))

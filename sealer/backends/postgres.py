@@ -161,7 +161,10 @@ class PostgresStore:
         settings: dict[str, Any] = {"connect_timeout": self.connect_timeout, "application_name": "sealer"}
         if self.service:
             settings["service"] = self.service
-        return psycopg.connect(**settings)
+        try:
+            return psycopg.connect(**settings)
+        except psycopg.OperationalError as err:
+            raise BackendError(f"postgres: cannot reach the database: {_first_line(err)}") from None
 
     def _sql(self, template: str) -> psycopg.sql.Composed:
         from psycopg import sql
