@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,7 +33,8 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def skipped(candidates: list[files.Candidate]) -> dict[str, str | None]:
-    return {c.path: c.skipped for c in candidates}
+    """Why each candidate is skipped once read (as the worker that scans it reads it)."""
+    return {c.path: files.read(c, LIMIT).skipped for c in candidates}
 
 
 @pytest.mark.parametrize(("data", "problem"), [
@@ -65,6 +68,63 @@ def test_paths_and_folders_with_every_skip_reason(tmp_path: Path) -> None:
         "bin.dat": "binary", "latin.txt": "not UTF-8 text", "link.txt": "symlink", "dangling": "symlink",
         "fifo": "not a regular file",
     }
+
+
+def test_listing_reads_nothing(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("hello\n")
+    (listed,) = files.from_paths([str(tmp_path / "a.txt")], LIMIT)
+    assert (listed.data, listed.skipped, listed.size) == (None, None, 6)  # the worker scanning it reads it
+    assert files.read(listed, LIMIT).data == b"hello\n"
+
+
+def _link_in_place(path: Path) -> None:
+    path.unlink()
+    path.symlink_to(path.parent / "other.txt")
+
+
+def _fifo_in_place(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
+
+
+def _folder_in_place(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+def _file_in_place_of_its_folder(path: Path) -> None:
+    shutil.rmtree(path.parent)
+    path.parent.write_text("")
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    (Path.unlink, "deleted"),
+    (_link_in_place, "symlink"),  # not followed
+    (_fifo_in_place, "not a regular file"),  # not waited on
+    (_folder_in_place, "not a regular file"),
+    (_file_in_place_of_its_folder, "unreadable (Not a directory)"),
+    (lambda p: p.write_bytes(b"x" * (LIMIT + 3)), f"over the size limit ({LIMIT + 3} > {LIMIT} bytes)"),
+    (lambda p: p.write_bytes(b"\0\1"), "binary"),
+    (lambda p: p.write_bytes(b"caf\xe9\n"), "not UTF-8 text"),
+])
+def test_a_file_changed_between_listing_and_reading_is_skipped_with_one_reason(
+        tmp_path: Path, change: Callable[[Path], object], reason: str) -> None:
+    (tmp_path / "sub").mkdir()
+    target = tmp_path / "sub" / "a.txt"
+    target.write_text("hello\n")
+    (tmp_path / "sub" / "other.txt").write_text("other\n")
+    (listed,) = files.from_paths([str(target)], LIMIT)
+    change(target)
+    assert files.read(listed, LIMIT) == files.Candidate(listed.path, None, reason)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_a_file_made_unreadable_before_reading_is_skipped(tmp_path: Path) -> None:
+    target = tmp_path / "a.txt"
+    target.write_text("hello\n")
+    (listed,) = files.from_paths([str(target)], LIMIT)
+    target.chmod(0)
+    assert files.read(listed, LIMIT).skipped == "unreadable (Permission denied)"
 
 
 def test_a_path_that_does_not_exist_is_bad_input(tmp_path: Path) -> None:
@@ -128,7 +188,7 @@ def test_all_files_reads_tracked_files_from_the_working_tree(repo: Path) -> None
     (repo / "untracked.txt").write_text(f"key: {apikey.generate('dev')}\n")
     os.chdir(repo / "sub")  # paths stay relative to the repository root
     root, candidates = files.select((), False, True, LIMIT)
-    got = {c.path: (c.skipped, c.data is not None) for c in candidates}
+    got = {c.path: (c.skipped, c.data is not None) for c in (files.read(c, LIMIT) for c in candidates)}
     assert got == {
         "tracked.txt": (None, True), "removed.txt": ("deleted", False), "sub/deep.txt": (None, True)}
     result = CliRunner().invoke(cli, ["scan", "--all-files", "-o", "json"])

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from sealer import apikey, certs
-from sealer.scan import ciphertext, rules, scanner
+from sealer.scan import ciphertext, manifests, rules, scanner
 from sealer.scan.files import Candidate
 from sealer.scope import Scope
 from sealer.sealing import Sealer, sealed_secret
@@ -73,6 +73,29 @@ SECRET_CASES = [
 @pytest.mark.parametrize(("text", "expected"), SECRET_CASES)
 def test_kubernetes_secret(policy: rules.Policy, text: str, expected: list[tuple[str, int, str]]) -> None:
     assert findings(policy, text) == sorted(expected)
+
+
+def split_by_lines(data: bytes) -> list[tuple[int, bytes]]:
+    """A document starts at a line that is `---`, alone or followed by a blank (the YAML rule)."""
+    docs: list[tuple[int, list[bytes]]] = [(0, [])]
+    for number, line in enumerate(data.splitlines(keepends=True)):
+        if line.startswith(b"---") and (len(line) == 3 or line[3:4] in (b" ", b"\t", b"\r", b"\n")):
+            docs.append((number, []))
+        docs[-1][1].append(line)
+    found = [(first, b"".join(lines)) for first, lines in docs]
+    return [doc for doc in found if doc[1]] or [(0, b"")]
+
+
+@pytest.mark.parametrize("data", [
+    b"a: 1\n---\nb: 2\n--- # c\nc: 3\n",
+    b"---\na: 1\n---",
+    b"a: 1\n----\nb: x---\nc: '---'\n  ---\n",
+    b"a: 1\r\n---\r\nb: 2\n---\t\n",
+    b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n---\nz: 1\n",
+    b"",
+])
+def test_documents_start_at_a_line_that_is_three_dashes(data: bytes) -> None:
+    assert list(manifests.documents(data)) == split_by_lines(data)
 
 
 def test_secret_data_is_decoded_and_scanned(policy: rules.Policy, key: str) -> None:

@@ -1,12 +1,16 @@
-"""Big scans on every core: the same findings as one process, and a failed worker's share redone."""
+"""Big scans on every core: the same findings as one process, and a failed worker's chunks redone."""
 
 from __future__ import annotations
 
 import os
+import select
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from sealer import apikey, forkpool
+from sealer.scan import files as sealer_files
 from sealer.scan import rules, scanner, workers
 from sealer.scan.files import Candidate
 
@@ -30,37 +34,86 @@ def corpus(n: int) -> list[Candidate]:
     return [Candidate(f"f{i}.yaml", text(i)) for i in range(n)] + [Candidate("bin.dat", None, "binary")]
 
 
-def test_parallel_scan_equals_sequential(monkeypatch: pytest.MonkeyPatch) -> None:
-    policy = rules.load()
-    files = corpus(30)
-    one = scanner.run(files, policy, workers=1)
+class HoldUntilAWorkerTakes:
+    """Called at the start of every chunk: this process waits at its first one until a worker has
+    taken a chunk, so what a test sees does not depend on how fast the workers start."""
+
+    def __init__(self) -> None:
+        self.parent = os.getpid()
+        self.read_fd, self.write_fd = os.pipe()
+        self.held = False
+
+    def __call__(self) -> None:
+        if os.getpid() != self.parent:
+            os.write(self.write_fd, b"t")
+        elif not self.held:
+            self.held = True
+            assert select.select([self.read_fd], [], [], 60)[0], "no worker took a chunk"
+
+
+@pytest.fixture()
+def forking(monkeypatch: pytest.MonkeyPatch) -> Iterator[HoldUntilAWorkerTakes]:
     monkeypatch.setattr(workers, "MIN_BYTES", 1)
     monkeypatch.setattr(forkpool, "can_fork", lambda: True)  # servers of other tests run threads
-    seen_here: list[str] = []  # a worker's appends stay in the worker
+    hold = HoldUntilAWorkerTakes()
+    yield hold
+    os.close(hold.read_fd)
+    os.close(hold.write_fd)
+
+
+def spied_scan_part(monkeypatch: pytest.MonkeyPatch, hold: HoldUntilAWorkerTakes) -> list[str]:
+    """The paths this process scans (a worker's appends stay in the worker)."""
+    seen_here: list[str] = []
+    real = scanner._scan_part
 
     def spy(part: list[Candidate], policy: rules.Policy) -> list[scanner.Outcome]:
+        hold()
         seen_here.extend(c.path for c in part)
         return real(part, policy)
 
-    real = scanner._scan_part
     monkeypatch.setattr(scanner, "_scan_part", spy)
+    return seen_here
+
+
+def test_parallel_scan_equals_sequential(monkeypatch: pytest.MonkeyPatch,
+                                         forking: HoldUntilAWorkerTakes) -> None:
+    policy = rules.load()
+    files = corpus(30)
+    one = scanner.run(files, policy, workers=1)
+    seen_here = spied_scan_part(monkeypatch, forking)
     three = scanner.run(files, policy, workers=3)
     assert three == one
     assert len(one.findings) == 10 and one.skipped == [("bin.dat", "binary")]
-    assert 0 < len(seen_here) < len(files)  # this process scanned its share only
+    assert 0 < len(seen_here) < len(files)  # this process scanned the chunks it took only
 
 
-def test_a_failed_worker_share_is_redone_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(workers, "MIN_BYTES", 1)
-    monkeypatch.setattr(forkpool, "can_fork", lambda: True)
-    parent = os.getpid()
+def test_workers_read_the_files_they_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          forking: HoldUntilAWorkerTakes) -> None:
+    for candidate in corpus(12):
+        (tmp_path / candidate.path).write_bytes(candidate.data or b"\0binary")
+    policy = rules.load()
+    listed = list(sealer_files.from_paths([str(tmp_path)], policy.max_file_bytes))
+    one = scanner.run(listed, policy, workers=1)
+    seen_here = spied_scan_part(monkeypatch, forking)
+    two = scanner.run(listed, policy, workers=2)
+    assert two == one
+    assert len(one.findings) == 4 and [reason for _, reason in one.skipped] == ["binary"]
+    assert one.size == sum(c.size for c in listed) - len(b"\0binary")
+    assert 0 < len(seen_here) < len(listed)
+
+
+def test_chunks_a_failed_worker_took_are_redone_here(forking: HoldUntilAWorkerTakes) -> None:
+    done_here: list[int] = []
 
     def work(items: list[int]) -> list[int]:
-        if os.getpid() != parent:
+        forking()
+        if os.getpid() != forking.parent:
             raise RuntimeError("worker crashed")
+        done_here.extend(items)
         return [i * 2 for i in items]
 
     assert workers.map_shares(work, list(range(10)), [1] * 10, 3) == [i * 2 for i in range(10)]
+    assert sorted(done_here) == list(range(10))
 
 
 def test_small_scans_never_fork(monkeypatch: pytest.MonkeyPatch) -> None:

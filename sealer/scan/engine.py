@@ -1,10 +1,11 @@
 """Token and assignment rules over one file's bytes.
 
 Python's `re` runs an alternation of every rule's regex at about 4 MB/s, while a substring
-search runs at GB/s. So the text is searched for each keyword with `bytes.find`, and a rule's
-regex is tried only where one of its keywords starts (`pattern.match(data, pos)`; `\\b` there
-still sees the byte before `pos`). Assignment rules do the same on a lowercased copy: bytes
-lower only ASCII letters, so every offset stays put and the value is read from the original.
+search runs at GB/s. So the text is searched for the keywords first (`keywords.occurrences`: a
+few passes at GB/s), and a rule's regex is tried only where one of its keywords starts
+(`pattern.match(data, pos)`; `\\b` there still sees the byte before `pos`). Assignment rules do
+the same on a lowercased copy: bytes lower only ASCII letters, so every offset stays put and
+the value is read from the original.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
-from sealer.scan import ciphertext, values
+from sealer.scan import ciphertext, keywords, values
+from sealer.scan.keywords import Occurrences
 from sealer.scan.rules import Policy, Rule
 
 # After a value, one of these means it was the start of an expression (`get_token()`).
@@ -35,15 +37,22 @@ def scan(data: bytes, rules: Sequence[Rule], policy: Policy, depth: int = 0) -> 
     """Every token hit in `data`, then every assignment hit outside what token rules matched."""
     hits: list[Hit] = []
     spans: list[tuple[int, int]] = []  # what token regexes matched, confirmed or not
-    for rule in rules:
-        if rule.kind == "token":
-            hits.extend(_tokens(data, rule, policy, spans))
+    token_rules = [rule for rule in rules if rule.kind == "token"]
+    found = keywords.occurrences(data, _keywords(token_rules))
+    if found:  # most values decoded from base64 hold no keyword at all
+        for rule in token_rules:
+            hits.extend(_tokens(data, found, rule, policy, spans))
     assignment_rules = [rule for rule in rules if rule.kind == "assignment"]
     if assignment_rules:
-        lowered, claimed = data.lower(), Claimed(spans)
+        lowered = data.lower()
+        found, claimed = keywords.occurrences(lowered, _keywords(assignment_rules)), Claimed(spans)
         for rule in assignment_rules:
-            hits.extend(_assignments(data, lowered, rule, policy, rules, claimed, depth))
+            hits.extend(_assignments(data, lowered, found, rule, policy, rules, claimed, depth))
     return hits
+
+
+def _keywords(rules: list[Rule]) -> Iterator[bytes]:
+    return (keyword for rule in rules for keyword in rule.keywords)
 
 
 class Claimed:
@@ -60,24 +69,23 @@ class Claimed:
         return any(e > start for _, e in self.spans[low:high])
 
 
-def _anchored(text: bytes, rule: Rule) -> Iterator[re.Match[bytes]]:
+def _anchored(text: bytes, found: Occurrences, rule: Rule) -> Iterator[re.Match[bytes]]:
     """Matches of the rule's regex that start where one of its keywords occurs, each once."""
     assert rule.regex is not None
     group = "secret" if "secret" in rule.regex.groupindex else 0
     seen: set[int] = set()
     for keyword in rule.keywords:
-        pos = text.find(keyword)
-        while pos >= 0:
+        for pos in found.get(keyword, ()):
             match = rule.regex.match(text, pos)
             if match is not None and match.start(group) not in seen:
                 seen.add(match.start(group))
                 yield match
-            pos = text.find(keyword, pos + 1)
 
 
-def _tokens(data: bytes, rule: Rule, policy: Policy, spans: list[tuple[int, int]]) -> Iterator[Hit]:
+def _tokens(data: bytes, found: Occurrences, rule: Rule, policy: Policy, spans: list[tuple[int, int]]
+            ) -> Iterator[Hit]:
     group = "secret" if rule.regex is not None and "secret" in rule.regex.groupindex else 0
-    for match in _anchored(data, rule):
+    for match in _anchored(data, found, rule):
         spans.append(match.span())
         secret = match.group(group)
         if rule.confirm is not None:
@@ -88,9 +96,9 @@ def _tokens(data: bytes, rule: Rule, policy: Policy, spans: list[tuple[int, int]
             yield Hit(rule, match.start(), secret)
 
 
-def _assignments(data: bytes, lowered: bytes, rule: Rule, policy: Policy, rules: Sequence[Rule],
-                 claimed: Claimed, depth: int) -> Iterator[Hit]:
-    for match in _anchored(lowered, rule):
+def _assignments(data: bytes, lowered: bytes, found: Occurrences, rule: Rule, policy: Policy,
+                 rules: Sequence[Rule], claimed: Claimed, depth: int) -> Iterator[Hit]:
+    for match in _anchored(lowered, found, rule):
         start, end = match.span("secret")
         if len(data) > end and data[end] in _EXPRESSION_NEXT or end - start < rule.min_length:
             continue

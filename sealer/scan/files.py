@@ -8,6 +8,7 @@ files are skipped with a reason (`sealer scan -v` prints them).
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -20,9 +21,21 @@ _SYMLINK, _GITLINK = "120000", "160000"
 
 
 class Candidate(NamedTuple):
+    """A file to scan: its bytes, the reason it is skipped, or (`source`) where to read it.
+
+    Files on disk are listed first (lstat only) and read by the worker that scans them, so the
+    reading is spread over the cores too. `size` is what lstat said: how the work is cut up.
+    """
+
     path: str  # as reported: given, or relative to the repository root
     data: bytes | None
     skipped: str | None = None
+    source: str | None = None  # the file to read: neither data nor skipped is set yet
+    size: int = 0
+
+    @property
+    def weight(self) -> int:
+        return len(self.data) if self.data is not None else self.size
 
 
 def text_problem(data: bytes) -> str | None:
@@ -46,22 +59,68 @@ def _too_big(size: int, limit: int) -> str:
     return f"over the size limit ({size} > {limit} bytes)"
 
 
-def read_file(path: str, fs_path: str, limit: int) -> Candidate:
+def _file_problem(info: os.stat_result, limit: int) -> str | None:
+    if stat.S_ISLNK(info.st_mode):
+        return "symlink"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    if info.st_size > limit:
+        return _too_big(info.st_size, limit)
+    return None
+
+
+def listed(path: str, fs_path: str, limit: int) -> Candidate:
+    """The file at `fs_path` to be read later, or skipped for what lstat tells already."""
     try:
         info = os.lstat(fs_path)
     except FileNotFoundError:
         return Candidate(path, None, "deleted")
-    if stat.S_ISLNK(info.st_mode):
-        return Candidate(path, None, "symlink")
-    if not stat.S_ISREG(info.st_mode):
-        return Candidate(path, None, "not a regular file")
-    if info.st_size > limit:
-        return Candidate(path, None, _too_big(info.st_size, limit))
+    problem = _file_problem(info, limit)
+    if problem:
+        return Candidate(path, None, problem)
+    return Candidate(path, None, source=fs_path, size=info.st_size)
+
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+def read(candidate: Candidate, limit: int) -> Candidate:
+    """A listed candidate with its bytes, or skipped. It is read later than it was listed (in a
+    worker), so the open file is checked again: a symlink put in its place is not followed
+    (O_NOFOLLOW), a FIFO not waited on (O_NONBLOCK), a file grown past the limit not scanned."""
+    if candidate.source is None:
+        return candidate
+    path = candidate.path
     try:
-        with open(fs_path, "rb") as handle:
-            return _checked(path, handle.read())
+        fd = os.open(candidate.source, _OPEN_FLAGS)
+    except OSError as err:
+        return Candidate(path, None, _open_problem(err))
+    try:
+        data = _read_open(fd, limit)
     except OSError as err:
         return Candidate(path, None, f"unreadable ({err.strerror})")
+    finally:
+        os.close(fd)
+    return Candidate(path, None, data) if isinstance(data, str) else _checked(path, data)
+
+
+def _open_problem(err: OSError) -> str:
+    if err.errno == errno.ENOENT:
+        return "deleted"
+    return "symlink" if err.errno == errno.ELOOP else f"unreadable ({err.strerror})"
+
+
+def _read_open(fd: int, limit: int) -> bytes | str:
+    """The bytes of the open file, or why it is skipped."""
+    info = os.fstat(fd)
+    problem = _file_problem(info, limit)
+    if problem:
+        return problem
+    data = os.read(fd, info.st_size + 1)  # one call: a byte more than fstat said tells it grew
+    if len(data) > info.st_size:
+        with open(fd, "rb", closefd=False) as handle:
+            data += handle.read()
+    return _too_big(len(data), limit) if len(data) > limit else data
 
 
 def from_paths(paths: Iterable[str], limit: int) -> Iterator[Candidate]:
@@ -78,7 +137,7 @@ def _from_paths(paths: list[str], limit: int) -> Iterator[Candidate]:
         if os.path.isdir(given) and not os.path.islink(given):
             yield from _walk(given, limit)
         else:
-            yield read_file(_display(given), given, limit)
+            yield listed(_display(given), given, limit)
 
 
 def _display(path: str) -> str:
@@ -90,7 +149,7 @@ def _walk(folder: str, limit: int) -> Iterator[Candidate]:
         dirs[:] = sorted(d for d in dirs if d != ".git")
         for name in sorted(names):
             full = os.path.join(root, name)
-            yield read_file(_display(full), full, limit)
+            yield listed(_display(full), full, limit)
 
 
 def _git(args: list[str], cwd: str | None = None, stdin: bytes | None = None) -> bytes:
@@ -120,7 +179,7 @@ def tracked(root: str, limit: int) -> Iterator[Candidate]:
         if meta.split(b" ")[0].decode() == _GITLINK:
             yield Candidate(path, None, "submodule")
         else:
-            yield read_file(path, os.path.join(root, path), limit)
+            yield listed(path, os.path.join(root, path), limit)
 
 
 def staged(root: str, limit: int) -> Iterator[Candidate]:

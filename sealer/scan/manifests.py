@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 Node = Any  # yaml.Node; PyYAML ships no type hints
+_NEWLINE = ord("\n")
 
 
 @functools.lru_cache(maxsize=1)
@@ -35,7 +36,8 @@ def _loader() -> Any:
     return Untyped
 
 
-_DOCUMENT_START = re.compile(rb"^---(?=[ \t\r\n]|$)", re.MULTILINE)
+# Starts with a literal, so `re` skips to the next "---" in C; the start of a line is checked after.
+_DOCUMENT_START = re.compile(rb"---(?=[ \t\r\n]|\Z)")
 
 
 def documents(data: bytes) -> Iterator[tuple[int, bytes]]:
@@ -43,6 +45,8 @@ def documents(data: bytes) -> Iterator[tuple[int, bytes]]:
     documents that mention what it looks for (a Secret among fifty Deployments)."""
     start, line = 0, 0
     for match in _DOCUMENT_START.finditer(data):
+        if match.start() and data[match.start() - 1] != _NEWLINE:
+            continue
         if match.start() > start:
             yield line, data[start : match.start()]
             line += data.count(b"\n", start, match.start())

@@ -36,11 +36,14 @@ def _text_line(f: Finding) -> str:
     return f"{f.path}:{f.line}:{f.column}: {f.severity}: {f.rule}: {f.description}{where}: {f.preview}"
 
 
+_ONE_LINE = json.JSONEncoder(ensure_ascii=False)  # what json.dumps builds anew on every call
+
+
 def as_json(found: Sequence[Finding]) -> str:
     """A JSON list, one finding per line (json's C encoder: indent= would use the slow one)."""
     if not found:
         return "[]\n"
-    return "[\n" + ",\n".join(json.dumps(f.as_dict(), ensure_ascii=False) for f in found) + "\n]\n"
+    return "[\n" + ",\n".join(_ONE_LINE.encode(f.as_dict()) for f in found) + "\n]\n"
 
 
 def sarif(found: Sequence[Finding], policy: Policy) -> str:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple
 
-from sealer.scan import engine, findings, k8s_secret, manifests, sealed_values
+from sealer.scan import engine, files, findings, k8s_secret, manifests, sealed_values
 from sealer.scan.engine import Hit
 from sealer.scan.files import Candidate
 from sealer.scan.findings import Finding, Located
@@ -49,7 +49,7 @@ class Outcome(NamedTuple):
     size: int
 
 
-BATCH_BYTES = 64 << 20  # read this much, then scan it (on every core when it is big)
+BATCH_BYTES = 64 << 20  # list this much, then read and scan it (on every core when it is big)
 
 
 def run(candidates: Iterable[Candidate], policy: Policy, baseline: Iterable[str] = (),
@@ -74,7 +74,7 @@ def _outcomes(candidates: Iterable[Candidate], policy: Policy, workers: int) -> 
     weight = 0
     for candidate in candidates:
         batch.append(candidate)
-        weight += len(candidate.data or b"")
+        weight += candidate.weight
         if weight >= BATCH_BYTES:
             yield from _scan_batch(batch, policy, workers)
             batch, weight = [], 0
@@ -85,14 +85,16 @@ def _scan_batch(batch: list[Candidate], policy: Policy, workers: int) -> list[Ou
     def work(part: list[Candidate]) -> list[Outcome]:
         return _scan_part(part, policy)
 
-    return map_shares(work, batch, [len(c.data or b"") for c in batch], workers)
+    return map_shares(work, batch, [c.weight for c in batch], workers)
 
 
 def _scan_part(part: list[Candidate], policy: Policy) -> list[Outcome]:
+    """One outcome per candidate: read here (in the worker), then scanned."""
     outcomes: list[Outcome | None] = [None] * len(part)
     texts: list[tuple[str, bytes]] = []
     where: list[int] = []
     for i, candidate in enumerate(part):
+        candidate = files.read(candidate, policy.max_file_bytes)
         if candidate.data is None:
             outcomes[i] = Outcome(candidate.path, candidate.skipped or "skipped", [], [], 0)
         elif policy.allow_paths.matches(candidate.path):
@@ -120,14 +122,15 @@ def scan_texts(texts: Sequence[tuple[str, bytes]], policy: Policy, notes: Sequen
     """The findings in each (path, text). Texts under the same pattern rules are searched as one
     buffer: a keyword costs one pass for all of them, not one call per file."""
     hits: list[list[Hit]] = [[] for _ in texts]
+    file_rules = [policy.rules_for(path) for path, _ in texts]
     groups: dict[tuple[Rule, ...], list[int]] = {}
-    for k, (path, _) in enumerate(texts):
-        rules = tuple(r for r in policy.rules_for(path) if r.kind in ("token", "assignment"))
-        groups.setdefault(rules, []).append(k)
-    for rules, members in groups.items():
-        if rules:
-            _search_joined([texts[k][1] for k in members], rules, policy, [hits[k] for k in members])
-    return [_finish(path, data, hits[k], policy, notes[k]) for k, (path, data) in enumerate(texts)]
+    for k, rules in enumerate(file_rules):
+        groups.setdefault(tuple(r for r in rules if r.kind in ("token", "assignment")), []).append(k)
+    for pattern_rules, members in groups.items():
+        if pattern_rules:
+            _search_joined([texts[k][1] for k in members], pattern_rules, policy, [hits[k] for k in members])
+    return [_finish(path, data, hits[k], file_rules[k], policy, notes[k])
+            for k, (path, data) in enumerate(texts)]
 
 
 def _search_joined(datas: list[bytes], rules: Sequence[Rule], policy: Policy, into: list[list[Hit]]) -> None:
@@ -140,15 +143,16 @@ def _search_joined(datas: list[bytes], rules: Sequence[Rule], policy: Policy, in
         into[k].append(hit._replace(start=hit.start - starts[k]))
 
 
-def _finish(path: str, data: bytes, hits: list[Hit], policy: Policy, notes: list[str]) -> list[Finding]:
+def _finish(path: str, data: bytes, hits: list[Hit], rules: Sequence[Rule], policy: Policy, notes: list[str]
+            ) -> list[Finding]:
     located = _positioned(data, hits)
-    located += _structural(data, policy.rules_for(path), policy, notes, path)
+    located += _structural(data, rules, policy, notes, path)
     if not located:
         return []
-    lines = data.split(b"\n")
+    lines = data.split(b"\n") if ALLOW.search(data) else None  # most files allow nothing
     kept: dict[tuple[str, int, bytes], Located] = {}  # one finding per rule, line and secret
     for found in located:
-        if not ALLOW.search(lines[found.line - 1]):
+        if lines is None or not ALLOW.search(lines[found.line - 1]):
             kept.setdefault((found.rule.id, found.line, found.secret), found)
     ordered = sorted(kept.values(), key=lambda f: (f.line, f.column, f.rule.id))
     return [findings.make(path, found) for found in ordered]

@@ -1,12 +1,16 @@
 """Scan a large set of files on every core (see `sealer.forkpool`).
 
-Workers see the files already read (copy-on-write, nothing is sent to them). Below MIN_BYTES a
-fork costs more than it saves, so a pre-commit run never forks.
+The files are cut into chunks and every process (this one and the forked workers) takes the next
+chunk from a shared queue when it is done with one, so the processes finish together even when
+files differ in cost (manifests are parsed, code is not) or another program slows one core down.
+A worker reads the files of its chunks itself. Below MIN_BYTES a fork costs more than it saves,
+so a pre-commit run never forks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from sealer import forkpool
@@ -15,6 +19,8 @@ from sealer.forkpool import cores
 T = TypeVar("T")
 R = TypeVar("R")
 MIN_BYTES = 2 << 20
+CHUNKS_PER_WORKER = 16  # the last chunk to finish is what one process waits for at the end
+MAX_CHUNKS = 255  # the queue holds one byte per chunk
 __all__ = ["MIN_BYTES", "cores", "map_shares", "shares"]
 
 
@@ -31,8 +37,35 @@ def shares(weights: Sequence[int], count: int) -> list[range]:
 
 def map_shares(work: Callable[[list[T]], list[R]], items: list[T], weights: Sequence[int],
                workers: int) -> list[R]:
-    """`work` over `items` split in `workers` shares, results in item order."""
+    """`work` (one result per item) over `items` on `workers` processes, results in item order."""
     if workers <= 1 or sum(weights) < MIN_BYTES:
         return work(items)
-    parts = [items[r.start : r.stop] for r in shares(weights, workers)]
-    return forkpool.run_shares(lambda part: work(list(part)), parts)
+    count = min(workers * CHUNKS_PER_WORKER, MAX_CHUNKS)
+    chunks = [items[r.start : r.stop] for r in shares(weights, count)]
+    queue = _queue(len(chunks))
+
+    def take(_: Sequence[None]) -> list[list[tuple[int, list[R]]]]:
+        return [[(i, work(chunks[i])) for i in _taken(queue)]]  # one result per (dummy) item
+
+    try:
+        done = dict(pair for got in forkpool.run_shares(take, [[None]] * workers) for pair in got)
+    finally:
+        os.close(queue)
+    # The chunks a failed worker had taken are missing: scanned here.
+    return [result for i, chunk in enumerate(chunks) for result in (done[i] if i in done else work(chunk))]
+
+
+def _queue(count: int) -> int:
+    """The read end of a pipe holding one byte per chunk, written in full and closed for writing
+    before any fork: a one-byte read is a whole ticket, and an empty pipe reads as the end."""
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, bytes(range(count)))  # a pipe holds 64 KiB: nothing blocks
+    finally:
+        os.close(write_fd)
+    return read_fd
+
+
+def _taken(queue: int) -> Iterator[int]:
+    while ticket := os.read(queue, 1):
+        yield ticket[0]
