@@ -1,18 +1,30 @@
-"""The templates, policies and chart shipped with sealer (package data; the repo folders are the source)."""
+"""The templates, policies and chart shipped with sealer (package data; the repo folders are the source).
+
+They are plain folders wherever pip puts sealer (an editable install maps them to the repo's), so
+the import system's own lookup finds them; `importlib.resources` would cost every command ~10 ms
+of imports for the zip-file case sealer is never installed as.
+"""
 
 from __future__ import annotations
 
-from importlib import resources
-from importlib.abc import Traversable
+import importlib.util
+from pathlib import Path
 
 
-def templates() -> Traversable:
-    return resources.files("sealer.templates")
+def _folder(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"sealer is installed without {package}: reinstall it")  # a broken install
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
-def policies() -> Traversable:
-    return resources.files("sealer.policies")
+def templates() -> Path:
+    return _folder("sealer.templates")
 
 
-def chart() -> Traversable:
-    return resources.files("sealer.chart")
+def policies() -> Path:
+    return _folder("sealer.policies")
+
+
+def chart() -> Path:
+    return _folder("sealer.chart")

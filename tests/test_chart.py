@@ -554,11 +554,8 @@ def test_chart_defaults_validate_and_name_no_registry_host(chart: Any) -> None:
 
 @pytest.mark.slow
 def test_chart_ships_as_package_data() -> None:
-    from importlib import resources as importlib_resources
-
     from sealer import resources
 
-    with importlib_resources.as_file(resources.chart()) as shipped:
-        with helm_python.Chart.load(shipped) as loaded:
-            assert (loaded.name, loaded.version) == ("engine", "0.1.0")
-            assert loaded.schema == chart_schema()
+    with helm_python.Chart.load(resources.chart()) as loaded:
+        assert (loaded.name, loaded.version) == ("engine", "0.1.0")
+        assert loaded.schema == chart_schema()

@@ -30,6 +30,31 @@ def test_help_and_version_import_no_heavy_client(args: list[str]) -> None:
     assert "HEAVY []" in done.stderr
 
 
+def test_the_lazy_command_map_names_every_command_where_it_is_defined() -> None:
+    import importlib
+    import pkgutil
+
+    defined: dict[str, set[str]] = {}
+    for info in pkgutil.iter_modules(cli_module.__path__):
+        for command in getattr(importlib.import_module(f"sealer.cli.{info.name}"), "COMMANDS", []):
+            defined.setdefault(command.name, set()).add(info.name)
+    assert set(cli_module.COMMAND_MODULES) == set(defined)
+    assert all(defined[name] <= set(where) for name, where in cli_module.COMMAND_MODULES.items())
+    cert_group = cli_module.cli.get_command(click.Context(cli_module.cli), "cert")
+    assert isinstance(cert_group, click.Group)
+    assert {"show", "add", "status", "fetch"} <= set(cert_group.commands)
+
+
+def test_a_command_loads_only_its_own_module() -> None:
+    code = (
+        "import sys\nfrom sealer.cli import main\ncode = main(['scan', '--help'])\n"
+        "print('LOADED', sorted(m for m in sys.modules if m.startswith('sealer.cli.')), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "LOADED ['sealer.cli.scan']" in done.stderr
+
+
 def test_version_and_help_text(capsys: pytest.CaptureFixture[str]) -> None:
     run = run_main(["--version"], capsys)
     assert (run.code, run.stdout.strip()) == (0, f"sealer, version {sealer.__version__}")
