@@ -84,7 +84,9 @@ def test_parallel_scan_equals_sequential(monkeypatch: pytest.MonkeyPatch,
     three = scanner.run(files, policy, workers=3)
     assert three == one
     assert len(one.findings) == 10 and one.skipped == [("bin.dat", "binary")]
-    assert 0 < len(seen_here) < len(files)  # this process scanned the chunks it took only
+    # Workers scanned some chunks (this process waits at its first until one has taken one); this
+    # process may get none at all when the workers take every chunk before it asks.
+    assert len(seen_here) < len(files)
 
 
 def test_workers_read_the_files_they_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -99,7 +101,7 @@ def test_workers_read_the_files_they_scan(tmp_path: Path, monkeypatch: pytest.Mo
     assert two == one
     assert len(one.findings) == 4 and [reason for _, reason in one.skipped] == ["binary"]
     assert one.size == sum(c.size for c in listed) - len(b"\0binary")
-    assert 0 < len(seen_here) < len(listed)
+    assert len(seen_here) < len(listed)
 
 
 def test_chunks_a_failed_worker_took_are_redone_here(forking: HoldUntilAWorkerTakes) -> None:
