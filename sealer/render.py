@@ -67,38 +67,49 @@ _SUBTREE_LINE = re.compile(rf"{SUBTREE}:[ \t]*(#.*)?\n")
 
 
 def splice_values(values_text: str, subtree: str) -> str | None:
-    """The fast path for a file that has a block-style `sealer:` key already: its lines swapped
-    for the rendered subtree, indented as ruamel would; None when the file is not that simple.
-    A ruamel round trip costs ~50 ms a file, most of a 100-environment rotation; this checks
-    its result with the fast loader instead, so any file it cannot handle takes the slow path."""
+    """The fast path for a file that has a block-style `sealer:` key already (its lines swapped
+    for the rendered subtree, indented as ruamel would) or none yet (the subtree appended);
+    None when the file is not that simple. A ruamel round trip costs ~50 ms a file, most of a
+    100-environment rotation; this checks its result with the fast loader instead, so any file
+    it cannot handle takes the slow path."""
     lines = values_text.splitlines(keepends=True)
     starts = [i for i, line in enumerate(lines) if _SUBTREE_LINE.fullmatch(line)]
-    if "\r" in values_text or len(starts) != 1:
+    body = _indented(subtree, yamlio.guess_indent(values_text)[0])
+    if "\r" in values_text or len(starts) > 1 or body is None:
         return None
+    if not starts:  # a first rendering: the file must end its last line and hold no `sealer` key
+        text = f"{values_text}{SUBTREE}:\n{body}"
+        return text if values_text.endswith("\n") and _same_values(text, values_text, subtree, True) else None
     start = end = starts[0]
     for index in range(start + 1, len(lines)):
         if lines[index].strip() and not lines[index].startswith(" "):
             break
         if lines[index].strip() and not lines[index].lstrip().startswith("#"):
             end = index
-    indent = yamlio.guess_indent(values_text)[0]
+    text = "".join([*lines[: start + 1], body, *lines[end + 1 :]])
+    return text if _same_values(text, values_text, subtree, False) else None
+
+
+def _indented(subtree: str, indent: int) -> str | None:
+    """The subtree's lines one level under `sealer:` (the template indents by two)."""
     body = []
     for line in subtree.splitlines(keepends=True):
         depth = len(line) - len(line.lstrip(" "))
         if depth % 2 or not line.strip():
             return None
         body.append(" " * (indent * (depth // 2 + 1)) + line.lstrip(" "))
-    text = "".join([*lines[: start + 1], *body, *lines[end + 1 :]])
-    return text if _same_values(text, values_text, subtree) else None
+    return "".join(body)
 
 
-def _same_values(text: str, old_text: str, subtree: str) -> bool:
+def _same_values(text: str, old_text: str, subtree: str, appended: bool) -> bool:
     try:
         new, old, sub = (yamlio.load_documents(t, "values") for t in (text, old_text, subtree))
     except BadInput:
         return False
     if len(new) != 1 or len(old) != 1 or len(sub) != 1 or not isinstance(old[0], dict):
         return False
+    if appended and SUBTREE in old[0]:
+        return False  # written some other way (flow style, quoted): appending would repeat the key
     return bool(new[0] == {**old[0], SUBTREE: sub[0]})
 
 

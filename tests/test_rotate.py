@@ -554,6 +554,10 @@ VALUES_VARIANTS = {
     "blank lines after": "{sealer}\n\nimage: 1\n",
     "comment on the key": "a: 1\n{sealer_comment}b: 2\n",
     "four-space indent": "resources:\n    limits:\n        cpu: 1\n{sealer4}",
+    # no `sealer:` key yet (a first rotation): the subtree is appended
+    "as sealer init writes it": "# Helm values for staging.\n# Yours to edit.\nreplicaCount: 1\n",
+    "no key yet, comment last": "replicaCount: 1\n# the end\n",
+    "no key yet, four-space indent": "resources:\n    limits:\n        cpu: 1\n",
 }
 
 
@@ -582,6 +586,9 @@ def test_values_fast_path_writes_what_the_round_trip_writes(
         "a: 1\nsealer:\n  x: 1\n---\nb: 2\n",  # two documents
         "sealer:\r\n  x: 1\r\n",  # CRLF
         "sealer:\n  x: &b 1\nother: *b\n",  # an anchor in the block, used after it
+        '"sealer": {}\nother: 1\n',  # a key written some other way: appending would repeat it
+        "a: 1",  # no newline after the last line
+        "a: 1\n...\n",  # a document end marker: what follows would be a second document
     ],
 )
 def test_values_fast_path_declines_what_it_cannot_do_safely(text: str) -> None:
