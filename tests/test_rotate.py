@@ -361,6 +361,23 @@ def test_fault_exception_then_rerun(
     _after_rerun(repo, keys, old.key_id, count)
 
 
+def test_git_failing_to_store_the_commit_rolls_everything_back(repo: Path, keys: list[Any]) -> None:
+    before, old, start = snapshot(repo, STAGING_FILES), active(ledger_records(repo, "staging")), head(repo)
+    packs = repo / ".git" / "objects" / "pack"
+    packs.rmdir()
+    packs.write_text("not a folder: fast-import cannot write its pack\n")
+    result = cli(repo, "rotate", "staging", "--no-branch")
+    assert result.exit_code == 2 and result.stderr.startswith("sealer: git fast-import: "), result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert snapshot(repo, STAGING_FILES) == before and head(repo) == start
+    assert stray_temps(repo) == [] and not (repo / ".git" / "sealer-rotation.json").exists()
+    assert git(repo, "for-each-ref", "refs/sealer/") == ""
+    packs.unlink()
+    packs.mkdir()
+    assert rotate_json(repo, "staging", "--no-branch")["keys"][0]["previous_key_id"] == old.key_id
+    assert_consistent(repo, "staging", keys)
+
+
 @pytest.mark.parametrize("point", FAULT_POINTS)
 def test_fault_sigkill_then_rerun(repo: Path, keys: list[Any], point: str) -> None:
     before, old, start = snapshot(repo, STAGING_FILES), active(ledger_records(repo, "staging")), head(repo)
