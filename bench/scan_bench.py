@@ -61,6 +61,7 @@ class Snippet(NamedTuple):
 
 # ---------------------------------------------------------------- secret and decoy material
 
+
 class Material:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
@@ -87,8 +88,11 @@ class Material:
 
     def pem(self, label: str, n: int = 900) -> list[str]:
         body = self.b64(n)
-        return [f"-----BEGIN {label}-----", *[body[i : i + 64] for i in range(0, len(body), 64)],
-                f"-----END {label}-----"]
+        return [
+            f"-----BEGIN {label}-----",
+            *[body[i : i + 64] for i in range(0, len(body), 64)],
+            f"-----END {label}-----",
+        ]
 
     def pem_b64(self, label: str) -> str:
         return base64.b64encode("\n".join(self.pem(label)).encode()).decode()
@@ -101,6 +105,7 @@ class Material:
     def jwt(self) -> str:
         def part(obj: dict[str, object]) -> str:
             return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
         claims = {"sub": self.chars(string.digits, 10), "iat": 1700000000 + self.rng.randrange(10**7)}
         return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part(claims)}.{self.chars(B62 + '-_', 43)}"
 
@@ -111,29 +116,53 @@ class Material:
 
 # ---------------------------------------------------------------- filler, per file type
 
+
 def filler(kind: str, m: Material) -> list[str]:
     w = m.word
     r = m.rng
     if kind == "yaml":
-        return [f"{w()}_{w()}:", f"  name: {w()}-{w()}", f"  replicas: {r.randrange(1, 9)}",
-                f"  timeout: {r.randrange(5, 90)}s", f"  cache_key_prefix: {w()}", "  features:",
-                f"    - {w()}", f"    - {w()}", f"  logging: {{level: info, format: {w()}}}"]
+        return [
+            f"{w()}_{w()}:",
+            f"  name: {w()}-{w()}",
+            f"  replicas: {r.randrange(1, 9)}",
+            f"  timeout: {r.randrange(5, 90)}s",
+            f"  cache_key_prefix: {w()}",
+            "  features:",
+            f"    - {w()}",
+            f"    - {w()}",
+            f"  logging: {{level: info, format: {w()}}}",
+        ]
     if kind == "py":
         a, b = w(), w()
-        return [f"def {a}_{b}(items, limit={r.randrange(10, 99)}):",
-                f'    """Return the {a} entries for each {b}, at most limit of them."""',
-                f"    key = ({a!r}, len(items))",
-                f"    selected = [item for item in items if item.{b}_id is not None]",
-                "    return selected[:limit]", ""]
+        return [
+            f"def {a}_{b}(items, limit={r.randrange(10, 99)}):",
+            f'    """Return the {a} entries for each {b}, at most limit of them."""',
+            f"    key = ({a!r}, len(items))",
+            f"    selected = [item for item in items if item.{b}_id is not None]",
+            "    return selected[:limit]",
+            "",
+        ]
     if kind == "sh":
-        return [f"echo \"starting {w()} {w()}\"", f"{w().upper()}_DIR=/var/lib/{w()}",
-                f"mkdir -p \"${w().upper()}_DIR\"", f"run_step {w()} --retries {r.randrange(1, 5)}"]
+        return [
+            f'echo "starting {w()} {w()}"',
+            f"{w().upper()}_DIR=/var/lib/{w()}",
+            f'mkdir -p "${w().upper()}_DIR"',
+            f"run_step {w()} --retries {r.randrange(1, 5)}",
+        ]
     if kind == "env":
-        return [f"{w().upper()}_{w().upper()}={w()}", f"{w().upper()}_PORT={r.randrange(1024, 9999)}",
-                f"{w().upper()}_ENABLED=true"]
+        return [
+            f"{w().upper()}_{w().upper()}={w()}",
+            f"{w().upper()}_PORT={r.randrange(1024, 9999)}",
+            f"{w().upper()}_ENABLED=true",
+        ]
     if kind == "js":
-        return [f"export function {w()}{w().capitalize()}(input) {{",
-                f"  const {w()} = input.map((x) => x.{w()});", f"  return {w()}.filter(Boolean);", "}", ""]
+        return [
+            f"export function {w()}{w().capitalize()}(input) {{",
+            f"  const {w()} = input.map((x) => x.{w()});",
+            f"  return {w()}.filter(Boolean);",
+            "}",
+            "",
+        ]
     if kind == "json":
         item = f'{{"name": "{w()}", "size": {r.randrange(99)}, "tags": ["{w()}"]}}'
         return [f'  "{w()}_{r.randrange(999)}": {item},']
@@ -141,6 +170,7 @@ def filler(kind: str, m: Material) -> list[str]:
 
 
 # ---------------------------------------------------------------- labelled snippets
+
 
 def one(kind: str, planted: bool, line: str) -> Snippet:
     return Snippet([line], [(kind, planted, 0, 0)])
@@ -150,20 +180,20 @@ def yaml_snippets(m: Material) -> list[Callable[[], Snippet]]:
     return [
         lambda: one("sealer-key", True, f"engine_api_key: {m.sealer_key('prod')}"),
         lambda: one("gitlab-token", True, f"gitlab_token: glpat-{m.chars(B62 + '-_', 20)}"),
-        lambda: one("jwt", True, f"ci_auth_header: \"Bearer {m.jwt()}\""),
+        lambda: one("jwt", True, f'ci_auth_header: "Bearer {m.jwt()}"'),
         lambda: one("generic", True, f"client_secret: {m.chars(B62, 28)}"),
-        lambda: one("generic", True, f"webhook_signing_key: \"{m.chars('0123456789abcdef', 40)}\""),
+        lambda: one("generic", True, f'webhook_signing_key: "{m.chars("0123456789abcdef", 40)}"'),
         lambda: _block("private-key", True, "tls_key: |", m.pem("RSA PRIVATE KEY"), "  "),
         lambda: _block("public-cert", False, "tls_crt: |", m.pem("CERTIFICATE"), "  "),
         lambda: one("public-cert", False, "ca_bundle: " + m.pem_b64("CERTIFICATE")),
         lambda: one("digest", False, f"image: registry.local/{m.word()}@sha256:{m.chars(HEX, 64)}"),
         lambda: one("digest", False, f"artifact_digest: sha256:{m.chars(HEX, 64)}"),
         lambda: one("placeholder", False, "db_password: changeme"),
-        lambda: one("placeholder", False, "api_key: \"<your-api-key>\""),
+        lambda: one("placeholder", False, 'api_key: "<your-api-key>"'),
         lambda: one("placeholder", False, "auth_token: ${AUTH_TOKEN}"),
-        lambda: one("placeholder", False, "smtp_password: \"********\""),
+        lambda: one("placeholder", False, 'smtp_password: "********"'),
         lambda: one("template", False, "password: {{ .Values.db.password | quote }}"),
-        lambda: one("template", False, "access_token: \"{{ required \\\"token\\\" .Values.accessToken }}\""),
+        lambda: one("template", False, 'access_token: "{{ required \\"token\\" .Values.accessToken }}"'),
         lambda: one("lookalike", False, f"engine_api_key: {m.sealer_key('prod', valid=False)}"),
         lambda: one("uuid", False, f"api_key_owner: {m.uuid()}"),
         lambda: one("sealed", False, f"api_key_sealed: {m.sealed()}"),
@@ -177,16 +207,20 @@ def _block(kind: str, planted: bool, head: str, body: list[str], indent: str) ->
 
 def py_snippets(m: Material) -> list[Callable[[], Snippet]]:
     return [
-        lambda: one("sealer-key", True, f"ENGINE_API_KEY = \"{m.sealer_key('staging')}\""),
-        lambda: one("slack-token", True, "SLACK_BOT_TOKEN = \"xoxb-"
-                    f"{m.chars(string.digits, 12)}-{m.chars(string.digits, 13)}-{m.chars(B62, 24)}\""),
-        lambda: one("stripe-key", True, f"stripe.api_key = \"sk_live_{m.chars(B62, 24)}\""),
-        lambda: one("generic", True, f"db_password = \"{m.chars(B62 + '!#%', 20)}\""),
-        lambda: one("template", False, "api_key = os.environ[\"API_KEY\"]"),
+        lambda: one("sealer-key", True, f'ENGINE_API_KEY = "{m.sealer_key("staging")}"'),
+        lambda: one(
+            "slack-token",
+            True,
+            'SLACK_BOT_TOKEN = "xoxb-'
+            f'{m.chars(string.digits, 12)}-{m.chars(string.digits, 13)}-{m.chars(B62, 24)}"',
+        ),
+        lambda: one("stripe-key", True, f'stripe.api_key = "sk_live_{m.chars(B62, 24)}"'),
+        lambda: one("generic", True, f'db_password = "{m.chars(B62 + "!#%", 20)}"'),
+        lambda: one("template", False, 'api_key = os.environ["API_KEY"]'),
         lambda: one("template", False, "token = settings.get_token(user)"),
-        lambda: one("lookalike", False, f"ENGINE_API_KEY = \"{m.sealer_key('staging', valid=False)}\""),
-        lambda: one("placeholder", False, "password = \"REDACTED\""),
-        lambda: one("digest", False, f"EXPECTED_SHA256 = \"{m.chars('0123456789abcdef', 64)}\""),
+        lambda: one("lookalike", False, f'ENGINE_API_KEY = "{m.sealer_key("staging", valid=False)}"'),
+        lambda: one("placeholder", False, 'password = "REDACTED"'),
+        lambda: one("digest", False, f'EXPECTED_SHA256 = "{m.chars("0123456789abcdef", 64)}"'),
     ]
 
 
@@ -194,7 +228,7 @@ def sh_snippets(m: Material) -> list[Callable[[], Snippet]]:
     return [
         lambda: one("github-token", True, f"export GITHUB_TOKEN=ghp_{m.chars(B62, 36)}"),
         lambda: one("generic", True, f"export SERVICE_TOKEN='{m.chars(B62, 32)}'"),
-        lambda: one("template", False, "export SECRET_KEY=\"$(cat /run/secrets/app_key)\""),
+        lambda: one("template", False, 'export SECRET_KEY="$(cat /run/secrets/app_key)"'),
         lambda: one("placeholder", False, "export AWS_SECRET_ACCESS_KEY=xxxxxxxxxxxxxxxxxxxxxxxx"),
     ]
 
@@ -211,8 +245,8 @@ def env_snippets(m: Material) -> list[Callable[[], Snippet]]:
 
 def js_snippets(m: Material) -> list[Callable[[], Snippet]]:
     return [
-        lambda: one("google-api-key", True, f"const mapsKey = \"AIza{m.chars(B62 + '-_', 35)}\";"),
-        lambda: one("generic", True, f"const accessToken = \"{m.chars(B62, 32)}\";"),
+        lambda: one("google-api-key", True, f'const mapsKey = "AIza{m.chars(B62 + "-_", 35)}";'),
+        lambda: one("generic", True, f'const accessToken = "{m.chars(B62, 32)}";'),
         lambda: one("template", False, "const apiKey = process.env.API_KEY;"),
         lambda: one("template", False, "const secret = `<%= ENV['APP_SECRET'] %>`;"),
     ]
@@ -230,8 +264,14 @@ def json_snippets(m: Material) -> list[Callable[[], Snippet]]:
     ]
 
 
-SNIPPETS = {"yaml": yaml_snippets, "py": py_snippets, "sh": sh_snippets, "env": env_snippets,
-            "js": js_snippets, "json": json_snippets}
+SNIPPETS = {
+    "yaml": yaml_snippets,
+    "py": py_snippets,
+    "sh": sh_snippets,
+    "env": env_snippets,
+    "js": js_snippets,
+    "json": json_snippets,
+}
 EXT = {"yaml": "yaml", "py": "py", "sh": "sh", "env": "env", "js": "js", "json": "json"}
 
 
@@ -260,13 +300,25 @@ def mixed_file(kind: str, m: Material, target_bytes: int) -> tuple[str, list[Lab
 
 # ---------------------------------------------------------------- manifests and sealer values
 
+
 def deployment(m: Material) -> list[str]:
     name = f"{m.word()}-{m.word()}"
-    return ["apiVersion: apps/v1", "kind: Deployment", f"metadata: {{name: {name}}}", "spec:",
-            f"  replicas: {m.rng.randrange(1, 5)}", "  template:", "    spec:", "      containers:",
-            f"        - name: {name}", f"          image: registry.local/{name}:1.{m.rng.randrange(40)}.0",
-            "          env:", "            - name: API_KEY", "              valueFrom:",
-            f"                secretKeyRef: {{name: {name}-key, key: apiKey}}"]
+    return [
+        "apiVersion: apps/v1",
+        "kind: Deployment",
+        f"metadata: {{name: {name}}}",
+        "spec:",
+        f"  replicas: {m.rng.randrange(1, 5)}",
+        "  template:",
+        "    spec:",
+        "      containers:",
+        f"        - name: {name}",
+        f"          image: registry.local/{name}:1.{m.rng.randrange(40)}.0",
+        "          env:",
+        "            - name: API_KEY",
+        "              valueFrom:",
+        f"                secretKeyRef: {{name: {name}-key, key: apiKey}}",
+    ]
 
 
 def manifest_file(m: Material) -> tuple[str, list[Label]]:
@@ -278,32 +330,57 @@ def manifest_file(m: Material) -> tuple[str, list[Label]]:
         roll = m.rng.random()
         base = len(lines)
         if roll < 0.12:
-            lines += ["apiVersion: v1", "kind: Secret", f"metadata: {{name: {m.word()}-creds}}",
-                      "type: Opaque", "stringData:", f"  password: {m.chars(B62, 20)}"]
+            lines += [
+                "apiVersion: v1",
+                "kind: Secret",
+                f"metadata: {{name: {m.word()}-creds}}",
+                "type: Opaque",
+                "stringData:",
+                f"  password: {m.chars(B62, 20)}",
+            ]
             labels.append(Label("k8s-secret", True, base + 6, base + 6))
         elif roll < 0.22:
             token = base64.b64encode(m.chars(B62, 32).encode()).decode()
-            lines += ["apiVersion: v1", "kind: Secret", f"metadata: {{name: {m.word()}-token}}", "data:",
-                      f"  token: {token}"]
+            lines += [
+                "apiVersion: v1",
+                "kind: Secret",
+                f"metadata: {{name: {m.word()}-token}}",
+                "data:",
+                f"  token: {token}",
+            ]
             labels.append(Label("k8s-secret", True, base + 5, base + 5))
         elif roll < 0.40:
-            lines += ["apiVersion: bitnami.com/v1alpha1", "kind: SealedSecret",
-                      f"metadata: {{name: {m.word()}-key, namespace: {m.word()}}}",
-                      "spec:", "  encryptedData:"]
+            lines += [
+                "apiVersion: bitnami.com/v1alpha1",
+                "kind: SealedSecret",
+                f"metadata: {{name: {m.word()}-key, namespace: {m.word()}}}",
+                "spec:",
+                "  encryptedData:",
+            ]
             for entry in ("apiKey", "dbPassword"):
                 lines.append(f"    {entry}: {m.sealed()}")
                 labels.append(Label("sealed", False, len(lines), len(lines)))
             lines += ["  template:", f"    metadata: {{name: {m.word()}-key}}", "    type: Opaque"]
         elif roll < 0.46:
             pasted = base64.b64encode(m.chars(B62, 24).encode()).decode()
-            lines += ["apiVersion: bitnami.com/v1alpha1", "kind: SealedSecret",
-                      f"metadata: {{name: {m.word()}-key, namespace: {m.word()}}}",
-                      "spec:", "  encryptedData:", f"    apiKey: {pasted}"]
+            lines += [
+                "apiVersion: bitnami.com/v1alpha1",
+                "kind: SealedSecret",
+                f"metadata: {{name: {m.word()}-key, namespace: {m.word()}}}",
+                "spec:",
+                "  encryptedData:",
+                f"    apiKey: {pasted}",
+            ]
             labels.append(Label("unsealed-value", True, len(lines), len(lines)))
         elif roll < 0.55:
             cert = base64.b64encode("\n".join(m.pem("CERTIFICATE")).encode()).decode()
-            lines += ["apiVersion: v1", "kind: ConfigMap", f"metadata: {{name: {m.word()}-ca}}", "data:",
-                      f"  ca.crt: {cert}"]
+            lines += [
+                "apiVersion: v1",
+                "kind: ConfigMap",
+                f"metadata: {{name: {m.word()}-ca}}",
+                "data:",
+                f"  ca.crt: {cert}",
+            ]
             labels.append(Label("public-cert", False, len(lines), len(lines)))
         else:
             lines += deployment(m)
@@ -312,10 +389,20 @@ def manifest_file(m: Material) -> tuple[str, list[Label]]:
 
 def values_file(m: Material, pasted: bool) -> tuple[str, list[Label]]:
     """A values file as `sealer render` writes it; with `pasted`, one plaintext where ciphertext belongs."""
-    lines = ["# Helm values for the staging environment.", "replicaCount: 2", "image:",
-             f"  repository: registry.local/{m.word()}", "  tag: 1.4.2", "sealer:",
-             "  secretName: engine-api-key", "  namespace: staging", "  scope: strict", "  cluster: staging",
-             f"  certFingerprint: {m.chars(HEX, 64)}", "  encryptedData:"]
+    lines = [
+        "# Helm values for the staging environment.",
+        "replicaCount: 2",
+        "image:",
+        f"  repository: registry.local/{m.word()}",
+        "  tag: 1.4.2",
+        "sealer:",
+        "  secretName: engine-api-key",
+        "  namespace: staging",
+        "  scope: strict",
+        "  cluster: staging",
+        f"  certFingerprint: {m.chars(HEX, 64)}",
+        "  encryptedData:",
+    ]
     labels = [Label("digest", False, 11, 11)]
     if pasted:
         lines.append(f"    apiKey: {m.sealer_key('staging')}")
@@ -324,9 +411,15 @@ def values_file(m: Material, pasted: bool) -> tuple[str, list[Label]]:
         lines.append(f"    apiKey: {m.sealed()}")
         labels.append(Label("sealed", False, len(lines), len(lines)))
     fp = m.chars("0123456789abcdef", 64)
-    lines += ["  keys:", "    apiKey:", f"      keyId: kid_{fp[:12]}", f"      fingerprintPrefix: {fp[:12]}",
-              '      created: "2026-11-27T02:00:00Z"', '      expires: "2027-02-25T02:00:00Z"',
-              f"  checksum: {m.chars('0123456789abcdef', 64)}"]
+    lines += [
+        "  keys:",
+        "    apiKey:",
+        f"      keyId: kid_{fp[:12]}",
+        f"      fingerprintPrefix: {fp[:12]}",
+        '      created: "2026-11-27T02:00:00Z"',
+        '      expires: "2027-02-25T02:00:00Z"',
+        f"  checksum: {m.chars('0123456789abcdef', 64)}",
+    ]
     end = len(lines)
     labels += [Label("key-metadata", False, end - 4, end - 4), Label("digest", False, end, end)]
     return "\n".join(lines) + "\n", labels
@@ -334,10 +427,14 @@ def values_file(m: Material, pasted: bool) -> tuple[str, list[Label]]:
 
 def service_account_file(m: Material) -> tuple[str, list[Label]]:
     key = m.pem("PRIVATE KEY", 1200)
-    doc = {"type": "service_account", "project_id": f"{m.word()}-{m.rng.randrange(999)}",
-           "private_key_id": m.chars("0123456789abcdef", 40), "private_key": "\n".join(key) + "\n",
-           "client_email": f"{m.word()}@{m.word()}.iam.gserviceaccount.com",
-           "client_id": m.chars(string.digits, 21)}
+    doc = {
+        "type": "service_account",
+        "project_id": f"{m.word()}-{m.rng.randrange(999)}",
+        "private_key_id": m.chars("0123456789abcdef", 40),
+        "private_key": "\n".join(key) + "\n",
+        "client_email": f"{m.word()}@{m.word()}.iam.gserviceaccount.com",
+        "client_id": m.chars(string.digits, 21),
+    }
     text = json.dumps(doc, indent=2) + "\n"
     return text, [Label("gcp-service-account", True, 1, text.count("\n"))]
 
@@ -398,8 +495,9 @@ def run_detect_secrets(root: Path) -> tuple[float, set[tuple[str, int]]]:
     if done.returncode != 0:
         raise SystemExit(f"detect-secrets failed: {done.stderr.decode()[-500:]}")
     results = json.loads(done.stdout)["results"]
-    return seconds, {(os.path.normpath(path), item["line_number"])
-                     for path, items in results.items() for item in items}
+    return seconds, {
+        (os.path.normpath(path), item["line_number"]) for path, items in results.items() for item in items
+    }
 
 
 class Score(NamedTuple):
@@ -463,13 +561,19 @@ def report(root: Path, labels: dict[str, list[Label]], size: int) -> None:
     sealer_times = before + after
     sealer_s = statistics.median(sealer_times)
     ours, theirs = score(labels, sealer_hits), score(labels, ds_hits)
-    print(f"{'':16s} {'planted found':>14s} {'decoys flagged':>15s} {'unlabelled':>11s} {'wall s':>8s}"
-          f" {'MB/s':>8s}")
+    print(
+        f"{'':16s} {'planted found':>14s} {'decoys flagged':>15s} {'unlabelled':>11s} {'wall s':>8s}"
+        f" {'MB/s':>8s}"
+    )
     for name, s, sec in (("sealer scan", ours, sealer_s), ("detect-secrets", theirs, ds_time)):
-        print(f"{name:16s} {s.planted:>7d}/{n_planted:<6d} {s.decoys:>8d}/{n_decoys:<6d} {s.unlabelled:>11d} "
-              f"{sec:>8.3f} {mb / sec:>8.2f}")
-    print(f"(sealer: median of {len(sealer_times)} runs, half before and half after detect-secrets, "
-          f"min {min(sealer_times):.3f} s; detect-secrets: one run)")
+        print(
+            f"{name:16s} {s.planted:>7d}/{n_planted:<6d} {s.decoys:>8d}/{n_decoys:<6d} {s.unlabelled:>11d} "
+            f"{sec:>8.3f} {mb / sec:>8.2f}"
+        )
+    print(
+        f"(sealer: median of {len(sealer_times)} runs, half before and half after detect-secrets, "
+        f"min {min(sealer_times):.3f} s; detect-secrets: one run)"
+    )
     ratio = ds_time / sealer_s
     print(f"throughput ratio sealer/detect-secrets: {ratio:.0f}x")
     print("per kind (items with a finding on their lines):  kind: total / sealer / detect-secrets")
@@ -480,11 +584,16 @@ def report(root: Path, labels: dict[str, list[Label]], size: int) -> None:
         counts = f"{totals[kind]:>5d} {ours.by_kind[kind]:>7d} {theirs.by_kind[kind]:>7d}"
         print(f"  {role:7s} {kind:20s} {counts}")
     hook_s, click_s, hook_bytes = hook_timing(root, labels, runs=15)
-    print(f"hook, 20 files ({hook_bytes / 1e3:.0f} kB): sealer scan {hook_s * 1000:.0f} ms | "
-          f"python -c 'import click' {click_s * 1000:.0f} ms | ratio {hook_s / click_s:.2f}x (median of 15)")
+    print(
+        f"hook, 20 files ({hook_bytes / 1e3:.0f} kB): sealer scan {hook_s * 1000:.0f} ms | "
+        f"python -c 'import click' {click_s * 1000:.0f} ms | ratio {hook_s / click_s:.2f}x (median of 15)"
+    )
     ok = (ours.planted >= theirs.planted, ours.decoys <= theirs.decoys, ratio >= 100, hook_s <= 3 * click_s)
-    print("targets: found >= detect-secrets {}, decoys <= detect-secrets {}, >= 100x {}, hook <= 3x click {}"
-          .format(*("met" if x else "MISSED" for x in ok)))
+    print(
+        "targets: found >= detect-secrets {}, decoys <= detect-secrets {}, >= 100x {}, hook <= 3x click {}".format(
+            *("met" if x else "MISSED" for x in ok)
+        )
+    )
 
 
 if __name__ == "__main__":

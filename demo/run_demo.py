@@ -16,8 +16,9 @@ from pathlib import Path
 
 def run(args: list[str], cwd: Path, stdin: str | None = None) -> str:
     print(f"\n$ sealer {shlex.join(args)}", flush=True)
-    done = subprocess.run([sys.executable, "-m", "sealer", *args], cwd=cwd, input=stdin,
-                          text=True, capture_output=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "sealer", *args], cwd=cwd, input=stdin, text=True, capture_output=True
+    )
     print(done.stdout, end="")
     if done.returncode:
         print(done.stderr, end="", file=sys.stderr)
@@ -36,7 +37,9 @@ def foundation(work: Path) -> None:
     )
     run(["seal", "--cert", "controller/tls.crt", "-w", "sealed.yaml"], work, stdin=secret)
     print((work / "sealed.yaml").read_text())
-    run(["validate", "-f", "sealed.yaml", "--cert", "controller/tls.crt", "--key", "controller/tls.key"], work)
+    run(
+        ["validate", "-f", "sealed.yaml", "--cert", "controller/tls.crt", "--key", "controller/tls.key"], work
+    )
     run(["unseal", "--key", "controller/sealed-secrets-key.yaml", "-f", "sealed.yaml"], work)
 
 

@@ -50,8 +50,7 @@ def _checksum(body: str) -> str:
 def check_env_tag(env: str) -> str:
     if not _ENV_RE.match(env):
         raise BadInput(
-            f"environment tag {env!r} is not valid: use 1-32 lowercase letters, digits "
-            "and inner hyphens"
+            f"environment tag {env!r} is not valid: use 1-32 lowercase letters, digits and inner hyphens"
         )
     return env
 

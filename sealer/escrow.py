@@ -44,7 +44,7 @@ def parse_target(target: str) -> tuple[str, str]:
     """(mount, path) of `vault:MOUNT/PATH`."""
     if not target.startswith(SCHEME):
         raise BadInput(f"escrow target {target!r}: expected vault:MOUNT/PATH")
-    segments = [s for s in target[len(SCHEME):].strip("/").split("/") if s]
+    segments = [s for s in target[len(SCHEME) :].strip("/").split("/") if s]
     if len(segments) < 2:
         raise BadInput(f"escrow target {target!r}: expected vault:MOUNT/PATH, like vault:secret/escrow")
     for segment in segments:

@@ -123,8 +123,11 @@ def _proxy_cert(api: Any, namespace: str, service: str, port: str) -> bytes:
     try:
         with _api_errors(api, f"fetching {source} through the service proxy"):
             response = api.connect_get_namespaced_service_proxy_with_path(
-                f"{service}:{port}", namespace, CERT_PATH,
-                _preload_content=False, _request_timeout=TIMEOUT_SECONDS,
+                f"{service}:{port}",
+                namespace,
+                CERT_PATH,
+                _preload_content=False,
+                _request_timeout=TIMEOUT_SECONDS,
             )
             data = bytes(response.data)
     except _Missing:

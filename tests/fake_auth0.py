@@ -28,12 +28,20 @@ CLIENT_METADATA_VALUE = 255
 # times that; past the allowance a write fails.
 PROFILE_HARD_LIMIT = 10 * 1024 * 10
 RATE_LIMIT = 50
-REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           409: "Conflict", 429: "Too Many Requests", 503: "Service Unavailable"}
+REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    429: "Too Many Requests",
+    503: "Service Unavailable",
+}
 
 
-def error(status: int, message: str, code: str | None = None,
-          headers: dict[str, str] | None = None) -> Response:
+def error(
+    status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
     body: dict[str, Any] = {"statusCode": status, "error": REASONS.get(status, "Error"), "message": message}
     if code:
         body["errorCode"] = code
@@ -80,8 +88,14 @@ class FakeAuth0(FakeServer):
                 "email_verified": True,
                 "created_at": "2024-01-01T00:00:00.000Z",
                 "updated_at": "2024-01-01T00:00:00.000Z",
-                "identities": [{"connection": "Username-Password-Authentication", "provider": "auth0",
-                                "user_id": user_id[6:], "isSocial": False}],
+                "identities": [
+                    {
+                        "connection": "Username-Password-Authentication",
+                        "provider": "auth0",
+                        "user_id": user_id[6:],
+                        "isSocial": False,
+                    }
+                ],
                 "app_metadata": dict(app_metadata or {}),
                 "user_metadata": {},
             }
@@ -108,8 +122,11 @@ class FakeAuth0(FakeServer):
     # -- HTTP --------------------------------------------------------------------------------
     def _limit_headers(self) -> dict[str, str]:
         reset = int(time.time()) + 1
-        return {"x-ratelimit-limit": str(RATE_LIMIT), "x-ratelimit-remaining": str(self.remaining),
-                "x-ratelimit-reset": str(reset)}
+        return {
+            "x-ratelimit-limit": str(RATE_LIMIT),
+            "x-ratelimit-remaining": str(self.remaining),
+            "x-ratelimit-reset": str(reset),
+        }
 
     def dispatch(self, request: Request) -> Response:
         response = super().dispatch(request)
@@ -152,16 +169,24 @@ class FakeAuth0(FakeServer):
         else:
             form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
         if form.get("grant_type") != "client_credentials":
-            return Response.json(403, {"error": "unsupported_grant_type",
-                                       "error_description": "Unsupported grant type"})
+            return Response.json(
+                403, {"error": "unsupported_grant_type", "error_description": "Unsupported grant type"}
+            )
         known = self.m2m.get(str(form.get("client_id")))
         if not known or not secrets.compare_digest(known[0], str(form.get("client_secret"))):
             return Response.json(401, {"error": "access_denied", "error_description": "Unauthorized"})
         if not str(form.get("audience", "")).endswith("/api/v2/"):
             return Response.json(403, {"error": "access_denied", "error_description": "Service not found"})
         token = self.issue_token(known[1])
-        return Response.json(200, {"access_token": token, "token_type": "Bearer", "expires_in": 86400,
-                                   "scope": " ".join(sorted(known[1]))})
+        return Response.json(
+            200,
+            {
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": 86400,
+                "scope": " ".join(sorted(known[1])),
+            },
+        )
 
     def _bearer(self, request: Request) -> Token | Response:
         header = request.headers.get("authorization", "")
@@ -213,12 +238,16 @@ class FakeAuth0(FakeServer):
     def _check_client(client: dict[str, Any]) -> str | None:
         meta = client["client_metadata"]
         if len(meta) > CLIENT_METADATA_KEYS:
-            return (f"Payload validation error: 'Too many properties ({len(meta)}), maximum "
-                    f"{CLIENT_METADATA_KEYS}' on property client_metadata")
+            return (
+                f"Payload validation error: 'Too many properties ({len(meta)}), maximum "
+                f"{CLIENT_METADATA_KEYS}' on property client_metadata"
+            )
         for key, value in meta.items():
             if not isinstance(value, str) or len(value) > CLIENT_METADATA_VALUE:
-                return ("Payload validation error: 'String is too long or not a string' on property "
-                        f"client_metadata.{key}")
+                return (
+                    "Payload validation error: 'String is too long or not a string' on property "
+                    f"client_metadata.{key}"
+                )
         return None
 
     @staticmethod

@@ -79,8 +79,9 @@ class FakeServer:
         return f"http://127.0.0.1:{self.port}"
 
     # -- fault injection ---------------------------------------------------------------------
-    def fail_next(self, status: int, count: int = 1, headers: dict[str, str] | None = None,
-                  match: str = "") -> None:
+    def fail_next(
+        self, status: int, count: int = 1, headers: dict[str, str] | None = None, match: str = ""
+    ) -> None:
         """The next `count` requests (whose path contains `match`) get `status`."""
         with self.lock:
             self._faults.append(Fault(status, count, dict(headers or {}), match))

@@ -17,13 +17,27 @@ from typing import Any
 
 from fake_http import FakeServer, Fault, Request, Response
 
-REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
-           429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}
+REASONS = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+}
 
 
 def status(code: int, message: str, name: str = "", kind: str = "") -> Response:
-    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                            "message": message, "reason": REASONS.get(code, "Unknown"), "code": code}
+    body: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": REASONS.get(code, "Unknown"),
+        "code": code,
+    }
     if name or kind:
         body["details"] = {"name": name, "kind": kind}
     return Response.json(code, body)
@@ -40,8 +54,9 @@ class FakeKube(FakeServer):
         self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- helpers for tests -------------------------------------------------------------------
-    def add_service(self, namespace: str, name: str, ports: list[tuple[str, int]],
-                    files: dict[str, bytes]) -> None:
+    def add_service(
+        self, namespace: str, name: str, ports: list[tuple[str, int]], files: dict[str, bytes]
+    ) -> None:
         """A Service whose first port serves `files` (path -> body) through the proxy."""
         with self.lock:
             self.services[(namespace, name)] = {
@@ -51,21 +66,35 @@ class FakeKube(FakeServer):
                 "spec": {
                     "type": "ClusterIP",
                     "clusterIP": "10.96.0.10",
-                    "ports": [{"name": p, "port": n, "protocol": "TCP", "targetPort": n} if p else
-                              {"port": n, "protocol": "TCP", "targetPort": n} for p, n in ports],
+                    "ports": [
+                        {"name": p, "port": n, "protocol": "TCP", "targetPort": n}
+                        if p
+                        else {"port": n, "protocol": "TCP", "targetPort": n}
+                        for p, n in ports
+                    ],
                 },
             }
             first_name, first_port = ports[0]
             self.proxied[(namespace, name, first_name or str(first_port))] = dict(files)
 
-    def add_secret(self, namespace: str, name: str, data: dict[str, bytes],
-                   labels: dict[str, str] | None = None, type_: str = "Opaque") -> None:
+    def add_secret(
+        self,
+        namespace: str,
+        name: str,
+        data: dict[str, bytes],
+        labels: dict[str, str] | None = None,
+        type_: str = "Opaque",
+    ) -> None:
         with self.lock:
             self.secrets[(namespace, name)] = {
                 "kind": "Secret",
                 "apiVersion": "v1",
-                "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {}),
-                             "uid": secrets.token_hex(8)},
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "labels": dict(labels or {}),
+                    "uid": secrets.token_hex(8),
+                },
                 "type": type_,
                 "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
             }
@@ -81,8 +110,15 @@ class FakeKube(FakeServer):
     def kubeconfig(self, folder: Path) -> Path:
         """A kubeconfig with contexts `admin` (current), `viewer` and `stranger` (unknown token)."""
         users = {"admin": self.admin_token, "viewer": self.viewer_token, "stranger": "not-a-token"}
-        lines = ["apiVersion: v1", "kind: Config", "clusters:", "- name: fake", "  cluster:",
-                 f"    server: {self.url}", "users:"]
+        lines = [
+            "apiVersion: v1",
+            "kind: Config",
+            "clusters:",
+            "- name: fake",
+            "  cluster:",
+            f"    server: {self.url}",
+            "users:",
+        ]
         for user, token in users.items():
             lines += [f"- name: {user}", "  user:", f"    token: {token}"]
         lines.append("contexts:")
@@ -119,8 +155,12 @@ class FakeKube(FakeServer):
     def _forbidden(self, namespace: str, name: str, verb: str) -> Response:
         who = 'User "system:serviceaccount:default:viewer"'
         what = f'secrets "{name}" is forbidden' if name else "secrets is forbidden"
-        return status(403, f'{what}: {who} cannot {verb} resource "secrets" in API group "" in the '
-                           f'namespace "{namespace}"', name, "secrets")
+        return status(
+            403,
+            f'{what}: {who} cannot {verb} resource "secrets" in API group "" in the namespace "{namespace}"',
+            name,
+            "secrets",
+        )
 
     def _service(self, namespace: str, name: str) -> Response:
         service = self.services.get((namespace, name))
@@ -161,5 +201,7 @@ class FakeKube(FakeServer):
             labels = secret["metadata"]["labels"]
             if ns == namespace and all(k in labels and (v is None or labels[k] == v) for k, v in wanted):
                 items.append(secret)
-        return Response.json(200, {"kind": "SecretList", "apiVersion": "v1",
-                                   "metadata": {"resourceVersion": "1"}, "items": items})
+        return Response.json(
+            200,
+            {"kind": "SecretList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items},
+        )

@@ -136,8 +136,13 @@ class FakeVault(FakeServer):
         return Response.json(503 if self.sealed else 200, body)
 
     def _lookup_self(self) -> Response:
-        data = {"accessor": "accessor-test", "policies": ["root"], "ttl": 0, "id": self.token,
-                "type": "service"}
+        data = {
+            "accessor": "accessor-test",
+            "policies": ["root"],
+            "ttl": 0,
+            "id": self.token,
+            "type": "service",
+        }
         return Response.json(200, _envelope(data))
 
     def _data(self, method: str, mount: str, path: str, request: Request) -> Response:
@@ -183,8 +188,11 @@ class FakeVault(FakeServer):
         if method == "LIST":
             prefix = path.rstrip("/") + "/"
             keys = sorted(
-                {p[len(prefix):].split("/")[0] + ("/" if "/" in p[len(prefix):] else "")
-                 for (m, p) in self.secrets if m == mount and p.startswith(prefix)}
+                {
+                    p[len(prefix) :].split("/")[0] + ("/" if "/" in p[len(prefix) :] else "")
+                    for (m, p) in self.secrets
+                    if m == mount and p.startswith(prefix)
+                }
             )
             if not keys:
                 return Response.json(404, {"errors": []})
@@ -198,17 +206,22 @@ class FakeVault(FakeServer):
         if not entry:
             return Response.json(404, {"errors": []})
         versions = {str(n): v.metadata(n) for n, v in entry.versions.items()}
-        return Response.json(200, _envelope({
-            "cas_required": entry.cas_required,
-            "created_time": entry.created_time,
-            "current_version": entry.current,
-            "custom_metadata": None,
-            "delete_version_after": "0s",
-            "max_versions": 0,
-            "oldest_version": min(entry.versions, default=0),
-            "updated_time": entry.updated_time,
-            "versions": versions,
-        }))
+        return Response.json(
+            200,
+            _envelope(
+                {
+                    "cas_required": entry.cas_required,
+                    "created_time": entry.created_time,
+                    "current_version": entry.current,
+                    "custom_metadata": None,
+                    "delete_version_after": "0s",
+                    "max_versions": 0,
+                    "oldest_version": min(entry.versions, default=0),
+                    "updated_time": entry.updated_time,
+                    "versions": versions,
+                }
+            ),
+        )
 
 
 def _envelope(data: Any) -> dict[str, Any]:

@@ -49,12 +49,31 @@ __all__ = [
 
 OUTAGES = ["postgres_outage", "dynamo_outage"]
 LOOPBACK = "127.0.0.1"
-PG_VARS_CLEARED = ("PGPASSWORD", "PGSERVICE", "PGSERVICEFILE", "PGSSLMODE", "PGOPTIONS", "PGHOSTADDR",
-                   "PGAPPNAME", "PGREQUIRESSL", "PGTARGETSESSIONATTRS")
-AWS_VARS_CLEARED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-                    "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_REGION", "AWS_DEFAULT_REGION",
-                    "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                    "AWS_CONTAINER_CREDENTIALS_FULL_URI")
+PG_VARS_CLEARED = (
+    "PGPASSWORD",
+    "PGSERVICE",
+    "PGSERVICEFILE",
+    "PGSSLMODE",
+    "PGOPTIONS",
+    "PGHOSTADDR",
+    "PGAPPNAME",
+    "PGREQUIRESSL",
+    "PGTARGETSESSIONATTRS",
+)
+AWS_VARS_CLEARED = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
 
 
 def _unique(prefix: str) -> str:
@@ -142,8 +161,10 @@ class ToggleProxy:
             thread.start()
 
     def _serve(self, client: socket.socket, server: socket.socket) -> None:
-        pumps = [threading.Thread(target=_pump, args=pair, daemon=True)
-                 for pair in ((client, server), (server, client))]
+        pumps = [
+            threading.Thread(target=_pump, args=pair, daemon=True)
+            for pair in ((client, server), (server, client))
+        ]
         for pump in pumps:
             pump.start()
         for pump in pumps:
@@ -219,8 +240,14 @@ class PgCluster:
 
     def env(self, port: int | None = None) -> dict[str, str]:
         """libpq's environment for the test role (the password comes from the passfile)."""
-        return {"PGHOST": LOOPBACK, "PGPORT": str(port or self.port), "PGUSER": self.user,
-                "PGDATABASE": self.database, "PGPASSFILE": str(self.passfile), "PGCONNECT_TIMEOUT": "5"}
+        return {
+            "PGHOST": LOOPBACK,
+            "PGPORT": str(port or self.port),
+            "PGUSER": self.user,
+            "PGDATABASE": self.database,
+            "PGPASSFILE": str(self.passfile),
+            "PGCONNECT_TIMEOUT": "5",
+        }
 
 
 def _pg_bindir() -> Path | None:
@@ -243,12 +270,28 @@ def _start_postgres(bindir: Path, base: Path, as_postgres: list[str]) -> int:
     """Start the cluster on a free port (`pg_ctl -w` waits until it accepts connections)."""
     for _ in range(3):  # another process may grab the free port before the server binds it
         port = free_port()
-        settings = (f"-p {port} -k {base} -c listen_addresses={LOOPBACK} -c fsync=off "
-                    "-c synchronous_commit=off -c full_page_writes=off")
+        settings = (
+            f"-p {port} -k {base} -c listen_addresses={LOOPBACK} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off"
+        )
         started = subprocess.run(
-            [*as_postgres, str(bindir / "pg_ctl"), "-D", str(base / "data"), "-l", str(base / "server.log"),
-             "-w", "-t", "60", "-o", settings, "start"],
-            capture_output=True, text=True, check=False,
+            [
+                *as_postgres,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(base / "data"),
+                "-l",
+                str(base / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                settings,
+                "start",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if started.returncode == 0:
             return port
@@ -270,18 +313,44 @@ def pg_cluster() -> Iterator[PgCluster]:
     as_postgres = _as_postgres(base)
     try:
         subprocess.run(
-            [*as_postgres, str(bindir / "initdb"), "-D", str(base / "data"), "-U", "postgres", "--no-sync",
-             "--no-locale", "-E", "UTF8", "--auth-local=trust", "--auth-host=scram-sha-256",
-             "--no-instructions"],
-            capture_output=True, text=True, check=True,
+            [
+                *as_postgres,
+                str(bindir / "initdb"),
+                "-D",
+                str(base / "data"),
+                "-U",
+                "postgres",
+                "--no-sync",
+                "--no-locale",
+                "-E",
+                "UTF8",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--no-instructions",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         port = _start_postgres(bindir, base, as_postgres)
         cluster = _create_role(base, port, psycopg, sql)
         yield cluster
     finally:
         if (base / "data" / "postmaster.pid").exists():
-            subprocess.run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(base / "data"), "-m", "immediate",
-                            "-w", "stop"], capture_output=True, check=False)
+            subprocess.run(
+                [
+                    *as_postgres,
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(base / "data"),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ],
+                capture_output=True,
+                check=False,
+            )
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -293,8 +362,14 @@ def _create_role(base: Path, port: int, psycopg: Any, sql: Any) -> PgCluster:
         conn.execute("CREATE DATABASE sealer_test OWNER sealer_test")
     passfile = base / "pgpass"  # removed with the cluster
     write_atomic(passfile, f"{LOOPBACK}:*:sealer_test:sealer_test:{password}\n", mode=0o600)
-    return PgCluster(port=port, user="sealer_test", database="sealer_test", passfile=passfile,
-                     password=password, socket_dir=base)
+    return PgCluster(
+        port=port,
+        user="sealer_test",
+        database="sealer_test",
+        passfile=passfile,
+        password=password,
+        socket_dir=base,
+    )
 
 
 @pytest.fixture
@@ -322,8 +397,11 @@ def postgres_store_raw(postgres_store: Any) -> Callable[[], str]:
         from psycopg import sql
 
         with psycopg.connect() as conn:
-            rows = conn.execute(sql.SQL("SELECT row_to_json(t)::text FROM {} t ORDER BY seq").format(
-                sql.Identifier(postgres_store.schema, postgres_store.table))).fetchall()
+            rows = conn.execute(
+                sql.SQL("SELECT row_to_json(t)::text FROM {} t ORDER BY seq").format(
+                    sql.Identifier(postgres_store.schema, postgres_store.table)
+                )
+            ).fetchall()
         return "\n".join(row[0] for row in rows)
 
     return dump
@@ -378,10 +456,13 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     """Fake credentials through the AWS chain's environment; no profile or metadata lookups."""
     for var in AWS_VARS_CLEARED:
         monkeypatch.delenv(var, raising=False)
-    fake = {"AWS_ACCESS_KEY_ID": "AKIATESTSEALER000000", "AWS_SECRET_ACCESS_KEY": secrets.token_hex(20),
-            "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true"}
+    fake = {
+        "AWS_ACCESS_KEY_ID": "AKIATESTSEALER000000",
+        "AWS_SECRET_ACCESS_KEY": secrets.token_hex(20),
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
     for var, value in fake.items():
         monkeypatch.setenv(var, value)
     return fake
@@ -411,8 +492,12 @@ def dynamo_outage(moto_endpoint: str, aws_env: dict[str, str], tmp_path: Path) -
 
     proxy = ToggleProxy(int(moto_endpoint.rsplit(":", 1)[1]))
     proxy.up()
-    options = {"table": _unique("sealer-keys-"), "region": "eu-west-1",
-               "endpoint_url": f"http://{LOOPBACK}:{proxy.port}", "max_attempts": "1"}
+    options = {
+        "table": _unique("sealer-keys-"),
+        "region": "eu-west-1",
+        "endpoint_url": f"http://{LOOPBACK}:{proxy.port}",
+        "max_attempts": "1",
+    }
     try:
         yield Outage(DynamoStore(options, tmp_path), proxy)
     finally:

@@ -112,9 +112,15 @@ def age_keys(root: Path, env: str, days: float) -> None:
     shift = dt.timedelta(days=days)
 
     def older(records: list[KeyRecord]) -> list[KeyRecord]:
-        return [dataclasses.replace(
-            r, created=r.created - shift, expires=r.expires - shift if r.expires else None,
-            revoke_at=r.revoke_at - shift if r.revoke_at else None) for r in records]
+        return [
+            dataclasses.replace(
+                r,
+                created=r.created - shift,
+                expires=r.expires - shift if r.expires else None,
+                revoke_at=r.revoke_at - shift if r.revoke_at else None,
+            )
+            for r in records
+        ]
 
     edit_ledger(root, env, older)
 
@@ -177,8 +183,12 @@ def rendered_tables(text: str) -> list[list[list[str]]]:
 
 
 @pytest.fixture(scope="session")
-def policy_certs(tmp_path_factory: pytest.TempPathFactory, keypair_2048_dir: Path, keypair_3072_dir: Path,
-                 keypair_dir: Path) -> dict[str, Path]:
+def policy_certs(
+    tmp_path_factory: pytest.TempPathFactory,
+    keypair_2048_dir: Path,
+    keypair_3072_dir: Path,
+    keypair_dir: Path,
+) -> dict[str, Path]:
     dirs = {"rsa2048": keypair_2048_dir, "rsa3072": keypair_3072_dir, "rsa4096": keypair_dir}
     return make_certs(tmp_path_factory.mktemp("policy-certs"), dirs)
 

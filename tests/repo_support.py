@@ -56,8 +56,14 @@ def isolate(patch: pytest.MonkeyPatch, home: Path) -> None:
     patch.setenv("SEALER_TEST", "1")
     for var, value in IDENTITY.items():
         patch.setenv(var, value)
-    for var in ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "SEALER_FAULT", "KUBECONFIG", "VAULT_ADDR",
-                "VAULT_TOKEN"):
+    for var in (
+        "GITHUB_ACTOR",
+        "GITLAB_USER_LOGIN",
+        "SEALER_FAULT",
+        "KUBECONFIG",
+        "VAULT_ADDR",
+        "VAULT_TOKEN",
+    ):
         patch.delenv(var, raising=False)
 
 

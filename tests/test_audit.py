@@ -55,8 +55,11 @@ def test_inventory_facts(aged_repo: Path) -> None:
     assert [env["name"] for env in inv["environments"]] == list(ENVS)
     assert (inv["errors"], inv["warnings"]) == (1, 1)
     by_env = {env["name"]: env for env in inv["environments"]}
-    expected = {"dev": ("ok", 10, 180, 180), "staging": ("overdue", 35, 30, 30),
-                "production": ("due", 86, 90, 90)}
+    expected = {
+        "dev": ("ok", 10, 180, 180),
+        "staging": ("overdue", 35, 30, 30),
+        "production": ("due", 86, 90, 90),
+    }
     for name, (status, age, limit, rotation) in expected.items():
         env = by_env[name]
         (key,) = env["keys"]
@@ -157,8 +160,11 @@ def test_chart_bars_scale_with_age_and_limit(aged_repo: Path) -> None:
     bars = {bar["label"]: bar for bar in chart["bars"]}
     assert list(bars) == ["dev / apiKey", "staging / apiKey", "production / apiKey"]
     left = chart["label_width"]
-    for label, age, limit in (("dev / apiKey", 10, 180), ("staging / apiKey", 35, 30),
-                              ("production / apiKey", 86, 90)):
+    for label, age, limit in (
+        ("dev / apiKey", 10, 180),
+        ("staging / apiKey", 35, 30),
+        ("production / apiKey", 86, 90),
+    ):
         assert bars[label]["width"] / (bars[label]["limit_x"] - left) == pytest.approx(age / limit, rel=0.01)
     assert bars["staging / apiKey"]["status"] == "overdue"
     assert bars["staging / apiKey"]["width"] > bars["staging / apiKey"]["limit_x"] - left
@@ -171,9 +177,9 @@ def png_facts(data: bytes) -> tuple[int, int, int]:
     width, height = struct.unpack(">II", data[16:24])
     pos, idat = 8, b""
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
         if kind == b"IDAT":
-            idat += data[pos + 8:pos + 8 + length]
+            idat += data[pos + 8 : pos + 8 + length]
         pos += 12 + length
     return width, height, len(set(zlib.decompress(idat)))
 
@@ -182,9 +188,18 @@ def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if binary is None:
         pytest.fail("chromium is not installed (Debian package `chromium`; ./dev installs it)")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--window-size=1200,900"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1200,900",
+    ]
     return subprocess.run([binary, *flags, *args], capture_output=True, text=True, timeout=120)
 
 

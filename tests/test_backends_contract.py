@@ -42,10 +42,14 @@ HOUR = dt.timedelta(hours=1)
 SECOND = dt.timedelta(seconds=1)
 
 
-@pytest.fixture(params=[
-    pytest.param(name, id=name.removesuffix("_store"), marks=[] if name in NO_SERVER else [pytest.mark.slow])
-    for name in STORES
-])
+@pytest.fixture(
+    params=[
+        pytest.param(
+            name, id=name.removesuffix("_store"), marks=[] if name in NO_SERVER else [pytest.mark.slow]
+        )
+        for name in STORES
+    ]
+)
 def store_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -55,15 +59,22 @@ def store(store_name: str, request: pytest.FixtureRequest) -> KeyStore:
     return request.getfixturevalue(store_name)
 
 
-def new_key(env: str = ENV, name: str = NAME, created: dt.datetime | None = None,
-            expires: dt.datetime | None = None) -> tuple[str, KeyRecord]:
+def new_key(
+    env: str = ENV, name: str = NAME, created: dt.datetime | None = None, expires: dt.datetime | None = None
+) -> tuple[str, KeyRecord]:
     """A real API key and the record a rotation would register for it."""
     key = apikey.generate(env)
     fingerprint = apikey.fingerprint(key)
     record = KeyRecord(
-        env=env, name=name, key_id=apikey.key_id(fingerprint), fingerprint=fingerprint,
-        created=created or utcnow() - dt.timedelta(minutes=5), expires=expires, status=PENDING,
-        actor="ci@sealer.invalid", sealed_with=("ab" * 32, "cd" * 32),
+        env=env,
+        name=name,
+        key_id=apikey.key_id(fingerprint),
+        fingerprint=fingerprint,
+        created=created or utcnow() - dt.timedelta(minutes=5),
+        expires=expires,
+        status=PENDING,
+        actor="ci@sealer.invalid",
+        sealed_with=("ab" * 32, "cd" * 32),
     )
     return key, record
 
@@ -378,7 +389,8 @@ def test_no_key_material_in_records_logs_or_errors(
     store.revoke(ENV, new.key_id, utcnow() + 2 * HOUR)
     stranger = apikey.generate(ENV)
     verdicts = [store.verify(ENV, apikey.fingerprint(key)) for key, _ in keys] + [
-        store.verify(ENV, apikey.fingerprint(stranger))]
+        store.verify(ENV, apikey.fingerprint(stranger))
+    ]
     assert verdicts == [VALID, VALID, REVOKED, UNKNOWN, UNKNOWN]
     errors = [
         refused(lambda: store.register(new)),
@@ -387,8 +399,13 @@ def test_no_key_material_in_records_logs_or_errors(
         refused(lambda: store.revoke(ENV, "kid_000000000000")),
         refused(lambda: store.remove_pending(ENV, new.key_id)),
     ]
-    texts = {"stored data": dump(), "logs": caplog.text, "health": store.health(),
-             "list": repr(store.list(ENV)), **{f"error {i}": text for i, text in enumerate(errors)}}
+    texts = {
+        "stored data": dump(),
+        "logs": caplog.text,
+        "health": store.health(),
+        "list": repr(store.list(ENV)),
+        **{f"error {i}": text for i, text in enumerate(errors)},
+    }
     assert old.fingerprint in texts["stored data"]  # the dump is what the backend really holds
     for key in [key for key, _ in keys] + [stranger]:
         secret = apikey.parse(key).random

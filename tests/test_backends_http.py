@@ -38,9 +38,17 @@ NAME = "apiKey"
 def new_record(env: str = ENV, name: str = NAME, minutes_ago: int = 5) -> tuple[str, KeyRecord]:
     key = apikey.generate(env)
     fingerprint = apikey.fingerprint(key)
-    record = KeyRecord(env=env, name=name, key_id=apikey.key_id(fingerprint), fingerprint=fingerprint,
-                       created=utcnow() - dt.timedelta(minutes=minutes_ago), expires=None, status=PENDING,
-                       actor="ci@sealer.invalid", sealed_with=("ab" * 32,))
+    record = KeyRecord(
+        env=env,
+        name=name,
+        key_id=apikey.key_id(fingerprint),
+        fingerprint=fingerprint,
+        created=utcnow() - dt.timedelta(minutes=minutes_ago),
+        expires=None,
+        status=PENDING,
+        actor="ci@sealer.invalid",
+        sealed_with=("ab" * 32,),
+    )
     return key, record
 
 
@@ -438,10 +446,14 @@ def test_auth0_gives_up_when_writes_keep_being_replaced(
 @pytest.mark.parametrize(
     ("setup", "expected"),
     [
-        (lambda a0, mp: mp.setenv("AUTH0_CLIENT_SECRET", "wrong-secret-value"),
-         "refused the credentials (401)"),
-        (lambda a0, mp: mp.setenv("AUTH0_MANAGEMENT_TOKEN", "eyJwrong-management-token"),
-         "refused the credentials (401)"),
+        (
+            lambda a0, mp: mp.setenv("AUTH0_CLIENT_SECRET", "wrong-secret-value"),
+            "refused the credentials (401)",
+        ),
+        (
+            lambda a0, mp: mp.setenv("AUTH0_MANAGEMENT_TOKEN", "eyJwrong-management-token"),
+            "refused the credentials (401)",
+        ),
         (lambda a0, mp: a0.fail_next(503, match="/api/v2/"), "unavailable (503)"),
         (lambda a0, mp: mp.setenv("AUTH0_DOMAIN", "http://127.0.0.1:9"), "cannot reach 127.0.0.1:9"),
         (lambda a0, mp: mp.delenv("AUTH0_DOMAIN"), "AUTH0_DOMAIN is not set"),
@@ -466,8 +478,9 @@ def test_auth0_failures_are_one_line_without_secrets(
     assert auth0_env.metadata_of("users", user) == {}
 
 
-def test_auth0_missing_target_and_missing_scope(auth0_env: FakeAuth0, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auth0_missing_target_and_missing_scope(
+    auth0_env: FakeAuth0, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     missing = Auth0Store({"user_id": "auth0|nobody"}, tmp_path, wait=Waits())
     assert "user auth0|nobody does not exist" in backend_error(lambda: missing.list(ENV))
     reader_id, reader_secret = auth0_env.add_m2m(frozenset({"read:users"}))
@@ -520,8 +533,10 @@ def test_auth0_domain_plain_http_only_for_loopback(raw: str, expected: tuple[str
 
 
 def test_client_libraries_load_lazily() -> None:
-    code = ("import sys, sealer.backends.vault, sealer.backends.auth0, sealer.kube, sealer.escrow; "
-            "heavy = ('hvac', 'auth0', 'kubernetes', 'requests', 'httpx'); "
-            "print(sorted(m for m in heavy if m in sys.modules))")
+    code = (
+        "import sys, sealer.backends.vault, sealer.backends.auth0, sealer.kube, sealer.escrow; "
+        "heavy = ('hvac', 'auth0', 'kubernetes', 'requests', 'httpx'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"

@@ -24,8 +24,13 @@ from sealer.errors import BackendError, BadInput
 def _superuser(cluster: PgCluster) -> Any:
     import psycopg
 
-    return psycopg.connect(host=str(cluster.socket_dir), port=cluster.port, user="postgres",
-                           dbname=cluster.database, autocommit=True)
+    return psycopg.connect(
+        host=str(cluster.socket_dir),
+        port=cluster.port,
+        user="postgres",
+        dbname=cluster.database,
+        autocommit=True,
+    )
 
 
 def _as_owner(sql_text: str, store: Any, *params: Any) -> list[tuple[Any, ...]]:
@@ -34,9 +39,13 @@ def _as_owner(sql_text: str, store: Any, *params: Any) -> list[tuple[Any, ...]]:
     from psycopg import sql
 
     with psycopg.connect(autocommit=True) as conn:
-        cur = conn.execute(sql.SQL(sql_text).format(
-            table=sql.Identifier(store.schema, store.table),
-            version_table=sql.Identifier(store.schema, "sealer_schema_version")), params)
+        cur = conn.execute(
+            sql.SQL(sql_text).format(
+                table=sql.Identifier(store.schema, store.table),
+                version_table=sql.Identifier(store.schema, "sealer_schema_version"),
+            ),
+            params,
+        )
         return cur.fetchall() if cur.description else []
 
 
@@ -45,8 +54,12 @@ def test_postgres_creates_table_version_row_and_partial_unique_index(postgres_st
     assert "schema v1" in postgres_store.health()
     versions = _as_owner("SELECT table_name, version FROM {version_table}", postgres_store)
     assert versions == [(postgres_store.table, 1)]
-    (definition,) = _as_owner("SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND indexname = %s",
-                              postgres_store, postgres_store.schema, f"{postgres_store.table}_one_active")[0]
+    (definition,) = _as_owner(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND indexname = %s",
+        postgres_store,
+        postgres_store.schema,
+        f"{postgres_store.table}_one_active",
+    )[0]
     assert definition.startswith("CREATE UNIQUE INDEX") and "WHERE (status = 'active'::text)" in definition
 
 
@@ -56,8 +69,10 @@ def test_postgres_itself_refuses_a_second_active_key(postgres_store: Any) -> Non
 
     first = activated(postgres_store)
     second = new_key()[1]
-    insert = ("INSERT INTO {table} (env, name, key_id, fingerprint, created, status) "
-              "VALUES (%s, %s, %s, %s, now(), %s)")
+    insert = (
+        "INSERT INTO {table} (env, name, key_id, fingerprint, created, status) "
+        "VALUES (%s, %s, %s, %s, now(), %s)"
+    )
     with pytest.raises(psycopg.errors.UniqueViolation):
         _as_owner(insert, postgres_store, ENV, NAME, second.key_id, second.fingerprint, ACTIVE)
     with pytest.raises(psycopg.errors.CheckViolation):
@@ -69,10 +84,16 @@ def test_postgres_itself_refuses_a_second_active_key(postgres_store: Any) -> Non
 def test_postgres_activation_is_one_transaction(postgres_store: Any) -> None:
     old, new = activated(postgres_store), registered(postgres_store)
     refuse = f"{postgres_store.schema}.refuse"
-    _as_owner(f"""CREATE FUNCTION {refuse}() RETURNS trigger LANGUAGE plpgsql AS
-                  $$ BEGIN RAISE EXCEPTION 'refused by a test trigger'; END $$""", postgres_store)
-    _as_owner(f"""CREATE TRIGGER refuse BEFORE UPDATE ON {{table}} FOR EACH ROW
-                  WHEN (NEW.status = 'active') EXECUTE FUNCTION {refuse}()""", postgres_store)
+    _as_owner(
+        f"""CREATE FUNCTION {refuse}() RETURNS trigger LANGUAGE plpgsql AS
+                  $$ BEGIN RAISE EXCEPTION 'refused by a test trigger'; END $$""",
+        postgres_store,
+    )
+    _as_owner(
+        f"""CREATE TRIGGER refuse BEFORE UPDATE ON {{table}} FOR EACH ROW
+                  WHEN (NEW.status = 'active') EXECUTE FUNCTION {refuse}()""",
+        postgres_store,
+    )
     message = refused(lambda: postgres_store.activate(ENV, NAME, new.key_id, None))
     assert "refused by a test trigger" in message
     assert statuses(postgres_store) == {old.key_id: ACTIVE, new.key_id: PENDING}  # the demotion rolled back
@@ -128,12 +149,19 @@ def test_postgres_role_with_row_privileges_only(
     key = activated(postgres_store)
     role, password = f"rw_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
     with _superuser(pg_env) as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-            sql.Identifier(role), sql.Literal(password)))
-        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
-            sql.Identifier(postgres_store.schema), sql.Identifier(role)))
-        conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {} TO {}").format(
-            sql.Identifier(postgres_store.schema), sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password))
+        )
+        conn.execute(
+            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
+                sql.Identifier(postgres_store.schema), sql.Identifier(role)
+            )
+        )
+        conn.execute(
+            sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {} TO {}").format(
+                sql.Identifier(postgres_store.schema), sql.Identifier(role)
+            )
+        )
     passfile = tmp_path / "pgpass"
     write_atomic(passfile, f"127.0.0.1:*:{pg_env.database}:{role}:{password}\n", mode=0o600)
     monkeypatch.setenv("PGUSER", role)
@@ -203,8 +231,12 @@ def test_dynamo_creates_its_table_on_first_use(dynamo_store: Any) -> None:
 def test_dynamo_without_create_table_needs_the_helper(dynamo_store: Any, tmp_path: Path) -> None:
     from sealer.backends.dynamodb import DynamoStore, create_table
 
-    options = {"table": dynamo_store.table, "region": "eu-west-1", "endpoint_url": dynamo_store.endpoint_url,
-               "create_table": "false"}
+    options = {
+        "table": dynamo_store.table,
+        "region": "eu-west-1",
+        "endpoint_url": dynamo_store.endpoint_url,
+        "create_table": "false",
+    }
     store = DynamoStore(options, tmp_path)
     assert "does not exist" in refused(lambda: store.register(new_key()[1]))
     create_table(store.client, store.table)
@@ -229,8 +261,9 @@ def test_dynamo_activation_is_one_transaction_through_the_guard(dynamo_store: An
 
 
 def _guard(store: Any, name: str) -> str:
-    item = store.client.get_item(TableName=store.table, Key={"pk": {"S": ENV}, "sk": {"S": f"active#{name}"}},
-                                 ConsistentRead=True)["Item"]
+    item = store.client.get_item(
+        TableName=store.table, Key={"pk": {"S": ENV}, "sk": {"S": f"active#{name}"}}, ConsistentRead=True
+    )["Item"]
     return str(item["key_id"]["S"])
 
 
@@ -241,13 +274,16 @@ def test_dynamo_cancelled_transactions_change_nothing(dynamo_store: Any) -> None
     import boto3
 
     old, new = activated(dynamo_store), registered(dynamo_store)
-    rival = boto3.session.Session().client("dynamodb", region_name="eu-west-1",
-                                           endpoint_url=dynamo_store.endpoint_url)
+    rival = boto3.session.Session().client(
+        "dynamodb", region_name="eu-west-1", endpoint_url=dynamo_store.endpoint_url
+    )
 
     def interfere(model: Any, **_: Any) -> None:
         if model.name == "TransactWriteItems":
-            rival.put_item(TableName=dynamo_store.table, Item={
-                "pk": {"S": ENV}, "sk": {"S": f"active#{NAME}"}, "key_id": {"S": uuid.uuid4().hex}})
+            rival.put_item(
+                TableName=dynamo_store.table,
+                Item={"pk": {"S": ENV}, "sk": {"S": f"active#{NAME}"}, "key_id": {"S": uuid.uuid4().hex}},
+            )
 
     dynamo_store.client.meta.events.register("provide-client-params.dynamodb.*", interfere)
     assert "conflicting" in refused(lambda: dynamo_store.activate(ENV, NAME, new.key_id, None))
@@ -290,7 +326,9 @@ def test_gitops_records_are_the_ledger_file_and_leave_nothing_else(gitops_store:
     assert files == [Path(ledger.LEDGER_DIR), Path(ledger.LEDGER_DIR) / f"{ENV}.yaml"]
     assert ledger.load(gitops_store.repo, ENV) == gitops_store.list(ENV)
     assert [(record.key_id, record.status) for record in ledger.load(gitops_store.repo, ENV)] == [
-        (old.key_id, REVOKED), (new.key_id, ACTIVE)]
+        (old.key_id, REVOKED),
+        (new.key_id, ACTIVE),
+    ]
     assert ledger.ledger_path(gitops_store.repo, ENV).read_text() == ledger.dump(ENV, gitops_store.list(ENV))
 
 

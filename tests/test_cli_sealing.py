@@ -19,7 +19,6 @@ DATA = Path(__file__).parent / "data"
 SCOPES = ["strict", "namespace-wide", "cluster-wide"]
 
 
-
 def seal_app_in_prod(keypair: Path) -> list[str]:
     """`sealer seal` with the keypair's certificate, for Secret app in namespace prod."""
     return ["seal", "--cert", str(keypair / "tls.crt"), "--name", "app", "-n", "prod"]

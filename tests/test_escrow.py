@@ -52,8 +52,9 @@ def test_backup_then_restore_unseals_what_the_original_sealed(
         assert opened.data == spec.data
 
 
-def test_no_overwrite_without_force(vault_env: FakeVault, keypair_2048_dir: Path, other_pair_dir: Path,
-                                    tmp_path: Path) -> None:
+def test_no_overwrite_without_force(
+    vault_env: FakeVault, keypair_2048_dir: Path, other_pair_dir: Path, tmp_path: Path
+) -> None:
     target, path = "vault:secret/escrow/force", "escrow/force"
     vault_env.secrets.pop(("secret", path), None)
     first = escrow.backup(keypair_2048_dir, target)
@@ -70,8 +71,9 @@ def test_no_overwrite_without_force(vault_env: FakeVault, keypair_2048_dir: Path
     assert (tmp_path / "out" / "tls.crt").read_bytes() == (other_pair_dir / "tls.crt").read_bytes()
 
 
-def test_a_concurrent_backup_is_not_overwritten(vault_env: FakeVault, keypair_2048_dir: Path,
-                                                other_pair_dir: Path) -> None:
+def test_a_concurrent_backup_is_not_overwritten(
+    vault_env: FakeVault, keypair_2048_dir: Path, other_pair_dir: Path
+) -> None:
     target, path = "vault:secret/escrow/race", "escrow/race"
     vault_env.secrets.pop(("secret", path), None)
     vault_env.on_next_write("secret", path, lambda: escrow.backup(other_pair_dir, target))

@@ -33,7 +33,7 @@ def record(name: str, status: str, actor: str = "Ann <ann@sealer.invalid>", **ex
 RECORDS = [
     record("apiKey", REVOKED),
     record("apiKey", GRACE, revoke_at=T0 + dt.timedelta(hours=1), sealed_with=("a" * 64, "b" * 64)),
-    record("apiKey", ACTIVE, actor="Zoë \u2028 \x85 \"quoted\" \\ <z@sealer.invalid>", expires=None),
+    record("apiKey", ACTIVE, actor='Zoë \u2028 \x85 "quoted" \\ <z@sealer.invalid>', expires=None),
     record("other", ACTIVE, actor=""),
 ]
 

@@ -41,7 +41,9 @@ def test_check_fails_before_rotate_due_and_passes_after(repo_factory: RepoFactor
     code, before = check_json(root)
     assert code == 1
     assert sorted((p["rule"], p["env"]) for p in before["problems"]) == [
-        ("key-age", "production"), ("key-age", "staging")]
+        ("key-age", "production"),
+        ("key-age", "staging"),
+    ]
 
     rotated = sealer(root, "rotate", "--due")
     assert rotated.exit_code == 0, rotated.output
@@ -124,11 +126,17 @@ def test_markdown_cells_escape_pipes_and_angle_brackets() -> None:
     from sealer.policy.report import markdown
     from sealer.policy.runner import Report
 
-    problem = Problem("namespace", "dev", "error", "a | b <script>x</script>",
-                      "set x: <y> then `sealer rotate dev`")
+    problem = Problem(
+        "namespace", "dev", "error", "a | b <script>x</script>", "set x: <y> then `sealer rotate dev`"
+    )
     (table,) = rendered_tables(markdown(Report(("dev",), (problem,), ())))
-    assert table[1] == ["error", "dev", "namespace", "a | b <script>x</script>",
-                        "set x: <y> then sealer rotate dev"]
+    assert table[1] == [
+        "error",
+        "dev",
+        "namespace",
+        "a | b <script>x</script>",
+        "set x: <y> then sealer rotate dev",
+    ]
 
 
 def test_markdown_without_problems_is_a_summary(repo_factory: RepoFactory) -> None:
@@ -143,8 +151,10 @@ def test_installed_command_and_its_imports(repo_factory: RepoFactory) -> None:
     root = repo_factory()
     done = subprocess.run(["sealer", "check"], cwd=root, capture_output=True, text=True)
     assert (done.returncode, done.stdout.strip()) == (0, "ok: 3 environments comply with the policy")
-    probe = ("import sys; from sealer.cli import main; code = main(['check', '-o', 'json']); "
-             "print(sorted(m for m in ('jinja2', 'ruamel.yaml') if m in sys.modules), code, file=sys.stderr)")
+    probe = (
+        "import sys; from sealer.cli import main; code = main(['check', '-o', 'json']); "
+        "print(sorted(m for m in ('jinja2', 'ruamel.yaml') if m in sys.modules), code, file=sys.stderr)"
+    )
     done = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True)
     assert done.stderr.strip() == "[] 0"
 
@@ -164,8 +174,9 @@ def test_pre_commit_hook_entry() -> None:
     assert (hook["pass_filenames"], hook["always_run"]) == (False, True)
 
 
-def test_hook_blocks_a_commit_that_breaks_the_policy(repo_factory: RepoFactory, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hook_blocks_a_commit_that_breaks_the_policy(
+    repo_factory: RepoFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The real pre-commit framework runs the hook as the manifest declares it; only `language`
     and `entry` change (`system`, this interpreter), so pre-commit builds no environment."""
     monkeypatch.setenv("PRE_COMMIT_HOME", str(tmp_path / "pre-commit-home"))
@@ -175,8 +186,9 @@ def test_hook_blocks_a_commit_that_breaks_the_policy(repo_factory: RepoFactory, 
     local = {"repos": [{"repo": "local", "hooks": [hook]}]}
     (root / ".pre-commit-config.yaml").write_text(yaml.safe_dump(local))
     commit_all(root, "hook config")
-    installed = subprocess.run([sys.executable, "-m", "pre_commit", "install"], cwd=root,
-                               capture_output=True, text=True)
+    installed = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "install"], cwd=root, capture_output=True, text=True
+    )
     assert installed.returncode == 0, installed.stderr
 
     (root / "README.md").write_text("docs\n")  # a harmless change: the hook runs and passes

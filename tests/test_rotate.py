@@ -250,7 +250,9 @@ def test_due_uses_the_given_time(repo: Path, keys: list[Any]) -> None:
 def test_due_over_everything_skips_environments_that_pin_no_certificate(repo: Path, keys: list[Any]) -> None:
     with config.edit(repo) as doc:  # an environment added to sealer.yaml, its controller not pinned yet
         doc["environments"]["qa"] = {
-            "namespace": "qa", "secretName": "engine-api-key", "valuesFile": "deploy/qa/values.yaml"
+            "namespace": "qa",
+            "secretName": "engine-api-key",
+            "valuesFile": "deploy/qa/values.yaml",
         }
     git(repo, "commit", "-qam", "Add qa")
     _age_ledger(repo, "staging", 31)

@@ -42,8 +42,10 @@ def test_findings_exit_1_with_a_clear_message_and_no_secret(tree: tuple[Path, st
     result = scan(".")
     assert result.exit_code == 1
     lines = result.output.splitlines()
-    assert lines[0] == ("deploy/values.yaml:2:9: error: sealer-api-key: sealer API key (checksum verified): "
-                        f"slr_…[{len(key)} chars]")
+    assert lines[0] == (
+        "deploy/values.yaml:2:9: error: sealer-api-key: sealer API key (checksum verified): "
+        f"slr_…[{len(key)} chars]"
+    )
     assert "1 finding(s) in 1 file(s)" in lines[1]
     assert "sealer: allow" in lines[2] and "--update-baseline" in lines[2]
     assert key not in result.output and key[4:20] not in result.output
@@ -56,22 +58,30 @@ def test_json_is_a_list_of_findings_without_the_secret(tree: tuple[Path, str]) -
     found = json.loads(result.output)
     assert isinstance(found, list) and len(found) == 1
     assert {k: found[0][k] for k in ("path", "line", "column", "rule", "severity", "preview")} == {
-        "path": "deploy/values.yaml", "line": 2, "column": 9, "rule": "sealer-api-key", "severity": "error",
-        "preview": f"slr_…[{len(key)} chars]"}
+        "path": "deploy/values.yaml",
+        "line": 2,
+        "column": 9,
+        "rule": "sealer-api-key",
+        "severity": "error",
+        "preview": f"slr_…[{len(key)} chars]",
+    }
     assert len(found[0]["fingerprint"]) == 64
     assert key not in result.output
     assert json.loads(scan("--format", "json", "README.md").output) == []
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ((), "give PATHs, --staged or --all-files"),
-    (("--staged", "README.md"), "give PATHs, --staged or --all-files"),
-    (("--staged", "--all-files"), "give PATHs, --staged or --all-files"),
-    (("--update-baseline", "README.md"), "--update-baseline needs --baseline FILE"),
-    (("missing.txt",), "missing.txt: no such file or folder"),
-    (("--baseline", "nope.json", "README.md"), "nope.json: baseline not found"),
-    (("--format", "xml", "README.md"), "Invalid value for '--format'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "give PATHs, --staged or --all-files"),
+        (("--staged", "README.md"), "give PATHs, --staged or --all-files"),
+        (("--staged", "--all-files"), "give PATHs, --staged or --all-files"),
+        (("--update-baseline", "README.md"), "--update-baseline needs --baseline FILE"),
+        (("missing.txt",), "missing.txt: no such file or folder"),
+        (("--baseline", "nope.json", "README.md"), "nope.json: baseline not found"),
+        (("--format", "xml", "README.md"), "Invalid value for '--format'"),
+    ],
+)
 def test_bad_input_exits_2(tree: tuple[Path, str], args: tuple[str, ...], message: str) -> None:
     result = scan(*args)
     assert result.exit_code == 2
@@ -79,8 +89,9 @@ def test_bad_input_exits_2(tree: tuple[Path, str], args: tuple[str, ...], messag
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("text", [
-    "{not json", '{"version": 2, "findings": []}', '{"version": 1, "findings": [1]}'])
+@pytest.mark.parametrize(
+    "text", ["{not json", '{"version": 2, "findings": []}', '{"version": 1, "findings": [1]}']
+)
 def test_broken_baseline_is_bad_input(tree: tuple[Path, str], text: str) -> None:
     Path("baseline.json").write_text(text)
     result = scan("--baseline", "baseline.json", "README.md")
@@ -143,8 +154,13 @@ def test_fingerprint_depends_on_rule_path_and_secret_only(tree: tuple[Path, str]
 
 def test_installed_command_runs_as_a_process(tree: tuple[Path, str]) -> None:
     root, key = tree
-    done = subprocess.run([sys.executable, "-m", "sealer", "scan", "deploy/values.yaml"], cwd=root,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "sealer", "scan", "deploy/values.yaml"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 1
     assert "sealer-api-key" in done.stdout and key not in done.stdout + done.stderr
     assert done.stderr == ""
@@ -152,11 +168,13 @@ def test_installed_command_runs_as_a_process(tree: tuple[Path, str]) -> None:
 
 def test_the_hook_path_imports_nothing_heavy(tree: tuple[Path, str]) -> None:
     root, _ = tree
-    code = ("import sys\n"
-            "from sealer.cli import main\n"
-            "rc = main(['scan', 'deploy/values.yaml', 'README.md'])\n"
-            "heavy = ('cryptography', 'ruamel', 'jinja2', 'sealer.hybrid')\n"
-            "print(rc, sorted(m for m in heavy if m in sys.modules))\n")
+    code = (
+        "import sys\n"
+        "from sealer.cli import main\n"
+        "rc = main(['scan', 'deploy/values.yaml', 'README.md'])\n"
+        "heavy = ('cryptography', 'ruamel', 'jinja2', 'sealer.hybrid')\n"
+        "print(rc, sorted(m for m in heavy if m in sys.modules))\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[-1] == "1 []"
 
@@ -189,7 +207,10 @@ def test_sarif_validates_against_the_sarif_2_1_0_schema(tree: tuple[Path, str]) 
     rule_ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
     results = run["results"]
     assert {r["ruleId"] for r in results} == {
-        "sealer-api-key", "kubernetes-secret", "generic-secret-assignment"}
+        "sealer-api-key",
+        "kubernetes-secret",
+        "generic-secret-assignment",
+    }
     for r in results:
         assert rule_ids[r["ruleIndex"]] == r["ruleId"]
         assert r["level"] in ("error", "warning", "note")

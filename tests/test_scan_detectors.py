@@ -43,6 +43,7 @@ def b32(n: int) -> str:
 def jwt(header: dict[str, str], sig_len: int = 43) -> str:
     def part(obj: dict[str, object]) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
     return f"{part(header)}.{part({'sub': '1234567890', 'iat': 1700000000})}.{rand62(sig_len, 9)}"
 
 

@@ -37,14 +37,17 @@ def skipped(candidates: list[files.Candidate]) -> dict[str, str | None]:
     return {c.path: files.read(c, LIMIT).skipped for c in candidates}
 
 
-@pytest.mark.parametrize(("data", "problem"), [
-    (b"plain text\n", None),
-    ("naïve café\n".encode(), None),
-    (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "binary"),
-    (b"caf\xe9 latin-1\n", "not UTF-8 text"),
-    ("utf-16 text".encode("utf-16"), "binary"),  # NUL bytes
-    (b"", None),
-])
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"plain text\n", None),
+        ("naïve café\n".encode(), None),
+        (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "binary"),
+        (b"caf\xe9 latin-1\n", "not UTF-8 text"),
+        ("utf-16 text".encode("utf-16"), "binary"),  # NUL bytes
+        (b"", None),
+    ],
+)
 def test_text_problem(data: bytes, problem: str | None) -> None:
     assert files.text_problem(data) == problem
 
@@ -64,8 +67,13 @@ def test_paths_and_folders_with_every_skip_reason(tmp_path: Path) -> None:
     got = skipped(list(files.from_paths([str(tmp_path)], LIMIT)))
     base = str(tmp_path).lstrip("/")
     assert {k.replace(f"/{base}/", ""): v for k, v in got.items()} == {
-        "a.txt": None, "sub/b.yaml": None, "big.txt": f"over the size limit ({LIMIT + 1} > {LIMIT} bytes)",
-        "bin.dat": "binary", "latin.txt": "not UTF-8 text", "link.txt": "symlink", "dangling": "symlink",
+        "a.txt": None,
+        "sub/b.yaml": None,
+        "big.txt": f"over the size limit ({LIMIT + 1} > {LIMIT} bytes)",
+        "bin.dat": "binary",
+        "latin.txt": "not UTF-8 text",
+        "link.txt": "symlink",
+        "dangling": "symlink",
         "fifo": "not a regular file",
     }
 
@@ -97,18 +105,22 @@ def _file_in_place_of_its_folder(path: Path) -> None:
     path.parent.write_text("")
 
 
-@pytest.mark.parametrize(("change", "reason"), [
-    (Path.unlink, "deleted"),
-    (_link_in_place, "symlink"),  # not followed
-    (_fifo_in_place, "not a regular file"),  # not waited on
-    (_folder_in_place, "not a regular file"),
-    (_file_in_place_of_its_folder, "unreadable (Not a directory)"),
-    (lambda p: p.write_bytes(b"x" * (LIMIT + 3)), f"over the size limit ({LIMIT + 3} > {LIMIT} bytes)"),
-    (lambda p: p.write_bytes(b"\0\1"), "binary"),
-    (lambda p: p.write_bytes(b"caf\xe9\n"), "not UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (Path.unlink, "deleted"),
+        (_link_in_place, "symlink"),  # not followed
+        (_fifo_in_place, "not a regular file"),  # not waited on
+        (_folder_in_place, "not a regular file"),
+        (_file_in_place_of_its_folder, "unreadable (Not a directory)"),
+        (lambda p: p.write_bytes(b"x" * (LIMIT + 3)), f"over the size limit ({LIMIT + 3} > {LIMIT} bytes)"),
+        (lambda p: p.write_bytes(b"\0\1"), "binary"),
+        (lambda p: p.write_bytes(b"caf\xe9\n"), "not UTF-8 text"),
+    ],
+)
 def test_a_file_changed_between_listing_and_reading_is_skipped_with_one_reason(
-        tmp_path: Path, change: Callable[[Path], object], reason: str) -> None:
+    tmp_path: Path, change: Callable[[Path], object], reason: str
+) -> None:
     (tmp_path / "sub").mkdir()
     target = tmp_path / "sub" / "a.txt"
     target.write_text("hello\n")
@@ -161,9 +173,13 @@ def test_staged_set_handles_deleted_symlinks_submodules_binary_large_and_latin1(
     root, candidates = files.select((), True, False, LIMIT)
     assert Path(root) == repo
     assert skipped(list(candidates)) == {
-        "gone.txt": "deleted", "link": "symlink", "vendor/sub": "submodule",
-        "big.txt": f"over the size limit ({LIMIT + 5} > {LIMIT} bytes)", "bin.dat": "binary",
-        "latin.txt": "not UTF-8 text", "name with space é.txt": None,
+        "gone.txt": "deleted",
+        "link": "symlink",
+        "vendor/sub": "submodule",
+        "big.txt": f"over the size limit ({LIMIT + 5} > {LIMIT} bytes)",
+        "bin.dat": "binary",
+        "latin.txt": "not UTF-8 text",
+        "name with space é.txt": None,
     }
 
 
@@ -190,13 +206,17 @@ def test_all_files_reads_tracked_files_from_the_working_tree(repo: Path) -> None
     root, candidates = files.select((), False, True, LIMIT)
     got = {c.path: (c.skipped, c.data is not None) for c in (files.read(c, LIMIT) for c in candidates)}
     assert got == {
-        "tracked.txt": (None, True), "removed.txt": ("deleted", False), "sub/deep.txt": (None, True)}
+        "tracked.txt": (None, True),
+        "removed.txt": ("deleted", False),
+        "sub/deep.txt": (None, True),
+    }
     result = CliRunner().invoke(cli, ["scan", "--all-files", "-o", "json"])
     assert result.exit_code == 1 and '"path": "tracked.txt"' in result.output
 
 
-def test_git_modes_outside_a_repository_are_bad_input(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_git_modes_outside_a_repository_are_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     result = CliRunner().invoke(cli, ["scan", "--staged"])

@@ -51,16 +51,28 @@ def b64(text: str) -> str:
 
 
 SECRET_CASES = [
-    ("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  password: Xk93mQz7LpR2vT8w\n",
-     [("kubernetes-secret", 5, "stringData.password"), ("generic-secret-assignment", 5, "")]),
-    ("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  user: " + b64("admin") + "\n",
-     [("kubernetes-secret", 5, "data.user")]),
-    ('{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},\n "data": {"token": "'
-     + b64("short") + '"}}\n', [("kubernetes-secret", 2, "data.token")]),
-    ("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Secret\n  stringData:\n    a: bcdef\n",
-     [("kubernetes-secret", 7, "stringData.a")]),
-    ("kind: Deployment\nmetadata: {name: d}\n---\nkind: Secret\nstringData: {pin: '1234'}\n",
-     [("kubernetes-secret", 5, "stringData.pin")]),
+    (
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  password: Xk93mQz7LpR2vT8w\n",
+        [("kubernetes-secret", 5, "stringData.password"), ("generic-secret-assignment", 5, "")],
+    ),
+    (
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  user: " + b64("admin") + "\n",
+        [("kubernetes-secret", 5, "data.user")],
+    ),
+    (
+        '{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},\n "data": {"token": "'
+        + b64("short")
+        + '"}}\n',
+        [("kubernetes-secret", 2, "data.token")],
+    ),
+    (
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Secret\n  stringData:\n    a: bcdef\n",
+        [("kubernetes-secret", 7, "stringData.a")],
+    ),
+    (
+        "kind: Deployment\nmetadata: {name: d}\n---\nkind: Secret\nstringData: {pin: '1234'}\n",
+        [("kubernetes-secret", 5, "stringData.pin")],
+    ),
     ("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {}\n", []),
     ("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  password: ''\n  other: null\n", []),
     ("apiVersion: v1\nkind: Secret\nstringData:\n  password: ${DB_PASSWORD}\n  token: <redacted>\n", []),
@@ -86,14 +98,17 @@ def split_by_lines(data: bytes) -> list[tuple[int, bytes]]:
     return [doc for doc in found if doc[1]] or [(0, b"")]
 
 
-@pytest.mark.parametrize("data", [
-    b"a: 1\n---\nb: 2\n--- # c\nc: 3\n",
-    b"---\na: 1\n---",
-    b"a: 1\n----\nb: x---\nc: '---'\n  ---\n",
-    b"a: 1\r\n---\r\nb: 2\n---\t\n",
-    b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n---\nz: 1\n",
-    b"",
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"a: 1\n---\nb: 2\n--- # c\nc: 3\n",
+        b"---\na: 1\n---",
+        b"a: 1\n----\nb: x---\nc: '---'\n  ---\n",
+        b"a: 1\r\n---\r\nb: 2\n---\t\n",
+        b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n---\nz: 1\n",
+        b"",
+    ],
+)
 def test_documents_start_at_a_line_that_is_three_dashes(data: bytes) -> None:
     assert list(manifests.documents(data)) == split_by_lines(data)
 
@@ -101,7 +116,9 @@ def test_documents_start_at_a_line_that_is_three_dashes(data: bytes) -> None:
 def test_secret_data_is_decoded_and_scanned(policy: rules.Policy, key: str) -> None:
     text = f"apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\ndata:\n  apiKey: {b64(key)}\n"
     assert findings(policy, text) == [
-        ("kubernetes-secret", 5, "data.apiKey"), ("sealer-api-key", 5, "base64-decoded")]
+        ("kubernetes-secret", 5, "data.apiKey"),
+        ("sealer-api-key", 5, "base64-decoded"),
+    ]
 
 
 def test_controller_key_secret_names_the_private_key(policy: rules.Policy, keypair_dir: Path) -> None:
@@ -113,17 +130,21 @@ def test_controller_key_secret_names_the_private_key(policy: rules.Policy, keypa
 
 
 def test_invalid_yaml_is_noted_not_fatal(policy: rules.Policy) -> None:
-    text = ("apiVersion: v1\nkind: Secret\nstringData:\n  a: bcdef\n---\n"
-            "kind: Secret\ndata:\n  password: a: b\n")
+    text = (
+        "apiVersion: v1\nkind: Secret\nstringData:\n  a: bcdef\n---\nkind: Secret\ndata:\n  password: a: b\n"
+    )
     result = scanner.run([Candidate("chart/templates/secret.yaml", text.encode())], policy)
     assert [(f.rule, f.line) for f in result.findings] == [("kubernetes-secret", 4)]
-    assert result.notes == ["chart/templates/secret.yaml: not valid YAML at line 8: "
-                            "manifest checks skipped the rest of that document"]
+    assert result.notes == [
+        "chart/templates/secret.yaml: not valid YAML at line 8: "
+        "manifest checks skipped the rest of that document"
+    ]
 
 
 def sealed_secret_text(sealer: Sealer, **entries: bytes) -> str:
-    spec = SecretSpec(name="engine-api-key", namespace="staging", type="Opaque", data=entries,
-                      labels={}, annotations={})
+    spec = SecretSpec(
+        name="engine-api-key", namespace="staging", type="Opaque", data=entries, labels={}, annotations={}
+    )
     return json.dumps(sealed_secret(spec, sealer, Scope.STRICT), indent=2)
 
 
@@ -132,12 +153,16 @@ def test_sealed_secret_from_sealer_is_clean(policy: rules.Policy, sealer: Sealer
     assert findings(policy, text, "sealed/staging.json") == []
 
 
-@pytest.mark.parametrize(("replacement", "problem"), [
-    ("plaintext-pasted-here", "not base64"),
-    (b64("Xk93mQz7LpR2vT8w"), "length prefix 22635 is no RSA key size"),
-])
-def test_sealed_secret_value_that_is_no_ciphertext(policy: rules.Policy, sealer: Sealer, key: str,
-                                                   replacement: str, problem: str) -> None:
+@pytest.mark.parametrize(
+    ("replacement", "problem"),
+    [
+        ("plaintext-pasted-here", "not base64"),
+        (b64("Xk93mQz7LpR2vT8w"), "length prefix 22635 is no RSA key size"),
+    ],
+)
+def test_sealed_secret_value_that_is_no_ciphertext(
+    policy: rules.Policy, sealer: Sealer, key: str, replacement: str, problem: str
+) -> None:
     doc = json.loads(sealed_secret_text(sealer, apiKey=key.encode()))
     doc["spec"]["encryptedData"]["apiKey"] = replacement
     text = json.dumps(doc, indent=2)
@@ -159,14 +184,23 @@ def rendered_values(sealed: list[str], key: str, user_values: str = "replicaCoun
     from sealer.backends.base import iso
 
     fp = apikey.fingerprint(key)
-    record = SimpleNamespace(key_id=apikey.key_id(fp), fingerprint=fp,
-                             created=dt.datetime(2026, 11, 27, 2, tzinfo=dt.timezone.utc),
-                             expires=dt.datetime(2027, 2, 25, 2, tzinfo=dt.timezone.utc))
+    record = SimpleNamespace(
+        key_id=apikey.key_id(fp),
+        fingerprint=fp,
+        created=dt.datetime(2026, 11, 27, 2, tzinfo=dt.timezone.utc),
+        expires=dt.datetime(2027, 2, 25, 2, tzinfo=dt.timezone.utc),
+    )
     env = SimpleNamespace(secret_name="engine-api-key", namespace="staging", scope=Scope.STRICT)
     subtree = templating.render(
-        "values.sealer.yaml.j2", env=env, cluster=SimpleNamespace(name="staging"), cert_fingerprint="ab" * 32,
-        encrypted={"apiKey": sealed[0], "dbPassword": sealed[1]}, records={"apiKey": record},
-        checksum="cd" * 32, iso=iso)
+        "values.sealer.yaml.j2",
+        env=env,
+        cluster=SimpleNamespace(name="staging"),
+        cert_fingerprint="ab" * 32,
+        encrypted={"apiKey": sealed[0], "dbPassword": sealed[1]},
+        records={"apiKey": record},
+        checksum="cd" * 32,
+        iso=iso,
+    )
     return render.render_values(user_values, subtree, "values.yaml")
 
 
@@ -185,18 +219,26 @@ def test_plaintext_in_rendered_values_is_found(policy: rules.Policy, sealed: lis
     ]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("engine:\n  sealer:\n    encryptedData:\n      apiKey: not-sealed-at-all\n",
-     [("malformed-sealed-value", 4, "sealer.encryptedData.apiKey: not base64")]),
-    ("sealer:\n  encryptedData:\n    apiKey: {nested: map}\n",
-     [("malformed-sealed-value", 3, "sealer.encryptedData.apiKey: not a string")]),
-    ("sealer:\n  encryptedData: {}\n", []),
-    ("sealer:\n  encryptedData:\n    apiKey:\n    other: ''\n", []),
-    ("sealer:\n  encryptedData:\n    apiKey: AgB…\n", []),  # documentation placeholder
-    ("other:\n  encryptedData:\n    apiKey: not-sealed-at-all\n", []),  # not sealer's subtree
-])
-def test_values_file_encrypted_data(policy: rules.Policy, text: str,
-                                    expected: list[tuple[str, int, str]]) -> None:
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "engine:\n  sealer:\n    encryptedData:\n      apiKey: not-sealed-at-all\n",
+            [("malformed-sealed-value", 4, "sealer.encryptedData.apiKey: not base64")],
+        ),
+        (
+            "sealer:\n  encryptedData:\n    apiKey: {nested: map}\n",
+            [("malformed-sealed-value", 3, "sealer.encryptedData.apiKey: not a string")],
+        ),
+        ("sealer:\n  encryptedData: {}\n", []),
+        ("sealer:\n  encryptedData:\n    apiKey:\n    other: ''\n", []),
+        ("sealer:\n  encryptedData:\n    apiKey: AgB…\n", []),  # documentation placeholder
+        ("other:\n  encryptedData:\n    apiKey: not-sealed-at-all\n", []),  # not sealer's subtree
+    ],
+)
+def test_values_file_encrypted_data(
+    policy: rules.Policy, text: str, expected: list[tuple[str, int, str]]
+) -> None:
     assert findings(policy, text, "values.yaml") == expected
 
 

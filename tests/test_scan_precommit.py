@@ -70,8 +70,9 @@ def committed(repo: Path) -> bool:
 
 def test_generated_key_in_a_values_file_is_blocked(repo: Path) -> None:
     key = apikey.generate("staging")
-    done = commit(repo, {"deploy/staging/values.yaml": f"replicaCount: 2\napiKey: {key}\n",
-                         "README.md": "docs\n"})
+    done = commit(
+        repo, {"deploy/staging/values.yaml": f"replicaCount: 2\napiKey: {key}\n", "README.md": "docs\n"}
+    )
     out = done.stdout + done.stderr
     assert done.returncode != 0 and not committed(repo)
     assert "sealer scan (no plaintext secrets)" in out and "Failed" in out
@@ -87,14 +88,22 @@ def rendered_values(sealer: Sealer, key: str) -> str:
 
     fp = apikey.fingerprint(key)
     sealed = sealer.seal_values(Scope.STRICT, "staging", "engine-api-key", [key.encode()])
-    record = SimpleNamespace(key_id=apikey.key_id(fp), fingerprint=fp,
-                             created=dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc),
-                             expires=dt.datetime(2027, 2, 25, tzinfo=dt.timezone.utc))
+    record = SimpleNamespace(
+        key_id=apikey.key_id(fp),
+        fingerprint=fp,
+        created=dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc),
+        expires=dt.datetime(2027, 2, 25, tzinfo=dt.timezone.utc),
+    )
     subtree = templating.render(
-        "values.sealer.yaml.j2", env=SimpleNamespace(secret_name="engine-api-key", namespace="staging",
-                                                     scope=Scope.STRICT),
-        cluster=SimpleNamespace(name="staging"), cert_fingerprint=sealer.fingerprint,
-        encrypted={"apiKey": sealed[0]}, records={"apiKey": record}, checksum="9e" * 32, iso=iso)
+        "values.sealer.yaml.j2",
+        env=SimpleNamespace(secret_name="engine-api-key", namespace="staging", scope=Scope.STRICT),
+        cluster=SimpleNamespace(name="staging"),
+        cert_fingerprint=sealer.fingerprint,
+        encrypted={"apiKey": sealed[0]},
+        records={"apiKey": record},
+        checksum="9e" * 32,
+        iso=iso,
+    )
     return render.render_values("# Helm values for staging\nreplicaCount: 2\n", subtree, "values.yaml")
 
 
@@ -110,8 +119,10 @@ def test_sealer_rendered_values_pass(repo: Path, keypair_dir: Path) -> None:
 
 
 def test_plain_secret_manifest_is_blocked(repo: Path) -> None:
-    manifest = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: engine-api-key\n"
-                "stringData:\n  apiKey: not-even-random\n")
+    manifest = (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: engine-api-key\n"
+        "stringData:\n  apiKey: not-even-random\n"
+    )
     done = commit(repo, {"k8s/secret.yaml": manifest})
     assert done.returncode != 0 and not committed(repo)
     out = done.stdout + done.stderr

@@ -41,28 +41,50 @@ BAD = [
     ("version: 1\nrules: [{id: A_b, kind: sealed-value}]", "rules[0].id: use lowercase"),
     ("version: 1\nrules: [{id: a, kind: sealed-value, regex: x}]", "rules[0]: unknown key 'regex'"),
     ("version: 1\nrules: [{id: a, kind: token, keywords: [x]}]", "rules[0]: missing key 'regex'"),
-    ("version: 1\nrules: [{id: a, kind: token, keywords: [x], regex: '(x'}]",
-     "rules[0] (a).regex: missing )"),
-    ("version: 1\nrules: [{id: a, kind: token, keywords: [x], regex: '(?P<v>x)'}]",
-     "rules[0] (a).regex: the only named group allowed is 'secret'"),
-    ("version: 1\nrules: [{id: a, kind: assignment, keywords: [x], regex: x, entropy: 3}]",
-     "rules[0] (a).regex: needs a named group 'secret'"),
-    ("version: 1\nrules: [{id: a, kind: assignment, keywords: [Key], regex: '(?P<secret>x)', entropy: 3}]",
-     "rules[0] (a).keywords: assignment keywords must be lowercase"),
-    ("version: 1\nrules: [{id: a, kind: assignment, keywords: [k], regex: '(?P<secret>x)', entropy: 9}]",
-     "rules[0] (a).entropy: expected a number from 0 to 8"),
-    ("version: 1\nrules: [{id: a, kind: token, keywords: [], regex: x}]",
-     "rules[0] (a).keywords: expected at least one keyword"),
-    ("version: 1\nrules: [{id: a, kind: token, keywords: [x], regex: x, confirm: magic}]",
-     "rules[0] (a).confirm: expected one of sealer-checksum, jwt-header"),
-    ("version: 1\nrules: [{id: a, kind: sealed-value, severity: fatal}]",
-     "rules[0] (a).severity: expected one of error, warning, note"),
-    ("version: 1\nrules: [{id: a, kind: sealed-value, paths: '*.yaml'}]",
-     "rules[0] (a).paths: expected a list of non-empty strings"),
-    ("version: 1\nrules: [{id: a, kind: sealed-value}, {id: a, kind: kubernetes-secret}]",
-     "rules: id 'a' is used twice"),
-    ("version: 1\nmax_file_bytes: -1\nrules: [{id: a, kind: sealed-value}]",
-     "max_file_bytes: expected a positive"),
+    (
+        "version: 1\nrules: [{id: a, kind: token, keywords: [x], regex: '(x'}]",
+        "rules[0] (a).regex: missing )",
+    ),
+    (
+        "version: 1\nrules: [{id: a, kind: token, keywords: [x], regex: '(?P<v>x)'}]",
+        "rules[0] (a).regex: the only named group allowed is 'secret'",
+    ),
+    (
+        "version: 1\nrules: [{id: a, kind: assignment, keywords: [x], regex: x, entropy: 3}]",
+        "rules[0] (a).regex: needs a named group 'secret'",
+    ),
+    (
+        "version: 1\nrules: [{id: a, kind: assignment, keywords: [Key], regex: '(?P<secret>x)', entropy: 3}]",
+        "rules[0] (a).keywords: assignment keywords must be lowercase",
+    ),
+    (
+        "version: 1\nrules: [{id: a, kind: assignment, keywords: [k], regex: '(?P<secret>x)', entropy: 9}]",
+        "rules[0] (a).entropy: expected a number from 0 to 8",
+    ),
+    (
+        "version: 1\nrules: [{id: a, kind: token, keywords: [], regex: x}]",
+        "rules[0] (a).keywords: expected at least one keyword",
+    ),
+    (
+        "version: 1\nrules: [{id: a, kind: token, keywords: [x], regex: x, confirm: magic}]",
+        "rules[0] (a).confirm: expected one of sealer-checksum, jwt-header",
+    ),
+    (
+        "version: 1\nrules: [{id: a, kind: sealed-value, severity: fatal}]",
+        "rules[0] (a).severity: expected one of error, warning, note",
+    ),
+    (
+        "version: 1\nrules: [{id: a, kind: sealed-value, paths: '*.yaml'}]",
+        "rules[0] (a).paths: expected a list of non-empty strings",
+    ),
+    (
+        "version: 1\nrules: [{id: a, kind: sealed-value}, {id: a, kind: kubernetes-secret}]",
+        "rules: id 'a' is used twice",
+    ),
+    (
+        "version: 1\nmax_file_bytes: -1\nrules: [{id: a, kind: sealed-value}]",
+        "max_file_bytes: expected a positive",
+    ),
     ("version: 1\nignore_values: ['(']\nrules: [{id: a, kind: sealed-value}]", "ignore_values[0]: missing )"),
     ("version: 1\nallow_paths: x\nrules: [{id: a, kind: sealed-value}]", "allow_paths: expected a list"),
     ("- just\n- a list\n", "expected one YAML mapping"),
@@ -71,8 +93,10 @@ BAD = [
     ("version: 1\nextends: other\nrules: []", "extends: only 'builtin' is known"),
     ("version: 1\nextends: builtin\nrules: [5]", "]: expected a mapping"),
     ("version: 1\nextends: builtin\nrules: {a: 1}", "rules: expected a non-empty list"),
-    ("version: 1\nextends: builtin\nallow_paths: x\nrules: [{id: a, kind: sealed-value}]",
-     "allow_paths: expected a list"),
+    (
+        "version: 1\nextends: builtin\nallow_paths: x\nrules: [{id: a, kind: sealed-value}]",
+        "allow_paths: expected a list",
+    ),
 ]
 
 
@@ -93,7 +117,8 @@ def test_bad_policy_on_the_command_line_exits_2_without_traceback(tmp_path: Path
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         f"sealer: invalid config: {path}: rules[0].kind: expected one of "
-        "token, assignment, kubernetes-secret, sealed-value"]
+        "token, assignment, kubernetes-secret, sealed-value"
+    ]
 
 
 def test_missing_policy_file_is_bad_input(tmp_path: Path) -> None:
@@ -109,9 +134,17 @@ def test_own_policy_replaces_builtin_rules(tmp_path: Path) -> None:
 
 
 def test_extends_builtin_adds_rules_replaces_same_ids_and_appends_lists(tmp_path: Path) -> None:
-    policy = rules.load(write_policy(tmp_path, (
-        "version: 1\nextends: builtin\nallow_paths: ['vendor/*']\nignore_values: ['^acme_0+$']\nrules:"
-        + TOKEN_RULE + "  - {id: kubernetes-secret, kind: kubernetes-secret, severity: note}\n")))
+    policy = rules.load(
+        write_policy(
+            tmp_path,
+            (
+                "version: 1\nextends: builtin\nallow_paths: ['vendor/*']\n"
+                "ignore_values: ['^acme_0+$']\nrules:"
+                + TOKEN_RULE
+                + "  - {id: kubernetes-secret, kind: kubernetes-secret, severity: note}\n"
+            ),
+        )
+    )
     builtin = rules.load()
     ids = [r.id for r in policy.rules]
     assert set(ids) == {r.id for r in builtin.rules} | {"acme-token"}
@@ -128,15 +161,18 @@ def test_extends_builtin_with_only_path_globs(tmp_path: Path) -> None:
     assert policy.allow_paths.matches("fixtures/keys.env")
 
 
-@pytest.mark.parametrize(("globs", "path", "matches"), [
-    (["*.lock"], "poetry.lock", True),
-    (["*.lock"], "sub/dir/poetry.lock", True),  # `*` crosses `/`
-    (["go.sum"], "vendor/mod/go.sum", True),  # no `/`: the bare name matches too
-    (["docs/*.md"], "docs/a.md", True),
-    (["docs/*.md"], "other/docs/a.md", False),
-    (["*.lock"], "lockfile.txt", False),
-    ([], "anything", False),
-])
+@pytest.mark.parametrize(
+    ("globs", "path", "matches"),
+    [
+        (["*.lock"], "poetry.lock", True),
+        (["*.lock"], "sub/dir/poetry.lock", True),  # `*` crosses `/`
+        (["go.sum"], "vendor/mod/go.sum", True),  # no `/`: the bare name matches too
+        (["docs/*.md"], "docs/a.md", True),
+        (["docs/*.md"], "other/docs/a.md", False),
+        (["*.lock"], "lockfile.txt", False),
+        ([], "anything", False),
+    ],
+)
 def test_path_globs(globs: list[str], path: str, matches: bool) -> None:
     assert rules._globs(globs).matches(path) is matches
 
@@ -147,9 +183,15 @@ def test_policy_path_globs_skip_files_and_rule_paths_limit_rules(tmp_path: Path)
     policy = rules.load()
     assert "kubernetes-secret" in {f.rule for f in scanner.scan_file("s.yaml", secret, policy)}
     assert "kubernetes-secret" not in {f.rule for f in scanner.scan_file("s.txt", secret, policy)}
-    own = rules.load(write_policy(tmp_path, (
-        "version: 1\nallow_paths: ['fixtures/*']\nrules:\n"
-        "  - {id: k, kind: kubernetes-secret, allow_paths: ['examples/*']}\n")))
+    own = rules.load(
+        write_policy(
+            tmp_path,
+            (
+                "version: 1\nallow_paths: ['fixtures/*']\nrules:\n"
+                "  - {id: k, kind: kubernetes-secret, allow_paths: ['examples/*']}\n"
+            ),
+        )
+    )
     assert scanner.scan_file("examples/s.yaml", secret, own) == []
     assert [f.rule for f in scanner.scan_file("deploy/s.yaml", secret, own)] == ["k"]
     from sealer.scan.files import Candidate

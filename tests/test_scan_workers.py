@@ -15,19 +15,23 @@ from sealer.scan import rules, scanner, workers
 from sealer.scan.files import Candidate
 
 
-@pytest.mark.parametrize(("weights", "count", "expected"), [
-    ([1, 1, 1, 1], 2, [range(0, 2), range(2, 4)]),
-    ([10, 1, 1, 1, 1], 2, [range(0, 1), range(1, 5)]),
-    ([1, 1, 1], 5, [range(0, 1), range(1, 2), range(2, 3)]),
-    ([5], 3, [range(0, 1)]),
-    ([], 2, []),
-])
+@pytest.mark.parametrize(
+    ("weights", "count", "expected"),
+    [
+        ([1, 1, 1, 1], 2, [range(0, 2), range(2, 4)]),
+        ([10, 1, 1, 1, 1], 2, [range(0, 1), range(1, 5)]),
+        ([1, 1, 1], 5, [range(0, 1), range(1, 2), range(2, 3)]),
+        ([5], 3, [range(0, 1)]),
+        ([], 2, []),
+    ],
+)
 def test_shares_balance_by_weight(weights: list[int], count: int, expected: list[range]) -> None:
     assert workers.shares(weights, count) == expected
 
 
 def corpus(n: int) -> list[Candidate]:
     filler = b"replicas: 3\nname: orders\n" * 400
+
     def text(i: int) -> bytes:
         return filler + (f"apiKey: {apikey.generate('dev')}\n".encode() if i % 3 == 0 else b"")
 
@@ -75,8 +79,9 @@ def spied_scan_part(monkeypatch: pytest.MonkeyPatch, hold: HoldUntilAWorkerTakes
     return seen_here
 
 
-def test_parallel_scan_equals_sequential(monkeypatch: pytest.MonkeyPatch,
-                                         forking: HoldUntilAWorkerTakes) -> None:
+def test_parallel_scan_equals_sequential(
+    monkeypatch: pytest.MonkeyPatch, forking: HoldUntilAWorkerTakes
+) -> None:
     policy = rules.load()
     files = corpus(30)
     one = scanner.run(files, policy, workers=1)
@@ -89,8 +94,9 @@ def test_parallel_scan_equals_sequential(monkeypatch: pytest.MonkeyPatch,
     assert len(seen_here) < len(files)
 
 
-def test_workers_read_the_files_they_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                          forking: HoldUntilAWorkerTakes) -> None:
+def test_workers_read_the_files_they_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forking: HoldUntilAWorkerTakes
+) -> None:
     for candidate in corpus(12):
         (tmp_path / candidate.path).write_bytes(candidate.data or b"\0binary")
     policy = rules.load()

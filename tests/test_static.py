@@ -23,3 +23,8 @@ def test_mypy_passes() -> None:
 def test_ruff_passes() -> None:
     done = run("ruff", "check", "--no-cache", "sealer", "tests")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_ruff_format_is_applied() -> None:
+    done = run("ruff", "format", "--check", "--no-cache", "sealer", "tests", "bench", "demo")
+    assert done.returncode == 0, done.stdout + done.stderr

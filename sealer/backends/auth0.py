@@ -132,7 +132,7 @@ class ClientTarget:
 
     @staticmethod
     def _chunk_keys(metadata: dict[str, Any]) -> list[str]:
-        return [k for k in metadata if k.startswith(DOC_KEY + "_") and k[len(DOC_KEY) + 1:].isdigit()]
+        return [k for k in metadata if k.startswith(DOC_KEY + "_") and k[len(DOC_KEY) + 1 :].isdigit()]
 
     def decode(self, metadata: dict[str, Any]) -> Any:
         text, index = "", 0
@@ -148,7 +148,7 @@ class ClientTarget:
 
     def encode(self, doc: Document, metadata: dict[str, Any]) -> dict[str, Any] | None:
         text = compact(doc.as_json())
-        chunks = [text[i:i + CLIENT_VALUE] for i in range(0, len(text), CLIENT_VALUE)]
+        chunks = [text[i : i + CLIENT_VALUE] for i in range(0, len(text), CLIENT_VALUE)]
         stale = self._chunk_keys(metadata)
         others = len(metadata) - len(stale)
         if others + len(chunks) > CLIENT_KEYS:
@@ -182,8 +182,10 @@ def _status_and_headers(err: Exception) -> tuple[int | None, Any]:
 
 def _describe(status: int | None, where: str, host: str) -> str:
     if status == 401:
-        return (f"auth0: {host} refused the credentials (401); check AUTH0_MANAGEMENT_TOKEN or "
-                "AUTH0_CLIENT_ID / AUTH0_CLIENT_SECRET")
+        return (
+            f"auth0: {host} refused the credentials (401); check AUTH0_MANAGEMENT_TOKEN or "
+            "AUTH0_CLIENT_ID / AUTH0_CLIENT_SECRET"
+        )
     if status == 403:
         return f"auth0: the token may not do this on {where} (403 insufficient scope)"
     if status == 404:

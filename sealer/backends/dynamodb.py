@@ -66,10 +66,14 @@ def create_table(client: Any, table: str) -> None:
     try:
         client.create_table(
             TableName=table,
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                       {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
             BillingMode="PAY_PER_REQUEST",
         )
         log.debug("dynamodb: created table %s", table)
@@ -100,8 +104,11 @@ class DynamoStore:
                 import boto3
                 from botocore.config import Config
 
-                config = Config(retries={"total_max_attempts": self.max_attempts, "mode": "standard"},
-                                connect_timeout=5, read_timeout=15)
+                config = Config(
+                    retries={"total_max_attempts": self.max_attempts, "mode": "standard"},
+                    connect_timeout=5,
+                    read_timeout=15,
+                )
                 with self._translated():
                     self._client = boto3.session.Session().client(
                         "dynamodb", region_name=self.region, endpoint_url=self.endpoint_url, config=config
@@ -113,8 +120,9 @@ class DynamoStore:
         with self._translated():
             self._ensure_table()
             try:
-                self.client.put_item(TableName=self.table, Item=item,
-                                     ConditionExpression="attribute_not_exists(pk)")
+                self.client.put_item(
+                    TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+                )
             except self.client.exceptions.ConditionalCheckFailedException:
                 raise BackendError(f"dynamodb: {record.env}: key {record.key_id} exists already") from None
         log.debug("dynamodb: registered %s for %s/%s", record.key_id, record.env, record.name)
@@ -155,11 +163,17 @@ class DynamoStore:
             record = next((known for known in records if known.key_id == key_id), None)
             if not must_remove(record, env, key_id):
                 return []
-            return [{"Delete": {
-                "TableName": self.table, "Key": _key(env, KEY_PREFIX + key_id),
-                "ConditionExpression": "#s = :pending", "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": {":pending": {"S": PENDING}},
-            }}]
+            return [
+                {
+                    "Delete": {
+                        "TableName": self.table,
+                        "Key": _key(env, KEY_PREFIX + key_id),
+                        "ConditionExpression": "#s = :pending",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": {":pending": {"S": PENDING}},
+                    }
+                }
+            ]
 
         self._commit(writes, f"removing {key_id} of {env}")
 
@@ -219,15 +233,17 @@ class DynamoStore:
         with self._translated():
             self._ensure_table()
             pages = self.client.get_paginator("query").paginate(
-                TableName=self.table, KeyConditionExpression="pk = :env",
-                ExpressionAttributeValues={":env": {"S": env}}, ConsistentRead=True,
+                TableName=self.table,
+                KeyConditionExpression="pk = :env",
+                ExpressionAttributeValues={":env": {"S": env}},
+                ConsistentRead=True,
             )
             for item in (item for page in pages for item in page["Items"]):
                 sort_key = item["sk"]["S"]
                 if sort_key.startswith(KEY_PREFIX):
                     rows.append((_record(item), int(item["seq"]["N"])))
                 elif sort_key.startswith(GUARD_PREFIX):
-                    guards[sort_key[len(GUARD_PREFIX):]] = item["key_id"]["S"]
+                    guards[sort_key[len(GUARD_PREFIX) :]] = item["key_id"]["S"]
         rows.sort(key=lambda row: (row[0].created, row[1]))
         return [record for record, _ in rows], guards
 
@@ -238,8 +254,9 @@ class DynamoStore:
             writes = plan()
             if not writes or self._transact(writes):
                 return
-        raise BackendError(f"dynamodb: {what} kept conflicting with other writers; nothing changed, "
-                           "try again")
+        raise BackendError(
+            f"dynamodb: {what} kept conflicting with other writers; nothing changed, try again"
+        )
 
     def _transact(self, writes: Writes) -> bool:
         """True when committed, False when cancelled by a condition or a conflict."""
@@ -267,11 +284,16 @@ class DynamoStore:
         if new.revoke_at:
             expression = "SET #s = :new, revoke_at = :at"
             values[":at"] = {"S": iso(new.revoke_at) or ""}
-        return {"Update": {
-            "TableName": self.table, "Key": _key(new.env, KEY_PREFIX + new.key_id),
-            "UpdateExpression": expression, "ConditionExpression": condition,
-            "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": values,
-        }}
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": _key(new.env, KEY_PREFIX + new.key_id),
+                "UpdateExpression": expression,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": values,
+            }
+        }
 
     def _guard_write(self, env: str, name: str, seen: str | None, active: str) -> Item:
         """The guard of (env, name) set to `active`, on condition that it still is `seen`."""

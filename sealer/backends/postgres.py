@@ -197,10 +197,12 @@ class PostgresStore:
         cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,))
         if cur.fetchone() is None:
             cur.execute(self._sql("CREATE SCHEMA {schema}"))
-        cur.execute(self._sql(
-            "CREATE TABLE IF NOT EXISTS {version_table} (table_name text PRIMARY KEY, "
-            "version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-        ))
+        cur.execute(
+            self._sql(
+                "CREATE TABLE IF NOT EXISTS {version_table} (table_name text PRIMARY KEY, "
+                "version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+        )
         current = self._schema_version(cur)
         if current > SCHEMA_VERSION:
             raise BackendError(
@@ -210,18 +212,23 @@ class PostgresStore:
         for statements in MIGRATIONS[current:]:
             for statement in statements:
                 cur.execute(self._sql(statement))
-        cur.execute(self._sql(
-            "INSERT INTO {version_table} (table_name, version) VALUES (%s, %s) ON CONFLICT (table_name) "
-            "DO UPDATE SET version = EXCLUDED.version, applied_at = now()"
-        ), (self.table, SCHEMA_VERSION))
+        cur.execute(
+            self._sql(
+                "INSERT INTO {version_table} (table_name, version) VALUES (%s, %s) ON CONFLICT (table_name) "
+                "DO UPDATE SET version = EXCLUDED.version, applied_at = now()"
+            ),
+            (self.table, SCHEMA_VERSION),
+        )
         log.debug("postgres: %s.%s at schema v%d (was v%d)", self.schema, self.table, SCHEMA_VERSION, current)
 
     def _lock_name(self) -> str:
         return f"sealer:{self.schema}.{self.table}"
 
     def _locked(self, cur: psycopg.Cursor[Any], env: str, key_id: str) -> KeyRecord | None:
-        cur.execute(self._sql(f"SELECT {_COLUMNS} FROM {{table}} WHERE env = %s AND key_id = %s FOR UPDATE"),
-                    (env, key_id))
+        cur.execute(
+            self._sql(f"SELECT {_COLUMNS} FROM {{table}} WHERE env = %s AND key_id = %s FOR UPDATE"),
+            (env, key_id),
+        )
         row = cur.fetchone()
         return _record(row) if row else None
 
@@ -263,16 +270,34 @@ def _timeout(value: str) -> int:
 
 
 def _row(record: KeyRecord) -> tuple[Any, ...]:
-    return (record.env, record.name, record.key_id, record.fingerprint, parse_iso(record.created),
-            parse_iso(record.expires), record.status, record.actor, parse_iso(record.revoke_at),
-            list(record.sealed_with))
+    return (
+        record.env,
+        record.name,
+        record.key_id,
+        record.fingerprint,
+        parse_iso(record.created),
+        parse_iso(record.expires),
+        record.status,
+        record.actor,
+        parse_iso(record.revoke_at),
+        list(record.sealed_with),
+    )
 
 
 def _record(row: Sequence[Any]) -> KeyRecord:
     env, name, key_id, fingerprint, created, expires, status, actor, revoke_at, sealed_with = row
-    return KeyRecord(env=env, name=name, key_id=key_id, fingerprint=fingerprint,
-                     created=created.astimezone(dt.timezone.utc), expires=_utc(expires), status=status,
-                     actor=actor, revoke_at=_utc(revoke_at), sealed_with=tuple(sealed_with))
+    return KeyRecord(
+        env=env,
+        name=name,
+        key_id=key_id,
+        fingerprint=fingerprint,
+        created=created.astimezone(dt.timezone.utc),
+        expires=_utc(expires),
+        status=status,
+        actor=actor,
+        revoke_at=_utc(revoke_at),
+        sealed_with=tuple(sealed_with),
+    )
 
 
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:

@@ -26,16 +26,36 @@ def keygen(env: str, output: str) -> int:
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder to write into.")
 @click.option("--days", default=3650, show_default=True, help="Certificate validity in days.")
 @click.option("--bits", default=4096, show_default=True, help="RSA key size.")
-@click.option("--controller-namespace", default="kube-system", show_default=True,
-              help="Namespace of the controller that adopts the key Secret.")
-@click.option("--backup", "backup_to", metavar="vault:MOUNT/PATH",
-              help="Escrow the keypair in Vault KV v2 (the one in --out if there is one, else a new one).")
-@click.option("--restore", "restore_from", metavar="vault:MOUNT/PATH",
-              help="Write the keypair escrowed there into --out instead of making one.")
+@click.option(
+    "--controller-namespace",
+    default="kube-system",
+    show_default=True,
+    help="Namespace of the controller that adopts the key Secret.",
+)
+@click.option(
+    "--backup",
+    "backup_to",
+    metavar="vault:MOUNT/PATH",
+    help="Escrow the keypair in Vault KV v2 (the one in --out if there is one, else a new one).",
+)
+@click.option(
+    "--restore",
+    "restore_from",
+    metavar="vault:MOUNT/PATH",
+    help="Write the keypair escrowed there into --out instead of making one.",
+)
 @click.option("--force", is_flag=True, help="With --backup: replace a different keypair escrowed there.")
 @output_option
-def keypair(out: str, days: int, bits: int, controller_namespace: str, backup_to: str | None,
-            restore_from: str | None, force: bool, output: str) -> int:
+def keypair(
+    out: str,
+    days: int,
+    bits: int,
+    controller_namespace: str,
+    backup_to: str | None,
+    restore_from: str | None,
+    force: bool,
+    output: str,
+) -> int:
     """Make a controller keypair: tls.crt, tls.key (0600) and the key Secret to apply.
 
     Disaster recovery: --backup escrows the private key in Vault (VAULT_ADDR, VAULT_TOKEN),

@@ -16,7 +16,9 @@ import click
 from sealer.errors import EXIT_BAD_INPUT, EXIT_FINDINGS
 
 policy_option = click.option(
-    "--policy", "policy_file", type=click.Path(dir_okay=False),
+    "--policy",
+    "policy_file",
+    type=click.Path(dir_okay=False),
     help="A policy file applied over the default policy (same shape as policies/default.yaml).",
 )
 
@@ -38,8 +40,15 @@ def _json(data: Any) -> None:
 
 @click.command()
 @click.argument("envs", nargs=-1)
-@click.option("--output", "-o", "output", type=click.Choice(["text", "json", "markdown"]), default="text",
-              show_default=True, help="text for people, json for pipelines, markdown for pull requests.")
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for pipelines, markdown for pull requests.",
+)
 @click.option("--strict", is_flag=True, help="Fail on warnings too (e.g. a key due within 7 days).")
 @policy_option
 def check(envs: tuple[str, ...], output: str, strict: bool, policy_file: str | None) -> int:
@@ -66,9 +75,15 @@ def check(envs: tuple[str, ...], output: str, strict: bool, policy_file: str | N
 
 @click.command()
 @click.argument("envs", nargs=-1)
-@click.option("--output", "-o", "output", type=click.Choice(["table", "json", "markdown", "html"]),
-              default="table", show_default=True,
-              help="table for terminals, json for pipelines, markdown, or a self-contained html page.")
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    type=click.Choice(["table", "json", "markdown", "html"]),
+    default="table",
+    show_default=True,
+    help="table for terminals, json for pipelines, markdown, or a self-contained html page.",
+)
 @policy_option
 def audit(envs: tuple[str, ...], output: str, policy_file: str | None) -> int:
     """Inventory of ENV(s) [default: all]: keys, ages, due dates, certificates, last rotations.

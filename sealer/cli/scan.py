@@ -19,17 +19,40 @@ if TYPE_CHECKING:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--staged", is_flag=True, help="Scan the staged blobs: exactly what the next commit holds.")
 @click.option("--all-files", is_flag=True, help="Scan every tracked file.")
-@click.option("--format", "--output", "-o", "fmt", type=click.Choice(["text", "json", "sarif"]),
-              default="text", show_default=True,
-              help="Report format: json is a list of findings, sarif is SARIF 2.1.0.")
-@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False),
-              help="JSON file of accepted findings (fingerprints only): they no longer fail the scan.")
+@click.option(
+    "--format",
+    "--output",
+    "-o",
+    "fmt",
+    type=click.Choice(["text", "json", "sarif"]),
+    default="text",
+    show_default=True,
+    help="Report format: json is a list of findings, sarif is SARIF 2.1.0.",
+)
+@click.option(
+    "--baseline",
+    "baseline_path",
+    type=click.Path(dir_okay=False),
+    help="JSON file of accepted findings (fingerprints only): they no longer fail the scan.",
+)
 @click.option("--update-baseline", is_flag=True, help="Write this run's findings into --baseline, exit 0.")
-@click.option("--policy", "policy_path", type=click.Path(dir_okay=False),
-              help="Detector rules (YAML) to use instead of the built-in policies/detectors.yaml.")
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(dir_okay=False),
+    help="Detector rules (YAML) to use instead of the built-in policies/detectors.yaml.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Also say which files were skipped and why.")
-def scan(paths: tuple[str, ...], staged: bool, all_files: bool, fmt: str, baseline_path: str | None,
-         update_baseline: bool, policy_path: str | None, verbose: bool) -> int:
+def scan(
+    paths: tuple[str, ...],
+    staged: bool,
+    all_files: bool,
+    fmt: str,
+    baseline_path: str | None,
+    update_baseline: bool,
+    policy_path: str | None,
+    verbose: bool,
+) -> int:
     """Find plaintext secrets in PATHs (files or folders), the staged set or every tracked file.
 
     sealer API keys (checksum verified), private keys, cloud and SaaS tokens, JWTs,
@@ -73,9 +96,12 @@ def _explain(result: Result, seconds: float) -> None:
         click.echo(f"sealer scan: skipped {path}: {reason}", err=True)
     for note in result.notes:
         click.echo(f"sealer scan: {note}", err=True)
-    click.echo(f"sealer scan: {len(result.scanned)} file(s), {result.size / 1e6:.2f} MB in "
-               f"{seconds * 1000:.0f} ms; {len(result.skipped)} skipped; "
-               f"{len(result.accepted)} accepted by the baseline", err=True)
+    click.echo(
+        f"sealer scan: {len(result.scanned)} file(s), {result.size / 1e6:.2f} MB in "
+        f"{seconds * 1000:.0f} ms; {len(result.skipped)} skipped; "
+        f"{len(result.accepted)} accepted by the baseline",
+        err=True,
+    )
 
 
 def _write_baseline(path: str, old: dict[str, Entry], result: Result) -> int:

@@ -11,7 +11,11 @@ from sealer.errors import BadInput
 
 PATH = click.Path(dir_okay=False)
 format_option = click.option(
-    "--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(["yaml", "json"]),
+    default="yaml",
+    show_default=True,
     help="Manifest format.",
 )
 
@@ -51,8 +55,9 @@ def _list_items(doc: Any) -> list[Any]:
     return [doc]
 
 
-def _input_specs(file: str, name: str, namespace: str, literals: tuple[str, ...],
-                 files: tuple[str, ...], type_: str) -> list[Any]:
+def _input_specs(
+    file: str, name: str, namespace: str, literals: tuple[str, ...], files: tuple[str, ...], type_: str
+) -> list[Any]:
     from sealer import secret, yamlio
 
     if literals or files:
@@ -99,21 +104,42 @@ def _raw(specs: list[Any], sealer: Any, scope: Any) -> str:
 @click.option("--cert", "cert_path", required=True, type=PATH, help="Controller certificate (PEM).")
 @click.option("--name", default="", help="Secret name (with --from-literal/--from-file, --raw).")
 @click.option("--namespace", "-n", default="", help="Secret namespace, where the manifest has none.")
-@click.option("--type", "type_", default="Opaque", show_default=True,
-              help="Secret type for --from-literal/--from-file.")
+@click.option(
+    "--type", "type_", default="Opaque", show_default=True, help="Secret type for --from-literal/--from-file."
+)
 @click.option("--from-literal", "literals", multiple=True, metavar="KEY=VALUE", help="An entry (repeatable).")
-@click.option("--from-file", "files", multiple=True, metavar="KEY=PATH",
-              help="An entry from a file (repeatable).")
-@click.option("--scope", type=click.Choice(["strict", "namespace-wide", "cluster-wide"]), default=None,
-              help="Sealing scope [default: the Secret's scope annotations, else strict].")
+@click.option(
+    "--from-file", "files", multiple=True, metavar="KEY=PATH", help="An entry from a file (repeatable)."
+)
+@click.option(
+    "--scope",
+    type=click.Choice(["strict", "namespace-wide", "cluster-wide"]),
+    default=None,
+    help="Sealing scope [default: the Secret's scope annotations, else strict].",
+)
 @format_option
 @click.option("-w", "--write", "write_to", type=PATH, help="Write here (atomically) instead of stdout.")
 @click.option("--raw", is_flag=True, help="Print one sealed value only (for Helm values).")
-@click.option("--merge-into", "merge_target", type=PATH,
-              help="Add or replace entries of this SealedSecret file in place.")
-def seal(file: str, cert_path: str, name: str, namespace: str, type_: str, literals: tuple[str, ...],
-         files: tuple[str, ...], scope: str | None, fmt: str, write_to: str | None, raw: bool,
-         merge_target: str | None) -> int:
+@click.option(
+    "--merge-into",
+    "merge_target",
+    type=PATH,
+    help="Add or replace entries of this SealedSecret file in place.",
+)
+def seal(
+    file: str,
+    cert_path: str,
+    name: str,
+    namespace: str,
+    type_: str,
+    literals: tuple[str, ...],
+    files: tuple[str, ...],
+    scope: str | None,
+    fmt: str,
+    write_to: str | None,
+    raw: bool,
+    merge_target: str | None,
+) -> int:
     """Seal Secrets with a controller certificate, offline, in kubeseal's format."""
     from sealer.atomic import write_atomic
     from sealer.scope import Scope, scope_of
@@ -139,10 +165,17 @@ def seal(file: str, cert_path: str, name: str, namespace: str, type_: str, liter
 
 
 @click.command()
-@click.option("-f", "--file", "file", default="-", show_default=True,
-              help="SealedSecret manifest(s); - is stdin.")
-@click.option("--key", "key_paths", multiple=True, required=True, type=PATH,
-              help="Private key: PEM, key Secret manifest, or a v1 List of them (repeatable).")
+@click.option(
+    "-f", "--file", "file", default="-", show_default=True, help="SealedSecret manifest(s); - is stdin."
+)
+@click.option(
+    "--key",
+    "key_paths",
+    multiple=True,
+    required=True,
+    type=PATH,
+    help="Private key: PEM, key Secret manifest, or a v1 List of them (repeatable).",
+)
 @format_option
 def unseal(file: str, key_paths: tuple[str, ...], fmt: str) -> int:
     """Recovery: print the Secrets inside SealedSecrets, using the controller's private keys."""
@@ -160,8 +193,13 @@ def unseal(file: str, key_paths: tuple[str, ...], fmt: str) -> int:
 @click.command()
 @click.option("-f", "--file", "file", required=True, help="SealedSecret manifest(s); - is stdin.")
 @click.option("--cert", "cert_path", required=True, type=PATH, help="Certificate it should be sealed for.")
-@click.option("--key", "key_paths", multiple=True, type=PATH,
-              help="Also check every entry decrypts with this key (repeatable).")
+@click.option(
+    "--key",
+    "key_paths",
+    multiple=True,
+    type=PATH,
+    help="Also check every entry decrypts with this key (repeatable).",
+)
 @output_option
 def validate(file: str, cert_path: str, key_paths: tuple[str, ...], output: str) -> int:
     """Check a SealedSecret offline; exit 1 with one line per problem."""
@@ -178,8 +216,11 @@ def validate(file: str, cert_path: str, key_paths: tuple[str, ...], output: str)
     docs = _sealed_documents(file)
     found = [f"{source}: {p}" for doc in docs for p in problems(doc, sealer, keys, source)]
     entries = sum(len((d.get("spec") or {}).get("encryptedData") or {}) for d in docs)
-    emit({"ok": not found, "problems": found, "documents": len(docs), "entries": entries}, output,
-         "\n".join(found) if found else f"ok: {len(docs)} SealedSecret(s), {entries} entries")
+    emit(
+        {"ok": not found, "problems": found, "documents": len(docs), "entries": entries},
+        output,
+        "\n".join(found) if found else f"ok: {len(docs)} SealedSecret(s), {entries} entries",
+    )
     return 1 if found else 0
 
 

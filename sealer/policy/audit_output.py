@@ -11,8 +11,15 @@ from sealer.policy.report import cell, paint, plural
 
 # Key and certificate statuses, worst first; the colour each is shown in.
 STATUS_COLORS = {
-    "missing": "red", "expired": "red", "overdue": "red", "unreadable": "red", "mismatch": "red",
-    "expiring": "yellow", "due": "yellow", "pending": "yellow", "ok": "green",
+    "missing": "red",
+    "expired": "red",
+    "overdue": "red",
+    "unreadable": "red",
+    "mismatch": "red",
+    "expiring": "yellow",
+    "due": "yellow",
+    "pending": "yellow",
+    "ok": "green",
 }
 
 
@@ -29,17 +36,37 @@ def _minute(stamp: str | None) -> str:
 
 
 def key_rows(inv: dict[str, Any]) -> list[tuple[str, ...]]:
-    return [(env["name"], k["name"], k["key_id"] or "-", k["status"],
-             "-" if k["age_days"] is None else f"{k['age_days']}d", f"{env['max_age_days']}d", _day(k["due"]),
-             _minute(k["created"]), k["actor"] or "-")
-            for env in inv["environments"] for k in env["keys"]]
+    return [
+        (
+            env["name"],
+            k["name"],
+            k["key_id"] or "-",
+            k["status"],
+            "-" if k["age_days"] is None else f"{k['age_days']}d",
+            f"{env['max_age_days']}d",
+            _day(k["due"]),
+            _minute(k["created"]),
+            k["actor"] or "-",
+        )
+        for env in inv["environments"]
+        for k in env["keys"]
+    ]
 
 
 def cert_rows(inv: dict[str, Any]) -> list[tuple[str, ...]]:
-    return [(env["name"], c["cluster"], c["fingerprint"][:16] + "…",
-             f"{c['key_type']} {c['key_bits']}" if c["key_bits"] else (c["key_type"] or "-"),
-             _day(c["not_after"]), "-" if c["days_left"] is None else str(c["days_left"]), c["status"])
-            for env in inv["environments"] for c in env["certificates"]]
+    return [
+        (
+            env["name"],
+            c["cluster"],
+            c["fingerprint"][:16] + "…",
+            f"{c['key_type']} {c['key_bits']}" if c["key_bits"] else (c["key_type"] or "-"),
+            _day(c["not_after"]),
+            "-" if c["days_left"] is None else str(c["days_left"]),
+            c["status"],
+        )
+        for env in inv["environments"]
+        for c in env["certificates"]
+    ]
 
 
 def aligned(headers: tuple[str, ...], rows: list[tuple[str, ...]], status: int, color: bool) -> list[str]:
@@ -61,8 +88,10 @@ def aligned(headers: tuple[str, ...], rows: list[tuple[str, ...]], status: int, 
 def _totals(inv: dict[str, Any]) -> str:
     if not inv["errors"] and not inv["warnings"]:
         return f"policy: {plural(len(inv['environments']), 'environment')} comply"
-    return (f"policy: {plural(inv['errors'], 'error')}, {plural(inv['warnings'], 'warning')} "
-            "(run `sealer check` for what to fix)")
+    return (
+        f"policy: {plural(inv['errors'], 'error')}, {plural(inv['warnings'], 'warning')} "
+        "(run `sealer check` for what to fix)"
+    )
 
 
 def table(inv: dict[str, Any], color: bool = False) -> str:
@@ -70,16 +99,22 @@ def table(inv: dict[str, Any], color: bool = False) -> str:
     lines += aligned(KEY_HEADERS, key_rows(inv), 3, color)
     certs = cert_rows(inv)
     lines += ["", *aligned(CERT_HEADERS, certs, 6, color)] if certs else ["", "no pinned certificates"]
-    grace: list[tuple[str, ...]] = [(env["name"], g["name"], g["key_id"], _minute(g["revoke_at"]))
-             for env in inv["environments"] for g in env["grace"]]
+    grace: list[tuple[str, ...]] = [
+        (env["name"], g["name"], g["key_id"], _minute(g["revoke_at"]))
+        for env in inv["environments"]
+        for g in env["grace"]
+    ]
     if grace:
         lines += ["", *aligned(("ENV", "KEY", "KEY ID (GRACE)", "VALID UNTIL"), grace, 2, False)]
     return "\n".join([*lines, "", _totals(inv)])
 
 
 def _md_table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
-    return ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers),
-            *("| " + " | ".join(cell(str(v)) for v in row) + " |" for row in rows)]
+    return [
+        "| " + " | ".join(headers) + " |",
+        "|" + " --- |" * len(headers),
+        *("| " + " | ".join(cell(str(v)) for v in row) + " |" for row in rows),
+    ]
 
 
 def markdown(inv: dict[str, Any]) -> str:
@@ -96,24 +131,37 @@ def _ticks(top: float) -> list[int]:
     return list(range(0, int(top) + 1, step))
 
 
-def chart(inv: dict[str, Any], width: int = 880, label_width: int = 190,
-          row_height: int = 30) -> dict[str, Any]:
+def chart(
+    inv: dict[str, Any], width: int = 880, label_width: int = 190, row_height: int = 30
+) -> dict[str, Any]:
     """Geometry of the SVG bar chart: one bar per key (its age), with its limit and warning zone."""
     keys = [(env, k) for env in inv["environments"] for k in env["keys"]]
     top = max([env["max_age_days"] for env, _ in keys] + [k["age_days"] or 0 for _, k in keys] + [1]) * 1.08
     plot = width - label_width - 130  # room on the right for the "N of M days" text
     scale = plot / top
-    bars = [{
-        "label": f"{env['name']} / {k['name']}", "y": 20 + i * row_height, "status": k["status"],
-        "width": round((k["age_days"] or 0) * scale, 1),
-        "limit_x": round(label_width + env["max_age_days"] * scale, 1),
-        "warn_x": round(label_width + max(env["max_age_days"] - env["warn_days"], 0) * scale, 1),
-        "text": ("no key" if k["age_days"] is None else f"{k['age_days']} of {env['max_age_days']} days"),
-    } for i, (env, k) in enumerate(keys)]
+    bars = [
+        {
+            "label": f"{env['name']} / {k['name']}",
+            "y": 20 + i * row_height,
+            "status": k["status"],
+            "width": round((k["age_days"] or 0) * scale, 1),
+            "limit_x": round(label_width + env["max_age_days"] * scale, 1),
+            "warn_x": round(label_width + max(env["max_age_days"] - env["warn_days"], 0) * scale, 1),
+            "text": ("no key" if k["age_days"] is None else f"{k['age_days']} of {env['max_age_days']} days"),
+        }
+        for i, (env, k) in enumerate(keys)
+    ]
     height = 20 + len(keys) * row_height + 30
     ticks = [{"x": round(label_width + t * scale, 1), "label": f"{t}d"} for t in _ticks(top)]
-    return {"width": width, "height": height, "label_width": label_width, "row_height": row_height,
-            "bars": bars, "ticks": ticks, "axis_y": height - 24}
+    return {
+        "width": width,
+        "height": height,
+        "label_width": label_width,
+        "row_height": row_height,
+        "bars": bars,
+        "ticks": ticks,
+        "axis_y": height - 24,
+    }
 
 
 def html(inv: dict[str, Any]) -> str:

@@ -87,8 +87,9 @@ def _rule_options(raw: Any, where: str, errors: list[tuple[str, str]]) -> RuleOp
     return out
 
 
-def _options(rule_id: str, options: dict[str, Any], where: str,
-             errors: list[tuple[str, str]]) -> dict[str, Any]:
+def _options(
+    rule_id: str, options: dict[str, Any], where: str, errors: list[tuple[str, str]]
+) -> dict[str, Any]:
     validators = {**COMMON_SCHEMA, **RULES[rule_id].SCHEMA}
     good = {}
     for name, value in options.items():
@@ -117,8 +118,14 @@ def parse(data: Any, source: str, errors: list[tuple[str, str]]) -> Layer:
         errors.append((f"{source}: environments", "must be a mapping of environment names"))
         envs = {}
     rules = _rule_options(data.get("rules"), f"{source}: rules", errors)
-    return Layer(source, rules, {str(env): _rule_options(opts, f"{source}: environments.{env}", errors)
-                                 for env, opts in envs.items()})
+    return Layer(
+        source,
+        rules,
+        {
+            str(env): _rule_options(opts, f"{source}: environments.{env}", errors)
+            for env, opts in envs.items()
+        },
+    )
 
 
 def _file_layer(text: str | bytes, source: str, errors: list[tuple[str, str]]) -> Layer:
@@ -146,9 +153,15 @@ def load(cfg: Config, policy_file: str | Path | None = None) -> Policy:
         except OSError as err:
             raise BadInput(f"cannot read policy file {policy_file}: {err.strerror or err}") from None
         layers.append(_file_layer(text, str(policy_file), errors))
-    layers.append(Layer(CONFIG_FILE, environments={
-        name: _rule_options(env.policy, f"{CONFIG_FILE}: environments.{name}.policy", errors)
-        for name, env in cfg.environments.items()}))
+    layers.append(
+        Layer(
+            CONFIG_FILE,
+            environments={
+                name: _rule_options(env.policy, f"{CONFIG_FILE}: environments.{name}.policy", errors)
+                for name, env in cfg.environments.items()
+            },
+        )
+    )
     if errors:
         raise PolicyError(errors)
     return Policy(tuple(layers))

@@ -26,8 +26,13 @@ class Problem:
     fix: str  # how to fix it: usually the exact `sealer` command
 
     def as_dict(self) -> dict[str, str]:
-        return {"rule": self.rule, "env": self.env, "level": self.level, "message": self.message,
-                "fix": self.fix}
+        return {
+            "rule": self.rule,
+            "env": self.env,
+            "level": self.level,
+            "message": self.message,
+            "fix": self.fix,
+        }
 
 
 @dataclass(frozen=True)
@@ -64,8 +69,13 @@ def read_cert(root: Path, cluster: Cluster) -> CertFacts:
 def _key_type(key: Any) -> str:
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-    kinds = ((rsa.RSAPublicKey, "RSA"), (ec.EllipticCurvePublicKey, "EC"), (dsa.DSAPublicKey, "DSA"),
-             (ed25519.Ed25519PublicKey, "Ed25519"), (ed448.Ed448PublicKey, "Ed448"))
+    kinds = (
+        (rsa.RSAPublicKey, "RSA"),
+        (ec.EllipticCurvePublicKey, "EC"),
+        (dsa.DSAPublicKey, "DSA"),
+        (ed25519.Ed25519PublicKey, "Ed25519"),
+        (ed448.Ed448PublicKey, "Ed448"),
+    )
     return next((name for kind, name in kinds if isinstance(key, kind)), "unknown")
 
 

@@ -45,8 +45,13 @@ def text(report: Report, strict: bool = False, color: bool = False) -> str:
 
 def cell(value: str) -> str:
     """A GFM table cell: pipes escaped, `<` `>` as entities (no autolinks or HTML), no line breaks."""
-    return (value.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("\n", " "))
+    return (
+        value.replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("\n", " ")
+    )
 
 
 def fix_cell(fix: str) -> str:

@@ -34,9 +34,15 @@ class Report:
         return bool(self.errors or (strict and self.warnings))
 
     def as_dict(self, strict: bool = False) -> dict[str, Any]:
-        return {"ok": not self.failed(strict), "strict": strict, "environments": list(self.environments),
-                "errors": self.errors, "warnings": self.warnings, "policy": list(self.policy),
-                "problems": [p.as_dict() for p in self.problems]}
+        return {
+            "ok": not self.failed(strict),
+            "strict": strict,
+            "environments": list(self.environments),
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "policy": list(self.policy),
+            "problems": [p.as_dict() for p in self.problems],
+        }
 
 
 def select(cfg: Config, names: Iterable[str]) -> list[Environment]:
@@ -60,8 +66,12 @@ def _at_level(problem: Problem, level: str) -> Problem:
     return dataclasses.replace(problem, level=WARNING) if level == WARNING else problem
 
 
-def check(cfg: Config, env_names: Iterable[str] = (), policy_file: str | Path | None = None,
-          now: dt.datetime | None = None) -> Report:
+def check(
+    cfg: Config,
+    env_names: Iterable[str] = (),
+    policy_file: str | Path | None = None,
+    now: dt.datetime | None = None,
+) -> Report:
     envs = select(cfg, env_names)
     policy = loader.load(cfg, policy_file)
     found = problems(Context(cfg, now), policy, envs)

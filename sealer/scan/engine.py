@@ -82,8 +82,9 @@ def _anchored(text: bytes, found: Occurrences, rule: Rule) -> Iterator[re.Match[
                 yield match
 
 
-def _tokens(data: bytes, found: Occurrences, rule: Rule, policy: Policy, spans: list[tuple[int, int]]
-            ) -> Iterator[Hit]:
+def _tokens(
+    data: bytes, found: Occurrences, rule: Rule, policy: Policy, spans: list[tuple[int, int]]
+) -> Iterator[Hit]:
     group = "secret" if rule.regex is not None and "secret" in rule.regex.groupindex else 0
     for match in _anchored(data, found, rule):
         spans.append(match.span())
@@ -96,8 +97,16 @@ def _tokens(data: bytes, found: Occurrences, rule: Rule, policy: Policy, spans: 
             yield Hit(rule, match.start(), secret)
 
 
-def _assignments(data: bytes, lowered: bytes, found: Occurrences, rule: Rule, policy: Policy,
-                 rules: Sequence[Rule], claimed: Claimed, depth: int) -> Iterator[Hit]:
+def _assignments(
+    data: bytes,
+    lowered: bytes,
+    found: Occurrences,
+    rule: Rule,
+    policy: Policy,
+    rules: Sequence[Rule],
+    claimed: Claimed,
+    depth: int,
+) -> Iterator[Hit]:
     for match in _anchored(lowered, found, rule):
         start, end = match.span("secret")
         if len(data) > end and data[end] in _EXPRESSION_NEXT or end - start < rule.min_length:
@@ -107,8 +116,16 @@ def _assignments(data: bytes, lowered: bytes, found: Occurrences, rule: Rule, po
         yield from _judge(data, match.start(), start, end, rule, policy, rules, depth)
 
 
-def _judge(data: bytes, name_at: int, start: int, end: int, rule: Rule, policy: Policy,
-           rules: Sequence[Rule], depth: int) -> list[Hit]:
+def _judge(
+    data: bytes,
+    name_at: int,
+    start: int,
+    end: int,
+    rule: Rule,
+    policy: Policy,
+    rules: Sequence[Rule],
+    depth: int,
+) -> list[Hit]:
     """The hits an assigned value stands for: none, itself, or what its base64 hides."""
     value = data[start:end]
     if rule.ignore_names is not None and rule.ignore_names.search(values.snake_name(_name(data, name_at))):

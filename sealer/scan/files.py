@@ -184,8 +184,9 @@ def tracked(root: str, limit: int) -> Iterator[Candidate]:
 
 def staged(root: str, limit: int) -> Iterator[Candidate]:
     """The staged blobs of added, copied, modified and type-changed files; deletions noted."""
-    raw = _git(["diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", "--diff-filter=ACMDT"],
-               cwd=root)
+    raw = _git(
+        ["diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", "--diff-filter=ACMDT"], cwd=root
+    )
     blobs: list[tuple[str, str]] = []
     for meta, path in _raw_entries(raw):
         _, new_mode, _, new_sha, status = meta.split(" ")
@@ -210,8 +211,11 @@ def _raw_entries(raw: bytes) -> Iterator[tuple[str, str]]:
 def _read_blobs(blobs: list[tuple[str, str]], root: str, limit: int) -> Iterator[Candidate]:
     if not blobs:
         return
-    sizes = _git(["cat-file", "--batch-check=%(objectsize)"], cwd=root,
-                 stdin="".join(f"{sha}\n" for _, sha in blobs).encode()).split()
+    sizes = _git(
+        ["cat-file", "--batch-check=%(objectsize)"],
+        cwd=root,
+        stdin="".join(f"{sha}\n" for _, sha in blobs).encode(),
+    ).split()
     wanted = []
     for (path, sha), size_text in zip(blobs, sizes, strict=True):
         if int(size_text) > limit:
@@ -229,8 +233,9 @@ def _read_blobs(blobs: list[tuple[str, str]], root: str, limit: int) -> Iterator
         at = header_end + 1 + length + 1
 
 
-def select(paths: tuple[str, ...], staged_only: bool, all_files: bool, limit: int
-           ) -> tuple[str, Iterator[Candidate]]:
+def select(
+    paths: tuple[str, ...], staged_only: bool, all_files: bool, limit: int
+) -> tuple[str, Iterator[Candidate]]:
     """(the folder reported paths are relative to, the candidates) for one of the three sources."""
     if staged_only or all_files:
         root = repo_root()

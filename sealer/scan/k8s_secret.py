@@ -23,8 +23,9 @@ def wanted(data: bytes) -> bool:
     return b"Secret" in data and _MENTION.search(data) is not None
 
 
-def find(docs: Sequence[Node], rule: Rule, policy: Policy, rescan: Callable[[bytes], list[Hit]]
-         ) -> Iterator[Located]:
+def find(
+    docs: Sequence[Node], rule: Rule, policy: Policy, rescan: Callable[[bytes], list[Hit]]
+) -> Iterator[Located]:
     for doc in docs:
         for mapping in manifests.mappings(doc):
             if manifests.scalar(manifests.get(mapping, "kind")) != "Secret":
@@ -36,8 +37,9 @@ def find(docs: Sequence[Node], rule: Rule, policy: Policy, rescan: Callable[[byt
                     yield from _entry(f"{field}.{key.value}", key, value, rule, policy, rescan)
 
 
-def _entry(where: str, key: Node, value: Node, rule: Rule, policy: Policy,
-           rescan: Callable[[bytes], list[Hit]]) -> Iterator[Located]:
+def _entry(
+    where: str, key: Node, value: Node, rule: Rule, policy: Policy, rescan: Callable[[bytes], list[Hit]]
+) -> Iterator[Located]:
     text = manifests.scalar(value)
     if not text or policy.ignored_value(text):
         return

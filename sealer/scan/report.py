@@ -25,8 +25,9 @@ def text(found: Sequence[Finding], scanned: int) -> str:
         return f"sealer scan: no plaintext secrets in {scanned} file(s)\n"
     lines = [_text_line(f) for f in found]
     files = len({f.path for f in found})
-    lines.append(f"sealer scan: {len(found)} finding(s) in {files} file(s) — plaintext secrets must not be "
-                 "committed.")
+    lines.append(
+        f"sealer scan: {len(found)} finding(s) in {files} file(s) — plaintext secrets must not be committed."
+    )
     lines.append(HINT)
     return "\n".join(lines) + "\n"
 
@@ -59,8 +60,11 @@ def sarif(found: Sequence[Finding], policy: Policy) -> str:
     ]
     driver = {"name": "sealer", "version": __version__, "rules": rules}
     results = [_result(f, index.get(f.rule)) for f in found]
-    log = {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION,
-           "runs": [{"tool": {"driver": driver}, "columnKind": "unicodeCodePoints", "results": results}]}
+    log = {
+        "$schema": SARIF_SCHEMA,
+        "version": SARIF_VERSION,
+        "runs": [{"tool": {"driver": driver}, "columnKind": "unicodeCodePoints", "results": results}],
+    }
     return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -72,10 +76,14 @@ def _result(f: Finding, rule_index: int | None) -> dict[str, Any]:
         "ruleId": f.rule,
         "level": f.severity,
         "message": {"text": message},
-        "locations": [{"physicalLocation": {
-            "artifactLocation": {"uri": quote(f.path), "uriBaseId": "%SRCROOT%"},
-            "region": {"startLine": f.line, "startColumn": f.column},
-        }}],
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": quote(f.path), "uriBaseId": "%SRCROOT%"},
+                    "region": {"startLine": f.line, "startColumn": f.column},
+                }
+            }
+        ],
         "partialFingerprints": {FINGERPRINT_KEY: f.fingerprint},
     }
     if rule_index is not None:

@@ -177,8 +177,9 @@ def _rule(raw: Any, source: str, where: str) -> Rule:
     )
 
 
-def _check_keys(raw: dict[str, Any], allowed: frozenset[str], required: frozenset[str], source: str,
-                where: str) -> None:
+def _check_keys(
+    raw: dict[str, Any], allowed: frozenset[str], required: frozenset[str], source: str, where: str
+) -> None:
     unknown = sorted(set(map(str, raw)) - allowed)
     if unknown:
         raise ConfigError(source, f"{where}: unknown key {unknown[0]!r}")
@@ -210,8 +211,9 @@ def _strings(raw: dict[str, Any], key: str, source: str, where: str) -> list[str
     return value
 
 
-def _number(raw: dict[str, Any], key: str, source: str, where: str, low: float, high: float,
-            default: float = 0.0) -> float:
+def _number(
+    raw: dict[str, Any], key: str, source: str, where: str, low: float, high: float, default: float = 0.0
+) -> float:
     value = raw.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         raise ConfigError(source, f"{where}.{key}: expected a number from {low:g} to {high:g}")

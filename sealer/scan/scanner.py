@@ -52,8 +52,9 @@ class Outcome(NamedTuple):
 BATCH_BYTES = 64 << 20  # list this much, then read and scan it (on every core when it is big)
 
 
-def run(candidates: Iterable[Candidate], policy: Policy, baseline: Iterable[str] = (),
-        workers: int | None = None) -> Result:
+def run(
+    candidates: Iterable[Candidate], policy: Policy, baseline: Iterable[str] = (), workers: int | None = None
+) -> Result:
     accepted_fps = set(baseline)
     result = Result([], [], [], [], [], 0)
     size = 0
@@ -117,8 +118,9 @@ def scan_file(path: str, data: bytes, policy: Policy, notes: list[str] | None = 
 SEPARATOR = b"\n\0\n"  # no rule's regex crosses a newline followed by a NUL
 
 
-def scan_texts(texts: Sequence[tuple[str, bytes]], policy: Policy, notes: Sequence[list[str]]
-               ) -> list[list[Finding]]:
+def scan_texts(
+    texts: Sequence[tuple[str, bytes]], policy: Policy, notes: Sequence[list[str]]
+) -> list[list[Finding]]:
     """The findings in each (path, text). Texts under the same pattern rules are searched as one
     buffer: a keyword costs one pass for all of them, not one call per file."""
     hits: list[list[Hit]] = [[] for _ in texts]
@@ -129,8 +131,9 @@ def scan_texts(texts: Sequence[tuple[str, bytes]], policy: Policy, notes: Sequen
     for pattern_rules, members in groups.items():
         if pattern_rules:
             _search_joined([texts[k][1] for k in members], pattern_rules, policy, [hits[k] for k in members])
-    return [_finish(path, data, hits[k], file_rules[k], policy, notes[k])
-            for k, (path, data) in enumerate(texts)]
+    return [
+        _finish(path, data, hits[k], file_rules[k], policy, notes[k]) for k, (path, data) in enumerate(texts)
+    ]
 
 
 def _search_joined(datas: list[bytes], rules: Sequence[Rule], policy: Policy, into: list[list[Hit]]) -> None:
@@ -143,8 +146,9 @@ def _search_joined(datas: list[bytes], rules: Sequence[Rule], policy: Policy, in
         into[k].append(hit._replace(start=hit.start - starts[k]))
 
 
-def _finish(path: str, data: bytes, hits: list[Hit], rules: Sequence[Rule], policy: Policy, notes: list[str]
-            ) -> list[Finding]:
+def _finish(
+    path: str, data: bytes, hits: list[Hit], rules: Sequence[Rule], policy: Policy, notes: list[str]
+) -> list[Finding]:
     located = _positioned(data, hits)
     located += _structural(data, rules, policy, notes, path)
     if not located:
@@ -167,8 +171,9 @@ def _positioned(data: bytes, hits: list[Hit]) -> list[Located]:
     return located
 
 
-def _structural(data: bytes, rules: Sequence[Rule], policy: Policy, notes: list[str], path: str
-                ) -> list[Located]:
+def _structural(
+    data: bytes, rules: Sequence[Rule], policy: Policy, notes: list[str], path: str
+) -> list[Located]:
     detectors = [(rule, STRUCTURAL[rule.kind]) for rule in rules if rule.kind in STRUCTURAL]
     if not detectors or not any(wanted(data) for _, (wanted, _) in detectors):
         return []

@@ -20,8 +20,9 @@ def wanted(data: bytes) -> bool:
     return b"encryptedData" in data
 
 
-def find(docs: Sequence[Node], rule: Rule, policy: Policy, rescan: Callable[[bytes], list[Hit]]
-         ) -> Iterator[Located]:
+def find(
+    docs: Sequence[Node], rule: Rule, policy: Policy, rescan: Callable[[bytes], list[Hit]]
+) -> Iterator[Located]:
     for doc in docs:
         for mapping in manifests.mappings(doc):
             for where, entries in _encrypted_data(mapping):

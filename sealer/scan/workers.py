@@ -35,8 +35,9 @@ def shares(weights: Sequence[int], count: int) -> list[range]:
     return [range(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
 
 
-def map_shares(work: Callable[[list[T]], list[R]], items: list[T], weights: Sequence[int],
-               workers: int) -> list[R]:
+def map_shares(
+    work: Callable[[list[T]], list[R]], items: list[T], weights: Sequence[int], workers: int
+) -> list[R]:
     """`work` (one result per item) over `items` on `workers` processes, results in item order."""
     if workers <= 1 or sum(weights) < MIN_BYTES:
         return work(items)

@@ -36,7 +36,18 @@ class Rule(Protocol):
 
 # In report order: what the environment is configured with first, then its keys.
 _ALL: tuple[Rule, ...] = (
-    cert_file, cert_strength, cert_expiry, cert_distinct, scope, namespace, backend,
-    key_present, key_sealed, key_ledger, key_age, grace_window, key_distinct,
+    cert_file,
+    cert_strength,
+    cert_expiry,
+    cert_distinct,
+    scope,
+    namespace,
+    backend,
+    key_present,
+    key_sealed,
+    key_ledger,
+    key_age,
+    grace_window,
+    key_distinct,
 )
 RULES: dict[str, Rule] = {rule.ID: rule for rule in _ALL}

@@ -19,5 +19,10 @@ SCHEMA: dict[str, schema.Validator] = {"required": schema.one_of(*sorted(BACKEND
 def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]:
     required = conf["required"]
     if required and env.backend_kind != required:
-        yield Problem(ID, env.name, ERROR, f"key store is {env.backend_kind}; {env.name} requires {required}",
-                      f"sealer backend set {env.name} {required}")
+        yield Problem(
+            ID,
+            env.name,
+            ERROR,
+            f"key store is {env.backend_kind}; {env.name} requires {required}",
+            f"sealer backend set {env.name} {required}",
+        )

@@ -27,9 +27,19 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
         if left <= dt.timedelta(0):
             yield Problem(ID, env.name, ERROR, f"{what} expired on {facts.not_after:%Y-%m-%d}", fix)
         elif left < dt.timedelta(days=conf["min-days"]):
-            yield Problem(ID, env.name, ERROR,
-                          f"{what} expires on {facts.not_after:%Y-%m-%d} (in {days_left(left)} days); "
-                          f"{env.name} needs at least {conf['min-days']} days left", fix)
+            yield Problem(
+                ID,
+                env.name,
+                ERROR,
+                f"{what} expires on {facts.not_after:%Y-%m-%d} (in {days_left(left)} days); "
+                f"{env.name} needs at least {conf['min-days']} days left",
+                fix,
+            )
         elif left < dt.timedelta(days=conf["warn-days"]):
-            yield Problem(ID, env.name, WARNING, f"{what} expires on {facts.not_after:%Y-%m-%d} "
-                          f"(in {days_left(left)} days)", fix)
+            yield Problem(
+                ID,
+                env.name,
+                WARNING,
+                f"{what} expires on {facts.not_after:%Y-%m-%d} (in {days_left(left)} days)",
+                fix,
+            )

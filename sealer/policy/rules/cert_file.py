@@ -20,14 +20,23 @@ SCHEMA: dict[str, schema.Validator] = {}
 
 def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]:
     if not env.clusters:
-        yield Problem(ID, env.name, ERROR, "no controller certificate is pinned, so no key can be sealed",
-                      fixes.cert_add(env.name, env.name))
+        yield Problem(
+            ID,
+            env.name,
+            ERROR,
+            "no controller certificate is pinned, so no key can be sealed",
+            fixes.cert_add(env.name, env.name),
+        )
     for cluster in env.clusters:
         facts = ctx.cert(env.name, cluster)
         if facts.error:
             yield Problem(ID, env.name, ERROR, facts.error, fixes.cert_add(env.name, cluster.name))
         elif facts.fingerprint != cluster.fingerprint:
-            yield Problem(ID, env.name, ERROR,
-                          f"{cluster.cert} does not match the fingerprint pinned for "
-                          f"{env.name}/{cluster.name} ({cluster.fingerprint[:16]}…)",
-                          fixes.cert_add(env.name, cluster.name))
+            yield Problem(
+                ID,
+                env.name,
+                ERROR,
+                f"{cluster.cert} does not match the fingerprint pinned for "
+                f"{env.name}/{cluster.name} ({cluster.fingerprint[:16]}…)",
+                fixes.cert_add(env.name, cluster.name),
+            )

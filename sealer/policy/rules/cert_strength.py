@@ -21,11 +21,18 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
         facts = ctx.cert(env.name, cluster)
         if facts.error:
             continue  # cert-file reports it
-        fix = (f"give the controller an RSA key of at least {need} bits (e.g. `sealer keypair --out new "
-               f"--bits {need}`), then `{fixes.cert_add(env.name, cluster.name, 'new/tls.crt')}`")
+        fix = (
+            f"give the controller an RSA key of at least {need} bits (e.g. `sealer keypair --out new "
+            f"--bits {need}`), then `{fixes.cert_add(env.name, cluster.name, 'new/tls.crt')}`"
+        )
         what = f"{env.name}/{cluster.name} certificate"
         if facts.key_type != "RSA":
             yield Problem(ID, env.name, ERROR, f"{what} has a {facts.key_type} key; sealing needs RSA", fix)
         elif (facts.key_bits or 0) < need:
-            yield Problem(ID, env.name, ERROR, f"{what} has a {facts.key_bits}-bit RSA key; "
-                          f"{env.name} requires at least {need} bits", fix)
+            yield Problem(
+                ID,
+                env.name,
+                ERROR,
+                f"{what} has a {facts.key_bits}-bit RSA key; {env.name} requires at least {need} bits",
+                fix,
+            )

@@ -32,12 +32,16 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
         start = rotated_at(record, records) or ctx.now
         if record.revoke_at - start > allowed:
             hours = int((start + allowed - ctx.now).total_seconds() // 3600)
-            yield Problem(ID, env.name, ERROR,
-                          f"{record.name} key {record.key_id} stays valid until "
-                          f"{record.revoke_at:%Y-%m-%d %H:%M}Z, "
-                          f"{_days(record.revoke_at - start)} days after its rotation; "
-                          f"{env.name} allows {conf['max-days']} days of grace",
-                          fixes.revoke(env.name, record.key_id, hours))
+            yield Problem(
+                ID,
+                env.name,
+                ERROR,
+                f"{record.name} key {record.key_id} stays valid until "
+                f"{record.revoke_at:%Y-%m-%d %H:%M}Z, "
+                f"{_days(record.revoke_at - start)} days after its rotation; "
+                f"{env.name} allows {conf['max-days']} days of grace",
+                fixes.revoke(env.name, record.key_id, hours),
+            )
 
 
 def _days(delta: dt.timedelta) -> str:

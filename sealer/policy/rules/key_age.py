@@ -24,25 +24,41 @@ SCHEMA: dict[str, schema.Validator] = {"max-days": schema.whole(1), "warn-days":
 def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]:
     max_days = conf["max-days"]
     if env.rotation_days > max_days:
-        yield Problem(ID, env.name, ERROR,
-                      f"rotationDays is {env.rotation_days}, longer than the {max_days}-day maximum key age: "
-                      "`sealer rotate --due` would rotate too late",
-                      f"set environments.{env.name}.rotationDays to {max_days} or less in sealer.yaml")
+        yield Problem(
+            ID,
+            env.name,
+            ERROR,
+            f"rotationDays is {env.rotation_days}, longer than the {max_days}-day maximum key age: "
+            "`sealer rotate --due` would rotate too late",
+            f"set environments.{env.name}.rotationDays to {max_days} or less in sealer.yaml",
+        )
     for name, record in ctx.current(env).items():
         yield from _record(ctx.now, env, name, record, max_days, conf["warn-days"])
 
 
-def _record(now: dt.datetime, env: Environment, name: str, record: KeyRecord, max_days: int,
-            warn_days: int) -> Iterator[Problem]:
+def _record(
+    now: dt.datetime, env: Environment, name: str, record: KeyRecord, max_days: int, warn_days: int
+) -> Iterator[Problem]:
     limit = record.created + dt.timedelta(days=max_days)
     what = f"{name} key {record.key_id}"
     fix = fixes.rotate(env.name, name)
     if record.expires and record.expires <= now:
         yield Problem(ID, env.name, ERROR, f"{what} expired on {record.expires:%Y-%m-%d}", fix)
     elif now >= limit:
-        yield Problem(ID, env.name, ERROR, f"{what} is {whole_days(now - record.created)} days old; "
-                      f"{env.name} allows {max_days} days", fix)
+        yield Problem(
+            ID,
+            env.name,
+            ERROR,
+            f"{what} is {whole_days(now - record.created)} days old; {env.name} allows {max_days} days",
+            fix,
+        )
     elif limit - now <= dt.timedelta(days=warn_days):
         left = days_left(limit - now)
-        yield Problem(ID, env.name, WARNING, f"{what} is due: it reaches the {max_days}-day limit on "
-                      f"{limit:%Y-%m-%d} (in {left} day{'' if left == 1 else 's'})", fix)
+        yield Problem(
+            ID,
+            env.name,
+            WARNING,
+            f"{what} is due: it reaches the {max_days}-day limit on "
+            f"{limit:%Y-%m-%d} (in {left} day{'' if left == 1 else 's'})",
+            fix,
+        )

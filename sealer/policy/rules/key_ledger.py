@@ -30,11 +30,20 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
                 fix = f"pin a certificate (`{fixes.cert_add(env.name, env.name)}`), then `{fix}`"
             yield Problem(ID, env.name, ERROR, f"{name} has no active key in {path}", fix)
         elif current[name].status == PENDING:
-            yield Problem(ID, env.name, WARNING,
-                          f"{name} key {current[name].key_id} is still pending: its rotation was not "
-                          "committed or not finished",
-                          "commit the rotation's files, then run `sealer rotate`")
+            yield Problem(
+                ID,
+                env.name,
+                WARNING,
+                f"{name} key {current[name].key_id} is still pending: its rotation was not "
+                "committed or not finished",
+                "commit the rotation's files, then run `sealer rotate`",
+            )
         if active[name] > 1:
             older = [r.key_id for r in records if r.name == name and r.status == ACTIVE][:-1]
-            yield Problem(ID, env.name, ERROR, f"{active[name]} keys of {name} are active in {path}; "
-                          "at most one may be", "; ".join(fixes.revoke(env.name, kid) for kid in older))
+            yield Problem(
+                ID,
+                env.name,
+                ERROR,
+                f"{active[name]} keys of {name} are active in {path}; at most one may be",
+                "; ".join(fixes.revoke(env.name, kid) for kid in older),
+            )

@@ -21,11 +21,17 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
         path = layout.sealed_file(env.name, cluster.name)
         doc = ctx.sealed(env.name, cluster.name)
         if doc is None:
-            yield Problem(ID, env.name, ERROR, f"{path} does not exist: no key is sealed for "
-                          f"{env.name}/{cluster.name}", fixes.rotate(env.name))
+            yield Problem(
+                ID,
+                env.name,
+                ERROR,
+                f"{path} does not exist: no key is sealed for {env.name}/{cluster.name}",
+                fixes.rotate(env.name),
+            )
             continue
         entries = state.encrypted_data(doc)
         for name in env.keys:
             if name not in entries:
-                yield Problem(ID, env.name, ERROR, f"{name} is not sealed in {path}",
-                              fixes.rotate(env.name, name))
+                yield Problem(
+                    ID, env.name, ERROR, f"{name} is not sealed in {path}", fixes.rotate(env.name, name)
+                )

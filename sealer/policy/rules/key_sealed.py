@@ -36,15 +36,23 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
         have = (meta.get("name"), meta.get("namespace"), scope_of(meta.get("annotations")).value)
         want = (env.secret_name, env.namespace, env.scope.value)
         if have != want:
-            yield Problem(ID, env.name, ERROR,
-                          f"{path} is sealed for {have[0]}/{have[1]} ({have[2]}) but sealer.yaml says "
-                          f"{want[0]}/{want[1]} ({want[2]}): no entry in it can be opened",
-                          fixes.rotate(env.name))
+            yield Problem(
+                ID,
+                env.name,
+                ERROR,
+                f"{path} is sealed for {have[0]}/{have[1]} ({have[2]}) but sealer.yaml says "
+                f"{want[0]}/{want[1]} ({want[2]}): no entry in it can be opened",
+                fixes.rotate(env.name),
+            )
             continue
         entries = state.encrypted_data(doc)
         annotations = (doc.get("metadata") or {}).get("annotations")
         for name, fp in provenance.sealed_with(annotations, [n for n in env.keys if n in entries]).items():
             if fp != cluster.fingerprint:
-                yield Problem(ID, env.name, ERROR,
-                              f"{name} in {path} is sealed with {_which_cert(fp, env, cluster)}",
-                              fixes.rotate(env.name, name))
+                yield Problem(
+                    ID,
+                    env.name,
+                    ERROR,
+                    f"{name} in {path} is sealed with {_which_cert(fp, env, cluster)}",
+                    fixes.rotate(env.name, name),
+                )

@@ -31,5 +31,6 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
         why = f"namespace {ns} is not allowed (allowed: {', '.join(conf['allowed']) or 'none'})"
     else:
         return
-    yield Problem(ID, env.name, ERROR, why,
-                  fixes.edit_then_rotate(env.name, "namespace", "<an allowed namespace>"))
+    yield Problem(
+        ID, env.name, ERROR, why, fixes.edit_then_rotate(env.name, "namespace", "<an allowed namespace>")
+    )

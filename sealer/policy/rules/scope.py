@@ -21,7 +21,11 @@ SCHEMA: dict[str, schema.Validator] = {"required": schema.one_of(*ORDER, nullabl
 def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]:
     required = conf["required"]
     if required and ORDER.index(env.scope.value) < ORDER.index(required):
-        yield Problem(ID, env.name, ERROR,
-                      f"scope is {env.scope.value}; {env.name} requires {required} "
-                      "(a looser scope lets the ciphertext be reused in other namespaces or Secrets)",
-                      fixes.edit_then_rotate(env.name, "scope", required))
+        yield Problem(
+            ID,
+            env.name,
+            ERROR,
+            f"scope is {env.scope.value}; {env.name} requires {required} "
+            "(a looser scope lets the ciphertext be reused in other namespaces or Secrets)",
+            fixes.edit_then_rotate(env.name, "scope", required),
+        )
