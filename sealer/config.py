@@ -16,7 +16,7 @@ from typing import Any
 from sealer import yamlio
 from sealer.apikey import ENV_TAG
 from sealer.atomic import write_atomic
-from sealer.backends import BACKENDS
+from sealer.backends import check_kind
 from sealer.errors import BadInput, ConfigError
 from sealer.scope import Scope
 
@@ -120,8 +120,7 @@ def _backend(raw: Any, where: str) -> tuple[str, dict[str, str]]:
     raw = raw or {"kind": "k8s-secrets"}
     _need(raw, where, dict, "a mapping")
     kind = raw.get("kind")
-    if not isinstance(kind, str) or kind not in BACKENDS:
-        raise ConfigError(f"{where}.kind", f"must be one of {', '.join(sorted(BACKENDS))}")
+    check_kind(kind, f"{where}.kind")
     options = _need(raw.get("options") or {}, f"{where}.options", dict, "a mapping")
     return kind, {str(k): str(v) for k, v in options.items()}
 

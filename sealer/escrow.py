@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sealer import certs, keypair, yamlio
-from sealer.backends.base import iso, utcnow
-from sealer.backends.vault import CasConflict, VaultKV, check_segment
+from sealer.backends import CasConflict, VaultKV, check_segment
 from sealer.errors import BackendError, BadInput
+from sealer.records import iso, utcnow
 
 FORMAT = "sealer-escrow/v1"
 SCHEME = "vault:"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from sealer import yamlio
 from sealer.atomic import write_atomic
-from sealer.backends.base import ACTIVE, PENDING, KeyRecord
 from sealer.errors import ConfigError
+from sealer.records import ACTIVE, PENDING, KeyRecord
 
 LEDGER_DIR = "ledger"
 HEADER = "# Managed by sealer: key metadata for one environment. It never holds a key.\n"

@@ -14,9 +14,9 @@ from typing import Any
 
 from sealer import certs, ledger, provenance, state, templating, yamlio
 from sealer.atomic import write_atomic
-from sealer.backends.base import KeyRecord, iso
 from sealer.config import Cluster, Config, Environment
 from sealer.errors import BadInput
+from sealer.records import KeyRecord, iso
 
 SUBTREE = "sealer"
 _COMMENT_LINE = re.compile(r"\s*(#.*)?|---(\s+#.*)?")

@@ -34,10 +34,10 @@ from sealer import (
 )
 from sealer.atomic import sync_filesystem, write_atomic, write_unsynced
 from sealer.backends import DEFAULT_BACKEND, open_store
-from sealer.backends.base import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso, utcnow
 from sealer.config import Config, Environment
 from sealer.errors import BackendError, BadInput
 from sealer.init import OUT_DIR
+from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso, utcnow
 from sealer.sealing import Sealer
 
 TEMP_SUFFIX = ".sealer-tmp"
@@ -499,7 +499,7 @@ def _commit_once(root: Path, paths: list[str], entry: journal.Journal) -> str | 
 
 
 def _activate(root: Path, entry: journal.Journal) -> None:
-    from sealer.backends.base import parse_iso
+    from sealer.records import parse_iso
 
     stores: dict[str, Any] = {}  # one client per store: each costs a connection (and Auth0 a token)
     for item in entry.activations:

@@ -39,8 +39,8 @@ from repo_support import (
 )
 
 from sealer import apikey, config
-from sealer.backends import open_store
-from sealer.backends.base import ACTIVE, PENDING, KeyRecord, KeyStore
+from sealer.backends import KeyStore, open_store
+from sealer.records import ACTIVE, PENDING, KeyRecord
 
 __all__ = ["backend", "backend_repo", "backend_template", "controller", "keys", "outage_backend"]
 

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from sealer.atomic import write_atomic
-from sealer.backends.base import KeyStore
+from sealer.backends import KeyStore
 
 __all__ = [
     "OUTAGES",
@@ -37,8 +37,8 @@ __all__ = [
     "dynamo_outage",
     "dynamo_store",
     "dynamo_store_raw",
-    "gitops_store",
-    "gitops_store_raw",
+    "k8s_secrets_store",
+    "k8s_secrets_store_raw",
     "moto_endpoint",
     "pg_cluster",
     "pg_env",
@@ -206,22 +206,24 @@ class Outage:
         self.proxy.up()
 
 
-# -- gitops -----------------------------------------------------------------------------------
+# -- k8s-secrets ------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def gitops_store(tmp_path: Path) -> KeyStore:
-    from sealer.backends.gitops import GitOpsStore
+def k8s_secrets_store(tmp_path: Path) -> KeyStore:
+    from sealer.backends.k8s_secrets import K8sSecretsStore
 
     repo = tmp_path / "repo"
     repo.mkdir()
-    return GitOpsStore({}, repo)
+    return K8sSecretsStore({}, repo)
 
 
 @pytest.fixture
-def gitops_store_raw(gitops_store: Any) -> Callable[[], str]:
+def k8s_secrets_store_raw(k8s_secrets_store: Any) -> Callable[[], str]:
     def dump() -> str:
-        return "\n".join(path.read_text() for path in sorted(gitops_store.repo.rglob("*")) if path.is_file())
+        return "\n".join(
+            path.read_text() for path in sorted(k8s_secrets_store.repo.rglob("*")) if path.is_file()
+        )
 
     return dump
 

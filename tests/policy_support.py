@@ -24,9 +24,9 @@ from click.testing import CliRunner, Result
 from repo_support import isolate
 
 from sealer import config, keypair, layout, ledger, pins, state, yamlio
-from sealer.backends.base import KeyRecord
 from sealer.cli import cli
 from sealer.init import init
+from sealer.records import KeyRecord
 
 ENVS = ("dev", "staging", "production")
 # A compliant repo: each environment its own controller key, production's of 4096 bits.

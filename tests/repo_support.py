@@ -23,8 +23,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from sealer import apikey, config, init, keypair, pins, unseal, yamlio
-from sealer.backends.base import ACTIVE, KeyRecord
 from sealer.errors import SealerError
+from sealer.records import ACTIVE, KeyRecord
 from sealer.scope import Scope, scope_annotations
 
 IDENTITY = {

@@ -23,8 +23,8 @@ from policy_support import (
 )
 
 from sealer import config
-from sealer.backends.base import parse_iso
 from sealer.policy import audit_output
+from sealer.records import parse_iso
 
 # Shared fixtures (tests/policy_support.py): one compliant repo per session, copied per test.
 compliant_repo, policy_certs, repo_factory = policy_support.FIXTURES

@@ -19,22 +19,12 @@ from fixtures_http_stores import HTTP_OUTAGES
 from fixtures_sql_stores import OUTAGES
 
 from sealer import apikey
-from sealer.backends.base import (
-    ACTIVE,
-    EXPIRED,
-    GRACE,
-    PENDING,
-    REVOKED,
-    UNKNOWN,
-    VALID,
-    KeyRecord,
-    KeyStore,
-    utcnow,
-)
+from sealer.backends import KeyStore
 from sealer.errors import EXIT_BAD_INPUT, BackendError
+from sealer.records import ACTIVE, EXPIRED, GRACE, PENDING, REVOKED, UNKNOWN, VALID, KeyRecord, utcnow
 
-STORES = ["gitops_store", "postgres_store", "dynamo_store", "vault_store", "auth0_store"]
-NO_SERVER = ["gitops_store"]
+STORES = ["k8s_secrets_store", "postgres_store", "dynamo_store", "vault_store", "auth0_store"]
+NO_SERVER = ["k8s_secrets_store"]
 
 ENV = "dev"
 NAME = "apiKey"

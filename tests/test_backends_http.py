@@ -27,9 +27,9 @@ from sealer.backends.auth0 import (
     endpoint,
     retry_delay,
 )
-from sealer.backends.base import ACTIVE, PENDING, REVOKED, VALID, KeyRecord, utcnow
 from sealer.backends.vault import VaultStore
 from sealer.errors import BackendError, BadInput
+from sealer.records import ACTIVE, PENDING, REVOKED, VALID, KeyRecord, utcnow
 
 ENV = "dev"
 NAME = "apiKey"
@@ -204,7 +204,7 @@ def test_vault_failures_are_one_line_without_secrets(
 )
 def test_vault_bad_options(tmp_path: Path, options: dict[str, str], problem: str) -> None:
     with pytest.raises(BadInput, match=problem.replace("(", r"\(").replace(")", r"\)")):
-        VaultStore(options, tmp_path)
+        open_store("vault", options, tmp_path)
 
 
 def test_vault_refuses_an_environment_that_would_leave_its_path(vault_store: VaultStore) -> None:
@@ -507,7 +507,7 @@ def test_auth0_unreadable_document_is_refused(auth0_env: FakeAuth0, tmp_path: Pa
 )
 def test_auth0_bad_options(tmp_path: Path, options: dict[str, str], problem: str) -> None:
     with pytest.raises(BadInput, match=problem):
-        Auth0Store(options, tmp_path)
+        open_store("auth0", options, tmp_path)
 
 
 @pytest.mark.parametrize(

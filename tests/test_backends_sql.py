@@ -14,9 +14,9 @@ from fixtures_sql_stores import PgCluster
 from test_backends_contract import ENV, NAME, activated, new_key, refused, registered, statuses
 
 from sealer import ledger
-from sealer.backends import open_store
-from sealer.backends.base import ACTIVE, PENDING, REVOKED, KeyStore
+from sealer.backends import KeyStore, open_store
 from sealer.errors import BackendError, BadInput
+from sealer.records import ACTIVE, PENDING, REVOKED
 
 # -- PostgreSQL -------------------------------------------------------------------------------------
 
@@ -319,20 +319,22 @@ def test_dynamo_options_are_checked(tmp_path: Path) -> None:
 # -- the ledger store ---------------------------------------------------------------------------------
 
 
-def test_gitops_records_are_the_ledger_file_and_leave_nothing_else(gitops_store: Any) -> None:
-    old, new = activated(gitops_store), registered(gitops_store)
-    gitops_store.activate(ENV, NAME, new.key_id, None)
-    files = sorted(path.relative_to(gitops_store.repo) for path in gitops_store.repo.rglob("*"))
+def test_k8s_secrets_records_are_the_ledger_file_and_leave_nothing_else(k8s_secrets_store: Any) -> None:
+    old, new = activated(k8s_secrets_store), registered(k8s_secrets_store)
+    k8s_secrets_store.activate(ENV, NAME, new.key_id, None)
+    files = sorted(path.relative_to(k8s_secrets_store.repo) for path in k8s_secrets_store.repo.rglob("*"))
     assert files == [Path(ledger.LEDGER_DIR), Path(ledger.LEDGER_DIR) / f"{ENV}.yaml"]
-    assert ledger.load(gitops_store.repo, ENV) == gitops_store.list(ENV)
-    assert [(record.key_id, record.status) for record in ledger.load(gitops_store.repo, ENV)] == [
+    assert ledger.load(k8s_secrets_store.repo, ENV) == k8s_secrets_store.list(ENV)
+    assert [(record.key_id, record.status) for record in ledger.load(k8s_secrets_store.repo, ENV)] == [
         (old.key_id, REVOKED),
         (new.key_id, ACTIVE),
     ]
-    assert ledger.ledger_path(gitops_store.repo, ENV).read_text() == ledger.dump(ENV, gitops_store.list(ENV))
+    assert ledger.ledger_path(k8s_secrets_store.repo, ENV).read_text() == ledger.dump(
+        ENV, k8s_secrets_store.list(ENV)
+    )
 
 
-def test_gitops_store_needs_an_existing_repo(tmp_path: Path) -> None:
+def test_k8s_secrets_store_needs_an_existing_repo(tmp_path: Path) -> None:
     store: KeyStore = open_store("k8s-secrets", {}, tmp_path / "missing")
     assert "does not exist" in refused(store.health)
     assert "does not exist" in refused(lambda: store.register(new_key()[1]))

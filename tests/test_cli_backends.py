@@ -29,8 +29,8 @@ from backend_repo_support import (
 from repo_support import commit_all, git, ledger_records
 
 from sealer import apikey, config, yamlio
-from sealer.backends.base import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, utcnow
-from sealer.keystore import CREDENTIAL_SOURCES
+from sealer.backends import BACKENDS
+from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, utcnow
 
 # Every option each store's constructor takes, as `backend set` records them (all strings).
 STORE_OPTIONS = [
@@ -126,7 +126,7 @@ def test_set_refuses_credentials_and_says_where_they_come_from(
     line = one_line_error(
         sealer(backend_repo, "backend", "set", ENV, kind, "--option", f"{name}=hunter2-value"), 2
     )
-    assert f"--option {name}" in line and CREDENTIAL_SOURCES[kind] in line and "hunter2" not in line
+    assert f"--option {name}" in line and BACKENDS[kind].credentials in line and "hunter2" not in line
     assert (backend_repo / "sealer.yaml").read_bytes() == before
 
 

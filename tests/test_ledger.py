@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sealer import ledger, yamlio
-from sealer.backends.base import ACTIVE, GRACE, REVOKED, KeyRecord
 from sealer.errors import BadInput
+from sealer.records import ACTIVE, GRACE, REVOKED, KeyRecord
 from sealer.review.revisions import parse_ledger
 
 T0 = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)

@@ -22,7 +22,7 @@ from policy_support import (
 )
 
 from sealer import ledger, pins, provenance
-from sealer.backends.base import ACTIVE, PENDING, KeyRecord, utcnow
+from sealer.records import ACTIVE, PENDING, KeyRecord, utcnow
 
 # Shared fixtures (tests/policy_support.py): one compliant repo per session, copied per test.
 compliant_repo, policy_certs, repo_factory = policy_support.FIXTURES

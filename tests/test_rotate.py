@@ -41,8 +41,8 @@ from repo_support import (
 )
 
 from sealer import apikey, config, forkpool, ledger, lock, rotate
-from sealer.backends.base import ACTIVE, GRACE, PENDING, REVOKED, utcnow
 from sealer.faults import InjectedFault
+from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, utcnow
 
 STAGING_FILES = {"sealed/staging/staging.yaml", "deploy/staging/values.yaml", "ledger/staging.yaml"}
 PRODUCTION_FILES = (

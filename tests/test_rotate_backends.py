@@ -49,8 +49,8 @@ from repo_support import (
 )
 
 from sealer import apikey, faults
-from sealer.backends.base import ACTIVE, GRACE, PENDING, KeyRecord
 from sealer.faults import InjectedFault
+from sealer.records import ACTIVE, GRACE, PENDING, KeyRecord
 
 FILES = ("sealed/staging/staging.yaml", "deploy/staging/values.yaml", "ledger/staging.yaml")
 BEFORE_COMMIT = FAULT_POINTS[:5]

@@ -181,7 +181,7 @@ def test_truncated_ciphertext(policy: rules.Policy, sealed: list[str]) -> None:
 def rendered_values(sealed: list[str], key: str, user_values: str = "replicaCount: 2\n") -> str:
     """A values file as `sealer render` writes it, through sealer's own template and round trip."""
     from sealer import render, templating
-    from sealer.backends.base import iso
+    from sealer.records import iso
 
     fp = apikey.fingerprint(key)
     record = SimpleNamespace(

@@ -84,7 +84,7 @@ def test_generated_key_in_a_values_file_is_blocked(repo: Path) -> None:
 def rendered_values(sealer: Sealer, key: str) -> str:
     """The values file `sealer render` writes, through sealer's own template and round trip."""
     from sealer import render, templating
-    from sealer.backends.base import iso
+    from sealer.records import iso
 
     fp = apikey.fingerprint(key)
     sealed = sealer.seal_values(Scope.STRICT, "staging", "engine-api-key", [key.encode()])

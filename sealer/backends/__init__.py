@@ -1,31 +1,94 @@
-"""Key-store backends. One dict names them all; each loads its client library only when used."""
+"""Key-store backends: the registry, and the package's face to the rest of sealer.
+
+One dict names every store kind; each store loads its client library only when used. Code
+outside this package imports from here, never a store module or `base` (tests/test_static.py
+checks it with import-linter).
+"""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from sealer.backends.base import KeyStore
-from sealer.errors import BadInput
+from sealer.backends.vault_kv import CasConflict, VaultKV, check_segment
+from sealer.errors import BadInput, ConfigError
 
-# kind -> "module:class"; imported on first use so `sealer --help` never loads boto3 & co.
-BACKENDS: dict[str, str] = {
-    "k8s-secrets": "sealer.backends.gitops:GitOpsStore",
-    "postgres": "sealer.backends.postgres:PostgresStore",
-    "dynamodb": "sealer.backends.dynamodb:DynamoStore",
-    "vault": "sealer.backends.vault:VaultStore",
-    "auth0": "sealer.backends.auth0:Auth0Store",
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_BACKEND",
+    "Backend",
+    "CasConflict",
+    "KeyStore",
+    "VaultKV",
+    "check_kind",
+    "check_segment",
+    "open_store",
+]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What sealer knows about a store kind before loading its code."""
+
+    store: str  # "module:class", imported on first use so `sealer --help` never loads boto3 & co.
+    options: tuple[str, ...]  # the non-secret settings sealer.yaml may hold for it
+    credentials: str  # where the store reads its credentials from (never sealer.yaml)
+
+
+BACKENDS: dict[str, Backend] = {
+    "k8s-secrets": Backend("sealer.backends.k8s_secrets:K8sSecretsStore", (), "your kubeconfig"),
+    "postgres": Backend(
+        "sealer.backends.postgres:PostgresStore",
+        ("table", "schema", "service", "connect_timeout"),
+        "the libpq environment (PGHOST, PGUSER, PGPASSFILE, …)",
+    ),
+    "dynamodb": Backend(
+        "sealer.backends.dynamodb:DynamoStore",
+        ("table", "region", "endpoint_url", "max_attempts", "create_table"),
+        "the AWS credential chain",
+    ),
+    "vault": Backend("sealer.backends.vault:VaultStore", ("mount", "path"), "VAULT_ADDR and VAULT_TOKEN"),
+    "auth0": Backend(
+        "sealer.backends.auth0:Auth0Store",
+        ("user_id", "client_id"),
+        "AUTH0_DOMAIN with AUTH0_CLIENT_ID/AUTH0_CLIENT_SECRET or AUTH0_MANAGEMENT_TOKEN",
+    ),
 }
 DEFAULT_BACKEND = "k8s-secrets"
 
 
+def check_kind(kind: object, where: str = "") -> Backend:
+    """The registry entry of `kind`; otherwise BadInput naming every kind (a ConfigError at
+    `where` when the kind comes from a file)."""
+    if isinstance(kind, str) and kind in BACKENDS:
+        return BACKENDS[kind]
+    kinds = ", ".join(sorted(BACKENDS))
+    if where:
+        raise ConfigError(where, f"must be one of {kinds}")
+    raise BadInput(f"unknown backend {kind!r}: use one of {kinds}")
+
+
 def open_store(kind: str, options: Mapping[str, str], repo: Path) -> KeyStore:
     """The store of `kind`, configured with non-secret `options`; credentials come from the
-    store's own ecosystem (environment, credential files), never from sealer.yaml."""
-    if kind not in BACKENDS:
-        raise BadInput(f"unknown backend {kind!r}: use one of {', '.join(sorted(BACKENDS))}")
-    module_name, _, class_name = BACKENDS[kind].partition(":")
+    store's own ecosystem (environment, credential files), never from sealer.yaml. Option
+    names are checked here for every kind; each store checks its values."""
+    backend = check_kind(kind)
+    _check_options(kind, backend, options)
+    module_name, _, class_name = backend.store.partition(":")
     store_class = getattr(importlib.import_module(module_name), class_name)
     store: KeyStore = store_class(dict(options), repo)
     return store
+
+
+def _check_options(kind: str, backend: Backend, options: Mapping[str, str]) -> None:
+    """Refuse settings a store does not know (a credential among them), naming the known ones."""
+    unknown = sorted(set(options) - set(backend.options))
+    if unknown:
+        known = ", ".join(backend.options) or "none"
+        raise BadInput(
+            f"{kind} backend: unknown option(s) {', '.join(unknown)} (known: {known}); "
+            f"credentials come from {backend.credentials}"
+        )

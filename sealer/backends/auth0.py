@@ -45,9 +45,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
-from sealer.backends.base import REVOKED, KeyRecord, check_options, oldest_first
 from sealer.backends.document import Records, WholeDocumentStore
 from sealer.errors import BackendError, BadInput
+from sealer.records import REVOKED, KeyRecord, oldest_first
 
 DOC_KEY = "sealer_keys"
 USER_BUDGET = 8 * 1024
@@ -214,7 +214,6 @@ class Auth0Store(WholeDocumentStore):
     """KeyStore in Auth0 metadata: option `user_id` or `client_id` (exactly one)."""
 
     kind: ClassVar[str] = "auth0"
-    OPTIONS: ClassVar[tuple[str, ...]] = ("user_id", "client_id")
 
     def __init__(
         self,
@@ -224,8 +223,7 @@ class Auth0Store(WholeDocumentStore):
         wait: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        check_options(self.kind, options, self.OPTIONS)
-        chosen = [name for name in self.OPTIONS if options.get(name)]
+        chosen = [name for name in ("user_id", "client_id") if options.get(name)]
         if len(chosen) != 1:
             raise BadInput("auth0 backend: set exactly one of the options user_id, client_id")
         self.options = dict(options)

@@ -11,16 +11,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import ClassVar
 
-from sealer.backends.base import (
-    PENDING,
-    KeyRecord,
-    must_remove,
-    plan_activate,
-    plan_revoke,
-    utcnow,
-    verdict,
-)
 from sealer.errors import BackendError
+from sealer.records import PENDING, KeyRecord, must_remove, plan_activate, plan_revoke, utcnow, verdict
 
 Records = list[KeyRecord]
 

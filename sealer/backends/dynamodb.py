@@ -33,11 +33,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sealer.backends.base import (
+from sealer.errors import BackendError, BadInput
+from sealer.records import (
     ACTIVE,
     PENDING,
     KeyRecord,
-    check_options,
     iso,
     must_remove,
     plan_activate,
@@ -45,11 +45,9 @@ from sealer.backends.base import (
     utcnow,
     verdict,
 )
-from sealer.errors import BackendError, BadInput
 
 log = logging.getLogger(__name__)
 
-OPTIONS = ("table", "region", "endpoint_url", "max_attempts", "create_table")
 DEFAULT_TABLE = "sealer-keys"
 KEY_PREFIX = "key#"
 GUARD_PREFIX = "active#"
@@ -86,7 +84,6 @@ class DynamoStore:
     kind: ClassVar[str] = "dynamodb"
 
     def __init__(self, options: dict[str, str], repo: Path) -> None:
-        check_options(self.kind, options, OPTIONS, "the AWS credential chain")
         self.table = options.get("table", DEFAULT_TABLE)
         self.region = options.get("region")
         self.endpoint_url = options.get("endpoint_url")

@@ -21,10 +21,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sealer.backends.base import (
+from sealer.errors import BackendError, BadInput
+from sealer.records import (
     PENDING,
     KeyRecord,
-    check_options,
     must_remove,
     parse_iso,
     plan_activate,
@@ -32,7 +32,6 @@ from sealer.backends.base import (
     utcnow,
     verdict,
 )
-from sealer.errors import BackendError, BadInput
 
 if TYPE_CHECKING:
     import psycopg
@@ -41,7 +40,6 @@ log = logging.getLogger(__name__)
 
 Records = list[KeyRecord]  # `list` is a method name in the store class
 
-OPTIONS = ("table", "schema", "service", "connect_timeout")
 DEFAULT_TABLE = "sealer_keys"
 DEFAULT_SCHEMA = "public"
 VERSION_TABLE = "sealer_schema_version"
@@ -74,7 +72,6 @@ class PostgresStore:
     kind: ClassVar[str] = "postgres"
 
     def __init__(self, options: dict[str, str], repo: Path) -> None:
-        check_options(self.kind, options, OPTIONS, "libpq's environment, PGPASSFILE or PGSERVICE")
         self.table = _identifier(options.get("table", DEFAULT_TABLE), "table")
         self.schema = _identifier(options.get("schema", DEFAULT_SCHEMA), "schema")
         self.service = options.get("service")

@@ -27,10 +27,10 @@ def backend() -> None:
 @output_option
 def backend_set(env: str, kind: str, options: tuple[str, ...], output: str) -> int:
     """Record ENV's key-store backend KIND in sealer.yaml (credentials never go there)."""
-    from sealer import config, keystore
+    from sealer import config, store_admin
 
-    parsed = keystore.parse_options(kind, options)
-    keystore.set_backend(config.find_root(), env, kind, parsed)
+    parsed = store_admin.parse_options(kind, options)
+    store_admin.set_backend(config.find_root(), env, kind, parsed)
     emit({"env": env, "kind": kind, "options": parsed}, output, f"{env}: key store is now {kind}")
     return 0
 
@@ -40,11 +40,11 @@ def backend_set(env: str, kind: str, options: tuple[str, ...], output: str) -> i
 @output_option
 def backend_check(env: str, output: str) -> int:
     """Reach ENV's key store; exit 1 when it cannot be used."""
-    from sealer import config, keystore
+    from sealer import config, store_admin
     from sealer.errors import BackendError
 
     try:
-        health = keystore.store_for(config.load(), env).health()
+        health = store_admin.store_for(config.load(), env).health()
     except BackendError as err:
         emit({"env": env, "ok": False, "error": str(err)}, output, f"{env}: {err}")
         return 1
@@ -62,9 +62,9 @@ def keys() -> None:
 @output_option
 def keys_list(env: str, output: str) -> int:
     """Every key record of ENV (ids, fingerprints, status; never a key)."""
-    from sealer import config, keystore
+    from sealer import config, store_admin
 
-    records = keystore.store_for(config.load(), env).list(env)
+    records = store_admin.store_for(config.load(), env).list(env)
     rows = [r.as_dict() for r in records]
     text = "\n".join(
         f"{r['key_id']}  {r['name']:<12} {r['status']:<8} created {r['created']}  "
@@ -82,12 +82,12 @@ def keys_list(env: str, output: str) -> int:
 @output_option
 def keys_revoke(env: str, key_id: str, grace: str | None, output: str) -> int:
     """Revoke KEY_ID of ENV now (or after --grace)."""
-    from sealer import config, keystore
-    from sealer.backends.base import utcnow
+    from sealer import config, store_admin
     from sealer.durations import parse_duration
+    from sealer.records import utcnow
 
     at = utcnow() + parse_duration(grace) if grace else None
-    record = keystore.revoke(config.load(), env, key_id, at)
+    record = store_admin.revoke(config.load(), env, key_id, at)
     emit(
         record.as_dict(),
         output,
@@ -101,10 +101,10 @@ def keys_revoke(env: str, key_id: str, grace: str | None, output: str) -> int:
 @output_option
 def keys_verify(env: str, output: str) -> int:
     """Read a key on stdin; print valid / revoked / expired / unknown (exit 0 only when valid)."""
-    from sealer import config, keystore
+    from sealer import config, store_admin
 
     presented = sys.stdin.read()
-    verdict = keystore.verify(config.load(), env, presented)
+    verdict = store_admin.verify(config.load(), env, presented)
     emit({"env": env, "result": verdict}, output, verdict)
     return 0 if verdict == "valid" else 1
 

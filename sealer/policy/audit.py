@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sealer.backends.base import GRACE, PENDING, KeyRecord, iso
 from sealer.config import Cluster, Config, Environment
 from sealer.policy import loader, runner
 from sealer.policy.model import ERROR, WARNING, CertFacts, Context, Problem, days_left, whole_days
+from sealer.records import GRACE, PENDING, KeyRecord, iso
 
 
 def key_status(

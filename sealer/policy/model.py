@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from sealer import ledger, state
-from sealer.backends.base import KeyRecord, utcnow
 from sealer.config import Cluster, Config, Environment
 from sealer.errors import BadInput
+from sealer.records import KeyRecord, utcnow
 
 ERROR = "error"
 WARNING = "warning"

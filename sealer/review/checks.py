@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from sealer import apikey, config, hybrid, layout, ledger, provenance
-from sealer.backends.base import ACTIVE, PENDING, KeyRecord, iso
 from sealer.config import Cluster, Environment
 from sealer.errors import SealerError
+from sealer.records import ACTIVE, PENDING, KeyRecord, iso
 from sealer.review.model import (
     DUPLICATE,
     HAND_EDIT,

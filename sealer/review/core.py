@@ -15,8 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from sealer import config, git, layout, ledger
-from sealer.backends.base import KeyRecord
 from sealer.errors import BadInput
+from sealer.records import KeyRecord
 from sealer.review.checks import EnvReview, duplicate_findings, scan_plaintext
 from sealer.review.history import history_findings
 from sealer.review.model import (

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from sealer import config, git, layout, ledger, yamlio
-from sealer.backends.base import ACTIVE, PENDING, KeyRecord
 from sealer.config import Config, Environment
 from sealer.errors import BadInput, SealerError
+from sealer.records import ACTIVE, PENDING, KeyRecord
 from sealer.review.model import (
     MAIN_BRANCHES,
 )

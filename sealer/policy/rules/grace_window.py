@@ -6,10 +6,10 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sealer.backends.base import GRACE, KeyRecord
 from sealer.config import Environment
 from sealer.policy import fixes, schema
 from sealer.policy.model import ERROR, Context, Problem
+from sealer.records import GRACE, KeyRecord
 
 ID = "grace-window"
 DESCRIPTION = "replaced keys stop being valid within the maximum grace window"

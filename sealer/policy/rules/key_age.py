@@ -10,10 +10,10 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sealer.backends.base import KeyRecord
 from sealer.config import Environment
 from sealer.policy import fixes, schema
 from sealer.policy.model import ERROR, WARNING, Context, Problem, days_left, whole_days
+from sealer.records import KeyRecord
 
 ID = "key-age"
 DESCRIPTION = "keys are rotated before they reach the maximum age"

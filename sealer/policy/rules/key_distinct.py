@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sealer.backends.base import GRACE, REVOKED
 from sealer.config import Environment
 from sealer.policy import fixes, schema
 from sealer.policy.model import ERROR, Context, Problem
+from sealer.records import GRACE, REVOKED
 
 ID = "key-distinct"
 DESCRIPTION = "no key is shared between environments"

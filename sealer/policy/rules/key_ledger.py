@@ -7,10 +7,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sealer import ledger
-from sealer.backends.base import ACTIVE, PENDING
 from sealer.config import Environment
 from sealer.policy import fixes, schema
 from sealer.policy.model import ERROR, WARNING, Context, Problem
+from sealer.records import ACTIVE, PENDING
 
 ID = "key-ledger"
 DESCRIPTION = "every managed key is recorded in the ledger, with one active key"

@@ -1,4 +1,5 @@
-"""What `sealer keys` and `sealer backend` do, above any one store."""
+"""What `sealer keys` and `sealer backend` do, above any one store: choose an environment's
+store, and revoke and verify the keys in it."""
 
 from __future__ import annotations
 
@@ -9,29 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from sealer import apikey, config, ledger
-from sealer.backends import BACKENDS, DEFAULT_BACKEND, open_store
-from sealer.backends.base import KeyRecord, KeyStore, utcnow
+from sealer.backends import DEFAULT_BACKEND, KeyStore, check_kind, open_store
 from sealer.errors import BadInput
+from sealer.records import KeyRecord, utcnow
 
 # Settings that look like credentials: those come from each store's own ecosystem only.
 _SECRET_OPTION = re.compile(r"(?i)(pass(word)?|secret|token|credential|private|access[_-]?key|auth)")
-CREDENTIAL_SOURCES = {
-    "k8s-secrets": "your kubeconfig",
-    "postgres": "the libpq environment (PGHOST, PGUSER, PGPASSFILE, …)",
-    "dynamodb": "the AWS credential chain",
-    "vault": "VAULT_ADDR and VAULT_TOKEN",
-    "auth0": "AUTH0_DOMAIN with AUTH0_CLIENT_ID/AUTH0_CLIENT_SECRET or AUTH0_MANAGEMENT_TOKEN",
-}
 
 
 def store_for(cfg: config.Config, env_name: str) -> KeyStore:
-    env = cfg.env(env_name)
-    return open_store(env.backend_kind, env.backend_options, cfg.root)
+    environment = cfg.env(env_name)
+    return open_store(environment.backend_kind, environment.backend_options, cfg.root)
 
 
 def parse_options(kind: str, items: tuple[str, ...]) -> dict[str, str]:
-    if kind not in BACKENDS:
-        raise BadInput(f"unknown backend {kind!r}: use one of {', '.join(sorted(BACKENDS))}")
+    backend = check_kind(kind)
     options = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -40,14 +33,14 @@ def parse_options(kind: str, items: tuple[str, ...]) -> dict[str, str]:
         if _SECRET_OPTION.search(name):
             raise BadInput(
                 f"--option {name}: credentials never go in sealer.yaml; {kind} reads them from "
-                f"{CREDENTIAL_SOURCES[kind]}"
+                f"{backend.credentials}"
             )
         options[name] = value
     return options
 
 
 def set_backend(root: Path, env_name: str, kind: str, options: dict[str, str]) -> None:
-    """Record ENV's store; the store's own constructor vets the options (unknown names, bad
+    """Record ENV's store; opening it vets the options (the registry their names, the store its
     values) before anything is written, so `sealer.yaml` never names a store that cannot open."""
     from ruamel.yaml.comments import CommentedMap
 
@@ -57,9 +50,9 @@ def set_backend(root: Path, env_name: str, kind: str, options: dict[str, str]) -
         backend = CommentedMap(kind=kind)
         if options:
             backend["options"] = CommentedMap(sorted(options.items()))
-        env = doc["environments"][env_name]
-        _keep_following_comment(env.get("backend"), backend)
-        env["backend"] = backend
+        environment = doc["environments"][env_name]
+        _keep_following_comment(environment.get("backend"), backend)
+        environment["backend"] = backend
 
 
 def _keep_following_comment(old: Any, new: Any) -> None:
@@ -97,16 +90,16 @@ def verify(cfg: config.Config, env_name: str, presented: str) -> str:
 def revoke(cfg: config.Config, env_name: str, key_id: str, at: dt.datetime | None) -> KeyRecord:
     """Revoke (or grace until `at`) in the store; an external store's change is mirrored in the
     Git ledger, so commit that change to keep the two agreeing."""
-    env = cfg.env(env_name)
-    store = store_for(cfg, env.name)
-    store.revoke(env.name, key_id, at)
-    revoked = next(r for r in store.list(env.name) if r.key_id == key_id)
-    if env.backend_kind != DEFAULT_BACKEND:
-        records = ledger.load(cfg.root, env.name)
+    environment = cfg.env(env_name)
+    store = store_for(cfg, environment.name)
+    store.revoke(environment.name, key_id, at)
+    revoked = next(r for r in store.list(environment.name) if r.key_id == key_id)
+    if environment.backend_kind != DEFAULT_BACKEND:
+        records = ledger.load(cfg.root, environment.name)
         if any(r.key_id == key_id for r in records):
             ledger.save(
                 cfg.root,
-                env.name,
+                environment.name,
                 [replace(revoked, sealed_with=r.sealed_with) if r.key_id == key_id else r for r in records],
             )
     return revoked

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from sealer import ledger
-from sealer.backends.base import (
+from sealer.errors import BackendError
+from sealer.records import (
     PENDING,
     KeyRecord,
     must_remove,
@@ -28,19 +29,17 @@ from sealer.backends.base import (
     utcnow,
     verdict,
 )
-from sealer.errors import BackendError
 
 log = logging.getLogger(__name__)
 
 Records = list[KeyRecord]  # `list` is a method name in the store classes
 
 
-class GitOpsStore:
+class K8sSecretsStore:
     kind: ClassVar[str] = "k8s-secrets"
 
     def __init__(self, options: dict[str, str], repo: Path) -> None:
-        self.options = dict(options)  # namespace, context … for reading the live Secret
-        self.repo = Path(repo)
+        self.repo = Path(repo)  # it takes no options (the registry refuses any)
 
     def register(self, record: KeyRecord) -> None:
         with self._editing(record.env) as records:

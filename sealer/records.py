@@ -1,0 +1,179 @@
+"""The key-record model every store and the Git ledger share: records, statuses and the rules
+of their life.
+
+Stores hold hashes and metadata only, never a key. A record's life: pending (registered
+during a rotation) -> active (after the commit) -> grace (old key, valid until `revoke_at`)
+-> revoked. At most one key per (env, name) is active.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sealer.errors import BackendError
+
+PENDING = "pending"
+ACTIVE = "active"
+GRACE = "grace"
+REVOKED = "revoked"
+
+VALID = "valid"
+EXPIRED = "expired"
+UNKNOWN = "unknown"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def iso(moment: dt.datetime | None) -> str | None:
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def parse_iso(text: Any) -> dt.datetime | None:
+    if text in (None, ""):
+        return None
+    if isinstance(text, dt.datetime):
+        return text if text.tzinfo else text.replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    env: str
+    name: str  # the entry the key is sealed under, e.g. apiKey
+    key_id: str
+    fingerprint: str  # hex SHA-256 of the key
+    created: dt.datetime
+    expires: dt.datetime | None
+    status: str
+    actor: str
+    revoke_at: dt.datetime | None = None  # end of the grace window
+    sealed_with: tuple[str, ...] = ()  # fingerprints of the certificates that sealed it
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "name": self.name,
+            "key_id": self.key_id,
+            "fingerprint": self.fingerprint,
+            "created": iso(self.created),
+            "expires": iso(self.expires),
+            "status": self.status,
+            "actor": self.actor,
+            "revoke_at": iso(self.revoke_at),
+            "sealed_with": list(self.sealed_with),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KeyRecord:
+        return cls(
+            env=str(data["env"]),
+            name=str(data["name"]),
+            key_id=str(data["key_id"]),
+            fingerprint=str(data["fingerprint"]),
+            created=parse_iso(data["created"]) or utcnow(),
+            expires=parse_iso(data.get("expires")),
+            status=str(data["status"]),
+            actor=str(data.get("actor") or ""),
+            revoke_at=parse_iso(data.get("revoke_at")),
+            sealed_with=tuple(str(fp) for fp in data.get("sealed_with") or ()),
+        )
+
+    def with_status(self, status: str, revoke_at: dt.datetime | None = None) -> KeyRecord:
+        return replace(self, status=status, revoke_at=revoke_at)
+
+
+def effective_status(record: KeyRecord, now: dt.datetime) -> str:
+    """valid / revoked / expired / unknown for a presented key matching `record`."""
+    if record.status == PENDING:
+        return UNKNOWN
+    if record.status == REVOKED or (record.status == GRACE and record.revoke_at and record.revoke_at <= now):
+        return REVOKED
+    if record.expires and record.expires <= now:
+        return EXPIRED
+    return VALID
+
+
+def verdict(records: Iterable[KeyRecord], fingerprint: str, now: dt.datetime) -> str:
+    """Compare against every stored hash in constant time per record; no early exit."""
+    found: KeyRecord | None = None
+    for record in records:
+        if hmac.compare_digest(record.fingerprint.encode(), fingerprint.encode()):
+            found = record
+    return effective_status(found, now) if found else UNKNOWN
+
+
+# State transitions shared by every store: a store reads the records involved (locked, or
+# with the versions it will condition its write on), asks these functions what changes, and
+# writes the result atomically. One set of rules keeps every backend's behaviour identical.
+
+
+def plan_activate(
+    records: Iterable[KeyRecord],
+    env: str,
+    name: str,
+    key_id: str,
+    revoke_previous_at: dt.datetime | None,
+    now: dt.datetime,
+) -> list[KeyRecord]:
+    """The new versions of the records that change when `key_id` becomes the active key of
+    (env, name): demotions first, the activated key last, so a store whose constraint allows
+    one active key never sees two. Other pending keys of (env, name) are superseded (revoked):
+    they belong to rotations that lost a race, so of two keys registered side by side at most
+    one ever becomes active. Empty when `key_id` is active already (a re-run)."""
+    records = list(records)
+    target = next((record for record in records if record.key_id == key_id), None)
+    if target is None:
+        raise BackendError(f"{env}: no key {key_id} to activate")
+    if target.name != name:
+        raise BackendError(f"{env}: key {key_id} belongs to {target.name!r}, not {name!r}")
+    if target.status == ACTIVE:
+        return []
+    if target.status != PENDING:
+        raise BackendError(f"{env}: key {key_id} is {target.status}: only a pending key can be activated")
+    changes = [
+        _demoted(record, revoke_previous_at, now)
+        for record in records
+        if record.name == name and record.key_id != key_id and record.status in (PENDING, ACTIVE)
+    ]
+    return [*changes, target.with_status(ACTIVE)]
+
+
+def _demoted(record: KeyRecord, grace_until: dt.datetime | None, now: dt.datetime) -> KeyRecord:
+    if record.status == ACTIVE and grace_until is not None and grace_until > now:
+        return record.with_status(GRACE, grace_until)
+    return record.with_status(REVOKED, now)  # revoke_at of a revoked key: when it happened
+
+
+def plan_revoke(record: KeyRecord, at: dt.datetime | None, now: dt.datetime) -> KeyRecord | None:
+    """The record after revoking it now (`at` None or past) or at `at`; None when nothing
+    changes. A revocation never extends validity, and a pending key is revoked at once (a
+    grace window would make a key valid that never was)."""
+    if record.status == REVOKED:
+        return None
+    if at is not None and at > now and record.status in (ACTIVE, GRACE):
+        end = min(at, record.revoke_at) if record.status == GRACE and record.revoke_at else at
+        changed = record.with_status(GRACE, end)
+    else:
+        changed = record.with_status(REVOKED, now)
+    return None if changed == record else changed
+
+
+def must_remove(record: KeyRecord | None, env: str, key_id: str) -> bool:
+    """For `remove_pending`: True to delete a pending record; False when there is nothing to
+    compensate (gone already, or revoked); BackendError when the key is serving."""
+    if record is None or record.status == REVOKED:
+        return False
+    if record.status != PENDING:
+        raise BackendError(f"{env}: key {key_id} is {record.status}, not pending: not removed")
+    return True
+
+
+def oldest_first(records: Iterable[KeyRecord]) -> list[KeyRecord]:
+    """Records by creation time; ties keep the store's own (insertion) order."""
+    return sorted(records, key=lambda record: record.created)
