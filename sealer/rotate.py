@@ -226,8 +226,10 @@ def _register(cfg: Config, plans: list[EnvPlan]) -> list[tuple[Any, KeyRecord]]:
     """Register every new key as pending; on failure remove those already registered."""
     done: list[tuple[Any, KeyRecord]] = []
     try:
-        for plan in filter(_external, plans):
-            store = open_store(plan.env.backend_kind, plan.env.backend_options, cfg.root)
+        for plan in plans:
+            store = open_store(plan.env.backend_kind, plan.env.backend_options, cfg.root)  # checks options
+            if not _external(plan):
+                continue
             _drop_stale_pending(store, plan.env.name, cfg.root)
             for record in plan.new_records:
                 store.register(record.with_status(PENDING))

@@ -67,6 +67,7 @@ UNKNOWN_OPTIONS = [
     ("dynamodb", "tabel", "table, region, endpoint_url, max_attempts, create_table"),
     ("vault", "addr", "mount, path"),
     ("auth0", "domain", "user_id, client_id"),
+    ("k8s-secrets", "namespace", "none"),
 ]
 
 
@@ -138,6 +139,23 @@ def test_set_refuses_options_the_store_does_not_know(
     line = one_line_error(sealer(backend_repo, "backend", "set", ENV, kind, "--option", f"{name}=x"), 2)
     assert name in line and known in line
     assert (backend_repo / "sealer.yaml").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["keys", "list", ENV], ["backend", "check", ENV], ["rotate", ENV, "--no-branch"]],
+    ids=lambda args: " ".join(args[:2]),
+)
+def test_a_typo_in_the_k8s_secrets_options_is_refused_like_any_stores(
+    backend_repo: Path, command: list[str]
+) -> None:
+    with config.edit(backend_repo) as doc:  # by hand: `backend set` refuses it
+        doc["environments"][ENV]["backend"] = {"kind": "k8s-secrets", "options": {"namspace": "x"}}
+    commit_all(backend_repo, "a typo in the store options")
+    head = git(backend_repo, "rev-parse", "HEAD")
+    line = one_line_error(sealer(backend_repo, *command), 2)
+    assert "k8s-secrets backend: unknown option(s) namspace (known: none)" in line
+    assert git(backend_repo, "status", "--porcelain") == "" and git(backend_repo, "rev-parse", "HEAD") == head
 
 
 @pytest.mark.parametrize(
