@@ -115,7 +115,7 @@ def verdict(records: Iterable[KeyRecord], fingerprint: str, now: dt.datetime) ->
 
 def plan_activate(
     records: Iterable[KeyRecord],
-    env: str,
+    env_name: str,
     name: str,
     key_id: str,
     revoke_previous_at: dt.datetime | None,
@@ -129,13 +129,15 @@ def plan_activate(
     records = list(records)
     target = next((record for record in records if record.key_id == key_id), None)
     if target is None:
-        raise BackendError(f"{env}: no key {key_id} to activate")
+        raise BackendError(f"{env_name}: no key {key_id} to activate")
     if target.name != name:
-        raise BackendError(f"{env}: key {key_id} belongs to {target.name!r}, not {name!r}")
+        raise BackendError(f"{env_name}: key {key_id} belongs to {target.name!r}, not {name!r}")
     if target.status == ACTIVE:
         return []
     if target.status != PENDING:
-        raise BackendError(f"{env}: key {key_id} is {target.status}: only a pending key can be activated")
+        raise BackendError(
+            f"{env_name}: key {key_id} is {target.status}: only a pending key can be activated"
+        )
     changes = [
         _demoted(record, revoke_previous_at, now)
         for record in records
@@ -164,13 +166,13 @@ def plan_revoke(record: KeyRecord, at: dt.datetime | None, now: dt.datetime) -> 
     return None if changed == record else changed
 
 
-def must_remove(record: KeyRecord | None, env: str, key_id: str) -> bool:
+def must_remove(record: KeyRecord | None, env_name: str, key_id: str) -> bool:
     """For `remove_pending`: True to delete a pending record; False when there is nothing to
     compensate (gone already, or revoked); BackendError when the key is serving."""
     if record is None or record.status == REVOKED:
         return False
     if record.status != PENDING:
-        raise BackendError(f"{env}: key {key_id} is {record.status}, not pending: not removed")
+        raise BackendError(f"{env_name}: key {key_id} is {record.status}, not pending: not removed")
     return True
 
 

@@ -241,12 +241,12 @@ def _register(cfg: Config, plans: list[EnvPlan]) -> list[tuple[Any, KeyRecord]]:
     return done
 
 
-def _drop_stale_pending(store: Any, env: str, root: Path) -> None:
+def _drop_stale_pending(store: Any, env_name: str, root: Path) -> None:
     """Pending keys left by a rotation killed before its journal: never delivered, never valid."""
-    known = {r.key_id for r in ledger.load(root, env)}
-    for record in store.list(env):
+    known = {r.key_id for r in ledger.load(root, env_name)}
+    for record in store.list(env_name):
         if record.status == PENDING and record.key_id not in known:
-            store.remove_pending(env, record.key_id)
+            store.remove_pending(env_name, record.key_id)
 
 
 def _compensate(registered: list[tuple[Any, KeyRecord]]) -> None:

@@ -181,7 +181,7 @@ def test_postgres_password_comes_from_libpq_and_is_never_echoed(
     from sealer.backends.postgres import PostgresStore
 
     with pytest.raises(BadInput) as err:
-        PostgresStore({"password": pg_env.password}, tmp_path)
+        open_store("postgres", {"password": pg_env.password}, tmp_path)
     assert "password" in str(err.value) and pg_env.password not in str(err.value)
     wrong = uuid.uuid4().hex
     monkeypatch.setenv("PGPASSWORD", wrong)
@@ -193,11 +193,9 @@ def test_postgres_password_comes_from_libpq_and_is_never_echoed(
 
 
 def test_postgres_options_are_checked_before_any_connection(tmp_path: Path) -> None:
-    from sealer.backends.postgres import PostgresStore
-
     for options in ({"table": "Keys; DROP"}, {"schema": "1x"}, {"connect_timeout": "soon"}, {"dsn": "x"}):
         with pytest.raises(BadInput):
-            PostgresStore(options, tmp_path)
+            open_store("postgres", options, tmp_path)
     store = open_store("postgres", {"table": "api_keys", "schema": "ops"}, tmp_path)
     assert (store.kind, store.table, store.schema) == ("postgres", "api_keys", "ops")  # type: ignore[attr-defined]
 
@@ -297,7 +295,7 @@ def test_dynamo_credentials_and_region_come_from_the_aws_chain(
     from sealer.backends.dynamodb import DynamoStore
 
     with pytest.raises(BadInput) as err:
-        DynamoStore({"aws_secret_access_key": aws_env["AWS_SECRET_ACCESS_KEY"]}, tmp_path)
+        open_store("dynamodb", {"aws_secret_access_key": aws_env["AWS_SECRET_ACCESS_KEY"]}, tmp_path)
     assert aws_env["AWS_SECRET_ACCESS_KEY"] not in str(err.value)
     no_region = DynamoStore({"endpoint_url": moto_endpoint}, tmp_path)
     assert "region" in refused(no_region.health)
@@ -309,11 +307,9 @@ def test_dynamo_credentials_and_region_come_from_the_aws_chain(
 
 
 def test_dynamo_options_are_checked(tmp_path: Path) -> None:
-    from sealer.backends.dynamodb import DynamoStore
-
     for options in ({"max_attempts": "0"}, {"max_attempts": "many"}, {"profile": "admin"}):
         with pytest.raises(BadInput):
-            DynamoStore(options, tmp_path)
+            open_store("dynamodb", options, tmp_path)
 
 
 # -- the ledger store ---------------------------------------------------------------------------------

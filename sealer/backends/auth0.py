@@ -333,30 +333,30 @@ class Auth0Store(WholeDocumentStore):
             return f"{USER_BUDGET} bytes of app_metadata"
         return f"{CLIENT_KEYS} client_metadata properties of {CLIENT_VALUE} characters"
 
-    def _update(self, env: str, change: Callable[[Records], Records]) -> None:
+    def _update(self, env_name: str, change: Callable[[Records], Records]) -> None:
         with self._writing:
-            self._update_unlocked(env, change)
+            self._update_unlocked(env_name, change)
 
-    def _update_unlocked(self, env: str, change: Callable[[Records], Records]) -> None:
+    def _update_unlocked(self, env_name: str, change: Callable[[Records], Records]) -> None:
         """Read-modify-write with a revision counter and writer tag, verified by a re-read."""
         for _ in range(self.max_attempts):
             metadata, doc = self._read()
-            mine = [r for r in doc.records if r.env == env]
+            mine = [r for r in doc.records if r.env == env_name]
             updated = change(mine)
             if updated == mine:
                 return
-            others = [r for r in doc.records if r.env != env]
+            others = [r for r in doc.records if r.env != env_name]
             new = Document(doc.rev + 1, secrets.token_hex(8), tuple(others + updated))
             patch = self._fit(new, metadata)
             self._write(patch)
             _, seen = self._read()
-            if seen.writer == new.writer or _applied(seen, env, mine, updated):
+            if seen.writer == new.writer or _applied(seen, env_name, mine, updated):
                 return
         raise BackendError(f"auth0: {self.target.where} kept changing under concurrent writers; try again")
 
     # -- KeyStore ------------------------------------------------------------------------------
-    def list(self, env: str) -> list[KeyRecord]:
-        return oldest_first([r for r in self._read()[1].records if r.env == env])
+    def list(self, env_name: str) -> list[KeyRecord]:
+        return oldest_first([r for r in self._read()[1].records if r.env == env_name])
 
     def health(self) -> str:
         _, doc = self._read()
@@ -364,11 +364,11 @@ class Auth0Store(WholeDocumentStore):
         return f"auth0 {self._host}, {self.target.where}: {count} key record(s), revision {doc.rev}"
 
 
-def _applied(seen: Document, env: str, before: Records, after: Records) -> bool:
+def _applied(seen: Document, env_name: str, before: Records, after: Records) -> bool:
     """Did a later writer keep our change (it read after our write)? Compare only the records
     our change touched."""
     old = {r.key_id: r for r in before}
     new = {r.key_id: r for r in after}
-    now = {r.key_id: r for r in seen.records if r.env == env}
+    now = {r.key_id: r for r in seen.records if r.env == env_name}
     touched = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
     return all(now.get(k) == new.get(k) for k in touched)

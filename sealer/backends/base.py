@@ -12,31 +12,32 @@ from sealer.records import KeyRecord
 
 
 class KeyStore(Protocol):
-    """What `sealer rotate`, `sealer keys` and `sealer backend` need from a store."""
+    """What `sealer rotate`, `sealer keys` and `sealer backend` need from a store. The rules
+    named below are `sealer.records`' (one set for every store)."""
 
     kind: ClassVar[str]
 
     def register(self, record: KeyRecord) -> None:
         """Store a new key as pending; BackendError if its key id exists."""
 
-    def activate(self, env: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
+    def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
         """Make `key_id` the active key of (env, name), and in the same write move the
         previously active key to revoked (`revoke_previous_at` None) or to grace until then.
         Rules: `plan_activate` (a no-op when already active; BackendError when unknown or not
         pending; other pending keys of (env, name) are superseded)."""
 
-    def revoke(self, env: str, key_id: str, at: dt.datetime | None = None) -> None:
+    def revoke(self, env_name: str, key_id: str, at: dt.datetime | None = None) -> None:
         """Revoke now, or keep valid (grace) until `at`; BackendError when unknown.
         Rules: `plan_revoke`."""
 
-    def remove_pending(self, env: str, key_id: str) -> None:
+    def remove_pending(self, env_name: str, key_id: str) -> None:
         """Compensation for a failed rotation: drop a key that never became active.
         Rules: `must_remove` (a no-op when gone or revoked, so compensation can be re-run)."""
 
-    def list(self, env: str) -> list[KeyRecord]:
-        """Every record of `env`, oldest first."""
+    def list(self, env_name: str) -> list[KeyRecord]:
+        """Every record of the environment, oldest first."""
 
-    def verify(self, env: str, fingerprint: str, now: dt.datetime | None = None) -> str:
+    def verify(self, env_name: str, fingerprint: str, now: dt.datetime | None = None) -> str:
         """valid / revoked / expired / unknown for the key with this SHA-256 fingerprint."""
 
     def health(self) -> str:

@@ -1,7 +1,7 @@
 """Stores that keep an environment's records as one document (Vault, Auth0).
 
 They read every record of the environment, apply one of the edits below with the rules every
-backend shares (`sealer.backends.base`), and write the result back as one document; the
+backend shares (`sealer.records`), and write the result back as one document; the
 `WholeDocumentStore` base turns that one `_update` into the KeyStore operations.
 """
 
@@ -24,22 +24,22 @@ def registered(records: Records, record: KeyRecord, kind: str) -> Records:
 
 
 def activated(
-    records: Records, env: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None
+    records: Records, env_name: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None
 ) -> Records:
-    return _apply(records, plan_activate(records, env, name, key_id, revoke_previous_at, utcnow()))
+    return _apply(records, plan_activate(records, env_name, name, key_id, revoke_previous_at, utcnow()))
 
 
-def revoked(records: Records, env: str, key_id: str, at: dt.datetime | None, kind: str) -> Records:
+def revoked(records: Records, env_name: str, key_id: str, at: dt.datetime | None, kind: str) -> Records:
     record = next((known for known in records if known.key_id == key_id), None)
     if record is None:
-        raise BackendError(f"{kind}: {env}: no key {key_id}")
+        raise BackendError(f"{kind}: {env_name}: no key {key_id}")
     changed = plan_revoke(record, at, utcnow())
     return _apply(records, [changed] if changed else [])
 
 
-def without_pending(records: Records, env: str, key_id: str) -> Records:
+def without_pending(records: Records, env_name: str, key_id: str) -> Records:
     record = next((known for known in records if known.key_id == key_id), None)
-    if record is None or not must_remove(record, env, key_id):
+    if record is None or not must_remove(record, env_name, key_id):
         return records
     return [known for known in records if known.key_id != key_id]
 
@@ -55,23 +55,23 @@ class WholeDocumentStore:
 
     kind: ClassVar[str]
 
-    def _update(self, env: str, change: Callable[[Records], Records]) -> None:
+    def _update(self, env_name: str, change: Callable[[Records], Records]) -> None:
         raise NotImplementedError
 
-    def list(self, env: str) -> list[KeyRecord]:
+    def list(self, env_name: str) -> list[KeyRecord]:
         raise NotImplementedError
 
     def register(self, record: KeyRecord) -> None:
         self._update(record.env, lambda records: registered(records, record, self.kind))
 
-    def activate(self, env: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
-        self._update(env, lambda records: activated(records, env, name, key_id, revoke_previous_at))
+    def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
+        self._update(env_name, lambda records: activated(records, env_name, name, key_id, revoke_previous_at))
 
-    def revoke(self, env: str, key_id: str, at: dt.datetime | None = None) -> None:
-        self._update(env, lambda records: revoked(records, env, key_id, at, self.kind))
+    def revoke(self, env_name: str, key_id: str, at: dt.datetime | None = None) -> None:
+        self._update(env_name, lambda records: revoked(records, env_name, key_id, at, self.kind))
 
-    def remove_pending(self, env: str, key_id: str) -> None:
-        self._update(env, lambda records: without_pending(records, env, key_id))
+    def remove_pending(self, env_name: str, key_id: str) -> None:
+        self._update(env_name, lambda records: without_pending(records, env_name, key_id))
 
-    def verify(self, env: str, fingerprint: str, now: dt.datetime | None = None) -> str:
-        return verdict(self.list(env), fingerprint, now or utcnow())
+    def verify(self, env_name: str, fingerprint: str, now: dt.datetime | None = None) -> str:
+        return verdict(self.list(env_name), fingerprint, now or utcnow())

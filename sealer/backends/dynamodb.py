@@ -124,47 +124,47 @@ class DynamoStore:
                 raise BackendError(f"dynamodb: {record.env}: key {record.key_id} exists already") from None
         log.debug("dynamodb: registered %s for %s/%s", record.key_id, record.env, record.name)
 
-    def activate(self, env: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
+    def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
         def writes() -> Writes:
-            records, guards = self._partition(env)
-            changes = plan_activate(records, env, name, key_id, revoke_previous_at, utcnow())
+            records, guards = self._partition(env_name)
+            changes = plan_activate(records, env_name, name, key_id, revoke_previous_at, utcnow())
             if not changes:
                 return []
             before = {record.key_id: record for record in records}
             updates = [self._state_write(before[change.key_id], change) for change in changes]
-            return [*updates, self._guard_write(env, name, guards.get(name), key_id)]
+            return [*updates, self._guard_write(env_name, name, guards.get(name), key_id)]
 
-        self._commit(writes, f"activating {key_id} of {env}")
-        log.debug("dynamodb: activated %s for %s/%s", key_id, env, name)
+        self._commit(writes, f"activating {key_id} of {env_name}")
+        log.debug("dynamodb: activated %s for %s/%s", key_id, env_name, name)
 
-    def revoke(self, env: str, key_id: str, at: dt.datetime | None = None) -> None:
+    def revoke(self, env_name: str, key_id: str, at: dt.datetime | None = None) -> None:
         def writes() -> Writes:
-            records, guards = self._partition(env)
+            records, guards = self._partition(env_name)
             record = next((known for known in records if known.key_id == key_id), None)
             if record is None:
-                raise BackendError(f"dynamodb: {env}: no key {key_id}")
+                raise BackendError(f"dynamodb: {env_name}: no key {key_id}")
             changed = plan_revoke(record, at, utcnow())
             if changed is None:
                 return []
             updates = [self._state_write(record, changed)]
             if record.status == ACTIVE:  # the active key goes: so does the guard's hold on it
-                updates.append(self._guard_write(env, record.name, guards.get(record.name), ""))
+                updates.append(self._guard_write(env_name, record.name, guards.get(record.name), ""))
             return updates
 
-        self._commit(writes, f"revoking {key_id} of {env}")
-        log.debug("dynamodb: revoked %s of %s (at %s)", key_id, env, at)
+        self._commit(writes, f"revoking {key_id} of {env_name}")
+        log.debug("dynamodb: revoked %s of %s (at %s)", key_id, env_name, at)
 
-    def remove_pending(self, env: str, key_id: str) -> None:
+    def remove_pending(self, env_name: str, key_id: str) -> None:
         def writes() -> Writes:
-            records, _ = self._partition(env)
+            records, _ = self._partition(env_name)
             record = next((known for known in records if known.key_id == key_id), None)
-            if not must_remove(record, env, key_id):
+            if not must_remove(record, env_name, key_id):
                 return []
             return [
                 {
                     "Delete": {
                         "TableName": self.table,
-                        "Key": _key(env, KEY_PREFIX + key_id),
+                        "Key": _key(env_name, KEY_PREFIX + key_id),
                         "ConditionExpression": "#s = :pending",
                         "ExpressionAttributeNames": {"#s": "status"},
                         "ExpressionAttributeValues": {":pending": {"S": PENDING}},
@@ -172,13 +172,13 @@ class DynamoStore:
                 }
             ]
 
-        self._commit(writes, f"removing {key_id} of {env}")
+        self._commit(writes, f"removing {key_id} of {env_name}")
 
-    def list(self, env: str) -> list[KeyRecord]:
-        return self._partition(env)[0]
+    def list(self, env_name: str) -> list[KeyRecord]:
+        return self._partition(env_name)[0]
 
-    def verify(self, env: str, fingerprint: str, now: dt.datetime | None = None) -> str:
-        return verdict(self.list(env), fingerprint, now or utcnow())
+    def verify(self, env_name: str, fingerprint: str, now: dt.datetime | None = None) -> str:
+        return verdict(self.list(env_name), fingerprint, now or utcnow())
 
     def health(self) -> str:
         with self._translated():
@@ -223,7 +223,7 @@ class DynamoStore:
             create_table(self.client, self.table)
         self._ready = True
 
-    def _partition(self, env: str) -> tuple[Records, dict[str, str]]:
+    def _partition(self, env_name: str) -> tuple[Records, dict[str, str]]:
         """Every record of `env` (oldest first) and its guards (name -> active key id)."""
         rows: list[tuple[KeyRecord, int]] = []
         guards: dict[str, str] = {}
@@ -232,7 +232,7 @@ class DynamoStore:
             pages = self.client.get_paginator("query").paginate(
                 TableName=self.table,
                 KeyConditionExpression="pk = :env",
-                ExpressionAttributeValues={":env": {"S": env}},
+                ExpressionAttributeValues={":env": {"S": env_name}},
                 ConsistentRead=True,
             )
             for item in (item for page in pages for item in page["Items"]):
@@ -292,11 +292,11 @@ class DynamoStore:
             }
         }
 
-    def _guard_write(self, env: str, name: str, seen: str | None, active: str) -> Item:
+    def _guard_write(self, env_name: str, name: str, seen: str | None, active: str) -> Item:
         """The guard of (env, name) set to `active`, on condition that it still is `seen`."""
         put: Item = {
             "TableName": self.table,
-            "Item": {**_key(env, GUARD_PREFIX + name), "key_id": {"S": active}},
+            "Item": {**_key(env_name, GUARD_PREFIX + name), "key_id": {"S": active}},
             "ConditionExpression": "attribute_not_exists(pk)",
         }
         if seen is not None:
@@ -305,8 +305,8 @@ class DynamoStore:
         return {"Put": put}
 
 
-def _key(env: str, sort_key: str) -> Item:
-    return {"pk": {"S": env}, "sk": {"S": sort_key}}
+def _key(env_name: str, sort_key: str) -> Item:
+    return {"pk": {"S": env_name}, "sk": {"S": sort_key}}
 
 
 def _item(record: KeyRecord, seq: int) -> Item:

@@ -48,29 +48,29 @@ class K8sSecretsStore:
             records.append(record.with_status(PENDING))
         log.debug("k8s-secrets: registered %s for %s/%s", record.key_id, record.env, record.name)
 
-    def activate(self, env: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
-        with self._editing(env) as records:
-            _apply(records, plan_activate(records, env, name, key_id, revoke_previous_at, utcnow()))
-        log.debug("k8s-secrets: activated %s for %s/%s", key_id, env, name)
+    def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
+        with self._editing(env_name) as records:
+            _apply(records, plan_activate(records, env_name, name, key_id, revoke_previous_at, utcnow()))
+        log.debug("k8s-secrets: activated %s for %s/%s", key_id, env_name, name)
 
-    def revoke(self, env: str, key_id: str, at: dt.datetime | None = None) -> None:
-        with self._editing(env) as records:
-            changed = plan_revoke(_find(records, env, key_id), at, utcnow())
+    def revoke(self, env_name: str, key_id: str, at: dt.datetime | None = None) -> None:
+        with self._editing(env_name) as records:
+            changed = plan_revoke(_find(records, env_name, key_id), at, utcnow())
             _apply(records, [changed] if changed else [])
-        log.debug("k8s-secrets: revoked %s of %s (at %s)", key_id, env, at)
+        log.debug("k8s-secrets: revoked %s of %s (at %s)", key_id, env_name, at)
 
-    def remove_pending(self, env: str, key_id: str) -> None:
-        with self._editing(env) as records:
+    def remove_pending(self, env_name: str, key_id: str) -> None:
+        with self._editing(env_name) as records:
             record = next((known for known in records if known.key_id == key_id), None)
-            if record is not None and must_remove(record, env, key_id):
+            if record is not None and must_remove(record, env_name, key_id):
                 records.remove(record)
-                log.debug("k8s-secrets: removed pending %s of %s", key_id, env)
+                log.debug("k8s-secrets: removed pending %s of %s", key_id, env_name)
 
-    def list(self, env: str) -> list[KeyRecord]:
-        return oldest_first(ledger.load(self._checked_repo(), env))
+    def list(self, env_name: str) -> list[KeyRecord]:
+        return oldest_first(ledger.load(self._checked_repo(), env_name))
 
-    def verify(self, env: str, fingerprint: str, now: dt.datetime | None = None) -> str:
-        return verdict(ledger.load(self._checked_repo(), env), fingerprint, now or utcnow())
+    def verify(self, env_name: str, fingerprint: str, now: dt.datetime | None = None) -> str:
+        return verdict(ledger.load(self._checked_repo(), env_name), fingerprint, now or utcnow())
 
     def health(self) -> str:
         folder = self._checked_repo() / ledger.LEDGER_DIR
@@ -83,9 +83,9 @@ class K8sSecretsStore:
         return self.repo
 
     @contextlib.contextmanager
-    def _editing(self, env: str) -> Iterator[Records]:
+    def _editing(self, env_name: str) -> Iterator[Records]:
         """The records of `env` under an exclusive lock; saved on exit when changed."""
-        folder = ledger.ledger_path(self._checked_repo(), env).parent
+        folder = ledger.ledger_path(self._checked_repo(), env_name).parent
         try:
             folder.mkdir(exist_ok=True)
             handle = os.open(folder, os.O_RDONLY)
@@ -93,22 +93,24 @@ class K8sSecretsStore:
             raise BackendError(f"k8s-secrets: cannot open the ledger in {folder}: {err.strerror}") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX)
-            records = ledger.load(self.repo, env)
+            records = ledger.load(self.repo, env_name)
             before = list(records)
             yield records
             if records != before:
-                ledger.save(self.repo, env, records)
+                ledger.save(self.repo, env_name, records)
         except OSError as err:
-            raise BackendError(f"k8s-secrets: cannot write the ledger of {env}: {err.strerror}") from None
+            raise BackendError(
+                f"k8s-secrets: cannot write the ledger of {env_name}: {err.strerror}"
+            ) from None
         finally:
             os.close(handle)  # releases the lock
 
 
-def _find(records: list[KeyRecord], env: str, key_id: str) -> KeyRecord:
+def _find(records: list[KeyRecord], env_name: str, key_id: str) -> KeyRecord:
     for record in records:
         if record.key_id == key_id:
             return record
-    raise BackendError(f"k8s-secrets: {env}: no key {key_id}")
+    raise BackendError(f"k8s-secrets: {env_name}: no key {key_id}")
 
 
 def _apply(records: list[KeyRecord], changes: list[KeyRecord]) -> None:

@@ -90,7 +90,7 @@ class PostgresStore:
                 raise BackendError(f"postgres: {record.env}: key {record.key_id} exists already") from None
         log.debug("postgres: registered %s for %s/%s", record.key_id, record.env, record.name)
 
-    def activate(self, env: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
+    def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
         import psycopg
 
         query = (
@@ -98,38 +98,44 @@ class PostgresStore:
             "(name = %s AND status IN ('pending', 'active'))) ORDER BY key_id FOR UPDATE"
         )
         with self._transaction() as cur:
-            cur.execute(self._sql(query), (env, key_id, name))
+            cur.execute(self._sql(query), (env_name, key_id, name))
             records = [_record(row) for row in cur.fetchall()]
-            changes = plan_activate(records, env, name, key_id, revoke_previous_at, utcnow())
+            changes = plan_activate(records, env_name, name, key_id, revoke_previous_at, utcnow())
             try:
                 self._write_states(cur, changes)
             except psycopg.errors.UniqueViolation:
-                raise BackendError(f"postgres: {env}: another {name!r} key became active meanwhile") from None
-        log.debug("postgres: activated %s for %s/%s (%d records changed)", key_id, env, name, len(changes))
+                raise BackendError(
+                    f"postgres: {env_name}: another {name!r} key became active meanwhile"
+                ) from None
+        log.debug(
+            "postgres: activated %s for %s/%s (%d records changed)", key_id, env_name, name, len(changes)
+        )
 
-    def revoke(self, env: str, key_id: str, at: dt.datetime | None = None) -> None:
+    def revoke(self, env_name: str, key_id: str, at: dt.datetime | None = None) -> None:
         with self._transaction() as cur:
-            record = self._locked(cur, env, key_id)
+            record = self._locked(cur, env_name, key_id)
             if record is None:
-                raise BackendError(f"postgres: {env}: no key {key_id}")
+                raise BackendError(f"postgres: {env_name}: no key {key_id}")
             changed = plan_revoke(record, at, utcnow())
             self._write_states(cur, [changed] if changed else [])
-        log.debug("postgres: revoked %s of %s (at %s)", key_id, env, at)
+        log.debug("postgres: revoked %s of %s (at %s)", key_id, env_name, at)
 
-    def remove_pending(self, env: str, key_id: str) -> None:
+    def remove_pending(self, env_name: str, key_id: str) -> None:
         with self._transaction() as cur:
-            if must_remove(self._locked(cur, env, key_id), env, key_id):
-                cur.execute(self._sql("DELETE FROM {table} WHERE env = %s AND key_id = %s"), (env, key_id))
-                log.debug("postgres: removed pending %s of %s", key_id, env)
+            if must_remove(self._locked(cur, env_name, key_id), env_name, key_id):
+                cur.execute(
+                    self._sql("DELETE FROM {table} WHERE env = %s AND key_id = %s"), (env_name, key_id)
+                )
+                log.debug("postgres: removed pending %s of %s", key_id, env_name)
 
-    def list(self, env: str) -> list[KeyRecord]:
+    def list(self, env_name: str) -> list[KeyRecord]:
         with self._transaction() as cur:
             query = f"SELECT {_COLUMNS} FROM {{table}} WHERE env = %s ORDER BY created, seq"
-            cur.execute(self._sql(query), (env,))
+            cur.execute(self._sql(query), (env_name,))
             return [_record(row) for row in cur.fetchall()]
 
-    def verify(self, env: str, fingerprint: str, now: dt.datetime | None = None) -> str:
-        return verdict(self.list(env), fingerprint, now or utcnow())
+    def verify(self, env_name: str, fingerprint: str, now: dt.datetime | None = None) -> str:
+        return verdict(self.list(env_name), fingerprint, now or utcnow())
 
     def health(self) -> str:
         with self._transaction() as cur:
@@ -221,10 +227,10 @@ class PostgresStore:
     def _lock_name(self) -> str:
         return f"sealer:{self.schema}.{self.table}"
 
-    def _locked(self, cur: psycopg.Cursor[Any], env: str, key_id: str) -> KeyRecord | None:
+    def _locked(self, cur: psycopg.Cursor[Any], env_name: str, key_id: str) -> KeyRecord | None:
         cur.execute(
             self._sql(f"SELECT {_COLUMNS} FROM {{table}} WHERE env = %s AND key_id = %s FOR UPDATE"),
-            (env, key_id),
+            (env_name, key_id),
         )
         row = cur.fetchone()
         return _record(row) if row else None

@@ -49,15 +49,17 @@ class VaultStore(WholeDocumentStore):
             self._kv = VaultKV.from_env(self.mount)
         return self._kv
 
-    def _path(self, env: str) -> str:
-        return f"{self.prefix}/{check_segment(env, 'environment')}"
+    def _path(self, env_name: str) -> str:
+        return f"{self.prefix}/{check_segment(env_name, 'environment')}"
 
-    def _load(self, env: str) -> tuple[int, Records]:
-        version, data = self.kv.read(self._path(env))
+    def _load(self, env_name: str) -> tuple[int, Records]:
+        version, data = self.kv.read(self._path(env_name))
         try:
-            records = [KeyRecord.from_dict({**item, "env": env}) for item in (data or {}).get("records", [])]
+            records = [
+                KeyRecord.from_dict({**item, "env": env_name}) for item in (data or {}).get("records", [])
+            ]
         except (KeyError, TypeError, ValueError, AttributeError):
-            where = self.kv.where(self._path(env))
+            where = self.kv.where(self._path(env_name))
             raise BackendError(f"vault: {where} holds records sealer cannot read") from None
         return version, records
 
@@ -66,25 +68,25 @@ class VaultStore(WholeDocumentStore):
         """A list keeps the order records were written in (Vault sorts the keys of objects)."""
         return {"records": [record.as_dict() for record in records]}
 
-    def _update(self, env: str, change: Callable[[Records], Records]) -> None:
+    def _update(self, env_name: str, change: Callable[[Records], Records]) -> None:
         """Read, change, check-and-set write; on a conflict start again from a fresh read."""
         for _ in range(self.max_attempts):
-            version, records = self._load(env)
+            version, records = self._load(env_name)
             updated = change(records)
             if updated == records:
                 return
             try:
-                self.kv.write(self._path(env), self._dump(updated), cas=version)
+                self.kv.write(self._path(env_name), self._dump(updated), cas=version)
                 return
             except CasConflict:
                 continue
         raise BackendError(
-            f"vault: {self.kv.where(self._path(env))} kept changing under concurrent writers "
+            f"vault: {self.kv.where(self._path(env_name))} kept changing under concurrent writers "
             f"({self.max_attempts} attempts); try again"
         )
 
-    def list(self, env: str) -> list[KeyRecord]:
-        return oldest_first(self._load(env)[1])
+    def list(self, env_name: str) -> list[KeyRecord]:
+        return oldest_first(self._load(env_name)[1])
 
     def health(self) -> str:
         return f"{self.kv.health()}, KV v2 {self.mount}/{self.prefix}/<env>"
