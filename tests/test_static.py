@@ -1,4 +1,5 @@
-"""The typing and lint gate: mypy (config in setup.cfg) and ruff (ruff.toml) must pass."""
+"""The typing and lint gate: mypy (config in setup.cfg), ruff (ruff.toml) and the import contracts
+(.importlinter) must pass."""
 
 from __future__ import annotations
 
@@ -28,3 +29,18 @@ def test_ruff_passes() -> None:
 def test_ruff_format_is_applied() -> None:
     done = run("ruff", "format", "--check", "--no-cache", "sealer", "tests", "bench", "demo")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_import_contracts_are_kept() -> None:
+    """Stores independent of each other and reached through the registry, click in cli/ only,
+    no import cycle (the contracts are in .importlinter)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()"]
+        + ["--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout, done.stdout
