@@ -34,6 +34,8 @@ def read(spec: str) -> bytes:
         return certs.read_bytes(spec, "certificate")
     if not spec.lower().startswith("https://"):
         raise BadInput(f"--cert {shown(spec)}: only https:// URLs are fetched")
+    if "@" in spec.split("://", 1)[1].split("/", 1)[0]:
+        raise BadInput(f"--cert {shown(spec)}: credentials in the URL are not supported")
     return fetch(spec)
 
 
@@ -81,10 +83,14 @@ def fetch(url: str) -> bytes:
     worker.start()
     worker.join(TIMEOUT_SECONDS)
     if not result:
-        raise BadInput(f"--cert {shown(url)}: no answer within {TIMEOUT_SECONDS:g} seconds")
+        raise _timed_out(f"--cert {shown(url)}")
     if isinstance(result[0], BaseException):
         raise result[0]
     return result[0]
+
+
+def _timed_out(where: str) -> BadInput:
+    return BadInput(f"{where}: no answer within {TIMEOUT_SECONDS:g} seconds")
 
 
 def _opener() -> urllib.request.OpenerDirector:
@@ -114,7 +120,11 @@ def _get(url: str) -> bytes:
             raise BadInput(f"{where}: redirected ({err.code}); give the final https:// URL") from None
         raise BadInput(f"{where}: HTTP {err.code} {_one_line(err.reason)}") from None
     except urllib.error.URLError as err:
+        if isinstance(err.reason, TimeoutError):
+            raise _timed_out(where) from None
         raise BadInput(f"{where}: cannot fetch: {_one_line(err.reason)}") from None
+    except TimeoutError:
+        raise _timed_out(where) from None
     except (http.client.HTTPException, OSError, ValueError) as err:
         raise BadInput(f"{where}: cannot fetch: {_one_line(err) or type(err).__name__}") from None
 
@@ -130,4 +140,6 @@ def _bounded_body(response: http.client.HTTPResponse, where: str) -> bytes:
 
 
 def _one_line(reason: object) -> str:
-    return " ".join(str(reason).split())[:200]
+    """A server's words, as one short line with no terminal control characters."""
+    text = " ".join(str(reason).split())[:200]
+    return "".join(c if c.isprintable() else "?" for c in text)

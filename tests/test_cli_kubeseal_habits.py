@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import reference as ref
@@ -220,3 +222,132 @@ def test_a_wrong_pin_is_refused(
         ["validate", "-f", "-", "--cert", cert_of(keypair_2048_dir)],
     ):
         assert_one_line_error(run_main([*command, "--cert-sha256", pin], capsys), 2, message)
+
+
+# --- --cert https://… ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from fake_cert_server import make_ca
+
+    return make_ca(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture(scope="module")
+def cert_server(test_ca: Any, keypair_2048_dir: Path) -> Iterator[Any]:
+    from fake_cert_server import CertServer
+
+    server = CertServer(test_ca, (keypair_2048_dir / "tls.crt").read_bytes())
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def trusted(test_ca: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The documented way to trust another CA: SSL_CERT_FILE, read by OpenSSL. No proxies."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(test_ca.ca_file))
+    for var in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_seal_with_a_certificate_from_an_https_url(
+    cert_server: Any, trusted: None, keypair_2048_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"{cert_server.url}/cert.pem"
+    args = [
+        "seal",
+        "--cert",
+        url,
+        "--raw",
+        "-n",
+        "prod",
+        "--scope",
+        "namespace-wide",
+        "--from-literal",
+        "k=v",
+    ]
+    run = run_main([*args, "--cert-sha256", _fingerprint(keypair_2048_dir)], capsys)
+    assert run.code == 0, run.stderr
+    assert opens_to(keypair_2048_dir, b"prod", run.stdout) == b"v"
+
+
+def test_validate_with_a_certificate_from_an_https_url(
+    cert_server: Any, trusted: None, keypair_2048_dir: Path, tmp_path: Path
+) -> None:
+    sealed = tmp_path / "s.yaml"
+    assert invoke([*_seal_app(keypair_2048_dir), "-w", str(sealed)]).code == 0
+    run = invoke(["validate", "-f", str(sealed), "--cert", f"{cert_server.url}/cert.pem"])
+    assert (run.code, run.stdout) == (0, "ok: 1 SealedSecret(s), 1 entries\n")
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/redirect-to-http", "redirected (302); give the final https:// URL"),
+        ("/huge", "response is larger than 64 KiB"),
+        ("/huge-declared", "response is larger than 64 KiB"),
+        ("/not-found", "HTTP 404"),
+        ("/garbage", "not a PEM certificate"),
+        ("/cert.pem --cert-sha256 " + "00" * 32, "not the pinned 0000"),
+    ],
+)
+def test_a_bad_certificate_url_is_one_line(
+    cert_server: Any, trusted: None, capsys: pytest.CaptureFixture[str], path: str, message: str
+) -> None:
+    url, *more = path.split()
+    run = run_main(["seal", "--cert", cert_server.url + url, *more, *_RAW_CLUSTER_WIDE], capsys)
+    assert_one_line_error(run, 2, message)
+
+
+_RAW_CLUSTER_WIDE = ["--raw", "--scope", "cluster-wide", "--from-literal", "k=v"]
+
+
+def test_a_server_the_system_cas_do_not_trust_is_refused(
+    cert_server: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "SSL_CERT_FILE", str(ref.write_cert(tmp_path / "other-ca.pem", ref.certificate(ref.rsa_key(2048))))
+    )
+    run = run_main(["seal", "--cert", f"{cert_server.url}/cert.pem", *_RAW_CLUSTER_WIDE], capsys)
+    assert_one_line_error(run, 2, "certificate verify failed")
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/cert.pem", "file:///etc/passwd", "ftp://127.0.0.1/x"])
+def test_only_https_urls_are_fetched(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run = run_main(["seal", "--cert", url, *_RAW_CLUSTER_WIDE], capsys)
+    assert_one_line_error(run, 2, "only https:// URLs are fetched")
+
+
+def test_a_stalling_server_is_given_up_on_in_time(
+    cert_server: Any, trusted: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from sealer import certsource
+
+    monkeypatch.setattr(certsource, "TIMEOUT_SECONDS", 0.5)
+    started = time.monotonic()
+    run = run_main(["seal", "--cert", f"{cert_server.url}/stall", *_RAW_CLUSTER_WIDE], capsys)
+    assert_one_line_error(run, 2, "no answer within 0.5 seconds")
+    assert time.monotonic() - started < 5
+
+
+def test_credentials_and_query_in_the_url_stay_out_of_the_error(
+    cert_server: Any, trusted: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = cert_server.url.replace("https://", "https://alice:hunter2@") + "/not-found?token=t0ps3cret"
+    run = run_main(["seal", "--cert", url, *_RAW_CLUSTER_WIDE], capsys)
+    assert_one_line_error(run, 2, "credentials in the URL are not supported")
+    assert cert_server.requests.count("/not-found?token=t0ps3cret") == 0
+    assert "hunter2" not in run.stderr and "t0ps3cret" not in run.stderr and "alice" not in run.stderr
+
+
+def test_the_query_of_a_url_stays_out_of_the_error(
+    cert_server: Any, trusted: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = run_main(
+        ["seal", "--cert", f"{cert_server.url}/not-found?token=t0ps3cret", *_RAW_CLUSTER_WIDE], capsys
+    )
+    assert_one_line_error(run, 2, f"--cert {cert_server.url}/not-found: HTTP 404")
+    assert "t0ps3cret" not in run.stderr
