@@ -351,3 +351,40 @@ def test_the_query_of_a_url_stays_out_of_the_error(
     )
     assert_one_line_error(run, 2, f"--cert {cert_server.url}/not-found: HTTP 404")
     assert "t0ps3cret" not in run.stderr
+
+
+# --- spec.template.data ----------------------------------------------------------------------
+
+
+def _templated(keypair: Path, tmp_path: Path, templates: dict[str, str]) -> Path:
+    public = ref.load_public_key(keypair / "tls.crt")
+    doc: Any = ref.sealed_secret(public, "strict", "prod", "app", {"user": b"admin", "password": b"s3cr3t"})
+    doc["spec"]["template"]["data"] = templates
+    return write(tmp_path / "s.yaml", doc)
+
+
+def test_unseal_renders_template_data_as_the_controller_does(keypair_2048_dir: Path, tmp_path: Path) -> None:
+    sealed = _templated(
+        keypair_2048_dir,
+        tmp_path,
+        {
+            "config.yaml": "url: https://{{ .user }}@db\npassword: {{ .password | b64enc }}\n",
+            "password": "{{ .password }}!",  # a template entry replaces the encrypted one
+        },
+    )
+    run = invoke(["unseal", "--key", str(keypair_2048_dir / "tls.key"), "-f", str(sealed), "-o", "json"])
+    assert run.code == 0, run.stderr
+    data = {k: base64.b64decode(v) for k, v in json.loads(run.stdout)["data"].items()}
+    assert data == {
+        "user": b"admin",
+        "password": b"s3cr3t!",
+        "config.yaml": b"url: https://admin@db\npassword: czNjcjN0\n",
+    }
+
+
+def test_a_template_outside_the_subset_is_one_line(
+    keypair_2048_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sealed = _templated(keypair_2048_dir, tmp_path, {"x": "{{ range . }}{{ end }}"})
+    run = run_main(["unseal", "--key", str(keypair_2048_dir / "tls.key"), "-f", str(sealed)], capsys)
+    assert_one_line_error(run, 2, "app template data x: function 'range' is not in the template subset")
