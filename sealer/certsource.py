@@ -51,7 +51,7 @@ def shown(url: str) -> str:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return url.split("://", 1)[0] + "://…"
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+    return _printable(f"{parts.scheme}://{host}{port}{parts.path}")
 
 
 def parse_pin(text: str) -> str:
@@ -141,5 +141,9 @@ def _bounded_body(response: http.client.HTTPResponse, where: str) -> bytes:
 
 def _one_line(reason: object) -> str:
     """A server's words, as one short line with no terminal control characters."""
-    text = " ".join(str(reason).split())[:200]
+    return _printable(" ".join(str(reason).split())[:200])
+
+
+def _printable(text: str) -> str:
+    """No terminal control characters from a URL or a server's words reach stderr."""
     return "".join(c if c.isprintable() else "?" for c in text)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from sealer.errors import BadInput
 
+MAX_OUTPUT = 1024 * 1024  # a whole Secret's limit: no template may blow up past it
 SPACE = " \t\r\n"  # what trim markers remove, as Go's lexer defines it
 SUPPORTED = ".entry, ., index, print, b64enc, b64dec, trim"
 # unicode.IsSpace beyond ASCII, for sprig's trim (strings.TrimSpace)
@@ -51,13 +52,13 @@ class TemplateError(BadInput):
 def render(template: str, values: Mapping[str, bytes], where: str) -> bytes:
     """The bytes the controller puts in the Secret for this template entry."""
     out: list[bytes] = []
-    pos = 0
+    pos = size = 0
     while True:
         start = template.find("{{", pos)
         text = template[pos : start if start >= 0 else len(template)]
         if start < 0:
             out.append(text.encode())
-            return b"".join(out)
+            return _bounded(b"".join(out), where)
         inner = start + 2
         if template[inner : inner + 1] == "-" and template[inner + 1 : inner + 2] in tuple(SPACE):
             text, inner = text.rstrip(SPACE), inner + 2
@@ -65,6 +66,8 @@ def render(template: str, values: Mapping[str, bytes], where: str) -> bytes:
         tokens, pos, trim_right = _action(template, inner, where)
         if tokens is not None:
             out.append(_show(_pipeline(tokens, values, where)))
+            size += len(out[-1])
+            _bounded(b"", where, size)
         if trim_right:
             while pos < len(template) and template[pos] in SPACE:
                 pos += 1
@@ -222,6 +225,8 @@ def _pipeline(tokens: list[Token], values: Mapping[str, bytes], where: str) -> V
         if result is not None:
             args.append(result)
         result = _call(head.text, args, where)
+        if isinstance(result, bytes):
+            _bounded(result, where)
     assert result is not None
     return result
 
@@ -240,7 +245,7 @@ def _call(name: str, args: list[Value], where: str) -> Value:
     if name == "index":
         return _index(args, where)
     if name == "print":
-        return _sprint(args)
+        return _sprint(args, where)
     if name in ("b64enc", "b64dec", "trim"):
         if len(args) != 1:
             raise TemplateError(f"{where}: {name} takes one argument, got {len(args)}")
@@ -260,14 +265,25 @@ def _index(args: list[Value], where: str) -> Value:
     return args[0].get(key, b"")  # index yields the zero value for a missing key
 
 
-def _sprint(args: list[Value]) -> bytes:
+def _sprint(args: list[Value], where: str) -> bytes:
     """fmt.Sprint: a space between operands when neither is a string."""
-    out = b""
+    out: list[bytes] = []
+    size = 0
     for i, arg in enumerate(args):
         if i and not isinstance(arg, bytes) and not isinstance(args[i - 1], bytes):
-            out += b" "
-        out += b"<nil>" if isinstance(arg, Missing) else _show(arg)
-    return out
+            out.append(b" ")
+        out.append(b"<nil>" if isinstance(arg, Missing) else _show(arg))
+        size += len(out[-1]) + 1
+        _bounded(b"", where, size)
+    return b"".join(out)
+
+
+def _bounded(value: bytes, where: str, size: int | None = None) -> bytes:
+    if (len(value) if size is None else size) > MAX_OUTPUT:
+        raise TemplateError(
+            f"{where}: renders to more than {MAX_OUTPUT // 1024} KiB, more than a Secret holds"
+        )
+    return value
 
 
 def _show(value: Value) -> bytes:

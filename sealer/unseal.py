@@ -112,7 +112,8 @@ def _rendered(templates: Any, values: dict[str, bytes], where: str) -> dict[str,
         return {}
     if not isinstance(templates, Mapping) or not all(isinstance(v, str) for v in templates.values()):
         raise BadInput(f"{where}: spec.template.data must be a map of strings")
-    return {str(key): render(text, values, f"{where} template data {key}") for key, text in templates.items()}
+    named = {str(key): value for key, value in values.items()}  # YAML may have made a key an int
+    return {str(key): render(text, named, f"{where} template data {key}") for key, text in templates.items()}
 
 
 def _string_map(value: Any, where: str) -> dict[str, str]:

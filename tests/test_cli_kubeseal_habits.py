@@ -97,6 +97,15 @@ def test_raw_mistakes_are_one_line(
     assert_one_line_error(run, 2, message)
 
 
+def test_an_empty_raw_value_is_refused_unless_allowed(keypair_2048_dir: Path) -> None:
+    args = ["seal", "--cert", cert_of(keypair_2048_dir), "--raw", "--scope", "cluster-wide"]
+    run = invoke(args, stdin=b"")
+    assert run.code == 2 and "the value is empty (pass --allow-empty-data" in run.stderr
+    run = invoke([*args, "--allow-empty-data"], stdin=b"")
+    assert run.code == 0, run.stderr
+    assert opens_to(keypair_2048_dir, b"", run.stdout) == b""
+
+
 def test_a_huge_raw_value_on_stdin_is_refused(
     keypair_2048_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -313,7 +322,9 @@ def test_a_server_the_system_cas_do_not_trust_is_refused(
     assert_one_line_error(run, 2, "certificate verify failed")
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9/cert.pem", "file:///etc/passwd", "ftp://127.0.0.1/x"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9/cert.pem", "file:///etc/passwd", "ftp://127.0.0.1/x", "HTTP://127.0.0.1:9/x"]
+)
 def test_only_https_urls_are_fetched(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     run = run_main(["seal", "--cert", url, *_RAW_CLUSTER_WIDE], capsys)
     assert_one_line_error(run, 2, "only https:// URLs are fetched")
@@ -388,3 +399,11 @@ def test_a_template_outside_the_subset_is_one_line(
     sealed = _templated(keypair_2048_dir, tmp_path, {"x": "{{ range . }}{{ end }}"})
     run = run_main(["unseal", "--key", str(keypair_2048_dir / "tls.key"), "-f", str(sealed)], capsys)
     assert_one_line_error(run, 2, "app template data x: function 'range' is not in the template subset")
+
+
+def test_control_characters_in_a_url_do_not_reach_the_terminal(
+    cert_server: Any, trusted: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = run_main(["seal", "--cert", f"{cert_server.url}/x\x1b[31m\x07y", *_RAW_CLUSTER_WIDE], capsys)
+    assert_one_line_error(run, 2, "--cert")
+    assert "\x1b" not in run.stderr and "\x07" not in run.stderr

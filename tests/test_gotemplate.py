@@ -66,3 +66,17 @@ def test_everything_else_is_refused_in_one_line(template: str, message: str) -> 
     with pytest.raises(BadInput, match="^t: ") as caught:
         render(template, VALUES, "t")
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ . }}" * 20_000,  # every action prints the whole map
+        "{{ print " + ". " * 20_000 + "}}",  # one action, many copies
+        "{{ .user" + " | b64enc" * 60 + " }}",  # grows by a third each stage
+    ],
+)
+def test_a_template_bomb_stops_at_a_secrets_size(template: str) -> None:
+    values = {"user": b"x" * 100}
+    with pytest.raises(BadInput, match="renders to more than 1024 KiB"):
+        render(template, values, "t")

@@ -138,6 +138,7 @@ def _raw(
     literals: tuple[str, ...],
     files: tuple[str, ...],
     scope: str | None,
+    allow_empty: bool,
     sealer: Any,
 ) -> str:
     """kubeseal --raw: one value from an entry, a one-entry manifest (-f), or stdin."""
@@ -145,19 +146,23 @@ def _raw(
     from sealer.scope import Scope, scope_of
     from sealer.sealing import seal_raw
 
+    chosen = Scope(scope or "strict")
     if len(literals) + len(files) > 1:
         raise BadInput("--raw seals exactly one value: give one --from-literal or --from-file")
     if literals or files:
-        key_value = secret.parse_literal(literals[0]) if literals else secret.parse_file_entry(files[0])
-        return seal_raw(sealer, Scope(scope or "strict"), namespace, name, key_value[1])
-    if file is None:
-        return seal_raw(sealer, Scope(scope or "strict"), namespace, name, _stdin_value())
-    specs = _input_specs(file, name, namespace, (), (), "Opaque")
-    if len(specs) != 1 or len(specs[0].data) != 1:
-        raise BadInput("--raw seals exactly one value: give one --from-literal or --from-file")
-    spec = specs[0]
-    chosen = Scope(scope) if scope else scope_of(spec.annotations)
-    return seal_raw(sealer, chosen, spec.namespace, spec.name, next(iter(spec.data.values())))
+        value = (secret.parse_literal(literals[0]) if literals else secret.parse_file_entry(files[0]))[1]
+    elif file is None:
+        value = _stdin_value()
+    else:
+        specs = _input_specs(file, name, namespace, (), (), "Opaque")
+        if len(specs) != 1 or len(specs[0].data) != 1:
+            raise BadInput("--raw seals exactly one value: give one --from-literal or --from-file")
+        name, namespace, value = specs[0].name, specs[0].namespace, next(iter(specs[0].data.values()))
+        chosen = Scope(scope) if scope else scope_of(specs[0].annotations)
+    if not value and not allow_empty:
+        # Most likely an unset variable in `printf %s "$VALUE"`.
+        raise BadInput("--raw: the value is empty (pass --allow-empty-data to seal it anyway)")
+    return seal_raw(sealer, chosen, namespace, name, value)
 
 
 @click.command()
@@ -226,13 +231,11 @@ def seal(
     fmt = _manifest_format(fmt, None if raw else write_to)
     sealer = _sealer(cert_spec, pin)
     if raw:
-        text = _raw(file, name, namespace, literals, files, scope, sealer) + "\n"
+        text = _raw(file, name, namespace, literals, files, scope, allow_empty_data, sealer) + "\n"
     else:
         specs = _input_specs(file or "-", name, namespace, literals, files, type_)
         if not allow_empty_data:
-            secret.refuse_empty(
-                specs, "--from-literal/--from-file" if literals or files else _source(file or "-")
-            )
+            secret.refuse_empty(specs, _source(file or "-"))
         if merge_target:
             _merge(merge_target, specs, sealer, scope)
             return 0
