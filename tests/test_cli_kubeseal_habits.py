@@ -163,6 +163,18 @@ def test_unseal_takes_a_comma_separated_key_list(
     assert json.loads(run.stdout)["data"] == {"a": base64.b64encode(b"1").decode()}
 
 
+def test_a_key_file_whose_name_holds_a_comma_still_works(keypair_2048_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    public = ref.load_public_key(keypair_2048_dir / "tls.crt")
+    sealed = write(tmp_path / "s.yaml", ref.sealed_secret(public, "cluster-wide", "prod", "app", {"a": b"1"}))
+    key = tmp_path / "prod,old.key"
+    shutil.copy(keypair_2048_dir / "tls.key", key)
+    run = invoke(["unseal", "--key", str(key), "-f", str(sealed), "-o", "json"])
+    assert run.code == 0, run.stderr
+    assert json.loads(run.stdout)["data"] == {"a": "MQ=="}
+
+
 def test_an_empty_name_in_the_key_list_is_one_line(
     keypair_2048_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -307,6 +319,15 @@ def test_a_bad_certificate_url_is_one_line(
     url, *more = path.split()
     run = run_main(["seal", "--cert", cert_server.url + url, *more, *_RAW_CLUSTER_WIDE], capsys)
     assert_one_line_error(run, 2, message)
+
+
+def test_a_malformed_pin_fails_before_any_fetch(
+    cert_server: Any, trusted: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = len(cert_server.requests)
+    run = run_main(["seal", "--cert", f"{cert_server.url}/cert.pem", "--cert-sha256", "sha256:ab"], capsys)
+    assert_one_line_error(run, 2, "64 hex digits")
+    assert len(cert_server.requests) == before
 
 
 _RAW_CLUSTER_WIDE = ["--raw", "--scope", "cluster-wide", "--from-literal", "k=v"]

@@ -43,6 +43,7 @@ def _sealer(cert_spec: str, pin: str | None) -> Any:
     from sealer import certsource
     from sealer.sealing import Sealer
 
+    pin = certsource.parse_pin(pin) if pin else None  # a usage mistake fails before any fetch
     sealer = Sealer.from_pem(certsource.read(cert_spec), certsource.shown(cert_spec))
     certsource.check_pin(sealer.fingerprint, pin, cert_spec)
     return sealer
@@ -250,7 +251,10 @@ def seal(
 
 def _key_paths(given: tuple[str, ...]) -> list[str]:
     """--key a.key,b.key as well as --key a.key --key b.key, as kubeseal's --recovery-private-key."""
-    paths = [part.strip() for item in given for part in item.split(",")]
+    import os
+
+    # A file whose name holds a comma still works as it did.
+    paths = [part.strip() for item in given for part in ([item] if os.path.isfile(item) else item.split(","))]
     if any(not path for path in paths):
         raise BadInput("--key takes file names, comma-separated or repeated: an empty one was given")
     return paths
@@ -301,6 +305,7 @@ def validate(file: str, cert_spec: str, pin: str | None, key_paths: tuple[str, .
     from sealer.unseal import load_private_keys
     from sealer.validate import problems
 
+    pin = certsource.parse_pin(pin) if pin else None  # a usage mistake fails before any fetch
     shown = certsource.shown(cert_spec)
     cert = certs.parse_certificate(certsource.read(cert_spec), shown)
     certsource.check_pin(certs.fingerprint(cert), pin, cert_spec)
