@@ -34,7 +34,13 @@ def read(spec: str) -> bytes:
         return certs.read_bytes(spec, "certificate")
     if not spec.lower().startswith("https://"):
         raise BadInput(f"--cert {shown(spec)}: only https:// URLs are fetched")
-    if "@" in spec.split("://", 1)[1].split("/", 1)[0]:
+    from urllib.parse import urlsplit
+
+    try:
+        netloc = urlsplit(spec).netloc
+    except ValueError:
+        raise BadInput(f"--cert {shown(spec)}: not a valid URL") from None
+    if "@" in netloc:  # never sent, never resolved, never printed
         raise BadInput(f"--cert {shown(spec)}: credentials in the URL are not supported")
     return fetch(spec)
 

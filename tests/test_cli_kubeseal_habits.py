@@ -428,3 +428,8 @@ def test_control_characters_in_a_url_do_not_reach_the_terminal(
     run = run_main(["seal", "--cert", f"{cert_server.url}/x\x1b[31m\x07y", *_RAW_CLUSTER_WIDE], capsys)
     assert_one_line_error(run, 2, "--cert")
     assert "\x1b" not in run.stderr and "\x07" not in run.stderr
+
+
+def test_a_malformed_url_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    run = run_main(["seal", "--cert", "https://[::1/cert.pem", *_RAW_CLUSTER_WIDE], capsys)
+    assert_one_line_error(run, 2, "not a valid URL")
