@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from sealer import certs, hybrid, parallel, provenance
 from sealer.errors import BadInput
 from sealer.scope import Scope, label, scope_annotations, scope_of, without_scope
-from sealer.secret import SecretSpec
+from sealer.secret import SecretSpec, check_name, check_namespace
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -76,6 +76,15 @@ def sealed_secret(spec: SecretSpec, sealer: Sealer, scope: Scope) -> dict[str, A
         "metadata": meta,
         "spec": {"encryptedData": dict(zip(names, encrypted, strict=True)), "template": template},
     }
+
+
+def seal_raw(sealer: Sealer, scope: Scope, namespace: str, name: str, value: bytes) -> str:
+    """One sealed value, as `kubeseal --raw` prints it. Only strict scope needs a name and
+    cluster-wide needs neither name nor namespace, since the OAEP label holds no more."""
+    if name:
+        check_name(name)
+    check_namespace(namespace)
+    return sealer.seal_values(scope, namespace, name, [value])[0]
 
 
 def check_sealed_secret(doc: Any, source: str) -> Mapping[str, Any]:

@@ -157,6 +157,16 @@ def from_entries(
     return SecretSpec(name=check_name(name), namespace=check_namespace(namespace), type=type_, data=data)
 
 
+def refuse_empty(specs: list[SecretSpec], source: str) -> None:
+    """kubeseal refuses a Secret with no data (it would seal to nothing); so does sealer."""
+    for spec in specs:
+        if not spec.data:
+            raise BadInput(
+                f"{source}: Secret {spec.name} has no data to seal "
+                "(pass --allow-empty-data to seal it anyway)"
+            )
+
+
 def from_documents(docs: list[Any], source: str, namespace: str = "") -> list[SecretSpec]:
     """Every Secret of a YAML stream (a v1 List counts as its items); `namespace` fills gaps."""
     check_namespace(namespace)

@@ -79,8 +79,6 @@ def unseal(doc: Any, keys: Sequence[RSAPrivateKey], source: str) -> SecretSpec:
     name, namespace = str(meta["name"]), str(meta.get("namespace") or "")
     lbl = label(scope_of(meta.get("annotations")), namespace, name)
     template = doc["spec"].get("template") or {}
-    if template.get("data"):
-        raise BadInput(f"{source}: {name} has spec.template.data (templated entries): not supported")
     data = {}
     for entry, value in (doc["spec"].get("encryptedData") or {}).items():
         try:
@@ -91,6 +89,7 @@ def unseal(doc: Any, keys: Sequence[RSAPrivateKey], source: str) -> SecretSpec:
             data[entry] = open_value(keys, lbl, blob)
         except DecryptError as err:
             raise DecryptError(f"{source}: {name} entry {entry}: {err}") from None
+    data.update(_rendered(template.get("data"), data, f"{source}: {name}"))
     template_meta = template.get("metadata") or {}
     immutable = template.get("immutable")
     return SecretSpec(
@@ -102,6 +101,19 @@ def unseal(doc: Any, keys: Sequence[RSAPrivateKey], source: str) -> SecretSpec:
         data=data,
         immutable=immutable if isinstance(immutable, bool) else None,
     )
+
+
+def _rendered(templates: Any, values: dict[str, bytes], where: str) -> dict[str, bytes]:
+    """spec.template.data, rendered with the decrypted values as the controller does; an entry
+    here replaces an encryptedData entry of the same name."""
+    from sealer.gotemplate import render
+
+    if templates is None:
+        return {}
+    if not isinstance(templates, Mapping) or not all(isinstance(v, str) for v in templates.values()):
+        raise BadInput(f"{where}: spec.template.data must be a map of strings")
+    named = {str(key): value for key, value in values.items()}  # YAML may have made a key an int
+    return {str(key): render(text, named, f"{where} template data {key}") for key, text in templates.items()}
 
 
 def _string_map(value: Any, where: str) -> dict[str, str]:

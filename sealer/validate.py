@@ -15,6 +15,8 @@ from sealer.scope import CLUSTER_WIDE, NAMESPACE_WIDE, label, scope_of
 from sealer.sealing import Sealer, check_sealed_secret
 from sealer.unseal import open_value
 
+CANNOT_TELL = "cannot tell which certificate sealed it (sealer did not record it): pass --key to check"
+
 
 def _metadata_problems(meta: Mapping[str, Any], template_meta: Mapping[str, Any]) -> Iterator[str]:
     for field in ("name", "namespace"):
@@ -71,6 +73,11 @@ def problems(doc: Any, sealer: Sealer, keys: Sequence[RSAPrivateKey], source: st
         found.extend(_entry_problems(entry, value, modulus_bytes))
     if keys and not found:
         found.extend(_decrypt_problems(meta, entries, keys))
+    elif not keys and provenance.UNKNOWN in provenance.sealed_with(meta.get("annotations"), entries).values():
+        # Without sealer's annotation nothing offline links the ciphertext to a certificate.
+        found.append(
+            "cannot tell which certificate sealed it (sealer did not record it): pass --key to check"
+        )
     return found
 
 

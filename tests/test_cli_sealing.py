@@ -440,7 +440,8 @@ def test_validate_json_output_lists_problems(keypair_2048_dir: Path, tmp_path: P
     data = json.loads(run.stdout)
     assert run.code == 1 and data["ok"] is False and data["entries"] == 2
     assert data["problems"] == [
-        f"{sealed}: entry a: truncated: shorter than the length prefix and GCM tag need"
+        f"{sealed}: entry a: truncated: shorter than the length prefix and GCM tag need",
+        f"{sealed}: cannot tell which certificate sealed it (sealer did not record it): pass --key to check",
     ]
 
 

@@ -105,9 +105,11 @@ def test_broken_values_are_reported_per_entry(keypair_2048_dir: Path, value: str
         unseal.unseal(doc, [key], "s")
 
 
-def test_template_data_is_refused_rather_than_silently_dropped(keypair_2048_dir: Path) -> None:
+def test_template_data_is_rendered_or_refused_never_dropped(keypair_2048_dir: Path) -> None:
     key = ref.load_key(keypair_2048_dir / "tls.key")
     doc = ref.sealed_secret(key.public_key(), "strict", "prod", "app", {"a": b"1"})
     doc["spec"]["template"]["data"] = {"url": "https://{{ .a }}@host"}  # type: ignore[index]
-    with pytest.raises(BadInput, match="template.data"):
+    assert unseal.unseal(doc, [key], "s").data == {"a": b"1", "url": b"https://1@host"}
+    doc["spec"]["template"]["data"] = {"url": "{{ .a | upper }}"}  # type: ignore[index]
+    with pytest.raises(BadInput, match="template data url: function 'upper'"):
         unseal.unseal(doc, [key], "s")

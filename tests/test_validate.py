@@ -126,7 +126,8 @@ def test_with_keys_a_moved_value_is_found(
     doc = ref.sealed_secret(key.public_key(), scope, "prod", "app", {"a": b"1"})
     doc["metadata"].update(name=name, namespace=namespace)  # type: ignore[attr-defined]
     doc["spec"]["template"]["metadata"].update(name=name, namespace=namespace)  # type: ignore[index]
-    assert problems(doc, keypair_2048_dir) == []  # the layout alone looks fine
+    # The layout alone looks fine, but nothing says which certificate sealed it.
+    assert problems(doc, keypair_2048_dir) == [validate.CANNOT_TELL]
     assert problems(doc, keypair_2048_dir, with_key=True) == [
         "entry a: does not decrypt with the given key(s)"
     ]

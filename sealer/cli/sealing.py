@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -10,21 +11,50 @@ from sealer.cli.common import emit, output_option, read_input
 from sealer.errors import BadInput
 
 PATH = click.Path(dir_okay=False)
+MAX_RAW_VALUE = 1024 * 1024  # the API server's limit for a whole Secret
 format_option = click.option(
+    "-o",
+    "--output",
     "--format",
     "fmt",
     type=click.Choice(["yaml", "json"]),
-    default="yaml",
-    show_default=True,
-    help="Manifest format.",
+    default=None,
+    help="Manifest format [default: json for a -w file ending in .json, else yaml].",
+)
+cert_option = click.option(
+    "--cert",
+    "cert_spec",
+    required=True,
+    envvar="SEALED_SECRETS_CERT",
+    show_envvar=True,
+    metavar="FILE|URL",
+    help="Controller certificate (PEM): a file or an https:// URL.",
+)
+pin_option = click.option(
+    "--cert-sha256",
+    "pin",
+    default=None,
+    metavar="HEX",
+    help="Refuse the certificate unless its SHA-256 is this (as `sealer cert show` prints it).",
 )
 
 
-def _sealer(cert_path: str) -> Any:
-    from sealer import certs
+def _sealer(cert_spec: str, pin: str | None) -> Any:
+    from sealer import certsource
     from sealer.sealing import Sealer
 
-    return Sealer.from_pem(certs.read_bytes(cert_path, "certificate"), cert_path)
+    pin = certsource.parse_pin(pin) if pin else None  # a usage mistake fails before any fetch
+    sealer = Sealer.from_pem(certsource.read(cert_spec), certsource.shown(cert_spec))
+    certsource.check_pin(sealer.fingerprint, pin, cert_spec)
+    return sealer
+
+
+def _manifest_format(fmt: str | None, write_to: str | None) -> str:
+    """-o wins; a -w file ending in .json means JSON; else YAML. A contradiction is refused."""
+    by_name = "json" if write_to and write_to.lower().endswith(".json") else None
+    if fmt and by_name and fmt != by_name:
+        raise BadInput(f"-o {fmt} but {write_to} ends in .json: leave out -o or rename the file")
+    return fmt or by_name or "yaml"
 
 
 def _render(docs: list[dict[str, Any]], fmt: str) -> str:
@@ -92,16 +122,60 @@ def _merge(target: str, specs: list[Any], sealer: Any, scope: str | None) -> Non
     write_atomic(target, yamlio.round_trip_dump(doc), os.stat(target).st_mode & 0o777)
 
 
-def _raw(specs: list[Any], sealer: Any, scope: Any) -> str:
-    if len(specs) != 1 or len(specs[0].data) != 1:
+def _stdin_value() -> bytes:
+    """The value for --raw, from stdin as it is (no newline stripped: use printf, not echo)."""
+    if sys.stdin.isatty():
+        raise BadInput("--raw without --from-literal/--from-file/-f reads the value from stdin: pipe it in")
+    value = sys.stdin.buffer.read(MAX_RAW_VALUE + 1)
+    if len(value) > MAX_RAW_VALUE:
+        raise BadInput(f"<stdin>: value is larger than {MAX_RAW_VALUE // 1024} KiB")
+    return value
+
+
+def _raw(
+    file: str | None,
+    name: str,
+    namespace: str,
+    literals: tuple[str, ...],
+    files: tuple[str, ...],
+    scope: str | None,
+    allow_empty: bool,
+    sealer: Any,
+) -> str:
+    """kubeseal --raw: one value from an entry, a one-entry manifest (-f), or stdin."""
+    from sealer import secret
+    from sealer.scope import Scope, scope_of
+    from sealer.sealing import seal_raw
+
+    chosen = Scope(scope or "strict")
+    if len(literals) + len(files) > 1:
         raise BadInput("--raw seals exactly one value: give one --from-literal or --from-file")
-    spec = specs[0]
-    return str(sealer.seal_values(scope, spec.namespace, spec.name, list(spec.data.values()))[0])
+    if literals or files:
+        value = (secret.parse_literal(literals[0]) if literals else secret.parse_file_entry(files[0]))[1]
+    elif file is None:
+        value = _stdin_value()
+    else:
+        specs = _input_specs(file, name, namespace, (), (), "Opaque")
+        if len(specs) != 1 or len(specs[0].data) != 1:
+            raise BadInput("--raw seals exactly one value: give one --from-literal or --from-file")
+        name, namespace, value = specs[0].name, specs[0].namespace, next(iter(specs[0].data.values()))
+        chosen = Scope(scope) if scope else scope_of(specs[0].annotations)
+    if not value and not allow_empty:
+        # Most likely an unset variable in `printf %s "$VALUE"`.
+        raise BadInput("--raw: the value is empty (pass --allow-empty-data to seal it anyway)")
+    return seal_raw(sealer, chosen, namespace, name, value)
 
 
 @click.command()
-@click.option("-f", "--file", "file", default="-", show_default=True, help="Secret manifest(s); - is stdin.")
-@click.option("--cert", "cert_path", required=True, type=PATH, help="Controller certificate (PEM).")
+@click.option(
+    "-f",
+    "--file",
+    "file",
+    default=None,
+    help="Secret manifest(s); - is stdin [default: -; with --raw and no entry, stdin is the value].",
+)
+@cert_option
+@pin_option
 @click.option("--name", default="", help="Secret name (with --from-literal/--from-file, --raw).")
 @click.option("--namespace", "-n", default="", help="Secret namespace, where the manifest has none.")
 @click.option(
@@ -119,7 +193,12 @@ def _raw(specs: list[Any], sealer: Any, scope: Any) -> str:
 )
 @format_option
 @click.option("-w", "--write", "write_to", type=PATH, help="Write here (atomically) instead of stdout.")
-@click.option("--raw", is_flag=True, help="Print one sealed value only (for Helm values).")
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="Print one sealed value only (for Helm values); with no entry and no -f, the value is stdin.",
+)
+@click.option("--allow-empty-data", is_flag=True, help="Seal a Secret that has no data (refused otherwise).")
 @click.option(
     "--merge-into",
     "merge_target",
@@ -127,41 +206,58 @@ def _raw(specs: list[Any], sealer: Any, scope: Any) -> str:
     help="Add or replace entries of this SealedSecret file in place.",
 )
 def seal(
-    file: str,
-    cert_path: str,
+    file: str | None,
+    cert_spec: str,
+    pin: str | None,
     name: str,
     namespace: str,
     type_: str,
     literals: tuple[str, ...],
     files: tuple[str, ...],
     scope: str | None,
-    fmt: str,
+    fmt: str | None,
     write_to: str | None,
     raw: bool,
+    allow_empty_data: bool,
     merge_target: str | None,
 ) -> int:
     """Seal Secrets with a controller certificate, offline, in kubeseal's format."""
+    from sealer import secret
     from sealer.atomic import write_atomic
     from sealer.scope import Scope, scope_of
     from sealer.sealing import sealed_secret
 
     if merge_target and (write_to or raw):
         raise BadInput("--merge-into edits its file in place: leave out -w/--write and --raw")
-    sealer = _sealer(cert_path)
-    specs = _input_specs(file, name, namespace, literals, files, type_)
-    if merge_target:
-        _merge(merge_target, specs, sealer, scope)
-        return 0
-    chosen = [Scope(scope) if scope else scope_of(s.annotations) for s in specs]
+    fmt = _manifest_format(fmt, None if raw else write_to)
+    sealer = _sealer(cert_spec, pin)
     if raw:
-        text = _raw(specs, sealer, chosen[0]) + "\n"
+        text = _raw(file, name, namespace, literals, files, scope, allow_empty_data, sealer) + "\n"
     else:
+        specs = _input_specs(file or "-", name, namespace, literals, files, type_)
+        if not allow_empty_data:
+            secret.refuse_empty(specs, _source(file or "-"))
+        if merge_target:
+            _merge(merge_target, specs, sealer, scope)
+            return 0
+        chosen = [Scope(scope) if scope else scope_of(s.annotations) for s in specs]
         text = _render([sealed_secret(s, sealer, c) for s, c in zip(specs, chosen, strict=True)], fmt)
     if write_to:
         write_atomic(write_to, text)
     else:
         click.echo(text, nl=False)
     return 0
+
+
+def _key_paths(given: tuple[str, ...]) -> list[str]:
+    """--key a.key,b.key as well as --key a.key --key b.key, as kubeseal's --recovery-private-key."""
+    import os
+
+    # A file whose name holds a comma still works as it did.
+    paths = [part.strip() for item in given for part in ([item] if os.path.isfile(item) else item.split(","))]
+    if any(not path for path in paths):
+        raise BadInput("--key takes file names, comma-separated or repeated: an empty one was given")
+    return paths
 
 
 @click.command()
@@ -173,45 +269,49 @@ def seal(
     "key_paths",
     multiple=True,
     required=True,
-    type=PATH,
-    help="Private key: PEM, key Secret manifest, or a v1 List of them (repeatable).",
+    metavar="FILE[,FILE…]",
+    help="Private key: PEM, key Secret manifest, or a v1 List of them (repeatable, or comma-separated).",
 )
 @format_option
-def unseal(file: str, key_paths: tuple[str, ...], fmt: str) -> int:
+def unseal(file: str, key_paths: tuple[str, ...], fmt: str | None) -> int:
     """Recovery: print the Secrets inside SealedSecrets, using the controller's private keys."""
     from sealer import secret
     from sealer.unseal import load_private_keys
     from sealer.unseal import unseal as open_sealed
 
-    keys = [k for path in key_paths for k in load_private_keys(path)]
+    keys = [k for path in _key_paths(key_paths) for k in load_private_keys(path)]
     source = _source(file)
     opened = [secret.to_manifest(open_sealed(doc, keys, source)) for doc in _sealed_documents(file)]
-    click.echo(_render(opened, fmt), nl=False)
+    click.echo(_render(opened, fmt or "yaml"), nl=False)
     return 0
 
 
 @click.command()
 @click.option("-f", "--file", "file", required=True, help="SealedSecret manifest(s); - is stdin.")
-@click.option("--cert", "cert_path", required=True, type=PATH, help="Certificate it should be sealed for.")
+@cert_option
+@pin_option
 @click.option(
     "--key",
     "key_paths",
     multiple=True,
-    type=PATH,
-    help="Also check every entry decrypts with this key (repeatable).",
+    metavar="FILE[,FILE…]",
+    help="Also check every entry decrypts with this key (repeatable, or comma-separated).",
 )
 @output_option
-def validate(file: str, cert_path: str, key_paths: tuple[str, ...], output: str) -> int:
+def validate(file: str, cert_spec: str, pin: str | None, key_paths: tuple[str, ...], output: str) -> int:
     """Check a SealedSecret offline; exit 1 with one line per problem."""
-    from sealer import certs
+    from sealer import certs, certsource
     from sealer.sealing import Sealer
     from sealer.unseal import load_private_keys
     from sealer.validate import problems
 
-    cert = certs.load_certificate(cert_path)
+    pin = certsource.parse_pin(pin) if pin else None  # a usage mistake fails before any fetch
+    shown = certsource.shown(cert_spec)
+    cert = certs.parse_certificate(certsource.read(cert_spec), shown)
+    certsource.check_pin(certs.fingerprint(cert), pin, cert_spec)
     # An expired certificate still tells what was sealed for it.
-    sealer = Sealer(certs.rsa_public_key(cert, cert_path), certs.fingerprint(cert))
-    keys = [k for path in key_paths for k in load_private_keys(path)]
+    sealer = Sealer(certs.rsa_public_key(cert, shown), certs.fingerprint(cert))
+    keys = [k for path in _key_paths(key_paths) for k in load_private_keys(path)]
     source = _source(file)
     docs = _sealed_documents(file)
     found = [f"{source}: {p}" for doc in docs for p in problems(doc, sealer, keys, source)]
