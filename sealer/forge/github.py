@@ -22,9 +22,9 @@ def error_text(data: Any) -> str:
         return ""
     text = str(data.get("message") or "")
     errors = data.get("errors")
-    if isinstance(errors, list) and errors and isinstance(errors[0], dict) and errors[0].get("message"):
-        text += f": {errors[0]['message']}"
-    return text
+    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+    detail = first.get("message") or " ".join(str(first[k]) for k in ("field", "code") if first.get(k))
+    return f"{text}: {detail}" if detail else text
 
 
 class GitHub:
