@@ -192,6 +192,12 @@ class FakeGitHub(FakeForge):
             pull.assignees += data["assignees"]
             return Response.json(201, self.pull_json(pull))
         if sub == "/requested_reviewers":
+            if set(data["reviewers"]) - {"alice", self.user}:
+                message = (
+                    "Reviews may only be requested from collaborators. One or more of the users or teams "
+                    f"you specified is not a collaborator of the {self.repository} repository."
+                )
+                return Response.json(422, {"message": message})
             pull.reviewers += data["reviewers"] + [f"team:{t}" for t in data["team_reviewers"]]
             return Response.json(201, self.pull_json(pull))
         return Response.json(404, {"message": "Not Found"})

@@ -185,6 +185,17 @@ def test_the_request_of_the_same_branch_is_updated(fake: FakeForge, repo: Path, 
     assert existing.body.startswith("new body") and (opened.action, again.action) == ("updated", "updated")
 
 
+def test_a_due_rotation_of_two_environments_supersedes_each_ones_request(fake: FakeForge, repo: Path) -> None:
+    git(repo, "push", "-q", "origin", "main:both")
+    staging = fake.add_pull("sealer/rotate-staging-1", "<!-- sealer:rotation envs=staging -->")
+    dev = fake.add_pull("sealer/rotate-dev-1", "<!-- sealer:rotation envs=dev -->")
+    opened = open_rotation(_forge(), "both", ["staging", "production"], "t", "b", Extras())
+    assert opened.superseded == (fake.pull_json(staging)["html_url"] if isinstance(fake, FakeGitHub) else
+                                 fake.mr_json(staging)["web_url"],)  # fmt: skip
+    assert staging.state == "closed" and dev.state == "open"
+    assert "<!-- sealer:rotation envs=production,staging -->" in fake.pulls[opened.number].body
+
+
 # -- errors -----------------------------------------------------------------------------------
 
 
@@ -221,6 +232,27 @@ def test_host_errors_are_one_line_and_the_rotation_is_reported(
     assert expected in err and err.count("\n") == 1 and "Traceback" not in err
     assert data["commit"] and data["pull_request"] is None and expected in data["pull_request_error"]
     assert TOKEN not in err
+
+
+def test_a_refused_reviewer_leaves_the_request_open_and_reported(fake: FakeForge, repo: Path) -> None:
+    with config.edit(repo) as doc:
+        doc["pullRequests"]["reviewers"] = ["carol"]
+    git(repo, "commit", "-qam", "carol reviews")
+    code, data, err = rotate(repo)
+    (pull,) = fake.open_pulls()
+    assert code == 4 and data["pull_request"] and data["pull_request"]["number"] == pull.number
+    assert "not set" in err and ("collaborator" in err or "no user 'carol'" in err) and err.count("\n") == 1
+
+
+def test_hostile_answers_are_errors_not_tracebacks(fake: FakeForge) -> None:
+    nested = "[" * 200_000 + "]" * 200_000
+    fake.fault_response = lambda fault: Response(200, nested.encode(), {})  # type: ignore[method-assign]
+    fake.fail_next(200)
+    try:
+        with pytest.raises(ForgeError, match="not JSON"):
+            _forge().default_branch()
+    finally:
+        del fake.fault_response
 
 
 def test_a_head_branch_the_remote_lacks_is_refused_with_the_hosts_reason(fake: FakeForge) -> None:

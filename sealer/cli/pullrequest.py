@@ -31,8 +31,11 @@ def open_and_report(
         "url": opened.url,
         "action": opened.action,
         "superseded": list(opened.superseded),
+        "problems": list(opened.problems),
     }
     lines = [text, f"{forge.noun} {opened.action}: {opened.url}"]
     lines += [f"superseded and closed: {url}" for url in opened.superseded]
     emit(view, output, "\n".join(lines))
+    if opened.problems:
+        raise PartlyDone(f"{forge.noun} {opened.url} is open, but: {'; '.join(opened.problems)}")
     return 0

@@ -40,16 +40,16 @@ def review(base: str | None, head: str | None, output: str, post: bool) -> int:
     forge = detect() if post else None  # a missing token is said before the review runs
     root = config.find_root()
     report = run_review(root, base, head)
+    if output == "json":
+        click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+    else:
+        click.echo(to_markdown(report) if output == "markdown" else to_text(report), nl=output == "text")
     if forge is not None:
         from sealer.forge.pulls import post_review
         from sealer.forge.rotation import review_branch
 
         posted = post_review(forge, review_branch(root), to_markdown(report))
         click.echo(f"review comment {posted.action} on {posted.url}", err=True)
-    if output == "json":
-        click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
-    else:
-        click.echo(to_markdown(report) if output == "markdown" else to_text(report), nl=output == "text")
     return report.exit_code
 
 

@@ -90,7 +90,7 @@ class GitHub:
 
     def comments(self, request: ChangeRequest) -> list[Comment]:
         found = self.client.pages(f"{self._repo_path}/issues/{request.number}/comments")
-        return [_comment(c) for c in found if isinstance(c, dict)]
+        return [_comment(c) for c in found if isinstance(c, dict) and type(c.get("id")) is int]
 
     def add_comment(self, request: ChangeRequest, body: str) -> None:
         self.client.send("POST", f"{self._repo_path}/issues/{request.number}/comments", {"body": body})
@@ -132,7 +132,7 @@ def _comment(data: dict[str, Any]) -> Comment:
     user = data.get("user") if isinstance(data.get("user"), dict) else {}
     assert isinstance(user, dict)
     return Comment(
-        id=int(data.get("id") or 0),
+        id=data["id"],
         body=str(data.get("body") or ""),
         author=str(user.get("login") or ""),
         by_bot=user.get("type") == "Bot",

@@ -104,7 +104,11 @@ class GitLab:
 
     def comments(self, request: ChangeRequest) -> list[Comment]:
         notes = self.client.pages(f"{self._mr(request)}/notes", {"sort": "asc"})
-        return [_comment(n) for n in notes if isinstance(n, dict) and not n.get("system")]
+        return [
+            _comment(n)
+            for n in notes
+            if isinstance(n, dict) and type(n.get("id")) is int and not n.get("system")
+        ]
 
     def add_comment(self, request: ChangeRequest, body: str) -> None:
         self.client.send("POST", f"{self._mr(request)}/notes", {"body": body})
@@ -125,9 +129,10 @@ class GitLab:
 
     def _user_id(self, username: str) -> int:
         users = self.client.get("users", {"username": username})
-        if not isinstance(users, list) or not users or not isinstance(users[0].get("id"), int):
+        first = users[0] if isinstance(users, list) and users else None
+        if not isinstance(first, dict) or type(first.get("id")) is not int:
             raise ForgeError(f"GitLab knows no user {clean(username)!r} (sealer.yaml pullRequests)")
-        return int(users[0]["id"])
+        return int(first["id"])
 
     def _request(self, data: Any) -> ChangeRequest:
         if not isinstance(data, dict) or not isinstance(data.get("iid"), int):
@@ -145,7 +150,7 @@ def _comment(data: dict[str, Any]) -> Comment:
     author = data.get("author") if isinstance(data.get("author"), dict) else {}
     assert isinstance(author, dict)
     return Comment(
-        id=int(data.get("id") or 0),
+        id=data["id"],
         body=str(data.get("body") or ""),
         author=str(author.get("username") or ""),
         by_bot=bool(author.get("bot")),

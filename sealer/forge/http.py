@@ -200,7 +200,7 @@ class Client:
         lowered = {k.lower(): v for k, v in (headers or {}).items()}
         try:
             data = json.loads(raw) if raw.strip() else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a hostile answer nested 100,000 deep
             if not lenient:
                 raise ForgeError(f"{self.host} sent an answer that is not JSON (HTTP {status})") from None
             data = None

@@ -28,6 +28,7 @@ class Opened:
     url: str
     action: str  # "created" or "updated"
     superseded: tuple[str, ...]  # URLs of the requests closed in favour of this one
+    problems: tuple[str, ...] = ()  # what failed after the request was open (it stays open)
 
 
 @dataclass(frozen=True)
@@ -81,16 +82,26 @@ def open_rotation(
                 raise
     if action == "updated":
         mine = forge.update(mine, title, text)
-    forge.attach(mine, extras)
+    # The request is open now: what fails from here on is reported with its URL, not instead of it.
+    problems = []
+    try:
+        forge.attach(mine, extras)
+    except ForgeError as err:
+        problems.append(f"labels, reviewers or assignees not set: {err}")
     superseded = []
     for other in already:
         if other.head != branch and envs_of(other) & set(envs):
-            note = (
-                f"Superseded by {mine.url}: a newer sealer rotation of {', '.join(sorted(envs_of(other)))}."
-            )
-            forge.close(other, note)
+            try:
+                forge.close(other, f"Superseded by {mine.url}: a newer sealer rotation of {_names(other)}.")
+            except ForgeError as err:
+                problems.append(f"{other.url} not closed: {err}")
+                continue
             superseded.append(other.url)
-    return Opened(mine.number, mine.url, action, tuple(superseded))
+    return Opened(mine.number, mine.url, action, tuple(superseded), tuple(problems))
+
+
+def _names(request: ChangeRequest) -> str:
+    return ", ".join(sorted(envs_of(request)))
 
 
 def post_review(forge: Forge, branch: str | None, markdown: str) -> Posted:
