@@ -297,6 +297,18 @@ def test_no_plaintext_key_and_no_token_in_anything_sent(
     assert holds_key(f"key {key}") and not holds_key(f"key {key[:-1]}x")
 
 
+def test_a_key_in_a_review_comment_is_redacted(fake: FakeForge, repo: Path) -> None:
+    from sealer import apikey
+    from sealer.forge.pulls import post_review
+
+    key = apikey.generate("staging")
+    git(repo, "push", "-q", "origin", "main:feature")
+    pull = fake.add_pull("feature")
+    post_review(_forge(), "feature", f"found {key} in values.yaml")
+    assert key not in pull.comments[0]["body"] and "slr_staging_[redacted]" in pull.comments[0]["body"]
+    assert key.encode() not in fake.sent()
+
+
 def test_a_text_holding_a_key_is_refused(fake: FakeForge, remote: Path) -> None:
     from sealer import apikey
 
