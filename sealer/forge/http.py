@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import SplitResult, urlencode, urljoin, urlsplit
 
 from sealer.forge.base import ForgeError
 
@@ -74,7 +74,7 @@ class Client:
             )
         if not self.token or any(c in self.token for c in "\r\n\0"):
             raise ForgeError(f"the {self.host} token is empty or not one line")
-        self._origin = (parts.scheme, parts.hostname, parts.port)
+        self._origin = _origin(parts)
         self._opener = urllib.request.build_opener(_NoRedirects)
         self._waited = 0.0
 
@@ -121,7 +121,7 @@ class Client:
 
     def _check_origin(self, url: str) -> None:
         parts = urlsplit(url)
-        if (parts.scheme, parts.hostname, parts.port) != self._origin or parts.username:
+        if _origin(parts) != self._origin or parts.username:
             raise ForgeError(
                 f"{self.host} pointed sealer to another site ({self._safe(parts.hostname or url)}); "
                 "refused: the token goes to the API's own address only"
@@ -232,7 +232,16 @@ class Client:
 
     def _origin_text(self) -> str:
         scheme, host, port = self._origin
-        return f"{scheme}://{host}" + (f":{port}" if port else "")
+        return f"{scheme}://{host}:{port}"
+
+
+def _origin(parts: SplitResult) -> tuple[str, str | None, int]:
+    """(scheme, host, port) with the scheme's default port filled in; a bad port is no origin."""
+    try:
+        port = parts.port
+    except ValueError:
+        raise ForgeError("a URL with an invalid port was refused") from None
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
 def pause(seconds: float) -> None:
