@@ -45,10 +45,11 @@ class FakeForge(FakeServer):
         self.requests: list[Request] = []
         self.comment_ids = 100
         self.on_create: Any = None  # called before a create is handled (a concurrent run)
+        self.app_token = False  # GitHub: an App installation token, which is no user
 
     def reset(self, remote: Path) -> None:
         with self.lock:
-            self.remote, self.pulls, self.requests = remote, {}, []
+            self.remote, self.pulls, self.requests, self.app_token = remote, {}, [], False
             self.clear_faults()
             self.clear_log()
 
@@ -115,6 +116,8 @@ class FakeGitHub(FakeForge):
         )
 
     def route(self, request: Request) -> Response:
+        if request.path == "/user" and self.app_token:
+            return Response.json(403, {"message": "Resource not accessible by integration"})
         if request.path == "/user":
             return Response.json(200, {"login": self.user, "type": "User"})
         prefix = f"/repos/{self.repository}"
@@ -179,7 +182,9 @@ class FakeGitHub(FakeForge):
             comment = {
                 "id": self.comment_ids,
                 "body": data["body"],
-                "user": {"login": self.user, "type": "User"},
+                "user": {"login": "sealer-app[bot]", "type": "Bot"}
+                if self.app_token
+                else {"login": self.user, "type": "User"},
             }
             pull.comments.append(comment)
             return Response.json(201, comment)

@@ -397,6 +397,37 @@ def test_review_post_keeps_one_comment_up_to_date(fake: FakeForge, repo: Path, m
     assert "review comment updated" in result.stderr
 
 
+def test_review_post_finds_the_request_of_the_ci_job(fake: FakeForge, repo: Path, monkeypatch: Any) -> None:
+    """CI checkouts are detached or on another ref: the job's own variables name the request."""
+    git(repo, "push", "-q", "origin", "main:feature")
+    fake.add_pull("other")
+    pull = fake.add_pull("feature")
+    if isinstance(fake, FakeGitHub):
+        monkeypatch.setenv("GITHUB_REF", f"refs/pull/{pull.number}/merge")
+    else:
+        monkeypatch.setenv("CI_MERGE_REQUEST_IID", str(pull.number))
+    git(repo, "checkout", "-q", "--detach")
+    result = cli(repo, "review", "--post", "-o", "json", "main", "HEAD")
+    assert result.exit_code == 0, result.stderr
+    assert len(pull.comments) == 1 and "findings" in json.loads(result.stdout)
+
+
+def test_review_post_with_a_github_app_token_edits_its_bot_comment(fake: FakeForge, repo: Path) -> None:
+    if not isinstance(fake, FakeGitHub):
+        pytest.skip("GitLab tokens can say who they are")
+    fake.app_token = True
+    git(repo, "push", "-q", "origin", "main:feature")
+    git(repo, "checkout", "-q", "-b", "feature")
+    pull = fake.add_pull("feature")
+    pull.comments.append(
+        {"id": 1, "body": f"{REVIEW_MARKER} planted", "user": {"login": "eve", "type": "User"}}
+    )
+    for _ in range(2):
+        assert cli(repo, "review", "--post", "main", "HEAD").exit_code == 0
+    assert [c["user"]["login"] for c in pull.comments] == ["eve", "sealer-app[bot]"]
+    assert pull.comments[0]["body"].endswith("planted")
+
+
 def test_review_post_without_a_request_is_one_line(fake: FakeForge, repo: Path) -> None:
     result = cli(repo, "review", "--post")
     assert result.exit_code == 2 and "no open" in result.stderr and "branch main" in result.stderr

@@ -33,7 +33,7 @@ def review(base: str | None, head: str | None, output: str, post: bool) -> int:
     import json
 
     from sealer import config
-    from sealer.forge import detect
+    from sealer.forge import branch_under_review, detect
     from sealer.review import review as run_review
     from sealer.review import to_markdown, to_text
 
@@ -46,9 +46,8 @@ def review(base: str | None, head: str | None, output: str, post: bool) -> int:
         click.echo(to_markdown(report) if output == "markdown" else to_text(report), nl=output == "text")
     if forge is not None:
         from sealer.forge.pulls import post_review
-        from sealer.forge.rotation import review_branch
 
-        posted = post_review(forge, review_branch(root), to_markdown(report))
+        posted = post_review(forge, branch_under_review(root), to_markdown(report))
         click.echo(f"review comment {posted.action} on {posted.url}", err=True)
     return report.exit_code
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from sealer.forge.base import Forge, ForgeError
 
@@ -57,3 +58,13 @@ def detect(env: Mapping[str, str] | None = None) -> Forge:
         )
         raise ForgeError(f"{token_var} is not set: sealer needs a token to talk to {kind}{hint}")
     return build(env, token)
+
+
+def branch_under_review(root: Path) -> str | None:
+    """CI's source-branch variable (its checkouts are detached), else the branch HEAD is on."""
+    from sealer import git
+
+    for var in ("GITHUB_HEAD_REF", "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME"):
+        if os.environ.get(var):
+            return os.environ[var]
+    return git.current_branch(root)

@@ -41,13 +41,3 @@ def open_pull_request(forge: Forge, cfg: Config, result: dict[str, Any]) -> Open
     settings = cfg.pull_requests
     extras = Extras(settings.labels, settings.reviewers, settings.assignees)
     return open_rotation(forge, result["branch"], envs, title_of(description, envs), description, extras)
-
-
-def review_branch(root: Path) -> str | None:
-    """The branch under review: CI's source-branch variable (checkouts there are detached), else HEAD's."""
-    from sealer import git
-
-    for var in ("GITHUB_HEAD_REF", "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME"):
-        if os.environ.get(var):
-            return os.environ[var]
-    return git.current_branch(root)
