@@ -373,7 +373,14 @@ def test_pagination_reads_every_page(fake: FakeForge) -> None:
     for n in range(7):
         fake.add_pull(f"b{n}", "<!-- sealer:rotation envs=dev -->")
     assert [p.head for p in _forge().open_requests()] == [f"b{n}" for n in range(7)]
-    assert sum(1 for r in fake.requests if r.method == "GET" and "pull" in r.path or "merge" in r.path) == 4
+    assert (
+        sum(
+            1
+            for r in fake.requests
+            if r.method == "GET" and ("/pulls" in r.path or "/merge_requests" in r.path)
+        )
+        == 4
+    )
 
 
 # -- review --post ------------------------------------------------------------------------------

@@ -56,7 +56,8 @@ def detect(env: Mapping[str, str] | None = None) -> Forge:
             if kind == "gitlab"
             else ""
         )
-        raise ForgeError(f"{token_var} is not set: sealer needs a token to talk to {kind}{hint}")
+        host = {"github": "GitHub", "gitlab": "GitLab"}[kind]
+        raise ForgeError(f"{token_var} is not set: sealer needs a token to talk to {host}{hint}")
     return build(env, token)
 
 
