@@ -255,6 +255,34 @@ def test_hostile_answers_are_errors_not_tracebacks(fake: FakeForge) -> None:
         del fake.fault_response
 
 
+@pytest.mark.parametrize(
+    "reply", [b"garbage\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n[", b""]
+)
+def test_a_broken_server_is_one_error(reply: bytes) -> None:
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(reply)
+
+    worker = threading.Thread(target=answer, daemon=True)
+    worker.start()
+    client = http.Client("GitHub", f"http://127.0.0.1:{listener.getsockname()[1]}", TOKEN)
+    try:
+        with pytest.raises(
+            ForgeError, match=r"^(cannot reach GitHub at http://127.0.0.1|GitHub sent an answer)"
+        ):
+            client.get("repos/a/b")
+    finally:
+        worker.join(timeout=10)
+        listener.close()
+
+
 def test_a_head_branch_the_remote_lacks_is_refused_with_the_hosts_reason(fake: FakeForge) -> None:
     with pytest.raises(ForgeError) as caught:
         open_rotation(_forge(), "never-pushed", ["staging"], "t", "b", Extras())

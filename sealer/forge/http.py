@@ -11,6 +11,7 @@ What it guarantees, because it carries a token that can push to the repository:
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import time
@@ -188,8 +189,8 @@ class Client:
             if reply.status in _REDIRECTS or self._rate_limit_wait(reply) is not None:
                 return reply
             raise self._error(method, url, reply) from None
-        except (urllib.error.URLError, OSError) as err:
-            reason = getattr(err, "reason", err)
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+            reason = getattr(err, "reason", None) or type(err).__name__
             raise ForgeError(
                 f"cannot reach {self.host} at {self._safe(self._origin_text())}: {self._safe(str(reason))}"
             ) from None
