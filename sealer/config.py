@@ -57,9 +57,19 @@ class Environment:
 
 
 @dataclass(frozen=True)
+class PullRequests:
+    """`pullRequests:` what `sealer rotate --open-pr` attaches to the pull request it opens."""
+
+    labels: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()  # user names, or ORG/TEAM (GitHub teams)
+    assignees: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     environments: dict[str, Environment] = field(default_factory=dict)
+    pull_requests: PullRequests = PullRequests()
 
     def env(self, name: str) -> Environment:
         if name not in self.environments:
@@ -182,13 +192,45 @@ def _environment(name: str, raw: Any) -> Environment:
     )
 
 
+_LABEL = re.compile(r"[^,\x00-\x1f\x7f]{1,50}")
+_USER = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_.]{0,99}")
+_REVIEWER = re.compile(rf"{_USER.pattern}(/{_USER.pattern})?")
+
+
+def _names(raw: Any, where: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+    items = _need([] if raw is None else raw, where, list, f"a list of {what}s")
+    if len(items) > 20:
+        raise ConfigError(where, "must list at most 20 names")
+    return tuple(_match(item, f"{where}[{i}]", pattern, what) for i, item in enumerate(items))
+
+
+def _pull_requests(raw: Any) -> PullRequests:
+    where = "pullRequests"
+    _need({} if raw is None else raw, where, dict, "a mapping of labels, reviewers and assignees")
+    unknown = set(raw or {}) - {"labels", "reviewers", "assignees"}
+    if unknown:
+        raise ConfigError(
+            where, f"unknown setting {sorted(map(str, unknown))[0]!r} (labels, reviewers, assignees)"
+        )
+    raw = raw or {}
+    return PullRequests(
+        labels=_names(raw.get("labels"), f"{where}.labels", _LABEL, "label of 1-50 characters, no comma"),
+        reviewers=_names(raw.get("reviewers"), f"{where}.reviewers", _REVIEWER, "user name or ORG/TEAM"),
+        assignees=_names(raw.get("assignees"), f"{where}.assignees", _USER, "user name"),
+    )
+
+
 def parse(data: Any, root: Path) -> Config:
     _need(data, CONFIG_FILE, dict, "a mapping")
     version = data.get("version")
     if type(version) is not int or version != VERSION:
         raise ConfigError("version", f"must be {VERSION}")
     envs = _need(data.get("environments"), "environments", dict, "a mapping of environments")
-    cfg = Config(root=root, environments={str(n): _environment(str(n), e) for n, e in envs.items()})
+    cfg = Config(
+        root=root,
+        environments={str(n): _environment(str(n), e) for n, e in envs.items()},
+        pull_requests=_pull_requests(data.get("pullRequests")),
+    )
     _check_values_files(cfg)
     return cfg
 

@@ -34,6 +34,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "scan": ("scan",),
     "check": ("policy",),
     "audit": ("policy",),
+    "ci": ("ci",),
 }
 
 
@@ -69,7 +70,7 @@ def cli() -> None:
     """Generate API keys, seal them for Bitnami Sealed Secrets, and deliver them through Git.
 
     Exit codes: 0 ok, 1 findings or check failed, 2 usage or bad input,
-    3 unexpected error, 130 interrupted.
+    3 unexpected error, 4 partly done (rotated, pull request not opened), 130 interrupted.
     """
 
 

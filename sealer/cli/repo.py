@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -74,6 +75,11 @@ def render(env: str, output: str) -> int:
     help="Write the files only; the new keys activate after you commit and re-run.",
 )
 @click.option("--push", "push", metavar="REMOTE", help="Push the branch to this remote after committing.")
+@click.option(
+    "--open-pr",
+    is_flag=True,
+    help="After --push, open (or update) the pull/merge request on GitHub or GitLab (token from CI's env).",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would rotate; write nothing.")
 @output_option
 def rotate(
@@ -85,6 +91,7 @@ def rotate(
     no_branch: bool,
     no_commit: bool,
     push: str | None,
+    open_pr: bool,
     dry_run: bool,
     output: str,
 ) -> int:
@@ -96,6 +103,7 @@ def rotate(
 
     if branch and no_branch:
         raise click.UsageError("--branch and --no-branch exclude each other")
+    forge = _forge_for(open_pr, push, no_branch, no_commit, dry_run)
     request = Request(
         envs=envs,
         keys=keys,
@@ -107,9 +115,25 @@ def rotate(
         push=push,
         dry_run=dry_run,
     )
-    result = run_rotate(config.load(), request)
-    emit(_json_view(result), output, _text_view(result))
-    return 0
+    cfg = config.load()
+    result = run_rotate(cfg, request)
+    if forge is None or not (result["commit"] and result["branch"]):
+        emit(_json_view(result), output, _text_view(result))
+        return 0
+    from sealer.cli.pullrequest import open_and_report
+
+    return open_and_report(forge, cfg, result, _json_view(result), _text_view(result), output)
+
+
+def _forge_for(open_pr: bool, push: str | None, no_branch: bool, no_commit: bool, dry_run: bool) -> Any:
+    """The Git host to open the pull request on, found before anything changes."""
+    if not open_pr or dry_run:
+        return None
+    if not push or no_branch or no_commit:
+        raise click.UsageError("--open-pr needs --push REMOTE, a commit and a branch of its own")
+    from sealer.forge import detect
+
+    return detect()
 
 
 def _json_view(result: dict) -> dict:

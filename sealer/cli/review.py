@@ -17,7 +17,12 @@ import click
     show_default=True,
     help="text for people, markdown for a pull-request comment, json for pipelines.",
 )
-def review(base: str | None, head: str | None, output: str) -> int:
+@click.option(
+    "--post",
+    is_flag=True,
+    help="Also post the markdown report on this branch's pull/merge request (one comment, kept up to date).",
+)
+def review(base: str | None, head: str | None, output: str, post: bool) -> int:
     """Explain every change to sealed data between BASE and HEAD, without any private key.
 
     BASE defaults to the merge-base of HEAD with main (else master, else origin/HEAD), HEAD to
@@ -28,14 +33,22 @@ def review(base: str | None, head: str | None, output: str) -> int:
     import json
 
     from sealer import config
+    from sealer.forge import branch_under_review, detect
     from sealer.review import review as run_review
     from sealer.review import to_markdown, to_text
 
-    report = run_review(config.find_root(), base, head)
+    forge = detect() if post else None  # a missing token is said before the review runs
+    root = config.find_root()
+    report = run_review(root, base, head)
     if output == "json":
         click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
     else:
         click.echo(to_markdown(report) if output == "markdown" else to_text(report), nl=output == "text")
+    if forge is not None:
+        from sealer.forge.pulls import post_review
+
+        posted = post_review(forge, branch_under_review(root), to_markdown(report))
+        click.echo(f"review comment {posted.action} on {posted.url}", err=True)
     return report.exit_code
 
 

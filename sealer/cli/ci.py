@@ -1,0 +1,68 @@
+"""`sealer ci init github|gitlab`: write the CI workflows and CODEOWNERS of a sealer repo."""
+
+from __future__ import annotations
+
+import click
+
+from sealer.cli.common import emit, output_option
+
+
+@click.group()
+def ci() -> None:
+    """CI pipelines for a sealer repo."""
+
+
+@ci.command("init")
+@click.argument("kind", type=click.Choice(["github", "gitlab"]))
+@click.option(
+    "--owner",
+    "owners",
+    multiple=True,
+    required=True,
+    help="Code owner of sealer's files (@org/team; repeatable).",
+)
+@click.option("--version", "version", help="Install this sealer release in CI [default: this one].")
+@click.option("--git", "git_pin", metavar="URL@COMMIT", help="Install sealer from this commit instead.")
+@click.option(
+    "--schedule", default="23 4 * * *", show_default=True, help="When to rotate due keys (cron, UTC)."
+)
+@click.option("--python", default="3.12", show_default=True, help="Python version the jobs use.")
+@click.option(
+    "--auth",
+    type=click.Choice(["app", "token"]),
+    default="app",
+    show_default=True,
+    help="GitHub: a GitHub App's token, or a fine-grained token in secrets.SEALER_TOKEN.",
+)
+@click.option(
+    "--policy-file", "policy_files", multiple=True, help="Another file for CODEOWNERS (repeatable)."
+)
+@click.option("--force", is_flag=True, help="Replace files that exist.")
+@output_option
+def init(
+    kind: str,
+    owners: tuple[str, ...],
+    version: str | None,
+    git_pin: str | None,
+    schedule: str,
+    python: str,
+    auth: str,
+    policy_files: tuple[str, ...],
+    force: bool,
+    output: str,
+) -> int:
+    """Write the rotation schedule, the pull-request gate and CODEOWNERS for KIND (github, gitlab)."""
+    from sealer import __version__, config
+    from sealer.forge.workflows import Options, write
+
+    if version and git_pin:
+        raise click.UsageError("--version and --git exclude each other")
+    options = Options(
+        kind, owners, version or __version__, git_pin, schedule, python, auth, policy_files, force
+    )
+    written = write(config.find_root(), options)
+    emit({"created": written}, output, "\n".join(f"wrote {p}" for p in written))
+    return 0
+
+
+COMMANDS = [ci]

@@ -1,0 +1,93 @@
+"""What sealer needs from a Git host (GitHub, GitLab): the `Forge` protocol and its records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from sealer.errors import SealerError
+
+
+class ForgeError(SealerError):
+    """The host refused or could not be reached; the message is one line and holds no token."""
+
+    def __init__(self, message: str, status: int | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ChangeRequest:
+    """A pull request (GitHub) or merge request (GitLab) whose head is in the repository itself."""
+
+    number: int  # GitHub's number, GitLab's iid
+    url: str
+    head: str
+    title: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    body: str
+    author: str
+    by_bot: bool
+
+
+@dataclass(frozen=True)
+class Extras:
+    """Who and what to attach to a rotation's pull request (sealer.yaml `pullRequests`)."""
+
+    labels: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()  # users, or `org/team` (GitHub teams)
+    assignees: tuple[str, ...] = ()
+
+
+class Forge(Protocol):
+    name: str  # "GitHub", "GitLab": for messages
+    noun: str  # "pull request", "merge request"
+
+    def default_branch(self) -> str: ...
+
+    def open_requests(self) -> list[ChangeRequest]:
+        """Open requests whose head branch lives in this repository (never a fork's)."""
+        ...
+
+    def create(self, head: str, base: str, title: str, body: str) -> ChangeRequest:
+        """Open a request; `AlreadyOpen` when one exists for `head`."""
+        ...
+
+    def update(self, request: ChangeRequest, title: str, body: str) -> ChangeRequest: ...
+
+    def close(self, request: ChangeRequest, comment: str) -> None: ...
+
+    def attach(self, request: ChangeRequest, extras: Extras) -> None: ...
+
+    def comments(self, request: ChangeRequest) -> list[Comment]: ...
+
+    def add_comment(self, request: ChangeRequest, body: str) -> None: ...
+
+    def edit_comment(self, request: ChangeRequest, comment: Comment, body: str) -> None: ...
+
+    def viewer(self) -> str | None:
+        """The token's own user name, or None when the host will not say (GitHub App tokens)."""
+        ...
+
+    def current_request_number(self) -> int | None:
+        """The request the CI job runs for, from the CI's environment, if it says."""
+        ...
+
+
+class AlreadyOpen(ForgeError):
+    """The host refused a second open request for the same head branch."""
+
+
+EXIT_PARTLY_DONE = 4
+
+
+class PartlyDone(SealerError):
+    """The rotation landed (committed, pushed) but a later step did not: the message says what to do."""
+
+    exit_code = EXIT_PARTLY_DONE

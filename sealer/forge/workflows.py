@@ -1,0 +1,124 @@
+"""`sealer ci init github|gitlab`: the CI workflows and the CODEOWNERS file of a sealer repo.
+
+Every value that goes into a generated file is checked against a narrow pattern first and
+then written as a YAML scalar, so no option can add a step or a key to a workflow.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sealer import __version__, templating
+from sealer.atomic import write_atomic
+from sealer.errors import BadInput
+
+KINDS = ("github", "gitlab")
+_VERSION = re.compile(r"[0-9]+(\.[0-9]+)*([.+-]?[0-9A-Za-z.]+)?")
+_GIT_PIN = re.compile(r"(https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._/-]+)@([0-9a-f]{40})")
+_OWNER = re.compile(r"@[A-Za-z0-9][-A-Za-z0-9_.]*(/[A-Za-z0-9][-A-Za-z0-9_./]*)?|[^@\s]+@[^@\s]+\.[a-z]+")
+_CRON = re.compile(r"[0-9*/,-]+( [0-9*/,A-Za-z-]+){4}")
+_PYTHON = re.compile(r"3\.[0-9]{1,2}")
+_PATH = re.compile(r"[A-Za-z0-9._/-]+")
+# sealer's trust anchors: configuration, pinned certificates, the ledger, sealer's own folder
+# (allow-lists, baselines), and the files that run the gate itself.
+OWNED_PATHS = ("/sealer.yaml", "/certs/", "/ledger/", "/.sealer/", "/.pre-commit-config.yaml")
+GITLAB_FILE = ".gitlab/ci/sealer.yml"
+
+
+@dataclass(frozen=True)
+class Options:
+    kind: str
+    owners: tuple[str, ...]
+    version: str = __version__
+    git_pin: str | None = None  # https://HOST/PATH@COMMIT: install from that commit instead
+    schedule: str = "23 4 * * *"
+    python: str = "3.12"
+    auth: str = "app"  # github: a GitHub App token, or "token" (secrets.SEALER_TOKEN)
+    policy_files: tuple[str, ...] = ()
+    force: bool = False
+
+
+def package_spec(options: Options) -> str:
+    """What pip installs: sealer pinned to a release, or to one commit of a Git repository."""
+    if options.git_pin is not None:
+        if not _GIT_PIN.fullmatch(options.git_pin):
+            raise BadInput("--git must be https://HOST/PATH@COMMIT with the full 40-digit commit id")
+        url, _port, commit = _GIT_PIN.fullmatch(options.git_pin).groups()  # type: ignore[union-attr]
+        return f"sealer @ git+{url}@{commit}"
+    if not _VERSION.fullmatch(options.version):
+        raise BadInput(f"--version must be a release number like 1.4.2, got {options.version!r}")
+    return f"sealer=={options.version}"
+
+
+def _check(options: Options) -> None:
+    if options.kind not in KINDS:
+        raise BadInput(f"unknown CI {options.kind!r}: one of {', '.join(KINDS)}")
+    if not options.owners:
+        raise BadInput("give at least one --owner (@user, @org/team or an e-mail) for CODEOWNERS")
+    for owner in options.owners:
+        if not _OWNER.fullmatch(owner):
+            raise BadInput(f"--owner {owner!r} is not @user, @org/team or an e-mail address")
+    if not _CRON.fullmatch(options.schedule):
+        raise BadInput(f"--schedule {options.schedule!r} is not a five-field cron expression")
+    if not _PYTHON.fullmatch(options.python):
+        raise BadInput(f"--python {options.python!r} is not a Python version like 3.12")
+    for path in options.policy_files:
+        if not _PATH.fullmatch(path) or ".." in path.split("/"):
+            raise BadInput(f"--policy-file {path!r} is not a plain path inside the repository")
+
+
+def render(options: Options) -> dict[str, str]:
+    """Relative path -> text of every file `ci init` writes."""
+    _check(options)
+    common = {"version": __version__, "package": package_spec(options), "python": options.python}
+    workflows = ".github/workflows" if options.kind == "github" else None
+    ci_files = [f"/{workflows}/sealer-review.yml", f"/{workflows}/sealer-rotate.yml"] if workflows else []
+    owners_file = ".github/CODEOWNERS" if options.kind == "github" else ".gitlab/CODEOWNERS"
+    paths = [
+        *OWNED_PATHS,
+        *(f"/{p.lstrip('/')}" for p in options.policy_files),
+        *(ci_files or ["/.gitlab-ci.yml", f"/{GITLAB_FILE}"]),
+        f"/{owners_file}",
+    ]
+    files = {
+        owners_file: templating.render(
+            "ci/CODEOWNERS.j2", kind=options.kind, paths=paths, owners=options.owners
+        )
+    }
+    if options.kind == "github":
+        token = "steps.token.outputs.token" if options.auth == "app" else "secrets.SEALER_TOKEN"
+        files[f"{workflows}/sealer-review.yml"] = templating.render("ci/github-review.yml.j2", **common)
+        files[f"{workflows}/sealer-rotate.yml"] = templating.render(
+            "ci/github-rotate.yml.j2",
+            **common,
+            schedule=options.schedule,
+            auth=options.auth,
+            token_expr=token,
+        )
+    else:
+        files[GITLAB_FILE] = templating.render("ci/gitlab-ci.yml.j2", **common, path=GITLAB_FILE)
+    return files
+
+
+def write(root: Path, options: Options) -> list[str]:
+    """Write the files (refusing to replace any without --force); their relative paths."""
+    files = render(options)
+    existing = [rel for rel in files if (root / rel).exists() or (root / rel).is_symlink()]
+    if existing and not options.force:
+        raise BadInput(f"{', '.join(sorted(existing))} exist already: give --force to replace them")
+    for rel in sorted(files):
+        _make_parents(root, rel)
+        write_atomic(root / rel, files[rel])
+    return sorted(files)
+
+
+def _make_parents(root: Path, rel: str) -> None:
+    """Create the folders of `rel`, refusing a symlink among them (it could lead out of the repo)."""
+    folder = root
+    for part in Path(rel).parts[:-1]:
+        folder = folder / part
+        if folder.is_symlink():
+            raise BadInput(f"{folder.relative_to(root)} is a symlink: refusing to write through it")
+        folder.mkdir(exist_ok=True)
