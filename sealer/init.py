@@ -19,7 +19,9 @@ OUT_DIR = ".sealer/out"
 
 
 @dataclass(frozen=True)
-class EnvPlan:
+class NewEnvironment:
+    """One environment as `sealer init` writes it into sealer.yaml."""
+
     name: str
     namespace: str
     secret_name: str
@@ -30,7 +32,7 @@ class EnvPlan:
     key_lifetime_days: int
 
 
-def plan(envs: tuple[str, ...], namespaces: dict[str, str]) -> list[EnvPlan]:
+def plan(envs: tuple[str, ...], namespaces: dict[str, str]) -> list[NewEnvironment]:
     names = envs or DEFAULT_ENVS
     if len(set(names)) != len(names):
         raise BadInput("each --env may be given once")
@@ -42,7 +44,7 @@ def plan(envs: tuple[str, ...], namespaces: dict[str, str]) -> list[EnvPlan]:
         check_env_tag(name)  # env names also tag the keys, so they follow the key format's rule
         days = DEFAULT_ROTATION_DAYS.get(name, 90)
         plans.append(
-            EnvPlan(
+            NewEnvironment(
                 name,
                 namespaces.get(name, name),
                 DEFAULT_SECRET_NAME,

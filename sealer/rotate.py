@@ -38,7 +38,7 @@ from sealer.backends.base import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso
 from sealer.config import Config, Environment
 from sealer.errors import BackendError, BadInput
 from sealer.init import OUT_DIR
-from sealer.sealing import Sealer
+from sealer.sealing import CertSealer
 
 TEMP_SUFFIX = ".sealer-tmp"
 TEMPS_MARKER = "sealer-temps.json"  # in the git dir: the temps being written, until the journal names them
@@ -58,21 +58,23 @@ class Request:
 
 
 @dataclass
-class EnvPlan:
+class EnvRotation:
+    """One environment's share of a rotation: the entries it rotates and the files it writes."""
+
     env: Environment
     rotated: list[dict[str, Any]]  # name, key_id, fingerprint, previous_key_id, expires
     new_records: list[KeyRecord]
     files: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # path -> (new, old)
 
 
-def sealers(cfg: Config, env: Environment) -> dict[str, Sealer]:
+def sealers(cfg: Config, env: Environment) -> dict[str, CertSealer]:
     """A sealer per pinned cluster, refusing a cert file that no longer matches its pin."""
     if not env.clusters:
         raise BadInput(f"{env.name} pins no certificate: run `sealer cert add {env.name} --file tls.crt`")
     result = {}
     for cluster in env.clusters:
         cert = certs.load_certificate(cfg.root / cluster.cert)
-        found = Sealer.from_certificate(cert, cluster.cert)
+        found = CertSealer.from_certificate(cert, cluster.cert)
         if found.fingerprint != cluster.fingerprint:
             raise BadInput(
                 f"{cluster.cert} does not match the fingerprint pinned for {env.name}/{cluster.name}"
@@ -111,14 +113,14 @@ class Target:
 
 def plan_env(
     target: Target, cfg: Config, now: dt.datetime, grace: dt.timedelta | None, actor: str
-) -> EnvPlan:
+) -> EnvRotation:
     env, names, old_records = target.env, target.names, target.records
     unknown = [n for n in names if n not in env.keys]
     if unknown:
         raise BadInput(f"{env.name} manages no key named {', '.join(unknown)} (it has {', '.join(env.keys)})")
     by_cluster = sealers(cfg, env)
     previous = ledger.current(env.keys, old_records)
-    plan = EnvPlan(env, [], [])
+    plan = EnvRotation(env, [], [])
     values: dict[str, bytes] = {}  # the plaintext keys: in memory only, sealed below, then dropped
     for name in names:
         key = apikey.generate(env.name)
@@ -170,11 +172,11 @@ MIN_ENVS_PER_WORKER = 4
 
 def plan_all(
     targets: list[Target], cfg: Config, now: dt.datetime, grace: dt.timedelta | None, actor: str
-) -> list[EnvPlan]:
+) -> list[EnvRotation]:
     """Every target's plan, on every core for many environments. The plaintext keys stay in
     the process that seals them: only ciphertext and metadata come back."""
 
-    def work(share: Sequence[Target]) -> list[EnvPlan]:
+    def work(share: Sequence[Target]) -> list[EnvRotation]:
         return [plan_env(target, cfg, now, grace, actor) for target in share]
 
     workers = min(forkpool.cores(), len(targets) // MIN_ENVS_PER_WORKER)
@@ -213,16 +215,16 @@ def _branch(root: Path, request: Request, envs: list[str], now: dt.datetime) -> 
     return git.check_branch_name(root, base if taken == 1 else f"{base}-{taken}")
 
 
-def _message(plans: list[EnvPlan], grace: dt.timedelta | None) -> str:
+def _message(plans: list[EnvRotation], grace: dt.timedelta | None) -> str:
     return templating.render("commit-message.txt.j2", plans=plans, grace=grace).strip() + "\n"
 
 
-def _external(plan: EnvPlan) -> bool:
+def _external(plan: EnvRotation) -> bool:
     # The GitOps store is the committed ledger itself: the commit is its registration and activation.
     return plan.env.backend_kind != DEFAULT_BACKEND
 
 
-def _register(cfg: Config, plans: list[EnvPlan]) -> list[tuple[Any, KeyRecord]]:
+def _register(cfg: Config, plans: list[EnvRotation]) -> list[tuple[Any, KeyRecord]]:
     """Register every new key as pending; on failure remove those already registered."""
     done: list[tuple[Any, KeyRecord]] = []
     try:
@@ -255,7 +257,7 @@ def _compensate(registered: list[tuple[Any, KeyRecord]]) -> None:
             pass  # a leftover pending key is never valid; the next rotation removes it
 
 
-def _activations(plans: list[EnvPlan], grace: dt.timedelta | None, now: dt.datetime) -> list[dict[str, Any]]:
+def _activations(plans: list[EnvRotation], grace: dt.timedelta | None, now: dt.datetime) -> list[dict[str, Any]]:
     return [
         {
             "env": p.env.name,
@@ -271,7 +273,7 @@ def _activations(plans: list[EnvPlan], grace: dt.timedelta | None, now: dt.datet
 
 
 def _write_temps(
-    root: Path, git_dir: Path, plans: list[EnvPlan], commit: git.Commit | None
+    root: Path, git_dir: Path, plans: list[EnvRotation], commit: git.Commit | None
 ) -> list[dict[str, str]]:
     """Complete temps beside their targets, durable before the journal names them; until then
     the marker names them. Each also goes to the commit being built."""
@@ -309,7 +311,7 @@ def _sweep_temps(root: Path, git_dir: Path) -> None:
     marker.unlink(missing_ok=True)
 
 
-def _restore(root: Path, plans: list[EnvPlan]) -> None:
+def _restore(root: Path, plans: list[EnvRotation]) -> None:
     """Put every file back as it was before the rotation (an exception before the commit)."""
     for plan in plans:
         for rel, (_new, old) in plan.files.items():
@@ -319,7 +321,7 @@ def _restore(root: Path, plans: list[EnvPlan]) -> None:
                 write_atomic(root / rel, old)
 
 
-def _summary(plans: list[EnvPlan], request: Request, branch: str | None) -> dict[str, Any]:
+def _summary(plans: list[EnvRotation], request: Request, branch: str | None) -> dict[str, Any]:
     envs = [
         {
             "env": p.env.name,
@@ -367,7 +369,7 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> dic
 def _apply(
     cfg: Config,
     git_dir: Path,
-    plans: list[EnvPlan],
+    plans: list[EnvRotation],
     request: Request,
     branch: str | None,
     summary: dict[str, Any],

@@ -15,7 +15,7 @@ from sealer import layout, provenance, yamlio
 from sealer.config import Environment
 from sealer.errors import BadInput
 from sealer.scope import label, scope_of
-from sealer.sealing import Sealer, sealed_secret
+from sealer.sealing import CertSealer, sealed_secret
 from sealer.secret import SecretSpec
 
 HEADER = "# Managed by sealer (`sealer rotate`): do not edit by hand. Safe to commit: values are sealed.\n"
@@ -36,7 +36,7 @@ def encrypted_data(doc: Mapping[str, Any] | None) -> dict[str, str]:
     return dict(((doc or {}).get("spec") or {}).get("encryptedData") or {})
 
 
-def skeleton(env: Environment, sealer: Sealer) -> dict[str, Any]:
+def skeleton(env: Environment, sealer: CertSealer) -> dict[str, Any]:
     spec = SecretSpec(name=env.secret_name, namespace=env.namespace, labels=dict(MANAGED_BY))
     return sealed_secret(spec, sealer, env.scope)
 
@@ -66,7 +66,7 @@ def _retargeted(doc: Mapping[str, Any], env: Environment, sealed: Mapping[str, s
 
 
 def merged(
-    doc: dict[str, Any] | None, env: Environment, sealer: Sealer, sealed: Mapping[str, str], source: str
+    doc: dict[str, Any] | None, env: Environment, sealer: CertSealer, sealed: Mapping[str, str], source: str
 ) -> dict[str, Any]:
     """`doc` (or a new SealedSecret) with `sealed` (entry -> ciphertext made by `sealer`) put in."""
     if doc is None or _retargeted(doc, env, sealed, source):
@@ -85,7 +85,7 @@ def dump(doc: Mapping[str, Any]) -> str:
     return HEADER + yamlio.dump(dict(doc))
 
 
-def seal_entries(env: Environment, sealer: Sealer, values: Mapping[str, bytes]) -> dict[str, str]:
+def seal_entries(env: Environment, sealer: CertSealer, values: Mapping[str, bytes]) -> dict[str, str]:
     names = list(values)
     label(env.scope, env.namespace, env.secret_name)  # fail early with a clear message
     sealed = sealer.seal_values(env.scope, env.namespace, env.secret_name, [values[n] for n in names])

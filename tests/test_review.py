@@ -28,7 +28,7 @@ from repo_support import (
 from sealer import apikey, certs, hybrid, ledger, provenance, yamlio
 from sealer.review.checks import plaintext_lines, value_problem
 from sealer.scope import NAMESPACE_WIDE, Scope
-from sealer.sealing import Sealer
+from sealer.sealing import CertSealer
 
 SEALED = "sealed/staging/staging.yaml"
 VALUES = "deploy/staging/values.yaml"
@@ -183,7 +183,7 @@ def _set_entry(repo: Path, value: str, sealed_with: str | None = None) -> None:
 
 def _seal(cert_dir: Path, plaintext: str) -> tuple[str, str]:
     """(ciphertext for staging's Secret, certificate fingerprint)."""
-    sealer = Sealer.from_certificate(certs.load_certificate(cert_dir / "tls.crt"), "cert")
+    sealer = CertSealer.from_certificate(certs.load_certificate(cert_dir / "tls.crt"), "cert")
     return sealer.seal_values(Scope.STRICT, "staging", "engine-api-key", [plaintext.encode()])[
         0
     ], sealer.fingerprint

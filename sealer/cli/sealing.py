@@ -22,9 +22,9 @@ format_option = click.option(
 
 def _sealer(cert_path: str) -> Any:
     from sealer import certs
-    from sealer.sealing import Sealer
+    from sealer.sealing import CertSealer
 
-    return Sealer.from_pem(certs.read_bytes(cert_path, "certificate"), cert_path)
+    return CertSealer.from_pem(certs.read_bytes(cert_path, "certificate"), cert_path)
 
 
 def _render(docs: list[dict[str, Any]], fmt: str) -> str:
@@ -204,13 +204,13 @@ def unseal(file: str, key_paths: tuple[str, ...], fmt: str) -> int:
 def validate(file: str, cert_path: str, key_paths: tuple[str, ...], output: str) -> int:
     """Check a SealedSecret offline; exit 1 with one line per problem."""
     from sealer import certs
-    from sealer.sealing import Sealer
+    from sealer.sealing import CertSealer
     from sealer.unseal import load_private_keys
     from sealer.validate import problems
 
     cert = certs.load_certificate(cert_path)
     # An expired certificate still tells what was sealed for it.
-    sealer = Sealer(certs.rsa_public_key(cert, cert_path), certs.fingerprint(cert))
+    sealer = CertSealer(certs.rsa_public_key(cert, cert_path), certs.fingerprint(cert))
     keys = [k for path in key_paths for k in load_private_keys(path)]
     source = _source(file)
     docs = _sealed_documents(file)
