@@ -18,9 +18,9 @@ from sealer.apikey import ENV_TAG
 from sealer.atomic import write_atomic
 from sealer.backends import BACKENDS
 from sealer.errors import BadInput, ConfigError
+from sealer.layout import CONFIG_FILE
 from sealer.scope import Scope
 
-CONFIG_FILE = "sealer.yaml"
 VERSION = 1
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")

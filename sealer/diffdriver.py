@@ -23,13 +23,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sealer import hybrid, yamlio
+from sealer import hybrid, layout, yamlio
 from sealer.errors import SealerError
 
 # A base64 run long enough to hold a sealed value (2048-bit: 2 + 256 + 16 bytes = 368 chars).
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{300,}={0,2}(?![A-Za-z0-9+/=])")
-CONFIG_FILE = "sealer.yaml"  # sealer.config imports more than a textconv needs
-LEDGER_DIR = "ledger"
 MAX_FLOW_DEPTH = 1000
 
 
@@ -92,7 +90,7 @@ def _values_files(env: Mapping[str, Any]) -> list[str]:
 
 def _statuses(root: Path, env: str) -> dict[str, str]:
     """key id -> status in the working tree's ledger of `env`."""
-    keys = _mapping(_load(root / LEDGER_DIR / f"{env}.yaml")).get("keys")
+    keys = _mapping(_load(layout.ledger_path(root, env))).get("keys")
     records = [_mapping(k) for k in keys] if isinstance(keys, list) else []
     return {str(k.get("key_id")): str(k.get("status")) for k in records}
 
@@ -101,7 +99,7 @@ def known_key_ids(doc: Any, root: Path) -> dict[str, str]:
     """ciphertext -> key id (with its ledger status) from the file itself and its environment's
     values files in the working tree."""
     result = key_ids_in_values(doc)
-    environments = _mapping(_mapping(_load(root / CONFIG_FILE)).get("environments"))
+    environments = _mapping(_mapping(_load(layout.config_path(root))).get("environments"))
     env = _env_of(doc, environments)
     if env is None:
         return result

@@ -15,7 +15,6 @@ DEFAULT_ENVS = ("dev", "staging", "production")
 # Rotation periods users are told to follow: production 90 days, staging 30, dev 180.
 DEFAULT_ROTATION_DAYS = {"dev": 180, "staging": 30, "production": 90}
 DEFAULT_SECRET_NAME = "engine-api-key"
-OUT_DIR = ".sealer/out"
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ def _add_gitattributes(path: Path, created: list[Path]) -> None:
 def init(root: Path, envs: tuple[str, ...] = (), namespaces: dict[str, str] | None = None) -> list[Path]:
     """Write sealer.yaml, the folders, the pre-commit config and the diff driver set-up."""
     _git_root(root)
-    target = root / config.CONFIG_FILE
+    target = layout.config_path(root)
     if target.exists():
         raise BadInput(f"{target} exists; sealer init never overwrites it")
     plans = plan(envs, namespaces or {})
@@ -112,9 +111,9 @@ def init(root: Path, envs: tuple[str, ...] = (), namespaces: dict[str, str] | No
             created,
         )
     (root / layout.CERTS_DIR).mkdir(exist_ok=True)
-    _write_new(root / ".pre-commit-config.yaml", templating.render("pre-commit-config.yaml.j2"), created)
-    _add_gitattributes(root / ".gitattributes", created)
-    _add_line(root / ".gitignore", f"/{OUT_DIR}/", created)
+    _write_new(root / layout.PRE_COMMIT_CONFIG, templating.render("pre-commit-config.yaml.j2"), created)
+    _add_gitattributes(root / layout.GITATTRIBUTES, created)
+    _add_line(root / layout.GITIGNORE, f"/{layout.OUT_DIR}/", created)
     subprocess.run(
         ["git", "-C", str(root), "config", "diff.sealer.textconv", "sealer diff-driver"], check=True
     )

@@ -16,8 +16,8 @@ from sealer import yamlio
 from sealer.atomic import write_atomic
 from sealer.backends.base import ACTIVE, PENDING, KeyRecord
 from sealer.errors import ConfigError
+from sealer.layout import LEDGER_DIR, ledger_path  # noqa: F401  (backends/gitops.py reads them here)
 
-LEDGER_DIR = "ledger"
 HEADER = "# Managed by sealer: key metadata for one environment. It never holds a key.\n"
 
 
@@ -28,10 +28,6 @@ def current(keys: Sequence[str], records: list[KeyRecord]) -> dict[str, KeyRecor
         if record.name in keys and record.status in (ACTIVE, PENDING):
             chosen[record.name] = record
     return {name: chosen[name] for name in keys if name in chosen}
-
-
-def ledger_path(repo: Path, env: str) -> Path:
-    return repo / LEDGER_DIR / f"{env}.yaml"
 
 
 def load(repo: Path, env: str) -> list[KeyRecord]:

@@ -37,7 +37,6 @@ from sealer.backends import DEFAULT_BACKEND, open_store
 from sealer.backends.base import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso, utcnow
 from sealer.config import Config, Environment
 from sealer.errors import BackendError, BadInput
-from sealer.init import OUT_DIR
 from sealer.sealing import CertSealer
 
 TEMP_SUFFIX = ".sealer-tmp"
@@ -157,8 +156,8 @@ def plan_env(
         doc = state.merged(old_doc, env, by_cluster[cluster.name], sealed, rel)
         plan.files[rel] = (state.dump(doc), old_text)
         plan.files[cluster.values_file] = render.values_text(cfg.root, env, cluster, doc, records)
-    rel = str(ledger.ledger_path(Path(""), env.name))
-    old_ledger = ledger.ledger_path(cfg.root, env.name)
+    rel = layout.ledger_file(env.name)
+    old_ledger = layout.ledger_path(cfg.root, env.name)
     plan.files[rel] = (
         ledger.dump(env.name, records),
         old_ledger.read_text(encoding="utf-8") if old_ledger.exists() else None,
@@ -257,7 +256,9 @@ def _compensate(registered: list[tuple[Any, KeyRecord]]) -> None:
             pass  # a leftover pending key is never valid; the next rotation removes it
 
 
-def _activations(plans: list[EnvRotation], grace: dt.timedelta | None, now: dt.datetime) -> list[dict[str, Any]]:
+def _activations(
+    plans: list[EnvRotation], grace: dt.timedelta | None, now: dt.datetime
+) -> list[dict[str, Any]]:
     return [
         {
             "env": p.env.name,
@@ -463,7 +464,7 @@ def _delivered(root: Path, entry: journal.Journal) -> bool:
     ledgers: dict[str, str] = {}
     for item in entry.activations:
         if item["env"] not in ledgers:
-            rel = str(ledger.ledger_path(Path(""), item["env"]))
+            rel = layout.ledger_file(item["env"])
             ledgers[item["env"]] = git.file_at(root, "HEAD", rel) or ""
     return all(item["key_id"] in ledgers[item["env"]] for item in entry.activations)
 
@@ -518,7 +519,7 @@ def _activate(root: Path, entry: journal.Journal) -> None:
 
 def _write_outputs(root: Path, result: dict[str, Any]) -> None:
     """The PR description and the JSON beside it, for the pipeline that opens the pull request."""
-    out = root / OUT_DIR
+    out = layout.out_path(root)
     out.mkdir(parents=True, exist_ok=True)
     stem = (
         result.get("branch") or f"rotate-{result['commit'][:12] if result.get('commit') else 'uncommitted'}"

@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner, Result
 from repo_support import isolate
 
-from sealer import config, keypair, layout, ledger, cert_pins, state, yamlio
+from sealer import cert_pins, config, keypair, layout, ledger, state, yamlio
 from sealer.backends.base import KeyRecord
 from sealer.cli import cli
 from sealer.init import init

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from sealer import apikey, config, init, keypair, cert_pins, unseal, yamlio
+from sealer import apikey, cert_pins, config, init, keypair, unseal, yamlio
 from sealer.backends.base import ACTIVE, KeyRecord
 from sealer.errors import SealerError
 from sealer.scope import Scope, scope_annotations

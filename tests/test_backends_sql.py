@@ -13,7 +13,7 @@ import pytest
 from fixtures_sql_stores import PgCluster
 from test_backends_contract import ENV, NAME, activated, new_key, refused, registered, statuses
 
-from sealer import ledger
+from sealer import layout, ledger
 from sealer.backends import open_store
 from sealer.backends.base import ACTIVE, PENDING, REVOKED, KeyStore
 from sealer.errors import BackendError, BadInput
@@ -323,13 +323,13 @@ def test_gitops_records_are_the_ledger_file_and_leave_nothing_else(gitops_store:
     old, new = activated(gitops_store), registered(gitops_store)
     gitops_store.activate(ENV, NAME, new.key_id, None)
     files = sorted(path.relative_to(gitops_store.repo) for path in gitops_store.repo.rglob("*"))
-    assert files == [Path(ledger.LEDGER_DIR), Path(ledger.LEDGER_DIR) / f"{ENV}.yaml"]
+    assert files == [Path(layout.LEDGER_DIR), Path(layout.LEDGER_DIR) / f"{ENV}.yaml"]
     assert ledger.load(gitops_store.repo, ENV) == gitops_store.list(ENV)
     assert [(record.key_id, record.status) for record in ledger.load(gitops_store.repo, ENV)] == [
         (old.key_id, REVOKED),
         (new.key_id, ACTIVE),
     ]
-    assert ledger.ledger_path(gitops_store.repo, ENV).read_text() == ledger.dump(ENV, gitops_store.list(ENV))
+    assert layout.ledger_path(gitops_store.repo, ENV).read_text() == ledger.dump(ENV, gitops_store.list(ENV))
 
 
 def test_gitops_store_needs_an_existing_repo(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from policy_support import (
     sealer,
 )
 
-from sealer import ledger, cert_pins, provenance
+from sealer import cert_pins, ledger, provenance
 from sealer.backends.base import ACTIVE, PENDING, KeyRecord, utcnow
 
 # Shared fixtures (tests/policy_support.py): one compliant repo per session, copied per test.

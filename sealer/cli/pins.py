@@ -19,7 +19,7 @@ from sealer.cli.common import emit, output_option
 @output_option
 def add(env: str, file: str, cluster: str | None, output: str) -> int:
     """Pin a controller certificate for ENV (copied under certs/)."""
-    from sealer import certs, config, cert_pins
+    from sealer import cert_pins, certs, config
 
     result = cert_pins.pin(config.find_root(), env, certs.read_bytes(file, "certificate"), file, cluster)
     text = (
@@ -36,7 +36,7 @@ def add(env: str, file: str, cluster: str | None, output: str) -> int:
 @output_option
 def status(envs: tuple[str, ...], output: str) -> int:
     """Each pin's expiry, and whether the sealed entries use it."""
-    from sealer import config, cert_pins
+    from sealer import cert_pins, config
 
     rows = cert_pins.status(config.load(), envs)
     text = (
@@ -75,7 +75,7 @@ def fetch(
     output: str,
 ) -> int:
     """Read the controller's certificate from the cluster and compare it with ENV's pin."""
-    from sealer import certs, config, kube, cert_pins
+    from sealer import cert_pins, certs, config, kube
 
     root = config.find_root()
     env_cfg = config.load(root).env(env)
@@ -85,7 +85,9 @@ def fetch(
     pinned = next((c.fingerprint for c in env_cfg.clusters if c.name == name), None)
     data = {"env": env, "cluster": name, "fetched": fetched, "pinned": pinned, "accepted": False}
     if pinned is None or accept:
-        data["accepted"] = cert_pins.pin(root, env, pem, "fetched certificate", name).changed or pinned == fetched
+        data["accepted"] = (
+            cert_pins.pin(root, env, pem, "fetched certificate", name).changed or pinned == fetched
+        )
     elif pinned != fetched:
         emit(
             data,

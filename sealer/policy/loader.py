@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from sealer import resources, yamlio
-from sealer.config import CONFIG_FILE, Config
+from sealer.config import Config
 from sealer.errors import BadInput, ConfigError
+from sealer.layout import CONFIG_FILE
 from sealer.policy import schema
 from sealer.policy.model import LEVELS
 from sealer.policy.rules import RULES

@@ -8,10 +8,9 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from sealer import apikey, config, hybrid, layout, ledger, provenance
+from sealer import apikey, hybrid, layout, provenance
 from sealer.backends.base import ACTIVE, PENDING, KeyRecord, iso
 from sealer.config import Cluster, Environment
 from sealer.errors import SealerError
@@ -95,7 +94,7 @@ def duplicate_findings(ledgers: dict[str, list[KeyRecord]]) -> list[Finding]:
                     Finding(
                         DUPLICATE,
                         env,
-                        str(ledger.ledger_path(Path(""), env)),
+                        layout.ledger_file(env),
                         None,
                         f"key {apikey.key_id(fp)} (sha256 {fp[:12]}…) is in more than one place: {where}",
                     )
@@ -132,7 +131,7 @@ class EnvReview:
 
     @property
     def ledger_file(self) -> str:
-        return str(ledger.ledger_path(Path(""), self.name))
+        return layout.ledger_file(self.name)
 
     def find(self, code: str, path: str, entry: str | None, message: str) -> None:
         finding = Finding(code, self.name, path, entry, message)
@@ -161,7 +160,7 @@ class EnvReview:
         for index, (code, what) in enumerate(TARGET_FIELDS):
             was, now = wanted_target(old)[index], wanted_target(new)[index]
             if was != now:
-                self.find(code, config.CONFIG_FILE, None, f"{what} changed from {was} to {now}")
+                self.find(code, layout.CONFIG_FILE, None, f"{what} changed from {was} to {now}")
 
     def check_pins(self, old: Environment | None, new: Environment | None) -> None:
         before = {c.name: c.fingerprint for c in old.clusters} if old else {}
@@ -174,7 +173,7 @@ class EnvReview:
             elif was != cluster.fingerprint:
                 self.find(
                     PIN_CHANGE,
-                    config.CONFIG_FILE,
+                    layout.CONFIG_FILE,
                     None,
                     f"{cluster.name}: pinned certificate changed from {(was or 'none')[:16]}… to "
                     f"{cluster.fingerprint[:16]}…: verify the new certificate out of band",

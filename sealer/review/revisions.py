@@ -79,14 +79,14 @@ def commit_time(root: Path, rev: str) -> dt.datetime:
 def config_at(root: Path, rev: str, text: str | None) -> Config | None:
     if text is None:
         return None
-    docs = yamlio.load_documents(text, f"{rev[:12]}:{config.CONFIG_FILE}")
+    docs = yamlio.load_documents(text, f"{rev[:12]}:{layout.CONFIG_FILE}")
     return config.parse(docs[0] if docs else None, root)
 
 
 def parse_ledger(env: str, text: str | None) -> list[KeyRecord]:
     """The records of a ledger file's text; a broken ledger reads as empty (reported elsewhere)."""
     try:
-        return ledger.parse(env, text, f"ledger/{env}.yaml") if text and text.strip() else []
+        return ledger.parse(env, text, layout.ledger_file(env)) if text and text.strip() else []
     except SealerError:
         return []
 
@@ -118,7 +118,7 @@ class Side:
         return self.cfg.environments.get(name) if self.cfg else None
 
     def records(self, env: str) -> list[KeyRecord]:
-        path = str(ledger.ledger_path(Path(""), env))
+        path = layout.ledger_file(env)
         if ("ledger", path) not in self.parsed:
             self.parsed["ledger", path] = parse_ledger(env, self.files.get(path))
         return list(self.parsed["ledger", path])
@@ -159,8 +159,8 @@ def values_encrypted(sub: Mapping[str, Any]) -> dict[str, str]:
 
 def env_files(env: Environment | None, name: str) -> set[str]:
     if env is None:
-        return {str(ledger.ledger_path(Path(""), name))}
-    files = {env.values_file, str(ledger.ledger_path(Path(""), name))}
+        return {layout.ledger_file(name)}
+    files = {env.values_file, layout.ledger_file(name)}
     for cluster in env.clusters:
         files |= {layout.sealed_file(name, cluster.name), cluster.values_file, cluster.cert}
     return files
@@ -174,7 +174,7 @@ def touched_envs(base: Config | None, head: Config | None, changed: list[str]) -
         old = base.environments.get(name) if base else None
         new = head.environments.get(name) if head else None
         files = env_files(old, name) | env_files(new, name)
-        if old != new or any(p in files or p.startswith(f"{layout.SEALED_DIR}/{name}/") for p in changed):
+        if old != new or any(p in files or p.startswith(layout.sealed_dir(name)) for p in changed):
             result.append(name)
     return result
 
@@ -187,7 +187,7 @@ def clusters_of(
     for env in (base, head):
         for cluster in env.clusters if env else ():
             result[cluster.name] = cluster.values_file
-    prefix = f"{layout.SEALED_DIR}/{name}/"
+    prefix = layout.sealed_dir(name)
     for path in changed:
         if path.startswith(prefix) and path.endswith(".yaml") and "/" not in path[len(prefix) :]:
             result.setdefault(path[len(prefix) : -5], layout.values_file(name, path[len(prefix) : -5]))
