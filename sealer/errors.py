@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNEXPECTED = 3
@@ -32,11 +31,9 @@ class DecryptError(SealerError):
     """No available private key opens a sealed value."""
 
 
-class CheckFailed(SealerError):
-    """A check ran and found problems (exit 1)."""
-
-    exit_code = EXIT_FINDINGS
-
-
 class BackendError(SealerError):
     """A key-store backend refused or could not be reached."""
+
+
+class GitError(SealerError):
+    """git refused (exit 2 semantics: the repo is not in a state sealer can work with)."""

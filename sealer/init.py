@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from sealer import config, layout, templating, yamlio
+from sealer import config, git, layout, templating, yamlio
 from sealer.apikey import check_env_tag
 from sealer.atomic import write_atomic
 from sealer.errors import BadInput
@@ -58,12 +57,10 @@ def plan(envs: tuple[str, ...], namespaces: dict[str, str]) -> list[NewEnvironme
 
 
 def _git_root(path: Path) -> Path:
-    done = subprocess.run(
-        ["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True, text=True
-    )
-    if done.returncode:
+    found = git.top_level(path)
+    if found is None:
         raise BadInput(f"{path} is not inside a Git repository (run `git init` first)")
-    return Path(done.stdout.strip())
+    return found
 
 
 def _write_new(path: Path, text: str, created: list[Path]) -> None:
@@ -114,7 +111,5 @@ def init(root: Path, envs: tuple[str, ...] = (), namespaces: dict[str, str] | No
     _write_new(root / layout.PRE_COMMIT_CONFIG, templating.render("pre-commit-config.yaml.j2"), created)
     _add_gitattributes(root / layout.GITATTRIBUTES, created)
     _add_line(root / layout.GITIGNORE, f"/{layout.OUT_DIR}/", created)
-    subprocess.run(
-        ["git", "-C", str(root), "config", "diff.sealer.textconv", "sealer diff-driver"], check=True
-    )
+    git.run(root, "config", "diff.sealer.textconv", "sealer diff-driver")
     return created

@@ -13,7 +13,7 @@ from cli_support import assert_one_line_error, invoke, run_main
 
 import sealer
 from sealer import cli as cli_module
-from sealer.errors import BadInput, CheckFailed
+from sealer.errors import BadInput, GitError
 
 HEAVY = ("kubernetes", "boto3", "botocore", "hvac", "auth0", "psycopg", "ruamel", "jinja2", "moto")
 
@@ -92,7 +92,7 @@ def fake_command() -> object:
     ("do", "code", "line"),
     [
         (BadInput("the input is wrong"), 2, "sealer: the input is wrong"),
-        (CheckFailed("3 problems"), 1, "sealer: 3 problems"),
+        (GitError("git status: fatal: bad object"), 2, "sealer: git status: fatal: bad object"),
         (KeyboardInterrupt(), 130, "sealer: interrupted"),
     ],
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,30 +11,26 @@ from typing import Any
 from sealer import config, git, layout, ledger, yamlio
 from sealer.backends.base import ACTIVE, PENDING, KeyRecord
 from sealer.config import Config, Environment
-from sealer.errors import BadInput, SealerError
+from sealer.errors import BadInput, GitError, SealerError
 from sealer.review.model import (
     MAIN_BRANCHES,
 )
 
 
 def resolve(root: Path, rev: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(root), "rev-parse", "-q", "--verify", f"{rev}^{{commit}}"],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode or not done.stdout.strip():
+    commit = git.resolve_commit(root, rev)
+    if commit is None:
         raise BadInput(f"unknown revision {rev!r}")
-    return done.stdout.strip()
+    return commit
 
 
 def default_base(root: Path) -> str:
     """The merge-base of HEAD with the main branch (main, else master, else origin/HEAD)."""
     for ref in MAIN_BRANCHES:
-        if subprocess.run(["git", "-C", str(root), "show-ref", "-q", "--verify", ref]).returncode == 0:
+        if git.ref_exists(root, ref):
             try:
                 return git.run(root, "merge-base", "HEAD", ref).strip()
-            except git.GitError:
+            except GitError:
                 raise BadInput(f"HEAD shares no history with {ref}: give BASE") from None
     raise BadInput("no main, master or origin/HEAD to compare with: give BASE (e.g. `sealer review HEAD~1`)")
 
@@ -45,14 +40,8 @@ def read_files(root: Path, rev: str, paths: Iterable[str]) -> dict[str, str | No
     wanted = sorted(set(paths))
     if not wanted:
         return {}
-    done = subprocess.run(
-        ["git", "-C", str(root), "cat-file", "--batch"],
-        capture_output=True,
-        input="".join(f"{rev}:{p}\n" for p in wanted).encode(),
-    )
-    if done.returncode:
-        raise BadInput(f"git cat-file: {done.stderr.decode(errors='replace').strip() or 'failed'}")
-    out, pos = done.stdout, 0
+    out = git.run_bytes(root, "cat-file", "--batch", stdin="".join(f"{rev}:{p}\n" for p in wanted).encode())
+    pos = 0
     result: dict[str, str | None] = {}
     for path in wanted:
         end = out.index(b"\n", pos)
