@@ -18,6 +18,10 @@ class BadInput(SealerError):
     """The user's input (a file, an argument, a manifest) cannot be used."""
 
 
+class ConflictingOptions(BadInput):
+    """Options that exclude or need each other were given wrongly: one line, exit 2, in every command."""
+
+
 class ConfigError(BadInput):
     """A configuration or policy file breaks its schema."""
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from sealer.cli.common import emit, output_option
+from sealer.errors import ConflictingOptions
 
 
 @click.command()
@@ -67,7 +68,7 @@ def keypair(
     folder = Path(out)
     data: dict[str, object] = {}
     if backup_to and restore_from:
-        raise click.UsageError("--backup and --restore exclude each other")
+        raise ConflictingOptions("--backup and --restore exclude each other")
     if restore_from:
         restored = escrow.restore(restore_from, folder, namespace=controller_namespace)
         data.update(restored_from=restored.target, fingerprint=restored.fingerprint)

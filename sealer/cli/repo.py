@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from sealer.cli.common import emit, output_option
+from sealer.errors import ConflictingOptions
 
 
 def _namespaces(items: tuple[str, ...]) -> dict[str, str]:
@@ -95,7 +96,7 @@ def rotate(
     from sealer.rotate import rotate as run_rotate
 
     if branch and no_branch:
-        raise click.UsageError("--branch and --no-branch exclude each other")
+        raise ConflictingOptions("--branch and --no-branch exclude each other")
     request = Request(
         envs=envs,
         keys=keys,

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from sealer.cli.common import emit, output_option, read_input
-from sealer.errors import BadInput
+from sealer.errors import BadInput, ConflictingOptions
 
 PATH = click.Path(dir_okay=False)
 format_option = click.option(
@@ -146,7 +146,7 @@ def seal(
     from sealer.sealing import sealed_secret
 
     if merge_target and (write_to or raw):
-        raise BadInput("--merge-into edits its file in place: leave out -w/--write and --raw")
+        raise ConflictingOptions("--merge-into edits its file in place: leave out -w/--write and --raw")
     sealer = _sealer(cert_path)
     specs = _input_specs(file, name, namespace, literals, files, type_)
     if merge_target:
