@@ -9,8 +9,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap
 
-from sealer import certs, config, layout, provenance, state
-from sealer.atomic import write_atomic
+from sealer import certs, config, layout, provenance, repofiles, state
 from sealer.errors import BadInput
 
 
@@ -54,7 +53,7 @@ def _cluster_name(name: str) -> str:
 
 def _holds(path: Path, fp: str) -> bool:
     try:
-        return certs.fingerprint(certs.parse_certificate(path.read_bytes(), str(path))) == fp
+        return certs.fingerprint(certs.parse_certificate(repofiles.read_bytes(path), str(path))) == fp
     except (OSError, BadInput):
         return False
 
@@ -68,7 +67,7 @@ def _check_cert_path(cfg: config.Config, env: str, cluster: str, cert_rel: str) 
 
 def _write_cert(path: Path, pem: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, pem)
+    repofiles.write(path, pem)
 
 
 def _set_cluster(raw_env: Any, env: config.Environment, cluster: str, cert_rel: str, fp: str) -> None:

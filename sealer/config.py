@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sealer import yamlio
+from sealer import layout, repofiles, yamlio
 from sealer.apikey import ENV_TAG
-from sealer.atomic import write_atomic
 from sealer.backends import BACKENDS
 from sealer.errors import BadInput, ConfigError
 from sealer.layout import CONFIG_FILE
@@ -208,17 +207,17 @@ def _check_values_files(cfg: Config) -> None:
 
 def load(root: Path | None = None) -> Config:
     root = root or find_root()
-    path = root / CONFIG_FILE
-    docs = yamlio.load_documents(path.read_bytes(), str(path))
+    path = layout.config_path(root)
+    docs = repofiles.load_yaml(path)
     return parse(docs[0] if docs else None, root)
 
 
 @contextlib.contextmanager
 def edit(root: Path) -> Iterator[Any]:
     """Round-trip sealer.yaml: yield the ruamel tree, validate the result, write it atomically."""
-    path = root / CONFIG_FILE
-    doc = yamlio.round_trip_load(path.read_text(encoding="utf-8"), str(path))
+    path = layout.config_path(root)
+    doc = yamlio.round_trip_load(repofiles.read_text(path), str(path))
     yield doc
     text = yamlio.round_trip_dump(doc)
     parse(yamlio.load_documents(text, str(path))[0], root)  # never write an invalid file
-    write_atomic(path, text)
+    repofiles.write(path, text)

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sealer import hybrid, layout, yamlio
+from sealer import hybrid, layout, repofiles, yamlio
 from sealer.errors import SealerError
 
 # A base64 run long enough to hold a sealed value (2048-bit: 2 + 256 + 16 bytes = 368 chars).
@@ -62,7 +62,7 @@ def key_ids_in_values(doc: Any) -> dict[str, str]:
 
 def _load(path: Path) -> Any:
     try:
-        docs = yamlio.load_documents(path.read_bytes(), str(path))
+        docs = repofiles.load_yaml(path)
     except (OSError, ValueError, SealerError):
         return None
     return docs[0] if docs else None
@@ -139,7 +139,7 @@ def too_deep(text: str, limit: int = MAX_FLOW_DEPTH) -> bool:
 def convert_file(path: str, root: Path | None = None) -> bytes:
     """What `git diff` shows for `path`: the converted text, or the bytes unchanged."""
     try:
-        data = Path(path).read_bytes()
+        data = repofiles.read_bytes(path)
     except (OSError, ValueError):
         return b""
     try:

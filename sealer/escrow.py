@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sealer import certs, keypair, yamlio
+from sealer import certs, keypair, repofiles, yamlio
 from sealer.backends.base import iso, utcnow
 from sealer.backends.vault import CasConflict, VaultKV, check_segment
 from sealer.errors import BackendError, BadInput
@@ -77,7 +77,7 @@ def _from_secret(doc: Any, source: str) -> tuple[list[rsa.RSAPrivateKey], list[x
 
 
 def _read_file(path: Path) -> tuple[list[rsa.RSAPrivateKey], list[x509.Certificate]]:
-    data = certs.read_bytes(path, "key file")
+    data = repofiles.read_input(path, "key file")
     if b"-----BEGIN" not in data:
         keys: list[rsa.RSAPrivateKey] = []
         found: list[x509.Certificate] = []

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sealer import repofiles
 from sealer.errors import BadInput, GitError
 
 
@@ -237,7 +238,7 @@ def commit_paths(root: Path, paths: Sequence[str], message: str, branch: str | N
     try:
         for rel in paths:
             try:
-                data: bytes | None = (root / rel).read_bytes()
+                data: bytes | None = repofiles.read_bytes(root / rel)
             except FileNotFoundError:
                 data = None
             commit.add(rel, data)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sealer import config, git, layout, templating, yamlio
+from sealer import config, git, layout, repofiles, templating, yamlio
 from sealer.apikey import check_env_tag
-from sealer.atomic import write_atomic
 from sealer.errors import BadInput
 
 DEFAULT_ENVS = ("dev", "staging", "production")
@@ -66,22 +65,22 @@ def _git_root(path: Path) -> Path:
 def _write_new(path: Path, text: str, created: list[Path]) -> None:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, text)
+        repofiles.write(path, text)
         created.append(path)
 
 
 def _add_line(path: Path, line: str, created: list[Path]) -> None:
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    existing = repofiles.read_text_if_exists(path) or ""
     if line not in existing.splitlines():
         sep = "\n" if existing and not existing.endswith("\n") else ""
-        write_atomic(path, f"{existing}{sep}# sealer: pull-request descriptions and run reports\n{line}\n")
+        repofiles.write(path, f"{existing}{sep}# sealer: pull-request descriptions and run reports\n{line}\n")
         created.append(path)
 
 
 def _add_gitattributes(path: Path, created: list[Path]) -> None:
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    existing = repofiles.read_text_if_exists(path) or ""
     if "diff=sealer" not in existing:
-        write_atomic(
+        repofiles.write(
             path,
             existing
             + ("\n" if existing and not existing.endswith("\n") else "")

@@ -12,8 +12,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from sealer import yamlio
-from sealer.atomic import write_atomic
+from sealer import repofiles, yamlio
 from sealer.backends.base import ACTIVE, PENDING, KeyRecord
 from sealer.errors import ConfigError
 from sealer.layout import LEDGER_DIR, ledger_path  # noqa: F401  (backends/gitops.py reads them here)
@@ -33,7 +32,7 @@ def current(keys: Sequence[str], records: list[KeyRecord]) -> dict[str, KeyRecor
 def load(repo: Path, env: str) -> list[KeyRecord]:
     path = ledger_path(repo, env)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = repofiles.read_text(path)
     except FileNotFoundError:
         return []
     return parse(env, text, str(path))
@@ -90,5 +89,5 @@ def dump(env: str, records: list[KeyRecord]) -> str:
 def save(repo: Path, env: str, records: list[KeyRecord]) -> Path:
     path = ledger_path(repo, env)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, dump(env, records))
+    repofiles.write(path, dump(env, records))
     return path

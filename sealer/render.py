@@ -12,8 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sealer import certs, ledger, provenance, state, templating, yamlio
-from sealer.atomic import write_atomic
+from sealer import certs, ledger, provenance, repofiles, state, templating, yamlio
 from sealer.backends.base import KeyRecord, iso
 from sealer.config import Cluster, Config, Environment
 from sealer.errors import BadInput
@@ -162,7 +161,7 @@ def values_text(
     if sealed_doc is None:
         raise BadInput(f"no sealed keys for {env.name}/{cluster.name} yet: run `sealer rotate {env.name}`")
     path = root / cluster.values_file
-    old = path.read_text(encoding="utf-8") if path.exists() else None
+    old = repofiles.read_text_if_exists(path)
     subtree = subtree_text(env, cluster, sealed_doc, ledger.current(env.keys, records))
     return render_values(old, subtree, str(path)), old
 
@@ -171,7 +170,7 @@ def _write_changed(path: Path, new: str, old: str | None) -> Path | None:
     if new == old:
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, new)
+    repofiles.write(path, new)
     return path
 
 

@@ -29,10 +29,10 @@ from sealer import (
     ledger,
     lock,
     render,
+    repofiles,
     state,
     templating,
 )
-from sealer.atomic import sync_filesystem, write_atomic, write_unsynced
 from sealer.backends import DEFAULT_BACKEND, open_store
 from sealer.backends.base import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso, utcnow
 from sealer.config import Config, Environment
@@ -152,16 +152,12 @@ def plan_env(
         sealed = state.seal_entries(env, by_cluster[cluster.name], values)
         rel = layout.sealed_file(env.name, cluster.name)
         old_doc = state.load(cfg.root, env.name, cluster.name)
-        old_text = (cfg.root / rel).read_text(encoding="utf-8") if old_doc is not None else None
+        old_text = repofiles.read_text(cfg.root / rel) if old_doc is not None else None
         doc = state.merged(old_doc, env, by_cluster[cluster.name], sealed, rel)
         plan.files[rel] = (state.dump(doc), old_text)
         plan.files[cluster.values_file] = render.values_text(cfg.root, env, cluster, doc, records)
     rel = layout.ledger_file(env.name)
-    old_ledger = layout.ledger_path(cfg.root, env.name)
-    plan.files[rel] = (
-        ledger.dump(env.name, records),
-        old_ledger.read_text(encoding="utf-8") if old_ledger.exists() else None,
-    )
+    plan.files[rel] = (ledger.dump(env.name, records), repofiles.read_text_if_exists(cfg.root / rel))
     return plan
 
 
@@ -280,16 +276,16 @@ def _write_temps(
     the marker names them. Each also goes to the commit being built."""
     rels = [rel for plan in plans for rel in plan.files]
     files = [{"path": rel, "tmp": str(_tmp_of(root / rel).relative_to(root))} for rel in rels]
-    write_atomic(git_dir / TEMPS_MARKER, json.dumps([f["tmp"] for f in files]))
+    repofiles.write(git_dir / TEMPS_MARKER, json.dumps([f["tmp"] for f in files]))
     for plan in plans:
         for rel, (new, _old) in plan.files.items():
             target = root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             data = new.encode("utf-8")
-            write_unsynced(_tmp_of(target), data)
+            repofiles.write_unsynced(_tmp_of(target), data)
             if commit is not None:
                 commit.add(rel, data)
-    sync_filesystem(root)
+    repofiles.sync(root)
     return files
 
 
@@ -301,7 +297,7 @@ def _sweep_temps(root: Path, git_dir: Path) -> None:
     """Remove the temps of a rotation killed before its journal (never renamed, never needed)."""
     marker = git_dir / TEMPS_MARKER
     try:
-        listed = json.loads(marker.read_text(encoding="utf-8"))
+        listed = json.loads(repofiles.read_text(marker))
     except FileNotFoundError:
         return
     except ValueError:
@@ -319,7 +315,7 @@ def _restore(root: Path, plans: list[EnvRotation]) -> None:
             if old is None:
                 (root / rel).unlink(missing_ok=True)
             else:
-                write_atomic(root / rel, old)
+                repofiles.write(root / rel, old)
 
 
 def _summary(plans: list[EnvRotation], request: Request, branch: str | None) -> dict[str, Any]:
@@ -398,7 +394,7 @@ def _apply(
         (git_dir / TEMPS_MARKER).unlink(missing_ok=True)
         faults.point("before-rename")
         journal.apply_renames(root, entry)
-        sync_filesystem(root)  # the renames too, before the commit that records them
+        repofiles.sync(root)  # the renames too, before the commit that records them
         faults.point("before-commit")
         if commit is not None:
             entry.commit = commit.finish(entry.message, branch)
@@ -526,5 +522,5 @@ def _write_outputs(root: Path, result: dict[str, Any]) -> None:
     ).replace("/", "-")
     body = result.pop("pr_body", "")
     result["pr_body_file"] = str(out / f"{stem}.md")
-    write_atomic(out / f"{stem}.md", body)
-    write_atomic(out / f"{stem}.json", json.dumps(result, indent=2, sort_keys=True) + "\n")
+    repofiles.write(out / f"{stem}.md", body)
+    repofiles.write(out / f"{stem}.json", json.dumps(result, indent=2, sort_keys=True) + "\n")

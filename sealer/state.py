@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sealer import layout, provenance, yamlio
+from sealer import layout, provenance, repofiles, yamlio
 from sealer.config import Environment
 from sealer.errors import BadInput
 from sealer.scope import label, scope_of
@@ -26,7 +26,7 @@ def load(root: Path, env: str, cluster: str) -> dict[str, Any] | None:
     path = layout.sealed_path(root, env, cluster)
     if not path.exists():
         return None
-    docs = yamlio.load_documents(path.read_bytes(), str(path))
+    docs = repofiles.load_yaml(path)
     if not docs or not isinstance(docs[0], dict):
         raise BadInput(f"{path}: empty or not a SealedSecret")
     return docs[0]

@@ -19,9 +19,9 @@ from sealer.cli.common import emit, output_option
 @output_option
 def add(env: str, file: str, cluster: str | None, output: str) -> int:
     """Pin a controller certificate for ENV (copied under certs/)."""
-    from sealer import cert_pins, certs, config
+    from sealer import cert_pins, config, repofiles
 
-    result = cert_pins.pin(config.find_root(), env, certs.read_bytes(file, "certificate"), file, cluster)
+    result = cert_pins.pin(config.find_root(), env, repofiles.read_input(file, "certificate"), file, cluster)
     text = (
         f"pinned {result.fingerprint} for {result.env}/{result.cluster}"
         if result.changed

@@ -107,11 +107,11 @@ def _explain(result: Result, seconds: float) -> None:
 
 
 def _write_baseline(path: str, old: dict[str, Entry], result: Result) -> int:
-    from sealer.atomic import write_atomic
+    from sealer import repofiles
     from sealer.scan import baseline
 
     entries = baseline.updated(old, result.findings + result.accepted, set(result.scanned))
-    write_atomic(path, baseline.render(entries))
+    repofiles.write(path, baseline.render(entries))
     click.echo(f"sealer scan: baseline {path}: {len(entries)} accepted finding(s)", err=True)
     return 0
 

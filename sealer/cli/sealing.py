@@ -21,10 +21,10 @@ format_option = click.option(
 
 
 def _sealer(cert_path: str) -> Any:
-    from sealer import certs
+    from sealer import repofiles
     from sealer.sealing import CertSealer
 
-    return CertSealer.from_pem(certs.read_bytes(cert_path, "certificate"), cert_path)
+    return CertSealer.from_pem(repofiles.read_input(cert_path, "certificate"), cert_path)
 
 
 def _render(docs: list[dict[str, Any]], fmt: str) -> str:
@@ -77,8 +77,7 @@ def _merge(target: str, specs: list[Any], sealer: Any, scope: str | None) -> Non
     """Merge into `target` in place, keeping its mode; any refusal leaves it untouched."""
     import os
 
-    from sealer import yamlio
-    from sealer.atomic import write_atomic
+    from sealer import repofiles, yamlio
     from sealer.scope import scope_of
     from sealer.sealing import check_sealed_secret, merge_into
 
@@ -89,7 +88,7 @@ def _merge(target: str, specs: list[Any], sealer: Any, scope: str | None) -> Non
     if scope and scope != existing.value:
         raise BadInput(f"{target} is sealed {existing.value}; --scope {scope} cannot be merged into it")
     merge_into(doc, specs[0], sealer, target)
-    write_atomic(target, yamlio.round_trip_dump(doc), os.stat(target).st_mode & 0o777)
+    repofiles.write(target, yamlio.round_trip_dump(doc), os.stat(target).st_mode & 0o777)
 
 
 def _raw(specs: list[Any], sealer: Any, scope: Any) -> str:
@@ -141,7 +140,7 @@ def seal(
     merge_target: str | None,
 ) -> int:
     """Seal Secrets with a controller certificate, offline, in kubeseal's format."""
-    from sealer.atomic import write_atomic
+    from sealer import repofiles
     from sealer.scope import Scope, scope_of
     from sealer.sealing import sealed_secret
 
@@ -158,7 +157,7 @@ def seal(
     else:
         text = _render([sealed_secret(s, sealer, c) for s, c in zip(specs, chosen, strict=True)], fmt)
     if write_to:
-        write_atomic(write_to, text)
+        repofiles.write(write_to, text)
     else:
         click.echo(text, nl=False)
     return 0
