@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from ruamel.yaml.comments import CommentedMap
+from typing import TYPE_CHECKING, Any
 
 from sealer import certs, config, layout, provenance, repofiles, state
 from sealer.errors import BadInput
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,22 @@ class PinResult:
     fingerprint: str
     previous: str | None  # the fingerprint it replaced, if any
     changed: bool
+
+
+def pinned_certificates(root: Path, env: config.Environment) -> dict[str, x509.Certificate]:
+    """Each cluster's pinned certificate, refusing an environment that pins none and a cert file
+    that no longer matches its pin (the repo is inconsistent then)."""
+    if not env.clusters:
+        raise BadInput(f"{env.name} pins no certificate: run `sealer cert add {env.name} --file tls.crt`")
+    found = {}
+    for cluster in env.clusters:
+        cert = certs.load_certificate(root / cluster.cert)
+        if certs.fingerprint(cert) != cluster.fingerprint:
+            raise BadInput(
+                f"{cluster.cert} does not match the fingerprint pinned for {env.name}/{cluster.name}"
+            )
+        found[cluster.name] = cert
+    return found
 
 
 def pin(root: Path, env_name: str, pem: bytes, source: str, cluster: str | None = None) -> PinResult:
@@ -81,6 +98,8 @@ def _set_cluster(raw_env: Any, env: config.Environment, cluster: str, cert_rel: 
                 history.append(item["fingerprint"])  # entries sealed with it are now stale
             item["cert"], item["fingerprint"] = cert_rel, fp
             return
+    from ruamel.yaml.comments import CommentedMap  # only an edit needs ruamel: a rotation stays off it
+
     values = env.values_file if not env.clusters else layout.values_file(env.name, cluster)
     clusters.append(CommentedMap(name=cluster, cert=cert_rel, fingerprint=fp, valuesFile=values))
     if hasattr(clusters, "fa"):

@@ -20,7 +20,7 @@ from typing import Any
 
 from sealer import (
     apikey,
-    certs,
+    cert_pins,
     faults,
     forkpool,
     git,
@@ -67,19 +67,9 @@ class EnvRotation:
 
 
 def sealers(cfg: Config, env: Environment) -> dict[str, CertSealer]:
-    """A sealer per pinned cluster, refusing a cert file that no longer matches its pin."""
-    if not env.clusters:
-        raise BadInput(f"{env.name} pins no certificate: run `sealer cert add {env.name} --file tls.crt`")
-    result = {}
-    for cluster in env.clusters:
-        cert = certs.load_certificate(cfg.root / cluster.cert)
-        found = CertSealer.from_certificate(cert, cluster.cert)
-        if found.fingerprint != cluster.fingerprint:
-            raise BadInput(
-                f"{cluster.cert} does not match the fingerprint pinned for {env.name}/{cluster.name}"
-            )
-        result[cluster.name] = found
-    return result
+    """A sealer per pinned cluster (see `cert_pins.pinned_certificates`)."""
+    pinned = cert_pins.pinned_certificates(cfg.root, env)
+    return {c.name: CertSealer.from_certificate(pinned[c.name], c.cert) for c in env.clusters}
 
 
 def due_keys(env: Environment, records: list[KeyRecord], now: dt.datetime) -> list[str]:
