@@ -21,6 +21,11 @@ from sealer.layout import CONFIG_FILE
 from sealer.scope import Scope
 
 VERSION = 1
+# What an environment that leaves a setting out gets (and what `sealer init` writes).
+DEFAULT_KEYS = ("apiKey",)
+DEFAULT_SCOPE = Scope.STRICT
+DEFAULT_ROTATION_DAYS = 90
+LIFETIME_MARGIN_DAYS = 14  # a key outlives its rotation period by this much: time to roll out
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 _ENTRY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
@@ -133,12 +138,21 @@ def _keys(raw: Any, where: str) -> tuple[str, ...]:
     return names
 
 
+def default_key_lifetime(rotation_days: int) -> int:
+    return rotation_days + LIFETIME_MARGIN_DAYS
+
+
 def _days(raw: dict[str, Any], where: str) -> tuple[int, int]:
-    rotation = _need(raw.get("rotationDays", 90), f"{where}.rotationDays", int, "a whole number of days")
+    rotation = _need(
+        raw.get("rotationDays", DEFAULT_ROTATION_DAYS), f"{where}.rotationDays", int, "a whole number of days"
+    )
     if rotation < 1:
         raise ConfigError(f"{where}.rotationDays", "must be at least 1")
     lifetime = _need(
-        raw.get("keyLifetimeDays", rotation + 14), f"{where}.keyLifetimeDays", int, "a whole number of days"
+        raw.get("keyLifetimeDays", default_key_lifetime(rotation)),
+        f"{where}.keyLifetimeDays",
+        int,
+        "a whole number of days",
     )
     if lifetime < rotation:
         raise ConfigError(f"{where}.keyLifetimeDays", f"must be at least rotationDays ({rotation})")
@@ -157,7 +171,7 @@ def _environment(name: str, raw: Any) -> Environment:
     where = f"environments.{name}"
     _match(name, where, _ENV_NAME, "a name of 1-32 lowercase letters, digits and inner hyphens")
     _need(raw, where, dict, "a mapping")
-    scope_text = raw.get("scope", "strict")
+    scope_text = raw.get("scope", DEFAULT_SCOPE.value)
     if not isinstance(scope_text, str) or scope_text not in _SCOPES:
         raise ConfigError(f"{where}.scope", "must be strict, namespace-wide or cluster-wide")
     kind, options = _backend(raw.get("backend"), f"{where}.backend")
@@ -167,7 +181,7 @@ def _environment(name: str, raw: Any) -> Environment:
         name=name,
         namespace=_match(raw.get("namespace"), f"{where}.namespace", DNS_LABEL, "a DNS label"),
         secret_name=_match(raw.get("secretName"), f"{where}.secretName", _DNS_SUBDOMAIN, "a DNS subdomain"),
-        keys=_keys(raw.get("keys", ["apiKey"]), f"{where}.keys"),
+        keys=_keys(raw.get("keys", list(DEFAULT_KEYS)), f"{where}.keys"),
         scope=Scope(scope_text),
         clusters=_clusters(raw.get("clusters"), f"{where}.clusters"),
         values_file=_path(raw.get("valuesFile"), f"{where}.valuesFile"),

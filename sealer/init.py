@@ -11,7 +11,7 @@ from sealer.errors import BadInput
 
 DEFAULT_ENVS = ("dev", "staging", "production")
 # Rotation periods users are told to follow: production 90 days, staging 30, dev 180.
-DEFAULT_ROTATION_DAYS = {"dev": 180, "staging": 30, "production": 90}
+ROTATION_DAYS_BY_ENV = {"dev": 180, "staging": 30, "production": 90}
 DEFAULT_SECRET_NAME = "engine-api-key"
 
 
@@ -39,17 +39,17 @@ def plan(envs: tuple[str, ...], namespaces: dict[str, str]) -> list[NewEnvironme
     plans = []
     for name in names:
         check_env_tag(name)  # env names also tag the keys, so they follow the key format's rule
-        days = DEFAULT_ROTATION_DAYS.get(name, 90)
+        days = ROTATION_DAYS_BY_ENV.get(name, config.DEFAULT_ROTATION_DAYS)
         plans.append(
             NewEnvironment(
                 name,
                 namespaces.get(name, name),
                 DEFAULT_SECRET_NAME,
-                ("apiKey",),
-                "strict",
+                config.DEFAULT_KEYS,
+                config.DEFAULT_SCOPE.value,
                 layout.values_file(name, name),
                 days,
-                days + 14,
+                config.default_key_lifetime(days),
             )
         )
     return plans

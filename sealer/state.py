@@ -41,17 +41,35 @@ def skeleton(env: Environment, sealer: CertSealer) -> dict[str, Any]:
     return sealed_secret(spec, sealer, env.scope)
 
 
+def sealed_target(doc: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(name, namespace, scope) a SealedSecret is sealed for: what its labels are bound to."""
+    meta = doc.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    return str(meta.get("name")), str(meta.get("namespace")), scope_of(meta.get("annotations")).value
+
+
+def wanted_target(env: Environment) -> tuple[str, str, str]:
+    """(name, namespace, scope) sealer.yaml binds the environment's SealedSecret to."""
+    return env.secret_name, env.namespace, env.scope.value
+
+
+def target_mismatch(doc: Mapping[str, Any], env: Environment, path: str) -> str | None:
+    """How a sealed file is bound to another target than sealer.yaml says (then no entry in it
+    can be opened), or None when it is bound to the right one."""
+    have, want = sealed_target(doc), wanted_target(env)
+    if have == want:
+        return None
+    return (
+        f"{path} is sealed for {have[0]}/{have[1]} ({have[2]}) but sealer.yaml says "
+        f"{want[0]}/{want[1]} ({want[2]})"
+    )
+
+
 def check_target(doc: Mapping[str, Any], env: Environment, path: str) -> None:
     """A sealed file must still be bound to what sealer.yaml says (else every entry is unusable)."""
-    meta = doc.get("metadata") or {}
-    have = (meta.get("name"), meta.get("namespace"), scope_of(meta.get("annotations")))
-    want = (env.secret_name, env.namespace, env.scope)
-    if have != want:
-        raise BadInput(
-            f"{path} is sealed for {have[0]}/{have[1]} ({have[2].value}) but sealer.yaml says "
-            f"{want[0]}/{want[1]} ({want[2].value}): reseal every entry (`sealer rotate {env.name}` "
-            "without --key)"
-        )
+    mismatch = target_mismatch(doc, env, path)
+    if mismatch:
+        raise BadInput(f"{mismatch}: reseal every entry (`sealer rotate {env.name}` without --key)")
 
 
 def _retargeted(doc: Mapping[str, Any], env: Environment, sealed: Mapping[str, str], path: str) -> bool:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sealer import apikey, hybrid, layout, provenance
+from sealer import apikey, hybrid, layout, provenance, state
 from sealer.backends.base import ACTIVE, PENDING, KeyRecord, iso
 from sealer.config import Cluster, Environment
 from sealer.errors import SealerError
@@ -31,7 +31,6 @@ from sealer.review.model import (
     Finding,
 )
 from sealer.review.revisions import Side, clusters_of, current, encrypted, values_encrypted
-from sealer.scope import scope_of
 
 _KEY_RE = re.compile(apikey.KEY_PATTERN)
 
@@ -60,11 +59,6 @@ def plaintext_keys(text: str) -> list[tuple[int, str]]:
         for m in _KEY_RE.finditer(line)
         if apikey.checksum_ok(m.group(0))
     ]
-
-
-def plaintext_lines(text: str) -> list[int]:
-    """1-based lines holding something in the API key format with a valid checksum."""
-    return sorted({number for number, _ in plaintext_keys(text)})
 
 
 def modulus_bytes(pem: str | None) -> int | None:
@@ -103,17 +97,6 @@ def duplicate_findings(ledgers: dict[str, list[KeyRecord]]) -> list[Finding]:
 
 
 TARGET_FIELDS = ((NAME_CHANGE, "name"), (NAMESPACE_CHANGE, "namespace"), (SCOPE_CHANGE, "scope"))
-
-
-def target(doc: Mapping[str, Any]) -> tuple[str, str, str]:
-    """(name, namespace, scope) a SealedSecret is sealed for."""
-    meta = doc.get("metadata")
-    meta = meta if isinstance(meta, dict) else {}
-    return str(meta.get("name")), str(meta.get("namespace")), scope_of(meta.get("annotations")).value
-
-
-def wanted_target(env: Environment) -> tuple[str, str, str]:
-    return env.secret_name, env.namespace, env.scope.value
 
 
 @dataclass
@@ -158,7 +141,7 @@ class EnvReview:
         if old is None or new is None:
             return
         for index, (code, what) in enumerate(TARGET_FIELDS):
-            was, now = wanted_target(old)[index], wanted_target(new)[index]
+            was, now = state.wanted_target(old)[index], state.wanted_target(new)[index]
             if was != now:
                 self.find(code, layout.CONFIG_FILE, None, f"{what} changed from {was} to {now}")
 
@@ -184,9 +167,9 @@ class EnvReview:
         if new_doc is None:
             return
         env = self.head.env(self.name)
-        have = target(new_doc)
-        was = target(old_doc) if old_doc is not None else None
-        want = wanted_target(env) if env else None
+        have = state.sealed_target(new_doc)
+        was = state.sealed_target(old_doc) if old_doc is not None else None
+        want = state.wanted_target(env) if env else None
         for index, (code, what) in enumerate(TARGET_FIELDS):
             if was and was[index] != have[index]:
                 self.find(code, path, None, f"SealedSecret {what} changed from {was[index]} to {have[index]}")
