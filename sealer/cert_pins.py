@@ -23,6 +23,32 @@ class PinResult:
     changed: bool
 
 
+@dataclass(frozen=True)
+class FetchResult:
+    """A certificate fetched from a cluster compared with the pin (`sealer cert fetch`)."""
+
+    env: str
+    cluster: str
+    fetched: str  # fingerprint the cluster serves
+    pinned: str | None  # fingerprint pinned before, if any
+    accepted: bool  # pinned now (new, or replaced with --accept), or already the pin
+    refused: bool  # differs from the pin, and replacing it was not asked for
+
+
+def compare_fetched(root: Path, env_name: str, pem: bytes, cluster: str | None, accept: bool) -> FetchResult:
+    """Pin a fetched certificate where nothing is pinned yet, or where `accept` says to replace
+    the pin; a different certificate is only reported otherwise (replacing it makes every entry
+    sealed with the old one stale)."""
+    env = config.load(root).env(env_name)
+    fetched = certs.fingerprint(certs.parse_certificate(pem, "fetched certificate"))
+    name = cluster or env_name
+    pinned = next((c.fingerprint for c in env.clusters if c.name == name), None)
+    if pinned is None or accept:
+        accepted = pin(root, env_name, pem, "fetched certificate", name).changed or pinned == fetched
+        return FetchResult(env_name, name, fetched, pinned, accepted, refused=False)
+    return FetchResult(env_name, name, fetched, pinned, accepted=False, refused=pinned != fetched)
+
+
 def pinned_certificates(root: Path, env: config.Environment) -> dict[str, x509.Certificate]:
     """Each cluster's pinned certificate, refusing an environment that pins none and a cert file
     that no longer matches its pin (the repo is inconsistent then)."""

@@ -75,33 +75,24 @@ def fetch(
     output: str,
 ) -> int:
     """Read the controller's certificate from the cluster and compare it with ENV's pin."""
-    from sealer import cert_pins, certs, config, kube
+    from sealer import cert_pins, config, kube
 
     root = config.find_root()
-    env_cfg = config.load(root).env(env)
+    config.load(root).env(env)  # an unknown environment fails before the cluster is asked
     pem = kube.fetch_controller_cert(kubeconfig, context, controller_namespace, controller_name)
-    fetched = certs.fingerprint(certs.parse_certificate(pem, "fetched certificate"))
-    name = cluster or env
-    pinned = next((c.fingerprint for c in env_cfg.clusters if c.name == name), None)
-    data = {"env": env, "cluster": name, "fetched": fetched, "pinned": pinned, "accepted": False}
-    if pinned is None or accept:
-        data["accepted"] = (
-            cert_pins.pin(root, env, pem, "fetched certificate", name).changed or pinned == fetched
-        )
-    elif pinned != fetched:
+    result = cert_pins.compare_fetched(root, env, pem, cluster, accept)
+    data = {k: v for k, v in vars(result).items() if k != "refused"}
+    where = f"{result.env}/{result.cluster}"
+    if result.refused:
         emit(
             data,
             output,
-            f"{env}/{name}: the cluster serves {fetched}, but {pinned} is pinned; "
+            f"{where}: the cluster serves {result.fetched}, but {result.pinned} is pinned; "
             "re-run with --accept to pin it (entries sealed with the old one become stale)",
         )
         return 1
-    emit(
-        data,
-        output,
-        f"{env}/{name}: pinned certificate {fetched}"
-        + (" (matches the cluster)" if pinned == fetched else ""),
-    )
+    matches = " (matches the cluster)" if result.pinned == result.fetched else ""
+    emit(data, output, f"{where}: pinned certificate {result.fetched}{matches}")
     return 0
 
 
