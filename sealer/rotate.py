@@ -363,7 +363,6 @@ def _apply(
     now: dt.datetime,
 ) -> dict[str, Any]:
     root = cfg.root
-    registered = _register(cfg, plans)
     entry = journal.Journal(
         journal.PREPARED,
         [p.env.name for p in plans],
@@ -374,9 +373,14 @@ def _apply(
         request.push,
         result=summary,
     )
-    summary["pr_body"] = templating.render("pr-body.md.j2", summary=summary, plans=plans, grace=request.grace)
-    commit = git.Commit(root) if request.commit else None
-    try:
+    registered: list[tuple[Any, KeyRecord]] = []
+    commit = None
+    try:  # from the registration on: whatever fails before the commit is undone
+        registered = _register(cfg, plans)
+        summary["pr_body"] = templating.render(
+            "pr-body.md.j2", summary=summary, plans=plans, grace=request.grace
+        )
+        commit = git.Commit(root) if request.commit else None
         faults.point("before-temps")
         entry.files = _write_temps(root, git_dir, plans, commit)
         faults.point("before-journal")
