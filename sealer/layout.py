@@ -38,12 +38,28 @@ def sealed_file(env: str, cluster: str) -> str:
     return f"{sealed_dir(env)}{cluster}.yaml"
 
 
+def sealed_cluster(env: str, rel: str) -> str | None:
+    """The cluster whose sealed file of `env` is `rel`, or None when `rel` is not one."""
+    name = rel.removeprefix(sealed_dir(env))
+    if name == rel or "/" in name or not name.endswith(".yaml"):
+        return None
+    return name[: -len(".yaml")]
+
+
 def sealed_path(root: Path, env: str, cluster: str) -> Path:
     return root / sealed_file(env, cluster)
 
 
 def ledger_file(env: str) -> str:
     return f"{LEDGER_DIR}/{env}.yaml"
+
+
+def ledger_env(rel: str) -> str | None:
+    """The environment whose ledger is `rel`, or None when `rel` is not a ledger file."""
+    name = rel.removeprefix(f"{LEDGER_DIR}/")
+    if name == rel or "/" in name or not name.endswith(".yaml"):
+        return None
+    return name[: -len(".yaml")]
 
 
 def ledger_path(root: Path, env: str) -> Path:

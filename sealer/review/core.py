@@ -46,8 +46,9 @@ def _needed(names: list[str], base: Side, head: Side, changed: list[str]) -> set
 
 def _all_ledgers(root: Path, rev: str) -> dict[str, list[KeyRecord]]:
     listing = git.run(root, "ls-tree", "-r", "--name-only", rev, "--", f"{layout.LEDGER_DIR}/").split()
-    files = read_files(root, rev, [p for p in listing if p.endswith(".yaml") and p.count("/") == 1])
-    return {Path(p).stem: parse_ledger(Path(p).stem, text) for p, text in files.items()}
+    envs = {p: env for p in listing if (env := layout.ledger_env(p))}
+    files = read_files(root, rev, list(envs))
+    return {envs[p]: parse_ledger(envs[p], text) for p, text in files.items()}
 
 
 def review(root: Path, base: str | None = None, head: str | None = None) -> Report:

@@ -176,8 +176,8 @@ def clusters_of(
     for env in (base, head):
         for cluster in env.clusters if env else ():
             result[cluster.name] = cluster.values_file
-    prefix = layout.sealed_dir(name)
     for path in changed:
-        if path.startswith(prefix) and path.endswith(".yaml") and "/" not in path[len(prefix) :]:
-            result.setdefault(path[len(prefix) : -5], layout.values_file(name, path[len(prefix) : -5]))
+        sealed_for = layout.sealed_cluster(name, path)
+        if sealed_for is not None:
+            result.setdefault(sealed_for, layout.values_file(name, sealed_for))
     return result
