@@ -12,8 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sealer import atomic
 from sealer.errors import BadInput
+
+# sealer.atomic (tempfile) and sealer.yamlio (PyYAML) load on first use: the pre-commit hook reads
+# files here and writes none, so it starts without them.
 
 
 def read_bytes(path: str | Path) -> bytes:
@@ -42,21 +44,27 @@ def read_input(path: str | Path, what: str = "file") -> bytes:
 
 def load_yaml(path: str | Path) -> list[Any]:
     """Every non-empty YAML document of the file (safe loading; see yamlio.load_documents)."""
-    from sealer import yamlio  # the pre-commit hook reads files here and never YAML: it starts fast
+    from sealer import yamlio
 
     return yamlio.load_documents(read_bytes(path), str(path))
 
 
 def write(path: str | Path, data: bytes | str, mode: int = 0o644) -> None:
     """Replace `path` with `data` in one step; a failure leaves the old file as it was."""
+    from sealer import atomic
+
     atomic.write_atomic(path, data, mode)
 
 
 def write_unsynced(path: Path, data: bytes | str, mode: int = 0o644) -> None:
     """Create `path` afresh, not yet durable: call `sync` before relying on it."""
+    from sealer import atomic
+
     atomic.write_unsynced(path, data, mode)
 
 
 def sync(folder: Path) -> None:
     """Make every write to the file system holding `folder` durable."""
+    from sealer import atomic
+
     atomic.sync_filesystem(folder)
