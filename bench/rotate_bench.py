@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from sealer import certs, config, forkpool, init, keypair, ledger
+from sealer import certs, config, forkpool, init, keypair, layout, ledger
 
 SAME_REPO_TARGET = 1.3
 FLOOR_TARGET = 3.0
@@ -83,13 +83,13 @@ def build_repo(root: Path, envs: int, keys: int, controllers: list[Path]) -> Pat
     with config.edit(root) as doc:
         for index, name in enumerate(names):
             pem = (controllers[index % len(controllers)] / "tls.crt").read_bytes()
-            (root / "certs" / f"{name}.pem").write_bytes(pem)
+            (root / layout.cert_file(name, name)).write_bytes(pem)
             raw = doc["environments"][name]
             raw["keys"] = [f"key{k}" for k in range(keys)]
             raw["clusters"] = [
                 {
                     "name": name,
-                    "cert": f"certs/{name}.pem",
+                    "cert": layout.cert_file(name, name),
                     "valuesFile": raw["valuesFile"],
                     "fingerprint": certs.fingerprint(certs.parse_certificate(pem, name)),
                 }
@@ -152,11 +152,11 @@ def files_and_git(repo: Path) -> float:
     """Seconds to replace every file a --due rotation changes (same sizes) the safe way and commit
     them: temps, one sync, renames, one fast-import commit. No sealing, no YAML, no templates."""
     from sealer import git as sealer_git
-    from sealer.atomic import sync_filesystem
+    from sealer.repofiles import sync as sync_filesystem
 
     rels = [
         str(p.relative_to(repo))
-        for top in ("sealed", "deploy", "ledger")
+        for top in (layout.SEALED_DIR, layout.DEPLOY_DIR, layout.LEDGER_DIR)
         for p in sorted((repo / top).rglob("*.yaml"))
     ]
     texts = [(repo / rel).read_bytes().replace(b"kid_", b"kiD_") for rel in rels]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sealer import repofiles
 from sealer.errors import BadInput
 
 if TYPE_CHECKING:
@@ -52,13 +53,6 @@ class CertInfo:
         }
 
 
-def read_bytes(path: str | Path, what: str = "file") -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as err:
-        raise BadInput(f"cannot read {what} {path}: {err.strerror or err}") from None
-
-
 def parse_certificate(data: bytes, source: str) -> x509.Certificate:
     from cryptography import x509
 
@@ -69,7 +63,7 @@ def parse_certificate(data: bytes, source: str) -> x509.Certificate:
 
 
 def load_certificate(path: str | Path) -> x509.Certificate:
-    return parse_certificate(read_bytes(path, "certificate"), str(path))
+    return parse_certificate(repofiles.read_input(path, "certificate"), str(path))
 
 
 def fingerprint(cert: x509.Certificate) -> str:

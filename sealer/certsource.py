@@ -12,7 +12,7 @@ import re
 import threading
 from typing import TYPE_CHECKING
 
-from sealer import certs
+from sealer import repofiles
 from sealer.errors import BadInput
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def is_url(spec: str) -> bool:
 def read(spec: str) -> bytes:
     """The certificate bytes behind `spec`: a file path or an https:// URL."""
     if not is_url(spec):
-        return certs.read_bytes(spec, "certificate")
+        return repofiles.read_input(spec, "certificate")
     if not spec.lower().startswith("https://"):
         raise BadInput(f"--cert {shown(spec)}: only https:// URLs are fetched")
     from urllib.parse import urlsplit

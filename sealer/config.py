@@ -13,15 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sealer import yamlio
+from sealer import layout, repofiles, yamlio
 from sealer.apikey import ENV_TAG
-from sealer.atomic import write_atomic
 from sealer.backends import check_kind
 from sealer.errors import BadInput, ConfigError
+from sealer.layout import CONFIG_FILE
 from sealer.scope import Scope
 
-CONFIG_FILE = "sealer.yaml"
 VERSION = 1
+# What an environment that leaves a setting out gets (and what `sealer init` writes).
+DEFAULT_KEYS = ("apiKey",)
+DEFAULT_SCOPE = Scope.STRICT
+DEFAULT_ROTATION_DAYS = 90
+LIFETIME_MARGIN_DAYS = 14  # a key outlives its rotation period by this much: time to roll out
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 _ENTRY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
@@ -143,12 +147,21 @@ def _keys(raw: Any, where: str) -> tuple[str, ...]:
     return names
 
 
+def default_key_lifetime(rotation_days: int) -> int:
+    return rotation_days + LIFETIME_MARGIN_DAYS
+
+
 def _days(raw: dict[str, Any], where: str) -> tuple[int, int]:
-    rotation = _need(raw.get("rotationDays", 90), f"{where}.rotationDays", int, "a whole number of days")
+    rotation = _need(
+        raw.get("rotationDays", DEFAULT_ROTATION_DAYS), f"{where}.rotationDays", int, "a whole number of days"
+    )
     if rotation < 1:
         raise ConfigError(f"{where}.rotationDays", "must be at least 1")
     lifetime = _need(
-        raw.get("keyLifetimeDays", rotation + 14), f"{where}.keyLifetimeDays", int, "a whole number of days"
+        raw.get("keyLifetimeDays", default_key_lifetime(rotation)),
+        f"{where}.keyLifetimeDays",
+        int,
+        "a whole number of days",
     )
     if lifetime < rotation:
         raise ConfigError(f"{where}.keyLifetimeDays", f"must be at least rotationDays ({rotation})")
@@ -167,7 +180,7 @@ def _environment(name: str, raw: Any) -> Environment:
     where = f"environments.{name}"
     _match(name, where, _ENV_NAME, "a name of 1-32 lowercase letters, digits and inner hyphens")
     _need(raw, where, dict, "a mapping")
-    scope_text = raw.get("scope", "strict")
+    scope_text = raw.get("scope", DEFAULT_SCOPE.value)
     if not isinstance(scope_text, str) or scope_text not in _SCOPES:
         raise ConfigError(f"{where}.scope", "must be strict, namespace-wide or cluster-wide")
     kind, options = _backend(raw.get("backend"), f"{where}.backend")
@@ -177,7 +190,7 @@ def _environment(name: str, raw: Any) -> Environment:
         name=name,
         namespace=_match(raw.get("namespace"), f"{where}.namespace", DNS_LABEL, "a DNS label"),
         secret_name=_match(raw.get("secretName"), f"{where}.secretName", _DNS_SUBDOMAIN, "a DNS subdomain"),
-        keys=_keys(raw.get("keys", ["apiKey"]), f"{where}.keys"),
+        keys=_keys(raw.get("keys", list(DEFAULT_KEYS)), f"{where}.keys"),
         scope=Scope(scope_text),
         clusters=_clusters(raw.get("clusters"), f"{where}.clusters"),
         values_file=_path(raw.get("valuesFile"), f"{where}.valuesFile"),
@@ -249,17 +262,17 @@ def _check_values_files(cfg: Config) -> None:
 
 def load(root: Path | None = None) -> Config:
     root = root or find_root()
-    path = root / CONFIG_FILE
-    docs = yamlio.load_documents(path.read_bytes(), str(path))
+    path = layout.config_path(root)
+    docs = repofiles.load_yaml(path)
     return parse(docs[0] if docs else None, root)
 
 
 @contextlib.contextmanager
 def edit(root: Path) -> Iterator[Any]:
     """Round-trip sealer.yaml: yield the ruamel tree, validate the result, write it atomically."""
-    path = root / CONFIG_FILE
-    doc = yamlio.round_trip_load(path.read_text(encoding="utf-8"), str(path))
+    path = layout.config_path(root)
+    doc = yamlio.round_trip_load(repofiles.read_text(path), str(path))
     yield doc
     text = yamlio.round_trip_dump(doc)
     parse(yamlio.load_documents(text, str(path))[0], root)  # never write an invalid file
-    write_atomic(path, text)
+    repofiles.write(path, text)

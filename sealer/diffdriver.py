@@ -23,13 +23,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sealer import hybrid, yamlio
+from sealer import hybrid, layout, repofiles, yamlio
 from sealer.errors import SealerError
 
 # A base64 run long enough to hold a sealed value (2048-bit: 2 + 256 + 16 bytes = 368 chars).
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{300,}={0,2}(?![A-Za-z0-9+/=])")
-CONFIG_FILE = "sealer.yaml"  # sealer.config imports more than a textconv needs
-LEDGER_DIR = "ledger"
 MAX_FLOW_DEPTH = 1000
 
 
@@ -64,7 +62,7 @@ def key_ids_in_values(doc: Any) -> dict[str, str]:
 
 def _load(path: Path) -> Any:
     try:
-        docs = yamlio.load_documents(path.read_bytes(), str(path))
+        docs = repofiles.load_yaml(path)
     except (OSError, ValueError, SealerError):
         return None
     return docs[0] if docs else None
@@ -92,7 +90,7 @@ def _values_files(env: Mapping[str, Any]) -> list[str]:
 
 def _statuses(root: Path, env: str) -> dict[str, str]:
     """key id -> status in the working tree's ledger of `env`."""
-    keys = _mapping(_load(root / LEDGER_DIR / f"{env}.yaml")).get("keys")
+    keys = _mapping(_load(layout.ledger_path(root, env))).get("keys")
     records = [_mapping(k) for k in keys] if isinstance(keys, list) else []
     return {str(k.get("key_id")): str(k.get("status")) for k in records}
 
@@ -101,7 +99,7 @@ def known_key_ids(doc: Any, root: Path) -> dict[str, str]:
     """ciphertext -> key id (with its ledger status) from the file itself and its environment's
     values files in the working tree."""
     result = key_ids_in_values(doc)
-    environments = _mapping(_mapping(_load(root / CONFIG_FILE)).get("environments"))
+    environments = _mapping(_mapping(_load(layout.config_path(root))).get("environments"))
     env = _env_of(doc, environments)
     if env is None:
         return result
@@ -141,7 +139,7 @@ def too_deep(text: str, limit: int = MAX_FLOW_DEPTH) -> bool:
 def convert_file(path: str, root: Path | None = None) -> bytes:
     """What `git diff` shows for `path`: the converted text, or the bytes unchanged."""
     try:
-        data = Path(path).read_bytes()
+        data = repofiles.read_bytes(path)
     except (OSError, ValueError):
         return b""
     try:

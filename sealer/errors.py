@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNEXPECTED = 3
@@ -19,6 +18,10 @@ class BadInput(SealerError):
     """The user's input (a file, an argument, a manifest) cannot be used."""
 
 
+class ConflictingOptions(BadInput):
+    """Options that exclude or need each other were given wrongly: one line, exit 2, in every command."""
+
+
 class ConfigError(BadInput):
     """A configuration or policy file breaks its schema."""
 
@@ -32,11 +35,9 @@ class DecryptError(SealerError):
     """No available private key opens a sealed value."""
 
 
-class CheckFailed(SealerError):
-    """A check ran and found problems (exit 1)."""
-
-    exit_code = EXIT_FINDINGS
-
-
 class BackendError(SealerError):
     """A key-store backend refused or could not be reached."""
+
+
+class GitError(SealerError):
+    """git refused (exit 2 semantics: the repo is not in a state sealer can work with)."""

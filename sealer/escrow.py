@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sealer import certs, keypair, yamlio
+from sealer import certs, keypair, repofiles, yamlio
 from sealer.backends import CasConflict, VaultKV, check_segment
 from sealer.errors import BackendError, BadInput
 from sealer.records import iso, utcnow
@@ -77,7 +77,7 @@ def _from_secret(doc: Any, source: str) -> tuple[list[rsa.RSAPrivateKey], list[x
 
 
 def _read_file(path: Path) -> tuple[list[rsa.RSAPrivateKey], list[x509.Certificate]]:
-    data = certs.read_bytes(path, "key file")
+    data = repofiles.read_input(path, "key file")
     if b"-----BEGIN" not in data:
         keys: list[rsa.RSAPrivateKey] = []
         found: list[x509.Certificate] = []
@@ -184,3 +184,40 @@ def restore(
         raise BadInput(f"{target}: the recorded fingerprint does not match the stored certificate")
     paths = keypair.write(pair, out, namespace)
     return EscrowResult(target, fingerprint, version, paths=paths)
+
+
+@dataclass(frozen=True)
+class KeypairRequest:
+    """What `sealer keypair` was asked for: make (or restore) a keypair in `out`, maybe escrow it."""
+
+    out: Path
+    bits: int = 4096
+    days: int = keypair.DEFAULT_DAYS
+    namespace: str = "kube-system"
+    backup_to: str | None = None
+    restore_from: str | None = None
+    force: bool = False
+
+
+def provide_keypair(request: KeypairRequest) -> dict[str, object]:
+    """Restore the escrowed keypair into `out`; or make one there, unless a backup is asked for
+    and `out` already holds a keypair (then that one is escrowed), and escrow it when asked.
+    Returns what to report: the files, the certificate, the backup."""
+    out = request.out
+    if request.restore_from:
+        restored = restore(request.restore_from, out, namespace=request.namespace)
+        report: dict[str, object] = {"restored_from": restored.target, "fingerprint": restored.fingerprint}
+        return report | {k: str(v) for k, v in restored.paths.items()}
+    if request.backup_to:
+        parse_target(request.backup_to)  # a bad target fails before a keypair is made
+    report = {}
+    held = any((out / name).exists() for name in ("tls.key", "sealed-secrets-key.yaml"))
+    if not (request.backup_to and held):
+        pair = keypair.generate(bits=request.bits, days=request.days)
+        paths = keypair.write(pair, out, request.namespace)
+        report.update({k: str(v) for k, v in paths.items()})
+        report.update(certs.describe(pair.cert, str(paths["cert"])).as_dict())
+    if request.backup_to:
+        saved = backup(out, request.backup_to, force=request.force)
+        report.update(backup=saved.target, fingerprint=saved.fingerprint, backup_unchanged=saved.unchanged)
+    return report

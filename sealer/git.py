@@ -1,4 +1,6 @@
-"""The few Git operations sealer needs, through the real `git`.
+"""The few Git operations sealer needs, through the real `git`: every git subprocess is here.
+
+A git that refuses (or is missing) is a `GitError` naming the git command and git's last line.
 
 Commits are built with plumbing on a private index, so whatever the user has staged stays out
 of sealer's commit, and the branch moves in one atomic `update-ref` at the very end.
@@ -13,45 +15,75 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sealer.errors import BadInput, SealerError
+from sealer import repofiles
+from sealer.errors import BadInput, GitError
 
 
-class GitError(SealerError):
-    """git refused (exit 2 semantics: the repo is not in a state sealer can work with)."""
+def _call(
+    root: Path | str, args: Sequence[str], stdin: bytes | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(
+            ["git", "-C", str(root), *args],
+            input=stdin,
+            capture_output=True,
+            env={**os.environ, **env} if env else None,
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed") from None
 
 
-def run(root: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(root), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
+def _refused(args: Sequence[str], done: subprocess.CompletedProcess[bytes]) -> GitError:
+    lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+    return GitError(f"git {args[0]}: {lines[-1] if lines else f'failed (exit {done.returncode})'}")
+
+
+def run_bytes(root: Path | str, *args: str, stdin: bytes | None = None) -> bytes:
+    """git's output; GitError when git refuses."""
+    done = _call(root, args, stdin)
     if done.returncode:
-        message = (done.stderr.strip().splitlines() or ["failed"])[-1]
-        raise GitError(f"git {args[0]}: {message}")
+        raise _refused(args, done)
     return done.stdout
+
+
+def run(root: Path | str, *args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
+    """git's output as text; GitError when git refuses."""
+    done = _call(root, args, None if stdin is None else stdin.encode(), env)
+    if done.returncode:
+        raise _refused(args, done)
+    return done.stdout.decode()
+
+
+def probe(root: Path | str, *args: str) -> str | None:
+    """git's stripped output when it succeeds, None when it says no (a question, not a command)."""
+    done = _call(root, args)
+    return done.stdout.decode().strip() if done.returncode == 0 else None
 
 
 def git_dir(root: Path) -> Path:
     return (root / run(root, "rev-parse", "--git-dir").strip()).resolve()
 
 
+def top_level(path: Path) -> Path | None:
+    """The root of the work tree holding `path`, None outside one."""
+    found = probe(path, "rev-parse", "--show-toplevel")
+    return Path(found) if found else None
+
+
+def resolve_commit(root: Path, rev: str) -> str | None:
+    return probe(root, "rev-parse", "-q", "--verify", f"{rev}^{{commit}}") or None
+
+
 def head(root: Path) -> str | None:
-    done = subprocess.run(
-        ["git", "-C", str(root), "rev-parse", "-q", "--verify", "HEAD^{commit}"],
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip() or None
+    return resolve_commit(root, "HEAD")
 
 
 def current_branch(root: Path) -> str | None:
-    done = subprocess.run(
-        ["git", "-C", str(root), "symbolic-ref", "-q", "--short", "HEAD"], capture_output=True, text=True
-    )
-    return done.stdout.strip() or None
+    return probe(root, "symbolic-ref", "-q", "--short", "HEAD") or None
+
+
+def ref_exists(root: Path, ref: str) -> bool:
+    return probe(root, "show-ref", "-q", "--verify", ref) is not None
 
 
 def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
@@ -63,16 +95,11 @@ def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
 
 
 def branch_exists(root: Path, branch: str) -> bool:
-    return (
-        subprocess.run(
-            ["git", "-C", str(root), "show-ref", "-q", "--verify", f"refs/heads/{branch}"]
-        ).returncode
-        == 0
-    )
+    return ref_exists(root, f"refs/heads/{branch}")
 
 
 def check_branch_name(root: Path, branch: str) -> str:
-    if subprocess.run(["git", "check-ref-format", "--branch", branch], capture_output=True).returncode:
+    if probe(root, "check-ref-format", "--branch", branch) is None:
         raise BadInput(f"{branch!r} is not a valid branch name")
     if branch_exists(root, branch):
         raise BadInput(f"branch {branch} exists already")
@@ -84,11 +111,9 @@ def identity(root: Path) -> str:
     for var in ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "USER_LOGIN"):
         if os.environ.get(var):
             return os.environ[var]
-    done = subprocess.run(
-        ["git", "-C", str(root), "var", "GIT_COMMITTER_IDENT"], capture_output=True, text=True
-    )
-    if done.returncode == 0 and done.stdout.strip():
-        return done.stdout.rsplit(">", 1)[0].strip() + ">"
+    ident = probe(root, "var", "GIT_COMMITTER_IDENT")
+    if ident:
+        return ident.rsplit(">", 1)[0].strip() + ">"
     return os.environ.get("USER", "unknown")
 
 
@@ -213,7 +238,7 @@ def commit_paths(root: Path, paths: Sequence[str], message: str, branch: str | N
     try:
         for rel in paths:
             try:
-                data: bytes | None = (root / rel).read_bytes()
+                data: bytes | None = repofiles.read_bytes(root / rel)
             except FileNotFoundError:
                 data = None
             commit.add(rel, data)
@@ -257,14 +282,13 @@ def switch_to(root: Path, branch: str, paths: Sequence[str]) -> None:
 
 
 def _current_ref(root: Path) -> str:
-    ref = subprocess.run(
-        ["git", "-C", str(root), "symbolic-ref", "-q", HEAD_REF], capture_output=True, text=True
-    )
+    args = ("symbolic-ref", "-q", HEAD_REF)
+    ref = _call(root, args)
     if ref.returncode == 1:
         raise BadInput("HEAD is detached: give --branch NAME or check out a branch")
     if ref.returncode:
-        raise GitError(f"git symbolic-ref: {(ref.stderr.strip().splitlines() or ['failed'])[-1]}")
-    return ref.stdout.strip()
+        raise _refused(args, ref)
+    return ref.stdout.decode().strip()
 
 
 def push(root: Path, remote: str, branch: str) -> None:
@@ -272,5 +296,5 @@ def push(root: Path, remote: str, branch: str) -> None:
 
 
 def file_at(root: Path, rev: str, path: str) -> str | None:
-    done = subprocess.run(["git", "-C", str(root), "show", f"{rev}:{path}"], capture_output=True, text=True)
-    return done.stdout if done.returncode == 0 else None
+    done = _call(root, ("show", f"{rev}:{path}"))
+    return done.stdout.decode() if done.returncode == 0 else None

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from sealer import config, layout, templating, yamlio
+from sealer import config, git, layout, repofiles, templating, yamlio
 from sealer.apikey import check_env_tag
-from sealer.atomic import write_atomic
 from sealer.errors import BadInput
 
 DEFAULT_ENVS = ("dev", "staging", "production")
 # Rotation periods users are told to follow: production 90 days, staging 30, dev 180.
-DEFAULT_ROTATION_DAYS = {"dev": 180, "staging": 30, "production": 90}
+ROTATION_DAYS_BY_ENV = {"dev": 180, "staging": 30, "production": 90}
 DEFAULT_SECRET_NAME = "engine-api-key"
-OUT_DIR = ".sealer/out"
 
 
 @dataclass(frozen=True)
-class EnvPlan:
+class NewEnvironment:
+    """One environment as `sealer init` writes it into sealer.yaml."""
+
     name: str
     namespace: str
     secret_name: str
@@ -30,7 +29,7 @@ class EnvPlan:
     key_lifetime_days: int
 
 
-def plan(envs: tuple[str, ...], namespaces: dict[str, str]) -> list[EnvPlan]:
+def plan(envs: tuple[str, ...], namespaces: dict[str, str]) -> list[NewEnvironment]:
     names = envs or DEFAULT_ENVS
     if len(set(names)) != len(names):
         raise BadInput("each --env may be given once")
@@ -40,50 +39,48 @@ def plan(envs: tuple[str, ...], namespaces: dict[str, str]) -> list[EnvPlan]:
     plans = []
     for name in names:
         check_env_tag(name)  # env names also tag the keys, so they follow the key format's rule
-        days = DEFAULT_ROTATION_DAYS.get(name, 90)
+        days = ROTATION_DAYS_BY_ENV.get(name, config.DEFAULT_ROTATION_DAYS)
         plans.append(
-            EnvPlan(
+            NewEnvironment(
                 name,
                 namespaces.get(name, name),
                 DEFAULT_SECRET_NAME,
-                ("apiKey",),
-                "strict",
+                config.DEFAULT_KEYS,
+                config.DEFAULT_SCOPE.value,
                 layout.values_file(name, name),
                 days,
-                days + 14,
+                config.default_key_lifetime(days),
             )
         )
     return plans
 
 
 def _git_root(path: Path) -> Path:
-    done = subprocess.run(
-        ["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True, text=True
-    )
-    if done.returncode:
+    found = git.top_level(path)
+    if found is None:
         raise BadInput(f"{path} is not inside a Git repository (run `git init` first)")
-    return Path(done.stdout.strip())
+    return found
 
 
 def _write_new(path: Path, text: str, created: list[Path]) -> None:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, text)
+        repofiles.write(path, text)
         created.append(path)
 
 
 def _add_line(path: Path, line: str, created: list[Path]) -> None:
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    existing = repofiles.read_text_if_exists(path) or ""
     if line not in existing.splitlines():
         sep = "\n" if existing and not existing.endswith("\n") else ""
-        write_atomic(path, f"{existing}{sep}# sealer: pull-request descriptions and run reports\n{line}\n")
+        repofiles.write(path, f"{existing}{sep}# sealer: pull-request descriptions and run reports\n{line}\n")
         created.append(path)
 
 
 def _add_gitattributes(path: Path, created: list[Path]) -> None:
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    existing = repofiles.read_text_if_exists(path) or ""
     if "diff=sealer" not in existing:
-        write_atomic(
+        repofiles.write(
             path,
             existing
             + ("\n" if existing and not existing.endswith("\n") else "")
@@ -95,7 +92,7 @@ def _add_gitattributes(path: Path, created: list[Path]) -> None:
 def init(root: Path, envs: tuple[str, ...] = (), namespaces: dict[str, str] | None = None) -> list[Path]:
     """Write sealer.yaml, the folders, the pre-commit config and the diff driver set-up."""
     _git_root(root)
-    target = root / config.CONFIG_FILE
+    target = layout.config_path(root)
     if target.exists():
         raise BadInput(f"{target} exists; sealer init never overwrites it")
     plans = plan(envs, namespaces or {})
@@ -110,10 +107,8 @@ def init(root: Path, envs: tuple[str, ...] = (), namespaces: dict[str, str] | No
             created,
         )
     (root / layout.CERTS_DIR).mkdir(exist_ok=True)
-    _write_new(root / ".pre-commit-config.yaml", templating.render("pre-commit-config.yaml.j2"), created)
-    _add_gitattributes(root / ".gitattributes", created)
-    _add_line(root / ".gitignore", f"/{OUT_DIR}/", created)
-    subprocess.run(
-        ["git", "-C", str(root), "config", "diff.sealer.textconv", "sealer diff-driver"], check=True
-    )
+    _write_new(root / layout.PRE_COMMIT_CONFIG, templating.render("pre-commit-config.yaml.j2"), created)
+    _add_gitattributes(root / layout.GITATTRIBUTES, created)
+    _add_line(root / layout.GITIGNORE, f"/{layout.OUT_DIR}/", created)
+    git.run(root, "config", "diff.sealer.textconv", "sealer diff-driver")
     return created

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sealer.atomic import write_atomic
+from sealer import repofiles
 
 PREPARED = "prepared"  # temps written, renames may be incomplete
 WRITTEN = "written"  # working tree rotated, not committed (--no-commit)
@@ -40,12 +40,12 @@ def path(git_dir: Path) -> Path:
 
 def save(git_dir: Path, journal: Journal) -> None:
     # No indent: json's C encoder only runs without one, and a rotation's journal is large.
-    write_atomic(path(git_dir), json.dumps(vars(journal), sort_keys=True))
+    repofiles.write(path(git_dir), json.dumps(vars(journal), sort_keys=True))
 
 
 def load(git_dir: Path) -> Journal | None:
     try:
-        data = json.loads(path(git_dir).read_text(encoding="utf-8"))
+        data = json.loads(repofiles.read_text(path(git_dir)))
     except FileNotFoundError:
         return None
     return Journal(**data)

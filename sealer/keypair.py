@@ -13,8 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from sealer import certs, yamlio
-from sealer.atomic import write_atomic
+from sealer import certs, repofiles, yamlio
 from sealer.errors import BadInput
 
 ACTIVE_LABEL = "sealedsecrets.bitnami.com/sealed-secrets-key"
@@ -98,7 +97,7 @@ def write(pair: Keypair, out: Path, namespace: str = "kube-system") -> dict[str,
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise BadInput(f"cannot create {out}: {err.strerror or err}") from None
-    write_atomic(paths["key"], key_pem(pair), SECRET_MODE)
-    write_atomic(paths["secret"], yamlio.dump_documents([key_secret(pair, namespace)]), SECRET_MODE)
-    write_atomic(paths["cert"], cert_pem(pair))
+    repofiles.write(paths["key"], key_pem(pair), SECRET_MODE)
+    repofiles.write(paths["secret"], yamlio.dump_documents([key_secret(pair, namespace)]), SECRET_MODE)
+    repofiles.write(paths["cert"], cert_pem(pair))
     return paths

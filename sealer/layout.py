@@ -1,12 +1,22 @@
-"""Where a sealer-managed repo keeps things. One place, so every command agrees."""
+"""Every path inside a sealer-managed repo, spelled here and nowhere else.
+
+The `*_file` forms are relative to the repo root, with `/` (what Git, review and the ledger
+see); the `*_path` forms join a root for reading and writing.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+CONFIG_FILE = "sealer.yaml"
+LEDGER_DIR = "ledger"
 CERTS_DIR = "certs"
 SEALED_DIR = "sealed"
 DEPLOY_DIR = "deploy"
+OUT_DIR = ".sealer/out"  # pull-request descriptions and run reports; ignored by Git
+PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
+GITATTRIBUTES = ".gitattributes"
+GITIGNORE = ".gitignore"
 
 
 def cert_file(env: str, cluster: str) -> str:
@@ -19,9 +29,46 @@ def values_file(env: str, cluster: str) -> str:
     )
 
 
+def sealed_dir(env: str) -> str:
+    """The folder of `env`'s sealed files, with a trailing `/` (a prefix of each of them)."""
+    return f"{SEALED_DIR}/{env}/"
+
+
 def sealed_file(env: str, cluster: str) -> str:
-    return f"{SEALED_DIR}/{env}/{cluster}.yaml"
+    return f"{sealed_dir(env)}{cluster}.yaml"
+
+
+def sealed_cluster(env: str, rel: str) -> str | None:
+    """The cluster whose sealed file of `env` is `rel`, or None when `rel` is not one."""
+    name = rel.removeprefix(sealed_dir(env))
+    if name == rel or "/" in name or not name.endswith(".yaml"):
+        return None
+    return name[: -len(".yaml")]
 
 
 def sealed_path(root: Path, env: str, cluster: str) -> Path:
     return root / sealed_file(env, cluster)
+
+
+def ledger_file(env: str) -> str:
+    return f"{LEDGER_DIR}/{env}.yaml"
+
+
+def ledger_env(rel: str) -> str | None:
+    """The environment whose ledger is `rel`, or None when `rel` is not a ledger file."""
+    name = rel.removeprefix(f"{LEDGER_DIR}/")
+    if name == rel or "/" in name or not name.endswith(".yaml"):
+        return None
+    return name[: -len(".yaml")]
+
+
+def ledger_path(root: Path, env: str) -> Path:
+    return root / ledger_file(env)
+
+
+def config_path(root: Path) -> Path:
+    return root / CONFIG_FILE
+
+
+def out_path(root: Path) -> Path:
+    return root / OUT_DIR

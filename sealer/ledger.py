@@ -12,12 +12,11 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from sealer import yamlio
-from sealer.atomic import write_atomic
+from sealer import repofiles, yamlio
 from sealer.errors import ConfigError
+from sealer.layout import ledger_path
 from sealer.records import ACTIVE, PENDING, KeyRecord
 
-LEDGER_DIR = "ledger"
 HEADER = "# Managed by sealer: key metadata for one environment. It never holds a key.\n"
 
 
@@ -30,14 +29,10 @@ def current(keys: Sequence[str], records: list[KeyRecord]) -> dict[str, KeyRecor
     return {name: chosen[name] for name in keys if name in chosen}
 
 
-def ledger_path(repo: Path, env: str) -> Path:
-    return repo / LEDGER_DIR / f"{env}.yaml"
-
-
 def load(repo: Path, env: str) -> list[KeyRecord]:
     path = ledger_path(repo, env)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = repofiles.read_text(path)
     except FileNotFoundError:
         return []
     return parse(env, text, str(path))
@@ -94,5 +89,5 @@ def dump(env: str, records: list[KeyRecord]) -> str:
 def save(repo: Path, env: str, records: list[KeyRecord]) -> Path:
     path = ledger_path(repo, env)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, dump(env, records))
+    repofiles.write(path, dump(env, records))
     return path

@@ -12,8 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sealer import certs, ledger, provenance, state, templating, yamlio
-from sealer.atomic import write_atomic
+from sealer import cert_pins, ledger, provenance, repofiles, state, templating, yamlio
 from sealer.config import Cluster, Config, Environment
 from sealer.errors import BadInput
 from sealer.records import KeyRecord, iso
@@ -118,37 +117,12 @@ def _comment_lines(text: str) -> str:
     return "".join(f"{line}\n" for line in kept)
 
 
-def _last_slot(node: Any) -> tuple[Any, Any, int] | None:
-    """(container, key, slot) where ruamel keeps the comment lines that follow `node`'s last line."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
-    while isinstance(node, (CommentedMap, CommentedSeq)) and len(node):
-        key = list(node)[-1] if isinstance(node, CommentedMap) else len(node) - 1
-        child = node[key]
-        if not isinstance(child, (CommentedMap, CommentedSeq)) or not len(child):
-            return node, key, 2 if isinstance(node, CommentedMap) else 0
-        node = child
-    return None
-
-
 def _move_following_comment(doc: Any, new: Any) -> None:
     """Keep the user's comments below the old subtree: ruamel files them under its last entry."""
-    source = _last_slot(doc[SUBTREE]) if SUBTREE in doc else None
+    source = yamlio.last_comment_slot(doc[SUBTREE]) if SUBTREE in doc else None
     if source is None and SUBTREE in doc:
         source = (doc, SUBTREE, 2)  # a scalar or empty `sealer:` keeps them on its own key
-    target = _last_slot(new)
-    if source is None or target is None:
-        return
-    container, key, slot = source
-    tokens = container.ca.items.get(key) or []
-    token = tokens[slot] if len(tokens) > slot else None
-    if token is None or "\n" not in token.value:
-        return
-    tokens[slot] = None
-    token.value = "\n" + token.value.split("\n", 1)[1]  # drop an end-of-line comment on sealer's own line
-    new_container, new_key, new_slot = target
-    new_tokens = new_container.ca.items.setdefault(new_key, [None, None, None, None])
-    new_tokens[new_slot] = token
+    yamlio.move_following_comment(source, new)
 
 
 def values_text(
@@ -162,7 +136,7 @@ def values_text(
     if sealed_doc is None:
         raise BadInput(f"no sealed keys for {env.name}/{cluster.name} yet: run `sealer rotate {env.name}`")
     path = root / cluster.values_file
-    old = path.read_text(encoding="utf-8") if path.exists() else None
+    old = repofiles.read_text_if_exists(path)
     subtree = subtree_text(env, cluster, sealed_doc, ledger.current(env.keys, records))
     return render_values(old, subtree, str(path)), old
 
@@ -171,24 +145,14 @@ def _write_changed(path: Path, new: str, old: str | None) -> Path | None:
     if new == old:
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, new)
+    repofiles.write(path, new)
     return path
-
-
-def check_pin(root: Path, env: Environment, cluster: Cluster) -> None:
-    """The pinned cert file must be there and match its pin, or the repo is inconsistent."""
-    found = certs.fingerprint(certs.load_certificate(root / cluster.cert))
-    if found != cluster.fingerprint:
-        raise BadInput(f"{cluster.cert} does not match the fingerprint pinned for {env.name}/{cluster.name}")
 
 
 def render_env(cfg: Config, env_name: str) -> list[Path]:
     """Re-render every values file of the environment; all are computed before any is written."""
     env = cfg.env(env_name)
-    if not env.clusters:
-        raise BadInput(f"{env.name} pins no certificate: run `sealer cert add {env.name} --file tls.crt`")
-    for cluster in env.clusters:
-        check_pin(cfg.root, env, cluster)
+    cert_pins.pinned_certificates(cfg.root, env)
     records = ledger.load(cfg.root, env.name)
     texts = [
         (c, values_text(cfg.root, env, c, state.load(cfg.root, env.name, c.name), records))

@@ -20,7 +20,7 @@ from typing import Any
 
 from sealer import (
     apikey,
-    certs,
+    cert_pins,
     faults,
     forkpool,
     git,
@@ -29,16 +29,15 @@ from sealer import (
     ledger,
     lock,
     render,
+    repofiles,
     state,
     templating,
 )
-from sealer.atomic import sync_filesystem, write_atomic, write_unsynced
 from sealer.backends import DEFAULT_BACKEND, open_store
 from sealer.config import Config, Environment
 from sealer.errors import BackendError, BadInput
-from sealer.init import OUT_DIR
 from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso, utcnow
-from sealer.sealing import Sealer
+from sealer.sealing import CertSealer
 
 TEMP_SUFFIX = ".sealer-tmp"
 TEMPS_MARKER = "sealer-temps.json"  # in the git dir: the temps being written, until the journal names them
@@ -58,27 +57,19 @@ class Request:
 
 
 @dataclass
-class EnvPlan:
+class EnvRotation:
+    """One environment's share of a rotation: the entries it rotates and the files it writes."""
+
     env: Environment
     rotated: list[dict[str, Any]]  # name, key_id, fingerprint, previous_key_id, expires
     new_records: list[KeyRecord]
     files: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # path -> (new, old)
 
 
-def sealers(cfg: Config, env: Environment) -> dict[str, Sealer]:
-    """A sealer per pinned cluster, refusing a cert file that no longer matches its pin."""
-    if not env.clusters:
-        raise BadInput(f"{env.name} pins no certificate: run `sealer cert add {env.name} --file tls.crt`")
-    result = {}
-    for cluster in env.clusters:
-        cert = certs.load_certificate(cfg.root / cluster.cert)
-        found = Sealer.from_certificate(cert, cluster.cert)
-        if found.fingerprint != cluster.fingerprint:
-            raise BadInput(
-                f"{cluster.cert} does not match the fingerprint pinned for {env.name}/{cluster.name}"
-            )
-        result[cluster.name] = found
-    return result
+def sealers(cfg: Config, env: Environment) -> dict[str, CertSealer]:
+    """A sealer per pinned cluster (see `cert_pins.pinned_certificates`)."""
+    pinned = cert_pins.pinned_certificates(cfg.root, env)
+    return {c.name: CertSealer.from_certificate(pinned[c.name], c.cert) for c in env.clusters}
 
 
 def due_keys(env: Environment, records: list[KeyRecord], now: dt.datetime) -> list[str]:
@@ -111,14 +102,14 @@ class Target:
 
 def plan_env(
     target: Target, cfg: Config, now: dt.datetime, grace: dt.timedelta | None, actor: str
-) -> EnvPlan:
+) -> EnvRotation:
     env, names, old_records = target.env, target.names, target.records
     unknown = [n for n in names if n not in env.keys]
     if unknown:
         raise BadInput(f"{env.name} manages no key named {', '.join(unknown)} (it has {', '.join(env.keys)})")
     by_cluster = sealers(cfg, env)
     previous = ledger.current(env.keys, old_records)
-    plan = EnvPlan(env, [], [])
+    plan = EnvRotation(env, [], [])
     values: dict[str, bytes] = {}  # the plaintext keys: in memory only, sealed below, then dropped
     for name in names:
         key = apikey.generate(env.name)
@@ -151,16 +142,12 @@ def plan_env(
         sealed = state.seal_entries(env, by_cluster[cluster.name], values)
         rel = layout.sealed_file(env.name, cluster.name)
         old_doc = state.load(cfg.root, env.name, cluster.name)
-        old_text = (cfg.root / rel).read_text(encoding="utf-8") if old_doc is not None else None
+        old_text = repofiles.read_text(cfg.root / rel) if old_doc is not None else None
         doc = state.merged(old_doc, env, by_cluster[cluster.name], sealed, rel)
         plan.files[rel] = (state.dump(doc), old_text)
         plan.files[cluster.values_file] = render.values_text(cfg.root, env, cluster, doc, records)
-    rel = str(ledger.ledger_path(Path(""), env.name))
-    old_ledger = ledger.ledger_path(cfg.root, env.name)
-    plan.files[rel] = (
-        ledger.dump(env.name, records),
-        old_ledger.read_text(encoding="utf-8") if old_ledger.exists() else None,
-    )
+    rel = layout.ledger_file(env.name)
+    plan.files[rel] = (ledger.dump(env.name, records), repofiles.read_text_if_exists(cfg.root / rel))
     return plan
 
 
@@ -170,11 +157,11 @@ MIN_ENVS_PER_WORKER = 4
 
 def plan_all(
     targets: list[Target], cfg: Config, now: dt.datetime, grace: dt.timedelta | None, actor: str
-) -> list[EnvPlan]:
+) -> list[EnvRotation]:
     """Every target's plan, on every core for many environments. The plaintext keys stay in
     the process that seals them: only ciphertext and metadata come back."""
 
-    def work(share: Sequence[Target]) -> list[EnvPlan]:
+    def work(share: Sequence[Target]) -> list[EnvRotation]:
         return [plan_env(target, cfg, now, grace, actor) for target in share]
 
     workers = min(forkpool.cores(), len(targets) // MIN_ENVS_PER_WORKER)
@@ -213,16 +200,16 @@ def _branch(root: Path, request: Request, envs: list[str], now: dt.datetime) -> 
     return git.check_branch_name(root, base if taken == 1 else f"{base}-{taken}")
 
 
-def _message(plans: list[EnvPlan], grace: dt.timedelta | None) -> str:
+def _message(plans: list[EnvRotation], grace: dt.timedelta | None) -> str:
     return templating.render("commit-message.txt.j2", plans=plans, grace=grace).strip() + "\n"
 
 
-def _external(plan: EnvPlan) -> bool:
+def _external(plan: EnvRotation) -> bool:
     # The GitOps store is the committed ledger itself: the commit is its registration and activation.
     return plan.env.backend_kind != DEFAULT_BACKEND
 
 
-def _register(cfg: Config, plans: list[EnvPlan]) -> list[tuple[Any, KeyRecord]]:
+def _register(cfg: Config, plans: list[EnvRotation]) -> list[tuple[Any, KeyRecord]]:
     """Register every new key as pending; on failure remove those already registered."""
     done: list[tuple[Any, KeyRecord]] = []
     try:
@@ -257,7 +244,9 @@ def _compensate(registered: list[tuple[Any, KeyRecord]]) -> None:
             pass  # a leftover pending key is never valid; the next rotation removes it
 
 
-def _activations(plans: list[EnvPlan], grace: dt.timedelta | None, now: dt.datetime) -> list[dict[str, Any]]:
+def _activations(
+    plans: list[EnvRotation], grace: dt.timedelta | None, now: dt.datetime
+) -> list[dict[str, Any]]:
     return [
         {
             "env": p.env.name,
@@ -273,22 +262,22 @@ def _activations(plans: list[EnvPlan], grace: dt.timedelta | None, now: dt.datet
 
 
 def _write_temps(
-    root: Path, git_dir: Path, plans: list[EnvPlan], commit: git.Commit | None
+    root: Path, git_dir: Path, plans: list[EnvRotation], commit: git.Commit | None
 ) -> list[dict[str, str]]:
     """Complete temps beside their targets, durable before the journal names them; until then
     the marker names them. Each also goes to the commit being built."""
     rels = [rel for plan in plans for rel in plan.files]
     files = [{"path": rel, "tmp": str(_tmp_of(root / rel).relative_to(root))} for rel in rels]
-    write_atomic(git_dir / TEMPS_MARKER, json.dumps([f["tmp"] for f in files]))
+    repofiles.write(git_dir / TEMPS_MARKER, json.dumps([f["tmp"] for f in files]))
     for plan in plans:
         for rel, (new, _old) in plan.files.items():
             target = root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             data = new.encode("utf-8")
-            write_unsynced(_tmp_of(target), data)
+            repofiles.write_unsynced(_tmp_of(target), data)
             if commit is not None:
                 commit.add(rel, data)
-    sync_filesystem(root)
+    repofiles.sync(root)
     return files
 
 
@@ -300,7 +289,7 @@ def _sweep_temps(root: Path, git_dir: Path) -> None:
     """Remove the temps of a rotation killed before its journal (never renamed, never needed)."""
     marker = git_dir / TEMPS_MARKER
     try:
-        listed = json.loads(marker.read_text(encoding="utf-8"))
+        listed = json.loads(repofiles.read_text(marker))
     except FileNotFoundError:
         return
     except ValueError:
@@ -311,17 +300,17 @@ def _sweep_temps(root: Path, git_dir: Path) -> None:
     marker.unlink(missing_ok=True)
 
 
-def _restore(root: Path, plans: list[EnvPlan]) -> None:
+def _restore(root: Path, plans: list[EnvRotation]) -> None:
     """Put every file back as it was before the rotation (an exception before the commit)."""
     for plan in plans:
         for rel, (_new, old) in plan.files.items():
             if old is None:
                 (root / rel).unlink(missing_ok=True)
             else:
-                write_atomic(root / rel, old)
+                repofiles.write(root / rel, old)
 
 
-def _summary(plans: list[EnvPlan], request: Request, branch: str | None) -> dict[str, Any]:
+def _summary(plans: list[EnvRotation], request: Request, branch: str | None) -> dict[str, Any]:
     envs = [
         {
             "env": p.env.name,
@@ -369,14 +358,13 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> dic
 def _apply(
     cfg: Config,
     git_dir: Path,
-    plans: list[EnvPlan],
+    plans: list[EnvRotation],
     request: Request,
     branch: str | None,
     summary: dict[str, Any],
     now: dt.datetime,
 ) -> dict[str, Any]:
     root = cfg.root
-    registered = _register(cfg, plans)
     entry = journal.Journal(
         journal.PREPARED,
         [p.env.name for p in plans],
@@ -387,9 +375,14 @@ def _apply(
         request.push,
         result=summary,
     )
-    summary["pr_body"] = templating.render("pr-body.md.j2", summary=summary, plans=plans, grace=request.grace)
-    commit = git.Commit(root) if request.commit else None
-    try:
+    registered: list[tuple[Any, KeyRecord]] = []
+    commit = None
+    try:  # from the registration on: whatever fails before the commit is undone
+        registered = _register(cfg, plans)
+        summary["pr_body"] = templating.render(
+            "pr-body.md.j2", summary=summary, plans=plans, grace=request.grace
+        )
+        commit = git.Commit(root) if request.commit else None
         faults.point("before-temps")
         entry.files = _write_temps(root, git_dir, plans, commit)
         faults.point("before-journal")
@@ -397,7 +390,7 @@ def _apply(
         (git_dir / TEMPS_MARKER).unlink(missing_ok=True)
         faults.point("before-rename")
         journal.apply_renames(root, entry)
-        sync_filesystem(root)  # the renames too, before the commit that records them
+        repofiles.sync(root)  # the renames too, before the commit that records them
         faults.point("before-commit")
         if commit is not None:
             entry.commit = commit.finish(entry.message, branch)
@@ -463,7 +456,7 @@ def _delivered(root: Path, entry: journal.Journal) -> bool:
     ledgers: dict[str, str] = {}
     for item in entry.activations:
         if item["env"] not in ledgers:
-            rel = str(ledger.ledger_path(Path(""), item["env"]))
+            rel = layout.ledger_file(item["env"])
             ledgers[item["env"]] = git.file_at(root, "HEAD", rel) or ""
     return all(item["key_id"] in ledgers[item["env"]] for item in entry.activations)
 
@@ -518,12 +511,12 @@ def _activate(root: Path, entry: journal.Journal) -> None:
 
 def _write_outputs(root: Path, result: dict[str, Any]) -> None:
     """The PR description and the JSON beside it, for the pipeline that opens the pull request."""
-    out = root / OUT_DIR
+    out = layout.out_path(root)
     out.mkdir(parents=True, exist_ok=True)
     stem = (
         result.get("branch") or f"rotate-{result['commit'][:12] if result.get('commit') else 'uncommitted'}"
     ).replace("/", "-")
     body = result.pop("pr_body", "")
     result["pr_body_file"] = str(out / f"{stem}.md")
-    write_atomic(out / f"{stem}.md", body)
-    write_atomic(out / f"{stem}.json", json.dumps(result, indent=2, sort_keys=True) + "\n")
+    repofiles.write(out / f"{stem}.md", body)
+    repofiles.write(out / f"{stem}.json", json.dumps(result, indent=2, sort_keys=True) + "\n")

@@ -17,13 +17,6 @@ class Scope(str, enum.Enum):
     CLUSTER_WIDE = "cluster-wide"
 
 
-def parse_scope(text: str) -> Scope:
-    try:
-        return Scope(text)
-    except ValueError:
-        raise BadInput(f"unknown scope {text!r}: use strict, namespace-wide or cluster-wide") from None
-
-
 def scope_of(annotations: Mapping[str, str] | None) -> Scope:
     """The scope the controller reads from a SealedSecret's top-level annotations.
 

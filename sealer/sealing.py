@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from sealer import certs, hybrid, parallel, provenance
+from sealer import certs, hybrid, parallel_seal, provenance
 from sealer.errors import BadInput
 from sealer.scope import Scope, label, scope_annotations, scope_of, without_scope
 from sealer.secret import SecretSpec, check_name, check_namespace
@@ -22,18 +22,18 @@ KIND = "SealedSecret"
 
 
 @dataclass(frozen=True)
-class Sealer:
+class CertSealer:
     """A certificate checked once and ready to seal with."""
 
     public_key: RSAPublicKey
     fingerprint: str
 
     @classmethod
-    def from_certificate(cls, cert: x509.Certificate, source: str) -> Sealer:
+    def from_certificate(cls, cert: x509.Certificate, source: str) -> CertSealer:
         return cls(certs.sealing_key(cert, source), certs.fingerprint(cert))
 
     @classmethod
-    def from_pem(cls, data: bytes, source: str) -> Sealer:
+    def from_pem(cls, data: bytes, source: str) -> CertSealer:
         """Like `from_certificate(certs.parse_certificate(data))`, without loading
         `cryptography.x509` when the certificate is plainly fit (the common case)."""
         fast = certs.fast_sealing_key(data)
@@ -44,10 +44,10 @@ class Sealer:
     def seal_values(self, scope: Scope, namespace: str, name: str, values: list[bytes]) -> list[str]:
         """Base64 ciphertext for each value, bound to the scope's label."""
         seal = functools.partial(hybrid.encrypt, self.public_key, label(scope, namespace, name))
-        return parallel.seal_all(seal, values)
+        return parallel_seal.seal_all(seal, values)
 
 
-def sealed_secret(spec: SecretSpec, sealer: Sealer, scope: Scope) -> dict[str, Any]:
+def sealed_secret(spec: SecretSpec, sealer: CertSealer, scope: Scope) -> dict[str, Any]:
     """The SealedSecret kubeseal makes of `spec`, plus the sealing certificate's fingerprint.
 
     Both the top-level and the template annotations carry exactly `scope`'s annotation, as
@@ -78,7 +78,7 @@ def sealed_secret(spec: SecretSpec, sealer: Sealer, scope: Scope) -> dict[str, A
     }
 
 
-def seal_raw(sealer: Sealer, scope: Scope, namespace: str, name: str, value: bytes) -> str:
+def seal_raw(sealer: CertSealer, scope: Scope, namespace: str, name: str, value: bytes) -> str:
     """One sealed value, as `kubeseal --raw` prints it. Only strict scope needs a name and
     cluster-wide needs neither name nor namespace, since the OAEP label holds no more."""
     if name:
@@ -104,7 +104,7 @@ def check_sealed_secret(doc: Any, source: str) -> Mapping[str, Any]:
     return doc
 
 
-def merge_into(doc: Any, spec: SecretSpec, sealer: Sealer, source: str) -> None:
+def merge_into(doc: Any, spec: SecretSpec, sealer: CertSealer, source: str) -> None:
     """Seal `spec`'s entries into the existing SealedSecret `doc` (a ruamel tree) in place.
 
     Name, namespace and scope come from the existing object, as the controller will read them;

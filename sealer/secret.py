@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sealer import repofiles
 from sealer.errors import BadInput
 
 # Tools that keep a full copy of the object here would leak the plaintext into the template.
@@ -126,7 +127,7 @@ def parse_file_entry(item: str) -> tuple[str, bytes]:
     if not sep:
         key, path = Path(item).name, item
     try:
-        return check_entry_name(key), Path(path).read_bytes()
+        return check_entry_name(key), repofiles.read_bytes(path)
     except OSError as err:
         raise BadInput(f"--from-file {path}: {err.strerror or err}") from None
 

@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sealer import layout, provenance, yamlio
+from sealer import layout, provenance, repofiles, yamlio
 from sealer.config import Environment
 from sealer.errors import BadInput
 from sealer.scope import label, scope_of
-from sealer.sealing import Sealer, sealed_secret
+from sealer.sealing import CertSealer, sealed_secret
 from sealer.secret import SecretSpec
 
 HEADER = "# Managed by sealer (`sealer rotate`): do not edit by hand. Safe to commit: values are sealed.\n"
@@ -26,7 +26,7 @@ def load(root: Path, env: str, cluster: str) -> dict[str, Any] | None:
     path = layout.sealed_path(root, env, cluster)
     if not path.exists():
         return None
-    docs = yamlio.load_documents(path.read_bytes(), str(path))
+    docs = repofiles.load_yaml(path)
     if not docs or not isinstance(docs[0], dict):
         raise BadInput(f"{path}: empty or not a SealedSecret")
     return docs[0]
@@ -36,22 +36,40 @@ def encrypted_data(doc: Mapping[str, Any] | None) -> dict[str, str]:
     return dict(((doc or {}).get("spec") or {}).get("encryptedData") or {})
 
 
-def skeleton(env: Environment, sealer: Sealer) -> dict[str, Any]:
+def skeleton(env: Environment, sealer: CertSealer) -> dict[str, Any]:
     spec = SecretSpec(name=env.secret_name, namespace=env.namespace, labels=dict(MANAGED_BY))
     return sealed_secret(spec, sealer, env.scope)
 
 
+def sealed_target(doc: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(name, namespace, scope) a SealedSecret is sealed for: what its labels are bound to."""
+    meta = doc.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    return str(meta.get("name")), str(meta.get("namespace")), scope_of(meta.get("annotations")).value
+
+
+def wanted_target(env: Environment) -> tuple[str, str, str]:
+    """(name, namespace, scope) sealer.yaml binds the environment's SealedSecret to."""
+    return env.secret_name, env.namespace, env.scope.value
+
+
+def target_mismatch(doc: Mapping[str, Any], env: Environment, path: str) -> str | None:
+    """How a sealed file is bound to another target than sealer.yaml says (then no entry in it
+    can be opened), or None when it is bound to the right one."""
+    have, want = sealed_target(doc), wanted_target(env)
+    if have == want:
+        return None
+    return (
+        f"{path} is sealed for {have[0]}/{have[1]} ({have[2]}) but sealer.yaml says "
+        f"{want[0]}/{want[1]} ({want[2]})"
+    )
+
+
 def check_target(doc: Mapping[str, Any], env: Environment, path: str) -> None:
     """A sealed file must still be bound to what sealer.yaml says (else every entry is unusable)."""
-    meta = doc.get("metadata") or {}
-    have = (meta.get("name"), meta.get("namespace"), scope_of(meta.get("annotations")))
-    want = (env.secret_name, env.namespace, env.scope)
-    if have != want:
-        raise BadInput(
-            f"{path} is sealed for {have[0]}/{have[1]} ({have[2].value}) but sealer.yaml says "
-            f"{want[0]}/{want[1]} ({want[2].value}): reseal every entry (`sealer rotate {env.name}` "
-            "without --key)"
-        )
+    mismatch = target_mismatch(doc, env, path)
+    if mismatch:
+        raise BadInput(f"{mismatch}: reseal every entry (`sealer rotate {env.name}` without --key)")
 
 
 def _retargeted(doc: Mapping[str, Any], env: Environment, sealed: Mapping[str, str], path: str) -> bool:
@@ -66,7 +84,7 @@ def _retargeted(doc: Mapping[str, Any], env: Environment, sealed: Mapping[str, s
 
 
 def merged(
-    doc: dict[str, Any] | None, env: Environment, sealer: Sealer, sealed: Mapping[str, str], source: str
+    doc: dict[str, Any] | None, env: Environment, sealer: CertSealer, sealed: Mapping[str, str], source: str
 ) -> dict[str, Any]:
     """`doc` (or a new SealedSecret) with `sealed` (entry -> ciphertext made by `sealer`) put in."""
     if doc is None or _retargeted(doc, env, sealed, source):
@@ -85,7 +103,7 @@ def dump(doc: Mapping[str, Any]) -> str:
     return HEADER + yamlio.dump(dict(doc))
 
 
-def seal_entries(env: Environment, sealer: Sealer, values: Mapping[str, bytes]) -> dict[str, str]:
+def seal_entries(env: Environment, sealer: CertSealer, values: Mapping[str, bytes]) -> dict[str, str]:
     names = list(values)
     label(env.scope, env.namespace, env.secret_name)  # fail early with a clear message
     sealed = sealer.seal_values(env.scope, env.namespace, env.secret_name, [values[n] for n in names])

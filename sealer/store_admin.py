@@ -7,9 +7,8 @@ import datetime as dt
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from sealer import apikey, config, ledger
+from sealer import apikey, config, ledger, yamlio
 from sealer.backends import DEFAULT_BACKEND, KeyStore, check_kind, open_store
 from sealer.errors import BadInput
 from sealer.records import KeyRecord, utcnow
@@ -51,32 +50,8 @@ def set_backend(root: Path, env_name: str, kind: str, options: dict[str, str]) -
         if options:
             backend["options"] = CommentedMap(sorted(options.items()))
         environment = doc["environments"][env_name]
-        _keep_following_comment(environment.get("backend"), backend)
+        yamlio.move_following_comment(yamlio.last_comment_slot(environment.get("backend")), backend)
         environment["backend"] = backend
-
-
-def _keep_following_comment(old: Any, new: Any) -> None:
-    """ruamel files the comment lines below a mapping under its last (deepest) key: move them
-    to the replacement so the comment above the next setting survives."""
-    source, target = _last_slot(old), _last_slot(new)
-    if source is None or target is None:
-        return
-    tokens = source[0].ca.items.get(source[1]) or []
-    token = tokens[2] if len(tokens) > 2 else None
-    if token is None or "\n" not in token.value.rstrip("\n"):
-        return
-    token.value = "\n" + token.value.split("\n", 1)[1]  # not the old line's own end-of-line comment
-    target[0].ca.items[target[1]] = [None, None, token, None]
-
-
-def _last_slot(node: Any) -> tuple[Any, Any] | None:
-    from ruamel.yaml.comments import CommentedMap
-
-    found = None
-    while isinstance(node, CommentedMap) and len(node):
-        found = (node, list(node)[-1])
-        node = node[found[1]]
-    return found
 
 
 def verify(cfg: config.Config, env_name: str, presented: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from sealer import certs, hybrid, yamlio
+from sealer import hybrid, repofiles, yamlio
 from sealer.errors import BadInput, DecryptError
 from sealer.scope import label, scope_of
 from sealer.sealing import check_sealed_secret
@@ -44,7 +44,7 @@ def _keys_from_document(doc: Any, source: str) -> list[RSAPrivateKey]:
 
 def load_private_keys(path: str | Path) -> list[RSAPrivateKey]:
     """Keys from a PEM file, a `kubernetes.io/tls` key Secret, or a v1 List of them."""
-    data = certs.read_bytes(path, "key file")
+    data = repofiles.read_input(path, "key file")
     if b"-----BEGIN" in data:
         return [_pem_key(data, str(path))]
     docs = yamlio.load_documents(data, str(path))

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from sealer import hybrid, provenance
 from sealer.errors import BadInput, DecryptError
 from sealer.scope import CLUSTER_WIDE, NAMESPACE_WIDE, label, scope_of
-from sealer.sealing import Sealer, check_sealed_secret
+from sealer.sealing import CertSealer, check_sealed_secret
 from sealer.unseal import open_value
 
 CANNOT_TELL = "cannot tell which certificate sealed it (sealer did not record it): pass --key to check"
@@ -58,7 +58,7 @@ def _entry_problems(entry: str, value: Any, modulus_bytes: int) -> Iterator[str]
         yield f"entry {entry}: {problem}"
 
 
-def problems(doc: Any, sealer: Sealer, keys: Sequence[RSAPrivateKey], source: str) -> list[str]:
+def problems(doc: Any, sealer: CertSealer, keys: Sequence[RSAPrivateKey], source: str) -> list[str]:
     """One line per problem; an empty list means the SealedSecret is sound."""
     check_sealed_secret(doc, source)
     meta = doc["metadata"]

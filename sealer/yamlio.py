@@ -276,3 +276,34 @@ def round_trip_dump(data: Any) -> str:
 def scalar(value: Any) -> str:
     """One YAML scalar: plain when that reads back as the same string, else double-quoted."""
     return _scalar(value)
+
+
+def last_comment_slot(node: Any) -> tuple[Any, Any, int] | None:
+    """(container, key, slot) where ruamel keeps the comment lines that follow `node`'s last line."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    while isinstance(node, (CommentedMap, CommentedSeq)) and len(node):
+        key = list(node)[-1] if isinstance(node, CommentedMap) else len(node) - 1
+        child = node[key]
+        if not isinstance(child, (CommentedMap, CommentedSeq)) or not len(child):
+            return node, key, 2 if isinstance(node, CommentedMap) else 0
+        node = child
+    return None
+
+
+def move_following_comment(source: tuple[Any, Any, int] | None, new: Any) -> None:
+    """ruamel files the comment lines below a node under its last (deepest) entry, at `source`:
+    move them to the last entry of `new`, the node replacing it, so the comment above the next
+    setting survives the replacement."""
+    target = last_comment_slot(new)
+    if source is None or target is None:
+        return
+    container, key, slot = source
+    tokens = container.ca.items.get(key) or []
+    token = tokens[slot] if len(tokens) > slot else None
+    if token is None or "\n" not in token.value:
+        return
+    tokens[slot] = None
+    token.value = "\n" + token.value.split("\n", 1)[1]  # not the old line's own end-of-line comment
+    new_container, new_key, new_slot = target
+    new_container.ca.items.setdefault(new_key, [None, None, None, None])[new_slot] = token

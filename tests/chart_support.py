@@ -14,7 +14,7 @@ import yaml
 
 from sealer import apikey, certs, yamlio
 from sealer.scope import Scope
-from sealer.sealing import Sealer
+from sealer.sealing import CertSealer
 
 REPO = Path(__file__).resolve().parents[1]
 CHART_DIR = REPO / "chart"
@@ -81,7 +81,7 @@ def sealer_values(
     cert_file: Path, cluster: str, scope: Scope, namespace: str, api_key: str
 ) -> dict[str, Any]:
     """The `sealer:` subtree the values contract describes, sealed for real."""
-    sealer = Sealer.from_certificate(certs.load_certificate(cert_file), str(cert_file))
+    sealer = CertSealer.from_certificate(certs.load_certificate(cert_file), str(cert_file))
     [ciphertext] = sealer.seal_values(scope, namespace, SECRET_NAME, [api_key.encode()])
     keys = {ENTRY: key_metadata(api_key, "2026-11-27T02:00:00Z", "2027-02-25T02:00:00Z")}
     return {

@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner, Result
 from repo_support import isolate
 
-from sealer import config, keypair, layout, ledger, pins, state, yamlio
+from sealer import cert_pins, config, keypair, layout, ledger, state, yamlio
 from sealer.cli import cli
 from sealer.init import init
 from sealer.records import KeyRecord
@@ -81,7 +81,7 @@ def build_repo(root: Path, certs: Mapping[str, Path], env_certs: Mapping[str, st
     init(root, ENVS)
     pinned = [env for env, name in env_certs.items() if name]
     for env in pinned:
-        pins.pin(root, env, certs[env_certs[env] or ""].read_bytes(), env_certs[env] or "")
+        cert_pins.pin(root, env, certs[env_certs[env] or ""].read_bytes(), env_certs[env] or "")
     commit_all(root, "sealer init")
     if pinned:
         result = sealer(root, "rotate", *pinned, "--no-branch")

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from sealer import apikey, config, init, keypair, pins, unseal, yamlio
+from sealer import apikey, cert_pins, config, init, keypair, unseal, yamlio
 from sealer.errors import SealerError
 from sealer.records import ACTIVE, KeyRecord
 from sealer.scope import Scope, scope_annotations
@@ -169,7 +169,7 @@ def make_repo(root: Path, envs: Iterable[EnvSpec]) -> Path:
     init.init(root, tuple(e.name for e in envs))
     for env in envs:
         cert = env.controller / "tls.crt"
-        pins.pin(root, env.name, cert.read_bytes(), str(cert))
+        cert_pins.pin(root, env.name, cert.read_bytes(), str(cert))
     with config.edit(root) as doc:
         for env in envs:
             doc["environments"][env.name]["keys"] = list(env.keys)

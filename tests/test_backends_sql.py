@@ -13,7 +13,7 @@ import pytest
 from fixtures_sql_stores import PgCluster
 from test_backends_contract import ENV, NAME, activated, new_key, refused, registered, statuses
 
-from sealer import ledger
+from sealer import layout, ledger
 from sealer.backends import KeyStore, open_store
 from sealer.errors import BackendError, BadInput
 from sealer.records import ACTIVE, PENDING, REVOKED
@@ -319,13 +319,13 @@ def test_k8s_secrets_records_are_the_ledger_file_and_leave_nothing_else(k8s_secr
     old, new = activated(k8s_secrets_store), registered(k8s_secrets_store)
     k8s_secrets_store.activate(ENV, NAME, new.key_id, None)
     files = sorted(path.relative_to(k8s_secrets_store.repo) for path in k8s_secrets_store.repo.rglob("*"))
-    assert files == [Path(ledger.LEDGER_DIR), Path(ledger.LEDGER_DIR) / f"{ENV}.yaml"]
+    assert files == [Path(layout.LEDGER_DIR), Path(layout.LEDGER_DIR) / f"{ENV}.yaml"]
     assert ledger.load(k8s_secrets_store.repo, ENV) == k8s_secrets_store.list(ENV)
     assert [(record.key_id, record.status) for record in ledger.load(k8s_secrets_store.repo, ENV)] == [
         (old.key_id, REVOKED),
         (new.key_id, ACTIVE),
     ]
-    assert ledger.ledger_path(k8s_secrets_store.repo, ENV).read_text() == ledger.dump(
+    assert layout.ledger_path(k8s_secrets_store.repo, ENV).read_text() == ledger.dump(
         ENV, k8s_secrets_store.list(ENV)
     )
 

@@ -13,7 +13,7 @@ from cli_support import assert_one_line_error, invoke, run_main
 
 import sealer
 from sealer import cli as cli_module
-from sealer.errors import BadInput, CheckFailed
+from sealer.errors import BadInput, GitError
 
 HEAVY = ("kubernetes", "boto3", "botocore", "hvac", "auth0", "psycopg", "ruamel", "jinja2", "moto")
 
@@ -92,7 +92,7 @@ def fake_command() -> object:
     ("do", "code", "line"),
     [
         (BadInput("the input is wrong"), 2, "sealer: the input is wrong"),
-        (CheckFailed("3 problems"), 1, "sealer: 3 problems"),
+        (GitError("git status: fatal: bad object"), 2, "sealer: git status: fatal: bad object"),
         (KeyboardInterrupt(), 130, "sealer: interrupted"),
     ],
 )
@@ -184,3 +184,30 @@ def test_installed_script_end_to_end(tmp_path: Path) -> None:
     )
     assert opened.returncode == 0, opened.stderr
     assert json.loads(opened.stdout)["data"] == {"api-key": "czNjcjN0"}
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ["rotate", "staging", "--branch", "b", "--no-branch"],
+            "--branch and --no-branch exclude each other",
+        ),
+        (["keypair", "--out", "k", "--backup", "vault:s/a", "--restore", "vault:s/a"], "exclude each other"),
+        (["scan", "--staged", "--all-files"], "exactly one of them"),
+        (["scan", "--update-baseline", "README.md"], "--update-baseline needs --baseline FILE"),
+        (["seal", "--cert", "c.pem", "--merge-into", "s.yaml", "-w", "x.yaml"], "leave out -w/--write"),
+    ],
+)
+def test_conflicting_options_are_one_bad_input_line_in_every_command(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    says: str,
+) -> None:
+    """One rule for options that exclude or need each other: exit 2, one `sealer:` line, no usage text,
+    and nothing read or written first."""
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(run_main(args, capsys), 2, says)
+    assert list(tmp_path.iterdir()) == []

@@ -13,7 +13,7 @@ from fake_vault import FakeVault
 from sealer import certs, escrow, keypair, unseal
 from sealer.errors import BackendError, BadInput
 from sealer.scope import Scope
-from sealer.sealing import Sealer, sealed_secret
+from sealer.sealing import CertSealer, sealed_secret
 from sealer.secret import SecretSpec
 
 TARGET = "vault:secret/sealer/escrow/prod"
@@ -33,7 +33,7 @@ def test_backup_then_restore_unseals_what_the_original_sealed(
     vault_env.secrets.pop(("secret", PATH), None)
     cert = certs.load_certificate(keypair_dir / "tls.crt")
     spec = SecretSpec(name="engine-api-key", namespace="payments", data={"apiKey": b"slr_prod_example-value"})
-    sealed = sealed_secret(spec, Sealer.from_certificate(cert, "tls.crt"), Scope.STRICT)
+    sealed = sealed_secret(spec, CertSealer.from_certificate(cert, "tls.crt"), Scope.STRICT)
 
     saved = escrow.backup(keypair_dir, TARGET)
     assert (saved.fingerprint, saved.version, saved.unchanged) == (certs.fingerprint(cert), 1, False)

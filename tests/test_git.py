@@ -10,8 +10,8 @@ import pytest
 from repo_support import git
 
 from sealer import git as sealer_git
-from sealer.errors import BadInput
-from sealer.git import Commit, GitError, commit_paths
+from sealer.errors import BadInput, GitError
+from sealer.git import Commit, commit_paths
 
 ODD_NAMES = ["with space.yaml", '"quoted".yaml', "back\\slash.yaml", "ünïcode/ß.yaml"]
 

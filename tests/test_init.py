@@ -13,7 +13,7 @@ from env_support import git, invoke, load_yaml, make_repo, run_main, snapshot
 
 from sealer import config
 from sealer.backends import DEFAULT_BACKEND
-from sealer.init import DEFAULT_ROTATION_DAYS
+from sealer.init import ROTATION_DAYS_BY_ENV
 from sealer.scope import Scope
 
 
@@ -42,7 +42,7 @@ def test_default_environments(fresh: Path) -> None:
             (),
         )
         assert env.values_file == f"deploy/{name}/values.yaml"
-        assert env.rotation_days == DEFAULT_ROTATION_DAYS[name]
+        assert env.rotation_days == ROTATION_DAYS_BY_ENV[name]
         assert env.key_lifetime_days > env.rotation_days
         values = load_yaml(fresh / env.values_file)
         assert isinstance(values, dict) and "sealer" not in values

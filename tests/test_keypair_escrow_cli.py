@@ -16,7 +16,7 @@ from fake_vault import FakeVault
 
 from sealer import certs, escrow, unseal
 from sealer.scope import Scope
-from sealer.sealing import Sealer, sealed_secret
+from sealer.sealing import CertSealer, sealed_secret
 from sealer.secret import SecretSpec
 
 SECRET_FILES = ("tls.key", "sealed-secrets-key.yaml")
@@ -128,7 +128,7 @@ def test_restore_gives_the_keypair_that_opens_what_the_original_sealed(
     spec = SecretSpec(
         name="engine-api-key", namespace="payments", data={"apiKey": b"slr_prod_escrowed-value"}
     )
-    original = Sealer.from_certificate(certs.load_certificate(keypair_2048_dir / "tls.crt"), "tls.crt")
+    original = CertSealer.from_certificate(certs.load_certificate(keypair_2048_dir / "tls.crt"), "tls.crt")
     sealed = sealed_secret(spec, original, Scope.STRICT)
     json_of(keypair_cmd(tmp_path, "--out", str(keypair_2048_dir), "--backup", target[0], "-o", "json"))
 

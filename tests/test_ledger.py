@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sealer import ledger, yamlio
+from sealer import layout, ledger, yamlio
 from sealer.errors import BadInput
 from sealer.records import ACTIVE, GRACE, REVOKED, KeyRecord
 from sealer.review.revisions import parse_ledger
@@ -60,7 +60,7 @@ def test_a_hand_edited_block_yaml_ledger_still_loads(tmp_path: Path) -> None:
         del data["env"]
         items.append(data)
     text = ledger.HEADER + "# reviewed by hand\n" + yamlio.dump({"env": "prod-eu", "keys": items})
-    path = ledger.ledger_path(tmp_path, "prod-eu")
+    path = layout.ledger_path(tmp_path, "prod-eu")
     path.parent.mkdir()
     path.write_text(text, encoding="utf-8")
     assert ledger.load(tmp_path, "prod-eu") == RECORDS

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from sealer import forkpool, parallel
+from sealer import forkpool, parallel_seal
 
 
 def tagged(value: bytes) -> bytes:
@@ -22,7 +22,7 @@ def opened(lines: list[str]) -> list[tuple[bytes, int]]:
     return result
 
 
-VALUES = [f"v{i}".encode() for i in range(parallel.MIN_PER_WORKER * 3 + 7)]
+VALUES = [f"v{i}".encode() for i in range(parallel_seal.MIN_PER_WORKER * 3 + 7)]
 
 
 @pytest.fixture
@@ -32,17 +32,17 @@ def no_threads(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_workers_share_the_work_and_order_is_kept(no_threads: None) -> None:
-    result = opened(parallel.seal_all(tagged, VALUES, workers=3))
+    result = opened(parallel_seal.seal_all(tagged, VALUES, workers=3))
     assert [value for value, _ in result] == VALUES
     pids = {pid for _, pid in result}
     assert len(pids) == 3 and os.getpid() in pids
 
 
 def test_small_inputs_stay_in_this_process() -> None:
-    values = VALUES[: parallel.MIN_PER_WORKER * 2 - 1]
-    result = opened(parallel.seal_all(tagged, values, workers=4))
+    values = VALUES[: parallel_seal.MIN_PER_WORKER * 2 - 1]
+    result = opened(parallel_seal.seal_all(tagged, values, workers=4))
     assert {pid for _, pid in result} == {os.getpid()}
-    assert parallel.seal_all(tagged, [], workers=4) == []
+    assert parallel_seal.seal_all(tagged, [], workers=4) == []
 
 
 def test_a_failing_worker_is_not_trusted_and_its_share_is_redone_here(no_threads: None) -> None:
@@ -53,7 +53,7 @@ def test_a_failing_worker_is_not_trusted_and_its_share_is_redone_here(no_threads
             raise RuntimeError("worker broke")
         return tagged(value)
 
-    result = opened(parallel.seal_all(fails_in_workers, VALUES, workers=3))
+    result = opened(parallel_seal.seal_all(fails_in_workers, VALUES, workers=3))
     assert [value for value, _ in result] == VALUES
     assert {pid for _, pid in result} == {parent}
 
@@ -63,7 +63,7 @@ def test_an_error_in_this_process_propagates(no_threads: None) -> None:
         raise ValueError("bad")
 
     with pytest.raises(ValueError, match="bad"):
-        parallel.seal_all(broken, VALUES, workers=2)
+        parallel_seal.seal_all(broken, VALUES, workers=2)
 
 
 def test_a_process_with_threads_does_not_fork() -> None:
@@ -73,7 +73,7 @@ def test_a_process_with_threads_does_not_fork() -> None:
     thread = threading.Thread(target=release.wait)
     thread.start()
     try:
-        result = opened(parallel.seal_all(tagged, VALUES, workers=3))
+        result = opened(parallel_seal.seal_all(tagged, VALUES, workers=3))
     finally:
         release.set()
         thread.join()

@@ -21,7 +21,7 @@ from policy_support import (
     sealer,
 )
 
-from sealer import ledger, pins, provenance
+from sealer import cert_pins, ledger, provenance
 from sealer.records import ACTIVE, PENDING, KeyRecord, utcnow
 
 # Shared fixtures (tests/policy_support.py): one compliant repo per session, copied per test.
@@ -67,7 +67,7 @@ def both(*changes: Change) -> Change:
 
 def repin(env: str, cert: str) -> Change:
     def change(root: Path, certs: Mapping[str, Path]) -> None:
-        pins.pin(root, env, certs[cert].read_bytes(), cert)
+        cert_pins.pin(root, env, certs[cert].read_bytes(), cert)
 
     return change
 

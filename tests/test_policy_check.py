@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -200,3 +201,28 @@ def test_hook_blocks_a_commit_that_breaks_the_policy(
     assert done.returncode != 0, out
     assert "sealer check (key policy)" in out and "Failed" in out
     assert "key-age  apiKey key" in out and "fix: sealer rotate staging --key apiKey" in out
+
+
+def test_list_rules_names_every_rule_with_its_description(tmp_path: Path) -> None:
+    """Needs no sealer.yaml: one line per rule, its id then what it checks, in report order."""
+    from sealer.policy.rules import RULES
+
+    result = sealer(tmp_path, "check", "--list-rules")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == list(RULES)
+    assert "key-age" in lines[10] and lines[10].endswith(
+        "  keys are rotated before they reach the maximum age"
+    )
+    listed = json.loads(sealer(tmp_path, "check", "--list-rules", "-o", "json").stdout)
+    assert {item["id"]: item["description"] for item in listed} == {
+        r.ID: r.DESCRIPTION for r in RULES.values()
+    }
+    assert all(item["description"] for item in listed)
+    markdown = sealer(tmp_path, "check", "--list-rules", "-o", "markdown").stdout
+    assert "| `cert-file` | every environment pins a readable certificate that matches its pin |" in markdown
+
+
+def test_list_rules_with_an_env_is_a_usage_error(tmp_path: Path) -> None:
+    result = sealer(tmp_path, "check", "--list-rules", "dev")
+    assert result.exit_code == 2 and result.stderr == "sealer: --list-rules takes no ENV\n"

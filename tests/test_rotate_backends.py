@@ -258,6 +258,31 @@ def test_exception_at_each_step_then_rerun(
     rerun(backend_repo, old, keys)
 
 
+def test_a_failure_between_registration_and_the_temps_removes_the_pending_keys(
+    backend_repo: Path, keys: list[Any], monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """The keys are registered, then git cannot even start the commit: as if never run."""
+    from sealer import rotate as rotate_module
+    from sealer.errors import GitError
+
+    old = prepared(backend_repo, backend_of("vault", request), keys)
+    files, start, records = snapshot(backend_repo), head(backend_repo), store_of(backend_repo).list(ENV)
+
+    def no_git(root: Path) -> None:
+        assert PENDING in [r.status for r in store_of(backend_repo).list(ENV)]  # registered by now
+        raise GitError("git fast-import: cannot start")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(rotate_module.git, "Commit", no_git)
+        line = one_line_error(sealer(backend_repo, "rotate", ENV, "--no-branch"), 2)
+    assert line == "sealer: git fast-import: cannot start"
+    assert (
+        snapshot(backend_repo) == files and head(backend_repo) == start and not journal_exists(backend_repo)
+    )
+    assert store_of(backend_repo).list(ENV) == records  # the pending key removed
+    rerun(backend_repo, old, keys)
+
+
 # -- a SIGKILL at every step --------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from sealer import apikey, certs
 from sealer.scan import ciphertext, manifests, rules, scanner
 from sealer.scan.files import Candidate
 from sealer.scope import Scope
-from sealer.sealing import Sealer, sealed_secret
+from sealer.sealing import CertSealer, sealed_secret
 from sealer.secret import SecretSpec
 
 
@@ -27,9 +27,9 @@ def policy() -> rules.Policy:
 
 
 @pytest.fixture(scope="module")
-def sealer(keypair_dir: Path) -> Sealer:
+def sealer(keypair_dir: Path) -> CertSealer:
     cert = keypair_dir / "tls.crt"
-    return Sealer.from_certificate(certs.load_certificate(cert), str(cert))
+    return CertSealer.from_certificate(certs.load_certificate(cert), str(cert))
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def key() -> str:
 
 
 @pytest.fixture(scope="module")
-def sealed(sealer: Sealer, key: str) -> list[str]:
+def sealed(sealer: CertSealer, key: str) -> list[str]:
     return sealer.seal_values(Scope.STRICT, "staging", "engine-api-key", [key.encode(), b"s3cond-value"])
 
 
@@ -141,14 +141,14 @@ def test_invalid_yaml_is_noted_not_fatal(policy: rules.Policy) -> None:
     ]
 
 
-def sealed_secret_text(sealer: Sealer, **entries: bytes) -> str:
+def sealed_secret_text(sealer: CertSealer, **entries: bytes) -> str:
     spec = SecretSpec(
         name="engine-api-key", namespace="staging", type="Opaque", data=entries, labels={}, annotations={}
     )
     return json.dumps(sealed_secret(spec, sealer, Scope.STRICT), indent=2)
 
 
-def test_sealed_secret_from_sealer_is_clean(policy: rules.Policy, sealer: Sealer, key: str) -> None:
+def test_sealed_secret_from_sealer_is_clean(policy: rules.Policy, sealer: CertSealer, key: str) -> None:
     text = sealed_secret_text(sealer, apiKey=key.encode(), other=b"x")
     assert findings(policy, text, "sealed/staging.json") == []
 
@@ -161,7 +161,7 @@ def test_sealed_secret_from_sealer_is_clean(policy: rules.Policy, sealer: Sealer
     ],
 )
 def test_sealed_secret_value_that_is_no_ciphertext(
-    policy: rules.Policy, sealer: Sealer, key: str, replacement: str, problem: str
+    policy: rules.Policy, sealer: CertSealer, key: str, replacement: str, problem: str
 ) -> None:
     doc = json.loads(sealed_secret_text(sealer, apiKey=key.encode()))
     doc["spec"]["encryptedData"]["apiKey"] = replacement

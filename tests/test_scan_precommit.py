@@ -18,7 +18,7 @@ import yaml
 
 from sealer import apikey, certs
 from sealer.scope import Scope
-from sealer.sealing import Sealer
+from sealer.sealing import CertSealer
 
 HOOKS_FILE = Path(__file__).resolve().parents[1] / ".pre-commit-hooks.yaml"
 
@@ -81,7 +81,7 @@ def test_generated_key_in_a_values_file_is_blocked(repo: Path) -> None:
     assert key not in out
 
 
-def rendered_values(sealer: Sealer, key: str) -> str:
+def rendered_values(sealer: CertSealer, key: str) -> str:
     """The values file `sealer render` writes, through sealer's own template and round trip."""
     from sealer import render, templating
     from sealer.records import iso
@@ -109,7 +109,7 @@ def rendered_values(sealer: Sealer, key: str) -> str:
 
 def test_sealer_rendered_values_pass(repo: Path, keypair_dir: Path) -> None:
     cert = keypair_dir / "tls.crt"
-    sealer = Sealer.from_certificate(certs.load_certificate(cert), str(cert))
+    sealer = CertSealer.from_certificate(certs.load_certificate(cert), str(cert))
     text = rendered_values(sealer, apikey.generate("staging"))
     assert "encryptedData:" in text and "keyId: kid_" in text
     done = commit(repo, {"deploy/staging/values.yaml": text})

@@ -59,12 +59,6 @@ def test_without_scope_drops_only_scope_annotations() -> None:
     assert scope.without_scope(given) == {"team": "a"}
 
 
-def test_parse_scope() -> None:
-    assert scope.parse_scope("namespace-wide") is Scope.NAMESPACE_WIDE
-    with pytest.raises(BadInput, match="unknown scope"):
-        scope.parse_scope("global")
-
-
 def test_annotation_names_are_kubeseals() -> None:
     """From sealed-secrets' pkg/apis/sealedsecrets/v1alpha1: annoNs = "sealedsecrets.bitnami.com/"."""
     assert NAMESPACE_WIDE == "sealedsecrets.bitnami.com/namespace-wide"

@@ -18,9 +18,9 @@ from sealer.scope import CLUSTER_WIDE, NAMESPACE_WIDE, Scope
 from sealer.secret import SecretSpec
 
 
-def sealer_for(keypair: Path) -> sealing.Sealer:
+def sealer_for(keypair: Path) -> sealing.CertSealer:
     path = keypair / "tls.crt"
-    return sealing.Sealer.from_certificate(certs.load_certificate(path), str(path))
+    return sealing.CertSealer.from_certificate(certs.load_certificate(path), str(path))
 
 
 def keys_of(keypair: Path) -> list[ref.rsa.RSAPrivateKey]:
@@ -117,7 +117,7 @@ def test_an_expired_certificate_cannot_seal(tmp_path: Path) -> None:
     now = dt.datetime.now(dt.timezone.utc)
     cert = ref.certificate(ref.rsa_key(2048), now - dt.timedelta(days=9), now - dt.timedelta(days=1))
     with pytest.raises(BadInput, match="expired"):
-        sealing.Sealer.from_certificate(cert, "old.crt")
+        sealing.CertSealer.from_certificate(cert, "old.crt")
 
 
 # --- merging -------------------------------------------------------------------------------

@@ -23,8 +23,8 @@ def sound(keypair_2048_dir: Path) -> dict[str, Any]:
     return sealing.sealed_secret(spec, sealer_of(keypair_2048_dir), Scope.STRICT)
 
 
-def sealer_of(keypair: Path) -> sealing.Sealer:
-    return sealing.Sealer.from_certificate(certs.load_certificate(keypair / "tls.crt"), "c")
+def sealer_of(keypair: Path) -> sealing.CertSealer:
+    return sealing.CertSealer.from_certificate(certs.load_certificate(keypair / "tls.crt"), "c")
 
 
 def problems(doc: dict[str, Any], keypair: Path, with_key: bool = False) -> list[str]:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from sealer import ledger
+from sealer import layout, ledger
 from sealer.errors import BackendError
 from sealer.records import (
     PENDING,
@@ -73,7 +73,7 @@ class K8sSecretsStore:
         return verdict(ledger.load(self._checked_repo(), env_name), fingerprint, now or utcnow())
 
     def health(self) -> str:
-        folder = self._checked_repo() / ledger.LEDGER_DIR
+        folder = self._checked_repo() / layout.LEDGER_DIR
         count = len(list(folder.glob("*.yaml"))) if folder.is_dir() else 0
         return f"k8s-secrets: ledger in {folder} ({count} environment{'s' if count != 1 else ''})"
 
@@ -85,7 +85,7 @@ class K8sSecretsStore:
     @contextlib.contextmanager
     def _editing(self, env_name: str) -> Iterator[Records]:
         """The records of `env` under an exclusive lock; saved on exit when changed."""
-        folder = ledger.ledger_path(self._checked_repo(), env_name).parent
+        folder = layout.ledger_path(self._checked_repo(), env_name).parent
         try:
             folder.mkdir(exist_ok=True)
             handle = os.open(folder, os.O_RDONLY)

@@ -116,9 +116,9 @@ def keys_verify(env: str, output: str) -> int:
 @output_option
 def status(env: str, kubeconfig: str | None, context: str | None, output: str) -> int:
     """Compare the key the cluster serves (live Secret, fingerprints only) with the ledger."""
-    from sealer import config, livestatus
+    from sealer import config, status
 
-    report = livestatus.compare(config.load(), env, kubeconfig, context)
+    report = status.compare(config.load(), env, kubeconfig, context)
     text = "\n".join(
         f"{r['entry']}: {r['state']} (cluster {r['live_key_id'] or '-'}, ledger {r['ledger_key_id'] or '-'})"
         for r in report["entries"]

@@ -30,8 +30,8 @@ def emit(data: Any, output: str, text: str) -> None:
 
 def read_input(path: str) -> bytes:
     """The bytes of `path`, or of stdin for `-`."""
-    from sealer.certs import read_bytes
+    from sealer import repofiles
 
     if path == "-":
         return sys.stdin.buffer.read()
-    return read_bytes(path, "input file")
+    return repofiles.read_input(path, "input file")

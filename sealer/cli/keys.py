@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from sealer.cli.common import emit, output_option
+from sealer.errors import ConflictingOptions
 
 
 @click.command()
@@ -61,30 +62,14 @@ def keypair(
     Disaster recovery: --backup escrows the private key in Vault (VAULT_ADDR, VAULT_TOKEN),
     --restore brings it back.
     """
-    from sealer import certs, escrow
-    from sealer import keypair as kp
+    from sealer import escrow
 
-    folder = Path(out)
-    data: dict[str, object] = {}
     if backup_to and restore_from:
-        raise click.UsageError("--backup and --restore exclude each other")
-    if restore_from:
-        restored = escrow.restore(restore_from, folder, namespace=controller_namespace)
-        data.update(restored_from=restored.target, fingerprint=restored.fingerprint)
-        data.update({k: str(v) for k, v in restored.paths.items()})
-        emit(data, output, "\n".join(f"{k}: {v}" for k, v in data.items()))
-        return 0
-    if backup_to:
-        escrow.parse_target(backup_to)  # a bad target fails before a keypair is made
-    held = any((folder / name).exists() for name in ("tls.key", "sealed-secrets-key.yaml"))
-    if not (backup_to and held):  # else escrow the keypair already there
-        pair = kp.generate(bits=bits, days=days)
-        paths = kp.write(pair, folder, controller_namespace)
-        data.update({k: str(v) for k, v in paths.items()})
-        data.update(certs.describe(pair.cert, str(paths["cert"])).as_dict())
-    if backup_to:
-        saved = escrow.backup(folder, backup_to, force=force)
-        data.update(backup=saved.target, fingerprint=saved.fingerprint, backup_unchanged=saved.unchanged)
+        raise ConflictingOptions("--backup and --restore exclude each other")
+    request = escrow.KeypairRequest(
+        Path(out), bits, days, controller_namespace, backup_to, restore_from, force
+    )
+    data = escrow.provide_keypair(request)
     emit(data, output, "\n".join(f"{k}: {v}" for k, v in data.items()))
     return 0
 

@@ -19,9 +19,9 @@ from sealer.cli.common import emit, output_option
 @output_option
 def add(env: str, file: str, cluster: str | None, output: str) -> int:
     """Pin a controller certificate for ENV (copied under certs/)."""
-    from sealer import certs, config, pins
+    from sealer import cert_pins, config, repofiles
 
-    result = pins.pin(config.find_root(), env, certs.read_bytes(file, "certificate"), file, cluster)
+    result = cert_pins.pin(config.find_root(), env, repofiles.read_input(file, "certificate"), file, cluster)
     text = (
         f"pinned {result.fingerprint} for {result.env}/{result.cluster}"
         if result.changed
@@ -36,9 +36,9 @@ def add(env: str, file: str, cluster: str | None, output: str) -> int:
 @output_option
 def status(envs: tuple[str, ...], output: str) -> int:
     """Each pin's expiry, and whether the sealed entries use it."""
-    from sealer import config, pins
+    from sealer import cert_pins, config
 
-    rows = pins.status(config.load(), envs)
+    rows = cert_pins.status(config.load(), envs)
     text = (
         "\n".join(
             f"{r['env']}/{r['cluster']}: {r['fingerprint'][:16]}… expires {r['expires'][:10]} "
@@ -75,31 +75,24 @@ def fetch(
     output: str,
 ) -> int:
     """Read the controller's certificate from the cluster and compare it with ENV's pin."""
-    from sealer import certs, config, kube, pins
+    from sealer import cert_pins, config, kube
 
     root = config.find_root()
-    env_cfg = config.load(root).env(env)
+    config.load(root).env(env)  # an unknown environment fails before the cluster is asked
     pem = kube.fetch_controller_cert(kubeconfig, context, controller_namespace, controller_name)
-    fetched = certs.fingerprint(certs.parse_certificate(pem, "fetched certificate"))
-    name = cluster or env
-    pinned = next((c.fingerprint for c in env_cfg.clusters if c.name == name), None)
-    data = {"env": env, "cluster": name, "fetched": fetched, "pinned": pinned, "accepted": False}
-    if pinned is None or accept:
-        data["accepted"] = pins.pin(root, env, pem, "fetched certificate", name).changed or pinned == fetched
-    elif pinned != fetched:
+    result = cert_pins.compare_fetched(root, env, pem, cluster, accept)
+    data = {k: v for k, v in vars(result).items() if k != "refused"}
+    where = f"{result.env}/{result.cluster}"
+    if result.refused:
         emit(
             data,
             output,
-            f"{env}/{name}: the cluster serves {fetched}, but {pinned} is pinned; "
+            f"{where}: the cluster serves {result.fetched}, but {result.pinned} is pinned; "
             "re-run with --accept to pin it (entries sealed with the old one become stale)",
         )
         return 1
-    emit(
-        data,
-        output,
-        f"{env}/{name}: pinned certificate {fetched}"
-        + (" (matches the cluster)" if pinned == fetched else ""),
-    )
+    matches = " (matches the cluster)" if result.pinned == result.fetched else ""
+    emit(data, output, f"{where}: pinned certificate {result.fetched}{matches}")
     return 0
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from sealer.errors import EXIT_BAD_INPUT, EXIT_FINDINGS
+from sealer.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, ConflictingOptions
 
 policy_option = click.option(
     "--policy",
@@ -50,12 +50,17 @@ def _json(data: Any) -> None:
     help="text for people, json for pipelines, markdown for pull requests.",
 )
 @click.option("--strict", is_flag=True, help="Fail on warnings too (e.g. a key due within 7 days).")
+@click.option("--list-rules", is_flag=True, help="List every rule id and what it checks, then exit.")
 @policy_option
-def check(envs: tuple[str, ...], output: str, strict: bool, policy_file: str | None) -> int:
+def check(envs: tuple[str, ...], output: str, strict: bool, list_rules: bool, policy_file: str | None) -> int:
     """Check ENV(s) [default: all] against the key policy; exit 1 on violations.
 
     Each problem names its rule, the environment, what is wrong and how to fix it.
     """
+    if list_rules:
+        if envs:
+            raise ConflictingOptions("--list-rules takes no ENV")
+        return _list_rules(output)
     from sealer import config
     from sealer.policy import report, runner
     from sealer.policy.loader import PolicyError
@@ -71,6 +76,21 @@ def check(envs: tuple[str, ...], output: str, strict: bool, policy_file: str | N
     else:
         click.echo(report.text(result, strict, _color()))
     return EXIT_FINDINGS if result.failed(strict) else 0
+
+
+def _list_rules(output: str) -> int:
+    from sealer.policy.rules import descriptions
+
+    rules = descriptions()
+    if output == "json":
+        _json([{"id": rule, "description": text} for rule, text in rules.items()])
+    elif output == "markdown":
+        rows = "".join(f"| `{rule}` | {text} |\n" for rule, text in rules.items())
+        click.echo(f"| rule | checks that |\n| --- | --- |\n{rows}", nl=False)
+    else:
+        width = max(map(len, rules))
+        click.echo("\n".join(f"{rule:<{width}}  {text}" for rule, text in rules.items()))
+    return 0
 
 
 @click.command()

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from sealer.cli.common import emit, output_option
+from sealer.errors import ConflictingOptions
 
 
 def _namespaces(items: tuple[str, ...]) -> dict[str, str]:
@@ -102,7 +103,7 @@ def rotate(
     from sealer.rotate import rotate as run_rotate
 
     if branch and no_branch:
-        raise click.UsageError("--branch and --no-branch exclude each other")
+        raise ConflictingOptions("--branch and --no-branch exclude each other")
     forge = _forge_for(open_pr, push, no_branch, no_commit, dry_run)
     request = Request(
         envs=envs,

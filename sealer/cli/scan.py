@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from sealer.errors import ConflictingOptions
+
 if TYPE_CHECKING:
     from sealer.scan.baseline import Entry
     from sealer.scan.files import Candidate
@@ -63,9 +65,9 @@ def scan(
     from sealer.scan import baseline, files, report, rules, scanner
 
     if sum((bool(paths), staged, all_files)) != 1:
-        raise click.UsageError("give PATHs, --staged or --all-files (exactly one of them)")
+        raise ConflictingOptions("give PATHs, --staged or --all-files (exactly one of them)")
     if update_baseline and not baseline_path:
-        raise click.UsageError("--update-baseline needs --baseline FILE")
+        raise ConflictingOptions("--update-baseline needs --baseline FILE")
     started = time.perf_counter()
     policy = rules.load(policy_path)
     accepted = baseline.load(baseline_path, missing_ok=update_baseline) if baseline_path else {}
@@ -105,11 +107,11 @@ def _explain(result: Result, seconds: float) -> None:
 
 
 def _write_baseline(path: str, old: dict[str, Entry], result: Result) -> int:
-    from sealer.atomic import write_atomic
+    from sealer import repofiles
     from sealer.scan import baseline
 
     entries = baseline.updated(old, result.findings + result.accepted, set(result.scanned))
-    write_atomic(path, baseline.render(entries))
+    repofiles.write(path, baseline.render(entries))
     click.echo(f"sealer scan: baseline {path}: {len(entries)} accepted finding(s)", err=True)
     return 0
 

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from sealer.cli.common import emit, output_option, read_input
-from sealer.errors import BadInput
+from sealer.errors import BadInput, ConflictingOptions
 
 PATH = click.Path(dir_okay=False)
 MAX_RAW_VALUE = 1024 * 1024  # the API server's limit for a whole Secret
@@ -41,10 +41,10 @@ pin_option = click.option(
 
 def _sealer(cert_spec: str, pin: str | None) -> Any:
     from sealer import certsource
-    from sealer.sealing import Sealer
+    from sealer.sealing import CertSealer
 
     pin = certsource.parse_pin(pin) if pin else None  # a usage mistake fails before any fetch
-    sealer = Sealer.from_pem(certsource.read(cert_spec), certsource.shown(cert_spec))
+    sealer = CertSealer.from_pem(certsource.read(cert_spec), certsource.shown(cert_spec))
     certsource.check_pin(sealer.fingerprint, pin, cert_spec)
     return sealer
 
@@ -107,8 +107,7 @@ def _merge(target: str, specs: list[Any], sealer: Any, scope: str | None) -> Non
     """Merge into `target` in place, keeping its mode; any refusal leaves it untouched."""
     import os
 
-    from sealer import yamlio
-    from sealer.atomic import write_atomic
+    from sealer import repofiles, yamlio
     from sealer.scope import scope_of
     from sealer.sealing import check_sealed_secret, merge_into
 
@@ -119,7 +118,7 @@ def _merge(target: str, specs: list[Any], sealer: Any, scope: str | None) -> Non
     if scope and scope != existing.value:
         raise BadInput(f"{target} is sealed {existing.value}; --scope {scope} cannot be merged into it")
     merge_into(doc, specs[0], sealer, target)
-    write_atomic(target, yamlio.round_trip_dump(doc), os.stat(target).st_mode & 0o777)
+    repofiles.write(target, yamlio.round_trip_dump(doc), os.stat(target).st_mode & 0o777)
 
 
 def _stdin_value() -> bytes:
@@ -222,13 +221,12 @@ def seal(
     merge_target: str | None,
 ) -> int:
     """Seal Secrets with a controller certificate, offline, in kubeseal's format."""
-    from sealer import secret
-    from sealer.atomic import write_atomic
+    from sealer import repofiles, secret
     from sealer.scope import Scope, scope_of
     from sealer.sealing import sealed_secret
 
     if merge_target and (write_to or raw):
-        raise BadInput("--merge-into edits its file in place: leave out -w/--write and --raw")
+        raise ConflictingOptions("--merge-into edits its file in place: leave out -w/--write and --raw")
     fmt = _manifest_format(fmt, None if raw else write_to)
     sealer = _sealer(cert_spec, pin)
     if raw:
@@ -243,7 +241,7 @@ def seal(
         chosen = [Scope(scope) if scope else scope_of(s.annotations) for s in specs]
         text = _render([sealed_secret(s, sealer, c) for s, c in zip(specs, chosen, strict=True)], fmt)
     if write_to:
-        write_atomic(write_to, text)
+        repofiles.write(write_to, text)
     else:
         click.echo(text, nl=False)
     return 0
@@ -301,7 +299,7 @@ def unseal(file: str, key_paths: tuple[str, ...], fmt: str | None) -> int:
 def validate(file: str, cert_spec: str, pin: str | None, key_paths: tuple[str, ...], output: str) -> int:
     """Check a SealedSecret offline; exit 1 with one line per problem."""
     from sealer import certs, certsource
-    from sealer.sealing import Sealer
+    from sealer.sealing import CertSealer
     from sealer.unseal import load_private_keys
     from sealer.validate import problems
 
@@ -310,7 +308,7 @@ def validate(file: str, cert_spec: str, pin: str | None, key_paths: tuple[str, .
     cert = certs.parse_certificate(certsource.read(cert_spec), shown)
     certsource.check_pin(certs.fingerprint(cert), pin, cert_spec)
     # An expired certificate still tells what was sealed for it.
-    sealer = Sealer(certs.rsa_public_key(cert, shown), certs.fingerprint(cert))
+    sealer = CertSealer(certs.rsa_public_key(cert, shown), certs.fingerprint(cert))
     keys = [k for path in _key_paths(key_paths) for k in load_private_keys(path)]
     source = _source(file)
     docs = _sealed_documents(file)

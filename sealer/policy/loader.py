@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sealer import resources, yamlio
-from sealer.config import CONFIG_FILE, Config
+from sealer import repofiles, resources, yamlio
+from sealer.config import Config
 from sealer.errors import BadInput, ConfigError
+from sealer.layout import CONFIG_FILE
 from sealer.policy import schema
 from sealer.policy.model import LEVELS
 from sealer.policy.rules import RULES
@@ -148,10 +149,7 @@ def load(cfg: Config, policy_file: str | Path | None = None) -> Policy:
     errors: list[tuple[str, str]] = []
     layers = [_file_layer(default_text(), f"policies/{DEFAULT_FILE}", errors)]
     if policy_file is not None:
-        try:
-            text = Path(policy_file).read_bytes()
-        except OSError as err:
-            raise BadInput(f"cannot read policy file {policy_file}: {err.strerror or err}") from None
+        text = repofiles.read_input(policy_file, "policy file")
         layers.append(_file_layer(text, str(policy_file), errors))
     layers.append(
         Layer(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sealer import ledger, state
+from sealer import ledger, repofiles, state
 from sealer.config import Cluster, Config, Environment
 from sealer.errors import BadInput
 from sealer.records import KeyRecord, utcnow
@@ -53,7 +53,7 @@ def read_cert(root: Path, cluster: Cluster) -> CertFacts:
     from sealer import certs
 
     try:
-        cert = certs.parse_certificate(certs.read_bytes(root / cluster.cert, "certificate"), cluster.cert)
+        cert = certs.parse_certificate(repofiles.read_input(root / cluster.cert, "certificate"), cluster.cert)
     except BadInput as err:
         return CertFacts(cluster.cert, error=str(err))
     key = cert.public_key()

@@ -8,10 +8,9 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from sealer import apikey, config, hybrid, layout, ledger, provenance
+from sealer import apikey, hybrid, layout, provenance, state
 from sealer.config import Cluster, Environment
 from sealer.errors import SealerError
 from sealer.records import ACTIVE, PENDING, KeyRecord, iso
@@ -32,7 +31,6 @@ from sealer.review.model import (
     Finding,
 )
 from sealer.review.revisions import Side, clusters_of, current, encrypted, values_encrypted
-from sealer.scope import scope_of
 
 _KEY_RE = re.compile(apikey.KEY_PATTERN)
 
@@ -63,11 +61,6 @@ def plaintext_keys(text: str) -> list[tuple[int, str]]:
     ]
 
 
-def plaintext_lines(text: str) -> list[int]:
-    """1-based lines holding something in the API key format with a valid checksum."""
-    return sorted({number for number, _ in plaintext_keys(text)})
-
-
 def modulus_bytes(pem: str | None) -> int | None:
     if not pem:
         return None
@@ -95,7 +88,7 @@ def duplicate_findings(ledgers: dict[str, list[KeyRecord]]) -> list[Finding]:
                     Finding(
                         DUPLICATE,
                         env,
-                        str(ledger.ledger_path(Path(""), env)),
+                        layout.ledger_file(env),
                         None,
                         f"key {apikey.key_id(fp)} (sha256 {fp[:12]}…) is in more than one place: {where}",
                     )
@@ -104,17 +97,6 @@ def duplicate_findings(ledgers: dict[str, list[KeyRecord]]) -> list[Finding]:
 
 
 TARGET_FIELDS = ((NAME_CHANGE, "name"), (NAMESPACE_CHANGE, "namespace"), (SCOPE_CHANGE, "scope"))
-
-
-def target(doc: Mapping[str, Any]) -> tuple[str, str, str]:
-    """(name, namespace, scope) a SealedSecret is sealed for."""
-    meta = doc.get("metadata")
-    meta = meta if isinstance(meta, dict) else {}
-    return str(meta.get("name")), str(meta.get("namespace")), scope_of(meta.get("annotations")).value
-
-
-def wanted_target(env: Environment) -> tuple[str, str, str]:
-    return env.secret_name, env.namespace, env.scope.value
 
 
 @dataclass
@@ -132,7 +114,7 @@ class EnvReview:
 
     @property
     def ledger_file(self) -> str:
-        return str(ledger.ledger_path(Path(""), self.name))
+        return layout.ledger_file(self.name)
 
     def find(self, code: str, path: str, entry: str | None, message: str) -> None:
         finding = Finding(code, self.name, path, entry, message)
@@ -159,9 +141,9 @@ class EnvReview:
         if old is None or new is None:
             return
         for index, (code, what) in enumerate(TARGET_FIELDS):
-            was, now = wanted_target(old)[index], wanted_target(new)[index]
+            was, now = state.wanted_target(old)[index], state.wanted_target(new)[index]
             if was != now:
-                self.find(code, config.CONFIG_FILE, None, f"{what} changed from {was} to {now}")
+                self.find(code, layout.CONFIG_FILE, None, f"{what} changed from {was} to {now}")
 
     def check_pins(self, old: Environment | None, new: Environment | None) -> None:
         before = {c.name: c.fingerprint for c in old.clusters} if old else {}
@@ -174,7 +156,7 @@ class EnvReview:
             elif was != cluster.fingerprint:
                 self.find(
                     PIN_CHANGE,
-                    config.CONFIG_FILE,
+                    layout.CONFIG_FILE,
                     None,
                     f"{cluster.name}: pinned certificate changed from {(was or 'none')[:16]}… to "
                     f"{cluster.fingerprint[:16]}…: verify the new certificate out of band",
@@ -185,9 +167,9 @@ class EnvReview:
         if new_doc is None:
             return
         env = self.head.env(self.name)
-        have = target(new_doc)
-        was = target(old_doc) if old_doc is not None else None
-        want = wanted_target(env) if env else None
+        have = state.sealed_target(new_doc)
+        was = state.sealed_target(old_doc) if old_doc is not None else None
+        want = state.wanted_target(env) if env else None
         for index, (code, what) in enumerate(TARGET_FIELDS):
             if was and was[index] != have[index]:
                 self.find(code, path, None, f"SealedSecret {what} changed from {was[index]} to {have[index]}")

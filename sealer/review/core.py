@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sealer import config, git, layout, ledger
+from sealer import git, layout
 from sealer.errors import BadInput
 from sealer.records import KeyRecord
 from sealer.review.checks import EnvReview, duplicate_findings, scan_plaintext
@@ -38,16 +38,17 @@ from sealer.review.revisions import (
 
 
 def _needed(names: list[str], base: Side, head: Side, changed: list[str]) -> set[str]:
-    paths = {p for p in changed if p.startswith(f"{layout.SEALED_DIR}/")}
+    paths = {p for p in changed if p.startswith(layout.SEALED_DIR + "/")}
     for name in names:
         paths |= env_files(base.env(name), name) | env_files(head.env(name), name)
     return paths
 
 
 def _all_ledgers(root: Path, rev: str) -> dict[str, list[KeyRecord]]:
-    listing = git.run(root, "ls-tree", "-r", "--name-only", rev, "--", f"{ledger.LEDGER_DIR}/").split()
-    files = read_files(root, rev, [p for p in listing if p.endswith(".yaml") and p.count("/") == 1])
-    return {Path(p).stem: parse_ledger(Path(p).stem, text) for p, text in files.items()}
+    listing = git.run(root, "ls-tree", "-r", "--name-only", rev, "--", f"{layout.LEDGER_DIR}/").split()
+    envs = {p: env for p in listing if (env := layout.ledger_env(p))}
+    files = read_files(root, rev, list(envs))
+    return {envs[p]: parse_ledger(envs[p], text) for p, text in files.items()}
 
 
 def review(root: Path, base: str | None = None, head: str | None = None) -> Report:
@@ -73,10 +74,10 @@ def review(root: Path, base: str | None = None, head: str | None = None) -> Repo
 
 
 def _sides(root: Path, base: str, head: str, head_name: str) -> tuple[Side, Side]:
-    texts = {rev: read_files(root, rev, [config.CONFIG_FILE])[config.CONFIG_FILE] for rev in (base, head)}
+    texts = {rev: read_files(root, rev, [layout.CONFIG_FILE])[layout.CONFIG_FILE] for rev in (base, head)}
     head_cfg = config_at(root, head, texts[head])
     if head_cfg is None:
-        raise BadInput(f"no {config.CONFIG_FILE} at {head_name}: not a sealer-managed repo")
+        raise BadInput(f"no {layout.CONFIG_FILE} at {head_name}: not a sealer-managed repo")
     return Side(base, config_at(root, base, texts[base]), {}), Side(head, head_cfg, {})
 
 

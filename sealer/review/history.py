@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sealer import git, layout, ledger
+from sealer import git, layout
 from sealer.config import Config
 from sealer.review.checks import scan_plaintext
 from sealer.review.model import (
@@ -31,7 +31,7 @@ def data_owner(path: str, configs: list[Config]) -> str | None:
     """The environment whose sealed data `path` holds (a sealed or values file), if any."""
     for cfg in configs:
         for name, env in cfg.environments.items():
-            if path.startswith(f"{layout.SEALED_DIR}/{name}/") or path in (
+            if path.startswith(layout.sealed_dir(name)) or path in (
                 env.values_file,
                 *(c.values_file for c in env.clusters),
             ):
@@ -56,7 +56,7 @@ def commit_findings(
     changed = changed_paths(root, first, commit)
     findings = scan_plaintext(read_files(root, commit, changed), seen, commit)
     owned = {p: env for p in changed if (env := data_owner(p, configs))}
-    wanted = [*owned, *{str(ledger.ledger_path(Path(""), env)) for env in owned.values()}]
+    wanted = [*owned, *{layout.ledger_file(env) for env in owned.values()}]
     now, before = (Side(rev, None, read_files(root, rev, wanted)) for rev in (commit, first))
     others = [Side(p, None, read_files(root, p, owned)) for p in parents[1:]]
     for path, env in sorted(owned.items()):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 from sealer import config, git, layout, ledger, yamlio
 from sealer.config import Config, Environment
-from sealer.errors import BadInput, SealerError
+from sealer.errors import BadInput, GitError, SealerError
 from sealer.records import ACTIVE, PENDING, KeyRecord
 from sealer.review.model import (
     MAIN_BRANCHES,
@@ -19,23 +18,19 @@ from sealer.review.model import (
 
 
 def resolve(root: Path, rev: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(root), "rev-parse", "-q", "--verify", f"{rev}^{{commit}}"],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode or not done.stdout.strip():
+    commit = git.resolve_commit(root, rev)
+    if commit is None:
         raise BadInput(f"unknown revision {rev!r}")
-    return done.stdout.strip()
+    return commit
 
 
 def default_base(root: Path) -> str:
     """The merge-base of HEAD with the main branch (main, else master, else origin/HEAD)."""
     for ref in MAIN_BRANCHES:
-        if subprocess.run(["git", "-C", str(root), "show-ref", "-q", "--verify", ref]).returncode == 0:
+        if git.ref_exists(root, ref):
             try:
                 return git.run(root, "merge-base", "HEAD", ref).strip()
-            except git.GitError:
+            except GitError:
                 raise BadInput(f"HEAD shares no history with {ref}: give BASE") from None
     raise BadInput("no main, master or origin/HEAD to compare with: give BASE (e.g. `sealer review HEAD~1`)")
 
@@ -45,14 +40,8 @@ def read_files(root: Path, rev: str, paths: Iterable[str]) -> dict[str, str | No
     wanted = sorted(set(paths))
     if not wanted:
         return {}
-    done = subprocess.run(
-        ["git", "-C", str(root), "cat-file", "--batch"],
-        capture_output=True,
-        input="".join(f"{rev}:{p}\n" for p in wanted).encode(),
-    )
-    if done.returncode:
-        raise BadInput(f"git cat-file: {done.stderr.decode(errors='replace').strip() or 'failed'}")
-    out, pos = done.stdout, 0
+    out = git.run_bytes(root, "cat-file", "--batch", stdin="".join(f"{rev}:{p}\n" for p in wanted).encode())
+    pos = 0
     result: dict[str, str | None] = {}
     for path in wanted:
         end = out.index(b"\n", pos)
@@ -79,14 +68,14 @@ def commit_time(root: Path, rev: str) -> dt.datetime:
 def config_at(root: Path, rev: str, text: str | None) -> Config | None:
     if text is None:
         return None
-    docs = yamlio.load_documents(text, f"{rev[:12]}:{config.CONFIG_FILE}")
+    docs = yamlio.load_documents(text, f"{rev[:12]}:{layout.CONFIG_FILE}")
     return config.parse(docs[0] if docs else None, root)
 
 
 def parse_ledger(env: str, text: str | None) -> list[KeyRecord]:
     """The records of a ledger file's text; a broken ledger reads as empty (reported elsewhere)."""
     try:
-        return ledger.parse(env, text, f"ledger/{env}.yaml") if text and text.strip() else []
+        return ledger.parse(env, text, layout.ledger_file(env)) if text and text.strip() else []
     except SealerError:
         return []
 
@@ -118,7 +107,7 @@ class Side:
         return self.cfg.environments.get(name) if self.cfg else None
 
     def records(self, env: str) -> list[KeyRecord]:
-        path = str(ledger.ledger_path(Path(""), env))
+        path = layout.ledger_file(env)
         if ("ledger", path) not in self.parsed:
             self.parsed["ledger", path] = parse_ledger(env, self.files.get(path))
         return list(self.parsed["ledger", path])
@@ -159,8 +148,8 @@ def values_encrypted(sub: Mapping[str, Any]) -> dict[str, str]:
 
 def env_files(env: Environment | None, name: str) -> set[str]:
     if env is None:
-        return {str(ledger.ledger_path(Path(""), name))}
-    files = {env.values_file, str(ledger.ledger_path(Path(""), name))}
+        return {layout.ledger_file(name)}
+    files = {env.values_file, layout.ledger_file(name)}
     for cluster in env.clusters:
         files |= {layout.sealed_file(name, cluster.name), cluster.values_file, cluster.cert}
     return files
@@ -174,7 +163,7 @@ def touched_envs(base: Config | None, head: Config | None, changed: list[str]) -
         old = base.environments.get(name) if base else None
         new = head.environments.get(name) if head else None
         files = env_files(old, name) | env_files(new, name)
-        if old != new or any(p in files or p.startswith(f"{layout.SEALED_DIR}/{name}/") for p in changed):
+        if old != new or any(p in files or p.startswith(layout.sealed_dir(name)) for p in changed):
             result.append(name)
     return result
 
@@ -187,8 +176,8 @@ def clusters_of(
     for env in (base, head):
         for cluster in env.clusters if env else ():
             result[cluster.name] = cluster.values_file
-    prefix = f"{layout.SEALED_DIR}/{name}/"
     for path in changed:
-        if path.startswith(prefix) and path.endswith(".yaml") and "/" not in path[len(prefix) :]:
-            result.setdefault(path[len(prefix) : -5], layout.values_file(name, path[len(prefix) : -5]))
+        sealed_for = layout.sealed_cluster(name, path)
+        if sealed_for is not None:
+            result.setdefault(sealed_for, layout.values_file(name, sealed_for))
     return result

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from pathlib import Path
 from typing import NamedTuple
 
+from sealer import repofiles
 from sealer.errors import BadInput
 from sealer.scan.findings import Finding
 
@@ -26,7 +26,7 @@ class Entry(NamedTuple):
 
 def load(path: str, missing_ok: bool = False) -> dict[str, Entry]:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = repofiles.read_text(path)
     except FileNotFoundError:
         if missing_ok:
             return {}

@@ -3,8 +3,8 @@
     base64( uint16 BE len(rsa_ct) || rsa_ct || AES-GCM ct+tag )
 
 sealer.hybrid has the same check next to the cryptography that makes the values; this copy
-keeps cryptography out of the pre-commit hook (tests/test_scan_ciphertext.py holds the two
-to the same answers).
+keeps cryptography out of the pre-commit hook (the test `test_ciphertext_layout_agrees_with_hybrid`
+holds the two to the same answers).
 """
 
 from __future__ import annotations

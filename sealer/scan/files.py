@@ -153,16 +153,9 @@ def _walk(folder: str, limit: int) -> Iterator[Candidate]:
 
 
 def _git(args: list[str], cwd: str | None = None, stdin: bytes | None = None) -> bytes:
-    import subprocess
+    from sealer import git  # only --staged and --all-files need git: the hook's start stays light
 
-    try:
-        done = subprocess.run(["git", *args], cwd=cwd, input=stdin, capture_output=True, check=False)
-    except FileNotFoundError:
-        raise BadInput("git is not installed (needed for --staged and --all-files)") from None
-    if done.returncode != 0:
-        why = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise BadInput(f"git {args[0]} failed: {why[-1] if why else 'exit ' + str(done.returncode)}")
-    return done.stdout
+    return git.run_bytes(cwd or ".", *args, stdin=stdin)
 
 
 def repo_root() -> str:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NamedTuple
 
+from sealer import repofiles
 from sealer.errors import BadInput, ConfigError
 from sealer.scan.confirm import CONFIRMERS
 
@@ -88,7 +88,7 @@ def load(path: str | None = None) -> Policy:
     if path is None:
         return compile_policy(builtin, f"policies/{BUILTIN}")
     try:
-        raw = _read(Path(path).read_bytes(), path)
+        raw = _read(repofiles.read_bytes(path), path)
     except OSError as err:
         raise ConfigError(path, f"cannot read the policy file ({err.strerror})") from None
     if raw.get("extends") not in (None, "builtin"):

@@ -51,3 +51,8 @@ _ALL: tuple[Rule, ...] = (
     key_distinct,
 )
 RULES: dict[str, Rule] = {rule.ID: rule for rule in _ALL}
+
+
+def descriptions() -> dict[str, str]:
+    """Rule id -> what the rule asks for, in report order (`sealer check --list-rules`)."""
+    return {rule.ID: rule.DESCRIPTION for rule in _ALL}

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sealer import ledger
+from sealer import layout
 from sealer.config import Environment
 from sealer.policy import fixes, schema
 from sealer.policy.model import ERROR, WARNING, Context, Problem
@@ -19,7 +19,7 @@ SCHEMA: dict[str, schema.Validator] = {}
 
 
 def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]:
-    path = f"{ledger.LEDGER_DIR}/{env.name}.yaml"
+    path = layout.ledger_file(env.name)
     records = ctx.records(env.name)
     current = ctx.current(env)
     active = Counter(r.name for r in records if r.status == ACTIVE)

@@ -10,7 +10,6 @@ from sealer import layout, provenance, state
 from sealer.config import Cluster, Environment
 from sealer.policy import fixes, schema
 from sealer.policy.model import ERROR, Context, Problem
-from sealer.scope import scope_of
 
 ID = "key-sealed"
 DESCRIPTION = "sealed keys use the pinned certificate and the configured Secret"
@@ -32,17 +31,10 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
         if doc is None:
             continue  # key-present reports it
         path = layout.sealed_file(env.name, cluster.name)
-        meta = doc.get("metadata") or {}
-        have = (meta.get("name"), meta.get("namespace"), scope_of(meta.get("annotations")).value)
-        want = (env.secret_name, env.namespace, env.scope.value)
-        if have != want:
+        mismatch = state.target_mismatch(doc, env, path)
+        if mismatch:
             yield Problem(
-                ID,
-                env.name,
-                ERROR,
-                f"{path} is sealed for {have[0]}/{have[1]} ({have[2]}) but sealer.yaml says "
-                f"{want[0]}/{want[1]} ({want[2]}): no entry in it can be opened",
-                fixes.rotate(env.name),
+                ID, env.name, ERROR, f"{mismatch}: no entry in it can be opened", fixes.rotate(env.name)
             )
             continue
         entries = state.encrypted_data(doc)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ruamel.yaml.comments import CommentedMap
-
-from sealer import certs, config, layout, provenance, state
-from sealer.atomic import write_atomic
+from sealer import certs, config, layout, provenance, repofiles, state
 from sealer.errors import BadInput
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,48 @@ class PinResult:
     fingerprint: str
     previous: str | None  # the fingerprint it replaced, if any
     changed: bool
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """A certificate fetched from a cluster compared with the pin (`sealer cert fetch`)."""
+
+    env: str
+    cluster: str
+    fetched: str  # fingerprint the cluster serves
+    pinned: str | None  # fingerprint pinned before, if any
+    accepted: bool  # pinned now (new, or replaced with --accept), or already the pin
+    refused: bool  # differs from the pin, and replacing it was not asked for
+
+
+def compare_fetched(root: Path, env_name: str, pem: bytes, cluster: str | None, accept: bool) -> FetchResult:
+    """Pin a fetched certificate where nothing is pinned yet, or where `accept` says to replace
+    the pin; a different certificate is only reported otherwise (replacing it makes every entry
+    sealed with the old one stale)."""
+    env = config.load(root).env(env_name)
+    fetched = certs.fingerprint(certs.parse_certificate(pem, "fetched certificate"))
+    name = cluster or env_name
+    pinned = next((c.fingerprint for c in env.clusters if c.name == name), None)
+    if pinned is None or accept:
+        accepted = pin(root, env_name, pem, "fetched certificate", name).changed or pinned == fetched
+        return FetchResult(env_name, name, fetched, pinned, accepted, refused=False)
+    return FetchResult(env_name, name, fetched, pinned, accepted=False, refused=pinned != fetched)
+
+
+def pinned_certificates(root: Path, env: config.Environment) -> dict[str, x509.Certificate]:
+    """Each cluster's pinned certificate, refusing an environment that pins none and a cert file
+    that no longer matches its pin (the repo is inconsistent then)."""
+    if not env.clusters:
+        raise BadInput(f"{env.name} pins no certificate: run `sealer cert add {env.name} --file tls.crt`")
+    found = {}
+    for cluster in env.clusters:
+        cert = certs.load_certificate(root / cluster.cert)
+        if certs.fingerprint(cert) != cluster.fingerprint:
+            raise BadInput(
+                f"{cluster.cert} does not match the fingerprint pinned for {env.name}/{cluster.name}"
+            )
+        found[cluster.name] = cert
+    return found
 
 
 def pin(root: Path, env_name: str, pem: bytes, source: str, cluster: str | None = None) -> PinResult:
@@ -54,7 +96,7 @@ def _cluster_name(name: str) -> str:
 
 def _holds(path: Path, fp: str) -> bool:
     try:
-        return certs.fingerprint(certs.parse_certificate(path.read_bytes(), str(path))) == fp
+        return certs.fingerprint(certs.parse_certificate(repofiles.read_bytes(path), str(path))) == fp
     except (OSError, BadInput):
         return False
 
@@ -68,7 +110,7 @@ def _check_cert_path(cfg: config.Config, env: str, cluster: str, cert_rel: str) 
 
 def _write_cert(path: Path, pem: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, pem)
+    repofiles.write(path, pem)
 
 
 def _set_cluster(raw_env: Any, env: config.Environment, cluster: str, cert_rel: str, fp: str) -> None:
@@ -82,6 +124,8 @@ def _set_cluster(raw_env: Any, env: config.Environment, cluster: str, cert_rel: 
                 history.append(item["fingerprint"])  # entries sealed with it are now stale
             item["cert"], item["fingerprint"] = cert_rel, fp
             return
+    from ruamel.yaml.comments import CommentedMap  # only an edit needs ruamel: a rotation stays off it
+
     values = env.values_file if not env.clusters else layout.values_file(env.name, cluster)
     clusters.append(CommentedMap(name=cluster, cert=cert_rel, fingerprint=fp, valuesFile=values))
     if hasattr(clusters, "fa"):

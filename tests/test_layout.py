@@ -1,0 +1,51 @@
+"""Repository paths: each spelled once in sealer.layout, and read back from a path the same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sealer import layout
+
+
+def test_paths_of_an_environment() -> None:
+    assert layout.ledger_path(Path("/r"), "prod") == Path("/r/ledger/prod.yaml")
+    assert layout.sealed_path(Path("/r"), "prod", "eu") == Path("/r/sealed/prod/eu.yaml")
+    assert layout.config_path(Path("/r")) == Path("/r/sealer.yaml")
+    assert layout.out_path(Path("/r")) == Path("/r/.sealer/out")
+    assert (
+        layout.cert_file("prod", "prod") == "certs/prod.pem"
+        and layout.cert_file("prod", "eu") == "certs/prod-eu.pem"
+    )
+    assert layout.values_file("prod", "eu") == "deploy/prod/values-eu.yaml"
+
+
+@pytest.mark.parametrize(
+    ("rel", "env"),
+    [
+        ("ledger/prod.yaml", "prod"),
+        ("ledger/a/b.yaml", None),
+        ("ledger/prod.yml", None),
+        ("sealed/prod.yaml", None),
+    ],
+)
+def test_ledger_env(rel: str, env: str | None) -> None:
+    assert layout.ledger_env(rel) == env
+    if env:
+        assert layout.ledger_file(env) == rel
+
+
+@pytest.mark.parametrize(
+    ("rel", "cluster"),
+    [
+        ("sealed/prod/eu.yaml", "eu"),
+        ("sealed/prod/a/eu.yaml", None),
+        ("sealed/dev/eu.yaml", None),
+        ("ledger/prod.yaml", None),
+    ],
+)
+def test_sealed_cluster(rel: str, cluster: str | None) -> None:
+    assert layout.sealed_cluster("prod", rel) == cluster
+    if cluster:
+        assert layout.sealed_file("prod", cluster) == rel
