@@ -63,9 +63,17 @@ class Config:
 
     def env(self, name: str) -> Environment:
         if name not in self.environments:
-            known = ", ".join(self.environments) or "none"
-            raise BadInput(f"unknown environment {name!r} (known: {known})")
+            raise BadInput(unknown_env_message(name, list(self.environments)))
         return self.environments[name]
+
+
+def unknown_env_message(name: str, known: list[str]) -> str:
+    """`unknown environment 'prod'`, with the nearest known name when one is close."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    hint = f": did you mean {close[0]!r}?" if close else ""
+    return f"unknown environment {name!r}{hint} (known: {', '.join(known) or 'none'})"
 
 
 def find_root(start: Path | None = None) -> Path:

@@ -6,6 +6,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNEXPECTED = 3
+EXIT_PARTLY_DONE = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -40,3 +41,14 @@ class CheckFailed(SealerError):
 
 class BackendError(SealerError):
     """A key-store backend refused or could not be reached."""
+
+
+class MissingExtra(BadInput):
+    """An optional library is not installed; the message names the extra to install."""
+
+
+class PartlyDone(SealerError):
+    """A failure after something already landed (a commit, a pushed branch, a written key):
+    the message says what landed and how to finish. Exit 4, never 2 ("nothing changed")."""
+
+    exit_code = EXIT_PARTLY_DONE

@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sealer import certs, keypair, yamlio
+from sealer import certs, extras, keypair, yamlio
 from sealer.backends.base import iso, utcnow
 from sealer.backends.vault import CasConflict, VaultKV, check_segment
 from sealer.errors import BackendError, BadInput
@@ -152,6 +152,8 @@ def backup(
     mount, path = parse_target(target)
     pair = load_keypair(sources)
     payload = _payload(pair)
+    if kv is None:
+        extras.require("vault-escrow")
     kv = kv or VaultKV.from_env(mount)
     version, existing = kv.read(path)
     if existing and _same(existing, payload):
@@ -171,6 +173,8 @@ def restore(
 ) -> EscrowResult:
     """Write tls.crt, tls.key (0600) and sealed-secrets-key.yaml (0600) from the backup at `target`."""
     mount, path = parse_target(target)
+    if kv is None:
+        extras.require("vault-escrow")
     kv = kv or VaultKV.from_env(mount)
     version, data = kv.read(path)
     if not data:

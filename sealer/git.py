@@ -29,9 +29,30 @@ def run(root: Path, *args: str, stdin: str | None = None, env: dict[str, str] | 
         env={**os.environ, **(env or {})},
     )
     if done.returncode:
-        message = (done.stderr.strip().splitlines() or ["failed"])[-1]
-        raise GitError(f"git {args[0]}: {message}")
+        raise GitError(f"git {args[0]}: {one_line(done.stderr)}")
     return done.stdout
+
+
+NO_IDENTITY = (
+    "git has no identity to commit with: set it with `git config user.name NAME` "
+    "and `git config user.email EMAIL` (or GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL)"
+)
+
+
+def one_line(stderr: str) -> str:
+    """git's multi-line complaint as one line: its `fatal:`/`error:` lines and rejected refs,
+    without the hints; the "Please tell me who you are" block as what to set."""
+    if "Please tell me who you are" in stderr or "unable to auto-detect email address" in stderr:
+        return NO_IDENTITY
+    picked = []
+    for line in stderr.splitlines():
+        line = line.strip()
+        for prefix in ("fatal: ", "error: ", "! "):
+            if line.startswith(prefix):
+                picked.append(line[len(prefix) :].strip())
+    if not picked:
+        picked = [line.strip() for line in stderr.splitlines() if line.strip()][-1:] or ["failed"]
+    return " ".join("; ".join(dict.fromkeys(picked)).split())[:500]
 
 
 def git_dir(root: Path) -> Path:
@@ -186,8 +207,7 @@ class Commit:
         try:
             if code:
                 self._stderr.seek(0)
-                lines = self._stderr.read().decode(errors="replace").strip().splitlines()
-                raise GitError(f"git fast-import: {(lines or ['failed'])[-1]}")
+                raise GitError(f"git fast-import: {one_line(self._stderr.read().decode(errors='replace'))}")
             return dict(line.split(" ", 1) for line in self._marks.read_text(encoding="ascii").splitlines())
         finally:
             self._cleanup()
@@ -240,10 +260,8 @@ def _idents(root: Path) -> tuple[str, str]:
     for var in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
         try:
             found.append(run(root, "var", var).strip())
-        except GitError as err:
-            raise GitError(
-                f"git has no identity to commit with: set user.name and user.email ({err})"
-            ) from None
+        except GitError:
+            raise GitError(NO_IDENTITY) from None
     return found[0], found[1]
 
 
@@ -263,7 +281,7 @@ def _current_ref(root: Path) -> str:
     if ref.returncode == 1:
         raise BadInput("HEAD is detached: give --branch NAME or check out a branch")
     if ref.returncode:
-        raise GitError(f"git symbolic-ref: {(ref.stderr.strip().splitlines() or ['failed'])[-1]}")
+        raise GitError(f"git symbolic-ref: {one_line(ref.stderr)}")
     return ref.stdout.strip()
 
 

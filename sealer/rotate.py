@@ -36,6 +36,7 @@ from sealer.atomic import sync_filesystem, write_atomic, write_unsynced
 from sealer.backends import DEFAULT_BACKEND, open_store
 from sealer.backends.base import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso, utcnow
 from sealer.config import Config, Environment
+from sealer.durations import format_duration
 from sealer.errors import BackendError, BadInput
 from sealer.init import OUT_DIR
 from sealer.sealing import Sealer
@@ -213,8 +214,17 @@ def _branch(root: Path, request: Request, envs: list[str], now: dt.datetime) -> 
     return git.check_branch_name(root, base if taken == 1 else f"{base}-{taken}")
 
 
+def _texts(plans: list[EnvPlan], grace: dt.timedelta | None) -> dict[str, Any]:
+    """What the commit message and the PR description say about the keys they replace."""
+    return {
+        "plans": plans,
+        "grace": format_duration(grace) if grace else None,
+        "first_keys": not any(k["previous_key_id"] for p in plans for k in p.rotated),
+    }
+
+
 def _message(plans: list[EnvPlan], grace: dt.timedelta | None) -> str:
-    return templating.render("commit-message.txt.j2", plans=plans, grace=grace).strip() + "\n"
+    return templating.render("commit-message.txt.j2", **_texts(plans, grace)).strip() + "\n"
 
 
 def _external(plan: EnvPlan) -> bool:
@@ -385,7 +395,7 @@ def _apply(
         request.push,
         result=summary,
     )
-    summary["pr_body"] = templating.render("pr-body.md.j2", summary=summary, plans=plans, grace=request.grace)
+    summary["pr_body"] = templating.render("pr-body.md.j2", summary=summary, **_texts(plans, request.grace))
     commit = git.Commit(root) if request.commit else None
     try:
         faults.point("before-temps")

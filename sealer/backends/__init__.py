@@ -6,6 +6,7 @@ import importlib
 from collections.abc import Mapping
 from pathlib import Path
 
+from sealer import extras
 from sealer.backends.base import KeyStore
 from sealer.errors import BadInput
 
@@ -25,6 +26,8 @@ def open_store(kind: str, options: Mapping[str, str], repo: Path) -> KeyStore:
     store's own ecosystem (environment, credential files), never from sealer.yaml."""
     if kind not in BACKENDS:
         raise BadInput(f"unknown backend {kind!r}: use one of {', '.join(sorted(BACKENDS))}")
+    if kind in extras.EXTRAS:
+        extras.require(kind)  # one line naming the extra, not an ImportError deep inside
     module_name, _, class_name = BACKENDS[kind].partition(":")
     store_class = getattr(importlib.import_module(module_name), class_name)
     store: KeyStore = store_class(dict(options), repo)

@@ -100,7 +100,7 @@ def keys_revoke(env: str, key_id: str, grace: str | None, output: str) -> int:
 @click.argument("env")
 @output_option
 def keys_verify(env: str, output: str) -> int:
-    """Read a key on stdin; print valid / revoked / expired / unknown (exit 0 only when valid)."""
+    """Read a key on stdin; print valid / revoked / expired / unknown / malformed (exit 0 only when valid)."""
     from sealer import config, keystore
 
     presented = sys.stdin.read()

@@ -7,15 +7,23 @@ from typing import Any
 
 import click
 
-output_option = click.option(
-    "--output",
-    "-o",
-    "output",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format; json is for pipelines.",
-)
+
+def output_choice(choices: list[str], help: str, default: str | None = None, dest: str = "output") -> Any:
+    """The output-format option, spelled the same on every command: `-o/--output`, with
+    `--format` accepted too."""
+    return click.option(
+        "--output",
+        "-o",
+        "--format",
+        dest,
+        type=click.Choice(choices),
+        default=default or choices[0],
+        show_default=True,
+        help=help,
+    )
+
+
+output_option = output_choice(["text", "json"], "Output format; json is for pipelines.")
 
 
 def emit(data: Any, output: str, text: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from sealer.cli.common import output_choice
 from sealer.errors import EXIT_BAD_INPUT, EXIT_FINDINGS
 
 policy_option = click.option(
@@ -40,14 +41,8 @@ def _json(data: Any) -> None:
 
 @click.command()
 @click.argument("envs", nargs=-1)
-@click.option(
-    "--output",
-    "-o",
-    "output",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="text for people, json for pipelines, markdown for pull requests.",
+@output_choice(
+    ["text", "json", "markdown"], "text for people, json for pipelines, markdown for pull requests."
 )
 @click.option("--strict", is_flag=True, help="Fail on warnings too (e.g. a key due within 7 days).")
 @policy_option
@@ -75,14 +70,9 @@ def check(envs: tuple[str, ...], output: str, strict: bool, policy_file: str | N
 
 @click.command()
 @click.argument("envs", nargs=-1)
-@click.option(
-    "--output",
-    "-o",
-    "output",
-    type=click.Choice(["table", "json", "markdown", "html"]),
-    default="table",
-    show_default=True,
-    help="table for terminals, json for pipelines, markdown, or a self-contained html page.",
+@output_choice(
+    ["table", "json", "markdown", "html"],
+    "table for terminals, json for pipelines, markdown, or a self-contained html page.",
 )
 @policy_option
 def audit(envs: tuple[str, ...], output: str, policy_file: str | None) -> int:

@@ -6,18 +6,11 @@ from typing import Any
 
 import click
 
-from sealer.cli.common import emit, output_option, read_input
+from sealer.cli.common import emit, output_choice, output_option, read_input
 from sealer.errors import BadInput
 
 PATH = click.Path(dir_okay=False)
-format_option = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["yaml", "json"]),
-    default="yaml",
-    show_default=True,
-    help="Manifest format.",
-)
+format_option = output_choice(["yaml", "json"], "Manifest format.", dest="fmt")
 
 
 def _sealer(cert_path: str) -> Any:
