@@ -26,14 +26,31 @@ def _namespaces(items: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--namespace-of", "namespace_of", multiple=True, metavar="ENV=NS", help="Namespace of an environment."
 )
+@click.option(
+    "--hooks-repo",
+    metavar="URL",
+    help="Git repository pre-commit installs sealer's hooks from [default: the checkout sealer runs from].",
+)
+@click.option(
+    "--hooks-rev", metavar="REV", help="Tag or commit of --hooks-repo to pin [default: its current commit]."
+)
 @output_option
-def init(envs: tuple[str, ...], namespace_of: tuple[str, ...], output: str) -> int:
+def init(
+    envs: tuple[str, ...],
+    namespace_of: tuple[str, ...],
+    hooks_repo: str | None,
+    hooks_rev: str | None,
+    output: str,
+) -> int:
     """Make this Git repository a sealer-managed GitOps repo (writes sealer.yaml)."""
+    from sealer.hooksrepo import locate
     from sealer.init import init as run_init
 
+    namespaces = _namespaces(namespace_of)
+    hooks = locate(hooks_repo, hooks_rev)
     created = [
         str(p.relative_to(Path.cwd().resolve()))
-        for p in run_init(Path.cwd().resolve(), envs, _namespaces(namespace_of))
+        for p in run_init(Path.cwd().resolve(), envs, namespaces, hooks)
     ]
     emit({"created": created}, output, "\n".join(f"created {p}" for p in created))
     return 0
