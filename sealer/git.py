@@ -172,7 +172,9 @@ class Commit:
             run(self.root, "update-ref", "-d", SCRATCH_REF)  # the branch moved or exists: leave no trace
             raise
         if branch:
-            run(self.root, "symbolic-ref", HEAD_REF, target)
+            # The commit lives on its own branch; the user stays where they were, as they were.
+            restore_from_head(self.root, self._paths)
+            return commit
         # The user's index now agrees with the new HEAD for these paths (their other entries stay).
         info = "".join(
             f"100644 {by_mark[f':{n}']}\t{_quote(p)}\n"
@@ -268,10 +270,20 @@ def _idents(root: Path) -> tuple[str, str]:
 HEAD_REF = "HEAD"
 
 
-def switch_to(root: Path, branch: str, paths: Sequence[str]) -> None:
-    """Point HEAD at `branch` without touching the working tree, then sync the index for `paths`."""
-    run(root, "symbolic-ref", HEAD_REF, f"refs/heads/{branch}")
-    run(root, "reset", "-q", "--", *paths)
+def restore_from_head(root: Path, paths: Sequence[str]) -> None:
+    """Put `paths` back as HEAD has them (index and working tree); those HEAD lacks are removed."""
+    listed = (
+        run(root, "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", *paths).split("\0")
+        if head(root)
+        else []
+    )
+    tracked = [p for p in paths if p in set(listed)]
+    if tracked:
+        run(root, "checkout", "-q", "HEAD", "--", *tracked)
+    for rel in paths:
+        if rel not in tracked:
+            run(root, "rm", "-q", "--cached", "--ignore-unmatch", "--", rel)
+            (root / rel).unlink(missing_ok=True)
 
 
 def _current_ref(root: Path) -> str:
@@ -287,6 +299,29 @@ def _current_ref(root: Path) -> str:
 
 def push(root: Path, remote: str, branch: str) -> None:
     run(root, "push", "-q", remote, f"refs/heads/{branch}:refs/heads/{branch}")
+
+
+def read_blobs(root: Path, revs: Sequence[str]) -> dict[str, str]:
+    """`rev:path` -> text for each that exists, in one `git cat-file --batch`."""
+    done = subprocess.run(
+        ["git", "-C", str(root), "cat-file", "--batch"],
+        input="".join(f"{rev}\n" for rev in revs).encode(),
+        capture_output=True,
+    )
+    if done.returncode:
+        raise GitError(f"git cat-file: {one_line(done.stderr.decode(errors='replace'))}")
+    out, at, found = done.stdout, 0, {}
+    for rev in revs:
+        header_end = out.index(b"\n", at)
+        header = out[at:header_end].split()
+        at = header_end + 1
+        if len(header) == 3 and header[1] == b"blob":
+            size = int(header[2])
+            found[rev] = out[at : at + size].decode("utf-8", "replace")
+            at += size + 1
+        elif len(header) == 3:
+            at += int(header[2]) + 1  # not a blob (a tree at that path): skip its content
+    return found
 
 
 def file_at(root: Path, rev: str, path: str) -> str | None:

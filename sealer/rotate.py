@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,7 @@ class Request:
     commit: bool = True
     push: str | None = None
     dry_run: bool = False
+    replace: bool = False  # rotate although an earlier rotation's branch is not merged yet
 
 
 @dataclass
@@ -223,6 +225,42 @@ def _texts(plans: list[EnvPlan], grace: dt.timedelta | None) -> dict[str, Any]:
     }
 
 
+def _refuse_unmerged(root: Path, envs: list[str]) -> None:
+    """A rotation on top of one not merged yet would stack on a stale ledger: say so instead."""
+    waiting = unmerged_rotations(root, envs)
+    if waiting:
+        env, branch = waiting[0]
+        here = git.current_branch(root) or "HEAD"
+        raise BadInput(
+            f"{env} has a rotation on branch {branch} that {here} does not hold yet: merge it first "
+            f"(or delete the branch), or give --replace to rotate again from {here} "
+            "and close its pull request"
+        )
+
+
+_KEY_ID = re.compile(r"kid_[0-9a-f]{12}")
+
+
+def unmerged_rotations(root: Path, envs: list[str]) -> list[tuple[str, str]]:
+    """(env, branch) for each local branch whose ledger of env names keys HEAD's ledger does not:
+    a rotation not merged yet (by content, so squash and rebase merges count as merged)."""
+    branches = git.run(root, "for-each-ref", "--no-merged=HEAD", "--format=%(refname)", "refs/heads/").split()
+    if not branches:
+        return []
+    ledgers = {env: str(ledger.ledger_path(Path(""), env)) for env in envs}
+    asks = [f"HEAD:{rel}" for rel in ledgers.values()] + [
+        f"{branch}:{rel}" for branch in branches for rel in ledgers.values()
+    ]
+    texts = git.read_blobs(root, asks)
+    found = []
+    for env, rel in ledgers.items():
+        held = set(_KEY_ID.findall(texts.get(f"HEAD:{rel}", "")))
+        for branch in branches:
+            if set(_KEY_ID.findall(texts.get(f"{branch}:{rel}", ""))) - held:
+                found.append((env, branch.removeprefix("refs/heads/")))
+    return found
+
+
 def _message(plans: list[EnvPlan], grace: dt.timedelta | None) -> str:
     return templating.render("commit-message.txt.j2", **_texts(plans, grace)).strip() + "\n"
 
@@ -367,6 +405,9 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> dic
         summary = _summary(plans, request, branch)
         if request.dry_run:
             return summary
+        if not request.replace:
+            _refuse_unmerged(root, [p.env.name for p in plans])
+        summary["started_on"] = git.current_branch(root)
         dirty = git.changed_paths(root, summary["files"])
         if dirty:
             raise BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
@@ -501,8 +542,8 @@ def _awaiting_commit(root: Path, entry: journal.Journal) -> dict[str, Any]:
 def _commit_once(root: Path, paths: list[str], entry: journal.Journal) -> str | None:
     """Commit unless an earlier, interrupted run already did (its branch exists)."""
     if entry.branch and git.branch_exists(root, entry.branch):
-        git.switch_to(root, entry.branch, paths)
-        return git.head(root)
+        git.restore_from_head(root, paths)  # committed before the interruption; the user stays put
+        return git.run(root, "rev-parse", f"refs/heads/{entry.branch}").strip()
     if git.changed_paths(root, paths):
         return git.commit_paths(root, paths, entry.message, entry.branch)
     return git.head(root)

@@ -92,6 +92,11 @@ def render(env: str, output: str) -> int:
 )
 @click.option("--push", "push", metavar="REMOTE", help="Push the branch to this remote after committing.")
 @click.option("--dry-run", is_flag=True, help="Show what would rotate; write nothing.")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Rotate although an earlier rotation's branch is not merged yet (close its pull request).",
+)
 @output_option
 def rotate(
     envs: tuple[str, ...],
@@ -103,9 +108,15 @@ def rotate(
     no_commit: bool,
     push: str | None,
     dry_run: bool,
+    replace: bool,
     output: str,
 ) -> int:
-    """Rotate API keys of ENV(s): new keys, sealed and committed; old keys revoked."""
+    """Rotate API keys of ENV(s): new keys, sealed and committed; old keys revoked.
+
+    The commit goes on a new branch (sealer/rotate-<env>-<utc time>) for a pull request; your
+    checkout stays on the branch you started on, files unchanged. While a rotation's branch is
+    not merged, another rotation of that environment is refused (--replace overrides).
+    """
     from sealer import config
     from sealer.durations import parse_duration
     from sealer.rotate import Request
@@ -123,6 +134,7 @@ def rotate(
         commit=not no_commit,
         push=push,
         dry_run=dry_run,
+        replace=replace,
     )
     result = run_rotate(config.load(), request)
     emit(_json_view(result), output, _text_view(result))
@@ -160,8 +172,11 @@ def _text_view(result: dict) -> str:
         + ", ".join(f"{k['name']} {k['previous_key_id'] or '(new)'} -> {k['key_id']}" for k in e["keys"])
         for e in result["envs"]
     ]
-    if result.get("commit"):
-        lines.append(f"commit {result['commit'][:12]} on {result['branch'] or 'the current branch'}")
+    if result.get("commit") and result.get("branch"):
+        stay = f"; you are still on {result['started_on']}" if result.get("started_on") else ""
+        lines.append(f"commit {result['commit'][:12]} on branch {result['branch']}{stay}")
+    elif result.get("commit"):
+        lines.append(f"commit {result['commit'][:12]} on the current branch")
     if result.get("pr_body_file"):
         lines.append(f"pull-request description: {result['pr_body_file']}")
     return "\n".join(lines)
