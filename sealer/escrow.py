@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sealer import certs, extras, keypair, yamlio
 from sealer.backends.base import iso, utcnow
 from sealer.backends.vault import CasConflict, VaultKV, check_segment
-from sealer.errors import BackendError, BadInput
+from sealer.errors import BackendError, BadInput, PartlyDone, SealerError
 
 FORMAT = "sealer-escrow/v1"
 SCHEME = "vault:"
@@ -166,6 +166,20 @@ def backup(
     except CasConflict:
         raise BackendError(f"{target} changed while the backup was written; run again") from None
     return EscrowResult(target, payload["fingerprint"], written)
+
+
+def backup_after_write(folder: Path, target: str, *, force: bool, written: bool) -> EscrowResult:
+    """`backup`; when it fails after `sealer keypair` wrote a new keypair to `folder`, say that
+    the keypair landed and how to escrow it (PartlyDone), never "nothing changed"."""
+    try:
+        return backup(folder, target, force=force)
+    except SealerError as err:
+        if not written:
+            raise
+        raise PartlyDone(
+            f"a new keypair is written to {folder}, but its backup to {target} failed: {err}; "
+            f"run `sealer keypair --out {folder} --backup {target}` again to escrow that keypair"
+        ) from None
 
 
 def restore(

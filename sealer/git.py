@@ -49,7 +49,7 @@ def one_line(stderr: str) -> str:
         line = line.strip()
         for prefix in ("fatal: ", "error: ", "! "):
             if line.startswith(prefix):
-                picked.append(line[len(prefix) :].strip())
+                picked.append(line[len(prefix) :].strip().rstrip("."))
     if not picked:
         picked = [line.strip() for line in stderr.splitlines() if line.strip()][-1:] or ["failed"]
     return " ".join("; ".join(dict.fromkeys(picked)).split())[:500]

@@ -38,7 +38,7 @@ from sealer.backends import DEFAULT_BACKEND, open_store
 from sealer.backends.base import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso, utcnow
 from sealer.config import Config, Environment
 from sealer.durations import format_duration
-from sealer.errors import BackendError, BadInput
+from sealer.errors import BackendError, BadInput, PartlyDone, SealerError
 from sealer.init import OUT_DIR
 from sealer.sealing import Sealer
 
@@ -491,19 +491,37 @@ def finish(cfg: Config, git_dir: Path, entry: journal.Journal, resumed: bool) ->
         entry.phase = journal.COMMITTED
         journal.save(git_dir, entry)
     faults.point("before-push")
-    if entry.push and entry.branch:
-        git.push(root, entry.push, entry.branch)
-    elif entry.push:
-        branch = git.current_branch(root)
-        if branch:
-            git.push(root, entry.push, branch)
+    landed = _landed(entry)
+    pushed = entry.branch or git.current_branch(root)
+    if entry.push and pushed:
+        try:
+            git.push(root, entry.push, pushed)
+        except SealerError as err:
+            raise PartlyDone(
+                f"{landed}, but the push to {entry.push} failed: {err}; "
+                "fix that and run `sealer rotate` again to push and activate the new keys"
+            ) from None
+        landed += f" and pushed to {entry.push}"
     faults.point("before-activate")
-    _activate(root, entry)
+    try:
+        _activate(root, entry)
+    except SealerError as err:
+        raise PartlyDone(
+            f"{landed}, but activating the new keys in the key store failed: {err}; "
+            "run `sealer rotate` again to finish (the old keys stay valid until then)"
+        ) from None
     journal.clear(git_dir)
     result = dict(entry.result)
     result.update(commit=entry.commit, resumed=resumed)
     _write_outputs(root, result)
     return result
+
+
+def _landed(entry: journal.Journal) -> str:
+    """What a failure after the commit leaves behind, in words (PartlyDone messages)."""
+    where = f"on branch {entry.branch}" if entry.branch else "on the current branch"
+    commit = f" ({entry.commit[:12]})" if entry.commit else ""
+    return f"the rotation of {', '.join(entry.envs)} is committed {where}{commit}"
 
 
 def _delivered(root: Path, entry: journal.Journal) -> bool:

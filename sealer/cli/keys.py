@@ -61,7 +61,7 @@ def keypair(
     Disaster recovery: --backup escrows the private key in Vault (VAULT_ADDR, VAULT_TOKEN),
     --restore brings it back.
     """
-    from sealer import certs, escrow
+    from sealer import certs, escrow, extras
     from sealer import keypair as kp
 
     folder = Path(out)
@@ -76,6 +76,7 @@ def keypair(
         return 0
     if backup_to:
         escrow.parse_target(backup_to)  # a bad target fails before a keypair is made
+        extras.require("vault-escrow")  # …and so does a missing client library
     held = any((folder / name).exists() for name in ("tls.key", "sealed-secrets-key.yaml"))
     if not (backup_to and held):  # else escrow the keypair already there
         pair = kp.generate(bits=bits, days=days)
@@ -83,7 +84,7 @@ def keypair(
         data.update({k: str(v) for k, v in paths.items()})
         data.update(certs.describe(pair.cert, str(paths["cert"])).as_dict())
     if backup_to:
-        saved = escrow.backup(folder, backup_to, force=force)
+        saved = escrow.backup_after_write(folder, backup_to, force=force, written=not held)
         data.update(backup=saved.target, fingerprint=saved.fingerprint, backup_unchanged=saved.unchanged)
     emit(data, output, "\n".join(f"{k}: {v}" for k, v in data.items()))
     return 0
