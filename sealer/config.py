@@ -71,8 +71,9 @@ def unknown_env_message(name: str, known: list[str]) -> str:
     """`unknown environment 'prod'`, with the nearest known name when one is close."""
     import difflib
 
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-    hint = f": did you mean {close[0]!r}?" if close else ""
+    by_lower = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.5)
+    hint = f": did you mean {by_lower[close[0]]!r}?" if close else ""
     return f"unknown environment {name!r}{hint} (known: {', '.join(known) or 'none'})"
 
 

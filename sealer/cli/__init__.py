@@ -34,6 +34,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "scan": ("scan",),
     "check": ("policy",),
     "audit": ("policy",),
+    "completion": ("completion",),
 }
 
 

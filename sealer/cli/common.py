@@ -43,3 +43,25 @@ def read_input(path: str) -> bytes:
     if path == "-":
         return sys.stdin.buffer.read()
     return read_bytes(path, "input file")
+
+
+def complete_envs(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion: the environment names in the nearest sealer.yaml (none when unreadable;
+    completion must never fail or print)."""
+    from click.shell_completion import CompletionItem
+
+    from sealer import config, yamlio
+    from sealer.errors import SealerError
+
+    try:
+        path = config.find_root() / config.CONFIG_FILE
+        docs = yamlio.load_documents(path.read_bytes(), str(path))
+    except (SealerError, OSError, ValueError):
+        return []
+    envs = docs[0].get("environments") if docs and isinstance(docs[0], dict) else None
+    names = [str(n) for n in envs] if isinstance(envs, dict) else []
+    return [CompletionItem(n) for n in names if n.startswith(incomplete)]
+
+
+env_argument = click.argument("env", shell_complete=complete_envs)
+envs_argument = click.argument("envs", nargs=-1, shell_complete=complete_envs)

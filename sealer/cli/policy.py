@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from sealer.cli.common import output_choice
+from sealer.cli.common import envs_argument, output_choice
 from sealer.errors import EXIT_BAD_INPUT, EXIT_FINDINGS
 
 policy_option = click.option(
@@ -40,7 +40,7 @@ def _json(data: Any) -> None:
 
 
 @click.command()
-@click.argument("envs", nargs=-1)
+@envs_argument
 @output_choice(
     ["text", "json", "markdown"], "text for people, json for pipelines, markdown for pull requests."
 )
@@ -69,7 +69,7 @@ def check(envs: tuple[str, ...], output: str, strict: bool, policy_file: str | N
 
 
 @click.command()
-@click.argument("envs", nargs=-1)
+@envs_argument
 @output_choice(
     ["table", "json", "markdown", "html"],
     "table for terminals, json for pipelines, markdown, or a self-contained html page.",

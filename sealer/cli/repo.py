@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sealer.cli.common import emit, output_option
+from sealer.cli.common import emit, env_argument, envs_argument, output_option
 
 
 def _namespaces(items: tuple[str, ...]) -> dict[str, str]:
@@ -57,7 +57,7 @@ def init(
 
 
 @click.command()
-@click.argument("env")
+@env_argument
 @output_option
 def render(env: str, output: str) -> int:
     """Write ENV's Helm values files from its sealed state and ledger."""
@@ -75,7 +75,7 @@ def render(env: str, output: str) -> int:
 
 
 @click.command()
-@click.argument("envs", nargs=-1)
+@envs_argument
 @click.option(
     "--key", "keys", multiple=True, help="Only this entry (repeatable) [default: every managed key]."
 )
