@@ -178,7 +178,7 @@ def backup_after_write(folder: Path, target: str, *, force: bool, written: bool)
             raise
         raise PartlyDone(
             f"a new keypair is written to {folder}, but its backup to {target} failed: {err}; "
-            f"run `sealer keypair --out {folder} --backup {target}` again to escrow that keypair"
+            f"fix that and run `sealer keypair --out {folder} --backup {target}` again to escrow that keypair"
         ) from None
 
 

@@ -133,7 +133,7 @@ def test_a_failed_backup_after_the_keypair_was_written(tmp_path: Path, vault_env
     args = ("keypair", "--bits", "2048", "--out", str(out), "--backup", target)
     line = one_line(cli(tmp_path, *args), EXIT_PARTLY_DONE)
     assert line.startswith(f"sealer: a new keypair is written to {out}, but its backup to {target} failed: ")
-    assert f"run `sealer keypair --out {out} --backup {target}` again" in line
+    assert f"fix that and run `sealer keypair --out {out} --backup {target}` again" in line
     written = (out / "tls.key").read_bytes()
     again = cli(tmp_path, *args)  # escrows the keypair already there; makes no new one
     assert again.exit_code == 0, again.output
