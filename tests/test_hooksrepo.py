@@ -43,5 +43,34 @@ def test_the_default_is_this_checkout_pinned_at_its_commit() -> None:
 
 def test_without_a_checkout_init_asks_for_the_hooks_repository(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hooksrepo, "own_checkout", lambda: None)
-    with pytest.raises(BadInput, match="give --hooks-repo URL --hooks-rev REV"):
+    with pytest.raises(
+        BadInput, match="not installed from a Git repository.*give --hooks-repo URL --hooks-rev REV"
+    ):
         hooksrepo.locate()
+
+
+def test_a_pip_install_from_git_pins_what_pip_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    recorded = {
+        "url": "https://git.example.internal/platform/sealer.git",
+        "vcs_info": {"vcs": "git", "commit_id": "a" * 40, "requested_revision": "v1.0"},
+    }
+    monkeypatch.setattr(hooksrepo, "own_checkout", lambda: None)
+    monkeypatch.setattr(hooksrepo, "_installed_from", lambda: recorded)
+    assert hooksrepo.locate() == hooksrepo.HooksRepo(recorded["url"], "a" * 40)
+    assert hooksrepo.locate(rev="v1.0").rev == "v1.0"
+
+
+def test_a_pip_install_of_a_checkout_folder_uses_that_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Installed (not editable) from a clone: the running code is in site-packages, and pip's
+    record names the clone."""
+    checkout = hooksrepo.own_checkout()
+    assert checkout is not None
+    real, asked = hooksrepo._checkout_at, []
+
+    def site_packages_first(folder: Path) -> Path | None:
+        asked.append(folder)
+        return None if len(asked) == 1 else real(folder)  # the running copy is no checkout
+
+    monkeypatch.setattr(hooksrepo, "_checkout_at", site_packages_first)
+    monkeypatch.setattr(hooksrepo, "_installed_from", lambda: {"url": checkout.as_uri(), "dir_info": {}})
+    assert hooksrepo.own_checkout() == checkout and asked[1] == checkout
