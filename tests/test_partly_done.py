@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import Result
+from click.testing import CliRunner, Result
 from fake_vault import FakeVault
 from repo_support import (
     EnvSpec,
@@ -23,6 +23,7 @@ from repo_support import (
     set_env_option,
 )
 
+from sealer.cli import cli as group
 from sealer.errors import EXIT_BAD_INPUT, EXIT_PARTLY_DONE, PartlyDone
 
 
@@ -148,3 +149,10 @@ def test_a_bad_target_fails_before_anything_is_written(tmp_path: Path) -> None:
 
 def test_the_exit_code_is_its_own() -> None:
     assert PartlyDone.exit_code == EXIT_PARTLY_DONE == 4
+
+
+def test_help_and_readme_document_exit_4() -> None:
+    text = " ".join(CliRunner().invoke(group, ["--help"]).stdout.split())
+    assert "2 usage or bad input (nothing changed)" in text and "4 partly done" in text
+    readme = next(p / "README.md" for p in Path(__file__).resolve().parents if (p / "setup.cfg").is_file())
+    assert "| 4 | partly done:" in readme.read_text()
