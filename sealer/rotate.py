@@ -244,6 +244,8 @@ _KEY_ID = re.compile(r"kid_[0-9a-f]{12}")
 def unmerged_rotations(root: Path, envs: list[str]) -> list[tuple[str, str]]:
     """(env, branch) for each local branch whose ledger of env names keys HEAD's ledger does not:
     a rotation not merged yet (by content, so squash and rebase merges count as merged)."""
+    if git.head(root) is None:
+        return []  # nothing committed yet: nothing to merge
     branches = git.run(root, "for-each-ref", "--no-merged=HEAD", "--format=%(refname)", "refs/heads/").split()
     if not branches:
         return []
