@@ -261,7 +261,8 @@ def families() -> list[Family]:
             "openssh-private-key", frozenset({"private-key"}), lambda rng, d: pem(rng, "OPENSSH PRIVATE KEY")
         )
     )
-    found += [Family(fid, frozenset({"url-credentials"}), _url(t)) for fid, t in _URLS]
+    url_rules = frozenset({"url-credentials", "connection-string-password"})
+    found += [Family(fid, url_rules, _url(t)) for fid, t in _URLS]
     found.append(
         Family("azure-storage-connection-string", frozenset({"azure-storage-key"}), _azure_connection)
     )

@@ -188,8 +188,15 @@ def _structural(
         if not chosen:
             continue
         docs, problem = manifests.compose(text, offset)
+        parts = [(offset, docs)]
+        if problem and not docs:  # not YAML as a whole: the manifests embedded in it
+            parts = [
+                (offset + first, manifests.compose(block)[0]) for first, block in manifests.embedded(text)
+            ]
+            problem = None if any(found for _, found in parts) else problem
         if problem:
             notes.append(f"{path}: {problem}: manifest checks skipped the rest of that document")
-        for rule, find in chosen:
-            located += [f._replace(line=f.line + offset) for f in find(docs, rule, policy, rescan)]
+        for at, found_docs in parts:
+            for rule, find in chosen:
+                located += [f._replace(line=f.line + at) for f in find(found_docs, rule, policy, rescan)]
     return located
