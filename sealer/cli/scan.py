@@ -57,8 +57,10 @@ def scan(
 
     sealer API keys (checksum verified), private keys, cloud and SaaS tokens, JWTs,
     secret-looking assignments of random values, plain Kubernetes Secrets, and values
-    where ciphertext belongs that are not ciphertext. Exit 1 when anything is found,
-    0 when clean, 2 on bad input. A `sealer: allow` comment on a line allows it.
+    where ciphertext belongs that are not ciphertext. Archives (zip, tar, gzip) are
+    opened; large files are scanned in chunks. Exit 1 when anything is found or a file
+    could not be examined, 0 when clean, 2 on bad input. A `sealer: allow` comment on a
+    line allows it.
     """
     from sealer.scan import baseline, files, report, rules, scanner
 
@@ -69,7 +71,7 @@ def scan(
     started = time.perf_counter()
     policy = rules.load(policy_path)
     accepted = baseline.load(baseline_path, missing_ok=update_baseline) if baseline_path else {}
-    root, candidates = files.select(paths, staged, all_files, policy.max_file_bytes)
+    root, candidates = files.select(paths, staged, all_files)
     if baseline_path:
         candidates = _without(candidates, root, baseline_path)
     result = scanner.run(candidates, policy, () if update_baseline else accepted)
@@ -82,8 +84,10 @@ def scan(
     elif fmt == "sarif":
         click.echo(report.sarif(result.findings, policy), nl=False)
     else:
-        click.echo(report.text(result.findings, len(result.scanned)), nl=False)
-    return 1 if result.findings else 0
+        click.echo(report.text(result.findings, len(result.scanned), len(result.unexamined)), nl=False)
+    if result.unexamined:  # fail closed: a file nobody looked at may hold anything
+        click.echo(report.unexamined_line(result.unexamined), err=True)
+    return 1 if result.findings or result.unexamined else 0
 
 
 def _without(candidates: Iterator[Candidate], root: str, excluded: str) -> Iterator[Candidate]:
@@ -94,6 +98,8 @@ def _without(candidates: Iterator[Candidate], root: str, excluded: str) -> Itera
 def _explain(result: Result, seconds: float) -> None:
     for path, reason in result.skipped:
         click.echo(f"sealer scan: skipped {path}: {reason}", err=True)
+    for path, reason in result.unexamined:
+        click.echo(f"sealer scan: not examined {path}: {reason}", err=True)
     for note in result.notes:
         click.echo(f"sealer scan: {note}", err=True)
     click.echo(

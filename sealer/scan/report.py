@@ -20,8 +20,10 @@ HINT = (
 )
 
 
-def text(found: Sequence[Finding], scanned: int) -> str:
+def text(found: Sequence[Finding], scanned: int, unexamined: int = 0) -> str:
     if not found:
+        if unexamined:
+            return f"sealer scan: no plaintext secrets in {scanned} file(s) examined\n"
         return f"sealer scan: no plaintext secrets in {scanned} file(s)\n"
     lines = [_text_line(f) for f in found]
     files = len({f.path for f in found})
@@ -35,6 +37,12 @@ def text(found: Sequence[Finding], scanned: int) -> str:
 def _text_line(f: Finding) -> str:
     where = f" ({f.note})" if f.note else ""
     return f"{f.path}:{f.line}:{f.column}: {f.severity}: {f.rule}: {f.description}{where}: {f.preview}"
+
+
+def unexamined_line(files: Sequence[tuple[str, str]]) -> str:
+    """One line naming every file that could not be examined, and why."""
+    named = "; ".join(f"{path} ({reason})" for path, reason in files)
+    return f"sealer scan: {len(files)} file(s) could not be examined, so the scan fails: {named}"
 
 
 _ONE_LINE = json.JSONEncoder(ensure_ascii=False)  # what json.dumps builds anew on every call

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 from sealer.scan import engine, files, findings, k8s_secret, manifests, sealed_values
+from sealer.scan.contents import Piece, Skip
 from sealer.scan.engine import Hit
 from sealer.scan.files import Candidate
 from sealer.scan.findings import Finding, Located
@@ -33,20 +34,24 @@ class Skipped(NamedTuple):
 class Result(NamedTuple):
     findings: list[Finding]  # new: not allowed inline, not in the baseline
     accepted: list[Finding]  # matched the baseline
-    skipped: list[Skipped]
+    skipped: list[Skipped]  # on purpose: symlinks, media, allowlisted paths (a -v line each)
     notes: list[str]  # things worth a -v line (a manifest that did not parse)
     scanned: list[str]
     size: int  # bytes scanned
+    unexamined: list[Skipped] = []  # could not be examined: the scan fails (fail closed)
 
 
 class Outcome(NamedTuple):
-    """What became of one candidate: skipped (with the reason), or its findings."""
+    """What became of one candidate: skipped (with the reason), or its findings; and what in it
+    (archive members, the rest of a file) was skipped or could not be examined."""
 
     path: str
     skipped: str | None
     findings: list[Finding]
     notes: list[str]
     size: int
+    parts_skipped: list[Skipped] = []
+    unexamined: list[Skipped] = []
 
 
 BATCH_BYTES = 64 << 20  # list this much, then read and scan it (on every core when it is big)
@@ -56,9 +61,11 @@ def run(
     candidates: Iterable[Candidate], policy: Policy, baseline: Iterable[str] = (), workers: int | None = None
 ) -> Result:
     accepted_fps = set(baseline)
-    result = Result([], [], [], [], [], 0)
+    result = Result([], [], [], [], [], 0, [])
     size = 0
     for outcome in _outcomes(candidates, policy, workers or cores()):
+        result.skipped.extend(outcome.parts_skipped)
+        result.unexamined.extend(outcome.unexamined)
         if outcome.skipped is not None:
             result.skipped.append(Skipped(outcome.path, outcome.skipped))
             continue
@@ -89,25 +96,69 @@ def _scan_batch(batch: list[Candidate], policy: Policy, workers: int) -> list[Ou
     return map_shares(work, batch, [c.weight for c in batch], workers)
 
 
+PIECE_BATCH = 8 << 20  # pieces gathered (from one file or many) before they are scanned as one
+
+
+class _Tally:
+    """One candidate's outcome as its pieces are scanned."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.findings: dict[tuple[str, int, str], Finding] = {}  # chunk overlaps report twice
+        self.notes: list[str] = []
+        self.size = 0
+        self.pieces = 0
+        self.skips: list[Skip] = []
+
+    def outcome(self) -> Outcome:
+        failed = [Skipped(s.path, s.reason) for s in self.skips if not s.examined]
+        own = [s for s in self.skips if s.path == self.path and s.examined]
+        if not self.pieces and own and not failed:
+            return Outcome(self.path, own[0].reason, [], [], 0)
+        others = [Skipped(s.path, s.reason) for s in self.skips if s.examined]
+        found = sorted(self.findings.values(), key=lambda f: (f.path, f.line, f.column, f.rule))
+        return Outcome(self.path, None, found, self.notes, self.size, others, failed)
+
+
 def _scan_part(part: list[Candidate], policy: Policy) -> list[Outcome]:
-    """One outcome per candidate: read here (in the worker), then scanned."""
-    outcomes: list[Outcome | None] = [None] * len(part)
-    texts: list[tuple[str, bytes]] = []
-    where: list[int] = []
-    for i, candidate in enumerate(part):
-        candidate = files.read(candidate, policy.max_file_bytes)
-        if candidate.data is None:
-            outcomes[i] = Outcome(candidate.path, candidate.skipped or "skipped", [], [], 0)
-        elif policy.allow_paths.matches(candidate.path):
-            outcomes[i] = Outcome(candidate.path, "allowlisted by a policy path glob", [], [], 0)
-        else:
-            texts.append((candidate.path, candidate.data))
-            where.append(i)
-    notes: list[list[str]] = [[] for _ in texts]
-    for k, found in enumerate(scan_texts(texts, policy, notes)):
-        path, data = texts[k]
-        outcomes[where[k]] = Outcome(path, None, found, notes[k], len(data))
-    return [o for o in outcomes if o is not None]
+    """One outcome per candidate: read here (in the worker), cut into pieces, then scanned."""
+    tallies = [_Tally(candidate.path) for candidate in part]
+    batch: list[tuple[_Tally, Piece]] = []
+    weight = 0
+    for tally, candidate in zip(tallies, part, strict=True):
+        if candidate.data is None and candidate.source is None:
+            tally.skips.append(Skip(candidate.path, candidate.skipped or "skipped", True))
+            continue
+        if policy.allow_paths.matches(candidate.path):
+            tally.skips.append(Skip(candidate.path, "allowlisted by a policy path glob", True))
+            continue
+        for item in files.items(candidate, policy.max_file_bytes):
+            if isinstance(item, Skip):
+                tally.skips.append(item)
+            elif policy.allow_paths.matches(item.path):
+                tally.skips.append(Skip(item.path, "allowlisted by a policy path glob", True))
+            else:
+                batch.append((tally, item))
+                weight += len(item.data)
+                if weight >= PIECE_BATCH:
+                    _scan_pieces(batch, policy)
+                    batch, weight = [], 0
+    _scan_pieces(batch, policy)
+    return [tally.outcome() for tally in tallies]
+
+
+def _scan_pieces(batch: list[tuple[_Tally, Piece]], policy: Policy) -> None:
+    notes: list[list[str]] = [[] for _ in batch]
+    texts = [(piece.path, piece.data) for _, piece in batch]
+    for (tally, piece), found, piece_notes in zip(
+        batch, scan_texts(texts, policy, notes), notes, strict=True
+    ):
+        tally.pieces += 1
+        tally.size += len(piece.data)
+        tally.notes.extend(piece_notes)
+        for finding in found:
+            finding = finding._replace(line=finding.line + piece.first_line)
+            tally.findings.setdefault((finding.rule, finding.line, finding.fingerprint), finding)
 
 
 def scan_file(path: str, data: bytes, policy: Policy, notes: list[str] | None = None) -> list[Finding]:
