@@ -108,7 +108,9 @@ def test_workers_read_the_files_they_scan(
     seen_here = spied_scan_part(monkeypatch, forking)
     two = scanner.run(listed, policy, workers=2)
     assert two == one
-    assert len(one.findings) == 4 and [reason for _, reason in one.skipped] == ["PNG image (skipped by content)"]
+    assert len(one.findings) == 4 and [reason for _, reason in one.skipped] == [
+        "PNG image (skipped by content)"
+    ]
     assert one.size == sum(c.size for c in listed) - len(b"\x89PNG\r\n\x1a\n\0image")
     assert len(seen_here) < len(listed)
 

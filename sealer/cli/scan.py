@@ -20,6 +20,16 @@ if TYPE_CHECKING:
 @click.option("--staged", is_flag=True, help="Scan the staged blobs: exactly what the next commit holds.")
 @click.option("--all-files", is_flag=True, help="Scan every tracked file.")
 @click.option(
+    "--history",
+    "history_range",
+    is_flag=False,
+    flag_value="HEAD",
+    default=None,
+    metavar="[REVISION-RANGE]",
+    help="Scan every blob reachable in the range once (default HEAD; main..topic; ALL refs), naming "
+    "the commit that introduced each finding.",
+)
+@click.option(
     "--format",
     "--output",
     "-o",
@@ -47,6 +57,7 @@ def scan(
     paths: tuple[str, ...],
     staged: bool,
     all_files: bool,
+    history_range: str | None,
     fmt: str,
     baseline_path: str | None,
     update_baseline: bool,
@@ -64,17 +75,25 @@ def scan(
     """
     from sealer.scan import baseline, files, report, rules, scanner
 
-    if sum((bool(paths), staged, all_files)) != 1:
-        raise click.UsageError("give PATHs, --staged or --all-files (exactly one of them)")
+    if sum((bool(paths), staged, all_files, history_range is not None)) != 1:
+        raise click.UsageError("give PATHs, --staged, --all-files or --history (exactly one of them)")
     if update_baseline and not baseline_path:
         raise click.UsageError("--update-baseline needs --baseline FILE")
     started = time.perf_counter()
     policy = rules.load(policy_path)
     accepted = baseline.load(baseline_path, missing_ok=update_baseline) if baseline_path else {}
-    root, candidates = files.select(paths, staged, all_files)
-    if baseline_path:
-        candidates = _without(candidates, root, baseline_path)
+    if history_range is not None:
+        from sealer.scan import history
+
+        root = files.repo_root()
+        candidates = history.candidates(root, history.blobs(root, history_range))
+    else:
+        root, candidates = files.select(paths, staged, all_files)
+        if baseline_path:
+            candidates = _without(candidates, root, baseline_path)
     result = scanner.run(candidates, policy, () if update_baseline else accepted)
+    if history_range is not None:
+        result = scanner.first_of_each(result)
     if verbose:
         _explain(result, time.perf_counter() - started)
     if update_baseline:

@@ -32,6 +32,7 @@ class Piece(NamedTuple):
     path: str
     data: bytes
     first_line: int = 0
+    keep_lines: int | None = None  # findings on later lines are left to the next piece (it has them whole)
 
 
 class Skip(NamedTuple):
@@ -189,28 +190,29 @@ def from_bytes(
 
 def _chunks(path: str, blocks: Iterable[bytes], chunk: int) -> Iterator[Piece]:
     """Blocks regrouped into pieces of about `chunk` bytes, each starting with the last lines of
-    the piece before (CHUNK_OVERLAP bytes, cut at a line start) so no match is cut in two."""
+    the piece before (at least CHUNK_OVERLAP bytes, from a line start) so no match is cut in two:
+    what a piece finds on those last lines is left to the next, which sees them whole."""
     carry, lines_before, pending = b"", 0, b""
     for block in blocks:
         pending += block
         if len(pending) < chunk:
             continue
         text = carry + pending
-        yield Piece(path, _textual(text), lines_before)
-        carry, cut = _tail(text)
-        lines_before += text.count(b"\n", 0, cut)
-        pending = b""
+        cut = _cut(text)
+        whole_lines = text.count(b"\n", 0, cut)
+        at_line_start = cut > 0 and text[cut - 1] == 10
+        yield Piece(path, _textual(text), lines_before, whole_lines if at_line_start else None)
+        carry, lines_before, pending = text[cut:], lines_before + whole_lines, b""
     if pending or not lines_before and not carry:
         yield Piece(path, _textual(carry + pending), lines_before)
 
 
-def _tail(text: bytes) -> tuple[bytes, int]:
-    """The overlap to carry into the next piece, and where it starts in `text`."""
+def _cut(text: bytes) -> int:
+    """Where the overlap carried into the next piece starts: a line start at least CHUNK_OVERLAP
+    bytes before the end, unless the line is very long (minified code): then mid-line."""
     cut = max(len(text) - CHUNK_OVERLAP, 0)
-    line_start = text.rfind(b"\n", 0, cut + CHUNK_OVERLAP // 2) + 1
-    if cut <= line_start < len(text):
-        cut = line_start
-    return text[cut:], cut
+    line_start = text.rfind(b"\n", max(cut - CHUNK_OVERLAP * 4, 0), cut) + 1
+    return line_start if line_start > 0 else cut
 
 
 def _textual(data: bytes) -> bytes:
@@ -289,13 +291,17 @@ def _members(kind: str, data: bytes, budget: _Budget) -> Iterator[tuple[str, byt
     elif kind == "tar":
         yield from _tar_members(data, budget)
     else:
-        import bz2
-        import gzip
-        import lzma
+        yield "", _take(budget, _decompressor(kind, data))
 
-        opener = {"gzip": gzip.GzipFile, "bzip2": bz2.BZ2File, "xz": lzma.LZMAFile}[kind]
-        with opener(fileobj=io.BytesIO(data)) as stream:
-            yield "", _take(budget, stream)
+
+def _decompressor(kind: str, data: bytes) -> _Readable:
+    import bz2
+    import gzip
+    import lzma
+
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=io.BytesIO(data))
+    return bz2.BZ2File(io.BytesIO(data)) if kind == "bzip2" else lzma.LZMAFile(io.BytesIO(data))
 
 
 def _zip_members(data: bytes, budget: _Budget) -> Iterator[tuple[str, bytes | None]]:

@@ -34,6 +34,7 @@ class Candidate(NamedTuple):
     skipped: str | None = None
     source: str | None = None  # the file to read: neither data nor skipped is set yet
     size: int = 0
+    commit: str = ""  # under --history: the commit that brought this blob in
 
     @property
     def weight(self) -> int:
@@ -146,7 +147,7 @@ def _walk(folder: str) -> Iterator[Candidate]:
             yield listed(_display(full), full)
 
 
-def _git(args: list[str], cwd: str | None = None, stdin: bytes | None = None) -> bytes:
+def git(args: list[str], cwd: str | None = None, stdin: bytes | None = None) -> bytes:
     import subprocess
 
     try:
@@ -160,12 +161,12 @@ def _git(args: list[str], cwd: str | None = None, stdin: bytes | None = None) ->
 
 
 def repo_root() -> str:
-    return os.fsdecode(_git(["rev-parse", "--show-toplevel"]).strip())
+    return os.fsdecode(git(["rev-parse", "--show-toplevel"]).strip())
 
 
 def tracked(root: str) -> Iterator[Candidate]:
     """Every file in the index, as it is in the working tree (what pre-commit --all-files runs on)."""
-    for entry in _git(["ls-files", "-s", "-z"], cwd=root).split(b"\0"):
+    for entry in git(["ls-files", "-s", "-z"], cwd=root).split(b"\0"):
         if not entry:
             continue
         meta, _, raw_path = entry.partition(b"\t")
@@ -178,7 +179,7 @@ def tracked(root: str) -> Iterator[Candidate]:
 
 def staged(root: str) -> Iterator[Candidate]:
     """The staged blobs of added, copied, modified and type-changed files; deletions noted."""
-    raw = _git(
+    raw = git(
         ["diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", "--diff-filter=ACMDT"], cwd=root
     )
     blobs: list[tuple[str, str]] = []
@@ -206,7 +207,7 @@ def _read_blobs(blobs: list[tuple[str, str]], root: str) -> Iterator[Candidate]:
     """Every blob whole, whatever its size: the scanner cuts large ones into chunks."""
     if not blobs:
         return
-    out = _git(["cat-file", "--batch"], cwd=root, stdin="".join(f"{sha}\n" for _, sha in blobs).encode())
+    out = git(["cat-file", "--batch"], cwd=root, stdin="".join(f"{sha}\n" for _, sha in blobs).encode())
     for (path, _), data in zip(blobs, batch_contents(out), strict=True):
         yield Candidate(path, data)
 

@@ -31,11 +31,13 @@ class Finding(NamedTuple):
     preview: str
     fingerprint: str
     note: str = ""
+    commit: str = ""  # under --history: the commit that introduced it
 
     def as_dict(self) -> dict[str, Any]:
         data = self._asdict()
-        if not self.note:
-            del data["note"]
+        for optional in ("note", "commit"):
+            if not data[optional]:
+                del data[optional]
         return data
 
 

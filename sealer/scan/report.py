@@ -36,6 +36,7 @@ def text(found: Sequence[Finding], scanned: int, unexamined: int = 0) -> str:
 
 def _text_line(f: Finding) -> str:
     where = f" ({f.note})" if f.note else ""
+    where += f" (commit {f.commit[:12]})" if f.commit else ""
     return f"{f.path}:{f.line}:{f.column}: {f.severity}: {f.rule}: {f.description}{where}: {f.preview}"
 
 
@@ -80,6 +81,8 @@ def _result(f: Finding, rule_index: int | None) -> dict[str, Any]:
     from urllib.parse import quote
 
     message = f"{f.description}{f' ({f.note})' if f.note else ''}: {f.preview}"
+    if f.commit:
+        message += f" (commit {f.commit})"
     result: dict[str, Any] = {
         "ruleId": f.rule,
         "level": f.severity,
@@ -96,6 +99,8 @@ def _result(f: Finding, rule_index: int | None) -> dict[str, Any]:
     }
     if rule_index is not None:
         result["ruleIndex"] = rule_index
+    if f.commit:
+        result["properties"] = {"commit": f.commit}
     return result
 
 

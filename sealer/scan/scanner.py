@@ -67,7 +67,8 @@ def run(
         result.skipped.extend(outcome.parts_skipped)
         result.unexamined.extend(outcome.unexamined)
         if outcome.skipped is not None:
-            result.skipped.append(Skipped(outcome.path, outcome.skipped))
+            if not outcome.unexamined:
+                result.skipped.append(Skipped(outcome.path, outcome.skipped))
             continue
         result.scanned.append(outcome.path)
         result.notes.extend(outcome.notes)
@@ -75,6 +76,16 @@ def run(
         for finding in outcome.findings:
             (result.accepted if finding.fingerprint in accepted_fps else result.findings).append(finding)
     return result._replace(size=size)
+
+
+def first_of_each(result: Result) -> Result:
+    """One finding per fingerprint (rule, path, secret), the first: in a history scan, the one
+    in the commit that introduced the secret, not every later version of the file."""
+
+    def first(found: list[Finding]) -> list[Finding]:
+        return list({f.fingerprint: f for f in reversed(found)}.values())[::-1]
+
+    return result._replace(findings=first(result.findings), accepted=first(result.accepted))
 
 
 def _outcomes(candidates: Iterable[Candidate], policy: Policy, workers: int) -> Iterator[Outcome]:
@@ -102,8 +113,9 @@ PIECE_BATCH = 8 << 20  # pieces gathered (from one file or many) before they are
 class _Tally:
     """One candidate's outcome as its pieces are scanned."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, commit: str = "") -> None:
         self.path = path
+        self.commit = commit
         self.findings: dict[tuple[str, int, str], Finding] = {}  # chunk overlaps report twice
         self.notes: list[str] = []
         self.size = 0
@@ -113,8 +125,9 @@ class _Tally:
     def outcome(self) -> Outcome:
         failed = [Skipped(s.path, s.reason) for s in self.skips if not s.examined]
         own = [s for s in self.skips if s.path == self.path and s.examined]
-        if not self.pieces and own and not failed:
-            return Outcome(self.path, own[0].reason, [], [], 0)
+        if not self.pieces and (own or failed):
+            reason = own[0].reason if own else failed[0].reason
+            return Outcome(self.path, reason, [], [], 0, [], failed)
         others = [Skipped(s.path, s.reason) for s in self.skips if s.examined]
         found = sorted(self.findings.values(), key=lambda f: (f.path, f.line, f.column, f.rule))
         return Outcome(self.path, None, found, self.notes, self.size, others, failed)
@@ -122,7 +135,7 @@ class _Tally:
 
 def _scan_part(part: list[Candidate], policy: Policy) -> list[Outcome]:
     """One outcome per candidate: read here (in the worker), cut into pieces, then scanned."""
-    tallies = [_Tally(candidate.path) for candidate in part]
+    tallies = [_Tally(candidate.path, candidate.commit) for candidate in part]
     batch: list[tuple[_Tally, Piece]] = []
     weight = 0
     for tally, candidate in zip(tallies, part, strict=True):
@@ -157,7 +170,9 @@ def _scan_pieces(batch: list[tuple[_Tally, Piece]], policy: Policy) -> None:
         tally.size += len(piece.data)
         tally.notes.extend(piece_notes)
         for finding in found:
-            finding = finding._replace(line=finding.line + piece.first_line)
+            if piece.keep_lines is not None and finding.line > piece.keep_lines:
+                continue  # on the lines the next piece starts with
+            finding = finding._replace(line=finding.line + piece.first_line, commit=tally.commit)
             tally.findings.setdefault((finding.rule, finding.line, finding.fingerprint), finding)
 
 
