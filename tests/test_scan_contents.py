@@ -145,10 +145,24 @@ def test_symlinks_in_a_tar_are_not_followed(policy: rules.Policy) -> None:
     assert result.findings == [] and result.unexamined == []
 
 
-def test_media_is_skipped_by_content_not_by_name(policy: rules.Policy) -> None:
+def test_text_appended_to_an_image_or_an_archive_is_found(policy: rules.Policy) -> None:
+    png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + bytes(100) + b"IEND\xaeB`\x82\n" + LINE
+    polyglot = zipped({"readme.txt": b"nothing\n"}) + b"\n" + LINE  # zipfile reads past it
+    for name, data in (("logo.png", png), ("bundle.zip", polyglot)):
+        assert [f.rule for f in scan(policy, name, data).findings] == ["sealer-api-key"], name
+
+
+def test_ascii_after_a_utf16_looking_start_is_found(policy: rules.Policy) -> None:
+    data = "padding ".encode("utf-16-le") * 80 + b"\n" + LINE
+    assert [f.rule for f in scan(policy, "mixed.txt", data).findings] == ["sealer-api-key"]
+
+
+def test_media_is_told_by_content_not_by_name(policy: rules.Policy) -> None:
     png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + bytes(100)
     result = scanner.run([Candidate("notes.txt", png), Candidate("logo.png", LINE)], policy, workers=1)
-    assert result.skipped == [("notes.txt", "PNG image (skipped by content)")]
+    assert result.skipped == [
+        ("notes.txt", "PNG image: not decoded, raw bytes scanned (media, told by content)")
+    ]
     assert [f.path for f in result.findings] == ["logo.png"]  # named .png, but text
 
 

@@ -70,7 +70,7 @@ def test_paths_and_folders_with_every_skip_reason(tmp_path: Path) -> None:
         "big.txt": None,  # scanned in chunks
         "bin.dat": None,  # its text runs
         "latin.txt": None,
-        "image.png": "PNG image (skipped by content)",
+        "image.png": "PNG image: not decoded, raw bytes scanned (media, told by content)",
         "a.7z": "7z archive: a format sealer cannot open, not examined (not examined)",
         "link.txt": "symlink",
         "dangling": "symlink",
@@ -177,7 +177,7 @@ def test_staged_set_handles_deleted_symlinks_submodules_binary_large_and_latin1(
         "link": "symlink",
         "vendor/sub": "submodule",
         "big.txt": None,  # in chunks
-        "bin.dat": "GIF image (skipped by content)",
+        "bin.dat": "GIF image: not decoded, raw bytes scanned (media, told by content)",
         "latin.txt": None,
         "name with space é.txt": None,
     }
@@ -189,8 +189,11 @@ def test_verbose_says_why_files_were_skipped(repo: Path) -> None:
     git(repo, "add", ".")
     result = CliRunner().invoke(cli, ["scan", "--staged", "-v"])
     assert result.exit_code == 0
-    assert "sealer scan: skipped logo.png: PNG image (skipped by content)" in result.output
-    assert "1 file(s)" in result.output and "1 skipped" in result.output
+    assert (
+        "sealer scan: skipped logo.png: PNG image: not decoded, raw bytes scanned (media, told by content)"
+        in result.output
+    )
+    assert "2 file(s)" in result.output and "1 skipped" in result.output
 
 
 def test_all_files_reads_tracked_files_from_the_working_tree(repo: Path) -> None:

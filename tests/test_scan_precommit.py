@@ -198,4 +198,7 @@ def test_an_image_passes_and_verbose_lists_it(repo: Path) -> None:
     done = commit(repo, {"docs/logo.png": png})
     assert done.returncode == 0, done.stdout + done.stderr
     listed = run(repo, sys.executable, "-m", "sealer", "scan", "-v", "docs/logo.png")
-    assert "skipped docs/logo.png: PNG image (skipped by content)" in listed.stderr
+    assert (
+        "skipped docs/logo.png: PNG image: not decoded, raw bytes scanned (media, told by content)"
+        in listed.stderr
+    )

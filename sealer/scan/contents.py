@@ -8,7 +8,9 @@ skipped or could not be examined. Nothing staged passes unexamined (fail closed)
 - zip, tar, gzip, bzip2 and xz are opened and their members scanned, within ARCHIVE_DEPTH levels,
   ARCHIVE_BYTES unpacked and ARCHIVE_MEMBERS members; past a bound, encrypted, damaged or in a
   format this module cannot read (7z, rar, zstd), the file counts as NOT examined;
-- images, audio, video and fonts (told by content, not by name) are skipped: `-v` lists them.
+- images, audio, video and fonts (told by content, not by name) are not decoded: `-v` lists
+  them. Their raw bytes are scanned like every file's (text appended to an image, or to an
+  archive, is found).
 
 A member of an archive is reported as `archive!member`.
 """
@@ -129,24 +131,18 @@ def from_blocks(
         head += block
         if len(head) >= SNIFF:
             break
-    whole = _whole_needed(head)
-    if whole == "media":
-        yield Skip(path, f"{_magic(head, _MEDIA)} (skipped by content)", True)
+    media = _magic(head, _MEDIA)
+    if media:
+        yield Skip(path, f"{media}: not decoded, raw bytes scanned (media, told by content)", True)
+    whole = None if media else _container(head) or _magic(head, _UNREADABLE) or _wide_encoding(head)
+    if whole is None:
+        yield from _chunks(path, _prepend(head, stream), chunk)
         return
-    if whole is not None:  # an archive or wide text: read it all, within the bound
-        data = _read_bounded(head, stream, ARCHIVE_BYTES)
-        if data is None:
-            yield Skip(path, f"{whole} larger than {ARCHIVE_BYTES} bytes: not examined", False)
-            return
-        yield from from_bytes(path, data, chunk, depth, budget)
+    data = _read_bounded(head, stream, ARCHIVE_BYTES)  # an archive or wide text: all of it, within the bound
+    if data is None:
+        yield Skip(path, f"{whole} larger than {ARCHIVE_BYTES} bytes: not examined", False)
         return
-    yield from _chunks(path, _prepend(head, stream), chunk)
-
-
-def _whole_needed(head: bytes) -> str | None:
-    if _magic(head, _MEDIA):
-        return "media"
-    return _container(head) or _magic(head, _UNREADABLE) or _wide_encoding(head)
+    yield from from_bytes(path, data, chunk, depth, budget)
 
 
 def _prepend(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -167,12 +163,16 @@ def _read_bounded(head: bytes, rest: Iterator[bytes], limit: int) -> bytes | Non
 def from_bytes(
     path: str, data: bytes, chunk: int, depth: int = 0, budget: _Budget | None = None
 ) -> Iterator[Piece | Skip]:
-    """The pieces and skips of a file held in memory (a staged blob, an archive member)."""
+    """The pieces and skips of a file held in memory (a staged blob, an archive member).
+
+    The raw bytes are always scanned (their text runs), and then what they decode to: text
+    appended to an archive or an image, or ASCII after a UTF-16-looking start, is not missed."""
     budget = budget or _Budget()
     head = data[:SNIFF]
+    yield from _chunks(path, _blocks_of(data, chunk), chunk)
     media = _magic(head, _MEDIA)
     if media:
-        yield Skip(path, f"{media} (skipped by content)", True)
+        yield Skip(path, f"{media}: not decoded, raw bytes scanned (media, told by content)", True)
         return
     unreadable = _magic(head, _UNREADABLE)
     if unreadable:
@@ -184,8 +184,12 @@ def from_bytes(
         return
     wide = _wide_encoding(head)
     if wide:
-        data = data.decode(wide, "replace").encode("utf-8")
-    yield from _chunks(path, (data[i : i + chunk] for i in range(0, len(data), chunk)), chunk)
+        text = data.decode(wide, "replace").encode("utf-8")
+        yield from _chunks(path, _blocks_of(text, chunk), chunk)
+
+
+def _blocks_of(data: bytes, chunk: int) -> Iterator[bytes]:
+    return (data[i : i + chunk] for i in range(0, len(data), chunk)) if data else iter([b""])
 
 
 def _chunks(path: str, blocks: Iterable[bytes], chunk: int) -> Iterator[Piece]:

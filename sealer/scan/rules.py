@@ -41,7 +41,8 @@ class PathMatcher(NamedTuple):
     def matches(self, path: str) -> bool:
         if self.whole is not None and self.whole.match(path):
             return True
-        return self.name is not None and bool(self.name.match(path.rpartition("/")[2]))
+        # the bare name: after the last `/`, or after `!` for a member of an archive
+        return self.name is not None and bool(self.name.match(path.rpartition("/")[2].rpartition("!")[2]))
 
 
 class Rule(NamedTuple):

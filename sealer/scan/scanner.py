@@ -70,7 +70,8 @@ def run(
             if not outcome.unexamined:
                 result.skipped.append(Skipped(outcome.path, outcome.skipped))
             continue
-        result.scanned.append(outcome.path)
+        if all(path != outcome.path for path, _ in outcome.unexamined):
+            result.scanned.append(outcome.path)
         result.notes.extend(outcome.notes)
         size += outcome.size
         for finding in outcome.findings:
@@ -129,8 +130,15 @@ class _Tally:
             reason = own[0].reason if own else failed[0].reason
             return Outcome(self.path, reason, [], [], 0, [], failed)
         others = [Skipped(s.path, s.reason) for s in self.skips if s.examined]
-        found = sorted(self.findings.values(), key=lambda f: (f.path, f.line, f.column, f.rule))
+        found = sorted(self._unique(), key=lambda f: (f.path, f.line, f.column, f.rule))
         return Outcome(self.path, None, found, self.notes, self.size, others, failed)
+
+    def _unique(self) -> list[Finding]:
+        """Without the raw-bytes twin of what an archive member holds (an uncompressed tar shows
+        its members' bytes as they are): the member names where it is."""
+        found = self.findings.values()
+        in_members = {(f.rule, f.secret_id) for f in found if f.path != self.path}
+        return [f for f in found if f.path != self.path or (f.rule, f.secret_id) not in in_members]
 
 
 def _scan_part(part: list[Candidate], policy: Policy) -> list[Outcome]:
