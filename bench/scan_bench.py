@@ -733,7 +733,8 @@ def _fast_import(root: Path, paths: list[str]) -> bytes:
     for i in range(COMMITS):
         out += b"commit refs/heads/main\nmark :%d\n" % (i + 1)
         out += b"committer Bench <bench@sealer.invalid> %d +0000\n" % (1_700_000_000 + i * 60)
-        out += b"data 9\ncommit %03d\n" % (i % 1000)
+        message = b"change %d\n" % i
+        out += b"data %d\n%s" % (len(message), message)
         if i:
             out += b"from :%d\n" % i
         changed = paths[i::COMMITS]

@@ -170,7 +170,7 @@ _TOKENS: list[tuple[str, str, str]] = [
     ("sourcegraph-token", "sourcegraph-token", "sgp_{hex:16}_{hex:40}"),
     ("settlemint-token", "settlemint-token", "sm_pat_{b62:16}"),
     ("telegram-bot-token", "telegram-bot-token", "{d19:10}:AA{url:33}"),
-    ("azure-ad-client-secret", "azure-ad-client-secret", "{url:3}8Q~{url:34}"),
+    ("azure-ad-client-secret", "azure-ad-client-secret", "{b62:3}8Q~{url:34}"),  # no "-" before Q~
     ("onepassword-secret-key", "onepassword-secret-key", "A3-{uan:6}-{uan:11}-{uan:5}-{uan:5}-{uan:5}"),
     ("onepassword-service-token", "onepassword-service-token", "ops_eyJ{b64:260}"),
     ("dropbox-token", "dropbox-token", "sl.{url:135}"),
