@@ -43,7 +43,7 @@ def scan(data: bytes, rules: Sequence[Rule], policy: Policy, depth: int = 0) -> 
     # One search of the lowercased text for every keyword: `AKIA` and `akia` share the pass for
     # `a` (a pass costs about 1 ms per MB, whatever it finds); token keywords are then checked
     # in their own case.
-    found = keywords.occurrences(lowered, (k.lower() for rule in rules for k in rule.keywords))
+    found = keywords.occurrences(lowered, _lowered_keywords(rules))
     if found:  # most values decoded from base64 hold no keyword at all
         exact = _exact(data, found, token_rules)
         for rule in token_rules:
@@ -54,10 +54,24 @@ def scan(data: bytes, rules: Sequence[Rule], policy: Policy, depth: int = 0) -> 
     return hits
 
 
+_LOWERED: dict[int, tuple[Sequence[Rule], tuple[bytes, ...]]] = {}
+
+
+def _lowered_keywords(rules: Sequence[Rule]) -> tuple[bytes, ...]:
+    """Every keyword lowercased, once per rule selection (cached by identity, checked)."""
+    cached = _LOWERED.get(id(rules))
+    if cached is None or cached[0] is not rules:
+        if len(_LOWERED) > 256:  # callers that build a new list each time
+            _LOWERED.clear()
+        words = tuple(dict.fromkeys(keyword.lower() for rule in rules for keyword in rule.keywords))
+        cached = _LOWERED[id(rules)] = (rules, words)
+    return cached[1]
+
+
 def _exact(data: bytes, found: Occurrences, rules: list[Rule]) -> Occurrences:
     """Where each token keyword occurs in its own case."""
     exact: Occurrences = {}
-    for keyword in {keyword for rule in rules for keyword in rule.keywords}:
+    for keyword in dict.fromkeys(keyword for rule in rules for keyword in rule.keywords):
         offsets = found.get(keyword.lower(), ())
         if keyword == keyword.lower():
             exact[keyword] = list(offsets)

@@ -65,6 +65,13 @@ class Rule(NamedTuple):
             return False
         return self.allow_paths is None or not self.allow_paths.matches(path)
 
+    @property
+    def conditional(self) -> bool:
+        return self.paths is not None or self.allow_paths is not None
+
+    def __hash__(self) -> int:  # ids are unique in a policy; hashing every field is slow
+        return hash(self.id)
+
 
 class Policy(NamedTuple):
     rules: tuple[Rule, ...]
@@ -72,8 +79,18 @@ class Policy(NamedTuple):
     allow_paths: PathMatcher
     ignore_values: tuple[re.Pattern[str], ...]  # each on its own: one alternation is slow on long values
 
+    selections: dict[tuple[bool, ...], tuple[Rule, ...]] = {}  # replaced by compile_policy
+
     def rules_for(self, path: str) -> tuple[Rule, ...]:
-        return tuple(rule for rule in self.rules if rule.applies_to(path))
+        """The rules for `path`, the same tuple object for every path that selects the same
+        rules (files are grouped by it, and only rules with path globs are tested per path)."""
+        mask = tuple(rule.applies_to(path) for rule in self.rules if rule.conditional)
+        chosen = self.selections.get(mask)
+        if chosen is None:
+            flags = iter(mask)
+            chosen = tuple(rule for rule in self.rules if not rule.conditional or next(flags))
+            self.selections[mask] = chosen
+        return chosen
 
     def ignored_value(self, value: str) -> bool:
         """True for placeholders, templates, digests, UUIDs and the like. A value longer than
@@ -142,6 +159,7 @@ def compile_policy(raw: dict[str, Any], source: str) -> Policy:
         max_file_bytes=max_bytes,
         allow_paths=_globs(_strings(raw, "allow_paths", source, "")),
         ignore_values=tuple(_regex(p, source, f"ignore_values[{i}]") for i, p in enumerate(ignore)),
+        selections={},
     )
 
 

@@ -199,15 +199,31 @@ def scan_texts(
     buffer: a keyword costs one pass for all of them, not one call per file."""
     hits: list[list[Hit]] = [[] for _ in texts]
     file_rules = [policy.rules_for(path) for path, _ in texts]
-    groups: dict[tuple[Rule, ...], list[int]] = {}
-    for k, rules in enumerate(file_rules):
-        groups.setdefault(tuple(r for r in rules if r.kind in ("token", "assignment")), []).append(k)
-    for pattern_rules, members in groups.items():
+    groups: dict[int, tuple[tuple[Rule, ...], list[int]]] = {}
+    for k, rules in enumerate(file_rules):  # the same tuple object for the same selection
+        groups.setdefault(id(rules), (rules, []))[1].append(k)
+    for rules, members in groups.values():
+        pattern_rules = _pattern_rules(rules)
         if pattern_rules:
             _search_joined([texts[k][1] for k in members], pattern_rules, policy, [hits[k] for k in members])
     return [
         _finish(path, data, hits[k], file_rules[k], policy, notes[k]) for k, (path, data) in enumerate(texts)
     ]
+
+
+_PATTERN_RULES: dict[int, tuple[tuple[Rule, ...], tuple[Rule, ...]]] = {}
+
+
+def _pattern_rules(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+    """The token and assignment rules of a selection, one tuple object per selection (the
+    engine caches by it). Keyed by identity, checked: hashing a hundred rules costs more."""
+    cached = _PATTERN_RULES.get(id(rules))
+    if cached is None or cached[0] is not rules:
+        if len(_PATTERN_RULES) > 256:  # callers that build a new tuple each time
+            _PATTERN_RULES.clear()
+        cached = (rules, tuple(r for r in rules if r.kind in ("token", "assignment")))
+        _PATTERN_RULES[id(rules)] = cached
+    return cached[1]
 
 
 def _search_joined(datas: list[bytes], rules: Sequence[Rule], policy: Policy, into: list[list[Hit]]) -> None:
@@ -251,7 +267,7 @@ def _structural(
     detectors = [(rule, STRUCTURAL[rule.kind]) for rule in rules if rule.kind in STRUCTURAL]
     if not detectors or not any(wanted(data) for _, (wanted, _) in detectors):
         return []
-    pattern_rules = [r for r in rules if r.kind in ("token", "assignment")]
+    pattern_rules = _pattern_rules(tuple(rules))
 
     def rescan(content: bytes) -> list[Hit]:
         return engine.scan(content, pattern_rules, policy, depth=1) if content else []
