@@ -90,7 +90,8 @@ def _from_disk(path: str, source: str, chunk: int) -> Iterator[Piece | Skip]:
             yield Skip(path, problem, True)
             return
         grew: list[int] = []
-        yield from contents.from_blocks(path, _blocks(fd, info.st_size + contents.GROWTH_SLACK, grew), chunk)
+        blocks = _blocks(fd, info.st_size, info.st_size + contents.GROWTH_SLACK, grew)
+        yield from contents.from_blocks(path, blocks, chunk)
         if grew:
             yield Skip(path, f"kept growing while read (past {grew[0]} bytes): not examined", False)
     except OSError as err:
@@ -99,12 +100,13 @@ def _from_disk(path: str, source: str, chunk: int) -> Iterator[Piece | Skip]:
         os.close(fd)
 
 
-def _blocks(fd: int, limit: int, grew: list[int]) -> Iterator[bytes]:
-    """The file's bytes in blocks, stopping (and saying so in `grew`) past `limit`."""
-    size = 0
-    while block := os.read(fd, BLOCK):
-        size += len(block)
-        if size > limit:
+def _blocks(fd: int, size: int, limit: int, grew: list[int]) -> Iterator[bytes]:
+    """The file's bytes in blocks, stopping (and saying so in `grew`) past `limit`. A read asks
+    for what fstat said is left and one byte more (a 1 MiB buffer per small file is slow)."""
+    got = 0
+    while block := os.read(fd, min(BLOCK, max(size + 1 - got, 1))):
+        got += len(block)
+        if got > limit:
             grew.append(limit)
             return
         yield block
