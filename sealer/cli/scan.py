@@ -64,7 +64,8 @@ def scan(
     policy_path: str | None,
     verbose: bool,
 ) -> int:
-    """Find plaintext secrets in PATHs (files or folders), the staged set or every tracked file.
+    """Find plaintext secrets in PATHs (files or folders), the staged set, every tracked file
+    or the Git history.
 
     sealer API keys (checksum verified), private keys, cloud and SaaS tokens, JWTs,
     secret-looking assignments of random values, plain Kubernetes Secrets, and values
