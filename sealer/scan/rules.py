@@ -79,12 +79,13 @@ class Policy(NamedTuple):
     allow_paths: PathMatcher
     ignore_values: tuple[re.Pattern[str], ...]  # each on its own: one alternation is slow on long values
 
+    conditional: tuple[Rule, ...] = ()  # the rules with path globs (set by compile_policy)
     selections: dict[tuple[bool, ...], tuple[Rule, ...]] = {}  # replaced by compile_policy
 
     def rules_for(self, path: str) -> tuple[Rule, ...]:
         """The rules for `path`, the same tuple object for every path that selects the same
         rules (files are grouped by it, and only rules with path globs are tested per path)."""
-        mask = tuple(rule.applies_to(path) for rule in self.rules if rule.conditional)
+        mask = tuple(rule.applies_to(path) for rule in self.conditional)
         chosen = self.selections.get(mask)
         if chosen is None:
             flags = iter(mask)
@@ -159,6 +160,7 @@ def compile_policy(raw: dict[str, Any], source: str) -> Policy:
         max_file_bytes=max_bytes,
         allow_paths=_globs(_strings(raw, "allow_paths", source, "")),
         ignore_values=tuple(_regex(p, source, f"ignore_values[{i}]") for i, p in enumerate(ignore)),
+        conditional=tuple(rule for rule in rules if rule.conditional),
         selections={},
     )
 
