@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from env_support import git, invoke, load_yaml, make_repo, run_main, snapshot
+from support.env_repos import invoke, load_yaml, run_main, snapshot
+from support.git import git
+from support.git import init_repo as make_repo
 
 from sealer import config
 from sealer.backends import DEFAULT_BACKEND

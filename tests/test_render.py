@@ -12,18 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from env_support import *  # noqa: F403 (fixtures)
-from env_support import (
-    Controllers,
-    commit_all,
-    git,
-    invoke,
-    load_yaml,
-    rotate,
-    run_main,
-    snapshot,
-    unseal_values,
-)
+from support.env_repos import Controllers, invoke, load_yaml, rotate, run_main, snapshot, unseal_values
+from support.git import commit_all, git
 
 from sealer import apikey, config, ledger
 from sealer.render import render_values

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import reference as ref
 import yaml
-from cli_support import Run, assert_one_line_error, invoke, run_main
+from support.cli import Run, assert_one_line_error, invoke, run_main
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 SCOPES = ["strict", "namespace-wide", "cluster-wide"]
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from fake_http import FakeServer, Fault, Request, Response
+from support.fake_http import FakeServer, Fault, Request, Response
 
 CLIENT_METADATA_KEYS = 10
 CLIENT_METADATA_VALUE = 255

@@ -3,12 +3,35 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from sealer.cli import cli, main
+
+# The `sealer` script installed next to this interpreter (the venv's), whatever PATH says.
+SEALER_SCRIPT = str(Path(sys.executable).parent / "sealer")
+
+
+@contextlib.contextmanager
+def in_dir(path: Path) -> Iterator[None]:
+    """Run a block with `path` as the working directory (the CLI finds sealer.yaml from there);
+    the previous one comes back afterwards, through monkeypatch."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(path)
+        yield
+
+
+def sealer(root: Path, *args: str, stdin: str | None = None, catch_exceptions: bool = True) -> Result:
+    """`sealer ARGS` run in `root` through CliRunner, stdout and stderr apart; a bug's exception
+    stays in `result.exception` (or propagates with `catch_exceptions=False`)."""
+    with in_dir(root):
+        return CliRunner().invoke(cli, list(args), input=stdin, catch_exceptions=catch_exceptions)
 
 
 @dataclass

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from cli_support import assert_one_line_error, invoke, run_main
+from support.cli import assert_one_line_error, invoke, run_main
 
 from sealer import apikey
 

@@ -15,7 +15,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from fake_http import FakeServer, Fault, Request, Response
+from support.fake_http import FakeServer, Fault, Request, Response
 
 REASONS = {
     401: "Unauthorized",

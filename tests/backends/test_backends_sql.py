@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures_sql_stores import PgCluster
+from support.sql_stores import PgCluster
 from test_backends_contract import ENV, NAME, activated, new_key, refused, registered, statuses
 
 from sealer import ledger

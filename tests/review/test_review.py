@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from repo_support import (
+from support.cli import sealer as cli
+from support.git import commit_all, git
+from support.isolation import isolated
+from support.repos import (
     EnvSpec,
     active,
-    cli,
-    commit_all,
     copy_repo,
-    git,
-    isolated,
     keypairs,
     ledger_records,
     load_yaml,

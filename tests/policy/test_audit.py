@@ -12,22 +12,12 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-import policy_support
 import pytest
-from policy_support import (
-    ENVS,
-    RepoFactory,
-    age_keys,
-    rendered_tables,
-    sealer,
-)
+from support.policy_repos import ENVS, RepoFactory, age_keys, rendered_tables, sealer
 
 from sealer import config
 from sealer.backends.base import parse_iso
 from sealer.policy import audit_output
-
-# Shared fixtures (tests/policy_support.py): one compliant repo per session, copied per test.
-compliant_repo, policy_certs, repo_factory = policy_support.FIXTURES
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 ACTOR = "Sealer Test <test@sealer.invalid>"

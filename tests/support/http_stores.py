@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_auth0 import FakeAuth0
-from fake_kube import FakeKube
-from fake_vault import FakeVault
-from fixtures_sql_stores import Outage, ToggleProxy
+
+from support.fake_auth0 import FakeAuth0
+from support.fake_kube import FakeKube
+from support.fake_vault import FakeVault
+from support.sql_stores import Outage, ToggleProxy
 
 __all__ = [
     "HTTP_OUTAGES",

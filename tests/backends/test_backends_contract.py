@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fixtures_http_stores import HTTP_OUTAGES
-from fixtures_sql_stores import OUTAGES
+from support.http_stores import HTTP_OUTAGES
+from support.sql_stores import OUTAGES
 
 from sealer import apikey
 from sealer.backends.base import (

@@ -7,24 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import policy_support
 import pytest
 import yaml
-from policy_support import (
-    RepoFactory,
-    age_keys,
-    check_json,
-    commit_all,
-    rendered_tables,
-    sealer,
-)
+from support.policy_repos import RepoFactory, age_keys, check_json, commit_all, rendered_tables, sealer
 
 from sealer import ledger
 
-# Shared fixtures (tests/policy_support.py): one compliant repo per session, copied per test.
-compliant_repo, policy_certs, repo_factory = policy_support.FIXTURES
-
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def key_ids(root: Path, env: str) -> list[str]:

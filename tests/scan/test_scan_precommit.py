@@ -20,7 +20,7 @@ from sealer import apikey, certs
 from sealer.scope import Scope
 from sealer.sealing import Sealer
 
-HOOKS_FILE = Path(__file__).resolve().parents[1] / ".pre-commit-hooks.yaml"
+HOOKS_FILE = Path(__file__).resolve().parents[2] / ".pre-commit-hooks.yaml"
 
 
 def test_hooks_file_is_a_valid_pre_commit_manifest() -> None:

@@ -4,66 +4,37 @@ controller keypairs and certificates that sealer must refuse, file snapshots."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import functools
 import json
 import shutil
-import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from sealer import hybrid, keypair, yamlio
-from sealer.cli import cli, main
+from sealer.cli import main
 from sealer.scope import Scope, label
-
-# What `from env_support import *` brings: the fixtures (helpers are imported by name).
-__all__ = ["controllers", "pinned", "pinned_template", "repo", "repo_template", "rotated", "rotated_template"]
-
-
-def git(root: Path, *args: str, check: bool = True) -> str:
-    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=check)
-    return done.stdout
-
-
-def make_repo(root: Path) -> Path:
-    """A fresh Git repo with one empty commit on `main` (identity comes from conftest's env)."""
-    root.mkdir(parents=True, exist_ok=True)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "commit", "-q", "--allow-empty", "-m", "empty")
-    return root
-
-
-def commit_all(root: Path, message: str = "change") -> None:
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", message)
-
-
-@contextlib.contextmanager
-def cwd(path: Path) -> Iterator[None]:
-    with contextlib.chdir(path):
-        yield
+from support.cli import in_dir, sealer
+from support.git import commit_all, init_repo
 
 
 def invoke(root: Path, *args: str) -> Result:
     """`sealer ARGS` run in `root` through click's runner (stdout and stderr kept apart)."""
-    with cwd(root):
-        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return sealer(root, *args, catch_exceptions=False)
 
 
 def run_main(root: Path, capsys: Any, *args: str) -> tuple[int, str, str]:
     """`sealer ARGS` through `sealer.cli.main`, the console entry point: (exit code, stdout, stderr)."""
     capsys.readouterr()
-    with cwd(root):
+    with in_dir(root):
         code = main(list(args))
     out, err = capsys.readouterr()
     return code, out, err
@@ -169,7 +140,7 @@ def unseal_values(values_file: Path, controller: Controller) -> dict[str, bytes]
     }
 
 
-# -- fixtures (a test module takes them with `from env_support import *`) -----------------------
+# -- fixtures (a plugin of the root conftest) ---------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -192,7 +163,7 @@ def _copy(template: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def repo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = make_repo(tmp_path_factory.mktemp("template") / "repo")
+    root = init_repo(tmp_path_factory.mktemp("template") / "repo")
     result = invoke(root, "init")
     assert result.exit_code == 0, result.stderr
     commit_all(root, "sealer init")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import reference as ref
-from cli_support import assert_one_line_error, invoke, run_main
+from support.cli import assert_one_line_error, invoke, run_main
 
 from sealer import certs
 

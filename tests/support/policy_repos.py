@@ -7,56 +7,38 @@ sealed files or the pinned certificates.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import html.parser
 import json
-import os
 import shutil
-import subprocess
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-from repo_support import isolate
+from click.testing import Result
 
 from sealer import config, keypair, layout, ledger, pins, state, yamlio
 from sealer.backends.base import KeyRecord
-from sealer.cli import cli
 from sealer.init import init
+from support import cli
+from support.git import commit_all as commit_everything
+from support.git import init_repo
+from support.isolation import isolate
 
 ENVS = ("dev", "staging", "production")
 # A compliant repo: each environment its own controller key, production's of 4096 bits.
 COMPLIANT_CERTS = {"dev": "rsa2048", "staging": "rsa3072", "production": "rsa4096"}
 
 
-@contextlib.contextmanager
-def inside(folder: Path) -> Iterator[None]:
-    """Run with `folder` as the working directory (the CLI finds sealer.yaml from there)."""
-    before = Path.cwd()
-    os.chdir(folder)
-    try:
-        yield
-    finally:
-        os.chdir(before)
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True).stdout
-
-
 def commit_all(root: Path, message: str = "test change") -> None:
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "--allow-empty", "-m", message)
+    commit_everything(root, message, allow_empty=True)
 
 
 def sealer(root: Path, *args: str) -> Result:
-    """`sealer ARGS` run in `root` through click's CliRunner."""
-    with inside(root):
-        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    """`sealer ARGS` run in `root` through click's CliRunner (a bug's exception propagates)."""
+    return cli.sealer(root, *args, catch_exceptions=False)
 
 
 def check_json(root: Path, *args: str) -> tuple[int, dict[str, Any]]:
@@ -76,8 +58,7 @@ def build_repo(root: Path, certs: Mapping[str, Path], env_certs: Mapping[str, st
     """A repo with dev, staging and production; each env in `env_certs` with a cert name gets
     that certificate pinned and its keys rotated in, all committed on main."""
     root.mkdir(parents=True)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "commit", "-q", "--allow-empty", "-m", "empty")
+    init_repo(root)
     init(root, ENVS)
     pinned = [env for env, name in env_certs.items() if name]
     for env in pinned:
@@ -217,6 +198,3 @@ def repo_factory(tmp_path: Path, policy_certs: dict[str, Path], compliant_repo: 
         return build_repo(target, policy_certs, {**COMPLIANT_CERTS, **env_certs})
 
     return make
-
-
-FIXTURES = (compliant_repo, policy_certs, repo_factory)

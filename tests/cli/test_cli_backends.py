@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backend_repo_support import *  # noqa: F401,F403
-from backend_repo_support import (
+from support.backend_repos import (
     ENV,
     NAMES,
     Backend,
@@ -20,13 +19,14 @@ from backend_repo_support import (
     ok,
     one_line_error,
     rotate,
-    sealer,
     secrets_in_env,
     statuses,
     store_of,
     verify,
 )
-from repo_support import commit_all, git, ledger_records
+from support.cli import sealer
+from support.git import commit_all, git
+from support.repos import ledger_records
 
 from sealer import apikey, config, yamlio
 from sealer.backends.base import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, utcnow

@@ -1,8 +1,8 @@
 """A sealer-managed repo whose `staging` keys live in an external key store, driven through the
-CLI: the store fixtures of fixtures_sql_stores / fixtures_http_stores, configured with
+CLI: the store fixtures of support.sql_stores / support.http_stores, configured with
 `sealer backend set`, credentials in the environment as the fixtures set them.
 
-A test module takes the fixtures with `from backend_repo_support import *`:
+Fixtures (a plugin of the root conftest):
 - `backend`: each external store in turn (postgres and dynamodb marked slow), with its
   `*_store_raw` dump; `outage_backend`: the same stores behind a ToggleProxy (`down()`/`up()`).
 - `backend_repo`: a private copy of a repo with staging pinned (keys apiKey and adminKey),
@@ -22,27 +22,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-from fixtures_sql_stores import Outage
-from repo_support import (
+from click.testing import Result
+
+from sealer import apikey, config
+from sealer.backends import open_store
+from sealer.backends.base import ACTIVE, PENDING, KeyRecord, KeyStore
+from support.cli import sealer
+from support.git import commit_all, git
+from support.isolation import isolated
+from support.repos import (
     EnvSpec,
-    commit_all,
     copy_repo,
-    cwd,
-    git,
-    isolated,
     keypairs,
     ledger_records,
     make_repo,
     private_keys,
     unseal_values,
 )
-
-from sealer import apikey, config
-from sealer.backends import open_store
-from sealer.backends.base import ACTIVE, PENDING, KeyRecord, KeyStore
-
-__all__ = ["backend", "backend_repo", "backend_template", "controller", "keys", "outage_backend"]
+from support.sql_stores import Outage
 
 ENV = "staging"
 NAMES = ("apiKey", "adminKey")
@@ -127,15 +124,6 @@ def backend_template(tmp_path_factory: pytest.TempPathFactory, controller: Path)
 @pytest.fixture
 def backend_repo(backend_template: Path, tmp_path: Path) -> Path:
     return copy_repo(backend_template, tmp_path / "repo")
-
-
-def sealer(repo: Path, *args: str, stdin: str | None = None) -> Result:
-    """`sealer ARGS` in `repo` through CliRunner, stdout and stderr apart; a bug's exception
-    stays in `result.exception`."""
-    from sealer.cli import cli as group
-
-    with cwd(repo):
-        return CliRunner().invoke(group, list(args), input=stdin, catch_exceptions=True)
 
 
 def ok(result: Result) -> Result:

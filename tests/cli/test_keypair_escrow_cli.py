@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backend_repo_support import one_line_error, sealer
 from click.testing import Result
-from fake_vault import FakeVault
+from support.backend_repos import one_line_error
+from support.cli import sealer
+from support.fake_vault import FakeVault
 
 from sealer import certs, escrow, unseal
 from sealer.scope import Scope

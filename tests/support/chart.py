@@ -16,7 +16,7 @@ from sealer import apikey, certs, yamlio
 from sealer.scope import Scope
 from sealer.sealing import Sealer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "chart"
 CRD_FILE = "crds/sealedsecrets.bitnami.com.yaml"
 SECRET_NAME = "engine-api-key"

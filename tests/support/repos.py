@@ -14,25 +14,19 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
 from sealer import apikey, config, init, keypair, pins, unseal, yamlio
 from sealer.backends.base import ACTIVE, KeyRecord
 from sealer.errors import SealerError
 from sealer.scope import Scope, scope_annotations
+from support.git import commit_all, git, git_bytes, init_repo
 
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "Sealer Test",
-    "GIT_COMMITTER_NAME": "Sealer Test",
-    "GIT_AUTHOR_EMAIL": "test@sealer.invalid",
-    "GIT_COMMITTER_EMAIL": "test@sealer.invalid",
-}
 JOURNAL = "sealer-rotation.json"
 # Every faults.point() of a rotation, in the order it passes them (test_rotate checks the code agrees).
 FAULT_POINTS = [
@@ -46,33 +40,6 @@ FAULT_POINTS = [
     "after-activate-one",
 ]
 _KEYPAIRS: dict[str, Path] = {}
-
-
-def isolate(patch: pytest.MonkeyPatch, home: Path) -> None:
-    """No test touches $HOME, global git config, CI identities or real services' settings."""
-    patch.setenv("HOME", str(home))
-    patch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-    patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    patch.setenv("SEALER_TEST", "1")
-    for var, value in IDENTITY.items():
-        patch.setenv(var, value)
-    for var in (
-        "GITHUB_ACTOR",
-        "GITLAB_USER_LOGIN",
-        "SEALER_FAULT",
-        "KUBECONFIG",
-        "VAULT_ADDR",
-        "VAULT_TOKEN",
-    ):
-        patch.delenv(var, raising=False)
-
-
-@contextlib.contextmanager
-def isolated(home: Path) -> Iterator[None]:
-    """What conftest's autouse fixture does, for module-scoped fixtures that run before it."""
-    with pytest.MonkeyPatch.context() as patch:
-        isolate(patch, home)
-        yield
 
 
 def keypairs(factory: pytest.TempPathFactory, *names: str) -> dict[str, Path]:
@@ -89,50 +56,7 @@ def private_keys(*dirs: Path) -> list[Any]:
     return [key for folder in dirs for key in unseal.load_private_keys(folder / "tls.key")]
 
 
-# -- git and the CLI ---------------------------------------------------------------------------
-
-
-def git(repo: Path, *args: str, check: bool = True, data: bytes | None = None) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, input=data, check=False)
-    if check and done.returncode:
-        raise AssertionError(f"git {' '.join(args)}: {done.stderr.decode(errors='replace')}")
-    return done.stdout.decode("utf-8", "replace")
-
-
-def git_bytes(repo: Path, *args: str, data: bytes | None = None) -> bytes:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, input=data, check=True).stdout
-
-
-def commit_all(repo: Path, message: str) -> str:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "--no-verify", "-m", message)
-    return git(repo, "rev-parse", "HEAD").strip()
-
-
-def head(repo: Path) -> str:
-    return git(repo, "rev-parse", "HEAD").strip()
-
-
-def branch(repo: Path) -> str:
-    return git(repo, "symbolic-ref", "--short", "HEAD").strip()
-
-
-@contextlib.contextmanager
-def cwd(path: Path) -> Iterator[None]:
-    before = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(before)
-
-
-def cli(repo: Path, *args: str) -> Result:
-    """`sealer ARGS` run in `repo` through CliRunner (exceptions stay in `result.exception`)."""
-    from sealer.cli import cli as group
-
-    with cwd(repo):
-        return CliRunner().invoke(group, list(args), catch_exceptions=True)
+# -- the CLI in a subprocess ----------------------------------------------------------------------------
 
 
 def run_sealer(
@@ -163,9 +87,7 @@ class EnvSpec:
 def make_repo(root: Path, envs: Iterable[EnvSpec]) -> Path:
     """git init; `sealer init` for `envs`; pin each env's controller; commit on main."""
     envs = list(envs)
-    root.mkdir(parents=True, exist_ok=True)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "commit", "-q", "--allow-empty", "-m", "empty")
+    init_repo(root)
     init.init(root, tuple(e.name for e in envs))
     for env in envs:
         cert = env.controller / "tls.crt"

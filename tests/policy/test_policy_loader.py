@@ -5,21 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import policy_support
 import pytest
-from policy_support import (
-    RepoFactory,
-    edit_config,
-    sealer,
-)
+from support.policy_repos import RepoFactory, edit_config, sealer
 
 from sealer import config, yamlio
 from sealer.policy import loader, schema
 from sealer.policy.loader import Layer, Policy, PolicyError
 from sealer.policy.rules import RULES
-
-# Shared fixtures (tests/policy_support.py): one compliant repo per session, copied per test.
-compliant_repo, policy_certs, repo_factory = policy_support.FIXTURES
 
 KNOWN_RULES = ", ".join(sorted(RULES))
 

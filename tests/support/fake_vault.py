@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fake_http import FakeServer, Fault, Request, Response
+from support.fake_http import FakeServer, Fault, Request, Response
 
 CAS_MISMATCH = "check-and-set parameter did not match the current version"
 VERSION = "1.15.6"

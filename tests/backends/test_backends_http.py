@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_auth0 import FakeAuth0
-from fake_vault import FakeVault
-from fixtures_http_stores import Waits
+from support.fake_auth0 import FakeAuth0
+from support.fake_vault import FakeVault
+from support.http_stores import Waits
 
 from sealer import apikey
 from sealer.backends import open_store

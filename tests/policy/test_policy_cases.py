@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import policy_support
 import pytest
-from policy_support import (
+from support.policy_repos import (
     RepoFactory,
     age_keys,
     check_json,
@@ -23,9 +22,6 @@ from policy_support import (
 
 from sealer import ledger, pins, provenance
 from sealer.backends.base import ACTIVE, PENDING, KeyRecord, utcnow
-
-# Shared fixtures (tests/policy_support.py): one compliant repo per session, copied per test.
-compliant_repo, policy_certs, repo_factory = policy_support.FIXTURES
 
 Change = Callable[[Path, Mapping[str, Path]], None]
 # rule, environment, level, a fragment of the message, a fragment of the fix

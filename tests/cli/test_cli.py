@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 import pytest
-from cli_support import assert_one_line_error, invoke, run_main
+from support.cli import assert_one_line_error, invoke, run_main
 
 import sealer
 from sealer import cli as cli_module
