@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support.cli import SEALER_SCRIPT
 from support.policy_repos import RepoFactory, age_keys, check_json, commit_all, rendered_tables, sealer
 
 from sealer import ledger
@@ -138,7 +139,7 @@ def test_markdown_without_problems_is_a_summary(repo_factory: RepoFactory) -> No
 def test_installed_command_and_its_imports(repo_factory: RepoFactory) -> None:
     """The pre-commit hook path: the real `sealer` executable, and no Jinja2 or ruamel loaded."""
     root = repo_factory()
-    done = subprocess.run(["sealer", "check"], cwd=root, capture_output=True, text=True)
+    done = subprocess.run([SEALER_SCRIPT, "check"], cwd=root, capture_output=True, text=True)
     assert (done.returncode, done.stdout.strip()) == (0, "ok: 3 environments comply with the policy")
     probe = (
         "import sys; from sealer.cli import main; code = main(['check', '-o', 'json']); "
