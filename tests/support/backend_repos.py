@@ -29,7 +29,6 @@ from sealer.backends import open_store
 from sealer.backends.base import ACTIVE, PENDING, KeyRecord, KeyStore
 from support.cli import sealer
 from support.git import commit_all, git
-from support.isolation import isolated
 from support.repos import (
     EnvSpec,
     copy_repo,
@@ -115,10 +114,9 @@ def keys(controller: Path) -> list[Any]:
 
 @pytest.fixture(scope="session")
 def backend_template(tmp_path_factory: pytest.TempPathFactory, controller: Path) -> Path:
-    with isolated(tmp_path_factory.mktemp("home")):
-        return make_repo(
-            tmp_path_factory.mktemp("backend-template") / "repo", [EnvSpec(ENV, controller, keys=NAMES)]
-        )
+    return make_repo(
+        tmp_path_factory.mktemp("backend-template") / "repo", [EnvSpec(ENV, controller, keys=NAMES)]
+    )
 
 
 @pytest.fixture

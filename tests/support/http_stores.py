@@ -1,9 +1,9 @@
 """Fixtures for the stores reached over HTTP (Vault, Auth0) and for the Kubernetes API.
 
-Imported into conftest.py. Each fake server runs once per session on 127.0.0.1 and is
+A plugin of the root conftest. Each fake server runs once per session on 127.0.0.1 and is
 reached by the real client library (hvac, auth0-python, kubernetes) through the ecosystem's
 usual settings (VAULT_ADDR/VAULT_TOKEN, AUTH0_DOMAIN/AUTH0_CLIENT_ID/AUTH0_CLIENT_SECRET, a
-kubeconfig file). Store fixtures follow fixtures_sql_stores: `X_store`, `X_store_raw` (all
+kubeconfig file). Store fixtures follow support.sql_stores: `X_store`, `X_store_raw` (all
 the backend holds, as text) and `X_outage` (the store behind a ToggleProxy).
 """
 

@@ -25,7 +25,6 @@ from sealer.init import init
 from support import cli
 from support.git import commit_all as commit_everything
 from support.git import init_repo
-from support.isolation import isolate
 
 ENVS = ("dev", "staging", "production")
 # A compliant repo: each environment its own controller key, production's of 4096 bits.
@@ -177,9 +176,7 @@ def policy_certs(
 @pytest.fixture(scope="session")
 def compliant_repo(tmp_path_factory: pytest.TempPathFactory, policy_certs: dict[str, Path]) -> Path:
     """Built once per session, copied by `repo_factory` for each test."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        isolate(monkeypatch, tmp_path_factory.mktemp("home"))
-        return build_repo(tmp_path_factory.mktemp("compliant") / "repo", policy_certs, COMPLIANT_CERTS)
+    return build_repo(tmp_path_factory.mktemp("compliant") / "repo", policy_certs, COMPLIANT_CERTS)
 
 
 RepoFactory = Callable[..., Path]

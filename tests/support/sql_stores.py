@@ -1,6 +1,6 @@
 """Key-store fixtures: a throwaway PostgreSQL cluster, moto in server mode, temp-repo ledgers.
 
-Imported into conftest.py. For each store fixture `X_store` there is `X_store_raw`: a callable
+A plugin of the root conftest. For each store fixture `X_store` there is `X_store_raw`: a callable
 returning everything the backend holds as text (rows, items, files), for the no-key-material
 checks. `X_outage` fixtures (listed in OUTAGES) put a `ToggleProxy` between a store and its
 server, so a test can take the backend down and bring it back between any two steps without
