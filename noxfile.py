@@ -14,9 +14,6 @@ from pathlib import Path
 import nox
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
-# The slow server tests (PostgreSQL, moto, Helm) cost most of a run and do not depend on the
-# interpreter's version much: the full suite runs on this one, the others skip them.
-FULL = "3.12"
 # What the tests see as PATH: the caller's, without the interpreter folders added below (the
 # suite must not depend on what PATH holds).
 CALLER_PATH = os.environ.get("PATH", os.defpath)
@@ -42,14 +39,6 @@ os.environ["PATH"] = os.pathsep.join([*pyenv_bins(), CALLER_PATH])
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     session.install("-e", ".[all,test]")
-    marks = [] if session.python == FULL else ["-m", "not slow"]
     session.run(
-        "python",
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        *marks,
-        *session.posargs,
-        env={"PATH": CALLER_PATH},
+        "python", "-m", "pytest", "-p", "no:cacheprovider", *session.posargs, env={"PATH": CALLER_PATH}
     )
