@@ -19,11 +19,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from sealer import hybrid, keypair, yamlio
+from sealer import hybrid, keypair
 from sealer.cli import main
 from sealer.scope import Scope, label
 from support.cli import in_dir, sealer
 from support.git import commit_all, init_repo
+from support.repos import load_yaml
 
 
 def invoke(root: Path, *args: str) -> Result:
@@ -47,11 +48,6 @@ def snapshot(root: Path) -> dict[str, bytes]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and ".git" not in p.relative_to(root).parts
     }
-
-
-def load_yaml(path: Path) -> Any:
-    docs = yamlio.load_documents(path.read_bytes(), str(path))
-    return docs[0] if docs else None
 
 
 # -- controller keypairs and certificates -------------------------------------------------------

@@ -11,7 +11,6 @@ import dataclasses
 import datetime as dt
 import html.parser
 import json
-import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from sealer.init import init
 from support import cli
 from support.git import commit_all as commit_everything
 from support.git import init_repo
+from support.repos import copy_repo
 
 ENVS = ("dev", "staging", "production")
 # A compliant repo: each environment its own controller key, production's of 4096 bits.
@@ -67,11 +67,6 @@ def build_repo(root: Path, certs: Mapping[str, Path], env_certs: Mapping[str, st
         result = sealer(root, "rotate", *pinned, "--no-branch")
         assert result.exit_code == 0, result.output
     return root
-
-
-def copy_repo(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target, symlinks=True)
-    return target
 
 
 # ---- direct edits ---------------------------------------------------------------------------
