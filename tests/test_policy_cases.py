@@ -22,7 +22,7 @@ from policy_support import (
 )
 
 from sealer import cert_pins, ledger, provenance
-from sealer.records import ACTIVE, PENDING, KeyRecord, utcnow
+from sealer.records import ACTIVE, PENDING, REVOKED, KeyRecord, utcnow
 
 # Shared fixtures (tests/policy_support.py): one compliant repo per session, copied per test.
 compliant_repo, policy_certs, repo_factory = policy_support.FIXTURES
@@ -226,6 +226,7 @@ CASES = [
         (
             error("namespace", "dev", "namespace kube-system is forbidden", "environments.dev.namespace"),
             error("key-sealed", "dev", "no entry in it can be opened", "sealer rotate dev"),
+            error("key-registry", "dev", "registry/dev/dev.yaml is stale", "sealer render dev"),
         ),
     ),
     Case(
@@ -291,6 +292,24 @@ CASES = [
             error(
                 "key-ledger", "dev", "apiKey has no active key in ledger/dev.yaml", "sealer rotate dev --key"
             ),
+        ),
+    ),
+    # key-registry (#16)
+    Case(
+        "registry-missing",
+        lambda root, certs: (root / "registry/dev/dev.yaml").unlink(),
+        (error("key-registry", "dev", "key registry registry/dev/dev.yaml is missing", "sealer render dev"),),
+    ),
+    Case(
+        "registry-stale-after-a-ledger-edit",
+        lambda root, certs: edit_ledger(
+            root, "staging", lambda rs: [r.with_status(REVOKED) for r in rs], False
+        ),
+        (
+            error(
+                "key-registry", "staging", "registry/staging/staging.yaml is stale", "sealer render staging"
+            ),
+            error("key-ledger", "staging", "apiKey has no active key", "sealer rotate staging --key"),
         ),
     ),
     Case(

@@ -245,20 +245,60 @@ def pin_replaced(repo: Path, controllers: dict[str, Path]) -> None:
     assert cli(repo, "cert", "add", "staging", "--file", str(controllers["rogue"] / "tls.crt")).exit_code == 0
 
 
+REGISTRY = "registry/staging/staging.yaml"
+
+
+def _edit_registry(repo: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    """Change the registry document inside staging's ConfigMap, by hand."""
+
+    def edit(doc: dict[str, Any]) -> None:
+        payload = json.loads(doc["data"]["registry.json"])
+        change(payload)
+        doc["data"]["registry.json"] = json.dumps(payload)
+
+    _edit_yaml(repo / REGISTRY, edit)
+
+
+def registry_lists_another_key(repo: Path, controllers: dict[str, Path]) -> None:
+    """The attack the registry exists to stop: a key of the attacker's, valid in the cluster."""
+    fingerprint = apikey.fingerprint(apikey.generate("staging"))
+    entry = {"name": "apiKey", "key_id": apikey.key_id(fingerprint), "sha256": fingerprint}
+    _edit_registry(repo, lambda doc: doc["keys"].append({**entry, "expires": None, "revoke_at": None}))
+
+
+def registry_rolled_back(repo: Path, controllers: dict[str, Path]) -> None:
+    """The registry of main (before the rotation, the old key valid) brought back."""
+    (repo / REGISTRY).write_text(git(repo, "show", f"main:{REGISTRY}"))
+
+
+def registry_moved_to_another_namespace(repo: Path, controllers: dict[str, Path]) -> None:
+    _edit_yaml(repo / REGISTRY, lambda doc: doc["metadata"].__setitem__("namespace", "payments"))
+
+
+def registry_for_a_namespace_no_environment_owns(repo: Path, controllers: dict[str, Path]) -> None:
+    stray = repo / "registry" / "payments" / "payments.yaml"
+    stray.parent.mkdir(parents=True)
+    stray.write_text((repo / REGISTRY).read_text().replace("namespace: staging", "namespace: payments"))
+
+
 TAMPERING = [
     (hand_edited_ciphertext, {"hand-edit"}),
     (sealed_with_another_cert, {"unpinned-cert", "hand-edit"}),
     (sealed_with_another_key_size, {"unpinned-cert", "hand-edit"}),
-    (same_key_in_two_envs, {"duplicate-key", "ledger-only", "values-mismatch"}),
+    (same_key_in_two_envs, {"duplicate-key", "ledger-only", "values-mismatch", "registry-mismatch"}),
     (plaintext_in_sealed_data, {"plaintext", "hand-edit"}),
     (plaintext_not_base64, {"plaintext", "hand-edit"}),
     (plaintext_key_in_values_file, {"plaintext"}),
     (scope_changed_in_config, {"scope-change", "values-mismatch"}),
     (scope_changed_in_sealed_secret, {"scope-change"}),
-    (namespace_changed_in_config, {"namespace-change", "values-mismatch"}),
+    (namespace_changed_in_config, {"namespace-change", "values-mismatch", "registry-mismatch"}),
     (namespace_changed_in_sealed_secret, {"namespace-change"}),
     (values_disagree_with_sealed_file, {"values-mismatch", "hand-edit"}),  # an old ciphertext put back
     (pin_replaced, {"pin-change", "unpinned-cert"}),  # the rotated entry used the old pin
+    (registry_lists_another_key, {"registry-mismatch"}),
+    (registry_rolled_back, {"registry-mismatch"}),
+    (registry_moved_to_another_namespace, {"registry-mismatch"}),
+    (registry_for_a_namespace_no_environment_owns, {"registry-mismatch"}),
 ]
 
 

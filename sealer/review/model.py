@@ -16,6 +16,7 @@ PIN_CHANGE = "pin-change"
 MISMATCH = "values-mismatch"
 LEDGER_ONLY = "ledger-only"
 MALFORMED = "malformed"
+REGISTRY_MISMATCH = "registry-mismatch"  # #16: a key registry the ledger does not give
 MAIN_BRANCHES = ("refs/heads/main", "refs/heads/master", "refs/remotes/origin/HEAD")
 MAX_SCAN_BYTES = 4 << 20  # plaintext scan of changed files: bigger files are not configuration
 

@@ -1,0 +1,43 @@
+"""#16: the committed key registries must be exactly what the ledger and sealer.yaml give.
+
+A registry is what a verifier in the cluster accepts keys by, so a pull request that edits one
+(a fingerprint added, an old serial brought back, a namespace changed) would change which keys
+a cluster accepts without a key rotation anyone reviewed. Recomputing it from HEAD's ledger and
+configuration and comparing bytes catches every such edit.
+"""
+
+from __future__ import annotations
+
+from sealer import layout, registry
+from sealer.review.model import REGISTRY_MISMATCH, Finding
+from sealer.review.revisions import Side
+
+
+def registry_findings(head: Side, names: list[str], changed: list[str]) -> list[Finding]:
+    """A finding per registry file at HEAD that differs from (or is missing against) what HEAD's
+    ledger gives, and per changed file under registry/ that no environment gives."""
+    findings, expected = [], set()
+    for name in names:
+        env = head.env(name)
+        if env is None:
+            continue
+        made = registry.files(name, [c.name for c in env.clusters], env.registry, head.records(name))
+        expected |= set(made)
+        for rel, data in sorted(made.items()):
+            have = head.files.get(rel)
+            if have != data.decode():
+                serial = registry.serial_of(head.records(name))
+                what = "is missing" if have is None else "differs from what the ledger and sealer.yaml give"
+                fix = f"re-create it with `sealer render {name}`"
+                findings.append(
+                    Finding(REGISTRY_MISMATCH, name, rel, None, f"{what} (serial {serial}): {fix}")
+                )
+    for rel in changed:
+        if (
+            rel.startswith(f"{layout.REGISTRY_DIR}/")
+            and rel not in expected
+            and head.files.get(rel) is not None
+        ):
+            why = "no environment's key registry is rendered there: remove it"
+            findings.append(Finding(REGISTRY_MISMATCH, layout.registry_env(rel) or "", rel, None, why))
+    return findings
