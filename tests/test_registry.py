@@ -605,3 +605,13 @@ def test_direct_delivery_options_name_their_environment(tmp_path: Path) -> None:
     assert cfg.env("prod").backend_options == {} and cfg.env("prod").registry == registry.Settings(
         "gitops", "ConfigMap", "payments", "prod-key-registry"
     )
+
+
+def test_the_pull_request_says_when_a_revocation_takes_effect(repo: Path) -> None:
+    result = cli(repo, "rotate", "staging", "-o", "json")
+    assert result.exit_code == 0, result.output
+    body = Path(json.loads(result.stdout)["pr_body_file"]).read_text()
+    assert (
+        "only when this pull request is merged and synced" in body
+        and "verifiers in the clusters of staging" in body
+    )

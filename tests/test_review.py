@@ -281,6 +281,14 @@ def registry_for_a_namespace_no_environment_owns(repo: Path, controllers: dict[s
     stray.write_text((repo / REGISTRY).read_text().replace("namespace: staging", "namespace: payments"))
 
 
+def registry_sent_to_another_namespace_in_config(repo: Path, controllers: dict[str, Path]) -> None:
+    """sealer.yaml and the registry file changed together: consistent, and still a finding."""
+    set_env_option(
+        repo, "staging", "backend", {"kind": "k8s-secrets", "options": {"registry_namespace": "payments"}}
+    )
+    assert cli(repo, "render", "staging").exit_code == 0
+
+
 TAMPERING = [
     (hand_edited_ciphertext, {"hand-edit"}),
     (sealed_with_another_cert, {"unpinned-cert", "hand-edit"}),
@@ -291,7 +299,10 @@ TAMPERING = [
     (plaintext_key_in_values_file, {"plaintext"}),
     (scope_changed_in_config, {"scope-change", "values-mismatch"}),
     (scope_changed_in_sealed_secret, {"scope-change"}),
-    (namespace_changed_in_config, {"namespace-change", "values-mismatch", "registry-mismatch"}),
+    (
+        namespace_changed_in_config,
+        {"namespace-change", "values-mismatch", "registry-mismatch", "registry-target-change"},
+    ),
     (namespace_changed_in_sealed_secret, {"namespace-change"}),
     (values_disagree_with_sealed_file, {"values-mismatch", "hand-edit"}),  # an old ciphertext put back
     (pin_replaced, {"pin-change", "unpinned-cert"}),  # the rotated entry used the old pin
@@ -299,6 +310,7 @@ TAMPERING = [
     (registry_rolled_back, {"registry-mismatch"}),
     (registry_moved_to_another_namespace, {"registry-mismatch"}),
     (registry_for_a_namespace_no_environment_owns, {"registry-mismatch"}),
+    (registry_sent_to_another_namespace_in_config, {"registry-target-change"}),
 ]
 
 

@@ -68,7 +68,7 @@ def review(root: Path, base: str | None = None, head: str | None = None) -> Repo
         report.changes += done.changes
         report.findings += done.findings
         report.notes += done.notes
-    report.findings += registry_findings(head_side, names, changed)  # #16
+    report.findings += registry_findings(base_side, head_side, names, changed)  # #16
     if names:
         report.findings += duplicate_findings(_all_ledgers(root, head_rev))
     _add_history(report, root, changed, base_side, head_side)

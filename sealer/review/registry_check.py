@@ -9,18 +9,20 @@ configuration and comparing bytes catches every such edit.
 from __future__ import annotations
 
 from sealer import layout, registry
-from sealer.review.model import REGISTRY_MISMATCH, Finding
+from sealer.review.model import REGISTRY_MISMATCH, REGISTRY_TARGET_CHANGE, Finding
 from sealer.review.revisions import Side
 
 
-def registry_findings(head: Side, names: list[str], changed: list[str]) -> list[Finding]:
+def registry_findings(base: Side, head: Side, names: list[str], changed: list[str]) -> list[Finding]:
     """A finding per registry file at HEAD that differs from (or is missing against) what HEAD's
-    ledger gives, and per changed file under registry/ that no environment gives."""
+    ledger gives, per changed file under registry/ that no environment gives, and per change
+    of where an environment's registry goes (another namespace may be another team's verifier)."""
     findings, expected = [], set()
     for name in names:
         env = head.env(name)
         if env is None:
             continue
+        findings += _target_change(name, base, head)
         made = registry.files(name, [c.name for c in env.clusters], env.registry, head.records(name))
         expected |= set(made)
         for rel, data in sorted(made.items()):
@@ -41,3 +43,17 @@ def registry_findings(head: Side, names: list[str], changed: list[str]) -> list[
             why = "no environment's key registry is rendered there: remove it"
             findings.append(Finding(REGISTRY_MISMATCH, layout.registry_env(rel) or "", rel, None, why))
     return findings
+
+
+def _target_change(name: str, base: Side, head: Side) -> list[Finding]:
+    old_env, new_env = base.env(name), head.env(name)
+    old, new = (e.registry if e else None for e in (old_env, new_env))
+    if old_env is None or old is None or new is None:
+        return []
+    fields = ("delivery", "kind", "namespace", "name")
+    was, now = ([getattr(s, f) for f in fields] for s in (old, new))
+    if was == now:
+        return []
+    what = ", ".join(f"{f} {a} -> {b}" for f, a, b in zip(fields, was, now, strict=True) if a != b)
+    message = f"the key registry now goes elsewhere ({what}): make sure {new.namespace} is this environment's"
+    return [Finding(REGISTRY_TARGET_CHANGE, name, "sealer.yaml", None, message)]
