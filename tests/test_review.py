@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -289,6 +290,18 @@ def registry_sent_to_another_namespace_in_config(repo: Path, controllers: dict[s
     assert cli(repo, "render", "staging").exit_code == 0
 
 
+def ledger_and_registry_reverted(repo: Path, controllers: dict[str, Path]) -> None:
+    """A revoked key made valid again, ledger and registry edited consistently."""
+    records = ledger_records(repo, "staging")
+    revoked = next(r for r in records if r.status == "revoked")
+    ledger.save(
+        repo,
+        "staging",
+        [r.with_status("grace", r.created + dt.timedelta(days=3650)) if r == revoked else r for r in records],
+    )
+    assert cli(repo, "render", "staging").exit_code == 0
+
+
 TAMPERING = [
     (hand_edited_ciphertext, {"hand-edit"}),
     (sealed_with_another_cert, {"unpinned-cert", "hand-edit"}),
@@ -332,6 +345,14 @@ def test_tampering_is_flagged(
     markdown = cli(repo, "review", "--output", "markdown")
     assert markdown.exit_code == 1 and all(f"**{c}**" in markdown.stdout for c in expected)
     assert cli(repo, "review", "main", "HEAD~1").exit_code == 0  # the rotation alone was clean
+
+
+def test_a_revoked_key_brought_back_in_ledger_and_registry_is_a_rollback(repo: Path) -> None:
+    """Consistent edits (the registry is what the ledger gives) still lower the serial."""
+    ledger_and_registry_reverted(repo, {})
+    commit_all(repo, "revert")
+    code, data = run_review(repo, "HEAD~1")  # BASE: the clean rotation, which revoked the key
+    assert code == 1 and codes(data) == {"registry-rollback"}, data["findings"]
 
 
 def test_hand_edit_on_top_of_the_base_alone(repo: Path, controllers: dict[str, Path]) -> None:

@@ -9,7 +9,7 @@ configuration and comparing bytes catches every such edit.
 from __future__ import annotations
 
 from sealer import layout, registry
-from sealer.review.model import REGISTRY_MISMATCH, REGISTRY_TARGET_CHANGE, Finding
+from sealer.review.model import REGISTRY_MISMATCH, REGISTRY_ROLLBACK, REGISTRY_TARGET_CHANGE, Finding
 from sealer.review.revisions import Side
 
 
@@ -22,7 +22,7 @@ def registry_findings(base: Side, head: Side, names: list[str], changed: list[st
         env = head.env(name)
         if env is None:
             continue
-        findings += _target_change(name, base, head)
+        findings += _target_change(name, base, head) + _rollback(name, base, head)
         made = registry.files(name, [c.name for c in env.clusters], env.registry, head.records(name))
         expected |= set(made)
         for rel, data in sorted(made.items()):
@@ -57,3 +57,16 @@ def _target_change(name: str, base: Side, head: Side) -> list[Finding]:
     what = ", ".join(f"{f} {a} -> {b}" for f, a, b in zip(fields, was, now, strict=True) if a != b)
     message = f"the key registry now goes elsewhere ({what}): make sure {new.namespace} is this environment's"
     return [Finding(REGISTRY_TARGET_CHANGE, name, "sealer.yaml", None, message)]
+
+
+def _rollback(name: str, base: Side, head: Side) -> list[Finding]:
+    """A ledger whose serial goes down: records removed or statuses moved back — a revert that
+    would make revoked keys valid again (verifiers that saw the newer registry refuse it)."""
+    before, after = (registry.serial_of(side.records(name)) for side in (base, head))
+    if after >= before or base.env(name) is None:
+        return []
+    message = (
+        f"the key registry's serial goes down from {before} to {after}: the ledger was rolled back "
+        "(revoked keys valid again?); rotate forward instead of reverting"
+    )
+    return [Finding(REGISTRY_ROLLBACK, name, layout.ledger_file(name), None, message)]
