@@ -13,21 +13,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sealer import apikey, config, ledger, registry, render, repofiles
+from sealer import apikey, config, git, layout, ledger, registry, render, repofiles
 from sealer.backends import publish_registry, read_live_registry
-from sealer.records import UNKNOWN, utcnow
+from sealer.records import KeyRecord, utcnow
 
 STATE_FORMAT = "sealer.dev/key-registry-state/v1"
 IN_SYNC, PENDING, DRIFT = "in sync", "sync pending", "drift"
+MALFORMED = "malformed"
 
 
-def publish(cfg: config.Config, env_names: list[str]) -> None:
-    """Direct delivery: write each environment's registry as its ledger now gives it."""
+def publish(cfg: config.Config, env_names: list[str], commit: str | None = None) -> None:
+    """Direct delivery: write each environment's registry as its ledger gives it — the ledger of
+    `commit` when given (a rotation's commit: the working tree may be on another branch)."""
     for name in env_names:
         env = cfg.environments.get(name)
         settings = env.registry if env else None
         if env is not None and settings is not None and settings.delivery == registry.DIRECT:
-            publish_registry(settings, env.name, ledger.load(cfg.root, env.name))
+            publish_registry(settings, env.name, _ledger_at(cfg, env.name, commit))
+
+
+def _ledger_at(cfg: config.Config, env: str, commit: str | None) -> list[KeyRecord]:
+    if commit is None:
+        return ledger.load(cfg.root, env)
+    rel = layout.ledger_file(env)
+    return ledger.parse(env, git.file_at(cfg.root, commit, rel) or "", f"{commit[:12]}:{rel}")
 
 
 def write_files(cfg: config.Config, env_name: str) -> list[str]:
@@ -145,7 +154,7 @@ def remember(path: Path, env: str, serial: int) -> None:
 def verify_key(
     cfg: config.Config | None, request: VerifyRequest, presented: str, now: dt.datetime | None = None
 ) -> dict[str, Any]:
-    """valid / revoked / expired / unknown / stale-serial for `presented`, by the registry a
+    """valid / revoked / expired / unknown / malformed / stale-serial for `presented`, by the registry a
     verifier in the cluster reads; the key is hashed at once and never kept or echoed."""
     seen = read_seen(request.state, request.env, request.init_state)
     found = _registry_for(cfg, request)
@@ -155,7 +164,7 @@ def verify_key(
     if verdict != registry.STALE and found.serial > seen:
         remember(request.state, request.env, found.serial)
     if fingerprint == "-" and verdict != registry.STALE:
-        verdict = UNKNOWN
+        verdict = MALFORMED  # not a sealer key (format or checksum), as `keys verify` says
     return {
         "env": request.env,
         "result": verdict,

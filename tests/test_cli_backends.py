@@ -67,7 +67,7 @@ UNKNOWN_OPTIONS = [
     ("dynamodb", "tabel", "table, region, endpoint_url, max_attempts, create_table"),
     ("vault", "addr", "mount, path"),
     ("auth0", "domain", "user_id, client_id"),
-    ("k8s-secrets", "namespace", "none"),
+    ("k8s-secrets", "namespace", "delivery, registry_kind, registry_namespace, registry_name, registry_env"),
 ]
 
 
@@ -154,7 +154,7 @@ def test_a_typo_in_the_k8s_secrets_options_is_refused_like_any_stores(
     commit_all(backend_repo, "a typo in the store options")
     head = git(backend_repo, "rev-parse", "HEAD")
     line = one_line_error(sealer(backend_repo, *command), 2)
-    assert "k8s-secrets backend: unknown option(s) namspace (known: none)" in line
+    assert "k8s-secrets backend: unknown option(s) namspace (known: delivery, registry_kind," in line
     assert git(backend_repo, "status", "--porcelain") == "" and git(backend_repo, "rev-parse", "HEAD") == head
 
 
@@ -265,9 +265,9 @@ def test_keys_commands_against_each_store(backend_repo: Path, backend: Backend, 
     assert verify(backend_repo, apikey.generate(ENV)) == (1, "unknown")
     assert verify(backend_repo, now["apiKey"][:-1] + ("A" if now["apiKey"][-1] != "A" else "B")) == (
         1,
-        "unknown",
+        "malformed",
     )
-    assert verify(backend_repo, "") == (1, "unknown")
+    assert verify(backend_repo, "") == (1, "malformed")
     data = json.loads(sealer(backend_repo, "keys", "verify", ENV, "-o", "json", stdin=now["apiKey"]).stdout)
     assert data == {"env": ENV, "result": "valid"}
 

@@ -615,3 +615,17 @@ def test_the_pull_request_says_when_a_revocation_takes_effect(repo: Path) -> Non
         "only when this pull request is merged and synced" in body
         and "verifiers in the clusters of staging" in body
     )
+
+
+def test_direct_delivery_publishes_the_rotation_commits_ledger_not_the_working_trees(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    """A rotation commits on its own branch and leaves the user on theirs: what it publishes is
+    the ledger of its commit."""
+    go_direct(repo, kubeconfig)
+    result = cli(repo, "rotate", "staging", "-o", "json")
+    assert result.exit_code == 0, result.output
+    commit = json.loads(result.stdout)["commit"]
+    at_commit = ledger.parse("staging", git(repo, "show", f"{commit}:ledger/staging.yaml"), "commit")
+    assert at_commit != ledger.load(repo, "staging")  # the working tree is still on main
+    assert live(kube_server) == registry.build("staging", registry.CURRENT_CONTEXT, at_commit)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from sealer.cli.common import emit, output_option
+from sealer.cli.common import emit, env_argument, output_option
 from sealer.errors import ConflictingOptions
 
 
@@ -17,7 +17,7 @@ def backend() -> None:
 
 
 @backend.command("set")
-@click.argument("env")
+@env_argument
 @click.argument("kind")
 @click.option(
     "--option",
@@ -38,7 +38,7 @@ def backend_set(env: str, kind: str, options: tuple[str, ...], output: str) -> i
 
 
 @backend.command("check")
-@click.argument("env")
+@env_argument
 @output_option
 def backend_check(env: str, output: str) -> int:
     """Reach ENV's key store; exit 1 when it cannot be used."""
@@ -60,7 +60,7 @@ def keys() -> None:
 
 
 @keys.command("list")
-@click.argument("env")
+@env_argument
 @output_option
 def keys_list(env: str, output: str) -> int:
     """Every key record of ENV (ids, fingerprints, status; never a key)."""
@@ -78,7 +78,7 @@ def keys_list(env: str, output: str) -> int:
 
 
 @keys.command("revoke")
-@click.argument("env")
+@env_argument
 @click.argument("key_id")
 @click.option("--grace", help="Keep it valid this long first (e.g. 24h) [default: revoke now].")
 @output_option
@@ -99,7 +99,7 @@ def keys_revoke(env: str, key_id: str, grace: str | None, output: str) -> int:
 
 
 @keys.command("verify")
-@click.argument("env")
+@env_argument
 @click.option(
     "--registry", "registry_file", help="Check against this key registry file (manifest or registry.json)."
 )
@@ -119,7 +119,7 @@ def keys_verify(
     context: str | None,
     output: str,
 ) -> int:
-    """Read a key on stdin; print valid / revoked / expired / unknown (exit 0 only when valid).
+    """Read a key on stdin; print valid / revoked / expired / unknown / malformed (exit 0 only when valid).
 
     With --registry or --live, decide as a verifier in the cluster does, by the key registry
     alone (stale-serial: the registry is older than one seen before)."""
@@ -166,7 +166,7 @@ def _verify_by_registry(
 
 
 @click.command()
-@click.argument("env")
+@env_argument
 @click.option("--kubeconfig", help="Kubeconfig file [default: $KUBECONFIG or ~/.kube/config].")
 @click.option("--context", help="Kubeconfig context.")
 @output_option
