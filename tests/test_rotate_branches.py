@@ -21,7 +21,12 @@ from repo_support import (
     run_sealer,
 )
 
-STAGING = ["sealed/staging/staging.yaml", "deploy/staging/values.yaml", "ledger/staging.yaml"]
+STAGING = [
+    "sealed/staging/staging.yaml",
+    "deploy/staging/values.yaml",
+    "ledger/staging.yaml",
+    "registry/staging/staging.yaml",  # the key registry (#16)
+]
 
 
 @pytest.fixture(scope="module")
