@@ -92,6 +92,10 @@ def settings(
     """The delivery settings in a `k8s-secrets` store's options; ConfigError for a bad value."""
     delivery = _choice(options, "delivery", (GITOPS, DIRECT), GITOPS, where)
     kind = _choice(options, "registry_kind", KINDS, "Secret" if delivery == DIRECT else "ConfigMap", where)
+    if delivery == GITOPS and kind == "Secret":  # a plain Secret in Git: `sealer scan` blocks the commit
+        raise ConfigError(
+            f"{where}.registry_kind", "a registry committed to Git is a ConfigMap (Secret: delivery direct)"
+        )
     contexts = tuple(c for c in options.get("contexts", "").split(",") if c)
     for context in contexts:
         _pattern(context, _CONTEXT, f"{where}.contexts", "kubeconfig context names, comma-separated")
@@ -183,7 +187,7 @@ def build(env: str, cluster: str, records: Sequence[KeyRecord]) -> Registry:
 
 
 def manifest(cfg: Settings, registry: Registry) -> str:
-    """The Kubernetes object a GitOps tool applies: deterministic text."""
+    """The ConfigMap a GitOps tool applies: deterministic text."""
     header = (
         f"# Managed by sealer: the key registry of {registry.env}/{registry.cluster} (fingerprints, "
         "never a key).\n# Do not edit: `sealer render` re-creates it from the ledger and `sealer "
@@ -191,10 +195,9 @@ def manifest(cfg: Settings, registry: Registry) -> str:
     )
     doc = {
         "apiVersion": "v1",
-        "kind": cfg.kind,
+        "kind": "ConfigMap",
         "metadata": object_metadata(cfg, registry),
-        **({"type": "Opaque", "stringData": {DATA_KEY: registry.payload()}} if cfg.kind == "Secret" else {}),
-        **({"data": {DATA_KEY: registry.payload()}} if cfg.kind == "ConfigMap" else {}),
+        "data": {DATA_KEY: registry.payload()},
     }
     return header + yamlio.dump(doc)
 

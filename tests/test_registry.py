@@ -582,6 +582,7 @@ def settings_config(**backends: dict[str, Any]) -> dict[str, Any]:
         ),
         ({"dev": {"delivery": "carrier-pigeon"}}, "delivery: must be one of gitops, direct"),
         ({"dev": {"registry_kind": "Deployment"}}, "registry_kind: must be one of ConfigMap, Secret"),
+        ({"dev": {"registry_kind": "Secret"}}, "registry_kind: a registry committed to Git is a ConfigMap"),
         ({"dev": {"registry_namespace": "Not_A_Namespace"}}, "registry_namespace: must be a DNS name"),
         ({"dev": {"delivery": "direct", "contexts": "a b"}}, "contexts: must be kubeconfig context names"),
     ],
