@@ -258,7 +258,7 @@ TAMPERING = [
     (namespace_changed_in_config, {"namespace-change", "values-mismatch"}),
     (namespace_changed_in_sealed_secret, {"namespace-change"}),
     (values_disagree_with_sealed_file, {"values-mismatch", "hand-edit"}),  # an old ciphertext put back
-    (pin_replaced, {"pin-change", "unpinned-cert"}),  # the rotated entry used the old pin
+    (pin_replaced, {"cert-added", "pin-change", "unpinned-cert"}),  # the rotated entry used the old pin
 ]
 
 
