@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sealer import certs
+from sealer import certs, extras
 from sealer.errors import BackendError, BadInput
 
 DEFAULT_NAMESPACE = "kube-system"
@@ -39,6 +39,7 @@ class _Missing(Exception):
 
 def core_api(kubeconfig: str | None, context: str | None) -> Any:
     """A CoreV1Api for the kubeconfig (default: $KUBECONFIG or ~/.kube/config) and context."""
+    extras.require("kubernetes")
     import yaml
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
