@@ -297,3 +297,40 @@ def test_the_controller_key_list_is_escrowed_and_restored(
         label = reference.scope_label("strict", "ns", "s")
         sealed = reference.encrypt(reference.load_public_key(controller.cert), label, b"value")
         assert unseal.open_value([key], label, base64.b64decode(sealed)) == b"value"
+
+
+def test_the_key_list_through_the_keypair_command(
+    vault_env: FakeVault, controllers: Controllers, tmp_path: Path
+) -> None:
+    pair = [controllers["staging"], controllers["staging-next"]]
+    items = [keypair.key_secret(c.pair, "kube-system", f"sealed-secrets-key{i}") for i, c in enumerate(pair)]
+    (tmp_path / "dr").mkdir()
+    (tmp_path / "dr" / escrow.LIST_FILE).write_text(
+        json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+    )
+    target = "vault:secret/escrow/cli-list"
+    vault_env.secrets.pop(("secret", "escrow/cli-list"), None)
+
+    saved = invoke(tmp_path, "keypair", "--out", str(tmp_path / "dr"), "--backup", target, "--output", "json")
+    assert saved.exit_code == 0, saved.stderr
+    assert json.loads(saved.stdout)["fingerprint"] == ",".join(c.fingerprint for c in pair)
+    restored = invoke(tmp_path, "keypair", "--out", str(tmp_path / "back"), "--restore", target)
+    assert restored.exit_code == 0, restored.stderr
+    assert len(unseal.load_private_keys(tmp_path / "back" / escrow.LIST_FILE)) == 2
+
+
+def test_older_certificates_of_the_set_meet_the_key_size_policy(
+    pinned: Path, controllers: Controllers, keypair_3072_dir: Path
+) -> None:
+    text = (pinned / "sealer.yaml").read_text()
+    policy = "  staging:\n    policy:\n      cert-strength:\n        min-bits: 3072\n"
+    (pinned / "sealer.yaml").write_text(text.replace("  staging:\n", policy, 1))
+    assert (
+        invoke(pinned, "cert", "add", "staging", "--file", str(keypair_3072_dir / "tls.crt")).exit_code == 0
+    )
+    code, problems = _check(pinned)
+    old = controllers["staging"].fingerprint
+    strength = [p["message"] for p in problems if p["rule"] == "cert-strength"]
+    assert code == 1 and strength == [
+        f"staging/staging certificate {old[:16]}… has a 2048-bit RSA key; staging requires at least 3072 bits"
+    ]
