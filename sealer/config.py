@@ -152,12 +152,23 @@ def _held(raw: Any, where: str) -> HeldCert:
     _need(raw, where, dict, "a mapping of cert, fingerprint and added")
     added = raw.get("added")
     if added is not None:
-        added = _match(str(added), f"{where}.added", _DATE, "a date YYYY-MM-DD")
+        added = _date(str(added), f"{where}.added")
     return HeldCert(
         cert=_path(raw.get("cert"), f"{where}.cert"),
         fingerprint=_match(raw.get("fingerprint"), f"{where}.fingerprint", _HEX64, "64 hex digits"),
         added=added,
     )
+
+
+def _date(text: str, where: str) -> str:
+    import datetime as dt
+
+    _match(text, where, _DATE, "a date YYYY-MM-DD")
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(where, f"must be a date YYYY-MM-DD, got {text!r}") from None
+    return text
 
 
 def _cert_set(raw: Any, where: str) -> tuple[tuple[HeldCert, ...], HeldCert]:

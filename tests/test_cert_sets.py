@@ -9,6 +9,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -334,3 +335,83 @@ def test_older_certificates_of_the_set_meet_the_key_size_policy(
     assert code == 1 and strength == [
         f"staging/staging certificate {old[:16]}… has a 2048-bit RSA key; staging requires at least 3072 bits"
     ]
+
+
+# -- the schema: a legacy pin is a set of one; a set names the certificate that seals ---------------
+
+FP_A, FP_B = "a" * 64, "b" * 64
+
+
+def _cluster(**fields: Any) -> dict[str, Any]:
+    return {"name": "prod", "valuesFile": "deploy/prod/values.yaml", **fields}
+
+
+def _parse(cluster: dict[str, Any]) -> Any:
+    from sealer import config
+
+    raw = {
+        "version": 1,
+        "environments": {
+            "prod": {"namespace": "prod", "secretName": "s", "valuesFile": "v.yaml", "clusters": [cluster]}
+        },
+    }
+    return config.parse(raw, Path("/nonexistent")).env("prod").clusters[0]
+
+
+def test_a_legacy_pin_is_a_set_of_one() -> None:
+    cluster = _parse(_cluster(cert="certs/prod.pem", fingerprint=FP_A))
+    assert (cluster.fingerprint, [c.fingerprint for c in cluster.cert_set]) == (FP_A, [FP_A])
+    assert cluster.holds(FP_A) and not cluster.holds(FP_B)
+
+
+def test_a_set_seals_with_the_certificate_it_names() -> None:
+    certs = [
+        {"cert": "certs/a.pem", "fingerprint": FP_A},
+        {"cert": "certs/b.pem", "fingerprint": FP_B, "added": "2026-01-02"},
+    ]
+    cluster = _parse(_cluster(certs=certs, sealWith=FP_A))
+    assert (cluster.fingerprint, cluster.cert) == (FP_A, "certs/a.pem")
+    assert cluster.holds(FP_B) and cluster.held_cert(FP_B).added == "2026-01-02"
+
+
+@pytest.mark.parametrize(
+    "fields, where",
+    [
+        ({"certs": [{"cert": "certs/a.pem", "fingerprint": FP_A}], "sealWith": FP_B}, "sealWith"),
+        ({"certs": [{"cert": "certs/a.pem", "fingerprint": FP_A}]}, "sealWith"),
+        ({"certs": [], "sealWith": FP_A}, "certs"),
+        (
+            {
+                "certs": [{"cert": "a.pem", "fingerprint": FP_A}, {"cert": "b.pem", "fingerprint": FP_A}],
+                "sealWith": FP_A,
+            },
+            "certs[1]",
+        ),
+        (
+            {
+                "certs": [{"cert": "a.pem", "fingerprint": FP_A}, {"cert": "a.pem", "fingerprint": FP_B}],
+                "sealWith": FP_A,
+            },
+            "certs[1]",
+        ),
+        (
+            {"certs": [{"cert": "a.pem", "fingerprint": FP_A, "added": "2026-13-40"}], "sealWith": FP_A},
+            "added",
+        ),
+        ({"certs": [{"cert": "../a.pem", "fingerprint": FP_A}], "sealWith": FP_A}, "cert"),
+        (
+            {
+                "cert": "a.pem",
+                "fingerprint": FP_A,
+                "certs": [{"cert": "a.pem", "fingerprint": FP_A}],
+                "sealWith": FP_A,
+            },
+            "cert",
+        ),
+    ],
+)
+def test_a_broken_set_is_refused(fields: dict[str, Any], where: str) -> None:
+    from sealer.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"clusters\[0\]\.(certs\[\d\]\.)?{re.escape(where)}:"):
+        _parse(_cluster(**fields))
