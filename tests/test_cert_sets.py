@@ -415,3 +415,18 @@ def test_a_broken_set_is_refused(fields: dict[str, Any], where: str) -> None:
 
     with pytest.raises(ConfigError, match=rf"clusters\[0\]\.(certs\[\d\]\.)?{re.escape(where)}:"):
         _parse(_cluster(**fields))
+
+
+def test_an_older_certificate_file_swapped_under_its_pin(pinned: Path, controllers: Controllers) -> None:
+    rotate(pinned)
+    assert (
+        invoke(pinned, "cert", "add", "staging", "--file", str(controllers["staging-next"].cert)).exit_code
+        == 0
+    )
+    commit_all(pinned, "renewed")
+    (pinned / "certs" / "staging.pem").write_bytes(controllers["rogue"].cert.read_bytes())
+    commit_all(pinned, "the old certificate's file now holds another one")
+    code, findings = _review(pinned)
+    assert code == 1 and {f["code"] for f in findings} == {"cert-file-mismatch"}
+    code, problems = _check(pinned)
+    assert code == 1 and [p["rule"] for p in problems] == ["cert-file"]
