@@ -121,8 +121,8 @@ def pin(
             f"{source}: not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC, so it cannot seal "
             "yet: add it with --keep-sealing"
         )
-    if held is not None and (current is not None and (current.fingerprint == fp or not seals)):
-        if not _holds(root / held.cert, fp):
+    if current is not None and held is not None and (current.fingerprint == fp or not seals):
+        if not _holds(root / held.cert, fp):  # already in the set, in the role asked for
             _write_cert(root / held.cert, pem)  # restore a deleted or replaced copy
         return PinResult(env.name, cluster, fp, None, changed=False, sealing=current.fingerprint == fp)
     cert_rel = held.cert if held else _new_cert_file(env.name, cluster, fp, current)
