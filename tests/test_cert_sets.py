@@ -174,6 +174,15 @@ def test_a_future_certificate_does_not_take_over_sealing(
     rotate(pinned)
     assert _claimed(pinned) == _fp(one.cert.read_bytes())
     assert _open_with(pinned, one).startswith(b"slr_staging_")
+    assert _check(pinned) == (0, [])
+
+    text = (pinned / "sealer.yaml").read_text()  # named by hand: check asks whether that is right
+    (pinned / "sealer.yaml").write_text(
+        text.replace(f"sealWith: {_fp(one.cert.read_bytes())}", f"sealWith: {_fp(future.read_bytes())}")
+    )
+    code, problems = _check(pinned)
+    assert ("cert-expiry", "warning") in {(p["rule"], p["level"]) for p in problems}
+    assert any("is not valid before" in p["message"] for p in problems)
 
 
 def test_a_false_certificate_claim_is_caught(

@@ -45,6 +45,7 @@ class CertFacts:
     key_bits: int | None = None
     not_after: dt.datetime | None = None
     error: str | None = None
+    not_before: dt.datetime | None = None
 
 
 def read_cert(root: Path, cluster: Cluster | HeldCert) -> CertFacts:
@@ -63,6 +64,7 @@ def read_cert(root: Path, cluster: Cluster | HeldCert) -> CertFacts:
         key_type=_key_type(key),
         key_bits=key.key_size if isinstance(key, rsa.RSAPublicKey) else None,
         not_after=cert.not_valid_after_utc,
+        not_before=cert.not_valid_before_utc,
     )
 
 
