@@ -21,8 +21,14 @@ def ci() -> None:
     required=True,
     help="Code owner of sealer's files (@org/team; repeatable).",
 )
-@click.option("--version", "version", help="Install this sealer release in CI [default: this one].")
-@click.option("--git", "git_pin", metavar="URL@COMMIT", help="Install sealer from this commit instead.")
+@click.option("--version", "version", help="Install this sealer release in CI, from your package index.")
+@click.option(
+    "--git",
+    "git_pin",
+    metavar="URL@COMMIT",
+    help="Install sealer from this commit [default: the https repository and commit this sealer "
+    "was installed from].",
+)
 @click.option(
     "--schedule", default="23 4 * * *", show_default=True, help="When to rotate due keys (cron, UTC)."
 )
@@ -52,14 +58,12 @@ def init(
     output: str,
 ) -> int:
     """Write the rotation schedule, the pull-request gate and CODEOWNERS for KIND (github, gitlab)."""
-    from sealer import __version__, config
+    from sealer import config
     from sealer.forge.workflows import Options, write
 
     if version and git_pin:
         raise click.UsageError("--version and --git exclude each other")
-    options = Options(
-        kind, owners, version or __version__, git_pin, schedule, python, auth, policy_files, force
-    )
+    options = Options(kind, owners, version, git_pin, schedule, python, auth, policy_files, force)
     written = write(config.find_root(), options)
     emit({"created": written}, output, "\n".join(f"wrote {p}" for p in written))
     return 0

@@ -31,7 +31,7 @@ GITLAB_FILE = ".gitlab/ci/sealer.yml"
 class Options:
     kind: str
     owners: tuple[str, ...]
-    version: str = __version__
+    version: str | None = None  # a release, for a package index that serves sealer
     git_pin: str | None = None  # https://HOST/PATH@COMMIT: install from that commit instead
     schedule: str = "23 4 * * *"
     python: str = "3.12"
@@ -42,14 +42,36 @@ class Options:
 
 def package_spec(options: Options) -> str:
     """What pip installs: sealer pinned to a release, or to one commit of a Git repository."""
+    if options.git_pin is None and options.version is None:
+        return _own_git_pin()
     if options.git_pin is not None:
         if not _GIT_PIN.fullmatch(options.git_pin):
             raise BadInput("--git must be https://HOST/PATH@COMMIT with the full 40-digit commit id")
         url, _port, commit = _GIT_PIN.fullmatch(options.git_pin).groups()  # type: ignore[union-attr]
         return f"sealer @ git+{url}@{commit}"
+    assert options.version is not None
     if not _VERSION.fullmatch(options.version):
         raise BadInput(f"--version must be a release number like 1.4.2, got {options.version!r}")
     return f"sealer=={options.version}"
+
+
+def _own_git_pin() -> str:
+    """Neither --version nor --git: the repository and commit this sealer was installed from
+    (as for the pre-commit hooks). Never a bare `sealer==X`: sealer is not a published package,
+    and that name on a public index could be anyone's, installed on a runner with credentials."""
+    from sealer import hooksrepo
+
+    try:
+        source = hooksrepo.locate()
+    except BadInput:
+        source = None
+    pin = f"{source.url}@{source.rev}" if source else ""
+    if not _GIT_PIN.fullmatch(pin):
+        raise BadInput(
+            "sealer is not a published package, so CI must install it from your sealer repository: "
+            "give --git https://HOST/PATH@COMMIT (or --version X.Y.Z if your package index serves sealer)"
+        )
+    return f"sealer @ git+{pin}"
 
 
 def _check(options: Options) -> None:

@@ -13,7 +13,8 @@ import yaml
 from support.cli import sealer as cli
 from support.git import git
 
-from sealer import __version__, init
+from sealer import hooksrepo, init
+from sealer.errors import BadInput
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 GITHUB_FILES = [
@@ -22,6 +23,16 @@ GITHUB_FILES = [
     ".github/workflows/sealer-rotate.yml",
 ]
 GITLAB_FILES = [".gitlab/CODEOWNERS", ".gitlab/ci/sealer.yml"]
+
+
+OWN_SOURCE = hooksrepo.HooksRepo("https://git.example.test/acme/sealer.git", COMMIT)
+
+
+@pytest.fixture(autouse=True)
+def installed_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where this sealer was installed from, as `ci init` finds it by default: a fixed https
+    repository and commit, whatever checkout runs the tests."""
+    monkeypatch.setattr(hooksrepo, "locate", lambda *a: OWN_SOURCE)
 
 
 @pytest.fixture
@@ -60,7 +71,32 @@ def test_github_workflows_validate_and_run_the_gate(repo: Path) -> None:
         -1
     ] == "sealer rotate --due --push origin --open-pr --output json"
     assert rotate[True]["schedule"] == [{"cron": "23 4 * * *"}]  # PyYAML reads `on` as True
-    assert f"sealer=={__version__}" in (repo / GITHUB_FILES[2]).read_text()
+    # sealer is not a published package: by default CI installs the commit this sealer came from
+    assert f"sealer @ git+{OWN_SOURCE.url}@{COMMIT}" in (repo / GITHUB_FILES[2]).read_text()
+    assert "sealer==" not in (repo / GITHUB_FILES[1]).read_text()
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        hooksrepo.HooksRepo("/home/me/src/sealer", COMMIT),  # a local checkout CI cannot reach
+        hooksrepo.HooksRepo(OWN_SOURCE.url, "v1.0.0"),  # a tag, not a commit id
+        None,  # installed from a wheel: nothing to name
+    ],
+)
+def test_without_a_reachable_source_ci_init_asks_for_one(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, source: hooksrepo.HooksRepo | None
+) -> None:
+    def locate(*_: object) -> hooksrepo.HooksRepo:
+        if source is None:
+            raise BadInput("sealer was not installed from a Git repository")
+        return source
+
+    monkeypatch.setattr(hooksrepo, "locate", locate)
+    result = cli(repo, "ci", "init", "gitlab", "--owner", "@acme")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "not a published package" in result.stderr and "--git https://HOST/PATH@COMMIT" in result.stderr
+    assert not (repo / ".gitlab").exists()
 
 
 def test_github_with_a_fine_grained_token_and_a_commit_pin(repo: Path) -> None:
