@@ -171,7 +171,8 @@ def _verify_by_registry(
 @click.option("--context", help="Kubeconfig context.")
 @output_option
 def status(env: str, kubeconfig: str | None, context: str | None, output: str) -> int:
-    """Compare the key the cluster serves (live Secret, fingerprints only) with the ledger."""
+    """Compare the key the cluster serves (live Secret, fingerprints only) and its key registry
+    with the ledger: in sync, sync pending or drift (exit 1 unless in sync)."""
     from sealer import config, status
 
     report = status.compare(config.load(), env, kubeconfig, context)

@@ -31,10 +31,13 @@ def _namespaces(items: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--hooks-repo",
     metavar="URL",
-    help="Git repository pre-commit installs sealer's hooks from [default: the checkout sealer runs from].",
+    help="Git repository pre-commit installs sealer's hooks from [default: where this sealer was installed "
+    "from: its git URL, or its checkout's origin]",
 )
 @click.option(
-    "--hooks-rev", metavar="REV", help="Tag or commit of --hooks-repo to pin [default: its current commit]."
+    "--hooks-rev",
+    metavar="REV",
+    help="Tag or commit of --hooks-repo to pin [default: the installed commit, or its tag].",
 )
 @output_option
 def init(

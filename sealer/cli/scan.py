@@ -65,7 +65,7 @@ def scan(
 
     sealer API keys (checksum verified), private keys, cloud and SaaS tokens, JWTs,
     secret-looking assignments of random values, plain Kubernetes Secrets, and values
-    where ciphertext belongs that are not ciphertext. Archives (zip, tar, gzip) are
+    where ciphertext belongs that are not ciphertext. Archives (zip, tar, gzip, bzip2, xz) are
     opened; large files are scanned in chunks. Exit 1 when anything is found or a file
     could not be examined, 0 when clean, 2 on bad input. A `sealer: allow` comment on a
     line allows it.
