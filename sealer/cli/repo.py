@@ -32,7 +32,7 @@ def _namespaces(items: tuple[str, ...]) -> dict[str, str]:
     "--hooks-repo",
     metavar="URL",
     help="Git repository pre-commit installs sealer's hooks from [default: where this sealer was installed "
-    "from: its git URL, or its checkout's origin]",
+    "from: its git URL, or its checkout's origin].",
 )
 @click.option(
     "--hooks-rev",
