@@ -87,7 +87,13 @@ def test_pre_commit_config_runs_sealer_hooks(fresh: Path) -> None:
 
     path = fresh / ".pre-commit-config.yaml"
     (repo,) = load_yaml(path)["repos"]  # sealer's own hooks repository, pinned (hooksrepo.py)
-    assert repo["repo"] == str(Path(config.__file__).resolve().parent.parent) and len(repo["rev"]) == 40
+    # The checkout these tests run from: its origin (any clone has one), else its path, at its
+    # tag or commit (test_hooksrepo.py covers each case; here: init writes what it finds).
+    checkout = Path(config.__file__).resolve().parent.parent
+    origin = git(checkout, "remote", "get-url", "origin", check=False).strip()
+    tag = git(checkout, "describe", "--exact-match", "--tags", "HEAD", check=False).strip()
+    assert repo["repo"] == (origin or str(checkout))
+    assert repo["rev"] == (tag or git(checkout, "rev-parse", "HEAD").strip())
     assert {"sealer-scan", "sealer-check"} == {hook["id"] for hook in repo["hooks"]}
     assert "pip install sealer" not in path.read_text()
     done = subprocess.run(
