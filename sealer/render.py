@@ -134,7 +134,10 @@ def values_text(
 ) -> tuple[str, str | None]:
     """(new text, old text or None) of the cluster's values file for this sealed state."""
     if sealed_doc is None:
-        raise BadInput(f"no sealed keys for {env.name}/{cluster.name} yet: run `sealer rotate {env.name}`")
+        raise BadInput(
+            f"no sealed keys for {env.name}/{cluster.name} on this branch yet: run `sealer rotate {env.name}`"
+            " (a rotation commits on its own branch: merge that first)"
+        )
     path = root / cluster.values_file
     old = repofiles.read_text_if_exists(path)
     subtree = subtree_text(env, cluster, sealed_doc, ledger.current(env.keys, records))

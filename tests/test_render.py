@@ -344,7 +344,10 @@ def test_not_yet_rotated(pinned: Path, capsys: pytest.CaptureFixture[str]) -> No
     code, _, err = run_main(pinned, capsys, "render", "staging")
 
     assert code == 2
-    assert err == "sealer: no sealed keys for staging/staging yet: run `sealer rotate staging`\n"
+    assert err == (
+        "sealer: no sealed keys for staging/staging on this branch yet: run `sealer rotate staging`"
+        " (a rotation commits on its own branch: merge that first)\n"
+    )
     assert snapshot(pinned) == before
 
 
