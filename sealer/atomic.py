@@ -16,15 +16,35 @@ from sealer.errors import BadInput
 def write_atomic(path: str | Path, data: bytes | str, mode: int = 0o644) -> None:
     """Replace `path` with `data` in one step; a failure leaves the old file as it was.
 
-    An unwritable target (missing folder, no permission) is a BadInput naming the path.
+    An unwritable target (missing folder, no permission) is a BadInput naming the path, and so
+    is one that is no regular file (a device, FIFO or socket, or a symlink to one):
+    `-w /dev/stdout` or `-w /dev/full` must not replace the device node with a file.
     """
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     try:
+        _refuse_special(path)
         _replace(path, payload, mode)
         _fsync_dir(path.parent)
     except OSError as err:
         raise BadInput(f"cannot write {path}: {err.strerror or err}") from None
+
+
+def _refuse_special(path: Path) -> None:
+    """A target that exists and is no regular file, folder or symlink to one is not sealer's
+    to replace (a dangling symlink or one to a file is replaced by the rename, never followed)."""
+    import stat
+
+    try:
+        found = path.lstat()
+        if stat.S_ISLNK(found.st_mode):
+            found = path.stat()
+    except FileNotFoundError:
+        return
+    if not (stat.S_ISREG(found.st_mode) or stat.S_ISDIR(found.st_mode)):  # a folder fails in the rename
+        raise BadInput(
+            f"cannot write {path}: not a regular file (a device, FIFO or socket is never replaced)"
+        )
 
 
 def _replace(path: Path, payload: bytes, mode: int) -> None:

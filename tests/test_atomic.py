@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -80,3 +81,24 @@ def test_unsynced_write_and_sync_name_the_path_they_cannot_use(tmp_path: Path) -
         write_unsynced(tmp_path / "missing" / "t", "x")
     with pytest.raises(BadInput, match=r"cannot write .*/missing: No such file"):
         sync_filesystem(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("through_symlink", [False, True])
+def test_a_fifo_or_a_symlink_to_one_is_never_replaced(tmp_path: Path, through_symlink: bool) -> None:
+    # the same for a device (`-w /dev/full`, `-w /dev/stdout`), which a test cannot create unprivileged
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    target = tmp_path / "link" if through_symlink else fifo
+    if through_symlink:
+        target.symlink_to(fifo)
+    with pytest.raises(BadInput, match="not a regular file"):
+        write_atomic(target, "data")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and target.is_symlink() == through_symlink
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"pipe", target.name})
+
+
+def test_a_dangling_symlink_is_replaced_not_followed(tmp_path: Path) -> None:
+    link = tmp_path / "out.yaml"
+    link.symlink_to(tmp_path / "elsewhere")
+    write_atomic(link, "data")
+    assert not link.is_symlink() and link.read_text() == "data" and not (tmp_path / "elsewhere").exists()

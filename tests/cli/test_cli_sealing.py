@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import difflib
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +150,15 @@ def test_seal_from_literals_and_files_to_a_file(keypair_2048_dir: Path, tmp_path
     assert (run.code, run.stdout) == (0, "")
     unsealed = invoke(["unseal", "--key", str(keypair_2048_dir / "tls.key"), "-f", str(out)])
     assert opened_data(unsealed) == {"user": b"admin", "bin": b"\x00\xff"}
+
+
+def test_seal_never_replaces_a_fifo_or_device_named_by_w(keypair_2048_dir: Path, tmp_path: Path) -> None:
+    # `-w /dev/stdout` or `-w /dev/full` as root replaced the device node with a file
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    run = invoke([*seal_app_in_prod(keypair_2048_dir), "--from-literal", "k=v", "-w", str(fifo)])
+    assert_one_line_error(run, 2, "not a regular file")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
 
 
 def test_seal_reads_stdin_and_several_documents(keypair_2048_dir: Path) -> None:
