@@ -109,7 +109,6 @@ def _check_cert_path(cfg: config.Config, env: str, cluster: str, cert_rel: str) 
 
 
 def _write_cert(path: Path, pem: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     repofiles.write(path, pem)
 
 

@@ -77,7 +77,7 @@ def _from_secret(doc: Any, source: str) -> tuple[list[rsa.RSAPrivateKey], list[x
 
 
 def _read_file(path: Path) -> tuple[list[rsa.RSAPrivateKey], list[x509.Certificate]]:
-    data = repofiles.read_input(path, "key file")
+    data = repofiles.read_input(path, "key file", user_path=True)
     if b"-----BEGIN" not in data:
         keys: list[rsa.RSAPrivateKey] = []
         found: list[x509.Certificate] = []

@@ -68,6 +68,50 @@ def _build(loader: Any, node: Any, built: dict[int, Any]) -> Any:
     return built[id(node)]
 
 
+# What a document may hold before anything is built from it (alias bombs and deep nesting are
+# refused from the parser's events, before a composer or constructor expands or recurses).
+MAX_DEPTH = 100
+MAX_ALIASES = 1_000
+MAX_NODES = 1_000_000  # counted as if every alias were expanded
+
+
+def check_limits(events: Iterable[Any], source: str) -> None:
+    """Refuse a stream nesting deeper than MAX_DEPTH, using more than MAX_ALIASES aliases, or
+    holding more than MAX_NODES nodes once aliases are expanded. Takes PyYAML's or ruamel's
+    events (same class names); an alias to a collection still open (a cycle) is refused too."""
+    stack: list[list[Any]] = []  # [anchor, nodes so far] for each open collection
+    sizes: dict[Any, int] = {}  # expanded node count of each finished anchored node
+    aliases = total = 0
+    for event in events:
+        kind = event.__class__.__name__
+        if kind in ("SequenceStartEvent", "MappingStartEvent"):
+            stack.append([event.anchor, 1])
+            if len(stack) > MAX_DEPTH:
+                raise BadInput(f"{source}: YAML nests deeper than {MAX_DEPTH} levels")
+            continue
+        if kind in ("SequenceEndEvent", "MappingEndEvent"):
+            anchor, count = stack.pop()
+        elif kind == "ScalarEvent":
+            anchor, count = event.anchor, 1
+        elif kind == "AliasEvent":
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise BadInput(f"{source}: YAML uses more than {MAX_ALIASES} aliases")
+            anchor, count = None, sizes.get(event.anchor, 0)
+            if event.anchor not in sizes and any(frame[0] == event.anchor for frame in stack):
+                raise BadInput(f"{source}: YAML alias *{event.anchor} refers to itself")
+        else:
+            continue
+        if anchor is not None:
+            sizes[anchor] = count
+        if stack:
+            stack[-1][1] += count
+        else:
+            total += count  # a whole document (or a top-level scalar) done
+        if total > MAX_NODES or stack and stack[-1][1] > MAX_NODES:
+            raise BadInput(f"{source}: YAML expands to more than {MAX_NODES} nodes (an alias bomb?)")
+
+
 def _load_all(text: str | bytes) -> list[Any]:
     loader = _FastLoader(text)
     try:
@@ -81,8 +125,14 @@ def _load_all(text: str | bytes) -> list[Any]:
 
 
 def load_documents(text: str | bytes, source: str) -> list[Any]:
-    """Every non-empty document of a YAML (or JSON) stream, as `yaml.safe_load_all` reads it."""
+    """Every non-empty document of a YAML (or JSON) stream, as `yaml.safe_load_all` reads it.
+    Bytes must be UTF-8 (PyYAML would take UTF-16 too); see `check_limits` for the rest."""
+    if isinstance(text, bytes):
+        from sealer.safeopen import decode
+
+        text = decode(text, source)
     try:
+        check_limits(yaml.parse(text, Loader=_Loader), source)
         return [doc for doc in _load_all(text) if doc is not None]
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
@@ -249,6 +299,7 @@ def round_trip_load(text: str, source: str) -> Any:
     prefix, body = _split_start(text)
     indent = guess_indent(body)
     try:
+        check_limits(round_trip(*indent).parse(body), source)
         data = round_trip(*indent).load(body)
     except ComposerError as err:
         if "single document" not in str(err.context):

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from sealer import layout, ledger
+from sealer import layout, ledger, safeopen
 from sealer.errors import BackendError
 from sealer.records import (
     PENDING,
@@ -87,8 +87,7 @@ class K8sSecretsStore:
         """The records of `env` under an exclusive lock; saved on exit when changed."""
         folder = layout.ledger_path(self._checked_repo(), env_name).parent
         try:
-            folder.mkdir(exist_ok=True)
-            handle = os.open(folder, os.O_RDONLY)
+            handle = safeopen.open_dir(folder, create=True)  # #13: never a symlinked ledger/
         except OSError as err:
             raise BackendError(f"k8s-secrets: cannot open the ledger in {folder}: {err.strerror}") from None
         try:

@@ -34,4 +34,4 @@ def read_input(path: str) -> bytes:
 
     if path == "-":
         return sys.stdin.buffer.read()
-    return repofiles.read_input(path, "input file")
+    return repofiles.read_input(path, "input file", user_path=True)

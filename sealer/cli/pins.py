@@ -21,7 +21,9 @@ def add(env: str, file: str, cluster: str | None, output: str) -> int:
     """Pin a controller certificate for ENV (copied under certs/)."""
     from sealer import cert_pins, config, repofiles
 
-    result = cert_pins.pin(config.find_root(), env, repofiles.read_input(file, "certificate"), file, cluster)
+    result = cert_pins.pin(
+        config.find_root(), env, repofiles.read_input(file, "certificate", user_path=True), file, cluster
+    )
     text = (
         f"pinned {result.fingerprint} for {result.env}/{result.cluster}"
         if result.changed

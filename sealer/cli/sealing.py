@@ -105,8 +105,6 @@ def _text(data: bytes, source: str) -> str:
 
 def _merge(target: str, specs: list[Any], sealer: Any, scope: str | None) -> None:
     """Merge into `target` in place, keeping its mode; any refusal leaves it untouched."""
-    import os
-
     from sealer import repofiles, yamlio
     from sealer.scope import scope_of
     from sealer.sealing import check_sealed_secret, merge_into
@@ -118,7 +116,7 @@ def _merge(target: str, specs: list[Any], sealer: Any, scope: str | None) -> Non
     if scope and scope != existing.value:
         raise BadInput(f"{target} is sealed {existing.value}; --scope {scope} cannot be merged into it")
     merge_into(doc, specs[0], sealer, target)
-    repofiles.write(target, yamlio.round_trip_dump(doc), os.stat(target).st_mode & 0o777)
+    repofiles.write(target, yamlio.round_trip_dump(doc))  # keeps the file's mode and line endings
 
 
 def _stdin_value() -> bytes:

@@ -81,18 +81,16 @@ def listed(path: str, fs_path: str, limit: int) -> Candidate:
     return Candidate(path, None, source=fs_path, size=info.st_size)
 
 
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-
-
 def read(candidate: Candidate, limit: int) -> Candidate:
     """A listed candidate with its bytes, or skipped. It is read later than it was listed (in a
-    worker), so the open file is checked again: a symlink put in its place is not followed
-    (O_NOFOLLOW), a FIFO not waited on (O_NONBLOCK), a file grown past the limit not scanned."""
+    worker), so the open file is checked again: a symlink put in its place, or in place of a
+    folder on the way, is not followed (sealer.safeopen), a FIFO not waited on (O_NONBLOCK), a
+    file grown past the limit not scanned."""
     if candidate.source is None:
         return candidate
     path = candidate.path
     try:
-        fd = os.open(candidate.source, _OPEN_FLAGS)
+        fd = _open(candidate.source)
     except OSError as err:
         return Candidate(path, None, _open_problem(err))
     try:
@@ -102,6 +100,20 @@ def read(candidate: Candidate, limit: int) -> Candidate:
     finally:
         os.close(fd)
     return Candidate(path, None, data) if isinstance(data, str) else _checked(path, data)
+
+
+def _open(source: str) -> int:
+    from sealer import safeopen
+
+    try:
+        folder, name = safeopen.split(source)
+        dir_fd = safeopen.open_dir(folder)
+    except safeopen.Refused:
+        raise OSError(errno.ELOOP, "symlink") from None  # a folder on the way swapped for a symlink
+    try:
+        return os.open(name, safeopen.FILE_FLAGS, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _open_problem(err: OSError) -> str:
@@ -125,11 +137,20 @@ def _read_open(fd: int, limit: int) -> bytes | str:
 
 def from_paths(paths: Iterable[str], limit: int) -> Iterator[Candidate]:
     """The files named, folders walked in name order. A path that does not exist is bad input."""
-    paths = list(paths)
+    # The folders of an absolute path are the user's choice (resolved); below them, and in a
+    # relative path, no symlink is followed (the files there may be an attacker's).
+    paths = [_own_folders(given) for given in paths]
     for given in paths:
         if not os.path.lexists(given):
             raise BadInput(f"{given}: no such file or folder")
     return _from_paths(paths, limit)
+
+
+def _own_folders(given: str) -> str:
+    if not os.path.isabs(given):
+        return given
+    folder, name = os.path.split(given.rstrip("/") or "/")
+    return os.path.join(os.path.realpath(folder), name)
 
 
 def _from_paths(paths: list[str], limit: int) -> Iterator[Candidate]:
