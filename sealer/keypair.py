@@ -95,7 +95,8 @@ def write(pair: Keypair, out: Path, namespace: str = "kube-system") -> dict[str,
     if existing:
         raise BadInput(f"refusing to overwrite {', '.join(existing)}")
     repofiles.make_folder(out, private=True)
-    repofiles.write(paths["key"], key_pem(pair), SECRET_MODE)
-    repofiles.write(paths["secret"], yamlio.dump_documents([key_secret(pair, namespace)]), SECRET_MODE)
-    repofiles.write(paths["cert"], cert_pem(pair))
+    repofiles.write(paths["key"], key_pem(pair), SECRET_MODE, user_path=True)
+    secret = yamlio.dump_documents([key_secret(pair, namespace)])
+    repofiles.write(paths["secret"], secret, SECRET_MODE, user_path=True)
+    repofiles.write(paths["cert"], cert_pem(pair), user_path=True)
     return paths

@@ -100,13 +100,16 @@ def load_yaml(path: str | Path) -> list[Any]:
     return yamlio.load_documents(read_text(path), str(path))
 
 
-def write(path: str | Path, data: bytes | str, mode: int | None = None) -> None:
+def write(path: str | Path, data: bytes | str, mode: int | None = None, user_path: bool = False) -> None:
     """Replace `path` with `data` in one step; a failure leaves the old file as it was and no
     temp behind. `mode` is for a new file (default 0644, the umask not applied); an existing
-    file keeps its own, narrowed to `mode` when one is given."""
+    file keeps its own, narrowed to `mode` when one is given. Missing folders are made, except
+    for a `user_path` (one the user typed: see `read_input`), whose folder must exist."""
     folder, name = safeopen.split(path)
+    if user_path and os.path.isabs(folder):
+        folder = os.path.realpath(folder)
     try:
-        dir_fd = safeopen.open_dir(folder, create=True)
+        dir_fd = safeopen.open_dir(folder, create=not user_path)
     except OSError as err:
         raise _problem(path, err, "write") from None
     try:

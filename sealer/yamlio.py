@@ -291,6 +291,29 @@ def _split_start(text: str) -> tuple[str, str]:
     return "", text
 
 
+# ruamel's pure-Python round trip reads some 50-100 KB a second: a file it must keep the layout
+# of is bounded far below repofiles.MAX_BYTES, so no values file can stall a command.
+MAX_ROUND_TRIP_CHARS = 256 << 10
+
+
+def _check_round_trip(body: str, source: str) -> None:
+    """The limits of `check_limits`, checked by the C parser (a fraction of ruamel's time),
+    and the size bound above."""
+    if len(body) > MAX_ROUND_TRIP_CHARS:
+        raise BadInput(
+            f"{source}: larger than {MAX_ROUND_TRIP_CHARS} characters, the limit for a file sealer edits"
+        )
+    try:
+        check_limits(yaml.parse(body, Loader=_Loader), source)
+    except yaml.YAMLError as err:
+        raise BadInput(f"{source}: not valid YAML{_where(err)}") from None
+
+
+def _where(err: Any) -> str:
+    mark = getattr(err, "problem_mark", None)
+    return f" at line {mark.line + 1}" if mark else ""
+
+
 def round_trip_load(text: str, source: str) -> Any:
     """One YAML document, loaded so that `round_trip_dump` keeps its comments and layout."""
     from ruamel.yaml.composer import ComposerError
@@ -299,7 +322,7 @@ def round_trip_load(text: str, source: str) -> Any:
     prefix, body = _split_start(text)
     indent = guess_indent(body)
     try:
-        check_limits(round_trip(*indent).parse(body), source)
+        _check_round_trip(body, source)
         data = round_trip(*indent).load(body)
     except ComposerError as err:
         if "single document" not in str(err.context):

@@ -163,10 +163,14 @@ def _in_process(repo: Path, args: list[str], env: dict[str, str], monkeypatch: p
     return Outcome(result.exit_code, result.stdout, result.stderr)
 
 
+# The peak is VmHWM, this process's own: ru_maxrss would carry the forking pytest's over exec.
 _CHILD = """
-import atexit, resource, runpy, sys
+import atexit, re, runpy, sys
 report = sys.argv.pop(1)
-atexit.register(lambda: open(report, "w").write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))
+def peak():
+    status = open("/proc/self/status").read()
+    open(report, "w").write(re.search(r"VmHWM:\\s*(\\d+) kB", status).group(1))
+atexit.register(peak)
 sys.argv[0] = "sealer"
 runpy.run_module("sealer", run_name="__main__")
 """

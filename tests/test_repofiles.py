@@ -211,3 +211,12 @@ def test_a_few_aliases_are_fine() -> None:
     text = "base: &b {x: 1}\none: *b\ntwo: *b\n"
     assert yamlio.load_documents(text, "f.yaml") == [{"base": {"x": 1}, "one": {"x": 1}, "two": {"x": 1}}]
     assert yamlio.round_trip_load(text, "f.yaml")["two"]["x"] == 1
+
+
+def test_a_file_sealer_edits_is_bounded_below_the_read_limit() -> None:
+    """ruamel's round trip is slow: a values file it keeps the layout of has its own bound."""
+    text = "".join(f"k{i}: v\n" for i in range(yamlio.MAX_ROUND_TRIP_CHARS // 6))
+    with pytest.raises(
+        BadInput, match=r"f.yaml: larger than 262144 characters, the limit for a file sealer edits"
+    ):
+        yamlio.round_trip_load(text, "f.yaml")
