@@ -182,9 +182,18 @@ def _float(value: float) -> str:
     return text
 
 
+# A YAML 1.2 number that YAML 1.1 reads as a string (`359e61515219`: no dot): ruamel's round
+# trip (1.2) would read it as a float, so it is quoted for both.
+_YAML12_NUMBER = re.compile(
+    r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+"
+)
+
+
 def _resolves_to_str(text: str) -> bool:
     if text[:1] not in _IMPLICIT_FIRST:  # fast path: base64, names, most text
         return True
+    if _YAML12_NUMBER.fullmatch(text):
+        return False
     tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
     return tag == "tag:yaml.org,2002:str"
 

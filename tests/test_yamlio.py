@@ -305,3 +305,12 @@ def test_an_alias_is_shared_like_safe_load_shares_it() -> None:
 def test_keys_and_nesting_safe_load_refuses_are_bad_input(text: str) -> None:
     with pytest.raises(BadInput, match="not valid YAML"):
         yamlio.load_documents(text, "s")
+
+
+@pytest.mark.parametrize("text", ["359e61515219", "1e5", "0o17", ".5"])
+def test_a_string_ruamel_would_read_as_a_number_is_quoted(text: str) -> None:
+    """YAML 1.1 (PyYAML) reads `359e61515219` as a string, YAML 1.2 (ruamel's round trip) as a
+    float: a random fingerprint prefix could turn into `.inf` in a values file."""
+    dumped = yamlio.dump({"a": text})
+    assert yamlio.load_documents(dumped, "s") == [{"a": text}]
+    assert yamlio.round_trip_load(dumped, "s")["a"] == text
