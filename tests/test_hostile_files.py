@@ -22,8 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_kube import FakeKube
-from repo_support import EnvSpec, cli, commit_all, copy_repo, git, isolated, make_repo
+from support.cli import sealer as cli
+from support.fake_kube import FakeKube
+from support.git import commit_all, git
+from support.isolation import isolated
+from support.repos import EnvSpec, copy_repo, make_repo
 
 ENV = "staging"
 CANARY = "CANARY-runner-credential-4f1d"
