@@ -43,8 +43,22 @@ def _problem(path: str | Path, err: OSError, verb: str = "read") -> BadInput:
     return BadInput(f"cannot {verb} {path}: {err.strerror or err}")
 
 
-def read_bytes(path: str | Path, limit: int = MAX_BYTES) -> bytes:
-    """The bytes of the regular file at `path`; FileNotFoundError when there is none."""
+def _users(path: str | Path) -> str | Path:
+    """A path the user typed: the folders of an absolute one are theirs to choose (resolved);
+    the file itself, and the folders of a relative path (which may be a checked-out
+    repository's), are never followed through a symlink."""
+    text = os.fspath(path)
+    if not os.path.isabs(text):
+        return path
+    folder, name = safeopen.split(text)
+    return os.path.join(os.path.realpath(folder), name)
+
+
+def read_bytes(path: str | Path, limit: int = MAX_BYTES, user_path: bool = False) -> bytes:
+    """The bytes of the regular file at `path`; FileNotFoundError when there is none.
+    `user_path`: see `_users`."""
+    if user_path:
+        path = _users(path)
     try:
         faults.io_error("read", os.fspath(path))
         fd, info = safeopen.open_file(path)
@@ -63,9 +77,9 @@ def read_bytes(path: str | Path, limit: int = MAX_BYTES) -> bytes:
     return data
 
 
-def read_text(path: str | Path, limit: int = MAX_BYTES) -> str:
+def read_text(path: str | Path, limit: int = MAX_BYTES, user_path: bool = False) -> str:
     """The file as UTF-8 text, CRLF read as LF (`write` puts CRLF back for such a file)."""
-    text = safeopen.decode(read_bytes(path, limit), str(path))
+    text = safeopen.decode(read_bytes(path, limit, user_path), str(path))
     return text.replace("\r\n", "\n") if "\r" in text else text
 
 
@@ -78,15 +92,10 @@ def read_text_if_exists(path: str | Path) -> str | None:
 
 def read_input(path: str | Path, what: str = "file", user_path: bool = False) -> bytes:
     """The bytes of a file a command needs; any failure (a missing file too) is one BadInput
-    line. `user_path`: the user typed `path`, so the folders of an absolute path are theirs to
-    choose (resolved); the file itself, and the folders of a relative path (which may be a
-    checked-out repository's), are never followed through a symlink."""
+    line. `user_path`: the user typed `path` (see `_users`)."""
     shown = os.fspath(path)
-    if user_path and os.path.isabs(shown):
-        folder, name = safeopen.split(shown)
-        path = os.path.join(os.path.realpath(folder), name)
     try:
-        return read_bytes(path)
+        return read_bytes(path, user_path=user_path)
     except FileNotFoundError as err:
         raise BadInput(f"cannot read {what} {shown}: {err.strerror}") from None
     except BadInput as err:
@@ -104,7 +113,7 @@ def write(path: str | Path, data: bytes | str, mode: int | None = None, user_pat
     """Replace `path` with `data` in one step; a failure leaves the old file as it was and no
     temp behind. `mode` is for a new file (default 0644, the umask not applied); an existing
     file keeps its own, narrowed to `mode` when one is given. Missing folders are made, except
-    for a `user_path` (one the user typed: see `read_input`), whose folder must exist."""
+    for a `user_path` (one the user typed: see `_users`), whose folder must exist."""
     folder, name = safeopen.split(path)
     if user_path and os.path.isabs(folder):
         folder = os.path.realpath(folder)

@@ -29,6 +29,8 @@ from sealer import (
     layout,
     ledger,
     lock,
+    registry,
+    registry_delivery,
     render,
     repofiles,
     state,
@@ -151,6 +153,9 @@ def plan_env(
         plan.files[cluster.values_file] = render.values_text(cfg.root, env, cluster, doc, records)
     rel = layout.ledger_file(env.name)
     plan.files[rel] = (ledger.dump(env.name, records), repofiles.read_text_if_exists(cfg.root / rel))
+    # #16: the key registries the new ledger gives, committed with it (GitOps delivery).
+    for rel, data in registry.files(env.name, [c.name for c in env.clusters], env.registry, records).items():
+        plan.files[rel] = (data.decode(), repofiles.read_text_if_exists(cfg.root / rel))
     return plan
 
 
@@ -507,6 +512,7 @@ def finish(cfg: Config, git_dir: Path, entry: journal.Journal, resumed: bool) ->
     faults.point("before-activate")
     try:
         _activate(root, entry)
+        registry_delivery.publish(cfg, entry.envs, entry.commit)  # #16: direct delivery of the key registries
     except SealerError as err:
         raise PartlyDone(
             f"{landed}, but activating the new keys in the key store failed: {err}; "

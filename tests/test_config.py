@@ -250,6 +250,11 @@ BAD = [
         "'ledger/staging.yaml' lies in ledger/, which sealer manages",
     ),
     (
+        _set("environments.staging.clusters.0.valuesFile", "registry/staging/eu.yaml"),
+        f"{S}.clusters[0].valuesFile",
+        "'registry/staging/eu.yaml' lies in registry/, which sealer manages",
+    ),
+    (
         _set("environments.staging.clusters.0.cert", "sealed/staging/eu.yaml"),
         f"{S}.clusters[0].cert",
         "'sealed/staging/eu.yaml' lies in sealed/, which sealer manages",

@@ -50,6 +50,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "values": ("deploy/staging/values.yaml", ("rotate", "render", "check")),
     "sealed": ("sealed/staging/staging.yaml", ("rotate", "render", "check", "cert")),
     "ledger": ("ledger/staging.yaml", ("rotate", "render", "check", "audit", "keys", "status")),
+    "registry": ("registry/staging/staging.yaml", ("rotate", "render", "check")),  # #16's GitOps registry
     "cert": ("certs/staging.pem", ("rotate", "check", "cert")),  # audit: an inventory, exits 0
     "policy": ("policy.yaml", ("check",)),
     "detectors": ("detectors.yaml", ("scan",)),
@@ -108,6 +109,9 @@ FORMS: dict[str, Callable[[Path, Path], None]] = {
 IN_A_CHILD = {"dev-zero", "fifo", "device", "alias-bomb", "deep-nesting"}
 # A file at the top of the repository has no folder of its own to swap for a symlink.
 TOP_LEVEL = {"config", "policy", "detectors", "seal-input"}
+# render compares a registry file as text and replaces it with the ledger's: its YAML is never
+# parsed there, so valid text that would be a hostile YAML document is simply rewritten.
+AS_TEXT = {("registry", "render")}
 
 POLICY = "rules: {}\n"
 DETECTORS = "extends: builtin\n"
@@ -179,7 +183,7 @@ runpy.run_module("sealer", run_name="__main__")
 """
 
 
-def _in_a_child(repo: Path, args: list[str], env: dict[str, str], tmp_path: Path) -> Outcome:
+def _in_a_child(repo: Path, args: list[str], env: dict[str, str], tmp_path: Path, stdin: str = "") -> Outcome:
     """`sealer ARGS` in a subprocess: killed after TIMEOUT seconds, its peak memory measured."""
     import time
 
@@ -189,6 +193,7 @@ def _in_a_child(repo: Path, args: list[str], env: dict[str, str], tmp_path: Path
         done = subprocess.run(
             [sys.executable, "-c", _CHILD, str(report), *args],
             cwd=repo,
+            input=stdin,
             capture_output=True,
             text=True,
             env={**os.environ, **env},
@@ -223,6 +228,7 @@ CELLS = [
     for form in FORMS
     if not (form == "symlink-folder" and target in TOP_LEVEL)
     for command in commands
+    if not ((target, command) in AS_TEXT and form in ("alias-bomb", "deep-nesting"))
 ]
 
 
@@ -270,6 +276,23 @@ def test_the_table_runs_clean_on_a_healthy_repo(
         result = cli(repo, *_args(command, kubeconfig))
         allowed = (1,) if command == "status" else (0,)  # the Secret served is not the ledger's key
         assert result.exit_code in allowed, (command, result.output)
+
+
+@pytest.mark.parametrize("form", ["symlink-file", "fifo", "dev-zero"])
+def test_the_verifier_refuses_a_hostile_registry_file(
+    world: tuple[Path, Path], tmp_path: Path, form: str
+) -> None:
+    """`keys verify --registry FILE` names a file of the user's, read like every other: never
+    through a symlink, never blocking; it fails closed and remembers no serial."""
+    repo, outside = world
+    registry_file, state = repo / TARGETS["registry"][0], tmp_path / "seen.json"
+    FORMS[form](registry_file, outside)
+    args = ["keys", "verify", ENV, "--registry", str(registry_file), "--state", str(state), "--init-state"]
+    outcome = _in_a_child(repo, args, {}, tmp_path, stdin="sk_staging_0000\n")
+    assert outcome.seconds < TIMEOUT and outcome.code == 2, (outcome.code, outcome.stderr)
+    assert len(outcome.stderr.splitlines()) == 1 and "key registry" in outcome.stderr, outcome.stderr
+    assert CANARY not in outcome.stdout + outcome.stderr and not state.exists()
+    assert form != "symlink-file" or "is a symlink" in outcome.stderr, outcome.stderr
 
 
 def _assert_failed_cleanly(code: int, stderr: str, before: dict[str, Any], repo: Path, outside: Path) -> None:

@@ -21,7 +21,7 @@ from support.policy_repos import (
 )
 
 from sealer import cert_pins, ledger, provenance
-from sealer.records import ACTIVE, PENDING, KeyRecord, utcnow
+from sealer.records import ACTIVE, PENDING, REVOKED, KeyRecord, utcnow
 
 Change = Callable[[Path, Mapping[str, Path]], None]
 # rule, environment, level, a fragment of the message, a fragment of the fix
@@ -222,6 +222,7 @@ CASES = [
         (
             error("namespace", "dev", "namespace kube-system is forbidden", "environments.dev.namespace"),
             error("key-sealed", "dev", "no entry in it can be opened", "sealer rotate dev"),
+            error("key-registry", "dev", "registry/dev/dev.yaml is stale", "sealer render dev"),
         ),
     ),
     Case(
@@ -287,6 +288,24 @@ CASES = [
             error(
                 "key-ledger", "dev", "apiKey has no active key in ledger/dev.yaml", "sealer rotate dev --key"
             ),
+        ),
+    ),
+    # key-registry (#16)
+    Case(
+        "registry-missing",
+        lambda root, certs: (root / "registry/dev/dev.yaml").unlink(),
+        (error("key-registry", "dev", "key registry registry/dev/dev.yaml is missing", "sealer render dev"),),
+    ),
+    Case(
+        "registry-stale-after-a-ledger-edit",
+        lambda root, certs: edit_ledger(
+            root, "staging", lambda rs: [r.with_status(REVOKED) for r in rs], False
+        ),
+        (
+            error(
+                "key-registry", "staging", "registry/staging/staging.yaml is stale", "sealer render staging"
+            ),
+            error("key-ledger", "staging", "apiKey has no active key", "sealer rotate staging --key"),
         ),
     ),
     Case(
