@@ -5,6 +5,7 @@ from __future__ import annotations
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNEXPECTED = 3
+EXIT_PARTLY_DONE = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -41,3 +42,10 @@ class BackendError(SealerError):
 
 class GitError(SealerError):
     """git refused (exit 2 semantics: the repo is not in a state sealer can work with)."""
+
+
+class PartlyDone(SealerError):
+    """Part of the work landed (a commit, a push) and the rest did not: the message says which;
+    re-running finishes it. Exit 4."""
+
+    exit_code = EXIT_PARTLY_DONE

@@ -141,6 +141,7 @@ class Commit:
         _widen_pipe(self._proc.stdin)
         self._paths: list[str] = []  # mark of path i: i + 2 (mark 1 is the commit)
         self._changes: list[str] = []
+        self._by_mark: dict[str, str] = {}
 
     def add(self, rel: str, data: bytes | None) -> None:
         """`rel` holds `data` in the commit; None deletes it."""
@@ -154,6 +155,13 @@ class Commit:
 
     def finish(self, message: str, branch: str | None) -> str:
         """Commit on `branch` (new) or the current branch; returns the commit id."""
+        commit = self.move(message, branch)
+        self.settle(commit, branch)
+        return commit
+
+    def move(self, message: str, branch: str | None) -> str:
+        """Write the commit and move the branch to it (the point of no return); `settle` then
+        points HEAD at a new branch and syncs the index."""
         try:
             parent = head(self.root)
             target = f"refs/heads/{branch}" if branch else _current_ref(self.root)
@@ -175,7 +183,14 @@ class Commit:
         except GitError:
             run(self.root, "update-ref", "-d", SCRATCH_REF)  # the branch moved or exists: leave no trace
             raise
+        self._by_mark = by_mark
+        return commit
+
+    def settle(self, commit: str, branch: str | None) -> None:
+        """After `move`: HEAD on the new branch, the index agreeing with the commit."""
+        by_mark = self._by_mark
         if branch:
+            target = f"refs/heads/{branch}"
             run(self.root, "symbolic-ref", HEAD_REF, target)
         # The user's index now agrees with the new HEAD for these paths (their other entries stay).
         info = "".join(
@@ -185,7 +200,6 @@ class Commit:
             for n, p in enumerate(self._paths, start=2)
         )
         run(self.root, "update-index", "--index-info", stdin=info)
-        return commit
 
     def abort(self) -> None:
         if self._proc.poll() is None:
@@ -289,6 +303,24 @@ def _current_ref(root: Path) -> str:
     if ref.returncode:
         raise _refused(args, ref)
     return ref.stdout.decode().strip()
+
+
+def parent_of(root: Path, rev: str) -> str | None:
+    """The first parent of `rev` (None for a root commit or an unknown rev)."""
+    return resolve_commit(root, f"{rev}^")
+
+
+def message_of(root: Path, rev: str) -> str:
+    return run(root, "log", "-1", "--format=%B", rev)
+
+
+def refs_holding(root: Path, text: str, path: str) -> list[str]:
+    """The local and remote-tracking branches whose `path` contains `text` (a key id)."""
+    refs = run(root, "for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes").split()
+    if not refs:
+        return []
+    done = _call(root, ("grep", "-l", "-F", "-e", text, *refs, "--", path))
+    return [line.split(":", 1)[0] for line in done.stdout.decode().splitlines() if line]
 
 
 def push(root: Path, remote: str, branch: str) -> None:

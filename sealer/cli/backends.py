@@ -79,20 +79,44 @@ def keys_list(env: str, output: str) -> int:
 @click.argument("env")
 @click.argument("key_id")
 @click.option("--grace", help="Keep it valid this long first (e.g. 24h) [default: revoke now].")
+@click.option(
+    "--branch", help="Commit on this new branch [default: sealer/revoke-<env>-<key id>-<utc time>]."
+)
+@click.option("--no-branch", is_flag=True, help="Commit on the current branch.")
+@click.option("--push", "push", metavar="REMOTE", help="Push the branch to this remote after committing.")
 @output_option
-def keys_revoke(env: str, key_id: str, grace: str | None, output: str) -> int:
-    """Revoke KEY_ID of ENV now (or after --grace)."""
-    from sealer import config, store_admin
+def keys_revoke(
+    env: str,
+    key_id: str,
+    grace: str | None,
+    branch: str | None,
+    no_branch: bool,
+    push: str | None,
+    output: str,
+) -> int:
+    """Revoke KEY_ID of ENV now (or after --grace): a ledger commit, like a rotation; an external
+    store is revoked right after the commit. Exit 4: committed, but the store (or push) is left."""
+    from sealer import config
     from sealer.durations import parse_duration
+    from sealer.errors import ConflictingOptions, PartlyDone
     from sealer.records import utcnow
+    from sealer.rotation import phases
 
+    if branch and no_branch:
+        raise ConflictingOptions("--branch and --no-branch exclude each other")
     at = utcnow() + parse_duration(grace) if grace else None
-    record = store_admin.revoke(config.load(), env, key_id, at)
-    emit(
-        record.as_dict(),
-        output,
-        f"{env}: {key_id} is {record.status}" + (f" until {record.as_dict()['revoke_at']}" if at else ""),
-    )
+    request = phases.RevokeRequest(env, key_id, at, branch, no_branch, push)
+    record, result = phases.revoke(config.load(), request)
+    data = {**record.as_dict(), "branch": result.branch, "commit": result.commit, "left": result.left}
+    text = f"{env}: {key_id} is {record.status}" + (f" until {record.as_dict()['revoke_at']}" if at else "")
+    if result.commit:
+        text += f"\ncommit {result.commit[:12]} on {result.branch or 'the current branch'}"
+    emit(data, output, text)
+    if result.left:
+        raise PartlyDone(
+            f"the revocation is committed, but not finished: {'; '.join(result.left)}. "
+            "Run `sealer rotate --resume`"
+        )
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from sealer.errors import SealerError
+from sealer.errors import EXIT_PARTLY_DONE, PartlyDone, SealerError  # noqa: F401 (re-exported)
 
 
 class ForgeError(SealerError):
@@ -82,12 +82,3 @@ class Forge(Protocol):
 
 class AlreadyOpen(ForgeError):
     """The host refused a second open request for the same head branch."""
-
-
-EXIT_PARTLY_DONE = 4
-
-
-class PartlyDone(SealerError):
-    """The rotation landed (committed, pushed) but a later step did not: the message says what to do."""
-
-    exit_code = EXIT_PARTLY_DONE
