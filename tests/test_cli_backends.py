@@ -19,6 +19,7 @@ from backend_repo_support import (
     leaks,
     ok,
     one_line_error,
+    finish,
     rotate,
     sealer,
     secrets_in_env,
@@ -233,10 +234,13 @@ def test_check_with_credentials_missing(
 
 
 def two_rotations(repo: Path, keys: list[Any]) -> tuple[dict[str, str], dict[str, str]]:
-    """Rotate staging twice through its store: (the first keys, the current keys) by entry."""
+    """Rotate staging twice through its store, each deployed (`--finish`): (the first keys, the
+    current keys) by entry."""
     rotate(repo)
+    finish(repo)
     first = current_keys(repo, keys)
     rotate(repo)
+    finish(repo)
     return first, current_keys(repo, keys)
 
 
@@ -293,8 +297,10 @@ def test_revoke_with_grace_then_now_is_mirrored_in_the_ledger(
 ) -> None:
     configure(backend_repo, backend)
     rotate(backend_repo)
+    finish(backend_repo)
     key = current_keys(backend_repo, keys)["adminKey"]
     key_id = apikey.key_id(apikey.fingerprint(key))
+    start = git(backend_repo, "rev-parse", "HEAD").strip()
 
     result = ok(sealer(backend_repo, "keys", "revoke", ENV, key_id, "--grace", "24h", "-o", "json"))
     record = json.loads(result.stdout)
@@ -308,14 +314,17 @@ def test_revoke_with_grace_then_now_is_mirrored_in_the_ledger(
     assert in_store[key_id].status == mirrored[key_id].status == GRACE
     assert in_store[key_id].revoke_at == mirrored[key_id].revoke_at == until
 
-    text = ok(sealer(backend_repo, "keys", "revoke", ENV, key_id)).stdout
-    assert text == f"{ENV}: {key_id} is revoked\n"
+    # Each revocation lands as a commit of the ledger on a branch of its own, like a rotation.
+    assert git(backend_repo, "status", "--porcelain") == ""
+    assert git(backend_repo, "diff", "--name-only", start, "HEAD").split() == ["ledger/staging.yaml"]
+    assert git(backend_repo, "symbolic-ref", "--short", "HEAD").startswith(f"sealer/revoke-{ENV}-{key_id}-")
+    text = ok(sealer(backend_repo, "keys", "revoke", ENV, key_id, "--no-branch")).stdout
+    assert text.startswith(f"{ENV}: {key_id} is revoked\ncommit ")
     assert verify(backend_repo, key) == (1, "revoked")
     assert verify(backend_repo, current_keys(backend_repo, keys)["apiKey"]) == (0, "valid")
     assert statuses(store_of(backend_repo).list(ENV))[key_id] == REVOKED
     assert statuses(ledger_records(backend_repo, ENV))[key_id] == REVOKED
-    assert git(backend_repo, "status", "--porcelain") == " M ledger/staging.yaml\n"  # for the user to commit
-    commit_all(backend_repo, "revoke adminKey")
+    assert git(backend_repo, "status", "--porcelain") == ""
     rotate(backend_repo, "--key", "adminKey")  # a rotation after a revocation gets a new adminKey
     assert verify(backend_repo, current_keys(backend_repo, keys)["adminKey"]) == (0, "valid")
 

@@ -42,9 +42,9 @@ from repo_support import (
 )
 
 from sealer import apikey, config, forkpool, ledger, lock
-from sealer.rotation import phases, plan
 from sealer.faults import InjectedFault
 from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, utcnow
+from sealer.rotation import phases, plan
 
 STAGING_FILES = {"sealed/staging/staging.yaml", "deploy/staging/values.yaml", "ledger/staging.yaml"}
 PRODUCTION_FILES = (

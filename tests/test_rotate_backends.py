@@ -75,7 +75,13 @@ EXCEPTIONS = [
 KILLS = [
     *[
         ("auth0", point)
-        for point in ("after-register", "before-journal", "before-commit", "after-ref-move", "after-accept-one")
+        for point in (
+            "after-register",
+            "before-journal",
+            "before-commit",
+            "after-ref-move",
+            "after-accept-one",
+        )
     ],
     pytest.param("dynamodb", "after-accept-one", marks=pytest.mark.slow),
 ]
@@ -336,8 +342,8 @@ def test_a_failure_between_registration_and_the_temps_removes_the_pending_keys(
     backend_repo: Path, keys: list[Any], monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     """The keys are registered, then git cannot even start the commit: as if never run."""
-    from sealer.rotation import transaction as rotate_module
     from sealer.errors import GitError
+    from sealer.rotation import transaction as rotate_module
 
     old = prepared(backend_repo, backend_of("vault", request), keys)
     files, start, records = snapshot(backend_repo), head(backend_repo), store_of(backend_repo).list(ENV)
