@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sealer import certs, config, layout, provenance, repofiles, state
+from sealer import certs, config, git, layout, lock, provenance, repofiles, state
 from sealer.errors import BadInput
 
 if TYPE_CHECKING:
@@ -80,7 +80,8 @@ def pin(root: Path, env_name: str, pem: bytes, source: str, cluster: str | None 
         return PinResult(env.name, cluster, fp, None, changed=False)
     cert_rel = layout.cert_file(env.name, cluster)
     _check_cert_path(cfg, env.name, cluster, cert_rel)
-    with config.edit(root) as doc:  # validated before it is written; the cert file follows
+    # One writer (lock), validated before it is written; the cert file follows.
+    with lock.hold(git.git_dir(root), "cert pin"), config.edit(root) as doc:
         raw_env = doc["environments"][env.name]
         _set_cluster(raw_env, env, cluster, cert_rel, fp)
     _write_cert(root / cert_rel, pem)

@@ -46,6 +46,7 @@ FAULT_POINTS = [
     "before-accept",
     "after-accept-one",
     "before-push",
+    "before-outputs",
 ]
 # The deployed phase (`sealer rotate --finish`) has its own.
 FINISH_FAULT_POINTS = ["after-activate-one"]

@@ -21,7 +21,18 @@ from fixtures_sql_stores import OUTAGES
 from sealer import apikey
 from sealer.backends import KeyStore
 from sealer.errors import EXIT_BAD_INPUT, BackendError
-from sealer.records import ACCEPTED, ACTIVE, EXPIRED, GRACE, PENDING, REVOKED, UNKNOWN, VALID, KeyRecord, utcnow
+from sealer.records import (
+    ACCEPTED,
+    ACTIVE,
+    EXPIRED,
+    GRACE,
+    PENDING,
+    REVOKED,
+    UNKNOWN,
+    VALID,
+    KeyRecord,
+    utcnow,
+)
 
 STORES = ["k8s_secrets_store", "postgres_store", "dynamo_store", "vault_store", "auth0_store"]
 NO_SERVER = ["k8s_secrets_store"]

@@ -353,9 +353,11 @@ def test_fault_exception_then_rerun(
         assert snapshot(repo, STAGING_FILES) == before and head(repo) == start and branch(repo) == "main"
         assert stray_temps(repo) == [] and not (repo / ".git" / "sealer-rotation.json").exists()
         assert active(ledger_records(repo, "staging")) == old
-    elif point == "before-accept":  # committed; the store step is left to the journal: exit 4
+    elif point in ("before-accept", "before-outputs"):  # committed; a step left to the journal: exit 4
         assert result.exit_code == 4, (result.output, result.exception)
-        assert "not finished: store: injected fault at before-accept" in result.stderr
+        assert f"not finished: {'store' if point == 'before-accept' else 'outputs'}: injected fault" in (
+            result.stderr
+        )
         assert _assert_all_or_nothing(repo, before) and head(repo) != start
         assert git(repo, "status", "--porcelain") == "" and (repo / ".git" / "sealer-rotation.json").exists()
     else:  # not reached, or past the ref move (rolled forward at once): the rotation finished
@@ -472,7 +474,7 @@ def _fault_with_store(
         if point in BEFORE_COMMIT:  # rolled back, the pending keys removed
             assert isinstance(result.exception, InjectedFault), result.output
         else:  # past the ref move: rolled forward, or the store step left for the re-run (exit 4)
-            want = 4 if point in ("before-accept", "after-accept-one") else 0
+            want = 4 if point in ("before-accept", "after-accept-one", "before-outputs") else 0
             assert result.exit_code == want, (point, result.output, result.exception)
     _assert_all_or_nothing(repo, before)
     _check_store_safe(repo, old.key_id)

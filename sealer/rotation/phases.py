@@ -22,7 +22,7 @@ from typing import Any
 
 from sealer import faults, git, journal, layout, ledger, lock, repofiles, templating
 from sealer.config import Config, Environment
-from sealer.errors import BackendError, BadInput, SealerError
+from sealer.errors import BackendError, BadInput, PartlyDone, SealerError
 from sealer.journal import Journal
 from sealer.records import KeyRecord, plan_revoke, utcnow
 from sealer.rotation import plan as planning
@@ -91,6 +91,7 @@ class FinishResult:
 
 def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> RotationResult:
     """Run a rotation; with a journal left by an interrupted run, finish that one instead."""
+    faults.arm()
     root, git_dir = cfg.root, git.git_dir(cfg.root)
     now = now or utcnow()
     with lock.hold(git_dir):
@@ -111,7 +112,25 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> Rot
         if dirty:
             raise BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
         transaction.sweep_temps(root, git_dir)
-        return _apply(cfg, git_dir, plans, request, branch, result)
+        try:
+            return _apply(cfg, git_dir, plans, request, branch, result)
+        except KeyboardInterrupt:
+            _interrupted_past_the_commit(root, git_dir)
+            raise
+
+
+def _interrupted_past_the_commit(root: Path, git_dir: Path) -> None:
+    """SIGINT once the ref moved: nothing is undone, and the exit code (4) says so."""
+    try:
+        entry = journal.load(git_dir)
+    except SealerError:
+        return
+    if entry is not None and (entry.phase == journal.COMMITTED or transaction.landed(root, entry)):
+        where = entry.branch or "the current branch"
+        raise PartlyDone(
+            f"interrupted after the rotation was committed on {where}: run `sealer rotate --resume` "
+            "(or plain `sealer rotate`) to finish it"
+        ) from None
 
 
 def resume(cfg: Config) -> RotationResult | None:
@@ -194,16 +213,13 @@ def roll_forward(
         steps.append(("store", lambda: _revoke(stores, commit, entry, cfg)))
     if entry.push:
         steps.append(("push", lambda: _push(root, entry)))
+    result = RotationResult.from_dict({**entry.result, "commit": commit, "resumed": resumed})
+    steps.append(("outputs", lambda: _outputs(root, result, entry.pr_body)))
     left = _run_steps(steps)
-    entry.result.update(commit=commit, accepted=accepted, left=left, index_synced="index" not in left)
-    result = RotationResult.from_dict({**entry.result, "resumed": resumed})
-    try:
-        result.pr_body_file = _write_outputs(root, result, entry.pr_body)
-    except OSError as err:
-        result.left.append(f"outputs: cannot write {layout.out_path(root)}: {err.strerror}")
-    if result.left:
-        entry.result["left"] = result.left
-        journal.save(git_dir, entry)
+    result.accepted, result.left = accepted, left
+    entry.result.update(index_synced=not any(item.startswith("index:") for item in left))
+    if left:
+        journal.save(git_dir, entry)  # the next run (or --resume) redoes every step: each is idempotent
     else:
         journal.clear(git_dir)
     return result
@@ -214,9 +230,11 @@ def _run_steps(steps: list[Step]) -> list[str]:
     for index, (name, step) in enumerate(steps):
         try:
             step()
-        except (SealerError, OSError, faults.InjectedFault) as err:
+        except (SealerError, faults.InjectedFault) as err:
             left.append(f"{name}: {err}")
-        except KeyboardInterrupt:
+        except OSError as err:
+            left.append(f"{name}: {err.strerror or err}" + (f": {err.filename}" if err.filename else ""))
+        except KeyboardInterrupt:  # past the point of no return: stop, say what is left
             left += [f"{later}: interrupted" for later, _ in steps[index:]]
             break
     return left
@@ -248,6 +266,11 @@ def _report(root: Path, entry: Journal, resumed: bool) -> RotationResult:
     result = RotationResult.from_dict({**entry.result, "resumed": resumed, "commit": None})
     result.pr_body_file = _write_outputs(root, result, entry.pr_body)
     return result
+
+
+def _outputs(root: Path, result: RotationResult, body: str) -> None:
+    faults.point("before-outputs")
+    result.pr_body_file = _write_outputs(root, result, body)
 
 
 def _write_outputs(root: Path, result: RotationResult, body: str) -> str:
