@@ -60,17 +60,20 @@ def arm() -> None:
     sys.settrace(_enter)
     frame = sys._getframe(1)
     while frame is not None:  # the frames running already: their next lines count too
-        if frame.f_code.co_filename.startswith(_PACKAGE):
+        if _enter(frame, "call", None):
             frame.f_trace = _line
         frame = frame.f_back  # type: ignore[assignment]
 
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# Not counted: this file, and the entry point's last lines (its exception handlers and return),
+# where no Python program can keep a SIGINT from ending in a traceback.
+_UNCOUNTED = {__file__, os.path.join(_PACKAGE, "__main__.py"), os.path.join(_PACKAGE, "cli", "__init__.py")}
 
 
 def _enter(frame: FrameType, event: str, arg: object) -> Any:
     name = frame.f_code.co_filename
-    return _line if name.startswith(_PACKAGE) and name != __file__ else None
+    return _line if name.startswith(_PACKAGE) and name not in _UNCOUNTED else None
 
 
 def _line(frame: FrameType, event: str, arg: object) -> Any:

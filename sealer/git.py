@@ -159,11 +159,12 @@ class Commit:
         self.settle(commit, branch)
         return commit
 
-    def move(self, message: str, branch: str | None) -> str:
-        """Write the commit and move the branch to it (the point of no return); `settle` then
-        points HEAD at a new branch and syncs the index."""
+    def move(self, message: str, branch: str | None, base: str | None = None) -> str:
+        """Write the commit on top of `base` (default: HEAD now) and move the branch to it,
+        checked: a current branch that moved away from `base` meanwhile refuses (the point of no
+        return is this ref move); `settle` then points HEAD at a new branch and syncs the index."""
         try:
-            parent = head(self.root)
+            parent = base or head(self.root)
             target = f"refs/heads/{branch}" if branch else _current_ref(self.root)
             author, committer = _idents(self.root)
             text = message.encode()

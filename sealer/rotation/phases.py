@@ -277,6 +277,9 @@ def _write_outputs(root: Path, result: RotationResult, body: str) -> str:
     """The PR description and the JSON beside it, for the pipeline that opens the pull request."""
     out = layout.out_path(root)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".*.tmp"):  # an atomic write killed midway (sealer's own folder)
+        if stale.is_file() and not stale.is_symlink():
+            stale.unlink()
     stem = (result.branch or f"rotate-{result.commit[:12] if result.commit else 'uncommitted'}").replace(
         "/", "-"
     )

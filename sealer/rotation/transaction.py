@@ -56,7 +56,7 @@ def run(
             journal.save(git_dir, entry)
             return entry
         with _sigint_held():
-            entry.commit = commit.move(entry.message, entry.branch)
+            entry.commit = commit.move(entry.message, entry.branch, entry.parent)
             faults.point("after-ref-move")
             _mark_committed(git_dir, entry)
     except BaseException:
