@@ -66,9 +66,13 @@ def keys_list(env: str, output: str) -> int:
 
     records = store_admin.store_for(config.load(), env).list(env)
     rows = [r.as_dict() for r in records]
+    from sealer.status import PHASES
+
+    for row in rows:
+        row["phase"] = PHASES.get(row["status"], row["status"])
     text = "\n".join(
         f"{r['key_id']}  {r['name']:<12} {r['status']:<8} created {r['created']}  "
-        f"expires {r['expires'] or '-'}  sha256 {r['fingerprint'][:12]}"
+        f"expires {r['expires'] or '-'}  sha256 {r['fingerprint'][:12]}  ({r['phase']})"
         for r in rows
     )
     emit(rows, output, text or f"{env}: no keys")
@@ -144,7 +148,8 @@ def status(env: str, kubeconfig: str | None, context: str | None, output: str) -
 
     report = status.compare(config.load(), env, kubeconfig, context)
     text = "\n".join(
-        f"{r['entry']}: {r['state']} (cluster {r['live_key_id'] or '-'}, ledger {r['ledger_key_id'] or '-'})"
+        f"{r['entry']}: {r['state']} (cluster {r['live_key_id'] or '-'}, ledger {r['ledger_key_id'] or '-'}; "
+        f"{r['phase']})"
         for r in report["entries"]
     )
     emit(report, output, text)
