@@ -549,3 +549,43 @@ def test_a_failure_right_after_the_commit_rolls_forward(
     assert head(backend_repo) != start and git(backend_repo, "status", "--porcelain") == ""
     assert not journal_exists(backend_repo)
     assert_accepted(backend_repo, old, keys)
+
+
+# -- the deployed phase: a store outage, an exception, a SIGKILL between activations --------------
+
+
+def test_finish_with_the_store_down_is_partly_done_then_rerun(
+    backend_repo: Path, outage_backend: Backend, keys: list[Any]
+) -> None:
+    outage = outage_backend.outage
+    assert outage
+    old = prepared(backend_repo, outage_backend, keys)
+    rotate(backend_repo)
+    outage.down()
+    line = one_line_error(sealer(backend_repo, "rotate", "--finish"), 4)
+    assert line.startswith(f"sealer: the finish is not finished: {ENV}: {outage_backend.kind}")
+    outage.up()
+    assert_accepted(backend_repo, old, keys)  # nothing changed: the old keys still serve
+    finish(backend_repo)
+    assert_finished(backend_repo, old, keys)
+
+
+@pytest.mark.parametrize("mode", ["raise", "kill"])
+def test_finish_interrupted_between_activations_then_rerun(
+    backend_repo: Path, vault_store: Any, keys: list[Any], mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = prepared(backend_repo, Backend("vault", options_of("vault", vault_store)), keys)
+    rotate(backend_repo)
+    if mode == "kill":
+        done = run_sealer(backend_repo, "rotate", "--finish", env={"SEALER_FAULT": "after-activate-one:kill"})
+        assert done.returncode == -signal.SIGKILL
+    else:
+        monkeypatch.setenv("SEALER_FAULT", "after-activate-one")
+        line = one_line_error(sealer(backend_repo, "rotate", "--finish"), 4)
+        monkeypatch.delenv("SEALER_FAULT")
+        assert "injected fault at after-activate-one" in line
+    records = store_of(backend_repo).list(ENV)
+    assert_one_active_per_name(records)  # one switched, the other not yet: never two, never none
+    assert len([r for r in records if r.status == ACCEPTED]) == len(NAMES) - 1
+    finish(backend_repo)
+    assert_finished(backend_repo, old, keys)
