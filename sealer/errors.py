@@ -44,8 +44,12 @@ class GitError(SealerError):
     """git refused (exit 2 semantics: the repo is not in a state sealer can work with)."""
 
 
+class MissingExtra(BadInput):
+    """An optional library is not installed; the message names the extra to install."""
+
+
 class PartlyDone(SealerError):
-    """Part of the work landed (a commit, a push) and the rest did not: the message says which;
-    re-running finishes it. Exit 4."""
+    """A failure after something already landed (a commit, a pushed branch, a written key):
+    the message says what landed and how to finish. Exit 4, never 2 ("nothing changed")."""
 
     exit_code = EXIT_PARTLY_DONE

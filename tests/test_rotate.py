@@ -130,9 +130,12 @@ def test_rotation_end_to_end(repo: Path, keys: list[Any]) -> None:
     )
     assert (key["name"], key["previous_key_id"]) == ("apiKey", old.key_id)
 
-    assert BRANCH_RE.fullmatch(data["branch"]) and branch(repo) == data["branch"]
-    assert head(repo) == data["commit"] and git(repo, "rev-parse", "HEAD^").strip() == main_before
-    assert git(repo, "rev-parse", "main").strip() == main_before  # main itself does not move
+    # the commit is on its own branch; the user stays on main, files as main has them
+    assert BRANCH_RE.fullmatch(data["branch"]) and branch(repo) == "main" and head(repo) == main_before
+    assert git(repo, "rev-parse", data["branch"]).strip() == data["commit"]
+    assert git(repo, "rev-parse", f"{data['branch']}^").strip() == main_before
+    assert git(repo, "status", "--porcelain") == ""
+    git(repo, "checkout", "-q", data["branch"])
     assert files_of(repo) == STAGING_FILES
     assert trailer(repo, "Sealer-Env") == ["staging"] and trailer(repo, "Sealer-Key-Id") == [key["key_id"]]
 
@@ -202,7 +205,8 @@ def test_no_branch_commits_on_the_current_branch(repo: Path) -> None:
 
 def test_named_branch_and_refused_names(repo: Path) -> None:
     assert rotate_json(repo, "staging", "--branch", "keys/staging-now")["branch"] == "keys/staging-now"
-    assert branch(repo) == "keys/staging-now"
+    assert branch(repo) == "main" and git(repo, "rev-parse", "-q", "--verify", "keys/staging-now")
+    git(repo, "checkout", "-q", "keys/staging-now")
     for name in ("keys/staging-now", "bad..name"):
         result = cli(repo, "rotate", "staging", "--branch", name)
         assert result.exit_code == 2 and "branch" in result.stderr
@@ -332,7 +336,7 @@ def _assert_all_or_nothing(repo: Path, before: dict[str, bytes | None]) -> bool:
 
 def _after_rerun(repo: Path, keys: list[Any], old_key_id: str, count: int) -> None:
     """Re-run `sealer rotate staging`: one rotation in all (`count` ledger records), consistent."""
-    result = cli(repo, "rotate", "staging")
+    result = cli(repo, "rotate", "staging", "--no-branch")
     assert result.exit_code == 0, (result.output, result.exception)
     assert_consistent(repo, "staging", keys)
     records = ledger_records(repo, "staging")
@@ -347,7 +351,7 @@ def test_fault_exception_then_rerun(
     before, old, start = snapshot(repo, STAGING_FILES), active(ledger_records(repo, "staging")), head(repo)
     count = len(ledger_records(repo, "staging")) + 1
     monkeypatch.setenv("SEALER_FAULT", point)
-    result = cli(repo, "rotate", "staging")
+    result = cli(repo, "rotate", "staging", "--no-branch")
     if point in BEFORE_COMMIT and point not in NOT_REACHED:  # rolled back: as if nothing happened
         assert isinstance(result.exception, InjectedFault), (point, result.output)
         assert snapshot(repo, STAGING_FILES) == before and head(repo) == start and branch(repo) == "main"
@@ -355,14 +359,17 @@ def test_fault_exception_then_rerun(
         assert active(ledger_records(repo, "staging")) == old
     elif point in ("before-accept", "before-outputs"):  # committed; a step left to the journal: exit 4
         assert result.exit_code == 4, (result.output, result.exception)
-        assert f"not finished: {'store' if point == 'before-accept' else 'outputs'}: injected fault" in (
-            result.stderr
+        step = (
+            "accepting the new keys" if point == "before-accept" else "writing the pull-request description"
+        )
+        assert f"{step} in the key store failed: injected fault" in result.stderr or (
+            f"{step} failed: injected fault" in result.stderr
         )
         assert _assert_all_or_nothing(repo, before) and head(repo) != start
         assert git(repo, "status", "--porcelain") == "" and (repo / ".git" / "sealer-rotation.json").exists()
     else:  # not reached, or past the ref move (rolled forward at once): the rotation finished
         assert result.exit_code == 0, (point, result.output, result.exception)
-        assert len(ledger_records(repo, "staging")) == count and branch(repo) != "main"
+        assert len(ledger_records(repo, "staging")) == count
         assert not (repo / ".git" / "sealer-rotation.json").exists()
         assert_consistent(repo, "staging", keys)
         return
@@ -391,7 +398,9 @@ def test_git_failing_to_store_the_commit_rolls_everything_back(repo: Path, keys:
 def test_fault_sigkill_then_rerun(repo: Path, keys: list[Any], point: str) -> None:
     before, old, start = snapshot(repo, STAGING_FILES), active(ledger_records(repo, "staging")), head(repo)
     count = len(ledger_records(repo, "staging")) + 1
-    done = run_sealer(repo, "rotate", "staging", env={"SEALER_TEST": "1", "SEALER_FAULT": f"{point}:kill"})
+    done = run_sealer(
+        repo, "rotate", "staging", "--no-branch", env={"SEALER_TEST": "1", "SEALER_FAULT": f"{point}:kill"}
+    )
     killed = done.returncode == -signal.SIGKILL
     assert killed == (point not in NOT_REACHED), (point, done.returncode, done.stderr)
     rotated = _assert_all_or_nothing(repo, before)
@@ -465,11 +474,11 @@ def _fault_with_store(
     assert [r.key_id for r in _store(repo).list("staging") if r.status == ACTIVE] == [old.key_id]
     reached = point not in ("before-index", "before-push")
     if mode == "kill":
-        done = run_sealer(repo, "rotate", "staging", env={"SEALER_FAULT": f"{point}:kill"})
+        done = run_sealer(repo, "rotate", "staging", "--no-branch", env={"SEALER_FAULT": f"{point}:kill"})
         assert done.returncode == (-signal.SIGKILL if reached else 0), (done.returncode, done.stderr)
     else:
         monkeypatch.setenv("SEALER_FAULT", point)
-        result = cli(repo, "rotate", "staging")
+        result = cli(repo, "rotate", "staging", "--no-branch")
         monkeypatch.delenv("SEALER_FAULT")
         if point in BEFORE_COMMIT:  # rolled back, the pending keys removed
             assert isinstance(result.exception, InjectedFault), result.output

@@ -277,8 +277,7 @@ def test_an_abandoned_rotation_has_its_key_revoked(
     old = prepared(backend_repo, backend, keys)
     first = ok(sealer(backend_repo, "rotate", ENV, "--branch", "sealer/first", "-o", "json"))
     first_ids = {k["key_id"] for k in json.loads(first.stdout)["keys"]}
-    git(backend_repo, "checkout", "-q", "main")
-    git(backend_repo, "reset", "-q", "--hard")
+    assert git(backend_repo, "symbolic-ref", "--short", "HEAD").strip() == "main"  # you stay on main
     statuses = {r.key_id: r.status for r in store_of(backend_repo).list(ENV)}
     assert {statuses[i] for i in first_ids} == {ACCEPTED}
     finish(backend_repo)  # the branch still exists: an open pull request, left alone
@@ -288,9 +287,9 @@ def test_an_abandoned_rotation_has_its_key_revoked(
     assert {r.key_id: r.status for r in store_of(backend_repo).list(ENV) if r.key_id in first_ids} == {
         i: REVOKED for i in first_ids
     }
+    git(backend_repo, "branch", "-q", "-D", "sealer/first")  # its pull request closed
     second = ok(sealer(backend_repo, "rotate", ENV, "--branch", "sealer/second", "-o", "json"))
     second_ids = {k["key_id"] for k in json.loads(second.stdout)["keys"]}
-    git(backend_repo, "checkout", "-q", "main")
     git(backend_repo, "branch", "-q", "-D", "sealer/second")  # closed unmerged, branch deleted
     noticed = finish(backend_repo)
     assert {a["key_id"] for a in noticed["abandoned"]} == second_ids and noticed["activated"] == []
@@ -325,7 +324,9 @@ def test_exception_at_each_step_then_rerun(
         assert not journal_exists(backend_repo) and git(backend_repo, "status", "--porcelain") == ""
         assert store_of(backend_repo).list(ENV) == records
     elif point in PARTLY:  # committed; a step waits in the journal: exit 4 "partly done"
-        assert "not finished: " in one_line_error(failed, 4)
+        line = one_line_error(failed, 4)
+        assert line.startswith(f"sealer: the rotation of {ENV} is committed on the current branch (")
+        assert "failed: injected fault at" in line and "--resume" in line
         assert head(backend_repo) != start and journal_exists(backend_repo)
     else:  # rolled forward by the same run (or never reached)
         ok(failed)
@@ -404,11 +405,15 @@ def test_store_down_at_each_step_then_rerun(
     files, start = snapshot(backend_repo), head(backend_repo)
     if point == "before-run":
         outage.down()
-    committed = point not in ("before-run", "after-register")  # the store fails past the commit: exit 4
+    landed = point not in ("before-run", "after-register")  # committed before the store went down
     with at_point(point, outage.down):
-        line = one_line_error(sealer(backend_repo, "rotate", ENV, "--no-branch"), 4 if committed else 2)
-    want = f"not finished: store: {outage_backend.kind}" if committed else f"sealer: {outage_backend.kind}"
-    assert want in line and not leaks(line, [*generated, *secrets_in_env()])
+        line = one_line_error(sealer(backend_repo, "rotate", ENV, "--no-branch"), 4 if landed else 2)
+    if landed:  # partly done: what landed, the store's one line, how to finish
+        assert line.startswith(f"sealer: the rotation of {ENV} is committed on the current branch (")
+        assert f"accepting the new keys in the key store failed: {outage_backend.kind}" in line
+    else:
+        assert line.startswith(f"sealer: {outage_backend.kind}")
+    assert not leaks(line, [*generated, *secrets_in_env()])
     outage.up()
     assert stray_temps(backend_repo) == []
     if point in ("before-run", "after-register"):  # the registration failed: nothing written
@@ -563,7 +568,7 @@ def test_finish_with_the_store_down_is_partly_done_then_rerun(
     rotate(backend_repo)
     outage.down()
     line = one_line_error(sealer(backend_repo, "rotate", "--finish"), 4)
-    assert line.startswith(f"sealer: the finish is not finished: {ENV}: {outage_backend.kind}")
+    assert line.startswith(f"sealer: the deployed phase is not finished: {ENV}: {outage_backend.kind}")
     outage.up()
     assert_accepted(backend_repo, old, keys)  # nothing changed: the old keys still serve
     finish(backend_repo)

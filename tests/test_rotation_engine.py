@@ -124,11 +124,17 @@ def _opens(key: Any, label: bytes, text: str) -> bool:
 
 
 def review_is_clean(repo: Path) -> None:
-    result = cli(repo, "review", "main", "HEAD")
+    """`sealer review` of the newest commit that changed the ledger (a rotation or revocation)."""
+    last = git(repo, "log", "-1", "--format=%H", "--", f"ledger/{ENV}.yaml").strip()
+    result = cli(repo, "review", f"{last}~1", last)
     assert result.exit_code == 0, result.output
 
 
-def assert_clean(repo: Path, keys: list[Any]) -> None:
+def assert_clean(repo: Path, keys: list[Any], on: str | None = None) -> None:
+    """Consistent, opening to the ledger's keys, reviewed clean: the checkout, or branch `on`."""
+    if on:
+        assert git(repo, "status", "--porcelain") == ""
+        git(repo, "checkout", "-q", on)
     assert_consistent(repo, ENV, keys)
     opens_to_the_ledger_key(repo, keys)
     review_is_clean(repo)
@@ -141,16 +147,23 @@ def assert_clean(repo: Path, keys: list[Any]) -> None:
 def test_index_lock_held_during_the_commit(repo: Path, keys: list[Any], branch_args: tuple[str, ...]) -> None:
     start, lock = head(repo), git_dir(repo) / "index.lock"
     with at_point("before-commit", lambda: lock.write_text("")):  # another git holds the index
-        line = exit_4(cli(repo, "rotate", ENV, *branch_args), "not finished: index:")
-    assert "commit" in line and "landed" in line and "--resume" in line
-    assert head(repo) != start and journal_of(repo)["phase"] == "committed"  # type: ignore[index]
+        line = exit_4(cli(repo, "rotate", ENV, *branch_args), "syncing your checkout failed")
+    assert "is committed on" in line and "--resume" in line
+    entry = journal_of(repo)
+    assert (
+        entry
+        and entry["phase"] == "committed"
+        and git(repo, "rev-parse", f"{entry['commit']}~1").strip() == start
+    )
     again = cli(repo, "rotate", ENV, *branch_args)  # the lock is still held: still exit 4, nothing lost
-    assert again.exit_code == 4 and git(repo, "rev-parse", "HEAD~1").strip() == start
+    assert again.exit_code == 4 and journal_of(repo) == {**entry, "result": journal_of(repo)["result"]}  # type: ignore[index]
     lock.unlink()
     done = cli(repo, "rotate", ENV, *branch_args, "-o", "json")
     assert done.exit_code == 0, done.output
-    assert json.loads(done.stdout)["resumed"] is True and git(repo, "rev-parse", "HEAD~1").strip() == start
-    assert_clean(repo, keys)
+    data = json.loads(done.stdout)
+    assert data["resumed"] is True and git(repo, "rev-parse", f"{data['commit']}~1").strip() == start
+    assert head(repo) == (start if data["branch"] else data["commit"])  # a branch of its own: you stay
+    assert_clean(repo, keys, on=data["branch"])
 
 
 def test_an_unwritable_out_folder_after_the_commit(repo: Path, keys: list[Any]) -> None:
@@ -159,7 +172,7 @@ def test_an_unwritable_out_folder_after_the_commit(repo: Path, keys: list[Any]) 
     out.parent.mkdir(exist_ok=True)
     out.write_text("a file where the folder should be\n")
     start = head(repo)
-    exit_4(cli(repo, "rotate", ENV, "--no-branch"), "not finished: outputs:")
+    exit_4(cli(repo, "rotate", ENV, "--no-branch"), "writing the pull-request description failed")
     committed = head(repo)
     assert committed != start and journal_of(repo)
     out.unlink()
@@ -172,15 +185,16 @@ def test_an_unwritable_out_folder_after_the_commit(repo: Path, keys: list[Any]) 
 def test_a_failed_push_is_finished_by_resume(repo: Path, keys: list[Any], tmp_path: Path) -> None:
     remote = tmp_path / "remote.git"
     git(repo, "remote", "add", "origin", str(remote))  # not created yet: the push fails
-    exit_4(cli(repo, "rotate", ENV, "--push", "origin"), "not finished: push:")
-    rotation_branch = branch(repo)
+    exit_4(cli(repo, "rotate", ENV, "--push", "origin"), "the push to origin failed")
+    rotation_branch = journal_of(repo)["branch"]  # type: ignore[index]
     assert rotation_branch.startswith("sealer/rotate-staging-") and journal_of(repo)
     git(tmp_path, "init", "-q", "--bare", str(remote))
     done = cli(repo, "rotate", "--resume")
     assert done.exit_code == 0, done.output
-    assert git(remote, "rev-parse", rotation_branch).strip() == head(repo) and journal_of(repo) is None
+    tip = git(repo, "rev-parse", rotation_branch).strip()
+    assert git(remote, "rev-parse", rotation_branch).strip() == tip and journal_of(repo) is None
     assert cli(repo, "rotate", "--resume").stdout == "nothing to resume\n"
-    assert_clean(repo, keys)
+    assert_clean(repo, keys, on=rotation_branch)
 
 
 def test_sigint_after_the_ref_moved_is_partly_done_and_rolled_forward(repo: Path, keys: list[Any]) -> None:
@@ -189,7 +203,9 @@ def test_sigint_after_the_ref_moved_is_partly_done_and_rolled_forward(repo: Path
 
     start = head(repo)
     with at_point("before-accept", interrupt):
-        exit_4(cli(repo, "rotate", ENV, "--no-branch"), "store: interrupted")
+        exit_4(
+            cli(repo, "rotate", ENV, "--no-branch"), "accepting the new keys in the key store was interrupted"
+        )
     assert head(repo) != start and journal_of(repo)
     assert cli(repo, "rotate", ENV, "--no-branch").exit_code == 0
     assert git(repo, "rev-parse", "HEAD~1").strip() == start
@@ -330,7 +346,11 @@ def _lines(template: Path, tmp: Path, start: str = "") -> int:
     """How many lines of sealer's code a rotation runs (from fault point `start`)."""
     repo = copy_repo(template, tmp / f"count{start}")
     done = _sealer(
-        repo, "rotate", ENV, extra={"SEALER_SIGNAL_AT": f"count:INT:{start}" if start else "count"}
+        repo,
+        "rotate",
+        ENV,
+        "--no-branch",
+        extra={"SEALER_SIGNAL_AT": f"count:INT:{start}" if start else "count"},
     )
     assert done.returncode == 0, done.stderr
     return int(done.stderr.rsplit("sealer-lines: ", 1)[1].split()[0])
@@ -342,8 +362,8 @@ def _spread(total: int, count: int) -> list[int]:
 
 def _interrupt_then_rerun(template: Path, where: Path, spec: str) -> tuple[str, int, str, int]:
     repo = copy_repo(template, where)
-    first = _sealer(repo, "rotate", ENV, extra={"SEALER_SIGNAL_AT": spec})
-    rerun = _sealer(repo, "rotate", ENV, extra={})
+    first = _sealer(repo, "rotate", ENV, "--no-branch", extra={"SEALER_SIGNAL_AT": spec})
+    rerun = _sealer(repo, "rotate", ENV, "--no-branch", extra={})
     return spec, first.returncode, first.stderr, rerun.returncode
 
 

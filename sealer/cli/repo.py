@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from sealer.cli.common import emit, output_option
+from sealer.cli.common import emit, env_argument, envs_argument, output_option
 from sealer.errors import ConflictingOptions, PartlyDone
 
 
@@ -28,21 +28,38 @@ def _namespaces(items: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--namespace-of", "namespace_of", multiple=True, metavar="ENV=NS", help="Namespace of an environment."
 )
+@click.option(
+    "--hooks-repo",
+    metavar="URL",
+    help="Git repository pre-commit installs sealer's hooks from [default: the checkout sealer runs from].",
+)
+@click.option(
+    "--hooks-rev", metavar="REV", help="Tag or commit of --hooks-repo to pin [default: its current commit]."
+)
 @output_option
-def init(envs: tuple[str, ...], namespace_of: tuple[str, ...], output: str) -> int:
+def init(
+    envs: tuple[str, ...],
+    namespace_of: tuple[str, ...],
+    hooks_repo: str | None,
+    hooks_rev: str | None,
+    output: str,
+) -> int:
     """Make this Git repository a sealer-managed GitOps repo (writes sealer.yaml)."""
+    from sealer.hooksrepo import locate
     from sealer.init import init as run_init
 
+    namespaces = _namespaces(namespace_of)
+    hooks = locate(hooks_repo, hooks_rev)
     created = [
         str(p.relative_to(Path.cwd().resolve()))
-        for p in run_init(Path.cwd().resolve(), envs, _namespaces(namespace_of))
+        for p in run_init(Path.cwd().resolve(), envs, namespaces, hooks)
     ]
     emit({"created": created}, output, "\n".join(f"created {p}" for p in created))
     return 0
 
 
 @click.command()
-@click.argument("env")
+@env_argument
 @output_option
 def render(env: str, output: str) -> int:
     """Write ENV's Helm values files from its sealed state and ledger."""
@@ -60,7 +77,7 @@ def render(env: str, output: str) -> int:
 
 
 @click.command()
-@click.argument("envs", nargs=-1)
+@envs_argument
 @click.option(
     "--key", "keys", multiple=True, help="Only this entry (repeatable) [default: every managed key]."
 )
@@ -84,6 +101,11 @@ def render(env: str, output: str) -> int:
     help="After --push, open (or update) the pull/merge request on GitHub or GitLab (token from CI's env).",
 )
 @click.option("--dry-run", is_flag=True, help="Show what would rotate; write nothing.")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Rotate although an earlier rotation's branch is not merged yet (close its pull request).",
+)
 @click.option("--resume", is_flag=True, help="Only finish an interrupted rotation (or revocation).")
 @click.option(
     "--finish",
@@ -107,6 +129,7 @@ def rotate(
     push: str | None,
     open_pr: bool,
     dry_run: bool,
+    replace: bool,
     resume: bool,
     finish: bool,
     abandon: str | None,
@@ -114,8 +137,11 @@ def rotate(
 ) -> int:
     """Rotate API keys of ENV(s): new keys, sealed and committed, accepted beside the old ones.
 
-    After the merge, `sealer rotate --finish` activates them and revokes the old keys.
-    Exit 4: the commit landed but a later step did not (re-run to finish it).
+    The commit goes on a new branch (sealer/rotate-<env>-<utc time>) for a pull request; your
+    checkout stays on the branch you started on, files unchanged. While a rotation's branch is
+    not merged, another rotation of that environment is refused (--replace overrides). After
+    the merge, `sealer rotate --finish` (deployed) activates the new keys in an external store
+    and revokes the old ones. Exit 4: the commit landed but a later step did not (re-run).
     """
     from sealer import config
     from sealer.durations import parse_duration
@@ -133,7 +159,10 @@ def rotate(
         done = phases.abandon(cfg, abandon) if abandon else phases.finish(cfg, envs)
         emit(done.as_dict(), output, _finish_text(done))
         if done.left:
-            raise PartlyDone(_partly(done.left, "the finish"))
+            raise PartlyDone(
+                f"the deployed phase is not finished: {'; '.join(done.left)}; run "
+                "`sealer rotate --finish` again (each key it did finish stays finished)"
+            )
         return 0
     forge = _forge_for(open_pr, push, no_branch, no_commit, dry_run)
     if resume:
@@ -152,28 +181,24 @@ def rotate(
         commit=not no_commit,
         push=push,
         dry_run=dry_run,
+        replace=replace,
     )
     return _report(phases.rotate(cfg, request), output, forge, cfg)
 
 
 def _report(result: Any, output: str, forge: Any, cfg: Any) -> int:
+    from sealer.rotation import phases
+
     data = result.as_dict()
     if result.left:
         emit(_json_view(data), output, _text_view(data))
-        raise PartlyDone(_partly(result.left, f"commit {(result.commit or '')[:12]} landed, but the rest"))
+        raise PartlyDone(phases.partly_done(result))
     if forge is None or not (result.commit and result.branch):
         emit(_json_view(data), output, _text_view(data))
         return 0
     from sealer.cli.pullrequest import open_and_report
 
     return open_and_report(forge, cfg, data, _json_view(data), _text_view(data), output)
-
-
-def _partly(left: list[str], what: str) -> str:
-    return (
-        f"{what} is not finished: {'; '.join(left)}. "
-        "Run `sealer rotate --resume` (or plain `sealer rotate`) to finish"
-    )
 
 
 def _finish_text(done: Any) -> str:
@@ -225,8 +250,11 @@ def _text_view(result: dict) -> str:
         + ", ".join(f"{k['name']} {k['previous_key_id'] or '(new)'} -> {k['key_id']}" for k in e["keys"])
         for e in result["envs"]
     ]
-    if result.get("commit"):
-        lines.append(f"commit {result['commit'][:12]} on {result['branch'] or 'the current branch'}")
+    if result.get("commit") and result.get("branch"):
+        stay = f"; you are still on {result['started_on']}" if result.get("started_on") else ""
+        lines.append(f"commit {result['commit'][:12]} on branch {result['branch']}{stay}")
+    elif result.get("commit"):
+        lines.append(f"commit {result['commit'][:12]} on the current branch")
     if result.get("pr_body_file"):
         lines.append(f"pull-request description: {result['pr_body_file']}")
     return "\n".join(lines)

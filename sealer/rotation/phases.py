@@ -59,6 +59,8 @@ class RotationResult:
     pr_body_file: str | None = None
     accepted: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
+    landed: str = ""  # what is committed where, in words (for a "partly done" message)
+    started_on: str | None = None  # the user's branch: a rotation's own branch leaves it as it was
 
     def as_dict(self) -> dict[str, Any]:
         return {**vars(self), "envs": [e.as_dict() for e in self.envs]}
@@ -108,6 +110,9 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> Rot
         result = _result(plans, request, branch)
         if request.dry_run:
             return result
+        if not request.replace:
+            planning.refuse_unmerged(root, [p.env.name for p in plans])
+        result.started_on = git.current_branch(root)
         dirty = git.changed_paths(root, result.files)
         if dirty:
             raise BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
@@ -126,10 +131,11 @@ def _interrupted_past_the_commit(root: Path, git_dir: Path) -> None:
     except SealerError:
         return
     if entry is not None and (entry.phase == journal.COMMITTED or transaction.landed(root, entry)):
-        where = entry.branch or "the current branch"
+        where = f"branch {entry.branch}" if entry.branch else "the current branch"
         raise PartlyDone(
-            f"interrupted after the rotation was committed on {where}: run `sealer rotate --resume` "
-            "(or plain `sealer rotate`) to finish it"
+            f"the rotation of {', '.join(entry.envs)} is committed on {where}, but it was interrupted; "
+            "run `sealer rotate --resume` (or plain `sealer rotate`) to finish (the old keys stay valid "
+            "until then)"
         ) from None
 
 
@@ -174,7 +180,7 @@ def _apply(
         git.head(root),
         planning.commit_message(plans, request.grace),
         request.push,
-        pr_body=templating.render("pr-body.md.j2", summary=result, plans=plans, grace=request.grace),
+        pr_body=templating.render("pr-body.md.j2", summary=result, **planning.texts(plans, request.grace)),
         result=result.as_dict(),
     )
     stores = Stores(cfg)
@@ -206,18 +212,20 @@ def roll_forward(
     accepted: list[str] = []
     steps: list[Step] = []
     if not entry.result.get("index_synced", False):
-        steps.append(("index", lambda: _sync_index(root, entry)))
+        steps.append(("syncing your checkout", lambda: _sync_index(root, entry)))
     if entry.kind == journal.ROTATE:
-        steps.append(("store", lambda: accepted.extend(_accept(stores, commit, envs))))
+        accepting = "accepting the new keys in the key store"
+        steps.append((accepting, lambda: accepted.extend(_accept(stores, commit, envs))))
     else:
-        steps.append(("store", lambda: _revoke(stores, commit, entry, cfg)))
+        steps.append(("revoking the key in the key store", lambda: _revoke(stores, commit, entry, cfg)))
     if entry.push:
-        steps.append(("push", lambda: _push(root, entry)))
+        steps.append((f"the push to {entry.push}", lambda: _push(root, entry)))
     result = RotationResult.from_dict({**entry.result, "commit": commit, "resumed": resumed})
-    steps.append(("outputs", lambda: _outputs(root, result, entry.pr_body)))
+    result.landed = _landed(entry, commit)
+    steps.append(("writing the pull-request description", lambda: _outputs(root, result, entry.pr_body)))
     left = _run_steps(steps)
     result.accepted, result.left = accepted, left
-    entry.result.update(index_synced=not any(item.startswith("index:") for item in left))
+    entry.result.update(index_synced=not any(item.startswith("syncing your checkout") for item in left))
     if left:
         journal.save(git_dir, entry)  # the next run (or --resume) redoes every step: each is idempotent
     else:
@@ -231,13 +239,28 @@ def _run_steps(steps: list[Step]) -> list[str]:
         try:
             step()
         except (SealerError, faults.InjectedFault) as err:
-            left.append(f"{name}: {err}")
+            left.append(f"{name} failed: {err}")
         except OSError as err:
-            left.append(f"{name}: {err.strerror or err}" + (f": {err.filename}" if err.filename else ""))
+            where = f" ({err.filename})" if err.filename else ""
+            left.append(f"{name} failed: {err.strerror or err}{where}")
         except KeyboardInterrupt:  # past the point of no return: stop, say what is left
-            left += [f"{later}: interrupted" for later, _ in steps[index:]]
+            left += [f"{later} was interrupted" for later, _ in steps[index:]]
             break
     return left
+
+
+def _landed(entry: Journal, commit: str) -> str:
+    what = "revocation" if entry.kind == journal.REVOKE else "rotation"
+    where = f"on branch {entry.branch}" if entry.branch else "on the current branch"
+    return f"the {what} of {', '.join(entry.envs)} is committed {where} ({commit[:12]})"
+
+
+def partly_done(result: RotationResult) -> str:
+    """The "partly done" message: what landed, what did not, how to finish."""
+    return (
+        f"{result.landed}, but {'; '.join(result.left)}; run `sealer rotate --resume` (or plain "
+        "`sealer rotate`) to finish (the old keys stay valid until then)"
+    )
 
 
 def _sync_index(root: Path, entry: Journal) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 from sealer import apikey, cert_pins, forkpool, git, layout, ledger, render, repofiles, state, templating
 from sealer.config import Config, Environment
+from sealer.durations import format_duration
 from sealer.errors import BadInput
 from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso
 from sealer.sealing import CertSealer
@@ -26,6 +28,7 @@ class Request:
     commit: bool = True
     push: str | None = None
     dry_run: bool = False
+    replace: bool = False  # rotate although an earlier rotation's branch is not merged yet
 
 
 @dataclass(frozen=True)
@@ -178,8 +181,55 @@ def fresh_branch(root: Path, base: str) -> str:
     return git.check_branch_name(root, base if taken == 1 else f"{base}-{taken}")
 
 
+def texts(plans: list[EnvRotation], grace: dt.timedelta | None) -> dict[str, Any]:
+    """What the commit message and the PR description say about the keys they replace."""
+    return {
+        "plans": plans,
+        "grace": format_duration(grace) if grace else None,
+        "first_keys": not any(k.previous_key_id for p in plans for k in p.rotated),
+    }
+
+
 def commit_message(plans: list[EnvRotation], grace: dt.timedelta | None) -> str:
-    return templating.render("commit-message.txt.j2", plans=plans, grace=grace).strip() + "\n"
+    return templating.render("commit-message.txt.j2", **texts(plans, grace)).strip() + "\n"
+
+
+def refuse_unmerged(root: Path, envs: list[str]) -> None:
+    """A rotation on top of one not merged yet would stack on a stale ledger: say so instead."""
+    waiting = unmerged_rotations(root, envs)
+    if waiting:
+        env, branch = waiting[0]
+        here = git.current_branch(root) or "HEAD"
+        raise BadInput(
+            f"{env} has a rotation on branch {branch} that {here} does not hold yet: merge it first "
+            f"(or delete the branch), or give --replace to rotate again from {here} "
+            "and close its pull request"
+        )
+
+
+_KEY_ID = re.compile(r"kid_[0-9a-f]{12}")
+
+
+def unmerged_rotations(root: Path, envs: list[str]) -> list[tuple[str, str]]:
+    """(env, branch) for each local branch whose ledger of env names keys HEAD's ledger does not:
+    a rotation not merged yet (by content, so squash and rebase merges count as merged)."""
+    if git.head(root) is None:
+        return []  # nothing committed yet: nothing to merge
+    branches = git.run(root, "for-each-ref", "--no-merged=HEAD", "--format=%(refname)", "refs/heads/").split()
+    if not branches:
+        return []
+    ledgers = {env: layout.ledger_file(env) for env in envs}
+    asks = [f"HEAD:{rel}" for rel in ledgers.values()] + [
+        f"{branch}:{rel}" for branch in branches for rel in ledgers.values()
+    ]
+    found_texts = git.read_blobs(root, asks)
+    found = []
+    for env, rel in ledgers.items():
+        held = set(_KEY_ID.findall(found_texts.get(f"HEAD:{rel}", "")))
+        for branch in branches:
+            if set(_KEY_ID.findall(found_texts.get(f"{branch}:{rel}", ""))) - held:
+                found.append((env, branch.removeprefix("refs/heads/")))
+    return found
 
 
 def files_of(plans: list[EnvRotation]) -> dict[str, FileChange]:

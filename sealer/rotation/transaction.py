@@ -119,10 +119,11 @@ def landed(root: Path, entry: Journal) -> bool:
 
 
 def sync_index(root: Path, entry: Journal) -> None:
-    """HEAD on the change's branch and the index agreeing with it for the change's files."""
+    """The checkout after the change landed: on its own branch, the user's files back as HEAD has
+    them (the user stays where they were); on the current branch, the index agreeing with it."""
     paths = [f["path"] for f in entry.files]
-    if entry.branch is not None and git.current_branch(root) != entry.branch:
-        git.switch_to(root, entry.branch, paths)
+    if entry.branch is not None:
+        git.restore_from_head(root, paths)
     elif paths:
         git.run(root, "reset", "-q", "--", *paths)
 
