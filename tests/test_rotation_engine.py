@@ -325,6 +325,30 @@ def test_an_edited_journal_is_refused_and_nothing_is_written(
     assert not (repo / ".git" / "hooks" / "post-checkout").exists()
 
 
+def test_a_journal_naming_another_commit_is_refused(repo: Path, keys: list[Any]) -> None:
+    """Past the ref move the journal's commit decides what is accepted in a store and pushed:
+    it must be where the change landed (recomputed from git), or the journal is refused."""
+    lock = git_dir(repo) / "index.lock"
+    with at_point("before-commit", lambda: lock.write_text("")):
+        exit_4(cli(repo, "rotate", ENV, "--no-branch"), "syncing your checkout failed")
+    lock.unlink()
+    entry = journal_of(repo)
+    assert entry is not None
+    (git_dir(repo) / JOURNAL).write_text(json.dumps({**entry, "commit": entry["parent"]}))
+    refused = cli(repo, "rotate", ENV, "--no-branch")
+    assert refused.exit_code == 2 and "is not where its change landed" in refused.stderr
+    (git_dir(repo) / JOURNAL).write_text(json.dumps(entry))
+    assert cli(repo, "rotate", "--resume").exit_code == 0
+    assert_clean(repo, keys)
+
+
+def test_finish_refuses_to_run_on_a_rotation_branch(repo: Path) -> None:
+    data = json.loads(cli(repo, "rotate", ENV, "-o", "json").stdout)
+    git(repo, "checkout", "-q", data["branch"])
+    refused = cli(repo, "rotate", "--finish")
+    assert refused.exit_code == 2 and "run `sealer rotate --finish` on the main branch" in refused.stderr
+
+
 # -- SIGINT and SIGKILL at spread times ----------------------------------------------------------
 
 RUNS_PER_KIND = 50

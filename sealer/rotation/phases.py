@@ -337,9 +337,23 @@ def _recover(cfg: Config, git_dir: Path, entry: Journal) -> RotationResult | Non
     elif entry.phase == journal.WRITTEN:
         if not _written_committed(cfg, git_dir, entry):
             return None
-    elif entry.phase == journal.COMMITTED and not entry.commit:
-        raise BadInput("the journal of the interrupted sealer run names no commit: remove it after checking")
+    elif entry.phase == journal.COMMITTED and not _is_landed_commit(root, entry):
+        raise BadInput(
+            f"the journal of the interrupted sealer run names commit {entry.commit or '(none)'}, which "
+            f"is not where its change landed: remove {journal.path(git_dir)} after checking `git log`"
+        )
     return roll_forward(cfg, git_dir, entry, resumed=True)
+
+
+def _is_landed_commit(root: Path, entry: Journal) -> bool:
+    """The journal's commit is recomputed, not trusted: its branch's tip, or in the current
+    branch's history on top of where the change began."""
+    if not entry.commit or git.resolve_commit(root, entry.commit) != entry.commit:
+        return False
+    if entry.branch is not None:
+        return git.resolve_commit(root, f"refs/heads/{entry.branch}") == entry.commit
+    holds = git.probe(root, "merge-base", "--is-ancestor", entry.commit, "HEAD") is not None
+    return holds and git.parent_of(root, entry.commit) == entry.parent
 
 
 def _commit_files(root: Path, entry: Journal) -> str:
@@ -388,6 +402,11 @@ def finish(cfg: Config, env_names: tuple[str, ...], now: dt.datetime | None = No
     HEAD's ledger delivers, revoke the abandoned ones. Idempotent; a store that fails is named
     in `left` while the others are still finished."""
     now = now or utcnow()
+    here = git.current_branch(cfg.root) or ""
+    if here.startswith(("sealer/rotate-", "sealer/revoke-")):
+        raise BadInput(
+            f"{here} is a rotation branch: run `sealer rotate --finish` on the main branch after the merge"
+        )
     envs = [cfg.env(name) for name in env_names] if env_names else [cfg.env(n) for n in cfg.environments]
     result = FinishResult([], [])
     stores = Stores(cfg)
