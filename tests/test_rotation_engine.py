@@ -288,6 +288,42 @@ def test_revoke_racing_a_rotation(repo: Path, keys: list[Any]) -> None:
     assert git(repo, "status", "--porcelain") == ""
 
 
+REVOKE_POINTS = [
+    "before-temps",
+    "before-journal",
+    "before-rename",
+    "before-commit",
+    "after-ref-move",
+    "before-accept",
+    "before-outputs",
+]
+
+
+@pytest.mark.parametrize("point", REVOKE_POINTS)
+def test_revoke_fault_at_each_step_then_resume(
+    repo: Path, point: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`keys revoke` is the same transaction: undone before the ref moves, rolled forward after."""
+    old, start = active(ledger_records(repo, ENV)), head(repo)
+    monkeypatch.setenv("SEALER_FAULT", point)
+    result = cli(repo, "keys", "revoke", ENV, old.key_id, "--no-branch")
+    monkeypatch.delenv("SEALER_FAULT")
+    if point in REVOKE_POINTS[:4]:
+        assert isinstance(result.exception, faults.InjectedFault), result.output
+        assert head(repo) == start and journal_of(repo) is None and stray_temps(repo) == []
+        assert git(repo, "status", "--porcelain") == "" and active(ledger_records(repo, ENV)) == old
+        result = cli(repo, "keys", "revoke", ENV, old.key_id, "--no-branch")
+    elif point == "after-ref-move":
+        assert result.exit_code == 0, result.output  # rolled forward by the same run
+    else:
+        exit_4(result, "the revocation of staging is committed on the current branch")
+        assert cli(repo, "rotate", "--resume").exit_code == 0
+    assert result.exit_code in (0, 4), result.output
+    assert journal_of(repo) is None and git(repo, "status", "--porcelain") == ""
+    assert {r.key_id: r.status for r in ledger_records(repo, ENV)}[old.key_id] == "revoked"
+    assert git(repo, "log", "-1", "--format=%s").strip() == f"sealer: revoke {ENV} key {old.key_id}"
+
+
 # -- a journal is untrusted input --------------------------------------------------------------
 
 
