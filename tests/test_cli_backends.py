@@ -27,9 +27,9 @@ from backend_repo_support import (
     store_of,
     verify,
 )
-from repo_support import commit_all, git, ledger_records
+from repo_support import commit_all, git, head, ledger_records
 
-from sealer import apikey, config, yamlio
+from sealer import apikey, config, ledger, yamlio
 from sealer.backends import BACKENDS
 from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, utcnow
 
@@ -309,15 +309,17 @@ def test_revoke_with_grace_then_now_is_mirrored_in_the_ledger(
         minutes=1
     )
     assert verify(backend_repo, key) == (0, "valid")
+    # Each revocation lands as a commit of the ledger on a branch of its own, like a rotation;
+    # you stay on your branch, and an external store is revoked right after that commit.
+    revoke_branch = record["branch"]
+    assert revoke_branch.startswith(f"sealer/revoke-{ENV}-{key_id}-")
+    assert git(backend_repo, "status", "--porcelain") == "" and head(backend_repo) == start
+    assert git(backend_repo, "diff", "--name-only", start, revoke_branch).split() == ["ledger/staging.yaml"]
     in_store = {r.key_id: r for r in store_of(backend_repo).list(ENV)}
-    mirrored = {r.key_id: r for r in ledger_records(backend_repo, ENV)}
+    committed = git(backend_repo, "show", f"{revoke_branch}:ledger/{ENV}.yaml")
+    mirrored = {r.key_id: r for r in ledger.parse(ENV, committed, revoke_branch)}
     assert in_store[key_id].status == mirrored[key_id].status == GRACE
     assert in_store[key_id].revoke_at == mirrored[key_id].revoke_at == until
-
-    # Each revocation lands as a commit of the ledger on a branch of its own, like a rotation.
-    assert git(backend_repo, "status", "--porcelain") == ""
-    assert git(backend_repo, "diff", "--name-only", start, "HEAD").split() == ["ledger/staging.yaml"]
-    assert git(backend_repo, "symbolic-ref", "--short", "HEAD").startswith(f"sealer/revoke-{ENV}-{key_id}-")
     text = ok(sealer(backend_repo, "keys", "revoke", ENV, key_id, "--no-branch")).stdout
     assert text.startswith(f"{ENV}: {key_id} is revoked\ncommit ")
     assert verify(backend_repo, key) == (1, "revoked")
@@ -342,7 +344,10 @@ def test_keys_commands_with_the_gitops_default(backend_repo: Path, keys: list[An
     assert verify(backend_repo, now["apiKey"]) == (0, "valid")
     assert verify(backend_repo, first["apiKey"]) == (1, "revoked")
     key_id = apikey.key_id(apikey.fingerprint(now["apiKey"]))
-    ok(sealer(backend_repo, "keys", "revoke", ENV, key_id))
+    revoked = json.loads(ok(sealer(backend_repo, "keys", "revoke", ENV, key_id, "-o", "json")).stdout)
+    # The Git ledger is the store: the revocation takes effect when its branch is merged.
+    assert verify(backend_repo, now["apiKey"]) == (0, "valid")
+    git(backend_repo, "merge", "-q", "--ff-only", revoked["branch"])
     assert verify(backend_repo, now["apiKey"]) == (1, "revoked")
     listed = json.loads(ok(sealer(backend_repo, "keys", "list", ENV, "-o", "json")).stdout)
     assert len(listed) == 2 * len(NAMES)

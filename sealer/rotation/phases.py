@@ -225,6 +225,8 @@ def roll_forward(
     steps.append(("writing the pull-request description", lambda: _outputs(root, result, entry.pr_body)))
     left = _run_steps(steps)
     result.accepted, result.left = accepted, left
+    if entry.push and not any(item.startswith(f"the push to {entry.push}") for item in left):
+        result.landed += f" and pushed to {entry.push}"
     entry.result.update(index_synced=not any(item.startswith("syncing your checkout") for item in left))
     if left:
         journal.save(git_dir, entry)  # the next run (or --resume) redoes every step: each is idempotent
@@ -334,7 +336,8 @@ def _recover(cfg: Config, git_dir: Path, entry: Journal) -> RotationResult | Non
             entry.commit = _commit_files(root, entry)
         entry.phase, entry.result["index_synced"] = journal.COMMITTED, False
         journal.save(git_dir, entry)
-    elif entry.phase == journal.WRITTEN:
+    transaction.forget_marker(git_dir)  # a kill between the journal and the marker's removal
+    if entry.phase == journal.WRITTEN:
         if not _written_committed(cfg, git_dir, entry):
             return None
     elif entry.phase == journal.COMMITTED and not _is_landed_commit(root, entry):

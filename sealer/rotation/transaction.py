@@ -146,6 +146,11 @@ def _write_temps(
     return moves
 
 
+def forget_marker(git_dir: Path) -> None:
+    """The journal names the temps now (and has renamed them): the marker is no longer needed."""
+    (git_dir / TEMPS_MARKER).unlink(missing_ok=True)
+
+
 def sweep_temps(root: Path, git_dir: Path) -> None:
     """Remove the temps of a run killed before its journal (never renamed, never needed)."""
     marker = git_dir / TEMPS_MARKER
