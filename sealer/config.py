@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sealer import layout, repofiles, yamlio
+from sealer import layout, registry, repofiles, yamlio
 from sealer.apikey import ENV_TAG
 from sealer.backends import check_kind
 from sealer.errors import BadInput, ConfigError
@@ -58,6 +58,15 @@ class Environment:
     cert_history: tuple[str, ...] = ()  # fingerprints once pinned, now replaced
     # `sealer check` overrides for this environment: rule id -> options (sealer.policy validates them)
     policy: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def registry(self) -> registry.Settings | None:
+        """#16: how the key registry reaches the verifier; None when the store is not k8s-secrets."""
+        if self.backend_kind != "k8s-secrets":
+            return None
+        return registry.settings(
+            self.backend_options, self.namespace, registry.default_name(self.secret_name)
+        )
 
 
 @dataclass(frozen=True)
@@ -194,6 +203,7 @@ def _environment(name: str, raw: Any) -> Environment:
         raise ConfigError(f"{where}.scope", "must be strict, namespace-wide or cluster-wide")
     kind, options = _backend(raw.get("backend"), f"{where}.backend")
     rotation, lifetime = _days(raw, where)
+    options = _registry_options(name, kind, options, raw)  # #16
     history = _need(raw.get("certHistory") or [], f"{where}.certHistory", list, "a list of fingerprints")
     return Environment(
         name=name,
@@ -212,6 +222,22 @@ def _environment(name: str, raw: Any) -> Environment:
         ),
         policy=_policy(raw.get("policy"), f"{where}.policy"),
     )
+
+
+def _registry_options(name: str, kind: str, options: dict[str, str], raw: dict[str, Any]) -> dict[str, str]:
+    """#16: check the key registry's settings; a direct delivery's options carry its namespace,
+    name and environment (the store sees only its options)."""
+    if kind != "k8s-secrets":
+        return options
+    namespace, secret = str(raw.get("namespace")), str(raw.get("secretName"))
+    if not (DNS_LABEL.fullmatch(namespace) and _DNS_SUBDOMAIN.fullmatch(secret)):
+        return options  # the environment's own checks name the bad value
+    where = f"environments.{name}.backend.options"
+    found = registry.settings(options, namespace, registry.default_name(secret), where)
+    if found.delivery == registry.DIRECT:
+        filled = {"registry_namespace": found.namespace, "registry_name": found.name, "registry_env": name}
+        return {**options, **filled}
+    return options
 
 
 _LABEL = re.compile(r"[^,\x00-\x1f\x7f]{1,50}")
@@ -254,6 +280,7 @@ def parse(data: Any, root: Path) -> Config:
         pull_requests=_pull_requests(data.get("pullRequests")),
     )
     _check_values_files(cfg)
+    _check_registries(cfg)
     return cfg
 
 
@@ -267,6 +294,29 @@ def _check_values_files(cfg: Config) -> None:
             if key in seen:
                 raise ConfigError(where, f"{cluster.values_file} is also rendered by {seen[key]}")
             seen[key] = where
+
+
+def _check_registries(cfg: Config) -> None:
+    """#16: two environments publishing one registry object into one cluster (the same pinned
+    certificate, or the same kubeconfig context) would replace each other's keys."""
+    seen: dict[tuple[str, str, str, str], str] = {}
+    for env in cfg.environments.values():
+        settings = env.registry
+        if settings is None:
+            continue
+        if settings.delivery == registry.GITOPS:
+            targets: Sequence[str] = [c.fingerprint for c in env.clusters]
+        else:
+            targets = settings.contexts or ("",)
+        for target in targets:
+            key = (target, settings.kind, settings.namespace, settings.name)
+            if key in seen and seen[key] != env.name:
+                raise ConfigError(
+                    f"environments.{env.name}.backend.options",
+                    f"{settings.kind} {settings.namespace}/{settings.name} is also the key registry of "
+                    f"{seen[key]} in the same cluster",
+                )
+            seen[key] = env.name
 
 
 def load(root: Path | None = None) -> Config:

@@ -229,6 +229,11 @@ class Commit:
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.close()  # the pipe too, or it leaks (what is still buffered is moot)
+        except BrokenPipeError:
+            pass
         self._cleanup()
 
     def _send(self, data: bytes) -> None:

@@ -13,6 +13,7 @@ LEDGER_DIR = "ledger"
 CERTS_DIR = "certs"
 SEALED_DIR = "sealed"
 DEPLOY_DIR = "deploy"
+REGISTRY_DIR = "registry"  # key registries (#16): one manifest per environment and cluster
 OUT_DIR = ".sealer/out"  # pull-request descriptions and run reports; ignored by Git
 PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
 GITATTRIBUTES = ".gitattributes"
@@ -64,6 +65,18 @@ def ledger_env(rel: str) -> str | None:
 
 def ledger_path(root: Path, env: str) -> Path:
     return root / ledger_file(env)
+
+
+def registry_file(env: str, cluster: str) -> str:
+    return f"{REGISTRY_DIR}/{env}/{cluster}.yaml"
+
+
+def registry_env(rel: str) -> str | None:
+    """The environment whose registry file `rel` is, or None when `rel` is not one."""
+    parts = rel.split("/")
+    if len(parts) != 3 or parts[0] != REGISTRY_DIR or not parts[2].endswith(".yaml"):
+        return None
+    return parts[1]
 
 
 def config_path(root: Path) -> Path:

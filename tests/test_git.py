@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from repo_support import git
+from support.git import git
 
 from sealer import git as sealer_git
 from sealer.errors import BadInput, GitError

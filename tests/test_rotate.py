@@ -14,20 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from repo_support import (
+from support.cli import sealer as cli
+from support.git import branch, commit_all, git, head
+from support.isolation import isolated
+from support.repos import (
     FAULT_POINTS,
     FINISH_FAULT_POINTS,
     EnvSpec,
     active,
     all_plaintext_keys,
     assert_consistent,
-    branch,
-    cli,
-    commit_all,
     copy_repo,
-    git,
-    head,
-    isolated,
     keypairs,
     ledger_records,
     make_repo,
@@ -46,11 +43,17 @@ from sealer.faults import InjectedFault
 from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, utcnow
 from sealer.rotation import phases, plan
 
-STAGING_FILES = {"sealed/staging/staging.yaml", "deploy/staging/values.yaml", "ledger/staging.yaml"}
+STAGING_FILES = {
+    "sealed/staging/staging.yaml",
+    "deploy/staging/values.yaml",
+    "ledger/staging.yaml",
+    "registry/staging/staging.yaml",  # the key registry (#16), in the same commit as the ledger
+}
 PRODUCTION_FILES = (
     "sealed/production/production.yaml",
     "deploy/production/values.yaml",
     "ledger/production.yaml",
+    "registry/production/production.yaml",
 )
 # The GitOps store has nothing to register or accept; the index step runs only when the commit
 # could not sync it (see the index.lock tests), the push step only with --push.
@@ -326,6 +329,13 @@ def test_lock_stops_a_second_rotation(repo: Path) -> None:
 # -- fault injection: the GitOps default ------------------------------------------------------
 
 
+def staging_files(repo: Path) -> set[str]:
+    """What a rotation of staging writes: no key registry when its store is not k8s-secrets."""
+    if config.load(repo).env("staging").registry is None:
+        return STAGING_FILES - {"registry/staging/staging.yaml"}
+    return STAGING_FILES
+
+
 def _assert_all_or_nothing(repo: Path, before: dict[str, bytes | None]) -> bool:
     """The rotated files are all as they were, or all rotated. Returns True when rotated."""
     now = snapshot(repo, before)
@@ -341,7 +351,7 @@ def _after_rerun(repo: Path, keys: list[Any], old_key_id: str, count: int) -> No
     assert_consistent(repo, "staging", keys)
     records = ledger_records(repo, "staging")
     assert len(records) == count and {r.key_id: r.status for r in records}[old_key_id] == REVOKED
-    assert STAGING_FILES <= files_of(repo)
+    assert staging_files(repo) <= files_of(repo)
 
 
 @pytest.mark.parametrize("point", FAULT_POINTS)
@@ -469,7 +479,7 @@ def _check_store_final(repo: Path, old_key_id: str) -> None:
 def _fault_with_store(
     repo: Path, keys: list[Any], point: str, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    old, before = active(ledger_records(repo, "staging")), snapshot(repo, STAGING_FILES)
+    old, before = active(ledger_records(repo, "staging")), snapshot(repo, staging_files(repo))
     count = len(ledger_records(repo, "staging")) + 1
     assert [r.key_id for r in _store(repo).list("staging") if r.status == ACTIVE] == [old.key_id]
     reached = point not in ("before-index", "before-push")
@@ -573,7 +583,7 @@ def test_a_bad_environment_planned_by_a_worker_stops_the_rotation(
 
 def test_a_killed_rotation_leaves_no_temps_behind_another_env_rotation(repo: Path, keys: list[Any]) -> None:
     done = run_sealer(repo, "rotate", "staging", env={"SEALER_FAULT": "before-journal:kill"})
-    assert done.returncode == -signal.SIGKILL and len(stray_temps(repo)) == 3
+    assert done.returncode == -signal.SIGKILL and len(stray_temps(repo)) == 4  # with the registry
     assert cli(repo, "rotate", "production", "--no-branch").exit_code == 0
     assert stray_temps(repo) == []
     assert_consistent(repo, "production", keys)

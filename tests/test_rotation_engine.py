@@ -20,17 +20,15 @@ from typing import Any
 
 import pytest
 from reference import decrypt, scope_label
-from repo_support import (
+from support.cli import sealer as cli
+from support.git import branch, git, head
+from support.isolation import isolated
+from support.repos import (
     JOURNAL,
     EnvSpec,
     active,
     assert_consistent,
-    branch,
-    cli,
     copy_repo,
-    git,
-    head,
-    isolated,
     keypairs,
     ledger_records,
     make_repo,
@@ -249,7 +247,8 @@ def test_a_concurrent_git_commit_before_the_ref_moves(repo: Path, keys: list[Any
 def test_no_commit_discarded_then_rerun_rotates_afresh(repo: Path, keys: list[Any]) -> None:
     start = head(repo)
     first = json.loads(cli(repo, "rotate", ENV, "--no-commit", "-o", "json").stdout)
-    git(repo, "checkout", "--", *FILES)  # the user throws the files away
+    git(repo, "reset", "-q", "--hard")  # the user throws the files away
+    git(repo, "clean", "-fdq", "-e", ".sealer")
     done = cli(repo, "rotate", ENV, "--no-branch", "-o", "json")
     assert done.exit_code == 0, done.output
     second = json.loads(done.stdout)
@@ -277,7 +276,8 @@ def test_revoke_racing_a_rotation(repo: Path, keys: list[Any]) -> None:
         assert raced.exit_code == 2 and "another sealer rotation is running in this repo" in raced.stderr
     finally:
         os.kill(rotation.pid, signal.SIGCONT)
-    assert rotation.wait(timeout=60) == 0, rotation.stderr.read() if rotation.stderr else ""
+    _, stderr = rotation.communicate(timeout=60)  # closes the pipe too
+    assert rotation.returncode == 0, stderr
     assert_consistent(repo, ENV, keys)
     new = active(ledger_records(repo, ENV))
     assert new.key_id != old.key_id

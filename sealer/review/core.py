@@ -23,6 +23,7 @@ from sealer.review.model import (
     HAND_EDIT,
     Report,
 )
+from sealer.review.registry_check import registry_findings
 from sealer.review.revisions import (
     Side,
     changed_paths,
@@ -38,7 +39,7 @@ from sealer.review.revisions import (
 
 
 def _needed(names: list[str], base: Side, head: Side, changed: list[str]) -> set[str]:
-    paths = {p for p in changed if p.startswith(layout.SEALED_DIR + "/")}
+    paths = {p for p in changed if p.startswith((layout.SEALED_DIR + "/", layout.REGISTRY_DIR + "/"))}
     for name in names:
         paths |= env_files(base.env(name), name) | env_files(head.env(name), name)
     return paths
@@ -67,6 +68,7 @@ def review(root: Path, base: str | None = None, head: str | None = None) -> Repo
         report.changes += done.changes
         report.findings += done.findings
         report.notes += done.notes
+    report.findings += registry_findings(base_side, head_side, names, changed)  # #16
     if names:
         report.findings += duplicate_findings(_all_ledgers(root, head_rev))
     _add_history(report, root, changed, base_side, head_side)

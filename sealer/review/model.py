@@ -16,6 +16,9 @@ PIN_CHANGE = "pin-change"
 MISMATCH = "values-mismatch"
 LEDGER_ONLY = "ledger-only"
 MALFORMED = "malformed"
+REGISTRY_MISMATCH = "registry-mismatch"  # #16: a key registry the ledger does not give
+REGISTRY_TARGET_CHANGE = "registry-target-change"  # #16: a registry delivered somewhere else
+REGISTRY_ROLLBACK = "registry-rollback"  # #16: a ledger (and so its registry serial) moved backwards
 MAIN_BRANCHES = ("refs/heads/main", "refs/heads/master", "refs/remotes/origin/HEAD")
 MAX_SCAN_BYTES = 4 << 20  # plaintext scan of changed files: bigger files are not configuration
 

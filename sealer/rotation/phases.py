@@ -20,7 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sealer import faults, git, journal, layout, ledger, lock, repofiles, templating
+from sealer import (
+    faults,
+    git,
+    journal,
+    layout,
+    ledger,
+    lock,
+    registry,
+    registry_delivery,
+    repofiles,
+    templating,
+)
 from sealer.config import Config, Environment
 from sealer.errors import BackendError, BadInput, PartlyDone, SealerError
 from sealer.journal import Journal
@@ -218,6 +229,8 @@ def roll_forward(
         steps.append((accepting, lambda: accepted.extend(_accept(stores, commit, envs))))
     else:
         steps.append(("revoking the key in the key store", lambda: _revoke(stores, commit, entry, cfg)))
+    # #16: direct delivery of the key registries, from the ledger of the commit.
+    steps.append(("publishing the key registry", lambda: registry_delivery.publish(cfg, entry.envs, commit)))
     if entry.push:
         steps.append((f"the push to {entry.push}", lambda: _push(root, entry)))
     result = RotationResult.from_dict({**entry.result, "commit": commit, "resumed": resumed})
@@ -483,8 +496,12 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
         new_records = [changed if r.key_id == request.key_id else r for r in ledger.load(root, env.name)]
         old_text = repofiles.read_text_if_exists(root / rel)
         files = {rel: (ledger.dump(env.name, new_records), old_text)}
-        if git.changed_paths(root, [rel]):
-            raise BadInput(f"uncommitted changes in {rel}: commit or stash them first")
+        clusters = [c.name for c in env.clusters]  # #16: the GitOps key registries follow the ledger
+        for path, data in registry.files(env.name, clusters, env.registry, new_records).items():
+            files[path] = (data.decode(), repofiles.read_text_if_exists(root / path))
+        dirty = git.changed_paths(root, list(files))
+        if dirty:
+            raise BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
         now = utcnow()
         branch = None
         if not request.no_branch:
@@ -499,7 +516,7 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
             f"sealer: revoke {env.name} key {request.key_id}\n\n"
             f"Sealer-Env: {env.name}\nSealer-Key-Id: {request.key_id}\n"
         )
-        result = RotationResult(branch, None, False, [], [rel])
+        result = RotationResult(branch, None, False, [], sorted(files))
         entry = Journal(
             journal.REVOKE,
             journal.PREPARED,

@@ -9,7 +9,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sealer import apikey, cert_pins, forkpool, git, layout, ledger, render, repofiles, state, templating
+from sealer import (
+    apikey,
+    cert_pins,
+    forkpool,
+    git,
+    layout,
+    ledger,
+    registry,
+    render,
+    repofiles,
+    state,
+    templating,
+)
 from sealer.config import Config, Environment
 from sealer.durations import format_duration
 from sealer.errors import BadInput
@@ -126,6 +138,9 @@ def plan_env(
         plan.files[cluster.values_file] = render.values_text(cfg.root, env, cluster, doc, records)
     rel = layout.ledger_file(env.name)
     plan.files[rel] = (ledger.dump(env.name, records), repofiles.read_text_if_exists(cfg.root / rel))
+    # #16: the key registries the new ledger gives, committed with it (GitOps delivery).
+    for rel, data in registry.files(env.name, [c.name for c in env.clusters], env.registry, records).items():
+        plan.files[rel] = (data.decode(), repofiles.read_text_if_exists(cfg.root / rel))
     return plan
 
 
@@ -246,4 +261,5 @@ def allowed_paths(cfg: Config, env_names: list[str]) -> set[str]:
         for cluster in env.clusters:
             paths.add(layout.sealed_file(env.name, cluster.name))
             paths.add(cluster.values_file)
+        paths.update(registry.files(env.name, [c.name for c in env.clusters], env.registry, []))  # #16
     return paths
