@@ -24,6 +24,11 @@ def cert_file(env: str, cluster: str) -> str:
     return f"{CERTS_DIR}/{env}.pem" if cluster == env else f"{CERTS_DIR}/{env}-{cluster}.pem"
 
 
+def added_cert_file(env: str, cluster: str, fingerprint: str) -> str:
+    """Where a certificate added to a cluster's set is kept (a renewed controller key)."""
+    return f"{cert_file(env, cluster)[: -len('.pem')]}-{fingerprint[:12]}.pem"
+
+
 def values_file(env: str, cluster: str) -> str:
     return (
         f"{DEPLOY_DIR}/{env}/values.yaml" if cluster == env else f"{DEPLOY_DIR}/{env}/values-{cluster}.yaml"

@@ -14,6 +14,7 @@ from sealer import apikey, hybrid, layout, provenance, state
 from sealer.config import Cluster, Environment
 from sealer.errors import SealerError
 from sealer.records import ACTIVE, PENDING, KeyRecord, iso
+from sealer.review import certset
 from sealer.review.model import (
     DUPLICATE,
     HAND_EDIT,
@@ -146,6 +147,8 @@ class EnvReview:
                 self.find(code, layout.CONFIG_FILE, None, f"{what} changed from {was} to {now}")
 
     def check_pins(self, old: Environment | None, new: Environment | None) -> None:
+        for code, path, message in certset.set_findings(old, new, self.head.files):  # #15
+            self.find(code, path, None, message)
         before = {c.name: c.fingerprint for c in old.clusters} if old else {}
         for cluster in new.clusters if new else ():
             was = before.get(cluster.name)
@@ -158,8 +161,8 @@ class EnvReview:
                     PIN_CHANGE,
                     layout.CONFIG_FILE,
                     None,
-                    f"{cluster.name}: pinned certificate changed from {(was or 'none')[:16]}… to "
-                    f"{cluster.fingerprint[:16]}…: verify the new certificate out of band",
+                    f"{cluster.name}: sealing certificate (sealWith) changed from {(was or 'none')[:16]}… "
+                    f"to {cluster.fingerprint[:16]}…: verify the new certificate out of band",
                 )
 
     def check_target(self, path: str, old_doc: dict[str, Any] | None, new_doc: dict[str, Any] | None) -> None:
@@ -194,7 +197,10 @@ class EnvReview:
             (path, encrypted(old_doc), encrypted(new_doc)),
             (values_file, values_encrypted(self.base.values(values_file)), values_encrypted(new_values)),
         )
-        self.check_ciphertext(cluster, sides)
+        claims = provenance.sealed_with(
+            ((new_doc or {}).get("metadata") or {}).get("annotations"), {e for _, _, n in sides for e in n}
+        )
+        self.check_ciphertext(cluster, sides, claims)
         entries = sorted({entry for _, old, new in sides for entry in (*old, *new)})
         changed = [e for e in entries if any(old.get(e) != new.get(e) for _, old, new in sides)]
         sealed_with = provenance.sealed_with(
@@ -209,14 +215,24 @@ class EnvReview:
         return set(changed)
 
     def check_ciphertext(
-        self, cluster: str, sides: tuple[tuple[str, dict[str, str], dict[str, str]], ...]
+        self,
+        cluster: str,
+        sides: tuple[tuple[str, dict[str, str], dict[str, str]], ...],
+        claims: dict[str, str],
     ) -> None:
-        """Every value at HEAD must be well-formed ciphertext for a key of the pinned size."""
+        """Every value at HEAD must be well-formed ciphertext for a key of the size of the
+        certificate its annotation claims, and that claim must name a certificate of the set."""
         pin = self.pin(cluster)
-        size = modulus_bytes(self.head.files.get(pin.cert)) if pin else None
+        default = modulus_bytes(self.head.files.get(pin.cert)) if pin else None
         for path, _, new in sides:
             for entry, value in new.items():
-                problem = value_problem(value, size)
+                size = certset.claimed_size(pin, claims.get(entry, provenance.UNKNOWN), self.head.files)
+                if size == 0:
+                    claim = claims[entry]
+                    self.find(
+                        UNPINNED, path, entry, f"{entry} claims certificate {claim[:16]}…, not in the set"
+                    )
+                problem = value_problem(value, size or default)
                 if problem:
                     self.find(problem[0], path, entry, f"{entry} {problem[1]}")
 
@@ -327,7 +343,7 @@ class EnvReview:
                 path,
                 entry,
                 f"{entry}: sealed with certificate {cert[:16]}…, "
-                f"not the one pinned for {self.name}/{cluster}",
+                f"not the sealing certificate (sealWith) of {self.name}/{cluster}",
             )
         pin = self.pin(cluster)
         if fresh is not None and pin is not None and pin.fingerprint not in fresh.sealed_with:

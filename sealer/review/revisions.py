@@ -151,7 +151,8 @@ def env_files(env: Environment | None, name: str) -> set[str]:
         return {layout.ledger_file(name)}
     files = {env.values_file, layout.ledger_file(name)}
     for cluster in env.clusters:
-        files |= {layout.sealed_file(name, cluster.name), cluster.values_file, cluster.cert}
+        files |= {layout.sealed_file(name, cluster.name), cluster.values_file}
+        files |= {held.cert for held in cluster.cert_set}  # every certificate of the set (#15)
         files.add(layout.registry_file(name, cluster.name))  # #16
     return files
 

@@ -174,6 +174,7 @@ def targets(cfg: Config, request: Request, now: dt.datetime) -> list[Target]:
         records = ledger.load(cfg.root, env.name)
         if request.due:
             due = set(due_keys(env, records, now))
+            due |= set(cert_pins.reseal_due(cfg.root, env, now))  # #15: sealed with an older cert
             names = [n for n in names if n in due]
         if names:
             found.append(Target(env, names, records))

@@ -331,7 +331,7 @@ TAMPERING = [
     ),
     (namespace_changed_in_sealed_secret, {"namespace-change"}),
     (values_disagree_with_sealed_file, {"values-mismatch", "hand-edit"}),  # an old ciphertext put back
-    (pin_replaced, {"pin-change", "unpinned-cert"}),  # the rotated entry used the old pin
+    (pin_replaced, {"cert-added", "pin-change", "unpinned-cert"}),  # the rotated entry used the old pin
     (registry_lists_another_key, {"registry-mismatch"}),
     (registry_rolled_back, {"registry-mismatch"}),
     (registry_moved_to_another_namespace, {"registry-mismatch"}),
