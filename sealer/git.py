@@ -164,6 +164,7 @@ class Commit:
         self._paths: list[str] = []  # mark of path i: i + 2 (mark 1 is the commit)
         self._changes: list[str] = []
         self._modes: list[str] = []  # #13: the file mode of each path, as the working tree has it
+        self._by_mark: dict[str, str] = {}
 
     def add(self, rel: str, data: bytes | None, executable: bool = False) -> None:
         """`rel` holds `data` in the commit (mode 100755 when `executable`); None deletes it."""
@@ -178,8 +179,16 @@ class Commit:
 
     def finish(self, message: str, branch: str | None) -> str:
         """Commit on `branch` (new) or the current branch; returns the commit id."""
+        commit = self.move(message, branch)
+        self.settle(commit, branch)
+        return commit
+
+    def move(self, message: str, branch: str | None, base: str | None = None) -> str:
+        """Write the commit on top of `base` (default: HEAD now) and move the branch to it,
+        checked: a current branch that moved away from `base` meanwhile refuses (the point of no
+        return is this ref move); `settle` then points HEAD at a new branch and syncs the index."""
         try:
-            parent = head(self.root)
+            parent = base or head(self.root)
             target = f"refs/heads/{branch}" if branch else _current_ref(self.root)
             author, committer = _idents(self.root)
             text = message.encode()
@@ -199,10 +208,16 @@ class Commit:
         except GitError:
             run(self.root, "update-ref", "-d", SCRATCH_REF)  # the branch moved or exists: leave no trace
             raise
+        self._by_mark = by_mark
+        return commit
+
+    def settle(self, commit: str, branch: str | None) -> None:
+        """After `move`: HEAD on the new branch, the index agreeing with the commit."""
+        by_mark = self._by_mark
         if branch:
             # The commit lives on its own branch; the user stays where they were, as they were.
             restore_from_head(self.root, self._paths)
-            return commit
+            return
         # The user's index now agrees with the new HEAD for these paths (their other entries stay).
         info = "".join(
             f"{m} {by_mark[f':{n}']}\t{_quote(p)}\n"
@@ -211,7 +226,6 @@ class Commit:
             for n, (p, m) in enumerate(zip(self._paths, self._modes, strict=True), start=2)
         )
         run(self.root, "update-index", "--index-info", stdin=info)
-        return commit
 
     def abort(self) -> None:
         if self._proc.poll() is None:
@@ -327,6 +341,24 @@ def _current_ref(root: Path) -> str:
     if ref.returncode:
         raise _refused(["symbolic-ref"], ref)
     return ref.stdout.decode().strip()
+
+
+def parent_of(root: Path, rev: str) -> str | None:
+    """The first parent of `rev` (None for a root commit or an unknown rev)."""
+    return resolve_commit(root, f"{rev}^")
+
+
+def message_of(root: Path, rev: str) -> str:
+    return run(root, "log", "-1", "--format=%B", rev)
+
+
+def refs_holding(root: Path, text: str, path: str) -> list[str]:
+    """The local and remote-tracking branches whose `path` contains `text` (a key id)."""
+    refs = run(root, "for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes").split()
+    if not refs:
+        return []
+    done = _call(root, ("grep", "-l", "-F", "-e", text, *refs, "--", path))
+    return [line.split(":", 1)[0] for line in done.stdout.decode().splitlines() if line]
 
 
 def push(root: Path, remote: str, branch: str) -> None:

@@ -29,6 +29,7 @@ from sealer.records import (
     KeyRecord,
     must_remove,
     oldest_first,
+    plan_accept,
     plan_activate,
     plan_revoke,
     utcnow,
@@ -59,6 +60,12 @@ class K8sSecretsStore:
                 raise BackendError(f"k8s-secrets: {record.env}: key {record.key_id} is registered already")
             records.append(record.with_status(PENDING))
         log.debug("k8s-secrets: registered %s for %s/%s", record.key_id, record.env, record.name)
+
+    def accept(self, env_name: str, key_id: str) -> None:
+        with self._editing(env_name) as records:
+            found = next((known for known in records if known.key_id == key_id), None)
+            changed = plan_accept(found, env_name, key_id)
+            _apply(records, [changed] if changed else [])
 
     def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
         with self._editing(env_name, publish=True) as records:
