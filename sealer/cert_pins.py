@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sealer import certs, config, layout, provenance, repofiles, state
+from sealer import certs, config, git, layout, lock, provenance, repofiles, state
 from sealer.config import HeldCert
 from sealer.errors import BadInput
 
@@ -128,7 +128,8 @@ def pin(
     cert_rel = held.cert if held else _new_cert_file(env.name, cluster, fp, current)
     _check_cert_path(cfg, env.name, cluster, cert_rel)
     added = (today or dt.datetime.now(dt.timezone.utc).date()).isoformat()
-    with config.edit(root) as doc:  # validated before it is written; the cert file follows
+    # One writer (lock), validated before it is written; the cert file follows.
+    with lock.hold(git.git_dir(root), "cert pin"), config.edit(root) as doc:
         raw_env = doc["environments"][env.name]
         _set_cluster(raw_env, env, cluster, HeldCert(cert_rel, fp, added), seals)
     if held is None or not _holds(root / cert_rel, fp):
@@ -153,7 +154,7 @@ def remove(root: Path, env_name: str, fingerprint: str, cluster: str | None = No
         raise BadInput(
             f"{env.name}/{name}: {held.fingerprint[:16]}… seals (sealWith): add the new certificate first"
         )
-    with config.edit(root) as doc:
+    with lock.hold(git.git_dir(root), "cert remove"), config.edit(root) as doc:
         raw_env = doc["environments"][env.name]
         item = next(i for i in raw_env["clusters"] if i.get("name") == name)
         item["certs"] = [c for c in item["certs"] if c.get("fingerprint") != held.fingerprint]
@@ -166,7 +167,7 @@ def remove(root: Path, env_name: str, fingerprint: str, cluster: str | None = No
         for cl in e.clusters
         for c in cl.cert_set
     ):
-        (root / held.cert).unlink(missing_ok=True)
+        repofiles.remove(root / held.cert)  # #13: never through a symlinked folder
     return PinResult(env.name, name, held.fingerprint, None, changed=True, sealing=False)
 
 
@@ -199,7 +200,6 @@ def _check_cert_path(cfg: config.Config, env: str, cluster: str, cert_rel: str) 
 
 
 def _write_cert(path: Path, pem: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     repofiles.write(path, pem)
 
 

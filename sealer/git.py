@@ -163,21 +163,32 @@ class Commit:
         _widen_pipe(self._proc.stdin)
         self._paths: list[str] = []  # mark of path i: i + 2 (mark 1 is the commit)
         self._changes: list[str] = []
+        self._modes: list[str] = []  # #13: the file mode of each path, as the working tree has it
+        self._by_mark: dict[str, str] = {}
 
-    def add(self, rel: str, data: bytes | None) -> None:
-        """`rel` holds `data` in the commit; None deletes it."""
+    def add(self, rel: str, data: bytes | None, executable: bool = False) -> None:
+        """`rel` holds `data` in the commit (mode 100755 when `executable`); None deletes it."""
         self._paths.append(rel)
+        self._modes.append("100755" if executable else "100644")
         if data is None:
             self._changes.append(f"D {_quote(rel)}\n")
             return
         mark = len(self._paths) + 1
         self._send(b"blob\nmark :%d\ndata %d\n%s\n" % (mark, len(data), data))
-        self._changes.append(f"M 100644 :{mark} {_quote(rel)}\n")
+        self._changes.append(f"M {self._modes[-1]} :{mark} {_quote(rel)}\n")
 
     def finish(self, message: str, branch: str | None) -> str:
         """Commit on `branch` (new) or the current branch; returns the commit id."""
+        commit = self.move(message, branch)
+        self.settle(commit, branch)
+        return commit
+
+    def move(self, message: str, branch: str | None, base: str | None = None) -> str:
+        """Write the commit on top of `base` (default: HEAD now) and move the branch to it,
+        checked: a current branch that moved away from `base` meanwhile refuses (the point of no
+        return is this ref move); `settle` then points HEAD at a new branch and syncs the index."""
         try:
-            parent = head(self.root)
+            parent = base or head(self.root)
             target = f"refs/heads/{branch}" if branch else _current_ref(self.root)
             author, committer = _idents(self.root)
             text = message.encode()
@@ -197,19 +208,24 @@ class Commit:
         except GitError:
             run(self.root, "update-ref", "-d", SCRATCH_REF)  # the branch moved or exists: leave no trace
             raise
+        self._by_mark = by_mark
+        return commit
+
+    def settle(self, commit: str, branch: str | None) -> None:
+        """After `move`: HEAD on the new branch, the index agreeing with the commit."""
+        by_mark = self._by_mark
         if branch:
             # The commit lives on its own branch; the user stays where they were, as they were.
             restore_from_head(self.root, self._paths)
-            return commit
+            return
         # The user's index now agrees with the new HEAD for these paths (their other entries stay).
         info = "".join(
-            f"100644 {by_mark[f':{n}']}\t{_quote(p)}\n"
+            f"{m} {by_mark[f':{n}']}\t{_quote(p)}\n"
             if f":{n}" in by_mark
             else f"0 {_null_oid(commit)}\t{_quote(p)}\n"
-            for n, p in enumerate(self._paths, start=2)
+            for n, (p, m) in enumerate(zip(self._paths, self._modes, strict=True), start=2)
         )
         run(self.root, "update-index", "--index-info", stdin=info)
-        return commit
 
     def abort(self) -> None:
         if self._proc.poll() is None:
@@ -269,7 +285,7 @@ def commit_paths(root: Path, paths: Sequence[str], message: str, branch: str | N
                 data: bytes | None = repofiles.read_bytes(root / rel)
             except FileNotFoundError:
                 data = None
-            commit.add(rel, data)
+            commit.add(rel, data, repofiles.is_executable(root / rel))
     except BaseException:
         commit.abort()
         raise
@@ -325,6 +341,24 @@ def _current_ref(root: Path) -> str:
     if ref.returncode:
         raise _refused(["symbolic-ref"], ref)
     return ref.stdout.decode().strip()
+
+
+def parent_of(root: Path, rev: str) -> str | None:
+    """The first parent of `rev` (None for a root commit or an unknown rev)."""
+    return resolve_commit(root, f"{rev}^")
+
+
+def message_of(root: Path, rev: str) -> str:
+    return run(root, "log", "-1", "--format=%B", rev)
+
+
+def refs_holding(root: Path, text: str, path: str) -> list[str]:
+    """The local and remote-tracking branches whose `path` contains `text` (a key id)."""
+    refs = run(root, "for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes").split()
+    if not refs:
+        return []
+    done = _call(root, ("grep", "-l", "-F", "-e", text, *refs, "--", path))
+    return [line.split(":", 1)[0] for line in done.stdout.decode().splitlines() if line]
 
 
 def push(root: Path, remote: str, branch: str) -> None:

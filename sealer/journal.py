@@ -1,37 +1,66 @@
-"""The rotation journal: what lets an interrupted rotation finish instead of half-happening.
+"""The journal of a change that sealer commits (a rotation, a revocation): what lets an
+interrupted run finish instead of half-happening.
 
 Files are first written beside their targets as complete temp files; then the journal is
-written (atomically); then the temps are renamed over the targets. Whoever finds a journal
-(the next `sealer rotate`, after a crash or SIGKILL) rolls it forward: every temp it names is
-complete, so finishing the renames can never produce a half-written file.
+written (atomically); then the temps are renamed over their targets and committed. Whoever
+finds a journal (the next `sealer rotate`, after a crash or SIGKILL) rolls it forward: every
+temp it names is complete, so finishing the renames can never produce a half-written file.
+
+The journal lives in the git dir, which a pull request cannot write, yet it is still read as
+untrusted input: its shape is checked here, and the engine re-derives from the repository what
+it may do (the paths from sealer.yaml, the keys from the committed ledger, the store from the
+configuration), never from the journal alone.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sealer import repofiles
+from sealer.errors import BadInput
 
-PREPARED = "prepared"  # temps written, renames may be incomplete
+PREPARED = "prepared"  # temps written, renames may be incomplete, the ref may not have moved
 WRITTEN = "written"  # working tree rotated, not committed (--no-commit)
-COMMITTED = "committed"  # commit made; backend activation (and push) may be pending
+COMMITTED = "committed"  # the ref moved: only rolled forward from here (index, outputs, push, stores)
+PHASES = (PREPARED, WRITTEN, COMMITTED)
+
+ROTATE = "rotate"
+REVOKE = "revoke"
 
 
 @dataclass
 class Journal:
+    kind: str  # ROTATE or REVOKE
     phase: str
     envs: list[str]
     files: list[dict[str, str]]  # {"path": repo-relative target, "tmp": repo-relative temp}
-    activations: list[dict[str, Any]]  # {"env", "name", "key_id", "backend", "options", "revoke_at"}
-    branch: str | None
+    branch: str | None  # the new branch, or None for the current one
+    parent: str | None  # HEAD when the change began: the commit lands on top of it
     message: str
     push: str | None = None
     commit: str | None = None
-    result: dict[str, Any] = field(default_factory=dict)
+    revocations: list[list[str]] = field(default_factory=list)  # [env, key_id] (REVOKE)
+    pr_body: str = ""
+    result: dict[str, Any] = field(default_factory=dict)  # the report, for the outputs
+
+
+_TYPES: dict[str, Any] = {
+    "kind": str,
+    "phase": str,
+    "envs": list,
+    "files": list,
+    "branch": (str, type(None)),
+    "parent": (str, type(None)),
+    "message": str,
+    "push": (str, type(None)),
+    "commit": (str, type(None)),
+    "revocations": list,
+    "pr_body": str,
+    "result": dict,
+}
 
 
 def path(git_dir: Path) -> Path:
@@ -45,10 +74,37 @@ def save(git_dir: Path, journal: Journal) -> None:
 
 def load(git_dir: Path) -> Journal | None:
     try:
-        data = json.loads(repofiles.read_text(path(git_dir)))
+        text = repofiles.read_text(path(git_dir))
     except FileNotFoundError:
         return None
-    return Journal(**data)
+    try:
+        return _parsed(json.loads(text))
+    except (ValueError, TypeError) as err:
+        raise BadInput(
+            f"the journal {path(git_dir)} of an interrupted sealer run is unreadable ({err}): check "
+            "`git status` and the branch it made, then remove the file"
+        ) from None
+
+
+def _parsed(data: Any) -> Journal:
+    if not isinstance(data, dict) or set(data) - set(_TYPES):
+        raise ValueError("not a journal")
+    for name, kinds in _TYPES.items():
+        if name in data and not isinstance(data[name], kinds):
+            raise ValueError(f"{name} has the wrong type")
+    journal = Journal(**data)
+    if journal.kind not in (ROTATE, REVOKE) or journal.phase not in PHASES:
+        raise ValueError("unknown kind or phase")
+    if not all(isinstance(e, str) for e in journal.envs):
+        raise ValueError("envs")
+    if not all(isinstance(f, dict) and {"path", "tmp"} == set(f) for f in journal.files):
+        raise ValueError("files")
+    if not all(
+        isinstance(r, list) and len(r) == 2 and all(isinstance(x, str) for x in r)
+        for r in journal.revocations
+    ):
+        raise ValueError("revocations")
+    return journal
 
 
 def clear(git_dir: Path) -> None:
@@ -56,13 +112,12 @@ def clear(git_dir: Path) -> None:
 
 
 def apply_renames(root: Path, journal: Journal) -> None:
-    """Move every temp over its target; idempotent, so a second run after a crash is safe."""
+    """Move every temp over its target; idempotent, so a second run after a crash is safe.
+    The engine checked each pair against the paths it may write before calling this."""
     for item in journal.files:
-        tmp = root / item["tmp"]
-        if tmp.exists():
-            os.replace(tmp, root / item["path"])
+        repofiles.rename_if_exists(root / item["tmp"], root / item["path"])  # #13: no symlink followed
 
 
 def discard_temps(root: Path, journal: Journal) -> None:
     for item in journal.files:
-        (root / item["tmp"]).unlink(missing_ok=True)
+        repofiles.remove(root / item["tmp"])

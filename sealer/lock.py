@@ -1,4 +1,6 @@
-"""One rotation per repo at a time. flock dies with its process, so a SIGKILL never leaves a stale lock."""
+"""One writer per repo at a time: rotate, keys revoke, render, backend set and cert pinning all
+take this lock before they write sealer's files. flock dies with its process, so a SIGKILL
+never leaves a stale lock."""
 
 from __future__ import annotations
 
@@ -14,17 +16,22 @@ from sealer.errors import BadInput
 @contextlib.contextmanager
 def hold(git_dir: Path, what: str = "rotation") -> Iterator[None]:
     path = git_dir / "sealer.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            pid, _, holder = os.pread(fd, 64, 0).decode(errors="replace").strip().partition(" ")
             raise BadInput(
-                f"another sealer {what} is running in this repo (pid {holder}); try again when it ends"
+                f"another sealer {_printable(holder) or 'command'} is running in this repo "
+                f"(pid {_printable(pid) or '?'}); try again when it ends"
             ) from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        os.pwrite(fd, f"{os.getpid()} {what}".encode(), 0)
         yield
     finally:
         os.close(fd)
+
+
+def _printable(text: str) -> str:
+    return "".join(c for c in text if c.isalnum() or c in " -")[:32]

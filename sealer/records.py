@@ -2,8 +2,11 @@
 of their life.
 
 Stores hold hashes and metadata only, never a key. A record's life: pending (registered
-during a rotation) -> active (after the commit) -> grace (old key, valid until `revoke_at`)
--> revoked. At most one key per (env, name) is active.
+during a rotation, never valid) -> accepted (the rotation is committed: valid beside the
+active key, so the cluster may switch to it whenever the change is deployed) -> active (the
+change is deployed: `sealer rotate --finish`) -> grace (old key, valid until `revoke_at`)
+-> revoked. At most one key per (env, name) is active; an accepted key whose rotation is
+abandoned is revoked.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from sealer.errors import BackendError
 
 PENDING = "pending"
+ACCEPTED = "accepted"
 ACTIVE = "active"
 GRACE = "grace"
 REVOKED = "revoked"
@@ -134,14 +138,14 @@ def plan_activate(
         raise BackendError(f"{env_name}: key {key_id} belongs to {target.name!r}, not {name!r}")
     if target.status == ACTIVE:
         return []
-    if target.status != PENDING:
+    if target.status not in (PENDING, ACCEPTED):
         raise BackendError(
-            f"{env_name}: key {key_id} is {target.status}: only a pending key can be activated"
+            f"{env_name}: key {key_id} is {target.status}: only a pending or accepted key can be activated"
         )
     changes = [
         _demoted(record, revoke_previous_at, now)
         for record in records
-        if record.name == name and record.key_id != key_id and record.status in (PENDING, ACTIVE)
+        if record.name == name and record.key_id != key_id and record.status in (PENDING, ACCEPTED, ACTIVE)
     ]
     return [*changes, target.with_status(ACTIVE)]
 
@@ -150,6 +154,18 @@ def _demoted(record: KeyRecord, grace_until: dt.datetime | None, now: dt.datetim
     if record.status == ACTIVE and grace_until is not None and grace_until > now:
         return record.with_status(GRACE, grace_until)
     return record.with_status(REVOKED, now)  # revoke_at of a revoked key: when it happened
+
+
+def plan_accept(record: KeyRecord | None, env_name: str, key_id: str) -> KeyRecord | None:
+    """The record after accepting it (pending -> accepted: valid beside the active key); None
+    when it is accepted or active already (a re-run). BackendError when unknown or revoked."""
+    if record is None:
+        raise BackendError(f"{env_name}: no key {key_id} to accept")
+    if record.status in (ACCEPTED, ACTIVE):
+        return None
+    if record.status != PENDING:
+        raise BackendError(f"{env_name}: key {key_id} is {record.status}: only a pending key can be accepted")
+    return record.with_status(ACCEPTED)
 
 
 def plan_revoke(record: KeyRecord, at: dt.datetime | None, now: dt.datetime) -> KeyRecord | None:

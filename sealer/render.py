@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sealer import cert_pins, ledger, provenance, registry, repofiles, state, templating, yamlio
+from sealer import cert_pins, git, ledger, lock, provenance, registry, repofiles, state, templating, yamlio
 from sealer.config import Cluster, Config, Environment
 from sealer.errors import BadInput
 from sealer.records import KeyRecord, iso
@@ -147,8 +147,7 @@ def values_text(
 def _write_changed(path: Path, new: str, old: str | None) -> Path | None:
     if new == old:
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    repofiles.write(path, new)
+    repofiles.write(path, new)  # makes the folders, never through a symlink
     return path
 
 
@@ -161,8 +160,11 @@ def render_env(cfg: Config, env_name: str) -> list[Path]:
         (c, values_text(cfg.root, env, c, state.load(cfg.root, env.name, c.name), records))
         for c in env.clusters
     ]
-    changed = [_write_changed(cfg.root / c.values_file, new, old) for c, (new, old) in texts]
-    changed += [_write_changed(path, new, old) for path, new, old in registry_texts(cfg.root, env, records)]
+    with lock.hold(git.git_dir(cfg.root), "render"):  # one writer: not while a rotation writes
+        changed = [_write_changed(cfg.root / c.values_file, new, old) for c, (new, old) in texts]
+        changed += [
+            _write_changed(path, new, old) for path, new, old in registry_texts(cfg.root, env, records)
+        ]
     return [p for p in changed if p is not None]
 
 

@@ -6,6 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from sealer import config, ledger, registry_delivery
+from sealer.backends import DEFAULT_BACKEND, open_store
+from sealer.errors import BackendError
+from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED
+
+# What each store status means for the rotation it belongs to (`keys list`, `status`).
+PHASES = {
+    PENDING: "registered: not valid until its rotation is committed",
+    ACCEPTED: "accepted: valid beside the old key; `sealer rotate --finish` once deployed",
+    ACTIVE: "deployed",
+    GRACE: "old key in its grace window",
+    REVOKED: "revoked",
+}
 
 
 def compare(cfg: config.Config, env_name: str, kubeconfig: str | None, context: str | None) -> dict[str, Any]:
@@ -34,6 +46,7 @@ def compare(cfg: config.Config, env_name: str, kubeconfig: str | None, context: 
                 "state": state,
                 "live_key_id": live_record.key_id if live_record else None,
                 "ledger_key_id": want.key_id if want else None,
+                "phase": _phase(cfg, env, want.key_id if want else None, state == "in sync"),
             }
         )
     registries = registry_delivery.compare_live(cfg, env.name, kubeconfig, context)  # #16
@@ -45,3 +58,20 @@ def compare(cfg: config.Config, env_name: str, kubeconfig: str | None, context: 
         "entries": entries,
         "registries": registries,
     }
+
+
+def _phase(cfg: config.Config, env: config.Environment, key_id: str | None, served: bool) -> str:
+    """The rotation phase of the ledger's current key: with the Git ledger the merge deploys it;
+    with an external store, the store says (accepted until `sealer rotate --finish`)."""
+    if key_id is None:
+        return "none"
+    if env.backend_kind == DEFAULT_BACKEND:
+        return "deployed" if served else "committed: deployed when merged and synced"
+    try:
+        stored = {
+            r.key_id: r.status
+            for r in open_store(env.backend_kind, env.backend_options, cfg.root).list(env.name)
+        }
+    except BackendError as err:
+        return f"unknown ({err})"
+    return PHASES.get(stored.get(key_id, ""), "not in the store")

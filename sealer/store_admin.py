@@ -3,15 +3,13 @@ store, and revoke and verify the keys in it."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from dataclasses import replace
 from pathlib import Path
 
-from sealer import apikey, config, ledger, registry_delivery, yamlio
-from sealer.backends import DEFAULT_BACKEND, KeyStore, check_kind, open_store
+from sealer import apikey, config, git, lock, yamlio
+from sealer.backends import KeyStore, check_kind, open_store
 from sealer.errors import BadInput
-from sealer.records import KeyRecord, utcnow
+from sealer.records import utcnow
 
 # Settings that look like credentials: those come from each store's own ecosystem only.
 _SECRET_OPTION = re.compile(r"(?i)(pass(word)?|secret|token|credential|private|access[_-]?key|auth)")
@@ -45,7 +43,7 @@ def set_backend(root: Path, env_name: str, kind: str, options: dict[str, str]) -
 
     config.load(root).env(env_name)
     open_store(kind, options, root)
-    with config.edit(root) as doc:
+    with lock.hold(git.git_dir(root), "backend set"), config.edit(root) as doc:
         backend = CommentedMap(kind=kind)
         if options:
             backend["options"] = CommentedMap(sorted(options.items()))
@@ -61,22 +59,3 @@ def verify(cfg: config.Config, env_name: str, presented: str) -> str:
     if not apikey.checksum_ok(presented):
         return "malformed"
     return store_for(cfg, env_name).verify(env_name, apikey.fingerprint(presented), utcnow())
-
-
-def revoke(cfg: config.Config, env_name: str, key_id: str, at: dt.datetime | None) -> KeyRecord:
-    """Revoke (or grace until `at`) in the store; an external store's change is mirrored in the
-    Git ledger, so commit that change to keep the two agreeing."""
-    environment = cfg.env(env_name)
-    store = store_for(cfg, environment.name)
-    store.revoke(environment.name, key_id, at)
-    revoked = next(r for r in store.list(environment.name) if r.key_id == key_id)
-    registry_delivery.write_files(cfg, environment.name)  # #16: the GitOps key registry follows the ledger
-    if environment.backend_kind != DEFAULT_BACKEND:
-        records = ledger.load(cfg.root, environment.name)
-        if any(r.key_id == key_id for r in records):
-            ledger.save(
-                cfg.root,
-                environment.name,
-                [replace(revoked, sealed_with=r.sealed_with) if r.key_id == key_id else r for r in records],
-            )
-    return revoked

@@ -77,13 +77,21 @@ PUSH_CASES = [
     Case(
         "push-to-a-missing-remote",
         no_remote,
-        ("is committed on branch land", "but the push to origin failed", "run `sealer rotate` again"),
+        (
+            "is committed on branch land",
+            "but the push to origin failed",
+            "run `sealer rotate --resume` (or plain `sealer rotate`)",
+        ),
         add_remote,
     ),
     Case(
         "push-declined-by-the-remote",
         rejecting_remote,
-        ("is committed on branch land", "pre-receive hook declined", "run `sealer rotate` again"),
+        (
+            "is committed on branch land",
+            "pre-receive hook declined",
+            "run `sealer rotate --resume` (or plain `sealer rotate`)",
+        ),
         accepting_remote,
     ),
 ]
@@ -97,7 +105,7 @@ def test_a_failed_push_after_the_commit(repo: Path, tmp_path: Path, case: Case) 
     assert all(fragment in line for fragment in case.expected), line
     assert git(repo, "rev-parse", "-q", "--verify", "land")  # the commit landed
     case.fix(repo, tmp_path)
-    again = cli(repo, "rotate")  # rolls the same rotation forward: push, activate
+    again = cli(repo, "rotate")  # rolls the same rotation forward: push, accept
     assert again.exit_code == 0, again.output
     remote = tmp_path / "remote.git"
     assert git(remote, "rev-parse", "land") == git(repo, "rev-parse", "land")
@@ -115,7 +123,10 @@ def test_a_failed_activation_after_commit_and_push(repo: Path, tmp_path: Path, v
     result = cli(repo, "rotate", "staging", "--branch", "land", "--push", "origin")
     line = one_line(result, EXIT_PARTLY_DONE)
     assert "is committed on branch land" in line and "and pushed to origin" in line
-    assert "activating the new keys in the key store failed" in line and "run `sealer rotate` again" in line
+    assert (
+        "accepting the new keys in the key store failed" in line
+        and "run `sealer rotate --resume` (or plain `sealer rotate`)" in line
+    )
     vault_env.before_request = None
     vault_env.sealed = False
     assert cli(repo, "rotate").exit_code == 0

@@ -234,7 +234,9 @@ def test_grace_keeps_the_old_key_listed_with_its_revoke_at_and_the_serial_grows(
     assert fingerprints(committed(repo, STAGING))[old.fingerprint] == registry.iso(graced.revoke_at)
     rotate(repo)  # the graced key stays in grace; the one it replaced is revoked
     serials.append(committed(repo, STAGING).serial)
-    result = cli(repo, "keys", "revoke", "staging", active(ledger_records(repo, "staging")).key_id)
+    result = cli(
+        repo, "keys", "revoke", "staging", active(ledger_records(repo, "staging")).key_id, "--no-branch"
+    )
     assert result.exit_code == 0, result.output
     serials.append(registry.load(repo / STAGING).serial)  # `keys revoke` re-creates the file
     assert serials == sorted(set(serials)), serials
@@ -475,7 +477,7 @@ def test_a_rotation_killed_before_its_registry_is_written_finishes_on_the_rerun(
         "rotate",
         "staging",
         "--no-branch",
-        env={"SEALER_TEST": "1", "SEALER_FAULT": "before-activate:kill"},
+        env={"SEALER_TEST": "1", "SEALER_FAULT": "before-accept:kill"},  # the store step, then the registry
     )
     assert done.returncode == -signal.SIGKILL, done.stderr
     assert live(kube_server) == before  # committed, not yet delivered

@@ -19,6 +19,7 @@ from support.git import branch, commit_all, git, head
 from support.isolation import isolated
 from support.repos import (
     FAULT_POINTS,
+    FINISH_FAULT_POINTS,
     EnvSpec,
     active,
     all_plaintext_keys,
@@ -37,9 +38,10 @@ from support.repos import (
     values_subtree,
 )
 
-from sealer import apikey, config, forkpool, ledger, lock, rotate
+from sealer import apikey, config, forkpool, ledger, lock
 from sealer.faults import InjectedFault
-from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, utcnow
+from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, utcnow
+from sealer.rotation import phases, plan
 
 STAGING_FILES = {
     "sealed/staging/staging.yaml",
@@ -53,10 +55,10 @@ PRODUCTION_FILES = (
     "ledger/production.yaml",
     "registry/production/production.yaml",
 )
-EXTERNAL_ONLY = {
-    "after-register",
-    "after-activate-one",
-}  # the GitOps store has nothing to register or activate
+# The GitOps store has nothing to register or accept; the index step runs only when the commit
+# could not sync it (see the index.lock tests), the push step only with --push.
+NOT_REACHED = {"after-register", "after-accept-one", "before-index", "before-push"}
+EXTERNAL_ONLY = {"after-register", "after-accept-one"}
 BEFORE_COMMIT = {"after-register", "before-temps", "before-journal", "before-rename", "before-commit"}
 BRANCH_RE = re.compile(r"sealer/rotate-staging-\d{8}T\d{6}Z")
 
@@ -244,11 +246,11 @@ def test_due_rotates_only_keys_past_their_period(repo: Path, keys: list[Any]) ->
 
 
 def test_due_uses_the_given_time(repo: Path, keys: list[Any]) -> None:
-    request = rotate.Request(envs=(), due=True, no_branch=True)
+    request = plan.Request(envs=(), due=True, no_branch=True)
     later = utcnow() + dt.timedelta(days=100)
-    assert rotate.rotate(config.load(repo), request, now=utcnow())["envs"] == []
-    result = rotate.rotate(config.load(repo), request, now=later)
-    assert [e["env"] for e in result["envs"]] == ["staging", "production"]
+    assert phases.rotate(config.load(repo), request, now=utcnow()).envs == []
+    result = phases.rotate(config.load(repo), request, now=later)
+    assert [e.env for e in result.envs] == ["staging", "production"]
     assert files_of(repo) == STAGING_FILES | set(PRODUCTION_FILES)
     for env in ("staging", "production"):
         assert_consistent(repo, env, keys)
@@ -360,17 +362,25 @@ def test_fault_exception_then_rerun(
     count = len(ledger_records(repo, "staging")) + 1
     monkeypatch.setenv("SEALER_FAULT", point)
     result = cli(repo, "rotate", "staging", "--no-branch")
-    fired = isinstance(result.exception, InjectedFault)
-    assert fired == (point not in EXTERNAL_ONLY), (point, result.output, result.exception)
-    if fired and point in BEFORE_COMMIT:  # rolled back: as if nothing happened
+    if point in BEFORE_COMMIT and point not in NOT_REACHED:  # rolled back: as if nothing happened
+        assert isinstance(result.exception, InjectedFault), (point, result.output)
         assert snapshot(repo, STAGING_FILES) == before and head(repo) == start and branch(repo) == "main"
         assert stray_temps(repo) == [] and not (repo / ".git" / "sealer-rotation.json").exists()
         assert active(ledger_records(repo, "staging")) == old
-    elif fired:  # committed; push/activation left to the journal
+    elif point in ("before-accept", "before-outputs"):  # committed; a step left to the journal: exit 4
+        assert result.exit_code == 4, (result.output, result.exception)
+        step = (
+            "accepting the new keys" if point == "before-accept" else "writing the pull-request description"
+        )
+        assert f"{step} in the key store failed: injected fault" in result.stderr or (
+            f"{step} failed: injected fault" in result.stderr
+        )
         assert _assert_all_or_nothing(repo, before) and head(repo) != start
         assert git(repo, "status", "--porcelain") == "" and (repo / ".git" / "sealer-rotation.json").exists()
-    else:  # nothing to register or activate: the rotation simply finished
-        assert result.exit_code == 0 and len(ledger_records(repo, "staging")) == count
+    else:  # not reached, or past the ref move (rolled forward at once): the rotation finished
+        assert result.exit_code == 0, (point, result.output, result.exception)
+        assert len(ledger_records(repo, "staging")) == count
+        assert not (repo / ".git" / "sealer-rotation.json").exists()
         assert_consistent(repo, "staging", keys)
         return
     monkeypatch.delenv("SEALER_FAULT")
@@ -402,7 +412,7 @@ def test_fault_sigkill_then_rerun(repo: Path, keys: list[Any], point: str) -> No
         repo, "rotate", "staging", "--no-branch", env={"SEALER_TEST": "1", "SEALER_FAULT": f"{point}:kill"}
     )
     killed = done.returncode == -signal.SIGKILL
-    assert killed == (point not in EXTERNAL_ONLY), (point, done.returncode, done.stderr)
+    assert killed == (point not in NOT_REACHED), (point, done.returncode, done.stderr)
     rotated = _assert_all_or_nothing(repo, before)
     if killed and point in ("after-register", "before-temps", "before-journal", "before-rename"):
         assert not rotated and head(repo) == start
@@ -431,6 +441,8 @@ def _backend_repo(repo: Path, kind: str, options: dict[str, str]) -> Path:
     commit_all(repo, f"staging keys in {kind}")
     result = cli(repo, "rotate", "staging", "--no-branch")
     assert result.exit_code == 0, (result.output, result.exception)
+    finished = cli(repo, "rotate", "--finish")  # deployed: the store's first active key
+    assert finished.exit_code == 0, (finished.output, finished.exception)
     return repo
 
 
@@ -440,16 +452,22 @@ def _committed_key_ids(repo: Path) -> set[str]:
 
 
 def _check_store_safe(repo: Path, old_key_id: str) -> None:
-    """The store never serves a key that is not committed, and never drops the old key
-    before the new one is committed and active."""
+    """Before the deployed phase the old key stays the active one; a key the store accepts
+    beside it is one the commit delivers."""
     records = {r.key_id: r for r in _store(repo).list("staging")}
-    serving = [r for r in records.values() if r.status == ACTIVE]
-    assert len(serving) == 1 and serving[0].key_id in _committed_key_ids(repo)
-    if records[old_key_id].status != ACTIVE:
-        assert serving[0].key_id != old_key_id
+    assert [r.key_id for r in records.values() if r.status == ACTIVE] == [old_key_id]
+    accepted = {r.key_id for r in records.values() if r.status == ACCEPTED}
+    assert accepted <= _committed_key_ids(repo)
 
 
 def _check_store_final(repo: Path, old_key_id: str) -> None:
+    """Accepted after the re-run; `rotate --finish` (deployed) activates it and revokes the old."""
+    records = {r.key_id: r for r in _store(repo).list("staging")}
+    new = active(ledger_records(repo, "staging")).key_id
+    assert (records[old_key_id].status, records[new].status) == (ACTIVE, ACCEPTED)
+    finished = cli(repo, "rotate", "--finish", "-o", "json")
+    assert finished.exit_code == 0, finished.output
+    assert [a["key_id"] for a in json.loads(finished.stdout)["activated"]] == [new]
     records = {r.key_id: r for r in _store(repo).list("staging")}
     assert records[old_key_id].status == REVOKED
     assert [r.key_id for r in records.values() if r.status == ACTIVE] == [
@@ -464,16 +482,24 @@ def _fault_with_store(
     old, before = active(ledger_records(repo, "staging")), snapshot(repo, staging_files(repo))
     count = len(ledger_records(repo, "staging")) + 1
     assert [r.key_id for r in _store(repo).list("staging") if r.status == ACTIVE] == [old.key_id]
+    reached = point not in ("before-index", "before-push")
     if mode == "kill":
         done = run_sealer(repo, "rotate", "staging", "--no-branch", env={"SEALER_FAULT": f"{point}:kill"})
-        assert done.returncode == -signal.SIGKILL, (done.returncode, done.stderr)
+        assert done.returncode == (-signal.SIGKILL if reached else 0), (done.returncode, done.stderr)
     else:
         monkeypatch.setenv("SEALER_FAULT", point)
-        assert isinstance(cli(repo, "rotate", "staging", "--no-branch").exception, InjectedFault)
+        result = cli(repo, "rotate", "staging", "--no-branch")
         monkeypatch.delenv("SEALER_FAULT")
+        if point in BEFORE_COMMIT:  # rolled back, the pending keys removed
+            assert isinstance(result.exception, InjectedFault), result.output
+        else:  # past the ref move: rolled forward, or the store step left for the re-run (exit 4)
+            want = 4 if point in ("before-accept", "after-accept-one", "before-outputs") else 0
+            assert result.exit_code == want, (point, result.output, result.exception)
     _assert_all_or_nothing(repo, before)
     _check_store_safe(repo, old.key_id)
-    _after_rerun(repo, keys, old.key_id, count)
+    if (repo / ".git" / "sealer-rotation.json").exists() or len(ledger_records(repo, "staging")) < count:
+        _after_rerun(repo, keys, old.key_id, count)
+    assert_consistent(repo, "staging", keys)
     _check_store_final(repo, old.key_id)
 
 
@@ -505,11 +531,12 @@ def test_no_commit_activates_in_the_store_only_after_the_commit(
     assert (statuses[old.key_id], statuses[new]) == (ACTIVE, PENDING)
     commit_all(repo, "rotate staging by hand")
     assert cli(repo, "rotate").exit_code == 0
+    assert {r.key_id: r.status for r in _store(repo).list("staging")}[new] == ACCEPTED
     _check_store_final(repo, old.key_id)
     assert_consistent(repo, "staging", keys)
 
 
-MANY_ENVS = [f"env{i}" for i in range(2 * rotate.MIN_ENVS_PER_WORKER)]
+MANY_ENVS = [f"env{i}" for i in range(2 * plan.MIN_ENVS_PER_WORKER)]
 
 
 @pytest.fixture
@@ -641,4 +668,4 @@ def test_every_fault_point_in_the_code_is_injected_above() -> None:
     import sealer
 
     sources = "".join(p.read_text() for p in Path(sealer.__file__).parent.rglob("*.py"))
-    assert set(re.findall(r'faults\.point\("([^"]+)"\)', sources)) == set(FAULT_POINTS)
+    assert set(re.findall(r'faults\.point\("([^"]+)"\)', sources)) == set(FAULT_POINTS + FINISH_FAULT_POINTS)

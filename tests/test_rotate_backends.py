@@ -1,13 +1,15 @@
-"""`sealer rotate` driving an external key store as a transaction (register pending -> files,
-commit -> activate new, revoke old), end to end through the CLI, for postgres, dynamodb,
-vault and auth0: the happy path, an exception or a SIGKILL at every fault point, the store
-going down between the steps, and no key material in records, logs or messages."""
+"""`sealer rotate` driving an external key store in two phases (rotate: register pending ->
+files, commit -> accept new, nothing revoked; `--finish` after the merge: activate new, revoke
+old or grace from then), end to end through the CLI, for postgres, dynamodb, vault and auth0:
+the happy path, an exception or a SIGKILL at every fault point, the store going down between
+the steps, and no key material in records, logs or messages."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
 import datetime as dt
+import json
 import logging
 import signal
 from collections.abc import Callable, Iterator
@@ -24,6 +26,7 @@ from support.backend_repos import (
     assert_one_active_per_name,
     configure,
     current_keys,
+    finish,
     leaks,
     no_pending,
     ok,
@@ -41,15 +44,17 @@ from support.sql_stores import Outage
 
 from sealer import apikey, faults
 from sealer.faults import InjectedFault
-from sealer.records import ACTIVE, GRACE, PENDING, KeyRecord
+from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord
 
 FILES = ("sealed/staging/staging.yaml", "deploy/staging/values.yaml", "ledger/staging.yaml")
 BEFORE_COMMIT = FAULT_POINTS[:5]
 BEFORE_JOURNAL = FAULT_POINTS[:3]  # a kill there leaves no journal: the next run starts afresh
+PARTLY = ("before-accept", "after-accept-one", "before-outputs")  # past the commit, a step fails: exit 4
+NOT_REACHED = ("before-index", "before-push")  # the index synced at once; no --push
 # Points a rotation through an external store treats alike are sampled for the slow cases:
 # the file steps (before-temps … before-commit) differ only in what is restored, which
 # tests/test_rotate.py checks at every point; so do before-push and before-activate.
-SAMPLE = ["after-register", "before-rename", "before-activate", "after-activate-one"]
+SAMPLE = ["after-register", "before-rename", "after-ref-move", "after-accept-one"]
 # Exceptions: every point for every store, sampled for dynamodb (each boto3 client costs).
 EXCEPTIONS = [
     *[(kind, point) for kind in ("vault", "auth0") for point in FAULT_POINTS],
@@ -61,20 +66,26 @@ EXCEPTIONS = [
 KILLS = [
     *[
         ("auth0", point)
-        for point in ("after-register", "before-journal", "before-commit", "after-activate-one")
+        for point in (
+            "after-register",
+            "before-journal",
+            "before-commit",
+            "after-ref-move",
+            "after-accept-one",
+        )
     ],
-    pytest.param("dynamodb", "after-activate-one", marks=pytest.mark.slow),
+    pytest.param("dynamodb", "after-accept-one", marks=pytest.mark.slow),
 ]
 # Where the store goes down, and the step that then fails: "before-run" (the registration),
 # after the first registration (the second, and the compensation), before the renames (the
 # commit is local: the activation fails), between the two activations. Sampled for dynamodb.
-OUTAGE_POINTS = ["before-run", "after-register", "before-rename", "after-activate-one"]
+OUTAGE_POINTS = ["before-run", "after-register", "before-rename", "after-accept-one"]
 OUTAGES = [
     *[(kind, point) for kind in ("vault", "auth0") for point in OUTAGE_POINTS],
     *[pytest.param("postgres", point, marks=pytest.mark.slow) for point in OUTAGE_POINTS],
     *[
         pytest.param("dynamodb", point, marks=pytest.mark.slow)
-        for point in ("before-run", "after-activate-one")
+        for point in ("before-run", "after-accept-one")
     ],
 ]
 
@@ -101,6 +112,7 @@ def prepared(repo: Path, backend: Backend, keys: list[Any]) -> dict[str, str]:
     """staging moved to `backend` and rotated once through it: the keys it delivers."""
     configure(repo, backend)
     rotate(repo)
+    finish(repo)
     first = current_keys(repo, keys)
     assert {r.key_id for r in assert_one_active_per_name(store_of(repo).list(ENV)).values()} == ids(first)
     return first
@@ -119,27 +131,39 @@ def journal_exists(repo: Path) -> bool:
 
 
 def assert_safe_meanwhile(repo: Path, old: dict[str, str]) -> list[KeyRecord]:
-    """After a failed step: each name has one active key, the old one unless the committed
-    rotation activated its successor; no pending key serves; old keys of names not yet
-    switched still verify (`sealer keys verify` for apiKey, the store for the others)."""
+    """After a failed step: the old keys stay the active ones and valid (nothing is revoked
+    before `--finish`); a key accepted beside them is one the commit delivers; no pending key
+    serves."""
     store = store_of(repo)
     records = store.list(ENV)
     serving = assert_one_active_per_name(records)
     committed = git(repo, "show", f"HEAD:ledger/{ENV}.yaml")
     for name, key in old.items():
-        switched = serving[name].key_id != apikey.key_id(apikey.fingerprint(key))
-        if switched:  # only ever to a key the commit delivers
-            assert serving[name].key_id in committed
-        want = "revoked" if switched else "valid"
-        assert store.verify(ENV, apikey.fingerprint(key)) == want
+        assert serving[name].key_id == apikey.key_id(apikey.fingerprint(key))
+        assert store.verify(ENV, apikey.fingerprint(key)) == "valid"
         if name == "apiKey":
-            assert verify(repo, key) == (0 if want == "valid" else 1, want)
+            assert verify(repo, key) == (0, "valid")
+    assert all(r.key_id in committed for r in records if r.status == ACCEPTED)
     return records
 
 
+def assert_accepted(repo: Path, old: dict[str, str], keys: list[Any]) -> None:
+    """The rotate phase is complete: committed, clean, the new keys accepted (valid) beside the
+    old ones (still active, valid): nothing revoked, nothing pending."""
+    assert_consistent(repo, ENV, keys)
+    new = current_keys(repo, keys)
+    assert ids(new).isdisjoint(ids(old))
+    assert verify(repo, new["apiKey"]) == (0, "valid") and verify(repo, old["apiKey"]) == (0, "valid")
+    records = store_of(repo).list(ENV)
+    assert {r.key_id for r in assert_one_active_per_name(records).values()} == ids(old)
+    assert {r.key_id for r in records if r.status == ACCEPTED} == ids(new)
+    no_pending(records)
+    assert_ledger_agrees(repo, records)
+
+
 def assert_finished(repo: Path, old: dict[str, str], keys: list[Any]) -> None:
-    """The rotation is complete: committed, clean, the new keys valid, the old ones revoked,
-    one active key per name, nothing pending, the ledger agreeing with the store."""
+    """The deployed phase is complete: the new keys active, the old ones revoked, one active key
+    per name, nothing pending, the ledger agreeing with the store."""
     assert_consistent(repo, ENV, keys)
     new = current_keys(repo, keys)
     assert ids(new).isdisjoint(ids(old))
@@ -154,7 +178,10 @@ def assert_finished(repo: Path, old: dict[str, str], keys: list[Any]) -> None:
 
 
 def rerun(repo: Path, old: dict[str, str], keys: list[Any]) -> None:
+    """A plain re-run finishes (or redoes) the rotation; the deployed phase then activates."""
     ok(sealer(repo, "rotate", ENV, "--no-branch"))
+    assert_accepted(repo, old, keys)
+    finish(repo)
     assert_finished(repo, old, keys)
 
 
@@ -177,11 +204,13 @@ def at_point(wanted: str, action: Callable[[], None]) -> Iterator[None]:
 # -- the transaction -----------------------------------------------------------------------------
 
 
-def test_rotation_activates_the_new_keys_and_revokes_the_old(
+def test_rotate_accepts_the_new_keys_and_finish_activates_them(
     backend_repo: Path, backend: Backend, keys: list[Any]
 ) -> None:
     old = prepared(backend_repo, backend, keys)
     summary = rotate(backend_repo)
+    assert_accepted(backend_repo, old, keys)
+    assert finish(backend_repo)["activated"] and finish(backend_repo)["activated"] == []  # idempotent
     assert_finished(backend_repo, old, keys)
     new = current_keys(backend_repo, keys)
     rotated = {k["name"]: k for k in summary["keys"]}
@@ -194,31 +223,72 @@ def test_rotation_activates_the_new_keys_and_revokes_the_old(
     assert len(store_of(backend_repo).list(ENV)) == 2 * len(NAMES)
 
 
-def test_rotation_with_grace_keeps_the_old_keys_valid_until_its_end(
+def test_grace_counts_from_the_deployment_not_the_commit(
     backend_repo: Path, backend: Backend, keys: list[Any]
 ) -> None:
+    from sealer import config
+    from sealer.rotation import phases
+
     old = prepared(backend_repo, backend, keys)
     rotate(backend_repo, "--grace", "24h")
     new = current_keys(backend_repo, keys)
     for key in [*old.values(), *new.values()]:
         assert verify(backend_repo, key) == (0, "valid")
+    assert_accepted(backend_repo, old, keys)
+    records = store_of(backend_repo).list(ENV)
+    rotated_at = next(r.created for r in records if r.key_id in ids(new))
+    deployed = rotated_at + dt.timedelta(days=3)  # merged and synced three days later
+    done = phases.finish(config.load(backend_repo), (ENV,), now=deployed)
+    assert {a.key_id for a in done.activated} == ids(new) and done.left == []
     records = store_of(backend_repo).list(ENV)
     assert {r.key_id for r in assert_one_active_per_name(records).values()} == ids(new)
     in_grace = {r.key_id: r for r in records if r.status == GRACE}
     assert set(in_grace) == ids(old)
-    assert_ledger_agrees(backend_repo, records)
-    store, rotated_at = store_of(backend_repo), next(r.created for r in records if r.key_id in ids(new))
+    store = store_of(backend_repo)
     for record in in_grace.values():
-        end = record.revoke_at
-        assert end == rotated_at + dt.timedelta(hours=24)
-        assert store.verify(ENV, record.fingerprint, end - dt.timedelta(seconds=1)) == "valid"
-        assert store.verify(ENV, record.fingerprint, end) == "revoked"
-    rotate(backend_repo)  # revokes the current keys at once; a grace given earlier runs its course
+        assert record.revoke_at == deployed + dt.timedelta(hours=24)  # not rotated_at + 24h
+        assert store.verify(ENV, record.fingerprint, record.revoke_at - dt.timedelta(seconds=1)) == "valid"
+        assert store.verify(ENV, record.fingerprint, record.revoke_at) == "revoked"
+    assert_ledger_agrees(backend_repo, records)
+    rotate(backend_repo)  # the next rotation: accepted; nothing revoked until its own --finish
+    for key in [*old.values(), *new.values()]:
+        assert verify(backend_repo, key) == (0, "valid")
+    finish(backend_repo)
     for key in new.values():
         assert verify(backend_repo, key) == (1, "revoked")
+    for key in old.values():  # a grace given earlier runs its course
+        assert verify(backend_repo, key) == (0, "valid")
+
+
+def test_an_abandoned_rotation_has_its_key_revoked(
+    backend_repo: Path, backend: Backend, keys: list[Any]
+) -> None:
+    """The pull request is closed unmerged: explicitly (`--abandon BRANCH`), or noticed by the
+    next run once no branch holds the key any more."""
+    old = prepared(backend_repo, backend, keys)
+    first = ok(sealer(backend_repo, "rotate", ENV, "--branch", "sealer/first", "-o", "json"))
+    first_ids = {k["key_id"] for k in json.loads(first.stdout)["keys"]}
+    assert git(backend_repo, "symbolic-ref", "--short", "HEAD").strip() == "main"  # you stay on main
+    statuses = {r.key_id: r.status for r in store_of(backend_repo).list(ENV)}
+    assert {statuses[i] for i in first_ids} == {ACCEPTED}
+    finish(backend_repo)  # the branch still exists: an open pull request, left alone
+    assert {r.key_id: r.status for r in store_of(backend_repo).list(ENV)} == statuses
+    done = ok(sealer(backend_repo, "rotate", "--abandon", "sealer/first", "-o", "json"))
+    assert {a["key_id"] for a in json.loads(done.stdout)["abandoned"]} == first_ids
+    assert {r.key_id: r.status for r in store_of(backend_repo).list(ENV) if r.key_id in first_ids} == {
+        i: REVOKED for i in first_ids
+    }
+    git(backend_repo, "branch", "-q", "-D", "sealer/first")  # its pull request closed
+    second = ok(sealer(backend_repo, "rotate", ENV, "--branch", "sealer/second", "-o", "json"))
+    second_ids = {k["key_id"] for k in json.loads(second.stdout)["keys"]}
+    git(backend_repo, "branch", "-q", "-D", "sealer/second")  # closed unmerged, branch deleted
+    noticed = finish(backend_repo)
+    assert {a["key_id"] for a in noticed["abandoned"]} == second_ids and noticed["activated"] == []
+    records = store_of(backend_repo).list(ENV)
+    assert {r.key_id for r in assert_one_active_per_name(records).values()} == ids(old)
+    assert {r.status for r in records if r.key_id in second_ids} == {REVOKED}
     for key in old.values():
         assert verify(backend_repo, key) == (0, "valid")
-    assert_ledger_agrees(backend_repo, store_of(backend_repo).list(ENV))
 
 
 # -- an exception at every step ---------------------------------------------------------------------
@@ -236,15 +306,26 @@ def test_exception_at_each_step_then_rerun(
     old = prepared(backend_repo, backend_of(kind, request), keys)
     files, start, records = snapshot(backend_repo), head(backend_repo), store_of(backend_repo).list(ENV)
     monkeypatch.setenv("SEALER_FAULT", point)
-    assert isinstance(sealer(backend_repo, "rotate", ENV, "--no-branch").exception, InjectedFault)
+    failed = sealer(backend_repo, "rotate", ENV, "--no-branch")
     monkeypatch.delenv("SEALER_FAULT")
     assert stray_temps(backend_repo) == []
     if point in BEFORE_COMMIT:  # every file restored, the pending keys removed: as if never run
+        assert isinstance(failed.exception, InjectedFault)
         assert snapshot(backend_repo) == files and head(backend_repo) == start
         assert not journal_exists(backend_repo) and git(backend_repo, "status", "--porcelain") == ""
         assert store_of(backend_repo).list(ENV) == records
-    else:  # committed: the journal finishes the activation
+    elif point in PARTLY:  # committed; a step waits in the journal: exit 4 "partly done"
+        line = one_line_error(failed, 4)
+        assert line.startswith(f"sealer: the rotation of {ENV} is committed on the current branch (")
+        assert "failed: injected fault at" in line and "--resume" in line
         assert head(backend_repo) != start and journal_exists(backend_repo)
+    else:  # rolled forward by the same run (or never reached)
+        ok(failed)
+        assert not journal_exists(backend_repo)
+        assert_accepted(backend_repo, old, keys)
+        finish(backend_repo)
+        assert_finished(backend_repo, old, keys)
+        return
     assert_safe_meanwhile(backend_repo, old)
     rerun(backend_repo, old, keys)
 
@@ -253,8 +334,8 @@ def test_a_failure_between_registration_and_the_temps_removes_the_pending_keys(
     backend_repo: Path, keys: list[Any], monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     """The keys are registered, then git cannot even start the commit: as if never run."""
-    from sealer import rotate as rotate_module
     from sealer.errors import GitError
+    from sealer.rotation import transaction as rotate_module
 
     old = prepared(backend_repo, backend_of("vault", request), keys)
     files, start, records = snapshot(backend_repo), head(backend_repo), store_of(backend_repo).list(ENV)
@@ -291,6 +372,9 @@ def test_kill_at_each_step_then_rerun(
     records = assert_safe_meanwhile(backend_repo, old)
     if point == "after-register":  # registered, never delivered: pending until the next run
         assert [r.status for r in records if r.key_id not in ids(old)] == [PENDING]
+    if not journal_exists(backend_repo) and head(backend_repo) != start:  # killed after the work
+        assert_accepted(backend_repo, old, keys)
+        return
     rerun(backend_repo, old, keys)  # rolls the journal forward, or starts afresh without one
 
 
@@ -317,7 +401,7 @@ def test_store_down_at_each_step_then_rerun(
         line = one_line_error(sealer(backend_repo, "rotate", ENV, "--no-branch"), 4 if landed else 2)
     if landed:  # partly done: what landed, the store's one line, how to finish
         assert line.startswith(f"sealer: the rotation of {ENV} is committed on the current branch (")
-        assert f"activating the new keys in the key store failed: {outage_backend.kind}" in line
+        assert f"accepting the new keys in the key store failed: {outage_backend.kind}" in line
     else:
         assert line.startswith(f"sealer: {outage_backend.kind}")
     assert not leaks(line, [*generated, *secrets_in_env()])
@@ -329,7 +413,7 @@ def test_store_down_at_each_step_then_rerun(
             and head(backend_repo) == start
             and not journal_exists(backend_repo)
         )
-    else:  # committed; activation waits in the journal
+    else:  # committed; the acceptance waits in the journal
         assert head(backend_repo) != start and journal_exists(backend_repo)
     records = assert_safe_meanwhile(backend_repo, old)
     if point == "after-register":  # the compensation could not reach the store either
@@ -421,14 +505,12 @@ def test_no_commit_activates_only_what_was_committed(
     files = snapshot(backend_repo)
     ok(sealer(backend_repo, "rotate", ENV, "--no-commit"))
     assert snapshot(backend_repo) != files and journal_exists(backend_repo)
+    thrown_away = {r.key_id for r in store_of(backend_repo).list(ENV) if r.status == PENDING}
     git(backend_repo, "checkout", "--", *FILES)  # the user changes their mind
-    line = one_line_error(sealer(backend_repo, "rotate", ENV, "--no-branch"), 2)
-    assert "the uncommitted rotation of staging was discarded" in line
-    records = assert_safe_meanwhile(backend_repo, old)
-    assert {r.key_id for r in assert_one_active_per_name(records).values()} == ids(old)
-    assert not journal_exists(backend_repo) and snapshot(backend_repo) == files
-    no_pending(records)
-    rerun(backend_repo, old, keys)
+    assert snapshot(backend_repo) == files
+    rerun(backend_repo, old, keys)  # the thrown-away rotation dropped, a new one done
+    in_store = {r.key_id for r in store_of(backend_repo).list(ENV)}
+    assert thrown_away and not thrown_away & in_store
 
 
 def test_no_commit_then_commit_activates(backend_repo: Path, vault_store: Any, keys: list[Any]) -> None:
@@ -445,8 +527,8 @@ def test_no_commit_then_commit_activates(backend_repo: Path, vault_store: Any, k
 def test_a_failure_right_after_the_commit_rolls_forward(
     backend_repo: Path, vault_store: Any, keys: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Once the commit exists, nothing may be rolled back: the files stay as committed, the
-    pending keys stay registered, and the next run activates them."""
+    """Once the ref moved, nothing is rolled back: a journal that cannot be saved any more does
+    not stop the same run from finishing (the journal saved before the renames would)."""
     from sealer import journal
 
     old = prepared(backend_repo, Backend("vault", options_of("vault", vault_store)), keys)
@@ -458,11 +540,48 @@ def test_a_failure_right_after_the_commit_rolls_forward(
         real(git_dir, entry)
 
     monkeypatch.setattr(journal, "save", failing_save)
-    assert isinstance(sealer(backend_repo, "rotate", ENV, "--no-branch").exception, OSError)
+    ok(sealer(backend_repo, "rotate", ENV, "--no-branch"))
     monkeypatch.setattr(journal, "save", real)
     assert head(backend_repo) != start and git(backend_repo, "status", "--porcelain") == ""
-    committed = current_keys(backend_repo, keys)
-    assert_safe_meanwhile(backend_repo, old)
-    assert {r.status for r in store_of(backend_repo).list(ENV) if r.key_id in ids(committed)} == {PENDING}
-    rerun(backend_repo, old, keys)
-    assert current_keys(backend_repo, keys) == committed
+    assert not journal_exists(backend_repo)
+    assert_accepted(backend_repo, old, keys)
+
+
+# -- the deployed phase: a store outage, an exception, a SIGKILL between activations --------------
+
+
+def test_finish_with_the_store_down_is_partly_done_then_rerun(
+    backend_repo: Path, outage_backend: Backend, keys: list[Any]
+) -> None:
+    outage = outage_backend.outage
+    assert outage
+    old = prepared(backend_repo, outage_backend, keys)
+    rotate(backend_repo)
+    outage.down()
+    line = one_line_error(sealer(backend_repo, "rotate", "--finish"), 4)
+    assert line.startswith(f"sealer: the deployed phase is not finished: {ENV}: {outage_backend.kind}")
+    outage.up()
+    assert_accepted(backend_repo, old, keys)  # nothing changed: the old keys still serve
+    finish(backend_repo)
+    assert_finished(backend_repo, old, keys)
+
+
+@pytest.mark.parametrize("mode", ["raise", "kill"])
+def test_finish_interrupted_between_activations_then_rerun(
+    backend_repo: Path, vault_store: Any, keys: list[Any], mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = prepared(backend_repo, Backend("vault", options_of("vault", vault_store)), keys)
+    rotate(backend_repo)
+    if mode == "kill":
+        done = run_sealer(backend_repo, "rotate", "--finish", env={"SEALER_FAULT": "after-activate-one:kill"})
+        assert done.returncode == -signal.SIGKILL
+    else:
+        monkeypatch.setenv("SEALER_FAULT", "after-activate-one")
+        line = one_line_error(sealer(backend_repo, "rotate", "--finish"), 4)
+        monkeypatch.delenv("SEALER_FAULT")
+        assert "injected fault at after-activate-one" in line
+    records = store_of(backend_repo).list(ENV)
+    assert_one_active_per_name(records)  # one switched, the other not yet: never two, never none
+    assert len([r for r in records if r.status == ACCEPTED]) == len(NAMES) - 1
+    finish(backend_repo)
+    assert_finished(backend_repo, old, keys)

@@ -94,7 +94,7 @@ def test_replace_rotates_again_from_the_current_branch(repo: Path) -> None:
     assert second["keys"][0]["previous_key_id"] == first["keys"][0]["previous_key_id"]  # both from main
 
 
-@pytest.mark.parametrize("point", ["before-commit", "before-push", "before-activate"])
+@pytest.mark.parametrize("point", ["before-commit", "after-ref-move", "before-accept", "before-outputs"])
 def test_killed_then_rerun_ends_on_the_start_branch(repo: Path, point: str) -> None:
     start, files = head(repo), snapshot(repo)
     done = run_sealer(repo, "rotate", "staging", env={"SEALER_TEST": "1", "SEALER_FAULT": f"{point}:kill"})

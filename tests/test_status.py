@@ -8,7 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.backend_repos import ENV, NAMES, current_keys, leaks, ok, one_line_error, rotate
+from support.backend_repos import (
+    ENV,
+    NAMES,
+    configure,
+    current_keys,
+    finish,
+    leaks,
+    ok,
+    one_line_error,
+    rotate,
+)
 from support.cli import sealer
 from support.fake_kube import FakeKube
 from support.repos import run_sealer
@@ -50,6 +60,9 @@ def status(repo: Path, kubeconfig: Path, *extra: str) -> Any:
     return sealer(repo, "status", ENV, "--kubeconfig", str(kubeconfig), *extra)
 
 
+COMMITTED = "committed: deployed when merged and synced"  # the Git ledger's phase until it is served
+
+
 def key_id(key: str) -> str:
     return apikey.key_id(apikey.fingerprint(key))
 
@@ -59,7 +72,10 @@ def test_in_sync(rotated_twice: Any, kube_server: FakeKube, kubeconfig: Path) ->
     serve(kube_server, now, registry_of=repo)
     result = ok(status(repo, kubeconfig))
     assert result.stdout.splitlines() == [
-        *(f"{name}: in sync (cluster {key_id(now[name])}, ledger {key_id(now[name])})" for name in NAMES),
+        *(
+            f"{name}: in sync (cluster {key_id(now[name])}, ledger {key_id(now[name])}; deployed)"
+            for name in NAMES
+        ),
         f"key registry {ENV}: in sync (cluster serial {serial(repo)}, ledger {serial(repo)})",
     ]
     report = json.loads(ok(status(repo, kubeconfig, "-o", "json")).stdout)
@@ -77,8 +93,8 @@ def test_the_old_key_served_is_a_pending_sync(
     assert result.exit_code == 1 and result.stderr == ""
     assert entry_lines(result) == [
         f"apiKey: cluster serves revoked key (sync pending) (cluster {key_id(first['apiKey'])}, "
-        f"ledger {key_id(now['apiKey'])})",
-        f"adminKey: in sync (cluster {key_id(now['adminKey'])}, ledger {key_id(now['adminKey'])})",
+        f"ledger {key_id(now['apiKey'])}; {COMMITTED})",
+        f"adminKey: in sync (cluster {key_id(now['adminKey'])}, ledger {key_id(now['adminKey'])}; deployed)",
     ]
     report = json.loads(status(repo, kubeconfig, "-o", "json").stdout)
     assert report["in_sync"] is False
@@ -97,6 +113,23 @@ def test_a_key_in_grace_served_is_a_pending_sync(
     assert all("cluster serves grace key (sync pending)" in line for line in entry_lines(result))
 
 
+def test_status_shows_the_rotation_phase_of_an_external_store(
+    backend_repo: Path, backend: Any, keys: list[Any], kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    configure(backend_repo, backend)
+    rotate(backend_repo)
+    serve(kube_server, current_keys(backend_repo, keys))
+    phases = [json.loads(status(backend_repo, kubeconfig, "-o", "json").stdout)]
+    listed = json.loads(ok(sealer(backend_repo, "keys", "list", ENV, "-o", "json")).stdout)
+    finish(backend_repo)
+    phases.append(json.loads(status(backend_repo, kubeconfig, "-o", "json").stdout))
+    assert [{e["phase"].split(":")[0] for e in report["entries"]} for report in phases] == [
+        {"accepted"},
+        {"deployed"},
+    ]
+    assert {row["phase"].split(":")[0] for row in listed} == {"accepted"}
+
+
 def test_missing_entries_and_unknown_keys(
     rotated_twice: Any, kube_server: FakeKube, kubeconfig: Path
 ) -> None:
@@ -106,8 +139,9 @@ def test_missing_entries_and_unknown_keys(
     result = status(repo, kubeconfig)
     assert result.exit_code == 1
     assert entry_lines(result) == [
-        f"apiKey: cluster serves a key the ledger does not know (cluster -, ledger {key_id(now['apiKey'])})",
-        f"adminKey: missing in cluster (cluster -, ledger {key_id(now['adminKey'])})",
+        f"apiKey: cluster serves a key the ledger does not know (cluster -, ledger {key_id(now['apiKey'])}; "
+        f"{COMMITTED})",
+        f"adminKey: missing in cluster (cluster -, ledger {key_id(now['adminKey'])}; {COMMITTED})",
     ]
     assert stranger not in result.stdout
 

@@ -20,6 +20,10 @@ class KeyStore(Protocol):
     def register(self, record: KeyRecord) -> None:
         """Store a new key as pending; BackendError if its key id exists."""
 
+    def accept(self, env_name: str, key_id: str) -> None:
+        """Make a pending key valid beside the active one (its rotation is committed; nothing
+        is revoked). Rules: `plan_accept` (a no-op when accepted or active already)."""
+
     def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
         """Make `key_id` the active key of (env, name), and in the same write move the
         previously active key to revoked (`revoke_previous_at` None) or to grace until then.

@@ -12,7 +12,16 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from sealer.errors import BackendError
-from sealer.records import PENDING, KeyRecord, must_remove, plan_activate, plan_revoke, utcnow, verdict
+from sealer.records import (
+    PENDING,
+    KeyRecord,
+    must_remove,
+    plan_accept,
+    plan_activate,
+    plan_revoke,
+    utcnow,
+    verdict,
+)
 
 Records = list[KeyRecord]
 
@@ -21,6 +30,13 @@ def registered(records: Records, record: KeyRecord, kind: str) -> Records:
     if any(known.key_id == record.key_id for known in records):
         raise BackendError(f"{kind}: {record.env}: key {record.key_id} is registered already")
     return [*records, record.with_status(PENDING)]
+
+
+def accepted(records: Records, env_name: str, key_id: str) -> Records:
+    changed = plan_accept(
+        next((known for known in records if known.key_id == key_id), None), env_name, key_id
+    )
+    return _apply(records, [changed] if changed else [])
 
 
 def activated(
@@ -63,6 +79,9 @@ class WholeDocumentStore:
 
     def register(self, record: KeyRecord) -> None:
         self._update(record.env, lambda records: registered(records, record, self.kind))
+
+    def accept(self, env_name: str, key_id: str) -> None:
+        self._update(env_name, lambda records: accepted(records, env_name, key_id))
 
     def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
         self._update(env_name, lambda records: activated(records, env_name, name, key_id, revoke_previous_at))

@@ -40,6 +40,7 @@ from sealer.records import (
     KeyRecord,
     iso,
     must_remove,
+    plan_accept,
     plan_activate,
     plan_revoke,
     utcnow,
@@ -136,6 +137,16 @@ class DynamoStore:
 
         self._commit(writes, f"activating {key_id} of {env_name}")
         log.debug("dynamodb: activated %s for %s/%s", key_id, env_name, name)
+
+    def accept(self, env_name: str, key_id: str) -> None:
+        def writes() -> Writes:
+            records, _ = self._partition(env_name)
+            record = next((known for known in records if known.key_id == key_id), None)
+            changed = plan_accept(record, env_name, key_id)
+            return [self._state_write(record, changed)] if record and changed else []
+
+        self._commit(writes, f"accepting {key_id} of {env_name}")
+        log.debug("dynamodb: accepted %s of %s", key_id, env_name)
 
     def revoke(self, env_name: str, key_id: str, at: dt.datetime | None = None) -> None:
         def writes() -> Writes:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from sealer import layout, ledger, registry
+from sealer import layout, ledger, registry, safeopen
 from sealer.backends import k8s_registry
 from sealer.errors import BackendError
 from sealer.records import (
@@ -29,6 +29,7 @@ from sealer.records import (
     KeyRecord,
     must_remove,
     oldest_first,
+    plan_accept,
     plan_activate,
     plan_revoke,
     utcnow,
@@ -59,6 +60,12 @@ class K8sSecretsStore:
                 raise BackendError(f"k8s-secrets: {record.env}: key {record.key_id} is registered already")
             records.append(record.with_status(PENDING))
         log.debug("k8s-secrets: registered %s for %s/%s", record.key_id, record.env, record.name)
+
+    def accept(self, env_name: str, key_id: str) -> None:
+        with self._editing(env_name) as records:
+            found = next((known for known in records if known.key_id == key_id), None)
+            changed = plan_accept(found, env_name, key_id)
+            _apply(records, [changed] if changed else [])
 
     def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
         with self._editing(env_name, publish=True) as records:
@@ -113,8 +120,7 @@ class K8sSecretsStore:
         writers publish in the order of their serials."""
         folder = layout.ledger_path(self._checked_repo(), env_name).parent
         try:
-            folder.mkdir(exist_ok=True)
-            handle = os.open(folder, os.O_RDONLY)
+            handle = safeopen.open_dir(folder, create=True)  # #13: never a symlinked ledger/
         except OSError as err:
             raise BackendError(f"k8s-secrets: cannot open the ledger in {folder}: {err.strerror}") from None
         try:

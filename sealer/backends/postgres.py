@@ -27,6 +27,7 @@ from sealer.records import (
     KeyRecord,
     must_remove,
     parse_iso,
+    plan_accept,
     plan_activate,
     plan_revoke,
     utcnow,
@@ -43,7 +44,7 @@ Records = list[KeyRecord]  # `list` is a method name in the store class
 DEFAULT_TABLE = "sealer_keys"
 DEFAULT_SCHEMA = "public"
 VERSION_TABLE = "sealer_schema_version"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
 _COLUMNS = "env, name, key_id, fingerprint, created, expires, status, actor, revoke_at, sealed_with"
 
@@ -64,6 +65,11 @@ MIGRATIONS: list[list[str]] = [
             sealed_with text[] NOT NULL DEFAULT '{{}}',
             PRIMARY KEY (env, key_id))""",
         "CREATE UNIQUE INDEX {one_active} ON {table} (env, name) WHERE status = 'active'",
+    ],
+    [  # v2: accepted keys (a committed rotation, valid beside the active key until deployed)
+        "ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {status_check}",
+        "ALTER TABLE {table} ADD CONSTRAINT {status_check} "
+        "CHECK (status IN ('pending', 'accepted', 'active', 'grace', 'revoked'))",
     ],
 ]
 
@@ -95,7 +101,7 @@ class PostgresStore:
 
         query = (
             f"SELECT {_COLUMNS} FROM {{table}} WHERE env = %s AND (key_id = %s OR "
-            "(name = %s AND status IN ('pending', 'active'))) ORDER BY key_id FOR UPDATE"
+            "(name = %s AND status IN ('pending', 'accepted', 'active'))) ORDER BY key_id FOR UPDATE"
         )
         with self._transaction() as cur:
             cur.execute(self._sql(query), (env_name, key_id, name))
@@ -110,6 +116,12 @@ class PostgresStore:
         log.debug(
             "postgres: activated %s for %s/%s (%d records changed)", key_id, env_name, name, len(changes)
         )
+
+    def accept(self, env_name: str, key_id: str) -> None:
+        with self._transaction() as cur:
+            changed = plan_accept(self._locked(cur, env_name, key_id), env_name, key_id)
+            self._write_states(cur, [changed] if changed else [])
+        log.debug("postgres: accepted %s of %s", key_id, env_name)
 
     def revoke(self, env_name: str, key_id: str, at: dt.datetime | None = None) -> None:
         with self._transaction() as cur:
@@ -176,6 +188,7 @@ class PostgresStore:
             table=sql.Identifier(self.schema, self.table),
             version_table=sql.Identifier(self.schema, VERSION_TABLE),
             one_active=sql.Identifier(f"{self.table}_one_active"),
+            status_check=sql.Identifier(f"{self.table}_status_check"),
             schema=sql.Identifier(self.schema),
         )
 

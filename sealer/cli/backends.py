@@ -68,9 +68,13 @@ def keys_list(env: str, output: str) -> int:
 
     records = store_admin.store_for(config.load(), env).list(env)
     rows = [r.as_dict() for r in records]
+    from sealer.status import PHASES
+
+    for row in rows:
+        row["phase"] = PHASES.get(row["status"], row["status"])
     text = "\n".join(
         f"{r['key_id']}  {r['name']:<12} {r['status']:<8} created {r['created']}  "
-        f"expires {r['expires'] or '-'}  sha256 {r['fingerprint'][:12]}"
+        f"expires {r['expires'] or '-'}  sha256 {r['fingerprint'][:12]}  ({r['phase']})"
         for r in rows
     )
     emit(rows, output, text or f"{env}: no keys")
@@ -81,20 +85,41 @@ def keys_list(env: str, output: str) -> int:
 @env_argument
 @click.argument("key_id")
 @click.option("--grace", help="Keep it valid this long first (e.g. 24h) [default: revoke now].")
+@click.option(
+    "--branch", help="Commit on this new branch [default: sealer/revoke-<env>-<key id>-<utc time>]."
+)
+@click.option("--no-branch", is_flag=True, help="Commit on the current branch.")
+@click.option("--push", "push", metavar="REMOTE", help="Push the branch to this remote after committing.")
 @output_option
-def keys_revoke(env: str, key_id: str, grace: str | None, output: str) -> int:
-    """Revoke KEY_ID of ENV now (or after --grace)."""
-    from sealer import config, store_admin
+def keys_revoke(
+    env: str,
+    key_id: str,
+    grace: str | None,
+    branch: str | None,
+    no_branch: bool,
+    push: str | None,
+    output: str,
+) -> int:
+    """Revoke KEY_ID of ENV now (or after --grace): a ledger commit, like a rotation; an external
+    store is revoked right after the commit. Exit 4: committed, but the store (or push) is left."""
+    from sealer import config
     from sealer.durations import parse_duration
+    from sealer.errors import ConflictingOptions, PartlyDone
     from sealer.records import utcnow
+    from sealer.rotation import phases
 
+    if branch and no_branch:
+        raise ConflictingOptions("--branch and --no-branch exclude each other")
     at = utcnow() + parse_duration(grace) if grace else None
-    record = store_admin.revoke(config.load(), env, key_id, at)
-    emit(
-        record.as_dict(),
-        output,
-        f"{env}: {key_id} is {record.status}" + (f" until {record.as_dict()['revoke_at']}" if at else ""),
-    )
+    request = phases.RevokeRequest(env, key_id, at, branch, no_branch, push)
+    record, result = phases.revoke(config.load(), request)
+    data = {**record.as_dict(), "branch": result.branch, "commit": result.commit, "left": result.left}
+    text = f"{env}: {key_id} is {record.status}" + (f" until {record.as_dict()['revoke_at']}" if at else "")
+    if result.commit:
+        text += f"\ncommit {result.commit[:12]} on {result.branch or 'the current branch'}"
+    emit(data, output, text)
+    if result.left:
+        raise PartlyDone(phases.partly_done(result))
     return 0
 
 
@@ -177,7 +202,8 @@ def status(env: str, kubeconfig: str | None, context: str | None, output: str) -
 
     report = status.compare(config.load(), env, kubeconfig, context)
     text = "\n".join(
-        f"{r['entry']}: {r['state']} (cluster {r['live_key_id'] or '-'}, ledger {r['ledger_key_id'] or '-'})"
+        f"{r['entry']}: {r['state']} (cluster {r['live_key_id'] or '-'}, ledger {r['ledger_key_id'] or '-'}; "
+        f"{r['phase']})"
         for r in report["entries"]
     )
     for row in report["registries"]:  # #16

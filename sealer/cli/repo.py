@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from sealer.cli.common import emit, env_argument, envs_argument, output_option
-from sealer.errors import ConflictingOptions
+from sealer.errors import ConflictingOptions, PartlyDone
 
 
 def _namespaces(items: tuple[str, ...]) -> dict[str, str]:
@@ -87,13 +87,15 @@ def render(env: str, output: str) -> int:
 @click.option(
     "--due", is_flag=True, help="Only keys past their environment's rotation period (all envs if none named)."
 )
-@click.option("--grace", help="Keep old keys valid this long (e.g. 24h, 7d) [default: revoke at once].")
+@click.option(
+    "--grace", help="Keep old keys valid this long after deployment (e.g. 24h, 7d) [default: revoke at once]."
+)
 @click.option("--branch", help="Commit on this new branch [default: sealer/rotate-<env>-<utc time>].")
 @click.option("--no-branch", is_flag=True, help="Commit on the current branch.")
 @click.option(
     "--no-commit",
     is_flag=True,
-    help="Write the files only; the new keys activate after you commit and re-run.",
+    help="Write the files only; the new keys are accepted after you commit and re-run.",
 )
 @click.option("--push", "push", metavar="REMOTE", help="Push the branch to this remote after committing.")
 @click.option(
@@ -106,6 +108,17 @@ def render(env: str, output: str) -> int:
     "--replace",
     is_flag=True,
     help="Rotate although an earlier rotation's branch is not merged yet (close its pull request).",
+)
+@click.option("--resume", is_flag=True, help="Only finish an interrupted rotation (or revocation).")
+@click.option(
+    "--finish",
+    is_flag=True,
+    help="Deployed phase (main-branch pipeline, after the merge): activate the merged keys, revoke the old.",
+)
+@click.option(
+    "--abandon",
+    metavar="BRANCH",
+    help="Abandoned phase: revoke the keys of this rotation branch (closed unmerged).",
 )
 @output_option
 def rotate(
@@ -120,22 +133,47 @@ def rotate(
     open_pr: bool,
     dry_run: bool,
     replace: bool,
+    resume: bool,
+    finish: bool,
+    abandon: str | None,
     output: str,
 ) -> int:
-    """Rotate API keys of ENV(s): new keys, sealed and committed; old keys revoked.
+    """Rotate API keys of ENV(s): new keys, sealed and committed, accepted beside the old ones.
 
     The commit goes on a new branch (sealer/rotate-<env>-<utc time>) for a pull request; your
     checkout stays on the branch you started on, files unchanged. While a rotation's branch is
-    not merged, another rotation of that environment is refused (--replace overrides).
+    not merged, another rotation of that environment is refused (--replace overrides). After
+    the merge, `sealer rotate --finish` (deployed) activates the new keys in an external store
+    and revokes the old ones. Exit 4: the commit landed but a later step did not (re-run).
     """
     from sealer import config
     from sealer.durations import parse_duration
-    from sealer.rotate import Request
-    from sealer.rotate import rotate as run_rotate
+    from sealer.rotation import phases
+    from sealer.rotation.plan import Request
 
     if branch and no_branch:
         raise ConflictingOptions("--branch and --no-branch exclude each other")
+    if sum(map(bool, (resume, finish, abandon))) > 1 or ((finish or abandon) and (keys or due or dry_run)):
+        raise ConflictingOptions(
+            "--resume, --finish and --abandon exclude each other and --key/--due/--dry-run"
+        )
+    cfg = config.load()
+    if finish or abandon:
+        done = phases.abandon(cfg, abandon) if abandon else phases.finish(cfg, envs)
+        emit(done.as_dict(), output, _finish_text(done))
+        if done.left:
+            raise PartlyDone(
+                f"the deployed phase is not finished: {'; '.join(done.left)}; run "
+                "`sealer rotate --finish` again (each key it did finish stays finished)"
+            )
+        return 0
     forge = _forge_for(open_pr, push, no_branch, no_commit, dry_run)
+    if resume:
+        resumed = phases.resume(cfg)
+        if resumed is None:
+            emit({"resumed": False}, output, "nothing to resume")
+            return 0
+        return _report(resumed, output, None, cfg)
     request = Request(
         envs=envs,
         keys=keys,
@@ -148,14 +186,36 @@ def rotate(
         dry_run=dry_run,
         replace=replace,
     )
-    cfg = config.load()
-    result = run_rotate(cfg, request)
-    if forge is None or not (result["commit"] and result["branch"]):
-        emit(_json_view(result), output, _text_view(result))
+    return _report(phases.rotate(cfg, request), output, forge, cfg)
+
+
+def _report(result: Any, output: str, forge: Any, cfg: Any) -> int:
+    from sealer.rotation import phases
+
+    data = result.as_dict()
+    if result.left:
+        emit(_json_view(data), output, _text_view(data))
+        raise PartlyDone(phases.partly_done(result))
+    if forge is None or not (result.commit and result.branch):
+        emit(_json_view(data), output, _text_view(data))
         return 0
     from sealer.cli.pullrequest import open_and_report
 
-    return open_and_report(forge, cfg, result, _json_view(result), _text_view(result), output)
+    return open_and_report(forge, cfg, data, _json_view(data), _text_view(data), output)
+
+
+def _finish_text(done: Any) -> str:
+    lines = [
+        f"activated {a.env} {a.name} {a.key_id}"
+        + (
+            f" (old key {a.previous_key_id} valid until {a.revoke_previous_at})"
+            if a.revoke_previous_at
+            else ""
+        )
+        for a in done.activated
+    ]
+    lines += [f"revoked abandoned {a.env} {a.name} {a.key_id}" for a in done.abandoned]
+    return "\n".join(lines) or "nothing to finish"
 
 
 def _forge_for(open_pr: bool, push: str | None, no_branch: bool, no_commit: bool, dry_run: bool) -> Any:
@@ -171,25 +231,18 @@ def _forge_for(open_pr: bool, push: str | None, no_branch: bool, no_commit: bool
 
 def _json_view(result: dict) -> dict:
     """One object per the documented shape; a multi-environment run lists them under `rotations`."""
-    views = [
-        {
-            **env,
-            "branch": result["branch"],
-            "commit": result["commit"],
-            "pr_body_file": result.get("pr_body_file"),
-            "dry_run": result["dry_run"],
-        }
-        for env in result["envs"]
-    ]
-    if len(views) == 1:
-        return views[0]
-    return {
+    common = {
         "branch": result["branch"],
         "commit": result["commit"],
         "pr_body_file": result.get("pr_body_file"),
         "dry_run": result["dry_run"],
-        "rotations": views,
+        "left": result.get("left", []),
+        "resumed": result.get("resumed", False),
     }
+    views = [{**env, **common} for env in result["envs"]]
+    if len(views) == 1:
+        return views[0]
+    return {**common, "rotations": views}
 
 
 def _text_view(result: dict) -> str:

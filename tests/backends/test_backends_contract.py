@@ -21,7 +21,18 @@ from support.sql_stores import OUTAGES
 from sealer import apikey, registry
 from sealer.backends import KeyStore
 from sealer.errors import EXIT_BAD_INPUT, BackendError
-from sealer.records import ACTIVE, EXPIRED, GRACE, PENDING, REVOKED, UNKNOWN, VALID, KeyRecord, utcnow
+from sealer.records import (
+    ACCEPTED,
+    ACTIVE,
+    EXPIRED,
+    GRACE,
+    PENDING,
+    REVOKED,
+    UNKNOWN,
+    VALID,
+    KeyRecord,
+    utcnow,
+)
 
 STORES = [
     "k8s_secrets_store",
@@ -106,6 +117,57 @@ def refused(call: Callable[[], object]) -> str:
     assert message and "\n" not in message
     assert err.value.exit_code == EXIT_BAD_INPUT
     return message
+
+
+# -- the phases of a rotation: rotate (accept), deployed (activate), abandoned (revoke) ------------
+
+
+def test_rotate_phase_accepts_the_new_key_beside_the_old_and_revokes_nothing(store: KeyStore) -> None:
+    old = activated(store)
+    key, new = new_key()
+    store.register(new)
+    assert store.verify(ENV, new.fingerprint) == UNKNOWN  # pending: never valid
+    store.accept(ENV, new.key_id)
+    store.accept(ENV, new.key_id)  # idempotent: a re-run after an interruption
+    assert statuses(store) == {old.key_id: ACTIVE, new.key_id: ACCEPTED}
+    assert store.verify(ENV, apikey.fingerprint(key)) == VALID
+    assert store.verify(ENV, old.fingerprint) == VALID
+
+
+def test_deployed_phase_activates_and_counts_the_grace_from_then(store: KeyStore) -> None:
+    old = activated(store)
+    new = registered(store)
+    store.accept(ENV, new.key_id)
+    deployed = utcnow() + dt.timedelta(days=3)  # the grace window starts at the deployment
+    store.activate(ENV, NAME, new.key_id, deployed + HOUR)
+    store.activate(ENV, NAME, new.key_id, deployed + HOUR)  # idempotent
+    assert statuses(store) == {old.key_id: GRACE, new.key_id: ACTIVE}
+    assert current(store, old).revoke_at == deployed + HOUR
+    assert store.verify(ENV, old.fingerprint, deployed + HOUR - SECOND) == VALID
+    assert store.verify(ENV, old.fingerprint, deployed + HOUR) == REVOKED
+
+
+def test_abandoned_phase_revokes_the_accepted_key_and_keeps_the_old(store: KeyStore) -> None:
+    old = activated(store)
+    new = registered(store)
+    store.accept(ENV, new.key_id)
+    store.revoke(ENV, new.key_id, utcnow() + HOUR)  # never deployed: no grace for it
+    assert statuses(store) == {old.key_id: ACTIVE, new.key_id: REVOKED}
+    assert store.verify(ENV, new.fingerprint) == REVOKED and store.verify(ENV, old.fingerprint) == VALID
+    assert "only a pending key can be accepted" in refused(lambda: store.accept(ENV, new.key_id))
+
+
+def test_activation_supersedes_an_accepted_key_of_an_earlier_rotation(store: KeyStore) -> None:
+    old = activated(store)
+    first, second = registered(store), registered(store)
+    store.accept(ENV, first.key_id)
+    store.accept(ENV, second.key_id)
+    store.activate(ENV, NAME, second.key_id, None)
+    assert statuses(store) == {old.key_id: REVOKED, first.key_id: REVOKED, second.key_id: ACTIVE}
+
+
+def test_accepting_an_unknown_key_fails(store: KeyStore) -> None:
+    assert "kid_000000000000" in refused(lambda: store.accept(ENV, "kid_000000000000"))
 
 
 # -- register ---------------------------------------------------------------------------------
@@ -370,6 +432,7 @@ def test_a_store_whose_server_is_down_fails_with_one_line_and_recovers(
     outage.down()
     calls = {
         "register": lambda: store.register(new_key()[1]),
+        "accept": lambda: store.accept(ENV, new.key_id),
         "activate": lambda: store.activate(ENV, NAME, new.key_id, None),
         "revoke": lambda: store.revoke(ENV, old.key_id),
         "remove_pending": lambda: store.remove_pending(ENV, new.key_id),

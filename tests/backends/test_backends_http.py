@@ -110,7 +110,7 @@ def test_vault_cas_conflict_makes_a_stale_activation_lose(
     path = f"{vault_store.prefix}/{ENV}"
     vault_env.on_next_write("secret", path, lambda: other.activate(ENV, NAME, winner.key_id, None))
     message = backend_error(lambda: vault_store.activate(ENV, NAME, loser.key_id, None))
-    assert "only a pending key can be activated" in message
+    assert "only a pending or accepted key can be activated" in message
     states = {r.key_id: r.status for r in vault_store.list(ENV)}
     assert states == {winner.key_id: ACTIVE, loser.key_id: REVOKED}
 

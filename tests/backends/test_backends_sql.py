@@ -43,6 +43,7 @@ def _as_owner(sql_text: str, store: Any, *params: Any) -> list[tuple[Any, ...]]:
             sql.SQL(sql_text).format(
                 table=sql.Identifier(store.schema, store.table),
                 version_table=sql.Identifier(store.schema, "sealer_schema_version"),
+                status_check=sql.Identifier(f"{store.table}_status_check"),
             ),
             params,
         )
@@ -51,9 +52,9 @@ def _as_owner(sql_text: str, store: Any, *params: Any) -> list[tuple[Any, ...]]:
 
 @pytest.mark.slow
 def test_postgres_creates_table_version_row_and_partial_unique_index(postgres_store: Any) -> None:
-    assert "schema v1" in postgres_store.health()
+    assert "schema v2" in postgres_store.health()
     versions = _as_owner("SELECT table_name, version FROM {version_table}", postgres_store)
-    assert versions == [(postgres_store.table, 1)]
+    assert versions == [(postgres_store.table, 2)]
     (definition,) = _as_owner(
         "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND indexname = %s",
         postgres_store,
@@ -104,9 +105,30 @@ def test_postgres_refuses_a_table_newer_than_it_knows(postgres_store: Any, tmp_p
     from sealer.backends.postgres import PostgresStore
 
     postgres_store.health()
-    _as_owner("UPDATE {version_table} SET version = 2", postgres_store)
+    _as_owner("UPDATE {version_table} SET version = 3", postgres_store)
     later = PostgresStore({"schema": postgres_store.schema}, tmp_path)
     assert "upgrade sealer" in refused(later.health)
+
+
+@pytest.mark.slow
+def test_postgres_v1_table_is_migrated_to_accept_keys(postgres_store: Any, tmp_path: Path) -> None:
+    """A table made by the sealer before accepted keys existed (v1) is upgraded on first use."""
+    from sealer.backends.postgres import PostgresStore
+
+    postgres_store.health()
+    _as_owner("ALTER TABLE {table} DROP CONSTRAINT {status_check}", postgres_store)
+    _as_owner(
+        "ALTER TABLE {table} ADD CONSTRAINT {status_check} "
+        "CHECK (status IN ('pending', 'active', 'grace', 'revoked'))",
+        postgres_store,
+    )
+    _as_owner("UPDATE {version_table} SET version = 1", postgres_store)
+    upgraded = PostgresStore({"schema": postgres_store.schema}, tmp_path)
+    assert "schema v2" in upgraded.health()
+    record = new_key()[1]
+    upgraded.register(record)
+    upgraded.accept(record.env, record.key_id)
+    assert {r.key_id: r.status for r in upgraded.list(record.env)} == {record.key_id: "accepted"}
 
 
 @pytest.mark.slow
@@ -143,8 +165,8 @@ def test_postgres_role_with_row_privileges_only(
     needed on first use, and its refusal is one line."""
     from psycopg import sql
 
-    from sealer.atomic import write_atomic
     from sealer.backends.postgres import PostgresStore
+    from sealer.repofiles import write as write_atomic
 
     key = activated(postgres_store)
     role, password = f"rw_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex

@@ -15,6 +15,7 @@ from support.backend_repos import (
     Backend,
     configure,
     current_keys,
+    finish,
     leaks,
     ok,
     one_line_error,
@@ -25,10 +26,10 @@ from support.backend_repos import (
     verify,
 )
 from support.cli import sealer
-from support.git import commit_all, git
+from support.git import commit_all, git, head
 from support.repos import ledger_records
 
-from sealer import apikey, config, yamlio
+from sealer import apikey, config, ledger, yamlio
 from sealer.backends import BACKENDS
 from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, utcnow
 
@@ -233,10 +234,13 @@ def test_check_with_credentials_missing(
 
 
 def two_rotations(repo: Path, keys: list[Any]) -> tuple[dict[str, str], dict[str, str]]:
-    """Rotate staging twice through its store: (the first keys, the current keys) by entry."""
+    """Rotate staging twice through its store, each deployed (`--finish`): (the first keys, the
+    current keys) by entry."""
     rotate(repo)
+    finish(repo)
     first = current_keys(repo, keys)
     rotate(repo)
+    finish(repo)
     return first, current_keys(repo, keys)
 
 
@@ -293,8 +297,10 @@ def test_revoke_with_grace_then_now_is_mirrored_in_the_ledger(
 ) -> None:
     configure(backend_repo, backend)
     rotate(backend_repo)
+    finish(backend_repo)
     key = current_keys(backend_repo, keys)["adminKey"]
     key_id = apikey.key_id(apikey.fingerprint(key))
+    start = git(backend_repo, "rev-parse", "HEAD").strip()
 
     result = ok(sealer(backend_repo, "keys", "revoke", ENV, key_id, "--grace", "24h", "-o", "json"))
     record = json.loads(result.stdout)
@@ -303,19 +309,24 @@ def test_revoke_with_grace_then_now_is_mirrored_in_the_ledger(
         minutes=1
     )
     assert verify(backend_repo, key) == (0, "valid")
+    # Each revocation lands as a commit of the ledger on a branch of its own, like a rotation;
+    # you stay on your branch, and an external store is revoked right after that commit.
+    revoke_branch = record["branch"]
+    assert revoke_branch.startswith(f"sealer/revoke-{ENV}-{key_id}-")
+    assert git(backend_repo, "status", "--porcelain") == "" and head(backend_repo) == start
+    assert git(backend_repo, "diff", "--name-only", start, revoke_branch).split() == ["ledger/staging.yaml"]
     in_store = {r.key_id: r for r in store_of(backend_repo).list(ENV)}
-    mirrored = {r.key_id: r for r in ledger_records(backend_repo, ENV)}
+    committed = git(backend_repo, "show", f"{revoke_branch}:ledger/{ENV}.yaml")
+    mirrored = {r.key_id: r for r in ledger.parse(ENV, committed, revoke_branch)}
     assert in_store[key_id].status == mirrored[key_id].status == GRACE
     assert in_store[key_id].revoke_at == mirrored[key_id].revoke_at == until
-
-    text = ok(sealer(backend_repo, "keys", "revoke", ENV, key_id)).stdout
-    assert text == f"{ENV}: {key_id} is revoked\n"
+    text = ok(sealer(backend_repo, "keys", "revoke", ENV, key_id, "--no-branch")).stdout
+    assert text.startswith(f"{ENV}: {key_id} is revoked\ncommit ")
     assert verify(backend_repo, key) == (1, "revoked")
     assert verify(backend_repo, current_keys(backend_repo, keys)["apiKey"]) == (0, "valid")
     assert statuses(store_of(backend_repo).list(ENV))[key_id] == REVOKED
     assert statuses(ledger_records(backend_repo, ENV))[key_id] == REVOKED
-    assert git(backend_repo, "status", "--porcelain") == " M ledger/staging.yaml\n"  # for the user to commit
-    commit_all(backend_repo, "revoke adminKey")
+    assert git(backend_repo, "status", "--porcelain") == ""
     rotate(backend_repo, "--key", "adminKey")  # a rotation after a revocation gets a new adminKey
     assert verify(backend_repo, current_keys(backend_repo, keys)["adminKey"]) == (0, "valid")
 
@@ -333,7 +344,10 @@ def test_keys_commands_with_the_gitops_default(backend_repo: Path, keys: list[An
     assert verify(backend_repo, now["apiKey"]) == (0, "valid")
     assert verify(backend_repo, first["apiKey"]) == (1, "revoked")
     key_id = apikey.key_id(apikey.fingerprint(now["apiKey"]))
-    ok(sealer(backend_repo, "keys", "revoke", ENV, key_id))
+    revoked = json.loads(ok(sealer(backend_repo, "keys", "revoke", ENV, key_id, "-o", "json")).stdout)
+    # The Git ledger is the store: the revocation takes effect when its branch is merged.
+    assert verify(backend_repo, now["apiKey"]) == (0, "valid")
+    git(backend_repo, "merge", "-q", "--ff-only", revoked["branch"])
     assert verify(backend_repo, now["apiKey"]) == (1, "revoked")
     listed = json.loads(ok(sealer(backend_repo, "keys", "list", ENV, "-o", "json")).stdout)
     assert len(listed) == 2 * len(NAMES)

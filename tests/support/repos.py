@@ -35,10 +35,15 @@ FAULT_POINTS = [
     "before-journal",
     "before-rename",
     "before-commit",
+    "after-ref-move",
+    "before-index",
+    "before-accept",
+    "after-accept-one",
     "before-push",
-    "before-activate",
-    "after-activate-one",
+    "before-outputs",
 ]
+# The deployed phase (`sealer rotate --finish`) has its own.
+FINISH_FAULT_POINTS = ["after-activate-one"]
 _KEYPAIRS: dict[str, Path] = {}
 
 

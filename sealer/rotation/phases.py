@@ -1,0 +1,549 @@
+"""The phases of a key change, as the commands run them.
+
+  rotate      (pull-request time) new keys registered, files written and committed, then the
+              new keys accepted by an external store; nothing revoked.
+  finish      (deployed: the main-branch pipeline after the merge) the new keys active, the old
+              ones revoked or in their grace window, counted from now.
+  abandon     (the pull request closed unmerged) the never-deployed keys revoked; a plain
+              rotate or finish also notices them once no branch holds them.
+  revoke      (`keys revoke`) a commit like a rotation; an external store follows at once.
+Each is a transaction (`transaction.run`) whose point of no return is the ref move; past it
+the change is only rolled forward (`roll_forward`), by the same run or the next.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sealer import (
+    faults,
+    git,
+    journal,
+    layout,
+    ledger,
+    lock,
+    registry,
+    registry_delivery,
+    repofiles,
+    templating,
+)
+from sealer.config import Config, Environment
+from sealer.errors import BackendError, BadInput, PartlyDone, SealerError
+from sealer.journal import Journal
+from sealer.records import KeyRecord, plan_revoke, utcnow
+from sealer.rotation import plan as planning
+from sealer.rotation import stores as sync
+from sealer.rotation import transaction
+from sealer.rotation.plan import EnvRotation, KeyChange, Request
+from sealer.rotation.stores import Activation, Stores
+
+
+@dataclass
+class EnvSummary:
+    env: str
+    namespace: str
+    values_file: str
+    values_files: list[str]
+    keys: list[KeyChange]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**vars(self), "keys": [k.as_dict() for k in self.keys]}
+
+
+@dataclass
+class RotationResult:
+    """What a rotation (or revocation) did; `left` names the steps past the commit that are
+    still to do (the next run, or `--resume`, finishes them): empty when complete."""
+
+    branch: str | None
+    commit: str | None
+    dry_run: bool
+    envs: list[EnvSummary]
+    files: list[str]
+    grace_seconds: int = 0
+    resumed: bool = False
+    pr_body_file: str | None = None
+    accepted: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+    landed: str = ""  # what is committed where, in words (for a "partly done" message)
+    started_on: str | None = None  # the user's branch: a rotation's own branch leaves it as it was
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**vars(self), "envs": [e.as_dict() for e in self.envs]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RotationResult:
+        envs = [
+            EnvSummary(**{**e, "keys": [KeyChange(**k) for k in e["keys"]]}) for e in data.get("envs", [])
+        ]
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "envs"}
+        return cls(**{**known, "envs": envs})
+
+
+@dataclass
+class FinishResult:
+    activated: list[Activation]
+    abandoned: list[Activation]
+    left: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "activated": [a.as_dict() for a in self.activated],
+            "abandoned": [a.as_dict() for a in self.abandoned],
+            "left": self.left,
+        }
+
+
+# -- rotate ----------------------------------------------------------------------------------
+
+
+def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> RotationResult:
+    """Run a rotation; with a journal left by an interrupted run, finish that one instead."""
+    faults.arm()
+    root, git_dir = cfg.root, git.git_dir(cfg.root)
+    now = now or utcnow()
+    with lock.hold(git_dir):
+        left = journal.load(git_dir)
+        if left is not None:
+            finished = _recover(cfg, git_dir, left)
+            if finished is not None:
+                return finished
+        actor = git.identity(root)  # one `git var`, not one per environment
+        plans = planning.plan_all(planning.targets(cfg, request, now), cfg, now, request.grace, actor)
+        if not plans:
+            return RotationResult(None, None, request.dry_run, [], [])
+        branch = planning.branch_name(root, request, [p.env.name for p in plans], now)
+        result = _result(plans, request, branch)
+        if request.dry_run:
+            return result
+        if not request.replace:
+            planning.refuse_unmerged(root, [p.env.name for p in plans])
+        result.started_on = git.current_branch(root)
+        dirty = git.changed_paths(root, result.files)
+        if dirty:
+            raise BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
+        transaction.sweep_temps(root, git_dir)
+        try:
+            return _apply(cfg, git_dir, plans, request, branch, result)
+        except KeyboardInterrupt:
+            _interrupted_past_the_commit(root, git_dir)
+            raise
+
+
+def _interrupted_past_the_commit(root: Path, git_dir: Path) -> None:
+    """SIGINT once the ref moved: nothing is undone, and the exit code (4) says so."""
+    try:
+        entry = journal.load(git_dir)
+    except SealerError:
+        return
+    if entry is not None and (entry.phase == journal.COMMITTED or transaction.landed(root, entry)):
+        where = f"branch {entry.branch}" if entry.branch else "the current branch"
+        raise PartlyDone(
+            f"the rotation of {', '.join(entry.envs)} is committed on {where}, but it was interrupted; "
+            "run `sealer rotate --resume` (or plain `sealer rotate`) to finish (the old keys stay valid "
+            "until then)"
+        ) from None
+
+
+def resume(cfg: Config) -> RotationResult | None:
+    """`sealer rotate --resume`: finish an interrupted run's journal, if any; start nothing."""
+    git_dir = git.git_dir(cfg.root)
+    with lock.hold(git_dir):
+        left = journal.load(git_dir)
+        return _recover(cfg, git_dir, left) if left is not None else None
+
+
+def _result(plans: list[EnvRotation], request: Request, branch: str | None) -> RotationResult:
+    envs = [
+        EnvSummary(
+            p.env.name,
+            p.env.namespace,
+            p.env.clusters[0].values_file,
+            [c.values_file for c in p.env.clusters],
+            p.rotated,
+        )
+        for p in plans
+    ]
+    grace = int(request.grace.total_seconds()) if request.grace else 0
+    return RotationResult(branch, None, request.dry_run, envs, sorted(planning.files_of(plans)), grace)
+
+
+def _apply(
+    cfg: Config,
+    git_dir: Path,
+    plans: list[EnvRotation],
+    request: Request,
+    branch: str | None,
+    result: RotationResult,
+) -> RotationResult:
+    root = cfg.root
+    entry = Journal(
+        journal.ROTATE,
+        journal.PREPARED,
+        [p.env.name for p in plans],
+        [],
+        branch,
+        git.head(root),
+        planning.commit_message(plans, request.grace),
+        request.push,
+        pr_body=templating.render("pr-body.md.j2", summary=result, **planning.texts(plans, request.grace)),
+        result=result.as_dict(),
+    )
+    stores = Stores(cfg)
+    registered = sync.register(stores, [p.env for p in plans], {p.env.name: p.new_records for p in plans})
+    files = planning.files_of(plans)
+    entry = transaction.run(
+        root, git_dir, entry, files, lambda: sync.compensate(registered), commit_it=request.commit
+    )
+    if entry.phase == journal.WRITTEN:  # --no-commit: the keys wait (pending) for the user's commit
+        return _report(root, entry, resumed=False)
+    return roll_forward(cfg, git_dir, entry, resumed=False, stores=stores)
+
+
+# -- past the point of no return -----------------------------------------------------------------
+
+
+Step = tuple[str, Callable[[], object]]
+
+
+def roll_forward(
+    cfg: Config, git_dir: Path, entry: Journal, resumed: bool, stores: Stores | None = None
+) -> RotationResult:
+    """Finish a committed change: index, outputs, store, push. Each step is idempotent and
+    tried even when another failed; what failed stays in the journal for the next run."""
+    root, stores = cfg.root, stores or Stores(cfg)
+    assert entry.commit is not None
+    commit = entry.commit
+    envs = [cfg.env(name) for name in entry.envs]
+    accepted: list[str] = []
+    steps: list[Step] = []
+    if not entry.result.get("index_synced", False):
+        steps.append(("syncing your checkout", lambda: _sync_index(root, entry)))
+    if entry.kind == journal.ROTATE:
+        accepting = "accepting the new keys in the key store"
+        steps.append((accepting, lambda: accepted.extend(_accept(stores, commit, envs))))
+    else:
+        steps.append(("revoking the key in the key store", lambda: _revoke(stores, commit, entry, cfg)))
+    # #16: direct delivery of the key registries, from the ledger of the commit.
+    steps.append(("publishing the key registry", lambda: registry_delivery.publish(cfg, entry.envs, commit)))
+    if entry.push:
+        steps.append((f"the push to {entry.push}", lambda: _push(root, entry)))
+    result = RotationResult.from_dict({**entry.result, "commit": commit, "resumed": resumed})
+    result.landed = _landed(entry, commit)
+    steps.append(("writing the pull-request description", lambda: _outputs(root, result, entry.pr_body)))
+    left = _run_steps(steps)
+    result.accepted, result.left = accepted, left
+    if entry.push and not any(item.startswith(f"the push to {entry.push}") for item in left):
+        result.landed += f" and pushed to {entry.push}"
+    entry.result.update(index_synced=not any(item.startswith("syncing your checkout") for item in left))
+    if left:
+        journal.save(git_dir, entry)  # the next run (or --resume) redoes every step: each is idempotent
+    else:
+        journal.clear(git_dir)
+    return result
+
+
+def _run_steps(steps: list[Step]) -> list[str]:
+    left = []
+    for index, (name, step) in enumerate(steps):
+        try:
+            step()
+        except (SealerError, faults.InjectedFault) as err:
+            left.append(f"{name} failed: {err}")
+        except OSError as err:
+            where = f" ({err.filename})" if err.filename else ""
+            left.append(f"{name} failed: {err.strerror or err}{where}")
+        except KeyboardInterrupt:  # past the point of no return: stop, say what is left
+            left += [f"{later} was interrupted" for later, _ in steps[index:]]
+            break
+    return left
+
+
+def _landed(entry: Journal, commit: str) -> str:
+    what = "revocation" if entry.kind == journal.REVOKE else "rotation"
+    where = f"on branch {entry.branch}" if entry.branch else "on the current branch"
+    return f"the {what} of {', '.join(entry.envs)} is committed {where} ({commit[:12]})"
+
+
+def partly_done(result: RotationResult) -> str:
+    """The "partly done" message: what landed, what did not, how to finish."""
+    return (
+        f"{result.landed}, but {'; '.join(result.left)}; run `sealer rotate --resume` (or plain "
+        "`sealer rotate`) to finish (the old keys stay valid until then)"
+    )
+
+
+def _sync_index(root: Path, entry: Journal) -> None:
+    faults.point("before-index")
+    transaction.sync_index(root, entry)
+
+
+def _accept(stores: Stores, commit: str, envs: list[Environment]) -> list[str]:
+    faults.point("before-accept")
+    return sync.accept_committed(stores, commit, envs)
+
+
+def _revoke(stores: Stores, commit: str, entry: Journal, cfg: Config) -> list[str]:
+    faults.point("before-accept")
+    return sync.revoke_committed(stores, commit, entry.revocations, cfg)
+
+
+def _push(root: Path, entry: Journal) -> None:
+    faults.point("before-push")
+    branch = entry.branch or git.current_branch(root)
+    if branch:
+        git.push(root, entry.push or "", branch)
+
+
+def _report(root: Path, entry: Journal, resumed: bool) -> RotationResult:
+    result = RotationResult.from_dict({**entry.result, "resumed": resumed, "commit": None})
+    result.pr_body_file = _write_outputs(root, result, entry.pr_body)
+    return result
+
+
+def _outputs(root: Path, result: RotationResult, body: str) -> None:
+    faults.point("before-outputs")
+    result.pr_body_file = _write_outputs(root, result, body)
+
+
+def _sweep_stale_temps(out: Path) -> None:
+    """Remove the temps of an atomic write killed midway in sealer's own output folder; a
+    folder reached through a symlink is not sealer's, and is left alone."""
+    from sealer import safeopen
+
+    try:
+        fd = safeopen.open_dir(out)
+    except OSError:
+        return
+    try:
+        for name in os.listdir(fd):
+            if name.startswith(".") and name.endswith(".tmp"):
+                repofiles.remove(out / name)
+    finally:
+        os.close(fd)
+
+
+def _write_outputs(root: Path, result: RotationResult, body: str) -> str:
+    """The PR description and the JSON beside it, for the pipeline that opens the pull request."""
+    out = layout.out_path(root)  # #13: repofiles.write makes it, never through a symlink
+    _sweep_stale_temps(out)
+    stem = (result.branch or f"rotate-{result.commit[:12] if result.commit else 'uncommitted'}").replace(
+        "/", "-"
+    )
+    path = str(out / f"{stem}.md")
+    repofiles.write(out / f"{stem}.md", body)
+    data = {**result.as_dict(), "pr_body_file": path}
+    repofiles.write(out / f"{stem}.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+# -- recovery: a journal left by an interrupted run --------------------------------------------
+
+
+def _recover(cfg: Config, git_dir: Path, entry: Journal) -> RotationResult | None:
+    """Roll the journal forward; None when it was a discarded --no-commit rotation (dropped:
+    the caller starts afresh)."""
+    root = cfg.root
+    for name in entry.envs:
+        cfg.env(name)  # an environment sealer.yaml no longer has: refuse the journal
+    transaction.checked_moves(root, entry, planning.allowed_paths(cfg, entry.envs))
+    if entry.phase == journal.PREPARED:
+        journal.apply_renames(root, entry)
+        if transaction.landed(root, entry):
+            entry.commit = (
+                git.resolve_commit(root, f"refs/heads/{entry.branch}") if entry.branch else git.head(root)
+            )
+        else:
+            entry.parent = git.head(root)
+            entry.commit = _commit_files(root, entry)
+        entry.phase, entry.result["index_synced"] = journal.COMMITTED, False
+        journal.save(git_dir, entry)
+    transaction.forget_marker(git_dir)  # a kill between the journal and the marker's removal
+    if entry.phase == journal.WRITTEN:
+        if not _written_committed(cfg, git_dir, entry):
+            return None
+    elif entry.phase == journal.COMMITTED and not _is_landed_commit(root, entry):
+        raise BadInput(
+            f"the journal of the interrupted sealer run names commit {entry.commit or '(none)'}, which "
+            f"is not where its change landed: remove {journal.path(git_dir)} after checking `git log`"
+        )
+    return roll_forward(cfg, git_dir, entry, resumed=True)
+
+
+def _is_landed_commit(root: Path, entry: Journal) -> bool:
+    """The journal's commit is recomputed, not trusted: its branch's tip, or in the current
+    branch's history on top of where the change began."""
+    if not entry.commit or git.resolve_commit(root, entry.commit) != entry.commit:
+        return False
+    if entry.branch is not None:
+        return git.resolve_commit(root, f"refs/heads/{entry.branch}") == entry.commit
+    holds = git.probe(root, "merge-base", "--is-ancestor", entry.commit, "HEAD") is not None
+    return holds and git.parent_of(root, entry.commit) == entry.parent
+
+
+def _commit_files(root: Path, entry: Journal) -> str:
+    paths = [f["path"] for f in entry.files]
+    commit = git.Commit(root)
+    try:
+        for rel in paths:
+            commit.add(rel, repofiles.read_bytes(root / rel))
+    except BaseException:
+        commit.abort()
+        raise
+    return commit.move(entry.message, entry.branch)
+
+
+def _written_committed(cfg: Config, git_dir: Path, entry: Journal) -> bool:
+    """A --no-commit rotation: committed by the user since (True: roll it forward), still
+    waiting (refused), or thrown away (its pending keys dropped, the journal cleared: False)."""
+    root = cfg.root
+    paths = [f["path"] for f in entry.files]
+    if git.changed_paths(root, paths):
+        raise BadInput(
+            f"the rotation of {', '.join(entry.envs)} waits for its commit: commit "
+            f"{', '.join(paths)}, then run `sealer rotate` again to accept the new keys"
+        )
+    key_ids = [k["key_id"] for e in entry.result.get("envs", []) for k in e.get("keys", [])]
+    held = {r.key_id for name in entry.envs for r in sync.committed_ledger(root, "HEAD", name)}
+    if key_ids and all(k in held for k in key_ids):
+        entry.commit, entry.phase, entry.result["index_synced"] = git.head(root), journal.COMMITTED, True
+        journal.save(git_dir, entry)
+        return True
+    stores = Stores(cfg)
+    for env in filter(sync.external, (cfg.env(name) for name in entry.envs)):
+        try:
+            sync.tidy(root, stores.of(env), env.name)  # the pending keys of the thrown-away files
+        except BackendError:
+            pass  # a leftover pending key is never valid; the next rotation removes it
+    journal.clear(git_dir)
+    return False
+
+
+# -- deployed and abandoned ---------------------------------------------------------------------
+
+
+def finish(cfg: Config, env_names: tuple[str, ...], now: dt.datetime | None = None) -> FinishResult:
+    """`sealer rotate --finish` (the main-branch pipeline, after the merge): activate the keys
+    HEAD's ledger delivers, revoke the abandoned ones. Idempotent; a store that fails is named
+    in `left` while the others are still finished."""
+    now = now or utcnow()
+    here = git.current_branch(cfg.root) or ""
+    if here.startswith(("sealer/rotate-", "sealer/revoke-")):
+        raise BadInput(
+            f"{here} is a rotation branch: run `sealer rotate --finish` on the main branch after the merge"
+        )
+    envs = [cfg.env(name) for name in env_names] if env_names else [cfg.env(n) for n in cfg.environments]
+    result = FinishResult([], [])
+    stores = Stores(cfg)
+    with lock.hold(git.git_dir(cfg.root)):
+        for env in filter(sync.external, envs):
+            try:
+                store = stores.of(env)
+                result.abandoned += [
+                    Activation(env.name, r.name, r.key_id, None, None)
+                    for r in sync.tidy(cfg.root, store, env.name)
+                ]
+                result.activated += sync.activate_deployed(stores, env, now)
+            except (SealerError, faults.InjectedFault) as err:
+                result.left.append(f"{env.name}: {err}")
+    return result
+
+
+def abandon(cfg: Config, branch: str) -> FinishResult:
+    """`sealer rotate --abandon BRANCH`: revoke the keys of a rotation closed unmerged."""
+    ref = git.resolve_commit(cfg.root, branch)
+    if ref is None:
+        raise BadInput(f"no branch or commit {branch!r}: give the rotation branch (fetch it first)")
+    result = FinishResult([], [])
+    stores = Stores(cfg)
+    with lock.hold(git.git_dir(cfg.root)):
+        for name in cfg.environments:
+            env = cfg.env(name)
+            try:
+                result.abandoned += sync.abandon_branch(stores, env, ref)
+            except SealerError as err:
+                result.left.append(f"{env.name}: {err}")
+    return result
+
+
+# -- keys revoke --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RevokeRequest:
+    env: str
+    key_id: str
+    at: dt.datetime | None = None  # end of a grace window; None: revoke now
+    branch: str | None = None
+    no_branch: bool = False
+    push: str | None = None
+
+
+def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResult]:
+    """`sealer keys revoke`: the ledger change lands as a commit (new branch by default) under
+    the rotation's lock and journal; an external store is revoked right after the commit."""
+    root, git_dir = cfg.root, git.git_dir(cfg.root)
+    env = cfg.env(request.env)
+    with lock.hold(git_dir):
+        if journal.load(git_dir) is not None:
+            raise BadInput(
+                "an interrupted sealer run waits to be finished: run `sealer rotate --resume` first"
+            )
+        records = ledger.load(root, env.name)
+        if sync.external(env) and not any(r.key_id == request.key_id for r in records):
+            records = Stores(cfg).of(env).list(env.name)  # an external key the ledger never held
+        found = next((r for r in records if r.key_id == request.key_id), None)
+        if found is None:
+            raise BackendError(f"{env.backend_kind}: {env.name}: no key {request.key_id}")
+        changed = plan_revoke(found, request.at, utcnow())
+        if changed is None:  # revoked already: nothing to commit
+            return found, RotationResult(None, None, False, [], [])
+        if not any(r.key_id == request.key_id for r in ledger.load(root, env.name)):
+            Stores(cfg).of(env).revoke(env.name, request.key_id, request.at)  # nothing to record in Git
+            return changed, RotationResult(None, None, False, [], [])
+        rel = layout.ledger_file(env.name)
+        new_records = [changed if r.key_id == request.key_id else r for r in ledger.load(root, env.name)]
+        old_text = repofiles.read_text_if_exists(root / rel)
+        files = {rel: (ledger.dump(env.name, new_records), old_text)}
+        clusters = [c.name for c in env.clusters]  # #16: the GitOps key registries follow the ledger
+        for path, data in registry.files(env.name, clusters, env.registry, new_records).items():
+            files[path] = (data.decode(), repofiles.read_text_if_exists(root / path))
+        dirty = git.changed_paths(root, list(files))
+        if dirty:
+            raise BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
+        now = utcnow()
+        branch = None
+        if not request.no_branch:
+            branch = (
+                request.branch
+                and git.check_branch_name(root, request.branch)
+                or planning.fresh_branch(
+                    root, f"sealer/revoke-{env.name}-{request.key_id}-{now:%Y%m%dT%H%M%SZ}"
+                )
+            )
+        message = (
+            f"sealer: revoke {env.name} key {request.key_id}\n\n"
+            f"Sealer-Env: {env.name}\nSealer-Key-Id: {request.key_id}\n"
+        )
+        result = RotationResult(branch, None, False, [], sorted(files))
+        entry = Journal(
+            journal.REVOKE,
+            journal.PREPARED,
+            [env.name],
+            [],
+            branch,
+            git.head(root),
+            message,
+            request.push,
+            revocations=[[env.name, request.key_id]],
+            result=result.as_dict(),
+        )
+        transaction.sweep_temps(root, git_dir)
+        entry = transaction.run(root, git_dir, entry, files, lambda: None)
+        return changed, roll_forward(cfg, git_dir, entry, resumed=False)

@@ -1,0 +1,266 @@
+"""Planning a rotation: which keys, the new key records, every file it writes. Reads only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sealer import (
+    apikey,
+    cert_pins,
+    forkpool,
+    git,
+    layout,
+    ledger,
+    registry,
+    render,
+    repofiles,
+    state,
+    templating,
+)
+from sealer.config import Config, Environment
+from sealer.durations import format_duration
+from sealer.errors import BadInput
+from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso
+from sealer.sealing import CertSealer
+
+
+@dataclass(frozen=True)
+class Request:
+    envs: tuple[str, ...]
+    keys: tuple[str, ...] = ()
+    due: bool = False
+    grace: dt.timedelta | None = None
+    branch: str | None = None
+    no_branch: bool = False
+    commit: bool = True
+    push: str | None = None
+    dry_run: bool = False
+    replace: bool = False  # rotate although an earlier rotation's branch is not merged yet
+
+
+@dataclass(frozen=True)
+class KeyChange:
+    """One rotated entry: its new key (id and fingerprint only) and the key it replaces."""
+
+    name: str
+    key_id: str
+    fingerprint: str
+    previous_key_id: str | None
+    expires: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+FileChange = tuple[str, str | None]  # (new text, old text or None when new)
+
+
+@dataclass
+class EnvRotation:
+    """One environment's share of a rotation: the entries it rotates and the files it writes."""
+
+    env: Environment
+    rotated: list[KeyChange]
+    new_records: list[KeyRecord]
+    files: dict[str, FileChange] = field(default_factory=dict)  # repo-relative path -> change
+
+
+@dataclass(frozen=True)
+class Target:
+    env: Environment
+    names: list[str]  # the entries to rotate
+    records: list[KeyRecord]  # the ledger as it is
+
+
+def sealers(cfg: Config, env: Environment) -> dict[str, CertSealer]:
+    """A sealer per pinned cluster (see `cert_pins.pinned_certificates`)."""
+    pinned = cert_pins.pinned_certificates(cfg.root, env)
+    return {c.name: CertSealer.from_certificate(pinned[c.name], c.cert) for c in env.clusters}
+
+
+def due_keys(env: Environment, records: list[KeyRecord], now: dt.datetime) -> list[str]:
+    """Managed entries with no current key, or whose key is older than the rotation period."""
+    current = ledger.current(env.keys, records)
+    period = dt.timedelta(days=env.rotation_days)
+    return [name for name in env.keys if name not in current or now - current[name].created >= period]
+
+
+def retire(
+    records: list[KeyRecord], names: set[str], now: dt.datetime, grace: dt.timedelta | None
+) -> list[KeyRecord]:
+    """Old keys of rotated entries: revoked now, or in grace until now + grace; lapsed graces end."""
+    out = []
+    for record in records:
+        if record.name in names and record.status in (ACTIVE, PENDING):
+            record = record.with_status(GRACE, now + grace) if grace else record.with_status(REVOKED)
+        elif record.status == GRACE and record.revoke_at and record.revoke_at <= now:
+            record = record.with_status(REVOKED, record.revoke_at)
+        out.append(record)
+    return out
+
+
+def plan_env(
+    target: Target, cfg: Config, now: dt.datetime, grace: dt.timedelta | None, actor: str
+) -> EnvRotation:
+    env, names, old_records = target.env, target.names, target.records
+    unknown = [n for n in names if n not in env.keys]
+    if unknown:
+        raise BadInput(f"{env.name} manages no key named {', '.join(unknown)} (it has {', '.join(env.keys)})")
+    by_cluster = sealers(cfg, env)
+    previous = ledger.current(env.keys, old_records)
+    plan = EnvRotation(env, [], [])
+    values: dict[str, bytes] = {}  # the plaintext keys: in memory only, sealed below, then dropped
+    for name in names:
+        key = apikey.generate(env.name)
+        values[name] = key.encode()
+        fp = apikey.fingerprint(key)
+        expires = now + dt.timedelta(days=env.key_lifetime_days)
+        sealed_with = tuple(s.fingerprint for s in by_cluster.values())
+        record = KeyRecord(
+            env.name, name, apikey.key_id(fp), fp, now, expires, ACTIVE, actor, sealed_with=sealed_with
+        )
+        plan.new_records.append(record)
+        prev = previous.get(name)
+        plan.rotated.append(KeyChange(name, record.key_id, fp, prev.key_id if prev else None, iso(expires)))
+    records = retire(old_records, set(names), now, grace) + plan.new_records
+    for cluster in env.clusters:
+        sealed = state.seal_entries(env, by_cluster[cluster.name], values)
+        rel = layout.sealed_file(env.name, cluster.name)
+        old_doc = state.load(cfg.root, env.name, cluster.name)
+        old_text = repofiles.read_text(cfg.root / rel) if old_doc is not None else None
+        doc = state.merged(old_doc, env, by_cluster[cluster.name], sealed, rel)
+        plan.files[rel] = (state.dump(doc), old_text)
+        plan.files[cluster.values_file] = render.values_text(cfg.root, env, cluster, doc, records)
+    rel = layout.ledger_file(env.name)
+    plan.files[rel] = (ledger.dump(env.name, records), repofiles.read_text_if_exists(cfg.root / rel))
+    # #16: the key registries the new ledger gives, committed with it (GitOps delivery).
+    for rel, data in registry.files(env.name, [c.name for c in env.clusters], env.registry, records).items():
+        plan.files[rel] = (data.decode(), repofiles.read_text_if_exists(cfg.root / rel))
+    return plan
+
+
+# Below this many environments a fork costs more than planning them here (~5 ms each).
+MIN_ENVS_PER_WORKER = 4
+
+
+def plan_all(
+    targets: list[Target], cfg: Config, now: dt.datetime, grace: dt.timedelta | None, actor: str
+) -> list[EnvRotation]:
+    """Every target's plan, on every core for many environments. The plaintext keys stay in
+    the process that seals them: only ciphertext and metadata come back."""
+
+    def work(share: Sequence[Target]) -> list[EnvRotation]:
+        return [plan_env(target, cfg, now, grace, actor) for target in share]
+
+    workers = min(forkpool.cores(), len(targets) // MIN_ENVS_PER_WORKER)
+    return forkpool.run_shares(work, forkpool.split(targets, workers))
+
+
+def targets(cfg: Config, request: Request, now: dt.datetime) -> list[Target]:
+    envs = request.envs or (tuple(cfg.environments) if request.due else ())
+    if not envs:
+        raise BadInput("name an environment, or give --due to rotate every key that is due")
+    found = []
+    for name in envs:
+        env = cfg.env(name)
+        if request.due and not request.envs and not env.clusters:
+            continue  # a scheduled --due over everything skips what cannot be sealed yet; check flags it
+        names = list(request.keys) or list(env.keys)
+        records = ledger.load(cfg.root, env.name)
+        if request.due:
+            due = set(due_keys(env, records, now))
+            due |= set(cert_pins.reseal_due(cfg.root, env, now))  # #15: sealed with an older cert
+            names = [n for n in names if n in due]
+        if names:
+            found.append(Target(env, names, records))
+    return found
+
+
+def branch_name(root: Path, request: Request, envs: list[str], now: dt.datetime) -> str | None:
+    if request.no_branch or not request.commit:
+        return None
+    if request.branch:
+        return git.check_branch_name(root, request.branch)
+    label = envs[0] if len(envs) == 1 else "due"
+    return fresh_branch(root, f"sealer/rotate-{label}-{now:%Y%m%dT%H%M%SZ}")
+
+
+def fresh_branch(root: Path, base: str) -> str:
+    taken = 1
+    while git.branch_exists(root, base if taken == 1 else f"{base}-{taken}"):
+        taken += 1  # two rotations within one second
+    return git.check_branch_name(root, base if taken == 1 else f"{base}-{taken}")
+
+
+def texts(plans: list[EnvRotation], grace: dt.timedelta | None) -> dict[str, Any]:
+    """What the commit message and the PR description say about the keys they replace."""
+    return {
+        "plans": plans,
+        "grace": format_duration(grace) if grace else None,
+        "first_keys": not any(k.previous_key_id for p in plans for k in p.rotated),
+    }
+
+
+def commit_message(plans: list[EnvRotation], grace: dt.timedelta | None) -> str:
+    return templating.render("commit-message.txt.j2", **texts(plans, grace)).strip() + "\n"
+
+
+def refuse_unmerged(root: Path, envs: list[str]) -> None:
+    """A rotation on top of one not merged yet would stack on a stale ledger: say so instead."""
+    waiting = unmerged_rotations(root, envs)
+    if waiting:
+        env, branch = waiting[0]
+        here = git.current_branch(root) or "HEAD"
+        raise BadInput(
+            f"{env} has a rotation on branch {branch} that {here} does not hold yet: merge it first "
+            f"(or delete the branch), or give --replace to rotate again from {here} "
+            "and close its pull request"
+        )
+
+
+_KEY_ID = re.compile(r"kid_[0-9a-f]{12}")
+
+
+def unmerged_rotations(root: Path, envs: list[str]) -> list[tuple[str, str]]:
+    """(env, branch) for each local branch whose ledger of env names keys HEAD's ledger does not:
+    a rotation not merged yet (by content, so squash and rebase merges count as merged)."""
+    if git.head(root) is None:
+        return []  # nothing committed yet: nothing to merge
+    branches = git.run(root, "for-each-ref", "--no-merged=HEAD", "--format=%(refname)", "refs/heads/").split()
+    if not branches:
+        return []
+    ledgers = {env: layout.ledger_file(env) for env in envs}
+    asks = [f"HEAD:{rel}" for rel in ledgers.values()] + [
+        f"{branch}:{rel}" for branch in branches for rel in ledgers.values()
+    ]
+    found_texts = git.read_blobs(root, asks)
+    found = []
+    for env, rel in ledgers.items():
+        held = set(_KEY_ID.findall(found_texts.get(f"HEAD:{rel}", "")))
+        for branch in branches:
+            if set(_KEY_ID.findall(found_texts.get(f"{branch}:{rel}", ""))) - held:
+                found.append((env, branch.removeprefix("refs/heads/")))
+    return found
+
+
+def files_of(plans: list[EnvRotation]) -> dict[str, FileChange]:
+    return {rel: change for plan in plans for rel, change in plan.files.items()}
+
+
+def allowed_paths(cfg: Config, env_names: list[str]) -> set[str]:
+    """Every file a rotation (or revocation) of these environments may write: what a journal
+    names is checked against this, never trusted."""
+    paths = set()
+    for name in env_names:
+        env = cfg.env(name)
+        paths.add(layout.ledger_file(env.name))
+        for cluster in env.clusters:
+            paths.add(layout.sealed_file(env.name, cluster.name))
+            paths.add(cluster.values_file)
+        paths.update(registry.files(env.name, [c.name for c in env.clusters], env.registry, []))  # #16
+    return paths

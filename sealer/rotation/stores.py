@@ -1,0 +1,214 @@
+"""Key-store synchronisation, phase by phase. With an external store (PostgreSQL, DynamoDB,
+Vault, Auth0) a key goes pending (registered before the commit, never valid) -> accepted (the
+rotation is committed: valid beside the old key) -> active (deployed: `sealer rotate --finish`
+after the merge; the old key is revoked or enters its grace window then). With the default
+k8s-secrets store the committed ledger *is* the store, so the merge itself is the deployment.
+
+What a phase does is derived from the committed ledger and sealer.yaml, never taken from a
+journal: the keys to accept are those the commit's ledger holds as active, the store is the one
+sealer.yaml configures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sealer import faults, git, layout, ledger
+from sealer.backends import DEFAULT_BACKEND, KeyStore, open_store
+from sealer.config import Config, Environment
+from sealer.errors import BackendError
+from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One key made active by the deployed phase (or revoked as abandoned)."""
+
+    env: str
+    name: str
+    key_id: str
+    previous_key_id: str | None
+    revoke_previous_at: str | None  # end of the old key's grace window; None: revoked now
+
+    def as_dict(self) -> dict[str, str | None]:
+        return dict(vars(self))
+
+
+class Stores:
+    """One client per configured store: each costs a connection (and Auth0 a token)."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self._open: dict[str, KeyStore] = {}
+
+    def of(self, env: Environment) -> KeyStore:
+        where = json.dumps([env.backend_kind, env.backend_options], sort_keys=True)
+        if where not in self._open:
+            self._open[where] = open_store(env.backend_kind, env.backend_options, self.cfg.root)
+        return self._open[where]
+
+
+def external(env: Environment) -> bool:
+    # The GitOps store is the committed ledger itself: the commit is its registration and activation.
+    return env.backend_kind != DEFAULT_BACKEND
+
+
+def committed_ledger(root: Path, rev: str, env_name: str) -> list[KeyRecord]:
+    text = git.file_at(root, rev, layout.ledger_file(env_name))
+    return ledger.parse(env_name, text, f"{rev}:{layout.ledger_file(env_name)}") if text else []
+
+
+# -- rotate phase, before the commit -------------------------------------------------------------
+
+
+def register(
+    stores: Stores, envs: list[Environment], new: dict[str, list[KeyRecord]]
+) -> list[tuple[KeyStore, KeyRecord]]:
+    """Register every new key as pending; on failure remove those already registered."""
+    done: list[tuple[KeyStore, KeyRecord]] = []
+    try:
+        for env in envs:
+            store = stores.of(env)  # checks the options, for every kind
+            if not external(env):
+                continue
+            tidy(stores.cfg.root, store, env.name)
+            for record in new[env.name]:
+                store.register(record.with_status(PENDING))
+                done.append((store, record))
+                faults.point("after-register")
+    except BaseException:
+        compensate(done)
+        raise
+    return done
+
+
+def tidy(root: Path, store: KeyStore, env_name: str) -> list[KeyRecord]:
+    """Before a new rotation: drop pending keys no ledger knows (a run killed before its
+    journal: never valid) and revoke accepted keys no branch holds any more (abandoned
+    rotations: never deployed). Returns the abandoned keys it revoked."""
+    known = {r.key_id for r in ledger.load(root, env_name)}
+    revoked = []
+    for record in store.list(env_name):
+        if record.status == PENDING and record.key_id not in known:
+            store.remove_pending(env_name, record.key_id)
+        elif record.status == ACCEPTED and record.key_id not in known and _abandoned(root, record):
+            store.revoke(env_name, record.key_id)
+            revoked.append(record)
+    return revoked
+
+
+def _abandoned(root: Path, record: KeyRecord) -> bool:
+    """No local or remote-tracking branch carries the key in its ledger: its pull request was
+    closed unmerged and its branch deleted (fetch with --prune first in CI)."""
+    return not git.refs_holding(root, record.key_id, layout.ledger_file(record.env))
+
+
+def compensate(registered: list[tuple[KeyStore, KeyRecord]]) -> None:
+    for store, record in registered:
+        try:
+            store.remove_pending(record.env, record.key_id)
+        except BackendError:
+            pass  # a leftover pending key is never valid; the next rotation removes it
+
+
+# -- rotate phase, after the commit (rolled forward) -----------------------------------------------
+
+
+def accept_committed(stores: Stores, commit: str, envs: list[Environment]) -> list[str]:
+    """Accept each key the commit's ledger holds as active and the store holds as pending; a
+    no-op when done already. Returns the accepted key ids."""
+    accepted = []
+    for env in filter(external, envs):
+        store = stores.of(env)
+        in_store = {r.key_id: r.status for r in store.list(env.name)}
+        for record in committed_ledger(stores.cfg.root, commit, env.name):
+            if record.status == ACTIVE and in_store.get(record.key_id) == PENDING:
+                store.accept(env.name, record.key_id)
+                accepted.append(record.key_id)
+                faults.point("after-accept-one")
+    return accepted
+
+
+def revoke_committed(stores: Stores, commit: str, revocations: list[list[str]], cfg: Config) -> list[str]:
+    """`keys revoke` after its commit: the store follows what the committed ledger records for
+    each named key (revoked, or in grace until its end)."""
+    done = []
+    for env_name, key_id in revocations:
+        env = cfg.env(env_name)
+        if not external(env):
+            continue
+        record = next((r for r in committed_ledger(cfg.root, commit, env.name) if r.key_id == key_id), None)
+        if record is None or record.status not in (REVOKED, GRACE):
+            continue  # the commit does not revoke it: nothing a journal alone may ask
+        stores.of(env).revoke(env.name, key_id, record.revoke_at if record.status == GRACE else None)
+        done.append(key_id)
+    return done
+
+
+# -- deployed phase -----------------------------------------------------------------------------
+
+
+def activate_deployed(stores: Stores, env: Environment, now: dt.datetime) -> list[Activation]:
+    """After the merge: each key HEAD's ledger holds as active and the store holds as accepted
+    (or still pending) becomes active; the old key is revoked now, or enters the grace window the
+    reviewed rotation chose, counted from now. Idempotent: an active key is left alone."""
+    if not external(env):
+        return []  # k8s-secrets: the merged ledger is the store; the merge was the deployment
+    store = stores.of(env)
+    in_store = {r.key_id: r for r in store.list(env.name)}
+    ledger_now = committed_ledger(stores.cfg.root, "HEAD", env.name)
+    done = []
+    for record in ledger_now:
+        stored = in_store.get(record.key_id)
+        if record.status != ACTIVE or stored is None or stored.status not in (ACCEPTED, PENDING):
+            continue
+        previous = _previous(in_store.values(), record)
+        grace = _grace_of(ledger_now, record, previous)
+        until = now + grace if grace else None
+        store.activate(env.name, record.name, record.key_id, until)
+        done.append(Activation(env.name, record.name, record.key_id, previous, iso(until)))
+        faults.point("after-activate-one")
+    return done
+
+
+def _previous(records: Iterable[KeyRecord], new: KeyRecord) -> str | None:
+    return next((r.key_id for r in records if r.name == new.name and r.status == ACTIVE), None)
+
+
+def _grace_of(records: list[KeyRecord], new: KeyRecord, previous: str | None) -> dt.timedelta | None:
+    """The grace window the reviewed rotation chose: its old key's end minus its start."""
+    old = next((r for r in records if r.key_id == previous), None)
+    if old is None or old.status != GRACE or old.revoke_at is None:
+        return None
+    window = old.revoke_at - new.created
+    return window if window > dt.timedelta(0) else None
+
+
+# -- abandoned phase ----------------------------------------------------------------------------
+
+
+def abandon_branch(stores: Stores, env: Environment, branch_ref: str) -> list[Activation]:
+    """`sealer rotate --abandon BRANCH`: the keys BRANCH's ledger added that HEAD's does not hold
+    are revoked in the store (never deployed); pending ones are dropped."""
+    if not external(env):
+        return []
+    root = stores.cfg.root
+    on_head = {r.key_id for r in committed_ledger(root, "HEAD", env.name)}
+    added = [r for r in committed_ledger(root, branch_ref, env.name) if r.key_id not in on_head]
+    store = stores.of(env)
+    in_store = {r.key_id: r.status for r in store.list(env.name)}
+    done = []
+    for record in added:
+        status = in_store.get(record.key_id)
+        if status == PENDING:
+            store.remove_pending(env.name, record.key_id)
+        elif status == ACCEPTED:
+            store.revoke(env.name, record.key_id)
+        else:
+            continue  # gone, revoked, or active (deployed after all): not ours to undo
+        done.append(Activation(env.name, record.name, record.key_id, None, None))
+    return done

@@ -1,0 +1,196 @@
+"""The file transaction of a change sealer commits (a rotation, a revocation).
+
+  1. complete temps beside their targets (and into the commit being built), durable before
+     the journal names them; until then a marker in the git dir names them;
+  2. the journal (PREPARED); the renames; the commit, whose ref move is the point of no return;
+  3. the journal says COMMITTED: from here the change is only rolled forward.
+An exception or SIGINT before the ref moves restores every file and runs the caller's undo;
+SIGINT is held back while the ref moves and the journal records it, so it never lands between.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from sealer import faults, git, journal, repofiles
+from sealer.journal import Journal
+from sealer.rotation.plan import FileChange
+
+TEMP_SUFFIX = ".sealer-tmp"
+TEMPS_MARKER = "sealer-temps.json"  # in the git dir: the temps being written, until the journal names them
+
+
+def tmp_of(target: Path) -> Path:
+    return target.with_name(f".{target.name}{TEMP_SUFFIX}")
+
+
+def run(
+    root: Path,
+    git_dir: Path,
+    entry: Journal,
+    files: dict[str, FileChange],
+    undo: Callable[[], None],
+    commit_it: bool = True,
+) -> Journal:
+    """Write `files` and commit them (unless not `commit_it`); returns the journal at COMMITTED
+    (or WRITTEN without a commit). Raises, with everything restored and `undo` run, when
+    anything fails before the ref moves."""
+    commit = None
+    try:
+        commit = git.Commit(root) if commit_it else None
+        faults.point("before-temps")
+        entry.files = _write_temps(root, git_dir, files, commit)
+        faults.point("before-journal")
+        journal.save(git_dir, entry)
+        (git_dir / TEMPS_MARKER).unlink(missing_ok=True)
+        faults.point("before-rename")
+        journal.apply_renames(root, entry)
+        repofiles.sync(root)  # the renames too, before the commit that records them
+        faults.point("before-commit")
+        if commit is None:
+            entry.phase = journal.WRITTEN
+            journal.save(git_dir, entry)
+            return entry
+        with _sigint_held():
+            entry.commit = commit.move(entry.message, entry.branch, entry.parent)
+            faults.point("after-ref-move")
+            _mark_committed(git_dir, entry)
+    except BaseException:
+        if commit is not None:
+            commit.abort()
+        if commit is not None and landed(root, entry):  # the ref moved after all: roll forward
+            entry.result["index_synced"] = False
+            _mark_committed(git_dir, entry)
+            return entry
+        _roll_back(root, git_dir, entry, files)
+        undo()
+        raise
+    _settle(root, commit, entry)
+    return entry
+
+
+def _mark_committed(git_dir: Path, entry: Journal) -> None:
+    entry.phase = journal.COMMITTED
+    try:
+        journal.save(git_dir, entry)
+    except OSError:
+        pass  # the PREPARED journal still rolls forward: `landed` finds the commit
+
+
+def _settle(root: Path, commit: git.Commit, entry: Journal) -> None:
+    """HEAD and the index after the ref moved; when git refuses (another git holds the index),
+    the roll-forward's `sync_index` retries, here or in the next run."""
+    assert entry.commit
+    try:
+        commit.settle(entry.commit, entry.branch)
+        entry.result["index_synced"] = True
+    except git.GitError:
+        entry.result["index_synced"] = False
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """SIGINT (and SIGTERM) wait while the ref moves and the journal says so."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
+def landed(root: Path, entry: Journal) -> bool:
+    """Has the change's commit landed? Recomputed from git: its branch (new, so its tip's parent
+    is where the change began), or the current branch's tip on top of that start with the
+    journal's message. The journal's own `commit` field is only a hint."""
+    if entry.branch is not None:
+        if not git.branch_exists(root, entry.branch):
+            return False
+        tip = git.resolve_commit(root, f"refs/heads/{entry.branch}")
+        return tip is not None and git.parent_of(root, tip) == entry.parent
+    tip = git.head(root)
+    if tip is None or tip == entry.parent or git.parent_of(root, tip) != entry.parent:
+        return False
+    return git.message_of(root, tip).strip() == entry.message.strip()
+
+
+def sync_index(root: Path, entry: Journal) -> None:
+    """The checkout after the change landed: on its own branch, the user's files back as HEAD has
+    them (the user stays where they were); on the current branch, the index agreeing with it."""
+    paths = [f["path"] for f in entry.files]
+    if entry.branch is not None:
+        git.restore_from_head(root, paths)
+    elif paths:
+        git.run(root, "reset", "-q", "--", *paths)
+
+
+def _write_temps(
+    root: Path, git_dir: Path, files: dict[str, FileChange], commit: git.Commit | None
+) -> list[dict[str, str]]:
+    """Complete temps beside their targets, durable before the journal names them; until then
+    the marker names them. Each also goes to the commit being built."""
+    moves = [{"path": rel, "tmp": str(tmp_of(root / rel).relative_to(root))} for rel in files]
+    repofiles.write(git_dir / TEMPS_MARKER, json.dumps([m["tmp"] for m in moves]))
+    try:
+        for rel, (new, _old) in files.items():
+            target = root / rel
+            # #13: the target's line endings and mode kept; folders made, no symlink followed
+            data = repofiles.encode_like(target, new)
+            repofiles.write_unsynced(tmp_of(target), data, like=target)
+            if commit is not None:
+                commit.add(rel, data, repofiles.is_executable(target))
+        repofiles.sync(root)
+    except BaseException:  # #13: the journal names no temp yet, so none may stay behind
+        for move in moves:
+            repofiles.remove(root / move["tmp"])
+        raise
+    return moves
+
+
+def forget_marker(git_dir: Path) -> None:
+    """The journal names the temps now (and has renamed them): the marker is no longer needed."""
+    (git_dir / TEMPS_MARKER).unlink(missing_ok=True)
+
+
+def sweep_temps(root: Path, git_dir: Path) -> None:
+    """Remove the temps of a run killed before its journal (never renamed, never needed)."""
+    marker = git_dir / TEMPS_MARKER
+    try:
+        listed = json.loads(repofiles.read_text(marker))
+    except FileNotFoundError:
+        return
+    except ValueError:
+        listed = []
+    for rel in listed if isinstance(listed, list) else []:
+        if isinstance(rel, str) and rel.endswith(TEMP_SUFFIX) and ".." not in Path(rel).parts:
+            repofiles.remove(root / rel)  # #13: never through a symlinked folder
+    marker.unlink(missing_ok=True)
+
+
+def checked_moves(root: Path, entry: Journal, allowed: set[str]) -> None:
+    """The journal's files, checked against what sealer.yaml lets this change write: a target
+    outside `allowed`, or a temp that is not its target's temp, refuses the journal."""
+    from sealer.errors import BadInput
+
+    for item in entry.files:
+        rel = item["path"]
+        if rel not in allowed or item["tmp"] != str(tmp_of(root / rel).relative_to(root)):
+            raise BadInput(
+                f"the journal of the interrupted sealer run names {rel!r}, which it may not write: "
+                f"remove {journal.path(git.git_dir(root))} after checking `git status`"
+            )
+
+
+def _roll_back(root: Path, git_dir: Path, entry: Journal, files: dict[str, FileChange]) -> None:
+    journal.discard_temps(root, entry)
+    (git_dir / TEMPS_MARKER).unlink(missing_ok=True)
+    for rel, (_new, old) in files.items():
+        if old is None:
+            repofiles.remove(root / rel)
+        else:
+            repofiles.write(root / rel, old)
+    journal.clear(git_dir)
