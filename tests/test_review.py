@@ -247,18 +247,27 @@ def pin_replaced(repo: Path, controllers: dict[str, Path]) -> None:
 
 TAMPERING = [
     (hand_edited_ciphertext, {"hand-edit"}),
-    (sealed_with_another_cert, {"unpinned-cert", "hand-edit"}),
+    (sealed_with_another_cert, {"unpinned-cert", "hand-edit", "derived-field"}),
     (sealed_with_another_key_size, {"unpinned-cert", "hand-edit"}),
-    (same_key_in_two_envs, {"duplicate-key", "ledger-only", "values-mismatch"}),
+    (
+        same_key_in_two_envs,
+        {"duplicate-key", "ledger-only", "values-mismatch", "derived-field", "ledger-status"},
+    ),
     (plaintext_in_sealed_data, {"plaintext", "hand-edit"}),
     (plaintext_not_base64, {"plaintext", "hand-edit"}),
     (plaintext_key_in_values_file, {"plaintext"}),
-    (scope_changed_in_config, {"scope-change", "values-mismatch"}),
-    (scope_changed_in_sealed_secret, {"scope-change"}),
-    (namespace_changed_in_config, {"namespace-change", "values-mismatch"}),
-    (namespace_changed_in_sealed_secret, {"namespace-change"}),
-    (values_disagree_with_sealed_file, {"values-mismatch", "hand-edit"}),  # an old ciphertext put back
-    (pin_replaced, {"pin-change", "unpinned-cert"}),  # the rotated entry used the old pin
+    (scope_changed_in_config, {"scope-change", "values-mismatch", "derived-field", "manifest-mismatch"}),
+    (scope_changed_in_sealed_secret, {"scope-change", "manifest-mismatch"}),
+    (
+        namespace_changed_in_config,
+        {"namespace-change", "values-mismatch", "derived-field", "manifest-mismatch"},
+    ),
+    (namespace_changed_in_sealed_secret, {"namespace-change", "manifest-mismatch"}),
+    (
+        values_disagree_with_sealed_file,
+        {"values-mismatch", "hand-edit", "derived-field"},
+    ),  # an old ciphertext put back
+    (pin_replaced, {"pin-change", "unpinned-cert", "cert-change"}),  # the rotated entry used the old pin
 ]
 
 
