@@ -368,6 +368,10 @@ def _verified(root: Path, args: tuple[str, ...], signers: Path | None, home: Pat
 # -- one walk over a range (#19): what each commit changed, and the blobs to read ---------------
 
 
+# Review reads history as the objects are: replacement refs (`git replace`) cannot dress it up.
+NO_REPLACE = "--no-replace-objects"
+
+
 class FileChange(NamedTuple):
     path: str
     old_mode: str
@@ -388,6 +392,7 @@ def range_changes(root: Path, base: str, head: str) -> list[CommitChanges]:
     `git log` for the whole range."""
     out = run_bytes(
         root,
+        NO_REPLACE,
         "log",
         "--reverse",
         "--topo-order",
@@ -424,7 +429,7 @@ def read_blobs(root: Path, ids: Sequence[str], limit: int) -> Iterator[tuple[str
     if not ids:
         return
     proc = subprocess.Popen(
-        ["git", "-C", str(root), "cat-file", "--batch"],
+        ["git", "-C", str(root), NO_REPLACE, "cat-file", "--batch"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -414,6 +414,110 @@ TAMPERING: list[tuple[Callable[..., None], str]] = [
 ]
 
 
+# Ten more a PR author might try that the issue did not list (the self-attack of #19).
+
+
+def template_data_injected(repo: Path) -> None:
+    """spec.template.data: plain values the controller puts into the Secret next to the decrypted ones."""
+    edit_yaml(repo / SEALED, lambda d: d["spec"]["template"].__setitem__("data", {"apiKey": "weak"}))
+
+
+def duplicate_sealer_key(repo: Path) -> None:
+    """Two `sealer:` keys: our parser reads the last, another parser may read the first."""
+    old = git(repo, "show", f"k1:{VALUES}")
+    stale = old[old.index("sealer:") :]
+    edit_text(repo, VALUES, lambda t: t.replace("sealer:", stale + "sealer:", 1))
+
+
+def anchors_in_the_subtree(repo: Path) -> None:
+    def anchored(text: str) -> str:
+        line = next(x for x in text.splitlines() if "secretName:" in x)
+        return text.replace(line, line + " # same", 1).replace("  scope:", "  scope: &s", 1)
+
+    edit_text(repo, VALUES, anchored)
+
+
+def deploy_folder_symlink(repo: Path) -> None:
+    (repo / "deploy/old").mkdir()
+    for path in (repo / "deploy/staging").iterdir():
+        path.rename(repo / "deploy/old" / path.name)
+    (repo / "deploy/staging").rmdir()
+    (repo / "deploy/staging").symlink_to("old")
+
+
+def stale_values_file_added(repo: Path) -> None:
+    (repo / "deploy/staging/values-override.yaml").write_text(git(repo, "show", f"k1:{VALUES}"))
+
+
+def stale_sealed_secret_elsewhere(repo: Path) -> None:
+    (repo / "manifests").mkdir()
+    (repo / "manifests/extra.yaml").write_text(git(repo, "show", f"k1:{SEALED}"))
+
+
+def sealed_file_deleted(repo: Path) -> None:
+    (repo / SEALED).unlink()
+
+
+def ledger_claims_the_pin(repo: Path) -> None:
+    edit_ledger(repo, lambda rs: [replace(rs[0], sealed_with=("0" * 64,)), *rs[1:]])
+
+
+def nested_gitattributes(repo: Path) -> None:
+    (repo / "ledger/.gitattributes").write_text("*.yaml -diff\n")
+
+
+def cluster_renamed(repo: Path) -> None:
+    with config.edit(repo) as doc:
+        doc["environments"]["staging"]["clusters"][0]["name"] = "blue"
+
+
+def extra_entry_with_old_ciphertext(repo: Path) -> None:
+    value = yamlio.load_documents(git(repo, "show", f"k1:{SEALED}"), "k1")[0]["spec"]["encryptedData"][
+        "apiKey"
+    ]
+    edit_yaml(repo / SEALED, lambda d: d["spec"]["encryptedData"].__setitem__("legacyKey", value))
+
+
+def crlf_sealed_file(repo: Path) -> None:
+    (repo / SEALED).write_bytes((repo / SEALED).read_bytes().replace(b"\n", b"\r\n"))
+
+
+def ledger_record_with_extra_field(repo: Path) -> None:
+    edit_text(repo, LEDGER, lambda t: t.replace('{"name"', '{"note": "ok", "name"', 1))
+
+
+def history_replaced(repo: Path) -> None:
+    """A `git replace` object shows a no-op commit in place of the tampering one."""
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    clean = git(repo, "rev-parse", "HEAD").strip()
+    revoked_key_reactivated(repo)
+    tampered = commit_all(repo, "reactivate")
+    tree = git(repo, "rev-parse", f"{clean}^{{tree}}").strip()
+    no_op = git(repo, "commit-tree", tree, "-p", clean, "-m", "reactivate").strip()
+    git(repo, "replace", "-f", tampered, no_op)
+    git(repo, "reset", "-q", "--hard")  # the work tree as git now shows HEAD
+    assert git(repo, "diff", "--stat", "HEAD~1", "HEAD") == ""  # git itself now shows nothing
+
+
+ATTACKS: list[tuple[Callable[..., None], str]] = [
+    (template_data_injected, "manifest-mismatch"),
+    (duplicate_sealer_key, "derived-field"),
+    (anchors_in_the_subtree, "derived-field"),
+    (deploy_folder_symlink, "file-mode"),
+    (stale_values_file_added, "stray-sealed-data"),
+    (stale_sealed_secret_elsewhere, "stray-sealed-data"),
+    (sealed_file_deleted, "manifest-mismatch"),
+    (ledger_claims_the_pin, "ledger-rewrite"),
+    (nested_gitattributes, "trust-anchor-change"),
+    (cluster_renamed, "pin-change"),
+    (extra_entry_with_old_ciphertext, "hand-edit"),
+    (crlf_sealed_file, "manifest-mismatch"),
+    (ledger_record_with_extra_field, "ledger-invalid"),
+    (history_replaced, "ledger-status"),
+]
+TAMPERING += ATTACKS
+
+
 @pytest.mark.parametrize(("tamper", "kind"), TAMPERING, ids=[t.__name__ for t, _ in TAMPERING])
 def test_tampering_fails_review(
     repo: Path,

@@ -184,10 +184,29 @@ def values_findings(
         return [
             Finding(DERIVED, env.name, path, None, f"no `sealer:` mapping: run `sealer render {env.name}`")
         ]
-    return [
+    found = [
         Finding(
             DERIVED, env.name, path, None, f"sealer.{key} is not what sealer renders from the ledger and pins"
         )
         for key in sorted(set(have) | set(want), key=str)
         if have.get(key) != want.get(key)
     ]
+    if not found and not _renders_to_itself(text or "", subtree, path):
+        message = "the `sealer:` subtree is not written as sealer renders it (duplicate keys, anchors, tags?)"
+        found.append(Finding(DERIVED, env.name, path, None, message))
+    return found
+
+
+def _renders_to_itself(text: str, subtree: str, path: str) -> bool:
+    """Re-rendering leaves a values file sealer wrote byte for byte as it is (render's promise);
+    a subtree a YAML parser other than ours could read differently does not survive it."""
+    try:
+        return render.render_values(text, subtree, path) == text
+    except SealerError:
+        return False
+
+
+def removed_sealed_finding(env: Environment, cluster: Cluster) -> Finding:
+    path = layout.sealed_file(env.name, cluster.name)
+    message = f"missing while sealer.yaml still pins {env.name}/{cluster.name}: sealer never removes it"
+    return Finding(MANIFEST, env.name, path, None, message)

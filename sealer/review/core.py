@@ -106,8 +106,10 @@ def _constructed(name: str, head: Side, changed: list[str]) -> list[Finding]:
     for cluster in env.clusters:
         pem = head.files.get(cluster.cert)
         found += construct.cert_findings(name, cluster, pem)
-        sealed_text = head.files.get(layout.sealed_file(name, cluster.name))
-        sealed_doc = head.doc(layout.sealed_file(name, cluster.name))
+        sealed_path = layout.sealed_file(name, cluster.name)
+        sealed_text, sealed_doc = head.files.get(sealed_path), head.doc(sealed_path)
+        if sealed_text is None and sealed_path in changed:
+            found.append(construct.removed_sealed_finding(env, cluster))
         if sealed_text is None or sealed_doc is None:
             continue
         found += construct.sealed_findings(env, cluster, sealed_text, pem)

@@ -34,11 +34,12 @@ from sealer.review.model import (
     LEDGER_INVALID,
     LEDGER_REMOVED,
     SCAN_CHUNK,
+    STRAY,
     Finding,
 )
 from sealer.review.revisions import config_at, encrypted, read_files, values_encrypted
 
-REGULAR, GONE, SUBMODULE = "100644", "000000", "160000"
+REGULAR, GONE, SUBMODULE, LINK = "100644", "000000", "160000", "120000"
 
 
 def ciphertexts(doc: Mapping[str, Any] | None) -> dict[str, str]:
@@ -56,13 +57,21 @@ class Managed:
 
     values: dict[str, str] = field(default_factory=dict)  # values file -> environment
     certs: set[str] = field(default_factory=set)
+    targets: set[tuple[str, str]] = field(default_factory=set)  # (namespace, secret name)
 
     def add(self, cfg: Config | None) -> None:
         for name, env in (cfg.environments if cfg else {}).items():
             self.values.setdefault(env.values_file, name)
+            self.targets.add((env.namespace, env.secret_name))
             for cluster in env.clusters:
                 self.values.setdefault(cluster.values_file, name)
                 self.certs.add(cluster.cert)
+
+    def above(self, path: str) -> bool:
+        """Is `path` a folder holding managed files (a symlink there redirects them all)?"""
+        prefix = path.rstrip("/") + "/"
+        dirs = (layout.SEALED_DIR, layout.LEDGER_DIR, layout.CERTS_DIR, ".sealer")
+        return any(p.startswith(prefix) for p in (*self.values, *self.certs, *(f"{d}/" for d in dirs)))
 
     def data_owner(self, path: str) -> str | None:
         """The environment whose sealed data `path` holds (a sealed or values file), if any."""
@@ -195,8 +204,9 @@ def _commit(walk: Walk, commit: git.CommitChanges, scanned: set[str]) -> None:
 
 def _file(walk: Walk, change: git.FileChange, short: str, scanned: set[str]) -> None:
     path = change.path
-    if walk.managed.holds(path) and change.new_mode not in (REGULAR, GONE):
-        kind = {"120000": "a symlink", "100755": "executable", SUBMODULE: "a submodule"}.get(change.new_mode)
+    held = walk.managed.holds(path) or (change.new_mode in (LINK, SUBMODULE) and walk.managed.above(path))
+    if held and change.new_mode not in (REGULAR, GONE):
+        kind = {LINK: "a symlink", "100755": "executable", SUBMODULE: "a submodule"}.get(change.new_mode)
         walk.add(
             [
                 Finding(
@@ -223,6 +233,25 @@ def _file(walk: Walk, change: git.FileChange, short: str, scanned: set[str]) -> 
         _allow_comments(walk, change, new)
     if new is not None and path.endswith(".json"):
         _baseline(walk, change, new)
+    if new is not None and not held and b"encryptedData" in new and path.endswith((".yaml", ".yml", ".json")):
+        _stray(walk, path, new)
+
+
+def _stray(walk: Walk, path: str, data: bytes) -> None:
+    """A file sealer does not manage that delivers a Secret it does: a SealedSecret for an
+    environment's namespace and name, or a values file with a `sealer:` subtree."""
+    for doc in documents(data.decode("utf-8", "replace"), path) or []:
+        if not isinstance(doc, dict):
+            continue
+        meta = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
+        sealed = (
+            doc.get("kind") == "SealedSecret"
+            and (str(meta.get("namespace")), str(meta.get("name"))) in walk.managed.targets
+        )
+        sub = doc.get("sealer")
+        if sealed or (isinstance(sub, dict) and "encryptedData" in sub):
+            message = "delivers a Secret sealer manages from a file sealer does not write"
+            walk.add([Finding(STRAY, "", path, None, message)])
 
 
 def _allow_comments(walk: Walk, change: git.FileChange, new: bytes) -> None:

@@ -21,6 +21,7 @@ DERIVED = "derived-field"  # a values file's `sealer:` subtree differs from the 
 MANIFEST = "manifest-mismatch"  # a sealed file differs from the SealedSecret sealer writes
 EXTRA_DOCUMENT = "extra-document"  # a managed file holds more than one YAML document
 FILE_MODE = "file-mode"  # a managed path committed as a symlink, executable or submodule
+STRAY = "stray-sealed-data"  # another file delivering a managed Secret (an old ciphertext, say)
 CERT_MISMATCH = "cert-mismatch"  # a certificate file that is not the one pinned
 # The ledger's history must be a run of its state machine.
 LEDGER_INVALID = "ledger-invalid"  # unreadable, or not as sealer writes it

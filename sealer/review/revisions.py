@@ -40,7 +40,9 @@ def read_files(root: Path, rev: str, paths: Iterable[str]) -> dict[str, str | No
     wanted = sorted(set(paths))
     if not wanted:
         return {}
-    out = git.run_bytes(root, "cat-file", "--batch", stdin="".join(f"{rev}:{p}\n" for p in wanted).encode())
+    out = git.run_bytes(
+        root, git.NO_REPLACE, "cat-file", "--batch", stdin="".join(f"{rev}:{p}\n" for p in wanted).encode()
+    )
     pos = 0
     result: dict[str, str | None] = {}
     for path in wanted:
@@ -57,7 +59,11 @@ def read_files(root: Path, rev: str, paths: Iterable[str]) -> dict[str, str | No
 
 
 def changed_paths(root: Path, base: str, head: str) -> list[str]:
-    return [p for p in git.run(root, "diff", "--name-only", "--no-renames", base, head).splitlines() if p]
+    return [
+        p
+        for p in git.run(root, git.NO_REPLACE, "diff", "--name-only", "--no-renames", base, head).splitlines()
+        if p
+    ]
 
 
 def commit_time(root: Path, rev: str) -> dt.datetime:
