@@ -100,6 +100,24 @@ class Walk:
     managed: Managed = field(default_factory=Managed)
     blobs: dict[str, bytes] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    to_scan: list[tuple[str, bytes, str]] = field(default_factory=list)  # (path, data, which commit)
+    parsed: dict[tuple[str, str], Any] = field(default_factory=dict)  # (kind, blob) -> parsed once
+
+    def records(self, env: str, blob: str) -> list[KeyRecord]:
+        return list(self.ledger(env, blob)[0])
+
+    def ledger(self, env: str, blob: str) -> tuple[list[KeyRecord], str | None]:
+        if ("ledger", blob) not in self.parsed:
+            self.parsed["ledger", blob] = read_ledger(env, self.text(blob))
+        found: tuple[list[KeyRecord], str | None] = self.parsed["ledger", blob]
+        return found
+
+    def doc(self, blob: str, path: str) -> Any:
+        if ("doc", blob) not in self.parsed:
+            text = self.text(blob)
+            docs = documents(text, path) if text is not None else None
+            self.parsed["doc", blob] = docs[0] if docs else None
+        return self.parsed["doc", blob]
 
     def text(self, blob: str) -> str | None:
         if blob not in self.blobs and blob.strip("0"):  # one no earlier pass needed: read it now
@@ -169,6 +187,7 @@ def walk_range(
     scanned: set[str] = set()
     for commit in commits:
         _commit(walk, commit, scanned)
+    walk.add(plaintext.scan_blobs(walk.to_scan))
     return walk.findings
 
 
@@ -220,7 +239,7 @@ def _file(walk: Walk, change: git.FileChange, short: str, scanned: set[str]) -> 
         )
     if change.new_blob not in scanned and change.new_blob in walk.blobs:
         scanned.add(change.new_blob)
-        walk.add(plaintext.scan_blob(path, walk.blobs[change.new_blob], f"of commit {short}"))
+        walk.to_scan.append((path, walk.blobs[change.new_blob], f"of commit {short}"))
     new = walk.blobs.get(change.new_blob)
     if sensitive.gate_file(path):
         walk.add([sensitive.gate_finding(path)])
@@ -300,9 +319,9 @@ def _records(env: str, text: str | None) -> list[KeyRecord]:
 
 def _ledger(walk: Walk, change: git.FileChange, other_texts: list[str | None], short: str) -> None:
     env = layout.ledger_env(change.path) or ""
-    before = _records(env, walk.text(change.old_blob))
+    before = walk.records(env, change.old_blob)
     new_text = walk.text(change.new_blob)
-    after, problem = read_ledger(env, new_text)
+    after, problem = walk.ledger(env, change.new_blob)
     if problem:
         walk.add([Finding(LEDGER_INVALID, env, change.path, None, f"commit {short}: unreadable ({problem})")])
         return
@@ -326,13 +345,11 @@ def _hand_edits(
     env = walk.managed.data_owner(change.path) or ""
     ledger_change = next((c for c in commit.changes if c.path == layout.ledger_file(env)), None)
     if ledger_change is not None:
-        known = {r.key_id for r in _records(env, walk.text(ledger_change.old_blob))}
-        fresh = {r.name for r in _records(env, walk.text(ledger_change.new_blob)) if r.key_id not in known}
+        known = {r.key_id for r in walk.records(env, ledger_change.old_blob)}
+        fresh = {r.name for r in walk.records(env, ledger_change.new_blob) if r.key_id not in known}
     else:
         fresh = set()
-    old, new = (
-        ciphertexts(_doc(walk.text(blob), change.path)) for blob in (change.old_blob, change.new_blob)
-    )
+    old, new = (ciphertexts(walk.doc(blob, change.path)) for blob in (change.old_blob, change.new_blob))
     merged = [ciphertexts(_doc(text, change.path)) for text in other_texts]
     for entry, value in sorted(new.items()):
         from_parent = any(values.get(entry) == value for values in merged)

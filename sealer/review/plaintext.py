@@ -43,6 +43,23 @@ def _windows(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
         lines += window.count(b"\n") - tail.count(b"\n")
 
 
+def scan_blobs(items: list[tuple[str, bytes, str]]) -> list[Finding]:
+    """Findings in many (path, data, where) at once: the detectors search them as one buffer."""
+    chosen = policy()
+    scanned = [(path, data) for path, data, _ in items if not chosen.allow_paths.matches(path)]
+    hits = iter(scanner.scan_texts(scanned, chosen, [[] for _ in scanned]))
+    found: dict[str, Finding] = {}
+    for path, data, where in items:
+        for hit in [] if chosen.allow_paths.matches(path) else next(hits):
+            if hit.rule != SEALER_KEY_RULE:
+                message = f"line {hit.line} {where}: {hit.description} ({hit.rule}, {hit.preview})"
+                found.setdefault(hit.fingerprint, Finding(PLAINTEXT, _env_of(path), path, None, message))
+        for line, key_id in _sealer_keys(data):
+            message = f"line {line} {where}: plaintext API key {key_id}: revoke it"
+            found.setdefault(f"{path}:{key_id}", Finding(PLAINTEXT, _env_of(path), path, None, message))
+    return list(found.values())
+
+
 def scan_blob(path: str, data: bytes | Iterable[bytes], where: str) -> list[Finding]:
     """A finding per secret in one blob (`where`: which commit, for the message)."""
     found: dict[str, Finding] = {}
@@ -58,7 +75,7 @@ def scan_blob(path: str, data: bytes | Iterable[bytes], where: str) -> list[Find
                 found.setdefault(hit.fingerprint, Finding(PLAINTEXT, _env_of(path), path, None, message))
         for line, key_id in _sealer_keys(window):
             message = f"line {line + before} {where}: plaintext API key {key_id}: revoke it"
-            found.setdefault(f"key:{key_id}", Finding(PLAINTEXT, _env_of(path), path, None, message))
+            found.setdefault(f"{path}:{key_id}", Finding(PLAINTEXT, _env_of(path), path, None, message))
     return list(found.values())
 
 
