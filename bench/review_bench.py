@@ -65,7 +65,8 @@ def main() -> int:
         start = time.perf_counter()
         make_history(root, args.commits)
         print(
-            f"built {args.commits} rotation commits over {args.envs} environments in {time.perf_counter() - start:.1f}s"
+            f"built {args.commits} rotation commits over {args.envs} environments "
+            f"in {time.perf_counter() - start:.1f}s"
         )
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         os.environ.clear()
@@ -90,7 +91,8 @@ def main() -> int:
         print(f"sealer --help   {startup * 1000:8.0f} ms  (the interpreter and CLI start-up in that)")
         ratio = review_s / git_s
         print(
-            f"ratio           {ratio:8.1f}x  target <= {TARGET:.0f}x: {'met' if ratio <= TARGET else 'MISSED'}"
+            f"ratio           {ratio:8.1f}x  target <= {TARGET:.0f}x: "
+            + ("met" if ratio <= TARGET else "MISSED")
         )
         if args.profile:
             profile = cProfile.Profile()
