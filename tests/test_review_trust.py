@@ -609,7 +609,10 @@ def test_store_change_acknowledged_by_code_owners(repo: Path) -> None:
     code, data = run_review(repo, "--approvals-from", "codeowners")
     assert code == 0 and data["findings"] == []
     assert {f["code"] for f in data["needs_owner_approval"]} == {"store-change"}
-    assert "needs_owner_approval" in json.dumps(data)
+    text = cli(repo, "review", "main", "HEAD", "--approvals-from", "codeowners")
+    assert text.exit_code == 0 and "NEEDS OWNER APPROVAL [store-change] staging sealer.yaml" in text.stdout
+    markdown = cli(repo, "review", "main", "HEAD", "--approvals-from", "codeowners", "-o", "markdown")
+    assert "**Needs code owner approval (1):**" in markdown.stdout
 
 
 def test_codeowners_added_by_the_change_itself_grants_nothing(repo: Path) -> None:
