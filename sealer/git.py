@@ -423,6 +423,22 @@ def range_changes(root: Path, base: str, head: str) -> list[CommitChanges]:
     return found
 
 
+def tree_entries(root: Path, rev: str, paths: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """path -> (mode, blob) at `rev` for those of `paths` it holds; one `git ls-tree`."""
+    if not paths:
+        return {}
+    out = run_bytes(
+        root, NO_REPLACE, "--literal-pathspecs", "ls-tree", "-z", "--full-tree", rev, "--", *paths
+    )
+    found = {}
+    for item in out.split(b"\0"):
+        meta, _, path = item.partition(b"\t")
+        if meta:
+            mode, _kind, blob = meta.decode().split(" ")
+            found[path.decode("utf-8", "replace")] = (mode, blob)
+    return found
+
+
 def read_blobs(root: Path, ids: Sequence[str], limit: int) -> Iterator[tuple[str, bytes | Iterator[bytes]]]:
     """(id, data) of each blob through one `git cat-file --batch`, streamed: a blob up to `limit`
     bytes comes whole, a bigger one as an iterator of chunks (read it before the next)."""

@@ -795,3 +795,30 @@ def test_rotation_commit_is_signed_with_gpg(repo: Path, gnupg: str) -> None:
         subprocess.run(["git", "-C", str(repo), "verify-commit", "HEAD"], capture_output=True).returncode != 0
     )
     assert run_review(repo, "--require-signed")[0] == 1
+
+
+# -- merges: what the other parent brought was judged on its own branch ---------------------------
+
+
+def _main_lengthens_rotation(repo: Path) -> None:
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    git(repo, "checkout", "-q", "main")
+    set_env_option(repo, "production", "keyLifetimeDays", 200)
+    commit(repo, "longer lifetime, approved on main")
+    git(repo, "checkout", "-q", "pr")
+
+
+def test_merging_main_with_its_own_sensitive_change_is_clean(repo: Path) -> None:
+    _main_lengthens_rotation(repo)
+    git(repo, "merge", "-q", "--no-edit", "main")
+    code, data = run_review(repo)
+    assert code == 0, data["findings"]
+
+
+def test_a_merge_that_adds_a_sensitive_change_of_its_own_fails(repo: Path) -> None:
+    _main_lengthens_rotation(repo)
+    git(repo, "merge", "-q", "--no-commit", "main")
+    set_env_option(repo, "staging", "scope", "cluster-wide")
+    commit(repo, "merge main")
+    code, data = run_review(repo)
+    assert code == 1 and "scope-change" in codes(data) and "period-change" not in codes(data)

@@ -203,8 +203,13 @@ def _commit(walk: Walk, commit: git.CommitChanges, scanned: set[str]) -> None:
     short = commit.commit[:12]
     ledgers: list[git.FileChange] = []
     owned: list[git.FileChange] = []
+    theirs = [git.tree_entries(walk.root, p, [c.path for c in commit.changes]) for p in commit.parents[1:]]
     for change in commit.changes:
-        _file(walk, change, short, scanned)
+        brought = any(entries.get(change.path) == (change.new_mode, change.new_blob) for entries in theirs)
+        if brought:  # a merge taking another parent's file: judged in that parent's own commits
+            _scan_only(walk, change, short, scanned)
+            continue
+        _file(walk, change, short, scanned, [entries.get(change.path) for entries in theirs])
         if layout.ledger_env(change.path) is not None:
             ledgers.append(change)
         elif walk.managed.data_owner(change.path) is not None:
@@ -221,7 +226,16 @@ def _commit(walk: Walk, commit: git.CommitChanges, scanned: set[str]) -> None:
         _hand_edits(walk, change, commit, [side.get(change.path) for side in sides])
 
 
-def _file(walk: Walk, change: git.FileChange, short: str, scanned: set[str]) -> None:
+def _scan_only(walk: Walk, change: git.FileChange, short: str, scanned: set[str]) -> None:
+    if change.new_blob not in scanned and change.new_blob in walk.blobs:
+        scanned.add(change.new_blob)
+        walk.to_scan.append((change.path, walk.blobs[change.new_blob], f"of commit {short}"))
+
+
+def _file(
+    walk: Walk, change: git.FileChange, short: str, scanned: set[str], theirs: list[tuple[str, str] | None]
+) -> None:
+    """Every check of one changed file; `theirs`: its (mode, blob) in a merge's other parents."""
     path = change.path
     held = walk.managed.holds(path) or (change.new_mode in (LINK, SUBMODULE) and walk.managed.above(path))
     if held and change.new_mode not in (REGULAR, GONE):
@@ -237,15 +251,12 @@ def _file(walk: Walk, change: git.FileChange, short: str, scanned: set[str]) -> 
                 )
             ]
         )
-    if change.new_blob not in scanned and change.new_blob in walk.blobs:
-        scanned.add(change.new_blob)
-        walk.to_scan.append((path, walk.blobs[change.new_blob], f"of commit {short}"))
+    _scan_only(walk, change, short, scanned)
     new = walk.blobs.get(change.new_blob)
     if sensitive.gate_file(path):
         walk.add([sensitive.gate_finding(path)])
     if path == layout.CONFIG_FILE:
-        old_cfg = _config(walk, change.old_blob, short)
-        walk.add(sensitive.config_findings(old_cfg, _config(walk, change.new_blob, short)))
+        _config_change(walk, change, short, theirs)
     if path in walk.managed.certs or path.startswith(layout.CERTS_DIR + "/"):
         walk.add([Finding(CERT_CHANGE, "", path, None, "certificate file changed: verify it out of band")])
     if new is not None and plaintext.scanner.ALLOW.search(new):
@@ -271,6 +282,20 @@ def _stray(walk: Walk, path: str, data: bytes) -> None:
         if sealed or (isinstance(sub, dict) and "encryptedData" in sub):
             message = "delivers a Secret sealer manages from a file sealer does not write"
             walk.add([Finding(STRAY, "", path, None, message)])
+
+
+def _config_change(
+    walk: Walk, change: git.FileChange, short: str, theirs: list[tuple[str, str] | None]
+) -> None:
+    """Sensitive settings changed against the parent; in a merge, against every parent (what
+    one parent brought was judged in its own commits)."""
+    new = _config(walk, change.new_blob, short)
+    found = sensitive.config_findings(_config(walk, change.old_blob, short), new)
+    for entry in theirs:
+        other = _config(walk, entry[1], short) if entry else None
+        against = set(sensitive.config_findings(other, new))
+        found = [f for f in found if f in against]
+    walk.add(found)
 
 
 def _allow_comments(walk: Walk, change: git.FileChange, new: bytes) -> None:
