@@ -67,7 +67,7 @@ def gitops(work: Path) -> None:
 
     print("== 4. rotate staging as a pull request: branch, commit, review summary")
     result = json.loads(run(["rotate", "staging", "--output", "json"], repo))
-    print(git(["log", "-1", "--stat"], repo))
+    print(git(["log", "-1", "--stat", result["branch"]], repo))  # rotate leaves us on main
     print(Path(result["pr_body_file"]).read_text())
     run(["review", "main", result["branch"], "--output", "markdown"], repo)
     run(["keys", "list", "staging"], repo)

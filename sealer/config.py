@@ -77,9 +77,18 @@ class Config:
 
     def env(self, name: str) -> Environment:
         if name not in self.environments:
-            known = ", ".join(self.environments) or "none"
-            raise BadInput(f"unknown environment {name!r} (known: {known})")
+            raise BadInput(unknown_env_message(name, list(self.environments)))
         return self.environments[name]
+
+
+def unknown_env_message(name: str, known: list[str]) -> str:
+    """`unknown environment 'prod'`, with the nearest known name when one is close."""
+    import difflib
+
+    by_lower = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.5)
+    hint = f": did you mean {by_lower[close[0]]!r}?" if close else ""
+    return f"unknown environment {name!r}{hint} (known: {', '.join(known) or 'none'})"
 
 
 def find_root(start: Path | None = None) -> Path:

@@ -20,3 +20,14 @@ def parse_duration(text: str) -> dt.timedelta:
     if seconds <= 0:
         raise BadInput(f"duration {text!r} must be longer than zero")
     return dt.timedelta(seconds=seconds)
+
+
+def format_duration(span: dt.timedelta) -> str:
+    """The form parse_duration reads: 86400 s -> "1d", 90 min -> "1h30m" (not "1 day, 0:00:00")."""
+    seconds = int(span.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"

@@ -5,6 +5,7 @@ from __future__ import annotations
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNEXPECTED = 3
+EXIT_PARTLY_DONE = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -41,3 +42,14 @@ class BackendError(SealerError):
 
 class GitError(SealerError):
     """git refused (exit 2 semantics: the repo is not in a state sealer can work with)."""
+
+
+class MissingExtra(BadInput):
+    """An optional library is not installed; the message names the extra to install."""
+
+
+class PartlyDone(SealerError):
+    """A failure after something already landed (a commit, a pushed branch, a written key):
+    the message says what landed and how to finish. Exit 4, never 2 ("nothing changed")."""
+
+    exit_code = EXIT_PARTLY_DONE

@@ -22,9 +22,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sealer import certs, keypair, repofiles, yamlio
+from sealer import certs, extras, keypair, repofiles, yamlio
 from sealer.backends import CasConflict, VaultKV, check_segment
-from sealer.errors import BackendError, BadInput
+from sealer.errors import BackendError, BadInput, PartlyDone, SealerError
 from sealer.records import iso, utcnow
 
 FORMAT = "sealer-escrow/v1"
@@ -152,6 +152,8 @@ def backup(
     mount, path = parse_target(target)
     pair = load_keypair(sources)
     payload = _payload(pair)
+    if kv is None:
+        extras.require("vault-escrow")
     kv = kv or VaultKV.from_env(mount)
     version, existing = kv.read(path)
     if existing and _same(existing, payload):
@@ -166,11 +168,27 @@ def backup(
     return EscrowResult(target, payload["fingerprint"], written)
 
 
+def backup_after_write(folder: Path, target: str, *, force: bool, written: bool) -> EscrowResult:
+    """`backup`; when it fails after `sealer keypair` wrote a new keypair to `folder`, say that
+    the keypair landed and how to escrow it (PartlyDone), never "nothing changed"."""
+    try:
+        return backup(folder, target, force=force)
+    except SealerError as err:
+        if not written:
+            raise
+        raise PartlyDone(
+            f"a new keypair is written to {folder}, but its backup to {target} failed: {err}; "
+            f"fix that and run `sealer keypair --out {folder} --backup {target}` again to escrow that keypair"
+        ) from None
+
+
 def restore(
     target: str, out: Path, *, namespace: str = "kube-system", kv: VaultKV | None = None
 ) -> EscrowResult:
     """Write tls.crt, tls.key (0600) and sealed-secrets-key.yaml (0600) from the backup at `target`."""
     mount, path = parse_target(target)
+    if kv is None:
+        extras.require("vault-escrow")
     kv = kv or VaultKV.from_env(mount)
     version, data = kv.read(path)
     if not data:
@@ -210,6 +228,7 @@ def provide_keypair(request: KeypairRequest) -> dict[str, object]:
         return report | {k: str(v) for k, v in restored.paths.items()}
     if request.backup_to:
         parse_target(request.backup_to)  # a bad target fails before a keypair is made
+        extras.require("vault-escrow")  # …and so does a missing client library
     report = {}
     held = any((out / name).exists() for name in ("tls.key", "sealed-secrets-key.yaml"))
     if not (request.backup_to and held):
@@ -218,6 +237,6 @@ def provide_keypair(request: KeypairRequest) -> dict[str, object]:
         report.update({k: str(v) for k, v in paths.items()})
         report.update(certs.describe(pair.cert, str(paths["cert"])).as_dict())
     if request.backup_to:
-        saved = backup(out, request.backup_to, force=request.force)
+        saved = backup_after_write(out, request.backup_to, force=request.force, written=not held)
         report.update(backup=saved.target, fingerprint=saved.fingerprint, backup_unchanged=saved.unchanged)
     return report

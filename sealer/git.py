@@ -35,8 +35,8 @@ def _call(
 
 
 def _refused(args: Sequence[str], done: subprocess.CompletedProcess[bytes]) -> GitError:
-    lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
-    return GitError(f"git {args[0]}: {lines[-1] if lines else f'failed (exit {done.returncode})'}")
+    stderr = done.stderr.decode("utf-8", "replace").strip()
+    return GitError(f"git {args[0]}: {one_line(stderr) if stderr else f'failed (exit {done.returncode})'}")
 
 
 def run_bytes(root: Path | str, *args: str, stdin: bytes | None = None) -> bytes:
@@ -59,6 +59,28 @@ def probe(root: Path | str, *args: str) -> str | None:
     """git's stripped output when it succeeds, None when it says no (a question, not a command)."""
     done = _call(root, args)
     return done.stdout.decode().strip() if done.returncode == 0 else None
+
+
+NO_IDENTITY = (
+    "git has no identity to commit with: set it with `git config user.name NAME` "
+    "and `git config user.email EMAIL` (or GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL)"
+)
+
+
+def one_line(stderr: str) -> str:
+    """git's multi-line complaint as one line: its `fatal:`/`error:` lines and rejected refs,
+    without the hints; the "Please tell me who you are" block as what to set."""
+    if "Please tell me who you are" in stderr or "unable to auto-detect email address" in stderr:
+        return NO_IDENTITY
+    picked = []
+    for line in stderr.splitlines():
+        line = line.strip()
+        for prefix in ("fatal: ", "error: ", "! "):
+            if line.startswith(prefix):
+                picked.append(line[len(prefix) :].strip().rstrip("."))
+    if not picked:
+        picked = [line.strip() for line in stderr.splitlines() if line.strip()][-1:] or ["failed"]
+    return " ".join("; ".join(dict.fromkeys(picked)).split())[:500]
 
 
 def git_dir(root: Path) -> Path:
@@ -182,7 +204,9 @@ class Commit:
             run(self.root, "update-ref", "-d", SCRATCH_REF)  # the branch moved or exists: leave no trace
             raise
         if branch:
-            run(self.root, "symbolic-ref", HEAD_REF, target)
+            # The commit lives on its own branch; the user stays where they were, as they were.
+            restore_from_head(self.root, self._paths)
+            return commit
         # The user's index now agrees with the new HEAD for these paths (their other entries stay).
         info = "".join(
             f"100644 {by_mark[f':{n}']}\t{_quote(p)}\n"
@@ -217,8 +241,7 @@ class Commit:
         try:
             if code:
                 self._stderr.seek(0)
-                lines = self._stderr.read().decode(errors="replace").strip().splitlines()
-                raise GitError(f"git fast-import: {(lines or ['failed'])[-1]}")
+                raise GitError(f"git fast-import: {one_line(self._stderr.read().decode(errors='replace'))}")
             return dict(line.split(" ", 1) for line in self._marks.read_text(encoding="ascii").splitlines())
         finally:
             self._cleanup()
@@ -271,20 +294,28 @@ def _idents(root: Path) -> tuple[str, str]:
     for var in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
         try:
             found.append(run(root, "var", var).strip())
-        except GitError as err:
-            raise GitError(
-                f"git has no identity to commit with: set user.name and user.email ({err})"
-            ) from None
+        except GitError:
+            raise GitError(NO_IDENTITY) from None
     return found[0], found[1]
 
 
 HEAD_REF = "HEAD"
 
 
-def switch_to(root: Path, branch: str, paths: Sequence[str]) -> None:
-    """Point HEAD at `branch` without touching the working tree, then sync the index for `paths`."""
-    run(root, "symbolic-ref", HEAD_REF, f"refs/heads/{branch}")
-    run(root, "reset", "-q", "--", *paths)
+def restore_from_head(root: Path, paths: Sequence[str]) -> None:
+    """Put `paths` back as HEAD has them (index and working tree); those HEAD lacks are removed."""
+    listed = (
+        run(root, "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", *paths).split("\0")
+        if head(root)
+        else []
+    )
+    tracked = [p for p in paths if p in set(listed)]
+    if tracked:
+        run(root, "checkout", "-q", "HEAD", "--", *tracked)
+    for rel in paths:
+        if rel not in tracked:
+            run(root, "rm", "-q", "--cached", "--ignore-unmatch", "--", rel)
+            (root / rel).unlink(missing_ok=True)
 
 
 def _current_ref(root: Path) -> str:
@@ -293,12 +324,29 @@ def _current_ref(root: Path) -> str:
     if ref.returncode == 1:
         raise BadInput("HEAD is detached: give --branch NAME or check out a branch")
     if ref.returncode:
-        raise _refused(args, ref)
+        raise _refused(["symbolic-ref"], ref)
     return ref.stdout.decode().strip()
 
 
 def push(root: Path, remote: str, branch: str) -> None:
     run(root, "push", "-q", remote, f"refs/heads/{branch}:refs/heads/{branch}")
+
+
+def read_blobs(root: Path, revs: Sequence[str]) -> dict[str, str]:
+    """`rev:path` -> text for each that exists, in one `git cat-file --batch`."""
+    out = run_bytes(root, "cat-file", "--batch", stdin="".join(f"{rev}\n" for rev in revs).encode())
+    at, found = 0, {}
+    for rev in revs:
+        header_end = out.index(b"\n", at)
+        header = out[at:header_end].split()
+        at = header_end + 1
+        if len(header) == 3 and header[1] == b"blob":
+            size = int(header[2])
+            found[rev] = out[at : at + size].decode("utf-8", "replace")
+            at += size + 1
+        elif len(header) == 3:
+            at += int(header[2]) + 1  # not a blob (a tree at that path): skip its content
+    return found
 
 
 def file_at(root: Path, rev: str, path: str) -> str | None:
@@ -439,7 +487,7 @@ def tree_entries(root: Path, rev: str, paths: Sequence[str]) -> dict[str, tuple[
     return found
 
 
-def read_blobs(root: Path, ids: Sequence[str], limit: int) -> Iterator[tuple[str, bytes | Iterator[bytes]]]:
+def stream_blobs(root: Path, ids: Sequence[str], limit: int) -> Iterator[tuple[str, bytes | Iterator[bytes]]]:
     """(id, data) of each blob through one `git cat-file --batch`, streamed: a blob up to `limit`
     bytes comes whole, a bigger one as an iterator of chunks (read it before the next)."""
     if not ids:

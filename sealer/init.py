@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from sealer import config, git, layout, repofiles, templating, yamlio
+from sealer import config, git, hooksrepo, layout, repofiles, templating, yamlio
 from sealer.apikey import check_env_tag
 from sealer.errors import BadInput
 
@@ -13,6 +15,19 @@ DEFAULT_ENVS = ("dev", "staging", "production")
 # Rotation periods users are told to follow: production 90 days, staging 30, dev 180.
 ROTATION_DAYS_BY_ENV = {"dev": 180, "staging": 30, "production": 90}
 DEFAULT_SECRET_NAME = "engine-api-key"
+# Usual private-key file names: a controller's tls.key opens every value sealed for it.
+PRIVATE_KEY_PATTERNS = (
+    "*.key",
+    "*-key.pem",
+    "*_key.pem",
+    "*.key.pem",
+    "sealed-secrets-key.yaml",
+    "*.p12",
+    "*.pfx",
+    "id_rsa",
+    "id_ecdsa",
+    "id_ed25519",
+)
 
 
 @dataclass(frozen=True)
@@ -69,12 +84,22 @@ def _write_new(path: Path, text: str, created: list[Path]) -> None:
         created.append(path)
 
 
-def _add_line(path: Path, line: str, created: list[Path]) -> None:
+def _add_lines(path: Path, comment: str, lines: tuple[str, ...], created: list[Path]) -> None:
     existing = repofiles.read_text_if_exists(path) or ""
-    if line not in existing.splitlines():
+    missing = [line for line in lines if line not in existing.splitlines()]
+    if missing:
         sep = "\n" if existing and not existing.endswith("\n") else ""
-        repofiles.write(path, f"{existing}{sep}# sealer: pull-request descriptions and run reports\n{line}\n")
-        created.append(path)
+        repofiles.write(path, f"{existing}{sep}# sealer: {comment}\n" + "".join(f"{m}\n" for m in missing))
+        if path not in created:
+            created.append(path)
+
+
+def textconv_command(python: str | None = None) -> str:
+    """The diff driver as git runs it (through sh, the file appended): this very interpreter
+    by absolute path, so no `sealer` on PATH is needed, and the file as it is when that
+    interpreter or sealer is gone — a textconv that fails breaks `git log -p` and `git diff`."""
+    program = shlex.quote(python or sys.executable)
+    return f'sh -c \'"$0" -m sealer diff-driver "$1" 2>/dev/null || cat "$1"\' {program}'
 
 
 def _add_gitattributes(path: Path, created: list[Path]) -> None:
@@ -89,13 +114,19 @@ def _add_gitattributes(path: Path, created: list[Path]) -> None:
         created.append(path)
 
 
-def init(root: Path, envs: tuple[str, ...] = (), namespaces: dict[str, str] | None = None) -> list[Path]:
+def init(
+    root: Path,
+    envs: tuple[str, ...] = (),
+    namespaces: dict[str, str] | None = None,
+    hooks: hooksrepo.HooksRepo | None = None,
+) -> list[Path]:
     """Write sealer.yaml, the folders, the pre-commit config and the diff driver set-up."""
     _git_root(root)
     target = layout.config_path(root)
     if target.exists():
         raise BadInput(f"{target} exists; sealer init never overwrites it")
     plans = plan(envs, namespaces or {})
+    hooks = hooks or hooksrepo.locate()
     created: list[Path] = []
     text = templating.render("sealer.yaml.j2", environments=plans)
     config.parse(yamlio.load_documents(text, "sealer.yaml template")[0], root)  # never write an invalid file
@@ -107,8 +138,12 @@ def init(root: Path, envs: tuple[str, ...] = (), namespaces: dict[str, str] | No
             created,
         )
     (root / layout.CERTS_DIR).mkdir(exist_ok=True)
-    _write_new(root / layout.PRE_COMMIT_CONFIG, templating.render("pre-commit-config.yaml.j2"), created)
+    _write_new(
+        root / layout.PRE_COMMIT_CONFIG, templating.render("pre-commit-config.yaml.j2", hooks=hooks), created
+    )
     _add_gitattributes(root / layout.GITATTRIBUTES, created)
-    _add_line(root / layout.GITIGNORE, f"/{layout.OUT_DIR}/", created)
-    git.run(root, "config", "diff.sealer.textconv", "sealer diff-driver")
+    ignore = root / layout.GITIGNORE
+    _add_lines(ignore, "pull-request descriptions and run reports", (f"/{layout.OUT_DIR}/",), created)
+    _add_lines(ignore, "private keys never belong in the repository", PRIVATE_KEY_PATTERNS, created)
+    git.run(root, "config", "diff.sealer.textconv", textconv_command())
     return created

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sealer import certs
+from sealer import certs, extras
 from sealer.errors import BackendError, BadInput
 
 DEFAULT_NAMESPACE = "kube-system"
@@ -38,6 +38,7 @@ class _Missing(Exception):
 
 def core_api(kubeconfig: str | None, context: str | None) -> Any:
     """A CoreV1Api for the kubeconfig (default: $KUBECONFIG or ~/.kube/config) and context."""
+    extras.require("kubernetes")
     import yaml
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException

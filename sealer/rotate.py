@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,8 @@ from sealer import (
 )
 from sealer.backends import DEFAULT_BACKEND, open_store
 from sealer.config import Config, Environment
-from sealer.errors import BackendError, BadInput
+from sealer.durations import format_duration
+from sealer.errors import BackendError, BadInput, PartlyDone, SealerError
 from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso, utcnow
 from sealer.sealing import CertSealer
 
@@ -54,6 +56,7 @@ class Request:
     commit: bool = True
     push: str | None = None
     dry_run: bool = False
+    replace: bool = False  # rotate although an earlier rotation's branch is not merged yet
 
 
 @dataclass
@@ -200,8 +203,55 @@ def _branch(root: Path, request: Request, envs: list[str], now: dt.datetime) -> 
     return git.check_branch_name(root, base if taken == 1 else f"{base}-{taken}")
 
 
+def _texts(plans: list[EnvRotation], grace: dt.timedelta | None) -> dict[str, Any]:
+    """What the commit message and the PR description say about the keys they replace."""
+    return {
+        "plans": plans,
+        "grace": format_duration(grace) if grace else None,
+        "first_keys": not any(k["previous_key_id"] for p in plans for k in p.rotated),
+    }
+
+
+def _refuse_unmerged(root: Path, envs: list[str]) -> None:
+    """A rotation on top of one not merged yet would stack on a stale ledger: say so instead."""
+    waiting = unmerged_rotations(root, envs)
+    if waiting:
+        env, branch = waiting[0]
+        here = git.current_branch(root) or "HEAD"
+        raise BadInput(
+            f"{env} has a rotation on branch {branch} that {here} does not hold yet: merge it first "
+            f"(or delete the branch), or give --replace to rotate again from {here} "
+            "and close its pull request"
+        )
+
+
+_KEY_ID = re.compile(r"kid_[0-9a-f]{12}")
+
+
+def unmerged_rotations(root: Path, envs: list[str]) -> list[tuple[str, str]]:
+    """(env, branch) for each local branch whose ledger of env names keys HEAD's ledger does not:
+    a rotation not merged yet (by content, so squash and rebase merges count as merged)."""
+    if git.head(root) is None:
+        return []  # nothing committed yet: nothing to merge
+    branches = git.run(root, "for-each-ref", "--no-merged=HEAD", "--format=%(refname)", "refs/heads/").split()
+    if not branches:
+        return []
+    ledgers = {env: layout.ledger_file(env) for env in envs}
+    asks = [f"HEAD:{rel}" for rel in ledgers.values()] + [
+        f"{branch}:{rel}" for branch in branches for rel in ledgers.values()
+    ]
+    texts = git.read_blobs(root, asks)
+    found = []
+    for env, rel in ledgers.items():
+        held = set(_KEY_ID.findall(texts.get(f"HEAD:{rel}", "")))
+        for branch in branches:
+            if set(_KEY_ID.findall(texts.get(f"{branch}:{rel}", ""))) - held:
+                found.append((env, branch.removeprefix("refs/heads/")))
+    return found
+
+
 def _message(plans: list[EnvRotation], grace: dt.timedelta | None) -> str:
-    return templating.render("commit-message.txt.j2", plans=plans, grace=grace).strip() + "\n"
+    return templating.render("commit-message.txt.j2", **_texts(plans, grace)).strip() + "\n"
 
 
 def _external(plan: EnvRotation) -> bool:
@@ -348,6 +398,9 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> dic
         summary = _summary(plans, request, branch)
         if request.dry_run:
             return summary
+        if not request.replace:
+            _refuse_unmerged(root, [p.env.name for p in plans])
+        summary["started_on"] = git.current_branch(root)
         dirty = git.changed_paths(root, summary["files"])
         if dirty:
             raise BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
@@ -380,7 +433,7 @@ def _apply(
     try:  # from the registration on: whatever fails before the commit is undone
         registered = _register(cfg, plans)
         summary["pr_body"] = templating.render(
-            "pr-body.md.j2", summary=summary, plans=plans, grace=request.grace
+            "pr-body.md.j2", summary=summary, **_texts(plans, request.grace)
         )
         commit = git.Commit(root) if request.commit else None
         faults.point("before-temps")
@@ -435,19 +488,37 @@ def finish(cfg: Config, git_dir: Path, entry: journal.Journal, resumed: bool) ->
         entry.phase = journal.COMMITTED
         journal.save(git_dir, entry)
     faults.point("before-push")
-    if entry.push and entry.branch:
-        git.push(root, entry.push, entry.branch)
-    elif entry.push:
-        branch = git.current_branch(root)
-        if branch:
-            git.push(root, entry.push, branch)
+    landed = _landed(entry)
+    pushed = entry.branch or git.current_branch(root)
+    if entry.push and pushed:
+        try:
+            git.push(root, entry.push, pushed)
+        except SealerError as err:
+            raise PartlyDone(
+                f"{landed}, but the push to {entry.push} failed: {err}; "
+                "fix that and run `sealer rotate` again to push and activate the new keys"
+            ) from None
+        landed += f" and pushed to {entry.push}"
     faults.point("before-activate")
-    _activate(root, entry)
+    try:
+        _activate(root, entry)
+    except SealerError as err:
+        raise PartlyDone(
+            f"{landed}, but activating the new keys in the key store failed: {err}; "
+            "run `sealer rotate` again to finish (the old keys stay valid until then)"
+        ) from None
     journal.clear(git_dir)
     result = dict(entry.result)
     result.update(commit=entry.commit, resumed=resumed)
     _write_outputs(root, result)
     return result
+
+
+def _landed(entry: journal.Journal) -> str:
+    """What a failure after the commit leaves behind, in words (PartlyDone messages)."""
+    where = f"on branch {entry.branch}" if entry.branch else "on the current branch"
+    commit = f" ({entry.commit[:12]})" if entry.commit else ""
+    return f"the rotation of {', '.join(entry.envs)} is committed {where}{commit}"
 
 
 def _delivered(root: Path, entry: journal.Journal) -> bool:
@@ -486,8 +557,8 @@ def _awaiting_commit(root: Path, entry: journal.Journal) -> dict[str, Any]:
 def _commit_once(root: Path, paths: list[str], entry: journal.Journal) -> str | None:
     """Commit unless an earlier, interrupted run already did (its branch exists)."""
     if entry.branch and git.branch_exists(root, entry.branch):
-        git.switch_to(root, entry.branch, paths)
-        return git.head(root)
+        git.restore_from_head(root, paths)  # committed before the interruption; the user stays put
+        return git.run(root, "rev-parse", f"refs/heads/{entry.branch}").strip()
     if git.changed_paths(root, paths):
         return git.commit_paths(root, paths, entry.message, entry.branch)
     return git.head(root)

@@ -55,10 +55,11 @@ def set_backend(root: Path, env_name: str, kind: str, options: dict[str, str]) -
 
 
 def verify(cfg: config.Config, env_name: str, presented: str) -> str:
-    """valid / revoked / expired / unknown; the key is hashed at once and never kept or echoed."""
+    """valid / revoked / expired / unknown, or malformed (not a sealer key: bad format or
+    checksum); the key is hashed at once and never kept or echoed."""
     presented = presented.strip()
     if not apikey.checksum_ok(presented):
-        return "unknown"
+        return "malformed"
     return store_for(cfg, env_name).verify(env_name, apikey.fingerprint(presented), utcnow())
 
 

@@ -52,7 +52,7 @@ def test_a_command_loads_only_its_own_module() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "LOADED ['sealer.cli.scan']" in done.stderr
+    assert "LOADED ['sealer.cli.common', 'sealer.cli.scan']" in done.stderr  # common: the shared options
 
 
 def test_version_and_help_text(capsys: pytest.CaptureFixture[str]) -> None:

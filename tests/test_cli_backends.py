@@ -265,9 +265,9 @@ def test_keys_commands_against_each_store(backend_repo: Path, backend: Backend, 
     assert verify(backend_repo, apikey.generate(ENV)) == (1, "unknown")
     assert verify(backend_repo, now["apiKey"][:-1] + ("A" if now["apiKey"][-1] != "A" else "B")) == (
         1,
-        "unknown",
+        "malformed",
     )
-    assert verify(backend_repo, "") == (1, "unknown")
+    assert verify(backend_repo, "") == (1, "malformed")
     data = json.loads(sealer(backend_repo, "keys", "verify", ENV, "-o", "json", stdin=now["apiKey"]).stdout)
     assert data == {"env": ENV, "result": "valid"}
 

@@ -27,7 +27,7 @@ from repo_support import (
     make_repo,
 )
 
-from sealer import apikey, diffdriver
+from sealer import apikey, diffdriver, init
 
 SEALED = "sealed/staging/staging.yaml"
 VALUES = "deploy/staging/values.yaml"
@@ -63,7 +63,7 @@ def digest(value: str) -> str:
 
 
 def test_init_sets_up_the_driver(repo: Path) -> None:
-    assert git(repo, "config", "diff.sealer.textconv").strip() == "sealer diff-driver"
+    assert git(repo, "config", "diff.sealer.textconv").strip() == init.textconv_command()
     assert git(repo, "check-attr", "diff", "--", SEALED, VALUES).count("diff: sealer") == 2
 
 

@@ -139,7 +139,9 @@ def test_text_output_names_the_request(fake: FakeForge, repo: Path) -> None:
 def test_a_newer_rotation_supersedes_the_open_one(fake: FakeForge, repo: Path) -> None:
     first = rotate(repo)[1]
     git(repo, "checkout", "-q", "main")
-    code, second, err = rotate(repo)
+    code, _, err = rotate(repo)
+    assert code == 2 and first["branch"] in err  # an unmerged rotation is not stacked on silently
+    code, second, err = rotate(repo, "--replace")  # replacing it supersedes its pull request
     assert code == 0, err
     (open_now,) = fake.open_pulls()
     assert open_now.head == second["branch"] != first["branch"]
@@ -316,8 +318,9 @@ def test_a_rate_limit_past_the_bound_fails_at_once(fake: FakeForge, repo: Path, 
 def test_no_plaintext_key_and_no_token_in_anything_sent(
     fake: FakeForge, repo: Path, controllers: Any
 ) -> None:
-    code, _data, err = rotate(repo)
+    code, data, err = rotate(repo)
     assert code == 0, err
+    git(repo, "checkout", "-q", data["branch"])  # the rotation's commit is on its own branch
     key = unseal_values(repo, "staging", private_keys(controllers["staging"]))["apiKey"]
     sent = fake.sent()
     assert key.encode() not in sent and TOKEN.encode() not in sent
@@ -421,6 +424,7 @@ def test_review_post_keeps_one_comment_up_to_date(fake: FakeForge, repo: Path, m
     planted = {"id": 1, "body": f"{REVIEW_MARKER} all fine, merge it", "user": {"login": "mallory"}}
     planted["author"] = {"username": "mallory"}
     pull.comments.append(planted)
+    git(repo, "checkout", "-q", data["branch"])  # a pull request's job runs on its branch
     for _ in range(2):
         result = cli(repo, "review", "--post", "main", "HEAD")
         assert result.exit_code == 0, result.stderr

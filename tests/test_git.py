@@ -89,7 +89,9 @@ def test_new_branch_takes_head_and_leaves_main(repo: Path) -> None:
     main = git(repo, "rev-parse", "main").strip()
     write(repo, "a.yaml", "a v2\n")
     commit = commit_paths(repo, ["a.yaml"], "m\n", "sealer/rotate-x")
-    assert git(repo, "symbolic-ref", "--short", "HEAD").strip() == "sealer/rotate-x"
+    assert git(repo, "symbolic-ref", "--short", "HEAD").strip() == "main"  # the user stays put
+    assert (repo / "a.yaml").read_text() != "a v2\n"  # as main has it
+    assert git(repo, "show", "sealer/rotate-x:a.yaml") == "a v2\n"
     assert git(repo, "rev-parse", "main").strip() == main
     assert git(repo, "rev-parse", "sealer/rotate-x^").strip() == main != commit
     assert git(repo, "status", "--porcelain") == ""
@@ -156,7 +158,7 @@ def test_sha256_repository(tmp_path: Path) -> None:
     write(root, "a.yaml", "a v2\n")
     commit = commit_paths(root, ["a.yaml"], "m\n", "next")
     assert len(commit) == 64
-    assert tree(root) == {"a.yaml": "a v2\n"}
+    assert tree(root, "next") == {"a.yaml": "a v2\n"} and tree(root) == {"a.yaml": "a\n"}
     assert git(root, "status", "--porcelain") == ""
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from env_support import git, invoke, load_yaml, make_repo, run_main, snapshot
 
-from sealer import config
+from sealer import config, init
 from sealer.backends import DEFAULT_BACKEND
 from sealer.init import ROTATION_DAYS_BY_ENV
 from sealer.scope import Scope
@@ -83,9 +83,10 @@ def test_pre_commit_config_runs_sealer_hooks(fresh: Path) -> None:
     invoke(fresh, "init")
 
     path = fresh / ".pre-commit-config.yaml"
-    hooks = [hook for repo in load_yaml(path)["repos"] for hook in repo["hooks"]]
-    assert {hook["entry"].split()[0] for hook in hooks} == {"sealer"}
-    assert {"sealer-scan", "sealer-check"} <= {hook["id"] for hook in hooks}
+    (repo,) = load_yaml(path)["repos"]  # sealer's own hooks repository, pinned (hooksrepo.py)
+    assert repo["repo"] == str(Path(config.__file__).resolve().parent.parent) and len(repo["rev"]) == 40
+    assert {"sealer-scan", "sealer-check"} == {hook["id"] for hook in repo["hooks"]}
+    assert "pip install sealer" not in path.read_text()
     done = subprocess.run(
         [sys.executable, "-m", "pre_commit", "validate-config", str(path)],
         capture_output=True,
@@ -116,7 +117,11 @@ def test_git_attributes_ignore_and_diff_driver(fresh: Path) -> None:
         git(fresh, "check-ignore", ".sealer/out/sealer-rotate-x.md").strip()
         == ".sealer/out/sealer-rotate-x.md"
     )
-    assert git(fresh, "config", "--local", "diff.sealer.textconv").strip() == "sealer diff-driver"
+    assert git(fresh, "config", "--local", "diff.sealer.textconv").strip() == init.textconv_command()
+    assert git(fresh, "check-ignore", "keys/staging/tls.key", "a/sealed-secrets-key.yaml").split() == [
+        "keys/staging/tls.key",
+        "a/sealed-secrets-key.yaml",
+    ]
     global_config = Path(os.environ["GIT_CONFIG_GLOBAL"])
     assert not global_config.exists() or "sealer" not in global_config.read_text()
 

@@ -110,7 +110,7 @@ def test_a_different_backup_is_kept_unless_forced(
     json_of(keypair_cmd(tmp_path, "--out", str(keypair_2048_dir), "--backup", target[0], "-o", "json"))
     kept = fingerprint_of(keypair_2048_dir)
     other = tmp_path / "other"
-    line = one_line_error(keypair_cmd(tmp_path, "--out", str(other), "--backup", target[0]), 2)
+    line = one_line_error(keypair_cmd(tmp_path, "--out", str(other), "--backup", target[0]), 4)  # partly done
     assert f"{target[0]} already holds a backup (certificate {kept[:16]}...); pass --force" in line
     assert vault_env.read_direct("secret", target[1])["fingerprint"] == kept  # type: ignore[index]
     assert (other / "tls.key").exists()  # the new keypair stays in its folder, not escrowed yet

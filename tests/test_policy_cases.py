@@ -323,12 +323,26 @@ CASES = [
         ),
     ),
     # certificates
+    # a new environment (no ledger, no sealed file): warnings, so `sealer init`'s commit passes
     Case(
         "no-certificate-for-dev",
         env_certs={"dev": None},
         expected=(
-            error("cert-file", "dev", "no controller certificate is pinned", "sealer cert add dev --file"),
-            error("key-ledger", "dev", "apiKey has no active key", "sealer cert add dev"),
+            warning("cert-file", "dev", "no controller certificate is pinned", "sealer cert add dev --file"),
+            warning("key-ledger", "dev", "apiKey has no key yet (never rotated)", "sealer cert add dev"),
+        ),
+    ),
+    # …but once a key was issued, a missing sealed file is an error again
+    Case(
+        "sealed-file-deleted",
+        lambda root, certs: (root / "sealed" / "dev" / "dev.yaml").unlink(),
+        (
+            error(
+                "key-present",
+                "dev",
+                "sealed/dev/dev.yaml does not exist: no key is sealed for dev/dev",
+                "sealer rotate dev",
+            ),
         ),
     ),
     Case(

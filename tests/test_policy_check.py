@@ -46,7 +46,7 @@ def test_check_fails_before_rotate_due_and_passes_after(repo_factory: RepoFactor
         ("key-age", "staging"),
     ]
 
-    rotated = sealer(root, "rotate", "--due")
+    rotated = sealer(root, "rotate", "--due", "--no-branch")
     assert rotated.exit_code == 0, rotated.output
     assert "rotated staging" in rotated.stdout and "rotated production" in rotated.stdout
 

@@ -47,8 +47,13 @@ def rotated(tmp_path_factory: pytest.TempPathFactory, controllers: dict[str, Pat
             tmp_path_factory.mktemp("template") / "repo",
             [EnvSpec("staging", controllers["staging"]), EnvSpec("production", controllers["production"])],
         )
-        for args in (("staging", "--no-branch"), ("production", "--no-branch"), ("staging",)):
+        for args in (
+            ("staging", "--no-branch"),
+            ("production", "--no-branch"),
+            ("staging", "--branch", "next"),
+        ):
             assert cli(root, "rotate", *args).exit_code == 0
+        git(root, "checkout", "-q", "next")  # rotate leaves the user on main
     return root
 
 
@@ -120,7 +125,13 @@ def test_text_and_markdown_output(repo: Path) -> None:
 
 def test_grace_and_several_environments(repo: Path) -> None:
     git(repo, "checkout", "-q", "main")
-    assert cli(repo, "rotate", "staging", "production", "--grace", "2d", "--branch", "both").exit_code == 0
+    assert (
+        cli(
+            repo, "rotate", "staging", "production", "--grace", "2d", "--branch", "both", "--replace"
+        ).exit_code
+        == 0
+    )
+    git(repo, "checkout", "-q", "both")
     code, data = run_review(repo)
     assert code == 0
     assert {(c["env"], c["old_key_status"]) for c in data["changes"]} == {
@@ -133,8 +144,11 @@ def test_only_the_rotated_entry_is_listed(repo: Path) -> None:
     git(repo, "checkout", "-q", "main")
     set_env_option(repo, "staging", "keys", ["apiKey", "adminKey"])
     commit_all(repo, "two keys")
-    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
-    assert cli(repo, "rotate", "staging", "--key", "adminKey").exit_code == 0
+    assert cli(repo, "rotate", "staging", "--no-branch", "--replace").exit_code == 0
+    assert (
+        cli(repo, "rotate", "staging", "--key", "adminKey", "--branch", "admin", "--replace").exit_code == 0
+    )
+    git(repo, "checkout", "-q", "admin")
     code, data = run_review(repo)
     assert code == 0 and [(c["entry"], c["action"]) for c in data["changes"]] == [("adminKey", "rotated")]
 

@@ -128,9 +128,12 @@ def test_rotation_end_to_end(repo: Path, keys: list[Any]) -> None:
     )
     assert (key["name"], key["previous_key_id"]) == ("apiKey", old.key_id)
 
-    assert BRANCH_RE.fullmatch(data["branch"]) and branch(repo) == data["branch"]
-    assert head(repo) == data["commit"] and git(repo, "rev-parse", "HEAD^").strip() == main_before
-    assert git(repo, "rev-parse", "main").strip() == main_before  # main itself does not move
+    # the commit is on its own branch; the user stays on main, files as main has them
+    assert BRANCH_RE.fullmatch(data["branch"]) and branch(repo) == "main" and head(repo) == main_before
+    assert git(repo, "rev-parse", data["branch"]).strip() == data["commit"]
+    assert git(repo, "rev-parse", f"{data['branch']}^").strip() == main_before
+    assert git(repo, "status", "--porcelain") == ""
+    git(repo, "checkout", "-q", data["branch"])
     assert files_of(repo) == STAGING_FILES
     assert trailer(repo, "Sealer-Env") == ["staging"] and trailer(repo, "Sealer-Key-Id") == [key["key_id"]]
 
@@ -200,7 +203,8 @@ def test_no_branch_commits_on_the_current_branch(repo: Path) -> None:
 
 def test_named_branch_and_refused_names(repo: Path) -> None:
     assert rotate_json(repo, "staging", "--branch", "keys/staging-now")["branch"] == "keys/staging-now"
-    assert branch(repo) == "keys/staging-now"
+    assert branch(repo) == "main" and git(repo, "rev-parse", "-q", "--verify", "keys/staging-now")
+    git(repo, "checkout", "-q", "keys/staging-now")
     for name in ("keys/staging-now", "bad..name"):
         result = cli(repo, "rotate", "staging", "--branch", name)
         assert result.exit_code == 2 and "branch" in result.stderr
@@ -330,7 +334,7 @@ def _assert_all_or_nothing(repo: Path, before: dict[str, bytes | None]) -> bool:
 
 def _after_rerun(repo: Path, keys: list[Any], old_key_id: str, count: int) -> None:
     """Re-run `sealer rotate staging`: one rotation in all (`count` ledger records), consistent."""
-    result = cli(repo, "rotate", "staging")
+    result = cli(repo, "rotate", "staging", "--no-branch")
     assert result.exit_code == 0, (result.output, result.exception)
     assert_consistent(repo, "staging", keys)
     records = ledger_records(repo, "staging")
@@ -345,7 +349,7 @@ def test_fault_exception_then_rerun(
     before, old, start = snapshot(repo, STAGING_FILES), active(ledger_records(repo, "staging")), head(repo)
     count = len(ledger_records(repo, "staging")) + 1
     monkeypatch.setenv("SEALER_FAULT", point)
-    result = cli(repo, "rotate", "staging")
+    result = cli(repo, "rotate", "staging", "--no-branch")
     fired = isinstance(result.exception, InjectedFault)
     assert fired == (point not in EXTERNAL_ONLY), (point, result.output, result.exception)
     if fired and point in BEFORE_COMMIT:  # rolled back: as if nothing happened
@@ -384,7 +388,9 @@ def test_git_failing_to_store_the_commit_rolls_everything_back(repo: Path, keys:
 def test_fault_sigkill_then_rerun(repo: Path, keys: list[Any], point: str) -> None:
     before, old, start = snapshot(repo, STAGING_FILES), active(ledger_records(repo, "staging")), head(repo)
     count = len(ledger_records(repo, "staging")) + 1
-    done = run_sealer(repo, "rotate", "staging", env={"SEALER_TEST": "1", "SEALER_FAULT": f"{point}:kill"})
+    done = run_sealer(
+        repo, "rotate", "staging", "--no-branch", env={"SEALER_TEST": "1", "SEALER_FAULT": f"{point}:kill"}
+    )
     killed = done.returncode == -signal.SIGKILL
     assert killed == (point not in EXTERNAL_ONLY), (point, done.returncode, done.stderr)
     rotated = _assert_all_or_nothing(repo, before)
@@ -449,11 +455,11 @@ def _fault_with_store(
     count = len(ledger_records(repo, "staging")) + 1
     assert [r.key_id for r in _store(repo).list("staging") if r.status == ACTIVE] == [old.key_id]
     if mode == "kill":
-        done = run_sealer(repo, "rotate", "staging", env={"SEALER_FAULT": f"{point}:kill"})
+        done = run_sealer(repo, "rotate", "staging", "--no-branch", env={"SEALER_FAULT": f"{point}:kill"})
         assert done.returncode == -signal.SIGKILL, (done.returncode, done.stderr)
     else:
         monkeypatch.setenv("SEALER_FAULT", point)
-        assert isinstance(cli(repo, "rotate", "staging").exception, InjectedFault)
+        assert isinstance(cli(repo, "rotate", "staging", "--no-branch").exception, InjectedFault)
         monkeypatch.delenv("SEALER_FAULT")
     _assert_all_or_nothing(repo, before)
     _check_store_safe(repo, old.key_id)

@@ -79,7 +79,7 @@ def test_json_is_a_list_of_findings_without_the_secret(tree: tuple[Path, str]) -
         (("--update-baseline", "README.md"), "--update-baseline needs --baseline FILE"),
         (("missing.txt",), "missing.txt: no such file or folder"),
         (("--baseline", "nope.json", "README.md"), "nope.json: baseline not found"),
-        (("--format", "xml", "README.md"), "Invalid value for '--format'"),
+        (("--format", "xml", "README.md"), "Invalid value for '--output' / '-o' / '--format'"),
     ],
 )
 def test_bad_input_exits_2(tree: tuple[Path, str], args: tuple[str, ...], message: str) -> None:

@@ -221,5 +221,5 @@ def test_git_modes_outside_a_repository_are_bad_input(
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     result = CliRunner().invoke(cli, ["scan", "--staged"])
     assert result.exit_code == 2
-    assert result.output.startswith("sealer: git rev-parse: fatal: not a git repository")
+    assert result.output.startswith("sealer: git rev-parse: not a git repository")
     assert "Traceback" not in result.output

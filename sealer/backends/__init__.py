@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sealer import extras
 from sealer.backends.base import KeyStore
 from sealer.backends.vault_kv import CasConflict, VaultKV, check_segment
 from sealer.errors import BadInput, ConfigError
@@ -77,6 +78,8 @@ def open_store(kind: str, options: Mapping[str, str], repo: Path) -> KeyStore:
     names are checked here for every kind; each store checks its values."""
     backend = check_kind(kind)
     _check_options(kind, backend, options)
+    if kind in extras.EXTRAS:
+        extras.require(kind)  # one line naming the extra, not an ImportError deep inside
     module_name, _, class_name = backend.store.partition(":")
     store_class = getattr(importlib.import_module(module_name), class_name)
     store: KeyStore = store_class(dict(options), repo)

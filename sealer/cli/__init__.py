@@ -35,6 +35,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "check": ("policy",),
     "audit": ("policy",),
     "ci": ("ci",),
+    "completion": ("completion",),
 }
 
 
@@ -69,8 +70,9 @@ class SealerGroup(click.Group):
 def cli() -> None:
     """Generate API keys, seal them for Bitnami Sealed Secrets, and deliver them through Git.
 
-    Exit codes: 0 ok, 1 findings or check failed, 2 usage or bad input,
-    3 unexpected error, 4 partly done (rotated, pull request not opened), 130 interrupted.
+    Exit codes: 0 ok, 1 findings or check failed, 2 usage or bad input (nothing changed),
+    3 unexpected error, 4 partly done (something landed, e.g. a commit or a push, before a
+    later step failed; the message says what and how to finish), 130 interrupted.
     """
 
 

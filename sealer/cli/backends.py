@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from sealer.cli.common import emit, output_option
+from sealer.cli.common import emit, env_argument, output_option
 
 
 @click.group()
@@ -15,7 +15,7 @@ def backend() -> None:
 
 
 @backend.command("set")
-@click.argument("env")
+@env_argument
 @click.argument("kind")
 @click.option(
     "--option",
@@ -36,7 +36,7 @@ def backend_set(env: str, kind: str, options: tuple[str, ...], output: str) -> i
 
 
 @backend.command("check")
-@click.argument("env")
+@env_argument
 @output_option
 def backend_check(env: str, output: str) -> int:
     """Reach ENV's key store; exit 1 when it cannot be used."""
@@ -58,7 +58,7 @@ def keys() -> None:
 
 
 @keys.command("list")
-@click.argument("env")
+@env_argument
 @output_option
 def keys_list(env: str, output: str) -> int:
     """Every key record of ENV (ids, fingerprints, status; never a key)."""
@@ -76,7 +76,7 @@ def keys_list(env: str, output: str) -> int:
 
 
 @keys.command("revoke")
-@click.argument("env")
+@env_argument
 @click.argument("key_id")
 @click.option("--grace", help="Keep it valid this long first (e.g. 24h) [default: revoke now].")
 @output_option
@@ -97,10 +97,10 @@ def keys_revoke(env: str, key_id: str, grace: str | None, output: str) -> int:
 
 
 @keys.command("verify")
-@click.argument("env")
+@env_argument
 @output_option
 def keys_verify(env: str, output: str) -> int:
-    """Read a key on stdin; print valid / revoked / expired / unknown (exit 0 only when valid)."""
+    """Read a key on stdin; print valid / revoked / expired / unknown / malformed (exit 0 only when valid)."""
     from sealer import config, store_admin
 
     presented = sys.stdin.read()
@@ -110,7 +110,7 @@ def keys_verify(env: str, output: str) -> int:
 
 
 @click.command()
-@click.argument("env")
+@env_argument
 @click.option("--kubeconfig", help="Kubeconfig file [default: $KUBECONFIG or ~/.kube/config].")
 @click.option("--context", help="Kubeconfig context.")
 @output_option

@@ -7,15 +7,23 @@ from typing import Any
 
 import click
 
-output_option = click.option(
-    "--output",
-    "-o",
-    "output",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format; json is for pipelines.",
-)
+
+def output_choice(choices: list[str], help: str, default: str | None = None, dest: str = "output") -> Any:
+    """The output-format option, spelled the same on every command: `-o/--output`, with
+    `--format` accepted too."""
+    return click.option(
+        "--output",
+        "-o",
+        "--format",
+        dest,
+        type=click.Choice(choices),
+        default=default or choices[0],
+        show_default=True,
+        help=help,
+    )
+
+
+output_option = output_choice(["text", "json"], "Output format; json is for pipelines.")
 
 
 def emit(data: Any, output: str, text: str) -> None:
@@ -35,3 +43,24 @@ def read_input(path: str) -> bytes:
     if path == "-":
         return sys.stdin.buffer.read()
     return repofiles.read_input(path, "input file")
+
+
+def complete_envs(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion: the environment names in the nearest sealer.yaml (none when unreadable;
+    completion must never fail or print)."""
+    from click.shell_completion import CompletionItem
+
+    from sealer import config, layout, repofiles
+    from sealer.errors import SealerError
+
+    try:
+        docs = repofiles.load_yaml(layout.config_path(config.find_root()))
+    except (SealerError, OSError, ValueError):
+        return []
+    envs = docs[0].get("environments") if docs and isinstance(docs[0], dict) else None
+    names = [str(n) for n in envs] if isinstance(envs, dict) else []
+    return [CompletionItem(n) for n in names if n.startswith(incomplete)]
+
+
+env_argument = click.argument("env", shell_complete=complete_envs)
+envs_argument = click.argument("envs", nargs=-1, shell_complete=complete_envs)

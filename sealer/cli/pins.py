@@ -5,11 +5,11 @@ from __future__ import annotations
 import click
 
 from sealer.cli.certs import cert
-from sealer.cli.common import emit, output_option
+from sealer.cli.common import emit, env_argument, envs_argument, output_option
 
 
 @cert.command("add")
-@click.argument("env")
+@env_argument
 @click.option(
     "--file", "file", required=True, type=click.Path(dir_okay=False), help="The controller certificate (PEM)."
 )
@@ -32,7 +32,7 @@ def add(env: str, file: str, cluster: str | None, output: str) -> int:
 
 
 @cert.command("status")
-@click.argument("envs", nargs=-1)
+@envs_argument
 @output_option
 def status(envs: tuple[str, ...], output: str) -> int:
     """Each pin's expiry, and whether the sealed entries use it."""
@@ -54,7 +54,7 @@ def status(envs: tuple[str, ...], output: str) -> int:
 
 
 @cert.command("fetch")
-@click.argument("env")
+@env_argument
 @click.option("--kubeconfig", help="Kubeconfig file [default: $KUBECONFIG or ~/.kube/config].")
 @click.option("--context", help="Kubeconfig context.")
 @click.option("--controller-namespace", default="kube-system", show_default=True)

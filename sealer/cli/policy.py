@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from sealer.cli.common import envs_argument, output_choice
 from sealer.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, ConflictingOptions
 
 policy_option = click.option(
@@ -39,15 +40,9 @@ def _json(data: Any) -> None:
 
 
 @click.command()
-@click.argument("envs", nargs=-1)
-@click.option(
-    "--output",
-    "-o",
-    "output",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="text for people, json for pipelines, markdown for pull requests.",
+@envs_argument
+@output_choice(
+    ["text", "json", "markdown"], "text for people, json for pipelines, markdown for pull requests."
 )
 @click.option("--strict", is_flag=True, help="Fail on warnings too (e.g. a key due within 7 days).")
 @click.option("--list-rules", is_flag=True, help="List every rule id and what it checks, then exit.")
@@ -94,15 +89,10 @@ def _list_rules(output: str) -> int:
 
 
 @click.command()
-@click.argument("envs", nargs=-1)
-@click.option(
-    "--output",
-    "-o",
-    "output",
-    type=click.Choice(["table", "json", "markdown", "html"]),
-    default="table",
-    show_default=True,
-    help="table for terminals, json for pipelines, markdown, or a self-contained html page.",
+@envs_argument
+@output_choice(
+    ["table", "json", "markdown", "html"],
+    "table for terminals, json for pipelines, markdown, or a self-contained html page.",
 )
 @policy_option
 def audit(envs: tuple[str, ...], output: str, policy_file: str | None) -> int:

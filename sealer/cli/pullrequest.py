@@ -6,7 +6,8 @@ from typing import Any
 
 from sealer.cli.common import emit
 from sealer.config import Config
-from sealer.forge.base import Forge, ForgeError, PartlyDone
+from sealer.errors import PartlyDone
+from sealer.forge.base import Forge, ForgeError
 
 
 def open_and_report(

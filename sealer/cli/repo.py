@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from sealer.cli.common import emit, output_option
+from sealer.cli.common import emit, env_argument, envs_argument, output_option
 from sealer.errors import ConflictingOptions
 
 
@@ -28,21 +28,38 @@ def _namespaces(items: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--namespace-of", "namespace_of", multiple=True, metavar="ENV=NS", help="Namespace of an environment."
 )
+@click.option(
+    "--hooks-repo",
+    metavar="URL",
+    help="Git repository pre-commit installs sealer's hooks from [default: the checkout sealer runs from].",
+)
+@click.option(
+    "--hooks-rev", metavar="REV", help="Tag or commit of --hooks-repo to pin [default: its current commit]."
+)
 @output_option
-def init(envs: tuple[str, ...], namespace_of: tuple[str, ...], output: str) -> int:
+def init(
+    envs: tuple[str, ...],
+    namespace_of: tuple[str, ...],
+    hooks_repo: str | None,
+    hooks_rev: str | None,
+    output: str,
+) -> int:
     """Make this Git repository a sealer-managed GitOps repo (writes sealer.yaml)."""
+    from sealer.hooksrepo import locate
     from sealer.init import init as run_init
 
+    namespaces = _namespaces(namespace_of)
+    hooks = locate(hooks_repo, hooks_rev)
     created = [
         str(p.relative_to(Path.cwd().resolve()))
-        for p in run_init(Path.cwd().resolve(), envs, _namespaces(namespace_of))
+        for p in run_init(Path.cwd().resolve(), envs, namespaces, hooks)
     ]
     emit({"created": created}, output, "\n".join(f"created {p}" for p in created))
     return 0
 
 
 @click.command()
-@click.argument("env")
+@env_argument
 @output_option
 def render(env: str, output: str) -> int:
     """Write ENV's Helm values files from its sealed state and ledger."""
@@ -60,7 +77,7 @@ def render(env: str, output: str) -> int:
 
 
 @click.command()
-@click.argument("envs", nargs=-1)
+@envs_argument
 @click.option(
     "--key", "keys", multiple=True, help="Only this entry (repeatable) [default: every managed key]."
 )
@@ -82,6 +99,11 @@ def render(env: str, output: str) -> int:
     help="After --push, open (or update) the pull/merge request on GitHub or GitLab (token from CI's env).",
 )
 @click.option("--dry-run", is_flag=True, help="Show what would rotate; write nothing.")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Rotate although an earlier rotation's branch is not merged yet (close its pull request).",
+)
 @output_option
 def rotate(
     envs: tuple[str, ...],
@@ -94,9 +116,15 @@ def rotate(
     push: str | None,
     open_pr: bool,
     dry_run: bool,
+    replace: bool,
     output: str,
 ) -> int:
-    """Rotate API keys of ENV(s): new keys, sealed and committed; old keys revoked."""
+    """Rotate API keys of ENV(s): new keys, sealed and committed; old keys revoked.
+
+    The commit goes on a new branch (sealer/rotate-<env>-<utc time>) for a pull request; your
+    checkout stays on the branch you started on, files unchanged. While a rotation's branch is
+    not merged, another rotation of that environment is refused (--replace overrides).
+    """
     from sealer import config
     from sealer.durations import parse_duration
     from sealer.rotate import Request
@@ -115,6 +143,7 @@ def rotate(
         commit=not no_commit,
         push=push,
         dry_run=dry_run,
+        replace=replace,
     )
     cfg = config.load()
     result = run_rotate(cfg, request)
@@ -168,8 +197,11 @@ def _text_view(result: dict) -> str:
         + ", ".join(f"{k['name']} {k['previous_key_id'] or '(new)'} -> {k['key_id']}" for k in e["keys"])
         for e in result["envs"]
     ]
-    if result.get("commit"):
-        lines.append(f"commit {result['commit'][:12]} on {result['branch'] or 'the current branch'}")
+    if result.get("commit") and result.get("branch"):
+        stay = f"; you are still on {result['started_on']}" if result.get("started_on") else ""
+        lines.append(f"commit {result['commit'][:12]} on branch {result['branch']}{stay}")
+    elif result.get("commit"):
+        lines.append(f"commit {result['commit'][:12]} on the current branch")
     if result.get("pr_body_file"):
         lines.append(f"pull-request description: {result['pr_body_file']}")
     return "\n".join(lines)

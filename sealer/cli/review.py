@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import click
 
+from sealer.cli.common import output_choice
+
 
 @click.command()
 @click.argument("base", required=False)
 @click.argument("head", required=False)
-@click.option(
-    "--output",
-    "-o",
-    "output",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people, markdown for a pull-request comment, json for pipelines.",
+@output_choice(
+    ["text", "markdown", "json"], "text for people, markdown for a pull-request comment, json for pipelines."
 )
 @click.option(
     "--post",

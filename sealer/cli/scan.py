@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from sealer.cli.common import output_choice
 from sealer.errors import ConflictingOptions
 
 if TYPE_CHECKING:
@@ -21,15 +22,8 @@ if TYPE_CHECKING:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--staged", is_flag=True, help="Scan the staged blobs: exactly what the next commit holds.")
 @click.option("--all-files", is_flag=True, help="Scan every tracked file.")
-@click.option(
-    "--format",
-    "--output",
-    "-o",
-    "fmt",
-    type=click.Choice(["text", "json", "sarif"]),
-    default="text",
-    show_default=True,
-    help="Report format: json is a list of findings, sarif is SARIF 2.1.0.",
+@output_choice(
+    ["text", "json", "sarif"], "Report format: json is a list of findings, sarif is SARIF 2.1.0.", dest="fmt"
 )
 @click.option(
     "--baseline",
@@ -83,7 +77,9 @@ def scan(
         click.echo(report.as_json(result.findings), nl=False)
     elif fmt == "sarif":
         click.echo(report.sarif(result.findings, policy), nl=False)
-    else:
+    elif result.findings or not os.environ.get("PRE_COMMIT"):
+        # pre-commit runs the hook in batches and shows all their output when one fails: a clean
+        # batch stays silent there, so "no plaintext secrets" never sits above another's findings.
         click.echo(report.text(result.findings, len(result.scanned)), nl=False)
     return 1 if result.findings else 0
 

@@ -82,12 +82,3 @@ class Forge(Protocol):
 
 class AlreadyOpen(ForgeError):
     """The host refused a second open request for the same head branch."""
-
-
-EXIT_PARTLY_DONE = 4
-
-
-class PartlyDone(SealerError):
-    """The rotation landed (committed, pushed) but a later step did not: the message says what to do."""
-
-    exit_code = EXIT_PARTLY_DONE

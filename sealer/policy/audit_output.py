@@ -87,7 +87,8 @@ def aligned(headers: tuple[str, ...], rows: list[tuple[str, ...]], status: int, 
 
 def _totals(inv: dict[str, Any]) -> str:
     if not inv["errors"] and not inv["warnings"]:
-        return f"policy: {plural(len(inv['environments']), 'environment')} comply"
+        count = len(inv["environments"])
+        return f"policy: {plural(count, 'environment')} {'complies' if count == 1 else 'comply'}"
     return (
         f"policy: {plural(inv['errors'], 'error')}, {plural(inv['warnings'], 'warning')} "
         "(run `sealer check` for what to fix)"

@@ -99,6 +99,16 @@ class Context:
     def current(self, env: Environment) -> dict[str, KeyRecord]:
         return ledger.current(env.keys, self.records(env.name))
 
+    def never_rotated(self, env: Environment) -> bool:
+        """No key was ever issued (no ledger, no sealed file): what `sealer init` leaves. Its
+        missing certificate and key are warnings then, so the set-up commit passes the hook;
+        once anything was issued, a missing piece is an error again."""
+        return (
+            not ledger.ledger_path(self.root, env.name).exists()
+            and not self.records(env.name)
+            and all(self.sealed(env.name, c.name) is None for c in env.clusters)
+        )
+
     def sealed(self, env: str, cluster: str) -> dict[str, Any] | None:
         if (env, cluster) not in self._sealed:
             self._sealed[env, cluster] = state.load(self.root, env, cluster)

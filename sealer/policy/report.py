@@ -24,7 +24,7 @@ def plural(count: int, word: str) -> str:
 def summary(report: Report, strict: bool) -> str:
     envs = plural(len(report.environments), "environment")
     if not report.problems:
-        return f"ok: {envs} comply with the policy"
+        return f"ok: {envs} {'complies' if len(report.environments) == 1 else 'comply'} with the policy"
     verdict = "failed" if report.failed(strict) else "passed with warnings"
     return f"{verdict}: {plural(report.errors, 'error')}, {plural(report.warnings, 'warning')} in {envs}"
 

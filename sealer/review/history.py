@@ -121,7 +121,7 @@ class Walk:
 
     def text(self, blob: str) -> str | None:
         if blob not in self.blobs and blob.strip("0"):  # one no earlier pass needed: read it now
-            for _, read in git.read_blobs(self.root, [blob], SCAN_CHUNK):
+            for _, read in git.stream_blobs(self.root, [blob], SCAN_CHUNK):
                 self.blobs[blob] = read if isinstance(read, bytes) else b"".join(read)
         data = self.blobs.get(blob)
         return data.decode("utf-8", "replace") if data is not None else None
@@ -160,7 +160,7 @@ def _compared(walk: Walk, path: str) -> bool:
 def _read(walk: Walk, commits: list[git.CommitChanges]) -> None:
     """Blobs into `walk.blobs`; a blob too big to hold is scanned as it streams by."""
     where = {c.new_blob: (c.path, commit.commit) for commit in commits for c in commit.changes}
-    for blob, data in git.read_blobs(walk.root, _wanted(walk, commits), SCAN_CHUNK):
+    for blob, data in git.stream_blobs(walk.root, _wanted(walk, commits), SCAN_CHUNK):
         if isinstance(data, bytes):
             walk.blobs[blob] = data
         elif blob in where:

@@ -32,9 +32,20 @@ def find(
                 continue
             if manifests.scalar(manifests.get(mapping, "apiVersion")) not in (None, "v1"):
                 continue
+            advice = CONTROLLER_KEY_ADVICE if _controller_key(mapping) else ""
             for field in ("data", "stringData"):
                 for key, value in manifests.items(manifests.get(mapping, field)):
-                    yield from _entry(f"{field}.{key.value}", key, value, rule, policy, rescan)
+                    yield from _entry(f"{field}.{key.value}{advice}", key, value, rule, policy, rescan)
+
+
+CONTROLLER_KEY_LABEL = "sealedsecrets.bitnami.com/sealed-secrets-key"
+CONTROLLER_KEY_ADVICE = "; a controller's private key: keep it out of the repository, never seal it"
+
+
+def _controller_key(mapping: Node) -> bool:
+    """A Sealed Secrets controller key Secret: sealing it with its own certificate is no answer."""
+    labels = manifests.get(manifests.get(mapping, "metadata"), "labels")
+    return any(key.value == CONTROLLER_KEY_LABEL for key, _ in manifests.items(labels))
 
 
 def _entry(

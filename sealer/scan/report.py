@@ -18,6 +18,12 @@ HINT = (
     "a secret, add a `sealer: allow` comment on its line, or accept it with "
     "`sealer scan --baseline FILE --update-baseline`."
 )
+# Private keys (a controller's tls.key above all) are never sealed into the repo: they open it.
+PRIVATE_KEY_HINT = (
+    "A private key (such as a controller's tls.key or sealed-secrets-key.yaml) does not belong in the "
+    "repository, sealed or not: move it out, back it up (`sealer keypair --backup`), keep it git-ignored."
+)
+PRIVATE_KEY_RULES = ("private-key", "gcp-service-account-key")
 
 
 def text(found: Sequence[Finding], scanned: int) -> str:
@@ -28,6 +34,8 @@ def text(found: Sequence[Finding], scanned: int) -> str:
     lines.append(
         f"sealer scan: {len(found)} finding(s) in {files} file(s) — plaintext secrets must not be committed."
     )
+    if any(f.rule in PRIVATE_KEY_RULES for f in found):
+        lines.append(PRIVATE_KEY_HINT)
     lines.append(HINT)
     return "\n".join(lines) + "\n"
 

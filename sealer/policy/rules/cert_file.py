@@ -10,7 +10,7 @@ from typing import Any
 
 from sealer.config import Environment
 from sealer.policy import fixes, schema
-from sealer.policy.model import ERROR, Context, Problem
+from sealer.policy.model import ERROR, WARNING, Context, Problem
 
 ID = "cert-file"
 DESCRIPTION = "every environment pins a readable certificate that matches its pin"
@@ -23,7 +23,7 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
         yield Problem(
             ID,
             env.name,
-            ERROR,
+            WARNING if ctx.never_rotated(env) else ERROR,
             "no controller certificate is pinned, so no key can be sealed",
             fixes.cert_add(env.name, env.name),
         )

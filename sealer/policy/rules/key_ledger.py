@@ -28,7 +28,10 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
             fix = fixes.rotate(env.name, name)
             if not env.clusters:
                 fix = f"pin a certificate (`{fixes.cert_add(env.name, env.name)}`), then `{fix}`"
-            yield Problem(ID, env.name, ERROR, f"{name} has no active key in {path}", fix)
+            if ctx.never_rotated(env):  # a new environment: no key yet, nothing to lose
+                yield Problem(ID, env.name, WARNING, f"{name} has no key yet (never rotated)", fix)
+            else:
+                yield Problem(ID, env.name, ERROR, f"{name} has no active key in {path}", fix)
         elif current[name].status == PENDING:
             yield Problem(
                 ID,

@@ -8,7 +8,7 @@ from typing import Any
 from sealer import layout, state
 from sealer.config import Environment
 from sealer.policy import fixes, schema
-from sealer.policy.model import ERROR, Context, Problem
+from sealer.policy.model import ERROR, WARNING, Context, Problem
 
 ID = "key-present"
 DESCRIPTION = "every managed key is sealed for every pinned cluster"
@@ -24,7 +24,7 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
             yield Problem(
                 ID,
                 env.name,
-                ERROR,
+                WARNING if ctx.never_rotated(env) else ERROR,
                 f"{path} does not exist: no key is sealed for {env.name}/{cluster.name}",
                 fixes.rotate(env.name),
             )

@@ -1,0 +1,76 @@
+"""Where the generated .pre-commit-config.yaml takes sealer's hooks from (sealer/hooksrepo.py)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from env_support import invoke, load_yaml, make_repo
+
+from sealer import hooksrepo
+from sealer.errors import BadInput
+
+
+def test_given_url_and_rev_are_written_as_given(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    url = "https://git.example.internal/platform/sealer.git"
+    result = invoke(repo, "init", "--hooks-repo", url, "--hooks-rev", "v1.2.3")
+    assert result.exit_code == 0, result.stderr
+    (entry,) = load_yaml(repo / ".pre-commit-config.yaml")["repos"]
+    assert (entry["repo"], entry["rev"]) == (url, "v1.2.3")
+    assert [hook["id"] for hook in entry["hooks"]] == ["sealer-scan", "sealer-check"]
+
+
+def test_a_url_without_a_rev_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    result = invoke(repo, "init", "--hooks-repo", "https://git.example.internal/sealer.git")
+    assert result.exit_code == 2 and "--hooks-repo needs --hooks-rev too" in result.stderr
+    assert not (repo / "sealer.yaml").exists()
+
+
+def test_the_default_is_this_checkout_pinned_at_its_commit() -> None:
+    checkout = hooksrepo.own_checkout()
+    assert checkout is not None and (checkout / ".pre-commit-hooks.yaml").is_file()
+    found = hooksrepo.locate()
+    head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True)
+    tags = subprocess.run(
+        ["git", "-C", str(checkout), "tag", "--points-at", "HEAD"], capture_output=True, text=True
+    ).stdout.split()
+    assert found.rev in (head.stdout.strip(), *tags)
+    assert hooksrepo.locate(rev="v9").rev == "v9"
+
+
+def test_without_a_checkout_init_asks_for_the_hooks_repository(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hooksrepo, "own_checkout", lambda: None)
+    with pytest.raises(
+        BadInput, match="not installed from a Git repository.*give --hooks-repo URL --hooks-rev REV"
+    ):
+        hooksrepo.locate()
+
+
+def test_a_pip_install_from_git_pins_what_pip_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    recorded = {
+        "url": "https://git.example.internal/platform/sealer.git",
+        "vcs_info": {"vcs": "git", "commit_id": "a" * 40, "requested_revision": "v1.0"},
+    }
+    monkeypatch.setattr(hooksrepo, "own_checkout", lambda: None)
+    monkeypatch.setattr(hooksrepo, "_installed_from", lambda: recorded)
+    assert hooksrepo.locate() == hooksrepo.HooksRepo(recorded["url"], "a" * 40)
+    assert hooksrepo.locate(rev="v1.0").rev == "v1.0"
+
+
+def test_a_pip_install_of_a_checkout_folder_uses_that_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Installed (not editable) from a clone: the running code is in site-packages, and pip's
+    record names the clone."""
+    checkout = hooksrepo.own_checkout()
+    assert checkout is not None
+    real, asked = hooksrepo._checkout_at, []
+
+    def site_packages_first(folder: Path) -> Path | None:
+        asked.append(folder)
+        return None if len(asked) == 1 else real(folder)  # the running copy is no checkout
+
+    monkeypatch.setattr(hooksrepo, "_checkout_at", site_packages_first)
+    monkeypatch.setattr(hooksrepo, "_installed_from", lambda: {"url": checkout.as_uri(), "dir_info": {}})
+    assert hooksrepo.own_checkout() == checkout and asked[1] == checkout

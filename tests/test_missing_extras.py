@@ -1,0 +1,104 @@
+"""Without an extra's client library, each command that needs it says in one line what to
+install (exit 2), never a traceback. The import is made to fail in a subprocess (a None
+entry in sys.modules), as it fails where the extra was never installed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from repo_support import git
+
+from sealer import init
+
+RUN = """
+import sys
+for name in filter(None, sys.argv[1].split(",")):
+    sys.modules[name] = None  # `import name` raises ImportError, as when it is not installed
+from sealer.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    init.init(root, ("staging",))
+    return root
+
+
+def without(repo: Path, modules: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", RUN, modules, *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "VAULT_ADDR": "http://127.0.0.1:9", "VAULT_TOKEN": "t"},
+        timeout=60,
+    )
+
+
+def need(what: str, dist: str, extra: str) -> str:
+    return f"sealer: {what} needs {dist}: pip install 'sealer[{extra}]'\n"
+
+
+@pytest.mark.parametrize(
+    "modules, args, expected",
+    [
+        (
+            "psycopg",
+            ("backend", "set", "staging", "postgres"),
+            need("the postgres key store", "psycopg", "postgres"),
+        ),
+        (
+            "boto3,botocore",
+            ("backend", "set", "staging", "dynamodb", "--option", "table=t"),
+            need("the dynamodb key store", "boto3", "aws"),
+        ),
+        ("hvac", ("backend", "set", "staging", "vault"), need("the vault key store", "hvac", "vault")),
+        (
+            "auth0",
+            ("backend", "set", "staging", "auth0", "--option", "user_id=auth0|x"),
+            need("the auth0 key store", "auth0-python", "auth0"),
+        ),
+        (
+            "kubernetes",
+            ("status", "staging"),
+            need("talking to a cluster (status, cert fetch)", "kubernetes", "k8s"),
+        ),
+        (
+            "kubernetes",
+            ("cert", "fetch", "staging"),
+            need("talking to a cluster (status, cert fetch)", "kubernetes", "k8s"),
+        ),
+        (
+            "hvac",
+            ("keypair", "--out", "never-written", "--backup", "vault:secret/x"),
+            need("a vault backup of a controller key", "hvac", "vault"),
+        ),
+    ],
+    ids=["postgres", "dynamodb", "vault", "auth0", "status", "cert-fetch", "keypair-backup"],
+)
+def test_one_line_naming_the_extra(repo: Path, modules: str, args: tuple[str, ...], expected: str) -> None:
+    before = (repo / "sealer.yaml").read_text()
+    done = without(repo, modules, *args)
+    assert (done.returncode, done.stderr, done.stdout) == (2, expected, "")
+    assert (repo / "sealer.yaml").read_text() == before and not (repo / "never-written").exists()
+
+
+def test_a_store_chosen_earlier_says_it_too(repo: Path) -> None:
+    """sealer.yaml names postgres (set where psycopg was installed); this machine lacks it."""
+    done = without(repo, "", "backend", "set", "staging", "postgres")
+    assert done.returncode == 0, done.stderr
+    for args in (
+        ("keys", "list", "staging"),
+        ("backend", "check", "staging"),
+        ("keys", "revoke", "staging", "kid_000000000000"),
+    ):
+        done = without(repo, "psycopg", *args)
+        assert (done.returncode, done.stderr) == (2, need("the postgres key store", "psycopg", "postgres"))

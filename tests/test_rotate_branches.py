@@ -1,0 +1,109 @@
+"""`sealer rotate` commits on its own branch and leaves the user where they started; a second
+rotation of an environment whose previous rotation is not merged yet is refused (--replace)."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+from repo_support import (
+    EnvSpec,
+    branch,
+    cli,
+    copy_repo,
+    git,
+    head,
+    isolated,
+    keypairs,
+    make_repo,
+    run_sealer,
+)
+
+STAGING = ["sealed/staging/staging.yaml", "deploy/staging/values.yaml", "ledger/staging.yaml"]
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    controllers = keypairs(tmp_path_factory, "staging", "production")
+    with isolated(tmp_path_factory.mktemp("home")):
+        root = make_repo(
+            tmp_path_factory.mktemp("branches") / "repo",
+            [EnvSpec("staging", controllers["staging"]), EnvSpec("production", controllers["production"])],
+        )
+        for env in ("staging", "production"):
+            assert cli(root, "rotate", env, "--no-branch").exit_code == 0
+    return root
+
+
+@pytest.fixture
+def repo(template: Path, tmp_path: Path) -> Path:
+    return copy_repo(template, tmp_path / "repo")
+
+
+def snapshot(repo: Path) -> dict[str, bytes]:
+    return {rel: (repo / rel).read_bytes() for rel in STAGING}
+
+
+def rotate(repo: Path, *args: str) -> dict:
+    result = cli(repo, "rotate", *args, "-o", "json")
+    assert result.exit_code == 0, (result.output, result.exception)
+    return json.loads(result.stdout)
+
+
+def test_the_user_stays_on_their_branch_with_their_files(repo: Path) -> None:
+    start, files = head(repo), snapshot(repo)
+    result = cli(repo, "rotate", "staging")
+    assert result.exit_code == 0, result.output
+    assert "you are still on main" in result.stdout
+    assert (branch(repo), head(repo), snapshot(repo)) == ("main", start, files)
+    assert git(repo, "status", "--porcelain") == ""
+    rotation = git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/sealer/").split()
+    assert len(rotation) == 1 and git(repo, "rev-parse", f"{rotation[0]}^").strip() == start
+    changed = git(repo, "diff", "--name-only", "main", rotation[0]).split()
+    assert sorted(changed) == sorted(STAGING)
+
+
+def test_a_second_rotation_before_the_merge_is_refused(repo: Path) -> None:
+    first = rotate(repo, "staging")
+    refs, files = git(repo, "for-each-ref"), snapshot(repo)
+    result = cli(repo, "rotate", "staging")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (
+        f"sealer: staging has a rotation on branch {first['branch']} that main does not hold yet: "
+        "merge it first (or delete the branch), or give --replace to rotate again from main "
+        "and close its pull request\n"
+    )
+    assert git(repo, "for-each-ref") == refs and snapshot(repo) == files  # nothing changed
+    assert cli(repo, "rotate", "production").exit_code == 0  # another environment is free
+    assert cli(repo, "rotate", "staging", "--dry-run").exit_code == 0  # a dry run stacks nothing
+
+
+@pytest.mark.parametrize("merge", [("merge", "-q", "--no-edit"), ("merge", "-q", "--squash")])
+def test_merged_rotations_no_longer_block(repo: Path, merge: tuple[str, ...]) -> None:
+    first = rotate(repo, "staging")
+    git(repo, *merge, first["branch"])
+    if "--squash" in merge:
+        git(repo, "commit", "-q", "--no-verify", "-m", "squashed")
+    second = rotate(repo, "staging")
+    assert second["keys"][0]["previous_key_id"] == first["keys"][0]["key_id"]
+
+
+def test_replace_rotates_again_from_the_current_branch(repo: Path) -> None:
+    first = rotate(repo, "staging")
+    second = rotate(repo, "staging", "--replace")
+    assert second["branch"] != first["branch"] and branch(repo) == "main"
+    assert second["keys"][0]["previous_key_id"] == first["keys"][0]["previous_key_id"]  # both from main
+
+
+@pytest.mark.parametrize("point", ["before-commit", "before-push", "before-activate"])
+def test_killed_then_rerun_ends_on_the_start_branch(repo: Path, point: str) -> None:
+    start, files = head(repo), snapshot(repo)
+    done = run_sealer(repo, "rotate", "staging", env={"SEALER_TEST": "1", "SEALER_FAULT": f"{point}:kill"})
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    again = cli(repo, "rotate", "staging")
+    assert again.exit_code == 0, again.output
+    assert (branch(repo), head(repo), snapshot(repo)) == ("main", start, files)
+    assert git(repo, "status", "--porcelain") == ""
+    assert len(git(repo, "for-each-ref", "refs/heads/sealer/").splitlines()) == 1  # one rotation

@@ -1,0 +1,108 @@
+"""Small texts a newcomer reads: durations, first keys, grammar, hook output, suggestions,
+the scanner's advice for a controller's private key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from repo_support import EnvSpec, cli, git, isolated, keypairs, make_repo
+
+from sealer import init, keypair
+from sealer.durations import format_duration, parse_duration
+
+
+@pytest.mark.parametrize(
+    "seconds, text",
+    [(86400, "1d"), (3600 * 24 * 7, "7d"), (5400, "1h30m"), (90061, "1d1h1m1s"), (45, "45s")],
+)
+def test_durations_read_as_they_are_written(seconds: int, text: str) -> None:
+    assert format_duration(dt.timedelta(seconds=seconds)) == text
+    assert parse_duration(text) == dt.timedelta(seconds=seconds)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    controllers = keypairs(tmp_path_factory, "staging")
+    with isolated(tmp_path_factory.mktemp("home")):
+        return make_repo(
+            tmp_path_factory.mktemp("texts") / "repo", [EnvSpec("staging", controllers["staging"])]
+        )
+
+
+def test_first_keys_then_a_grace_window_in_the_pr_and_the_commit(repo: Path) -> None:
+    first = cli(repo, "rotate", "staging", "--no-branch", "-o", "json")
+    assert first.exit_code == 0, first.output
+    body = Path(json.loads(first.stdout)["pr_body_file"]).read_text()
+    assert "**Old keys:** none: these are the first keys of their entries." in body
+    assert "revoked at once" not in body
+    message = git(repo, "log", "-1", "--format=%B")
+    assert "These are the first keys: no old key to revoke." in message and "revoked at once" not in message
+
+    second = cli(repo, "rotate", "staging", "--no-branch", "--grace", "24h", "-o", "json")
+    assert second.exit_code == 0, second.output
+    body = Path(json.loads(second.stdout)["pr_body_file"]).read_text()
+    assert "stay valid for a grace window of 1d, then are revoked." in body and "day," not in body
+    assert "Old keys are valid for a grace window of 1d." in git(repo, "log", "-1", "--format=%B")
+
+
+def test_one_environment_complies(tmp_path: Path, keypair_2048_dir: Path) -> None:
+    with isolated(tmp_path / "home"):
+        root = make_repo(tmp_path / "repo", [EnvSpec("staging", keypair_2048_dir)])
+        assert cli(root, "rotate", "staging", "--no-branch").exit_code == 0
+        checked = cli(root, "check")
+        audited = cli(root, "audit")
+    assert checked.stdout.strip().endswith("ok: 1 environment complies with the policy")
+    assert "policy: 1 environment complies" in audited.stdout
+
+
+@pytest.mark.parametrize(
+    "typed, meant", [("stagin", "staging"), ("prod", "production"), ("STAGING", "staging")]
+)
+def test_an_unknown_environment_suggests_the_nearest(tmp_path: Path, typed: str, meant: str) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    init.init(root)
+    result = cli(root, "render", typed)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"sealer: unknown environment {typed!r}: did you mean {meant!r}? (known: dev, staging, production)\n"
+    )
+
+
+def test_no_suggestion_when_nothing_is_close(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    init.init(root)
+    assert (
+        cli(root, "render", "zzz").stderr
+        == "sealer: unknown environment 'zzz' (known: dev, staging, production)\n"
+    )
+
+
+def test_a_clean_hook_batch_is_silent_under_pre_commit(tmp_path: Path) -> None:
+    """pre-commit shows every batch's output when one fails: a clean one must not claim
+    "no plaintext secrets" above another's findings."""
+    (tmp_path / "clean.txt").write_text("nothing here\n")
+    run = [sys.executable, "-m", "sealer", "scan", "clean.txt"]
+    alone = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True)
+    hooked = subprocess.run(
+        run, cwd=tmp_path, capture_output=True, text=True, env={"PRE_COMMIT": "1", "PATH": ""}
+    )
+    assert (alone.returncode, alone.stdout) == (0, "sealer scan: no plaintext secrets in 1 file(s)\n")
+    assert (hooked.returncode, hooked.stdout, hooked.stderr) == (0, "", "")
+
+
+def test_a_controller_key_is_never_to_be_sealed(tmp_path: Path) -> None:
+    keypair.write(keypair.generate(bits=2048), tmp_path / "keys")
+    result = cli(tmp_path, "scan", "keys")
+    assert result.exit_code == 1
+    assert "seal it with sealer seal" not in result.stdout
+    assert "a controller's private key: keep it out of the repository, never seal it" in result.stdout
+    assert "does not belong in the repository, sealed or not" in result.stdout
