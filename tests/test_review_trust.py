@@ -822,3 +822,14 @@ def test_a_merge_that_adds_a_sensitive_change_of_its_own_fails(repo: Path) -> No
     commit(repo, "merge main")
     code, data = run_review(repo)
     assert code == 1 and "scope-change" in codes(data) and "period-change" not in codes(data)
+
+
+def test_an_approved_longer_lifetime_with_a_rotation_passes(repo: Path) -> None:
+    """The new key may live as long as HEAD says once the longer lifetime itself is approved."""
+    _codeowners_on_main(repo)
+    lifetime_lengthened(repo)
+    commit(repo, "longer")
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    code, data = run_review(repo, "--approvals-from", "codeowners")
+    assert code == 0, data["findings"]
+    assert {f["code"] for f in data["needs_owner_approval"]} == {"period-change"}

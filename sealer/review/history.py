@@ -132,13 +132,14 @@ class Walk:
                 self.findings.append(finding)
 
     def lifetime(self, env: str) -> int:
-        """The key lifetime a new key of `env` may have: BASE's, the trust anchor (else HEAD's)."""
+        """The longest key lifetime a new key of `env` may have: BASE's or HEAD's, whichever is
+        longer (lengthening it is a sensitive change that needs its own approval)."""
         days = [
             cfg.environments[env].key_lifetime_days
             for cfg in (self.base_cfg, self.head_cfg)
             if cfg and env in cfg.environments
         ]
-        return min(days) if days else 0
+        return max(days) if days else 0
 
 
 def _wanted(walk: Walk, commits: list[git.CommitChanges]) -> list[str]:
