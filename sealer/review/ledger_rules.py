@@ -47,7 +47,8 @@ def _fixed(record: KeyRecord) -> dict[str, object]:
 
 def _changed_record(old: KeyRecord, new: KeyRecord) -> list[Problem]:
     problems = []
-    moved = [k for k, v in _fixed(old).items() if _fixed(new)[k] != v]
+    was, now = _fixed(old), _fixed(new)
+    moved = [k for k, v in was.items() if now[k] != v]
     if moved:
         problems.append(
             Problem(
