@@ -73,9 +73,9 @@ def test_json_is_a_list_of_findings_without_the_secret(tree: tuple[Path, str]) -
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((), "give PATHs, --staged or --all-files"),
-        (("--staged", "README.md"), "give PATHs, --staged or --all-files"),
-        (("--staged", "--all-files"), "give PATHs, --staged or --all-files"),
+        ((), "give PATHs, --staged, --all-files or --history"),
+        (("--staged", "README.md"), "give PATHs, --staged, --all-files or --history"),
+        (("--staged", "--all-files"), "give PATHs, --staged, --all-files or --history"),
         (("--update-baseline", "README.md"), "--update-baseline needs --baseline FILE"),
         (("missing.txt",), "missing.txt: no such file or folder"),
         (("--baseline", "nope.json", "README.md"), "nope.json: baseline not found"),

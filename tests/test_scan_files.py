@@ -15,6 +15,7 @@ from sealer import apikey
 from sealer.cli import cli
 from sealer.errors import BadInput
 from sealer.scan import files
+from sealer.scan.contents import Piece, Skip
 
 LIMIT = 1 << 20
 
@@ -32,24 +33,19 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+def read(candidate: files.Candidate) -> str | None:
+    """How a candidate reads (as the worker that scans it reads it): None when scanned whole,
+    else its skip reason (`(not examined)` appended when the scan must fail)."""
+    reasons = [
+        f"{item.reason}{'' if item.examined else ' (not examined)'}"
+        for item in files.items(candidate, LIMIT)
+        if isinstance(item, Skip)
+    ]
+    return reasons[0] if reasons else None
+
+
 def skipped(candidates: list[files.Candidate]) -> dict[str, str | None]:
-    """Why each candidate is skipped once read (as the worker that scans it reads it)."""
-    return {c.path: files.read(c, LIMIT).skipped for c in candidates}
-
-
-@pytest.mark.parametrize(
-    ("data", "problem"),
-    [
-        (b"plain text\n", None),
-        ("naïve café\n".encode(), None),
-        (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "binary"),
-        (b"caf\xe9 latin-1\n", "not UTF-8 text"),
-        ("utf-16 text".encode("utf-16"), "binary"),  # NUL bytes
-        (b"", None),
-    ],
-)
-def test_text_problem(data: bytes, problem: str | None) -> None:
-    assert files.text_problem(data) == problem
+    return {c.path: read(c) for c in candidates}
 
 
 def test_paths_and_folders_with_every_skip_reason(tmp_path: Path) -> None:
@@ -61,17 +57,21 @@ def test_paths_and_folders_with_every_skip_reason(tmp_path: Path) -> None:
     (tmp_path / "big.txt").write_bytes(b"x" * (LIMIT + 1))
     (tmp_path / "bin.dat").write_bytes(b"\0\1\2")
     (tmp_path / "latin.txt").write_bytes(b"\xe9t\xe9\n")
+    (tmp_path / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR")
+    (tmp_path / "a.7z").write_bytes(b"7z\xbc\xaf\x27\x1c\0\4")
     (tmp_path / "link.txt").symlink_to(tmp_path / "a.txt")
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     os.mkfifo(tmp_path / "fifo")
-    got = skipped(list(files.from_paths([str(tmp_path)], LIMIT)))
+    got = skipped(list(files.from_paths([str(tmp_path)])))
     base = str(tmp_path).lstrip("/")
     assert {k.replace(f"/{base}/", ""): v for k, v in got.items()} == {
         "a.txt": None,
         "sub/b.yaml": None,
-        "big.txt": f"over the size limit ({LIMIT + 1} > {LIMIT} bytes)",
-        "bin.dat": "binary",
-        "latin.txt": "not UTF-8 text",
+        "big.txt": None,  # scanned in chunks
+        "bin.dat": None,  # its text runs
+        "latin.txt": None,
+        "image.png": "PNG image: not decoded, raw bytes scanned (media, told by content)",
+        "a.7z": "7z archive: a format sealer cannot open, not examined (not examined)",
         "link.txt": "symlink",
         "dangling": "symlink",
         "fifo": "not a regular file",
@@ -80,9 +80,9 @@ def test_paths_and_folders_with_every_skip_reason(tmp_path: Path) -> None:
 
 def test_listing_reads_nothing(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("hello\n")
-    (listed,) = files.from_paths([str(tmp_path / "a.txt")], LIMIT)
+    (listed,) = files.from_paths([str(tmp_path / "a.txt")])
     assert (listed.data, listed.skipped, listed.size) == (None, None, 6)  # the worker scanning it reads it
-    assert files.read(listed, LIMIT).data == b"hello\n"
+    assert list(files.items(listed, LIMIT)) == [Piece(listed.path, b"hello\n")]
 
 
 def _link_in_place(path: Path) -> None:
@@ -112,37 +112,37 @@ def _file_in_place_of_its_folder(path: Path) -> None:
         (_link_in_place, "symlink"),  # not followed
         (_fifo_in_place, "not a regular file"),  # not waited on
         (_folder_in_place, "not a regular file"),
-        (_file_in_place_of_its_folder, "unreadable (Not a directory)"),
-        (lambda p: p.write_bytes(b"x" * (LIMIT + 3)), f"over the size limit ({LIMIT + 3} > {LIMIT} bytes)"),
-        (lambda p: p.write_bytes(b"\0\1"), "binary"),
-        (lambda p: p.write_bytes(b"caf\xe9\n"), "not UTF-8 text"),
+        (_file_in_place_of_its_folder, "unreadable (Not a directory): not examined (not examined)"),
+        (lambda p: p.write_bytes(b"x" * (LIMIT + 3)), None),
+        (lambda p: p.write_bytes(b"\0\1"), None),
+        (lambda p: p.write_bytes(b"caf\xe9\n"), None),
     ],
 )
-def test_a_file_changed_between_listing_and_reading_is_skipped_with_one_reason(
-    tmp_path: Path, change: Callable[[Path], object], reason: str
+def test_a_file_changed_between_listing_and_reading_is_read_as_it_is_now(
+    tmp_path: Path, change: Callable[[Path], object], reason: str | None
 ) -> None:
     (tmp_path / "sub").mkdir()
     target = tmp_path / "sub" / "a.txt"
     target.write_text("hello\n")
     (tmp_path / "sub" / "other.txt").write_text("other\n")
-    (listed,) = files.from_paths([str(target)], LIMIT)
+    (listed,) = files.from_paths([str(target)])
     change(target)
-    assert files.read(listed, LIMIT) == files.Candidate(listed.path, None, reason)
+    assert read(listed) == reason
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_a_file_made_unreadable_before_reading_is_skipped(tmp_path: Path) -> None:
+def test_a_file_made_unreadable_before_reading_is_not_examined(tmp_path: Path) -> None:
     target = tmp_path / "a.txt"
     target.write_text("hello\n")
-    (listed,) = files.from_paths([str(target)], LIMIT)
+    (listed,) = files.from_paths([str(target)])
     target.chmod(0)
-    assert files.read(listed, LIMIT).skipped == "unreadable (Permission denied)"
+    assert read(listed) == "unreadable (Permission denied): not examined (not examined)"
 
 
 def test_a_path_that_does_not_exist_is_bad_input(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("fine\n")
     with pytest.raises(BadInput, match="nope.txt: no such file or folder"):  # before anything is read
-        files.from_paths([str(tmp_path / "a.txt"), str(tmp_path / "nope.txt")], LIMIT)
+        files.from_paths([str(tmp_path / "a.txt"), str(tmp_path / "nope.txt")])
 
 
 def test_staged_reads_the_index_not_the_working_tree(repo: Path) -> None:
@@ -170,27 +170,30 @@ def test_staged_set_handles_deleted_symlinks_submodules_binary_large_and_latin1(
     (repo / "name with space é.txt").write_text("fine\n")
     git(repo, "add", "link", "big.txt", "bin.dat", "latin.txt", "name with space é.txt")
     git(repo, "update-index", "--add", "--cacheinfo", f"160000,{'a' * 40},vendor/sub")
-    root, candidates = files.select((), True, False, LIMIT)
+    root, candidates = files.select((), True, False)
     assert Path(root) == repo
     assert skipped(list(candidates)) == {
         "gone.txt": "deleted",
         "link": "symlink",
         "vendor/sub": "submodule",
-        "big.txt": f"over the size limit ({LIMIT + 5} > {LIMIT} bytes)",
-        "bin.dat": "binary",
-        "latin.txt": "not UTF-8 text",
+        "big.txt": None,  # in chunks
+        "bin.dat": "GIF image: not decoded, raw bytes scanned (media, told by content)",
+        "latin.txt": None,
         "name with space é.txt": None,
     }
 
 
 def test_verbose_says_why_files_were_skipped(repo: Path) -> None:
-    (repo / "bin.dat").write_bytes(b"\0\0")
+    (repo / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR")
     (repo / "ok.txt").write_text("nothing to see\n")
     git(repo, "add", ".")
     result = CliRunner().invoke(cli, ["scan", "--staged", "-v"])
     assert result.exit_code == 0
-    assert "sealer scan: skipped bin.dat: binary" in result.output
-    assert "1 file(s)" in result.output and "1 skipped" in result.output
+    assert (
+        "sealer scan: skipped logo.png: PNG image: not decoded, raw bytes scanned (media, told by content)"
+        in result.output
+    )
+    assert "2 file(s)" in result.output and "1 skipped" in result.output
 
 
 def test_all_files_reads_tracked_files_from_the_working_tree(repo: Path) -> None:
@@ -203,13 +206,8 @@ def test_all_files_reads_tracked_files_from_the_working_tree(repo: Path) -> None
     (repo / "tracked.txt").write_text(f"key: {apikey.generate('dev')}\n")  # changed, unstaged
     (repo / "untracked.txt").write_text(f"key: {apikey.generate('dev')}\n")
     os.chdir(repo / "sub")  # paths stay relative to the repository root
-    root, candidates = files.select((), False, True, LIMIT)
-    got = {c.path: (c.skipped, c.data is not None) for c in (files.read(c, LIMIT) for c in candidates)}
-    assert got == {
-        "tracked.txt": (None, True),
-        "removed.txt": ("deleted", False),
-        "sub/deep.txt": (None, True),
-    }
+    root, candidates = files.select((), False, True)
+    assert skipped(list(candidates)) == {"tracked.txt": None, "removed.txt": "deleted", "sub/deep.txt": None}
     result = CliRunner().invoke(cli, ["scan", "--all-files", "-o", "json"])
     assert result.exit_code == 1 and '"path": "tracked.txt"' in result.output
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -56,10 +57,13 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def commit(repo: Path, files: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def commit(repo: Path, files: dict[str, str] | dict[str, bytes]) -> subprocess.CompletedProcess[str]:
     for name, text in files.items():
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text(text)
+        if isinstance(text, bytes):
+            (repo / name).write_bytes(text)
+        else:
+            (repo / name).write_text(text)
     assert run(repo, "git", "add", ".pre-commit-config.yaml", *files).returncode == 0
     return run(repo, "git", "commit", "-m", "change")
 
@@ -134,3 +138,68 @@ def test_allowlisted_line_passes(repo: Path) -> None:
     done = commit(repo, {"tests/fixture.env": f"API_KEY={key}  # sealer: allow (test fixture)\n"})
     assert done.returncode == 0, done.stdout + done.stderr
     assert committed(repo)
+
+
+def test_hooks_hand_every_file_to_the_scanner() -> None:
+    """pre-commit calls UTF-16 text, files with a NUL and archives binary: no `types` filter."""
+    from pre_commit.clientlib import load_manifest
+
+    hook = next(h for h in load_manifest(str(HOOKS_FILE)) if h["id"] == "sealer-scan")
+    assert hook["types"] == ["file"] and hook["types_or"] == [] and hook["exclude_types"] == []
+    from sealer import templating
+    from sealer.hooksrepo import HooksRepo
+
+    rendered = templating.render("pre-commit-config.yaml.j2", hooks=HooksRepo("file:///sealer.git", "v1"))
+    (scan,) = [h for h in yaml.safe_load(rendered)["repos"][0]["hooks"] if h["id"] == "sealer-scan"]
+    assert not {"types", "types_or", "exclude_types", "files", "exclude"} & set(scan)
+
+
+def _zip(name: str, data: bytes) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "wrap"),
+    [
+        ("latin1.env", lambda text: b"caf\xe9\n" + text),  # a stray non-UTF-8 byte
+        ("early-nul.txt", lambda text: b"\0head\n" + text),  # git and pre-commit call it binary
+        ("utf16.ps1", lambda text: text.decode().encode("utf-16")),  # BOM, NUL in every other byte
+        ("big.log", lambda text: b"x = 1\n" * 400_000 + text),  # past max_file_bytes: chunks
+        ("bundle.zip", lambda text: _zip("inner/app.env", text)),
+    ],
+)
+def test_a_key_in_a_file_pre_commit_calls_binary_is_blocked(
+    repo: Path, name: str, wrap: Callable[[bytes], bytes]
+) -> None:
+    key = apikey.generate("prod")
+    done = commit(repo, {name: wrap(f"API_KEY={key}\n".encode())})
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and not committed(repo), out
+    assert "sealer-api-key" in out and key not in out
+
+
+def test_a_file_sealer_cannot_open_fails_the_commit_with_one_line(repo: Path) -> None:
+    done = commit(
+        repo, {"vendor/tools.7z": b"7z\xbc\xaf\x27\x1c\0\4" + bytes(range(256)), "ok.txt": "fine\n"}
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and not committed(repo)
+    lines = [line for line in out.splitlines() if "could not be examined" in line]
+    assert len(lines) == 1 and "vendor/tools.7z" in lines[0] and "7z archive" in lines[0]
+
+
+def test_an_image_passes_and_verbose_lists_it(repo: Path) -> None:
+    png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + bytes(range(256))
+    done = commit(repo, {"docs/logo.png": png})
+    assert done.returncode == 0, done.stdout + done.stderr
+    listed = run(repo, sys.executable, "-m", "sealer", "scan", "-v", "docs/logo.png")
+    assert (
+        "skipped docs/logo.png: PNG image: not decoded, raw bytes scanned (media, told by content)"
+        in listed.stderr
+    )

@@ -182,7 +182,10 @@ def test_policy_path_globs_skip_files_and_rule_paths_limit_rules(tmp_path: Path)
     secret = b"apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {token: " + token + b"}\n"
     policy = rules.load()
     assert "kubernetes-secret" in {f.rule for f in scanner.scan_file("s.yaml", secret, policy)}
-    assert "kubernetes-secret" not in {f.rule for f in scanner.scan_file("s.txt", secret, policy)}
+    assert "kubernetes-secret" in {f.rule for f in scanner.scan_file("s.txt", secret, policy)}  # any type
+    netrc = b"machine h login u password " + token + b"\n"
+    assert "netrc-password" in {f.rule for f in scanner.scan_file("home/.netrc", netrc, policy)}
+    assert "netrc-password" not in {f.rule for f in scanner.scan_file("notes.txt", netrc, policy)}
     own = rules.load(
         write_policy(
             tmp_path,

@@ -35,7 +35,7 @@ def corpus(n: int) -> list[Candidate]:
     def text(i: int) -> bytes:
         return filler + (f"apiKey: {apikey.generate('dev')}\n".encode() if i % 3 == 0 else b"")
 
-    return [Candidate(f"f{i}.yaml", text(i)) for i in range(n)] + [Candidate("bin.dat", None, "binary")]
+    return [Candidate(f"f{i}.yaml", text(i)) for i in range(n)] + [Candidate("link", None, "symlink")]
 
 
 class HoldUntilAWorkerTakes:
@@ -88,7 +88,7 @@ def test_parallel_scan_equals_sequential(
     seen_here = spied_scan_part(monkeypatch, forking)
     three = scanner.run(files, policy, workers=3)
     assert three == one
-    assert len(one.findings) == 10 and one.skipped == [("bin.dat", "binary")]
+    assert len(one.findings) == 10 and one.skipped == [("link", "symlink")]
     # Workers scanned some chunks (this process waits at its first until one has taken one); this
     # process may get none at all when the workers take every chunk before it asks.
     assert len(seen_here) < len(files)
@@ -98,15 +98,20 @@ def test_workers_read_the_files_they_scan(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forking: HoldUntilAWorkerTakes
 ) -> None:
     for candidate in corpus(12):
-        (tmp_path / candidate.path).write_bytes(candidate.data or b"\0binary")
+        if candidate.data is None:
+            (tmp_path / candidate.path).write_bytes(b"\x89PNG\r\n\x1a\n\0image")
+        else:
+            (tmp_path / candidate.path).write_bytes(candidate.data)
     policy = rules.load()
-    listed = list(sealer_files.from_paths([str(tmp_path)], policy.max_file_bytes))
+    listed = list(sealer_files.from_paths([str(tmp_path)]))
     one = scanner.run(listed, policy, workers=1)
     seen_here = spied_scan_part(monkeypatch, forking)
     two = scanner.run(listed, policy, workers=2)
     assert two == one
-    assert len(one.findings) == 4 and [reason for _, reason in one.skipped] == ["binary"]
-    assert one.size == sum(c.size for c in listed) - len(b"\0binary")
+    assert len(one.findings) == 4 and [reason for _, reason in one.skipped] == [
+        "PNG image: not decoded, raw bytes scanned (media, told by content)"
+    ]
+    assert one.size == sum(c.size for c in listed)  # an image's raw bytes are scanned too
     assert len(seen_here) < len(listed)
 
 

@@ -22,6 +22,16 @@ if TYPE_CHECKING:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--staged", is_flag=True, help="Scan the staged blobs: exactly what the next commit holds.")
 @click.option("--all-files", is_flag=True, help="Scan every tracked file.")
+@click.option(
+    "--history",
+    "history_range",
+    is_flag=False,
+    flag_value="HEAD",
+    default=None,
+    metavar="[REVISION-RANGE]",
+    help="Scan every blob reachable in the range once (default HEAD; main..topic; ALL refs), naming "
+    "the commit that introduced each finding.",
+)
 @output_choice(
     ["text", "json", "sarif"], "Report format: json is a list of findings, sarif is SARIF 2.1.0.", dest="fmt"
 )
@@ -43,32 +53,44 @@ def scan(
     paths: tuple[str, ...],
     staged: bool,
     all_files: bool,
+    history_range: str | None,
     fmt: str,
     baseline_path: str | None,
     update_baseline: bool,
     policy_path: str | None,
     verbose: bool,
 ) -> int:
-    """Find plaintext secrets in PATHs (files or folders), the staged set or every tracked file.
+    """Find plaintext secrets in PATHs (files or folders), the staged set, every tracked file
+    or the Git history.
 
     sealer API keys (checksum verified), private keys, cloud and SaaS tokens, JWTs,
     secret-looking assignments of random values, plain Kubernetes Secrets, and values
-    where ciphertext belongs that are not ciphertext. Exit 1 when anything is found,
-    0 when clean, 2 on bad input. A `sealer: allow` comment on a line allows it.
+    where ciphertext belongs that are not ciphertext. Archives (zip, tar, gzip) are
+    opened; large files are scanned in chunks. Exit 1 when anything is found or a file
+    could not be examined, 0 when clean, 2 on bad input. A `sealer: allow` comment on a
+    line allows it.
     """
     from sealer.scan import baseline, files, report, rules, scanner
 
-    if sum((bool(paths), staged, all_files)) != 1:
-        raise ConflictingOptions("give PATHs, --staged or --all-files (exactly one of them)")
+    if sum((bool(paths), staged, all_files, history_range is not None)) != 1:
+        raise ConflictingOptions("give PATHs, --staged, --all-files or --history (exactly one of them)")
     if update_baseline and not baseline_path:
         raise ConflictingOptions("--update-baseline needs --baseline FILE")
     started = time.perf_counter()
     policy = rules.load(policy_path)
     accepted = baseline.load(baseline_path, missing_ok=update_baseline) if baseline_path else {}
-    root, candidates = files.select(paths, staged, all_files, policy.max_file_bytes)
-    if baseline_path:
-        candidates = _without(candidates, root, baseline_path)
+    if history_range is not None:
+        from sealer.scan import history
+
+        root = files.repo_root()
+        candidates = history.candidates(root, history.blobs(root, history_range))
+    else:
+        root, candidates = files.select(paths, staged, all_files)
+        if baseline_path:
+            candidates = _without(candidates, root, baseline_path)
     result = scanner.run(candidates, policy, () if update_baseline else accepted)
+    if history_range is not None:
+        result = scanner.first_of_each(result)
     if verbose:
         _explain(result, time.perf_counter() - started)
     if update_baseline:
@@ -77,11 +99,13 @@ def scan(
         click.echo(report.as_json(result.findings), nl=False)
     elif fmt == "sarif":
         click.echo(report.sarif(result.findings, policy), nl=False)
-    elif result.findings or not os.environ.get("PRE_COMMIT"):
+    elif result.findings or result.unexamined or not os.environ.get("PRE_COMMIT"):
         # pre-commit runs the hook in batches and shows all their output when one fails: a clean
         # batch stays silent there, so "no plaintext secrets" never sits above another's findings.
-        click.echo(report.text(result.findings, len(result.scanned)), nl=False)
-    return 1 if result.findings else 0
+        click.echo(report.text(result.findings, len(result.scanned), len(result.unexamined)), nl=False)
+    if result.unexamined:  # fail closed: a file nobody looked at may hold anything
+        click.echo(report.unexamined_line(result.unexamined), err=True)
+    return 1 if result.findings or result.unexamined else 0
 
 
 def _without(candidates: Iterator[Candidate], root: str, excluded: str) -> Iterator[Candidate]:
@@ -92,6 +116,8 @@ def _without(candidates: Iterator[Candidate], root: str, excluded: str) -> Itera
 def _explain(result: Result, seconds: float) -> None:
     for path, reason in result.skipped:
         click.echo(f"sealer scan: skipped {path}: {reason}", err=True)
+    for path, reason in result.unexamined:
+        click.echo(f"sealer scan: not examined {path}: {reason}", err=True)
     for note in result.notes:
         click.echo(f"sealer scan: {note}", err=True)
     click.echo(

@@ -1,11 +1,15 @@
 """`sealer scan`: the plaintext guard behind the pre-commit hook and the CI check.
 
     files.py      which files, and why one is skipped (paths, --staged blobs, --all-files)
+    contents.py   what a file's bytes hold: text pieces (decoded, chunked, unpacked from
+                  archives) or why it could not be examined (fail closed)
+    history.py    --history: every blob reachable in a revision range once, with its commit
     rules.py      the detector policy (policies/detectors.yaml): load, validate, compile
     engine.py     token and assignment rules over a file's bytes (keyword-anchored regexes)
     keywords.py   where the keywords occur: one pass per first byte, not one per keyword
     values.py     what a value must look like to count: entropy, ignore list, ciphertext
-    confirm.py    checks a token must also pass (sealer's key checksum, JWT header)
+    confirm.py    checks a token must also pass (CRC32 checksums of sealer, GitHub and npm
+                  tokens, JWT header, base64 user:password)
     manifests.py  YAML documents with line numbers for the structural detectors
     k8s_secret.py, sealed_values.py   the structural detectors
     scanner.py    one file in, findings out; allow comments and the baseline applied

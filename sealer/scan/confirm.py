@@ -26,7 +26,42 @@ def jwt_header(secret: bytes) -> bool:
     return isinstance(header, dict) and isinstance(header.get("alg"), str)
 
 
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def crc32_base62(secret: bytes) -> bool:
+    """GitHub's classic tokens and npm's: `prefix_` + 30 random base62 characters + their CRC32 in
+    6 base62 digits. GitHub's fine-grained tokens (`github_pat_`) carry no documented checksum."""
+    import zlib
+
+    if secret.startswith(b"github_pat_"):
+        return True
+    body = secret.partition(b"_")[2]
+    if len(body) != 36:
+        return False
+    number = 0
+    for char in body[-6:].decode("ascii", "replace"):
+        if char not in _BASE62:
+            return False
+        number = number * 62 + _BASE62.index(char)
+    return number == zlib.crc32(body[:-6])
+
+
+def basic_auth(secret: bytes) -> bool:
+    """Base64 of `user:password` (a Docker config `auth`, an npm `_auth`), both parts non-empty."""
+    import base64
+
+    try:
+        text = base64.b64decode(secret, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return False
+    user, colon, password = text.partition(":")
+    return bool(user and colon and password) and text.isprintable()
+
+
 CONFIRMERS: dict[str, Callable[[bytes], bool]] = {
     "sealer-checksum": sealer_checksum,
     "jwt-header": jwt_header,
+    "crc32-base62": crc32_base62,
+    "basic-auth": basic_auth,
 }

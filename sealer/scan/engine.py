@@ -38,21 +38,46 @@ def scan(data: bytes, rules: Sequence[Rule], policy: Policy, depth: int = 0) -> 
     hits: list[Hit] = []
     spans: list[tuple[int, int]] = []  # what token regexes matched, confirmed or not
     token_rules = [rule for rule in rules if rule.kind == "token"]
-    found = keywords.occurrences(data, _keywords(token_rules))
-    if found:  # most values decoded from base64 hold no keyword at all
-        for rule in token_rules:
-            hits.extend(_tokens(data, found, rule, policy, spans))
     assignment_rules = [rule for rule in rules if rule.kind == "assignment"]
-    if assignment_rules:
-        lowered = data.lower()
-        found, claimed = keywords.occurrences(lowered, _keywords(assignment_rules)), Claimed(spans)
+    lowered = data.lower()
+    # One search of the lowercased text for every keyword: `AKIA` and `akia` share the pass for
+    # `a` (a pass costs about 1 ms per MB, whatever it finds); token keywords are then checked
+    # in their own case.
+    found = keywords.occurrences(lowered, _lowered_keywords(rules))
+    if found:  # most values decoded from base64 hold no keyword at all
+        exact = _exact(data, found, token_rules)
+        for rule in token_rules:
+            hits.extend(_tokens(data, exact, rule, policy, spans))
+        claimed = Claimed(spans)
         for rule in assignment_rules:
             hits.extend(_assignments(data, lowered, found, rule, policy, rules, claimed, depth))
     return hits
 
 
-def _keywords(rules: list[Rule]) -> Iterator[bytes]:
-    return (keyword for rule in rules for keyword in rule.keywords)
+_LOWERED: dict[int, tuple[Sequence[Rule], tuple[bytes, ...]]] = {}
+
+
+def _lowered_keywords(rules: Sequence[Rule]) -> tuple[bytes, ...]:
+    """Every keyword lowercased, once per rule selection (cached by identity, checked)."""
+    cached = _LOWERED.get(id(rules))
+    if cached is None or cached[0] is not rules:
+        if len(_LOWERED) > 256:  # callers that build a new list each time
+            _LOWERED.clear()
+        words = tuple(dict.fromkeys(keyword.lower() for rule in rules for keyword in rule.keywords))
+        cached = _LOWERED[id(rules)] = (rules, words)
+    return cached[1]
+
+
+def _exact(data: bytes, found: Occurrences, rules: list[Rule]) -> Occurrences:
+    """Where each token keyword occurs in its own case."""
+    exact: Occurrences = {}
+    for keyword in dict.fromkeys(keyword for rule in rules for keyword in rule.keywords):
+        offsets = found.get(keyword.lower(), ())
+        if keyword == keyword.lower():
+            exact[keyword] = list(offsets)
+        else:
+            exact[keyword] = [at for at in offsets if data.startswith(keyword, at)]
+    return exact
 
 
 class Claimed:

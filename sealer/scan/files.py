@@ -2,8 +2,8 @@
 
 Three sources: paths given (folders are walked, `.git` left out), the staged set (`--staged`:
 the blobs in the index, which is what a commit will hold, not the working tree), and every
-tracked file (`--all-files`). Symlinks, submodules, deleted, binary, oversized and non-UTF-8
-files are skipped with a reason (`sealer scan -v` prints them).
+tracked file (`--all-files`). Symlinks, submodules and deleted files are skipped with a reason
+(`sealer scan -v` prints them); every other file is read whole or in chunks (contents.py).
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from sealer.errors import BadInput
+from sealer.scan import contents
+from sealer.scan.contents import Piece, Skip
 
-BINARY_SNIFF = 8000  # git's own heuristic: a NUL byte in the first 8000 bytes means binary
 _SYMLINK, _GITLINK = "120000", "160000"
+BLOCK = 1 << 20
 
 
 class Candidate(NamedTuple):
@@ -32,50 +34,28 @@ class Candidate(NamedTuple):
     skipped: str | None = None
     source: str | None = None  # the file to read: neither data nor skipped is set yet
     size: int = 0
+    commit: str = ""  # under --history: the commit that brought this blob in
 
     @property
     def weight(self) -> int:
         return len(self.data) if self.data is not None else self.size
 
 
-def text_problem(data: bytes) -> str | None:
-    """Why `data` is not text sealer scans, or None."""
-    if b"\0" in data[:BINARY_SNIFF]:
-        return "binary"
-    if not data.isascii():
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError:
-            return "not UTF-8 text"
-    return None
-
-
-def _checked(path: str, data: bytes) -> Candidate:
-    problem = text_problem(data)
-    return Candidate(path, None, problem) if problem else Candidate(path, data)
-
-
-def _too_big(size: int, limit: int) -> str:
-    return f"over the size limit ({size} > {limit} bytes)"
-
-
-def _file_problem(info: os.stat_result, limit: int) -> str | None:
+def _file_problem(info: os.stat_result) -> str | None:
     if stat.S_ISLNK(info.st_mode):
         return "symlink"
     if not stat.S_ISREG(info.st_mode):
         return "not a regular file"
-    if info.st_size > limit:
-        return _too_big(info.st_size, limit)
     return None
 
 
-def listed(path: str, fs_path: str, limit: int) -> Candidate:
+def listed(path: str, fs_path: str) -> Candidate:
     """The file at `fs_path` to be read later, or skipped for what lstat tells already."""
     try:
         info = os.lstat(fs_path)
     except FileNotFoundError:
         return Candidate(path, None, "deleted")
-    problem = _file_problem(info, limit)
+    problem = _file_problem(info)
     if problem:
         return Candidate(path, None, problem)
     return Candidate(path, None, source=fs_path, size=info.st_size)
@@ -84,87 +64,104 @@ def listed(path: str, fs_path: str, limit: int) -> Candidate:
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
-def read(candidate: Candidate, limit: int) -> Candidate:
-    """A listed candidate with its bytes, or skipped. It is read later than it was listed (in a
-    worker), so the open file is checked again: a symlink put in its place is not followed
-    (O_NOFOLLOW), a FIFO not waited on (O_NONBLOCK), a file grown past the limit not scanned."""
+def items(candidate: Candidate, chunk: int) -> Iterator[Piece | Skip]:
+    """What the scanner gets from one candidate: pieces of text, and skips (see contents.py).
+
+    A file on disk is read as it is scanned, later than it was listed (in a worker), so the open
+    file is checked again: a symlink put in its place is not followed (O_NOFOLLOW), a FIFO not
+    waited on (O_NONBLOCK), and a file that keeps growing while read is not examined."""
+    if candidate.data is not None:
+        return contents.from_bytes(candidate.path, candidate.data, chunk)
     if candidate.source is None:
-        return candidate
-    path = candidate.path
+        return iter([Skip(candidate.path, candidate.skipped or "skipped", True)])
+    return _from_disk(candidate.path, candidate.source, chunk)
+
+
+def _from_disk(path: str, source: str, chunk: int) -> Iterator[Piece | Skip]:
     try:
-        fd = os.open(candidate.source, _OPEN_FLAGS)
+        fd = os.open(source, _OPEN_FLAGS)
     except OSError as err:
-        return Candidate(path, None, _open_problem(err))
+        yield _open_problem(path, err)
+        return
     try:
-        data = _read_open(fd, limit)
+        info = os.fstat(fd)
+        problem = _file_problem(info)
+        if problem:
+            yield Skip(path, problem, True)
+            return
+        grew: list[int] = []
+        blocks = _blocks(fd, info.st_size, info.st_size + contents.GROWTH_SLACK, grew)
+        yield from contents.from_blocks(path, blocks, chunk)
+        if grew:
+            yield Skip(path, f"kept growing while read (past {grew[0]} bytes): not examined", False)
     except OSError as err:
-        return Candidate(path, None, f"unreadable ({err.strerror})")
+        yield Skip(path, f"unreadable ({err.strerror}): not examined", False)
     finally:
         os.close(fd)
-    return Candidate(path, None, data) if isinstance(data, str) else _checked(path, data)
 
 
-def _open_problem(err: OSError) -> str:
+def _blocks(fd: int, size: int, limit: int, grew: list[int]) -> Iterator[bytes]:
+    """The file's bytes in blocks, stopping (and saying so in `grew`) past `limit`. A read asks
+    for what fstat said is left and one byte more (a 1 MiB buffer per small file is slow)."""
+    got = 0
+    while block := os.read(fd, min(BLOCK, max(size + 1 - got, 1))):
+        got += len(block)
+        if got > limit:
+            grew.append(limit)
+            return
+        yield block
+
+
+def _open_problem(path: str, err: OSError) -> Skip:
     if err.errno == errno.ENOENT:
-        return "deleted"
-    return "symlink" if err.errno == errno.ELOOP else f"unreadable ({err.strerror})"
+        return Skip(path, "deleted", True)
+    if err.errno == errno.ELOOP:
+        return Skip(path, "symlink", True)
+    return Skip(path, f"unreadable ({err.strerror}): not examined", False)
 
 
-def _read_open(fd: int, limit: int) -> bytes | str:
-    """The bytes of the open file, or why it is skipped."""
-    info = os.fstat(fd)
-    problem = _file_problem(info, limit)
-    if problem:
-        return problem
-    data = os.read(fd, info.st_size + 1)  # one call: a byte more than fstat said tells it grew
-    if len(data) > info.st_size:
-        with open(fd, "rb", closefd=False) as handle:
-            data += handle.read()
-    return _too_big(len(data), limit) if len(data) > limit else data
-
-
-def from_paths(paths: Iterable[str], limit: int) -> Iterator[Candidate]:
+def from_paths(paths: Iterable[str]) -> Iterator[Candidate]:
     """The files named, folders walked in name order. A path that does not exist is bad input."""
     paths = list(paths)
     for given in paths:
         if not os.path.lexists(given):
             raise BadInput(f"{given}: no such file or folder")
-    return _from_paths(paths, limit)
+    return _from_paths(paths)
 
 
-def _from_paths(paths: list[str], limit: int) -> Iterator[Candidate]:
+def _from_paths(paths: list[str]) -> Iterator[Candidate]:
     for given in paths:
         if os.path.isdir(given) and not os.path.islink(given):
-            yield from _walk(given, limit)
+            yield from _walk(given)
         else:
-            yield listed(_display(given), given, limit)
+            yield listed(_display(given), given)
 
 
 def _display(path: str) -> str:
     return os.path.normpath(path).replace(os.sep, "/")
 
 
-def _walk(folder: str, limit: int) -> Iterator[Candidate]:
+def _walk(folder: str) -> Iterator[Candidate]:
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if d != ".git")
         for name in sorted(names):
             full = os.path.join(root, name)
-            yield listed(_display(full), full, limit)
+            yield listed(_display(full), full)
 
 
-def _git(args: list[str], cwd: str | None = None, stdin: bytes | None = None) -> bytes:
-    from sealer import git  # only --staged and --all-files need git: the hook's start stays light
+def run_git(args: list[str], cwd: str | None = None, stdin: bytes | None = None) -> bytes:
+    from sealer import git  # only --staged, --all-files and --history need git: the hook starts light
 
     return git.run_bytes(cwd or ".", *args, stdin=stdin)
 
 
 def repo_root() -> str:
-    return os.fsdecode(_git(["rev-parse", "--show-toplevel"]).strip())
+    return os.fsdecode(run_git(["rev-parse", "--show-toplevel"]).strip())
 
 
-def tracked(root: str, limit: int) -> Iterator[Candidate]:
+def tracked(root: str) -> Iterator[Candidate]:
     """Every file in the index, as it is in the working tree (what pre-commit --all-files runs on)."""
-    for entry in _git(["ls-files", "-s", "-z"], cwd=root).split(b"\0"):
+    for entry in run_git(["ls-files", "-s", "-z"], cwd=root).split(b"\0"):
         if not entry:
             continue
         meta, _, raw_path = entry.partition(b"\t")
@@ -172,12 +169,12 @@ def tracked(root: str, limit: int) -> Iterator[Candidate]:
         if meta.split(b" ")[0].decode() == _GITLINK:
             yield Candidate(path, None, "submodule")
         else:
-            yield listed(path, os.path.join(root, path), limit)
+            yield listed(path, os.path.join(root, path))
 
 
-def staged(root: str, limit: int) -> Iterator[Candidate]:
+def staged(root: str) -> Iterator[Candidate]:
     """The staged blobs of added, copied, modified and type-changed files; deletions noted."""
-    raw = _git(
+    raw = run_git(
         ["diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", "--diff-filter=ACMDT"], cwd=root
     )
     blobs: list[tuple[str, str]] = []
@@ -191,7 +188,7 @@ def staged(root: str, limit: int) -> Iterator[Candidate]:
             yield Candidate(path, None, "submodule")
         else:
             blobs.append((path, new_sha))
-    yield from _read_blobs(blobs, root, limit)
+    yield from _read_blobs(blobs, root)
 
 
 def _raw_entries(raw: bytes) -> Iterator[tuple[str, str]]:
@@ -201,36 +198,28 @@ def _raw_entries(raw: bytes) -> Iterator[tuple[str, str]]:
         yield fields[i].decode("ascii").lstrip(":"), os.fsdecode(fields[i + 1])
 
 
-def _read_blobs(blobs: list[tuple[str, str]], root: str, limit: int) -> Iterator[Candidate]:
+def _read_blobs(blobs: list[tuple[str, str]], root: str) -> Iterator[Candidate]:
+    """Every blob whole, whatever its size: the scanner cuts large ones into chunks."""
     if not blobs:
         return
-    sizes = _git(
-        ["cat-file", "--batch-check=%(objectsize)"],
-        cwd=root,
-        stdin="".join(f"{sha}\n" for _, sha in blobs).encode(),
-    ).split()
-    wanted = []
-    for (path, sha), size_text in zip(blobs, sizes, strict=True):
-        if int(size_text) > limit:
-            yield Candidate(path, None, _too_big(int(size_text), limit))
-        else:
-            wanted.append((path, sha))
-    if not wanted:
-        return
-    out = _git(["cat-file", "--batch"], cwd=root, stdin="".join(f"{sha}\n" for _, sha in wanted).encode())
+    out = run_git(["cat-file", "--batch"], cwd=root, stdin="".join(f"{sha}\n" for _, sha in blobs).encode())
+    for (path, _), data in zip(blobs, batch_contents(out), strict=True):
+        yield Candidate(path, data)
+
+
+def batch_contents(out: bytes) -> Iterator[bytes]:
+    """The object contents in `git cat-file --batch` output, in order."""
     at = 0
-    for path, _ in wanted:
+    while at < len(out):
         header_end = out.index(b"\n", at)
         length = int(out[at:header_end].split(b" ")[2])
-        yield _checked(path, out[header_end + 1 : header_end + 1 + length])
+        yield out[header_end + 1 : header_end + 1 + length]
         at = header_end + 1 + length + 1
 
 
-def select(
-    paths: tuple[str, ...], staged_only: bool, all_files: bool, limit: int
-) -> tuple[str, Iterator[Candidate]]:
+def select(paths: tuple[str, ...], staged_only: bool, all_files: bool) -> tuple[str, Iterator[Candidate]]:
     """(the folder reported paths are relative to, the candidates) for one of the three sources."""
     if staged_only or all_files:
         root = repo_root()
-        return root, staged(root, limit) if staged_only else tracked(root, limit)
-    return os.curdir, from_paths(paths, limit)
+        return root, staged(root) if staged_only else tracked(root)
+    return os.curdir, from_paths(paths)

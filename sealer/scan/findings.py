@@ -31,11 +31,15 @@ class Finding(NamedTuple):
     preview: str
     fingerprint: str
     note: str = ""
+    commit: str = ""  # under --history: the commit that introduced it
+    secret_id: str = ""  # the secret's hash: tells duplicates apart in one scan, never reported
 
     def as_dict(self) -> dict[str, Any]:
         data = self._asdict()
-        if not self.note:
-            del data["note"]
+        del data["secret_id"]
+        for optional in ("note", "commit"):
+            if not data[optional]:
+                del data[optional]
         return data
 
 
@@ -48,8 +52,13 @@ def mask(secret: bytes) -> str:
 def fingerprint(rule: str, path: str, secret: bytes) -> str:
     import hashlib
 
-    inner = hashlib.sha256(secret).hexdigest()
-    return hashlib.sha256(f"{rule}\0{path}\0{inner}".encode()).hexdigest()
+    return hashlib.sha256(f"{rule}\0{path}\0{secret_id(secret)}".encode()).hexdigest()
+
+
+def secret_id(secret: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(secret).hexdigest()
 
 
 def make(path: str, found: Located) -> Finding:
@@ -63,4 +72,5 @@ def make(path: str, found: Located) -> Finding:
         preview=mask(found.secret),
         fingerprint=fingerprint(found.rule.id, path, found.secret),
         note=found.note,
+        secret_id=secret_id(found.secret),
     )

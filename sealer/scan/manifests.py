@@ -54,6 +54,36 @@ def documents(data: bytes) -> Iterator[tuple[int, bytes]]:
     yield line, data[start:]
 
 
+_MANIFEST_START = re.compile(rb"^([ \t]*)(?:apiVersion|kind)[ \t]*:", re.MULTILINE)
+_BLOCK_END = re.compile(rb"[ \t]*(?:```|~~~|[A-Z_]+[ \t]*$)")
+
+
+def embedded(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(lines before it, dedented text) of each manifest-looking block inside a file that is not
+    YAML as a whole: a fenced block in Markdown, a heredoc in a script, a comment in a template.
+    A block starts at an `apiVersion:` or `kind:` line and runs while lines stay as indented."""
+    lines = data.split(b"\n")
+    index = {0: 0}
+    at = 0
+    for number, line in enumerate(lines):
+        index[at] = number
+        at += len(line) + 1
+    taken = -1
+    for match in _MANIFEST_START.finditer(data):
+        first = index[match.start()]
+        if first <= taken:
+            continue
+        indent = match.group(1)
+        last = first
+        for number in range(first + 1, len(lines)):
+            line = lines[number]
+            if line.strip() and (not line.startswith(indent) or _BLOCK_END.match(line)):
+                break
+            last = number
+        taken = last
+        yield first, b"\n".join(line[len(indent) :] for line in lines[first : last + 1]) + b"\n"
+
+
 def compose(data: bytes, first_line: int = 0) -> tuple[list[Node], str | None]:
     """The documents of a YAML (or JSON) stream up to the first error, and that error
     (its line counted from `first_line`, where `data` starts in its file)."""

@@ -26,8 +26,10 @@ PRIVATE_KEY_HINT = (
 PRIVATE_KEY_RULES = ("private-key", "gcp-service-account-key")
 
 
-def text(found: Sequence[Finding], scanned: int) -> str:
+def text(found: Sequence[Finding], scanned: int, unexamined: int = 0) -> str:
     if not found:
+        if unexamined:
+            return f"sealer scan: no plaintext secrets in {scanned} file(s) examined\n"
         return f"sealer scan: no plaintext secrets in {scanned} file(s)\n"
     lines = [_text_line(f) for f in found]
     files = len({f.path for f in found})
@@ -42,7 +44,14 @@ def text(found: Sequence[Finding], scanned: int) -> str:
 
 def _text_line(f: Finding) -> str:
     where = f" ({f.note})" if f.note else ""
+    where += f" (commit {f.commit[:12]})" if f.commit else ""
     return f"{f.path}:{f.line}:{f.column}: {f.severity}: {f.rule}: {f.description}{where}: {f.preview}"
+
+
+def unexamined_line(files: Sequence[tuple[str, str]]) -> str:
+    """One line naming every file that could not be examined, and why."""
+    named = "; ".join(f"{path} ({reason})" for path, reason in files)
+    return f"sealer scan: {len(files)} file(s) could not be examined, so the scan fails: {named}"
 
 
 _ONE_LINE = json.JSONEncoder(ensure_ascii=False)  # what json.dumps builds anew on every call
@@ -80,6 +89,8 @@ def _result(f: Finding, rule_index: int | None) -> dict[str, Any]:
     from urllib.parse import quote
 
     message = f"{f.description}{f' ({f.note})' if f.note else ''}: {f.preview}"
+    if f.commit:
+        message += f" (commit {f.commit})"
     result: dict[str, Any] = {
         "ruleId": f.rule,
         "level": f.severity,
@@ -96,6 +107,8 @@ def _result(f: Finding, rule_index: int | None) -> dict[str, Any]:
     }
     if rule_index is not None:
         result["ruleIndex"] = rule_index
+    if f.commit:
+        result["properties"] = {"commit": f.commit}
     return result
 
 

@@ -41,7 +41,8 @@ class PathMatcher(NamedTuple):
     def matches(self, path: str) -> bool:
         if self.whole is not None and self.whole.match(path):
             return True
-        return self.name is not None and bool(self.name.match(path.rpartition("/")[2]))
+        # the bare name: after the last `/`, or after `!` for a member of an archive
+        return self.name is not None and bool(self.name.match(path.rpartition("/")[2].rpartition("!")[2]))
 
 
 class Rule(NamedTuple):
@@ -64,6 +65,13 @@ class Rule(NamedTuple):
             return False
         return self.allow_paths is None or not self.allow_paths.matches(path)
 
+    @property
+    def conditional(self) -> bool:
+        return self.paths is not None or self.allow_paths is not None
+
+    def __hash__(self) -> int:  # ids are unique in a policy; hashing every field is slow
+        return hash(self.id)
+
 
 class Policy(NamedTuple):
     rules: tuple[Rule, ...]
@@ -71,8 +79,19 @@ class Policy(NamedTuple):
     allow_paths: PathMatcher
     ignore_values: tuple[re.Pattern[str], ...]  # each on its own: one alternation is slow on long values
 
+    conditional: tuple[Rule, ...] = ()  # the rules with path globs (set by compile_policy)
+    selections: dict[tuple[bool, ...], tuple[Rule, ...]] = {}  # replaced by compile_policy
+
     def rules_for(self, path: str) -> tuple[Rule, ...]:
-        return tuple(rule for rule in self.rules if rule.applies_to(path))
+        """The rules for `path`, the same tuple object for every path that selects the same
+        rules (files are grouped by it, and only rules with path globs are tested per path)."""
+        mask = tuple(rule.applies_to(path) for rule in self.conditional)
+        chosen = self.selections.get(mask)
+        if chosen is None:
+            flags = iter(mask)
+            chosen = tuple(rule for rule in self.rules if not rule.conditional or next(flags))
+            self.selections[mask] = chosen
+        return chosen
 
     def ignored_value(self, value: str) -> bool:
         """True for placeholders, templates, digests, UUIDs and the like. A value longer than
@@ -141,6 +160,8 @@ def compile_policy(raw: dict[str, Any], source: str) -> Policy:
         max_file_bytes=max_bytes,
         allow_paths=_globs(_strings(raw, "allow_paths", source, "")),
         ignore_values=tuple(_regex(p, source, f"ignore_values[{i}]") for i, p in enumerate(ignore)),
+        conditional=tuple(rule for rule in rules if rule.conditional),
+        selections={},
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 from sealer.scan import engine, files, findings, k8s_secret, manifests, sealed_values
+from sealer.scan.contents import Piece, Skip
 from sealer.scan.engine import Hit
 from sealer.scan.files import Candidate
 from sealer.scan.findings import Finding, Located
@@ -33,20 +34,24 @@ class Skipped(NamedTuple):
 class Result(NamedTuple):
     findings: list[Finding]  # new: not allowed inline, not in the baseline
     accepted: list[Finding]  # matched the baseline
-    skipped: list[Skipped]
+    skipped: list[Skipped]  # on purpose: symlinks, media, allowlisted paths (a -v line each)
     notes: list[str]  # things worth a -v line (a manifest that did not parse)
     scanned: list[str]
     size: int  # bytes scanned
+    unexamined: list[Skipped] = []  # could not be examined: the scan fails (fail closed)
 
 
 class Outcome(NamedTuple):
-    """What became of one candidate: skipped (with the reason), or its findings."""
+    """What became of one candidate: skipped (with the reason), or its findings; and what in it
+    (archive members, the rest of a file) was skipped or could not be examined."""
 
     path: str
     skipped: str | None
     findings: list[Finding]
     notes: list[str]
     size: int
+    parts_skipped: list[Skipped] = []
+    unexamined: list[Skipped] = []
 
 
 BATCH_BYTES = 64 << 20  # list this much, then read and scan it (on every core when it is big)
@@ -56,18 +61,32 @@ def run(
     candidates: Iterable[Candidate], policy: Policy, baseline: Iterable[str] = (), workers: int | None = None
 ) -> Result:
     accepted_fps = set(baseline)
-    result = Result([], [], [], [], [], 0)
+    result = Result([], [], [], [], [], 0, [])
     size = 0
     for outcome in _outcomes(candidates, policy, workers or cores()):
+        result.skipped.extend(outcome.parts_skipped)
+        result.unexamined.extend(outcome.unexamined)
         if outcome.skipped is not None:
-            result.skipped.append(Skipped(outcome.path, outcome.skipped))
+            if not outcome.unexamined:
+                result.skipped.append(Skipped(outcome.path, outcome.skipped))
             continue
-        result.scanned.append(outcome.path)
+        if all(path != outcome.path for path, _ in outcome.unexamined):
+            result.scanned.append(outcome.path)
         result.notes.extend(outcome.notes)
         size += outcome.size
         for finding in outcome.findings:
             (result.accepted if finding.fingerprint in accepted_fps else result.findings).append(finding)
     return result._replace(size=size)
+
+
+def first_of_each(result: Result) -> Result:
+    """One finding per fingerprint (rule, path, secret), the first: in a history scan, the one
+    in the commit that introduced the secret, not every later version of the file."""
+
+    def first(found: list[Finding]) -> list[Finding]:
+        return list({f.fingerprint: f for f in reversed(found)}.values())[::-1]
+
+    return result._replace(findings=first(result.findings), accepted=first(result.accepted))
 
 
 def _outcomes(candidates: Iterable[Candidate], policy: Policy, workers: int) -> Iterator[Outcome]:
@@ -89,25 +108,80 @@ def _scan_batch(batch: list[Candidate], policy: Policy, workers: int) -> list[Ou
     return map_shares(work, batch, [c.weight for c in batch], workers)
 
 
+PIECE_BATCH = 8 << 20  # pieces gathered (from one file or many) before they are scanned as one
+
+
+class _Tally:
+    """One candidate's outcome as its pieces are scanned."""
+
+    def __init__(self, path: str, commit: str = "") -> None:
+        self.path = path
+        self.commit = commit
+        self.findings: dict[tuple[str, int, str], Finding] = {}  # chunk overlaps report twice
+        self.notes: list[str] = []
+        self.size = 0
+        self.pieces = 0
+        self.skips: list[Skip] = []
+
+    def outcome(self) -> Outcome:
+        failed = [Skipped(s.path, s.reason) for s in self.skips if not s.examined]
+        own = [s for s in self.skips if s.path == self.path and s.examined]
+        if not self.pieces and (own or failed):
+            reason = own[0].reason if own else failed[0].reason
+            return Outcome(self.path, reason, [], [], 0, [], failed)
+        others = [Skipped(s.path, s.reason) for s in self.skips if s.examined]
+        found = sorted(self._unique(), key=lambda f: (f.path, f.line, f.column, f.rule))
+        return Outcome(self.path, None, found, self.notes, self.size, others, failed)
+
+    def _unique(self) -> list[Finding]:
+        """Without the raw-bytes twin of what an archive member holds (an uncompressed tar shows
+        its members' bytes as they are): the member names where it is."""
+        found = self.findings.values()
+        in_members = {(f.rule, f.secret_id) for f in found if f.path != self.path}
+        return [f for f in found if f.path != self.path or (f.rule, f.secret_id) not in in_members]
+
+
 def _scan_part(part: list[Candidate], policy: Policy) -> list[Outcome]:
-    """One outcome per candidate: read here (in the worker), then scanned."""
-    outcomes: list[Outcome | None] = [None] * len(part)
-    texts: list[tuple[str, bytes]] = []
-    where: list[int] = []
-    for i, candidate in enumerate(part):
-        candidate = files.read(candidate, policy.max_file_bytes)
-        if candidate.data is None:
-            outcomes[i] = Outcome(candidate.path, candidate.skipped or "skipped", [], [], 0)
-        elif policy.allow_paths.matches(candidate.path):
-            outcomes[i] = Outcome(candidate.path, "allowlisted by a policy path glob", [], [], 0)
-        else:
-            texts.append((candidate.path, candidate.data))
-            where.append(i)
-    notes: list[list[str]] = [[] for _ in texts]
-    for k, found in enumerate(scan_texts(texts, policy, notes)):
-        path, data = texts[k]
-        outcomes[where[k]] = Outcome(path, None, found, notes[k], len(data))
-    return [o for o in outcomes if o is not None]
+    """One outcome per candidate: read here (in the worker), cut into pieces, then scanned."""
+    tallies = [_Tally(candidate.path, candidate.commit) for candidate in part]
+    batch: list[tuple[_Tally, Piece]] = []
+    weight = 0
+    for tally, candidate in zip(tallies, part, strict=True):
+        if candidate.data is None and candidate.source is None:
+            tally.skips.append(Skip(candidate.path, candidate.skipped or "skipped", True))
+            continue
+        if policy.allow_paths.matches(candidate.path):
+            tally.skips.append(Skip(candidate.path, "allowlisted by a policy path glob", True))
+            continue
+        for item in files.items(candidate, policy.max_file_bytes):
+            if isinstance(item, Skip):
+                tally.skips.append(item)
+            elif policy.allow_paths.matches(item.path):
+                tally.skips.append(Skip(item.path, "allowlisted by a policy path glob", True))
+            else:
+                batch.append((tally, item))
+                weight += len(item.data)
+                if weight >= PIECE_BATCH:
+                    _scan_pieces(batch, policy)
+                    batch, weight = [], 0
+    _scan_pieces(batch, policy)
+    return [tally.outcome() for tally in tallies]
+
+
+def _scan_pieces(batch: list[tuple[_Tally, Piece]], policy: Policy) -> None:
+    notes: list[list[str]] = [[] for _ in batch]
+    texts = [(piece.path, piece.data) for _, piece in batch]
+    for (tally, piece), found, piece_notes in zip(
+        batch, scan_texts(texts, policy, notes), notes, strict=True
+    ):
+        tally.pieces += 1
+        tally.size += len(piece.data)
+        tally.notes.extend(piece_notes)
+        for finding in found:
+            if piece.keep_lines is not None and finding.line > piece.keep_lines:
+                continue  # on the lines the next piece starts with
+            finding = finding._replace(line=finding.line + piece.first_line, commit=tally.commit)
+            tally.findings.setdefault((finding.rule, finding.line, finding.fingerprint), finding)
 
 
 def scan_file(path: str, data: bytes, policy: Policy, notes: list[str] | None = None) -> list[Finding]:
@@ -125,15 +199,31 @@ def scan_texts(
     buffer: a keyword costs one pass for all of them, not one call per file."""
     hits: list[list[Hit]] = [[] for _ in texts]
     file_rules = [policy.rules_for(path) for path, _ in texts]
-    groups: dict[tuple[Rule, ...], list[int]] = {}
-    for k, rules in enumerate(file_rules):
-        groups.setdefault(tuple(r for r in rules if r.kind in ("token", "assignment")), []).append(k)
-    for pattern_rules, members in groups.items():
+    groups: dict[int, tuple[tuple[Rule, ...], list[int]]] = {}
+    for k, rules in enumerate(file_rules):  # the same tuple object for the same selection
+        groups.setdefault(id(rules), (rules, []))[1].append(k)
+    for rules, members in groups.values():
+        pattern_rules = _pattern_rules(rules)
         if pattern_rules:
             _search_joined([texts[k][1] for k in members], pattern_rules, policy, [hits[k] for k in members])
     return [
         _finish(path, data, hits[k], file_rules[k], policy, notes[k]) for k, (path, data) in enumerate(texts)
     ]
+
+
+_PATTERN_RULES: dict[int, tuple[tuple[Rule, ...], tuple[Rule, ...]]] = {}
+
+
+def _pattern_rules(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+    """The token and assignment rules of a selection, one tuple object per selection (the
+    engine caches by it). Keyed by identity, checked: hashing a hundred rules costs more."""
+    cached = _PATTERN_RULES.get(id(rules))
+    if cached is None or cached[0] is not rules:
+        if len(_PATTERN_RULES) > 256:  # callers that build a new tuple each time
+            _PATTERN_RULES.clear()
+        cached = (rules, tuple(r for r in rules if r.kind in ("token", "assignment")))
+        _PATTERN_RULES[id(rules)] = cached
+    return cached[1]
 
 
 def _search_joined(datas: list[bytes], rules: Sequence[Rule], policy: Policy, into: list[list[Hit]]) -> None:
@@ -177,7 +267,7 @@ def _structural(
     detectors = [(rule, STRUCTURAL[rule.kind]) for rule in rules if rule.kind in STRUCTURAL]
     if not detectors or not any(wanted(data) for _, (wanted, _) in detectors):
         return []
-    pattern_rules = [r for r in rules if r.kind in ("token", "assignment")]
+    pattern_rules = _pattern_rules(tuple(rules))
 
     def rescan(content: bytes) -> list[Hit]:
         return engine.scan(content, pattern_rules, policy, depth=1) if content else []
@@ -188,8 +278,15 @@ def _structural(
         if not chosen:
             continue
         docs, problem = manifests.compose(text, offset)
+        parts = [(offset, docs)]
+        if problem and not docs:  # not YAML as a whole: the manifests embedded in it
+            parts = [
+                (offset + first, manifests.compose(block)[0]) for first, block in manifests.embedded(text)
+            ]
+            problem = None if any(found for _, found in parts) else problem
         if problem:
             notes.append(f"{path}: {problem}: manifest checks skipped the rest of that document")
-        for rule, find in chosen:
-            located += [f._replace(line=f.line + offset) for f in find(docs, rule, policy, rescan)]
+        for at, found_docs in parts:
+            for rule, find in chosen:
+                located += [f._replace(line=f.line + at) for f in find(found_docs, rule, policy, rescan)]
     return located

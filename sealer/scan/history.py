@@ -1,0 +1,127 @@
+"""`sealer scan --history [RANGE]`: every blob reachable in a revision range, each scanned once.
+
+The blob set is what `git rev-list --objects` reaches (so nothing in the range is missed, a key
+committed and deleted later included); `git log --raw -m` in commit order names the commit that
+first brought each blob in; `git cat-file --batch` streams the blobs, oldest first. A finding is
+reported once, at the first commit whose blob holds it, with the file's path, so a baseline
+written by a working-tree scan applies to the history as well.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Iterator
+from typing import NamedTuple
+
+from sealer.errors import BadInput
+from sealer.scan import files
+from sealer.scan.files import Candidate
+
+_SKIPPED_MODES = {"120000": "symlink", "160000": "submodule"}
+_NULL_SHA = "0" * 40
+
+
+class Blob(NamedTuple):
+    sha: str
+    path: str
+    commit: str
+
+
+def check_range(revisions: str) -> list[str]:
+    """The range as git arguments; ALL means every branch and tag. Options are refused
+    (`--output=FILE` would write a file)."""
+    if revisions == "ALL":
+        return ["--all"]
+    if not revisions or revisions.startswith("-") or any(c.isspace() for c in revisions):
+        raise BadInput(f"--history: {revisions!r} is not a revision range (like HEAD, main..topic, ALL)")
+    return [revisions, "--"]
+
+
+def blobs(root: str, revisions: str) -> list[Blob]:
+    """Each blob reachable in the range once, with the first commit (oldest first) and path that
+    brought it in."""
+    args = check_range(revisions)
+    reachable = _reachable(root, args)
+    seen: dict[str, Blob] = {}
+    for blob in _introduced(root, args):
+        if blob.sha in reachable and blob.sha not in seen:
+            seen[blob.sha] = blob
+    for sha, path in reachable.items():  # not named by any diff (a grafted root): still scanned
+        seen.setdefault(sha, Blob(sha, path, ""))
+    return list(seen.values())
+
+
+def _reachable(root: str, args: list[str]) -> dict[str, str]:
+    out = files.run_git(["rev-list", "--objects", "--filter=object:type=blob", *args], cwd=root)
+    found: dict[str, str] = {}
+    for line in out.split(b"\n"):
+        sha, space, path = line.partition(b" ")
+        if space:  # commits are listed without a path
+            found.setdefault(sha.decode("ascii"), path.decode("utf-8", "surrogateescape"))
+    return found
+
+
+def _introduced(root: str, args: list[str]) -> Iterator[Blob]:
+    """(blob, path, commit) for every blob a commit added or changed, oldest commit first."""
+    out = files.run_git(
+        [
+            "log",
+            "--raw",
+            "-z",
+            "-m",
+            "--no-abbrev",
+            "--no-renames",
+            "--reverse",
+            "--format=%x00commit %H",
+            *args,
+        ],
+        cwd=root,
+    )
+    tokens = iter(out.split(b"\0"))
+    commit = ""
+    for token in tokens:
+        token = token.lstrip(b"\n")
+        if token.startswith(b"commit "):
+            commit = token[7:].decode("ascii")
+        elif token.startswith(b":"):
+            path = next(tokens, b"").decode("utf-8", "surrogateescape")
+            _, mode, _, sha, _ = token[1:].decode("ascii").split(" ")
+            if sha != _NULL_SHA and mode not in _SKIPPED_MODES:
+                yield Blob(sha, path, commit)
+
+
+def candidates(root: str, found: list[Blob]) -> Iterator[Candidate]:
+    """The blobs' bytes, streamed from one `git cat-file --batch` (never all held at once)."""
+    if not found:
+        return
+    proc = subprocess.Popen(
+        ["git", "cat-file", "--batch"], cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    feeder = threading.Thread(target=_feed, args=(proc.stdin, found), daemon=True)
+    feeder.start()
+    try:
+        for blob in found:
+            header = proc.stdout.readline().split(b" ")
+            if len(header) != 3:
+                raise BadInput(f"git cat-file: cannot read blob {blob.sha} ({blob.path})")
+            data = proc.stdout.read(int(header[2]))
+            proc.stdout.read(1)  # the newline after each object
+            yield Candidate(blob.path, data, commit=blob.commit)
+    finally:
+        proc.stdout.close()
+        proc.wait()
+        feeder.join()
+
+
+def _feed(stdin: object, found: list[Blob]) -> None:
+    import io
+
+    assert isinstance(stdin, io.BufferedWriter)
+    try:
+        for blob in found:
+            stdin.write(f"{blob.sha}\n".encode())
+        stdin.close()
+    except BrokenPipeError:
+        pass  # the reader stopped early (an error): nothing more to send
