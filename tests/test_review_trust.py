@@ -499,7 +499,20 @@ def history_replaced(repo: Path) -> None:
     assert git(repo, "diff", "--stat", "HEAD~1", "HEAD") == ""  # git itself now shows nothing
 
 
+def key_in_a_zip(repo: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(repo / "backup.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("notes.txt", f"prod key {apikey.generate('staging')}\n")
+
+
+def unreadable_archive(repo: Path) -> None:
+    (repo / "backup.7z").write_bytes(b"7z\xbc\xaf\x27\x1c" + os.urandom(256))
+
+
 ATTACKS: list[tuple[Callable[..., None], str]] = [
+    (key_in_a_zip, "plaintext"),
+    (unreadable_archive, "plaintext"),
     (template_data_injected, "manifest-mismatch"),
     (duplicate_sealer_key, "derived-field"),
     (anchors_in_the_subtree, "derived-field"),

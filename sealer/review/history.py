@@ -166,7 +166,7 @@ def _read(walk: Walk, commits: list[git.CommitChanges]) -> None:
             walk.blobs[blob] = data
         elif blob in where:
             path, commit = where[blob]
-            walk.add(plaintext.scan_blob(path, data, f"of commit {commit[:12]}"))
+            walk.add(plaintext.scan_stream(path, data, f"of commit {commit[:12]}", SCAN_CHUNK))
 
 
 def walk_range(
