@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import token_vectors as tv  # noqa: E402  (the token families' spec, shared with the tests)
+from support import token_vectors as tv  # noqa: E402  (the token families' spec, shared with the tests)
 
 B62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 HEX = "0123456789abcdef"
@@ -480,7 +480,7 @@ def _whole(kind: str, planted: bool, text: str) -> list[Label]:
 
 
 def family_files(seed: int) -> list[tuple[str, str, list[Label]]]:
-    """Every token family of tests/token_vectors.py in each of its settings (planted), the
+    """Every token family of tests/support/token_vectors.py in each of its settings (planted), the
     checksummed ones with a wrong checksum too (decoys), the credential files and the format
     decoys: one small file each, labelled whole."""
     out = []

@@ -122,6 +122,7 @@ def _get(url: str) -> bytes:
         with _opener().open(request, timeout=TIMEOUT_SECONDS) as response:
             return _bounded_body(response, where)
     except urllib.error.HTTPError as err:
+        err.close()  # it holds the response and its socket
         if 300 <= err.code < 400:
             raise BadInput(f"{where}: redirected ({err.code}); give the final https:// URL") from None
         raise BadInput(f"{where}: HTTP {err.code} {_one_line(err.reason)}") from None

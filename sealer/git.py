@@ -8,6 +8,7 @@ of sealer's commit, and the branch moves in one atomic `update-ref` at the very 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
@@ -221,6 +222,11 @@ class Commit:
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.close()  # the pipe too, or it leaks (what is still buffered is moot)
+        except BrokenPipeError:
+            pass
         self._cleanup()
 
     def _send(self, data: bytes) -> None:
@@ -516,17 +522,21 @@ def stream_blobs(root: Path, ids: Sequence[str], limit: int) -> Iterator[tuple[s
                     pass  # the caller stopped early: skip the rest of this blob
             proc.stdout.read(1)
     finally:
-        feeder.join()
+        # Our end of git's output first: if the reader stopped early (an error, Ctrl-C), git then
+        # fails its next write and exits, which frees a feeder stuck on a full pipe.
         proc.stdout.close()
+        feeder.join()
         proc.wait()
 
 
 def _feed(pipe: Any, data: bytes) -> None:
     try:
         pipe.write(data)
-        pipe.close()
     except BrokenPipeError:
-        pass
+        pass  # git stopped reading: the reader stopped early
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            pipe.close()
 
 
 def _chunks(stream: Any, size: int, chunk: int) -> Iterator[bytes]:

@@ -1,14 +1,34 @@
-"""Shared fixtures. Tests never touch $HOME or global git config: see `isolated_env`."""
+"""Shared fixtures. Tests never touch $HOME, global git config or the caller's identity: see
+`isolated_session` and `isolated_env` (helpers live in tests/support/, see its docstring)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fixtures_http_stores import *  # noqa: F401,F403
-from fixtures_sql_stores import *  # noqa: F401,F403
-from repo_support import isolate
+
+pytest.register_assert_rewrite("support")  # helpers' asserts explain themselves too
+
+from support.isolation import isolate, isolated  # noqa: E402 (after the rewrite hook)
+
+# Fixture modules, for every test: external key stores and the sample repos.
+pytest_plugins = [
+    "support.sql_stores",
+    "support.http_stores",
+    "support.env_repos",
+    "support.backend_repos",
+    "support.policy_repos",
+]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Session fixtures (template repos, servers) run before any function-scoped fixture: they
+    get an empty HOME, no global git config and the test identity too."""
+    with isolated(tmp_path_factory.mktemp("session-home")):
+        yield
 
 
 @pytest.fixture(autouse=True)

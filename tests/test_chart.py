@@ -12,7 +12,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from chart_support import (
+from support.chart import (
     CHART_DIR,
     ENTRY,
     SECRET_NAME,

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
-from env_support import invoke, make_repo, run_main, snapshot
+from support.env_repos import invoke, run_main, snapshot
+from support.git import init_repo as make_repo
 
 from sealer import config, yamlio
 from sealer.errors import BadInput, ConfigError

@@ -14,18 +14,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from repo_support import (
-    EnvSpec,
-    cli,
-    commit_all,
-    copy_repo,
-    cwd,
-    git,
-    isolated,
-    keypairs,
-    ledger_records,
-    make_repo,
-)
+from support.cli import in_dir as cwd
+from support.cli import sealer as cli
+from support.git import commit_all, git
+from support.isolation import isolated
+from support.repos import EnvSpec, copy_repo, keypairs, ledger_records, make_repo
 
 from sealer import apikey, diffdriver, init
 

@@ -8,7 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from repo_support import EnvSpec, cli, copy_repo, git, isolated, keypairs, make_repo
+from support.cli import sealer as cli
+from support.git import git
+from support.isolation import isolated
+from support.repos import EnvSpec, copy_repo, keypairs, make_repo
 
 from sealer import init
 

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from fake_vault import FakeVault
+from support.fake_vault import FakeVault
 
 from sealer import certs, escrow, keypair, unseal
 from sealer.errors import BackendError, BadInput

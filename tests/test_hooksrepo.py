@@ -6,7 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from env_support import invoke, load_yaml, make_repo
+from support.env_repos import invoke
+from support.git import init_repo as make_repo
+from support.repos import load_yaml
 
 from sealer import hooksrepo
 from sealer.errors import BadInput

@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from env_support import git, invoke, load_yaml, make_repo, run_main, snapshot
+from support.cli import SEALER_SCRIPT
+from support.env_repos import invoke, load_yaml, run_main, snapshot
+from support.git import git
+from support.git import init_repo as make_repo
 
 from sealer import config, init
 from sealer.backends import DEFAULT_BACKEND
@@ -195,7 +198,7 @@ def test_bad_arguments_write_nothing(
 
 def test_installed_command(fresh: Path) -> None:
     """One smoke test of the console script itself."""
-    done = subprocess.run(["sealer", "init", "--env", "qa"], cwd=fresh, capture_output=True, text=True)
+    done = subprocess.run([SEALER_SCRIPT, "init", "--env", "qa"], cwd=fresh, capture_output=True, text=True)
 
     assert done.returncode == 0, done.stderr
     assert list(config.load(fresh).environments) == ["qa"]

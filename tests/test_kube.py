@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from fake_kube import FakeKube
+from support.fake_kube import FakeKube
 
 from sealer import certs, keypair, kube
 from sealer.errors import BackendError, BadInput

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from repo_support import IDENTITY, isolated
+from support.isolation import IDENTITY, isolated
 
 from sealer import apikey
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from repo_support import git
+from support.git import git
 
 from sealer import init
 

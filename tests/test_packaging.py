@@ -3,9 +3,11 @@ templates, policies and chart that the repo's top-level folders hold."""
 
 from __future__ import annotations
 
+import ast
 import configparser
 import json
 import os
+import re
 import shutil
 import subprocess
 import venv
@@ -26,6 +28,26 @@ def declared_packages() -> list[str]:
 def test_every_python_package_and_data_folder_is_declared() -> None:
     found = {".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "sealer").rglob("__init__.py")}
     assert found | set(DATA_PACKAGES) == set(declared_packages())
+
+
+def test_classifiers_list_the_pythons_the_matrix_runs() -> None:
+    """What setup.cfg promises (classifiers, python_requires) is what noxfile.py tests."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    classifiers = config["metadata"]["classifiers"].split("\n")
+    listed = [
+        c.rsplit(" :: ", 1)[1]
+        for c in classifiers
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    ]
+    noxfile = ast.parse((ROOT / "noxfile.py").read_text())
+    [matrix] = [
+        ast.literal_eval(node.value)
+        for node in noxfile.body
+        if isinstance(node, ast.Assign) and [getattr(t, "id", "") for t in node.targets] == ["PYTHONS"]
+    ]
+    assert listed == matrix
+    assert config["options"]["python_requires"] == f">={matrix[0]}"
 
 
 def files_under(folder: Path) -> list[str]:

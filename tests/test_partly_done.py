@@ -10,18 +10,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from fake_vault import FakeVault
-from repo_support import (
-    EnvSpec,
-    cli,
-    commit_all,
-    copy_repo,
-    git,
-    isolated,
-    keypairs,
-    make_repo,
-    set_env_option,
-)
+from support.cli import sealer as cli
+from support.fake_vault import FakeVault
+from support.git import commit_all, git
+from support.isolation import isolated
+from support.repos import EnvSpec, copy_repo, keypairs, make_repo, set_env_option
 
 from sealer.cli import cli as group
 from sealer.errors import EXIT_BAD_INPUT, EXIT_PARTLY_DONE, PartlyDone

@@ -10,21 +10,20 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from env_support import *  # noqa: F403 (fixtures)
-from env_support import (
+from support.env_repos import (
     Controller,
     Controllers,
-    commit_all,
     invoke,
     load_yaml,
-    make_repo,
     rotate,
     run_main,
     snapshot,
     unfit_cert,
     unseal_values,
 )
-from fake_kube import FakeKube
+from support.fake_kube import FakeKube
+from support.git import commit_all
+from support.git import init_repo as make_repo
 
 from sealer import apikey, config, ledger
 from sealer.errors import DecryptError

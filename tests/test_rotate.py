@@ -14,19 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from repo_support import (
+from support.cli import sealer as cli
+from support.git import branch, commit_all, git, head
+from support.isolation import isolated
+from support.repos import (
     FAULT_POINTS,
     EnvSpec,
     active,
     all_plaintext_keys,
     assert_consistent,
-    branch,
-    cli,
-    commit_all,
     copy_repo,
-    git,
-    head,
-    isolated,
     keypairs,
     ledger_records,
     make_repo,

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backend_repo_support import *  # noqa: F401,F403
-from backend_repo_support import (
+from support.backend_repos import (
     ENV,
     FIXTURE,
     NAMES,
@@ -31,22 +30,14 @@ from backend_repo_support import (
     one_line_error,
     options_of,
     rotate,
-    sealer,
     secrets_in_env,
     store_of,
     verify,
 )
-from fixtures_sql_stores import Outage
-from repo_support import (
-    FAULT_POINTS,
-    all_plaintext_keys,
-    assert_consistent,
-    commit_all,
-    git,
-    head,
-    run_sealer,
-    stray_temps,
-)
+from support.cli import sealer
+from support.git import commit_all, git, head
+from support.repos import FAULT_POINTS, all_plaintext_keys, assert_consistent, run_sealer, stray_temps
+from support.sql_stores import Outage
 
 from sealer import apikey, faults
 from sealer.faults import InjectedFault

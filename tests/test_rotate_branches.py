@@ -8,18 +8,10 @@ import signal
 from pathlib import Path
 
 import pytest
-from repo_support import (
-    EnvSpec,
-    branch,
-    cli,
-    copy_repo,
-    git,
-    head,
-    isolated,
-    keypairs,
-    make_repo,
-    run_sealer,
-)
+from support.cli import sealer as cli
+from support.git import branch, git, head
+from support.isolation import isolated
+from support.repos import EnvSpec, copy_repo, keypairs, make_repo, run_sealer
 
 STAGING = ["sealed/staging/staging.yaml", "deploy/staging/values.yaml", "ledger/staging.yaml"]
 

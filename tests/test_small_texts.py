@@ -10,7 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from repo_support import EnvSpec, cli, git, isolated, keypairs, make_repo
+from support.cli import sealer as cli
+from support.git import git
+from support.isolation import isolated
+from support.repos import EnvSpec, keypairs, make_repo
 
 from sealer import init, keypair
 from sealer.durations import format_duration, parse_duration

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backend_repo_support import *  # noqa: F401,F403
-from backend_repo_support import ENV, NAMES, current_keys, leaks, ok, one_line_error, rotate, sealer
-from fake_kube import FakeKube
-from repo_support import run_sealer
+from support.backend_repos import ENV, NAMES, current_keys, leaks, ok, one_line_error, rotate
+from support.cli import sealer
+from support.fake_kube import FakeKube
+from support.repos import run_sealer
 
 from sealer import apikey
 

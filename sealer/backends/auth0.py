@@ -253,13 +253,18 @@ class Auth0Store(WholeDocumentStore):
         if not domain:
             raise BackendError("auth0: AUTH0_DOMAIN is not set")
         scheme, self._host = endpoint(domain)
+        import httpx
         from auth0.management import Auth0
 
+        # No keep-alive: a store has no close(), and a pooled connection would stay open (a
+        # ResourceWarning) after the store is dropped; a command makes only a few requests.
+        client = httpx.Client(timeout=TIMEOUT_SECONDS, limits=httpx.Limits(max_keepalive_connections=0))
         return Auth0(
             base_url=f"{scheme}://{self._host}/api/v2",
             token=self._token(scheme),
             max_retries=0,  # sealer retries 429s itself, with an injectable wait
             timeout=TIMEOUT_SECONDS,
+            httpx_client=client,
         )
 
     def _token(self, scheme: str) -> str:

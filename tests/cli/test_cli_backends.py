@@ -1,0 +1,361 @@
+"""`sealer backend set|check` and `sealer keys list|revoke|verify` through the CLI, against every
+key store (the fixtures' real servers and fakes), in a repo configured with `backend set`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.backend_repos import (
+    ENV,
+    NAMES,
+    Backend,
+    configure,
+    current_keys,
+    leaks,
+    ok,
+    one_line_error,
+    rotate,
+    secrets_in_env,
+    statuses,
+    store_of,
+    verify,
+)
+from support.cli import sealer
+from support.git import commit_all, git
+from support.repos import ledger_records
+
+from sealer import apikey, config, yamlio
+from sealer.backends import BACKENDS
+from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, utcnow
+
+# Every option each store's constructor takes, as `backend set` records them (all strings).
+STORE_OPTIONS = [
+    ("postgres", {"table": "api_keys", "schema": "sealer", "service": "keys-db", "connect_timeout": "3"}),
+    (
+        "dynamodb",
+        {
+            "table": "sealer-keys",
+            "region": "eu-west-1",
+            "endpoint_url": "http://127.0.0.1:1",
+            "create_table": "false",
+            "max_attempts": "2",
+        },
+    ),
+    ("vault", {"mount": "kv", "path": "teams/payments/sealer"}),
+    ("auth0", {"client_id": "AbCdEf0123456789"}),
+    ("auth0", {"user_id": "auth0|5f7c8ec7c33c6c004bbafe82"}),
+    ("k8s-secrets", {}),
+]
+CREDENTIAL_OPTIONS = [
+    ("postgres", "password"),
+    ("postgres", "PGPASSWORD"),
+    ("dynamodb", "aws_secret_access_key"),
+    ("dynamodb", "access_key_id"),
+    ("dynamodb", "session_token"),
+    ("vault", "token"),
+    ("vault", "secret_id"),
+    ("auth0", "client_secret"),
+    ("auth0", "management_token"),
+    ("k8s-secrets", "private_key"),
+]
+UNKNOWN_OPTIONS = [
+    ("postgres", "host", "table, schema, service, connect_timeout"),
+    ("dynamodb", "tabel", "table, region, endpoint_url, max_attempts, create_table"),
+    ("vault", "addr", "mount, path"),
+    ("auth0", "domain", "user_id, client_id"),
+    ("k8s-secrets", "namespace", "none"),
+]
+
+
+def backend_block(repo: Path) -> Any:
+    return yamlio.load_documents((repo / "sealer.yaml").read_bytes(), "sealer.yaml")[0]["environments"][ENV][
+        "backend"
+    ]
+
+
+def comment_lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip().startswith("#")]
+
+
+# -- backend set -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"), STORE_OPTIONS, ids=lambda v: v if isinstance(v, str) else "-".join(v)
+)
+def test_set_records_the_options_the_store_takes(
+    backend_repo: Path, kind: str, options: dict[str, str]
+) -> None:
+    before = (backend_repo / "sealer.yaml").read_text()
+    args = [a for name, value in options.items() for a in ("--option", f"{name}={value}")]
+    result = ok(sealer(backend_repo, "backend", "set", ENV, kind, *args, "--output", "json"))
+    assert json.loads(result.stdout) == {"env": ENV, "kind": kind, "options": options}
+    assert backend_block(backend_repo) == ({"kind": kind, "options": options} if options else {"kind": kind})
+    after = (backend_repo / "sealer.yaml").read_text()
+    assert comment_lines(after) == comment_lines(before)  # every comment, in place
+    if kind == "k8s-secrets":  # the default already: byte for byte the same file
+        assert after == before
+    else:  # only the old `kind:` line went
+        assert git(backend_repo, "diff", "--numstat", "sealer.yaml").split()[:2] == [
+            str(2 + len(options)),
+            "1",
+        ]
+    env = config.load(backend_repo).env(ENV)
+    assert (env.backend_kind, env.backend_options) == (kind, options)
+    store = store_of(backend_repo)  # the store's own constructor takes what was recorded
+    assert store.kind == kind
+
+
+def test_set_replaces_earlier_options_and_keeps_the_comments(backend_repo: Path) -> None:
+    before = (backend_repo / "sealer.yaml").read_text()
+    ok(sealer(backend_repo, "backend", "set", ENV, "postgres", "--option", "schema=a", "--option", "table=b"))
+    ok(sealer(backend_repo, "backend", "set", ENV, "vault", "--option", "path=x/y"))
+    assert backend_block(backend_repo) == {"kind": "vault", "options": {"path": "x/y"}}
+    ok(sealer(backend_repo, "backend", "set", ENV, "k8s-secrets"))
+    assert (backend_repo / "sealer.yaml").read_text() == before
+
+
+@pytest.mark.parametrize(("kind", "name"), CREDENTIAL_OPTIONS)
+def test_set_refuses_credentials_and_says_where_they_come_from(
+    backend_repo: Path, kind: str, name: str
+) -> None:
+    before = (backend_repo / "sealer.yaml").read_bytes()
+    line = one_line_error(
+        sealer(backend_repo, "backend", "set", ENV, kind, "--option", f"{name}=hunter2-value"), 2
+    )
+    assert f"--option {name}" in line and BACKENDS[kind].credentials in line and "hunter2" not in line
+    assert (backend_repo / "sealer.yaml").read_bytes() == before
+
+
+@pytest.mark.parametrize(("kind", "name", "known"), UNKNOWN_OPTIONS)
+def test_set_refuses_options_the_store_does_not_know(
+    backend_repo: Path, kind: str, name: str, known: str
+) -> None:
+    before = (backend_repo / "sealer.yaml").read_bytes()
+    line = one_line_error(sealer(backend_repo, "backend", "set", ENV, kind, "--option", f"{name}=x"), 2)
+    assert name in line and known in line
+    assert (backend_repo / "sealer.yaml").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["keys", "list", ENV], ["backend", "check", ENV], ["rotate", ENV, "--no-branch"]],
+    ids=lambda args: " ".join(args[:2]),
+)
+def test_a_typo_in_the_k8s_secrets_options_is_refused_like_any_stores(
+    backend_repo: Path, command: list[str]
+) -> None:
+    with config.edit(backend_repo) as doc:  # by hand: `backend set` refuses it
+        doc["environments"][ENV]["backend"] = {"kind": "k8s-secrets", "options": {"namspace": "x"}}
+    commit_all(backend_repo, "a typo in the store options")
+    head = git(backend_repo, "rev-parse", "HEAD")
+    line = one_line_error(sealer(backend_repo, *command), 2)
+    assert "k8s-secrets backend: unknown option(s) namspace (known: none)" in line
+    assert git(backend_repo, "status", "--porcelain") == "" and git(backend_repo, "rev-parse", "HEAD") == head
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["nosql"], "unknown backend 'nosql': use one of auth0, dynamodb, k8s-secrets, postgres, vault"),
+        (["postgres", "--option", "schema"], "--option 'schema': use NAME=VALUE"),
+        (["postgres", "--option", "=x"], "use NAME=VALUE"),
+        (["postgres", "--option", "connect_timeout=soon"], "connect_timeout 'soon' is not a whole number"),
+        (["postgres", "--option", "schema=Robert'); DROP TABLE"], "schema name"),
+        (["dynamodb", "--option", "max_attempts=0"], "max_attempts '0'"),
+        (["vault", "--option", "path=../escape"], "cannot be used in a store path"),
+        (["auth0"], "set exactly one of the options user_id, client_id"),
+        (["auth0", "--option", "user_id=a", "--option", "client_id=b"], "exactly one"),
+    ],
+)
+def test_set_refuses_bad_input_before_writing(backend_repo: Path, args: list[str], says: str) -> None:
+    before = (backend_repo / "sealer.yaml").read_bytes()
+    assert says in one_line_error(sealer(backend_repo, "backend", "set", ENV, *args), 2)
+    assert (backend_repo / "sealer.yaml").read_bytes() == before
+
+
+def test_set_for_an_unknown_environment(backend_repo: Path) -> None:
+    assert "unknown environment 'qa'" in one_line_error(
+        sealer(backend_repo, "backend", "set", "qa", "vault"), 2
+    )
+
+
+# -- backend check -----------------------------------------------------------------------------
+
+
+def test_check_reaches_each_store(backend_repo: Path, backend: Backend) -> None:
+    configure(backend_repo, backend)
+    result = ok(sealer(backend_repo, "backend", "check", ENV))
+    assert result.stdout.startswith(f"{ENV}: {backend.kind}") and len(result.stdout.splitlines()) == 1
+    data = json.loads(ok(sealer(backend_repo, "backend", "check", ENV, "-o", "json")).stdout)
+    assert data["ok"] is True and data["health"] == result.stdout.strip().removeprefix(f"{ENV}: ")
+    assert not leaks(result.stdout, secrets_in_env())
+
+
+def test_check_of_the_gitops_default(backend_repo: Path) -> None:
+    result = ok(sealer(backend_repo, "backend", "check", ENV))
+    assert result.stdout.startswith(f"{ENV}: k8s-secrets: ledger in ")
+
+
+def test_check_of_a_store_that_is_down(
+    backend_repo: Path, outage_backend: Backend, request: pytest.FixtureRequest
+) -> None:
+    assert outage_backend.outage
+    configure(backend_repo, outage_backend)
+    ok(sealer(backend_repo, "backend", "check", ENV))
+    outage_backend.outage.down()
+    result = sealer(backend_repo, "backend", "check", ENV)
+    assert result.exit_code == 1, (result.stdout, result.stderr, result.exception)
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{ENV}: {outage_backend.kind}") and result.stderr == ""
+    password = request.getfixturevalue("pg_cluster").password if outage_backend.kind == "postgres" else ""
+    assert not leaks(result.stdout, [*secrets_in_env(), password])
+    data = json.loads(sealer(backend_repo, "backend", "check", ENV, "-o", "json").stdout)
+    assert data["ok"] is False and data["error"] == lines[0].removeprefix(f"{ENV}: ")
+    outage_backend.outage.up()
+    ok(sealer(backend_repo, "backend", "check", ENV))
+
+
+def test_check_with_credentials_missing(
+    backend_repo: Path, vault_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok(sealer(backend_repo, "backend", "set", ENV, "vault", "--option", "path=sealer/check"))
+    monkeypatch.delenv("VAULT_TOKEN")
+    result = sealer(backend_repo, "backend", "check", ENV)
+    assert result.exit_code == 1 and result.stdout == f"{ENV}: vault: VAULT_TOKEN is not set\n"
+
+
+# -- keys list / revoke / verify -----------------------------------------------------------------
+
+
+def two_rotations(repo: Path, keys: list[Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """Rotate staging twice through its store: (the first keys, the current keys) by entry."""
+    rotate(repo)
+    first = current_keys(repo, keys)
+    rotate(repo)
+    return first, current_keys(repo, keys)
+
+
+def test_keys_commands_against_each_store(backend_repo: Path, backend: Backend, keys: list[Any]) -> None:
+    configure(backend_repo, backend)
+    first, now = two_rotations(backend_repo, keys)
+    ids = {name: apikey.key_id(apikey.fingerprint(key)) for name, key in now.items()}
+    old_ids = {name: apikey.key_id(apikey.fingerprint(key)) for name, key in first.items()}
+
+    listed = json.loads(ok(sealer(backend_repo, "keys", "list", ENV, "-o", "json")).stdout)
+    assert {row["key_id"]: row["status"] for row in listed} == {
+        **{i: ACTIVE for i in ids.values()},
+        **{i: REVOKED for i in old_ids.values()},
+    }
+    assert {row["fingerprint"] for row in listed} == {
+        apikey.fingerprint(k) for k in [*first.values(), *now.values()]
+    }
+    text = ok(sealer(backend_repo, "keys", "list", ENV)).stdout
+    assert len(text.splitlines()) == 4 and all(i in text for i in [*ids.values(), *old_ids.values()])
+    assert not leaks(text + json.dumps(listed), [*first.values(), *now.values()])
+
+    for key in now.values():
+        assert verify(backend_repo, key) == (0, "valid")
+    for key in first.values():
+        assert verify(backend_repo, key) == (1, "revoked")
+    assert verify(backend_repo, apikey.generate(ENV)) == (1, "unknown")
+    assert verify(backend_repo, now["apiKey"][:-1] + ("A" if now["apiKey"][-1] != "A" else "B")) == (
+        1,
+        "malformed",
+    )
+    assert verify(backend_repo, "") == (1, "malformed")
+    data = json.loads(sealer(backend_repo, "keys", "verify", ENV, "-o", "json", stdin=now["apiKey"]).stdout)
+    assert data == {"env": ENV, "result": "valid"}
+
+
+def test_verify_tells_an_expired_key(backend_repo: Path, backend: Backend, keys: list[Any]) -> None:
+    configure(backend_repo, backend)
+    rotate(backend_repo)
+    store = store_of(backend_repo)
+    legacy = apikey.generate(ENV)
+    fp, past = apikey.fingerprint(legacy), utcnow() - dt.timedelta(days=400)
+    store.register(
+        KeyRecord(
+            ENV, "legacyKey", apikey.key_id(fp), fp, past, past + dt.timedelta(days=30), PENDING, "test"
+        )
+    )
+    store.activate(ENV, "legacyKey", apikey.key_id(fp), None)
+    assert verify(backend_repo, legacy) == (1, "expired")
+    assert verify(backend_repo, current_keys(backend_repo, keys)["apiKey"]) == (0, "valid")
+
+
+def test_revoke_with_grace_then_now_is_mirrored_in_the_ledger(
+    backend_repo: Path, backend: Backend, keys: list[Any]
+) -> None:
+    configure(backend_repo, backend)
+    rotate(backend_repo)
+    key = current_keys(backend_repo, keys)["adminKey"]
+    key_id = apikey.key_id(apikey.fingerprint(key))
+
+    result = ok(sealer(backend_repo, "keys", "revoke", ENV, key_id, "--grace", "24h", "-o", "json"))
+    record = json.loads(result.stdout)
+    until = dt.datetime.fromisoformat(record["revoke_at"].replace("Z", "+00:00"))
+    assert record["status"] == GRACE and abs(until - (utcnow() + dt.timedelta(hours=24))) < dt.timedelta(
+        minutes=1
+    )
+    assert verify(backend_repo, key) == (0, "valid")
+    in_store = {r.key_id: r for r in store_of(backend_repo).list(ENV)}
+    mirrored = {r.key_id: r for r in ledger_records(backend_repo, ENV)}
+    assert in_store[key_id].status == mirrored[key_id].status == GRACE
+    assert in_store[key_id].revoke_at == mirrored[key_id].revoke_at == until
+
+    text = ok(sealer(backend_repo, "keys", "revoke", ENV, key_id)).stdout
+    assert text == f"{ENV}: {key_id} is revoked\n"
+    assert verify(backend_repo, key) == (1, "revoked")
+    assert verify(backend_repo, current_keys(backend_repo, keys)["apiKey"]) == (0, "valid")
+    assert statuses(store_of(backend_repo).list(ENV))[key_id] == REVOKED
+    assert statuses(ledger_records(backend_repo, ENV))[key_id] == REVOKED
+    assert git(backend_repo, "status", "--porcelain") == " M ledger/staging.yaml\n"  # for the user to commit
+    commit_all(backend_repo, "revoke adminKey")
+    rotate(backend_repo, "--key", "adminKey")  # a rotation after a revocation gets a new adminKey
+    assert verify(backend_repo, current_keys(backend_repo, keys)["adminKey"]) == (0, "valid")
+
+
+def test_revoke_of_an_unknown_key_id(backend_repo: Path, backend: Backend) -> None:
+    configure(backend_repo, backend)
+    rotate(backend_repo)
+    line = one_line_error(sealer(backend_repo, "keys", "revoke", ENV, "kid_000000000000"), 2)
+    assert "kid_000000000000" in line
+    assert git(backend_repo, "status", "--porcelain") == ""
+
+
+def test_keys_commands_with_the_gitops_default(backend_repo: Path, keys: list[Any]) -> None:
+    first, now = two_rotations(backend_repo, keys)
+    assert verify(backend_repo, now["apiKey"]) == (0, "valid")
+    assert verify(backend_repo, first["apiKey"]) == (1, "revoked")
+    key_id = apikey.key_id(apikey.fingerprint(now["apiKey"]))
+    ok(sealer(backend_repo, "keys", "revoke", ENV, key_id))
+    assert verify(backend_repo, now["apiKey"]) == (1, "revoked")
+    listed = json.loads(ok(sealer(backend_repo, "keys", "list", ENV, "-o", "json")).stdout)
+    assert len(listed) == 2 * len(NAMES)
+
+
+def test_keys_list_of_a_store_that_is_down(backend_repo: Path, outage_backend: Backend) -> None:
+    assert outage_backend.outage
+    configure(backend_repo, outage_backend)
+    outage_backend.outage.down()
+    for args in (["keys", "list", ENV], ["keys", "revoke", ENV, "kid_000000000000"]):
+        line = one_line_error(sealer(backend_repo, *args), 2)
+        assert line.startswith(f"sealer: {outage_backend.kind}") and not leaks(line, secrets_in_env())
+    result = sealer(backend_repo, "keys", "verify", ENV, stdin=apikey.generate(ENV))
+    assert result.exit_code == 2 and result.stdout == ""  # never "unknown" when it cannot tell
+
+
+def test_set_drops_the_old_kind_line_comment_and_keeps_the_next_one(backend_repo: Path) -> None:
+    path = backend_repo / "sealer.yaml"
+    text = path.read_text()
+    staging = text.index("  staging:")
+    at = text.index("kind: k8s-secrets", staging) + len("kind: k8s-secrets")
+    path.write_text(text[:at] + "  # the default" + text[at:])
+    ok(sealer(backend_repo, "backend", "set", ENV, "vault", "--option", "path=p"))
+    after = path.read_text()
+    assert "# the default" not in after and comment_lines(after) == comment_lines(text)

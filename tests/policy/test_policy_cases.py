@@ -1,0 +1,464 @@
+"""`sealer check` over a table of compliant and violating repos: exactly the problems expected."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.policy_repos import (
+    RepoFactory,
+    age_keys,
+    check_json,
+    edit_config,
+    edit_ledger,
+    edit_sealed,
+    sealer,
+)
+
+from sealer import cert_pins, ledger, provenance
+from sealer.records import ACTIVE, PENDING, KeyRecord, utcnow
+
+Change = Callable[[Path, Mapping[str, Path]], None]
+# rule, environment, level, a fragment of the message, a fragment of the fix
+Expected = tuple[str, str, str, str, str]
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    change: Change = lambda root, certs: None
+    expected: tuple[Expected, ...] = ()
+    env_certs: Mapping[str, str | None] | None = None  # build with these pins instead of copying
+    policy: str | None = None  # a user policy file, given with --policy
+
+
+def age(env: str, days: float) -> Change:
+    return lambda root, certs: age_keys(root, env, days)
+
+
+def setting(env: str, key: str, value: Any, **more: Any) -> Change:
+    def change(root: Path, certs: Mapping[str, Path]) -> None:
+        def edit(doc: Any) -> None:
+            doc["environments"][env][key] = value
+            for name, extra in more.items():
+                doc["environments"][env][name] = extra
+
+        edit_config(root, edit)
+
+    return change
+
+
+def both(*changes: Change) -> Change:
+    def change(root: Path, certs: Mapping[str, Path]) -> None:
+        for one in changes:
+            one(root, certs)
+
+    return change
+
+
+def repin(env: str, cert: str) -> Change:
+    def change(root: Path, certs: Mapping[str, Path]) -> None:
+        cert_pins.pin(root, env, certs[cert].read_bytes(), cert)
+
+    return change
+
+
+def records(env: str, change: Callable[[list[KeyRecord]], list[KeyRecord]]) -> Change:
+    return lambda root, certs: edit_ledger(root, env, change)
+
+
+def expired(recs: list[KeyRecord]) -> list[KeyRecord]:
+    return [dataclasses.replace(r, expires=utcnow() - dt.timedelta(days=1)) for r in recs]
+
+
+def pending(recs: list[KeyRecord]) -> list[KeyRecord]:
+    return [r.with_status(PENDING) for r in recs]
+
+
+def twice_active(recs: list[KeyRecord]) -> list[KeyRecord]:
+    return [*recs, dataclasses.replace(recs[0], key_id="kid_000000000000", status=ACTIVE)]
+
+
+def share_key(source: str, target: str) -> Change:
+    def change(root: Path, certs: Mapping[str, Path]) -> None:
+        fingerprint = ledger.load(root, source)[0].fingerprint
+        edit_ledger(root, target, lambda rs: [dataclasses.replace(r, fingerprint=fingerprint) for r in rs])
+
+    return change
+
+
+def drop_entry(env: str) -> Change:
+    return lambda root, certs: edit_sealed(root, env, lambda doc: doc["spec"]["encryptedData"].clear())
+
+
+def drop_provenance(env: str) -> Change:
+    return lambda root, certs: edit_sealed(
+        root, env, lambda doc: doc["metadata"]["annotations"].pop(provenance.CERT_ANNOTATION)
+    )
+
+
+def replace_cert_file(env: str, cert: str) -> Change:
+    return lambda root, certs: (root / "certs" / f"{env}.pem").write_bytes(certs[cert].read_bytes())
+
+
+def delete_cert_file(env: str) -> Change:
+    return lambda root, certs: (root / "certs" / f"{env}.pem").unlink()
+
+
+def rotate(*args: str) -> Change:
+    def change(root: Path, certs: Mapping[str, Path]) -> None:
+        result = sealer(root, "rotate", *args, "--no-branch")
+        assert result.exit_code == 0, result.output
+
+    return change
+
+
+def policy_override(env: str, policy: dict[str, Any]) -> Change:
+    return setting(env, "policy", policy)
+
+
+def error(rule: str, env: str, message: str, fix: str) -> Expected:
+    return (rule, env, "error", message, fix)
+
+
+def warning(rule: str, env: str, message: str, fix: str) -> Expected:
+    return (rule, env, "warning", message, fix)
+
+
+ROTATE_STAGING = "sealer rotate staging --key apiKey"
+STAGING_MAX_10 = "environments:\n  staging:\n    key-age:\n      max-days: 10\n"
+CASES = [
+    Case("compliant"),
+    Case("compliant-after-fresh-rotation", rotate("dev", "staging", "production")),
+    # key-age
+    Case(
+        "staging-key-31-days-old",
+        age("staging", 31),
+        (error("key-age", "staging", "is 31 days old; staging allows 30 days", ROTATE_STAGING),),
+    ),
+    Case("dev-key-100-days-old-is-fine", age("dev", 100)),
+    Case(
+        "production-key-due-within-7-days",
+        age("production", 85),
+        (
+            warning(
+                "key-age",
+                "production",
+                "reaches the 90-day limit on",
+                "sealer rotate production --key apiKey",
+            ),
+        ),
+    ),
+    Case(
+        "staging-key-expired",
+        records("staging", expired),
+        (error("key-age", "staging", "expired on", ROTATE_STAGING),),
+    ),
+    Case(
+        "rotation-period-longer-than-max-age",
+        setting("dev", "rotationDays", 200, keyLifetimeDays=214),
+        (
+            error(
+                "key-age",
+                "dev",
+                "rotationDays is 200, longer than the 180-day maximum",
+                "rotationDays to 180",
+            ),
+        ),
+    ),
+    # grace-window
+    Case(
+        "grace-of-30-days",
+        rotate("staging", "--grace", "30d"),
+        (
+            error(
+                "grace-window",
+                "staging",
+                "30 days after its rotation; staging allows 7 days",
+                "sealer keys revoke staging kid_",
+            ),
+        ),
+    ),
+    Case("grace-of-3-days", rotate("staging", "--grace", "3d")),
+    # scope, namespace, backend
+    Case(
+        "production-namespace-wide",
+        setting("production", "scope", "namespace-wide"),
+        (
+            error(
+                "scope",
+                "production",
+                "scope is namespace-wide; production requires strict",
+                "scope: strict in sealer.yaml, then run `sealer rotate production`",
+            ),
+            error(
+                "key-sealed",
+                "production",
+                "sealer.yaml says engine-api-key/production (namespace-wide)",
+                "sealer rotate production",
+            ),
+        ),
+    ),
+    Case(
+        "staging-cluster-wide-is-allowed-by-default",
+        setting("staging", "scope", "cluster-wide"),
+        (
+            error(
+                "key-sealed",
+                "staging",
+                "is sealed for engine-api-key/staging (strict)",
+                "sealer rotate staging",
+            ),
+        ),
+    ),
+    Case(
+        "system-namespace",
+        setting("dev", "namespace", "kube-system"),
+        (
+            error("namespace", "dev", "namespace kube-system is forbidden", "environments.dev.namespace"),
+            error("key-sealed", "dev", "no entry in it can be opened", "sealer rotate dev"),
+        ),
+    ),
+    Case(
+        "namespace-outside-the-allowed-list",
+        policy="rules:\n  namespace:\n    allowed: [team-*, dev]\n",
+        expected=(
+            error(
+                "namespace",
+                "staging",
+                "namespace staging is not allowed (allowed: team-*, dev)",
+                "environments.staging.namespace",
+            ),
+            error("namespace", "production", "namespace production is not allowed", "then run"),
+        ),
+    ),
+    Case(
+        "required-backend",
+        policy_override("production", {"backend": {"required": "vault"}}),
+        (
+            error(
+                "backend",
+                "production",
+                "key store is k8s-secrets; production requires vault",
+                "sealer backend set production vault",
+            ),
+        ),
+    ),
+    # key-present, key-sealed, key-ledger
+    Case(
+        "new-managed-key-not-rotated-in",
+        setting("production", "keys", ["apiKey", "adminKey"]),
+        (
+            error(
+                "key-present",
+                "production",
+                "adminKey is not sealed in sealed/production/production.yaml",
+                "sealer rotate production --key adminKey",
+            ),
+            error(
+                "key-ledger",
+                "production",
+                "adminKey has no active key in ledger/production.yaml",
+                "sealer rotate production --key adminKey",
+            ),
+        ),
+    ),
+    Case(
+        "entry-missing-from-sealed-file",
+        drop_entry("staging"),
+        (
+            error(
+                "key-present",
+                "staging",
+                "apiKey is not sealed in sealed/staging/staging.yaml",
+                ROTATE_STAGING,
+            ),
+        ),
+    ),
+    Case(
+        "key-missing-from-ledger",
+        records("dev", lambda recs: []),
+        (
+            error(
+                "key-ledger", "dev", "apiKey has no active key in ledger/dev.yaml", "sealer rotate dev --key"
+            ),
+        ),
+    ),
+    Case(
+        "two-active-keys",
+        records("dev", twice_active),
+        (error("key-ledger", "dev", "2 keys of apiKey are active", "sealer keys revoke dev kid_"),),
+    ),
+    Case(
+        "pending-key",
+        records("staging", pending),
+        (warning("key-ledger", "staging", "is still pending", "then run `sealer rotate`"),),
+    ),
+    Case(
+        "sealed-with-a-replaced-certificate",
+        repin("staging", "spare"),
+        (error("key-sealed", "staging", "sealed with a replaced certificate", ROTATE_STAGING),),
+    ),
+    Case("replaced-certificate-resealed", both(repin("staging", "spare"), rotate("staging"))),
+    Case(
+        "unknown-sealing-certificate",
+        drop_provenance("dev"),
+        (error("key-sealed", "dev", "sealed with an unknown certificate", "sealer rotate dev --key apiKey"),),
+    ),
+    Case(
+        "key-shared-between-environments",
+        share_key("production", "staging"),
+        (
+            error("key-distinct", "staging", "also recorded in production", ROTATE_STAGING),
+            error("key-distinct", "production", "also recorded in staging", "sealer rotate production --key"),
+        ),
+    ),
+    # certificates
+    # a new environment (no ledger, no sealed file): warnings, so `sealer init`'s commit passes
+    Case(
+        "no-certificate-for-dev",
+        env_certs={"dev": None},
+        expected=(
+            warning("cert-file", "dev", "no controller certificate is pinned", "sealer cert add dev --file"),
+            warning("key-ledger", "dev", "apiKey has no key yet (never rotated)", "sealer cert add dev"),
+        ),
+    ),
+    # …but once a key was issued, a missing sealed file is an error again
+    Case(
+        "sealed-file-deleted",
+        lambda root, certs: (root / "sealed" / "dev" / "dev.yaml").unlink(),
+        (
+            error(
+                "key-present",
+                "dev",
+                "sealed/dev/dev.yaml does not exist: no key is sealed for dev/dev",
+                "sealer rotate dev",
+            ),
+        ),
+    ),
+    Case(
+        "certificate-file-replaced",
+        replace_cert_file("dev", "spare"),
+        (
+            error(
+                "cert-file",
+                "dev",
+                "certs/dev.pem does not match the fingerprint pinned for dev/dev",
+                "sealer cert add dev --file",
+            ),
+        ),
+    ),
+    Case(
+        "certificate-file-missing",
+        delete_cert_file("dev"),
+        (error("cert-file", "dev", "cannot read certificate", "sealer cert add dev"),),
+    ),
+    Case(
+        "production-certificate-of-3072-bits",
+        env_certs={"production": "rsa3072", "staging": "spare"},
+        expected=(
+            error(
+                "cert-strength",
+                "production",
+                "3072-bit RSA key; production requires at least 4096",
+                "--bits 4096",
+            ),
+        ),
+    ),
+    Case(
+        "certificate-expires-in-10-days",
+        env_certs={"dev": "expires-10d"},
+        expected=(
+            error(
+                "cert-expiry",
+                "dev",
+                "(in 10 days); dev needs at least 30 days left",
+                "sealer cert fetch dev --accept",
+            ),
+        ),
+    ),
+    Case(
+        "certificate-expires-in-45-days",
+        env_certs={"dev": "expires-45d"},
+        expected=(warning("cert-expiry", "dev", "(in 45 days)", "sealer cert fetch dev --accept"),),
+    ),
+    Case(
+        "certificate-shared-by-two-environments",
+        env_certs={"dev": "rsa2048", "staging": "rsa2048"},
+        expected=(
+            error("cert-distinct", "dev", "is also pinned for staging/staging", "sealer cert add dev"),
+            error("cert-distinct", "staging", "is also pinned for dev/dev", "sealer cert add staging"),
+        ),
+    ),
+    # overrides: a user policy file, sealer.yaml
+    Case(
+        "stricter-user-policy",
+        age("staging", 12),
+        (
+            error("key-age", "staging", "is 12 days old; staging allows 10 days", ROTATE_STAGING),
+            error(
+                "key-age",
+                "staging",
+                "rotationDays is 30, longer than the 10-day maximum",
+                "environments.staging.rotationDays to 10 or less",
+            ),
+        ),
+        policy=STAGING_MAX_10,
+    ),
+    Case(
+        "user-policy-rules-apply-to-every-environment",
+        age("dev", 65),
+        (
+            error("key-age", "dev", "is 65 days old; dev allows 60 days", "sealer rotate dev --key apiKey"),
+            error("key-age", "dev", "rotationDays is 180", "rotationDays to 60 or less"),
+            error("key-age", "production", "rotationDays is 90", "rotationDays to 60 or less"),
+        ),
+        policy="rules:\n  key-age:\n    max-days: 60\n",
+    ),
+    Case(
+        "rule-disabled-in-sealer-yaml",
+        both(age("staging", 40), policy_override("staging", {"key-age": {"enabled": False}})),
+    ),
+    Case(
+        "rule-downgraded-to-warning-in-sealer-yaml",
+        both(age("staging", 40), policy_override("staging", {"key-age": {"level": "warning"}})),
+        (warning("key-age", "staging", "is 40 days old", ROTATE_STAGING),),
+    ),
+    Case(
+        "sealer-yaml-overrides-the-user-policy",
+        both(age("staging", 30), policy_override("staging", {"key-age": {"max-days": 45}})),
+        policy=STAGING_MAX_10,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_policy_case(
+    case: Case, repo_factory: RepoFactory, policy_certs: dict[str, Path], tmp_path: Path
+) -> None:
+    root = repo_factory(case.env_certs)
+    case.change(root, policy_certs)
+    args = []
+    if case.policy is not None:
+        (tmp_path / "policy.yaml").write_text(case.policy)
+        args = ["--policy", str(tmp_path / "policy.yaml")]
+    code, report = check_json(root, *args)
+    found = sorted((p["rule"], p["env"], p["level"]) for p in report["problems"])
+    assert found == sorted(expected[:3] for expected in case.expected), report["problems"]
+    for rule, env, level, message, fix in case.expected:
+        matching = [p for p in report["problems"] if (p["rule"], p["env"], p["level"]) == (rule, env, level)]
+        assert any(message in p["message"] and fix in p["fix"] for p in matching), matching
+    has_errors = any(expected[2] == "error" for expected in case.expected)
+    assert (code, report["ok"]) == ((1, False) if has_errors else (0, True))
+
+
+def test_every_rule_is_exercised_by_a_violating_case() -> None:
+    from sealer.policy.rules import RULES
+
+    covered = {expected[0] for case in CASES for expected in case.expected}
+    assert covered == set(RULES)

@@ -1,0 +1,218 @@
+"""`sealer check` as users and CI run it: exit codes, outputs, --strict, the rotate --due loop."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from support.cli import SEALER_SCRIPT
+from support.policy_repos import RepoFactory, age_keys, check_json, commit_all, rendered_tables, sealer
+
+from sealer import ledger
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def key_ids(root: Path, env: str) -> list[str]:
+    return [r.key_id for r in ledger.load(root, env) if r.status == "active"]
+
+
+def test_check_fails_before_rotate_due_and_passes_after(repo_factory: RepoFactory) -> None:
+    root = repo_factory()
+    age_keys(root, "staging", 31)  # past its 30 days
+    age_keys(root, "production", 95)  # past its 90 days
+    age_keys(root, "dev", 20)  # far from its 180 days
+    dev_key = key_ids(root, "dev")
+    commit_all(root, "old keys")
+    code, before = check_json(root)
+    assert code == 1
+    assert sorted((p["rule"], p["env"]) for p in before["problems"]) == [
+        ("key-age", "production"),
+        ("key-age", "staging"),
+    ]
+
+    rotated = sealer(root, "rotate", "--due", "--no-branch")
+    assert rotated.exit_code == 0, rotated.output
+    assert "rotated staging" in rotated.stdout and "rotated production" in rotated.stdout
+
+    code, after = check_json(root)
+    assert (code, after["problems"], after["ok"]) == (0, [], True)
+    assert key_ids(root, "dev") == dev_key  # not due, not rotated
+
+
+def test_warnings_pass_unless_strict(repo_factory: RepoFactory) -> None:
+    root = repo_factory()
+    age_keys(root, "production", 86)  # 4 days before the 90-day limit
+    relaxed = sealer(root, "check")
+    assert relaxed.exit_code == 0
+    assert "warning" in relaxed.stdout and "passed with warnings: 0 errors, 1 warning" in relaxed.stdout
+    strict = sealer(root, "check", "--strict")
+    assert strict.exit_code == 1
+    assert "failed: 0 errors, 1 warning" in strict.stdout
+    code, report = check_json(root, "--strict")
+    assert (code, report["ok"], report["strict"]) == (1, False, True)
+    assert (report["warnings"], report["errors"]) == (1, 0)
+
+
+def test_text_output_names_rule_environment_problem_and_fix(repo_factory: RepoFactory) -> None:
+    root = repo_factory()
+    age_keys(root, "staging", 40)
+    result = sealer(root, "check")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["error", "staging", "key-age"]
+    assert "is 40 days old; staging allows 30 days" in lines[0]
+    assert lines[1].strip() == "fix: sealer rotate staging --key apiKey"
+    assert lines[-1] == "failed: 1 error, 0 warnings in 3 environments"
+    assert "\x1b[" not in result.stdout  # not a terminal: no colours
+
+
+def test_check_only_the_named_environments(repo_factory: RepoFactory) -> None:
+    root = repo_factory()
+    age_keys(root, "staging", 45)
+    code, report = check_json(root, "dev", "production")
+    assert (code, report["environments"], report["problems"]) == (0, ["dev", "production"], [])
+    code, report = check_json(root, "staging")
+    assert (code, [p["env"] for p in report["problems"]]) == (1, ["staging"])
+
+
+def test_unknown_environment_is_bad_input(repo_factory: RepoFactory) -> None:
+    result = sealer(repo_factory(), "check", "qa")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "sealer: unknown environment 'qa' (known: dev, staging, production)"
+
+
+def test_json_output_shape(repo_factory: RepoFactory) -> None:
+    root = repo_factory()
+    age_keys(root, "staging", 45)
+    code, report = check_json(root)
+    assert code == 1
+    assert set(report) == {"ok", "strict", "environments", "errors", "warnings", "policy", "problems"}
+    assert report["policy"] == ["policies/default.yaml", "sealer.yaml"]
+    (problem,) = report["problems"]
+    assert set(problem) == {"rule", "env", "level", "message", "fix"}
+    assert (problem["rule"], problem["env"], problem["level"]) == ("key-age", "staging", "error")
+
+
+def test_markdown_output_renders_as_a_table(repo_factory: RepoFactory) -> None:
+    root = repo_factory()
+    age_keys(root, "staging", 45)
+    age_keys(root, "production", 86)
+    result = sealer(root, "check", "--output", "markdown")
+    assert result.exit_code == 1
+    (table,) = rendered_tables(result.stdout)
+    assert table[0] == ["Level", "Environment", "Rule", "Problem", "Fix"]
+    _, report = check_json(root)
+    assert [row[:3] for row in table[1:]] == [[p["level"], p["env"], p["rule"]] for p in report["problems"]]
+    assert [row[3:] for row in table[1:]] == [[p["message"], p["fix"]] for p in report["problems"]]
+
+
+def test_markdown_cells_escape_pipes_and_angle_brackets() -> None:
+    from sealer.policy.model import Problem
+    from sealer.policy.report import markdown
+    from sealer.policy.runner import Report
+
+    problem = Problem(
+        "namespace", "dev", "error", "a | b <script>x</script>", "set x: <y> then `sealer rotate dev`"
+    )
+    (table,) = rendered_tables(markdown(Report(("dev",), (problem,), ())))
+    assert table[1] == [
+        "error",
+        "dev",
+        "namespace",
+        "a | b <script>x</script>",
+        "set x: <y> then sealer rotate dev",
+    ]
+
+
+def test_markdown_without_problems_is_a_summary(repo_factory: RepoFactory) -> None:
+    result = sealer(repo_factory(), "check", "-o", "markdown")
+    assert result.exit_code == 0
+    assert result.stdout == "**sealer check** — ok: 3 environments comply with the policy\n"
+    assert rendered_tables(result.stdout) == []
+
+
+def test_installed_command_and_its_imports(repo_factory: RepoFactory) -> None:
+    """The pre-commit hook path: the real `sealer` executable, and no Jinja2 or ruamel loaded."""
+    root = repo_factory()
+    done = subprocess.run([SEALER_SCRIPT, "check"], cwd=root, capture_output=True, text=True)
+    assert (done.returncode, done.stdout.strip()) == (0, "ok: 3 environments comply with the policy")
+    probe = (
+        "import sys; from sealer.cli import main; code = main(['check', '-o', 'json']); "
+        "print(sorted(m for m in ('jinja2', 'ruamel.yaml') if m in sys.modules), code, file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True)
+    assert done.stderr.strip() == "[] 0"
+
+
+def check_hook() -> dict[str, Any]:
+    from pre_commit.clientlib import load_manifest
+
+    manifest = load_manifest(str(REPO / ".pre-commit-hooks.yaml"))
+    hooks = [hook for hook in manifest if hook["id"] == "sealer-check"]
+    assert len(hooks) == 1
+    return dict(hooks[0])
+
+
+def test_pre_commit_hook_entry() -> None:
+    hook = check_hook()
+    assert (hook["entry"], hook["language"]) == ("sealer check", "python")
+    assert (hook["pass_filenames"], hook["always_run"]) == (False, True)
+
+
+def test_hook_blocks_a_commit_that_breaks_the_policy(
+    repo_factory: RepoFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real pre-commit framework runs the hook as the manifest declares it; only `language`
+    and `entry` change (`system`, this interpreter), so pre-commit builds no environment."""
+    monkeypatch.setenv("PRE_COMMIT_HOME", str(tmp_path / "pre-commit-home"))
+    root = repo_factory()
+    hook = {k: v for k, v in check_hook().items() if k in ("id", "name", "pass_filenames", "always_run")}
+    hook.update(language="system", entry=f"{sys.executable} -m sealer check")
+    local = {"repos": [{"repo": "local", "hooks": [hook]}]}
+    (root / ".pre-commit-config.yaml").write_text(yaml.safe_dump(local))
+    commit_all(root, "hook config")
+    installed = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "install"], cwd=root, capture_output=True, text=True
+    )
+    assert installed.returncode == 0, installed.stderr
+
+    (root / "README.md").write_text("docs\n")  # a harmless change: the hook runs and passes
+    commit_all(root, "docs")
+    age_keys(root, "staging", 40)  # the ledger now records an overdue key
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    done = subprocess.run(["git", "commit", "-m", "old key"], cwd=root, capture_output=True, text=True)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out
+    assert "sealer check (key policy)" in out and "Failed" in out
+    assert "key-age  apiKey key" in out and "fix: sealer rotate staging --key apiKey" in out
+
+
+def test_list_rules_names_every_rule_with_its_description(tmp_path: Path) -> None:
+    """Needs no sealer.yaml: one line per rule, its id then what it checks, in report order."""
+    from sealer.policy.rules import RULES
+
+    result = sealer(tmp_path, "check", "--list-rules")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == list(RULES)
+    assert "key-age" in lines[10] and lines[10].endswith(
+        "  keys are rotated before they reach the maximum age"
+    )
+    listed = json.loads(sealer(tmp_path, "check", "--list-rules", "-o", "json").stdout)
+    assert {item["id"]: item["description"] for item in listed} == {
+        r.ID: r.DESCRIPTION for r in RULES.values()
+    }
+    assert all(item["description"] for item in listed)
+    markdown = sealer(tmp_path, "check", "--list-rules", "-o", "markdown").stdout
+    assert "| `cert-file` | every environment pins a readable certificate that matches its pin |" in markdown
+
+
+def test_list_rules_with_an_env_is_a_usage_error(tmp_path: Path) -> None:
+    result = sealer(tmp_path, "check", "--list-rules", "dev")
+    assert result.exit_code == 2 and result.stderr == "sealer: --list-rules takes no ENV\n"

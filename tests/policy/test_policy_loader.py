@@ -1,0 +1,259 @@
+"""Policy files: the default policy, layering, and `invalid config:` lines for every mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.policy_repos import RepoFactory, edit_config, sealer
+
+from sealer import config, yamlio
+from sealer.policy import loader, schema
+from sealer.policy.loader import Layer, Policy, PolicyError
+from sealer.policy.rules import RULES
+
+KNOWN_RULES = ", ".join(sorted(RULES))
+
+# (policy file text, [(where after the file name, what)]) — every line `sealer check` prints.
+BAD_POLICIES = [
+    ("rules: []\n", [("rules", "must be a mapping of rule ids to option mappings")]),
+    ("rules:\n  key-agee: {}\n", [("rules.key-agee", f"unknown rule (known: {KNOWN_RULES})")]),
+    ("rules:\n  key-age: [1]\n", [("rules.key-age", "must be a mapping of options")]),
+    (
+        "rules:\n  key-age:\n    max-days: ninety\n",
+        [("rules.key-age.max-days", "must be a whole number of at least 1, got 'ninety'")],
+    ),
+    (
+        "rules:\n  key-age:\n    max-days: 0\n",
+        [("rules.key-age.max-days", "must be a whole number of at least 1, got 0")],
+    ),
+    (
+        "rules:\n  key-age:\n    max-days: true\n",
+        [("rules.key-age.max-days", "must be a whole number of at least 1, got True")],
+    ),
+    (
+        "rules:\n  key-age:\n    maxdays: 3\n",
+        [("rules.key-age.maxdays", "unknown option (known: enabled, level, max-days, warn-days)")],
+    ),
+    (
+        "rules:\n  key-age:\n    level: fatal\n",
+        [("rules.key-age.level", "must be one of error, warning, got 'fatal'")],
+    ),
+    ("rules:\n  cert-file:\n    enabled: 1\n", [("rules.cert-file.enabled", "must be true or false, got 1")]),
+    (
+        "environments:\n  production:\n    scope:\n      required: loose\n",
+        [
+            (
+                "environments.production.scope.required",
+                "must be one of cluster-wide, namespace-wide, strict or null, got 'loose'",
+            )
+        ],
+    ),
+    (
+        "rules:\n  backend:\n    required: s3\n",
+        [
+            (
+                "rules.backend.required",
+                "must be one of auth0, dynamodb, k8s-secrets, postgres, vault or null, got 's3'",
+            )
+        ],
+    ),
+    (
+        "rules:\n  namespace:\n    allowed: team-*\n",
+        [("rules.namespace.allowed", "must be a list of non-empty strings, got 'team-*'")],
+    ),
+    ("environments: []\n", [("environments", "must be a mapping of environment names")]),
+    (
+        "environments:\n  production: 5\n",
+        [("environments.production", "must be a mapping of rule ids to option mappings")],
+    ),
+    ("rule: {}\n", [("rule", "unknown key (known: version, rules, environments)")]),
+    ("version: 2\n", [("version", "must be 1")]),
+    ("- key-age\n", [("", "must be a mapping with `rules` and/or `environments`")]),
+    ("rules: [\n", [("", "not valid YAML at line 2")]),
+    ("rules: {}\n---\nrules: {}\n", [("", "holds several YAML documents; expected one")]),
+    (
+        "rules:\n  key-age:\n    max-days: x\n    warn-days: -1\n  nope: {}\n",
+        [
+            ("rules.key-age.max-days", "must be a whole number of at least 1, got 'x'"),
+            ("rules.key-age.warn-days", "must be a whole number of at least 0, got -1"),
+            ("rules.nope", f"unknown rule (known: {KNOWN_RULES})"),
+        ],
+    ),
+]
+
+
+def expected_lines(path: Path, errors: list[tuple[str, str]]) -> list[str]:
+    return [
+        f"sealer: invalid config: {path}{': ' + where if where else ''}: {what}" for where, what in errors
+    ]
+
+
+@pytest.mark.parametrize(("text", "errors"), BAD_POLICIES, ids=[f"bad{i}" for i in range(len(BAD_POLICIES))])
+@pytest.mark.parametrize("command", ["check", "audit"])
+def test_bad_policy_file(
+    text: str, errors: list[tuple[str, str]], command: str, compliant_repo: Path, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(text)
+    result = sealer(compliant_repo, command, "--policy", str(policy))  # reads the repo, never writes
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == expected_lines(policy, errors)
+    assert result.stdout == ""
+
+
+def test_bad_overrides_in_sealer_yaml(repo_factory: RepoFactory) -> None:
+    root = repo_factory()
+
+    def bad(doc: Any) -> None:
+        doc["environments"]["dev"]["policy"] = {"key-age": {"max-days": "x"}, "nope": {}}
+        doc["environments"]["production"]["policy"] = {"scope": {"required": "loose"}}
+
+    edit_config(root, bad)
+    result = sealer(root, "check")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "sealer: invalid config: sealer.yaml: environments.dev.policy.key-age.max-days: "
+        "must be a whole number of at least 1, got 'x'",
+        "sealer: invalid config: sealer.yaml: environments.dev.policy.nope: "
+        f"unknown rule (known: {KNOWN_RULES})",
+        "sealer: invalid config: sealer.yaml: environments.production.policy.scope.required: "
+        "must be one of cluster-wide, namespace-wide, strict or null, got 'loose'",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("policy", "what"),
+    [
+        ("[key-age]", "environments.dev.policy: must be a mapping of rule ids to option mappings"),
+        ("{key-age: 5}", "environments.dev.policy.key-age: must be a mapping of options"),
+    ],
+)
+def test_badly_shaped_overrides_fail_the_config_load(
+    policy: str, what: str, repo_factory: RepoFactory
+) -> None:
+    root = repo_factory()
+    text = (root / "sealer.yaml").read_text().replace("  dev:\n", f"  dev:\n    policy: {policy}\n", 1)
+    (root / "sealer.yaml").write_text(text)
+    result = sealer(root, "check")
+    assert (result.exit_code, result.stderr.strip()) == (2, f"sealer: invalid config: {what}")
+
+
+def test_missing_policy_file(repo_factory: RepoFactory, tmp_path: Path) -> None:
+    result = sealer(repo_factory(), "check", "--policy", str(tmp_path / "nope.yaml"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"sealer: cannot read policy file {tmp_path / 'nope.yaml'}: ")
+
+
+def test_default_policy_settings() -> None:
+    policy = loader.load(config.Config(Path("."), {}))
+    assert [policy.conf("key-age", env)["max-days"] for env in ("production", "staging", "dev", "qa")] == [
+        90,
+        30,
+        180,
+        90,
+    ]
+    assert policy.conf("key-age", "qa")["warn-days"] == 7
+    assert policy.conf("scope", "production")["required"] == "strict"
+    assert policy.conf("scope", "staging")["required"] is None
+    bits = [policy.conf("cert-strength", env)["min-bits"] for env in ("production", "staging")]
+    assert bits == [4096, 2048]
+    assert policy.conf("grace-window", "dev") == {"enabled": True, "level": "error", "max-days": 7}
+
+
+def test_default_policy_lists_every_rule_with_valid_options() -> None:
+    data = yamlio.load_documents(loader.default_text(), "default.yaml")[0]
+    assert set(data["rules"]) == set(RULES)
+    errors: list[tuple[str, str]] = []
+    loader.parse(data, "default.yaml", errors)
+    assert errors == []
+
+
+@pytest.mark.parametrize("rule_id", sorted(RULES))
+def test_rule_module_contract(rule_id: str) -> None:
+    rule = RULES[rule_id]
+    assert rule.ID == rule_id
+    assert rule.__name__.rsplit(".", 1)[1] == rule_id.replace("-", "_")  # type: ignore[attr-defined]
+    assert set(rule.DEFAULT) == set(rule.SCHEMA)
+    assert all(rule.SCHEMA[name](value) is None for name, value in rule.DEFAULT.items())
+    assert rule.DESCRIPTION
+
+
+def test_layers_override_option_by_option() -> None:
+    def layer(source: str, rules: dict[str, Any], envs: dict[str, Any]) -> Layer:
+        return Layer(source, rules, envs)
+
+    policy = Policy(
+        (
+            layer(
+                "default",
+                {"key-age": {"max-days": 90, "warn-days": 7}},
+                {"staging": {"key-age": {"max-days": 30}}},
+            ),
+            layer("user", {"key-age": {"max-days": 60}}, {"prod": {"key-age": {"warn-days": 14}}}),
+            layer("sealer.yaml", {}, {"prod": {"key-age": {"max-days": 45, "level": "warning"}}}),
+        )
+    )
+    assert policy.conf("key-age", "staging") == {
+        "enabled": True,
+        "level": "error",
+        "max-days": 60,
+        "warn-days": 7,
+    }
+    assert policy.conf("key-age", "prod") == {
+        "enabled": True,
+        "level": "warning",
+        "max-days": 45,
+        "warn-days": 14,
+    }
+    assert policy.sources == ["default", "user", "sealer.yaml"]
+
+
+def test_policy_error_keeps_every_line() -> None:
+    err = PolicyError([("a.yaml: rules.x", "unknown rule"), ("a.yaml: version", "must be 1")])
+    assert err.lines == [
+        "invalid config: a.yaml: rules.x: unknown rule",
+        "invalid config: a.yaml: version: must be 1",
+    ]
+    assert str(err) == "\n".join(err.lines)
+
+
+VALIDATORS = [
+    (schema.whole(1), 1, True),
+    (schema.whole(1), 0, False),
+    (schema.whole(0), 0, True),
+    (schema.whole(1), True, False),
+    (schema.whole(1), 1.5, False),
+    (schema.whole(1), "3", False),
+    (schema.one_of("a", "b"), "a", True),
+    (schema.one_of("a", "b"), "c", False),
+    (schema.one_of("a"), None, False),
+    (schema.one_of("a", nullable=True), None, True),
+    (schema.flag, False, True),
+    (schema.flag, "false", False),
+    (schema.names, [], True),
+    (schema.names, ["x", "y-*"], True),
+    (schema.names, [""], False),
+    (schema.names, "x", False),
+    (schema.names, [1], False),
+]
+
+
+@pytest.mark.parametrize(("validator", "value", "valid"), VALIDATORS)
+def test_validators(validator: schema.Validator, value: Any, valid: bool) -> None:
+    assert (validator(value) is None) == valid
+
+
+def test_sealer_yaml_without_policy_still_loads(tmp_path: Path) -> None:
+    dev = {"namespace": "dev", "secretName": "s", "valuesFile": "v.yaml"}
+    qa = {
+        "namespace": "qa",
+        "secretName": "s",
+        "valuesFile": "q.yaml",
+        "policy": {"key-age": None, "scope": {"required": "strict"}},
+    }
+    raw = {"version": 1, "environments": {"dev": dev, "qa": qa}}
+    cfg = config.parse(raw, tmp_path)
+    assert cfg.env("dev").policy == {}
+    assert cfg.env("qa").policy == {"key-age": {}, "scope": {"required": "strict"}}

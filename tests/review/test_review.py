@@ -1,0 +1,395 @@
+"""`sealer review`: a clean rotation passes (exit 0); every kind of tampering is flagged
+(exit 1); bad revisions are bad input (exit 2). No private key is involved anywhere."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.cli import sealer as cli
+from support.git import commit_all, git
+from support.isolation import isolated
+from support.repos import (
+    EnvSpec,
+    active,
+    copy_repo,
+    keypairs,
+    ledger_records,
+    load_yaml,
+    make_repo,
+    set_env_option,
+)
+
+from sealer import apikey, certs, hybrid, ledger, provenance, yamlio
+from sealer.review.checks import plaintext_keys, value_problem
+from sealer.scope import NAMESPACE_WIDE, Scope
+from sealer.sealing import CertSealer
+
+SEALED = "sealed/staging/staging.yaml"
+VALUES = "deploy/staging/values.yaml"
+
+
+@pytest.fixture(scope="module")
+def controllers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return keypairs(tmp_path_factory, "staging", "production", "rogue")
+
+
+@pytest.fixture(scope="module")
+def rotated(tmp_path_factory: pytest.TempPathFactory, controllers: dict[str, Path]) -> Path:
+    """main: staging and production pinned and rotated once; HEAD: a branch rotating staging."""
+    with isolated(tmp_path_factory.mktemp("home")):
+        root = make_repo(
+            tmp_path_factory.mktemp("template") / "repo",
+            [EnvSpec("staging", controllers["staging"]), EnvSpec("production", controllers["production"])],
+        )
+        for args in (
+            ("staging", "--no-branch"),
+            ("production", "--no-branch"),
+            ("staging", "--branch", "next"),
+        ):
+            assert cli(root, "rotate", *args).exit_code == 0
+        git(root, "checkout", "-q", "next")  # rotate leaves the user on main
+    return root
+
+
+@pytest.fixture
+def repo(rotated: Path, tmp_path: Path) -> Path:
+    return copy_repo(rotated, tmp_path / "repo")
+
+
+def run_review(repo: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    result = cli(repo, "review", *args, "--output", "json")
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, json.loads(result.stdout) if result.exit_code in (0, 1) else {}
+
+
+def codes(data: dict[str, Any]) -> set[str]:
+    return {f["code"] for f in data["findings"]}
+
+
+# -- a clean rotation ------------------------------------------------------------------------
+
+
+def test_a_clean_rotation_passes_and_is_explained(repo: Path) -> None:
+    records = ledger_records(repo, "staging")
+    old, new = records[0], active(records)
+    pinned = load_yaml(repo / "sealer.yaml")["environments"]["staging"]["clusters"][0]["fingerprint"]
+    code, data = run_review(repo)
+    assert code == 0 and data["ok"] is True and data["findings"] == []
+    assert (
+        data["base"] == git(repo, "rev-parse", "main").strip()
+        and data["head"] == git(repo, "rev-parse", "HEAD").strip()
+    )
+    [change] = data["changes"]
+    assert change == {
+        "env": "staging",
+        "cluster": "staging",
+        "secret": "engine-api-key",
+        "namespace": "staging",
+        "scope": "strict",
+        "entry": "apiKey",
+        "action": "rotated",
+        "old_key_id": old.key_id,
+        "new_key_id": new.key_id,
+        "new_fingerprint": new.fingerprint[:12],
+        "sealed_with": pinned,
+        "pinned": True,
+        "old_key_created": change["old_key_created"],
+        "old_key_age_days": 0,
+        "old_key_status": "revoked",
+        "new_key_expires": change["new_key_expires"],
+        "files": [SEALED, VALUES],
+    }
+    assert change["new_key_expires"].startswith(str(new.expires.year))
+
+
+def test_text_and_markdown_output(repo: Path) -> None:
+    new = active(ledger_records(repo, "staging")).key_id
+    text = cli(repo, "review")
+    assert (
+        text.exit_code == 0
+        and new in text.stdout
+        and "pinned" in text.stdout
+        and "0 finding(s)" in text.stdout
+    )
+    markdown = cli(repo, "review", "main", "HEAD", "--output", "markdown")
+    assert markdown.exit_code == 0
+    assert "| Environment | Cluster |" in markdown.stdout and f"`{new}`" in markdown.stdout
+    assert "**No findings.**" in markdown.stdout
+
+
+def test_grace_and_several_environments(repo: Path) -> None:
+    git(repo, "checkout", "-q", "main")
+    assert (
+        cli(
+            repo, "rotate", "staging", "production", "--grace", "2d", "--branch", "both", "--replace"
+        ).exit_code
+        == 0
+    )
+    git(repo, "checkout", "-q", "both")
+    code, data = run_review(repo)
+    assert code == 0
+    assert {(c["env"], c["old_key_status"]) for c in data["changes"]} == {
+        ("staging", "grace"),
+        ("production", "grace"),
+    }
+
+
+def test_only_the_rotated_entry_is_listed(repo: Path) -> None:
+    git(repo, "checkout", "-q", "main")
+    set_env_option(repo, "staging", "keys", ["apiKey", "adminKey"])
+    commit_all(repo, "two keys")
+    assert cli(repo, "rotate", "staging", "--no-branch", "--replace").exit_code == 0
+    assert (
+        cli(repo, "rotate", "staging", "--key", "adminKey", "--branch", "admin", "--replace").exit_code == 0
+    )
+    git(repo, "checkout", "-q", "admin")
+    code, data = run_review(repo)
+    assert code == 0 and [(c["entry"], c["action"]) for c in data["changes"]] == [("adminKey", "rotated")]
+
+
+def test_nothing_changed(repo: Path) -> None:
+    code, data = run_review(repo, "HEAD", "HEAD")
+    assert code == 0 and data["changes"] == [] and data["findings"] == []
+    assert "no sealed data changed" in cli(repo, "review", "HEAD", "HEAD").stdout
+
+
+def test_default_base_falls_back_to_master(repo: Path) -> None:
+    git(repo, "branch", "-m", "main", "master")
+    assert run_review(repo)[1]["base"] == git(repo, "rev-parse", "master").strip()
+    git(repo, "branch", "-m", "master", "trunk")
+    result = cli(repo, "review")
+    assert result.exit_code == 2 and "give BASE" in result.stderr
+
+
+@pytest.mark.parametrize("args", [("nope",), ("main", "nope"), ("HEAD~99",)])
+def test_unknown_revision_is_bad_input(repo: Path, args: tuple[str, ...]) -> None:
+    result = cli(repo, "review", *args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("sealer: unknown revision") and len(result.stderr.splitlines()) == 1
+
+
+# -- tampering -------------------------------------------------------------------------------
+
+
+def _edit_yaml(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    doc = yamlio.round_trip_load(path.read_text(), str(path))
+    change(doc)
+    path.write_text(yamlio.round_trip_dump(doc))
+
+
+def _set_entry(repo: Path, value: str, sealed_with: str | None = None) -> None:
+    """Put `value` as staging's apiKey in the sealed file and the values file, by hand."""
+
+    def sealed(doc: dict[str, Any]) -> None:
+        doc["spec"]["encryptedData"]["apiKey"] = value
+        if sealed_with:
+            provenance.record(doc["metadata"]["annotations"], ["apiKey"], ["apiKey"], sealed_with)
+
+    _edit_yaml(repo / SEALED, sealed)
+    _edit_yaml(repo / VALUES, lambda doc: doc["sealer"]["encryptedData"].__setitem__("apiKey", value))
+
+
+def _seal(cert_dir: Path, plaintext: str) -> tuple[str, str]:
+    """(ciphertext for staging's Secret, certificate fingerprint)."""
+    sealer = CertSealer.from_certificate(certs.load_certificate(cert_dir / "tls.crt"), "cert")
+    return sealer.seal_values(Scope.STRICT, "staging", "engine-api-key", [plaintext.encode()])[
+        0
+    ], sealer.fingerprint
+
+
+def hand_edited_ciphertext(repo: Path, controllers: dict[str, Path]) -> None:
+    _set_entry(repo, _seal(controllers["staging"], apikey.generate("staging"))[0])
+
+
+def sealed_with_another_cert(repo: Path, controllers: dict[str, Path]) -> None:
+    _set_entry(repo, *_seal(controllers["rogue"], apikey.generate("staging")))
+
+
+def sealed_with_another_key_size(repo: Path, controllers: dict[str, Path]) -> None:
+    """The annotation still claims the pinned certificate; the ciphertext's size says otherwise."""
+    _set_entry(repo, _seal(controllers["big"], apikey.generate("staging"))[0])
+
+
+def same_key_in_two_envs(repo: Path, controllers: dict[str, Path]) -> None:
+    record = active(ledger_records(repo, "staging"))
+    ledger.save(repo, "production", [*ledger_records(repo, "production"), record])
+
+
+def plaintext_in_sealed_data(repo: Path, controllers: dict[str, Path]) -> None:
+    _set_entry(repo, base64.b64encode(apikey.generate("staging").encode()).decode())
+
+
+def plaintext_not_base64(repo: Path, controllers: dict[str, Path]) -> None:
+    _set_entry(repo, "hunter2-not-sealed")
+
+
+def plaintext_key_in_values_file(repo: Path, controllers: dict[str, Path]) -> None:
+    with (repo / VALUES).open("a") as handle:
+        handle.write(f"debugApiKey: {apikey.generate('staging')}\n")
+
+
+def scope_changed_in_config(repo: Path, controllers: dict[str, Path]) -> None:
+    set_env_option(repo, "staging", "scope", "namespace-wide")
+
+
+def scope_changed_in_sealed_secret(repo: Path, controllers: dict[str, Path]) -> None:
+    _edit_yaml(repo / SEALED, lambda doc: doc["metadata"]["annotations"].__setitem__(NAMESPACE_WIDE, "true"))
+
+
+def namespace_changed_in_config(repo: Path, controllers: dict[str, Path]) -> None:
+    set_env_option(repo, "staging", "namespace", "elsewhere")
+
+
+def namespace_changed_in_sealed_secret(repo: Path, controllers: dict[str, Path]) -> None:
+    _edit_yaml(repo / SEALED, lambda doc: doc["metadata"].__setitem__("namespace", "elsewhere"))
+
+
+def values_disagree_with_sealed_file(repo: Path, controllers: dict[str, Path]) -> None:
+    old = git(repo, "show", f"main:{VALUES}")
+    (repo / VALUES).write_text(old.replace("# Helm values", "# Helm values (reverted)"))
+
+
+def pin_replaced(repo: Path, controllers: dict[str, Path]) -> None:
+    assert cli(repo, "cert", "add", "staging", "--file", str(controllers["rogue"] / "tls.crt")).exit_code == 0
+
+
+TAMPERING = [
+    (hand_edited_ciphertext, {"hand-edit"}),
+    (sealed_with_another_cert, {"unpinned-cert", "hand-edit", "derived-field"}),
+    (sealed_with_another_key_size, {"unpinned-cert", "hand-edit"}),
+    (
+        same_key_in_two_envs,
+        {"duplicate-key", "ledger-only", "values-mismatch", "derived-field", "ledger-status"},
+    ),
+    (plaintext_in_sealed_data, {"plaintext", "hand-edit"}),
+    (plaintext_not_base64, {"plaintext", "hand-edit"}),
+    (plaintext_key_in_values_file, {"plaintext"}),
+    (scope_changed_in_config, {"scope-change", "values-mismatch", "derived-field", "manifest-mismatch"}),
+    (scope_changed_in_sealed_secret, {"scope-change", "manifest-mismatch"}),
+    (
+        namespace_changed_in_config,
+        {"namespace-change", "values-mismatch", "derived-field", "manifest-mismatch"},
+    ),
+    (namespace_changed_in_sealed_secret, {"namespace-change", "manifest-mismatch"}),
+    (
+        values_disagree_with_sealed_file,
+        {"values-mismatch", "hand-edit", "derived-field"},
+    ),  # an old ciphertext put back
+    (pin_replaced, {"pin-change", "unpinned-cert", "cert-change"}),  # the rotated entry used the old pin
+]
+
+
+@pytest.mark.parametrize(("tamper", "expected"), TAMPERING, ids=[t.__name__ for t, _ in TAMPERING])
+def test_tampering_is_flagged(
+    repo: Path,
+    controllers: dict[str, Path],
+    keypair_3072_dir: Path,
+    tamper: Callable[[Path, dict[str, Path]], None],
+    expected: set[str],
+) -> None:
+    tamper(repo, {**controllers, "big": keypair_3072_dir})
+    commit_all(repo, tamper.__name__)
+    code, data = run_review(repo)
+    assert code == 1 and data["ok"] is False
+    assert codes(data) == expected, data["findings"]
+    for finding in data["findings"]:  # no finding repeats a plaintext key
+        assert not plaintext_keys(finding["message"])
+    markdown = cli(repo, "review", "--output", "markdown")
+    assert markdown.exit_code == 1 and all(f"**{c}**" in markdown.stdout for c in expected)
+    assert cli(repo, "review", "main", "HEAD~1").exit_code == 0  # the rotation alone was clean
+
+
+def test_hand_edit_on_top_of_the_base_alone(repo: Path, controllers: dict[str, Path]) -> None:
+    """Review of just the tampering commit (BASE = the clean rotation) flags it too."""
+    hand_edited_ciphertext(repo, controllers)
+    commit_all(repo, "edit")
+    code, data = run_review(repo, "HEAD~1")
+    assert code == 1 and codes(data) == {"hand-edit"}
+    assert [(c["entry"], c["action"], c["new_key_id"]) for c in data["changes"]] == [
+        ("apiKey", "changed", None)
+    ]
+
+
+def test_a_plaintext_key_removed_again_is_still_flagged(repo: Path) -> None:
+    """A key committed and deleted in a later commit of the branch stays in its history."""
+    leaked = apikey.generate("staging")
+    (repo / "debug.env").write_text(f"API_KEY={leaked}\n")
+    commit_all(repo, "debug")
+    (repo / "debug.env").unlink()
+    commit_all(repo, "remove debug")
+    code, data = run_review(repo)
+    assert code == 1 and codes(data) == {"plaintext"}
+    [finding] = data["findings"]
+    assert finding["path"] == "debug.env" and apikey.key_id(apikey.fingerprint(leaked)) in finding["message"]
+    assert leaked not in json.dumps(data) and leaked not in cli(repo, "review", "-o", "markdown").stdout
+
+
+def test_merging_main_into_the_branch_is_clean(repo: Path) -> None:
+    git(repo, "checkout", "-q", "main")
+    assert cli(repo, "rotate", "production", "--no-branch").exit_code == 0
+    git(repo, "checkout", "-q", "-")
+    git(repo, "merge", "-q", "--no-edit", "main")
+    code, data = run_review(repo, "main~1")
+    assert code == 0, data["findings"]
+    assert {c["env"] for c in data["changes"]} == {"staging", "production"}
+
+
+def test_a_merge_that_brings_a_value_of_its_own_is_flagged(repo: Path, controllers: dict[str, Path]) -> None:
+    git(repo, "checkout", "-q", "main")
+    assert cli(repo, "rotate", "production", "--no-branch").exit_code == 0
+    git(repo, "checkout", "-q", "-")
+    git(repo, "merge", "-q", "--no-commit", "main")
+    hand_edited_ciphertext(repo, controllers)
+    commit_all(repo, "merge main")
+    code, data = run_review(repo, "main~1")
+    assert code == 1 and codes(data) == {"hand-edit"}
+    assert {f["path"] for f in data["findings"]} == {SEALED, VALUES}
+
+
+# -- the checks as tables ----------------------------------------------------------------------
+
+
+def _blob(wrapped_len: int, total: int) -> str:
+    return base64.b64encode(wrapped_len.to_bytes(2, "big") + bytes(total - 2)).decode()
+
+
+@pytest.mark.parametrize(
+    ("value", "size", "expected"),
+    [
+        (_blob(256, 2 + 256 + 16 + 40), 256, None),
+        (_blob(256, 2 + 256 + 16 + 40), None, None),
+        (_blob(512, 2 + 512 + 16 + 40), 256, "unpinned-cert"),
+        (_blob(256, 2 + 100), 256, "plaintext"),  # truncated
+        (_blob(100, 2 + 100 + 16), 256, "plaintext"),  # no RSA key has that size
+        (base64.b64encode(b"hello").decode(), 256, "plaintext"),
+        ("not base64 at all!", 256, "plaintext"),
+        (base64.b64encode(apikey.generate("dev").encode()).decode(), 256, "plaintext"),
+        ("", 256, "plaintext"),
+    ],
+)
+def test_value_problem(value: str, size: int | None, expected: str | None) -> None:
+    problem = value_problem(value, size)
+    assert (problem[0] if problem else None) == expected
+    assert hybrid.looks_sealed(base64.b64decode(_blob(256, 2 + 256 + 16)))
+
+
+def _mistyped(key: str) -> str:
+    return key[:-1] + ("0" if key[-1] != "0" else "1")
+
+
+@pytest.mark.parametrize(
+    ("text", "lines"),
+    [
+        (f"a: 1\nkey: {apikey.generate('dev')}\n", [2]),
+        (f"# {_mistyped(apikey.generate('dev'))}\n", []),  # checksum does not match: not a key
+        ("slr_dev_short\n", []),
+        (f"x: '{apikey.generate('production')}'\ny: {apikey.generate('dev')}\n", [1, 2]),
+    ],
+)
+def test_plaintext_keys_are_found_by_line(text: str, lines: list[int]) -> None:
+    assert sorted({number for number, _ in plaintext_keys(text)}) == lines

@@ -1,0 +1,205 @@
+"""The real pre-commit framework in a temp Git repository, running the `sealer-scan` hook.
+
+The hook's settings come from this repository's .pre-commit-hooks.yaml; only `language` and
+`entry` change (`system` with this interpreter), so pre-commit builds no environment and
+needs no network.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from sealer import apikey, certs
+from sealer.scope import Scope
+from sealer.sealing import CertSealer
+
+HOOKS_FILE = Path(__file__).resolve().parents[2] / ".pre-commit-hooks.yaml"
+
+
+def test_hooks_file_is_a_valid_pre_commit_manifest() -> None:
+    from pre_commit.clientlib import load_manifest
+
+    hooks = {h["id"]: h for h in load_manifest(str(HOOKS_FILE))}
+    scan = hooks["sealer-scan"]
+    assert (scan["entry"], scan["language"], scan["pass_filenames"]) == ("sealer scan", "python", True)
+
+
+def local_config() -> str:
+    from pre_commit.clientlib import load_manifest
+
+    hook = next(h for h in load_manifest(str(HOOKS_FILE)) if h["id"] == "sealer-scan")
+    local = {k: hook[k] for k in ("id", "name", "types", "pass_filenames", "require_serial")}
+    local.update(language="system", entry=f"{sys.executable} -m sealer scan")
+    return yaml.safe_dump({"repos": [{"repo": "local", "hooks": [local]}]})
+
+
+def run(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), cwd=repo, capture_output=True, text=True, check=False)
+
+
+@pytest.fixture()
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PRE_COMMIT_HOME", str(tmp_path / "pre-commit-home"))
+    root = tmp_path / "repo"
+    root.mkdir()
+    assert run(root, "git", "init", "-q").returncode == 0
+    (root / ".pre-commit-config.yaml").write_text(local_config())
+    installed = run(root, sys.executable, "-m", "pre_commit", "install")
+    assert installed.returncode == 0, installed.stderr
+    return root
+
+
+def commit(repo: Path, files: dict[str, str] | dict[str, bytes]) -> subprocess.CompletedProcess[str]:
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            (repo / name).write_bytes(text)
+        else:
+            (repo / name).write_text(text)
+    assert run(repo, "git", "add", ".pre-commit-config.yaml", *files).returncode == 0
+    return run(repo, "git", "commit", "-m", "change")
+
+
+def committed(repo: Path) -> bool:
+    return run(repo, "git", "rev-parse", "--verify", "-q", "HEAD").returncode == 0
+
+
+def test_generated_key_in_a_values_file_is_blocked(repo: Path) -> None:
+    key = apikey.generate("staging")
+    done = commit(
+        repo, {"deploy/staging/values.yaml": f"replicaCount: 2\napiKey: {key}\n", "README.md": "docs\n"}
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and not committed(repo)
+    assert "sealer scan (no plaintext secrets)" in out and "Failed" in out
+    assert "deploy/staging/values.yaml:2:9: error: sealer-api-key: sealer API key (checksum verified)" in out
+    assert "plaintext secrets must not be committed" in out
+    assert key not in out
+
+
+def rendered_values(sealer: CertSealer, key: str) -> str:
+    """The values file `sealer render` writes, through sealer's own template and round trip."""
+    from sealer import render, templating
+    from sealer.records import iso
+
+    fp = apikey.fingerprint(key)
+    sealed = sealer.seal_values(Scope.STRICT, "staging", "engine-api-key", [key.encode()])
+    record = SimpleNamespace(
+        key_id=apikey.key_id(fp),
+        fingerprint=fp,
+        created=dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc),
+        expires=dt.datetime(2027, 2, 25, tzinfo=dt.timezone.utc),
+    )
+    subtree = templating.render(
+        "values.sealer.yaml.j2",
+        env=SimpleNamespace(secret_name="engine-api-key", namespace="staging", scope=Scope.STRICT),
+        cluster=SimpleNamespace(name="staging"),
+        cert_fingerprint=sealer.fingerprint,
+        encrypted={"apiKey": sealed[0]},
+        records={"apiKey": record},
+        checksum="9e" * 32,
+        iso=iso,
+    )
+    return render.render_values("# Helm values for staging\nreplicaCount: 2\n", subtree, "values.yaml")
+
+
+def test_sealer_rendered_values_pass(repo: Path, keypair_dir: Path) -> None:
+    cert = keypair_dir / "tls.crt"
+    sealer = CertSealer.from_certificate(certs.load_certificate(cert), str(cert))
+    text = rendered_values(sealer, apikey.generate("staging"))
+    assert "encryptedData:" in text and "keyId: kid_" in text
+    done = commit(repo, {"deploy/staging/values.yaml": text})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert committed(repo)
+    assert "sealer scan (no plaintext secrets)" in done.stderr and "Passed" in done.stderr
+
+
+def test_plain_secret_manifest_is_blocked(repo: Path) -> None:
+    manifest = (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: engine-api-key\n"
+        "stringData:\n  apiKey: not-even-random\n"
+    )
+    done = commit(repo, {"k8s/secret.yaml": manifest})
+    assert done.returncode != 0 and not committed(repo)
+    out = done.stdout + done.stderr
+    assert "k8s/secret.yaml:6:3: error: kubernetes-secret: plain Kubernetes Secret" in out
+
+
+def test_allowlisted_line_passes(repo: Path) -> None:
+    key = apikey.generate("dev")
+    done = commit(repo, {"tests/fixture.env": f"API_KEY={key}  # sealer: allow (test fixture)\n"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert committed(repo)
+
+
+def test_hooks_hand_every_file_to_the_scanner() -> None:
+    """pre-commit calls UTF-16 text, files with a NUL and archives binary: no `types` filter."""
+    from pre_commit.clientlib import load_manifest
+
+    hook = next(h for h in load_manifest(str(HOOKS_FILE)) if h["id"] == "sealer-scan")
+    assert hook["types"] == ["file"] and hook["types_or"] == [] and hook["exclude_types"] == []
+    from sealer import templating
+    from sealer.hooksrepo import HooksRepo
+
+    rendered = templating.render("pre-commit-config.yaml.j2", hooks=HooksRepo("file:///sealer.git", "v1"))
+    (scan,) = [h for h in yaml.safe_load(rendered)["repos"][0]["hooks"] if h["id"] == "sealer-scan"]
+    assert not {"types", "types_or", "exclude_types", "files", "exclude"} & set(scan)
+
+
+def _zip(name: str, data: bytes) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "wrap"),
+    [
+        ("latin1.env", lambda text: b"caf\xe9\n" + text),  # a stray non-UTF-8 byte
+        ("early-nul.txt", lambda text: b"\0head\n" + text),  # git and pre-commit call it binary
+        ("utf16.ps1", lambda text: text.decode().encode("utf-16")),  # BOM, NUL in every other byte
+        ("big.log", lambda text: b"x = 1\n" * 400_000 + text),  # past max_file_bytes: chunks
+        ("bundle.zip", lambda text: _zip("inner/app.env", text)),
+    ],
+)
+def test_a_key_in_a_file_pre_commit_calls_binary_is_blocked(
+    repo: Path, name: str, wrap: Callable[[bytes], bytes]
+) -> None:
+    key = apikey.generate("prod")
+    done = commit(repo, {name: wrap(f"API_KEY={key}\n".encode())})
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and not committed(repo), out
+    assert "sealer-api-key" in out and key not in out
+
+
+def test_a_file_sealer_cannot_open_fails_the_commit_with_one_line(repo: Path) -> None:
+    done = commit(
+        repo, {"vendor/tools.7z": b"7z\xbc\xaf\x27\x1c\0\4" + bytes(range(256)), "ok.txt": "fine\n"}
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and not committed(repo)
+    lines = [line for line in out.splitlines() if "could not be examined" in line]
+    assert len(lines) == 1 and "vendor/tools.7z" in lines[0] and "7z archive" in lines[0]
+
+
+def test_an_image_passes_and_verbose_lists_it(repo: Path) -> None:
+    png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + bytes(range(256))
+    done = commit(repo, {"docs/logo.png": png})
+    assert done.returncode == 0, done.stdout + done.stderr
+    listed = run(repo, sys.executable, "-m", "sealer", "scan", "-v", "docs/logo.png")
+    assert (
+        "skipped docs/logo.png: PNG image: not decoded, raw bytes scanned (media, told by content)"
+        in listed.stderr
+    )

@@ -1,0 +1,207 @@
+"""A small Kubernetes API server for the calls sealer makes through the official client.
+
+GET /api/v1/namespaces/{ns}/services/{name}
+GET /api/v1/namespaces/{ns}/services/{[scheme:]name[:port]}/proxy/{path}   (service proxy)
+GET /api/v1/namespaces/{ns}/secrets/{name}
+GET /api/v1/namespaces/{ns}/secrets?labelSelector=k=v,k2
+Bearer-token auth: an unknown token gets 401, a "viewer" token 403 on secrets; failures are
+v1 Status objects, as the API server sends them.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from pathlib import Path
+from typing import Any
+
+from support.fake_http import FakeServer, Fault, Request, Response
+
+REASONS = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+}
+
+
+def status(code: int, message: str, name: str = "", kind: str = "") -> Response:
+    body: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": REASONS.get(code, "Unknown"),
+        "code": code,
+    }
+    if name or kind:
+        body["details"] = {"name": name, "kind": kind}
+    return Response.json(code, body)
+
+
+class FakeKube(FakeServer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.admin_token = secrets.token_urlsafe(24)
+        self.viewer_token = secrets.token_urlsafe(24)  # may read services, not secrets
+        self.services: dict[tuple[str, str], dict[str, Any]] = {}
+        # (namespace, service, port name) -> path -> body
+        self.proxied: dict[tuple[str, str, str], dict[str, bytes]] = {}
+        self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
+
+    # -- helpers for tests -------------------------------------------------------------------
+    def add_service(
+        self, namespace: str, name: str, ports: list[tuple[str, int]], files: dict[str, bytes]
+    ) -> None:
+        """A Service whose first port serves `files` (path -> body) through the proxy."""
+        with self.lock:
+            self.services[(namespace, name)] = {
+                "kind": "Service",
+                "apiVersion": "v1",
+                "metadata": {"name": name, "namespace": namespace, "uid": secrets.token_hex(8)},
+                "spec": {
+                    "type": "ClusterIP",
+                    "clusterIP": "10.96.0.10",
+                    "ports": [
+                        {"name": p, "port": n, "protocol": "TCP", "targetPort": n}
+                        if p
+                        else {"port": n, "protocol": "TCP", "targetPort": n}
+                        for p, n in ports
+                    ],
+                },
+            }
+            first_name, first_port = ports[0]
+            self.proxied[(namespace, name, first_name or str(first_port))] = dict(files)
+
+    def add_secret(
+        self,
+        namespace: str,
+        name: str,
+        data: dict[str, bytes],
+        labels: dict[str, str] | None = None,
+        type_: str = "Opaque",
+    ) -> None:
+        with self.lock:
+            self.secrets[(namespace, name)] = {
+                "kind": "Secret",
+                "apiVersion": "v1",
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "labels": dict(labels or {}),
+                    "uid": secrets.token_hex(8),
+                },
+                "type": type_,
+                "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
+            }
+
+    def reset(self) -> None:
+        with self.lock:
+            self.services.clear()
+            self.proxied.clear()
+            self.secrets.clear()
+            self.clear_faults()
+            self.clear_log()
+
+    def kubeconfig(self, folder: Path) -> Path:
+        """A kubeconfig with contexts `admin` (current), `viewer` and `stranger` (unknown token)."""
+        users = {"admin": self.admin_token, "viewer": self.viewer_token, "stranger": "not-a-token"}
+        lines = [
+            "apiVersion: v1",
+            "kind: Config",
+            "clusters:",
+            "- name: fake",
+            "  cluster:",
+            f"    server: {self.url}",
+            "users:",
+        ]
+        for user, token in users.items():
+            lines += [f"- name: {user}", "  user:", f"    token: {token}"]
+        lines.append("contexts:")
+        for user in users:
+            lines += [f"- name: {user}", "  context:", "    cluster: fake", f"    user: {user}"]
+        lines.append("current-context: admin")
+        path = folder / "kubeconfig"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    # -- HTTP --------------------------------------------------------------------------------
+    def fault_response(self, fault: Fault) -> Response:
+        return status(fault.status, "injected fault")
+
+    def handle(self, request: Request) -> Response:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if token not in (self.admin_token, self.viewer_token):
+            return status(401, "Unauthorized")
+        parts = request.path.strip("/").split("/")
+        if request.method != "GET" or parts[:3] != ["api", "v1", "namespaces"] or len(parts) < 5:
+            return status(404, "the server could not find the requested resource")
+        namespace, resource, rest = parts[3], parts[4], parts[5:]
+        with self.lock:
+            if resource == "services" and len(rest) == 1:
+                return self._service(namespace, rest[0])
+            if resource == "services" and len(rest) >= 2 and rest[1] == "proxy":
+                return self._proxy(namespace, rest[0], "/" + "/".join(rest[2:]))
+            if resource == "secrets":
+                if token != self.admin_token:
+                    return self._forbidden(namespace, rest[0] if rest else "", "list" if not rest else "get")
+                return self._secret(namespace, rest[0]) if rest else self._list_secrets(namespace, request)
+        return status(404, "the server could not find the requested resource")
+
+    def _forbidden(self, namespace: str, name: str, verb: str) -> Response:
+        who = 'User "system:serviceaccount:default:viewer"'
+        what = f'secrets "{name}" is forbidden' if name else "secrets is forbidden"
+        return status(
+            403,
+            f'{what}: {who} cannot {verb} resource "secrets" in API group "" in the namespace "{namespace}"',
+            name,
+            "secrets",
+        )
+
+    def _service(self, namespace: str, name: str) -> Response:
+        service = self.services.get((namespace, name))
+        if service is None:
+            return status(404, f'services "{name}" not found', name, "services")
+        return Response.json(200, service)
+
+    def _proxy(self, namespace: str, target: str, path: str) -> Response:
+        pieces = target.split(":")
+        if len(pieces) == 3:  # scheme:name:port
+            pieces = pieces[1:]
+        name, port = pieces[0], (pieces[1] if len(pieces) > 1 else "")
+        service = self.services.get((namespace, name))
+        if service is None:
+            return status(404, f'services "{name}" not found', name, "services")
+        ports = service["spec"]["ports"]
+        if not port:
+            port = ports[0].get("name") or str(ports[0]["port"])
+        files = self.proxied.get((namespace, name, port))
+        if files is None:
+            return status(503, f'no endpoints available for service "{target}"', target, "services")
+        body = files.get(path)
+        if body is None:
+            return Response(404, b"404 page not found\n", {"Content-Type": "text/plain; charset=utf-8"})
+        return Response(200, body, {"Content-Type": "text/plain; charset=utf-8"})
+
+    def _secret(self, namespace: str, name: str) -> Response:
+        secret = self.secrets.get((namespace, name))
+        if secret is None:
+            return status(404, f'secrets "{name}" not found', name, "secrets")
+        return Response.json(200, secret)
+
+    def _list_secrets(self, namespace: str, request: Request) -> Response:
+        selector = request.query.get("labelSelector", [""])[0]
+        wanted = [term.split("=", 1) if "=" in term else [term, None] for term in selector.split(",") if term]
+        items = []
+        for (ns, _), secret in sorted(self.secrets.items()):
+            labels = secret["metadata"]["labels"]
+            if ns == namespace and all(k in labels and (v is None or labels[k] == v) for k, v in wanted):
+                items.append(secret)
+        return Response.json(
+            200,
+            {"kind": "SecretList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items},
+        )

@@ -1,0 +1,39 @@
+"""The test process never reads the caller's HOME, global git config, identity or services'
+settings: every test (and every session fixture) runs with these set."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Sealer Test",
+    "GIT_COMMITTER_NAME": "Sealer Test",
+    "GIT_AUTHOR_EMAIL": "test@sealer.invalid",
+    "GIT_COMMITTER_EMAIL": "test@sealer.invalid",
+}
+# What a CI runner or a developer's shell may set that would change what sealer or git does.
+UNSET = ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "SEALER_FAULT", "KUBECONFIG", "VAULT_ADDR", "VAULT_TOKEN")
+
+
+def isolate(patch: pytest.MonkeyPatch, home: Path) -> None:
+    """No test touches $HOME, global git config, CI identities or real services' settings."""
+    patch.setenv("HOME", str(home))
+    patch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+    patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    patch.setenv("SEALER_TEST", "1")
+    for var, value in IDENTITY.items():
+        patch.setenv(var, value)
+    for var in UNSET:
+        patch.delenv(var, raising=False)
+
+
+@contextlib.contextmanager
+def isolated(home: Path) -> Iterator[None]:
+    """`isolate` for a block (session fixtures, which run before function-scoped ones)."""
+    with pytest.MonkeyPatch.context() as patch:
+        isolate(patch, home)
+        yield
