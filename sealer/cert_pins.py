@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sealer import certs, config, layout, provenance, repofiles, state
+from sealer.config import HeldCert
 from sealer.errors import BadInput
 
 if TYPE_CHECKING:
@@ -19,72 +20,160 @@ class PinResult:
     env: str
     cluster: str
     fingerprint: str
-    previous: str | None  # the fingerprint it replaced, if any
+    previous: str | None  # the certificate that sealed before (sealWith), if it changed
     changed: bool
+    sealing: bool = True  # the added certificate seals from now on (sealWith)
 
 
 @dataclass(frozen=True)
 class FetchResult:
-    """A certificate fetched from a cluster compared with the pin (`sealer cert fetch`)."""
+    """The controller's active keys compared with a cluster's set (`sealer cert fetch`)."""
 
     env: str
     cluster: str
-    fetched: str  # fingerprint the cluster serves
-    pinned: str | None  # fingerprint pinned before, if any
-    accepted: bool  # pinned now (new, or replaced with --accept), or already the pin
-    refused: bool  # differs from the pin, and replacing it was not asked for
+    fetched: str  # fingerprint of the certificate the controller serves (it seals with it)
+    pinned: str | None  # the sealing certificate before, if any
+    accepted: bool  # the set holds every active key and seals with the served one
+    refused: bool  # new certificates, and adding them was not asked for
+    added: tuple[str, ...] = ()  # fingerprints added to the set now
+    new: tuple[str, ...] = ()  # active keys not in the set
+    retired: tuple[str, ...] = ()  # in the set, no longer an active key of the controller
 
 
-def compare_fetched(root: Path, env_name: str, pem: bytes, cluster: str | None, accept: bool) -> FetchResult:
-    """Pin a fetched certificate where nothing is pinned yet, or where `accept` says to replace
-    the pin; a different certificate is only reported otherwise (replacing it makes every entry
-    sealed with the old one stale)."""
+def compare_fetched(
+    root: Path,
+    env_name: str,
+    served: bytes,
+    cluster: str | None,
+    accept: bool,
+    active: tuple[bytes, ...] = (),
+) -> FetchResult:
+    """Compare the controller's active keys (`active`, PEM) and the certificate it serves (and
+    so seals with) with the cluster's set. A set that is still empty takes them all; otherwise
+    new certificates are added only when `accept` says so, the served one becoming `sealWith`.
+    Certificates the controller no longer holds are reported, never removed here."""
     env = config.load(root).env(env_name)
-    fetched = certs.fingerprint(certs.parse_certificate(pem, "fetched certificate"))
+    fetched = certs.fingerprint(certs.parse_certificate(served, "served certificate"))
+    by_fp = {certs.fingerprint(certs.parse_certificate(p, "controller key")): p for p in (*active, served)}
     name = cluster or env_name
-    pinned = next((c.fingerprint for c in env.clusters if c.name == name), None)
-    if pinned is None or accept:
-        accepted = pin(root, env_name, pem, "fetched certificate", name).changed or pinned == fetched
-        return FetchResult(env_name, name, fetched, pinned, accepted, refused=False)
-    return FetchResult(env_name, name, fetched, pinned, accepted=False, refused=pinned != fetched)
+    current = next((c for c in env.clusters if c.name == name), None)
+    pinned = current.fingerprint if current else None
+    new = tuple(fp for fp in by_fp if current is None or not current.holds(fp))
+    retired = tuple(c.fingerprint for c in current.cert_set if c.fingerprint not in by_fp) if current else ()
+    if (new or fetched != pinned) and current is not None and not accept:
+        return FetchResult(env_name, name, fetched, pinned, False, True, new=new, retired=retired)
+    pin(root, env_name, served, "served certificate", name)  # the one the controller seals with
+    added = tuple(fp for fp in new if fp != fetched)
+    for fp in added:
+        pin(root, env_name, by_fp[fp], f"controller key {fp[:16]}…", name, keep_sealing=True)
+    added_all = ((fetched,) if fetched in new else ()) + added
+    return FetchResult(env_name, name, fetched, pinned, True, False, added_all, new, retired)
 
 
 def pinned_certificates(root: Path, env: config.Environment) -> dict[str, x509.Certificate]:
-    """Each cluster's pinned certificate, refusing an environment that pins none and a cert file
-    that no longer matches its pin (the repo is inconsistent then)."""
+    """Each cluster's sealing certificate, refusing an environment that pins none and a cert
+    file of the set that no longer matches its pin (the repo is inconsistent then)."""
     if not env.clusters:
         raise BadInput(f"{env.name} pins no certificate: run `sealer cert add {env.name} --file tls.crt`")
+    return {
+        cluster.name: held_certificates(root, env, cluster)[cluster.fingerprint] for cluster in env.clusters
+    }
+
+
+def held_certificates(
+    root: Path, env: config.Environment, cluster: config.Cluster
+) -> dict[str, x509.Certificate]:
+    """fingerprint -> certificate for the cluster's whole set, each file checked against its pin."""
     found = {}
-    for cluster in env.clusters:
-        cert = certs.load_certificate(root / cluster.cert)
-        if certs.fingerprint(cert) != cluster.fingerprint:
-            raise BadInput(
-                f"{cluster.cert} does not match the fingerprint pinned for {env.name}/{cluster.name}"
-            )
-        found[cluster.name] = cert
+    for held in cluster.cert_set:
+        cert = certs.load_certificate(root / held.cert)
+        if certs.fingerprint(cert) != held.fingerprint:
+            raise BadInput(f"{held.cert} does not match the fingerprint pinned for {env.name}/{cluster.name}")
+        found[held.fingerprint] = cert
     return found
 
 
-def pin(root: Path, env_name: str, pem: bytes, source: str, cluster: str | None = None) -> PinResult:
-    """Pin `pem` for a cluster of the environment (default: the cluster named like the env)."""
+def pin(
+    root: Path,
+    env_name: str,
+    pem: bytes,
+    source: str,
+    cluster: str | None = None,
+    *,
+    keep_sealing: bool = False,
+    today: dt.date | None = None,
+) -> PinResult:
+    """Add `pem` to the set of a cluster of the environment (default: the cluster named like
+    the env) and seal with it from now on, unless `keep_sealing`. A certificate that is not
+    valid yet cannot become the sealing one: the controller would not have made it its key."""
     cfg = config.load(root)
     env = cfg.env(env_name)
     cert = certs.parse_certificate(pem, source)
-    certs.sealing_key(cert, source)
     fp = certs.fingerprint(cert)
     cluster = _cluster_name(cluster or env.name)
     current = next((c for c in env.clusters if c.name == cluster), None)
-    if current and current.fingerprint == fp:
-        if not _holds(root / current.cert, fp):
-            _write_cert(root / current.cert, pem)  # restore a deleted or replaced copy
-        return PinResult(env.name, cluster, fp, None, changed=False)
-    cert_rel = layout.cert_file(env.name, cluster)
+    seals = current is None or not keep_sealing
+    # A certificate kept only to open older entries may have expired; one that seals may not.
+    (certs.sealing_key if seals else certs.rsa_public_key)(cert, source)
+    held = current.held_cert(fp) if current else None
+    if seals and cert.not_valid_before_utc > dt.datetime.now(dt.timezone.utc):
+        raise BadInput(
+            f"{source}: not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC, so it cannot seal "
+            "yet: add it with --keep-sealing"
+        )
+    if current is not None and held is not None and (current.fingerprint == fp or not seals):
+        if not _holds(root / held.cert, fp):  # already in the set, in the role asked for
+            _write_cert(root / held.cert, pem)  # restore a deleted or replaced copy
+        return PinResult(env.name, cluster, fp, None, changed=False, sealing=current.fingerprint == fp)
+    cert_rel = held.cert if held else _new_cert_file(env.name, cluster, fp, current)
     _check_cert_path(cfg, env.name, cluster, cert_rel)
+    added = (today or dt.datetime.now(dt.timezone.utc).date()).isoformat()
     with config.edit(root) as doc:  # validated before it is written; the cert file follows
         raw_env = doc["environments"][env.name]
-        _set_cluster(raw_env, env, cluster, cert_rel, fp)
-    _write_cert(root / cert_rel, pem)
-    return PinResult(env.name, cluster, fp, current.fingerprint if current else None, changed=True)
+        _set_cluster(raw_env, env, cluster, HeldCert(cert_rel, fp, added), seals)
+    if held is None or not _holds(root / cert_rel, fp):
+        _write_cert(root / cert_rel, pem)
+    previous = current.fingerprint if current and seals else None
+    return PinResult(env.name, cluster, fp, previous, changed=True, sealing=seals)
+
+
+def remove(root: Path, env_name: str, fingerprint: str, cluster: str | None = None) -> PinResult:
+    """Take a certificate out of a cluster's set (the controller dropped that key): entries
+    still sealed with it become errors. The sealing certificate cannot be removed."""
+    env = config.load(root).env(env_name)
+    name = cluster or env.name
+    current = next((c for c in env.clusters if c.name == name), None)
+    if current is None:
+        raise BadInput(f"{env.name} has no cluster {name!r}")
+    matches = [c for c in current.cert_set if c.fingerprint.startswith(fingerprint.lower())]
+    if len(fingerprint) < 8 or len(matches) != 1:
+        raise BadInput(f"{env.name}/{name}: {fingerprint!r} names no single certificate of the set")
+    held = matches[0]
+    if held.fingerprint == current.fingerprint:
+        raise BadInput(
+            f"{env.name}/{name}: {held.fingerprint[:16]}… seals (sealWith): add the new certificate first"
+        )
+    with config.edit(root) as doc:
+        raw_env = doc["environments"][env.name]
+        item = next(i for i in raw_env["clusters"] if i.get("name") == name)
+        item["certs"] = [c for c in item["certs"] if c.get("fingerprint") != held.fingerprint]
+        history = raw_env.setdefault("certHistory", [])
+        if held.fingerprint not in history:
+            history.append(held.fingerprint)  # entries sealed with it can no longer be opened
+    if not any(
+        held.cert == c.cert
+        for e in config.load(root).environments.values()
+        for cl in e.clusters
+        for c in cl.cert_set
+    ):
+        (root / held.cert).unlink(missing_ok=True)
+    return PinResult(env.name, name, held.fingerprint, None, changed=True, sealing=False)
+
+
+def _new_cert_file(env: str, cluster: str, fp: str, current: config.Cluster | None) -> str:
+    if current is None:
+        return layout.cert_file(env, cluster)
+    return layout.added_cert_file(env, cluster, fp)
 
 
 def _cluster_name(name: str) -> str:
@@ -104,7 +193,8 @@ def _holds(path: Path, fp: str) -> bool:
 def _check_cert_path(cfg: config.Config, env: str, cluster: str, cert_rel: str) -> None:
     for other in cfg.environments.values():
         for pinned in other.clusters:
-            if pinned.cert == cert_rel and (other.name, pinned.name) != (env, cluster):
+            taken = any(c.cert == cert_rel for c in pinned.cert_set)
+            if taken and (other.name, pinned.name) != (env, cluster):
                 raise BadInput(f"{cert_rel} already holds the pin of {other.name}/{pinned.name}")
 
 
@@ -113,62 +203,154 @@ def _write_cert(path: Path, pem: bytes) -> None:
     repofiles.write(path, pem)
 
 
-def _set_cluster(raw_env: Any, env: config.Environment, cluster: str, cert_rel: str, fp: str) -> None:
+def _set_cluster(raw_env: Any, env: config.Environment, cluster: str, held: HeldCert, seals: bool) -> None:
+    from ruamel.yaml.comments import CommentedMap  # only an edit needs ruamel: a rotation stays off it
+
     clusters = raw_env.get("clusters")
     if clusters is None:
         clusters = raw_env["clusters"] = []
     for item in clusters:
         if item.get("name") == cluster:
-            history = raw_env.setdefault("certHistory", [])
-            if item["fingerprint"] not in history:
-                history.append(item["fingerprint"])  # entries sealed with it are now stale
-            item["cert"], item["fingerprint"] = cert_rel, fp
+            _add_to_set(item, held, seals)
             return
-    from ruamel.yaml.comments import CommentedMap  # only an edit needs ruamel: a rotation stays off it
-
     values = env.values_file if not env.clusters else layout.values_file(env.name, cluster)
-    clusters.append(CommentedMap(name=cluster, cert=cert_rel, fingerprint=fp, valuesFile=values))
+    # A first pin keeps the legacy form, which every sealer version reads.
+    clusters.append(
+        CommentedMap(name=cluster, cert=held.cert, fingerprint=held.fingerprint, valuesFile=values)
+    )
     if hasattr(clusters, "fa"):
         clusters.fa.set_block_style()
 
 
+def _add_to_set(item: Any, held: HeldCert, seals: bool) -> None:
+    """Turn a legacy pin into `certs:` + `sealWith:` and add `held` (or re-select it)."""
+    from ruamel.yaml.comments import CommentedMap
+
+    if "certs" not in item:
+        first = CommentedMap(cert=item.pop("cert"), fingerprint=item.pop("fingerprint"))
+        item.insert(1, "certs", [first])
+        item.insert(2, "sealWith", first["fingerprint"])
+    if not any(c.get("fingerprint") == held.fingerprint for c in item["certs"]):
+        item["certs"].append(CommentedMap(cert=held.cert, fingerprint=held.fingerprint, added=held.added))
+    if seals:
+        item["sealWith"] = held.fingerprint
+
+
 def status(cfg: config.Config, env_names: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """One row per pin: expiry, and how the sealed entries of its cluster relate to it."""
+    """One row per cluster: its sealing certificate's expiry, each certificate of the set with
+    its age and the entries it sealed, and the entries sealed with no certificate of the set."""
     now = dt.datetime.now(dt.timezone.utc)
     rows = []
     for name in env_names or tuple(cfg.environments):
         env = cfg.env(name)
         for cluster in env.clusters:
-            cert = certs.load_certificate(cfg.root / cluster.cert)
+            sealed = _sealed_with(cfg.root, env, cluster)
+            held = [_held_row(cfg.root, c, cluster, sealed, now) for c in cluster.cert_set]
+            sealing = next(h for h in held if h["sealing"])
             rows.append(
                 {
                     "env": env.name,
                     "cluster": cluster.name,
                     "fingerprint": cluster.fingerprint,
-                    "file_matches_pin": certs.fingerprint(cert) == cluster.fingerprint,
-                    "expires": cert.not_valid_after_utc.isoformat(),
-                    "days_left": (cert.not_valid_after_utc - now).days,
-                    **_entry_states(cfg.root, env, cluster),
+                    "file_matches_pin": all(h["file_matches_pin"] for h in held),
+                    "expires": sealing["expires"],
+                    "days_left": sealing["days_left"],
+                    "certs": held,
+                    **_entry_states(env, cluster, sealed),
                 }
             )
     return rows
 
 
-def _entry_states(root: Path, env: config.Environment, cluster: config.Cluster) -> dict[str, list[str]]:
-    states: dict[str, list[str]] = {"sealed_with_pin": [], "stale": [], "other": [], "missing": []}
+def age_days(held: HeldCert, cert: x509.Certificate | None, now: dt.datetime) -> int | None:
+    """Days since sealer added the certificate (or, for a legacy pin, since its notBefore)."""
+    if held.added:
+        start = dt.datetime.fromisoformat(held.added).replace(tzinfo=dt.timezone.utc)
+    elif cert is not None:
+        start = cert.not_valid_before_utc
+    else:
+        return None
+    return (now - start).days
+
+
+def _held_row(
+    root: Path, held: HeldCert, cluster: config.Cluster, sealed: dict[str, str], now: dt.datetime
+) -> dict[str, Any]:
+    cert: x509.Certificate | None = certs.load_certificate(root / held.cert)  # unreadable: bad input
+    return {
+        "fingerprint": held.fingerprint,
+        "file": held.cert,
+        "sealing": held.fingerprint == cluster.fingerprint,
+        "added": held.added,
+        "age_days": age_days(held, cert, now),
+        "file_matches_pin": cert is not None and certs.fingerprint(cert) == held.fingerprint,
+        "expires": cert.not_valid_after_utc.isoformat() if cert else None,
+        "days_left": (cert.not_valid_after_utc - now).days if cert else None,
+        "sealed": sorted(e for e, fp in sealed.items() if fp == held.fingerprint),
+    }
+
+
+def _sealed_with(root: Path, env: config.Environment, cluster: config.Cluster) -> dict[str, str]:
+    """entry -> the certificate the SealedSecret's annotations claim sealed it (present entries)."""
     doc = state.load(root, env.name, cluster.name)
     encrypted = state.encrypted_data(doc)
-    sealed_with = provenance.sealed_with(((doc or {}).get("metadata") or {}).get("annotations"), encrypted)
+    annotations = ((doc or {}).get("metadata") or {}).get("annotations")
+    return provenance.sealed_with(annotations, [e for e in env.keys if e in encrypted])
+
+
+def _entry_states(
+    env: config.Environment, cluster: config.Cluster, sealed: dict[str, str]
+) -> dict[str, list[str]]:
+    states: dict[str, list[str]] = {
+        "sealed_with_pin": [],
+        "sealed_with_older": [],
+        "stale": [],
+        "other": [],
+        "missing": [],
+    }
     for entry in env.keys:
-        fp = sealed_with.get(entry)
+        fp = sealed.get(entry)
         key = (
             "missing"
             if fp is None
             else "sealed_with_pin"
             if fp == cluster.fingerprint
+            else "sealed_with_older"
+            if cluster.holds(fp)
             else "stale"
             if fp in env.cert_history
             else "other"
         )
         states[key].append(entry)
     return states
+
+
+def reseal_deadline(env: config.Environment, cluster: config.Cluster) -> dt.datetime | None:
+    """When entries sealed with an older certificate of the set fall due: `resealAfterDays`
+    after sealer added the sealing certificate (None: no such option, or no date recorded)."""
+    held = cluster.held_cert(cluster.fingerprint)
+    if env.reseal_after_days is None or held is None or held.added is None:
+        return None
+    added = dt.datetime.fromisoformat(held.added).replace(tzinfo=dt.timezone.utc)
+    return added + dt.timedelta(days=env.reseal_after_days)
+
+
+def sealed_with_older(root: Path, env: config.Environment) -> dict[str, tuple[config.Cluster, str]]:
+    """entry -> (cluster, certificate) for entries sealed with a certificate of the set other
+    than the sealing one, as the annotations claim (a claim is enough to schedule a reseal)."""
+    found: dict[str, tuple[config.Cluster, str]] = {}
+    for cluster in env.clusters:
+        for entry, fp in _sealed_with(root, env, cluster).items():
+            if fp != cluster.fingerprint and cluster.holds(fp):
+                found.setdefault(entry, (cluster, fp))
+    return found
+
+
+def reseal_due(root: Path, env: config.Environment, now: dt.datetime) -> list[str]:
+    """Entries `rotate --due` moves to the sealing certificate (see `reseal_deadline`)."""
+    due = []
+    for entry, (cluster, _) in sealed_with_older(root, env).items():
+        deadline = reseal_deadline(env, cluster)
+        if deadline is not None and now >= deadline:
+            due.append(entry)
+    return due

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sealer import layout, repofiles, yamlio
+from sealer import layout, registry, repofiles, yamlio
 from sealer.apikey import ENV_TAG
 from sealer.backends import check_kind
 from sealer.errors import BadInput, ConfigError
@@ -30,16 +30,41 @@ DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 _ENTRY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ENV_NAME = re.compile(ENV_TAG)  # env names also tag the keys (`slr_<env>_…`)
 _SCOPES = tuple(s.value for s in Scope)
 
 
 @dataclass(frozen=True)
-class Cluster:
-    name: str
+class HeldCert:
+    """One certificate of the controller's set: its file, its pin and the day sealer added it."""
+
     cert: str  # path relative to the repo
     fingerprint: str
+    added: str | None = None  # YYYY-MM-DD, written by `sealer cert add|fetch`; None in a legacy pin
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A cluster pins the set of certificates its controller holds (`certs:`) and names the one
+    that seals (`sealWith:`); `cert` and `fingerprint` are that sealing certificate's. The legacy
+    form (`cert:` and `fingerprint:` only) is a set of one."""
+
+    name: str
+    cert: str  # path relative to the repo: the sealing certificate
+    fingerprint: str  # the sealing certificate's (sealWith)
     values_file: str  # path relative to the repo
+    held: tuple[HeldCert, ...] = ()  # the whole set, the sealing certificate included
+
+    @property
+    def cert_set(self) -> tuple[HeldCert, ...]:
+        return self.held or (HeldCert(self.cert, self.fingerprint),)
+
+    def holds(self, fingerprint: str) -> bool:
+        return any(c.fingerprint == fingerprint for c in self.cert_set)
+
+    def held_cert(self, fingerprint: str) -> HeldCert | None:
+        return next((c for c in self.cert_set if c.fingerprint == fingerprint), None)
 
 
 @dataclass(frozen=True)
@@ -55,9 +80,21 @@ class Environment:
     backend_options: dict[str, str]
     rotation_days: int
     key_lifetime_days: int
-    cert_history: tuple[str, ...] = ()  # fingerprints once pinned, now replaced
+    cert_history: tuple[str, ...] = ()  # fingerprints once pinned, now replaced or removed
+    # Entries sealed with a certificate other than `sealWith` are due this many days after the
+    # sealing certificate was added (`resealAfterDays`; None: never due for that reason).
+    reseal_after_days: int | None = None
     # `sealer check` overrides for this environment: rule id -> options (sealer.policy validates them)
     policy: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def registry(self) -> registry.Settings | None:
+        """#16: how the key registry reaches the verifier; None when the store is not k8s-secrets."""
+        if self.backend_kind != "k8s-secrets":
+            return None
+        return registry.settings(
+            self.backend_options, self.namespace, registry.default_name(self.secret_name)
+        )
 
 
 @dataclass(frozen=True)
@@ -120,14 +157,61 @@ def _path(value: Any, where: str) -> str:
     return str(value)
 
 
-def _cluster(raw: Any, where: str) -> Cluster:
-    _need(raw, where, dict, "a mapping")
-    return Cluster(
-        name=_match(raw.get("name"), f"{where}.name", DNS_LABEL, "a DNS label"),
+def _held(raw: Any, where: str) -> HeldCert:
+    _need(raw, where, dict, "a mapping of cert, fingerprint and added")
+    added = raw.get("added")
+    if added is not None:
+        added = _date(str(added), f"{where}.added")
+    return HeldCert(
         cert=_path(raw.get("cert"), f"{where}.cert"),
         fingerprint=_match(raw.get("fingerprint"), f"{where}.fingerprint", _HEX64, "64 hex digits"),
-        values_file=_path(raw.get("valuesFile"), f"{where}.valuesFile"),
+        added=added,
     )
+
+
+def _date(text: str, where: str) -> str:
+    import datetime as dt
+
+    _match(text, where, _DATE, "a date YYYY-MM-DD")
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(where, f"must be a date YYYY-MM-DD, got {text!r}") from None
+    return text
+
+
+def _cert_set(raw: Any, where: str) -> tuple[tuple[HeldCert, ...], HeldCert]:
+    """The `certs:` list and the `sealWith:` member, each fingerprint and file listed once."""
+    items = _need(raw.get("certs"), f"{where}.certs", list, "a list of certificates")
+    held = tuple(_held(c, f"{where}.certs[{i}]") for i, c in enumerate(items))
+    if not held:
+        raise ConfigError(f"{where}.certs", "must list at least one certificate")
+    for i, cert in enumerate(held):
+        if any(cert.fingerprint == c.fingerprint or cert.cert == c.cert for c in held[:i]):
+            raise ConfigError(f"{where}.certs[{i}]", "lists a certificate or file twice")
+    seal_with = _match(raw.get("sealWith"), f"{where}.sealWith", _HEX64, "the fingerprint of one of certs")
+    sealing = next((c for c in held if c.fingerprint == seal_with), None)
+    if sealing is None:
+        raise ConfigError(f"{where}.sealWith", f"{seal_with[:16]}… is not one of the cluster's certs")
+    return held, sealing
+
+
+def _cluster(raw: Any, where: str) -> Cluster:
+    _need(raw, where, dict, "a mapping")
+    name = _match(raw.get("name"), f"{where}.name", DNS_LABEL, "a DNS label")
+    values_file = _path(raw.get("valuesFile"), f"{where}.valuesFile")
+    if "certs" not in raw and "sealWith" not in raw:  # the legacy pin: a set of one
+        return Cluster(
+            name=name,
+            cert=_path(raw.get("cert"), f"{where}.cert"),
+            fingerprint=_match(raw.get("fingerprint"), f"{where}.fingerprint", _HEX64, "64 hex digits"),
+            values_file=values_file,
+        )
+    for legacy in ("cert", "fingerprint"):
+        if legacy in raw:
+            raise ConfigError(f"{where}.{legacy}", "give either cert/fingerprint or certs/sealWith, not both")
+    held, sealing = _cert_set(raw, where)
+    return Cluster(name, sealing.cert, sealing.fingerprint, values_file, held)
 
 
 def _clusters(raw: Any, where: str) -> tuple[Cluster, ...]:
@@ -194,6 +278,7 @@ def _environment(name: str, raw: Any) -> Environment:
         raise ConfigError(f"{where}.scope", "must be strict, namespace-wide or cluster-wide")
     kind, options = _backend(raw.get("backend"), f"{where}.backend")
     rotation, lifetime = _days(raw, where)
+    options = _registry_options(name, kind, options, raw)  # #16
     history = _need(raw.get("certHistory") or [], f"{where}.certHistory", list, "a list of fingerprints")
     return Environment(
         name=name,
@@ -211,7 +296,33 @@ def _environment(name: str, raw: Any) -> Environment:
             _match(h, f"{where}.certHistory[{i}]", _HEX64, "64 hex digits") for i, h in enumerate(history)
         ),
         policy=_policy(raw.get("policy"), f"{where}.policy"),
+        reseal_after_days=_reseal_after(raw.get("resealAfterDays"), f"{where}.resealAfterDays"),
     )
+
+
+def _registry_options(name: str, kind: str, options: dict[str, str], raw: dict[str, Any]) -> dict[str, str]:
+    """#16: check the key registry's settings; a direct delivery's options carry its namespace,
+    name and environment (the store sees only its options)."""
+    if kind != "k8s-secrets":
+        return options
+    namespace, secret = str(raw.get("namespace")), str(raw.get("secretName"))
+    if not (DNS_LABEL.fullmatch(namespace) and _DNS_SUBDOMAIN.fullmatch(secret)):
+        return options  # the environment's own checks name the bad value
+    where = f"environments.{name}.backend.options"
+    found = registry.settings(options, namespace, registry.default_name(secret), where)
+    if found.delivery == registry.DIRECT:
+        filled = {"registry_namespace": found.namespace, "registry_name": found.name, "registry_env": name}
+        return {**options, **filled}
+    return options
+
+
+def _reseal_after(raw: Any, where: str) -> int | None:
+    if raw is None:
+        return None
+    days = _need(raw, where, int, "a whole number of days")
+    if days < 0:
+        raise ConfigError(where, "must be 0 or more")
+    return int(days)
 
 
 _LABEL = re.compile(r"[^,\x00-\x1f\x7f]{1,50}")
@@ -254,6 +365,7 @@ def parse(data: Any, root: Path) -> Config:
         pull_requests=_pull_requests(data.get("pullRequests")),
     )
     _check_values_files(cfg)
+    _check_registries(cfg)
     return cfg
 
 
@@ -267,6 +379,29 @@ def _check_values_files(cfg: Config) -> None:
             if key in seen:
                 raise ConfigError(where, f"{cluster.values_file} is also rendered by {seen[key]}")
             seen[key] = where
+
+
+def _check_registries(cfg: Config) -> None:
+    """#16: two environments publishing one registry object into one cluster (the same pinned
+    certificate, or the same kubeconfig context) would replace each other's keys."""
+    seen: dict[tuple[str, str, str, str], str] = {}
+    for env in cfg.environments.values():
+        settings = env.registry
+        if settings is None:
+            continue
+        if settings.delivery == registry.GITOPS:
+            targets: Sequence[str] = [c.fingerprint for c in env.clusters]
+        else:
+            targets = settings.contexts or ("",)
+        for target in targets:
+            key = (target, settings.kind, settings.namespace, settings.name)
+            if key in seen and seen[key] != env.name:
+                raise ConfigError(
+                    f"environments.{env.name}.backend.options",
+                    f"{settings.kind} {settings.namespace}/{settings.name} is also the key registry of "
+                    f"{seen[key]} in the same cluster",
+                )
+            seen[key] = env.name
 
 
 def load(root: Path | None = None) -> Config:

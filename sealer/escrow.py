@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,9 @@ from sealer.errors import BackendError, BadInput, PartlyDone, SealerError
 from sealer.records import iso, utcnow
 
 FORMAT = "sealer-escrow/v1"
+LIST_FORMAT = "sealer-escrow-list/v1"  # the controller's whole list of key Secrets
+LIST_FILE = "sealed-secrets-key.yaml"
+_SECRET_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 SCHEME = "vault:"
 
 
@@ -140,8 +145,9 @@ def _payload(pair: keypair.Keypair) -> dict[str, str]:
 
 
 def _same(existing: Mapping[str, Any], payload: Mapping[str, str]) -> bool:
+    secret = "secrets" if payload["format"] == LIST_FORMAT else "tls.key"
     return existing.get("fingerprint") == payload["fingerprint"] and hmac.compare_digest(
-        str(existing.get("tls.key", "")).encode(), payload["tls.key"].encode()
+        str(existing.get(secret, "")).encode(), payload[secret].encode()
     )
 
 
@@ -150,8 +156,8 @@ def backup(
 ) -> EscrowResult:
     """Store the keypair at `target`; an existing different backup stays unless `force`."""
     mount, path = parse_target(target)
-    pair = load_keypair(sources)
-    payload = _payload(pair)
+    listed = key_list(sources)
+    payload = _list_payload(listed) if listed is not None else _payload(load_keypair(sources))
     if kv is None:
         extras.require("vault-escrow")
     kv = kv or VaultKV.from_env(mount)
@@ -193,6 +199,8 @@ def restore(
     version, data = kv.read(path)
     if not data:
         raise BadInput(f"{target}: no backup there")
+    if data.get("format") == LIST_FORMAT:
+        return _restore_list(target, data, version, out, namespace)
     if data.get("format") != FORMAT:
         raise BadInput(f"{target}: not a sealer escrow backup")
     cert = certs.parse_certificate(str(data.get("tls.crt", "")).encode(), target)
@@ -202,6 +210,96 @@ def restore(
         raise BadInput(f"{target}: the recorded fingerprint does not match the stored certificate")
     paths = keypair.write(pair, out, namespace)
     return EscrowResult(target, fingerprint, version, paths=paths)
+
+
+# -- the controller's whole list of key Secrets --------------------------------------------------
+@dataclass(frozen=True)
+class NamedKeypair:
+    """One key Secret of the controller: its name (kept on restore) and its keypair."""
+
+    name: str
+    pair: keypair.Keypair
+
+
+def key_list(sources: Path | Sequence[Path]) -> list[NamedKeypair] | None:
+    """The key Secrets of a `v1 List` file, as `kubectl get secret -l
+    sealedsecrets.bitnami.com/sealed-secrets-key -o yaml` prints it; None for any other source."""
+    paths = [p for s in ([sources] if isinstance(sources, Path) else sources) for p in _files_of(Path(s))]
+    if len(paths) != 1:
+        return None
+    data = repofiles.read_input(paths[0], "key file")
+    docs = [] if b"-----BEGIN" in data else yamlio.load_documents(data, str(paths[0]))
+    if len(docs) != 1 or not isinstance(docs[0], Mapping) or docs[0].get("kind") != "List":
+        return None
+    items = docs[0].get("items")
+    if not isinstance(items, list) or not items:
+        raise BadInput(f"{paths[0]}: the List holds no key Secret")
+    found = [_named_pair(item, f"{paths[0]}: items[{i}]") for i, item in enumerate(items)]
+    for what in ("name", "fingerprint"):
+        values = [p.name if what == "name" else certs.fingerprint(p.pair.cert) for p in found]
+        if len(set(values)) != len(values):
+            raise BadInput(f"{paths[0]}: the List holds a key Secret {what} twice")
+    return found
+
+
+def _named_pair(item: Any, where: str) -> NamedKeypair:
+    keys, found = _from_secret(item, where)
+    if len(keys) != 1 or len(found) != 1:
+        raise BadInput(f"{where}: a key Secret needs tls.key and tls.crt")
+    name = str(((item.get("metadata") or {}) if isinstance(item, Mapping) else {}).get("name") or "")
+    if not _SECRET_NAME.fullmatch(name):
+        raise BadInput(f"{where}: a key Secret needs a valid metadata.name")
+    return NamedKeypair(name, _matching(keys[0], found[0], where))
+
+
+def _list_payload(pairs: Sequence[NamedKeypair]) -> dict[str, str]:
+    secrets = [
+        {
+            "name": p.name,
+            "fingerprint": certs.fingerprint(p.pair.cert),
+            "tls.crt": keypair.cert_pem(p.pair).decode(),
+            "tls.key": keypair.key_pem(p.pair).decode(),
+        }
+        for p in pairs
+    ]
+    return {
+        "format": LIST_FORMAT,
+        "fingerprint": ",".join(s["fingerprint"] for s in secrets),
+        "created": iso(utcnow()) or "",
+        "secrets": json.dumps(secrets, sort_keys=True),
+    }
+
+
+def _restore_list(
+    target: str, data: Mapping[str, Any], version: int, out: Path, namespace: str
+) -> EscrowResult:
+    """Write the List back (0600), every Secret under its own name, each key checked against
+    its certificate and the recorded fingerprints."""
+    try:
+        stored = json.loads(str(data.get("secrets", "")))
+    except ValueError:
+        raise BadInput(f"{target}: the escrowed key list is damaged") from None
+    if not isinstance(stored, list) or not stored or not all(isinstance(s, Mapping) for s in stored):
+        raise BadInput(f"{target}: the escrowed key list is damaged")
+    items = []
+    for i, entry in enumerate(stored):
+        where = f"{target}: key {i}"
+        cert = certs.parse_certificate(str(entry.get("tls.crt", "")).encode(), where)
+        pair = _matching(_private_key(str(entry.get("tls.key", "")).encode(), where), cert, where)
+        name = str(entry.get("name", ""))
+        if entry.get("fingerprint") != certs.fingerprint(cert) or not _SECRET_NAME.fullmatch(name):
+            raise BadInput(f"{where}: the recorded name or fingerprint does not match the stored key")
+        items.append(keypair.key_secret(pair, namespace, name))
+    fingerprints = ",".join(str(e["fingerprint"]) for e in stored)
+    if data.get("fingerprint") != fingerprints:
+        raise BadInput(f"{target}: the recorded fingerprints do not match the stored keys")
+    path = out / LIST_FILE
+    if path.exists():
+        raise BadInput(f"refusing to overwrite {path}")
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
+    repofiles.write(path, yamlio.dump_documents([doc]), keypair.SECRET_MODE)
+    return EscrowResult(target, fingerprints, version, paths={"secret": path})
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -157,10 +158,20 @@ def _sha256_of(encoded: str, entry: str) -> str:
         raise BackendError(f"kubernetes: secret entry {entry} is not valid base64") from None
 
 
+@dataclass(frozen=True)
+class ControllerKey:
+    """One active sealing key of the controller: its Secret's name and its certificate."""
+
+    name: str
+    fingerprint: str
+    pem: bytes
+
+
 def list_controller_keys(
     kubeconfig: str | None, context: str | None, namespace: str = DEFAULT_NAMESPACE
-) -> dict[str, str]:
-    """{secret name: certificate fingerprint} of the controller's active sealing keys."""
+) -> list[ControllerKey]:
+    """The controller's active sealing keys (the labelled key Secrets), by Secret name; only
+    their certificates are read."""
     api = core_api(kubeconfig, context)
     try:
         with _api_errors(api, f"listing sealing keys in {namespace}"):
@@ -169,7 +180,7 @@ def list_controller_keys(
             )
     except _Missing:
         raise BadInput(f"namespace {namespace} not found") from None
-    found = {}
+    found = []
     for secret in answer.items or []:
         source = f"secret {namespace}/{secret.metadata.name}"
         encoded = (secret.data or {}).get("tls.crt")
@@ -179,5 +190,6 @@ def list_controller_keys(
             pem = base64.b64decode(encoded, validate=True)
         except binascii.Error:
             raise BackendError(f"kubernetes: {source} tls.crt is not valid base64") from None
-        found[secret.metadata.name] = certs.fingerprint(certs.parse_certificate(pem, source))
-    return dict(sorted(found.items()))
+        fingerprint = certs.fingerprint(certs.parse_certificate(pem, source))
+        found.append(ControllerKey(secret.metadata.name, fingerprint, pem))
+    return sorted(found, key=lambda k: k.name)

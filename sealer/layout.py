@@ -13,6 +13,7 @@ LEDGER_DIR = "ledger"
 CERTS_DIR = "certs"
 SEALED_DIR = "sealed"
 DEPLOY_DIR = "deploy"
+REGISTRY_DIR = "registry"  # key registries (#16): one manifest per environment and cluster
 OUT_DIR = ".sealer/out"  # pull-request descriptions and run reports; ignored by Git
 PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
 GITATTRIBUTES = ".gitattributes"
@@ -27,6 +28,11 @@ APPROVAL_TAGS = "refs/tags/sealer-approval/"
 
 def cert_file(env: str, cluster: str) -> str:
     return f"{CERTS_DIR}/{env}.pem" if cluster == env else f"{CERTS_DIR}/{env}-{cluster}.pem"
+
+
+def added_cert_file(env: str, cluster: str, fingerprint: str) -> str:
+    """Where a certificate added to a cluster's set is kept (a renewed controller key)."""
+    return f"{cert_file(env, cluster)[: -len('.pem')]}-{fingerprint[:12]}.pem"
 
 
 def values_file(env: str, cluster: str) -> str:
@@ -70,6 +76,18 @@ def ledger_env(rel: str) -> str | None:
 
 def ledger_path(root: Path, env: str) -> Path:
     return root / ledger_file(env)
+
+
+def registry_file(env: str, cluster: str) -> str:
+    return f"{REGISTRY_DIR}/{env}/{cluster}.yaml"
+
+
+def registry_env(rel: str) -> str | None:
+    """The environment whose registry file `rel` is, or None when `rel` is not one."""
+    parts = rel.split("/")
+    if len(parts) != 3 or parts[0] != REGISTRY_DIR or not parts[2].endswith(".yaml"):
+        return None
+    return parts[1]
 
 
 def config_path(root: Path) -> Path:

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sealer import cert_pins, ledger, provenance, repofiles, state, templating, yamlio
+from sealer import cert_pins, ledger, provenance, registry, repofiles, state, templating, yamlio
 from sealer.config import Cluster, Config, Environment
 from sealer.errors import BadInput
 from sealer.records import KeyRecord, iso
@@ -159,4 +159,15 @@ def render_env(cfg: Config, env_name: str) -> list[Path]:
         for c in env.clusters
     ]
     changed = [_write_changed(cfg.root / c.values_file, new, old) for c, (new, old) in texts]
+    changed += [_write_changed(path, new, old) for path, new, old in registry_texts(cfg.root, env, records)]
     return [p for p in changed if p is not None]
+
+
+def registry_texts(
+    root: Path, env: Environment, records: list[KeyRecord]
+) -> list[tuple[Path, str, str | None]]:
+    """#16: (path, text the ledger gives, text on disk) of each GitOps key registry of `env`."""
+    made = registry.files(env.name, [c.name for c in env.clusters], env.registry, records)
+    return [
+        (root / rel, data.decode(), repofiles.read_text_if_exists(root / rel)) for rel, data in made.items()
+    ]

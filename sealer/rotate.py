@@ -29,6 +29,8 @@ from sealer import (
     layout,
     ledger,
     lock,
+    registry,
+    registry_delivery,
     render,
     repofiles,
     state,
@@ -151,6 +153,9 @@ def plan_env(
         plan.files[cluster.values_file] = render.values_text(cfg.root, env, cluster, doc, records)
     rel = layout.ledger_file(env.name)
     plan.files[rel] = (ledger.dump(env.name, records), repofiles.read_text_if_exists(cfg.root / rel))
+    # #16: the key registries the new ledger gives, committed with it (GitOps delivery).
+    for rel, data in registry.files(env.name, [c.name for c in env.clusters], env.registry, records).items():
+        plan.files[rel] = (data.decode(), repofiles.read_text_if_exists(cfg.root / rel))
     return plan
 
 
@@ -184,6 +189,7 @@ def _targets(cfg: Config, request: Request, now: dt.datetime) -> list[Target]:
         records = ledger.load(cfg.root, env.name)
         if request.due:
             due = set(due_keys(env, records, now))
+            due |= set(cert_pins.reseal_due(cfg.root, env, now))  # #15: sealed with an older cert
             names = [n for n in names if n in due]
         if names:
             targets.append(Target(env, names, records))
@@ -502,6 +508,7 @@ def finish(cfg: Config, git_dir: Path, entry: journal.Journal, resumed: bool) ->
     faults.point("before-activate")
     try:
         _activate(root, entry)
+        registry_delivery.publish(cfg, entry.envs, entry.commit)  # #16: direct delivery of the key registries
     except SealerError as err:
         raise PartlyDone(
             f"{landed}, but activating the new keys in the key store failed: {err}; "

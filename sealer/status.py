@@ -1,10 +1,11 @@
-"""`sealer status`: does the cluster serve the key the ledger says is current?"""
+"""`sealer status`: does the cluster serve the key the ledger says is current, and does its key
+registry list what the ledger gives (#16)?"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sealer import config, ledger
+from sealer import config, ledger, registry_delivery
 
 
 def compare(cfg: config.Config, env_name: str, kubeconfig: str | None, context: str | None) -> dict[str, Any]:
@@ -35,10 +36,12 @@ def compare(cfg: config.Config, env_name: str, kubeconfig: str | None, context: 
                 "ledger_key_id": want.key_id if want else None,
             }
         )
+    registries = registry_delivery.compare_live(cfg, env.name, kubeconfig, context)  # #16
     return {
         "env": env.name,
         "namespace": env.namespace,
         "secret": env.secret_name,
-        "in_sync": all(e["state"] == "in sync" for e in entries),
+        "in_sync": all(e["state"] == "in sync" for e in entries + registries),
         "entries": entries,
+        "registries": registries,
     }

@@ -8,7 +8,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from sealer import apikey, config, ledger, yamlio
+from sealer import apikey, config, ledger, registry_delivery, yamlio
 from sealer.backends import DEFAULT_BACKEND, KeyStore, check_kind, open_store
 from sealer.errors import BadInput
 from sealer.records import KeyRecord, utcnow
@@ -70,6 +70,7 @@ def revoke(cfg: config.Config, env_name: str, key_id: str, at: dt.datetime | Non
     store = store_for(cfg, environment.name)
     store.revoke(environment.name, key_id, at)
     revoked = next(r for r in store.list(environment.name) if r.key_id == key_id)
+    registry_delivery.write_files(cfg, environment.name)  # #16: the GitOps key registry follows the ledger
     if environment.backend_kind != DEFAULT_BACKEND:
         records = ledger.load(cfg.root, environment.name)
         if any(r.key_id == key_id for r in records):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from sealer import resources, yamlio
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 def _load(name: str) -> str:
@@ -16,6 +17,8 @@ def _load(name: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
+    import jinja2  # on first render only: `sealer check` (a hook) never renders a template
+
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(_load),
         undefined=jinja2.StrictUndefined,  # a missing variable is a bug, not an empty string

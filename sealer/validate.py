@@ -58,27 +58,38 @@ def _entry_problems(entry: str, value: Any, modulus_bytes: int) -> Iterator[str]
         yield f"entry {entry}: {problem}"
 
 
-def problems(doc: Any, sealer: CertSealer, keys: Sequence[RSAPrivateKey], source: str) -> list[str]:
-    """One line per problem; an empty list means the SealedSecret is sound."""
+def problems(
+    doc: Any, sealers: CertSealer | Sequence[CertSealer], keys: Sequence[RSAPrivateKey], source: str
+) -> list[str]:
+    """One line per problem; an empty list means the SealedSecret is sound. Entries may be
+    sealed with any of `sealers` (the certificates a controller holds)."""
+    by_fp = {s.fingerprint: s for s in ([sealers] if isinstance(sealers, CertSealer) else sealers)}
     check_sealed_secret(doc, source)
     meta = doc["metadata"]
     template_meta = (doc["spec"].get("template") or {}).get("metadata") or {}
     found = [*_metadata_problems(meta, template_meta), *_scope_problems(meta)]
     entries = doc["spec"].get("encryptedData") or {}
-    modulus_bytes = sealer.public_key.key_size // 8
-    for entry, fp in provenance.sealed_with(meta.get("annotations"), entries).items():
-        if fp not in (provenance.UNKNOWN, sealer.fingerprint):
-            found.append(f"entry {entry}: sealed with certificate {fp[:16]}…, not {sealer.fingerprint[:16]}…")
+    sealed_with = provenance.sealed_with(meta.get("annotations"), entries)
     for entry, value in entries.items():
-        found.extend(_entry_problems(entry, value, modulus_bytes))
+        found.extend(_claim_problems(entry, value, sealed_with[entry], by_fp))
     if keys and not found:
         found.extend(_decrypt_problems(meta, entries, keys))
-    elif not keys and provenance.UNKNOWN in provenance.sealed_with(meta.get("annotations"), entries).values():
+    elif not keys and provenance.UNKNOWN in sealed_with.values():
         # Without sealer's annotation nothing offline links the ciphertext to a certificate.
-        found.append(
-            "cannot tell which certificate sealed it (sealer did not record it): pass --key to check"
-        )
+        found.append(CANNOT_TELL)
     return found
+
+
+def _claim_problems(entry: str, value: Any, fp: str, by_fp: Mapping[str, CertSealer]) -> Iterator[str]:
+    """The annotation only claims a certificate: it must be one given, and the ciphertext's RSA
+    part must have that certificate's size (an unannotated entry: the size of one given)."""
+    if fp != provenance.UNKNOWN and fp not in by_fp:
+        given = ", ".join(f"{f[:16]}…" for f in by_fp)
+        yield f"entry {entry}: sealed with certificate {fp[:16]}…, not {given}"
+        return
+    sizes = [by_fp[fp]] if fp in by_fp else list(by_fp.values())
+    options = [list(_entry_problems(entry, value, s.public_key.key_size // 8)) for s in sizes]
+    yield from min(options, key=len)
 
 
 def _decrypt_problems(

@@ -107,10 +107,10 @@ def test_controller_keys_are_listed_by_label(
     kube_server.add_secret(NS, "sealed-secrets-keycccc", {"tls.crt": pems[1]}, compromised)
     kube_server.add_secret(NS, "unrelated", {"tls.crt": pems[1]})
     kube_server.add_secret("default", "elsewhere", {"tls.crt": pems[1]}, active)
-    assert kube.list_controller_keys(str(kubeconfig), None) == {
-        "sealed-secrets-keyaaaa": fingerprint(pems[0]),
-        "sealed-secrets-keybbbb": fingerprint(pems[1]),
-    }
+    assert [(k.name, k.fingerprint, k.pem) for k in kube.list_controller_keys(str(kubeconfig), None)] == [
+        ("sealed-secrets-keyaaaa", fingerprint(pems[0]), pems[0]),
+        ("sealed-secrets-keybbbb", fingerprint(pems[1]), pems[1]),
+    ]
 
 
 def test_unauthorized_and_forbidden(kubeconfig: Path, kube_server: FakeKube, pems: list[bytes]) -> None:

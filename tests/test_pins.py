@@ -102,6 +102,7 @@ def test_readding_the_same_cert_is_a_no_op(repo: Path, controllers: Controllers)
         "fingerprint": _fp(staging),
         "previous": None,
         "changed": False,
+        "sealing": True,
     }
     assert snapshot(repo) == before
 
@@ -118,7 +119,7 @@ def test_readding_restores_a_deleted_copy(repo: Path, controllers: Controllers) 
     assert (repo / "sealer.yaml").read_bytes() == config_before
 
 
-def test_new_cert_replaces_the_pin_and_keeps_history(repo: Path, controllers: Controllers) -> None:
+def test_a_renewed_cert_joins_the_set_and_seals(repo: Path, controllers: Controllers) -> None:
     first, second, third = controllers["staging"], controllers["staging-next"], controllers["staging-third"]
     _add(repo, "staging", first.cert)
 
@@ -126,13 +127,31 @@ def test_new_cert_replaces_the_pin_and_keeps_history(repo: Path, controllers: Co
 
     assert result.exit_code == 0
     assert json.loads(result.stdout)["previous"] == _fp(first)
-    assert _staging(repo)["clusters"][0]["fingerprint"] == _fp(second)
-    assert _staging(repo)["certHistory"] == [_fp(first)]
-    assert (repo / "certs" / "staging.pem").read_bytes() == second.cert.read_bytes()
+    added = f"certs/staging-{_fp(second)[:12]}.pem"
+    (cluster,) = _staging(repo)["clusters"]
+    assert [(c["cert"], c["fingerprint"]) for c in cluster["certs"]] == [
+        ("certs/staging.pem", _fp(first)),
+        (added, _fp(second)),
+    ]
+    assert (
+        cluster["sealWith"] == _fp(second) and "cert" not in cluster and "certHistory" not in _staging(repo)
+    )
+    assert (repo / "certs" / "staging.pem").read_bytes() == first.cert.read_bytes()  # the old one stays
+    assert (repo / added).read_bytes() == second.cert.read_bytes()
 
-    _add(repo, "staging", third.cert)
-    assert _staging(repo)["certHistory"] == [_fp(first), _fp(second)]
-    assert config.load(repo).env("staging").cert_history == (_fp(first), _fp(second))
+    _add(repo, "staging", third.cert, "--keep-sealing")
+    pinned = config.load(repo).env("staging").clusters[0]
+    assert [c.fingerprint for c in pinned.cert_set] == [_fp(first), _fp(second), _fp(third)]
+    assert (pinned.fingerprint, pinned.cert) == (_fp(second), added)
+
+    assert invoke(repo, "cert", "remove", "staging", _fp(second)[:12]).exit_code == 2  # it seals
+    assert invoke(repo, "cert", "remove", "staging", _fp(first)[:12]).exit_code == 0
+    assert [c.fingerprint for c in config.load(repo).env("staging").clusters[0].cert_set] == [
+        _fp(second),
+        _fp(third),
+    ]
+    assert _staging(repo)["certHistory"] == [_fp(first)]
+    assert not (repo / "certs" / "staging.pem").exists()
 
 
 @pytest.mark.parametrize(
@@ -284,24 +303,38 @@ def test_status_of_a_fresh_pin(pinned: Path, controllers: Controllers) -> None:
     )
 
 
-def test_status_follows_rotation_and_repin(pinned: Path, controllers: Controllers) -> None:
+def test_status_follows_rotation_renewal_and_removal(pinned: Path, controllers: Controllers) -> None:
+    old, new = controllers["staging"], controllers["staging-next"]
     rotate(pinned)
     code, rows = _status(pinned, "staging")
     assert code == 0
     assert (rows[0]["sealed_with_pin"], rows[0]["stale"], rows[0]["missing"]) == (["apiKey"], [], [])
 
-    _add(pinned, "staging", controllers["staging-next"].cert)
+    _add(pinned, "staging", new.cert)
     code, rows = _status(pinned, "staging")
-    assert code == 1
-    assert (rows[0]["fingerprint"], rows[0]["sealed_with_pin"], rows[0]["stale"]) == (
-        _fp(controllers["staging-next"]),
+    assert code == 0  # sealed with a certificate the controller still holds
+    assert (rows[0]["fingerprint"], rows[0]["sealed_with_pin"], rows[0]["sealed_with_older"]) == (
+        _fp(new),
         [],
         ["apiKey"],
     )
+    assert [(c["fingerprint"], c["sealing"], c["sealed"], c["age_days"]) for c in rows[0]["certs"]] == [
+        (
+            _fp(old),
+            False,
+            ["apiKey"],
+            (dt.datetime.now(dt.timezone.utc) - old.pair.cert.not_valid_before_utc).days,
+        ),
+        (_fp(new), True, [], 0),
+    ]
     text = invoke(pinned, "cert", "status")
-    assert text.exit_code == 1 and "stale: apiKey" in text.stdout
+    assert text.exit_code == 0 and "sealed with an older certificate: apiKey" in text.stdout
 
-    commit_all(pinned, "re-pin")
+    assert invoke(pinned, "cert", "remove", "staging", _fp(old)).exit_code == 0
+    code, rows = _status(pinned, "staging")
+    assert code == 1 and rows[0]["stale"] == ["apiKey"]
+
+    commit_all(pinned, "renewed")
     rotate(pinned)
     code, rows = _status(pinned)
     assert code == 0 and rows[0]["sealed_with_pin"] == ["apiKey"]
@@ -310,12 +343,14 @@ def test_status_follows_rotation_and_repin(pinned: Path, controllers: Controller
 def test_status_flags_unknown_sealing_cert_and_replaced_file(pinned: Path, controllers: Controllers) -> None:
     rotate(pinned)
     _add(pinned, "staging", controllers["staging-next"].cert)
+    assert invoke(pinned, "cert", "remove", "staging", _fp(controllers["staging"])).exit_code == 0
     with config.edit(pinned) as doc:
         del doc["environments"]["staging"]["certHistory"]  # the old pin is forgotten
     code, rows = _status(pinned)
     assert code == 1 and (rows[0]["other"], rows[0]["stale"]) == (["apiKey"], [])
 
-    (pinned / "certs" / "staging.pem").write_bytes(controllers["dev"].cert.read_bytes())
+    sealing = pinned / f"certs/staging-{_fp(controllers['staging-next'])[:12]}.pem"
+    sealing.write_bytes(controllers["dev"].cert.read_bytes())
     code, rows = _status(pinned)
     assert code == 1 and rows[0]["file_matches_pin"] is False
 
@@ -394,10 +429,10 @@ def test_fetch_differing_cert_is_shown_then_accepted(
     assert snapshot(pinned) == before
 
     code, data = _fetch(pinned, kubeconfig, "--accept")
-    assert (code, data["accepted"]) == (0, True)
-    assert _staging(pinned)["clusters"][0]["fingerprint"] == _fp(new)
-    assert _staging(pinned)["certHistory"] == [_fp(old)]
-    assert (pinned / "certs" / "staging.pem").read_bytes() == new.cert.read_bytes()
+    assert (code, data["accepted"], data["added"], data["retired"]) == (0, True, [_fp(new)], [_fp(old)])
+    assert _staging(pinned)["clusters"][0]["sealWith"] == _fp(new)
+    assert [c["fingerprint"] for c in _staging(pinned)["clusters"][0]["certs"]] == [_fp(old), _fp(new)]
+    assert (pinned / f"certs/staging-{_fp(new)[:12]}.pem").read_bytes() == new.cert.read_bytes()
 
 
 @pytest.mark.slow

@@ -41,11 +41,17 @@ from sealer import apikey, config, forkpool, ledger, lock, rotate
 from sealer.faults import InjectedFault
 from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, utcnow
 
-STAGING_FILES = {"sealed/staging/staging.yaml", "deploy/staging/values.yaml", "ledger/staging.yaml"}
+STAGING_FILES = {
+    "sealed/staging/staging.yaml",
+    "deploy/staging/values.yaml",
+    "ledger/staging.yaml",
+    "registry/staging/staging.yaml",  # the key registry (#16), in the same commit as the ledger
+}
 PRODUCTION_FILES = (
     "sealed/production/production.yaml",
     "deploy/production/values.yaml",
     "ledger/production.yaml",
+    "registry/production/production.yaml",
 )
 EXTERNAL_ONLY = {
     "after-register",
@@ -321,6 +327,13 @@ def test_lock_stops_a_second_rotation(repo: Path) -> None:
 # -- fault injection: the GitOps default ------------------------------------------------------
 
 
+def staging_files(repo: Path) -> set[str]:
+    """What a rotation of staging writes: no key registry when its store is not k8s-secrets."""
+    if config.load(repo).env("staging").registry is None:
+        return STAGING_FILES - {"registry/staging/staging.yaml"}
+    return STAGING_FILES
+
+
 def _assert_all_or_nothing(repo: Path, before: dict[str, bytes | None]) -> bool:
     """The rotated files are all as they were, or all rotated. Returns True when rotated."""
     now = snapshot(repo, before)
@@ -336,7 +349,7 @@ def _after_rerun(repo: Path, keys: list[Any], old_key_id: str, count: int) -> No
     assert_consistent(repo, "staging", keys)
     records = ledger_records(repo, "staging")
     assert len(records) == count and {r.key_id: r.status for r in records}[old_key_id] == REVOKED
-    assert STAGING_FILES <= files_of(repo)
+    assert staging_files(repo) <= files_of(repo)
 
 
 @pytest.mark.parametrize("point", FAULT_POINTS)
@@ -448,7 +461,7 @@ def _check_store_final(repo: Path, old_key_id: str) -> None:
 def _fault_with_store(
     repo: Path, keys: list[Any], point: str, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    old, before = active(ledger_records(repo, "staging")), snapshot(repo, STAGING_FILES)
+    old, before = active(ledger_records(repo, "staging")), snapshot(repo, staging_files(repo))
     count = len(ledger_records(repo, "staging")) + 1
     assert [r.key_id for r in _store(repo).list("staging") if r.status == ACTIVE] == [old.key_id]
     if mode == "kill":
@@ -543,7 +556,7 @@ def test_a_bad_environment_planned_by_a_worker_stops_the_rotation(
 
 def test_a_killed_rotation_leaves_no_temps_behind_another_env_rotation(repo: Path, keys: list[Any]) -> None:
     done = run_sealer(repo, "rotate", "staging", env={"SEALER_FAULT": "before-journal:kill"})
-    assert done.returncode == -signal.SIGKILL and len(stray_temps(repo)) == 3
+    assert done.returncode == -signal.SIGKILL and len(stray_temps(repo)) == 4  # with the registry
     assert cli(repo, "rotate", "production", "--no-branch").exit_code == 0
     assert stray_temps(repo) == []
     assert_consistent(repo, "production", keys)

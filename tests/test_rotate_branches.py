@@ -13,7 +13,12 @@ from support.git import branch, git, head
 from support.isolation import isolated
 from support.repos import EnvSpec, copy_repo, keypairs, make_repo, run_sealer
 
-STAGING = ["sealed/staging/staging.yaml", "deploy/staging/values.yaml", "ledger/staging.yaml"]
+STAGING = [
+    "sealed/staging/staging.yaml",
+    "deploy/staging/values.yaml",
+    "ledger/staging.yaml",
+    "registry/staging/staging.yaml",  # the key registry (#16)
+]
 
 
 @pytest.fixture(scope="module")

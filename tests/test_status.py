@@ -13,9 +13,10 @@ from support.cli import sealer
 from support.fake_kube import FakeKube
 from support.repos import run_sealer
 
-from sealer import apikey
+from sealer import apikey, ledger, registry, yamlio
 
 SECRET = "engine-api-key"  # what `sealer init` names the Secret
+REGISTRY = f"registry/{ENV}/{ENV}.yaml"
 
 
 @pytest.fixture
@@ -27,8 +28,22 @@ def rotated_twice(backend_repo: Path, keys: list[Any]) -> tuple[Path, dict[str, 
     return backend_repo, first, current_keys(backend_repo, keys)
 
 
-def serve(kube: FakeKube, entries: dict[str, str], namespace: str = ENV) -> None:
+def serve(
+    kube: FakeKube, entries: dict[str, str], namespace: str = ENV, registry_of: Path | None = None
+) -> None:
+    """The Secret the cluster holds; with `registry_of`, also that repo's key registry, as a
+    GitOps tool syncs it."""
     kube.add_secret(namespace, SECRET, {name: key.encode() for name, key in entries.items()})
+    if registry_of is not None:
+        kube.add_object(yamlio.load_documents((registry_of / REGISTRY).read_text(), REGISTRY)[0])
+
+
+def entry_lines(result: Any) -> list[str]:
+    return [line for line in result.stdout.splitlines() if not line.startswith("key registry ")]
+
+
+def serial(repo: Path) -> int:
+    return registry.serial_of(ledger.load(repo, ENV))
 
 
 def status(repo: Path, kubeconfig: Path, *extra: str) -> Any:
@@ -41,10 +56,11 @@ def key_id(key: str) -> str:
 
 def test_in_sync(rotated_twice: Any, kube_server: FakeKube, kubeconfig: Path) -> None:
     repo, first, now = rotated_twice
-    serve(kube_server, now)
+    serve(kube_server, now, registry_of=repo)
     result = ok(status(repo, kubeconfig))
     assert result.stdout.splitlines() == [
-        f"{name}: in sync (cluster {key_id(now[name])}, ledger {key_id(now[name])})" for name in NAMES
+        *(f"{name}: in sync (cluster {key_id(now[name])}, ledger {key_id(now[name])})" for name in NAMES),
+        f"key registry {ENV}: in sync (cluster serial {serial(repo)}, ledger {serial(repo)})",
     ]
     report = json.loads(ok(status(repo, kubeconfig, "-o", "json")).stdout)
     assert report["in_sync"] is True and (report["namespace"], report["secret"]) == (ENV, SECRET)
@@ -59,7 +75,7 @@ def test_the_old_key_served_is_a_pending_sync(
     serve(kube_server, {"apiKey": first["apiKey"], "adminKey": now["adminKey"]})
     result = status(repo, kubeconfig)
     assert result.exit_code == 1 and result.stderr == ""
-    assert result.stdout.splitlines() == [
+    assert entry_lines(result) == [
         f"apiKey: cluster serves revoked key (sync pending) (cluster {key_id(first['apiKey'])}, "
         f"ledger {key_id(now['apiKey'])})",
         f"adminKey: in sync (cluster {key_id(now['adminKey'])}, ledger {key_id(now['adminKey'])})",
@@ -78,7 +94,7 @@ def test_a_key_in_grace_served_is_a_pending_sync(
     serve(kube_server, first)
     result = status(backend_repo, kubeconfig)
     assert result.exit_code == 1
-    assert all("cluster serves grace key (sync pending)" in line for line in result.stdout.splitlines())
+    assert all("cluster serves grace key (sync pending)" in line for line in entry_lines(result))
 
 
 def test_missing_entries_and_unknown_keys(
@@ -89,7 +105,7 @@ def test_missing_entries_and_unknown_keys(
     serve(kube_server, {"apiKey": stranger, "other": now["adminKey"]})
     result = status(repo, kubeconfig)
     assert result.exit_code == 1
-    assert result.stdout.splitlines() == [
+    assert entry_lines(result) == [
         f"apiKey: cluster serves a key the ledger does not know (cluster -, ledger {key_id(now['apiKey'])})",
         f"adminKey: missing in cluster (cluster -, ledger {key_id(now['adminKey'])})",
     ]
@@ -125,9 +141,9 @@ def test_contexts_that_cannot_read_the_secret(
 def test_kubeconfig_from_the_environment(rotated_twice: Any, kube_server: FakeKube, kubeconfig: Path) -> None:
     """A process of its own: the kubernetes client reads $KUBECONFIG once, when imported."""
     repo, _, now = rotated_twice
-    serve(kube_server, now)
+    serve(kube_server, now, registry_of=repo)
     done = run_sealer(repo, "status", ENV, env={"KUBECONFIG": str(kubeconfig)})
-    assert done.returncode == 0 and done.stdout.count("in sync") == len(NAMES), done.stderr
+    assert done.returncode == 0 and done.stdout.count("in sync") == len(NAMES) + 1, done.stderr
 
 
 def test_unreachable_api_server_and_bad_input(

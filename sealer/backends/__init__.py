@@ -16,6 +16,8 @@ from sealer import extras
 from sealer.backends.base import KeyStore
 from sealer.backends.vault_kv import CasConflict, VaultKV, check_segment
 from sealer.errors import BadInput, ConfigError
+from sealer.records import KeyRecord
+from sealer.registry import OPTIONS, Registry, Settings
 
 __all__ = [
     "BACKENDS",
@@ -27,6 +29,8 @@ __all__ = [
     "check_kind",
     "check_segment",
     "open_store",
+    "publish_registry",
+    "read_live_registry",
 ]
 
 
@@ -40,7 +44,11 @@ class Backend:
 
 
 BACKENDS: dict[str, Backend] = {
-    "k8s-secrets": Backend("sealer.backends.k8s_secrets:K8sSecretsStore", (), "your kubeconfig"),
+    "k8s-secrets": Backend(
+        "sealer.backends.k8s_secrets:K8sSecretsStore",
+        OPTIONS,
+        "your kubeconfig, or the in-cluster service account (direct delivery of the key registry)",
+    ),
     "postgres": Backend(
         "sealer.backends.postgres:PostgresStore",
         ("table", "schema", "service", "connect_timeout"),
@@ -95,3 +103,18 @@ def _check_options(kind: str, backend: Backend, options: Mapping[str, str]) -> N
             f"{kind} backend: unknown option(s) {', '.join(unknown)} (known: {known}); "
             f"credentials come from {backend.credentials}"
         )
+
+
+# #16: the key registry's direct delivery, loaded on first use (it brings the kubernetes client).
+
+
+def publish_registry(settings: Settings, env: str, records: list[KeyRecord]) -> None:
+    from sealer.backends import k8s_registry
+
+    k8s_registry.publish(settings, env, records)
+
+
+def read_live_registry(settings: Settings, context: str | None) -> Registry | None:
+    from sealer.backends import k8s_registry
+
+    return k8s_registry.read_live(settings, context)

@@ -1,9 +1,13 @@
 """`k8s-secrets` store, the default: the key ledger in the repo, for air-gapped clusters.
 
 The records are the ledger files (`sealer.ledger`), so register, activate and revoke are
-ledger edits that the rotation commits; no service is involved. Writers on one machine are
-serialised by an exclusive `flock` on the ledger folder (a lock on the folder survives the
-atomic renames of the files in it and leaves nothing behind in the working tree).
+ledger edits that the rotation commits. What a verifier reads is the key registry the ledger
+gives (`sealer.registry`): committed beside the ledger (GitOps delivery, the default), or with
+`delivery: direct` written by this store through the Kubernetes API after every activation
+and revocation (`k8s_registry`), a re-run included, so an interrupted one converges.
+Writers on one machine are serialised by an exclusive `flock` on the ledger folder (a lock on
+the folder survives the atomic renames of the files in it and leaves nothing behind in the
+working tree).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from sealer import layout, ledger
+from sealer import layout, ledger, registry
+from sealer.backends import k8s_registry
 from sealer.errors import BackendError
 from sealer.records import (
     PENDING,
@@ -39,7 +44,14 @@ class K8sSecretsStore:
     kind: ClassVar[str] = "k8s-secrets"
 
     def __init__(self, options: dict[str, str], repo: Path) -> None:
-        self.repo = Path(repo)  # it takes no options (the registry refuses any)
+        self.repo = Path(repo)
+        self.direct: registry.Settings | None = None
+        self.direct_env: str | None = None  # None: whichever environment it is asked about
+        if options.get("delivery", registry.GITOPS) != registry.GITOPS:
+            # sealer.yaml gives a direct delivery's options their registry namespace and name
+            namespace, name = options.get("registry_namespace", ""), options.get("registry_name", "")
+            self.direct = registry.settings(options, namespace, name)
+            self.direct_env = options.get("registry_env")
 
     def register(self, record: KeyRecord) -> None:
         with self._editing(record.env) as records:
@@ -49,12 +61,12 @@ class K8sSecretsStore:
         log.debug("k8s-secrets: registered %s for %s/%s", record.key_id, record.env, record.name)
 
     def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
-        with self._editing(env_name) as records:
+        with self._editing(env_name, publish=True) as records:
             _apply(records, plan_activate(records, env_name, name, key_id, revoke_previous_at, utcnow()))
         log.debug("k8s-secrets: activated %s for %s/%s", key_id, env_name, name)
 
     def revoke(self, env_name: str, key_id: str, at: dt.datetime | None = None) -> None:
-        with self._editing(env_name) as records:
+        with self._editing(env_name, publish=True) as records:
             changed = plan_revoke(_find(records, env_name, key_id), at, utcnow())
             _apply(records, [changed] if changed else [])
         log.debug("k8s-secrets: revoked %s of %s (at %s)", key_id, env_name, at)
@@ -75,7 +87,19 @@ class K8sSecretsStore:
     def health(self) -> str:
         folder = self._checked_repo() / layout.LEDGER_DIR
         count = len(list(folder.glob("*.yaml"))) if folder.is_dir() else 0
-        return f"k8s-secrets: ledger in {folder} ({count} environment{'s' if count != 1 else ''})"
+        report = f"k8s-secrets: ledger in {folder} ({count} environment{'s' if count != 1 else ''})"
+        if self.direct is not None:
+            report += self._live_serials(self.direct)
+        return report
+
+    def _live_serials(self, direct: registry.Settings) -> str:
+        parts = ""
+        for context in direct.contexts or (None,):
+            live = k8s_registry.read_live(direct, context)
+            serial = f"serial {live.serial}" if live else "not written yet"
+            where = f"{direct.kind} {direct.namespace}/{direct.name}"
+            parts += f"; {where} in {context or 'the current context'}: {serial}"
+        return parts
 
     def _checked_repo(self) -> Path:
         if not self.repo.is_dir():
@@ -83,8 +107,10 @@ class K8sSecretsStore:
         return self.repo
 
     @contextlib.contextmanager
-    def _editing(self, env_name: str) -> Iterator[Records]:
-        """The records of `env` under an exclusive lock; saved on exit when changed."""
+    def _editing(self, env_name: str, publish: bool = False) -> Iterator[Records]:
+        """The records of `env` under an exclusive lock; saved on exit when changed, then (with
+        `publish`, in direct delivery) the registry written, still under the lock so that two
+        writers publish in the order of their serials."""
         folder = layout.ledger_path(self._checked_repo(), env_name).parent
         try:
             folder.mkdir(exist_ok=True)
@@ -98,6 +124,8 @@ class K8sSecretsStore:
             yield records
             if records != before:
                 ledger.save(self.repo, env_name, records)
+            if publish and self.direct is not None and self.direct_env in (None, env_name):
+                k8s_registry.publish(self.direct, env_name, records)
         except OSError as err:
             raise BackendError(
                 f"k8s-secrets: cannot write the ledger of {env_name}: {err.strerror}"

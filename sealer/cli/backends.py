@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
 from sealer.cli.common import emit, env_argument, output_option
+from sealer.errors import ConflictingOptions
 
 
 @click.group()
@@ -98,15 +100,69 @@ def keys_revoke(env: str, key_id: str, grace: str | None, output: str) -> int:
 
 @keys.command("verify")
 @env_argument
+@click.option(
+    "--registry", "registry_file", help="Check against this key registry file (manifest or registry.json)."
+)
+@click.option("--live", is_flag=True, help="Check against the key registry in the cluster.")
+@click.option("--state", "state_file", help="The last-seen-serial file (needed with --registry or --live).")
+@click.option("--init-state", is_flag=True, help="Create the --state file when it does not exist yet.")
+@click.option("--kubeconfig", help="With --live: kubeconfig file [default: $KUBECONFIG or ~/.kube/config].")
+@click.option("--context", help="With --live: kubeconfig context.")
 @output_option
-def keys_verify(env: str, output: str) -> int:
-    """Read a key on stdin; print valid / revoked / expired / unknown / malformed (exit 0 only when valid)."""
+def keys_verify(
+    env: str,
+    registry_file: str | None,
+    live: bool,
+    state_file: str | None,
+    init_state: bool,
+    kubeconfig: str | None,
+    context: str | None,
+    output: str,
+) -> int:
+    """Read a key on stdin; print valid / revoked / expired / unknown / malformed (exit 0 only when valid).
+
+    With --registry or --live, decide as a verifier in the cluster does, by the key registry
+    alone (stale-serial: the registry is older than one seen before)."""
     from sealer import config, store_admin
 
     presented = sys.stdin.read()
-    verdict = store_admin.verify(config.load(), env, presented)
-    emit({"env": env, "result": verdict}, output, verdict)
-    return 0 if verdict == "valid" else 1
+    if not (registry_file or live):
+        if state_file or init_state or kubeconfig or context:
+            raise ConflictingOptions(
+                "--state, --init-state, --kubeconfig and --context need --registry or --live"
+            )
+        verdict = store_admin.verify(config.load(), env, presented)
+        emit({"env": env, "result": verdict}, output, verdict)
+        return 0 if verdict == "valid" else 1
+    report = _verify_by_registry(
+        env, registry_file, live, state_file, init_state, kubeconfig, context, presented
+    )
+    emit(report, output, f"{report['result']} (registry serial {report['serial']})")
+    return 0 if report["result"] == "valid" else 1
+
+
+def _verify_by_registry(
+    env: str,
+    registry_file: str | None,
+    live: bool,
+    state_file: str | None,
+    init_state: bool,
+    kubeconfig: str | None,
+    context: str | None,
+    presented: str,
+) -> dict[str, Any]:
+    from pathlib import Path
+
+    from sealer import config, registry_delivery
+
+    if registry_file and live:
+        raise ConflictingOptions("give --registry FILE or --live, not both")
+    if not state_file:
+        raise ConflictingOptions("--registry and --live need --state FILE (the last-seen serial)")
+    request = registry_delivery.VerifyRequest(
+        env, Path(state_file), Path(registry_file) if registry_file else None, kubeconfig, context, init_state
+    )
+    return registry_delivery.verify_key(config.load() if live else None, request, presented)
 
 
 @click.command()
@@ -123,6 +179,12 @@ def status(env: str, kubeconfig: str | None, context: str | None, output: str) -
         f"{r['entry']}: {r['state']} (cluster {r['live_key_id'] or '-'}, ledger {r['ledger_key_id'] or '-'})"
         for r in report["entries"]
     )
+    for row in report["registries"]:  # #16
+        live = "-" if row["live_serial"] is None else row["live_serial"]
+        serials = f"cluster serial {live}, ledger {row['ledger_serial']}"
+        text += f"\nkey registry {row['cluster']}: {row['state']} ({serials})" + (
+            f": {row['why']}" if row["why"] else ""
+        )
     emit(report, output, text)
     return 0 if report["in_sync"] else 1
 

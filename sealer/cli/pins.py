@@ -1,4 +1,4 @@
-"""`sealer cert add|status|fetch`: certificates pinned per environment."""
+"""`sealer cert add|remove|status|fetch`: the set of controller certificates pinned per cluster."""
 
 from __future__ import annotations
 
@@ -16,18 +16,47 @@ from sealer.cli.common import emit, env_argument, envs_argument, output_option
 @click.option(
     "--cluster", help="Cluster name, when the environment has several [default: the environment's name]."
 )
+@click.option(
+    "--keep-sealing",
+    is_flag=True,
+    help="Add the certificate to the set but keep sealing with the current one (sealWith).",
+)
 @output_option
-def add(env: str, file: str, cluster: str | None, output: str) -> int:
-    """Pin a controller certificate for ENV (copied under certs/)."""
+def add(env: str, file: str, cluster: str | None, keep_sealing: bool, output: str) -> int:
+    """Add a controller certificate to ENV's set (copied under certs/); it seals from now on.
+
+    Older certificates stay in the set (the controller keeps its old keys) until `cert remove`.
+    """
     from sealer import cert_pins, config, repofiles
 
-    result = cert_pins.pin(config.find_root(), env, repofiles.read_input(file, "certificate"), file, cluster)
+    pem = repofiles.read_input(file, "certificate")
+    result = cert_pins.pin(config.find_root(), env, pem, file, cluster, keep_sealing=keep_sealing)
+    role = "seals with it" if result.sealing else "keeps sealing with the certificate it had"
     text = (
-        f"pinned {result.fingerprint} for {result.env}/{result.cluster}"
-        if result.changed
-        else f"{result.env}/{result.cluster} already pins {result.fingerprint}"
+        f"{result.env}/{result.cluster} already holds {result.fingerprint}"
+        if not result.changed
+        else f"pinned {result.fingerprint} for {result.env}/{result.cluster}"
+        if result.sealing and result.previous is None
+        else f"added {result.fingerprint} to {result.env}/{result.cluster}, which {role}"
     )
     emit(vars(result), output, text)
+    return 0
+
+
+@cert.command("remove")
+@click.argument("env")
+@click.argument("fingerprint")
+@click.option("--cluster", help="Cluster name within ENV [default: the environment's name].")
+@output_option
+def remove(env: str, fingerprint: str, cluster: str | None, output: str) -> int:
+    """Remove the certificate FINGERPRINT (or a prefix of 8+ hex digits) from ENV's set.
+
+    Entries still sealed with it become errors of `sealer check`: rotate them first.
+    """
+    from sealer import cert_pins, config
+
+    result = cert_pins.remove(config.find_root(), env, fingerprint, cluster)
+    emit(vars(result), output, f"removed {result.fingerprint} from {result.env}/{result.cluster}")
     return 0
 
 
@@ -43,8 +72,15 @@ def status(envs: tuple[str, ...], output: str) -> int:
         "\n".join(
             f"{r['env']}/{r['cluster']}: {r['fingerprint'][:16]}… expires {r['expires'][:10]} "
             f"({r['days_left']} days); sealed with pin: {', '.join(r['sealed_with_pin']) or '-'}; "
+            f"sealed with an older certificate: {', '.join(r['sealed_with_older']) or '-'}; "
             f"stale: {', '.join(r['stale']) or '-'}; "
             f"missing: {', '.join(r['missing']) or '-'}"
+            + "".join(
+                f"\n  {'*' if c['sealing'] else ' '} {c['fingerprint'][:16]}… {c['file']}: "
+                f"{c['age_days']} days old, expires {(c['expires'] or '?')[:10]}; "
+                f"sealed: {', '.join(c['sealed']) or '-'}"
+                for c in r["certs"]
+            )
             for r in rows
         )
         or "no pinned certificates"
@@ -61,7 +97,7 @@ def status(envs: tuple[str, ...], output: str) -> int:
 @click.option("--controller-name", default="sealed-secrets-controller", show_default=True)
 @click.option("--cluster", help="Cluster name within ENV [default: the environment's name].")
 @click.option(
-    "--accept", is_flag=True, help="Pin the fetched certificate when it differs from the pinned one."
+    "--accept", is_flag=True, help="Add the controller's new keys to the set and seal with the served one."
 )
 @output_option
 def fetch(
@@ -74,25 +110,36 @@ def fetch(
     accept: bool,
     output: str,
 ) -> int:
-    """Read the controller's certificate from the cluster and compare it with ENV's pin."""
+    """Read the controller's active keys and the certificate it seals with; compare with ENV's set.
+
+    The certificate the controller serves becomes `sealWith`; the set gains every active key
+    (with --accept once the set exists). Keys the controller dropped are only reported.
+    """
     from sealer import cert_pins, config, kube
 
     root = config.find_root()
     config.load(root).env(env)  # an unknown environment fails before the cluster is asked
     pem = kube.fetch_controller_cert(kubeconfig, context, controller_namespace, controller_name)
-    result = cert_pins.compare_fetched(root, env, pem, cluster, accept)
+    active = kube.list_controller_keys(kubeconfig, context, controller_namespace)
+    result = cert_pins.compare_fetched(root, env, pem, cluster, accept, tuple(k.pem for k in active))
     data = {k: v for k, v in vars(result).items() if k != "refused"}
     where = f"{result.env}/{result.cluster}"
+    retired = (
+        f"; no longer held by the controller: {', '.join(f[:16] + '…' for f in result.retired)} "
+        "(`sealer cert remove` once nothing is sealed with them)"
+        if result.retired
+        else ""
+    )
     if result.refused:
         emit(
             data,
             output,
-            f"{where}: the cluster serves {result.fetched}, but {result.pinned} is pinned; "
-            "re-run with --accept to pin it (entries sealed with the old one become stale)",
+            f"{where}: the controller seals with {result.fetched} and holds {len(result.new)} certificate(s) "
+            f"not in the set, which seals with {result.pinned}; re-run with --accept to add them{retired}",
         )
         return 1
-    matches = " (matches the cluster)" if result.pinned == result.fetched else ""
-    emit(data, output, f"{where}: pinned certificate {result.fetched}{matches}")
+    added = f" (added {len(result.added)})" if result.added else " (the set already holds every key)"
+    emit(data, output, f"{where}: seals with {result.fetched}{added}{retired}")
     return 0
 
 

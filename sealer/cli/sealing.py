@@ -286,8 +286,24 @@ def unseal(file: str, key_paths: tuple[str, ...], fmt: str | None) -> int:
 
 @click.command()
 @click.option("-f", "--file", "file", required=True, help="SealedSecret manifest(s); - is stdin.")
-@cert_option
-@pin_option
+@click.option(
+    "--cert",
+    "cert_specs",
+    multiple=True,
+    required=True,
+    envvar="SEALED_SECRETS_CERT",
+    show_envvar=True,
+    metavar="FILE|URL",
+    help="Controller certificate (PEM): a file or an https:// URL. Repeat it for every certificate "
+    "the controller holds: an entry may be sealed with any of them.",
+)
+@click.option(
+    "--cert-sha256",
+    "pins",
+    multiple=True,
+    metavar="HEX",
+    help="Refuse a certificate unless its SHA-256 is one of these (repeatable).",
+)
 @click.option(
     "--key",
     "key_paths",
@@ -296,23 +312,20 @@ def unseal(file: str, key_paths: tuple[str, ...], fmt: str | None) -> int:
     help="Also check every entry decrypts with this key (repeatable, or comma-separated).",
 )
 @output_option
-def validate(file: str, cert_spec: str, pin: str | None, key_paths: tuple[str, ...], output: str) -> int:
+def validate(
+    file: str, cert_specs: tuple[str, ...], pins: tuple[str, ...], key_paths: tuple[str, ...], output: str
+) -> int:
     """Check a SealedSecret offline; exit 1 with one line per problem."""
-    from sealer import certs, certsource
-    from sealer.sealing import CertSealer
+    from sealer import certsource
     from sealer.unseal import load_private_keys
     from sealer.validate import problems
 
-    pin = certsource.parse_pin(pin) if pin else None  # a usage mistake fails before any fetch
-    shown = certsource.shown(cert_spec)
-    cert = certs.parse_certificate(certsource.read(cert_spec), shown)
-    certsource.check_pin(certs.fingerprint(cert), pin, cert_spec)
-    # An expired certificate still tells what was sealed for it.
-    sealer = CertSealer(certs.rsa_public_key(cert, shown), certs.fingerprint(cert))
+    wanted = {certsource.parse_pin(p) for p in pins}  # a usage mistake fails before any fetch
+    sealers = [_validation_sealer(spec, wanted) for spec in cert_specs]
     keys = [k for path in _key_paths(key_paths) for k in load_private_keys(path)]
     source = _source(file)
     docs = _sealed_documents(file)
-    found = [f"{source}: {p}" for doc in docs for p in problems(doc, sealer, keys, source)]
+    found = [f"{source}: {p}" for doc in docs for p in problems(doc, sealers, keys, source)]
     entries = sum(len((d.get("spec") or {}).get("encryptedData") or {}) for d in docs)
     emit(
         {"ok": not found, "problems": found, "documents": len(docs), "entries": entries},
@@ -320,6 +333,19 @@ def validate(file: str, cert_spec: str, pin: str | None, key_paths: tuple[str, .
         "\n".join(found) if found else f"ok: {len(docs)} SealedSecret(s), {entries} entries",
     )
     return 1 if found else 0
+
+
+def _validation_sealer(spec: str, pins: set[str]) -> Any:
+    from sealer import certs, certsource
+    from sealer.sealing import CertSealer
+
+    shown = certsource.shown(spec)
+    cert = certs.parse_certificate(certsource.read(spec), shown)
+    fingerprint = certs.fingerprint(cert)
+    if pins and fingerprint not in pins:
+        certsource.check_pin(fingerprint, sorted(pins)[0], spec)  # one line: which it is, which was pinned
+    # An expired certificate still tells what was sealed for it.
+    return CertSealer(certs.rsa_public_key(cert, shown), fingerprint)
 
 
 COMMANDS = [seal, unseal, validate]

@@ -82,6 +82,7 @@ def _cert(ctx: Context, env: Environment, cluster: Cluster, expiry_conf: dict[st
         "days_left": days_left(facts.not_after - ctx.now) if facts.not_after else None,
         "status": cert_status(facts, cluster, ctx.now, expiry_conf),
         "error": facts.error,
+        "held": [held.fingerprint for held in cluster.cert_set],  # the whole set; `fingerprint` seals
     }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sealer import ledger, repofiles, state
-from sealer.config import Cluster, Config, Environment
+from sealer.config import Cluster, Config, Environment, HeldCert
 from sealer.errors import BadInput
 from sealer.records import KeyRecord, utcnow
 
@@ -45,9 +45,10 @@ class CertFacts:
     key_bits: int | None = None
     not_after: dt.datetime | None = None
     error: str | None = None
+    not_before: dt.datetime | None = None
 
 
-def read_cert(root: Path, cluster: Cluster) -> CertFacts:
+def read_cert(root: Path, cluster: Cluster | HeldCert) -> CertFacts:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     from sealer import certs
@@ -63,6 +64,7 @@ def read_cert(root: Path, cluster: Cluster) -> CertFacts:
         key_type=_key_type(key),
         key_bits=key.key_size if isinstance(key, rsa.RSAPublicKey) else None,
         not_after=cert.not_valid_after_utc,
+        not_before=cert.not_valid_before_utc,
     )
 
 
@@ -115,9 +117,23 @@ class Context:
         return self._sealed[env, cluster]
 
     def cert(self, env: str, cluster: Cluster) -> CertFacts:
+        """The cluster's sealing certificate (`sealWith`)."""
         if (env, cluster.name) not in self._certs:
             self._certs[env, cluster.name] = read_cert(self.root, cluster)
         return self._certs[env, cluster.name]
+
+    def held(self, env: str, cluster: Cluster) -> list[tuple[HeldCert, CertFacts]]:
+        """Every certificate of the cluster's set, the sealing one first."""
+        found = [
+            (c, self.cert(env, cluster)) for c in cluster.cert_set if c.fingerprint == cluster.fingerprint
+        ]
+        for held in cluster.cert_set:
+            if held.fingerprint != cluster.fingerprint:
+                key = (env, f"{cluster.name}/{held.fingerprint}")
+                if key not in self._certs:
+                    self._certs[key] = read_cert(self.root, held)
+                found.append((held, self._certs[key]))
+        return found
 
 
 def whole_days(delta: dt.timedelta) -> int:

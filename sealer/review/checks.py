@@ -13,6 +13,7 @@ from sealer import apikey, hybrid, layout, provenance, state
 from sealer.config import Cluster, Environment
 from sealer.errors import SealerError
 from sealer.records import ACTIVE, PENDING, KeyRecord, iso
+from sealer.review import certset
 from sealer.review.model import (
     DUPLICATE,
     HAND_EDIT,
@@ -129,11 +130,18 @@ class EnvReview:
         if old is None and new is not None:
             pins = ", ".join(f"{c.name} {c.fingerprint[:16]}…" for c in new.clusters) or "nothing"
             self.notes.append(f"{self.name}: new environment pins {pins}")
+        self.check_cert_set(old, new)
         rotated: set[str] = set()
         for cluster, values_file in clusters_of(self.name, old, new, self.changed).items():
             rotated |= self.review_cluster(cluster, values_file, new or old)
         self.check_ledger(rotated)
         return self
+
+    def check_cert_set(self, old: Environment | None, new: Environment | None) -> None:
+        """#15: certificates added to a cluster's set, certificate files not holding their pin
+        (sealWith itself and the rest of sealer.yaml: sealer.review.sensitive)."""
+        for code, path, message in certset.set_findings(old, new, self.head.files):
+            self.find(code, path, None, message)
 
     def check_target(self, path: str, old_doc: dict[str, Any] | None, new_doc: dict[str, Any] | None) -> None:
         """Scope, namespace and name of the SealedSecret: unchanged, and what sealer.yaml says."""
@@ -167,7 +175,10 @@ class EnvReview:
             (path, encrypted(old_doc), encrypted(new_doc)),
             (values_file, values_encrypted(self.base.values(values_file)), values_encrypted(new_values)),
         )
-        self.check_ciphertext(cluster, sides)
+        claims = provenance.sealed_with(
+            ((new_doc or {}).get("metadata") or {}).get("annotations"), {e for _, _, n in sides for e in n}
+        )
+        self.check_ciphertext(cluster, sides, claims)
         entries = sorted({entry for _, old, new in sides for entry in (*old, *new)})
         changed = [e for e in entries if any(old.get(e) != new.get(e) for _, old, new in sides)]
         sealed_with = provenance.sealed_with(
@@ -182,14 +193,24 @@ class EnvReview:
         return set(changed)
 
     def check_ciphertext(
-        self, cluster: str, sides: tuple[tuple[str, dict[str, str], dict[str, str]], ...]
+        self,
+        cluster: str,
+        sides: tuple[tuple[str, dict[str, str], dict[str, str]], ...],
+        claims: dict[str, str],
     ) -> None:
-        """Every value at HEAD must be well-formed ciphertext for a key of the pinned size."""
+        """Every value at HEAD must be well-formed ciphertext for a key of the size of the
+        certificate its annotation claims, and that claim must name a certificate of the set."""
         pin = self.pin(cluster)
-        size = modulus_bytes(self.head.files.get(pin.cert)) if pin else None
+        default = modulus_bytes(self.head.files.get(pin.cert)) if pin else None
         for path, _, new in sides:
             for entry, value in new.items():
-                problem = value_problem(value, size)
+                size = certset.claimed_size(pin, claims.get(entry, provenance.UNKNOWN), self.head.files)
+                if size == 0:
+                    claim = claims[entry]
+                    self.find(
+                        UNPINNED, path, entry, f"{entry} claims certificate {claim[:16]}…, not in the set"
+                    )
+                problem = value_problem(value, size or default)
                 if problem:
                     self.find(problem[0], path, entry, f"{entry} {problem[1]}")
 
@@ -300,7 +321,7 @@ class EnvReview:
                 path,
                 entry,
                 f"{entry}: sealed with certificate {cert[:16]}…, "
-                f"not the one pinned for {self.name}/{cluster}",
+                f"not the sealing certificate (sealWith) of {self.name}/{cluster}",
             )
         pin = self.pin(cluster)
         if fresh is not None and pin is not None and pin.fingerprint not in fresh.sealed_with:

@@ -26,6 +26,7 @@ from sealer.review.model import (
     Finding,
     Report,
 )
+from sealer.review.registry_check import registry_findings
 from sealer.review.revisions import (
     Side,
     changed_paths,
@@ -42,7 +43,7 @@ from sealer.review.signatures import unsigned_findings
 
 
 def _needed(names: list[str], base: Side, head: Side, changed: list[str]) -> set[str]:
-    paths = {p for p in changed if p.startswith(layout.SEALED_DIR + "/")}
+    paths = {p for p in changed if p.startswith((layout.SEALED_DIR + "/", layout.REGISTRY_DIR + "/"))}
     for name in names:
         paths |= env_files(base.env(name), name) | env_files(head.env(name), name)
     return paths
@@ -82,6 +83,7 @@ def review(
         report.notes += done.notes
         report.findings += _constructed(name, head_side, changed)
     report.findings += sensitive.config_findings(base_side.cfg, head_side.cfg)
+    report.findings += registry_findings(base_side, head_side, names, changed)  # #16
     if names:
         report.findings += duplicate_findings(_all_ledgers(root, head_rev))
     commits = git.range_changes(root, base_rev, head_rev)

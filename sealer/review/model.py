@@ -43,6 +43,7 @@ KEYS_CHANGE = "keys-change"
 ALLOW_COMMENT = "allow-comment"
 BASELINE_ENTRY = "baseline-entry"
 TRUST_ANCHOR = "trust-anchor-change"  # .sealer/, CODEOWNERS, hooks, CI workflows, .gitattributes
+CERT_ADDED = "cert-added"  # #15: a certificate added to a cluster's set (sealer.review.certset)
 SENSITIVE = frozenset(
     {
         SCOPE_CHANGE,
@@ -60,8 +61,12 @@ SENSITIVE = frozenset(
         ALLOW_COMMENT,
         BASELINE_ENTRY,
         TRUST_ANCHOR,
+        CERT_ADDED,
     }
 )
+REGISTRY_MISMATCH = "registry-mismatch"  # #16: a key registry the ledger does not give
+REGISTRY_TARGET_CHANGE = "registry-target-change"  # #16: a registry delivered somewhere else
+REGISTRY_ROLLBACK = "registry-rollback"  # #16: a ledger (and so its registry serial) moved backwards
 MAIN_BRANCHES = ("refs/heads/main", "refs/heads/master", "refs/remotes/origin/HEAD")
 SCAN_CHUNK = 16 << 20  # plaintext scan: a bigger blob is streamed in chunks of this size (never skipped)
 

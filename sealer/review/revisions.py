@@ -157,7 +157,9 @@ def env_files(env: Environment | None, name: str) -> set[str]:
         return {layout.ledger_file(name)}
     files = {env.values_file, layout.ledger_file(name)}
     for cluster in env.clusters:
-        files |= {layout.sealed_file(name, cluster.name), cluster.values_file, cluster.cert}
+        files |= {layout.sealed_file(name, cluster.name), cluster.values_file}
+        files |= {held.cert for held in cluster.cert_set}  # every certificate of the set (#15)
+        files.add(layout.registry_file(name, cluster.name))  # #16
     return files
 
 
@@ -169,7 +171,8 @@ def touched_envs(base: Config | None, head: Config | None, changed: list[str]) -
         old = base.environments.get(name) if base else None
         new = head.environments.get(name) if head else None
         files = env_files(old, name) | env_files(new, name)
-        if old != new or any(p in files or p.startswith(layout.sealed_dir(name)) for p in changed):
+        owned = (layout.sealed_dir(name), f"{layout.REGISTRY_DIR}/{name}/")  # #16: registries too
+        if old != new or any(p in files or p.startswith(owned) for p in changed):
             result.append(name)
     return result
 

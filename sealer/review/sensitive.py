@@ -75,8 +75,8 @@ def _pins(old: Environment, new: Environment) -> Iterator[Finding]:
             yield _finding(
                 PIN_CHANGE,
                 new.name,
-                f"{name}: pinned certificate changed from {was.fingerprint[:16]}… ({was.cert}) to "
-                f"{now.fingerprint[:16]}… ({now.cert}): verify the new certificate out of band",
+                f"{name}: sealing certificate (sealWith) changed from {was.fingerprint[:16]}… ({was.cert}) "
+                f"to {now.fingerprint[:16]}… ({now.cert}): verify the new certificate out of band",
             )
         if was.values_file != now.values_file:
             yield _finding(

@@ -18,13 +18,20 @@ import pytest
 from support.http_stores import HTTP_OUTAGES
 from support.sql_stores import OUTAGES
 
-from sealer import apikey
+from sealer import apikey, registry
 from sealer.backends import KeyStore
 from sealer.errors import EXIT_BAD_INPUT, BackendError
 from sealer.records import ACTIVE, EXPIRED, GRACE, PENDING, REVOKED, UNKNOWN, VALID, KeyRecord, utcnow
 
-STORES = ["k8s_secrets_store", "postgres_store", "dynamo_store", "vault_store", "auth0_store"]
-NO_SERVER = ["k8s_secrets_store"]
+STORES = [
+    "k8s_secrets_store",
+    "k8s_direct_store",
+    "postgres_store",
+    "dynamo_store",
+    "vault_store",
+    "auth0_store",
+]
+NO_SERVER = ["k8s_secrets_store", "k8s_direct_store"]  # the fake Kubernetes API is quick
 
 ENV = "dev"
 NAME = "apiKey"
@@ -322,6 +329,25 @@ def test_verify_tells_valid_revoked_expired_and_unknown(store: KeyStore) -> None
     assert verdicts == {valid: VALID, expired: EXPIRED, revoked: REVOKED, pending: UNKNOWN}
     assert store.verify(ENV, never) == UNKNOWN
     assert store.verify(ENV, valid.fingerprint, now=utcnow() + 1000 * 24 * HOUR) == VALID  # no expiry set
+
+
+def test_the_key_registry_accepts_exactly_the_keys_the_store_calls_valid(store: KeyStore) -> None:
+    """#16: what a verifier reading the registry of the store's records accepts is what the
+    store itself says is valid, now and after a grace window ends."""
+    kept, graced = activated(store), activated(store, name="oldKey")
+    store.revoke(ENV, graced.key_id, utcnow() + HOUR)
+    gone = activated(store, name="goneKey")
+    store.revoke(ENV, gone.key_id)
+    waiting, expired = registered(store), activated(store, name="lateKey", expires=utcnow() - HOUR)
+    built = registry.build(ENV, "c1", store.list(ENV))
+    for now in (utcnow(), utcnow() + 2 * HOUR):
+        for record in (kept, graced, gone, waiting, expired):
+            by_store, by_registry = (
+                store.verify(ENV, record.fingerprint, now),
+                registry.check(built, record.fingerprint, now),
+            )
+            assert (by_store == VALID) == (by_registry == VALID), (record.name, now, by_store, by_registry)
+    assert {entry.key_id for entry in built.keys} == {kept.key_id, graced.key_id, expired.key_id}
 
 
 def test_health_is_one_line(store: KeyStore) -> None:

@@ -67,7 +67,7 @@ UNKNOWN_OPTIONS = [
     ("dynamodb", "tabel", "table, region, endpoint_url, max_attempts, create_table"),
     ("vault", "addr", "mount, path"),
     ("auth0", "domain", "user_id, client_id"),
-    ("k8s-secrets", "namespace", "none"),
+    ("k8s-secrets", "namespace", "delivery, registry_kind, registry_namespace, registry_name, registry_env"),
 ]
 
 
@@ -154,7 +154,7 @@ def test_a_typo_in_the_k8s_secrets_options_is_refused_like_any_stores(
     commit_all(backend_repo, "a typo in the store options")
     head = git(backend_repo, "rev-parse", "HEAD")
     line = one_line_error(sealer(backend_repo, *command), 2)
-    assert "k8s-secrets backend: unknown option(s) namspace (known: none)" in line
+    assert "k8s-secrets backend: unknown option(s) namspace (known: delivery, registry_kind," in line
     assert git(backend_repo, "status", "--porcelain") == "" and git(backend_repo, "rev-parse", "HEAD") == head
 
 

@@ -20,8 +20,8 @@ from support.policy_repos import (
     sealer,
 )
 
-from sealer import cert_pins, ledger, provenance
-from sealer.records import ACTIVE, PENDING, KeyRecord, utcnow
+from sealer import cert_pins, config, ledger, provenance
+from sealer.records import ACTIVE, PENDING, REVOKED, KeyRecord, utcnow
 
 Change = Callable[[Path, Mapping[str, Path]], None]
 # rule, environment, level, a fragment of the message, a fragment of the fix
@@ -64,6 +64,14 @@ def both(*changes: Change) -> Change:
 def repin(env: str, cert: str) -> Change:
     def change(root: Path, certs: Mapping[str, Path]) -> None:
         cert_pins.pin(root, env, certs[cert].read_bytes(), cert)
+
+    return change
+
+
+def remove_first_cert(env: str) -> Change:
+    def change(root: Path, certs: Mapping[str, Path]) -> None:
+        first = config.load(root).env(env).clusters[0].cert_set[0]
+        cert_pins.remove(root, env, first.fingerprint)
 
     return change
 
@@ -222,6 +230,7 @@ CASES = [
         (
             error("namespace", "dev", "namespace kube-system is forbidden", "environments.dev.namespace"),
             error("key-sealed", "dev", "no entry in it can be opened", "sealer rotate dev"),
+            error("key-registry", "dev", "registry/dev/dev.yaml is stale", "sealer render dev"),
         ),
     ),
     Case(
@@ -289,6 +298,24 @@ CASES = [
             ),
         ),
     ),
+    # key-registry (#16)
+    Case(
+        "registry-missing",
+        lambda root, certs: (root / "registry/dev/dev.yaml").unlink(),
+        (error("key-registry", "dev", "key registry registry/dev/dev.yaml is missing", "sealer render dev"),),
+    ),
+    Case(
+        "registry-stale-after-a-ledger-edit",
+        lambda root, certs: edit_ledger(
+            root, "staging", lambda rs: [r.with_status(REVOKED) for r in rs], False
+        ),
+        (
+            error(
+                "key-registry", "staging", "registry/staging/staging.yaml is stale", "sealer render staging"
+            ),
+            error("key-ledger", "staging", "apiKey has no active key", "sealer rotate staging --key"),
+        ),
+    ),
     Case(
         "two-active-keys",
         records("dev", twice_active),
@@ -299,12 +326,24 @@ CASES = [
         records("staging", pending),
         (warning("key-ledger", "staging", "is still pending", "then run `sealer rotate`"),),
     ),
+    Case("sealed-with-an-older-certificate-of-the-set", repin("staging", "spare")),
     Case(
-        "sealed-with-a-replaced-certificate",
-        repin("staging", "spare"),
-        (error("key-sealed", "staging", "sealed with a replaced certificate", ROTATE_STAGING),),
+        "sealed-with-a-removed-certificate",
+        both(repin("staging", "spare"), remove_first_cert("staging")),
+        (error("key-sealed", "staging", "sealed with a removed certificate", ROTATE_STAGING),),
     ),
-    Case("replaced-certificate-resealed", both(repin("staging", "spare"), rotate("staging"))),
+    Case(
+        "reseal-due",
+        both(repin("staging", "spare"), setting("staging", "resealAfterDays", 0)),
+        (warning("key-sealed", "staging", "due for resealing since", "sealer rotate --due"),),
+    ),
+    Case(
+        "reseal-due-soon",
+        both(repin("staging", "spare"), setting("staging", "resealAfterDays", 3)),
+        (warning("key-sealed", "staging", "due for resealing in 3 days", "sealer rotate --due"),),
+    ),
+    Case("reseal-not-yet-due", both(repin("staging", "spare"), setting("staging", "resealAfterDays", 30))),
+    Case("older-certificate-resealed", both(repin("staging", "spare"), rotate("staging"))),
     Case(
         "unknown-sealing-certificate",
         drop_provenance("dev"),

@@ -201,7 +201,7 @@ def test_list_rules_names_every_rule_with_its_description(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == list(RULES)
-    assert "key-age" in lines[10] and lines[10].endswith(
+    assert "key-age" in lines[11] and lines[11].endswith(
         "  keys are rotated before they reach the maximum age"
     )
     listed = json.loads(sealer(tmp_path, "check", "--list-rules", "-o", "json").stdout)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -258,13 +259,76 @@ def pin_replaced(repo: Path, controllers: dict[str, Path]) -> None:
     assert cli(repo, "cert", "add", "staging", "--file", str(controllers["rogue"] / "tls.crt")).exit_code == 0
 
 
+REGISTRY = "registry/staging/staging.yaml"
+
+
+def _edit_registry(repo: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    """Change the registry document inside staging's ConfigMap, by hand."""
+
+    def edit(doc: dict[str, Any]) -> None:
+        payload = json.loads(doc["data"]["registry.json"])
+        change(payload)
+        doc["data"]["registry.json"] = json.dumps(payload)
+
+    _edit_yaml(repo / REGISTRY, edit)
+
+
+def registry_lists_another_key(repo: Path, controllers: dict[str, Path]) -> None:
+    """The attack the registry exists to stop: a key of the attacker's, valid in the cluster."""
+    fingerprint = apikey.fingerprint(apikey.generate("staging"))
+    entry = {"name": "apiKey", "key_id": apikey.key_id(fingerprint), "sha256": fingerprint}
+    _edit_registry(repo, lambda doc: doc["keys"].append({**entry, "expires": None, "revoke_at": None}))
+
+
+def registry_rolled_back(repo: Path, controllers: dict[str, Path]) -> None:
+    """The registry of main (before the rotation, the old key valid) brought back."""
+    (repo / REGISTRY).write_text(git(repo, "show", f"main:{REGISTRY}"))
+
+
+def registry_moved_to_another_namespace(repo: Path, controllers: dict[str, Path]) -> None:
+    _edit_yaml(repo / REGISTRY, lambda doc: doc["metadata"].__setitem__("namespace", "payments"))
+
+
+def registry_for_a_namespace_no_environment_owns(repo: Path, controllers: dict[str, Path]) -> None:
+    stray = repo / "registry" / "payments" / "payments.yaml"
+    stray.parent.mkdir(parents=True)
+    stray.write_text((repo / REGISTRY).read_text().replace("namespace: staging", "namespace: payments"))
+
+
+def registry_sent_to_another_namespace_in_config(repo: Path, controllers: dict[str, Path]) -> None:
+    """sealer.yaml and the registry file changed together: consistent, and still a finding."""
+    set_env_option(
+        repo, "staging", "backend", {"kind": "k8s-secrets", "options": {"registry_namespace": "payments"}}
+    )
+    assert cli(repo, "render", "staging").exit_code == 0
+
+
+def ledger_and_registry_reverted(repo: Path, controllers: dict[str, Path]) -> None:
+    """A revoked key made valid again, ledger and registry edited consistently."""
+    records = ledger_records(repo, "staging")
+    revoked = next(r for r in records if r.status == "revoked")
+    ledger.save(
+        repo,
+        "staging",
+        [r.with_status("grace", r.created + dt.timedelta(days=3650)) if r == revoked else r for r in records],
+    )
+    assert cli(repo, "render", "staging").exit_code == 0
+
+
 TAMPERING = [
     (hand_edited_ciphertext, {"hand-edit"}),
     (sealed_with_another_cert, {"unpinned-cert", "hand-edit", "derived-field"}),
     (sealed_with_another_key_size, {"unpinned-cert", "hand-edit"}),
     (
         same_key_in_two_envs,
-        {"duplicate-key", "ledger-only", "values-mismatch", "derived-field", "ledger-status"},
+        {
+            "duplicate-key",
+            "ledger-only",
+            "values-mismatch",
+            "derived-field",
+            "ledger-status",
+            "registry-mismatch",
+        },
     ),
     (plaintext_in_sealed_data, {"plaintext", "hand-edit"}),
     (plaintext_not_base64, {"plaintext", "hand-edit"}),
@@ -273,14 +337,29 @@ TAMPERING = [
     (scope_changed_in_sealed_secret, {"scope-change", "manifest-mismatch"}),
     (
         namespace_changed_in_config,
-        {"namespace-change", "values-mismatch", "derived-field", "manifest-mismatch"},
+        {
+            "namespace-change",
+            "values-mismatch",
+            "derived-field",
+            "manifest-mismatch",
+            "registry-mismatch",
+            "registry-target-change",
+        },
     ),
     (namespace_changed_in_sealed_secret, {"namespace-change", "manifest-mismatch"}),
     (
         values_disagree_with_sealed_file,
         {"values-mismatch", "hand-edit", "derived-field"},
     ),  # an old ciphertext put back
-    (pin_replaced, {"pin-change", "unpinned-cert", "cert-change"}),  # the rotated entry used the old pin
+    (
+        pin_replaced,
+        {"cert-added", "pin-change", "unpinned-cert", "cert-change"},
+    ),  # the rotated entry used the old pin
+    (registry_lists_another_key, {"registry-mismatch"}),
+    (registry_rolled_back, {"registry-mismatch"}),
+    (registry_moved_to_another_namespace, {"registry-mismatch"}),
+    (registry_for_a_namespace_no_environment_owns, {"registry-mismatch"}),
+    (registry_sent_to_another_namespace_in_config, {"registry-target-change", "store-change"}),
 ]
 
 
@@ -302,6 +381,15 @@ def test_tampering_is_flagged(
     markdown = cli(repo, "review", "--output", "markdown")
     assert markdown.exit_code == 1 and all(f"**{c}**" in markdown.stdout for c in expected)
     assert cli(repo, "review", "main", "HEAD~1").exit_code == 0  # the rotation alone was clean
+
+
+def test_a_revoked_key_brought_back_in_ledger_and_registry_is_a_rollback(repo: Path) -> None:
+    """Consistent edits (the registry is what the ledger gives) still lower the serial."""
+    ledger_and_registry_reverted(repo, {})
+    commit_all(repo, "revert")
+    code, data = run_review(repo, "HEAD~1")  # BASE: the clean rotation, which revoked the key
+    # #19's ledger rules see the same rollback in the ledger itself: a revoked key never returns.
+    assert code == 1 and codes(data) == {"registry-rollback", "ledger-status"}, data["findings"]
 
 
 def test_hand_edit_on_top_of_the_base_alone(repo: Path, controllers: dict[str, Path]) -> None:

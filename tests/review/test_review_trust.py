@@ -229,6 +229,10 @@ def env_added_at_existing_namespace(repo: Path) -> None:
         env["clusters"][0]["name"] = "shadow"
         env["clusters"][0]["valuesFile"] = "deploy/shadow/values.yaml"
         env["valuesFile"] = "deploy/shadow/values.yaml"
+        # A registry of its own: sealer.yaml refuses two environments sharing one (#16).
+        backend = dict(env.get("backend") or {"kind": "k8s-secrets"})
+        backend["options"] = {**dict(backend.get("options") or {}), "registry_name": "shadow-registry"}
+        env["backend"] = backend
         doc["environments"]["shadow"] = env
 
 
@@ -555,6 +559,7 @@ def test_the_table_covers_every_kind() -> None:
         "namespace-change",
         "pin-change",
         "cert-change",
+        "cert-added",  # test_review.py's pin_replaced and test_cert_sets.py
     }  # test_review.py's table
 
 

@@ -4,8 +4,12 @@ GET /api/v1/namespaces/{ns}/services/{name}
 GET /api/v1/namespaces/{ns}/services/{[scheme:]name[:port]}/proxy/{path}   (service proxy)
 GET /api/v1/namespaces/{ns}/secrets/{name}
 GET /api/v1/namespaces/{ns}/secrets?labelSelector=k=v,k2
-Bearer-token auth: an unknown token gets 401, a "viewer" token 403 on secrets; failures are
-v1 Status objects, as the API server sends them.
+GET|PUT /api/v1/namespaces/{ns}/{secrets|configmaps}/{name}, POST /api/v1/namespaces/{ns}/{…}
+Bearer-token auth: an unknown token gets 401, a "viewer" token 403 on secrets and on every
+write; failures are v1 Status objects, as the API server sends them. Writes follow the API
+server's optimistic concurrency: every stored object has a `metadata.resourceVersion` from one
+counter; a PUT naming another one gets 409 Conflict, a POST of an existing name 409
+AlreadyExists, a POST into a namespace that does not exist (see `namespaces`) 404.
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ class FakeKube(FakeServer):
         # (namespace, service, port name) -> path -> body
         self.proxied: dict[tuple[str, str, str], dict[str, bytes]] = {}
         self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
+        self.configmaps: dict[tuple[str, str], dict[str, Any]] = {}
+        self.namespaces: set[str] | None = None  # None: every namespace exists
+        self.version = 0  # the resourceVersion counter
 
     # -- helpers for tests -------------------------------------------------------------------
     def add_service(
@@ -98,12 +105,26 @@ class FakeKube(FakeServer):
                 "type": type_,
                 "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
             }
+            self.bump(self.secrets[(namespace, name)])
+
+    def add_object(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Store a ConfigMap or Secret as given (as `kubectl apply` or a GitOps tool would)."""
+        with self.lock:
+            resource = "secrets" if obj["kind"] == "Secret" else "configmaps"
+            meta = obj["metadata"]
+            stored = {**obj, "metadata": {**meta, "uid": secrets.token_hex(8)}}
+            self.bump(stored)
+            self.store_of(resource)[(meta["namespace"], meta["name"])] = stored
+            return stored
 
     def reset(self) -> None:
         with self.lock:
             self.services.clear()
             self.proxied.clear()
             self.secrets.clear()
+            self.configmaps.clear()
+            self.namespaces = None
+            self.before_request = None
             self.clear_faults()
             self.clear_log()
 
@@ -138,10 +159,12 @@ class FakeKube(FakeServer):
         if token not in (self.admin_token, self.viewer_token):
             return status(401, "Unauthorized")
         parts = request.path.strip("/").split("/")
-        if request.method != "GET" or parts[:3] != ["api", "v1", "namespaces"] or len(parts) < 5:
+        if parts[:3] != ["api", "v1", "namespaces"] or len(parts) < 5:
             return status(404, "the server could not find the requested resource")
         namespace, resource, rest = parts[3], parts[4], parts[5:]
         with self.lock:
+            if request.method != "GET" or resource == "configmaps":
+                return self._object(request, token, namespace, resource, rest)
             if resource == "services" and len(rest) == 1:
                 return self._service(namespace, rest[0])
             if resource == "services" and len(rest) >= 2 and rest[1] == "proxy":
@@ -152,15 +175,11 @@ class FakeKube(FakeServer):
                 return self._secret(namespace, rest[0]) if rest else self._list_secrets(namespace, request)
         return status(404, "the server could not find the requested resource")
 
-    def _forbidden(self, namespace: str, name: str, verb: str) -> Response:
+    def _forbidden(self, namespace: str, name: str, verb: str, resource: str = "secrets") -> Response:
         who = 'User "system:serviceaccount:default:viewer"'
-        what = f'secrets "{name}" is forbidden' if name else "secrets is forbidden"
-        return status(
-            403,
-            f'{what}: {who} cannot {verb} resource "secrets" in API group "" in the namespace "{namespace}"',
-            name,
-            "secrets",
-        )
+        what = f'{resource} "{name}" is forbidden' if name else f"{resource} is forbidden"
+        where = f'in API group "" in the namespace "{namespace}"'
+        return status(403, f'{what}: {who} cannot {verb} resource "{resource}" {where}', name, resource)
 
     def _service(self, namespace: str, name: str) -> Response:
         service = self.services.get((namespace, name))
@@ -205,3 +224,76 @@ class FakeKube(FakeServer):
             200,
             {"kind": "SecretList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items},
         )
+
+    # -- ConfigMaps and Secrets: get, create, replace -----------------------------------------
+    def bump(self, obj: dict[str, Any]) -> None:
+        """A new resourceVersion for `obj` (as any write gives it)."""
+        self.version += 1
+        obj["metadata"]["resourceVersion"] = str(self.version)
+
+    def store_of(self, resource: str) -> dict[tuple[str, str], dict[str, Any]]:
+        return self.secrets if resource == "secrets" else self.configmaps
+
+    def _object(
+        self, request: Request, token: str, namespace: str, resource: str, rest: list[str]
+    ) -> Response:
+        kind = {"secrets": "Secret", "configmaps": "ConfigMap"}.get(resource)
+        name = rest[0] if rest else ""
+        if kind is None or len(rest) > 1 or (request.method in ("GET", "PUT")) != bool(rest):
+            return status(404, "the server could not find the requested resource")
+        verb = {"GET": "get", "POST": "create", "PUT": "update"}.get(request.method)
+        if verb is None:
+            return status(405, "method not allowed")
+        if token != self.admin_token and (verb != "get" or resource == "secrets"):
+            return self._forbidden(namespace, name, verb, resource)
+        objects = self.store_of(resource)
+        if verb == "get":
+            found = objects.get((namespace, name))
+            return (
+                Response.json(200, found)
+                if found
+                else status(404, f'{resource} "{name}" not found', name, resource)
+            )
+        return self._write(request, objects, namespace, name, kind, resource)
+
+    def _write(
+        self,
+        request: Request,
+        objects: dict[tuple[str, str], dict[str, Any]],
+        namespace: str,
+        name: str,
+        kind: str,
+        resource: str,
+    ) -> Response:
+        body = request.json()
+        if (
+            not isinstance(body, dict)
+            or body.get("kind") != kind
+            or not isinstance(body.get("metadata"), dict)
+        ):
+            return status(400, f"the body is not a {kind}")
+        meta = body["metadata"]
+        name = name or str(meta.get("name") or "")
+        if meta.get("namespace", namespace) != namespace or meta.get("name") != name:
+            return status(400, "the name or namespace of the body does not match the request")
+        if self.namespaces is not None and namespace not in self.namespaces:
+            return status(404, f'namespaces "{namespace}" not found', namespace, "namespaces")
+        existing = objects.get((namespace, name))
+        if request.method == "POST" and existing is not None:
+            return status(409, f'{resource} "{name}" already exists', name, resource)
+        if request.method == "PUT":
+            if existing is None:
+                return status(404, f'{resource} "{name}" not found', name, resource)
+            wanted = meta.get("resourceVersion")
+            if wanted and wanted != existing["metadata"]["resourceVersion"]:
+                message = (
+                    f'Operation cannot be fulfilled on {resource} "{name}": the object has been '
+                    "modified; please apply your changes to the latest version and try again"
+                )
+                return status(409, message, name, resource)
+        stored = {**body, "metadata": {**meta, "namespace": namespace, "uid": secrets.token_hex(8)}}
+        if existing is not None:
+            stored["metadata"]["uid"] = existing["metadata"]["uid"]
+        self.bump(stored)
+        objects[(namespace, name)] = stored
+        return Response.json(201 if request.method == "POST" else 200, stored)

@@ -9,6 +9,7 @@ the backend holds, as text) and `X_outage` (the store behind a ToggleProxy).
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,6 +31,8 @@ __all__ = [
     "auth0_server",
     "auth0_store",
     "auth0_store_raw",
+    "k8s_direct_store",
+    "k8s_direct_store_raw",
     "kube_server",
     "kubeconfig",
     "vault_env",
@@ -191,3 +194,39 @@ def kubeconfig(kube_server: FakeKube, tmp_path: Path) -> Path:
     starts every test with no objects, no faults and an empty request log."""
     kube_server.reset()
     return kube_server.kubeconfig(tmp_path)
+
+
+# -- the k8s-secrets store delivering its key registry through the API (#16) --------------------
+
+
+@pytest.fixture
+def k8s_direct_store(kubeconfig: Path, tmp_path: Path) -> Any:
+    """The ledger in a fresh folder; every activation and revocation writes the registry Secret."""
+    from sealer.backends.k8s_secrets import K8sSecretsStore
+
+    repo = tmp_path / "direct-repo"
+    repo.mkdir()
+    options = {
+        "delivery": "direct",
+        "registry_namespace": "payments",
+        "registry_name": "engine-api-key-registry",
+        "registry_env": "dev",  # its registry is dev's; the other environments' records only in the ledger
+        "kubeconfig": str(kubeconfig),
+    }
+    return K8sSecretsStore(options, repo)
+
+
+@pytest.fixture
+def k8s_direct_store_raw(k8s_direct_store: Any, kube_server: FakeKube) -> Callable[[], str]:
+    def dump() -> str:
+        files = [p.read_text() for p in sorted(k8s_direct_store.repo.rglob("*")) if p.is_file()]
+        with kube_server.lock:
+            objects = [json.dumps(o, sort_keys=True) for o in kube_server.secrets.values()]
+        decoded = [
+            base64.b64decode(o["data"]["registry.json"]).decode()
+            for o in kube_server.secrets.values()
+            if "registry.json" in o.get("data", {})
+        ]
+        return "\n".join(files + objects + decoded)
+
+    return dump

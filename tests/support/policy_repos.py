@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from sealer import cert_pins, config, keypair, layout, ledger, state, yamlio
+from sealer import cert_pins, config, keypair, layout, ledger, registry_delivery, state, yamlio
 from sealer.init import init
 from sealer.records import KeyRecord
 from support import cli
@@ -78,8 +78,13 @@ def edit_config(root: Path, change: Callable[[Any], None]) -> None:
         change(doc)
 
 
-def edit_ledger(root: Path, env: str, change: Callable[[list[KeyRecord]], list[KeyRecord]]) -> None:
+def edit_ledger(
+    root: Path, env: str, change: Callable[[list[KeyRecord]], list[KeyRecord]], registry: bool = True
+) -> None:
+    """Change the ledger; its key registry follows, as sealer keeps them (unless `registry` is False)."""
     ledger.save(root, env, change(ledger.load(root, env)))
+    if registry:
+        registry_delivery.write_files(config.load(root), env)
 
 
 def age_keys(root: Path, env: str, days: float) -> None:

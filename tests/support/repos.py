@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from sealer import apikey, cert_pins, config, init, keypair, unseal, yamlio
+from sealer import apikey, cert_pins, config, init, keypair, registry, unseal, yamlio
 from sealer.errors import SealerError
 from sealer.records import ACTIVE, KeyRecord
 from sealer.scope import Scope, scope_annotations
@@ -239,3 +239,5 @@ def assert_consistent(repo: Path, env: str, keys: list[Any]) -> None:
         assert sub["keys"][name]["keyId"] == record.key_id
         assert apikey.fingerprint(opened[name]) == record.fingerprint
         assert cfg.clusters[0].fingerprint in record.sealed_with
+    made = registry.files(env, [c.name for c in cfg.clusters], cfg.registry, records)
+    assert {rel: (repo / rel).read_bytes() for rel in made} == made, "key registry stale"

@@ -17,19 +17,20 @@ SCHEMA: dict[str, schema.Validator] = {}
 
 def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]:
     for cluster in env.clusters:
-        shared = [
-            f"{other.name}/{c.name}"
-            for other in ctx.cfg.environments.values()
-            if other.name != env.name
-            for c in other.clusters
-            if c.fingerprint == cluster.fingerprint
-        ]
-        if shared:
-            yield Problem(
-                ID,
-                env.name,
-                ERROR,
-                f"certificate {cluster.fingerprint[:16]}… of {env.name}/{cluster.name} is also "
-                f"pinned for {', '.join(shared)}: one controller key would open the keys of both",
-                fixes.cert_add(env.name, cluster.name),
-            )
+        for held in cluster.cert_set:  # every certificate of the set, not only the sealing one
+            shared = [
+                f"{other.name}/{c.name}"
+                for other in ctx.cfg.environments.values()
+                if other.name != env.name
+                for c in other.clusters
+                if c.holds(held.fingerprint)
+            ]
+            if shared:
+                yield Problem(
+                    ID,
+                    env.name,
+                    ERROR,
+                    f"certificate {held.fingerprint[:16]}… of {env.name}/{cluster.name} is also "
+                    f"pinned for {', '.join(shared)}: one controller key would open the keys of both",
+                    fixes.cert_add(env.name, cluster.name),
+                )

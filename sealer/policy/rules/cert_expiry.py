@@ -24,6 +24,15 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
         left = facts.not_after - ctx.now
         what = f"{env.name}/{cluster.name} certificate"
         fix = f"renew the controller's certificate, then pin it: `{fixes.cert_fetch(env.name, cluster.name)}`"
+        if facts.not_before and facts.not_before > ctx.now:  # sealWith names it; its dates do not decide
+            yield Problem(
+                ID,
+                env.name,
+                WARNING,
+                f"{what} (sealWith) is not valid before {facts.not_before:%Y-%m-%d}: is it the key the "
+                "controller seals with?",
+                f"`{fixes.cert_fetch(env.name, cluster.name)}` to compare with the controller",
+            )
         if left <= dt.timedelta(0):
             yield Problem(ID, env.name, ERROR, f"{what} expired on {facts.not_after:%Y-%m-%d}", fix)
         elif left < dt.timedelta(days=conf["min-days"]):

@@ -28,15 +28,15 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
             fixes.cert_add(env.name, env.name),
         )
     for cluster in env.clusters:
-        facts = ctx.cert(env.name, cluster)
-        if facts.error:
-            yield Problem(ID, env.name, ERROR, facts.error, fixes.cert_add(env.name, cluster.name))
-        elif facts.fingerprint != cluster.fingerprint:
-            yield Problem(
-                ID,
-                env.name,
-                ERROR,
-                f"{cluster.cert} does not match the fingerprint pinned for "
-                f"{env.name}/{cluster.name} ({cluster.fingerprint[:16]}…)",
-                fixes.cert_add(env.name, cluster.name),
-            )
+        for held, facts in ctx.held(env.name, cluster):  # every certificate of the set
+            if facts.error:
+                yield Problem(ID, env.name, ERROR, facts.error, fixes.cert_add(env.name, cluster.name))
+            elif facts.fingerprint != held.fingerprint:
+                yield Problem(
+                    ID,
+                    env.name,
+                    ERROR,
+                    f"{held.cert} does not match the fingerprint pinned for "
+                    f"{env.name}/{cluster.name} ({held.fingerprint[:16]}…)",
+                    fixes.cert_add(env.name, cluster.name),
+                )

@@ -1,27 +1,36 @@
-"""key-sealed: every sealed key is sealed with the currently pinned certificate, for the Secret
-sealer.yaml names (a key sealed with a replaced certificate, or for another target, cannot be opened)."""
+"""key-sealed: every sealed key is sealed with a certificate of its cluster's set, for the Secret
+sealer.yaml names (a key sealed with a removed certificate, or for another target, cannot be opened).
+
+The `sealer.dev/cert-sha256` annotations only claim which certificate sealed an entry: the claim
+must name a certificate of the set, and the ciphertext's RSA part must have that certificate's
+size. Entries sealed with an older certificate of the set are fine until `resealAfterDays` after
+the sealing certificate was added; this rule warns `warn-days` before that, and when it is due.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sealer import layout, provenance, state
+from sealer import cert_pins, hybrid, layout, provenance, state
 from sealer.config import Cluster, Environment
 from sealer.policy import fixes, schema
-from sealer.policy.model import ERROR, Context, Problem
+from sealer.policy.model import ERROR, WARNING, Context, Problem, days_left
 
 ID = "key-sealed"
-DESCRIPTION = "sealed keys use the pinned certificate and the configured Secret"
-DEFAULT: dict[str, Any] = {}
-SCHEMA: dict[str, schema.Validator] = {}
+DESCRIPTION = "sealed keys use a pinned certificate of the set and the configured Secret"
+DEFAULT: dict[str, Any] = {"warn-days": 7}
+SCHEMA: dict[str, schema.Validator] = {"warn-days": schema.whole(0)}
 
 
 def _which_cert(fp: str, env: Environment, cluster: Cluster) -> str:
     if fp == provenance.UNKNOWN:
         return f"an unknown certificate (no {provenance.CERT_ANNOTATION} annotation)"
     if fp in env.cert_history:
-        return f"a replaced certificate ({fp[:16]}…)"
+        return f"a removed certificate ({fp[:16]}…)"
     return f"certificate {fp[:16]}…, which is not pinned for {env.name}/{cluster.name}"
 
 
@@ -37,14 +46,53 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
                 ID, env.name, ERROR, f"{mismatch}: no entry in it can be opened", fixes.rotate(env.name)
             )
             continue
-        entries = state.encrypted_data(doc)
-        annotations = (doc.get("metadata") or {}).get("annotations")
-        for name, fp in provenance.sealed_with(annotations, [n for n in env.keys if n in entries]).items():
-            if fp != cluster.fingerprint:
-                yield Problem(
-                    ID,
-                    env.name,
-                    ERROR,
-                    f"{name} in {path} is sealed with {_which_cert(fp, env, cluster)}",
-                    fixes.rotate(env.name, name),
-                )
+        yield from _entries(ctx, env, cluster, doc, conf["warn-days"])
+
+
+def _entries(ctx: Context, env: Environment, cluster: Cluster, doc: Any, warn_days: int) -> Iterator[Problem]:
+    path = layout.sealed_file(env.name, cluster.name)
+    entries = state.encrypted_data(doc)
+    annotations = (doc.get("metadata") or {}).get("annotations")
+    sizes = {h.fingerprint: (f.key_bits or 0) // 8 for h, f in ctx.held(env.name, cluster)}
+    for name, fp in provenance.sealed_with(annotations, [n for n in env.keys if n in entries]).items():
+        fix = fixes.rotate(env.name, name)
+        if not cluster.holds(fp):
+            yield Problem(
+                ID, env.name, ERROR, f"{name} in {path} is sealed with {_which_cert(fp, env, cluster)}", fix
+            )
+            continue
+        problem = _size_problem(entries[name], sizes.get(fp) or 0)
+        if problem:
+            claim = f"{name} in {path} claims certificate {fp[:16]}…, but its ciphertext {problem}"
+            yield Problem(ID, env.name, ERROR, claim, fix)
+        elif fp != cluster.fingerprint:
+            yield from _reseal(ctx, env, cluster, name, fp, warn_days)
+
+
+def _size_problem(value: Any, modulus_bytes: int) -> str | None:
+    """The claim is checked where it can be without a private key: the RSA part's size."""
+    if not modulus_bytes:
+        return None  # cert-file or cert-strength reports the unreadable certificate
+    try:
+        blob = base64.b64decode(str(value), validate=True)
+    except (binascii.Error, ValueError):
+        return "is not base64"
+    problem = hybrid.layout_problem(blob, modulus_bytes)
+    return f"does not fit it ({problem})" if problem else None
+
+
+def _reseal(
+    ctx: Context, env: Environment, cluster: Cluster, name: str, fp: str, warn_days: int
+) -> Iterator[Problem]:
+    deadline = cert_pins.reseal_deadline(env, cluster)
+    if deadline is None:
+        return
+    what = f"{name} ({env.name}/{cluster.name}) is sealed with the older certificate {fp[:16]}…"
+    fix = "sealer rotate --due"
+    if ctx.now >= deadline:
+        yield Problem(ID, env.name, WARNING, f"{what}: due for resealing since {deadline:%Y-%m-%d}", fix)
+    elif deadline - ctx.now <= dt.timedelta(days=warn_days):
+        left = days_left(deadline - ctx.now)
+        yield Problem(
+            ID, env.name, WARNING, f"{what}: due for resealing in {left} days ({deadline:%Y-%m-%d})", fix
+        )

@@ -1,0 +1,104 @@
+"""ConfigMaps and Secrets through the Kubernetes API, with `resourceVersion` concurrency.
+
+What the key registry's direct delivery and `sealer status` need: read an object, create it,
+or replace it on the condition that nobody changed it since it was read (the API server
+answers 409 otherwise: `Conflict`, for the caller to re-read and decide again). Credentials:
+a kubeconfig, or inside a pod the service account. Every other failure is one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from sealer import kube
+from sealer.errors import BackendError, BadInput
+
+KINDS = {"ConfigMap": "config_map", "Secret": "secret"}
+
+
+class Conflict(Exception):
+    """409: the object changed (or appeared) since it was read."""
+
+
+def client(kubeconfig: str | None, context: str | None) -> Any:
+    """A CoreV1Api: the in-cluster service account inside a pod given no kubeconfig, else
+    the kubeconfig (see `kube.core_api`)."""
+    if not kubeconfig and not context and not os.environ.get("KUBECONFIG"):
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            from kubernetes import client as k8s
+            from kubernetes import config
+            from kubernetes.config.config_exception import ConfigException
+
+            try:
+                config.load_incluster_config()
+            except ConfigException as err:
+                raise BadInput(f"in-cluster service account: {str(err).splitlines()[0][:200]}") from None
+            return k8s.CoreV1Api()
+    return kube.core_api(kubeconfig, context)
+
+
+def _message(err: Any) -> str:
+    try:
+        return str(json.loads(err.body or "{}").get("message") or err.reason)
+    except (TypeError, ValueError, AttributeError):
+        return str(getattr(err, "reason", "") or "error")
+
+
+@contextlib.contextmanager
+def _errors(api: Any, what: str) -> Iterator[None]:
+    import urllib3
+    from kubernetes.client.exceptions import ApiException
+
+    server = str(getattr(api.api_client.configuration, "host", "the API server"))
+    try:
+        yield
+    except ApiException as err:
+        if err.status == 409:
+            raise Conflict(what) from None
+        if err.status == 401:
+            raise BackendError(f"kubernetes: {server} rejected the credentials (401)") from None
+        if err.status == 403:
+            raise BackendError(f"kubernetes: forbidden while {what}: {_message(err)}") from None
+        if err.status == 404:
+            raise BackendError(f"kubernetes: not found while {what}: {_message(err)}") from None
+        raise BackendError(f"kubernetes: {what} failed ({err.status} {_message(err)})") from None
+    except urllib3.exceptions.HTTPError as err:
+        raise BackendError(f"kubernetes: cannot reach {server} ({type(err).__name__})") from None
+
+
+def read(api: Any, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    """The object as the API server returns it (plain JSON data), or None when there is none."""
+    from kubernetes.client.exceptions import ApiException
+
+    method = getattr(api, f"read_namespaced_{KINDS[kind]}")
+    try:
+        with _errors(api, f"reading {kind} {namespace}/{name}"):
+            try:
+                found = method(name, namespace, _request_timeout=kube.TIMEOUT_SECONDS)
+            except ApiException as err:
+                if err.status == 404:
+                    return None
+                raise
+    except Conflict:
+        raise BackendError(f"kubernetes: reading {kind} {namespace}/{name} failed (409)") from None
+    data: dict[str, Any] = api.api_client.sanitize_for_serialization(found)
+    return data
+
+
+def create(api: Any, kind: str, namespace: str, body: dict[str, Any]) -> None:
+    """Create the object; Conflict when it exists already."""
+    method = getattr(api, f"create_namespaced_{KINDS[kind]}")
+    with _errors(api, f"creating {kind} {namespace}/{body['metadata']['name']}"):
+        method(namespace, body, _request_timeout=kube.TIMEOUT_SECONDS)
+
+
+def replace(api: Any, kind: str, namespace: str, body: dict[str, Any]) -> None:
+    """Replace the object if its `metadata.resourceVersion` in `body` is still current; else Conflict."""
+    name = body["metadata"]["name"]
+    method = getattr(api, f"replace_namespaced_{KINDS[kind]}")
+    with _errors(api, f"replacing {kind} {namespace}/{name}"):
+        method(name, namespace, body, _request_timeout=kube.TIMEOUT_SECONDS)

@@ -1,0 +1,74 @@
+"""#16: the committed key registries must be exactly what the ledger and sealer.yaml give.
+
+A registry is what a verifier in the cluster accepts keys by, so a pull request that edits one
+(a fingerprint added, an old serial brought back, a namespace changed) would change which keys
+a cluster accepts without a key rotation anyone reviewed. Recomputing it from HEAD's ledger and
+configuration and comparing bytes catches every such edit.
+"""
+
+from __future__ import annotations
+
+from sealer import layout, registry
+from sealer.review.model import REGISTRY_MISMATCH, REGISTRY_ROLLBACK, REGISTRY_TARGET_CHANGE, Finding
+from sealer.review.revisions import Side
+
+
+def registry_findings(base: Side, head: Side, names: list[str], changed: list[str]) -> list[Finding]:
+    """A finding per registry file at HEAD that differs from (or is missing against) what HEAD's
+    ledger gives, per changed file under registry/ that no environment gives, and per change
+    of where an environment's registry goes (another namespace may be another team's verifier)."""
+    findings, expected = [], set()
+    for name in names:
+        env = head.env(name)
+        if env is None:
+            continue
+        findings += _target_change(name, base, head) + _rollback(name, base, head)
+        made = registry.files(name, [c.name for c in env.clusters], env.registry, head.records(name))
+        expected |= set(made)
+        for rel, data in sorted(made.items()):
+            have = head.files.get(rel)
+            if have is None and not head.records(name):
+                continue  # never rotated: no key to list yet (`sealer check` agrees)
+            if have != data.decode():
+                serial = registry.serial_of(head.records(name))
+                what = "is missing" if have is None else "differs from what the ledger and sealer.yaml give"
+                fix = f"re-create it with `sealer render {name}`"
+                findings.append(
+                    Finding(REGISTRY_MISMATCH, name, rel, None, f"{what} (serial {serial}): {fix}")
+                )
+    for rel in changed:
+        if (
+            rel.startswith(f"{layout.REGISTRY_DIR}/")
+            and rel not in expected
+            and head.files.get(rel) is not None
+        ):
+            why = "no environment's key registry is rendered there: remove it"
+            findings.append(Finding(REGISTRY_MISMATCH, layout.registry_env(rel) or "", rel, None, why))
+    return findings
+
+
+def _target_change(name: str, base: Side, head: Side) -> list[Finding]:
+    old_env, new_env = base.env(name), head.env(name)
+    old, new = (e.registry if e else None for e in (old_env, new_env))
+    if old_env is None or old is None or new is None:
+        return []
+    fields = ("delivery", "kind", "namespace", "name")
+    was, now = ([getattr(s, f) for f in fields] for s in (old, new))
+    if was == now:
+        return []
+    what = ", ".join(f"{f} {a} -> {b}" for f, a, b in zip(fields, was, now, strict=True) if a != b)
+    message = f"the key registry now goes elsewhere ({what}): make sure {new.namespace} is this environment's"
+    return [Finding(REGISTRY_TARGET_CHANGE, name, "sealer.yaml", None, message)]
+
+
+def _rollback(name: str, base: Side, head: Side) -> list[Finding]:
+    """A ledger whose serial goes down: records removed or statuses moved back — a revert that
+    would make revoked keys valid again (verifiers that saw the newer registry refuse it)."""
+    before, after = (registry.serial_of(side.records(name)) for side in (base, head))
+    if after >= before or base.env(name) is None:
+        return []
+    message = (
+        f"the key registry's serial goes down from {before} to {after}: the ledger was rolled back "
+        "(revoked keys valid again?); rotate forward instead of reverting"
+    )
+    return [Finding(REGISTRY_ROLLBACK, name, layout.ledger_file(name), None, message)]

@@ -1,0 +1,631 @@
+"""#16: the key registry of the k8s-secrets store — its format and serial, GitOps delivery end
+to end in a temp repo, the reference verifier, and direct delivery through the real
+kubernetes client against the fake Kubernetes API (tests/fake_kube.py)."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import json
+import signal
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.cli import sealer as cli
+from support.fake_http import Request
+from support.fake_kube import FakeKube
+from support.git import commit_all, git
+from support.isolation import isolated
+from support.repos import (
+    EnvSpec,
+    active,
+    assert_consistent,
+    copy_repo,
+    keypairs,
+    ledger_records,
+    make_repo,
+    private_keys,
+    run_sealer,
+    unseal_values,
+)
+
+from sealer import apikey, config, ledger, registry
+from sealer.backends import open_store
+from sealer.errors import BackendError
+from sealer.records import ACTIVE, EXPIRED, GRACE, PENDING, REVOKED, UNKNOWN, VALID, KeyRecord, utcnow
+
+STAGING = "registry/staging/staging.yaml"
+PRODUCTION = "registry/production/production.yaml"
+HOUR = dt.timedelta(hours=1)
+
+
+# -- the format and the serial ---------------------------------------------------------------
+
+
+def record(status: str, revoke_at: dt.datetime | None = None, name: str = "apiKey") -> KeyRecord:
+    fingerprint = apikey.fingerprint(apikey.generate("dev"))
+    now = utcnow()
+    return KeyRecord(
+        "dev",
+        name,
+        apikey.key_id(fingerprint),
+        fingerprint,
+        now,
+        now + 90 * 24 * HOUR,
+        status,
+        "t",
+        revoke_at,
+    )
+
+
+SOON = utcnow() + 24 * HOUR
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (PENDING, ACTIVE),
+        (ACTIVE, REVOKED),
+        (ACTIVE, GRACE),
+        (GRACE, REVOKED),
+        (PENDING, REVOKED),
+        ("accepted", ACTIVE),
+    ],
+)
+def test_every_status_change_sealer_makes_raises_the_serial(before: str, after: str) -> None:
+    old = record(before, SOON if before == GRACE else None)
+    new = old.with_status(after, SOON if after == GRACE else utcnow())
+    assert registry.serial_of([new]) > registry.serial_of([old])
+
+
+def test_a_shortened_grace_raises_the_serial_and_a_new_key_too() -> None:
+    graced = record(GRACE, SOON)
+    shorter = graced.with_status(GRACE, SOON - dt.timedelta(seconds=1))
+    assert registry.serial_of([shorter]) > registry.serial_of([graced])
+    assert registry.serial_of([graced, record(ACTIVE)]) > registry.serial_of([graced])
+    assert registry.serial_of([graced, record(PENDING)]) == registry.serial_of([graced])  # not listed
+
+
+def test_the_registry_lists_valid_keys_only_and_is_deterministic() -> None:
+    keys = [record(ACTIVE), record(GRACE, SOON, "oldKey"), record(REVOKED), record(PENDING, name="x")]
+    built = registry.build("dev", "east", keys)
+    assert {e.key_id: e.revoke_at for e in built.keys} == {
+        keys[0].key_id: None,
+        keys[1].key_id: registry.iso(SOON),
+    }
+    assert {e.sha256 for e in built.keys} == {keys[0].fingerprint, keys[1].fingerprint}
+    assert registry.build("dev", "east", list(reversed(keys))).payload() == built.payload()
+    assert registry.parse_payload(built.payload(), "t") == built
+
+
+HEAD = '{"format": "sealer.dev/key-registry/v1", "env": "dev", "cluster": "c", '
+
+
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        ("not json", "not a readable key registry"),
+        ('{"format": "other/v9"}', "not a key registry of format"),
+        (
+            HEAD + '"serial": -1, "keys": []}',
+            "readable",
+        ),
+        (
+            HEAD + '"serial": true, "keys": []}',
+            "readable",
+        ),
+        (
+            HEAD + '"serial": 1, "keys": [{}]}',
+            "readable",
+        ),
+        (
+            '{"format": "sealer.dev/key-registry/v1", "env": "dev", "cluster": "c", "serial": 1, "keys": '
+            '[{"name": "a", "key_id": "k", "sha256": "XYZ", "expires": null, "revoke_at": null}]}',
+            "readable",
+        ),
+        ("[1, 2]", "readable"),
+    ],
+)
+def test_a_malformed_registry_is_refused(payload: str, problem: str) -> None:
+    with pytest.raises(registry.RegistryError, match=problem):
+        registry.parse_payload(payload, "reg")
+
+
+def test_a_missing_or_unreadable_registry_file_fails_closed(tmp_path: Path) -> None:
+    with pytest.raises(registry.RegistryError, match="cannot read key registry"):
+        registry.load(tmp_path / "absent.yaml")
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {}\n")
+    with pytest.raises(registry.RegistryError, match="no registry.json entry"):
+        registry.load(tmp_path / "cm.yaml")
+    (tmp_path / "two.yaml").write_text("a: 1\n---\nb: 2\n")
+    with pytest.raises(registry.RegistryError, match="expected one ConfigMap or Secret"):
+        registry.load(tmp_path / "two.yaml")
+
+
+# -- GitOps delivery, end to end -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def controllers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return keypairs(tmp_path_factory, "staging", "production")
+
+
+@pytest.fixture(scope="module")
+def keys(controllers: dict[str, Path]) -> list[Any]:
+    return private_keys(controllers["staging"], controllers["production"])
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory, controllers: dict[str, Path]) -> Path:
+    """staging and production pinned, each rotated once, committed on main."""
+    with isolated(tmp_path_factory.mktemp("home")):
+        root = make_repo(
+            tmp_path_factory.mktemp("template") / "repo",
+            [EnvSpec("staging", controllers["staging"]), EnvSpec("production", controllers["production"])],
+        )
+        for env in ("staging", "production"):
+            assert cli(root, "rotate", env, "--no-branch").exit_code == 0
+    return root
+
+
+@pytest.fixture
+def repo(template: Path, tmp_path: Path) -> Path:
+    return copy_repo(template, tmp_path / "repo")
+
+
+def committed(repo: Path, rel: str, rev: str = "HEAD") -> registry.Registry:
+    path = repo / ".committed.yaml"
+    path.write_text(git(repo, "show", f"{rev}:{rel}"))
+    try:
+        return registry.load(path)
+    finally:
+        path.unlink()
+
+
+def fingerprints(reg: registry.Registry) -> dict[str, str | None]:
+    """sha256 -> revoke_at of every key the registry lists."""
+    return {entry.sha256: entry.revoke_at for entry in reg.keys}
+
+
+def rotate(repo: Path, *args: str) -> None:
+    result = cli(repo, "rotate", "staging", "--no-branch", *args)
+    assert result.exit_code == 0, (result.output, result.exception)
+
+
+def test_rotation_commits_the_registry_with_the_ledger(repo: Path, keys: list[Any]) -> None:
+    old = active(ledger_records(repo, "staging"))
+    production_before = (repo / PRODUCTION).read_bytes()
+    serial_before = committed(repo, STAGING).serial
+    rotate(repo)
+    new = active(ledger_records(repo, "staging"))
+    changed = set(git(repo, "show", "--name-only", "--format=", "HEAD").split())
+    assert {"ledger/staging.yaml", STAGING} <= changed and PRODUCTION not in changed
+    reg = committed(repo, STAGING)
+    assert new.fingerprint in fingerprints(reg) and old.fingerprint not in fingerprints(reg)
+    assert apikey.fingerprint(unseal_values(repo, "staging", keys)["apiKey"]) in fingerprints(reg)
+    assert reg.serial > serial_before and (reg.env, reg.cluster) == ("staging", "staging")
+    assert (repo / PRODUCTION).read_bytes() == production_before  # another environment's, untouched
+    doc = yaml_doc(repo / STAGING)
+    assert (doc["kind"], doc["metadata"]["namespace"], doc["metadata"]["name"]) == (
+        "ConfigMap",
+        "staging",
+        "engine-api-key-registry",
+    )
+    assert doc["metadata"]["annotations"][registry.SERIAL_ANNOTATION] == str(reg.serial)
+    assert_consistent(repo, "staging", keys)
+
+
+def yaml_doc(path: Path) -> Any:
+    from sealer import yamlio
+
+    return yamlio.load_documents(path.read_text(), str(path))[0]
+
+
+def test_grace_keeps_the_old_key_listed_with_its_revoke_at_and_the_serial_grows(repo: Path) -> None:
+    serials = [committed(repo, STAGING).serial]
+    old = active(ledger_records(repo, "staging"))
+    rotate(repo, "--grace", "24h")
+    serials.append(committed(repo, STAGING).serial)
+    graced = next(r for r in ledger_records(repo, "staging") if r.key_id == old.key_id)
+    assert graced.status == GRACE and graced.revoke_at is not None
+    assert fingerprints(committed(repo, STAGING))[old.fingerprint] == registry.iso(graced.revoke_at)
+    rotate(repo)  # the graced key stays in grace; the one it replaced is revoked
+    serials.append(committed(repo, STAGING).serial)
+    result = cli(repo, "keys", "revoke", "staging", active(ledger_records(repo, "staging")).key_id)
+    assert result.exit_code == 0, result.output
+    serials.append(registry.load(repo / STAGING).serial)  # `keys revoke` re-creates the file
+    assert serials == sorted(set(serials)), serials
+    assert (
+        registry.load(repo / STAGING).keys
+        == registry.build("staging", "staging", ledger.load(repo, "staging")).keys
+    )
+
+
+def test_render_re_creates_the_registry_byte_for_byte(repo: Path) -> None:
+    before = (repo / STAGING).read_bytes()
+    assert cli(repo, "render", "staging").exit_code == 0
+    assert (repo / STAGING).read_bytes() == before
+    (repo / STAGING).unlink()
+    assert cli(repo, "render", "staging").exit_code == 0
+    assert (repo / STAGING).read_bytes() == before
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_check_reports_a_missing_or_stale_registry(repo: Path) -> None:
+    (repo / STAGING).unlink()
+    result = cli(repo, "check", "staging", "-o", "json")
+    found = [p for p in json.loads(result.stdout)["problems"] if p["rule"] == "key-registry"]
+    assert result.exit_code == 1 and [p["message"] for p in found] == [f"key registry {STAGING} is missing"]
+    git(repo, "checkout", "--", STAGING)
+    records = ledger.load(repo, "staging")
+    ledger.save(repo, "staging", [r.with_status(REVOKED, utcnow()) for r in records])
+    result = cli(repo, "check", "staging", "-o", "json")
+    found = [p for p in json.loads(result.stdout)["problems"] if p["rule"] == "key-registry"]
+    assert (
+        len(found) == 1 and "is stale" in found[0]["message"] and found[0]["fix"].startswith("sealer render")
+    )
+
+
+# -- the reference verifier ------------------------------------------------------------------
+
+
+def verify(repo: Path, key: str, registry_file: Path, state: Path, *extra: str) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from sealer.cli import cli as group
+
+    args = ["keys", "verify", "staging", "--registry", str(registry_file), "--state", str(state), *extra]
+    result = CliRunner().invoke(group, args, input=key + "\n")
+    assert key not in result.output
+    return result.exit_code, result.output.strip() if result.exit_code in (0, 1) else result.output
+
+
+def test_the_reference_verifier(repo: Path, keys: list[Any], tmp_path: Path) -> None:
+    first = unseal_values(repo, "staging", keys)["apiKey"]
+    old_registry = tmp_path / "old.yaml"
+    old_registry.write_bytes((repo / STAGING).read_bytes())
+    state = tmp_path / "seen.json"
+    assert verify(repo, first, old_registry, state)[0] == 2  # no last-seen serial: fail closed
+    assert verify(repo, first, old_registry, state, "--init-state")[1].startswith("valid")
+    rotate(repo, "--grace", "24h")  # first: in grace for 24 hours
+    second = unseal_values(repo, "staging", keys)["apiKey"]
+    rotate(repo)  # second: revoked at once (out of the registry); first: still in grace
+    third = unseal_values(repo, "staging", keys)["apiKey"]
+    now_registry = repo / STAGING
+    assert verify(repo, third, now_registry, state)[1].startswith("valid")
+    assert verify(repo, first, now_registry, state)[1].startswith("valid")
+    assert verify(repo, second, now_registry, state)[1].startswith("unknown")  # revoked: not listed
+    assert verify(repo, apikey.generate("staging"), now_registry, state)[1].startswith("unknown")
+    assert json.loads(state.read_text())["serial"] == registry.load(now_registry).serial
+    assert oct(state.stat().st_mode & 0o777) == "0o600"
+    # the rolled-back registry: refused whatever the key, once a newer one was seen
+    stale = f"stale-serial (registry serial {registry.load(old_registry).serial})"
+    assert verify(repo, first, old_registry, state) == (1, stale)
+    assert verify(repo, third, old_registry, state) == (1, stale)
+    current, seen = registry.load(now_registry), json.loads(state.read_text())["serial"]
+    graced = apikey.fingerprint(first)
+    assert registry.verify(current, "staging", graced, seen, utcnow()) == VALID
+    assert registry.verify(current, "staging", graced, seen, utcnow() + 25 * HOUR) == REVOKED  # revoke_at
+    assert registry.verify(current, "staging", apikey.fingerprint(third), seen, utcnow() + 25 * HOUR) == VALID
+    lapsed = dataclasses.replace(
+        current,
+        keys=tuple(dataclasses.replace(e, expires=registry.iso(utcnow() - HOUR)) for e in current.keys),
+    )
+    assert registry.verify(lapsed, "staging", apikey.fingerprint(third), seen, utcnow()) == EXPIRED
+    assert registry.verify(current, "staging", "not-a-fingerprint", seen, utcnow()) == UNKNOWN
+    with pytest.raises(registry.RegistryError, match="production's, not staging's"):
+        registry.verify(registry.load(repo / PRODUCTION), "staging", graced, 0, utcnow())
+
+
+def test_the_verifier_fails_closed(repo: Path, keys: list[Any], tmp_path: Path) -> None:
+    key = unseal_values(repo, "staging", keys)["apiKey"]
+    state = tmp_path / "seen.json"
+    code, output = verify(repo, key, tmp_path / "absent.yaml", state, "--init-state")
+    assert code == 2 and "cannot read key registry" in output and len(output.strip().splitlines()) == 1
+    (tmp_path / "garbage.yaml").write_text("{not: [json")
+    assert verify(repo, key, tmp_path / "garbage.yaml", state, "--init-state")[0] == 2
+    state.write_text("not a state")
+    code, output = verify(repo, key, repo / STAGING, state)
+    assert code == 2 and "not a last-seen serial" in output
+    state.write_text(
+        json.dumps({"format": "sealer.dev/key-registry-state/v1", "env": "production", "serial": 1})
+    )
+    assert verify(repo, key, repo / STAGING, state)[0] == 2
+    code, output = verify(repo, key, repo / PRODUCTION, tmp_path / "fresh.json", "--init-state")
+    assert code == 2 and "production's, not staging's" in output
+
+
+# -- direct delivery through the Kubernetes API --------------------------------------------------
+
+SECRET = ("staging", "engine-api-key-registry")
+
+
+def go_direct(repo: Path, kubeconfig: Path, **options: str) -> None:
+    with config.edit(repo) as doc:
+        settings = {"delivery": "direct", "kubeconfig": str(kubeconfig), **options}
+        doc["environments"]["staging"]["backend"] = {"kind": "k8s-secrets", "options": settings}
+    commit_all(repo, "staging: direct delivery of the key registry")
+
+
+def live(kube: FakeKube) -> registry.Registry | None:
+    with kube.lock:
+        secret = kube.secrets.get(SECRET)
+    return None if secret is None else registry.from_object(secret, "live")
+
+
+def test_direct_rotation_creates_then_updates_the_registry_secret(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path, keys: list[Any]
+) -> None:
+    go_direct(repo, kubeconfig)
+    rotate(repo)
+    first = live(kube_server)
+    assert first is not None and first == registry.build(
+        "staging", registry.CURRENT_CONTEXT, ledger.load(repo, "staging")
+    )
+    assert kube_server.requests_to("/namespaces/staging/secrets", "POST") == 1
+    labels = kube_server.secrets[SECRET]["metadata"]["labels"]
+    assert labels == {
+        "app.kubernetes.io/managed-by": "sealer",
+        "sealer.dev/env": "staging",
+        "sealer.dev/cluster": "current-context",
+    }
+    assert STAGING not in git(repo, "show", "--name-only", "--format=", "HEAD").split()  # none in Git
+    rotate(repo)
+    second = live(kube_server)
+    assert second is not None and second.serial > first.serial
+    assert active(ledger_records(repo, "staging")).fingerprint in fingerprints(second)
+    assert kube_server.requests_to("/namespaces/staging/secrets/engine-api-key-registry", "PUT") == 1
+    served = unseal_values(repo, "staging", keys)
+    kube_server.add_secret("staging", "engine-api-key", {k: v.encode() for k, v in served.items()})
+    report = json.loads(cli(repo, "status", "staging", "--kubeconfig", str(kubeconfig), "-o", "json").stdout)
+    assert report["registries"] == [
+        {
+            "cluster": "current-context",
+            "state": "in sync",
+            "live_serial": second.serial,
+            "ledger_serial": second.serial,
+            "why": "",
+        }
+    ]
+
+
+def test_a_stale_resource_version_is_retried_on_fresh_state(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    go_direct(repo, kubeconfig)
+    rotate(repo)
+    touched: list[str] = []
+
+    def someone_else_writes_first(request: Request) -> None:
+        """A concurrent writer changes the object between our read and our replace, once."""
+        if request.method == "PUT" and not touched:
+            touched.append(request.path)
+            with kube_server.lock:
+                kube_server.bump(kube_server.secrets[SECRET])
+
+    kube_server.before_request = someone_else_writes_first
+    rotate(repo)
+    assert touched and kube_server.requests_to("/secrets/engine-api-key-registry", "PUT") == 2
+    found = live(kube_server)
+    assert found is not None and found.serial == registry.serial_of(ledger.load(repo, "staging"))
+
+
+def test_a_newer_live_registry_or_another_environments_is_never_overwritten(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path, tmp_path: Path
+) -> None:
+    go_direct(repo, kubeconfig)
+    rotate(repo)
+    store = open_store("k8s-secrets", config.load(repo).env("staging").backend_options, repo)
+    current = active(ledger_records(repo, "staging"))
+    with kube_server.lock:
+        secret = kube_server.secrets[SECRET]
+        newer = dataclasses.replace(live(kube_server), serial=10**12)  # type: ignore[arg-type]
+        secret["data"]["registry.json"] = base64.b64encode(newer.payload().encode()).decode()
+    with pytest.raises(BackendError, match="newer than .* not overwritten"):
+        store.activate("staging", "apiKey", current.key_id, None)
+    with kube_server.lock:
+        secret["metadata"]["labels"]["sealer.dev/env"] = "production"
+    with pytest.raises(BackendError, match="is not the key registry of staging"):
+        store.activate("staging", "apiKey", current.key_id, None)
+    assert kube_server.requests_to("/secrets/engine-api-key-registry", "PUT") == 0
+
+
+def test_rbac_forbidden_unauthorized_and_api_down_are_one_line(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    go_direct(repo, kubeconfig, contexts="viewer")
+    options = config.load(repo).env("staging").backend_options
+    current = active(ledger_records(repo, "staging"))
+    store = open_store("k8s-secrets", options, repo)
+    with pytest.raises(BackendError) as err:
+        store.activate("staging", "apiKey", current.key_id, None)
+    message = str(err.value)
+    assert message.startswith("kubernetes: forbidden while reading Secret staging/engine-api-key-registry")
+    assert "\n" not in message and kube_server.viewer_token not in message
+    as_configmap = open_store("k8s-secrets", {**options, "registry_kind": "ConfigMap"}, repo)
+    with pytest.raises(
+        BackendError, match="forbidden while creating ConfigMap staging/engine-api-key-registry"
+    ):
+        as_configmap.activate("staging", "apiKey", current.key_id, None)  # may read, may not write
+    stranger = open_store("k8s-secrets", {**options, "contexts": "stranger"}, repo)
+    with pytest.raises(BackendError, match=r"rejected the credentials \(401\)"):
+        stranger.revoke("staging", current.key_id, utcnow() + HOUR)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    closed = kubeconfig.parent / "closed"
+    closed.write_text(kubeconfig.read_text().replace(f":{kube_server.port}", f":{port}"))
+    down = open_store("k8s-secrets", {**options, "contexts": "admin", "kubeconfig": str(closed)}, repo)
+    with pytest.raises(BackendError, match=f"cannot reach http://127.0.0.1:{port}"):
+        down.revoke("staging", current.key_id, utcnow() + HOUR)  # the ledger has it already: publish only
+    assert live(kube_server) is None
+
+
+def test_a_rotation_killed_before_its_registry_is_written_finishes_on_the_rerun(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path, keys: list[Any]
+) -> None:
+    go_direct(repo, kubeconfig)
+    rotate(repo)
+    before = live(kube_server)
+    done = run_sealer(
+        repo,
+        "rotate",
+        "staging",
+        "--no-branch",
+        env={"SEALER_TEST": "1", "SEALER_FAULT": "before-activate:kill"},
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert live(kube_server) == before  # committed, not yet delivered
+    assert registry.serial_of(ledger.load(repo, "staging")) > before.serial  # type: ignore[union-attr]
+    rerun = cli(repo, "rotate", "staging", "--no-branch")
+    assert rerun.exit_code == 0, rerun.output
+    after = live(kube_server)
+    assert after is not None and after == registry.build(
+        "staging", registry.CURRENT_CONTEXT, ledger.load(repo, "staging")
+    )
+
+
+def test_status_tells_in_sync_pending_and_drift(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path, keys: list[Any]
+) -> None:
+    secret = unseal_values(repo, "staging", keys)
+    kube_server.add_secret("staging", "engine-api-key", {k: v.encode() for k, v in secret.items()})
+    status = ["status", "staging", "--kubeconfig", str(kubeconfig), "-o", "json"]
+
+    def state() -> str:
+        return str(json.loads(cli(repo, *status).stdout)["registries"][0]["state"])
+
+    assert state() == "sync pending"  # GitOps: committed, not synced yet
+    kube_server.add_object(yaml_doc(repo / STAGING))
+    assert state() == "in sync" and cli(repo, *status).exit_code == 0
+    doc = yaml_doc(repo / STAGING)
+    payload = json.loads(doc["data"]["registry.json"])
+    payload["serial"] -= 1
+    kube_server.add_object({**doc, "data": {"registry.json": json.dumps(payload)}})
+    assert state() == "sync pending"
+    payload["serial"] += 1
+    payload["keys"].append({**payload["keys"][0], "sha256": "0" * 64})
+    kube_server.add_object({**doc, "data": {"registry.json": json.dumps(payload)}})
+    assert state() == "drift" and cli(repo, *status).exit_code == 1
+
+
+def test_verify_live(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path, keys: list[Any], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+    from support.cli import in_dir as cwd
+
+    from sealer.cli import cli as group
+
+    kube_server.add_object(yaml_doc(repo / STAGING))
+    key = unseal_values(repo, "staging", keys)["apiKey"]
+    args = [
+        "keys",
+        "verify",
+        "staging",
+        "--live",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--state",
+        str(tmp_path / "s"),
+        "--init-state",
+    ]
+    with cwd(repo):
+        result = CliRunner().invoke(group, args, input=key)
+    assert result.exit_code == 0 and result.output.startswith("valid"), result.output
+
+
+def test_a_registry_left_behind_by_a_switch_to_direct_delivery_is_reported(
+    repo: Path, kubeconfig: Path
+) -> None:
+    go_direct(repo, kubeconfig)
+    result = cli(repo, "check", "staging", "-o", "json")
+    found = [p for p in json.loads(result.stdout)["problems"] if p["rule"] == "key-registry"]
+    assert [(p["message"], p["fix"]) for p in found] == [
+        (
+            f"key registry {STAGING} is not rendered any more: it will never follow the ledger",
+            f"git rm {STAGING}",
+        )
+    ]
+
+
+# -- the registry's settings in sealer.yaml -------------------------------------------------------
+
+
+def settings_config(**backends: dict[str, Any]) -> dict[str, Any]:
+    """dev and prod in one namespace, with one Secret name, pinned to one cluster."""
+    cluster = {"name": "c1", "cert": "certs/c1.pem", "fingerprint": "ab" * 32, "valuesFile": "deploy/v.yaml"}
+    envs = {
+        name: {
+            "namespace": "payments",
+            "secretName": f"{name}-key" if name not in backends else "engine-key",
+            "valuesFile": f"deploy/{name}.yaml",
+            "clusters": [{**cluster, "valuesFile": f"deploy/{name}-c1.yaml"}],
+            **({"backend": {"kind": "k8s-secrets", "options": backends[name]}} if backends.get(name) else {}),
+        }
+        for name in ("dev", "prod")
+    }
+    return {"version": 1, "environments": envs}
+
+
+@pytest.mark.parametrize(
+    ("backends", "problem"),
+    [
+        ({"dev": {}, "prod": {}}, "ConfigMap payments/engine-key-registry is also the key registry of dev"),
+        (
+            {"dev": {"registry_name": "shared"}, "prod": {"registry_name": "shared"}},
+            "also the key registry of dev",
+        ),
+        ({"dev": {"delivery": "carrier-pigeon"}}, "delivery: must be one of gitops, direct"),
+        ({"dev": {"registry_kind": "Deployment"}}, "registry_kind: must be one of ConfigMap, Secret"),
+        ({"dev": {"registry_kind": "Secret"}}, "registry_kind: a registry committed to Git is a ConfigMap"),
+        ({"dev": {"registry_namespace": "Not_A_Namespace"}}, "registry_namespace: must be a DNS name"),
+        ({"dev": {"delivery": "direct", "contexts": "a b"}}, "contexts: must be kubeconfig context names"),
+    ],
+)
+def test_registry_settings_are_checked(backends: dict[str, Any], problem: str, tmp_path: Path) -> None:
+    from sealer.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=problem) as err:
+        config.parse(settings_config(**backends), tmp_path)
+    assert str(err.value).startswith("invalid config: environments.")
+
+
+def test_direct_delivery_options_name_their_environment(tmp_path: Path) -> None:
+    cfg = config.parse(settings_config(dev={"delivery": "direct"}), tmp_path)
+    assert cfg.env("dev").backend_options == {
+        "delivery": "direct",
+        "registry_namespace": "payments",
+        "registry_name": "engine-key-registry",
+        "registry_env": "dev",
+    }
+    assert cfg.env("prod").backend_options == {} and cfg.env("prod").registry == registry.Settings(
+        "gitops", "ConfigMap", "payments", "prod-key-registry"
+    )
+
+
+def test_the_pull_request_says_when_a_revocation_takes_effect(repo: Path) -> None:
+    result = cli(repo, "rotate", "staging", "-o", "json")
+    assert result.exit_code == 0, result.output
+    body = Path(json.loads(result.stdout)["pr_body_file"]).read_text()
+    assert (
+        "only when this pull request is merged and synced" in body
+        and "verifiers in the clusters of staging" in body
+    )
+
+
+def test_direct_delivery_publishes_the_rotation_commits_ledger_not_the_working_trees(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    """A rotation commits on its own branch and leaves the user on theirs: what it publishes is
+    the ledger of its commit."""
+    go_direct(repo, kubeconfig)
+    result = cli(repo, "rotate", "staging", "-o", "json")
+    assert result.exit_code == 0, result.output
+    commit = json.loads(result.stdout)["commit"]
+    at_commit = ledger.parse("staging", git(repo, "show", f"{commit}:ledger/staging.yaml"), "commit")
+    assert at_commit != ledger.load(repo, "staging")  # the working tree is still on main
+    assert live(kube_server) == registry.build("staging", registry.CURRENT_CONTEXT, at_commit)
