@@ -8,12 +8,14 @@ of sealer's commit, and the branch moves in one atomic `update-ref` at the very 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sealer import repofiles
 from sealer.errors import BadInput, GitError
@@ -201,6 +203,11 @@ class Commit:
             raise
         by_mark = self._close()
         commit = by_mark[":1"]
+        try:  # #19: signed as `git commit` would sign it, before any ref moves
+            commit = signed_copy(self.root, commit) if signing_wanted(self.root) else commit
+        except GitError:
+            run(self.root, "update-ref", "-d", SCRATCH_REF)
+            raise
         expected = _null_oid(commit) if branch or not parent else parent  # a new branch must not exist yet
         try:
             moves = f"update {target} {commit} {expected}\ndelete {SCRATCH_REF}\n"
@@ -385,3 +392,191 @@ def read_blobs(root: Path, revs: Sequence[str]) -> dict[str, str]:
 def file_at(root: Path, rev: str, path: str) -> str | None:
     done = _call(root, ("show", f"{rev}:{path}"))
     return done.stdout.decode() if done.returncode == 0 else None
+
+
+# -- signing (#19): sealer's commits honour git's signing configuration like `git commit` ------
+
+
+def signing_wanted(root: Path) -> bool:
+    return probe(root, "config", "--bool", "commit.gpgsign") == "true"
+
+
+def signed_copy(root: Path, commit: str) -> str:
+    """`commit` re-created signed (`git commit-tree -S`: gpg.format, user.signingkey, gpg.program
+    as `git commit` uses them) with the same tree, parents, message, author and dates."""
+    raw = run_bytes(root, "cat-file", "commit", commit)
+    header, _, message = raw.partition(b"\n\n")
+    fields = [line.decode().split(" ", 1) for line in header.split(b"\n")]
+    tree = next(value for key, value in fields if key == "tree")
+    parents = [arg for key, value in fields if key == "parent" for arg in ("-p", value)]
+    env = {}
+    for key, value in fields:
+        if key in ("author", "committer"):
+            name, rest = value.split(" <", 1)
+            email, stamp = rest.split("> ", 1)
+            who = key.upper()
+            env.update({f"GIT_{who}_NAME": name, f"GIT_{who}_EMAIL": email, f"GIT_{who}_DATE": f"@{stamp}"})
+    done = _call(root, ("commit-tree", "-S", tree, *parents, "-F", "-"), message, env)
+    if done.returncode:
+        raise _refused(("commit-tree -S (signing the commit as commit.gpgsign asks)",), done)
+    return done.stdout.decode().strip()
+
+
+def verify_commit(root: Path, commit: str, allowed_signers: Path | None, gnupg_home: Path | None) -> bool:
+    """Is `commit` signed by a key in `allowed_signers` (SSH) or in the keyring at `gnupg_home`
+    (OpenPGP)? Only those anchors count: the programs and files are set here, not by the repo."""
+    return _verified(root, ("verify-commit", commit), allowed_signers, gnupg_home)
+
+
+def tags_at(root: Path, commit: str, prefix: str) -> list[tuple[str, str]]:
+    """(tag ref, tagger) of every annotated tag under `prefix` that points at `commit`."""
+    out = run(root, "for-each-ref", f"--points-at={commit}", "--format=%(refname) %(taggeremail)", prefix)
+    return [(ref, who) for line in out.splitlines() if line for ref, _, who in [line.partition(" ")]]
+
+
+def verify_tag(root: Path, tag: str, allowed_signers: Path | None, gnupg_home: Path | None) -> bool:
+    return _verified(root, ("verify-tag", tag), allowed_signers, gnupg_home)
+
+
+def _verified(root: Path, args: tuple[str, ...], signers: Path | None, home: Path | None) -> bool:
+    trust = (
+        "-c",
+        f"gpg.ssh.allowedSignersFile={signers or os.devnull}",
+        "-c",
+        "gpg.ssh.revocationFile=",
+        "-c",
+        "gpg.ssh.program=ssh-keygen",
+        "-c",
+        "gpg.program=gpg",
+    )
+    env = {"GNUPGHOME": str(home)} if home else {"GNUPGHOME": str(Path(os.devnull))}
+    return _call(root, (*trust, *args), None, env).returncode == 0
+
+
+# -- one walk over a range (#19): what each commit changed, and the blobs to read ---------------
+
+
+# Review reads history as the objects are: replacement refs (`git replace`) cannot dress it up.
+NO_REPLACE = "--no-replace-objects"
+
+
+class FileChange(NamedTuple):
+    path: str
+    old_mode: str
+    new_mode: str
+    old_blob: str
+    new_blob: str
+
+
+class CommitChanges(NamedTuple):
+    commit: str
+    parents: list[str]
+    time: int
+    changes: list[FileChange]  # against the first parent (the empty tree for a root commit)
+
+
+def range_changes(root: Path, base: str, head: str) -> list[CommitChanges]:
+    """Every commit of base..head, oldest first, with its changed paths, modes and blobs; one
+    `git log` for the whole range."""
+    out = run_bytes(
+        root,
+        NO_REPLACE,
+        "log",
+        "--reverse",
+        "--topo-order",
+        "--no-renames",
+        "--raw",
+        "--no-abbrev",
+        "-z",
+        "--diff-merges=first-parent",
+        "--root",
+        "--format=%x01%H %P %ct",
+        f"{base}..{head}",
+        "--",
+    )
+    found = []
+    for chunk in out.split(b"\x01")[1:]:
+        header, _, rest = chunk.partition(b"\0")
+        commit, *parents, stamp = header.decode().split(" ")
+        parts = rest.lstrip(b"\n").split(b"\0")
+        changes = []
+        for meta, path in zip(parts[0::2], parts[1::2], strict=False):
+            if not meta.startswith(b":"):
+                continue
+            old_mode, new_mode, old_blob, new_blob, _status = meta[1:].decode().split(" ")
+            changes.append(
+                FileChange(path.decode("utf-8", "replace"), old_mode, new_mode, old_blob, new_blob)
+            )
+        found.append(CommitChanges(commit, parents, int(stamp), changes))
+    return found
+
+
+def tree_entries(root: Path, rev: str, paths: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """path -> (mode, blob) at `rev` for those of `paths` it holds; one `git ls-tree`."""
+    if not paths:
+        return {}
+    out = run_bytes(
+        root, NO_REPLACE, "--literal-pathspecs", "ls-tree", "-z", "--full-tree", rev, "--", *paths
+    )
+    found = {}
+    for item in out.split(b"\0"):
+        meta, _, path = item.partition(b"\t")
+        if meta:
+            mode, _kind, blob = meta.decode().split(" ")
+            found[path.decode("utf-8", "replace")] = (mode, blob)
+    return found
+
+
+def stream_blobs(root: Path, ids: Sequence[str], limit: int) -> Iterator[tuple[str, bytes | Iterator[bytes]]]:
+    """(id, data) of each blob through one `git cat-file --batch`, streamed: a blob up to `limit`
+    bytes comes whole, a bigger one as an iterator of chunks (read it before the next)."""
+    if not ids:
+        return
+    proc = subprocess.Popen(
+        ["git", "-C", str(root), NO_REPLACE, "cat-file", "--batch"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    feeder = threading.Thread(target=_feed, args=(proc.stdin, "".join(f"{i}\n" for i in ids).encode()))
+    feeder.start()
+    try:
+        for blob in ids:
+            header = proc.stdout.readline().decode().split()
+            if len(header) != 3:
+                continue  # "<id> missing"
+            size = int(header[2])
+            if size <= limit:
+                yield blob, proc.stdout.read(size)
+            else:
+                chunks = _chunks(proc.stdout, size, limit)
+                yield blob, chunks
+                for _ in chunks:
+                    pass  # the caller stopped early: skip the rest of this blob
+            proc.stdout.read(1)
+    finally:
+        # Our end of git's output first: if the reader stopped early (an error, Ctrl-C), git then
+        # fails its next write and exits, which frees a feeder stuck on a full pipe.
+        proc.stdout.close()
+        feeder.join()
+        proc.wait()
+
+
+def _feed(pipe: Any, data: bytes) -> None:
+    try:
+        pipe.write(data)
+    except BrokenPipeError:
+        pass  # git stopped reading: the reader stopped early
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            pipe.close()
+
+
+def _chunks(stream: Any, size: int, chunk: int) -> Iterator[bytes]:
+    while size > 0:
+        data = stream.read(min(chunk, size))
+        if not data:
+            return
+        size -= len(data)
+        yield data

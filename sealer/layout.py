@@ -18,6 +18,12 @@ OUT_DIR = ".sealer/out"  # pull-request descriptions and run reports; ignored by
 PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
 GITATTRIBUTES = ".gitattributes"
 GITIGNORE = ".gitignore"
+# Trust anchors `sealer review` reads at BASE (#19): git's allowed-signers format (SSH keys), and
+# beside each an ASCII-armoured OpenPGP keyring (`.asc`).
+SIGNERS_FILE = ".sealer/allowed_signers"  # who may sign commits touching sealer's files
+APPROVERS_FILE = ".sealer/approvers"  # who may approve sensitive changes (signed tags)
+CODEOWNERS_FILES = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS")
+APPROVAL_TAGS = "refs/tags/sealer-approval/"
 
 
 def cert_file(env: str, cluster: str) -> str:

@@ -4,6 +4,7 @@ exactly the given paths, the user's staged work left alone, the index in step wi
 from __future__ import annotations
 
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,18 @@ def test_no_identity_is_one_clear_error(repo: Path, monkeypatch: pytest.MonkeyPa
     with pytest.raises(GitError, match="identity"):
         commit_paths(repo, ["a.yaml"], "m\n", None)
     assert subprocess.run(["git", "-C", str(repo), "diff", "--quiet", "HEAD"]).returncode == 1
+
+
+def test_a_blob_stream_stopped_early_ends_git_at_once(repo: Path) -> None:
+    """Review stops reading on an error or Ctrl-C: with far more ids queued than the pipes hold,
+    closing the stream must not wait for git to drain them (it used to hang here)."""
+    blob = git(repo, "rev-parse", "HEAD:a.yaml").strip()
+    ids = [blob] * 20_000  # ~800 KiB of ids in, ~1 MiB out: both pipes fill
+    stream = sealer_git.stream_blobs(repo, ids, 1024)
+    first = next(stream)
+    assert first == (blob, b"a.yaml v1\n")
+    closer = threading.Thread(target=stream.close, daemon=True)
+    closer.start()
+    closer.join(timeout=60)
+    assert not closer.is_alive(), "closing the blob stream hung"
+    assert sum(1 for _ in sealer_git.stream_blobs(repo, ids[:3], 1024)) == 3

@@ -18,24 +18,48 @@ from sealer.cli.common import output_choice
     is_flag=True,
     help="Also post the markdown report on this branch's pull/merge request (one comment, kept up to date).",
 )
-def review(base: str | None, head: str | None, output: str, post: bool) -> int:
+@click.option(
+    "--approvals-from",
+    "approvals_from",
+    type=click.Choice(["codeowners", "signed-tags"]),
+    multiple=True,
+    help="Who approves sensitive changes: the host's code-owner review over BASE's CODEOWNERS "
+    "(reported as needing owner approval, exit 0), or tags sealer-approval/* on HEAD signed by "
+    "a key in BASE's .sealer/approvers. Repeatable.",
+)
+@click.option(
+    "--require-signed",
+    is_flag=True,
+    help="Fail every commit touching sealer's files that no key in BASE's .sealer/allowed_signers signed.",
+)
+def review(
+    base: str | None,
+    head: str | None,
+    output: str,
+    post: bool,
+    approvals_from: tuple[str, ...],
+    require_signed: bool,
+) -> int:
     """Explain every change to sealed data between BASE and HEAD, without any private key.
 
     BASE defaults to the merge-base of HEAD with main (else master, else origin/HEAD), HEAD to
-    HEAD. Exit 1 when something must not be approved: a hand-edited ciphertext, an entry sealed
-    with a certificate that is not pinned, one key in two places, a plaintext value, a scope,
-    namespace, name or pin change, values files that disagree with the sealed files.
+    HEAD. Every file sealer manages must be what sealer writes from HEAD's ledger and settings,
+    and every commit's ledger a legal successor of its parent's. Exit 1 when something must not
+    be approved: a hand-edited ciphertext or ledger, a revoked key brought back, a derived field
+    out of step, a plaintext secret, a symlinked managed file, and sensitive changes (store,
+    environments, targets, pins, periods, policy, allow comments, baselines, gate files) not
+    approved through --approvals-from.
     """
     import json
 
     from sealer import config
     from sealer.forge import branch_under_review, detect
+    from sealer.review import Options, to_markdown, to_text
     from sealer.review import review as run_review
-    from sealer.review import to_markdown, to_text
 
     forge = detect() if post else None  # a missing token is said before the review runs
     root = config.find_root()
-    report = run_review(root, base, head)
+    report = run_review(root, base, head, Options(approvals_from, require_signed))
     if output == "json":
         click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
     else:

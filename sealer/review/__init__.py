@@ -1,10 +1,13 @@
 """`sealer review`: explain and check every change to sealed data between two revisions.
 
 model (what a review finds) · revisions (files as they were) · checks (per environment) ·
-history (commit by commit) · core (putting it together) · report (text and Markdown).
+construct (files against what sealer writes) · ledger_rules (the ledger's state machine) ·
+history (commit by commit) · plaintext (scan detectors over changed blobs) · sensitive (what
+needs an approval) · approvals (trust anchors at BASE, approval channels) · signatures
+(--require-signed) · core (putting it together) · report (text and Markdown).
 """
 
-from sealer.review.core import review
+from sealer.review.core import Options, review
 from sealer.review.report import to_markdown, to_text
 
-__all__ = ["review", "to_markdown", "to_text"]
+__all__ = ["Options", "review", "to_markdown", "to_text"]

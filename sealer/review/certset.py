@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 from sealer.config import Cluster, Environment
 from sealer.errors import SealerError
+from sealer.review.model import CERT_ADDED  # sensitive: an approval from outside the PR
 
 if TYPE_CHECKING:
     from cryptography import x509
 
-CERT_ADDED = "cert-added"
 CERT_FILE = "cert-file-mismatch"
 NEEDS_APPROVAL = "needs owner approval"
 

@@ -6,7 +6,6 @@ import base64
 import binascii
 import datetime as dt
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +19,9 @@ from sealer.review.model import (
     HAND_EDIT,
     LEDGER_ONLY,
     MALFORMED,
-    MAX_SCAN_BYTES,
     MISMATCH,
     NAME_CHANGE,
     NAMESPACE_CHANGE,
-    PIN_CHANGE,
     PLAINTEXT,
     SCOPE_CHANGE,
     UNPINNED,
@@ -130,40 +127,21 @@ class EnvReview:
         old, new = self.base.env(self.name), self.head.env(self.name)
         if new is None:
             self.notes.append(f"{self.name}: environment removed from sealer.yaml")
-        self.check_settings(old, new)
-        self.check_pins(old, new)
+        if old is None and new is not None:
+            pins = ", ".join(f"{c.name} {c.fingerprint[:16]}…" for c in new.clusters) or "nothing"
+            self.notes.append(f"{self.name}: new environment pins {pins}")
+        self.check_cert_set(old, new)
         rotated: set[str] = set()
         for cluster, values_file in clusters_of(self.name, old, new, self.changed).items():
             rotated |= self.review_cluster(cluster, values_file, new or old)
         self.check_ledger(rotated)
         return self
 
-    def check_settings(self, old: Environment | None, new: Environment | None) -> None:
-        if old is None or new is None:
-            return
-        for index, (code, what) in enumerate(TARGET_FIELDS):
-            was, now = state.wanted_target(old)[index], state.wanted_target(new)[index]
-            if was != now:
-                self.find(code, layout.CONFIG_FILE, None, f"{what} changed from {was} to {now}")
-
-    def check_pins(self, old: Environment | None, new: Environment | None) -> None:
-        for code, path, message in certset.set_findings(old, new, self.head.files):  # #15
+    def check_cert_set(self, old: Environment | None, new: Environment | None) -> None:
+        """#15: certificates added to a cluster's set, certificate files not holding their pin
+        (sealWith itself and the rest of sealer.yaml: sealer.review.sensitive)."""
+        for code, path, message in certset.set_findings(old, new, self.head.files):
             self.find(code, path, None, message)
-        before = {c.name: c.fingerprint for c in old.clusters} if old else {}
-        for cluster in new.clusters if new else ():
-            was = before.get(cluster.name)
-            if old is None:
-                self.notes.append(
-                    f"{self.name}/{cluster.name}: new environment pins {cluster.fingerprint[:16]}…"
-                )
-            elif was != cluster.fingerprint:
-                self.find(
-                    PIN_CHANGE,
-                    layout.CONFIG_FILE,
-                    None,
-                    f"{cluster.name}: sealing certificate (sealWith) changed from {(was or 'none')[:16]}… "
-                    f"to {cluster.fingerprint[:16]}…: verify the new certificate out of band",
-                )
 
     def check_target(self, path: str, old_doc: dict[str, Any] | None, new_doc: dict[str, Any] | None) -> None:
         """Scope, namespace and name of the SealedSecret: unchanged, and what sealer.yaml says."""
@@ -370,32 +348,3 @@ class EnvReview:
                 self.notes.append(
                     f"{self.name}/{record.name}: {record.key_id} {old[record.key_id]} -> {record.status}"
                 )
-
-
-def _env_of_path(path: str) -> str:
-    parts = path.split("/")
-    return parts[1] if len(parts) >= 3 and parts[0] in (layout.SEALED_DIR, layout.DEPLOY_DIR) else ""
-
-
-def scan_plaintext(
-    texts: Mapping[str, str | None], seen: set[tuple[str, str]], commit: str | None = None
-) -> list[Finding]:
-    """A finding per plaintext API key in `texts` not reported yet (`seen`: (path, key id))."""
-    findings = []
-    for path, text in sorted(texts.items()):
-        for line, key_id in plaintext_keys(text) if text and len(text) <= MAX_SCAN_BYTES else []:
-            if (path, key_id) in seen:
-                continue
-            seen.add((path, key_id))
-            where = f"commit {commit[:12]} adds" if commit else "holds"
-            findings.append(
-                Finding(
-                    PLAINTEXT,
-                    _env_of_path(path),
-                    path,
-                    None,
-                    f"line {line} {where} plaintext API key {key_id}: revoke it"
-                    + (" (it stays in the branch's history)" if commit else ""),
-                )
-            )
-    return findings

@@ -12,15 +12,18 @@ on top of a clean rotation, or a plaintext key committed and deleted again, is s
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 
 from sealer import git, layout
 from sealer.errors import BadInput
-from sealer.records import KeyRecord
-from sealer.review.checks import EnvReview, duplicate_findings, scan_plaintext
-from sealer.review.history import history_findings
+from sealer.records import KeyRecord, utcnow
+from sealer.review import approvals, construct, history, sensitive
+from sealer.review.checks import EnvReview, duplicate_findings
 from sealer.review.model import (
     HAND_EDIT,
+    Finding,
     Report,
 )
 from sealer.review.registry_check import registry_findings
@@ -36,6 +39,7 @@ from sealer.review.revisions import (
     resolve,
     touched_envs,
 )
+from sealer.review.signatures import unsigned_findings
 
 
 def _needed(names: list[str], base: Side, head: Side, changed: list[str]) -> set[str]:
@@ -52,7 +56,16 @@ def _all_ledgers(root: Path, rev: str) -> dict[str, list[KeyRecord]]:
     return {envs[p]: parse_ledger(envs[p], text) for p, text in files.items()}
 
 
-def review(root: Path, base: str | None = None, head: str | None = None) -> Report:
+@dataclass(frozen=True)
+class Options:
+    approvals_from: tuple[str, ...] = ()  # approval channels (sealer.review.approvals.CHANNELS)
+    require_signed: bool = False
+    now: dt.datetime | None = None  # the review's clock (a key created after it is forged)
+
+
+def review(
+    root: Path, base: str | None = None, head: str | None = None, options: Options = Options()
+) -> Report:
     """Compare sealed data at `base` (default: merge-base with main) and `head` (default HEAD)."""
     head_rev = resolve(root, head or "HEAD")
     base_rev = resolve(root, base) if base else default_base(root)
@@ -68,11 +81,44 @@ def review(root: Path, base: str | None = None, head: str | None = None) -> Repo
         report.changes += done.changes
         report.findings += done.findings
         report.notes += done.notes
+        report.findings += _constructed(name, head_side, changed)
+    report.findings += sensitive.config_findings(base_side.cfg, head_side.cfg)
     report.findings += registry_findings(base_side, head_side, names, changed)  # #16
     if names:
         report.findings += duplicate_findings(_all_ledgers(root, head_rev))
-    _add_history(report, root, changed, base_side, head_side)
+    commits = git.range_changes(root, base_rev, head_rev)
+    _add_history(report, root, commits, base_side, head_side, options.now or utcnow())
+    if options.require_signed:
+        managed = history.Managed()
+        managed.add(base_side.cfg)
+        managed.add(head_side.cfg)
+        report.findings += unsigned_findings(root, base_rev, commits, managed.holds)
+    report.findings = list(dict.fromkeys(report.findings))
+    approvals.apply(report, root, options.approvals_from)
     return report
+
+
+def _constructed(name: str, head: Side, changed: list[str]) -> list[Finding]:
+    """HEAD's managed files of one environment against what sealer writes (sealer.review.construct)."""
+    env = head.env(name)
+    if env is None:
+        return []
+    ledger_file = layout.ledger_file(name)
+    found = construct.ledger_findings(name, head.files.get(ledger_file), ledger_file in changed)
+    for cluster in env.clusters:
+        pem = head.files.get(cluster.cert)
+        found += construct.cert_findings(name, cluster, pem)
+        sealed_path = layout.sealed_file(name, cluster.name)
+        sealed_text, sealed_doc = head.files.get(sealed_path), head.doc(sealed_path)
+        if sealed_text is None and sealed_path in changed:
+            found.append(construct.removed_sealed_finding(env, cluster))
+        if sealed_text is None or sealed_doc is None:
+            continue
+        found += construct.sealed_findings(env, cluster, sealed_text, pem)
+        found += construct.values_findings(
+            env, cluster, head.files.get(cluster.values_file), sealed_doc, head.records(name)
+        )
+    return found
 
 
 def _sides(root: Path, base: str, head: str, head_name: str) -> tuple[Side, Side]:
@@ -83,15 +129,15 @@ def _sides(root: Path, base: str, head: str, head_name: str) -> tuple[Side, Side
     return Side(base, config_at(root, base, texts[base]), {}), Side(head, head_cfg, {})
 
 
-def _add_history(report: Report, root: Path, changed: list[str], base: Side, head: Side) -> None:
-    """Plaintext keys at HEAD, then commit by commit: a hand edit hidden behind a later clean
-    rotation, or a key committed and deleted again, still counts."""
-    seen: set[tuple[str, str]] = set()
-    missing = [p for p in changed if p not in head.files]
-    report.findings += scan_plaintext({**head.files, **read_files(root, head.rev, missing)}, seen)
-    history = history_findings(root, base.rev, head.rev, [c for c in (head.cfg, base.cfg) if c])
-    edited = {(f.env, f.path, f.entry) for f in history if f.code == HAND_EDIT}
+def _add_history(
+    report: Report, root: Path, commits: list[git.CommitChanges], base: Side, head: Side, now: dt.datetime
+) -> None:
+    """Commit by commit: a hand edit hidden behind a later clean rotation, a key committed and
+    deleted again, a ledger rewritten and put back, a symlink, a sensitive change undone."""
+    known = {r.fingerprint for records in _all_ledgers(root, base.rev).values() for r in records}
+    found = history.walk_range(root, commits, (base.cfg, head.cfg), known, now)
+    edited = {(f.env, f.path, f.entry) for f in found if f.code == HAND_EDIT}
     report.findings = [
         f for f in report.findings if f.code != HAND_EDIT or (f.env, f.path, f.entry) not in edited
     ]
-    report.findings += history
+    report.findings += found

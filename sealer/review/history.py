@@ -1,84 +1,391 @@
-"""Commit by commit: what BASE..HEAD as a whole would hide (an edit undone later)."""
+"""Commit by commit: what BASE..HEAD as a whole would hide (an edit undone later).
+
+One `git log` lists every commit's changed paths, modes and blobs; one `git cat-file --batch`
+streams the blobs. Each commit is then judged on its own against its parent(s):
+- the ledger's history is a run of its state machine (sealer.review.ledger_rules);
+- a ciphertext changes only with a new key in the ledger (else: a hand edit);
+- managed paths stay regular files (no symlink, executable bit or submodule);
+- plaintext secrets, with `sealer scan`'s detectors, in every changed blob of any size;
+- sensitive changes: sealer.yaml's settings, certificates, gate files, new `sealer: allow`
+  comments and new baseline entries.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sealer import git, layout
 from sealer.config import Config
-from sealer.review.checks import scan_plaintext
+from sealer.errors import SealerError
+from sealer.records import KeyRecord
+from sealer.review import ledger_rules, plaintext, sensitive
+from sealer.review.construct import documents, read_ledger
 from sealer.review.model import (
+    ALLOW_COMMENT,
+    BASELINE_ENTRY,
+    CERT_CHANGE,
+    FILE_MODE,
     HAND_EDIT,
+    LEDGER_INVALID,
+    LEDGER_REMOVED,
+    SCAN_CHUNK,
+    STRAY,
     Finding,
 )
-from sealer.review.revisions import Side, changed_paths, encrypted, read_files, values_encrypted
+from sealer.review.revisions import config_at, encrypted, read_files, values_encrypted
 
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+REGULAR, GONE, SUBMODULE, LINK = "100644", "000000", "160000", "120000"
 
 
 def ciphertexts(doc: Mapping[str, Any] | None) -> dict[str, str]:
     """entry -> value of a SealedSecret (spec.encryptedData) or a values file (sealer.encryptedData)."""
-    doc = doc or {}
+    doc = doc if isinstance(doc, Mapping) else {}
     if "spec" in doc:
         return encrypted(doc)
     sub = doc.get("sealer")
     return values_encrypted(sub) if isinstance(sub, dict) else {}
 
 
-def data_owner(path: str, configs: list[Config]) -> str | None:
-    """The environment whose sealed data `path` holds (a sealed or values file), if any."""
-    for cfg in configs:
-        for name, env in cfg.environments.items():
-            if path.startswith(layout.sealed_dir(name)) or path in (
-                env.values_file,
-                *(c.values_file for c in env.clusters),
-            ):
-                return name
-    return None
+@dataclass
+class Managed:
+    """What sealer manages, over every configuration seen (BASE, HEAD, the commits between)."""
+
+    values: dict[str, str] = field(default_factory=dict)  # values file -> environment
+    certs: set[str] = field(default_factory=set)
+    targets: set[tuple[str, str]] = field(default_factory=set)  # (namespace, secret name)
+
+    def add(self, cfg: Config | None) -> None:
+        for name, env in (cfg.environments if cfg else {}).items():
+            self.values.setdefault(env.values_file, name)
+            self.targets.add((env.namespace, env.secret_name))
+            for cluster in env.clusters:
+                self.values.setdefault(cluster.values_file, name)
+                self.certs.add(cluster.cert)
+
+    def above(self, path: str) -> bool:
+        """Is `path` a folder holding managed files (a symlink there redirects them all)?"""
+        prefix = path.rstrip("/") + "/"
+        dirs = (layout.SEALED_DIR, layout.LEDGER_DIR, layout.CERTS_DIR, ".sealer")
+        return any(p.startswith(prefix) for p in (*self.values, *self.certs, *(f"{d}/" for d in dirs)))
+
+    def data_owner(self, path: str) -> str | None:
+        """The environment whose sealed data `path` holds (a sealed or values file), if any."""
+        if path.startswith(layout.SEALED_DIR + "/") and path.count("/") == 2:
+            return path.split("/")[1]
+        return self.values.get(path)
+
+    def holds(self, path: str) -> bool:
+        return (
+            path == layout.CONFIG_FILE
+            or layout.ledger_env(path) is not None
+            or self.data_owner(path) is not None
+            or path in self.certs
+            or path.startswith(layout.CERTS_DIR + "/")
+            or sensitive.gate_file(path)
+        )
 
 
-def commits(root: Path, base: str, head: str) -> list[tuple[str, list[str]]]:
-    """(commit, parents) of every commit in base..head, oldest first."""
-    lines = git.run(
-        root, "rev-list", "--reverse", "--topo-order", "--parents", f"{base}..{head}"
-    ).splitlines()
-    return [(parts[0], parts[1:]) for parts in (line.split() for line in lines) if parts]
+@dataclass
+class Walk:
+    root: Path
+    base_cfg: Config | None
+    head_cfg: Config | None
+    known: set[str]  # fingerprints in any ledger at BASE
+    now: dt.datetime
+    managed: Managed = field(default_factory=Managed)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    to_scan: list[tuple[str, bytes, str]] = field(default_factory=list)  # (path, data, which commit)
+    parsed: dict[tuple[str, str], Any] = field(default_factory=dict)  # (kind, blob) -> parsed once
+
+    def records(self, env: str, blob: str) -> list[KeyRecord]:
+        return list(self.ledger(env, blob)[0])
+
+    def ledger(self, env: str, blob: str) -> tuple[list[KeyRecord], str | None]:
+        if ("ledger", blob) not in self.parsed:
+            self.parsed["ledger", blob] = read_ledger(env, self.text(blob))
+        found: tuple[list[KeyRecord], str | None] = self.parsed["ledger", blob]
+        return found
+
+    def doc(self, blob: str, path: str) -> Any:
+        if ("doc", blob) not in self.parsed:
+            text = self.text(blob)
+            docs = documents(text, path) if text is not None else None
+            self.parsed["doc", blob] = docs[0] if docs else None
+        return self.parsed["doc", blob]
+
+    def text(self, blob: str) -> str | None:
+        if blob not in self.blobs and blob.strip("0"):  # one no earlier pass needed: read it now
+            for _, read in git.stream_blobs(self.root, [blob], SCAN_CHUNK):
+                self.blobs[blob] = read if isinstance(read, bytes) else b"".join(read)
+        data = self.blobs.get(blob)
+        return data.decode("utf-8", "replace") if data is not None else None
+
+    def add(self, found: Iterable[Finding]) -> None:
+        for finding in found:
+            if finding not in self.findings:
+                self.findings.append(finding)
+
+    def lifetime(self, env: str) -> int:
+        """The longest key lifetime a new key of `env` may have: BASE's or HEAD's, whichever is
+        longer (lengthening it is a sensitive change that needs its own approval)."""
+        days = [
+            cfg.environments[env].key_lifetime_days
+            for cfg in (self.base_cfg, self.head_cfg)
+            if cfg and env in cfg.environments
+        ]
+        return max(days) if days else 0
 
 
-def commit_findings(
-    root: Path, commit: str, parents: list[str], configs: list[Config], seen: set[tuple[str, str]]
+def _wanted(walk: Walk, commits: list[git.CommitChanges]) -> list[str]:
+    """The blobs to read: every new one (scanned), and the old ones of files compared."""
+    wanted: dict[str, None] = {}
+    for commit in commits:
+        for change in commit.changes:
+            if change.new_mode not in (GONE, SUBMODULE):
+                wanted[change.new_blob] = None
+            if change.old_mode not in (GONE, SUBMODULE) and _compared(walk, change.path):
+                wanted[change.old_blob] = None
+    return list(wanted)
+
+
+def _compared(walk: Walk, path: str) -> bool:
+    return walk.managed.holds(path) or path.endswith(".json")
+
+
+def _read(walk: Walk, commits: list[git.CommitChanges]) -> None:
+    """Blobs into `walk.blobs`; a blob too big to hold is scanned as it streams by."""
+    where = {c.new_blob: (c.path, commit.commit) for commit in commits for c in commit.changes}
+    for blob, data in git.stream_blobs(walk.root, _wanted(walk, commits), SCAN_CHUNK):
+        if isinstance(data, bytes):
+            walk.blobs[blob] = data
+        elif blob in where:
+            path, commit = where[blob]
+            walk.add(plaintext.scan_stream(path, data, f"of commit {commit[:12]}", SCAN_CHUNK))
+
+
+def walk_range(
+    root: Path,
+    commits: list[git.CommitChanges],
+    configs: tuple[Config | None, Config | None],
+    known: set[str],
+    now: dt.datetime,
 ) -> list[Finding]:
-    """Hand edits (a value changed with no new ledger key in the same commit; in a merge, a value
-    no parent had) and plaintext keys added by one commit."""
-    first = parents[0] if parents else EMPTY_TREE
-    changed = changed_paths(root, first, commit)
-    findings = scan_plaintext(read_files(root, commit, changed), seen, commit)
-    owned = {p: env for p in changed if (env := data_owner(p, configs))}
-    wanted = [*owned, *{layout.ledger_file(env) for env in owned.values()}]
-    now, before = (Side(rev, None, read_files(root, rev, wanted)) for rev in (commit, first))
-    others = [Side(p, None, read_files(root, p, owned)) for p in parents[1:]]
-    for path, env in sorted(owned.items()):
-        known = {r.key_id for r in before.records(env)}
-        fresh = {r.name for r in now.records(env) if r.key_id not in known}
-        old, new = ciphertexts(before.doc(path)), ciphertexts(now.doc(path))
-        merged = [ciphertexts(other.doc(path)) for other in others]
-        for entry, value in sorted(new.items()):
-            from_parent = any(values.get(entry) == value for values in merged)
-            if old.get(entry) != value and not from_parent and (others or entry not in fresh):
-                message = (
-                    f"{entry}: commit {commit[:12]} changed the ciphertext with no new key in the ledger"
+    """Every finding of every commit (`git.range_changes`) against its parent(s)."""
+    walk = Walk(root, configs[0], configs[1], known, now)
+    walk.managed.add(configs[0])
+    walk.managed.add(configs[1])
+    _read(walk, commits)
+    for commit in commits:  # configurations between BASE and HEAD name managed files too
+        for change in commit.changes:
+            if change.path == layout.CONFIG_FILE and change.new_mode != GONE:
+                walk.managed.add(_config(walk, change.new_blob, commit.commit))
+    scanned: set[str] = set()
+    for commit in commits:
+        _commit(walk, commit, scanned)
+    walk.add(plaintext.scan_blobs(walk.to_scan))
+    return walk.findings
+
+
+def _config(walk: Walk, blob: str, rev: str) -> Config | None:
+    """A version of sealer.yaml; a broken one reads as none (HEAD's own must parse)."""
+    try:
+        return config_at(walk.root, rev, walk.text(blob))
+    except SealerError:
+        return None
+
+
+def _commit(walk: Walk, commit: git.CommitChanges, scanned: set[str]) -> None:
+    short = commit.commit[:12]
+    ledgers: list[git.FileChange] = []
+    owned: list[git.FileChange] = []
+    theirs = [git.tree_entries(walk.root, p, [c.path for c in commit.changes]) for p in commit.parents[1:]]
+    for change in commit.changes:
+        brought = any(entries.get(change.path) == (change.new_mode, change.new_blob) for entries in theirs)
+        if brought:  # a merge taking another parent's file: judged in that parent's own commits
+            _scan_only(walk, change, short, scanned)
+            continue
+        _file(walk, change, short, scanned, [entries.get(change.path) for entries in theirs])
+        if layout.ledger_env(change.path) is not None:
+            ledgers.append(change)
+        elif walk.managed.data_owner(change.path) is not None:
+            owned.append(change)
+    others = commit.parents[1:]
+    if (ledgers or owned) and others:
+        paths = [c.path for c in (*ledgers, *owned)]
+        sides = [read_files(walk.root, parent, paths) for parent in others]
+    else:
+        sides = []
+    for change in ledgers:
+        _ledger(walk, change, [side.get(change.path) for side in sides], short)
+    for change in owned:
+        _hand_edits(walk, change, commit, [side.get(change.path) for side in sides])
+
+
+def _scan_only(walk: Walk, change: git.FileChange, short: str, scanned: set[str]) -> None:
+    if change.new_blob not in scanned and change.new_blob in walk.blobs:
+        scanned.add(change.new_blob)
+        walk.to_scan.append((change.path, walk.blobs[change.new_blob], f"of commit {short}"))
+
+
+def _file(
+    walk: Walk, change: git.FileChange, short: str, scanned: set[str], theirs: list[tuple[str, str] | None]
+) -> None:
+    """Every check of one changed file; `theirs`: its (mode, blob) in a merge's other parents."""
+    path = change.path
+    held = walk.managed.holds(path) or (change.new_mode in (LINK, SUBMODULE) and walk.managed.above(path))
+    if held and change.new_mode not in (REGULAR, GONE):
+        kind = {LINK: "a symlink", "100755": "executable", SUBMODULE: "a submodule"}.get(change.new_mode)
+        walk.add(
+            [
+                Finding(
+                    FILE_MODE,
+                    "",
+                    path,
+                    None,
+                    f"commit {short} makes it {kind or change.new_mode}: sealer writes plain files",
                 )
-                findings.append(Finding(HAND_EDIT, env, path, entry, message + " (edited by hand?)"))
-    return findings
+            ]
+        )
+    _scan_only(walk, change, short, scanned)
+    new = walk.blobs.get(change.new_blob)
+    if sensitive.gate_file(path):
+        walk.add([sensitive.gate_finding(path)])
+    if path == layout.CONFIG_FILE:
+        _config_change(walk, change, short, theirs)
+    if path in walk.managed.certs or path.startswith(layout.CERTS_DIR + "/"):
+        walk.add([Finding(CERT_CHANGE, "", path, None, "certificate file changed: verify it out of band")])
+    if new is not None and plaintext.scanner.ALLOW.search(new):
+        _allow_comments(walk, change, new)
+    if new is not None and path.endswith(".json"):
+        _baseline(walk, change, new)
+    if new is not None and not held and b"encryptedData" in new and path.endswith((".yaml", ".yml", ".json")):
+        _stray(walk, path, new)
 
 
-def history_findings(root: Path, base: str, head: str, configs: list[Config]) -> list[Finding]:
-    """Every commit of the range on its own (skipped when the range is one plain commit on BASE,
-    which the whole-range comparison already is)."""
-    found = commits(root, base, head)
-    if len(found) == 1 and found[0][1] == [base]:
-        return []
-    seen: set[tuple[str, str]] = set()
-    return [f for commit, parents in found for f in commit_findings(root, commit, parents, configs, seen)]
+def _stray(walk: Walk, path: str, data: bytes) -> None:
+    """A file sealer does not manage that delivers a Secret it does: a SealedSecret for an
+    environment's namespace and name, or a values file with a `sealer:` subtree."""
+    for doc in documents(data.decode("utf-8", "replace"), path) or []:
+        if not isinstance(doc, dict):
+            continue
+        meta = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
+        sealed = (
+            doc.get("kind") == "SealedSecret"
+            and (str(meta.get("namespace")), str(meta.get("name"))) in walk.managed.targets
+        )
+        sub = doc.get("sealer")
+        if sealed or (isinstance(sub, dict) and "encryptedData" in sub):
+            message = "delivers a Secret sealer manages from a file sealer does not write"
+            walk.add([Finding(STRAY, "", path, None, message)])
+
+
+def _config_change(
+    walk: Walk, change: git.FileChange, short: str, theirs: list[tuple[str, str] | None]
+) -> None:
+    """Sensitive settings changed against the parent; in a merge, against every parent (what
+    one parent brought was judged in its own commits)."""
+    new = _config(walk, change.new_blob, short)
+    found = sensitive.config_findings(_config(walk, change.old_blob, short), new)
+    for entry in theirs:
+        other = _config(walk, entry[1], short) if entry else None
+        against = set(sensitive.config_findings(other, new))
+        found = [f for f in found if f in against]
+    walk.add(found)
+
+
+def _allow_comments(walk: Walk, change: git.FileChange, new: bytes) -> None:
+    old = walk.text(change.old_blob) if change.old_mode != GONE else None
+    before = len(plaintext.scanner.ALLOW.findall((old or "").encode()))
+    after = len(plaintext.scanner.ALLOW.findall(new))
+    if after > before:
+        walk.add(
+            [
+                Finding(
+                    ALLOW_COMMENT, "", change.path, None, f"{after - before} new `sealer: allow` comment(s)"
+                )
+            ]
+        )
+
+
+def _baseline_fps(data: bytes | None) -> set[str] | None:
+    try:
+        doc = json.loads(data or b"")
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("findings"), list) or "version" not in doc:
+        return None
+    return {str(item.get("fingerprint")) for item in doc["findings"] if isinstance(item, dict)}
+
+
+def _baseline(walk: Walk, change: git.FileChange, new: bytes) -> None:
+    added = (_baseline_fps(new) or set()) - (_baseline_fps(walk.blobs.get(change.old_blob)) or set())
+    if added:
+        walk.add(
+            [
+                Finding(
+                    BASELINE_ENTRY,
+                    "",
+                    change.path,
+                    None,
+                    f"{len(added)} new accepted finding(s) in a scan baseline",
+                )
+            ]
+        )
+
+
+def _records(env: str, text: str | None) -> list[KeyRecord]:
+    return read_ledger(env, text)[0]
+
+
+def _ledger(walk: Walk, change: git.FileChange, other_texts: list[str | None], short: str) -> None:
+    env = layout.ledger_env(change.path) or ""
+    before = walk.records(env, change.old_blob)
+    new_text = walk.text(change.new_blob)
+    after, problem = walk.ledger(env, change.new_blob)
+    if problem:
+        walk.add([Finding(LEDGER_INVALID, env, change.path, None, f"commit {short}: unreadable ({problem})")])
+        return
+    if new_text is None and before:
+        walk.add([Finding(LEDGER_REMOVED, env, change.path, None, f"commit {short} deletes the ledger")])
+        return
+    parents = [before, *(_records(env, text) for text in other_texts)]
+    for problem_found in ledger_rules.successor_problems(
+        parents, after, walk.lifetime(env), walk.now, walk.known
+    ):
+        code = LEDGER_REMOVED if not after and before else problem_found.code
+        walk.add(
+            [Finding(code, env, change.path, problem_found.entry, f"commit {short}: {problem_found.message}")]
+        )
+
+
+def _hand_edits(
+    walk: Walk, change: git.FileChange, commit: git.CommitChanges, other_texts: list[str | None]
+) -> None:
+    """A value changed with no new ledger key in the same commit; in a merge, a value no parent had."""
+    env = walk.managed.data_owner(change.path) or ""
+    ledger_change = next((c for c in commit.changes if c.path == layout.ledger_file(env)), None)
+    if ledger_change is not None:
+        known = {r.key_id for r in walk.records(env, ledger_change.old_blob)}
+        fresh = {r.name for r in walk.records(env, ledger_change.new_blob) if r.key_id not in known}
+    else:
+        fresh = set()
+    old, new = (ciphertexts(walk.doc(blob, change.path)) for blob in (change.old_blob, change.new_blob))
+    merged = [ciphertexts(_doc(text, change.path)) for text in other_texts]
+    for entry, value in sorted(new.items()):
+        from_parent = any(values.get(entry) == value for values in merged)
+        if old.get(entry) != value and not from_parent and (merged or entry not in fresh):
+            message = (
+                f"{entry}: commit {commit.commit[:12]} changed the ciphertext with no new key in the ledger"
+            )
+            walk.add([Finding(HAND_EDIT, env, change.path, entry, message + " (edited by hand?)")])
+
+
+def _doc(text: str | None, path: str) -> Any:
+    docs = documents(text, path) if text is not None else None
+    return docs[0] if docs else None

@@ -16,11 +16,59 @@ PIN_CHANGE = "pin-change"
 MISMATCH = "values-mismatch"
 LEDGER_ONLY = "ledger-only"
 MALFORMED = "malformed"
+# By construction (#19): files must be what sealer writes from HEAD's ledger and configuration.
+DERIVED = "derived-field"  # a values file's `sealer:` subtree differs from the rendering
+MANIFEST = "manifest-mismatch"  # a sealed file differs from the SealedSecret sealer writes
+EXTRA_DOCUMENT = "extra-document"  # a managed file holds more than one YAML document
+FILE_MODE = "file-mode"  # a managed path committed as a symlink, executable or submodule
+STRAY = "stray-sealed-data"  # another file delivering a managed Secret (an old ciphertext, say)
+CERT_MISMATCH = "cert-mismatch"  # a certificate file that is not the one pinned
+# The ledger's history must be a run of its state machine.
+LEDGER_INVALID = "ledger-invalid"  # unreadable, or not as sealer writes it
+LEDGER_REMOVED = "ledger-removed"  # deleted or emptied while the environment has keys
+LEDGER_REWRITE = "ledger-rewrite"  # a record removed, reordered or a fixed field changed
+LEDGER_STATUS = "ledger-status"  # a status moved backwards (revoked never returns), two current keys
+KEY_ID = "key-id"  # a key id not derived from its fingerprint
+KEY_LIFETIME = "key-lifetime"  # created in the future, expiry beyond the environment's key lifetime
+UNSIGNED = "unsigned-commit"  # --require-signed: not signed by a key in BASE's .sealer/allowed_signers
+# Sensitive: fail unless approved from outside the author's control (see sealer.review.approvals).
+STORE_CHANGE = "store-change"
+ENV_ADDED = "env-added"
+ENV_REMOVED = "env-removed"
+CERT_CHANGE = "cert-change"
+PERIOD_CHANGE = "period-change"
+VALUES_FILE_CHANGE = "values-file-change"
+POLICY_OVERRIDE = "policy-override"
+KEYS_CHANGE = "keys-change"
+ALLOW_COMMENT = "allow-comment"
+BASELINE_ENTRY = "baseline-entry"
+TRUST_ANCHOR = "trust-anchor-change"  # .sealer/, CODEOWNERS, hooks, CI workflows, .gitattributes
+CERT_ADDED = "cert-added"  # #15: a certificate added to a cluster's set (sealer.review.certset)
+SENSITIVE = frozenset(
+    {
+        SCOPE_CHANGE,
+        NAMESPACE_CHANGE,
+        NAME_CHANGE,
+        PIN_CHANGE,
+        STORE_CHANGE,
+        ENV_ADDED,
+        ENV_REMOVED,
+        CERT_CHANGE,
+        PERIOD_CHANGE,
+        VALUES_FILE_CHANGE,
+        POLICY_OVERRIDE,
+        KEYS_CHANGE,
+        ALLOW_COMMENT,
+        BASELINE_ENTRY,
+        TRUST_ANCHOR,
+        CERT_ADDED,
+    }
+)
 REGISTRY_MISMATCH = "registry-mismatch"  # #16: a key registry the ledger does not give
 REGISTRY_TARGET_CHANGE = "registry-target-change"  # #16: a registry delivered somewhere else
 REGISTRY_ROLLBACK = "registry-rollback"  # #16: a ledger (and so its registry serial) moved backwards
 MAIN_BRANCHES = ("refs/heads/main", "refs/heads/master", "refs/remotes/origin/HEAD")
-MAX_SCAN_BYTES = 4 << 20  # plaintext scan of changed files: bigger files are not configuration
+SCAN_CHUNK = 16 << 20  # plaintext scan: a bigger blob is streamed in chunks of this size (never skipped)
 
 
 @dataclass(frozen=True)
@@ -60,6 +108,10 @@ class Report:
     changes: list[Change] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Sensitive findings the chosen approval channel covers: not failing, but listed.
+    needs_approval: list[Finding] = field(default_factory=list)  # --approvals-from codeowners
+    approved: list[Finding] = field(default_factory=list)  # --approvals-from signed-tags
+    approvals: list[str] = field(default_factory=list)  # who approved (signed tags)
 
     @property
     def exit_code(self) -> int:
@@ -72,5 +124,8 @@ class Report:
             "ok": not self.findings,
             "changes": [asdict(c) for c in self.changes],
             "findings": [asdict(f) for f in self.findings],
+            "needs_owner_approval": [asdict(f) for f in self.needs_approval],
+            "approved": [asdict(f) for f in self.approved],
+            "approvals": list(self.approvals),
             "notes": list(self.notes),
         }

@@ -38,6 +38,11 @@ def to_text(report: Report) -> str:
         )
     lines += [f"  note: {n}" for n in report.notes]
     lines += [f"FINDING [{f.code}] {f.env or '-'} {f.path}: {f.message}" for f in report.findings]
+    lines += [
+        f"NEEDS OWNER APPROVAL [{f.code}] {f.env or '-'} {f.path}: {f.message}" for f in report.needs_approval
+    ]
+    lines += [f"approved [{f.code}] {f.env or '-'} {f.path}: {f.message}" for f in report.approved]
+    lines += [f"  approval: {who}" for who in report.approvals]
     if not report.changes and not report.findings:
         lines.append("  no sealed data changed")
     return "\n".join(lines)
@@ -86,6 +91,13 @@ def to_markdown(report: Report) -> str:
         f"- **{f.code}** `{_md(f.path)}`{f' `{f.entry}`' if f.entry else ''}: {_md(f.message)}"
         for f in report.findings
     ]
+    for title, found in (
+        ("Needs code owner approval", report.needs_approval),
+        (f"Approved ({', '.join(report.approvals)})", report.approved),
+    ):
+        if found:
+            lines += ["", f"**{_md(title)} ({len(found)}):**"]
+            lines += [f"- **{f.code}** `{_md(f.path)}`: {_md(f.message)}" for f in found]
     if report.notes:
         lines += ["", "Notes:"] + [f"- {_md(n)}" for n in report.notes]
     return "\n".join(lines) + "\n"

@@ -41,7 +41,9 @@ def read_files(root: Path, rev: str, paths: Iterable[str]) -> dict[str, str | No
     if not wanted:
         return {}
     _check_sizes(root, rev, wanted)
-    out = git.run_bytes(root, "cat-file", "--batch", stdin="".join(f"{rev}:{p}\n" for p in wanted).encode())
+    out = git.run_bytes(
+        root, git.NO_REPLACE, "cat-file", "--batch", stdin="".join(f"{rev}:{p}\n" for p in wanted).encode()
+    )
     pos = 0
     result: dict[str, str | None] = {}
     for path in wanted:
@@ -62,16 +64,20 @@ def _check_sizes(root: Path, rev: str, paths: list[str]) -> None:
     """#13: sealer's own files are bounded in Git as on disk (repofiles.MAX_BYTES); asked
     before the blobs are read, so a huge one never reaches memory."""
     query = "".join(f"{rev}:{p}\n" for p in paths).encode()
-    answer = git.run_bytes(root, "cat-file", "--batch-check=%(objectsize)", stdin=query).decode(
-        errors="replace"
-    )
+    answer = git.run_bytes(
+        root, git.NO_REPLACE, "cat-file", "--batch-check=%(objectsize)", stdin=query
+    ).decode(errors="replace")
     for path, line in zip(paths, answer.splitlines(), strict=False):
         if line.isdigit() and int(line) > repofiles.MAX_BYTES:
             raise BadInput(f"{rev[:12]}:{path}: larger than the limit of {repofiles.MAX_BYTES} bytes")
 
 
 def changed_paths(root: Path, base: str, head: str) -> list[str]:
-    return [p for p in git.run(root, "diff", "--name-only", "--no-renames", base, head).splitlines() if p]
+    return [
+        p
+        for p in git.run(root, git.NO_REPLACE, "diff", "--name-only", "--no-renames", base, head).splitlines()
+        if p
+    ]
 
 
 def commit_time(root: Path, rev: str) -> dt.datetime:

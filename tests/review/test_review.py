@@ -317,26 +317,49 @@ def ledger_and_registry_reverted(repo: Path, controllers: dict[str, Path]) -> No
 
 TAMPERING = [
     (hand_edited_ciphertext, {"hand-edit"}),
-    (sealed_with_another_cert, {"unpinned-cert", "hand-edit"}),
+    (sealed_with_another_cert, {"unpinned-cert", "hand-edit", "derived-field"}),
     (sealed_with_another_key_size, {"unpinned-cert", "hand-edit"}),
-    (same_key_in_two_envs, {"duplicate-key", "ledger-only", "values-mismatch", "registry-mismatch"}),
+    (
+        same_key_in_two_envs,
+        {
+            "duplicate-key",
+            "ledger-only",
+            "values-mismatch",
+            "derived-field",
+            "ledger-status",
+            "registry-mismatch",
+        },
+    ),
     (plaintext_in_sealed_data, {"plaintext", "hand-edit"}),
     (plaintext_not_base64, {"plaintext", "hand-edit"}),
     (plaintext_key_in_values_file, {"plaintext"}),
-    (scope_changed_in_config, {"scope-change", "values-mismatch"}),
-    (scope_changed_in_sealed_secret, {"scope-change"}),
+    (scope_changed_in_config, {"scope-change", "values-mismatch", "derived-field", "manifest-mismatch"}),
+    (scope_changed_in_sealed_secret, {"scope-change", "manifest-mismatch"}),
     (
         namespace_changed_in_config,
-        {"namespace-change", "values-mismatch", "registry-mismatch", "registry-target-change"},
+        {
+            "namespace-change",
+            "values-mismatch",
+            "derived-field",
+            "manifest-mismatch",
+            "registry-mismatch",
+            "registry-target-change",
+        },
     ),
-    (namespace_changed_in_sealed_secret, {"namespace-change"}),
-    (values_disagree_with_sealed_file, {"values-mismatch", "hand-edit"}),  # an old ciphertext put back
-    (pin_replaced, {"cert-added", "pin-change", "unpinned-cert"}),  # the rotated entry used the old pin
+    (namespace_changed_in_sealed_secret, {"namespace-change", "manifest-mismatch"}),
+    (
+        values_disagree_with_sealed_file,
+        {"values-mismatch", "hand-edit", "derived-field"},
+    ),  # an old ciphertext put back
+    (
+        pin_replaced,
+        {"cert-added", "pin-change", "unpinned-cert", "cert-change"},
+    ),  # the rotated entry used the old pin
     (registry_lists_another_key, {"registry-mismatch"}),
     (registry_rolled_back, {"registry-mismatch"}),
     (registry_moved_to_another_namespace, {"registry-mismatch"}),
     (registry_for_a_namespace_no_environment_owns, {"registry-mismatch"}),
-    (registry_sent_to_another_namespace_in_config, {"registry-target-change"}),
+    (registry_sent_to_another_namespace_in_config, {"registry-target-change", "store-change"}),
 ]
 
 
@@ -365,7 +388,8 @@ def test_a_revoked_key_brought_back_in_ledger_and_registry_is_a_rollback(repo: P
     ledger_and_registry_reverted(repo, {})
     commit_all(repo, "revert")
     code, data = run_review(repo, "HEAD~1")  # BASE: the clean rotation, which revoked the key
-    assert code == 1 and codes(data) == {"registry-rollback"}, data["findings"]
+    # #19's ledger rules see the same rollback in the ledger itself: a revoked key never returns.
+    assert code == 1 and codes(data) == {"registry-rollback", "ledger-status"}, data["findings"]
 
 
 def test_hand_edit_on_top_of_the_base_alone(repo: Path, controllers: dict[str, Path]) -> None:

@@ -1,0 +1,152 @@
+"""Trust anchors from BASE, and approvals from outside the pull request's author's control.
+
+Nothing the change under review adds counts: the allowed signers, the approvers' keys and the
+CODEOWNERS file are read at BASE. A commit-message trailer or a file in the pull request is no
+approval. Two channels are understood:
+
+- `codeowners`: the Git host enforces a code owner's review over paths its CODEOWNERS file (the
+  base branch's, on GitHub and GitLab alike) assigns. A sensitive finding on such a path is
+  reported as "needs owner approval" and does not fail the check: the host's merge gate does.
+  One on a path CODEOWNERS does not cover still fails.
+- `signed-tags`: an approver signs a tag `sealer-approval/<anything>` on the exact HEAD commit
+  (`git tag -s`); a key in BASE's `.sealer/approvers` (SSH, allowed-signers format) or
+  `.sealer/approvers.asc` (OpenPGP) must have signed it. A new push needs a new tag.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sealer import git, layout
+from sealer.review.model import SENSITIVE, Finding, Report
+from sealer.review.revisions import read_files
+
+CHANNELS = ("codeowners", "signed-tags")
+
+
+@dataclass(frozen=True)
+class Anchors:
+    """BASE's copy of a list of keys, in temp files git's verification reads."""
+
+    ssh: Path | None  # allowed-signers file
+    gnupg_home: Path | None  # a keyring holding only BASE's OpenPGP keys
+
+    @property
+    def empty(self) -> bool:
+        return self.ssh is None and self.gnupg_home is None
+
+
+@contextlib.contextmanager
+def anchors_at(root: Path, base: str, path: str) -> Iterator[Anchors]:
+    """`path` (SSH) and `path`.asc (OpenPGP) as they stand at `base`, for git to verify with."""
+    texts = read_files(root, base, [path, f"{path}.asc"])
+    with tempfile.TemporaryDirectory(prefix="sealer-anchors-") as tmp:
+        ssh, signers, keyring = None, texts[path], texts[f"{path}.asc"]
+        if signers and signers.strip():
+            ssh = Path(tmp) / "allowed_signers"
+            ssh.write_text(signers)
+        home = _keyring(Path(tmp) / "gnupg", keyring) if keyring else None
+        yield Anchors(ssh, home)
+
+
+def _keyring(home: Path, armoured: str) -> Path | None:
+    home.mkdir(mode=0o700)
+    try:
+        done = subprocess.run(
+            ["gpg", "--batch", "--quiet", "--homedir", str(home), "--import"],
+            input=armoured.encode(),
+            capture_output=True,
+        )
+    except FileNotFoundError:
+        return None  # no gpg: OpenPGP signatures cannot verify, so none counts
+    return home if done.returncode == 0 else None
+
+
+# -- CODEOWNERS --------------------------------------------------------------------------------
+
+
+def _pattern(glob: str) -> re.Pattern[str]:
+    """A CODEOWNERS path pattern (gitignore rules) as a regex over a repo-relative path."""
+    anchored = glob.startswith("/") or "/" in glob.rstrip("/")
+    body = glob.strip("/")
+    out = ""
+    for part in re.split(r"(\*\*|\*|\?)", body):
+        out += {"**": ".*", "*": "[^/]*", "?": "[^/]"}.get(part, re.escape(part))
+    tail = "/.*" if glob.endswith("/") else "(/.*)?"
+    return re.compile(("" if anchored else "(.*/)?") + out + tail)
+
+
+@dataclass(frozen=True)
+class CodeOwners:
+    rules: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]
+
+    def owners(self, path: str) -> tuple[str, ...]:
+        found: tuple[str, ...] = ()
+        for pattern, owners in self.rules:  # the last matching rule wins
+            if pattern.fullmatch(path):
+                found = owners
+        return found
+
+
+def codeowners_at(root: Path, base: str) -> CodeOwners | None:
+    texts = read_files(root, base, layout.CODEOWNERS_FILES)
+    text = next((texts[p] for p in layout.CODEOWNERS_FILES if texts.get(p)), None)
+    if text is None:
+        return None
+    rules = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith(("[", "^[")):  # GitLab section headers
+            continue
+        glob, *owners = line.split()
+        rules.append((_pattern(glob), tuple(owners)))
+    return CodeOwners(tuple(rules))
+
+
+# -- applying an approval channel ----------------------------------------------------------------
+
+
+def signed_approvals(root: Path, base: str, head: str) -> list[str]:
+    """Who approved HEAD: taggers of `sealer-approval/*` tags on it signed by BASE's approvers."""
+    tags = git.tags_at(root, head, layout.APPROVAL_TAGS)
+    if not tags:
+        return []
+    with anchors_at(root, base, layout.APPROVERS_FILE) as anchors:
+        if anchors.empty:
+            return []
+        return [
+            f"{ref.removeprefix('refs/tags/')} by {who}"
+            for ref, who in tags
+            if git.verify_tag(root, ref, anchors.ssh, anchors.gnupg_home)
+        ]
+
+
+def apply(report: Report, root: Path, channels: tuple[str, ...]) -> None:
+    """Move the sensitive findings the chosen channels cover out of the failing findings."""
+    sensitive = [f for f in report.findings if f.code in SENSITIVE]
+    if not sensitive or not channels:
+        return
+    if "signed-tags" in channels:
+        report.approvals = signed_approvals(root, report.base, report.head)
+        if report.approvals:
+            report.approved = sensitive
+            report.findings = [f for f in report.findings if f.code not in SENSITIVE]
+            return
+    if "codeowners" in channels:
+        owners = codeowners_at(root, report.base)
+        covered = [f for f in sensitive if owners is not None and owners.owners(f.path)]
+        report.needs_approval = covered
+        report.findings = [f for f in report.findings if f not in covered]
+        report.findings = [_uncovered(f) if f.code in SENSITIVE else f for f in report.findings]
+
+
+def _uncovered(finding: Finding) -> Finding:
+    from dataclasses import replace
+
+    return replace(finding, message=finding.message + " (no code owner for this path in BASE's CODEOWNERS)")

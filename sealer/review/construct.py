@@ -1,0 +1,212 @@
+"""By construction: every managed file at HEAD, except the ciphertexts, must be exactly what
+sealer writes from HEAD's ledger and configuration. Recompute, then compare.
+
+- a sealed file: the SealedSecret `state.skeleton` makes for the environment, with the file's
+  own ciphertexts and provenance put in, dumped by sealer's emitter, byte for byte;
+- a values file: its `sealer:` subtree equal to `render.subtree_text` of the sealed file and
+  the ledger (certificate fingerprint, key ids, fingerprint prefixes, dates, checksum);
+- a ledger: readable, and (when the range changed it) byte for byte what `ledger.dump` writes;
+- a certificate file: the one pinned;
+- one YAML document per managed file.
+A change nobody has listed yet (an extra label, a second document, an edited checksum) is then
+a finding too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from sealer import layout, ledger, provenance, render, state, yamlio
+from sealer.config import Cluster, Environment
+from sealer.errors import SealerError
+from sealer.records import KeyRecord
+from sealer.review.model import (
+    CERT_MISMATCH,
+    DERIVED,
+    EXTRA_DOCUMENT,
+    LEDGER_INVALID,
+    MANIFEST,
+    Finding,
+)
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def documents(text: str, source: str) -> list[Any] | None:
+    try:
+        return yamlio.load_documents(text, source)
+    except SealerError:
+        return None
+
+
+def read_ledger(env: str, text: str | None) -> tuple[list[KeyRecord], str | None]:
+    """(records, problem): a missing file is no records, a broken one a problem."""
+    if text is None:
+        return [], None
+    try:
+        return ledger.parse(env, text, layout.ledger_file(env)), None
+    except SealerError as err:
+        return [], str(err)
+
+
+def ledger_findings(env: str, text: str | None, changed: bool) -> list[Finding]:
+    path = layout.ledger_file(env)
+    records, problem = read_ledger(env, text)
+    if problem:
+        return [Finding(LEDGER_INVALID, env, path, None, f"unreadable: {problem}")]
+    if changed and text is not None and text != ledger.dump(env, records):
+        return [Finding(LEDGER_INVALID, env, path, None, "not as sealer writes it (edited by hand?)")]
+    return []
+
+
+def cert_findings(env: str, cluster: Cluster, pem: str | None) -> list[Finding]:
+    from sealer import certs
+
+    try:
+        fp = certs.fingerprint(certs.parse_certificate((pem or "").encode(), cluster.cert)) if pem else None
+    except SealerError:
+        fp = None
+    if fp == cluster.fingerprint:
+        return []
+    return [
+        Finding(
+            CERT_MISMATCH,
+            env,
+            cluster.cert,
+            None,
+            f"{cluster.cert} is {'missing or unreadable' if fp is None else fp[:16] + '…'}, "
+            f"not the certificate pinned for {env}/{cluster.name} ({cluster.fingerprint[:16]}…)",
+        )
+    ]
+
+
+def _provenance_ok(annotations: Mapping[str, Any], entries: Mapping[str, Any]) -> bool:
+    main = annotations.get(provenance.CERT_ANNOTATION)
+    if not isinstance(main, str) or not _HEX64.fullmatch(main):
+        return False
+    others_text = annotations.get(provenance.OTHER_CERTS_ANNOTATION)
+    if others_text is None:
+        return True
+    try:
+        others = json.loads(others_text) if isinstance(others_text, str) else None
+    except ValueError:
+        return False
+    return isinstance(others, dict) and all(
+        e in entries and isinstance(fp, str) and _HEX64.fullmatch(fp) for e, fp in others.items()
+    )
+
+
+def expected_sealed(env: Environment, pem: str, cluster: Cluster, doc: Mapping[str, Any]) -> str | None:
+    """The sealed file sealer writes for `env`, holding `doc`'s ciphertexts and provenance."""
+    from sealer import certs
+    from sealer.sealing import CertSealer
+
+    try:
+        sealer = CertSealer.from_certificate(
+            certs.parse_certificate(pem.encode(), cluster.cert), cluster.cert
+        )
+    except SealerError:
+        return None
+    want = state.skeleton(env, sealer)
+    spec, meta = _mapping(doc.get("spec")), _mapping(doc.get("metadata"))
+    data = spec.get("encryptedData", {})
+    if not isinstance(data, dict):
+        return None
+    want["spec"]["encryptedData"] = {str(k): v for k, v in data.items()}
+    annotations = _mapping(meta.get("annotations"))
+    if not _provenance_ok(annotations, data):
+        return None
+    for key in (provenance.CERT_ANNOTATION, provenance.OTHER_CERTS_ANNOTATION):
+        if key in annotations:
+            want["metadata"]["annotations"][key] = annotations[key]
+    return state.dump(want)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _first_difference(have: str, want: str) -> str:
+    for number, (a, b) in enumerate(zip(have.splitlines(), want.splitlines(), strict=False), 1):
+        if a != b:
+            return f"line {number}: {a.strip()[:60]!r}, sealer writes {b.strip()[:60]!r}"
+    return "lines added or missing"
+
+
+def sealed_findings(env: Environment, cluster: Cluster, text: str, pem: str | None) -> list[Finding]:
+    path = layout.sealed_file(env.name, cluster.name)
+    docs = documents(text, path)
+    if docs is None or not docs or not isinstance(docs[0], dict):
+        return []  # reported as malformed by the per-environment checks
+    if len(docs) != 1:
+        return [
+            Finding(EXTRA_DOCUMENT, env.name, path, None, f"{len(docs)} YAML documents, sealer writes one")
+        ]
+    want = expected_sealed(env, pem, cluster, docs[0]) if pem else None
+    if want is None:
+        return [
+            Finding(
+                MANIFEST, env.name, path, None, "not a SealedSecret sealer writes (metadata or provenance)"
+            )
+        ]
+    if text == want:
+        return []
+    return [
+        Finding(
+            MANIFEST,
+            env.name,
+            path,
+            None,
+            f"differs from what sealer writes: {_first_difference(text, want)}",
+        )
+    ]
+
+
+def values_findings(
+    env: Environment, cluster: Cluster, text: str | None, sealed: dict[str, Any], records: list[KeyRecord]
+) -> list[Finding]:
+    """The `sealer:` subtree must be exactly the rendering of the sealed file and the ledger."""
+    path = cluster.values_file
+    docs = documents(text, path) if text is not None else []
+    if docs is None:
+        return [Finding(DERIVED, env.name, path, None, "not readable YAML")]
+    if len(docs) > 1:
+        return [
+            Finding(EXTRA_DOCUMENT, env.name, path, None, f"{len(docs)} YAML documents, sealer writes one")
+        ]
+    have = docs[0].get(render.SUBTREE) if docs and isinstance(docs[0], dict) else None
+    subtree = render.subtree_text(env, cluster, sealed, ledger.current(env.keys, records))
+    want = yamlio.load_documents(subtree, "rendered values")[0]
+    if not isinstance(have, dict):
+        return [
+            Finding(DERIVED, env.name, path, None, f"no `sealer:` mapping: run `sealer render {env.name}`")
+        ]
+    found = [
+        Finding(
+            DERIVED, env.name, path, None, f"sealer.{key} is not what sealer renders from the ledger and pins"
+        )
+        for key in sorted(set(have) | set(want), key=str)
+        if have.get(key) != want.get(key)
+    ]
+    if not found and not _renders_to_itself(text or "", subtree, path):
+        message = "the `sealer:` subtree is not written as sealer renders it (duplicate keys, anchors, tags?)"
+        found.append(Finding(DERIVED, env.name, path, None, message))
+    return found
+
+
+def _renders_to_itself(text: str, subtree: str, path: str) -> bool:
+    """Re-rendering leaves a values file sealer wrote byte for byte as it is (render's promise);
+    a subtree a YAML parser other than ours could read differently does not survive it."""
+    try:
+        return render.render_values(text, subtree, path) == text
+    except SealerError:
+        return False
+
+
+def removed_sealed_finding(env: Environment, cluster: Cluster) -> Finding:
+    path = layout.sealed_file(env.name, cluster.name)
+    message = f"missing while sealer.yaml still pins {env.name}/{cluster.name}: sealer never removes it"
+    return Finding(MANIFEST, env.name, path, None, message)

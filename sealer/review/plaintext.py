@@ -1,0 +1,92 @@
+"""Plaintext secrets in the files a range changes, through `sealer scan`'s own pipeline.
+
+Every changed blob goes through what `sealer scan` does with a file (sealer.scan.contents and
+the scanner): decoded (UTF-16/32), unpacked (zip, tar, gzip, bzip2, xz), chunked with overlap,
+searched by every detector, `sealer: allow` lines and the shipped policy's path globs applied.
+A blob above `SCAN_CHUNK` streams from git in blocks and is never held whole (unless it is an
+archive, as in `sealer scan`); no size passes unseen. What cannot be examined (an encrypted or
+unreadable archive, a bound exceeded) is a finding: review fails closed like scan. The detector
+policy is the one sealer ships, never a file of the change under review. Sealer's own keys are
+reported by key id, also in files the shipped path globs leave out (lock files).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+
+from sealer.review.model import PLAINTEXT, Finding
+from sealer.scan import contents, scanner
+from sealer.scan import findings as scan_findings
+from sealer.scan.files import Candidate
+from sealer.scan.rules import Policy
+
+SEALER_KEY_RULE = "sealer-api-key"
+
+
+@lru_cache(maxsize=1)
+def policy() -> Policy:
+    from sealer.scan import rules
+
+    return rules.load()
+
+
+def _sealer_keys(data: bytes) -> list[tuple[int, str]]:
+    from sealer.review.checks import plaintext_keys
+
+    return plaintext_keys(data.decode("utf-8", "replace")) if b"slr_" in data else []
+
+
+def _finding(path: str, message: str) -> Finding:
+    return Finding(PLAINTEXT, _env_of(path), path, None, message)
+
+
+def _reported(found: scan_findings.Finding, where: str) -> Finding:
+    message = f"line {found.line} {where}: {found.description} ({found.rule}, {found.preview})"
+    return _finding(found.path, message)
+
+
+def scan_blobs(items: list[tuple[str, bytes, str]]) -> list[Finding]:
+    """Findings in many (path, data, where) at once, as `sealer scan` would find them."""
+    # `commit` carries each item's index back on its findings (the scanner keeps it on them)
+    candidates = [Candidate(path, data, commit=str(index)) for index, (path, data, _) in enumerate(items)]
+    result = scanner.run(candidates, policy(), workers=1)
+    found: dict[tuple[str, str], Finding] = {}
+    for hit in result.findings:
+        if hit.rule != SEALER_KEY_RULE or "!" in hit.path:  # an archive member's key: no raw text below
+            label = items[int(hit.commit)][2] if hit.commit.isdigit() else ""
+            found.setdefault((hit.path, hit.fingerprint), _reported(hit, label))
+    for skipped in result.unexamined:
+        found.setdefault((skipped.path, "?"), _finding(skipped.path, f"not examined: {skipped.reason}"))
+    for path, data, label in items:
+        for line, key_id in _sealer_keys(data):
+            message = f"line {line} {label}: plaintext API key {key_id}: revoke it"
+            found.setdefault((path, key_id), _finding(path, message))
+    return list(found.values())
+
+
+def scan_stream(path: str, blocks: Iterable[bytes], where: str, chunk: int) -> list[Finding]:
+    """A blob too big to hold, scanned piece by piece as it streams from git."""
+    chosen = policy()
+    if chosen.allow_paths.matches(path):
+        return []
+    found: dict[tuple[str, str], Finding] = {}
+    for piece in contents.from_blocks(path, blocks, chunk):
+        if isinstance(piece, contents.Skip):
+            if not piece.examined:
+                found.setdefault((piece.path, "?"), _finding(piece.path, f"not examined: {piece.reason}"))
+            continue
+        for hit in scanner.scan_file(piece.path, piece.data, chosen):
+            if piece.keep_lines is not None and hit.line > piece.keep_lines:
+                continue  # on the lines the next piece starts with
+            hit = hit._replace(line=hit.line + piece.first_line)
+            key = (hit.path, hit.fingerprint if hit.rule != SEALER_KEY_RULE else hit.secret_id)
+            found.setdefault(key, _reported(hit, where))
+    return list(found.values())
+
+
+def _env_of(path: str) -> str:
+    from sealer import layout
+
+    parts = path.split("/")
+    return parts[1] if len(parts) >= 3 and parts[0] in (layout.SEALED_DIR, layout.DEPLOY_DIR) else ""

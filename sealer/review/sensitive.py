@@ -1,0 +1,139 @@
+"""Sensitive changes: what may weaken a key without touching a key, so a person outside the
+pull request's author must approve it (see sealer.review.approvals).
+
+Compared between two versions of sealer.yaml (BASE and HEAD, and each commit of the range with
+its parent), and by path for the files that steer sealer and its gate.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator
+
+from sealer import layout
+from sealer.config import Config, Environment
+from sealer.review.model import (
+    ENV_ADDED,
+    ENV_REMOVED,
+    KEYS_CHANGE,
+    NAME_CHANGE,
+    NAMESPACE_CHANGE,
+    PERIOD_CHANGE,
+    PIN_CHANGE,
+    POLICY_OVERRIDE,
+    SCOPE_CHANGE,
+    STORE_CHANGE,
+    TRUST_ANCHOR,
+    VALUES_FILE_CHANGE,
+    Finding,
+)
+
+# Files that steer sealer, its hooks and its gate: any change is a trust-anchor change.
+GATE_FILES = (
+    ".sealer/*",
+    "CODEOWNERS",
+    ".github/CODEOWNERS",
+    ".gitlab/CODEOWNERS",
+    "docs/CODEOWNERS",
+    layout.PRE_COMMIT_CONFIG,
+    "*.gitattributes",
+    ".gitattributes",
+    ".github/workflows/*",
+    ".gitlab-ci.yml",
+    ".gitlab/ci/*",
+)
+
+
+def gate_file(path: str) -> bool:
+    return not path.startswith(layout.OUT_DIR + "/") and any(fnmatch.fnmatchcase(path, g) for g in GATE_FILES)
+
+
+def _finding(code: str, env: str, message: str) -> Finding:
+    return Finding(code, env, layout.CONFIG_FILE, None, message)
+
+
+def _target(old: Environment, new: Environment) -> Iterator[Finding]:
+    for code, what, was, now in (
+        (NAME_CHANGE, "secretName", old.secret_name, new.secret_name),
+        (NAMESPACE_CHANGE, "namespace", old.namespace, new.namespace),
+        (SCOPE_CHANGE, "scope", old.scope.value, new.scope.value),
+    ):
+        if was != now:
+            yield _finding(code, new.name, f"{what} changed from {was} to {now}")
+
+
+def _pins(old: Environment, new: Environment) -> Iterator[Finding]:
+    before = {c.name: c for c in old.clusters}
+    after = {c.name: c for c in new.clusters}
+    for name in sorted(set(before) | set(after)):
+        was, now = before.get(name), after.get(name)
+        if was is None or now is None:
+            what = "added" if was is None else "removed"
+            yield _finding(PIN_CHANGE, new.name, f"cluster {name} {what}: verify its certificate out of band")
+            continue
+        if (was.fingerprint, was.cert) != (now.fingerprint, now.cert):
+            yield _finding(
+                PIN_CHANGE,
+                new.name,
+                f"{name}: sealing certificate (sealWith) changed from {was.fingerprint[:16]}… ({was.cert}) "
+                f"to {now.fingerprint[:16]}… ({now.cert}): verify the new certificate out of band",
+            )
+        if was.values_file != now.values_file:
+            yield _finding(
+                VALUES_FILE_CHANGE, new.name, f"{name}: values file {was.values_file} -> {now.values_file}"
+            )
+    if old.cert_history != new.cert_history:
+        yield _finding(PIN_CHANGE, new.name, "certHistory changed")
+
+
+def _settings(old: Environment, new: Environment) -> Iterator[Finding]:
+    if (old.backend_kind, old.backend_options) != (new.backend_kind, new.backend_options):
+        yield _finding(
+            STORE_CHANGE,
+            new.name,
+            f"key store changed from {old.backend_kind} {old.backend_options} to "
+            f"{new.backend_kind} {new.backend_options}: keys revoked in one store may verify in another",
+        )
+    for what, was, now in (
+        ("rotationDays", old.rotation_days, new.rotation_days),
+        ("keyLifetimeDays", old.key_lifetime_days, new.key_lifetime_days),
+    ):
+        if now > was:
+            yield _finding(PERIOD_CHANGE, new.name, f"{what} lengthened from {was} to {now}")
+    if old.values_file != new.values_file:
+        yield _finding(VALUES_FILE_CHANGE, new.name, f"valuesFile {old.values_file} -> {new.values_file}")
+    if old.policy != new.policy:
+        yield _finding(POLICY_OVERRIDE, new.name, "policy overrides for `sealer check` changed")
+    dropped = [k for k in old.keys if k not in new.keys]
+    if dropped:
+        yield _finding(KEYS_CHANGE, new.name, f"no longer rotates {', '.join(dropped)}")
+
+
+def config_findings(old: Config | None, new: Config | None) -> list[Finding]:
+    """Every sensitive difference between two versions of sealer.yaml."""
+    before = old.environments if old else {}
+    after = new.environments if new else {}
+    found: list[Finding] = []
+    for name in sorted(set(before) | set(after)):
+        was, now = before.get(name), after.get(name)
+        if was is None:
+            found.append(
+                _finding(
+                    ENV_ADDED, name, f"environment {name} added (namespace {now.namespace if now else '?'})"
+                )
+            )
+        elif now is None:
+            found.append(_finding(ENV_REMOVED, name, f"environment {name} removed"))
+        elif was != now:
+            found += [*_target(was, now), *_pins(was, now), *_settings(was, now)]
+    return found
+
+
+def gate_finding(path: str) -> Finding:
+    return Finding(
+        TRUST_ANCHOR,
+        "",
+        path,
+        None,
+        f"{path} steers sealer, its hooks or its review gate: a code owner must approve",
+    )

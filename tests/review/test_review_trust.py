@@ -1,0 +1,858 @@
+"""`sealer review` as a PR author wanting a weaker key would try it (#19): every tampering case
+fails (exit 1) with its finding's kind; the changes sealer itself makes pass; sensitive changes
+pass only when approved from outside the pull request (CODEOWNERS at BASE, or a tag signed by
+an approver listed at BASE)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.cli import sealer as cli
+from support.git import commit_all, git
+from support.isolation import isolated
+from support.repos import EnvSpec, copy_repo, keypairs, ledger_records, make_repo, set_env_option
+
+from sealer import apikey, config, ledger, yamlio
+from sealer.records import ACTIVE, GRACE, REVOKED, utcnow
+from sealer.review import Options, review
+from sealer.review import history as review_history
+from sealer.rotation import phases, plan
+
+SEALED = "sealed/staging/staging.yaml"
+VALUES = "deploy/staging/values.yaml"
+LEDGER = "ledger/staging.yaml"
+
+
+@pytest.fixture(scope="module")
+def controllers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return keypairs(tmp_path_factory, "staging", "production", "rogue")
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory, controllers: dict[str, Path]) -> Path:
+    """main: staging's ledger holds K1 revoked, K2 in grace (30 days), K3 active; production P1.
+    Tag `k1` marks the commit where K1 was the active key."""
+    with isolated(tmp_path_factory.mktemp("home")):
+        root = make_repo(
+            tmp_path_factory.mktemp("template") / "repo",
+            [EnvSpec("staging", controllers["staging"]), EnvSpec("production", controllers["production"])],
+        )
+        assert cli(root, "rotate", "staging", "--no-branch").exit_code == 0
+        git(root, "tag", "k1")
+        assert cli(root, "rotate", "production", "--no-branch").exit_code == 0
+        assert cli(root, "rotate", "staging", "--no-branch").exit_code == 0
+        assert cli(root, "rotate", "staging", "--no-branch", "--grace", "30d").exit_code == 0
+        assert [r.status for r in ledger_records(root, "staging")] == [REVOKED, GRACE, ACTIVE]
+    return root
+
+
+@pytest.fixture
+def repo(template: Path, tmp_path: Path) -> Path:
+    root = copy_repo(template, tmp_path / "repo")
+    git(root, "checkout", "-q", "-b", "pr")
+    return root
+
+
+def run_review(repo: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    result = cli(repo, "review", "main", "HEAD", *args, "--output", "json")
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code in (0, 1), result.stderr
+    return result.exit_code, json.loads(result.stdout)
+
+
+def codes(data: dict[str, Any]) -> set[str]:
+    return {f["code"] for f in data["findings"]}
+
+
+# -- tampering helpers -------------------------------------------------------------------------
+
+
+def edit_yaml(path: Path, change: Callable[[Any], None]) -> None:
+    doc = yamlio.round_trip_load(path.read_text(), str(path))
+    change(doc)
+    path.write_text(yamlio.round_trip_dump(doc))
+
+
+def edit_ledger(repo: Path, change: Callable[[list[Any]], list[Any]], env: str = "staging") -> None:
+    """Rewrite the ledger through sealer's own writer: only the state machine can object."""
+    ledger.save(repo, env, change(ledger.load(repo, env)))
+
+
+def at_index(index: int, **fields: Any) -> Callable[[list[Any]], list[Any]]:
+    return lambda records: [replace(r, **fields) if i == index else r for i, r in enumerate(records)]
+
+
+def edit_text(repo: Path, rel: str, change: Callable[[str], str]) -> None:
+    (repo / rel).write_text(change((repo / rel).read_text()))
+
+
+def commit(repo: Path, message: str = "change") -> None:
+    commit_all(repo, message)
+
+
+def new_record(repo: Path, **fields: Any) -> Any:
+    key = apikey.generate("staging")
+    fp = apikey.fingerprint(key)
+    now = utcnow()
+    base = ledger_records(repo, "staging")[-1]
+    values = {
+        "key_id": apikey.key_id(fp),
+        "fingerprint": fp,
+        "created": now,
+        "expires": now + dt.timedelta(days=104),
+        "status": ACTIVE,
+        "revoke_at": None,
+    }
+    return replace(base, **{**values, **fields})
+
+
+# -- the tampering cases -------------------------------------------------------------------------
+
+
+def revoked_key_reactivated(repo: Path) -> None:
+    edit_ledger(repo, at_index(0, status=ACTIVE, revoke_at=None))
+
+
+def rollback_to_revoked_key(repo: Path) -> None:
+    """K1's files put back, and the ledger edited so K1 looks current."""
+    for rel in (SEALED, VALUES):
+        (repo / rel).write_text(git(repo, "show", f"k1:{rel}"))
+    edit_ledger(
+        repo,
+        lambda rs: [
+            replace(rs[0], status=ACTIVE, revoke_at=None),
+            *(r.with_status(REVOKED, utcnow()) for r in rs[1:]),
+        ],
+    )
+
+
+def ledger_deleted(repo: Path) -> None:
+    (repo / LEDGER).unlink()
+
+
+def ledger_truncated(repo: Path) -> None:
+    edit_ledger(repo, lambda rs: [])
+
+
+def ledger_invalid(repo: Path) -> None:
+    (repo / LEDGER).write_text("keys: [{{{ not yaml\n")
+
+
+def expiry_pushed_out(repo: Path) -> None:
+    edit_ledger(
+        repo, lambda rs: [*rs[:-1], replace(rs[-1], expires=rs[-1].expires + dt.timedelta(days=3650))]
+    )
+
+
+def record_removed(repo: Path) -> None:
+    edit_ledger(repo, lambda rs: rs[1:])
+
+
+def records_reordered(repo: Path) -> None:
+    edit_ledger(repo, lambda rs: [rs[1], rs[0], rs[2]])
+
+
+def grace_extended(repo: Path) -> None:
+    edit_ledger(
+        repo, lambda rs: [rs[0], replace(rs[1], revoke_at=rs[1].revoke_at + dt.timedelta(days=365)), rs[2]]
+    )
+
+
+def created_rewritten(repo: Path) -> None:
+    """A younger-looking key is never due for rotation."""
+    edit_ledger(repo, lambda rs: [*rs[:-1], replace(rs[-1], created=rs[-1].created + dt.timedelta(days=60))])
+
+
+def key_id_not_derived(repo: Path) -> None:
+    edit_ledger(repo, lambda rs: [*rs, new_record(repo, key_id="kid_000000000000", status=REVOKED)])
+
+
+def new_key_long_lifetime(repo: Path) -> None:
+    now = utcnow()
+    edit_ledger(
+        repo, lambda rs: [*rs, new_record(repo, status="pending", expires=now + dt.timedelta(days=3650))]
+    )
+
+
+def new_key_created_in_future(repo: Path) -> None:
+    later = utcnow() + dt.timedelta(days=80)
+    edit_ledger(
+        repo,
+        lambda rs: [
+            *rs,
+            new_record(repo, status="pending", created=later, expires=later + dt.timedelta(days=100)),
+        ],
+    )
+
+
+def fingerprint_reused(repo: Path) -> None:
+    """K1 (revoked) registered again as a 'new' pending key of another entry."""
+    edit_ledger(repo, lambda rs: [*rs, replace(rs[0], name="otherKey", status="pending", revoke_at=None)])
+
+
+def ledger_rewritten_by_hand(repo: Path) -> None:
+    """Same records, written as block YAML: not what sealer writes."""
+    records = ledger_records(repo, "staging")
+    doc = {"env": "staging", "keys": [{k: v for k, v in r.as_dict().items() if k != "env"} for r in records]}
+    (repo / LEDGER).write_text(yamlio.dump(doc))
+
+
+def ledger_edit_undone_later(repo: Path) -> None:
+    revoked_key_reactivated(repo)
+    commit(repo, "reactivate")
+    git(repo, "checkout", "main", "--", LEDGER)
+
+
+def store_changed(repo: Path) -> None:
+    set_env_option(
+        repo, "staging", "backend", {"kind": "vault", "options": {"mount": "kv", "path": "sealer"}}
+    )
+
+
+def env_renamed(repo: Path) -> None:
+    with config.edit(repo) as doc:
+        doc["environments"]["stage"] = doc["environments"].pop("staging")
+
+
+def env_added_at_existing_namespace(repo: Path) -> None:
+    with config.edit(repo) as doc:
+        env = dict(doc["environments"]["production"])
+        env["clusters"] = [dict(c) for c in env["clusters"]]
+        env["clusters"][0]["name"] = "shadow"
+        env["clusters"][0]["valuesFile"] = "deploy/shadow/values.yaml"
+        env["valuesFile"] = "deploy/shadow/values.yaml"
+        # A registry of its own: sealer.yaml refuses two environments sharing one (#16).
+        backend = dict(env.get("backend") or {"kind": "k8s-secrets"})
+        backend["options"] = {**dict(backend.get("options") or {}), "registry_name": "shadow-registry"}
+        env["backend"] = backend
+        doc["environments"]["shadow"] = env
+
+
+def secret_name_changed(repo: Path) -> None:
+    set_env_option(repo, "staging", "secretName", "other-secret")
+
+
+def rotation_lengthened(repo: Path) -> None:
+    with config.edit(repo) as doc:
+        doc["environments"]["staging"].update(rotationDays=900, keyLifetimeDays=914)
+
+
+def lifetime_lengthened(repo: Path) -> None:
+    set_env_option(repo, "staging", "keyLifetimeDays", 3650)
+
+
+def values_file_moved(repo: Path) -> None:
+    with config.edit(repo) as doc:
+        doc["environments"]["staging"]["clusters"][0]["valuesFile"] = "deploy/staging/other.yaml"
+
+
+def policy_rule_switched_off(repo: Path) -> None:
+    set_env_option(repo, "staging", "policy", {"max-key-age": {"enabled": False}})
+
+
+def keys_dropped(repo: Path) -> None:
+    set_env_option(repo, "production", "keys", ["otherKey"])
+
+
+def config_change_undone_later(repo: Path) -> None:
+    set_env_option(repo, "staging", "scope", "cluster-wide")
+    commit(repo, "wider")
+    git(repo, "checkout", "main", "--", "sealer.yaml")
+
+
+def allow_comment_added(repo: Path) -> None:
+    (repo / "app.py").write_text("TOKEN = 'ghp_" + "x" * 36 + "'  # sealer: allow\n")
+
+
+def baseline_entry_added(repo: Path) -> None:
+    entry = {"fingerprint": "f" * 64, "rule": "generic-secret-assignment", "path": "app.env"}
+    (repo / ".sealer").mkdir(exist_ok=True)
+    (repo / ".sealer/scan-baseline.json").write_text(json.dumps({"version": 1, "findings": [entry]}))
+
+
+def signers_edited(repo: Path) -> None:
+    (repo / ".sealer").mkdir(exist_ok=True)
+    (repo / ".sealer/allowed_signers").write_text("mallory@example.invalid ssh-ed25519 AAAA\n")
+
+
+def gitattributes_edited(repo: Path) -> None:
+    edit_text(repo, ".gitattributes", lambda t: t + "ledger/*.yaml -diff\n")
+
+
+def cert_file_replaced(repo: Path, rogue: Path) -> None:
+    (repo / "certs/staging.pem").write_bytes((rogue / "tls.crt").read_bytes())
+
+
+def checksum_edited(repo: Path) -> None:
+    edit_yaml(repo / VALUES, lambda d: d["sealer"].__setitem__("checksum", "0" * 64))
+
+
+def key_id_prefix_edited(repo: Path) -> None:
+    edit_yaml(
+        repo / VALUES, lambda d: d["sealer"]["keys"]["apiKey"].__setitem__("fingerprintPrefix", "0" * 12)
+    )
+
+
+def values_expiry_edited(repo: Path) -> None:
+    edit_yaml(
+        repo / VALUES, lambda d: d["sealer"]["keys"]["apiKey"].__setitem__("expires", "2099-01-01T00:00:00Z")
+    )
+
+
+def cert_fingerprint_edited(repo: Path) -> None:
+    edit_yaml(repo / VALUES, lambda d: d["sealer"].__setitem__("certFingerprint", "a" * 64))
+
+
+def manifest_label_added(repo: Path) -> None:
+    edit_text(
+        repo,
+        SEALED,
+        lambda t: t.replace("  name: engine-api-key\n", "  name: engine-api-key\n  labels: {x: y}\n", 1),
+    )
+
+
+def manifest_template_type(repo: Path) -> None:
+    edit_text(repo, SEALED, lambda t: t.replace("type: Opaque", "type: kubernetes.io/service-account-token"))
+
+
+def provenance_garbled(repo: Path) -> None:
+    edit_yaml(
+        repo / SEALED, lambda d: d["metadata"]["annotations"].__setitem__("sealer.dev/cert-sha256", "pinned")
+    )
+
+
+def second_document_in_sealed_file(repo: Path) -> None:
+    edit_text(repo, SEALED, lambda t: t + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+
+
+def second_document_in_values_file(repo: Path) -> None:
+    edit_text(repo, VALUES, lambda t: t + f"---\nextra:\n  apiKey: {apikey.generate('staging')}\n")
+
+
+def sealed_file_symlink(repo: Path) -> None:
+    target = repo / "sealed/staging/real.yaml"
+    (repo / SEALED).rename(target)
+    (repo / SEALED).symlink_to("real.yaml")
+
+
+def values_file_executable(repo: Path) -> None:
+    os.chmod(repo / VALUES, 0o755)
+
+
+def cert_symlink(repo: Path) -> None:
+    (repo / "certs/staging.pem").unlink()
+    (repo / "certs/staging.pem").symlink_to("/etc/hostname")
+
+
+def plaintext_in_big_file(repo: Path) -> None:
+    """Past any size a scan might skip: 3 MiB with the key near the end (chunks are 1 MiB here)."""
+    filler = ("# " + "x" * 78 + "\n") * (3 * 13107)
+    (repo / "dump.txt").write_text(filler + f"key={apikey.generate('staging')}\n")
+
+
+def aws_key_in_changed_file(repo: Path) -> None:
+    (repo / "deploy/staging/extra.env").write_text("AWS_ACCESS_KEY_ID=AKIA" + "QX7ZPWB3RT6YUH2K" + "\n")
+
+
+TAMPERING: list[tuple[Callable[..., None], str]] = [
+    (revoked_key_reactivated, "ledger-status"),
+    (rollback_to_revoked_key, "ledger-status"),
+    (ledger_deleted, "ledger-removed"),
+    (ledger_truncated, "ledger-removed"),
+    (ledger_invalid, "ledger-invalid"),
+    (expiry_pushed_out, "ledger-rewrite"),
+    (record_removed, "ledger-rewrite"),
+    (records_reordered, "ledger-rewrite"),
+    (grace_extended, "ledger-status"),
+    (created_rewritten, "ledger-rewrite"),
+    (key_id_not_derived, "key-id"),
+    (new_key_long_lifetime, "key-lifetime"),
+    (new_key_created_in_future, "key-lifetime"),
+    (fingerprint_reused, "duplicate-key"),
+    (ledger_rewritten_by_hand, "ledger-invalid"),
+    (ledger_edit_undone_later, "ledger-status"),
+    (store_changed, "store-change"),
+    (env_renamed, "env-removed"),
+    (env_added_at_existing_namespace, "env-added"),
+    (secret_name_changed, "name-change"),
+    (rotation_lengthened, "period-change"),
+    (lifetime_lengthened, "period-change"),
+    (values_file_moved, "values-file-change"),
+    (policy_rule_switched_off, "policy-override"),
+    (keys_dropped, "keys-change"),
+    (config_change_undone_later, "scope-change"),
+    (allow_comment_added, "allow-comment"),
+    (baseline_entry_added, "baseline-entry"),
+    (signers_edited, "trust-anchor-change"),
+    (gitattributes_edited, "trust-anchor-change"),
+    (cert_file_replaced, "cert-mismatch"),
+    (checksum_edited, "derived-field"),
+    (key_id_prefix_edited, "derived-field"),
+    (values_expiry_edited, "derived-field"),
+    (cert_fingerprint_edited, "derived-field"),
+    (manifest_label_added, "manifest-mismatch"),
+    (manifest_template_type, "manifest-mismatch"),
+    (provenance_garbled, "manifest-mismatch"),
+    (second_document_in_sealed_file, "extra-document"),
+    (second_document_in_values_file, "plaintext"),
+    (sealed_file_symlink, "file-mode"),
+    (values_file_executable, "file-mode"),
+    (cert_symlink, "file-mode"),
+    (plaintext_in_big_file, "plaintext"),
+    (aws_key_in_changed_file, "plaintext"),
+]
+
+
+# Ten more a PR author might try that the issue did not list (the self-attack of #19).
+
+
+def template_data_injected(repo: Path) -> None:
+    """spec.template.data: plain values the controller puts into the Secret next to the decrypted ones."""
+    edit_yaml(repo / SEALED, lambda d: d["spec"]["template"].__setitem__("data", {"apiKey": "weak"}))
+
+
+def duplicate_sealer_key(repo: Path) -> None:
+    """Two `sealer:` keys: our parser reads the last, another parser may read the first."""
+    old = git(repo, "show", f"k1:{VALUES}")
+    stale = old[old.index("sealer:") :]
+    edit_text(repo, VALUES, lambda t: t.replace("sealer:", stale + "sealer:", 1))
+
+
+def anchors_in_the_subtree(repo: Path) -> None:
+    def anchored(text: str) -> str:
+        line = next(x for x in text.splitlines() if "secretName:" in x)
+        return text.replace(line, line + " # same", 1).replace("  scope:", "  scope: &s", 1)
+
+    edit_text(repo, VALUES, anchored)
+
+
+def deploy_folder_symlink(repo: Path) -> None:
+    (repo / "deploy/old").mkdir()
+    for path in (repo / "deploy/staging").iterdir():
+        path.rename(repo / "deploy/old" / path.name)
+    (repo / "deploy/staging").rmdir()
+    (repo / "deploy/staging").symlink_to("old")
+
+
+def stale_values_file_added(repo: Path) -> None:
+    (repo / "deploy/staging/values-override.yaml").write_text(git(repo, "show", f"k1:{VALUES}"))
+
+
+def stale_sealed_secret_elsewhere(repo: Path) -> None:
+    (repo / "manifests").mkdir()
+    (repo / "manifests/extra.yaml").write_text(git(repo, "show", f"k1:{SEALED}"))
+
+
+def sealed_file_deleted(repo: Path) -> None:
+    (repo / SEALED).unlink()
+
+
+def ledger_claims_the_pin(repo: Path) -> None:
+    edit_ledger(repo, lambda rs: [replace(rs[0], sealed_with=("0" * 64,)), *rs[1:]])
+
+
+def nested_gitattributes(repo: Path) -> None:
+    (repo / "ledger/.gitattributes").write_text("*.yaml -diff\n")
+
+
+def cluster_renamed(repo: Path) -> None:
+    with config.edit(repo) as doc:
+        doc["environments"]["staging"]["clusters"][0]["name"] = "blue"
+
+
+def extra_entry_with_old_ciphertext(repo: Path) -> None:
+    value = yamlio.load_documents(git(repo, "show", f"k1:{SEALED}"), "k1")[0]["spec"]["encryptedData"][
+        "apiKey"
+    ]
+    edit_yaml(repo / SEALED, lambda d: d["spec"]["encryptedData"].__setitem__("legacyKey", value))
+
+
+def crlf_sealed_file(repo: Path) -> None:
+    (repo / SEALED).write_bytes((repo / SEALED).read_bytes().replace(b"\n", b"\r\n"))
+
+
+def ledger_record_with_extra_field(repo: Path) -> None:
+    edit_text(repo, LEDGER, lambda t: t.replace('{"name"', '{"note": "ok", "name"', 1))
+
+
+def history_replaced(repo: Path) -> None:
+    """A `git replace` object shows a no-op commit in place of the tampering one."""
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    clean = git(repo, "rev-parse", "HEAD").strip()
+    revoked_key_reactivated(repo)
+    tampered = commit_all(repo, "reactivate")
+    tree = git(repo, "rev-parse", f"{clean}^{{tree}}").strip()
+    no_op = git(repo, "commit-tree", tree, "-p", clean, "-m", "reactivate").strip()
+    git(repo, "replace", "-f", tampered, no_op)
+    git(repo, "reset", "-q", "--hard")  # the work tree as git now shows HEAD
+    assert git(repo, "diff", "--stat", "HEAD~1", "HEAD") == ""  # git itself now shows nothing
+
+
+def key_in_a_zip(repo: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(repo / "backup.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("notes.txt", f"prod key {apikey.generate('staging')}\n")
+
+
+def unreadable_archive(repo: Path) -> None:
+    (repo / "backup.7z").write_bytes(b"7z\xbc\xaf\x27\x1c" + os.urandom(256))
+
+
+ATTACKS: list[tuple[Callable[..., None], str]] = [
+    (key_in_a_zip, "plaintext"),
+    (unreadable_archive, "plaintext"),
+    (template_data_injected, "manifest-mismatch"),
+    (duplicate_sealer_key, "derived-field"),
+    (anchors_in_the_subtree, "derived-field"),
+    (deploy_folder_symlink, "file-mode"),
+    (stale_values_file_added, "stray-sealed-data"),
+    (stale_sealed_secret_elsewhere, "stray-sealed-data"),
+    (sealed_file_deleted, "manifest-mismatch"),
+    (ledger_claims_the_pin, "ledger-rewrite"),
+    (nested_gitattributes, "trust-anchor-change"),
+    (cluster_renamed, "pin-change"),
+    (extra_entry_with_old_ciphertext, "hand-edit"),
+    (crlf_sealed_file, "manifest-mismatch"),
+    (ledger_record_with_extra_field, "ledger-invalid"),
+    (history_replaced, "ledger-status"),
+]
+TAMPERING += ATTACKS
+
+
+@pytest.mark.parametrize(("tamper", "kind"), TAMPERING, ids=[t.__name__ for t, _ in TAMPERING])
+def test_tampering_fails_review(
+    repo: Path,
+    controllers: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tamper: Callable[..., None],
+    kind: str,
+) -> None:
+    monkeypatch.setattr(review_history, "SCAN_CHUNK", 1 << 20)
+    if tamper is cert_file_replaced:
+        tamper(repo, controllers["rogue"])
+    else:
+        tamper(repo)
+    if git(repo, "status", "--porcelain"):
+        commit(repo, tamper.__name__)
+    code, data = run_review(repo)
+    assert code == 1 and data["ok"] is False
+    assert kind in codes(data), data["findings"]
+    for finding in data["findings"]:  # no finding repeats a plaintext key
+        assert "slr_staging_" not in finding["message"]
+
+
+def test_the_table_covers_every_kind() -> None:
+    from sealer.review import model
+
+    listed = {kind for _, kind in TAMPERING}
+    assert len(TAMPERING) >= 30
+    assert model.SENSITIVE - listed <= {
+        "namespace-change",
+        "pin-change",
+        "cert-change",
+        "cert-added",  # test_review.py's pin_replaced and test_cert_sets.py
+    }  # test_review.py's table
+
+
+# -- what sealer itself does passes ----------------------------------------------------------------
+
+
+def api_review(repo: Path, now: dt.datetime | None = None, **options: Any) -> Any:
+    return review(repo, "main", "HEAD", Options(now=now, **options))
+
+
+def test_a_rotation_with_grace_passes(repo: Path) -> None:
+    assert cli(repo, "rotate", "staging", "production", "--no-branch", "--grace", "1d").exit_code == 0
+    code, data = run_review(repo)
+    assert code == 0, data["findings"]
+    assert {c["entry"] for c in data["changes"]} == {"apiKey"}
+
+
+def test_rotate_due_with_lapsed_grace_passes(repo: Path) -> None:
+    """100 days on: every key is due, K2's grace has lapsed (revoked at its revoke_at)."""
+    later = utcnow() + dt.timedelta(days=100)
+    phases.rotate(config.load(repo), plan.Request(envs=(), due=True, no_branch=True), now=later)
+    assert [r.status for r in ledger_records(repo, "staging")] == [REVOKED, REVOKED, REVOKED, ACTIVE]
+    report = api_review(repo, now=later)
+    assert report.exit_code == 0, report.findings
+    assert report.notes and any("grace -> revoked" in n for n in report.notes)
+
+
+def test_keys_revoke_passes(repo: Path) -> None:
+    k2 = ledger_records(repo, "staging")[1]
+    done = cli(repo, "keys", "revoke", "staging", k2.key_id, "--no-branch")  # lands as its own commit
+    assert done.exit_code == 0, done.stderr
+    code, data = run_review(repo)
+    assert code == 0, data["findings"]
+
+
+def test_several_rotations_in_one_range_pass(repo: Path) -> None:
+    for _ in range(3):
+        assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    code, data = run_review(repo)
+    assert code == 0, data["findings"]
+
+
+# -- approvals ------------------------------------------------------------------------------------
+
+
+def _codeowners_on_main(repo: Path) -> None:
+    git(repo, "checkout", "-q", "main")
+    assert cli(repo, "ci", "init", "github", "--owner", "@acme/platform").exit_code == 0
+    commit(repo, "ci")
+    git(repo, "checkout", "-q", "-B", "pr")
+
+
+def test_store_change_acknowledged_by_code_owners(repo: Path) -> None:
+    _codeowners_on_main(repo)
+    store_changed(repo)
+    commit(repo)
+    assert run_review(repo)[0] == 1
+    code, data = run_review(repo, "--approvals-from", "codeowners")
+    assert code == 0 and data["findings"] == []
+    assert {f["code"] for f in data["needs_owner_approval"]} == {"store-change"}
+    text = cli(repo, "review", "main", "HEAD", "--approvals-from", "codeowners")
+    assert text.exit_code == 0 and "NEEDS OWNER APPROVAL [store-change] staging sealer.yaml" in text.stdout
+    markdown = cli(repo, "review", "main", "HEAD", "--approvals-from", "codeowners", "-o", "markdown")
+    assert "**Needs code owner approval (1):**" in markdown.stdout
+
+
+def test_codeowners_added_by_the_change_itself_grants_nothing(repo: Path) -> None:
+    assert cli(repo, "ci", "init", "github", "--owner", "@mallory").exit_code == 0
+    store_changed(repo)
+    commit(repo)
+    code, data = run_review(repo, "--approvals-from", "codeowners")
+    assert code == 1 and {"store-change", "trust-anchor-change"} <= codes(data)
+    assert all("no code owner" in f["message"] for f in data["findings"] if f["code"] == "store-change")
+
+
+def test_allow_comment_outside_codeowners_still_fails(repo: Path) -> None:
+    _codeowners_on_main(repo)
+    allow_comment_added(repo)
+    commit(repo)
+    code, data = run_review(repo, "--approvals-from", "codeowners")
+    assert code == 1 and codes(data) == {"allow-comment"}
+
+
+# -- signing: real ssh-keygen and gpg keys -----------------------------------------------------------
+
+
+def ssh_key(folder: Path, name: str) -> tuple[Path, str]:
+    key = folder / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True)
+    return key, (folder / f"{name}.pub").read_text().strip()
+
+
+@pytest.fixture
+def ssh_signing(repo: Path, tmp_path: Path) -> dict[str, Any]:
+    """The repo signs with an SSH key (repo-local config); main lists it as a rotation signer
+    and an approver; a second key is nobody's."""
+    key, public = ssh_key(tmp_path, "pipeline")
+    other, other_public = ssh_key(tmp_path, "mallory")
+    git(repo, "checkout", "-q", "main")
+    (repo / ".sealer").mkdir(exist_ok=True)
+    for name in ("allowed_signers", "approvers"):
+        (repo / ".sealer" / name).write_text(f"test@sealer.invalid {public}\n")
+    commit(repo, "signers")
+    git(repo, "checkout", "-q", "-B", "pr")
+    for name, value in (("gpg.format", "ssh"), ("user.signingkey", str(key)), ("commit.gpgsign", "true")):
+        git(repo, "config", name, value)
+    return {"key": key, "public": public, "other": other, "other_public": other_public}
+
+
+def verified(repo: Path, rev: str, signers: str) -> bool:
+    allowed = repo.parent / "verify_signers"
+    allowed.write_text(signers)
+    done = subprocess.run(
+        ["git", "-C", str(repo), "-c", f"gpg.ssh.allowedSignersFile={allowed}", "verify-commit", rev],
+        capture_output=True,
+    )
+    return done.returncode == 0
+
+
+def test_rotation_commit_is_signed_with_ssh(repo: Path, ssh_signing: dict[str, Any]) -> None:
+    before = git(repo, "rev-parse", "HEAD").strip()
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    assert verified(repo, "HEAD", f"test@sealer.invalid {ssh_signing['public']}\n")
+    assert not verified(repo, "HEAD", f"test@sealer.invalid {ssh_signing['other_public']}\n")
+    assert git(repo, "rev-parse", "HEAD~1").strip() == before
+    assert git(repo, "status", "--porcelain") == ""
+    code, data = run_review(repo, "--require-signed")
+    assert code == 0, data["findings"]
+
+
+def test_require_signed_fails_an_unsigned_commit(repo: Path, ssh_signing: dict[str, Any]) -> None:
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    git(repo, "config", "commit.gpgsign", "false")
+    assert cli(repo, "rotate", "production", "--no-branch").exit_code == 0
+    code, data = run_review(repo, "--require-signed")
+    assert code == 1 and codes(data) == {"unsigned-commit"}
+    assert [f["message"][7:19] for f in data["findings"]] == [git(repo, "rev-parse", "HEAD").strip()[:12]]
+    assert run_review(repo)[0] == 0  # without --require-signed the same range is clean
+
+
+def test_a_signer_added_by_the_change_grants_nothing(repo: Path, ssh_signing: dict[str, Any]) -> None:
+    git(repo, "config", "user.signingkey", str(ssh_signing["other"]))
+    with (repo / ".sealer/allowed_signers").open("a") as handle:
+        handle.write(f"mallory@sealer.invalid {ssh_signing['other_public']}\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-S", "-m", "add me")
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    code, data = run_review(repo, "--require-signed")
+    assert code == 1 and "unsigned-commit" in codes(data) and "trust-anchor-change" in codes(data)
+    assert len([f for f in data["findings"] if f["code"] == "unsigned-commit"]) == 2
+
+
+def test_require_signed_without_signers_at_base_fails(repo: Path) -> None:
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    code, data = run_review(repo, "--require-signed")
+    assert code == 1 and codes(data) == {"unsigned-commit"}
+
+
+def test_a_signing_failure_leaves_nothing_committed(repo: Path, ssh_signing: dict[str, Any]) -> None:
+    before = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "config", "user.signingkey", str(repo.parent / "no-such-key"))
+    result = cli(repo, "rotate", "staging", "--no-branch")
+    assert result.exit_code == 2 and "sign" in result.stderr
+    assert git(repo, "rev-parse", "HEAD").strip() == before
+    assert git(repo, "for-each-ref", "refs/sealer/") == ""
+
+
+def test_re_pin_approved_by_a_signed_tag(
+    repo: Path, ssh_signing: dict[str, Any], controllers: dict[str, Path]
+) -> None:
+    assert cli(repo, "cert", "add", "staging", "--file", str(controllers["rogue"] / "tls.crt")).exit_code == 0
+    commit(repo, "re-pin")
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    code, data = run_review(repo, "--approvals-from", "signed-tags")
+    assert code == 1 and {"pin-change", "cert-change"} <= codes(data)
+    git(
+        repo,
+        "-c",
+        f"user.signingkey={ssh_signing['other']}",
+        "tag",
+        "-s",
+        "-m",
+        "ok",
+        "sealer-approval/mallory",
+    )
+    assert run_review(repo, "--approvals-from", "signed-tags")[0] == 1  # not an approver at BASE
+    git(repo, "tag", "-s", "-m", "approved", "sealer-approval/pipeline")
+    code, data = run_review(repo, "--approvals-from", "signed-tags")
+    assert code == 0 and data["findings"] == [], data["findings"]
+    assert {"pin-change", "cert-change"} <= {f["code"] for f in data["approved"]}
+    assert data["approvals"] == ["sealer-approval/pipeline by <test@sealer.invalid>"]
+    (repo / "README.extra").write_text("x\n")
+    commit(repo, "a later push")
+    assert run_review(repo, "--approvals-from", "signed-tags")[0] == 1  # the tag approved the old HEAD
+
+
+@pytest.fixture
+def gnupg(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A throwaway GNUPGHOME with one passphrase-less signing key; its fingerprint. The home is a
+    short temp path (the agent's socket lives in it when there is no /run/user, as in CI's bare
+    environment, and a socket path has a length limit); the agent gpg starts there is stopped
+    afterwards, so none outlives the test."""
+    with tempfile.TemporaryDirectory(prefix="gpg-", ignore_cleanup_errors=True) as tmp:
+        home = Path(tmp)
+        home.chmod(0o700)
+        monkeypatch.setenv("GNUPGHOME", str(home))
+        try:
+            yield _signing_key()
+        finally:
+            subprocess.run(["gpgconf", "--kill", "all"], capture_output=True)
+
+
+def _signing_key() -> str:
+    subprocess.run(
+        [
+            "gpg",
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "Sealer Test <test@sealer.invalid>",
+            "ed25519",
+            "sign",
+            "never",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        ["gpg", "--batch", "--with-colons", "--list-secret-keys"], check=True, capture_output=True, text=True
+    )
+    return next(line.split(":")[9] for line in out.stdout.splitlines() if line.startswith("fpr:"))
+
+
+def test_rotation_commit_is_signed_with_gpg(repo: Path, gnupg: str) -> None:
+    armoured = subprocess.run(
+        ["gpg", "--batch", "--armor", "--export", gnupg], check=True, capture_output=True, text=True
+    ).stdout
+    git(repo, "checkout", "-q", "main")
+    (repo / ".sealer").mkdir(exist_ok=True)
+    (repo / ".sealer/allowed_signers.asc").write_text(armoured)
+    commit(repo, "signers")
+    git(repo, "checkout", "-q", "-B", "pr")
+    for name, value in (("gpg.format", "openpgp"), ("user.signingkey", gnupg), ("commit.gpgsign", "true")):
+        git(repo, "config", name, value)
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    assert (
+        subprocess.run(["git", "-C", str(repo), "verify-commit", "HEAD"], capture_output=True).returncode == 0
+    )
+    code, data = run_review(repo, "--require-signed")
+    assert code == 0, data["findings"]
+    git(repo, "config", "commit.gpgsign", "false")
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    assert (
+        subprocess.run(["git", "-C", str(repo), "verify-commit", "HEAD"], capture_output=True).returncode != 0
+    )
+    assert run_review(repo, "--require-signed")[0] == 1
+
+
+# -- merges: what the other parent brought was judged on its own branch ---------------------------
+
+
+def _main_lengthens_rotation(repo: Path) -> None:
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    git(repo, "checkout", "-q", "main")
+    set_env_option(repo, "production", "keyLifetimeDays", 200)
+    commit(repo, "longer lifetime, approved on main")
+    git(repo, "checkout", "-q", "pr")
+
+
+def test_merging_main_with_its_own_sensitive_change_is_clean(repo: Path) -> None:
+    _main_lengthens_rotation(repo)
+    git(repo, "merge", "-q", "--no-edit", "main")
+    code, data = run_review(repo)
+    assert code == 0, data["findings"]
+
+
+def test_a_merge_that_adds_a_sensitive_change_of_its_own_fails(repo: Path) -> None:
+    _main_lengthens_rotation(repo)
+    git(repo, "merge", "-q", "--no-commit", "main")
+    set_env_option(repo, "staging", "scope", "cluster-wide")
+    commit(repo, "merge main")
+    code, data = run_review(repo)
+    assert code == 1 and "scope-change" in codes(data) and "period-change" not in codes(data)
+
+
+def test_an_approved_longer_lifetime_with_a_rotation_passes(repo: Path) -> None:
+    """The new key may live as long as HEAD says once the longer lifetime itself is approved."""
+    _codeowners_on_main(repo)
+    lifetime_lengthened(repo)
+    commit(repo, "longer")
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    code, data = run_review(repo, "--approvals-from", "codeowners")
+    assert code == 0, data["findings"]
+    assert {f["code"] for f in data["needs_owner_approval"]} == {"period-change"}
