@@ -13,11 +13,12 @@ from typing import Any
 from sealer import apikey, hybrid, layout, provenance, state
 from sealer.config import Cluster, Environment
 from sealer.errors import SealerError
-from sealer.records import ACTIVE, PENDING, KeyRecord, iso
+from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso
 from sealer.review import certset
 from sealer.review.model import (
     DUPLICATE,
     HAND_EDIT,
+    LEDGER_EDIT,
     LEDGER_ONLY,
     MALFORMED,
     MAX_SCAN_BYTES,
@@ -355,9 +356,15 @@ class EnvReview:
             )
 
     def check_ledger(self, rotated: set[str]) -> None:
-        """New keys in the ledger must come with new ciphertext (else the key never ships)."""
-        old = {r.key_id: r.status for r in self.base.records(self.name)}
+        """New keys in the ledger must come with new ciphertext (else the key never ships), and
+        no record may change the way no rotation changes it: the registry lists what the ledger
+        says, so such an edit would change which keys a cluster accepts, unseen."""
+        was = {r.key_id: r for r in self.base.records(self.name)}
+        old = {key_id: r.status for key_id, r in was.items()}
         for record in self.head.records(self.name):
+            why = _forged(was.get(record.key_id), record, rotated)
+            if why:
+                self.find(LEDGER_EDIT, self.ledger_file, record.name, f"{record.key_id} {why}")
             if record.key_id not in old and record.status in (ACTIVE, PENDING) and record.name not in rotated:
                 self.find(
                     LEDGER_ONLY,
@@ -370,6 +377,32 @@ class EnvReview:
                 self.notes.append(
                     f"{self.name}/{record.name}: {record.key_id} {old[record.key_id]} -> {record.status}"
                 )
+
+
+# A record's status only moves forward; `accepted` (two-phase rotations) sits before active.
+_ORDER = {PENDING: 0, "accepted": 1, ACTIVE: 2, GRACE: 3, REVOKED: 4}
+
+
+def _forged(before: KeyRecord | None, after: KeyRecord, rotated: set[str]) -> str | None:
+    """Why `after` (the record at HEAD; `before` at BASE) is not a change a rotation makes."""
+    if before is None:
+        if after.status == GRACE and after.name not in rotated:
+            return "is a new key already in grace, with no rotation of its entry: the cluster would accept it"
+        return None
+    if (before.fingerprint, before.name, before.env) != (after.fingerprint, after.name, after.env):
+        return "now stands for another key (its fingerprint or entry changed in the ledger)"
+    if _ORDER.get(after.status, -1) < _ORDER.get(before.status, -1):
+        return f"moved back from {before.status} to {after.status}: a revoked key valid again?"
+    if before.status == GRACE == after.status and _later(after.revoke_at, before.revoke_at):
+        return "has a longer grace window than before"
+    if _later(after.expires, before.expires):
+        return "expires later than before"
+    return None
+
+
+def _later(now: dt.datetime | None, was: dt.datetime | None) -> bool:
+    """Is `now` later than `was`, where None means never?"""
+    return was is not None and (now is None or now > was)
 
 
 def _env_of_path(path: str) -> str:

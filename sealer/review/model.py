@@ -15,6 +15,7 @@ NAME_CHANGE = "name-change"
 PIN_CHANGE = "pin-change"
 MISMATCH = "values-mismatch"
 LEDGER_ONLY = "ledger-only"
+LEDGER_EDIT = "ledger-edit"  # a key record changed in a way no rotation changes it
 MALFORMED = "malformed"
 REGISTRY_MISMATCH = "registry-mismatch"  # #16: a key registry the ledger does not give
 REGISTRY_TARGET_CHANGE = "registry-target-change"  # #16: a registry delivered somewhere else

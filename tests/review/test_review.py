@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -365,7 +366,7 @@ def test_a_revoked_key_brought_back_in_ledger_and_registry_is_a_rollback(repo: P
     ledger_and_registry_reverted(repo, {})
     commit_all(repo, "revert")
     code, data = run_review(repo, "HEAD~1")  # BASE: the clean rotation, which revoked the key
-    assert code == 1 and codes(data) == {"registry-rollback"}, data["findings"]
+    assert code == 1 and codes(data) == {"registry-rollback", "ledger-edit"}, data["findings"]
 
 
 def test_hand_edit_on_top_of_the_base_alone(repo: Path, controllers: dict[str, Path]) -> None:
@@ -457,3 +458,64 @@ def _mistyped(key: str) -> str:
 )
 def test_plaintext_keys_are_found_by_line(text: str, lines: list[int]) -> None:
     assert sorted({number for number, _ in plaintext_keys(text)}) == lines
+
+
+# -- ledger edits that change which keys the registry lists, with no rotation to show for it ----
+
+
+def _attacker_fingerprint() -> str:
+    return apikey.fingerprint(apikey.generate("staging"))
+
+
+def _save_and_render(repo: Path, records: list[Any]) -> None:
+    ledger.save(repo, "staging", records)
+    assert cli(repo, "render", "staging").exit_code == 0
+
+
+def ledger_key_swapped(repo: Path) -> None:
+    """The active key's record keeps its id, but its fingerprint is now the attacker's key."""
+    records = ledger_records(repo, "staging")
+    now = active(records)
+    fp = _attacker_fingerprint()
+    _save_and_render(repo, [r if r != now else dataclasses.replace(r, fingerprint=fp) for r in records])
+
+
+def ledger_grace_record_added(repo: Path) -> None:
+    """A record for the attacker's key, in grace for years: listed as valid, no ciphertext needed."""
+    records = ledger_records(repo, "staging")
+    fp = _attacker_fingerprint()
+    until = active(records).created + dt.timedelta(days=3650)
+    forged = dataclasses.replace(
+        active(records), key_id=apikey.key_id(fp), fingerprint=fp, status="grace", revoke_at=until
+    )
+    _save_and_render(repo, [*records, forged])
+
+
+def ledger_revoked_key_back_with_padding(repo: Path) -> None:
+    """A revoked key made active again, and a made-up revoked record so the serial still grows."""
+    records = ledger_records(repo, "staging")
+    revoked = next(r for r in records if r.status == "revoked")
+    fp = _attacker_fingerprint()
+    padding = dataclasses.replace(revoked, key_id=apikey.key_id(fp), fingerprint=fp)
+    back = [
+        dataclasses.replace(r, status="grace", revoke_at=r.created + dt.timedelta(days=3650))
+        if r == revoked
+        else r
+        for r in records
+    ]
+    _save_and_render(repo, [*back, padding])
+
+
+LEDGER_FORGERIES = [ledger_key_swapped, ledger_grace_record_added, ledger_revoked_key_back_with_padding]
+
+
+@pytest.mark.parametrize("forge", LEDGER_FORGERIES, ids=[f.__name__ for f in LEDGER_FORGERIES])
+def test_a_ledger_edit_that_changes_the_listed_keys_is_a_finding(
+    repo: Path, forge: Callable[[Path], None]
+) -> None:
+    """The registry is re-rendered to match, and its serial does not go down: only the ledger
+    itself tells that a key the cluster accepts changed without a rotation."""
+    forge(repo)
+    commit_all(repo, forge.__name__)
+    code, data = run_review(repo, "HEAD~1")
+    assert code == 1 and codes(data) == {"ledger-edit"}, data
