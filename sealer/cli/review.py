@@ -24,7 +24,8 @@ def review(base: str | None, head: str | None, output: str, post: bool) -> int:
     BASE defaults to the merge-base of HEAD with main (else master, else origin/HEAD), HEAD to
     HEAD. Exit 1 when something must not be approved: a hand-edited ciphertext, an entry sealed
     with a certificate that is not pinned, one key in two places, a plaintext value, a scope,
-    namespace, name or pin change, values files that disagree with the sealed files.
+    namespace, name or pin change, values files that disagree with the sealed files, a
+    SealedSecret template edited, a key record edited in the ledger.
     """
     import json
 

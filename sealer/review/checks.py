@@ -28,6 +28,7 @@ from sealer.review.model import (
     PIN_CHANGE,
     PLAINTEXT,
     SCOPE_CHANGE,
+    TEMPLATE_CHANGE,
     UNPINNED,
     Change,
     Finding,
@@ -185,6 +186,24 @@ class EnvReview:
                     f"SealedSecret {what} is {have[index]} but sealer.yaml says {want[index]}",
                 )
 
+    def check_template(
+        self, path: str, old_doc: dict[str, Any] | None, new_doc: dict[str, Any] | None
+    ) -> None:
+        """spec.template is the Secret the controller makes (its `data` templates are rendered
+        over the decrypted entries): a change there changes what the cluster gets, no ciphertext
+        changed. sealer keeps it as it is when it seals, so only a hand edit changes it."""
+        if old_doc is None or new_doc is None:
+            return
+        was, now = (_template(doc) for doc in (old_doc, new_doc))
+        if was != now:
+            self.find(
+                TEMPLATE_CHANGE,
+                path,
+                None,
+                "spec.template changed (the data, type, labels or annotations of the Secret the "
+                "controller makes): edited by hand?",
+            )
+
     def review_cluster(self, cluster: str, values_file: str, env: Environment | None) -> set[str]:
         """Explain and check every changed entry of one cluster; returns the entries that changed."""
         path = layout.sealed_file(self.name, cluster)
@@ -192,6 +211,7 @@ class EnvReview:
         if self.head.files.get(path) is not None and new_doc is None:
             self.find(MALFORMED, path, None, "not a readable SealedSecret")
         self.check_target(path, old_doc, new_doc)
+        self.check_template(path, old_doc, new_doc)
         new_values = self.head.values(values_file)
         self.check_values(cluster, values_file, new_doc, new_values)
         sides = (
@@ -377,6 +397,11 @@ class EnvReview:
                 self.notes.append(
                     f"{self.name}/{record.name}: {record.key_id} {old[record.key_id]} -> {record.status}"
                 )
+
+
+def _template(doc: Mapping[str, Any]) -> Any:
+    spec = doc.get("spec")
+    return spec.get("template") if isinstance(spec, Mapping) else None
 
 
 # A record's status only moves forward; `accepted` (two-phase rotations) sits before active.

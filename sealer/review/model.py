@@ -15,6 +15,7 @@ NAME_CHANGE = "name-change"
 PIN_CHANGE = "pin-change"
 MISMATCH = "values-mismatch"
 LEDGER_ONLY = "ledger-only"
+TEMPLATE_CHANGE = "template-change"  # the Secret the controller makes (spec.template) changed
 LEDGER_EDIT = "ledger-edit"  # a key record changed in a way no rotation changes it
 MALFORMED = "malformed"
 REGISTRY_MISMATCH = "registry-mismatch"  # #16: a key registry the ledger does not give

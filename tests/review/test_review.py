@@ -260,6 +260,23 @@ def pin_replaced(repo: Path, controllers: dict[str, Path]) -> None:
     assert cli(repo, "cert", "add", "staging", "--file", str(controllers["rogue"] / "tls.crt")).exit_code == 0
 
 
+def template_data_added(repo: Path, controllers: dict[str, Path]) -> None:
+    """The controller renders spec.template.data over the decrypted entries: here the Secret's
+    apiKey becomes a value the author chose, and no ciphertext changes."""
+    template = '{{ printf "%s" "a-key-the-author-knows" }}'
+    _edit_yaml(repo / SEALED, lambda doc: doc["spec"]["template"].__setitem__("data", {"apiKey": template}))
+
+
+def template_annotation_added(repo: Path, controllers: dict[str, Path]) -> None:
+    """An annotation on the Secret the controller makes: a replicator copies it elsewhere."""
+
+    def edit(doc: dict[str, Any]) -> None:
+        meta = doc["spec"]["template"]["metadata"]
+        meta.setdefault("annotations", {})["replicator.v1.mittwald.de/replicate-to"] = "attacker"
+
+    _edit_yaml(repo / SEALED, edit)
+
+
 REGISTRY = "registry/staging/staging.yaml"
 
 
@@ -338,6 +355,8 @@ TAMPERING = [
     (registry_moved_to_another_namespace, {"registry-mismatch"}),
     (registry_for_a_namespace_no_environment_owns, {"registry-mismatch"}),
     (registry_sent_to_another_namespace_in_config, {"registry-target-change"}),
+    (template_data_added, {"template-change"}),
+    (template_annotation_added, {"template-change"}),
 ]
 
 
