@@ -16,6 +16,7 @@ from sealer.errors import SealerError
 from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso
 from sealer.review import certset
 from sealer.review.model import (
+    BACKEND_CHANGE,
     DUPLICATE,
     HAND_EDIT,
     LEDGER_EDIT,
@@ -147,6 +148,15 @@ class EnvReview:
             was, now = state.wanted_target(old)[index], state.wanted_target(new)[index]
             if was != now:
                 self.find(code, layout.CONFIG_FILE, None, f"{what} changed from {was} to {now}")
+        # Where keys are registered and published, and with what: a store's options name hosts
+        # and files (endpoint_url, kubeconfig) that the runner's credentials go to or run.
+        if (old.backend_kind, old.backend_options) != (new.backend_kind, new.backend_options):
+            self.find(
+                BACKEND_CHANGE,
+                layout.CONFIG_FILE,
+                None,
+                f"key store changed from {_store(old)} to {_store(new)}: check every host and file it names",
+            )
 
     def check_pins(self, old: Environment | None, new: Environment | None) -> None:
         for code, path, message in certset.set_findings(old, new, self.head.files):  # #15
@@ -397,6 +407,11 @@ class EnvReview:
                 self.notes.append(
                     f"{self.name}/{record.name}: {record.key_id} {old[record.key_id]} -> {record.status}"
                 )
+
+
+def _store(env: Environment) -> str:
+    options = ", ".join(f"{k}={v}" for k, v in sorted(env.backend_options.items()))
+    return f"{env.backend_kind} ({options})" if options else env.backend_kind
 
 
 def _template(doc: Mapping[str, Any]) -> Any:

@@ -15,6 +15,7 @@ NAME_CHANGE = "name-change"
 PIN_CHANGE = "pin-change"
 MISMATCH = "values-mismatch"
 LEDGER_ONLY = "ledger-only"
+BACKEND_CHANGE = "backend-change"  # another key store, or its options (hosts, kubeconfig)
 TEMPLATE_CHANGE = "template-change"  # the Secret the controller makes (spec.template) changed
 LEDGER_EDIT = "ledger-edit"  # a key record changed in a way no rotation changes it
 MALFORMED = "malformed"

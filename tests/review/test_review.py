@@ -277,6 +277,21 @@ def template_annotation_added(repo: Path, controllers: dict[str, Path]) -> None:
     _edit_yaml(repo / SEALED, edit)
 
 
+def kubeconfig_from_the_repo(repo: Path, controllers: dict[str, Path]) -> None:
+    """A kubeconfig the author wrote: its `exec` plugin runs on the machine that runs sealer
+    (the CI runner, with its credentials) as soon as `status` or a rotation reads it."""
+    (repo / "kubeconfig.yaml").write_text("apiVersion: v1\nkind: Config\nusers: []\n")
+    set_env_option(
+        repo, "staging", "backend", {"kind": "k8s-secrets", "options": {"kubeconfig": "kubeconfig.yaml"}}
+    )
+
+
+def key_store_endpoint_moved(repo: Path, controllers: dict[str, Path]) -> None:
+    """The key store's requests (signed with the runner's cloud credentials) go to the author's host."""
+    options = {"table": "sealer-keys", "endpoint_url": "https://keys.attacker.invalid"}
+    set_env_option(repo, "staging", "backend", {"kind": "dynamodb", "options": options})
+
+
 REGISTRY = "registry/staging/staging.yaml"
 
 
@@ -354,9 +369,11 @@ TAMPERING = [
     (registry_rolled_back, {"registry-mismatch"}),
     (registry_moved_to_another_namespace, {"registry-mismatch"}),
     (registry_for_a_namespace_no_environment_owns, {"registry-mismatch"}),
-    (registry_sent_to_another_namespace_in_config, {"registry-target-change"}),
+    (registry_sent_to_another_namespace_in_config, {"registry-target-change", "backend-change"}),
     (template_data_added, {"template-change"}),
     (template_annotation_added, {"template-change"}),
+    (kubeconfig_from_the_repo, {"backend-change"}),
+    (key_store_endpoint_moved, {"backend-change", "registry-mismatch"}),  # no registry any more
 ]
 
 
