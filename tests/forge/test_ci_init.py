@@ -93,7 +93,8 @@ def test_codeowners_covers_the_trust_anchors(repo: Path, kind: str, owners_file:
         for line in (repo / owners_file).read_text().splitlines()
         if line and not line.startswith("#")
     }
-    for path in ("/sealer.yaml", "/certs/", "/ledger/", "/.sealer/", "/policy/keys.yaml", f"/{owners_file}"):
+    anchors = ("/sealer.yaml", "/certs/", "/ledger/", "/registry/", "/.sealer/", "/policy/keys.yaml")
+    for path in (*anchors, f"/{owners_file}"):
         assert rules[path] == ["@acme/platform", "sec@acme.example"], path
     if kind == "github":
         assert rules["/.github/workflows/sealer-review.yml"] and rules["/.github/workflows/sealer-rotate.yml"]
