@@ -391,8 +391,15 @@ class EnvReview:
         says, so such an edit would change which keys a cluster accepts, unseen."""
         was = {r.key_id: r for r in self.base.records(self.name)}
         old = {key_id: r.status for key_id, r in was.items()}
-        for record in self.head.records(self.name):
+        known = {r.fingerprint for r in was.values()}
+        now = self.head.records(self.name)
+        for gone in sorted(set(was) - {r.key_id for r in now}):
+            why = "was removed from the ledger (its history, a revocation with it)"
+            self.find(LEDGER_EDIT, self.ledger_file, was[gone].name, f"{gone} {why}")
+        for record in now:
             why = _forged(was.get(record.key_id), record, rotated)
+            if record.key_id not in was and record.fingerprint in known:
+                why = "is a key the ledger held before under another id: an old key back as a new one"
             if why:
                 self.find(LEDGER_EDIT, self.ledger_file, record.name, f"{record.key_id} {why}")
             if record.key_id not in old and record.status in (ACTIVE, PENDING) and record.name not in rotated:

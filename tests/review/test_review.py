@@ -542,7 +542,22 @@ def ledger_revoked_key_back_with_padding(repo: Path) -> None:
     _save_and_render(repo, [*back, padding])
 
 
-LEDGER_FORGERIES = [ledger_key_swapped, ledger_grace_record_added, ledger_revoked_key_back_with_padding]
+def ledger_revoked_key_back_under_a_new_id(repo: Path) -> None:
+    """The revoked key's record deleted, and the key back as a second active key of an entry
+    that a (clean) rotation in the same pull request rotates: the serial still grows."""
+    revoked = next(r for r in ledger_records(repo, "staging") if r.status == "revoked")
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    records = [r for r in ledger_records(repo, "staging") if r != revoked]
+    back = dataclasses.replace(revoked, key_id=apikey.key_id(_attacker_fingerprint()), status="active")
+    _save_and_render(repo, [*records, back])
+
+
+LEDGER_FORGERIES = [
+    ledger_key_swapped,
+    ledger_grace_record_added,
+    ledger_revoked_key_back_with_padding,
+    ledger_revoked_key_back_under_a_new_id,
+]
 
 
 @pytest.mark.parametrize("forge", LEDGER_FORGERIES, ids=[f.__name__ for f in LEDGER_FORGERIES])
@@ -551,7 +566,8 @@ def test_a_ledger_edit_that_changes_the_listed_keys_is_a_finding(
 ) -> None:
     """The registry is re-rendered to match, and its serial does not go down: only the ledger
     itself tells that a key the cluster accepts changed without a rotation."""
+    base = git(repo, "rev-parse", "HEAD").strip()
     forge(repo)
     commit_all(repo, forge.__name__)
-    code, data = run_review(repo, "HEAD~1")
+    code, data = run_review(repo, base)
     assert code == 1 and codes(data) == {"ledger-edit"}, data
