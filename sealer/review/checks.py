@@ -394,10 +394,15 @@ class EnvReview:
         known = {r.fingerprint for r in was.values()}
         now = self.head.records(self.name)
         for gone in sorted(set(was) - {r.key_id for r in now}):
-            why = "was removed from the ledger (its history, a revocation with it)"
-            self.find(LEDGER_EDIT, self.ledger_file, was[gone].name, f"{gone} {why}")
+            removed = "was removed from the ledger (its history, a revocation with it)"
+            self.find(LEDGER_EDIT, self.ledger_file, was[gone].name, f"{gone} {removed}")
+        actives: dict[str, int] = {}
         for record in now:
             why = _forged(was.get(record.key_id), record, rotated)
+            if record.status == ACTIVE:
+                actives[record.name] = actives.get(record.name, 0) + 1
+                if actives[record.name] > 1:
+                    why = "is a second active key of its entry (a rotation leaves one)"
             if record.key_id not in was and record.fingerprint in known:
                 why = "is a key the ledger held before under another id: an old key back as a new one"
             if why:

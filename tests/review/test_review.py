@@ -352,7 +352,10 @@ TAMPERING = [
     (hand_edited_ciphertext, {"hand-edit"}),
     (sealed_with_another_cert, {"unpinned-cert", "hand-edit"}),
     (sealed_with_another_key_size, {"unpinned-cert", "hand-edit"}),
-    (same_key_in_two_envs, {"duplicate-key", "ledger-only", "values-mismatch", "registry-mismatch"}),
+    (
+        same_key_in_two_envs,
+        {"duplicate-key", "ledger-only", "ledger-edit", "values-mismatch", "registry-mismatch"},
+    ),
     (plaintext_in_sealed_data, {"plaintext", "hand-edit"}),
     (plaintext_not_base64, {"plaintext", "hand-edit"}),
     (plaintext_key_in_values_file, {"plaintext"}),
@@ -552,7 +555,18 @@ def ledger_revoked_key_back_under_a_new_id(repo: Path) -> None:
     _save_and_render(repo, [*records, back])
 
 
+def ledger_second_active_key(repo: Path) -> None:
+    """A clean rotation of the entry, and a second active record beside its new key: the
+    review explains the one it shows, the registry lists both."""
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    records = ledger_records(repo, "staging")
+    fp = _attacker_fingerprint()
+    extra = dataclasses.replace(active(records), key_id=apikey.key_id(fp), fingerprint=fp)
+    _save_and_render(repo, [*records[:-1], extra, records[-1]])
+
+
 LEDGER_FORGERIES = [
+    ledger_second_active_key,
     ledger_key_swapped,
     ledger_grace_record_added,
     ledger_revoked_key_back_with_padding,
