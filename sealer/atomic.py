@@ -1,66 +1,14 @@
-"""Writes that never leave a file half-written: temp file in the same folder, fsync, rename.
+"""Durability for a batch of writes: one file-system sync instead of an fsync a file.
 
-`write_unsynced` + `sync_filesystem` are the batch form for callers that write many temps and
-rename them themselves (a rotation): one file-system sync instead of an fsync a file.
+The writes themselves (temp file, fsync, rename; no symlink followed) are sealer.repofiles'.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from sealer.errors import BadInput
-
-
-def write_atomic(path: str | Path, data: bytes | str, mode: int = 0o644) -> None:
-    """Replace `path` with `data` in one step; a failure leaves the old file as it was.
-
-    An unwritable target (missing folder, no permission) is a BadInput naming the path.
-    """
-    path = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    try:
-        _replace(path, payload, mode)
-        _fsync_dir(path.parent)
-    except OSError as err:
-        raise BadInput(f"cannot write {path}: {err.strerror or err}") from None
-
-
-def _replace(path: Path, payload: bytes, mode: int) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)  # before any byte lands: secrets never world-readable
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_unsynced(path: Path, data: bytes | str, mode: int = 0o644) -> None:
-    """Create `path` afresh with `data`, not yet durable: call `sync_filesystem` before relying
-    on it. Whatever was at `path` is removed first, so a planted symlink is never followed."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    try:
-        path.unlink(missing_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(fd, mode)  # the umask must not widen or narrow what the caller asked for
-            handle.write(payload)
-    except OSError as err:
-        raise BadInput(f"cannot write {path}: {err.strerror or err}") from None
 
 
 def sync_filesystem(folder: Path) -> None:

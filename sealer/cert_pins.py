@@ -166,7 +166,7 @@ def remove(root: Path, env_name: str, fingerprint: str, cluster: str | None = No
         for cl in e.clusters
         for c in cl.cert_set
     ):
-        (root / held.cert).unlink(missing_ok=True)
+        repofiles.remove(root / held.cert)  # #13: never through a symlinked folder
     return PinResult(env.name, name, held.fingerprint, None, changed=True, sealing=False)
 
 
@@ -199,7 +199,6 @@ def _check_cert_path(cfg: config.Config, env: str, cluster: str, cert_rel: str) 
 
 
 def _write_cert(path: Path, pem: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     repofiles.write(path, pem)
 
 

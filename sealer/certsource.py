@@ -31,7 +31,7 @@ def is_url(spec: str) -> bool:
 def read(spec: str) -> bytes:
     """The certificate bytes behind `spec`: a file path or an https:// URL."""
     if not is_url(spec):
-        return repofiles.read_input(spec, "certificate")
+        return repofiles.read_input(spec, "certificate", user_path=True)
     if not spec.lower().startswith("https://"):
         raise BadInput(f"--cert {shown(spec)}: only https:// URLs are fetched")
     from urllib.parse import urlsplit

@@ -7,6 +7,7 @@ trip (`edit`) so users' comments survive. Every problem is an `invalid config: <
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -132,7 +133,7 @@ def find_root(start: Path | None = None) -> Path:
     """The nearest folder upward holding sealer.yaml."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / CONFIG_FILE).is_file():
+        if os.path.lexists(folder / CONFIG_FILE):  # #13: a FIFO or symlink there is refused when read
             return folder
     raise BadInput(f"no {CONFIG_FILE} here or above {here} (run `sealer init` first)")
 
@@ -154,6 +155,9 @@ def _path(value: Any, where: str) -> str:
     path = PurePosixPath(_need(value, where, str, "a path"))
     if not value or path.is_absolute() or ".." in path.parts or "\\" in value:
         raise ConfigError(where, f"must be a relative path inside the repo, got {value!r}")
+    problem = layout.configured_path_problem(value)
+    if problem:
+        raise ConfigError(where, f"{value!r} {problem}")
     return str(value)
 
 
@@ -365,8 +369,34 @@ def parse(data: Any, root: Path) -> Config:
         pull_requests=_pull_requests(data.get("pullRequests")),
     )
     _check_values_files(cfg)
+    _check_overlaps(cfg)
     _check_registries(cfg)
     return cfg
+
+
+def _check_overlaps(cfg: Config) -> None:
+    """No configured file is another one's folder, and no certificate is also a values file
+    (rendering would overwrite the pinned certificate)."""
+    paths: dict[str, tuple[str, str]] = {}  # normalised -> (kind, where)
+    for env in cfg.environments.values():
+        items = [("valuesFile", env.values_file, f"environments.{env.name}.valuesFile")]
+        for i, c in enumerate(env.clusters):
+            where = f"environments.{env.name}.clusters[{i}]"
+            certs = [(h.cert, f"{where}.certs[{j}].cert") for j, h in enumerate(c.held)] or [
+                (c.cert, f"{where}.cert")
+            ]
+            items += [("cert", rel, at) for rel, at in certs]  # every certificate of the set (#15)
+            items.append(("valuesFile", c.values_file, f"{where}.valuesFile"))
+        for kind, rel, where in items:
+            key = layout.normalised(rel)
+            other = paths.setdefault(key, (kind, where))
+            if other[0] != kind:
+                raise ConfigError(where, f"{rel} is also {other[1]}")
+    for key, (_, where) in paths.items():
+        folders = key.split("/")
+        for n in range(1, len(folders)):
+            if "/".join(folders[:n]) in paths:
+                raise ConfigError(where, f"lies inside {paths['/'.join(folders[:n])][1]}, a file")
 
 
 def _check_values_files(cfg: Config) -> None:

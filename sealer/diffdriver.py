@@ -140,7 +140,7 @@ def convert_file(path: str, root: Path | None = None) -> bytes:
     """What `git diff` shows for `path`: the converted text, or the bytes unchanged."""
     try:
         data = repofiles.read_bytes(path)
-    except (OSError, ValueError):
+    except (OSError, ValueError, SealerError):  # a symlink, FIFO or huge file: shown as empty
         return b""
     try:
         text = data.decode("utf-8")

@@ -14,6 +14,7 @@ import base64
 import binascii
 import hmac
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,7 +83,7 @@ def _from_secret(doc: Any, source: str) -> tuple[list[rsa.RSAPrivateKey], list[x
 
 
 def _read_file(path: Path) -> tuple[list[rsa.RSAPrivateKey], list[x509.Certificate]]:
-    data = repofiles.read_input(path, "key file")
+    data = repofiles.read_input(path, "key file", user_path=True)
     if b"-----BEGIN" not in data:
         keys: list[rsa.RSAPrivateKey] = []
         found: list[x509.Certificate] = []
@@ -227,7 +228,7 @@ def key_list(sources: Path | Sequence[Path]) -> list[NamedKeypair] | None:
     paths = [p for s in ([sources] if isinstance(sources, Path) else sources) for p in _files_of(Path(s))]
     if len(paths) != 1:
         return None
-    data = repofiles.read_input(paths[0], "key file")
+    data = repofiles.read_input(paths[0], "key file", user_path=True)
     docs = [] if b"-----BEGIN" in data else yamlio.load_documents(data, str(paths[0]))
     if len(docs) != 1 or not isinstance(docs[0], Mapping) or docs[0].get("kind") != "List":
         return None
@@ -294,11 +295,11 @@ def _restore_list(
     if data.get("fingerprint") != fingerprints:
         raise BadInput(f"{target}: the recorded fingerprints do not match the stored keys")
     path = out / LIST_FILE
-    if path.exists():
+    if os.path.lexists(path):  # a dangling symlink too
         raise BadInput(f"refusing to overwrite {path}")
-    out.mkdir(parents=True, exist_ok=True)
+    repofiles.make_folder(out, private=True)  # #13: 0700, no symlink followed
     doc = {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
-    repofiles.write(path, yamlio.dump_documents([doc]), keypair.SECRET_MODE)
+    repofiles.write(path, yamlio.dump_documents([doc]), keypair.SECRET_MODE, user_path=True)
     return EscrowResult(target, fingerprints, version, paths={"secret": path})
 
 

@@ -163,16 +163,18 @@ class Commit:
         _widen_pipe(self._proc.stdin)
         self._paths: list[str] = []  # mark of path i: i + 2 (mark 1 is the commit)
         self._changes: list[str] = []
+        self._modes: list[str] = []  # #13: the file mode of each path, as the working tree has it
 
-    def add(self, rel: str, data: bytes | None) -> None:
-        """`rel` holds `data` in the commit; None deletes it."""
+    def add(self, rel: str, data: bytes | None, executable: bool = False) -> None:
+        """`rel` holds `data` in the commit (mode 100755 when `executable`); None deletes it."""
         self._paths.append(rel)
+        self._modes.append("100755" if executable else "100644")
         if data is None:
             self._changes.append(f"D {_quote(rel)}\n")
             return
         mark = len(self._paths) + 1
         self._send(b"blob\nmark :%d\ndata %d\n%s\n" % (mark, len(data), data))
-        self._changes.append(f"M 100644 :{mark} {_quote(rel)}\n")
+        self._changes.append(f"M {self._modes[-1]} :{mark} {_quote(rel)}\n")
 
     def finish(self, message: str, branch: str | None) -> str:
         """Commit on `branch` (new) or the current branch; returns the commit id."""
@@ -203,10 +205,10 @@ class Commit:
             return commit
         # The user's index now agrees with the new HEAD for these paths (their other entries stay).
         info = "".join(
-            f"100644 {by_mark[f':{n}']}\t{_quote(p)}\n"
+            f"{m} {by_mark[f':{n}']}\t{_quote(p)}\n"
             if f":{n}" in by_mark
             else f"0 {_null_oid(commit)}\t{_quote(p)}\n"
-            for n, p in enumerate(self._paths, start=2)
+            for n, (p, m) in enumerate(zip(self._paths, self._modes, strict=True), start=2)
         )
         run(self.root, "update-index", "--index-info", stdin=info)
         return commit
@@ -269,7 +271,7 @@ def commit_paths(root: Path, paths: Sequence[str], message: str, branch: str | N
                 data: bytes | None = repofiles.read_bytes(root / rel)
             except FileNotFoundError:
                 data = None
-            commit.add(rel, data)
+            commit.add(rel, data, repofiles.is_executable(root / rel))
     except BaseException:
         commit.abort()
         raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from dataclasses import dataclass
@@ -78,8 +79,7 @@ def _git_root(path: Path) -> Path:
 
 
 def _write_new(path: Path, text: str, created: list[Path]) -> None:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if not os.path.lexists(path):  # a symlink planted there is refused by the write, not skipped
         repofiles.write(path, text)
         created.append(path)
 
@@ -116,6 +116,9 @@ def _add_gitattributes(path: Path, created: list[Path]) -> None:
         created.append(path)
 
 
+_SHARED = (layout.PRE_COMMIT_CONFIG, layout.GITATTRIBUTES, layout.GITIGNORE)
+
+
 def init(
     root: Path,
     envs: tuple[str, ...] = (),
@@ -132,6 +135,8 @@ def init(
     created: list[Path] = []
     text = templating.render("sealer.yaml.j2", environments=plans)
     config.parse(yamlio.load_documents(text, "sealer.yaml template")[0], root)  # never write an invalid file
+    for rel in (layout.CONFIG_FILE, *(env.values_file for env in plans), f"{layout.CERTS_DIR}/.", *_SHARED):
+        repofiles.check_writable(root / rel)  # #13: a symlink anywhere stops init before its first write
     _write_new(target, text, created)
     for env in plans:
         _write_new(
@@ -139,7 +144,7 @@ def init(
             templating.render("values.yaml.j2", env=env.name, cluster=env.name),
             created,
         )
-    (root / layout.CERTS_DIR).mkdir(exist_ok=True)
+    repofiles.make_folder(root / layout.CERTS_DIR)
     _write_new(
         root / layout.PRE_COMMIT_CONFIG, templating.render("pre-commit-config.yaml.j2", hooks=hooks), created
     )

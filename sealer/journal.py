@@ -9,7 +9,6 @@ complete, so finishing the renames can never produce a half-written file.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,11 +57,9 @@ def clear(git_dir: Path) -> None:
 def apply_renames(root: Path, journal: Journal) -> None:
     """Move every temp over its target; idempotent, so a second run after a crash is safe."""
     for item in journal.files:
-        tmp = root / item["tmp"]
-        if tmp.exists():
-            os.replace(tmp, root / item["path"])
+        repofiles.rename_if_exists(root / item["tmp"], root / item["path"])  # #13: no symlink followed
 
 
 def discard_temps(root: Path, journal: Journal) -> None:
     for item in journal.files:
-        (root / item["tmp"]).unlink(missing_ok=True)
+        repofiles.remove(root / item["tmp"])

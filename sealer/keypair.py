@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,14 +91,12 @@ def write(pair: Keypair, out: Path, namespace: str = "kube-system") -> dict[str,
         "key": out / "tls.key",
         "secret": out / "sealed-secrets-key.yaml",
     }
-    existing = [str(p) for p in paths.values() if p.exists()]
+    existing = [str(p) for p in paths.values() if os.path.lexists(p)]
     if existing:
         raise BadInput(f"refusing to overwrite {', '.join(existing)}")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise BadInput(f"cannot create {out}: {err.strerror or err}") from None
-    repofiles.write(paths["key"], key_pem(pair), SECRET_MODE)
-    repofiles.write(paths["secret"], yamlio.dump_documents([key_secret(pair, namespace)]), SECRET_MODE)
-    repofiles.write(paths["cert"], cert_pem(pair))
+    repofiles.make_folder(out, private=True)
+    repofiles.write(paths["key"], key_pem(pair), SECRET_MODE, user_path=True)
+    secret = yamlio.dump_documents([key_secret(pair, namespace)])
+    repofiles.write(paths["secret"], secret, SECRET_MODE, user_path=True)
+    repofiles.write(paths["cert"], cert_pem(pair), user_path=True)
     return paths

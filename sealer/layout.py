@@ -90,3 +90,27 @@ def config_path(root: Path) -> Path:
 
 def out_path(root: Path) -> Path:
     return root / OUT_DIR
+
+
+# What a configured path (valuesFile, cert) may never be: sealer's own files, or inside the
+# folders sealer manages or Git keeps (#13: a valuesFile in .git/ would write a hook).
+_OWN_FILES = (CONFIG_FILE, PRE_COMMIT_CONFIG, GITATTRIBUTES, GITIGNORE)
+_OWN_DIRS = (".git", LEDGER_DIR, SEALED_DIR, REGISTRY_DIR, ".sealer")
+
+
+def configured_path_problem(rel: str) -> str | None:
+    """Why the configured path `rel` (relative, no `..`) cannot be used, or None. Compared
+    without case: on a case-insensitive file system `.GIT/hooks` is `.git/hooks`."""
+    parts = [part.casefold() for part in rel.split("/") if part not in ("", ".")]
+    if ".git" in parts:
+        return "must stay outside .git/"
+    if "/".join(parts) in _OWN_FILES:
+        return f"is sealer's own {rel}"
+    if parts and parts[0] in _OWN_DIRS:
+        return f"lies in {parts[0]}/, which sealer manages"
+    return None
+
+
+def normalised(rel: str) -> str:
+    """`rel` as compared with other configured paths (no `.` parts, no doubled `/`, no case)."""
+    return "/".join(part.casefold() for part in rel.split("/") if part not in ("", "."))

@@ -88,6 +88,5 @@ def dump(env: str, records: list[KeyRecord]) -> str:
 
 def save(repo: Path, env: str, records: list[KeyRecord]) -> Path:
     path = ledger_path(repo, env)
-    path.parent.mkdir(parents=True, exist_ok=True)
     repofiles.write(path, dump(env, records))
     return path

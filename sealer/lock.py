@@ -14,7 +14,7 @@ from sealer.errors import BadInput
 @contextlib.contextmanager
 def hold(git_dir: Path, what: str = "rotation") -> Iterator[None]:
     path = git_dir / "sealer.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

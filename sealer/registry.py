@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sealer import layout, yamlio
+from sealer import layout, repofiles, yamlio
 from sealer.errors import BadInput, ConfigError
 from sealer.records import ACTIVE, EXPIRED, GRACE, PENDING, REVOKED, UNKNOWN, VALID, KeyRecord, iso, parse_iso
 
@@ -283,9 +283,9 @@ def load(path: Path) -> Registry:
     """A registry file: the manifest sealer renders, or the mounted `registry.json` itself.
     Missing or unreadable is a RegistryError: fail closed."""
     try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise RegistryError(f"cannot read key registry {path}: {err.strerror or err}") from None
+        raw = repofiles.read_input(path, "key registry", user_path=True)  # #13: no FIFO, no symlink
+    except BadInput as err:
+        raise RegistryError(str(err)) from None
     if raw.lstrip().startswith(b"{"):
         return parse_payload(raw, str(path))
     try:

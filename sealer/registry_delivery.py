@@ -15,6 +15,7 @@ from typing import Any
 
 from sealer import apikey, config, git, layout, ledger, registry, render, repofiles
 from sealer.backends import publish_registry, read_live_registry
+from sealer.errors import BadInput
 from sealer.records import KeyRecord, utcnow
 
 STATE_FORMAT = "sealer.dev/key-registry-state/v1"
@@ -45,8 +46,7 @@ def write_files(cfg: config.Config, env_name: str) -> list[str]:
     written = []
     for path, new, old in render.registry_texts(cfg.root, env, ledger.load(cfg.root, env.name)):
         if new != old:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            repofiles.write(path, new)
+            repofiles.write(path, new)  # makes registry/ENV/ itself, never through a symlink (#13)
             written.append(str(path.relative_to(cfg.root)))
     return written
 
@@ -125,7 +125,7 @@ def read_seen(path: Path, env: str, init: bool) -> int:
     """The highest serial the verifier has seen; fail closed (RegistryError) when the file is
     missing (unless `init`), unreadable, or another environment's."""
     try:
-        text = repofiles.read_text(path)
+        text = repofiles.read_text(path, user_path=True)
     except FileNotFoundError:
         if init:
             return 0
@@ -135,6 +135,10 @@ def read_seen(path: Path, env: str, init: bool) -> int:
         ) from None
     except (OSError, UnicodeDecodeError) as err:
         raise registry.RegistryError(f"cannot read the last-seen serial {path}: {err}") from None
+    except BadInput as err:  # #13: a symlink, a FIFO, not UTF-8, too large
+        raise registry.RegistryError(
+            str(err).replace("cannot read", "cannot read the last-seen serial", 1)
+        ) from None
     try:
         data = json.loads(text)
         serial = data["serial"]
@@ -148,7 +152,7 @@ def read_seen(path: Path, env: str, init: bool) -> int:
 
 def remember(path: Path, env: str, serial: int) -> None:
     data = {"format": STATE_FORMAT, "env": env, "serial": serial}
-    repofiles.write(path, json.dumps(data, sort_keys=True) + "\n", mode=0o600)
+    repofiles.write(path, json.dumps(data, sort_keys=True) + "\n", mode=0o600, user_path=True)
 
 
 def verify_key(

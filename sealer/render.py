@@ -144,8 +144,7 @@ def values_text(
 def _write_changed(path: Path, new: str, old: str | None) -> Path | None:
     if new == old:
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    repofiles.write(path, new)
+    repofiles.write(path, new)  # makes the folders, never through a symlink
     return path
 
 

@@ -325,15 +325,20 @@ def _write_temps(
     rels = [rel for plan in plans for rel in plan.files]
     files = [{"path": rel, "tmp": str(_tmp_of(root / rel).relative_to(root))} for rel in rels]
     repofiles.write(git_dir / TEMPS_MARKER, json.dumps([f["tmp"] for f in files]))
-    for plan in plans:
-        for rel, (new, _old) in plan.files.items():
-            target = root / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            data = new.encode("utf-8")
-            repofiles.write_unsynced(_tmp_of(target), data)
-            if commit is not None:
-                commit.add(rel, data)
-    repofiles.sync(root)
+    try:
+        for plan in plans:
+            for rel, (new, _old) in plan.files.items():
+                target = root / rel
+                # #13: the target's line endings and mode kept; folders made, no symlink followed
+                data = repofiles.encode_like(target, new)
+                repofiles.write_unsynced(_tmp_of(target), data, like=target)
+                if commit is not None:
+                    commit.add(rel, data, repofiles.is_executable(target))
+        repofiles.sync(root)
+    except BaseException:  # #13: the journal names no temp yet, so none may stay behind
+        for item in files:
+            repofiles.remove(root / item["tmp"])
+        raise
     return files
 
 
@@ -589,8 +594,7 @@ def _activate(root: Path, entry: journal.Journal) -> None:
 
 def _write_outputs(root: Path, result: dict[str, Any]) -> None:
     """The PR description and the JSON beside it, for the pipeline that opens the pull request."""
-    out = layout.out_path(root)
-    out.mkdir(parents=True, exist_ok=True)
+    out = layout.out_path(root)  # #13: repofiles.write makes it, never through a symlink
     stem = (
         result.get("branch") or f"rotate-{result['commit'][:12] if result.get('commit') else 'uncommitted'}"
     ).replace("/", "-")

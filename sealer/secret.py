@@ -126,10 +126,7 @@ def parse_file_entry(item: str) -> tuple[str, bytes]:
     key, sep, path = item.partition("=")
     if not sep:
         key, path = Path(item).name, item
-    try:
-        return check_entry_name(key), repofiles.read_bytes(path)
-    except OSError as err:
-        raise BadInput(f"--from-file {path}: {err.strerror or err}") from None
+    return check_entry_name(key), repofiles.read_input(path, "--from-file", user_path=True)
 
 
 def to_manifest(spec: SecretSpec) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def _keys_from_document(doc: Any, source: str) -> list[RSAPrivateKey]:
 
 def load_private_keys(path: str | Path) -> list[RSAPrivateKey]:
     """Keys from a PEM file, a `kubernetes.io/tls` key Secret, or a v1 List of them."""
-    data = repofiles.read_input(path, "key file")
+    data = repofiles.read_input(path, "key file", user_path=True)
     if b"-----BEGIN" in data:
         return [_pem_key(data, str(path))]
     docs = yamlio.load_documents(data, str(path))

@@ -68,6 +68,50 @@ def _build(loader: Any, node: Any, built: dict[int, Any]) -> Any:
     return built[id(node)]
 
 
+# What a document may hold before anything is built from it (alias bombs and deep nesting are
+# refused from the parser's events, before a composer or constructor expands or recurses).
+MAX_DEPTH = 100
+MAX_ALIASES = 1_000
+MAX_NODES = 1_000_000  # counted as if every alias were expanded
+
+
+def check_limits(events: Iterable[Any], source: str) -> None:
+    """Refuse a stream nesting deeper than MAX_DEPTH, using more than MAX_ALIASES aliases, or
+    holding more than MAX_NODES nodes once aliases are expanded. Takes PyYAML's or ruamel's
+    events (same class names); an alias to a collection still open (a cycle) is refused too."""
+    stack: list[list[Any]] = []  # [anchor, nodes so far] for each open collection
+    sizes: dict[Any, int] = {}  # expanded node count of each finished anchored node
+    aliases = total = 0
+    for event in events:
+        kind = event.__class__.__name__
+        if kind in ("SequenceStartEvent", "MappingStartEvent"):
+            stack.append([event.anchor, 1])
+            if len(stack) > MAX_DEPTH:
+                raise BadInput(f"{source}: YAML nests deeper than {MAX_DEPTH} levels")
+            continue
+        if kind in ("SequenceEndEvent", "MappingEndEvent"):
+            anchor, count = stack.pop()
+        elif kind == "ScalarEvent":
+            anchor, count = event.anchor, 1
+        elif kind == "AliasEvent":
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise BadInput(f"{source}: YAML uses more than {MAX_ALIASES} aliases")
+            anchor, count = None, sizes.get(event.anchor, 0)
+            if event.anchor not in sizes and any(frame[0] == event.anchor for frame in stack):
+                raise BadInput(f"{source}: YAML alias *{event.anchor} refers to itself")
+        else:
+            continue
+        if anchor is not None:
+            sizes[anchor] = count
+        if stack:
+            stack[-1][1] += count
+        else:
+            total += count  # a whole document (or a top-level scalar) done
+        if total > MAX_NODES or stack and stack[-1][1] > MAX_NODES:
+            raise BadInput(f"{source}: YAML expands to more than {MAX_NODES} nodes (an alias bomb?)")
+
+
 def _load_all(text: str | bytes) -> list[Any]:
     loader = _FastLoader(text)
     try:
@@ -81,8 +125,14 @@ def _load_all(text: str | bytes) -> list[Any]:
 
 
 def load_documents(text: str | bytes, source: str) -> list[Any]:
-    """Every non-empty document of a YAML (or JSON) stream, as `yaml.safe_load_all` reads it."""
+    """Every non-empty document of a YAML (or JSON) stream, as `yaml.safe_load_all` reads it.
+    Bytes must be UTF-8 (PyYAML would take UTF-16 too); see `check_limits` for the rest."""
+    if isinstance(text, bytes):
+        from sealer.safeopen import decode
+
+        text = decode(text, source)
     try:
+        check_limits(yaml.parse(text, Loader=_Loader), source)
         return [doc for doc in _load_all(text) if doc is not None]
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
@@ -132,9 +182,18 @@ def _float(value: float) -> str:
     return text
 
 
+# A YAML 1.2 number that YAML 1.1 reads as a string (`359e61515219`: no dot): ruamel's round
+# trip (1.2) would read it as a float, so it is quoted for both.
+_YAML12_NUMBER = re.compile(
+    r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+"
+)
+
+
 def _resolves_to_str(text: str) -> bool:
     if text[:1] not in _IMPLICIT_FIRST:  # fast path: base64, names, most text
         return True
+    if _YAML12_NUMBER.fullmatch(text):
+        return False
     tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
     return tag == "tag:yaml.org,2002:str"
 
@@ -241,6 +300,29 @@ def _split_start(text: str) -> tuple[str, str]:
     return "", text
 
 
+# ruamel's pure-Python round trip reads some 50-100 KB a second: a file it must keep the layout
+# of is bounded far below repofiles.MAX_BYTES, so no values file can stall a command.
+MAX_ROUND_TRIP_CHARS = 256 << 10
+
+
+def _check_round_trip(body: str, source: str) -> None:
+    """The limits of `check_limits`, checked by the C parser (a fraction of ruamel's time),
+    and the size bound above."""
+    if len(body) > MAX_ROUND_TRIP_CHARS:
+        raise BadInput(
+            f"{source}: larger than {MAX_ROUND_TRIP_CHARS} characters, the limit for a file sealer edits"
+        )
+    try:
+        check_limits(yaml.parse(body, Loader=_Loader), source)
+    except yaml.YAMLError as err:
+        raise BadInput(f"{source}: not valid YAML{_where(err)}") from None
+
+
+def _where(err: Any) -> str:
+    mark = getattr(err, "problem_mark", None)
+    return f" at line {mark.line + 1}" if mark else ""
+
+
 def round_trip_load(text: str, source: str) -> Any:
     """One YAML document, loaded so that `round_trip_dump` keeps its comments and layout."""
     from ruamel.yaml.composer import ComposerError
@@ -249,6 +331,7 @@ def round_trip_load(text: str, source: str) -> Any:
     prefix, body = _split_start(text)
     indent = guess_indent(body)
     try:
+        _check_round_trip(body, source)
         data = round_trip(*indent).load(body)
     except ComposerError as err:
         if "single document" not in str(err.context):

@@ -228,6 +228,47 @@ BAD = [
         "must be 64 hex digits, got 'not-a-fingerprint'",
     ),
     (_set("environments.staging.certHistory", FP_A), f"{S}.certHistory", "must be a list of fingerprints"),
+    # #13: configured paths stay out of .git/ and off the files and folders sealer manages
+    (
+        _set("environments.staging.clusters.0.valuesFile", ".git/hooks/pre-commit"),
+        f"{S}.clusters[0].valuesFile",
+        "'.git/hooks/pre-commit' must stay outside .git/",
+    ),
+    (
+        _set("environments.staging.clusters.0.valuesFile", "sub/.GIT/config"),
+        f"{S}.clusters[0].valuesFile",
+        "'sub/.GIT/config' must stay outside .git/",
+    ),
+    (
+        _set("environments.staging.valuesFile", "./sealer.yaml"),
+        f"{S}.valuesFile",
+        "'./sealer.yaml' is sealer's own ./sealer.yaml",
+    ),
+    (
+        _set("environments.staging.clusters.0.valuesFile", "ledger/staging.yaml"),
+        f"{S}.clusters[0].valuesFile",
+        "'ledger/staging.yaml' lies in ledger/, which sealer manages",
+    ),
+    (
+        _set("environments.staging.clusters.0.valuesFile", "registry/staging/eu.yaml"),
+        f"{S}.clusters[0].valuesFile",
+        "'registry/staging/eu.yaml' lies in registry/, which sealer manages",
+    ),
+    (
+        _set("environments.staging.clusters.0.cert", "sealed/staging/eu.yaml"),
+        f"{S}.clusters[0].cert",
+        "'sealed/staging/eu.yaml' lies in sealed/, which sealer manages",
+    ),
+    (
+        _set("environments.staging.clusters.0.valuesFile", "certs/staging-eu.pem"),
+        f"{S}.clusters[0].valuesFile",
+        f"certs/staging-eu.pem is also {S}.clusters[0].cert",
+    ),
+    (
+        _set("environments.staging.clusters.0.valuesFile", "deploy/staging/values.yaml/eu.yaml"),
+        f"{S}.clusters[0].valuesFile",
+        f"lies inside {S}.valuesFile, a file",
+    ),
 ]
 
 

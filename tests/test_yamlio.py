@@ -154,7 +154,6 @@ def test_load_documents_skips_empty_documents_and_reads_json() -> None:
     [
         "a: [\n",
         "a: b: c\n",
-        b"\xc3\x28 not utf-8",
         "!!python/object:os.system {}\n",
         "a: 2024-13-45\n",
         "a: !!int s3cret\n",
@@ -269,8 +268,6 @@ def test_load_documents_reads_what_safe_load_reads(documents: list[Any], flow: b
     "text",
     [
         "base: &b {x: 1, y: [1, 2]}\nd:\n  <<: *b\n  y: 2\n",  # merge keys
-        "a: &x [1, *x]\n",  # a list that holds itself
-        "a: &x {b: *x}\n",  # a map that holds itself
         "a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n",  # aliases are shared, not copied
         "a: !!binary aGVsbG8=\nb: !!str 5\nc: !!int '7'\nd: !!set {x}\ne: !!omap [{k: v}]\n",
         "a: 2024-01-01\nb: 2024-01-01T10:00:00Z\nc: 1_000\nd: 0x1f\ne: .inf\nf: ~\ng: yes\nh: '<<'\n",
@@ -281,6 +278,18 @@ def test_load_documents_reads_what_safe_load_reads(documents: list[Any], flow: b
 )
 def test_load_documents_matches_safe_load_on_the_unusual(text: str) -> None:
     assert repr(yamlio.load_documents(text, "s")) == repr(safe_load_all(text))
+
+
+@pytest.mark.parametrize("text", ["a: &x [1, *x]\n", "a: &x {b: *x}\n"])
+def test_a_collection_that_holds_itself_is_refused(text: str) -> None:
+    """safe_load builds these cycles; every consumer walking them would loop (#13)."""
+    with pytest.raises(BadInput, match="refers to itself"):
+        yamlio.load_documents(text, "s")
+
+
+def test_bytes_must_be_utf8() -> None:
+    with pytest.raises(BadInput, match=r"^in.yaml: not valid UTF-8 text \(byte 0\)$"):
+        yamlio.load_documents(b"\xc3\x28 not utf-8", "in.yaml")
 
 
 def test_an_alias_is_shared_like_safe_load_shares_it() -> None:
@@ -296,3 +305,12 @@ def test_an_alias_is_shared_like_safe_load_shares_it() -> None:
 def test_keys_and_nesting_safe_load_refuses_are_bad_input(text: str) -> None:
     with pytest.raises(BadInput, match="not valid YAML"):
         yamlio.load_documents(text, "s")
+
+
+@pytest.mark.parametrize("text", ["359e61515219", "1e5", "0o17", ".5"])
+def test_a_string_ruamel_would_read_as_a_number_is_quoted(text: str) -> None:
+    """YAML 1.1 (PyYAML) reads `359e61515219` as a string, YAML 1.2 (ruamel's round trip) as a
+    float: a random fingerprint prefix could turn into `.inf` in a values file."""
+    dumped = yamlio.dump({"a": text})
+    assert yamlio.load_documents(dumped, "s") == [{"a": text}]
+    assert yamlio.round_trip_load(dumped, "s")["a"] == text

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from sealer import layout, ledger, registry
+from sealer import layout, ledger, registry, safeopen
 from sealer.backends import k8s_registry
 from sealer.errors import BackendError
 from sealer.records import (
@@ -113,8 +113,7 @@ class K8sSecretsStore:
         writers publish in the order of their serials."""
         folder = layout.ledger_path(self._checked_repo(), env_name).parent
         try:
-            folder.mkdir(exist_ok=True)
-            handle = os.open(folder, os.O_RDONLY)
+            handle = safeopen.open_dir(folder, create=True)  # #13: never a symlinked ledger/
         except OSError as err:
             raise BackendError(f"k8s-secrets: cannot open the ledger in {folder}: {err.strerror}") from None
         try:

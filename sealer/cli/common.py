@@ -42,7 +42,7 @@ def read_input(path: str) -> bytes:
 
     if path == "-":
         return sys.stdin.buffer.read()
-    return repofiles.read_input(path, "input file")
+    return repofiles.read_input(path, "input file", user_path=True)
 
 
 def complete_envs(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:

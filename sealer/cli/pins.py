@@ -29,7 +29,7 @@ def add(env: str, file: str, cluster: str | None, keep_sealing: bool, output: st
     """
     from sealer import cert_pins, config, repofiles
 
-    pem = repofiles.read_input(file, "certificate")
+    pem = repofiles.read_input(file, "certificate", user_path=True)
     result = cert_pins.pin(config.find_root(), env, pem, file, cluster, keep_sealing=keep_sealing)
     role = "seals with it" if result.sealing else "keeps sealing with the certificate it had"
     text = (

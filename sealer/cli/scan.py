@@ -133,7 +133,7 @@ def _write_baseline(path: str, old: dict[str, Entry], result: Result) -> int:
     from sealer.scan import baseline
 
     entries = baseline.updated(old, result.findings + result.accepted, set(result.scanned))
-    repofiles.write(path, baseline.render(entries))
+    repofiles.write(path, baseline.render(entries), user_path=True)
     click.echo(f"sealer scan: baseline {path}: {len(entries)} accepted finding(s)", err=True)
     return 0
 

@@ -105,20 +105,18 @@ def _text(data: bytes, source: str) -> str:
 
 def _merge(target: str, specs: list[Any], sealer: Any, scope: str | None) -> None:
     """Merge into `target` in place, keeping its mode; any refusal leaves it untouched."""
-    import os
-
     from sealer import repofiles, yamlio
     from sealer.scope import scope_of
     from sealer.sealing import check_sealed_secret, merge_into
 
     if len(specs) != 1:
         raise BadInput("--merge-into takes exactly one Secret")
-    doc = yamlio.round_trip_load(_text(read_input(target), target), target)
+    doc = yamlio.round_trip_load(_text(read_input(target), target), target)  # user_path: see read_input
     existing = scope_of(check_sealed_secret(doc, target)["metadata"].get("annotations"))
     if scope and scope != existing.value:
         raise BadInput(f"{target} is sealed {existing.value}; --scope {scope} cannot be merged into it")
     merge_into(doc, specs[0], sealer, target)
-    repofiles.write(target, yamlio.round_trip_dump(doc), os.stat(target).st_mode & 0o777)
+    repofiles.write(target, yamlio.round_trip_dump(doc), user_path=True)  # keeps its mode and line endings
 
 
 def _stdin_value() -> bytes:
@@ -241,7 +239,7 @@ def seal(
         chosen = [Scope(scope) if scope else scope_of(s.annotations) for s in specs]
         text = _render([sealed_secret(s, sealer, c) for s, c in zip(specs, chosen, strict=True)], fmt)
     if write_to:
-        repofiles.write(write_to, text)
+        repofiles.write(write_to, text, user_path=True)
     else:
         click.echo(text, nl=False)
     return 0

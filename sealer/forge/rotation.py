@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
+from sealer import repofiles
 from sealer.config import Config
 from sealer.errors import BadInput
 from sealer.forge.base import Extras, Forge
@@ -15,15 +15,11 @@ MAX_DESCRIPTION_BYTES = 1 << 20
 
 
 def read_description(path: Path) -> str:
-    """The rotation's PR description, read without following a symlink planted in its place."""
+    """The rotation's PR description, read without following a symlink (repofiles)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as handle:
-            data = handle.read(MAX_DESCRIPTION_BYTES + 1)
-    except OSError as err:
-        raise BadInput(f"cannot read the pull-request description {path}: {err.strerror or err}") from None
-    if len(data) > MAX_DESCRIPTION_BYTES:
-        raise BadInput(f"the pull-request description {path} is larger than 1 MiB")
+        data = repofiles.read_bytes(path, MAX_DESCRIPTION_BYTES)
+    except FileNotFoundError as err:
+        raise BadInput(f"cannot read the pull-request description {path}: {err.strerror}") from None
     return data.decode("utf-8", "replace")
 
 

@@ -10,8 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sealer import __version__, templating
-from sealer.atomic import write_atomic
+from sealer import __version__, repofiles, templating
 from sealer.errors import BadInput
 
 KINDS = ("github", "gitlab")
@@ -110,16 +109,7 @@ def write(root: Path, options: Options) -> list[str]:
     if existing and not options.force:
         raise BadInput(f"{', '.join(sorted(existing))} exist already: give --force to replace them")
     for rel in sorted(files):
-        _make_parents(root, rel)
-        write_atomic(root / rel, files[rel])
+        repofiles.check_writable(root / rel)  # a symlink on the way stops it before the first write
+    for rel in sorted(files):
+        repofiles.write(root / rel, files[rel])  # makes the folders, never through a symlink
     return sorted(files)
-
-
-def _make_parents(root: Path, rel: str) -> None:
-    """Create the folders of `rel`, refusing a symlink among them (it could lead out of the repo)."""
-    folder = root
-    for part in Path(rel).parts[:-1]:
-        folder = folder / part
-        if folder.is_symlink():
-            raise BadInput(f"{folder.relative_to(root)} is a symlink: refusing to write through it")
-        folder.mkdir(exist_ok=True)

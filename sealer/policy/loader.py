@@ -149,7 +149,7 @@ def load(cfg: Config, policy_file: str | Path | None = None) -> Policy:
     errors: list[tuple[str, str]] = []
     layers = [_file_layer(default_text(), f"policies/{DEFAULT_FILE}", errors)]
     if policy_file is not None:
-        text = repofiles.read_input(policy_file, "policy file")
+        text = repofiles.read_input(policy_file, "policy file", user_path=True)
         layers.append(_file_layer(text, str(policy_file), errors))
     layers.append(
         Layer(

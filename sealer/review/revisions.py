@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sealer import config, git, layout, ledger, yamlio
+from sealer import config, git, layout, ledger, repofiles, safeopen, yamlio
 from sealer.config import Config, Environment
 from sealer.errors import BadInput, GitError, SealerError
 from sealer.records import ACTIVE, PENDING, KeyRecord
@@ -40,6 +40,7 @@ def read_files(root: Path, rev: str, paths: Iterable[str]) -> dict[str, str | No
     wanted = sorted(set(paths))
     if not wanted:
         return {}
+    _check_sizes(root, rev, wanted)
     out = git.run_bytes(root, "cat-file", "--batch", stdin="".join(f"{rev}:{p}\n" for p in wanted).encode())
     pos = 0
     result: dict[str, str | None] = {}
@@ -51,9 +52,22 @@ def read_files(root: Path, rev: str, paths: Iterable[str]) -> dict[str, str | No
             result[path] = None
             continue
         size = int(parts[2])
-        result[path] = out[pos : pos + size].decode("utf-8", "replace") if parts[1] == "blob" else None
+        blob = out[pos : pos + size]
+        result[path] = safeopen.decode(blob, f"{rev[:12]}:{path}") if parts[1] == "blob" else None
         pos += size + 1
     return result
+
+
+def _check_sizes(root: Path, rev: str, paths: list[str]) -> None:
+    """#13: sealer's own files are bounded in Git as on disk (repofiles.MAX_BYTES); asked
+    before the blobs are read, so a huge one never reaches memory."""
+    query = "".join(f"{rev}:{p}\n" for p in paths).encode()
+    answer = git.run_bytes(root, "cat-file", "--batch-check=%(objectsize)", stdin=query).decode(
+        errors="replace"
+    )
+    for path, line in zip(paths, answer.splitlines(), strict=False):
+        if line.isdigit() and int(line) > repofiles.MAX_BYTES:
+            raise BadInput(f"{rev[:12]}:{path}: larger than the limit of {repofiles.MAX_BYTES} bytes")
 
 
 def changed_paths(root: Path, base: str, head: str) -> list[str]:

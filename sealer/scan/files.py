@@ -73,15 +73,13 @@ def _link_target(path: str, fs_path: str) -> Candidate:
         return Candidate(path, None, source=fs_path)
 
 
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-
-
 def items(candidate: Candidate, chunk: int) -> Iterator[Piece | Skip]:
     """What the scanner gets from one candidate: pieces of text, and skips (see contents.py).
 
     A file on disk is read as it is scanned, later than it was listed (in a worker), so the open
-    file is checked again: a symlink put in its place is not followed (O_NOFOLLOW), a FIFO not
-    waited on (O_NONBLOCK), and a file that keeps growing while read is not examined."""
+    file is checked again: a symlink put in its place, or in place of a folder on the way, is not
+    followed (sealer.safeopen), a FIFO not waited on (O_NONBLOCK), and a file that keeps growing
+    while read is not examined."""
     if candidate.data is not None:
         return contents.from_bytes(candidate.path, candidate.data, chunk)
     if candidate.source is None:
@@ -91,7 +89,7 @@ def items(candidate: Candidate, chunk: int) -> Iterator[Piece | Skip]:
 
 def _from_disk(path: str, source: str, chunk: int) -> Iterator[Piece | Skip]:
     try:
-        fd = os.open(source, _OPEN_FLAGS)
+        fd = _open(source)
     except OSError as err:
         yield _open_problem(path, err)
         return
@@ -110,6 +108,20 @@ def _from_disk(path: str, source: str, chunk: int) -> Iterator[Piece | Skip]:
         yield Skip(path, f"unreadable ({err.strerror}): not examined", False)
     finally:
         os.close(fd)
+
+
+def _open(source: str) -> int:
+    from sealer import safeopen
+
+    try:
+        folder, name = safeopen.split(source)
+        dir_fd = safeopen.open_dir(folder)
+    except safeopen.Refused:
+        raise OSError(errno.ELOOP, "symlink") from None  # a folder on the way swapped for a symlink
+    try:
+        return os.open(name, safeopen.FILE_FLAGS, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _blocks(fd: int, size: int, limit: int, grew: list[int]) -> Iterator[bytes]:
@@ -134,11 +146,20 @@ def _open_problem(path: str, err: OSError) -> Skip:
 
 def from_paths(paths: Iterable[str]) -> Iterator[Candidate]:
     """The files named, folders walked in name order. A path that does not exist is bad input."""
-    paths = list(paths)
+    # The folders of an absolute path are the user's choice (resolved); below them, and in a
+    # relative path, no symlink is followed (the files there may be an attacker's).
+    paths = [_own_folders(given) for given in paths]
     for given in paths:
         if not os.path.lexists(given):
             raise BadInput(f"{given}: no such file or folder")
     return _from_paths(paths)
+
+
+def _own_folders(given: str) -> str:
+    if not os.path.isabs(given):
+        return given
+    folder, name = os.path.split(given.rstrip("/") or "/")
+    return os.path.join(os.path.realpath(folder), name)
 
 
 def _from_paths(paths: list[str]) -> Iterator[Candidate]:

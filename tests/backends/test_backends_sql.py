@@ -143,8 +143,8 @@ def test_postgres_role_with_row_privileges_only(
     needed on first use, and its refusal is one line."""
     from psycopg import sql
 
-    from sealer.atomic import write_atomic
     from sealer.backends.postgres import PostgresStore
+    from sealer.repofiles import write as write_atomic
 
     key = activated(postgres_store)
     role, password = f"rw_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex

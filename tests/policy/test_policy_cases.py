@@ -434,6 +434,21 @@ CASES = [
             error("cert-distinct", "staging", "is also pinned for dev/dev", "sealer cert add staging"),
         ),
     ),
+    Case(
+        "values-file-swapped-for-a-symlink",
+        lambda root, certs: both(
+            lambda r, c: (r / "deploy/dev/values.yaml").unlink(),
+            lambda r, c: (r / "deploy/dev/values.yaml").symlink_to("/etc/hostname"),
+        )(root, certs),
+        (
+            error(
+                "values-file",
+                "dev",
+                "deploy/dev/values.yaml: it is a symlink",
+                "replace deploy/dev/values.yaml with a regular YAML file",
+            ),
+        ),
+    ),
     # overrides: a user policy file, sealer.yaml
     Case(
         "stricter-user-policy",

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from sealer.atomic import write_atomic
 from sealer.backends import KeyStore
+from sealer.repofiles import write as write_atomic
 
 __all__ = [
     "OUTAGES",

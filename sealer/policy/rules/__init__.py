@@ -22,6 +22,7 @@ from sealer.policy.rules import (
     key_sealed,
     namespace,
     scope,
+    values_file,
 )
 from sealer.policy.schema import Validator
 
@@ -51,6 +52,7 @@ _ALL: tuple[Rule, ...] = (
     key_age,
     grace_window,
     key_distinct,
+    values_file,
 )
 RULES: dict[str, Rule] = {rule.ID: rule for rule in _ALL}
 

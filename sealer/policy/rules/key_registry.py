@@ -6,10 +6,12 @@ one (the ledger changed, the registry did not follow) keeps revoked keys valid i
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
-from sealer import layout, registry, render
+from sealer import layout, registry, render, safeopen
 from sealer.config import Environment
 from sealer.policy import schema
 from sealer.policy.model import ERROR, Context, Problem
@@ -40,10 +42,21 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
 def _leftovers(ctx: Context, env: Environment, rendered: set[str]) -> Iterator[Problem]:
     """Registry files no longer rendered (another store, direct delivery, a cluster gone): a
     GitOps tool would keep applying what they list, and they are never updated again."""
-    folder = ctx.root / layout.REGISTRY_DIR / env.name
-    names = sorted(p.name for p in folder.iterdir()) if folder.is_dir() and not folder.is_symlink() else []
-    for name in names:
+    for name in _names_in(ctx.root / layout.REGISTRY_DIR / env.name):
         if name.endswith(".yaml") and name not in rendered:
             rel = f"{layout.REGISTRY_DIR}/{env.name}/{name}"
             message = f"key registry {rel} is not rendered any more: it will never follow the ledger"
             yield Problem(ID, env.name, ERROR, message, f"git rm {rel}")
+
+
+def _names_in(folder: Path) -> list[str]:
+    """The names in `folder`, opened without following a symlink anywhere on the way (#13);
+    none when it is missing or not a plain folder (reading a registry file then says why)."""
+    try:
+        handle = safeopen.open_dir(folder)
+    except OSError:
+        return []
+    try:
+        return sorted(os.listdir(handle))
+    finally:
+        os.close(handle)

@@ -1,0 +1,167 @@
+"""Opening a path without following a symlink anywhere on the way, and without blocking.
+
+Every component of the path is opened relative to the folder before it (openat) with
+O_NOFOLLOW, so a symlink swapped in between a check and the open is refused, not followed:
+there is no check separate from the open. A relative path starts at the current folder, an
+absolute one at `/` — callers pass a resolved repository root (config.find_root resolves it),
+so a path below it holds no symlink at all. The file itself is opened O_NONBLOCK (a FIFO is
+never waited on) and must be a regular file (fstat on the open descriptor).
+
+Errors are OSErrors; `Refused` (a subclass) says why a path was not opened in plain words.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+class Refused(OSError):
+    """A path sealer will not open: a symlink on the way, a FIFO, a device, a folder.
+    `filename` is the path up to the part refused, `strerror` why (`is a symlink …`)."""
+
+    def explain(self, path: str | Path) -> str:
+        """Why `path` was refused, naming the folder on the way when it was not the file."""
+        if os.path.normpath(str(self.filename)) == os.path.normpath(os.fspath(path)):
+            return f"it {self.strerror}"
+        return f"{self.filename} {self.strerror}"
+
+
+def _kind(dir_fd: int, name: str) -> str | None:
+    """What `name` in the folder is, when it is not what sealer opens (None: a regular file)."""
+    try:
+        mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+    except OSError:
+        return None
+    return describe(mode)
+
+
+def describe(mode: int) -> str | None:
+    """Why a file of this mode is refused, or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return "is a symlink (sealer never follows symlinks)"
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    if stat.S_ISFIFO(mode):
+        return "is a FIFO, not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device, not a regular file"
+    return "is not a regular file"
+
+
+def _refused(where: str, why: str) -> Refused:
+    return Refused(errno.ELOOP if "symlink" in why else errno.EINVAL, why, where)
+
+
+def _parts(path: str | Path) -> tuple[str, list[str]]:
+    text = os.fspath(path)
+    start = "/" if text.startswith("/") else "."
+    return start, [part for part in text.split("/") if part not in ("", ".")]
+
+
+def open_dir(path: str | Path, create: bool = False, mode: int = 0o755) -> int:
+    """A descriptor of the folder at `path`, no symlink followed on the way; `create` makes the
+    missing folders (with `mode`, umask applied as mkdir does)."""
+    start, parts = _parts(path)
+    fd = os.open(start, _DIR_FLAGS)
+    walked = "" if start == "." else "/"
+    try:
+        for part in parts:
+            walked = f"{walked}{part}" if walked in ("", "/") else f"{walked}/{part}"
+            fd, parent = _step(fd, part, walked, create, mode), fd
+            os.close(parent)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _step(dir_fd: int, name: str, walked: str, create: bool, mode: int) -> int:
+    """The descriptor of folder `name` in `dir_fd`."""
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except FileNotFoundError:
+        if not create:
+            raise
+        try:
+            os.mkdir(name, mode, dir_fd=dir_fd)
+        except FileExistsError:
+            pass  # made meanwhile: the open below checks what it is
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except OSError as err:
+        why = _kind(dir_fd, name) if err.errno in (errno.ELOOP, errno.ENOTDIR) else None
+        if why:
+            raise _refused(walked, why) from None
+        raise
+
+
+def split(path: str | Path) -> tuple[str, str]:
+    """(folder, name) of a file path; the folder is `.` for a bare name."""
+    text = os.fspath(path)
+    folder, _, name = text.rpartition("/")
+    if not name or name in (".", ".."):
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", text)
+    return (folder or ("/" if text.startswith("/") else ".")), name
+
+
+def open_file(path: str | Path) -> tuple[int, os.stat_result]:
+    """(descriptor, fstat) of the regular file at `path`, opened for reading."""
+    folder, name = split(path)
+    dir_fd = open_dir(folder)
+    try:
+        return open_in(dir_fd, name, os.fspath(path))
+    finally:
+        os.close(dir_fd)
+
+
+def open_in(dir_fd: int, name: str, shown: str) -> tuple[int, os.stat_result]:
+    """(descriptor, fstat) of the regular file `name` in the folder `dir_fd`."""
+    try:
+        fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
+    except OSError as err:
+        why = _kind(dir_fd, name) if err.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR) else None
+        if why:
+            raise _refused(shown, why) from None
+        raise
+    info = os.fstat(fd)
+    why = describe(info.st_mode)
+    if why:
+        os.close(fd)
+        raise _refused(shown, why)
+    return fd, info
+
+
+def read_open(fd: int, size: int, limit: int) -> bytes | None:
+    """At most `limit` bytes of the open file, or None when it holds more. One read of a byte
+    more than fstat said first: a file growing after fstat is read on, up to the limit."""
+    if size > limit:
+        return None
+    data = os.read(fd, size + 1)
+    if len(data) > size:
+        chunks = [data]
+        total = len(data)
+        while total <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        data = b"".join(chunks)
+    return None if len(data) > limit else data
+
+
+def decode(data: bytes, shown: str) -> str:
+    """`data` as UTF-8 text; anything else is one line naming the file and the first bad byte."""
+    from sealer.errors import BadInput
+
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise BadInput(f"{shown}: not valid UTF-8 text (byte {err.start})") from None
