@@ -20,9 +20,10 @@ _OWNER = re.compile(r"@[A-Za-z0-9][-A-Za-z0-9_.]*(/[A-Za-z0-9][-A-Za-z0-9_./]*)?
 _CRON = re.compile(r"[0-9*/,-]+( [0-9*/,A-Za-z-]+){4}")
 _PYTHON = re.compile(r"3\.[0-9]{1,2}")
 _PATH = re.compile(r"[A-Za-z0-9._/-]+")
-# sealer's trust anchors: configuration, pinned certificates, the ledger, sealer's own folder
-# (allow-lists, baselines), and the files that run the gate itself.
-OWNED_PATHS = ("/sealer.yaml", "/certs/", "/ledger/", "/.sealer/", "/.pre-commit-config.yaml")
+# sealer's trust anchors: configuration, pinned certificates, the ledger, the key registries
+# (what verifiers accept keys by), sealer's own folder (allow-lists, baselines), and the
+# files that run the gate itself.
+OWNED_PATHS = ("/sealer.yaml", "/certs/", "/ledger/", "/registry/", "/.sealer/", "/.pre-commit-config.yaml")
 GITLAB_FILE = ".gitlab/ci/sealer.yml"
 
 

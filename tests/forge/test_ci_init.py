@@ -93,7 +93,8 @@ def test_codeowners_covers_the_trust_anchors(repo: Path, kind: str, owners_file:
         for line in (repo / owners_file).read_text().splitlines()
         if line and not line.startswith("#")
     }
-    for path in ("/sealer.yaml", "/certs/", "/ledger/", "/.sealer/", "/policy/keys.yaml", f"/{owners_file}"):
+    anchors = ("/sealer.yaml", "/certs/", "/ledger/", "/registry/", "/.sealer/", "/policy/keys.yaml")
+    for path in (*anchors, f"/{owners_file}"):
         assert rules[path] == ["@acme/platform", "sec@acme.example"], path
     if kind == "github":
         assert rules["/.github/workflows/sealer-review.yml"] and rules["/.github/workflows/sealer-rotate.yml"]
@@ -137,3 +138,16 @@ def test_a_symlinked_folder_is_not_written_through(
     (repo / ".github").symlink_to(outside)
     result = cli(repo, "ci", "init", "github", "--owner", "@acme")
     assert result.exit_code == 2 and "symlink" in result.stderr and list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["github", "gitlab"])
+def test_installing_sealer_never_imports_from_the_checkout(repo: Path, kind: str) -> None:
+    """The jobs run in the pull request's checkout, and `python -m pip` puts the working folder
+    first on sys.path: a `pip/__main__.py` the author added would run instead of pip, and
+    replace the sealer the gate then runs (a green gate for anything)."""
+    assert cli(repo, "ci", "init", kind, "--owner", "@acme/platform").exit_code == 0
+    texts = [
+        p.read_text() for p in (repo / ".github" if kind == "github" else repo / ".gitlab").rglob("*.yml")
+    ]
+    commands = [line for text in texts for line in text.splitlines() if "python" in line and " -m " in line]
+    assert commands and all("python -I -m pip" in line for line in commands), commands
