@@ -32,6 +32,21 @@ class HooksRepo:
     rev: str
 
 
+def without_credentials(url: str) -> str:
+    """`url` with no password or token in it: a CI clone's origin carries its job token
+    (https://gitlab-ci-token:TOKEN@…), and this URL is written into a committed file. An ssh
+    user name stays (git@…); an https one is a token as often as not."""
+    try:
+        parts = urlsplit(url)
+        if not parts.scheme or "@" not in parts.netloc:
+            return url  # a path, or scp-like `git@host:path` (no password there)
+        host = parts.netloc.rpartition("@")[2]
+        user = parts.username if parts.scheme in ("ssh", "git+ssh") and parts.username else ""
+    except ValueError:
+        raise BadInput("the hooks repository URL is not a valid URL: give --hooks-repo") from None
+    return parts._replace(netloc=f"{user}@{host}" if user else host).geturl()
+
+
 def _git(checkout: Path, *args: str) -> str | None:
     return git.probe(checkout, *args) or None
 
@@ -71,7 +86,7 @@ def _installed_vcs() -> HooksRepo | None:
     found = _installed_from()
     vcs = found.get("vcs_info")
     if isinstance(vcs, dict) and vcs.get("vcs") == "git" and vcs.get("commit_id") and found.get("url"):
-        return HooksRepo(str(found["url"]), str(vcs["commit_id"]))
+        return HooksRepo(without_credentials(str(found["url"])), str(vcs["commit_id"]))
     return None
 
 
@@ -90,7 +105,7 @@ def locate(url: str | None = None, rev: str | None = None) -> HooksRepo:
             "sealer was not installed from a Git repository, so it cannot name its own hooks repository: "
             "give --hooks-repo URL --hooks-rev REV (the sealer repository your team uses)"
         )
-    found = _git(checkout, "remote", "get-url", "origin") or str(checkout)
+    found = without_credentials(_git(checkout, "remote", "get-url", "origin") or str(checkout))
     pinned = rev or _git(checkout, "describe", "--exact-match", "--tags", "HEAD")
     pinned = pinned or _git(checkout, "rev-parse", "HEAD")
     if not pinned:

@@ -97,9 +97,11 @@ def _add_lines(path: Path, comment: str, lines: tuple[str, ...], created: list[P
 def textconv_command(python: str | None = None) -> str:
     """The diff driver as git runs it (through sh, the file appended): this very interpreter
     by absolute path, so no `sealer` on PATH is needed, and the file as it is when that
-    interpreter or sealer is gone — a textconv that fails breaks `git log -p` and `git diff`."""
+    interpreter or sealer is gone — a textconv that fails breaks `git log -p` and `git diff`.
+    `-I`: git runs it at the top of the work tree, and `-m` would import a `sealer/` folder a
+    pull request put there before the installed sealer (and honour PYTHONPATH)."""
     program = shlex.quote(python or sys.executable)
-    return f'sh -c \'"$0" -m sealer diff-driver "$1" 2>/dev/null || cat "$1"\' {program}'
+    return f'sh -c \'"$0" -I -m sealer diff-driver "$1" 2>/dev/null || cat "$1"\' {program}'
 
 
 def _add_gitattributes(path: Path, created: list[Path]) -> None:

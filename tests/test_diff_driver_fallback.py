@@ -68,7 +68,7 @@ def test_an_interpreter_path_with_spaces_and_quotes_is_quoted_for_the_shell(
 ) -> None:
     odd = tmp_path / "a b'c $HOME" / "python"
     odd.parent.mkdir()
-    odd.write_text('#!/bin/sh\necho "driver: $1 $2 $3"\n')
+    odd.write_text('#!/bin/sh\necho "driver: $1 $2 $3 $4"\n')
     odd.chmod(0o755)
     fresh = tmp_path / "repo"
     fresh.mkdir()
@@ -78,4 +78,23 @@ def test_an_interpreter_path_with_spaces_and_quotes_is_quoted_for_the_shell(
     git(fresh, "config", "diff.sealer.textconv", init.textconv_command(str(odd)))
     git(fresh, "add", "-A")
     git(fresh, "commit", "-qm", "x")
-    assert "+driver: -m sealer diff-driver" in git(fresh, "show", "HEAD")
+    assert "+driver: -I -m sealer diff-driver" in git(fresh, "show", "HEAD")
+
+
+def test_a_sealer_package_inside_the_repository_is_never_run(
+    rotated: Path, tmp_path: Path, bare_path: str
+) -> None:
+    """A pull request adds `sealer/__init__.py` at the top of the repository. git runs the
+    textconv there, and `python -m sealer` would import the package of the working folder
+    first: whoever looks at the branch with `git log -p` would run the author's code."""
+    repo = copy_repo(rotated, tmp_path / "repo")
+    marker = tmp_path / "ran"
+    (repo / "sealer").mkdir()
+    (repo / "sealer" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (repo / "sealer" / "__main__.py").write_text("")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a package of the author's")
+    for args in (("log", "-p", "-3"), ("diff", "HEAD~2", "HEAD")):
+        out = git(repo, *args, "--", SEALED)
+        assert "<sealed 2048-bit, sha256:" in out
+    assert not marker.exists()

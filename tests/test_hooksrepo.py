@@ -76,3 +76,34 @@ def test_a_pip_install_of_a_checkout_folder_uses_that_checkout(monkeypatch: pyte
     monkeypatch.setattr(hooksrepo, "_checkout_at", site_packages_first)
     monkeypatch.setattr(hooksrepo, "_installed_from", lambda: {"url": checkout.as_uri(), "dir_info": {}})
     assert hooksrepo.own_checkout() == checkout and asked[1] == checkout
+
+
+@pytest.mark.parametrize(
+    ("origin", "written"),
+    [
+        (
+            "https://gitlab-ci-token:glcbt-SECRET123@gitlab.example.internal/platform/sealer.git",
+            "https://gitlab.example.internal/platform/sealer.git",
+        ),
+        (
+            "https://ghp_SECRET123@github.example/platform/sealer.git",
+            "https://github.example/platform/sealer.git",
+        ),
+        ("ssh://git:SECRET123@git.example.internal/sealer.git", "ssh://git@git.example.internal/sealer.git"),
+        ("git@git.example.internal:platform/sealer.git", "git@git.example.internal:platform/sealer.git"),
+    ],
+)
+def test_credentials_in_the_checkouts_origin_never_reach_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, origin: str, written: str
+) -> None:
+    """A CI clone's origin carries its job token (GitLab CI clones https://gitlab-ci-token:TOKEN@…):
+    `sealer init` there must not commit that token in .pre-commit-config.yaml."""
+    checkout = make_repo(tmp_path / "sealer")
+    (checkout / ".pre-commit-hooks.yaml").write_text("[]\n")
+    subprocess.run(["git", "-C", str(checkout), "remote", "add", "origin", origin], check=True)
+    monkeypatch.setattr(hooksrepo, "own_checkout", lambda: checkout)
+    assert hooksrepo.locate(rev="v1").url == written
+    recorded = {"url": origin, "vcs_info": {"vcs": "git", "commit_id": "a" * 40}}
+    monkeypatch.setattr(hooksrepo, "own_checkout", lambda: None)
+    monkeypatch.setattr(hooksrepo, "_installed_from", lambda: recorded)
+    assert hooksrepo.locate().url == written

@@ -21,8 +21,8 @@ _CRON = re.compile(r"[0-9*/,-]+( [0-9*/,A-Za-z-]+){4}")
 _PYTHON = re.compile(r"3\.[0-9]{1,2}")
 _PATH = re.compile(r"[A-Za-z0-9._/-]+")
 # sealer's trust anchors: configuration, pinned certificates, the ledger, the key registries
-# (which keys verifiers accept), sealer's own folder (allow-lists, baselines), and the files
-# that run the gate itself.
+# (what verifiers accept keys by), sealer's own folder (allow-lists, baselines), and the
+# files that run the gate itself.
 OWNED_PATHS = ("/sealer.yaml", "/certs/", "/ledger/", "/registry/", "/.sealer/", "/.pre-commit-config.yaml")
 GITLAB_FILE = ".gitlab/ci/sealer.yml"
 

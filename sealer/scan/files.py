@@ -2,8 +2,9 @@
 
 Three sources: paths given (folders are walked, `.git` left out), the staged set (`--staged`:
 the blobs in the index, which is what a commit will hold, not the working tree), and every
-tracked file (`--all-files`). Symlinks, submodules and deleted files are skipped with a reason
-(`sealer scan -v` prints them); every other file is read whole or in chunks (contents.py).
+tracked file (`--all-files`). A symlink is never followed: its target text (what Git commits as
+its blob) is scanned. Submodules and deleted files are skipped with a reason (`sealer scan -v`
+prints them); every other file is read whole or in chunks (contents.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sealer.errors import BadInput
 from sealer.scan import contents
 from sealer.scan.contents import Piece, Skip
 
-_SYMLINK, _GITLINK = "120000", "160000"
+_GITLINK = "160000"
 BLOCK = 1 << 20
 
 
@@ -55,10 +56,21 @@ def listed(path: str, fs_path: str) -> Candidate:
         info = os.lstat(fs_path)
     except FileNotFoundError:
         return Candidate(path, None, "deleted")
+    if stat.S_ISLNK(info.st_mode):  # never followed; Git commits its target text as the blob
+        return _link_target(path, fs_path)
     problem = _file_problem(info)
     if problem:
         return Candidate(path, None, problem)
     return Candidate(path, None, source=fs_path, size=info.st_size)
+
+
+def _link_target(path: str, fs_path: str) -> Candidate:
+    try:
+        return Candidate(path, os.fsencode(os.readlink(fs_path)))
+    except FileNotFoundError:
+        return Candidate(path, None, "deleted")
+    except OSError:  # no longer a symlink: read it as whatever it is now
+        return Candidate(path, None, source=fs_path)
 
 
 def items(candidate: Candidate, chunk: int) -> Iterator[Piece | Skip]:
@@ -203,8 +215,6 @@ def staged(root: str) -> Iterator[Candidate]:
         _, new_mode, _, new_sha, status = meta.split(" ")
         if status == "D":
             yield Candidate(path, None, "deleted")
-        elif new_mode == _SYMLINK:
-            yield Candidate(path, None, "symlink")
         elif new_mode == _GITLINK:
             yield Candidate(path, None, "submodule")
         else:

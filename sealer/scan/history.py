@@ -18,7 +18,7 @@ from sealer.errors import BadInput
 from sealer.scan import files
 from sealer.scan.files import Candidate
 
-_SKIPPED_MODES = {"120000": "symlink", "160000": "submodule"}
+_SKIPPED_MODES = {"160000": "submodule"}  # a symlink's blob (its target text) is scanned
 _NULL_SHA = "0" * 40
 
 

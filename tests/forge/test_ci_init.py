@@ -174,3 +174,16 @@ def test_a_symlinked_folder_is_not_written_through(
     (repo / ".github").symlink_to(outside)
     result = cli(repo, "ci", "init", "github", "--owner", "@acme")
     assert result.exit_code == 2 and "symlink" in result.stderr and list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["github", "gitlab"])
+def test_installing_sealer_never_imports_from_the_checkout(repo: Path, kind: str) -> None:
+    """The jobs run in the pull request's checkout, and `python -m pip` puts the working folder
+    first on sys.path: a `pip/__main__.py` the author added would run instead of pip, and
+    replace the sealer the gate then runs (a green gate for anything)."""
+    assert cli(repo, "ci", "init", kind, "--owner", "@acme/platform").exit_code == 0
+    texts = [
+        p.read_text() for p in (repo / ".github" if kind == "github" else repo / ".gitlab").rglob("*.yml")
+    ]
+    commands = [line for text in texts for line in text.splitlines() if "python" in line and " -m " in line]
+    assert commands and all("python -I -m pip" in line for line in commands), commands

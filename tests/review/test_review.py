@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -315,6 +316,39 @@ def ledger_and_registry_reverted(repo: Path, controllers: dict[str, Path]) -> No
     assert cli(repo, "render", "staging").exit_code == 0
 
 
+# From the attacker review: changes to what the cluster gets that touch no ciphertext.
+def template_data_added(repo: Path, controllers: dict[str, Path]) -> None:
+    """The controller renders spec.template.data over the decrypted entries: here the Secret's
+    apiKey becomes a value the author chose, and no ciphertext changes."""
+    template = '{{ printf "%s" "a-key-the-author-knows" }}'
+    _edit_yaml(repo / SEALED, lambda doc: doc["spec"]["template"].__setitem__("data", {"apiKey": template}))
+
+
+def template_annotation_added(repo: Path, controllers: dict[str, Path]) -> None:
+    """An annotation on the Secret the controller makes: a replicator copies it elsewhere."""
+
+    def edit(doc: dict[str, Any]) -> None:
+        meta = doc["spec"]["template"]["metadata"]
+        meta.setdefault("annotations", {})["replicator.v1.mittwald.de/replicate-to"] = "attacker"
+
+    _edit_yaml(repo / SEALED, edit)
+
+
+def kubeconfig_from_the_repo(repo: Path, controllers: dict[str, Path]) -> None:
+    """A kubeconfig the author wrote: its `exec` plugin runs on the machine that runs sealer
+    (the CI runner, with its credentials) as soon as `status` or a rotation reads it."""
+    (repo / "kubeconfig.yaml").write_text("apiVersion: v1\nkind: Config\nusers: []\n")
+    set_env_option(
+        repo, "staging", "backend", {"kind": "k8s-secrets", "options": {"kubeconfig": "kubeconfig.yaml"}}
+    )
+
+
+def key_store_endpoint_moved(repo: Path, controllers: dict[str, Path]) -> None:
+    """The key store's requests (signed with the runner's cloud credentials) go to the author's host."""
+    options = {"table": "sealer-keys", "endpoint_url": "https://keys.attacker.invalid"}
+    set_env_option(repo, "staging", "backend", {"kind": "dynamodb", "options": options})
+
+
 TAMPERING = [
     (hand_edited_ciphertext, {"hand-edit"}),
     (sealed_with_another_cert, {"unpinned-cert", "hand-edit", "derived-field"}),
@@ -360,6 +394,10 @@ TAMPERING = [
     (registry_moved_to_another_namespace, {"registry-mismatch"}),
     (registry_for_a_namespace_no_environment_owns, {"registry-mismatch"}),
     (registry_sent_to_another_namespace_in_config, {"registry-target-change", "store-change"}),
+    (template_data_added, {"manifest-mismatch"}),  # not what sealer writes
+    (template_annotation_added, {"manifest-mismatch"}),
+    (kubeconfig_from_the_repo, {"store-change"}),
+    (key_store_endpoint_moved, {"store-change", "registry-mismatch"}),  # no registry any more
 ]
 
 
@@ -481,3 +519,92 @@ def _mistyped(key: str) -> str:
 )
 def test_plaintext_keys_are_found_by_line(text: str, lines: list[int]) -> None:
     assert sorted({number for number, _ in plaintext_keys(text)}) == lines
+
+
+# -- ledger edits that change which keys the registry lists, with no rotation to show for it ----
+
+
+def _attacker_fingerprint() -> str:
+    return apikey.fingerprint(apikey.generate("staging"))
+
+
+def _save_and_render(repo: Path, records: list[Any]) -> None:
+    ledger.save(repo, "staging", records)
+    assert cli(repo, "render", "staging").exit_code == 0
+
+
+def ledger_key_swapped(repo: Path) -> None:
+    """The active key's record keeps its id, but its fingerprint is now the attacker's key."""
+    records = ledger_records(repo, "staging")
+    now = active(records)
+    fp = _attacker_fingerprint()
+    _save_and_render(repo, [r if r != now else dataclasses.replace(r, fingerprint=fp) for r in records])
+
+
+def ledger_grace_record_added(repo: Path) -> None:
+    """A record for the attacker's key, in grace for years: listed as valid, no ciphertext needed."""
+    records = ledger_records(repo, "staging")
+    fp = _attacker_fingerprint()
+    until = active(records).created + dt.timedelta(days=3650)
+    forged = dataclasses.replace(
+        active(records), key_id=apikey.key_id(fp), fingerprint=fp, status="grace", revoke_at=until
+    )
+    _save_and_render(repo, [*records, forged])
+
+
+def ledger_revoked_key_back_with_padding(repo: Path) -> None:
+    """A revoked key made active again, and a made-up revoked record so the serial still grows."""
+    records = ledger_records(repo, "staging")
+    revoked = next(r for r in records if r.status == "revoked")
+    fp = _attacker_fingerprint()
+    padding = dataclasses.replace(revoked, key_id=apikey.key_id(fp), fingerprint=fp)
+    back = [
+        dataclasses.replace(r, status="grace", revoke_at=r.created + dt.timedelta(days=3650))
+        if r == revoked
+        else r
+        for r in records
+    ]
+    _save_and_render(repo, [*back, padding])
+
+
+def ledger_revoked_key_back_under_a_new_id(repo: Path) -> None:
+    """The revoked key's record deleted, and the key back as a second active key of an entry
+    that a (clean) rotation in the same pull request rotates: the serial still grows."""
+    revoked = next(r for r in ledger_records(repo, "staging") if r.status == "revoked")
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    records = [r for r in ledger_records(repo, "staging") if r != revoked]
+    back = dataclasses.replace(revoked, key_id=apikey.key_id(_attacker_fingerprint()), status="active")
+    _save_and_render(repo, [*records, back])
+
+
+def ledger_second_active_key(repo: Path) -> None:
+    """A clean rotation of the entry, and a second active record beside its new key: the
+    review explains the one it shows, the registry lists both."""
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    records = ledger_records(repo, "staging")
+    fp = _attacker_fingerprint()
+    extra = dataclasses.replace(active(records), key_id=apikey.key_id(fp), fingerprint=fp)
+    _save_and_render(repo, [*records[:-1], extra, records[-1]])
+
+
+LEDGER_FORGERIES = [
+    ledger_second_active_key,
+    ledger_key_swapped,
+    ledger_grace_record_added,
+    ledger_revoked_key_back_with_padding,
+    ledger_revoked_key_back_under_a_new_id,
+]
+
+
+@pytest.mark.parametrize("forge", LEDGER_FORGERIES, ids=[f.__name__ for f in LEDGER_FORGERIES])
+def test_a_ledger_edit_that_changes_the_listed_keys_is_a_finding(
+    repo: Path, forge: Callable[[Path], None]
+) -> None:
+    """The registry is re-rendered to match, and its serial does not go down: only the ledger
+    itself tells that a key the cluster accepts changed without a rotation."""
+    base = git(repo, "rev-parse", "HEAD").strip()
+    forge(repo)
+    commit_all(repo, forge.__name__)
+    code, data = run_review(repo, base)
+    ledger_rules = {c for c in codes(data) if c.startswith("ledger-")}  # the state machine's findings
+    assert code == 1 and ledger_rules, data

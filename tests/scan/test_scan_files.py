@@ -72,8 +72,8 @@ def test_paths_and_folders_with_every_skip_reason(tmp_path: Path) -> None:
         "latin.txt": None,
         "image.png": "PNG image: not decoded, raw bytes scanned (media, told by content)",
         "a.7z": "7z archive: a format sealer cannot open, not examined (not examined)",
-        "link.txt": "symlink",
-        "dangling": "symlink",
+        "link.txt": None,  # its target text, scanned (never followed)
+        "dangling": None,
         "fifo": "not a regular file",
     }
 
@@ -174,7 +174,7 @@ def test_staged_set_handles_deleted_symlinks_submodules_binary_large_and_latin1(
     assert Path(root) == repo
     assert skipped(list(candidates)) == {
         "gone.txt": "deleted",
-        "link": "symlink",
+        "link": None,  # its target text, scanned
         "vendor/sub": "submodule",
         "big.txt": None,  # in chunks
         "bin.dat": "GIF image: not decoded, raw bytes scanned (media, told by content)",
@@ -221,3 +221,35 @@ def test_git_modes_outside_a_repository_are_bad_input(
     assert result.exit_code == 2
     assert result.output.startswith("sealer: git rev-parse: not a git repository")
     assert "Traceback" not in result.output
+
+
+# A symlink's target is text Git stores as the link's blob: a key hidden there is committed
+# like any file's contents, so the target is scanned (never followed).
+
+
+def _key_link(where: Path) -> str:
+    key = apikey.generate("production")
+    (where / "api-key").symlink_to(key)
+    return key
+
+
+@pytest.mark.parametrize(
+    "args", [["--staged"], ["--all-files"], ["api-key"]], ids=["staged", "all-files", "hook-paths"]
+)
+def test_a_key_as_a_symlink_target_is_found(repo: Path, args: list[str]) -> None:
+    key = _key_link(repo)
+    git(repo, "add", "api-key")
+    result = CliRunner().invoke(cli, ["scan", *args, "-o", "json"])
+    assert result.exit_code == 1, result.output
+    assert '"path": "api-key"' in result.output and key not in result.output
+
+
+def test_a_key_as_a_symlink_target_is_found_in_history(repo: Path) -> None:
+    _key_link(repo)
+    git(repo, "add", "api-key")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", "link")
+    git(repo, "rm", "-q", "api-key")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", "gone")
+    result = CliRunner().invoke(cli, ["scan", "--history", "-o", "json"])
+    assert result.exit_code == 1 and '"path": "api-key"' in result.output, result.output
+    assert git(repo, "rev-parse", "HEAD~1").strip() in result.output  # the commit that brought it
