@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 from support.cli import in_dir as cwd
 from support.cli import sealer as cli
 from support.git import commit_all, git
-from support.isolation import isolated
-from support.repos import EnvSpec, copy_repo, keypairs, ledger_records, make_repo
+from support.repos import copy_repo, keypairs, ledger_records, rotated_template
 
 from sealer import apikey, diffdriver, init
 
@@ -31,13 +30,7 @@ BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{300,}")
 @pytest.fixture(scope="module")
 def rotated_twice(tmp_path_factory: pytest.TempPathFactory) -> Path:
     controllers = keypairs(tmp_path_factory, "staging")
-    with isolated(tmp_path_factory.mktemp("home")):
-        root = make_repo(
-            tmp_path_factory.mktemp("template") / "repo", [EnvSpec("staging", controllers["staging"])]
-        )
-        for _ in range(2):
-            assert cli(root, "rotate", "staging", "--no-branch").exit_code == 0
-    return root
+    return rotated_template(tmp_path_factory, controllers, ["staging"], times=2)
 
 
 @pytest.fixture

@@ -8,10 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support.cli import sealer as cli
 from support.git import git
-from support.isolation import isolated
-from support.repos import EnvSpec, copy_repo, keypairs, make_repo
+from support.repos import copy_repo, keypairs, rotated_template
 
 from sealer import init
 
@@ -21,13 +19,7 @@ SEALED = "sealed/staging/staging.yaml"
 @pytest.fixture(scope="module")
 def rotated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     controllers = keypairs(tmp_path_factory, "staging")
-    with isolated(tmp_path_factory.mktemp("home")):
-        root = make_repo(
-            tmp_path_factory.mktemp("fallback") / "repo", [EnvSpec("staging", controllers["staging"])]
-        )
-        for _ in range(2):
-            assert cli(root, "rotate", "staging", "--no-branch").exit_code == 0
-    return root
+    return rotated_template(tmp_path_factory, controllers, ["staging"], folder="fallback", times=2)
 
 
 @pytest.fixture

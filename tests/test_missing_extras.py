@@ -10,9 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.git import git
-
-from sealer import init
+from support.repos import initialized_repo
 
 RUN = """
 import sys
@@ -25,11 +23,7 @@ sys.exit(main(sys.argv[2:]))
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q")
-    init.init(root, ("staging",))
-    return root
+    return initialized_repo(tmp_path / "repo")
 
 
 def without(repo: Path, modules: str, *args: str) -> subprocess.CompletedProcess[str]:

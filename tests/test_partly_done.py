@@ -13,8 +13,7 @@ from click.testing import CliRunner, Result
 from support.cli import sealer as cli
 from support.fake_vault import FakeVault
 from support.git import commit_all, git
-from support.isolation import isolated
-from support.repos import EnvSpec, copy_repo, keypairs, make_repo, set_env_option
+from support.repos import copy_repo, keypairs, rotated_template, set_env_option
 
 from sealer.cli import cli as group
 from sealer.errors import EXIT_BAD_INPUT, EXIT_PARTLY_DONE, PartlyDone
@@ -23,12 +22,7 @@ from sealer.errors import EXIT_BAD_INPUT, EXIT_PARTLY_DONE, PartlyDone
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     controllers = keypairs(tmp_path_factory, "staging")
-    with isolated(tmp_path_factory.mktemp("home")):
-        root = make_repo(
-            tmp_path_factory.mktemp("partly") / "repo", [EnvSpec("staging", controllers["staging"])]
-        )
-        assert cli(root, "rotate", "staging", "--no-branch").exit_code == 0
-    return root
+    return rotated_template(tmp_path_factory, controllers, ["staging"], folder="partly")
 
 
 @pytest.fixture

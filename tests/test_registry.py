@@ -18,16 +18,14 @@ from support.cli import sealer as cli
 from support.fake_http import Request
 from support.fake_kube import FakeKube
 from support.git import commit_all, git
-from support.isolation import isolated
 from support.repos import (
-    EnvSpec,
     active,
     assert_consistent,
     copy_repo,
     keypairs,
     ledger_records,
-    make_repo,
     private_keys,
+    rotated_template,
     run_sealer,
     unseal_values,
 )
@@ -161,14 +159,7 @@ def keys(controllers: dict[str, Path]) -> list[Any]:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory, controllers: dict[str, Path]) -> Path:
     """staging and production pinned, each rotated once, committed on main."""
-    with isolated(tmp_path_factory.mktemp("home")):
-        root = make_repo(
-            tmp_path_factory.mktemp("template") / "repo",
-            [EnvSpec("staging", controllers["staging"]), EnvSpec("production", controllers["production"])],
-        )
-        for env in ("staging", "production"):
-            assert cli(root, "rotate", env, "--no-branch").exit_code == 0
-    return root
+    return rotated_template(tmp_path_factory, controllers)
 
 
 @pytest.fixture

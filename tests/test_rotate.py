@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from support.cli import sealer as cli
 from support.git import branch, commit_all, git, head
-from support.isolation import isolated
 from support.repos import (
     FAULT_POINTS,
     FINISH_FAULT_POINTS,
@@ -30,6 +29,7 @@ from support.repos import (
     make_repo,
     places_holding,
     private_keys,
+    rotated_template,
     run_sealer,
     sealed_doc,
     set_env_option,
@@ -76,15 +76,7 @@ def keys(controllers: dict[str, Path]) -> list[Any]:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory, controllers: dict[str, Path]) -> Path:
     """staging and production pinned, each rotated once, committed on main."""
-    with isolated(tmp_path_factory.mktemp("home")):
-        root = make_repo(
-            tmp_path_factory.mktemp("template") / "repo",
-            [EnvSpec("staging", controllers["staging"]), EnvSpec("production", controllers["production"])],
-        )
-        for env in ("staging", "production"):
-            result = cli(root, "rotate", env, "--no-branch")
-            assert result.exit_code == 0, result.output
-    return root
+    return rotated_template(tmp_path_factory, controllers)
 
 
 @pytest.fixture

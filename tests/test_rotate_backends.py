@@ -7,12 +7,10 @@ the steps, and no key material in records, logs or messages."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import json
 import logging
 import signal
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +37,17 @@ from support.backend_repos import (
 )
 from support.cli import sealer
 from support.git import commit_all, git, head
-from support.repos import FAULT_POINTS, all_plaintext_keys, assert_consistent, run_sealer, stray_temps
+from support.repos import (
+    FAULT_POINTS,
+    all_plaintext_keys,
+    assert_consistent,
+    at_point,
+    run_sealer,
+    stray_temps,
+)
 from support.sql_stores import Outage
 
-from sealer import apikey, faults
+from sealer import apikey
 from sealer.faults import InjectedFault
 from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord
 
@@ -183,22 +188,6 @@ def rerun(repo: Path, old: dict[str, str], keys: list[Any]) -> None:
     assert_accepted(repo, old, keys)
     finish(repo)
     assert_finished(repo, old, keys)
-
-
-@contextlib.contextmanager
-def at_point(wanted: str, action: Callable[[], None]) -> Iterator[None]:
-    """Within the block, run `action` when a rotation reaches fault point `wanted` (then carry
-    on as usual)."""
-    real = faults.point
-
-    def hook(name: str) -> None:
-        if name == wanted:
-            action()
-        real(name)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(faults, "point", hook)
-        yield
 
 
 # -- the transaction -----------------------------------------------------------------------------

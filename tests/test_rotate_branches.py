@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from support.cli import sealer as cli
 from support.git import branch, git, head
-from support.isolation import isolated
-from support.repos import EnvSpec, copy_repo, keypairs, make_repo, run_sealer
+from support.repos import copy_repo, keypairs, rotated_template, run_sealer
 
 STAGING = [
     "sealed/staging/staging.yaml",
@@ -24,14 +23,7 @@ STAGING = [
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     controllers = keypairs(tmp_path_factory, "staging", "production")
-    with isolated(tmp_path_factory.mktemp("home")):
-        root = make_repo(
-            tmp_path_factory.mktemp("branches") / "repo",
-            [EnvSpec("staging", controllers["staging"]), EnvSpec("production", controllers["production"])],
-        )
-        for env in ("staging", "production"):
-            assert cli(root, "rotate", env, "--no-branch").exit_code == 0
-    return root
+    return rotated_template(tmp_path_factory, controllers, folder="branches")
 
 
 @pytest.fixture

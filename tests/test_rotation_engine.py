@@ -7,14 +7,13 @@ rotation, each followed by a plain re-run that must leave everything consistent.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +21,16 @@ import pytest
 from reference import decrypt, scope_label
 from support.cli import sealer as cli
 from support.git import branch, git, head
-from support.isolation import isolated
 from support.repos import (
     JOURNAL,
-    EnvSpec,
     active,
     assert_consistent,
+    at_point,
     copy_repo,
     keypairs,
     ledger_records,
-    make_repo,
     private_keys,
+    rotated_template,
     sealed_doc,
     stray_temps,
     values_subtree,
@@ -57,10 +55,7 @@ def keys(controller: Path) -> list[Any]:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory, controller: Path) -> Path:
     """staging pinned and rotated once, committed on main."""
-    with isolated(tmp_path_factory.mktemp("home")):
-        root = make_repo(tmp_path_factory.mktemp("template") / "repo", [EnvSpec(ENV, controller)])
-        assert cli(root, "rotate", ENV, "--no-branch").exit_code == 0
-    return root
+    return rotated_template(tmp_path_factory, {ENV: controller}, [ENV])
 
 
 @pytest.fixture
@@ -75,21 +70,6 @@ def git_dir(repo: Path) -> Path:
 def journal_of(repo: Path) -> dict[str, Any] | None:
     path = git_dir(repo) / JOURNAL
     return json.loads(path.read_text()) if path.exists() else None
-
-
-@contextlib.contextmanager
-def at_point(wanted: str, action: Callable[[], None]) -> Iterator[None]:
-    """Run `action` when an in-process rotation reaches fault point `wanted`."""
-    real = faults.point
-
-    def hook(name: str) -> None:
-        if name == wanted:
-            action()
-        real(name)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(faults, "point", hook)
-        yield
 
 
 def exit_4(result: Any, says: str) -> str:

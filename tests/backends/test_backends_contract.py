@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from support.http_stores import HTTP_OUTAGES
+from support.records import pending_key as new_key
 from support.sql_stores import OUTAGES
 
 from sealer import apikey, registry
@@ -65,26 +66,6 @@ def store_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def store(store_name: str, request: pytest.FixtureRequest) -> KeyStore:
     return request.getfixturevalue(store_name)
-
-
-def new_key(
-    env: str = ENV, name: str = NAME, created: dt.datetime | None = None, expires: dt.datetime | None = None
-) -> tuple[str, KeyRecord]:
-    """A real API key and the record a rotation would register for it."""
-    key = apikey.generate(env)
-    fingerprint = apikey.fingerprint(key)
-    record = KeyRecord(
-        env=env,
-        name=name,
-        key_id=apikey.key_id(fingerprint),
-        fingerprint=fingerprint,
-        created=created or utcnow() - dt.timedelta(minutes=5),
-        expires=expires,
-        status=PENDING,
-        actor="ci@sealer.invalid",
-        sealed_with=("ab" * 32, "cd" * 32),
-    )
-    return key, record
 
 
 def registered(store: KeyStore, **fields: Any) -> KeyRecord:

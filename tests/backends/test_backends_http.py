@@ -16,6 +16,7 @@ import pytest
 from support.fake_auth0 import FakeAuth0
 from support.fake_vault import FakeVault
 from support.http_stores import Waits
+from support.records import pending_key
 
 from sealer import apikey
 from sealer.backends import open_store
@@ -29,27 +30,14 @@ from sealer.backends.auth0 import (
 )
 from sealer.backends.vault import VaultStore
 from sealer.errors import BackendError, BadInput
-from sealer.records import ACTIVE, PENDING, REVOKED, VALID, KeyRecord, utcnow
+from sealer.records import ACTIVE, REVOKED, VALID, KeyRecord, utcnow
 
 ENV = "dev"
 NAME = "apiKey"
 
 
-def new_record(env: str = ENV, name: str = NAME, minutes_ago: int = 5) -> tuple[str, KeyRecord]:
-    key = apikey.generate(env)
-    fingerprint = apikey.fingerprint(key)
-    record = KeyRecord(
-        env=env,
-        name=name,
-        key_id=apikey.key_id(fingerprint),
-        fingerprint=fingerprint,
-        created=utcnow() - dt.timedelta(minutes=minutes_ago),
-        expires=None,
-        status=PENDING,
-        actor="ci@sealer.invalid",
-        sealed_with=("ab" * 32,),
-    )
-    return key, record
+def new_record(minutes_ago: int = 5) -> tuple[str, KeyRecord]:
+    return pending_key(ENV, NAME, utcnow() - dt.timedelta(minutes=minutes_ago), sealed_with=("ab" * 32,))
 
 
 def backend_error(call: Any) -> str:

@@ -10,9 +10,8 @@ import click
 import pytest
 from click.testing import CliRunner
 from support.cli import sealer as run
-from support.git import git
+from support.repos import initialized_repo
 
-from sealer import init
 from sealer.cli import cli
 
 WITHOUT_OUTPUT = {"diff-driver", "completion"}  # a git textconv and a shell script: one format each
@@ -44,11 +43,7 @@ def test_every_command_spells_it_the_same(name: str, command: click.Command) -> 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q")
-    init.init(root, ("staging",))
-    return root
+    return initialized_repo(tmp_path / "repo")
 
 
 @pytest.mark.parametrize("spelling", ["-o", "--output", "--format"])

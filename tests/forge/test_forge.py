@@ -15,7 +15,7 @@ from support.fake_forge import TOKEN, FakeForge, FakeGitHub, FakeGitLab, ci_env
 from support.fake_http import FakeServer, Request, Response
 from support.git import git
 from support.isolation import isolated
-from support.repos import EnvSpec, copy_repo, keypairs, make_repo, private_keys, unseal_values
+from support.repos import copy_repo, keypairs, pinned_repo, private_keys, unseal_values
 
 from sealer import config
 from sealer.forge import http
@@ -31,10 +31,7 @@ def controllers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory, controllers: dict[str, Path]) -> Path:
     with isolated(tmp_path_factory.mktemp("home")):
-        root = make_repo(
-            tmp_path_factory.mktemp("template") / "repo",
-            [EnvSpec("staging", controllers["staging"]), EnvSpec("production", controllers["production"])],
-        )
+        root = pinned_repo(tmp_path_factory, controllers)
         with config.edit(root) as doc:
             doc["pullRequests"] = {"labels": ["keys", "sealer"], "reviewers": ["alice"], "assignees": ["bob"]}
         git(root, "commit", "-qam", "pull-request settings")

@@ -16,13 +16,12 @@ from support.cli import sealer as cli
 from support.git import commit_all, git
 from support.isolation import isolated
 from support.repos import (
-    EnvSpec,
     active,
     copy_repo,
     keypairs,
     ledger_records,
     load_yaml,
-    make_repo,
+    pinned_repo,
     set_env_option,
 )
 
@@ -44,10 +43,7 @@ def controllers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def rotated(tmp_path_factory: pytest.TempPathFactory, controllers: dict[str, Path]) -> Path:
     """main: staging and production pinned and rotated once; HEAD: a branch rotating staging."""
     with isolated(tmp_path_factory.mktemp("home")):
-        root = make_repo(
-            tmp_path_factory.mktemp("template") / "repo",
-            [EnvSpec("staging", controllers["staging"]), EnvSpec("production", controllers["production"])],
-        )
+        root = pinned_repo(tmp_path_factory, controllers)
         for args in (
             ("staging", "--no-branch"),
             ("production", "--no-branch"),

@@ -19,7 +19,7 @@ import pytest
 from support.cli import sealer as cli
 from support.git import commit_all, git
 from support.isolation import isolated
-from support.repos import EnvSpec, copy_repo, keypairs, ledger_records, make_repo, set_env_option
+from support.repos import copy_repo, keypairs, ledger_records, pinned_repo, set_env_option
 
 from sealer import apikey, config, ledger, yamlio
 from sealer.records import ACTIVE, GRACE, REVOKED, utcnow
@@ -44,10 +44,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, controllers: dict[str, Pa
     """main: staging's ledger holds K1 revoked, K2 in grace (30 days), K3 active; production P1.
     Tag `k1` marks the commit where K1 was the active key."""
     with isolated(tmp_path_factory.mktemp("home")):
-        root = make_repo(
-            tmp_path_factory.mktemp("template") / "repo",
-            [EnvSpec("staging", controllers["staging"]), EnvSpec("production", controllers["production"])],
-        )
+        root = pinned_repo(tmp_path_factory, controllers)
         assert cli(root, "rotate", "staging", "--no-branch").exit_code == 0
         git(root, "tag", "k1")
         assert cli(root, "rotate", "production", "--no-branch").exit_code == 0

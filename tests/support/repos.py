@@ -14,18 +14,20 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sealer import apikey, cert_pins, config, init, keypair, registry, unseal, yamlio
+from sealer import apikey, cert_pins, config, faults, init, keypair, registry, unseal, yamlio
 from sealer.errors import SealerError
 from sealer.records import ACTIVE, KeyRecord
 from sealer.scope import Scope, scope_annotations
+from support.cli import sealer as cli
 from support.git import commit_all, git, git_bytes, init_repo
+from support.isolation import isolated
 
 JOURNAL = "sealer-rotation.json"
 # Every faults.point() of a rotation, in the order it passes them (test_rotate checks the code agrees).
@@ -104,6 +106,59 @@ def make_repo(root: Path, envs: Iterable[EnvSpec]) -> Path:
                 doc["environments"][env.name]["backend"] = dict(env.backend)
     commit_all(root, "sealer setup")
     return root
+
+
+def pinned_repo(
+    factory: pytest.TempPathFactory,
+    controllers: Mapping[str, Path],
+    envs: Sequence[str] = ("staging", "production"),
+    folder: str = "template",
+) -> Path:
+    """A fresh repo in its own temp folder with `envs` pinned to their `controllers`, not yet
+    rotated (call it inside `isolated()`)."""
+    return make_repo(factory.mktemp(folder) / "repo", [EnvSpec(env, controllers[env]) for env in envs])
+
+
+def rotated_template(
+    factory: pytest.TempPathFactory,
+    controllers: Mapping[str, Path],
+    envs: Sequence[str] = ("staging", "production"),
+    folder: str = "template",
+    times: int = 1,
+) -> Path:
+    """`envs` pinned and each rotated `times` times (`--no-branch`), committed on main: the
+    template that module-scoped fixtures build once and each test copies with `copy_repo`."""
+    with isolated(factory.mktemp("home")):
+        root = pinned_repo(factory, controllers, envs, folder)
+        for env in envs:
+            for _ in range(times):
+                result = cli(root, "rotate", env, "--no-branch")
+                assert result.exit_code == 0, result.output
+    return root
+
+
+def initialized_repo(root: Path, envs: Sequence[str] = ("staging",)) -> Path:
+    """`git init` and `sealer init` for `envs` in a new folder `root`; nothing pinned or committed."""
+    root.mkdir()
+    git(root, "init", "-q")
+    init.init(root, tuple(envs))
+    return root
+
+
+@contextlib.contextmanager
+def at_point(wanted: str, action: Callable[[], None]) -> Iterator[None]:
+    """Within the block, run `action` when a rotation reaches fault point `wanted` (then carry
+    on as usual)."""
+    real = faults.point
+
+    def hook(name: str) -> None:
+        if name == wanted:
+            action()
+        real(name)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(faults, "point", hook)
+        yield
 
 
 def copy_repo(source: Path, target: Path) -> Path:
