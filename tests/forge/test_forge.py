@@ -315,7 +315,8 @@ def test_no_plaintext_key_and_no_token_in_anything_sent(
     sent = fake.sent()
     assert key.encode() not in sent and TOKEN.encode() not in sent
     assert all(TOKEN not in r.path and not any(TOKEN in v for v in r.query.values()) for r in fake.requests)
-    assert holds_key(f"key {key}") and not holds_key(f"key {key[:-1]}x")
+    other = "y" if key.endswith("x") else "x"  # a last character that differs (its CRC no longer fits)
+    assert holds_key(f"key {key}") and not holds_key(f"key {key[:-1]}{other}")
 
 
 def test_a_key_in_a_review_comment_is_redacted(fake: FakeForge, repo: Path) -> None:
