@@ -71,6 +71,21 @@ def test_github_workflows_validate_and_run_the_gate(repo: Path) -> None:
         -1
     ] == "sealer rotate --due --push origin --open-pr --output json"
     assert rotate[True]["schedule"] == [{"cron": "23 4 * * *"}]  # PyYAML reads `on` as True
+    # the deployed phase (#14): after a merge that changes the ledger, on the default branch only
+    assert rotate[True]["push"] == {"paths": ["ledger/**"]} and "push" in rotate["jobs"]["finish"]["if"]
+    assert rotate["jobs"]["rotate"]["if"] == "github.event_name != 'push'"
+    finish = [s.get("run", "") for s in rotate["jobs"]["finish"]["steps"]]
+    assert finish[-1].split() == [
+        "git",
+        "fetch",
+        "--prune",
+        "origin",
+        "sealer",
+        "rotate",
+        "--finish",
+        "--output",
+        "json",
+    ]
     # sealer is not a published package: by default CI installs the commit this sealer came from
     assert f"sealer @ git+{OWN_SOURCE.url}@{COMMIT}" in (repo / GITHUB_FILES[2]).read_text()
     assert "sealer==" not in (repo / GITHUB_FILES[1]).read_text()
@@ -118,6 +133,11 @@ def test_gitlab_pipeline_validates(repo: Path) -> None:
     assert "sealer rotate --due --push origin --open-pr --output json" in pipeline["sealer-rotate"]["script"]
     assert pipeline["sealer-scan"]["artifacts"]["paths"] == ["sealer.sarif"]
     assert "GITLAB_TOKEN" not in pipeline["sealer-rotate"]["script"][0]  # never in the remote URL
+    finish = pipeline["sealer-finish"]  # the deployed phase (#14), after a merge changing the ledger
+    assert finish["script"] == ["git fetch --prune origin", "sealer rotate --finish --output json"]
+    assert (
+        finish["rules"][0]["changes"] == ["ledger/**/*"] and "CI_DEFAULT_BRANCH" in finish["rules"][0]["if"]
+    )
 
 
 @pytest.mark.parametrize(("kind", "owners_file"), [("github", GITHUB_FILES[0]), ("gitlab", GITLAB_FILES[0])])
