@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from sealer.errors import EXIT_PARTLY_DONE, PartlyDone, SealerError  # noqa: F401 (re-exported)
+from sealer.errors import SealerError
 
 
 class ForgeError(SealerError):
