@@ -78,11 +78,11 @@ def check(kind: str, raw: Mapping[str, Any], where: str) -> dict[str, str]:
             raise _problem(at, "must be a non-empty string")
         if _SECRET_NAME.search(str(name)) and not str(name).endswith("_env"):
             raise _problem(at, "credentials never go in sealer.yaml: name the variable holding it (*_env)")
+        refuse_secret_values({str(name): value}, where)  # before any message could echo it
         if name not in known:
             listed = ", ".join(known) or f"none: {kind} takes no credential source"
             raise _problem(at, f"unknown setting (known: {listed})")
         settings[str(name)] = _checked(str(name), value.strip(), at)
-    refuse_secret_values(settings, where)
     if settings:
         _complete(kind, settings, where)
     return settings
@@ -98,11 +98,11 @@ def _checked(name: str, value: str, where: str) -> str:
         "namespace": (_NAMESPACE, "a Vault namespace path"),
     }
     if name in shapes and not shapes[name][0].fullmatch(value):
-        raise _problem(where, f"must be {shapes[name][1]}, got {value!r}")
+        raise _problem(where, f"must be {shapes[name][1]}")
     if name in ("address", "sts_endpoint_url") or name == "domain" and "://" in value:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
-            raise _problem(where, f"must be an http(s) URL without user info, got {value!r}")
+            raise _problem(where, "must be an http(s) URL without user info")
     return value
 
 

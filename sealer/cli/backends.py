@@ -46,7 +46,9 @@ def backend_set(
     parsed = store_admin.parse_options(kind, options)
     sources = store_admin.parse_credentials(kind, credentials)
     store_admin.set_backend(config.find_root(), env, kind, parsed, sources)
-    data = {"env": env, "kind": kind, "options": parsed, "credentials": sources}
+    data: dict[str, Any] = {"env": env, "kind": kind, "options": parsed}
+    if sources:
+        data["credentials"] = sources
     emit(data, output, f"{env}: key store is now {kind}")
     return 0
 
