@@ -510,8 +510,8 @@ def test_a_source_naming_places_is_accepted(kind: str, settings: dict[str, str])
 def production_backend(repo: Path, backend: str) -> None:
     """Write production's `backend:` by hand, as an attacker's pull request would."""
     path = repo / layout.CONFIG_FILE
-    old = "      kind: k8s-secrets\n    # Keys are due for rotation after rotationDays and stop being valid after "
-    old += "keyLifetimeDays.\n    rotationDays: 90"
+    old = "      kind: k8s-secrets\n    # Keys are due for rotation after rotationDays and stop being "
+    old += "valid after keyLifetimeDays.\n    rotationDays: 90"
     assert path.read_text().count(old) == 1
     path.write_text(path.read_text().replace(old, f"      {backend}\n    rotationDays: 90"))
 
@@ -519,7 +519,8 @@ def production_backend(repo: Path, backend: str) -> None:
 def test_a_literal_secret_in_sealer_yaml_is_refused_by_every_command(repo: Path) -> None:
     production_backend(
         repo,
-        f"kind: vault\n      credentials:\n        address: https://v.example\n        token: {VAULT_TOKEN_SHAPE}",
+        "kind: vault\n      credentials:\n        address: https://v.example\n"
+        f"        token: {VAULT_TOKEN_SHAPE}",
     )
     for args in (("keys", "list", "production"), ("rotate", "--due", "--no-branch"), ("status", "staging")):
         line = one_line_error(sealer(repo, *args), 2)
