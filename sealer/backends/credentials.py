@@ -177,7 +177,8 @@ class AwsSource:
         if not self.role_arn:
             return base
         sts = base.client("sts", region_name=region, endpoint_url=self.sts_endpoint_url)
-        request = {"RoleArn": self.role_arn, "RoleSessionName": self.session_name or f"sealer-{self.env}"}
+        default = f"sealer-{self.env}" if _SESSION_NAME.fullmatch(f"sealer-{self.env}") else "sealer"
+        request = {"RoleArn": self.role_arn, "RoleSessionName": self.session_name or default}
         if self.external_id:
             request["ExternalId"] = self.external_id
         found = sts.assume_role(**request)["Credentials"]
