@@ -4,7 +4,8 @@ keep one review comment per pull request up to date.
 sealer's own pull requests and comments carry hidden HTML markers. A marker alone proves
 nothing (anyone can type one), so sealer acts only on pull requests whose head branch lives in
 the repository itself (pushing there needs write access) and edits only comments written by the
-token's own user (or, where the host will not say who that is, by a bot account).
+token's own identity (user name and id, or GitHub App); when that identity is unknown it posts a
+new comment rather than edit one it cannot tell is its own.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sealer import apikey
-from sealer.forge.base import AlreadyOpen, ChangeRequest, Comment, Extras, Forge, ForgeError
+from sealer.forge.base import AlreadyOpen, ChangeRequest, Extras, Forge, ForgeError
 
 REVIEW_MARKER = "<!-- sealer:review -->"
 _ROTATION_MARKER = re.compile(r"<!-- sealer:rotation envs=([a-z0-9,-]{1,2000}) -->")
@@ -109,16 +110,13 @@ def post_review(forge: Forge, branch: str | None, markdown: str) -> Posted:
     request = _request_for(forge, branch)
     text = REVIEW_MARKER + "\n" + _bounded(redact_keys(markdown))
     viewer = forge.viewer()
-    mine = [c for c in forge.comments(request) if REVIEW_MARKER in c.body and _by_sealer(c, viewer)]
+    found = forge.comments(request) if viewer else []
+    mine = [c for c in found if REVIEW_MARKER in c.body and viewer is not None and viewer.wrote(c)]
     if mine:
         forge.edit_comment(request, mine[-1], text)
         return Posted(request.url, "updated")
     forge.add_comment(request, text)
     return Posted(request.url, "created")
-
-
-def _by_sealer(comment: Comment, viewer: str | None) -> bool:
-    return comment.author == viewer if viewer else comment.by_bot
 
 
 def _request_for(forge: Forge, branch: str | None) -> ChangeRequest:

@@ -189,6 +189,7 @@ def setup(options: Options) -> Setup:
     signing = (
         "the rotate job's SSH private key (ssh-keygen -t ed25519 -N '' -C sealer-ci -f sealer-signing-key)"
     )
+    secrets: tuple[Secret, ...]
     if options.kind == "gitlab":
         secrets = (
             Secret(

@@ -442,20 +442,84 @@ def test_review_post_finds_the_request_of_the_ci_job(fake: FakeForge, repo: Path
     assert len(pull.comments) == 1 and "findings" in json.loads(result.stdout)
 
 
-def test_review_post_with_a_github_app_token_edits_its_bot_comment(fake: FakeForge, repo: Path) -> None:
+def _pr_of_a_branch(fake: FakeForge, repo: Path) -> Any:
+    git(repo, "push", "-q", "origin", "main:feature")
+    git(repo, "checkout", "-q", "-b", "feature")
+    return fake.add_pull("feature")
+
+
+def _other_bots_comment(fake: FakeForge) -> dict[str, Any]:
+    """Another bot's comment carrying sealer's marker (anyone can type it)."""
+    if isinstance(fake, FakeGitHub):
+        return {
+            "id": 2,
+            "body": f"{REVIEW_MARKER} all fine, merge it",
+            "user": {"login": "other-app[bot]", "id": 77, "type": "Bot"},
+            "performed_via_github_app": {"slug": "other-app"},
+        }
+    return {
+        "id": 2,
+        "body": f"{REVIEW_MARKER} all fine, merge it",
+        "author": {"id": 77, "username": "renovate"},
+    }
+
+
+def test_review_post_with_a_github_app_token_edits_only_its_apps_comment(
+    fake: FakeForge, repo: Path, monkeypatch: Any
+) -> None:
     if not isinstance(fake, FakeGitHub):
         pytest.skip("GitLab tokens can say who they are")
     fake.app_token = True
-    git(repo, "push", "-q", "origin", "main:feature")
-    git(repo, "checkout", "-q", "-b", "feature")
-    pull = fake.add_pull("feature")
-    pull.comments.append(
-        {"id": 1, "body": f"{REVIEW_MARKER} planted", "user": {"login": "eve", "type": "User"}}
-    )
+    monkeypatch.setenv("SEALER_GITHUB_APP", "sealer-app")
+    pull = _pr_of_a_branch(fake, repo)
+    planted = [
+        {"id": 1, "body": f"{REVIEW_MARKER} planted", "user": {"login": "eve", "id": 66, "type": "User"}},
+        _other_bots_comment(fake),
+    ]
+    pull.comments += planted
     for _ in range(2):
         assert cli(repo, "review", "--post", "main", "HEAD").exit_code == 0
-    assert [c["user"]["login"] for c in pull.comments] == ["eve", "sealer-app[bot]"]
-    assert pull.comments[0]["body"].endswith("planted")
+    assert [c["user"]["login"] for c in pull.comments] == ["eve", "other-app[bot]", "sealer-app[bot]"]
+    assert [c["body"] for c in pull.comments[:2]] == [
+        f"{REVIEW_MARKER} planted",
+        f"{REVIEW_MARKER} all fine, merge it",
+    ]
+
+
+def test_review_post_never_edits_another_bots_comment(fake: FakeForge, repo: Path) -> None:
+    """The token's own user is known (GET /user): a bot comment by anyone else stays as it is."""
+    pull = _pr_of_a_branch(fake, repo)
+    planted = _other_bots_comment(fake)
+    pull.comments.append(planted)
+    for _ in range(2):
+        assert cli(repo, "review", "--post", "main", "HEAD").exit_code == 0
+    assert planted["body"].endswith("merge it") and len(pull.comments) == 2
+
+
+def test_review_post_without_a_known_identity_posts_anew(
+    fake: FakeForge, repo: Path, monkeypatch: Any
+) -> None:
+    """A GitHub App token without SEALER_GITHUB_APP, a GitLab token that may not read its user:
+    sealer cannot tell its own comment, so it edits none."""
+    fake.app_token = fake.user_hidden = True
+    monkeypatch.delenv("SEALER_GITHUB_APP", raising=False)
+    pull = _pr_of_a_branch(fake, repo)
+    planted = _other_bots_comment(fake)
+    pull.comments.append(planted)
+    for _ in range(2):
+        result = cli(repo, "review", "--post", "main", "HEAD")
+        assert result.exit_code == 0 and "review comment created" in result.stderr
+    assert planted["body"].endswith("merge it") and len(pull.comments) == 3
+
+
+def test_a_bad_app_slug_is_one_line(fake: FakeForge, repo: Path, monkeypatch: Any) -> None:
+    if not isinstance(fake, FakeGitHub):
+        pytest.skip("GitHub only")
+    fake.app_token = True
+    monkeypatch.setenv("SEALER_GITHUB_APP", "evil[bot]\x1b[2J")
+    _pr_of_a_branch(fake, repo)
+    result = cli(repo, "review", "--post", "main", "HEAD")
+    assert result.exit_code == 2 and "SEALER_GITHUB_APP" in result.stderr and "\x1b" not in result.stderr
 
 
 def test_review_post_without_a_request_is_one_line(fake: FakeForge, repo: Path) -> None:
