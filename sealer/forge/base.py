@@ -26,6 +26,7 @@ class ChangeRequest:
     head: str
     title: str
     body: str
+    head_sha: str = ""  # the commit its head branch is at
 
 
 @dataclass(frozen=True)

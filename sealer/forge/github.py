@@ -131,6 +131,7 @@ class GitHub:
             head=_text(head, "ref", self.name),
             title=str(data.get("title") or ""),
             body=str(data.get("body") or ""),
+            head_sha=str(head.get("sha") or "") if isinstance(head, dict) else "",
         )
 
 

@@ -150,6 +150,7 @@ class GitLab:
             head=str(data.get("source_branch") or ""),
             title=str(data.get("title") or ""),
             body=str(data.get("description") or ""),
+            head_sha=str(data.get("sha") or ""),
         )
 
 

@@ -59,10 +59,11 @@ def redact_keys(text: str) -> str:
 
 
 def open_rotation(
-    forge: Forge, branch: str, envs: Sequence[str], title: str, body: str, extras: Extras
+    forge: Forge, branch: str, commit: str, envs: Sequence[str], title: str, body: str, extras: Extras
 ) -> Opened:
-    """The one open sealer request for `envs`, from `branch`: created, or updated when it exists
-    (a retried run); older open sealer requests for any of `envs` are closed with a link."""
+    """The one open sealer request for `envs`, from `branch` at `commit`: created, or updated when
+    it exists (a retried run); older open sealer requests for any of `envs` are closed with a link.
+    A request whose branch is at any other commit is someone else's content: never adopted."""
     if holds_key(title) or holds_key(body):
         raise ForgeError(f"refused to send the {forge.noun}: its text holds what looks like an API key")
     text = _bounded(body).rstrip() + "\n\n" + rotation_marker(envs) + "\n"
@@ -81,6 +82,7 @@ def open_rotation(
             mine = next((r for r in forge.open_requests() if r.head == branch), None)
             if mine is None:
                 raise
+    _check_head(forge, mine, commit)
     if action == "updated":
         mine = forge.update(mine, title, text)
     # The request is open now: what fails from here on is reported with its URL, not instead of it.
@@ -99,6 +101,15 @@ def open_rotation(
                 continue
             superseded.append(other.url)
     return Opened(mine.number, mine.url, action, tuple(superseded), tuple(problems))
+
+
+def _check_head(forge: Forge, request: ChangeRequest, commit: str) -> None:
+    if request.head_sha != commit:
+        raise ForgeError(
+            f"the {forge.noun} {request.url} from {request.head} is at "
+            f"{request.head_sha[:12] or 'an unknown commit'}, not this rotation's {commit[:12]}: "
+            "someone else's content, not taken as sealer's"
+        )
 
 
 def _names(request: ChangeRequest) -> str:

@@ -170,9 +170,9 @@ def test_a_retry_whose_first_attempt_got_through_updates_it(fake: FakeForge, rep
 def test_the_request_of_the_same_branch_is_updated(fake: FakeForge, repo: Path, remote: Path) -> None:
     git(remote, "branch", "sealer/rotate-staging-x", "main")
     existing = fake.add_pull("sealer/rotate-staging-x", "old")
-    forge = _forge()
-    opened = open_rotation(forge, "sealer/rotate-staging-x", ["staging"], "t", "new body", Extras())
-    again = open_rotation(forge, "sealer/rotate-staging-x", ["staging"], "t", "new body", Extras())
+    forge, at = _forge(), git(remote, "rev-parse", "main").strip()
+    opened = open_rotation(forge, "sealer/rotate-staging-x", at, ["staging"], "t", "new body", Extras())
+    again = open_rotation(forge, "sealer/rotate-staging-x", at, ["staging"], "t", "new body", Extras())
     assert opened.number == again.number == existing.number and len(fake.open_pulls()) == 1
     assert existing.body.startswith("new body") and (opened.action, again.action) == ("updated", "updated")
 
@@ -181,11 +181,83 @@ def test_a_due_rotation_of_two_environments_supersedes_each_ones_request(fake: F
     git(repo, "push", "-q", "origin", "main:both")
     staging = fake.add_pull("sealer/rotate-staging-1", "<!-- sealer:rotation envs=staging -->")
     dev = fake.add_pull("sealer/rotate-dev-1", "<!-- sealer:rotation envs=dev -->")
-    opened = open_rotation(_forge(), "both", ["staging", "production"], "t", "b", Extras())
+    at = git(repo, "rev-parse", "main").strip()
+    opened = open_rotation(_forge(), "both", at, ["staging", "production"], "t", "b", Extras())
     assert opened.superseded == (fake.pull_json(staging)["html_url"] if isinstance(fake, FakeGitHub) else
                                  fake.mr_json(staging)["web_url"],)  # fmt: skip
     assert staging.state == "closed" and dev.state == "open"
     assert "<!-- sealer:rotation envs=production,staging -->" in fake.pulls[opened.number].body
+
+
+# -- a branch someone else pushed under sealer's name ---------------------------------------------
+
+
+def _foreign_branch(remote: Path, repo: Path, name: str) -> str:
+    """Someone with push access puts a commit of theirs on the remote under `name`."""
+    other = repo.parent / "mallory"
+    git(repo.parent, "clone", "-q", str(remote), str(other))
+    (other / "sealer.yaml").write_text((other / "sealer.yaml").read_text() + "# mine\n")
+    git(other, "commit", "-qam", "weaker keys, please")
+    git(other, "push", "-q", "origin", f"HEAD:refs/heads/{name}")
+    return git(other, "rev-parse", "HEAD").strip()
+
+
+def test_a_foreign_request_on_the_branch_is_never_adopted(fake: FakeForge, repo: Path, remote: Path) -> None:
+    theirs = _foreign_branch(remote, repo, "sealer/rotate-staging-x")
+    planted = fake.add_pull("sealer/rotate-staging-x", "<!-- sealer:rotation envs=staging --> looks fine")
+    ours = git(repo, "rev-parse", "main").strip()
+    with pytest.raises(ForgeError, match="someone else's content") as caught:
+        open_rotation(_forge(), "sealer/rotate-staging-x", ours, ["staging"], "t", "sealer's body", Extras())
+    assert theirs[:12] in str(caught.value)
+    assert planted.body.endswith("looks fine") and planted.state == "open" and planted.labels == []
+
+
+def test_a_branch_pushed_under_the_predicted_name_gets_another(repo: Path, remote: Path) -> None:
+    import datetime as dt
+
+    from sealer.rotation import plan
+
+    now = dt.datetime(2026, 12, 5, 4, 23, tzinfo=dt.timezone.utc)
+    predicted = "sealer/rotate-staging-20261205T042300Z"
+    _foreign_branch(remote, repo, predicted)
+    request = plan.Request(envs=("staging",), push="origin")
+    assert plan.branch_name(repo, request, ["staging"], now) == f"{predicted}-2"
+    assert plan.branch_name(repo, plan.Request(envs=("staging",)), ["staging"], now) == predicted
+
+
+def test_a_given_branch_that_exists_on_the_remote_is_refused(
+    fake: FakeForge, repo: Path, remote: Path
+) -> None:
+    theirs = _foreign_branch(remote, repo, "keys")
+    before = git(repo, "rev-parse", "HEAD").strip()
+    code, data, err = rotate(repo, "--branch", "keys")
+    assert code == 2 and "exists on origin" in err and err.count("\n") == 1
+    assert git(repo, "rev-parse", "HEAD").strip() == before and not git(repo, "branch", "--list", "keys")
+    assert git(remote, "rev-parse", "keys").strip() == theirs and fake.pulls == {}
+
+
+def test_a_branch_that_appears_before_the_push_is_never_moved_or_adopted(
+    fake: FakeForge, repo: Path, remote: Path, monkeypatch: Any
+) -> None:
+    """The name was free when chosen; someone pushes a branch under it before sealer's push."""
+    monkeypatch.setenv("SEALER_FAULT", "before-push")
+    code, data, err = rotate(repo)
+    assert code == 4 and fake.pulls == {}
+    monkeypatch.delenv("SEALER_FAULT")
+    theirs = _foreign_branch(remote, repo, data["branch"])
+    fake.add_pull(data["branch"], "<!-- sealer:rotation envs=staging -->")
+    result = cli(repo, "rotate", "--resume")
+    assert result.exit_code == 4 and "someone else's branch" in result.stderr
+    assert git(remote, "rev-parse", data["branch"]).strip() == theirs
+
+
+def test_a_retried_push_of_the_same_commit_goes_through(fake: FakeForge, repo: Path, remote: Path) -> None:
+    from sealer import git as sealer_git
+
+    code, data, err = rotate(repo)
+    assert code == 0, err
+    sealer_git.push_new_branch(repo, "origin", data["branch"])  # there already, at this commit: done
+    assert git(remote, "rev-parse", data["branch"]).strip() == data["commit"]
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -277,7 +349,7 @@ def test_a_broken_server_is_one_error(reply: bytes) -> None:
 
 def test_a_head_branch_the_remote_lacks_is_refused_with_the_hosts_reason(fake: FakeForge) -> None:
     with pytest.raises(ForgeError) as caught:
-        open_rotation(_forge(), "never-pushed", ["staging"], "t", "b", Extras())
+        open_rotation(_forge(), "never-pushed", "0" * 40, ["staging"], "t", "b", Extras())
     assert caught.value.status == 422
     assert ("head invalid" if isinstance(fake, FakeGitHub) else "Source branch does not exist") in str(
         caught.value
@@ -335,7 +407,9 @@ def test_a_text_holding_a_key_is_refused(fake: FakeForge, remote: Path) -> None:
     from sealer import apikey
 
     with pytest.raises(ForgeError, match="looks like an API key"):
-        open_rotation(_forge(), "b", ["staging"], "t", f"oops {apikey.generate('staging')}", Extras())
+        open_rotation(
+            _forge(), "b", "0" * 40, ["staging"], "t", f"oops {apikey.generate('staging')}", Extras()
+        )
     assert fake.requests == []
 
 

@@ -72,10 +72,16 @@ class FakeForge(FakeServer):
         return b"\n".join(parts)
 
     def branch_exists(self, branch: str) -> bool:
+        return bool(self.head_sha(branch))
+
+    def head_sha(self, branch: str) -> str:
+        """The commit `branch` is at on the real bare remote ("" when it has no such branch)."""
         done = subprocess.run(
-            ["git", "-C", str(self.remote), "show-ref", "-q", "--verify", f"refs/heads/{branch}"]
+            ["git", "-C", str(self.remote), "rev-parse", "-q", "--verify", f"refs/heads/{branch}^{{commit}}"],
+            capture_output=True,
+            text=True,
         )
-        return done.returncode == 0
+        return done.stdout.strip() if done.returncode == 0 else ""
 
     def handle(self, request: Request) -> Response:
         with self.lock:
@@ -219,7 +225,7 @@ class FakeGitHub(FakeForge):
             "state": pull.state,
             "title": pull.title,
             "body": pull.body,
-            "head": {"ref": pull.head, "repo": {"full_name": repo}},
+            "head": {"ref": pull.head, "sha": self.head_sha(pull.head), "repo": {"full_name": repo}},
             "base": {"ref": pull.base},
         }
 
@@ -312,6 +318,7 @@ class FakeGitLab(FakeForge):
             "title": pull.title,
             "description": pull.body,
             "source_branch": pull.head,
+            "sha": self.head_sha(pull.head),
             "target_branch": pull.base,
             "source_project_id": 999 if pull.fork else self.project_id,
         }
