@@ -39,11 +39,11 @@ def to_text(report: Report) -> str:
             + (f"; expires {c.new_key_expires}" if c.new_key_expires else "")
         )
     lines += [f"  note: {n}" for n in report.notes]
-    lines += [f"FINDING [{f.code}] {f.env or '-'} {f.path}: {f.message}" for f in report.findings]
+    lines += [f"FINDING [{f.rule}] {f.env or '-'} {f.path}: {f.message}" for f in report.findings]
     lines += [
-        f"NEEDS OWNER APPROVAL [{f.code}] {f.env or '-'} {f.path}: {f.message}" for f in report.needs_approval
+        f"NEEDS OWNER APPROVAL [{f.rule}] {f.env or '-'} {f.path}: {f.message}" for f in report.needs_approval
     ]
-    lines += [f"approved [{f.code}] {f.env or '-'} {f.path}: {f.message}" for f in report.approved]
+    lines += [f"approved [{f.rule}] {f.env or '-'} {f.path}: {f.message}" for f in report.approved]
     lines += [f"  approval: {who}" for who in report.approvals]
     if not report.changes and not report.findings:
         lines.append("  no sealed data changed")
@@ -110,7 +110,7 @@ def to_markdown(report: Report) -> str:
         lines.append("No sealed data changed.")
     lines += ["", f"**Findings ({len(report.findings)}):**" if report.findings else "**No findings.**"]
     lines += [
-        f"- **{_md(f.code)}** {_code(f.path)}{f' {_code(f.entry)}' if f.entry else ''}: {_md(f.message)}"
+        f"- **{_md(f.rule)}** {_code(f.path)}{f' {_code(f.entry)}' if f.entry else ''}: {_md(f.message)}"
         for f in report.findings
     ]
     for title, found in (
@@ -119,7 +119,7 @@ def to_markdown(report: Report) -> str:
     ):
         if found:
             lines += ["", f"**{_md(title)} ({len(found)}):**"]
-            lines += [f"- **{_md(f.code)}** {_code(f.path)}: {_md(f.message)}" for f in found]
+            lines += [f"- **{_md(f.rule)}** {_code(f.path)}: {_md(f.message)}" for f in found]
     if report.notes:
         lines += ["", "Notes:"] + [f"- {_md(n)}" for n in report.notes]
     return "\n".join(lines) + "\n"

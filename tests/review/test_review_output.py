@@ -1,5 +1,6 @@
-"""`sealer review -o markdown` is posted on the pull request: every name, path and message in it
-may come from the pull request's author, and none may become HTML, a link or an image."""
+"""`sealer review`'s output. Markdown is posted on the pull request: every name, path and message
+in it may come from the pull request's author, and none may become HTML, a link or an image.
+JSON names a finding's kind `rule`, as `sealer check` and `sealer scan` do."""
 
 from __future__ import annotations
 
@@ -88,7 +89,27 @@ def test_a_table_row_keeps_its_cells() -> None:
 
 
 def test_ordinary_values_read_as_before() -> None:
-    finding = Finding("unsigned-commit", "", "sealed/staging/staging.yaml", "apiKey", "commit abc is not signed")
+    finding = Finding(
+        "unsigned-commit", "", "sealed/staging/staging.yaml", "apiKey", "commit abc is not signed"
+    )
     text = to_markdown(Report("a" * 40, "b" * 40, [change("staging")], [finding]))
     assert "- **unsigned-commit** `sealed/staging/staging.yaml` `apiKey`: commit abc is not signed" in text
     assert "| staging | staging |" in text
+
+
+def test_json_names_the_kind_rule_as_check_does() -> None:
+    from sealer.policy.model import Problem
+
+    finding = Finding("hand-edit", "staging", "sealed/staging/staging.yaml", "apiKey", "edited")
+    data = Report("a" * 40, "b" * 40, [], [finding], [], [finding], [finding]).as_dict()
+    for listed in ("findings", "needs_owner_approval", "approved"):
+        assert data[listed] == [
+            {
+                "rule": "hand-edit",
+                "env": "staging",
+                "path": "sealed/staging/staging.yaml",
+                "entry": "apiKey",
+                "message": "edited",
+            }
+        ]
+    assert "rule" in Problem("key-age", "staging", "error", "old", "rotate").as_dict()
