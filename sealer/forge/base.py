@@ -47,10 +47,12 @@ class Identity:
     app: str | None = None
 
     def wrote(self, comment: Comment) -> bool:
-        """Is `comment` this identity's own? Name, id (where both are known) and App must agree:
-        another bot's or another App's comment with sealer's marker is never taken for sealer's."""
+        """Is `comment` this identity's own? Name and id (where both are known) must agree, and the
+        App it was written through: none for a user; for an App, its own (GitHub names an App's
+        bot user `<slug>[bot]`, a name no one else can hold, and may leave the App out)."""
         same_id = self.user_id is None or comment.author_id is None or self.user_id == comment.author_id
-        return comment.author == self.login and same_id and comment.app == self.app
+        same_app = comment.app == self.app or (self.app is not None and comment.app is None)
+        return comment.author == self.login and same_id and same_app
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from support.repos import copy_repo, keypairs, pinned_repo, private_keys, unseal
 
 from sealer import config
 from sealer.forge import http
-from sealer.forge.base import Extras, ForgeError
+from sealer.forge.base import Comment, Extras, ForgeError, Identity
 from sealer.forge.pulls import REVIEW_MARKER, holds_key, open_rotation
 
 
@@ -605,3 +605,32 @@ def _forge() -> Any:
     from sealer.forge import detect
 
     return detect()
+
+
+@pytest.mark.parametrize(
+    ("identity", "comment", "own"),
+    [
+        (Identity("sealer-bot", 5), Comment(1, "", "sealer-bot", 5), True),
+        (Identity("sealer-bot", 5), Comment(1, "", "sealer-bot", 6), False),  # a renamed account's old name
+        (Identity("sealer-bot", 5), Comment(1, "", "sealer-bot", 5, app="other-app"), False),
+        (Identity("sealer-bot", 5), Comment(1, "", "other-app[bot]", 9, app="other-app"), False),
+        (
+            Identity("sealer-app[bot]", app="sealer-app"),
+            Comment(1, "", "sealer-app[bot]", 9, "sealer-app"),
+            True,
+        ),
+        (Identity("sealer-app[bot]", app="sealer-app"), Comment(1, "", "sealer-app[bot]", 9), True),
+        (
+            Identity("sealer-app[bot]", app="sealer-app"),
+            Comment(1, "", "other-app[bot]", 8, "other-app"),
+            False,
+        ),
+        (
+            Identity("sealer-app[bot]", app="sealer-app"),
+            Comment(1, "", "sealer-app[bot]", 9, "other-app"),
+            False,
+        ),
+    ],
+)
+def test_whose_comment_is_whose(identity: Identity, comment: Comment, own: bool) -> None:
+    assert identity.wrote(comment) is own
