@@ -296,7 +296,10 @@ def _revoke(stores: Stores, commit: str, entry: Journal, cfg: Config) -> list[st
 
 def _push(root: Path, entry: Journal) -> None:
     faults.point("before-push")
-    branch = entry.branch or git.current_branch(root)
+    if entry.branch:  # a branch of sealer's own making: created on the remote, never moved there
+        git.push_new_branch(root, entry.push or "", entry.branch)
+        return
+    branch = git.current_branch(root)
     if branch:
         git.push(root, entry.push or "", branch)
 
@@ -522,9 +525,9 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
         if not request.no_branch:
             branch = (
                 request.branch
-                and git.check_branch_name(root, request.branch)
+                and planning.given_branch(root, request.branch, request.push)
                 or planning.fresh_branch(
-                    root, f"sealer/revoke-{env.name}-{request.key_id}-{now:%Y%m%dT%H%M%SZ}"
+                    root, f"sealer/revoke-{env.name}-{request.key_id}-{now:%Y%m%dT%H%M%SZ}", request.push
                 )
             )
         message = (
