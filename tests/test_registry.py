@@ -349,27 +349,49 @@ def live(kube: FakeKube) -> registry.Registry | None:
     return None if secret is None else registry.from_object(secret, "live")
 
 
+def finish(repo: Path, *args: str) -> dict[str, Any]:
+    result = cli(repo, "rotate", *args, "-o", "json")
+    assert result.exit_code == 0, (result.output, result.exception)
+    return dict(json.loads(result.stdout))
+
+
+def valid_in(records: list[KeyRecord]) -> dict[str, str | None]:
+    """sha256 -> revoke_at of the keys a ledger's own registry lists."""
+    return fingerprints(registry.build("staging", registry.CURRENT_CONTEXT, records))
+
+
 def test_direct_rotation_creates_then_updates_the_registry_secret(
     repo: Path, kube_server: FakeKube, kubeconfig: Path, keys: list[Any]
 ) -> None:
     go_direct(repo, kubeconfig)
+    before = ledger.load(repo, "staging")
+    old = active(before)
     rotate(repo)
+    new = active(ledger_records(repo, "staging"))
     first = live(kube_server)
-    assert first is not None and first == registry.build(
-        "staging", registry.CURRENT_CONTEXT, ledger.load(repo, "staging")
-    )
+    # rotate time: the new key accepted beside the old, which stays valid (nothing revoked yet)
+    assert first is not None and fingerprints(first) == {**valid_in(before), new.fingerprint: None}
+    assert first.accepted == (new.key_id,) and old.fingerprint in fingerprints(first)
+    assert registry.check(first, old.fingerprint, utcnow()) == VALID
+    assert registry.check(first, new.fingerprint, utcnow()) == VALID
+    assert registry.serial_of(before) < first.serial < registry.serial_of(ledger.load(repo, "staging"))
+    secret = kube_server.secrets[SECRET]
+    assert secret["metadata"]["annotations"][registry.ACCEPTED_ANNOTATION] == new.key_id
     assert kube_server.requests_to("/namespaces/staging/secrets", "POST") == 1
-    labels = kube_server.secrets[SECRET]["metadata"]["labels"]
+    labels = secret["metadata"]["labels"]
     assert labels == {
         "app.kubernetes.io/managed-by": "sealer",
         "sealer.dev/env": "staging",
         "sealer.dev/cluster": "current-context",
     }
     assert STAGING not in git(repo, "show", "--name-only", "--format=", "HEAD").split()  # none in Git
-    rotate(repo)
+    finish(repo, "--finish")  # the deployed phase: the merged ledger, the old key revoked
     second = live(kube_server)
-    assert second is not None and second.serial > first.serial
-    assert active(ledger_records(repo, "staging")).fingerprint in fingerprints(second)
+    assert second == registry.build("staging", registry.CURRENT_CONTEXT, ledger.load(repo, "staging"))
+    assert second.serial > first.serial and old.fingerprint not in fingerprints(second)
+    assert registry.check(second, old.fingerprint, utcnow()) == UNKNOWN
+    assert kube_server.requests_to("/namespaces/staging/secrets/engine-api-key-registry", "PUT") == 1
+    finish(repo, "--finish")  # idempotent: nothing to write
     assert kube_server.requests_to("/namespaces/staging/secrets/engine-api-key-registry", "PUT") == 1
     served = unseal_values(repo, "staging", keys)
     kube_server.add_secret("staging", "engine-api-key", {k: v.encode() for k, v in served.items()})
@@ -403,7 +425,10 @@ def test_a_stale_resource_version_is_retried_on_fresh_state(
     rotate(repo)
     assert touched and kube_server.requests_to("/secrets/engine-api-key-registry", "PUT") == 2
     found = live(kube_server)
-    assert found is not None and found.serial == registry.serial_of(ledger.load(repo, "staging"))
+    new = active(ledger_records(repo, "staging"))
+    parent = ledger.parse("staging", git(repo, "show", "HEAD~1:ledger/staging.yaml"), "parent")
+    assert found is not None and found.accepted == (new.key_id,)
+    assert found.serial == registry.serial_of(parent) + 1  # the parent's ledger, one key accepted
 
 
 def test_a_newer_live_registry_or_another_environments_is_never_overwritten(
@@ -476,7 +501,10 @@ def test_a_rotation_killed_before_its_registry_is_written_finishes_on_the_rerun(
     rerun = cli(repo, "rotate", "staging", "--no-branch")
     assert rerun.exit_code == 0, rerun.output
     after = live(kube_server)
-    assert after is not None and after == registry.build(
+    new = active(ledger_records(repo, "staging"))
+    assert after is not None and after.accepted == (new.key_id,) and after.serial > before.serial  # type: ignore[union-attr]
+    finish(repo, "--finish")
+    assert live(kube_server) == registry.build(
         "staging", registry.CURRENT_CONTEXT, ledger.load(repo, "staging")
     )
 
@@ -610,15 +638,95 @@ def test_the_pull_request_says_when_a_revocation_takes_effect(repo: Path) -> Non
     )
 
 
+def rotate_on_branch(repo: Path, *args: str) -> tuple[str, list[KeyRecord]]:
+    """A rotation on its own branch (the user stays on main): its branch and its commit's ledger."""
+    done = finish(repo, "staging", *args)
+    at_commit = ledger.parse("staging", git(repo, "show", f"{done['commit']}:ledger/staging.yaml"), "commit")
+    return str(done["branch"]), at_commit
+
+
 def test_direct_delivery_publishes_the_rotation_commits_ledger_not_the_working_trees(
-    repo: Path, kube_server: FakeKube, kubeconfig: Path
+    repo: Path, kube_server: FakeKube, kubeconfig: Path, keys: list[Any]
 ) -> None:
     """A rotation commits on its own branch and leaves the user on theirs: what it publishes is
-    the ledger of its commit."""
+    its commit's new keys, accepted beside the ledger it started from; the merged ledger comes
+    with the deployed phase."""
     go_direct(repo, kubeconfig)
-    result = cli(repo, "rotate", "staging", "-o", "json")
-    assert result.exit_code == 0, result.output
-    commit = json.loads(result.stdout)["commit"]
-    at_commit = ledger.parse("staging", git(repo, "show", f"{commit}:ledger/staging.yaml"), "commit")
+    before = ledger.load(repo, "staging")
+    branch, at_commit = rotate_on_branch(repo)
     assert at_commit != ledger.load(repo, "staging")  # the working tree is still on main
-    assert live(kube_server) == registry.build("staging", registry.CURRENT_CONTEXT, at_commit)
+    new = active(at_commit)
+    accepted = live(kube_server)
+    assert accepted is not None and fingerprints(accepted) == {**valid_in(before), new.fingerprint: None}
+    assert registry.serial_of(before) < accepted.serial < registry.serial_of(at_commit)
+    served = unseal_values(repo, "staging", keys)
+    kube_server.add_secret("staging", "engine-api-key", {k: v.encode() for k, v in served.items()})
+    report = json.loads(cli(repo, "status", "staging", "--kubeconfig", str(kubeconfig), "-o", "json").stdout)
+    assert report["registries"][0]["state"] == "in sync"  # main's ledger, its open rotation accepted
+    git(repo, "merge", "-q", "--ff-only", branch)
+    finish(repo, "--finish")
+    deployed = live(kube_server)
+    assert deployed == registry.build("staging", registry.CURRENT_CONTEXT, at_commit)
+    assert deployed.serial > accepted.serial
+
+
+def test_direct_delivery_keeps_the_old_key_in_its_grace_window_after_the_merge(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    go_direct(repo, kubeconfig)
+    old = active(ledger_records(repo, "staging"))
+    branch, at_commit = rotate_on_branch(repo, "--grace", "24h")
+    accepted = live(kube_server)
+    assert accepted is not None and fingerprints(accepted)[old.fingerprint] is None  # no grace yet
+    git(repo, "merge", "-q", "--ff-only", branch)
+    finish(repo, "--finish")
+    deployed = live(kube_server)
+    graced = next(r for r in at_commit if r.key_id == old.key_id)
+    assert deployed is not None and graced.revoke_at is not None and deployed.serial > accepted.serial
+    assert fingerprints(deployed)[old.fingerprint] == registry.iso(graced.revoke_at)
+    assert registry.check(deployed, old.fingerprint, utcnow()) == VALID
+    assert registry.check(deployed, old.fingerprint, utcnow() + 25 * HOUR) == REVOKED
+
+
+def test_an_abandoned_rotation_leaves_the_direct_registry_and_the_serial_still_grows(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    go_direct(repo, kubeconfig)
+    before = ledger.load(repo, "staging")
+    old = active(before)
+    branch, at_commit = rotate_on_branch(repo)
+    abandoned = active(at_commit)
+    serials = [registry.serial_of(before), live(kube_server).serial]  # type: ignore[union-attr]
+    done = finish(repo, "--abandon", branch)
+    assert [a["key_id"] for a in done["abandoned"]] == [abandoned.key_id]
+    after = live(kube_server)
+    assert after is not None and fingerprints(after) == valid_in(before) and after.accepted == ()
+    assert registry.check(after, abandoned.fingerprint, utcnow()) == UNKNOWN
+    assert registry.check(after, old.fingerprint, utcnow()) == VALID
+    serials.append(after.serial)
+    assert finish(repo, "--abandon", branch)["abandoned"] == []  # again: nothing left to drop
+    git(repo, "branch", "-D", branch)
+    rotate(repo)  # the next rotation still publishes: its serial is above the abandoned one's
+    serials.append(live(kube_server).serial)  # type: ignore[union-attr]
+    finish(repo, "--finish")
+    final = live(kube_server)
+    assert final is not None and old.fingerprint not in fingerprints(final)
+    serials.append(final.serial)
+    assert serials == sorted(set(serials)), serials
+
+
+def test_finish_keeps_an_open_rotations_accepted_key_and_drops_it_once_no_branch_holds_it(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    go_direct(repo, kubeconfig)
+    before = ledger.load(repo, "staging")
+    branch, at_commit = rotate_on_branch(repo)
+    accepted = live(kube_server)
+    assert finish(repo, "--finish")["abandoned"] == []  # another pull request merged: still open
+    assert live(kube_server) == accepted
+    git(repo, "branch", "-D", branch)  # closed unmerged, its branch deleted
+    done = finish(repo, "--finish")
+    assert [a["key_id"] for a in done["abandoned"]] == [active(at_commit).key_id]
+    after = live(kube_server)
+    assert after is not None and fingerprints(after) == valid_in(before)
+    assert after.serial > accepted.serial  # type: ignore[union-attr]
