@@ -359,10 +359,11 @@ def _document(doc: Any, source: str) -> Registry:
 
 
 def load(path: Path) -> Registry:
-    """A registry file: the manifest sealer renders, or the mounted `registry.json` itself.
-    Missing or unreadable is a RegistryError: fail closed."""
+    """A registry file: the manifest sealer renders, or the mounted `registry.json` itself (in
+    a Pod's ConfigMap or Secret volume too). Missing or unreadable is a RegistryError: fail closed."""
     try:
-        raw = repofiles.read_input(path, "key registry", user_path=True)  # #13: no FIFO, no symlink
+        # #13: no FIFO, no symlink but a ConfigMap or Secret volume's (a verifier's mounted registry)
+        raw = repofiles.read_input(path, "key registry", user_path=True, projected=True)
     except BadInput as err:
         raise RegistryError(str(err)) from None
     if raw.lstrip().startswith(b"{"):

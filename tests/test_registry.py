@@ -8,6 +8,7 @@ import base64
 import dataclasses
 import datetime as dt
 import json
+import os
 import signal
 import socket
 from pathlib import Path
@@ -329,6 +330,122 @@ def test_the_verifier_fails_closed(repo: Path, keys: list[Any], tmp_path: Path) 
     assert verify(repo, key, repo / STAGING, state)[0] == 2
     code, output = verify(repo, key, repo / PRODUCTION, tmp_path / "fresh.json", "--init-state")
     assert code == 2 and "production's, not staging's" in output
+
+
+# -- a registry mounted in a Pod (a ConfigMap or Secret volume) ----------------------------------
+
+STAMP = "..2026_12_05_11_35_48.123456789"
+
+
+def mounted(folder: Path, payload: bytes, stamp: str = STAMP) -> Path:
+    """A ConfigMap volume as the kubelet's atomic writer lays it out: the payload in a timestamped
+    folder, `..data` linked to it, and the visible file linked through `..data`."""
+    folder.mkdir()
+    (folder / stamp).mkdir()
+    (folder / stamp / registry.DATA_KEY).write_bytes(payload)
+    (folder / "..data").symlink_to(stamp)
+    (folder / registry.DATA_KEY).symlink_to(f"..data/{registry.DATA_KEY}")
+    return folder / registry.DATA_KEY
+
+
+def test_the_verifier_reads_a_registry_mounted_in_a_pod(repo: Path, keys: list[Any], tmp_path: Path) -> None:
+    key = unseal_values(repo, "staging", keys)["apiKey"]
+    first = registry.load(repo / STAGING)
+    path = mounted(tmp_path / "mount", first.payload().encode())
+    state = tmp_path / "seen.json"
+    assert verify(repo, key, path, state, "--init-state")[1].startswith("valid")
+    assert registry.load(path) == first
+    # the kubelet's update: a new payload folder, `..data` swapped in one rename, the old one removed
+    newer = dataclasses.replace(first, serial=first.serial + 1, keys=())
+    stamp = "..2026_12_05_12_00_00.987654321"
+    (tmp_path / "mount" / stamp).mkdir()
+    (tmp_path / "mount" / stamp / registry.DATA_KEY).write_text(newer.payload())
+    (tmp_path / "mount" / "..data_tmp").symlink_to(stamp)
+    (tmp_path / "mount" / "..data_tmp").rename(tmp_path / "mount" / "..data")
+    (tmp_path / "mount" / STAMP / registry.DATA_KEY).unlink()
+    (tmp_path / "mount" / STAMP).rmdir()
+    assert registry.load(path) == newer
+    assert verify(repo, key, path, state) == (1, f"unknown (registry serial {newer.serial})")
+
+
+def _escape(mount: Path, outside: Path) -> None:
+    (mount / registry.DATA_KEY).unlink()
+    (mount / registry.DATA_KEY).symlink_to(f"../{outside.name}/{registry.DATA_KEY}")
+
+
+def _chain_to_passwd(mount: Path, outside: Path) -> None:
+    (mount / STAMP / registry.DATA_KEY).unlink()
+    (mount / STAMP / registry.DATA_KEY).symlink_to("/etc/passwd")
+
+
+def _absolute(mount: Path, outside: Path) -> None:
+    (mount / registry.DATA_KEY).unlink()
+    (mount / registry.DATA_KEY).symlink_to(outside / registry.DATA_KEY)
+
+
+def _data_escapes(mount: Path, outside: Path) -> None:
+    (mount / "..data").unlink()
+    (mount / "..data").symlink_to(f"../{outside.name}")
+
+
+def _stamp_is_a_link(mount: Path, outside: Path) -> None:
+    (mount / "..data").unlink()
+    (mount / "..2026_12_05_12_00_00.1").symlink_to(outside)
+    (mount / "..data").symlink_to("..2026_12_05_12_00_00.1")
+
+
+def _data_is_a_folder(mount: Path, outside: Path) -> None:
+    (mount / "..data").unlink()
+    (mount / "..data").mkdir()
+    (mount / "..data" / registry.DATA_KEY).write_bytes((outside / registry.DATA_KEY).read_bytes())
+
+
+def _payload_fifo(mount: Path, outside: Path) -> None:
+    (mount / STAMP / registry.DATA_KEY).unlink()
+    os.mkfifo(mount / STAMP / registry.DATA_KEY)
+
+
+def _visible_fifo(mount: Path, outside: Path) -> None:
+    (mount / registry.DATA_KEY).unlink()
+    os.mkfifo(mount / registry.DATA_KEY)
+
+
+def _other_name(mount: Path, outside: Path) -> None:
+    (mount / registry.DATA_KEY).unlink()
+    (mount / STAMP / "other.json").write_bytes((outside / registry.DATA_KEY).read_bytes())
+    (mount / registry.DATA_KEY).symlink_to("..data/other.json")
+
+
+@pytest.mark.parametrize(
+    ("hostile", "why"),
+    [
+        (_escape, "not one of a ConfigMap or Secret volume"),
+        (_absolute, "not one of a ConfigMap or Secret volume"),
+        (_other_name, "not one of a ConfigMap or Secret volume"),
+        (_data_escapes, "not one of a ConfigMap or Secret volume"),
+        (_stamp_is_a_link, "not one of a ConfigMap or Secret volume"),
+        (_data_is_a_folder, "not one of a ConfigMap or Secret volume"),
+        (_chain_to_passwd, "is a symlink (sealer never follows symlinks)"),
+        (_payload_fifo, "is a FIFO"),
+        (_visible_fifo, "is a FIFO"),
+    ],
+)
+def test_a_mount_shaped_otherwise_is_refused_in_one_line(
+    repo: Path, keys: list[Any], tmp_path: Path, hostile: Any, why: str
+) -> None:
+    """Only the kubelet's shape is resolved; each variant points at a valid registry, so reading
+    it would show as a verdict."""
+    payload = registry.load(repo / STAGING).payload().encode()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / registry.DATA_KEY).write_bytes(payload)
+    path = mounted(tmp_path / "mount", payload)
+    hostile(tmp_path / "mount", outside)
+    state = tmp_path / "seen.json"
+    code, output = verify(repo, unseal_values(repo, "staging", keys)["apiKey"], path, state, "--init-state")
+    assert code == 2 and len(output.strip().splitlines()) == 1, output
+    assert output.startswith(f"sealer: cannot read key registry {path}") and why in output, output
+    assert not state.exists()
 
 
 # -- direct delivery through the Kubernetes API --------------------------------------------------
