@@ -759,6 +759,9 @@ def rotate_on_branch(repo: Path, *args: str) -> tuple[str, list[KeyRecord]]:
     """A rotation on its own branch (the user stays on main): its branch and its commit's ledger."""
     done = finish(repo, "staging", *args)
     at_commit = ledger.parse("staging", git(repo, "show", f"{done['commit']}:ledger/staging.yaml"), "commit")
+    body = Path(done["pr_body_file"]).read_text()
+    assert "written directly to the clusters, lists the new keys as accepted beside the old ones" in body
+    assert "registry/<env>/<cluster>.yaml" not in body  # nothing committed for a direct registry
     return str(done["branch"]), at_commit
 
 

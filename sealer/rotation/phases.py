@@ -7,6 +7,8 @@
   abandon     (the pull request closed unmerged) the never-deployed keys revoked; a plain
               rotate or finish also notices them once no branch holds them.
   revoke      (`keys revoke`) a commit like a rotation; an external store follows at once.
+A directly delivered key registry (#16) follows the same phases: the new keys accepted beside
+the ledger the rotation started from, then the merged ledger, or the abandoned keys dropped.
 Each is a transaction (`transaction.run`) whose point of no return is the ref move; past it
 the change is only rolled forward (`roll_forward`), by the same run or the next.
 """
