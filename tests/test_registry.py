@@ -133,6 +133,30 @@ def test_a_malformed_registry_is_refused(payload: str, problem: str) -> None:
         registry.parse_payload(payload, "reg")
 
 
+@pytest.mark.parametrize(
+    ("accepted", "offset", "problem"),
+    [
+        ("kid_unlisted", "0", "annotations"),
+        ("", "-1", "annotations"),
+        ("", "many", "annotations"),
+        ("", "99999999999", "below its annotations' share"),
+    ],
+)
+def test_bad_direct_delivery_annotations_are_refused(accepted: str, offset: str, problem: str) -> None:
+    built = registry.build("dev", "c", [record(ACTIVE)])
+    doc = {
+        "kind": "ConfigMap",
+        "metadata": {
+            "annotations": {registry.ACCEPTED_ANNOTATION: accepted, registry.OFFSET_ANNOTATION: offset}
+        },
+        "data": {registry.DATA_KEY: built.payload()},
+    }
+    with pytest.raises(registry.RegistryError, match=problem):
+        registry.from_object(doc, "live")
+    doc["metadata"] = {"annotations": {registry.ACCEPTED_ANNOTATION: built.keys[0].key_id}}
+    assert registry.from_object(doc, "live").accepted == (built.keys[0].key_id,)
+
+
 def test_a_missing_or_unreadable_registry_file_fails_closed(tmp_path: Path) -> None:
     with pytest.raises(registry.RegistryError, match="cannot read key registry"):
         registry.load(tmp_path / "absent.yaml")
@@ -833,6 +857,37 @@ def test_an_abandoned_rotation_leaves_the_direct_registry_and_the_serial_still_g
     assert final is not None and old.fingerprint not in fingerprints(final)
     serials.append(final.serial)
     assert serials == sorted(set(serials)), serials
+
+
+def test_an_old_checkout_never_brings_a_revoked_key_back_in_any_phase(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    from sealer.backends import publish_registry
+
+    go_direct(repo, kubeconfig)
+    old = active(ledger.load(repo, "staging"))
+    rotate(repo)
+    finish(repo, "--finish")
+    final = ledger.load(repo, "staging")
+    deployed = live(kube_server)
+    assert deployed is not None and old.fingerprint not in fingerprints(deployed)
+    git(repo, "reset", "-q", "--hard", "HEAD~1")  # a pipeline on the checkout before the rotation
+    stale = cli(repo, "rotate", "--finish", "-o", "json")
+    assert stale.exit_code == 4 and "not overwritten" in stale.output, stale.output
+    assert live(kube_server) == deployed
+    # a ledger only a little newer (one more active key: +2) is not outweighed by accepted keys (+1 each)
+    settings = config.load(repo).env("staging").registry
+    assert settings is not None
+    extra = dataclasses.replace(record(ACTIVE, name="other"), env="staging")
+    publish_registry(settings, "staging", registry.Publication((*final, extra)))
+    ahead = live(kube_server)
+    many = tuple(dataclasses.replace(record(ACTIVE, name=f"k{i}"), env="staging") for i in range(8))
+    assert registry.compose("staging", "x", registry.Publication(tuple(final), many), None).serial > (
+        ahead.serial  # type: ignore[union-attr]
+    )
+    with pytest.raises(BackendError, match="not overwritten"):
+        publish_registry(settings, "staging", registry.Publication(tuple(final), many))
+    assert live(kube_server) == ahead
 
 
 def test_finish_keeps_an_open_rotations_accepted_key_and_drops_it_once_no_branch_holds_it(
