@@ -7,6 +7,8 @@
   abandon     (the pull request closed unmerged) the never-deployed keys revoked; a plain
               rotate or finish also notices them once no branch holds them.
   revoke      (`keys revoke`) a commit like a rotation; an external store follows at once.
+A directly delivered key registry (#16) follows the same phases: the new keys accepted beside
+the ledger the rotation started from, then the merged ledger, or the abandoned keys dropped.
 Each is a transaction (`transaction.run`) whose point of no return is the ref move; past it
 the change is only rolled forward (`roll_forward`), by the same run or the next.
 """
@@ -18,6 +20,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -230,8 +233,12 @@ def roll_forward(
         steps.append((accepting, lambda: accepted.extend(_accept(stores, commit, envs))))
     else:
         steps.append(("revoking the key in the key store", lambda: _revoke(stores, commit, entry, cfg)))
-    # #16: direct delivery of the key registries, from the ledger of the commit.
-    steps.append(("publishing the key registry", lambda: registry_delivery.publish(cfg, entry.envs, commit)))
+    # #16: direct delivery of the key registries: a rotation's new keys accepted beside the ledger
+    # it started from (nothing revoked before the deployed phase); a revocation's commit at once.
+    publish = (
+        registry_delivery.publish_accepted if entry.kind == journal.ROTATE else registry_delivery.publish
+    )
+    steps.append(("publishing the key registry", lambda: publish(cfg, entry.envs, commit)))
     if entry.push:
         steps.append((f"the push to {entry.push}", lambda: _push(root, entry)))
     result = RotationResult.from_dict({**entry.result, "commit": commit, "resumed": resumed})
@@ -455,7 +462,22 @@ def finish(cfg: Config, env_names: tuple[str, ...], now: dt.datetime | None = No
                 result.activated += sync.activate_deployed(stores, env, now)
             except (SealerError, faults.InjectedFault) as err:
                 result.left.append(f"{env.name}: {err}")
+        head = git.head(cfg.root)
+        for env in envs:  # #16: direct delivery: the merged ledger's registry, the old keys revoked
+            _publish_direct(result, env, partial(registry_delivery.publish, cfg, [env.name], head or "HEAD"))
     return result
+
+
+def _publish_direct(
+    result: FinishResult, env: Environment, publish: Callable[[], list[tuple[str, registry.Entry]]]
+) -> None:
+    """One environment's direct registry in a finish or abandon run; a failure is named in `left`."""
+    try:
+        dropped = publish()
+    except (SealerError, faults.InjectedFault) as err:
+        result.left.append(f"{env.name}: publishing the key registry failed: {err}")
+        return
+    result.abandoned += [Activation(name, e.name, e.key_id, None, None) for name, e in dropped]
 
 
 def abandon(cfg: Config, branch: str) -> FinishResult:
@@ -472,6 +494,7 @@ def abandon(cfg: Config, branch: str) -> FinishResult:
                 result.abandoned += sync.abandon_branch(stores, env, ref)
             except SealerError as err:
                 result.left.append(f"{env.name}: {err}")
+            _publish_direct(result, env, partial(registry_delivery.publish_abandoned, cfg, [env.name], ref))
     return result
 
 

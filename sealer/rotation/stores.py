@@ -2,7 +2,8 @@
 Vault, Auth0) a key goes pending (registered before the commit, never valid) -> accepted (the
 rotation is committed: valid beside the old key) -> active (deployed: `sealer rotate --finish`
 after the merge; the old key is revoked or enters its grace window then). With the default
-k8s-secrets store the committed ledger *is* the store, so the merge itself is the deployment.
+k8s-secrets store the committed ledger *is* the store, so the merge itself is the deployment
+(its direct delivery of the key registry follows the same phases: `registry_delivery`).
 
 What a phase does is derived from the committed ledger and sealer.yaml, never taken from a
 journal: the keys to accept are those the commit's ledger holds as active, the store is the one
