@@ -149,6 +149,15 @@ def revoke_committed(stores: Stores, commit: str, revocations: list[list[str]], 
     return done
 
 
+def follow_ledger_revocation(store: KeyStore, env_name: str, key_id: str) -> bool:
+    """The ledger holds the key revoked: revoke it in a store that still holds it unrevoked (drift,
+    #17). True when the store changed."""
+    if any(r.key_id == key_id and r.status != REVOKED for r in store.list(env_name)):
+        store.revoke(env_name, key_id)
+        return True
+    return False
+
+
 # -- deployed phase -----------------------------------------------------------------------------
 
 
