@@ -14,13 +14,13 @@ be read is reported as drift of its own kind: never "no drift" for what nobody l
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sealer import git, layout, ledger
 from sealer.backends import open_store
-from sealer.config import Config, Environment
+from sealer.config import Config
 from sealer.errors import SealerError
 from sealer.records import ACCEPTED, ACTIVE, PENDING, VALID, KeyRecord, effective_status, utcnow
 
@@ -69,7 +69,14 @@ def compare(cfg: Config, env_name: str, now: dt.datetime | None = None) -> list[
         fix = f"sealer backend check {env.name}, then run this again"
         message = f"{env.backend_kind} store cannot be read ({err}): drift unknown"
         return [Drift(env.name, UNREADABLE, None, None, None, None, message, fix)]
-    return differences(cfg, env, committed, stored, now or utcnow())
+    ledger_rel = layout.ledger_file(env.name)
+    return differences(
+        env.name,
+        committed,
+        stored,
+        now or utcnow(),
+        lambda key_id: bool(git.refs_holding(cfg.root, key_id, ledger_rel)),
+    )
 
 
 def committed_ledger(cfg: Config, env_name: str) -> list[KeyRecord]:
@@ -80,21 +87,31 @@ def committed_ledger(cfg: Config, env_name: str) -> list[KeyRecord]:
 
 
 def differences(
-    cfg: Config, env: Environment, committed: list[KeyRecord], stored: list[KeyRecord], now: dt.datetime
+    env_name: str,
+    committed: list[KeyRecord],
+    stored: list[KeyRecord],
+    now: dt.datetime,
+    under_review: Callable[[str], bool] = lambda key_id: False,
 ) -> list[Drift]:
+    """The drift of each key, most dangerous first; `under_review(key_id)`: a branch holds the key
+    (a rotation's pull request), so the store may accept it before HEAD's ledger knows it."""
     in_store = {r.key_id: r for r in stored}
     in_ledger = {r.key_id: r for r in committed}
     found = [
         d
         for r in committed
-        if (d := _of_ledger_key(env, r, in_store.get(r.key_id), committed, in_store, now))
+        if (d := _of_ledger_key(env_name, r, in_store.get(r.key_id), committed, in_store, now))
     ]
-    found += [d for r in stored if r.key_id not in in_ledger and (d := _of_extra_key(cfg, env, r, now))]
+    found += [
+        d
+        for r in stored
+        if r.key_id not in in_ledger and (d := _of_extra_key(env_name, r, now, under_review))
+    ]
     return sorted(found, key=lambda d: KINDS.index(d.kind))
 
 
 def _of_ledger_key(
-    env: Environment,
+    env: str,
     mine: KeyRecord,
     theirs: KeyRecord | None,
     committed: list[KeyRecord],
@@ -102,7 +119,7 @@ def _of_ledger_key(
     now: dt.datetime,
 ) -> Drift | None:
     ledger_valid = effective_status(mine, now) == VALID
-    rotate = f"sealer rotate {env.name} --key {mine.name}"
+    rotate = f"sealer rotate {env} --key {mine.name}"
     if theirs is None:
         if not ledger_valid:
             return None  # a revoked key the store never held (it was configured later): harmless
@@ -114,9 +131,7 @@ def _of_ledger_key(
             f for f, a, b in zip(_FIELDS, _metadata(mine), _metadata(theirs), strict=True) if a != b
         )
         message = f"the store's record differs from the ledger's in {what}"
-        return _drift(
-            env, METADATA, mine, theirs, message, f"sealer keys compromised {env.name} {mine.key_id}"
-        )
+        return _drift(env, METADATA, mine, theirs, message, f"sealer keys compromised {env} {mine.key_id}")
     store_valid = effective_status(theirs, now) == VALID
     if ledger_valid and not store_valid:
         if theirs.status == PENDING:
@@ -126,9 +141,7 @@ def _of_ledger_key(
         return _drift(env, NOT_VALID_IN_STORE, mine, theirs, message, rotate)
     if store_valid and not ledger_valid and not _finish_pending(mine, committed, in_store):
         message = f"{effective_status(mine, now)} in the ledger, still valid in the store"
-        return _drift(
-            env, VALID_IN_STORE, mine, theirs, message, f"sealer keys revoke {env.name} {mine.key_id}"
-        )
+        return _drift(env, VALID_IN_STORE, mine, theirs, message, f"sealer keys revoke {env} {mine.key_id}")
     return None
 
 
@@ -148,15 +161,15 @@ def _finish_pending(old: KeyRecord, committed: list[KeyRecord], in_store: dict[s
     return False
 
 
-def _of_extra_key(cfg: Config, env: Environment, theirs: KeyRecord, now: dt.datetime) -> Drift | None:
+def _of_extra_key(
+    env: str, theirs: KeyRecord, now: dt.datetime, under_review: Callable[[str], bool]
+) -> Drift | None:
     if effective_status(theirs, now) != VALID:
         return None  # pending (never valid) or revoked: nothing a verifier accepts
-    if theirs.status == ACCEPTED and git.refs_holding(cfg.root, theirs.key_id, layout.ledger_file(env.name)):
+    if theirs.status == ACCEPTED and under_review(theirs.key_id):
         return None  # a rotation under review: its branch holds the key
     message = "valid in the store, unknown to the ledger"
-    return _drift(
-        env, UNKNOWN_IN_STORE, None, theirs, message, f"sealer keys revoke {env.name} {theirs.key_id}"
-    )
+    return _drift(env, UNKNOWN_IN_STORE, None, theirs, message, f"sealer keys revoke {env} {theirs.key_id}")
 
 
 _FIELDS = ("name", "fingerprint", "created", "expires")
@@ -167,12 +180,12 @@ def _metadata(record: KeyRecord) -> tuple[object, ...]:
 
 
 def _drift(
-    env: Environment, kind: str, mine: KeyRecord | None, theirs: KeyRecord | None, message: str, fix: str
+    env: str, kind: str, mine: KeyRecord | None, theirs: KeyRecord | None, message: str, fix: str
 ) -> Drift:
     record = mine or theirs
     assert record is not None
     return Drift(
-        env.name,
+        env,
         kind,
         record.key_id,
         record.name,
