@@ -137,7 +137,10 @@ def _of_ledger_key(
         if theirs.status == PENDING:
             message = "committed, but the store still holds it pending (the rotation did not finish)"
             return _drift(env, NOT_ACCEPTED, mine, theirs, message, "sealer rotate --resume")
-        message = f"valid in the ledger, {effective_status(theirs, now)} in the store: verifiers refuse it"
+        message = (
+            f"valid in the ledger, {effective_status(theirs, now)} in the store: verifiers refuse it "
+            "(a revocation made behind sealer's back, or one not merged yet)"
+        )
         return _drift(env, NOT_VALID_IN_STORE, mine, theirs, message, rotate)
     if store_valid and not ledger_valid and not _finish_pending(mine, committed, in_store):
         message = f"{effective_status(mine, now)} in the ledger, still valid in the store"

@@ -15,13 +15,16 @@ from support.backend_repos import (
     Backend,
     assert_one_active_per_name,
     configure,
+    current_keys,
     finish,
     ok,
+    options_of,
     rotate,
     statuses,
     store_of,
 )
 from support.cli import sealer
+from support.fake_kube import FakeKube
 from support.repos import ledger_records
 from support.tamper import tamper
 
@@ -169,3 +172,34 @@ def test_an_accepted_key_under_review_is_not_drift() -> None:
     assert [d.kind for d in drift.differences(ENV, [rec("a", ACTIVE)], store, NOW)] == [
         drift.UNKNOWN_IN_STORE
     ]
+
+
+def test_status_reports_drift_with_its_fix(
+    backend_repo: Path,
+    keys: list[Any],
+    vault_store: Any,
+    kube_server: FakeKube,
+    kubeconfig: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    """`sealer status`: the cluster serves the ledger's keys, yet the store refuses one."""
+    backend = Backend("vault", options_of("vault", vault_store))
+    configure(backend_repo, backend)
+    rotate(backend_repo)
+    finish(backend_repo)
+    kube_server.add_secret(
+        ENV, "engine-api-key", {n: k.encode() for n, k in current_keys(backend_repo, keys).items()}
+    )
+    status = ["status", ENV, "--kubeconfig", str(kubeconfig)]
+    assert json.loads(ok(sealer(backend_repo, *status, "-o", "json")).stdout)["drift"] == []
+    admin = assert_one_active_per_name(store_of(backend_repo).list(ENV))["adminKey"]
+    tamper(request, backend, admin.key_id, status=REVOKED)
+    result = sealer(backend_repo, *status, "-o", "json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["in_sync"] is False
+    assert [(d["kind"], d["key_id"], d["fix"]) for d in report["drift"]] == [
+        (drift.NOT_VALID_IN_STORE, admin.key_id, f"sealer rotate {ENV} --key adminKey")
+    ]
+    text = sealer(backend_repo, *status).stdout
+    assert f"drift not-valid-in-store {admin.key_id}: " in text
