@@ -62,8 +62,10 @@ def check(
     that cannot be read is one too).
     """
     if list_rules:
-        if envs or drift:
-            raise ConflictingOptions("--list-rules takes no ENV and no --drift")
+        if envs:
+            raise ConflictingOptions("--list-rules takes no ENV")
+        if drift:
+            raise ConflictingOptions("--list-rules and --drift exclude each other")
         return _list_rules(output)
     from sealer import config
     from sealer.policy import report, runner
