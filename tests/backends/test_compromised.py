@@ -186,3 +186,50 @@ def test_killed_after_the_commit_then_a_rerun_completes(
     assert statuses(store_of(backend_repo).list(ENV))[kid] == REVOKED
     assert git(backend_repo, "rev-list", "--count", f"{start}..HEAD").strip() == "1"
     assert git(backend_repo, "status", "--porcelain") == ""
+
+
+def test_a_key_the_store_lost_is_still_replaced(backend_repo: Path, request: pytest.FixtureRequest) -> None:
+    """The store no longer holds the key (deleted behind sealer's back): the commit still
+    revokes and rotates it, and the store step has nothing to revoke instead of failing forever."""
+    vault = request.getfixturevalue("vault_env")
+    backend = Backend("vault", options_of("vault", request.getfixturevalue("vault_store")))
+    configure(backend_repo, backend)
+    rotate(backend_repo)
+    finish(backend_repo)
+    kid = assert_one_active_per_name(store_of(backend_repo).list(ENV))["apiKey"].key_id
+    path = f"{backend.options['path']}/{ENV}"
+    data = vault.read_direct("secret", path)
+    vault.write_direct("secret", path, {"records": [r for r in data["records"] if r["key_id"] != kid]})
+    code, report = compromised(backend_repo, kid, "--no-branch")
+    assert code == 0 and report["left"] == [], report
+    new = report["rotated"][0]["key_id"]
+    assert kid not in statuses(store_of(backend_repo).list(ENV))
+    assert statuses(store_of(backend_repo).list(ENV))[new] == ACCEPTED
+    assert {r.key_id: r.status for r in ledger_records(backend_repo, ENV)}[kid] == REVOKED
+
+
+def test_an_older_key_in_its_grace_window(backend_repo: Path, request: pytest.FixtureRequest) -> None:
+    """The leaked key is the old one, still valid in its grace window: revoked at once in the
+    store; the entry is rotated, its current key (not known to be leaked) valid until --finish."""
+    backend = Backend("vault", options_of("vault", request.getfixturevalue("vault_store")))
+    configure(backend_repo, backend)
+    rotate(backend_repo)
+    finish(backend_repo)
+    old = assert_one_active_per_name(store_of(backend_repo).list(ENV))["apiKey"].key_id
+    rotate(backend_repo, "--grace", "7d")
+    finish(backend_repo)
+    current = assert_one_active_per_name(store_of(backend_repo).list(ENV))["apiKey"].key_id
+    assert statuses(store_of(backend_repo).list(ENV))[old] == "grace"
+    code, report = compromised(backend_repo, old, "--no-branch")
+    assert code == 0, report
+    new = report["rotated"][0]["key_id"]
+    assert [(k["name"], k["previous_key_id"]) for k in report["rotated"]] == [("apiKey", current)]
+    in_store = statuses(store_of(backend_repo).list(ENV))
+    assert (in_store[old], in_store[current], in_store[new]) == (REVOKED, ACTIVE, ACCEPTED)
+    in_ledger = {r.key_id: r.status for r in ledger_records(backend_repo, ENV)}
+    assert (in_ledger[old], in_ledger[current], in_ledger[new]) == (REVOKED, REVOKED, ACTIVE)
+    check = sealer(backend_repo, "check", ENV, "--drift", "-o", "json")
+    assert [p for p in json.loads(check.stdout)["problems"] if p["rule"] == "store-drift"] == []
+    finish(backend_repo)
+    in_store = statuses(store_of(backend_repo).list(ENV))
+    assert (in_store[current], in_store[new]) == (REVOKED, ACTIVE)
