@@ -60,11 +60,13 @@ class Drift:
 
 
 def compare(cfg: Config, env_name: str, now: dt.datetime | None = None) -> list[Drift]:
-    """Every drift between ENV's store and HEAD's ledger; an unreadable store is one entry."""
+    """Every drift between ENV's store and HEAD's ledger; an unreadable store (its credentials
+    missing included) is one entry."""
     env = cfg.env(env_name)
     try:
         committed = committed_ledger(cfg, env.name)
-        stored = open_store(env.backend_kind, env.backend_options, cfg.root).list(env.name)
+        store = open_store(env.backend_kind, env.backend_options, cfg.root, env.backend_credentials, env.name)
+        stored = store.list(env.name)
     except SealerError as err:
         fix = f"sealer backend check {env.name}, then run this again"
         message = f"{env.backend_kind} store cannot be read ({err}): drift unknown"
