@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sealer import config, ledger, registry_delivery
+from sealer import config, drift, ledger, registry_delivery
 from sealer.backends import DEFAULT_BACKEND, open_store
 from sealer.errors import BackendError, MissingCredential
 from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED
@@ -50,13 +50,15 @@ def compare(cfg: config.Config, env_name: str, kubeconfig: str | None, context: 
             }
         )
     registries = registry_delivery.compare_live(cfg, env.name, kubeconfig, context)  # #16
+    drifted = [d.as_dict() for d in drift.compare(cfg, env.name)]  # #17: the store against the ledger
     return {
         "env": env.name,
         "namespace": env.namespace,
         "secret": env.secret_name,
-        "in_sync": all(e["state"] == "in sync" for e in entries + registries),
+        "in_sync": all(e["state"] == "in sync" for e in entries + registries) and not drifted,
         "entries": entries,
         "registries": registries,
+        "drift": drifted,
     }
 
 

@@ -151,9 +151,21 @@ def revoke_committed(stores: Stores, commit: str, revocations: list[list[str]], 
         record = next((r for r in committed_ledger(cfg.root, commit, env.name) if r.key_id == key_id), None)
         if record is None or record.status not in (REVOKED, GRACE):
             continue  # the commit does not revoke it: nothing a journal alone may ask
-        stores.of(env).revoke(env.name, key_id, record.revoke_at if record.status == GRACE else None)
+        store = stores.of(env)
+        if not any(r.key_id == key_id for r in store.list(env.name)):
+            continue  # a store that never held it (drift, #17) has nothing to revoke
+        store.revoke(env.name, key_id, record.revoke_at if record.status == GRACE else None)
         done.append(key_id)
     return done
+
+
+def follow_ledger_revocation(store: KeyStore, env_name: str, key_id: str) -> bool:
+    """The ledger holds the key revoked: revoke it in a store that still holds it unrevoked (drift,
+    #17). True when the store changed."""
+    if any(r.key_id == key_id and r.status != REVOKED for r in store.list(env_name)):
+        store.revoke(env_name, key_id)
+        return True
+    return False
 
 
 # -- deployed phase -----------------------------------------------------------------------------
