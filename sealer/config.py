@@ -333,15 +333,12 @@ def _cluster_contexts(raw: Any, where: str) -> dict[str, str]:
     items = _need(
         {} if raw is None else raw, where, dict, "a mapping of cluster names to kubeconfig contexts"
     )
+    what = "a kubeconfig context name (credentials stay in the kubeconfig)"
     found = {}
     for name, context in items.items():
-        cluster = _match(name, f"{where}", DNS_LABEL, "keyed by cluster names (DNS labels)")
-        found[cluster] = _match(
-            context,
-            f"{where}.{cluster}",
-            _CONTEXT,
-            "a kubeconfig context name (credentials stay in the kubeconfig)",
-        )
+        cluster = _match(name, where, DNS_LABEL, "keyed by cluster names (DNS labels)")
+        _need(context, f"{where}.{cluster}", str, what)  # not echoed: a mapping may hold a token
+        found[cluster] = _match(context, f"{where}.{cluster}", _CONTEXT, what)
     return found
 
 
