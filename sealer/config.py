@@ -320,6 +320,9 @@ def _registry_options(name: str, kind: str, options: dict[str, str], raw: dict[s
     found = registry.settings(options, namespace, registry.default_name(secret), where)
     if found.delivery == registry.DIRECT:
         filled = {"registry_namespace": found.namespace, "registry_name": found.name, "registry_env": name}
+        contexts = _cluster_contexts(raw.get("clusterContexts"), f"environments.{name}.clusterContexts")
+        if contexts and not found.contexts:  # #17: published into every cluster, not the current one
+            filled["contexts"] = ",".join(contexts.values())
         return {**options, **filled}
     return options
 

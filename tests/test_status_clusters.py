@@ -328,3 +328,26 @@ def test_bad_cluster_contexts_are_refused(repo: Path, contexts: Any, where: str,
 
 def test_cluster_contexts_are_read(repo: Path) -> None:
     assert config.load(repo).env(ENV).cluster_contexts == CONTEXTS
+
+
+def test_a_direct_registry_goes_to_every_cluster_and_each_is_compared(
+    repo: Path, keys: list[Any], kubes: dict[str, FakeKube], contexts_file: Path
+) -> None:
+    """Direct delivery with no `contexts` option of its own writes through every context of
+    `clusterContexts`; status compares each cluster's registry with that cluster alone."""
+    with config.edit(repo) as doc:
+        settings = {"delivery": "direct", "kubeconfig": str(contexts_file)}
+        doc["environments"][ENV]["backend"] = {"kind": "k8s-secrets", "options": settings}
+    commit_all(repo, "direct delivery")
+    assert config.load(repo).env(ENV).backend_options["contexts"] == "one,two"
+    rotate(repo)
+    now = current_keys(repo, keys)
+    for cluster, kube in kubes.items():
+        serve(kube, cluster, now)
+        assert (ENV, f"{SECRET}-registry") in kube.secrets, cluster
+    data = report(repo, contexts_file)
+    assert [(c["cluster"], [r["cluster"] for r in c["registries"]]) for c in data["clusters"]] == [
+        (ENV, ["one"]),
+        (EAST, ["two"]),
+    ]
+    assert data["in_sync"] is True
