@@ -7,12 +7,12 @@ reports it and `rotate --finish` activates nothing until every cluster serves th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sealer import kube
-from sealer.config import Environment
+from sealer import kube, ledger
+from sealer.config import Config, Environment
 from sealer.errors import NotDeployed, SealerError
 from sealer.records import KeyRecord
 
@@ -74,6 +74,47 @@ def require_deployed(env: Environment, wanted: list[KeyRecord], kubeconfig: str 
 # -- sealer status: one report per cluster, merged -------------------------------------------------
 
 IN_SYNC = "in sync"
+# status's own single-cluster comparison (cfg, env, kubeconfig, context) and phase of a key id
+CompareOne = Callable[[Config, str, str | None, str | None], dict[str, Any]]
+PhaseOf = Callable[[Config, Environment, str | None, bool], str]
+
+
+def compare_all(
+    cfg: Config, env: Environment, kubeconfig: str | None, compare_one: CompareOne, phase: PhaseOf
+) -> dict[str, Any]:
+    """`sealer status` over every cluster: each compared on its own through its context, then
+    merged; in sync only when each is. A cluster left out of the map or unreadable is reported
+    and is never in sync."""
+    current = ledger.current(env.keys, ledger.load(cfg.root, env.name))  # a bad ledger: exit 2
+    reports = [_one_cluster(cfg, env, kubeconfig, c.name, compare_one) for c in env.clusters]
+    entries = merged_entries({n: r.key_id if (r := current.get(n)) else None for n in env.keys}, reports)
+    for row in entries:
+        row["phase"] = phase(cfg, env, row["ledger_key_id"], row["state"] == IN_SYNC)
+    views = [r.as_dict() for r in reports]
+    return {
+        "env": env.name,
+        "namespace": env.namespace,
+        "secret": env.secret_name,
+        "in_sync": all(v["in_sync"] for v in views),
+        "entries": entries,
+        "registries": [row for r in reports for row in r.registries],
+        "clusters": views,
+    }
+
+
+def _one_cluster(
+    cfg: Config, env: Environment, kubeconfig: str | None, name: str, compare_one: CompareOne
+) -> ClusterReport:
+    context = env.cluster_contexts.get(name)
+    if context is None:
+        return ClusterReport(name, None, [], [], NO_CONTEXT)
+    try:
+        one = compare_one(cfg, env.name, kubeconfig, context)
+    except SealerError as err:  # refused, unreachable, no Secret: reported, and not in sync
+        return ClusterReport(name, context, [], [], str(err))
+    # Its own key registry only: a GitOps registry is named after the cluster, a direct one the context.
+    mine = [row for row in one["registries"] if row["cluster"] in (name, context)]
+    return ClusterReport(name, context, one["entries"], mine)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 from sealer import clusters, config, ledger, registry_delivery
 from sealer.backends import DEFAULT_BACKEND, open_store
-from sealer.errors import BackendError, SealerError
+from sealer.errors import BackendError
 from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED
 
 # What each store status means for the rotation it belongs to (`keys list`, `status`).
@@ -25,7 +25,7 @@ def compare(cfg: config.Config, env_name: str, kubeconfig: str | None, context: 
 
     env = cfg.env(env_name)
     if clusters.several(env) and context is None:  # #17: each cluster through its own context
-        return _compare_clusters(cfg, env, kubeconfig)
+        return clusters.compare_all(cfg, env, kubeconfig, compare, _phase)
     records = ledger.load(cfg.root, env.name)
     current = ledger.current(env.keys, records)
     by_fp = {r.fingerprint: r for r in records}
@@ -60,43 +60,6 @@ def compare(cfg: config.Config, env_name: str, kubeconfig: str | None, context: 
         "entries": entries,
         "registries": registries,
     }
-
-
-def _compare_clusters(cfg: config.Config, env: config.Environment, kubeconfig: str | None) -> dict[str, Any]:
-    """Every cluster of `clusterContexts` compared on its own, then merged: in sync only when
-    each is; a cluster left out of the map or unreachable is reported and is never in sync."""
-    current = ledger.current(env.keys, ledger.load(cfg.root, env.name))  # a bad ledger: exit 2
-    reports = [_one_cluster(cfg, env, kubeconfig, c.name) for c in env.clusters]
-    entries = clusters.merged_entries(
-        {n: r.key_id if (r := current.get(n)) else None for n in env.keys}, reports
-    )
-    for row in entries:
-        row["phase"] = _phase(cfg, env, row["ledger_key_id"], row["state"] == clusters.IN_SYNC)
-    views = [r.as_dict() for r in reports]
-    return {
-        "env": env.name,
-        "namespace": env.namespace,
-        "secret": env.secret_name,
-        "in_sync": all(v["in_sync"] for v in views),
-        "entries": entries,
-        "registries": [row for r in reports for row in r.registries],
-        "clusters": views,
-    }
-
-
-def _one_cluster(
-    cfg: config.Config, env: config.Environment, kubeconfig: str | None, name: str
-) -> clusters.ClusterReport:
-    context = env.cluster_contexts.get(name)
-    if context is None:
-        return clusters.ClusterReport(name, None, [], [], clusters.NO_CONTEXT)
-    try:
-        one = compare(cfg, env.name, kubeconfig, context)
-    except SealerError as err:  # refused, unreachable, no Secret: reported, and not in sync
-        return clusters.ClusterReport(name, context, [], [], str(err))
-    # Its own key registry only: a GitOps registry is named after the cluster, a direct one the context.
-    mine = [row for row in one["registries"] if row["cluster"] in (name, context)]
-    return clusters.ClusterReport(name, context, one["entries"], mine)
 
 
 def _phase(cfg: config.Config, env: config.Environment, key_id: str | None, served: bool) -> str:
