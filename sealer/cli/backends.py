@@ -248,7 +248,9 @@ def _verify_by_registry(
 def status(env: str, kubeconfig: str | None, context: str | None, output: str) -> int:
     """Compare the key the cluster serves (live Secret, fingerprints only), its key registry and
     the key store with the ledger: in sync, sync pending or drift, each drift with the command
-    that reconciles it (exit 1 unless in sync; a store that cannot be read is drift)."""
+    that reconciles it (exit 1 unless in sync; a store that cannot be read is drift). With
+    `clusterContexts` in sealer.yaml (and no --context), every cluster is read and reported; one
+    that cannot be read, or serves another key, is not in sync."""
     from sealer import config, status
 
     report = status.compare(config.load(), env, kubeconfig, context)
@@ -257,6 +259,7 @@ def status(env: str, kubeconfig: str | None, context: str | None, output: str) -
         f"{r['phase']})"
         for r in report["entries"]
     )
+    text += "".join(f"\n{_cluster_line(view)}" for view in report.get("clusters", []))  # #17
     for row in report["registries"]:  # #16
         live = "-" if row["live_serial"] is None else row["live_serial"]
         serials = f"cluster serial {live}, ledger {row['ledger_serial']}"
@@ -267,6 +270,16 @@ def status(env: str, kubeconfig: str | None, context: str | None, output: str) -
         text += f"\ndrift {row['kind']} {row['key_id'] or env}: {row['message']}; fix: {row['fix']}"
     emit(report, output, text)
     return 0 if report["in_sync"] else 1
+
+
+def _cluster_line(view: dict[str, Any]) -> str:
+    """#17: one cluster of several: in sync, what it lags on, or why it could not be read."""
+    where = f"cluster {view['cluster']} (context {view['context'] or '-'})"
+    if not view["reachable"]:
+        return f"{where}: unreachable: {view['error']}"
+    rows = view["entries"] + view["registries"]
+    behind = [f"{r.get('entry', 'key registry')}: {r['state']}" for r in rows if r["state"] != "in sync"]
+    return f"{where}: " + ("; ".join(behind) or "in sync")
 
 
 COMMANDS = [backend, keys, status]

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sealer import faults, git, layout, ledger
+from sealer import clusters, faults, git, layout, ledger
 from sealer.backends import DEFAULT_BACKEND, KeyStore, open_store
 from sealer.config import Config, Environment
 from sealer.errors import BackendError
@@ -180,11 +180,11 @@ def activate_deployed(stores: Stores, env: Environment, now: dt.datetime) -> lis
     store = stores.of(env)
     in_store = {r.key_id: r for r in store.list(env.name)}
     ledger_now = committed_ledger(stores.cfg.root, "HEAD", env.name)
+    due = [r for r in ledger_now if r.status == ACTIVE and _waiting(in_store.get(r.key_id))]
+    if due and clusters.several(env):
+        clusters.require_deployed(env, due)  # #17: deployed means served by every cluster
     done = []
-    for record in ledger_now:
-        stored = in_store.get(record.key_id)
-        if record.status != ACTIVE or stored is None or stored.status not in (ACCEPTED, PENDING):
-            continue
+    for record in due:
         previous = _previous(in_store.values(), record)
         grace = _grace_of(ledger_now, record, previous)
         until = now + grace if grace else None
@@ -192,6 +192,11 @@ def activate_deployed(stores: Stores, env: Environment, now: dt.datetime) -> lis
         done.append(Activation(env.name, record.name, record.key_id, previous, iso(until)))
         faults.point("after-activate-one")
     return done
+
+
+def _waiting(stored: KeyRecord | None) -> bool:
+    """A key the store holds as accepted (or still pending): the deployed phase activates it."""
+    return stored is not None and stored.status in (ACCEPTED, PENDING)
 
 
 def _previous(records: Iterable[KeyRecord], new: KeyRecord) -> str | None:
