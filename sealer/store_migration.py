@@ -149,6 +149,18 @@ def same(a: KeyRecord, b: KeyRecord) -> bool:
     return a == b or (_identity(a) == _identity(b) and _effectively_revoked(a) and _effectively_revoked(b))
 
 
+def holds(target: KeyRecord, source: KeyRecord) -> bool:
+    """The new store's record may stand for the old store's: the same, or the same key in a grace
+    window that ends no later (the ledger's, counted from the reviewed commit, where a store
+    counts from the deployment after it): a switch never makes a key valid for longer."""
+    if same(target, source):
+        return True
+    shorter = (
+        target.revoke_at is not None and source.revoke_at is not None and target.revoke_at <= source.revoke_at
+    )
+    return _identity(target) == _identity(source) and target.status == source.status == GRACE and shorter
+
+
 def _check_ledger(committed: list[KeyRecord], records: list[KeyRecord], kind: str, which: str) -> None:
     """The committed ledger and a store name the same keys: each key the ledger holds valid is
     in the store with the same fingerprint and metadata, in the same state or one a committed
@@ -192,13 +204,16 @@ def _plan(source: list[KeyRecord], target: list[KeyRecord], kind: str) -> tuple[
         found = there.get(record.key_id)
         if found is None:
             todo.append(record)
-        elif same(found, record):
+        elif holds(found, record):
             present.append(record.key_id)
         else:
+            hint = "finish that change first (`sealer rotate --finish`)"
+            if (found.status, record.status) not in IN_FLIGHT:
+                hint = "not copied"
             raise BadInput(
                 f"{record.env}: key {record.key_id} is in the new store ({kind}) already, but as "
                 f"{found.status} where the old store has it {record.status} (or with other "
-                "metadata): not copied"
+                f"metadata): {hint}"
             )
     return _in_copy_order(todo), present
 
@@ -219,7 +234,7 @@ def _verify(source: list[KeyRecord], copied: list[KeyRecord], committed: list[Ke
     there = {r.key_id: r for r in copied}
     for record in source:
         found = there.get(record.key_id)
-        if found is None or not same(found, record):
+        if found is None or not holds(found, record):
             what = "missing" if found is None else f"{found.status}, not {record.status} (or other metadata)"
             raise BadInput(f"{record.env}: key {record.key_id} read back from the new store ({kind}): {what}")
     _check_ledger(committed, copied, kind, "the new store")
