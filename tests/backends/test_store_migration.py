@@ -33,7 +33,7 @@ from support.backend_repos import (
     store_of,
     verify,
 )
-from support.cli import sealer
+from support.cli import in_dir, run_main, sealer
 from support.git import git, head
 from support.records import pending_key
 from support.repos import ledger_records, run_sealer
@@ -300,3 +300,23 @@ def test_moving_from_an_external_store_back_to_the_ledger_commits_what_only_the_
     assert {r.key_id for r in ledger_records(backend_repo, ENV)} == {
         r.key_id for r in postgres_store.list(ENV)
     }
+
+
+def test_ctrl_c_midway_removes_the_copies(
+    backend_repo: Path, vault_store: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deployed_twice(backend_repo, Backend("k8s-secrets", {}))
+    target = Backend("vault", options_of("vault", vault_store))
+    before = snapshot(backend_repo)
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    restore = at_point(monkeypatch, "migrate-after-copy-one", interrupt)
+    with in_dir(backend_repo):
+        done = run_main(["backend", "set", ENV, "vault", *target.option_args(), "--no-branch"], capsys)
+    restore()
+    assert (done.code, done.stderr.strip()) == (130, "sealer: interrupted")
+    assert snapshot(backend_repo) == before and vault_store.list(ENV) == []
+    ok(move(backend_repo, target))
+    assert statuses(vault_store.list(ENV)) == statuses(ledger_records(backend_repo, ENV))
