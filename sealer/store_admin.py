@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from sealer import apikey, config
-from sealer.backends import KeyStore, check_kind, open_store
+from sealer.backends import KeyStore, check_credentials, check_kind, open_store
 from sealer.errors import BadInput
 from sealer.records import utcnow
 
@@ -16,16 +16,35 @@ _SECRET_OPTION = re.compile(r"(?i)(pass(word)?|secret|token|credential|private|a
 
 def store_for(cfg: config.Config, env_name: str) -> KeyStore:
     environment = cfg.env(env_name)
-    return open_store(environment.backend_kind, environment.backend_options, cfg.root)
+    return open_store(
+        environment.backend_kind,
+        environment.backend_options,
+        cfg.root,
+        environment.backend_credentials,
+        environment.name,
+    )
+
+
+def _pairs(flag: str, items: tuple[str, ...]) -> list[tuple[str, str]]:
+    pairs = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise BadInput(f"{flag} {name or item!r}: use NAME=VALUE")
+        pairs.append((name, value))
+    return pairs
+
+
+def parse_credentials(kind: str, items: tuple[str, ...]) -> dict[str, str]:
+    """`--credential NAME=VALUE` pairs: where KIND's credentials come from (#17), checked as
+    sealer.yaml's `backend.credentials` is (a literal secret is refused)."""
+    return check_credentials(kind, dict(_pairs("--credential", items)), "--credential")
 
 
 def parse_options(kind: str, items: tuple[str, ...]) -> dict[str, str]:
     backend = check_kind(kind)
     options = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise BadInput(f"--option {name or item!r}: use NAME=VALUE")
+    for name, value in _pairs("--option", items):
         if _SECRET_OPTION.search(name):
             raise BadInput(
                 f"--option {name}: credentials never go in sealer.yaml; {kind} reads them from "

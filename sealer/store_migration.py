@@ -36,6 +36,7 @@ class MigrationRequest:
     env: str
     kind: str
     options: dict[str, str]
+    credentials: dict[str, str] = field(default_factory=dict)  # where they come from (#17), never one
     branch: str | None = None
     no_branch: bool = False
 
@@ -45,6 +46,7 @@ class MigrationResult:
     env: str
     kind: str
     options: dict[str, str]
+    credentials: dict[str, str]
     previous_kind: str
     copied: list[str] = field(default_factory=list)  # key ids written into the new store
     present: list[str] = field(default_factory=list)  # key ids it held already, the same
@@ -60,18 +62,25 @@ def set_backend(root: Path, request: MigrationRequest) -> MigrationResult:
     """Copy ENV's records into the store of KIND, verify them, then commit the switch."""
     cfg = config.load(root)
     env = cfg.env(request.env)
-    new = open_store(request.kind, request.options, root)  # vets the options before anything
-    result = MigrationResult(env.name, request.kind, dict(request.options), env.backend_kind)
+    # Opening vets the options and the credential source (every variable it names is set) first.
+    new = open_store(request.kind, request.options, root, request.credentials, env.name)
+    result = MigrationResult(
+        env.name, request.kind, dict(request.options), dict(request.credentials), env.backend_kind
+    )
     git_dir = git.git_dir(root)
     with lock.hold(git_dir, "backend set"):
         if journal.load(git_dir) is not None:
             raise BadInput(
                 "an interrupted sealer run waits to be finished: run `sealer rotate --resume` first"
             )
-        if (env.backend_kind, env.backend_options) == (request.kind, request.options):
+        if (env.backend_kind, env.backend_options, env.backend_credentials) == (
+            request.kind,
+            request.options,
+            request.credentials,
+        ):
             return result  # nothing to move, nothing to commit
         _refuse_dirty_config(root)
-        old = open_store(env.backend_kind, env.backend_options, root)
+        old = open_store(env.backend_kind, env.backend_options, root, env.backend_credentials, env.name)
         committed = _committed_ledger(root, env.name)
         source = old.list(env.name)
         _check_ledger(committed, source, env.backend_kind, "the old store")
@@ -245,7 +254,7 @@ def _files(root: Path, env_name: str, request: MigrationRequest) -> dict[str, by
     registries when they changed (the new store is the ledger itself)."""
     path = layout.config_path(root)
     doc = yamlio.round_trip_load(repofiles.read_text(path), str(path))
-    _set_backend(doc, env_name, request.kind, request.options)
+    _set_backend(doc, env_name, request)
     text = yamlio.round_trip_dump(doc)
     new_cfg = config.parse(yamlio.load_documents(text, str(path))[0], root)  # never commit an invalid file
     files = {layout.CONFIG_FILE: repofiles.encode_like(path, text)}
@@ -261,12 +270,14 @@ def _files(root: Path, env_name: str, request: MigrationRequest) -> dict[str, by
     return files
 
 
-def _set_backend(doc: Any, env_name: str, kind: str, options: dict[str, str]) -> None:
+def _set_backend(doc: Any, env_name: str, request: MigrationRequest) -> None:
     from ruamel.yaml.comments import CommentedMap
 
-    backend = CommentedMap(kind=kind)
-    if options:
-        backend["options"] = CommentedMap(sorted(options.items()))
+    backend = CommentedMap(kind=request.kind)
+    if request.options:
+        backend["options"] = CommentedMap(sorted(request.options.items()))
+    if request.credentials:
+        backend["credentials"] = CommentedMap(sorted(request.credentials.items()))
     environment = doc["environments"][env_name]
     yamlio.move_following_comment(yamlio.last_comment_slot(environment.get("backend")), backend)
     environment["backend"] = backend
