@@ -195,3 +195,38 @@ def must_remove(record: KeyRecord | None, env_name: str, key_id: str) -> bool:
 def oldest_first(records: Iterable[KeyRecord]) -> list[KeyRecord]:
     """Records by creation time; ties keep the store's own (insertion) order."""
     return sorted(records, key=lambda record: record.created)
+
+
+# Migration (`sealer backend set`): a record copied as it is, any status, from the store in charge
+# to the next one; a copy a failed migration left is dropped only while it is exactly that copy.
+
+
+def plan_copy(records: Iterable[KeyRecord], record: KeyRecord) -> bool:
+    """True to write `record` into a store holding `records`; False when it holds this very
+    record already (a re-run). BackendError naming the key when the store holds another version
+    of it, or another active key of its (env, name)."""
+    records = list(records)
+    found = next((known for known in records if known.key_id == record.key_id), None)
+    if found is not None:
+        if found == record:
+            return False
+        raise BackendError(
+            f"{record.env}: key {record.key_id} is there already as {found.status} with other metadata"
+        )
+    if record.status == ACTIVE:
+        other = next((r for r in records if r.name == record.name and r.status == ACTIVE), None)
+        if other is not None:
+            raise BackendError(f"{record.env}: {record.name!r} has another active key there ({other.key_id})")
+    return True
+
+
+def plan_drop(found: KeyRecord | None, record: KeyRecord) -> bool:
+    """True to delete the copy `record`; False when it is gone. BackendError when the store holds
+    another version of the key (changed since the copy: not ours to remove)."""
+    if found is None:
+        return False
+    if found != record:
+        raise BackendError(
+            f"{record.env}: key {record.key_id} changed since it was copied ({found.status}): left in place"
+        )
+    return True

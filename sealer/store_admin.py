@@ -4,9 +4,8 @@ store, and revoke and verify the keys in it."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from sealer import apikey, config, git, lock, yamlio
+from sealer import apikey, config
 from sealer.backends import KeyStore, check_credentials, check_kind, open_store
 from sealer.errors import BadInput
 from sealer.records import utcnow
@@ -53,27 +52,6 @@ def parse_options(kind: str, items: tuple[str, ...]) -> dict[str, str]:
             )
         options[name] = value
     return options
-
-
-def set_backend(
-    root: Path, env_name: str, kind: str, options: dict[str, str], credentials: dict[str, str] | None = None
-) -> None:
-    """Record ENV's store and where its credentials come from; opening it vets the options (the
-    registry their names, the store its values) and the credential source (every variable it
-    names is set) before anything is written, so `sealer.yaml` never names a store that cannot open."""
-    from ruamel.yaml.comments import CommentedMap
-
-    config.load(root).env(env_name)
-    open_store(kind, options, root, credentials, env_name)
-    with lock.hold(git.git_dir(root), "backend set"), config.edit(root) as doc:
-        backend = CommentedMap(kind=kind)
-        if options:
-            backend["options"] = CommentedMap(sorted(options.items()))
-        if credentials:
-            backend["credentials"] = CommentedMap(sorted(credentials.items()))
-        environment = doc["environments"][env_name]
-        yamlio.move_following_comment(yamlio.last_comment_slot(environment.get("backend")), backend)
-        environment["backend"] = backend
 
 
 def verify(cfg: config.Config, env_name: str, presented: str) -> str:

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from support.repos import initialized_repo
 
+from sealer import config
+
 RUN = """
 import sys
 for name in filter(None, sys.argv[1].split(",")):
@@ -87,8 +89,8 @@ def test_one_line_naming_the_extra(repo: Path, modules: str, args: tuple[str, ..
 
 def test_a_store_chosen_earlier_says_it_too(repo: Path) -> None:
     """sealer.yaml names postgres (set where psycopg was installed); this machine lacks it."""
-    done = without(repo, "", "backend", "set", "staging", "postgres")
-    assert done.returncode == 0, done.stderr
+    with config.edit(repo) as doc:  # `backend set` would reach the store to move the keys into it
+        doc["environments"]["staging"]["backend"] = {"kind": "postgres"}
     for args in (
         ("keys", "list", "staging"),
         ("backend", "check", "staging"),

@@ -197,7 +197,18 @@ def test_status_of_an_environment_with_an_external_store(
     backend_repo: Path, keys: list[Any], vault_store: Any, kube_server: FakeKube, kubeconfig: Path
 ) -> None:
     """The cluster is compared with the ledger, which the rotation keeps equal to the store."""
-    ok(sealer(backend_repo, "backend", "set", ENV, "vault", "--option", f"path={vault_store.prefix}"))
+    ok(
+        sealer(
+            backend_repo,
+            "backend",
+            "set",
+            ENV,
+            "vault",
+            "--option",
+            f"path={vault_store.prefix}",
+            "--no-branch",
+        )
+    )
     rotate(backend_repo)
     serve(kube_server, current_keys(backend_repo, keys))
     assert ok(status(backend_repo, kubeconfig)).stdout.count("in sync") == len(NAMES)

@@ -248,8 +248,7 @@ def test_finish_waits_until_every_cluster_serves_the_new_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("KUBECONFIG", str(contexts_file))
-    ok(sealer(repo, "backend", "set", ENV, "vault", "--option", f"path={vault_store.prefix}"))
-    commit_all(repo, "staging keys in vault")
+    ok(sealer(repo, "backend", "set", ENV, "vault", "--option", f"path={vault_store.prefix}", "--no-branch"))
     rotate(repo)
     first = current_keys(repo, keys)
     serve(kubes[ENV], ENV, first)
@@ -292,8 +291,7 @@ def test_finish_with_nothing_to_activate_reads_no_cluster(
 ) -> None:
     """An unreachable cluster does not fail every main-branch pipeline, only a deployment."""
     monkeypatch.setenv("KUBECONFIG", str(contexts_file))
-    ok(sealer(repo, "backend", "set", ENV, "vault", "--option", f"path={vault_store.prefix}"))
-    commit_all(repo, "staging keys in vault")
+    ok(sealer(repo, "backend", "set", ENV, "vault", "--option", f"path={vault_store.prefix}", "--no-branch"))
     set_contexts(repo, {ENV: "gone", EAST: "gone"})
     assert json.loads(ok(finish(repo)).stdout)["activated"] == []
 

@@ -38,6 +38,15 @@ class KeyStore(Protocol):
         """Compensation for a failed rotation: drop a key that never became active.
         Rules: `must_remove` (a no-op when gone or revoked, so compensation can be re-run)."""
 
+    def copy_in(self, record: KeyRecord) -> None:
+        """Migration: store `record` as it is, whatever its status (hashes and metadata only).
+        Rules: `plan_copy` (a no-op when the very record is there; BackendError naming the key
+        when another version of it, or another active key of its name, is)."""
+
+    def drop_copy(self, record: KeyRecord) -> None:
+        """Undo `copy_in` after a failed migration: remove the record while it is exactly that
+        copy. Rules: `plan_drop` (a no-op when gone; BackendError when it changed since)."""
+
     def list(self, env_name: str) -> list[KeyRecord]:
         """Every record of the environment, oldest first."""
 

@@ -18,6 +18,8 @@ from sealer.records import (
     must_remove,
     plan_accept,
     plan_activate,
+    plan_copy,
+    plan_drop,
     plan_revoke,
     utcnow,
     verdict,
@@ -60,13 +62,24 @@ def without_pending(records: Records, env_name: str, key_id: str) -> Records:
     return [known for known in records if known.key_id != key_id]
 
 
+def copied(records: Records, record: KeyRecord) -> Records:
+    return [*records, record] if plan_copy(records, record) else records
+
+
+def without_copy(records: Records, record: KeyRecord) -> Records:
+    found = next((known for known in records if known.key_id == record.key_id), None)
+    return (
+        [known for known in records if known.key_id != record.key_id] if plan_drop(found, record) else records
+    )
+
+
 def _apply(records: Records, changes: Records) -> Records:
     new = {change.key_id: change for change in changes}
     return [new.get(record.key_id, record) for record in records]
 
 
 class WholeDocumentStore:
-    """register/activate/revoke/remove_pending/verify for a store that provides `_update`
+    """register/activate/revoke/remove_pending/copy_in/drop_copy/verify for a store that provides `_update`
     (read the environment's records, apply a change, write them back atomically) and `list`."""
 
     kind: ClassVar[str]
@@ -91,6 +104,12 @@ class WholeDocumentStore:
 
     def remove_pending(self, env_name: str, key_id: str) -> None:
         self._update(env_name, lambda records: without_pending(records, env_name, key_id))
+
+    def copy_in(self, record: KeyRecord) -> None:
+        self._update(record.env, lambda records: copied(records, record))
+
+    def drop_copy(self, record: KeyRecord) -> None:
+        self._update(record.env, lambda records: without_copy(records, record))
 
     def verify(self, env_name: str, fingerprint: str, now: dt.datetime | None = None) -> str:
         return verdict(self.list(env_name), fingerprint, now or utcnow())

@@ -45,6 +45,8 @@ from sealer.records import (
     must_remove,
     plan_accept,
     plan_activate,
+    plan_copy,
+    plan_drop,
     plan_revoke,
     utcnow,
     verdict,
@@ -189,6 +191,47 @@ class DynamoStore:
             ]
 
         self._commit(writes, f"removing {key_id} of {env_name}")
+
+    def copy_in(self, record: KeyRecord) -> None:
+        def writes() -> Writes:
+            records, guards = self._partition(record.env)
+            if not plan_copy(records, record):
+                return []
+            put: Item = {
+                "TableName": self.table,
+                "Item": _item(record, time.time_ns()),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+            if record.status != ACTIVE:
+                return [{"Put": put}]
+            return [
+                {"Put": put},
+                self._guard_write(record.env, record.name, guards.get(record.name), record.key_id),
+            ]
+
+        self._commit(writes, f"copying {record.key_id} of {record.env}")
+
+    def drop_copy(self, record: KeyRecord) -> None:
+        def writes() -> Writes:
+            records, guards = self._partition(record.env)
+            found = next((known for known in records if known.key_id == record.key_id), None)
+            if not plan_drop(found, record):
+                return []
+            delete: Item = {
+                "TableName": self.table,
+                "Key": _key(record.env, KEY_PREFIX + record.key_id),
+                "ConditionExpression": "#s = :s",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {":s": {"S": record.status}},
+            }
+            if record.status != ACTIVE:
+                return [{"Delete": delete}]
+            return [
+                {"Delete": delete},
+                self._guard_write(record.env, record.name, guards.get(record.name), ""),
+            ]
+
+        self._commit(writes, f"removing the copy of {record.key_id} of {record.env}")
 
     def list(self, env_name: str) -> list[KeyRecord]:
         return self._partition(env_name)[0]

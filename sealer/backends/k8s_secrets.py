@@ -32,6 +32,8 @@ from sealer.records import (
     oldest_first,
     plan_accept,
     plan_activate,
+    plan_copy,
+    plan_drop,
     plan_revoke,
     utcnow,
     verdict,
@@ -85,6 +87,17 @@ class K8sSecretsStore:
             if record is not None and must_remove(record, env_name, key_id):
                 records.remove(record)
                 log.debug("k8s-secrets: removed pending %s of %s", key_id, env_name)
+
+    def copy_in(self, record: KeyRecord) -> None:
+        with self._editing(record.env) as records:
+            if plan_copy(records, record):
+                records.append(record)
+
+    def drop_copy(self, record: KeyRecord) -> None:
+        with self._editing(record.env) as records:
+            found = next((known for known in records if known.key_id == record.key_id), None)
+            if plan_drop(found, record):
+                records.remove(record)
 
     def list(self, env_name: str) -> list[KeyRecord]:
         return oldest_first(ledger.load(self._checked_repo(), env_name))

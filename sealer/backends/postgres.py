@@ -26,12 +26,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sealer.backends.credentials import PostgresSource
 from sealer.errors import BackendError, BadInput
 from sealer.records import (
+    ACTIVE,
     PENDING,
     KeyRecord,
     must_remove,
     parse_iso,
     plan_accept,
     plan_activate,
+    plan_copy,
+    plan_drop,
     plan_revoke,
     utcnow,
     verdict,
@@ -143,6 +146,38 @@ class PostgresStore:
                     self._sql("DELETE FROM {table} WHERE env = %s AND key_id = %s"), (env_name, key_id)
                 )
                 log.debug("postgres: removed pending %s of %s", key_id, env_name)
+
+    def copy_in(self, record: KeyRecord) -> None:
+        import psycopg
+
+        row = _row(record)
+        insert = self._sql(f"INSERT INTO {{table}} ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(row))})")
+        with self._transaction() as cur:
+            found = self._locked(cur, record.env, record.key_id)
+            actives = self._active_of(cur, record) if found is None and record.status == ACTIVE else []
+            if not plan_copy([r for r in (found, *actives) if r is not None], record):
+                return
+            try:
+                cur.execute(insert, row)
+            except psycopg.errors.UniqueViolation:
+                raise BackendError(
+                    f"postgres: {record.env}: key {record.key_id} (or another active {record.name!r} key) "
+                    "appeared meanwhile"
+                ) from None
+        log.debug("postgres: copied %s of %s (%s)", record.key_id, record.env, record.status)
+
+    def drop_copy(self, record: KeyRecord) -> None:
+        with self._transaction() as cur:
+            if plan_drop(self._locked(cur, record.env, record.key_id), record):
+                cur.execute(
+                    self._sql("DELETE FROM {table} WHERE env = %s AND key_id = %s"),
+                    (record.env, record.key_id),
+                )
+
+    def _active_of(self, cur: psycopg.Cursor[Any], record: KeyRecord) -> Records:
+        query = f"SELECT {_COLUMNS} FROM {{table}} WHERE env = %s AND name = %s AND status = 'active'"
+        cur.execute(self._sql(query), (record.env, record.name))
+        return [_record(row) for row in cur.fetchall()]
 
     def list(self, env_name: str) -> list[KeyRecord]:
         with self._transaction(write=False) as cur:

@@ -35,21 +35,42 @@ def backend() -> None:
     "token_env, client_id_env, client_secret_env, address, namespace, conninfo_env, passfile_env, … "
     "(repeatable) [default: the store's global variables].",
 )
+@click.option("--branch", help="Commit on this new branch [default: sealer/backend-<env>-<kind>-<utc time>].")
+@click.option("--no-branch", is_flag=True, help="Commit on the current branch.")
 @output_option
 def backend_set(
-    env: str, kind: str, options: tuple[str, ...], credentials: tuple[str, ...], output: str
+    env: str,
+    kind: str,
+    options: tuple[str, ...],
+    credentials: tuple[str, ...],
+    branch: str | None,
+    no_branch: bool,
+    output: str,
 ) -> int:
-    """Record ENV's key-store backend KIND in sealer.yaml, and where its credentials come from
-    (the credentials themselves never go there)."""
-    from sealer import config, store_admin
+    """Move ENV's key records into the store KIND, verify them, then commit sealer.yaml naming it
+    and where its credentials come from (the credentials themselves never go there). Until that
+    commit the old store stays in charge: exit 2 when nothing changed, 4 when copies are left in
+    the new store (run it again to finish)."""
+    from sealer import config, store_admin, store_migration
 
+    if branch and no_branch:
+        raise ConflictingOptions("--branch and --no-branch exclude each other")
     parsed = store_admin.parse_options(kind, options)
     sources = store_admin.parse_credentials(kind, credentials)
-    store_admin.set_backend(config.find_root(), env, kind, parsed, sources)
-    data: dict[str, Any] = {"env": env, "kind": kind, "options": parsed}
-    if sources:
-        data["credentials"] = sources
-    emit(data, output, f"{env}: key store is now {kind}")
+    request = store_migration.MigrationRequest(env, kind, parsed, sources, branch, no_branch)
+    result = store_migration.set_backend(config.find_root(), request)
+    if result.commit is None:
+        text = f"{env}: key store is {kind} already"
+    else:
+        text = (
+            f"{env}: key store is now {kind} ({len(result.copied)} record(s) copied, "
+            f"{len(result.present)} there already, all verified)\n"
+            f"commit {result.commit[:12]} on {result.branch or 'the current branch'}"
+        )
+    data = result.as_dict()
+    if not sources:
+        del data["credentials"]
+    emit(data, output, text)
     return 0
 
 

@@ -471,3 +471,46 @@ def test_no_key_material_in_records_logs_or_errors(
         secret = apikey.parse(key).random
         leaks = [where for where, text in texts.items() if key in text or secret in text]
         assert not leaks, f"key material found in {leaks}"
+
+
+# -- migration: copy_in / drop_copy (`sealer backend set`) -----------------------------------------
+
+
+def test_copy_in_stores_each_record_as_it_is_and_a_rerun_changes_nothing(store: KeyStore) -> None:
+    now = utcnow()
+    revoked = new_key(created=now - 3 * HOUR)[1].with_status(REVOKED, now - 2 * HOUR)
+    grace = new_key(created=now - 2 * HOUR)[1].with_status(GRACE, now + HOUR)
+    active = new_key(created=now - HOUR, expires=now + 90 * HOUR)[1].with_status(ACTIVE)
+    accepted = new_key(created=now - SECOND)[1].with_status(ACCEPTED)
+    for record in (revoked, grace, active, accepted):
+        store.copy_in(record)
+        store.copy_in(record)  # a re-run: the very record is there already
+    assert store.list(ENV) == [revoked, grace, active, accepted]
+    assert store.verify(ENV, active.fingerprint) == VALID and store.verify(ENV, grace.fingerprint) == VALID
+    assert store.verify(ENV, revoked.fingerprint) == REVOKED
+
+
+def test_copy_in_refuses_another_version_of_a_key_and_a_second_active_key(store: KeyStore) -> None:
+    active = activated(store)
+    held = store.list(ENV)
+    assert active.key_id in refused(
+        lambda: store.copy_in(current(store, active).with_status(REVOKED, utcnow()))
+    )
+    other = new_key()[1].with_status(ACTIVE)
+    assert "another active key" in refused(lambda: store.copy_in(other))
+    assert store.list(ENV) == held
+
+
+def test_drop_copy_removes_only_the_very_copy(store: KeyStore) -> None:
+    copy = new_key()[1].with_status(ACTIVE)
+    store.copy_in(copy)
+    store.revoke(ENV, copy.key_id)  # changed since the copy: not the migration's to remove
+    assert "changed since it was copied" in refused(lambda: store.drop_copy(copy))
+    kept = current(store, copy)
+    store.drop_copy(kept)
+    store.drop_copy(kept)  # gone: a no-op
+    assert store.list(ENV) == []
+    again = new_key()[1].with_status(ACTIVE)
+    store.copy_in(again)  # the name's active slot is free again (DynamoDB's guard, PostgreSQL's index)
+    store.drop_copy(again)
+    assert store.list(ENV) == []

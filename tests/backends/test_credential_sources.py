@@ -26,7 +26,7 @@ from support.http_stores import AUTH0_VARS, VAULT_VARS
 from support.repos import EnvSpec, copy_repo, keypairs, ledger_records, make_repo
 from support.sql_stores import AWS_VARS_CLEARED, LOOPBACK, PG_VARS_CLEARED, PgCluster
 
-from sealer import layout
+from sealer import config, layout
 from sealer.backends import check_credentials
 from sealer.backends.credentials import secret_shape
 from sealer.errors import BadInput, ConfigError
@@ -55,14 +55,28 @@ def repo(two_env_template: Path, tmp_path: Path) -> Path:
 def backend_set(repo: Path, env: str, kind: str, options: dict[str, str], sources: dict[str, str]) -> Result:
     args = [a for k, v in sorted(options.items()) for a in ("--option", f"{k}={v}")]
     args += [a for k, v in sorted(sources.items()) for a in ("--credential", f"{k}={v}")]
-    return sealer(repo, "backend", "set", env, kind, *args, "--output", "json")
+    return sealer(repo, "backend", "set", env, kind, *args, "--no-branch", "--output", "json")
 
 
 def configure(repo: Path, kind: str, per_env: dict[str, tuple[dict[str, str], dict[str, str]]]) -> None:
     for env, (options, sources) in per_env.items():
         data = json.loads(ok(backend_set(repo, env, kind, options, sources)).stdout)
-        assert data["credentials"] == sources
-    commit_all(repo, f"keys in {kind}, per-environment credentials")
+        assert data["credentials"] == sources  # each `backend set` a commit of its own
+
+
+def configured_by_hand(
+    repo: Path, kind: str, per_env: dict[str, tuple[dict[str, str], dict[str, str]]], wrong: str
+) -> str:
+    """`configure`, where environment `wrong`'s credentials cannot reach its store: `backend set`
+    (which moves the keys, so reaches the store) refuses it, nothing written; so its config is
+    written by hand, for the other commands to find it out. Returns the refusal's line."""
+    options, sources = per_env[wrong]
+    line = one_line_error(backend_set(repo, wrong, kind, options, sources), 2)
+    configure(repo, kind, {env: spec for env, spec in per_env.items() if env != wrong})
+    with config.edit(repo) as doc:
+        doc["environments"][wrong]["backend"] = {"kind": kind, "options": options, "credentials": sources}
+    commit_all(repo, f"{wrong}'s {kind} with credentials that cannot reach it")
+    return line
 
 
 def rotate_due(repo: Path) -> dict[str, Any]:
@@ -164,7 +178,17 @@ def test_a_vault_token_is_valid_in_its_own_namespace_only(
     """The fake is honest: production's token in staging's namespace is refused (403)."""
     sources = vault_sources(vault_namespaces)
     sources["staging"][1]["token_env"] = "VAULT_TOKEN_PRODUCTION"
-    configure(repo, "vault", sources)
+    options, wrong = sources["staging"]
+    # `backend set` reaches the store to move the keys into it: refused, nothing written
+    line = one_line_error(backend_set(repo, "staging", "vault", options, wrong), 2)
+    assert "permission denied" in line and "VAULT_TOKEN_PRODUCTION" in line
+    with config.edit(repo) as doc:  # written by hand, for `backend check` to find it out
+        doc["environments"]["staging"]["backend"] = {
+            "kind": "vault",
+            "options": options,
+            "credentials": wrong,
+        }
+    commit_all(repo, "staging's vault with production's token")
     result = sealer(repo, "backend", "check", "staging")
     assert result.exit_code == 1
     assert "refused VAULT_TOKEN_PRODUCTION (403 permission denied)" in result.stdout
@@ -177,6 +201,7 @@ def test_a_missing_credential_names_the_environment_and_changes_nothing(
 ) -> None:
     configure(repo, "vault", vault_sources(vault_namespaces))
     before = head(repo)
+    vault_namespaces.seen.clear()  # `backend set` read the stores to move the (no) keys
     monkeypatch.delenv("VAULT_TOKEN_PRODUCTION")
     line = one_line_error(sealer(repo, "rotate", "--due", "--no-branch"), 2)
     assert line == "sealer: production: vault token variable VAULT_TOKEN_PRODUCTION is not set"
@@ -268,7 +293,7 @@ def test_a_tenant_refuses_another_tenants_client_secret(repo: Path, tenants: Ten
     """The fake is honest: staging's application credentials on production's tenant get 401."""
     sources = auth0_sources(tenants)
     sources["staging"][1]["domain"] = tenants.servers["production"].url
-    configure(repo, "auth0", sources)
+    assert "401" in configured_by_hand(repo, "auth0", sources, "staging")
     result = sealer(repo, "backend", "check", "staging")
     assert result.exit_code == 1
     assert "refused the credentials (401); check AUTH0_STAGING_CLIENT_ID / AUTH0_STAGING_CLIENT_SECRET" in (
@@ -357,7 +382,8 @@ def test_one_due_rotates_two_aws_accounts_in_two_regions(
     )
     assert held(STAGING_ACCOUNT, "us-east-1") == [] and held(PRODUCTION_ACCOUNT, "eu-west-1") == []
     assumed = [r for r in sts_backends[PRODUCTION_ACCOUNT]["aws"].assumed_roles if r.session_name == session]
-    assert [(r.role_arn, r.external_id) for r in assumed] == [(role, "sealer-production")]
+    # assumed once by `backend set` (it reaches the store to move the keys), once by the rotation
+    assert [(r.role_arn, r.external_id) for r in assumed] == [(role, "sealer-production")] * 2
 
 
 @pytest.mark.slow
@@ -550,7 +576,14 @@ def test_an_environment_without_a_source_keeps_the_global_variables(
     """Backwards compatible: no `credentials:`, VAULT_ADDR / VAULT_TOKEN as before."""
     ok(
         sealer(
-            repo, "backend", "set", "staging", "vault", "--option", f"path=sealer/t-{uuid.uuid4().hex[:8]}"
+            repo,
+            "backend",
+            "set",
+            "staging",
+            "vault",
+            "--option",
+            f"path=sealer/t-{uuid.uuid4().hex[:8]}",
+            "--no-branch",
         )
     )
     assert "credentials" not in (repo / layout.CONFIG_FILE).read_text()

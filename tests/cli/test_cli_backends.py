@@ -29,8 +29,8 @@ from support.cli import sealer
 from support.git import commit_all, git, head
 from support.repos import ledger_records
 
-from sealer import apikey, config, ledger, yamlio
-from sealer.backends import BACKENDS
+from sealer import apikey, config, ledger, store_admin, yamlio
+from sealer.backends import BACKENDS, open_store
 from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, utcnow
 
 # Every option each store's constructor takes, as `backend set` records them (all strings).
@@ -88,36 +88,48 @@ def comment_lines(text: str) -> list[str]:
 @pytest.mark.parametrize(
     ("kind", "options"), STORE_OPTIONS, ids=lambda v: v if isinstance(v, str) else "-".join(v)
 )
-def test_set_records_the_options_the_store_takes(
+def test_every_option_the_store_takes_can_be_recorded(
     backend_repo: Path, kind: str, options: dict[str, str]
 ) -> None:
-    before = (backend_repo / "sealer.yaml").read_text()
-    args = [a for name, value in options.items() for a in ("--option", f"{name}={value}")]
-    result = ok(sealer(backend_repo, "backend", "set", ENV, kind, *args, "--output", "json"))
-    assert json.loads(result.stdout) == {"env": ENV, "kind": kind, "options": options}
-    assert backend_block(backend_repo) == ({"kind": kind, "options": options} if options else {"kind": kind})
+    args = tuple(f"{name}={value}" for name, value in options.items())
+    assert store_admin.parse_options(kind, args) == options
+    assert open_store(kind, options, backend_repo).kind == kind  # its constructor takes them all
+
+
+def test_set_records_the_options_and_commits_keeping_the_comments(
+    backend_repo: Path, backend: Backend
+) -> None:
+    before, start = (backend_repo / "sealer.yaml").read_text(), head(backend_repo)
+    args = [*backend.option_args(), "--no-branch", "--output", "json"]
+    data = json.loads(ok(sealer(backend_repo, "backend", "set", ENV, backend.kind, *args)).stdout)
+    assert (data["env"], data["kind"], data["options"], data["previous_kind"]) == (
+        ENV,
+        backend.kind,
+        backend.options,
+        "k8s-secrets",
+    )
+    assert data["commit"] == head(backend_repo) and git(backend_repo, "rev-parse", "HEAD~1").strip() == start
+    assert backend_block(backend_repo) == {"kind": backend.kind, "options": backend.options}
     after = (backend_repo / "sealer.yaml").read_text()
     assert comment_lines(after) == comment_lines(before)  # every comment, in place
-    if kind == "k8s-secrets":  # the default already: byte for byte the same file
-        assert after == before
-    else:  # only the old `kind:` line went
-        assert git(backend_repo, "diff", "--numstat", "sealer.yaml").split()[:2] == [
-            str(2 + len(options)),
-            "1",
-        ]
+    assert git(backend_repo, "diff", "--numstat", "HEAD~1", "HEAD").split()[:3] == [
+        str(2 + len(backend.options)),
+        "1",
+        "sealer.yaml",
+    ]  # only the old `kind:` line went
+    assert git(backend_repo, "status", "--porcelain") == ""
     env = config.load(backend_repo).env(ENV)
-    assert (env.backend_kind, env.backend_options) == (kind, options)
-    store = store_of(backend_repo)  # the store's own constructor takes what was recorded
-    assert store.kind == kind
+    assert (env.backend_kind, env.backend_options) == (backend.kind, backend.options)
 
 
-def test_set_replaces_earlier_options_and_keeps_the_comments(backend_repo: Path) -> None:
+def test_set_replaces_earlier_options_and_keeps_the_comments(backend_repo: Path, vault_store: Any) -> None:
     before = (backend_repo / "sealer.yaml").read_text()
-    ok(sealer(backend_repo, "backend", "set", ENV, "postgres", "--option", "schema=a", "--option", "table=b"))
-    ok(sealer(backend_repo, "backend", "set", ENV, "vault", "--option", "path=x/y"))
-    assert backend_block(backend_repo) == {"kind": "vault", "options": {"path": "x/y"}}
-    ok(sealer(backend_repo, "backend", "set", ENV, "k8s-secrets"))
+    ok(sealer(backend_repo, "backend", "set", ENV, "vault", "--option", "path=x/y", "--no-branch"))
+    ok(sealer(backend_repo, "backend", "set", ENV, "vault", "--option", "path=x/z", "--no-branch"))
+    assert backend_block(backend_repo) == {"kind": "vault", "options": {"path": "x/z"}}
+    ok(sealer(backend_repo, "backend", "set", ENV, "k8s-secrets", "--no-branch"))
     assert (backend_repo / "sealer.yaml").read_text() == before
+    assert "already" in ok(sealer(backend_repo, "backend", "set", ENV, "k8s-secrets")).stdout
 
 
 @pytest.mark.parametrize(("kind", "name"), CREDENTIAL_OPTIONS)
@@ -224,7 +236,7 @@ def test_check_of_a_store_that_is_down(
 def test_check_with_credentials_missing(
     backend_repo: Path, vault_env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ok(sealer(backend_repo, "backend", "set", ENV, "vault", "--option", "path=sealer/check"))
+    ok(sealer(backend_repo, "backend", "set", ENV, "vault", "--option", "path=sealer/check", "--no-branch"))
     monkeypatch.delenv("VAULT_TOKEN")
     result = sealer(backend_repo, "backend", "check", ENV)
     assert result.exit_code == 1 and result.stdout == f"{ENV}: vault: VAULT_TOKEN is not set\n"
@@ -364,12 +376,15 @@ def test_keys_list_of_a_store_that_is_down(backend_repo: Path, outage_backend: B
     assert result.exit_code == 2 and result.stdout == ""  # never "unknown" when it cannot tell
 
 
-def test_set_drops_the_old_kind_line_comment_and_keeps_the_next_one(backend_repo: Path) -> None:
+def test_set_drops_the_old_kind_line_comment_and_keeps_the_next_one(
+    backend_repo: Path, vault_env: Any
+) -> None:
     path = backend_repo / "sealer.yaml"
     text = path.read_text()
     staging = text.index("  staging:")
     at = text.index("kind: k8s-secrets", staging) + len("kind: k8s-secrets")
     path.write_text(text[:at] + "  # the default" + text[at:])
-    ok(sealer(backend_repo, "backend", "set", ENV, "vault", "--option", "path=p"))
+    commit_all(backend_repo, "a comment")
+    ok(sealer(backend_repo, "backend", "set", ENV, "vault", "--option", "path=p", "--no-branch"))
     after = path.read_text()
     assert "# the default" not in after and comment_lines(after) == comment_lines(text)

@@ -28,7 +28,7 @@ from sealer import apikey, config
 from sealer.backends import KeyStore, open_store
 from sealer.records import ACTIVE, PENDING, KeyRecord
 from support.cli import sealer
-from support.git import commit_all, git
+from support.git import git
 from support.repos import (
     EnvSpec,
     copy_repo,
@@ -139,9 +139,8 @@ def one_line_error(result: Result, code: int) -> str:
 
 
 def configure(repo: Path, backend: Backend) -> None:
-    """`sealer backend set staging KIND --option …`, committed."""
-    ok(sealer(repo, "backend", "set", ENV, backend.kind, *backend.option_args()))
-    commit_all(repo, f"staging keys in {backend.kind}")
+    """`sealer backend set staging KIND --option …`, which commits on the current branch."""
+    ok(sealer(repo, "backend", "set", ENV, backend.kind, *backend.option_args(), "--no-branch"))
 
 
 def rotate(repo: Path, *args: str) -> dict[str, Any]:
