@@ -3,14 +3,17 @@
 `sealer.yaml` may give an environment's backend a `credentials:` mapping that names a source:
 an AWS profile or a role to assume, an Auth0 domain and the names of the variables holding that
 tenant's client id/secret or token, a Vault address and namespace and the name of the variable
-holding its token, the names of the variables holding a libpq conninfo or passfile. A secret
-written there is refused. An environment naming no source keeps the store's global variables
-(AUTH0_DOMAIN, VAULT_ADDR/VAULT_TOKEN, the AWS chain, libpq's PG*), as before.
+holding its token (or an auth mount to log in through: a JWT/OIDC role and the variable holding
+the CI's ID token, or the variables holding an AppRole's role id and secret id), the names of
+the variables holding a libpq conninfo or passfile. A secret written there is refused. An
+environment naming no source keeps the store's global variables (AUTH0_DOMAIN,
+VAULT_ADDR/VAULT_TOKEN, the AWS chain, libpq's PG*), as before.
 
-Each source is checked when its store is opened (every named variable set, the profile known),
-so a rotation across environments stops before it changes anything, with a line naming the
-environment and exactly what is missing. A configured source never falls back to the global
-variables: one environment's credentials never reach another environment's client.
+Each source is checked when its store is opened (every named variable set, the profile known,
+a Vault login through an auth mount done), so a rotation across environments stops before it
+changes anything, with a line naming the environment and exactly what is missing. A configured
+source never falls back to the global variables: one environment's credentials never reach
+another environment's client.
 """
 
 from __future__ import annotations
@@ -18,22 +21,34 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from sealer.apikey import KEY_PATTERN
+from sealer.backends import vault_auth
 from sealer.errors import BackendError, BadInput, ConfigError, MissingCredential
 
 # The settings a source may hold, per store kind; `*_env` ones name an environment variable.
 SETTINGS: dict[str, tuple[str, ...]] = {
     "dynamodb": ("profile", "role_arn", "external_id", "session_name", "sts_endpoint_url"),
     "auth0": ("domain", "token_env", "client_id_env", "client_secret_env", "audience"),
-    "vault": ("address", "namespace", "token_env", "cacert"),
+    "vault": (
+        "address",
+        "namespace",
+        "token_env",
+        "cacert",
+        "auth",
+        "auth_mount",
+        "role",
+        "jwt_env",
+        "role_id_env",
+        "secret_id_env",
+    ),
     "postgres": ("conninfo_env", "passfile_env"),
 }
 _SECRET_NAME = re.compile(
-    r"(?i)(pass(word|wd)?|secret|token|credential|private|access[_-]?key|api[_-]?key|jwt|cookie)"
+    r"(?i)(pass(word|wd)?|secret|token|credential|private|access[_-]?key|api[_-]?key|jwt|cookie|role[_-]?id)"
 )
 _SECRET_VALUES = (
     (re.compile(r"\b(hv[sbr]\.[\w-]{20,}|s\.[A-Za-z0-9]{24})"), "a Vault token"),
@@ -49,6 +64,14 @@ _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
 _PROFILE = re.compile(r"[\w+=,.@/-]{1,128}")
 _NAMESPACE = re.compile(r"[A-Za-z0-9_][\w./-]{0,255}")
+_AUTH_MOUNT = re.compile(r"[A-Za-z0-9_][\w.-]{0,63}(/[A-Za-z0-9_][\w.-]{0,63}){0,7}")
+_VAULT_ROLE = re.compile(r"[A-Za-z0-9_][\w.@-]{0,127}")
+# What each Vault login method needs, and the settings only it may use (#17).
+_VAULT_LOGINS = {
+    "token": ("token_env",),
+    "jwt": ("role", "jwt_env"),
+    "approle": ("role_id_env", "secret_id_env"),
+}
 
 
 def secret_shape(value: str) -> str | None:
@@ -96,7 +119,13 @@ def _checked(name: str, value: str, where: str) -> str:
         "session_name": (_SESSION_NAME, "a role session name of 2-64 characters"),
         "profile": (_PROFILE, "an AWS profile name"),
         "namespace": (_NAMESPACE, "a Vault namespace path"),
+        "auth_mount": (_AUTH_MOUNT, "a Vault auth mount path (e.g. jwt, gitlab/jwt)"),
+        "role": (_VAULT_ROLE, "a Vault role name"),
     }
+    if name == "auth" and value not in vault_auth.METHODS:
+        raise _problem(where, f"unknown Vault auth method (known: {', '.join(vault_auth.METHODS)})")
+    if name == "auth_mount" and ".." in value.split("/"):
+        raise _problem(where, "must be a Vault auth mount path (e.g. jwt, gitlab/jwt)")
     if name in shapes and not shapes[name][0].fullmatch(value):
         raise _problem(where, f"must be {shapes[name][1]}")
     if name in ("address", "sts_endpoint_url") or name == "domain" and "://" in value:
@@ -114,14 +143,34 @@ def _complete(kind: str, settings: Mapping[str, str], where: str) -> None:
         "vault": (("address", "token_env"),),
         "postgres": (("conninfo_env",), ("passfile_env",)),
     }[kind]
+    if kind == "vault" and settings.get("auth", "token") != "token":
+        _complete_vault_login(settings, where)
+        return
     if not any(all(name in settings for name in need) for need in needs):
         choices = " or ".join("+".join(need) for need in needs)
         raise _problem(where, f"a {kind} credential source needs {choices}")
+    if kind == "vault":
+        _complete_vault_login(settings, where)
     if ("client_id_env" in settings) != ("client_secret_env" in settings):
         raise _problem(where, "client_id_env and client_secret_env go together")
     if "external_id" in settings or "session_name" in settings:
         if "role_arn" not in settings:
             raise _problem(where, "external_id and session_name need role_arn")
+
+
+def _complete_vault_login(settings: Mapping[str, str], where: str) -> None:
+    """One login method, all it needs and nothing another method uses: a half-configured source
+    never logs in some other way than the one it names."""
+    method = settings.get("auth", "token")
+    needs = ("address", *_VAULT_LOGINS[method])
+    missing = [name for name in needs if name not in settings]
+    if missing:
+        raise _problem(where, f"a vault {method} login needs {'+'.join(needs)}")
+    owners = {name: other for other, names in _VAULT_LOGINS.items() if other != method for name in names}
+    if method == "token":
+        owners["auth_mount"] = "jwt or approle"
+    for name in sorted(set(owners) & set(settings)):
+        raise _problem(where, f"{name} goes with auth: {owners[name]}, not auth: {method}")
 
 
 def _at(where: str, name: str) -> str:
@@ -270,14 +319,33 @@ class VaultLogin:
 
 @dataclass(frozen=True)
 class VaultSource:
+    """A token in a named variable (`auth: token`, the default), or a login through an auth
+    mount: `auth: jwt` (a role and the variable holding the CI's ID token) or `auth: approle`
+    (the variables holding a role id and a secret id). A login happens once per source, when its
+    store is opened; the token it issues stays in this object, for this environment only."""
+
     env: str = ""
     address: str | None = None
     namespace: str | None = None
     token_env: str | None = None
     cacert: str | None = None
+    auth: str = "token"
+    auth_mount: str | None = None
+    role: str | None = None
+    jwt_env: str | None = None
+    role_id_env: str | None = None
+    secret_id_env: str | None = None
+    _issued: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    @property
+    def mount(self) -> str:
+        return self.auth_mount or vault_auth.DEFAULT_MOUNTS.get(self.auth, "")
 
     @property
     def token_variable(self) -> str:
+        """Where the token comes from, for a refusal's message (never the token)."""
+        if self.auth != "token":
+            return vault_auth.describe(self.auth, self.mount, self.role)
         return self.token_env or "VAULT_TOKEN"
 
     def check(self) -> None:
@@ -294,8 +362,38 @@ class VaultSource:
             if not token:
                 raise BackendError("vault: VAULT_TOKEN is not set")
             return VaultLogin(address, token, os.environ.get("VAULT_NAMESPACE") or None, verify)
-        token = _variable(self.env, "vault token", self.token_variable)
+        if self.auth == "token":
+            token = _variable(self.env, "vault token", self.token_variable)
+        else:
+            token = self._logged_in(verify)
         return VaultLogin(self.address, token, self.namespace, verify)  # never VAULT_NAMESPACE
+
+    def _logged_in(self, verify: str | bool) -> str:
+        """The client token of this source's login: every variable read first (nothing sent
+        when one is missing), then one login, kept for the store's lifetime."""
+        if not self._issued:
+            assert self.address is not None
+            sent = self._login_payload()
+            token = vault_auth.login(
+                self.auth,
+                self.mount,
+                sent,
+                address=self.address,
+                namespace=self.namespace,
+                verify=verify,
+                where=f"{self.env}: vault {self.auth} login at auth mount {self.mount}",
+                secretish=secret_shape,
+            )
+            self._issued.append(token)
+        return self._issued[0]
+
+    def _login_payload(self) -> dict[str, str]:
+        if self.auth == "jwt":
+            return {"role": str(self.role), "jwt": _variable(self.env, "vault jwt", str(self.jwt_env))}
+        return {
+            "role_id": _variable(self.env, "vault approle role id", str(self.role_id_env)),
+            "secret_id": _variable(self.env, "vault approle secret id", str(self.secret_id_env)),
+        }
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------

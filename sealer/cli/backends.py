@@ -85,7 +85,8 @@ def backend_check(env: str, output: str) -> int:
     try:
         health = store_admin.store_for(config.load(), env).health()
     except BackendError as err:
-        emit({"env": env, "ok": False, "error": str(err)}, output, f"{env}: {err}")
+        line = str(err) if str(err).startswith(f"{env}: ") else f"{env}: {err}"  # named once
+        emit({"env": env, "ok": False, "error": str(err)}, output, line)
         return 1
     emit({"env": env, "ok": True, "health": health}, output, f"{env}: {health}")
     return 0

@@ -21,7 +21,7 @@ from support.cli import sealer
 from support.fake_auth0 import FakeAuth0
 from support.fake_http import Request
 from support.fake_vault import FakeVault
-from support.git import commit_all, head
+from support.git import commit_all, git, head
 from support.http_stores import AUTH0_VARS, VAULT_VARS
 from support.repos import EnvSpec, copy_repo, keypairs, ledger_records, make_repo
 from support.sql_stores import AWS_VARS_CLEARED, LOOPBACK, PG_VARS_CLEARED, PgCluster
@@ -218,6 +218,182 @@ def test_backend_set_refuses_a_source_whose_variable_is_not_set(
     line = one_line_error(backend_set(repo, "production", "vault", {}, sources), 2)
     assert line == "sealer: production: vault token variable VAULT_TOKEN_NOWHERE is not set"
     assert (repo / layout.CONFIG_FILE).read_bytes() == config_before
+
+
+# -- Vault: logging in through an auth mount (JWT/OIDC ID token, AppRole) ------------------------
+
+
+@dataclass
+class VaultLogins:
+    """staging logs in with AppRole in its namespace, production with a CI's ID token (JWT) in
+    its own; neither has a Vault token in any variable."""
+
+    ns: VaultNamespaces
+    sources: dict[str, tuple[dict[str, str], dict[str, str]]]
+    sent: dict[str, str]  # variable -> the credential it holds (never to be seen anywhere)
+
+    def issued(self) -> dict[str, str]:
+        """Each token a login issued -> the namespace it was issued in."""
+        return {token: namespace for namespace, _, token in self.ns.server.logins}
+
+
+@pytest.fixture
+def vault_logins(vault_namespaces: VaultNamespaces, monkeypatch: pytest.MonkeyPatch) -> VaultLogins:
+    server, names = vault_namespaces.server, vault_namespaces.names
+    for env in ENVS:
+        monkeypatch.delenv(f"VAULT_TOKEN_{env.upper()}")  # a login, not a token, reaches each store
+    role_id, secret_id = server.add_approle(names["staging"], "sealer-staging")
+    id_token = server.add_jwt_role(names["production"], "sealer-production", mount="ci-jwt")
+    sent = {
+        "VAULT_ROLE_ID_STAGING": role_id,
+        "VAULT_SECRET_ID_STAGING": secret_id,
+        "VAULT_ID_TOKEN_PRODUCTION": id_token,
+    }
+    for name, value in sent.items():
+        monkeypatch.setenv(name, value)
+    options = {"mount": "secret", "path": "sealer/keys"}
+    sources = {
+        "staging": (
+            options,
+            {
+                "address": server.url,
+                "namespace": names["staging"],
+                "auth": "approle",
+                "role_id_env": "VAULT_ROLE_ID_STAGING",
+                "secret_id_env": "VAULT_SECRET_ID_STAGING",
+            },
+        ),
+        "production": (
+            options,
+            {
+                "address": server.url,
+                "namespace": names["production"],
+                "auth": "jwt",
+                "auth_mount": "ci-jwt",
+                "role": "sealer-production",
+                "jwt_env": "VAULT_ID_TOKEN_PRODUCTION",
+            },
+        ),
+    }
+    return VaultLogins(vault_namespaces, sources, sent)
+
+
+def everything_sealer_wrote(repo: Path) -> str:
+    """The working tree (with .sealer/out) and every commit's patch, as text."""
+    found = [git(repo, "log", "-p", "--all", "--format=%H %B")]
+    for path in sorted(repo.rglob("*")):
+        if path.is_file() and ".git" not in path.relative_to(repo).parts:
+            found.append(path.read_text(errors="replace"))
+    return "\n".join(found)
+
+
+def test_one_due_rotates_a_jwt_login_and_an_approle_login_in_two_namespaces(
+    repo: Path, vault_logins: VaultLogins
+) -> None:
+    ns, server = vault_logins.ns, vault_logins.ns.server
+    configure(repo, "vault", vault_logins.sources)
+    ns.seen.clear()
+    logins_before = len(server.logins)
+    result = ok(sealer(repo, "rotate", "--due", "--no-branch", "--output", "json"))
+    assert sorted(e["env"] for e in json.loads(result.stdout)["rotations"]) == sorted(ENVS)
+    assert_only_own_records(repo, {env: ns.held(env) for env in ENVS})
+    logins = server.logins[logins_before:]
+    assert sorted((namespace, mount) for namespace, mount, _ in logins) == sorted(
+        [(ns.names["staging"], "approle"), (ns.names["production"], "ci-jwt")]
+    )  # one login per environment, each at its own mount in its own namespace
+    issued = vault_logins.issued()
+    used = {(namespace, issued.get(token)) for namespace, token, path in ns.seen if "/auth/" not in path}
+    assert used == {(ns.names[env], ns.names[env]) for env in ENVS}  # each store, its own login's token
+    written = everything_sealer_wrote(repo) + result.stdout + result.stderr
+    for secret in (*vault_logins.sent.values(), *issued):
+        assert secret not in written
+
+
+def test_an_issued_token_is_valid_in_its_own_namespace_only(vault_logins: VaultLogins) -> None:
+    """The fake is honest: a token a login issued in production's namespace is refused in
+    staging's (403), and logins answer in Vault's shapes."""
+    import requests
+
+    server, names = vault_logins.ns.server, vault_logins.ns.names
+    role_id, secret_id = server.add_approle(names["production"], "other")
+    login = requests.post(
+        f"{server.url}/v1/auth/approle/login",
+        json={"role_id": role_id, "secret_id": secret_id},
+        headers={"X-Vault-Namespace": names["production"]},
+        timeout=5,
+    )
+    assert login.status_code == 200
+    auth = login.json()["auth"]
+    assert auth["policies"] and auth["lease_duration"] > 0 and auth["token_type"] == "service"
+    data = f"{server.url}/v1/secret/data/sealer/keys/production"
+    for namespace, status in ((names["production"], 404), (names["staging"], 403), ("", 403)):
+        headers = {"X-Vault-Token": auth["client_token"], "X-Vault-Namespace": namespace}
+        assert requests.get(data, headers=headers, timeout=5).status_code == status
+    wrong = requests.post(
+        f"{server.url}/v1/auth/approle/login",
+        json={"role_id": role_id, "secret_id": str(uuid.uuid4())},
+        headers={"X-Vault-Namespace": names["production"]},
+        timeout=5,
+    )
+    assert (wrong.status_code, wrong.json()) == (400, {"errors": ["invalid role or secret ID"]})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "why"),
+    [
+        (
+            "VAULT_ID_TOKEN_PRODUCTION",
+            JWT_SHAPE,
+            "sealer: production: vault jwt login at auth mount ci-jwt refused (400: error validating "
+            "token: no known key successfully validated the token signature)",
+        ),
+        (
+            "VAULT_SECRET_ID_STAGING",
+            "d6c3c1d0-0000-4000-8000-000000000000",
+            "sealer: staging: vault approle login at auth mount approle refused "
+            "(400: invalid role or secret ID)",
+        ),
+        (
+            "VAULT_ID_TOKEN_PRODUCTION",
+            "",
+            "sealer: production: vault jwt variable VAULT_ID_TOKEN_PRODUCTION is not set",
+        ),
+    ],
+)
+def test_a_refused_or_missing_login_is_one_line_and_changes_nothing(
+    repo: Path,
+    vault_logins: VaultLogins,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    why: str,
+) -> None:
+    ns = vault_logins.ns
+    configure(repo, "vault", vault_logins.sources)
+    before = head(repo)
+    ns.seen.clear()
+    monkeypatch.setenv(variable, value)
+    result = sealer(repo, "rotate", "--due", "--no-branch")
+    assert one_line_error(result, 2) == why
+    assert head(repo) == before and ledger_ids(repo, "staging") == ledger_ids(repo, "production") == set()
+    assert ns.held("staging") == ns.held("production") == []
+    assert not [path for _, _, path in ns.seen if "/data/" in path]  # no store was read or written
+    for secret in (value, *vault_logins.sent.values(), *vault_logins.issued()):
+        assert not secret or secret not in result.stdout + result.stderr
+
+
+def test_backend_check_reports_a_refused_login(repo: Path, vault_logins: VaultLogins) -> None:
+    sources = vault_logins.sources
+    sources["production"][1]["role"] = "not-a-role"
+    line = configured_by_hand(repo, "vault", sources, "production")
+    assert line == (
+        "sealer: production: vault jwt login at auth mount ci-jwt refused "
+        '(400: role "not-a-role" could not be found)'
+    )
+    result = sealer(repo, "backend", "check", "production")
+    assert result.exit_code == 1
+    assert result.stdout.strip() == line.removeprefix("sealer: ")  # the environment named once
+    assert ok(sealer(repo, "backend", "check", "staging")).stdout.startswith("staging: vault ")
 
 
 # -- Auth0: two tenants --------------------------------------------------------------------------
@@ -472,6 +648,13 @@ def test_one_due_rotates_two_postgres_databases_each_as_its_own_role(
 
 # -- what sealer.yaml may hold -------------------------------------------------------------------
 
+JWT_LOGIN = {"address": "https://vault.example", "auth": "jwt", "role": "ci", "jwt_env": "VAULT_ID_TOKEN"}
+APPROLE_LOGIN = {
+    "address": "https://vault.example",
+    "auth": "approle",
+    "role_id_env": "VAULT_ROLE_ID",
+    "secret_id_env": "VAULT_SECRET_ID",
+}
 REFUSED = [
     (
         "vault",
@@ -502,9 +685,34 @@ REFUSED = [
     ("dynamodb", {"role_arn": "arn:aws:iam::12:role/x"}, "must be an IAM role ARN"),
     ("k8s-secrets", {"profile": "p"}, "k8s-secrets takes no credential source"),
     ("vault", {"address": "https://vault.example", "token_env": "T", "mount": "kv"}, "unknown setting"),
+    # logins through an auth mount: a literal credential, an unknown method, a half-configured one
+    ("vault", {**JWT_LOGIN, "jwt": JWT_SHAPE}, "credentials never go in sealer.yaml"),
+    ("vault", {**JWT_LOGIN, "jwt_env": JWT_SHAPE}, "looks like a JSON web token"),
+    ("vault", {**JWT_LOGIN, "role": JWT_SHAPE}, "looks like a JSON web token"),
+    ("vault", {**APPROLE_LOGIN, "secret_id": "5e5d-41"}, "credentials never go in sealer.yaml"),
+    ("vault", {**APPROLE_LOGIN, "role_id": "7f3a-12"}, "credentials never go in sealer.yaml"),
+    ("vault", {**JWT_LOGIN, "auth": "kubernetes"}, "unknown Vault auth method (known: token, jwt, approle)"),
+    ("vault", {"address": "https://vault.example", "auth": "jwt", "role": "ci"}, "a vault jwt login needs"),
+    (
+        "vault",
+        {"address": "https://vault.example", "auth": "approle", "role_id_env": "R"},
+        "approle login needs",
+    ),
+    ("vault", {"address": "https://vault.example", "jwt_env": "ID"}, "needs address+token_env"),
+    ("vault", {**JWT_LOGIN, "token_env": "T"}, "token_env goes with auth: token, not auth: jwt"),
+    ("vault", {**APPROLE_LOGIN, "role": "ci"}, "role goes with auth: jwt, not auth: approle"),
+    (
+        "vault",
+        {"address": "https://v.example", "token_env": "T", "auth_mount": "jwt"},
+        "auth_mount goes with",
+    ),
+    ("vault", {**JWT_LOGIN, "auth_mount": "../sys"}, "must be a Vault auth mount path"),
 ]
 ACCEPTED = [
     ("vault", {"address": "https://vault.example:8200", "namespace": "team/payments", "token_env": "VT"}),
+    ("vault", {**JWT_LOGIN, "namespace": "team/payments", "auth_mount": "gitlab/jwt"}),
+    ("vault", {**APPROLE_LOGIN, "auth_mount": "ci-approle"}),
+    ("vault", {"address": "https://vault.example", "auth": "token", "token_env": "VT"}),
     ("auth0", {"domain": "tenant.eu.auth0.com", "token_env": "A0_TOKEN"}),
     ("auth0", {"domain": "tenant.eu.auth0.com", "client_id_env": "A0_ID", "client_secret_env": "A0_SECRET"}),
     ("dynamodb", {"profile": "prod"}),
@@ -522,7 +730,7 @@ def test_a_credential_or_an_incomplete_source_is_refused(
         check_credentials(kind, settings, "environments.production.backend.credentials")
     assert why in str(found.value) and "\n" not in str(found.value)
     for value in settings.values():
-        if secret_shape(value) or value in ("whatever", "abc", "hunter2"):
+        if secret_shape(value) or value in ("whatever", "abc", "hunter2", "5e5d-41", "7f3a-12"):
             assert value not in str(found.value)  # never echoed
     with pytest.raises(BadInput):
         check_credentials(kind, settings, "--credential")
@@ -552,6 +760,20 @@ def test_a_literal_secret_in_sealer_yaml_is_refused_by_every_command(repo: Path)
         line = one_line_error(sealer(repo, *args), 2)
         assert line == (
             "sealer: invalid config: environments.production.backend.credentials.token: "
+            "credentials never go in sealer.yaml: name the variable holding it (*_env)"
+        )
+
+
+def test_a_literal_jwt_in_sealer_yaml_is_refused_by_every_command(repo: Path) -> None:
+    production_backend(
+        repo,
+        "kind: vault\n      credentials:\n        address: https://v.example\n        auth: jwt\n"
+        f"        role: ci\n        jwt: {JWT_SHAPE}",
+    )
+    for args in (("keys", "list", "production"), ("rotate", "--due", "--no-branch"), ("status", "staging")):
+        line = one_line_error(sealer(repo, *args), 2)
+        assert line == (
+            "sealer: invalid config: environments.production.backend.credentials.jwt: "
             "credentials never go in sealer.yaml: name the variable holding it (*_env)"
         )
 

@@ -10,12 +10,24 @@ Namespaces (Vault Enterprise, #17): `add_namespace(name)` creates one and return
 in it (and its children) only; a request names its namespace in the X-Vault-Namespace header.
 The root token is valid everywhere. A secret at `<mount>/<path>` in namespace `ns` is the
 secret `ns/<mount>/<path>` (as in Vault), so `secrets` keys it by ("ns/<mount>", path).
+
+Auth mounts (#17), in a namespace ("" is the root), as Vault's JWT/OIDC and AppRole login APIs:
+`POST /v1/auth/<mount>/login` needs no token; `{"role": ..., "jwt": ...}` (JWT) or
+`{"role_id": ..., "secret_id": ...}` (AppRole) answers `{"auth": {"client_token": ...,
+"policies": [...], "lease_duration": ...}, ...}`, the token valid in that namespace only. A bad
+role or JWT, a wrong role id or secret id: 400 with `{"errors": [...]}` in Vault's words (which
+never quote the JWT); a mount that does not exist: 403 permission denied. `add_jwt_role` returns
+an ID token valid for its role only (the fake's stand-in for a signature and bound claims),
+`add_approle` a role id and secret id.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import secrets
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +71,29 @@ class Secret:
         return max(self.versions, default=0)
 
 
+@dataclass(frozen=True)
+class AuthRole:
+    """A role of an auth mount: what logs in to it, and what the tokens it issues may do."""
+
+    namespace: str
+    method: str  # jwt or approle
+    name: str
+    credential: str  # the ID token it accepts (jwt), or its secret id (approle)
+    policies: tuple[str, ...] = ("default", "sealer-keys")
+    ttl: int = 3600
+
+
+def _id_token(subject: str) -> str:
+    """A JWT-shaped ID token (as a CI runner gets one); the fake checks it by lookup."""
+
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    header = part({"alg": "RS256", "typ": "JWT", "kid": secrets.token_hex(8)})
+    claims = part({"sub": subject, "aud": "https://vault.test", "jti": secrets.token_hex(8)})
+    return f"{header}.{claims}.{secrets.token_urlsafe(32)}"
+
+
 class FakeVault(FakeServer):
     def __init__(self, token: str | None = None, mounts: tuple[str, ...] = ("secret",)) -> None:
         super().__init__()
@@ -67,15 +102,40 @@ class FakeVault(FakeServer):
         self.sealed = False
         self.secrets: dict[tuple[str, str], Secret] = {}
         self.namespace_tokens: dict[str, str] = {}  # token -> the namespace it was created in
+        self.namespaces: set[str] = set()
         self._next_write_hooks: dict[tuple[str, str], Callable[[], None]] = {}
+        self.auth_mounts: dict[tuple[str, str], str] = {}  # (namespace, mount) -> jwt or approle
+        self.auth_roles: dict[tuple[str, str, str], AuthRole] = {}  # (namespace, mount, role or role id)
+        self.logins: list[tuple[str, str, str]] = []  # (namespace, mount, issued token) of each login
 
     # -- helpers for tests -------------------------------------------------------------------
     def add_namespace(self, name: str) -> str:
         """Create namespace `name`; returns a token valid in it only (and its children)."""
         token = "hvs." + secrets.token_urlsafe(18)
         with self.lock:
+            self.namespaces.add(name.strip("/"))
             self.namespace_tokens[token] = name.strip("/")
         return token
+
+    def add_jwt_role(self, namespace: str, role: str, mount: str = "jwt") -> str:
+        """A JWT/OIDC auth mount's role in `namespace`; returns an ID token it accepts."""
+        token = _id_token(f"repo:example/app:role:{role}")
+        with self.lock:
+            self.namespaces.add(namespace.strip("/"))
+            self.auth_mounts[(namespace.strip("/"), mount)] = "jwt"
+            self.auth_roles[(namespace.strip("/"), mount, role)] = AuthRole(namespace, "jwt", role, token)
+        return token
+
+    def add_approle(self, namespace: str, role: str, mount: str = "approle") -> tuple[str, str]:
+        """An AppRole in `namespace`; returns its (role id, secret id)."""
+        role_id, secret_id = str(uuid.uuid4()), str(uuid.uuid4())
+        with self.lock:
+            self.namespaces.add(namespace.strip("/"))
+            self.auth_mounts[(namespace.strip("/"), mount)] = "approle"
+            self.auth_roles[(namespace.strip("/"), mount, role_id)] = AuthRole(
+                namespace, "approle", role, secret_id
+            )
+        return role_id, secret_id
 
     def _allowed(self, token: str | None, namespace: str) -> bool:
         """The root token everywhere; a namespace's token in it and below it only."""
@@ -123,8 +183,13 @@ class FakeVault(FakeServer):
         if self.sealed:
             return Response.json(503, {"errors": ["Vault is sealed"]})
         namespace = request.headers.get("x-vault-namespace", "").strip("/")
-        if namespace and namespace not in set(self.namespace_tokens.values()):
+        if namespace and namespace not in self.namespaces:
             return Response.json(404, {"errors": [f"namespace not found: {namespace!r}"]})
+        if request.path.startswith("/v1/auth/") and request.path.endswith("/login"):
+            mount = request.path.removeprefix("/v1/auth/").removesuffix("/login").strip("/")
+            if request.method in ("POST", "PUT") and mount != "token":  # login needs no token
+                with self.lock:
+                    return self._login(namespace, mount, request)
         if not self._allowed(request.headers.get("x-vault-token"), namespace):
             return Response.json(403, {"errors": ["permission denied"]})
         if request.path == "/v1/auth/token/lookup-self":
@@ -159,6 +224,56 @@ class FakeVault(FakeServer):
             "cluster_name": "vault-cluster-test",
         }
         return Response.json(503 if self.sealed else 200, body)
+
+    def _login(self, namespace: str, mount: str, request: Request) -> Response:
+        method = self.auth_mounts.get((namespace, mount))
+        if method is None:
+            return Response.json(403, {"errors": ["permission denied"]})
+        payload = request.json()
+        if not isinstance(payload, dict):
+            return Response.json(400, {"errors": ["failed to parse JSON input"]})
+        if method == "jwt":
+            role_name, presented = str(payload.get("role") or ""), str(payload.get("jwt") or "")
+            if not presented:
+                return Response.json(400, {"errors": ["missing token"]})
+            if not role_name:
+                return Response.json(400, {"errors": ["missing role"]})
+            role = self.auth_roles.get((namespace, mount, role_name))
+            if role is None:
+                return Response.json(400, {"errors": [f'role "{role_name}" could not be found']})
+            if not secrets.compare_digest(presented, role.credential):
+                refusal = "error validating token: no known key successfully validated the token signature"
+                return Response.json(400, {"errors": [refusal]})
+        else:
+            role_id, secret_id = str(payload.get("role_id") or ""), str(payload.get("secret_id") or "")
+            if not role_id:
+                return Response.json(400, {"errors": ["missing role_id"]})
+            role = self.auth_roles.get((namespace, mount, role_id))
+            if role is None or not secrets.compare_digest(secret_id, role.credential):
+                return Response.json(400, {"errors": ["invalid role or secret ID"]})
+        return self._issue(namespace, mount, role)
+
+    def _issue(self, namespace: str, mount: str, role: AuthRole) -> Response:
+        """A service token valid in `namespace` only, in Vault's login response shape."""
+        token = "hvs." + secrets.token_urlsafe(18)
+        self.namespace_tokens[token] = namespace
+        self.logins.append((namespace, mount, token))
+        body = _envelope(None)
+        body["auth"] = {
+            "client_token": token,
+            "accessor": secrets.token_urlsafe(18),
+            "policies": list(role.policies),
+            "token_policies": list(role.policies),
+            "metadata": {"role": role.name} if role.method == "jwt" else {"role_name": role.name},
+            "lease_duration": role.ttl,
+            "renewable": True,
+            "entity_id": str(uuid.uuid4()),
+            "token_type": "service",
+            "orphan": True,
+            "mfa_requirement": None,
+            "num_uses": 0,
+        }
+        return Response.json(200, body)
 
     def _lookup_self(self) -> Response:
         data = {

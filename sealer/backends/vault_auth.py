@@ -1,0 +1,81 @@
+"""Logging in to Vault through an auth mount (#17): JWT/OIDC ID tokens and AppRole.
+
+CI runners reach Vault with a short-lived ID token (GitHub Actions, GitLab CI) or an AppRole's
+role id and secret id instead of a long-lived token. The client token a login issues lives in
+memory only, for the one environment whose source asked for it: never written, never printed.
+A refused login is one line naming the environment, the method and the mount; what Vault said
+is kept only when it cannot hold the credential that was sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+
+from sealer.errors import BackendError
+
+TIMEOUT_SECONDS = 10
+METHODS = ("token", "jwt", "approle")  # token: the variable holding one, as before
+DEFAULT_MOUNTS = {"jwt": "jwt", "approle": "approle"}
+_STATUS = {"InvalidRequest": 400, "Unauthorized": 401, "Forbidden": 403, "InvalidPath": 404}
+
+
+@contextlib.contextmanager
+def _refusals(
+    where: str, address: str, sent: Mapping[str, str], secretish: Callable[[str], object]
+) -> Iterator[None]:
+    """hvac and network failures of a login as one BackendError line, never the credentials."""
+    import hvac.exceptions as vault_errors
+    import requests
+
+    try:
+        yield
+    except vault_errors.VaultDown:
+        raise BackendError(f"{where}: {address} is sealed or down (503)") from None
+    except vault_errors.VaultError as err:
+        status = _STATUS.get(type(err).__name__) or "HTTP error"
+        detail = "; ".join(str(e) for e in err.errors or ())[:200]
+        credentials = [value for name, value in sent.items() if name != "role"]  # a role is a name
+        if any(value in detail for value in credentials) or secretish(detail):
+            detail = "Vault's answer withheld: it quotes a credential"
+        raise BackendError(f"{where} refused ({status}{': ' + detail if detail else ''})") from None
+    except requests.exceptions.RequestException as err:
+        raise BackendError(f"{where}: cannot reach {address} ({type(err).__name__})") from None
+
+
+def login(
+    method: str,
+    mount: str,
+    sent: Mapping[str, str],
+    *,
+    address: str,
+    namespace: str | None,
+    verify: str | bool,
+    where: str,
+    secretish: Callable[[str], object],
+) -> str:
+    """The client token Vault issues for `sent` at `auth/<mount>/login` in `namespace` (hvac
+    keeps it off its own client: use_token=False). `where` names the environment, the method
+    and the mount, and starts every failure's line."""
+    import hvac
+
+    client = hvac.Client(url=address, namespace=namespace, verify=verify, timeout=TIMEOUT_SECONDS)
+    with _refusals(where, address, sent, secretish):
+        if method == "jwt":
+            answer = client.auth.jwt.jwt_login(
+                role=sent["role"], jwt=sent["jwt"], use_token=False, path=mount
+            )
+        else:
+            answer = client.auth.approle.login(
+                role_id=sent["role_id"], secret_id=sent["secret_id"], use_token=False, mount_point=mount
+            )
+    auth = answer.get("auth") if isinstance(answer, dict) else None
+    token = auth.get("client_token") if isinstance(auth, dict) else None
+    if not isinstance(token, str) or not token:
+        raise BackendError(f"{where} issued no client token")
+    return token
+
+
+def describe(method: str, mount: str, role: str | None) -> str:
+    """The login, for a message: never a credential."""
+    return f"the token of {method} login at auth mount {mount}" + (f" (role {role})" if role else "")
