@@ -32,7 +32,8 @@ def backend() -> None:
     multiple=True,
     metavar="NAME=VALUE",
     help="Where ENV's credentials come from, never a credential: profile, role_arn, domain, "
-    "token_env, client_id_env, client_secret_env, address, namespace, conninfo_env, passfile_env, … "
+    "token_env, client_id_env, client_secret_env, address, namespace, auth (token, jwt, approle), "
+    "auth_mount, role, jwt_env, role_id_env, secret_id_env, conninfo_env, passfile_env, … "
     "(repeatable) [default: the store's global variables].",
 )
 @click.option("--branch", help="Commit on this new branch [default: sealer/backend-<env>-<kind>-<utc time>].")

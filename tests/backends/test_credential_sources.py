@@ -19,7 +19,7 @@ from click.testing import Result
 from support.backend_repos import ok, one_line_error
 from support.cli import sealer
 from support.fake_auth0 import FakeAuth0
-from support.fake_http import Request
+from support.fake_http import Request, Response
 from support.fake_vault import FakeVault
 from support.git import commit_all, git, head
 from support.http_stores import AUTH0_VARS, VAULT_VARS
@@ -28,8 +28,8 @@ from support.sql_stores import AWS_VARS_CLEARED, LOOPBACK, PG_VARS_CLEARED, PgCl
 
 from sealer import config, layout
 from sealer.backends import check_credentials
-from sealer.backends.credentials import secret_shape
-from sealer.errors import BadInput, ConfigError
+from sealer.backends.credentials import VaultSource, secret_shape
+from sealer.errors import BackendError, BadInput, ConfigError
 
 ENVS = ("staging", "production")
 KEYS = ("apiKey", "adminKey")
@@ -382,18 +382,47 @@ def test_a_refused_or_missing_login_is_one_line_and_changes_nothing(
         assert not secret or secret not in result.stdout + result.stderr
 
 
-def test_backend_check_reports_a_refused_login(repo: Path, vault_logins: VaultLogins) -> None:
+@pytest.mark.parametrize(
+    ("setting", "value", "refusal"),
+    [
+        ("role", "not-a-role", 'ci-jwt refused (400: role "not-a-role" could not be found)'),
+        ("auth_mount", "jwt", "jwt refused (403: permission denied)"),  # no such mount in the namespace
+    ],
+)
+def test_backend_check_reports_a_refused_login(
+    repo: Path, vault_logins: VaultLogins, setting: str, value: str, refusal: str
+) -> None:
     sources = vault_logins.sources
-    sources["production"][1]["role"] = "not-a-role"
+    sources["production"][1][setting] = value
     line = configured_by_hand(repo, "vault", sources, "production")
-    assert line == (
-        "sealer: production: vault jwt login at auth mount ci-jwt refused "
-        '(400: role "not-a-role" could not be found)'
-    )
+    assert line == f"sealer: production: vault jwt login at auth mount {refusal}"
     result = sealer(repo, "backend", "check", "production")
     assert result.exit_code == 1
     assert result.stdout.strip() == line.removeprefix("sealer: ")  # the environment named once
     assert ok(sealer(repo, "backend", "check", "staging")).stdout.startswith("staging: vault ")
+
+
+class QuotingVault(FakeVault):
+    """A Vault whose refusal quotes the JWT it was sent (none does today; sealer must not care)."""
+
+    def _login(self, namespace: str, mount: str, request: Request) -> Response:
+        return Response.json(400, {"errors": [f"error validating token: malformed {request.json()['jwt']}"]})
+
+
+def test_a_refusal_quoting_the_credential_is_withheld(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = QuotingVault()
+    server.start()
+    try:
+        monkeypatch.setenv("VAULT_ID_TOKEN_PROBE", JWT_SHAPE)
+        source = VaultSource("production", server.url, auth="jwt", role="ci", jwt_env="VAULT_ID_TOKEN_PROBE")
+        with pytest.raises(BackendError) as found:
+            source.check()
+    finally:
+        server.stop()
+    assert str(found.value) == (
+        "production: vault jwt login at auth mount jwt refused "
+        "(400: Vault's answer withheld: it quotes a credential)"
+    )
 
 
 # -- Auth0: two tenants --------------------------------------------------------------------------
