@@ -4,7 +4,8 @@ Three sources: paths given (folders are walked, `.git` left out), the staged set
 the blobs in the index, which is what a commit will hold, not the working tree), and every
 tracked file (`--all-files`). A symlink is never followed: its target text (what Git commits as
 its blob) is scanned. Submodules and deleted files are skipped with a reason (`sealer scan -v`
-prints them); every other file is read whole or in chunks (contents.py).
+prints them); every other file is read whole or in chunks (contents.py). Blobs are streamed
+from git (blobs.py): a large one is scanned as it is read, never held whole.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import errno
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from sealer.errors import BadInput
 from sealer.scan import contents
 from sealer.scan.contents import Piece, Skip
+
+if TYPE_CHECKING:
+    from sealer.scan.blobs import Wanted
 
 _GITLINK = "160000"
 BLOCK = 1 << 20
@@ -36,6 +40,8 @@ class Candidate(NamedTuple):
     source: str | None = None  # the file to read: neither data nor skipped is set yet
     size: int = 0
     commit: str = ""  # under --history: the commit that brought this blob in
+    blocks: Iterator[bytes] | None = None  # a blob streamed from git: read it before the next candidate
+    failed: bool = False  # `skipped` because it could not be examined: the scan fails
 
     @property
     def weight(self) -> int:
@@ -82,8 +88,10 @@ def items(candidate: Candidate, chunk: int) -> Iterator[Piece | Skip]:
     while read is not examined."""
     if candidate.data is not None:
         return contents.from_bytes(candidate.path, candidate.data, chunk)
+    if candidate.blocks is not None:
+        return contents.from_blocks(candidate.path, candidate.blocks, chunk)
     if candidate.source is None:
-        return iter([Skip(candidate.path, candidate.skipped or "skipped", True)])
+        return iter([Skip(candidate.path, candidate.skipped or "skipped", not candidate.failed)])
     return _from_disk(candidate.path, candidate.source, chunk)
 
 
@@ -193,16 +201,28 @@ def repo_root() -> str:
 
 
 def tracked(root: str) -> Iterator[Candidate]:
-    """Every file in the index, as it is in the working tree (what pre-commit --all-files runs on)."""
-    for entry in run_git(["ls-files", "-s", "-z"], cwd=root).split(b"\0"):
+    """Every file in the index, as it is in the working tree (what pre-commit --all-files runs on).
+
+    A skip-worktree entry (sparse checkout, `update-index --skip-worktree`) is often absent from
+    the working tree, yet it is committed as the index has it: then its index blob is scanned."""
+    from sealer.scan.blobs import Wanted
+
+    from_index: list[Wanted] = []
+    for entry in run_git(["ls-files", "-s", "-t", "-z"], cwd=root).split(b"\0"):
         if not entry:
             continue
         meta, _, raw_path = entry.partition(b"\t")
+        tag, mode, sha = meta.decode("ascii").split(" ")[:3]
         path = os.fsdecode(raw_path)
-        if meta.split(b" ")[0].decode() == _GITLINK:
+        if mode == _GITLINK:
             yield Candidate(path, None, "submodule")
+            continue
+        candidate = listed(path, os.path.join(root, path))
+        if tag == "S" and candidate.skipped == "deleted":
+            from_index.append(Wanted(sha, path))
         else:
-            yield listed(path, os.path.join(root, path))
+            yield candidate
+    yield from from_blobs(from_index, root)
 
 
 def staged(root: str) -> Iterator[Candidate]:
@@ -210,7 +230,9 @@ def staged(root: str) -> Iterator[Candidate]:
     raw = run_git(
         ["diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", "--diff-filter=ACMDT"], cwd=root
     )
-    blobs: list[tuple[str, str]] = []
+    from sealer.scan.blobs import Wanted
+
+    wanted: list[Wanted] = []
     for meta, path in _raw_entries(raw):
         _, new_mode, _, new_sha, status = meta.split(" ")
         if status == "D":
@@ -218,8 +240,8 @@ def staged(root: str) -> Iterator[Candidate]:
         elif new_mode == _GITLINK:
             yield Candidate(path, None, "submodule")
         else:
-            blobs.append((path, new_sha))
-    yield from _read_blobs(blobs, root)
+            wanted.append(Wanted(new_sha, path))
+    yield from from_blobs(wanted, root)
 
 
 def _raw_entries(raw: bytes) -> Iterator[tuple[str, str]]:
@@ -229,23 +251,17 @@ def _raw_entries(raw: bytes) -> Iterator[tuple[str, str]]:
         yield fields[i].decode("ascii").lstrip(":"), os.fsdecode(fields[i + 1])
 
 
-def _read_blobs(blobs: list[tuple[str, str]], root: str) -> Iterator[Candidate]:
-    """Every blob whole, whatever its size: the scanner cuts large ones into chunks."""
-    if not blobs:
-        return
-    out = run_git(["cat-file", "--batch"], cwd=root, stdin="".join(f"{sha}\n" for _, sha in blobs).encode())
-    for (path, _), data in zip(blobs, batch_contents(out), strict=True):
-        yield Candidate(path, data)
+def from_blobs(wanted: list[Wanted], root: str) -> Iterator[Candidate]:
+    """The blobs as candidates, streamed from git in order (see blobs.py): small ones whole, large
+    ones as a stream the scanner reads before it asks for the next candidate."""
+    from sealer.scan import blobs
 
-
-def batch_contents(out: bytes) -> Iterator[bytes]:
-    """The object contents in `git cat-file --batch` output, in order."""
-    at = 0
-    while at < len(out):
-        header_end = out.index(b"\n", at)
-        length = int(out[at:header_end].split(b" ")[2])
-        yield out[header_end + 1 : header_end + 1 + length]
-        at = header_end + 1 + length + 1
+    for got in blobs.read(root, wanted):
+        path, commit = got.blob.path, got.blob.commit
+        if got.problem is not None:
+            yield Candidate(path, None, got.problem, commit=commit, failed=True)
+        else:
+            yield Candidate(path, got.data, size=got.size, commit=commit, blocks=got.blocks)
 
 
 def select(paths: tuple[str, ...], staged_only: bool, all_files: bool) -> tuple[str, Iterator[Candidate]]:

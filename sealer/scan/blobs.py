@@ -1,0 +1,112 @@
+"""Blob contents from one `git cat-file --batch`, streamed blob by blob.
+
+A blob up to STREAM_BYTES is read whole (the scanner batches many small ones and shares them
+over the cores); a larger one is handed over as a one-shot stream of bounded blocks that the
+scanner reads as it scans (contents.from_blocks), so no blob is ever held whole. Whatever of it
+the scanner left unread is skipped before the next header. A blob git cannot produce (missing
+in a partial clone, a damaged object) counts as not examined.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import threading
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
+
+from sealer.errors import BadInput
+
+STREAM_BYTES = 4 << 20
+BLOCK = 1 << 20
+
+
+class Wanted(NamedTuple):
+    sha: str
+    path: str
+    commit: str = ""  # under --history: the commit that brought the blob in
+
+
+class Read(NamedTuple):
+    """One blob: its bytes (`data`), a one-shot stream of them (`blocks`), or why not (`problem`)."""
+
+    blob: Wanted
+    data: bytes | None
+    blocks: Iterator[bytes] | None = None
+    size: int = 0
+    problem: str | None = None
+
+
+def read(root: str, wanted: Iterable[Wanted]) -> Iterator[Read]:
+    """Each blob in order. A stream must be read (or dropped) before the next blob is asked
+    for: they share git's output."""
+    wanted = list(wanted)
+    if not wanted:
+        return
+    proc = subprocess.Popen(
+        ["git", "cat-file", "--batch"],
+        cwd=root,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    feeder = threading.Thread(target=_feed, args=(proc.stdin, wanted), daemon=True)
+    feeder.start()
+    out = proc.stdout
+    try:
+        for blob in wanted:
+            header = out.readline().split()
+            if len(header) == 2 and header[1] == b"missing":
+                yield Read(blob, None, problem=f"blob {blob.sha} missing from the repository: not examined")
+                continue
+            if len(header) != 3 or header[1] != b"blob":
+                raise BadInput(f"git cat-file: cannot read blob {blob.sha} ({blob.path})")
+            size = int(header[2])
+            if size <= STREAM_BYTES:
+                yield Read(blob, _exactly(out, size, blob), size=size)
+            else:
+                stream = _Stream(out, size, blob)
+                yield Read(blob, None, stream.blocks(), size)
+                stream.skip_rest()
+            out.read(1)  # the newline after each object
+    finally:
+        out.close()
+        proc.wait()
+        feeder.join()
+
+
+def _exactly(out: io.BufferedReader, size: int, blob: Wanted) -> bytes:
+    data = out.read(size)
+    if len(data) != size:
+        raise BadInput(f"git cat-file: blob {blob.sha} ({blob.path}) cut short")
+    return data
+
+
+class _Stream:
+    """One blob's bytes in blocks of at most BLOCK, straight from git's output."""
+
+    def __init__(self, out: io.BufferedReader, size: int, blob: Wanted) -> None:
+        self.out, self.left, self.blob = out, size, blob
+
+    def blocks(self) -> Iterator[bytes]:
+        while self.left:
+            yield self._next()
+
+    def skip_rest(self) -> None:
+        while self.left:
+            self._next()
+
+    def _next(self) -> bytes:
+        block = _exactly(self.out, min(self.left, BLOCK), self.blob)
+        self.left -= len(block)
+        return block
+
+
+def _feed(stdin: io.BufferedWriter, wanted: list[Wanted]) -> None:
+    try:
+        for blob in wanted:
+            stdin.write(f"{blob.sha}\n".encode())
+        stdin.close()
+    except BrokenPipeError:
+        pass  # the reader stopped early (an error): nothing more to send
