@@ -13,7 +13,7 @@ import io
 import subprocess
 import threading
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from typing import IO, NamedTuple
 
 from sealer.errors import BadInput
 
@@ -76,7 +76,7 @@ def read(root: str, wanted: Iterable[Wanted]) -> Iterator[Read]:
         feeder.join()
 
 
-def _exactly(out: io.BufferedReader, size: int, blob: Wanted) -> bytes:
+def _exactly(out: IO[bytes], size: int, blob: Wanted) -> bytes:
     data = out.read(size)
     if len(data) != size:
         raise BadInput(f"git cat-file: blob {blob.sha} ({blob.path}) cut short")
@@ -86,7 +86,7 @@ def _exactly(out: io.BufferedReader, size: int, blob: Wanted) -> bytes:
 class _Stream:
     """One blob's bytes in blocks of at most BLOCK, straight from git's output."""
 
-    def __init__(self, out: io.BufferedReader, size: int, blob: Wanted) -> None:
+    def __init__(self, out: IO[bytes], size: int, blob: Wanted) -> None:
         self.out, self.left, self.blob = out, size, blob
 
     def blocks(self) -> Iterator[bytes]:
