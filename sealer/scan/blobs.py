@@ -5,13 +5,16 @@ over the cores); a larger one is handed over as a one-shot stream of bounded blo
 scanner reads as it scans (contents.from_blocks), so no blob is ever held whole. Whatever of it
 the scanner left unread is skipped before the next header. A blob git cannot produce (missing
 in a partial clone, a damaged object) counts as not examined.
+
+The blob ids reach git from a temporary file, not from a thread writing them into its pipe: a
+thread blocked there (git waits on its full output while a batch is scanned) would keep the
+scanner from forking its workers (forkpool.can_fork), and the batch would run on one core.
 """
 
 from __future__ import annotations
 
-import io
 import subprocess
-import threading
+import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO, NamedTuple
 
@@ -43,16 +46,17 @@ def read(root: str, wanted: Iterable[Wanted]) -> Iterator[Read]:
     wanted = list(wanted)
     if not wanted:
         return
-    proc = subprocess.Popen(
-        ["git", "cat-file", "--batch"],
-        cwd=root,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    feeder = threading.Thread(target=_feed, args=(proc.stdin, wanted), daemon=True)
-    feeder.start()
+    with tempfile.TemporaryFile() as ids:  # blob ids only; a file, not a feeder thread (see below)
+        ids.write("".join(f"{blob.sha}\n" for blob in wanted).encode())
+        ids.seek(0)
+        proc = subprocess.Popen(
+            ["git", "cat-file", "--batch"],
+            cwd=root,
+            stdin=ids,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+    assert proc.stdout is not None
     out = proc.stdout
     try:
         for blob in wanted:
@@ -73,7 +77,6 @@ def read(root: str, wanted: Iterable[Wanted]) -> Iterator[Read]:
     finally:
         out.close()
         proc.wait()
-        feeder.join()
 
 
 def _exactly(out: IO[bytes], size: int, blob: Wanted) -> bytes:
@@ -101,12 +104,3 @@ class _Stream:
         block = _exactly(self.out, min(self.left, BLOCK), self.blob)
         self.left -= len(block)
         return block
-
-
-def _feed(stdin: io.BufferedWriter, wanted: list[Wanted]) -> None:
-    try:
-        for blob in wanted:
-            stdin.write(f"{blob.sha}\n".encode())
-        stdin.close()
-    except BrokenPipeError:
-        pass  # the reader stopped early (an error): nothing more to send

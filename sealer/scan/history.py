@@ -40,15 +40,34 @@ def check_range(revisions: str) -> list[str]:
 def blobs(root: str, revisions: str) -> list[Blob]:
     """Each blob reachable in the range once, with the first commit (oldest first) and path that
     brought it in."""
+    import threading
+
     args = check_range(revisions)
-    reachable = _reachable(root, args)
+    reachable: dict[str, str] = {}
+    failed: list[BaseException] = []
+    # The two git walks run at once (each mostly waits for git); the thread ends before any fork.
+    walker = threading.Thread(target=_collect_reachable, args=(root, args, reachable, failed))
+    walker.start()
+    try:
+        introduced = list(_introduced(root, args))
+    finally:
+        walker.join()
+    if failed:
+        raise failed[0]
     seen: dict[str, Blob] = {}
-    for blob in _introduced(root, args):
+    for blob in introduced:
         if blob.sha in reachable and blob.sha not in seen:
             seen[blob.sha] = blob
     for sha, path in reachable.items():  # not named by any diff (a grafted root): still scanned
         seen.setdefault(sha, Blob(sha, path, ""))
     return list(seen.values())
+
+
+def _collect_reachable(root: str, args: list[str], into: dict[str, str], failed: list[BaseException]) -> None:
+    try:
+        into.update(_reachable(root, args))
+    except BaseException as err:  # raised again by the caller, in its own thread
+        failed.append(err)
 
 
 def _reachable(root: str, args: list[str]) -> dict[str, str]:

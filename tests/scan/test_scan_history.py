@@ -145,3 +145,24 @@ def test_a_large_blob_in_the_history_is_scanned_in_bounded_memory(
     assert sorted(f.line for f in result.findings) == [lines // 2 + 1, lines + 2]
     assert not result.unexamined and result.size >= size
     assert peak < size // 2, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.1f} MB blob"
+
+
+def test_blobs_stream_without_a_thread_so_batches_can_fork(tmp_path: Path) -> None:
+    """Thousands of blob ids reach git while the first blobs are read: no thread is left
+    writing them (the scanner forks its workers only when no other thread runs)."""
+    from sealer import forkpool
+
+    root = tmp_path / "many"
+    root.mkdir()
+    git(root, "init", "-q")
+    stream = b"".join(b"blob\ndata %d\nfile %d\n\n" % (len(b"file %d\n" % n), n) for n in range(4000))
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=root, input=stream, check=True)
+    shas = git(root, "cat-file", "--batch-all-objects", "--batch-check=%(objectname)").split()
+    assert len(shas) == 4000  # ids past what a pipe holds (64 KiB)
+    found = [history.Blob(sha, f"f{n}.txt", "") for n, sha in enumerate(shas)]
+    read = 0
+    for candidate in history.candidates(str(root), found):
+        assert forkpool.can_fork()
+        assert candidate.data is not None and candidate.data.startswith(b"file ")
+        read += 1
+    assert read == 4000
