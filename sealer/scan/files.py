@@ -79,7 +79,32 @@ def _link_target(path: str, fs_path: str) -> Candidate:
         return Candidate(path, None, source=fs_path)
 
 
-def items(candidate: Candidate, chunk: int) -> Iterator[Piece | Skip]:
+class Folders:
+    """The folder of the last file read, kept open: files listed in order share folders, and
+    walking a path one folder at a time (no symlink followed) was most of the system calls a
+    small file costs. The descriptor is the folder as it was when opened: a symlink put in its
+    place later is not followed either. One per worker, closed when its files are done."""
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+        self.fd = -1
+
+    def open(self, folder: str) -> int:
+        if folder != self.path:
+            from sealer import safeopen
+
+            self.close()
+            self.fd = safeopen.open_dir(folder)
+            self.path = folder
+        return self.fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+        self.path, self.fd = None, -1
+
+
+def items(candidate: Candidate, chunk: int, folders: Folders | None = None) -> Iterator[Piece | Skip]:
     """What the scanner gets from one candidate: pieces of text, and skips (see contents.py).
 
     A file on disk is read as it is scanned, later than it was listed (in a worker), so the open
@@ -92,12 +117,12 @@ def items(candidate: Candidate, chunk: int) -> Iterator[Piece | Skip]:
         return contents.from_blocks(candidate.path, candidate.blocks, chunk)
     if candidate.source is None:
         return iter([Skip(candidate.path, candidate.skipped or "skipped", not candidate.failed)])
-    return _from_disk(candidate.path, candidate.source, chunk)
+    return _from_disk(candidate.path, candidate.source, chunk, folders)
 
 
-def _from_disk(path: str, source: str, chunk: int) -> Iterator[Piece | Skip]:
+def _from_disk(path: str, source: str, chunk: int, folders: Folders | None) -> Iterator[Piece | Skip]:
     try:
-        fd = _open(source)
+        fd = _open(source, folders)
     except OSError as err:
         yield _open_problem(path, err)
         return
@@ -118,18 +143,19 @@ def _from_disk(path: str, source: str, chunk: int) -> Iterator[Piece | Skip]:
         os.close(fd)
 
 
-def _open(source: str) -> int:
+def _open(source: str, folders: Folders | None) -> int:
     from sealer import safeopen
 
     try:
         folder, name = safeopen.split(source)
-        dir_fd = safeopen.open_dir(folder)
+        dir_fd = folders.open(folder) if folders is not None else safeopen.open_dir(folder)
     except safeopen.Refused:
         raise OSError(errno.ELOOP, "symlink") from None  # a folder on the way swapped for a symlink
     try:
         return os.open(name, safeopen.FILE_FLAGS, dir_fd=dir_fd)
     finally:
-        os.close(dir_fd)
+        if folders is None:
+            os.close(dir_fd)
 
 
 def _blocks(fd: int, size: int, limit: int, grew: list[int]) -> Iterator[bytes]:

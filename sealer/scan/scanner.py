@@ -149,6 +149,15 @@ class _Tally:
 def _scan_part(part: list[Candidate], policy: Policy) -> list[Outcome]:
     """One outcome per candidate: read here (in the worker), cut into pieces, then scanned."""
     tallies = [_Tally(candidate.path, candidate.commit) for candidate in part]
+    folders = files.Folders()
+    try:
+        _read_part(part, tallies, policy, folders)
+    finally:
+        folders.close()
+    return [tally.outcome() for tally in tallies]
+
+
+def _read_part(part: list[Candidate], tallies: list[_Tally], policy: Policy, folders: files.Folders) -> None:
     batch: list[tuple[_Tally, Piece]] = []
     weight = 0
     for tally, candidate in zip(tallies, part, strict=True):
@@ -158,7 +167,7 @@ def _scan_part(part: list[Candidate], policy: Policy) -> list[Outcome]:
         if policy.allow_paths.matches(candidate.path):
             tally.skips.append(Skip(candidate.path, "allowlisted by a policy path glob", True))
             continue
-        for item in files.items(candidate, policy.max_file_bytes):
+        for item in files.items(candidate, policy.max_file_bytes, folders):
             if isinstance(item, Skip):
                 tally.skips.append(item)
             elif policy.allow_paths.matches(item.path):
@@ -170,7 +179,6 @@ def _scan_part(part: list[Candidate], policy: Policy) -> list[Outcome]:
                     _scan_pieces(batch, policy)
                     batch, weight = [], 0
     _scan_pieces(batch, policy)
-    return [tally.outcome() for tally in tallies]
 
 
 def _scan_pieces(batch: list[tuple[_Tally, Piece]], policy: Policy) -> None:
