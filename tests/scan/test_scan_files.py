@@ -311,3 +311,22 @@ def test_large_staged_blobs_are_streamed_and_one_left_unread_does_not_shift_the_
     assert result.exit_code == 1, result.output
     found = {(f["path"], f["line"]) for f in json.loads(result.stdout)}
     assert found == {("a-big.txt", filler.count(b"\n") + 1), ("c-small.env", 1)}
+
+
+def test_a_folder_kept_open_between_files_never_follows_a_symlink_put_in_its_place(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.txt").write_text("first\n")
+    (tmp_path / "sub" / "b.txt").write_text("second\n")
+    (tmp_path / "evil").mkdir()
+    (tmp_path / "evil" / "b.txt").write_text("elsewhere\n")
+    first, second = files.from_paths([str(tmp_path / "sub")])
+    folders = files.Folders()
+    try:
+        assert [p.data for p in files.items(first, LIMIT, folders)] == [b"first\n"]
+        (tmp_path / "sub").rename(tmp_path / "moved")
+        (tmp_path / "sub").symlink_to(tmp_path / "evil")
+        # the folder as it was opened (now `moved`), never the symlink's target
+        assert [p.data for p in files.items(second, LIMIT, folders)] == [b"second\n"]
+    finally:
+        folders.close()
+    assert read(second) == "symlink"  # opened afresh: the symlink on the way is refused
