@@ -1,8 +1,8 @@
 """Token and assignment rules over one file's bytes.
 
 Python's `re` runs an alternation of every rule's regex at about 4 MB/s, while a substring
-search runs at GB/s. So the text is searched for the keywords first (`keywords.occurrences`: a
-few passes at GB/s), and a rule's regex is tried only where one of its keywords starts
+search runs at GB/s. So the text is searched for the keywords first (`keywords.occurrences`: one
+Aho-Corasick pass for all of them), and a rule's regex is tried only where one of its keywords starts
 (`pattern.match(data, pos)`; `\\b` there still sees the byte before `pos`). Assignment rules do
 the same on a lowercased copy: bytes lower only ASCII letters, so every offset stays put and
 the value is read from the original.
@@ -40,9 +40,8 @@ def scan(data: bytes, rules: Sequence[Rule], policy: Policy, depth: int = 0) -> 
     token_rules = [rule for rule in rules if rule.kind == "token"]
     assignment_rules = [rule for rule in rules if rule.kind == "assignment"]
     lowered = data.lower()
-    # One search of the lowercased text for every keyword: `AKIA` and `akia` share the pass for
-    # `a` (a pass costs about 1 ms per MB, whatever it finds); token keywords are then checked
-    # in their own case.
+    # One search of the lowercased text for every keyword (`AKIA` and `akia` are one entry);
+    # token keywords are then checked in their own case.
     found = keywords.occurrences(lowered, _lowered_keywords(rules))
     if found:  # most values decoded from base64 hold no keyword at all
         exact = _exact(data, found, token_rules)

@@ -4,7 +4,8 @@ Three sources: paths given (folders are walked, `.git` left out), the staged set
 the blobs in the index, which is what a commit will hold, not the working tree), and every
 tracked file (`--all-files`). A symlink is never followed: its target text (what Git commits as
 its blob) is scanned. Submodules and deleted files are skipped with a reason (`sealer scan -v`
-prints them); every other file is read whole or in chunks (contents.py).
+prints them); every other file is read whole or in chunks (contents.py). Blobs are streamed
+from git (blobs.py): a large one is scanned as it is read, never held whole.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import errno
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from sealer.errors import BadInput
 from sealer.scan import contents
 from sealer.scan.contents import Piece, Skip
+
+if TYPE_CHECKING:
+    from sealer.scan.blobs import Wanted
 
 _GITLINK = "160000"
 BLOCK = 1 << 20
@@ -36,6 +40,8 @@ class Candidate(NamedTuple):
     source: str | None = None  # the file to read: neither data nor skipped is set yet
     size: int = 0
     commit: str = ""  # under --history: the commit that brought this blob in
+    blocks: Iterator[bytes] | None = None  # a blob streamed from git: read it before the next candidate
+    failed: bool = False  # `skipped` because it could not be examined: the scan fails
 
     @property
     def weight(self) -> int:
@@ -73,7 +79,32 @@ def _link_target(path: str, fs_path: str) -> Candidate:
         return Candidate(path, None, source=fs_path)
 
 
-def items(candidate: Candidate, chunk: int) -> Iterator[Piece | Skip]:
+class Folders:
+    """The folder of the last file read, kept open: files listed in order share folders, and
+    walking a path one folder at a time (no symlink followed) was most of the system calls a
+    small file costs. The descriptor is the folder as it was when opened: a symlink put in its
+    place later is not followed either. One per worker, closed when its files are done."""
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+        self.fd = -1
+
+    def open(self, folder: str) -> int:
+        if folder != self.path:
+            from sealer import safeopen
+
+            self.close()
+            self.fd = safeopen.open_dir(folder)
+            self.path = folder
+        return self.fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+        self.path, self.fd = None, -1
+
+
+def items(candidate: Candidate, chunk: int, folders: Folders | None = None) -> Iterator[Piece | Skip]:
     """What the scanner gets from one candidate: pieces of text, and skips (see contents.py).
 
     A file on disk is read as it is scanned, later than it was listed (in a worker), so the open
@@ -82,14 +113,16 @@ def items(candidate: Candidate, chunk: int) -> Iterator[Piece | Skip]:
     while read is not examined."""
     if candidate.data is not None:
         return contents.from_bytes(candidate.path, candidate.data, chunk)
+    if candidate.blocks is not None:
+        return contents.from_blocks(candidate.path, candidate.blocks, chunk)
     if candidate.source is None:
-        return iter([Skip(candidate.path, candidate.skipped or "skipped", True)])
-    return _from_disk(candidate.path, candidate.source, chunk)
+        return iter([Skip(candidate.path, candidate.skipped or "skipped", not candidate.failed)])
+    return _from_disk(candidate.path, candidate.source, chunk, folders)
 
 
-def _from_disk(path: str, source: str, chunk: int) -> Iterator[Piece | Skip]:
+def _from_disk(path: str, source: str, chunk: int, folders: Folders | None) -> Iterator[Piece | Skip]:
     try:
-        fd = _open(source)
+        fd = _open(source, folders)
     except OSError as err:
         yield _open_problem(path, err)
         return
@@ -110,18 +143,19 @@ def _from_disk(path: str, source: str, chunk: int) -> Iterator[Piece | Skip]:
         os.close(fd)
 
 
-def _open(source: str) -> int:
+def _open(source: str, folders: Folders | None) -> int:
     from sealer import safeopen
 
     try:
         folder, name = safeopen.split(source)
-        dir_fd = safeopen.open_dir(folder)
+        dir_fd = folders.open(folder) if folders is not None else safeopen.open_dir(folder)
     except safeopen.Refused:
         raise OSError(errno.ELOOP, "symlink") from None  # a folder on the way swapped for a symlink
     try:
         return os.open(name, safeopen.FILE_FLAGS, dir_fd=dir_fd)
     finally:
-        os.close(dir_fd)
+        if folders is None:
+            os.close(dir_fd)
 
 
 def _blocks(fd: int, size: int, limit: int, grew: list[int]) -> Iterator[bytes]:
@@ -193,16 +227,28 @@ def repo_root() -> str:
 
 
 def tracked(root: str) -> Iterator[Candidate]:
-    """Every file in the index, as it is in the working tree (what pre-commit --all-files runs on)."""
-    for entry in run_git(["ls-files", "-s", "-z"], cwd=root).split(b"\0"):
+    """Every file in the index, as it is in the working tree (what pre-commit --all-files runs on).
+
+    A skip-worktree entry (sparse checkout, `update-index --skip-worktree`) is often absent from
+    the working tree, yet it is committed as the index has it: then its index blob is scanned."""
+    from sealer.scan.blobs import Wanted
+
+    from_index: list[Wanted] = []
+    for entry in run_git(["ls-files", "-s", "-t", "-z"], cwd=root).split(b"\0"):
         if not entry:
             continue
         meta, _, raw_path = entry.partition(b"\t")
+        tag, mode, sha = meta.decode("ascii").split(" ")[:3]
         path = os.fsdecode(raw_path)
-        if meta.split(b" ")[0].decode() == _GITLINK:
+        if mode == _GITLINK:
             yield Candidate(path, None, "submodule")
+            continue
+        candidate = listed(path, os.path.join(root, path))
+        if tag == "S" and candidate.skipped == "deleted":
+            from_index.append(Wanted(sha, path))
         else:
-            yield listed(path, os.path.join(root, path))
+            yield candidate
+    yield from from_blobs(from_index, root)
 
 
 def staged(root: str) -> Iterator[Candidate]:
@@ -210,7 +256,9 @@ def staged(root: str) -> Iterator[Candidate]:
     raw = run_git(
         ["diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", "--diff-filter=ACMDT"], cwd=root
     )
-    blobs: list[tuple[str, str]] = []
+    from sealer.scan.blobs import Wanted
+
+    wanted: list[Wanted] = []
     for meta, path in _raw_entries(raw):
         _, new_mode, _, new_sha, status = meta.split(" ")
         if status == "D":
@@ -218,8 +266,8 @@ def staged(root: str) -> Iterator[Candidate]:
         elif new_mode == _GITLINK:
             yield Candidate(path, None, "submodule")
         else:
-            blobs.append((path, new_sha))
-    yield from _read_blobs(blobs, root)
+            wanted.append(Wanted(new_sha, path))
+    yield from from_blobs(wanted, root)
 
 
 def _raw_entries(raw: bytes) -> Iterator[tuple[str, str]]:
@@ -229,23 +277,17 @@ def _raw_entries(raw: bytes) -> Iterator[tuple[str, str]]:
         yield fields[i].decode("ascii").lstrip(":"), os.fsdecode(fields[i + 1])
 
 
-def _read_blobs(blobs: list[tuple[str, str]], root: str) -> Iterator[Candidate]:
-    """Every blob whole, whatever its size: the scanner cuts large ones into chunks."""
-    if not blobs:
-        return
-    out = run_git(["cat-file", "--batch"], cwd=root, stdin="".join(f"{sha}\n" for _, sha in blobs).encode())
-    for (path, _), data in zip(blobs, batch_contents(out), strict=True):
-        yield Candidate(path, data)
+def from_blobs(wanted: list[Wanted], root: str) -> Iterator[Candidate]:
+    """The blobs as candidates, streamed from git in order (see blobs.py): small ones whole, large
+    ones as a stream the scanner reads before it asks for the next candidate."""
+    from sealer.scan import blobs
 
-
-def batch_contents(out: bytes) -> Iterator[bytes]:
-    """The object contents in `git cat-file --batch` output, in order."""
-    at = 0
-    while at < len(out):
-        header_end = out.index(b"\n", at)
-        length = int(out[at:header_end].split(b" ")[2])
-        yield out[header_end + 1 : header_end + 1 + length]
-        at = header_end + 1 + length + 1
+    for got in blobs.read(root, wanted):
+        path, commit = got.blob.path, got.blob.commit
+        if got.problem is not None:
+            yield Candidate(path, None, got.problem, commit=commit, failed=True)
+        else:
+            yield Candidate(path, got.data, size=got.size, commit=commit, blocks=got.blocks)
 
 
 def select(paths: tuple[str, ...], staged_only: bool, all_files: bool) -> tuple[str, Iterator[Candidate]]:

@@ -2,15 +2,14 @@
 
 The blob set is what `git rev-list --objects` reaches (so nothing in the range is missed, a key
 committed and deleted later included); `git log --raw -m` in commit order names the commit that
-first brought each blob in; `git cat-file --batch` streams the blobs, oldest first. A finding is
+first brought each blob in; `git cat-file --batch` streams the blobs, oldest first, a large one
+in blocks as it is scanned (blobs.py). A finding is
 reported once, at the first commit whose blob holds it, with the file's path, so a baseline
 written by a working-tree scan applies to the history as well.
 """
 
 from __future__ import annotations
 
-import subprocess
-import threading
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -41,15 +40,34 @@ def check_range(revisions: str) -> list[str]:
 def blobs(root: str, revisions: str) -> list[Blob]:
     """Each blob reachable in the range once, with the first commit (oldest first) and path that
     brought it in."""
+    import threading
+
     args = check_range(revisions)
-    reachable = _reachable(root, args)
+    reachable: dict[str, str] = {}
+    failed: list[BaseException] = []
+    # The two git walks run at once (each mostly waits for git); the thread ends before any fork.
+    walker = threading.Thread(target=_collect_reachable, args=(root, args, reachable, failed))
+    walker.start()
+    try:
+        introduced = list(_introduced(root, args))
+    finally:
+        walker.join()
+    if failed:
+        raise failed[0]
     seen: dict[str, Blob] = {}
-    for blob in _introduced(root, args):
+    for blob in introduced:
         if blob.sha in reachable and blob.sha not in seen:
             seen[blob.sha] = blob
     for sha, path in reachable.items():  # not named by any diff (a grafted root): still scanned
         seen.setdefault(sha, Blob(sha, path, ""))
     return list(seen.values())
+
+
+def _collect_reachable(root: str, args: list[str], into: dict[str, str], failed: list[BaseException]) -> None:
+    try:
+        into.update(_reachable(root, args))
+    except BaseException as err:  # raised again by the caller, in its own thread
+        failed.append(err)
 
 
 def _reachable(root: str, args: list[str]) -> dict[str, str]:
@@ -92,36 +110,7 @@ def _introduced(root: str, args: list[str]) -> Iterator[Blob]:
 
 
 def candidates(root: str, found: list[Blob]) -> Iterator[Candidate]:
-    """The blobs' bytes, streamed from one `git cat-file --batch` (never all held at once)."""
-    if not found:
-        return
-    proc = subprocess.Popen(
-        ["git", "cat-file", "--batch"], cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    feeder = threading.Thread(target=_feed, args=(proc.stdin, found), daemon=True)
-    feeder.start()
-    try:
-        for blob in found:
-            header = proc.stdout.readline().split(b" ")
-            if len(header) != 3:
-                raise BadInput(f"git cat-file: cannot read blob {blob.sha} ({blob.path})")
-            data = proc.stdout.read(int(header[2]))
-            proc.stdout.read(1)  # the newline after each object
-            yield Candidate(blob.path, data, commit=blob.commit)
-    finally:
-        proc.stdout.close()
-        proc.wait()
-        feeder.join()
+    """The blobs' bytes, streamed from one `git cat-file --batch` (a large one in blocks)."""
+    from sealer.scan.blobs import Wanted
 
-
-def _feed(stdin: object, found: list[Blob]) -> None:
-    import io
-
-    assert isinstance(stdin, io.BufferedWriter)
-    try:
-        for blob in found:
-            stdin.write(f"{blob.sha}\n".encode())
-        stdin.close()
-    except BrokenPipeError:
-        pass  # the reader stopped early (an error): nothing more to send
+    return files.from_blobs([Wanted(blob.sha, blob.path, blob.commit) for blob in found], root)

@@ -93,6 +93,11 @@ def _outcomes(candidates: Iterable[Candidate], policy: Policy, workers: int) -> 
     batch: list[Candidate] = []
     weight = 0
     for candidate in candidates:
+        if candidate.blocks is not None:  # a stream from git: read here, before the next candidate
+            yield from _scan_batch(batch, policy, workers)  # outcomes stay in candidate order
+            batch, weight = [], 0
+            yield from _scan_part([candidate], policy)
+            continue
         batch.append(candidate)
         weight += candidate.weight
         if weight >= BATCH_BYTES:
@@ -108,7 +113,7 @@ def _scan_batch(batch: list[Candidate], policy: Policy, workers: int) -> list[Ou
     return map_shares(work, batch, [c.weight for c in batch], workers)
 
 
-PIECE_BATCH = 8 << 20  # pieces gathered (from one file or many) before they are scanned as one
+PIECE_BATCH = 4 << 20  # pieces gathered (from one file or many) before they are scanned as one
 
 
 class _Tally:
@@ -144,16 +149,25 @@ class _Tally:
 def _scan_part(part: list[Candidate], policy: Policy) -> list[Outcome]:
     """One outcome per candidate: read here (in the worker), cut into pieces, then scanned."""
     tallies = [_Tally(candidate.path, candidate.commit) for candidate in part]
+    folders = files.Folders()
+    try:
+        _read_part(part, tallies, policy, folders)
+    finally:
+        folders.close()
+    return [tally.outcome() for tally in tallies]
+
+
+def _read_part(part: list[Candidate], tallies: list[_Tally], policy: Policy, folders: files.Folders) -> None:
     batch: list[tuple[_Tally, Piece]] = []
     weight = 0
     for tally, candidate in zip(tallies, part, strict=True):
-        if candidate.data is None and candidate.source is None:
-            tally.skips.append(Skip(candidate.path, candidate.skipped or "skipped", True))
+        if candidate.data is None and candidate.source is None and candidate.blocks is None:
+            tally.skips.append(Skip(candidate.path, candidate.skipped or "skipped", not candidate.failed))
             continue
         if policy.allow_paths.matches(candidate.path):
             tally.skips.append(Skip(candidate.path, "allowlisted by a policy path glob", True))
             continue
-        for item in files.items(candidate, policy.max_file_bytes):
+        for item in files.items(candidate, policy.max_file_bytes, folders):
             if isinstance(item, Skip):
                 tally.skips.append(item)
             elif policy.allow_paths.matches(item.path):
@@ -165,7 +179,6 @@ def _scan_part(part: list[Candidate], policy: Policy) -> list[Outcome]:
                     _scan_pieces(batch, policy)
                     batch, weight = [], 0
     _scan_pieces(batch, policy)
-    return [tally.outcome() for tally in tallies]
 
 
 def _scan_pieces(batch: list[tuple[_Tally, Piece]], policy: Policy) -> None:

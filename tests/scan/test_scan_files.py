@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -253,3 +254,79 @@ def test_a_key_as_a_symlink_target_is_found_in_history(repo: Path) -> None:
     result = CliRunner().invoke(cli, ["scan", "--history", "-o", "json"])
     assert result.exit_code == 1 and '"path": "api-key"' in result.output, result.output
     assert git(repo, "rev-parse", "HEAD~1").strip() in result.output  # the commit that brought it
+
+
+# Skip-worktree entries (sparse checkouts, `update-index --skip-worktree`) are committed as the
+# index holds them even when the working tree lacks them: --all-files scans their index blob.
+
+
+def test_all_files_scans_skip_worktree_entries_from_the_index_when_absent(repo: Path) -> None:
+    key, other = apikey.generate("prod"), apikey.generate("dev")
+    (repo / "sparse.env").write_text(f"API_KEY={key}\n")
+    (repo / "kept.env").write_text("clean\n")
+    (repo / "plain.txt").write_text("clean\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "first")
+    git(repo, "update-index", "--skip-worktree", "sparse.env", "kept.env")
+    (repo / "sparse.env").unlink()  # as a sparse checkout leaves it
+    (repo / "kept.env").write_text(f"API_KEY={other}\n")  # present: the working tree copy is scanned
+    _, candidates = files.select((), False, True)
+    assert skipped(list(candidates)) == {"kept.env": None, "plain.txt": None, "sparse.env": None}
+    result = CliRunner().invoke(cli, ["scan", "--all-files", "-o", "json"])
+    assert result.exit_code == 1
+    found = {(f["path"], f["line"]) for f in json.loads(result.stdout)}
+    assert found == {("sparse.env", 1), ("kept.env", 1)}
+    assert key not in result.output and other not in result.output
+
+
+def test_a_blob_git_cannot_produce_is_not_examined_and_fails_the_scan(repo: Path) -> None:
+    (repo / "a.txt").write_text("clean\n")
+    git(repo, "add", "a.txt")
+    git(repo, "commit", "-qm", "first")
+    ghost = "1234567890" * 4  # in the index, not in the object store (as in a partial clone)
+    git(repo, "update-index", "--add", "--info-only", "--cacheinfo", f"100644,{ghost},ghost.txt")
+    git(repo, "update-index", "--skip-worktree", "ghost.txt")
+    for mode in ("--all-files", "--staged"):
+        result = CliRunner().invoke(cli, ["scan", mode])
+        assert result.exit_code == 1, mode
+        assert f"could not be examined, so the scan fails: ghost.txt (blob {ghost} missing" in result.output
+
+
+def test_large_staged_blobs_are_streamed_and_one_left_unread_does_not_shift_the_next(repo: Path) -> None:
+    from sealer.scan import blobs
+
+    key, other = apikey.generate("prod"), apikey.generate("dev")
+    filler = b"nothing to see on this line, just filler text\n" * (blobs.STREAM_BYTES // 40)
+    (repo / "a-big.txt").write_bytes(filler + f"API_KEY={key}\n".encode())  # past the stream limit
+    (repo / "b-allowed.txt").write_bytes(filler + f"API_KEY={key}\n".encode())  # dropped unread
+    (repo / "c-small.env").write_text(f"API_KEY={other}\n")
+    git(repo, "add", ".")
+    (repo / "policy.yaml").write_text(
+        "version: 1\nextends: builtin\nallow_paths: ['b-allowed.txt']\nrules: []\n"
+    )
+    _, candidates = files.select((), True, False)
+    streamed = {c.path: c.blocks is not None for c in candidates}
+    assert streamed == {"a-big.txt": True, "b-allowed.txt": True, "c-small.env": False}
+    result = CliRunner().invoke(cli, ["scan", "--staged", "--policy", "policy.yaml", "-o", "json"])
+    assert result.exit_code == 1, result.output
+    found = {(f["path"], f["line"]) for f in json.loads(result.stdout)}
+    assert found == {("a-big.txt", filler.count(b"\n") + 1), ("c-small.env", 1)}
+
+
+def test_a_folder_kept_open_between_files_never_follows_a_symlink_put_in_its_place(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.txt").write_text("first\n")
+    (tmp_path / "sub" / "b.txt").write_text("second\n")
+    (tmp_path / "evil").mkdir()
+    (tmp_path / "evil" / "b.txt").write_text("elsewhere\n")
+    first, second = files.from_paths([str(tmp_path / "sub")])
+    folders = files.Folders()
+    try:
+        assert [p.data for p in files.items(first, LIMIT, folders)] == [b"first\n"]
+        (tmp_path / "sub").rename(tmp_path / "moved")
+        (tmp_path / "sub").symlink_to(tmp_path / "evil")
+        # the folder as it was opened (now `moved`), never the symlink's target
+        assert [p.data for p in files.items(second, LIMIT, folders)] == [b"second\n"]
+    finally:
+        folders.close()
+    assert read(second) == "symlink"  # opened afresh: the symlink on the way is refused

@@ -107,3 +107,62 @@ def test_a_bad_range_is_bad_input(repo: dict[str, str], bad: str) -> None:
     result = CliRunner().invoke(cli, ["scan", f"--history={bad}"])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert not Path("written").exists()  # never handed to git as an option
+
+
+def test_a_large_blob_in_the_history_is_scanned_in_bounded_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 48 MiB blob is streamed from git and scanned piece by piece: peak Python memory stays
+    under half its size (before streaming it was held whole: about 1.4 times its size)."""
+    import tracemalloc
+
+    from sealer.scan import rules, scanner
+
+    root = tmp_path / "big"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    monkeypatch.chdir(root)
+    line = b"filler line of some config file, nothing to see here at all\n"
+    lines = (48 << 20) // len(line)
+    body = bytearray(line * lines)
+    at = lines // 2 * len(line)  # a line start in the middle (a block boundary there, or near)
+    body[at:at] = f"API_KEY={KEY}\n".encode()
+    body += f"tail_key={KEY}\n".encode()
+    size = len(body)
+    sha = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"], cwd=root, input=bytes(body), capture_output=True, check=True
+    ).stdout.decode()
+    del body
+    git(root, "update-index", "--add", "--cacheinfo", f"100644,{sha.strip()},big.txt")
+    git(root, "commit", "-qm", "big")
+    policy = rules.load()
+    tracemalloc.start()
+    try:
+        result = scanner.run(history.candidates(".", history.blobs(".", "HEAD")), policy, (), workers=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sorted(f.line for f in result.findings) == [lines // 2 + 1, lines + 2]
+    assert not result.unexamined and result.size >= size
+    assert peak < size // 2, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.1f} MB blob"
+
+
+def test_blobs_stream_without_a_thread_so_batches_can_fork(tmp_path: Path) -> None:
+    """Thousands of blob ids reach git while the first blobs are read: no thread is left
+    writing them (the scanner forks its workers only when no other thread runs)."""
+    from sealer import forkpool
+
+    root = tmp_path / "many"
+    root.mkdir()
+    git(root, "init", "-q")
+    stream = b"".join(b"blob\ndata %d\nfile %d\n\n" % (len(b"file %d\n" % n), n) for n in range(4000))
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=root, input=stream, check=True)
+    shas = git(root, "cat-file", "--batch-all-objects", "--batch-check=%(objectname)").split()
+    assert len(shas) == 4000  # ids past what a pipe holds (64 KiB)
+    found = [history.Blob(sha, f"f{n}.txt", "") for n, sha in enumerate(shas)]
+    read = 0
+    for candidate in history.candidates(str(root), found):
+        assert forkpool.can_fork()
+        assert candidate.data is not None and candidate.data.startswith(b"file ")
+        read += 1
+    assert read == 4000

@@ -1,4 +1,4 @@
-"""Keyword occurrences found in shared passes: the same offsets as one `bytes.find` loop per keyword."""
+"""Keyword occurrences found in one pass: the same offsets as one `bytes.find` loop per keyword."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def one_find_loop_each(text: bytes, words: list[bytes]) -> dict[bytes, list[int]
     return found
 
 
-LONG = b"filler line, nothing to see here\n" * 20  # past keywords.SHORT: the passes run
+LONG = b"filler line, nothing to see here\n" * 20  # past keywords.SHORT: the automaton runs
 
 
 @pytest.mark.parametrize(
