@@ -22,10 +22,15 @@ PHASES = {
 
 def compare(cfg: config.Config, env_name: str, kubeconfig: str | None, context: str | None) -> dict[str, Any]:
     env = cfg.env(env_name)
+    phase = _Phases()
+
+    def one(cfg: config.Config, env_name: str, kubeconfig: str | None, context: str | None) -> dict[str, Any]:
+        return _compare_cluster(cfg, env_name, kubeconfig, context, phase)
+
     if clusters.several(env) and context is None:  # #17: each cluster through its own context
-        report = clusters.compare_all(cfg, env, kubeconfig, _compare_cluster, _phase)
+        report = clusters.compare_all(cfg, env, kubeconfig, one, phase)
     else:
-        report = _compare_cluster(cfg, env_name, kubeconfig, context)
+        report = one(cfg, env_name, kubeconfig, context)
     # #17: the store against the ledger, once per environment however many clusters serve it.
     report["drift"] = [d.as_dict() for d in drift.compare(cfg, env.name)]
     report["in_sync"] = report["in_sync"] and not report["drift"]
@@ -33,7 +38,7 @@ def compare(cfg: config.Config, env_name: str, kubeconfig: str | None, context: 
 
 
 def _compare_cluster(
-    cfg: config.Config, env_name: str, kubeconfig: str | None, context: str | None
+    cfg: config.Config, env_name: str, kubeconfig: str | None, context: str | None, phase: _Phases
 ) -> dict[str, Any]:
     from sealer import kube
 
@@ -60,7 +65,7 @@ def _compare_cluster(
                 "state": state,
                 "live_key_id": live_record.key_id if live_record else None,
                 "ledger_key_id": want.key_id if want else None,
-                "phase": _phase(cfg, env, want.key_id if want else None, state == "in sync"),
+                "phase": phase(cfg, env, want.key_id if want else None, state == "in sync"),
             }
         )
     registries = registry_delivery.compare_live(cfg, env.name, kubeconfig, context)  # #16
@@ -74,20 +79,33 @@ def _compare_cluster(
     }
 
 
-def _phase(cfg: config.Config, env: config.Environment, key_id: str | None, served: bool) -> str:
+class _Phases:
     """The rotation phase of the ledger's current key: with the Git ledger the merge deploys it;
-    with an external store, the store says (accepted until `sealer rotate --finish`)."""
-    if key_id is None:
-        return "none"
-    if env.backend_kind == DEFAULT_BACKEND:
-        return "deployed" if served else "committed: deployed when merged and synced"
-    try:
-        stored = {
-            r.key_id: r.status
-            for r in open_store(
+    with an external store, the store says (accepted until `sealer rotate --finish`). The store
+    is read once per `status` run, however many entries and clusters ask (a Vault JWT or
+    AppRole login each time would be one per key)."""
+
+    def __init__(self) -> None:
+        self._stored: dict[str, dict[str, str] | str] = {}  # env -> key id -> status, or the error
+
+    def __call__(self, cfg: config.Config, env: config.Environment, key_id: str | None, served: bool) -> str:
+        if key_id is None:
+            return "none"
+        if env.backend_kind == DEFAULT_BACKEND:
+            return "deployed" if served else "committed: deployed when merged and synced"
+        if env.name not in self._stored:
+            self._stored[env.name] = self._read(cfg, env)
+        stored = self._stored[env.name]
+        if isinstance(stored, str):
+            return f"unknown ({stored})"
+        return PHASES.get(stored.get(key_id, ""), "not in the store")
+
+    @staticmethod
+    def _read(cfg: config.Config, env: config.Environment) -> dict[str, str] | str:
+        try:
+            store = open_store(
                 env.backend_kind, env.backend_options, cfg.root, env.backend_credentials, env.name
-            ).list(env.name)
-        }
-    except (BackendError, MissingCredential) as err:
-        return f"unknown ({err})"
-    return PHASES.get(stored.get(key_id, ""), "not in the store")
+            )
+            return {r.key_id: r.status for r in store.list(env.name)}
+        except (BackendError, MissingCredential) as err:
+            return str(err)

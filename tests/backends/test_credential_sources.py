@@ -839,3 +839,21 @@ def test_an_environment_without_a_source_keeps_the_global_variables(
     )
     assert "credentials" not in (repo / layout.CONFIG_FILE).read_text()
     assert ok(sealer(repo, "backend", "check", "staging")).stdout.startswith("staging: vault ")
+
+
+def test_status_logs_in_once_however_many_keys_it_phases(repo: Path, vault_logins: VaultLogins) -> None:
+    """`sealer status` asks the store each entry's phase: one login per run, not one per key."""
+    from sealer import ledger, status
+
+    configure(repo, "vault", vault_logins.sources)
+    ok(sealer(repo, "rotate", "--due", "--no-branch"))
+    cfg = config.load(repo)
+    env = cfg.env("production")
+    key_ids = [record.key_id for record in ledger.load(repo, "production")]
+    assert len(key_ids) >= 2
+    server = vault_logins.ns.server
+    before = len(server.logins)
+    phase_of = status._Phases()
+    phases = [phase_of(cfg, env, key_id, False) for key_id in key_ids * 3]
+    assert len(server.logins) - before == 1
+    assert not [p for p in phases if p.startswith("unknown") or p == "not in the store"]
