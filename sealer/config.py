@@ -436,12 +436,16 @@ def _check_cluster_contexts(cfg: Config) -> None:
     cluster unchecked). A cluster left out is reported by `status` and blocks `rotate --finish`."""
     for env in cfg.environments.values():
         names = [c.name for c in env.clusters]
-        for name in env.cluster_contexts:
+        owner: dict[str, str] = {}  # context -> the cluster it already stands for
+        for name, context in env.cluster_contexts.items():
+            where = f"environments.{env.name}.clusterContexts.{name}"
             if name not in names:
                 raise ConfigError(
-                    f"environments.{env.name}.clusterContexts.{name}",
-                    f"is not a cluster of {env.name} (clusters: {', '.join(names) or 'none'})",
+                    where, f"is not a cluster of {env.name} (clusters: {', '.join(names) or 'none'})"
                 )
+            if context in owner:  # one cluster read twice would let --finish count it for both
+                raise ConfigError(where, f"is {owner[context]}'s context too: each cluster needs its own")
+            owner[context] = name
 
 
 def _check_values_files(cfg: Config) -> None:

@@ -310,6 +310,7 @@ def test_finish_with_nothing_to_activate_reads_no_cluster(
         ({ENV: "has space"}, f"clusterContexts.{ENV}", "kubeconfig context name"),
         ({"West_1": "one"}, "clusterContexts", "cluster names (DNS labels)"),
         ({"west": "one"}, "clusterContexts.west", f"is not a cluster of {ENV} (clusters: {ENV}, {EAST})"),
+        ({ENV: "one", EAST: "one"}, f"clusterContexts.{EAST}", f"is {ENV}'s context too"),
     ],
 )
 def test_bad_cluster_contexts_are_refused(repo: Path, contexts: Any, where: str, says: str) -> None:
