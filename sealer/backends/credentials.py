@@ -45,6 +45,14 @@ _SECRET_VALUES = (
     (re.compile(r"(?i)\bpassword\s*="), "a connection string with a password"),
 )
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+# Variables a `*_env` may not name: the process's own (a loader, a shell, a search path) and the
+# secrets a CI runner or sealer itself holds (a PR naming GITHUB_TOKEN beside its own `address`
+# would have sealer send the runner's token there), and the AWS chain's (sent to another store).
+_RESERVED = re.compile(
+    r"(PATH|HOME|SHELL|USER|LOGNAME|PWD|OLDPWD|IFS|ENV|BASH_ENV|TMPDIR|KUBECONFIG|"
+    r"(LD|DYLD|PYTHON|GIT|SSH|GPG|GNUPG|KUBE|GITHUB|ACTIONS|RUNNER|CI|GITLAB|SEALER|AWS)_\w*)",
+    re.IGNORECASE,
+)
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
 _PROFILE = re.compile(r"[\w+=,.@/-]{1,128}")
@@ -91,6 +99,11 @@ def check(kind: str, raw: Mapping[str, Any], where: str) -> dict[str, str]:
 def _checked(name: str, value: str, where: str) -> str:
     if name.endswith("_env") and not _VARIABLE.fullmatch(value):
         raise _problem(where, "must name an environment variable (letters, digits, _), not hold a credential")
+    if name.endswith("_env") and _RESERVED.fullmatch(value):
+        raise _problem(
+            where,
+            f"{value} belongs to the shell, the CI runner or sealer: name a variable of this store's own",
+        )
     shapes = {
         "role_arn": (_ROLE_ARN, "an IAM role ARN (arn:aws:iam::<account>:role/<name>)"),
         "session_name": (_SESSION_NAME, "a role session name of 2-64 characters"),

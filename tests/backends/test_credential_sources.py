@@ -476,6 +476,13 @@ REFUSED = [
     ("dynamodb", {"role_arn": "arn:aws:iam::12:role/x"}, "must be an IAM role ARN"),
     ("k8s-secrets", {"profile": "p"}, "k8s-secrets takes no credential source"),
     ("vault", {"address": "https://vault.example", "token_env": "T", "mount": "kv"}, "unknown setting"),
+    # a *_env naming the runner's, sealer's or the process's own variables: sent to the store's host
+    ("vault", {"address": "https://vault.example", "token_env": "GITHUB_TOKEN"}, "GITHUB_TOKEN belongs to"),
+    ("auth0", {"domain": "t.example", "token_env": "CI_JOB_TOKEN"}, "CI_JOB_TOKEN belongs to"),
+    ("auth0", {"domain": "t.example", "token_env": "SEALER_SIGNING_KEY"}, "belongs to the shell, the CI"),
+    ("vault", {"address": "https://vault.example", "token_env": "AWS_SECRET_ACCESS_KEY"}, "belongs to"),
+    ("postgres", {"conninfo_env": "LD_PRELOAD"}, "LD_PRELOAD belongs to"),
+    ("postgres", {"passfile_env": "HOME"}, "HOME belongs to"),
 ]
 ACCEPTED = [
     ("vault", {"address": "https://vault.example:8200", "namespace": "team/payments", "token_env": "VT"}),
