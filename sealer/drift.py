@@ -83,8 +83,9 @@ def compare(cfg: Config, env_name: str, now: dt.datetime | None = None) -> list[
     )
 
 
-# The trailers of `keys revoke` and `keys compromised` commits: the store revokes at once.
-_AT_ONCE = re.compile(r"^Sealer-(?:Compromised-)?Key-Id: *(\S+) *$", re.MULTILINE)
+# `keys revoke`'s subject and `keys compromised`'s trailer: the store revokes at once (a
+# rotation's own `Sealer-Key-Id:` trailers name its new keys, not revoked ones).
+_AT_ONCE = re.compile(r"^(?:sealer: revoke \S+ key |Sealer-Compromised-Key-Id: *)(\S+) *$", re.MULTILINE)
 
 
 def revoked_at_once(cfg: Config, env_name: str) -> frozenset[str]:
