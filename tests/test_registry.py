@@ -890,6 +890,30 @@ def test_an_old_checkout_never_brings_a_revoked_key_back_in_any_phase(
     assert live(kube_server) == ahead
 
 
+def test_keys_compromised_drops_an_accepted_key_a_rotation_under_review_published(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    """A key only a rotation's branch holds, yet valid to every verifier (direct delivery lists it
+    as accepted) leaks: `keys compromised` on main takes it out of the live registry at once."""
+    go_direct(repo, kubeconfig)
+    before = ledger.load(repo, "staging")
+    branch, at_commit = rotate_on_branch(repo)
+    leaked = active(at_commit)
+    accepted = live(kube_server)
+    assert accepted is not None and registry.check(accepted, leaked.fingerprint, utcnow()) == VALID
+    result = cli(repo, "keys", "compromised", "staging", leaked.key_id, "-o", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["key_id"] == leaked.key_id and data["record"]["status"] == REVOKED
+    after = live(kube_server)
+    assert after is not None and registry.check(after, leaked.fingerprint, utcnow()) != VALID
+    assert fingerprints(after) == valid_in(before) and after.serial > accepted.serial
+    assert ledger.load(repo, "staging") == before  # main's ledger never held it: nothing committed
+    again = cli(repo, "keys", "compromised", "staging", leaked.key_id, "-o", "json")
+    assert again.exit_code == 0, again.output  # a rerun finds it gone
+    assert live(kube_server) == after and git(repo, "rev-parse", "--verify", branch)
+
+
 def test_finish_keeps_an_open_rotations_accepted_key_and_drops_it_once_no_branch_holds_it(
     repo: Path, kube_server: FakeKube, kubeconfig: Path
 ) -> None:
