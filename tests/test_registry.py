@@ -905,6 +905,7 @@ def test_keys_compromised_drops_an_accepted_key_a_rotation_under_review_publishe
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["key_id"] == leaked.key_id and data["record"]["status"] == REVOKED
+    assert data["branches_carrying_key"] == [f"refs/heads/{branch}"]  # merging it would bring it back
     after = live(kube_server)
     assert after is not None and registry.check(after, leaked.fingerprint, utcnow()) != VALID
     assert fingerprints(after) == valid_in(before) and after.serial > accepted.serial
