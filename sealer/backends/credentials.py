@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -308,7 +309,20 @@ class VaultSource:
                 raise BackendError("vault: VAULT_TOKEN is not set")
             return VaultLogin(address, token, os.environ.get("VAULT_NAMESPACE") or None, verify)
         token = _variable(self.env, "vault token", self.token_variable)
+        if self.cacert:
+            _ca_file(self.env, self.cacert)
         return VaultLogin(self.address, token, self.namespace, verify)  # never VAULT_NAMESPACE
+
+
+def _ca_file(env: str, path: str) -> None:
+    """A `cacert` sealer.yaml names must be a regular file: TLS would block reading a FIFO (or
+    /dev/stdin) the repository put there, and read a device forever."""
+    try:
+        info = os.stat(path)
+    except OSError as err:
+        raise MissingCredential(f"{env}: vault cacert {path}: {err.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise MissingCredential(f"{env}: vault cacert {path} is not a regular file")
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------

@@ -562,3 +562,25 @@ def test_an_environment_without_a_source_keeps_the_global_variables(
     )
     assert "credentials" not in (repo / layout.CONFIG_FILE).read_text()
     assert ok(sealer(repo, "backend", "check", "staging")).stdout.startswith("staging: vault ")
+
+
+def test_a_cacert_that_is_no_regular_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FIFO (or a device) as the CA file would block TLS, or feed it forever: refused at open."""
+    import os
+
+    from sealer.backends.credentials import source_for
+    from sealer.errors import MissingCredential
+
+    monkeypatch.setenv("VT_STAGING", "t")
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(fifo)
+    link = tmp_path / "ca-link.pem"
+    link.symlink_to("/dev/zero")
+    settings = {"address": "https://vault.example", "token_env": "VT_STAGING"}
+    for path in (fifo, link):
+        with pytest.raises(MissingCredential, match="is not a regular file") as err:
+            source_for("vault", {**settings, "cacert": str(path)}, "staging")
+        assert str(err.value).startswith("staging: vault cacert ") and "\n" not in str(err.value)
+    ca = tmp_path / "real.pem"
+    ca.write_text("-")
+    assert source_for("vault", {**settings, "cacert": str(ca)}, "staging") is not None
