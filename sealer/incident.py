@@ -9,6 +9,7 @@ it sealer ever holds) and the commits that touched the environment's files.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,7 +127,16 @@ def env_commits(cfg: Config, env_name: str) -> list[dict[str, str]]:
     return commits
 
 
+# Commit subjects, author names and paths are anyone's text: no control character (ESC, CR)
+# reaches the terminal to move the cursor over the lines above.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def text(report: IncidentReport) -> str:
+    return "\n".join(_CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", line) for line in _lines(report))
+
+
+def _lines(report: IncidentReport) -> list[str]:
     data = report.as_dict()
     lines = [f"{data['env']}: {data['key_id']} ({data['name']}) is {data['record']['status']}"]
     if data["commit"]:
@@ -146,7 +156,7 @@ def text(report: IncidentReport) -> str:
         for ref in data["branches_carrying_key"]
     ]
     lines += [f"not done: {item}" for item in data["not_done"]]
-    return "\n".join(lines)
+    return lines
 
 
 def _history_lines(history: dict[str, Any]) -> list[str]:
