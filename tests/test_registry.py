@@ -392,6 +392,34 @@ def test_the_verifier_reads_a_registry_mounted_in_a_pod(repo: Path, keys: list[A
     assert verify(repo, key, path, state) == (1, f"unknown (registry serial {newer.serial})")
 
 
+def test_a_swap_between_opening_the_payload_folder_and_its_file_reads_the_new_one(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kubelet swaps `..data` and empties the old folder right after the reader opened that
+    folder: the reader follows `..data` once more and reads the new payload (no spurious error)."""
+    from sealer import safeopen
+
+    first = registry.load(repo / STAGING)
+    path = mounted(tmp_path / "mount", first.payload().encode())
+    newer = dataclasses.replace(first, serial=first.serial + 1, keys=())
+    real, calls = safeopen.open_in, []
+
+    def kubelet_swaps_first(dir_fd: int, name: str, shown: str) -> tuple[int, os.stat_result]:
+        calls.append(name)
+        if len(calls) == 2:  # the payload folder is open: now the kubelet's update lands
+            stamp = "..2026_12_05_12_00_00.987654321"
+            (path.parent / stamp).mkdir()
+            (path.parent / stamp / registry.DATA_KEY).write_text(newer.payload())
+            (path.parent / "..data_tmp").symlink_to(stamp)
+            (path.parent / "..data_tmp").rename(path.parent / "..data")
+            (path.parent / STAMP / registry.DATA_KEY).unlink()
+            (path.parent / STAMP).rmdir()
+        return real(dir_fd, name, shown)
+
+    monkeypatch.setattr(safeopen, "open_in", kubelet_swaps_first)
+    assert registry.load(path) == newer and len(calls) == 3
+
+
 def _escape(mount: Path, outside: Path) -> None:
     (mount / registry.DATA_KEY).unlink()
     (mount / registry.DATA_KEY).symlink_to(f"../{outside.name}/{registry.DATA_KEY}")
