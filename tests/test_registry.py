@@ -943,6 +943,25 @@ def test_keys_compromised_drops_an_accepted_key_a_rotation_under_review_publishe
     assert live(kube_server) == after and git(repo, "rev-parse", "--verify", branch)
 
 
+def test_an_unreadable_live_registry_with_a_newer_serial_is_not_replaced_by_an_old_checkout(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    """Ours, but unreadable (bad annotations: another sealer version's, or a hand edit): its serial
+    still says it is newer, so an old checkout's ledger (the revoked key valid) is not written."""
+    go_direct(repo, kubeconfig)
+    rotate(repo)
+    finish(repo, "--finish")
+    with kube_server.lock:
+        annotations = kube_server.secrets[SECRET]["metadata"]["annotations"]
+        annotations[registry.ACCEPTED_ANNOTATION] = "kid_not_listed"
+        before = json.dumps(kube_server.secrets[SECRET], sort_keys=True)
+    git(repo, "reset", "-q", "--hard", "HEAD~1")  # a pipeline on the checkout before the rotation
+    stale = cli(repo, "rotate", "--finish", "-o", "json")
+    assert stale.exit_code == 4 and "not overwritten" in stale.output, stale.output
+    with kube_server.lock:
+        assert json.dumps(kube_server.secrets[SECRET], sort_keys=True) == before  # nothing published
+
+
 def test_finish_keeps_an_open_rotations_accepted_key_and_drops_it_once_no_branch_holds_it(
     repo: Path, kube_server: FakeKube, kubeconfig: Path
 ) -> None:
