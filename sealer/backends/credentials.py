@@ -54,6 +54,7 @@ _RESERVED = re.compile(
     r"(LD|DYLD|PYTHON|GIT|SSH|GPG|GNUPG|KUBE|GITHUB|ACTIONS|RUNNER|CI|GITLAB|SEALER|AWS)_\w*)",
     re.IGNORECASE,
 )
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
 _PROFILE = re.compile(r"[\w+=,.@/-]{1,128}")
@@ -117,6 +118,10 @@ def _checked(name: str, value: str, where: str) -> str:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
             raise _problem(where, "must be an http(s) URL without user info")
+        if parts.scheme == "http" and parts.hostname not in _LOOPBACK:  # the token would go in clear
+            raise _problem(
+                where, "must be https (plain http only to this machine: 127.0.0.1, ::1, localhost)"
+            )
     return value
 
 

@@ -483,6 +483,14 @@ REFUSED = [
     ("vault", {"address": "https://vault.example", "token_env": "AWS_SECRET_ACCESS_KEY"}, "belongs to"),
     ("postgres", {"conninfo_env": "LD_PRELOAD"}, "LD_PRELOAD belongs to"),
     ("postgres", {"passfile_env": "HOME"}, "HOME belongs to"),
+    # a token or client secret sent in clear over the network
+    ("vault", {"address": "http://vault.example:8200", "token_env": "VT"}, "must be https (plain http only"),
+    ("auth0", {"domain": "http://tenant.example", "token_env": "A0"}, "must be https"),
+    (
+        "dynamodb",
+        {"role_arn": "arn:aws:iam::222222222222:role/s", "sts_endpoint_url": "http://sts.x"},
+        "https",
+    ),
 ]
 ACCEPTED = [
     ("vault", {"address": "https://vault.example:8200", "namespace": "team/payments", "token_env": "VT"}),
@@ -491,6 +499,7 @@ ACCEPTED = [
     ("dynamodb", {"profile": "prod"}),
     ("dynamodb", {"role_arn": "arn:aws:iam::222222222222:role/sealer", "external_id": "ext-1"}),
     ("postgres", {"conninfo_env": "PG_PROD", "passfile_env": "PGPASS_PROD"}),
+    ("vault", {"address": "http://127.0.0.1:8200", "token_env": "VT"}),  # a local agent or proxy
     ("k8s-secrets", {}),
 ]
 
