@@ -347,6 +347,7 @@ def _cluster_contexts(raw: Any, where: str) -> dict[str, str]:
     for name, context in items.items():
         cluster = _match(name, where, DNS_LABEL, "keyed by cluster names (DNS labels)")
         _need(context, f"{where}.{cluster}", str, what)  # not echoed: a mapping may hold a token
+        refuse_secret_values({cluster: context}, where)  # a token pasted as a context name
         found[cluster] = _match(context, f"{where}.{cluster}", _CONTEXT, what)
     return found
 

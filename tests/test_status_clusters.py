@@ -311,6 +311,7 @@ def test_finish_with_nothing_to_activate_reads_no_cluster(
         ({"West_1": "one"}, "clusterContexts", "cluster names (DNS labels)"),
         ({"west": "one"}, "clusterContexts.west", f"is not a cluster of {ENV} (clusters: {ENV}, {EAST})"),
         ({ENV: "one", EAST: "one"}, f"clusterContexts.{EAST}", f"is {ENV}'s context too"),
+        ({ENV: "hvs.CAESIt0k3n-0123456789abcdef"}, f"clusterContexts.{ENV}", "looks like a Vault token"),
     ],
 )
 def test_bad_cluster_contexts_are_refused(repo: Path, contexts: Any, where: str, says: str) -> None:
@@ -321,7 +322,7 @@ def test_bad_cluster_contexts_are_refused(repo: Path, contexts: Any, where: str,
         config.parse(doc, repo)
     message = str(raised.value)
     assert f"environments.{ENV}.{where}" in message and says in message
-    assert "t0k3n" not in message
+    assert "t0k3n" not in message  # never echoed
     with pytest.raises(ConfigError):  # and an edit never writes it
         set_contexts(repo, contexts)
     assert (repo / "sealer.yaml").read_text() == text
