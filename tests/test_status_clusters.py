@@ -294,7 +294,7 @@ def test_finish_with_nothing_to_activate_reads_no_cluster(
     monkeypatch.setenv("KUBECONFIG", str(contexts_file))
     ok(sealer(repo, "backend", "set", ENV, "vault", "--option", f"path={vault_store.prefix}"))
     commit_all(repo, "staging keys in vault")
-    set_contexts(repo, {ENV: "gone", EAST: "gone"})
+    set_contexts(repo, {ENV: "gone", EAST: "not-in-the-kubeconfig"})  # each cluster its own context
     assert json.loads(ok(finish(repo)).stdout)["activated"] == []
 
 
