@@ -347,6 +347,7 @@ def _cluster_contexts(raw: Any, where: str) -> dict[str, str]:
     for name, context in items.items():
         cluster = _match(name, where, DNS_LABEL, "keyed by cluster names (DNS labels)")
         _need(context, f"{where}.{cluster}", str, what)  # not echoed: a mapping may hold a token
+        refuse_secret_values({cluster: context}, where)  # a token pasted as a context name
         found[cluster] = _match(context, f"{where}.{cluster}", _CONTEXT, what)
     return found
 
@@ -436,12 +437,16 @@ def _check_cluster_contexts(cfg: Config) -> None:
     cluster unchecked). A cluster left out is reported by `status` and blocks `rotate --finish`."""
     for env in cfg.environments.values():
         names = [c.name for c in env.clusters]
-        for name in env.cluster_contexts:
+        owner: dict[str, str] = {}  # context -> the cluster it already stands for
+        for name, context in env.cluster_contexts.items():
+            where = f"environments.{env.name}.clusterContexts.{name}"
             if name not in names:
                 raise ConfigError(
-                    f"environments.{env.name}.clusterContexts.{name}",
-                    f"is not a cluster of {env.name} (clusters: {', '.join(names) or 'none'})",
+                    where, f"is not a cluster of {env.name} (clusters: {', '.join(names) or 'none'})"
                 )
+            if context in owner:  # one cluster read twice would let --finish count it for both
+                raise ConfigError(where, f"is {owner[context]}'s context too: each cluster needs its own")
+            owner[context] = name
 
 
 def _check_values_files(cfg: Config) -> None:

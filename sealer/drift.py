@@ -14,6 +14,7 @@ be read is reported as drift of its own kind: never "no drift" for what nobody l
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -78,7 +79,22 @@ def compare(cfg: Config, env_name: str, now: dt.datetime | None = None) -> list[
         stored,
         now or utcnow(),
         lambda key_id: bool(git.refs_holding(cfg.root, key_id, ledger_rel)),
+        revoked_at_once(cfg, env.name),
     )
+
+
+# `keys revoke`'s subject and `keys compromised`'s trailer: the store revokes at once (a
+# rotation's own `Sealer-Key-Id:` trailers name its new keys, not revoked ones).
+_AT_ONCE = re.compile(r"^(?:sealer: revoke \S+ key |Sealer-Compromised-Key-Id: *)(\S+) *$", re.MULTILINE)
+
+
+def revoked_at_once(cfg: Config, env_name: str) -> frozenset[str]:
+    """Key ids HEAD's history revoked with no wait for `rotate --finish` (a forged trailer only
+    makes drift stricter)."""
+    if git.head(cfg.root) is None:
+        return frozenset()
+    log = git.run(cfg.root, "log", "--format=%B", "HEAD", "--", layout.ledger_file(env_name))
+    return frozenset(_AT_ONCE.findall(log))
 
 
 def committed_ledger(cfg: Config, env_name: str) -> list[KeyRecord]:
@@ -94,15 +110,17 @@ def differences(
     stored: list[KeyRecord],
     now: dt.datetime,
     under_review: Callable[[str], bool] = lambda key_id: False,
+    at_once: frozenset[str] = frozenset(),
 ) -> list[Drift]:
     """The drift of each key, most dangerous first; `under_review(key_id)`: a branch holds the key
-    (a rotation's pull request), so the store may accept it before HEAD's ledger knows it."""
+    (a rotation's pull request), so the store may accept it before HEAD's ledger knows it;
+    `at_once`: keys revoked by `keys revoke`/`keys compromised`, never left valid until --finish."""
     in_store = {r.key_id: r for r in stored}
     in_ledger = {r.key_id: r for r in committed}
     found = [
         d
         for r in committed
-        if (d := _of_ledger_key(env_name, r, in_store.get(r.key_id), committed, in_store, now))
+        if (d := _of_ledger_key(env_name, r, in_store.get(r.key_id), committed, in_store, now, at_once))
     ]
     found += [
         d
@@ -119,6 +137,7 @@ def _of_ledger_key(
     committed: list[KeyRecord],
     in_store: dict[str, KeyRecord],
     now: dt.datetime,
+    at_once: frozenset[str] = frozenset(),
 ) -> Drift | None:
     ledger_valid = effective_status(mine, now) == VALID
     rotate = f"sealer rotate {env} --key {mine.name}"
@@ -144,7 +163,8 @@ def _of_ledger_key(
             "(a revocation made behind sealer's back, or one not merged yet)"
         )
         return _drift(env, NOT_VALID_IN_STORE, mine, theirs, message, rotate)
-    if store_valid and not ledger_valid and not _finish_pending(mine, committed, in_store):
+    pending = mine.key_id not in at_once and _finish_pending(mine, committed, in_store)
+    if store_valid and not ledger_valid and not pending:
         message = f"{effective_status(mine, now)} in the ledger, still valid in the store"
         return _drift(env, VALID_IN_STORE, mine, theirs, message, f"sealer keys revoke {env} {mine.key_id}")
     return None

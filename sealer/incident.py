@@ -9,12 +9,14 @@ it sealer ever holds) and the commits that touched the environment's files.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sealer import git
+from sealer import git, layout, ledger
 from sealer.config import Config
 from sealer.errors import SealerError
+from sealer.records import REVOKED
 from sealer.rotation import phases
 from sealer.rotation import plan as planning
 
@@ -42,6 +44,7 @@ class IncidentReport:
     result: phases.CompromisedResult
     leaks: Leaks
     commits: list[dict[str, str]]
+    branches: list[str] = field(default_factory=list)  # still carry the key unrevoked: never merge them
 
     def as_dict(self) -> dict[str, Any]:
         rotation = self.result.rotation
@@ -64,6 +67,7 @@ class IncidentReport:
                 "error": self.leaks.error,
             },
             "commits_touching_env": self.commits,
+            "branches_carrying_key": self.branches,
             "not_done": list(NOT_DONE),
         }
 
@@ -71,7 +75,24 @@ class IncidentReport:
 def handle(cfg: Config, request: phases.CompromisedRequest) -> IncidentReport:
     """Revoke and rotate first (the urgent part), then search the history."""
     result = phases.replace_compromised(cfg, request)
-    return IncidentReport(result, scan_history(cfg, result.record.fingerprint), env_commits(cfg, request.env))
+    leaks = scan_history(cfg, result.record.fingerprint)
+    return IncidentReport(
+        result, leaks, env_commits(cfg, request.env), carrying(cfg, request.env, request.key_id)
+    )
+
+
+def carrying(cfg: Config, env_name: str, key_id: str) -> list[str]:
+    """Branches (local and remote-tracking) whose ledger holds the key unrevoked: merging one (a
+    rotation under review, say) would make the compromised key valid again."""
+    rel, found = layout.ledger_file(env_name), []
+    for ref in git.refs_holding(cfg.root, key_id, rel):
+        try:
+            records = ledger.parse(env_name, git.file_at(cfg.root, ref, rel) or "", f"{ref}:{rel}")
+        except SealerError:
+            continue  # not a ledger sealer could use
+        if any(r.key_id == key_id and r.status != REVOKED for r in records):
+            found.append(ref)
+    return found
 
 
 def scan_history(cfg: Config, key_fingerprint: str) -> Leaks:
@@ -106,7 +127,16 @@ def env_commits(cfg: Config, env_name: str) -> list[dict[str, str]]:
     return commits
 
 
+# Commit subjects, author names and paths are anyone's text: no control character (ESC, CR)
+# reaches the terminal to move the cursor over the lines above.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def text(report: IncidentReport) -> str:
+    return "\n".join(_CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", line) for line in _lines(report))
+
+
+def _lines(report: IncidentReport) -> list[str]:
     data = report.as_dict()
     lines = [f"{data['env']}: {data['key_id']} ({data['name']}) is {data['record']['status']}"]
     if data["commit"]:
@@ -120,8 +150,13 @@ def text(report: IncidentReport) -> str:
         f"  {c['commit'][:12]} {c['date']} {c['author']}: {c['subject']}"
         for c in data["commits_touching_env"]
     ]
+    lines += [
+        f"branch {ref} still carries {data['key_id']} unrevoked: close it unmerged "
+        f"(`sealer rotate --abandon {ref}`)"
+        for ref in data["branches_carrying_key"]
+    ]
     lines += [f"not done: {item}" for item in data["not_done"]]
-    return "\n".join(lines)
+    return lines
 
 
 def _history_lines(history: dict[str, Any]) -> list[str]:

@@ -65,6 +65,30 @@ def publish_abandoned(cfg: config.Config, env_names: list[str], ref: str) -> lis
     return dropped
 
 
+def drop_compromised(cfg: config.Config, env_name: str, key_id: str) -> KeyRecord | None:
+    """`keys compromised` of a key only a rotation's branch holds, which direct delivery lists as
+    accepted (valid to every verifier): HEAD's ledger is published without it, as `rotate
+    --abandon` would (the serial still grows). The key's record as the branch has it, None when
+    no branch holds it; the caller reports it revoked."""
+    direct = _direct(cfg, [env_name])
+    if not direct:
+        return None  # a GitOps registry lists the key only once its branch is merged
+    rel = layout.ledger_file(env_name)
+    found = None
+    for ref in git.refs_holding(cfg.root, key_id, rel):
+        text = git.file_at(cfg.root, ref, rel)
+        records = ledger.parse(env_name, text, f"{ref}:{rel}") if text else []
+        found = found or next((r for r in records if r.key_id == key_id), None)
+    if found is None:
+        return None
+    head = git.head(cfg.root) or "HEAD"
+    for env in direct:
+        base = _ledger_at(cfg, env.name, head)
+        pub = registry.Publication(tuple(base), held=_holder(cfg, env.name), dropped=frozenset({key_id}))
+        _publish(cfg, env, pub)
+    return found
+
+
 def _direct(cfg: config.Config, env_names: list[str]) -> list[config.Environment]:
     envs = [cfg.environments.get(name) for name in env_names]
     return [

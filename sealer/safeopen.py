@@ -171,7 +171,8 @@ def open_projected(path: str | Path) -> tuple[int, os.stat_result]:
 
 def _open_in_payload(dir_fd: int, name: str, shown: str) -> tuple[int, os.stat_result]:
     """The file `name` of the payload folder `..data` names; the kubelet may swap `..data` and
-    remove the old folder in between: read the link once more then."""
+    remove the old folder in between (before we open the folder, or before we open the file in
+    it): read the link once more then."""
     if name.startswith("..") or _link(dir_fd, name) != f"{PROJECTED_DATA}/{name}":
         raise _refused(shown, _NOT_PROJECTED)
     for attempt in (1, 2):
@@ -188,6 +189,9 @@ def _open_in_payload(dir_fd: int, name: str, shown: str) -> tuple[int, os.stat_r
             raise _refused(shown, _NOT_PROJECTED) from None
         try:
             return open_in(payload, name, shown)
+        except FileNotFoundError:  # its folder emptied after we opened it: swapped, read again
+            if attempt == 2:
+                raise
         finally:
             os.close(payload)
     raise AssertionError("unreachable")

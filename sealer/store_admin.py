@@ -11,6 +11,7 @@ from sealer.errors import BadInput
 from sealer.records import utcnow
 
 # Settings that look like credentials: those come from each store's own ecosystem only.
+_SETTING_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")  # what every store's options and sources are called
 _SECRET_OPTION = re.compile(r"(?i)(pass(word)?|secret|token|credential|private|access[_-]?key|auth)")
 
 
@@ -29,8 +30,9 @@ def _pairs(flag: str, items: tuple[str, ...]) -> list[tuple[str, str]]:
     pairs = []
     for item in items:
         name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise BadInput(f"{flag} {name or item!r}: use NAME=VALUE")
+        if not sep or not name:  # echoed only when it reads as a setting's name, never a pasted token
+            shown = repr(item) if _SETTING_NAME.fullmatch(item) else "(not echoed)"
+            raise BadInput(f"{flag} {shown}: use NAME=VALUE")
         pairs.append((name, value))
     return pairs
 

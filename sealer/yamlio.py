@@ -121,12 +121,38 @@ def check_limits(events: Iterable[Any], source: str) -> None:
             raise BadInput(f"{source}: YAML expands to more than {MAX_NODES} nodes (an alias bomb?)")
 
 
+def _refuse_duplicates(loader: Any, root: Any) -> None:
+    """A key twice in any mapping, also below a merge key (`<<`), whose mapping `_build` hands to
+    SafeConstructor, which keeps the last silently. Each node is visited once (aliases share)."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            names: set[Any] = set()
+            for key, value in node.value:
+                stack += [key, value]
+                if key.tag == _MERGE or not isinstance(key, yaml.ScalarNode):
+                    continue
+                name = key.value if key.tag == _STR else loader.construct_object(key)
+                if name in names:
+                    raise _DuplicateKey(name, key.start_mark.line + 1)
+                names.add(name)
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+
+
 def _load_all(text: str | bytes) -> list[Any]:
     loader = _FastLoader(text)
     try:
         docs = []
         while loader.check_node():
             node = loader.get_node()
+            if node is not None:
+                _refuse_duplicates(loader, node)
             docs.append(None if node is None else _build(loader, node, {}))
         return docs
     finally:

@@ -392,6 +392,34 @@ def test_the_verifier_reads_a_registry_mounted_in_a_pod(repo: Path, keys: list[A
     assert verify(repo, key, path, state) == (1, f"unknown (registry serial {newer.serial})")
 
 
+def test_a_swap_between_opening_the_payload_folder_and_its_file_reads_the_new_one(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kubelet swaps `..data` and empties the old folder right after the reader opened that
+    folder: the reader follows `..data` once more and reads the new payload (no spurious error)."""
+    from sealer import safeopen
+
+    first = registry.load(repo / STAGING)
+    path = mounted(tmp_path / "mount", first.payload().encode())
+    newer = dataclasses.replace(first, serial=first.serial + 1, keys=())
+    real, calls = safeopen.open_in, []
+
+    def kubelet_swaps_first(dir_fd: int, name: str, shown: str) -> tuple[int, os.stat_result]:
+        calls.append(name)
+        if len(calls) == 2:  # the payload folder is open: now the kubelet's update lands
+            stamp = "..2026_12_05_12_00_00.987654321"
+            (path.parent / stamp).mkdir()
+            (path.parent / stamp / registry.DATA_KEY).write_text(newer.payload())
+            (path.parent / "..data_tmp").symlink_to(stamp)
+            (path.parent / "..data_tmp").rename(path.parent / "..data")
+            (path.parent / STAMP / registry.DATA_KEY).unlink()
+            (path.parent / STAMP).rmdir()
+        return real(dir_fd, name, shown)
+
+    monkeypatch.setattr(safeopen, "open_in", kubelet_swaps_first)
+    assert registry.load(path) == newer and len(calls) == 3
+
+
 def _escape(mount: Path, outside: Path) -> None:
     (mount / registry.DATA_KEY).unlink()
     (mount / registry.DATA_KEY).symlink_to(f"../{outside.name}/{registry.DATA_KEY}")
@@ -888,6 +916,50 @@ def test_an_old_checkout_never_brings_a_revoked_key_back_in_any_phase(
     with pytest.raises(BackendError, match="not overwritten"):
         publish_registry(settings, "staging", registry.Publication(tuple(final), many))
     assert live(kube_server) == ahead
+
+
+def test_keys_compromised_drops_an_accepted_key_a_rotation_under_review_published(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    """A key only a rotation's branch holds, yet valid to every verifier (direct delivery lists it
+    as accepted) leaks: `keys compromised` on main takes it out of the live registry at once."""
+    go_direct(repo, kubeconfig)
+    before = ledger.load(repo, "staging")
+    branch, at_commit = rotate_on_branch(repo)
+    leaked = active(at_commit)
+    accepted = live(kube_server)
+    assert accepted is not None and registry.check(accepted, leaked.fingerprint, utcnow()) == VALID
+    result = cli(repo, "keys", "compromised", "staging", leaked.key_id, "-o", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["key_id"] == leaked.key_id and data["record"]["status"] == REVOKED
+    assert data["branches_carrying_key"] == [f"refs/heads/{branch}"]  # merging it would bring it back
+    after = live(kube_server)
+    assert after is not None and registry.check(after, leaked.fingerprint, utcnow()) != VALID
+    assert fingerprints(after) == valid_in(before) and after.serial > accepted.serial
+    assert ledger.load(repo, "staging") == before  # main's ledger never held it: nothing committed
+    again = cli(repo, "keys", "compromised", "staging", leaked.key_id, "-o", "json")
+    assert again.exit_code == 0, again.output  # a rerun finds it gone
+    assert live(kube_server) == after and git(repo, "rev-parse", "--verify", branch)
+
+
+def test_an_unreadable_live_registry_with_a_newer_serial_is_not_replaced_by_an_old_checkout(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    """Ours, but unreadable (bad annotations: another sealer version's, or a hand edit): its serial
+    still says it is newer, so an old checkout's ledger (the revoked key valid) is not written."""
+    go_direct(repo, kubeconfig)
+    rotate(repo)
+    finish(repo, "--finish")
+    with kube_server.lock:
+        annotations = kube_server.secrets[SECRET]["metadata"]["annotations"]
+        annotations[registry.ACCEPTED_ANNOTATION] = "kid_not_listed"
+        before = json.dumps(kube_server.secrets[SECRET], sort_keys=True)
+    git(repo, "reset", "-q", "--hard", "HEAD~1")  # a pipeline on the checkout before the rotation
+    stale = cli(repo, "rotate", "--finish", "-o", "json")
+    assert stale.exit_code == 4 and "not overwritten" in stale.output, stale.output
+    with kube_server.lock:
+        assert json.dumps(kube_server.secrets[SECRET], sort_keys=True) == before  # nothing published
 
 
 def test_finish_keeps_an_open_rotations_accepted_key_and_drops_it_once_no_branch_holds_it(

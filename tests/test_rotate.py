@@ -19,6 +19,7 @@ from support.git import branch, commit_all, git, head
 from support.repos import (
     FAULT_POINTS,
     FINISH_FAULT_POINTS,
+    MIGRATION_FAULT_POINTS,
     EnvSpec,
     active,
     all_plaintext_keys,
@@ -660,4 +661,6 @@ def test_every_fault_point_in_the_code_is_injected_above() -> None:
     import sealer
 
     sources = "".join(p.read_text() for p in Path(sealer.__file__).parent.rglob("*.py"))
-    assert set(re.findall(r'faults\.point\("([^"]+)"\)', sources)) == set(FAULT_POINTS + FINISH_FAULT_POINTS)
+    assert set(re.findall(r'faults\.point\("([^"]+)"\)', sources)) == set(
+        FAULT_POINTS + FINISH_FAULT_POINTS + MIGRATION_FAULT_POINTS
+    )

@@ -292,7 +292,7 @@ def test_finish_with_nothing_to_activate_reads_no_cluster(
     """An unreachable cluster does not fail every main-branch pipeline, only a deployment."""
     monkeypatch.setenv("KUBECONFIG", str(contexts_file))
     ok(sealer(repo, "backend", "set", ENV, "vault", "--option", f"path={vault_store.prefix}", "--no-branch"))
-    set_contexts(repo, {ENV: "gone", EAST: "gone"})
+    set_contexts(repo, {ENV: "gone", EAST: "not-in-the-kubeconfig"})  # each cluster its own context
     assert json.loads(ok(finish(repo)).stdout)["activated"] == []
 
 
@@ -308,6 +308,8 @@ def test_finish_with_nothing_to_activate_reads_no_cluster(
         ({ENV: "has space"}, f"clusterContexts.{ENV}", "kubeconfig context name"),
         ({"West_1": "one"}, "clusterContexts", "cluster names (DNS labels)"),
         ({"west": "one"}, "clusterContexts.west", f"is not a cluster of {ENV} (clusters: {ENV}, {EAST})"),
+        ({ENV: "one", EAST: "one"}, f"clusterContexts.{EAST}", f"is {ENV}'s context too"),
+        ({ENV: "hvs.CAESIt0k3n-0123456789abcdef"}, f"clusterContexts.{ENV}", "looks like a Vault token"),
     ],
 )
 def test_bad_cluster_contexts_are_refused(repo: Path, contexts: Any, where: str, says: str) -> None:
@@ -318,7 +320,7 @@ def test_bad_cluster_contexts_are_refused(repo: Path, contexts: Any, where: str,
         config.parse(doc, repo)
     message = str(raised.value)
     assert f"environments.{ENV}.{where}" in message and says in message
-    assert "t0k3n" not in message
+    assert "t0k3n" not in message  # never echoed
     with pytest.raises(ConfigError):  # and an edit never writes it
         set_contexts(repo, contexts)
     assert (repo / "sealer.yaml").read_text() == text

@@ -331,6 +331,10 @@ def test_a_string_ruamel_would_read_as_a_number_is_quoted(text: str) -> None:
         "env:\n  a: 1\n  b: 2\n  a: 3\n",
         "yes: 1\ntrue: 2\n",  # two spellings of one key
         "- {k: 1, k: 1}\n",
+        # below a merge key, where PyYAML's SafeConstructor builds the mapping (and its subtree)
+        "a: {x: 1}\n<<: {}\nb: 1\nb: 2\n",
+        "e:\n  <<: {z: 1}\n  ns: a\n  ns: b\n",
+        "e:\n  <<: {z: 1}\n  sub: {k: 1, k: 2}\n",
     ],
 )
 def test_a_key_twice_in_one_mapping_is_refused(text: str) -> None:

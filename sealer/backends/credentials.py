@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,15 @@ _SECRET_VALUES = (
     (re.compile(r"(?i)\bpassword\s*="), "a connection string with a password"),
 )
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+# Variables a `*_env` may not name: the process's own (a loader, a shell, a search path) and the
+# secrets a CI runner or sealer itself holds (a PR naming GITHUB_TOKEN beside its own `address`
+# would have sealer send the runner's token there), and the AWS chain's (sent to another store).
+_RESERVED = re.compile(
+    r"(PATH|HOME|SHELL|USER|LOGNAME|PWD|OLDPWD|IFS|ENV|BASH_ENV|TMPDIR|KUBECONFIG|"
+    r"(LD|DYLD|PYTHON|GIT|SSH|GPG|GNUPG|KUBE|GITHUB|ACTIONS|RUNNER|CI|GITLAB|SEALER|AWS)_\w*)",
+    re.IGNORECASE,
+)
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
 _PROFILE = re.compile(r"[\w+=,.@/-]{1,128}")
@@ -114,6 +124,11 @@ def check(kind: str, raw: Mapping[str, Any], where: str) -> dict[str, str]:
 def _checked(name: str, value: str, where: str) -> str:
     if name.endswith("_env") and not _VARIABLE.fullmatch(value):
         raise _problem(where, "must name an environment variable (letters, digits, _), not hold a credential")
+    if name.endswith("_env") and _RESERVED.fullmatch(value):
+        raise _problem(
+            where,
+            f"{value} belongs to the shell, the CI runner or sealer: name a variable of this store's own",
+        )
     shapes = {
         "role_arn": (_ROLE_ARN, "an IAM role ARN (arn:aws:iam::<account>:role/<name>)"),
         "session_name": (_SESSION_NAME, "a role session name of 2-64 characters"),
@@ -132,6 +147,10 @@ def _checked(name: str, value: str, where: str) -> str:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
             raise _problem(where, "must be an http(s) URL without user info")
+        if parts.scheme == "http" and parts.hostname not in _LOOPBACK:  # the token would go in clear
+            raise _problem(
+                where, "must be https (plain http only to this machine: 127.0.0.1, ::1, localhost)"
+            )
     return value
 
 
@@ -362,6 +381,8 @@ class VaultSource:
             if not token:
                 raise BackendError("vault: VAULT_TOKEN is not set")
             return VaultLogin(address, token, os.environ.get("VAULT_NAMESPACE") or None, verify)
+        if self.cacert:
+            _ca_file(self.env, self.cacert)
         if self.auth == "token":
             token = _variable(self.env, "vault token", self.token_variable)
         else:
@@ -394,6 +415,17 @@ class VaultSource:
             "role_id": _variable(self.env, "vault approle role id", str(self.role_id_env)),
             "secret_id": _variable(self.env, "vault approle secret id", str(self.secret_id_env)),
         }
+
+
+def _ca_file(env: str, path: str) -> None:
+    """A `cacert` sealer.yaml names must be a regular file: TLS would block reading a FIFO (or
+    /dev/stdin) the repository put there, and read a device forever."""
+    try:
+        info = os.stat(path)
+    except OSError as err:
+        raise MissingCredential(f"{env}: vault cacert {path}: {err.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise MissingCredential(f"{env}: vault cacert {path} is not a regular file")
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------

@@ -51,6 +51,8 @@ def _publish_one(
         wanted = registry.compose(env, cluster, pub, current)
         if current is not None and _settled(current, wanted, pub, where):
             return []
+        if current is None and live is not None:
+            _not_newer(live, wanted, where)
         body = _body(settings, wanted, live)
         try:
             if live is None:
@@ -91,6 +93,18 @@ def _current(live: dict[str, Any] | None, env: str, where: str) -> registry.Regi
         return registry.from_object(live, where)
     except registry.RegistryError:
         return None
+
+
+def _not_newer(live: dict[str, Any], wanted: registry.Registry, where: str) -> None:
+    """Ours but unreadable (bad annotations, another version's format): replaced only when its
+    serial annotation, where there is one, is below ours; an old checkout never rolls it back."""
+    annotations = (live.get("metadata") or {}).get("annotations") or {}
+    serial = str(annotations.get(registry.SERIAL_ANNOTATION, "") if isinstance(annotations, dict) else "")
+    if serial.isdigit() and int(serial) >= wanted.serial:
+        raise BackendError(
+            f"k8s-secrets: {where} is unreadable but has serial {serial}, not below the ledger's "
+            f"{wanted.serial}: not overwritten (publish from an up-to-date ledger, or delete it)"
+        )
 
 
 def _settled(

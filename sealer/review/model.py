@@ -44,6 +44,7 @@ ALLOW_COMMENT = "allow-comment"
 BASELINE_ENTRY = "baseline-entry"
 TRUST_ANCHOR = "trust-anchor-change"  # .sealer/, CODEOWNERS, hooks, CI workflows, .gitattributes
 CERT_ADDED = "cert-added"  # #15: a certificate added to a cluster's set (sealer.review.certset)
+CONTEXT_CHANGE = "cluster-context-change"  # #17: which kubeconfig context stands for a cluster
 SENSITIVE = frozenset(
     {
         SCOPE_CHANGE,
@@ -62,6 +63,7 @@ SENSITIVE = frozenset(
         BASELINE_ENTRY,
         TRUST_ANCHOR,
         CERT_ADDED,
+        CONTEXT_CHANGE,
     }
 )
 REGISTRY_MISMATCH = "registry-mismatch"  # #16: a key registry the ledger does not give

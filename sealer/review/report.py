@@ -26,7 +26,21 @@ def _age_cell(change: Change) -> str:
     return f"{change.old_key_age_days}d" + (f", now {change.old_key_status}" if change.old_key_status else "")
 
 
+# C0/C1 controls (ESC, CR, backspace, …): a file name holding them could move a terminal's cursor
+# and erase the findings printed above it, or a CR start a fake line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(line: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", line)
+
+
 def to_text(report: Report) -> str:
+    """One line per change, finding and note, as inert text (see `_printable`)."""
+    return "\n".join(_printable(line) for line in _text_lines(report))
+
+
+def _text_lines(report: Report) -> list[str]:
     lines = [
         f"sealer review {report.base[:12]}..{report.head[:12]}: {len(report.changes)} change(s), "
         f"{len(report.findings)} finding(s)"
@@ -47,7 +61,7 @@ def to_text(report: Report) -> str:
     lines += [f"  approval: {who}" for who in report.approvals]
     if not report.changes and not report.findings:
         lines.append("  no sealed data changed")
-    return "\n".join(lines)
+    return lines
 
 
 # Markdown's own punctuation that could start a link, an image, emphasis, code or a table cell.

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from sealer import layout
 from sealer.config import Config, Environment
 from sealer.review.model import (
+    CONTEXT_CHANGE,
     ENV_ADDED,
     ENV_REMOVED,
     KEYS_CHANGE,
@@ -94,12 +95,28 @@ def _settings(old: Environment, new: Environment) -> Iterator[Finding]:
             f"key store changed from {old.backend_kind} {old.backend_options} to "
             f"{new.backend_kind} {new.backend_options}: keys revoked in one store may verify in another",
         )
+    if old.backend_credentials != new.backend_credentials:  # names only: never echo the values
+        names = sorted(set(old.backend_credentials) | set(new.backend_credentials))
+        changed = [n for n in names if old.backend_credentials.get(n) != new.backend_credentials.get(n)]
+        yield _finding(
+            STORE_CHANGE,
+            new.name,
+            f"key store credential source changed ({', '.join(changed)}): another store, account or "
+            "variable may answer for this environment",
+        )
     for what, was, now in (
         ("rotationDays", old.rotation_days, new.rotation_days),
         ("keyLifetimeDays", old.key_lifetime_days, new.key_lifetime_days),
     ):
         if now > was:
             yield _finding(PERIOD_CHANGE, new.name, f"{what} lengthened from {was} to {now}")
+    was_reseal, now_reseal = old.reseal_after_days, new.reseal_after_days
+    if was_reseal is not None and (now_reseal is None or now_reseal > was_reseal):
+        yield _finding(
+            PERIOD_CHANGE,
+            new.name,
+            f"resealAfterDays lengthened from {was_reseal} to {now_reseal or 'never'}",
+        )
     if old.values_file != new.values_file:
         yield _finding(VALUES_FILE_CHANGE, new.name, f"valuesFile {old.values_file} -> {new.values_file}")
     if old.policy != new.policy:
@@ -107,6 +124,21 @@ def _settings(old: Environment, new: Environment) -> Iterator[Finding]:
     dropped = [k for k in old.keys if k not in new.keys]
     if dropped:
         yield _finding(KEYS_CHANGE, new.name, f"no longer rotates {', '.join(dropped)}")
+
+
+def _contexts(old: Environment, new: Environment) -> Iterator[Finding]:
+    """#17: `rotate --finish` trusts what each context serves: a context moved, dropped or shared
+    decides which cluster's word counts. Context values are not echoed (a pasted token may hide there)."""
+    for name in sorted(set(old.cluster_contexts) | set(new.cluster_contexts)):
+        was, now = old.cluster_contexts.get(name), new.cluster_contexts.get(name)
+        if was != now:
+            what = "added" if was is None else "removed" if now is None else "changed"
+            yield _finding(
+                CONTEXT_CHANGE,
+                new.name,
+                f"clusterContexts: {name}'s kubeconfig context {what}: status and rotate --finish "
+                "now read another cluster for it",
+            )
 
 
 def config_findings(old: Config | None, new: Config | None) -> list[Finding]:
@@ -125,7 +157,7 @@ def config_findings(old: Config | None, new: Config | None) -> list[Finding]:
         elif now is None:
             found.append(_finding(ENV_REMOVED, name, f"environment {name} removed"))
         elif was != now:
-            found += [*_target(was, now), *_pins(was, now), *_settings(was, now)]
+            found += [*_target(was, now), *_pins(was, now), *_settings(was, now), *_contexts(was, now)]
     return found
 
 

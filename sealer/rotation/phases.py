@@ -690,6 +690,9 @@ def _revoke_outside_git(
     key accepted on a rotation branch, or added behind sealer's back): only the store changes."""
     done = RotationResult(None, None, False, [], []) if recovered is None else recovered
     if not sync.external(env):
+        on_branch = registry_delivery.drop_compromised(cfg, env.name, key_id) if found is None else None
+        if on_branch is not None:  # accepted in a direct registry by a rotation under review
+            return CompromisedResult(on_branch.with_status(REVOKED, utcnow()), done, True)
         if found is None:
             raise BackendError(f"{env.backend_kind}: {env.name}: no key {key_id}")
         return CompromisedResult(found, done, False)

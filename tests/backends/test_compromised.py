@@ -233,3 +233,14 @@ def test_an_older_key_in_its_grace_window(backend_repo: Path, request: pytest.Fi
     finish(backend_repo)
     in_store = statuses(store_of(backend_repo).list(ENV))
     assert (in_store[current], in_store[new]) == (REVOKED, ACTIVE)
+
+
+def test_the_text_report_holds_no_terminal_control(backend_repo: Path) -> None:
+    """A commit subject or author name with ESC sequences cannot erase the report's lines."""
+    rotate(backend_repo)
+    kid = assert_one_active_per_name(ledger_records(backend_repo, ENV))["apiKey"].key_id
+    git(backend_repo, "commit", "-q", "--amend", "-m", "evil\x1b[2K\x1b[1A\rsubject")  # the rotation's
+    result = sealer(backend_repo, "keys", "compromised", ENV, kid, "--no-branch")
+    assert result.exit_code in (0, 1), result.output
+    assert "\x1b" not in result.stdout and "\r" not in result.stdout
+    assert "evil\\x1b[2K\\x1b[1A\\x0dsubject" in result.stdout

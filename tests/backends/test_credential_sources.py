@@ -736,6 +736,21 @@ REFUSED = [
         "auth_mount goes with",
     ),
     ("vault", {**JWT_LOGIN, "auth_mount": "../sys"}, "must be a Vault auth mount path"),
+    # a *_env naming the runner's, sealer's or the process's own variables: sent to the store's host
+    ("vault", {"address": "https://vault.example", "token_env": "GITHUB_TOKEN"}, "GITHUB_TOKEN belongs to"),
+    ("auth0", {"domain": "t.example", "token_env": "CI_JOB_TOKEN"}, "CI_JOB_TOKEN belongs to"),
+    ("auth0", {"domain": "t.example", "token_env": "SEALER_SIGNING_KEY"}, "belongs to the shell, the CI"),
+    ("vault", {"address": "https://vault.example", "token_env": "AWS_SECRET_ACCESS_KEY"}, "belongs to"),
+    ("postgres", {"conninfo_env": "LD_PRELOAD"}, "LD_PRELOAD belongs to"),
+    ("postgres", {"passfile_env": "HOME"}, "HOME belongs to"),
+    # a token or client secret sent in clear over the network
+    ("vault", {"address": "http://vault.example:8200", "token_env": "VT"}, "must be https (plain http only"),
+    ("auth0", {"domain": "http://tenant.example", "token_env": "A0"}, "must be https"),
+    (
+        "dynamodb",
+        {"role_arn": "arn:aws:iam::222222222222:role/s", "sts_endpoint_url": "http://sts.x"},
+        "https",
+    ),
 ]
 ACCEPTED = [
     ("vault", {"address": "https://vault.example:8200", "namespace": "team/payments", "token_env": "VT"}),
@@ -747,6 +762,7 @@ ACCEPTED = [
     ("dynamodb", {"profile": "prod"}),
     ("dynamodb", {"role_arn": "arn:aws:iam::222222222222:role/sealer", "external_id": "ext-1"}),
     ("postgres", {"conninfo_env": "PG_PROD", "passfile_env": "PGPASS_PROD"}),
+    ("vault", {"address": "http://127.0.0.1:8200", "token_env": "VT"}),  # a local agent or proxy
     ("k8s-secrets", {}),
 ]
 
@@ -857,3 +873,25 @@ def test_status_logs_in_once_however_many_keys_it_phases(repo: Path, vault_login
     phases = [phase_of(cfg, env, key_id, False) for key_id in key_ids * 3]
     assert len(server.logins) - before == 1
     assert not [p for p in phases if p.startswith("unknown") or p == "not in the store"]
+
+
+def test_a_cacert_that_is_no_regular_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FIFO (or a device) as the CA file would block TLS, or feed it forever: refused at open."""
+    import os
+
+    from sealer.backends.credentials import source_for
+    from sealer.errors import MissingCredential
+
+    monkeypatch.setenv("VT_STAGING", "t")
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(fifo)
+    link = tmp_path / "ca-link.pem"
+    link.symlink_to("/dev/zero")
+    settings = {"address": "https://vault.example", "token_env": "VT_STAGING"}
+    for path in (fifo, link):
+        with pytest.raises(MissingCredential, match="is not a regular file") as err:
+            source_for("vault", {**settings, "cacert": str(path)}, "staging")
+        assert str(err.value).startswith("staging: vault cacert ") and "\n" not in str(err.value)
+    ca = tmp_path / "real.pem"
+    ca.write_text("-")
+    assert source_for("vault", {**settings, "cacert": str(ca)}, "staging") is not None

@@ -165,6 +165,34 @@ def test_differences(ledger: list[KeyRecord], store: list[KeyRecord], kinds: lis
     assert [d.kind for d in drift.differences(ENV, ledger, store, NOW)] == kinds
 
 
+def test_a_key_revoked_at_once_is_never_excused_until_finish() -> None:
+    """A `keys revoke`/`keys compromised` key is revoked in the store right after its commit: a
+    successor still accepted (before --finish) does not excuse it being valid there."""
+    ledger_side = [rec("a", REVOKED), rec("b", ACTIVE)]
+    store = [rec("a", ACTIVE), rec("b", ACCEPTED)]
+    assert drift.differences(ENV, ledger_side, store, NOW) == []  # an ordinary rotation's phase
+    found = drift.differences(ENV, ledger_side, store, NOW, at_once=frozenset({"a"}))
+    assert [(d.kind, d.key_id) for d in found] == [(drift.VALID_IN_STORE, "a")]
+
+
+def test_a_compromised_key_brought_back_in_the_store_is_drift(
+    backend_repo: Path, request: pytest.FixtureRequest
+) -> None:
+    """After `keys compromised` (its successor accepted, not finished yet) someone makes the
+    compromised key valid in the store again: drift says so, it is not "a rotation's phase"."""
+    backend = Backend("vault", options_of("vault", request.getfixturevalue("vault_store")))
+    configure(backend_repo, backend)
+    rotate(backend_repo)
+    finish(backend_repo)
+    kid = assert_one_active_per_name(store_of(backend_repo).list(ENV))["apiKey"].key_id
+    ok(sealer(backend_repo, "keys", "compromised", ENV, kid, "--no-branch"))
+    assert drift_check(backend_repo) == (0, [])
+    tamper(request, backend, kid, status=ACTIVE, revoke_at=None)
+    code, found = drift_check(backend_repo)
+    assert code == 1 and [p["message"].split(":")[0] for p in found] == ["valid-in-store"], found
+    assert found[0]["fix"] == f"sealer keys revoke {ENV} {kid}"
+
+
 def test_an_accepted_key_under_review_is_not_drift() -> None:
     """A rotation's pull request: its branch holds the key the store accepts already."""
     store = [rec("a", ACTIVE), rec("x", ACCEPTED)]

@@ -177,6 +177,10 @@ def test_a_typo_in_the_k8s_secrets_options_is_refused_like_any_stores(
         (["nosql"], "unknown backend 'nosql': use one of auth0, dynamodb, k8s-secrets, postgres, vault"),
         (["postgres", "--option", "schema"], "--option 'schema': use NAME=VALUE"),
         (["postgres", "--option", "=x"], "use NAME=VALUE"),
+        # a value pasted without its name is never echoed (a token, a conninfo with a password)
+        (["vault", "--credential", "hvs.CAESIJ-not-a-name-0123456789abcdefgh"], "(not echoed): use NAME="),
+        (["postgres", "--credential", "=host=db password=hunter2"], "--credential (not echoed): use"),
+        (["vault", "--credential", "token_env"], "--credential 'token_env': use NAME=VALUE"),
         (["postgres", "--option", "connect_timeout=soon"], "connect_timeout 'soon' is not a whole number"),
         (["postgres", "--option", "schema=Robert'); DROP TABLE"], "schema name"),
         (["dynamodb", "--option", "max_attempts=0"], "max_attempts '0'"),
@@ -187,7 +191,8 @@ def test_a_typo_in_the_k8s_secrets_options_is_refused_like_any_stores(
 )
 def test_set_refuses_bad_input_before_writing(backend_repo: Path, args: list[str], says: str) -> None:
     before = (backend_repo / "sealer.yaml").read_bytes()
-    assert says in one_line_error(sealer(backend_repo, "backend", "set", ENV, *args), 2)
+    line = one_line_error(sealer(backend_repo, "backend", "set", ENV, *args), 2)
+    assert says in line and "hvs.CAES" not in line and "hunter2" not in line
     assert (backend_repo / "sealer.yaml").read_bytes() == before
 
 

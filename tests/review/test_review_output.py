@@ -10,7 +10,7 @@ import markdown
 import pytest
 
 from sealer.review.model import Change, Finding, Report
-from sealer.review.report import to_markdown
+from sealer.review.report import to_markdown, to_text
 
 # What review's Markdown is made of; anything else in the rendered page came from a value.
 OWN_TAGS = {"h3", "p", "code", "strong", "ul", "li", "table", "thead", "tbody", "tr", "th", "td"}
@@ -113,3 +113,14 @@ def test_json_names_the_kind_rule_as_check_does() -> None:
             }
         ]
     assert "rule" in Problem("key-age", "staging", "error", "old", "rotate").as_dict()
+
+
+def test_text_output_holds_no_terminal_control() -> None:
+    """A file name with ESC sequences (cursor up, erase line) or a CR could hide the findings
+    printed above it in a terminal: each line stays one visible line of inert text."""
+    hostile = "deploy/x\x1b[1A\x1b[2K\r  no sealed data changed\nFINDING none.yaml"
+    finding = Finding("stray-sealed-data", "staging", hostile, None, hostile)
+    report = Report("a" * 40, "b" * 40, [], [finding, finding], [hostile])
+    text = to_text(report)
+    assert not any(ch in text for ch in "\x1b\r\x9b") and len(text.splitlines()) == 4
+    assert "deploy/x\\x1b[1A\\x1b[2K\\x0d  no sealed data changed\\x0aFINDING none.yaml" in text

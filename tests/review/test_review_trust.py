@@ -217,6 +217,11 @@ def store_changed(repo: Path) -> None:
     )
 
 
+def cluster_context_repointed(repo: Path) -> None:
+    """#17: finish trusts what each context serves; a PR picks which cluster answers for staging."""
+    set_env_option(repo, "staging", "clusterContexts", {"staging": "already-rotated-cluster"})
+
+
 def env_renamed(repo: Path) -> None:
     with config.edit(repo) as doc:
         doc["environments"]["stage"] = doc["environments"].pop("staging")
@@ -524,6 +529,7 @@ ATTACKS: list[tuple[Callable[..., None], str]] = [
     (crlf_sealed_file, "manifest-mismatch"),
     (ledger_record_with_extra_field, "ledger-invalid"),
     (history_replaced, "ledger-status"),
+    (cluster_context_repointed, "cluster-context-change"),
 ]
 TAMPERING += ATTACKS
 
@@ -844,6 +850,39 @@ def test_a_merge_that_adds_a_sensitive_change_of_its_own_fails(repo: Path) -> No
     commit(repo, "merge main")
     code, data = run_review(repo)
     assert code == 1 and "scope-change" in codes(data) and "period-change" not in codes(data)
+
+
+def _on_main(repo: Path, change: Callable[[Any], None]) -> None:
+    git(repo, "checkout", "-q", "main")
+    with config.edit(repo) as doc:
+        change(doc["environments"]["staging"])
+    commit(repo, "main's setting")
+    git(repo, "checkout", "-q", "-B", "pr")
+
+
+def test_a_credential_source_change_is_a_store_change(repo: Path) -> None:
+    """#17: the same store kind reached through another account or token variable is another store."""
+    backend = {"kind": "dynamodb", "options": {"table": "keys", "region": "eu-west-1"}}
+    _on_main(repo, lambda env: env.update(backend={**backend, "credentials": {"profile": "staging-keys"}}))
+    set_env_option(repo, "staging", "backend", {**backend, "credentials": {"profile": "attacker-account"}})
+    commit(repo)
+    code, data = run_review(repo)
+    found = [f for f in data["findings"] if f["rule"] == "store-change"]
+    assert code == 1 and len(found) == 1, data["findings"]
+    assert "credential source changed (profile)" in found[0]["message"]
+    assert "attacker-account" not in found[0]["message"]
+
+
+def test_two_clusters_swapped_contexts_and_reseal_lengthened_fail(repo: Path) -> None:
+    _on_main(repo, lambda env: env.update(clusterContexts={"staging": "ctx-staging"}, resealAfterDays=7))
+    with config.edit(repo) as doc:
+        doc["environments"]["staging"]["clusterContexts"] = {"staging": "ctx-elsewhere"}
+        del doc["environments"]["staging"]["resealAfterDays"]
+    commit(repo)
+    code, data = run_review(repo)
+    assert code == 1 and {"cluster-context-change", "period-change"} <= codes(data), data["findings"]
+    messages = " ".join(f["message"] for f in data["findings"])
+    assert "ctx-elsewhere" not in messages and "resealAfterDays lengthened from 7 to never" in messages
 
 
 def test_an_approved_longer_lifetime_with_a_rotation_passes(repo: Path) -> None:
