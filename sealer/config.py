@@ -404,7 +404,25 @@ def parse(data: Any, root: Path) -> Config:
     _check_cluster_contexts(cfg)
     _check_overlaps(cfg)
     _check_registries(cfg)
+    _check_kubeconfigs(cfg)
     return cfg
+
+
+def _check_kubeconfigs(cfg: Config) -> None:
+    """A kubeconfig can run a command (`users[].user.exec`) when it is loaded: one the repository
+    names or holds would run whatever a pull request put there on every runner that publishes."""
+    root = os.path.realpath(cfg.root)
+    for env in cfg.environments.values():
+        settings = env.registry
+        if settings is None or settings.kubeconfig is None:
+            continue
+        path = os.path.expanduser(settings.kubeconfig)
+        inside = os.path.isabs(path) and os.path.commonpath([root, os.path.realpath(path)]) == root
+        if not os.path.isabs(path) or inside:
+            raise ConfigError(
+                f"environments.{env.name}.backend.options.kubeconfig",
+                "must be an absolute path outside the repository (a kubeconfig may run commands)",
+            )
 
 
 def _check_overlaps(cfg: Config) -> None:

@@ -424,3 +424,24 @@ def test_edit_keeps_comments_and_refuses_an_invalid_result(tmp_path: Path) -> No
     comments = [line for line in before.decode().splitlines() if line.lstrip().startswith("#")]
     assert comments == [line for line in text.splitlines() if line.lstrip().startswith("#")]
     assert yamlio.load_documents(text, "x")[0]["environments"]["qa"]["rotationDays"] == 45
+
+
+@pytest.mark.parametrize(
+    "inside", ["kc.yaml", "./deploy/../kc.yaml", "{root}/kc.yaml", "{root}/link/kc.yaml"]
+)
+def test_a_kubeconfig_the_repository_names_or_holds_is_refused(
+    tmp_path: Path, baseline: dict[str, Any], capsys: pytest.CaptureFixture[str], inside: str
+) -> None:
+    """Loading a kubeconfig can run its `exec:` command: never one a pull request can write."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (root / "link").symlink_to(root)  # an absolute path that only seems to leave the repository
+    options = {"delivery": "direct", "kubeconfig": inside.format(root=root)}
+    baseline["environments"]["staging"]["backend"] = {"kind": "k8s-secrets", "options": options}
+    _write(root, baseline)
+    with pytest.raises(ConfigError, match=r"kubeconfig: must be an absolute path outside the repository"):
+        config.load(root)
+    options["kubeconfig"] = str(tmp_path / "elsewhere" / "kc.yaml")
+    _write(root, baseline)
+    assert config.load(root).env("staging").registry.kubeconfig == options["kubeconfig"]  # type: ignore[union-attr]

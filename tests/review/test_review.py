@@ -330,13 +330,22 @@ def template_annotation_added(repo: Path, controllers: dict[str, Path]) -> None:
     _edit_yaml(repo / SEALED, edit)
 
 
-def kubeconfig_from_the_repo(repo: Path, controllers: dict[str, Path]) -> None:
-    """A kubeconfig the author wrote: its `exec` plugin runs on the machine that runs sealer
-    (the CI runner, with its credentials) as soon as `status` or a rotation reads it."""
+def test_a_kubeconfig_from_the_repository_stops_the_review(repo: Path) -> None:
+    """A kubeconfig the author wrote: its `exec` plugin would run on the machine that runs sealer
+    (the CI runner, with its credentials) as soon as `status` or a rotation reads it. sealer.yaml
+    may not name one (tests/test_config.py), so the review of such a change stops: exit 2."""
     (repo / "kubeconfig.yaml").write_text("apiVersion: v1\nkind: Config\nusers: []\n")
-    set_env_option(
-        repo, "staging", "backend", {"kind": "k8s-secrets", "options": {"kubeconfig": "kubeconfig.yaml"}}
-    )
+    text = (repo / "sealer.yaml").read_text()
+    doc = yamlio.load_documents(text, "sealer.yaml")[0]
+    doc["environments"]["staging"]["backend"] = {
+        "kind": "k8s-secrets",
+        "options": {"kubeconfig": "kubeconfig.yaml"},
+    }
+    (repo / "sealer.yaml").write_text(yamlio.dump(doc))
+    commit_all(repo, "kubeconfig from the repo")
+    result = cli(repo, "review", "--output", "json")
+    assert result.exit_code == 2
+    assert "kubeconfig: must be an absolute path outside the repository" in result.stderr
 
 
 def key_store_endpoint_moved(repo: Path, controllers: dict[str, Path]) -> None:
@@ -392,7 +401,6 @@ TAMPERING = [
     (registry_sent_to_another_namespace_in_config, {"registry-target-change", "store-change"}),
     (template_data_added, {"manifest-mismatch"}),  # not what sealer writes
     (template_annotation_added, {"manifest-mismatch"}),
-    (kubeconfig_from_the_repo, {"store-change"}),
     (key_store_endpoint_moved, {"store-change", "registry-mismatch"}),  # no registry any more
 ]
 
