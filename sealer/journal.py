@@ -45,6 +45,9 @@ class Journal:
     revocations: list[list[str]] = field(default_factory=list)  # [env, key_id] (REVOKE)
     pr_body: str = ""
     result: dict[str, Any] = field(default_factory=dict)  # the report, for the outputs
+    # The temps are renamed over their targets. Not for a commit on its own branch: that is
+    # built from the temps, and the checkout (which stays on the user's branch) is never touched.
+    in_place: bool = True
 
 
 _TYPES: dict[str, Any] = {
@@ -60,6 +63,7 @@ _TYPES: dict[str, Any] = {
     "revocations": list,
     "pr_body": str,
     "result": dict,
+    "in_place": bool,
 }
 
 
@@ -114,6 +118,8 @@ def clear(git_dir: Path) -> None:
 def apply_renames(root: Path, journal: Journal) -> None:
     """Move every temp over its target; idempotent, so a second run after a crash is safe.
     The engine checked each pair against the paths it may write before calling this."""
+    if not journal.in_place:
+        return
     for item in journal.files:
         repofiles.rename_if_exists(root / item["tmp"], root / item["path"])  # #13: no symlink followed
 

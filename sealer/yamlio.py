@@ -163,10 +163,14 @@ def _string(text: str) -> str:
     return flow_json(text)
 
 
+# `json.dumps(value, ensure_ascii=False)` builds an encoder per call; a ledger dumps thousands.
+_to_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def flow_json(value: Any) -> str:
     """`value` as one line of JSON that a YAML parser reads back as the same value (JSON is YAML
     once the characters YAML takes for line breaks or rejects are escaped)."""
-    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False))
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", _to_json(value))
 
 
 def _float(value: float) -> str:

@@ -124,6 +124,17 @@ def assert_clean(repo: Path, keys: list[Any], on: str | None = None) -> None:
 @pytest.mark.parametrize("branch_args", [(), ("--no-branch",)])
 def test_index_lock_held_during_the_commit(repo: Path, keys: list[Any], branch_args: tuple[str, ...]) -> None:
     start, lock = head(repo), git_dir(repo) / "index.lock"
+    if not branch_args:  # a branch of its own never touches the checkout or the index: it finishes
+        before = {p: (repo / p).read_bytes() for p in FILES}
+        with at_point("before-commit", lambda: lock.write_text("")):
+            done = cli(repo, "rotate", ENV, "-o", "json")
+        assert done.exit_code == 0, done.output
+        data = json.loads(done.stdout)
+        assert git(repo, "rev-parse", f"{data['commit']}~1").strip() == start and head(repo) == start
+        assert journal_of(repo) is None and {p: (repo / p).read_bytes() for p in FILES} == before
+        lock.unlink()
+        assert_clean(repo, keys, on=data["branch"])
+        return
     with at_point("before-commit", lambda: lock.write_text("")):  # another git holds the index
         line = exit_4(cli(repo, "rotate", ENV, *branch_args), "syncing your checkout failed")
     assert "is committed on" in line and "--resume" in line

@@ -388,11 +388,12 @@ def _is_landed_commit(root: Path, entry: Journal) -> bool:
 
 
 def _commit_files(root: Path, entry: Journal) -> str:
-    paths = [f["path"] for f in entry.files]
+    """The journal's files committed: as renamed over their targets, or still in their temps
+    (a commit on its own branch)."""
     commit = git.Commit(root)
     try:
-        for rel in paths:
-            commit.add(rel, repofiles.read_bytes(root / rel))
+        for item in entry.files:
+            commit.add(item["path"], repofiles.read_bytes(root / item["path" if entry.in_place else "tmp"]))
     except BaseException:
         commit.abort()
         raise

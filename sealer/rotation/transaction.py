@@ -42,14 +42,18 @@ def run(
     commit = None
     try:
         commit = git.Commit(root) if commit_it else None
+        # A commit on its own branch leaves the checkout as it is: nothing is renamed there
+        # (and nothing restored afterwards); the temps only serve a roll-forward.
+        entry.in_place = commit is None or entry.branch is None
         faults.point("before-temps")
         entry.files = _write_temps(root, git_dir, files, commit)
         faults.point("before-journal")
         journal.save(git_dir, entry)
         (git_dir / TEMPS_MARKER).unlink(missing_ok=True)
         faults.point("before-rename")
-        journal.apply_renames(root, entry)
-        repofiles.sync(root)  # the renames too, before the commit that records them
+        if entry.in_place:
+            journal.apply_renames(root, entry)
+            repofiles.sync(root)  # the renames too, before the commit that records them
         faults.point("before-commit")
         if commit is None:
             entry.phase = journal.WRITTEN
@@ -86,9 +90,12 @@ def _settle(root: Path, commit: git.Commit, entry: Journal) -> None:
     the roll-forward's `sync_index` retries, here or in the next run."""
     assert entry.commit
     try:
-        commit.settle(entry.commit, entry.branch)
+        if entry.in_place:
+            commit.settle(entry.commit, entry.branch)
+        else:
+            journal.discard_temps(root, entry)  # the checkout was never touched
         entry.result["index_synced"] = True
-    except git.GitError:
+    except (git.GitError, OSError):
         entry.result["index_synced"] = False
 
 
@@ -122,7 +129,9 @@ def sync_index(root: Path, entry: Journal) -> None:
     """The checkout after the change landed: on its own branch, the user's files back as HEAD has
     them (the user stays where they were); on the current branch, the index agreeing with it."""
     paths = [f["path"] for f in entry.files]
-    if entry.branch is not None:
+    if not entry.in_place:
+        journal.discard_temps(root, entry)  # committed from them; the checkout was never touched
+    elif entry.branch is not None:
         git.restore_from_head(root, paths)
     elif paths:
         git.run(root, "reset", "-q", "--", *paths)
@@ -188,7 +197,7 @@ def checked_moves(root: Path, entry: Journal, allowed: set[str]) -> None:
 def _roll_back(root: Path, git_dir: Path, entry: Journal, files: dict[str, FileChange]) -> None:
     journal.discard_temps(root, entry)
     (git_dir / TEMPS_MARKER).unlink(missing_ok=True)
-    for rel, (_new, old) in files.items():
+    for rel, (_new, old) in files.items() if entry.in_place else ():
         if old is None:
             repofiles.remove(root / rel)
         else:
