@@ -369,6 +369,12 @@ def refs_holding(root: Path, text: str, path: str) -> list[str]:
 
 
 def push(root: Path, remote: str, branch: str) -> None:
+    remotes = run(root, "remote").split()
+    if remote not in remotes and not ("/" in remote or ":" in remote or (root / remote).exists()):
+        # A mistyped name: one clear line, not git's guess that it is a repository's path.
+        raise GitError(
+            f"no remote named {remote!r} in this repository (it has: {', '.join(remotes) or 'none'})"
+        )
     run(root, "push", "-q", remote, f"refs/heads/{branch}:refs/heads/{branch}")
 
 

@@ -125,5 +125,4 @@ def apply_renames(root: Path, journal: Journal) -> None:
 
 
 def discard_temps(root: Path, journal: Journal) -> None:
-    for item in journal.files:
-        repofiles.remove(root / item["tmp"])
+    repofiles.remove_all([root / item["tmp"] for item in journal.files])

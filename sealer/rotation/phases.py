@@ -111,6 +111,7 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> Rot
     with lock.hold(git_dir):
         left = journal.load(git_dir)
         if left is not None:
+            left.push = request.push or left.push  # a corrected --push replaces the one journaled
             finished = _recover(cfg, git_dir, left)
             if finished is not None:
                 return finished
@@ -151,12 +152,16 @@ def _interrupted_past_the_commit(root: Path, git_dir: Path) -> None:
         ) from None
 
 
-def resume(cfg: Config) -> RotationResult | None:
-    """`sealer rotate --resume`: finish an interrupted run's journal, if any; start nothing."""
+def resume(cfg: Config, push: str | None = None) -> RotationResult | None:
+    """`sealer rotate --resume`: finish an interrupted run's journal, if any; start nothing.
+    `push`: the remote to push to instead of the one journaled (a corrected `--push`)."""
     git_dir = git.git_dir(cfg.root)
     with lock.hold(git_dir):
         left = journal.load(git_dir)
-        return _recover(cfg, git_dir, left) if left is not None else None
+        if left is None:
+            return None
+        left.push = push or left.push
+        return _recover(cfg, git_dir, left)
 
 
 def _result(plans: list[EnvRotation], request: Request, branch: str | None) -> RotationResult:
@@ -273,9 +278,11 @@ def _landed(entry: Journal, commit: str) -> str:
 
 def partly_done(result: RotationResult) -> str:
     """The "partly done" message: what landed, what did not, how to finish."""
+    push = any(item.startswith("the push to ") for item in result.left)
     return (
         f"{result.landed}, but {'; '.join(result.left)}; run `sealer rotate --resume` (or plain "
-        "`sealer rotate`) to finish (the old keys stay valid until then)"
+        f"`sealer rotate`) to finish{', with --push REMOTE to push elsewhere' if push else ''} "
+        "(the old keys stay valid until then)"
     )
 
 

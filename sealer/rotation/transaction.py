@@ -145,17 +145,16 @@ def _write_temps(
     moves = [{"path": rel, "tmp": str(tmp_of(root / rel).relative_to(root))} for rel in files]
     repofiles.write(git_dir / TEMPS_MARKER, json.dumps([m["tmp"] for m in moves]))
     try:
-        for rel, (new, _old) in files.items():
-            target = root / rel
-            # #13: the target's line endings and mode kept; folders made, no symlink followed
-            data = repofiles.encode_like(target, new)
-            repofiles.write_unsynced(tmp_of(target), data, like=target)
-            if commit is not None:
-                commit.add(rel, data, repofiles.is_executable(target))
+        # #13: the target's line endings and mode kept; folders made, no symlink followed
+        written = repofiles.write_temps_beside(
+            [(root / rel, tmp_of(root / rel), new) for rel, (new, _old) in files.items()]
+        )
+        if commit is not None:
+            for rel, (data, executable) in zip(files, written, strict=True):
+                commit.add(rel, data, executable)
         repofiles.sync(root)
     except BaseException:  # #13: the journal names no temp yet, so none may stay behind
-        for move in moves:
-            repofiles.remove(root / move["tmp"])
+        repofiles.remove_all([root / move["tmp"] for move in moves])
         raise
     return moves
 
