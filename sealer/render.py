@@ -73,7 +73,7 @@ def splice_values(values_text: str, subtree: str) -> str | None:
     `_splice_keeps`), so any file it cannot handle takes the slow path."""
     lines = values_text.splitlines(keepends=True)
     starts = [i for i, line in enumerate(lines) if _SUBTREE_LINE.fullmatch(line)]
-    indent = yamlio.guess_indent(values_text)[0]
+    indent = yamlio.guess_indent(values_text, mapping_only=True)[0]
     body = _indented(subtree, indent)
     if "\r" in values_text or len(starts) > 1 or body is None:
         return None

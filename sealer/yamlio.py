@@ -273,8 +273,9 @@ _INDENT = "_sealer_indent"
 _START = re.compile(r"---[ \t]*(?:#.*)?")
 
 
-def guess_indent(text: str) -> tuple[int, int, int]:
-    """(mapping, sequence, offset) indentation of a block-style YAML text, for ruamel's `indent`."""
+def guess_indent(text: str, mapping_only: bool = False) -> tuple[int, int, int]:
+    """(mapping, sequence, offset) indentation of a block-style YAML text, for ruamel's `indent`;
+    `mapping_only`: stop once the mapping indentation is known (the others are then guesses)."""
     mapping, offset, parent = 0, -1, 0  # the root acts as a parent at column 0
     for line in text.splitlines():
         body = line.lstrip(" ")
@@ -286,7 +287,7 @@ def guess_indent(text: str) -> tuple[int, int, int]:
         elif parent >= 0 and indent > parent:
             mapping = mapping or indent - parent
         parent = indent if body.split(" #")[0].rstrip().endswith(":") else -1
-        if mapping and offset >= 0:
+        if mapping and (offset >= 0 or mapping_only):
             break
     offset = max(offset, 0) if offset >= 0 else 2
     return mapping or 2, offset + 2, offset
