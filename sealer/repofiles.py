@@ -336,6 +336,35 @@ def write_temps_beside(items: list[tuple[Path, Path, str]]) -> list[tuple[bytes,
     return done
 
 
+def encode_all_like(items: list[tuple[Path, str]]) -> list[tuple[bytes, bool]]:
+    """For each (target, text): `encode_like(target, text)` and whether the target is
+    executable, each folder reached (no symlink followed) once for the batch."""
+    folders: dict[str, int | None] = {}
+    done = []
+    try:
+        for target, text in items:
+            folder, name = safeopen.split(target)
+            try:
+                if folder not in folders:
+                    try:
+                        folders[folder] = safeopen.open_dir(folder)
+                    except FileNotFoundError:
+                        folders[folder] = None  # made by the write: a new file
+                dir_fd = folders[folder]
+                if dir_fd is None:
+                    done.append((text.encode("utf-8"), False))
+                    continue
+                payload, mode = _prepared(dir_fd, name, str(target), text, None)
+            except OSError as err:
+                raise _problem(target, err, "write") from None
+            done.append((payload, bool(mode & stat.S_IXUSR)))
+    finally:
+        for fd in folders.values():
+            if fd is not None:
+                os.close(fd)
+    return done
+
+
 def remove_all(paths: list[Path]) -> None:
     """`remove` each of `paths`, each folder reached once."""
     folders: dict[str, int | None] = {}

@@ -352,6 +352,29 @@ def test_an_edited_journal_is_refused_and_nothing_is_written(
     assert not (repo / ".git" / "hooks" / "post-checkout").exists()
 
 
+def test_a_commit_on_its_own_branch_is_rolled_forward_from_the_bundle(repo: Path, keys: list[Any]) -> None:
+    """A rotation on its own branch never writes the checkout: killed before its commit, its
+    files wait beside the journal, and the re-run commits exactly those; a bundle that is
+    missing or cut short refuses the journal instead."""
+    start, before = head(repo), {p: (repo / p).read_bytes() for p in FILES}
+    entry = _killed_before_rename(repo)
+    bundle = git_dir(repo) / "sealer-rotation-files"
+    assert entry["in_place"] is False and bundle.is_file() and stray_temps(repo) == []
+    assert {p: (repo / p).read_bytes() for p in FILES} == before
+    saved = bundle.read_bytes()
+    bundle.write_bytes(saved[:-10])
+    refused = cli(repo, "rotate", ENV)
+    assert refused.exit_code == 2 and "missing or broken" in refused.stderr, refused.output
+    bundle.write_bytes(saved)
+    done = cli(repo, "rotate", ENV, "-o", "json")
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    assert data["resumed"] is True and data["branch"] == entry["branch"] and head(repo) == start
+    assert git(repo, "rev-parse", f"{data['commit']}~1").strip() == start
+    assert not bundle.exists() and journal_of(repo) is None
+    assert_clean(repo, keys, on=data["branch"])
+
+
 def test_a_journal_naming_another_commit_is_refused(repo: Path, keys: list[Any]) -> None:
     """Past the ref move the journal's commit decides what is accepted in a store and pushed:
     it must be where the change landed (recomputed from git), or the journal is refused."""

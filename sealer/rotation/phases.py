@@ -395,12 +395,20 @@ def _is_landed_commit(root: Path, entry: Journal) -> bool:
 
 
 def _commit_files(root: Path, entry: Journal) -> str:
-    """The journal's files committed: as renamed over their targets, or still in their temps
-    (a commit on its own branch)."""
+    """The journal's files committed: as renamed over their targets, or from the bundle beside
+    the journal (a commit on its own branch)."""
+    git_dir = git.git_dir(root)
+    contents = None if entry.in_place else journal.load_contents(git_dir)
+    lacking = [f["path"] for f in entry.files if contents is not None and f["path"] not in contents]
+    if lacking:
+        raise BadInput(
+            f"the files of the interrupted sealer run lack {lacking[0]}: remove {journal.path(git_dir)}"
+        )
     commit = git.Commit(root)
     try:
         for item in entry.files:
-            commit.add(item["path"], repofiles.read_bytes(root / item["path" if entry.in_place else "tmp"]))
+            rel = item["path"]
+            commit.add(rel, contents[rel] if contents is not None else repofiles.read_bytes(root / rel))
     except BaseException:
         commit.abort()
         raise

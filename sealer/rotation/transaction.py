@@ -42,11 +42,15 @@ def run(
     commit = None
     try:
         commit = git.Commit(root) if commit_it else None
-        # A commit on its own branch leaves the checkout as it is: nothing is renamed there
-        # (and nothing restored afterwards); the temps only serve a roll-forward.
+        # A commit on its own branch leaves the checkout as it is: nothing is written there (and
+        # nothing restored afterwards); its files wait for a roll-forward beside the journal.
         entry.in_place = commit is None or entry.branch is None
         faults.point("before-temps")
-        entry.files = _write_temps(root, git_dir, files, commit)
+        if entry.in_place:
+            entry.files = _write_temps(root, git_dir, files, commit)
+        else:
+            assert commit is not None
+            entry.files = _save_contents(root, git_dir, files, commit)
         faults.point("before-journal")
         journal.save(git_dir, entry)
         (git_dir / TEMPS_MARKER).unlink(missing_ok=True)
@@ -93,7 +97,7 @@ def _settle(root: Path, commit: git.Commit, entry: Journal) -> None:
         if entry.in_place:
             commit.settle(entry.commit, entry.branch)
         else:
-            journal.discard_temps(root, entry)  # the checkout was never touched
+            journal.contents_path(git.git_dir(root)).unlink(missing_ok=True)  # the checkout was never touched
         entry.result["index_synced"] = True
     except (git.GitError, OSError):
         entry.result["index_synced"] = False
@@ -130,7 +134,7 @@ def sync_index(root: Path, entry: Journal) -> None:
     them (the user stays where they were); on the current branch, the index agreeing with it."""
     paths = [f["path"] for f in entry.files]
     if not entry.in_place:
-        journal.discard_temps(root, entry)  # committed from them; the checkout was never touched
+        journal.contents_path(git.git_dir(root)).unlink(missing_ok=True)  # the checkout was never touched
     elif entry.branch is not None:
         git.restore_from_head(root, paths)
     elif paths:
@@ -157,6 +161,20 @@ def _write_temps(
         repofiles.remove_all([root / move["tmp"] for move in moves])
         raise
     return moves
+
+
+def _save_contents(
+    root: Path, git_dir: Path, files: dict[str, FileChange], commit: git.Commit
+) -> list[dict[str, str]]:
+    """A commit on its own branch: its files (as the targets' line endings and modes have them)
+    into the commit being built and, durable before the journal names them, into one bundle
+    beside the journal for a roll-forward. The journal still names each target and the temp
+    a roll-forward may never use, so it is checked like any other."""
+    encoded = repofiles.encode_all_like([(root / rel, new) for rel, (new, _old) in files.items()])
+    for rel, (data, executable) in zip(files, encoded, strict=True):
+        commit.add(rel, data, executable)
+    journal.save_contents(git_dir, {rel: data for rel, (data, _x) in zip(files, encoded, strict=True)})
+    return [{"path": rel, "tmp": str(tmp_of(root / rel).relative_to(root))} for rel in files]
 
 
 def forget_marker(git_dir: Path) -> None:
@@ -194,7 +212,8 @@ def checked_moves(root: Path, entry: Journal, allowed: set[str]) -> None:
 
 
 def _roll_back(root: Path, git_dir: Path, entry: Journal, files: dict[str, FileChange]) -> None:
-    journal.discard_temps(root, entry)
+    if entry.in_place:
+        journal.discard_temps(root, entry)
     (git_dir / TEMPS_MARKER).unlink(missing_ok=True)
     for rel, (_new, old) in files.items() if entry.in_place else ():
         if old is None:
