@@ -346,7 +346,8 @@ def _write_outputs(root: Path, result: RotationResult, body: str) -> str:
     path = str(out / f"{stem}.md")
     repofiles.write(out / f"{stem}.md", body)
     data = {**result.as_dict(), "pr_body_file": path}
-    repofiles.write(out / f"{stem}.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
+    # One line: json's C encoder only runs without an indent, and a --due report lists every key.
+    repofiles.write(out / f"{stem}.json", json.dumps(data, sort_keys=True) + "\n")
     return path
 
 

@@ -158,7 +158,17 @@ def plan_all(
         return [plan_env(target, cfg, now, grace, actor) for target in share]
 
     workers = min(forkpool.cores(), len(targets) // MIN_ENVS_PER_WORKER)
+    if workers > 1:
+        _warm_up()
     return forkpool.run_shares(work, forkpool.split(targets, workers))
+
+
+def _warm_up() -> None:
+    """What every share loads, loaded once before the fork (the workers inherit it) instead of
+    once in each worker: the certificate parser and the compiled values template."""
+    import cryptography.x509  # noqa: F401
+
+    templating.environment().get_template("values.sealer.yaml.j2")
 
 
 def targets(cfg: Config, request: Request, now: dt.datetime) -> list[Target]:
