@@ -16,7 +16,7 @@ from typing import Any
 
 from sealer import layout, registry, repofiles, yamlio
 from sealer.apikey import ENV_TAG
-from sealer.backends import check_kind
+from sealer.backends import check_credentials, check_kind, refuse_secret_values
 from sealer.errors import BadInput, ConfigError
 from sealer.layout import CONFIG_FILE
 from sealer.scope import Scope
@@ -87,6 +87,8 @@ class Environment:
     reseal_after_days: int | None = None
     # `sealer check` overrides for this environment: rule id -> options (sealer.policy validates them)
     policy: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # #17: where the store's credentials come from (`backend.credentials`); {}: its global variables
+    backend_credentials: dict[str, str] = field(default_factory=dict)
 
     @property
     def registry(self) -> registry.Settings | None:
@@ -227,13 +229,16 @@ def _clusters(raw: Any, where: str) -> tuple[Cluster, ...]:
     return clusters
 
 
-def _backend(raw: Any, where: str) -> tuple[str, dict[str, str]]:
+def _backend(raw: Any, where: str) -> tuple[str, dict[str, str], dict[str, str]]:
     raw = raw or {"kind": "k8s-secrets"}
     _need(raw, where, dict, "a mapping")
     kind = raw.get("kind")
     check_kind(kind, f"{where}.kind")
     options = _need(raw.get("options") or {}, f"{where}.options", dict, "a mapping")
-    return kind, {str(k): str(v) for k, v in options.items()}
+    options = {str(k): str(v) for k, v in options.items()}
+    refuse_secret_values(options, f"{where}.options")  # a pasted token, wherever it was put
+    sources = _need(raw.get("credentials") or {}, f"{where}.credentials", dict, "a mapping")
+    return kind, options, check_credentials(kind, sources, f"{where}.credentials")
 
 
 def _keys(raw: Any, where: str) -> tuple[str, ...]:
@@ -280,7 +285,7 @@ def _environment(name: str, raw: Any) -> Environment:
     scope_text = raw.get("scope", DEFAULT_SCOPE.value)
     if not isinstance(scope_text, str) or scope_text not in _SCOPES:
         raise ConfigError(f"{where}.scope", "must be strict, namespace-wide or cluster-wide")
-    kind, options = _backend(raw.get("backend"), f"{where}.backend")
+    kind, options, credentials = _backend(raw.get("backend"), f"{where}.backend")
     rotation, lifetime = _days(raw, where)
     options = _registry_options(name, kind, options, raw)  # #16
     history = _need(raw.get("certHistory") or [], f"{where}.certHistory", list, "a list of fingerprints")
@@ -301,6 +306,7 @@ def _environment(name: str, raw: Any) -> Environment:
         ),
         policy=_policy(raw.get("policy"), f"{where}.policy"),
         reseal_after_days=_reseal_after(raw.get("resealAfterDays"), f"{where}.resealAfterDays"),
+        backend_credentials=credentials,
     )
 
 

@@ -44,6 +44,11 @@ class GitError(SealerError):
     """git refused (exit 2 semantics: the repo is not in a state sealer can work with)."""
 
 
+class MissingCredential(BadInput):
+    """#17: an environment's credential source names a variable (or profile) that is not there;
+    the message names the environment and what is missing. Nothing was changed."""
+
+
 class MissingExtra(BadInput):
     """An optional library is not installed; the message names the extra to install."""
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sealer import config, ledger, registry_delivery
 from sealer.backends import DEFAULT_BACKEND, open_store
-from sealer.errors import BackendError
+from sealer.errors import BackendError, MissingCredential
 from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED
 
 # What each store status means for the rotation it belongs to (`keys list`, `status`).
@@ -70,8 +70,10 @@ def _phase(cfg: config.Config, env: config.Environment, key_id: str | None, serv
     try:
         stored = {
             r.key_id: r.status
-            for r in open_store(env.backend_kind, env.backend_options, cfg.root).list(env.name)
+            for r in open_store(
+                env.backend_kind, env.backend_options, cfg.root, env.backend_credentials, env.name
+            ).list(env.name)
         }
-    except BackendError as err:
+    except (BackendError, MissingCredential) as err:
         return f"unknown ({err})"
     return PHASES.get(stored.get(key_id, ""), "not in the store")

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from sealer import apikey, config, git, lock, yamlio
-from sealer.backends import KeyStore, check_kind, open_store
+from sealer.backends import KeyStore, check_credentials, check_kind, open_store
 from sealer.errors import BadInput
 from sealer.records import utcnow
 
@@ -17,16 +17,35 @@ _SECRET_OPTION = re.compile(r"(?i)(pass(word)?|secret|token|credential|private|a
 
 def store_for(cfg: config.Config, env_name: str) -> KeyStore:
     environment = cfg.env(env_name)
-    return open_store(environment.backend_kind, environment.backend_options, cfg.root)
+    return open_store(
+        environment.backend_kind,
+        environment.backend_options,
+        cfg.root,
+        environment.backend_credentials,
+        environment.name,
+    )
+
+
+def _pairs(flag: str, items: tuple[str, ...]) -> list[tuple[str, str]]:
+    pairs = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise BadInput(f"{flag} {name or item!r}: use NAME=VALUE")
+        pairs.append((name, value))
+    return pairs
+
+
+def parse_credentials(kind: str, items: tuple[str, ...]) -> dict[str, str]:
+    """`--credential NAME=VALUE` pairs: where KIND's credentials come from (#17), checked as
+    sealer.yaml's `backend.credentials` is (a literal secret is refused)."""
+    return check_credentials(kind, dict(_pairs("--credential", items)), "--credential")
 
 
 def parse_options(kind: str, items: tuple[str, ...]) -> dict[str, str]:
     backend = check_kind(kind)
     options = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise BadInput(f"--option {name or item!r}: use NAME=VALUE")
+    for name, value in _pairs("--option", items):
         if _SECRET_OPTION.search(name):
             raise BadInput(
                 f"--option {name}: credentials never go in sealer.yaml; {kind} reads them from "
@@ -36,17 +55,22 @@ def parse_options(kind: str, items: tuple[str, ...]) -> dict[str, str]:
     return options
 
 
-def set_backend(root: Path, env_name: str, kind: str, options: dict[str, str]) -> None:
-    """Record ENV's store; opening it vets the options (the registry their names, the store its
-    values) before anything is written, so `sealer.yaml` never names a store that cannot open."""
+def set_backend(
+    root: Path, env_name: str, kind: str, options: dict[str, str], credentials: dict[str, str] | None = None
+) -> None:
+    """Record ENV's store and where its credentials come from; opening it vets the options (the
+    registry their names, the store its values) and the credential source (every variable it
+    names is set) before anything is written, so `sealer.yaml` never names a store that cannot open."""
     from ruamel.yaml.comments import CommentedMap
 
     config.load(root).env(env_name)
-    open_store(kind, options, root)
+    open_store(kind, options, root, credentials, env_name)
     with lock.hold(git.git_dir(root), "backend set"), config.edit(root) as doc:
         backend = CommentedMap(kind=kind)
         if options:
             backend["options"] = CommentedMap(sorted(options.items()))
+        if credentials:
+            backend["credentials"] = CommentedMap(sorted(credentials.items()))
         environment = doc["environments"][env_name]
         yamlio.move_following_comment(yamlio.last_comment_slot(environment.get("backend")), backend)
         environment["backend"] = backend

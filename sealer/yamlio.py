@@ -45,6 +45,12 @@ class _FastLoader(_Loader):  # type: ignore[misc, valid-type]
         return super().resolve(kind, value, implicit)
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, line: int) -> None:
+        super().__init__(key, line)
+        self.key, self.line = key, line
+
+
 def _build(loader: Any, node: Any, built: dict[int, Any]) -> Any:
     """The Python value of `node`: plain strings, maps and lists directly (a Secret with
     thousands of entries is nothing else), any other node through PyYAML's SafeConstructor.
@@ -58,7 +64,10 @@ def _build(loader: Any, node: Any, built: dict[int, Any]) -> Any:
     if kind is yaml.MappingNode and node.tag == _MAP and all(key.tag != _MERGE for key, _ in node.value):
         mapping: dict[Any, Any] = built.setdefault(id(node), {})
         for key, value in node.value:
-            mapping[_build(loader, key, built)] = _build(loader, value, built)
+            name = _build(loader, key, built)
+            if name in mapping:  # a reviewer reads the first, a parser keeps the last
+                raise _DuplicateKey(name, key.start_mark.line + 1)
+            mapping[name] = _build(loader, value, built)
         return mapping
     if kind is yaml.SequenceNode and node.tag == _SEQ:
         items: list[Any] = built.setdefault(id(node), [])
@@ -138,6 +147,10 @@ def load_documents(text: str | bytes, source: str) -> list[Any]:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise BadInput(f"{source}: not valid YAML{where}") from None
+    except _DuplicateKey as dup:
+        raise BadInput(
+            f"{source}: key {str(dup.key)[:64]!r} appears twice in one mapping (line {dup.line})"
+        ) from None
     except _CONSTRUCTION_ERRORS as err:
         raise BadInput(f"{source}: not valid YAML: a value cannot be read ({type(err).__name__})") from None
 

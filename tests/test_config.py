@@ -368,6 +368,11 @@ def test_backend_options_and_scopes(tmp_path: Path, baseline: dict[str, Any]) ->
         ("version: 1\nenvironments: [unclosed\n", "sealer.yaml: not valid YAML at line 3"),
         ("", "invalid config: sealer.yaml: must be a mapping"),
         ("just text\n", "invalid config: sealer.yaml: must be a mapping"),
+        (  # a reviewer sees the first backend, a plain parser would use the second
+            "version: 1\nenvironments:\n  prod:\n"
+            "    backend: {kind: vault}\n    backend: {kind: k8s-secrets}\n",
+            "sealer.yaml: key 'backend' appears twice in one mapping (line 5)",
+        ),
     ],
 )
 def test_unreadable_files(

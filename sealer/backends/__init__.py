@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sealer import extras
+from sealer.backends import credentials as credential_sources
 from sealer.backends.base import KeyStore
 from sealer.backends.vault_kv import CasConflict, VaultKV, check_segment
 from sealer.errors import BadInput, ConfigError
@@ -26,11 +27,13 @@ __all__ = [
     "CasConflict",
     "KeyStore",
     "VaultKV",
+    "check_credentials",
     "check_kind",
     "check_segment",
     "open_store",
     "publish_registry",
     "read_live_registry",
+    "refuse_secret_values",
 ]
 
 
@@ -40,7 +43,7 @@ class Backend:
 
     store: str  # "module:class", imported on first use so `sealer --help` never loads boto3 & co.
     options: tuple[str, ...]  # the non-secret settings sealer.yaml may hold for it
-    credentials: str  # where the store reads its credentials from (never sealer.yaml)
+    credentials: str  # where the store reads its credentials from by default (never sealer.yaml)
 
 
 BACKENDS: dict[str, Backend] = {
@@ -80,18 +83,40 @@ def check_kind(kind: object, where: str = "") -> Backend:
     raise BadInput(f"unknown backend {kind!r}: use one of {kinds}")
 
 
-def open_store(kind: str, options: Mapping[str, str], repo: Path) -> KeyStore:
-    """The store of `kind`, configured with non-secret `options`; credentials come from the
-    store's own ecosystem (environment, credential files), never from sealer.yaml. Option
-    names are checked here for every kind; each store checks its values."""
+def open_store(
+    kind: str,
+    options: Mapping[str, str],
+    repo: Path,
+    credentials: Mapping[str, str] | None = None,
+    env_name: str = "",
+) -> KeyStore:
+    """The store of `kind`, configured with non-secret `options`; its credentials come from the
+    source `credentials` names for environment `env_name` (#17: a profile or role, the variables
+    holding a tenant's secrets, …) or, when it names none, from the store's own ecosystem
+    (environment, credential files), never from sealer.yaml. Option names are checked here for
+    every kind, and a named source's variables (MissingCredential naming `env_name` and what is
+    missing); each store checks its option values."""
     backend = check_kind(kind)
     _check_options(kind, backend, options)
+    settings = check_credentials(kind, credentials or {}, "--credential")
     if kind in extras.EXTRAS:
         extras.require(kind)  # one line naming the extra, not an ImportError deep inside
+    source = credential_sources.source_for(kind, settings, env_name) if settings else None
     module_name, _, class_name = backend.store.partition(":")
     store_class = getattr(importlib.import_module(module_name), class_name)
-    store: KeyStore = store_class(dict(options), repo)
+    store: KeyStore = store_class(dict(options), repo, **({"source": source} if source else {}))
     return store
+
+
+def check_credentials(kind: str, raw: Mapping[str, object], where: str) -> dict[str, str]:
+    """The validated credential-source settings of a `kind` store: only names of places holding
+    credentials, never a credential (ConfigError at `where`, or BadInput when `where` is a flag)."""
+    check_kind(kind)
+    return credential_sources.check(kind, raw, where)
+
+
+def refuse_secret_values(settings: Mapping[str, str], where: str) -> None:
+    credential_sources.refuse_secret_values(settings, where)
 
 
 def _check_options(kind: str, backend: Backend, options: Mapping[str, str]) -> None:

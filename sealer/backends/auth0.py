@@ -27,15 +27,15 @@ for (Retry-After, else X-RateLimit-Reset); the wait function is injectable for t
 
 Credentials, from the environment only: AUTH0_DOMAIN plus either AUTH0_MANAGEMENT_TOKEN or
 AUTH0_CLIENT_ID / AUTH0_CLIENT_SECRET (client-credentials grant; AUTH0_AUDIENCE overrides
-the default https://<domain>/api/v2/). AUTH0_DOMAIN may be an http:// URL only for a
-loopback host (a local emulator or test server).
+the default https://<domain>/api/v2/); or, per environment (#17), the domain its credential
+source names and the variables it names (`sealer.backends.credentials`). The domain may be
+an http:// URL only for a loopback host (a local emulator or test server).
 """
 
 from __future__ import annotations
 
 import email.utils
 import json
-import os
 import secrets
 import threading
 import time
@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
+from sealer.backends.credentials import Auth0Login, Auth0Source
 from sealer.backends.document import Records, WholeDocumentStore
 from sealer.errors import BackendError, BadInput
 from sealer.records import REVOKED, KeyRecord, oldest_first
@@ -180,12 +181,9 @@ def _status_and_headers(err: Exception) -> tuple[int | None, Any]:
     return getattr(err, "status_code", None), getattr(err, "headers", None)
 
 
-def _describe(status: int | None, where: str, host: str) -> str:
+def _describe(status: int | None, where: str, host: str, hint: str) -> str:
     if status == 401:
-        return (
-            f"auth0: {host} refused the credentials (401); check AUTH0_MANAGEMENT_TOKEN or "
-            "AUTH0_CLIENT_ID / AUTH0_CLIENT_SECRET"
-        )
+        return f"auth0: {host} refused the credentials (401); check {hint}"
     if status == 403:
         return f"auth0: the token may not do this on {where} (403 insufficient scope)"
     if status == 404:
@@ -203,9 +201,9 @@ def endpoint(raw: str) -> tuple[str, str]:
         return "https", raw.strip().strip("/")
     parts = urlsplit(raw.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadInput("AUTH0_DOMAIN must be a tenant domain or an http(s) URL")
+        raise BadInput("the Auth0 domain must be a tenant domain or an http(s) URL")
     if parts.scheme == "http" and parts.hostname not in LOOPBACK:
-        raise BadInput("AUTH0_DOMAIN: plain http is allowed only for a loopback host")
+        raise BadInput("the Auth0 domain: plain http is allowed only for a loopback host")
     return parts.scheme, parts.netloc.rsplit("@", 1)[-1]
 
 
@@ -222,12 +220,14 @@ class Auth0Store(WholeDocumentStore):
         *,
         wait: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        source: Auth0Source | None = None,
     ) -> None:
         chosen = [name for name in ("user_id", "client_id") if options.get(name)]
         if len(chosen) != 1:
             raise BadInput("auth0 backend: set exactly one of the options user_id, client_id")
         self.options = dict(options)
         self.repo = repo
+        self.source = source or Auth0Source()
         self.target: Target = (
             UserTarget(options["user_id"]) if chosen == ["user_id"] else ClientTarget(options["client_id"])
         )
@@ -249,10 +249,8 @@ class Auth0Store(WholeDocumentStore):
         return self._api
 
     def _connect(self) -> Any:
-        domain = os.environ.get("AUTH0_DOMAIN", "").strip()
-        if not domain:
-            raise BackendError("auth0: AUTH0_DOMAIN is not set")
-        scheme, self._host = endpoint(domain)
+        login = self.source.login()  # this environment's own tenant and credentials
+        scheme, self._host = endpoint(login.domain)
         import httpx
         from auth0.management import Auth0
 
@@ -261,25 +259,22 @@ class Auth0Store(WholeDocumentStore):
         client = httpx.Client(timeout=TIMEOUT_SECONDS, limits=httpx.Limits(max_keepalive_connections=0))
         return Auth0(
             base_url=f"{scheme}://{self._host}/api/v2",
-            token=self._token(scheme),
+            token=login.token or self._token(scheme, login),
             max_retries=0,  # sealer retries 429s itself, with an injectable wait
             timeout=TIMEOUT_SECONDS,
             httpx_client=client,
         )
 
-    def _token(self, scheme: str) -> str:
-        static = os.environ.get("AUTH0_MANAGEMENT_TOKEN", "").strip()
-        if static:
-            return static
-        client_id = os.environ.get("AUTH0_CLIENT_ID", "").strip()
-        client_secret = os.environ.get("AUTH0_CLIENT_SECRET", "").strip()
-        if not (client_id and client_secret):
-            raise BackendError("auth0: set AUTH0_MANAGEMENT_TOKEN, or AUTH0_CLIENT_ID + AUTH0_CLIENT_SECRET")
+    def _token(self, scheme: str, login: Auth0Login) -> str:
         from auth0.authentication import GetToken
 
-        audience = os.environ.get("AUTH0_AUDIENCE") or f"https://{self._host}/api/v2/"
+        audience = login.audience or f"https://{self._host}/api/v2/"
         grant = GetToken(
-            self._host, client_id, client_secret=client_secret, protocol=scheme, timeout=TIMEOUT_SECONDS
+            self._host,
+            login.client_id,
+            client_secret=login.client_secret,
+            protocol=scheme,
+            timeout=TIMEOUT_SECONDS,
         )
         answer = self._call(lambda: grant.client_credentials(audience), "the token endpoint")
         return str(answer["access_token"])
@@ -297,7 +292,7 @@ class Auth0Store(WholeDocumentStore):
             except (ApiError, Auth0Error) as err:
                 status, headers = _status_and_headers(err)
                 if status != 429 or attempt == self.rate_retries:
-                    raise BackendError(_describe(status, where, self._host)) from None
+                    raise BackendError(_describe(status, where, self._host, self.source.hint)) from None
                 delay = retry_delay(headers, self.clock())
                 if delay > MAX_WAIT:
                     message = f"auth0: rate limited (429); {self._host} asks to wait {delay:.0f} s"

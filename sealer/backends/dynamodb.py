@@ -1,9 +1,11 @@
 """`dynamodb` store: one table, through boto3, for AWS deployments.
 
-Credentials come from the AWS chain only (environment, shared files, SSO, instance or task
-roles); sealer.yaml names the `table`, `region`, `endpoint_url`, and may set `max_attempts`
-(botocore's attempts per call, the first included; like AWS_MAX_ATTEMPTS) and `create_table`
-("false" to refuse creating a missing table).
+Credentials come from the AWS chain (environment, shared files, SSO, instance or task roles),
+or from the environment's credential source (#17: a profile, or a role assumed with STS; each
+environment gets a boto3 session of its own, never the shared default one). sealer.yaml names
+the `table`, `region`, `endpoint_url`, and may set `max_attempts` (botocore's attempts per
+call, the first included; like AWS_MAX_ATTEMPTS) and `create_table` ("false" to refuse
+creating a missing table).
 
 Layout: string keys `pk` (hash) and `sk` (range), on-demand billing.
 
@@ -33,6 +35,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from sealer.backends.credentials import AwsSource
 from sealer.errors import BackendError, BadInput
 from sealer.records import (
     ACTIVE,
@@ -84,7 +87,8 @@ def create_table(client: Any, table: str) -> None:
 class DynamoStore:
     kind: ClassVar[str] = "dynamodb"
 
-    def __init__(self, options: dict[str, str], repo: Path) -> None:
+    def __init__(self, options: dict[str, str], repo: Path, *, source: AwsSource | None = None) -> None:
+        self.source = source or AwsSource()
         self.table = options.get("table", DEFAULT_TABLE)
         self.region = options.get("region")
         self.endpoint_url = options.get("endpoint_url")
@@ -99,7 +103,6 @@ class DynamoStore:
         """The boto3 DynamoDB client (thread-safe; made once)."""
         with self._client_lock:
             if self._client is None:
-                import boto3
                 from botocore.config import Config
 
                 config = Config(
@@ -107,8 +110,10 @@ class DynamoStore:
                     connect_timeout=5,
                     read_timeout=15,
                 )
+                with self._translated(f"credentials from {self.source.describe()}"):
+                    session = self.source.session(self.region)
                 with self._translated():
-                    self._client = boto3.session.Session().client(
+                    self._client = session.client(
                         "dynamodb", region_name=self.region, endpoint_url=self.endpoint_url, config=config
                     )
             return self._client
@@ -203,11 +208,14 @@ class DynamoStore:
     # -- plumbing ---------------------------------------------------------------------------
 
     def _where(self) -> str:
-        return self.endpoint_url or f"region {self.client.meta.region_name}"
+        if self.endpoint_url or self._client is None:  # no client yet: still getting credentials
+            return self.endpoint_url or f"region {self.region or '(default)'}"
+        return f"region {self.client.meta.region_name}"
 
     @contextlib.contextmanager
-    def _translated(self) -> Iterator[None]:
-        """botocore's errors as one-line BackendErrors."""
+    def _translated(self, what: str = "") -> Iterator[None]:
+        """botocore's errors as one-line BackendErrors (about the table, or `what`)."""
+        what = what or f"table {self.table}"
         from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
         from botocore.exceptions import ConnectionError as Unreachable
 
@@ -218,9 +226,12 @@ class DynamoStore:
         except ClientError as err:
             error = err.response.get("Error", {})
             code, message = error.get("Code", "Error"), _first_line(error.get("Message", ""))
-            raise BackendError(f"dynamodb: table {self.table}: {code}: {message}") from None
+            raise BackendError(f"dynamodb: {self._env()}{what}: {code}: {message}") from None
         except BotoCoreError as err:
-            raise BackendError(f"dynamodb: table {self.table}: {_first_line(str(err))}") from None
+            raise BackendError(f"dynamodb: {self._env()}{what}: {_first_line(str(err))}") from None
+
+    def _env(self) -> str:
+        return f"{self.source.env}: " if self.source.env else ""
 
     def _ensure_table(self) -> None:
         if self._ready:

@@ -1,8 +1,10 @@
 """`postgres` store: one table in a self-hosted PostgreSQL, through psycopg 3.
 
-Where the connection comes from: libpq's own places only (PGHOST, PGPORT, PGUSER, PGDATABASE,
+Where the connection comes from: libpq's own places (PGHOST, PGPORT, PGUSER, PGDATABASE,
 PGPASSFILE or ~/.pgpass, PGSERVICE and pg_service.conf, PGSSLMODE …). sealer.yaml may name a
-`service`, the `schema` and `table`, and a `connect_timeout`; never a password.
+`service`, the `schema` and `table`, and a `connect_timeout`; never a password. An environment's
+credential source (#17) may name the variables holding its conninfo and its passfile's path;
+those come first, and a passfile so named is read instead of PGPASSWORD.
 
 The table is created on first use, and its version recorded in `sealer_schema_version` (one
 row per key table), under an advisory lock so two first users do not race. A partial unique
@@ -21,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from sealer.backends.credentials import PostgresSource
 from sealer.errors import BackendError, BadInput
 from sealer.records import (
     PENDING,
@@ -77,7 +80,8 @@ MIGRATIONS: list[list[str]] = [
 class PostgresStore:
     kind: ClassVar[str] = "postgres"
 
-    def __init__(self, options: dict[str, str], repo: Path) -> None:
+    def __init__(self, options: dict[str, str], repo: Path, *, source: PostgresSource | None = None) -> None:
+        self.source = source or PostgresSource()
         self.table = _identifier(options.get("table", DEFAULT_TABLE), "table")
         self.schema = _identifier(options.get("schema", DEFAULT_SCHEMA), "schema")
         self.service = options.get("service")
@@ -173,11 +177,16 @@ class PostgresStore:
     def _connect(self) -> psycopg.Connection[Any]:
         import psycopg
 
-        settings: dict[str, Any] = {"connect_timeout": self.connect_timeout, "application_name": "sealer"}
+        conninfo, own = self.source.settings()  # #17: this environment's conninfo and passfile
+        settings: dict[str, Any] = {
+            "connect_timeout": self.connect_timeout,
+            "application_name": "sealer",
+            **own,
+        }
         if self.service:
             settings["service"] = self.service
         try:
-            return psycopg.connect(**settings)
+            return psycopg.connect(conninfo, **settings)
         except psycopg.OperationalError as err:
             raise BackendError(f"postgres: cannot reach the database: {_first_line(err)}") from None
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from sealer.backends.credentials import VaultSource
 from sealer.backends.document import Records, WholeDocumentStore
 from sealer.backends.vault_kv import CasConflict, VaultKV, check_segment
 from sealer.errors import BackendError
@@ -35,8 +36,16 @@ class VaultStore(WholeDocumentStore):
 
     kind: ClassVar[str] = "vault"
 
-    def __init__(self, options: dict[str, str], repo: Path, *, kv: VaultKV | None = None) -> None:
+    def __init__(
+        self,
+        options: dict[str, str],
+        repo: Path,
+        *,
+        kv: VaultKV | None = None,
+        source: VaultSource | None = None,
+    ) -> None:
         self.options = dict(options)
+        self.source = source or VaultSource()
         self.repo = repo
         self.mount = _checked_path(options.get("mount", DEFAULT_MOUNT), "vault mount")
         self.prefix = _checked_path(options.get("path", DEFAULT_PATH), "vault path")
@@ -46,7 +55,7 @@ class VaultStore(WholeDocumentStore):
     @property
     def kv(self) -> VaultKV:
         if self._kv is None:
-            self._kv = VaultKV.from_env(self.mount)
+            self._kv = VaultKV.from_source(self.mount, self.source)
         return self._kv
 
     def _path(self, env_name: str) -> str:

@@ -1,18 +1,19 @@
 """Vault KV version 2: the few calls sealer makes, for the Vault store and for escrow.
 
-Credentials come from Vault's usual environment only: VAULT_ADDR, VAULT_TOKEN, and
-optionally VAULT_NAMESPACE and VAULT_CACERT. They are never options and never printed.
+Credentials come from Vault's usual environment: VAULT_ADDR, VAULT_TOKEN, and optionally
+VAULT_NAMESPACE and VAULT_CACERT; or, for the store of an environment with a credential source
+(#17), its address, namespace and the variable holding its token. Never options, never printed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from sealer.backends.credentials import VaultSource
 from sealer.errors import BackendError, BadInput
 
 TIMEOUT_SECONDS = 10
@@ -41,29 +42,30 @@ def safe_address(url: str) -> str:
 class VaultKV:
     """The few KV v2 calls sealer makes, each failure turned into one BackendError line."""
 
-    def __init__(self, mount: str, client: Any, address: str) -> None:
+    def __init__(self, mount: str, client: Any, address: str, token_variable: str = "VAULT_TOKEN") -> None:
         self.mount = mount.strip("/")
         self.client = client
         self.address = address
+        self.token_variable = token_variable  # named in a refusal's message, never its value
 
     @classmethod
     def from_env(cls, mount: str) -> VaultKV:
-        addr = os.environ.get("VAULT_ADDR", "").strip()
-        token = os.environ.get("VAULT_TOKEN", "").strip()
-        if not addr:
-            raise BackendError("vault: VAULT_ADDR is not set")
-        if not token:
-            raise BackendError("vault: VAULT_TOKEN is not set")
+        return cls.from_source(mount, VaultSource())
+
+    @classmethod
+    def from_source(cls, mount: str, source: VaultSource) -> VaultKV:
+        """A client of its own for `source` (the global variables when it names none)."""
+        login = source.login()
         import hvac
 
         client = hvac.Client(
-            url=addr,
-            token=token,
-            namespace=os.environ.get("VAULT_NAMESPACE") or None,
-            verify=os.environ.get("VAULT_CACERT") or True,
+            url=login.address,
+            token=login.token,
+            namespace=login.namespace,
+            verify=login.verify,
             timeout=TIMEOUT_SECONDS,
         )
-        return cls(mount, client, safe_address(addr))
+        return cls(mount, client, safe_address(login.address), source.token_variable)
 
     def where(self, path: str) -> str:
         return f"{self.mount}/{path}"
@@ -110,7 +112,9 @@ class VaultKV:
                     raise BackendError(f"vault: {self.address} is not healthy (HTTP {code})")
                 status = status.json()
             if not self.client.is_authenticated():
-                raise BackendError(f"vault: {self.address} refused VAULT_TOKEN (403 permission denied)")
+                raise BackendError(
+                    f"vault: {self.address} refused {self.token_variable} (403 permission denied)"
+                )
         return f"vault {status.get('version', '?')} at {self.address}"
 
     @contextlib.contextmanager
@@ -123,7 +127,8 @@ class VaultKV:
             yield
         except (vault_errors.Forbidden, vault_errors.Unauthorized):
             raise BackendError(
-                f"vault: permission denied {what} at {self.address} (check VAULT_TOKEN and its policy)"
+                f"vault: permission denied {what} at {self.address} "
+                f"(check {self.token_variable} and its policy)"
             ) from None
         except vault_errors.VaultDown:
             raise BackendError(f"vault: {self.address} is sealed or down (503) while {what}") from None

@@ -26,14 +26,30 @@ def backend() -> None:
     metavar="NAME=VALUE",
     help="A non-secret setting: table, region, endpoint_url, mount, client_id, … (repeatable).",
 )
+@click.option(
+    "--credential",
+    "credentials",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Where ENV's credentials come from, never a credential: profile, role_arn, domain, "
+    "token_env, client_id_env, client_secret_env, address, namespace, conninfo_env, passfile_env, … "
+    "(repeatable) [default: the store's global variables].",
+)
 @output_option
-def backend_set(env: str, kind: str, options: tuple[str, ...], output: str) -> int:
-    """Record ENV's key-store backend KIND in sealer.yaml (credentials never go there)."""
+def backend_set(
+    env: str, kind: str, options: tuple[str, ...], credentials: tuple[str, ...], output: str
+) -> int:
+    """Record ENV's key-store backend KIND in sealer.yaml, and where its credentials come from
+    (the credentials themselves never go there)."""
     from sealer import config, store_admin
 
     parsed = store_admin.parse_options(kind, options)
-    store_admin.set_backend(config.find_root(), env, kind, parsed)
-    emit({"env": env, "kind": kind, "options": parsed}, output, f"{env}: key store is now {kind}")
+    sources = store_admin.parse_credentials(kind, credentials)
+    store_admin.set_backend(config.find_root(), env, kind, parsed, sources)
+    data: dict[str, Any] = {"env": env, "kind": kind, "options": parsed}
+    if sources:
+        data["credentials"] = sources
+    emit(data, output, f"{env}: key store is now {kind}")
     return 0
 
 

@@ -39,16 +39,20 @@ class Activation:
 
 
 class Stores:
-    """One client per configured store: each costs a connection (and Auth0 a token)."""
+    """One client per configured store: each costs a connection (and Auth0 a token). The
+    credential source is part of what makes a store (#17): environments in different accounts
+    or tenants never share a client, even with the same options."""
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self._open: dict[str, KeyStore] = {}
 
     def of(self, env: Environment) -> KeyStore:
-        where = json.dumps([env.backend_kind, env.backend_options], sort_keys=True)
+        where = json.dumps([env.backend_kind, env.backend_options, env.backend_credentials], sort_keys=True)
         if where not in self._open:
-            self._open[where] = open_store(env.backend_kind, env.backend_options, self.cfg.root)
+            self._open[where] = open_store(
+                env.backend_kind, env.backend_options, self.cfg.root, env.backend_credentials, env.name
+            )
         return self._open[where]
 
 
@@ -70,6 +74,8 @@ def register(
 ) -> list[tuple[KeyStore, KeyRecord]]:
     """Register every new key as pending; on failure remove those already registered."""
     done: list[tuple[KeyStore, KeyRecord]] = []
+    for env in envs:
+        stores.of(env)  # #17: every environment's credentials are there before any store changes
     try:
         for env in envs:
             store = stores.of(env)  # checks the options, for every kind

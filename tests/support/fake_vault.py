@@ -5,6 +5,11 @@ GET/POST/PUT/DELETE /v1/<mount>/data/<path> (POST takes {"options": {"cas": n}, 
 GET/DELETE/LIST /v1/<mount>/metadata/<path>. Errors come as {"errors": [...]}: 403 permission
 denied for a missing or unknown X-Vault-Token, 404 for a missing secret, 400 "check-and-set
 parameter did not match the current version" on a CAS mismatch, 503 while sealed.
+
+Namespaces (Vault Enterprise, #17): `add_namespace(name)` creates one and returns a token valid
+in it (and its children) only; a request names its namespace in the X-Vault-Namespace header.
+The root token is valid everywhere. A secret at `<mount>/<path>` in namespace `ns` is the
+secret `ns/<mount>/<path>` (as in Vault), so `secrets` keys it by ("ns/<mount>", path).
 """
 
 from __future__ import annotations
@@ -61,9 +66,25 @@ class FakeVault(FakeServer):
         self.mounts = set(mounts)
         self.sealed = False
         self.secrets: dict[tuple[str, str], Secret] = {}
+        self.namespace_tokens: dict[str, str] = {}  # token -> the namespace it was created in
         self._next_write_hooks: dict[tuple[str, str], Callable[[], None]] = {}
 
     # -- helpers for tests -------------------------------------------------------------------
+    def add_namespace(self, name: str) -> str:
+        """Create namespace `name`; returns a token valid in it only (and its children)."""
+        token = "hvs." + secrets.token_urlsafe(18)
+        with self.lock:
+            self.namespace_tokens[token] = name.strip("/")
+        return token
+
+    def _allowed(self, token: str | None, namespace: str) -> bool:
+        """The root token everywhere; a namespace's token in it and below it only."""
+        if token == self.token:
+            return True
+        with self.lock:
+            home = self.namespace_tokens.get(token or "")
+        return home is not None and (namespace == home or namespace.startswith(home + "/"))
+
     def read_direct(self, mount: str, path: str) -> dict[str, Any] | None:
         with self.lock:
             entry = self.secrets.get((mount, path))
@@ -101,13 +122,17 @@ class FakeVault(FakeServer):
             return self._health()
         if self.sealed:
             return Response.json(503, {"errors": ["Vault is sealed"]})
-        if request.headers.get("x-vault-token") != self.token:
+        namespace = request.headers.get("x-vault-namespace", "").strip("/")
+        if namespace and namespace not in set(self.namespace_tokens.values()):
+            return Response.json(404, {"errors": [f"namespace not found: {namespace!r}"]})
+        if not self._allowed(request.headers.get("x-vault-token"), namespace):
             return Response.json(403, {"errors": ["permission denied"]})
         if request.path == "/v1/auth/token/lookup-self":
             return self._lookup_self()
         parts = request.path.removeprefix("/v1/").split("/", 2)
         if len(parts) == 3 and parts[0] in self.mounts and parts[1] in ("data", "metadata"):
             mount, kind, path = parts
+            mount = f"{namespace}/{mount}" if namespace else mount
             method = "LIST" if request.query.get("list") == ["true"] else request.method
             if kind == "data" and method in ("POST", "PUT"):
                 with self.lock:

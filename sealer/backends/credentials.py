@@ -1,0 +1,350 @@
+"""Where an environment's store credentials come from (#17), never the credentials themselves.
+
+`sealer.yaml` may give an environment's backend a `credentials:` mapping that names a source:
+an AWS profile or a role to assume, an Auth0 domain and the names of the variables holding that
+tenant's client id/secret or token, a Vault address and namespace and the name of the variable
+holding its token, the names of the variables holding a libpq conninfo or passfile. A secret
+written there is refused. An environment naming no source keeps the store's global variables
+(AUTH0_DOMAIN, VAULT_ADDR/VAULT_TOKEN, the AWS chain, libpq's PG*), as before.
+
+Each source is checked when its store is opened (every named variable set, the profile known),
+so a rotation across environments stops before it changes anything, with a line naming the
+environment and exactly what is missing. A configured source never falls back to the global
+variables: one environment's credentials never reach another environment's client.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sealer.apikey import KEY_PATTERN
+from sealer.errors import BackendError, BadInput, ConfigError, MissingCredential
+
+# The settings a source may hold, per store kind; `*_env` ones name an environment variable.
+SETTINGS: dict[str, tuple[str, ...]] = {
+    "dynamodb": ("profile", "role_arn", "external_id", "session_name", "sts_endpoint_url"),
+    "auth0": ("domain", "token_env", "client_id_env", "client_secret_env", "audience"),
+    "vault": ("address", "namespace", "token_env", "cacert"),
+    "postgres": ("conninfo_env", "passfile_env"),
+}
+_SECRET_NAME = re.compile(
+    r"(?i)(pass(word|wd)?|secret|token|credential|private|access[_-]?key|api[_-]?key|jwt|cookie)"
+)
+_SECRET_VALUES = (
+    (re.compile(r"\b(hv[sbr]\.[\w-]{20,}|s\.[A-Za-z0-9]{24})"), "a Vault token"),
+    (re.compile(r"\beyJ[\w-]{10,}"), "a JSON web token"),
+    (re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b"), "an AWS access key id"),
+    (re.compile(r"-----BEGIN "), "a PEM key"),
+    (re.compile(KEY_PATTERN), "a sealer API key"),
+    (re.compile(r"://[^/@\s]*:[^/@\s]*@"), "a URL with a password"),
+    (re.compile(r"(?i)\bpassword\s*="), "a connection string with a password"),
+)
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
+_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
+_PROFILE = re.compile(r"[\w+=,.@/-]{1,128}")
+_NAMESPACE = re.compile(r"[A-Za-z0-9_][\w./-]{0,255}")
+
+
+def secret_shape(value: str) -> str | None:
+    """What `value` looks like when it looks like a credential (a token, a key), else None."""
+    for pattern, what in _SECRET_VALUES:
+        if pattern.search(value):
+            return what
+    return None
+
+
+def refuse_secret_values(settings: Mapping[str, str], where: str) -> None:
+    """A literal credential among a backend's settings in sealer.yaml: one line, nothing used."""
+    for name, value in settings.items():
+        shape = secret_shape(str(value))
+        if shape:
+            raise _problem(_at(where, name), f"looks like {shape}: credentials never go in sealer.yaml")
+
+
+def check(kind: str, raw: Mapping[str, Any], where: str) -> dict[str, str]:
+    """The validated source settings of a `kind` store (ConfigError at `where` from a file,
+    BadInput from the command line when `where` starts with --)."""
+    known = SETTINGS.get(kind, ())
+    settings: dict[str, str] = {}
+    for name, value in raw.items():
+        at = _at(where, str(name))
+        if not isinstance(value, str) or not value.strip():
+            raise _problem(at, "must be a non-empty string")
+        if _SECRET_NAME.search(str(name)) and not str(name).endswith("_env"):
+            raise _problem(at, "credentials never go in sealer.yaml: name the variable holding it (*_env)")
+        refuse_secret_values({str(name): value}, where)  # before any message could echo it
+        if name not in known:
+            listed = ", ".join(known) or f"none: {kind} takes no credential source"
+            raise _problem(at, f"unknown setting (known: {listed})")
+        settings[str(name)] = _checked(str(name), value.strip(), at)
+    if settings:
+        _complete(kind, settings, where)
+    return settings
+
+
+def _checked(name: str, value: str, where: str) -> str:
+    if name.endswith("_env") and not _VARIABLE.fullmatch(value):
+        raise _problem(where, "must name an environment variable (letters, digits, _), not hold a credential")
+    shapes = {
+        "role_arn": (_ROLE_ARN, "an IAM role ARN (arn:aws:iam::<account>:role/<name>)"),
+        "session_name": (_SESSION_NAME, "a role session name of 2-64 characters"),
+        "profile": (_PROFILE, "an AWS profile name"),
+        "namespace": (_NAMESPACE, "a Vault namespace path"),
+    }
+    if name in shapes and not shapes[name][0].fullmatch(value):
+        raise _problem(where, f"must be {shapes[name][1]}")
+    if name in ("address", "sts_endpoint_url") or name == "domain" and "://" in value:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+            raise _problem(where, "must be an http(s) URL without user info")
+    return value
+
+
+def _complete(kind: str, settings: Mapping[str, str], where: str) -> None:
+    """A configured source names all it needs: it never borrows from the global variables."""
+    needs = {
+        "dynamodb": (("profile",), ("role_arn",)),
+        "auth0": (("domain", "token_env"), ("domain", "client_id_env", "client_secret_env")),
+        "vault": (("address", "token_env"),),
+        "postgres": (("conninfo_env",), ("passfile_env",)),
+    }[kind]
+    if not any(all(name in settings for name in need) for need in needs):
+        choices = " or ".join("+".join(need) for need in needs)
+        raise _problem(where, f"a {kind} credential source needs {choices}")
+    if ("client_id_env" in settings) != ("client_secret_env" in settings):
+        raise _problem(where, "client_id_env and client_secret_env go together")
+    if "external_id" in settings or "session_name" in settings:
+        if "role_arn" not in settings:
+            raise _problem(where, "external_id and session_name need role_arn")
+
+
+def _at(where: str, name: str) -> str:
+    return f"{where} {name}" if where.startswith("--") else f"{where}.{name}"
+
+
+def _problem(where: str, what: str) -> BadInput:
+    return BadInput(f"{where}: {what}") if where.startswith("--") else ConfigError(where, what)
+
+
+def _variable(env: str, what: str, name: str) -> str:
+    """The value of variable `name`; MissingCredential naming the environment when unset."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise MissingCredential(f"{env}: {what} variable {name} is not set")
+    return value
+
+
+# -- AWS ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AwsSource:
+    """A profile, a role to assume (from the profile or the default chain), or the default chain."""
+
+    env: str = ""
+    profile: str | None = None
+    role_arn: str | None = None
+    external_id: str | None = None
+    session_name: str | None = None
+    sts_endpoint_url: str | None = None
+
+    def check(self) -> None:
+        if self.profile:
+            self._base()
+
+    def _base(self) -> Any:
+        import boto3
+        from botocore.exceptions import ProfileNotFound
+
+        try:  # a fresh session each time: never boto3's shared default session
+            return boto3.session.Session(profile_name=self.profile)
+        except ProfileNotFound:
+            raise MissingCredential(
+                f"{self.env}: AWS profile {self.profile} is not in the AWS config or credentials files"
+            ) from None
+
+    def session(self, region: str | None) -> Any:
+        """A boto3 session of this environment's own (the role assumed now when one is named)."""
+        import boto3
+
+        base = self._base()
+        if not self.role_arn:
+            return base
+        sts = base.client("sts", region_name=region, endpoint_url=self.sts_endpoint_url)
+        default = f"sealer-{self.env}" if _SESSION_NAME.fullmatch(f"sealer-{self.env}") else "sealer"
+        request = {"RoleArn": self.role_arn, "RoleSessionName": self.session_name or default}
+        if self.external_id:
+            request["ExternalId"] = self.external_id
+        found = sts.assume_role(**request)["Credentials"]
+        return boto3.session.Session(
+            aws_access_key_id=found["AccessKeyId"],
+            aws_secret_access_key=found["SecretAccessKey"],
+            aws_session_token=found["SessionToken"],
+            region_name=region,
+        )
+
+    def describe(self) -> str:
+        if self.role_arn:
+            return f"role {self.role_arn}" + (f" from profile {self.profile}" if self.profile else "")
+        return f"profile {self.profile}" if self.profile else "the AWS credential chain"
+
+
+# -- Auth0 ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Auth0Login:
+    domain: str
+    token: str | None  # a management API token, or None: the client-credentials grant
+    client_id: str
+    client_secret: str
+    audience: str | None
+
+
+@dataclass(frozen=True)
+class Auth0Source:
+    env: str = ""
+    domain: str | None = None
+    token_env: str | None = None
+    client_id_env: str | None = None
+    client_secret_env: str | None = None
+    audience: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self.domain is not None
+
+    @property
+    def hint(self) -> str:
+        """Which variables hold the credentials, for a 401's message."""
+        if not self.configured:
+            return "AUTH0_MANAGEMENT_TOKEN or AUTH0_CLIENT_ID / AUTH0_CLIENT_SECRET"
+        names = [n for n in (self.token_env, self.client_id_env, self.client_secret_env) if n]
+        return " / ".join(names)
+
+    def check(self) -> None:
+        if self.configured:
+            self.login()
+
+    def login(self) -> Auth0Login:
+        if not self.configured:
+            return _global_auth0()
+        assert self.domain is not None
+        token = os.environ.get(self.token_env, "").strip() if self.token_env else ""
+        if token or not self.client_id_env:
+            token = token or _variable(self.env, "auth0 management token", str(self.token_env))
+            return Auth0Login(self.domain, token, "", "", self.audience)
+        client_id = _variable(self.env, "auth0 client id", self.client_id_env)
+        secret = _variable(self.env, "auth0 client secret", str(self.client_secret_env))
+        return Auth0Login(self.domain, None, client_id, secret, self.audience)
+
+
+def _global_auth0() -> Auth0Login:
+    domain = os.environ.get("AUTH0_DOMAIN", "").strip()
+    if not domain:
+        raise BackendError("auth0: AUTH0_DOMAIN is not set")
+    token = os.environ.get("AUTH0_MANAGEMENT_TOKEN", "").strip()
+    client_id = os.environ.get("AUTH0_CLIENT_ID", "").strip()
+    secret = os.environ.get("AUTH0_CLIENT_SECRET", "").strip()
+    if not token and not (client_id and secret):
+        raise BackendError("auth0: set AUTH0_MANAGEMENT_TOKEN, or AUTH0_CLIENT_ID + AUTH0_CLIENT_SECRET")
+    return Auth0Login(domain, token or None, client_id, secret, os.environ.get("AUTH0_AUDIENCE") or None)
+
+
+# -- Vault ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VaultLogin:
+    address: str
+    token: str
+    namespace: str | None
+    verify: str | bool
+
+
+@dataclass(frozen=True)
+class VaultSource:
+    env: str = ""
+    address: str | None = None
+    namespace: str | None = None
+    token_env: str | None = None
+    cacert: str | None = None
+
+    @property
+    def token_variable(self) -> str:
+        return self.token_env or "VAULT_TOKEN"
+
+    def check(self) -> None:
+        if self.address is not None:
+            self.login()
+
+    def login(self) -> VaultLogin:
+        verify: str | bool = self.cacert or os.environ.get("VAULT_CACERT") or True
+        if self.address is None:  # the global variables, as before #17
+            address = os.environ.get("VAULT_ADDR", "").strip()
+            token = os.environ.get("VAULT_TOKEN", "").strip()
+            if not address:
+                raise BackendError("vault: VAULT_ADDR is not set")
+            if not token:
+                raise BackendError("vault: VAULT_TOKEN is not set")
+            return VaultLogin(address, token, os.environ.get("VAULT_NAMESPACE") or None, verify)
+        token = _variable(self.env, "vault token", self.token_variable)
+        return VaultLogin(self.address, token, self.namespace, verify)  # never VAULT_NAMESPACE
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostgresSource:
+    env: str = ""
+    conninfo_env: str | None = None
+    passfile_env: str | None = None
+
+    def check(self) -> None:
+        self.settings()
+
+    def settings(self) -> tuple[str, dict[str, str]]:
+        """(conninfo, keyword settings) for psycopg.connect; libpq's PG* variables fill the rest."""
+        conninfo = _variable(self.env, "postgres conninfo", self.conninfo_env) if self.conninfo_env else ""
+        extra: dict[str, str] = {}
+        if self.passfile_env:
+            extra["passfile"] = _variable(self.env, "postgres passfile", self.passfile_env)
+        if self.conninfo_env or self.passfile_env:
+            from psycopg import ProgrammingError
+            from psycopg.conninfo import conninfo_to_dict
+
+            try:
+                has_password = "password" in conninfo_to_dict(conninfo)
+            except ProgrammingError:  # say which variable, never its text (it may hold a password)
+                raise MissingCredential(
+                    f"{self.env}: postgres conninfo variable {self.conninfo_env} is not a libpq conninfo"
+                ) from None
+            if not has_password:
+                extra["password"] = ""  # an empty password lets libpq read the passfile, never PGPASSWORD
+        return conninfo, extra
+
+
+Source = AwsSource | Auth0Source | VaultSource | PostgresSource
+
+
+def source_for(kind: str, settings: Mapping[str, str], env: str) -> Source | None:
+    """The typed source of a `kind` store (None for a store that takes none), checked: every
+    variable it names is set."""
+    classes: dict[str, type[Source]] = {
+        "dynamodb": AwsSource,
+        "auth0": Auth0Source,
+        "vault": VaultSource,
+        "postgres": PostgresSource,
+    }
+    if kind not in classes:
+        return None
+    source = classes[kind](env or "this environment", **settings)
+    source.check()
+    return source
