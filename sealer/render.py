@@ -117,9 +117,9 @@ _MAX_KEY = 1000  # a YAML reader takes implicit keys of up to 1024 characters
 
 def _simple_block(lines: list[str]) -> bool:
     """Whether `lines`, below a `key:` at column 0, form a well-formed block mapping of simple
-    lines (or nothing): a value that starts and ends within them, so swapping it for another
-    such value changes nothing else in the file."""
-    levels: list[int] = []  # the indentation of each open mapping
+    lines (or nothing), no key twice in one mapping: a value that starts and ends within them,
+    so swapping it for another such value changes nothing else in the file."""
+    levels: list[tuple[int, set[str]]] = []  # the indentation and keys of each open mapping
     opened = True  # the line above was a `key:` without a value: a deeper line starts its mapping
     for line in lines:
         match = _SIMPLE_LINE.fullmatch(line)
@@ -128,16 +128,20 @@ def _simple_block(lines: list[str]) -> bool:
         key = match.group("key")
         if key is None:
             continue  # blank or a comment
-        if len(key) > _MAX_KEY:
-            return False
+        if len(key) > _MAX_KEY or not (key.startswith('"') or yamlio.resolves_to_str(key)):
+            return False  # a key that is no string (`1`, `true`) may equal another spelling
         depth = len(match.group(1))
-        if opened and depth > (levels[-1] if levels else 0):
-            levels.append(depth)
+        if opened and depth > (levels[-1][0] if levels else 0):
+            levels.append((depth, set()))
         else:
-            while levels and levels[-1] > depth:
+            while levels and levels[-1][0] > depth:
                 levels.pop()
-            if not levels or levels[-1] != depth:
+            if not levels or levels[-1][0] != depth:
                 return False
+        name = json.loads(key) if key.startswith('"') else key
+        if name in levels[-1][1]:
+            return False  # the full comparison refuses it, as the loader does
+        levels[-1][1].add(name)
         opened = match.group(4) is None
     return True
 

@@ -170,7 +170,7 @@ def _scalar(value: Any) -> str:
 
 
 def _string(text: str) -> str:
-    if _PLAIN.fullmatch(text) and _resolves_to_str(text):
+    if _PLAIN.fullmatch(text) and resolves_to_str(text):
         return text
     # A JSON string is a YAML double-quoted scalar once YAML's unsafe characters are escaped.
     return flow_json(text)
@@ -206,7 +206,8 @@ _YAML12_NUMBER = re.compile(
 )
 
 
-def _resolves_to_str(text: str) -> bool:
+def resolves_to_str(text: str) -> bool:
+    """Whether the plain scalar `text` reads back as a string."""
     if text[:1] not in _IMPLICIT_FIRST:  # fast path: base64, names, most text
         return True
     if _YAML12_NUMBER.fullmatch(text):

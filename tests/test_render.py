@@ -18,6 +18,7 @@ from support.env_repos import Controllers, invoke, load_yaml, rotate, run_main, 
 from support.git import commit_all, git
 
 from sealer import apikey, config, ledger, yamlio
+from sealer.errors import BadInput
 from sealer.render import render_values
 
 VALUES = "deploy/staging/values.yaml"
@@ -405,3 +406,9 @@ def test_a_spliced_file_means_the_old_one_with_the_new_subtree(before: str) -> N
 
     [old], [new], [sub] = (yamlio.load_documents(t, "t") for t in (before, out, SPLICE_SUB))
     assert new == {**old, "sealer": sub}
+
+
+@pytest.mark.parametrize("before", ["sealer:\n  x: 1\n  x: 2\nb: 2\n", 'sealer:\n  x: 1\n  "x": 2\nb: 2\n'])
+def test_a_sealer_value_with_a_key_twice_is_refused_not_spliced(before: str) -> None:
+    with pytest.raises(BadInput):
+        render_values(before, SPLICE_SUB, "values.yaml")
