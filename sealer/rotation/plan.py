@@ -160,7 +160,7 @@ def plan_all(
     workers = min(forkpool.cores(), len(targets) // MIN_ENVS_PER_WORKER)
     if workers > 1:
         _warm_up()
-    return forkpool.run_shares(work, forkpool.split(targets, workers))
+    return forkpool.run_queued(work, targets, workers)
 
 
 def _warm_up() -> None:
