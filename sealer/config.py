@@ -87,6 +87,9 @@ class Environment:
     reseal_after_days: int | None = None
     # `sealer check` overrides for this environment: rule id -> options (sealer.policy validates them)
     policy: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # #17 `clusterContexts:` cluster name -> kubeconfig context: `sealer status` reads each cluster
+    # and `rotate --finish` activates only what every one of them serves. Names only, never credentials.
+    cluster_contexts: dict[str, str] = field(default_factory=dict)
     # #17: where the store's credentials come from (`backend.credentials`); {}: its global variables
     backend_credentials: dict[str, str] = field(default_factory=dict)
 
@@ -306,6 +309,7 @@ def _environment(name: str, raw: Any) -> Environment:
         ),
         policy=_policy(raw.get("policy"), f"{where}.policy"),
         reseal_after_days=_reseal_after(raw.get("resealAfterDays"), f"{where}.resealAfterDays"),
+        cluster_contexts=_cluster_contexts(raw.get("clusterContexts"), f"{where}.clusterContexts"),
         backend_credentials=credentials,
     )
 
@@ -322,8 +326,29 @@ def _registry_options(name: str, kind: str, options: dict[str, str], raw: dict[s
     found = registry.settings(options, namespace, registry.default_name(secret), where)
     if found.delivery == registry.DIRECT:
         filled = {"registry_namespace": found.namespace, "registry_name": found.name, "registry_env": name}
+        contexts = _cluster_contexts(raw.get("clusterContexts"), f"environments.{name}.clusterContexts")
+        if contexts and not found.contexts:  # #17: published into every cluster, not the current one
+            filled["contexts"] = ",".join(contexts.values())
         return {**options, **filled}
     return options
+
+
+_CONTEXT = re.compile(r"[^,\s]{1,253}")  # as kubeconfig context names go: no space, no comma
+
+
+def _cluster_contexts(raw: Any, where: str) -> dict[str, str]:
+    """#17: cluster name -> kubeconfig context. A context only names an entry of the kubeconfig,
+    where the credentials stay; a mapping or a number here is refused, not stringified."""
+    items = _need(
+        {} if raw is None else raw, where, dict, "a mapping of cluster names to kubeconfig contexts"
+    )
+    what = "a kubeconfig context name (credentials stay in the kubeconfig)"
+    found = {}
+    for name, context in items.items():
+        cluster = _match(name, where, DNS_LABEL, "keyed by cluster names (DNS labels)")
+        _need(context, f"{where}.{cluster}", str, what)  # not echoed: a mapping may hold a token
+        found[cluster] = _match(context, f"{where}.{cluster}", _CONTEXT, what)
+    return found
 
 
 def _reseal_after(raw: Any, where: str) -> int | None:
@@ -375,6 +400,7 @@ def parse(data: Any, root: Path) -> Config:
         pull_requests=_pull_requests(data.get("pullRequests")),
     )
     _check_values_files(cfg)
+    _check_cluster_contexts(cfg)
     _check_overlaps(cfg)
     _check_registries(cfg)
     return cfg
@@ -403,6 +429,19 @@ def _check_overlaps(cfg: Config) -> None:
         for n in range(1, len(folders)):
             if "/".join(folders[:n]) in paths:
                 raise ConfigError(where, f"lies inside {paths['/'.join(folders[:n])][1]}, a file")
+
+
+def _check_cluster_contexts(cfg: Config) -> None:
+    """#17: each name in `clusterContexts` is a cluster of the environment (a typo would leave a
+    cluster unchecked). A cluster left out is reported by `status` and blocks `rotate --finish`."""
+    for env in cfg.environments.values():
+        names = [c.name for c in env.clusters]
+        for name in env.cluster_contexts:
+            if name not in names:
+                raise ConfigError(
+                    f"environments.{env.name}.clusterContexts.{name}",
+                    f"is not a cluster of {env.name} (clusters: {', '.join(names) or 'none'})",
+                )
 
 
 def _check_values_files(cfg: Config) -> None:

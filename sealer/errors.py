@@ -40,6 +40,10 @@ class BackendError(SealerError):
     """A key-store backend refused or could not be reached."""
 
 
+class NotDeployed(SealerError):
+    """#17: a key the ledger delivers that some cluster of the environment does not serve yet."""
+
+
 class GitError(SealerError):
     """git refused (exit 2 semantics: the repo is not in a state sealer can work with)."""
 

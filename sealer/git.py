@@ -369,13 +369,61 @@ def refs_holding(root: Path, text: str, path: str) -> list[str]:
 
 
 def push(root: Path, remote: str, branch: str) -> None:
+    run(root, "push", "-q", _known_remote(root, remote), f"refs/heads/{branch}:refs/heads/{branch}")
+
+
+def _remote(remote: str) -> str:
+    if remote.startswith("-") or not remote:
+        raise BadInput(f"{remote!r} is not a remote")
+    return remote
+
+
+def _known_remote(root: Path, remote: str) -> str:
+    """`remote`, when it is one of the repository's remotes or reads as a URL or path; a
+    mistyped name is one clear line, not git's guess that it is a repository's path."""
     remotes = run(root, "remote").split()
     if remote not in remotes and not ("/" in remote or ":" in remote or (root / remote).exists()):
-        # A mistyped name: one clear line, not git's guess that it is a repository's path.
         raise GitError(
             f"no remote named {remote!r} in this repository (it has: {', '.join(remotes) or 'none'})"
         )
-    run(root, "push", "-q", remote, f"refs/heads/{branch}:refs/heads/{branch}")
+    return _remote(remote)
+
+
+def remote_heads(root: Path, remote: str, pattern: str) -> dict[str, str]:
+    """branch -> commit of each branch on `remote` whose name matches `pattern` (a glob, as
+    ls-remote reads it); one `git ls-remote`."""
+    out = run(root, "ls-remote", "--heads", _remote(remote), f"refs/heads/{pattern}")
+    found = {}
+    for line in out.splitlines():
+        commit, _, ref = line.partition("\t")
+        if ref.startswith("refs/heads/"):
+            found[ref.removeprefix("refs/heads/")] = commit
+    return found
+
+
+def push_new_branch(root: Path, remote: str, branch: str) -> None:
+    """Create `branch` on `remote` at the local branch's commit, or find it there at that commit
+    already (a retried push). A branch someone else made under that name is never moved and
+    never taken as ours: git's lease makes the push fail if the branch exists at push time,
+    also when it appeared after the check."""
+    commit = resolve_commit(root, f"refs/heads/{branch}")
+    there = remote_heads(root, _known_remote(root, remote), branch).get(branch)
+    if there is not None and there == commit:
+        return
+    if there is not None:
+        raise GitError(
+            f"branch {branch} exists on {remote} at {there[:12]}, not at this commit "
+            f"({(commit or '')[:12]}): someone else's branch; nothing pushed (delete it on the remote, "
+            "or rotate again for a new name)"
+        )
+    run(
+        root,
+        "push",
+        "-q",
+        f"--force-with-lease=refs/heads/{branch}:",
+        remote,
+        f"refs/heads/{branch}:refs/heads/{branch}",
+    )
 
 
 def read_blobs(root: Path, revs: Sequence[str]) -> dict[str, str]:

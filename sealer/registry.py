@@ -19,8 +19,8 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,11 @@ from sealer.records import ACTIVE, EXPIRED, GRACE, PENDING, REVOKED, UNKNOWN, VA
 FORMAT = "sealer.dev/key-registry/v1"
 DATA_KEY = "registry.json"  # the ConfigMap / Secret entry a verifier mounts and reads
 SERIAL_ANNOTATION = "sealer.dev/registry-serial"
+# Direct delivery only (never in a GitOps manifest): which listed keys are only accepted (a rotation
+# not deployed yet), and the part of the serial no ledger gives (raised when an abandoned rotation's
+# accepted keys are dropped, so the serial still grows).
+ACCEPTED_ANNOTATION = "sealer.dev/registry-accepted"
+OFFSET_ANNOTATION = "sealer.dev/registry-serial-offset"
 ENV_LABEL = "sealer.dev/env"
 CLUSTER_LABEL = "sealer.dev/cluster"
 MANAGED_BY = ("app.kubernetes.io/managed-by", "sealer")
@@ -142,6 +147,12 @@ class Registry:
     cluster: str
     serial: int
     keys: tuple[Entry, ...]
+    accepted: tuple[str, ...] = ()  # direct delivery: key ids listed as accepted only (sorted)
+    offset: int = 0  # direct delivery: the part of the serial the ledger does not give
+
+    def ledger_serial(self) -> int:
+        """The serial of the ledger this registry was built on."""
+        return self.serial - self.offset - len(self.accepted)
 
     def payload(self) -> str:
         """The canonical JSON text: sorted keys, no spaces, one line."""
@@ -177,13 +188,58 @@ def build(env: str, cluster: str, records: Sequence[KeyRecord]) -> Registry:
     """The registry of `env` for `cluster`: a function of the ledger alone (not of the clock:
     the verifier applies `revoke_at` and `expires`), so it is reproducible byte for byte."""
     listed = sorted((r for r in records if r.status in LISTED), key=lambda r: (r.name, r.key_id))
-    entries = tuple(
-        Entry(
-            r.name, r.key_id, r.fingerprint, iso(r.expires), iso(r.revoke_at) if r.status == GRACE else None
-        )
-        for r in listed
+    return Registry(env, cluster, serial_of(records), tuple(_entry_of(r) for r in listed))
+
+
+def _entry_of(r: KeyRecord) -> Entry:
+    return Entry(
+        r.name, r.key_id, r.fingerprint, iso(r.expires), iso(r.revoke_at) if r.status == GRACE else None
     )
-    return Registry(env, cluster, serial_of(records), entries)
+
+
+# -- direct delivery: a phase's registry -----------------------------------------------------------
+
+
+def _always(_key_id: str) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What one phase of direct delivery publishes: a ledger (`base`) and, beside it as accepted,
+    the new keys of a rotation not deployed yet. Keys the live registry lists as accepted stay
+    accepted while `held` says a branch still carries them (unless named in `dropped`: an
+    abandoned rotation); otherwise they are dropped and the serial is raised past the live one."""
+
+    base: tuple[KeyRecord, ...]
+    accepted: tuple[KeyRecord, ...] = ()
+    held: Callable[[str], bool] = field(default=_always, compare=False)
+    dropped: frozenset[str] = frozenset()
+    done_at: int | None = None  # a live registry whose ledger serial reaches this is past this phase
+
+
+def compose(env: str, cluster: str, pub: Publication, live: Registry | None) -> Registry:
+    """The registry `pub` gives for `cluster`, the live one (if any) taken into account."""
+    base = build(env, cluster, pub.base)
+    in_base = {r.key_id for r in pub.base}
+    accepted = {r.key_id: _entry_of(r) for r in pub.accepted if r.key_id not in in_base}
+    dropping = False
+    for entry in live.keys if live else ():
+        if entry.key_id not in (live.accepted if live else ()) or entry.key_id in in_base:
+            continue  # a ledger key, or an accepted key the ledger now records
+        if entry.key_id in accepted:
+            continue
+        if entry.key_id not in pub.dropped and pub.held(entry.key_id):
+            accepted[entry.key_id] = entry
+        else:
+            dropping = True
+    offset = live.offset if live else 0
+    serial = base.serial + len(accepted) + offset
+    if dropping and live is not None and serial <= live.serial:
+        offset += live.serial + 1 - serial  # fewer keys, yet a newer registry
+        serial = live.serial + 1
+    keys = tuple(sorted((*base.keys, *accepted.values()), key=lambda e: (e.name, e.key_id)))
+    return Registry(env, cluster, serial, keys, tuple(sorted(accepted)), offset)
 
 
 def manifest(cfg: Settings, registry: Registry) -> str:
@@ -203,11 +259,16 @@ def manifest(cfg: Settings, registry: Registry) -> str:
 
 
 def object_metadata(cfg: Settings, registry: Registry) -> dict[str, Any]:
+    annotations = {SERIAL_ANNOTATION: str(registry.serial)}
+    if registry.accepted:
+        annotations[ACCEPTED_ANNOTATION] = ",".join(registry.accepted)
+    if registry.offset:
+        annotations[OFFSET_ANNOTATION] = str(registry.offset)
     return {
         "name": cfg.name,
         "namespace": cfg.namespace,
         "labels": {MANAGED_BY[0]: MANAGED_BY[1], ENV_LABEL: registry.env, CLUSTER_LABEL: registry.cluster},
-        "annotations": {SERIAL_ANNOTATION: str(registry.serial)},
+        "annotations": annotations,
     }
 
 
@@ -262,7 +323,25 @@ def _entry(item: Mapping[str, Any]) -> Entry:
 
 
 def from_object(doc: Any, source: str) -> Registry:
-    """The registry inside a ConfigMap or Secret (a manifest, or an object read from the API)."""
+    """The registry inside a ConfigMap or Secret (a manifest, or an object read from the API),
+    with direct delivery's annotations."""
+    found = _document(doc, source)
+    metadata = doc.get("metadata") or {}
+    annotations = (metadata.get("annotations") if isinstance(metadata, Mapping) else None) or {}
+    if not isinstance(annotations, Mapping):
+        raise RegistryError(f"{source}: its annotations are not a map")
+    accepted = tuple(k for k in str(annotations.get(ACCEPTED_ANNOTATION, "")).split(",") if k)
+    offset = str(annotations.get(OFFSET_ANNOTATION, "0"))
+    listed = {entry.key_id for entry in found.keys}
+    if not offset.isdigit() or not set(accepted) <= listed or tuple(sorted(set(accepted))) != accepted:
+        raise RegistryError(f"{source}: its annotations {ACCEPTED_ANNOTATION} / {OFFSET_ANNOTATION} are bad")
+    whole = Registry(found.env, found.cluster, found.serial, found.keys, accepted, int(offset))
+    if whole.ledger_serial() < 0:
+        raise RegistryError(f"{source}: its serial is below its annotations' share")
+    return whole
+
+
+def _document(doc: Any, source: str) -> Registry:
     if not isinstance(doc, Mapping) or doc.get("kind") not in KINDS:
         raise RegistryError(f"{source}: not a ConfigMap or Secret")
     if doc["kind"] == "Secret" and isinstance(doc.get("data"), Mapping) and DATA_KEY in doc["data"]:
@@ -280,10 +359,11 @@ def from_object(doc: Any, source: str) -> Registry:
 
 
 def load(path: Path) -> Registry:
-    """A registry file: the manifest sealer renders, or the mounted `registry.json` itself.
-    Missing or unreadable is a RegistryError: fail closed."""
+    """A registry file: the manifest sealer renders, or the mounted `registry.json` itself (in
+    a Pod's ConfigMap or Secret volume too). Missing or unreadable is a RegistryError: fail closed."""
     try:
-        raw = repofiles.read_input(path, "key registry", user_path=True)  # #13: no FIFO, no symlink
+        # #13: no FIFO, no symlink but a ConfigMap or Secret volume's (a verifier's mounted registry)
+        raw = repofiles.read_input(path, "key registry", user_path=True, projected=True)
     except BadInput as err:
         raise RegistryError(str(err)) from None
     if raw.lstrip().startswith(b"{"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,28 +17,78 @@ from typing import Any
 from sealer import apikey, config, git, layout, ledger, registry, render, repofiles
 from sealer.backends import publish_registry, read_live_registry
 from sealer.errors import BadInput
-from sealer.records import KeyRecord, utcnow
+from sealer.records import ACTIVE, KeyRecord, utcnow
 
 STATE_FORMAT = "sealer.dev/key-registry-state/v1"
 IN_SYNC, PENDING, DRIFT = "in sync", "sync pending", "drift"
 MALFORMED = "malformed"
 
 
-def publish(cfg: config.Config, env_names: list[str], commit: str | None = None) -> None:
-    """Direct delivery: write each environment's registry as its ledger gives it — the ledger of
-    `commit` when given (a rotation's commit: the working tree may be on another branch)."""
-    for name in env_names:
-        env = cfg.environments.get(name)
-        settings = env.registry if env else None
-        if env is not None and settings is not None and settings.delivery == registry.DIRECT:
-            publish_registry(settings, env.name, _ledger_at(cfg, env.name, commit))
+def publish(cfg: config.Config, env_names: list[str], commit: str) -> list[tuple[str, registry.Entry]]:
+    """Direct delivery of the ledger of `commit` (the deployed phase: HEAD after the merge; a
+    `keys revoke`'s commit: a revocation follows at once). Returns the accepted keys of
+    abandoned rotations (no branch holds them any more) it dropped, per environment."""
+    dropped = []
+    for env in _direct(cfg, env_names):
+        base = _ledger_at(cfg, env.name, commit)
+        dropped += _publish(cfg, env, registry.Publication(tuple(base), held=_holder(cfg, env.name)))
+    return dropped
 
 
-def _ledger_at(cfg: config.Config, env: str, commit: str | None) -> list[KeyRecord]:
-    if commit is None:
-        return ledger.load(cfg.root, env)
+def publish_accepted(cfg: config.Config, env_names: list[str], commit: str) -> None:
+    """Direct delivery at rotate time: the ledger the rotation started from, with the keys its
+    commit adds as accepted — valid beside the old ones, nothing revoked before the deployed
+    phase (`publish` of the merged ledger, by `rotate --finish`)."""
+    parent = git.parent_of(cfg.root, commit)
+    for env in _direct(cfg, env_names):
+        base = _ledger_at(cfg, env.name, parent) if parent else []
+        final = _ledger_at(cfg, env.name, commit)
+        known = {r.key_id for r in base}
+        new = tuple(r for r in final if r.key_id not in known and r.status == ACTIVE)
+        pub = registry.Publication(
+            tuple(base), new, _holder(cfg, env.name), done_at=registry.serial_of(final)
+        )
+        _publish(cfg, env, pub)
+
+
+def publish_abandoned(cfg: config.Config, env_names: list[str], ref: str) -> list[tuple[str, registry.Entry]]:
+    """Direct delivery of `rotate --abandon REF`: HEAD's ledger, without the keys REF's ledger
+    adds (the serial still grows); the accepted keys dropped, per environment."""
+    head = git.head(cfg.root) or "HEAD"
+    dropped = []
+    for env in _direct(cfg, env_names):
+        base = _ledger_at(cfg, env.name, head)
+        on_head = {r.key_id for r in base}
+        added = frozenset(r.key_id for r in _ledger_at(cfg, env.name, ref) if r.key_id not in on_head)
+        pub = registry.Publication(tuple(base), held=_holder(cfg, env.name), dropped=added)
+        dropped += _publish(cfg, env, pub)
+    return dropped
+
+
+def _direct(cfg: config.Config, env_names: list[str]) -> list[config.Environment]:
+    envs = [cfg.environments.get(name) for name in env_names]
+    return [
+        e for e in envs if e is not None and e.registry is not None and e.registry.delivery == registry.DIRECT
+    ]
+
+
+def _publish(
+    cfg: config.Config, env: config.Environment, pub: registry.Publication
+) -> list[tuple[str, registry.Entry]]:
+    assert env.registry is not None
+    return [(env.name, entry) for entry in publish_registry(env.registry, env.name, pub)]
+
+
+def _holder(cfg: config.Config, env: str) -> Callable[[str], bool]:
+    """Whether a branch (local or remote-tracking) still carries a key in `env`'s ledger: an
+    accepted key none carries belongs to a rotation closed unmerged."""
+    return lambda key_id: bool(git.refs_holding(cfg.root, key_id, layout.ledger_file(env)))
+
+
+def _ledger_at(cfg: config.Config, env: str, commit: str) -> list[KeyRecord]:
     rel = layout.ledger_file(env)
-    return ledger.parse(env, git.file_at(cfg.root, commit, rel) or "", f"{commit[:12]}:{rel}")
+    text = git.file_at(cfg.root, commit, rel)
+    return ledger.parse(env, text, f"{commit[:12]}:{rel}") if text else []
 
 
 def write_files(cfg: config.Config, env_name: str) -> list[str]:
@@ -75,15 +126,19 @@ def compare_live(
     if kubeconfig and settings.delivery == registry.GITOPS:
         settings = registry.Settings(**{**settings.__dict__, "kubeconfig": kubeconfig})
     records = ledger.load(cfg.root, env.name)
+    pub = registry.Publication(tuple(records), held=_holder(cfg, env.name))
     return [
-        _compare_one(settings, registry.build(env.name, cluster, records), where)
+        _compare_one(settings, env.name, cluster, pub, where)
         for cluster, where in _targets(env, settings, context)
     ]
 
 
 def _compare_one(
-    settings: registry.Settings, wanted: registry.Registry, context: str | None
+    settings: registry.Settings, env: str, cluster: str, pub: registry.Publication, context: str | None
 ) -> dict[str, Any]:
+    """Direct delivery: the live registry against what publishing the ledger would write (the
+    accepted keys of rotations still open kept); GitOps: against the ledger's registry."""
+    wanted = registry.build(env, cluster, pub.base)
     try:
         live = read_live_registry(settings, context)
     except registry.RegistryError as err:
@@ -91,6 +146,8 @@ def _compare_one(
     if live is None:
         state = PENDING if settings.delivery == registry.GITOPS else DRIFT
         return _row(wanted, None, state, f"no {settings.kind} {settings.namespace}/{settings.name}")
+    if settings.delivery == registry.DIRECT:
+        wanted = registry.compose(env, cluster, pub, live)
     if live.env == wanted.env and live.serial == wanted.serial and live.keys == wanted.keys:
         return _row(wanted, live, IN_SYNC, "")
     if live.env == wanted.env and live.serial < wanted.serial:

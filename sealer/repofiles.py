@@ -54,14 +54,17 @@ def _users(path: str | Path) -> str | Path:
     return os.path.join(os.path.realpath(folder), name)
 
 
-def read_bytes(path: str | Path, limit: int = MAX_BYTES, user_path: bool = False) -> bytes:
+def read_bytes(
+    path: str | Path, limit: int = MAX_BYTES, user_path: bool = False, projected: bool = False
+) -> bytes:
     """The bytes of the regular file at `path`; FileNotFoundError when there is none.
-    `user_path`: see `_users`."""
+    `user_path`: see `_users`; `projected`: the file may be a ConfigMap or Secret volume's
+    (`safeopen.open_projected`)."""
     if user_path:
         path = _users(path)
     try:
         faults.io_error("read", os.fspath(path))
-        fd, info = safeopen.open_file(path)
+        fd, info = safeopen.open_projected(path) if projected else safeopen.open_file(path)
     except FileNotFoundError:
         raise
     except OSError as err:
@@ -90,12 +93,14 @@ def read_text_if_exists(path: str | Path) -> str | None:
         return None
 
 
-def read_input(path: str | Path, what: str = "file", user_path: bool = False) -> bytes:
+def read_input(
+    path: str | Path, what: str = "file", user_path: bool = False, projected: bool = False
+) -> bytes:
     """The bytes of a file a command needs; any failure (a missing file too) is one BadInput
-    line. `user_path`: the user typed `path` (see `_users`)."""
+    line. `user_path`: the user typed `path` (see `_users`); `projected`: see `read_bytes`."""
     shown = os.fspath(path)
     try:
-        return read_bytes(path, user_path=user_path)
+        return read_bytes(path, user_path=user_path, projected=projected)
     except FileNotFoundError as err:
         raise BadInput(f"cannot read {what} {shown}: {err.strerror}") from None
     except BadInput as err:

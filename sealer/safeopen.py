@@ -8,17 +8,29 @@ so a path below it holds no symlink at all. The file itself is opened O_NONBLOCK
 never waited on) and must be a regular file (fstat on the open descriptor).
 
 Errors are OSErrors; `Refused` (a subclass) says why a path was not opened in plain words.
+
+One shape of symlinks is resolved, on request only (`open_projected`): a file of a ConfigMap or
+Secret volume mounted in a Pod, which the kubelet lays out as `NAME -> ..data/NAME` and
+`..data -> ..<timestamp>` (a folder), all in the mount's folder, so that it can swap every file
+at once.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from pathlib import Path
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+PROJECTED_DATA = "..data"  # the kubelet's atomic writer: the link to the current payload folder
+_PROJECTED_STAMP = re.compile(r"\.\.\d{4}(_\d{2}){5}\.\d{1,20}")  # ..2026_12_05_11_35_48.123456789
+_NOT_PROJECTED = (
+    "is a symlink, and not one of a ConfigMap or Secret volume (NAME -> ..data/NAME, ..data -> "
+    "..<timestamp> in the same folder): not followed"
+)
 
 
 class Refused(OSError):
@@ -136,6 +148,57 @@ def open_in(dir_fd: int, name: str, shown: str) -> tuple[int, os.stat_result]:
         os.close(fd)
         raise _refused(shown, why)
     return fd, info
+
+
+def open_projected(path: str | Path) -> tuple[int, os.stat_result]:
+    """(descriptor, fstat) of the regular file at `path`, which may also be a file of a
+    kubelet-projected volume: only `NAME -> ..data/NAME` with `..data -> ..<timestamp>`, a real
+    folder beside it, is resolved (each link read, never followed by the kernel); any other
+    symlink is refused, and so are a FIFO and a device, as `open_file` refuses them."""
+    folder, name = split(path)
+    shown = os.fspath(path)
+    dir_fd = open_dir(folder)
+    try:
+        try:
+            return open_in(dir_fd, name, shown)
+        except Refused as err:
+            if err.errno != errno.ELOOP:
+                raise
+        return _open_in_payload(dir_fd, name, shown)
+    finally:
+        os.close(dir_fd)
+
+
+def _open_in_payload(dir_fd: int, name: str, shown: str) -> tuple[int, os.stat_result]:
+    """The file `name` of the payload folder `..data` names; the kubelet may swap `..data` and
+    remove the old folder in between: read the link once more then."""
+    if name.startswith("..") or _link(dir_fd, name) != f"{PROJECTED_DATA}/{name}":
+        raise _refused(shown, _NOT_PROJECTED)
+    for attempt in (1, 2):
+        stamp = _link(dir_fd, PROJECTED_DATA)
+        if stamp is None or not _PROJECTED_STAMP.fullmatch(stamp):
+            raise _refused(shown, _NOT_PROJECTED)
+        try:
+            payload = os.open(stamp, _DIR_FLAGS, dir_fd=dir_fd)  # O_NOFOLLOW: a real folder
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+            continue
+        except OSError:
+            raise _refused(shown, _NOT_PROJECTED) from None
+        try:
+            return open_in(payload, name, shown)
+        finally:
+            os.close(payload)
+    raise AssertionError("unreachable")
+
+
+def _link(dir_fd: int, name: str) -> str | None:
+    """The target of the symlink `name` in the folder, or None when it is not a symlink."""
+    try:
+        return os.readlink(name, dir_fd=dir_fd)
+    except OSError:
+        return None
 
 
 def read_open(fd: int, size: int, limit: int) -> bytes | None:

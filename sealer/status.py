@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sealer import config, ledger, registry_delivery
+from sealer import clusters, config, drift, ledger, registry_delivery
 from sealer.backends import DEFAULT_BACKEND, open_store
 from sealer.errors import BackendError, MissingCredential
 from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED
@@ -21,6 +21,20 @@ PHASES = {
 
 
 def compare(cfg: config.Config, env_name: str, kubeconfig: str | None, context: str | None) -> dict[str, Any]:
+    env = cfg.env(env_name)
+    if clusters.several(env) and context is None:  # #17: each cluster through its own context
+        report = clusters.compare_all(cfg, env, kubeconfig, _compare_cluster, _phase)
+    else:
+        report = _compare_cluster(cfg, env_name, kubeconfig, context)
+    # #17: the store against the ledger, once per environment however many clusters serve it.
+    report["drift"] = [d.as_dict() for d in drift.compare(cfg, env.name)]
+    report["in_sync"] = report["in_sync"] and not report["drift"]
+    return report
+
+
+def _compare_cluster(
+    cfg: config.Config, env_name: str, kubeconfig: str | None, context: str | None
+) -> dict[str, Any]:
     from sealer import kube
 
     env = cfg.env(env_name)

@@ -89,8 +89,8 @@ def test_renewal_end_to_end(pinned: Path, controllers: Controllers) -> None:
     assert code == 1 and "sealed with certificate" in problems[0]
     code, findings = _review(pinned)
     # cert-change: review (#19) gates every certificate file change as sensitive too
-    assert code == 1 and {f["code"] for f in findings} == {CERT_ADDED, "pin-change", "cert-change"}
-    added = next(f for f in findings if f["code"] == CERT_ADDED)
+    assert code == 1 and {f["rule"] for f in findings} == {CERT_ADDED, "pin-change", "cert-change"}
+    added = next(f for f in findings if f["rule"] == CERT_ADDED)
     assert NEEDS_APPROVAL in added["message"] and "RSA-2048" in added["message"]
 
     rotate(pinned)
@@ -118,7 +118,7 @@ def test_removing_a_certificate_makes_its_entries_errors(pinned: Path, controlle
     assert "sealed with a removed certificate" in problems[0]["message"]
     code, findings = _review(pinned)
     # pin-change, cert-change: review (#19) gates the set's and the file's change as sensitive
-    assert code == 1 and {f["code"] for f in findings} == {"unpinned-cert", "pin-change", "cert-change"}
+    assert code == 1 and {f["rule"] for f in findings} == {"unpinned-cert", "pin-change", "cert-change"}
 
     rotate(pinned)
     assert _check(pinned) == (0, [])
@@ -203,7 +203,7 @@ def test_a_false_certificate_claim_is_caught(
     code, problems = _check(pinned)
     assert code == 1 and "claims certificate" in problems[0]["message"] and "3072" in problems[0]["message"]
     code, findings = _review(pinned)
-    assert code == 1 and "unpinned-cert" in {f["code"] for f in findings}
+    assert code == 1 and "unpinned-cert" in {f["rule"] for f in findings}
 
     (pinned / SEALED).write_text(text.replace(claim, "ab" * 32))
     code, problems = _check(pinned)
@@ -234,8 +234,8 @@ def test_review_describes_an_added_certificate(
     assert invoke(pinned, "cert", "add", "staging", "--file", str(twin_file)).exit_code == 0
     commit_all(pinned, "twin")
     code, findings = _review(pinned)
-    assert code == 1 and {f["code"] for f in findings} == {CERT_ADDED, "pin-change", "cert-change"}, findings
-    (added,) = [f for f in findings if f["code"] == CERT_ADDED]
+    assert code == 1 and {f["rule"] for f in findings} == {CERT_ADDED, "pin-change", "cert-change"}, findings
+    (added,) = [f for f in findings if f["rule"] == CERT_ADDED]
     assert "same public key as" in added["message"] and "not self-signed" in added["message"]
 
 
@@ -439,6 +439,6 @@ def test_an_older_certificate_file_swapped_under_its_pin(pinned: Path, controlle
     (pinned / "certs" / "staging.pem").write_bytes(controllers["rogue"].cert.read_bytes())
     commit_all(pinned, "the old certificate's file now holds another one")
     code, findings = _review(pinned)
-    assert code == 1 and {f["code"] for f in findings} == {"cert-file-mismatch", "cert-change"}
+    assert code == 1 and {f["rule"] for f in findings} == {"cert-file-mismatch", "cert-change"}
     code, problems = _check(pinned)
     assert code == 1 and [p["rule"] for p in problems] == ["cert-file"]

@@ -8,6 +8,7 @@ import base64
 import dataclasses
 import datetime as dt
 import json
+import os
 import signal
 import socket
 from pathlib import Path
@@ -130,6 +131,30 @@ HEAD = '{"format": "sealer.dev/key-registry/v1", "env": "dev", "cluster": "c", '
 def test_a_malformed_registry_is_refused(payload: str, problem: str) -> None:
     with pytest.raises(registry.RegistryError, match=problem):
         registry.parse_payload(payload, "reg")
+
+
+@pytest.mark.parametrize(
+    ("accepted", "offset", "problem"),
+    [
+        ("kid_unlisted", "0", "annotations"),
+        ("", "-1", "annotations"),
+        ("", "many", "annotations"),
+        ("", "99999999999", "below its annotations' share"),
+    ],
+)
+def test_bad_direct_delivery_annotations_are_refused(accepted: str, offset: str, problem: str) -> None:
+    built = registry.build("dev", "c", [record(ACTIVE)])
+    doc = {
+        "kind": "ConfigMap",
+        "metadata": {
+            "annotations": {registry.ACCEPTED_ANNOTATION: accepted, registry.OFFSET_ANNOTATION: offset}
+        },
+        "data": {registry.DATA_KEY: built.payload()},
+    }
+    with pytest.raises(registry.RegistryError, match=problem):
+        registry.from_object(doc, "live")
+    doc["metadata"] = {"annotations": {registry.ACCEPTED_ANNOTATION: built.keys[0].key_id}}
+    assert registry.from_object(doc, "live").accepted == (built.keys[0].key_id,)
 
 
 def test_a_missing_or_unreadable_registry_file_fails_closed(tmp_path: Path) -> None:
@@ -331,6 +356,122 @@ def test_the_verifier_fails_closed(repo: Path, keys: list[Any], tmp_path: Path) 
     assert code == 2 and "production's, not staging's" in output
 
 
+# -- a registry mounted in a Pod (a ConfigMap or Secret volume) ----------------------------------
+
+STAMP = "..2026_12_05_11_35_48.123456789"
+
+
+def mounted(folder: Path, payload: bytes, stamp: str = STAMP) -> Path:
+    """A ConfigMap volume as the kubelet's atomic writer lays it out: the payload in a timestamped
+    folder, `..data` linked to it, and the visible file linked through `..data`."""
+    folder.mkdir()
+    (folder / stamp).mkdir()
+    (folder / stamp / registry.DATA_KEY).write_bytes(payload)
+    (folder / "..data").symlink_to(stamp)
+    (folder / registry.DATA_KEY).symlink_to(f"..data/{registry.DATA_KEY}")
+    return folder / registry.DATA_KEY
+
+
+def test_the_verifier_reads_a_registry_mounted_in_a_pod(repo: Path, keys: list[Any], tmp_path: Path) -> None:
+    key = unseal_values(repo, "staging", keys)["apiKey"]
+    first = registry.load(repo / STAGING)
+    path = mounted(tmp_path / "mount", first.payload().encode())
+    state = tmp_path / "seen.json"
+    assert verify(repo, key, path, state, "--init-state")[1].startswith("valid")
+    assert registry.load(path) == first
+    # the kubelet's update: a new payload folder, `..data` swapped in one rename, the old one removed
+    newer = dataclasses.replace(first, serial=first.serial + 1, keys=())
+    stamp = "..2026_12_05_12_00_00.987654321"
+    (tmp_path / "mount" / stamp).mkdir()
+    (tmp_path / "mount" / stamp / registry.DATA_KEY).write_text(newer.payload())
+    (tmp_path / "mount" / "..data_tmp").symlink_to(stamp)
+    (tmp_path / "mount" / "..data_tmp").rename(tmp_path / "mount" / "..data")
+    (tmp_path / "mount" / STAMP / registry.DATA_KEY).unlink()
+    (tmp_path / "mount" / STAMP).rmdir()
+    assert registry.load(path) == newer
+    assert verify(repo, key, path, state) == (1, f"unknown (registry serial {newer.serial})")
+
+
+def _escape(mount: Path, outside: Path) -> None:
+    (mount / registry.DATA_KEY).unlink()
+    (mount / registry.DATA_KEY).symlink_to(f"../{outside.name}/{registry.DATA_KEY}")
+
+
+def _chain_to_passwd(mount: Path, outside: Path) -> None:
+    (mount / STAMP / registry.DATA_KEY).unlink()
+    (mount / STAMP / registry.DATA_KEY).symlink_to("/etc/passwd")
+
+
+def _absolute(mount: Path, outside: Path) -> None:
+    (mount / registry.DATA_KEY).unlink()
+    (mount / registry.DATA_KEY).symlink_to(outside / registry.DATA_KEY)
+
+
+def _data_escapes(mount: Path, outside: Path) -> None:
+    (mount / "..data").unlink()
+    (mount / "..data").symlink_to(f"../{outside.name}")
+
+
+def _stamp_is_a_link(mount: Path, outside: Path) -> None:
+    (mount / "..data").unlink()
+    (mount / "..2026_12_05_12_00_00.1").symlink_to(outside)
+    (mount / "..data").symlink_to("..2026_12_05_12_00_00.1")
+
+
+def _data_is_a_folder(mount: Path, outside: Path) -> None:
+    (mount / "..data").unlink()
+    (mount / "..data").mkdir()
+    (mount / "..data" / registry.DATA_KEY).write_bytes((outside / registry.DATA_KEY).read_bytes())
+
+
+def _payload_fifo(mount: Path, outside: Path) -> None:
+    (mount / STAMP / registry.DATA_KEY).unlink()
+    os.mkfifo(mount / STAMP / registry.DATA_KEY)
+
+
+def _visible_fifo(mount: Path, outside: Path) -> None:
+    (mount / registry.DATA_KEY).unlink()
+    os.mkfifo(mount / registry.DATA_KEY)
+
+
+def _other_name(mount: Path, outside: Path) -> None:
+    (mount / registry.DATA_KEY).unlink()
+    (mount / STAMP / "other.json").write_bytes((outside / registry.DATA_KEY).read_bytes())
+    (mount / registry.DATA_KEY).symlink_to("..data/other.json")
+
+
+@pytest.mark.parametrize(
+    ("hostile", "why"),
+    [
+        (_escape, "not one of a ConfigMap or Secret volume"),
+        (_absolute, "not one of a ConfigMap or Secret volume"),
+        (_other_name, "not one of a ConfigMap or Secret volume"),
+        (_data_escapes, "not one of a ConfigMap or Secret volume"),
+        (_stamp_is_a_link, "not one of a ConfigMap or Secret volume"),
+        (_data_is_a_folder, "not one of a ConfigMap or Secret volume"),
+        (_chain_to_passwd, "is a symlink (sealer never follows symlinks)"),
+        (_payload_fifo, "is a FIFO"),
+        (_visible_fifo, "is a FIFO"),
+    ],
+)
+def test_a_mount_shaped_otherwise_is_refused_in_one_line(
+    repo: Path, keys: list[Any], tmp_path: Path, hostile: Any, why: str
+) -> None:
+    """Only the kubelet's shape is resolved; each variant points at a valid registry, so reading
+    it would show as a verdict."""
+    payload = registry.load(repo / STAGING).payload().encode()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / registry.DATA_KEY).write_bytes(payload)
+    path = mounted(tmp_path / "mount", payload)
+    hostile(tmp_path / "mount", outside)
+    state = tmp_path / "seen.json"
+    code, output = verify(repo, unseal_values(repo, "staging", keys)["apiKey"], path, state, "--init-state")
+    assert code == 2 and len(output.strip().splitlines()) == 1, output
+    assert output.startswith(f"sealer: cannot read key registry {path}") and why in output, output
+    assert not state.exists()
+
+
 # -- direct delivery through the Kubernetes API --------------------------------------------------
 
 SECRET = ("staging", "engine-api-key-registry")
@@ -349,27 +490,49 @@ def live(kube: FakeKube) -> registry.Registry | None:
     return None if secret is None else registry.from_object(secret, "live")
 
 
+def finish(repo: Path, *args: str) -> dict[str, Any]:
+    result = cli(repo, "rotate", *args, "-o", "json")
+    assert result.exit_code == 0, (result.output, result.exception)
+    return dict(json.loads(result.stdout))
+
+
+def valid_in(records: list[KeyRecord]) -> dict[str, str | None]:
+    """sha256 -> revoke_at of the keys a ledger's own registry lists."""
+    return fingerprints(registry.build("staging", registry.CURRENT_CONTEXT, records))
+
+
 def test_direct_rotation_creates_then_updates_the_registry_secret(
     repo: Path, kube_server: FakeKube, kubeconfig: Path, keys: list[Any]
 ) -> None:
     go_direct(repo, kubeconfig)
+    before = ledger.load(repo, "staging")
+    old = active(before)
     rotate(repo)
+    new = active(ledger_records(repo, "staging"))
     first = live(kube_server)
-    assert first is not None and first == registry.build(
-        "staging", registry.CURRENT_CONTEXT, ledger.load(repo, "staging")
-    )
+    # rotate time: the new key accepted beside the old, which stays valid (nothing revoked yet)
+    assert first is not None and fingerprints(first) == {**valid_in(before), new.fingerprint: None}
+    assert first.accepted == (new.key_id,) and old.fingerprint in fingerprints(first)
+    assert registry.check(first, old.fingerprint, utcnow()) == VALID
+    assert registry.check(first, new.fingerprint, utcnow()) == VALID
+    assert registry.serial_of(before) < first.serial < registry.serial_of(ledger.load(repo, "staging"))
+    secret = kube_server.secrets[SECRET]
+    assert secret["metadata"]["annotations"][registry.ACCEPTED_ANNOTATION] == new.key_id
     assert kube_server.requests_to("/namespaces/staging/secrets", "POST") == 1
-    labels = kube_server.secrets[SECRET]["metadata"]["labels"]
+    labels = secret["metadata"]["labels"]
     assert labels == {
         "app.kubernetes.io/managed-by": "sealer",
         "sealer.dev/env": "staging",
         "sealer.dev/cluster": "current-context",
     }
     assert STAGING not in git(repo, "show", "--name-only", "--format=", "HEAD").split()  # none in Git
-    rotate(repo)
+    finish(repo, "--finish")  # the deployed phase: the merged ledger, the old key revoked
     second = live(kube_server)
-    assert second is not None and second.serial > first.serial
-    assert active(ledger_records(repo, "staging")).fingerprint in fingerprints(second)
+    assert second == registry.build("staging", registry.CURRENT_CONTEXT, ledger.load(repo, "staging"))
+    assert second.serial > first.serial and old.fingerprint not in fingerprints(second)
+    assert registry.check(second, old.fingerprint, utcnow()) == UNKNOWN
+    assert kube_server.requests_to("/namespaces/staging/secrets/engine-api-key-registry", "PUT") == 1
+    finish(repo, "--finish")  # idempotent: nothing to write
     assert kube_server.requests_to("/namespaces/staging/secrets/engine-api-key-registry", "PUT") == 1
     served = unseal_values(repo, "staging", keys)
     kube_server.add_secret("staging", "engine-api-key", {k: v.encode() for k, v in served.items()})
@@ -403,7 +566,10 @@ def test_a_stale_resource_version_is_retried_on_fresh_state(
     rotate(repo)
     assert touched and kube_server.requests_to("/secrets/engine-api-key-registry", "PUT") == 2
     found = live(kube_server)
-    assert found is not None and found.serial == registry.serial_of(ledger.load(repo, "staging"))
+    new = active(ledger_records(repo, "staging"))
+    parent = ledger.parse("staging", git(repo, "show", "HEAD~1:ledger/staging.yaml"), "parent")
+    assert found is not None and found.accepted == (new.key_id,)
+    assert found.serial == registry.serial_of(parent) + 1  # the parent's ledger, one key accepted
 
 
 def test_a_newer_live_registry_or_another_environments_is_never_overwritten(
@@ -476,7 +642,10 @@ def test_a_rotation_killed_before_its_registry_is_written_finishes_on_the_rerun(
     rerun = cli(repo, "rotate", "staging", "--no-branch")
     assert rerun.exit_code == 0, rerun.output
     after = live(kube_server)
-    assert after is not None and after == registry.build(
+    new = active(ledger_records(repo, "staging"))
+    assert after is not None and after.accepted == (new.key_id,) and after.serial > before.serial  # type: ignore[union-attr]
+    finish(repo, "--finish")
+    assert live(kube_server) == registry.build(
         "staging", registry.CURRENT_CONTEXT, ledger.load(repo, "staging")
     )
 
@@ -610,15 +779,129 @@ def test_the_pull_request_says_when_a_revocation_takes_effect(repo: Path) -> Non
     )
 
 
+def rotate_on_branch(repo: Path, *args: str) -> tuple[str, list[KeyRecord]]:
+    """A rotation on its own branch (the user stays on main): its branch and its commit's ledger."""
+    done = finish(repo, "staging", *args)
+    at_commit = ledger.parse("staging", git(repo, "show", f"{done['commit']}:ledger/staging.yaml"), "commit")
+    body = Path(done["pr_body_file"]).read_text()
+    assert "written directly to the clusters, lists the new keys as accepted beside the old ones" in body
+    assert "registry/<env>/<cluster>.yaml" not in body  # nothing committed for a direct registry
+    return str(done["branch"]), at_commit
+
+
 def test_direct_delivery_publishes_the_rotation_commits_ledger_not_the_working_trees(
-    repo: Path, kube_server: FakeKube, kubeconfig: Path
+    repo: Path, kube_server: FakeKube, kubeconfig: Path, keys: list[Any]
 ) -> None:
     """A rotation commits on its own branch and leaves the user on theirs: what it publishes is
-    the ledger of its commit."""
+    its commit's new keys, accepted beside the ledger it started from; the merged ledger comes
+    with the deployed phase."""
     go_direct(repo, kubeconfig)
-    result = cli(repo, "rotate", "staging", "-o", "json")
-    assert result.exit_code == 0, result.output
-    commit = json.loads(result.stdout)["commit"]
-    at_commit = ledger.parse("staging", git(repo, "show", f"{commit}:ledger/staging.yaml"), "commit")
+    before = ledger.load(repo, "staging")
+    branch, at_commit = rotate_on_branch(repo)
     assert at_commit != ledger.load(repo, "staging")  # the working tree is still on main
-    assert live(kube_server) == registry.build("staging", registry.CURRENT_CONTEXT, at_commit)
+    new = active(at_commit)
+    accepted = live(kube_server)
+    assert accepted is not None and fingerprints(accepted) == {**valid_in(before), new.fingerprint: None}
+    assert registry.serial_of(before) < accepted.serial < registry.serial_of(at_commit)
+    served = unseal_values(repo, "staging", keys)
+    kube_server.add_secret("staging", "engine-api-key", {k: v.encode() for k, v in served.items()})
+    report = json.loads(cli(repo, "status", "staging", "--kubeconfig", str(kubeconfig), "-o", "json").stdout)
+    assert report["registries"][0]["state"] == "in sync"  # main's ledger, its open rotation accepted
+    git(repo, "merge", "-q", "--ff-only", branch)
+    finish(repo, "--finish")
+    deployed = live(kube_server)
+    assert deployed == registry.build("staging", registry.CURRENT_CONTEXT, at_commit)
+    assert deployed.serial > accepted.serial
+
+
+def test_direct_delivery_keeps_the_old_key_in_its_grace_window_after_the_merge(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    go_direct(repo, kubeconfig)
+    old = active(ledger_records(repo, "staging"))
+    branch, at_commit = rotate_on_branch(repo, "--grace", "24h")
+    accepted = live(kube_server)
+    assert accepted is not None and fingerprints(accepted)[old.fingerprint] is None  # no grace yet
+    git(repo, "merge", "-q", "--ff-only", branch)
+    finish(repo, "--finish")
+    deployed = live(kube_server)
+    graced = next(r for r in at_commit if r.key_id == old.key_id)
+    assert deployed is not None and graced.revoke_at is not None and deployed.serial > accepted.serial
+    assert fingerprints(deployed)[old.fingerprint] == registry.iso(graced.revoke_at)
+    assert registry.check(deployed, old.fingerprint, utcnow()) == VALID
+    assert registry.check(deployed, old.fingerprint, utcnow() + 25 * HOUR) == REVOKED
+
+
+def test_an_abandoned_rotation_leaves_the_direct_registry_and_the_serial_still_grows(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    go_direct(repo, kubeconfig)
+    before = ledger.load(repo, "staging")
+    old = active(before)
+    branch, at_commit = rotate_on_branch(repo)
+    abandoned = active(at_commit)
+    serials = [registry.serial_of(before), live(kube_server).serial]  # type: ignore[union-attr]
+    done = finish(repo, "--abandon", branch)
+    assert [a["key_id"] for a in done["abandoned"]] == [abandoned.key_id]
+    after = live(kube_server)
+    assert after is not None and fingerprints(after) == valid_in(before) and after.accepted == ()
+    assert registry.check(after, abandoned.fingerprint, utcnow()) == UNKNOWN
+    assert registry.check(after, old.fingerprint, utcnow()) == VALID
+    serials.append(after.serial)
+    assert finish(repo, "--abandon", branch)["abandoned"] == []  # again: nothing left to drop
+    git(repo, "branch", "-D", branch)
+    rotate(repo)  # the next rotation still publishes: its serial is above the abandoned one's
+    serials.append(live(kube_server).serial)  # type: ignore[union-attr]
+    finish(repo, "--finish")
+    final = live(kube_server)
+    assert final is not None and old.fingerprint not in fingerprints(final)
+    serials.append(final.serial)
+    assert serials == sorted(set(serials)), serials
+
+
+def test_an_old_checkout_never_brings_a_revoked_key_back_in_any_phase(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    from sealer.backends import publish_registry
+
+    go_direct(repo, kubeconfig)
+    old = active(ledger.load(repo, "staging"))
+    rotate(repo)
+    finish(repo, "--finish")
+    final = ledger.load(repo, "staging")
+    deployed = live(kube_server)
+    assert deployed is not None and old.fingerprint not in fingerprints(deployed)
+    git(repo, "reset", "-q", "--hard", "HEAD~1")  # a pipeline on the checkout before the rotation
+    stale = cli(repo, "rotate", "--finish", "-o", "json")
+    assert stale.exit_code == 4 and "not overwritten" in stale.output, stale.output
+    assert live(kube_server) == deployed
+    # a ledger only a little newer (one more active key: +2) is not outweighed by accepted keys (+1 each)
+    settings = config.load(repo).env("staging").registry
+    assert settings is not None
+    extra = dataclasses.replace(record(ACTIVE, name="other"), env="staging")
+    publish_registry(settings, "staging", registry.Publication((*final, extra)))
+    ahead = live(kube_server)
+    many = tuple(dataclasses.replace(record(ACTIVE, name=f"k{i}"), env="staging") for i in range(8))
+    assert registry.compose("staging", "x", registry.Publication(tuple(final), many), None).serial > (
+        ahead.serial  # type: ignore[union-attr]
+    )
+    with pytest.raises(BackendError, match="not overwritten"):
+        publish_registry(settings, "staging", registry.Publication(tuple(final), many))
+    assert live(kube_server) == ahead
+
+
+def test_finish_keeps_an_open_rotations_accepted_key_and_drops_it_once_no_branch_holds_it(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    go_direct(repo, kubeconfig)
+    before = ledger.load(repo, "staging")
+    branch, at_commit = rotate_on_branch(repo)
+    accepted = live(kube_server)
+    assert finish(repo, "--finish")["abandoned"] == []  # another pull request merged: still open
+    assert live(kube_server) == accepted
+    git(repo, "branch", "-D", branch)  # closed unmerged, its branch deleted
+    done = finish(repo, "--finish")
+    assert [a["key_id"] for a in done["abandoned"]] == [active(at_commit).key_id]
+    after = live(kube_server)
+    assert after is not None and fingerprints(after) == valid_in(before)
+    assert after.serial > accepted.serial  # type: ignore[union-attr]

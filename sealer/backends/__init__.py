@@ -18,7 +18,7 @@ from sealer.backends.base import KeyStore
 from sealer.backends.vault_kv import CasConflict, VaultKV, check_segment
 from sealer.errors import BadInput, ConfigError
 from sealer.records import KeyRecord
-from sealer.registry import OPTIONS, Registry, Settings
+from sealer.registry import OPTIONS, Entry, Publication, Registry, Settings
 
 __all__ = [
     "BACKENDS",
@@ -133,10 +133,11 @@ def _check_options(kind: str, backend: Backend, options: Mapping[str, str]) -> N
 # #16: the key registry's direct delivery, loaded on first use (it brings the kubernetes client).
 
 
-def publish_registry(settings: Settings, env: str, records: list[KeyRecord]) -> None:
+def publish_registry(settings: Settings, env: str, what: Publication | list[KeyRecord]) -> list[Entry]:
+    """Write `env`'s registry to its clusters; the accepted keys it dropped (abandoned)."""
     from sealer.backends import k8s_registry
 
-    k8s_registry.publish(settings, env, records)
+    return k8s_registry.publish(settings, env, what)
 
 
 def read_live_registry(settings: Settings, context: str | None) -> Registry | None:

@@ -3,9 +3,10 @@ ConfigMap) through the Kubernetes API, for clusters the pipeline can reach.
 
 Writes are conditional on the `resourceVersion` read just before: a 409 means someone wrote in
 between, so the fresh object is read and the decision taken again — never overwritten blind.
-A live registry is replaced only when it is this environment's (sealer's labels) and older
-than the ledger's (its serial); a newer one is left alone, so a pipeline running on an old
-checkout cannot bring revoked keys back.
+A live registry is replaced only when it is this environment's (sealer's labels) and built on
+a ledger no newer than ours (its serial); a newer one is left alone, so a pipeline running on an
+old checkout cannot bring revoked keys back. What each phase publishes (a ledger, and a
+rotation's keys accepted beside it) is `registry.compose`'s, decided on the live object read.
 """
 
 from __future__ import annotations
@@ -24,20 +25,32 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 
 
-def publish(settings: registry.Settings, env: str, records: Sequence[KeyRecord]) -> None:
-    """Bring the registry of `env` to every configured context (the current one by default)."""
+def publish(
+    settings: registry.Settings, env: str, what: registry.Publication | Sequence[KeyRecord]
+) -> list[registry.Entry]:
+    """Bring the registry of `env` to every configured context (the current one by default);
+    a plain ledger keeps the live accepted keys. Returns the accepted keys it dropped."""
+    pub = what if isinstance(what, registry.Publication) else registry.Publication(tuple(what))
+    dropped: dict[str, registry.Entry] = {}
     for context in settings.contexts or (None,):
-        wanted = registry.build(env, context or registry.CURRENT_CONTEXT, records)
         api = kube_objects.client(settings.kubeconfig, context)
-        _publish_one(api, settings, wanted)
+        for entry in _publish_one(api, settings, env, context or registry.CURRENT_CONTEXT, pub):
+            dropped[entry.key_id] = entry
+    return list(dropped.values())
 
 
-def _publish_one(api: Any, settings: registry.Settings, wanted: registry.Registry) -> None:
+def _publish_one(
+    api: Any, settings: registry.Settings, env: str, cluster: str, pub: registry.Publication
+) -> list[registry.Entry]:
     where = f"{settings.kind} {settings.namespace}/{settings.name}"
     for _attempt in range(MAX_ATTEMPTS):
         live = kube_objects.read(api, settings.kind, settings.namespace, settings.name)
-        if live is not None and _settled(live, wanted, where):
-            return
+        current = _current(live, env, where)
+        if current is not None and pub.done_at is not None and current.ledger_serial() >= pub.done_at:
+            return []  # a later phase was published already
+        wanted = registry.compose(env, cluster, pub, current)
+        if current is not None and _settled(current, wanted, pub, where):
+            return []
         body = _body(settings, wanted, live)
         try:
             if live is None:
@@ -48,27 +61,49 @@ def _publish_one(api: Any, settings: registry.Settings, wanted: registry.Registr
             log.debug("k8s-secrets: %s changed while we wrote it: reading it again", where)
             continue
         log.debug("k8s-secrets: %s now has serial %d", where, wanted.serial)
-        return
+        return _dropped(current, wanted)
     raise BackendError(
         f"k8s-secrets: {where} changed under every one of {MAX_ATTEMPTS} writes: not written; run again"
     )
 
 
-def _settled(live: dict[str, Any], wanted: registry.Registry, where: str) -> bool:
-    """True when the live registry holds what the ledger gives; BackendError when it must not
-    be replaced (not this environment's, or newer than the ledger)."""
+def _dropped(current: registry.Registry | None, wanted: registry.Registry) -> list[registry.Entry]:
+    """The accepted keys the live registry listed and the new one does not."""
+    if current is None:
+        return []
+    gone = set(current.accepted) - set(wanted.accepted) - {e.key_id for e in wanted.keys}
+    return [e for e in current.keys if e.key_id in gone]
+
+
+def _current(live: dict[str, Any] | None, env: str, where: str) -> registry.Registry | None:
+    """The live registry; None when there is none, or it is ours but unreadable (the ledger's
+    version replaces it); BackendError when the object is not this environment's registry."""
+    if live is None:
+        return None
     labels = (live.get("metadata") or {}).get("labels") or {}
     key, value = registry.MANAGED_BY
-    if labels.get(key) != value or labels.get(registry.ENV_LABEL) != wanted.env:
+    if labels.get(key) != value or labels.get(registry.ENV_LABEL) != env:
         raise BackendError(
-            f"k8s-secrets: {where} is not the key registry of {wanted.env} (its labels say otherwise): "
+            f"k8s-secrets: {where} is not the key registry of {env} (its labels say otherwise): "
             "not overwritten"
         )
     try:
-        current = registry.from_object(live, where)
+        return registry.from_object(live, where)
     except registry.RegistryError:
-        return False  # ours but unreadable: the ledger's version replaces it
-    if current.serial > wanted.serial or (current.serial == wanted.serial and current.keys != wanted.keys):
+        return None
+
+
+def _settled(
+    current: registry.Registry, wanted: registry.Registry, pub: registry.Publication, where: str
+) -> bool:
+    """True when the live registry is the wanted one; BackendError when it must not be replaced:
+    built on a newer ledger than ours, or newer (or different at the same serial) than ours."""
+    base = registry.serial_of(pub.base)
+    if (
+        current.ledger_serial() > base
+        or current.serial > wanted.serial
+        or (current.serial == wanted.serial and current != wanted)
+    ):
         raise BackendError(
             f"k8s-secrets: {where} has serial {current.serial}, newer than (or different from) the "
             f"ledger's {wanted.serial}: not overwritten (publish from an up-to-date ledger)"

@@ -3,8 +3,9 @@
 The records are the ledger files (`sealer.ledger`), so register, activate and revoke are
 ledger edits that the rotation commits. What a verifier reads is the key registry the ledger
 gives (`sealer.registry`): committed beside the ledger (GitOps delivery, the default), or with
-`delivery: direct` written by this store through the Kubernetes API after every activation
-and revocation (`k8s_registry`), a re-run included, so an interrupted one converges.
+`delivery: direct` written through the Kubernetes API (`k8s_registry`) by each phase of a
+rotation (`sealer.registry_delivery`), and by this store after every activation and revocation
+it is asked for, a re-run included, so an interrupted one converges.
 Writers on one machine are serialised by an exclusive `flock` on the ledger folder (a lock on
 the folder survives the atomic renames of the files in it and leaves nothing behind in the
 working tree).

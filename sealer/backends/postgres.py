@@ -145,7 +145,7 @@ class PostgresStore:
                 log.debug("postgres: removed pending %s of %s", key_id, env_name)
 
     def list(self, env_name: str) -> list[KeyRecord]:
-        with self._transaction() as cur:
+        with self._transaction(write=False) as cur:
             query = f"SELECT {_COLUMNS} FROM {{table}} WHERE env = %s ORDER BY created, seq"
             cur.execute(self._sql(query), (env_name,))
             return [_record(row) for row in cur.fetchall()]
@@ -154,7 +154,7 @@ class PostgresStore:
         return verdict(self.list(env_name), fingerprint, now or utcnow())
 
     def health(self) -> str:
-        with self._transaction() as cur:
+        with self._transaction(write=False) as cur:
             cur.execute("SELECT current_setting('server_version'), current_database(), current_user")
             version, database, user = cur.fetchone() or ("?", "?", "?")
             where = f"{cur.connection.info.host}:{cur.connection.info.port}"
@@ -166,12 +166,15 @@ class PostgresStore:
     # -- plumbing ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[psycopg.Cursor[Any]]:
-        """A cursor inside one transaction on a new connection; driver errors become BackendError."""
+    def _transaction(self, write: bool = True) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor inside one transaction on a new connection; driver errors become BackendError.
+        A write refuses a standby: a revocation there would fail, or worse land nowhere visible."""
         with _translated(), self._connect() as conn:
             if not self._ready:
                 self._ensure_schema(conn)
             with conn.transaction(), conn.cursor() as cur:
+                if write:
+                    _refuse_standby(cur)
                 yield cur
 
     def _connect(self) -> psycopg.Connection[Any]:
@@ -271,10 +274,24 @@ def _translated() -> Iterator[None]:
 
     try:
         yield
+    except psycopg.errors.ReadOnlySqlTransaction:
+        raise BackendError(f"postgres: the session is read-only (a standby?): {_TO_PRIMARY}") from None
     except psycopg.OperationalError as err:
         raise BackendError(f"postgres: cannot use the database: {_first_line(err)}") from None
     except psycopg.Error as err:
         raise BackendError(f"postgres: {type(err).__name__}: {_first_line(err)}") from None
+
+
+_TO_PRIMARY = "sealer writes to the primary only: point PGHOST or the service at it"
+
+
+def _refuse_standby(cur: psycopg.Cursor[Any]) -> None:
+    """Revocations must reach the primary, where every verifier reading it sees them at once."""
+    cur.execute("SELECT pg_is_in_recovery()")
+    row = cur.fetchone()
+    if row and row[0]:
+        where = f"{cur.connection.info.host}:{cur.connection.info.port}"
+        raise BackendError(f"postgres: {where} is a standby (in recovery): {_TO_PRIMARY}")
 
 
 def _first_line(err: BaseException) -> str:

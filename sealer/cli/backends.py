@@ -139,6 +139,40 @@ def keys_revoke(
     return 0
 
 
+@keys.command("compromised")
+@env_argument
+@click.argument("key_id")
+@click.option(
+    "--branch",
+    help="Commit on this new branch [default: sealer/revoke-<env>-<key id>-compromised-<utc time>].",
+)
+@click.option("--no-branch", is_flag=True, help="Commit on the current branch.")
+@click.option("--push", "push", metavar="REMOTE", help="Push the branch to this remote after committing.")
+@output_option
+def keys_compromised(
+    env: str, key_id: str, branch: str | None, no_branch: bool, push: str | None, output: str
+) -> int:
+    """The incident: KEY_ID of ENV leaked. One commit revokes it and rotates its entry with no
+    grace; the key store revokes it right after the commit; then the report says what `sealer
+    scan --history` finds and which commits touched ENV's files.
+
+    The cluster keeps serving the old key until the new SealedSecret is deployed. Exit 1 when
+    the history holds plaintext secrets (or could not be searched), 4 when committed but the
+    store (or push) is left: run it again to finish."""
+    from sealer import config, incident
+    from sealer.errors import PartlyDone
+    from sealer.rotation import phases
+
+    if branch and no_branch:
+        raise ConflictingOptions("--branch and --no-branch exclude each other")
+    report = incident.handle(config.load(), phases.CompromisedRequest(env, key_id, branch, no_branch, push))
+    emit(report.as_dict(), output, incident.text(report))
+    if report.result.rotation.left:
+        raise PartlyDone(phases.partly_done(report.result.rotation))
+    leaks = report.leaks
+    return 1 if leaks.findings or leaks.unexamined or leaks.error else 0
+
+
 @keys.command("verify")
 @env_argument
 @click.option(
@@ -212,8 +246,11 @@ def _verify_by_registry(
 @click.option("--context", help="Kubeconfig context.")
 @output_option
 def status(env: str, kubeconfig: str | None, context: str | None, output: str) -> int:
-    """Compare the key the cluster serves (live Secret, fingerprints only) and its key registry
-    with the ledger: in sync, sync pending or drift (exit 1 unless in sync)."""
+    """Compare the key the cluster serves (live Secret, fingerprints only), its key registry and
+    the key store with the ledger: in sync, sync pending or drift, each drift with the command
+    that reconciles it (exit 1 unless in sync; a store that cannot be read is drift). With
+    `clusterContexts` in sealer.yaml (and no --context), every cluster is read and reported; one
+    that cannot be read, or serves another key, is not in sync."""
     from sealer import config, status
 
     report = status.compare(config.load(), env, kubeconfig, context)
@@ -222,14 +259,27 @@ def status(env: str, kubeconfig: str | None, context: str | None, output: str) -
         f"{r['phase']})"
         for r in report["entries"]
     )
+    text += "".join(f"\n{_cluster_line(view)}" for view in report.get("clusters", []))  # #17
     for row in report["registries"]:  # #16
         live = "-" if row["live_serial"] is None else row["live_serial"]
         serials = f"cluster serial {live}, ledger {row['ledger_serial']}"
         text += f"\nkey registry {row['cluster']}: {row['state']} ({serials})" + (
             f": {row['why']}" if row["why"] else ""
         )
+    for row in report["drift"]:  # #17
+        text += f"\ndrift {row['kind']} {row['key_id'] or env}: {row['message']}; fix: {row['fix']}"
     emit(report, output, text)
     return 0 if report["in_sync"] else 1
+
+
+def _cluster_line(view: dict[str, Any]) -> str:
+    """#17: one cluster of several: in sync, what it lags on, or why it could not be read."""
+    where = f"cluster {view['cluster']} (context {view['context'] or '-'})"
+    if not view["reachable"]:
+        return f"{where}: unreachable: {view['error']}"
+    rows = view["entries"] + view["registries"]
+    behind = [f"{r.get('entry', 'key registry')}: {r['state']}" for r in rows if r["state"] != "in sync"]
+    return f"{where}: " + ("; ".join(behind) or "in sync")
 
 
 COMMANDS = [backend, keys, status]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from sealer.cli.common import emit, output_option
@@ -43,6 +45,13 @@ def ci() -> None:
 @click.option(
     "--policy-file", "policy_files", multiple=True, help="Another file for CODEOWNERS (repeatable)."
 )
+@click.option(
+    "--signing-key",
+    "signing_key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE.pub",
+    help="The rotate job's SSH public key: print its exact .sealer/allowed_signers line.",
+)
 @click.option("--force", is_flag=True, help="Replace files that exist.")
 @output_option
 def init(
@@ -54,18 +63,22 @@ def init(
     python: str,
     auth: str,
     policy_files: tuple[str, ...],
+    signing_key: Path | None,
     force: bool,
     output: str,
 ) -> int:
     """Write the rotation schedule, the pull-request gate and CODEOWNERS for KIND (github, gitlab)."""
     from sealer import config
-    from sealer.forge.workflows import Options, write
+    from sealer.forge.workflows import Options, read_public_key, setup, write
 
     if version and git_pin:
         raise click.UsageError("--version and --git exclude each other")
-    options = Options(kind, owners, version, git_pin, schedule, python, auth, policy_files, force)
+    public = read_public_key(signing_key) if signing_key else None
+    options = Options(kind, owners, version, git_pin, schedule, python, auth, policy_files, force, public)
     written = write(config.find_root(), options)
-    emit({"created": written}, output, "\n".join(f"wrote {p}" for p in written))
+    todo = setup(options)
+    text = "\n".join([*(f"wrote {p}" for p in written), todo.text()])
+    emit({"created": written, **todo.as_dict()}, output, text)
     return 0
 
 

@@ -46,22 +46,33 @@ def _json(data: Any) -> None:
 )
 @click.option("--strict", is_flag=True, help="Fail on warnings too (e.g. a key due within 7 days).")
 @click.option("--list-rules", is_flag=True, help="List every rule id and what it checks, then exit.")
+@click.option(
+    "--drift",
+    is_flag=True,
+    help="Also compare each key store with the committed ledger (reaches the stores; not for the hook).",
+)
 @policy_option
-def check(envs: tuple[str, ...], output: str, strict: bool, list_rules: bool, policy_file: str | None) -> int:
+def check(
+    envs: tuple[str, ...], output: str, strict: bool, list_rules: bool, drift: bool, policy_file: str | None
+) -> int:
     """Check ENV(s) [default: all] against the key policy; exit 1 on violations.
 
-    Each problem names its rule, the environment, what is wrong and how to fix it.
+    Each problem names its rule, the environment, what is wrong and how to fix it. With
+    --drift, each store's drift from the committed ledger is a `store-drift` error (a store
+    that cannot be read is one too).
     """
     if list_rules:
         if envs:
             raise ConflictingOptions("--list-rules takes no ENV")
+        if drift:
+            raise ConflictingOptions("--list-rules and --drift exclude each other")
         return _list_rules(output)
     from sealer import config
     from sealer.policy import report, runner
     from sealer.policy.loader import PolicyError
 
     try:
-        result = runner.check(config.load(), envs, policy_file)
+        result = runner.check(config.load(), envs, policy_file, drift=drift)
     except PolicyError as err:
         return _policy_errors(err)
     if output == "json":

@@ -26,14 +26,33 @@ class ChangeRequest:
     head: str
     title: str
     body: str
+    head_sha: str = ""  # the commit its head branch is at
 
 
 @dataclass(frozen=True)
 class Comment:
     id: int
     body: str
-    author: str
-    by_bot: bool
+    author: str  # login (GitHub), username (GitLab)
+    author_id: int | None = None
+    app: str | None = None  # GitHub: the slug of the App it was written through
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the token writes as: a user (name and id), or a GitHub App (its `<slug>[bot]`)."""
+
+    login: str
+    user_id: int | None = None
+    app: str | None = None
+
+    def wrote(self, comment: Comment) -> bool:
+        """Is `comment` this identity's own? Name and id (where both are known) must agree, and the
+        App it was written through: none for a user; for an App, its own (GitHub names an App's
+        bot user `<slug>[bot]`, a name no one else can hold, and may leave the App out)."""
+        same_id = self.user_id is None or comment.author_id is None or self.user_id == comment.author_id
+        same_app = comment.app == self.app or (self.app is not None and comment.app is None)
+        return comment.author == self.login and same_id and same_app
 
 
 @dataclass(frozen=True)
@@ -71,8 +90,8 @@ class Forge(Protocol):
 
     def edit_comment(self, request: ChangeRequest, comment: Comment, body: str) -> None: ...
 
-    def viewer(self) -> str | None:
-        """The token's own user name, or None when the host will not say (GitHub App tokens)."""
+    def viewer(self) -> Identity | None:
+        """Who the token writes as, or None when neither the host nor the CI's settings say."""
         ...
 
     def current_request_number(self) -> int | None:

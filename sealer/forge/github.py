@@ -7,12 +7,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from sealer.forge.base import AlreadyOpen, ChangeRequest, Comment, Extras, ForgeError
+from sealer.forge.base import AlreadyOpen, ChangeRequest, Comment, Extras, ForgeError, Identity
 from sealer.forge.http import Client, clean
 
 DEFAULT_API_URL = "https://api.github.com"
 _REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 _PULL_REF = re.compile(r"refs/pull/(\d+)/(?:merge|head)")
+_APP_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
 
 
 def error_text(data: Any) -> str:
@@ -98,13 +99,18 @@ class GitHub:
     def edit_comment(self, request: ChangeRequest, comment: Comment, body: str) -> None:
         self.client.send("PATCH", f"{self._repo_path}/issues/comments/{comment.id}", {"body": body})
 
-    def viewer(self) -> str | None:
+    def viewer(self) -> Identity | None:
+        """The token's user (`GET /user`); for a GitHub App's or Actions' own token, which is no
+        user and cannot say which App it is, the App named in SEALER_GITHUB_APP (its slug:
+        `github-actions` for Actions' token), whose comments are `<slug>[bot]`'s."""
         try:
-            return _text(self.client.get("user"), "login", self.name)
+            data = self.client.get("user")
         except ForgeError as err:
-            if err.status in (403, 404):  # GitHub App and Actions tokens are no user
-                return None
-            raise
+            if err.status not in (403, 404):
+                raise
+            return _app_identity(self.env)
+        user_id = data.get("id") if isinstance(data, dict) else None
+        return Identity(_text(data, "login", self.name), user_id if type(user_id) is int else None)
 
     def current_request_number(self) -> int | None:
         found = _PULL_REF.fullmatch(self.env.get("GITHUB_REF", ""))
@@ -125,17 +131,29 @@ class GitHub:
             head=_text(head, "ref", self.name),
             title=str(data.get("title") or ""),
             body=str(data.get("body") or ""),
+            head_sha=str(head.get("sha") or "") if isinstance(head, dict) else "",
         )
+
+
+def _app_identity(env: Mapping[str, str]) -> Identity | None:
+    slug = env.get("SEALER_GITHUB_APP", "")
+    if not slug:
+        return None
+    if not _APP_SLUG.fullmatch(slug):
+        raise ForgeError(f"SEALER_GITHUB_APP must be a GitHub App's slug, got {clean(slug[:100])!r}")
+    return Identity(f"{slug}[bot]", app=slug)
 
 
 def _comment(data: dict[str, Any]) -> Comment:
     user = data.get("user") if isinstance(data.get("user"), dict) else {}
+    app = data.get("performed_via_github_app")
     assert isinstance(user, dict)
     return Comment(
         id=data["id"],
         body=str(data.get("body") or ""),
         author=str(user.get("login") or ""),
-        by_bot=user.get("type") == "Bot",
+        author_id=user["id"] if type(user.get("id")) is int else None,
+        app=str(app["slug"]) if isinstance(app, dict) and app.get("slug") else None,
     )
 
 

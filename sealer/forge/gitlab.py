@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from sealer.forge.base import AlreadyOpen, ChangeRequest, Comment, Extras, ForgeError
+from sealer.forge.base import AlreadyOpen, ChangeRequest, Comment, Extras, ForgeError, Identity
 from sealer.forge.http import Client, clean
 
 _PROJECT = re.compile(r"[0-9]{1,20}|[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+")
@@ -116,14 +116,16 @@ class GitLab:
     def edit_comment(self, request: ChangeRequest, comment: Comment, body: str) -> None:
         self.client.send("PUT", f"{self._mr(request)}/notes/{comment.id}", {"body": body})
 
-    def viewer(self) -> str | None:
+    def viewer(self) -> Identity | None:
         try:
             data = self.client.get("user")
         except ForgeError as err:
-            if err.status in (403, 404):  # a token without read_user: only bot-flagged notes count
+            if err.status in (403, 404):  # a token that may not read its user: no note is known as ours
                 return None
             raise
-        return str(data["username"]) if isinstance(data, dict) and data.get("username") else None
+        if not isinstance(data, dict) or not data.get("username") or type(data.get("id")) is not int:
+            return None
+        return Identity(str(data["username"]), data["id"])
 
     def current_request_number(self) -> int | None:
         iid = self.env.get("CI_MERGE_REQUEST_IID", "")
@@ -148,6 +150,7 @@ class GitLab:
             head=str(data.get("source_branch") or ""),
             title=str(data.get("title") or ""),
             body=str(data.get("description") or ""),
+            head_sha=str(data.get("sha") or ""),
         )
 
 
@@ -158,5 +161,5 @@ def _comment(data: dict[str, Any]) -> Comment:
         id=data["id"],
         body=str(data.get("body") or ""),
         author=str(author.get("username") or ""),
-        by_bot=bool(author.get("bot")),
+        author_id=author["id"] if type(author.get("id")) is int else None,
     )

@@ -4,7 +4,8 @@ keep one review comment per pull request up to date.
 sealer's own pull requests and comments carry hidden HTML markers. A marker alone proves
 nothing (anyone can type one), so sealer acts only on pull requests whose head branch lives in
 the repository itself (pushing there needs write access) and edits only comments written by the
-token's own user (or, where the host will not say who that is, by a bot account).
+token's own identity (user name and id, or GitHub App); when that identity is unknown it posts a
+new comment rather than edit one it cannot tell is its own.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sealer import apikey
-from sealer.forge.base import AlreadyOpen, ChangeRequest, Comment, Extras, Forge, ForgeError
+from sealer.forge.base import AlreadyOpen, ChangeRequest, Extras, Forge, ForgeError
 
 REVIEW_MARKER = "<!-- sealer:review -->"
 _ROTATION_MARKER = re.compile(r"<!-- sealer:rotation envs=([a-z0-9,-]{1,2000}) -->")
@@ -58,10 +59,11 @@ def redact_keys(text: str) -> str:
 
 
 def open_rotation(
-    forge: Forge, branch: str, envs: Sequence[str], title: str, body: str, extras: Extras
+    forge: Forge, branch: str, commit: str, envs: Sequence[str], title: str, body: str, extras: Extras
 ) -> Opened:
-    """The one open sealer request for `envs`, from `branch`: created, or updated when it exists
-    (a retried run); older open sealer requests for any of `envs` are closed with a link."""
+    """The one open sealer request for `envs`, from `branch` at `commit`: created, or updated when
+    it exists (a retried run); older open sealer requests for any of `envs` are closed with a link.
+    A request whose branch is at any other commit is someone else's content: never adopted."""
     if holds_key(title) or holds_key(body):
         raise ForgeError(f"refused to send the {forge.noun}: its text holds what looks like an API key")
     text = _bounded(body).rstrip() + "\n\n" + rotation_marker(envs) + "\n"
@@ -80,6 +82,7 @@ def open_rotation(
             mine = next((r for r in forge.open_requests() if r.head == branch), None)
             if mine is None:
                 raise
+    _check_head(forge, mine, commit)
     if action == "updated":
         mine = forge.update(mine, title, text)
     # The request is open now: what fails from here on is reported with its URL, not instead of it.
@@ -100,6 +103,15 @@ def open_rotation(
     return Opened(mine.number, mine.url, action, tuple(superseded), tuple(problems))
 
 
+def _check_head(forge: Forge, request: ChangeRequest, commit: str) -> None:
+    if request.head_sha != commit:
+        raise ForgeError(
+            f"the {forge.noun} {request.url} from {request.head} is at "
+            f"{request.head_sha[:12] or 'an unknown commit'}, not this rotation's {commit[:12]}: "
+            "someone else's content, not taken as sealer's"
+        )
+
+
 def _names(request: ChangeRequest) -> str:
     return ", ".join(sorted(envs_of(request)))
 
@@ -109,16 +121,13 @@ def post_review(forge: Forge, branch: str | None, markdown: str) -> Posted:
     request = _request_for(forge, branch)
     text = REVIEW_MARKER + "\n" + _bounded(redact_keys(markdown))
     viewer = forge.viewer()
-    mine = [c for c in forge.comments(request) if REVIEW_MARKER in c.body and _by_sealer(c, viewer)]
+    found = forge.comments(request) if viewer else []
+    mine = [c for c in found if REVIEW_MARKER in c.body and viewer is not None and viewer.wrote(c)]
     if mine:
         forge.edit_comment(request, mine[-1], text)
         return Posted(request.url, "updated")
     forge.add_comment(request, text)
     return Posted(request.url, "created")
-
-
-def _by_sealer(comment: Comment, viewer: str | None) -> bool:
-    return comment.author == viewer if viewer else comment.by_bot
 
 
 def _request_for(forge: Forge, branch: str | None) -> ChangeRequest:

@@ -36,4 +36,5 @@ def open_pull_request(forge: Forge, cfg: Config, result: dict[str, Any]) -> Open
     description = read_description(Path(result["pr_body_file"]))
     settings = cfg.pull_requests
     extras = Extras(settings.labels, settings.reviewers, settings.assignees)
-    return open_rotation(forge, result["branch"], envs, title_of(description, envs), description, extras)
+    title = title_of(description, envs)
+    return open_rotation(forge, result["branch"], result["commit"], envs, title, description, extras)

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sealer import __version__, repofiles, templating
+from sealer import __version__, layout, repofiles, templating
 from sealer.errors import BadInput
 
 KINDS = ("github", "gitlab")
@@ -25,6 +25,14 @@ _PATH = re.compile(r"[A-Za-z0-9._/-]+")
 # files that run the gate itself.
 OWNED_PATHS = ("/sealer.yaml", "/certs/", "/ledger/", "/registry/", "/.sealer/", "/.pre-commit-config.yaml")
 GITLAB_FILE = ".gitlab/ci/sealer.yml"
+# Who the rotate job commits as (GIT_COMMITTER_EMAIL in the templates): its allowed-signers principal.
+COMMITTER = {"github": "sealer@users.noreply.github.com", "gitlab": "sealer@noreply.invalid"}
+SIGNING_SECRET = "SEALER_SIGNING_KEY"
+_SSH_PUBLIC = re.compile(
+    r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\.com"
+    r"|sk-ecdsa-sha2-nistp256@openssh\.com) ([A-Za-z0-9+/]{32,}={0,3})(?: [^\n]*)?"
+)
+MAX_PUBLIC_KEY = 16 << 10
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,33 @@ class Options:
     auth: str = "app"  # github: a GitHub App token, or "token" (secrets.SEALER_TOKEN)
     policy_files: tuple[str, ...] = ()
     force: bool = False
+    signing_key: str | None = None  # the rotate job's SSH public key (`ssh-ed25519 AAAA…`)
+
+
+@dataclass(frozen=True)
+class Secret:
+    name: str
+    holds: str
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What the user must create on the host for the written workflows to run."""
+
+    secrets: tuple[Secret, ...]
+    signer_line: str  # the line for .sealer/allowed_signers (a placeholder without --signing-key)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "secrets": [{"name": s.name, "holds": s.holds} for s in self.secrets],
+            "allowed_signers": {"file": layout.SIGNERS_FILE, "line": self.signer_line},
+        }
+
+    def text(self) -> str:
+        lines = ["next:"]
+        lines += [f"  create {s.name}: {s.holds}" for s in self.secrets]
+        lines.append(f"  add to {layout.SIGNERS_FILE} on the default branch: {self.signer_line}")
+        return "\n".join(lines)
 
 
 def package_spec(options: Options) -> str:
@@ -89,6 +124,19 @@ def _check(options: Options) -> None:
     for path in options.policy_files:
         if not _PATH.fullmatch(path) or ".." in path.split("/"):
             raise BadInput(f"--policy-file {path!r} is not a plain path inside the repository")
+    signer_line(options.kind, options.signing_key)
+
+
+def read_public_key(path: Path) -> str:
+    """The text of `--signing-key FILE` (a public key: a few hundred bytes)."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_PUBLIC_KEY + 1)
+    except OSError as err:
+        raise BadInput(f"cannot read --signing-key {path}: {err.strerror or err}") from None
+    if len(data) > MAX_PUBLIC_KEY or b"PRIVATE KEY" in data:
+        raise BadInput(f"--signing-key {path} is not an SSH public key (give the .pub file)")
+    return data.decode("utf-8", "replace")
 
 
 def render(options: Options) -> dict[str, str]:
@@ -122,6 +170,54 @@ def render(options: Options) -> dict[str, str]:
     else:
         files[GITLAB_FILE] = templating.render("ci/gitlab-ci.yml.j2", **common, path=GITLAB_FILE)
     return files
+
+
+def signer_line(kind: str, public_key: str | None) -> str:
+    """The allowed-signers line that lets `review --require-signed` trust the rotate job's
+    commits: its committer address, git's signature namespace only, the public key."""
+    if public_key is None:
+        return f'{COMMITTER[kind]} namespaces="git" <the public key of {SIGNING_SECRET}>'
+    found = _SSH_PUBLIC.fullmatch(public_key.strip())
+    if found is None:
+        raise BadInput(
+            "--signing-key must be an SSH public key file (ssh-ed25519 AAAA… as ssh-keygen writes it)"
+        )
+    return f'{COMMITTER[kind]} namespaces="git" {found.group(1)} {found.group(2)}'
+
+
+def setup(options: Options) -> Setup:
+    signing = (
+        "the rotate job's SSH private key (ssh-keygen -t ed25519 -N '' -C sealer-ci -f sealer-signing-key)"
+    )
+    secrets: tuple[Secret, ...]
+    if options.kind == "gitlab":
+        secrets = (
+            Secret(
+                "GITLAB_TOKEN",
+                "project access token, role Developer, scopes api and write_repository; protected, masked",
+            ),
+            Secret(
+                "SEALER_REVIEW_TOKEN", "project access token, role Reporter, scope api; masked, not protected"
+            ),
+            Secret(
+                SIGNING_SECRET, f"{signing}, as one line: base64 -w0 sealer-signing-key; protected, masked"
+            ),
+        )
+    elif options.auth == "app":
+        secrets = (
+            Secret("vars.SEALER_APP_ID", "the GitHub App's id (Contents and Pull requests: read and write)"),
+            Secret("secrets.SEALER_APP_PRIVATE_KEY", "the GitHub App's private key"),
+            Secret(f"secrets.{SIGNING_SECRET}", f"{signing}, the file's content"),
+        )
+    else:
+        secrets = (
+            Secret(
+                "secrets.SEALER_TOKEN",
+                "fine-grained token for this repository: Contents and Pull requests: read and write",
+            ),
+            Secret(f"secrets.{SIGNING_SECRET}", f"{signing}, the file's content"),
+        )
+    return Setup(secrets, signer_line(options.kind, options.signing_key))
 
 
 def write(root: Path, options: Options) -> list[str]:

@@ -71,8 +71,31 @@ def check(
     env_names: Iterable[str] = (),
     policy_file: str | Path | None = None,
     now: dt.datetime | None = None,
+    drift: bool = False,
 ) -> Report:
     envs = select(cfg, env_names)
     policy = loader.load(cfg, policy_file)
     found = problems(Context(cfg, now), policy, envs)
+    if drift:  # #17: asked for on the command line only, so no repository file can turn it off
+        found += drift_problems(cfg, envs, now)
     return Report(tuple(e.name for e in envs), tuple(found), tuple(policy.sources))
+
+
+DRIFT_RULE = "store-drift"
+
+
+def drift_problems(cfg: Config, envs: Iterable[Environment], now: dt.datetime | None = None) -> list[Problem]:
+    """Each store's drift from the committed ledger (`sealer check --drift`), always an error."""
+    from sealer import drift
+
+    found = drift.compare_all(cfg, [env.name for env in envs], now)
+    return [
+        Problem(
+            DRIFT_RULE,
+            d.env,
+            ERROR,
+            f"{d.kind}: " + (f"{d.key_id} ({d.name}): " if d.key_id else "") + d.message,
+            d.fix,
+        )
+        for d in found
+    ]

@@ -129,21 +129,21 @@ def signed_approvals(root: Path, base: str, head: str) -> list[str]:
 
 def apply(report: Report, root: Path, channels: tuple[str, ...]) -> None:
     """Move the sensitive findings the chosen channels cover out of the failing findings."""
-    sensitive = [f for f in report.findings if f.code in SENSITIVE]
+    sensitive = [f for f in report.findings if f.rule in SENSITIVE]
     if not sensitive or not channels:
         return
     if "signed-tags" in channels:
         report.approvals = signed_approvals(root, report.base, report.head)
         if report.approvals:
             report.approved = sensitive
-            report.findings = [f for f in report.findings if f.code not in SENSITIVE]
+            report.findings = [f for f in report.findings if f.rule not in SENSITIVE]
             return
     if "codeowners" in channels:
         owners = codeowners_at(root, report.base)
         covered = [f for f in sensitive if owners is not None and owners.owners(f.path)]
         report.needs_approval = covered
         report.findings = [f for f in report.findings if f not in covered]
-        report.findings = [_uncovered(f) if f.code in SENSITIVE else f for f in report.findings]
+        report.findings = [_uncovered(f) if f.rule in SENSITIVE else f for f in report.findings]
 
 
 def _uncovered(finding: Finding) -> Finding:

@@ -358,7 +358,7 @@ def _ledger(walk: Walk, change: git.FileChange, other_texts: list[str | None], s
     for problem_found in ledger_rules.successor_problems(
         parents, after, walk.lifetime(env), walk.now, walk.known
     ):
-        code = LEDGER_REMOVED if not after and before else problem_found.code
+        code = LEDGER_REMOVED if not after and before else problem_found.rule
         walk.add(
             [Finding(code, env, change.path, problem_found.entry, f"commit {short}: {problem_found.message}")]
         )

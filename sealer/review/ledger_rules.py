@@ -34,7 +34,7 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class Problem(NamedTuple):
-    code: str
+    rule: str
     entry: str | None
     message: str
 

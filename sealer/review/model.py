@@ -73,7 +73,7 @@ SCAN_CHUNK = 16 << 20  # plaintext scan: a bigger blob is streamed in chunks of 
 
 @dataclass(frozen=True)
 class Finding:
-    code: str
+    rule: str  # what kind of finding (`hand-edit`, …): JSON `rule`, as in `sealer check` and `scan`
     env: str
     path: str
     entry: str | None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 
 from sealer.review.model import Change, Report
@@ -37,19 +39,39 @@ def to_text(report: Report) -> str:
             + (f"; expires {c.new_key_expires}" if c.new_key_expires else "")
         )
     lines += [f"  note: {n}" for n in report.notes]
-    lines += [f"FINDING [{f.code}] {f.env or '-'} {f.path}: {f.message}" for f in report.findings]
+    lines += [f"FINDING [{f.rule}] {f.env or '-'} {f.path}: {f.message}" for f in report.findings]
     lines += [
-        f"NEEDS OWNER APPROVAL [{f.code}] {f.env or '-'} {f.path}: {f.message}" for f in report.needs_approval
+        f"NEEDS OWNER APPROVAL [{f.rule}] {f.env or '-'} {f.path}: {f.message}" for f in report.needs_approval
     ]
-    lines += [f"approved [{f.code}] {f.env or '-'} {f.path}: {f.message}" for f in report.approved]
+    lines += [f"approved [{f.rule}] {f.env or '-'} {f.path}: {f.message}" for f in report.approved]
     lines += [f"  approval: {who}" for who in report.approvals]
     if not report.changes and not report.findings:
         lines.append("  no sealed data changed")
     return "\n".join(lines)
 
 
+# Markdown's own punctuation that could start a link, an image, emphasis, code or a table cell.
+_ACTIVE = re.compile(r"[\\`*_\[\]!~|#]")
+
+
+def _line(text: Any) -> str:
+    return " ".join(str(text).splitlines())
+
+
 def _md(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Text a pull request's author may have written (paths, names, messages) as inert Markdown on
+    one line: `&`, `<`, `>` as entities (no HTML tag, comment or autolink reaches the page), and
+    the punctuation that makes links, images, emphasis, code or table cells backslash-escaped."""
+    return _ACTIVE.sub(lambda m: "\\" + m.group(0), html.escape(_line(text), quote=False))
+
+
+def _code(text: Any, in_table: bool = False) -> str:
+    """Inline code: its content is literal (no HTML, no entities) as long as no backtick run in
+    it can close it, so the fence is one backtick longer than the longest run inside."""
+    body = _line(text).replace("|", "\\|") if in_table else _line(text)
+    fence = "`" * (max((len(run) for run in re.findall("`+", body)), default=0) + 1)
+    pad = " " if body.startswith("`") or body.endswith("`") else ""
+    return f"{fence}{pad}{body}{pad}{fence}"
 
 
 COLUMNS = (
@@ -67,28 +89,28 @@ COLUMNS = (
 
 
 def to_markdown(report: Report) -> str:
-    lines = [f"### sealer review `{report.base[:12]}..{report.head[:12]}`", ""]
+    lines = [f"### sealer review {_code(report.base[:12] + '..' + report.head[:12])}", ""]
     if report.changes:
         lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
         for c in report.changes:
             cells = [
-                c.env,
-                c.cluster,
-                f"{c.namespace}/{c.secret}",
-                f"`{c.entry}`",
-                c.action,
-                f"`{c.old_key_id or '—'}` → `{c.new_key_id or '—'}`",
-                f"`{c.new_fingerprint or '—'}`",
-                _cert_cell(c),
-                c.scope,
-                _age_cell(c),
+                _md(c.env),
+                _md(c.cluster),
+                _md(f"{c.namespace}/{c.secret}"),
+                _code(c.entry, in_table=True),
+                _md(c.action),
+                f"{_code(c.old_key_id or '—', True)} → {_code(c.new_key_id or '—', True)}",
+                _code(c.new_fingerprint or "—", in_table=True),
+                _md(_cert_cell(c)),
+                _md(c.scope),
+                _md(_age_cell(c)),
             ]
-            lines.append("| " + " | ".join(_md(cell) for cell in cells) + " |")
+            lines.append("| " + " | ".join(cells) + " |")
     else:
         lines.append("No sealed data changed.")
     lines += ["", f"**Findings ({len(report.findings)}):**" if report.findings else "**No findings.**"]
     lines += [
-        f"- **{f.code}** `{_md(f.path)}`{f' `{f.entry}`' if f.entry else ''}: {_md(f.message)}"
+        f"- **{_md(f.rule)}** {_code(f.path)}{f' {_code(f.entry)}' if f.entry else ''}: {_md(f.message)}"
         for f in report.findings
     ]
     for title, found in (
@@ -97,7 +119,7 @@ def to_markdown(report: Report) -> str:
     ):
         if found:
             lines += ["", f"**{_md(title)} ({len(found)}):**"]
-            lines += [f"- **{f.code}** `{_md(f.path)}`: {_md(f.message)}" for f in found]
+            lines += [f"- **{_md(f.rule)}** {_code(f.path)}: {_md(f.message)}" for f in found]
     if report.notes:
         lines += ["", "Notes:"] + [f"- {_md(n)}" for n in report.notes]
     return "\n".join(lines) + "\n"

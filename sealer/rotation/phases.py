@@ -7,6 +7,8 @@
   abandon     (the pull request closed unmerged) the never-deployed keys revoked; a plain
               rotate or finish also notices them once no branch holds them.
   revoke      (`keys revoke`) a commit like a rotation; an external store follows at once.
+A directly delivered key registry (#16) follows the same phases: the new keys accepted beside
+the ledger the rotation started from, then the merged ledger, or the abandoned keys dropped.
 Each is a transaction (`transaction.run`) whose point of no return is the ref move; past it
 the change is only rolled forward (`roll_forward`), by the same run or the next.
 """
@@ -18,6 +20,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +39,7 @@ from sealer import (
 from sealer.config import Config, Environment
 from sealer.errors import BackendError, BadInput, PartlyDone, SealerError
 from sealer.journal import Journal
-from sealer.records import KeyRecord, plan_revoke, utcnow
+from sealer.records import ACTIVE, REVOKED, VALID, KeyRecord, effective_status, plan_revoke, utcnow
 from sealer.rotation import plan as planning
 from sealer.rotation import stores as sync
 from sealer.rotation import transaction
@@ -186,8 +189,11 @@ def _apply(
     request: Request,
     branch: str | None,
     result: RotationResult,
+    incident: Incident | None = None,
 ) -> RotationResult:
     root = cfg.root
+    message = planning.commit_message(plans, request.grace)
+    pr_body = templating.render("pr-body.md.j2", summary=result, **planning.texts(plans, request.grace))
     entry = Journal(
         journal.ROTATE,
         journal.PREPARED,
@@ -195,9 +201,10 @@ def _apply(
         [],
         branch,
         git.head(root),
-        planning.commit_message(plans, request.grace),
+        f"{incident.subject}\n\n{message}" if incident else message,
         request.push,
-        pr_body=templating.render("pr-body.md.j2", summary=result, **planning.texts(plans, request.grace)),
+        revocations=[[incident.env, incident.key_id]] if incident else [],
+        pr_body=f"{incident.pr_text}\n\n{pr_body}" if incident else pr_body,
         result=result.as_dict(),
     )
     stores = Stores(cfg)
@@ -230,13 +237,17 @@ def roll_forward(
     steps: list[Step] = []
     if not entry.result.get("index_synced", False):
         steps.append(("syncing your checkout", lambda: _sync_index(root, entry)))
+    if entry.revocations:  # `keys revoke`, and the compromised key of `keys compromised` (#17)
+        steps.append(("revoking the key in the key store", lambda: _revoke(stores, commit, entry, cfg)))
     if entry.kind == journal.ROTATE:
         accepting = "accepting the new keys in the key store"
         steps.append((accepting, lambda: accepted.extend(_accept(stores, commit, envs))))
-    else:
-        steps.append(("revoking the key in the key store", lambda: _revoke(stores, commit, entry, cfg)))
-    # #16: direct delivery of the key registries, from the ledger of the commit.
-    steps.append(("publishing the key registry", lambda: registry_delivery.publish(cfg, entry.envs, commit)))
+    # #16: direct delivery of the key registries: a rotation's new keys accepted beside the ledger
+    # it started from (nothing revoked before the deployed phase); a revocation's commit (and a
+    # compromised key's, revoked at once) from the commit's own ledger.
+    accept_phase = entry.kind == journal.ROTATE and not entry.revocations
+    publish = registry_delivery.publish_accepted if accept_phase else registry_delivery.publish
+    steps.append(("publishing the key registry", lambda: publish(cfg, entry.envs, commit)))
     if entry.push:
         steps.append((f"the push to {entry.push}", lambda: _push(root, entry)))
     result = RotationResult.from_dict({**entry.result, "commit": commit, "resumed": resumed})
@@ -303,7 +314,10 @@ def _revoke(stores: Stores, commit: str, entry: Journal, cfg: Config) -> list[st
 
 def _push(root: Path, entry: Journal) -> None:
     faults.point("before-push")
-    branch = entry.branch or git.current_branch(root)
+    if entry.branch:  # a branch of sealer's own making: created on the remote, never moved there
+        git.push_new_branch(root, entry.push or "", entry.branch)
+        return
+    branch = git.current_branch(root)
     if branch:
         git.push(root, entry.push or "", branch)
 
@@ -469,7 +483,22 @@ def finish(cfg: Config, env_names: tuple[str, ...], now: dt.datetime | None = No
                 result.activated += sync.activate_deployed(stores, env, now)
             except (SealerError, faults.InjectedFault) as err:
                 result.left.append(f"{env.name}: {err}")
+        head = git.head(cfg.root)
+        for env in envs:  # #16: direct delivery: the merged ledger's registry, the old keys revoked
+            _publish_direct(result, env, partial(registry_delivery.publish, cfg, [env.name], head or "HEAD"))
     return result
+
+
+def _publish_direct(
+    result: FinishResult, env: Environment, publish: Callable[[], list[tuple[str, registry.Entry]]]
+) -> None:
+    """One environment's direct registry in a finish or abandon run; a failure is named in `left`."""
+    try:
+        dropped = publish()
+    except (SealerError, faults.InjectedFault) as err:
+        result.left.append(f"{env.name}: publishing the key registry failed: {err}")
+        return
+    result.abandoned += [Activation(name, e.name, e.key_id, None, None) for name, e in dropped]
 
 
 def abandon(cfg: Config, branch: str) -> FinishResult:
@@ -486,6 +515,7 @@ def abandon(cfg: Config, branch: str) -> FinishResult:
                 result.abandoned += sync.abandon_branch(stores, env, ref)
             except SealerError as err:
                 result.left.append(f"{env.name}: {err}")
+            _publish_direct(result, env, partial(registry_delivery.publish_abandoned, cfg, [env.name], ref))
     return result
 
 
@@ -519,7 +549,9 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
         if found is None:
             raise BackendError(f"{env.backend_kind}: {env.name}: no key {request.key_id}")
         changed = plan_revoke(found, request.at, utcnow())
-        if changed is None:  # revoked already: nothing to commit
+        if changed is None:  # revoked already: nothing to commit; a store that drifted follows (#17)
+            if sync.external(env):
+                sync.follow_ledger_revocation(Stores(cfg).of(env), env.name, request.key_id)
             return found, RotationResult(None, None, False, [], [])
         if not any(r.key_id == request.key_id for r in ledger.load(root, env.name)):
             Stores(cfg).of(env).revoke(env.name, request.key_id, request.at)  # nothing to record in Git
@@ -539,9 +571,9 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
         if not request.no_branch:
             branch = (
                 request.branch
-                and git.check_branch_name(root, request.branch)
+                and planning.given_branch(root, request.branch, request.push)
                 or planning.fresh_branch(
-                    root, f"sealer/revoke-{env.name}-{request.key_id}-{now:%Y%m%dT%H%M%SZ}"
+                    root, f"sealer/revoke-{env.name}-{request.key_id}-{now:%Y%m%dT%H%M%SZ}", request.push
                 )
             )
         message = (
@@ -564,3 +596,125 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
         transaction.sweep_temps(root, git_dir)
         entry = transaction.run(root, git_dir, entry, files, lambda: None)
         return changed, roll_forward(cfg, git_dir, entry, resumed=False)
+
+
+# -- keys compromised (#17) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Incident:
+    """A compromised key: revoked in the commit that rotates its entry, and in the store right
+    after that commit (not after the deployment: zero grace)."""
+
+    env: str
+    key_id: str
+    subject: str  # the commit message's first lines
+    pr_text: str  # the pull-request description's first paragraph
+
+
+@dataclass(frozen=True)
+class CompromisedRequest:
+    env: str
+    key_id: str
+    branch: str | None = None
+    no_branch: bool = False
+    push: str | None = None
+
+
+@dataclass
+class CompromisedResult:
+    record: KeyRecord  # the compromised key as it is now
+    rotation: RotationResult  # the commit (none when the ledger held the key revoked already)
+    store_revoked: bool  # the store was revoked outside a commit (it had drifted, or no ledger held it)
+
+
+def replace_compromised(
+    cfg: Config, request: CompromisedRequest, now: dt.datetime | None = None
+) -> CompromisedResult:
+    """`sealer keys compromised ENV KEY_ID`: one commit revokes the key in the ledger (and the
+    key registries that follow it) and rotates its entry with no grace; right after the commit
+    the store revokes it and accepts the new key. A key the ledger holds revoked already, or
+    never held, is revoked in the store alone. A rerun after an interruption finishes the
+    interrupted run first (its journal), then finds nothing left to do."""
+    faults.arm()
+    root, git_dir = cfg.root, git.git_dir(cfg.root)
+    env, now = cfg.env(request.env), now or utcnow()
+    with lock.hold(git_dir):
+        left = journal.load(git_dir)
+        recovered = _recover(cfg, git_dir, left) if left is not None else None
+        found = next((r for r in ledger.load(root, env.name) if r.key_id == request.key_id), None)
+        if found is None or effective_status(found, now) != VALID:
+            return _revoke_outside_git(cfg, env, request.key_id, found, recovered)
+        if found.name not in env.keys:
+            raise BadInput(
+                f"{env.name} no longer manages {found.name!r}: revoke {request.key_id} with "
+                f"`sealer keys revoke {env.name} {request.key_id}`"
+            )
+        plans, branch, keys_request = _incident_plan(cfg, env, found, request, now)
+        result = _result(plans, keys_request, branch)
+        result.started_on = git.current_branch(root)
+        dirty = git.changed_paths(root, result.files)
+        if dirty:
+            raise BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
+        transaction.sweep_temps(root, git_dir)
+        try:
+            rotation = _apply(cfg, git_dir, plans, keys_request, branch, result, _incident(env, found))
+        except KeyboardInterrupt:
+            _interrupted_past_the_commit(root, git_dir)
+            raise
+        return CompromisedResult(found.with_status(REVOKED, now), rotation, False)
+
+
+def _incident_plan(
+    cfg: Config, env: Environment, found: KeyRecord, request: CompromisedRequest, now: dt.datetime
+) -> tuple[list[EnvRotation], str | None, Request]:
+    """The rotation of the compromised key's entry with no grace: the key itself revoked (an
+    active one by the rotation, an older one in its grace window here)."""
+    records = ledger.load(cfg.root, env.name)
+    if found.status != ACTIVE:
+        records = [r.with_status(REVOKED, now) if r.key_id == found.key_id else r for r in records]
+    target = planning.Target(env, [found.name], records)
+    plans = planning.plan_all([target], cfg, now, None, git.identity(cfg.root))
+    branch = None
+    if not request.no_branch:
+        branch = request.branch and git.check_branch_name(cfg.root, request.branch)
+        branch = branch or planning.fresh_branch(
+            cfg.root, f"sealer/revoke-{env.name}-{found.key_id}-compromised-{now:%Y%m%dT%H%M%SZ}"
+        )
+    return plans, branch, Request((env.name,), (found.name,), branch=branch, push=request.push)
+
+
+def _incident(env: Environment, found: KeyRecord) -> Incident:
+    subject = (
+        f"sealer: compromised {env.name} key {found.key_id}: revoked, {found.name} rotated with no grace\n\n"
+        f"The key store revokes {found.key_id} right after this commit; the cluster keeps serving it\n"
+        "until this change is deployed, and verifiers refuse it from the revocation on.\n\n"
+        f"Sealer-Compromised-Key-Id: {found.key_id}"
+    )
+    pr_text = (
+        f"## Compromised key `{found.key_id}` ({env.name} / `{found.name}`)\n\n"
+        f"`{found.key_id}` is revoked in this change and in the key store right after its commit, "
+        "with no grace window: verifiers refuse it now, although the cluster keeps serving it until "
+        "this change is merged and deployed. Merge and deploy this change at once."
+    )
+    return Incident(env.name, found.key_id, subject, pr_text)
+
+
+def _revoke_outside_git(
+    cfg: Config, env: Environment, key_id: str, found: KeyRecord | None, recovered: RotationResult | None
+) -> CompromisedResult:
+    """The ledger holds the key revoked (a rerun, or a store that drifted) or never held it (a
+    key accepted on a rotation branch, or added behind sealer's back): only the store changes."""
+    done = RotationResult(None, None, False, [], []) if recovered is None else recovered
+    if not sync.external(env):
+        if found is None:
+            raise BackendError(f"{env.backend_kind}: {env.name}: no key {key_id}")
+        return CompromisedResult(found, done, False)
+    store = Stores(cfg).of(env)
+    stored = next((r for r in store.list(env.name) if r.key_id == key_id), None)
+    if found is None and stored is None:
+        raise BackendError(f"{env.backend_kind}: {env.name}: no key {key_id}")
+    changed = sync.follow_ledger_revocation(store, env.name, key_id)
+    after = next(r for r in store.list(env.name) if r.key_id == key_id) if stored else found
+    assert after is not None
+    return CompromisedResult(after, done, changed)

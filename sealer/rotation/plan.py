@@ -24,7 +24,7 @@ from sealer import (
 )
 from sealer.config import Config, Environment
 from sealer.durations import format_duration
-from sealer.errors import BadInput
+from sealer.errors import BadInput, GitError
 from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso
 from sealer.sealing import CertSealer
 
@@ -195,17 +195,40 @@ def targets(cfg: Config, request: Request, now: dt.datetime) -> list[Target]:
 def branch_name(root: Path, request: Request, envs: list[str], now: dt.datetime) -> str | None:
     if request.no_branch or not request.commit:
         return None
+    on_remote = request.push if request.push and not request.dry_run else None
     if request.branch:
-        return git.check_branch_name(root, request.branch)
+        return given_branch(root, request.branch, on_remote)
     label = envs[0] if len(envs) == 1 else "due"
-    return fresh_branch(root, f"sealer/rotate-{label}-{now:%Y%m%dT%H%M%SZ}")
+    return fresh_branch(root, f"sealer/rotate-{label}-{now:%Y%m%dT%H%M%SZ}", on_remote)
 
 
-def fresh_branch(root: Path, base: str) -> str:
+def given_branch(root: Path, branch: str, remote: str | None) -> str:
+    """`--branch`: a new branch, here and on the remote sealer will push it to."""
+    git.check_branch_name(root, branch)
+    if branch in remote_branches(root, remote, branch):
+        raise BadInput(f"branch {branch} exists on {remote} already: give another --branch")
+    return branch
+
+
+def remote_branches(root: Path, remote: str | None, pattern: str) -> set[str]:
+    """Names of `remote`'s branches matching `pattern`; none when the remote cannot be asked now:
+    then the push says why, and its lease still refuses a branch that exists (git.push_new_branch)."""
+    if not remote:
+        return set()
+    try:
+        return set(git.remote_heads(root, remote, pattern))
+    except GitError:
+        return set()
+
+
+def fresh_branch(root: Path, base: str, remote: str | None = None) -> str:
+    """`base`, or `base-2`, `base-3`… : the first name no local branch has, nor a branch on
+    `remote` (the name is predictable, so someone may have pushed a branch of theirs under it)."""
+    elsewhere = remote_branches(root, remote, f"{base}*")
     taken = 1
-    while git.branch_exists(root, base if taken == 1 else f"{base}-{taken}"):
+    while (name := base if taken == 1 else f"{base}-{taken}") in elsewhere or git.branch_exists(root, name):
         taken += 1  # two rotations within one second
-    return git.check_branch_name(root, base if taken == 1 else f"{base}-{taken}")
+    return git.check_branch_name(root, name)
 
 
 def texts(plans: list[EnvRotation], grace: dt.timedelta | None) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 Vault, Auth0) a key goes pending (registered before the commit, never valid) -> accepted (the
 rotation is committed: valid beside the old key) -> active (deployed: `sealer rotate --finish`
 after the merge; the old key is revoked or enters its grace window then). With the default
-k8s-secrets store the committed ledger *is* the store, so the merge itself is the deployment.
+k8s-secrets store the committed ledger *is* the store, so the merge itself is the deployment
+(its direct delivery of the key registry follows the same phases: `registry_delivery`).
 
 What a phase does is derived from the committed ledger and sealer.yaml, never taken from a
 journal: the keys to accept are those the commit's ledger holds as active, the store is the one
@@ -17,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sealer import faults, git, layout, ledger
+from sealer import clusters, faults, git, layout, ledger
 from sealer.backends import DEFAULT_BACKEND, KeyStore, open_store
 from sealer.config import Config, Environment
 from sealer.errors import BackendError
@@ -150,9 +151,21 @@ def revoke_committed(stores: Stores, commit: str, revocations: list[list[str]], 
         record = next((r for r in committed_ledger(cfg.root, commit, env.name) if r.key_id == key_id), None)
         if record is None or record.status not in (REVOKED, GRACE):
             continue  # the commit does not revoke it: nothing a journal alone may ask
-        stores.of(env).revoke(env.name, key_id, record.revoke_at if record.status == GRACE else None)
+        store = stores.of(env)
+        if not any(r.key_id == key_id for r in store.list(env.name)):
+            continue  # a store that never held it (drift, #17) has nothing to revoke
+        store.revoke(env.name, key_id, record.revoke_at if record.status == GRACE else None)
         done.append(key_id)
     return done
+
+
+def follow_ledger_revocation(store: KeyStore, env_name: str, key_id: str) -> bool:
+    """The ledger holds the key revoked: revoke it in a store that still holds it unrevoked (drift,
+    #17). True when the store changed."""
+    if any(r.key_id == key_id and r.status != REVOKED for r in store.list(env_name)):
+        store.revoke(env_name, key_id)
+        return True
+    return False
 
 
 # -- deployed phase -----------------------------------------------------------------------------
@@ -167,11 +180,11 @@ def activate_deployed(stores: Stores, env: Environment, now: dt.datetime) -> lis
     store = stores.of(env)
     in_store = {r.key_id: r for r in store.list(env.name)}
     ledger_now = committed_ledger(stores.cfg.root, "HEAD", env.name)
+    due = [r for r in ledger_now if r.status == ACTIVE and _waiting(in_store.get(r.key_id))]
+    if due and clusters.several(env):
+        clusters.require_deployed(env, due)  # #17: deployed means served by every cluster
     done = []
-    for record in ledger_now:
-        stored = in_store.get(record.key_id)
-        if record.status != ACTIVE or stored is None or stored.status not in (ACCEPTED, PENDING):
-            continue
+    for record in due:
         previous = _previous(in_store.values(), record)
         grace = _grace_of(ledger_now, record, previous)
         until = now + grace if grace else None
@@ -179,6 +192,11 @@ def activate_deployed(stores: Stores, env: Environment, now: dt.datetime) -> lis
         done.append(Activation(env.name, record.name, record.key_id, previous, iso(until)))
         faults.point("after-activate-one")
     return done
+
+
+def _waiting(stored: KeyRecord | None) -> bool:
+    """A key the store holds as accepted (or still pending): the deployed phase activates it."""
+    return stored is not None and stored.status in (ACCEPTED, PENDING)
 
 
 def _previous(records: Iterable[KeyRecord], new: KeyRecord) -> str | None:

@@ -19,7 +19,7 @@ from support.repos import copy_repo, keypairs, pinned_repo, private_keys, unseal
 
 from sealer import config
 from sealer.forge import http
-from sealer.forge.base import Extras, ForgeError
+from sealer.forge.base import Comment, Extras, ForgeError, Identity
 from sealer.forge.pulls import REVIEW_MARKER, holds_key, open_rotation
 
 
@@ -170,9 +170,9 @@ def test_a_retry_whose_first_attempt_got_through_updates_it(fake: FakeForge, rep
 def test_the_request_of_the_same_branch_is_updated(fake: FakeForge, repo: Path, remote: Path) -> None:
     git(remote, "branch", "sealer/rotate-staging-x", "main")
     existing = fake.add_pull("sealer/rotate-staging-x", "old")
-    forge = _forge()
-    opened = open_rotation(forge, "sealer/rotate-staging-x", ["staging"], "t", "new body", Extras())
-    again = open_rotation(forge, "sealer/rotate-staging-x", ["staging"], "t", "new body", Extras())
+    forge, at = _forge(), git(remote, "rev-parse", "main").strip()
+    opened = open_rotation(forge, "sealer/rotate-staging-x", at, ["staging"], "t", "new body", Extras())
+    again = open_rotation(forge, "sealer/rotate-staging-x", at, ["staging"], "t", "new body", Extras())
     assert opened.number == again.number == existing.number and len(fake.open_pulls()) == 1
     assert existing.body.startswith("new body") and (opened.action, again.action) == ("updated", "updated")
 
@@ -181,11 +181,83 @@ def test_a_due_rotation_of_two_environments_supersedes_each_ones_request(fake: F
     git(repo, "push", "-q", "origin", "main:both")
     staging = fake.add_pull("sealer/rotate-staging-1", "<!-- sealer:rotation envs=staging -->")
     dev = fake.add_pull("sealer/rotate-dev-1", "<!-- sealer:rotation envs=dev -->")
-    opened = open_rotation(_forge(), "both", ["staging", "production"], "t", "b", Extras())
+    at = git(repo, "rev-parse", "main").strip()
+    opened = open_rotation(_forge(), "both", at, ["staging", "production"], "t", "b", Extras())
     assert opened.superseded == (fake.pull_json(staging)["html_url"] if isinstance(fake, FakeGitHub) else
                                  fake.mr_json(staging)["web_url"],)  # fmt: skip
     assert staging.state == "closed" and dev.state == "open"
     assert "<!-- sealer:rotation envs=production,staging -->" in fake.pulls[opened.number].body
+
+
+# -- a branch someone else pushed under sealer's name ---------------------------------------------
+
+
+def _foreign_branch(remote: Path, repo: Path, name: str) -> str:
+    """Someone with push access puts a commit of theirs on the remote under `name`."""
+    other = repo.parent / "mallory"
+    git(repo.parent, "clone", "-q", str(remote), str(other))
+    (other / "sealer.yaml").write_text((other / "sealer.yaml").read_text() + "# mine\n")
+    git(other, "commit", "-qam", "weaker keys, please")
+    git(other, "push", "-q", "origin", f"HEAD:refs/heads/{name}")
+    return git(other, "rev-parse", "HEAD").strip()
+
+
+def test_a_foreign_request_on_the_branch_is_never_adopted(fake: FakeForge, repo: Path, remote: Path) -> None:
+    theirs = _foreign_branch(remote, repo, "sealer/rotate-staging-x")
+    planted = fake.add_pull("sealer/rotate-staging-x", "<!-- sealer:rotation envs=staging --> looks fine")
+    ours = git(repo, "rev-parse", "main").strip()
+    with pytest.raises(ForgeError, match="someone else's content") as caught:
+        open_rotation(_forge(), "sealer/rotate-staging-x", ours, ["staging"], "t", "sealer's body", Extras())
+    assert theirs[:12] in str(caught.value)
+    assert planted.body.endswith("looks fine") and planted.state == "open" and planted.labels == []
+
+
+def test_a_branch_pushed_under_the_predicted_name_gets_another(repo: Path, remote: Path) -> None:
+    import datetime as dt
+
+    from sealer.rotation import plan
+
+    now = dt.datetime(2026, 12, 5, 4, 23, tzinfo=dt.timezone.utc)
+    predicted = "sealer/rotate-staging-20261205T042300Z"
+    _foreign_branch(remote, repo, predicted)
+    request = plan.Request(envs=("staging",), push="origin")
+    assert plan.branch_name(repo, request, ["staging"], now) == f"{predicted}-2"
+    assert plan.branch_name(repo, plan.Request(envs=("staging",)), ["staging"], now) == predicted
+
+
+def test_a_given_branch_that_exists_on_the_remote_is_refused(
+    fake: FakeForge, repo: Path, remote: Path
+) -> None:
+    theirs = _foreign_branch(remote, repo, "keys")
+    before = git(repo, "rev-parse", "HEAD").strip()
+    code, data, err = rotate(repo, "--branch", "keys")
+    assert code == 2 and "exists on origin" in err and err.count("\n") == 1
+    assert git(repo, "rev-parse", "HEAD").strip() == before and not git(repo, "branch", "--list", "keys")
+    assert git(remote, "rev-parse", "keys").strip() == theirs and fake.pulls == {}
+
+
+def test_a_branch_that_appears_before_the_push_is_never_moved_or_adopted(
+    fake: FakeForge, repo: Path, remote: Path, monkeypatch: Any
+) -> None:
+    """The name was free when chosen; someone pushes a branch under it before sealer's push."""
+    monkeypatch.setenv("SEALER_FAULT", "before-push")
+    code, data, err = rotate(repo)
+    assert code == 4 and fake.pulls == {}
+    monkeypatch.delenv("SEALER_FAULT")
+    theirs = _foreign_branch(remote, repo, data["branch"])
+    fake.add_pull(data["branch"], "<!-- sealer:rotation envs=staging -->")
+    result = cli(repo, "rotate", "--resume")
+    assert result.exit_code == 4 and "someone else's branch" in result.stderr
+    assert git(remote, "rev-parse", data["branch"]).strip() == theirs
+
+
+def test_a_retried_push_of_the_same_commit_goes_through(fake: FakeForge, repo: Path, remote: Path) -> None:
+    from sealer import git as sealer_git
+
+    code, data, err = rotate(repo)
+    assert code == 0, err
+    sealer_git.push_new_branch(repo, "origin", data["branch"])  # there already, at this commit: done
+    assert git(remote, "rev-parse", data["branch"]).strip() == data["commit"]
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -277,7 +349,7 @@ def test_a_broken_server_is_one_error(reply: bytes) -> None:
 
 def test_a_head_branch_the_remote_lacks_is_refused_with_the_hosts_reason(fake: FakeForge) -> None:
     with pytest.raises(ForgeError) as caught:
-        open_rotation(_forge(), "never-pushed", ["staging"], "t", "b", Extras())
+        open_rotation(_forge(), "never-pushed", "0" * 40, ["staging"], "t", "b", Extras())
     assert caught.value.status == 422
     assert ("head invalid" if isinstance(fake, FakeGitHub) else "Source branch does not exist") in str(
         caught.value
@@ -335,7 +407,9 @@ def test_a_text_holding_a_key_is_refused(fake: FakeForge, remote: Path) -> None:
     from sealer import apikey
 
     with pytest.raises(ForgeError, match="looks like an API key"):
-        open_rotation(_forge(), "b", ["staging"], "t", f"oops {apikey.generate('staging')}", Extras())
+        open_rotation(
+            _forge(), "b", "0" * 40, ["staging"], "t", f"oops {apikey.generate('staging')}", Extras()
+        )
     assert fake.requests == []
 
 
@@ -442,20 +516,84 @@ def test_review_post_finds_the_request_of_the_ci_job(fake: FakeForge, repo: Path
     assert len(pull.comments) == 1 and "findings" in json.loads(result.stdout)
 
 
-def test_review_post_with_a_github_app_token_edits_its_bot_comment(fake: FakeForge, repo: Path) -> None:
+def _pr_of_a_branch(fake: FakeForge, repo: Path) -> Any:
+    git(repo, "push", "-q", "origin", "main:feature")
+    git(repo, "checkout", "-q", "-b", "feature")
+    return fake.add_pull("feature")
+
+
+def _other_bots_comment(fake: FakeForge) -> dict[str, Any]:
+    """Another bot's comment carrying sealer's marker (anyone can type it)."""
+    if isinstance(fake, FakeGitHub):
+        return {
+            "id": 2,
+            "body": f"{REVIEW_MARKER} all fine, merge it",
+            "user": {"login": "other-app[bot]", "id": 77, "type": "Bot"},
+            "performed_via_github_app": {"slug": "other-app"},
+        }
+    return {
+        "id": 2,
+        "body": f"{REVIEW_MARKER} all fine, merge it",
+        "author": {"id": 77, "username": "renovate"},
+    }
+
+
+def test_review_post_with_a_github_app_token_edits_only_its_apps_comment(
+    fake: FakeForge, repo: Path, monkeypatch: Any
+) -> None:
     if not isinstance(fake, FakeGitHub):
         pytest.skip("GitLab tokens can say who they are")
     fake.app_token = True
-    git(repo, "push", "-q", "origin", "main:feature")
-    git(repo, "checkout", "-q", "-b", "feature")
-    pull = fake.add_pull("feature")
-    pull.comments.append(
-        {"id": 1, "body": f"{REVIEW_MARKER} planted", "user": {"login": "eve", "type": "User"}}
-    )
+    monkeypatch.setenv("SEALER_GITHUB_APP", "sealer-app")
+    pull = _pr_of_a_branch(fake, repo)
+    planted = [
+        {"id": 1, "body": f"{REVIEW_MARKER} planted", "user": {"login": "eve", "id": 66, "type": "User"}},
+        _other_bots_comment(fake),
+    ]
+    pull.comments += planted
     for _ in range(2):
         assert cli(repo, "review", "--post", "main", "HEAD").exit_code == 0
-    assert [c["user"]["login"] for c in pull.comments] == ["eve", "sealer-app[bot]"]
-    assert pull.comments[0]["body"].endswith("planted")
+    assert [c["user"]["login"] for c in pull.comments] == ["eve", "other-app[bot]", "sealer-app[bot]"]
+    assert [c["body"] for c in pull.comments[:2]] == [
+        f"{REVIEW_MARKER} planted",
+        f"{REVIEW_MARKER} all fine, merge it",
+    ]
+
+
+def test_review_post_never_edits_another_bots_comment(fake: FakeForge, repo: Path) -> None:
+    """The token's own user is known (GET /user): a bot comment by anyone else stays as it is."""
+    pull = _pr_of_a_branch(fake, repo)
+    planted = _other_bots_comment(fake)
+    pull.comments.append(planted)
+    for _ in range(2):
+        assert cli(repo, "review", "--post", "main", "HEAD").exit_code == 0
+    assert planted["body"].endswith("merge it") and len(pull.comments) == 2
+
+
+def test_review_post_without_a_known_identity_posts_anew(
+    fake: FakeForge, repo: Path, monkeypatch: Any
+) -> None:
+    """A GitHub App token without SEALER_GITHUB_APP, a GitLab token that may not read its user:
+    sealer cannot tell its own comment, so it edits none."""
+    fake.app_token = fake.user_hidden = True
+    monkeypatch.delenv("SEALER_GITHUB_APP", raising=False)
+    pull = _pr_of_a_branch(fake, repo)
+    planted = _other_bots_comment(fake)
+    pull.comments.append(planted)
+    for _ in range(2):
+        result = cli(repo, "review", "--post", "main", "HEAD")
+        assert result.exit_code == 0 and "review comment created" in result.stderr
+    assert planted["body"].endswith("merge it") and len(pull.comments) == 3
+
+
+def test_a_bad_app_slug_is_one_line(fake: FakeForge, repo: Path, monkeypatch: Any) -> None:
+    if not isinstance(fake, FakeGitHub):
+        pytest.skip("GitHub only")
+    fake.app_token = True
+    monkeypatch.setenv("SEALER_GITHUB_APP", "evil[bot]\x1b[2J")
+    _pr_of_a_branch(fake, repo)
+    result = cli(repo, "review", "--post", "main", "HEAD")
+    assert result.exit_code == 2 and "SEALER_GITHUB_APP" in result.stderr and "\x1b" not in result.stderr
 
 
 def test_review_post_without_a_request_is_one_line(fake: FakeForge, repo: Path) -> None:
@@ -467,3 +605,32 @@ def _forge() -> Any:
     from sealer.forge import detect
 
     return detect()
+
+
+@pytest.mark.parametrize(
+    ("identity", "comment", "own"),
+    [
+        (Identity("sealer-bot", 5), Comment(1, "", "sealer-bot", 5), True),
+        (Identity("sealer-bot", 5), Comment(1, "", "sealer-bot", 6), False),  # a renamed account's old name
+        (Identity("sealer-bot", 5), Comment(1, "", "sealer-bot", 5, app="other-app"), False),
+        (Identity("sealer-bot", 5), Comment(1, "", "other-app[bot]", 9, app="other-app"), False),
+        (
+            Identity("sealer-app[bot]", app="sealer-app"),
+            Comment(1, "", "sealer-app[bot]", 9, "sealer-app"),
+            True,
+        ),
+        (Identity("sealer-app[bot]", app="sealer-app"), Comment(1, "", "sealer-app[bot]", 9), True),
+        (
+            Identity("sealer-app[bot]", app="sealer-app"),
+            Comment(1, "", "other-app[bot]", 8, "other-app"),
+            False,
+        ),
+        (
+            Identity("sealer-app[bot]", app="sealer-app"),
+            Comment(1, "", "sealer-app[bot]", 9, "other-app"),
+            False,
+        ),
+    ],
+)
+def test_whose_comment_is_whose(identity: Identity, comment: Comment, own: bool) -> None:
+    assert identity.wrote(comment) is own

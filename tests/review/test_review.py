@@ -66,7 +66,7 @@ def run_review(repo: Path, *args: str) -> tuple[int, dict[str, Any]]:
 
 
 def codes(data: dict[str, Any]) -> set[str]:
-    return {f["code"] for f in data["findings"]}
+    return {f["rule"] for f in data["findings"]}
 
 
 # -- a clean rotation ------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def run_review(repo: Path, *args: str) -> tuple[int, dict[str, Any]]:
 
 
 def codes(data: dict[str, Any]) -> set[str]:
-    return {f["code"] for f in data["findings"]}
+    return {f["rule"] for f in data["findings"]}
 
 
 # -- tampering helpers -------------------------------------------------------------------------
@@ -619,7 +619,7 @@ def test_store_change_acknowledged_by_code_owners(repo: Path) -> None:
     assert run_review(repo)[0] == 1
     code, data = run_review(repo, "--approvals-from", "codeowners")
     assert code == 0 and data["findings"] == []
-    assert {f["code"] for f in data["needs_owner_approval"]} == {"store-change"}
+    assert {f["rule"] for f in data["needs_owner_approval"]} == {"store-change"}
     text = cli(repo, "review", "main", "HEAD", "--approvals-from", "codeowners")
     assert text.exit_code == 0 and "NEEDS OWNER APPROVAL [store-change] staging sealer.yaml" in text.stdout
     markdown = cli(repo, "review", "main", "HEAD", "--approvals-from", "codeowners", "-o", "markdown")
@@ -632,7 +632,7 @@ def test_codeowners_added_by_the_change_itself_grants_nothing(repo: Path) -> Non
     commit(repo)
     code, data = run_review(repo, "--approvals-from", "codeowners")
     assert code == 1 and {"store-change", "trust-anchor-change"} <= codes(data)
-    assert all("no code owner" in f["message"] for f in data["findings"] if f["code"] == "store-change")
+    assert all("no code owner" in f["message"] for f in data["findings"] if f["rule"] == "store-change")
 
 
 def test_allow_comment_outside_codeowners_still_fails(repo: Path) -> None:
@@ -709,7 +709,7 @@ def test_a_signer_added_by_the_change_grants_nothing(repo: Path, ssh_signing: di
     assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
     code, data = run_review(repo, "--require-signed")
     assert code == 1 and "unsigned-commit" in codes(data) and "trust-anchor-change" in codes(data)
-    assert len([f for f in data["findings"] if f["code"] == "unsigned-commit"]) == 2
+    assert len([f for f in data["findings"] if f["rule"] == "unsigned-commit"]) == 2
 
 
 def test_require_signed_without_signers_at_base_fails(repo: Path) -> None:
@@ -749,7 +749,7 @@ def test_re_pin_approved_by_a_signed_tag(
     git(repo, "tag", "-s", "-m", "approved", "sealer-approval/pipeline")
     code, data = run_review(repo, "--approvals-from", "signed-tags")
     assert code == 0 and data["findings"] == [], data["findings"]
-    assert {"pin-change", "cert-change"} <= {f["code"] for f in data["approved"]}
+    assert {"pin-change", "cert-change"} <= {f["rule"] for f in data["approved"]}
     assert data["approvals"] == ["sealer-approval/pipeline by <test@sealer.invalid>"]
     (repo / "README.extra").write_text("x\n")
     commit(repo, "a later push")
@@ -854,4 +854,4 @@ def test_an_approved_longer_lifetime_with_a_rotation_passes(repo: Path) -> None:
     assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
     code, data = run_review(repo, "--approvals-from", "codeowners")
     assert code == 0, data["findings"]
-    assert {f["code"] for f in data["needs_owner_approval"]} == {"period-change"}
+    assert {f["rule"] for f in data["needs_owner_approval"]} == {"period-change"}

@@ -46,10 +46,12 @@ class FakeForge(FakeServer):
         self.comment_ids = 100
         self.on_create: Any = None  # called before a create is handled (a concurrent run)
         self.app_token = False  # GitHub: an App installation token, which is no user
+        self.user_hidden = False  # GitLab: a token that may not read its own user
 
     def reset(self, remote: Path) -> None:
         with self.lock:
             self.remote, self.pulls, self.requests, self.app_token = remote, {}, [], False
+            self.user_hidden = False
             self.clear_faults()
             self.clear_log()
 
@@ -70,10 +72,16 @@ class FakeForge(FakeServer):
         return b"\n".join(parts)
 
     def branch_exists(self, branch: str) -> bool:
+        return bool(self.head_sha(branch))
+
+    def head_sha(self, branch: str) -> str:
+        """The commit `branch` is at on the real bare remote ("" when it has no such branch)."""
         done = subprocess.run(
-            ["git", "-C", str(self.remote), "show-ref", "-q", "--verify", f"refs/heads/{branch}"]
+            ["git", "-C", str(self.remote), "rev-parse", "-q", "--verify", f"refs/heads/{branch}^{{commit}}"],
+            capture_output=True,
+            text=True,
         )
-        return done.returncode == 0
+        return done.stdout.strip() if done.returncode == 0 else ""
 
     def handle(self, request: Request) -> Response:
         with self.lock:
@@ -119,7 +127,7 @@ class FakeGitHub(FakeForge):
         if request.path == "/user" and self.app_token:
             return Response.json(403, {"message": "Resource not accessible by integration"})
         if request.path == "/user":
-            return Response.json(200, {"login": self.user, "type": "User"})
+            return Response.json(200, {"login": self.user, "id": 5, "type": "User"})
         prefix = f"/repos/{self.repository}"
         if not request.path.startswith(prefix):
             return Response.json(404, {"message": "Not Found"})
@@ -179,12 +187,14 @@ class FakeGitHub(FakeForge):
             return Response.json(200, self.pull_json(pull))
         if sub == "/comments" and request.method == "POST":
             self.comment_ids += 1
+            app = {"slug": "sealer-app", "name": "sealer app"} if self.app_token else None
             comment = {
                 "id": self.comment_ids,
                 "body": data["body"],
-                "user": {"login": "sealer-app[bot]", "type": "Bot"}
+                "user": {"login": "sealer-app[bot]", "id": 9, "type": "Bot"}
                 if self.app_token
-                else {"login": self.user, "type": "User"},
+                else {"login": self.user, "id": 5, "type": "User"},
+                "performed_via_github_app": app,
             }
             pull.comments.append(comment)
             return Response.json(201, comment)
@@ -215,7 +225,7 @@ class FakeGitHub(FakeForge):
             "state": pull.state,
             "title": pull.title,
             "body": pull.body,
-            "head": {"ref": pull.head, "repo": {"full_name": repo}},
+            "head": {"ref": pull.head, "sha": self.head_sha(pull.head), "repo": {"full_name": repo}},
             "base": {"ref": pull.base},
         }
 
@@ -231,6 +241,8 @@ class FakeGitLab(FakeForge):
 
     def route(self, request: Request) -> Response:
         path, method = request.path, request.method
+        if path == "/api/v4/user" and self.user_hidden:
+            return Response.json(403, {"message": "403 Forbidden"})
         if path == "/api/v4/user":
             return Response.json(200, {"id": 7, "username": self.user, "bot": True})
         if path == "/api/v4/users":
@@ -283,7 +295,7 @@ class FakeGitLab(FakeForge):
             note = {
                 "id": self.comment_ids,
                 "body": data["body"],
-                "author": {"username": self.user},
+                "author": {"id": 7, "username": self.user, "bot": True},
                 "system": False,
             }
             pull.comments.append(note)
@@ -306,6 +318,7 @@ class FakeGitLab(FakeForge):
             "title": pull.title,
             "description": pull.body,
             "source_branch": pull.head,
+            "sha": self.head_sha(pull.head),
             "target_branch": pull.base,
             "source_project_id": 999 if pull.fork else self.project_id,
         }

@@ -1,0 +1,161 @@
+"""Several clusters per environment (#17): what each cluster of `clusterContexts` serves.
+
+Each cluster's live Secret is read through its own kubeconfig context (fingerprints only, as
+`sealer.kube` reads them). A cluster that cannot be read is never taken to agree: `status`
+reports it and `rotate --finish` activates nothing until every cluster serves the new key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sealer import kube, ledger
+from sealer.config import Config, Environment
+from sealer.errors import NotDeployed, SealerError
+from sealer.records import KeyRecord
+
+NO_CONTEXT = "no context in clusterContexts"
+
+
+@dataclass(frozen=True)
+class LiveCluster:
+    """One cluster as read: entry -> SHA-256 of the value it serves, or why it could not be read."""
+
+    cluster: str
+    context: str | None
+    served: dict[str, str] | None  # None: unreachable
+    error: str = ""
+
+
+def several(env: Environment) -> bool:
+    """Does `status` read each cluster through its own context (sealer.yaml maps them)?"""
+    return bool(env.cluster_contexts)
+
+
+def read_all(env: Environment, kubeconfig: str | None) -> list[LiveCluster]:
+    """Every cluster of the environment, in sealer.yaml's order; one left out of the map, or one
+    that refuses or cannot be reached, is unreachable with the reason."""
+    return [_read(env, c.name, env.cluster_contexts.get(c.name), kubeconfig) for c in env.clusters]
+
+
+def _read(env: Environment, cluster: str, context: str | None, kubeconfig: str | None) -> LiveCluster:
+    if context is None:
+        return LiveCluster(cluster, None, None, NO_CONTEXT)
+    try:
+        served = kube.read_secret_fingerprints(kubeconfig, context, env.namespace, env.secret_name)
+    except SealerError as err:  # wrong context, 401/403, unreachable, no Secret: fail closed
+        return LiveCluster(cluster, context, None, str(err))
+    return LiveCluster(cluster, context, served)
+
+
+def not_serving(live: Iterable[LiveCluster], wanted: Iterable[KeyRecord]) -> list[str]:
+    """Why the `wanted` keys are not deployed everywhere, one reason per cluster; [] when every
+    cluster serves every one of them."""
+    reasons = []
+    for cluster in live:
+        if cluster.served is None:
+            reasons.append(f"cluster {cluster.cluster} cannot be read ({cluster.error})")
+            continue
+        behind = [r.name for r in wanted if cluster.served.get(r.name) != r.fingerprint]
+        if behind:
+            reasons.append(f"cluster {cluster.cluster} does not serve the new {', '.join(behind)} yet")
+    return reasons
+
+
+def require_deployed(env: Environment, wanted: list[KeyRecord], kubeconfig: str | None = None) -> None:
+    """`rotate --finish` with several clusters: refuse until each of them serves `wanted`."""
+    reasons = not_serving(read_all(env, kubeconfig), wanted)
+    if reasons:
+        raise NotDeployed(f"not deployed to every cluster: {'; '.join(reasons)}")
+
+
+# -- sealer status: one report per cluster, merged -------------------------------------------------
+
+IN_SYNC = "in sync"
+# status's own single-cluster comparison (cfg, env, kubeconfig, context) and phase of a key id
+CompareOne = Callable[[Config, str, str | None, str | None], dict[str, Any]]
+PhaseOf = Callable[[Config, Environment, str | None, bool], str]
+
+
+def compare_all(
+    cfg: Config, env: Environment, kubeconfig: str | None, compare_one: CompareOne, phase: PhaseOf
+) -> dict[str, Any]:
+    """`sealer status` over every cluster: each compared on its own through its context, then
+    merged; in sync only when each is. A cluster left out of the map or unreadable is reported
+    and is never in sync."""
+    current = ledger.current(env.keys, ledger.load(cfg.root, env.name))  # a bad ledger: exit 2
+    reports = [_one_cluster(cfg, env, kubeconfig, c.name, compare_one) for c in env.clusters]
+    entries = merged_entries({n: r.key_id if (r := current.get(n)) else None for n in env.keys}, reports)
+    for row in entries:
+        row["phase"] = phase(cfg, env, row["ledger_key_id"], row["state"] == IN_SYNC)
+    views = [r.as_dict() for r in reports]
+    return {
+        "env": env.name,
+        "namespace": env.namespace,
+        "secret": env.secret_name,
+        "in_sync": all(v["in_sync"] for v in views),
+        "entries": entries,
+        "registries": [row for r in reports for row in r.registries],
+        "clusters": views,
+    }
+
+
+def _one_cluster(
+    cfg: Config, env: Environment, kubeconfig: str | None, name: str, compare_one: CompareOne
+) -> ClusterReport:
+    context = env.cluster_contexts.get(name)
+    if context is None:
+        return ClusterReport(name, None, [], [], NO_CONTEXT)
+    try:
+        one = compare_one(cfg, env.name, kubeconfig, context)
+    except SealerError as err:  # refused, unreachable, no Secret: reported, and not in sync
+        return ClusterReport(name, context, [], [], str(err))
+    # Its own key registry only: a GitOps registry is named after the cluster, a direct one the context.
+    mine = [row for row in one["registries"] if row["cluster"] in (name, context)]
+    return ClusterReport(name, context, one["entries"], mine)
+
+
+@dataclass(frozen=True)
+class ClusterReport:
+    """`sealer status` of one cluster: its per-entry rows and registries, or why it cannot be read."""
+
+    cluster: str
+    context: str | None
+    entries: list[dict[str, Any]]
+    registries: list[dict[str, Any]]
+    error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        in_sync = not self.error and all(r["state"] == IN_SYNC for r in self.entries + self.registries)
+        return {**asdict(self), "reachable": not self.error, "in_sync": in_sync}
+
+
+def merged_entries(wanted: dict[str, str | None], reports: list[ClusterReport]) -> list[dict[str, Any]]:
+    """One row per entry (-> the ledger's key id) over every cluster: in sync only where every
+    cluster is; clusters that serve different keys (or cannot be read) disagree, and the row
+    names what each serves."""
+    return [_merged(name, key_id, reports) for name, key_id in wanted.items()]
+
+
+def _merged(name: str, ledger_key_id: str | None, reports: list[ClusterReport]) -> dict[str, Any]:
+    rows = {r.cluster: next((e for e in r.entries if e["entry"] == name), None) for r in reports}
+    served = {c: (row["live_key_id"] or "-") if row else "unreachable" for c, row in rows.items()}
+    known = [row for row in rows.values() if row]
+    if known and len(known) == len(rows) and all(row["state"] == IN_SYNC for row in known):
+        state = IN_SYNC
+    elif len(set(served.values())) > 1:
+        state = "clusters disagree (" + ", ".join(f"{c}: {k}" for c, k in served.items()) + ")"
+    elif known:
+        state = f"{known[0]['state']} on every cluster"
+    else:
+        state = "no cluster could be read"
+    live = {row["live_key_id"] for row in known}
+    return {
+        "entry": name,
+        "state": state,
+        "live_key_id": live.pop() if len(live) == 1 and len(known) == len(rows) else None,
+        "ledger_key_id": ledger_key_id,
+        "served_by": served,
+    }

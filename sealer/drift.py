@@ -1,0 +1,206 @@
+"""Drift: what an environment's key store holds against what the committed ledger says (#17).
+
+A revocation made in the Auth0 dashboard or by a DBA, a record edited by hand, a key added
+behind sealer's back: sealer's own commands never see them. This compares, per key, the store
+(through the KeyStore protocol only) with HEAD's ledger, the reviewed truth, and says for each
+difference the command that reconciles it.
+
+The phases of a rotation are not drift: a committed key the store accepts but has not
+activated yet, an old key still active in the store until `sealer rotate --finish`, a new key
+accepted on a rotation branch under review, a pending key (never valid). A store that cannot
+be read is reported as drift of its own kind: never "no drift" for what nobody looked at.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sealer import git, layout, ledger
+from sealer.backends import open_store
+from sealer.config import Config
+from sealer.errors import SealerError
+from sealer.records import ACCEPTED, ACTIVE, PENDING, VALID, KeyRecord, effective_status, utcnow
+
+# The kinds of drift, most dangerous first.
+VALID_IN_STORE = "valid-in-store"  # revoked (or expired) in the ledger, still valid in the store
+UNKNOWN_IN_STORE = "unknown-in-store"  # a valid key in the store that no ledger holds
+METADATA = "metadata-mismatch"  # same key id, another fingerprint, name, creation or expiry
+NOT_VALID_IN_STORE = "not-valid-in-store"  # valid in the ledger, revoked or expired in the store
+NOT_ACCEPTED = "not-accepted"  # committed, but the store still holds it pending
+MISSING_IN_STORE = "missing-in-store"  # valid in the ledger, absent from the store
+UNREADABLE = "store-unreadable"  # the store could not be read: nothing is known to be in sync
+
+KINDS = (
+    VALID_IN_STORE,
+    UNKNOWN_IN_STORE,
+    METADATA,
+    NOT_VALID_IN_STORE,
+    NOT_ACCEPTED,
+    MISSING_IN_STORE,
+    UNREADABLE,
+)
+
+
+@dataclass(frozen=True)
+class Drift:
+    env: str
+    kind: str
+    key_id: str | None  # None: the whole store (unreadable)
+    name: str | None  # the entry the key is sealed under
+    ledger_status: str | None
+    store_status: str | None
+    message: str
+    fix: str  # the command that reconciles it
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def compare(cfg: Config, env_name: str, now: dt.datetime | None = None) -> list[Drift]:
+    """Every drift between ENV's store and HEAD's ledger; an unreadable store (its credentials
+    missing included) is one entry."""
+    env = cfg.env(env_name)
+    try:
+        committed = committed_ledger(cfg, env.name)
+        store = open_store(env.backend_kind, env.backend_options, cfg.root, env.backend_credentials, env.name)
+        stored = store.list(env.name)
+    except SealerError as err:
+        fix = f"sealer backend check {env.name}, then run this again"
+        message = f"{env.backend_kind} store cannot be read ({err}): drift unknown"
+        return [Drift(env.name, UNREADABLE, None, None, None, None, message, fix)]
+    ledger_rel = layout.ledger_file(env.name)
+    return differences(
+        env.name,
+        committed,
+        stored,
+        now or utcnow(),
+        lambda key_id: bool(git.refs_holding(cfg.root, key_id, ledger_rel)),
+    )
+
+
+def committed_ledger(cfg: Config, env_name: str) -> list[KeyRecord]:
+    """HEAD's ledger: what review approved (the working tree may hold a change not committed)."""
+    rel = layout.ledger_file(env_name)
+    text = git.file_at(cfg.root, "HEAD", rel) if git.head(cfg.root) else None
+    return ledger.parse(env_name, text, f"HEAD:{rel}") if text else []
+
+
+def differences(
+    env_name: str,
+    committed: list[KeyRecord],
+    stored: list[KeyRecord],
+    now: dt.datetime,
+    under_review: Callable[[str], bool] = lambda key_id: False,
+) -> list[Drift]:
+    """The drift of each key, most dangerous first; `under_review(key_id)`: a branch holds the key
+    (a rotation's pull request), so the store may accept it before HEAD's ledger knows it."""
+    in_store = {r.key_id: r for r in stored}
+    in_ledger = {r.key_id: r for r in committed}
+    found = [
+        d
+        for r in committed
+        if (d := _of_ledger_key(env_name, r, in_store.get(r.key_id), committed, in_store, now))
+    ]
+    found += [
+        d
+        for r in stored
+        if r.key_id not in in_ledger and (d := _of_extra_key(env_name, r, now, under_review))
+    ]
+    return sorted(found, key=lambda d: KINDS.index(d.kind))
+
+
+def _of_ledger_key(
+    env: str,
+    mine: KeyRecord,
+    theirs: KeyRecord | None,
+    committed: list[KeyRecord],
+    in_store: dict[str, KeyRecord],
+    now: dt.datetime,
+) -> Drift | None:
+    ledger_valid = effective_status(mine, now) == VALID
+    rotate = f"sealer rotate {env} --key {mine.name}"
+    if theirs is None:
+        if not ledger_valid:
+            return None  # a revoked key the store never held (it was configured later): harmless
+        return _drift(
+            env, MISSING_IN_STORE, mine, None, "valid in the ledger, missing from the store", rotate
+        )
+    if _metadata(mine) != _metadata(theirs):
+        what = ", ".join(
+            f for f, a, b in zip(_FIELDS, _metadata(mine), _metadata(theirs), strict=True) if a != b
+        )
+        message = f"the store's record differs from the ledger's in {what}"
+        return _drift(env, METADATA, mine, theirs, message, f"sealer keys compromised {env} {mine.key_id}")
+    store_valid = effective_status(theirs, now) == VALID
+    if ledger_valid and not store_valid:
+        if theirs.status == PENDING:
+            message = "committed, but the store still holds it pending (the rotation did not finish)"
+            return _drift(env, NOT_ACCEPTED, mine, theirs, message, "sealer rotate --resume")
+        message = (
+            f"valid in the ledger, {effective_status(theirs, now)} in the store: verifiers refuse it "
+            "(a revocation made behind sealer's back, or one not merged yet)"
+        )
+        return _drift(env, NOT_VALID_IN_STORE, mine, theirs, message, rotate)
+    if store_valid and not ledger_valid and not _finish_pending(mine, committed, in_store):
+        message = f"{effective_status(mine, now)} in the ledger, still valid in the store"
+        return _drift(env, VALID_IN_STORE, mine, theirs, message, f"sealer keys revoke {env} {mine.key_id}")
+    return None
+
+
+def _finish_pending(old: KeyRecord, committed: list[KeyRecord], in_store: dict[str, KeyRecord]) -> bool:
+    """The ledger replaced `old` by a key the store has not activated yet: the old key stays
+    valid until `sealer rotate --finish` after the deployment (a phase, not drift; a successor
+    still pending is reported itself, with `sealer rotate --resume`)."""
+    for record in committed:
+        stored = in_store.get(record.key_id)
+        if (
+            record.name == old.name
+            and record.status == ACTIVE
+            and stored
+            and stored.status in (ACCEPTED, PENDING)
+        ):
+            return True
+    return False
+
+
+def _of_extra_key(
+    env: str, theirs: KeyRecord, now: dt.datetime, under_review: Callable[[str], bool]
+) -> Drift | None:
+    if effective_status(theirs, now) != VALID:
+        return None  # pending (never valid) or revoked: nothing a verifier accepts
+    if theirs.status == ACCEPTED and under_review(theirs.key_id):
+        return None  # a rotation under review: its branch holds the key
+    message = "valid in the store, unknown to the ledger"
+    return _drift(env, UNKNOWN_IN_STORE, None, theirs, message, f"sealer keys revoke {env} {theirs.key_id}")
+
+
+_FIELDS = ("name", "fingerprint", "created", "expires")
+
+
+def _metadata(record: KeyRecord) -> tuple[object, ...]:
+    return (record.name, record.fingerprint, record.created, record.expires)
+
+
+def _drift(
+    env: str, kind: str, mine: KeyRecord | None, theirs: KeyRecord | None, message: str, fix: str
+) -> Drift:
+    record = mine or theirs
+    assert record is not None
+    return Drift(
+        env,
+        kind,
+        record.key_id,
+        record.name,
+        mine.status if mine else None,
+        theirs.status if theirs else None,
+        message,
+        fix,
+    )
+
+
+def compare_all(cfg: Config, env_names: Iterable[str], now: dt.datetime | None = None) -> list[Drift]:
+    now = now or utcnow()
+    return [d for name in env_names for d in compare(cfg, name, now)]

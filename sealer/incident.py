@@ -1,0 +1,142 @@
+"""`sealer keys compromised ENV KEY_ID`: the incident in one command (#17).
+
+The rotation engine revokes the key and rotates its entry with no grace (one commit; the store
+follows right after it: `phases.replace_compromised`). This module adds where the key may have
+leaked: what `sealer scan --history` finds in the whole repository history (a plaintext sealer
+key found there is matched to the compromised one by its SHA-256 fingerprint, the only form of
+it sealer ever holds) and the commits that touched the environment's files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sealer import git
+from sealer.config import Config
+from sealer.errors import SealerError
+from sealer.rotation import phases
+from sealer.rotation import plan as planning
+
+# What the command does not do, said in every report.
+NOT_DONE = (
+    "the cluster keeps serving the old key until the new SealedSecret is deployed: merge and deploy "
+    "the commit now (verifiers refuse the old key already)",
+    "with an external store, `sealer rotate --finish` after the deployment activates the new key",
+    "copies of the key outside this repository (logs, chat, laptops) are not searched",
+)
+
+
+@dataclass
+class Leaks:
+    """What the history scan found: every plaintext secret, and which of them is this key."""
+
+    this_key: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    unexamined: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None  # the scan could not run: the report says so, it is never "clean"
+
+
+@dataclass
+class IncidentReport:
+    result: phases.CompromisedResult
+    leaks: Leaks
+    commits: list[dict[str, str]]
+
+    def as_dict(self) -> dict[str, Any]:
+        rotation = self.result.rotation
+        return {
+            "env": self.result.record.env,
+            "key_id": self.result.record.key_id,
+            "name": self.result.record.name,
+            "record": self.result.record.as_dict(),
+            "store_revoked_outside_commit": self.result.store_revoked,
+            "branch": rotation.branch,
+            "commit": rotation.commit,
+            "rotated": [k.as_dict() for e in rotation.envs for k in e.keys],
+            "files": rotation.files,
+            "pr_body_file": rotation.pr_body_file,
+            "left": rotation.left,
+            "history": {
+                "this_key": self.leaks.this_key,
+                "findings": self.leaks.findings,
+                "unexamined": self.leaks.unexamined,
+                "error": self.leaks.error,
+            },
+            "commits_touching_env": self.commits,
+            "not_done": list(NOT_DONE),
+        }
+
+
+def handle(cfg: Config, request: phases.CompromisedRequest) -> IncidentReport:
+    """Revoke and rotate first (the urgent part), then search the history."""
+    result = phases.replace_compromised(cfg, request)
+    return IncidentReport(result, scan_history(cfg, result.record.fingerprint), env_commits(cfg, request.env))
+
+
+def scan_history(cfg: Config, key_fingerprint: str) -> Leaks:
+    """`sealer scan --history ALL` over the repository: each finding once, at the commit that
+    brought it in; a finding whose secret hashes to the key's fingerprint is the key itself."""
+    from sealer.scan import history, rules, scanner
+
+    root = str(cfg.root)
+    try:
+        found = scanner.run(history.candidates(root, history.blobs(root, "ALL")), rules.load(None))
+    except (SealerError, OSError) as err:
+        return Leaks(error=f"the history scan failed: {err}")
+    found = scanner.first_of_each(found)
+    leaks = Leaks(unexamined=[{"path": s.path, "reason": s.reason} for s in found.unexamined])
+    for finding in found.findings:
+        leaks.findings.append(finding.as_dict())
+        if finding.secret_id == key_fingerprint:
+            leaks.this_key.append(finding.as_dict())
+    return leaks
+
+
+def env_commits(cfg: Config, env_name: str) -> list[dict[str, str]]:
+    """Every commit (all branches) that touched a file of the environment, newest first."""
+    paths = sorted(planning.allowed_paths(cfg, [env_name]))
+    if git.head(cfg.root) is None:
+        return []
+    out = git.run(cfg.root, "log", "--all", "-z", "--format=%H%x1f%an%x1f%aI%x1f%s", "--", *paths)
+    commits = []
+    for item in filter(None, (chunk.strip("\n") for chunk in out.split("\0"))):
+        sha, author, date, subject = (item.split("\x1f") + ["", "", ""])[:4]
+        commits.append({"commit": sha, "author": author, "date": date, "subject": subject})
+    return commits
+
+
+def text(report: IncidentReport) -> str:
+    data = report.as_dict()
+    lines = [f"{data['env']}: {data['key_id']} ({data['name']}) is {data['record']['status']}"]
+    if data["commit"]:
+        new = ", ".join(f"{k['name']} -> {k['key_id']}" for k in data["rotated"])
+        lines.append(f"commit {data['commit'][:12]} on {data['branch'] or 'the current branch'}: {new}")
+    elif data["store_revoked_outside_commit"]:
+        lines.append("revoked in the key store (the ledger held it revoked already, or never held it)")
+    lines += _history_lines(data["history"])
+    lines.append(f"{len(data['commits_touching_env'])} commit(s) touched {data['env']}'s files:")
+    lines += [
+        f"  {c['commit'][:12]} {c['date']} {c['author']}: {c['subject']}"
+        for c in data["commits_touching_env"]
+    ]
+    lines += [f"not done: {item}" for item in data["not_done"]]
+    return "\n".join(lines)
+
+
+def _history_lines(history: dict[str, Any]) -> list[str]:
+    if history["error"]:
+        return [f"history: NOT SEARCHED: {history['error']}"]
+    lines = [
+        f"history: this key in plaintext at {f['commit'][:12]} {f['path']}:{f['line']}"
+        for f in history["this_key"]
+    ]
+    if not history["this_key"]:
+        lines.append("history: this key is not in the repository history in plaintext")
+    lines += [
+        f"history: {f['rule']} at {f.get('commit', '')[:12]} {f['path']}:{f['line']} ({f['preview']})"
+        for f in history["findings"]
+        if f not in history["this_key"]
+    ]
+    lines += [f"history: not examined {u['path']}: {u['reason']}" for u in history["unexamined"]]
+    return lines

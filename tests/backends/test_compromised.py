@@ -1,0 +1,235 @@
+"""`sealer keys compromised ENV KEY_ID` (#17) end to end: one commit revokes the key and rotates
+its entry with no grace, the store revokes it right after the commit, the key registry follows,
+and the report says where the key may have leaked; an interrupted run finishes on a rerun."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.backend_repos import (
+    ENV,
+    Backend,
+    assert_one_active_per_name,
+    configure,
+    current_keys,
+    finish,
+    leaks,
+    one_line_error,
+    options_of,
+    rotate,
+    statuses,
+    store_of,
+    verify,
+)
+from support.cli import sealer
+from support.git import commit_all, git, head
+from support.repos import ledger_records, run_sealer
+
+from sealer import ledger
+from sealer.records import ACCEPTED, ACTIVE, REVOKED
+
+JOURNAL = Path(".git") / "sealer-rotation.json"
+
+
+def compromised(repo: Path, key_id: str, *extra: str) -> tuple[int, dict[str, Any]]:
+    result = sealer(repo, "keys", "compromised", ENV, key_id, "-o", "json", *extra)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, json.loads(result.stdout) if result.stdout else {}
+
+
+def leak(repo: Path, key: str) -> str:
+    """Someone commits the plaintext key, then deletes it: still in the history."""
+    (repo / "notes.txt").write_text(f"API_KEY={key}\n")
+    leaked_at = commit_all(repo, "debug notes")
+    (repo / "notes.txt").unlink()
+    commit_all(repo, "remove the notes")
+    return leaked_at
+
+
+def test_compromised_key_end_to_end(backend: Backend, backend_repo: Path, keys: list[Any]) -> None:
+    repo = backend_repo
+    configure(repo, backend)
+    rotate(repo)
+    finish(repo)
+    before = assert_one_active_per_name(store_of(repo).list(ENV))
+    plaintext = current_keys(repo, keys)
+    kid = before["apiKey"].key_id
+    leaked_at = leak(repo, plaintext["apiKey"])
+    result = sealer(repo, "keys", "compromised", ENV, kid, "-o", "json")
+    assert result.exit_code == 1, (result.stdout, result.stderr)  # the history holds a plaintext key
+    report = json.loads(result.stdout)
+    assert leaks(result.stdout + result.stderr, set(plaintext.values())) == []
+    # One commit, on its own branch: the key revoked in the ledger, its entry rotated.
+    assert report["branch"].startswith(f"sealer/revoke-{ENV}-{kid}-compromised-")
+    assert git(repo, "rev-parse", report["branch"]).strip() == report["commit"]
+    committed = {
+        r.key_id: r
+        for r in ledger.parse(ENV, git(repo, "show", f"{report['commit']}:ledger/{ENV}.yaml"), "x")
+    }
+    new_kid = report["rotated"][0]["key_id"]
+    assert [(k["name"], k["previous_key_id"]) for k in report["rotated"]] == [("apiKey", kid)]
+    assert committed[kid].status == REVOKED and committed[new_kid].status == ACTIVE
+    assert committed[before["adminKey"].key_id].status == ACTIVE  # the other entry is untouched
+    message = git(repo, "log", "-1", "--format=%B", report["commit"])
+    assert message.startswith(f"sealer: compromised {ENV} key {kid}: revoked, apiKey rotated with no grace")
+    assert f"Sealer-Compromised-Key-Id: {kid}" in message
+    # The store revoked it right after the commit (no grace, no --finish needed) and accepts the new key.
+    in_store = statuses(store_of(repo).list(ENV))
+    assert (in_store[kid], in_store[new_kid], in_store[before["adminKey"].key_id]) == (
+        REVOKED,
+        ACCEPTED,
+        ACTIVE,
+    )
+    assert verify(repo, plaintext["apiKey"]) == (1, "revoked")
+    # Where it leaked: the history scan finds this very key, at the commit that brought it in.
+    assert [(f["path"], f["commit"]) for f in report["history"]["this_key"]] == [("notes.txt", leaked_at)]
+    assert report["history"]["error"] is None
+    touched = [c["commit"] for c in report["commits_touching_env"]]
+    assert touched[0] == report["commit"] and leaked_at not in touched and len(touched) >= 2
+    assert any("cluster keeps serving the old key" in item for item in report["not_done"])
+    # Nothing drifts once the incident's branch is checked out (merged): the store agrees with it.
+    git(repo, "checkout", "-q", report["branch"])
+    check = sealer(repo, "check", ENV, "--drift", "-o", "json")
+    assert [p for p in json.loads(check.stdout)["problems"] if p["rule"] == "store-drift"] == []
+
+
+def test_compromised_key_in_the_git_ledger_updates_the_key_registry(
+    backend_repo: Path, keys: list[Any]
+) -> None:
+    """k8s-secrets: the committed ledger is the store; the key registry in the same commit stops
+    listing the key, so verifiers refuse it once synced. No history finding: exit 0."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    registry_rel = f"registry/{ENV}/{ENV}.yaml"
+    assert old.fingerprint in (backend_repo / registry_rel).read_text()
+    code, report = compromised(backend_repo, old.key_id, "--no-branch")
+    assert code == 0, report
+    assert report["history"]["this_key"] == [] and report["history"]["findings"] == []
+    assert git(backend_repo, "rev-parse", "HEAD").strip() == report["commit"]
+    shown = git(backend_repo, "show", "--name-only", "--format=", report["commit"]).split()
+    assert registry_rel in shown and f"ledger/{ENV}.yaml" in shown
+    registry_now = git(backend_repo, "show", f"HEAD:{registry_rel}")
+    assert old.fingerprint not in registry_now
+    assert report["rotated"][0]["fingerprint"] in registry_now
+    assert {r.key_id: r.status for r in ledger_records(backend_repo, ENV)}[old.key_id] == REVOKED
+
+
+def test_an_unknown_key_changes_nothing(backend_repo: Path) -> None:
+    rotate(backend_repo)
+    start = head(backend_repo)
+    result = sealer(backend_repo, "keys", "compromised", ENV, "kid_000000000000")
+    assert one_line_error(result, 2) == f"sealer: k8s-secrets: {ENV}: no key kid_000000000000"
+    assert head(backend_repo) == start
+
+
+@pytest.mark.parametrize("point", ["before-commit", "before-accept"])
+def test_a_failure_then_a_rerun_completes(
+    backend_repo: Path,
+    keys: list[Any],
+    point: str,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    """Before the commit everything is undone; past it (the store step fails) exit 4 says so,
+    the old key is still valid, and running the command again finishes the incident."""
+    backend = Backend("vault", options_of("vault", request.getfixturevalue("vault_store")))
+    configure(backend_repo, backend)
+    rotate(backend_repo)
+    finish(backend_repo)
+    kid = assert_one_active_per_name(store_of(backend_repo).list(ENV))["apiKey"].key_id
+    start = head(backend_repo)
+    monkeypatch.setenv("SEALER_FAULT", point)
+    failed = sealer(backend_repo, "keys", "compromised", ENV, kid, "--no-branch")
+    monkeypatch.delenv("SEALER_FAULT")
+    if point == "before-commit":
+        assert head(backend_repo) == start and not (backend_repo / JOURNAL).exists()
+    else:
+        line = one_line_error(failed, 4)
+        assert "committed on the current branch" in line and "injected fault at before-accept" in line
+        assert head(backend_repo) != start and (backend_repo / JOURNAL).exists()
+    assert statuses(store_of(backend_repo).list(ENV))[kid] == ACTIVE  # not revoked yet
+    code, report = compromised(backend_repo, kid, "--no-branch")
+    assert code == 0, report
+    assert not (backend_repo / JOURNAL).exists()
+    assert statuses(store_of(backend_repo).list(ENV))[kid] == REVOKED
+    new = assert_one_active_per_name(ledger_records(backend_repo, ENV))["apiKey"]
+    assert statuses(store_of(backend_repo).list(ENV))[new.key_id] == ACCEPTED
+    assert git(backend_repo, "rev-list", "--count", f"{start}..HEAD").strip() == "1"  # one commit, not two
+
+
+def test_killed_after_the_commit_then_a_rerun_completes(
+    backend_repo: Path, keys: list[Any], request: pytest.FixtureRequest
+) -> None:
+    backend = Backend("vault", options_of("vault", request.getfixturevalue("vault_store")))
+    configure(backend_repo, backend)
+    rotate(backend_repo)
+    finish(backend_repo)
+    kid = assert_one_active_per_name(store_of(backend_repo).list(ENV))["apiKey"].key_id
+    start = head(backend_repo)
+    done = run_sealer(
+        backend_repo,
+        "keys",
+        "compromised",
+        ENV,
+        kid,
+        "--no-branch",
+        env={"SEALER_FAULT": "after-ref-move:kill"},
+    )
+    assert done.returncode == -signal.SIGKILL, (done.returncode, done.stderr)
+    assert (backend_repo / JOURNAL).exists() and statuses(store_of(backend_repo).list(ENV))[kid] == ACTIVE
+    code, report = compromised(backend_repo, kid, "--no-branch")
+    assert code == 0, report
+    assert statuses(store_of(backend_repo).list(ENV))[kid] == REVOKED
+    assert git(backend_repo, "rev-list", "--count", f"{start}..HEAD").strip() == "1"
+    assert git(backend_repo, "status", "--porcelain") == ""
+
+
+def test_a_key_the_store_lost_is_still_replaced(backend_repo: Path, request: pytest.FixtureRequest) -> None:
+    """The store no longer holds the key (deleted behind sealer's back): the commit still
+    revokes and rotates it, and the store step has nothing to revoke instead of failing forever."""
+    vault = request.getfixturevalue("vault_env")
+    backend = Backend("vault", options_of("vault", request.getfixturevalue("vault_store")))
+    configure(backend_repo, backend)
+    rotate(backend_repo)
+    finish(backend_repo)
+    kid = assert_one_active_per_name(store_of(backend_repo).list(ENV))["apiKey"].key_id
+    path = f"{backend.options['path']}/{ENV}"
+    data = vault.read_direct("secret", path)
+    vault.write_direct("secret", path, {"records": [r for r in data["records"] if r["key_id"] != kid]})
+    code, report = compromised(backend_repo, kid, "--no-branch")
+    assert code == 0 and report["left"] == [], report
+    new = report["rotated"][0]["key_id"]
+    assert kid not in statuses(store_of(backend_repo).list(ENV))
+    assert statuses(store_of(backend_repo).list(ENV))[new] == ACCEPTED
+    assert {r.key_id: r.status for r in ledger_records(backend_repo, ENV)}[kid] == REVOKED
+
+
+def test_an_older_key_in_its_grace_window(backend_repo: Path, request: pytest.FixtureRequest) -> None:
+    """The leaked key is the old one, still valid in its grace window: revoked at once in the
+    store; the entry is rotated, its current key (not known to be leaked) valid until --finish."""
+    backend = Backend("vault", options_of("vault", request.getfixturevalue("vault_store")))
+    configure(backend_repo, backend)
+    rotate(backend_repo)
+    finish(backend_repo)
+    old = assert_one_active_per_name(store_of(backend_repo).list(ENV))["apiKey"].key_id
+    rotate(backend_repo, "--grace", "7d")
+    finish(backend_repo)
+    current = assert_one_active_per_name(store_of(backend_repo).list(ENV))["apiKey"].key_id
+    assert statuses(store_of(backend_repo).list(ENV))[old] == "grace"
+    code, report = compromised(backend_repo, old, "--no-branch")
+    assert code == 0, report
+    new = report["rotated"][0]["key_id"]
+    assert [(k["name"], k["previous_key_id"]) for k in report["rotated"]] == [("apiKey", current)]
+    in_store = statuses(store_of(backend_repo).list(ENV))
+    assert (in_store[old], in_store[current], in_store[new]) == (REVOKED, ACTIVE, ACCEPTED)
+    in_ledger = {r.key_id: r.status for r in ledger_records(backend_repo, ENV)}
+    assert (in_ledger[old], in_ledger[current], in_ledger[new]) == (REVOKED, REVOKED, ACTIVE)
+    check = sealer(backend_repo, "check", ENV, "--drift", "-o", "json")
+    assert [p for p in json.loads(check.stdout)["problems"] if p["rule"] == "store-drift"] == []
+    finish(backend_repo)
+    in_store = statuses(store_of(backend_repo).list(ENV))
+    assert (in_store[current], in_store[new]) == (REVOKED, ACTIVE)

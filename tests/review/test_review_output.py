@@ -1,0 +1,115 @@
+"""`sealer review`'s output. Markdown is posted on the pull request: every name, path and message
+in it may come from the pull request's author, and none may become HTML, a link or an image.
+JSON names a finding's kind `rule`, as `sealer check` and `sealer scan` do."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import markdown
+import pytest
+
+from sealer.review.model import Change, Finding, Report
+from sealer.review.report import to_markdown
+
+# What review's Markdown is made of; anything else in the rendered page came from a value.
+OWN_TAGS = {"h3", "p", "code", "strong", "ul", "li", "table", "thead", "tbody", "tr", "th", "td"}
+HOSTILE = [
+    "<img src=https://evil.example/x.png onerror=alert(1)>",
+    "<script>alert(1)</script>",
+    "<!-- hidden --><details open>",
+    "` <img src=x> `",
+    "``<a href=https://evil.example>click</a>``",
+    "![pixel](https://evil.example/p.png)",
+    "[approved](https://evil.example)",
+    "a | b\n| injected | row |",
+    "&lt;img src=x&gt;",
+]
+
+
+class Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+
+    def handle_comment(self, data: str) -> None:
+        self.tags.add("!--")
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
+
+
+def rendered(report: Report) -> Page:
+    page = Page()
+    page.feed(markdown.markdown(to_markdown(report), extensions=["tables"]))
+    return page
+
+
+def change(value: str) -> Change:
+    return Change(
+        env=value,
+        cluster=value,
+        secret=value,
+        namespace=value,
+        scope=value,
+        entry=value,
+        action=value,
+        old_key_id=value,
+        new_key_id=value,
+        new_fingerprint=value,
+        sealed_with=value,
+        pinned=True,
+        old_key_created=None,
+        old_key_age_days=3,
+        old_key_status=value,
+        new_key_expires=None,
+        files=(),
+    )
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_values_stay_text(value: str) -> None:
+    finding = Finding("hand-edit", value, value, value, value)
+    report = Report("a" * 40, "b" * 40, [change(value)], [finding], [value], [finding], [finding], [value])
+    page = rendered(report)
+    assert page.tags <= OWN_TAGS, page.tags - OWN_TAGS
+    flat = " ".join(value.splitlines())
+    assert flat in page.text or flat.replace("\\|", "|") in page.text
+
+
+def test_a_table_row_keeps_its_cells() -> None:
+    value = "a | b\n| injected | row |"
+    report = Report("a" * 40, "b" * 40, [change(value)])
+    markup = markdown.markdown(to_markdown(report), extensions=["tables"])
+    assert markup.count("<tr>") == 2 and markup.count("<td>") == 10
+
+
+def test_ordinary_values_read_as_before() -> None:
+    finding = Finding(
+        "unsigned-commit", "", "sealed/staging/staging.yaml", "apiKey", "commit abc is not signed"
+    )
+    text = to_markdown(Report("a" * 40, "b" * 40, [change("staging")], [finding]))
+    assert "- **unsigned-commit** `sealed/staging/staging.yaml` `apiKey`: commit abc is not signed" in text
+    assert "| staging | staging |" in text
+
+
+def test_json_names_the_kind_rule_as_check_does() -> None:
+    from sealer.policy.model import Problem
+
+    finding = Finding("hand-edit", "staging", "sealed/staging/staging.yaml", "apiKey", "edited")
+    data = Report("a" * 40, "b" * 40, [], [finding], [], [finding], [finding]).as_dict()
+    for listed in ("findings", "needs_owner_approval", "approved"):
+        assert data[listed] == [
+            {
+                "rule": "hand-edit",
+                "env": "staging",
+                "path": "sealed/staging/staging.yaml",
+                "entry": "apiKey",
+                "message": "edited",
+            }
+        ]
+    assert "rule" in Problem("key-age", "staging", "error", "old", "rotate").as_dict()

@@ -1,0 +1,364 @@
+"""Several clusters per environment (#17): `clusterContexts` maps each cluster of `staging` to a
+kubeconfig context; `sealer status` reads every cluster (two fake Kubernetes API servers, a
+third context pointing where nothing listens) and `rotate --finish` activates a key only once
+every cluster serves it."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.backend_repos import ENV, NAMES, current_keys, leaks, ok, one_line_error, rotate
+from support.cli import sealer
+from support.fake_kube import FakeKube
+from support.git import commit_all
+from support.repos import EnvSpec, copy_repo, make_repo
+
+from sealer import apikey, cert_pins, config, yamlio
+from sealer.errors import ConfigError
+
+SECRET = "engine-api-key"
+EAST = "east"  # the second cluster; the first is named like the environment
+CONTEXTS = {ENV: "one", EAST: "two"}
+
+
+@pytest.fixture(scope="session")
+def second_kube() -> Iterator[FakeKube]:
+    server = FakeKube()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def kubes(kube_server: FakeKube, second_kube: FakeKube) -> dict[str, FakeKube]:
+    """cluster -> its API server, each starting empty."""
+    kube_server.reset()
+    second_kube.reset()
+    return {ENV: kube_server, EAST: second_kube}
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def contexts_file(kubes: dict[str, FakeKube], tmp_path: Path) -> Path:
+    """A kubeconfig with context `one` on the first server, `two` on the second and `gone` on
+    a port where nothing listens."""
+    servers = {
+        "one": (kubes[ENV].url, kubes[ENV].admin_token),
+        "two": (kubes[EAST].url, kubes[EAST].admin_token),
+        "gone": (f"http://127.0.0.1:{closed_port()}", "no-server"),
+    }
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": n, "cluster": {"server": url}} for n, (url, _) in servers.items()],
+        "users": [{"name": n, "user": {"token": token}} for n, (_, token) in servers.items()],
+        "contexts": [{"name": n, "context": {"cluster": n, "user": n}} for n in servers],
+        "current-context": "one",
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(doc))  # JSON is YAML
+    return path
+
+
+@pytest.fixture(scope="session")
+def clusters_template(tmp_path_factory: pytest.TempPathFactory, controller: Path) -> Path:
+    """staging pinned in two clusters (one controller key for both: the keys open either
+    values file), each mapped to a context."""
+    root = make_repo(tmp_path_factory.mktemp("clusters") / "repo", [EnvSpec(ENV, controller, keys=NAMES)])
+    cert = controller / "tls.crt"
+    cert_pins.pin(root, ENV, cert.read_bytes(), str(cert), EAST)
+    set_contexts(root, CONTEXTS)
+    commit_all(root, "two clusters")
+    return root
+
+
+@pytest.fixture
+def repo(clusters_template: Path, tmp_path: Path) -> Path:
+    return copy_repo(clusters_template, tmp_path / "repo")
+
+
+def set_contexts(root: Path, contexts: Any) -> None:
+    with config.edit(root) as doc:
+        doc["environments"][ENV]["clusterContexts"] = contexts
+
+
+def serve(kube: FakeKube, cluster: str, entries: dict[str, str], repo: Path | None = None) -> None:
+    """The Secret one cluster holds; with `repo`, that cluster's key registry as Git gives it."""
+    kube.add_secret(ENV, SECRET, {name: key.encode() for name, key in entries.items()})
+    if repo is not None:
+        rel = f"registry/{ENV}/{cluster}.yaml"
+        kube.add_object(yamlio.load_documents((repo / rel).read_text(), rel)[0])
+
+
+def status(repo: Path, kubeconfig: Path, *extra: str) -> Any:
+    return sealer(repo, "status", ENV, "--kubeconfig", str(kubeconfig), *extra)
+
+
+def report(repo: Path, kubeconfig: Path) -> dict[str, Any]:
+    result = status(repo, kubeconfig, "-o", "json")
+    assert result.stderr == "", result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def key_id(key: str) -> str:
+    return apikey.key_id(apikey.fingerprint(key))
+
+
+@pytest.fixture
+def rotated_twice(repo: Path, keys: list[Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """(the keys of the first rotation, the keys delivered now)."""
+    rotate(repo)
+    first = current_keys(repo, keys)
+    rotate(repo)
+    return first, current_keys(repo, keys)
+
+
+def test_two_clusters_that_agree(
+    repo: Path, rotated_twice: Any, kubes: dict[str, FakeKube], contexts_file: Path
+) -> None:
+    first, now = rotated_twice
+    for cluster, kube in kubes.items():
+        serve(kube, cluster, now, repo)
+    result = ok(status(repo, contexts_file))
+    assert f"cluster {ENV} (context one): in sync" in result.stdout.splitlines()
+    assert f"cluster {EAST} (context two): in sync" in result.stdout.splitlines()
+    data = report(repo, contexts_file)
+    assert data["in_sync"] is True
+    assert [(c["cluster"], c["context"], c["reachable"], c["in_sync"]) for c in data["clusters"]] == [
+        (ENV, "one", True, True),
+        (EAST, "two", True, True),
+    ]
+    assert {(e["entry"], e["state"], e["phase"]) for e in data["entries"]} == {
+        (name, "in sync", "deployed") for name in NAMES
+    }
+    assert sorted(r["cluster"] for r in data["registries"]) == sorted([ENV, EAST])
+    assert all(r["state"] == "in sync" for r in data["registries"])
+    for cluster, kube in kubes.items():  # each cluster read through its own context only
+        assert kube.requests_to(f"/api/v1/namespaces/{ENV}/secrets/{SECRET}", "GET") == 2, cluster
+    assert not leaks(result.stdout + json.dumps(data), [*first.values(), *now.values()])
+
+
+def test_a_cluster_still_serving_the_old_key_disagrees(
+    repo: Path, rotated_twice: Any, kubes: dict[str, FakeKube], contexts_file: Path
+) -> None:
+    first, now = rotated_twice
+    serve(kubes[ENV], ENV, now, repo)
+    serve(kubes[EAST], EAST, first)
+    result = status(repo, contexts_file)
+    assert result.exit_code == 1 and result.stderr == ""
+    data = report(repo, contexts_file)
+    assert data["in_sync"] is False
+    by_entry = {e["entry"]: e for e in data["entries"]}
+    for name in NAMES:
+        assert by_entry[name]["served_by"] == {ENV: key_id(now[name]), EAST: key_id(first[name])}
+        assert by_entry[name]["state"] == (
+            f"clusters disagree ({ENV}: {key_id(now[name])}, {EAST}: {key_id(first[name])})"
+        )
+        assert by_entry[name]["live_key_id"] is None and by_entry[name]["ledger_key_id"] == key_id(now[name])
+        assert by_entry[name]["phase"] == "committed: deployed when merged and synced"
+    east = next(c for c in data["clusters"] if c["cluster"] == EAST)
+    assert east["reachable"] is True and east["in_sync"] is False
+    assert {e["state"] for e in east["entries"]} == {"cluster serves revoked key (sync pending)"}
+    assert f"cluster {ENV} (context one): in sync" in result.stdout.splitlines()
+    assert f"cluster {EAST} (context two): apiKey: cluster serves revoked key (sync pending)" in result.stdout
+
+
+def test_an_unreachable_cluster_is_reported_and_never_in_sync(
+    repo: Path, rotated_twice: Any, kubes: dict[str, FakeKube], contexts_file: Path
+) -> None:
+    _, now = rotated_twice
+    for cluster, kube in kubes.items():
+        serve(kube, cluster, now, repo)
+    set_contexts(repo, {ENV: "one", EAST: "gone"})
+    result = status(repo, contexts_file)
+    assert result.exit_code == 1 and result.stderr == "", (result.stderr, result.exception)
+    line = next(x for x in result.stdout.splitlines() if x.startswith(f"cluster {EAST}"))
+    assert line.startswith(
+        f"cluster {EAST} (context gone): unreachable: kubernetes: cannot reach http://127.0.0.1:"
+    )
+    data = report(repo, contexts_file)
+    east = next(c for c in data["clusters"] if c["cluster"] == EAST)
+    assert (east["reachable"], east["in_sync"], east["entries"]) == (False, False, [])
+    assert "cannot reach" in east["error"]
+    assert {e["served_by"][EAST] for e in data["entries"]} == {"unreachable"}
+    assert all(e["state"].startswith("clusters disagree") for e in data["entries"])
+    assert kubes[EAST].requests_to(f"/api/v1/namespaces/{ENV}/secrets/{SECRET}", "GET") == 0
+
+
+@pytest.mark.parametrize(
+    ("contexts", "why"),
+    [
+        ({ENV: "one"}, "no context in clusterContexts"),  # a cluster left out is not skipped
+        ({ENV: "one", EAST: "nowhere"}, "kubeconfig:"),  # no such context in the kubeconfig
+    ],
+)
+def test_a_cluster_sealer_cannot_read_fails_closed(
+    repo: Path,
+    rotated_twice: Any,
+    kubes: dict[str, FakeKube],
+    contexts_file: Path,
+    contexts: dict[str, str],
+    why: str,
+) -> None:
+    _, now = rotated_twice
+    for cluster, kube in kubes.items():
+        serve(kube, cluster, now, repo)
+    set_contexts(repo, contexts)
+    data = report(repo, contexts_file)
+    east = next(c for c in data["clusters"] if c["cluster"] == EAST)
+    assert data["in_sync"] is False and east["reachable"] is False and why in east["error"]
+
+
+def test_an_explicit_context_reads_that_cluster_alone(
+    repo: Path, rotated_twice: Any, kubes: dict[str, FakeKube], contexts_file: Path
+) -> None:
+    _, now = rotated_twice
+    serve(kubes[EAST], EAST, now, repo)
+    result = ok(status(repo, contexts_file, "--context", "two", "-o", "json"))
+    assert "clusters" not in json.loads(result.stdout)
+    assert kubes[ENV].requests_to(f"/api/v1/namespaces/{ENV}/secrets/{SECRET}", "GET") == 0
+
+
+# -- rotate --finish: deployed means served by every cluster --------------------------------------
+
+
+def finish(repo: Path) -> Any:
+    return sealer(repo, "rotate", "--finish", "--output", "json")
+
+
+def test_finish_waits_until_every_cluster_serves_the_new_key(
+    repo: Path,
+    keys: list[Any],
+    vault_store: Any,
+    kubes: dict[str, FakeKube],
+    contexts_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(contexts_file))
+    ok(sealer(repo, "backend", "set", ENV, "vault", "--option", f"path={vault_store.prefix}"))
+    commit_all(repo, "staging keys in vault")
+    rotate(repo)
+    first = current_keys(repo, keys)
+    serve(kubes[ENV], ENV, first)
+    serve(kubes[EAST], EAST, first)
+    ok(finish(repo))
+    rotate(repo)
+    now = current_keys(repo, keys)
+
+    def accepted() -> set[str]:
+        listed = json.loads(ok(sealer(repo, "keys", "list", ENV, "-o", "json")).stdout)
+        return {row["key_id"] for row in listed if row["status"] == "accepted"}
+
+    waiting = {key_id(k) for k in now.values()}
+    assert accepted() == waiting
+    serve(kubes[ENV], ENV, now)  # the first cluster has synced, the second still serves the old keys
+    line = one_line_error(finish(repo), 4)
+    assert (
+        f"not deployed to every cluster: cluster {EAST} does not serve the new apiKey, adminKey yet" in line
+    )
+    assert accepted() == waiting  # nothing activated, the old keys still valid
+
+    set_contexts(repo, {ENV: "one", EAST: "gone"})  # unreachable: refused as well
+    serve(kubes[EAST], EAST, now)
+    line = one_line_error(finish(repo), 4)
+    assert f"cluster {EAST} cannot be read (kubernetes: cannot reach" in line
+    assert accepted() == waiting
+
+    set_contexts(repo, CONTEXTS)
+    done = json.loads(ok(finish(repo)).stdout)
+    assert {a["key_id"] for a in done["activated"]} == waiting and accepted() == set()
+    assert not leaks(line, [*first.values(), *now.values()])
+
+
+def test_finish_with_nothing_to_activate_reads_no_cluster(
+    repo: Path,
+    vault_store: Any,
+    kubes: dict[str, FakeKube],
+    contexts_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unreachable cluster does not fail every main-branch pipeline, only a deployment."""
+    monkeypatch.setenv("KUBECONFIG", str(contexts_file))
+    ok(sealer(repo, "backend", "set", ENV, "vault", "--option", f"path={vault_store.prefix}"))
+    commit_all(repo, "staging keys in vault")
+    set_contexts(repo, {ENV: "gone", EAST: "gone"})
+    assert json.loads(ok(finish(repo)).stdout)["activated"] == []
+
+
+# -- sealer.yaml ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("contexts", "where", "says"),
+    [
+        (["one", "two"], "clusterContexts", "must be a mapping of cluster names to kubeconfig contexts"),
+        ({ENV: {"context": "one", "token": "t0k3n"}}, f"clusterContexts.{ENV}", "kubeconfig context name"),
+        ({ENV: 7}, f"clusterContexts.{ENV}", "credentials stay in the kubeconfig"),
+        ({ENV: "has space"}, f"clusterContexts.{ENV}", "kubeconfig context name"),
+        ({"West_1": "one"}, "clusterContexts", "cluster names (DNS labels)"),
+        ({"west": "one"}, "clusterContexts.west", f"is not a cluster of {ENV} (clusters: {ENV}, {EAST})"),
+    ],
+)
+def test_bad_cluster_contexts_are_refused(repo: Path, contexts: Any, where: str, says: str) -> None:
+    text = (repo / "sealer.yaml").read_text()
+    doc = yamlio.load_documents(text, "sealer.yaml")[0]
+    doc["environments"][ENV]["clusterContexts"] = contexts
+    with pytest.raises(ConfigError) as raised:
+        config.parse(doc, repo)
+    message = str(raised.value)
+    assert f"environments.{ENV}.{where}" in message and says in message
+    assert "t0k3n" not in message
+    with pytest.raises(ConfigError):  # and an edit never writes it
+        set_contexts(repo, contexts)
+    assert (repo / "sealer.yaml").read_text() == text
+
+
+def test_cluster_contexts_are_read(repo: Path) -> None:
+    assert config.load(repo).env(ENV).cluster_contexts == CONTEXTS
+
+
+def test_a_direct_registry_goes_to_every_cluster_and_each_is_compared(
+    repo: Path,
+    keys: list[Any],
+    kubes: dict[str, FakeKube],
+    contexts_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Direct delivery with no `contexts` option of its own writes through every context of
+    `clusterContexts`; status compares each cluster's registry with that cluster alone. Until
+    `rotate --finish` each holds the accept phase (the old key still valid): sync pending."""
+    monkeypatch.setenv("KUBECONFIG", str(contexts_file))
+    with config.edit(repo) as doc:
+        settings = {"delivery": "direct", "kubeconfig": str(contexts_file)}
+        doc["environments"][ENV]["backend"] = {"kind": "k8s-secrets", "options": settings}
+    commit_all(repo, "direct delivery")
+    assert config.load(repo).env(ENV).backend_options["contexts"] == "one,two"
+    rotate(repo)
+    now = current_keys(repo, keys)
+    for cluster, kube in kubes.items():
+        serve(kube, cluster, now)
+        assert (ENV, f"{SECRET}-registry") in kube.secrets, cluster
+    data = report(repo, contexts_file)
+    assert [(c["cluster"], [r["cluster"] for r in c["registries"]]) for c in data["clusters"]] == [
+        (ENV, ["one"]),
+        (EAST, ["two"]),
+    ]
+    assert [r["state"] for r in data["registries"]] == ["sync pending"] * 2
+    assert data["in_sync"] is False
+    ok(finish(repo))
+    data = report(repo, contexts_file)
+    assert [r["state"] for r in data["registries"]] == ["in sync"] * 2
+    assert data["in_sync"] is True
