@@ -340,6 +340,8 @@ def sealed_with_older(root: Path, env: config.Environment) -> dict[str, tuple[co
     than the sealing one, as the annotations claim (a claim is enough to schedule a reseal)."""
     found: dict[str, tuple[config.Cluster, str]] = {}
     for cluster in env.clusters:
+        if all(c.fingerprint == cluster.fingerprint for c in cluster.cert_set):
+            continue  # no other certificate in its set: nothing to read the sealed file for
         for entry, fp in _sealed_with(root, env, cluster).items():
             if fp != cluster.fingerprint and cluster.holds(fp):
                 found.setdefault(entry, (cluster, fp))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -102,3 +102,42 @@ def split(items: Sequence[T], workers: int) -> list[Sequence[T]]:
         shares.append(items[start:end])
         start = end
     return shares
+
+
+MAX_CHUNKS = 255  # a queue holds one byte per chunk
+CHUNKS_PER_WORKER = 16  # the last chunk to finish is what one process waits for at the end
+
+
+def run_queued(work: Callable[[Sequence[T]], list[R]], items: Sequence[T], workers: int) -> list[R]:
+    """`work` (one result per item) over `items` on `workers` processes that each take the next
+    chunk from a shared queue when done with one, so they finish together even when another
+    program slows one core down; results in item order. A failed worker's chunks are redone here."""
+    chunks = split(items, min(workers * CHUNKS_PER_WORKER, MAX_CHUNKS))
+    if workers < 2 or len(chunks) < 2 or not can_fork():
+        return work(items)
+    tickets = queue(len(chunks))
+
+    def take(_: Sequence[None]) -> list[list[tuple[int, list[R]]]]:
+        return [[(i, work(chunks[i])) for i in taken(tickets)]]  # one result per (dummy) item
+
+    try:
+        done = dict(pair for got in run_shares(take, [[None]] * workers) for pair in got)
+    finally:
+        os.close(tickets)
+    return [result for i, chunk in enumerate(chunks) for result in (done[i] if i in done else work(chunk))]
+
+
+def queue(count: int) -> int:
+    """The read end of a pipe holding one byte per chunk, written in full and closed for writing
+    before any fork: a one-byte read is a whole ticket, and an empty pipe reads as the end."""
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, bytes(range(count)))  # a pipe holds 64 KiB: nothing blocks
+    finally:
+        os.close(write_fd)
+    return read_fd
+
+
+def taken(tickets: int) -> Iterator[int]:
+    while ticket := os.read(tickets, 1):
+        yield ticket[0]

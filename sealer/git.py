@@ -369,13 +369,24 @@ def refs_holding(root: Path, text: str, path: str) -> list[str]:
 
 
 def push(root: Path, remote: str, branch: str) -> None:
-    run(root, "push", "-q", _remote(remote), f"refs/heads/{branch}:refs/heads/{branch}")
+    run(root, "push", "-q", _known_remote(root, remote), f"refs/heads/{branch}:refs/heads/{branch}")
 
 
 def _remote(remote: str) -> str:
     if remote.startswith("-") or not remote:
         raise BadInput(f"{remote!r} is not a remote")
     return remote
+
+
+def _known_remote(root: Path, remote: str) -> str:
+    """`remote`, when it is one of the repository's remotes or reads as a URL or path; a
+    mistyped name is one clear line, not git's guess that it is a repository's path."""
+    remotes = run(root, "remote").split()
+    if remote not in remotes and not ("/" in remote or ":" in remote or (root / remote).exists()):
+        raise GitError(
+            f"no remote named {remote!r} in this repository (it has: {', '.join(remotes) or 'none'})"
+        )
+    return _remote(remote)
 
 
 def remote_heads(root: Path, remote: str, pattern: str) -> dict[str, str]:
@@ -396,7 +407,7 @@ def push_new_branch(root: Path, remote: str, branch: str) -> None:
     never taken as ours: git's lease makes the push fail if the branch exists at push time,
     also when it appeared after the check."""
     commit = resolve_commit(root, f"refs/heads/{branch}")
-    there = remote_heads(root, remote, branch).get(branch)
+    there = remote_heads(root, _known_remote(root, remote), branch).get(branch)
     if there is not None and there == commit:
         return
     if there is not None:

@@ -45,6 +45,10 @@ class Journal:
     revocations: list[list[str]] = field(default_factory=list)  # [env, key_id] (REVOKE)
     pr_body: str = ""
     result: dict[str, Any] = field(default_factory=dict)  # the report, for the outputs
+    # The temps are renamed over their targets. Not for a commit on its own branch: that leaves
+    # the checkout (which stays on the user's branch) untouched, and its files wait for a
+    # roll-forward in one bundle beside the journal (`save_contents`) instead of in temps.
+    in_place: bool = True
 
 
 _TYPES: dict[str, Any] = {
@@ -60,6 +64,7 @@ _TYPES: dict[str, Any] = {
     "revocations": list,
     "pr_body": str,
     "result": dict,
+    "in_place": bool,
 }
 
 
@@ -109,15 +114,62 @@ def _parsed(data: Any) -> Journal:
 
 def clear(git_dir: Path) -> None:
     path(git_dir).unlink(missing_ok=True)
+    contents_path(git_dir).unlink(missing_ok=True)
+
+
+def contents_path(git_dir: Path) -> Path:
+    return git_dir / "sealer-rotation-files"
+
+
+def save_contents(git_dir: Path, contents: dict[str, bytes]) -> None:
+    """The files of a change that is not renamed in place, durable before the journal names
+    them: one file written once, instead of a temp per file written, synced and removed."""
+    parts = []
+    for rel, data in contents.items():
+        name = rel.encode()
+        parts += [b"%d %d\n" % (len(name), len(data)), name, data]
+    repofiles.write(contents_path(git_dir), b"".join(parts), mode=0o600)
+
+
+def load_contents(git_dir: Path) -> dict[str, bytes]:
+    """What `save_contents` wrote; BadInput when it is missing or broken."""
+    where = contents_path(git_dir)
+    try:
+        data = repofiles.read_bytes(where, limit=1 << 30)
+    except FileNotFoundError:
+        data = None
+    found: dict[str, bytes] = {}
+    at = 0
+    while data is not None and at < len(data):
+        end = data.find(b"\n", at)
+        try:
+            name_len, data_len = (int(n) for n in data[at:end].split(b" ")) if end > 0 else (-1, -1)
+        except ValueError:
+            name_len = data_len = -1
+        start = end + 1
+        if min(name_len, data_len) < 0 or start + name_len + data_len > len(data):
+            data = None
+            break
+        found[data[start : start + name_len].decode(errors="replace")] = data[
+            start + name_len : start + name_len + data_len
+        ]
+        at = start + name_len + data_len
+    if data is None:
+        raise BadInput(
+            f"{where}, the files of the interrupted sealer run, is missing or broken: check `git status` "
+            f"and the branch it made, then remove {path(git_dir)}"
+        )
+    return found
 
 
 def apply_renames(root: Path, journal: Journal) -> None:
     """Move every temp over its target; idempotent, so a second run after a crash is safe.
     The engine checked each pair against the paths it may write before calling this."""
+    if not journal.in_place:
+        return
     for item in journal.files:
         repofiles.rename_if_exists(root / item["tmp"], root / item["path"])  # #13: no symlink followed
 
 
 def discard_temps(root: Path, journal: Journal) -> None:
-    for item in journal.files:
-        repofiles.remove(root / item["tmp"])
+    repofiles.remove_all([root / item["tmp"] for item in journal.files])

@@ -23,8 +23,9 @@ HEADER = "# Managed by sealer: key metadata for one environment. It never holds 
 def current(keys: Sequence[str], records: list[KeyRecord]) -> dict[str, KeyRecord]:
     """The key each managed entry carries now: its newest active (or pending) record."""
     chosen: dict[str, KeyRecord] = {}
+    managed = set(keys)
     for record in records:
-        if record.name in keys and record.status in (ACTIVE, PENDING):
+        if record.name in managed and record.status in (ACTIVE, PENDING):
             chosen[record.name] = record
     return {name: chosen[name] for name in keys if name in chosen}
 

@@ -12,6 +12,7 @@ abandoned is revoked.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -35,7 +36,12 @@ def utcnow() -> dt.datetime:
 
 
 def iso(moment: dt.datetime | None) -> str | None:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+    return _iso(moment) if moment else None
+
+
+@functools.lru_cache(maxsize=4096)  # a ledger repeats its few rotation times thousands of times
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_iso(text: Any) -> dt.datetime | None:

@@ -69,24 +69,30 @@ def splice_values(values_text: str, subtree: str) -> str | None:
     """The fast path for a file that has a block-style `sealer:` key already (its lines swapped
     for the rendered subtree, indented as ruamel would) or none yet (the subtree appended);
     None when the file is not that simple. A ruamel round trip costs ~50 ms a file, most of a
-    100-environment rotation; this checks its result with the fast loader instead, so any file
-    it cannot handle takes the slow path."""
+    100-environment rotation; this checks its result with the fast loader instead (see
+    `_splice_keeps`), so any file it cannot handle takes the slow path."""
     lines = values_text.splitlines(keepends=True)
     starts = [i for i, line in enumerate(lines) if _SUBTREE_LINE.fullmatch(line)]
-    body = _indented(subtree, yamlio.guess_indent(values_text)[0])
+    indent = yamlio.guess_indent(values_text, mapping_only=True)[0]
+    body = _indented(subtree, indent)
     if "\r" in values_text or len(starts) > 1 or body is None:
         return None
     if not starts:  # a first rendering: the file must end its last line and hold no `sealer` key
+        if not values_text.endswith("\n"):
+            return None
         text = f"{values_text}{SUBTREE}:\n{body}"
-        return text if values_text.endswith("\n") and _same_values(text, values_text, subtree, True) else None
+        keeps = _splice_keeps([values_text, f"{SUBTREE}:\n"], [], body, [], indent, values_text)
+        return text if keeps or keeps is None and _same_values(text, values_text, subtree, True) else None
     start = end = starts[0]
     for index in range(start + 1, len(lines)):
         if lines[index].strip() and not lines[index].startswith(" "):
             break
         if lines[index].strip() and not lines[index].lstrip().startswith("#"):
             end = index
-    text = "".join([*lines[: start + 1], body, *lines[end + 1 :]])
-    return text if _same_values(text, values_text, subtree, False) else None
+    head, old_body, tail = lines[: start + 1], lines[start + 1 : end + 1], lines[end + 1 :]
+    text = "".join([*head, body, *tail])
+    keeps = _splice_keeps(head, old_body, body, tail, indent, None)
+    return text if keeps or keeps is None and _same_values(text, values_text, subtree, False) else None
 
 
 def _indented(subtree: str, indent: int) -> str | None:
@@ -100,7 +106,78 @@ def _indented(subtree: str, indent: int) -> str | None:
     return "".join(body)
 
 
+# One line of a block mapping as sealer writes it: plain tokens or one-line JSON-style quoted
+# strings, no anchors, aliases, tags, flow collections, block scalars or multi-line scalars.
+_TOKEN = r"[A-Za-z0-9_/+.][A-Za-z0-9_./+=@-]*"
+_QUOTED = r'"(?:[^"\\\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]|\\["\\/bfnrt])*"'
+_SCALAR = rf"(?:{_TOKEN}|{_QUOTED})"
+_SIMPLE_LINE = re.compile(rf"( *)(?:(#.*)|(?P<key>{_SCALAR}):(?:( +){_SCALAR})?(?: +#.*)?)? *\n?")
+_MAX_KEY = 1000  # a YAML reader takes implicit keys of up to 1024 characters
+
+
+def _simple_block(lines: list[str]) -> bool:
+    """Whether `lines`, below a `key:` at column 0, form a well-formed block mapping of simple
+    lines (or nothing), no key twice in one mapping: a value that starts and ends within them,
+    so swapping it for another such value changes nothing else in the file."""
+    levels: list[tuple[int, set[str]]] = []  # the indentation and keys of each open mapping
+    opened = True  # the line above was a `key:` without a value: a deeper line starts its mapping
+    for line in lines:
+        match = _SIMPLE_LINE.fullmatch(line)
+        if match is None:
+            return False
+        key = match.group("key")
+        if key is None:
+            continue  # blank or a comment
+        if len(key) > _MAX_KEY or not (key.startswith('"') or yamlio.resolves_to_str(key)):
+            return False  # a key that is no string (`1`, `true`) may equal another spelling
+        depth = len(match.group(1))
+        if opened and depth > (levels[-1][0] if levels else 0):
+            levels.append((depth, set()))
+        else:
+            while levels and levels[-1][0] > depth:
+                levels.pop()
+            if not levels or levels[-1][0] != depth:
+                return False
+        name = json.loads(key) if key.startswith('"') else key
+        if name in levels[-1][1]:
+            return False  # the full comparison refuses it, as the loader does
+        levels[-1][1].add(name)
+        opened = match.group(4) is None
+    return True
+
+
+def _splice_keeps(
+    head: list[str], old_body: list[str], body: str, tail: list[str], indent: int, appended_to: str | None
+) -> bool | None:
+    """Whether the file `head + body + tail` means the old file (`head + old_body + tail`, or
+    `appended_to` with nothing after it) with only its `sealer` value replaced; None when this
+    cannot tell cheaply (the full comparison decides then). Both bodies must be simple blocks
+    (`_simple_block`); a one-line probe mapping under a random key put where they go must then
+    land as the `sealer` value of the file's one mapping and leave the rest of the old file as
+    it was. The probe's file holds only what the user wrote around the subtree: parsing it
+    costs a fraction of parsing the old file, the new file and the subtree in full."""
+    if not (_simple_block(old_body) and _simple_block(body.splitlines(keepends=True))):
+        return None
+    import secrets
+
+    probe_key = f"sealer-splice-probe-{secrets.token_hex(8)}"
+    probe = "".join([*head, f"{' ' * indent}{probe_key}: 1\n", *tail])
+    try:
+        docs = yamlio.load_documents(probe, "values")
+        old = yamlio.load_documents(appended_to, "values") if appended_to is not None else None
+    except BadInput:
+        return None
+    if len(docs) != 1 or not isinstance(docs[0], dict) or docs[0].get(SUBTREE) != {probe_key: 1}:
+        return None
+    if old is None:
+        return True
+    if len(old) != 1 or not isinstance(old[0], dict) or SUBTREE in old[0]:
+        return None
+    return bool(docs[0] == {**old[0], SUBTREE: {probe_key: 1}})
+
+
 def _same_values(text: str, old_text: str, subtree: str, appended: bool) -> bool:
+    """The full comparison: the new file means the old one with its `sealer` value replaced."""
     try:
         new, old, sub = (yamlio.load_documents(t, "values") for t in (text, old_text, subtree))
     except BadInput:

@@ -307,20 +307,101 @@ def write_unsynced(path: Path, data: bytes | str, mode: int | None = None, like:
         raise _problem(path, err, "write") from None
     try:
         payload, final_mode = _like(like, data, mode) if like else _fresh(data, mode)
-        _remove(dir_fd, name)
-        fd = os.open(name, _WRITE_FLAGS, 0o600, dir_fd=dir_fd)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                os.fchmod(fd, final_mode)
-                faults.io_error("write", str(path))
-                handle.write(payload)
-        except BaseException:
-            _remove(dir_fd, name)
-            raise
+        _write_fresh(dir_fd, name, str(path), payload, final_mode)
     except OSError as err:
         raise _problem(path, err, "write") from None
     finally:
         os.close(dir_fd)
+
+
+def write_temps_beside(items: list[tuple[Path, Path, str]]) -> list[tuple[bytes, bool]]:
+    """For each (target, temp, text): `write_unsynced(temp, text, like=target)`, each folder
+    reached (no symlink followed) once for the batch instead of three times a file; returns
+    the bytes written (the target's line endings) and whether the target is executable."""
+    folders: dict[str, int] = {}
+    done = []
+    try:
+        for target, temp, text in items:
+            folder, name = safeopen.split(target)
+            temp_folder, temp_name = safeopen.split(temp)
+            if os.path.normpath(folder) != os.path.normpath(temp_folder):
+                raise ValueError(f"{temp} is not beside {target}")
+            try:
+                if folder not in folders:
+                    folders[folder] = safeopen.open_dir(folder, create=True)
+                dir_fd = folders[folder]
+                payload, mode = _prepared(dir_fd, name, str(target), text, None)
+                _write_fresh(dir_fd, temp_name, str(temp), payload, mode)
+            except OSError as err:
+                raise _problem(temp, err, "write") from None
+            done.append((payload, bool(mode & stat.S_IXUSR)))  # open_in took only a regular file
+    finally:
+        for fd in folders.values():
+            os.close(fd)
+    return done
+
+
+def encode_all_like(items: list[tuple[Path, str]]) -> list[tuple[bytes, bool]]:
+    """For each (target, text): `encode_like(target, text)` and whether the target is
+    executable, each folder reached (no symlink followed) once for the batch."""
+    folders: dict[str, int | None] = {}
+    done = []
+    try:
+        for target, text in items:
+            folder, name = safeopen.split(target)
+            try:
+                if folder not in folders:
+                    try:
+                        folders[folder] = safeopen.open_dir(folder)
+                    except FileNotFoundError:
+                        folders[folder] = None  # made by the write: a new file
+                dir_fd = folders[folder]
+                if dir_fd is None:
+                    done.append((text.encode("utf-8"), False))
+                    continue
+                payload, mode = _prepared(dir_fd, name, str(target), text, None)
+            except OSError as err:
+                raise _problem(target, err, "write") from None
+            done.append((payload, bool(mode & stat.S_IXUSR)))
+    finally:
+        for fd in folders.values():
+            if fd is not None:
+                os.close(fd)
+    return done
+
+
+def remove_all(paths: list[Path]) -> None:
+    """`remove` each of `paths`, each folder reached once."""
+    folders: dict[str, int | None] = {}
+    try:
+        for path in paths:
+            folder, name = safeopen.split(path)
+            if folder not in folders:
+                try:
+                    folders[folder] = safeopen.open_dir(folder)
+                except OSError:
+                    folders[folder] = None  # no folder, or not one sealer goes through
+            dir_fd = folders[folder]
+            if dir_fd is not None:
+                _remove(dir_fd, name)
+    finally:
+        for fd in folders.values():
+            if fd is not None:
+                os.close(fd)
+
+
+def _write_fresh(dir_fd: int, name: str, shown: str, payload: bytes, mode: int) -> None:
+    """`name` created afresh in `dir_fd` (whatever was there removed first, never followed)."""
+    _remove(dir_fd, name)
+    fd = os.open(name, _WRITE_FLAGS, 0o600, dir_fd=dir_fd)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(fd, mode)
+            faults.io_error("write", shown)
+            handle.write(payload)
+    except BaseException:
+        _remove(dir_fd, name)
+        raise
 
 
 def _fresh(data: bytes | str, mode: int | None) -> tuple[bytes, int]:

@@ -196,16 +196,20 @@ def _scalar(value: Any) -> str:
 
 
 def _string(text: str) -> str:
-    if _PLAIN.fullmatch(text) and _resolves_to_str(text):
+    if _PLAIN.fullmatch(text) and resolves_to_str(text):
         return text
     # A JSON string is a YAML double-quoted scalar once YAML's unsafe characters are escaped.
     return flow_json(text)
 
 
+# `json.dumps(value, ensure_ascii=False)` builds an encoder per call; a ledger dumps thousands.
+_to_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def flow_json(value: Any) -> str:
     """`value` as one line of JSON that a YAML parser reads back as the same value (JSON is YAML
     once the characters YAML takes for line breaks or rejects are escaped)."""
-    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False))
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", _to_json(value))
 
 
 def _float(value: float) -> str:
@@ -228,7 +232,8 @@ _YAML12_NUMBER = re.compile(
 )
 
 
-def _resolves_to_str(text: str) -> bool:
+def resolves_to_str(text: str) -> bool:
+    """Whether the plain scalar `text` reads back as a string."""
     if text[:1] not in _IMPLICIT_FIRST:  # fast path: base64, names, most text
         return True
     if _YAML12_NUMBER.fullmatch(text):
@@ -308,8 +313,9 @@ _INDENT = "_sealer_indent"
 _START = re.compile(r"---[ \t]*(?:#.*)?")
 
 
-def guess_indent(text: str) -> tuple[int, int, int]:
-    """(mapping, sequence, offset) indentation of a block-style YAML text, for ruamel's `indent`."""
+def guess_indent(text: str, mapping_only: bool = False) -> tuple[int, int, int]:
+    """(mapping, sequence, offset) indentation of a block-style YAML text, for ruamel's `indent`;
+    `mapping_only`: stop once the mapping indentation is known (the others are then guesses)."""
     mapping, offset, parent = 0, -1, 0  # the root acts as a parent at column 0
     for line in text.splitlines():
         body = line.lstrip(" ")
@@ -321,7 +327,7 @@ def guess_indent(text: str) -> tuple[int, int, int]:
         elif parent >= 0 and indent > parent:
             mapping = mapping or indent - parent
         parent = indent if body.split(" #")[0].rstrip().endswith(":") else -1
-        if mapping and offset >= 0:
+        if mapping and (offset >= 0 or mapping_only):
             break
     offset = max(offset, 0) if offset >= 0 else 2
     return mapping or 2, offset + 2, offset

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import os
+import select
 from typing import Any
 
 import pytest
@@ -116,3 +117,29 @@ def test_split_keeps_order_and_evens_the_shares(count: int, workers: int) -> Non
     assert [i for share in shares for i in share] == items
     assert len(shares) == max(1, min(workers, count))
     assert max(map(len, shares)) - min(map(len, shares)) <= 1
+
+
+def test_queued_work_keeps_order_and_a_failed_workers_chunks_are_redone_here(no_threads: None) -> None:
+    parent, items = os.getpid(), list(range(200))
+    started, signal_fd = os.pipe()
+    waited: list[bool] = []
+
+    def work(chunk: Any) -> list[tuple[int, int]]:
+        if os.getpid() != parent:
+            os.write(signal_fd, b"x")  # a worker took a chunk
+        elif not waited:  # this process leaves the queue alone until a worker took its first
+            waited.append(bool(select.select([started], [], [], 60)[0]))
+        return [(item, os.getpid()) for item in chunk]
+
+    done = forkpool.run_queued(work, items, 2)
+    os.close(started)
+    os.close(signal_fd)
+    assert waited == [True] and [item for item, _ in done] == items and len({pid for _, pid in done}) == 2
+
+    def fails_in_workers(chunk: Any) -> list[tuple[int, int]]:
+        if os.getpid() != parent:
+            raise RuntimeError("worker broke")
+        return work(chunk)
+
+    redone = forkpool.run_queued(fails_in_workers, items, 2)
+    assert [item for item, _ in redone] == items and {pid for _, pid in redone} == {parent}

@@ -154,3 +154,17 @@ def test_help_and_readme_document_exit_4() -> None:
     assert "2 usage or bad input (nothing changed)" in text and "4 partly done" in text
     readme = next(p / "README.md" for p in Path(__file__).resolve().parents if (p / "setup.cfg").is_file())
     assert "| 4 | partly done:" in readme.read_text()
+
+
+@pytest.mark.parametrize("rerun", [("--resume",), ()], ids=["resume", "plain-rerun"])
+def test_a_mistyped_push_remote_is_corrected_on_the_rerun(
+    repo: Path, tmp_path: Path, rerun: tuple[str, ...]
+) -> None:
+    add_remote(repo, tmp_path)
+    line = one_line(cli(repo, "rotate", "staging", "--branch", "land", "--push", "orign"), EXIT_PARTLY_DONE)
+    assert "the push to orign failed: no remote named 'orign' in this repository (it has: origin)" in line
+    assert "with --push REMOTE to push elsewhere" in line
+    again = cli(repo, "rotate", *rerun, "--push", "origin")  # the journaled remote is replaced
+    assert again.exit_code == 0, again.output
+    assert git(tmp_path / "remote.git", "rev-parse", "land") == git(repo, "rev-parse", "land")
+    assert not (repo / ".git" / "sealer-rotation.json").exists()

@@ -17,7 +17,8 @@ from support.cli import SEALER_SCRIPT
 from support.env_repos import Controllers, invoke, load_yaml, rotate, run_main, snapshot, unseal_values
 from support.git import commit_all, git
 
-from sealer import apikey, config, ledger
+from sealer import apikey, config, ledger, yamlio
+from sealer.errors import BadInput
 from sealer.render import render_values
 
 VALUES = "deploy/staging/values.yaml"
@@ -378,3 +379,36 @@ def test_rotation_refuses_a_deleted_cert(rotated: Path, capsys: pytest.CaptureFi
     assert code == 2
     assert err.count("\n") == 1 and "cannot read certificate" in err and "certs/staging.pem" in err
     assert snapshot(rotated) == before
+
+
+SPLICE_SUB = 'checksum: x\nkeys:\n  apiKey:\n    keyId: kid_1\n    created: "2026-01-01T00:00:00Z"\n'
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        'a: 1\nsealer:\n  x: "abc\nfoo: y"\n',  # a quoted scalar running past the indented lines
+        "a: 1\nsealer:\n  x: {p: 1,\nfoo: 2}\n",  # a flow mapping running past them
+        "sealer:\n  x: &k 1\nb: *k\n",  # an anchor the rest of the file uses
+        "sealer:\n  x: one\n    two\nb: 2\n",  # a multi-line plain scalar
+        "sealer:\n  - 1\nb: 2\n",  # a list
+        'a: "x\nsealer:\n  y"\n',  # `sealer:` inside a quoted scalar
+        "a: 1\nsealer:\n  x: 1\n  y:\n    z: 2  # mine\n# c\nb: 2\n",  # what sealer itself writes
+        "a: 1\nsealer:\n    x: 1\n\n  # indented comment\nb:\n    c: 2\n",
+        "a: 1\n",
+        "a: [1,\n  2]\n",
+    ],
+)
+def test_a_spliced_file_means_the_old_one_with_the_new_subtree(before: str) -> None:
+    """The fast splice must never change anything but the `sealer` value, however the old file
+    is written: where it cannot tell cheaply, the slow paths decide."""
+    out = render_values(before, SPLICE_SUB, "values.yaml")
+
+    [old], [new], [sub] = (yamlio.load_documents(t, "t") for t in (before, out, SPLICE_SUB))
+    assert new == {**old, "sealer": sub}
+
+
+@pytest.mark.parametrize("before", ["sealer:\n  x: 1\n  x: 2\nb: 2\n", 'sealer:\n  x: 1\n  "x": 2\nb: 2\n'])
+def test_a_sealer_value_with_a_key_twice_is_refused_not_spliced(before: str) -> None:
+    with pytest.raises(BadInput):
+        render_values(before, SPLICE_SUB, "values.yaml")

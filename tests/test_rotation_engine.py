@@ -124,6 +124,17 @@ def assert_clean(repo: Path, keys: list[Any], on: str | None = None) -> None:
 @pytest.mark.parametrize("branch_args", [(), ("--no-branch",)])
 def test_index_lock_held_during_the_commit(repo: Path, keys: list[Any], branch_args: tuple[str, ...]) -> None:
     start, lock = head(repo), git_dir(repo) / "index.lock"
+    if not branch_args:  # a branch of its own never touches the checkout or the index: it finishes
+        before = {p: (repo / p).read_bytes() for p in FILES}
+        with at_point("before-commit", lambda: lock.write_text("")):
+            done = cli(repo, "rotate", ENV, "-o", "json")
+        assert done.exit_code == 0, done.output
+        data = json.loads(done.stdout)
+        assert git(repo, "rev-parse", f"{data['commit']}~1").strip() == start and head(repo) == start
+        assert journal_of(repo) is None and {p: (repo / p).read_bytes() for p in FILES} == before
+        lock.unlink()
+        assert_clean(repo, keys, on=data["branch"])
+        return
     with at_point("before-commit", lambda: lock.write_text("")):  # another git holds the index
         line = exit_4(cli(repo, "rotate", ENV, *branch_args), "syncing your checkout failed")
     assert "is committed on" in line and "--resume" in line
@@ -339,6 +350,29 @@ def test_an_edited_journal_is_refused_and_nothing_is_written(
     assert result.exit_code == 2 and says in result.stderr, result.output
     assert {p: (repo / p).read_bytes() for p in FILES} == before
     assert not (repo / ".git" / "hooks" / "post-checkout").exists()
+
+
+def test_a_commit_on_its_own_branch_is_rolled_forward_from_the_bundle(repo: Path, keys: list[Any]) -> None:
+    """A rotation on its own branch never writes the checkout: killed before its commit, its
+    files wait beside the journal, and the re-run commits exactly those; a bundle that is
+    missing or cut short refuses the journal instead."""
+    start, before = head(repo), {p: (repo / p).read_bytes() for p in FILES}
+    entry = _killed_before_rename(repo)
+    bundle = git_dir(repo) / "sealer-rotation-files"
+    assert entry["in_place"] is False and bundle.is_file() and stray_temps(repo) == []
+    assert {p: (repo / p).read_bytes() for p in FILES} == before
+    saved = bundle.read_bytes()
+    bundle.write_bytes(saved[:-10])
+    refused = cli(repo, "rotate", ENV)
+    assert refused.exit_code == 2 and "missing or broken" in refused.stderr, refused.output
+    bundle.write_bytes(saved)
+    done = cli(repo, "rotate", ENV, "-o", "json")
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    assert data["resumed"] is True and data["branch"] == entry["branch"] and head(repo) == start
+    assert git(repo, "rev-parse", f"{data['commit']}~1").strip() == start
+    assert not bundle.exists() and journal_of(repo) is None
+    assert_clean(repo, keys, on=data["branch"])
 
 
 def test_a_journal_naming_another_commit_is_refused(repo: Path, keys: list[Any]) -> None:

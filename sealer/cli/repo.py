@@ -169,7 +169,7 @@ def rotate(
         return 0
     forge = _forge_for(open_pr, push, no_branch, no_commit, dry_run)
     if resume:
-        resumed = phases.resume(cfg)
+        resumed = phases.resume(cfg, push)
         if resumed is None:
             emit({"resumed": False}, output, "nothing to resume")
             return 0

@@ -114,6 +114,7 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> Rot
     with lock.hold(git_dir):
         left = journal.load(git_dir)
         if left is not None:
+            left.push = request.push or left.push  # a corrected --push replaces the one journaled
             finished = _recover(cfg, git_dir, left)
             if finished is not None:
                 return finished
@@ -154,12 +155,16 @@ def _interrupted_past_the_commit(root: Path, git_dir: Path) -> None:
         ) from None
 
 
-def resume(cfg: Config) -> RotationResult | None:
-    """`sealer rotate --resume`: finish an interrupted run's journal, if any; start nothing."""
+def resume(cfg: Config, push: str | None = None) -> RotationResult | None:
+    """`sealer rotate --resume`: finish an interrupted run's journal, if any; start nothing.
+    `push`: the remote to push to instead of the one journaled (a corrected `--push`)."""
     git_dir = git.git_dir(cfg.root)
     with lock.hold(git_dir):
         left = journal.load(git_dir)
-        return _recover(cfg, git_dir, left) if left is not None else None
+        if left is None:
+            return None
+        left.push = push or left.push
+        return _recover(cfg, git_dir, left)
 
 
 def _result(plans: list[EnvRotation], request: Request, branch: str | None) -> RotationResult:
@@ -284,9 +289,11 @@ def _landed(entry: Journal, commit: str) -> str:
 
 def partly_done(result: RotationResult) -> str:
     """The "partly done" message: what landed, what did not, how to finish."""
+    push = any(item.startswith("the push to ") for item in result.left)
     return (
         f"{result.landed}, but {'; '.join(result.left)}; run `sealer rotate --resume` (or plain "
-        "`sealer rotate`) to finish (the old keys stay valid until then)"
+        f"`sealer rotate`) to finish{', with --push REMOTE to push elsewhere' if push else ''} "
+        "(the old keys stay valid until then)"
     )
 
 
@@ -353,7 +360,8 @@ def _write_outputs(root: Path, result: RotationResult, body: str) -> str:
     path = str(out / f"{stem}.md")
     repofiles.write(out / f"{stem}.md", body)
     data = {**result.as_dict(), "pr_body_file": path}
-    repofiles.write(out / f"{stem}.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
+    # One line: json's C encoder only runs without an indent, and a --due report lists every key.
+    repofiles.write(out / f"{stem}.json", json.dumps(data, sort_keys=True) + "\n")
     return path
 
 
@@ -402,11 +410,20 @@ def _is_landed_commit(root: Path, entry: Journal) -> bool:
 
 
 def _commit_files(root: Path, entry: Journal) -> str:
-    paths = [f["path"] for f in entry.files]
+    """The journal's files committed: as renamed over their targets, or from the bundle beside
+    the journal (a commit on its own branch)."""
+    git_dir = git.git_dir(root)
+    contents = None if entry.in_place else journal.load_contents(git_dir)
+    lacking = [f["path"] for f in entry.files if contents is not None and f["path"] not in contents]
+    if lacking:
+        raise BadInput(
+            f"the files of the interrupted sealer run lack {lacking[0]}: remove {journal.path(git_dir)}"
+        )
     commit = git.Commit(root)
     try:
-        for rel in paths:
-            commit.add(rel, repofiles.read_bytes(root / rel))
+        for item in entry.files:
+            rel = item["path"]
+            commit.add(rel, contents[rel] if contents is not None else repofiles.read_bytes(root / rel))
     except BaseException:
         commit.abort()
         raise

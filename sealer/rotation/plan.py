@@ -158,7 +158,17 @@ def plan_all(
         return [plan_env(target, cfg, now, grace, actor) for target in share]
 
     workers = min(forkpool.cores(), len(targets) // MIN_ENVS_PER_WORKER)
-    return forkpool.run_shares(work, forkpool.split(targets, workers))
+    if workers > 1:
+        _warm_up()
+    return forkpool.run_queued(work, targets, workers)
+
+
+def _warm_up() -> None:
+    """What every share loads, loaded once before the fork (the workers inherit it) instead of
+    once in each worker: the certificate parser and the compiled values template."""
+    import cryptography.x509  # noqa: F401
+
+    templating.environment().get_template("values.sealer.yaml.j2")
 
 
 def targets(cfg: Config, request: Request, now: dt.datetime) -> list[Target]:
@@ -174,7 +184,8 @@ def targets(cfg: Config, request: Request, now: dt.datetime) -> list[Target]:
         records = ledger.load(cfg.root, env.name)
         if request.due:
             due = set(due_keys(env, records, now))
-            due |= set(cert_pins.reseal_due(cfg.root, env, now))  # #15: sealed with an older cert
+            if not due.issuperset(names):  # #15: sealed with an older cert (reads the sealed files)
+                due |= set(cert_pins.reseal_due(cfg.root, env, now))
             names = [n for n in names if n in due]
         if names:
             found.append(Target(env, names, records))

@@ -42,14 +42,22 @@ def run(
     commit = None
     try:
         commit = git.Commit(root) if commit_it else None
+        # A commit on its own branch leaves the checkout as it is: nothing is written there (and
+        # nothing restored afterwards); its files wait for a roll-forward beside the journal.
+        entry.in_place = commit is None or entry.branch is None
         faults.point("before-temps")
-        entry.files = _write_temps(root, git_dir, files, commit)
+        if entry.in_place:
+            entry.files = _write_temps(root, git_dir, files, commit)
+        else:
+            assert commit is not None
+            entry.files = _save_contents(root, git_dir, files, commit)
         faults.point("before-journal")
         journal.save(git_dir, entry)
         (git_dir / TEMPS_MARKER).unlink(missing_ok=True)
         faults.point("before-rename")
-        journal.apply_renames(root, entry)
-        repofiles.sync(root)  # the renames too, before the commit that records them
+        if entry.in_place:
+            journal.apply_renames(root, entry)
+            repofiles.sync(root)  # the renames too, before the commit that records them
         faults.point("before-commit")
         if commit is None:
             entry.phase = journal.WRITTEN
@@ -86,9 +94,12 @@ def _settle(root: Path, commit: git.Commit, entry: Journal) -> None:
     the roll-forward's `sync_index` retries, here or in the next run."""
     assert entry.commit
     try:
-        commit.settle(entry.commit, entry.branch)
+        if entry.in_place:
+            commit.settle(entry.commit, entry.branch)
+        else:
+            journal.contents_path(git.git_dir(root)).unlink(missing_ok=True)  # the checkout was never touched
         entry.result["index_synced"] = True
-    except git.GitError:
+    except (git.GitError, OSError):
         entry.result["index_synced"] = False
 
 
@@ -122,7 +133,9 @@ def sync_index(root: Path, entry: Journal) -> None:
     """The checkout after the change landed: on its own branch, the user's files back as HEAD has
     them (the user stays where they were); on the current branch, the index agreeing with it."""
     paths = [f["path"] for f in entry.files]
-    if entry.branch is not None:
+    if not entry.in_place:
+        journal.contents_path(git.git_dir(root)).unlink(missing_ok=True)  # the checkout was never touched
+    elif entry.branch is not None:
         git.restore_from_head(root, paths)
     elif paths:
         git.run(root, "reset", "-q", "--", *paths)
@@ -136,19 +149,32 @@ def _write_temps(
     moves = [{"path": rel, "tmp": str(tmp_of(root / rel).relative_to(root))} for rel in files]
     repofiles.write(git_dir / TEMPS_MARKER, json.dumps([m["tmp"] for m in moves]))
     try:
-        for rel, (new, _old) in files.items():
-            target = root / rel
-            # #13: the target's line endings and mode kept; folders made, no symlink followed
-            data = repofiles.encode_like(target, new)
-            repofiles.write_unsynced(tmp_of(target), data, like=target)
-            if commit is not None:
-                commit.add(rel, data, repofiles.is_executable(target))
+        # #13: the target's line endings and mode kept; folders made, no symlink followed
+        written = repofiles.write_temps_beside(
+            [(root / rel, tmp_of(root / rel), new) for rel, (new, _old) in files.items()]
+        )
+        if commit is not None:
+            for rel, (data, executable) in zip(files, written, strict=True):
+                commit.add(rel, data, executable)
         repofiles.sync(root)
     except BaseException:  # #13: the journal names no temp yet, so none may stay behind
-        for move in moves:
-            repofiles.remove(root / move["tmp"])
+        repofiles.remove_all([root / move["tmp"] for move in moves])
         raise
     return moves
+
+
+def _save_contents(
+    root: Path, git_dir: Path, files: dict[str, FileChange], commit: git.Commit
+) -> list[dict[str, str]]:
+    """A commit on its own branch: its files (as the targets' line endings and modes have them)
+    into the commit being built and, durable before the journal names them, into one bundle
+    beside the journal for a roll-forward. The journal still names each target and the temp
+    a roll-forward may never use, so it is checked like any other."""
+    encoded = repofiles.encode_all_like([(root / rel, new) for rel, (new, _old) in files.items()])
+    for rel, (data, executable) in zip(files, encoded, strict=True):
+        commit.add(rel, data, executable)
+    journal.save_contents(git_dir, {rel: data for rel, (data, _x) in zip(files, encoded, strict=True)})
+    return [{"path": rel, "tmp": str(tmp_of(root / rel).relative_to(root))} for rel in files]
 
 
 def forget_marker(git_dir: Path) -> None:
@@ -186,9 +212,10 @@ def checked_moves(root: Path, entry: Journal, allowed: set[str]) -> None:
 
 
 def _roll_back(root: Path, git_dir: Path, entry: Journal, files: dict[str, FileChange]) -> None:
-    journal.discard_temps(root, entry)
+    if entry.in_place:
+        journal.discard_temps(root, entry)
     (git_dir / TEMPS_MARKER).unlink(missing_ok=True)
-    for rel, (_new, old) in files.items():
+    for rel, (_new, old) in files.items() if entry.in_place else ():
         if old is None:
             repofiles.remove(root / rel)
         else:

@@ -10,7 +10,7 @@ so a pre-commit run never forks.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from sealer import forkpool
@@ -19,8 +19,8 @@ from sealer.forkpool import cores
 T = TypeVar("T")
 R = TypeVar("R")
 MIN_BYTES = 2 << 20
-CHUNKS_PER_WORKER = 16  # the last chunk to finish is what one process waits for at the end
-MAX_CHUNKS = 255  # the queue holds one byte per chunk
+CHUNKS_PER_WORKER = forkpool.CHUNKS_PER_WORKER
+MAX_CHUNKS = forkpool.MAX_CHUNKS
 __all__ = ["MIN_BYTES", "cores", "map_shares", "shares"]
 
 
@@ -43,10 +43,10 @@ def map_shares(
         return work(items)
     count = min(workers * CHUNKS_PER_WORKER, MAX_CHUNKS)
     chunks = [items[r.start : r.stop] for r in shares(weights, count)]
-    queue = _queue(len(chunks))
+    queue = forkpool.queue(len(chunks))
 
     def take(_: Sequence[None]) -> list[list[tuple[int, list[R]]]]:
-        return [[(i, work(chunks[i])) for i in _taken(queue)]]  # one result per (dummy) item
+        return [[(i, work(chunks[i])) for i in forkpool.taken(queue)]]  # one result per (dummy) item
 
     try:
         done = dict(pair for got in forkpool.run_shares(take, [[None]] * workers) for pair in got)
@@ -54,19 +54,3 @@ def map_shares(
         os.close(queue)
     # The chunks a failed worker had taken are missing: scanned here.
     return [result for i, chunk in enumerate(chunks) for result in (done[i] if i in done else work(chunk))]
-
-
-def _queue(count: int) -> int:
-    """The read end of a pipe holding one byte per chunk, written in full and closed for writing
-    before any fork: a one-byte read is a whole ticket, and an empty pipe reads as the end."""
-    read_fd, write_fd = os.pipe()
-    try:
-        os.write(write_fd, bytes(range(count)))  # a pipe holds 64 KiB: nothing blocks
-    finally:
-        os.close(write_fd)
-    return read_fd
-
-
-def _taken(queue: int) -> Iterator[int]:
-    while ticket := os.read(queue, 1):
-        yield ticket[0]
