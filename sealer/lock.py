@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,3 +36,14 @@ def hold(git_dir: Path, what: str = "rotation") -> Iterator[None]:
 
 def _printable(text: str) -> str:
     return "".join(c for c in text if c.isalnum() or c in " -")[:32]
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait (delivered on exit) while a ref moves and the journal says so."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)

@@ -14,9 +14,6 @@ the key, before anything is written.
 
 from __future__ import annotations
 
-import contextlib
-import signal
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,7 +95,7 @@ def set_backend(root: Path, request: MigrationRequest) -> MigrationResult:
             files = _files(root, env.name, request)
             result.copied, result.files, result.branch = [r.key_id for r in copied], sorted(files), branch
             commit = _prepared(root, files)
-            with _signals_held():  # SIGINT waits while the ref moves and until the run knows it did
+            with lock.interrupts_held():  # SIGINT waits while the ref moves and until the run knows it did
                 result.commit = commit.move(_message(result, source), branch, git.head(root))
         except BaseException as err:
             if result.commit is None:
@@ -319,16 +316,6 @@ def _prepared(root: Path, files: dict[str, bytes]) -> git.Commit:
         commit.abort()
         raise
     return commit
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    held = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
 def _settle(root: Path, commit: git.Commit, made: str, files: dict[str, bytes], branch: str | None) -> None:

@@ -128,16 +128,22 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> Rot
             return result
         if not request.replace:
             planning.refuse_unmerged(root, [p.env.name for p in plans])
-        result.started_on = git.current_branch(root)
-        dirty = git.changed_paths(root, result.files)
-        if dirty:
-            raise BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
-        transaction.sweep_temps(root, git_dir)
+        _ready(root, git_dir, result)
         try:
             return _apply(cfg, git_dir, plans, request, branch, result)
         except KeyboardInterrupt:
             _interrupted_past_the_commit(root, git_dir)
             raise
+
+
+def _ready(root: Path, git_dir: Path, result: RotationResult) -> None:
+    """Before a rotation's files are written: note the user's branch, refuse uncommitted changes
+    to any file it writes, and sweep a killed run's temps."""
+    result.started_on = git.current_branch(root)
+    dirty = git.changed_paths(root, result.files)
+    if dirty:
+        raise BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
+    transaction.sweep_temps(root, git_dir)
 
 
 def _interrupted_past_the_commit(root: Path, git_dir: Path) -> None:
@@ -652,11 +658,7 @@ def replace_compromised(
             )
         plans, branch, keys_request = _incident_plan(cfg, env, found, request, now)
         result = _result(plans, keys_request, branch)
-        result.started_on = git.current_branch(root)
-        dirty = git.changed_paths(root, result.files)
-        if dirty:
-            raise BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
-        transaction.sweep_temps(root, git_dir)
+        _ready(root, git_dir, result)
         try:
             rotation = _apply(cfg, git_dir, plans, keys_request, branch, result, _incident(env, found))
         except KeyboardInterrupt:

@@ -10,13 +10,11 @@ SIGINT is held back while the ref moves and the journal records it, so it never 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-from sealer import faults, git, journal, repofiles
+from sealer import faults, git, journal, lock, repofiles
 from sealer.journal import Journal
 from sealer.rotation.plan import FileChange
 
@@ -63,7 +61,7 @@ def run(
             entry.phase = journal.WRITTEN
             journal.save(git_dir, entry)
             return entry
-        with _sigint_held():
+        with lock.interrupts_held():
             entry.commit = commit.move(entry.message, entry.branch, entry.parent)
             faults.point("after-ref-move")
             _mark_committed(git_dir, entry)
@@ -101,17 +99,6 @@ def _settle(root: Path, commit: git.Commit, entry: Journal) -> None:
         entry.result["index_synced"] = True
     except (git.GitError, OSError):
         entry.result["index_synced"] = False
-
-
-@contextlib.contextmanager
-def _sigint_held() -> Iterator[None]:
-    """SIGINT (and SIGTERM) wait while the ref moves and the journal says so."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
 def landed(root: Path, entry: Journal) -> bool:
