@@ -664,3 +664,118 @@ def _forge() -> Any:
 )
 def test_whose_comment_is_whose(identity: Identity, comment: Comment, own: bool) -> None:
     assert identity.wrote(comment) is own
+
+
+# -- Gitea and Forgejo: what differs from GitHub --------------------------------------------------
+
+on_gitea = pytest.mark.parametrize("fake", ["gitea"], indirect=True)
+
+
+@on_gitea
+def test_gitea_before_1_17_answers_422_for_a_second_request_and_is_updated(
+    fake: FakeGitea, repo: Path
+) -> None:
+    fake.conflict_status = 422
+    fake.on_create = lambda data: fake.add_pull(str(data["head"]), "stale body")
+    code, data, err = rotate(repo)
+    assert code == 0, err
+    (pull,) = fake.open_pulls()
+    assert data["pull_request"]["action"] == "updated" and data["keys"][0]["key_id"] in pull.body
+
+
+@on_gitea
+def test_gitea_labels_go_by_id_and_an_unknown_one_is_reported(fake: FakeGitea, repo: Path) -> None:
+    with config.edit(repo) as doc:
+        doc["pullRequests"]["labels"] = ["sealer", "nope"]
+    git(repo, "commit", "-qam", "a label Gitea lacks")
+    code, data, err = rotate(repo)
+    (pull,) = fake.open_pulls()
+    assert code == 4 and data["pull_request"]["number"] == pull.number and err.count("\n") == 1
+    assert "Gitea has no label 'nope'" in err and pull.labels == []
+
+
+@on_gitea
+def test_gitea_labels_are_sent_as_the_ids_of_their_names(fake: FakeGitea, repo: Path) -> None:
+    code, data, err = rotate(repo)
+    assert code == 0, err
+    (sent,) = [r.json() for r in fake.requests if r.path.endswith("/labels") and r.method == "POST"]
+    assert sent == {"labels": [FakeGitea.labels["keys"], FakeGitea.labels["sealer"]]}
+    assert fake.pulls[data["pull_request"]["number"]].labels == ["keys", "sealer"]
+    assert fake.requests_to("/labels", "GET") == 2  # the label list is paginated (2 a page): read once
+
+
+@on_gitea
+def test_gitea_is_chosen_explicitly_outside_its_actions(
+    fake: FakeGitea, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("GITEA_ACTIONS", "GITHUB_API_URL", "GITHUB_SERVER_URL", "GITHUB_REPOSITORY"):
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("SEALER_FORGE", "gitea")
+    monkeypatch.setenv("GITEA_URL", f"{fake.url}/")
+    monkeypatch.setenv("GITEA_REPOSITORY", fake.repository)
+    code, data, err = rotate(repo)
+    assert code == 0, err
+    assert data["pull_request"]["url"].startswith("https://gitea.example/acme/deploy/pulls/")
+    assert all(r.headers["authorization"] == f"token {TOKEN}" for r in fake.requests)
+
+
+@on_gitea
+def test_forgejo_actions_is_forgejo_with_its_own_token(
+    fake: FakeGitea, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FORGEJO_ACTIONS", "true")
+    before = git(repo, "rev-parse", "HEAD")
+    code, _data, err = rotate(repo)
+    assert code == 2 and "FORGEJO_TOKEN is not set: sealer needs a token to talk to Forgejo" in err
+    assert git(repo, "rev-parse", "HEAD") == before and fake.requests == []
+    monkeypatch.setenv("FORGEJO_TOKEN", TOKEN)
+    fake.token = "something-else"
+    code, data, err = rotate(repo)
+    assert code == 4 and "Forgejo: HTTP 401 on GET /api/v1/repos/acme/deploy" in err
+    assert data["pull_request"] is None and err.count("\n") == 1
+
+
+@on_gitea
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SEALER_FORGE": "bitbucket"}, "SEALER_FORGE must be one of github, gitlab, gitea, forgejo"),
+        ({"GITHUB_REPOSITORY": "acme/.."}, "GITHUB_REPOSITORY must be OWNER/REPO"),
+        ({"GITEA_REPOSITORY": "acme/deploy/more"}, "GITEA_REPOSITORY must be OWNER/REPO"),
+        ({"GITEA_URL": "http://gitea.example.test"}, "must use https"),
+    ],
+)
+def test_gitea_settings_are_checked_before_anything_is_sent(
+    fake: FakeGitea, repo: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    before = git(repo, "rev-parse", "HEAD")
+    code, _data, err = rotate(repo)
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert git(repo, "rev-parse", "HEAD") == before and fake.requests == []
+
+
+@on_gitea
+def test_gitea_without_an_address_is_one_line(fake: FakeGitea, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEALER_FORGE", "gitea")
+    for var in ("GITHUB_API_URL", "GITHUB_SERVER_URL"):
+        monkeypatch.delenv(var)
+    with pytest.raises(ForgeError, match="GITEA_URL is not set"):
+        _forge()
+    monkeypatch.setenv("GITHUB_SERVER_URL", f"{fake.url}/")  # the Actions server address alone will do
+    assert _forge().client.base == f"{fake.url}/api/v1/"
+
+
+@on_gitea
+def test_gitea_review_post_finds_the_pull_request_of_its_actions_job(
+    fake: FakeGitea, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    git(repo, "push", "-q", "origin", "main:feature")
+    pull = fake.add_pull("feature")
+    monkeypatch.setenv("GITHUB_REF", f"refs/pull/{pull.number}/head")  # Gitea Actions' ref of a pull request
+    git(repo, "checkout", "-q", "--detach")
+    for _ in range(2):
+        result = cli(repo, "review", "--post", "-o", "json", "main", "HEAD")
+        assert result.exit_code == 0, result.stderr
+    assert len(pull.comments) == 1 and pull.comments[0]["user"]["login"] == fake.user
