@@ -1,7 +1,7 @@
 """Gitea's and Forgejo's REST API v1: GitHub's shape with its own differences, so `Gitea` is
 `GitHub` where they agree. It differs in: the `token` auth scheme, `limit` for the page size,
 labels added by id (names resolved through the repository's labels), assignees set by editing
-the pull request, a 409 (older versions: 422) for a second open pull request from one branch,
+the pull request, a 409 (some versions: 422) for a second open pull request from one branch,
 no GitHub App identities, and where the API lives (Gitea and Forgejo Actions set GITHUB_API_URL
 and GITHUB_REPOSITORY as GitHub Actions does)."""
 

@@ -672,9 +672,7 @@ on_gitea = pytest.mark.parametrize("fake", ["gitea"], indirect=True)
 
 
 @on_gitea
-def test_gitea_before_1_17_answers_422_for_a_second_request_and_is_updated(
-    fake: FakeGitea, repo: Path
-) -> None:
+def test_a_gitea_that_answers_422_for_a_second_request_gets_it_updated(fake: FakeGitea, repo: Path) -> None:
     fake.conflict_status = 422
     fake.on_create = lambda data: fake.add_pull(str(data["head"]), "stale body")
     code, data, err = rotate(repo)

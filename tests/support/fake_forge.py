@@ -332,7 +332,7 @@ class FakeGitea(FakeGitHub):
 
     labels = {"keys": 1, "sealer": 2, "bug": 3}
     users = {"sealer-bot": 5, "alice": 11, "bob": 12}
-    conflict_status = 409  # Gitea before 1.17 (and some Forgejo versions) answer 422
+    conflict_status = 409  # some Gitea and Forgejo versions answer 422
 
     def handle(self, request: Request) -> Response:
         with self.lock:
