@@ -1,7 +1,8 @@
 """Git hosts sealer talks to: open a rotation's pull request, post review comments.
 
-base (the `Forge` protocol) · http (the token-guarding REST client) · github · gitlab ·
-pulls (what sealer does with them). `detect` picks the host from the CI's environment.
+base (the `Forge` protocol) · http (the token-guarding REST client) · github · gitlab · gitea
+(Gitea and Forgejo) · pulls (what sealer does with them). `detect` picks the host from
+SEALER_FORGE, else from the CI's environment.
 """
 
 from __future__ import annotations
@@ -25,22 +26,48 @@ def _gitlab(env: Mapping[str, str], token: str) -> Forge:
     return GitLab(env, token)
 
 
-# Each host: how to build its client, and the variable holding its token.
-FORGES: dict[str, tuple[Callable[[Mapping[str, str], str], Forge], str]] = {
-    "github": (_github, "GITHUB_TOKEN"),
-    "gitlab": (_gitlab, "GITLAB_TOKEN"),
+def _gitea(env: Mapping[str, str], token: str) -> Forge:
+    from sealer.forge.gitea import Gitea
+
+    return Gitea(env, token)
+
+
+def _forgejo(env: Mapping[str, str], token: str) -> Forge:
+    from sealer.forge.gitea import Gitea
+
+    return Gitea(env, token, name="Forgejo")
+
+
+# Each host: how to build its client, the variable holding its token, its name in messages.
+FORGES: dict[str, tuple[Callable[[Mapping[str, str], str], Forge], str, str]] = {
+    "github": (_github, "GITHUB_TOKEN", "GitHub"),
+    "gitlab": (_gitlab, "GITLAB_TOKEN", "GitLab"),
+    "gitea": (_gitea, "GITEA_TOKEN", "Gitea"),
+    "forgejo": (_forgejo, "FORGEJO_TOKEN", "Forgejo"),
 }
 
 
 def kind_of(env: Mapping[str, str]) -> str:
-    """Which host the CI job runs on: GitLab CI sets CI_API_V4_URL, GitHub Actions GITHUB_REPOSITORY."""
+    """Which host to talk to: SEALER_FORGE when set; else the CI's own marks. GitLab CI sets
+    CI_API_V4_URL; Forgejo Actions FORGEJO_ACTIONS (and GITEA_ACTIONS), Gitea Actions
+    GITEA_ACTIONS; all three Actions set GITHUB_REPOSITORY, so those marks come first."""
+    chosen = env.get("SEALER_FORGE", "")
+    if chosen:
+        if chosen not in FORGES:
+            raise ForgeError(f"SEALER_FORGE must be one of {', '.join(FORGES)}, got {chosen[:40]!r}")
+        return chosen
     if env.get("CI_API_V4_URL"):
         return "gitlab"
+    if env.get("FORGEJO_ACTIONS"):
+        return "forgejo"
+    if env.get("GITEA_ACTIONS"):
+        return "gitea"
     if env.get("GITHUB_REPOSITORY"):
         return "github"
     raise ForgeError(
         "cannot tell the Git host: set GITHUB_REPOSITORY (and GITHUB_API_URL for GitHub Enterprise), "
-        "or CI_API_V4_URL and CI_PROJECT_ID for GitLab; CI sets them"
+        "or CI_API_V4_URL and CI_PROJECT_ID for GitLab; CI sets them (or SEALER_FORGE=gitea with "
+        "GITEA_URL and GITEA_REPOSITORY)"
     )
 
 
@@ -48,7 +75,7 @@ def detect(env: Mapping[str, str] | None = None) -> Forge:
     """The host of this CI job with its token; one clear error when either is missing."""
     env = os.environ if env is None else env
     kind = kind_of(env)
-    build, token_var = FORGES[kind]
+    build, token_var, host = FORGES[kind]
     token = env.get(token_var, "")
     if not token:
         hint = (
@@ -56,7 +83,6 @@ def detect(env: Mapping[str, str] | None = None) -> Forge:
             if kind == "gitlab"
             else ""
         )
-        host = {"github": "GitHub", "gitlab": "GitLab"}[kind]
         raise ForgeError(f"{token_var} is not set: sealer needs a token to talk to {host}{hint}")
     return build(env, token)
 

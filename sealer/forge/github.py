@@ -33,18 +33,25 @@ class GitHub:
     noun = "pull request"
 
     def __init__(self, env: Mapping[str, str], token: str) -> None:
-        repository = env.get("GITHUB_REPOSITORY", "")
-        if not _REPOSITORY.fullmatch(repository) or repository.endswith((".", "/..")):
-            raise ForgeError(f"GITHUB_REPOSITORY must be OWNER/REPO, got {repository[:100]!r}")
-        self.owner, self.repo = repository.split("/")
-        self.env = env
-        self.client = Client(
+        client = Client(
             "GitHub",
             env.get("GITHUB_API_URL") or DEFAULT_API_URL,
             token,
             extra_headers={"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"},
             error_text=error_text,
         )
+        self._connect(env, client, "GITHUB_REPOSITORY", _REPOSITORY)
+
+    def _connect(
+        self, env: Mapping[str, str], client: Client, variable: str, pattern: re.Pattern[str]
+    ) -> None:
+        """Talk through `client` about the repository OWNER/REPO that `variable` of `env` names."""
+        repository = env.get(variable, "")
+        if not pattern.fullmatch(repository) or repository.endswith(".") or "/.." in f"/{repository}/":
+            raise ForgeError(f"{variable} must be OWNER/REPO, got {clean(repository[:100])!r}")
+        self.owner, self.repo = repository.split("/")
+        self.env = env
+        self.client = client
         self._repo_path = f"repos/{quote(self.owner)}/{quote(self.repo)}"
 
     def default_branch(self) -> str:
@@ -75,11 +82,10 @@ class GitHub:
         self.client.send("PATCH", f"{self._repo_path}/pulls/{request.number}", {"state": "closed"})
 
     def attach(self, request: ChangeRequest, extras: Extras) -> None:
-        issue = f"{self._repo_path}/issues/{request.number}"
         if extras.labels:
-            self.client.send("POST", f"{issue}/labels", {"labels": list(extras.labels)})
+            self._add_labels(request, extras.labels)
         if extras.assignees:
-            self.client.send("POST", f"{issue}/assignees", {"assignees": list(extras.assignees)})
+            self._add_assignees(request, extras.assignees)
         if extras.reviewers:
             teams = [r.split("/", 1)[1] for r in extras.reviewers if "/" in r]
             users = [r for r in extras.reviewers if "/" not in r]
@@ -88,6 +94,16 @@ class GitHub:
                 f"{self._repo_path}/pulls/{request.number}/requested_reviewers",
                 {"reviewers": users, "team_reviewers": teams},
             )
+
+    def _add_labels(self, request: ChangeRequest, labels: tuple[str, ...]) -> None:
+        self.client.send(
+            "POST", f"{self._repo_path}/issues/{request.number}/labels", {"labels": list(labels)}
+        )
+
+    def _add_assignees(self, request: ChangeRequest, assignees: tuple[str, ...]) -> None:
+        self.client.send(
+            "POST", f"{self._repo_path}/issues/{request.number}/assignees", {"assignees": list(assignees)}
+        )
 
     def comments(self, request: ChangeRequest) -> list[Comment]:
         found = self.client.pages(f"{self._repo_path}/issues/{request.number}/comments")
@@ -123,7 +139,7 @@ class GitHub:
 
     def _request(self, data: Any) -> ChangeRequest:
         if not isinstance(data, dict) or not isinstance(data.get("number"), int):
-            raise ForgeError("GitHub answered with something that is not a pull request")
+            raise ForgeError(f"{self.name} answered with something that is not a pull request")
         head = data.get("head")
         return ChangeRequest(
             number=data["number"],

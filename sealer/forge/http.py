@@ -59,6 +59,8 @@ class Client:
     extra_headers: dict[str, str] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
     error_text: Callable[[Any], str] = lambda data: ""
+    auth_scheme: str = "Bearer"  # Gitea documents `token`
+    page_size_param: str = "per_page"  # Gitea's is `limit`
 
     def __post_init__(self) -> None:
         self.base = self.base.rstrip("/") + "/"
@@ -87,15 +89,15 @@ class Client:
         return self.call(method, path, payload=payload).data
 
     def pages(self, path: str, query: Mapping[str, str] | None = None) -> Iterator[Any]:
-        """Every item of a paginated list: GitHub's Link rel="next", GitLab's X-Next-Page."""
-        reply = self.call("GET", path, query={**(query or {}), "per_page": "100"})
+        """Every item of a paginated list: GitHub's and Gitea's Link rel="next", GitLab's X-Next-Page."""
+        reply = self.call("GET", path, query={**(query or {}), self.page_size_param: "100"})
         for _ in range(MAX_PAGES):
             if not isinstance(reply.data, list):
                 raise ForgeError(f"{self.host} answered {path} with something that is not a list")
             yield from reply.data
             following = _next_link(reply.headers.get("link", ""))
             if following is None and reply.headers.get("x-next-page", "").isdigit():
-                params = {**(query or {}), "per_page": "100", "page": reply.headers["x-next-page"]}
+                params = {**(query or {}), self.page_size_param: "100", "page": reply.headers["x-next-page"]}
                 following = f"{path}?{urlencode(params)}"
             if following is None:
                 return
@@ -173,7 +175,7 @@ class Client:
     def _once(self, method: str, url: str, payload: Any) -> Reply:
         body = None if payload is None else json.dumps(payload).encode()
         request = urllib.request.Request(url, data=body, method=method)
-        request.add_unredirected_header("Authorization", f"Bearer {self.token}")
+        request.add_unredirected_header("Authorization", f"{self.auth_scheme} {self.token}")
         request.add_header("Accept", "application/json")
         request.add_header("User-Agent", "sealer")
         for name, value in self.extra_headers.items():

@@ -1,5 +1,5 @@
 """`sealer rotate --push --open-pr` and `sealer review --post` against loopback servers that speak
-the GitHub and GitLab REST APIs, after a real `git push` to a local bare remote: create, update,
+the GitHub, GitLab and Gitea REST APIs, after a real `git push` to a local bare remote: create, update,
 supersede, retry, every error, rate limits, and what must never leave the machine."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from support.cli import sealer as cli
-from support.fake_forge import TOKEN, FakeForge, FakeGitHub, FakeGitLab, ci_env
+from support.fake_forge import TOKEN, FakeForge, FakeGitea, FakeGitHub, FakeGitLab, ci_env
 from support.fake_http import FakeServer, Request, Response
 from support.git import git
 from support.isolation import isolated
@@ -40,7 +40,11 @@ def template(tmp_path_factory: pytest.TempPathFactory, controllers: dict[str, Pa
 
 @pytest.fixture(scope="session")
 def servers() -> Iterator[dict[str, FakeForge]]:
-    found: dict[str, FakeForge] = {"github": FakeGitHub(Path("/")), "gitlab": FakeGitLab(Path("/"))}
+    found: dict[str, FakeForge] = {
+        "github": FakeGitHub(Path("/")),
+        "gitlab": FakeGitLab(Path("/")),
+        "gitea": FakeGitea(Path("/")),
+    }
     for server in found.values():
         server.start()
     yield found
@@ -55,7 +59,7 @@ def remote(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture(params=["github", "gitlab"])
+@pytest.fixture(params=["github", "gitlab", "gitea"])
 def fake(
     request: pytest.FixtureRequest,
     servers: dict[str, FakeForge],
@@ -72,11 +76,23 @@ def fake(
         "GITHUB_HEAD_REF",
         "CI_MERGE_REQUEST_IID",
         "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",
+        "SEALER_FORGE",
+        "GITEA_URL",
+        "GITEA_REPOSITORY",
+        "FORGEJO_ACTIONS",
     ):
         monkeypatch.delenv(var, raising=False)
-    if request.param == "github":
+    if request.param != "gitlab":
         monkeypatch.delenv("CI_API_V4_URL", raising=False)
+    if request.param != "gitea":
+        monkeypatch.delenv("GITEA_ACTIONS", raising=False)
+    if isinstance(server, FakeGitea):
+        server.conflict_status = 409
     return server
+
+
+def token_var(fake: FakeForge) -> str:
+    return next(var for var in ci_env(fake) if var.endswith("_TOKEN"))
 
 
 @pytest.fixture
@@ -265,7 +281,7 @@ def test_a_retried_push_of_the_same_commit_goes_through(fake: FakeForge, repo: P
 
 def test_nothing_changes_without_a_token_or_a_host(fake: FakeForge, repo: Path, monkeypatch: Any) -> None:
     before = git(repo, "rev-parse", "HEAD")
-    monkeypatch.delenv("GITHUB_TOKEN" if isinstance(fake, FakeGitHub) else "GITLAB_TOKEN")
+    monkeypatch.delenv(token_var(fake))
     code, _data, err = rotate(repo)
     assert code == 2 and "TOKEN is not set" in err and err.count("\n") == 1
     assert git(repo, "rev-parse", "HEAD") == before and fake.requests == []
@@ -305,7 +321,12 @@ def test_a_refused_reviewer_leaves_the_request_open_and_reported(fake: FakeForge
     code, data, err = rotate(repo)
     (pull,) = fake.open_pulls()
     assert code == 4 and data["pull_request"] and data["pull_request"]["number"] == pull.number
-    assert "not set" in err and ("collaborator" in err or "no user 'carol'" in err) and err.count("\n") == 1
+    assert "not set" in err and err.count("\n") == 1
+    assert (
+        "collaborator" in err
+        or "no user 'carol'" in err
+        or "user does not exist [uid: 0, name: carol]" in err
+    )
 
 
 def test_hostile_answers_are_errors_not_tracebacks(fake: FakeForge) -> None:
@@ -350,21 +371,24 @@ def test_a_broken_server_is_one_error(reply: bytes) -> None:
 def test_a_head_branch_the_remote_lacks_is_refused_with_the_hosts_reason(fake: FakeForge) -> None:
     with pytest.raises(ForgeError) as caught:
         open_rotation(_forge(), "never-pushed", "0" * 40, ["staging"], "t", "b", Extras())
-    assert caught.value.status == 422
-    assert ("head invalid" if isinstance(fake, FakeGitHub) else "Source branch does not exist") in str(
-        caught.value
-    )
+    reason = {
+        FakeGitHub: (422, "head invalid"),
+        FakeGitLab: (422, "Source branch does not exist"),
+        FakeGitea: (404, "The target couldn't be found."),
+    }[type(fake)]
+    assert (caught.value.status, reason[1] in str(caught.value)) == (reason[0], True)
 
 
 def test_rate_limits_are_waited_out_as_the_server_asks(
     fake: FakeForge, repo: Path, waits: list[float]
 ) -> None:
-    if isinstance(fake, FakeGitHub):
+    github = type(fake) is FakeGitHub  # Gitea sends none of GitHub's rate-limit headers, only Retry-After
+    if github:
         fake.fail_next(403, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "0"})
     fake.fail_next(429, count=2, headers={"Retry-After": "7"})
     code, data, err = rotate(repo)
     assert code == 0, err
-    assert waits[-2:] == [7.0, 7.0] and len(waits) == (3 if isinstance(fake, FakeGitHub) else 2)
+    assert waits[-2:] == [7.0, 7.0] and len(waits) == (3 if github else 2)
     assert data["pull_request"]["action"] == "created"
 
 
@@ -524,6 +548,12 @@ def _pr_of_a_branch(fake: FakeForge, repo: Path) -> Any:
 
 def _other_bots_comment(fake: FakeForge) -> dict[str, Any]:
     """Another bot's comment carrying sealer's marker (anyone can type it)."""
+    if isinstance(fake, FakeGitea):
+        return {
+            "id": 2,
+            "body": f"{REVIEW_MARKER} all fine, merge it",
+            "user": {"login": "renovate", "id": 77},
+        }
     if isinstance(fake, FakeGitHub):
         return {
             "id": 2,
@@ -541,8 +571,8 @@ def _other_bots_comment(fake: FakeForge) -> dict[str, Any]:
 def test_review_post_with_a_github_app_token_edits_only_its_apps_comment(
     fake: FakeForge, repo: Path, monkeypatch: Any
 ) -> None:
-    if not isinstance(fake, FakeGitHub):
-        pytest.skip("GitLab tokens can say who they are")
+    if type(fake) is not FakeGitHub:
+        pytest.skip("GitLab and Gitea tokens can say who they are")
     fake.app_token = True
     monkeypatch.setenv("SEALER_GITHUB_APP", "sealer-app")
     pull = _pr_of_a_branch(fake, repo)
@@ -587,7 +617,7 @@ def test_review_post_without_a_known_identity_posts_anew(
 
 
 def test_a_bad_app_slug_is_one_line(fake: FakeForge, repo: Path, monkeypatch: Any) -> None:
-    if not isinstance(fake, FakeGitHub):
+    if type(fake) is not FakeGitHub:
         pytest.skip("GitHub only")
     fake.app_token = True
     monkeypatch.setenv("SEALER_GITHUB_APP", "evil[bot]\x1b[2J")
@@ -634,3 +664,116 @@ def _forge() -> Any:
 )
 def test_whose_comment_is_whose(identity: Identity, comment: Comment, own: bool) -> None:
     assert identity.wrote(comment) is own
+
+
+# -- Gitea and Forgejo: what differs from GitHub --------------------------------------------------
+
+on_gitea = pytest.mark.parametrize("fake", ["gitea"], indirect=True)
+
+
+@on_gitea
+def test_a_gitea_that_answers_422_for_a_second_request_gets_it_updated(fake: FakeGitea, repo: Path) -> None:
+    fake.conflict_status = 422
+    fake.on_create = lambda data: fake.add_pull(str(data["head"]), "stale body")
+    code, data, err = rotate(repo)
+    assert code == 0, err
+    (pull,) = fake.open_pulls()
+    assert data["pull_request"]["action"] == "updated" and data["keys"][0]["key_id"] in pull.body
+
+
+@on_gitea
+def test_gitea_labels_go_by_id_and_an_unknown_one_is_reported(fake: FakeGitea, repo: Path) -> None:
+    with config.edit(repo) as doc:
+        doc["pullRequests"]["labels"] = ["sealer", "nope"]
+    git(repo, "commit", "-qam", "a label Gitea lacks")
+    code, data, err = rotate(repo)
+    (pull,) = fake.open_pulls()
+    assert code == 4 and data["pull_request"]["number"] == pull.number and err.count("\n") == 1
+    assert "Gitea has no label 'nope'" in err and pull.labels == []
+
+
+@on_gitea
+def test_gitea_labels_are_sent_as_the_ids_of_their_names(fake: FakeGitea, repo: Path) -> None:
+    code, data, err = rotate(repo)
+    assert code == 0, err
+    (sent,) = [r.json() for r in fake.requests if r.path.endswith("/labels") and r.method == "POST"]
+    assert sent == {"labels": [FakeGitea.labels["keys"], FakeGitea.labels["sealer"]]}
+    assert fake.pulls[data["pull_request"]["number"]].labels == ["keys", "sealer"]
+    assert fake.requests_to("/labels", "GET") == 2  # the label list is paginated (2 a page): read once
+
+
+@on_gitea
+def test_gitea_is_chosen_explicitly_outside_its_actions(
+    fake: FakeGitea, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("GITEA_ACTIONS", "GITHUB_API_URL", "GITHUB_SERVER_URL", "GITHUB_REPOSITORY"):
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("SEALER_FORGE", "gitea")
+    monkeypatch.setenv("GITEA_URL", f"{fake.url}/")
+    monkeypatch.setenv("GITEA_REPOSITORY", fake.repository)
+    code, data, err = rotate(repo)
+    assert code == 0, err
+    assert data["pull_request"]["url"].startswith("https://gitea.example/acme/deploy/pulls/")
+    assert all(r.headers["authorization"] == f"token {TOKEN}" for r in fake.requests)
+
+
+@on_gitea
+def test_forgejo_actions_is_forgejo_with_its_own_token(
+    fake: FakeGitea, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FORGEJO_ACTIONS", "true")
+    before = git(repo, "rev-parse", "HEAD")
+    code, _data, err = rotate(repo)
+    assert code == 2 and "FORGEJO_TOKEN is not set: sealer needs a token to talk to Forgejo" in err
+    assert git(repo, "rev-parse", "HEAD") == before and fake.requests == []
+    monkeypatch.setenv("FORGEJO_TOKEN", TOKEN)
+    fake.token = "something-else"
+    code, data, err = rotate(repo)
+    assert code == 4 and "Forgejo: HTTP 401 on GET /api/v1/repos/acme/deploy" in err
+    assert data["pull_request"] is None and err.count("\n") == 1
+
+
+@on_gitea
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SEALER_FORGE": "bitbucket"}, "SEALER_FORGE must be one of github, gitlab, gitea, forgejo"),
+        ({"GITHUB_REPOSITORY": "acme/.."}, "GITHUB_REPOSITORY must be OWNER/REPO"),
+        ({"GITEA_REPOSITORY": "acme/deploy/more"}, "GITEA_REPOSITORY must be OWNER/REPO"),
+        ({"GITEA_URL": "http://gitea.example.test"}, "must use https"),
+    ],
+)
+def test_gitea_settings_are_checked_before_anything_is_sent(
+    fake: FakeGitea, repo: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    before = git(repo, "rev-parse", "HEAD")
+    code, _data, err = rotate(repo)
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert git(repo, "rev-parse", "HEAD") == before and fake.requests == []
+
+
+@on_gitea
+def test_gitea_without_an_address_is_one_line(fake: FakeGitea, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEALER_FORGE", "gitea")
+    for var in ("GITHUB_API_URL", "GITHUB_SERVER_URL"):
+        monkeypatch.delenv(var)
+    with pytest.raises(ForgeError, match="GITEA_URL is not set"):
+        _forge()
+    monkeypatch.setenv("GITHUB_SERVER_URL", f"{fake.url}/")  # the Actions server address alone will do
+    assert _forge().client.base == f"{fake.url}/api/v1/"
+
+
+@on_gitea
+def test_gitea_review_post_finds_the_pull_request_of_its_actions_job(
+    fake: FakeGitea, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    git(repo, "push", "-q", "origin", "main:feature")
+    pull = fake.add_pull("feature")
+    monkeypatch.setenv("GITHUB_REF", f"refs/pull/{pull.number}/head")  # Gitea Actions' ref of a pull request
+    git(repo, "checkout", "-q", "--detach")
+    for _ in range(2):
+        result = cli(repo, "review", "--post", "-o", "json", "main", "HEAD")
+        assert result.exit_code == 0, result.stderr
+    assert len(pull.comments) == 1 and pull.comments[0]["user"]["login"] == fake.user

@@ -1,15 +1,16 @@
-"""Small loopback servers that speak the GitHub REST and GitLab REST v4 APIs as far as sealer
-uses them, with the hosts' status codes and error bodies: 401 for a wrong token, 404 for an
-unknown repository, GitHub's 422 and GitLab's 409 for a second open request from one branch,
-422 for a head branch the remote does not have (they read the real bare remote), pagination
-(Link / X-Next-Page, with a small page size so that it happens) and rate-limit headers."""
+"""Small loopback servers that speak the GitHub REST, GitLab REST v4 and Gitea (Forgejo) v1 APIs
+as far as sealer uses them, with the hosts' status codes and error bodies: 401 for a wrong
+token, 404 for an unknown repository, GitHub's 422, GitLab's 409 and Gitea's 409 (422 before)
+for a second open request from one branch, 422 (Gitea: 404) for a head branch the remote does
+not have (they read the real bare remote), pagination (Link / X-Next-Page / Gitea's `limit`
+with X-Total-Count, with a small page size so that it happens) and rate-limit headers."""
 
 from __future__ import annotations
 
 import json
 import re
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -324,8 +325,125 @@ class FakeGitLab(FakeForge):
         }
 
 
+class FakeGitea(FakeGitHub):
+    """Gitea's API under /api/v1: GitHub's shapes where Gitea has them, its own differences
+    (the `token` scheme, `limit`, labels by id, assignees on the pull request, 409 or 422 for a
+    second pull request from one branch, 404 for a head branch that does not exist)."""
+
+    labels = {"keys": 1, "sealer": 2, "bug": 3}
+    users = {"sealer-bot": 5, "alice": 11, "bob": 12}
+    conflict_status = 409  # some Gitea and Forgejo versions answer 422
+
+    def handle(self, request: Request) -> Response:
+        with self.lock:
+            self.requests.append(request)
+            if request.headers.get("authorization") != f"token {self.token}":
+                return self.unauthorized()
+            return self.route(request)
+
+    def unauthorized(self) -> Response:
+        return Response.json(401, {"message": "user does not exist [uid: 0, name: ]", "url": self.docs})
+
+    @property
+    def docs(self) -> str:
+        return f"{self.url}/api/swagger"
+
+    def fault_response(self, fault: Fault) -> Response:
+        return Response.json(fault.status, {"message": "Too Many Requests", "url": self.docs}, fault.headers)
+
+    def route(self, request: Request) -> Response:
+        if not request.path.startswith("/api/v1/"):
+            return Response.json(404, {"message": "not found", "url": self.docs})
+        inner = replace(request, path=request.path[len("/api/v1") :])
+        if inner.path == "/user" and self.user_hidden:
+            message = "token does not have at least one of required scope(s): [read:user]"
+            return Response.json(403, {"message": message, "url": self.docs})
+        if inner.path == "/user":
+            return Response.json(200, {"id": 5, "login": self.user, "username": self.user})
+        if inner.path == f"/repos/{self.repository}/labels" and inner.method == "GET":
+            items = [{"id": i, "name": n, "color": "00aabb"} for n, i in self.labels.items()]
+            return self.paginate(inner, items, link=True)
+        return super().route(inner)
+
+    def paginate(self, request: Request, items: list[Any], link: bool) -> Response:
+        page = int(request.query.get("page", ["1"])[0])
+        size = min(int(request.query.get("limit", ["30"])[0]), self.page_size)
+        headers = {"X-Total-Count": str(len(items))}
+        if page * size < len(items):
+            query = "&".join(f"{k}={v[0]}" for k, v in request.query.items() if k != "page")
+            headers["Link"] = f'<{self.url}/api/v1{request.path}?{query}&page={page + 1}>; rel="next"'
+        return Response.json(200, items[(page - 1) * size : page * size], headers)
+
+    def create(self, data: dict[str, Any]) -> Response:
+        if self.on_create:
+            hook, self.on_create = self.on_create, None
+            hook(data)
+        if not self.branch_exists(data["head"]):
+            return Response.json(404, {"message": "The target couldn't be found.", "url": self.docs})
+        for pull in self.open_pulls():
+            if pull.head == data["head"] and not pull.fork:
+                message = (
+                    f"pull request already exists for these targets [id: {pull.number}, issue_id: "
+                    f"{pull.number}, head_repo_id: 1, base_repo_id: 1, head_branch: {pull.head}, "
+                    f"base_branch: {pull.base}]"
+                )
+                return Response.json(self.conflict_status, {"message": message, "url": self.docs})
+        pull = self.add_pull(data["head"], data["body"], title=data["title"])
+        pull.base = data["base"]
+        return Response.json(201, self.pull_json(pull))
+
+    def on_pull(self, request: Request, pull: Pull, sub: str) -> Response:
+        data = request.json() if request.body else {}
+        if sub == "" and request.method == "PATCH" and "assignees" in data:
+            unknown = [n for n in data["assignees"] if n not in self.users]
+            if unknown:
+                return self.no_user(unknown[0])
+            pull.assignees = list(data["assignees"])
+        if sub == "/labels" and request.method == "POST":
+            if not all(type(i) is int and i in self.labels.values() for i in data["labels"]):
+                return Response.json(422, {"message": "[Labels]: must be label ids", "url": self.docs})
+            names = {i: n for n, i in self.labels.items()}
+            pull.labels += [names[i] for i in data["labels"]]
+            return Response.json(200, [{"id": i, "name": names[i]} for i in data["labels"]])
+        if sub == "/requested_reviewers" and request.method == "POST":
+            unknown = [n for n in data["reviewers"] if n not in self.users]
+            if unknown:
+                return self.no_user(unknown[0])
+            pull.reviewers += data["reviewers"] + [f"team:{t}" for t in data.get("team_reviewers", [])]
+            return Response.json(201, [])
+        if sub == "/comments" and request.method == "POST":
+            self.comment_ids += 1
+            user = {"id": 5, "login": self.user, "username": self.user}
+            comment = {"id": self.comment_ids, "body": data["body"], "user": user}
+            pull.comments.append(comment)
+            return Response.json(201, comment)
+        if sub == "/comments" and request.method == "GET":  # Gitea lists an issue's comments at once
+            return Response.json(200, pull.comments)
+        return super().on_pull(request, pull, sub)
+
+    def no_user(self, name: str) -> Response:
+        return Response.json(
+            422, {"message": f"user does not exist [uid: 0, name: {name}]", "url": self.docs}
+        )
+
+    def pull_json(self, pull: Pull) -> dict[str, Any]:
+        data = super().pull_json(pull)
+        data["html_url"] = f"https://gitea.example/{self.repository}/pulls/{pull.number}"
+        data["head"]["repo_id"] = 2 if pull.fork else 1
+        return data
+
+
 def ci_env(fake: FakeForge) -> dict[str, str]:
-    """The variables the CI of `fake`'s kind sets, and sealer's token."""
+    """The variables the CI of `fake`'s kind sets, and sealer's token (Gitea: as Gitea Actions
+    sets them, GITHUB_API_URL pointing at Gitea's API)."""
+    if isinstance(fake, FakeGitea):
+        return {
+            "GITEA_ACTIONS": "true",
+            "GITHUB_API_URL": f"{fake.url}/api/v1",
+            "GITHUB_SERVER_URL": fake.url,
+            "GITHUB_REPOSITORY": fake.repository,
+            "GITEA_TOKEN": fake.token,
+        }
     if isinstance(fake, FakeGitHub):
         return {"GITHUB_API_URL": fake.url, "GITHUB_REPOSITORY": fake.repository, "GITHUB_TOKEN": fake.token}
     return {
