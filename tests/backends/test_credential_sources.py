@@ -895,3 +895,35 @@ def test_a_cacert_that_is_no_regular_file_is_refused(tmp_path: Path, monkeypatch
     ca = tmp_path / "real.pem"
     ca.write_text("-")
     assert source_for("vault", {**settings, "cacert": str(ca)}, "staging") is not None
+
+
+@pytest.mark.parametrize("auth", ["token", "jwt"])
+def test_a_redirect_to_another_address_never_carries_the_token_or_the_login(
+    auth: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests follows a 307 to any host with every header but Authorization (X-Vault-Token
+    included) and, for a 307, the body (the ID token): a Vault that redirects is not followed."""
+    from sealer.backends.vault_kv import VaultKV
+
+    vault, elsewhere = FakeVault(token=VAULT_TOKEN_SHAPE), FakeVault()
+    seen: list[Request] = []
+    elsewhere.before_request = seen.append
+    vault.start()
+    elsewhere.start()
+    try:
+        monkeypatch.setenv("VAULT_SECRET_PROBE", VAULT_TOKEN_SHAPE if auth == "token" else JWT_SHAPE)
+        if auth == "token":
+            source = VaultSource("production", vault.url, token_env="VAULT_SECRET_PROBE")
+            path = "/v1/secret/data/x"
+        else:
+            source = VaultSource("production", vault.url, auth="jwt", role="ci", jwt_env="VAULT_SECRET_PROBE")
+            path = "/v1/auth/jwt/login"
+        vault.fail_next(307, headers={"Location": elsewhere.url + path})
+        with pytest.raises(BackendError) as found:
+            VaultKV.from_source("secret", source).read("x")
+    finally:
+        vault.stop()
+        elsewhere.stop()
+    assert seen == []
+    assert "redirect" in str(found.value)
+    assert VAULT_TOKEN_SHAPE not in str(found.value) and JWT_SHAPE not in str(found.value)
