@@ -55,9 +55,11 @@ def _refusals(
         raise BackendError(f"{where}: {address} is sealed or down (503)") from None
     except vault_errors.VaultError as err:
         status = _STATUS.get(type(err).__name__) or "HTTP error"
-        detail = "; ".join(str(e) for e in err.errors or ())[:200]
+        said = "; ".join(str(e) for e in err.errors or ())
+        detail = said[:200]
         credentials = [value for name, value in sent.items() if name != "role"]  # a role is a name
-        if any(value in detail for value in credentials) or secretish(detail):
+        # All Vault said is checked: a credential quoted across the cut would leave its start.
+        if any(value in said for value in credentials) or secretish(said):
             detail = "Vault's answer withheld: it quotes a credential"
         raise BackendError(f"{where} refused ({status}{': ' + detail if detail else ''})") from None
     except requests.exceptions.TooManyRedirects:

@@ -927,3 +927,33 @@ def test_a_redirect_to_another_address_never_carries_the_token_or_the_login(
     assert seen == []
     assert "redirect" in str(found.value)
     assert VAULT_TOKEN_SHAPE not in str(found.value) and JWT_SHAPE not in str(found.value)
+
+
+class LongQuotingVault(FakeVault):
+    """A refusal that quotes the secret id past the 200 characters sealer keeps of it."""
+
+    def _login(self, namespace: str, mount: str, request: Request) -> Response:
+        return Response.json(400, {"errors": [f"invalid role ({'.' * 170}): {request.json()['secret_id']}"]})
+
+
+def test_a_refusal_quoting_the_credential_past_the_cut_is_withheld(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check runs on all Vault said: cut first, a quoted secret id's start stayed in the line."""
+    server = LongQuotingVault()
+    server.start()
+    secret_id = str(uuid.uuid4())
+    try:
+        monkeypatch.setenv("VAULT_ROLE_ID_PROBE", str(uuid.uuid4()))
+        monkeypatch.setenv("VAULT_SECRET_ID_PROBE", secret_id)
+        source = VaultSource(
+            "production",
+            server.url,
+            auth="approle",
+            role_id_env="VAULT_ROLE_ID_PROBE",
+            secret_id_env="VAULT_SECRET_ID_PROBE",
+        )
+        with pytest.raises(BackendError) as found:
+            source.check()
+    finally:
+        server.stop()
+    assert secret_id[:8] not in str(found.value)
+    assert "Vault's answer withheld" in str(found.value)
