@@ -22,15 +22,23 @@ _STATUS = {"InvalidRequest": 400, "Unauthorized": 401, "Forbidden": 403, "Invali
 
 
 def client(address: str, token: str | None, namespace: str | None, verify: str | bool) -> Any:
-    """An hvac client that follows no redirect: requests would re-send X-Vault-Token (it drops
-    only Authorization) and, for a 307, the login's body to whatever host a Location names."""
+    """An hvac client with `token` only (none for a login) that follows no redirect: requests
+    would re-send X-Vault-Token (it drops only Authorization) and, for a 307, the login's body
+    to whatever host a Location names."""
     import hvac
     import requests
 
     session = requests.Session()
     session.max_redirects = 0  # a redirect raises TooManyRedirects before anything is re-sent
+    # Never None: hvac would take VAULT_TOKEN or ~/.vault-token, and a login would carry another
+    # environment's token to this environment's address.
     return hvac.Client(
-        url=address, token=token, namespace=namespace, verify=verify, timeout=TIMEOUT_SECONDS, session=session
+        url=address,
+        token=token or "",
+        namespace=namespace,
+        verify=verify,
+        timeout=TIMEOUT_SECONDS,
+        session=session,
     )
 
 

@@ -957,3 +957,27 @@ def test_a_refusal_quoting_the_credential_past_the_cut_is_withheld(monkeypatch: 
         server.stop()
     assert secret_id[:8] not in str(found.value)
     assert "Vault's answer withheld" in str(found.value)
+
+
+def test_a_login_never_carries_the_runners_own_vault_token(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """hvac takes VAULT_TOKEN (or ~/.vault-token) for a client given none: the login request
+    would carry another environment's token to this environment's address."""
+    server = FakeVault()
+    seen: list[Request] = []
+    server.before_request = seen.append
+    server.start()
+    try:
+        id_token = server.add_jwt_role("", "ci")
+        monkeypatch.setenv("VAULT_ID_TOKEN_PROBE", id_token)
+        monkeypatch.setenv("VAULT_TOKEN", VAULT_TOKEN_SHAPE)
+        monkeypatch.setenv("HOME", str(tmp_path))
+        (tmp_path / ".vault-token").write_text(VAULT_TOKEN_SHAPE + "x\n")
+        VaultSource("production", server.url, auth="jwt", role="ci", jwt_env="VAULT_ID_TOKEN_PROBE").check()
+        monkeypatch.delenv("VAULT_TOKEN")
+        VaultSource("production", server.url, auth="jwt", role="ci", jwt_env="VAULT_ID_TOKEN_PROBE").check()
+    finally:
+        server.stop()
+    logins = [r for r in seen if r.path.endswith("/login")]
+    assert len(logins) == 2 and all("x-vault-token" not in r.headers for r in logins)
