@@ -375,6 +375,27 @@ def test_a_commit_on_its_own_branch_is_rolled_forward_from_the_bundle(repo: Path
     assert_clean(repo, keys, on=data["branch"])
 
 
+def test_a_bundle_rolled_forward_after_the_checkout_moved_on_lands_where_it_began(
+    repo: Path, keys: list[Any]
+) -> None:
+    """The bundle holds whole files written against the commit the rotation began on: committed
+    on top of a HEAD that moved since (a pull, a `keys revoke`), they would silently undo what
+    came in between. Its branch starts where the rotation began, as an uninterrupted run's."""
+    start = head(repo)
+    entry = _killed_before_rename(repo)
+    values = repo / "deploy/staging/values.yaml"
+    values.write_text(values.read_text() + "replicaCount: 3\n")
+    git(repo, "commit", "-qam", "meanwhile on main")
+    moved = head(repo)
+    done = cli(repo, "rotate", ENV, "-o", "json")
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    assert data["resumed"] is True and data["branch"] == entry["branch"] and head(repo) == moved
+    assert git(repo, "rev-parse", f"{data['commit']}~1").strip() == start
+    assert journal_of(repo) is None
+    assert_clean(repo, keys, on=data["branch"])
+
+
 def test_a_journal_naming_another_commit_is_refused(repo: Path, keys: list[Any]) -> None:
     """Past the ref move the journal's commit decides what is accepted in a store and pushed:
     it must be where the change landed (recomputed from git), or the journal is refused."""

@@ -266,18 +266,38 @@ class Auth0Store(WholeDocumentStore):
         )
 
     def _token(self, scheme: str, login: Auth0Login) -> str:
-        from auth0.authentication import GetToken
+        """The client-credentials grant, posted here rather than by the SDK: its requests call
+        follows a 307 to any host and sends the body, the client secret, there again."""
+        import httpx
+        from auth0.authentication.exceptions import Auth0Error
 
-        audience = login.audience or f"https://{self._host}/api/v2/"
-        grant = GetToken(
-            self._host,
-            login.client_id,
-            client_secret=login.client_secret,
-            protocol=scheme,
-            timeout=TIMEOUT_SECONDS,
-        )
-        answer = self._call(lambda: grant.client_credentials(audience), "the token endpoint")
-        return str(answer["access_token"])
+        body = {
+            "grant_type": "client_credentials",
+            "client_id": login.client_id,
+            "client_secret": login.client_secret,
+            "audience": login.audience or f"https://{self._host}/api/v2/",
+        }
+
+        def grant() -> Any:
+            with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
+                answer = client.post(f"{scheme}://{self._host}/oauth/token", json=body)
+            if answer.is_redirect:
+                raise BackendError(
+                    f"auth0: {self._host} answered the token request with a redirect, not followed "
+                    "(the client secret would go along): set the tenant's own domain"
+                )
+            if answer.status_code != 200:
+                raise Auth0Error(answer.status_code, "", "", headers=answer.headers)
+            try:
+                return answer.json()
+            except ValueError:
+                return None
+
+        answer = self._call(grant, "the token endpoint")
+        token = answer.get("access_token") if isinstance(answer, dict) else None
+        if not isinstance(token, str) or not token:
+            raise BackendError(f"auth0: {self._host} issued no access token")
+        return token
 
     def _call(self, request: Callable[[], Any], where: str) -> Any:
         """One Auth0 request: 429 waits and retries (bounded); every failure is one line."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from sealer.errors import BackendError
 
@@ -18,6 +19,34 @@ TIMEOUT_SECONDS = 10
 METHODS = ("token", "jwt", "approle")  # token: the variable holding one, as before
 DEFAULT_MOUNTS = {"jwt": "jwt", "approle": "approle"}
 _STATUS = {"InvalidRequest": 400, "Unauthorized": 401, "Forbidden": 403, "InvalidPath": 404}
+
+
+def client(address: str, token: str | None, namespace: str | None, verify: str | bool) -> Any:
+    """An hvac client with `token` only (none for a login) that follows no redirect: requests
+    would re-send X-Vault-Token (it drops only Authorization) and, for a 307, the login's body
+    to whatever host a Location names."""
+    import hvac
+    import requests
+
+    session = requests.Session()
+    session.max_redirects = 0  # a redirect raises TooManyRedirects before anything is re-sent
+    # Never None: hvac would take VAULT_TOKEN or ~/.vault-token, and a login would carry another
+    # environment's token to this environment's address.
+    return hvac.Client(
+        url=address,
+        token=token or "",
+        namespace=namespace,
+        verify=verify,
+        timeout=TIMEOUT_SECONDS,
+        session=session,
+    )
+
+
+def redirect_refused(address: str) -> str:
+    return (
+        f"{address} answered with a redirect, not followed (the credential would go along): "
+        "set the address it leads to"
+    )
 
 
 @contextlib.contextmanager
@@ -34,11 +63,15 @@ def _refusals(
         raise BackendError(f"{where}: {address} is sealed or down (503)") from None
     except vault_errors.VaultError as err:
         status = _STATUS.get(type(err).__name__) or "HTTP error"
-        detail = "; ".join(str(e) for e in err.errors or ())[:200]
+        said = "; ".join(str(e) for e in err.errors or ())
+        detail = said[:200]
         credentials = [value for name, value in sent.items() if name != "role"]  # a role is a name
-        if any(value in detail for value in credentials) or secretish(detail):
+        # All Vault said is checked: a credential quoted across the cut would leave its start.
+        if any(value in said for value in credentials) or secretish(said):
             detail = "Vault's answer withheld: it quotes a credential"
         raise BackendError(f"{where} refused ({status}{': ' + detail if detail else ''})") from None
+    except requests.exceptions.TooManyRedirects:
+        raise BackendError(f"{where}: {redirect_refused(address)}") from None
     except requests.exceptions.RequestException as err:
         raise BackendError(f"{where}: cannot reach {address} ({type(err).__name__})") from None
 
@@ -57,16 +90,12 @@ def login(
     """The client token Vault issues for `sent` at `auth/<mount>/login` in `namespace` (hvac
     keeps it off its own client: use_token=False). `where` names the environment, the method
     and the mount, and starts every failure's line."""
-    import hvac
-
-    client = hvac.Client(url=address, namespace=namespace, verify=verify, timeout=TIMEOUT_SECONDS)
+    vault = client(address, None, namespace, verify)
     with _refusals(where, address, sent, secretish):
         if method == "jwt":
-            answer = client.auth.jwt.jwt_login(
-                role=sent["role"], jwt=sent["jwt"], use_token=False, path=mount
-            )
+            answer = vault.auth.jwt.jwt_login(role=sent["role"], jwt=sent["jwt"], use_token=False, path=mount)
         else:
-            answer = client.auth.approle.login(
+            answer = vault.auth.approle.login(
                 role_id=sent["role_id"], secret_id=sent["secret_id"], use_token=False, mount_point=mount
             )
     auth = answer.get("auth") if isinstance(answer, dict) else None

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from sealer.backends import vault_auth
 from sealer.backends.credentials import VaultSource
 from sealer.errors import BackendError, BadInput
 
-TIMEOUT_SECONDS = 10
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 
 
@@ -56,15 +56,7 @@ class VaultKV:
     def from_source(cls, mount: str, source: VaultSource) -> VaultKV:
         """A client of its own for `source` (the global variables when it names none)."""
         login = source.login()
-        import hvac
-
-        client = hvac.Client(
-            url=login.address,
-            token=login.token,
-            namespace=login.namespace,
-            verify=login.verify,
-            timeout=TIMEOUT_SECONDS,
-        )
+        client = vault_auth.client(login.address, login.token, login.namespace, login.verify)
         return cls(mount, client, safe_address(login.address), source.token_variable)
 
     def where(self, path: str) -> str:
@@ -137,5 +129,7 @@ class VaultKV:
         except vault_errors.VaultError as err:
             detail = "; ".join(str(e) for e in err.errors or ())[:200] or type(err).__name__
             raise BackendError(f"vault: {what} failed: {detail}") from None
+        except requests.exceptions.TooManyRedirects:
+            raise BackendError(f"vault: {vault_auth.redirect_refused(self.address)}") from None
         except requests.exceptions.RequestException as err:
             raise BackendError(f"vault: cannot reach {self.address} ({type(err).__name__})") from None

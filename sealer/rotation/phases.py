@@ -388,7 +388,8 @@ def _recover(cfg: Config, git_dir: Path, entry: Journal) -> RotationResult | Non
                 git.resolve_commit(root, f"refs/heads/{entry.branch}") if entry.branch else git.head(root)
             )
         else:
-            entry.parent = git.head(root)
+            if entry.in_place:  # its files are in the checkout now, for the current branch
+                entry.parent = git.head(root)
             entry.commit = _commit_files(root, entry)
         entry.phase, entry.result["index_synced"] = journal.COMMITTED, False
         journal.save(git_dir, entry)
@@ -417,8 +418,17 @@ def _is_landed_commit(root: Path, entry: Journal) -> bool:
 
 def _commit_files(root: Path, entry: Journal) -> str:
     """The journal's files committed: as renamed over their targets, or from the bundle beside
-    the journal (a commit on its own branch)."""
+    the journal (a commit on its own branch). The bundle's files are whole files written against
+    the commit the change began on: its branch starts there, whatever HEAD is now (on top of a
+    newer HEAD they would undo what came in between, a revocation included)."""
     git_dir = git.git_dir(root)
+    if not entry.in_place and (
+        entry.parent is None or git.resolve_commit(root, entry.parent) != entry.parent
+    ):
+        raise BadInput(
+            f"the interrupted sealer run began on {entry.parent or '(no commit)'}, which this repository "
+            f"lacks: remove {journal.path(git_dir)} after checking `git status`"
+        )
     contents = None if entry.in_place else journal.load_contents(git_dir)
     lacking = [f["path"] for f in entry.files if contents is not None and f["path"] not in contents]
     if lacking:
@@ -433,7 +443,7 @@ def _commit_files(root: Path, entry: Journal) -> str:
     except BaseException:
         commit.abort()
         raise
-    return commit.move(entry.message, entry.branch)
+    return commit.move(entry.message, entry.branch, None if entry.in_place else entry.parent)
 
 
 def _written_committed(cfg: Config, git_dir: Path, entry: Journal) -> bool:

@@ -528,3 +528,26 @@ def test_client_libraries_load_lazily() -> None:
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_auth0_token_request_follows_no_redirect_with_the_client_secret(
+    auth0_env: FakeAuth0, tmp_path: Path
+) -> None:
+    """requests follows a 307 to any host re-sending the body: the token request's client
+    secret would go wherever a Location names (the management API's httpx follows none)."""
+    import os
+
+    where = "/oauth/token"
+    elsewhere = FakeAuth0()
+    seen: list[Any] = []
+    elsewhere.before_request = seen.append
+    elsewhere.start()
+    try:
+        store = Auth0Store({"user_id": auth0_env.add_user()}, tmp_path, wait=Waits())
+        auth0_env.fail_next(307, headers={"Location": elsewhere.url + where}, match=where)
+        message = backend_error(lambda: store.list(ENV))
+    finally:
+        elsewhere.stop()
+        auth0_env.clear_faults()
+    assert seen == []
+    assert "redirect" in message and os.environ["AUTH0_CLIENT_SECRET"] not in message

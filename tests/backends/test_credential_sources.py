@@ -895,3 +895,89 @@ def test_a_cacert_that_is_no_regular_file_is_refused(tmp_path: Path, monkeypatch
     ca = tmp_path / "real.pem"
     ca.write_text("-")
     assert source_for("vault", {**settings, "cacert": str(ca)}, "staging") is not None
+
+
+@pytest.mark.parametrize("auth", ["token", "jwt"])
+def test_a_redirect_to_another_address_never_carries_the_token_or_the_login(
+    auth: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests follows a 307 to any host with every header but Authorization (X-Vault-Token
+    included) and, for a 307, the body (the ID token): a Vault that redirects is not followed."""
+    from sealer.backends.vault_kv import VaultKV
+
+    vault, elsewhere = FakeVault(token=VAULT_TOKEN_SHAPE), FakeVault()
+    seen: list[Request] = []
+    elsewhere.before_request = seen.append
+    vault.start()
+    elsewhere.start()
+    try:
+        monkeypatch.setenv("VAULT_SECRET_PROBE", VAULT_TOKEN_SHAPE if auth == "token" else JWT_SHAPE)
+        if auth == "token":
+            source = VaultSource("production", vault.url, token_env="VAULT_SECRET_PROBE")
+            path = "/v1/secret/data/x"
+        else:
+            source = VaultSource("production", vault.url, auth="jwt", role="ci", jwt_env="VAULT_SECRET_PROBE")
+            path = "/v1/auth/jwt/login"
+        vault.fail_next(307, headers={"Location": elsewhere.url + path})
+        with pytest.raises(BackendError) as found:
+            VaultKV.from_source("secret", source).read("x")
+    finally:
+        vault.stop()
+        elsewhere.stop()
+    assert seen == []
+    assert "redirect" in str(found.value)
+    assert VAULT_TOKEN_SHAPE not in str(found.value) and JWT_SHAPE not in str(found.value)
+
+
+class LongQuotingVault(FakeVault):
+    """A refusal that quotes the secret id past the 200 characters sealer keeps of it."""
+
+    def _login(self, namespace: str, mount: str, request: Request) -> Response:
+        return Response.json(400, {"errors": [f"invalid role ({'.' * 170}): {request.json()['secret_id']}"]})
+
+
+def test_a_refusal_quoting_the_credential_past_the_cut_is_withheld(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check runs on all Vault said: cut first, a quoted secret id's start stayed in the line."""
+    server = LongQuotingVault()
+    server.start()
+    secret_id = str(uuid.uuid4())
+    try:
+        monkeypatch.setenv("VAULT_ROLE_ID_PROBE", str(uuid.uuid4()))
+        monkeypatch.setenv("VAULT_SECRET_ID_PROBE", secret_id)
+        source = VaultSource(
+            "production",
+            server.url,
+            auth="approle",
+            role_id_env="VAULT_ROLE_ID_PROBE",
+            secret_id_env="VAULT_SECRET_ID_PROBE",
+        )
+        with pytest.raises(BackendError) as found:
+            source.check()
+    finally:
+        server.stop()
+    assert secret_id[:8] not in str(found.value)
+    assert "Vault's answer withheld" in str(found.value)
+
+
+def test_a_login_never_carries_the_runners_own_vault_token(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """hvac takes VAULT_TOKEN (or ~/.vault-token) for a client given none: the login request
+    would carry another environment's token to this environment's address."""
+    server = FakeVault()
+    seen: list[Request] = []
+    server.before_request = seen.append
+    server.start()
+    try:
+        id_token = server.add_jwt_role("", "ci")
+        monkeypatch.setenv("VAULT_ID_TOKEN_PROBE", id_token)
+        monkeypatch.setenv("VAULT_TOKEN", VAULT_TOKEN_SHAPE)
+        monkeypatch.setenv("HOME", str(tmp_path))
+        (tmp_path / ".vault-token").write_text(VAULT_TOKEN_SHAPE + "x\n")
+        VaultSource("production", server.url, auth="jwt", role="ci", jwt_env="VAULT_ID_TOKEN_PROBE").check()
+        monkeypatch.delenv("VAULT_TOKEN")
+        VaultSource("production", server.url, auth="jwt", role="ci", jwt_env="VAULT_ID_TOKEN_PROBE").check()
+    finally:
+        server.stop()
+    logins = [r for r in seen if r.path.endswith("/login")]
+    assert len(logins) == 2 and all("x-vault-token" not in r.headers for r in logins)
