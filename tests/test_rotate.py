@@ -39,7 +39,7 @@ from support.repos import (
     values_subtree,
 )
 
-from sealer import apikey, config, forkpool, ledger, lock
+from sealer import apikey, config, forkpool, layout, ledger, lock
 from sealer.faults import InjectedFault
 from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, utcnow
 from sealer.rotation import phases, plan
@@ -665,3 +665,25 @@ def test_every_fault_point_in_the_code_is_injected_above() -> None:
     assert set(re.findall(r'faults\.point\("([^"]+)"\)', sources)) == set(
         FAULT_POINTS + FINISH_FAULT_POINTS + MIGRATION_FAULT_POINTS
     )
+
+
+@pytest.mark.parametrize("command", ["rotate", "revoke", "compromised"])
+def test_uncommitted_sealer_yaml_stops_every_key_change(repo: Path, command: str) -> None:
+    """The stores and targets come from the working tree's sealer.yaml, the commit from HEAD's:
+    with the two apart (a hand edit, a move between stores killed after its commit) a change
+    could reach one store while its commit names another. Nothing changes, exit 2."""
+    key_id = next(r.key_id for r in ledger.load(repo, "staging") if r.status == ACTIVE)
+    args = {
+        "rotate": ["rotate", "staging"],
+        "revoke": ["keys", "revoke", "staging", key_id],
+        "compromised": ["keys", "compromised", "staging", key_id],
+    }[command]
+    config_text = (repo / "sealer.yaml").read_text()
+    (repo / "sealer.yaml").write_text(config_text + "# an edit not committed\n")
+    watched = ["sealer.yaml", layout.ledger_file("staging")]
+    before, refs = snapshot(repo, watched), git(repo, "show-ref")
+    result = cli(repo, *args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == "sealer: uncommitted changes in sealer.yaml: commit or stash them first\n"
+    assert snapshot(repo, watched) == before and before[watched[1]] is not None
+    assert git(repo, "show-ref") == refs

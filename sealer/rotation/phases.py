@@ -140,7 +140,8 @@ def _ready(root: Path, git_dir: Path, result: RotationResult) -> None:
     """Before a rotation's files are written: note the user's branch, refuse uncommitted changes
     to any file it writes, and sweep a killed run's temps."""
     result.started_on = git.current_branch(root)
-    dirty = git.changed_paths(root, result.files)
+    # sealer.yaml too: the stores and targets come from it, the commit from HEAD's (#17).
+    dirty = git.changed_paths(root, [layout.CONFIG_FILE, *result.files])
     if dirty:
         raise BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
     transaction.sweep_temps(root, git_dir)
@@ -579,7 +580,7 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
         clusters = [c.name for c in env.clusters]  # #16: the GitOps key registries follow the ledger
         for path, data in registry.files(env.name, clusters, env.registry, new_records).items():
             files[path] = (data.decode(), repofiles.read_text_if_exists(root / path))
-        dirty = git.changed_paths(root, list(files))
+        dirty = git.changed_paths(root, [layout.CONFIG_FILE, *files])
         if dirty:
             raise BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
         now = utcnow()
