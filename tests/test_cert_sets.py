@@ -173,7 +173,7 @@ def test_a_future_certificate_does_not_take_over_sealing(
     assert invoke(pinned, "cert", "add", "staging", "--file", str(future), "--keep-sealing").exit_code == 0
     cluster = load_yaml(pinned / "sealer.yaml")["environments"]["staging"]["clusters"][0]
     assert cluster["sealWith"] == _fp(one.cert.read_bytes()) and len(cluster["certs"]) == 2
-
+    commit_all(pinned, "pin the future certificate")  # a rotation starts from a committed sealer.yaml
     rotate(pinned)
     assert _claimed(pinned) == _fp(one.cert.read_bytes())
     assert _open_with(pinned, one).startswith(b"slr_staging_")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.git import commit_all
 from support.policy_repos import (
     RepoFactory,
     age_keys,
@@ -120,6 +121,9 @@ def delete_cert_file(env: str) -> Change:
 
 def rotate(*args: str) -> Change:
     def change(root: Path, certs: Mapping[str, Path]) -> None:
+        commit_all(
+            root, "before the rotation", allow_empty=True
+        )  # a rotation starts from a committed sealer.yaml
         result = sealer(root, "rotate", *args, "--no-branch")
         assert result.exit_code == 0, result.output
 
