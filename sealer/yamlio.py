@@ -232,11 +232,15 @@ _YAML12_NUMBER = re.compile(
 )
 
 
+# Helm and kubectl read YAML with go-yaml's YAML 1.1, where a bare y or n is a boolean too.
+_GO_YAML_BOOLS = frozenset({"y", "Y", "n", "N"})
+
+
 def resolves_to_str(text: str) -> bool:
     """Whether the plain scalar `text` reads back as a string."""
     if text[:1] not in _IMPLICIT_FIRST:  # fast path: base64, names, most text
         return True
-    if _YAML12_NUMBER.fullmatch(text):
+    if _YAML12_NUMBER.fullmatch(text) or text in _GO_YAML_BOOLS:
         return False
     tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
     return tag == "tag:yaml.org,2002:str"

@@ -123,7 +123,7 @@ def test_nan_stays_nan() -> None:
 
 def test_machine_output_is_plain_where_it_can_be() -> None:
     text = yamlio.dump({"apiVersion": "v1", "data": {"a": "AgB+/x==", "n": "1"}, "empty": {}, "list": []})
-    assert text == 'apiVersion: v1\ndata:\n  a: AgB+/x==\n  n: "1"\nempty: {}\nlist: []\n'
+    assert text == 'apiVersion: v1\ndata:\n  a: AgB+/x==\n  "n": "1"\nempty: {}\nlist: []\n'
 
 
 def test_empty_document_and_document_streams() -> None:
@@ -344,3 +344,10 @@ def test_a_key_twice_in_one_mapping_is_refused(text: str) -> None:
     if "yes" not in text:  # ruamel reads YAML 1.2, where `yes` is just a string
         with pytest.raises(BadInput, match="not valid YAML"):
             yamlio.round_trip_load(text, "s")
+
+
+@pytest.mark.parametrize("text", ["y", "Y", "n", "N"])
+def test_a_bare_y_or_n_is_quoted_for_helms_yaml_11(text: str) -> None:
+    """go-yaml (Helm, kubectl) reads a plain y or n as a boolean: an entry so named stays a string."""
+    assert yamlio.dump({text: text}) == f'"{text}": "{text}"\n'
+    assert yamlio.load_documents(yamlio.dump({text: text}), "s") == [{text: text}]
