@@ -109,3 +109,24 @@ def test_a_controller_key_is_never_to_be_sealed(tmp_path: Path) -> None:
     assert "seal it with sealer seal" not in result.stdout
     assert "a controller's private key: keep it out of the repository, never seal it" in result.stdout
     assert "does not belong in the repository, sealed or not" in result.stdout
+
+
+def test_control_characters_never_reach_the_terminal(tmp_path: Path) -> None:
+    """A file name, a commit subject or a server's words may hold ESC or CR: shown as \\xNN, so
+    they can neither erase nor forge a line printed above them."""
+    from sealer.terminal import inert, one_line
+
+    hostile = "ok\x1b[2K\x1b[1Aclean\rfake\x9b\x07"
+    assert inert(hostile + "\n\tnext") == "ok\\x1b[2K\\x1b[1Aclean\\x0dfake\\x9b\\x07\n\tnext"
+    assert one_line(hostile + "\n") == "ok\\x1b[2K\\x1b[1Aclean\\x0dfake\\x9b\\x07\\x0a"
+
+
+def test_a_hostile_file_name_in_scan_output_is_inert(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    (root / "x\x1b[2Ky.env").write_text("AWS_ACCESS_KEY_ID=AKIAQ3EGUS5RZ7XN2KPB\n")
+    git(root, "add", "-A")
+    result = cli(root, "scan", "--all-files")
+    assert result.exit_code == 1
+    assert "x\\x1b[2Ky.env:1:" in result.stdout and "\x1b" not in result.stdout + result.stderr

@@ -14,6 +14,7 @@ import click
 
 from sealer import __version__
 from sealer.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, SealerError
+from sealer.terminal import one_line
 
 # Each command and the modules of sealer.cli that define it (`cert`'s subcommands live in two).
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
@@ -58,7 +59,7 @@ class SealerGroup(click.Group):
         try:
             result = super().invoke(ctx)
         except SealerError as err:
-            click.echo(f"sealer: {err}", err=True)
+            click.echo(f"sealer: {one_line(str(err))}", err=True)
             ctx.exit(err.exit_code)
         if isinstance(result, int) and result:
             ctx.exit(result)
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("sealer: interrupted", err=True)
         return EXIT_INTERRUPTED
     except SealerError as err:
-        click.echo(f"sealer: {err}", err=True)
+        click.echo(f"sealer: {one_line(str(err))}", err=True)
         return err.exit_code
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (`| head`); nothing left to say

@@ -33,7 +33,9 @@ def emit(data: Any, output: str, text: str) -> None:
 
         click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
     else:
-        click.echo(text)
+        from sealer.terminal import inert
+
+        click.echo(inert(text))
 
 
 def read_input(path: str) -> bytes:

@@ -11,6 +11,7 @@ import click
 
 from sealer.cli.common import output_choice
 from sealer.errors import ConflictingOptions
+from sealer.terminal import one_line
 
 if TYPE_CHECKING:
     from sealer.scan.baseline import Entry
@@ -115,9 +116,9 @@ def _without(candidates: Iterator[Candidate], root: str, excluded: str) -> Itera
 
 def _explain(result: Result, seconds: float) -> None:
     for path, reason in result.skipped:
-        click.echo(f"sealer scan: skipped {path}: {reason}", err=True)
+        click.echo(one_line(f"sealer scan: skipped {path}: {reason}"), err=True)
     for path, reason in result.unexamined:
-        click.echo(f"sealer scan: not examined {path}: {reason}", err=True)
+        click.echo(one_line(f"sealer scan: not examined {path}: {reason}"), err=True)
     for note in result.notes:
         click.echo(f"sealer scan: {note}", err=True)
     click.echo(

@@ -9,6 +9,7 @@ from typing import Any
 from sealer import __version__
 from sealer.scan.findings import Finding
 from sealer.scan.rules import Policy
+from sealer.terminal import one_line
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -45,12 +46,14 @@ def text(found: Sequence[Finding], scanned: int, unexamined: int = 0) -> str:
 def _text_line(f: Finding) -> str:
     where = f" ({f.note})" if f.note else ""
     where += f" (commit {f.commit[:12]})" if f.commit else ""
-    return f"{f.path}:{f.line}:{f.column}: {f.severity}: {f.rule}: {f.description}{where}: {f.preview}"
+    return one_line(
+        f"{f.path}:{f.line}:{f.column}: {f.severity}: {f.rule}: {f.description}{where}: {f.preview}"
+    )
 
 
 def unexamined_line(files: Sequence[tuple[str, str]]) -> str:
     """One line naming every file that could not be examined, and why."""
-    named = "; ".join(f"{path} ({reason})" for path, reason in files)
+    named = "; ".join(one_line(f"{path} ({reason})") for path, reason in files)
     return f"sealer scan: {len(files)} file(s) could not be examined, so the scan fails: {named}"
 
 

@@ -1,0 +1,24 @@
+"""Text for a terminal: names, paths, commit subjects and servers' words are anyone's text, and
+an ESC sequence or a CR in them could erase or forge the lines printed above."""
+
+from __future__ import annotations
+
+import re
+
+# Every C0 and C1 control character but the line feed and the tab that sealer's own text uses.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_LINE_FEED = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def inert(text: str) -> str:
+    """`text` with each control character but newline and tab shown as `\\xNN`."""
+    return _CONTROL.sub(_shown, text)
+
+
+def one_line(text: str) -> str:
+    """`text` as one inert line: newlines and tabs shown as `\\xNN` too."""
+    return _LINE_FEED.sub(_shown, text)
+
+
+def _shown(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
