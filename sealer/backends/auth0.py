@@ -46,7 +46,7 @@ from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
 from sealer.backends.credentials import Auth0Login, Auth0Source
-from sealer.backends.document import Records, WholeDocumentStore
+from sealer.backends.document import Records, WholeDocumentStore, check_unique
 from sealer.errors import BackendError, BadInput
 from sealer.records import REVOKED, KeyRecord, oldest_first
 
@@ -76,9 +76,11 @@ class Document:
             return cls(0, "", ())
         try:
             records = tuple(KeyRecord.from_dict(item) for item in data["records"])
-            return cls(int(data["rev"]), str(data["writer"]), records)
+            document = cls(int(data["rev"]), str(data["writer"]), records)
         except (KeyError, TypeError, ValueError, AttributeError):
             raise BackendError(f"auth0: {where} holds a {DOC_KEY} value sealer cannot read") from None
+        check_unique(list(records), f"auth0: {where}")
+        return document
 
 
 def compact(data: Any) -> str:

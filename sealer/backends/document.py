@@ -28,6 +28,17 @@ from sealer.records import (
 Records = list[KeyRecord]
 
 
+def check_unique(records: Records, where: str) -> Records:
+    """`records` as read, unless one key id appears twice (a hand edit: every verdict and edit
+    would take whichever record it met first or last, so the store is refused)."""
+    seen: set[tuple[str, str]] = set()
+    for record in records:
+        if (record.env, record.key_id) in seen:
+            raise BackendError(f"{where} holds key {record.key_id} twice: fix the store by hand")
+        seen.add((record.env, record.key_id))
+    return records
+
+
 def registered(records: Records, record: KeyRecord, kind: str) -> Records:
     if any(known.key_id == record.key_id for known in records):
         raise BackendError(f"{kind}: {record.env}: key {record.key_id} is registered already")

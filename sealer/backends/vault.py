@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from sealer.backends.credentials import VaultSource
-from sealer.backends.document import Records, WholeDocumentStore
+from sealer.backends.document import Records, WholeDocumentStore, check_unique
 from sealer.backends.vault_kv import CasConflict, VaultKV, check_segment
 from sealer.errors import BackendError
 from sealer.records import KeyRecord, oldest_first
@@ -70,7 +70,7 @@ class VaultStore(WholeDocumentStore):
         except (KeyError, TypeError, ValueError, AttributeError):
             where = self.kv.where(self._path(env_name))
             raise BackendError(f"vault: {where} holds records sealer cannot read") from None
-        return version, records
+        return version, check_unique(records, f"vault: {self.kv.where(self._path(env_name))}")
 
     @staticmethod
     def _dump(records: Records) -> dict[str, Any]:

@@ -551,3 +551,22 @@ def test_auth0_token_request_follows_no_redirect_with_the_client_secret(
         auth0_env.clear_faults()
     assert seen == []
     assert "redirect" in message and os.environ["AUTH0_CLIENT_SECRET"] not in message
+
+
+def test_a_key_twice_in_a_document_store_is_refused(
+    vault_store: VaultStore, vault_env: FakeVault, auth0_env: FakeAuth0, tmp_path: Path
+) -> None:
+    """A hand edit that lists one key id twice (say valid and revoked): every verdict would take
+    whichever record it met first, so neither store reads such a document."""
+    _, record = new_record()
+    revoked = {**record.as_dict(), "status": "revoked"}
+    path = f"{vault_store.prefix}/{ENV}"
+    vault_env.write_direct("secret", path, {"records": [record.as_dict(), revoked]})
+    assert f"holds key {record.key_id} twice" in backend_error(lambda: vault_store.list(ENV))
+    document = {
+        "rev": 1,
+        "writer": "x",
+        "records": [{**record.as_dict(), "env": ENV}, {**revoked, "env": ENV}],
+    }
+    store = Auth0Store({"user_id": auth0_env.add_user({DOC_KEY: document})}, tmp_path, wait=Waits())
+    assert f"holds key {record.key_id} twice" in backend_error(lambda: store.list(ENV))
