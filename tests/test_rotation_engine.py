@@ -493,3 +493,50 @@ def test_sigint_and_sigkill_at_spread_lines_then_a_plain_rerun(
             raise AssertionError(f"after {spec} (exit {first}): {err}") from err
     codes = [first for _, first, _, _ in runs]
     assert 130 in codes and 4 in codes and -signal.SIGKILL in codes  # the spread reaches every outcome
+
+
+def _interrupt_branch_then_resume(template: Path, where: Path, spec: str) -> tuple[str, int, str, int]:
+    repo = copy_repo(template, where)
+    first = _sealer(repo, "rotate", ENV, extra={"SEALER_SIGNAL_AT": spec})
+    rerun = _sealer(repo, "rotate", "--resume", extra={})
+    return spec, first.returncode, first.stderr, rerun.returncode
+
+
+def test_sigint_and_sigkill_in_a_rotation_on_its_own_branch_then_resume(
+    template: Path, keys: list[Any], tmp_path: Path
+) -> None:
+    """A rotation on its own branch (its files bundled beside the journal, never renamed into the
+    checkout): signals spread over its lines leave the checkout as it was and the branch, when
+    there is one, complete once resumed."""
+    runs_per_kind = 10
+    repo = copy_repo(template, tmp_path / "count")
+    counted = _sealer(repo, "rotate", ENV, extra={"SEALER_SIGNAL_AT": "count"})
+    assert counted.returncode == 0, counted.stderr
+    whole = int(counted.stderr.rsplit("sealer-lines: ", 1)[1].split()[0])
+    specs = [f"{n}:{kind}" for kind in ("INT", "KILL") for n in _spread(whole, runs_per_kind)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        runs = list(
+            pool.map(
+                lambda s: _interrupt_branch_then_resume(template, tmp_path / str(s[0]), s[1]),
+                enumerate(specs),
+            )
+        )
+    branches = []
+    for index, (spec, first, stderr, rerun) in enumerate(runs):
+        repo = tmp_path / str(index)
+        assert first in {0, 4, 130, -signal.SIGKILL}, (spec, first)
+        assert "Traceback" not in stderr, (spec, stderr)
+        assert rerun == 0, (spec, first, rerun)
+        made = git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/sealer/").split()
+        try:
+            assert git(repo, "status", "--porcelain") == "" and len(made) <= 1
+            assert_clean(repo, keys)  # the checkout as it was
+            if made:
+                assert_clean(repo, keys, on=made[0])
+        except AssertionError as err:
+            raise AssertionError(f"after {spec} (exit {first}): {err}") from err
+        branches.append(bool(made))
+    codes = {first for _, first, _, _ in runs}
+    assert (
+        {130, -signal.SIGKILL} <= codes and True in branches and False in branches
+    )  # the spread reaches both
