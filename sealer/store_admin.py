@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from sealer import apikey, config
-from sealer.backends import KeyStore, check_credentials, check_kind, open_store
+from sealer.backends import KeyStore, check_credentials, check_kind, open_store, refuse_secret_values
 from sealer.errors import BadInput
 from sealer.records import utcnow
 
@@ -53,6 +53,7 @@ def parse_options(kind: str, items: tuple[str, ...]) -> dict[str, str]:
                 f"{backend.credentials}"
             )
         options[name] = value
+    refuse_secret_values(options, "--option")  # a pasted token: never sent to a store, never committed
     return options
 
 

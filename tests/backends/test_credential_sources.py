@@ -829,6 +829,17 @@ def test_a_token_pasted_into_a_store_option_is_refused(repo: Path) -> None:
     assert "backend.options.path: looks like a JSON web token" in line and JWT_SHAPE not in line
 
 
+def test_backend_set_refuses_a_token_pasted_into_an_option(repo: Path) -> None:
+    """As sealer.yaml's `options:` refuse it: before any store is opened or a file written."""
+    config_before = (repo / layout.CONFIG_FILE).read_bytes()
+    result = backend_set(
+        repo, "production", "vault", {"path": JWT_SHAPE}, {"address": "https://v.example", "token_env": "T"}
+    )
+    line = one_line_error(result, 2)
+    assert line == "sealer: --option path: looks like a JSON web token: credentials never go in sealer.yaml"
+    assert (repo / layout.CONFIG_FILE).read_bytes() == config_before
+
+
 def test_backend_set_refuses_a_literal_credential(repo: Path) -> None:
     config_before = (repo / layout.CONFIG_FILE).read_bytes()
     result = backend_set(repo, "production", "vault", {}, {"address": "https://v.example", "token": "hvs.x"})
