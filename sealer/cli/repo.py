@@ -101,7 +101,10 @@ def render(env: str, output: str) -> int:
 @click.option(
     "--open-pr",
     is_flag=True,
-    help="After --push, open (or update) the pull/merge request on GitHub or GitLab (token from CI's env).",
+    help=(
+        "After --push, open (or update) the pull/merge request on GitHub, GitLab, Gitea or Forgejo "
+        "(host and token from CI's env)."
+    ),
 )
 @click.option("--dry-run", is_flag=True, help="Show what would rotate; write nothing.")
 @click.option(
