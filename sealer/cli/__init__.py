@@ -71,6 +71,9 @@ class SealerGroup(click.Group):
 def cli() -> None:
     """Generate API keys, seal them for Bitnami Sealed Secrets, and deliver them through Git.
 
+    Every command but completion and diff-driver takes -o/--output FORMAT (also spelled
+    --format): -o json for pipelines.
+
     Exit codes: 0 ok, 1 findings or check failed, 2 usage or bad input (nothing changed),
     3 unexpected error, 4 partly done (something landed, e.g. a commit or a push, before a
     later step failed; the message says what and how to finish), 130 interrupted.

@@ -60,6 +60,7 @@ def test_version_and_help_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert (run.code, run.stdout.strip()) == (0, f"sealer, version {sealer.__version__}")
     run = run_main(["--help"], capsys)
     assert run.code == 0 and "Exit codes: 0 ok, 1 findings" in run.stdout
+    assert "-o json for pipelines" in run.stdout  # as README's Commands section says
     for command in ("keygen", "keypair", "cert", "seal", "unseal", "validate"):
         assert command in run.stdout
 
