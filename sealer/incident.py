@@ -23,8 +23,8 @@ from sealer.rotation import plan as planning
 # What the command does not do, said in every report.
 NOT_DONE = (
     "the cluster keeps serving the old key until the new SealedSecret is deployed: merge and deploy "
-    "the commit now (verifiers of an external store or a directly delivered registry refuse the old "
-    "key already; of a GitOps-delivered registry, once the change is merged and synced)",
+    "the change that rotates it now (verifiers of an external store or a directly delivered registry "
+    "refuse the old key already; of a GitOps-delivered registry, once the change is merged and synced)",
     "with an external store, `sealer rotate --finish` after the deployment activates the new key",
     "copies of the key outside this repository (logs, chat, laptops) are not searched",
 )
