@@ -698,17 +698,32 @@ def _incident_plan(
 
 
 def _incident(env: Environment, found: KeyRecord) -> Incident:
+    # Verifiers of an external store or a directly delivered registry refuse the key right after
+    # the commit; a GitOps-delivered registry is this change itself, read once merged and synced.
+    at_once = sync.external(env) or (env.registry is not None and env.registry.delivery == registry.DIRECT)
     subject = (
         f"sealer: compromised {env.name} key {found.key_id}: revoked, {found.name} rotated with no grace\n\n"
-        f"The key store revokes {found.key_id} right after this commit; the cluster keeps serving it\n"
-        "until this change is deployed, and verifiers refuse it from the revocation on.\n\n"
-        f"Sealer-Compromised-Key-Id: {found.key_id}"
+        + (
+            f"The key store revokes {found.key_id} right after this commit; the cluster keeps serving it\n"
+            "until this change is deployed, and verifiers refuse it from the revocation on.\n\n"
+            if at_once
+            else f"The key registry in this change drops {found.key_id}: verifiers refuse it once this\n"
+            "change is merged and synced; the cluster keeps serving it until then.\n\n"
+        )
+        + f"Sealer-Compromised-Key-Id: {found.key_id}"
+    )
+    refused = (
+        f"`{found.key_id}` is revoked in this change and in the key store right after its commit, "
+        "with no grace window: verifiers refuse it now, although the cluster keeps serving it until "
+        "this change is merged and deployed."
+        if at_once
+        else f"`{found.key_id}` is revoked in this change's ledger and key registry, with no grace "
+        "window: verifiers accept it, and the cluster serves it, until this change is merged and "
+        "synced."
     )
     pr_text = (
         f"## Compromised key `{found.key_id}` ({env.name} / `{found.name}`)\n\n"
-        f"`{found.key_id}` is revoked in this change and in the key store right after its commit, "
-        "with no grace window: verifiers refuse it now, although the cluster keeps serving it until "
-        "this change is merged and deployed. Merge and deploy this change at once."
+        f"{refused} Merge and deploy this change at once."
     )
     return Incident(env.name, found.key_id, subject, pr_text)
 

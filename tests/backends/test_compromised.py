@@ -77,6 +77,7 @@ def test_compromised_key_end_to_end(backend: Backend, backend_repo: Path, keys: 
     message = git(repo, "log", "-1", "--format=%B", report["commit"])
     assert message.startswith(f"sealer: compromised {ENV} key {kid}: revoked, apiKey rotated with no grace")
     assert f"Sealer-Compromised-Key-Id: {kid}" in message
+    assert f"The key store revokes {kid} right after this commit" in message
     # The store revoked it right after the commit (no grace, no --finish needed) and accepts the new key.
     in_store = statuses(store_of(repo).list(ENV))
     assert (in_store[kid], in_store[new_kid], in_store[before["adminKey"].key_id]) == (
@@ -116,6 +117,12 @@ def test_compromised_key_in_the_git_ledger_updates_the_key_registry(
     assert old.fingerprint not in registry_now
     assert report["rotated"][0]["fingerprint"] in registry_now
     assert {r.key_id: r.status for r in ledger_records(backend_repo, ENV)}[old.key_id] == REVOKED
+    # No store revokes it before the merge: the commit and the description say when verifiers refuse it.
+    message = git(backend_repo, "log", "-1", "--format=%B")
+    description = Path(report["pr_body_file"]).read_text()
+    for text in (message, description):
+        assert "once this\nchange is merged and synced" in text or "until this change is merged and" in text
+        assert "refuse it now" not in text and "from the revocation on" not in text
 
 
 def test_an_unknown_key_changes_nothing(backend_repo: Path) -> None:
