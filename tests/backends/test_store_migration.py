@@ -321,3 +321,28 @@ def test_ctrl_c_midway_removes_the_copies(
     assert snapshot(backend_repo) == before and vault_store.list(ENV) == []
     ok(move(backend_repo, target))
     assert statuses(vault_store.list(ENV)) == statuses(ledger_records(backend_repo, ENV))
+
+
+def test_copies_the_new_store_cannot_remove_are_named_with_exit_4(
+    backend_repo: Path, vault_store: Any, vault_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new store goes down after the copy: the read-back fails, and so does removing the
+    copies. The old store stays in charge, the copies are named (exit 4), and the next run,
+    with the store back, finds them there already and finishes the move."""
+    deployed_twice(backend_repo, Backend("k8s-secrets", {}))
+    target = Backend("vault", options_of("vault", vault_store))
+    records, before = records_of(backend_repo, Backend("k8s-secrets", {})), snapshot(backend_repo)
+    restore = at_point(monkeypatch, "migrate-before-verify", lambda: vault_env.fail_next(503, count=1000))
+    try:
+        line = one_line_error(move(backend_repo, target), 4)
+    finally:
+        restore()
+        vault_env.clear_faults()
+    assert "the old store stays in charge and sealer.yaml is unchanged" in line
+    assert all(r.key_id in line for r in records), line
+    assert snapshot(backend_repo) == before
+    still_in_charge(backend_repo, Backend("k8s-secrets", {}), records)
+    assert {r.key_id for r in vault_store.list(ENV)} == {r.key_id for r in records}  # exact copies, left
+    data = json.loads(ok(move(backend_repo, target, "--output", "json")).stdout)
+    assert sorted(data["present"]) == sorted(r.key_id for r in records) and data["copied"] == []
+    assert config.load(backend_repo).env(ENV).backend_kind == "vault"
