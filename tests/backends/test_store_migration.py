@@ -346,3 +346,40 @@ def test_copies_the_new_store_cannot_remove_are_named_with_exit_4(
     data = json.loads(ok(move(backend_repo, target, "--output", "json")).stdout)
     assert sorted(data["present"]) == sorted(r.key_id for r in records) and data["copied"] == []
     assert config.load(backend_repo).env(ENV).backend_kind == "vault"
+
+
+def test_a_switch_committed_but_a_checkout_that_cannot_follow_is_exit_4(
+    backend_repo: Path, vault_store: Any, keys: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the commit nothing is undone: the line names the commit and the `git checkout`
+    that brings the checkout along, and rotations refuse to start until it has (#17)."""
+    from sealer import git as sealer_git
+
+    deployed_twice(backend_repo, Backend("k8s-secrets", {}))
+    target = Backend("vault", options_of("vault", vault_store))
+    before = head(backend_repo)
+
+    def cannot(root: Path, paths: Any) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(sealer_git, "restore_from_head", cannot)
+        line = one_line_error(move(backend_repo, target), 4)
+    made = head(backend_repo)
+    assert made != before and f"the switch is committed on the current branch ({made[:12]})" in line
+    assert "your checkout could not follow" in line and "git checkout HEAD -- " in line, line
+    assert "vault" in git(backend_repo, "show", "HEAD:sealer.yaml")
+    assert config.load(backend_repo).env(ENV).backend_kind == "k8s-secrets"  # the checkout lags
+    assert "uncommitted changes in sealer.yaml" in one_line_error(
+        sealer(backend_repo, "rotate", ENV, "--no-branch"), 2
+    )
+    git(
+        backend_repo,
+        "checkout",
+        "HEAD",
+        "--",
+        *line.rsplit("git checkout HEAD -- ", 1)[1].rstrip("`").split(),
+    )
+    assert config.load(backend_repo).env(ENV).backend_kind == "vault"
+    for key in current_keys(backend_repo, keys).values():
+        assert verify(backend_repo, key) == (0, "valid")  # asked of the new store
