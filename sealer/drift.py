@@ -65,7 +65,7 @@ def compare(cfg: Config, env_name: str, now: dt.datetime | None = None) -> list[
     missing included) is one entry."""
     env = cfg.env(env_name)
     try:
-        committed = committed_ledger(cfg, env.name)
+        committed = ledger.at_revision(cfg.root, "HEAD", env.name)
         store = open_store(env.backend_kind, env.backend_options, cfg.root, env.backend_credentials, env.name)
         stored = store.list(env.name)
     except SealerError as err:
@@ -95,13 +95,6 @@ def revoked_at_once(cfg: Config, env_name: str) -> frozenset[str]:
         return frozenset()
     log = git.run(cfg.root, "log", "--format=%B", "HEAD", "--", layout.ledger_file(env_name))
     return frozenset(_AT_ONCE.findall(log))
-
-
-def committed_ledger(cfg: Config, env_name: str) -> list[KeyRecord]:
-    """HEAD's ledger: what review approved (the working tree may hold a change not committed)."""
-    rel = layout.ledger_file(env_name)
-    text = git.file_at(cfg.root, "HEAD", rel) if git.head(cfg.root) else None
-    return ledger.parse(env_name, text, f"HEAD:{rel}") if text else []
 
 
 def differences(

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from sealer import repofiles, yamlio
+from sealer import git, layout, repofiles, yamlio
 from sealer.errors import ConfigError
 from sealer.layout import ledger_path
 from sealer.records import ACTIVE, PENDING, KeyRecord
@@ -37,6 +37,14 @@ def load(repo: Path, env: str) -> list[KeyRecord]:
     except FileNotFoundError:
         return []
     return parse(env, text, str(path))
+
+
+def at_revision(root: Path, rev: str, env: str) -> list[KeyRecord]:
+    """The records of ENV's ledger as commit `rev` holds them: what review approved (the working
+    tree may hold a change not committed); none when `rev` has no ledger, or the repo no HEAD."""
+    rel = layout.ledger_file(env)
+    text = git.file_at(root, rev, rel)
+    return parse(env, text, f"{rev}:{rel}") if text else []
 
 
 def parse(env: str, text: str, source: str) -> list[KeyRecord]:

@@ -78,7 +78,7 @@ def set_backend(root: Path, request: MigrationRequest) -> MigrationResult:
             return result  # nothing to move, nothing to commit
         _refuse_dirty_config(root)
         old = open_store(env.backend_kind, env.backend_options, root, env.backend_credentials, env.name)
-        committed = _committed_ledger(root, env.name)
+        committed = ledger.at_revision(root, "HEAD", env.name)
         source = old.list(env.name)
         _check_ledger(committed, source, env.backend_kind, "the old store")
         _refuse_dirty_ledger(root, env.name, committed, source, env.backend_kind)
@@ -108,12 +108,6 @@ def set_backend(root: Path, request: MigrationRequest) -> MigrationResult:
 
 
 # -- before anything is written ----------------------------------------------------------------
-
-
-def _committed_ledger(root: Path, env_name: str) -> list[KeyRecord]:
-    rel = layout.ledger_file(env_name)
-    text = git.file_at(root, "HEAD", rel) if git.head(root) else None
-    return ledger.parse(env_name, text, f"HEAD:{rel}") if text else []
 
 
 def _refuse_dirty_config(root: Path) -> None:

@@ -458,7 +458,7 @@ def _written_committed(cfg: Config, git_dir: Path, entry: Journal) -> bool:
             f"{', '.join(paths)}, then run `sealer rotate` again to accept the new keys"
         )
     key_ids = [k["key_id"] for e in entry.result.get("envs", []) for k in e.get("keys", [])]
-    held = {r.key_id for name in entry.envs for r in sync.committed_ledger(root, "HEAD", name)}
+    held = {r.key_id for name in entry.envs for r in ledger.at_revision(root, "HEAD", name)}
     if key_ids and all(k in held for k in key_ids):
         entry.commit, entry.phase, entry.result["index_synced"] = git.head(root), journal.COMMITTED, True
         journal.save(git_dir, entry)

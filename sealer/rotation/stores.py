@@ -62,11 +62,6 @@ def external(env: Environment) -> bool:
     return env.backend_kind != DEFAULT_BACKEND
 
 
-def committed_ledger(root: Path, rev: str, env_name: str) -> list[KeyRecord]:
-    text = git.file_at(root, rev, layout.ledger_file(env_name))
-    return ledger.parse(env_name, text, f"{rev}:{layout.ledger_file(env_name)}") if text else []
-
-
 # -- rotate phase, before the commit -------------------------------------------------------------
 
 
@@ -132,7 +127,7 @@ def accept_committed(stores: Stores, commit: str, envs: list[Environment]) -> li
     for env in filter(external, envs):
         store = stores.of(env)
         in_store = {r.key_id: r.status for r in store.list(env.name)}
-        for record in committed_ledger(stores.cfg.root, commit, env.name):
+        for record in ledger.at_revision(stores.cfg.root, commit, env.name):
             if record.status == ACTIVE and in_store.get(record.key_id) == PENDING:
                 store.accept(env.name, record.key_id)
                 accepted.append(record.key_id)
@@ -148,7 +143,7 @@ def revoke_committed(stores: Stores, commit: str, revocations: list[list[str]], 
         env = cfg.env(env_name)
         if not external(env):
             continue
-        record = next((r for r in committed_ledger(cfg.root, commit, env.name) if r.key_id == key_id), None)
+        record = next((r for r in ledger.at_revision(cfg.root, commit, env.name) if r.key_id == key_id), None)
         if record is None or record.status not in (REVOKED, GRACE):
             continue  # the commit does not revoke it: nothing a journal alone may ask
         store = stores.of(env)
@@ -179,7 +174,7 @@ def activate_deployed(stores: Stores, env: Environment, now: dt.datetime) -> lis
         return []  # k8s-secrets: the merged ledger is the store; the merge was the deployment
     store = stores.of(env)
     in_store = {r.key_id: r for r in store.list(env.name)}
-    ledger_now = committed_ledger(stores.cfg.root, "HEAD", env.name)
+    ledger_now = ledger.at_revision(stores.cfg.root, "HEAD", env.name)
     due = [r for r in ledger_now if r.status == ACTIVE and _waiting(in_store.get(r.key_id))]
     if due and clusters.several(env):
         clusters.require_deployed(env, due)  # #17: deployed means served by every cluster
@@ -221,8 +216,8 @@ def abandon_branch(stores: Stores, env: Environment, branch_ref: str) -> list[Ac
     if not external(env):
         return []
     root = stores.cfg.root
-    on_head = {r.key_id for r in committed_ledger(root, "HEAD", env.name)}
-    added = [r for r in committed_ledger(root, branch_ref, env.name) if r.key_id not in on_head]
+    on_head = {r.key_id for r in ledger.at_revision(root, "HEAD", env.name)}
+    added = [r for r in ledger.at_revision(root, branch_ref, env.name) if r.key_id not in on_head]
     store = stores.of(env)
     in_store = {r.key_id: r.status for r in store.list(env.name)}
     done = []
