@@ -9,7 +9,6 @@ it sealer ever holds) and the commits that touched the environment's files.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +18,7 @@ from sealer.errors import SealerError
 from sealer.records import REVOKED
 from sealer.rotation import phases
 from sealer.rotation import plan as planning
+from sealer.terminal import one_line
 
 # What the command does not do, said in every report.
 NOT_DONE = (
@@ -128,13 +128,10 @@ def env_commits(cfg: Config, env_name: str) -> list[dict[str, str]]:
     return commits
 
 
-# Commit subjects, author names and paths are anyone's text: no control character (ESC, CR)
-# reaches the terminal to move the cursor over the lines above.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
 def text(report: IncidentReport) -> str:
-    return "\n".join(_CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", line) for line in _lines(report))
+    """Commit subjects, author names and paths are anyone's text: each line inert (no ESC or CR
+    moves the cursor over the lines above)."""
+    return "\n".join(one_line(line) for line in _lines(report))
 
 
 def _lines(report: IncidentReport) -> list[str]:

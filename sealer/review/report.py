@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from sealer.review.model import Change, Report
+from sealer.terminal import one_line
 
 
 def _key_cell(change: Change) -> str:
@@ -26,18 +27,10 @@ def _age_cell(change: Change) -> str:
     return f"{change.old_key_age_days}d" + (f", now {change.old_key_status}" if change.old_key_status else "")
 
 
-# C0/C1 controls (ESC, CR, backspace, …): a file name holding them could move a terminal's cursor
-# and erase the findings printed above it, or a CR start a fake line.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def _printable(line: str) -> str:
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", line)
-
-
 def to_text(report: Report) -> str:
-    """One line per change, finding and note, as inert text (see `_printable`)."""
-    return "\n".join(_printable(line) for line in _text_lines(report))
+    """One line per change, finding and note, as inert text: a file name holding ESC or CR
+    could otherwise erase the findings printed above it (see `sealer.terminal`)."""
+    return "\n".join(one_line(line) for line in _text_lines(report))
 
 
 def _text_lines(report: Report) -> list[str]:
