@@ -121,25 +121,31 @@ def test_split_keeps_order_and_evens_the_shares(count: int, workers: int) -> Non
 
 def test_queued_work_keeps_order_and_a_failed_workers_chunks_are_redone_here(no_threads: None) -> None:
     parent, items = os.getpid(), list(range(200))
-    started, signal_fd = os.pipe()
-    waited: list[bool] = []
+    worker_took, worker_signal = os.pipe()
+    parent_took, parent_signal = os.pipe()
+    first: list[bool] = []  # per process (copied on fork): did the other side take a chunk too?
 
-    def work(chunk: Any) -> list[tuple[int, int]]:
-        if os.getpid() != parent:
-            os.write(signal_fd, b"x")  # a worker took a chunk
-        elif not waited:  # this process leaves the queue alone until a worker took its first
-            waited.append(bool(select.select([started], [], [], 60)[0]))
-        return [(item, os.getpid()) for item in chunk]
+    def work(chunk: Any) -> list[tuple[int, int, bool]]:
+        # Each process, on its first chunk, says so and waits until the other took one, so that
+        # neither can drain the queue alone however the scheduler orders them on a busy machine.
+        if not first:
+            mine, theirs = (
+                (parent_signal, worker_took) if os.getpid() == parent else (worker_signal, parent_took)
+            )
+            os.write(mine, b"x")
+            first.append(bool(select.select([theirs], [], [], 60)[0]))
+        return [(item, os.getpid(), first[0]) for item in chunk]
 
     done = forkpool.run_queued(work, items, 2)
-    os.close(started)
-    os.close(signal_fd)
-    assert waited == [True] and [item for item, _ in done] == items and len({pid for _, pid in done}) == 2
+    for fd in (worker_took, worker_signal, parent_took, parent_signal):
+        os.close(fd)
+    assert [item for item, _, _ in done] == items and len({pid for _, pid, _ in done}) == 2
+    assert all(saw_other for _, _, saw_other in done)
 
     def fails_in_workers(chunk: Any) -> list[tuple[int, int]]:
         if os.getpid() != parent:
             raise RuntimeError("worker broke")
-        return work(chunk)
+        return [(item, os.getpid()) for item in chunk]
 
     redone = forkpool.run_queued(fails_in_workers, items, 2)
     assert [item for item, _ in redone] == items and {pid for _, pid in redone} == {parent}
