@@ -6,8 +6,10 @@ behind sealer's back: sealer's own commands never see them. This compares, per k
 difference the command that reconciles it.
 
 The phases of a rotation are not drift: a committed key the store accepts but has not
-activated yet, an old key still active in the store until `sealer rotate --finish`, a new key
-accepted on a rotation branch under review, a pending key (never valid). A store that cannot
+activated yet, the old key it replaced still active in the store until `sealer rotate --finish`
+(and the one before, when that rotation was never finished either: `left_until_finish`), a new
+key accepted on a rotation branch under review, a pending key (never valid). Any other older key
+valid in the store is drift, whatever rotation waits. A store that cannot
 be read is reported as drift of its own kind: never "no drift" for what nobody looked at.
 """
 
@@ -110,11 +112,8 @@ def differences(
     `at_once`: keys revoked by `keys revoke`/`keys compromised`, never left valid until --finish."""
     in_store = {r.key_id: r for r in stored}
     in_ledger = {r.key_id: r for r in committed}
-    found = [
-        d
-        for r in committed
-        if (d := _of_ledger_key(env_name, r, in_store.get(r.key_id), committed, in_store, now, at_once))
-    ]
+    excused = left_until_finish(committed, in_store, at_once)
+    found = [d for r in committed if (d := _of_ledger_key(env_name, r, in_store.get(r.key_id), now, excused))]
     found += [
         d
         for r in stored
@@ -127,10 +126,8 @@ def _of_ledger_key(
     env: str,
     mine: KeyRecord,
     theirs: KeyRecord | None,
-    committed: list[KeyRecord],
-    in_store: dict[str, KeyRecord],
     now: dt.datetime,
-    at_once: frozenset[str] = frozenset(),
+    excused: frozenset[str] = frozenset(),
 ) -> Drift | None:
     ledger_valid = effective_status(mine, now) == VALID
     rotate = f"sealer rotate {env} --key {mine.name}"
@@ -156,27 +153,54 @@ def _of_ledger_key(
             "(a revocation made behind sealer's back, or one not merged yet)"
         )
         return _drift(env, NOT_VALID_IN_STORE, mine, theirs, message, rotate)
-    pending = mine.key_id not in at_once and _finish_pending(mine, committed, in_store)
-    if store_valid and not ledger_valid and not pending:
+    if store_valid and not ledger_valid and mine.key_id not in excused:
         message = f"{effective_status(mine, now)} in the ledger, still valid in the store"
         return _drift(env, VALID_IN_STORE, mine, theirs, message, f"sealer keys revoke {env} {mine.key_id}")
     return None
 
 
-def _finish_pending(old: KeyRecord, committed: list[KeyRecord], in_store: dict[str, KeyRecord]) -> bool:
-    """The ledger replaced `old` by a key the store has not activated yet: the old key stays
-    valid until `sealer rotate --finish` after the deployment (a phase, not drift; a successor
-    still pending is reported itself, with `sealer rotate --resume`)."""
+def left_until_finish(
+    committed: list[KeyRecord], in_store: dict[str, KeyRecord], at_once: frozenset[str] = frozenset()
+) -> frozenset[str]:
+    """Old keys a rotation waiting for `sealer rotate --finish` leaves valid in the store: per
+    entry whose current key the store has not activated yet, the key that rotation replaced,
+    and while that one was itself never activated (its rotation was not finished either), the
+    key before it, back to the key the store activated last. Exactly what `--finish` revokes
+    (`records.plan_activate` demotes the entry's accepted and active keys)."""
+    excused: set[str] = set()
+    for chain in _chains(committed).values():
+        current = chain[-1]
+        if current.status != ACTIVE or _store_status(in_store, current) not in (ACCEPTED, PENDING):
+            continue  # no rotation of this entry waits for --finish
+        for older in reversed(chain[:-1]):
+            status = _store_status(in_store, older)
+            if older.key_id in at_once or status not in _AWAITING_FINISH:
+                break  # revoked at once, or out of the chain --finish demotes
+            if status != PENDING:
+                excused.add(older.key_id)
+            if status == ACTIVE:
+                break  # the key the store activated last: anything older was revoked then
+    return frozenset(excused)
+
+
+# Store statuses `--finish` demotes (pending ones are never valid, but their rotation was not
+# finished either, so the key before them may still be active).
+_AWAITING_FINISH = (ACTIVE, ACCEPTED, PENDING)
+
+
+def _chains(committed: list[KeyRecord]) -> dict[str, list[KeyRecord]]:
+    """Each entry's keys in ledger order: the ledger is append-only (review refuses a reorder), a
+    rotation appends the new key after the one it replaces. Never the `created` times: two
+    rotations within a second share one."""
+    chains: dict[str, list[KeyRecord]] = {}
     for record in committed:
-        stored = in_store.get(record.key_id)
-        if (
-            record.name == old.name
-            and record.status == ACTIVE
-            and stored
-            and stored.status in (ACCEPTED, PENDING)
-        ):
-            return True
-    return False
+        chains.setdefault(record.name, []).append(record)
+    return chains
+
+
+def _store_status(in_store: dict[str, KeyRecord], record: KeyRecord) -> str | None:
+    stored = in_store.get(record.key_id)
+    return stored.status if stored else None
 
 
 def _of_extra_key(

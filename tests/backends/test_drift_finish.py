@@ -1,0 +1,201 @@
+"""Drift while a rotation waits for `sealer rotate --finish`: only the keys `--finish` will revoke
+are excused (the key the rotation replaced, and while that one was never activated, the key
+before it), never any older key of the entry that someone made valid in the store again."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.backend_repos import (
+    ENV,
+    NAMES,
+    Backend,
+    assert_one_active_per_name,
+    configure,
+    finish,
+    options_of,
+    rotate,
+    statuses,
+    store_of,
+)
+from support.tamper import tamper
+
+from sealer import drift, ledger
+from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, utcnow
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+NOW = T0 + dt.timedelta(days=10)
+FAR = "2099-01-01T00:00:00Z"
+
+
+def rec(key_id: str, status: str, name: str = "apiKey", day: int = 0, **extra: Any) -> KeyRecord:
+    """A record created `day` days after T0 (rotations made within one second share a time)."""
+    return KeyRecord(
+        ENV,
+        name,
+        key_id,
+        key_id.ljust(64, "0"),
+        T0 + dt.timedelta(days=day),
+        T0 + dt.timedelta(days=90),
+        status,
+        "t",
+        extra.get("revoke_at"),
+    )
+
+
+def kinds(committed: list[KeyRecord], stored: list[KeyRecord], **extra: Any) -> list[tuple[str, str | None]]:
+    return [(d.kind, d.key_id) for d in drift.differences(ENV, committed, stored, NOW, **extra)]
+
+
+def held(committed: list[KeyRecord], *statuses: str) -> list[KeyRecord]:
+    """The store's copies of the ledger's records, with these statuses."""
+    return [r.with_status(status) for r, status in zip(committed, statuses, strict=True)]
+
+
+# Ledger a -> b -> c, c the rotation waiting for --finish (accepted in the store).
+LEDGER = [rec("a", REVOKED), rec("b", REVOKED, day=1), rec("c", ACTIVE, day=2)]
+REVALIDATED = rec("a", GRACE, revoke_at=T0 + dt.timedelta(days=900))  # someone's write to the store
+
+
+def test_the_key_the_rotation_replaced_is_excused_until_finish() -> None:
+    assert kinds(LEDGER, [rec("a", REVOKED), rec("b", ACTIVE, day=1), rec("c", ACCEPTED, day=2)]) == []
+    # Its successor still pending (the accept failed: --resume) leaves it valid too.
+    assert kinds(LEDGER, [rec("a", REVOKED), rec("b", ACTIVE, day=1), rec("c", PENDING, day=2)]) == [
+        (drift.NOT_ACCEPTED, "c")
+    ]
+
+
+def test_an_older_key_made_valid_again_during_the_rotation_is_drift() -> None:
+    for older in (REVALIDATED, rec("a", ACTIVE), rec("a", ACCEPTED)):
+        stored = [older, rec("b", ACTIVE, day=1), rec("c", ACCEPTED, day=2)]
+        assert kinds(LEDGER, stored) == [(drift.VALID_IN_STORE, "a")], older
+
+
+def test_a_predecessor_rotation_never_finished_leaves_both_old_keys_valid() -> None:
+    """b's rotation was committed but never finished, then c's: the store still holds a active and
+    b accepted, and --finish (activating c) revokes both."""
+    for committed in (
+        LEDGER,
+        # Ledger order, not creation times, says which key replaced which (two rotations within
+        # one second, or a clock set back).
+        [rec("a", REVOKED), rec("b", REVOKED), rec("c", ACTIVE)],
+        [rec("a", REVOKED, day=2), rec("b", REVOKED, day=1), rec("c", ACTIVE)],
+    ):
+        assert kinds(committed, held(committed, ACTIVE, ACCEPTED, ACCEPTED)) == [], committed
+
+
+def test_the_chain_ends_at_the_key_the_store_activated() -> None:
+    """a0 -> a -> b -> c: b's rotation was finished (b active), so a0 and a were revoked then."""
+    committed = [rec("a0", REVOKED), *LEDGER]
+    stored = [rec("a0", ACTIVE), rec("a", REVOKED), rec("b", ACTIVE, day=1), rec("c", ACCEPTED, day=2)]
+    assert kinds(committed, stored) == [(drift.VALID_IN_STORE, "a0")]
+
+
+def test_a_key_revoked_at_once_ends_the_chain() -> None:
+    """b was revoked by `keys revoke` (at once): neither b nor the key it replaced waits for --finish."""
+    stored = [rec("a", ACTIVE), rec("b", ACTIVE, day=1), rec("c", ACCEPTED, day=2)]
+    assert kinds(LEDGER, stored, at_once=frozenset({"b"})) == [
+        (drift.VALID_IN_STORE, "a"),
+        (drift.VALID_IN_STORE, "b"),
+    ]
+
+
+def test_several_entries_each_excuse_only_their_own_replaced_key() -> None:
+    committed = [
+        rec("a1", REVOKED, "apiKey"),
+        rec("a2", REVOKED, "adminKey"),
+        rec("b1", REVOKED, "apiKey", day=1),
+        rec("b2", REVOKED, "adminKey", day=1),
+        rec("c1", ACTIVE, "apiKey", day=2),
+        rec("c2", ACTIVE, "adminKey", day=2),
+    ]
+    stored = [
+        rec("a1", REVOKED, "apiKey"),
+        rec("a2", ACTIVE, "adminKey"),  # revoked two rotations ago, made valid again
+        rec("b1", ACTIVE, "apiKey", day=1),
+        rec("b2", ACTIVE, "adminKey", day=1),
+        rec("c1", ACCEPTED, "apiKey", day=2),
+        rec("c2", ACCEPTED, "adminKey", day=2),
+    ]
+    assert kinds(committed, stored) == [(drift.VALID_IN_STORE, "a2")]
+    # An entry whose rotation is finished excuses nothing, although another entry's waits.
+    stored = [r.with_status(ACTIVE) if r.key_id == "c2" else r for r in stored]
+    stored = [r.with_status(REVOKED, NOW) if r.key_id == "b2" else r for r in stored]
+    assert kinds(committed, stored) == [(drift.VALID_IN_STORE, "a2")]
+    stored = [r.with_status(ACTIVE) if r.key_id == "b2" else r for r in stored]
+    assert kinds(committed, stored) == [(drift.VALID_IN_STORE, "a2"), (drift.VALID_IN_STORE, "b2")]
+
+
+def test_a_grace_window_that_lapsed_before_finish() -> None:
+    """`rotate --grace`: b's window ended in the ledger, but the store counts it from --finish."""
+    lapsed = T0 + dt.timedelta(days=3)
+    committed = [
+        rec("a", REVOKED, revoke_at=T0 + dt.timedelta(days=1)),
+        rec("b", GRACE, day=1, revoke_at=lapsed),
+        rec("c", ACTIVE, day=2),
+    ]
+    stored = [rec("a", REVOKED), rec("b", ACTIVE, day=1), rec("c", ACCEPTED, day=2)]
+    assert kinds(committed, stored) == []
+    assert kinds(committed, [REVALIDATED, *stored[1:]]) == [(drift.VALID_IN_STORE, "a")]
+
+
+# -- end to end: the rotation engine's own phases in a real store --------------------------------
+
+
+@pytest.fixture
+def vault_backend(request: pytest.FixtureRequest) -> Backend:
+    return Backend("vault", options_of("vault", request.getfixturevalue("vault_store")))
+
+
+def in_use(repo: Path) -> dict[str, KeyRecord]:
+    return assert_one_active_per_name(store_of(repo).list(ENV))
+
+
+def drift_now(repo: Path, now: dt.datetime | None = None) -> list[tuple[str, str | None]]:
+    """Drift of the store against HEAD's ledger, as `check --drift` computes it, at `now`."""
+    committed = ledger.at_revision(repo, "HEAD", ENV)
+    found = drift.differences(ENV, committed, store_of(repo).list(ENV), now or utcnow())
+    return [(d.kind, d.key_id) for d in found]
+
+
+def test_an_older_key_brought_back_while_a_rotation_waits_for_finish(
+    backend_repo: Path, vault_backend: Backend, request: pytest.FixtureRequest
+) -> None:
+    configure(backend_repo, vault_backend)
+    rotate(backend_repo)
+    finish(backend_repo)
+    first = in_use(backend_repo)
+    rotate(backend_repo)
+    finish(backend_repo)
+    second = in_use(backend_repo)
+    rotate(backend_repo, "--grace", "1d")  # committed, not deployed: the second keys stay active
+    assert {statuses(store_of(backend_repo).list(ENV))[second[n].key_id] for n in NAMES} == {ACTIVE}
+    later = utcnow() + dt.timedelta(days=2)  # the ledger's grace window lapsed, --finish not run yet
+    assert drift_now(backend_repo) == [] and drift_now(backend_repo, later) == []
+    tamper(request, vault_backend, first["adminKey"].key_id, status=GRACE, revoke_at=FAR)
+    found = [(drift.VALID_IN_STORE, first["adminKey"].key_id)]
+    assert drift_now(backend_repo) == found and drift_now(backend_repo, later) == found
+    finish(backend_repo)  # the second keys enter their grace window; the first one is still drift
+    assert drift_now(backend_repo) == found
+
+
+def test_two_rotations_without_finish_are_a_phase(backend_repo: Path, vault_backend: Backend) -> None:
+    """A rotation committed on top of one never finished: --finish revokes both old keys."""
+    configure(backend_repo, vault_backend)
+    rotate(backend_repo)
+    finish(backend_repo)
+    first = in_use(backend_repo)
+    second = {k["name"]: k["key_id"] for k in rotate(backend_repo)["keys"]}
+    rotate(backend_repo)
+    held = statuses(store_of(backend_repo).list(ENV))
+    assert {held[first[n].key_id] for n in NAMES} == {ACTIVE} and {held[second[n]] for n in NAMES} == {
+        ACCEPTED
+    }
+    assert drift_now(backend_repo) == []
+    finish(backend_repo)
+    held = statuses(store_of(backend_repo).list(ENV))
+    assert {held[first[n].key_id] for n in NAMES} | {held[second[n]] for n in NAMES} == {REVOKED}
+    assert drift_now(backend_repo) == []
