@@ -62,18 +62,34 @@ class Drift:
         return dict(vars(self))
 
 
-def compare(cfg: Config, env_name: str, now: dt.datetime | None = None) -> list[Drift]:
-    """Every drift between ENV's store and HEAD's ledger; an unreadable store (its credentials
-    missing included) is one entry."""
+# A store's records, or why it could not be read (its credentials missing included).
+Listing = list[KeyRecord] | SealerError
+
+
+def read_store(cfg: Config, env_name: str) -> Listing:
+    """ENV's store opened and listed once: opening it may be a login (Vault, Auth0), so a command
+    that shows the store twice (`sealer status`) passes this one listing to `compare`."""
+    env = cfg.env(env_name)
+    try:
+        store = open_store(env.backend_kind, env.backend_options, cfg.root, env.backend_credentials, env.name)
+        return store.list(env.name)
+    except SealerError as err:
+        return err
+
+
+def compare(
+    cfg: Config, env_name: str, now: dt.datetime | None = None, listing: Listing | None = None
+) -> list[Drift]:
+    """Every drift between ENV's store (`listing`, or read now) and HEAD's ledger; an unreadable
+    store is one entry."""
     env = cfg.env(env_name)
     try:
         committed = ledger.at_revision(cfg.root, "HEAD", env.name)
-        store = open_store(env.backend_kind, env.backend_options, cfg.root, env.backend_credentials, env.name)
-        stored = store.list(env.name)
     except SealerError as err:
-        fix = f"sealer backend check {env.name}, then run this again"
-        message = f"{env.backend_kind} store cannot be read ({err}): drift unknown"
-        return [Drift(env.name, UNREADABLE, None, None, None, None, message, fix)]
+        return [_unreadable(env.name, env.backend_kind, err)]
+    stored = read_store(cfg, env.name) if listing is None else listing
+    if isinstance(stored, SealerError):
+        return [_unreadable(env.name, env.backend_kind, stored)]
     ledger_rel = layout.ledger_file(env.name)
     return differences(
         env.name,
@@ -83,6 +99,12 @@ def compare(cfg: Config, env_name: str, now: dt.datetime | None = None) -> list[
         lambda key_id: bool(git.refs_holding(cfg.root, key_id, ledger_rel)),
         revoked_at_once(cfg, env.name),
     )
+
+
+def _unreadable(env_name: str, kind: str, err: SealerError) -> Drift:
+    fix = f"sealer backend check {env_name}, then run this again"
+    message = f"{kind} store cannot be read ({err}): drift unknown"
+    return Drift(env_name, UNREADABLE, None, None, None, None, message, fix)
 
 
 # `keys revoke`'s subject and `keys compromised`'s trailer: the store revokes at once (a

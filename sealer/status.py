@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from sealer import clusters, config, drift, ledger, registry_delivery
-from sealer.backends import DEFAULT_BACKEND, open_store
-from sealer.errors import BackendError, MissingCredential
+from sealer.backends import DEFAULT_BACKEND
+from sealer.errors import BackendError, MissingCredential, SealerError
 from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED
 
 # What each store status means for the rotation it belongs to (`keys list`, `status`).
@@ -22,7 +22,8 @@ PHASES = {
 
 def compare(cfg: config.Config, env_name: str, kubeconfig: str | None, context: str | None) -> dict[str, Any]:
     env = cfg.env(env_name)
-    phase = _Phases()
+    listings = _Listings(cfg)
+    phase = _Phases(listings)
 
     def one(cfg: config.Config, env_name: str, kubeconfig: str | None, context: str | None) -> dict[str, Any]:
         return _compare_cluster(cfg, env_name, kubeconfig, context, phase)
@@ -31,8 +32,9 @@ def compare(cfg: config.Config, env_name: str, kubeconfig: str | None, context: 
         report = clusters.compare_all(cfg, env, kubeconfig, one, phase)
     else:
         report = one(cfg, env_name, kubeconfig, context)
-    # #17: the store against the ledger, once per environment however many clusters serve it.
-    report["drift"] = [d.as_dict() for d in drift.compare(cfg, env.name)]
+    # #17: the store against the ledger, once per environment however many clusters serve it,
+    # from the listing the phases read (one login).
+    report["drift"] = [d.as_dict() for d in drift.compare(cfg, env.name, listing=listings(env))]
     report["in_sync"] = report["in_sync"] and not report["drift"]
     return report
 
@@ -79,33 +81,37 @@ def _compare_cluster(
     }
 
 
+class _Listings:
+    """Each environment's store opened and listed once per `status` run, for the phases and for
+    drift alike: a Vault JWT or AppRole login each time would be one per key. A store that
+    cannot be read is kept as its error (drift reports it: never clean)."""
+
+    def __init__(self, cfg: config.Config) -> None:
+        self.cfg = cfg
+        self._read: dict[str, drift.Listing] = {}
+
+    def __call__(self, env: config.Environment) -> drift.Listing:
+        if env.name not in self._read:
+            self._read[env.name] = drift.read_store(self.cfg, env.name)
+        return self._read[env.name]
+
+
 class _Phases:
     """The rotation phase of the ledger's current key: with the Git ledger the merge deploys it;
-    with an external store, the store says (accepted until `sealer rotate --finish`). The store
-    is read once per `status` run, however many entries and clusters ask (a Vault JWT or
-    AppRole login each time would be one per key)."""
+    with an external store, the store says (accepted until `sealer rotate --finish`)."""
 
-    def __init__(self) -> None:
-        self._stored: dict[str, dict[str, str] | str] = {}  # env -> key id -> status, or the error
+    def __init__(self, listings: _Listings) -> None:
+        self.listings = listings
 
     def __call__(self, cfg: config.Config, env: config.Environment, key_id: str | None, served: bool) -> str:
         if key_id is None:
             return "none"
         if env.backend_kind == DEFAULT_BACKEND:
             return "deployed" if served else "committed: deployed when merged and synced"
-        if env.name not in self._stored:
-            self._stored[env.name] = self._read(cfg, env)
-        stored = self._stored[env.name]
-        if isinstance(stored, str):
+        stored = self.listings(env)
+        if isinstance(stored, (BackendError, MissingCredential)):
             return f"unknown ({stored})"
-        return PHASES.get(stored.get(key_id, ""), "not in the store")
-
-    @staticmethod
-    def _read(cfg: config.Config, env: config.Environment) -> dict[str, str] | str:
-        try:
-            store = open_store(
-                env.backend_kind, env.backend_options, cfg.root, env.backend_credentials, env.name
-            )
-            return {r.key_id: r.status for r in store.list(env.name)}
-        except (BackendError, MissingCredential) as err:
-            return str(err)
+        if isinstance(stored, SealerError):
+            raise stored  # bad options or a missing extra: one clear line, as before any listing
+        status = next((r.status for r in stored if r.key_id == key_id), "")
+        return PHASES.get(status, "not in the store")

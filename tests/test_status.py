@@ -4,6 +4,8 @@ Kubernetes API by the official client) against the ledger, fingerprints only."""
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,10 @@ from support.backend_repos import (
 )
 from support.cli import sealer
 from support.fake_kube import FakeKube
+from support.fake_vault import FakeVault
 from support.repos import run_sealer
 
-from sealer import apikey, ledger, registry, yamlio
+from sealer import apikey, config, drift, ledger, registry, yamlio
 
 SECRET = "engine-api-key"  # what `sealer init` names the Secret
 REGISTRY = f"registry/{ENV}/{ENV}.yaml"
@@ -212,3 +215,61 @@ def test_status_of_an_environment_with_an_external_store(
     rotate(backend_repo)
     serve(kube_server, current_keys(backend_repo, keys))
     assert ok(status(backend_repo, kubeconfig)).stdout.count("in sync") == len(NAMES)
+
+
+def test_status_opens_an_external_store_once_and_fails_closed(
+    backend_repo: Path,
+    keys: list[Any],
+    vault_env: FakeVault,
+    kube_server: FakeKube,
+    kubeconfig: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One Vault login and one listing per `sealer status`, for the phases and drift alike; a
+    store that cannot be read is drift (`store-unreadable`), never clean."""
+    namespace, path = f"team-{uuid.uuid4().hex[:8]}", f"sealer/t-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("VAULT_ID_TOKEN_STAGING", vault_env.add_jwt_role(namespace, "sealer-staging"))
+    source = {
+        "address": vault_env.url,
+        "namespace": namespace,
+        "auth": "jwt",
+        "role": "sealer-staging",
+        "jwt_env": "VAULT_ID_TOKEN_STAGING",
+    }
+    credentials = [arg for k, v in sorted(source.items()) for arg in ("--credential", f"{k}={v}")]
+    options = ["--option", "mount=secret", "--option", f"path={path}"]
+    ok(sealer(backend_repo, "backend", "set", ENV, "vault", *options, *credentials, "--no-branch"))
+    rotate(backend_repo)
+    serve(kube_server, current_keys(backend_repo, keys))
+
+    def cost(run: Callable[[], object]) -> tuple[int, int]:
+        """(logins, requests for the records) that `run` makes."""
+        logins = len(vault_env.logins)
+        vault_env.clear_log()
+        run()
+        return len(vault_env.logins) - logins, vault_env.requests_to(f"{path}/{ENV}")
+
+    one_listing = cost(lambda: drift.read_store(config.load(backend_repo), ENV))
+    assert one_listing[0] == 1 and one_listing[1] >= 1
+    report: dict[str, Any] = {}
+    assert cost(
+        lambda: report.update(json.loads(ok(status(backend_repo, kubeconfig, "-o", "json")).stdout))
+    ) == (one_listing)
+    assert {e["phase"].split(":")[0] for e in report["entries"]} == {"accepted"}
+    assert report["drift"] == [] and report["in_sync"] is True
+
+    def unreadable() -> dict[str, Any]:
+        result = status(backend_repo, kubeconfig, "-o", "json")
+        assert result.exit_code == 1, (result.stdout, result.stderr)
+        found: dict[str, Any] = json.loads(result.stdout)
+        assert found["in_sync"] is False and [d["kind"] for d in found["drift"]] == [drift.UNREADABLE]
+        assert {e["phase"].split(" ")[0] for e in found["entries"]} == {"unknown"}
+        return found
+
+    vault_env.sealed = True  # every request refused: one login tried, no listing
+    try:
+        assert cost(unreadable) == (0, 0) and vault_env.requests_to("/login") == 1
+    finally:
+        vault_env.sealed = False
+    monkeypatch.delenv("VAULT_ID_TOKEN_STAGING")  # the credential missing: nothing asked at all
+    assert cost(unreadable) == (0, 0) and vault_env.log == []
