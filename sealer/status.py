@@ -22,7 +22,7 @@ PHASES = {
 
 def compare(cfg: config.Config, env_name: str, kubeconfig: str | None, context: str | None) -> dict[str, Any]:
     env = cfg.env(env_name)
-    listings = _Listings(cfg)
+    listings = _Listings()
     phase = _Phases(listings)
 
     def one(cfg: config.Config, env_name: str, kubeconfig: str | None, context: str | None) -> dict[str, Any]:
@@ -34,7 +34,7 @@ def compare(cfg: config.Config, env_name: str, kubeconfig: str | None, context: 
         report = one(cfg, env_name, kubeconfig, context)
     # #17: the store against the ledger, once per environment however many clusters serve it,
     # from the listing the phases read (one login).
-    report["drift"] = [d.as_dict() for d in drift.compare(cfg, env.name, listing=listings(env))]
+    report["drift"] = [d.as_dict() for d in drift.compare(cfg, env.name, listing=listings(cfg, env))]
     report["in_sync"] = report["in_sync"] and not report["drift"]
     return report
 
@@ -86,13 +86,12 @@ class _Listings:
     drift alike: a Vault JWT or AppRole login each time would be one per key. A store that
     cannot be read is kept as its error (drift reports it: never clean)."""
 
-    def __init__(self, cfg: config.Config) -> None:
-        self.cfg = cfg
+    def __init__(self) -> None:
         self._read: dict[str, drift.Listing] = {}
 
-    def __call__(self, env: config.Environment) -> drift.Listing:
+    def __call__(self, cfg: config.Config, env: config.Environment) -> drift.Listing:
         if env.name not in self._read:
-            self._read[env.name] = drift.read_store(self.cfg, env.name)
+            self._read[env.name] = drift.read_store(cfg, env.name)
         return self._read[env.name]
 
 
@@ -100,18 +99,18 @@ class _Phases:
     """The rotation phase of the ledger's current key: with the Git ledger the merge deploys it;
     with an external store, the store says (accepted until `sealer rotate --finish`)."""
 
-    def __init__(self, listings: _Listings) -> None:
-        self.listings = listings
+    def __init__(self, listings: _Listings | None = None) -> None:
+        self.listings = listings or _Listings()
 
     def __call__(self, cfg: config.Config, env: config.Environment, key_id: str | None, served: bool) -> str:
         if key_id is None:
             return "none"
         if env.backend_kind == DEFAULT_BACKEND:
             return "deployed" if served else "committed: deployed when merged and synced"
-        stored = self.listings(env)
+        stored = self.listings(cfg, env)
         if isinstance(stored, (BackendError, MissingCredential)):
             return f"unknown ({stored})"
         if isinstance(stored, SealerError):
             raise stored  # bad options or a missing extra: one clear line, as before any listing
-        status = next((r.status for r in stored if r.key_id == key_id), "")
-        return PHASES.get(status, "not in the store")
+        held = next((r.status for r in stored if r.key_id == key_id), "")
+        return PHASES.get(held, "not in the store")
