@@ -23,7 +23,7 @@ from support.backend_repos import (
 )
 from support.tamper import tamper
 
-from sealer import drift, ledger
+from sealer import config, drift
 from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, utcnow
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
@@ -156,9 +156,7 @@ def in_use(repo: Path) -> dict[str, KeyRecord]:
 
 def drift_now(repo: Path, now: dt.datetime | None = None) -> list[tuple[str, str | None]]:
     """Drift of the store against HEAD's ledger, as `check --drift` computes it, at `now`."""
-    committed = ledger.at_revision(repo, "HEAD", ENV)
-    found = drift.differences(ENV, committed, store_of(repo).list(ENV), now or utcnow())
-    return [(d.kind, d.key_id) for d in found]
+    return [(d.kind, d.key_id) for d in drift.compare(config.load(repo), ENV, now)]
 
 
 def test_an_older_key_brought_back_while_a_rotation_waits_for_finish(
