@@ -6,6 +6,7 @@ The same state always gives byte-identical files, so re-rendering is a no-op in 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -111,26 +112,40 @@ def _indented(subtree: str, indent: int) -> str | None:
 _TOKEN = r"[A-Za-z0-9_/+.][A-Za-z0-9_./+=@-]*"
 _QUOTED = r'"(?:[^"\\\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]|\\["\\/bfnrt])*"'
 _SCALAR = rf"(?:{_TOKEN}|{_QUOTED})"
-_SIMPLE_LINE = re.compile(rf"( *)(?:(#.*)|(?P<key>{_SCALAR}):(?:( +){_SCALAR})?(?: +#.*)?)? *\n?")
+# A comment runs to the line's end; it holds nothing `str.splitlines` or a YAML reader (NEL, LS,
+# PS) may take for a line break, which would hide the line after it from `_KEY_LINE`.
+_COMMENT = "#[^\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]*"
+_LINE = rf" *(?:{_COMMENT}|{_SCALAR}:(?: +{_SCALAR})?(?: +{_COMMENT})?)? *"
+# A whole block of such lines, checked in one match (no scalar above holds a line break either).
+_SIMPLE_LINES = re.compile(rf"(?:{_LINE}\n)*{_LINE}")
+# Each key line of a block `_SIMPLE_LINES` matched, after its `\n` (a literal prefix: the search
+# skips the values): (indentation, key, the spaces before a value or "" when none follows).
+_KEY_LINE = re.compile(rf"\n( *)({_SCALAR}):(?:( +)(?=[^ #\n]))?")
 _MAX_KEY = 1000  # a YAML reader takes implicit keys of up to 1024 characters
 
 
-def _simple_block(lines: list[str]) -> bool:
-    """Whether `lines`, below a `key:` at column 0, form a well-formed block mapping of simple
-    lines (or nothing), no key twice in one mapping: a value that starts and ends within them,
-    so swapping it for another such value changes nothing else in the file."""
+def _simple_block(block: str) -> bool:
+    """Whether the text `block`, below a `key:` at column 0, forms a well-formed block mapping of
+    simple lines (or nothing), no key twice in one mapping: a value that starts and ends within
+    it, so swapping it for another such value changes nothing else in the file."""
+    if not _SIMPLE_LINES.fullmatch(block):
+        return False
+    return _simple_mapping(tuple(_KEY_LINE.findall(f"\n{block}")))
+
+
+@functools.lru_cache(maxsize=64)
+def _simple_mapping(lines: tuple[tuple[str, str, str], ...]) -> bool:
+    """Whether these key lines ((indentation, key, spaces before a value or "")) nest as one
+    block mapping with string keys, none twice in a mapping. It depends on the keys alone, not
+    on the values: a rotation checks the old and the new subtree (and every environment with
+    the same entries) once."""
     levels: list[tuple[int, set[str]]] = []  # the indentation and keys of each open mapping
     opened = True  # the line above was a `key:` without a value: a deeper line starts its mapping
-    for line in lines:
-        match = _SIMPLE_LINE.fullmatch(line)
-        if match is None:
+    for indent, key, before_value in lines:
+        name = _key_name(key)
+        if name is None:
             return False
-        key = match.group("key")
-        if key is None:
-            continue  # blank or a comment
-        if len(key) > _MAX_KEY or not (key.startswith('"') or yamlio.resolves_to_str(key)):
-            return False  # a key that is no string (`1`, `true`) may equal another spelling
-        depth = len(match.group(1))
+        depth = len(indent)
         if opened and depth > (levels[-1][0] if levels else 0):
             levels.append((depth, set()))
         else:
@@ -138,12 +153,22 @@ def _simple_block(lines: list[str]) -> bool:
                 levels.pop()
             if not levels or levels[-1][0] != depth:
                 return False
-        name = json.loads(key) if key.startswith('"') else key
         if name in levels[-1][1]:
             return False  # the full comparison refuses it, as the loader does
         levels[-1][1].add(name)
-        opened = match.group(4) is None
+        opened = not before_value
     return True
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_name(key: str) -> str | None:
+    """The string a simple key reads as; None for a key that is no string (`1`, `true`: it may
+    equal another spelling) or too long to be an implicit key."""
+    if len(key) > _MAX_KEY:
+        return None
+    if key.startswith('"'):
+        return str(json.loads(key))
+    return key if yamlio.resolves_to_str(key) else None
 
 
 def _splice_keeps(
@@ -156,7 +181,7 @@ def _splice_keeps(
     land as the `sealer` value of the file's one mapping and leave the rest of the old file as
     it was. The probe's file holds only what the user wrote around the subtree: parsing it
     costs a fraction of parsing the old file, the new file and the subtree in full."""
-    if not (_simple_block(old_body) and _simple_block(body.splitlines(keepends=True))):
+    if not (_simple_block("".join(old_body)) and _simple_block(body)):
         return None
     import secrets
 

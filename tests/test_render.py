@@ -17,7 +17,7 @@ from support.cli import SEALER_SCRIPT
 from support.env_repos import Controllers, invoke, load_yaml, rotate, run_main, snapshot, unseal_values
 from support.git import commit_all, git
 
-from sealer import apikey, config, ledger, yamlio
+from sealer import apikey, config, ledger, render, yamlio
 from sealer.errors import BadInput
 from sealer.render import render_values
 
@@ -412,3 +412,47 @@ def test_a_spliced_file_means_the_old_one_with_the_new_subtree(before: str) -> N
 def test_a_sealer_value_with_a_key_twice_is_refused_not_spliced(before: str) -> None:
     with pytest.raises(BadInput):
         render_values(before, SPLICE_SUB, "values.yaml")
+
+
+@pytest.mark.parametrize(
+    "block, simple",
+    [
+        ("", True),
+        ("  x: 1\n  w:\n    z: 2  # mine\n\n  # c\n", True),
+        ('  "a: b": "c # d"\n  e: f\n', True),
+        ("  x: 1\n  x: 2\n", False),  # a key twice
+        ('  x: 1\n  "x": 2\n', False),  # the same key, spelled twice
+        ("  x:\n    w: 1\n    w: 2\n", False),
+        ("  x: 1\n    w: 2\n", False),  # deeper under a key that has a value
+        ("  x:\n    w: 2\n   z: 3\n", False),  # back to a column no mapping is at
+        ("  1: a\n", False),  # keys that are no strings
+        ("  true: a\n", False),
+        ("  y: a\n", False),  # a boolean to go-yaml
+        (f"  {'k' * 1001}: 1\n", False),
+        ("  x: &a 1\n", False),
+        ("  x: *a\n", False),
+        ("  x: !!str 1\n", False),
+        ("  x: {a: 1}\n", False),
+        ("  x: [1]\n", False),
+        ("  x: |\n    text\n", False),
+        ('  x: "a\n  b"\n', False),
+        ("  x: a b\n", False),
+        ("  - 1\n", False),
+        ("  x: 1\r\n", False),
+        ("  x: 1  # c\x85  x: 2\n", False),  # YAML 1.1 ends a comment at NEL, LS and PS
+        ("  x: 1  # c\u2028b: 2\n", False),
+        ("  x: 1  # c\u2029  w: *a\n", False),
+        ("  x: 1  # c\x0b\n", False),
+    ],
+)
+def test_only_simple_blocks_take_the_fast_splice(block: str, simple: bool) -> None:
+    assert render._simple_block(block) is simple
+
+
+def test_blocks_with_the_same_keys_are_told_apart() -> None:
+    """The nesting check is cached by key lines: a value or a line more must still count."""
+    assert render._simple_block("  x:\n    w: 1\n")
+    assert render._simple_block("  x:\n    w: 2\n")
+    assert not render._simple_block("  x: v\n    w: 1\n")
+    assert not render._simple_block("  x:\n    w: 1\n  x: 2\n")
+    assert not render._simple_block("  x:\n    w: 1\n    w: 2\n")
