@@ -23,13 +23,23 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "sealer"}
 
 
 def load(root: Path, env: str, cluster: str) -> dict[str, Any] | None:
+    return load_with_text(root, env, cluster)[0]
+
+
+def load_with_text(root: Path, env: str, cluster: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(the SealedSecret, the file's text), or (None, None) when there is no sealed file yet."""
     path = layout.sealed_path(root, env, cluster)
     if not path.exists():
-        return None
-    docs = repofiles.load_yaml(path)
-    if not docs or not isinstance(docs[0], dict):
-        raise BadInput(f"{path}: empty or not a SealedSecret")
-    return docs[0]
+        return None, None
+    text = repofiles.read_text(path)
+    # A file as `dump` wrote it is read without a YAML parser (see yamlio.load_dumped).
+    doc = yamlio.load_dumped(text[len(HEADER) :]) if text.startswith(HEADER) else None
+    if doc is None:
+        docs = yamlio.load_documents(text, str(path))
+        if not docs or not isinstance(docs[0], dict):
+            raise BadInput(f"{path}: empty or not a SealedSecret")
+        doc = docs[0]
+    return doc, text
 
 
 def encrypted_data(doc: Mapping[str, Any] | None) -> dict[str, str]:

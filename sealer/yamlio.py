@@ -289,6 +289,51 @@ def dump(document: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# A line `dump` writes for a mapping entry: its key (plain or JSON-quoted), then a value, if any.
+_DUMPED_LINE = re.compile(r'( *)([^ "#\n?-][^:\n]*|"(?:[^"\\\n]|\\.)*"):(?: ([^\n]*))?')
+
+
+def load_dumped(text: str) -> dict[str, Any] | None:
+    """The mapping of strings (nested or `{}`) that `dump` wrote as `text`, read without a YAML
+    parser; None for any other text (read it with `load_documents`). The mapping is checked by
+    dumping it again: `dump` promises any YAML reader loads that very text back as it, so equal
+    text means `load_documents` would read the same (and nothing in it can be an alias, a tag
+    or a key twice). Bounded like `check_limits`: no deeper than MAX_DEPTH, no more nodes."""
+    if not text.endswith("\n") or text.count("\n") * 2 > MAX_NODES:
+        return None
+    root: dict[str, Any] = {}
+    open_maps: list[tuple[int, dict[str, Any]]] = [(-1, root)]  # (indentation, mapping)
+    for line in text[:-1].split("\n"):
+        match = _DUMPED_LINE.fullmatch(line)
+        if match is None:
+            return None
+        indent, key, value = len(match.group(1)), _dumped_scalar(match.group(2)), match.group(3)
+        while open_maps[-1][0] >= indent:
+            open_maps.pop()
+        mapping = open_maps[-1][1]
+        if key is None or key in mapping or len(open_maps) > MAX_DEPTH:
+            return None
+        if value is None:
+            mapping[key] = child = {}
+            open_maps.append((indent, child))
+        else:
+            mapping[key] = {} if value == "{}" else _dumped_scalar(value)
+            if mapping[key] is None:
+                return None
+    return root if dump(root) == text else None
+
+
+def _dumped_scalar(text: str) -> str | None:
+    """The string a scalar `dump` wrote reads as (the caller checks it was written so)."""
+    if not text.startswith('"'):
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
+
+
 def dump_documents(documents: Iterable[dict[str, Any]]) -> str:
     return "---\n".join(dump(doc) for doc in documents)
 

@@ -28,6 +28,9 @@ from support.git import commit_all, git
 from support.isolation import isolated
 from support.repos import EnvSpec, copy_repo, make_repo
 
+from sealer import layout, state
+from sealer.errors import BadInput
+
 ENV = "staging"
 CANARY = "CANARY-runner-credential-4f1d"
 TIMEOUT = 5
@@ -519,3 +522,27 @@ def test_review_of_a_hostile_commit(world: tuple[Path, Path], tmp_path: Path, re
     assert outcome.seconds < TIMEOUT and 0 < outcome.rss_kb < MAX_RSS_KB
     assert outcome.code in (1, 2) and "Traceback" not in outcome.stderr, outcome.stderr
     assert outcome.code == 1 or len(outcome.stderr.splitlines()) == 1, outcome.stderr
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        ALIAS_BOMB,
+        DEEP,
+        "".join(f"{' ' * i}k{i}:\n" for i in range(150)) + f"{' ' * 150}k: v\n",
+        "kind: SealedSecret\nkind: Secret\n",
+        "spec:\n  encryptedData:\n    apiKey: a\n    apiKey: b\n",
+        "spec:\n  encryptedData: [\n",
+        "- a\n",
+    ],
+    ids=["alias-bomb", "deep-flow", "deep-block", "twice", "twice-nested", "broken", "a-list"],
+)
+def test_a_sealed_file_with_sealers_header_is_still_checked(tmp_path: Path, body: str) -> None:
+    """sealer reads the files it wrote itself without a YAML parser (yamlio.load_dumped): a
+    hostile file under the same header must still be refused as any other."""
+    path = layout.sealed_path(tmp_path, ENV, ENV)
+    path.parent.mkdir(parents=True)
+    path.write_text(state.HEADER + body)
+
+    with pytest.raises(BadInput):
+        state.load(tmp_path, ENV, ENV)

@@ -351,3 +351,69 @@ def test_a_bare_y_or_n_is_quoted_for_helms_yaml_11(text: str) -> None:
     """go-yaml (Helm, kubectl) reads a plain y or n as a boolean: an entry so named stays a string."""
     assert yamlio.dump({text: text}) == f'"{text}": "{text}"\n'
     assert yamlio.load_documents(yamlio.dump({text: text}), "s") == [{text: text}]
+
+
+STRING_TREES = st.recursive(
+    SCALARS, lambda children: st.dictionaries(KEYS, children, max_size=4), max_leaves=20
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(KEYS, TREES, max_size=5))
+def test_load_dumped_reads_what_the_loader_reads(document: dict[str, Any]) -> None:
+    """Without a parser, `load_dumped` reads the string mappings `dump` writes, as the loader
+    does; anything else it leaves to the loader."""
+    text = yamlio.dump(document)
+    fast = yamlio.load_dumped(text)
+
+    assert fast is None or [fast] == yamlio.load_documents(text, "t")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(KEYS, STRING_TREES, min_size=1, max_size=5))
+def test_load_dumped_reads_every_string_mapping_dump_writes(document: dict[str, Any]) -> None:
+    fast = yamlio.load_dumped(yamlio.dump(document))
+
+    assert fast == document or any(len(yamlio.scalar(k)) > 1000 for k in _keys(document))
+
+
+def _keys(tree: Any) -> list[Any]:
+    return [k for k, v in tree.items() for k in [k, *_keys(v)]] if isinstance(tree, dict) else []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: 1\n",  # not a string
+        "a: true\n",
+        "a: b\na: c\n",  # a key twice
+        'a: b\n"a": c\n',
+        "a: &x b\nc: *x\n",  # anchors and aliases
+        "a: !!str b\n",
+        "a:\n  - b\n",  # a list
+        "a: [b]\n",
+        "a: {b: c}\n",
+        "a:  b\n",  # not how dump spaces it
+        "a: b  \n",
+        "a: b # c\n",
+        "a: 'b'\n",
+        'a: "b"\n',  # quoted where dump writes it plain
+        "a: b",  # no final line break
+        "a:\n",  # null
+        "a:\n  b: c\n d: e\n",
+        "? a\n: b\n",
+        "a: |\n  b\n",
+        "a: b\n---\nc: d\n",
+        "\ufeffa: b\n",
+        "a: b\x85c: d\n",
+        "".join(f"{' ' * i}k{i}:\n" for i in range(150)) + f"{' ' * 150}k: v\n",  # too deep
+    ],
+)
+def test_load_dumped_leaves_anything_else_to_the_loader(text: str) -> None:
+    assert yamlio.load_dumped(text) is None
+
+
+def test_load_dumped_reads_nested_mappings_and_empty_ones() -> None:
+    text = 'a:\n  b: c\n  "d e": "f: g"\n  h: {}\ni: j\n'
+
+    assert yamlio.load_dumped(text) == {"a": {"b": "c", "d e": "f: g", "h": {}}, "i": "j"}

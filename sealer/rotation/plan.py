@@ -131,8 +131,7 @@ def plan_env(
     for cluster in env.clusters:
         sealed = state.seal_entries(env, by_cluster[cluster.name], values)
         rel = layout.sealed_file(env.name, cluster.name)
-        old_doc = state.load(cfg.root, env.name, cluster.name)
-        old_text = repofiles.read_text(cfg.root / rel) if old_doc is not None else None
+        old_doc, old_text = state.load_with_text(cfg.root, env.name, cluster.name)
         doc = state.merged(old_doc, env, by_cluster[cluster.name], sealed, rel)
         plan.files[rel] = (state.dump(doc), old_text)
         plan.files[cluster.values_file] = render.values_text(cfg.root, env, cluster, doc, records)
