@@ -62,14 +62,17 @@ def generate(env: str) -> str:
 
 
 _UNBIASED = 62 * 4  # bytes below this map onto base62 evenly; the rest are dropped
+_TO_BASE62 = (BASE62 * 5).encode("ascii")[:256]  # byte b -> BASE62[b % 62] (the biased ones dropped)
+_BIASED = bytes(range(_UNBIASED, 256))
 
 
 def _random_base62(length: int) -> str:
-    """`length` uniform base62 digits from `secrets` (one call for a whole key, not one a digit)."""
-    digits: list[str] = []
+    """`length` uniform base62 digits from `secrets` (one call for a whole key, not one a digit;
+    `bytes.translate` maps each byte and drops the biased ones)."""
+    digits = b""
     while len(digits) < length:
-        digits.extend(BASE62[b % 62] for b in secrets.token_bytes(length + 8) if b < _UNBIASED)
-    return "".join(digits[:length])
+        digits += secrets.token_bytes(length + 8).translate(_TO_BASE62, _BIASED)
+    return digits[:length].decode("ascii")
 
 
 def checksum_ok(key: str) -> bool:

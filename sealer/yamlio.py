@@ -209,7 +209,10 @@ _to_json = json.JSONEncoder(ensure_ascii=False).encode
 def flow_json(value: Any) -> str:
     """`value` as one line of JSON that a YAML parser reads back as the same value (JSON is YAML
     once the characters YAML takes for line breaks or rejects are escaped)."""
-    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", _to_json(value))
+    text = _to_json(value)
+    if text.isascii() and "\x7f" not in text:  # nothing `_UNSAFE` matches: skip its slow scan
+        return text
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _float(value: float) -> str:

@@ -100,3 +100,11 @@ def test_bytes_that_would_bias_the_digits_are_dropped(monkeypatch: pytest.Monkey
     key = apikey.generate("dev")
     assert key[8:40] == "z" + "1" * 31
     assert apikey.checksum_ok(key)
+
+
+@pytest.mark.parametrize("start", range(0, 248, 8))
+def test_each_unbiased_byte_gives_its_digit(monkeypatch: pytest.MonkeyPatch, start: int) -> None:
+    monkeypatch.setattr(apikey.secrets, "token_bytes", lambda n: bytes(range(start, start + 8)) * 5)
+    digits = "".join(apikey.BASE62[b % 62] for b in range(start, start + 8))
+
+    assert apikey.generate("dev")[8:40] == digits * 4
