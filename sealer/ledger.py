@@ -8,14 +8,16 @@ instead of a YAML parser. A ledger edited by hand into any other YAML still load
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
+from json.encoder import encode_basestring as _json_str  # a str as JSON, unicode kept
 from pathlib import Path
 
 from sealer import git, layout, repofiles, yamlio
 from sealer.errors import ConfigError
 from sealer.layout import ledger_path
-from sealer.records import ACTIVE, PENDING, KeyRecord
+from sealer.records import ACTIVE, PENDING, KeyRecord, iso
 
 HEADER = "# Managed by sealer: key metadata for one environment. It never holds a key.\n"
 
@@ -88,11 +90,26 @@ def dump(env: str, records: list[KeyRecord]) -> str:
     lines = [HEADER, f"env: {yamlio.flow_json(env)}\nkeys:"]
     if not records:
         lines[-1] += " []"
-    for record in records:
-        data = record.as_dict()
-        del data["env"]
-        lines.append(f"\n  - {yamlio.flow_json(data)}")
+    lines.extend(f"\n  - {_record_json(record)}" for record in records)
     return "".join(lines) + "\n"
+
+
+def _record_json(record: KeyRecord) -> str:
+    """`yamlio.flow_json` of the record's `as_dict()` but its env, built field by field: the JSON
+    encoder's set-up per call costs more than the fields (a ledger holds thousands of records)."""
+    sealed_with = ", ".join(map(_json_str, record.sealed_with))
+    return yamlio.yaml_safe_json(
+        f'{{"name": {_json_str(record.name)}, "key_id": {_json_str(record.key_id)}, '
+        f'"fingerprint": {_json_str(record.fingerprint)}, "created": {_json_time(record.created)}, '
+        f'"expires": {_json_time(record.expires)}, "status": {_json_str(record.status)}, '
+        f'"actor": {_json_str(record.actor)}, "revoke_at": {_json_time(record.revoke_at)}, '
+        f'"sealed_with": [{sealed_with}]}}'
+    )
+
+
+def _json_time(moment: dt.datetime | None) -> str:
+    text = iso(moment)
+    return "null" if text is None else _json_str(text)
 
 
 def save(repo: Path, env: str, records: list[KeyRecord]) -> Path:

@@ -209,7 +209,11 @@ _to_json = json.JSONEncoder(ensure_ascii=False).encode
 def flow_json(value: Any) -> str:
     """`value` as one line of JSON that a YAML parser reads back as the same value (JSON is YAML
     once the characters YAML takes for line breaks or rejects are escaped)."""
-    text = _to_json(value)
+    return yaml_safe_json(_to_json(value))
+
+
+def yaml_safe_json(text: str) -> str:
+    """JSON text (`ensure_ascii=False`) with the characters YAML rejects or folds escaped."""
     if text.isascii() and "\x7f" not in text:  # nothing `_UNSAFE` matches: skip its slow scan
         return text
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

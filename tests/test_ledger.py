@@ -90,3 +90,21 @@ def test_a_broken_ledger_is_bad_input_naming_it(text: str) -> None:
 def test_no_ledger_is_no_records(tmp_path: Path) -> None:
     assert ledger.load(tmp_path, "dev") == []
     assert ledger.parse("dev", ledger.dump("dev", []), "ledger") == []
+
+
+ODD_TEXT = ["", "é ✓ 漢字", '"\\', "\x85\u2028\u2029\x7f\x00\ufeff", "a\nb\tc", "null"]
+
+
+@pytest.mark.parametrize("text", ODD_TEXT)
+def test_each_record_line_is_the_json_of_its_fields(text: str) -> None:
+    """`dump` writes each record's line field by field: the same text as `flow_json` of the
+    record's `as_dict` (but its env), for every field, odd text and missing times included."""
+    records = [
+        record(text, text, actor=text, sealed_with=(text, "fp")),
+        record("b", GRACE, actor=text, expires=None, revoke_at=T0, sealed_with=()),
+    ]
+    lines = ledger.dump("prod-eu", records).splitlines()[3:]
+
+    wanted = [{k: v for k, v in r.as_dict().items() if k != "env"} for r in records]
+    assert lines == [f"  - {yamlio.flow_json(data)}" for data in wanted]
+    assert ledger.parse("prod-eu", ledger.dump("prod-eu", records), "t") == records
