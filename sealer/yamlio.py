@@ -9,6 +9,7 @@ keeps their comments and layout.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -196,10 +197,35 @@ def _scalar(value: Any) -> str:
 
 
 def _string(text: str) -> str:
-    if _PLAIN.fullmatch(text) and resolves_to_str(text):
+    return _short_string(text) if len(text) <= _SHORT else _plain_or_quoted(text)
+
+
+# Short strings repeat (names, dates, ids across a ledger and its environments): their scalar
+# is remembered; long ones (ciphertext) are checked by `bytes.translate`, faster than `_PLAIN`.
+_SHORT = 64
+_PLAIN_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_/+.")
+_PLAIN_REST = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./+=@-"
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_string(text: str) -> str:
+    return _plain_or_quoted(text)
+
+
+def _plain_or_quoted(text: str) -> str:
+    if is_plain(text) and resolves_to_str(text):
         return text
     # A JSON string is a YAML double-quoted scalar once YAML's unsafe characters are escaped.
     return flow_json(text)
+
+
+def is_plain(text: str) -> bool:
+    """Whether `text` matches `_PLAIN`: only characters that are never YAML syntax."""
+    if len(text) <= _SHORT:
+        return _PLAIN.fullmatch(text) is not None
+    return (
+        text[0] in _PLAIN_FIRST and text.isascii() and not text.encode("ascii").translate(None, _PLAIN_REST)
+    )
 
 
 # `json.dumps(value, ensure_ascii=False)` builds an encoder per call; a ledger dumps thousands.

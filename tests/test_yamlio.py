@@ -417,3 +417,10 @@ def test_load_dumped_reads_nested_mappings_and_empty_ones() -> None:
     text = 'a:\n  b: c\n  "d e": "f: g"\n  h: {}\ni: j\n'
 
     assert yamlio.load_dumped(text) == {"a": {"b": "c", "d e": "f: g", "h": {}}, "i": "j"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(SCALARS, st.text(alphabet="Ab0_./+=@-: é\n", min_size=60, max_size=200)))
+def test_is_plain_is_the_plain_pattern(text: str) -> None:
+    for candidate in (text, text * 3, f"A{text}", f"{text}A" * 2):
+        assert yamlio.is_plain(candidate) is (yamlio._PLAIN.fullmatch(candidate) is not None)
