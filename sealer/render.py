@@ -72,11 +72,13 @@ def splice_values(values_text: str, subtree: str) -> str | None:
     None when the file is not that simple. A ruamel round trip costs ~50 ms a file, most of a
     100-environment rotation; this checks its result with the fast loader instead (see
     `_splice_keeps`), so any file it cannot handle takes the slow path."""
+    if "\r" in values_text:
+        return None
     lines = values_text.splitlines(keepends=True)
-    starts = [i for i, line in enumerate(lines) if _SUBTREE_LINE.fullmatch(line)]
+    starts = [i for i, line in enumerate(lines) if line.startswith(SUBTREE) and _SUBTREE_LINE.fullmatch(line)]
     indent = yamlio.guess_indent(values_text, mapping_only=True)[0]
     body = _indented(subtree, indent)
-    if "\r" in values_text or len(starts) > 1 or body is None:
+    if len(starts) > 1 or body is None:
         return None
     if not starts:  # a first rendering: the file must end its last line and hold no `sealer` key
         if not values_text.endswith("\n"):
@@ -86,9 +88,10 @@ def splice_values(values_text: str, subtree: str) -> str | None:
         return text if keeps or keeps is None and _same_values(text, values_text, subtree, True) else None
     start = end = starts[0]
     for index in range(start + 1, len(lines)):
-        if lines[index].strip() and not lines[index].startswith(" "):
+        content = lines[index].strip()
+        if content and lines[index][0] != " ":
             break
-        if lines[index].strip() and not lines[index].lstrip().startswith("#"):
+        if content and content[0] != "#":
             end = index
     head, old_body, tail = lines[: start + 1], lines[start + 1 : end + 1], lines[end + 1 :]
     text = "".join([*head, body, *tail])
@@ -96,8 +99,19 @@ def splice_values(values_text: str, subtree: str) -> str | None:
     return text if keeps or keeps is None and _same_values(text, values_text, subtree, False) else None
 
 
+# A line of a subtree (after its `\n`) indented by an odd number of spaces, or blank (for
+# `str.strip`, in a text holding no break `_PLAIN_LINE_BREAKS` names).
+_ODD_OR_BLANK = re.compile(r"\n(?:(?:  )* (?=[^ ])|[ \t\x1f]*(?=\n|\Z))")
+# What `str.splitlines` breaks an ASCII text at besides `\n`.
+_PLAIN_LINE_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"
+
+
 def _indented(subtree: str, indent: int) -> str | None:
     """The subtree's lines one level under `sealer:` (the template indents by two)."""
+    if indent == 2 and subtree.endswith("\n") and subtree.isascii():
+        if not any(c in subtree for c in _PLAIN_LINE_BREAKS):  # lines end at `\n` alone
+            lines = subtree[:-1]
+            return None if _ODD_OR_BLANK.search(f"\n{lines}") else "  " + lines.replace("\n", "\n  ") + "\n"
     body = []
     for line in subtree.splitlines(keepends=True):
         depth = len(line) - len(line.lstrip(" "))

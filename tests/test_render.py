@@ -456,3 +456,23 @@ def test_blocks_with_the_same_keys_are_told_apart() -> None:
     assert not render._simple_block("  x: v\n    w: 1\n")
     assert not render._simple_block("  x:\n    w: 1\n  x: 2\n")
     assert not render._simple_block("  x:\n    w: 1\n    w: 2\n")
+
+
+@pytest.mark.parametrize(
+    "subtree, indent, body",
+    [
+        ("a: 1\nb:\n  c: 2\n", 2, "  a: 1\n  b:\n    c: 2\n"),
+        ("a: 1\nb:\n  c: 2\n", 4, "    a: 1\n    b:\n        c: 2\n"),
+        ("a: 1\nb:\n  c: 2", 2, "  a: 1\n  b:\n    c: 2"),
+        ("", 2, ""),
+        ("a: 1\n b: 2\n", 2, None),  # an odd indentation
+        ("a: 1\n   b: 2\n", 2, None),
+        ("a: 1\n\nb: 2\n", 2, None),  # a blank line
+        ("a: 1\n  \t\x1f\n", 2, None),
+        ("a: 1\n   \n", 2, None),
+        ("a: 1\x0bb: 2\n", 2, "  a: 1\x0b  b: 2\n"),  # other line breaks: line by line
+        ("a: é\u2028 b: 2\n", 2, None),
+    ],
+)
+def test_the_subtree_is_indented_under_its_key(subtree: str, indent: int, body: str | None) -> None:
+    assert render._indented(subtree, indent) == body
