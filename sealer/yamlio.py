@@ -322,8 +322,9 @@ def dump(document: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-# A line `dump` writes for a mapping entry: its key (plain or JSON-quoted), then a value, if any.
-_DUMPED_LINE = re.compile(r'( *)([^ "#\n?-][^:\n]*|"(?:[^"\\\n]|\\.)*"):(?: ([^\n]*))?')
+# Each line `dump` writes for a mapping entry, after its `\n`: its indentation, its key (plain or
+# JSON-quoted) and its value, if any ("" when none: `dump` writes an empty string quoted).
+_DUMPED_LINE = re.compile(r'\n( *)([^ "#\n?-][^:\n]*|"(?:[^"\\\n]|\\.)*"):(?: ([^\n]*))?(?=\n)')
 
 
 def load_dumped(text: str) -> dict[str, Any] | None:
@@ -331,28 +332,27 @@ def load_dumped(text: str) -> dict[str, Any] | None:
     parser; None for any other text (read it with `load_documents`). The mapping is checked by
     dumping it again: `dump` promises any YAML reader loads that very text back as it, so equal
     text means `load_documents` would read the same (and nothing in it can be an alias, a tag
-    or a key twice). Bounded like `check_limits`: no deeper than MAX_DEPTH, no more nodes."""
+    or a key twice; a line not read here is missing from the new text). Bounded like
+    `check_limits`: no deeper than MAX_DEPTH, no more nodes."""
     if not text.endswith("\n") or text.count("\n") * 2 > MAX_NODES:
         return None
     root: dict[str, Any] = {}
     open_maps: list[tuple[int, dict[str, Any]]] = [(-1, root)]  # (indentation, mapping)
-    for line in text[:-1].split("\n"):
-        match = _DUMPED_LINE.fullmatch(line)
-        if match is None:
-            return None
-        indent, key, value = len(match.group(1)), _dumped_scalar(match.group(2)), match.group(3)
+    for spaces, key_text, value_text in _DUMPED_LINE.findall(f"\n{text}"):
+        indent, key = len(spaces), _dumped_scalar(key_text)
         while open_maps[-1][0] >= indent:
             open_maps.pop()
         mapping = open_maps[-1][1]
         if key is None or key in mapping or len(open_maps) > MAX_DEPTH:
             return None
-        if value is None:
+        if not value_text:
             mapping[key] = child = {}
             open_maps.append((indent, child))
-        else:
-            mapping[key] = {} if value == "{}" else _dumped_scalar(value)
-            if mapping[key] is None:
-                return None
+            continue
+        value = {} if value_text == "{}" else _dumped_scalar(value_text)
+        if value is None:
+            return None
+        mapping[key] = value
     return root if dump(root) == text else None
 
 
