@@ -3,6 +3,7 @@ exactly what sealer writes and with YAML otherwise (a hand edit), the same recor
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -108,3 +109,12 @@ def test_each_record_line_is_the_json_of_its_fields(text: str) -> None:
     wanted = [{k: v for k, v in r.as_dict().items() if k != "env"} for r in records]
     assert lines == [f"  - {yamlio.flow_json(data)}" for data in wanted]
     assert ledger.parse("prod-eu", ledger.dump("prod-eu", records), "t") == records
+
+
+def test_a_new_status_keeps_every_other_field() -> None:
+    old = record("apiKey", ACTIVE, sealed_with=("fp",), revoke_at=T0)
+
+    new = old.with_status(GRACE, T0 + dt.timedelta(days=1))
+
+    assert new == dataclasses.replace(old, status=GRACE, revoke_at=T0 + dt.timedelta(days=1))
+    assert all(getattr(new, f.name) for f in dataclasses.fields(new))  # no field left at a default
