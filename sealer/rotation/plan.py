@@ -115,12 +115,12 @@ def plan_env(
     previous = ledger.current(env.keys, old_records)
     plan = EnvRotation(env, [], [])
     values: dict[str, bytes] = {}  # the plaintext keys: in memory only, sealed below, then dropped
+    expires = now + dt.timedelta(days=env.key_lifetime_days)
+    sealed_with = tuple(s.fingerprint for s in by_cluster.values())
     for name in names:
         key = apikey.generate(env.name)
         values[name] = key.encode()
         fp = apikey.fingerprint(key)
-        expires = now + dt.timedelta(days=env.key_lifetime_days)
-        sealed_with = tuple(s.fingerprint for s in by_cluster.values())
         record = KeyRecord(
             env.name, name, apikey.key_id(fp), fp, now, expires, ACTIVE, actor, sealed_with=sealed_with
         )

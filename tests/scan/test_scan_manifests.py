@@ -187,8 +187,8 @@ def rendered_values(sealed: list[str], key: str, user_values: str = "replicaCoun
     record = SimpleNamespace(
         key_id=apikey.key_id(fp),
         fingerprint=fp,
-        created=dt.datetime(2026, 11, 27, 2, tzinfo=dt.timezone.utc),
-        expires=dt.datetime(2027, 2, 25, 2, tzinfo=dt.timezone.utc),
+        created=iso(dt.datetime(2026, 11, 27, 2, tzinfo=dt.timezone.utc)),
+        expires=iso(dt.datetime(2027, 2, 25, 2, tzinfo=dt.timezone.utc)),
     )
     env = SimpleNamespace(secret_name="engine-api-key", namespace="staging", scope=Scope.STRICT)
     subtree = templating.render(
@@ -199,7 +199,6 @@ def rendered_values(sealed: list[str], key: str, user_values: str = "replicaCoun
         encrypted={"apiKey": sealed[0], "dbPassword": sealed[1]},
         records={"apiKey": record},
         checksum="cd" * 32,
-        iso=iso,
     )
     return render.render_values(user_values, subtree, "values.yaml")
 

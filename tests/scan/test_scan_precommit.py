@@ -95,8 +95,8 @@ def rendered_values(sealer: CertSealer, key: str) -> str:
     record = SimpleNamespace(
         key_id=apikey.key_id(fp),
         fingerprint=fp,
-        created=dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc),
-        expires=dt.datetime(2027, 2, 25, tzinfo=dt.timezone.utc),
+        created=iso(dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)),
+        expires=iso(dt.datetime(2027, 2, 25, tzinfo=dt.timezone.utc)),
     )
     subtree = templating.render(
         "values.sealer.yaml.j2",
@@ -106,7 +106,6 @@ def rendered_values(sealer: CertSealer, key: str) -> str:
         encrypted={"apiKey": sealed[0]},
         records={"apiKey": record},
         checksum="9e" * 32,
-        iso=iso,
     )
     return render.render_values("# Helm values for staging\nreplicaCount: 2\n", subtree, "values.yaml")
 
