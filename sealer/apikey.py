@@ -34,13 +34,17 @@ class ParsedKey:
     checksum: str
 
 
+_PAIRS = [high + low for high in BASE62 for low in BASE62]  # 0..3843 as two base62 digits
+
+
 def base62(number: int, width: int) -> str:
-    """`number` in base62, left-padded with zeros to `width` digits."""
-    digits = []
+    """`number` in base62, left-padded with zeros to `width` digits (two digits a step: every key
+    takes this for its checksum)."""
+    pairs = []
     while number:
-        number, rest = divmod(number, 62)
-        digits.append(BASE62[rest])
-    return "".join(reversed(digits)).rjust(width, "0")
+        number, rest = divmod(number, 62 * 62)
+        pairs.append(_PAIRS[rest])
+    return "".join(reversed(pairs)).lstrip("0").rjust(width, "0")
 
 
 def _checksum(body: str) -> str:

@@ -108,3 +108,13 @@ def test_each_unbiased_byte_gives_its_digit(monkeypatch: pytest.MonkeyPatch, sta
     digits = "".join(apikey.BASE62[b % 62] for b in range(start, start + 8))
 
     assert apikey.generate("dev")[8:40] == digits * 4
+
+
+@pytest.mark.parametrize(
+    "number", [0, 1, 61, 62, 3843, 3844, 62**3 - 1, 62**3, 2**32 - 1, 62**6 - 1, 62**9 + 7]
+)
+def test_base62_digits_read_back_as_the_number(number: int) -> None:
+    text = apikey.base62(number, 6)
+
+    assert len(text) == 6 or len(text) > 6 and text[0] != "0"  # padded to the width, no further
+    assert sum(apikey.BASE62.index(ch) * 62**i for i, ch in enumerate(reversed(text))) == number
