@@ -146,8 +146,8 @@ _LINE = rf" *(?:{_COMMENT}|{_SCALAR}:(?: +{_SCALAR})?(?: +{_COMMENT})?)? *"
 # A whole block of such lines, checked in one match (no scalar above holds a line break either).
 _SIMPLE_LINES = re.compile(rf"(?:{_LINE}\n)*{_LINE}")
 # Each key line of a block `_SIMPLE_LINES` matched, after its `\n` (a literal prefix: the search
-# skips the values): (indentation, key, the spaces before a value or "" when none follows).
-_KEY_LINE = re.compile(rf"\n( *)({_SCALAR}):(?:( +)(?=[^ #\n]))?")
+# skips the values): its indentation, key and `:`, and the spaces after when a value follows.
+_KEY_LINE = re.compile(rf"\n( *{_SCALAR}:(?: +(?=[^ #\n]))?)")
 _MAX_KEY = 1000  # a YAML reader takes implicit keys of up to 1024 characters
 
 
@@ -161,18 +161,17 @@ def _simple_block(block: str) -> bool:
 
 
 @functools.lru_cache(maxsize=64)
-def _simple_mapping(lines: tuple[tuple[str, str, str], ...]) -> bool:
-    """Whether these key lines ((indentation, key, spaces before a value or "")) nest as one
-    block mapping with string keys, none twice in a mapping. It depends on the keys alone, not
-    on the values: a rotation checks the old and the new subtree (and every environment with
-    the same entries) once."""
+def _simple_mapping(lines: tuple[str, ...]) -> bool:
+    """Whether these key lines (`_KEY_LINE`) nest as one block mapping with string keys, none
+    twice in a mapping. It depends on the keys alone, not on the values: a rotation checks the
+    old and the new subtree (and every environment with the same entries) once."""
     levels: list[tuple[int, set[str]]] = []  # the indentation and keys of each open mapping
     opened = True  # the line above was a `key:` without a value: a deeper line starts its mapping
-    for indent, key, before_value in lines:
-        name = _key_name(key)
+    for line in lines:
+        name = _key_name(line.strip()[:-1])  # a key neither starts nor ends with a space
         if name is None:
             return False
-        depth = len(indent)
+        depth = len(line) - len(line.lstrip(" "))
         if opened and depth > (levels[-1][0] if levels else 0):
             levels.append((depth, set()))
         else:
@@ -183,7 +182,7 @@ def _simple_mapping(lines: tuple[tuple[str, str, str], ...]) -> bool:
         if name in levels[-1][1]:
             return False  # the full comparison refuses it, as the loader does
         levels[-1][1].add(name)
-        opened = not before_value
+        opened = not line.endswith(" ")
     return True
 
 

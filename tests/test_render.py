@@ -420,6 +420,8 @@ def test_a_sealer_value_with_a_key_twice_is_refused_not_spliced(before: str) -> 
         ("", True),
         ("  x: 1\n  w:\n    z: 2  # mine\n\n  # c\n", True),
         ('  "a: b": "c # d"\n  e: f\n', True),
+        ('  " a ": 1\n  "a": 2\n  "a:":\n    "b ": x\n', True),  # spaces and colons in quoted keys
+        ('  " a ": 1\n  " a ": 2\n', False),
         ("  x: 1\n  x: 2\n", False),  # a key twice
         ('  x: 1\n  "x": 2\n', False),  # the same key, spelled twice
         ("  x:\n    w: 1\n    w: 2\n", False),
