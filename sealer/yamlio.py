@@ -346,10 +346,11 @@ def load_dumped(text: str) -> dict[str, Any] | None:
         if key is None or key in mapping or len(open_maps) > MAX_DEPTH:
             return None
         if not value_text:
-            mapping[key] = child = {}
+            child: dict[str, Any] = {}
+            mapping[key] = child
             open_maps.append((indent, child))
             continue
-        value = {} if value_text == "{}" else _dumped_scalar(value_text)
+        value: dict[str, Any] | str | None = {} if value_text == "{}" else _dumped_scalar(value_text)
         if value is None:
             return None
         mapping[key] = value
