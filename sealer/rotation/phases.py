@@ -199,8 +199,6 @@ def _apply(
     incident: Incident | None = None,
 ) -> RotationResult:
     root = cfg.root
-    message = planning.commit_message(plans, request.grace)
-    pr_body = templating.render("pr-body.md.j2", summary=result, **planning.texts(plans, request.grace))
     entry = Journal(
         journal.ROTATE,
         journal.PREPARED,
@@ -208,17 +206,23 @@ def _apply(
         [],
         branch,
         git.head(root),
-        f"{incident.subject}\n\n{message}" if incident else message,
+        "",  # `describe`, while git compresses the files
         request.push,
         revocations=[[incident.env, incident.key_id]] if incident else [],
-        pr_body=f"{incident.pr_text}\n\n{pr_body}" if incident else pr_body,
-        result=result.as_dict(),
     )
+
+    def describe(entry: Journal) -> None:
+        message = planning.commit_message(plans, request.grace)
+        pr_body = templating.render("pr-body.md.j2", summary=result, **planning.texts(plans, request.grace))
+        entry.message = f"{incident.subject}\n\n{message}" if incident else message
+        entry.pr_body = f"{incident.pr_text}\n\n{pr_body}" if incident else pr_body
+        entry.result = result.as_dict()
+
     stores = Stores(cfg)
     registered = sync.register(stores, [p.env for p in plans], {p.env.name: p.new_records for p in plans})
     files = planning.files_of(plans)
     entry = transaction.run(
-        root, git_dir, entry, files, lambda: sync.compensate(registered), commit_it=request.commit
+        root, git_dir, entry, files, lambda: sync.compensate(registered), request.commit, describe
     )
     if entry.phase == journal.WRITTEN:  # --no-commit: the keys wait (pending) for the user's commit
         return _report(root, entry, resumed=False)
@@ -385,9 +389,7 @@ def _recover(cfg: Config, git_dir: Path, entry: Journal) -> RotationResult | Non
     if entry.phase == journal.PREPARED:
         journal.apply_renames(root, entry)
         if transaction.landed(root, entry):
-            entry.commit = (
-                git.resolve_commit(root, f"refs/heads/{entry.branch}") if entry.branch else git.head(root)
-            )
+            entry.commit = transaction.landed_commit(root, entry)
         else:
             if entry.in_place:  # its files are in the checkout now, for the current branch
                 entry.parent = git.head(root)
