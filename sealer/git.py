@@ -169,6 +169,7 @@ class Commit:
         # the journal, say) while git compresses. None in the queue: no more data.
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._stopped_reading = False  # git closed its end: what is still queued is moot
+        self._closed = False
         self._feeder = threading.Thread(target=self._feed, name="sealer-fast-import", daemon=True)
         self._feeder.start()
         self._paths: list[str] = []  # mark of path i: i + 2 (mark 1 is the commit)
@@ -245,6 +246,9 @@ class Commit:
         run(self.root, "update-index", "--index-info", stdin=info)
 
     def abort(self) -> None:
+        """Stop git; nothing once the commit is written (or the commit aborted already)."""
+        if self._closed:
+            return
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
@@ -295,6 +299,7 @@ class Commit:
             self._cleanup()
 
     def _cleanup(self) -> None:
+        self._closed = True
         self._stderr.close()
         self._tmp.cleanup()
 
