@@ -249,9 +249,13 @@ class Commit:
         """Stop git; nothing once the commit is written (or the commit aborted already)."""
         if self._closed:
             return
+        temps = self._temp_packs() if self._proc.poll() is None else []
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
+        for temp in temps:  # a killed git leaves its half-written pack behind (MBs for a --due)
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
         self._stop_feeder()  # git is gone: a write the feeder is blocked in fails at once
         assert self._proc.stdin is not None
         try:
@@ -259,6 +263,20 @@ class Commit:
         except BrokenPipeError:
             pass
         self._cleanup()
+
+    def _temp_packs(self) -> list[str]:
+        """The temp pack files this git has open (Linux's /proc; elsewhere none): its own alone,
+        never another git's that happens to write the same folder."""
+        found = []
+        fds = f"/proc/{self._proc.pid}/fd"
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(fds):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(os.path.join(fds, fd))
+                    folder, name = os.path.split(target)
+                    if os.path.basename(folder) == "pack" and name.startswith(("tmp_pack_", "tmp_idx_")):
+                        found.append(target)
+        return found
 
     def _send(self, data: bytes) -> None:
         if self._stopped_reading:
