@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import subprocess
 import tempfile
 import threading
@@ -146,7 +147,8 @@ SCRATCH_REF = "refs/sealer/commit"  # where fast-import leaves the commit before
 
 class Commit:
     """A commit on top of HEAD built by a running `git fast-import`: files go in while the
-    caller is still writing them (git compresses them on another core), then `finish` writes
+    caller is still writing them (git compresses them on another core, fed by a thread, so the
+    caller never waits for git before `move`), then `finish` writes
     the commit and moves the branch in one checked `update-ref`. One fast-import writes one
     pack; a loose object per file made this most of a 100-environment rotation. Nothing the
     user staged is included; `abort` leaves only unreferenced objects, which `git gc` drops."""
@@ -163,6 +165,13 @@ class Commit:
             stderr=self._stderr,
         )
         _widen_pipe(self._proc.stdin)
+        # A thread writes to git, so that `add` never waits for git: the caller goes on (writing
+        # the journal, say) while git compresses. None in the queue: no more data.
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._stopped_reading = False  # git closed its end: what is still queued is moot
+        self._closed = False
+        self._feeder = threading.Thread(target=self._feed, name="sealer-fast-import", daemon=True)
+        self._feeder.start()
         self._paths: list[str] = []  # mark of path i: i + 2 (mark 1 is the commit)
         self._changes: list[str] = []
         self._modes: list[str] = []  # #13: the file mode of each path, as the working tree has it
@@ -176,7 +185,9 @@ class Commit:
             self._changes.append(f"D {_quote(rel)}\n")
             return
         mark = len(self._paths) + 1
-        self._send(b"blob\nmark :%d\ndata %d\n%s\n" % (mark, len(data), data))
+        self._send(b"blob\nmark :%d\ndata %d\n" % (mark, len(data)))
+        self._send(data)  # queued as it is, not copied
+        self._send(b"\n")
         self._changes.append(f"M {self._modes[-1]} :{mark} {_quote(rel)}\n")
 
     def finish(self, message: str, branch: str | None) -> str:
@@ -235,9 +246,17 @@ class Commit:
         run(self.root, "update-index", "--index-info", stdin=info)
 
     def abort(self) -> None:
+        """Stop git; nothing once the commit is written (or the commit aborted already)."""
+        if self._closed:
+            return
+        temps = self._temp_packs() if self._proc.poll() is None else []
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
+        for temp in temps:  # a killed git leaves its half-written pack behind (MBs for a --due)
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+        self._stop_feeder()  # git is gone: a write the feeder is blocked in fails at once
         assert self._proc.stdin is not None
         try:
             self._proc.stdin.close()  # the pipe too, or it leaks (what is still buffered is moot)
@@ -245,15 +264,43 @@ class Commit:
             pass
         self._cleanup()
 
+    def _temp_packs(self) -> list[str]:
+        """The temp pack files this git has open (Linux's /proc; elsewhere none): its own alone,
+        never another git's that happens to write the same folder."""
+        found = []
+        fds = f"/proc/{self._proc.pid}/fd"
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(fds):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(os.path.join(fds, fd))
+                    folder, name = os.path.split(target)
+                    if os.path.basename(folder) == "pack" and name.startswith(("tmp_pack_", "tmp_idx_")):
+                        found.append(target)
+        return found
+
     def _send(self, data: bytes) -> None:
-        assert self._proc.stdin is not None
-        try:
-            self._proc.stdin.write(data)
-        except BrokenPipeError:
+        if self._stopped_reading:
             self._close()  # git stopped reading: raises with git's own message
-            raise GitError("git fast-import: stopped reading") from None
+        self._queue.put(data)
+
+    def _feed(self) -> None:
+        """The feeder thread: the queued data into git's stdin, until None or a closed pipe."""
+        assert self._proc.stdin is not None
+        while (data := self._queue.get()) is not None:
+            if self._stopped_reading:
+                continue
+            try:
+                self._proc.stdin.write(data)
+            except (OSError, ValueError):  # a broken pipe, mostly
+                self._stopped_reading = True
+
+    def _stop_feeder(self) -> None:
+        if self._feeder.is_alive():
+            self._queue.put(None)
+            self._feeder.join()
 
     def _close(self) -> dict[str, str]:
+        self._stop_feeder()
         assert self._proc.stdin is not None
         try:
             self._proc.stdin.close()
@@ -261,14 +308,16 @@ class Commit:
             pass
         code = self._proc.wait()
         try:
-            if code:
+            if code or self._stopped_reading:
                 self._stderr.seek(0)
-                raise GitError(f"git fast-import: {one_line(self._stderr.read().decode(errors='replace'))}")
+                said = one_line(self._stderr.read().decode(errors="replace")) if code else "stopped reading"
+                raise GitError(f"git fast-import: {said}")
             return dict(line.split(" ", 1) for line in self._marks.read_text(encoding="ascii").splitlines())
         finally:
             self._cleanup()
 
     def _cleanup(self) -> None:
+        self._closed = True
         self._stderr.close()
         self._tmp.cleanup()
 

@@ -72,9 +72,24 @@ def path(git_dir: Path) -> Path:
     return git_dir / "sealer-rotation.json"
 
 
+def committed_path(git_dir: Path) -> Path:
+    return git_dir / "sealer-rotation-committed"
+
+
 def save(git_dir: Path, journal: Journal) -> None:
+    # A mark of an earlier journal never applies to this one: gone before this one is written.
+    committed_path(git_dir).unlink(missing_ok=True)
     # No indent: json's C encoder only runs without one, and a rotation's journal is large.
     repofiles.write(path(git_dir), json.dumps(vars(journal), sort_keys=True))
+
+
+def mark_committed(git_dir: Path, journal: Journal) -> None:
+    """The saved PREPARED `journal` is COMMITTED on `journal.commit`: a small record beside it
+    (which `load` folds in) instead of the whole journal (every key of a --due run) again.
+    Lost, the journal is a PREPARED one whose commit landed: the next run finds it (`landed`)."""
+    assert journal.phase == COMMITTED and journal.commit
+    mark = {"commit": journal.commit, "branch": journal.branch, "parent": journal.parent}
+    repofiles.write(committed_path(git_dir), json.dumps(mark, sort_keys=True))
 
 
 def load(git_dir: Path) -> Journal | None:
@@ -83,12 +98,32 @@ def load(git_dir: Path) -> Journal | None:
     except FileNotFoundError:
         return None
     try:
-        return _parsed(json.loads(text))
+        journal = _parsed(json.loads(text))
+        if journal.phase == PREPARED:
+            _fold_mark(git_dir, journal)
+        return journal
     except (ValueError, TypeError) as err:
         raise BadInput(
             f"the journal {path(git_dir)} of an interrupted sealer run is unreadable ({err}): check "
             "`git status` and the branch it made, then remove the file"
         ) from None
+
+
+def _fold_mark(git_dir: Path, journal: Journal) -> None:
+    """`mark_committed`'s record, when there is one for this journal (the same branch and start:
+    one left by another journal is ignored). The commit it names is still only a hint, which
+    the engine checks against git (`_is_landed_commit`) before it rolls anything forward."""
+    try:
+        mark = json.loads(repofiles.read_text(committed_path(git_dir), limit=1 << 12))
+    except FileNotFoundError:
+        return
+    if not isinstance(mark, dict) or set(mark) != {"commit", "branch", "parent"}:
+        raise ValueError("its commit record is not one")
+    commit = mark["commit"]
+    if not isinstance(commit, str) or not 40 <= len(commit) <= 64 or commit.strip("0123456789abcdef"):
+        raise ValueError("its commit record names no commit")
+    if (mark["branch"], mark["parent"]) == (journal.branch, journal.parent):
+        journal.phase, journal.commit = COMMITTED, commit
 
 
 def _parsed(data: Any) -> Journal:
@@ -113,6 +148,7 @@ def _parsed(data: Any) -> Journal:
 
 
 def clear(git_dir: Path) -> None:
+    committed_path(git_dir).unlink(missing_ok=True)  # first: a journal without it still rolls forward
     path(git_dir).unlink(missing_ok=True)
     contents_path(git_dir).unlink(missing_ok=True)
 

@@ -22,6 +22,7 @@ import errno
 import os
 import secrets
 import stat
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -341,11 +342,11 @@ def write_temps_beside(items: list[tuple[Path, Path, str]]) -> list[tuple[bytes,
     return done
 
 
-def encode_all_like(items: list[tuple[Path, str]]) -> list[tuple[bytes, bool]]:
+def encode_all_like(items: Iterable[tuple[Path, str]]) -> Iterator[tuple[bytes, bool]]:
     """For each (target, text): `encode_like(target, text)` and whether the target is
-    executable, each folder reached (no symlink followed) once for the batch."""
+    executable, each folder reached (no symlink followed) once for the batch; yielded one by
+    one, so that the caller can pass each on (to git, say) while the next is encoded."""
     folders: dict[str, int | None] = {}
-    done = []
     try:
         for target, text in items:
             folder, name = safeopen.split(target)
@@ -357,17 +358,16 @@ def encode_all_like(items: list[tuple[Path, str]]) -> list[tuple[bytes, bool]]:
                         folders[folder] = None  # made by the write: a new file
                 dir_fd = folders[folder]
                 if dir_fd is None:
-                    done.append((text.encode("utf-8"), False))
-                    continue
-                payload, mode = _prepared(dir_fd, name, str(target), text, None)
+                    payload, mode = text.encode("utf-8"), NEW_FILE_MODE
+                else:
+                    payload, mode = _prepared(dir_fd, name, str(target), text, None)
             except OSError as err:
                 raise _problem(target, err, "write") from None
-            done.append((payload, bool(mode & stat.S_IXUSR)))
+            yield payload, bool(mode & stat.S_IXUSR)
     finally:
         for fd in folders.values():
             if fd is not None:
                 os.close(fd)
-    return done
 
 
 def remove_all(paths: list[Path]) -> None:

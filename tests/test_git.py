@@ -3,6 +3,7 @@ exactly the given paths, the user's staged work left alone, the index in step wi
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 from pathlib import Path
@@ -128,7 +129,11 @@ def test_abort_leaves_head_index_and_refs_alone(repo: Path) -> None:
     write(repo, "a.yaml", "a v2\n")
     commit = Commit(repo)
     commit.add("a.yaml", b"a v2\n")
+    commit.add("big.bin", os.urandom(1 << 21))  # more than the pipe holds: git reads before it is in
+    commit._stop_feeder()  # every byte written: git has begun its (temp) pack
+    assert [p for p in (repo / ".git/objects/pack").glob("tmp_pack_*")] != []
     commit.abort()
+    assert [p.name for p in (repo / ".git/objects/pack").glob("tmp_*")] == []
     assert git(repo, "rev-parse", "HEAD").strip() == before
     assert git(repo, "status", "--porcelain") == " M a.yaml\n"
     assert git(repo, "for-each-ref", "refs/sealer/") == ""

@@ -687,3 +687,7 @@ def test_uncommitted_sealer_yaml_stops_every_key_change(repo: Path, command: str
     assert result.stderr == "sealer: uncommitted changes in sealer.yaml: commit or stash them first\n"
     assert snapshot(repo, watched) == before and before[watched[1]] is not None
     assert git(repo, "show-ref") == refs
+    # A rotation's commit on its own branch began before the check: its git is stopped, its
+    # temp pack removed, no journal written.
+    assert list((repo / ".git" / "objects" / "pack").glob("tmp_*")) == []
+    assert list((repo / ".git").glob("sealer-rotation*")) == []

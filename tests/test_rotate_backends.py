@@ -48,6 +48,7 @@ from support.repos import (
 from support.sql_stores import Outage
 
 from sealer import apikey
+from sealer.errors import BadInput
 from sealer.faults import InjectedFault
 from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord
 
@@ -521,16 +522,22 @@ def test_a_failure_right_after_the_commit_rolls_forward(
     from sealer import journal
 
     old = prepared(backend_repo, Backend("vault", options_of("vault", vault_store)), keys)
-    start, real = head(backend_repo), journal.save
+    start, real, marks = head(backend_repo), journal.save, []
 
     def failing_save(git_dir: Path, entry: Any) -> None:
         if entry.phase == journal.COMMITTED:
             raise OSError(28, "No space left on device")
         real(git_dir, entry)
 
+    def failing_mark(git_dir: Path, entry: Any) -> None:
+        marks.append(entry.commit)
+        raise BadInput("cannot write sealer-rotation-committed: No space left on device")
+
     monkeypatch.setattr(journal, "save", failing_save)
+    monkeypatch.setattr(journal, "mark_committed", failing_mark)
     ok(sealer(backend_repo, "rotate", ENV, "--no-branch"))
     monkeypatch.setattr(journal, "save", real)
+    assert marks == [head(backend_repo)]
     assert head(backend_repo) != start and git(backend_repo, "status", "--porcelain") == ""
     assert not journal_exists(backend_repo)
     assert_accepted(backend_repo, old, keys)

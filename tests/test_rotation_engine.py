@@ -413,6 +413,38 @@ def test_a_journal_naming_another_commit_is_refused(repo: Path, keys: list[Any])
     assert_clean(repo, keys)
 
 
+def test_the_commit_record_beside_the_journal_is_checked_like_the_journal(
+    repo: Path, keys: list[Any]
+) -> None:
+    """Past the ref move a small record says the journal is committed (the journal itself is
+    not written again): it is untrusted input too. One naming another commit, or broken, is
+    refused; one left by another journal is ignored (the commit is recomputed from git)."""
+    start = head(repo)
+    killed = _sealer(repo, "rotate", ENV, extra={"SEALER_FAULT": "before-accept:kill"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    entry, mark_path = journal_of(repo), git_dir(repo) / "sealer-rotation-committed"
+    assert entry is not None and entry["phase"] == "prepared" and entry["parent"] == start
+    mark = json.loads(mark_path.read_text())
+    tip = git(repo, "rev-parse", entry["branch"]).strip()
+    assert mark == {"commit": tip, "branch": entry["branch"], "parent": start}
+    for edited, says in [
+        ({**mark, "commit": start}, "is not where its change landed"),
+        ({**mark, "commit": "HEAD"}, "unreadable"),
+        ({**mark, "pushed": True}, "unreadable"),
+    ]:
+        mark_path.write_text(json.dumps(edited))
+        refused = cli(repo, "rotate", ENV)
+        assert refused.exit_code == 2 and says in refused.stderr, refused.output
+        assert journal_of(repo) == entry
+    mark_path.write_text(json.dumps({**mark, "commit": start, "parent": "0" * 40}))  # another journal's
+    done = cli(repo, "rotate", ENV, "-o", "json")
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    assert data["resumed"] is True and data["commit"] == mark["commit"] and head(repo) == start
+    assert journal_of(repo) is None and not mark_path.exists()
+    assert_clean(repo, keys, on=data["branch"])
+
+
 def test_finish_refuses_to_run_on_a_rotation_branch(repo: Path) -> None:
     data = json.loads(cli(repo, "rotate", ENV, "-o", "json").stdout)
     git(repo, "checkout", "-q", data["branch"])

@@ -126,14 +126,20 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> Rot
         result = _result(plans, request, branch)
         if request.dry_run:
             return result
-        if not request.replace:
-            planning.refuse_unmerged(root, [p.env.name for p in plans])
-        _ready(root, git_dir, result)
+        # A commit on its own branch changes nothing the user sees until its branch is made: git
+        # compresses its files while the last checks run (aborted if one refuses).
+        started = transaction.start(root, planning.files_of(plans)) if branch is not None else None
         try:
-            return _apply(cfg, git_dir, plans, request, branch, result)
+            if not request.replace:
+                planning.refuse_unmerged(root, [p.env.name for p in plans])
+            _ready(root, git_dir, result)
+            return _apply(cfg, git_dir, plans, request, branch, result, started=started)
         except KeyboardInterrupt:
             _interrupted_past_the_commit(root, git_dir)
             raise
+        finally:
+            if started is not None:
+                started.commit.abort()  # nothing when its ref moved (or `run` aborted it already)
 
 
 def _ready(root: Path, git_dir: Path, result: RotationResult) -> None:
@@ -197,10 +203,9 @@ def _apply(
     branch: str | None,
     result: RotationResult,
     incident: Incident | None = None,
+    started: transaction.Started | None = None,
 ) -> RotationResult:
     root = cfg.root
-    message = planning.commit_message(plans, request.grace)
-    pr_body = templating.render("pr-body.md.j2", summary=result, **planning.texts(plans, request.grace))
     entry = Journal(
         journal.ROTATE,
         journal.PREPARED,
@@ -208,21 +213,32 @@ def _apply(
         [],
         branch,
         git.head(root),
-        f"{incident.subject}\n\n{message}" if incident else message,
+        "",  # `describe`, while git compresses the files
         request.push,
         revocations=[[incident.env, incident.key_id]] if incident else [],
-        pr_body=f"{incident.pr_text}\n\n{pr_body}" if incident else pr_body,
-        result=result.as_dict(),
     )
+
+    envs_json: list[str] = []
+
+    def describe(entry: Journal) -> None:
+        message = planning.commit_message(plans, request.grace)
+        pr_body = templating.render("pr-body.md.j2", summary=result, **planning.texts(plans, request.grace))
+        entry.message = f"{incident.subject}\n\n{message}" if incident else message
+        entry.pr_body = f"{incident.pr_text}\n\n{pr_body}" if incident else pr_body
+        entry.result = result.as_dict()
+        envs_json.append(json.dumps(entry.result["envs"], sort_keys=True))  # for the outputs
+
     stores = Stores(cfg)
     registered = sync.register(stores, [p.env for p in plans], {p.env.name: p.new_records for p in plans})
     files = planning.files_of(plans)
     entry = transaction.run(
-        root, git_dir, entry, files, lambda: sync.compensate(registered), commit_it=request.commit
+        root, git_dir, entry, files, lambda: sync.compensate(registered), request.commit, describe, started
     )
     if entry.phase == journal.WRITTEN:  # --no-commit: the keys wait (pending) for the user's commit
         return _report(root, entry, resumed=False)
-    return roll_forward(cfg, git_dir, entry, resumed=False, stores=stores)
+    return roll_forward(
+        cfg, git_dir, entry, resumed=False, stores=stores, envs_json=next(iter(envs_json), None)
+    )
 
 
 # -- past the point of no return -----------------------------------------------------------------
@@ -232,10 +248,16 @@ Step = tuple[str, Callable[[], object]]
 
 
 def roll_forward(
-    cfg: Config, git_dir: Path, entry: Journal, resumed: bool, stores: Stores | None = None
+    cfg: Config,
+    git_dir: Path,
+    entry: Journal,
+    resumed: bool,
+    stores: Stores | None = None,
+    envs_json: str | None = None,
 ) -> RotationResult:
     """Finish a committed change: index, outputs, store, push. Each step is idempotent and
-    tried even when another failed; what failed stays in the journal for the next run."""
+    tried even when another failed; what failed stays in the journal for the next run.
+    `envs_json`: the journal's `result["envs"]` as JSON, when the caller has it already."""
     root, stores = cfg.root, stores or Stores(cfg)
     assert entry.commit is not None
     commit = entry.commit
@@ -259,7 +281,9 @@ def roll_forward(
         steps.append((f"the push to {entry.push}", lambda: _push(root, entry)))
     result = RotationResult.from_dict({**entry.result, "commit": commit, "resumed": resumed})
     result.landed = _landed(entry, commit)
-    steps.append(("writing the pull-request description", lambda: _outputs(root, result, entry.pr_body)))
+    steps.append(
+        ("writing the pull-request description", lambda: _outputs(root, result, entry.pr_body, envs_json))
+    )
     left = _run_steps(steps)
     result.accepted, result.left = accepted, left
     if entry.push and not any(item.startswith(f"the push to {entry.push}") for item in left):
@@ -335,9 +359,9 @@ def _report(root: Path, entry: Journal, resumed: bool) -> RotationResult:
     return result
 
 
-def _outputs(root: Path, result: RotationResult, body: str) -> None:
+def _outputs(root: Path, result: RotationResult, body: str, envs_json: str | None) -> None:
     faults.point("before-outputs")
-    result.pr_body_file = _write_outputs(root, result, body)
+    result.pr_body_file = _write_outputs(root, result, body, envs_json)
 
 
 def _sweep_stale_temps(out: Path) -> None:
@@ -357,7 +381,7 @@ def _sweep_stale_temps(out: Path) -> None:
         os.close(fd)
 
 
-def _write_outputs(root: Path, result: RotationResult, body: str) -> str:
+def _write_outputs(root: Path, result: RotationResult, body: str, envs_json: str | None = None) -> str:
     """The PR description and the JSON beside it, for the pipeline that opens the pull request."""
     out = layout.out_path(root)  # #13: repofiles.write makes it, never through a symlink
     _sweep_stale_temps(out)
@@ -366,9 +390,14 @@ def _write_outputs(root: Path, result: RotationResult, body: str) -> str:
     )
     path = str(out / f"{stem}.md")
     repofiles.write(out / f"{stem}.md", body)
-    data = {**result.as_dict(), "pr_body_file": path}
-    # One line: json's C encoder only runs without an indent, and a --due report lists every key.
-    repofiles.write(out / f"{stem}.json", json.dumps(data, sort_keys=True) + "\n")
+    data = {**vars(result), "pr_body_file": path}
+    if envs_json is None:
+        envs_json = json.dumps([e.as_dict() for e in data.pop("envs")], sort_keys=True)
+    else:  # serialized while git compressed the commit (a --due report lists every key)
+        data.pop("envs")
+    # One line: json's C encoder only runs without an indent. The environments come last.
+    text = json.dumps(data, sort_keys=True)[:-1] + f', "envs": {envs_json}}}\n'
+    repofiles.write(out / f"{stem}.json", text)
     return path
 
 
@@ -385,9 +414,7 @@ def _recover(cfg: Config, git_dir: Path, entry: Journal) -> RotationResult | Non
     if entry.phase == journal.PREPARED:
         journal.apply_renames(root, entry)
         if transaction.landed(root, entry):
-            entry.commit = (
-                git.resolve_commit(root, f"refs/heads/{entry.branch}") if entry.branch else git.head(root)
-            )
+            entry.commit = transaction.landed_commit(root, entry)
         else:
             if entry.in_place:  # its files are in the checkout now, for the current branch
                 entry.parent = git.head(root)

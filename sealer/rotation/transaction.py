@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from sealer import faults, git, journal, lock, repofiles
+from sealer.errors import BadInput
 from sealer.journal import Journal
 from sealer.rotation.plan import FileChange
 
@@ -33,22 +35,33 @@ def run(
     files: dict[str, FileChange],
     undo: Callable[[], None],
     commit_it: bool = True,
+    meanwhile: Callable[[Journal], None] | None = None,
+    started: Started | None = None,
 ) -> Journal:
     """Write `files` and commit them (unless not `commit_it`); returns the journal at COMMITTED
     (or WRITTEN without a commit). Raises, with everything restored and `undo` run, when
-    anything fails before the ref moves."""
-    commit = None
+    anything fails before the ref moves. `meanwhile` completes the journal (its message, say)
+    once the files went to git: that work need not wait, and git compresses in the meantime.
+    `started`: the commit on the journal's own branch, its files sent to git already (`start`)."""
+    commit = started.commit if started is not None else None
     try:
-        commit = git.Commit(root) if commit_it else None
+        if started is None:
+            commit = git.Commit(root) if commit_it else None
         # A commit on its own branch leaves the checkout as it is: nothing is written there (and
         # nothing restored afterwards); its files wait for a roll-forward beside the journal.
         entry.in_place = commit is None or entry.branch is None
+        assert started is None or not entry.in_place, "only a commit on its own branch starts early"
         faults.point("before-temps")
         if entry.in_place:
             entry.files = _write_temps(root, git_dir, files, commit)
+            if meanwhile is not None:
+                meanwhile(entry)
         else:
             assert commit is not None
-            entry.files = _save_contents(root, git_dir, files, commit)
+            contents = started.contents if started is not None else _send_files(root, files, commit)
+            if meanwhile is not None:
+                meanwhile(entry)
+            entry.files = _save_contents(root, git_dir, files, contents)
         faults.point("before-journal")
         journal.save(git_dir, entry)
         (git_dir / TEMPS_MARKER).unlink(missing_ok=True)
@@ -69,6 +82,7 @@ def run(
         if commit is not None:
             commit.abort()
         if commit is not None and landed(root, entry):  # the ref moved after all: roll forward
+            entry.commit = entry.commit or landed_commit(root, entry)
             entry.result["index_synced"] = False
             _mark_committed(git_dir, entry)
             return entry
@@ -82,8 +96,8 @@ def run(
 def _mark_committed(git_dir: Path, entry: Journal) -> None:
     entry.phase = journal.COMMITTED
     try:
-        journal.save(git_dir, entry)
-    except OSError:
+        journal.mark_committed(git_dir, entry)
+    except (OSError, BadInput):  # repofiles says BadInput for a failed write
         pass  # the PREPARED journal still rolls forward: `landed` finds the commit
 
 
@@ -114,6 +128,11 @@ def landed(root: Path, entry: Journal) -> bool:
     if tip is None or tip == entry.parent or git.parent_of(root, tip) != entry.parent:
         return False
     return git.message_of(root, tip).strip() == entry.message.strip()
+
+
+def landed_commit(root: Path, entry: Journal) -> str | None:
+    """Where a change that `landed` is: its branch's tip, or HEAD."""
+    return git.resolve_commit(root, f"refs/heads/{entry.branch}") if entry.branch else git.head(root)
 
 
 def sync_index(root: Path, entry: Journal) -> None:
@@ -150,17 +169,43 @@ def _write_temps(
     return moves
 
 
-def _save_contents(
-    root: Path, git_dir: Path, files: dict[str, FileChange], commit: git.Commit
-) -> list[dict[str, str]]:
-    """A commit on its own branch: its files (as the targets' line endings and modes have them)
-    into the commit being built and, durable before the journal names them, into one bundle
-    beside the journal for a roll-forward. The journal still names each target and the temp
-    a roll-forward may never use, so it is checked like any other."""
-    encoded = repofiles.encode_all_like([(root / rel, new) for rel, (new, _old) in files.items()])
+class Started(NamedTuple):
+    """A commit on its own branch begun before the run's last checks: git compresses its files
+    while they run. Whoever `start`s it aborts it on any failure before `run` takes it over."""
+
+    commit: git.Commit
+    contents: dict[str, bytes]  # what went to git, for the bundle beside the journal
+
+
+def start(root: Path, files: dict[str, FileChange]) -> Started:
+    """The commit of a change on its own branch, its files on their way to git. Nothing the user
+    sees changes (no ref, no file of the checkout) until `run` moves the new branch."""
+    commit = git.Commit(root)
+    try:
+        return Started(commit, _send_files(root, files, commit))
+    except BaseException:
+        commit.abort()
+        raise
+
+
+def _send_files(root: Path, files: dict[str, FileChange], commit: git.Commit) -> dict[str, bytes]:
+    """A commit on its own branch: its files, as the targets' line endings and modes have them,
+    into the commit being built, each as soon as it is encoded (git starts compressing at once)."""
+    contents = {}
+    encoded = repofiles.encode_all_like((root / rel, new) for rel, (new, _old) in files.items())
     for rel, (data, executable) in zip(files, encoded, strict=True):
         commit.add(rel, data, executable)
-    journal.save_contents(git_dir, {rel: data for rel, (data, _x) in zip(files, encoded, strict=True)})
+        contents[rel] = data
+    return contents
+
+
+def _save_contents(
+    root: Path, git_dir: Path, files: dict[str, FileChange], contents: dict[str, bytes]
+) -> list[dict[str, str]]:
+    """The files of a commit on its own branch, durable before the journal names them, in one
+    bundle beside the journal for a roll-forward. The journal still names each target and the
+    temp a roll-forward may never use, so it is checked like any other."""
+    journal.save_contents(git_dir, contents)
     return [{"path": rel, "tmp": str(tmp_of(root / rel).relative_to(root))} for rel in files]
 
 
@@ -187,8 +232,6 @@ def sweep_temps(root: Path, git_dir: Path) -> None:
 def checked_moves(root: Path, entry: Journal, allowed: set[str]) -> None:
     """The journal's files, checked against what sealer.yaml lets this change write: a target
     outside `allowed`, or a temp that is not its target's temp, refuses the journal."""
-    from sealer.errors import BadInput
-
     for item in entry.files:
         rel = item["path"]
         if rel not in allowed or item["tmp"] != str(tmp_of(root / rel).relative_to(root)):
