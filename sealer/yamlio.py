@@ -267,6 +267,15 @@ _YAML12_NUMBER = re.compile(
 
 # Helm and kubectl read YAML with go-yaml's YAML 1.1, where a bare y or n is a boolean too.
 _GO_YAML_BOOLS = frozenset({"y", "Y", "n", "N"})
+# go-yaml drops every `_` of a plain scalar starting with a digit, sign or dot, then tries Go's
+# ParseInt (base prefixes in either case: `0X1F`), ParseUint and ParseFloat (`1_0e5` is 1e6,
+# some versions take `+inf` and `0x1p-2` too); yaml.v3 reads `2024-1-2` as a time. Broad: a
+# string quoted needlessly still reads back the same.
+_GO_YAML_NUMBER = re.compile(
+    r"[-+]?(?:0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)(?:p[-+]?[0-9]+)?|0o[0-7]+|0b[01]+"
+    r"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[-+]?[0-9]+)?|inf(?:inity)?|nan)|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}",
+    re.IGNORECASE,
+)
 
 
 def resolves_to_str(text: str) -> bool:
@@ -274,6 +283,8 @@ def resolves_to_str(text: str) -> bool:
     if text[:1] not in _IMPLICIT_FIRST:  # fast path: base64, names, most text
         return True
     if _YAML12_NUMBER.fullmatch(text) or text in _GO_YAML_BOOLS:
+        return False
+    if text[0] in "0123456789+-." and _GO_YAML_NUMBER.fullmatch(text.replace("_", "")):
         return False
     tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
     return tag == "tag:yaml.org,2002:str"
@@ -363,7 +374,9 @@ def _dumped_scalar(text: str) -> str | None:
         return text
     try:
         value = json.loads(text)
-    except ValueError:
+        if "\\u" in text:
+            value.encode("utf-8")  # a lone surrogate (`"\\ud800"`): libyaml and go-yaml refuse it
+    except ValueError:  # UnicodeEncodeError is one
         return None
     return value if isinstance(value, str) else None
 

@@ -353,6 +353,47 @@ def test_a_bare_y_or_n_is_quoted_for_helms_yaml_11(text: str) -> None:
     assert yamlio.load_documents(yamlio.dump({text: text}), "s") == [{text: text}]
 
 
+@pytest.mark.parametrize(
+    ("text", "go_reads"),
+    [
+        ("0X1F", 31),  # ParseInt with base 0 takes a base prefix in either case
+        ("0O17", 15),
+        ("0B101", 5),
+        ("+0X1F", 31),
+        ("0_x1F", 31),  # after go-yaml drops every `_`
+        ("1_0e5", 1e6),
+        ("1e5_", 1e5),
+        ("0_8", 8.0),  # not octal: ParseFloat then
+        ("+inf", float("inf")),  # go-yaml versions without the YAML-style float check
+        ("0x1p-2", 0.25),
+        ("2024-1-2", "2024-01-02T00:00:00Z"),  # yaml.v3: a time
+    ],
+)
+def test_a_string_go_yaml_would_read_as_no_string_is_quoted(text: str, go_reads: Any) -> None:
+    """Helm and kubectl read these plain scalars as numbers (a key `0X1F` becomes "31" in the JSON
+    the API server gets, the same as a key "31" beside it): PyYAML reads strings, so dump quotes
+    them, and load_dumped (checked by dumping again) leaves a file writing them plain to the loader."""
+    dumped = yamlio.dump({text: text})
+    assert dumped == f'"{text}": "{text}"\n', go_reads
+    assert yamlio.load_documents(dumped, "s") == [{text: text}]
+    assert yamlio.load_dumped(f"{text}: {text}\n") is None
+
+
+@pytest.mark.parametrize("text", ["2fa", "1password", "0abc", "+abc", ".hidden", "10.0.0.1", "v1.2.3"])
+def test_names_starting_with_a_digit_stay_plain(text: str) -> None:
+    assert yamlio.dump({text: text}) == f"{text}: {text}\n"
+    assert yamlio.load_dumped(f"{text}: {text}\n") == {text: text}
+
+
+@pytest.mark.parametrize("text", ['a: "\\ud800"\n', '"\\udfff": b\n', 'a:\n  b: "x\\udbff"\n'])
+def test_load_dumped_leaves_a_lone_surrogate_to_the_loader_which_refuses_it(text: str) -> None:
+    """JSON reads `\\ud800` as a lone surrogate, libyaml and go-yaml refuse it: the fast reader
+    must not accept a sealed file the cluster's parser cannot read."""
+    assert yamlio.load_dumped(text) is None
+    with pytest.raises(BadInput, match="not valid YAML"):
+        yamlio.load_documents(text, "s")
+
+
 STRING_TREES = st.recursive(
     SCALARS, lambda children: st.dictionaries(KEYS, children, max_size=4), max_leaves=20
 )
