@@ -77,10 +77,14 @@ def committed_path(git_dir: Path) -> Path:
 
 
 def save(git_dir: Path, journal: Journal) -> None:
-    # A mark of an earlier journal never applies to this one: gone before this one is written.
-    committed_path(git_dir).unlink(missing_ok=True)
+    # A mark of an earlier journal never applies to a new (PREPARED) one: gone before it is
+    # written. A journal saved past its mark (COMMITTED, the steps left) says what the mark said:
+    # the mark goes after it, or a kill in between leaves a PREPARED journal that lost its commit.
+    if journal.phase == PREPARED:
+        committed_path(git_dir).unlink(missing_ok=True)
     # No indent: json's C encoder only runs without one, and a rotation's journal is large.
     repofiles.write(path(git_dir), json.dumps(vars(journal), sort_keys=True))
+    committed_path(git_dir).unlink(missing_ok=True)
 
 
 def mark_committed(git_dir: Path, journal: Journal) -> None:
@@ -148,8 +152,11 @@ def _parsed(data: Any) -> Journal:
 
 
 def clear(git_dir: Path) -> None:
-    committed_path(git_dir).unlink(missing_ok=True)  # first: a journal without it still rolls forward
+    # The journal first: a mark without one is never read (and a new journal removes it), but a
+    # PREPARED journal without its mark would be rolled forward again (committed again in place
+    # when HEAD moved on since).
     path(git_dir).unlink(missing_ok=True)
+    committed_path(git_dir).unlink(missing_ok=True)
     contents_path(git_dir).unlink(missing_ok=True)
 
 

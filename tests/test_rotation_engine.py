@@ -7,6 +7,7 @@ rotation, each followed by a plain re-run that must leave everything consistent.
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 import json
 import os
 import shutil
@@ -572,3 +573,67 @@ def test_sigint_and_sigkill_in_a_rotation_on_its_own_branch_then_resume(
     assert (
         {130, -signal.SIGKILL} <= codes and True in branches and False in branches
     )  # the spread reaches both
+
+
+def _committed_by_mark(git: Path) -> Any:
+    from sealer import journal
+
+    entry = journal.Journal(journal.ROTATE, journal.PREPARED, [ENV], [], None, "a" * 40, "rotate")
+    journal.save(git, entry)
+    entry.phase, entry.commit = journal.COMMITTED, "b" * 40
+    journal.mark_committed(git, entry)
+    assert journal.load(git) == entry
+    return entry
+
+
+class _Killed(BaseException):
+    pass
+
+
+def test_a_kill_while_a_committed_journal_is_saved_again_keeps_it_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the ref move the journal on disk is PREPARED and a record says COMMITTED: the steps a
+    roll-forward leaves are saved in the whole journal, and a kill before it is written must not
+    take the record away first (a PREPARED journal whose HEAD moved on would be committed again)."""
+    from sealer import journal
+
+    entry = _committed_by_mark(tmp_path)
+    before = copy.deepcopy(entry)
+    entry.result["left"] = ["the push"]
+
+    def killed(*_args: Any, **_kw: Any) -> None:
+        raise _Killed
+
+    monkeypatch.setattr(journal.repofiles, "write", killed)
+    with pytest.raises(_Killed):
+        journal.save(tmp_path, entry)
+    monkeypatch.undo()
+    assert journal.load(tmp_path) == before
+    journal.save(tmp_path, entry)  # written: the record is gone, the journal says it all
+    assert journal.load(tmp_path) == entry and not journal.committed_path(tmp_path).exists()
+
+
+def test_a_kill_while_a_journal_is_cleared_never_leaves_it_prepared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sealer import journal
+
+    _committed_by_mark(tmp_path)
+    unlink, calls = Path.unlink, []
+
+    def killed_after_the_first(self: Path, missing_ok: bool = False) -> None:
+        if calls:
+            raise _Killed
+        calls.append(self)
+        unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", killed_after_the_first)
+    with pytest.raises(_Killed):
+        journal.clear(tmp_path)
+    monkeypatch.undo()
+    assert journal.load(tmp_path) is None
+    # The record left alone is never read, and a new journal removes it before it is written.
+    fresh = journal.Journal(journal.ROTATE, journal.PREPARED, [ENV], [], None, "a" * 40, "rotate")
+    journal.save(tmp_path, fresh)
+    assert journal.load(tmp_path) == fresh and not journal.committed_path(tmp_path).exists()
