@@ -77,6 +77,9 @@ def render_values(values_text: str | None, subtree: str, source: str) -> str:
 
 
 _SUBTREE_LINE = re.compile(rf"{SUBTREE}:[ \t]*(#.*)?\n")
+# A blank line holding a tab: libyaml reads it after a plain scalar (the probe's `1`) but refuses
+# it after a quoted or flow one, or a key without a value, depending on its indentation.
+_BLANK_WITH_TAB = re.compile(r"^ *\t[ \t]*$", re.MULTILINE)
 
 
 def splice_values(values_text: str, subtree: str) -> str | None:
@@ -85,7 +88,7 @@ def splice_values(values_text: str, subtree: str) -> str | None:
     None when the file is not that simple. A ruamel round trip costs ~50 ms a file, most of a
     100-environment rotation; this checks its result with the fast loader instead (see
     `_splice_keeps`), so any file it cannot handle takes the slow path."""
-    if "\r" in values_text:
+    if "\r" in values_text or "\t" in values_text and _BLANK_WITH_TAB.search(values_text):
         return None
     lines = values_text.splitlines(keepends=True)
     starts = [i for i, line in enumerate(lines) if line.startswith(SUBTREE) and _SUBTREE_LINE.fullmatch(line)]

@@ -408,6 +408,17 @@ def test_a_spliced_file_means_the_old_one_with_the_new_subtree(before: str) -> N
     assert new == {**old, "sealer": sub}
 
 
+@pytest.mark.parametrize("before", ["sealer:\n  x: 1\n   \t\nb: 2\n", "a: 1\nsealer:\n  x: y\n   \t\n"])
+def test_a_blank_line_with_a_tab_after_the_subtree_takes_the_slow_path(before: str) -> None:
+    """libyaml reads such a line after the probe's plain `1` but not after a subtree ending in a
+    quoted scalar: the fast splice wrote a file no YAML reader loads. ruamel refuses the file."""
+    sub = f'{SPLICE_SUB}checksum2: "1234"\n'
+    assert yamlio.load_documents(before, "t")
+    assert render.splice_values(before, sub) is None
+    with pytest.raises(BadInput, match="^values.yaml: not valid YAML at line"):
+        render_values(before, sub, "values.yaml")
+
+
 @pytest.mark.parametrize("before", ["sealer:\n  x: 1\n  x: 2\nb: 2\n", 'sealer:\n  x: 1\n  "x": 2\nb: 2\n'])
 def test_a_sealer_value_with_a_key_twice_is_refused_not_spliced(before: str) -> None:
     with pytest.raises(BadInput):
