@@ -276,6 +276,7 @@ _GO_YAML_NUMBER = re.compile(
     r"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[-+]?[0-9]+)?|inf(?:inity)?|nan)|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}",
     re.IGNORECASE,
 )
+_GO_YAML_NUMBER_FIRST = frozenset("0123456789+-.")
 
 
 def resolves_to_str(text: str) -> bool:
@@ -284,7 +285,7 @@ def resolves_to_str(text: str) -> bool:
         return True
     if _YAML12_NUMBER.fullmatch(text) or text in _GO_YAML_BOOLS:
         return False
-    if text[0] in "0123456789+-." and _GO_YAML_NUMBER.fullmatch(text.replace("_", "")):
+    if text[:1] in _GO_YAML_NUMBER_FIRST and _GO_YAML_NUMBER.fullmatch(text.replace("_", "")):
         return False
     tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
     return tag == "tag:yaml.org,2002:str"

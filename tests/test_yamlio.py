@@ -379,6 +379,12 @@ def test_a_string_go_yaml_would_read_as_no_string_is_quoted(text: str, go_reads:
     assert yamlio.load_dumped(f"{text}: {text}\n") is None
 
 
+def test_an_empty_plain_scalar_is_no_string() -> None:
+    """An empty plain scalar reads as null: dump quotes the empty string."""
+    assert not yamlio.resolves_to_str("")
+    assert yamlio.dump({"a": ""}) == 'a: ""\n'
+
+
 @pytest.mark.parametrize("text", ["2fa", "1password", "0abc", "+abc", ".hidden", "10.0.0.1", "v1.2.3"])
 def test_names_starting_with_a_digit_stay_plain(text: str) -> None:
     assert yamlio.dump({text: text}) == f"{text}: {text}\n"
