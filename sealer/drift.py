@@ -25,17 +25,7 @@ from sealer import git, layout, ledger
 from sealer.backends import open_store
 from sealer.config import Config
 from sealer.errors import SealerError
-from sealer.records import (
-    ACCEPTED,
-    ACTIVE,
-    GRACE,
-    PENDING,
-    REVOKED,
-    VALID,
-    KeyRecord,
-    effective_status,
-    utcnow,
-)
+from sealer.records import ACCEPTED, ACTIVE, PENDING, VALID, KeyRecord, effective_status, utcnow
 
 # The kinds of drift, most dangerous first.
 VALID_IN_STORE = "valid-in-store"  # revoked (or expired) in the ledger, still valid in the store
@@ -144,9 +134,7 @@ def differences(
     `at_once`: keys revoked by `keys revoke`/`keys compromised`, never left valid until --finish."""
     in_store = {r.key_id: r for r in stored}
     in_ledger = {r.key_id: r for r in committed}
-    excused = left_until_finish(committed, in_store, at_once) | grace_counted_from_finish(
-        committed, in_store, now, at_once
-    )
+    excused = left_until_finish(committed, in_store, at_once)
     found = [d for r in committed if (d := _of_ledger_key(env_name, r, in_store.get(r.key_id), now, excused))]
     found += [
         d
@@ -215,39 +203,6 @@ def left_until_finish(
             if status == ACTIVE:
                 break  # the key the store activated last: anything older was revoked then
     return frozenset(excused)
-
-
-def grace_counted_from_finish(
-    committed: list[KeyRecord],
-    in_store: dict[str, KeyRecord],
-    now: dt.datetime,
-    at_once: frozenset[str] = frozenset(),
-) -> frozenset[str]:
-    """Old keys in the grace window `rotate --finish` began. The ledger counts the window the
-    reviewed rotation chose from the rotation; `--finish` counts the same length from the
-    deployment (`rotation.stores.activate_deployed`), so the store's window ends later, by as
-    long as the deployment took. Excused: a store window that ends no earlier than the ledger's
-    and no later than now plus its length (a deployment now at the latest), once the key that
-    replaced it is no longer waiting for `--finish`. A window stretched past that is drift."""
-    found = set()
-    for chain in _chains(committed).values():
-        for old, new in zip(chain, chain[1:], strict=False):
-            stored_old, stored_new = in_store.get(old.key_id), in_store.get(new.key_id)
-            if (
-                old.status not in (GRACE, REVOKED)
-                or old.revoke_at is None
-                or old.key_id in at_once
-                or stored_old is None
-                or stored_old.status != GRACE
-                or stored_old.revoke_at is None
-                or stored_new is None
-                or stored_new.status in (ACCEPTED, PENDING)
-            ):
-                continue
-            window = old.revoke_at - new.created
-            if window > dt.timedelta(0) and old.revoke_at <= stored_old.revoke_at <= now + window:
-                found.add(old.key_id)
-    return frozenset(found)
 
 
 # Store statuses `--finish` demotes (pending ones are never valid, but their rotation was not

@@ -23,9 +23,8 @@ from support.backend_repos import (
 )
 from support.tamper import tamper
 
-from sealer import config, drift, ledger
+from sealer import config, drift
 from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, utcnow
-from sealer.rotation import phases
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 NOW = T0 + dt.timedelta(days=10)
@@ -143,47 +142,6 @@ def test_a_grace_window_that_lapsed_before_finish() -> None:
     assert kinds(committed, [REVALIDATED, *stored[1:]]) == [(drift.VALID_IN_STORE, "a")]
 
 
-def at(days: float) -> dt.datetime:
-    return T0 + dt.timedelta(days=days)
-
-
-# b replaced by c at day 2 with a one-day grace window: the ledger ends it at day 3; --finish ran
-# at day 2.5 and began the same window then, so the store ends it at day 3.5.
-GRACED = [
-    rec("a", REVOKED, revoke_at=at(1)),
-    rec("b", GRACE, day=1, revoke_at=at(3)),
-    rec("c", ACTIVE, day=2),
-]
-FINISHED = [rec("a", REVOKED), rec("b", GRACE, day=1, revoke_at=at(3.5)), rec("c", ACTIVE, day=2)]
-
-
-def kinds_at(
-    now: dt.datetime, committed: list[KeyRecord], stored: list[KeyRecord], **extra: Any
-) -> list[Any]:
-    return [(d.kind, d.key_id) for d in drift.differences(ENV, committed, stored, now, **extra)]
-
-
-def test_a_grace_window_counted_from_finish_is_no_drift() -> None:
-    """The ledger's window lapsed, the store's (begun at --finish) runs on: a phase, not drift,
-    also once a later rotation recorded the lapsed window as revoked."""
-    assert kinds_at(at(3.2), GRACED, FINISHED) == []
-    lapsed = [GRACED[0], GRACED[1].with_status(REVOKED, at(3)), GRACED[2]]
-    assert kinds_at(at(3.2), lapsed, FINISHED) == []
-    assert kinds_at(at(3.6), GRACED, FINISHED) == []  # both windows over
-
-
-def test_a_grace_window_stretched_past_any_deployment_is_drift() -> None:
-    """No deployment before now can end the window after now plus its length; nor can a window
-    begin before --finish activated the new key, nor after a revocation made at once."""
-    stretched = [FINISHED[0], FINISHED[1].with_status(GRACE, at(4.3)), FINISHED[2]]
-    assert kinds_at(at(3.2), GRACED, stretched) == [(drift.VALID_IN_STORE, "b")]
-    waiting = [FINISHED[0], FINISHED[1], FINISHED[2].with_status(ACCEPTED)]
-    assert kinds_at(at(3.2), GRACED, waiting) == [(drift.VALID_IN_STORE, "b")]
-    assert kinds_at(at(3.2), GRACED, FINISHED, at_once=frozenset({"b"})) == [(drift.VALID_IN_STORE, "b")]
-    ungraced = [GRACED[0], GRACED[1].with_status(REVOKED, at(2)), GRACED[2]]  # no window was chosen
-    assert kinds_at(at(3.2), ungraced, FINISHED) == [(drift.VALID_IN_STORE, "b")]
-
-
 # -- end to end: the rotation engine's own phases in a real store --------------------------------
 
 
@@ -239,19 +197,3 @@ def test_two_rotations_without_finish_are_a_phase(backend_repo: Path, vault_back
     held = statuses(store_of(backend_repo).list(ENV))
     assert {held[first[n].key_id] for n in NAMES} | {held[second[n]] for n in NAMES} == {REVOKED}
     assert drift_now(backend_repo) == []
-
-
-def test_a_grace_window_begun_by_a_late_finish(backend_repo: Path, vault_backend: Backend) -> None:
-    """`--finish` half a day after a `--grace 1d` rotation: the old keys stay valid in the store for
-    a day from then, past the ledger's end, and drift says nothing until both windows are over."""
-    configure(backend_repo, vault_backend)
-    rotate(backend_repo)
-    finish(backend_repo)
-    old = in_use(backend_repo)
-    rotate(backend_repo, "--grace", "1d")
-    rotated = max(r.created for r in ledger.load(backend_repo, ENV))
-    phases.finish(config.load(backend_repo), (), rotated + dt.timedelta(hours=12))
-    held = statuses(store_of(backend_repo).list(ENV))
-    assert {held[old[n].key_id] for n in NAMES} == {GRACE}
-    for hours in (1, 30, 37):  # the ledger's window ends at 24 h, the store's at 36 h
-        assert drift_now(backend_repo, rotated + dt.timedelta(hours=hours)) == [], hours
