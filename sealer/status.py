@@ -101,6 +101,7 @@ class _Phases:
 
     def __init__(self, listings: _Listings | None = None) -> None:
         self.listings = listings or _Listings()
+        self._statuses: dict[str, dict[str, str]] = {}  # env -> key id -> store status
 
     def __call__(self, cfg: config.Config, env: config.Environment, key_id: str | None, served: bool) -> str:
         if key_id is None:
@@ -112,5 +113,6 @@ class _Phases:
             return f"unknown ({stored})"
         if isinstance(stored, SealerError):
             raise stored  # bad options or a missing extra: one clear line, as before any listing
-        held = next((r.status for r in stored if r.key_id == key_id), "")
-        return PHASES.get(held, "not in the store")
+        if env.name not in self._statuses:
+            self._statuses[env.name] = {r.key_id: r.status for r in stored}
+        return PHASES.get(self._statuses[env.name].get(key_id, ""), "not in the store")
