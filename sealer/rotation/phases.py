@@ -391,10 +391,8 @@ def _write_outputs(root: Path, result: RotationResult, body: str, envs_json: str
     path = str(out / f"{stem}.md")
     repofiles.write(out / f"{stem}.md", body)
     data = {**vars(result), "pr_body_file": path}
-    if envs_json is None:
-        envs_json = json.dumps([e.as_dict() for e in data.pop("envs")], sort_keys=True)
-    else:  # serialized while git compressed the commit (a --due report lists every key)
-        data.pop("envs")
+    envs = data.pop("envs")  # serialized while git compressed the commit, when the caller has it
+    envs_json = envs_json or json.dumps([e.as_dict() for e in envs], sort_keys=True)
     # One line: json's C encoder only runs without an indent. The environments come last.
     text = json.dumps(data, sort_keys=True)[:-1] + f', "envs": {envs_json}}}\n'
     repofiles.write(out / f"{stem}.json", text)
