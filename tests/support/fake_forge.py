@@ -36,6 +36,7 @@ class Pull:
 
 class FakeForge(FakeServer):
     page_size = 2
+    auth_scheme = "Bearer"  # the scheme of the Authorization header the host takes its token in
 
     def __init__(self, remote: Path) -> None:
         super().__init__()
@@ -87,7 +88,7 @@ class FakeForge(FakeServer):
     def handle(self, request: Request) -> Response:
         with self.lock:
             self.requests.append(request)
-            if request.headers.get("authorization") != f"Bearer {self.token}":
+            if request.headers.get("authorization") != f"{self.auth_scheme} {self.token}":
                 return self.unauthorized()
             return self.route(request)
 
@@ -333,13 +334,7 @@ class FakeGitea(FakeGitHub):
     labels = {"keys": 1, "sealer": 2, "bug": 3}
     users = {"sealer-bot": 5, "alice": 11, "bob": 12}
     conflict_status = 409  # some Gitea and Forgejo versions answer 422
-
-    def handle(self, request: Request) -> Response:
-        with self.lock:
-            self.requests.append(request)
-            if request.headers.get("authorization") != f"token {self.token}":
-                return self.unauthorized()
-            return self.route(request)
+    auth_scheme = "token"
 
     def unauthorized(self) -> Response:
         return Response.json(401, {"message": "user does not exist [uid: 0, name: ]", "url": self.docs})
