@@ -54,14 +54,12 @@ def run(
         faults.point("before-temps")
         if entry.in_place:
             entry.files = _write_temps(root, git_dir, files, commit)
-            if meanwhile is not None:
-                meanwhile(entry)
         else:
             assert commit is not None
             contents = started.contents if started is not None else _send_files(root, files, commit)
-            if meanwhile is not None:
-                meanwhile(entry)
             entry.files = _save_contents(root, git_dir, files, contents)
+        if meanwhile is not None:
+            meanwhile(entry)
         faults.point("before-journal")
         journal.save(git_dir, entry)
         (git_dir / TEMPS_MARKER).unlink(missing_ok=True)
