@@ -265,7 +265,14 @@ def _as_postgres(folder: Path) -> list[str]:
 
     account = pwd.getpwnam("postgres")
     os.chown(folder, account.pw_uid, account.pw_gid)
-    return ["runuser", "-u", "postgres", "--"]
+    # runuser lives in /usr/sbin, which a PATH without the sbin folders (`env -i PATH=/usr/bin:/bin`,
+    # as the README shows) lacks: looked up there too.
+    runuser = shutil.which(
+        "runuser", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    )
+    if runuser is None:
+        raise RuntimeError("the PostgreSQL tests run as root need runuser (util-linux) to start the server")
+    return [runuser, "-u", "postgres", "--"]
 
 
 def _start_postgres(bindir: Path, base: Path, as_postgres: list[str]) -> int:
