@@ -175,8 +175,10 @@ def plan_all(
 
 def _warm_up() -> None:
     """What every share loads, loaded once before the fork (the workers inherit it) instead of
-    once in each worker: the certificate parser and the compiled values template."""
+    once in each worker: the certificate parser (and the encoder the pins' fingerprints use) and
+    the compiled values template."""
     import cryptography.x509  # noqa: F401
+    from cryptography.hazmat.primitives import serialization  # noqa: F401
 
     templating.environment().get_template("values.sealer.yaml.j2")
 
