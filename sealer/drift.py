@@ -10,7 +10,8 @@ activated yet, the old key it replaced still active in the store until `sealer r
 (and the one before, when that rotation was never finished either: `left_until_finish`), a new
 key accepted on a rotation branch under review, a pending key (never valid), and an old key in
 the grace window `--finish` began, which the store counts from the finish and the ledger from the
-rotation (`finish_grace`: bounded by the merge's time). Any other older key valid in the store is
+rotation (`finish_grace`: bounded by the merge's time). A wait for `--finish` longer than a day
+after the merge is drift again (`finish_overdue`). Any other older key valid in the store is
 drift, whatever rotation waits. A store that cannot be read is reported as drift of its own kind:
 never "no drift" for what nobody looked at.
 """
@@ -36,6 +37,7 @@ from sealer.records import (
     KeyRecord,
     effective_status,
     grace_after,
+    iso,
     utcnow,
 )
 
@@ -149,8 +151,14 @@ def differences(
     `landed(key_id)`: when the main line first held the key (its merge), or None if unknown."""
     in_store = {r.key_id: r for r in stored}
     in_ledger = {r.key_id: r for r in committed}
-    excused = left_until_finish(committed, in_store, at_once) | finish_grace(committed, in_store, landed)
-    found = [d for r in committed if (d := _of_ledger_key(env_name, r, in_store.get(r.key_id), now, excused))]
+    waiting = left_until_finish(committed, in_store, at_once)
+    late = finish_overdue(committed, in_store, landed, now, waiting)
+    excused = (waiting - set(late)) | finish_grace(committed, in_store, landed)
+    found = [
+        d
+        for r in committed
+        if (d := _of_ledger_key(env_name, r, in_store.get(r.key_id), now, excused, late.get(r.key_id)))
+    ]
     found += [
         d
         for r in stored
@@ -165,6 +173,7 @@ def _of_ledger_key(
     theirs: KeyRecord | None,
     now: dt.datetime,
     excused: frozenset[str] = frozenset(),
+    late: str | None = None,
 ) -> Drift | None:
     ledger_valid = effective_status(mine, now) == VALID
     rotate = f"sealer rotate {env} --key {mine.name}"
@@ -192,6 +201,9 @@ def _of_ledger_key(
         return _drift(env, NOT_VALID_IN_STORE, mine, theirs, message, rotate)
     if store_valid and not ledger_valid and mine.key_id not in excused:
         message = f"{effective_status(mine, now)} in the ledger, still valid in the store"
+        if late:
+            message += f": {late}, and `sealer rotate --finish` has not run since"
+            return _drift(env, VALID_IN_STORE, mine, theirs, message, "sealer rotate --finish")
         return _drift(env, VALID_IN_STORE, mine, theirs, message, f"sealer keys revoke {env} {mine.key_id}")
     return None
 
@@ -218,6 +230,30 @@ def left_until_finish(
             if status == ACTIVE:
                 break  # the key the store activated last: anything older was revoked then
     return frozenset(excused)
+
+
+def finish_overdue(
+    committed: list[KeyRecord],
+    in_store: dict[str, KeyRecord],
+    landed: Callable[[str], dt.datetime | None],
+    now: dt.datetime,
+    waiting: frozenset[str],
+) -> dict[str, str]:
+    """Old keys `left_until_finish` would excuse whose rotation landed on the main line more than
+    FINISH_WITHIN ago: `--finish` is overdue (the pipeline failed, or a store writer set finished
+    keys back to accepted), so they are drift again. Key id -> what landed, and when."""
+    late: dict[str, str] = {}
+    for chain in _chains(committed).values():
+        current = chain[-1]
+        if current.status != ACTIVE or _store_status(in_store, current) not in (ACCEPTED, PENDING):
+            continue
+        merged = landed(current.key_id)
+        if merged is None or merged + FINISH_WITHIN >= now:
+            continue  # not on the main line (or a shallow clone), or still within its day
+        for older in chain[:-1]:
+            if older.key_id in waiting:
+                late[older.key_id] = f"{current.key_id} landed on the main line {iso(merged)}"
+    return late
 
 
 # How long after a rotation's merge the main-branch pipeline's `rotate --finish` may run and its

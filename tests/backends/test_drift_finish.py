@@ -70,6 +70,23 @@ def test_the_key_the_rotation_replaced_is_excused_until_finish() -> None:
     ]
 
 
+def test_a_finish_overdue_by_more_than_a_day_after_the_merge_is_drift() -> None:
+    """The rotation landed on the main line two days ago and its keys are still only accepted (the
+    pipeline's `--finish` failed, or a store writer set finished keys back): the replaced key is
+    drift, with `--finish` as the fix; within a day of the merge, or when the merge cannot be
+    dated (shallow clone), it is still the phase."""
+    stored = [rec("a", REVOKED), rec("b", ACTIVE, day=1), rec("c", ACCEPTED, day=2)]
+
+    def found(landed: dt.datetime | None) -> list[tuple[str, str | None, str]]:
+        return [
+            (d.kind, d.key_id, d.fix)
+            for d in drift.differences(ENV, LEDGER, stored, NOW, landed=lambda key_id: landed)
+        ]
+
+    assert found(NOW - dt.timedelta(days=2)) == [(drift.VALID_IN_STORE, "b", "sealer rotate --finish")]
+    assert found(NOW - dt.timedelta(hours=12)) == [] and found(None) == []
+
+
 def test_an_older_key_made_valid_again_during_the_rotation_is_drift() -> None:
     for older in (REVALIDATED, rec("a", ACTIVE), rec("a", ACCEPTED)):
         stored = [older, rec("b", ACTIVE, day=1), rec("c", ACCEPTED, day=2)]
@@ -208,10 +225,16 @@ def test_an_older_key_brought_back_while_a_rotation_waits_for_finish(
     rotate(backend_repo)
     finish(backend_repo)
     second = in_use(backend_repo)
-    rotate(backend_repo, "--grace", "1d")  # committed, not deployed: the second keys stay active
+    rotate(backend_repo, "--grace", "1h")  # committed, not deployed: the second keys stay active
     assert {statuses(store_of(backend_repo).list(ENV))[second[n].key_id] for n in NAMES} == {ACTIVE}
-    later = utcnow() + dt.timedelta(days=2)  # the ledger's grace window lapsed, --finish not run yet
+    later = utcnow() + dt.timedelta(hours=3)  # the ledger's grace window lapsed, --finish not run yet
     assert drift_now(backend_repo) == [] and drift_now(backend_repo, later) == []
+    # Landed on the main line (no branch) more than a day ago and still not finished: overdue.
+    overdue = drift.compare(config.load(backend_repo), ENV, utcnow() + dt.timedelta(days=2))
+    assert {(d.kind, d.key_id, d.fix) for d in overdue} == {
+        (drift.VALID_IN_STORE, second[n].key_id, "sealer rotate --finish") for n in NAMES
+    }
+    assert all("`sealer rotate --finish` has not run since" in d.message for d in overdue)
     tamper(request, vault_backend, first["adminKey"].key_id, status=GRACE, revoke_at=FAR)
     found = [(drift.VALID_IN_STORE, first["adminKey"].key_id)]
     assert drift_now(backend_repo) == found and drift_now(backend_repo, later) == found
