@@ -606,6 +606,24 @@ def test_a_failed_early_send_is_redone_and_refusals_keep_their_order(
         assert_consistent(many_envs, env, keys)
 
 
+def test_a_refusal_after_the_early_sends_stops_git_and_leaves_no_pack(
+    many_envs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[str] = []
+    send = transaction.Sending.send
+
+    def recorded(self: transaction.Sending, files: dict[str, plan.FileChange]) -> None:
+        sent.extend(files)
+        send(self, files)
+
+    monkeypatch.setattr(transaction.Sending, "send", recorded)
+    branches = git(many_envs, "branch", "--list")
+    result = cli(many_envs, "rotate", "--due", "--branch", "bad..name")
+    assert result.exit_code == 2 and "bad..name" in result.stderr and sent
+    assert git(many_envs, "branch", "--list") == branches and git(many_envs, "status", "--porcelain") == ""
+    assert stray_packs(many_envs) == []
+
+
 def stray_packs(repo: Path) -> list[str]:
     return sorted(p.name for p in (repo / ".git" / "objects" / "pack").glob("tmp_*"))
 
