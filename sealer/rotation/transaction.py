@@ -212,8 +212,9 @@ class Sending:
 
     def started(self, files: dict[str, FileChange]) -> Started:
         """The commit of `files`, every one sent to git (those not sent yet now)."""
-        if self.failed or any(self.sent.get(rel, new) is not new for rel, new in files.items()):
-            self.abort()  # a file sent as another plan had it: never with a valid config
+        changed = any(self.sent.get(rel, new) is not new for rel, new in files.items())
+        if self.failed or changed or not self.sent.keys() <= files.keys():
+            self.abort()  # a file sent as another plan had it, or one no plan keeps: start afresh
             self.sent, self.contents, self.commit = {}, {}, None
         rest = {rel: change for rel, change in files.items() if rel not in self.sent}
         if self.commit is None:
