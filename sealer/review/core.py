@@ -82,6 +82,9 @@ def review(
         report.findings += done.findings
         report.notes += done.notes
         report.findings += _constructed(name, head_side, changed)
+        report.findings += sensitive.delivery_findings(
+            base_side.env(name), head_side.env(name), base_side.doc, head_side.doc
+        )
     report.findings += sensitive.config_findings(base_side.cfg, head_side.cfg)
     report.findings += registry_findings(base_side, head_side, names, changed)  # #16
     if names:

@@ -512,7 +512,25 @@ def unreadable_archive(repo: Path) -> None:
     (repo / "backup.7z").write_bytes(b"7z\xbc\xaf\x27\x1c" + os.urandom(256))
 
 
+def existing_secret_switched(repo: Path) -> None:
+    """The chart then renders no SealedSecret and reads the key from a Secret nobody reviewed."""
+    edit_text(repo, VALUES, lambda t: t + "existingSecret: hand-made-key\n")
+
+
+def key_variable_overridden(repo: Path) -> None:
+    """A second API_KEY after the chart's own: the last of a name wins in the container."""
+    ref = "{valueFrom: {secretKeyRef: {name: hand-made-key, key: k}}}"
+    edit_text(repo, VALUES, lambda t: t + "extraEnv:\n  - {name: API_KEY, " + ref[1:] + "\n")
+
+
+def key_entry_switched(repo: Path) -> None:
+    edit_text(repo, VALUES, lambda t: t + "apiKey: {secretKey: legacyKey}\n")
+
+
 ATTACKS: list[tuple[Callable[..., None], str]] = [
+    (existing_secret_switched, "delivery-change"),
+    (key_variable_overridden, "delivery-change"),
+    (key_entry_switched, "delivery-change"),
     (key_in_a_zip, "plaintext"),
     (unreadable_archive, "plaintext"),
     (template_data_injected, "manifest-mismatch"),
@@ -597,6 +615,15 @@ def test_keys_revoke_passes(repo: Path) -> None:
     k2 = ledger_records(repo, "staging")[1]
     done = cli(repo, "keys", "revoke", "staging", k2.key_id, "--no-branch")  # lands as its own commit
     assert done.exit_code == 0, done.stderr
+    code, data = run_review(repo)
+    assert code == 0, data["findings"]
+
+
+def test_values_the_key_does_not_depend_on_pass(repo: Path) -> None:
+    """Your own values stay yours: only the chart settings that pick the key's Secret need approval."""
+    extra = "extraEnv:\n  - {name: LOG_LEVEL, value: debug}\napiKey: {envName: API_KEY}\nreplicaCount: 3\n"
+    edit_text(repo, VALUES, lambda t: t.replace("replicaCount: 1\n", "") + extra)
+    commit(repo)
     code, data = run_review(repo)
     assert code == 0, data["findings"]
 
