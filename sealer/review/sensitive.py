@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 from sealer import layout, resources, yamlio
-from sealer.config import Config, Environment
+from sealer.config import Cluster, Config, Environment
 from sealer.review.model import (
     CONTEXT_CHANGE,
     DELIVERY_CHANGE,
@@ -88,8 +88,23 @@ def _pins(old: Environment, new: Environment) -> Iterator[Finding]:
             yield _finding(
                 VALUES_FILE_CHANGE, new.name, f"{name}: values file {was.values_file} -> {now.values_file}"
             )
+        yield from _added_dates(new.name, was, now)
     if old.cert_history != new.cert_history:
         yield _finding(PIN_CHANGE, new.name, "certHistory changed")
+
+
+def _added_dates(env: str, was: Cluster, now: Cluster) -> Iterator[Finding]:
+    """A certificate's `added` day starts the resealAfterDays clock of entries sealed with older
+    ones; sealer writes it once, so a later day (or none) only postpones their reseal."""
+    for held in now.cert_set:
+        before = was.held_cert(held.fingerprint)
+        if before and before.added and (held.added is None or held.added > before.added):
+            yield _finding(
+                PERIOD_CHANGE,
+                env,
+                f"{now.name}: certificate {held.fingerprint[:16]}… added {before.added}, now "
+                f"{held.added or 'undated'}: entries on older certificates are due for resealing later",
+            )
 
 
 def _settings(old: Environment, new: Environment) -> Iterator[Finding]:
