@@ -120,11 +120,14 @@ class Walk:
         return self.parsed["doc", blob]
 
     def text(self, blob: str) -> str | None:
+        data = self.data(blob)
+        return data.decode("utf-8", "replace") if data is not None else None
+
+    def data(self, blob: str) -> bytes | None:
         if blob not in self.blobs and blob.strip("0"):  # one no earlier pass needed: read it now
             for _, read in git.stream_blobs(self.root, [blob], SCAN_CHUNK):
                 self.blobs[blob] = read if isinstance(read, bytes) else b"".join(read)
-        data = self.blobs.get(blob)
-        return data.decode("utf-8", "replace") if data is not None else None
+        return self.blobs.get(blob)
 
     def add(self, found: Iterable[Finding]) -> None:
         for finding in found:
@@ -260,7 +263,7 @@ def _file(
         _config_change(walk, change, short, theirs)
     if path in walk.managed.certs or path.startswith(layout.CERTS_DIR + "/"):
         walk.add([Finding(CERT_CHANGE, "", path, None, "certificate file changed: verify it out of band")])
-    if new is not None and plaintext.scanner.ALLOW.search(new):
+    if new is not None:
         _allow_comments(walk, change, new)
     if new is not None and path.endswith(".json"):
         _baseline(walk, change, new)
@@ -300,17 +303,14 @@ def _config_change(
 
 
 def _allow_comments(walk: Walk, change: git.FileChange, new: bytes) -> None:
-    old = walk.text(change.old_blob) if change.old_mode != GONE else None
-    before = len(plaintext.scanner.ALLOW.findall((old or "").encode()))
-    after = len(plaintext.scanner.ALLOW.findall(new))
-    if after > before:
-        walk.add(
-            [
-                Finding(
-                    ALLOW_COMMENT, "", change.path, None, f"{after - before} new `sealer: allow` comment(s)"
-                )
-            ]
-        )
+    after = plaintext.allowed_lines(change.path, new, SCAN_CHUNK)
+    if not after:
+        return
+    old = walk.data(change.old_blob) if change.old_mode != GONE else None
+    added = after - plaintext.allowed_lines(change.path, old or b"", SCAN_CHUNK)
+    if added:
+        count = sum(added.values())
+        walk.add([Finding(ALLOW_COMMENT, "", change.path, None, f"{count} new `sealer: allow` comment(s)")])
 
 
 def _baseline_fps(data: bytes | None) -> set[str] | None:

@@ -12,6 +12,7 @@ reported by key id, also in files the shipped path globs leave out (lock files).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -83,6 +84,19 @@ def scan_stream(path: str, blocks: Iterable[bytes], where: str, chunk: int) -> l
             key = (hit.path, hit.fingerprint if hit.rule != SEALER_KEY_RULE else hit.secret_id)
             found.setdefault(key, _reported(hit, where))
     return list(found.values())
+
+
+def allowed_lines(path: str, data: bytes, chunk: int) -> Counter[tuple[str, bytes]]:
+    """Each line carrying `sealer: allow` as the scanner reads the file (UTF-16 decoded, archives
+    unpacked), by its text: a comment moved onto another line is a new one, as the count of
+    comments in the raw bytes could not tell."""
+    found: Counter[tuple[str, bytes]] = Counter()
+    for piece in contents.from_bytes(path, data, chunk):
+        if isinstance(piece, contents.Piece) and scanner.ALLOW.search(piece.data):
+            found.update(
+                (piece.path, line.strip()) for line in piece.data.split(b"\n") if scanner.ALLOW.search(line)
+            )
+    return found
 
 
 def _env_of(path: str) -> str:

@@ -512,6 +512,30 @@ def unreadable_archive(repo: Path) -> None:
     (repo / "backup.7z").write_bytes(b"7z\xbc\xaf\x27\x1c" + os.urandom(256))
 
 
+AWS_LINE = 'AWS_ACCESS_KEY_ID = "AKIA' + 'QX7ZPWB3RT6YUH2K"  # sealer: allow\n'
+
+
+def allow_comment_moved(repo: Path) -> None:
+    """BASE allows one harmless line; the change moves the comment onto a secret (same count)."""
+    git(repo, "checkout", "-q", "main")
+    (repo / "app.py").write_text("x = 1  # sealer: allow\n")
+    commit(repo, "app")
+    git(repo, "checkout", "-q", "-B", "pr")
+    (repo / "app.py").write_text("x = 1\n" + AWS_LINE)
+
+
+def allow_comment_in_utf16(repo: Path) -> None:
+    """The scanner decodes UTF-16 and honours the comment there; the raw bytes do not show it."""
+    (repo / "notes.txt").write_bytes(AWS_LINE.encode("utf-16"))
+
+
+def allow_comment_in_a_zip(repo: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(repo / "notes.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("notes.txt", AWS_LINE * 20)
+
+
 def existing_secret_switched(repo: Path) -> None:
     """The chart then renders no SealedSecret and reads the key from a Secret nobody reviewed."""
     edit_text(repo, VALUES, lambda t: t + "existingSecret: hand-made-key\n")
@@ -528,6 +552,9 @@ def key_entry_switched(repo: Path) -> None:
 
 
 ATTACKS: list[tuple[Callable[..., None], str]] = [
+    (allow_comment_moved, "allow-comment"),
+    (allow_comment_in_utf16, "allow-comment"),
+    (allow_comment_in_a_zip, "allow-comment"),
     (existing_secret_switched, "delivery-change"),
     (key_variable_overridden, "delivery-change"),
     (key_entry_switched, "delivery-change"),
@@ -623,6 +650,14 @@ def test_values_the_key_does_not_depend_on_pass(repo: Path) -> None:
     """Your own values stay yours: only the chart settings that pick the key's Secret need approval."""
     extra = "extraEnv:\n  - {name: LOG_LEVEL, value: debug}\napiKey: {envName: API_KEY}\nreplicaCount: 3\n"
     edit_text(repo, VALUES, lambda t: t.replace("replicaCount: 1\n", "") + extra)
+    commit(repo)
+    code, data = run_review(repo)
+    assert code == 0, data["findings"]
+
+
+def test_a_file_edited_around_its_allow_comment_passes(repo: Path) -> None:
+    allow_comment_moved(repo)
+    (repo / "app.py").write_text("import os\nx = 1  # sealer: allow\ny = 2\n")
     commit(repo)
     code, data = run_review(repo)
     assert code == 0, data["findings"]
