@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 
-from sealer.review.model import PLAINTEXT, Finding
+from sealer.review.model import ALLOW_COMMENT, PLAINTEXT, Finding
 from sealer.scan import contents, scanner
 from sealer.scan import findings as scan_findings
 from sealer.scan.files import Candidate
@@ -77,6 +77,11 @@ def scan_stream(path: str, blocks: Iterable[bytes], where: str, chunk: int) -> l
             if not piece.examined:
                 found.setdefault((piece.path, "?"), _finding(piece.path, f"not examined: {piece.reason}"))
             continue
+        if scanner.ALLOW.search(piece.data):  # no earlier version held to compare its lines with
+            message = (
+                "too big to compare with its previous version: its `sealer: allow` comments count as new"
+            )
+            found.setdefault((piece.path, "allow"), Finding(ALLOW_COMMENT, "", piece.path, None, message))
         for hit in scanner.scan_file(piece.path, piece.data, chosen):
             if piece.keep_lines is not None and hit.line > piece.keep_lines:
                 continue  # on the lines the next piece starts with

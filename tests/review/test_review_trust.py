@@ -524,6 +524,11 @@ def allow_comment_moved(repo: Path) -> None:
     (repo / "app.py").write_text("x = 1\n" + AWS_LINE)
 
 
+def allow_comment_in_big_file(repo: Path) -> None:
+    """Above SCAN_CHUNK a blob streams from git and is never held to compare with its parent."""
+    (repo / "big.txt").write_text("# filler\n" * 200_000 + AWS_LINE)
+
+
 def allow_comment_in_utf16(repo: Path) -> None:
     """The scanner decodes UTF-16 and honours the comment there; the raw bytes do not show it."""
     (repo / "notes.txt").write_bytes(AWS_LINE.encode("utf-16"))
@@ -554,6 +559,7 @@ def key_entry_switched(repo: Path) -> None:
 ATTACKS: list[tuple[Callable[..., None], str]] = [
     (allow_comment_moved, "allow-comment"),
     (allow_comment_in_utf16, "allow-comment"),
+    (allow_comment_in_big_file, "allow-comment"),
     (allow_comment_in_a_zip, "allow-comment"),
     (existing_secret_switched, "delivery-change"),
     (key_variable_overridden, "delivery-change"),
