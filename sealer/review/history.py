@@ -58,11 +58,14 @@ class Managed:
     values: dict[str, str] = field(default_factory=dict)  # values file -> environment
     certs: set[str] = field(default_factory=set)
     targets: set[tuple[str, str]] = field(default_factory=set)  # (namespace, secret name)
+    registries: set[tuple[str, str]] = field(default_factory=set)  # (namespace, name) of key registries
 
     def add(self, cfg: Config | None) -> None:
         for name, env in (cfg.environments if cfg else {}).items():
             self.values.setdefault(env.values_file, name)
             self.targets.add((env.namespace, env.secret_name))
+            if env.registry is not None:
+                self.registries.add((env.registry.namespace, env.registry.name))
             for cluster in env.clusters:
                 self.values.setdefault(cluster.values_file, name)
                 self.certs.add(cluster.cert)
@@ -267,24 +270,32 @@ def _file(
         _allow_comments(walk, change, new)
     if new is not None and path.endswith(".json"):
         _baseline(walk, change, new)
-    if new is not None and not held and b"encryptedData" in new and path.endswith((".yaml", ".yml", ".json")):
+    if new is not None and not held and path.endswith((".yaml", ".yml", ".json")):
         _stray(walk, path, new)
 
 
 def _stray(walk: Walk, path: str, data: bytes) -> None:
     """A file sealer does not manage that delivers a Secret it does: a SealedSecret for an
-    environment's namespace and name, or a values file with a `sealer:` subtree."""
+    environment's namespace and name, or a values file with a `sealer:` subtree; or a key
+    registry of its own (a verifier would accept the keys it lists)."""
+    if (
+        b"encryptedData" not in data
+        and b"ConfigMap" not in data
+        or path.startswith(f"{layout.REGISTRY_DIR}/")
+    ):
+        return  # registry/ is registry_check's: each file there must be the one the ledger gives
     for doc in documents(data.decode("utf-8", "replace"), path) or []:
         if not isinstance(doc, dict):
             continue
         meta = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
-        sealed = (
-            doc.get("kind") == "SealedSecret"
-            and (str(meta.get("namespace")), str(meta.get("name"))) in walk.managed.targets
-        )
+        target = (str(meta.get("namespace")), str(meta.get("name")))
+        sealed = doc.get("kind") == "SealedSecret" and target in walk.managed.targets
         sub = doc.get("sealer")
         if sealed or (isinstance(sub, dict) and "encryptedData" in sub):
             message = "delivers a Secret sealer manages from a file sealer does not write"
+            walk.add([Finding(STRAY, "", path, None, message)])
+        elif doc.get("kind") in ("ConfigMap", "Secret") and target in walk.managed.registries:
+            message = f"delivers the key registry {target[0]}/{target[1]} from a file sealer does not write"
             walk.add([Finding(STRAY, "", path, None, message)])
 
 

@@ -456,6 +456,12 @@ def stale_sealed_secret_elsewhere(repo: Path) -> None:
     (repo / "manifests/extra.yaml").write_text(git(repo, "show", f"k1:{SEALED}"))
 
 
+def stale_registry_elsewhere(repo: Path) -> None:
+    """A ConfigMap named like staging's key registry: applied beside it, a verifier may read it."""
+    (repo / "manifests").mkdir()
+    (repo / "manifests/registry.yaml").write_text(git(repo, "show", "k1:registry/staging/staging.yaml"))
+
+
 def sealed_file_deleted(repo: Path) -> None:
     (repo / SEALED).unlink()
 
@@ -572,6 +578,7 @@ ATTACKS: list[tuple[Callable[..., None], str]] = [
     (deploy_folder_symlink, "file-mode"),
     (stale_values_file_added, "stray-sealed-data"),
     (stale_sealed_secret_elsewhere, "stray-sealed-data"),
+    (stale_registry_elsewhere, "stray-sealed-data"),
     (sealed_file_deleted, "manifest-mismatch"),
     (ledger_claims_the_pin, "ledger-rewrite"),
     (nested_gitattributes, "trust-anchor-change"),
