@@ -108,6 +108,8 @@ def _constructed(name: str, head: Side, changed: list[str]) -> list[Finding]:
         return []
     ledger_file = layout.ledger_file(name)
     found = construct.ledger_findings(name, head.files.get(ledger_file), ledger_file in changed)
+    if not env.clusters:
+        found += construct.unsealed_values_findings(env, env.values_file, head.files.get(env.values_file))
     for cluster in env.clusters:
         pem = head.files.get(cluster.cert)
         found += construct.cert_findings(name, cluster, pem)
@@ -115,6 +117,10 @@ def _constructed(name: str, head: Side, changed: list[str]) -> list[Finding]:
         sealed_text, sealed_doc = head.files.get(sealed_path), head.doc(sealed_path)
         if sealed_text is None and sealed_path in changed:
             found.append(construct.removed_sealed_finding(env, cluster))
+        if sealed_text is None:
+            found += construct.unsealed_values_findings(
+                env, cluster.values_file, head.files.get(cluster.values_file)
+            )
         if sealed_text is None or sealed_doc is None:
             continue
         found += construct.sealed_findings(env, cluster, sealed_text, pem)

@@ -462,6 +462,22 @@ def stale_registry_elsewhere(repo: Path) -> None:
     (repo / "manifests/registry.yaml").write_text(git(repo, "show", "k1:registry/staging/staging.yaml"))
 
 
+def values_without_a_cluster(repo: Path) -> None:
+    """At BASE production pins no cluster yet (as `sealer init` leaves an environment), so sealer
+    renders no `sealer:` subtree for it; the change puts an old production ciphertext back, for
+    production's release to deliver."""
+    git(repo, "rm", "-q", "-r", "sealed/production", "ledger/production.yaml", "registry/production")
+    stale = git(repo, "show", "main:deploy/production/values.yaml")
+    edit_text(repo, "deploy/production/values.yaml", lambda t: stale[: stale.index("sealer:")])
+    set_env_option(repo, "production", "clusters", [])
+    commit(repo, "production without a cluster")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--ff-only", "pr")
+    git(repo, "checkout", "-q", "pr")
+    # its old key's ciphertext, in a file sealer's YAML reader refuses (a key twice) and Helm reads
+    edit_text(repo, "deploy/production/values.yaml", lambda t: stale + "replicaCount: 2\n")
+
+
 def sealed_file_deleted(repo: Path) -> None:
     (repo / SEALED).unlink()
 
@@ -579,6 +595,7 @@ ATTACKS: list[tuple[Callable[..., None], str]] = [
     (stale_values_file_added, "stray-sealed-data"),
     (stale_sealed_secret_elsewhere, "stray-sealed-data"),
     (stale_registry_elsewhere, "stray-sealed-data"),
+    (values_without_a_cluster, "derived-field"),
     (sealed_file_deleted, "manifest-mismatch"),
     (ledger_claims_the_pin, "ledger-rewrite"),
     (nested_gitattributes, "trust-anchor-change"),
