@@ -90,6 +90,7 @@ def review(
     if names:
         report.findings += duplicate_findings(_all_ledgers(root, head_rev))
     commits = git.range_changes(root, base_rev, head_rev)
+    _refuse_cut_history(root, commits)
     _add_history(report, root, commits, base_side, head_side, options.now or utcnow())
     if options.require_signed:
         managed = history.Managed()
@@ -99,6 +100,16 @@ def review(
     report.findings = list(dict.fromkeys(report.findings))
     approvals.apply(report, root, options.approvals_from)
     return report
+
+
+def _refuse_cut_history(root: Path, commits: list[git.CommitChanges]) -> None:
+    """Every commit of the range is judged: a shallow clone's cut hides those before it."""
+    cut = git.shallow_cuts(root) & {c.commit for c in commits}
+    if cut:
+        raise BadInput(
+            f"the history under review is cut at {min(cut)[:12]} by a shallow clone: fetch it whole "
+            "(`git fetch --unshallow`; in CI, fetch-depth: 0 or GIT_DEPTH: 0)"
+        )
 
 
 def _constructed(name: str, head: Side, changed: list[str]) -> list[Finding]:

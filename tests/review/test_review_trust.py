@@ -693,6 +693,23 @@ def test_a_file_edited_around_its_allow_comment_passes(repo: Path) -> None:
     assert code == 0, data["findings"]
 
 
+def test_a_history_cut_by_a_shallow_clone_is_refused(repo: Path, tmp_path: Path) -> None:
+    """A CI checkout with a depth would hide the commits between (a key committed and deleted)
+    and show its cut commit as adding every file: one line, exit 2, not a misleading report."""
+    (repo / "leak.py").write_text(AWS_LINE.replace("  # sealer: allow", ""))
+    commit(repo, "leak")
+    git(repo, "rm", "-q", "leak.py")
+    commit(repo, "unleak")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth", "1", "--branch", "pr", f"file://{repo}", str(clone))
+    git(clone, "fetch", "-q", "--depth", "1", "origin", "main:main")
+    result = cli(clone, "review", "main", "HEAD")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and "shallow clone" in result.stderr, result.stderr
+    git(clone, "fetch", "-q", "--unshallow", "origin", "main:main")
+    assert {f["rule"] for f in run_review(clone)[1]["findings"]} == {"plaintext"}
+
+
 def test_several_rotations_in_one_range_pass(repo: Path) -> None:
     for _ in range(3):
         assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
