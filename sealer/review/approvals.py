@@ -127,19 +127,20 @@ def signed_approvals(root: Path, base: str, head: str) -> list[str]:
         ]
 
 
-def apply(report: Report, root: Path, channels: tuple[str, ...]) -> None:
-    """Move the sensitive findings the chosen channels cover out of the failing findings."""
+def apply(report: Report, root: Path, channels: tuple[str, ...], anchors: str) -> None:
+    """Move the sensitive findings the chosen channels cover out of the failing findings; the
+    approvers and CODEOWNERS are those at revision `anchors` (BASE, or the target's tip)."""
     sensitive = [f for f in report.findings if f.rule in SENSITIVE]
     if not sensitive or not channels:
         return
     if "signed-tags" in channels:
-        report.approvals = signed_approvals(root, report.base, report.head)
+        report.approvals = signed_approvals(root, anchors, report.head)
         if report.approvals:
             report.approved = sensitive
             report.findings = [f for f in report.findings if f.rule not in SENSITIVE]
             return
     if "codeowners" in channels:
-        owners = codeowners_at(root, report.base)
+        owners = codeowners_at(root, anchors)
         covered = [f for f in sensitive if owners is not None and owners.owners(f.path)]
         report.needs_approval = covered
         report.findings = [f for f in report.findings if f not in covered]

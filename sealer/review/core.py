@@ -61,6 +61,9 @@ class Options:
     approvals_from: tuple[str, ...] = ()  # approval channels (sealer.review.approvals.CHANNELS)
     require_signed: bool = False
     now: dt.datetime | None = None  # the review's clock (a key created after it is forged)
+    # Where the trust anchors (signers, approvers, CODEOWNERS) are read; None: BASE. The target
+    # branch's tip: a key or owner removed there since the change branched off counts no more.
+    trust_at: str | None = None
 
 
 def review(
@@ -70,6 +73,7 @@ def review(
     head_rev = resolve(root, head or "HEAD")
     base_rev = resolve(root, base) if base else default_base(root)
     report = Report(base_rev, head_rev)
+    anchors = resolve(root, options.trust_at) if options.trust_at else base_rev
     changed = changed_paths(root, base_rev, head_rev)
     base_side, head_side = _sides(root, base_rev, head_rev, head or "HEAD")
     names = touched_envs(base_side.cfg, head_side.cfg, changed)
@@ -96,9 +100,9 @@ def review(
         managed = history.Managed()
         managed.add(base_side.cfg)
         managed.add(head_side.cfg)
-        report.findings += unsigned_findings(root, base_rev, commits, managed.holds)
+        report.findings += unsigned_findings(root, anchors, commits, managed.holds)
     report.findings = list(dict.fromkeys(report.findings))
-    approvals.apply(report, root, options.approvals_from)
+    approvals.apply(report, root, options.approvals_from, anchors)
     return report
 
 

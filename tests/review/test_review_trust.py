@@ -741,6 +741,26 @@ def test_store_change_acknowledged_by_code_owners(repo: Path) -> None:
     assert "**Needs code owner approval (1):**" in markdown.stdout
 
 
+def test_an_owner_removed_on_the_target_since_the_branch_point_counts_no_more(repo: Path) -> None:
+    """CI reviews from the merge-base; `--trust-at` the target's tip reads CODEOWNERS as the host
+    will enforce it at the merge, not as it stood when the change branched off."""
+    _codeowners_on_main(repo)
+    branch_point = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "main")
+    edit_text(repo, ".github/CODEOWNERS", lambda t: t.replace("/sealer.yaml ", "/sealer.yaml.old "))
+    commit(repo, "sealer.yaml no longer owned")
+    git(repo, "checkout", "-q", "pr")
+    store_changed(repo)
+    commit(repo)
+    args = ("review", branch_point, "HEAD", "--approvals-from", "codeowners", "-o", "json")
+    assert cli(repo, *args).exit_code == 0  # BASE's CODEOWNERS still owns sealer.yaml
+    result = cli(repo, *args, "--trust-at", "main")
+    assert result.exit_code == 1, result.output
+    findings = json.loads(result.stdout)["findings"]
+    assert [f["rule"] for f in findings] == ["store-change"]
+    assert "no code owner for this path" in findings[0]["message"]
+
+
 def test_codeowners_added_by_the_change_itself_grants_nothing(repo: Path) -> None:
     assert cli(repo, "ci", "init", "github", "--owner", "@mallory", *CI_PIN).exit_code == 0
     store_changed(repo)
