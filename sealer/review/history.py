@@ -137,6 +137,15 @@ class Walk:
             if finding not in self.findings:
                 self.findings.append(finding)
 
+    def entries(self, env: str) -> set[str]:
+        """The entries sealer issues keys for in `env`: its `keys:` at BASE or at HEAD."""
+        return {
+            k
+            for cfg in (self.base_cfg, self.head_cfg)
+            if cfg and env in cfg.environments
+            for k in cfg.environments[env].keys
+        }
+
     def lifetime(self, env: str) -> int:
         """The longest key lifetime a new key of `env` may have: BASE's or HEAD's, whichever is
         longer (lengthening it is a sensitive change that needs its own approval)."""
@@ -366,6 +375,11 @@ def _ledger(walk: Walk, change: git.FileChange, other_texts: list[str | None], s
         walk.add([Finding(LEDGER_REMOVED, env, change.path, None, f"commit {short} deletes the ledger")])
         return
     parents = [before, *(_records(env, text) for text in other_texts)]
+    had = {r.key_id for records in parents for r in records}
+    for record in after:
+        if record.key_id not in had and record.name not in walk.entries(env):
+            message = f"commit {short}: {record.key_id} is a key for {record.name}, which sealer.yaml does not list in keys"
+            walk.add([Finding(LEDGER_INVALID, env, change.path, record.name, message)])
     for problem_found in ledger_rules.successor_problems(
         parents, after, walk.lifetime(env), walk.now, walk.known
     ):

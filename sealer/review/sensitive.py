@@ -144,6 +144,9 @@ def _settings(old: Environment, new: Environment) -> Iterator[Finding]:
     dropped = [k for k in old.keys if k not in new.keys]
     if dropped:
         yield _finding(KEYS_CHANGE, new.name, f"no longer rotates {', '.join(dropped)}")
+    added = [k for k in new.keys if k not in old.keys]
+    if added:  # a key more that the cluster accepts, its first one made by the change itself
+        yield _finding(KEYS_CHANGE, new.name, f"now also issues keys for {', '.join(added)}")
 
 
 def _contexts(old: Environment, new: Environment) -> Iterator[Finding]:

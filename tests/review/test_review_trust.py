@@ -267,6 +267,34 @@ def keys_dropped(repo: Path) -> None:
     set_env_option(repo, "production", "keys", ["otherKey"])
 
 
+def unlisted_entry_key(repo: Path) -> None:
+    """A key under an entry sealer.yaml does not list: ledger record, registry and ciphertext as
+    sealer would write them, for a key the author chose (the cluster's verifier accepts it)."""
+    record = new_record(repo, name="backupKey")
+    ledger.save(repo, "staging", [*ledger_records(repo, "staging"), record])
+    assert cli(repo, "render", "staging").exit_code == 0
+    sealed = cli(
+        repo,
+        "seal",
+        "--cert",
+        "certs/staging.pem",
+        "--raw",
+        "--name",
+        "engine-api-key",
+        "-n",
+        "staging",
+        "--from-literal",
+        f"backupKey={apikey.generate('staging')}",
+    )
+    edit_yaml(
+        repo / SEALED, lambda d: d["spec"]["encryptedData"].__setitem__("backupKey", sealed.stdout.strip())
+    )
+
+
+def keys_added(repo: Path) -> None:
+    set_env_option(repo, "staging", "keys", ["apiKey", "backupKey"])
+
+
 def config_change_undone_later(repo: Path) -> None:
     set_env_option(repo, "staging", "scope", "cluster-wide")
     commit(repo, "wider")
@@ -393,6 +421,8 @@ TAMPERING: list[tuple[Callable[..., None], str]] = [
     (values_file_moved, "values-file-change"),
     (policy_rule_switched_off, "policy-override"),
     (keys_dropped, "keys-change"),
+    (keys_added, "keys-change"),
+    (unlisted_entry_key, "ledger-invalid"),
     (config_change_undone_later, "scope-change"),
     (allow_comment_added, "allow-comment"),
     (baseline_entry_added, "baseline-entry"),
