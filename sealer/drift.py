@@ -8,9 +8,12 @@ difference the command that reconciles it.
 The phases of a rotation are not drift: a committed key the store accepts but has not
 activated yet, the old key it replaced still active in the store until `sealer rotate --finish`
 (and the one before, when that rotation was never finished either: `left_until_finish`), a new
-key accepted on a rotation branch under review, a pending key (never valid). Any other older key
-valid in the store is drift, whatever rotation waits. A store that cannot
-be read is reported as drift of its own kind: never "no drift" for what nobody looked at.
+key accepted on a rotation branch under review, a pending key (never valid), and an old key in
+the grace window `--finish` began, which the store counts from the finish and the ledger from the
+rotation (`finish_grace`: bounded by the merge's time). A wait for `--finish` longer than a day
+after the merge is drift again (`finish_overdue`). Any other older key valid in the store is
+drift, whatever rotation waits. A store that cannot be read is reported as drift of its own kind:
+never "no drift" for what nobody looked at.
 """
 
 from __future__ import annotations
@@ -25,7 +28,18 @@ from sealer import git, layout, ledger
 from sealer.backends import open_store
 from sealer.config import Config
 from sealer.errors import SealerError
-from sealer.records import ACCEPTED, ACTIVE, PENDING, VALID, KeyRecord, effective_status, utcnow
+from sealer.records import (
+    ACCEPTED,
+    ACTIVE,
+    GRACE,
+    PENDING,
+    VALID,
+    KeyRecord,
+    effective_status,
+    grace_after,
+    iso,
+    utcnow,
+)
 
 # The kinds of drift, most dangerous first.
 VALID_IN_STORE = "valid-in-store"  # revoked (or expired) in the ledger, still valid in the store
@@ -98,6 +112,7 @@ def compare(
         now or utcnow(),
         lambda key_id: bool(git.refs_holding(cfg.root, key_id, ledger_rel)),
         revoked_at_once(cfg, env.name),
+        lambda key_id: git.first_landed(cfg.root, key_id, ledger_rel),
     )
 
 
@@ -128,14 +143,22 @@ def differences(
     now: dt.datetime,
     under_review: Callable[[str], bool] = lambda key_id: False,
     at_once: frozenset[str] = frozenset(),
+    landed: Callable[[str], dt.datetime | None] = lambda key_id: None,
 ) -> list[Drift]:
     """The drift of each key, most dangerous first; `under_review(key_id)`: a branch holds the key
     (a rotation's pull request), so the store may accept it before HEAD's ledger knows it;
-    `at_once`: keys revoked by `keys revoke`/`keys compromised`, never left valid until --finish."""
+    `at_once`: keys revoked by `keys revoke`/`keys compromised`, never left valid until --finish;
+    `landed(key_id)`: when the main line first held the key (its merge), or None if unknown."""
     in_store = {r.key_id: r for r in stored}
     in_ledger = {r.key_id: r for r in committed}
-    excused = left_until_finish(committed, in_store, at_once)
-    found = [d for r in committed if (d := _of_ledger_key(env_name, r, in_store.get(r.key_id), now, excused))]
+    waiting = left_until_finish(committed, in_store, at_once)
+    late = finish_overdue(committed, in_store, landed, now, waiting)
+    excused = (waiting - set(late)) | finish_grace(committed, in_store, landed)
+    found = [
+        d
+        for r in committed
+        if (d := _of_ledger_key(env_name, r, in_store.get(r.key_id), now, excused, late.get(r.key_id)))
+    ]
     found += [
         d
         for r in stored
@@ -150,6 +173,7 @@ def _of_ledger_key(
     theirs: KeyRecord | None,
     now: dt.datetime,
     excused: frozenset[str] = frozenset(),
+    late: str | None = None,
 ) -> Drift | None:
     ledger_valid = effective_status(mine, now) == VALID
     rotate = f"sealer rotate {env} --key {mine.name}"
@@ -177,6 +201,9 @@ def _of_ledger_key(
         return _drift(env, NOT_VALID_IN_STORE, mine, theirs, message, rotate)
     if store_valid and not ledger_valid and mine.key_id not in excused:
         message = f"{effective_status(mine, now)} in the ledger, still valid in the store"
+        if late:
+            message += f": {late}, and `sealer rotate --finish` has not run since"
+            return _drift(env, VALID_IN_STORE, mine, theirs, message, "sealer rotate --finish")
         return _drift(env, VALID_IN_STORE, mine, theirs, message, f"sealer keys revoke {env} {mine.key_id}")
     return None
 
@@ -202,6 +229,61 @@ def left_until_finish(
                 excused.add(older.key_id)
             if status == ACTIVE:
                 break  # the key the store activated last: anything older was revoked then
+    return frozenset(excused)
+
+
+def finish_overdue(
+    committed: list[KeyRecord],
+    in_store: dict[str, KeyRecord],
+    landed: Callable[[str], dt.datetime | None],
+    now: dt.datetime,
+    waiting: frozenset[str],
+) -> dict[str, str]:
+    """Old keys `left_until_finish` would excuse whose rotation landed on the main line more than
+    FINISH_WITHIN ago: `--finish` is overdue (the pipeline failed, or a store writer set finished
+    keys back to accepted), so they are drift again. Key id -> what landed, and when."""
+    late: dict[str, str] = {}
+    for chain in _chains(committed).values():
+        current = chain[-1]
+        if current.status != ACTIVE or _store_status(in_store, current) not in (ACCEPTED, PENDING):
+            continue
+        merged = landed(current.key_id)
+        if merged is None or merged + FINISH_WITHIN >= now:
+            continue  # not on the main line (or a shallow clone), or still within its day
+        for older in chain[:-1]:
+            if older.key_id in waiting:
+                late[older.key_id] = f"{current.key_id} landed on the main line {iso(merged)}"
+    return late
+
+
+# How long after a rotation's merge the main-branch pipeline's `rotate --finish` may run and its
+# grace window still be a phase, not drift (a finish delayed longer is reported: look at why).
+FINISH_WITHIN = dt.timedelta(days=1)
+
+
+def finish_grace(
+    committed: list[KeyRecord],
+    in_store: dict[str, KeyRecord],
+    landed: Callable[[str], dt.datetime | None],
+) -> frozenset[str]:
+    """Old keys in the grace window `rotate --finish` began: the store counts it from the finish,
+    the ledger from the rotation, so the store's window ends later than the ledger's. Excused
+    while the store's end is no later than that window (`grace_after`, as `--finish` computes it
+    from the ledger) counted from a finish within FINISH_WITHIN of the merge that landed the key
+    now active: a store edit that stretches it further, or renews it, is drift."""
+    excused: set[str] = set()
+    for chain in _chains(committed).values():
+        current = chain[-1]
+        if current.status != ACTIVE or _store_status(in_store, current) != ACTIVE:
+            continue  # no finished rotation of this entry
+        for older in chain[:-1]:
+            theirs = in_store.get(older.key_id)
+            window = grace_after(older, current)
+            if theirs is None or theirs.status != GRACE or theirs.revoke_at is None or window is None:
+                continue
+            merged = landed(current.key_id)
+            if merged is not None and theirs.revoke_at <= merged + FINISH_WITHIN + window:
+                excused.add(older.key_id)
     return frozenset(excused)
 
 

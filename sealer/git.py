@@ -9,6 +9,7 @@ of sealer's commit, and the branch moves in one atomic `update-ref` at the very 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import queue
 import subprocess
@@ -424,6 +425,17 @@ def refs_holding(root: Path, text: str, path: str) -> list[str]:
         return []
     done = _call(root, ("grep", "-l", "-F", "-e", text, *refs, "--", path))
     return [line.split(":", 1)[0] for line in done.stdout.decode().splitlines() if line]
+
+
+def first_landed(root: Path, text: str, path: str) -> dt.datetime | None:
+    """When HEAD's first-parent history (the main line: a pull request's merge, not its branch's
+    own commits) first added `text` (a key id) to `path`: that commit's committer time. None in a
+    shallow clone (the commit that shows it added may not be the one that added it) or when no
+    such commit is found."""
+    if run(root, "rev-parse", "--is-shallow-repository").strip() != "false":
+        return None
+    log = run(root, "log", "--first-parent", "--format=%ct", f"-S{text}", "HEAD", "--", path).split()
+    return dt.datetime.fromtimestamp(int(log[-1]), dt.timezone.utc) if log else None
 
 
 def push(root: Path, remote: str, branch: str) -> None:

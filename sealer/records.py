@@ -131,6 +131,16 @@ def verdict(records: Iterable[KeyRecord], fingerprint: str, now: dt.datetime) ->
     return effective_status(found, now) if found else UNKNOWN
 
 
+def grace_after(old: KeyRecord, new: KeyRecord) -> dt.timedelta | None:
+    """The grace window a reviewed rotation gave `old` when `new` replaced it: the old key's end
+    minus the new key's creation. The Git ledger counts it from the rotation (it ends at
+    `revoke_at`); an external store counts it from `rotate --finish`. None: no grace window."""
+    if old.status != GRACE or old.revoke_at is None:
+        return None
+    window = old.revoke_at - new.created
+    return window if window > dt.timedelta(0) else None
+
+
 # State transitions shared by every store: a store reads the records involved (locked, or
 # with the versions it will condition its write on), asks these functions what changes, and
 # writes the result atomically. One set of rules keeps every backend's behaviour identical.

@@ -198,3 +198,24 @@ def test_a_blob_stream_stopped_early_ends_git_at_once(repo: Path) -> None:
     closer.join(timeout=60)
     assert not closer.is_alive(), "closing the blob stream hung"
     assert sum(1 for _ in sealer_git.stream_blobs(repo, ids[:3], 1024)) == 3
+
+
+def test_first_landed_is_the_main_lines_commit_and_unknown_in_a_shallow_clone(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt
+
+    git(repo, "checkout", "-q", "-b", "side")
+    write(repo, "ledger.yaml", "kid_1\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "on the branch")
+    git(repo, "checkout", "-q", "main")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "1900000000 +0000")
+    git(repo, "merge", "-q", "--no-ff", "-m", "merged", "side")
+    monkeypatch.delenv("GIT_COMMITTER_DATE")
+    merged = dt.datetime.fromtimestamp(1900000000, dt.timezone.utc)
+    assert sealer_git.first_landed(repo, "kid_1", "ledger.yaml") == merged
+    assert sealer_git.first_landed(repo, "kid_2", "ledger.yaml") is None
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow))
+    assert sealer_git.first_landed(shallow, "kid_1", "ledger.yaml") is None

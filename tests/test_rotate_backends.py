@@ -7,6 +7,7 @@ the steps, and no key material in records, logs or messages."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -50,7 +51,7 @@ from support.sql_stores import Outage
 from sealer import apikey
 from sealer.errors import BadInput
 from sealer.faults import InjectedFault
-from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord
+from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso
 
 FILES = ("sealed/staging/staging.yaml", "deploy/staging/values.yaml", "ledger/staging.yaml")
 BEFORE_COMMIT = FAULT_POINTS[:5]
@@ -248,6 +249,47 @@ def test_grace_counts_from_the_deployment_not_the_commit(
         assert verify(backend_repo, key) == (1, "revoked")
     for key in old.values():  # a grace given earlier runs its course
         assert verify(backend_repo, key) == (0, "valid")
+
+
+def test_review_shows_the_grace_finish_grants_also_for_a_backdated_key(
+    backend_repo: Path, backend: Backend, keys: list[Any]
+) -> None:
+    """A pull request that moves its new keys' `created` back lengthens the grace `--finish`
+    grants (the window is the old key's end minus the new key's start): review shows that
+    window, computed as `--finish` computes it, so the reviewer approves what is granted."""
+    from sealer import config, ledger
+    from sealer.rotation import phases
+
+    old = prepared(backend_repo, backend, keys)
+    rotate(backend_repo, "--grace", "24h")
+    base = head(backend_repo)
+    code, data = review_range(backend_repo, f"{base}~1", base)
+    assert code == 0 and {(c["old_key_grace_seconds"], c["grace_counted_from"]) for c in data["changes"]} == {
+        (86400, "rotate --finish")
+    }
+    backdated = [
+        dataclasses.replace(
+            r, created=r.created - dt.timedelta(days=2), expires=r.expires - dt.timedelta(days=2)
+        )
+        if r.key_id not in ids(old) and r.status == ACTIVE
+        else r
+        for r in ledger.load(backend_repo, ENV)
+    ]
+    ledger.save(backend_repo, ENV, backdated)
+    commit_all(backend_repo, "created two days earlier")
+    code, data = review_range(backend_repo, f"{base}~1", "HEAD")
+    granted = {(c["old_key_grace_seconds"], c["grace_counted_from"]) for c in data["changes"]}
+    assert granted == {(3 * 86400, "rotate --finish")}, data
+    text = sealer(backend_repo, "review", f"{base}~1", "HEAD")
+    assert "old key's grace 3d from rotate --finish" in text.stdout
+    deployed = max(r.created for r in backdated) + dt.timedelta(days=5)
+    done = phases.finish(config.load(backend_repo), (ENV,), now=deployed)
+    assert {a.revoke_previous_at for a in done.activated} == {iso(deployed + dt.timedelta(days=3))}
+
+
+def review_range(repo: Path, base: str, tip: str) -> tuple[int, dict[str, Any]]:
+    result = sealer(repo, "review", base, tip, "--output", "json")
+    return result.exit_code, json.loads(result.stdout)
 
 
 def test_an_abandoned_rotation_has_its_key_revoked(

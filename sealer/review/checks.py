@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sealer import apikey, hybrid, layout, provenance, state
+from sealer.backends import DEFAULT_BACKEND
 from sealer.config import Cluster, Environment
 from sealer.errors import SealerError
-from sealer.records import ACTIVE, PENDING, KeyRecord, iso
+from sealer.records import ACTIVE, PENDING, KeyRecord, grace_after, iso
 from sealer.review import certset
 from sealer.review.model import (
     DUPLICATE,
@@ -279,6 +280,10 @@ class EnvReview:
         pinned = pin is not None and cert == pin.fingerprint
         if cert is not None:
             self.check_change(cluster, entry, files[0], cert, pinned, fresh)
+        old_now = next((r for r in new_records if before and r.key_id == before.key_id), None)
+        # The window `rotate --finish` grants is this one, so the reviewer sees what is granted.
+        grace = grace_after(old_now, fresh) if old_now and fresh else None
+        external = env is not None and env.backend_kind != DEFAULT_BACKEND
         action = (
             "removed" if cert is None else "added" if before is None else "rotated" if fresh else "changed"
         )
@@ -297,9 +302,10 @@ class EnvReview:
             pinned=pinned,
             old_key_created=iso(before.created) if before else None,
             old_key_age_days=(self.head_time - before.created).days if before else None,
-            old_key_status=next(
-                (r.status for r in new_records if before and r.key_id == before.key_id), None
-            ),
+            old_key_status=old_now.status if old_now else None,
+            old_key_grace_seconds=int(grace.total_seconds()) if grace else None,
+            grace_counted_from=None if grace is None else "rotate --finish" if external else "rotation",
+            old_key_revoke_at=iso(old_now.revoke_at) if old_now else None,
             new_key_expires=iso(fresh.expires) if fresh else None,
             files=files,
         )

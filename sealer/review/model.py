@@ -101,6 +101,12 @@ class Change:
     old_key_created: str | None
     old_key_age_days: int | None  # at the HEAD commit
     old_key_status: str | None  # the old key's ledger status at HEAD
+    # How long the old key stays valid beside the new one, as granted (what the reviewer
+    # approves): the Git ledger counts it from the rotation and ends it at the old key's
+    # revoke_at; an external store counts it from `rotate --finish`. None: no grace window.
+    old_key_grace_seconds: int | None
+    grace_counted_from: str | None  # "rotation" | "rotate --finish"
+    old_key_revoke_at: str | None  # the old key's revoke_at in HEAD's ledger
     new_key_expires: str | None
     files: tuple[str, ...]
 

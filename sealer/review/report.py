@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 from typing import Any
 
+from sealer.durations import format_duration
 from sealer.review.model import Change, Report
 from sealer.terminal import one_line
 
@@ -27,6 +29,16 @@ def _age_cell(change: Change) -> str:
     return f"{change.old_key_age_days}d" + (f", now {change.old_key_status}" if change.old_key_status else "")
 
 
+def _grace_cell(change: Change) -> str:
+    """How long the old key stays valid beside the new one, and from when."""
+    if change.old_key_grace_seconds is None:
+        return "-" if change.new_key_id is None or change.old_key_id is None else "none"
+    span = format_duration(dt.timedelta(seconds=change.old_key_grace_seconds))
+    if change.grace_counted_from == "rotation":
+        return f"{span} from the rotation, until {change.old_key_revoke_at}"
+    return f"{span} from {change.grace_counted_from}"
+
+
 def to_text(report: Report) -> str:
     """One line per change, finding and note, as inert text: a file name holding ESC or CR
     could otherwise erase the findings printed above it (see `sealer.terminal`)."""
@@ -42,7 +54,7 @@ def _text_lines(report: Report) -> list[str]:
         lines.append(
             f"  {c.env}/{c.cluster} {c.namespace}/{c.secret} ({c.scope}) {c.entry}: {c.action} {_key_cell(c)}"
             + (f", sha256 {c.new_fingerprint}" if c.new_fingerprint else "")
-            + f"; sealed with {_cert_cell(c)}; old key age {_age_cell(c)}"
+            + f"; sealed with {_cert_cell(c)}; old key age {_age_cell(c)}; old key's grace {_grace_cell(c)}"
             + (f"; expires {c.new_key_expires}" if c.new_key_expires else "")
         )
     lines += [f"  note: {n}" for n in report.notes]
@@ -92,6 +104,7 @@ COLUMNS = (
     "Sealed with",
     "Scope",
     "Old key age",
+    "Old key's grace",
 )
 
 
@@ -111,6 +124,7 @@ def to_markdown(report: Report) -> str:
                 _md(_cert_cell(c)),
                 _md(c.scope),
                 _md(_age_cell(c)),
+                _md(_grace_cell(c)),
             ]
             lines.append("| " + " | ".join(cells) + " |")
     else:

@@ -22,7 +22,7 @@ from sealer import clusters, faults, git, layout, ledger
 from sealer.backends import DEFAULT_BACKEND, KeyStore, open_store
 from sealer.config import Config, Environment
 from sealer.errors import BackendError
-from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso
+from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, grace_after, iso
 
 
 @dataclass(frozen=True)
@@ -199,12 +199,9 @@ def _previous(records: Iterable[KeyRecord], new: KeyRecord) -> str | None:
 
 
 def _grace_of(records: list[KeyRecord], new: KeyRecord, previous: str | None) -> dt.timedelta | None:
-    """The grace window the reviewed rotation chose: its old key's end minus its start."""
+    """The grace window the reviewed rotation chose (the one `sealer review` showed)."""
     old = next((r for r in records if r.key_id == previous), None)
-    if old is None or old.status != GRACE or old.revoke_at is None:
-        return None
-    window = old.revoke_at - new.created
-    return window if window > dt.timedelta(0) else None
+    return grace_after(old, new) if old is not None else None
 
 
 # -- abandoned phase ----------------------------------------------------------------------------

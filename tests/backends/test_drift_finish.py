@@ -16,11 +16,13 @@ from support.backend_repos import (
     assert_one_active_per_name,
     configure,
     finish,
+    ok,
     options_of,
     rotate,
     statuses,
     store_of,
 )
+from support.cli import sealer
 from support.tamper import tamper
 
 from sealer import config, drift
@@ -66,6 +68,23 @@ def test_the_key_the_rotation_replaced_is_excused_until_finish() -> None:
     assert kinds(LEDGER, [rec("a", REVOKED), rec("b", ACTIVE, day=1), rec("c", PENDING, day=2)]) == [
         (drift.NOT_ACCEPTED, "c")
     ]
+
+
+def test_a_finish_overdue_by_more_than_a_day_after_the_merge_is_drift() -> None:
+    """The rotation landed on the main line two days ago and its keys are still only accepted (the
+    pipeline's `--finish` failed, or a store writer set finished keys back): the replaced key is
+    drift, with `--finish` as the fix; within a day of the merge, or when the merge cannot be
+    dated (shallow clone), it is still the phase."""
+    stored = [rec("a", REVOKED), rec("b", ACTIVE, day=1), rec("c", ACCEPTED, day=2)]
+
+    def found(landed: dt.datetime | None) -> list[tuple[str, str | None, str]]:
+        return [
+            (d.kind, d.key_id, d.fix)
+            for d in drift.differences(ENV, LEDGER, stored, NOW, landed=lambda key_id: landed)
+        ]
+
+    assert found(NOW - dt.timedelta(days=2)) == [(drift.VALID_IN_STORE, "b", "sealer rotate --finish")]
+    assert found(NOW - dt.timedelta(hours=12)) == [] and found(None) == []
 
 
 def test_an_older_key_made_valid_again_during_the_rotation_is_drift() -> None:
@@ -142,6 +161,43 @@ def test_a_grace_window_that_lapsed_before_finish() -> None:
     assert kinds(committed, [REVALIDATED, *stored[1:]]) == [(drift.VALID_IN_STORE, "a")]
 
 
+def test_a_grace_window_begun_by_finish_is_a_phase_within_its_bound() -> None:
+    """`rotate --grace 1d` at day 2, merged at day 3, finished within a day of the merge: the
+    store's window (from the finish) outlasts the ledger's (from the rotation) and is no drift;
+    one that ends later than a finish within FINISH_WITHIN of the merge allows is."""
+    merged = T0 + dt.timedelta(days=3)
+    committed = [
+        rec("a", REVOKED, revoke_at=T0 + dt.timedelta(days=1)),
+        rec("b", GRACE, day=1, revoke_at=T0 + dt.timedelta(days=3)),  # window: 1 day from c
+        rec("c", ACTIVE, day=2),
+    ]
+    now = merged + dt.timedelta(days=1, hours=6)  # the ledger's window lapsed a day ago
+
+    def store(ends: dt.datetime) -> list[KeyRecord]:
+        return [rec("a", REVOKED), rec("b", GRACE, day=1, revoke_at=ends), rec("c", ACTIVE, day=2)]
+
+    def found(ends: dt.datetime, landed: dt.datetime | None = merged) -> list[tuple[str, str | None]]:
+        differences = drift.differences(ENV, committed, store(ends), now, landed=lambda key_id: landed)
+        return [(d.kind, d.key_id) for d in differences]
+
+    finished_late = merged + drift.FINISH_WITHIN + dt.timedelta(hours=1)
+    assert found(merged + dt.timedelta(hours=20, days=1)) == []  # finished 20 hours after the merge
+    assert found(merged + drift.FINISH_WITHIN + dt.timedelta(days=1)) == []  # the bound itself
+    assert found(finished_late + dt.timedelta(days=1)) == [(drift.VALID_IN_STORE, "b")]
+    assert found(merged + dt.timedelta(hours=20, days=1), landed=None) == [(drift.VALID_IN_STORE, "b")]
+    # Only a key the ledger gave a grace window, beside the key the store activated.
+    ends, landed = NOW + dt.timedelta(days=1), lambda key_id: NOW
+    stored = [rec("a", REVOKED), rec("b", GRACE, day=1, revoke_at=ends), rec("c", ACTIVE, day=2)]
+    assert kinds(committed, stored, landed=landed) == []
+    revoked_b = [*committed[:1], rec("b", REVOKED, day=1, revoke_at=T0 + dt.timedelta(days=2)), committed[2]]
+    assert kinds(revoked_b, stored, landed=landed) == [(drift.VALID_IN_STORE, "b")]
+    assert kinds(committed, [rec("a", GRACE, revoke_at=ends), *stored[1:]], landed=landed) == [
+        (drift.VALID_IN_STORE, "a")
+    ]
+    accepted_c = [*stored[:2], rec("c", ACCEPTED, day=2)]  # not finished: left_until_finish's case
+    assert kinds(committed, accepted_c, landed=landed) == [(drift.VALID_IN_STORE, "b")]
+
+
 # -- end to end: the rotation engine's own phases in a real store --------------------------------
 
 
@@ -169,10 +225,16 @@ def test_an_older_key_brought_back_while_a_rotation_waits_for_finish(
     rotate(backend_repo)
     finish(backend_repo)
     second = in_use(backend_repo)
-    rotate(backend_repo, "--grace", "1d")  # committed, not deployed: the second keys stay active
+    rotate(backend_repo, "--grace", "1h")  # committed, not deployed: the second keys stay active
     assert {statuses(store_of(backend_repo).list(ENV))[second[n].key_id] for n in NAMES} == {ACTIVE}
-    later = utcnow() + dt.timedelta(days=2)  # the ledger's grace window lapsed, --finish not run yet
+    later = utcnow() + dt.timedelta(hours=3)  # the ledger's grace window lapsed, --finish not run yet
     assert drift_now(backend_repo) == [] and drift_now(backend_repo, later) == []
+    # Landed on the main line (no branch) more than a day ago and still not finished: overdue.
+    overdue = drift.compare(config.load(backend_repo), ENV, utcnow() + dt.timedelta(days=2))
+    assert {(d.kind, d.key_id, d.fix) for d in overdue} == {
+        (drift.VALID_IN_STORE, second[n].key_id, "sealer rotate --finish") for n in NAMES
+    }
+    assert all("`sealer rotate --finish` has not run since" in d.message for d in overdue)
     tamper(request, vault_backend, first["adminKey"].key_id, status=GRACE, revoke_at=FAR)
     found = [(drift.VALID_IN_STORE, first["adminKey"].key_id)]
     assert drift_now(backend_repo) == found and drift_now(backend_repo, later) == found
@@ -197,3 +259,38 @@ def test_two_rotations_without_finish_are_a_phase(backend_repo: Path, vault_back
     held = statuses(store_of(backend_repo).list(ENV))
     assert {held[first[n].key_id] for n in NAMES} | {held[second[n]] for n in NAMES} == {REVOKED}
     assert drift_now(backend_repo) == []
+
+
+def test_grace_from_finish_after_a_merge_is_no_drift_until_its_bound(
+    backend_repo: Path,
+    vault_backend: Backend,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rotation on its own branch, merged ten hours later, finished twenty hours after the
+    merge with `--grace 1d`: once the ledger's window lapsed (a day after the rotation) the store's
+    (a day after the finish) is still no drift; its bound is the merge's time on the main line, not
+    the rotation's commit; a store edit that renews the window is drift."""
+    from support.git import git
+
+    from sealer.rotation import phases
+
+    configure(backend_repo, vault_backend)
+    rotate(backend_repo)
+    finish(backend_repo)
+    first = in_use(backend_repo)
+    ok(sealer(backend_repo, "rotate", ENV, "--grace", "1d", "--branch", "graceful"))
+    rotated = max(r.created for r in store_of(backend_repo).list(ENV))
+    merged = rotated + dt.timedelta(hours=10)
+    monkeypatch.setenv("GIT_COMMITTER_DATE", f"{int(merged.timestamp())} +0000")
+    git(backend_repo, "merge", "-q", "--no-ff", "-m", "merge graceful", "graceful")
+    monkeypatch.delenv("GIT_COMMITTER_DATE")
+    finished = merged + dt.timedelta(hours=20)
+    phases.finish(config.load(backend_repo), (ENV,), now=finished)
+    assert {statuses(store_of(backend_repo).list(ENV))[first[n].key_id] for n in NAMES} == {GRACE}
+    lapsed = rotated + dt.timedelta(days=1, hours=12)  # the ledger's window ended 12 hours ago
+    assert drift_now(backend_repo, lapsed) == []
+    assert drift_now(backend_repo, finished + dt.timedelta(days=1)) == []  # both windows over
+    renewed = (finished + dt.timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    tamper(request, vault_backend, first["apiKey"].key_id, revoke_at=renewed)
+    assert drift_now(backend_repo, lapsed) == [(drift.VALID_IN_STORE, first["apiKey"].key_id)]

@@ -26,6 +26,7 @@ from support.repos import (
 )
 
 from sealer import apikey, certs, hybrid, ledger, provenance, yamlio
+from sealer.records import iso
 from sealer.review.checks import plaintext_keys, value_problem
 from sealer.scope import NAMESPACE_WIDE, Scope
 from sealer.sealing import CertSealer
@@ -99,6 +100,9 @@ def test_a_clean_rotation_passes_and_is_explained(repo: Path) -> None:
         "old_key_created": change["old_key_created"],
         "old_key_age_days": 0,
         "old_key_status": "revoked",
+        "old_key_grace_seconds": None,
+        "grace_counted_from": None,
+        "old_key_revoke_at": iso(old.revoke_at),
         "new_key_expires": change["new_key_expires"],
         "files": [SEALED, VALUES],
     }
@@ -135,6 +139,18 @@ def test_grace_and_several_environments(repo: Path) -> None:
         ("staging", "grace"),
         ("production", "grace"),
     }
+    # The Git ledger's grace runs from the rotation to the old key's revoke_at, as reviewed.
+    for change in data["changes"]:
+        old = next(r for r in ledger_records(repo, change["env"]) if r.key_id == change["old_key_id"])
+        assert (change["old_key_grace_seconds"], change["grace_counted_from"]) == (2 * 86400, "rotation")
+        assert change["old_key_revoke_at"] == iso(old.revoke_at)
+    text = cli(repo, "review").stdout
+    assert (
+        text.count(f"old key's grace 2d from the rotation, until {data['changes'][0]['old_key_revoke_at']}")
+        >= 1
+    )
+    markdown = cli(repo, "review", "--output", "markdown").stdout
+    assert "| Old key's grace |" in markdown and "2d from the rotation, until" in markdown
 
 
 def test_only_the_rotated_entry_is_listed(repo: Path) -> None:

@@ -66,6 +66,9 @@ def change(value: str) -> Change:
         old_key_created=None,
         old_key_age_days=3,
         old_key_status=value,
+        old_key_grace_seconds=86400,
+        grace_counted_from="rotation",
+        old_key_revoke_at=value,
         new_key_expires=None,
         files=(),
     )
@@ -85,7 +88,7 @@ def test_a_table_row_keeps_its_cells() -> None:
     value = "a | b\n| injected | row |"
     report = Report("a" * 40, "b" * 40, [change(value)])
     markup = markdown.markdown(to_markdown(report), extensions=["tables"])
-    assert markup.count("<tr>") == 2 and markup.count("<td>") == 10
+    assert markup.count("<tr>") == 2 and markup.count("<td>") == 11
 
 
 def test_ordinary_values_read_as_before() -> None:
