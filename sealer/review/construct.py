@@ -209,7 +209,10 @@ def unsealed_values_findings(env: Environment, path: str, text: str | None) -> l
             Finding(EXTRA_DOCUMENT, env.name, path, None, f"{len(docs)} YAML documents, sealer writes one")
         ]
     if docs and isinstance(docs[0], dict) and render.SUBTREE in docs[0]:
-        message = f"a `sealer:` subtree with no sealed file behind it: sealer renders none until `sealer rotate {env.name}`"
+        message = (
+            f"a `sealer:` subtree with no sealed file behind it: sealer renders none until "
+            f"`sealer rotate {env.name}`"
+        )
         return [Finding(DERIVED, env.name, path, None, message)]
     return []
 

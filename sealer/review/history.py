@@ -378,7 +378,10 @@ def _ledger(walk: Walk, change: git.FileChange, other_texts: list[str | None], s
     had = {r.key_id for records in parents for r in records}
     for record in after:
         if record.key_id not in had and record.name not in walk.entries(env):
-            message = f"commit {short}: {record.key_id} is a key for {record.name}, which sealer.yaml does not list in keys"
+            message = (
+                f"commit {short}: {record.key_id} is a key for {record.name}, which sealer.yaml does not "
+                "list in keys"
+            )
             walk.add([Finding(LEDGER_INVALID, env, change.path, record.name, message)])
     for problem_found in ledger_rules.successor_problems(
         parents, after, walk.lifetime(env), walk.now, walk.known
