@@ -791,6 +791,30 @@ def test_an_owner_removed_on_the_target_since_the_branch_point_counts_no_more(re
     assert "no code owner for this path" in findings[0]["message"]
 
 
+@pytest.mark.parametrize(
+    "codeowners, covered",
+    [
+        ("[Platform]\n/sealer.yaml @acme/platform\n", True),
+        ("[Platform] @acme/platform\n/sealer.yaml\n", True),  # the section's default owners
+        ("^[Platform]\n/sealer.yaml @acme/platform\n", False),  # optional: GitLab requires no approval
+        ("[Platform]\n/sealer.yaml @acme/platform\n^[Docs]\n/sealer.yaml @acme/docs\n", True),
+    ],
+    ids=["section", "section-default-owners", "optional-section", "required-and-optional"],
+)
+def test_gitlab_codeowners_sections(repo: Path, codeowners: str, covered: bool) -> None:
+    git(repo, "checkout", "-q", "main")
+    (repo / ".gitlab").mkdir()
+    (repo / ".gitlab/CODEOWNERS").write_text(codeowners)
+    commit(repo, "owners")
+    git(repo, "checkout", "-q", "-B", "pr")
+    store_changed(repo)
+    commit(repo)
+    code, data = run_review(repo, "--approvals-from", "codeowners")
+    assert (code, [f["rule"] for f in data["needs_owner_approval"]]) == (
+        (0, ["store-change"]) if covered else (1, [])
+    ), data["findings"]
+
+
 def test_codeowners_added_by_the_change_itself_grants_nothing(repo: Path) -> None:
     assert cli(repo, "ci", "init", "github", "--owner", "@mallory", *CI_PIN).exit_code == 0
     store_changed(repo)
