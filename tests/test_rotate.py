@@ -40,9 +40,10 @@ from support.repos import (
 )
 
 from sealer import apikey, config, forkpool, layout, ledger, lock
+from sealer.errors import BadInput
 from sealer.faults import InjectedFault
 from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, utcnow
-from sealer.rotation import phases, plan
+from sealer.rotation import phases, plan, transaction
 
 STAGING_FILES = {
     "sealed/staging/staging.yaml",
@@ -558,6 +559,73 @@ def test_many_environments_are_planned_on_every_core(
         assert_consistent(many_envs, env, keys)
     key_ids = [k["key_id"] for e in data["rotations"] for k in e["keys"]]
     assert len(set(key_ids)) == len(MANY_ENVS)
+
+
+def test_many_environments_on_their_own_branch_go_to_git_while_the_worker_plans(
+    many_envs: Path, keys: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[str] = []
+    send = transaction.Sending.send
+
+    def recorded(self: transaction.Sending, files: dict[str, plan.FileChange]) -> None:
+        sent.extend(files)
+        send(self, files)
+
+    monkeypatch.setattr(transaction.Sending, "send", recorded)
+    before = head(many_envs)
+    data = rotate_json(many_envs, "--due")
+    committed = files_of(many_envs, data["branch"])
+    assert set(sent) < committed  # this process's share, sent before the worker's came back
+    assert sent and len(sent) == len(set(sent))
+    assert head(many_envs) == before and git(many_envs, "status", "--porcelain") == ""
+    git(many_envs, "checkout", "-q", data["branch"])
+    for env in MANY_ENVS:
+        assert_consistent(many_envs, env, keys)
+
+
+def test_a_failed_early_send_is_redone_and_refusals_keep_their_order(
+    many_envs: Path, keys: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    send_files, calls = transaction._send_files, []
+
+    def fails_first(*args: Any) -> dict[str, bytes]:
+        calls.append(args)
+        if len(calls) == 1:
+            raise BadInput("refused while planning")
+        return send_files(*args)
+
+    monkeypatch.setattr(transaction, "_send_files", fails_first)
+    before = head(many_envs)
+    result = cli(many_envs, "rotate", "--due", "--branch", "bad..name")
+    assert result.exit_code == 2 and "bad..name" in result.stderr  # the branch's refusal, as before
+    assert calls and head(many_envs) == before and stray_packs(many_envs) == []
+    calls.clear()
+    data = rotate_json(many_envs, "--due")  # the failed send is redone where the commit began
+    git(many_envs, "checkout", "-q", data["branch"])
+    for env in MANY_ENVS:
+        assert_consistent(many_envs, env, keys)
+
+
+def test_a_refusal_after_the_early_sends_stops_git_and_leaves_no_pack(
+    many_envs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[str] = []
+    send = transaction.Sending.send
+
+    def recorded(self: transaction.Sending, files: dict[str, plan.FileChange]) -> None:
+        sent.extend(files)
+        send(self, files)
+
+    monkeypatch.setattr(transaction.Sending, "send", recorded)
+    branches = git(many_envs, "branch", "--list")
+    result = cli(many_envs, "rotate", "--due", "--branch", "bad..name")
+    assert result.exit_code == 2 and "bad..name" in result.stderr and sent
+    assert git(many_envs, "branch", "--list") == branches and git(many_envs, "status", "--porcelain") == ""
+    assert stray_packs(many_envs) == []
+
+
+def stray_packs(repo: Path) -> list[str]:
+    return sorted(p.name for p in (repo / ".git" / "objects" / "pack").glob("tmp_*"))
 
 
 def test_a_bad_environment_planned_by_a_worker_stops_the_rotation(

@@ -119,27 +119,46 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> Rot
             if finished is not None:
                 return finished
         actor = git.identity(root)  # one `git var`, not one per environment
-        plans = planning.plan_all(planning.targets(cfg, request, now), cfg, now, request.grace, actor)
-        if not plans:
-            return RotationResult(None, None, request.dry_run, [], [])
-        branch = planning.branch_name(root, request, [p.env.name for p in plans], now)
-        result = _result(plans, request, branch)
-        if request.dry_run:
-            return result
         # A commit on its own branch changes nothing the user sees until its branch is made: git
-        # compresses its files while the last checks run (aborted if one refuses).
-        started = transaction.start(root, planning.files_of(plans)) if branch is not None else None
+        # compresses its files while the rest is planned and the last checks run (aborted if one
+        # refuses).
+        sending = None
+        if planning.on_own_branch(request) and not request.dry_run:
+            sending = transaction.Sending(root)
         try:
-            if not request.replace:
-                planning.refuse_unmerged(root, [p.env.name for p in plans])
-            _ready(root, git_dir, result)
-            return _apply(cfg, git_dir, plans, request, branch, result, started=started)
-        except KeyboardInterrupt:
-            _interrupted_past_the_commit(root, git_dir)
-            raise
+            return _rotate_planned(cfg, git_dir, request, now, actor, sending)
         finally:
-            if started is not None:
-                started.commit.abort()  # nothing when its ref moved (or `run` aborted it already)
+            if sending is not None:
+                sending.abort()  # nothing when its ref moved (or `run` aborted it already)
+
+
+def _rotate_planned(
+    cfg: Config,
+    git_dir: Path,
+    request: Request,
+    now: dt.datetime,
+    actor: str,
+    sending: transaction.Sending | None,
+) -> RotationResult:
+    root = cfg.root
+    planned = sending.send if sending is not None else None
+    plans = planning.plan_all(planning.targets(cfg, request, now), cfg, now, request.grace, actor, planned)
+    if not plans:
+        return RotationResult(None, None, request.dry_run, [], [])
+    branch = planning.branch_name(root, request, [p.env.name for p in plans], now)
+    result = _result(plans, request, branch)
+    if request.dry_run:
+        return result
+    assert (branch is not None) == (sending is not None), "a commit on its own branch is sent early"
+    started = sending.started(planning.files_of(plans)) if sending is not None else None
+    try:
+        if not request.replace:
+            planning.refuse_unmerged(root, [p.env.name for p in plans])
+        _ready(root, git_dir, result)
+        return _apply(cfg, git_dir, plans, request, branch, result, started=started)
+    except KeyboardInterrupt:
+        _interrupted_past_the_commit(root, git_dir)
+        raise
 
 
 def _ready(root: Path, git_dir: Path, result: RotationResult) -> None:

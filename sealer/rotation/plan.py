@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,15 +149,25 @@ MIN_ENVS_PER_WORKER = 4
 
 
 def plan_all(
-    targets: list[Target], cfg: Config, now: dt.datetime, grace: dt.timedelta | None, actor: str
+    targets: list[Target],
+    cfg: Config,
+    now: dt.datetime,
+    grace: dt.timedelta | None,
+    actor: str,
+    planned: Callable[[dict[str, FileChange]], None] | None = None,
 ) -> list[EnvRotation]:
     """Every target's plan, on every core for many environments. The plaintext keys stay in
-    the process that seals them: only ciphertext and metadata come back."""
+    the process that seals them: only ciphertext and metadata come back. `planned` gets the
+    files of each share this process plans while the workers plan theirs (never in a worker)."""
+    workers = min(forkpool.cores(), len(targets) // MIN_ENVS_PER_WORKER)
+    home = os.getpid()
 
     def work(share: Sequence[Target]) -> list[EnvRotation]:
-        return [plan_env(target, cfg, now, grace, actor) for target in share]
+        plans = [plan_env(target, cfg, now, grace, actor) for target in share]
+        if planned is not None and workers > 1 and os.getpid() == home:
+            planned(files_of(plans))
+        return plans
 
-    workers = min(forkpool.cores(), len(targets) // MIN_ENVS_PER_WORKER)
     if workers > 1:
         _warm_up()
     return forkpool.run_queued(work, targets, workers)
@@ -164,8 +175,10 @@ def plan_all(
 
 def _warm_up() -> None:
     """What every share loads, loaded once before the fork (the workers inherit it) instead of
-    once in each worker: the certificate parser and the compiled values template."""
+    once in each worker: the certificate parser (and the encoder the pins' fingerprints use) and
+    the compiled values template."""
     import cryptography.x509  # noqa: F401
+    from cryptography.hazmat.primitives import serialization  # noqa: F401
 
     templating.environment().get_template("values.sealer.yaml.j2")
 
@@ -191,8 +204,13 @@ def targets(cfg: Config, request: Request, now: dt.datetime) -> list[Target]:
     return found
 
 
+def on_own_branch(request: Request) -> bool:
+    """Whether the rotation commits on a branch of its own (`branch_name` names it)."""
+    return request.commit and not request.no_branch
+
+
 def branch_name(root: Path, request: Request, envs: list[str], now: dt.datetime) -> str | None:
-    if request.no_branch or not request.commit:
+    if not on_own_branch(request):
         return None
     on_remote = request.push if request.push and not request.dry_run else None
     if request.branch:

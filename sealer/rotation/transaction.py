@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from sealer import faults, git, journal, lock, repofiles
-from sealer.errors import BadInput
+from sealer.errors import BadInput, SealerError
 from sealer.journal import Journal
 from sealer.rotation.plan import FileChange
 
@@ -184,6 +184,50 @@ def start(root: Path, files: dict[str, FileChange]) -> Started:
     except BaseException:
         commit.abort()
         raise
+
+
+class Sending:
+    """A commit on its own branch whose files go to git while the rest of the change is still
+    planned (`send`, from the planning process alone): git compresses them on a core the
+    planning leaves idle at times. `started` completes it where `start` would have run; a
+    failure to send is not raised early but redone there, so every refusal comes as before."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.commit: git.Commit | None = None
+        self.sent: dict[str, FileChange] = {}
+        self.contents: dict[str, bytes] = {}
+        self.failed = False
+
+    def send(self, files: dict[str, FileChange]) -> None:
+        if self.failed:
+            return
+        try:
+            self.commit = self.commit or git.Commit(self.root)
+            self.contents.update(_send_files(self.root, files, self.commit))
+            self.sent.update(files)
+        except (SealerError, OSError):  # `started` sends everything again and raises it in order
+            self.failed = True
+            self.abort()
+
+    def started(self, files: dict[str, FileChange]) -> Started:
+        """The commit of `files`, every one sent to git (those not sent yet now)."""
+        if self.failed or any(self.sent.get(rel, new) is not new for rel, new in files.items()):
+            self.abort()  # a file sent as another plan had it: never with a valid config
+            self.sent, self.contents, self.commit = {}, {}, None
+        rest = {rel: change for rel, change in files.items() if rel not in self.sent}
+        if self.commit is None:
+            began = start(self.root, rest)
+            self.commit = began.commit
+            self.contents.update(began.contents)
+        elif rest:
+            self.contents.update(_send_files(self.root, rest, self.commit))
+        return Started(self.commit, {rel: self.contents[rel] for rel in files})
+
+    def abort(self) -> None:
+        """Stop git; nothing once the commit is written."""
+        if self.commit is not None:
+            self.commit.abort()
 
 
 def _send_files(root: Path, files: dict[str, FileChange], commit: git.Commit) -> dict[str, bytes]:
