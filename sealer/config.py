@@ -17,6 +17,7 @@ from typing import Any
 from sealer import layout, registry, repofiles, yamlio
 from sealer.apikey import ENV_TAG
 from sealer.backends import check_credentials, check_kind, refuse_secret_values
+from sealer.durations import MAX_DAYS
 from sealer.errors import BadInput, ConfigError
 from sealer.layout import CONFIG_FILE
 from sealer.scope import Scope
@@ -256,12 +257,19 @@ def default_key_lifetime(rotation_days: int) -> int:
     return rotation_days + LIFETIME_MARGIN_DAYS
 
 
+def _at_most_max_days(days: int, where: str) -> None:
+    """Days are added to today's date: past MAX_DAYS a rotation would overflow the calendar."""
+    if days > MAX_DAYS:
+        raise ConfigError(where, f"must be at most {MAX_DAYS}")
+
+
 def _days(raw: dict[str, Any], where: str) -> tuple[int, int]:
     rotation = _need(
         raw.get("rotationDays", DEFAULT_ROTATION_DAYS), f"{where}.rotationDays", int, "a whole number of days"
     )
     if rotation < 1:
         raise ConfigError(f"{where}.rotationDays", "must be at least 1")
+    _at_most_max_days(rotation, f"{where}.rotationDays")
     lifetime = _need(
         raw.get("keyLifetimeDays", default_key_lifetime(rotation)),
         f"{where}.keyLifetimeDays",
@@ -270,6 +278,7 @@ def _days(raw: dict[str, Any], where: str) -> tuple[int, int]:
     )
     if lifetime < rotation:
         raise ConfigError(f"{where}.keyLifetimeDays", f"must be at least rotationDays ({rotation})")
+    _at_most_max_days(lifetime, f"{where}.keyLifetimeDays")
     return rotation, lifetime
 
 
@@ -358,6 +367,7 @@ def _reseal_after(raw: Any, where: str) -> int | None:
     days = _need(raw, where, int, "a whole number of days")
     if days < 0:
         raise ConfigError(where, "must be 0 or more")
+    _at_most_max_days(days, where)
     return int(days)
 
 

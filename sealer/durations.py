@@ -9,6 +9,9 @@ from sealer.errors import BadInput
 
 _PART = re.compile(r"(\d+)([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Added to today's date: a longer span would overflow the calendar (a traceback), and no grace
+# window or key age is meant to last longer.
+MAX_DAYS = 3650
 
 
 def parse_duration(text: str) -> dt.timedelta:
@@ -19,6 +22,8 @@ def parse_duration(text: str) -> dt.timedelta:
     seconds = sum(int(n) * _UNITS[u] for n, u in parts)
     if seconds <= 0:
         raise BadInput(f"duration {text!r} must be longer than zero")
+    if seconds > MAX_DAYS * _UNITS["d"]:
+        raise BadInput(f"duration {text!r} is longer than {MAX_DAYS}d (10 years)")
     return dt.timedelta(seconds=seconds)
 
 

@@ -96,6 +96,15 @@ def top_level(path: Path) -> Path | None:
     return Path(found) if found else None
 
 
+def shallow_cuts(root: Path) -> set[str]:
+    """The commits a shallow clone cut the history at: git knows none of their parents."""
+    where = root / run(root, "rev-parse", "--git-path", "shallow").strip()
+    try:
+        return set(where.read_text().split())
+    except FileNotFoundError:
+        return set()
+
+
 def resolve_commit(root: Path, rev: str) -> str | None:
     return probe(root, "rev-parse", "-q", "--verify", f"{rev}^{{commit}}") or None
 

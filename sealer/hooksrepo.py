@@ -92,6 +92,11 @@ def _installed_vcs() -> HooksRepo | None:
 
 def locate(url: str | None = None, rev: str | None = None) -> HooksRepo:
     """The hooks repository and pinned rev: as given, else this sealer's own checkout."""
+    if url and without_credentials(url) != url:  # not echoed: it may hold a token
+        raise BadInput(
+            "--hooks-repo holds a user name or password, which would be committed in "
+            ".pre-commit-config.yaml: give the URL without them (git's credential helper supplies them)"
+        )
     if url and rev:
         return HooksRepo(url, rev)
     if url:

@@ -158,6 +158,31 @@ def test_rotate_due_reseals_after_reseal_after_days(pinned: Path, controllers: C
     assert _review(pinned) == (0, [])
 
 
+@pytest.mark.parametrize("later", ["added: '2999-01-01'", ""], ids=["later", "dropped"])
+def test_a_later_added_date_is_a_sensitive_change(pinned: Path, controllers: Controllers, later: str) -> None:
+    """`added` of the sealing certificate starts the resealAfterDays clock: moving it later (or
+    dropping it) keeps entries on an older certificate past their due day, with no key touched."""
+    rotate(pinned)
+    assert (
+        invoke(pinned, "cert", "add", "staging", "--file", str(controllers["staging-next"].cert)).exit_code
+        == 0
+    )
+    text = (pinned / "sealer.yaml").read_text()
+    text = text.replace("  staging:\n", "  staging:\n    resealAfterDays: 0\n", 1)
+    (pinned / "sealer.yaml").write_text(text)
+    commit_all(pinned, "renewed, reseal at once")
+    assert [p["rule"] for p in _check(pinned)[1]] == ["key-sealed"]
+    added = re.compile(r"added: '?(\d{4}-\d{2}-\d{2})'?")
+    day = added.search(text)
+    assert day
+    (pinned / "sealer.yaml").write_text(added.sub(later, text, count=1))
+    commit_all(pinned, "quietly later")
+    assert _check(pinned) == (0, [])  # what the edit buys: no reseal due any more
+    code, findings = _review(pinned)
+    assert code == 1 and [f["rule"] for f in findings] == ["period-change"], findings
+    assert day.group(1) in findings[0]["message"]
+
+
 def test_a_future_certificate_does_not_take_over_sealing(
     pinned: Path, controllers: Controllers, tmp_path: Path
 ) -> None:

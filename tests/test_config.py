@@ -212,6 +212,10 @@ BAD = [
     (_set("environments.staging.rotationDays", "30"), f"{S}.rotationDays", "must be a whole number of days"),
     (_set("environments.staging.rotationDays", 7.5), f"{S}.rotationDays", "must be a whole number of days"),
     (_set("environments.staging.rotationDays", True), f"{S}.rotationDays", "must be a whole number of days"),
+    # past the calendar, rotate and audit stopped on an OverflowError (a traceback, exit 3)
+    (_set("environments.staging.rotationDays", 10**14), f"{S}.rotationDays", "must be at most 3650"),
+    (_set("environments.staging.keyLifetimeDays", 3651), f"{S}.keyLifetimeDays", "must be at most 3650"),
+    (_set("environments.staging.resealAfterDays", 10**20), f"{S}.resealAfterDays", "must be at most 3650"),
     (
         _set("environments.staging.keyLifetimeDays", 29),
         f"{S}.keyLifetimeDays",

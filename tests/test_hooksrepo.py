@@ -31,6 +31,22 @@ def test_a_url_without_a_rev_is_refused_before_anything_is_written(tmp_path: Pat
     assert not (repo / "sealer.yaml").exists()
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://ci-token:glpat-s3cr3tT0k3n@git.example.internal/sealer.git",
+        "https://s3cr3tT0k3n@git.example.internal/x",
+    ],
+)
+def test_a_given_url_with_a_token_is_refused_unechoed(tmp_path: Path, url: str) -> None:
+    """It would be committed in .pre-commit-config.yaml (the origin-derived URL is stripped)."""
+    repo = make_repo(tmp_path / "repo")
+    result = invoke(repo, "init", "--hooks-repo", url, "--hooks-rev", "v1")
+    assert result.exit_code == 2 and "s3cr3t" not in result.output, result.output
+    assert result.stderr.startswith("sealer: --hooks-repo holds a user name or password")
+    assert not (repo / "sealer.yaml").exists()
+
+
 def test_the_default_is_this_checkout_pinned_at_its_commit() -> None:
     checkout = hooksrepo.own_checkout()
     assert checkout is not None and (checkout / ".pre-commit-hooks.yaml").is_file()

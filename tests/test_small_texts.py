@@ -28,6 +28,17 @@ def test_durations_read_as_they_are_written(seconds: int, text: str) -> None:
     assert parse_duration(text) == dt.timedelta(seconds=seconds)
 
 
+@pytest.mark.parametrize("args", [("rotate", "staging"), ("keys", "revoke", "staging", "kid_000000000000")])
+@pytest.mark.parametrize("grace", ["99999999999999h", "3000000d", "3651d"])
+def test_a_grace_beyond_any_calendar_is_one_line(repo: Path, args: tuple[str, ...], grace: str) -> None:
+    """A duration past datetime's range was an OverflowError traceback (exit 3)."""
+    before = git(repo, "rev-parse", "HEAD")
+    result = cli(repo, *args, "--no-branch", "--grace", grace)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"sealer: duration {grace!r} is longer than 3650d (10 years)\n"
+    assert git(repo, "rev-parse", "HEAD") == before
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     controllers = keypairs(tmp_path_factory, "staging")

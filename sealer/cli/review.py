@@ -32,6 +32,14 @@ from sealer.cli.common import output_choice
     is_flag=True,
     help="Fail every commit touching sealer's files that no key in BASE's .sealer/allowed_signers signed.",
 )
+@click.option(
+    "--trust-at",
+    "trust_at",
+    metavar="REV",
+    help="Read the allowed signers, approvers and CODEOWNERS at REV instead of BASE: the target "
+    "branch's tip, when BASE is where the change branched off (a key or owner removed there since "
+    "then counts no more).",
+)
 def review(
     base: str | None,
     head: str | None,
@@ -39,6 +47,7 @@ def review(
     post: bool,
     approvals_from: tuple[str, ...],
     require_signed: bool,
+    trust_at: str | None,
 ) -> int:
     """Explain every change to sealed data between BASE and HEAD, without any private key.
 
@@ -59,7 +68,7 @@ def review(
 
     forge = detect() if post else None  # a missing token is said before the review runs
     root = config.find_root()
-    report = run_review(root, base, head, Options(approvals_from, require_signed))
+    report = run_review(root, base, head, Options(approvals_from, require_signed, trust_at=trust_at))
     if output == "json":
         click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
     else:

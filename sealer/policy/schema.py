@@ -22,6 +22,21 @@ def whole(minimum: int = 0) -> Validator:
     return check
 
 
+def days(minimum: int = 0) -> Validator:
+    """A number of days, added to dates: at most durations.MAX_DAYS (more overflows the calendar)."""
+    from sealer.durations import MAX_DAYS
+
+    at_least = whole(minimum)
+
+    def check(value: Any) -> str | None:
+        problem = at_least(value)
+        if problem is None and value > MAX_DAYS:
+            return f"must be at most {MAX_DAYS}, got {value!r}"
+        return problem
+
+    return check
+
+
 def one_of(*choices: str, nullable: bool = False) -> Validator:
     """One of `choices` (or null when `nullable`)."""
 

@@ -82,16 +82,24 @@ def _pattern(glob: str) -> re.Pattern[str]:
     return re.compile(("" if anchored else "(.*/)?") + out + tail)
 
 
+# A GitLab section header: `[Name]`, `[Name][2]` (approvals), `^[Name]` (optional), default owners after it.
+_SECTION = re.compile(r"(\^)?\[([^\]]+)\](?:\[\d+\])?(.*)")
+
+
 @dataclass(frozen=True)
 class CodeOwners:
-    rules: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]
+    # (section, optional, pattern, owners) in file order. GitHub has one section, where the last
+    # matching rule wins; GitLab's sections apply side by side, each by its own last matching
+    # rule, and an optional section (`^[Name]`) requires no approval at all.
+    rules: tuple[tuple[str, bool, re.Pattern[str], tuple[str, ...]], ...]
 
     def owners(self, path: str) -> tuple[str, ...]:
-        found: tuple[str, ...] = ()
-        for pattern, owners in self.rules:  # the last matching rule wins
+        """The owners the host requires an approval from for `path` (none: not covered)."""
+        last: dict[str, tuple[str, ...]] = {}
+        for section, optional, pattern, owners in self.rules:
             if pattern.fullmatch(path):
-                found = owners
-        return found
+                last[section] = () if optional else owners
+        return tuple(owner for owners in last.values() for owner in owners)
 
 
 def codeowners_at(root: Path, base: str) -> CodeOwners | None:
@@ -100,12 +108,18 @@ def codeowners_at(root: Path, base: str) -> CodeOwners | None:
     if text is None:
         return None
     rules = []
+    section, optional, defaults = "", False, ()
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
-        if not line or line.startswith(("[", "^[")):  # GitLab section headers
+        header = _SECTION.fullmatch(line)
+        if header:
+            section, optional = header.group(2).strip().casefold(), bool(header.group(1))
+            defaults = tuple(header.group(3).split())
+            continue
+        if not line:
             continue
         glob, *owners = line.split()
-        rules.append((_pattern(glob), tuple(owners)))
+        rules.append((section, optional, _pattern(glob), tuple(owners) or defaults))
     return CodeOwners(tuple(rules))
 
 
@@ -127,19 +141,20 @@ def signed_approvals(root: Path, base: str, head: str) -> list[str]:
         ]
 
 
-def apply(report: Report, root: Path, channels: tuple[str, ...]) -> None:
-    """Move the sensitive findings the chosen channels cover out of the failing findings."""
+def apply(report: Report, root: Path, channels: tuple[str, ...], anchors: str) -> None:
+    """Move the sensitive findings the chosen channels cover out of the failing findings; the
+    approvers and CODEOWNERS are those at revision `anchors` (BASE, or the target's tip)."""
     sensitive = [f for f in report.findings if f.rule in SENSITIVE]
     if not sensitive or not channels:
         return
     if "signed-tags" in channels:
-        report.approvals = signed_approvals(root, report.base, report.head)
+        report.approvals = signed_approvals(root, anchors, report.head)
         if report.approvals:
             report.approved = sensitive
             report.findings = [f for f in report.findings if f.rule not in SENSITIVE]
             return
     if "codeowners" in channels:
-        owners = codeowners_at(root, report.base)
+        owners = codeowners_at(root, anchors)
         covered = [f for f in sensitive if owners is not None and owners.owners(f.path)]
         report.needs_approval = covered
         report.findings = [f for f in report.findings if f not in covered]

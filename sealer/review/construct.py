@@ -197,6 +197,26 @@ def values_findings(
     return found
 
 
+def unsealed_values_findings(env: Environment, path: str, text: str | None) -> list[Finding]:
+    """A values file with no sealed file behind it: sealer renders no `sealer:` subtree there, so
+    one (an old ciphertext the release would deliver) is a finding, and so is a file sealer's
+    reader refuses (another parser may still find one in it)."""
+    docs = documents(text, path) if text is not None else []
+    if docs is None:
+        return [Finding(DERIVED, env.name, path, None, "not readable YAML")]
+    if len(docs) > 1:
+        return [
+            Finding(EXTRA_DOCUMENT, env.name, path, None, f"{len(docs)} YAML documents, sealer writes one")
+        ]
+    if docs and isinstance(docs[0], dict) and render.SUBTREE in docs[0]:
+        message = (
+            f"a `sealer:` subtree with no sealed file behind it: sealer renders none until "
+            f"`sealer rotate {env.name}`"
+        )
+        return [Finding(DERIVED, env.name, path, None, message)]
+    return []
+
+
 def _renders_to_itself(text: str, subtree: str, path: str) -> bool:
     """Re-rendering leaves a values file sealer wrote byte for byte as it is (render's promise);
     a subtree a YAML parser other than ours could read differently does not survive it."""

@@ -61,6 +61,9 @@ class Options:
     approvals_from: tuple[str, ...] = ()  # approval channels (sealer.review.approvals.CHANNELS)
     require_signed: bool = False
     now: dt.datetime | None = None  # the review's clock (a key created after it is forged)
+    # Where the trust anchors (signers, approvers, CODEOWNERS) are read; None: BASE. The target
+    # branch's tip: a key or owner removed there since the change branched off counts no more.
+    trust_at: str | None = None
 
 
 def review(
@@ -70,6 +73,7 @@ def review(
     head_rev = resolve(root, head or "HEAD")
     base_rev = resolve(root, base) if base else default_base(root)
     report = Report(base_rev, head_rev)
+    anchors = resolve(root, options.trust_at) if options.trust_at else base_rev
     changed = changed_paths(root, base_rev, head_rev)
     base_side, head_side = _sides(root, base_rev, head_rev, head or "HEAD")
     names = touched_envs(base_side.cfg, head_side.cfg, changed)
@@ -82,20 +86,34 @@ def review(
         report.findings += done.findings
         report.notes += done.notes
         report.findings += _constructed(name, head_side, changed)
+        report.findings += sensitive.delivery_findings(
+            base_side.env(name), head_side.env(name), base_side.doc, head_side.doc
+        )
     report.findings += sensitive.config_findings(base_side.cfg, head_side.cfg)
     report.findings += registry_findings(base_side, head_side, names, changed)  # #16
     if names:
         report.findings += duplicate_findings(_all_ledgers(root, head_rev))
     commits = git.range_changes(root, base_rev, head_rev)
+    _refuse_cut_history(root, commits)
     _add_history(report, root, commits, base_side, head_side, options.now or utcnow())
     if options.require_signed:
         managed = history.Managed()
         managed.add(base_side.cfg)
         managed.add(head_side.cfg)
-        report.findings += unsigned_findings(root, base_rev, commits, managed.holds)
+        report.findings += unsigned_findings(root, anchors, commits, managed.holds)
     report.findings = list(dict.fromkeys(report.findings))
-    approvals.apply(report, root, options.approvals_from)
+    approvals.apply(report, root, options.approvals_from, anchors)
     return report
+
+
+def _refuse_cut_history(root: Path, commits: list[git.CommitChanges]) -> None:
+    """Every commit of the range is judged: a shallow clone's cut hides those before it."""
+    cut = git.shallow_cuts(root) & {c.commit for c in commits}
+    if cut:
+        raise BadInput(
+            f"the history under review is cut at {min(cut)[:12]} by a shallow clone: fetch it whole "
+            "(`git fetch --unshallow`; in CI, fetch-depth: 0 or GIT_DEPTH: 0)"
+        )
 
 
 def _constructed(name: str, head: Side, changed: list[str]) -> list[Finding]:
@@ -105,6 +123,8 @@ def _constructed(name: str, head: Side, changed: list[str]) -> list[Finding]:
         return []
     ledger_file = layout.ledger_file(name)
     found = construct.ledger_findings(name, head.files.get(ledger_file), ledger_file in changed)
+    if not env.clusters:
+        found += construct.unsealed_values_findings(env, env.values_file, head.files.get(env.values_file))
     for cluster in env.clusters:
         pem = head.files.get(cluster.cert)
         found += construct.cert_findings(name, cluster, pem)
@@ -112,6 +132,10 @@ def _constructed(name: str, head: Side, changed: list[str]) -> list[Finding]:
         sealed_text, sealed_doc = head.files.get(sealed_path), head.doc(sealed_path)
         if sealed_text is None and sealed_path in changed:
             found.append(construct.removed_sealed_finding(env, cluster))
+        if sealed_text is None:
+            found += construct.unsealed_values_findings(
+                env, cluster.values_file, head.files.get(cluster.values_file)
+            )
         if sealed_text is None or sealed_doc is None:
             continue
         found += construct.sealed_findings(env, cluster, sealed_text, pem)

@@ -58,11 +58,14 @@ class Managed:
     values: dict[str, str] = field(default_factory=dict)  # values file -> environment
     certs: set[str] = field(default_factory=set)
     targets: set[tuple[str, str]] = field(default_factory=set)  # (namespace, secret name)
+    registries: set[tuple[str, str]] = field(default_factory=set)  # (namespace, name) of key registries
 
     def add(self, cfg: Config | None) -> None:
         for name, env in (cfg.environments if cfg else {}).items():
             self.values.setdefault(env.values_file, name)
             self.targets.add((env.namespace, env.secret_name))
+            if env.registry is not None:
+                self.registries.add((env.registry.namespace, env.registry.name))
             for cluster in env.clusters:
                 self.values.setdefault(cluster.values_file, name)
                 self.certs.add(cluster.cert)
@@ -120,16 +123,28 @@ class Walk:
         return self.parsed["doc", blob]
 
     def text(self, blob: str) -> str | None:
+        data = self.data(blob)
+        return data.decode("utf-8", "replace") if data is not None else None
+
+    def data(self, blob: str) -> bytes | None:
         if blob not in self.blobs and blob.strip("0"):  # one no earlier pass needed: read it now
             for _, read in git.stream_blobs(self.root, [blob], SCAN_CHUNK):
                 self.blobs[blob] = read if isinstance(read, bytes) else b"".join(read)
-        data = self.blobs.get(blob)
-        return data.decode("utf-8", "replace") if data is not None else None
+        return self.blobs.get(blob)
 
     def add(self, found: Iterable[Finding]) -> None:
         for finding in found:
             if finding not in self.findings:
                 self.findings.append(finding)
+
+    def entries(self, env: str) -> set[str]:
+        """The entries sealer issues keys for in `env`: its `keys:` at BASE or at HEAD."""
+        return {
+            k
+            for cfg in (self.base_cfg, self.head_cfg)
+            if cfg and env in cfg.environments
+            for k in cfg.environments[env].keys
+        }
 
     def lifetime(self, env: str) -> int:
         """The longest key lifetime a new key of `env` may have: BASE's or HEAD's, whichever is
@@ -260,28 +275,36 @@ def _file(
         _config_change(walk, change, short, theirs)
     if path in walk.managed.certs or path.startswith(layout.CERTS_DIR + "/"):
         walk.add([Finding(CERT_CHANGE, "", path, None, "certificate file changed: verify it out of band")])
-    if new is not None and plaintext.scanner.ALLOW.search(new):
+    if new is not None:
         _allow_comments(walk, change, new)
     if new is not None and path.endswith(".json"):
         _baseline(walk, change, new)
-    if new is not None and not held and b"encryptedData" in new and path.endswith((".yaml", ".yml", ".json")):
+    if new is not None and not held and path.endswith((".yaml", ".yml", ".json")):
         _stray(walk, path, new)
 
 
 def _stray(walk: Walk, path: str, data: bytes) -> None:
     """A file sealer does not manage that delivers a Secret it does: a SealedSecret for an
-    environment's namespace and name, or a values file with a `sealer:` subtree."""
+    environment's namespace and name, or a values file with a `sealer:` subtree; or a key
+    registry of its own (a verifier would accept the keys it lists)."""
+    if (
+        b"encryptedData" not in data
+        and b"ConfigMap" not in data
+        or path.startswith(f"{layout.REGISTRY_DIR}/")
+    ):
+        return  # registry/ is registry_check's: each file there must be the one the ledger gives
     for doc in documents(data.decode("utf-8", "replace"), path) or []:
         if not isinstance(doc, dict):
             continue
         meta = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
-        sealed = (
-            doc.get("kind") == "SealedSecret"
-            and (str(meta.get("namespace")), str(meta.get("name"))) in walk.managed.targets
-        )
+        target = (str(meta.get("namespace")), str(meta.get("name")))
+        sealed = doc.get("kind") == "SealedSecret" and target in walk.managed.targets
         sub = doc.get("sealer")
         if sealed or (isinstance(sub, dict) and "encryptedData" in sub):
             message = "delivers a Secret sealer manages from a file sealer does not write"
+            walk.add([Finding(STRAY, "", path, None, message)])
+        elif doc.get("kind") in ("ConfigMap", "Secret") and target in walk.managed.registries:
+            message = f"delivers the key registry {target[0]}/{target[1]} from a file sealer does not write"
             walk.add([Finding(STRAY, "", path, None, message)])
 
 
@@ -300,17 +323,14 @@ def _config_change(
 
 
 def _allow_comments(walk: Walk, change: git.FileChange, new: bytes) -> None:
-    old = walk.text(change.old_blob) if change.old_mode != GONE else None
-    before = len(plaintext.scanner.ALLOW.findall((old or "").encode()))
-    after = len(plaintext.scanner.ALLOW.findall(new))
-    if after > before:
-        walk.add(
-            [
-                Finding(
-                    ALLOW_COMMENT, "", change.path, None, f"{after - before} new `sealer: allow` comment(s)"
-                )
-            ]
-        )
+    after = plaintext.allowed_lines(change.path, new, SCAN_CHUNK)
+    if not after:
+        return
+    old = walk.data(change.old_blob) if change.old_mode != GONE else None
+    added = after - plaintext.allowed_lines(change.path, old or b"", SCAN_CHUNK)
+    if added:
+        count = sum(added.values())
+        walk.add([Finding(ALLOW_COMMENT, "", change.path, None, f"{count} new `sealer: allow` comment(s)")])
 
 
 def _baseline_fps(data: bytes | None) -> set[str] | None:
@@ -355,6 +375,14 @@ def _ledger(walk: Walk, change: git.FileChange, other_texts: list[str | None], s
         walk.add([Finding(LEDGER_REMOVED, env, change.path, None, f"commit {short} deletes the ledger")])
         return
     parents = [before, *(_records(env, text) for text in other_texts)]
+    had = {r.key_id for records in parents for r in records}
+    for record in after:
+        if record.key_id not in had and record.name not in walk.entries(env):
+            message = (
+                f"commit {short}: {record.key_id} is a key for {record.name}, which sealer.yaml does not "
+                "list in keys"
+            )
+            walk.add([Finding(LEDGER_INVALID, env, change.path, record.name, message)])
     for problem_found in ledger_rules.successor_problems(
         parents, after, walk.lifetime(env), walk.now, walk.known
     ):

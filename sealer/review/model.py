@@ -45,6 +45,7 @@ BASELINE_ENTRY = "baseline-entry"
 TRUST_ANCHOR = "trust-anchor-change"  # .sealer/, CODEOWNERS, hooks, CI workflows, .gitattributes
 CERT_ADDED = "cert-added"  # #15: a certificate added to a cluster's set (sealer.review.certset)
 CONTEXT_CHANGE = "cluster-context-change"  # #17: which kubeconfig context stands for a cluster
+DELIVERY_CHANGE = "delivery-change"  # a values file's chart settings read the key from elsewhere
 SENSITIVE = frozenset(
     {
         SCOPE_CHANGE,
@@ -64,6 +65,7 @@ SENSITIVE = frozenset(
         TRUST_ANCHOR,
         CERT_ADDED,
         CONTEXT_CHANGE,
+        DELIVERY_CHANGE,
     }
 )
 REGISTRY_MISMATCH = "registry-mismatch"  # #16: a key registry the ledger does not give

@@ -12,10 +12,11 @@ reported by key id, also in files the shipped path globs leave out (lock files).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 
-from sealer.review.model import PLAINTEXT, Finding
+from sealer.review.model import ALLOW_COMMENT, PLAINTEXT, Finding
 from sealer.scan import contents, scanner
 from sealer.scan import findings as scan_findings
 from sealer.scan.files import Candidate
@@ -76,6 +77,11 @@ def scan_stream(path: str, blocks: Iterable[bytes], where: str, chunk: int) -> l
             if not piece.examined:
                 found.setdefault((piece.path, "?"), _finding(piece.path, f"not examined: {piece.reason}"))
             continue
+        if scanner.ALLOW.search(piece.data):  # no earlier version held to compare its lines with
+            message = (
+                "too big to compare with its previous version: its `sealer: allow` comments count as new"
+            )
+            found.setdefault((piece.path, "allow"), Finding(ALLOW_COMMENT, "", piece.path, None, message))
         for hit in scanner.scan_file(piece.path, piece.data, chosen):
             if piece.keep_lines is not None and hit.line > piece.keep_lines:
                 continue  # on the lines the next piece starts with
@@ -83,6 +89,19 @@ def scan_stream(path: str, blocks: Iterable[bytes], where: str, chunk: int) -> l
             key = (hit.path, hit.fingerprint if hit.rule != SEALER_KEY_RULE else hit.secret_id)
             found.setdefault(key, _reported(hit, where))
     return list(found.values())
+
+
+def allowed_lines(path: str, data: bytes, chunk: int) -> Counter[tuple[str, bytes]]:
+    """Each line carrying `sealer: allow` as the scanner reads the file (UTF-16 decoded, archives
+    unpacked), by its text: a comment moved onto another line is a new one, as the count of
+    comments in the raw bytes could not tell."""
+    found: Counter[tuple[str, bytes]] = Counter()
+    for piece in contents.from_bytes(path, data, chunk):
+        if isinstance(piece, contents.Piece) and scanner.ALLOW.search(piece.data):
+            found.update(
+                (piece.path, line.strip()) for line in piece.data.split(b"\n") if scanner.ALLOW.search(line)
+            )
+    return found
 
 
 def _env_of(path: str) -> str:

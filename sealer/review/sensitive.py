@@ -8,12 +8,15 @@ its parent), and by path for the files that steer sealer and its gate.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from functools import cache
+from typing import Any
 
-from sealer import layout
-from sealer.config import Config, Environment
+from sealer import layout, resources, yamlio
+from sealer.config import Cluster, Config, Environment
 from sealer.review.model import (
     CONTEXT_CHANGE,
+    DELIVERY_CHANGE,
     ENV_ADDED,
     ENV_REMOVED,
     KEYS_CHANGE,
@@ -28,6 +31,8 @@ from sealer.review.model import (
     VALUES_FILE_CHANGE,
     Finding,
 )
+
+ReadDoc = Callable[[str], Mapping[str, Any] | None]  # a file's parsed document at one revision
 
 # Files that steer sealer, its hooks and its gate: any change is a trust-anchor change.
 GATE_FILES = (
@@ -83,8 +88,23 @@ def _pins(old: Environment, new: Environment) -> Iterator[Finding]:
             yield _finding(
                 VALUES_FILE_CHANGE, new.name, f"{name}: values file {was.values_file} -> {now.values_file}"
             )
+        yield from _added_dates(new.name, was, now)
     if old.cert_history != new.cert_history:
         yield _finding(PIN_CHANGE, new.name, "certHistory changed")
+
+
+def _added_dates(env: str, was: Cluster, now: Cluster) -> Iterator[Finding]:
+    """A certificate's `added` day starts the resealAfterDays clock of entries sealed with older
+    ones; sealer writes it once, so a later day (or none) only postpones their reseal."""
+    for held in now.cert_set:
+        before = was.held_cert(held.fingerprint)
+        if before and before.added and (held.added is None or held.added > before.added):
+            yield _finding(
+                PERIOD_CHANGE,
+                env,
+                f"{now.name}: certificate {held.fingerprint[:16]}… added {before.added}, now "
+                f"{held.added or 'undated'}: entries on older certificates are due for resealing later",
+            )
 
 
 def _settings(old: Environment, new: Environment) -> Iterator[Finding]:
@@ -124,6 +144,9 @@ def _settings(old: Environment, new: Environment) -> Iterator[Finding]:
     dropped = [k for k in old.keys if k not in new.keys]
     if dropped:
         yield _finding(KEYS_CHANGE, new.name, f"no longer rotates {', '.join(dropped)}")
+    added = [k for k in new.keys if k not in old.keys]
+    if added:  # a key more that the cluster accepts, its first one made by the change itself
+        yield _finding(KEYS_CHANGE, new.name, f"now also issues keys for {', '.join(added)}")
 
 
 def _contexts(old: Environment, new: Environment) -> Iterator[Finding]:
@@ -159,6 +182,54 @@ def config_findings(old: Config | None, new: Config | None) -> list[Finding]:
         elif was != now:
             found += [*_target(was, now), *_pins(was, now), *_settings(was, now), *_contexts(was, now)]
     return found
+
+
+@cache
+def _chart_key_defaults() -> dict[str, Any]:
+    """The chart's own `apiKey:` values (envName, secretKey): what a values file leaving them out gets."""
+    text = (resources.chart() / "values.yaml").read_bytes()
+    return dict(yamlio.load_documents(text, "the chart's values.yaml")[0]["apiKey"])
+
+
+def _key_source(doc: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The chart values that decide which Secret and entry the Deployment reads its API key from
+    (chart/templates/deployment.yaml): `existingSecret`, `apiKey`, and any `extraEnv` entry
+    that sets the key's variable again (the last one of a name wins)."""
+    doc = doc or {}
+    api = doc.get("apiKey", {})
+    if isinstance(api, dict):
+        api = {**_chart_key_defaults(), **api}
+    name = api.get("envName") if isinstance(api, dict) else None
+    extra = doc.get("extraEnv")
+    if isinstance(extra, list):
+        extra = [e for e in extra if not isinstance(e, dict) or e.get("name") == name]
+    return {"existingSecret": doc.get("existingSecret") or None, "apiKey": api, "extraEnv": extra or None}
+
+
+def delivery_findings(
+    old: Environment | None, new: Environment | None, base_doc: ReadDoc, head_doc: ReadDoc
+) -> Iterator[Finding]:
+    """A values file whose chart settings now read the API key from another Secret, entry or
+    variable: the cluster would run a key sealer never sealed (or none), with no key changed.
+    `base_doc`, `head_doc`: a values file's parsed document at BASE and at HEAD."""
+    if old is None or new is None:
+        return  # a new or removed environment is a finding of its own
+    before = {c.name: c for c in old.clusters}
+    for cluster in new.clusters:
+        was = before.get(cluster.name)
+        if was is None:
+            continue  # a new cluster is a pin-change
+        then, now = _key_source(base_doc(was.values_file)), _key_source(head_doc(cluster.values_file))
+        changed = [k for k in now if then[k] != now[k]]
+        if changed:
+            yield Finding(
+                DELIVERY_CHANGE,
+                new.name,
+                cluster.values_file,
+                None,
+                f"{cluster.name}: {', '.join(changed)} changed: the Deployment may read its API key from "
+                "a Secret, entry or variable sealer does not manage",
+            )
 
 
 def gate_finding(path: str) -> Finding:

@@ -57,7 +57,8 @@ def test_github_workflows_validate_and_run_the_gate(repo: Path) -> None:
     check_schema("vendor.github-workflows", *(repo / f for f in GITHUB_FILES[1:]))
     review = yaml.safe_load((repo / GITHUB_FILES[1]).read_text())
     runs = [step.get("run", "") for step in review["jobs"]["sealer"]["steps"]]
-    gate = 'sealer review --approvals-from codeowners --require-signed "$BASE" "$HEAD_SHA"'
+    gate = "sealer review --approvals-from codeowners --require-signed"
+    gate += ' --trust-at "$BASE_SHA" "$BASE" "$HEAD_SHA"'
     assert any(gate in run for run in runs) and "sealer check" in runs
     assert "sealer scan --all-files --format sarif > sealer.sarif" in runs
     assert any(

@@ -28,6 +28,18 @@ BAD_POLICIES = [
         "rules:\n  key-age:\n    max-days: 0\n",
         [("rules.key-age.max-days", "must be a whole number of at least 1, got 0")],
     ),
+    (  # days are added to dates: past the calendar, check and audit stopped on an OverflowError
+        "rules:\n  key-age:\n    max-days: 99999999999999\n",
+        [("rules.key-age.max-days", "must be at most 3650, got 99999999999999")],
+    ),
+    (
+        "rules:\n  grace-window:\n    max-days: 3651\n",
+        [("rules.grace-window.max-days", "must be at most 3650, got 3651")],
+    ),
+    (
+        "rules:\n  cert-expiry:\n    min-days: 10000000\n",
+        [("rules.cert-expiry.min-days", "must be at most 3650, got 10000000")],
+    ),
     (
         "rules:\n  key-age:\n    max-days: true\n",
         [("rules.key-age.max-days", "must be a whole number of at least 1, got True")],

@@ -267,6 +267,34 @@ def keys_dropped(repo: Path) -> None:
     set_env_option(repo, "production", "keys", ["otherKey"])
 
 
+def unlisted_entry_key(repo: Path) -> None:
+    """A key under an entry sealer.yaml does not list: ledger record, registry and ciphertext as
+    sealer would write them, for a key the author chose (the cluster's verifier accepts it)."""
+    record = new_record(repo, name="backupKey")
+    ledger.save(repo, "staging", [*ledger_records(repo, "staging"), record])
+    assert cli(repo, "render", "staging").exit_code == 0
+    sealed = cli(
+        repo,
+        "seal",
+        "--cert",
+        "certs/staging.pem",
+        "--raw",
+        "--name",
+        "engine-api-key",
+        "-n",
+        "staging",
+        "--from-literal",
+        f"backupKey={apikey.generate('staging')}",
+    )
+    edit_yaml(
+        repo / SEALED, lambda d: d["spec"]["encryptedData"].__setitem__("backupKey", sealed.stdout.strip())
+    )
+
+
+def keys_added(repo: Path) -> None:
+    set_env_option(repo, "staging", "keys", ["apiKey", "backupKey"])
+
+
 def config_change_undone_later(repo: Path) -> None:
     set_env_option(repo, "staging", "scope", "cluster-wide")
     commit(repo, "wider")
@@ -393,6 +421,8 @@ TAMPERING: list[tuple[Callable[..., None], str]] = [
     (values_file_moved, "values-file-change"),
     (policy_rule_switched_off, "policy-override"),
     (keys_dropped, "keys-change"),
+    (keys_added, "keys-change"),
+    (unlisted_entry_key, "ledger-invalid"),
     (config_change_undone_later, "scope-change"),
     (allow_comment_added, "allow-comment"),
     (baseline_entry_added, "baseline-entry"),
@@ -456,6 +486,28 @@ def stale_sealed_secret_elsewhere(repo: Path) -> None:
     (repo / "manifests/extra.yaml").write_text(git(repo, "show", f"k1:{SEALED}"))
 
 
+def stale_registry_elsewhere(repo: Path) -> None:
+    """A ConfigMap named like staging's key registry: applied beside it, a verifier may read it."""
+    (repo / "manifests").mkdir()
+    (repo / "manifests/registry.yaml").write_text(git(repo, "show", "k1:registry/staging/staging.yaml"))
+
+
+def values_without_a_cluster(repo: Path) -> None:
+    """At BASE production pins no cluster yet (as `sealer init` leaves an environment), so sealer
+    renders no `sealer:` subtree for it; the change puts an old production ciphertext back, for
+    production's release to deliver."""
+    git(repo, "rm", "-q", "-r", "sealed/production", "ledger/production.yaml", "registry/production")
+    stale = git(repo, "show", "main:deploy/production/values.yaml")
+    edit_text(repo, "deploy/production/values.yaml", lambda t: stale[: stale.index("sealer:")])
+    set_env_option(repo, "production", "clusters", [])
+    commit(repo, "production without a cluster")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--ff-only", "pr")
+    git(repo, "checkout", "-q", "pr")
+    # its old key's ciphertext, in a file sealer's YAML reader refuses (a key twice) and Helm reads
+    edit_text(repo, "deploy/production/values.yaml", lambda t: stale + "replicaCount: 2\n")
+
+
 def sealed_file_deleted(repo: Path) -> None:
     (repo / SEALED).unlink()
 
@@ -512,7 +564,58 @@ def unreadable_archive(repo: Path) -> None:
     (repo / "backup.7z").write_bytes(b"7z\xbc\xaf\x27\x1c" + os.urandom(256))
 
 
+AWS_LINE = 'AWS_ACCESS_KEY_ID = "AKIA' + 'QX7ZPWB3RT6YUH2K"  # sealer: allow\n'
+
+
+def allow_comment_moved(repo: Path) -> None:
+    """BASE allows one harmless line; the change moves the comment onto a secret (same count)."""
+    git(repo, "checkout", "-q", "main")
+    (repo / "app.py").write_text("x = 1  # sealer: allow\n")
+    commit(repo, "app")
+    git(repo, "checkout", "-q", "-B", "pr")
+    (repo / "app.py").write_text("x = 1\n" + AWS_LINE)
+
+
+def allow_comment_in_big_file(repo: Path) -> None:
+    """Above SCAN_CHUNK a blob streams from git and is never held to compare with its parent."""
+    (repo / "big.txt").write_text("# filler\n" * 200_000 + AWS_LINE)
+
+
+def allow_comment_in_utf16(repo: Path) -> None:
+    """The scanner decodes UTF-16 and honours the comment there; the raw bytes do not show it."""
+    (repo / "notes.txt").write_bytes(AWS_LINE.encode("utf-16"))
+
+
+def allow_comment_in_a_zip(repo: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(repo / "notes.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("notes.txt", AWS_LINE * 20)
+
+
+def existing_secret_switched(repo: Path) -> None:
+    """The chart then renders no SealedSecret and reads the key from a Secret nobody reviewed."""
+    edit_text(repo, VALUES, lambda t: t + "existingSecret: hand-made-key\n")
+
+
+def key_variable_overridden(repo: Path) -> None:
+    """A second API_KEY after the chart's own: the last of a name wins in the container."""
+    ref = "{valueFrom: {secretKeyRef: {name: hand-made-key, key: k}}}"
+    edit_text(repo, VALUES, lambda t: t + "extraEnv:\n  - {name: API_KEY, " + ref[1:] + "\n")
+
+
+def key_entry_switched(repo: Path) -> None:
+    edit_text(repo, VALUES, lambda t: t + "apiKey: {secretKey: legacyKey}\n")
+
+
 ATTACKS: list[tuple[Callable[..., None], str]] = [
+    (allow_comment_moved, "allow-comment"),
+    (allow_comment_in_utf16, "allow-comment"),
+    (allow_comment_in_big_file, "allow-comment"),
+    (allow_comment_in_a_zip, "allow-comment"),
+    (existing_secret_switched, "delivery-change"),
+    (key_variable_overridden, "delivery-change"),
+    (key_entry_switched, "delivery-change"),
     (key_in_a_zip, "plaintext"),
     (unreadable_archive, "plaintext"),
     (template_data_injected, "manifest-mismatch"),
@@ -521,6 +624,8 @@ ATTACKS: list[tuple[Callable[..., None], str]] = [
     (deploy_folder_symlink, "file-mode"),
     (stale_values_file_added, "stray-sealed-data"),
     (stale_sealed_secret_elsewhere, "stray-sealed-data"),
+    (stale_registry_elsewhere, "stray-sealed-data"),
+    (values_without_a_cluster, "derived-field"),
     (sealed_file_deleted, "manifest-mismatch"),
     (ledger_claims_the_pin, "ledger-rewrite"),
     (nested_gitattributes, "trust-anchor-change"),
@@ -601,6 +706,40 @@ def test_keys_revoke_passes(repo: Path) -> None:
     assert code == 0, data["findings"]
 
 
+def test_values_the_key_does_not_depend_on_pass(repo: Path) -> None:
+    """Your own values stay yours: only the chart settings that pick the key's Secret need approval."""
+    extra = "extraEnv:\n  - {name: LOG_LEVEL, value: debug}\napiKey: {envName: API_KEY}\nreplicaCount: 3\n"
+    edit_text(repo, VALUES, lambda t: t.replace("replicaCount: 1\n", "") + extra)
+    commit(repo)
+    code, data = run_review(repo)
+    assert code == 0, data["findings"]
+
+
+def test_a_file_edited_around_its_allow_comment_passes(repo: Path) -> None:
+    allow_comment_moved(repo)
+    (repo / "app.py").write_text("import os\nx = 1  # sealer: allow\ny = 2\n")
+    commit(repo)
+    code, data = run_review(repo)
+    assert code == 0, data["findings"]
+
+
+def test_a_history_cut_by_a_shallow_clone_is_refused(repo: Path, tmp_path: Path) -> None:
+    """A CI checkout with a depth would hide the commits between (a key committed and deleted)
+    and show its cut commit as adding every file: one line, exit 2, not a misleading report."""
+    (repo / "leak.py").write_text(AWS_LINE.replace("  # sealer: allow", ""))
+    commit(repo, "leak")
+    git(repo, "rm", "-q", "leak.py")
+    commit(repo, "unleak")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth", "1", "--branch", "pr", f"file://{repo}", str(clone))
+    git(clone, "fetch", "-q", "--depth", "1", "origin", "main:main")
+    result = cli(clone, "review", "main", "HEAD")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and "shallow clone" in result.stderr, result.stderr
+    git(clone, "fetch", "-q", "--unshallow", "origin", "main:main")
+    assert {f["rule"] for f in run_review(clone)[1]["findings"]} == {"plaintext"}
+
+
 def test_several_rotations_in_one_range_pass(repo: Path) -> None:
     for _ in range(3):
         assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
@@ -630,6 +769,50 @@ def test_store_change_acknowledged_by_code_owners(repo: Path) -> None:
     assert text.exit_code == 0 and "NEEDS OWNER APPROVAL [store-change] staging sealer.yaml" in text.stdout
     markdown = cli(repo, "review", "main", "HEAD", "--approvals-from", "codeowners", "-o", "markdown")
     assert "**Needs code owner approval (1):**" in markdown.stdout
+
+
+def test_an_owner_removed_on_the_target_since_the_branch_point_counts_no_more(repo: Path) -> None:
+    """CI reviews from the merge-base; `--trust-at` the target's tip reads CODEOWNERS as the host
+    will enforce it at the merge, not as it stood when the change branched off."""
+    _codeowners_on_main(repo)
+    branch_point = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "main")
+    edit_text(repo, ".github/CODEOWNERS", lambda t: t.replace("/sealer.yaml ", "/sealer.yaml.old "))
+    commit(repo, "sealer.yaml no longer owned")
+    git(repo, "checkout", "-q", "pr")
+    store_changed(repo)
+    commit(repo)
+    args = ("review", branch_point, "HEAD", "--approvals-from", "codeowners", "-o", "json")
+    assert cli(repo, *args).exit_code == 0  # BASE's CODEOWNERS still owns sealer.yaml
+    result = cli(repo, *args, "--trust-at", "main")
+    assert result.exit_code == 1, result.output
+    findings = json.loads(result.stdout)["findings"]
+    assert [f["rule"] for f in findings] == ["store-change"]
+    assert "no code owner for this path" in findings[0]["message"]
+
+
+@pytest.mark.parametrize(
+    "codeowners, covered",
+    [
+        ("[Platform]\n/sealer.yaml @acme/platform\n", True),
+        ("[Platform] @acme/platform\n/sealer.yaml\n", True),  # the section's default owners
+        ("^[Platform]\n/sealer.yaml @acme/platform\n", False),  # optional: GitLab requires no approval
+        ("[Platform]\n/sealer.yaml @acme/platform\n^[Docs]\n/sealer.yaml @acme/docs\n", True),
+    ],
+    ids=["section", "section-default-owners", "optional-section", "required-and-optional"],
+)
+def test_gitlab_codeowners_sections(repo: Path, codeowners: str, covered: bool) -> None:
+    git(repo, "checkout", "-q", "main")
+    (repo / ".gitlab").mkdir()
+    (repo / ".gitlab/CODEOWNERS").write_text(codeowners)
+    commit(repo, "owners")
+    git(repo, "checkout", "-q", "-B", "pr")
+    store_changed(repo)
+    commit(repo)
+    code, data = run_review(repo, "--approvals-from", "codeowners")
+    assert (code, [f["rule"] for f in data["needs_owner_approval"]]) == (
+        (0, ["store-change"]) if covered else (1, [])
+    ), data["findings"]
 
 
 def test_codeowners_added_by_the_change_itself_grants_nothing(repo: Path) -> None:

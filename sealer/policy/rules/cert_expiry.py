@@ -13,7 +13,7 @@ from sealer.policy.model import ERROR, WARNING, Context, Problem, days_left
 ID = "cert-expiry"
 DESCRIPTION = "controller certificates are renewed well before they expire"
 DEFAULT: dict[str, Any] = {"min-days": 30, "warn-days": 60}
-SCHEMA: dict[str, schema.Validator] = {"min-days": schema.whole(0), "warn-days": schema.whole(0)}
+SCHEMA: dict[str, schema.Validator] = {"min-days": schema.days(0), "warn-days": schema.days(0)}
 
 
 def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]:

@@ -14,7 +14,7 @@ from sealer.records import GRACE, KeyRecord
 ID = "grace-window"
 DESCRIPTION = "replaced keys stop being valid within the maximum grace window"
 DEFAULT: dict[str, Any] = {"max-days": 7}
-SCHEMA: dict[str, schema.Validator] = {"max-days": schema.whole(0)}
+SCHEMA: dict[str, schema.Validator] = {"max-days": schema.days(0)}
 
 
 def rotated_at(record: KeyRecord, records: list[KeyRecord]) -> dt.datetime | None:

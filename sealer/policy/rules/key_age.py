@@ -18,7 +18,7 @@ from sealer.records import KeyRecord
 ID = "key-age"
 DESCRIPTION = "keys are rotated before they reach the maximum age"
 DEFAULT: dict[str, Any] = {"max-days": 90, "warn-days": 7}
-SCHEMA: dict[str, schema.Validator] = {"max-days": schema.whole(1), "warn-days": schema.whole(0)}
+SCHEMA: dict[str, schema.Validator] = {"max-days": schema.days(1), "warn-days": schema.days(0)}
 
 
 def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]:

@@ -23,7 +23,7 @@ from sealer.policy.model import ERROR, WARNING, Context, Problem, days_left
 ID = "key-sealed"
 DESCRIPTION = "sealed keys use a pinned certificate of the set and the configured Secret"
 DEFAULT: dict[str, Any] = {"warn-days": 7}
-SCHEMA: dict[str, schema.Validator] = {"warn-days": schema.whole(0)}
+SCHEMA: dict[str, schema.Validator] = {"warn-days": schema.days(0)}
 
 
 def _which_cert(fp: str, env: Environment, cluster: Cluster) -> str:
