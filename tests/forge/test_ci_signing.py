@@ -214,3 +214,27 @@ def test_a_signing_key_that_is_no_public_key_writes_nothing(repo: Path, tmp_path
     result = cli(repo, "ci", "init", "github", "--owner", "@acme", *PIN, "--signing-key", str(path))
     assert result.exit_code == 2 and "--signing-key" in result.stderr and result.stderr.count("\n") == 1
     assert not (repo / ".github").exists()
+
+
+def test_a_signer_removed_on_the_target_since_the_branch_point_counts_no_more(
+    repo: Path, kind: str, keys: dict[str, Path], tmp_path: Path
+) -> None:
+    """The gate reviews the pull request's own commits from where they branched off, but reads
+    the trust anchors at the target branch's tip (GitHub: the base branch's head; GitLab: the
+    target's tip in merged-results pipelines, else the merge-base)."""
+    ci_init(repo, kind, keys["pipeline"].with_suffix(".pub"))
+    base = head(repo)
+    done = bash(repo, signing_script(repo, kind), ci_secrets(kind, keys["pipeline"], tmp_path))
+    assert done.returncode == 0, done.stderr
+    commit = rotated(repo)  # on its own branch; main stays at `base`
+    (repo / ".sealer/allowed_signers").write_text("")
+    target = commit_all(repo, "the pipeline key is withdrawn")
+    if kind == "github":  # the base branch's head is what GitHub passes as BASE_SHA
+        env = {"BASE_SHA": target, "HEAD_SHA": commit}
+    else:
+        env = {**gate_env(kind, base, commit), "CI_MERGE_REQUEST_TARGET_BRANCH_SHA": target}
+    gate = bash(repo, gate_script(repo, kind), env)
+    assert gate.returncode == 1 and "unsigned-commit" in gate.stdout, gate.stdout + gate.stderr
+    if kind == "gitlab":  # a plain merge request pipeline names no target tip: the merge-base's
+        gate = bash(repo, gate_script(repo, kind), gate_env(kind, base, commit))
+        assert gate.returncode == 0, gate.stdout + gate.stderr
