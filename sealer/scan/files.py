@@ -199,9 +199,18 @@ def _own_folders(given: str) -> str:
 def _from_paths(paths: list[str]) -> Iterator[Candidate]:
     for given in paths:
         if os.path.isdir(given) and not os.path.islink(given):
-            yield from _walk(given)
+            yield from _walk(given)  # a FIFO or socket met on the walk: nothing Git can commit
         else:
-            yield listed(_display(given), given)
+            yield _named(listed(_display(given), given))
+
+
+def _named(candidate: Candidate) -> Candidate:
+    """A file named to the scan (the hook names the files being committed) that is a FIFO, socket
+    or device: whatever Git commits under that name, the scan did not read it, so it fails."""
+    if candidate.skipped != "not a regular file":
+        return candidate
+    reason = "a FIFO, socket or device, not what Git commits: scan with --staged"
+    return candidate._replace(skipped=reason, failed=True)
 
 
 def _display(path: str) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.cli import sealer as sealer_cli
 
 from sealer import apikey
 from sealer.cli import cli
@@ -77,6 +78,18 @@ def test_paths_and_folders_with_every_skip_reason(tmp_path: Path) -> None:
         "dangling": None,
         "fifo": "not a regular file",
     }
+
+
+def test_a_named_fifo_fails_the_scan_a_walked_one_does_not(tmp_path: Path) -> None:
+    """The hook names the files being committed: one that is a FIFO on disk was not read, so
+    whatever Git commits under its name went unexamined; met on a folder's walk it is nothing Git
+    can commit (listed as skipped)."""
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "a.txt").write_text("hello\n")
+    named = sealer_cli(tmp_path, "scan", "fifo", "a.txt")
+    assert named.exit_code == 1 and "could not be examined" in named.stderr and "fifo" in named.stderr
+    walked = sealer_cli(tmp_path, "scan", ".")
+    assert walked.exit_code == 0, walked.stderr
 
 
 def test_listing_reads_nothing(tmp_path: Path) -> None:
