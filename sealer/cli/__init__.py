@@ -55,9 +55,19 @@ class SealerGroup(click.Group):
         modules = [importlib.import_module(f"sealer.cli.{name}") for name in COMMAND_MODULES[cmd_name]]
         return next(c for m in modules for c in getattr(m, "COMMANDS", []) if c.name == cmd_name)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as err:  # the group's own options; a command's are seen in invoke
+            show_usage_error(err)
+            ctx.exit(err.exit_code)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             result = super().invoke(ctx)
+        except click.UsageError as err:
+            show_usage_error(err)
+            ctx.exit(err.exit_code)
         except SealerError as err:
             click.echo(f"sealer: {one_line(str(err))}", err=True)
             ctx.exit(err.exit_code)
@@ -78,6 +88,20 @@ def cli() -> None:
     3 unexpected error, 4 partly done (something landed, e.g. a commit or a push, before a
     later step failed; the message says what and how to finish), 130 interrupted.
     """
+
+
+# click >= 8.2 raises this for a bare group (`sealer`, `sealer keys`): its message is the help page.
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def show_usage_error(err: click.UsageError) -> None:
+    """A usage error as one `sealer: …` line, like any other bad input (README: exit 2, one
+    line), naming the help to read instead of printing the usage block."""
+    if isinstance(err, _NO_ARGS_IS_HELP):
+        err.show()
+        return
+    where = err.ctx.command_path if err.ctx else "sealer"
+    click.echo(f"sealer: {one_line(err.format_message()).rstrip('.')} (see '{where} -h')", err=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,225 @@
+"""README promises, tested as contracts through the real CLI.
+
+- Every command of the README's command table exists and takes `-o json` (asked of its `-h`).
+- A usage error is bad input like any other: exit 2 and one `sealer:` line, no usage block.
+- A pipeline command that refuses its input exits 2 with one line and changes nothing: the
+  work tree's files, every ref, HEAD and sealer's files in the git directory are the same after.
+- `sealer status -o json` names each drift with the fields the README lists.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from support.cli import Run, assert_one_line_error, sealer
+from support.env_repos import run_main, snapshot
+from support.git import git
+from support.repos import ledger_records
+
+from sealer.cli import cli
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+WITHOUT_OUTPUT = {"completion", "diff-driver"}  # README: a shell script and git's textconv
+
+
+def readme_commands() -> list[str]:
+    """The commands the README's command table names (`sealer cert add ENV …` gives `cert add`),
+    words up to the first argument, option or placeholder."""
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("| command | does |") :]
+    table = table[: table.index("\n\n")]
+    names: set[str] = set()
+    for row in table.splitlines()[2:]:
+        first_cell = row.split(" | ")[0]
+        for spelled in re.findall(r"`(?:sealer )?([a-z][^`]*)`", first_cell):
+            words = re.match(r"[a-z][a-z-]*(?: [a-z][a-z-]*)*", spelled)
+            assert words, spelled
+            names.add(" ".join(w for w in words.group().split() if w.islower()))
+    return sorted(names)
+
+
+def test_the_readme_table_is_read() -> None:
+    """The parser finds the table's commands, subcommands included (a guard for the table below)."""
+    found = readme_commands()
+    for name in ("rotate", "keys revoke", "keys compromised", "keys verify", "cert fetch", "backend set"):
+        assert name in found, found
+
+
+@pytest.mark.parametrize("name", readme_commands())
+def test_every_readme_command_exists_and_takes_output_json(name: str) -> None:
+    """`sealer NAME -h` works, and lists `-o, --output, --format` with json among its choices."""
+    result = CliRunner().invoke(cli, [*name.split(), "-h"])
+    assert result.exit_code == 0, (name, result.output)
+    choices = re.search(r"-o, --output, --format \[([a-z|]+)\]", result.stdout)
+    if name.split()[0] in WITHOUT_OUTPUT:
+        assert choices is None, name
+    else:
+        assert choices and "json" in choices.group(1).split("|"), (name, result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("args", "says", "help_of"),
+    [
+        (["rotate", "--no-such-option"], "No such option '--no-such-option'", "sealer rotate"),
+        (["status"], "Missing argument 'ENV'", "sealer status"),
+        (["keys", "revoke", "staging"], "Missing argument 'KEY_ID'", "sealer keys revoke"),
+        (["rotate", "-o", "xml"], "'xml' is not one of", "sealer rotate"),
+        (["no-such-command"], "No such command 'no-such-command'", "sealer"),
+        (["--no-such-option"], "No such option '--no-such-option'", "sealer"),
+        (
+            [
+                "ci",
+                "init",
+                "github",
+                "--owner",
+                "@o/t",
+                "--version",
+                "1.0.0",
+                "--git",
+                f"https://h/p@{'0' * 40}",
+            ],
+            "--version and --git exclude each other",
+            "sealer ci init",
+        ),
+    ],
+)
+def test_a_usage_error_is_one_line_and_exit_2(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    says: str,
+    help_of: str,
+) -> None:
+    """README: exit 2 is "usage error or bad input — one line on stderr", naming the help to
+    read; under `main` (the installed script) and click's own runner alike."""
+    code, out, err = run_main(tmp_path, capsys, *args)
+    assert_one_line_error(Run(code, out, err), 2, says)
+    assert err.rstrip().endswith(f"(see '{help_of} -h')"), err
+    result = sealer(tmp_path, *args)
+    assert_one_line_error(Run(result.exit_code, result.stdout, result.stderr), 2, says)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bare_group_still_shows_its_help(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """`sealer keys` with no subcommand asked for nothing but the help: it gets it (exit 0 with
+    click 8.1, exit 2 from 8.2 on), never a one-line error."""
+    code, out, err = run_main(tmp_path, capsys, "keys")
+    assert "Commands:" in out + err and "revoke" in out + err
+    assert not err.startswith("sealer: "), err
+
+
+# -- refused pipeline commands change nothing ----------------------------------------------------
+
+FORGE_VARIABLES = ("GITHUB_REPOSITORY", "CI_API_V4_URL", "CI_PROJECT_ID", "SEALER_FORGE")
+FORGE_VARIABLES += ("GITEA_ACTIONS", "FORGEJO_ACTIONS", "GITEA_URL", "FORGEJO_URL")
+
+
+def repo_state(repo: Path) -> tuple[dict[str, bytes], str, str, list[str]]:
+    """What a refused command must leave as it was: every work-tree file, every ref and HEAD,
+    and what sealer keeps in the git directory (its lock, its journal)."""
+    refs = git(repo, "for-each-ref", "--format=%(refname) %(objectname)")
+    head = git(repo, "symbolic-ref", "-q", "HEAD", check=False) + git(repo, "rev-parse", "HEAD")
+    own = sorted(p.name for p in (repo / ".git").iterdir() if p.name.startswith("sealer"))
+    return snapshot(repo), refs, head, own
+
+
+def staging_key(repo: Path) -> str:
+    return ledger_records(repo, "staging")[0].key_id
+
+
+def sealing_cert(repo: Path) -> str:
+    result = sealer(repo, "cert", "status", "staging", "-o", "json")
+    return re.findall(r"[0-9a-f]{64}", result.stdout)[0]
+
+
+def dirty_config(repo: Path) -> None:
+    with (repo / "sealer.yaml").open("a", encoding="utf-8") as config:
+        config.write("# an edit not committed yet\n")
+
+
+def open_rotation(repo: Path) -> None:
+    result = sealer(repo, "rotate", "staging")
+    assert result.exit_code == 0, result.stderr
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A command the README says refuses with exit 2, nothing changed; `{key}`/`{cert}` in its
+    args stand for staging's key id and sealing certificate, `prepare` sets the scene first."""
+
+    args: tuple[str, ...]
+    says: str
+    prepare: Callable[[Path], None] | None = field(default=None)
+
+
+REFUSALS = {
+    "rotate unknown env": Refusal(("rotate", "nope"), "unknown environment 'nope'"),
+    "rotate bad grace": Refusal(("rotate", "staging", "--grace", "forever"), "bad duration"),
+    "rotate uncommitted config": Refusal(("rotate", "staging"), "uncommitted changes", dirty_config),
+    "rotate over an open rotation": Refusal(("rotate", "staging"), "--replace", open_rotation),
+    "rotate --open-pr without a host": Refusal(
+        ("rotate", "staging", "--push", "origin", "--open-pr"), "cannot tell the Git host"
+    ),
+    "rotate --open-pr without --push": Refusal(("rotate", "staging", "--open-pr"), "--open-pr needs --push"),
+    "rotate --finish unknown env": Refusal(("rotate", "--finish", "nope"), "unknown environment"),
+    "rotate --abandon unknown branch": Refusal(("rotate", "--abandon", "no-such-branch"), "no-such-branch"),
+    "keys revoke unknown key": Refusal(("keys", "revoke", "staging", "kid_000000000000"), "no key"),
+    "keys revoke bad grace": Refusal(("keys", "revoke", "staging", "{key}", "--grace", "x"), "bad duration"),
+    "keys revoke uncommitted config": Refusal(
+        ("keys", "revoke", "staging", "{key}"), "uncommitted changes", dirty_config
+    ),
+    "keys compromised unknown key": Refusal(("keys", "compromised", "staging", "kid_000000000000"), "no key"),
+    "keys compromised uncommitted config": Refusal(
+        ("keys", "compromised", "staging", "{key}"), "uncommitted changes", dirty_config
+    ),
+    "keys verify without state": Refusal(
+        ("keys", "verify", "staging", "--registry", "registry/staging/staging.yaml", "--state", "st"),
+        "--init-state",
+    ),
+    "review unknown revision": Refusal(("review", "no-such-rev", "HEAD"), "unknown revision"),
+    "check unknown env": Refusal(("check", "nope"), "unknown environment"),
+    "scan missing path": Refusal(("scan", "no/such/path"), "no such file or folder"),
+    "status without kubeconfig": Refusal(("status", "staging"), "kubeconfig"),
+    "audit unknown env": Refusal(("audit", "nope"), "unknown environment"),
+    "backend set unknown kind": Refusal(("backend", "set", "staging", "nosuchkind"), "unknown backend"),
+    "backend check unknown env": Refusal(("backend", "check", "nope"), "unknown environment"),
+    "cert add unreadable file": Refusal(("cert", "add", "staging", "--file", "no-such.pem"), "cannot read"),
+    "cert remove unknown cert": Refusal(("cert", "remove", "staging", "deadbeefdeadbeef"), "no single"),
+    "cert remove the sealing cert": Refusal(("cert", "remove", "staging", "{cert}"), "seal"),
+    "cert status unknown env": Refusal(("cert", "status", "nope"), "unknown environment"),
+    "cert fetch without kubeconfig": Refusal(("cert", "fetch", "staging"), "kubeconfig"),
+    "render unknown env": Refusal(("render", "nope"), "unknown environment"),
+    "init over an existing repo": Refusal(("init",), "never overwrites"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS.values(), ids=REFUSALS.keys())
+@pytest.mark.parametrize("output", [(), ("-o", "json")], ids=["text", "json"])
+def test_a_refused_command_exits_2_in_one_line_and_changes_nothing(
+    rotated: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    case: Refusal,
+    output: tuple[str, ...],
+) -> None:
+    """README, exit 2: "usage error or bad input — one line on stderr, nothing on disk changed"
+    (with `-o json` too: a pipeline reads the same exit code and nothing on stdout)."""
+    for variable in FORGE_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"slr_staging_not-a-key\n")))
+    if case.prepare:
+        case.prepare(rotated)
+    args = [
+        a.replace("{key}", staging_key(rotated)).replace("{cert}", sealing_cert(rotated)) for a in case.args
+    ]
+    before = repo_state(rotated)
+    code, out, err = run_main(rotated, capsys, *args, *output)
+    assert_one_line_error(Run(code, out, err), 2, case.says)
+    assert repo_state(rotated) == before
