@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import sys
 from collections.abc import Callable
@@ -19,11 +20,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from support.cli import Run, assert_one_line_error, sealer
-from support.env_repos import run_main, snapshot
-from support.git import git
-from support.repos import ledger_records
+from support.env_repos import Controllers, run_main, snapshot, unseal_values
+from support.fake_kube import FakeKube
+from support.git import commit_all, git
+from support.repos import ledger_records, load_yaml
 
+from sealer import ledger
 from sealer.cli import cli
+from sealer.records import REVOKED
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 WITHOUT_OUTPUT = {"completion", "diff-driver"}  # README: a shell script and git's textconv
@@ -223,3 +227,59 @@ def test_a_refused_command_exits_2_in_one_line_and_changes_nothing(
     code, out, err = run_main(rotated, capsys, *args, *output)
     assert_one_line_error(Run(code, out, err), 2, case.says)
     assert repo_state(rotated) == before
+
+
+# -- documented JSON fields -----------------------------------------------------------------------
+
+LEAK = 'dsn = "postgres://admin:Sup3rS3cretPassw0rd@db.internal:5432/app"\n'
+
+
+def test_review_json_lists_findings_with_the_documented_fields(rotated: Path) -> None:
+    """README: `-o json` lists `findings`, `needs_owner_approval` and `approved`, each finding
+    as `{"rule", "env", "path", "entry", "message"}`; a finding exits 1."""
+    base = git(rotated, "rev-parse", "HEAD").strip()
+    (rotated / "notes.txt").write_text(LEAK)
+    head = commit_all(rotated, "a note")
+    result = sealer(rotated, "review", base, head, "-o", "json")
+    assert result.exit_code == 1, result.stderr
+    data = json.loads(result.stdout)
+    assert {"findings", "needs_owner_approval", "approved"} <= data.keys()
+    assert [set(f) for f in data["findings"]] == [{"rule", "env", "path", "entry", "message"}]
+    assert (data["findings"][0]["rule"], data["findings"][0]["path"]) == ("plaintext", "notes.txt")
+
+
+def test_scan_and_check_json_name_the_kind_rule_as_review_does(rotated: Path) -> None:
+    """README: `rule` is "the same key `sealer check` and `sealer scan` use for theirs"."""
+    (rotated / "notes.txt").write_text(LEAK)
+    scanned = sealer(rotated, "scan", "notes.txt", "-o", "json")
+    assert scanned.exit_code == 1
+    assert [f["rule"] for f in json.loads(scanned.stdout)] == ["url-credentials"]
+    checked = sealer(rotated, "check", "-o", "json")
+    assert checked.exit_code == 0 and all("rule" in p for p in json.loads(checked.stdout)["problems"])
+
+
+def test_status_json_names_each_drift_with_the_documented_fields(
+    rotated: Path, kubeconfig: Path, kube_server: FakeKube, controllers: Controllers
+) -> None:
+    """README: `sealer status` exits 1 on any drift and lists it under `drift` with `env`,
+    `kind`, `key_id`, `name`, `ledger_status`, `store_status`, `message`, `fix`. The cluster
+    serves the ledger's key; the Git ledger store's working tree revokes it (a hand edit)."""
+    served = unseal_values(rotated / "deploy" / "staging" / "values.yaml", controllers["staging"])
+    kube_server.add_secret("staging", "engine-api-key", served)
+    kube_server.add_object(load_yaml(rotated / "registry" / "staging" / "staging.yaml"))  # synced
+    in_sync = sealer(rotated, "status", "staging", "--kubeconfig", str(kubeconfig), "-o", "json")
+    assert in_sync.exit_code == 0 and json.loads(in_sync.stdout)["drift"] == [], in_sync.stdout
+    (record,) = ledger_records(rotated, "staging")
+    revoked = record.with_status(REVOKED, None)
+    (rotated / "ledger" / "staging.yaml").write_text(ledger.dump("staging", [revoked]))
+    result = sealer(rotated, "status", "staging", "--kubeconfig", str(kubeconfig), "-o", "json")
+    assert result.exit_code == 1, result.stderr
+    (found,) = json.loads(result.stdout)["drift"]
+    assert set(found) == {"env", "kind", "key_id", "name", "ledger_status", "store_status", "message", "fix"}
+    assert (found["env"], found["kind"], found["key_id"], found["name"]) == (
+        "staging",
+        "not-valid-in-store",
+        record.key_id,
+        "apiKey",
+    )
+    assert (found["ledger_status"], found["store_status"]) == ("active", "revoked")
