@@ -23,7 +23,7 @@ from support.cli import Run, assert_one_line_error, sealer
 from support.env_repos import Controllers, run_main, snapshot, unseal_values
 from support.fake_kube import FakeKube
 from support.git import commit_all, git
-from support.repos import ledger_records, load_yaml
+from support.repos import at_point, ledger_records, load_yaml
 
 from sealer import ledger
 from sealer.cli import cli
@@ -283,3 +283,32 @@ def test_status_json_names_each_drift_with_the_documented_fields(
         "apiKey",
     )
     assert (found["ledger_status"], found["store_status"]) == ("active", "revoked")
+
+
+# -- interrupted before the point of no return ------------------------------------------------------
+
+WRITERS = {
+    "rotate": ("rotate", "staging"),
+    "rotate --no-branch": ("rotate", "staging", "--no-branch"),
+    "keys revoke": ("keys", "revoke", "staging", "{key}"),
+    "keys compromised": ("keys", "compromised", "staging", "{key}"),
+}
+
+
+@pytest.mark.parametrize("point", ["before-journal", "before-rename", "before-commit"])
+@pytest.mark.parametrize("args", WRITERS.values(), ids=WRITERS.keys())
+def test_ctrl_c_before_the_ref_moves_exits_130_and_changes_nothing(
+    rotated: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], point: str
+) -> None:
+    """README (Never half-done): before the branch ref moves, "any failure, or Ctrl-C, puts
+    every file back … (exit 2, or 130 when interrupted): as if nothing had happened"."""
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    wanted = [a.replace("{key}", staging_key(rotated)) for a in args]
+    before = repo_state(rotated)
+    with at_point(point, interrupt):
+        code, out, err = run_main(rotated, capsys, *wanted)
+    assert (code, err.strip()) == (130, "sealer: interrupted"), err
+    assert repo_state(rotated) == before
