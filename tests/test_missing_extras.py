@@ -4,23 +4,14 @@ entry in sys.modules), as it fails where the extra was never installed."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.cli import sealer_without
 from support.repos import initialized_repo
 
 from sealer import config
-
-RUN = """
-import sys
-for name in filter(None, sys.argv[1].split(",")):
-    sys.modules[name] = None  # `import name` raises ImportError, as when it is not installed
-from sealer.cli import main
-sys.exit(main(sys.argv[2:]))
-"""
 
 
 @pytest.fixture
@@ -29,14 +20,7 @@ def repo(tmp_path: Path) -> Path:
 
 
 def without(repo: Path, modules: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", RUN, modules, *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "VAULT_ADDR": "http://127.0.0.1:9", "VAULT_TOKEN": "t"},
-        timeout=60,
-    )
+    return sealer_without(repo, modules, *args, env={"VAULT_ADDR": "http://127.0.0.1:9", "VAULT_TOKEN": "t"})
 
 
 def need(what: str, dist: str, extra: str) -> str:

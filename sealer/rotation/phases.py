@@ -533,6 +533,7 @@ def finish(cfg: Config, env_names: tuple[str, ...], now: dt.datetime | None = No
     envs = [cfg.env(name) for name in env_names] if env_names else [cfg.env(n) for n in cfg.environments]
     result = FinishResult([], [])
     stores = Stores(cfg)
+    sync.open_external(stores, envs)
     with lock.hold(git.git_dir(cfg.root)):
         for env in filter(sync.external, envs):
             try:
@@ -569,6 +570,7 @@ def abandon(cfg: Config, branch: str) -> FinishResult:
         raise BadInput(f"no branch or commit {branch!r}: give the rotation branch (fetch it first)")
     result = FinishResult([], [])
     stores = Stores(cfg)
+    sync.open_external(stores, [cfg.env(name) for name in cfg.environments])
     with lock.hold(git.git_dir(cfg.root)):
         for name in cfg.environments:
             env = cfg.env(name)
@@ -603,19 +605,21 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
             raise BadInput(
                 "an interrupted sealer run waits to be finished: run `sealer rotate --resume` first"
             )
+        stores = Stores(cfg)
+        sync.open_external(stores, [env])  # the store is revoked after the commit: it must open here
         records = ledger.load(root, env.name)
         if sync.external(env) and not any(r.key_id == request.key_id for r in records):
-            records = Stores(cfg).of(env).list(env.name)  # an external key the ledger never held
+            records = stores.of(env).list(env.name)  # an external key the ledger never held
         found = next((r for r in records if r.key_id == request.key_id), None)
         if found is None:
             raise BackendError(f"{env.backend_kind}: {env.name}: no key {request.key_id}")
         changed = plan_revoke(found, request.at, utcnow())
         if changed is None:  # revoked already: nothing to commit; a store that drifted follows (#17)
             if sync.external(env):
-                sync.follow_ledger_revocation(Stores(cfg).of(env), env.name, request.key_id)
+                sync.follow_ledger_revocation(stores.of(env), env.name, request.key_id)
             return found, RotationResult(None, None, False, [], [])
         if not any(r.key_id == request.key_id for r in ledger.load(root, env.name)):
-            Stores(cfg).of(env).revoke(env.name, request.key_id, request.at)  # nothing to record in Git
+            stores.of(env).revoke(env.name, request.key_id, request.at)  # nothing to record in Git
             return changed, RotationResult(None, None, False, [], [])
         rel = layout.ledger_file(env.name)
         new_records = [changed if r.key_id == request.key_id else r for r in ledger.load(root, env.name)]

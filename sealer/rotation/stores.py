@@ -21,7 +21,7 @@ from pathlib import Path
 from sealer import clusters, faults, git, layout, ledger
 from sealer.backends import DEFAULT_BACKEND, KeyStore, open_store
 from sealer.config import Config, Environment
-from sealer.errors import BackendError
+from sealer.errors import BackendError, BadInput, SealerError
 from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, grace_after, iso
 
 
@@ -60,6 +60,20 @@ class Stores:
 def external(env: Environment) -> bool:
     # The GitOps store is the committed ledger itself: the commit is its registration and activation.
     return env.backend_kind != DEFAULT_BACKEND
+
+
+def open_external(stores: Stores, envs: Iterable[Environment]) -> None:
+    """Open every external store before a phase changes any (as `register` does): what no run
+    on this machine gets past (a missing extra or credential variable, a refused setting) stops
+    the command with nothing changed (exit 2, README). An outage stays each environment's own
+    failure, named in the phase's `left` while the others finish."""
+    for env in filter(external, envs):
+        try:
+            stores.of(env)
+        except BadInput:
+            raise
+        except SealerError:
+            pass
 
 
 # -- rotate phase, before the commit -------------------------------------------------------------

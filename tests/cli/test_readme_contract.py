@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from support.cli import Run, assert_one_line_error, sealer
+from support.cli import Run, assert_one_line_error, sealer, sealer_without
 from support.env_repos import Controllers, run_main, snapshot, unseal_values
 from support.fake_kube import FakeKube
 from support.git import commit_all, git
 from support.repos import at_point, ledger_records, load_yaml
 
-from sealer import ledger
+from sealer import config, ledger
 from sealer.cli import cli
 from sealer.records import REVOKED
 
@@ -311,4 +311,34 @@ def test_ctrl_c_before_the_ref_moves_exits_130_and_changes_nothing(
     with at_point(point, interrupt):
         code, out, err = run_main(rotated, capsys, *wanted)
     assert (code, err.strip()) == (130, "sealer: interrupted"), err
+    assert repo_state(rotated) == before
+
+
+# -- a missing extra ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("rotate", "staging"),
+        ("rotate", "--finish"),
+        ("rotate", "--abandon", "HEAD"),
+        ("keys", "revoke", "staging", "{key}"),
+        ("keys", "compromised", "staging", "{key}"),
+        ("backend", "check", "staging"),
+    ],
+)
+def test_a_missing_extra_stops_a_pipeline_command_before_anything_changes(
+    rotated: Path, args: tuple[str, ...]
+) -> None:
+    """README: without the extra, "every command using an environment whose key store is
+    `postgres` (… `rotate` …) stops before changing anything with one line and exit 2"."""
+    with config.edit(rotated) as doc:  # chosen where psycopg was installed; this machine lacks it
+        doc["environments"]["staging"]["backend"] = {"kind": "postgres"}
+    commit_all(rotated, "staging keeps its keys in postgres")
+    wanted = [a.replace("{key}", staging_key(rotated)) for a in args]
+    before = repo_state(rotated)
+    done = sealer_without(rotated, "psycopg", *wanted)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == "sealer: the postgres key store needs psycopg: pip install 'sealer[postgres]'\n"
     assert repo_state(rotated) == before

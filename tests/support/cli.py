@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +18,29 @@ from sealer.cli import cli, main
 
 # The `sealer` script installed next to this interpreter (the venv's), whatever PATH says.
 SEALER_SCRIPT = str(Path(sys.executable).parent / "sealer")
+
+_WITHOUT = """
+import sys
+for name in filter(None, sys.argv[1].split(",")):
+    sys.modules[name] = None  # `import name` raises ImportError, as when it is not installed
+from sealer.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def sealer_without(
+    root: Path, modules: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`sealer ARGS` in `root`, in a subprocess where the comma-separated `modules` cannot be
+    imported (as where an extra was never installed)."""
+    return subprocess.run(
+        [sys.executable, "-c", _WITHOUT, modules, *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
 
 
 @contextlib.contextmanager
