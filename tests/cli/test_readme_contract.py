@@ -327,6 +327,7 @@ def test_ctrl_c_before_the_ref_moves_exits_130_and_changes_nothing(
         ("keys", "compromised", "staging", "{key}"),
         ("backend", "check", "staging"),
     ],
+    ids=" ".join,
 )
 def test_a_missing_extra_stops_a_pipeline_command_before_anything_changes(
     rotated: Path, args: tuple[str, ...]
@@ -341,4 +342,38 @@ def test_a_missing_extra_stops_a_pipeline_command_before_anything_changes(
     done = sealer_without(rotated, "psycopg", *wanted)
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == "sealer: the postgres key store needs psycopg: pip install 'sealer[postgres]'\n"
+    assert repo_state(rotated) == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("rotate", "staging"),
+        ("rotate", "--finish"),
+        ("keys", "revoke", "staging", "{key}"),
+        ("keys", "compromised", "staging", "{key}"),
+    ],
+    ids=" ".join,
+)
+def test_a_missing_credential_variable_stops_a_pipeline_command_before_anything_changes(
+    rotated: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
+) -> None:
+    """README (Credentials per environment): every variable a source names must be set when the
+    store is opened; "a missing one stops the command with exit 2 and one line naming the
+    environment and what is missing …; nothing changed"."""
+    monkeypatch.delenv("VAULT_TOKEN_STAGING", raising=False)
+    with config.edit(rotated) as doc:
+        doc["environments"]["staging"]["backend"] = {
+            "kind": "vault",
+            "credentials": {"address": "https://vault.internal:8200", "token_env": "VAULT_TOKEN_STAGING"},
+        }
+    commit_all(rotated, "staging keeps its keys in vault")
+    wanted = [a.replace("{key}", staging_key(rotated)) for a in args]
+    before = repo_state(rotated)
+    result = sealer(rotated, *wanted)
+    assert_one_line_error(
+        Run(result.exit_code, result.stdout, result.stderr),
+        2,
+        "staging: vault token variable VAULT_TOKEN_STAGING is not set",
+    )
     assert repo_state(rotated) == before
