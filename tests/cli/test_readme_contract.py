@@ -285,6 +285,28 @@ def test_status_json_names_each_drift_with_the_documented_fields(
     assert (found["ledger_status"], found["store_status"]) == ("active", "revoked")
 
 
+NO_OPS = {
+    # "Running `backend set` again is always safe; the same store again commits nothing."
+    "backend set the same store": ("backend", "set", "staging", "k8s-secrets"),
+    # "each phase is idempotent (run it again and it finishes what is left, or does nothing)"
+    "rotate --finish with nothing left": ("rotate", "--finish"),
+    "rotate --resume with nothing to resume": ("rotate", "--resume"),
+    # "re-render the environment's values files and key registries (deterministic)"
+    "render a rendered env": ("render", "staging"),
+}
+
+
+@pytest.mark.parametrize("args", NO_OPS.values(), ids=NO_OPS.keys())
+def test_a_command_with_nothing_to_do_exits_0_and_changes_nothing(
+    rotated: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...]
+) -> None:
+    before = repo_state(rotated)
+    code, out, err = run_main(rotated, capsys, *args, "-o", "json")
+    assert (code, err) == (0, ""), err
+    json.loads(out)  # `-o json` answers in JSON even when there is nothing to do
+    assert repo_state(rotated) == before
+
+
 # -- interrupted before the point of no return ------------------------------------------------------
 
 WRITERS = {
