@@ -3,8 +3,10 @@
 - Every command of the README's command table exists and takes `-o json` (asked of its `-h`).
 - A usage error is bad input like any other: exit 2 and one `sealer:` line, no usage block.
 - A pipeline command that refuses its input exits 2 with one line and changes nothing: the
-  work tree's files, every ref, HEAD and sealer's files in the git directory are the same after.
-- `sealer status -o json` names each drift with the fields the README lists.
+  work tree's files, every ref, HEAD, the index and sealer's files in the git directory are the
+  same after; so with a command that has nothing to do (exit 0), Ctrl-C before the point of no
+  return (exit 130), a missing extra or credential variable (exit 2).
+- `-o json` carries the fields the README names (review findings, status drift; `rule`).
 """
 
 from __future__ import annotations
@@ -154,13 +156,14 @@ FORGE_VARIABLES = ("GITHUB_REPOSITORY", "CI_API_V4_URL", "CI_PROJECT_ID", "SEALE
 FORGE_VARIABLES += ("GITEA_ACTIONS", "FORGEJO_ACTIONS", "GITEA_URL", "FORGEJO_URL")
 
 
-def repo_state(repo: Path) -> tuple[dict[str, bytes], str, str, list[str]]:
+def repo_state(repo: Path) -> tuple[dict[str, bytes], str, str, str, list[str]]:
     """What a refused command must leave as it was: every work-tree file, every ref and HEAD,
-    and what sealer keeps in the git directory (its lock, its journal)."""
+    the index, and what sealer keeps in the git directory (its lock, its journal)."""
     refs = git(repo, "for-each-ref", "--format=%(refname) %(objectname)")
     head = git(repo, "symbolic-ref", "-q", "HEAD", check=False) + git(repo, "rev-parse", "HEAD")
+    index = git(repo, "ls-files", "--stage")
     own = sorted(p.name for p in (repo / ".git").iterdir() if p.name.startswith("sealer"))
-    return snapshot(repo), refs, head, own
+    return snapshot(repo), refs, head, index, own
 
 
 def staging_key(repo: Path) -> str:
@@ -168,8 +171,10 @@ def staging_key(repo: Path) -> str:
 
 
 def sealing_cert(repo: Path) -> str:
-    result = sealer(repo, "cert", "status", "staging", "-o", "json")
-    return re.findall(r"[0-9a-f]{64}", result.stdout)[0]
+    """The fingerprint of the certificate staging seals with (`sealWith`)."""
+    (row,) = json.loads(sealer(repo, "cert", "status", "staging", "-o", "json").stdout)
+    fingerprint: str = row["fingerprint"]
+    return fingerprint
 
 
 def dirty_config(repo: Path) -> None:
