@@ -22,6 +22,8 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from sealer import git, layout, ledger
@@ -112,8 +114,27 @@ def compare(
         now or utcnow(),
         lambda key_id: bool(git.refs_holding(cfg.root, key_id, ledger_rel)),
         revoked_at_once(cfg, env.name),
-        lambda key_id: git.first_landed(cfg.root, key_id, ledger_rel),
+        partial(_landed, cfg.root, ledger_rel, _on_own_branch(cfg.root)),
     )
+
+
+def _on_own_branch(root: Path) -> bool:
+    return (git.current_branch(root) or "").startswith(layout.OWN_BRANCH_PREFIXES)
+
+
+def _landed(root: Path, ledger_rel: str, own_branch: bool, key_id: str) -> dt.datetime | None:
+    """When the main line took `key_id` in (`git.first_landed`). On a rotation's own branch, HEAD's
+    history holds commits no merge took in yet: a key only such branches hold has not landed."""
+    if own_branch and all(_is_own_branch(ref) for ref in git.refs_holding(root, key_id, ledger_rel)):
+        return None
+    return git.first_landed(root, key_id, ledger_rel)
+
+
+def _is_own_branch(ref: str) -> bool:
+    name = ref.removeprefix("refs/heads/")
+    if name.startswith("refs/remotes/"):
+        name = name.split("/", 3)[-1]  # refs/remotes/<remote>/<branch>
+    return name.startswith(layout.OWN_BRANCH_PREFIXES)
 
 
 def _unreadable(env_name: str, kind: str, err: SealerError) -> Drift:

@@ -5,6 +5,7 @@ before it), never any older key of the entry that someone made valid in the stor
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -294,3 +295,21 @@ def test_grace_from_finish_after_a_merge_is_no_drift_until_its_bound(
     renewed = (finished + dt.timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     tamper(request, vault_backend, first["apiKey"].key_id, revoke_at=renewed)
     assert drift_now(backend_repo, lapsed) == [(drift.VALID_IN_STORE, first["apiKey"].key_id)]
+
+
+def test_a_rotation_branch_under_review_for_days_is_not_overdue(
+    backend_repo: Path, vault_backend: Backend
+) -> None:
+    """`sealer status` on a rotation's own branch, its pull request open for two days: the rotation
+    never landed on the main line, so its replaced keys are the phase, not a finish overdue (whose
+    fix, `rotate --finish`, that branch refuses)."""
+    from support.git import git
+
+    configure(backend_repo, vault_backend)
+    rotate(backend_repo)
+    finish(backend_repo)
+    result = ok(sealer(backend_repo, "rotate", ENV, "--output", "json"))
+    branch = json.loads(result.stdout)["branch"]
+    assert branch.startswith("sealer/rotate-")
+    git(backend_repo, "checkout", "-q", branch)
+    assert drift_now(backend_repo, utcnow() + dt.timedelta(days=2)) == []
