@@ -291,13 +291,14 @@ def finish_grace(
     the ledger from the rotation, so the store's window ends later than the ledger's. Excused
     while the store's end is no later than that window (`grace_after`, as `--finish` computes it
     from the ledger) counted from a finish within FINISH_WITHIN of the merge that landed the key
-    now active: a store edit that stretches it further, or renews it, is drift."""
+    now active (the ledger's last, or the one before rotations that still wait for `--finish`): a
+    store edit that stretches it further, or renews it, is drift."""
     excused: set[str] = set()
     for chain in _chains(committed).values():
-        current = chain[-1]
-        if current.status != ACTIVE or _store_status(in_store, current) != ACTIVE:
+        current = _activated(chain, in_store)
+        if current is None:
             continue  # no finished rotation of this entry
-        for older in chain[:-1]:
+        for older in chain[: chain.index(current)]:
             theirs = in_store.get(older.key_id)
             window = grace_after(older, current)
             if theirs is None or theirs.status != GRACE or theirs.revoke_at is None or window is None:
@@ -306,6 +307,20 @@ def finish_grace(
             if merged is not None and theirs.revoke_at <= merged + FINISH_WITHIN + window:
                 excused.add(older.key_id)
     return frozenset(excused)
+
+
+def _activated(chain: list[KeyRecord], in_store: dict[str, KeyRecord]) -> KeyRecord | None:
+    """The entry's key the store activated last, when the ledger's current key is it or the keys
+    committed after it only wait for `--finish` (accepted or pending in the store)."""
+    if chain[-1].status != ACTIVE:
+        return None
+    for record in reversed(chain):
+        status = _store_status(in_store, record)
+        if status == ACTIVE:
+            return record
+        if status not in (ACCEPTED, PENDING):
+            return None
+    return None
 
 
 # Store statuses `--finish` demotes (pending ones are never valid, but their rotation was not
