@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import rotated_repos
 from support.cli import sealer as cli
 from support.git import branch, commit_all, git, head
 from support.repos import (
@@ -24,13 +25,9 @@ from support.repos import (
     active,
     all_plaintext_keys,
     assert_consistent,
-    copy_repo,
-    keypairs,
     ledger_records,
     make_repo,
     places_holding,
-    private_keys,
-    rotated_template,
     run_sealer,
     sealed_doc,
     set_env_option,
@@ -64,26 +61,13 @@ EXTERNAL_ONLY = {"after-register", "after-accept-one"}
 BEFORE_COMMIT = {"after-register", "before-temps", "before-journal", "before-rename", "before-commit"}
 BRANCH_RE = re.compile(r"sealer/rotate-staging-\d{8}T\d{6}Z")
 
-
-@pytest.fixture(scope="module")
-def controllers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return keypairs(tmp_path_factory, "staging", "production", "rogue")
-
-
-@pytest.fixture(scope="module")
-def keys(controllers: dict[str, Path]) -> list[Any]:
-    return private_keys(controllers["staging"], controllers["production"])
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory, controllers: dict[str, Path]) -> Path:
-    """staging and production pinned, each rotated once, committed on main."""
-    return rotated_template(tmp_path_factory, controllers)
-
-
-@pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:
-    return copy_repo(template, tmp_path / "repo")
+# The repo every test here rotates in: a copy of staging and production, each rotated once.
+controllers, keys, template, repo = (
+    rotated_repos.controllers,
+    rotated_repos.keys,
+    rotated_repos.template,
+    rotated_repos.repo,
+)
 
 
 def snapshot(repo: Path, paths: Any) -> dict[str, bytes | None]:
