@@ -403,14 +403,19 @@ def test_backend_check_reports_a_refused_login(
 
 
 class QuotingVault(FakeVault):
-    """A Vault whose refusal quotes the JWT it was sent (none does today; sealer must not care)."""
+    """A Vault whose login refusal quotes, after `reason`, the credential it was sent in the
+    login's `field` (none does today; sealer must not care)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__()
+        self.field, self.reason = field, reason
 
     def _login(self, namespace: str, mount: str, request: Request) -> Response:
-        return Response.json(400, {"errors": [f"error validating token: malformed {request.json()['jwt']}"]})
+        return Response.json(400, {"errors": [self.reason + request.json()[self.field]]})
 
 
 def test_a_refusal_quoting_the_credential_is_withheld(monkeypatch: pytest.MonkeyPatch) -> None:
-    server = QuotingVault()
+    server = QuotingVault("jwt", "error validating token: malformed ")
     server.start()
     try:
         monkeypatch.setenv("VAULT_ID_TOKEN_PROBE", JWT_SHAPE)
@@ -940,16 +945,9 @@ def test_a_redirect_to_another_address_never_carries_the_token_or_the_login(
     assert VAULT_TOKEN_SHAPE not in str(found.value) and JWT_SHAPE not in str(found.value)
 
 
-class LongQuotingVault(FakeVault):
-    """A refusal that quotes the secret id past the 200 characters sealer keeps of it."""
-
-    def _login(self, namespace: str, mount: str, request: Request) -> Response:
-        return Response.json(400, {"errors": [f"invalid role ({'.' * 170}): {request.json()['secret_id']}"]})
-
-
 def test_a_refusal_quoting_the_credential_past_the_cut_is_withheld(monkeypatch: pytest.MonkeyPatch) -> None:
     """The check runs on all Vault said: cut first, a quoted secret id's start stayed in the line."""
-    server = LongQuotingVault()
+    server = QuotingVault("secret_id", f"invalid role ({'.' * 170}): ")  # past the 200 characters kept
     server.start()
     secret_id = str(uuid.uuid4())
     try:
