@@ -800,30 +800,22 @@ def production_backend(repo: Path, backend: str) -> None:
     path.write_text(path.read_text().replace(old, f"      {backend}\n    rotationDays: 90"))
 
 
-def test_a_literal_secret_in_sealer_yaml_is_refused_by_every_command(repo: Path) -> None:
-    production_backend(
-        repo,
-        "kind: vault\n      credentials:\n        address: https://v.example\n"
-        f"        token: {VAULT_TOKEN_SHAPE}",
-    )
+@pytest.mark.parametrize(
+    ("field", "credentials"),
+    [
+        ("token", {"token": VAULT_TOKEN_SHAPE}),
+        ("jwt", {"auth": "jwt", "role": "ci", "jwt": JWT_SHAPE}),
+    ],
+)
+def test_a_literal_credential_in_sealer_yaml_is_refused_by_every_command(
+    repo: Path, field: str, credentials: dict[str, str]
+) -> None:
+    lines = "".join(f"\n        {name}: {value}" for name, value in credentials.items())
+    production_backend(repo, "kind: vault\n      credentials:\n        address: https://v.example" + lines)
     for args in (("keys", "list", "production"), ("rotate", "--due", "--no-branch"), ("status", "staging")):
         line = one_line_error(sealer(repo, *args), 2)
         assert line == (
-            "sealer: invalid config: environments.production.backend.credentials.token: "
-            "credentials never go in sealer.yaml: name the variable holding it (*_env)"
-        )
-
-
-def test_a_literal_jwt_in_sealer_yaml_is_refused_by_every_command(repo: Path) -> None:
-    production_backend(
-        repo,
-        "kind: vault\n      credentials:\n        address: https://v.example\n        auth: jwt\n"
-        f"        role: ci\n        jwt: {JWT_SHAPE}",
-    )
-    for args in (("keys", "list", "production"), ("rotate", "--due", "--no-branch"), ("status", "staging")):
-        line = one_line_error(sealer(repo, *args), 2)
-        assert line == (
-            "sealer: invalid config: environments.production.backend.credentials.jwt: "
+            f"sealer: invalid config: environments.production.backend.credentials.{field}: "
             "credentials never go in sealer.yaml: name the variable holding it (*_env)"
         )
 
