@@ -545,9 +545,8 @@ def test_many_environments_are_planned_on_every_core(
     assert len(set(key_ids)) == len(MANY_ENVS)
 
 
-def test_many_environments_on_their_own_branch_go_to_git_while_the_worker_plans(
-    many_envs: Path, keys: list[Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def recorded_sends(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files each early send hands to Git, in order, until the test ends (sent as before)."""
     sent: list[str] = []
     send = transaction.Sending.send
 
@@ -556,6 +555,13 @@ def test_many_environments_on_their_own_branch_go_to_git_while_the_worker_plans(
         send(self, files)
 
     monkeypatch.setattr(transaction.Sending, "send", recorded)
+    return sent
+
+
+def test_many_environments_on_their_own_branch_go_to_git_while_the_worker_plans(
+    many_envs: Path, keys: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent = recorded_sends(monkeypatch)
     before = head(many_envs)
     data = rotate_json(many_envs, "--due")
     committed = files_of(many_envs, data["branch"])
@@ -593,14 +599,7 @@ def test_a_failed_early_send_is_redone_and_refusals_keep_their_order(
 def test_a_refusal_after_the_early_sends_stops_git_and_leaves_no_pack(
     many_envs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sent: list[str] = []
-    send = transaction.Sending.send
-
-    def recorded(self: transaction.Sending, files: dict[str, plan.FileChange]) -> None:
-        sent.extend(files)
-        send(self, files)
-
-    monkeypatch.setattr(transaction.Sending, "send", recorded)
+    sent = recorded_sends(monkeypatch)
     branches = git(many_envs, "branch", "--list")
     result = cli(many_envs, "rotate", "--due", "--branch", "bad..name")
     assert result.exit_code == 2 and "bad..name" in result.stderr and sent
