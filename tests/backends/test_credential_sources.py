@@ -415,15 +415,11 @@ class QuotingVault(FakeVault):
 
 
 def test_a_refusal_quoting_the_credential_is_withheld(monkeypatch: pytest.MonkeyPatch) -> None:
-    server = QuotingVault("jwt", "error validating token: malformed ")
-    server.start()
-    try:
+    with QuotingVault("jwt", "error validating token: malformed ") as server:
         monkeypatch.setenv("VAULT_ID_TOKEN_PROBE", JWT_SHAPE)
         source = VaultSource("production", server.url, auth="jwt", role="ci", jwt_env="VAULT_ID_TOKEN_PROBE")
         with pytest.raises(BackendError) as found:
             source.check()
-    finally:
-        server.stop()
     assert str(found.value) == (
         "production: vault jwt login at auth mount jwt refused "
         "(400: Vault's answer withheld: it quotes a credential)"
@@ -435,10 +431,8 @@ def test_a_refusal_quoting_the_credential_is_withheld(monkeypatch: pytest.Monkey
 
 @pytest.fixture(scope="session")
 def second_tenant() -> Iterator[FakeAuth0]:
-    server = FakeAuth0()
-    server.start()
-    yield server
-    server.stop()
+    with FakeAuth0() as server:
+        yield server
 
 
 @dataclass
@@ -916,9 +910,7 @@ def test_a_redirect_to_another_address_never_carries_the_token_or_the_login(
     vault, elsewhere = FakeVault(token=VAULT_TOKEN_SHAPE), FakeVault()
     seen: list[Request] = []
     elsewhere.before_request = seen.append
-    vault.start()
-    elsewhere.start()
-    try:
+    with vault, elsewhere:
         monkeypatch.setenv("VAULT_SECRET_PROBE", VAULT_TOKEN_SHAPE if auth == "token" else JWT_SHAPE)
         if auth == "token":
             source = VaultSource("production", vault.url, token_env="VAULT_SECRET_PROBE")
@@ -929,9 +921,6 @@ def test_a_redirect_to_another_address_never_carries_the_token_or_the_login(
         vault.fail_next(307, headers={"Location": elsewhere.url + path})
         with pytest.raises(BackendError) as found:
             VaultKV.from_source("secret", source).read("x")
-    finally:
-        vault.stop()
-        elsewhere.stop()
     assert seen == []
     assert "redirect" in str(found.value)
     assert VAULT_TOKEN_SHAPE not in str(found.value) and JWT_SHAPE not in str(found.value)
@@ -939,10 +928,8 @@ def test_a_redirect_to_another_address_never_carries_the_token_or_the_login(
 
 def test_a_refusal_quoting_the_credential_past_the_cut_is_withheld(monkeypatch: pytest.MonkeyPatch) -> None:
     """The check runs on all Vault said: cut first, a quoted secret id's start stayed in the line."""
-    server = QuotingVault("secret_id", f"invalid role ({'.' * 170}): ")  # past the 200 characters kept
-    server.start()
     secret_id = str(uuid.uuid4())
-    try:
+    with QuotingVault("secret_id", f"invalid role ({'.' * 170}): ") as server:  # past the 200 kept
         monkeypatch.setenv("VAULT_ROLE_ID_PROBE", str(uuid.uuid4()))
         monkeypatch.setenv("VAULT_SECRET_ID_PROBE", secret_id)
         source = VaultSource(
@@ -954,8 +941,6 @@ def test_a_refusal_quoting_the_credential_past_the_cut_is_withheld(monkeypatch: 
         )
         with pytest.raises(BackendError) as found:
             source.check()
-    finally:
-        server.stop()
     assert secret_id[:8] not in str(found.value)
     assert "Vault's answer withheld" in str(found.value)
 
@@ -968,8 +953,7 @@ def test_a_login_never_carries_the_runners_own_vault_token(
     server = FakeVault()
     seen: list[Request] = []
     server.before_request = seen.append
-    server.start()
-    try:
+    with server:
         id_token = server.add_jwt_role("", "ci")
         monkeypatch.setenv("VAULT_ID_TOKEN_PROBE", id_token)
         monkeypatch.setenv("VAULT_TOKEN", VAULT_TOKEN_SHAPE)
@@ -978,7 +962,5 @@ def test_a_login_never_carries_the_runners_own_vault_token(
         VaultSource("production", server.url, auth="jwt", role="ci", jwt_env="VAULT_ID_TOKEN_PROBE").check()
         monkeypatch.delenv("VAULT_TOKEN")
         VaultSource("production", server.url, auth="jwt", role="ci", jwt_env="VAULT_ID_TOKEN_PROBE").check()
-    finally:
-        server.stop()
     logins = [r for r in seen if r.path.endswith("/login")]
     assert len(logins) == 2 and all("x-vault-token" not in r.headers for r in logins)

@@ -8,8 +8,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
+
+_Server = TypeVar("_Server", bound="FakeServer")
 
 
 @dataclass
@@ -68,6 +70,14 @@ class FakeServer:
         if self._server:
             self._server.shutdown()
             self._server.server_close()
+
+    def __enter__(self: _Server) -> _Server:
+        """`with server:` serves for the block (a session fixture yields inside one)."""
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     @property
     def port(self) -> int:

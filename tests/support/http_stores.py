@@ -65,10 +65,8 @@ class Waits(list[float]):
 
 @pytest.fixture(scope="session")
 def vault_server() -> Iterator[FakeVault]:
-    server = FakeVault()
-    server.start()
-    yield server
-    server.stop()
+    with FakeVault() as server:
+        yield server
 
 
 @pytest.fixture
@@ -126,10 +124,8 @@ def vault_outage(vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch, tmp_path
 
 @pytest.fixture(scope="session")
 def auth0_server() -> Iterator[FakeAuth0]:
-    server = FakeAuth0()
-    server.start()
-    yield server
-    server.stop()
+    with FakeAuth0() as server:
+        yield server
 
 
 @pytest.fixture
@@ -182,10 +178,8 @@ def auth0_outage(auth0_env: FakeAuth0, monkeypatch: pytest.MonkeyPatch, tmp_path
 
 @pytest.fixture(scope="session")
 def kube_server() -> Iterator[FakeKube]:
-    server = FakeKube()
-    server.start()
-    yield server
-    server.stop()
+    with FakeKube() as server:
+        yield server
 
 
 @pytest.fixture
