@@ -110,13 +110,9 @@ def vault_store_raw(vault_store: Any, vault_env: FakeVault) -> Callable[[], str]
 def vault_outage(vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Outage]:
     from sealer.backends.vault import VaultStore
 
-    proxy = ToggleProxy(vault_env.port)
-    proxy.up()
-    monkeypatch.setenv("VAULT_ADDR", f"http://127.0.0.1:{proxy.port}")
-    try:
+    with ToggleProxy(vault_env.port) as proxy:
+        monkeypatch.setenv("VAULT_ADDR", f"http://127.0.0.1:{proxy.port}")
         yield Outage(VaultStore({"path": f"sealer/t-{uuid.uuid4().hex[:12]}"}, tmp_path), proxy)
-    finally:
-        proxy.close()
 
 
 # -- Auth0 ------------------------------------------------------------------------------------
@@ -164,13 +160,9 @@ def auth0_store_raw(auth0_store: Any, auth0_env: FakeAuth0) -> Callable[[], str]
 def auth0_outage(auth0_env: FakeAuth0, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Outage]:
     from sealer.backends.auth0 import Auth0Store
 
-    proxy = ToggleProxy(auth0_env.port)
-    proxy.up()
-    monkeypatch.setenv("AUTH0_DOMAIN", f"http://127.0.0.1:{proxy.port}")
-    try:
+    with ToggleProxy(auth0_env.port) as proxy:
+        monkeypatch.setenv("AUTH0_DOMAIN", f"http://127.0.0.1:{proxy.port}")
         yield Outage(Auth0Store({"user_id": auth0_env.add_user()}, tmp_path, wait=Waits()), proxy)
-    finally:
-        proxy.close()
 
 
 # -- Kubernetes API ---------------------------------------------------------------------------
