@@ -456,9 +456,7 @@ def tenants(
     production: a management token of the second tenant."""
     servers = {"staging": auth0_server, "production": second_tenant}
     for server in servers.values():
-        server.clear_faults()
-        server.clear_log()
-        server.before_request = None
+        server.fresh()
     client_id, client_secret = auth0_server.add_m2m()
     monkeypatch.setenv("AUTH0_STAGING_CLIENT_ID", client_id)
     monkeypatch.setenv("AUTH0_STAGING_CLIENT_SECRET", client_secret)

@@ -114,6 +114,12 @@ class FakeServer:
         with self.lock:
             self.log.clear()
 
+    def fresh(self) -> None:
+        """A session's server made ready for the next test: no faults, an empty log, no request hook."""
+        self.clear_faults()
+        self.clear_log()
+        self.before_request = None
+
     def requests_to(self, fragment: str, method: str | None = None) -> int:
         """How many requests (since the log was last cleared) went to a path containing `fragment`."""
         with self.lock:

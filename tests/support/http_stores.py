@@ -72,10 +72,8 @@ def vault_server() -> Iterator[FakeVault]:
 @pytest.fixture
 def vault_env(vault_server: FakeVault, monkeypatch: pytest.MonkeyPatch) -> FakeVault:
     """VAULT_ADDR / VAULT_TOKEN pointed at the session's Vault, healthy and fault-free."""
-    vault_server.clear_faults()
-    vault_server.clear_log()
+    vault_server.fresh()
     vault_server.sealed = False
-    vault_server.before_request = None
     for var in VAULT_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("VAULT_ADDR", vault_server.url)
@@ -127,9 +125,7 @@ def auth0_server() -> Iterator[FakeAuth0]:
 @pytest.fixture
 def auth0_env(auth0_server: FakeAuth0, monkeypatch: pytest.MonkeyPatch) -> FakeAuth0:
     """AUTH0_DOMAIN and a machine-to-machine application's credentials for the session tenant."""
-    auth0_server.clear_faults()
-    auth0_server.clear_log()
-    auth0_server.before_request = None
+    auth0_server.fresh()
     auth0_server.retry_after = "1"
     client_id, client_secret = auth0_server.add_m2m()
     for var in AUTH0_VARS:
