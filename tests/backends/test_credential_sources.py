@@ -798,6 +798,7 @@ def production_backend(repo: Path, backend: str) -> None:
         ("token", {"token": VAULT_TOKEN_SHAPE}),
         ("jwt", {"auth": "jwt", "role": "ci", "jwt": JWT_SHAPE}),
     ],
+    ids=["token", "jwt"],
 )
 def test_a_literal_credential_in_sealer_yaml_is_refused_by_every_command(
     repo: Path, field: str, credentials: dict[str, str]
