@@ -22,6 +22,8 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from sealer import git, layout, ledger
@@ -112,8 +114,27 @@ def compare(
         now or utcnow(),
         lambda key_id: bool(git.refs_holding(cfg.root, key_id, ledger_rel)),
         revoked_at_once(cfg, env.name),
-        lambda key_id: git.first_landed(cfg.root, key_id, ledger_rel),
+        partial(_landed, cfg.root, ledger_rel, _on_own_branch(cfg.root)),
     )
+
+
+def _on_own_branch(root: Path) -> bool:
+    return (git.current_branch(root) or "").startswith(layout.OWN_BRANCH_PREFIXES)
+
+
+def _landed(root: Path, ledger_rel: str, own_branch: bool, key_id: str) -> dt.datetime | None:
+    """When the main line took `key_id` in (`git.first_landed`). On a rotation's own branch, HEAD's
+    history holds commits no merge took in yet: a key only such branches hold has not landed."""
+    if own_branch and all(_is_own_branch(ref) for ref in git.refs_holding(root, key_id, ledger_rel)):
+        return None
+    return git.first_landed(root, key_id, ledger_rel)
+
+
+def _is_own_branch(ref: str) -> bool:
+    name = ref.removeprefix("refs/heads/")
+    if name.startswith("refs/remotes/"):
+        name = name.split("/", 3)[-1]  # refs/remotes/<remote>/<branch>
+    return name.startswith(layout.OWN_BRANCH_PREFIXES)
 
 
 def _unreadable(env_name: str, kind: str, err: SealerError) -> Drift:
@@ -270,13 +291,14 @@ def finish_grace(
     the ledger from the rotation, so the store's window ends later than the ledger's. Excused
     while the store's end is no later than that window (`grace_after`, as `--finish` computes it
     from the ledger) counted from a finish within FINISH_WITHIN of the merge that landed the key
-    now active: a store edit that stretches it further, or renews it, is drift."""
+    now active (the ledger's last, or the one before rotations that still wait for `--finish`): a
+    store edit that stretches it further, or renews it, is drift."""
     excused: set[str] = set()
     for chain in _chains(committed).values():
-        current = chain[-1]
-        if current.status != ACTIVE or _store_status(in_store, current) != ACTIVE:
+        current = _activated(chain, in_store)
+        if current is None:
             continue  # no finished rotation of this entry
-        for older in chain[:-1]:
+        for older in chain[: chain.index(current)]:
             theirs = in_store.get(older.key_id)
             window = grace_after(older, current)
             if theirs is None or theirs.status != GRACE or theirs.revoke_at is None or window is None:
@@ -285,6 +307,20 @@ def finish_grace(
             if merged is not None and theirs.revoke_at <= merged + FINISH_WITHIN + window:
                 excused.add(older.key_id)
     return frozenset(excused)
+
+
+def _activated(chain: list[KeyRecord], in_store: dict[str, KeyRecord]) -> KeyRecord | None:
+    """The entry's key the store activated last, when the ledger's current key is it or the keys
+    committed after it only wait for `--finish` (accepted or pending in the store)."""
+    if chain[-1].status != ACTIVE:
+        return None
+    for record in reversed(chain):
+        status = _store_status(in_store, record)
+        if status == ACTIVE:
+            return record
+        if status not in (ACCEPTED, PENDING):
+            return None
+    return None
 
 
 # Store statuses `--finish` demotes (pending ones are never valid, but their rotation was not

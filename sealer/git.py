@@ -429,13 +429,17 @@ def refs_holding(root: Path, text: str, path: str) -> list[str]:
 
 def first_landed(root: Path, text: str, path: str) -> dt.datetime | None:
     """When HEAD's first-parent history (the main line: a pull request's merge, not its branch's
-    own commits) first added `text` (a key id) to `path`: that commit's committer time. None in a
-    shallow clone (the commit that shows it added may not be the one that added it) or when no
-    such commit is found."""
+    own commits) first added `text` (a key id) to `path`: that commit's committer time, or the
+    earliest of the main line's later commits (a commit landed by fast-forward keeps the time its
+    author chose). None in a shallow clone (the commit that shows it added may not be the one that
+    added it) or when no such commit is found."""
     if run(root, "rev-parse", "--is-shallow-repository").strip() != "false":
         return None
-    log = run(root, "log", "--first-parent", "--format=%ct", f"-S{text}", "HEAD", "--", path).split()
-    return dt.datetime.fromtimestamp(int(log[-1]), dt.timezone.utc) if log else None
+    log = run(root, "log", "--first-parent", "--format=%H", f"-S{text}", "HEAD", "--", path).split()
+    if not log:
+        return None
+    since = run(root, "log", "--first-parent", "--format=%ct", "HEAD", f"^{log[-1]}^@").split()
+    return dt.datetime.fromtimestamp(min(map(int, since)), dt.timezone.utc)
 
 
 def push(root: Path, remote: str, branch: str) -> None:

@@ -24,6 +24,8 @@ SIGNERS_FILE = ".sealer/allowed_signers"  # who may sign commits touching sealer
 APPROVERS_FILE = ".sealer/approvers"  # who may approve sensitive changes (signed tags)
 CODEOWNERS_FILES = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS")
 APPROVAL_TAGS = "refs/tags/sealer-approval/"
+# The branches `sealer rotate` and `keys revoke` name by default: never the main line.
+OWN_BRANCH_PREFIXES = ("sealer/rotate-", "sealer/revoke-")
 
 
 def cert_file(env: str, cluster: str) -> str:

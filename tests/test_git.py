@@ -219,3 +219,23 @@ def test_first_landed_is_the_main_lines_commit_and_unknown_in_a_shallow_clone(
     shallow = tmp_path / "shallow"
     git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow))
     assert sealer_git.first_landed(shallow, "kid_1", "ledger.yaml") is None
+
+
+def test_first_landed_is_never_later_than_a_later_main_line_commit(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit that lands by fast-forward keeps the committer time its author chose: one dated
+    years ahead would postpone `finish_overdue` and stretch `finish_grace`. The main line's later
+    commits were made after it, so the landing is dated no later than any of them."""
+    import datetime as dt
+
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "4000000000 +0000")  # 2096
+    write(repo, "ledger.yaml", "kid_1\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "future-dated")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "1900000000 +0000")
+    write(repo, "other.yaml", "x\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "after it")
+    later = dt.datetime.fromtimestamp(1900000000, dt.timezone.utc)
+    assert sealer_git.first_landed(repo, "kid_1", "ledger.yaml") == later

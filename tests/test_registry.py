@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import rotated_repos
 from support.cli import sealer as cli
 from support.fake_http import Request
 from support.fake_kube import FakeKube
@@ -22,11 +23,7 @@ from support.git import commit_all, git
 from support.repos import (
     active,
     assert_consistent,
-    copy_repo,
-    keypairs,
     ledger_records,
-    private_keys,
-    rotated_template,
     run_sealer,
     unseal_values,
 )
@@ -171,25 +168,13 @@ def test_a_missing_or_unreadable_registry_file_fails_closed(tmp_path: Path) -> N
 # -- GitOps delivery, end to end -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def controllers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return keypairs(tmp_path_factory, "staging", "production")
-
-
-@pytest.fixture(scope="module")
-def keys(controllers: dict[str, Path]) -> list[Any]:
-    return private_keys(controllers["staging"], controllers["production"])
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory, controllers: dict[str, Path]) -> Path:
-    """staging and production pinned, each rotated once, committed on main."""
-    return rotated_template(tmp_path_factory, controllers)
-
-
-@pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:
-    return copy_repo(template, tmp_path / "repo")
+# The repo every test below rotates in: a copy of staging and production, each rotated once.
+controllers, keys, template, repo = (
+    rotated_repos.controllers,
+    rotated_repos.keys,
+    rotated_repos.template,
+    rotated_repos.repo,
+)
 
 
 def committed(repo: Path, rel: str, rev: str = "HEAD") -> registry.Registry:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import rotated_repos
 from support.cli import sealer as cli
 from support.git import branch, commit_all, git, head
 from support.repos import (
@@ -24,13 +25,9 @@ from support.repos import (
     active,
     all_plaintext_keys,
     assert_consistent,
-    copy_repo,
-    keypairs,
     ledger_records,
     make_repo,
     places_holding,
-    private_keys,
-    rotated_template,
     run_sealer,
     sealed_doc,
     set_env_option,
@@ -64,26 +61,13 @@ EXTERNAL_ONLY = {"after-register", "after-accept-one"}
 BEFORE_COMMIT = {"after-register", "before-temps", "before-journal", "before-rename", "before-commit"}
 BRANCH_RE = re.compile(r"sealer/rotate-staging-\d{8}T\d{6}Z")
 
-
-@pytest.fixture(scope="module")
-def controllers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return keypairs(tmp_path_factory, "staging", "production", "rogue")
-
-
-@pytest.fixture(scope="module")
-def keys(controllers: dict[str, Path]) -> list[Any]:
-    return private_keys(controllers["staging"], controllers["production"])
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory, controllers: dict[str, Path]) -> Path:
-    """staging and production pinned, each rotated once, committed on main."""
-    return rotated_template(tmp_path_factory, controllers)
-
-
-@pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:
-    return copy_repo(template, tmp_path / "repo")
+# The repo every test here rotates in: a copy of staging and production, each rotated once.
+controllers, keys, template, repo = (
+    rotated_repos.controllers,
+    rotated_repos.keys,
+    rotated_repos.template,
+    rotated_repos.repo,
+)
 
 
 def snapshot(repo: Path, paths: Any) -> dict[str, bytes | None]:
@@ -561,9 +545,8 @@ def test_many_environments_are_planned_on_every_core(
     assert len(set(key_ids)) == len(MANY_ENVS)
 
 
-def test_many_environments_on_their_own_branch_go_to_git_while_the_worker_plans(
-    many_envs: Path, keys: list[Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def recorded_sends(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files each early send hands to Git, in order, until the test ends (sent as before)."""
     sent: list[str] = []
     send = transaction.Sending.send
 
@@ -572,6 +555,13 @@ def test_many_environments_on_their_own_branch_go_to_git_while_the_worker_plans(
         send(self, files)
 
     monkeypatch.setattr(transaction.Sending, "send", recorded)
+    return sent
+
+
+def test_many_environments_on_their_own_branch_go_to_git_while_the_worker_plans(
+    many_envs: Path, keys: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent = recorded_sends(monkeypatch)
     before = head(many_envs)
     data = rotate_json(many_envs, "--due")
     committed = files_of(many_envs, data["branch"])
@@ -609,14 +599,7 @@ def test_a_failed_early_send_is_redone_and_refusals_keep_their_order(
 def test_a_refusal_after_the_early_sends_stops_git_and_leaves_no_pack(
     many_envs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sent: list[str] = []
-    send = transaction.Sending.send
-
-    def recorded(self: transaction.Sending, files: dict[str, plan.FileChange]) -> None:
-        sent.extend(files)
-        send(self, files)
-
-    monkeypatch.setattr(transaction.Sending, "send", recorded)
+    sent = recorded_sends(monkeypatch)
     branches = git(many_envs, "branch", "--list")
     result = cli(many_envs, "rotate", "--due", "--branch", "bad..name")
     assert result.exit_code == 2 and "bad..name" in result.stderr and sent

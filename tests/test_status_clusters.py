@@ -28,10 +28,8 @@ CONTEXTS = {ENV: "one", EAST: "two"}
 
 @pytest.fixture(scope="session")
 def second_kube() -> Iterator[FakeKube]:
-    server = FakeKube()
-    server.start()
-    yield server
-    server.stop()
+    with FakeKube() as server:
+        yield server
 
 
 @pytest.fixture

@@ -526,7 +526,7 @@ def finish(cfg: Config, env_names: tuple[str, ...], now: dt.datetime | None = No
     in `left` while the others are still finished."""
     now = now or utcnow()
     here = git.current_branch(cfg.root) or ""
-    if here.startswith(("sealer/rotate-", "sealer/revoke-")):
+    if here.startswith(layout.OWN_BRANCH_PREFIXES):
         raise BadInput(
             f"{here} is a rotation branch: run `sealer rotate --finish` on the main branch after the merge"
         )

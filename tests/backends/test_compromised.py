@@ -133,6 +133,18 @@ def test_an_unknown_key_changes_nothing(backend_repo: Path) -> None:
     assert head(backend_repo) == start
 
 
+def vault_backend(request: pytest.FixtureRequest) -> Backend:
+    return Backend("vault", options_of("vault", request.getfixturevalue("vault_store")))
+
+
+def deployed_on(repo: Path, backend: Backend) -> str:
+    """staging moved to `backend`, rotated and finished: apiKey's active key id in the store."""
+    configure(repo, backend)
+    rotate(repo)
+    finish(repo)
+    return assert_one_active_per_name(store_of(repo).list(ENV))["apiKey"].key_id
+
+
 @pytest.mark.parametrize("point", ["before-commit", "before-accept"])
 def test_a_failure_then_a_rerun_completes(
     backend_repo: Path,
@@ -143,11 +155,7 @@ def test_a_failure_then_a_rerun_completes(
 ) -> None:
     """Before the commit everything is undone; past it (the store step fails) exit 4 says so,
     the old key is still valid, and running the command again finishes the incident."""
-    backend = Backend("vault", options_of("vault", request.getfixturevalue("vault_store")))
-    configure(backend_repo, backend)
-    rotate(backend_repo)
-    finish(backend_repo)
-    kid = assert_one_active_per_name(store_of(backend_repo).list(ENV))["apiKey"].key_id
+    kid = deployed_on(backend_repo, vault_backend(request))
     start = head(backend_repo)
     monkeypatch.setenv("SEALER_FAULT", point)
     failed = sealer(backend_repo, "keys", "compromised", ENV, kid, "--no-branch")
@@ -171,11 +179,7 @@ def test_a_failure_then_a_rerun_completes(
 def test_killed_after_the_commit_then_a_rerun_completes(
     backend_repo: Path, keys: list[Any], request: pytest.FixtureRequest
 ) -> None:
-    backend = Backend("vault", options_of("vault", request.getfixturevalue("vault_store")))
-    configure(backend_repo, backend)
-    rotate(backend_repo)
-    finish(backend_repo)
-    kid = assert_one_active_per_name(store_of(backend_repo).list(ENV))["apiKey"].key_id
+    kid = deployed_on(backend_repo, vault_backend(request))
     start = head(backend_repo)
     done = run_sealer(
         backend_repo,
@@ -199,11 +203,8 @@ def test_a_key_the_store_lost_is_still_replaced(backend_repo: Path, request: pyt
     """The store no longer holds the key (deleted behind sealer's back): the commit still
     revokes and rotates it, and the store step has nothing to revoke instead of failing forever."""
     vault = request.getfixturevalue("vault_env")
-    backend = Backend("vault", options_of("vault", request.getfixturevalue("vault_store")))
-    configure(backend_repo, backend)
-    rotate(backend_repo)
-    finish(backend_repo)
-    kid = assert_one_active_per_name(store_of(backend_repo).list(ENV))["apiKey"].key_id
+    backend = vault_backend(request)
+    kid = deployed_on(backend_repo, backend)
     path = f"{backend.options['path']}/{ENV}"
     data = vault.read_direct("secret", path)
     vault.write_direct("secret", path, {"records": [r for r in data["records"] if r["key_id"] != kid]})
@@ -218,11 +219,7 @@ def test_a_key_the_store_lost_is_still_replaced(backend_repo: Path, request: pyt
 def test_an_older_key_in_its_grace_window(backend_repo: Path, request: pytest.FixtureRequest) -> None:
     """The leaked key is the old one, still valid in its grace window: revoked at once in the
     store; the entry is rotated, its current key (not known to be leaked) valid until --finish."""
-    backend = Backend("vault", options_of("vault", request.getfixturevalue("vault_store")))
-    configure(backend_repo, backend)
-    rotate(backend_repo)
-    finish(backend_repo)
-    old = assert_one_active_per_name(store_of(backend_repo).list(ENV))["apiKey"].key_id
+    old = deployed_on(backend_repo, vault_backend(request))
     rotate(backend_repo, "--grace", "7d")
     finish(backend_repo)
     current = assert_one_active_per_name(store_of(backend_repo).list(ENV))["apiKey"].key_id

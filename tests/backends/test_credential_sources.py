@@ -403,22 +403,23 @@ def test_backend_check_reports_a_refused_login(
 
 
 class QuotingVault(FakeVault):
-    """A Vault whose refusal quotes the JWT it was sent (none does today; sealer must not care)."""
+    """A Vault whose login refusal quotes, after `reason`, the credential it was sent in the
+    login's `field` (none does today; sealer must not care)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__()
+        self.field, self.reason = field, reason
 
     def _login(self, namespace: str, mount: str, request: Request) -> Response:
-        return Response.json(400, {"errors": [f"error validating token: malformed {request.json()['jwt']}"]})
+        return Response.json(400, {"errors": [self.reason + request.json()[self.field]]})
 
 
 def test_a_refusal_quoting_the_credential_is_withheld(monkeypatch: pytest.MonkeyPatch) -> None:
-    server = QuotingVault()
-    server.start()
-    try:
+    with QuotingVault("jwt", "error validating token: malformed ") as server:
         monkeypatch.setenv("VAULT_ID_TOKEN_PROBE", JWT_SHAPE)
         source = VaultSource("production", server.url, auth="jwt", role="ci", jwt_env="VAULT_ID_TOKEN_PROBE")
         with pytest.raises(BackendError) as found:
             source.check()
-    finally:
-        server.stop()
     assert str(found.value) == (
         "production: vault jwt login at auth mount jwt refused "
         "(400: Vault's answer withheld: it quotes a credential)"
@@ -430,10 +431,8 @@ def test_a_refusal_quoting_the_credential_is_withheld(monkeypatch: pytest.Monkey
 
 @pytest.fixture(scope="session")
 def second_tenant() -> Iterator[FakeAuth0]:
-    server = FakeAuth0()
-    server.start()
-    yield server
-    server.stop()
+    with FakeAuth0() as server:
+        yield server
 
 
 @dataclass
@@ -457,9 +456,7 @@ def tenants(
     production: a management token of the second tenant."""
     servers = {"staging": auth0_server, "production": second_tenant}
     for server in servers.values():
-        server.clear_faults()
-        server.clear_log()
-        server.before_request = None
+        server.fresh()
     client_id, client_secret = auth0_server.add_m2m()
     monkeypatch.setenv("AUTH0_STAGING_CLIENT_ID", client_id)
     monkeypatch.setenv("AUTH0_STAGING_CLIENT_SECRET", client_secret)
@@ -795,30 +792,23 @@ def production_backend(repo: Path, backend: str) -> None:
     path.write_text(path.read_text().replace(old, f"      {backend}\n    rotationDays: 90"))
 
 
-def test_a_literal_secret_in_sealer_yaml_is_refused_by_every_command(repo: Path) -> None:
-    production_backend(
-        repo,
-        "kind: vault\n      credentials:\n        address: https://v.example\n"
-        f"        token: {VAULT_TOKEN_SHAPE}",
-    )
+@pytest.mark.parametrize(
+    ("field", "credentials"),
+    [
+        ("token", {"token": VAULT_TOKEN_SHAPE}),
+        ("jwt", {"auth": "jwt", "role": "ci", "jwt": JWT_SHAPE}),
+    ],
+    ids=["token", "jwt"],
+)
+def test_a_literal_credential_in_sealer_yaml_is_refused_by_every_command(
+    repo: Path, field: str, credentials: dict[str, str]
+) -> None:
+    lines = "".join(f"\n        {name}: {value}" for name, value in credentials.items())
+    production_backend(repo, "kind: vault\n      credentials:\n        address: https://v.example" + lines)
     for args in (("keys", "list", "production"), ("rotate", "--due", "--no-branch"), ("status", "staging")):
         line = one_line_error(sealer(repo, *args), 2)
         assert line == (
-            "sealer: invalid config: environments.production.backend.credentials.token: "
-            "credentials never go in sealer.yaml: name the variable holding it (*_env)"
-        )
-
-
-def test_a_literal_jwt_in_sealer_yaml_is_refused_by_every_command(repo: Path) -> None:
-    production_backend(
-        repo,
-        "kind: vault\n      credentials:\n        address: https://v.example\n        auth: jwt\n"
-        f"        role: ci\n        jwt: {JWT_SHAPE}",
-    )
-    for args in (("keys", "list", "production"), ("rotate", "--due", "--no-branch"), ("status", "staging")):
-        line = one_line_error(sealer(repo, *args), 2)
-        assert line == (
-            "sealer: invalid config: environments.production.backend.credentials.jwt: "
+            f"sealer: invalid config: environments.production.backend.credentials.{field}: "
             "credentials never go in sealer.yaml: name the variable holding it (*_env)"
         )
 
@@ -919,9 +909,7 @@ def test_a_redirect_to_another_address_never_carries_the_token_or_the_login(
     vault, elsewhere = FakeVault(token=VAULT_TOKEN_SHAPE), FakeVault()
     seen: list[Request] = []
     elsewhere.before_request = seen.append
-    vault.start()
-    elsewhere.start()
-    try:
+    with vault, elsewhere:
         monkeypatch.setenv("VAULT_SECRET_PROBE", VAULT_TOKEN_SHAPE if auth == "token" else JWT_SHAPE)
         if auth == "token":
             source = VaultSource("production", vault.url, token_env="VAULT_SECRET_PROBE")
@@ -932,27 +920,15 @@ def test_a_redirect_to_another_address_never_carries_the_token_or_the_login(
         vault.fail_next(307, headers={"Location": elsewhere.url + path})
         with pytest.raises(BackendError) as found:
             VaultKV.from_source("secret", source).read("x")
-    finally:
-        vault.stop()
-        elsewhere.stop()
     assert seen == []
     assert "redirect" in str(found.value)
     assert VAULT_TOKEN_SHAPE not in str(found.value) and JWT_SHAPE not in str(found.value)
 
 
-class LongQuotingVault(FakeVault):
-    """A refusal that quotes the secret id past the 200 characters sealer keeps of it."""
-
-    def _login(self, namespace: str, mount: str, request: Request) -> Response:
-        return Response.json(400, {"errors": [f"invalid role ({'.' * 170}): {request.json()['secret_id']}"]})
-
-
 def test_a_refusal_quoting_the_credential_past_the_cut_is_withheld(monkeypatch: pytest.MonkeyPatch) -> None:
     """The check runs on all Vault said: cut first, a quoted secret id's start stayed in the line."""
-    server = LongQuotingVault()
-    server.start()
     secret_id = str(uuid.uuid4())
-    try:
+    with QuotingVault("secret_id", f"invalid role ({'.' * 170}): ") as server:  # past the 200 kept
         monkeypatch.setenv("VAULT_ROLE_ID_PROBE", str(uuid.uuid4()))
         monkeypatch.setenv("VAULT_SECRET_ID_PROBE", secret_id)
         source = VaultSource(
@@ -964,8 +940,6 @@ def test_a_refusal_quoting_the_credential_past_the_cut_is_withheld(monkeypatch: 
         )
         with pytest.raises(BackendError) as found:
             source.check()
-    finally:
-        server.stop()
     assert secret_id[:8] not in str(found.value)
     assert "Vault's answer withheld" in str(found.value)
 
@@ -978,8 +952,7 @@ def test_a_login_never_carries_the_runners_own_vault_token(
     server = FakeVault()
     seen: list[Request] = []
     server.before_request = seen.append
-    server.start()
-    try:
+    with server:
         id_token = server.add_jwt_role("", "ci")
         monkeypatch.setenv("VAULT_ID_TOKEN_PROBE", id_token)
         monkeypatch.setenv("VAULT_TOKEN", VAULT_TOKEN_SHAPE)
@@ -988,7 +961,5 @@ def test_a_login_never_carries_the_runners_own_vault_token(
         VaultSource("production", server.url, auth="jwt", role="ci", jwt_env="VAULT_ID_TOKEN_PROBE").check()
         monkeypatch.delenv("VAULT_TOKEN")
         VaultSource("production", server.url, auth="jwt", role="ci", jwt_env="VAULT_ID_TOKEN_PROBE").check()
-    finally:
-        server.stop()
     logins = [r for r in seen if r.path.endswith("/login")]
     assert len(logins) == 2 and all("x-vault-token" not in r.headers for r in logins)

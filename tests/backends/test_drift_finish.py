@@ -5,6 +5,7 @@ before it), never any older key of the entry that someone made valid in the stor
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -294,3 +295,49 @@ def test_grace_from_finish_after_a_merge_is_no_drift_until_its_bound(
     renewed = (finished + dt.timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     tamper(request, vault_backend, first["apiKey"].key_id, revoke_at=renewed)
     assert drift_now(backend_repo, lapsed) == [(drift.VALID_IN_STORE, first["apiKey"].key_id)]
+
+
+def test_a_rotation_branch_under_review_for_days_is_not_overdue(
+    backend_repo: Path, vault_backend: Backend
+) -> None:
+    """`sealer status` on a rotation's own branch, its pull request open for two days: the rotation
+    never landed on the main line, so its replaced keys are the phase, not a finish overdue (whose
+    fix, `rotate --finish`, that branch refuses)."""
+    from support.git import git
+
+    configure(backend_repo, vault_backend)
+    rotate(backend_repo)
+    finish(backend_repo)
+    result = ok(sealer(backend_repo, "rotate", ENV, "--output", "json"))
+    branch = json.loads(result.stdout)["branch"]
+    assert branch.startswith("sealer/rotate-")
+    git(backend_repo, "checkout", "-q", branch)
+    assert drift_now(backend_repo, utcnow() + dt.timedelta(days=2)) == []
+
+
+def test_a_grace_window_begun_by_finish_stays_a_phase_while_the_next_rotation_waits() -> None:
+    """b's window began at c's finish (a day after the merge, as `--grace 1d` asks); the next
+    rotation (d) is committed before b's window ends and waits for its own finish: b is still in
+    the window c's finish began, not drift."""
+    merged = T0 + dt.timedelta(days=3)
+    committed = [
+        rec("a", REVOKED, revoke_at=T0 + dt.timedelta(days=1)),
+        rec("b", GRACE, day=1, revoke_at=T0 + dt.timedelta(days=3)),  # window: 1 day from c
+        rec("c", REVOKED, day=2, revoke_at=T0 + dt.timedelta(days=4)),
+        rec("d", ACTIVE, day=4),
+    ]
+    stored = [
+        rec("a", REVOKED),
+        rec("b", GRACE, day=1, revoke_at=merged + dt.timedelta(hours=20, days=1)),
+        rec("c", ACTIVE, day=2),
+        rec("d", ACCEPTED, day=4),
+    ]
+    landed = {"c": merged, "d": T0 + dt.timedelta(days=4)}
+    now = merged + dt.timedelta(days=1, hours=6)  # b's ledger window lapsed, the store's has not
+
+    def found(stored: list[KeyRecord]) -> list[tuple[str, str | None]]:
+        return [(d.kind, d.key_id) for d in drift.differences(ENV, committed, stored, now, landed=landed.get)]
+
+    assert found(stored) == []
+    renewed = [*stored[:1], rec("b", GRACE, day=1, revoke_at=now + dt.timedelta(days=30)), *stored[2:]]
+    assert found(renewed) == [(drift.VALID_IN_STORE, "b")]

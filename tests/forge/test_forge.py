@@ -444,10 +444,8 @@ class Elsewhere(FakeServer):
 
 @pytest.fixture(scope="module")
 def elsewhere() -> Iterator[Elsewhere]:
-    server = Elsewhere()
-    server.start()
-    yield server
-    server.stop()
+    with Elsewhere() as server:
+        yield server
 
 
 def test_redirects_and_page_links_to_another_host_are_refused(fake: FakeForge, elsewhere: Elsewhere) -> None:

@@ -8,7 +8,8 @@
   check, the installed `sealer` script of this interpreter (`SEALER_SCRIPT`), and `in_dir`
   (chdir through `monkeypatch.chdir`).
 - Repo builders: `env_repos` (init/config/pins/render), `repos` (rotation, review, diff
-  driver), `policy_repos` (policy, audit), `backend_repos` (external key stores), `chart`.
+  driver), `policy_repos` (policy, audit), `backend_repos` (external key stores), `chart`;
+  `rotated_repos`, fixtures a test module imports by name (a two-environment repo, rotated once).
 - Servers and stores: `fake_http`, `fake_auth0`, `fake_kube`, `fake_vault`, `http_stores`,
   `sql_stores`.
 """

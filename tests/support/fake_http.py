@@ -8,8 +8,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
+
+_Server = TypeVar("_Server", bound="FakeServer")
 
 
 @dataclass
@@ -69,6 +71,14 @@ class FakeServer:
             self._server.shutdown()
             self._server.server_close()
 
+    def __enter__(self: _Server) -> _Server:
+        """`with server:` serves for the block (a session fixture yields inside one)."""
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     @property
     def port(self) -> int:
         assert self._server is not None
@@ -103,6 +113,12 @@ class FakeServer:
     def clear_log(self) -> None:
         with self.lock:
             self.log.clear()
+
+    def fresh(self) -> None:
+        """A session's server made ready for the next test: no faults, an empty log, no request hook."""
+        self.clear_faults()
+        self.clear_log()
+        self.before_request = None
 
     def requests_to(self, fragment: str, method: str | None = None) -> int:
         """How many requests (since the log was last cleared) went to a path containing `fragment`."""

@@ -124,9 +124,7 @@ class FakeKube(FakeServer):
             self.secrets.clear()
             self.configmaps.clear()
             self.namespaces = None
-            self.before_request = None
-            self.clear_faults()
-            self.clear_log()
+            self.fresh()
 
     def kubeconfig(self, folder: Path) -> Path:
         """A kubeconfig with contexts `admin` (current), `viewer` and `stranger` (unknown token)."""

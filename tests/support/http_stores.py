@@ -65,19 +65,15 @@ class Waits(list[float]):
 
 @pytest.fixture(scope="session")
 def vault_server() -> Iterator[FakeVault]:
-    server = FakeVault()
-    server.start()
-    yield server
-    server.stop()
+    with FakeVault() as server:
+        yield server
 
 
 @pytest.fixture
 def vault_env(vault_server: FakeVault, monkeypatch: pytest.MonkeyPatch) -> FakeVault:
     """VAULT_ADDR / VAULT_TOKEN pointed at the session's Vault, healthy and fault-free."""
-    vault_server.clear_faults()
-    vault_server.clear_log()
+    vault_server.fresh()
     vault_server.sealed = False
-    vault_server.before_request = None
     for var in VAULT_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("VAULT_ADDR", vault_server.url)
@@ -112,13 +108,9 @@ def vault_store_raw(vault_store: Any, vault_env: FakeVault) -> Callable[[], str]
 def vault_outage(vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Outage]:
     from sealer.backends.vault import VaultStore
 
-    proxy = ToggleProxy(vault_env.port)
-    proxy.up()
-    monkeypatch.setenv("VAULT_ADDR", f"http://127.0.0.1:{proxy.port}")
-    try:
+    with ToggleProxy(vault_env.port) as proxy:
+        monkeypatch.setenv("VAULT_ADDR", f"http://127.0.0.1:{proxy.port}")
         yield Outage(VaultStore({"path": f"sealer/t-{uuid.uuid4().hex[:12]}"}, tmp_path), proxy)
-    finally:
-        proxy.close()
 
 
 # -- Auth0 ------------------------------------------------------------------------------------
@@ -126,18 +118,14 @@ def vault_outage(vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch, tmp_path
 
 @pytest.fixture(scope="session")
 def auth0_server() -> Iterator[FakeAuth0]:
-    server = FakeAuth0()
-    server.start()
-    yield server
-    server.stop()
+    with FakeAuth0() as server:
+        yield server
 
 
 @pytest.fixture
 def auth0_env(auth0_server: FakeAuth0, monkeypatch: pytest.MonkeyPatch) -> FakeAuth0:
     """AUTH0_DOMAIN and a machine-to-machine application's credentials for the session tenant."""
-    auth0_server.clear_faults()
-    auth0_server.clear_log()
-    auth0_server.before_request = None
+    auth0_server.fresh()
     auth0_server.retry_after = "1"
     client_id, client_secret = auth0_server.add_m2m()
     for var in AUTH0_VARS:
@@ -168,13 +156,9 @@ def auth0_store_raw(auth0_store: Any, auth0_env: FakeAuth0) -> Callable[[], str]
 def auth0_outage(auth0_env: FakeAuth0, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Outage]:
     from sealer.backends.auth0 import Auth0Store
 
-    proxy = ToggleProxy(auth0_env.port)
-    proxy.up()
-    monkeypatch.setenv("AUTH0_DOMAIN", f"http://127.0.0.1:{proxy.port}")
-    try:
+    with ToggleProxy(auth0_env.port) as proxy:
+        monkeypatch.setenv("AUTH0_DOMAIN", f"http://127.0.0.1:{proxy.port}")
         yield Outage(Auth0Store({"user_id": auth0_env.add_user()}, tmp_path, wait=Waits()), proxy)
-    finally:
-        proxy.close()
 
 
 # -- Kubernetes API ---------------------------------------------------------------------------
@@ -182,10 +166,8 @@ def auth0_outage(auth0_env: FakeAuth0, monkeypatch: pytest.MonkeyPatch, tmp_path
 
 @pytest.fixture(scope="session")
 def kube_server() -> Iterator[FakeKube]:
-    server = FakeKube()
-    server.start()
-    yield server
-    server.stop()
+    with FakeKube() as server:
+        yield server
 
 
 @pytest.fixture

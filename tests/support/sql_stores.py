@@ -141,6 +141,14 @@ class ToggleProxy:
         self.down()
         self._listener.close()
 
+    def __enter__(self) -> ToggleProxy:
+        """`with ToggleProxy(port) as proxy:` up for the block, closed after it."""
+        self.up()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
@@ -420,13 +428,9 @@ def postgres_store_raw(postgres_store: Any) -> Callable[[], str]:
 def postgres_outage(pg_env: PgCluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Outage]:
     from sealer.backends.postgres import PostgresStore
 
-    proxy = ToggleProxy(pg_env.port)
-    proxy.up()
-    monkeypatch.setenv("PGPORT", str(proxy.port))
-    try:
+    with ToggleProxy(pg_env.port) as proxy:
+        monkeypatch.setenv("PGPORT", str(proxy.port))
         yield Outage(PostgresStore({"schema": _unique("t_"), "connect_timeout": "2"}, tmp_path), proxy)
-    finally:
-        proxy.close()
 
 
 # -- DynamoDB (moto in server mode) ---------------------------------------------------------------
@@ -499,15 +503,11 @@ def dynamo_store_raw(dynamo_store: Any) -> Callable[[], str]:
 def dynamo_outage(moto_endpoint: str, aws_env: dict[str, str], tmp_path: Path) -> Iterator[Outage]:
     from sealer.backends.dynamodb import DynamoStore
 
-    proxy = ToggleProxy(int(moto_endpoint.rsplit(":", 1)[1]))
-    proxy.up()
-    options = {
-        "table": _unique("sealer-keys-"),
-        "region": "eu-west-1",
-        "endpoint_url": f"http://{LOOPBACK}:{proxy.port}",
-        "max_attempts": "1",
-    }
-    try:
+    with ToggleProxy(int(moto_endpoint.rsplit(":", 1)[1])) as proxy:
+        options = {
+            "table": _unique("sealer-keys-"),
+            "region": "eu-west-1",
+            "endpoint_url": f"http://{LOOPBACK}:{proxy.port}",
+            "max_attempts": "1",
+        }
         yield Outage(DynamoStore(options, tmp_path), proxy)
-    finally:
-        proxy.close()
