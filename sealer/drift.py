@@ -19,6 +19,7 @@ never "no drift" for what nobody looked at.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -298,9 +299,9 @@ def finish_grace(
         current = _activated(chain, in_store)
         if current is None:
             continue  # no finished rotation of this entry
-        for older in chain[: chain.index(current)]:
+        for older, successor in itertools.pairwise(chain[: chain.index(current) + 1]):
             theirs = in_store.get(older.key_id)
-            window = grace_after(older, current)
+            window = grace_after(older, successor)  # as `--finish` ends it: by the key that replaced it
             if theirs is None or theirs.status != GRACE or theirs.revoke_at is None or window is None:
                 continue
             merged = landed(current.key_id)

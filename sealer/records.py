@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,19 +146,26 @@ def grace_after(old: KeyRecord, new: KeyRecord) -> dt.timedelta | None:
 # writes the result atomically. One set of rules keeps every backend's behaviour identical.
 
 
+# When the keys an activation demotes stop being valid: one end for the previously active key
+# (None: revoked now), or an end per key id (`rotate --finish` of rotations stacked unfinished:
+# each replaced key keeps the grace its own rotation chose, an accepted one too).
+GraceEnds = dt.datetime | None | Mapping[str, dt.datetime | None]
+
+
 def plan_activate(
     records: Iterable[KeyRecord],
     env_name: str,
     name: str,
     key_id: str,
-    revoke_previous_at: dt.datetime | None,
+    revoke_previous_at: GraceEnds,
     now: dt.datetime,
 ) -> list[KeyRecord]:
     """The new versions of the records that change when `key_id` becomes the active key of
     (env, name): demotions first, the activated key last, so a store whose constraint allows
     one active key never sees two. Other pending keys of (env, name) are superseded (revoked):
     they belong to rotations that lost a race, so of two keys registered side by side at most
-    one ever becomes active. Empty when `key_id` is active already (a re-run)."""
+    one ever becomes active; so are accepted ones, unless `revoke_previous_at` gives them an end
+    by key id. Empty when `key_id` is active already (a re-run)."""
     records = list(records)
     target = next((record for record in records if record.key_id == key_id), None)
     if target is None:
@@ -179,8 +186,12 @@ def plan_activate(
     return [*changes, target.with_status(ACTIVE)]
 
 
-def _demoted(record: KeyRecord, grace_until: dt.datetime | None, now: dt.datetime) -> KeyRecord:
-    if record.status == ACTIVE and grace_until is not None and grace_until > now:
+def _demoted(record: KeyRecord, ends: GraceEnds, now: dt.datetime) -> KeyRecord:
+    if isinstance(ends, Mapping):
+        grace_until, valid = ends.get(record.key_id), {ACTIVE, ACCEPTED}
+    else:
+        grace_until, valid = ends, {ACTIVE}
+    if record.status in valid and grace_until is not None and grace_until > now:
         return record.with_status(GRACE, grace_until)
     return record.with_status(REVOKED, now)  # revoke_at of a revoked key: when it happened
 

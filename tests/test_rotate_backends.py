@@ -51,7 +51,7 @@ from support.sql_stores import Outage
 from sealer import apikey
 from sealer.errors import BadInput
 from sealer.faults import InjectedFault
-from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso
+from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso, utcnow
 
 FILES = ("sealed/staging/staging.yaml", "deploy/staging/values.yaml", "ledger/staging.yaml")
 BEFORE_COMMIT = FAULT_POINTS[:5]
@@ -285,6 +285,37 @@ def test_review_shows_the_grace_finish_grants_also_for_a_backdated_key(
     deployed = max(r.created for r in backdated) + dt.timedelta(days=5)
     done = phases.finish(config.load(backend_repo), (ENV,), now=deployed)
     assert {a.revoke_previous_at for a in done.activated} == {iso(deployed + dt.timedelta(days=3))}
+
+
+def test_finish_of_stacked_rotations_gives_each_old_key_its_own_reviewed_grace(
+    backend_repo: Path, backend: Backend, keys: list[Any]
+) -> None:
+    """A rotation with `--grace 30d` merged but never finished, then one with `--grace 1h` on top:
+    `--finish` ends the key the first delivered an hour from now, as the second's review showed,
+    and the key before it thirty days from now, as the first's did; drift calls both a phase."""
+    from sealer import config, drift
+    from sealer.rotation import phases
+
+    first = prepared(backend_repo, backend, keys)
+    rotate(backend_repo, "--grace", "30d")
+    delivered = current_keys(backend_repo, keys)
+    rotate(backend_repo, "--grace", "1h")
+    code, data = review_range(backend_repo, "HEAD~1", "HEAD")
+    assert {
+        (c["old_key_id"], c["old_key_grace_seconds"], c["grace_counted_from"]) for c in data["changes"]
+    } == {(key_id, 3600, "rotate --finish") for key_id in ids(delivered)}
+    deployed = utcnow() + dt.timedelta(hours=12)
+    phases.finish(config.load(backend_repo), (ENV,), now=deployed)
+    held = {r.key_id: r for r in store_of(backend_repo).list(ENV)}
+    assert {(held[k].status, held[k].revoke_at) for k in ids(delivered)} == {
+        (GRACE, deployed + dt.timedelta(hours=1))
+    }
+    assert {(held[k].status, held[k].revoke_at) for k in ids(first)} == {
+        (GRACE, deployed + dt.timedelta(days=30))
+    }
+    assert {held[k].status for k in ids(current_keys(backend_repo, keys))} == {ACTIVE}
+    later = deployed + dt.timedelta(hours=2)  # the delivered keys' hour is over, the first's days are not
+    assert drift.compare(config.load(backend_repo), ENV, later) == []
 
 
 def review_range(repo: Path, base: str, tip: str) -> tuple[int, dict[str, Any]]:

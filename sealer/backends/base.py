@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import ClassVar, Protocol
 
-from sealer.records import KeyRecord
+from sealer.records import GraceEnds, KeyRecord
 
 
 class KeyStore(Protocol):
@@ -24,9 +24,10 @@ class KeyStore(Protocol):
         """Make a pending key valid beside the active one (its rotation is committed; nothing
         is revoked). Rules: `plan_accept` (a no-op when accepted or active already)."""
 
-    def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
+    def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: GraceEnds) -> None:
         """Make `key_id` the active key of (env, name), and in the same write move the
-        previously active key to revoked (`revoke_previous_at` None) or to grace until then.
+        previously active key to revoked (`revoke_previous_at` None) or to grace until then (or
+        each demoted key to the end `revoke_previous_at` gives its key id, accepted keys too).
         Rules: `plan_activate` (a no-op when already active; BackendError when unknown or not
         pending; other pending keys of (env, name) are superseded)."""
 

@@ -14,6 +14,7 @@ from typing import ClassVar
 from sealer.errors import BackendError
 from sealer.records import (
     PENDING,
+    GraceEnds,
     KeyRecord,
     must_remove,
     plan_accept,
@@ -53,7 +54,7 @@ def accepted(records: Records, env_name: str, key_id: str) -> Records:
 
 
 def activated(
-    records: Records, env_name: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None
+    records: Records, env_name: str, name: str, key_id: str, revoke_previous_at: GraceEnds
 ) -> Records:
     return _apply(records, plan_activate(records, env_name, name, key_id, revoke_previous_at, utcnow()))
 
@@ -107,7 +108,7 @@ class WholeDocumentStore:
     def accept(self, env_name: str, key_id: str) -> None:
         self._update(env_name, lambda records: accepted(records, env_name, key_id))
 
-    def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
+    def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: GraceEnds) -> None:
         self._update(env_name, lambda records: activated(records, env_name, name, key_id, revoke_previous_at))
 
     def revoke(self, env_name: str, key_id: str, at: dt.datetime | None = None) -> None:

@@ -40,6 +40,7 @@ from sealer.errors import BackendError, BadInput
 from sealer.records import (
     ACTIVE,
     PENDING,
+    GraceEnds,
     KeyRecord,
     iso,
     must_remove,
@@ -132,7 +133,7 @@ class DynamoStore:
                 raise BackendError(f"dynamodb: {record.env}: key {record.key_id} exists already") from None
         log.debug("dynamodb: registered %s for %s/%s", record.key_id, record.env, record.name)
 
-    def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
+    def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: GraceEnds) -> None:
         def writes() -> Writes:
             records, guards = self._partition(env_name)
             changes = plan_activate(records, env_name, name, key_id, revoke_previous_at, utcnow())

@@ -27,6 +27,7 @@ from sealer.backends import k8s_registry
 from sealer.errors import BackendError
 from sealer.records import (
     PENDING,
+    GraceEnds,
     KeyRecord,
     must_remove,
     oldest_first,
@@ -70,7 +71,7 @@ class K8sSecretsStore:
             changed = plan_accept(found, env_name, key_id)
             _apply(records, [changed] if changed else [])
 
-    def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
+    def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: GraceEnds) -> None:
         with self._editing(env_name, publish=True) as records:
             _apply(records, plan_activate(records, env_name, name, key_id, revoke_previous_at, utcnow()))
         log.debug("k8s-secrets: activated %s for %s/%s", key_id, env_name, name)

@@ -28,6 +28,7 @@ from sealer.errors import BackendError, BadInput
 from sealer.records import (
     ACTIVE,
     PENDING,
+    GraceEnds,
     KeyRecord,
     must_remove,
     parse_iso,
@@ -103,7 +104,7 @@ class PostgresStore:
                 raise BackendError(f"postgres: {record.env}: key {record.key_id} exists already") from None
         log.debug("postgres: registered %s for %s/%s", record.key_id, record.env, record.name)
 
-    def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: dt.datetime | None) -> None:
+    def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: GraceEnds) -> None:
         import psycopg
 
         query = (

@@ -13,6 +13,7 @@ sealer.yaml configures.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -195,12 +196,39 @@ def activate_deployed(stores: Stores, env: Environment, now: dt.datetime) -> lis
     done = []
     for record in due:
         previous = _previous(in_store.values(), record)
-        grace = _grace_of(ledger_now, record, previous)
-        until = now + grace if grace else None
-        store.activate(env.name, record.name, record.key_id, until)
+        ends = _grace_ends(ledger_now, in_store, record, previous, now)
+        store.activate(env.name, record.name, record.key_id, ends)
+        until = ends.get(previous) if previous else None
         done.append(Activation(env.name, record.name, record.key_id, previous, iso(until)))
         faults.point("after-activate-one")
     return done
+
+
+def _grace_ends(
+    ledger_now: list[KeyRecord],
+    in_store: dict[str, KeyRecord],
+    record: KeyRecord,
+    previous: str | None,
+    now: dt.datetime,
+) -> dict[str, dt.datetime | None]:
+    """When each key `record`'s activation replaces stops being valid: the grace window its own
+    reviewed rotation chose (what `sealer review` showed), counted from now. One key, usually; with
+    rotations stacked unfinished (the store still accepts the keys of earlier ones), each old key
+    ends by the rotation that replaced it: the key the first one delivered keeps the grace the
+    next one chose, not none."""
+    chain = [r for r in ledger_now if r.name == record.name]
+    waiting = []
+    for older in reversed(chain[: chain.index(record)]):
+        if not _waiting(in_store.get(older.key_id)):
+            break  # the key the store activated last (or revoked): the chain starts after it
+        waiting.append(older.key_id)
+    keys = [*([previous] if previous else []), *reversed(waiting), record.key_id]
+    by_id = {r.key_id: r for r in ledger_now}
+    ends: dict[str, dt.datetime | None] = {}
+    for old, new in itertools.pairwise(keys):
+        grace = _grace_of(ledger_now, by_id[new], old)
+        ends[old] = now + grace if grace else None
+    return ends
 
 
 def _waiting(stored: KeyRecord | None) -> bool:

@@ -147,6 +147,29 @@ def test_activation_supersedes_an_accepted_key_of_an_earlier_rotation(store: Key
     assert statuses(store) == {old.key_id: REVOKED, first.key_id: REVOKED, second.key_id: ACTIVE}
 
 
+def test_activation_ends_each_replaced_key_as_given_by_key_id(store: KeyStore) -> None:
+    """`rotate --finish` of rotations stacked unfinished: the old active key and the accepted key
+    of the earlier rotation each get their own end; an accepted key given none (a rotation that
+    lost a race) is superseded as before, and an end in the past revokes."""
+    old = activated(store)
+    first, second, loser, lapsed = (registered(store) for _ in range(4))
+    for record in (first, second, loser, lapsed):
+        store.accept(ENV, record.key_id)
+    now = utcnow()
+    ends = {old.key_id: now + 3 * HOUR, first.key_id: now + HOUR, lapsed.key_id: now - HOUR}
+    store.activate(ENV, NAME, second.key_id, ends)
+    assert statuses(store) == {
+        old.key_id: GRACE,
+        first.key_id: GRACE,
+        second.key_id: ACTIVE,
+        loser.key_id: REVOKED,
+        lapsed.key_id: REVOKED,
+    }
+    assert current(store, old).revoke_at == now + 3 * HOUR and current(store, first).revoke_at == now + HOUR
+    assert store.verify(ENV, first.fingerprint, now + HOUR - SECOND) == VALID
+    assert store.verify(ENV, first.fingerprint, now + HOUR) == REVOKED
+
+
 def test_accepting_an_unknown_key_fails(store: KeyStore) -> None:
     assert "kid_000000000000" in refused(lambda: store.accept(ENV, "kid_000000000000"))
 

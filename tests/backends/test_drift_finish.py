@@ -199,6 +199,29 @@ def test_a_grace_window_begun_by_finish_is_a_phase_within_its_bound() -> None:
     assert kinds(committed, accepted_c, landed=landed) == [(drift.VALID_IN_STORE, "b")]
 
 
+def test_stacked_rotations_finished_at_once_each_keep_their_own_window() -> None:
+    """b replaced a with 30 days of grace, c replaced b four days later with one hour, and one
+    `--finish` activated c: a's window is the one b's rotation chose, not the shorter a-to-c."""
+    merged = T0 + dt.timedelta(days=6)
+    finished = merged + dt.timedelta(hours=10)
+    committed = [
+        rec("a", GRACE, revoke_at=T0 + dt.timedelta(days=31)),
+        rec("b", GRACE, day=1, revoke_at=T0 + dt.timedelta(days=5, hours=1)),
+        rec("c", ACTIVE, day=5),
+    ]
+    stored = [
+        rec("a", GRACE, revoke_at=finished + dt.timedelta(days=30)),
+        rec("b", GRACE, day=1, revoke_at=finished + dt.timedelta(hours=1)),
+        rec("c", ACTIVE, day=5),
+    ]
+    now = finished + dt.timedelta(days=26)  # past the ledger's ends, within the store's for a
+    found = drift.differences(ENV, committed, stored, now, landed=lambda key_id: merged)
+    assert [(d.kind, d.key_id) for d in found] == []
+    renewed = [rec("a", GRACE, revoke_at=finished + dt.timedelta(days=40)), *stored[1:]]
+    found = drift.differences(ENV, committed, renewed, now, landed=lambda key_id: merged)
+    assert [(d.kind, d.key_id) for d in found] == [(drift.VALID_IN_STORE, "a")]
+
+
 # -- end to end: the rotation engine's own phases in a real store --------------------------------
 
 
