@@ -101,7 +101,8 @@ def show_usage_error(err: click.UsageError) -> None:
         err.show()
         return
     where = err.ctx.command_path if err.ctx else "sealer"
-    click.echo(f"sealer: {one_line(err.format_message()).rstrip('.')} (see '{where} -h')", err=True)
+    said = " ".join(err.format_message().split())  # click lists a choice per line: one line, not \x0a
+    click.echo(f"sealer: {one_line(said).rstrip('.')} (see '{where} -h')", err=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -106,6 +106,11 @@ def test_every_readme_command_exists_and_takes_output_json(spelled: str) -> None
         (["status"], "Missing argument 'ENV'", "sealer status"),
         (["keys", "revoke", "staging"], "Missing argument 'KEY_ID'", "sealer keys revoke"),
         (["rotate", "-o", "xml"], "'xml' is not one of", "sealer rotate"),
+        (
+            ["completion"],
+            "Choose from: bash, zsh, fish (see",
+            "sealer completion",
+        ),  # click lists choices on lines
         (["no-such-command"], "No such command 'no-such-command'", "sealer"),
         (["--no-such-option"], "No such option '--no-such-option'", "sealer"),
         (
