@@ -318,6 +318,33 @@ def test_finish_of_stacked_rotations_gives_each_old_key_its_own_reviewed_grace(
     assert drift.compare(config.load(backend_repo), ENV, later) == []
 
 
+def test_review_shows_the_grace_finish_grants_a_key_added_and_retired_in_the_range(
+    backend_repo: Path, backend: Backend, keys: list[Any]
+) -> None:
+    """A pull request that rotates twice (`--grace 1h`, then `--grace 300d`) shows its old keys
+    an hour of grace; `--finish` gives the keys its first rotation sealed (never on the main
+    line) the second one's 300 days: the review names that window too, so nothing `--finish`
+    keeps valid goes unseen."""
+    from sealer import config
+    from sealer.rotation import phases
+
+    prepared(backend_repo, backend, keys)
+    base = head(backend_repo)
+    rotate(backend_repo, "--grace", "1h")
+    middle = ids(current_keys(backend_repo, keys))
+    rotate(backend_repo, "--grace", "300d")
+    code, data = review_range(backend_repo, base, "HEAD")
+    assert code == 0 and all(0 < c["old_key_grace_seconds"] <= 3600 for c in data["changes"]), data
+    shown = [n for n in data["notes"] if "300d from rotate --finish" in n]
+    assert {key_id for key_id in middle if any(key_id in n for n in shown)} == middle, data["notes"]
+    deployed = utcnow() + dt.timedelta(hours=12)
+    phases.finish(config.load(backend_repo), (ENV,), now=deployed)
+    held = {r.key_id: r for r in store_of(backend_repo).list(ENV)}
+    assert {(held[k].status, held[k].revoke_at) for k in middle} == {
+        (GRACE, deployed + dt.timedelta(days=300))
+    }
+
+
 def review_range(repo: Path, base: str, tip: str) -> tuple[int, dict[str, Any]]:
     result = sealer(repo, "review", base, tip, "--output", "json")
     return result.exit_code, json.loads(result.stdout)

@@ -12,8 +12,9 @@ from typing import Any
 from sealer import apikey, hybrid, layout, provenance, state
 from sealer.backends import DEFAULT_BACKEND
 from sealer.config import Cluster, Environment
+from sealer.durations import format_duration
 from sealer.errors import SealerError
-from sealer.records import ACTIVE, PENDING, KeyRecord, grace_after, iso
+from sealer.records import ACTIVE, GRACE, PENDING, KeyRecord, grace_after, iso
 from sealer.review import certset
 from sealer.review.model import (
     DUPLICATE,
@@ -354,3 +355,20 @@ class EnvReview:
                 self.notes.append(
                     f"{self.name}/{record.name}: {record.key_id} {old[record.key_id]} -> {record.status}"
                 )
+            elif record.key_id not in old and record.status == GRACE:
+                self.notes.append(self.retired_in_range(record))
+
+    def retired_in_range(self, record: KeyRecord) -> str:
+        """A key added and replaced within the range (two rotations in one pull request): no
+        change line shows it, yet it keeps the grace its successor's rotation gave it."""
+        records = [r for r in self.head.records(self.name) if r.name == record.name]
+        successor = records[records.index(record) + 1 :][:1]
+        grace = grace_after(record, successor[0]) if successor else None
+        env = self.head.env(self.name)
+        if grace is None:
+            valid = "revoked at once"
+        elif env is not None and env.backend_kind != DEFAULT_BACKEND:
+            valid = f"valid {format_duration(grace)} from rotate --finish"
+        else:
+            valid = f"valid until {iso(record.revoke_at)}"
+        return f"{self.name}/{record.name}: {record.key_id} added and replaced in this range, {valid}"
