@@ -511,6 +511,25 @@ def test_store_down_at_each_step_then_rerun(
     rerun(backend_repo, old, keys)  # drops the leftover pending key, or activates from the journal
 
 
+def test_finish_with_the_store_down_is_partly_done_and_says_so(
+    backend_repo: Path, outage_backend: Backend, keys: list[Any]
+) -> None:
+    """An outage at `--finish` is the environment's own failure (exit 4, run it again), not a
+    refusal (exit 2); the summary does not tell the operator there was nothing to finish."""
+    assert outage_backend.outage
+    old = prepared(backend_repo, outage_backend, keys)
+    rotate(backend_repo)
+    outage_backend.outage.down()
+    result = sealer(backend_repo, "rotate", "--finish")
+    outage_backend.outage.up()
+    assert result.exit_code == 4, (result.stdout, result.stderr)
+    assert f"{ENV}: {outage_backend.kind}" in result.stderr and "--finish` again" in result.stderr
+    assert result.stdout == "nothing finished\n"
+    assert_accepted(backend_repo, old, keys)  # nothing changed meanwhile
+    assert finish(backend_repo)["activated"]
+    assert_finished(backend_repo, old, keys)
+
+
 def test_store_down_when_a_step_fails_leaves_pending_keys_the_next_run_drops(
     backend_repo: Path, outage_backend: Backend, keys: list[Any]
 ) -> None:

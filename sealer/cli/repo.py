@@ -218,7 +218,7 @@ def _finish_text(done: Any) -> str:
         for a in done.activated
     ]
     lines += [f"revoked abandoned {a.env} {a.name} {a.key_id}" for a in done.abandoned]
-    return "\n".join(lines) or "nothing to finish"
+    return "\n".join(lines) or ("nothing finished" if done.left else "nothing to finish")
 
 
 def _forge_for(open_pr: bool, push: str | None, no_branch: bool, no_commit: bool, dry_run: bool) -> Any:
