@@ -305,7 +305,12 @@ def test_finish_of_stacked_rotations_gives_each_old_key_its_own_reviewed_grace(
         (c["old_key_id"], c["old_key_grace_seconds"], c["grace_counted_from"]) for c in data["changes"]
     } == {(key_id, 3600, "rotate --finish") for key_id in ids(delivered)}
     deployed = utcnow() + dt.timedelta(hours=12)
-    phases.finish(config.load(backend_repo), (ENV,), now=deployed)
+    done = phases.finish(config.load(backend_repo), (ENV,), now=deployed)
+    ends = {key_id: end for a in done.activated for key_id, end in a.replaced.items()}
+    assert ends == {  # what the operator reads: the delivered keys' hour, not only the first's days
+        **{k: iso(deployed + dt.timedelta(hours=1)) for k in ids(delivered)},
+        **{k: iso(deployed + dt.timedelta(days=30)) for k in ids(first)},
+    }
     held = {r.key_id: r for r in store_of(backend_repo).list(ENV)}
     assert {(held[k].status, held[k].revoke_at) for k in ids(delivered)} == {
         (GRACE, deployed + dt.timedelta(hours=1))

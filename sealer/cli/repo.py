@@ -208,17 +208,16 @@ def _report(result: Any, output: str, forge: Any, cfg: Any) -> int:
 
 
 def _finish_text(done: Any) -> str:
-    lines = [
-        f"activated {a.env} {a.name} {a.key_id}"
-        + (
-            f" (old key {a.previous_key_id} valid until {a.revoke_previous_at})"
-            if a.revoke_previous_at
-            else ""
-        )
-        for a in done.activated
-    ]
+    lines = [f"activated {a.env} {a.name} {a.key_id}{_ends_text(a)}" for a in done.activated]
     lines += [f"revoked abandoned {a.env} {a.name} {a.key_id}" for a in done.abandoned]
     return "\n".join(lines) or ("nothing finished" if done.left else "nothing to finish")
+
+
+def _ends_text(activation: Any) -> str:
+    """The old keys still valid and until when (rotations stacked unfinished end several)."""
+    ends = activation.replaced or {activation.previous_key_id: activation.revoke_previous_at}
+    valid = [f"{key_id} valid until {end}" for key_id, end in ends.items() if end]
+    return f" (old key {'; '.join(valid)})" if valid else ""
 
 
 def _forge_for(open_pr: bool, push: str | None, no_branch: bool, no_commit: bool, dry_run: bool) -> Any:

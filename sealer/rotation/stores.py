@@ -16,7 +16,7 @@ import datetime as dt
 import itertools
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sealer import clusters, faults, git, layout, ledger
@@ -35,8 +35,11 @@ class Activation:
     key_id: str
     previous_key_id: str | None
     revoke_previous_at: str | None  # end of the old key's grace window; None: revoked now
+    # Every key the activation ended and its end: with rotations stacked unfinished, the key the
+    # cluster serves (an earlier rotation's) is not `previous_key_id` and may end first.
+    replaced: dict[str, str | None] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, str | None]:
+    def as_dict(self) -> dict[str, object]:
         return dict(vars(self))
 
 
@@ -199,7 +202,8 @@ def activate_deployed(stores: Stores, env: Environment, now: dt.datetime) -> lis
         ends = _grace_ends(ledger_now, in_store, record, previous, now)
         store.activate(env.name, record.name, record.key_id, ends)
         until = ends.get(previous) if previous else None
-        done.append(Activation(env.name, record.name, record.key_id, previous, iso(until)))
+        replaced = {key_id: iso(end) for key_id, end in ends.items()}
+        done.append(Activation(env.name, record.name, record.key_id, previous, iso(until), replaced))
         faults.point("after-activate-one")
     return done
 
