@@ -141,6 +141,16 @@ def grace_after(old: KeyRecord, new: KeyRecord) -> dt.timedelta | None:
     return window if window > dt.timedelta(0) else None
 
 
+def successor(records: Iterable[KeyRecord], old: KeyRecord) -> KeyRecord | None:
+    """The key that replaced `old` in a ledger: the next of its entry that was ever active (in
+    grace or active). A pending or revoked one in between replaced nothing `--finish` counts:
+    a key copied in from a rotation that lost the race, or one revoked outright, must not move
+    the start of `old`'s grace window back."""
+    chain = [r for r in records if r.name == old.name]
+    later = chain[chain.index(old) + 1 :] if old in chain else []
+    return next((r for r in later if r.status in (GRACE, ACTIVE)), None)
+
+
 # State transitions shared by every store: a store reads the records involved (locked, or
 # with the versions it will condition its write on), asks these functions what changes, and
 # writes the result atomically. One set of rules keeps every backend's behaviour identical.

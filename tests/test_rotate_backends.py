@@ -350,6 +350,44 @@ def test_review_shows_the_grace_finish_grants_a_key_added_and_retired_in_the_ran
     }
 
 
+def test_a_never_active_key_in_the_ledger_does_not_stretch_the_old_keys_grace(
+    backend_repo: Path, backend: Backend, keys: list[Any]
+) -> None:
+    """A pull request copies another open rotation's key (accepted in the store) into its ledger
+    as pending, created long ago, just before its own new key: that key never replaced anything,
+    so `--finish` still ends the old key by the grace the review showed (an hour), not by the
+    copied key's age, and revokes the copied key as a rotation that lost the race."""
+    from sealer import config, ledger
+    from sealer.rotation import phases
+
+    old = prepared(backend_repo, backend, keys)
+    main = git(backend_repo, "branch", "--show-current").strip()
+    git(backend_repo, "switch", "-q", "-c", "other")
+    rotate(backend_repo)  # the other pull request: its keys accepted in the store
+    racing = [r for r in ledger.load(backend_repo, ENV) if r.status == ACTIVE]
+    git(backend_repo, "switch", "-q", main)
+    rotate(backend_repo, "--grace", "1h", "--replace")  # the race: both pull requests stay open
+    ago = dt.timedelta(days=30)
+    copied = [
+        dataclasses.replace(r, status=PENDING, created=r.created - ago, expires=r.expires - ago)
+        for r in racing
+    ]
+    records = ledger.load(backend_repo, ENV)
+    ledger.save(
+        backend_repo,
+        ENV,
+        [r for r in records if r.status != ACTIVE] + copied + [r for r in records if r.status == ACTIVE],
+    )
+    commit_all(backend_repo, "the racing keys copied in")
+    deployed = utcnow()
+    done = phases.finish(config.load(backend_repo), (ENV,), now=deployed)
+    assert not done.left, done.left
+    held = {r.key_id: r for r in store_of(backend_repo).list(ENV)}
+    assert {held[k].status for k in ids(old)} == {GRACE}
+    assert all(held[k].revoke_at <= deployed + dt.timedelta(hours=1) for k in ids(old)), held
+    assert {held[r.key_id].status for r in racing} == {REVOKED}
+
+
 def review_range(repo: Path, base: str, tip: str) -> tuple[int, dict[str, Any]]:
     result = sealer(repo, "review", base, tip, "--output", "json")
     return result.exit_code, json.loads(result.stdout)

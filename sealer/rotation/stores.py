@@ -223,6 +223,8 @@ def _grace_ends(
     chain = [r for r in ledger_now if r.name == record.name]
     waiting = []
     for older in reversed(chain[: chain.index(record)]):
+        if older.status != GRACE:
+            continue  # no rotation step (`records.successor`): superseded, revoked now
         if not _waiting(in_store.get(older.key_id)):
             break  # the key the store activated last (or revoked): the chain starts after it
         waiting.append(older.key_id)
