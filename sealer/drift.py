@@ -19,7 +19,6 @@ never "no drift" for what nobody looked at.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from sealer.records import (
     effective_status,
     grace_after,
     iso,
+    successor,
     utcnow,
 )
 
@@ -299,9 +299,11 @@ def finish_grace(
         current = _activated(chain, in_store)
         if current is None:
             continue  # no finished rotation of this entry
-        for older, successor in itertools.pairwise(chain[: chain.index(current) + 1]):
+        upto = chain[: chain.index(current) + 1]
+        for older in upto[:-1]:
             theirs = in_store.get(older.key_id)
-            window = grace_after(older, successor)  # as `--finish` ends it: by the key that replaced it
+            # as `--finish` ended it: by the key that replaced it, or the one it activated
+            window = grace_after(older, successor(upto[:-1], older) or current)
             if theirs is None or theirs.status != GRACE or theirs.revoke_at is None or window is None:
                 continue
             merged = landed(current.key_id)

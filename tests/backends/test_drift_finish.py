@@ -222,6 +222,24 @@ def test_stacked_rotations_finished_at_once_each_keep_their_own_window() -> None
     assert [(d.kind, d.key_id) for d in found] == [(drift.VALID_IN_STORE, "a")]
 
 
+def test_a_pending_key_in_the_ledger_does_not_widen_the_window_drift_excuses() -> None:
+    """A pending key copied into the ledger before c (created at T0, never active) replaced
+    nothing: `--finish` ends a by the hour c's rotation chose, so a store that keeps a valid for
+    days is drift, not the window counted from the copied key's creation."""
+    merged = T0 + dt.timedelta(days=6)
+    finished = merged + dt.timedelta(hours=10)
+    committed = [
+        rec("a", GRACE, revoke_at=T0 + dt.timedelta(days=5, hours=1)),
+        rec("p", PENDING),
+        rec("c", ACTIVE, day=5),
+    ]
+    stored = [rec("a", GRACE, revoke_at=finished + dt.timedelta(hours=1)), rec("p", REVOKED), committed[2]]
+    landed = {"c": merged}.get
+    assert kinds(committed, stored, landed=landed) == []
+    stretched = [rec("a", GRACE, revoke_at=finished + dt.timedelta(days=5)), *stored[1:]]
+    assert kinds(committed, stretched, landed=landed) == [(drift.VALID_IN_STORE, "a")]
+
+
 # -- end to end: the rotation engine's own phases in a real store --------------------------------
 
 
