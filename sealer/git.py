@@ -433,13 +433,20 @@ def first_landed(root: Path, text: str, path: str) -> dt.datetime | None:
     earliest of the main line's later commits (a commit landed by fast-forward keeps the time its
     author chose). None in a shallow clone (the commit that shows it added may not be the one that
     added it) or when no such commit is found."""
+    landing = landing_commit(root, text, path)
+    if landing is None:
+        return None
+    since = run(root, "log", "--first-parent", "--format=%ct", "HEAD", f"^{landing}^@").split()
+    return dt.datetime.fromtimestamp(min(map(int, since)), dt.timezone.utc)
+
+
+def landing_commit(root: Path, text: str, path: str) -> str | None:
+    """The commit of HEAD's first-parent history that first added `text` to `path` (a merge, a
+    squash, or a commit made on the main line itself); None in a shallow clone or when none did."""
     if run(root, "rev-parse", "--is-shallow-repository").strip() != "false":
         return None
     log = run(root, "log", "--first-parent", "--format=%H", f"-S{text}", "HEAD", "--", path).split()
-    if not log:
-        return None
-    since = run(root, "log", "--first-parent", "--format=%ct", "HEAD", f"^{log[-1]}^@").split()
-    return dt.datetime.fromtimestamp(min(map(int, since)), dt.timezone.utc)
+    return log[-1] if log else None
 
 
 def push(root: Path, remote: str, branch: str) -> None:

@@ -323,31 +323,35 @@ def test_finish_of_stacked_rotations_gives_each_old_key_its_own_reviewed_grace(
     assert drift.compare(config.load(backend_repo), ENV, later) == []
 
 
-def test_review_shows_the_grace_finish_grants_a_key_added_and_retired_in_the_range(
+def test_two_rotations_in_one_merge_end_the_first_ones_keys_at_finish(
     backend_repo: Path, backend: Backend, keys: list[Any]
 ) -> None:
-    """A pull request that rotates twice (`--grace 1h`, then `--grace 300d`) shows its old keys
-    an hour of grace; `--finish` gives the keys its first rotation sealed (never on the main
-    line) the second one's 300 days: the review names that window too, so nothing `--finish`
-    keeps valid goes unseen."""
+    """A pull request that rotates twice (`--grace 1h`, then `--grace 300d`) shows its old keys an
+    hour of grace and notes the 300 days the first rotation's keys could keep; merged as one,
+    they were never served, so `--finish` revokes them (and gives the old keys their hour)."""
     from sealer import config
     from sealer.rotation import phases
 
     prepared(backend_repo, backend, keys)
+    main = git(backend_repo, "branch", "--show-current").strip()
     base = head(backend_repo)
+    git(backend_repo, "switch", "-q", "-c", "twice")
     rotate(backend_repo, "--grace", "1h")
     middle = ids(current_keys(backend_repo, keys))
     rotate(backend_repo, "--grace", "300d")
     code, data = review_range(backend_repo, base, "HEAD")
     assert code == 0 and all(0 < c["old_key_grace_seconds"] <= 3600 for c in data["changes"]), data
-    shown = [n for n in data["notes"] if "300d from rotate --finish" in n]
+    shown = [n for n in data["notes"] if "revoked by rotate --finish, or valid up to 300d from it" in n]
     assert {key_id for key_id in middle if any(key_id in n for n in shown)} == middle, data["notes"]
+    git(backend_repo, "switch", "-q", main)
+    git(backend_repo, "merge", "-q", "--no-ff", "-m", "merge twice", "twice")
     deployed = utcnow() + dt.timedelta(hours=12)
     phases.finish(config.load(backend_repo), (ENV,), now=deployed)
     held = {r.key_id: r for r in store_of(backend_repo).list(ENV)}
-    assert {(held[k].status, held[k].revoke_at) for k in middle} == {
-        (GRACE, deployed + dt.timedelta(days=300))
-    }
+    assert {held[k].status for k in middle} == {REVOKED}
+    assert {held[k].status for k in ids(current_keys(backend_repo, keys))} == {ACTIVE}
+    old_ends = {r.revoke_at for r in held.values() if r.status == GRACE}
+    assert old_ends == {deployed + dt.timedelta(hours=1)}
 
 
 def test_a_never_active_key_in_the_ledger_does_not_stretch_the_old_keys_grace(

@@ -368,7 +368,9 @@ class EnvReview:
         if grace is None:
             valid = "revoked at once"
         elif env is not None and env.backend_kind != DEFAULT_BACKEND:
-            valid = f"valid {format_duration(grace)} from rotate --finish"
+            # --finish revokes it when one merge lands it with its successor (never served), and
+            # keeps it this long when the main line took it in first (a rebase merge, say).
+            valid = f"revoked by rotate --finish, or valid up to {format_duration(grace)} from it"
         else:
             valid = f"valid until {iso(record.revoke_at)}"
         return f"{self.name}/{record.name}: {record.key_id} added and replaced in this range, {valid}"

@@ -13,9 +13,9 @@ sealer.yaml configures.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
+import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from sealer import clusters, faults, git, layout, ledger
 from sealer.backends import DEFAULT_BACKEND, KeyStore, open_store
 from sealer.config import Config, Environment
 from sealer.errors import BackendError, BadInput, SealerError
-from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, grace_after, iso
+from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, grace_after, iso, successor
 
 
 @dataclass(frozen=True)
@@ -196,10 +196,12 @@ def activate_deployed(stores: Stores, env: Environment, now: dt.datetime) -> lis
     due = [r for r in ledger_now if r.status == ACTIVE and _waiting(in_store.get(r.key_id))]
     if due and clusters.several(env):
         clusters.require_deployed(env, due)  # #17: deployed means served by every cluster
+    rel = layout.ledger_file(env.name)
+    landing = functools.cache(lambda key_id: git.landing_commit(stores.cfg.root, key_id, rel))
     done = []
     for record in due:
         previous = _previous(in_store.values(), record)
-        ends = _grace_ends(ledger_now, in_store, record, previous, now)
+        ends = _grace_ends(ledger_now, in_store, record, previous, now, landing)
         store.activate(env.name, record.name, record.key_id, ends)
         until = ends.get(previous) if previous else None
         replaced = {key_id: iso(end) for key_id, end in ends.items()}
@@ -214,27 +216,41 @@ def _grace_ends(
     record: KeyRecord,
     previous: str | None,
     now: dt.datetime,
+    landing: Callable[[str], str | None],
 ) -> dict[str, dt.datetime | None]:
-    """When each key `record`'s activation replaces stops being valid: the grace window its own
-    reviewed rotation chose (what `sealer review` showed), counted from now. One key, usually; with
-    rotations stacked unfinished (the store still accepts the keys of earlier ones), each old key
-    ends by the rotation that replaced it: the key the first one delivered keeps the grace the
-    next one chose, not none."""
+    """When each key `record`'s activation replaces stops being valid: the grace window of the
+    rotation that replaced it (`records.successor`, what `sealer review` showed), counted from
+    now. One key, usually. With rotations stacked unfinished (the store still accepts an earlier
+    one's keys), an earlier key the main line took in before the key that replaced it may be the
+    one the cluster serves: it keeps its own window too. One that landed with its successor (two
+    rotations in one pull request) was never served: it is superseded, revoked now. `landing`:
+    the main-line commit that took a key in (None: unknown, so not served)."""
     chain = [r for r in ledger_now if r.name == record.name]
-    waiting = []
+    by_id = {r.key_id: r for r in ledger_now}
+    replaced = [by_id[previous]] if previous in by_id else []
     for older in reversed(chain[: chain.index(record)]):
         if older.status != GRACE:
             continue  # no rotation step (`records.successor`): superseded, revoked now
         if not _waiting(in_store.get(older.key_id)):
             break  # the key the store activated last (or revoked): the chain starts after it
-        waiting.append(older.key_id)
-    keys = [*([previous] if previous else []), *reversed(waiting), record.key_id]
-    by_id = {r.key_id: r for r in ledger_now}
-    ends: dict[str, dt.datetime | None] = {}
-    for old, new in itertools.pairwise(keys):
-        grace = _grace_of(ledger_now, by_id[new], old)
-        ends[old] = now + grace if grace else None
+        if _landed_before_its_successor(ledger_now, older, landing):
+            replaced.append(older)
+    ends: dict[str, dt.datetime | None] = {previous: None} if previous else {}
+    for old in replaced:
+        replaced_by = successor(ledger_now, old)
+        grace = grace_after(old, replaced_by) if replaced_by else None
+        ends[old.key_id] = now + grace if grace else None
     return ends
+
+
+def _landed_before_its_successor(
+    ledger_now: list[KeyRecord], old: KeyRecord, landing: Callable[[str], str | None]
+) -> bool:
+    replaced_by = successor(ledger_now, old)
+    if replaced_by is None:
+        return False
+    took_in, took_successor = landing(old.key_id), landing(replaced_by.key_id)
+    return took_in is not None and took_successor is not None and took_in != took_successor
 
 
 def _waiting(stored: KeyRecord | None) -> bool:
@@ -244,12 +260,6 @@ def _waiting(stored: KeyRecord | None) -> bool:
 
 def _previous(records: Iterable[KeyRecord], new: KeyRecord) -> str | None:
     return next((r.key_id for r in records if r.name == new.name and r.status == ACTIVE), None)
-
-
-def _grace_of(records: list[KeyRecord], new: KeyRecord, previous: str | None) -> dt.timedelta | None:
-    """The grace window the reviewed rotation chose (the one `sealer review` showed)."""
-    old = next((r for r in records if r.key_id == previous), None)
-    return grace_after(old, new) if old is not None else None
 
 
 # -- abandoned phase ----------------------------------------------------------------------------
