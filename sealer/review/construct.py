@@ -165,18 +165,26 @@ def sealed_findings(env: Environment, cluster: Cluster, text: str, pem: str | No
     ]
 
 
+def _one_document(env: Environment, path: str, text: str | None) -> tuple[list[Any], list[Finding]]:
+    """A values file's documents (none when absent), or the finding that it is not one readable
+    YAML document as sealer writes it."""
+    docs = documents(text, path) if text is not None else []
+    if docs is None:
+        return [], [Finding(DERIVED, env.name, path, None, "not readable YAML")]
+    if len(docs) > 1:
+        message = f"{len(docs)} YAML documents, sealer writes one"
+        return [], [Finding(EXTRA_DOCUMENT, env.name, path, None, message)]
+    return docs, []
+
+
 def values_findings(
     env: Environment, cluster: Cluster, text: str | None, sealed: dict[str, Any], records: list[KeyRecord]
 ) -> list[Finding]:
     """The `sealer:` subtree must be exactly the rendering of the sealed file and the ledger."""
     path = cluster.values_file
-    docs = documents(text, path) if text is not None else []
-    if docs is None:
-        return [Finding(DERIVED, env.name, path, None, "not readable YAML")]
-    if len(docs) > 1:
-        return [
-            Finding(EXTRA_DOCUMENT, env.name, path, None, f"{len(docs)} YAML documents, sealer writes one")
-        ]
+    docs, unreadable = _one_document(env, path, text)
+    if unreadable:
+        return unreadable
     have = docs[0].get(render.SUBTREE) if docs and isinstance(docs[0], dict) else None
     subtree = render.subtree_text(env, cluster, sealed, ledger.current(env.keys, records))
     want = yamlio.load_documents(subtree, "rendered values")[0]
@@ -201,13 +209,9 @@ def unsealed_values_findings(env: Environment, path: str, text: str | None) -> l
     """A values file with no sealed file behind it: sealer renders no `sealer:` subtree there, so
     one (an old ciphertext the release would deliver) is a finding, and so is a file sealer's
     reader refuses (another parser may still find one in it)."""
-    docs = documents(text, path) if text is not None else []
-    if docs is None:
-        return [Finding(DERIVED, env.name, path, None, "not readable YAML")]
-    if len(docs) > 1:
-        return [
-            Finding(EXTRA_DOCUMENT, env.name, path, None, f"{len(docs)} YAML documents, sealer writes one")
-        ]
+    docs, unreadable = _one_document(env, path, text)
+    if unreadable:
+        return unreadable
     if docs and isinstance(docs[0], dict) and render.SUBTREE in docs[0]:
         message = (
             f"a `sealer:` subtree with no sealed file behind it: sealer renders none until "
