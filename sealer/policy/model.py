@@ -69,16 +69,18 @@ def read_cert(root: Path, cluster: Cluster | HeldCert) -> CertFacts:
 
 
 def _key_type(key: Any) -> str:
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
     kinds = (
         (rsa.RSAPublicKey, "RSA"),
         (ec.EllipticCurvePublicKey, "EC"),
-        (dsa.DSAPublicKey, "DSA"),
         (ed25519.Ed25519PublicKey, "Ed25519"),
         (ed448.Ed448PublicKey, "Ed448"),
     )
-    return next((name for kind, name in kinds if isinstance(key, kind)), "unknown")
+    # Others by their class name (DSAPublicKey -> DSA): cryptography 51 warns on any use of its
+    # `dsa` module, and a warning on stderr would break the one-line messages.
+    other = type(key).__name__.removesuffix("PublicKey") or "unknown"
+    return next((name for kind, name in kinds if isinstance(key, kind)), other)
 
 
 class Context:
