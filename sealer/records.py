@@ -156,6 +156,13 @@ def successor(records: Iterable[KeyRecord], old: KeyRecord) -> KeyRecord | None:
 # writes the result atomically. One set of rules keeps every backend's behaviour identical.
 
 
+def reviewed_grace(records: Iterable[KeyRecord], old: KeyRecord) -> dt.timedelta | None:
+    """The grace window the rotation that replaced `old` gave it in this ledger (what review
+    shows and `rotate --finish` grants); None: none, or nothing replaced it."""
+    replaced_by = successor(records, old)
+    return grace_after(old, replaced_by) if replaced_by else None
+
+
 # When the keys an activation demotes stop being valid: one end for the previously active key
 # (None: revoked now), or an end per key id (`rotate --finish` of rotations stacked unfinished:
 # each replaced key keeps the grace its own rotation chose, an accepted one too).

@@ -14,7 +14,7 @@ from sealer.backends import DEFAULT_BACKEND
 from sealer.config import Cluster, Environment
 from sealer.durations import format_duration
 from sealer.errors import SealerError
-from sealer.records import ACTIVE, GRACE, PENDING, KeyRecord, grace_after, iso, successor
+from sealer.records import ACTIVE, GRACE, PENDING, KeyRecord, iso, reviewed_grace
 from sealer.review import certset
 from sealer.review.model import (
     DUPLICATE,
@@ -283,8 +283,7 @@ class EnvReview:
             self.check_change(cluster, entry, files[0], cert, pinned, fresh)
         old_now = next((r for r in new_records if before and r.key_id == before.key_id), None)
         # The window `rotate --finish` grants is this one, so the reviewer sees what is granted.
-        replaced_by = successor(new_records, old_now) if old_now and fresh else None
-        grace = grace_after(old_now, replaced_by) if old_now and replaced_by else None
+        grace = reviewed_grace(new_records, old_now) if old_now and fresh else None
         external = env is not None and env.backend_kind != DEFAULT_BACKEND
         action = (
             "removed" if cert is None else "added" if before is None else "rotated" if fresh else "changed"
@@ -362,8 +361,7 @@ class EnvReview:
     def retired_in_range(self, record: KeyRecord) -> str:
         """A key added and replaced within the range (two rotations in one pull request): no
         change line shows it, yet it keeps the grace its successor's rotation gave it."""
-        replaced_by = successor(self.head.records(self.name), record)
-        grace = grace_after(record, replaced_by) if replaced_by else None
+        grace = reviewed_grace(self.head.records(self.name), record)
         env = self.head.env(self.name)
         if grace is None:
             valid = "revoked at once"

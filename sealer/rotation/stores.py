@@ -23,7 +23,17 @@ from sealer import clusters, faults, git, layout, ledger
 from sealer.backends import DEFAULT_BACKEND, KeyStore, open_store
 from sealer.config import Config, Environment
 from sealer.errors import BackendError, BadInput, SealerError
-from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, grace_after, iso, successor
+from sealer.records import (
+    ACCEPTED,
+    ACTIVE,
+    GRACE,
+    PENDING,
+    REVOKED,
+    KeyRecord,
+    iso,
+    reviewed_grace,
+    successor,
+)
 
 
 @dataclass(frozen=True)
@@ -237,8 +247,7 @@ def _grace_ends(
             replaced.append(older)
     ends: dict[str, dt.datetime | None] = {previous: None} if previous else {}
     for old in replaced:
-        replaced_by = successor(ledger_now, old)
-        grace = grace_after(old, replaced_by) if replaced_by else None
+        grace = reviewed_grace(ledger_now, old)
         ends[old.key_id] = now + grace if grace else None
     return ends
 
