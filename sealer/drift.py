@@ -19,10 +19,10 @@ never "no drift" for what nobody looked at.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +115,8 @@ def compare(
         now or utcnow(),
         lambda key_id: bool(git.refs_holding(cfg.root, key_id, ledger_rel)),
         revoked_at_once(cfg, env.name),
-        partial(_landed, cfg.root, ledger_rel, _on_own_branch(cfg.root)),
+        # cached: finish_overdue and finish_grace ask for the same keys (one `git log` each)
+        functools.cache(functools.partial(_landed, cfg.root, ledger_rel, _on_own_branch(cfg.root))),
     )
 
 
