@@ -182,6 +182,17 @@ def load_documents(text: str | bytes, source: str) -> list[Any]:
         raise BadInput(f"{source}: not valid YAML: a value cannot be read ({type(err).__name__})") from None
 
 
+def compose_documents(text: str, source: str) -> list[yaml.Node]:
+    """The node tree of every non-empty document, within `check_limits`, nothing constructed:
+    a key given twice, a tag or a malformed typed scalar stays as written, for a reader that
+    must see whatever any YAML parser could make of it. BadInput when it is not YAML."""
+    try:
+        check_limits(yaml.parse(text, Loader=_Loader), source)
+        return [node for node in yaml.compose_all(text, Loader=_Loader) if node is not None]
+    except yaml.YAMLError:
+        raise BadInput(f"{source}: not valid YAML") from None
+
+
 def _scalar(value: Any) -> str:
     if value.__class__ is str:  # by far the most common: skip the checks below
         return _string(value)

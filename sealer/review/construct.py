@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sealer import layout, ledger, provenance, render, state, yamlio
@@ -228,6 +228,24 @@ def _renders_to_itself(text: str, subtree: str, path: str) -> bool:
         return render.render_values(text, subtree, path) == text
     except SealerError:
         return False
+
+
+def foreign_sealed_findings(
+    envs: Iterable[str], changed: Iterable[str], files: Mapping[str, str | None]
+) -> list[Finding]:
+    """A file under sealed/ that is no environment's `sealed/<env>/<cluster>.yaml`: review reads
+    only those, while a GitOps tool pointed at sealed/<env>/ applies whatever the folder holds
+    (a key registry in `registry.json`, a SealedSecret of an environment spelt `Staging`)."""
+    names = list(envs)
+    found = []
+    for rel in changed:
+        if not rel.startswith(f"{layout.SEALED_DIR}/") or files.get(rel) is None:
+            continue
+        if not any(layout.sealed_cluster(name, rel) for name in names):
+            env = rel.split("/")[1] if rel.count("/") > 1 else ""
+            message = "sealer writes no such file (only sealed/<env>/<cluster>.yaml): remove it"
+            found.append(Finding(MANIFEST, env, rel, None, message))
+    return found
 
 
 def removed_sealed_finding(env: Environment, cluster: Cluster) -> Finding:

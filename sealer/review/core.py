@@ -91,6 +91,8 @@ def review(
         )
     report.findings += sensitive.config_findings(base_side.cfg, head_side.cfg)
     report.findings += registry_findings(base_side, head_side, names, changed)  # #16
+    head_envs = head_side.cfg.environments if head_side.cfg else {}
+    report.findings += construct.foreign_sealed_findings(head_envs, changed, head_side.files)
     if names:
         report.findings += duplicate_findings(_all_ledgers(root, head_rev))
     commits = git.range_changes(root, base_rev, head_rev)

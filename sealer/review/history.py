@@ -23,7 +23,7 @@ from sealer import git, layout
 from sealer.config import Config
 from sealer.errors import SealerError
 from sealer.records import KeyRecord
-from sealer.review import ledger_rules, plaintext, sensitive
+from sealer.review import ledger_rules, plaintext, sensitive, stray
 from sealer.review.construct import documents, read_ledger
 from sealer.review.model import (
     ALLOW_COMMENT,
@@ -34,7 +34,6 @@ from sealer.review.model import (
     LEDGER_INVALID,
     LEDGER_REMOVED,
     SCAN_CHUNK,
-    STRAY,
     Finding,
 )
 from sealer.review.revisions import config_at, encrypted, read_files, values_encrypted
@@ -284,28 +283,11 @@ def _file(
 
 
 def _stray(walk: Walk, path: str, data: bytes) -> None:
-    """A file sealer does not manage that delivers a Secret it does: a SealedSecret for an
-    environment's namespace and name, or a values file with a `sealer:` subtree; or a key
-    registry of its own (a verifier would accept the keys it lists)."""
-    if (
-        b"encryptedData" not in data
-        and b"ConfigMap" not in data
-        or path.startswith(f"{layout.REGISTRY_DIR}/")
-    ):
-        return  # registry/ is registry_check's: each file there must be the one the ledger gives
-    for doc in documents(data.decode("utf-8", "replace"), path) or []:
-        if not isinstance(doc, dict):
-            continue
-        meta = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
-        target = (str(meta.get("namespace")), str(meta.get("name")))
-        sealed = doc.get("kind") == "SealedSecret" and target in walk.managed.targets
-        sub = doc.get("sealer")
-        if sealed or (isinstance(sub, dict) and "encryptedData" in sub):
-            message = "delivers a Secret sealer manages from a file sealer does not write"
-            walk.add([Finding(STRAY, "", path, None, message)])
-        elif doc.get("kind") in ("ConfigMap", "Secret") and target in walk.managed.registries:
-            message = f"delivers the key registry {target[0]}/{target[1]} from a file sealer does not write"
-            walk.add([Finding(STRAY, "", path, None, message)])
+    """A file sealer does not manage that delivers a Secret it does, or a key registry of its
+    own (sealer.review.stray); registry/ is registry_check's (each file there must be the one
+    the ledger gives)."""
+    if not path.startswith(f"{layout.REGISTRY_DIR}/"):
+        walk.add(stray.findings(path, data, walk.managed.targets, walk.managed.registries))
 
 
 def _config_change(

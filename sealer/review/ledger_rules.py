@@ -3,9 +3,9 @@
 A ledger is an append-only history. Records are only appended; a record keeps every field it
 was made with except the two a status change sets (`status`, `revoke_at`); a status only moves
 forward (pending -> active -> grace -> revoked, or straight to revoked) and revoked never
-returns; a grace window only shortens; a new key's id is derived from its fingerprint, its
-fingerprint is new, it is created no later than now and expires within the environment's key
-lifetime; an entry has at most one current (active or pending) key.
+returns; a grace window has an end and only shortens; a new key's id is derived from its
+fingerprint, its fingerprint is new, it is created no later than now and expires within the
+environment's key lifetime; an entry has at most one current (active or pending) key.
 
 Review applies this to every commit of the range against each parent, so a history rewritten
 in one commit and "repaired" in a later one is seen; Git's own hash chain then makes the whole
@@ -59,6 +59,15 @@ def _changed_record(old: KeyRecord, new: KeyRecord) -> list[Problem]:
         never = " (a revoked key never returns)" if old.status == REVOKED else ""
         problems.append(
             Problem(LEDGER_STATUS, old.name, f"{old.key_id}: status {old.status} -> {new.status}{never}")
+        )
+    elif new.status == GRACE and new.revoke_at is None and old.status != GRACE:
+        problems.append(
+            Problem(
+                LEDGER_STATUS,
+                old.name,
+                f"{old.key_id}: status {old.status} -> grace with no revoke_at: the key registry lists it "
+                "valid until it expires (sealer always ends a grace window)",
+            )
         )
     elif _longer(old, new):
         problems.append(

@@ -105,7 +105,7 @@ def _container(head: bytes) -> str | None:
     return None
 
 
-def _wide_encoding(head: bytes) -> str | None:
+def wide_encoding(head: bytes) -> str | None:
     """UTF-16/32 by BOM, or UTF-16 without one: text whose every other byte is NUL."""
     for bom, name in _BOMS:
         if head.startswith(bom):
@@ -134,7 +134,7 @@ def from_blocks(
     media = _magic(head, _MEDIA)
     if media:
         yield Skip(path, f"{media}: not decoded, raw bytes scanned (media, told by content)", True)
-    whole = None if media else _container(head) or _magic(head, _UNREADABLE) or _wide_encoding(head)
+    whole = None if media else _container(head) or _magic(head, _UNREADABLE) or wide_encoding(head)
     if whole is None:
         yield from _chunks(path, _prepend(head, stream), chunk)
         return
@@ -182,7 +182,7 @@ def from_bytes(
     if container:
         yield from _archive(path, container, data, chunk, depth, budget)
         return
-    wide = _wide_encoding(head)
+    wide = wide_encoding(head)
     if wide:
         text = data.decode(wide, "replace").encode("utf-8")
         yield from _chunks(path, _blocks_of(text, chunk), chunk)

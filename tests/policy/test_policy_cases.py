@@ -22,7 +22,7 @@ from support.policy_repos import (
 )
 
 from sealer import cert_pins, config, ledger, provenance
-from sealer.records import ACTIVE, PENDING, REVOKED, KeyRecord, utcnow
+from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, utcnow
 
 Change = Callable[[Path, Mapping[str, Path]], None]
 # rule, environment, level, a fragment of the message, a fragment of the fix
@@ -87,6 +87,11 @@ def expired(recs: list[KeyRecord]) -> list[KeyRecord]:
 
 def pending(recs: list[KeyRecord]) -> list[KeyRecord]:
     return [r.with_status(PENDING) for r in recs]
+
+
+def endless_grace(recs: list[KeyRecord]) -> list[KeyRecord]:
+    """The key a rotation revoked, in grace with no end instead (sealer never writes one)."""
+    return [r.with_status(GRACE) if i == len(recs) - 2 else r for i, r in enumerate(recs)]
 
 
 def twice_active(recs: list[KeyRecord]) -> list[KeyRecord]:
@@ -197,6 +202,18 @@ CASES = [
         ),
     ),
     Case("grace-of-3-days", rotate("staging", "--grace", "3d")),
+    Case(
+        "grace-with-no-end",  # the registry lists such a key as valid until it expires
+        both(rotate("staging"), records("staging", endless_grace)),
+        (
+            error(
+                "grace-window",
+                "staging",
+                "(its grace has no end)",
+                "sealer keys revoke staging kid_",
+            ),
+        ),
+    ),
     # scope, namespace, backend
     Case(
         "production-namespace-wide",

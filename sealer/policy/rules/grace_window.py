@@ -27,21 +27,26 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
     allowed = dt.timedelta(days=conf["max-days"])
     records = ctx.records(env.name)
     for record in records:
-        if record.status != GRACE or record.revoke_at is None or record.revoke_at <= ctx.now:
+        # A grace window with no end lasts as long as the key: the registry lists it so.
+        end = record.revoke_at or record.expires
+        if record.status != GRACE or end is not None and end <= ctx.now:
             continue  # a lapsed grace is over: the key is no longer valid
         start = rotated_at(record, records) or ctx.now
-        if record.revoke_at - start > allowed:
+        if end is None or end - start > allowed:
             hours = int((start + allowed - ctx.now).total_seconds() // 3600)
             yield Problem(
                 ID,
                 env.name,
                 ERROR,
-                f"{record.name} key {record.key_id} stays valid until "
-                f"{record.revoke_at:%Y-%m-%d %H:%M}Z, "
-                f"{_days(record.revoke_at - start)} days after its rotation; "
+                f"{record.name} key {record.key_id} stays valid {_until(end, start)} after its rotation"
+                f"{'' if record.revoke_at else ' (its grace has no end)'}; "
                 f"{env.name} allows {conf['max-days']} days of grace",
                 fixes.revoke(env.name, record.key_id, hours),
             )
+
+
+def _until(end: dt.datetime | None, start: dt.datetime) -> str:
+    return "for ever" if end is None else f"until {end:%Y-%m-%d %H:%M}Z, {_days(end - start)} days"
 
 
 def _days(delta: dt.timedelta) -> str:

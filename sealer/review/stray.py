@@ -1,0 +1,116 @@
+"""Files sealer does not write that a GitOps tool would apply as something sealer manages: a
+SealedSecret or Secret named like an environment's, a values file's `sealer:` subtree, or an
+environment's key registry (a ConfigMap or Secret, or a kustomize generator making one) — a
+verifier would accept whatever fingerprints such a registry lists.
+
+A file is read as any YAML parser may read it, not as sealer's strict reader does: decoded by
+its byte-order mark (UTF-16 and UTF-32 too), escapes and `!!binary` decoded, every value of a
+key given twice, any tag. A registry is matched by name alone when no namespace of its name
+matches (a kustomization's `namespace:` moves any resource into its namespace); a Secret with
+no namespace matches in every one (the tool that applies it picks the namespace).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Iterator
+
+import yaml
+
+from sealer import yamlio
+from sealer.errors import SealerError
+from sealer.review.model import STRAY, Finding
+from sealer.scan import contents
+
+Target = tuple[str, str]  # (namespace, name)
+# Casefolded: a file holding none of these cannot spell a manifest kind, key or generator that
+# matters here (an escape or a tag may spell anything).
+_HINTS = ("encrypteddata", "configmap", "secret", "\\", "!")
+_BINARY = "tag:yaml.org,2002:binary"
+_MERGE = "tag:yaml.org,2002:merge"
+_NOT_OURS = "from a file sealer does not write"
+
+
+def findings(
+    path: str, data: bytes, targets: Iterable[Target], registries: Iterable[Target]
+) -> list[Finding]:
+    """A finding per way `data` (the file at `path`) delivers a managed Secret or key registry."""
+    text = _decode(data)
+    if not any(hint in text.casefold() for hint in _HINTS):
+        return []
+    try:
+        docs = yamlio.compose_documents(text, path)
+    except SealerError:
+        return []  # not YAML as it stands (a chart template, say): no tool applies it as it is
+    wanted = (frozenset(targets), frozenset(registries))
+    messages = (message for doc in docs for message in _delivered(doc, *wanted))
+    return [Finding(STRAY, "", path, None, message) for message in dict.fromkeys(messages)]
+
+
+def _decode(data: bytes) -> str:
+    encoding = contents.wide_encoding(data[: contents.SNIFF]) or "utf-8"
+    return data.decode(encoding, "replace").removeprefix("\ufeff")
+
+
+def _delivered(doc: yaml.Node, targets: frozenset[Target], registries: frozenset[Target]) -> Iterator[str]:
+    kinds = _texts(_get(doc, "kind"))
+    meta = _get(doc, "metadata")
+    names, spaces = (_texts(n for m in meta for n in _get(m, key)) for key in ("name", "namespace"))
+    if kinds & {"SealedSecret", "Secret"} and _named(names, spaces, targets):
+        yield f"delivers a Secret sealer manages {_NOT_OURS}"
+    if any(_get(sub, "encryptedData") for sub in _get(doc, "sealer")):
+        yield f"delivers a Secret sealer manages (a `sealer:` subtree) {_NOT_OURS}"
+    if kinds & {"ConfigMap", "Secret"}:
+        for namespace, name in _registries(names, spaces, registries):
+            yield f"delivers the key registry {namespace}/{name} {_NOT_OURS}"
+    default = _texts(_get(doc, "namespace"))  # a kustomization's namespace for all it makes
+    for generator, wanted in (("configMapGenerator", registries), ("secretGenerator", registries | targets)):
+        for item in _items(_get(doc, generator)):
+            made, space = (_texts(_get(item, key)) for key in ("name", "namespace"))
+            for namespace, name in _registries(made, space or default, wanted):
+                yield f"its {generator} makes {namespace}/{name}, which sealer delivers, {_NOT_OURS}"
+
+
+def _named(names: set[str], spaces: set[str], wanted: frozenset[Target]) -> set[Target]:
+    """The wanted targets one of `names` stands for, in one of `spaces` (any namespace if none)."""
+    return {(ns, name) for ns, name in wanted if name in names and (not spaces or ns in spaces)}
+
+
+def _registries(names: set[str], spaces: set[str], wanted: frozenset[Target]) -> list[Target]:
+    """The wanted targets of those names in those namespaces, else of those names in any."""
+    return sorted(_named(names, spaces, wanted) or _named(names, set(), wanted))
+
+
+def _get(node: yaml.Node, key: str) -> list[yaml.Node]:
+    """Every value `key` has in a mapping node: each one of a key given twice, merges (`<<`) included."""
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    found: list[yaml.Node] = []
+    for name, value in node.value:
+        if name.tag == _MERGE:
+            merged = value.value if isinstance(value, yaml.SequenceNode) else [value]
+            found += [item for mapping in merged for item in _get(mapping, key)]
+        elif _text(name) == key:
+            found.append(value)
+    return found
+
+
+def _items(nodes: Iterable[yaml.Node]) -> list[yaml.Node]:
+    return [item for node in nodes if isinstance(node, yaml.SequenceNode) for item in node.value]
+
+
+def _texts(nodes: Iterable[yaml.Node]) -> set[str]:
+    return {text for node in nodes if (text := _text(node)) is not None}
+
+
+def _text(node: yaml.Node) -> str | None:
+    """A scalar's text as a Kubernetes YAML reader takes it (`!!binary` decoded), whatever its tag."""
+    if not isinstance(node, yaml.ScalarNode):
+        return None
+    if node.tag != _BINARY:
+        return str(node.value)
+    try:
+        return base64.b64decode("".join(node.value.split()), validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return None
