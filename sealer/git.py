@@ -633,17 +633,26 @@ def range_changes(root: Path, base: str, head: str) -> list[CommitChanges]:
     for chunk in out.split(b"\x01")[1:]:
         header, _, rest = chunk.partition(b"\0")
         commit, *parents, stamp = header.decode().split(" ")
-        parts = rest.lstrip(b"\n").split(b"\0")
-        changes = []
-        for meta, path in zip(parts[0::2], parts[1::2], strict=False):
-            if not meta.startswith(b":"):
-                continue
-            old_mode, new_mode, old_blob, new_blob, _status = meta[1:].decode().split(" ")
-            changes.append(
-                FileChange(path.decode("utf-8", "replace"), old_mode, new_mode, old_blob, new_blob)
-            )
-        found.append(CommitChanges(commit, parents, int(stamp), changes))
+        found.append(CommitChanges(commit, parents, int(stamp), _raw_changes(rest)))
     return found
+
+
+def tree_changes(root: Path, base: str, head: str) -> list[FileChange]:
+    """What differs between the trees of `base` and `head`, as `range_changes` lists a commit's."""
+    out = run_bytes(root, NO_REPLACE, "diff", "--no-renames", "--raw", "--no-abbrev", "-z", base, head, "--")
+    return _raw_changes(out)
+
+
+def _raw_changes(raw: bytes) -> list[FileChange]:
+    """The entries of `--raw -z` output (`:old_mode new_mode old_blob new_blob status`, path)."""
+    parts = raw.lstrip(b"\n").split(b"\0")
+    changes = []
+    for meta, path in zip(parts[0::2], parts[1::2], strict=False):
+        if not meta.startswith(b":"):
+            continue
+        old_mode, new_mode, old_blob, new_blob, _status = meta[1:].decode().split(" ")
+        changes.append(FileChange(path.decode("utf-8", "replace"), old_mode, new_mode, old_blob, new_blob))
+    return changes
 
 
 def tree_entries(root: Path, rev: str, paths: Sequence[str]) -> dict[str, tuple[str, str]]:

@@ -161,7 +161,8 @@ def _add_history(
     """Commit by commit: a hand edit hidden behind a later clean rotation, a key committed and
     deleted again, a ledger rewritten and put back, a symlink, a sensitive change undone."""
     known = {r.fingerprint for records in _all_ledgers(root, base.rev).values() for r in records}
-    found = history.walk_range(root, commits, (base.cfg, head.cfg), known, now)
+    net = git.tree_changes(root, base.rev, head.rev)
+    found = history.walk_range(root, commits, (base.cfg, head.cfg), known, now, net)
     edited = {(f.env, f.path, f.entry) for f in found if f.rule == HAND_EDIT}
     report.findings = [
         f for f in report.findings if f.rule != HAND_EDIT or (f.env, f.path, f.entry) not in edited

@@ -104,6 +104,7 @@ class Walk:
     findings: list[Finding] = field(default_factory=list)
     to_scan: list[tuple[str, bytes, str]] = field(default_factory=list)  # (path, data, which commit)
     parsed: dict[tuple[str, str], Any] = field(default_factory=dict)  # (kind, blob) -> parsed once
+    judged: set[tuple[str, str, str]] = field(default_factory=set)  # (path, mode, blob) a commit made
 
     def records(self, env: str, blob: str) -> list[KeyRecord]:
         return list(self.ledger(env, blob)[0])
@@ -189,8 +190,10 @@ def walk_range(
     configs: tuple[Config | None, Config | None],
     known: set[str],
     now: dt.datetime,
+    net: list[git.FileChange],
 ) -> list[Finding]:
-    """Every finding of every commit (`git.range_changes`) against its parent(s)."""
+    """Every finding of every commit (`git.range_changes`) against its parent(s), then of the
+    files whose state at HEAD no commit made (`net`: BASE's tree against HEAD's)."""
     walk = Walk(root, configs[0], configs[1], known, now)
     walk.managed.add(configs[0])
     walk.managed.add(configs[1])
@@ -202,8 +205,18 @@ def walk_range(
     scanned: set[str] = set()
     for commit in commits:
         _commit(walk, commit, scanned)
+    _net_pass(walk, net, commits[-1].commit[:12] if commits else "HEAD", scanned)
     walk.add(plaintext.scan_blobs(walk.to_scan))
     return walk.findings
+
+
+def _net_pass(walk: Walk, net: list[git.FileChange], short: str, scanned: set[str]) -> None:
+    """A merge may take a file from a parent outside the range (an old commit of main, or a
+    branch cut before BASE): no commit of the range made that version, so it is judged here,
+    BASE against HEAD (a gate file put back as it was before main changed it, say)."""
+    for change in net:
+        if (change.path, change.new_mode, change.new_blob) not in walk.judged:
+            _file(walk, change, short, scanned, [])
 
 
 def _config(walk: Walk, blob: str, rev: str) -> Config | None:
@@ -221,13 +234,14 @@ def _commit(walk: Walk, commit: git.CommitChanges, scanned: set[str]) -> None:
     theirs = [git.tree_entries(walk.root, p, [c.path for c in commit.changes]) for p in commit.parents[1:]]
     for change in commit.changes:
         brought = any(entries.get(change.path) == (change.new_mode, change.new_blob) for entries in theirs)
-        if brought:  # a merge taking another parent's file: judged in that parent's own commits
-            _scan_only(walk, change, short, scanned)
-            continue
-        _file(walk, change, short, scanned, [entries.get(change.path) for entries in theirs])
+        if brought:  # a merge taking another parent's file: judged in that parent's own commits,
+            _scan_only(walk, change, short, scanned)  # or, from outside the range, by `net_pass`
+        else:
+            walk.judged.add((change.path, change.new_mode, change.new_blob))
+            _file(walk, change, short, scanned, [entries.get(change.path) for entries in theirs])
         if layout.ledger_env(change.path) is not None:
-            ledgers.append(change)
-        elif walk.managed.data_owner(change.path) is not None:
+            ledgers.append(change)  # whichever parent's it took, a successor of every parent's
+        elif not brought and walk.managed.data_owner(change.path) is not None:
             owned.append(change)
     others = commit.parents[1:]
     if (ledgers or owned) and others:
@@ -326,7 +340,8 @@ def _baseline_fps(data: bytes | None) -> set[str] | None:
 
 
 def _baseline(walk: Walk, change: git.FileChange, new: bytes) -> None:
-    added = (_baseline_fps(new) or set()) - (_baseline_fps(walk.blobs.get(change.old_blob)) or set())
+    old = walk.data(change.old_blob) if change.old_mode != GONE else None
+    added = (_baseline_fps(new) or set()) - (_baseline_fps(old) or set())
     if added:
         walk.add(
             [

@@ -18,7 +18,7 @@ from support.isolation import isolated
 from support.repos import copy_repo, keypairs, ledger_records, pinned_repo
 
 from sealer import ledger, yamlio
-from sealer.records import GRACE, REVOKED
+from sealer.records import ACTIVE, GRACE, REVOKED
 
 REGISTRY = "registry/staging/staging.yaml"
 REGISTRY_NAME = "engine-api-key-registry"
@@ -26,10 +26,12 @@ REGISTRY_NAME = "engine-api-key-registry"
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """main: staging and production rotated once each."""
+    """main: staging's K1 revoked, K2 active (tag `k1`: K1 active); production rotated once."""
     controllers = keypairs(tmp_path_factory, "staging", "production")
     with isolated(tmp_path_factory.mktemp("home")):
         root = pinned_repo(tmp_path_factory, controllers)
+        assert cli(root, "rotate", "staging", "--no-branch").exit_code == 0
+        git(root, "tag", "k1")
         for env in ("staging", "production"):
             assert cli(root, "rotate", env, "--no-branch").exit_code == 0
     return root
@@ -144,9 +146,9 @@ def grace_without_end(repo: Path) -> None:
     """A rotation that revoked the old key, edited to keep it in grace with no end: the registry
     (rendered to match) lists it as valid until it expires, and review showed 'grace none'."""
     assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
-    records = ledger_records(repo, "staging")
-    assert [r.status for r in records] == [REVOKED, "active"]
-    ledger.save(repo, "staging", [replace(records[0], status=GRACE, revoke_at=None), records[1]])
+    *older, replaced, new = ledger_records(repo, "staging")
+    assert (replaced.status, new.status) == (REVOKED, ACTIVE)
+    ledger.save(repo, "staging", [*older, replace(replaced, status=GRACE, revoke_at=None), new])
     assert cli(repo, "render", "staging").exit_code == 0
     git(repo, "commit", "-q", "-a", "--amend", "--no-edit")  # as if the rotation wrote it
 
@@ -166,6 +168,57 @@ ATTACKS: list[tuple[Callable[[Path], None], str]] = [
     (registry_as_yml_beside_the_sealed_file, "manifest-mismatch"),
     (registry_in_a_folder_named_like_an_environment, "manifest-mismatch"),
     (grace_without_end, "ledger-status"),
+]
+
+
+# -- a merge taking a file from outside the range ------------------------------------------------
+
+
+def merge_taking_theirs(repo: Path, other: str) -> None:
+    """Merge `other` into the checked-out branch, every file as `other` has it."""
+    git(repo, "merge", "-q", "--no-commit", "-s", "ours", other)
+    git(repo, "checkout", other, "--", ".")
+    git(repo, "commit", "-q", "--no-edit")
+
+
+def revoked_key_back_through_a_merge(repo: Path) -> None:
+    """A branch cut when K1 was active keeps it in grace for years, and revokes throwaway keys
+    until the registry's serial is above main's; merged taking its files, the merge brought the
+    ledger that K1 and K2's removal are in, and no commit of the range was judged against main's."""
+    git(repo, "checkout", "-q", "-b", "side", "k1")
+    assert cli(repo, "rotate", "staging", "--no-branch", "--replace", "--grace", "3000d").exit_code == 0
+    assert cli(repo, "rotate", "staging", "--no-branch", "--replace").exit_code == 0
+    git(repo, "checkout", "-q", "pr")
+    merge_taking_theirs(repo, "side")
+    k1 = ledger_records(repo, "staging")[0]
+    assert k1.status == GRACE and registry_serial(repo, "HEAD") > registry_serial(repo, "main")
+
+
+def registry_serial(repo: Path, rev: str) -> int:
+    from sealer import registry as key_registry
+
+    return key_registry.serial_of(ledger.at_revision(repo, rev, "staging"))
+
+
+def old_gate_file_through_a_merge(repo: Path) -> None:
+    """CODEOWNERS as main had it before a change took the author out: a merge with that old
+    commit of main takes it back, and no commit of the range made that version."""
+    git(repo, "checkout", "-q", "main")
+    write(repo, "CODEOWNERS", "* @acme/author\n")
+    old = commit_all(repo, "owners")
+    write(repo, "CODEOWNERS", "* @acme/platform\n")
+    commit_all(repo, "the platform team owns everything")
+    git(repo, "checkout", "-q", "-B", "pr")
+    write(repo, "CODEOWNERS", "* @acme/author\n")
+    git(repo, "add", "-A")
+    tree = git(repo, "write-tree").strip()
+    merge = git(repo, "commit-tree", tree, "-p", "HEAD", "-p", old, "-m", "Merge an old main").strip()
+    git(repo, "reset", "-q", "--hard", merge)
+
+
+ATTACKS += [
+    (revoked_key_back_through_a_merge, "ledger-status"),
+    (old_gate_file_through_a_merge, "trust-anchor-change"),
 ]
 
 
@@ -193,5 +246,21 @@ def test_application_manifests_pass(repo: Path) -> None:
     write(repo, "apps/kustomization.yaml", "configMapGenerator:\n  - name: settings\n    literals: [a=b]\n")
     write(repo, "chart/templates/secret.yaml", "{{- if .Values.secret }}\nkind: Secret\n{{- end }}\n")
     commit_all(repo, "application manifests")
+    code, data = run_review(repo)
+    assert code == 0, data["findings"]
+
+
+def test_merging_main_twice_passes(repo: Path) -> None:
+    """Main rotates and changes CODEOWNERS between two merges into the pull request: the first
+    merge took versions main replaced since, which HEAD no longer holds."""
+    write(repo, "notes.txt", "the change\n")
+    commit_all(repo, "the change")
+    for owners in ("@acme/one", "@acme/two"):
+        git(repo, "checkout", "-q", "main")
+        assert cli(repo, "rotate", "staging", "--no-branch", "--grace", "1d").exit_code == 0
+        write(repo, "CODEOWNERS", f"* {owners}\n")
+        commit_all(repo, "main moves on")
+        git(repo, "checkout", "-q", "pr")
+        git(repo, "merge", "-q", "--no-edit", "main")
     code, data = run_review(repo)
     assert code == 0, data["findings"]
