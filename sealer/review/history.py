@@ -292,7 +292,7 @@ def _file(
         _allow_comments(walk, change, new)
     if new is not None and path.endswith(".json"):
         _baseline(walk, change, new)
-    if new is not None and not held and path.endswith((".yaml", ".yml", ".json")):
+    if new is not None and not held:  # any name: kustomize applies what `resources:` lists
         _stray(walk, path, new)
 
 

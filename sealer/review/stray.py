@@ -37,7 +37,7 @@ def findings(
 ) -> list[Finding]:
     """A finding per way `data` (the file at `path`) delivers a managed Secret or key registry."""
     text = _decode(data)
-    if not any(hint in text.casefold() for hint in _HINTS):
+    if text is None or not any(hint in text.casefold() for hint in _HINTS):
         return []
     try:
         docs = yamlio.compose_documents(text, path)
@@ -48,9 +48,12 @@ def findings(
     return [Finding(STRAY, "", path, None, message) for message in dict.fromkeys(messages)]
 
 
-def _decode(data: bytes) -> str:
-    encoding = contents.wide_encoding(data[: contents.SNIFF]) or "utf-8"
-    return data.decode(encoding, "replace").removeprefix("\ufeff")
+def _decode(data: bytes) -> str | None:
+    """The text of a file, None for binary data (YAML holds no NUL)."""
+    encoding = contents.wide_encoding(data[: contents.SNIFF])
+    if encoding is None and b"\0" in data:
+        return None
+    return data.decode(encoding or "utf-8", "replace").removeprefix("\ufeff")
 
 
 def _delivered(doc: yaml.Node, targets: frozenset[Target], registries: frozenset[Target]) -> Iterator[str]:

@@ -117,6 +117,12 @@ def registry_made_by_kustomize(repo: Path) -> None:
     write(repo, "apps/kustomization.yaml", kustomization)
 
 
+def registry_in_a_file_kustomize_lists(repo: Path) -> None:
+    """Kustomize applies whatever `resources:` lists, whatever its name."""
+    write(repo, "apps/kustomization.yaml", "resources: [registry.txt]\n")
+    write(repo, "apps/registry.txt", registry(repo))
+
+
 def sealed_secret_without_namespace(repo: Path) -> None:
     """A SealedSecret any PR author can make for staging with its public certificate."""
     lines = (repo / "sealed/staging/staging.yaml").read_text().splitlines(True)
@@ -163,6 +169,7 @@ ATTACKS: list[tuple[Callable[[Path], None], str]] = [
     (registry_named_in_binary, "stray-sealed-data"),
     (registry_from_a_merge_key, "stray-sealed-data"),
     (registry_made_by_kustomize, "stray-sealed-data"),
+    (registry_in_a_file_kustomize_lists, "stray-sealed-data"),
     (sealed_secret_without_namespace, "stray-sealed-data"),
     (registry_beside_the_sealed_file, "manifest-mismatch"),
     (registry_as_yml_beside_the_sealed_file, "manifest-mismatch"),
