@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ from sealer.review.model import (
 )
 from sealer.review.revisions import config_at, encrypted, read_files, values_encrypted
 
-REGULAR, GONE, SUBMODULE, LINK = "100644", "000000", "160000", "120000"
+REGULAR, EXECUTABLE, GONE, SUBMODULE, LINK = "100644", "100755", "000000", "160000", "120000"
 
 
 def ciphertexts(doc: Mapping[str, Any] | None) -> dict[str, str]:
@@ -268,7 +269,7 @@ def _file(
     path = change.path
     held = walk.managed.holds(path) or (change.new_mode in (LINK, SUBMODULE) and walk.managed.above(path))
     if held and change.new_mode not in (REGULAR, GONE):
-        kind = {LINK: "a symlink", "100755": "executable", SUBMODULE: "a submodule"}.get(change.new_mode)
+        kind = {LINK: "a symlink", EXECUTABLE: "executable", SUBMODULE: "a submodule"}.get(change.new_mode)
         walk.add(
             [
                 Finding(
@@ -294,6 +295,25 @@ def _file(
         _baseline(walk, change, new)
     if new is not None and not held:  # any name: kustomize applies what `resources:` lists
         _stray(walk, path, new)
+    if not held and path.endswith((".yaml", ".yml")):
+        _beside_values(walk, change)
+
+
+def _beside_values(walk: Walk, change: git.FileChange) -> None:
+    """Another values file in the folder of one sealer manages: its key settings (sensitive's
+    `beside_values_finding`)."""
+    folder = posixpath.dirname(change.path)
+    managed = sorted(v for v in walk.managed.values if posixpath.dirname(v) == folder)
+    if not managed:
+        return
+    old, new = (
+        walk.text(blob) if mode in (REGULAR, EXECUTABLE) else None
+        for mode, blob in ((change.old_mode, change.old_blob), (change.new_mode, change.new_blob))
+    )
+    found = sensitive.beside_values_finding(
+        change.path, managed[0], walk.managed.values[managed[0]], old, new
+    )
+    walk.add([found] if found else [])
 
 
 def _stray(walk: Walk, path: str, data: bytes) -> None:

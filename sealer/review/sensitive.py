@@ -14,6 +14,7 @@ from typing import Any
 
 from sealer import layout, resources, yamlio
 from sealer.config import Cluster, Config, Environment
+from sealer.errors import SealerError
 from sealer.review.model import (
     CONTEXT_CHANGE,
     DELIVERY_CHANGE,
@@ -230,6 +231,40 @@ def delivery_findings(
                 f"{cluster.name}: {', '.join(changed)} changed: the Deployment may read its API key from "
                 "a Secret, entry or variable sealer does not manage",
             )
+
+
+_KEY_SETTINGS = ("existingsecret", "apikey", "extraenv")  # casefolded names of `_key_source`'s settings
+
+
+def _source_in(text: str | None, path: str) -> dict[str, Any]:
+    """`_key_source` of a values file's text; an unreadable one that names a key setting is a
+    source of its own (Helm's reader may take what sealer's refuses, a key given twice say)."""
+    try:
+        docs = yamlio.load_documents(text, path) if text is not None else []
+    except SealerError:
+        named = any(name in (text or "").casefold() for name in _KEY_SETTINGS)
+        return {"readable YAML": False} if named else _key_source(None)
+    return _key_source(docs[0] if docs and isinstance(docs[0], dict) else None)
+
+
+def beside_values_finding(
+    path: str, managed: str, env: str, old: str | None, new: str | None
+) -> Finding | None:
+    """A values file sealer does not manage, in the folder of `managed`, one it does (say
+    values-common.yaml beside values.yaml): an Argo CD application or a HelmRelease may list it
+    after sealer's, and Helm's later file wins, so its key settings count as sealer's own."""
+    then, now = _source_in(old, path), _source_in(new, path)
+    changed = [key for key in {**then, **now} if then.get(key) != now.get(key)]
+    if not changed:
+        return None
+    return Finding(
+        DELIVERY_CHANGE,
+        env,
+        path,
+        None,
+        f"{', '.join(changed)} changed beside {managed}: listed after it, the Deployment may read its "
+        "API key from a Secret, entry or variable sealer does not manage",
+    )
 
 
 def gate_finding(path: str) -> Finding:

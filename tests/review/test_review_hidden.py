@@ -129,6 +129,19 @@ def sealed_secret_without_namespace(repo: Path) -> None:
     write(repo, "apps/api-key.yaml", "".join(line for line in lines if "namespace: staging" not in line))
 
 
+# -- a values file Helm may be given after sealer's ----------------------------------------------
+
+
+def existing_secret_beside_the_values_file(repo: Path) -> None:
+    """An Argo CD application listing values-common.yaml after values.yaml reads the key from a
+    Secret nobody reviewed."""
+    write(repo, "deploy/staging/values-common.yaml", "replicaCount: 2\nexistingSecret: hand-made-key\n")
+
+
+def key_setting_twice_beside_the_values_file(repo: Path) -> None:
+    write(repo, "deploy/staging/values-common.yaml", "existingSecret: ''\nexistingSecret: hand-made-key\n")
+
+
 # -- a file in sealed/ that review never read ---------------------------------------------------------
 
 
@@ -171,6 +184,8 @@ ATTACKS: list[tuple[Callable[[Path], None], str]] = [
     (registry_made_by_kustomize, "stray-sealed-data"),
     (registry_in_a_file_kustomize_lists, "stray-sealed-data"),
     (sealed_secret_without_namespace, "stray-sealed-data"),
+    (existing_secret_beside_the_values_file, "delivery-change"),
+    (key_setting_twice_beside_the_values_file, "delivery-change"),
     (registry_beside_the_sealed_file, "manifest-mismatch"),
     (registry_as_yml_beside_the_sealed_file, "manifest-mismatch"),
     (registry_in_a_folder_named_like_an_environment, "manifest-mismatch"),
@@ -251,6 +266,11 @@ def test_application_manifests_pass(repo: Path) -> None:
     )
     write(repo, "apps/settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n")
     write(repo, "apps/kustomization.yaml", "configMapGenerator:\n  - name: settings\n    literals: [a=b]\n")
+    write(
+        repo,
+        "deploy/staging/values-common.yaml",
+        "replicaCount: 2\nextraEnv: [{name: LOG_LEVEL, value: info}]\n",
+    )
     write(repo, "chart/templates/secret.yaml", "{{- if .Values.secret }}\nkind: Secret\n{{- end }}\n")
     commit_all(repo, "application manifests")
     code, data = run_review(repo)
