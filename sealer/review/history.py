@@ -285,6 +285,8 @@ def _file(
     new = walk.blobs.get(change.new_blob)
     if sensitive.gate_file(path):
         walk.add([sensitive.gate_finding(path)])
+    if SUBMODULE in (change.old_mode, change.new_mode) and not held:  # a managed one is file-mode
+        walk.add([sensitive.submodule_finding(path)])
     if path == layout.CONFIG_FILE:
         _config_change(walk, change, short, theirs)
     if path in walk.managed.certs or path.startswith(layout.CERTS_DIR + "/"):

@@ -45,6 +45,7 @@ GATE_FILES = (
     layout.PRE_COMMIT_CONFIG,
     "*.gitattributes",
     ".gitattributes",
+    ".gitmodules",  # where a checkout that follows submodules fetches their files from
     ".github/workflows/*",
     ".gitlab-ci.yml",
     ".gitlab/ci/*",
@@ -264,6 +265,17 @@ def beside_values_finding(
         None,
         f"{', '.join(changed)} changed beside {managed}: listed after it, the Deployment may read its "
         "API key from a Secret, entry or variable sealer does not manage",
+    )
+
+
+def submodule_finding(path: str) -> Finding:
+    return Finding(
+        TRUST_ANCHOR,
+        "",
+        path,
+        None,
+        f"{path} is a submodule: Argo CD checks submodules out, and what they hold comes from "
+        "another repository, unreviewed: a code owner must approve",
     )
 
 

@@ -142,6 +142,32 @@ def key_setting_twice_beside_the_values_file(repo: Path) -> None:
     write(repo, "deploy/staging/values-common.yaml", "existingSecret: ''\nexistingSecret: hand-made-key\n")
 
 
+# -- what another repository holds --------------------------------------------------------------
+
+
+def add_submodule(repo: Path, path: str, commit: str) -> None:
+    """A submodule entry as `git submodule add` leaves it (no clone of its own needed)."""
+    write(repo, ".gitmodules", f'[submodule "{path}"]\n\tpath = {path}\n\turl = ../vendor.git\n')
+    (repo / path).mkdir(parents=True, exist_ok=True)  # not checked out: an empty folder
+    git(repo, "update-index", "--add", "--cacheinfo", f"160000,{commit},{path}")
+    git(repo, "add", ".gitmodules")
+    git(repo, "commit", "-q", "-m", f"submodule {path} at {commit[:12]}")
+
+
+def submodule_added(repo: Path) -> None:
+    """Argo CD checks out submodules: their manifests (a key registry, say) come unreviewed."""
+    add_submodule(repo, "apps/vendor", git(repo, "rev-parse", "k1").strip())
+
+
+def submodule_moved_on(repo: Path) -> None:
+    """On main already; the pull request points it at another commit of the other repository."""
+    git(repo, "checkout", "-q", "main")
+    add_submodule(repo, "apps/vendor", git(repo, "rev-parse", "k1").strip())
+    git(repo, "checkout", "-q", "-B", "pr")
+    add_submodule(repo, "apps/vendor", git(repo, "rev-parse", "main~1").strip())
+    assert git(repo, "diff", "--name-only", "main", "HEAD").split() == ["apps/vendor"]
+
+
 # -- a file in sealed/ that review never read ---------------------------------------------------------
 
 
@@ -186,6 +212,8 @@ ATTACKS: list[tuple[Callable[[Path], None], str]] = [
     (sealed_secret_without_namespace, "stray-sealed-data"),
     (existing_secret_beside_the_values_file, "delivery-change"),
     (key_setting_twice_beside_the_values_file, "delivery-change"),
+    (submodule_added, "trust-anchor-change"),
+    (submodule_moved_on, "trust-anchor-change"),
     (registry_beside_the_sealed_file, "manifest-mismatch"),
     (registry_as_yml_beside_the_sealed_file, "manifest-mismatch"),
     (registry_in_a_folder_named_like_an_environment, "manifest-mismatch"),
