@@ -30,6 +30,7 @@ _HINTS = ("encrypteddata", "configmap", "secret", "\\", "!")
 _BINARY = "tag:yaml.org,2002:binary"
 _MERGE = "tag:yaml.org,2002:merge"
 _NOT_OURS = "from a file sealer does not write"
+_PATCH_DEPTH = 2  # an inline patch holding an inline patch: kustomize reads no deeper
 
 
 def findings(
@@ -44,8 +45,20 @@ def findings(
     except SealerError:
         return []  # not YAML as it stands (a chart template, say): no tool applies it as it is
     wanted = (frozenset(targets), frozenset(registries))
-    messages = (message for doc in docs for message in _delivered(doc, *wanted))
+    messages = (message for doc in docs for message in _delivered(doc, *wanted, _PATCH_DEPTH))
     return [Finding(STRAY, "", path, None, message) for message in dict.fromkeys(messages)]
+
+
+def _in_text(
+    text: str, targets: frozenset[Target], registries: frozenset[Target], depth: int
+) -> Iterator[str]:
+    """What the documents of a YAML text held in a string (an inline patch) deliver."""
+    try:
+        docs = yamlio.compose_documents(text, "an inline patch")
+    except SealerError:
+        return
+    for doc in docs:
+        yield from _delivered(doc, targets, registries, depth)
 
 
 def _decode(data: bytes) -> str | None:
@@ -56,7 +69,9 @@ def _decode(data: bytes) -> str | None:
     return data.decode(encoding or "utf-8", "replace").removeprefix("\ufeff")
 
 
-def _delivered(doc: yaml.Node, targets: frozenset[Target], registries: frozenset[Target]) -> Iterator[str]:
+def _delivered(
+    doc: yaml.Node, targets: frozenset[Target], registries: frozenset[Target], depth: int
+) -> Iterator[str]:
     kinds = _texts(_get(doc, "kind"))
     meta = _get(doc, "metadata")
     names, spaces = (_texts(n for m in meta for n in _get(m, key)) for key in ("name", "namespace"))
@@ -73,6 +88,38 @@ def _delivered(doc: yaml.Node, targets: frozenset[Target], registries: frozenset
             made, space = (_texts(_get(item, key)) for key in ("name", "namespace"))
             for namespace, name in _registries(made, space or default, wanted):
                 yield f"its {generator} makes {namespace}/{name}, which sealer delivers, {_NOT_OURS}"
+    yield from _patches(doc, targets, registries, depth)
+
+
+def _patches(
+    doc: yaml.Node, targets: frozenset[Target], registries: frozenset[Target], depth: int
+) -> Iterator[str]:
+    """Kustomize patches, wherever they sit (a kustomization, a Flux Kustomization, an Argo CD
+    application): a `target` naming what sealer delivers, or an inline patch that is itself
+    such a manifest (a strategic merge of the key registry)."""
+    for node in _mappings(doc):
+        for target in _get(node, "target"):
+            for namespace, name in _registries(_texts(_get(target, "name")), set(), targets | registries):
+                yield f"a patch targets {namespace}/{name}, which sealer delivers, {_NOT_OURS}"
+        inline = [*_get(node, "patch"), *_items(_get(node, "patchesStrategicMerge"))]
+        for text in _texts(inline) if depth else ():
+            yield from _in_text(text, targets, registries, depth - 1)
+
+
+def _mappings(root: yaml.Node) -> Iterator[yaml.MappingNode]:
+    """Every mapping node under `root`, each once (aliases share nodes)."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            yield node
+            stack += [item for pair in node.value for item in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
 
 
 def _named(names: set[str], spaces: set[str], wanted: frozenset[Target]) -> set[Target]:

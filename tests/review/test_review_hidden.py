@@ -123,6 +123,30 @@ def registry_in_a_file_kustomize_lists(repo: Path) -> None:
     write(repo, "apps/registry.txt", registry(repo))
 
 
+def registry_patched_by_kustomize(repo: Path) -> None:
+    """A kustomization over registry/staging/ replacing what the registry lists."""
+    patch = "- op: replace\n  path: /data/registry.json\n  value: '{}'\n"
+    kustomization = {
+        "resources": ["../registry/staging"],
+        "patches": [{"target": {"kind": "ConfigMap", "name": REGISTRY_NAME}, "patch": patch}],
+    }
+    write(repo, "apps/kustomization.yaml", json.dumps(kustomization))
+
+
+def registry_patched_inline_by_flux(repo: Path) -> None:
+    """A Flux Kustomization's strategic-merge patch, the registry spelt inside a string."""
+    patch = (
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {REGISTRY_NAME}}}\ndata: {{registry.json: x}}\n"
+    )
+    flux = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "staging", "namespace": "flux-system"},
+        "spec": {"path": "./registry/staging", "patches": [{"patch": patch}]},
+    }
+    write(repo, "clusters/staging.yaml", json.dumps(flux).replace("ConfigMap", "Config\\u004dap"))
+
+
 def sealed_secret_without_namespace(repo: Path) -> None:
     """A SealedSecret any PR author can make for staging with its public certificate."""
     lines = (repo / "sealed/staging/staging.yaml").read_text().splitlines(True)
@@ -209,6 +233,8 @@ ATTACKS: list[tuple[Callable[[Path], None], str]] = [
     (registry_from_a_merge_key, "stray-sealed-data"),
     (registry_made_by_kustomize, "stray-sealed-data"),
     (registry_in_a_file_kustomize_lists, "stray-sealed-data"),
+    (registry_patched_by_kustomize, "stray-sealed-data"),
+    (registry_patched_inline_by_flux, "stray-sealed-data"),
     (sealed_secret_without_namespace, "stray-sealed-data"),
     (existing_secret_beside_the_values_file, "delivery-change"),
     (key_setting_twice_beside_the_values_file, "delivery-change"),
@@ -293,7 +319,13 @@ def test_application_manifests_pass(repo: Path) -> None:
         f"          configMap: {{name: {REGISTRY_NAME}}}\n",
     )
     write(repo, "apps/settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n")
-    write(repo, "apps/kustomization.yaml", "configMapGenerator:\n  - name: settings\n    literals: [a=b]\n")
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "configMapGenerator:\n  - name: settings\n    literals: [a=b]\n"
+        "patches:\n  - target: {kind: Deployment, name: verifier}\n"
+        "    patch: '[{op: replace, path: /spec/replicas, value: 2}]'\n",
+    )
     write(
         repo,
         "deploy/staging/values-common.yaml",
