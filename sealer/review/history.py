@@ -147,6 +147,11 @@ class Walk:
             for k in cfg.environments[env].keys
         }
 
+    def head_values(self) -> set[str]:
+        """The values files sealer renders at HEAD (review checks their key settings itself)."""
+        envs = self.head_cfg.environments.values() if self.head_cfg else ()
+        return {v for env in envs for v in (env.values_file, *(c.values_file for c in env.clusters))}
+
     def lifetime(self, env: str) -> int:
         """The longest key lifetime a new key of `env` may have: BASE's or HEAD's, whichever is
         longer (lengthening it is a sensitive change that needs its own approval)."""
@@ -297,7 +302,7 @@ def _file(
         _baseline(walk, change, new)
     if new is not None and not held:  # any name: kustomize applies what `resources:` lists
         _stray(walk, path, new)
-    if not held and path.endswith((".yaml", ".yml")):
+    if path.endswith((".yaml", ".yml")) and path not in walk.head_values():
         _beside_values(walk, change)
 
 
@@ -305,7 +310,7 @@ def _beside_values(walk: Walk, change: git.FileChange) -> None:
     """Another values file in the folder of one sealer manages: its key settings (sensitive's
     `beside_values_finding`)."""
     folder = posixpath.dirname(change.path)
-    managed = sorted(v for v in walk.managed.values if posixpath.dirname(v) == folder)
+    managed = sorted(v for v in walk.managed.values if posixpath.dirname(v) == folder and v != change.path)
     if not managed:
         return
     old, new = (

@@ -56,6 +56,12 @@ def gate_file(path: str) -> bool:
     return not path.startswith(layout.OUT_DIR + "/") and any(fnmatch.fnmatchcase(path, g) for g in GATE_FILES)
 
 
+def shown(path: str) -> str:
+    """A path as a reviewer must read it: a lookalike letter (Cyrillic `е` for `e`) escaped, so a
+    values file moved to `valuеs.yaml` does not read as no change at all."""
+    return path.encode("ascii", "backslashreplace").decode()
+
+
 def _finding(code: str, env: str, message: str) -> Finding:
     return Finding(code, env, layout.CONFIG_FILE, None, message)
 
@@ -83,12 +89,15 @@ def _pins(old: Environment, new: Environment) -> Iterator[Finding]:
             yield _finding(
                 PIN_CHANGE,
                 new.name,
-                f"{name}: sealing certificate (sealWith) changed from {was.fingerprint[:16]}… ({was.cert}) "
-                f"to {now.fingerprint[:16]}… ({now.cert}): verify the new certificate out of band",
+                f"{name}: sealing certificate (sealWith) changed from {was.fingerprint[:16]}… "
+                f"({shown(was.cert)}) to {now.fingerprint[:16]}… ({shown(now.cert)}): verify the new "
+                "certificate out of band",
             )
         if was.values_file != now.values_file:
             yield _finding(
-                VALUES_FILE_CHANGE, new.name, f"{name}: values file {was.values_file} -> {now.values_file}"
+                VALUES_FILE_CHANGE,
+                new.name,
+                f"{name}: values file {shown(was.values_file)} -> {shown(now.values_file)}",
             )
         yield from _added_dates(new.name, was, now)
     if old.cert_history != new.cert_history:
@@ -140,7 +149,9 @@ def _settings(old: Environment, new: Environment) -> Iterator[Finding]:
             f"resealAfterDays lengthened from {was_reseal} to {now_reseal or 'never'}",
         )
     if old.values_file != new.values_file:
-        yield _finding(VALUES_FILE_CHANGE, new.name, f"valuesFile {old.values_file} -> {new.values_file}")
+        yield _finding(
+            VALUES_FILE_CHANGE, new.name, f"valuesFile {shown(old.values_file)} -> {shown(new.values_file)}"
+        )
     if old.policy != new.policy:
         yield _finding(POLICY_OVERRIDE, new.name, "policy overrides for `sealer check` changed")
     dropped = [k for k in old.keys if k not in new.keys]

@@ -17,7 +17,7 @@ from support.git import commit_all, git
 from support.isolation import isolated
 from support.repos import copy_repo, keypairs, ledger_records, pinned_repo
 
-from sealer import ledger, yamlio
+from sealer import config, ledger, yamlio
 from sealer.records import ACTIVE, GRACE, REVOKED
 
 REGISTRY = "registry/staging/staging.yaml"
@@ -351,3 +351,20 @@ def test_merging_main_twice_passes(repo: Path) -> None:
         git(repo, "merge", "-q", "--no-edit", "main")
     code, data = run_review(repo)
     assert code == 0, data["findings"]
+
+
+def test_a_values_file_moved_to_a_lookalike_name_shows_the_move(repo: Path) -> None:
+    """valuеs.yaml (a Cyrillic е) for values.yaml: the finding must not read as no change, and the
+    file left behind, which the Argo CD application still reads, is one sealer watches."""
+    values = "deploy/staging/values.yaml"
+    lookalike = "deploy/staging/valu\u0435s.yaml"
+    write(repo, lookalike, (repo / values).read_bytes())
+    with config.edit(repo) as doc:
+        staging = doc["environments"]["staging"]
+        staging["valuesFile"] = staging["clusters"][0]["valuesFile"] = lookalike
+    write(repo, values, (repo / values).read_text() + "existingSecret: hand-made-key\n")
+    commit_all(repo, "tidy the values")
+    code, data = run_review(repo)
+    moved = [f["message"] for f in data["findings"] if f["rule"] == "values-file-change"]
+    assert code == 1 and moved and all("valu\\u0435s.yaml" in m for m in moved), data["findings"]
+    assert ("delivery-change", values) in {(f["rule"], f["path"]) for f in data["findings"]}
