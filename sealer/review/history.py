@@ -70,6 +70,12 @@ class Managed:
                 self.values.setdefault(cluster.values_file, name)
                 self.certs.add(cluster.cert)
 
+    def refs(self) -> list[str]:
+        """How a GitOps object names sealer's files: values files, each environment's folders."""
+        envs = {*self.values.values()}
+        folders = [f"{d}/{env}" for env in envs for d in (layout.SEALED_DIR, layout.REGISTRY_DIR)]
+        return sorted({*self.values, *(posixpath.dirname(v) for v in self.values), *folders} - {""})
+
     def above(self, path: str) -> bool:
         """Is `path` a folder holding managed files (a symlink there redirects them all)?"""
         prefix = path.rstrip("/") + "/"
@@ -304,6 +310,18 @@ def _file(
         _stray(walk, path, new)
     if path.endswith((".yaml", ".yml")) and path not in walk.head_values():
         _beside_values(walk, change)
+    if not held:
+        _wiring(walk, change)
+
+
+def _wiring(walk: Walk, change: git.FileChange) -> None:
+    """An Argo CD application, Flux object or kustomization naming sealer's files (stray's
+    `wiring_finding`)."""
+    old, new = (
+        walk.data(blob) if mode in (REGULAR, EXECUTABLE) else None
+        for mode, blob in ((change.old_mode, change.old_blob), (change.new_mode, change.new_blob))
+    )
+    walk.add([found] if (found := stray.wiring_finding(change.path, old, new, walk.managed.refs())) else [])
 
 
 def _beside_values(walk: Walk, change: git.FileChange) -> None:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import posixpath
 from collections.abc import Iterable, Iterator
 
 import yaml
 
 from sealer import yamlio
 from sealer.errors import SealerError
-from sealer.review.model import STRAY, Finding
+from sealer.review.model import STRAY, TRUST_ANCHOR, Finding
 from sealer.scan import contents
 
 Target = tuple[str, str]  # (namespace, name)
@@ -30,6 +31,9 @@ _HINTS = ("encrypteddata", "configmap", "secret", "\\", "!")
 _BINARY = "tag:yaml.org,2002:binary"
 _MERGE = "tag:yaml.org,2002:merge"
 _NOT_OURS = "from a file sealer does not write"
+_WIRING_KINDS = {"Application", "ApplicationSet", "HelmRelease", "Kustomization"}
+_WIRING_HINTS = ("application", "helmrelease", "kustomization", "\\", "!")  # casefolded
+_KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _PATCH_DEPTH = 2  # an inline patch holding an inline patch: kustomize reads no deeper
 
 
@@ -47,6 +51,39 @@ def findings(
     wanted = (frozenset(targets), frozenset(registries))
     messages = (message for doc in docs for message in _delivered(doc, *wanted, _PATCH_DEPTH))
     return [Finding(STRAY, "", path, None, message) for message in dict.fromkeys(messages)]
+
+
+def wiring_finding(path: str, old: bytes | None, new: bytes | None, refs: Iterable[str]) -> Finding | None:
+    """An Argo CD application, a Flux HelmRelease or Kustomization, or a kustomization that names
+    one of sealer's files or folders (`refs`) decides how they reach the cluster: which values
+    files Helm gets, in which order, with which overrides, what is applied and patched. A
+    change to one is a change of the gate's own kind: a code owner must approve it."""
+    wanted = tuple(refs)
+    if old == new or not any(_wires(path, data, wanted) for data in (old, new)):
+        return None
+    message = (
+        f"{path} wires sealer's files into the cluster (values files and their overrides, folders "
+        "applied, patches): a code owner must approve"
+    )
+    return Finding(TRUST_ANCHOR, "", path, None, message)
+
+
+def _wires(path: str, data: bytes | None, refs: tuple[str, ...]) -> bool:
+    text = _decode(data) if data is not None else None
+    if text is None:
+        return False
+    named = posixpath.basename(path) in _KUSTOMIZATION_FILES
+    if not named and not any(hint in text.casefold() for hint in _WIRING_HINTS):
+        return False
+    try:
+        docs = yamlio.compose_documents(text, path)
+    except SealerError:
+        return False
+    for doc in docs:
+        if named or _texts(_get(doc, "kind")) & _WIRING_KINDS:
+            if any(ref in scalar for scalar in _texts(_nodes(doc)) for ref in refs):
+                return True
+    return False
 
 
 def _in_text(
@@ -107,7 +144,11 @@ def _patches(
 
 
 def _mappings(root: yaml.Node) -> Iterator[yaml.MappingNode]:
-    """Every mapping node under `root`, each once (aliases share nodes)."""
+    return (node for node in _nodes(root) if isinstance(node, yaml.MappingNode))
+
+
+def _nodes(root: yaml.Node) -> Iterator[yaml.Node]:
+    """Every node under `root`, each once (aliases share nodes)."""
     seen: set[int] = set()
     stack = [root]
     while stack:
@@ -115,8 +156,8 @@ def _mappings(root: yaml.Node) -> Iterator[yaml.MappingNode]:
         if id(node) in seen:
             continue
         seen.add(id(node))
+        yield node
         if isinstance(node, yaml.MappingNode):
-            yield node
             stack += [item for pair in node.value for item in pair]
         elif isinstance(node, yaml.SequenceNode):
             stack += node.value

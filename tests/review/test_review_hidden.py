@@ -159,11 +159,42 @@ def sealed_secret_without_namespace(repo: Path) -> None:
 def existing_secret_beside_the_values_file(repo: Path) -> None:
     """An Argo CD application listing values-common.yaml after values.yaml reads the key from a
     Secret nobody reviewed."""
+    write(
+        repo, "argocd/other.yaml", application().replace("../deploy/staging/values.yaml", "values-other.yaml")
+    )
     write(repo, "deploy/staging/values-common.yaml", "replicaCount: 2\nexistingSecret: hand-made-key\n")
 
 
 def key_setting_twice_beside_the_values_file(repo: Path) -> None:
+    write(
+        repo, "argocd/other.yaml", application().replace("../deploy/staging/values.yaml", "values-other.yaml")
+    )
     write(repo, "deploy/staging/values-common.yaml", "existingSecret: ''\nexistingSecret: hand-made-key\n")
+
+
+# -- how sealer's files reach the cluster --------------------------------------------------------
+
+
+def application(parameters: str = "") -> str:
+    """The Argo CD application installing the chart with staging's values file."""
+    return (
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\n"
+        "metadata: {name: engine-staging, namespace: argocd}\n"
+        "spec:\n  destination: {namespace: staging, server: https://kubernetes.default.svc}\n"
+        "  source:\n    repoURL: https://git.example.test/acme/gitops.git\n    path: chart\n"
+        "    helm:\n      valueFiles: [../deploy/staging/values.yaml]\n" + parameters
+    )
+
+
+def helm_parameter_in_the_application(repo: Path) -> None:
+    """A Helm parameter overrides every values file: the Deployment reads an unreviewed Secret."""
+    git(repo, "checkout", "-q", "main")
+    write(repo, "argocd/staging.yaml", application())
+    commit_all(repo, "deploy staging with Argo CD")
+    git(repo, "checkout", "-q", "-B", "pr")
+    write(
+        repo, "argocd/staging.yaml", application("      parameters: [{name: existingSecret, value: mine}]\n")
+    )
 
 
 # -- what another repository holds --------------------------------------------------------------
@@ -238,6 +269,7 @@ ATTACKS: list[tuple[Callable[[Path], None], str]] = [
     (sealed_secret_without_namespace, "stray-sealed-data"),
     (existing_secret_beside_the_values_file, "delivery-change"),
     (key_setting_twice_beside_the_values_file, "delivery-change"),
+    (helm_parameter_in_the_application, "trust-anchor-change"),
     (submodule_added, "trust-anchor-change"),
     (submodule_moved_on, "trust-anchor-change"),
     (registry_beside_the_sealed_file, "manifest-mismatch"),
