@@ -40,6 +40,7 @@ from sealer.review.model import (
 from sealer.review.revisions import config_at, encrypted, read_files, values_encrypted
 
 REGULAR, EXECUTABLE, GONE, SUBMODULE, LINK = "100644", "100755", "000000", "160000", "120000"
+_MAX_LINKS = 8  # symlinks followed in a row, as far as a checkout's reader would go
 
 
 def ciphertexts(doc: Mapping[str, Any] | None) -> dict[str, str]:
@@ -217,18 +218,19 @@ def walk_range(
     scanned: set[str] = set()
     for commit in commits:
         _commit(walk, commit, scanned)
-    _net_pass(walk, net, commits[-1].commit[:12] if commits else "HEAD", scanned)
+    if commits:
+        _net_pass(walk, net, commits[-1].commit, scanned)
     walk.add(plaintext.scan_blobs(walk.to_scan))
     return walk.findings
 
 
-def _net_pass(walk: Walk, net: list[git.FileChange], short: str, scanned: set[str]) -> None:
+def _net_pass(walk: Walk, net: list[git.FileChange], head: str, scanned: set[str]) -> None:
     """A merge may take a file from a parent outside the range (an old commit of main, or a
     branch cut before BASE): no commit of the range made that version, so it is judged here,
     BASE against HEAD (a gate file put back as it was before main changed it, say)."""
     for change in net:
         if (change.path, change.new_mode, change.new_blob) not in walk.judged:
-            _file(walk, change, short, scanned, [])
+            _file(walk, change, head, scanned, [])
 
 
 def _config(walk: Walk, blob: str, rev: str) -> Config | None:
@@ -250,7 +252,7 @@ def _commit(walk: Walk, commit: git.CommitChanges, scanned: set[str]) -> None:
             _scan_only(walk, change, short, scanned)  # or, from outside the range, by `net_pass`
         else:
             walk.judged.add((change.path, change.new_mode, change.new_blob))
-            _file(walk, change, short, scanned, [entries.get(change.path) for entries in theirs])
+            _file(walk, change, commit.commit, scanned, [entries.get(change.path) for entries in theirs])
         if layout.ledger_env(change.path) is not None:
             ledgers.append(change)  # whichever parent's it took, a successor of every parent's
         elif not brought and walk.managed.data_owner(change.path) is not None:
@@ -274,10 +276,11 @@ def _scan_only(walk: Walk, change: git.FileChange, short: str, scanned: set[str]
 
 
 def _file(
-    walk: Walk, change: git.FileChange, short: str, scanned: set[str], theirs: list[tuple[str, str] | None]
+    walk: Walk, change: git.FileChange, commit: str, scanned: set[str], theirs: list[tuple[str, str] | None]
 ) -> None:
-    """Every check of one changed file; `theirs`: its (mode, blob) in a merge's other parents."""
-    path = change.path
+    """Every check of one changed file in `commit`; `theirs`: its (mode, blob) in a merge's other
+    parents."""
+    path, short = change.path, commit[:12]
     held = walk.managed.holds(path) or (change.new_mode in (LINK, SUBMODULE) and walk.managed.above(path))
     if held and change.new_mode not in (REGULAR, GONE):
         kind = {LINK: "a symlink", EXECUTABLE: "executable", SUBMODULE: "a submodule"}.get(change.new_mode)
@@ -307,11 +310,28 @@ def _file(
     if new is not None and path.endswith(".json"):
         _baseline(walk, change, new)
     if new is not None and not held:  # any name: kustomize applies what `resources:` lists
-        _stray(walk, path, new)
+        _stray(walk, path, _link_target(walk, change, commit) if change.new_mode == LINK else new)
     if path.endswith((".yaml", ".yml")) and path not in walk.head_values():
         _beside_values(walk, change)
     if not held:
         _wiring(walk, change)
+
+
+def _link_target(walk: Walk, change: git.FileChange, commit: str) -> bytes:
+    """What a symlink in the repository leads to at `commit` (Argo CD follows one that stays
+    inside the repository): the file's bytes, or nothing for a folder, a link out, a loop."""
+    path, link = change.path, walk.data(change.new_blob) or b""
+    for _ in range(_MAX_LINKS):
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(path), link.decode("utf-8", "replace")))
+        if target.startswith(("../", "/")) or target in ("..", "."):
+            return b""
+        mode, blob = git.tree_entries(walk.root, commit, [target]).get(target, (GONE, ""))
+        if mode not in (REGULAR, EXECUTABLE, LINK):
+            return b""
+        path, link = target, walk.data(blob) or b""
+        if mode != LINK:
+            return link
+    return b""
 
 
 def _wiring(walk: Walk, change: git.FileChange) -> None:

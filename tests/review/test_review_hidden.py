@@ -147,6 +147,17 @@ def registry_patched_inline_by_flux(repo: Path) -> None:
     write(repo, "clusters/staging.yaml", json.dumps(flux).replace("ConfigMap", "Config\\u004dap"))
 
 
+def registry_through_a_symlink(repo: Path) -> None:
+    """Argo CD follows a symlink that stays in the repository: to an example main has held
+    since before the range (a .txt no tool applied until now)."""
+    git(repo, "checkout", "-q", "main")
+    write(repo, "docs/registry-example.txt", registry(repo))
+    commit_all(repo, "an example for the docs")
+    git(repo, "checkout", "-q", "-B", "pr")
+    (repo / "apps").mkdir()
+    (repo / "apps/registry.yaml").symlink_to("../docs/./registry-example.txt")
+
+
 def sealed_secret_without_namespace(repo: Path) -> None:
     """A SealedSecret any PR author can make for staging with its public certificate."""
     lines = (repo / "sealed/staging/staging.yaml").read_text().splitlines(True)
@@ -265,6 +276,7 @@ ATTACKS: list[tuple[Callable[[Path], None], str]] = [
     (registry_made_by_kustomize, "stray-sealed-data"),
     (registry_in_a_file_kustomize_lists, "stray-sealed-data"),
     (registry_patched_by_kustomize, "stray-sealed-data"),
+    (registry_through_a_symlink, "stray-sealed-data"),
     (registry_patched_inline_by_flux, "stray-sealed-data"),
     (sealed_secret_without_namespace, "stray-sealed-data"),
     (existing_secret_beside_the_values_file, "delivery-change"),
