@@ -13,6 +13,7 @@ streams the blobs. Each commit is then judged on its own against its parent(s):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import posixpath
 from collections.abc import Iterable, Mapping
@@ -154,6 +155,7 @@ class Walk:
             for k in cfg.environments[env].keys
         }
 
+    @functools.cached_property
     def head_values(self) -> set[str]:
         """The values files sealer renders at HEAD (review checks their key settings itself)."""
         envs = self.head_cfg.environments.values() if self.head_cfg else ()
@@ -311,7 +313,7 @@ def _file(
         _baseline(walk, change, new)
     if new is not None and not held:  # any name: kustomize applies what `resources:` lists
         _stray(walk, path, _link_target(walk, change, commit) if change.new_mode == LINK else new)
-    if path.endswith((".yaml", ".yml")) and path not in walk.head_values():
+    if path.endswith((".yaml", ".yml")) and path not in walk.head_values:
         _beside_values(walk, change)
     if not held:
         _wiring(walk, change)

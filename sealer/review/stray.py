@@ -25,8 +25,8 @@ from sealer.review.model import STRAY, TRUST_ANCHOR, Finding
 from sealer.scan import contents
 
 Target = tuple[str, str]  # (namespace, name)
-# Casefolded: a file holding none of these cannot spell a manifest kind, key or generator that
-# matters here (an escape or a tag may spell anything).
+# Casefolded: a file holding none of these, nor a managed name, cannot spell a manifest kind,
+# key, generator or patch target that matters here (an escape or a tag may spell anything).
 _HINTS = ("encrypteddata", "configmap", "secret", "\\", "!")
 _BINARY = "tag:yaml.org,2002:binary"
 _MERGE = "tag:yaml.org,2002:merge"
@@ -41,14 +41,15 @@ def findings(
     path: str, data: bytes, targets: Iterable[Target], registries: Iterable[Target]
 ) -> list[Finding]:
     """A finding per way `data` (the file at `path`) delivers a managed Secret or key registry."""
+    wanted = (frozenset(targets), frozenset(registries))
     text = _decode(data)
-    if text is None or not any(hint in text.casefold() for hint in _HINTS):
+    hints = (*_HINTS, *(name.casefold() for _, name in (*wanted[0], *wanted[1])))
+    if text is None or not any(hint in text.casefold() for hint in hints):
         return []
     try:
         docs = yamlio.compose_documents(text, path)
     except SealerError:
         return []  # not YAML as it stands (a chart template, say): no tool applies it as it is
-    wanted = (frozenset(targets), frozenset(registries))
     messages = (message for doc in docs for message in _delivered(doc, *wanted, _PATCH_DEPTH))
     return [Finding(STRAY, "", path, None, message) for message in dict.fromkeys(messages)]
 

@@ -133,6 +133,16 @@ def registry_patched_by_kustomize(repo: Path) -> None:
     write(repo, "apps/kustomization.yaml", json.dumps(kustomization))
 
 
+def registry_patched_by_name_alone(repo: Path) -> None:
+    """A patch target need not name a kind; the registry comes in through another folder."""
+    patch = "[{op: replace, path: /data/registry.json, value: '{}'}]"
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        f'resources: [../base]\npatches:\n  - target: {{name: {REGISTRY_NAME}}}\n    patch: "{patch}"\n',
+    )
+
+
 def registry_patched_inline_by_flux(repo: Path) -> None:
     """A Flux Kustomization's strategic-merge patch, the registry spelt inside a string."""
     patch = (
@@ -278,6 +288,7 @@ ATTACKS: list[tuple[Callable[[Path], None], str]] = [
     (registry_patched_by_kustomize, "stray-sealed-data"),
     (registry_through_a_symlink, "stray-sealed-data"),
     (registry_patched_inline_by_flux, "stray-sealed-data"),
+    (registry_patched_by_name_alone, "stray-sealed-data"),
     (sealed_secret_without_namespace, "stray-sealed-data"),
     (existing_secret_beside_the_values_file, "delivery-change"),
     (key_setting_twice_beside_the_values_file, "delivery-change"),
