@@ -90,7 +90,10 @@ def review(
             base_side.env(name), head_side.env(name), base_side.doc, head_side.doc
         )
     report.findings += sensitive.config_findings(base_side.cfg, head_side.cfg)
-    report.findings += registry_findings(base_side, head_side, names, changed)  # #16
+    present = git.run(
+        root, git.NO_REPLACE, "ls-tree", "-r", "-z", "--name-only", head_rev, "--", layout.REGISTRY_DIR
+    )
+    report.findings += registry_findings(base_side, head_side, names, changed, present.split("\0"))  # #16
     head_envs = head_side.cfg.environments if head_side.cfg else {}
     report.findings += construct.foreign_sealed_findings(head_envs, changed, head_side.files)
     if names:

@@ -13,10 +13,15 @@ from sealer.review.model import REGISTRY_MISMATCH, REGISTRY_ROLLBACK, REGISTRY_T
 from sealer.review.revisions import Side
 
 
-def registry_findings(base: Side, head: Side, names: list[str], changed: list[str]) -> list[Finding]:
+def registry_findings(
+    base: Side, head: Side, names: list[str], changed: list[str], present: list[str]
+) -> list[Finding]:
     """A finding per registry file at HEAD that differs from (or is missing against) what HEAD's
-    ledger gives, per changed file under registry/ that no environment gives, and per change
-    of where an environment's registry goes (another namespace may be another team's verifier)."""
+    ledger gives, per file under registry/ (`present`: HEAD's) that no environment gives while
+    the range changed it or its environment, and per change of where an environment's registry
+    goes (another namespace may be another team's verifier). A cluster or environment taken out
+    of sealer.yaml leaves a registry no rotation updates again: its cluster would accept the
+    keys it lists for good."""
     findings, expected = [], set()
     for name in names:
         env = head.env(name)
@@ -36,15 +41,31 @@ def registry_findings(base: Side, head: Side, names: list[str], changed: list[st
                 findings.append(
                     Finding(REGISTRY_MISMATCH, name, rel, None, f"{what} (serial {serial}): {fix}")
                 )
-    for rel in changed:
+    left = [rel for rel in present if _dropped(head, names, rel)]
+    for rel in dict.fromkeys([*changed, *left]):
         if (
             rel.startswith(f"{layout.REGISTRY_DIR}/")
             and rel not in expected
-            and head.files.get(rel) is not None
+            and (rel in left or head.files.get(rel) is not None)
         ):
-            why = "no environment's key registry is rendered there: remove it"
+            why = "no environment's key registry is rendered there (nothing revokes what it lists): remove it"
             findings.append(Finding(REGISTRY_MISMATCH, layout.registry_env(rel) or "", rel, None, why))
     return findings
+
+
+def _dropped(head: Side, names: list[str], rel: str) -> bool:
+    """Is `rel` a registry file of an environment the range touched that sealer.yaml no longer
+    has, or of a cluster its environment no longer lists? (An environment whose registry is no
+    longer delivered through Git, moved to another store, is a store-change of its own.)"""
+    env_name = layout.registry_env(rel)
+    if env_name is None or env_name not in names:
+        return False
+    env = head.env(env_name)
+    if env is None:
+        return True
+    settings = env.registry
+    gitops = settings is not None and settings.delivery == registry.GITOPS
+    return gitops and rel not in {layout.registry_file(env_name, c.name) for c in env.clusters}
 
 
 def _target_change(name: str, base: Side, head: Side) -> list[Finding]:

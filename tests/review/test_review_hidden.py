@@ -423,3 +423,18 @@ def test_a_values_file_moved_to_a_lookalike_name_shows_the_move(repo: Path) -> N
     moved = [f["message"] for f in data["findings"] if f["rule"] == "values-file-change"]
     assert code == 1 and moved and all("valu\\u0435s.yaml" in m for m in moved), data["findings"]
     assert ("delivery-change", values) in {(f["rule"], f["path"]) for f in data["findings"]}
+
+
+@pytest.mark.parametrize("remove_registry", [False, True])
+def test_an_environment_taken_out_leaves_no_registry_behind(repo: Path, remove_registry: bool) -> None:
+    """No rotation updates production's registry once sealer.yaml drops production: left in
+    place, its cluster would accept the keys it lists for good."""
+    with config.edit(repo) as doc:
+        del doc["environments"]["production"]
+    if remove_registry:
+        git(repo, "rm", "-q", "-r", "registry/production")
+    commit_all(repo, "production decommissioned")
+    code, data = run_review(repo)
+    left = {f["path"] for f in data["findings"] if f["rule"] == "registry-mismatch"}
+    assert code == 1 and "env-removed" in {f["rule"] for f in data["findings"]}
+    assert left == (set() if remove_registry else {"registry/production/production.yaml"}), data["findings"]
