@@ -99,6 +99,8 @@ def _device(target: Path) -> None:
 
 FORMS: dict[str, Callable[[Path, Path], None]] = {
     "symlink-file": _symlink_to_file,
+    # a symlink to nothing: Path.exists() follows it and says False, as for no file at all
+    "symlink-dangling": _replace(lambda t: t.symlink_to(t.parent / "nowhere" / t.name)),
     "symlink-folder": _symlink_to_folder,
     "dev-zero": _replace(lambda t: t.symlink_to("/dev/zero")),
     "fifo": _replace(os.mkfifo),
