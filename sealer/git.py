@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sealer import repofiles
+from sealer import repofiles, safeopen
 from sealer.errors import BadInput, GitError
 
 
@@ -525,8 +525,16 @@ def read_blobs(root: Path, revs: Sequence[str]) -> dict[str, str]:
 
 
 def file_at(root: Path, rev: str, path: str) -> str | None:
-    done = _call(root, ("show", f"{rev}:{path}"))
-    return done.stdout.decode() if done.returncode == 0 else None
+    """The text of `path` at `rev` (None when it has none); any branch may hold it (a remote
+    one anyone pushed): bounded like a file on disk, and not UTF-8 is BadInput, not a crash."""
+    shown = f"{rev}:{path}"
+    size = probe(root, "cat-file", "-s", shown)
+    if size is None:
+        return None
+    if int(size) > repofiles.MAX_BYTES:
+        raise BadInput(f"{shown}: larger than the limit of {repofiles.MAX_BYTES} bytes")
+    done = _call(root, ("show", shown))
+    return safeopen.decode(done.stdout, shown) if done.returncode == 0 else None
 
 
 # -- signing (#19): sealer's commits honour git's signing configuration like `git commit` ------
