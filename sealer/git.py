@@ -22,13 +22,18 @@ from typing import Any, NamedTuple
 from sealer import repofiles, safeopen
 from sealer.errors import BadInput, GitError
 
+# A folder holding HEAD, objects/ and refs/ is a bare repository to git's discovery: committed
+# beside a sealer.yaml that is not at the top of the checkout (a monorepo's folder), it would be
+# the repository sealer reads (a made-up history for `review`) and its config git's. Refused.
+GIT = ("git", "-c", "safe.bareRepository=explicit")
+
 
 def _call(
     root: Path | str, args: Sequence[str], stdin: bytes | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[bytes]:
     try:
         return subprocess.run(
-            ["git", "-C", str(root), *args],
+            [*GIT, "-C", str(root), *args],
             input=stdin,
             capture_output=True,
             env={**os.environ, **env} if env else None,
@@ -172,7 +177,7 @@ class Commit:
         # about 1% of the pack and cost a third of git's time; `git gc` deltifies later anyway.
         self._proc = subprocess.Popen(
             [
-                "git",
+                *GIT,
                 "-C",
                 str(root),
                 "fast-import",
@@ -687,7 +692,7 @@ def stream_blobs(root: Path, ids: Sequence[str], limit: int) -> Iterator[tuple[s
     if not ids:
         return
     proc = subprocess.Popen(
-        ["git", "-C", str(root), NO_REPLACE, "cat-file", "--batch"],
+        [*GIT, "-C", str(root), NO_REPLACE, "cat-file", "--batch"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
