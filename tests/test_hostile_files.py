@@ -576,3 +576,4 @@ def test_a_bare_repository_committed_beside_sealer_yaml_is_not_the_repository(
         [sys.executable, "-m", "sealer", "review"], cwd=folder, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, (result.stdout, result.stderr)
+    assert "cannot use bare repository" in result.stderr

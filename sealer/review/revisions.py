@@ -20,6 +20,7 @@ from sealer.review.model import (
 def resolve(root: Path, rev: str) -> str:
     commit = git.resolve_commit(root, rev)
     if commit is None:
+        git.git_dir(root)  # no repository git will read here (a bare one in the way): its words
         raise BadInput(f"unknown revision {rev!r}")
     return commit
 
