@@ -90,6 +90,12 @@ def git_dir(root: Path) -> Path:
     return (root / run(root, "rev-parse", "--git-dir").strip()).resolve()
 
 
+def common_dir(root: Path) -> Path:
+    """The git directory every worktree of the repository shares (refs, config): `git_dir` of the
+    main checkout, also when `root` is a linked worktree or a git directory itself."""
+    return (root / run(root, "rev-parse", "--git-common-dir").strip()).resolve()
+
+
 def top_level(path: Path) -> Path | None:
     """The root of the work tree holding `path`, None outside one."""
     found = probe(path, "rev-parse", "--show-toplevel")

@@ -728,6 +728,26 @@ def test_finish_with_the_store_down_is_partly_done_then_rerun(
     assert_finished(backend_repo, old, keys)
 
 
+def test_abandon_with_the_store_down_names_itself_to_rerun(
+    backend_repo: Path, outage_backend: Backend, keys: list[Any]
+) -> None:
+    """The one line of exit 4 says how to finish: the same `--abandon BRANCH`, not `--finish`
+    (which would leave the closed rotation's keys accepted while its branch still exists)."""
+    outage = outage_backend.outage
+    assert outage
+    prepared(backend_repo, outage_backend, keys)
+    opened = ok(sealer(backend_repo, "rotate", ENV, "--branch", "sealer/closed", "-o", "json"))
+    outage.down()
+    line = one_line_error(sealer(backend_repo, "rotate", "--abandon", "sealer/closed"), 4)
+    assert line.startswith(f"sealer: the abandoned phase is not finished: {ENV}: {outage_backend.kind}")
+    assert "run `sealer rotate --abandon sealer/closed` again" in line, line
+    outage.up()
+    done = ok(sealer(backend_repo, "rotate", "--abandon", "sealer/closed", "-o", "json"))
+    assert {a["key_id"] for a in json.loads(done.stdout)["abandoned"]} == {
+        k["key_id"] for k in json.loads(opened.stdout)["keys"]
+    }
+
+
 @pytest.mark.parametrize("mode", ["raise", "kill"])
 def test_finish_interrupted_between_activations_then_rerun(
     backend_repo: Path, vault_store: Any, keys: list[Any], mode: str, monkeypatch: pytest.MonkeyPatch

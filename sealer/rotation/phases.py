@@ -113,6 +113,11 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> Rot
     now = now or utcnow()
     with lock.hold(git_dir):
         left = journal.load(git_dir)
+        if left is not None and request.dry_run:  # finishing it would write, push, change stores
+            raise BadInput(
+                f"an interrupted run of {', '.join(left.envs)} is left to finish and --dry-run writes "
+                "nothing: run `sealer rotate --resume` first"
+            )
         if left is not None:
             left.push = request.push or left.push  # a corrected --push replaces the one journaled
             finished = _recover(cfg, git_dir, left)

@@ -28,7 +28,7 @@ from support.fake_kube import FakeKube
 from support.git import commit_all, git
 from support.repos import at_point, ledger_records, load_yaml
 
-from sealer import config, ledger
+from sealer import config, ledger, lock
 from sealer.cli import cli
 from sealer.records import REVOKED
 
@@ -192,6 +192,14 @@ def open_rotation(repo: Path) -> None:
     assert result.exit_code == 0, result.stderr
 
 
+def unusable_lock(repo: Path) -> None:
+    """`.git/sealer.lock` cannot be opened (as in a read-only checkout, which root, running the
+    tests, would not notice): a folder of that name."""
+    lock = repo / ".git" / "sealer.lock"
+    lock.unlink(missing_ok=True)
+    lock.mkdir()
+
+
 @dataclass(frozen=True)
 class Refusal:
     """A command the README says refuses with exit 2, nothing changed; `{key}`/`{cert}` in its
@@ -221,6 +229,15 @@ REFUSALS = {
     "keys compromised unknown key": Refusal(("keys", "compromised", "staging", "kid_000000000000"), "no key"),
     "keys compromised uncommitted config": Refusal(
         ("keys", "compromised", "staging", "{key}"), "uncommitted changes", dirty_config
+    ),
+    "keys verify unknown env": Refusal(("keys", "verify", "stagin"), "did you mean 'staging'?"),
+    "rotate without its lock": Refusal(("rotate", "staging"), "cannot take the lock", unusable_lock),
+    "rotate --finish without its lock": Refusal(
+        ("rotate", "--finish"), "cannot take the lock", unusable_lock
+    ),
+    "render without its lock": Refusal(("render", "staging"), "cannot take the lock", unusable_lock),
+    "keys revoke without its lock": Refusal(
+        ("keys", "revoke", "staging", "{key}"), "cannot take the lock", unusable_lock
     ),
     "keys verify without state": Refusal(
         ("keys", "verify", "staging", "--registry", "registry/staging/staging.yaml", "--state", "st"),
@@ -437,4 +454,36 @@ def test_a_missing_credential_variable_stops_a_pipeline_command_before_anything_
         2,
         "staging: vault token variable VAULT_TOKEN_STAGING is not set",
     )
+    assert repo_state(rotated) == before
+
+
+# -- a tired operator -------------------------------------------------------------------------------
+
+
+def test_a_rotation_in_another_worktree_of_the_repo_waits_for_the_lock(rotated: Path, tmp_path: Path) -> None:
+    """README: "One lock (`.git/sealer.lock`) serialises every command that writes sealer's
+    files". Worktrees of one repository share its branches and key stores, so a rotation in a
+    linked worktree waits for one running in the main checkout (it would open a second rotation
+    of the environment, which is refused)."""
+    worktree = tmp_path / "second checkout"
+    git(rotated, "worktree", "add", "-q", str(worktree), "-b", "elsewhere")
+    before = repo_state(rotated)
+    with lock.hold(rotated / ".git"):
+        result = sealer(worktree, "rotate", "staging")
+    assert_one_line_error(
+        Run(result.exit_code, result.stdout, result.stderr), 2, "another sealer rotation is running"
+    )
+    assert repo_state(rotated) == before
+
+
+def test_a_dry_run_never_finishes_an_interrupted_run(
+    rotated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--dry-run`: "Show what would rotate; write nothing." With a run left to finish (its push
+    failed), finishing it would write, push and change key stores: refused, nothing changed."""
+    code, _, err = run_main(rotated, capsys, "rotate", "staging", "--push", "origin")  # no such remote
+    assert code == 4, err
+    before = repo_state(rotated)
+    code, out, err = run_main(rotated, capsys, "rotate", "staging", "--dry-run", "-o", "json")
+    assert_one_line_error(Run(code, out, err), 2, "run `sealer rotate --resume` first")
     assert repo_state(rotated) == before
