@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from click.testing import CliRunner
 from support.cli import Run, assert_one_line_error, sealer, sealer_without
 from support.env_repos import Controllers, run_main, snapshot, unseal_values
 from support.fake_kube import FakeKube
-from support.git import commit_all, git
+from support.git import commit_all, git, init_repo
 from support.repos import at_point, ledger_records, load_yaml
 
 from sealer import config, ledger, lock
@@ -487,3 +488,35 @@ def test_a_dry_run_never_finishes_an_interrupted_run(
     code, out, err = run_main(rotated, capsys, "rotate", "staging", "--dry-run", "-o", "json")
     assert_one_line_error(Run(code, out, err), 2, "run `sealer rotate --resume` first")
     assert repo_state(rotated) == before
+
+
+def test_from_a_sub_folder_of_the_repo_a_rotation_commits_the_repos_own_paths(rotated: Path) -> None:
+    """Run from `deploy/staging/`, sealer finds the repo's sealer.yaml above and commits the same
+    paths as from the top."""
+    result = sealer(rotated / "deploy" / "staging", "rotate", "staging", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    changed = git(rotated, "diff", "--name-only", "HEAD", json.loads(result.stdout)["commit"]).split()
+    assert "deploy/staging/values.yaml" in changed and "ledger/staging.yaml" in changed, changed
+
+
+def test_a_sealer_repo_below_the_top_of_a_git_work_tree_is_refused(
+    rotated: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rotation commits paths from the top of the repository, and review, the hooks and the
+    diff driver read them there: a sealer.yaml in a sub-folder of a Git work tree (a repo copied
+    into a monorepo, `sealer init` run one folder too deep) is refused in one line, nothing
+    changed, rather than committing its files at the top."""
+    mono = init_repo(tmp_path / "mono")
+    shutil.copytree(rotated, mono / "platform", ignore=shutil.ignore_patterns(".git"))
+    (mono / "apps").mkdir()
+    (mono / "apps" / "README").write_text("an app\n")
+    commit_all(mono, "a monorepo")
+    before = repo_state(mono)
+    for folder, args, says in (
+        (mono / "platform", ("rotate", "staging"), "is not at the top of its Git work tree"),
+        (mono / "platform" / "deploy", ("keys", "list", "staging"), "is not at the top of its Git work tree"),
+        (mono / "apps", ("init",), "run `sealer init` there"),
+    ):
+        code, out, err = run_main(folder, capsys, *args)
+        assert_one_line_error(Run(code, out, err), 2, says)
+    assert repo_state(mono) == before
