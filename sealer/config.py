@@ -18,7 +18,7 @@ from sealer import git, layout, registry, repofiles, yamlio
 from sealer.apikey import ENV_TAG
 from sealer.backends import check_credentials, check_kind, refuse_secret_values
 from sealer.durations import MAX_DAYS
-from sealer.errors import BadInput, ConfigError
+from sealer.errors import BadInput, ConfigError, GitError
 from sealer.layout import CONFIG_FILE
 from sealer.scope import Scope
 
@@ -148,7 +148,10 @@ def find_root(start: Path | None = None) -> Path:
 def _refuse_below_top(folder: Path) -> None:
     """sealer's paths (commits, review, the hooks) are the repository's own: a sealer.yaml in a
     sub-folder of a Git work tree would have a rotation commit its files at the top."""
-    top = git.top_level(folder)
+    try:
+        top = git.top_level(folder)
+    except GitError:  # no git installed: `check` and `audit` read the files alone
+        return
     if top is not None and top.resolve() != folder:
         raise BadInput(
             f"{folder / CONFIG_FILE} is not at the top of its Git work tree {top}: "

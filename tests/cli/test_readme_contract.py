@@ -520,3 +520,13 @@ def test_a_sealer_repo_below_the_top_of_a_git_work_tree_is_refused(
         code, out, err = run_main(folder, capsys, *args)
         assert_one_line_error(Run(code, out, err), 2, says)
     assert repo_state(mono) == before
+
+
+def test_check_still_reads_a_repo_where_git_is_not_installed(
+    rotated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Looking for the top of the work tree asks git; without git, `check` reads the files alone."""
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools-here"))
+    code, out, err = run_main(rotated, capsys, "check")
+    assert (code, err) == (0, ""), err
+    assert "0 errors" in out
