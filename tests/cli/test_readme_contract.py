@@ -113,6 +113,9 @@ def test_every_readme_command_exists_and_takes_output_json(spelled: str) -> None
             "sealer completion",
         ),  # click lists choices on lines
         (["no-such-command"], "No such command 'no-such-command'", "sealer"),
+        (["rotat", "staging"], "No such command 'rotat'. Did you mean 'rotate'?", "sealer"),
+        (["keys", "revok", "staging"], "No such command 'revok'. Did you mean 'revoke'?", "sealer keys"),
+        (["--rotate"], "No such option '--rotate'", "sealer"),
         (["--no-such-option"], "No such option '--no-such-option'", "sealer"),
         (
             [
