@@ -748,6 +748,26 @@ def test_abandon_with_the_store_down_names_itself_to_rerun(
     }
 
 
+def test_a_revocation_left_by_a_store_outage_finishes_when_run_again(
+    backend_repo: Path, outage_backend: Backend, keys: list[Any]
+) -> None:
+    """README, exit 4: "The one line says what landed and how to finish; running the same
+    command again finishes it", for `keys revoke` as for `keys compromised`."""
+    outage = outage_backend.outage
+    assert outage
+    old = prepared(backend_repo, outage_backend, keys)
+    key_id = apikey.key_id(apikey.fingerprint(old["apiKey"]))
+    outage.down()
+    line = one_line_error(sealer(backend_repo, "keys", "revoke", ENV, key_id), 4)
+    assert "revoking the key in the key store failed" in line, line
+    outage.up()
+    again = ok(sealer(backend_repo, "keys", "revoke", ENV, key_id, "-o", "json"))
+    data = json.loads(again.stdout)
+    assert (data["key_id"], data["status"], data["left"]) == (key_id, REVOKED, [])
+    assert not journal_exists(backend_repo)
+    assert {r.key_id: r.status for r in store_of(backend_repo).list(ENV)}[key_id] == REVOKED
+
+
 @pytest.mark.parametrize("mode", ["raise", "kill"])
 def test_finish_interrupted_between_activations_then_rerun(
     backend_repo: Path, vault_store: Any, keys: list[Any], mode: str, monkeypatch: pytest.MonkeyPatch

@@ -606,10 +606,15 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
     root, git_dir = cfg.root, git.git_dir(cfg.root)
     env = cfg.env(request.env)
     with lock.hold(git_dir):
-        if journal.load(git_dir) is not None:
+        left = journal.load(git_dir)
+        if left is not None and (
+            left.kind != journal.REVOKE or [env.name, request.key_id] not in left.revocations
+        ):
             raise BadInput(
                 "an interrupted sealer run waits to be finished: run `sealer rotate --resume` first"
             )
+        if left is not None:  # this revocation again, after exit 4: it finishes what is left
+            return _finish_revocation(cfg, git_dir, left, env.name, request.key_id)
         stores = Stores(cfg)
         sync.open_external(stores, [env])  # the store is revoked after the commit: it must open here
         records = ledger.load(root, env.name)
@@ -666,6 +671,16 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
         transaction.sweep_temps(root, git_dir)
         entry = transaction.run(root, git_dir, entry, files, lambda: None)
         return changed, roll_forward(cfg, git_dir, entry, resumed=False)
+
+
+def _finish_revocation(
+    cfg: Config, git_dir: Path, entry: Journal, env_name: str, key_id: str
+) -> tuple[KeyRecord, RotationResult]:
+    """README (exit 4): "running the same command again finishes it"; the key as committed."""
+    done = _recover(cfg, git_dir, entry)
+    assert done is not None and done.commit, "a revocation is never left uncommitted (--no-commit)"
+    committed = ledger.at_revision(cfg.root, done.commit, env_name)
+    return next(r for r in committed if r.key_id == key_id), done
 
 
 # -- keys compromised (#17) ---------------------------------------------------------------------
