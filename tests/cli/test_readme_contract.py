@@ -465,10 +465,10 @@ def test_a_missing_credential_variable_stops_a_pipeline_command_before_anything_
 
 
 def test_a_rotation_in_another_worktree_of_the_repo_waits_for_the_lock(rotated: Path, tmp_path: Path) -> None:
-    """README: "One lock (`.git/sealer.lock`) serialises every command that writes sealer's
-    files". Worktrees of one repository share its branches and key stores, so a rotation in a
-    linked worktree waits for one running in the main checkout (it would open a second rotation
-    of the environment, which is refused)."""
+    """README: "One lock (`.git/sealer.lock`, shared by every worktree of the repository)
+    serialises every command that writes sealer's files". Worktrees share their repository's
+    branches and key stores, so a rotation in a linked worktree waits for one running in the
+    main checkout (it would open a second rotation of the environment, which is refused)."""
     worktree = tmp_path / "second checkout"
     git(rotated, "worktree", "add", "-q", str(worktree), "-b", "elsewhere")
     before = repo_state(rotated)
