@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 import sys
@@ -533,3 +534,17 @@ def test_check_still_reads_a_repo_where_git_is_not_installed(
     code, out, err = run_main(rotated, capsys, "check")
     assert (code, err) == (0, ""), err
     assert "0 errors" in out
+
+
+def test_a_repo_whose_folder_name_is_not_utf8_still_rotates(rotated: Path, tmp_path: Path) -> None:
+    """A folder name is bytes to the file system (a Latin-1 `é` here): sealer reads the paths git
+    prints as the file system names them, in the main checkout and in a linked worktree."""
+    repo = Path(shutil.move(rotated, tmp_path / os.fsdecode(b"d\xe9p\xf4t")))
+    worktree = tmp_path / os.fsdecode(b"second-\xe9")
+    git(repo, "worktree", "add", "-q", str(worktree), "-b", "elsewhere")
+    for folder in (repo, worktree):
+        result = sealer(folder, "rotate", "staging", "--replace", "-o", "json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["commit"]
+    review = sealer(worktree, "review", "HEAD~1", "HEAD", "-o", "json")  # reads git's `shallow` file
+    assert review.exit_code == 0 and review.exception is None, (review.output, review.exception)
