@@ -7,6 +7,9 @@
   same after; so with a command that has nothing to do (exit 0), Ctrl-C before the point of no
   return (exit 130), a missing extra or credential variable (exit 2).
 - `-o json` carries the fields the README names (review findings, status drift; `rule`).
+- A tired operator: a lock that cannot be taken (a read-only checkout), another worktree of the
+  repo, a sub-folder, a repo below the top of a work tree, a folder name that is not UTF-8, a
+  dry run with an interrupted run left, git not installed.
 """
 
 from __future__ import annotations
