@@ -175,6 +175,9 @@ def rotate(
     ignored = [name for name, value in given.items() if value]
     if phase and ignored:  # a phase does what the reviewed rotation chose: never silently less
         raise ConflictingOptions(f"rotate {phase} takes no {', '.join(ignored)}")
+    unused = [name for name, value in (("--branch", branch), ("--push", push)) if value]
+    if no_commit and unused:
+        raise ConflictingOptions(f"rotate --no-commit writes the files only: it takes no {', '.join(unused)}")
     cfg = config.load()
     if finish or abandon:
         done = phases.abandon(cfg, abandon) if abandon else phases.finish(cfg, envs)

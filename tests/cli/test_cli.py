@@ -202,6 +202,11 @@ def test_installed_script_end_to_end(tmp_path: Path) -> None:
         (["rotate", "--abandon", "b", "staging", "--replace"], "rotate --abandon takes no ENV, --replace"),
         (["rotate", "--resume", "--dry-run"], "rotate --resume takes no --dry-run"),
         (["rotate", "--resume", "staging", "--branch", "b"], "rotate --resume takes no ENV, --branch"),
+        (
+            ["rotate", "staging", "--no-commit", "--push", "origin"],
+            "rotate --no-commit writes the files only",
+        ),
+        (["rotate", "staging", "--no-commit", "--branch", "b"], "it takes no --branch"),
         (["scan", "--staged", "--all-files"], "exactly one of them"),
         (["scan", "--update-baseline", "README.md"], "--update-baseline needs --baseline FILE"),
         (["seal", "--cert", "c.pem", "--merge-into", "s.yaml", "-w", "x.yaml"], "leave out -w/--write"),
