@@ -207,6 +207,10 @@ def test_installed_script_end_to_end(tmp_path: Path) -> None:
             "rotate --no-commit writes the files only",
         ),
         (["rotate", "staging", "--no-commit", "--branch", "b"], "it takes no --branch"),
+        (
+            ["keys", "verify", "staging", "--registry", "r.yaml", "--state", "s", "--context", "c"],
+            "--kubeconfig and --context go with --live, not --registry",
+        ),
         (["scan", "--staged", "--all-files"], "exactly one of them"),
         (["scan", "--update-baseline", "README.md"], "--update-baseline needs --baseline FILE"),
         (["seal", "--cert", "c.pem", "--merge-into", "s.yaml", "-w", "x.yaml"], "leave out -w/--write"),
