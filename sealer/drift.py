@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sealer import git, layout, ledger
+from sealer import branches, git, layout, ledger
 from sealer.backends import open_store
 from sealer.config import Config
 from sealer.errors import SealerError
@@ -121,22 +121,23 @@ def compare(
 
 
 def _on_own_branch(root: Path) -> bool:
-    return (git.current_branch(root) or "").startswith(layout.OWN_BRANCH_PREFIXES)
+    here = git.current_branch(root)
+    return here is not None and branches.is_own(root, here)
 
 
 def _landed(root: Path, ledger_rel: str, own_branch: bool, key_id: str) -> dt.datetime | None:
     """When the main line took `key_id` in (`git.first_landed`). On a rotation's own branch, HEAD's
     history holds commits no merge took in yet: a key only such branches hold has not landed."""
-    if own_branch and all(_is_own_branch(ref) for ref in git.refs_holding(root, key_id, ledger_rel)):
+    if own_branch and all(_is_own_branch(root, ref) for ref in git.refs_holding(root, key_id, ledger_rel)):
         return None
     return git.first_landed(root, key_id, ledger_rel)
 
 
-def _is_own_branch(ref: str) -> bool:
+def _is_own_branch(root: Path, ref: str) -> bool:
     name = ref.removeprefix("refs/heads/")
     if name.startswith("refs/remotes/"):
         name = name.split("/", 3)[-1]  # refs/remotes/<remote>/<branch>
-    return name.startswith(layout.OWN_BRANCH_PREFIXES)
+    return branches.is_own(root, name, ref)
 
 
 def _unreadable(env_name: str, kind: str, err: SealerError) -> Drift:

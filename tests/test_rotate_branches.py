@@ -96,3 +96,28 @@ def test_killed_then_rerun_ends_on_the_start_branch(repo: Path, point: str) -> N
     assert (branch(repo), head(repo), snapshot(repo)) == ("main", start, files)
     assert git(repo, "status", "--porcelain") == ""
     assert len(git(repo, "for-each-ref", "refs/heads/sealer/").splitlines()) == 1  # one rotation
+
+
+@pytest.mark.parametrize("command", [("rotate", "staging"), ("keys", "revoke", "staging", "{old}")])
+def test_a_branch_of_the_users_choice_is_known_as_sealers_own(repo: Path, command: tuple[str, ...]) -> None:
+    """A --branch name could be any branch's: the commit on it says it is sealer's own (drift and
+    `rotate --finish` must not read it as the main line), and only there. Merged into main (a
+    merge commit or a rebase), main is not one; a branch that merely names itself so is not."""
+    from sealer import branches, ledger
+
+    old = ledger.load(repo, "staging")[-1].key_id
+    args = [part.format(old=old) for part in command]
+    result = cli(repo, *args, "--branch", "review/keys", "-o", "json")
+    assert result.exit_code == 0, result.output
+    trailers = git(repo, "log", "-1", "--format=%(trailers:key=Sealer-Branch,valueonly)", "review/keys")
+    assert trailers.split() == ["review/keys"]
+    assert branches.is_own(repo, "review/keys") and not branches.is_own(repo, "main")
+    git(repo, "branch", "-q", "review/other", "review/keys")  # the trailer names another branch
+    assert not branches.is_own(repo, "review/other")
+    git(repo, "merge", "-q", "--no-ff", "-m", "merge", "review/keys")
+    assert not branches.is_own(repo, "main")
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    git(repo, "rebase", "-q", "review/keys")
+    assert head(repo) == git(repo, "rev-parse", "review/keys").strip() and not branches.is_own(repo, "main")
+    default = rotate(repo, "production")["branch"]
+    assert default.startswith("sealer/rotate-") and branches.is_own(repo, default)

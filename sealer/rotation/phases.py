@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sealer import (
+    branches,
     faults,
     git,
     journal,
@@ -246,6 +247,7 @@ def _apply(
 
     def describe(entry: Journal) -> None:
         message = planning.commit_message(plans, request.grace)
+        message += branches.trailer(branch) if request.branch and branch else ""
         pr_body = templating.render("pr-body.md.j2", summary=result, **planning.texts(plans, request.grace))
         entry.message = f"{incident.subject}\n\n{message}" if incident else message
         entry.pr_body = f"{incident.pr_text}\n\n{pr_body}" if incident else pr_body
@@ -531,7 +533,7 @@ def finish(cfg: Config, env_names: tuple[str, ...], now: dt.datetime | None = No
     in `left` while the others are still finished."""
     now = now or utcnow()
     here = git.current_branch(cfg.root) or ""
-    if here.startswith(layout.OWN_BRANCH_PREFIXES):
+    if here and branches.is_own(cfg.root, here):
         raise BadInput(
             f"{here} is a rotation branch: run `sealer rotate --finish` on the main branch after the merge"
         )
@@ -654,7 +656,7 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
         message = (
             f"sealer: revoke {env.name} key {request.key_id}\n\n"
             f"Sealer-Env: {env.name}\nSealer-Key-Id: {request.key_id}\n"
-        )
+        ) + (branches.trailer(branch) if request.branch and branch else "")
         result = RotationResult(branch, None, False, [], sorted(files))
         entry = Journal(
             journal.REVOKE,

@@ -338,22 +338,50 @@ def test_grace_from_finish_after_a_merge_is_no_drift_until_its_bound(
     assert drift_now(backend_repo, lapsed) == [(drift.VALID_IN_STORE, first["apiKey"].key_id)]
 
 
+@pytest.mark.parametrize("named", [(), ("--branch", "review/keys")])
 def test_a_rotation_branch_under_review_for_days_is_not_overdue(
-    backend_repo: Path, vault_backend: Backend
+    backend_repo: Path, vault_backend: Backend, named: tuple[str, ...]
 ) -> None:
     """`sealer status` on a rotation's own branch, its pull request open for two days: the rotation
     never landed on the main line, so its replaced keys are the phase, not a finish overdue (whose
-    fix, `rotate --finish`, that branch refuses)."""
+    fix, `rotate --finish`, that branch refuses). A --branch of the user's choice is one too."""
     from support.git import git
 
     configure(backend_repo, vault_backend)
     rotate(backend_repo)
     finish(backend_repo)
-    result = ok(sealer(backend_repo, "rotate", ENV, "--output", "json"))
+    result = ok(sealer(backend_repo, "rotate", ENV, *named, "--output", "json"))
     branch = json.loads(result.stdout)["branch"]
-    assert branch.startswith("sealer/rotate-")
+    assert branch == (named[1] if named else branch) and branch.startswith(named[1:] or "sealer/rotate-")
     git(backend_repo, "checkout", "-q", branch)
     assert drift_now(backend_repo, utcnow() + dt.timedelta(days=2)) == []
+
+
+@pytest.mark.parametrize("named", [(), ("--branch", "review/keys")])
+def test_finish_on_a_rotation_branch_is_refused_and_changes_nothing(
+    backend_repo: Path, vault_backend: Backend, named: tuple[str, ...]
+) -> None:
+    """`rotate --finish` on the branch of a rotation nobody merged yet would activate keys no
+    reviewer approved and revoke the ones the cluster still presents: refused, also for a
+    --branch of the user's choice (its commit says whose branch it is); after the merge it runs.
+    A rebase merge puts that commit on the main line, under another name: not a rotation branch."""
+    from support.git import git
+
+    configure(backend_repo, vault_backend)
+    rotate(backend_repo)
+    finish(backend_repo)
+    before = statuses(store_of(backend_repo).list(ENV))
+    branch = json.loads(ok(sealer(backend_repo, "rotate", ENV, *named, "--output", "json")).stdout)["branch"]
+    pending = statuses(store_of(backend_repo).list(ENV))
+    git(backend_repo, "checkout", "-q", branch)
+    refused = sealer(backend_repo, "rotate", "--finish")
+    lines = refused.stderr.strip().splitlines()
+    assert refused.exit_code == 2 and len(lines) == 1 and f"{branch} is a rotation branch" in lines[0], lines
+    assert statuses(store_of(backend_repo).list(ENV)) == pending and pending.items() >= before.items()
+    git(backend_repo, "checkout", "-q", "main")
+    git(backend_repo, "rebase", "-q", branch)  # main now ends in the rotation's own commit
+    finish(backend_repo)
+    assert {statuses(store_of(backend_repo).list(ENV))[k] for k in before} == {REVOKED}
 
 
 def test_a_grace_window_begun_by_finish_stays_a_phase_while_the_next_rotation_waits() -> None:
