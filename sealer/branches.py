@@ -34,3 +34,20 @@ def is_own(root: Path, name: str, ref: str | None = None) -> bool:
         "--",
     )
     return found is not None and name in found.split()
+
+
+def own_branch_at(root: Path, commit: str) -> str | None:
+    """A checkout detached at an unmerged rotation (as `git checkout --detach BRANCH` leaves it):
+    the name of a branch of sealer's own at `commit` when only such branches point there. None
+    when another branch does too (a fast-forward merge: the main line is there as well) or none
+    does (a CI checkout of the main line's commit, its branch not fetched)."""
+    names = {ref: _short_name(ref) for ref in git.branches_at(root, commit)}
+    if names and all(is_own(root, name, ref) for ref, name in names.items()):
+        return min(names.values())
+    return None
+
+
+def _short_name(ref: str) -> str:
+    if ref.startswith("refs/remotes/"):
+        return ref.split("/", 3)[-1]  # refs/remotes/<remote>/<branch>
+    return ref.removeprefix("refs/heads/")

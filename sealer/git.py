@@ -444,6 +444,14 @@ def message_of(root: Path, rev: str) -> str:
     return run(root, "log", "-1", "--format=%B", rev)
 
 
+def branches_at(root: Path, commit: str) -> list[str]:
+    """The local and remote-tracking branches (full ref names) whose tip is `commit`."""
+    out = run(
+        root, "for-each-ref", f"--points-at={commit}", "--format=%(refname)", "refs/heads", "refs/remotes"
+    )
+    return out.split()
+
+
 def refs_holding(root: Path, text: str, path: str) -> list[str]:
     """The local and remote-tracking branches whose `path` contains `text` (a key id)."""
     refs = run(root, "for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes").split()

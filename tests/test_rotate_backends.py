@@ -768,6 +768,26 @@ def test_a_revocation_left_by_a_store_outage_finishes_when_run_again(
     assert {r.key_id: r.status for r in store_of(backend_repo).list(ENV)}[key_id] == REVOKED
 
 
+@pytest.mark.parametrize("named", [(), ("--branch", "review/keys")])
+def test_finish_detached_at_an_unmerged_rotation_is_refused(
+    backend_repo: Path, vault_store: Any, keys: list[Any], named: tuple[str, ...]
+) -> None:
+    """A tired operator checks the rotation out to look at it (`git checkout --detach BRANCH`, as
+    CI checks out a commit) and runs the deployed phase there: it would activate keys no reviewer
+    approved and revoke the ones the cluster serves. Refused, nothing changed; once main holds
+    the same commit (a fast-forward), a checkout detached there runs it."""
+    prepared(backend_repo, Backend("vault", options_of("vault", vault_store)), keys)
+    branch = json.loads(ok(sealer(backend_repo, "rotate", ENV, *named, "-o", "json")).stdout)["branch"]
+    before = {r.key_id: r.status for r in store_of(backend_repo).list(ENV)}
+    git(backend_repo, "checkout", "-q", "--detach", branch)
+    line = one_line_error(sealer(backend_repo, "rotate", "--finish"), 2)
+    assert f"HEAD is detached at rotation branch {branch}" in line, line
+    assert {r.key_id: r.status for r in store_of(backend_repo).list(ENV)} == before
+    git(backend_repo, "branch", "-q", "-f", "main", branch)  # main took the commit in as it is
+    assert ok(sealer(backend_repo, "rotate", "--finish", "-o", "json"))
+    assert ACCEPTED not in {r.status for r in store_of(backend_repo).list(ENV)}
+
+
 @pytest.mark.parametrize("mode", ["raise", "kill"])
 def test_finish_interrupted_between_activations_then_rerun(
     backend_repo: Path, vault_store: Any, keys: list[Any], mode: str, monkeypatch: pytest.MonkeyPatch

@@ -537,6 +537,13 @@ def finish(cfg: Config, env_names: tuple[str, ...], now: dt.datetime | None = No
         raise BadInput(
             f"{here} is a rotation branch: run `sealer rotate --finish` on the main branch after the merge"
         )
+    head = None if here else git.head(cfg.root)
+    detached_on = branches.own_branch_at(cfg.root, head) if head else None
+    if detached_on:
+        raise BadInput(
+            f"HEAD is detached at rotation branch {detached_on}, which no merge took in: run "
+            "`sealer rotate --finish` on the main branch after the merge"
+        )
     envs = [cfg.env(name) for name in env_names] if env_names else [cfg.env(n) for n in cfg.environments]
     result = FinishResult([], [])
     stores = Stores(cfg)
