@@ -768,6 +768,25 @@ def test_a_revocation_left_by_a_store_outage_finishes_when_run_again(
     assert {r.key_id: r.status for r in store_of(backend_repo).list(ENV)}[key_id] == REVOKED
 
 
+@pytest.mark.parametrize("merge", ["--no-ff", "--squash"])
+def test_abandon_of_a_merged_rotation_from_another_branch_is_refused(
+    backend_repo: Path, vault_store: Any, keys: list[Any], merge: str
+) -> None:
+    """`--abandon BRANCH` run from a branch that does not hold the rotation yet (an old feature
+    branch) must not revoke keys main took in: they are on their way to the cluster."""
+    prepared(backend_repo, Backend("vault", options_of("vault", vault_store)), keys)
+    git(backend_repo, "branch", "-q", "old-feature")
+    branch = json.loads(ok(sealer(backend_repo, "rotate", ENV, "-o", "json")).stdout)["branch"]
+    git(backend_repo, "merge", "-q", merge, branch, *(["-m", "merge"] if merge == "--no-ff" else []))
+    if merge == "--squash":
+        commit_all(backend_repo, "the rotation, squashed")
+    before = {r.key_id: r.status for r in store_of(backend_repo).list(ENV)}
+    git(backend_repo, "checkout", "-q", "old-feature")
+    line = one_line_error(sealer(backend_repo, "rotate", "--abandon", branch), 2)
+    assert "is held by refs/heads/main too: that rotation was merged, not abandoned" in line, line
+    assert {r.key_id: r.status for r in store_of(backend_repo).list(ENV)} == before
+
+
 @pytest.mark.parametrize("named", [(), ("--branch", "review/keys")])
 def test_finish_detached_at_an_unmerged_rotation_is_refused(
     backend_repo: Path, vault_store: Any, keys: list[Any], named: tuple[str, ...]

@@ -582,6 +582,7 @@ def abandon(cfg: Config, branch: str) -> FinishResult:
     ref = git.resolve_commit(cfg.root, branch)
     if ref is None:
         raise BadInput(f"no branch or commit {branch!r}: give the rotation branch (fetch it first)")
+    _refuse_merged(cfg, branch, ref)
     result = FinishResult([], [])
     stores = Stores(cfg)
     sync.open_external(stores, [cfg.env(name) for name in cfg.environments])
@@ -594,6 +595,28 @@ def abandon(cfg: Config, branch: str) -> FinishResult:
                 result.left.append(f"{env.name}: {err}")
             _publish_direct(result, env, partial(registry_delivery.publish_abandoned, cfg, [env.name], ref))
     return result
+
+
+def _refuse_merged(cfg: Config, branch: str, ref: str) -> None:
+    """`--abandon` is for a rotation closed unmerged. Run from a branch that does not hold its keys
+    yet, it would revoke keys another branch took in (the main line, by a merge, a squash or a
+    rebase), which its deployment is about to serve: a key any branch but sealer's own holds."""
+    for name in cfg.environments:
+        rel = layout.ledger_file(name)
+        on_head = {r.key_id for r in ledger.at_revision(cfg.root, "HEAD", name)}
+        for record in ledger.at_revision(cfg.root, ref, name):
+            if record.key_id in on_head:
+                continue
+            held = [
+                h
+                for h in git.refs_holding(cfg.root, record.key_id, rel)
+                if not branches.is_own_ref(cfg.root, h)
+            ]
+            if held:
+                raise BadInput(
+                    f"{name} key {record.key_id} of {branch} is held by {held[0]} too: that rotation was "
+                    "merged, not abandoned; nothing revoked"
+                )
 
 
 # -- keys revoke --------------------------------------------------------------------------------
