@@ -219,7 +219,7 @@ def keys_verify(
 ) -> int:
     """Read a key on stdin; print valid / revoked / expired / unknown / malformed (exit 0 only when valid).
 
-    With --registry or --live, decide as a verifier in the cluster does, by the key registry
+    Exit 1 for any other answer. With --registry or --live, decide as a verifier in the cluster does, by the key registry
     alone (stale-serial: the registry is older than one seen before)."""
     from sealer import config, store_admin
 

@@ -104,6 +104,22 @@ def test_every_readme_command_exists_and_takes_output_json(spelled: str) -> None
         assert choices and "json" in choices.group(1).split("|"), (name, result.stdout)
 
 
+def readme_exit_1_commands() -> list[str]:
+    """The commands the README's exit-code table names for exit 1 (`validate`, `keys verify`, …)."""
+    text = README.read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| 1 | findings"))
+    return sorted({command_name(code)[0] for code in re.findall(r"`([a-z][a-z -]*[a-z])`", row)})
+
+
+@pytest.mark.parametrize("name", readme_exit_1_commands())
+def test_each_command_the_readme_gives_exit_1_says_so_in_its_help(name: str) -> None:
+    """README: exit 1 for "findings, or a check failed (`validate`, `scan`, …)": the command's own
+    `-h` says when, for someone who reads no README."""
+    result = CliRunner().invoke(cli, [*name.split(), "-h"])
+    said = " ".join(result.stdout.split("Options:")[0].split())
+    assert re.search(r"\b[Ee]xit 1\b", said), (name, said)
+
+
 @pytest.mark.parametrize(
     ("args", "says", "help_of"),
     [
