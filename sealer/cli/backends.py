@@ -219,8 +219,8 @@ def keys_verify(
 ) -> int:
     """Read a key on stdin; print valid / revoked / expired / unknown / malformed (exit 0 only when valid).
 
-    Exit 1 for any other answer. With --registry or --live, decide as a verifier in the cluster does, by the key registry
-    alone (stale-serial: the registry is older than one seen before)."""
+    Exit 1 for any other answer. With --registry or --live, decide as a verifier in the cluster
+    does, by the key registry alone (stale-serial: the registry is older than one seen before)."""
     from sealer import config, store_admin
 
     if not (registry_file or live) and (state_file or init_state or kubeconfig or context):
