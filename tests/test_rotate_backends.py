@@ -787,6 +787,23 @@ def test_abandon_of_a_merged_rotation_from_another_branch_is_refused(
     assert {r.key_id: r.status for r in store_of(backend_repo).list(ENV)} == before
 
 
+def test_abandon_from_an_older_branch_revokes_only_the_closed_rotations_keys(
+    backend_repo: Path, vault_store: Any, keys: list[Any]
+) -> None:
+    """The refusal above is for keys abandon would revoke: a closed rotation made on top of an
+    earlier one (finished, its keys active on main) is abandoned from a branch older than both."""
+    configure(backend_repo, Backend("vault", options_of("vault", vault_store)))
+    git(backend_repo, "branch", "-q", "old-feature")
+    rotate(backend_repo)
+    finish(backend_repo)
+    served = {r.key_id for r in store_of(backend_repo).list(ENV) if r.status == ACTIVE}
+    closed = json.loads(ok(sealer(backend_repo, "rotate", ENV, "-o", "json")).stdout)
+    git(backend_repo, "checkout", "-q", "old-feature")
+    done = json.loads(ok(sealer(backend_repo, "rotate", "--abandon", closed["branch"], "-o", "json")).stdout)
+    assert {a["key_id"] for a in done["abandoned"]} == {k["key_id"] for k in closed["keys"]}
+    assert {r.key_id for r in store_of(backend_repo).list(ENV) if r.status == ACTIVE} == served
+
+
 @pytest.mark.parametrize("named", [(), ("--branch", "review/keys")])
 def test_finish_detached_at_an_unmerged_rotation_is_refused(
     backend_repo: Path, vault_store: Any, keys: list[Any], named: tuple[str, ...]

@@ -40,7 +40,17 @@ from sealer import (
 from sealer.config import Config, Environment
 from sealer.errors import BackendError, BadInput, PartlyDone, SealerError
 from sealer.journal import Journal
-from sealer.records import ACTIVE, REVOKED, VALID, KeyRecord, effective_status, plan_revoke, utcnow
+from sealer.records import (
+    ACCEPTED,
+    ACTIVE,
+    PENDING,
+    REVOKED,
+    VALID,
+    KeyRecord,
+    effective_status,
+    plan_revoke,
+    utcnow,
+)
 from sealer.rotation import plan as planning
 from sealer.rotation import stores as sync
 from sealer.rotation import transaction
@@ -582,11 +592,11 @@ def abandon(cfg: Config, branch: str) -> FinishResult:
     ref = git.resolve_commit(cfg.root, branch)
     if ref is None:
         raise BadInput(f"no branch or commit {branch!r}: give the rotation branch (fetch it first)")
-    _refuse_merged(cfg, branch, ref)
     result = FinishResult([], [])
     stores = Stores(cfg)
     sync.open_external(stores, [cfg.env(name) for name in cfg.environments])
     with lock.hold(git.git_dir(cfg.root)):
+        _refuse_merged(cfg, stores, branch, ref)
         for name in cfg.environments:
             env = cfg.env(name)
             try:
@@ -597,25 +607,27 @@ def abandon(cfg: Config, branch: str) -> FinishResult:
     return result
 
 
-def _refuse_merged(cfg: Config, branch: str, ref: str) -> None:
+def _refuse_merged(cfg: Config, stores: Stores, branch: str, ref: str) -> None:
     """`--abandon` is for a rotation closed unmerged. Run from a branch that does not hold its keys
     yet, it would revoke keys another branch took in (the main line, by a merge, a squash or a
-    rebase), which its deployment is about to serve: a key any branch but sealer's own holds."""
-    for name in cfg.environments:
-        rel = layout.ledger_file(name)
-        on_head = {r.key_id for r in ledger.at_revision(cfg.root, "HEAD", name)}
-        for record in ledger.at_revision(cfg.root, ref, name):
-            if record.key_id in on_head:
-                continue
-            held = [
-                h
-                for h in git.refs_holding(cfg.root, record.key_id, rel)
-                if not branches.is_own_ref(cfg.root, h)
-            ]
+    rebase), which its deployment is about to serve: a key it would revoke that any branch but
+    sealer's own holds stops it before anything changes."""
+    for env in filter(sync.external, (cfg.env(name) for name in cfg.environments)):
+        rel = layout.ledger_file(env.name)
+        on_head = {r.key_id for r in ledger.at_revision(cfg.root, "HEAD", env.name)}
+        try:
+            in_store = {r.key_id: r.status for r in stores.of(env).list(env.name)}
+        except SealerError:
+            continue  # abandon_branch names the store it cannot read (exit 4, run it again)
+        for record in ledger.at_revision(cfg.root, ref, env.name):
+            if record.key_id in on_head or in_store.get(record.key_id) not in (PENDING, ACCEPTED):
+                continue  # what abandon_branch leaves alone
+            refs = git.refs_holding(cfg.root, record.key_id, rel)
+            held = [h for h in refs if not branches.is_own_ref(cfg.root, h)]
             if held:
                 raise BadInput(
-                    f"{name} key {record.key_id} of {branch} is held by {held[0]} too: that rotation was "
-                    "merged, not abandoned; nothing revoked"
+                    f"{env.name} key {record.key_id} of {branch} is held by {held[0]} too: that rotation "
+                    "was merged, not abandoned; nothing revoked"
                 )
 
 
