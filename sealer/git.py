@@ -91,19 +91,34 @@ def one_line(stderr: str) -> str:
     return " ".join("; ".join(dict.fromkeys(picked)).split())[:500]
 
 
+def _path_of(root: Path, *args: str) -> Path:
+    """A path git prints, as the file system names it: a folder's name need not be UTF-8."""
+    return _as_path(run_bytes(root, *args))
+
+
+def _as_path(printed: bytes) -> Path:
+    return Path(os.fsdecode(printed.rstrip(b"\n")))
+
+
 def git_dir(root: Path) -> Path:
-    return (root / run(root, "rev-parse", "--git-dir").strip()).resolve()
+    return (root / _path_of(root, "rev-parse", "--git-dir")).resolve()
+
+
+def common_dir(root: Path) -> Path:
+    """The git directory every worktree of the repository shares (refs, config): `git_dir` of the
+    main checkout, also when `root` is a linked worktree or a git directory itself."""
+    return (root / _path_of(root, "rev-parse", "--git-common-dir")).resolve()
 
 
 def top_level(path: Path) -> Path | None:
     """The root of the work tree holding `path`, None outside one."""
-    found = probe(path, "rev-parse", "--show-toplevel")
-    return Path(found) if found else None
+    done = _call(path, ("rev-parse", "--show-toplevel"))
+    return _as_path(done.stdout) if done.returncode == 0 and done.stdout.strip() else None
 
 
 def shallow_cuts(root: Path) -> set[str]:
     """The commits a shallow clone cut the history at: git knows none of their parents."""
-    where = root / run(root, "rev-parse", "--git-path", "shallow").strip()
+    where = root / _path_of(root, "rev-parse", "--git-path", "shallow")
     try:
         return set(where.read_text().split())
     except FileNotFoundError:
@@ -432,6 +447,14 @@ def parent_of(root: Path, rev: str) -> str | None:
 
 def message_of(root: Path, rev: str) -> str:
     return run(root, "log", "-1", "--format=%B", rev)
+
+
+def branches_at(root: Path, commit: str) -> list[str]:
+    """The local and remote-tracking branches (full ref names) whose tip is `commit`."""
+    out = run(
+        root, "for-each-ref", f"--points-at={commit}", "--format=%(refname)", "refs/heads", "refs/remotes"
+    )
+    return out.split()
 
 
 def refs_holding(root: Path, text: str, path: str) -> list[str]:
