@@ -104,10 +104,11 @@ def git_dir(root: Path) -> Path:
     return (root / _path_of(root, "rev-parse", "--git-dir")).resolve()
 
 
-def common_dir(root: Path) -> Path:
-    """The git directory every worktree of the repository shares (refs, config): `git_dir` of the
-    main checkout, also when `root` is a linked worktree or a git directory itself."""
-    return (root / _path_of(root, "rev-parse", "--git-common-dir")).resolve()
+def common_dir(git_dir: Path) -> Path:
+    """The git directory every worktree of the repository shares (refs, config), from the git
+    directory of one worktree (`git_dir`). Named with --git-dir: safe.bareRepository=explicit
+    refuses to find a repository from inside a git directory."""
+    return (git_dir / _path_of(git_dir, f"--git-dir={git_dir}", "rev-parse", "--git-common-dir")).resolve()
 
 
 def top_level(path: Path) -> Path | None:
