@@ -34,3 +34,25 @@ def is_own(root: Path, name: str, ref: str | None = None) -> bool:
         "--",
     )
     return found is not None and name in found.split()
+
+
+def own_branch_at(root: Path, commit: str) -> str | None:
+    """A checkout detached at an unmerged rotation (as `git checkout --detach BRANCH` leaves it):
+    the name of a branch of sealer's own at `commit` when only such branches point there. None
+    when another branch does too (a fast-forward merge: the main line is there as well) or none
+    does (a CI checkout of the main line's commit, its branch not fetched)."""
+    refs = git.branches_at(root, commit)
+    if refs and all(is_own_ref(root, ref) for ref in refs):
+        return min(_short_name(ref) for ref in refs)
+    return None
+
+
+def is_own_ref(root: Path, ref: str) -> bool:
+    """`is_own` for a full ref name, local (`refs/heads/…`) or remote-tracking (`refs/remotes/…`)."""
+    return is_own(root, _short_name(ref), ref)
+
+
+def _short_name(ref: str) -> str:
+    if ref.startswith("refs/remotes/"):
+        return ref.split("/", 3)[-1]  # refs/remotes/<remote>/<branch>
+    return ref.removeprefix("refs/heads/")

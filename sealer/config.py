@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sealer import layout, registry, repofiles, yamlio
+from sealer import git, layout, registry, repofiles, yamlio
 from sealer.apikey import ENV_TAG
 from sealer.backends import check_credentials, check_kind, refuse_secret_values
 from sealer.durations import MAX_DAYS
-from sealer.errors import BadInput, ConfigError
+from sealer.errors import BadInput, ConfigError, GitError
 from sealer.layout import CONFIG_FILE
 from sealer.scope import Scope
 
@@ -140,8 +140,23 @@ def find_root(start: Path | None = None) -> Path:
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if os.path.lexists(folder / CONFIG_FILE):  # #13: a FIFO or symlink there is refused when read
+            _refuse_below_top(folder)
             return folder
     raise BadInput(f"no {CONFIG_FILE} here or above {here} (run `sealer init` first)")
+
+
+def _refuse_below_top(folder: Path) -> None:
+    """sealer's paths (commits, review, the hooks) are the repository's own: a sealer.yaml in a
+    sub-folder of a Git work tree would have a rotation commit its files at the top."""
+    try:
+        top = git.top_level(folder)
+    except GitError:  # no git installed: `check` and `audit` read the files alone
+        return
+    if top is not None and top.resolve() != folder:
+        raise BadInput(
+            f"{folder / CONFIG_FILE} is not at the top of its Git work tree {top}: "
+            "sealer manages a whole repository (its sealer.yaml sits at the top)"
+        )
 
 
 def _need(value: Any, where: str, kind: type, what: str) -> Any:

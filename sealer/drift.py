@@ -121,23 +121,21 @@ def compare(
 
 
 def _on_own_branch(root: Path) -> bool:
+    """On a branch of sealer's own, or detached where only such branches are."""
     here = git.current_branch(root)
-    return here is not None and branches.is_own(root, here)
+    if here is not None:
+        return branches.is_own(root, here)
+    head = git.head(root)
+    return head is not None and branches.own_branch_at(root, head) is not None
 
 
 def _landed(root: Path, ledger_rel: str, own_branch: bool, key_id: str) -> dt.datetime | None:
     """When the main line took `key_id` in (`git.first_landed`). On a rotation's own branch, HEAD's
     history holds commits no merge took in yet: a key only such branches hold has not landed."""
-    if own_branch and all(_is_own_branch(root, ref) for ref in git.refs_holding(root, key_id, ledger_rel)):
+    holding = git.refs_holding(root, key_id, ledger_rel) if own_branch else []
+    if own_branch and all(branches.is_own_ref(root, ref) for ref in holding):
         return None
     return git.first_landed(root, key_id, ledger_rel)
-
-
-def _is_own_branch(root: Path, ref: str) -> bool:
-    name = ref.removeprefix("refs/heads/")
-    if name.startswith("refs/remotes/"):
-        name = name.split("/", 3)[-1]  # refs/remotes/<remote>/<branch>
-    return branches.is_own(root, name, ref)
 
 
 def _unreadable(env_name: str, kind: str, err: SealerError) -> Drift:

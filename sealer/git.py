@@ -19,8 +19,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sealer import repofiles
+from sealer import repofiles, safeopen
 from sealer.errors import BadInput, GitError
+
+# A folder holding HEAD, objects/ and refs/ is a bare repository to git's discovery: committed
+# beside a sealer.yaml that is not at the top of the checkout (a monorepo's folder), it would be
+# the repository sealer reads (a made-up history for `review`) and its config git's. Refused.
+GIT = ("git", "-c", "safe.bareRepository=explicit")
 
 
 def _call(
@@ -28,7 +33,7 @@ def _call(
 ) -> subprocess.CompletedProcess[bytes]:
     try:
         return subprocess.run(
-            ["git", "-C", str(root), *args],
+            [*GIT, "-C", str(root), *args],
             input=stdin,
             capture_output=True,
             env={**os.environ, **env} if env else None,
@@ -86,19 +91,35 @@ def one_line(stderr: str) -> str:
     return " ".join("; ".join(dict.fromkeys(picked)).split())[:500]
 
 
+def _path_of(root: Path, *args: str) -> Path:
+    """A path git prints, as the file system names it: a folder's name need not be UTF-8."""
+    return _as_path(run_bytes(root, *args))
+
+
+def _as_path(printed: bytes) -> Path:
+    return Path(os.fsdecode(printed.rstrip(b"\n")))
+
+
 def git_dir(root: Path) -> Path:
-    return (root / run(root, "rev-parse", "--git-dir").strip()).resolve()
+    return (root / _path_of(root, "rev-parse", "--git-dir")).resolve()
+
+
+def common_dir(git_dir: Path) -> Path:
+    """The git directory every worktree of the repository shares (refs, config), from the git
+    directory of one worktree (`git_dir`). Named with --git-dir: safe.bareRepository=explicit
+    refuses to find a repository from inside a git directory."""
+    return (git_dir / _path_of(git_dir, f"--git-dir={git_dir}", "rev-parse", "--git-common-dir")).resolve()
 
 
 def top_level(path: Path) -> Path | None:
     """The root of the work tree holding `path`, None outside one."""
-    found = probe(path, "rev-parse", "--show-toplevel")
-    return Path(found) if found else None
+    done = _call(path, ("rev-parse", "--show-toplevel"))
+    return _as_path(done.stdout) if done.returncode == 0 and done.stdout.strip() else None
 
 
 def shallow_cuts(root: Path) -> set[str]:
     """The commits a shallow clone cut the history at: git knows none of their parents."""
-    where = root / run(root, "rev-parse", "--git-path", "shallow").strip()
+    where = root / _path_of(root, "rev-parse", "--git-path", "shallow")
     try:
         return set(where.read_text().split())
     except FileNotFoundError:
@@ -172,7 +193,7 @@ class Commit:
         # about 1% of the pack and cost a third of git's time; `git gc` deltifies later anyway.
         self._proc = subprocess.Popen(
             [
-                "git",
+                *GIT,
                 "-C",
                 str(root),
                 "fast-import",
@@ -429,6 +450,14 @@ def message_of(root: Path, rev: str) -> str:
     return run(root, "log", "-1", "--format=%B", rev)
 
 
+def branches_at(root: Path, commit: str) -> list[str]:
+    """The local and remote-tracking branches (full ref names) whose tip is `commit`."""
+    out = run(
+        root, "for-each-ref", f"--points-at={commit}", "--format=%(refname)", "refs/heads", "refs/remotes"
+    )
+    return out.split()
+
+
 def refs_holding(root: Path, text: str, path: str) -> list[str]:
     """The local and remote-tracking branches whose `path` contains `text` (a key id)."""
     refs = run(root, "for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes").split()
@@ -536,8 +565,16 @@ def read_blobs(root: Path, revs: Sequence[str]) -> dict[str, str]:
 
 
 def file_at(root: Path, rev: str, path: str) -> str | None:
-    done = _call(root, ("show", f"{rev}:{path}"))
-    return done.stdout.decode() if done.returncode == 0 else None
+    """The text of `path` at `rev` (None when it has none); any branch may hold it (a remote
+    one anyone pushed): bounded like a file on disk, and not UTF-8 is BadInput, not a crash."""
+    shown = f"{rev}:{path}"
+    size = probe(root, "cat-file", "-s", shown)
+    if size is None:
+        return None
+    if int(size) > repofiles.MAX_BYTES:
+        raise BadInput(f"{shown}: larger than the limit of {repofiles.MAX_BYTES} bytes")
+    done = _call(root, ("show", shown))
+    return safeopen.decode(done.stdout, shown) if done.returncode == 0 else None
 
 
 # -- signing (#19): sealer's commits honour git's signing configuration like `git commit` ------
@@ -688,7 +725,7 @@ def stream_blobs(root: Path, ids: Sequence[str], limit: int) -> Iterator[tuple[s
     if not ids:
         return
     proc = subprocess.Popen(
-        ["git", "-C", str(root), NO_REPLACE, "cat-file", "--batch"],
+        [*GIT, "-C", str(root), NO_REPLACE, "cat-file", "--batch"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

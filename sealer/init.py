@@ -126,7 +126,9 @@ def init(
     hooks: hooksrepo.HooksRepo | None = None,
 ) -> list[Path]:
     """Write sealer.yaml, the folders, the pre-commit config and the diff driver set-up."""
-    _git_root(root)
+    top = _git_root(root)
+    if top.resolve() != root.resolve():  # sealer's paths are the repository's: its files go at the top
+        raise BadInput(f"{root} is a sub-folder of the Git work tree {top}: run `sealer init` there")
     target = layout.config_path(root)
     if target.exists():
         raise BadInput(f"{target} exists; sealer init never overwrites it")

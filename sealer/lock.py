@@ -1,6 +1,7 @@
 """One writer per repo at a time: rotate, keys revoke, render, backend set and cert pinning all
 take this lock before they write sealer's files. flock dies with its process, so a SIGKILL
-never leaves a stale lock."""
+never leaves a stale lock. The lock lives in the git directory all worktrees share: a rotation
+in one worktree moves the same branches and the same key store as one in another."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
+from sealer import git
 from sealer.errors import BadInput
 
 
 @contextlib.contextmanager
 def hold(git_dir: Path, what: str = "rotation") -> Iterator[None]:
-    path = git_dir / "sealer.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    path = git.common_dir(git_dir) / "sealer.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as err:  # a read-only checkout, a full disk, a lock that is not a plain file
+        raise BadInput(f"cannot take the lock {path}: {err.strerror or err}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -29,9 +29,10 @@ def load(root: Path, env: str, cluster: str) -> dict[str, Any] | None:
 def load_with_text(root: Path, env: str, cluster: str) -> tuple[dict[str, Any] | None, str | None]:
     """(the SealedSecret, the file's text), or (None, None) when there is no sealed file yet."""
     path = layout.sealed_path(root, env, cluster)
-    if not path.exists():
+    try:  # a dangling symlink is refused as a symlink, not taken for no file (exists() follows it)
+        text = repofiles.read_text(path)
+    except FileNotFoundError:
         return None, None
-    text = repofiles.read_text(path)
     # A file as `dump` wrote it is read without a YAML parser (see yamlio.load_dumped).
     doc = yamlio.load_dumped(text[len(HEADER) :]) if text.startswith(HEADER) else None
     if doc is None:

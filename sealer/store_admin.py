@@ -61,6 +61,7 @@ def verify(cfg: config.Config, env_name: str, presented: str) -> str:
     """valid / revoked / expired / unknown, or malformed (not a sealer key: bad format or
     checksum); the key is hashed at once and never kept or echoed."""
     presented = presented.strip()
+    cfg.env(env_name)  # an unknown environment is bad input, whatever the key (never "malformed")
     if not apikey.checksum_ok(presented):
         return "malformed"
     return store_for(cfg, env_name).verify(env_name, apikey.fingerprint(presented), utcnow())

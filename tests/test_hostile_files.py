@@ -28,7 +28,7 @@ from support.git import commit_all, git
 from support.isolation import isolated
 from support.repos import EnvSpec, copy_repo, make_repo
 
-from sealer import layout, state
+from sealer import apikey, layout, state
 from sealer.errors import BadInput
 
 ENV = "staging"
@@ -99,6 +99,8 @@ def _device(target: Path) -> None:
 
 FORMS: dict[str, Callable[[Path, Path], None]] = {
     "symlink-file": _symlink_to_file,
+    # a symlink to nothing: Path.exists() follows it and says False, as for no file at all
+    "symlink-dangling": _replace(lambda t: t.symlink_to(t.parent / "nowhere" / t.name)),
     "symlink-folder": _symlink_to_folder,
     "dev-zero": _replace(lambda t: t.symlink_to("/dev/zero")),
     "fifo": _replace(os.mkfifo),
@@ -546,3 +548,32 @@ def test_a_sealed_file_with_sealers_header_is_still_checked(tmp_path: Path, body
 
     with pytest.raises(BadInput):
         state.load(tmp_path, ENV, ENV)
+
+
+def test_a_bare_repository_committed_beside_sealer_yaml_is_not_the_repository(
+    template: Path, tmp_path: Path
+) -> None:
+    """A monorepo keeps sealer's files in a folder; a pull request adds HEAD, objects/ and refs/
+    there (a bare clone of a clean sealer repo): git's discovery took that folder for the
+    repository, and `sealer review` run there passed a branch that adds a key (0 findings)."""
+    repo = copy_repo(template, tmp_path / "repo")
+    folder = repo / "platform"
+    folder.mkdir()
+    for path in list(repo.iterdir()):
+        if path.name not in (".git", "platform"):
+            shutil.move(str(path), str(folder / path.name))
+    commit_all(repo, "sealer's files in a folder of the monorepo")
+    made_up = tmp_path / "made-up.git"
+    git(tmp_path, "clone", "-q", "--bare", str(template), str(made_up))
+    git(repo, "switch", "-q", "-c", "pr")
+    for name in ("HEAD", "objects", "refs", "packed-refs", "config"):
+        if (made_up / name).exists():
+            (shutil.copytree if (made_up / name).is_dir() else shutil.copy)(made_up / name, folder / name)
+    (folder / "refs" / ".keep").write_text("")  # git commits no empty folder
+    (folder / "debug.env").write_text(f"API_KEY={apikey.generate(ENV)}\n")
+    commit_all(repo, "a key, and a repository of its own")
+    result = subprocess.run(
+        [sys.executable, "-m", "sealer", "review"], cwd=folder, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, (result.stdout, result.stderr)
+    assert "cannot use bare repository" in result.stderr

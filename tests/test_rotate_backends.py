@@ -728,6 +728,102 @@ def test_finish_with_the_store_down_is_partly_done_then_rerun(
     assert_finished(backend_repo, old, keys)
 
 
+def test_abandon_with_the_store_down_names_itself_to_rerun(
+    backend_repo: Path, outage_backend: Backend, keys: list[Any]
+) -> None:
+    """The one line of exit 4 says how to finish: the same `--abandon BRANCH`, not `--finish`
+    (which would leave the closed rotation's keys accepted while its branch still exists)."""
+    outage = outage_backend.outage
+    assert outage
+    prepared(backend_repo, outage_backend, keys)
+    opened = ok(sealer(backend_repo, "rotate", ENV, "--branch", "sealer/closed", "-o", "json"))
+    outage.down()
+    line = one_line_error(sealer(backend_repo, "rotate", "--abandon", "sealer/closed"), 4)
+    assert line.startswith(f"sealer: the abandoned phase is not finished: {ENV}: {outage_backend.kind}")
+    assert "run `sealer rotate --abandon sealer/closed` again" in line, line
+    outage.up()
+    done = ok(sealer(backend_repo, "rotate", "--abandon", "sealer/closed", "-o", "json"))
+    assert {a["key_id"] for a in json.loads(done.stdout)["abandoned"]} == {
+        k["key_id"] for k in json.loads(opened.stdout)["keys"]
+    }
+
+
+def test_a_revocation_left_by_a_store_outage_finishes_when_run_again(
+    backend_repo: Path, outage_backend: Backend, keys: list[Any]
+) -> None:
+    """README, exit 4: "The one line says what landed and how to finish; running the same
+    command again finishes it", for `keys revoke` as for `keys compromised`."""
+    outage = outage_backend.outage
+    assert outage
+    old = prepared(backend_repo, outage_backend, keys)
+    key_id = apikey.key_id(apikey.fingerprint(old["apiKey"]))
+    outage.down()
+    line = one_line_error(sealer(backend_repo, "keys", "revoke", ENV, key_id), 4)
+    assert "revoking the key in the key store failed" in line, line
+    outage.up()
+    again = ok(sealer(backend_repo, "keys", "revoke", ENV, key_id, "-o", "json"))
+    data = json.loads(again.stdout)
+    assert (data["key_id"], data["status"], data["left"]) == (key_id, REVOKED, [])
+    assert not journal_exists(backend_repo)
+    assert {r.key_id: r.status for r in store_of(backend_repo).list(ENV)}[key_id] == REVOKED
+
+
+@pytest.mark.parametrize("merge", ["--no-ff", "--squash"])
+def test_abandon_of_a_merged_rotation_from_another_branch_is_refused(
+    backend_repo: Path, vault_store: Any, keys: list[Any], merge: str
+) -> None:
+    """`--abandon BRANCH` run from a branch that does not hold the rotation yet (an old feature
+    branch) must not revoke keys main took in: they are on their way to the cluster."""
+    prepared(backend_repo, Backend("vault", options_of("vault", vault_store)), keys)
+    git(backend_repo, "branch", "-q", "old-feature")
+    branch = json.loads(ok(sealer(backend_repo, "rotate", ENV, "-o", "json")).stdout)["branch"]
+    git(backend_repo, "merge", "-q", merge, branch, *(["-m", "merge"] if merge == "--no-ff" else []))
+    if merge == "--squash":
+        commit_all(backend_repo, "the rotation, squashed")
+    before = {r.key_id: r.status for r in store_of(backend_repo).list(ENV)}
+    git(backend_repo, "checkout", "-q", "old-feature")
+    line = one_line_error(sealer(backend_repo, "rotate", "--abandon", branch), 2)
+    assert "is held by refs/heads/main too: that rotation was merged, not abandoned" in line, line
+    assert {r.key_id: r.status for r in store_of(backend_repo).list(ENV)} == before
+
+
+def test_abandon_from_an_older_branch_revokes_only_the_closed_rotations_keys(
+    backend_repo: Path, vault_store: Any, keys: list[Any]
+) -> None:
+    """The refusal above is for keys abandon would revoke: a closed rotation made on top of an
+    earlier one (finished, its keys active on main) is abandoned from a branch older than both."""
+    configure(backend_repo, Backend("vault", options_of("vault", vault_store)))
+    git(backend_repo, "branch", "-q", "old-feature")
+    rotate(backend_repo)
+    finish(backend_repo)
+    served = {r.key_id for r in store_of(backend_repo).list(ENV) if r.status == ACTIVE}
+    closed = json.loads(ok(sealer(backend_repo, "rotate", ENV, "-o", "json")).stdout)
+    git(backend_repo, "checkout", "-q", "old-feature")
+    done = json.loads(ok(sealer(backend_repo, "rotate", "--abandon", closed["branch"], "-o", "json")).stdout)
+    assert {a["key_id"] for a in done["abandoned"]} == {k["key_id"] for k in closed["keys"]}
+    assert {r.key_id for r in store_of(backend_repo).list(ENV) if r.status == ACTIVE} == served
+
+
+@pytest.mark.parametrize("named", [(), ("--branch", "review/keys")])
+def test_finish_detached_at_an_unmerged_rotation_is_refused(
+    backend_repo: Path, vault_store: Any, keys: list[Any], named: tuple[str, ...]
+) -> None:
+    """A tired operator checks the rotation out to look at it (`git checkout --detach BRANCH`, as
+    CI checks out a commit) and runs the deployed phase there: it would activate keys no reviewer
+    approved and revoke the ones the cluster serves. Refused, nothing changed; once main holds
+    the same commit (a fast-forward), a checkout detached there runs it."""
+    prepared(backend_repo, Backend("vault", options_of("vault", vault_store)), keys)
+    branch = json.loads(ok(sealer(backend_repo, "rotate", ENV, *named, "-o", "json")).stdout)["branch"]
+    before = {r.key_id: r.status for r in store_of(backend_repo).list(ENV)}
+    git(backend_repo, "checkout", "-q", "--detach", branch)
+    line = one_line_error(sealer(backend_repo, "rotate", "--finish"), 2)
+    assert f"HEAD is detached at rotation branch {branch}" in line, line
+    assert {r.key_id: r.status for r in store_of(backend_repo).list(ENV)} == before
+    git(backend_repo, "branch", "-q", "-f", "main", branch)  # main took the commit in as it is
+    assert ok(sealer(backend_repo, "rotate", "--finish", "-o", "json"))
+    assert ACCEPTED not in {r.status for r in store_of(backend_repo).list(ENV)}
+
+
 @pytest.mark.parametrize("mode", ["raise", "kill"])
 def test_finish_interrupted_between_activations_then_rerun(
     backend_repo: Path, vault_store: Any, keys: list[Any], mode: str, monkeypatch: pytest.MonkeyPatch

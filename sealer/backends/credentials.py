@@ -63,9 +63,13 @@ _SECRET_VALUES = (
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 # Variables a `*_env` may not name: the process's own (a loader, a shell, a search path) and the
 # secrets a CI runner or sealer itself holds (a PR naming GITHUB_TOKEN beside its own `address`
-# would have sealer send the runner's token there), and the AWS chain's (sent to another store).
+# would have sealer send the runner's token there), the AWS chain's (sent to another store), and
+# the stores' global variables (VAULT_TOKEN, AUTH0_CLIENT_SECRET, libpq's PG*: an environment
+# without `credentials:` uses them, so a PR naming one beside its own address sent it there).
 _RESERVED = re.compile(
     r"(PATH|HOME|SHELL|USER|LOGNAME|PWD|OLDPWD|IFS|ENV|BASH_ENV|TMPDIR|KUBECONFIG|"
+    r"VAULT_(ADDR|TOKEN|NAMESPACE|CACERT|CAPATH|CLIENT_CERT|CLIENT_KEY)|"
+    r"AUTH0_(DOMAIN|MANAGEMENT_TOKEN|CLIENT_ID|CLIENT_SECRET|AUDIENCE)|PG[A-Z]*|"
     r"(LD|DYLD|PYTHON|GIT|SSH|GPG|GNUPG|KUBE|GITHUB|ACTIONS|RUNNER|CI|GITLAB|SEALER|AWS)_\w*)",
     re.IGNORECASE,
 )
@@ -127,7 +131,8 @@ def _checked(name: str, value: str, where: str) -> str:
     if name.endswith("_env") and _RESERVED.fullmatch(value):
         raise _problem(
             where,
-            f"{value} belongs to the shell, the CI runner or sealer: name a variable of this store's own",
+            f"{value} belongs to the shell, the CI runner, sealer or the stores' global settings: "
+            "name a variable of this store's own",
         )
     shapes = {
         "role_arn": (_ROLE_ARN, "an IAM role ARN (arn:aws:iam::<account>:role/<name>)"),

@@ -55,6 +55,22 @@ class SealerGroup(click.Group):
         modules = [importlib.import_module(f"sealer.cli.{name}") for name in COMMAND_MODULES[cmd_name]]
         return next(c for m in modules for c in getattr(m, "COMMANDS", []) if c.name == cmd_name)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """click suggests a near name only among commands imported already: `sealer rotat` is
+        answered with the nearest of them all, as `sealer keys revok` is."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as err:
+            import difflib
+
+            said = err.format_message()
+            close = difflib.get_close_matches(str(args[0]), self.list_commands(ctx), n=1)
+            if not close or not said.startswith("No such command") or "Did you mean" in said:
+                raise
+            raise click.UsageError(f"No such command {args[0]!r}. Did you mean {close[0]!r}?", ctx) from None
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
             return super().parse_args(ctx, args)

@@ -219,16 +219,22 @@ def keys_verify(
 ) -> int:
     """Read a key on stdin; print valid / revoked / expired / unknown / malformed (exit 0 only when valid).
 
-    With --registry or --live, decide as a verifier in the cluster does, by the key registry
-    alone (stale-serial: the registry is older than one seen before)."""
+    Exit 1 for any other answer. With --registry or --live, decide as a verifier in the cluster
+    does, by the key registry alone (stale-serial: the registry is older than one seen before)."""
     from sealer import config, store_admin
 
-    presented = sys.stdin.read()
+    if not (registry_file or live) and (state_file or init_state or kubeconfig or context):
+        raise ConflictingOptions(
+            "--state, --init-state, --kubeconfig and --context need --registry or --live"
+        )
+    if registry_file and live:
+        raise ConflictingOptions("give --registry FILE or --live, not both")
+    if registry_file and (kubeconfig or context):
+        raise ConflictingOptions("--kubeconfig and --context go with --live, not --registry")
+    if (registry_file or live) and not state_file:
+        raise ConflictingOptions("--registry and --live need --state FILE (the last-seen serial)")
+    presented = sys.stdin.read()  # only once the options hold together
     if not (registry_file or live):
-        if state_file or init_state or kubeconfig or context:
-            raise ConflictingOptions(
-                "--state, --init-state, --kubeconfig and --context need --registry or --live"
-            )
         verdict = store_admin.verify(config.load(), env, presented)
         emit({"env": env, "result": verdict}, output, verdict)
         return 0 if verdict == "valid" else 1
@@ -253,10 +259,7 @@ def _verify_by_registry(
 
     from sealer import config, registry_delivery
 
-    if registry_file and live:
-        raise ConflictingOptions("give --registry FILE or --live, not both")
-    if not state_file:
-        raise ConflictingOptions("--registry and --live need --state FILE (the last-seen serial)")
+    assert state_file, "keys_verify checked the options"
     request = registry_delivery.VerifyRequest(
         env, Path(state_file), Path(registry_file) if registry_file else None, kubeconfig, context, init_state
     )

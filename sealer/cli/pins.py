@@ -64,7 +64,10 @@ def remove(env: str, fingerprint: str, cluster: str | None, output: str) -> int:
 @envs_argument
 @output_option
 def status(envs: tuple[str, ...], output: str) -> int:
-    """Each pin's expiry, and whether the sealed entries use it."""
+    """Each pin's expiry, and whether the sealed entries use it.
+
+    Exit 1 when an entry is stale or sealed with a certificate outside the set, or a certificate
+    file does not hold its pin."""
     from sealer import cert_pins, config
 
     rows = cert_pins.status(config.load(), envs)
@@ -113,7 +116,8 @@ def fetch(
     """Read the controller's active keys and the certificate it seals with; compare with ENV's set.
 
     The certificate the controller serves becomes `sealWith`; the set gains every active key
-    (with --accept once the set exists). Keys the controller dropped are only reported.
+    (with --accept once the set exists). Keys the controller dropped are only reported. Exit 1
+    when the controller holds certificates the set lacks and --accept was not given.
     """
     from sealer import cert_pins, config, kube
 

@@ -156,18 +156,37 @@ def rotate(
 
     if branch and no_branch:
         raise ConflictingOptions("--branch and --no-branch exclude each other")
-    if sum(map(bool, (resume, finish, abandon))) > 1 or ((finish or abandon) and (keys or due or dry_run)):
-        raise ConflictingOptions(
-            "--resume, --finish and --abandon exclude each other and --key/--due/--dry-run"
-        )
+    if sum(map(bool, (resume, finish, abandon))) > 1:
+        raise ConflictingOptions("--resume, --finish and --abandon exclude each other")
+    phase = "--finish" if finish else "--abandon" if abandon else "--resume" if resume else None
+    given = {
+        "ENV": envs and not finish,
+        "--key": keys,
+        "--due": due,
+        "--grace": grace,
+        "--branch": branch,
+        "--no-branch": no_branch,
+        "--no-commit": no_commit,
+        "--push": push and not resume,  # --resume pushes where a corrected --push says
+        "--open-pr": open_pr,
+        "--dry-run": dry_run,
+        "--replace": replace,
+    }
+    ignored = [name for name, value in given.items() if value]
+    if phase and ignored:  # a phase does what the reviewed rotation chose: never silently less
+        raise ConflictingOptions(f"rotate {phase} takes no {', '.join(ignored)}")
+    unused = [name for name, value in (("--branch", branch), ("--push", push)) if value]
+    if no_commit and unused:
+        raise ConflictingOptions(f"rotate --no-commit writes the files only: it takes no {', '.join(unused)}")
     cfg = config.load()
     if finish or abandon:
         done = phases.abandon(cfg, abandon) if abandon else phases.finish(cfg, envs)
         emit(done.as_dict(), output, _finish_text(done))
         if done.left:
+            again = f"sealer rotate --abandon {abandon}" if abandon else "sealer rotate --finish"
             raise PartlyDone(
-                f"the deployed phase is not finished: {'; '.join(done.left)}; run "
-                "`sealer rotate --finish` again (each key it did finish stays finished)"
+                f"the {'abandoned' if abandon else 'deployed'} phase is not finished: "
+                f"{'; '.join(done.left)}; run `{again}` again (each key it did finish stays finished)"
             )
         return 0
     forge = _forge_for(open_pr, push, no_branch, no_commit, dry_run)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sealer.policy.report import cell, paint, plural
+from sealer.terminal import one_line
 
 # Key and certificate statuses, worst first; the colour each is shown in.
 STATUS_COLORS = {
@@ -70,7 +71,9 @@ def cert_rows(inv: dict[str, Any]) -> list[tuple[str, ...]]:
 
 
 def aligned(headers: tuple[str, ...], rows: list[tuple[str, ...]], status: int, color: bool) -> list[str]:
-    """Columns padded to their widest cell (measured before colouring); the `status` column coloured."""
+    """Columns padded to their widest cell (measured before colouring); the `status` column coloured.
+    Cells are inert (an actor is the ledger's text: a CR in it would forge a row)."""
+    rows = [tuple(one_line(value) for value in row) for row in rows]
     widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
     widths[-1] = 0  # the last column is not padded: no trailing blanks
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sealer.policy.model import ERROR, Problem
 from sealer.policy.runner import Report
+from sealer.terminal import inert, one_line
 
 _COLORS = {"red": "31", "yellow": "33", "green": "32", "dim": "2", "bold": "1"}
 
@@ -30,27 +31,29 @@ def summary(report: Report, strict: bool) -> str:
 
 
 def text(report: Report, strict: bool = False, color: bool = False) -> str:
-    """One line per problem (level, environment, rule, what is wrong), its fix indented below."""
+    """One line per problem (level, environment, rule, what is wrong), its fix indented below.
+    A message names paths sealer.yaml holds: a CR or ESC in one would forge or erase lines."""
     env_width = max((len(p.env) for p in report.problems), default=0)
     rule_width = max((len(p.rule) for p in report.problems), default=0)
     lines = []
     for p in report.problems:
         level = paint(f"{p.level:<7}", level_color(p.level), color)
         rule = paint(f"{p.rule:<{rule_width}}", "bold", color)
-        lines.append(f"{level} {p.env:<{env_width}}  {rule}  {p.message}")
-        lines.append(f"{'':8}{paint('fix: ' + p.fix, 'dim', color)}")
+        lines.append(f"{level} {p.env:<{env_width}}  {rule}  {one_line(p.message)}")
+        lines.append(f"{'':8}{paint('fix: ' + one_line(p.fix), 'dim', color)}")
     lines.append(summary(report, strict))
     return "\n".join(lines)
 
 
 def cell(value: str) -> str:
-    """A GFM table cell: pipes escaped, `<` `>` as entities (no autolinks or HTML), no line breaks."""
+    """A GFM table cell: pipes escaped, `<` `>` as entities (no autolinks or HTML), no line breaks
+    (a CR ends a row as a newline does) and no other control character."""
     return (
-        value.replace("\\", "\\\\")
+        inert(" ".join(value.splitlines()))
+        .replace("\\", "\\\\")
         .replace("|", "\\|")
         .replace("<", "&lt;")
         .replace(">", "&gt;")
-        .replace("\n", " ")
     )
 
 

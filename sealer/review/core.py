@@ -23,6 +23,7 @@ from sealer.review import approvals, construct, history, sensitive
 from sealer.review.checks import EnvReview, duplicate_findings
 from sealer.review.model import (
     HAND_EDIT,
+    MALFORMED,
     Finding,
     Report,
 )
@@ -50,10 +51,16 @@ def _needed(names: list[str], base: Side, head: Side, changed: list[str]) -> set
 
 
 def _all_ledgers(root: Path, rev: str) -> dict[str, list[KeyRecord]]:
-    listing = git.run(root, "ls-tree", "-r", "--name-only", rev, "--", f"{layout.LEDGER_DIR}/").split()
+    listing = git.run(root, "ls-tree", "-r", "-z", "--name-only", rev, "--", f"{layout.LEDGER_DIR}/").split(
+        "\0"
+    )
     envs = {p: env for p in listing if (env := layout.ledger_env(p))}
     files = read_files(root, rev, list(envs))
     return {envs[p]: parse_ledger(envs[p], text) for p, text in files.items()}
+
+
+NOT_UTF8 = "the file's name is not UTF-8: sealer cannot tell which environment's file it is"
+LINE_BREAK = "the file's name holds a line break: sealer cannot read it from Git (one name a line)"
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,9 @@ def review(
     base_rev = resolve(root, base) if base else default_base(root)
     report = Report(base_rev, head_rev)
     anchors = resolve(root, options.trust_at) if options.trust_at else base_rev
-    changed = changed_paths(root, base_rev, head_rev)
+    changed, not_utf8 = changed_paths(root, base_rev, head_rev)
+    report.findings += [Finding(MALFORMED, "", path, None, NOT_UTF8) for path in not_utf8]
+    report.findings += [Finding(MALFORMED, "", path, None, LINE_BREAK) for path in changed if "\n" in path]
     base_side, head_side = _sides(root, base_rev, head_rev, head or "HEAD")
     names = touched_envs(base_side.cfg, head_side.cfg, changed)
     needed = _needed(names, base_side, head_side, changed)

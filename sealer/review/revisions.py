@@ -20,6 +20,7 @@ from sealer.review.model import (
 def resolve(root: Path, rev: str) -> str:
     commit = git.resolve_commit(root, rev)
     if commit is None:
+        git.git_dir(root)  # no repository git will read here (a bare one in the way): its words
         raise BadInput(f"unknown revision {rev!r}")
     return commit
 
@@ -72,12 +73,18 @@ def _check_sizes(root: Path, rev: str, paths: list[str]) -> None:
             raise BadInput(f"{rev[:12]}:{path}: larger than the limit of {repofiles.MAX_BYTES} bytes")
 
 
-def changed_paths(root: Path, base: str, head: str) -> list[str]:
-    return [
-        p
-        for p in git.run(root, git.NO_REPLACE, "diff", "--name-only", "--no-renames", base, head).splitlines()
-        if p
-    ]
+def changed_paths(root: Path, base: str, head: str) -> tuple[list[str], list[str]]:
+    """(every path that differs, those of them whose name is not UTF-8, escaped), NUL-separated:
+    a line per path came C-quoted (`"sealed/\\303…"`) for a name with a non-ASCII byte, a quote or
+    a newline, and no check matched it."""
+    out = git.run_bytes(root, git.NO_REPLACE, "diff", "--name-only", "-z", "--no-renames", base, head)
+    paths, not_utf8 = [], []
+    for raw in filter(None, out.split(b"\0")):
+        try:
+            paths.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            not_utf8.append(raw.decode("utf-8", "backslashreplace"))
+    return paths, not_utf8
 
 
 def commit_time(root: Path, rev: str) -> dt.datetime:

@@ -40,7 +40,17 @@ from sealer import (
 from sealer.config import Config, Environment
 from sealer.errors import BackendError, BadInput, PartlyDone, SealerError
 from sealer.journal import Journal
-from sealer.records import ACTIVE, REVOKED, VALID, KeyRecord, effective_status, plan_revoke, utcnow
+from sealer.records import (
+    ACCEPTED,
+    ACTIVE,
+    PENDING,
+    REVOKED,
+    VALID,
+    KeyRecord,
+    effective_status,
+    plan_revoke,
+    utcnow,
+)
 from sealer.rotation import plan as planning
 from sealer.rotation import stores as sync
 from sealer.rotation import transaction
@@ -114,6 +124,11 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> Rot
     now = now or utcnow()
     with lock.hold(git_dir):
         left = journal.load(git_dir)
+        if left is not None and request.dry_run:  # finishing it would write, push, change stores
+            raise BadInput(
+                f"an interrupted run of {', '.join(left.envs)} is left to finish and --dry-run writes "
+                "nothing: run `sealer rotate --resume` first"
+            )
         if left is not None:
             left.push = request.push or left.push  # a corrected --push replaces the one journaled
             finished = _recover(cfg, git_dir, left)
@@ -532,6 +547,13 @@ def finish(cfg: Config, env_names: tuple[str, ...], now: dt.datetime | None = No
         raise BadInput(
             f"{here} is a rotation branch: run `sealer rotate --finish` on the main branch after the merge"
         )
+    head = None if here else git.head(cfg.root)
+    detached_on = branches.own_branch_at(cfg.root, head) if head else None
+    if detached_on:
+        raise BadInput(
+            f"HEAD is detached at rotation branch {detached_on}, which no merge took in: run "
+            "`sealer rotate --finish` on the main branch after the merge"
+        )
     envs = [cfg.env(name) for name in env_names] if env_names else [cfg.env(n) for n in cfg.environments]
     result = FinishResult([], [])
     stores = Stores(cfg)
@@ -574,6 +596,7 @@ def abandon(cfg: Config, branch: str) -> FinishResult:
     stores = Stores(cfg)
     sync.open_external(stores, [cfg.env(name) for name in cfg.environments])
     with lock.hold(git.git_dir(cfg.root)):
+        _refuse_merged(cfg, stores, branch, ref)
         for name in cfg.environments:
             env = cfg.env(name)
             try:
@@ -582,6 +605,30 @@ def abandon(cfg: Config, branch: str) -> FinishResult:
                 result.left.append(f"{env.name}: {err}")
             _publish_direct(result, env, partial(registry_delivery.publish_abandoned, cfg, [env.name], ref))
     return result
+
+
+def _refuse_merged(cfg: Config, stores: Stores, branch: str, ref: str) -> None:
+    """`--abandon` is for a rotation closed unmerged. Run from a branch that does not hold its keys
+    yet, it would revoke keys another branch took in (the main line, by a merge, a squash or a
+    rebase), which its deployment is about to serve: a key it would revoke that any branch but
+    sealer's own holds stops it before anything changes."""
+    for env in filter(sync.external, (cfg.env(name) for name in cfg.environments)):
+        rel = layout.ledger_file(env.name)
+        on_head = {r.key_id for r in ledger.at_revision(cfg.root, "HEAD", env.name)}
+        try:
+            in_store = {r.key_id: r.status for r in stores.of(env).list(env.name)}
+        except SealerError:
+            continue  # abandon_branch names the store it cannot read (exit 4, run it again)
+        for record in ledger.at_revision(cfg.root, ref, env.name):
+            if record.key_id in on_head or in_store.get(record.key_id) not in (PENDING, ACCEPTED):
+                continue  # what abandon_branch leaves alone
+            refs = git.refs_holding(cfg.root, record.key_id, rel)
+            held = [h for h in refs if not branches.is_own_ref(cfg.root, h)]
+            if held:
+                raise BadInput(
+                    f"{env.name} key {record.key_id} of {branch} is held by {held[0]} too: that rotation "
+                    "was merged, not abandoned; nothing revoked"
+                )
 
 
 # -- keys revoke --------------------------------------------------------------------------------
@@ -603,10 +650,15 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
     root, git_dir = cfg.root, git.git_dir(cfg.root)
     env = cfg.env(request.env)
     with lock.hold(git_dir):
-        if journal.load(git_dir) is not None:
+        left = journal.load(git_dir)
+        if left is not None and (
+            left.kind != journal.REVOKE or [env.name, request.key_id] not in left.revocations
+        ):
             raise BadInput(
                 "an interrupted sealer run waits to be finished: run `sealer rotate --resume` first"
             )
+        if left is not None:  # this revocation again, after exit 4: it finishes what is left
+            return _finish_revocation(cfg, git_dir, left, env.name, request.key_id)
         stores = Stores(cfg)
         sync.open_external(stores, [env])  # the store is revoked after the commit: it must open here
         records = ledger.load(root, env.name)
@@ -663,6 +715,16 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
         transaction.sweep_temps(root, git_dir)
         entry = transaction.run(root, git_dir, entry, files, lambda: None)
         return changed, roll_forward(cfg, git_dir, entry, resumed=False)
+
+
+def _finish_revocation(
+    cfg: Config, git_dir: Path, entry: Journal, env_name: str, key_id: str
+) -> tuple[KeyRecord, RotationResult]:
+    """README (exit 4): "running the same command again finishes it"; the key as committed."""
+    done = _recover(cfg, git_dir, entry)
+    assert done is not None and done.commit, "a revocation is never left uncommitted (--no-commit)"
+    committed = ledger.at_revision(cfg.root, done.commit, env_name)
+    return next(r for r in committed if r.key_id == key_id), done
 
 
 # -- keys compromised (#17) ---------------------------------------------------------------------

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, NamedTuple
 
 from sealer.errors import BadInput
+from sealer.git import GIT
 
 STREAM_BYTES = 4 << 20
 BLOCK = 1 << 20
@@ -50,7 +51,7 @@ def read(root: str, wanted: Iterable[Wanted]) -> Iterator[Read]:
         ids.write("".join(f"{blob.sha}\n" for blob in wanted).encode())
         ids.seek(0)
         proc = subprocess.Popen(
-            ["git", "cat-file", "--batch"],
+            [*GIT, "cat-file", "--batch"],
             cwd=root,
             stdin=ids,
             stdout=subprocess.PIPE,

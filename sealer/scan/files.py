@@ -186,7 +186,45 @@ def from_paths(paths: Iterable[str]) -> Iterator[Candidate]:
     for given in paths:
         if not os.path.lexists(given):
             raise BadInput(f"{given}: no such file or folder")
-    return _from_paths(paths)
+    return _as_git_holds(list(_from_paths(paths)))
+
+
+def _as_git_holds(candidates: list[Candidate]) -> Iterator[Candidate]:
+    """The candidates, those Git re-encodes on checkout (`_reencoded`) as their index blobs: the
+    hook on a CI runner's checkout (`pre-commit run --all-files`) would read the re-encoding."""
+    held = _reencoded_blobs([c.source for c in candidates if c.source and not os.path.isabs(c.source)])
+    wanted = []
+    for candidate in candidates:
+        sha = held.get(os.path.normpath(candidate.source)) if candidate.source else None
+        if sha is None:
+            yield candidate
+        else:
+            from sealer.scan.blobs import Wanted
+
+            wanted.append(Wanted(sha, candidate.path))
+    yield from from_blobs(wanted, os.curdir)
+
+
+def _reencoded_blobs(sources: list[str]) -> dict[str, str]:
+    """Normalised path -> index blob of each of `sources` (relative paths) Git re-encodes."""
+    from sealer.errors import GitError
+
+    if not sources:
+        return {}
+    try:
+        reencoded = _reencoded(os.curdir, [os.fsencode(source) for source in sources])
+        if not reencoded:
+            return {}
+        paths = [os.fsdecode(path) for path in reencoded]
+        out = run_git(["--literal-pathspecs", "ls-files", "-s", "-z", "--", *paths])
+    except GitError:
+        return {}  # not in a Git work tree: nothing re-encodes the files
+    held = {}
+    for entry in out.split(b"\0"):
+        meta, _, path = entry.partition(b"\t")
+        if meta:
+            held[os.path.normpath(os.fsdecode(path))] = meta.split(b" ")[1].decode("ascii")
+    return held
 
 
 def _own_folders(given: str) -> str:
@@ -239,18 +277,22 @@ def tracked(root: str) -> Iterator[Candidate]:
     """Every file in the index, as it is in the working tree (what pre-commit --all-files runs on).
 
     A skip-worktree entry (sparse checkout, `update-index --skip-worktree`) is often absent from
-    the working tree, yet it is committed as the index has it: then its index blob is scanned."""
+    the working tree, yet it is committed as the index has it: then its index blob is scanned, as
+    it is for a file the repository has Git re-encode on checkout (`_reencoded`)."""
     from sealer.scan.blobs import Wanted
 
     from_index: list[Wanted] = []
-    for entry in run_git(["ls-files", "-s", "-t", "-z"], cwd=root).split(b"\0"):
-        if not entry:
-            continue
+    entries = [entry for entry in run_git(["ls-files", "-s", "-t", "-z"], cwd=root).split(b"\0") if entry]
+    reencoded = _reencoded(root, [entry.partition(b"\t")[2] for entry in entries])
+    for entry in entries:
         meta, _, raw_path = entry.partition(b"\t")
         tag, mode, sha = meta.decode("ascii").split(" ")[:3]
         path = os.fsdecode(raw_path)
         if mode == _GITLINK:
             yield Candidate(path, None, "submodule")
+            continue
+        if raw_path in reencoded:
+            from_index.append(Wanted(sha, path))
             continue
         candidate = listed(path, os.path.join(root, path))
         if tag == "S" and candidate.skipped == "deleted":
@@ -258,6 +300,24 @@ def tracked(root: str) -> Iterator[Candidate]:
         else:
             yield candidate
     yield from from_blobs(from_index, root)
+
+
+_NO_ENCODING = (b"unspecified", b"unset")
+
+
+def _reencoded(root: str, paths: list[bytes]) -> set[bytes]:
+    """The paths a `working-tree-encoding` attribute (.gitattributes: the repository's own say)
+    has Git re-encode on checkout: their working-tree bytes are not what Git commits (EBCDIC
+    shows no ASCII token at all), so --all-files scans their index blob instead."""
+    if not paths:
+        return set()
+    out = run_git(
+        ["check-attr", "-z", "--stdin", "working-tree-encoding"],
+        cwd=root,
+        stdin=b"".join(p + b"\0" for p in paths),
+    )
+    fields = out.split(b"\0")
+    return {fields[i] for i in range(0, len(fields) - 2, 3) if fields[i + 2] not in _NO_ENCODING}
 
 
 def staged(root: str) -> Iterator[Candidate]:

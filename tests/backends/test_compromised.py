@@ -125,6 +125,25 @@ def test_compromised_key_in_the_git_ledger_updates_the_key_registry(
         assert "refuse it now" not in text and "from the revocation on" not in text
 
 
+@pytest.mark.parametrize("ledger_end", [b"# \xff\n", b"#" * (16 << 20) + b"\n"], ids=["not-utf8", "huge"])
+def test_a_pushed_branch_with_a_hostile_ledger_does_not_cut_the_incident_report_short(
+    backend_repo: Path, ledger_end: bytes
+) -> None:
+    """Anyone who can push a branch (a remote-tracking ref) can leave a ledger there that names
+    the key: it is passed over as unreadable; the report after the revocation still comes."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    git(backend_repo, "checkout", "-q", "-b", "pushed")
+    ledger_file = backend_repo / "ledger" / f"{ENV}.yaml"
+    ledger_file.write_bytes(ledger_file.read_bytes() + ledger_end)
+    git(backend_repo, "update-ref", "refs/remotes/origin/pushed", commit_all(backend_repo, "pushed"))
+    git(backend_repo, "checkout", "-q", "main")
+    git(backend_repo, "branch", "-q", "-D", "pushed")
+    code, report = compromised(backend_repo, old.key_id, "--no-branch")
+    assert code == 0, report
+    assert report["branches_carrying_key"] == [] and report["commit"] == head(backend_repo)
+
+
 def test_an_unknown_key_changes_nothing(backend_repo: Path) -> None:
     rotate(backend_repo)
     start = head(backend_repo)

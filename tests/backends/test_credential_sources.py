@@ -26,7 +26,7 @@ from support.http_stores import AUTH0_VARS, VAULT_VARS
 from support.repos import EnvSpec, copy_repo, keypairs, ledger_records, make_repo
 from support.sql_stores import AWS_VARS_CLEARED, LOOPBACK, PG_VARS_CLEARED, PgCluster
 
-from sealer import config, layout
+from sealer import config, layout, yamlio
 from sealer.backends import check_credentials
 from sealer.backends.credentials import VaultSource, secret_shape
 from sealer.errors import BackendError, BadInput, ConfigError
@@ -218,6 +218,32 @@ def test_backend_set_refuses_a_source_whose_variable_is_not_set(
     line = one_line_error(backend_set(repo, "production", "vault", {}, sources), 2)
     assert line == "sealer: production: vault token variable VAULT_TOKEN_NOWHERE is not set"
     assert (repo / layout.CONFIG_FILE).read_bytes() == config_before
+
+
+@pytest.mark.parametrize(
+    "command", [["check", "--drift"], ["keys", "list", "staging"]], ids=["drift", "keys"]
+)
+def test_a_pull_request_cannot_send_the_runners_global_vault_token_to_its_own_address(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """A runner holds VAULT_ADDR and VAULT_TOKEN for the environments without a source; a pull
+    request's sealer.yaml names its own Vault and that variable: nothing is sent there."""
+    monkeypatch.setenv("VAULT_ADDR", "https://vault.internal:8200")
+    monkeypatch.setenv("VAULT_TOKEN", VAULT_TOKEN_SHAPE)
+    with FakeVault() as theirs:
+        asked: list[Request] = []
+        theirs.before_request = asked.append
+        path = repo / layout.CONFIG_FILE  # written as a pull request's author writes it
+        doc = yamlio.round_trip_load(path.read_text(), str(path))
+        doc["environments"]["staging"]["backend"] = {
+            "kind": "vault",
+            "credentials": {"address": theirs.url, "token_env": "VAULT_TOKEN"},
+        }
+        path.write_text(yamlio.round_trip_dump(doc))
+        commit_all(repo, "a pull request's store")
+        line = one_line_error(sealer(repo, *command), 2)
+    assert "VAULT_TOKEN belongs to" in line and VAULT_TOKEN_SHAPE not in line
+    assert asked == []
 
 
 # -- Vault: logging in through an auth mount (JWT/OIDC ID token, AppRole) ------------------------
@@ -740,6 +766,19 @@ REFUSED = [
     ("vault", {"address": "https://vault.example", "token_env": "AWS_SECRET_ACCESS_KEY"}, "belongs to"),
     ("postgres", {"conninfo_env": "LD_PRELOAD"}, "LD_PRELOAD belongs to"),
     ("postgres", {"passfile_env": "HOME"}, "HOME belongs to"),
+    # the stores' global variables: an environment without a source uses them (a PR's address)
+    ("vault", {"address": "https://vault.example", "token_env": "VAULT_TOKEN"}, "VAULT_TOKEN belongs to"),
+    ("auth0", {"domain": "t.example", "token_env": "AUTH0_MANAGEMENT_TOKEN"}, "stores' global settings"),
+    (
+        "auth0",
+        {
+            "domain": "t.example",
+            "client_id_env": "AUTH0_CLIENT_ID",
+            "client_secret_env": "AUTH0_CLIENT_SECRET",
+        },
+        "AUTH0_CLIENT_ID belongs to",
+    ),
+    ("postgres", {"conninfo_env": "PGPASSWORD"}, "PGPASSWORD belongs to"),
     # a token or client secret sent in clear over the network
     ("vault", {"address": "http://vault.example:8200", "token_env": "VT"}, "must be https (plain http only"),
     ("auth0", {"domain": "http://tenant.example", "token_env": "A0"}, "must be https"),

@@ -338,13 +338,16 @@ def test_grace_from_finish_after_a_merge_is_no_drift_until_its_bound(
     assert drift_now(backend_repo, lapsed) == [(drift.VALID_IN_STORE, first["apiKey"].key_id)]
 
 
-@pytest.mark.parametrize("named", [(), ("--branch", "review/keys")])
+@pytest.mark.parametrize(
+    ("named", "detached"), [((), False), (("--branch", "review/keys"), False), ((), True)]
+)
 def test_a_rotation_branch_under_review_for_days_is_not_overdue(
-    backend_repo: Path, vault_backend: Backend, named: tuple[str, ...]
+    backend_repo: Path, vault_backend: Backend, named: tuple[str, ...], detached: bool
 ) -> None:
     """`sealer status` on a rotation's own branch, its pull request open for two days: the rotation
     never landed on the main line, so its replaced keys are the phase, not a finish overdue (whose
-    fix, `rotate --finish`, that branch refuses). A --branch of the user's choice is one too."""
+    fix, `rotate --finish`, that branch refuses). A --branch of the user's choice is one too, and
+    so is a checkout detached where only that branch is."""
     from support.git import git
 
     configure(backend_repo, vault_backend)
@@ -353,7 +356,7 @@ def test_a_rotation_branch_under_review_for_days_is_not_overdue(
     result = ok(sealer(backend_repo, "rotate", ENV, *named, "--output", "json"))
     branch = json.loads(result.stdout)["branch"]
     assert branch == (named[1] if named else branch) and branch.startswith(named[1:] or "sealer/rotate-")
-    git(backend_repo, "checkout", "-q", branch)
+    git(backend_repo, "checkout", "-q", *(["--detach"] if detached else []), branch)
     assert drift_now(backend_repo, utcnow() + dt.timedelta(days=2)) == []
 
 

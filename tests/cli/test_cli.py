@@ -195,6 +195,22 @@ def test_installed_script_end_to_end(tmp_path: Path) -> None:
             "--branch and --no-branch exclude each other",
         ),
         (["keypair", "--out", "k", "--backup", "vault:s/a", "--restore", "vault:s/a"], "exclude each other"),
+        (["rotate", "--finish", "--abandon", "b"], "--resume, --finish and --abandon exclude each other"),
+        # a phase does what the reviewed rotation chose: an option it would ignore is refused
+        (["rotate", "--finish", "--grace", "1h"], "rotate --finish takes no --grace"),
+        (["rotate", "--finish", "staging", "--push", "origin"], "rotate --finish takes no --push"),
+        (["rotate", "--abandon", "b", "staging", "--replace"], "rotate --abandon takes no ENV, --replace"),
+        (["rotate", "--resume", "--dry-run"], "rotate --resume takes no --dry-run"),
+        (["rotate", "--resume", "staging", "--branch", "b"], "rotate --resume takes no ENV, --branch"),
+        (
+            ["rotate", "staging", "--no-commit", "--push", "origin"],
+            "rotate --no-commit writes the files only",
+        ),
+        (["rotate", "staging", "--no-commit", "--branch", "b"], "it takes no --branch"),
+        (
+            ["keys", "verify", "staging", "--registry", "r.yaml", "--state", "s", "--context", "c"],
+            "--kubeconfig and --context go with --live, not --registry",
+        ),
         (["scan", "--staged", "--all-files"], "exactly one of them"),
         (["scan", "--update-baseline", "README.md"], "--update-baseline needs --baseline FILE"),
         (["seal", "--cert", "c.pem", "--merge-into", "s.yaml", "-w", "x.yaml"], "leave out -w/--write"),

@@ -7,13 +7,18 @@
   same after; so with a command that has nothing to do (exit 0), Ctrl-C before the point of no
   return (exit 130), a missing extra or credential variable (exit 2).
 - `-o json` carries the fields the README names (review findings, status drift; `rule`).
+- A tired operator: a lock that cannot be taken (a read-only checkout), another worktree of the
+  repo, a sub-folder, a repo below the top of a work tree, a folder name that is not UTF-8, a
+  dry run with an interrupted run left, git not installed.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,10 +30,10 @@ from click.testing import CliRunner
 from support.cli import Run, assert_one_line_error, sealer, sealer_without
 from support.env_repos import Controllers, run_main, snapshot, unseal_values
 from support.fake_kube import FakeKube
-from support.git import commit_all, git
+from support.git import commit_all, git, init_repo
 from support.repos import at_point, ledger_records, load_yaml
 
-from sealer import config, ledger
+from sealer import config, ledger, lock
 from sealer.cli import cli
 from sealer.records import REVOKED
 
@@ -99,6 +104,22 @@ def test_every_readme_command_exists_and_takes_output_json(spelled: str) -> None
         assert choices and "json" in choices.group(1).split("|"), (name, result.stdout)
 
 
+def readme_exit_1_commands() -> list[str]:
+    """The commands the README's exit-code table names for exit 1 (`validate`, `keys verify`, …)."""
+    text = README.read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| 1 | findings"))
+    return sorted({command_name(code)[0] for code in re.findall(r"`([a-z][a-z -]*[a-z])`", row)})
+
+
+@pytest.mark.parametrize("name", readme_exit_1_commands())
+def test_each_command_the_readme_gives_exit_1_says_so_in_its_help(name: str) -> None:
+    """README: exit 1 for "findings, or a check failed (`validate`, `scan`, …)": the command's own
+    `-h` says when, for someone who reads no README."""
+    result = CliRunner().invoke(cli, [*name.split(), "-h"])
+    said = " ".join(result.stdout.split("Options:")[0].split())
+    assert re.search(r"\b[Ee]xit 1\b", said), (name, said)
+
+
 @pytest.mark.parametrize(
     ("args", "says", "help_of"),
     [
@@ -112,6 +133,9 @@ def test_every_readme_command_exists_and_takes_output_json(spelled: str) -> None
             "sealer completion",
         ),  # click lists choices on lines
         (["no-such-command"], "No such command 'no-such-command'", "sealer"),
+        (["rotat", "staging"], "No such command 'rotat'. Did you mean 'rotate'?", "sealer"),
+        (["keys", "revok", "staging"], "No such command 'revok'. Did you mean 'revoke'?", "sealer keys"),
+        (["--rotate"], "No such option '--rotate'", "sealer"),
         (["--no-such-option"], "No such option '--no-such-option'", "sealer"),
         (
             [
@@ -192,6 +216,14 @@ def open_rotation(repo: Path) -> None:
     assert result.exit_code == 0, result.stderr
 
 
+def unusable_lock(repo: Path) -> None:
+    """`.git/sealer.lock` cannot be opened (as in a read-only checkout, which root, running the
+    tests, would not notice): a folder of that name."""
+    lock = repo / ".git" / "sealer.lock"
+    lock.unlink(missing_ok=True)
+    lock.mkdir()
+
+
 @dataclass(frozen=True)
 class Refusal:
     """A command the README says refuses with exit 2, nothing changed; `{key}`/`{cert}` in its
@@ -221,6 +253,15 @@ REFUSALS = {
     "keys compromised unknown key": Refusal(("keys", "compromised", "staging", "kid_000000000000"), "no key"),
     "keys compromised uncommitted config": Refusal(
         ("keys", "compromised", "staging", "{key}"), "uncommitted changes", dirty_config
+    ),
+    "keys verify unknown env": Refusal(("keys", "verify", "stagin"), "did you mean 'staging'?"),
+    "rotate without its lock": Refusal(("rotate", "staging"), "cannot take the lock", unusable_lock),
+    "rotate --finish without its lock": Refusal(
+        ("rotate", "--finish"), "cannot take the lock", unusable_lock
+    ),
+    "render without its lock": Refusal(("render", "staging"), "cannot take the lock", unusable_lock),
+    "keys revoke without its lock": Refusal(
+        ("keys", "revoke", "staging", "{key}"), "cannot take the lock", unusable_lock
     ),
     "keys verify without state": Refusal(
         ("keys", "verify", "staging", "--registry", "registry/staging/staging.yaml", "--state", "st"),
@@ -438,3 +479,91 @@ def test_a_missing_credential_variable_stops_a_pipeline_command_before_anything_
         "staging: vault token variable VAULT_TOKEN_STAGING is not set",
     )
     assert repo_state(rotated) == before
+
+
+# -- a tired operator -------------------------------------------------------------------------------
+
+
+def test_a_rotation_in_another_worktree_of_the_repo_waits_for_the_lock(rotated: Path, tmp_path: Path) -> None:
+    """README: "One lock (`.git/sealer.lock`, shared by every worktree of the repository)
+    serialises every command that writes sealer's files". Worktrees share their repository's
+    branches and key stores, so a rotation in a linked worktree waits for one running in the
+    main checkout (it would open a second rotation of the environment, which is refused)."""
+    worktree = tmp_path / "second checkout"
+    git(rotated, "worktree", "add", "-q", str(worktree), "-b", "elsewhere")
+    before = repo_state(rotated)
+    with lock.hold(rotated / ".git"):
+        result = sealer(worktree, "rotate", "staging")
+    assert_one_line_error(
+        Run(result.exit_code, result.stdout, result.stderr), 2, "another sealer rotation is running"
+    )
+    assert repo_state(rotated) == before
+
+
+def test_a_dry_run_never_finishes_an_interrupted_run(
+    rotated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--dry-run`: "Show what would rotate; write nothing." With a run left to finish (its push
+    failed), finishing it would write, push and change key stores: refused, nothing changed."""
+    code, _, err = run_main(rotated, capsys, "rotate", "staging", "--push", "origin")  # no such remote
+    assert code == 4, err
+    before = repo_state(rotated)
+    code, out, err = run_main(rotated, capsys, "rotate", "staging", "--dry-run", "-o", "json")
+    assert_one_line_error(Run(code, out, err), 2, "run `sealer rotate --resume` first")
+    assert repo_state(rotated) == before
+
+
+def test_from_a_sub_folder_of_the_repo_a_rotation_commits_the_repos_own_paths(rotated: Path) -> None:
+    """Run from `deploy/staging/`, sealer finds the repo's sealer.yaml above and commits the same
+    paths as from the top."""
+    result = sealer(rotated / "deploy" / "staging", "rotate", "staging", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    changed = git(rotated, "diff", "--name-only", "HEAD", json.loads(result.stdout)["commit"]).split()
+    assert "deploy/staging/values.yaml" in changed and "ledger/staging.yaml" in changed, changed
+
+
+def test_a_sealer_repo_below_the_top_of_a_git_work_tree_is_refused(
+    rotated: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rotation commits paths from the top of the repository, and review, the hooks and the
+    diff driver read them there: a sealer.yaml in a sub-folder of a Git work tree (a repo copied
+    into a monorepo, `sealer init` run one folder too deep) is refused in one line, nothing
+    changed, rather than committing its files at the top."""
+    mono = init_repo(tmp_path / "mono")
+    shutil.copytree(rotated, mono / "platform", ignore=shutil.ignore_patterns(".git"))
+    (mono / "apps").mkdir()
+    (mono / "apps" / "README").write_text("an app\n")
+    commit_all(mono, "a monorepo")
+    before = repo_state(mono)
+    for folder, args, says in (
+        (mono / "platform", ("rotate", "staging"), "is not at the top of its Git work tree"),
+        (mono / "platform" / "deploy", ("keys", "list", "staging"), "is not at the top of its Git work tree"),
+        (mono / "apps", ("init",), "run `sealer init` there"),
+    ):
+        code, out, err = run_main(folder, capsys, *args)
+        assert_one_line_error(Run(code, out, err), 2, says)
+    assert repo_state(mono) == before
+
+
+def test_check_still_reads_a_repo_where_git_is_not_installed(
+    rotated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Looking for the top of the work tree asks git; without git, `check` reads the files alone."""
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools-here"))
+    code, out, err = run_main(rotated, capsys, "check")
+    assert (code, err) == (0, ""), err
+    assert "0 errors" in out
+
+
+def test_a_repo_whose_folder_name_is_not_utf8_still_rotates(rotated: Path, tmp_path: Path) -> None:
+    """A folder name is bytes to the file system (a Latin-1 `é` here): sealer reads the paths git
+    prints as the file system names them, in the main checkout and in a linked worktree."""
+    repo = Path(shutil.move(rotated, tmp_path / os.fsdecode(b"d\xe9p\xf4t")))
+    worktree = tmp_path / os.fsdecode(b"second-\xe9")
+    git(repo, "worktree", "add", "-q", str(worktree), "-b", "elsewhere")
+    for folder in (repo, worktree):
+        result = sealer(folder, "rotate", "staging", "--replace", "-o", "json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["commit"]
+    review = sealer(worktree, "review", "HEAD~1", "HEAD", "-o", "json")  # reads git's `shallow` file
+    assert review.exit_code == 0 and review.exception is None, (review.output, review.exception)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -11,7 +12,16 @@ from typing import Any
 import pytest
 import yaml
 from support.cli import SEALER_SCRIPT
-from support.policy_repos import RepoFactory, age_keys, check_json, commit_all, rendered_tables, sealer
+from support.policy_repos import (
+    RepoFactory,
+    age_keys,
+    check_json,
+    commit_all,
+    edit_config,
+    edit_ledger,
+    rendered_tables,
+    sealer,
+)
 
 from sealer import ledger
 
@@ -216,3 +226,31 @@ def test_list_rules_names_every_rule_with_its_description(tmp_path: Path) -> Non
 def test_list_rules_with_an_env_is_a_usage_error(tmp_path: Path) -> None:
     result = sealer(tmp_path, "check", "--list-rules", "dev")
     assert result.exit_code == 2 and result.stderr == "sealer: --list-rules takes no ENV\n"
+
+
+# Paths in sealer.yaml and a ledger's actor are a pull request's text: a CR ends a line (in a CI
+# log, a terminal, a Markdown table) and ESC moves the cursor, so neither reaches the output raw.
+HOSTILE = "x\r\x1b[2Kok: every environment complies\n| forged | row |"
+
+
+def test_check_output_holds_no_line_a_path_in_sealer_yaml_forged(repo_factory: RepoFactory) -> None:
+    root = repo_factory()
+    edit_config(
+        root, lambda doc: doc["environments"]["staging"]["clusters"][0].update(cert=f"certs/{HOSTILE}")
+    )
+    text, markdown = sealer(root, "check"), sealer(root, "check", "-o", "markdown")
+    assert text.exit_code == markdown.exit_code == 1
+    for output in (text.stdout, markdown.stdout):
+        assert "\r" not in output and "\x1b" not in output, output
+    assert not [line for line in text.stdout.splitlines() if line.startswith(("ok:", "| forged"))]
+    rows = [line for line in markdown.stdout.splitlines() if line.startswith("|")]
+    assert len(rows) == 3 and rows[-1].count(" | ") == 4, rows  # header, rule, one problem
+
+
+def test_audit_output_holds_no_row_a_ledger_actor_forged(repo_factory: RepoFactory) -> None:
+    root = repo_factory()
+    edit_ledger(root, "staging", lambda records: [dataclasses.replace(r, actor=HOSTILE) for r in records])
+    for args in ([], ["-o", "markdown"]):
+        result = sealer(root, "audit", *args)
+        assert result.exit_code == 0 and "\r" not in result.stdout and "\x1b" not in result.stdout
+        assert not [line for line in result.stdout.splitlines() if line.startswith(("ok:", "| forged"))]

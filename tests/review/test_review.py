@@ -7,6 +7,7 @@ import base64
 import dataclasses
 import datetime as dt
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -459,6 +460,35 @@ def test_hand_edit_on_top_of_the_base_alone(repo: Path, controllers: dict[str, P
     assert [(c["entry"], c["action"], c["new_key_id"]) for c in data["changes"]] == [
         ("apiKey", "changed", None)
     ]
+
+
+def _stray_copy(repo: Path, name: str | bytes) -> set[str]:
+    """A copy of staging's sealed file for another Secret under `name` beside it, committed; the
+    review of that commit alone: its findings' rules and paths."""
+    folder = repo / "sealed" / "staging"
+    text = (folder / "staging.yaml").read_text().replace("engine-api-key", "other-secret")
+    target = os.path.join(os.fsencode(folder), name) if isinstance(name, bytes) else folder / name
+    Path(os.fsdecode(target)).write_text(text)
+    commit_all(repo, "a copy")
+    code, data = run_review(repo, "HEAD~1")
+    assert code == 1
+    return {f"{f['rule']} {f['path']}" for f in data["findings"]}
+
+
+@pytest.mark.parametrize("name", ["\u00e9.yaml", 'x".yaml', "x\\y.yaml", "x\ty.yaml"])
+def test_a_file_git_quotes_the_name_of_is_reviewed_like_any_other(repo: Path, name: str) -> None:
+    """`git diff --name-only` C-quotes such a name on its line: no check saw the file."""
+    plain = {
+        f.replace("plain.yaml", name) for f in _stray_copy(copy_repo(repo, repo.parent / "a"), "plain.yaml")
+    }
+    assert "name-change sealed/staging/plain.yaml".replace("plain.yaml", name) in plain
+    assert _stray_copy(repo, name) == plain
+
+
+@pytest.mark.parametrize(("name", "shown"), [(b"\xff.yaml", "\\xff.yaml"), ("x\ny.yaml", "x\ny.yaml")])
+def test_a_file_whose_name_sealer_cannot_read_is_malformed(repo: Path, name: str | bytes, shown: str) -> None:
+    """Not UTF-8, or a line break (git's batch reads one name a line): never passed over."""
+    assert f"malformed sealed/staging/{shown}" in _stray_copy(repo, name)
 
 
 def test_a_plaintext_key_removed_again_is_still_flagged(repo: Path) -> None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import base64
 import json
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -61,6 +64,11 @@ def pem(label: str, body_chars: int = 256) -> str:
     return "\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----"])
 
 
+def encrypted_pem() -> str:
+    head, rest = pem("RSA PRIVATE KEY").split("\n", 1)
+    return f"{head}\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,{'0A1B' * 8}\n\n{rest}"
+
+
 def sealed_layout(modulus: int = 512) -> str:
     blob = struct.pack(">H", modulus) + bytes((i * 7) % 256 for i in range(modulus + 40))
     return base64.b64encode(blob).decode()
@@ -95,6 +103,9 @@ TABLES: dict[str, list[tuple[str, bool]]] = {
         (pem("EC PRIVATE KEY"), True),
         ('{"private_key": "' + pem("PRIVATE KEY").replace("\n", "\\n") + '"}', True),  # JSON-escaped
         ("tls.key: |\n  " + pem("PRIVATE KEY").replace("\n", "\n  "), True),  # YAML block
+        (encrypted_pem(), True),  # legacy encryption headers, then a blank line
+        (encrypted_pem().replace("\n", "\r\n"), True),
+        ('{"key": "' + encrypted_pem().replace("\n", "\\n") + '"}', True),
         (pem("CERTIFICATE"), False),
         (pem("PUBLIC KEY"), False),
         ('if line == "-----BEGIN RSA PRIVATE KEY-----":', False),  # header, no body
@@ -248,3 +259,14 @@ def test_private_key_in_base64_is_reported_as_a_private_key(policy: rules.Policy
 def test_public_certificate_in_base64_is_not_a_finding(policy: rules.Policy) -> None:
     encoded = base64.b64encode(pem("CERTIFICATE").encode()).decode()
     assert found_rules(policy, f"ca_key_bundle: {encoded}\n") == set()
+
+
+def test_a_hostile_private_key_header_cannot_stall_the_scan(tmp_path: Path) -> None:
+    """`a: ` pairs after a BEGIN line: header lines that never end (the private-key regex split
+    them every way: 2^n); a scan in a subprocess, bounded by a timeout, must finish at once."""
+    hostile = tmp_path / "id_rsa"
+    hostile.write_text("-----BEGIN RSA PRIVATE KEY-----\n" + "a: " * 4000 + "!\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "sealer", "scan", str(hostile)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr

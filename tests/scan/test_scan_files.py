@@ -343,3 +343,29 @@ def test_a_folder_kept_open_between_files_never_follows_a_symlink_put_in_its_pla
     finally:
         folders.close()
     assert read(second) == "symlink"  # opened afresh: the symlink on the way is refused
+
+
+# A `working-tree-encoding` attribute is the repository's own say: a fresh checkout (a CI runner's)
+# writes the file re-encoded, while Git holds the UTF-8 blob the pull request committed.
+
+
+@pytest.mark.parametrize(
+    "args", [["--all-files"], ["creds.txt", "plain.txt"], ["."]], ids=["all-files", "hook-paths", "folder"]
+)
+def test_the_blob_of_a_file_git_reencodes_on_checkout_is_scanned(
+    repo: Path, tmp_path: Path, args: list[str]
+) -> None:
+    key = apikey.generate("prod")
+    (repo / "creds.txt").write_text(f"API_KEY={key}\n")
+    (repo / "plain.txt").write_text("clean\n")
+    git(repo, "add", "creds.txt", "plain.txt")
+    (repo / ".gitattributes").write_text("creds.txt working-tree-encoding=IBM037\n")  # EBCDIC
+    git(repo, "add", ".gitattributes")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", "first")
+    checkout = tmp_path / "checkout"
+    git(tmp_path, "clone", "-q", str(repo), str(checkout))
+    assert key.encode() not in (checkout / "creds.txt").read_bytes()  # what the runner's disk holds
+    os.chdir(checkout)
+    result = CliRunner().invoke(cli, ["scan", *args, "-o", "json"])
+    assert result.exit_code == 1, result.output
+    assert [f["path"] for f in json.loads(result.stdout)] == ["creds.txt"] and key not in result.output
