@@ -46,6 +46,7 @@ GATE_FILES = (
     "*.gitattributes",
     ".gitattributes",
     ".gitmodules",  # where a checkout that follows submodules fetches their files from
+    "*.argocd-source*.yaml",  # Argo CD's parameter overrides (Helm parameters over every values file)
     ".github/workflows/*",
     ".gitlab-ci.yml",
     ".gitlab/ci/*",

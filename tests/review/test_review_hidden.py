@@ -218,6 +218,13 @@ def helm_parameter_in_the_application(repo: Path) -> None:
     )
 
 
+def argocd_parameter_override_file(repo: Path) -> None:
+    """Argo CD applies Helm parameters from .argocd-source-<app>.yaml in the source path over
+    every values file (argocd-image-updater writes such files)."""
+    override = "helm:\n  parameters:\n    - {name: existingSecret, value: mine, forceString: true}\n"
+    write(repo, "chart/.argocd-source-engine-staging.yaml", override)
+
+
 # -- what another repository holds --------------------------------------------------------------
 
 
@@ -293,6 +300,7 @@ ATTACKS: list[tuple[Callable[[Path], None], str]] = [
     (existing_secret_beside_the_values_file, "delivery-change"),
     (key_setting_twice_beside_the_values_file, "delivery-change"),
     (helm_parameter_in_the_application, "trust-anchor-change"),
+    (argocd_parameter_override_file, "trust-anchor-change"),
     (submodule_added, "trust-anchor-change"),
     (submodule_moved_on, "trust-anchor-change"),
     (registry_beside_the_sealed_file, "manifest-mismatch"),
