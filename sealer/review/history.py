@@ -185,7 +185,12 @@ def _wanted(walk: Walk, commits: list[git.CommitChanges]) -> list[str]:
 
 
 def _compared(walk: Walk, path: str) -> bool:
-    return walk.managed.holds(path) or path.endswith(".json")
+    return walk.managed.holds(path) or _manifest(path)
+
+
+def _manifest(path: str) -> bool:
+    """A file a GitOps tool may read as manifests or values (compared with its parent's version)."""
+    return path.endswith((".yaml", ".yml", ".json")) or posixpath.basename(path) == "Kustomization"
 
 
 def _read(walk: Walk, commits: list[git.CommitChanges]) -> None:
@@ -315,7 +320,7 @@ def _file(
         _stray(walk, path, _link_target(walk, change, commit) if change.new_mode == LINK else new)
     if path.endswith((".yaml", ".yml")) and path not in walk.head_values:
         _beside_values(walk, change)
-    if not held:
+    if not held and _manifest(path):
         _wiring(walk, change)
 
 
