@@ -34,7 +34,7 @@ _NOT_OURS = "from a file sealer does not write"
 _WIRING_KINDS = {"Application", "ApplicationSet", "HelmRelease", "Kustomization"}
 _WIRING_HINTS = ("application", "helmrelease", "kustomization", "\\", "!")  # casefolded
 _KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-_PATCH_DEPTH = 2  # an inline patch holding an inline patch: kustomize reads no deeper
+_NESTING = 2  # inline patches and List items read this deep (a patch in a patch, a List in a List)
 
 
 def findings(
@@ -50,7 +50,7 @@ def findings(
         docs = yamlio.compose_documents(text, path)
     except SealerError:
         return []  # not YAML as it stands (a chart template, say): no tool applies it as it is
-    messages = (message for doc in docs for message in _delivered(doc, *wanted, _PATCH_DEPTH))
+    messages = (message for doc in docs for message in _delivered(doc, *wanted, _NESTING))
     return [Finding(STRAY, "", path, None, message) for message in dict.fromkeys(messages)]
 
 
@@ -127,6 +127,9 @@ def _delivered(
             for namespace, name in _registries(made, space or default, wanted):
                 yield f"its {generator} makes {namespace}/{name}, which sealer delivers, {_NOT_OURS}"
     yield from _patches(doc, targets, registries, depth)
+    if any(kind.endswith("List") for kind in kinds):  # v1/List, ConfigMapList: applied item by item
+        for item in _items(_get(doc, "items")) if depth else ():
+            yield from _delivered(item, targets, registries, depth - 1)
 
 
 def _patches(

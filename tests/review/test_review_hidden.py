@@ -117,6 +117,12 @@ def registry_made_by_kustomize(repo: Path) -> None:
     write(repo, "apps/kustomization.yaml", kustomization)
 
 
+def registry_inside_a_list(repo: Path) -> None:
+    """kubectl and Argo CD apply a v1 List item by item."""
+    item = yamlio.load_documents(registry(repo), REGISTRY)[0]
+    write(repo, "apps/all.json", json.dumps({"apiVersion": "v1", "kind": "List", "items": [item]}))
+
+
 def registry_in_a_file_kustomize_lists(repo: Path) -> None:
     """Kustomize applies whatever `resources:` lists, whatever its name."""
     write(repo, "apps/kustomization.yaml", "resources: [registry.txt]\n")
@@ -292,6 +298,7 @@ ATTACKS: list[tuple[Callable[[Path], None], str]] = [
     (registry_from_a_merge_key, "stray-sealed-data"),
     (registry_made_by_kustomize, "stray-sealed-data"),
     (registry_in_a_file_kustomize_lists, "stray-sealed-data"),
+    (registry_inside_a_list, "stray-sealed-data"),
     (registry_patched_by_kustomize, "stray-sealed-data"),
     (registry_through_a_symlink, "stray-sealed-data"),
     (registry_patched_inline_by_flux, "stray-sealed-data"),
