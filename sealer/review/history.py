@@ -349,6 +349,8 @@ def _wiring(walk: Walk, change: git.FileChange) -> None:
         for mode, blob in ((change.old_mode, change.old_blob), (change.new_mode, change.new_blob))
     )
     walk.add([found] if (found := stray.wiring_finding(change.path, old, new, walk.managed.refs())) else [])
+    dropped = stray.unread_registry_finding(change.path, old, new, walk.managed.registries)
+    walk.add([dropped] if dropped else [])
 
 
 def _beside_values(walk: Walk, change: git.FileChange) -> None:

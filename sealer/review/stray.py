@@ -21,7 +21,7 @@ import yaml
 
 from sealer import yamlio
 from sealer.errors import SealerError
-from sealer.review.model import STRAY, TRUST_ANCHOR, Finding
+from sealer.review.model import DELIVERY_CHANGE, STRAY, TRUST_ANCHOR, Finding
 from sealer.scan import contents
 
 Target = tuple[str, str]  # (namespace, name)
@@ -67,6 +67,38 @@ def wiring_finding(path: str, old: bytes | None, new: bytes | None, refs: Iterab
         "applied, patches): a code owner must approve"
     )
     return Finding(TRUST_ANCHOR, "", path, None, message)
+
+
+def unread_registry_finding(
+    path: str, old: bytes | None, new: bytes | None, registries: Iterable[Target]
+) -> Finding | None:
+    """A manifest that named an environment's key registry (the verifier's Deployment mounting
+    it) and names it no more: a verifier reading another list accepts other keys."""
+    names = {name for _, name in registries}
+    text = _decode(old) if old is not None and old != new else None
+    if text is None or not any(name in text for name in names):
+        return None
+    dropped = sorted(
+        {name for _, name in registries}
+        & (_scalars(path, old) - _scalars(path, new if new is not None else b""))
+    )
+    if not dropped:
+        return None
+    message = (
+        f"no longer names the key registry {', '.join(dropped)}: a verifier reading another list "
+        "accepts other keys"
+    )
+    return Finding(DELIVERY_CHANGE, "", path, None, message)
+
+
+def _scalars(path: str, data: bytes) -> set[str]:
+    """Every scalar text of a YAML file (none for one that is not YAML)."""
+    text = _decode(data)
+    try:
+        docs = yamlio.compose_documents(text, path) if text is not None else []
+    except SealerError:
+        return set()
+    return {scalar for doc in docs for scalar in _texts(_nodes(doc))}
 
 
 def _wires(path: str, data: bytes | None, refs: tuple[str, ...]) -> bool:

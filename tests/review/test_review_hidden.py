@@ -231,6 +231,24 @@ def argocd_parameter_override_file(repo: Path) -> None:
     write(repo, "chart/.argocd-source-engine-staging.yaml", override)
 
 
+def verifier_reads_another_registry(repo: Path) -> None:
+    """The verifier's Deployment mounts a ConfigMap of another name, listing the author's keys."""
+    git(repo, "checkout", "-q", "main")
+    write(repo, "apps/verifier.yaml", verifier(REGISTRY_NAME))
+    commit_all(repo, "the verifier")
+    git(repo, "checkout", "-q", "-B", "pr")
+    write(repo, "apps/verifier.yaml", verifier("keys-v2"))
+    write(repo, "apps/keys-v2.yaml", registry(repo).replace(REGISTRY_NAME, "keys-v2"))
+
+
+def verifier(registry_name: str) -> str:
+    return (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: verifier, namespace: staging}\n"
+        "spec:\n  template:\n    spec:\n      volumes:\n        - name: keys\n"
+        f"          configMap: {{name: {registry_name}}}\n"
+    )
+
+
 # -- what another repository holds --------------------------------------------------------------
 
 
@@ -308,6 +326,7 @@ ATTACKS: list[tuple[Callable[[Path], None], str]] = [
     (key_setting_twice_beside_the_values_file, "delivery-change"),
     (helm_parameter_in_the_application, "trust-anchor-change"),
     (argocd_parameter_override_file, "trust-anchor-change"),
+    (verifier_reads_another_registry, "delivery-change"),
     (submodule_added, "trust-anchor-change"),
     (submodule_moved_on, "trust-anchor-change"),
     (registry_beside_the_sealed_file, "manifest-mismatch"),
@@ -381,13 +400,7 @@ def test_attack_fails_review(repo: Path, attack: Callable[[Path], None], kind: s
 def test_application_manifests_pass(repo: Path) -> None:
     """What application teams commit beside sealer's files: a verifier mounting the registry, a
     ConfigMap and a generated one of other names, a Helm template sealer cannot read."""
-    write(
-        repo,
-        "apps/verifier.yaml",
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: verifier, namespace: staging}\n"
-        f"spec:\n  template:\n    spec:\n      volumes:\n        - name: keys\n"
-        f"          configMap: {{name: {REGISTRY_NAME}}}\n",
-    )
+    write(repo, "apps/verifier.yaml", verifier(REGISTRY_NAME))
     write(repo, "apps/settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n")
     write(
         repo,
