@@ -78,10 +78,7 @@ def unread_registry_finding(
     text = _decode(old) if old is not None and old != new else None
     if text is None or not any(name in text for name in names):
         return None
-    dropped = sorted(
-        {name for _, name in registries}
-        & (_scalars(path, old) - _scalars(path, new if new is not None else b""))
-    )
+    dropped = sorted(names & (_scalars(path, old or b"") - _scalars(path, new or b"")))
     if not dropped:
         return None
     message = (
