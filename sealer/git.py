@@ -499,15 +499,40 @@ def _remote(remote: str) -> str:
     return remote
 
 
+def check_push_target(root: Path, remote: str | None) -> None:
+    """A --push REMOTE checked before anything changes (`_known_remote`)."""
+    if remote is not None:
+        _known_remote(root, remote)
+
+
 def _known_remote(root: Path, remote: str) -> str:
     """`remote`, when it is one of the repository's remotes or reads as a URL or path; a
-    mistyped name is one clear line, not git's guess that it is a repository's path."""
+    mistyped name is one clear line, not git's guess that it is a repository's path. Never a
+    repository inside this work tree: a pull request may have committed one, and a push to a
+    local repository runs its hooks on this machine."""
     remotes = run(root, "remote").split()
-    if remote not in remotes and not ("/" in remote or ":" in remote or (root / remote).exists()):
-        raise GitError(
-            f"no remote named {remote!r} in this repository (it has: {', '.join(remotes) or 'none'})"
-        )
-    return _remote(remote)
+    if remote in remotes:
+        return _remote(remote)
+    local = _local_path(root, remote)
+    if local is None and ("/" in remote or ":" in remote):
+        return _remote(remote)  # a URL, or ssh's host:path
+    if local is not None and ("/" in remote or local.exists()):
+        inside = local.resolve(strict=False).is_relative_to(root.resolve())
+        if inside:
+            raise GitError(f"{remote!r} is a folder of this repository, not a remote to push to")
+        return _remote(remote)
+    raise GitError(f"no remote named {remote!r} in this repository (it has: {', '.join(remotes) or 'none'})")
+
+
+def _local_path(root: Path, remote: str) -> Path | None:
+    """Where a remote that git reads as a local repository is (a path or a file:// URL), as
+    git resolves it from the work tree's top; None for another URL or ssh's `host:path`."""
+    if remote.startswith("file://"):
+        return Path(remote.removeprefix("file://"))
+    _, colon, _ = remote.partition("://")
+    if colon or (":" in remote.split("/", 1)[0]):
+        return None
+    return root / remote
 
 
 def remote_heads(root: Path, remote: str, pattern: str) -> dict[str, str]:

@@ -50,8 +50,12 @@ def accepting_remote(repo: Path, tmp_path: Path) -> None:
     (tmp_path / "remote.git" / "hooks" / "pre-receive").unlink()
 
 
-def no_remote(repo: Path, tmp_path: Path) -> None:
-    pass
+def missing_remote(repo: Path, tmp_path: Path) -> None:
+    git(repo, "remote", "add", "origin", str(tmp_path / "remote.git"))  # not made yet
+
+
+def make_remote(repo: Path, tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q", "--bare", str(tmp_path / "remote.git"))
 
 
 def add_remote(repo: Path, tmp_path: Path) -> None:
@@ -70,13 +74,13 @@ class Case:
 PUSH_CASES = [
     Case(
         "push-to-a-missing-remote",
-        no_remote,
+        missing_remote,
         (
             "is committed on branch land",
             "but the push to origin failed",
             "run `sealer rotate --resume` (or plain `sealer rotate`)",
         ),
-        add_remote,
+        make_remote,
     ),
     Case(
         "push-declined-by-the-remote",
@@ -160,10 +164,17 @@ def test_help_and_readme_document_exit_4() -> None:
 def test_a_mistyped_push_remote_is_corrected_on_the_rerun(
     repo: Path, tmp_path: Path, rerun: tuple[str, ...]
 ) -> None:
+    """A remote name that is no remote is refused before anything changes; one that fails the
+    push after the commit is replaced by the rerun's --push."""
     add_remote(repo, tmp_path)
-    line = one_line(cli(repo, "rotate", "staging", "--branch", "land", "--push", "orign"), EXIT_PARTLY_DONE)
-    assert "the push to orign failed: no remote named 'orign' in this repository (it has: origin)" in line
-    assert "with --push REMOTE to push elsewhere" in line
+    start = git(repo, "rev-parse", "HEAD")
+    line = one_line(cli(repo, "rotate", "staging", "--branch", "land", "--push", "orign"), EXIT_BAD_INPUT)
+    assert "no remote named 'orign' in this repository (it has: origin)" in line
+    assert git(repo, "rev-parse", "HEAD") == start and not (repo / ".git" / "sealer-rotation.json").exists()
+    assert git(repo, "branch", "--list", "land") == ""
+    git(repo, "remote", "add", "gone", str(tmp_path / "gone.git"))
+    line = one_line(cli(repo, "rotate", "staging", "--branch", "land", "--push", "gone"), EXIT_PARTLY_DONE)
+    assert "the push to gone failed" in line and "with --push REMOTE to push elsewhere" in line
     again = cli(repo, "rotate", *rerun, "--push", "origin")  # the journaled remote is replaced
     assert again.exit_code == 0, again.output
     assert git(tmp_path / "remote.git", "rev-parse", "land") == git(repo, "rev-parse", "land")

@@ -204,6 +204,27 @@ def test_push_to_a_bare_remote(repo: Path, tmp_path: Path) -> None:
     assert files_of(remote, data["commit"]) == STAGING_FILES
 
 
+@pytest.mark.parametrize(
+    "spelling", ["vendor/mirror", "vendor/mirror/", "./vendor/mirror", "file://{root}/vendor/mirror"]
+)
+def test_push_never_goes_to_a_repository_inside_the_work_tree(repo: Path, spelling: str) -> None:
+    """A pull request can commit a bare repository with hooks: `--push vendor/mirror` (a remote
+    name mistyped, or not configured on this runner) would run them here. Refused before the
+    rotation, in one line; a path outside the work tree still works."""
+    mirror = repo / "vendor" / "mirror"
+    git(repo, "init", "-q", "--bare", str(mirror))
+    hook = mirror / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\ntouch {repo.parent / 'pwned'}\n")
+    hook.chmod(0o755)
+    commit_all(repo, "a mirror")
+    start = head(repo)
+    result = cli(repo, "rotate", "staging", "--push", spelling.format(root=repo))
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and "is a folder of this repository" in lines[0], lines
+    assert not (repo.parent / "pwned").exists() and head(repo) == start
+    assert git(repo, "for-each-ref", "refs/heads/sealer/").strip() == ""
+
+
 def _age_ledger(repo: Path, env: str, days: int) -> None:
     records = [
         dataclasses.replace(r, created=r.created - dt.timedelta(days=days)) for r in ledger_records(repo, env)

@@ -123,6 +123,7 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> Rot
     root, git_dir = cfg.root, git.git_dir(cfg.root)
     now = now or utcnow()
     with lock.hold(git_dir):
+        git.check_push_target(root, request.push)
         left = journal.load(git_dir)
         if left is not None and request.dry_run:  # finishing it would write, push, change stores
             raise BadInput(
@@ -650,6 +651,7 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
     root, git_dir = cfg.root, git.git_dir(cfg.root)
     env = cfg.env(request.env)
     with lock.hold(git_dir):
+        git.check_push_target(root, request.push)
         left = journal.load(git_dir)
         if left is not None and (
             left.kind != journal.REVOKE or [env.name, request.key_id] not in left.revocations
@@ -769,6 +771,7 @@ def replace_compromised(
     root, git_dir = cfg.root, git.git_dir(cfg.root)
     env, now = cfg.env(request.env), now or utcnow()
     with lock.hold(git_dir):
+        git.check_push_target(root, request.push)
         left = journal.load(git_dir)
         recovered = _recover(cfg, git_dir, left) if left is not None else None
         found = next((r for r in ledger.load(root, env.name) if r.key_id == request.key_id), None)

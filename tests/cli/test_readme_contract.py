@@ -505,7 +505,8 @@ def test_a_dry_run_never_finishes_an_interrupted_run(
 ) -> None:
     """`--dry-run`: "Show what would rotate; write nothing." With a run left to finish (its push
     failed), finishing it would write, push and change key stores: refused, nothing changed."""
-    code, _, err = run_main(rotated, capsys, "rotate", "staging", "--push", "origin")  # no such remote
+    git(rotated, "remote", "add", "origin", str(rotated.parent / "gone.git"))  # the push fails
+    code, _, err = run_main(rotated, capsys, "rotate", "staging", "--push", "origin")
     assert code == 4, err
     before = repo_state(rotated)
     code, out, err = run_main(rotated, capsys, "rotate", "staging", "--dry-run", "-o", "json")
