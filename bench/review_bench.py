@@ -29,7 +29,8 @@ from pathlib import Path
 
 from rotate_bench import IDENTITY, build_repo, git  # the same repo builder
 
-from sealer import config, keypair, rotate
+from sealer import config, keypair
+from sealer.rotation import phases, plan
 from sealer.review import review
 
 TARGET = 5.0
@@ -37,11 +38,11 @@ TARGET = 5.0
 
 def make_history(root: Path, commits: int) -> None:
     cfg = config.load(root)
-    rotate.rotate(cfg, rotate.Request(envs=(), due=True, no_branch=True))
+    phases.rotate(cfg, plan.Request(envs=(), due=True, no_branch=True))
     git(root, "checkout", "-q", "-b", "pr")
     names = list(cfg.environments)
     for index in range(commits):
-        rotate.rotate(config.load(root), rotate.Request(envs=(names[index % len(names)],), no_branch=True))
+        phases.rotate(config.load(root), plan.Request(envs=(names[index % len(names)],), no_branch=True))
 
 
 def timed(command: list[str], cwd: Path) -> float:
