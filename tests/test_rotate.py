@@ -18,7 +18,6 @@ from support import rotated_repos
 from support.cli import sealer as cli
 from support.git import branch, commit_all, git, head
 from support.repos import (
-    BRANCH_FAULT_POINTS,
     FAULT_POINTS,
     FINISH_FAULT_POINTS,
     MIGRATION_FAULT_POINTS,
@@ -736,7 +735,7 @@ def test_every_fault_point_in_the_code_is_injected_above() -> None:
 
     sources = "".join(p.read_text() for p in Path(sealer.__file__).parent.rglob("*.py"))
     assert set(re.findall(r'faults\.point\("([^"]+)"\)', sources)) == set(
-        FAULT_POINTS + FINISH_FAULT_POINTS + MIGRATION_FAULT_POINTS + BRANCH_FAULT_POINTS
+        FAULT_POINTS + FINISH_FAULT_POINTS + MIGRATION_FAULT_POINTS
     )
 
 

@@ -11,7 +11,6 @@ SIGINT is held back while the ref moves and the journal records it, so it never 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -55,20 +54,12 @@ def run(
         faults.point("before-temps")
         if entry.in_place:
             entry.files = _write_temps(root, git_dir, files, commit)
-            if meanwhile is not None:
-                meanwhile(entry)
         else:
             assert commit is not None
             contents = started.contents if started is not None else _send_files(root, files, commit)
-            # The bundle is written and synced while `meanwhile` renders: both before the journal.
-            saving = _Saving(git_dir, contents)
-            try:
-                faults.point("while-saving")
-                if meanwhile is not None:
-                    meanwhile(entry)
-            finally:
-                saving.join()  # never a bundle written behind a roll-back's back
-            entry.files = _moves(root, files)
+            entry.files = _save_contents(root, git_dir, files, contents)
+        if meanwhile is not None:
+            meanwhile(entry)
         faults.point("before-journal")
         journal.save(git_dir, entry)
         (git_dir / TEMPS_MARKER).unlink(missing_ok=True)
@@ -251,40 +242,13 @@ def _send_files(root: Path, files: dict[str, FileChange], commit: git.Commit) ->
     return contents
 
 
-class _Saving:
-    """The files of a commit on its own branch, made durable in one bundle beside the journal
-    for a roll-forward, by a thread: the write and its sync wait for the disk, not the CPU.
-    `join` raises what the write raised."""
-
-    def __init__(self, git_dir: Path, contents: dict[str, bytes]) -> None:
-        self._failed: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._save, args=(git_dir, contents), name="sealer-bundle", daemon=True
-        )
-        self._thread.start()
-
-    def _save(self, git_dir: Path, contents: dict[str, bytes]) -> None:
-        try:
-            journal.save_contents(git_dir, contents)
-        except BaseException as err:  # handed to `join`, in the thread that started the save
-            self._failed = err
-
-    def join(self) -> None:
-        interrupted = None
-        while self._thread.is_alive():  # a Ctrl-C waits for the write: a roll-back then removes it
-            try:
-                self._thread.join()
-            except KeyboardInterrupt as err:
-                interrupted = err
-        if interrupted is not None:
-            raise interrupted
-        if self._failed is not None:
-            raise self._failed
-
-
-def _moves(root: Path, files: dict[str, FileChange]) -> list[dict[str, str]]:
-    """What the journal names for a commit on its own branch: each target, and the temp a
-    roll-forward may never use, so the journal is checked like any other."""
+def _save_contents(
+    root: Path, git_dir: Path, files: dict[str, FileChange], contents: dict[str, bytes]
+) -> list[dict[str, str]]:
+    """The files of a commit on its own branch, durable before the journal names them, in one
+    bundle beside the journal for a roll-forward. The journal still names each target and the
+    temp a roll-forward may never use, so it is checked like any other."""
+    journal.save_contents(git_dir, contents)
     return [{"path": rel, "tmp": str(tmp_of(root / rel).relative_to(root))} for rel in files]
 
 

@@ -46,8 +46,6 @@ FAULT_POINTS = [
 ]
 # The deployed phase (`sealer rotate --finish`) has its own.
 FINISH_FAULT_POINTS = ["after-activate-one"]
-# A rotation on its own branch writes its bundle meanwhile: injected in tests/test_rotation_engine.py.
-BRANCH_FAULT_POINTS = ["while-saving"]
 # `backend set`'s move between stores (#17), injected in tests/backends/test_store_migration.py.
 MIGRATION_FAULT_POINTS = ["migrate-after-copy-one", "migrate-before-verify", "migrate-before-commit"]
 _KEYPAIRS: dict[str, Path] = {}
