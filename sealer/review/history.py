@@ -61,16 +61,21 @@ class Managed:
     certs: set[str] = field(default_factory=set)
     targets: set[tuple[str, str]] = field(default_factory=set)  # (namespace, secret name)
     registries: set[tuple[str, str]] = field(default_factory=set)  # (namespace, name) of key registries
+    folders: dict[str, set[str]] = field(default_factory=dict)  # folder -> the values files in it
 
     def add(self, cfg: Config | None) -> None:
         for name, env in (cfg.environments if cfg else {}).items():
-            self.values.setdefault(env.values_file, name)
+            self._values_file(env.values_file, name)
             self.targets.add((env.namespace, env.secret_name))
             if env.registry is not None:
                 self.registries.add((env.registry.namespace, env.registry.name))
             for cluster in env.clusters:
-                self.values.setdefault(cluster.values_file, name)
+                self._values_file(cluster.values_file, name)
                 self.certs.add(cluster.cert)
+
+    def _values_file(self, path: str, env: str) -> None:
+        self.values.setdefault(path, env)
+        self.folders.setdefault(posixpath.dirname(path), set()).add(path)
 
     def refs(self) -> list[str]:
         """How a GitOps object names sealer's files: values files, each environment's folders."""
@@ -320,8 +325,8 @@ def _file(
         _stray(walk, path, _link_target(walk, change, commit) if change.new_mode == LINK else new)
     if path.endswith((".yaml", ".yml")) and path not in walk.head_values:
         _beside_values(walk, change)
-    if not held and _manifest(path):
-        _wiring(walk, change)
+    if not held and _manifest(path) and not path.startswith(f"{layout.REGISTRY_DIR}/"):
+        _wiring(walk, change)  # registry/ is registry_check's: each file there the ledger's own
 
 
 def _link_target(walk: Walk, change: git.FileChange, commit: str) -> bytes:
@@ -356,8 +361,7 @@ def _wiring(walk: Walk, change: git.FileChange) -> None:
 def _beside_values(walk: Walk, change: git.FileChange) -> None:
     """Another values file in the folder of one sealer manages: its key settings (sensitive's
     `beside_values_finding`)."""
-    folder = posixpath.dirname(change.path)
-    managed = sorted(v for v in walk.managed.values if posixpath.dirname(v) == folder and v != change.path)
+    managed = sorted(walk.managed.folders.get(posixpath.dirname(change.path), set()) - {change.path})
     if not managed:
         return
     old, new = (
