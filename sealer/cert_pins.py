@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sealer import certs, config, git, layout, lock, provenance, repofiles, state
+from sealer import certs, config, durations, git, layout, lock, provenance, repofiles, state
 from sealer.config import HeldCert
 from sealer.errors import BadInput
 
@@ -285,7 +285,7 @@ def _held_row(
         "age_days": age_days(held, cert, now),
         "file_matches_pin": cert is not None and certs.fingerprint(cert) == held.fingerprint,
         "expires": cert.not_valid_after_utc.isoformat() if cert else None,
-        "days_left": (cert.not_valid_after_utc - now).days if cert else None,
+        "days_left": durations.days_left(cert.not_valid_after_utc - now) if cert else None,
         "sealed": sorted(e for e, fp in sealed.items() if fp == held.fingerprint),
     }
 

@@ -36,3 +36,14 @@ def format_duration(span: dt.timedelta) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts) or "0s"
+
+
+def whole_days(delta: dt.timedelta) -> int:
+    """Whole days elapsed, rounded down: a key 29.9 days old is 29 days old."""
+    return int(delta.total_seconds() // 86400)
+
+
+def days_left(delta: dt.timedelta) -> int:
+    """Days remaining, rounded up: 4.9 days before a deadline it is due in 5 days (and a day and
+    a half after it, -1). Every command counts them alike."""
+    return -int(-delta.total_seconds() // 86400)
