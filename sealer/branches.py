@@ -21,7 +21,10 @@ def trailer(branch: str) -> str:
 def is_own(root: Path, name: str, ref: str | None = None) -> bool:
     """Whether branch `name` (at `ref`, by default the local branch) is one of sealer's own: a
     merge keeps the trailer off the main line's first parents, and a rebase merge moves it onto
-    a branch of another name."""
+    a branch of another name. Only a commit that changes a ledger counts (sealer's always does):
+    anyone's pull request may carry `Sealer-Branch: main` on a commit of its own, and squashed
+    or rebased onto main it would have `rotate --finish` refuse there and drift read main's keys
+    as never landed; a ledger change is what `sealer review` holds to its signature rule."""
     if name.startswith(layout.OWN_BRANCH_PREFIXES):
         return True
     found = git.probe(
@@ -29,22 +32,26 @@ def is_own(root: Path, name: str, ref: str | None = None) -> bool:
         "log",
         "--first-parent",
         f"-n{_LOOK_BACK}",
-        f"--format=%(trailers:key={TRAILER},valueonly)",
+        "--no-merges",  # a merge's message is the forge's, its body a pull request's title
+        f"--format=%(trailers:key={TRAILER},valueonly,unfold)",
         ref or f"refs/heads/{name}",
         "--",
+        f"{layout.LEDGER_DIR}/",
     )
-    return found is not None and name in found.split()
+    return found is not None and name in (line.strip() for line in found.splitlines())
 
 
 def own_branch_at(root: Path, commit: str) -> str | None:
     """A checkout detached at an unmerged rotation (as `git checkout --detach BRANCH` leaves it):
-    the name of a branch of sealer's own at `commit` when only such branches point there. None
-    when another branch does too (a fast-forward merge: the main line is there as well) or none
-    does (a CI checkout of the main line's commit, its branch not fetched)."""
-    refs = git.branches_at(root, commit)
-    if refs and all(is_own_ref(root, ref) for ref in refs):
-        return min(_short_name(ref) for ref in refs)
-    return None
+    the name of a branch of sealer's own holding `commit` when only such branches hold it. None
+    when another branch does too (a merge took it in: the main line holds it, even when it moved
+    on since, as it may before a CI job fetches) or none does (a CI checkout of the main line's
+    commit, its branch not fetched)."""
+    holding = git.branches_containing(root, commit)
+    if not holding or not all(is_own_ref(root, ref) for ref in holding):
+        return None
+    at = set(git.branches_at(root, commit))
+    return min(_short_name(ref) for ref in (at or holding))
 
 
 def is_own_ref(root: Path, ref: str) -> bool:

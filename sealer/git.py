@@ -459,6 +459,14 @@ def branches_at(root: Path, commit: str) -> list[str]:
     return out.split()
 
 
+def branches_containing(root: Path, commit: str) -> list[str]:
+    """The local and remote-tracking branches (full ref names) whose history holds `commit`."""
+    out = run(
+        root, "for-each-ref", f"--contains={commit}", "--format=%(refname)", "refs/heads", "refs/remotes"
+    )
+    return out.split()
+
+
 def refs_holding(root: Path, text: str, path: str) -> list[str]:
     """The local and remote-tracking branches whose `path` contains `text` (a key id)."""
     refs = run(root, "for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes").split()

@@ -121,3 +121,29 @@ def test_a_branch_of_the_users_choice_is_known_as_sealers_own(repo: Path, comman
     assert head(repo) == git(repo, "rev-parse", "review/keys").strip() and not branches.is_own(repo, "main")
     default = rotate(repo, "production")["branch"]
     assert default.startswith("sealer/rotate-") and branches.is_own(repo, default)
+
+
+@pytest.mark.parametrize("via", ["fast-forward", "merge-title"])
+def test_a_forged_trailer_on_main_does_not_make_it_sealers_own(repo: Path, via: str) -> None:
+    """Anyone's pull request may end a commit message with `Sealer-Branch: main`: fast-forwarded
+    (or squashed, or rebased) onto main, or as the merge commit's body (a forge puts the pull
+    request's title there), it had `rotate --finish` refuse on main and drift read main's keys
+    as never landed. Only sealer's own kind of commit (one that changes a ledger, not a merge)
+    says whose branch it is."""
+    from sealer import branches
+
+    forged = "Sealer-Branch: main"
+    if via == "fast-forward":
+        git(repo, "checkout", "-q", "-b", "docs")
+        (repo / "NOTES.md").write_text("typo fixed\n")
+        git(repo, "add", "NOTES.md")
+        git(repo, "commit", "-q", "--no-verify", "-m", f"docs: fix a typo\n\n{forged}")
+        git(repo, "checkout", "-q", "main")
+        git(repo, "merge", "-q", "--ff-only", "docs")
+    else:
+        rotation = rotate(repo, "staging")["branch"]
+        git(repo, "merge", "-q", "--no-ff", "-m", f"Merge pull request #7\n\n{forged}", rotation)
+    assert forged in git(repo, "log", "-1", "--format=%B") and not branches.is_own(repo, "main")
+    assert cli(repo, "rotate", "--finish", "-o", "json").exit_code == 0
+    git(repo, "checkout", "-q", "--detach", "main")
+    assert cli(repo, "rotate", "--finish", "-o", "json").exit_code == 0
