@@ -15,6 +15,7 @@ import queue
 import subprocess
 import tempfile
 import threading
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -518,26 +519,33 @@ def _known_remote(root: Path, remote: str) -> str:
     """`remote`, when it is one of the repository's remotes or reads as a URL or path; a
     mistyped name is one clear line, not git's guess that it is a repository's path. Never a
     repository inside this work tree: a pull request may have committed one, and a push to a
-    local repository runs its hooks on this machine."""
+    local repository runs its hooks on this machine (a configured remote's push URL too)."""
     remotes = run(root, "remote").split()
     if remote in remotes:
+        for url in run(root, "remote", "get-url", "--push", "--all", _remote(remote)).splitlines():
+            _refuse_inside(root, remote, _local_path(root, url) if url else None)
         return _remote(remote)
     local = _local_path(root, remote)
     if local is None and ("/" in remote or ":" in remote):
         return _remote(remote)  # a URL, or ssh's host:path
     if local is not None and ("/" in remote or local.exists()):
-        inside = local.resolve(strict=False).is_relative_to(root.resolve())
-        if inside:
-            raise GitError(f"{remote!r} is a folder of this repository, not a remote to push to")
+        _refuse_inside(root, remote, local)
         return _remote(remote)
     raise GitError(f"no remote named {remote!r} in this repository (it has: {', '.join(remotes) or 'none'})")
 
 
+def _refuse_inside(root: Path, remote: str, local: Path | None) -> None:
+    if local is not None and local.resolve(strict=False).is_relative_to(root.resolve()):
+        raise GitError(f"{remote!r} is a folder of this repository, not a remote to push to")
+
+
 def _local_path(root: Path, remote: str) -> Path | None:
     """Where a remote that git reads as a local repository is (a path or a file:// URL), as
-    git resolves it from the work tree's top; None for another URL or ssh's `host:path`."""
+    git resolves it from the work tree's top; None for another URL or ssh's `host:path`. Git
+    decodes a file:// URL whole (%2F is a slash, %00 its end) and ignores its host (file://localhost/…)."""
     if remote.startswith("file://"):
-        return Path(remote.removeprefix("file://"))
+        decoded = os.fsdecode(urllib.parse.unquote_to_bytes(remote).split(b"\0")[0]).removeprefix("file://")
+        return Path("/" + decoded.partition("/")[2].lstrip("/"))
     _, colon, _ = remote.partition("://")
     if colon or (":" in remote.split("/", 1)[0]):
         return None

@@ -204,7 +204,17 @@ def test_push_to_a_bare_remote(repo: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "spelling", ["vendor/mirror", "vendor/mirror/", "./vendor/mirror", "file://{root}/vendor/mirror"]
+    "spelling",
+    [
+        "vendor/mirror",
+        "vendor/mirror/",
+        "./vendor/mirror",
+        "file://{root}/vendor/mirror",
+        "file://localhost{root}/vendor/mirror",  # git ignores a file:// URL's host
+        "file://%2F{root}/vendor/mirror",  # and decodes it
+        "file://{encoded}/vendor/mirror",
+        "mirror",  # a configured remote whose URL is that folder
+    ],
 )
 def test_push_never_goes_to_a_repository_inside_the_work_tree(repo: Path, spelling: str) -> None:
     """A pull request can commit a bare repository with hooks: `--push vendor/mirror` (a remote
@@ -216,8 +226,15 @@ def test_push_never_goes_to_a_repository_inside_the_work_tree(repo: Path, spelli
     hook.write_text(f"#!/bin/sh\ntouch {repo.parent / 'pwned'}\n")
     hook.chmod(0o755)
     commit_all(repo, "a mirror")
+    git(repo, "remote", "add", "mirror", "vendor/mirror")
     start = head(repo)
-    result = cli(repo, "rotate", "staging", "--push", spelling.format(root=repo))
+    result = cli(
+        repo,
+        "rotate",
+        "staging",
+        "--push",
+        spelling.format(root=repo, encoded=f"/%{ord(str(repo)[1]):02X}{str(repo)[2:]}"),
+    )
     lines = result.stderr.strip().splitlines()
     assert result.exit_code == 2 and len(lines) == 1 and "is a folder of this repository" in lines[0], lines
     assert not (repo.parent / "pwned").exists() and head(repo) == start
