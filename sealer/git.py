@@ -156,7 +156,7 @@ def branch_exists(root: Path, branch: str) -> bool:
 
 
 def check_branch_name(root: Path, branch: str) -> str:
-    if probe(root, "check-ref-format", "--branch", branch) is None:
+    if probe(root, "check-ref-format", "--branch", branch) != branch:  # @{-1}: git's name for another
         raise BadInput(f"{branch!r} is not a valid branch name")
     if branch_exists(root, branch):
         raise BadInput(f"branch {branch} exists already")

@@ -188,9 +188,16 @@ def test_named_branch_and_refused_names(repo: Path) -> None:
     assert rotate_json(repo, "staging", "--branch", "keys/staging-now")["branch"] == "keys/staging-now"
     assert branch(repo) == "main" and git(repo, "rev-parse", "-q", "--verify", "keys/staging-now")
     git(repo, "checkout", "-q", "keys/staging-now")
-    for name in ("keys/staging-now", "bad..name"):
+    refs = git(repo, "for-each-ref")
+    refused = {
+        "keys/staging-now": "branch keys/staging-now exists already",
+        "bad..name": "'bad..name' is not a valid branch name",
+        "@{-1}": "'@{-1}' is not a valid branch name",  # git reads it as the branch before (main)
+    }
+    for name, reason in refused.items():
         result = cli(repo, "rotate", "staging", "--branch", name)
-        assert result.exit_code == 2 and "branch" in result.stderr
+        assert result.exit_code == 2 and reason in result.stderr, result.stderr
+    assert git(repo, "for-each-ref") == refs
     assert cli(repo, "rotate", "staging", "--branch", "x", "--no-branch").exit_code == 2
 
 
