@@ -51,15 +51,21 @@ def own_branch_at(root: Path, commit: str) -> str | None:
     if not holding or not all(is_own_ref(root, ref) for ref in holding):
         return None
     at = set(git.branches_at(root, commit))
-    return min(_short_name(ref) for ref in (at or holding))
+    return min(_short_name(root, ref) for ref in (at or holding))
 
 
 def is_own_ref(root: Path, ref: str) -> bool:
     """`is_own` for a full ref name, local (`refs/heads/…`) or remote-tracking (`refs/remotes/…`)."""
-    return is_own(root, _short_name(ref), ref)
+    return is_own(root, _short_name(root, ref), ref)
 
 
-def _short_name(ref: str) -> str:
-    if ref.startswith("refs/remotes/"):
-        return ref.split("/", 3)[-1]  # refs/remotes/<remote>/<branch>
-    return ref.removeprefix("refs/heads/")
+def _short_name(root: Path, ref: str) -> str:
+    """A branch's name without refs/heads/, or refs/remotes/<remote>/ (a remote's name may hold
+    a slash: team/origin)."""
+    if not ref.startswith("refs/remotes/"):
+        return ref.removeprefix("refs/heads/")
+    tracked = ref.removeprefix("refs/remotes/")
+    for remote in sorted(git.remotes(root), key=len, reverse=True):
+        if tracked.startswith(f"{remote}/"):
+            return tracked.removeprefix(f"{remote}/")
+    return tracked.split("/", 1)[-1]

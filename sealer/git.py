@@ -460,6 +460,10 @@ def branches_at(root: Path, commit: str) -> list[str]:
     return out.split()
 
 
+def remotes(root: Path) -> list[str]:
+    return run(root, "remote").split()
+
+
 def branches_containing(root: Path, commit: str) -> list[str]:
     """The local and remote-tracking branches (full ref names) whose history holds `commit`."""
     out = run(
@@ -520,8 +524,8 @@ def _known_remote(root: Path, remote: str) -> str:
     mistyped name is one clear line, not git's guess that it is a repository's path. Never a
     repository inside this work tree: a pull request may have committed one, and a push to a
     local repository runs its hooks on this machine (a configured remote's push URL too)."""
-    remotes = run(root, "remote").split()
-    if remote in remotes:
+    known = remotes(root)
+    if remote in known:
         for url in run(root, "remote", "get-url", "--push", "--all", _remote(remote)).splitlines():
             _refuse_inside(root, remote, _local_path(root, url) if url else None)
         return _remote(remote)
@@ -531,7 +535,7 @@ def _known_remote(root: Path, remote: str) -> str:
     if local is not None and ("/" in remote or local.exists()):
         _refuse_inside(root, remote, local)
         return _remote(remote)
-    raise GitError(f"no remote named {remote!r} in this repository (it has: {', '.join(remotes) or 'none'})")
+    raise GitError(f"no remote named {remote!r} in this repository (it has: {', '.join(known) or 'none'})")
 
 
 def _refuse_inside(root: Path, remote: str, local: Path | None) -> None:

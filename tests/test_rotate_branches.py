@@ -147,3 +147,20 @@ def test_a_forged_trailer_on_main_does_not_make_it_sealers_own(repo: Path, via: 
     assert cli(repo, "rotate", "--finish", "-o", "json").exit_code == 0
     git(repo, "checkout", "-q", "--detach", "main")
     assert cli(repo, "rotate", "--finish", "-o", "json").exit_code == 0
+
+
+def test_a_rotation_known_only_through_a_remote_whose_name_has_a_slash(repo: Path, tmp_path: Path) -> None:
+    """A remote's name may hold a slash (team/origin): its copy of a rotation branch, the only
+    branch holding a detached checkout, is still sealer's own, and `rotate --finish` there is
+    refused (it read the branch as `origin/sealer/rotate-…`, not a rotation, and ran)."""
+    remote = tmp_path / "team.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "team/origin", str(remote))
+    rotation = rotate(repo, "staging", "--push", "team/origin")["branch"]
+    git(repo, "fetch", "-q", "team/origin")
+    git(repo, "branch", "-q", "-D", rotation)
+    git(repo, "checkout", "-q", "--detach", f"team/origin/{rotation}")
+    refused = cli(repo, "rotate", "--finish")
+    assert refused.exit_code == 2 and f"detached at rotation branch {rotation}" in refused.stderr, (
+        refused.stderr
+    )
