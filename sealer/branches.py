@@ -27,18 +27,27 @@ def is_own(root: Path, name: str, ref: str | None = None) -> bool:
     as never landed; a ledger change is what `sealer review` holds to its signature rule."""
     if name.startswith(layout.OWN_BRANCH_PREFIXES):
         return True
-    found = git.probe(
+    log = git.probe(
         root,
         "log",
         "--first-parent",
         f"-n{_LOOK_BACK}",
-        "--no-merges",  # a merge's message is the forge's, its body a pull request's title
-        f"--format=%(trailers:key={TRAILER},valueonly,unfold)",
+        f"--format=%x01%H %P%n%(trailers:key={TRAILER},valueonly,unfold)",
         ref or f"refs/heads/{name}",
         "--",
-        f"{layout.LEDGER_DIR}/",
     )
-    return found is not None and name in (line.strip() for line in found.splitlines())
+    for entry in (log or "").split("\x01")[1:]:
+        header, _, values = entry.partition("\n")
+        commit, *parents = header.split()
+        if name in (value.strip() for value in values.splitlines()) and _sealers_kind(root, commit, parents):
+            return True
+    return False
+
+
+def _sealers_kind(root: Path, commit: str, parents: list[str]) -> bool:
+    """A commit as sealer makes them: one parent (a merge's message is the forge's, its body a
+    pull request's title), a ledger changed."""
+    return len(parents) == 1 and git.changes_path(root, commit, f"{layout.LEDGER_DIR}/")
 
 
 def own_branch_at(root: Path, commit: str) -> str | None:

@@ -731,6 +731,14 @@ def range_changes(root: Path, base: str, head: str) -> list[CommitChanges]:
     return found
 
 
+def changes_path(root: Path, commit: str, path: str) -> bool:
+    """Whether `commit` changes anything under `path` from its (first) parent."""
+    done = _call(root, ("diff-tree", "--quiet", "-r", commit, "--", path))
+    if done.returncode not in (0, 1):
+        raise GitError(f"git diff-tree {commit}: {one_line(done.stderr.decode(errors='replace'))}")
+    return done.returncode == 1
+
+
 def tree_changes(root: Path, base: str, head: str) -> list[FileChange]:
     """What differs between the trees of `base` and `head`, as `range_changes` lists a commit's."""
     out = run_bytes(root, NO_REPLACE, "diff", "--no-renames", "--raw", "--no-abbrev", "-z", base, head, "--")
