@@ -136,7 +136,9 @@ def head(root: Path) -> str | None:
 
 
 def current_branch(root: Path) -> str | None:
-    return probe(root, "symbolic-ref", "-q", "--short", "HEAD") or None
+    """The checked-out branch's name; --short would say heads/NAME when a tag is named so too."""
+    ref = probe(root, "symbolic-ref", "-q", "HEAD") or ""
+    return ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
 
 
 def ref_exists(root: Path, ref: str) -> bool:

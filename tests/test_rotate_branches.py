@@ -164,3 +164,14 @@ def test_a_rotation_known_only_through_a_remote_whose_name_has_a_slash(repo: Pat
     assert refused.exit_code == 2 and f"detached at rotation branch {rotation}" in refused.stderr, (
         refused.stderr
     )
+
+
+def test_a_tag_named_like_the_rotation_branch_does_not_hide_it(repo: Path) -> None:
+    """Anyone who may push a tag can name one like the (predictable) rotation branch: git then
+    shortens the checked-out branch to heads/sealer/rotate-…, no rotation branch by its name,
+    and `rotate --finish` ran there, activating keys no reviewer approved."""
+    rotation = rotate(repo, "staging")["branch"]
+    git(repo, "tag", rotation, "main")
+    git(repo, "checkout", "-q", rotation)
+    refused = cli(repo, "rotate", "--finish")
+    assert refused.exit_code == 2 and f"{rotation} is a rotation branch" in refused.stderr, refused.stderr
