@@ -158,11 +158,21 @@ def branch_exists(root: Path, branch: str) -> bool:
 
 
 def check_branch_name(root: Path, branch: str) -> str:
+    if not branch.isprintable() or not _is_utf8(branch):  # it goes into trailers, JSON, messages
+        raise BadInput(f"{branch!r} is not a valid branch name")
     if probe(root, "check-ref-format", "--branch", branch) != branch:  # @{-1}: git's name for another
         raise BadInput(f"{branch!r} is not a valid branch name")
     if branch_exists(root, branch):
         raise BadInput(f"branch {branch} exists already")
     return branch
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # an argument's bytes that are not UTF-8 (surrogate escapes)
+        return False
+    return True
 
 
 def identity(root: Path) -> str:

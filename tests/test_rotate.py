@@ -193,6 +193,7 @@ def test_named_branch_and_refused_names(repo: Path) -> None:
         "keys/staging-now": "branch keys/staging-now exists already",
         "bad..name": "'bad..name' is not a valid branch name",
         "@{-1}": "'@{-1}' is not a valid branch name",  # git reads it as the branch before (main)
+        "keys-\udcff": "'keys-\\udcff' is not a valid branch name",  # argv bytes not UTF-8
     }
     for name, reason in refused.items():
         result = cli(repo, "rotate", "staging", "--branch", name)
