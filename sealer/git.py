@@ -429,6 +429,16 @@ def _idents(root: Path) -> tuple[str, str]:
 HEAD_REF = "HEAD"
 
 
+def files_under(root: Path, rev: str, folder: str) -> list[str]:
+    """The files `rev` holds below `folder`; none when `rev` does not exist yet."""
+    if resolve_commit(root, rev) is None:
+        return []
+    out = run_bytes(
+        root, NO_REPLACE, "--literal-pathspecs", "ls-tree", "-r", "-z", "--name-only", rev, "--", folder
+    )
+    return [os.fsdecode(p) for p in out.split(b"\0") if p]
+
+
 def restore_from_head(root: Path, paths: Sequence[str]) -> None:
     """Put `paths` back as HEAD has them (index and working tree); those HEAD lacks are removed."""
     listed = (

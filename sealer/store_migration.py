@@ -240,15 +240,18 @@ def _verify(source: list[KeyRecord], copied: list[KeyRecord], committed: list[Ke
     _check_ledger(committed, copied, kind, "the new store")
 
 
-def _files(root: Path, env_name: str, request: MigrationRequest) -> dict[str, bytes]:
+def _files(root: Path, env_name: str, request: MigrationRequest) -> dict[str, bytes | None]:
     """What the commit holds: sealer.yaml naming the new store; the ledger and its GitOps key
-    registries when they changed (the new store is the ledger itself)."""
+    registries when they changed (the new store is the ledger itself); None for a registry file
+    no longer delivered through Git (a store that is not the ledger): left behind, GitOps would
+    keep applying it, and no rotation would update it again, so the keys it lists, revoked
+    later in the new store, would stay valid for its verifiers."""
     path = layout.config_path(root)
     doc = yamlio.round_trip_load(repofiles.read_text(path), str(path))
     _set_backend(doc, env_name, request)
     text = yamlio.round_trip_dump(doc)
     new_cfg = config.parse(yamlio.load_documents(text, str(path))[0], root)  # never commit an invalid file
-    files = {layout.CONFIG_FILE: repofiles.encode_like(path, text)}
+    files: dict[str, bytes | None] = {layout.CONFIG_FILE: repofiles.encode_like(path, text)}
     rel = layout.ledger_file(env_name)
     records = ledger.load(root, env_name)
     if git.changed_paths(root, [rel]):
@@ -258,6 +261,9 @@ def _files(root: Path, env_name: str, request: MigrationRequest) -> dict[str, by
     for name, data in wanted.items():
         if git.file_at(root, "HEAD", name) != data.decode():
             files[name] = data
+    for name in git.files_under(root, "HEAD", f"{layout.REGISTRY_DIR}/{env_name}"):
+        if name not in wanted and layout.registry_env(name) == env_name:
+            files[name] = None
     return files
 
 
@@ -299,7 +305,7 @@ def _message(result: MigrationResult, source: list[KeyRecord]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _prepared(root: Path, files: dict[str, bytes]) -> git.Commit:
+def _prepared(root: Path, files: dict[str, bytes | None]) -> git.Commit:
     """The commit, built but not yet on any branch (its ref move is the point of no return)."""
     commit = git.Commit(root)
     try:
@@ -312,7 +318,9 @@ def _prepared(root: Path, files: dict[str, bytes]) -> git.Commit:
     return commit
 
 
-def _settle(root: Path, commit: git.Commit, made: str, files: dict[str, bytes], branch: str | None) -> None:
+def _settle(
+    root: Path, commit: git.Commit, made: str, files: dict[str, bytes | None], branch: str | None
+) -> None:
     """The checkout after the commit: on a new branch the user's files stay as they were; on the
     current one they become the commit's."""
     try:
@@ -321,9 +329,11 @@ def _settle(root: Path, commit: git.Commit, made: str, files: dict[str, bytes], 
             git.restore_from_head(root, list(files))
     except (SealerError, OSError) as err:
         where = f"branch {branch}" if branch else "the current branch"
+        kept = " ".join(sorted(rel for rel, data in files.items() if data is not None))
+        gone = " ".join(sorted(rel for rel, data in files.items() if data is None))
         raise PartlyDone(
             f"the switch is committed on {where} ({made[:12]}), but your checkout could not follow "
-            f"({err}): run `git checkout HEAD -- {' '.join(sorted(files))}`"
+            f"({err}): run `git checkout HEAD -- {kept}`" + (f" and remove {gone}" if gone else "")
         ) from None
 
 

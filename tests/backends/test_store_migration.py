@@ -204,7 +204,10 @@ def test_move_between_stores_with_a_failure_then_again(
     changed = git(backend_repo, "diff", "--name-only", "HEAD~1", "HEAD").split()
     # The ledger held every record already; the ledger store delivers its key registry through Git.
     ledger = ["ledger/staging.yaml", "registry/staging/staging.yaml"] if target.kind == "k8s-secrets" else []
-    assert changed == [*ledger, "sealer.yaml"], changed
+    # Leaving it, that registry goes: nothing would update it again, its keys listed valid for good.
+    dropped = ["registry/staging/staging.yaml"] if "k8s-secrets" == source.kind != target.kind else []
+    assert changed == [*ledger, *dropped, "sealer.yaml"], changed
+    assert not dropped or git(backend_repo, "ls-tree", "-r", "HEAD", "--", "registry/").strip() == ""
     assert git(backend_repo, "rev-parse", "HEAD~1").strip() == before[0]
 
 
@@ -279,8 +282,11 @@ def test_by_default_the_switch_is_a_commit_on_its_own_branch(
     assert f"Sealer-Env: {ENV}" in message and "Sealer-Backend: dynamodb" in message
     assert not any(key in message for key in current_keys(backend_repo, keys).values())
     assert statuses(dynamo_store.list(ENV)) == statuses(ledger_records(backend_repo, ENV))
+    assert "registry/staging/staging.yaml" in data["files"]  # dropped: no longer delivered through Git
+    assert (backend_repo / "registry" / "staging" / "staging.yaml").is_file()  # until the merge
     git(backend_repo, "merge", "-q", "--ff-only", data["branch"])
     assert config.load(backend_repo).env(ENV).backend_kind == "dynamodb"
+    assert not (backend_repo / "registry" / "staging").exists()
     for key in current_keys(backend_repo, keys).values():
         assert verify(backend_repo, key) == (0, "valid")
 
@@ -367,19 +373,17 @@ def test_a_switch_committed_but_a_checkout_that_cannot_follow_is_exit_4(
         line = one_line_error(move(backend_repo, target), 4)
     made = head(backend_repo)
     assert made != before and f"the switch is committed on the current branch ({made[:12]})" in line
-    assert "your checkout could not follow" in line and "git checkout HEAD -- " in line, line
+    told = "git checkout HEAD -- "
+    assert "your checkout could not follow" in line and told in line, line
+    assert line.endswith("` and remove registry/staging/staging.yaml"), line  # no longer in Git
     assert "vault" in git(backend_repo, "show", "HEAD:sealer.yaml")
     assert config.load(backend_repo).env(ENV).backend_kind == "k8s-secrets"  # the checkout lags
     assert "uncommitted changes in sealer.yaml" in one_line_error(
         sealer(backend_repo, "rotate", ENV, "--no-branch"), 2
     )
-    git(
-        backend_repo,
-        "checkout",
-        "HEAD",
-        "--",
-        *line.rsplit("git checkout HEAD -- ", 1)[1].rstrip("`").split(),
-    )
+    git(backend_repo, *told.split()[1:], *line.rsplit(told, 1)[1].split("`")[0].split())
+    (backend_repo / "registry" / "staging" / "staging.yaml").unlink()
     assert config.load(backend_repo).env(ENV).backend_kind == "vault"
+    assert git(backend_repo, "status", "--porcelain") == ""  # the dropped registry gone too
     for key in current_keys(backend_repo, keys).values():
         assert verify(backend_repo, key) == (0, "valid")  # asked of the new store
