@@ -275,11 +275,15 @@ class _Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
-def _take(budget: _Budget, handle: _Readable) -> bytes:
-    """Read a member, never more than the budget left (a gzip bomb stops here)."""
+def _count(budget: _Budget) -> None:
     budget.members -= 1
     if budget.members < 0:
         raise _TooBig(f"more than {ARCHIVE_MEMBERS} members")
+
+
+def _take(budget: _Budget, handle: _Readable) -> bytes:
+    """Read a member, never more than the budget left (a gzip bomb stops here)."""
+    _count(budget)
     content = handle.read(budget.left + 1)
     if len(content) > budget.left:
         raise _TooBig(f"unpacks to more than {ARCHIVE_BYTES} bytes")
@@ -311,6 +315,11 @@ def _decompressor(kind: str, data: bytes) -> _Readable:
 def _zip_members(data: bytes, budget: _Budget) -> Iterator[tuple[str, bytes | None]]:
     import zipfile
 
+    # zipfile reads the whole directory at once, a folder entry costing memory like a file's:
+    # the entries' headers counted first (their signature: an upper bound, as compressed bytes
+    # may hold it too); the files are counted again as they are read.
+    if data.count(b"PK\x01\x02") > budget.members:
+        raise _TooBig(f"more than {ARCHIVE_MEMBERS} members")
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for info in archive.infolist():
             if info.is_dir():
@@ -327,7 +336,8 @@ def _tar_members(data: bytes, budget: _Budget) -> Iterator[tuple[str, bytes | No
 
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
         for info in archive:
-            if not info.isfile():  # links, folders, devices hold no bytes of their own
+            if not info.isfile():  # links, folders, devices hold no bytes of their own, but
+                _count(budget)  # tarfile keeps each entry it read: they count all the same
                 continue
             member = archive.extractfile(info)
             if member is not None:

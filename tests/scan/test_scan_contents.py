@@ -126,6 +126,34 @@ def test_a_gzip_bomb_stops_at_the_bound(policy: rules.Policy, monkeypatch: pytes
     assert "unpacks to more than 4194304 bytes" in skip.reason
 
 
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_folder_entries_count_toward_the_member_bound(
+    policy: rules.Policy, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """zipfile reads every entry of an archive's directory at once and tarfile keeps each one it
+    read: folders hold no bytes, but 600,000 of them cost hundreds of MB all the same."""
+    monkeypatch.setattr(contents, "ARCHIVE_MEMBERS", 50)
+
+    def archive(folders: int) -> bytes:
+        if kind == "tar":
+            out = io.BytesIO()
+            with tarfile.open(fileobj=out, mode="w") as tar:
+                for index in range(folders):
+                    info = tarfile.TarInfo(f"d{index}")
+                    info.type = tarfile.DIRTYPE
+                    tar.addfile(info)
+                info = tarfile.TarInfo("app.env")
+                info.size = len(LINE)
+                tar.addfile(info, io.BytesIO(LINE))
+            return out.getvalue()
+        return zipped({**{f"d{index}/": b"" for index in range(folders)}, "app.env": LINE})
+
+    (skip,) = scan(policy, f"many.{kind}", archive(60)).unexamined
+    assert "more than 50 members" in skip.reason
+    few = scan(policy, f"few.{kind}", archive(10))
+    assert few.unexamined == [] and len(few.findings) == 1
+
+
 def test_nesting_past_the_depth_bound_is_not_examined(policy: rules.Policy) -> None:
     data = LINE
     for level in range(contents.ARCHIVE_DEPTH + 1):
