@@ -21,38 +21,60 @@ def trailer(branch: str) -> str:
 def is_own(root: Path, name: str, ref: str | None = None) -> bool:
     """Whether branch `name` (at `ref`, by default the local branch) is one of sealer's own: a
     merge keeps the trailer off the main line's first parents, and a rebase merge moves it onto
-    a branch of another name."""
+    a branch of another name. Only a commit that changes a ledger counts (sealer's always does):
+    anyone's pull request may carry `Sealer-Branch: main` on a commit of its own, and squashed
+    or rebased onto main it would have `rotate --finish` refuse there and drift read main's keys
+    as never landed; a ledger change is what `sealer review` holds to its signature rule."""
     if name.startswith(layout.OWN_BRANCH_PREFIXES):
         return True
-    found = git.probe(
+    log = git.probe(
         root,
         "log",
         "--first-parent",
         f"-n{_LOOK_BACK}",
-        f"--format=%(trailers:key={TRAILER},valueonly)",
+        f"--format=%x01%H %P%n%(trailers:key={TRAILER},valueonly,unfold)",
         ref or f"refs/heads/{name}",
         "--",
     )
-    return found is not None and name in found.split()
+    for entry in (log or "").split("\x01")[1:]:
+        header, _, values = entry.partition("\n")
+        commit, *parents = header.split()
+        if name in (value.strip() for value in values.splitlines()) and _sealers_kind(root, commit, parents):
+            return True
+    return False
+
+
+def _sealers_kind(root: Path, commit: str, parents: list[str]) -> bool:
+    """A commit as sealer makes them: one parent (a merge's message is the forge's, its body a
+    pull request's title), a ledger changed."""
+    return len(parents) == 1 and git.changes_path(root, commit, f"{layout.LEDGER_DIR}/")
 
 
 def own_branch_at(root: Path, commit: str) -> str | None:
     """A checkout detached at an unmerged rotation (as `git checkout --detach BRANCH` leaves it):
-    the name of a branch of sealer's own at `commit` when only such branches point there. None
-    when another branch does too (a fast-forward merge: the main line is there as well) or none
-    does (a CI checkout of the main line's commit, its branch not fetched)."""
-    refs = git.branches_at(root, commit)
-    if refs and all(is_own_ref(root, ref) for ref in refs):
-        return min(_short_name(ref) for ref in refs)
-    return None
+    the name of a branch of sealer's own holding `commit` when only such branches hold it. None
+    when another branch does too (a merge took it in: the main line holds it, even when it moved
+    on since, as it may before a CI job fetches) or none does (a CI checkout of the main line's
+    commit, its branch not fetched)."""
+    holding = git.branches_containing(root, commit)
+    if not holding or not all(is_own_ref(root, ref) for ref in holding):
+        return None
+    at = set(git.branches_at(root, commit))
+    return min(_short_name(root, ref) for ref in (at or holding))
 
 
 def is_own_ref(root: Path, ref: str) -> bool:
     """`is_own` for a full ref name, local (`refs/heads/…`) or remote-tracking (`refs/remotes/…`)."""
-    return is_own(root, _short_name(ref), ref)
+    return is_own(root, _short_name(root, ref), ref)
 
 
-def _short_name(ref: str) -> str:
-    if ref.startswith("refs/remotes/"):
-        return ref.split("/", 3)[-1]  # refs/remotes/<remote>/<branch>
-    return ref.removeprefix("refs/heads/")
+def _short_name(root: Path, ref: str) -> str:
+    """A branch's name without refs/heads/, or refs/remotes/<remote>/ (a remote's name may hold
+    a slash: team/origin)."""
+    if not ref.startswith("refs/remotes/"):
+        return ref.removeprefix("refs/heads/")
+    tracked = ref.removeprefix("refs/remotes/")
+    for remote in sorted(git.remotes(root), key=len, reverse=True):
+        if tracked.startswith(f"{remote}/"):
+            return tracked.removeprefix(f"{remote}/")
+    return tracked.split("/", 1)[-1]

@@ -15,6 +15,7 @@ import queue
 import subprocess
 import tempfile
 import threading
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -135,7 +136,9 @@ def head(root: Path) -> str | None:
 
 
 def current_branch(root: Path) -> str | None:
-    return probe(root, "symbolic-ref", "-q", "--short", "HEAD") or None
+    """The checked-out branch's name; --short would say heads/NAME when a tag is named so too."""
+    ref = probe(root, "symbolic-ref", "-q", "HEAD") or ""
+    return ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
 
 
 def ref_exists(root: Path, ref: str) -> bool:
@@ -155,11 +158,21 @@ def branch_exists(root: Path, branch: str) -> bool:
 
 
 def check_branch_name(root: Path, branch: str) -> str:
-    if probe(root, "check-ref-format", "--branch", branch) is None:
+    if not branch.isprintable() or not _is_utf8(branch):  # it goes into trailers, JSON, messages
+        raise BadInput(f"{branch!r} is not a valid branch name")
+    if probe(root, "check-ref-format", "--branch", branch) != branch:  # @{-1}: git's name for another
         raise BadInput(f"{branch!r} is not a valid branch name")
     if branch_exists(root, branch):
         raise BadInput(f"branch {branch} exists already")
     return branch
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # an argument's bytes that are not UTF-8 (surrogate escapes)
+        return False
+    return True
 
 
 def identity(root: Path) -> str:
@@ -469,6 +482,18 @@ def branches_at(root: Path, commit: str) -> list[str]:
     return out.split()
 
 
+def remotes(root: Path) -> list[str]:
+    return run(root, "remote").split()
+
+
+def branches_containing(root: Path, commit: str) -> list[str]:
+    """The local and remote-tracking branches (full ref names) whose history holds `commit`."""
+    out = run(
+        root, "for-each-ref", f"--contains={commit}", "--format=%(refname)", "refs/heads", "refs/remotes"
+    )
+    return out.split()
+
+
 def refs_holding(root: Path, text: str, path: str) -> list[str]:
     """The local and remote-tracking branches whose `path` contains `text` (a key id)."""
     refs = run(root, "for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes").split()
@@ -520,26 +545,33 @@ def _known_remote(root: Path, remote: str) -> str:
     """`remote`, when it is one of the repository's remotes or reads as a URL or path; a
     mistyped name is one clear line, not git's guess that it is a repository's path. Never a
     repository inside this work tree: a pull request may have committed one, and a push to a
-    local repository runs its hooks on this machine."""
-    remotes = run(root, "remote").split()
-    if remote in remotes:
+    local repository runs its hooks on this machine (a configured remote's push URL too)."""
+    known = remotes(root)
+    if remote in known:
+        for url in run(root, "remote", "get-url", "--push", "--all", _remote(remote)).splitlines():
+            _refuse_inside(root, remote, _local_path(root, url) if url else None)
         return _remote(remote)
     local = _local_path(root, remote)
     if local is None and ("/" in remote or ":" in remote):
         return _remote(remote)  # a URL, or ssh's host:path
     if local is not None and ("/" in remote or local.exists()):
-        inside = local.resolve(strict=False).is_relative_to(root.resolve())
-        if inside:
-            raise GitError(f"{remote!r} is a folder of this repository, not a remote to push to")
+        _refuse_inside(root, remote, local)
         return _remote(remote)
-    raise GitError(f"no remote named {remote!r} in this repository (it has: {', '.join(remotes) or 'none'})")
+    raise GitError(f"no remote named {remote!r} in this repository (it has: {', '.join(known) or 'none'})")
+
+
+def _refuse_inside(root: Path, remote: str, local: Path | None) -> None:
+    if local is not None and local.resolve(strict=False).is_relative_to(root.resolve()):
+        raise GitError(f"{remote!r} is a folder of this repository, not a remote to push to")
 
 
 def _local_path(root: Path, remote: str) -> Path | None:
     """Where a remote that git reads as a local repository is (a path or a file:// URL), as
-    git resolves it from the work tree's top; None for another URL or ssh's `host:path`."""
+    git resolves it from the work tree's top; None for another URL or ssh's `host:path`. Git
+    decodes a file:// URL whole (%2F is a slash, %00 its end) and ignores its host (file://localhost/…)."""
     if remote.startswith("file://"):
-        return Path(remote.removeprefix("file://"))
+        decoded = os.fsdecode(urllib.parse.unquote_to_bytes(remote).split(b"\0")[0]).removeprefix("file://")
+        return Path("/" + decoded.partition("/")[2].lstrip("/"))
     _, colon, _ = remote.partition("://")
     if colon or (":" in remote.split("/", 1)[0]):
         return None
@@ -719,6 +751,14 @@ def range_changes(root: Path, base: str, head: str) -> list[CommitChanges]:
         commit, *parents, stamp = header.decode().split(" ")
         found.append(CommitChanges(commit, parents, int(stamp), _raw_changes(rest)))
     return found
+
+
+def changes_path(root: Path, commit: str, path: str) -> bool:
+    """Whether `commit` changes anything under `path` from its (first) parent."""
+    done = _call(root, ("diff-tree", "--quiet", "-r", commit, "--", path))
+    if done.returncode not in (0, 1):
+        raise GitError(f"git diff-tree {commit}: {one_line(done.stderr.decode(errors='replace'))}")
+    return done.returncode == 1
 
 
 def tree_changes(root: Path, base: str, head: str) -> list[FileChange]:

@@ -188,9 +188,17 @@ def test_named_branch_and_refused_names(repo: Path) -> None:
     assert rotate_json(repo, "staging", "--branch", "keys/staging-now")["branch"] == "keys/staging-now"
     assert branch(repo) == "main" and git(repo, "rev-parse", "-q", "--verify", "keys/staging-now")
     git(repo, "checkout", "-q", "keys/staging-now")
-    for name in ("keys/staging-now", "bad..name"):
+    refs = git(repo, "for-each-ref")
+    refused = {
+        "keys/staging-now": "branch keys/staging-now exists already",
+        "bad..name": "'bad..name' is not a valid branch name",
+        "@{-1}": "'@{-1}' is not a valid branch name",  # git reads it as the branch before (main)
+        "keys-\udcff": "'keys-\\udcff' is not a valid branch name",  # argv bytes not UTF-8
+    }
+    for name, reason in refused.items():
         result = cli(repo, "rotate", "staging", "--branch", name)
-        assert result.exit_code == 2 and "branch" in result.stderr
+        assert result.exit_code == 2 and reason in result.stderr, result.stderr
+    assert git(repo, "for-each-ref") == refs
     assert cli(repo, "rotate", "staging", "--branch", "x", "--no-branch").exit_code == 2
 
 
@@ -204,7 +212,17 @@ def test_push_to_a_bare_remote(repo: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "spelling", ["vendor/mirror", "vendor/mirror/", "./vendor/mirror", "file://{root}/vendor/mirror"]
+    "spelling",
+    [
+        "vendor/mirror",
+        "vendor/mirror/",
+        "./vendor/mirror",
+        "file://{root}/vendor/mirror",
+        "file://localhost{root}/vendor/mirror",  # git ignores a file:// URL's host
+        "file://%2F{root}/vendor/mirror",  # and decodes it
+        "file://{encoded}/vendor/mirror",
+        "mirror",  # a configured remote whose URL is that folder
+    ],
 )
 def test_push_never_goes_to_a_repository_inside_the_work_tree(repo: Path, spelling: str) -> None:
     """A pull request can commit a bare repository with hooks: `--push vendor/mirror` (a remote
@@ -216,8 +234,15 @@ def test_push_never_goes_to_a_repository_inside_the_work_tree(repo: Path, spelli
     hook.write_text(f"#!/bin/sh\ntouch {repo.parent / 'pwned'}\n")
     hook.chmod(0o755)
     commit_all(repo, "a mirror")
+    git(repo, "remote", "add", "mirror", "vendor/mirror")
     start = head(repo)
-    result = cli(repo, "rotate", "staging", "--push", spelling.format(root=repo))
+    result = cli(
+        repo,
+        "rotate",
+        "staging",
+        "--push",
+        spelling.format(root=repo, encoded=f"/%{ord(str(repo)[1]):02X}{str(repo)[2:]}"),
+    )
     lines = result.stderr.strip().splitlines()
     assert result.exit_code == 2 and len(lines) == 1 and "is a folder of this repository" in lines[0], lines
     assert not (repo.parent / "pwned").exists() and head(repo) == start

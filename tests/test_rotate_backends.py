@@ -824,6 +824,34 @@ def test_finish_detached_at_an_unmerged_rotation_is_refused(
     assert ACCEPTED not in {r.status for r in store_of(backend_repo).list(ENV)}
 
 
+@pytest.mark.parametrize("named", [(), ("--branch", "review/keys")])
+def test_finish_detached_at_a_merged_rotation_runs_after_main_moved_on(
+    backend_repo: Path, vault_store: Any, keys: list[Any], named: tuple[str, ...]
+) -> None:
+    """GitLab's finish job runs detached at the pipeline's commit, then fetches: a fast-forward
+    merge of the rotation (its branch kept), and another push to main before the job fetched,
+    leave only the rotation branch pointing at HEAD, yet main holds it: merged, the job runs (it
+    was refused, the old keys left valid). Detached below an unmerged rotation's tip (a commit
+    added on top) it is still refused."""
+    prepared(backend_repo, Backend("vault", options_of("vault", vault_store)), keys)
+    branch = json.loads(ok(sealer(backend_repo, "rotate", ENV, *named, "-o", "json")).stdout)["branch"]
+    rotation = git(backend_repo, "rev-parse", branch).strip()
+    git(backend_repo, "checkout", "-q", branch)
+    git(backend_repo, "commit", "-q", "--allow-empty", "--no-verify", "-m", "on top")
+    git(backend_repo, "checkout", "-q", "--detach", rotation)
+    assert f"rotation branch {branch}" in one_line_error(sealer(backend_repo, "rotate", "--finish"), 2)
+    git(backend_repo, "branch", "-q", "-f", "main", branch)  # a fast-forward merge
+    git(backend_repo, "branch", "-q", "-f", branch, rotation)
+    git(backend_repo, "checkout", "-q", "main")
+    git(backend_repo, "commit", "-q", "--allow-empty", "--no-verify", "-m", "the next push")
+    git(backend_repo, "checkout", "-q", "--detach", rotation)
+    assert git(backend_repo, "for-each-ref", f"--points-at={rotation}", "--format=%(refname)").split() == [
+        f"refs/heads/{branch}"
+    ]
+    assert ok(sealer(backend_repo, "rotate", "--finish", "-o", "json"))
+    assert ACCEPTED not in {r.status for r in store_of(backend_repo).list(ENV)}
+
+
 @pytest.mark.parametrize("mode", ["raise", "kill"])
 def test_finish_interrupted_between_activations_then_rerun(
     backend_repo: Path, vault_store: Any, keys: list[Any], mode: str, monkeypatch: pytest.MonkeyPatch

@@ -121,3 +121,57 @@ def test_a_branch_of_the_users_choice_is_known_as_sealers_own(repo: Path, comman
     assert head(repo) == git(repo, "rev-parse", "review/keys").strip() and not branches.is_own(repo, "main")
     default = rotate(repo, "production")["branch"]
     assert default.startswith("sealer/rotate-") and branches.is_own(repo, default)
+
+
+@pytest.mark.parametrize("via", ["fast-forward", "merge-title"])
+def test_a_forged_trailer_on_main_does_not_make_it_sealers_own(repo: Path, via: str) -> None:
+    """Anyone's pull request may end a commit message with `Sealer-Branch: main`: fast-forwarded
+    (or squashed, or rebased) onto main, or as the merge commit's body (a forge puts the pull
+    request's title there), it had `rotate --finish` refuse on main and drift read main's keys
+    as never landed. Only sealer's own kind of commit (one that changes a ledger, not a merge)
+    says whose branch it is."""
+    from sealer import branches
+
+    forged = "Sealer-Branch: main"
+    if via == "fast-forward":
+        git(repo, "checkout", "-q", "-b", "docs")
+        (repo / "NOTES.md").write_text("typo fixed\n")
+        git(repo, "add", "NOTES.md")
+        git(repo, "commit", "-q", "--no-verify", "-m", f"docs: fix a typo\n\n{forged}")
+        git(repo, "checkout", "-q", "main")
+        git(repo, "merge", "-q", "--ff-only", "docs")
+    else:
+        rotation = rotate(repo, "staging")["branch"]
+        git(repo, "merge", "-q", "--no-ff", "-m", f"Merge pull request #7\n\n{forged}", rotation)
+    assert forged in git(repo, "log", "-1", "--format=%B") and not branches.is_own(repo, "main")
+    assert cli(repo, "rotate", "--finish", "-o", "json").exit_code == 0
+    git(repo, "checkout", "-q", "--detach", "main")
+    assert cli(repo, "rotate", "--finish", "-o", "json").exit_code == 0
+
+
+def test_a_rotation_known_only_through_a_remote_whose_name_has_a_slash(repo: Path, tmp_path: Path) -> None:
+    """A remote's name may hold a slash (team/origin): its copy of a rotation branch, the only
+    branch holding a detached checkout, is still sealer's own, and `rotate --finish` there is
+    refused (it read the branch as `origin/sealer/rotate-…`, not a rotation, and ran)."""
+    remote = tmp_path / "team.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "team/origin", str(remote))
+    rotation = rotate(repo, "staging", "--push", "team/origin")["branch"]
+    git(repo, "fetch", "-q", "team/origin")
+    git(repo, "branch", "-q", "-D", rotation)
+    git(repo, "checkout", "-q", "--detach", f"team/origin/{rotation}")
+    refused = cli(repo, "rotate", "--finish")
+    assert refused.exit_code == 2 and f"detached at rotation branch {rotation}" in refused.stderr, (
+        refused.stderr
+    )
+
+
+def test_a_tag_named_like_the_rotation_branch_does_not_hide_it(repo: Path) -> None:
+    """Anyone who may push a tag can name one like the (predictable) rotation branch: git then
+    shortens the checked-out branch to heads/sealer/rotate-…, no rotation branch by its name,
+    and `rotate --finish` ran there, activating keys no reviewer approved."""
+    rotation = rotate(repo, "staging")["branch"]
+    git(repo, "tag", rotation, "main")
+    git(repo, "checkout", "-q", rotation)
+    refused = cli(repo, "rotate", "--finish")
+    assert refused.exit_code == 2 and f"{rotation} is a rotation branch" in refused.stderr, refused.stderr

@@ -360,6 +360,24 @@ def test_a_rotation_branch_under_review_for_days_is_not_overdue(
     assert drift_now(backend_repo, utcnow() + dt.timedelta(days=2)) == []
 
 
+def test_a_forged_trailer_in_the_merge_does_not_hide_a_finish_overdue_on_main(
+    backend_repo: Path, vault_backend: Backend
+) -> None:
+    """The forge puts a pull request's title into the merge commit's body: titled
+    `Sealer-Branch: main`, main read as a rotation branch of sealer's own and drift took its
+    merged keys for never landed (no finish overdue, for good)."""
+    from support.git import git
+
+    configure(backend_repo, vault_backend)
+    rotate(backend_repo)
+    finish(backend_repo)
+    replaced = in_use(backend_repo)
+    branch = json.loads(ok(sealer(backend_repo, "rotate", ENV, "-o", "json")).stdout)["branch"]
+    git(backend_repo, "merge", "-q", "--no-ff", "-m", "Merge pull request #7\n\nSealer-Branch: main", branch)
+    overdue = drift_now(backend_repo, utcnow() + dt.timedelta(days=2))
+    assert sorted(overdue) == sorted((drift.VALID_IN_STORE, replaced[n].key_id) for n in NAMES)
+
+
 @pytest.mark.parametrize("named", [(), ("--branch", "review/keys")])
 def test_finish_on_a_rotation_branch_is_refused_and_changes_nothing(
     backend_repo: Path, vault_backend: Backend, named: tuple[str, ...]
