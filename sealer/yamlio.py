@@ -13,7 +13,7 @@ import functools
 import io
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import yaml
@@ -122,9 +122,9 @@ def check_limits(events: Iterable[Any], source: str) -> None:
             raise BadInput(f"{source}: YAML expands to more than {MAX_NODES} nodes (an alias bomb?)")
 
 
-def _refuse_duplicates(loader: Any, root: Any) -> None:
-    """A key twice in any mapping, also below a merge key (`<<`), whose mapping `_build` hands to
-    SafeConstructor, which keeps the last silently. Each node is visited once (aliases share)."""
+def nodes(root: yaml.Node) -> Iterator[yaml.Node]:
+    """Every node of a composed document, `root` too, each once: aliases share their node, so a
+    walk costs what the text holds, never what an alias bomb would expand to."""
     seen: set[int] = set()
     stack = [root]
     while stack:
@@ -132,18 +132,27 @@ def _refuse_duplicates(loader: Any, root: Any) -> None:
         if id(node) in seen:
             continue
         seen.add(id(node))
+        yield node
         if isinstance(node, yaml.MappingNode):
-            names: set[Any] = set()
-            for key, value in node.value:
-                stack += [key, value]
-                if key.tag == _MERGE or not isinstance(key, yaml.ScalarNode):
-                    continue
-                name = key.value if key.tag == _STR else loader.construct_object(key)
-                if name in names:
-                    raise _DuplicateKey(name, key.start_mark.line + 1)
-                names.add(name)
+            stack += [item for pair in node.value for item in pair]
         elif isinstance(node, yaml.SequenceNode):
             stack += node.value
+
+
+def _refuse_duplicates(loader: Any, root: Any) -> None:
+    """A key twice in any mapping, also below a merge key (`<<`), whose mapping `_build` hands to
+    SafeConstructor, which keeps the last silently."""
+    for node in nodes(root):
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        names: set[Any] = set()
+        for key, _value in node.value:
+            if key.tag == _MERGE or not isinstance(key, yaml.ScalarNode):
+                continue
+            name = key.value if key.tag == _STR else loader.construct_object(key)
+            if name in names:
+                raise _DuplicateKey(name, key.start_mark.line + 1)
+            names.add(name)
 
 
 def _load_all(text: str | bytes) -> list[Any]:

@@ -95,7 +95,7 @@ def _scalars(path: str, data: bytes) -> set[str]:
         docs = yamlio.compose_documents(text, path) if text is not None else []
     except SealerError:
         return set()
-    return {scalar for doc in docs for scalar in _texts(_nodes(doc))}
+    return {scalar for doc in docs for scalar in _texts(yamlio.nodes(doc))}
 
 
 def _wires(path: str, data: bytes | None, refs: tuple[str, ...]) -> bool:
@@ -111,7 +111,7 @@ def _wires(path: str, data: bytes | None, refs: tuple[str, ...]) -> bool:
         return False
     for doc in docs:
         if named or _texts(_get(doc, "kind")) & _WIRING_KINDS:
-            if any(ref in scalar for scalar in _texts(_nodes(doc)) for ref in refs):
+            if any(ref in scalar for scalar in _texts(yamlio.nodes(doc)) for ref in refs):
                 return True
     return False
 
@@ -177,23 +177,7 @@ def _patches(
 
 
 def _mappings(root: yaml.Node) -> Iterator[yaml.MappingNode]:
-    return (node for node in _nodes(root) if isinstance(node, yaml.MappingNode))
-
-
-def _nodes(root: yaml.Node) -> Iterator[yaml.Node]:
-    """Every node under `root`, each once (aliases share nodes)."""
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        yield node
-        if isinstance(node, yaml.MappingNode):
-            stack += [item for pair in node.value for item in pair]
-        elif isinstance(node, yaml.SequenceNode):
-            stack += node.value
+    return (node for node in yamlio.nodes(root) if isinstance(node, yaml.MappingNode))
 
 
 def _named(names: set[str], spaces: set[str], wanted: frozenset[Target]) -> set[Target]:
