@@ -132,8 +132,9 @@ def _on_own_branch(root: Path) -> bool:
 def _landed(root: Path, ledger_rel: str, own_branch: bool, key_id: str) -> dt.datetime | None:
     """When the main line took `key_id` in (`git.first_landed`). On a rotation's own branch, HEAD's
     history holds commits no merge took in yet: a key only such branches hold has not landed."""
-    holding = git.refs_holding(root, key_id, ledger_rel) if own_branch else []
-    if own_branch and all(branches.is_own_ref(root, ref) for ref in holding):
+    if own_branch and all(
+        branches.is_own_ref(root, ref) for ref in git.refs_holding(root, key_id, ledger_rel)
+    ):
         return None
     return git.first_landed(root, key_id, ledger_rel)
 

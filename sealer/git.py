@@ -476,10 +476,7 @@ def message_of(root: Path, rev: str) -> str:
 
 def branches_at(root: Path, commit: str) -> list[str]:
     """The local and remote-tracking branches (full ref names) whose tip is `commit`."""
-    out = run(
-        root, "for-each-ref", f"--points-at={commit}", "--format=%(refname)", "refs/heads", "refs/remotes"
-    )
-    return out.split()
+    return _branches(root, f"--points-at={commit}")
 
 
 def remotes(root: Path) -> list[str]:
@@ -488,15 +485,17 @@ def remotes(root: Path) -> list[str]:
 
 def branches_containing(root: Path, commit: str) -> list[str]:
     """The local and remote-tracking branches (full ref names) whose history holds `commit`."""
-    out = run(
-        root, "for-each-ref", f"--contains={commit}", "--format=%(refname)", "refs/heads", "refs/remotes"
-    )
-    return out.split()
+    return _branches(root, f"--contains={commit}")
+
+
+def _branches(root: Path, *conditions: str) -> list[str]:
+    """The local and remote-tracking branches (full ref names) `for-each-ref` finds."""
+    return run(root, "for-each-ref", *conditions, "--format=%(refname)", "refs/heads", "refs/remotes").split()
 
 
 def refs_holding(root: Path, text: str, path: str) -> list[str]:
     """The local and remote-tracking branches whose `path` contains `text` (a key id)."""
-    refs = run(root, "for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes").split()
+    refs = _branches(root)
     if not refs:
         return []
     done = _call(root, ("grep", "-l", "-F", "-e", text, *refs, "--", path))

@@ -160,6 +160,19 @@ class Walk:
             for k in cfg.environments[env].keys
         }
 
+    def versions(self, change: git.FileChange) -> tuple[bytes | None, bytes | None]:
+        """A changed file's bytes before and after (None where it is no regular file)."""
+        old, new = (
+            self.data(blob) if mode in (REGULAR, EXECUTABLE) else None
+            for mode, blob in ((change.old_mode, change.old_blob), (change.new_mode, change.new_blob))
+        )
+        return old, new
+
+    @functools.cached_property
+    def refs(self) -> list[str]:
+        """`Managed.refs`, once: the configs are all added before the first commit is walked."""
+        return self.managed.refs()
+
     @functools.cached_property
     def head_values(self) -> set[str]:
         """The values files sealer renders at HEAD (review checks their key settings itself)."""
@@ -321,12 +334,14 @@ def _file(
         _allow_comments(walk, change, new)
     if new is not None and path.endswith(".json"):
         _baseline(walk, change, new)
-    if new is not None and not held:  # any name: kustomize applies what `resources:` lists
+    # registry/ is registry_check's: each file there must be the one the ledger gives.
+    foreign = not held and not path.startswith(f"{layout.REGISTRY_DIR}/")
+    if new is not None and foreign:  # any name: kustomize applies what `resources:` lists
         _stray(walk, path, _link_target(walk, change, commit) if change.new_mode == LINK else new)
     if path.endswith((".yaml", ".yml")) and path not in walk.head_values:
         _beside_values(walk, change)
-    if not held and _manifest(path) and not path.startswith(f"{layout.REGISTRY_DIR}/"):
-        _wiring(walk, change)  # registry/ is registry_check's: each file there the ledger's own
+    if foreign and _manifest(path):
+        _wiring(walk, change)
 
 
 def _link_target(walk: Walk, change: git.FileChange, commit: str) -> bytes:
@@ -349,11 +364,8 @@ def _link_target(walk: Walk, change: git.FileChange, commit: str) -> bytes:
 def _wiring(walk: Walk, change: git.FileChange) -> None:
     """An Argo CD application, Flux object or kustomization naming sealer's files (stray's
     `wiring_finding`)."""
-    old, new = (
-        walk.data(blob) if mode in (REGULAR, EXECUTABLE) else None
-        for mode, blob in ((change.old_mode, change.old_blob), (change.new_mode, change.new_blob))
-    )
-    walk.add([found] if (found := stray.wiring_finding(change.path, old, new, walk.managed.refs())) else [])
+    old, new = walk.versions(change)
+    walk.add([found] if (found := stray.wiring_finding(change.path, old, new, walk.refs)) else [])
     dropped = stray.unread_registry_finding(change.path, old, new, walk.managed.registries)
     walk.add([dropped] if dropped else [])
 
@@ -365,8 +377,7 @@ def _beside_values(walk: Walk, change: git.FileChange) -> None:
     if not managed:
         return
     old, new = (
-        walk.text(blob) if mode in (REGULAR, EXECUTABLE) else None
-        for mode, blob in ((change.old_mode, change.old_blob), (change.new_mode, change.new_blob))
+        data.decode("utf-8", "replace") if data is not None else None for data in walk.versions(change)
     )
     found = sensitive.beside_values_finding(
         change.path, managed[0], walk.managed.values[managed[0]], old, new
@@ -376,10 +387,8 @@ def _beside_values(walk: Walk, change: git.FileChange) -> None:
 
 def _stray(walk: Walk, path: str, data: bytes) -> None:
     """A file sealer does not manage that delivers a Secret it does, or a key registry of its
-    own (sealer.review.stray); registry/ is registry_check's (each file there must be the one
-    the ledger gives)."""
-    if not path.startswith(f"{layout.REGISTRY_DIR}/"):
-        walk.add(stray.findings(path, data, walk.managed.targets, walk.managed.registries))
+    own (sealer.review.stray)."""
+    walk.add(stray.findings(path, data, walk.managed.targets, walk.managed.registries))
 
 
 def _config_change(
