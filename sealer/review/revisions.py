@@ -77,7 +77,18 @@ def changed_paths(root: Path, base: str, head: str) -> tuple[list[str], list[str
     """(every path that differs, those of them whose name is not UTF-8, escaped), NUL-separated:
     a line per path came C-quoted (`"sealed/\\303…"`) for a name with a non-ASCII byte, a quote or
     a newline, and no check matched it."""
-    out = git.run_bytes(root, git.NO_REPLACE, "diff", "--name-only", "-z", "--no-renames", base, head)
+    out = git.run_bytes(
+        root,
+        git.NO_REPLACE,
+        "diff",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--name-only",
+        "-z",
+        "--no-renames",
+        base,
+        head,
+    )
     paths, not_utf8 = [], []
     for raw in filter(None, out.split(b"\0")):
         try:

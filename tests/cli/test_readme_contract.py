@@ -546,6 +546,35 @@ def test_a_sealer_repo_below_the_top_of_a_git_work_tree_is_refused(
     assert repo_state(mono) == before
 
 
+@pytest.mark.parametrize("work_tree", [False, True], ids=["GIT_DIR", "GIT_DIR+GIT_WORK_TREE"])
+def test_a_callers_git_dir_neither_lets_a_repo_below_the_top_pass_nor_moves_sealers_git(
+    rotated: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    work_tree: bool,
+) -> None:
+    """An exported GIT_DIR (a linked worktree's hooks get one; without GIT_WORK_TREE git takes the
+    current folder for the top) made the sealer.yaml of a monorepo's folder pass as the top, and
+    pointed sealer's commits at that repository: sealer's git works on the repository holding
+    its folder, whatever GIT_DIR and GIT_WORK_TREE say."""
+    mono = init_repo(tmp_path / "mono")
+    shutil.copytree(rotated, mono / "platform", ignore=shutil.ignore_patterns(".git"))
+    commit_all(mono, "a monorepo")
+    before, own_head = repo_state(mono), git(rotated, "rev-parse", "HEAD").strip()
+    with monkeypatch.context() as patch:  # the tests' own git must not see them
+        patch.setenv("GIT_DIR", str(mono / ".git"))
+        if work_tree:
+            patch.setenv("GIT_WORK_TREE", str(mono / "platform"))
+        refused = run_main(mono / "platform", capsys, "rotate", "staging")
+        rotated_own = run_main(rotated, capsys, "rotate", "staging", "--replace", "-o", "json")
+    assert_one_line_error(Run(*refused), 2, "is not at the top of its Git work tree")
+    assert rotated_own[0] == 0, rotated_own[2]
+    commit = json.loads(rotated_own[1])["commit"]  # in its own repository, on top of its HEAD
+    assert git(rotated, "rev-parse", f"{commit}~1").strip() == own_head
+    assert repo_state(mono) == before
+
+
 def test_check_still_reads_a_repo_where_git_is_not_installed(
     rotated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
