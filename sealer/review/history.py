@@ -16,16 +16,16 @@ import datetime as dt
 import functools
 import json
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sealer import git, layout
 from sealer.config import Config
-from sealer.errors import SealerError
+from sealer.errors import BadInput, SealerError
 from sealer.records import KeyRecord
-from sealer.review import ledger_rules, plaintext, sensitive, stray
+from sealer.review import ledger_rules, model, plaintext, sensitive, stray
 from sealer.review.construct import documents, read_ledger
 from sealer.review.model import (
     ALLOW_COMMENT,
@@ -119,6 +119,21 @@ class Walk:
     to_scan: list[tuple[str, bytes, str]] = field(default_factory=list)  # (path, data, which commit)
     parsed: dict[tuple[str, str], Any] = field(default_factory=dict)  # (kind, blob) -> parsed once
     judged: set[tuple[str, str, str]] = field(default_factory=set)  # (path, mode, blob) a commit made
+    held: int = 0  # bytes in `blobs`: bounded by model.MAX_TOTAL_BYTES
+
+    def hold(self, blob: str, data: bytes | Iterator[bytes]) -> None:
+        """Keep a blob's bytes (whole, or as git streams a big one) for the checks; refused past
+        the bound on all of them together, before more is read."""
+        parts = []
+        for part in (data,) if isinstance(data, bytes) else data:
+            self.held += len(part)
+            if self.held > model.MAX_TOTAL_BYTES:
+                raise BadInput(
+                    f"the commits under review change more than {model.MAX_TOTAL_BYTES} bytes of "
+                    "files review must hold to compare them: refused"
+                )
+            parts.append(part)
+        self.blobs[blob] = parts[0] if len(parts) == 1 else b"".join(parts)
 
     def records(self, env: str, blob: str) -> list[KeyRecord]:
         return list(self.ledger(env, blob)[0])
@@ -143,7 +158,7 @@ class Walk:
     def data(self, blob: str) -> bytes | None:
         if blob not in self.blobs and blob.strip("0"):  # one no earlier pass needed: read it now
             for _, read in git.stream_blobs(self.root, [blob], SCAN_CHUNK):
-                self.blobs[blob] = read if isinstance(read, bytes) else b"".join(read)
+                self.hold(blob, read)
         return self.blobs.get(blob)
 
     def add(self, found: Iterable[Finding]) -> None:
@@ -216,7 +231,7 @@ def _read(walk: Walk, commits: list[git.CommitChanges]) -> None:
     where = {c.new_blob: (c.path, commit.commit) for commit in commits for c in commit.changes}
     for blob, data in git.stream_blobs(walk.root, _wanted(walk, commits), SCAN_CHUNK):
         if isinstance(data, bytes):
-            walk.blobs[blob] = data
+            walk.hold(blob, data)
         elif blob in where:
             path, commit = where[blob]
             walk.add(plaintext.scan_stream(path, data, f"of commit {commit[:12]}", SCAN_CHUNK))

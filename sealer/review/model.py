@@ -73,6 +73,10 @@ REGISTRY_TARGET_CHANGE = "registry-target-change"  # #16: a registry delivered s
 REGISTRY_ROLLBACK = "registry-rollback"  # #16: a ledger (and so its registry serial) moved backwards
 MAIN_BRANCHES = ("refs/heads/main", "refs/heads/master", "refs/remotes/origin/HEAD")
 SCAN_CHUNK = 16 << 20  # plaintext scan: a bigger blob is streamed in chunks of this size (never skipped)
+# #13 bounds each file sealer reads (repofiles.MAX_BYTES); a pull request adding thousands of
+# environments' ledgers, each below that, would still have review hold them all: what review
+# holds of one revision's files, and of the blobs a range of commits changes, is bounded too.
+MAX_TOTAL_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
