@@ -122,7 +122,7 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> Rot
     faults.arm()
     root, git_dir = cfg.root, git.git_dir(cfg.root)
     now = now or utcnow()
-    with lock.hold(git_dir):
+    with lock.hold(git_dir, reading=request.dry_run):  # a dry run works on a read-only checkout
         git.check_push_target(root, request.push)
         left = journal.load(git_dir)
         if left is not None and request.dry_run:  # finishing it would write, push, change stores
