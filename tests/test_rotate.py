@@ -367,10 +367,9 @@ def _without_root_overrides() -> None:
         return
     import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = ctypes.CDLL(None)
     for cap in (_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH, _CAP_FOWNER):
-        if libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "cannot drop a capability")
+        libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)  # without CAP_SETPCAP it fails: `_freeze` tells
 
 
 def _run_read_only(repo: Path, *argv: str) -> subprocess.CompletedProcess[str]:
@@ -409,7 +408,9 @@ def _freeze(repo: Path) -> None:
             path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
     probe = "import os, sys; os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY)"
     tried = _run_read_only(repo, sys.executable, "-c", probe, str(repo / ".git" / "probe"))
-    assert tried.returncode != 0 and "PermissionError" in tried.stderr, tried.stderr
+    if tried.returncode == 0:
+        pytest.skip("root that may not drop CAP_DAC_OVERRIDE (no CAP_SETPCAP) writes any folder")
+    assert "PermissionError" in tried.stderr, tried.stderr
 
 
 def _everything(repo: Path) -> dict[str, bytes]:
@@ -439,9 +440,8 @@ def test_a_dry_run_works_in_a_checkout_it_cannot_write(read_only: Path, lock_fil
 
 
 def test_a_dry_run_in_a_checkout_it_cannot_write_still_waits_for_a_running_rotation(read_only: Path) -> None:
-    (read_only / ".git" / "sealer.lock").touch()
-    _freeze(read_only)
-    with lock.hold(read_only / ".git"):
+    with lock.hold(read_only / ".git"):  # taken while it can be: a rotation running as the owner
+        _freeze(read_only)
         dry = _sealer_in(read_only, "rotate", "staging", "--dry-run")
     assert dry.returncode == 2 and dry.stdout == "", dry.stderr
     assert dry.stderr.startswith("sealer: another sealer rotation is running in this repo (pid ")
