@@ -629,9 +629,11 @@ def _abandoning(cfg: Config, stores: Stores, env: Environment, ref: str) -> list
     """The keys `ref`'s ledger adds to HEAD's that abandon takes away: revoked in an external store
     (pending or accepted there: what `abandon_branch` revokes), dropped from a directly delivered
     registry (any key it could list: what `publish_abandoned` drops)."""
+    direct = env.registry is not None and env.registry.delivery == registry.DIRECT
+    if not (direct or sync.external(env)):
+        return []  # the Git ledger alone: abandon has nothing to take away
     on_head = {r.key_id for r in ledger.at_revision(cfg.root, "HEAD", env.name)}
     added = [r for r in ledger.at_revision(cfg.root, ref, env.name) if r.key_id not in on_head]
-    direct = env.registry is not None and env.registry.delivery == registry.DIRECT
     in_store: dict[str, str] = {}
     if added and sync.external(env):
         try:
