@@ -531,6 +531,23 @@ def test_a_run_interrupted_in_another_worktree_is_finished_there_first(
     assert sealer(other, "rotate", "staging", "--dry-run").exit_code == 0
 
 
+def test_a_journal_in_a_worktree_whose_folder_is_gone_says_how_to_forget_it(
+    rotated: Path, tmp_path: Path
+) -> None:
+    """A linked worktree deleted with `rm -rf` keeps its git dir, journal included: the refusal
+    cannot send the user there, so it names `git worktree prune`, which then unblocks the repo."""
+    worktree = tmp_path / "gone checkout"
+    git(rotated, "worktree", "add", "-q", str(worktree), "-b", "elsewhere")
+    git(worktree, "remote", "add", "origin", str(tmp_path / "gone.git"))
+    assert sealer(worktree, "rotate", "staging", "--push", "origin").exit_code == 4
+    shutil.rmtree(worktree)
+    result = sealer(rotated, "rotate", "staging")
+    assert_one_line_error(Run(result.exit_code, result.stdout, result.stderr), 2, "git worktree prune")
+    git(rotated, "worktree", "prune")
+    again = sealer(rotated, "rotate", "staging", "--replace")  # its branch was committed: replaced
+    assert again.exit_code == 0, again.output
+
+
 def test_a_dry_run_never_finishes_an_interrupted_run(
     rotated: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
