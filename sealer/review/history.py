@@ -25,7 +25,7 @@ from sealer import git, layout
 from sealer.config import Config
 from sealer.errors import SealerError
 from sealer.records import KeyRecord
-from sealer.review import ledger_rules, plaintext, sensitive, stray
+from sealer.review import kustomize, ledger_rules, plaintext, sensitive, stray
 from sealer.review.construct import documents, read_ledger
 from sealer.review.model import (
     ALLOW_COMMENT,
@@ -337,7 +337,10 @@ def _file(
     # registry/ is registry_check's: each file there must be the one the ledger gives.
     foreign = not held and not path.startswith(f"{layout.REGISTRY_DIR}/")
     if new is not None and foreign:  # any name: kustomize applies what `resources:` lists
-        _stray(walk, path, _link_target(walk, change, commit) if change.new_mode == LINK else new)
+        content = _link_target(walk, change, commit) if change.new_mode == LINK else new
+        _stray(walk, path, content)
+        if posixpath.basename(path) in kustomize.KUSTOMIZATION_FILES:
+            _kustomization(walk, path, content, commit)
     if path.endswith((".yaml", ".yml")) and path not in walk.head_values:
         _beside_values(walk, change)
     if foreign and _manifest(path):
@@ -389,6 +392,16 @@ def _stray(walk: Walk, path: str, data: bytes) -> None:
     """A file sealer does not manage that delivers a Secret it does, or a key registry of its
     own (sealer.review.stray)."""
     walk.add(stray.findings(path, data, walk.managed.targets, walk.managed.registries))
+
+
+def _kustomization(walk: Walk, path: str, data: bytes, commit: str) -> None:
+    """A kustomization whose `namespace:`, `namePrefix:` or `nameSuffix:` moves what it lists
+    (sealer.review.kustomize builds it from the commit's tree, stray judges it)."""
+    read = stray.kustomization(path, data)
+    if read is None or not read.moves:
+        return
+    moved = kustomize.Build(walk.root, commit, walk.data).moved(path, read)
+    walk.add(stray.move_findings(path, moved, walk.managed.targets, walk.managed.registries))
 
 
 def _config_change(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from support.cli import sealer as cli
-from support.git import git, head
+from support.git import commit_all, git, head
 from support.isolation import isolated
 from support.repos import copy_repo, keypairs, pinned_repo
 
@@ -131,3 +131,141 @@ def test_a_rotation_on_its_own_branch_passes(repo: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("GITHUB_HEAD_REF", "keys/staging")
     monkeypatch.setenv("GITHUB_BASE_REF", "main")
     assert run_review(repo, git(repo, "rev-parse", "main").strip(), commit) == (0, [])
+
+
+# -- a kustomization moving or renaming what it lists ----------------------------------------------
+
+
+def write(repo: Path, rel: str, text: str) -> None:
+    (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+    (repo / rel).write_text(text)
+
+
+def on_main(repo: Path, files: dict[str, str]) -> None:
+    """Files main holds since before the range: the pull request adds only the kustomization."""
+    git(repo, "checkout", "-q", "main")
+    for rel, text in files.items():
+        write(repo, rel, text)
+    commit_all(repo, "application manifests")
+    git(repo, "checkout", "-q", "-B", "pr")
+
+
+def in_namespace(text: str, namespace: str) -> str:
+    assert "namespace: staging\n" in text
+    return text.replace("namespace: staging\n", f"namespace: {namespace}\n")
+
+
+def sealed_secret_renamed(repo: Path) -> None:
+    """sealer's own SealedSecret built as engine-api-key-v2: the chart's Deployment reads a
+    Secret named engine-api-key that something else may now deliver."""
+    write(repo, "apps/kustomization.yaml", "resources: [../sealed/staging/staging.yaml]\nnameSuffix: -v2\n")
+
+
+def sealed_secret_from_another_folder_moved_in(repo: Path) -> None:
+    """A SealedSecret named like staging's, sealed by anyone with the public certificate for
+    namespace `tools` (namespace-wide there), lands in staging through a nested kustomization."""
+    sealed = in_namespace((repo / SEALED).read_text(), "tools")
+    on_main(repo, {"tools/api-key.yaml": sealed, "tools/kustomization.yaml": "resources: [api-key.yaml]\n"})
+    write(repo, "apps/kustomization.yaml", "namespace: staging\nresources: [../tools]\n")
+
+
+def registry_renamed_into_place(repo: Path) -> None:
+    """A ConfigMap of another name becomes staging's key registry by a prefix."""
+    text = (repo / REGISTRY).read_text().replace("name: engine-api-key-registry", "name: registry")
+    on_main(repo, {"tools/registry.yaml": text})
+    write(
+        repo, "apps/kustomization.yaml", "resources: [../tools/registry.yaml]\nnamePrefix: engine-api-key-\n"
+    )
+
+
+def production_registry_moved_to_staging(repo: Path) -> None:
+    """A folder with no kustomization of its own: Flux builds every manifest in it."""
+    write(repo, "apps/kustomization.yaml", "namespace: staging\nresources: [../registry/production]\n")
+
+
+def secret_made_by_a_prefixed_generator(repo: Path) -> None:
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "namespace: staging\nnamePrefix: engine-\n"
+        "secretGenerator:\n  - name: api-key\n    literals: [apiKey=x]\n",
+    )
+
+
+def secret_moved_into_a_managed_namespace(repo: Path) -> None:
+    secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: db-password, namespace: tools}\n"
+    on_main(repo, {"tools/db.yaml": secret})
+    write(repo, "apps/kustomization.yml", "namespace: staging\nresources: [../tools/db.yaml]\n")
+
+
+def sealed_file_through_a_symlinked_folder(repo: Path) -> None:
+    (repo / "apps").mkdir()
+    (repo / "apps/keys").symlink_to("../sealed/staging")
+    write(repo, "apps/kustomization.yaml", "resources: [keys]\nnameSuffix: -v2\n")
+
+
+MOVES = [
+    sealed_secret_renamed,
+    sealed_secret_from_another_folder_moved_in,
+    registry_renamed_into_place,
+    production_registry_moved_to_staging,
+    secret_made_by_a_prefixed_generator,
+    secret_moved_into_a_managed_namespace,
+    sealed_file_through_a_symlinked_folder,
+]
+
+
+@pytest.mark.parametrize("attack", MOVES, ids=[a.__name__ for a in MOVES])
+def test_a_kustomization_moving_what_sealer_delivers_fails(repo: Path, attack: Any) -> None:
+    attack(repo)
+    commit_all(repo, attack.__name__)
+    code, findings = run_review(repo, "main", "HEAD")
+    moved = [f for f in findings if f["rule"] == "stray-sealed-data" and "kustomization" in f["path"]]
+    assert code == 1 and moved, findings
+
+
+def test_the_finding_says_what_moves_where(repo: Path) -> None:
+    sealed_secret_renamed(repo)
+    commit_all(repo, "rename")
+    findings = run_review(repo, "main", "HEAD")[1]
+    assert {(f["rule"], f["path"], f["message"]) for f in findings if f["rule"] == "stray-sealed-data"} == {
+        (
+            "stray-sealed-data",
+            "apps/kustomization.yaml",
+            f"moves SealedSecret staging/engine-api-key from {SEALED}, which sealer delivers, to "
+            "SealedSecret staging/engine-api-key-v2",
+        )
+    }
+
+
+def test_an_application_kustomization_passes(repo: Path) -> None:
+    """An application's own kustomization in the environment's namespace, with a prefix: its
+    Deployment, ConfigMaps and a Secret of its own that names no namespace."""
+    write(repo, "apps/deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n")
+    write(repo, "apps/settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n")
+    write(repo, "apps/db.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: db-password}\n")
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "namespace: staging\nnamePrefix: web-\nnameSuffix: -v1\n"
+        "resources: [deployment.yaml, settings.yaml, db.yaml, ../base, https://example.test/x.yaml]\n"
+        "configMapGenerator:\n  - name: flags\n    literals: [a=b]\n",
+    )
+    write(repo, "base/kustomization.yaml", "resources: [service.yaml, base]\n")
+    write(repo, "base/service.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n")
+    commit_all(repo, "the web application")
+    code, findings = run_review(repo, "main", "HEAD")
+    assert (code, findings) == (0, []), findings
+
+
+def test_a_kustomization_keeping_sealers_files_where_they_are_moves_nothing(repo: Path) -> None:
+    """`namespace: staging` over staging's own folders changes no namespace or name: only the
+    wiring finding (a code owner approves how sealer's files reach the cluster)."""
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "namespace: staging\nresources: [../sealed/staging/staging.yaml, ../registry/staging]\n",
+    )
+    commit_all(repo, "deliver staging with kustomize")
+    code, findings = run_review(repo, "main", "HEAD")
+    assert code == 1 and rules(findings) == {"trust-anchor-change"}, findings
