@@ -245,6 +245,7 @@ def walk_range(
         _commit(walk, commit, scanned)
     if commits:
         _net_pass(walk, net, commits[-1].commit, scanned)
+        _kustomizations_over(walk, {c.path for c in net}, commits[-1].commit)
     walk.add(plaintext.scan_blobs(walk.to_scan))
     return walk.findings
 
@@ -402,6 +403,23 @@ def _kustomization(walk: Walk, path: str, data: bytes, commit: str) -> None:
         return
     moved = kustomize.Build(walk.root, commit, walk.data).moved(path, read)
     walk.add(stray.move_findings(path, moved, walk.managed.targets, walk.managed.registries))
+
+
+def _kustomizations_over(walk: Walk, changed: set[str], head: str) -> None:
+    """A kustomization the range left alone moves what the range changed: a file added to a
+    folder it builds, or a nested kustomization now listing one (each judged at HEAD)."""
+    if not any(_manifest(path) for path in changed):
+        return
+    listed = git.files_under(walk.root, head, ".")
+    found = [p for p in listed if posixpath.basename(p) in kustomize.KUSTOMIZATION_FILES and p not in changed]
+    for path, (mode, blob) in git.tree_entries(walk.root, head, found).items():
+        read = stray.kustomization(path, walk.data(blob) or b"") if mode in (REGULAR, EXECUTABLE) else None
+        if read is None or not read.moves:
+            continue
+        build = kustomize.Build(walk.root, head, walk.data)
+        moved = build.moved(path, read)
+        if build.looked_up & changed:
+            walk.add(stray.move_findings(path, moved, walk.managed.targets, walk.managed.registries))
 
 
 def _config_change(

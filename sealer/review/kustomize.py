@@ -35,7 +35,8 @@ class Build:
     root: Path
     commit: str
     data: Callable[[str], bytes | None]
-    seen: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)  # files and folders read (each once)
+    looked_up: set[str] = field(default_factory=set)  # every path looked for, each link on the way
 
     def moved(self, path: str, kustomization: stray.Kustomization) -> list[Moved]:
         """Every object the kustomization at `path` builds, as written and as built."""
@@ -92,6 +93,7 @@ class Build:
         for _ in range(_MAX_LINKS):
             if path.startswith(("../", "/")) or path in ("..", "."):
                 return None
+            self.looked_up.add(path)
             entry = git.tree_entries(self.root, self.commit, [path]).get(path)
             if entry is None:
                 return None

@@ -204,7 +204,39 @@ def sealed_file_through_a_symlinked_folder(repo: Path) -> None:
     write(repo, "apps/kustomization.yaml", "resources: [keys]\nnameSuffix: -v2\n")
 
 
+def sealed_secret_listed_by_a_nested_kustomization(repo: Path) -> None:
+    """main's kustomization moves all of tools/ into staging; the pull request only has tools'
+    own kustomization list one more file."""
+    on_main(
+        repo,
+        {
+            "apps/kustomization.yaml": "namespace: staging\nresources: [../tools]\n",
+            "tools/kustomization.yaml": "resources: [settings.yaml]\n",
+            "tools/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n",
+        },
+    )
+    write(repo, "tools/kustomization.yaml", "resources: [settings.yaml, api-key.yaml]\n")
+    write(repo, "tools/api-key.yaml", in_namespace((repo / SEALED).read_text(), "tools"))
+
+
+def sealed_secret_added_to_a_folder_flux_builds(repo: Path) -> None:
+    """main's kustomization lists a folder with no kustomization: every manifest added there
+    lands in staging."""
+    on_main(
+        repo,
+        {
+            "apps/kustomization.yaml": "namespace: staging\nresources: [../tools]\n",
+            "tools/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n",
+        },
+    )
+    (repo / "tools/more").mkdir()
+    (repo / "tools/more/api-key.yaml").symlink_to("../../docs/example.txt")
+    write(repo, "docs/example.txt", in_namespace((repo / SEALED).read_text(), "tools"))
+
+
 MOVES = [
+    sealed_secret_listed_by_a_nested_kustomization,
+    sealed_secret_added_to_a_folder_flux_builds,
     sealed_secret_renamed,
     sealed_secret_from_another_folder_moved_in,
     registry_renamed_into_place,
@@ -269,3 +301,18 @@ def test_a_kustomization_keeping_sealers_files_where_they_are_moves_nothing(repo
     commit_all(repo, "deliver staging with kustomize")
     code, findings = run_review(repo, "main", "HEAD")
     assert code == 1 and rules(findings) == {"trust-anchor-change"}, findings
+
+
+def test_a_change_outside_what_a_kustomization_builds_passes(repo: Path) -> None:
+    """main already moves a Secret of its own into staging: a pull request that changes nothing
+    that kustomization builds is not failed for it."""
+    secret_moved_into_a_managed_namespace(repo)
+    git(repo, "checkout", "-q", "main")
+    commit_all(repo, "main's own kustomization")
+    git(repo, "checkout", "-q", "-B", "pr")
+    write(repo, "other/settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n")
+    commit_all(repo, "an unrelated change")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+    write(repo, "tools/db.yaml", (repo / "tools/db.yaml").read_text() + "type: Opaque\n")
+    commit_all(repo, "a change to what it builds")
+    assert rules(run_review(repo, "main", "HEAD")[1]) == {"stray-sealed-data"}
