@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sealer import repofiles
+from sealer import git, repofiles
 from sealer.errors import BadInput
 
 PREPARED = "prepared"  # temps written, renames may be incomplete, the ref may not have moved
@@ -111,6 +111,48 @@ def load(git_dir: Path) -> Journal | None:
             f"the journal {path(git_dir)} of an interrupted sealer run is unreadable ({err}): check "
             "`git status` and the branch it made, then remove the file"
         ) from None
+
+
+def load_here(git_dir: Path) -> Journal | None:
+    """This worktree's journal, for a command about to change what the repository holds: refused
+    (BadInput) while another worktree of the repository holds one. Every worktree shares the
+    branches, the key stores and the lock; a run interrupted there (its branch not made yet, its
+    pending keys registered) is finished there, before anything here rotates on top of it."""
+    found = load(git_dir)
+    if found is None and (other := waiting_elsewhere(git_dir)) is not None:
+        there = "run `sealer rotate --resume` there first"
+        if not other.exists():  # removed without `git worktree remove`: its journal cannot finish
+            there = "that folder is gone: `git worktree prune` forgets it and its journal"
+        raise BadInput(
+            f"an interrupted sealer run waits in another worktree of this repository ({other}): {there}"
+        )
+    return found
+
+
+def waiting_elsewhere(git_dir: Path) -> Path | None:
+    """The work tree (or, for a bare main repository, the git dir) of another worktree whose git
+    dir holds a journal. Worktrees' git dirs live in the common git dir, which no commit writes."""
+    common = git.common_dir(git_dir)
+    here = git_dir.resolve()
+    linked = common / "worktrees"
+    dirs = [common]
+    if linked.is_dir() and not linked.is_symlink():
+        dirs += sorted(d for d in linked.iterdir() if d.is_dir() and not d.is_symlink())
+    for other in dirs:
+        if other.resolve() != here and path(other).is_file():
+            return _work_tree_of(other, common)
+    return None
+
+
+def _work_tree_of(git_dir: Path, common: Path) -> Path:
+    """Where a user finds that worktree: the folder its `gitdir` file names (a linked worktree's
+    `.git`), the common dir's parent for the main worktree, else the git dir itself."""
+    if git_dir == common:
+        return common.parent if common.name == ".git" else common
+    try:
+        return Path(repofiles.read_text(git_dir / "gitdir", limit=1 << 12).strip()).parent
+    except (OSError, BadInput, ValueError):
+        return git_dir
 
 
 def _fold_mark(git_dir: Path, journal: Journal) -> None:

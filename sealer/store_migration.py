@@ -66,7 +66,7 @@ def set_backend(root: Path, request: MigrationRequest) -> MigrationResult:
     )
     git_dir = git.git_dir(root)
     with lock.hold(git_dir, "backend set"):
-        if journal.load(git_dir) is not None:
+        if journal.load_here(git_dir) is not None:
             raise BadInput(
                 "an interrupted sealer run waits to be finished: run `sealer rotate --resume` first"
             )

@@ -124,7 +124,7 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> Rot
     now = now or utcnow()
     with lock.hold(git_dir):
         git.check_push_target(root, request.push)
-        left = journal.load(git_dir)
+        left = journal.load_here(git_dir)
         if left is not None and request.dry_run:  # finishing it would write, push, change stores
             raise BadInput(
                 f"an interrupted run of {', '.join(left.envs)} is left to finish and --dry-run writes "
@@ -209,7 +209,7 @@ def resume(cfg: Config, push: str | None = None) -> RotationResult | None:
     `push`: the remote to push to instead of the one journaled (a corrected `--push`)."""
     git_dir = git.git_dir(cfg.root)
     with lock.hold(git_dir):
-        left = journal.load(git_dir)
+        left = journal.load_here(git_dir)
         if left is None:
             return None
         left.push = push or left.push
@@ -652,7 +652,7 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
     env = cfg.env(request.env)
     with lock.hold(git_dir):
         git.check_push_target(root, request.push)
-        left = journal.load(git_dir)
+        left = journal.load_here(git_dir)
         if left is not None and (
             left.kind != journal.REVOKE or [env.name, request.key_id] not in left.revocations
         ):
@@ -772,7 +772,7 @@ def replace_compromised(
     env, now = cfg.env(request.env), now or utcnow()
     with lock.hold(git_dir):
         git.check_push_target(root, request.push)
-        left = journal.load(git_dir)
+        left = journal.load_here(git_dir)
         recovered = _recover(cfg, git_dir, left) if left is not None else None
         found = next((r for r in ledger.load(root, env.name) if r.key_id == request.key_id), None)
         if found is None or effective_status(found, now) != VALID:

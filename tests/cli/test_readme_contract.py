@@ -191,7 +191,8 @@ def repo_state(repo: Path) -> tuple[dict[str, bytes], str, str, str, list[str]]:
     refs = git(repo, "for-each-ref", "--format=%(refname) %(objectname)")
     head = git(repo, "symbolic-ref", "-q", "HEAD", check=False) + git(repo, "rev-parse", "HEAD")
     index = git(repo, "ls-files", "--stage")
-    own = sorted(p.name for p in (repo / ".git").iterdir() if p.name.startswith("sealer"))
+    git_dir = Path(git(repo, "rev-parse", "--absolute-git-dir").strip())  # a linked worktree's too
+    own = sorted(p.name for p in git_dir.iterdir() if p.name.startswith("sealer"))
     return snapshot(repo), refs, head, index, own
 
 
@@ -498,6 +499,53 @@ def test_a_rotation_in_another_worktree_of_the_repo_waits_for_the_lock(rotated: 
         Run(result.exit_code, result.stdout, result.stderr), 2, "another sealer rotation is running"
     )
     assert repo_state(rotated) == before
+
+
+@pytest.mark.parametrize("interrupted_in", ["main checkout", "linked worktree"])
+@pytest.mark.parametrize(
+    "command", [("rotate", "staging"), ("rotate", "--resume"), ("backend", "set", "staging", "k8s-secrets")]
+)
+def test_a_run_interrupted_in_another_worktree_is_finished_there_first(
+    rotated: Path, tmp_path: Path, interrupted_in: str, command: tuple[str, ...]
+) -> None:
+    """The journal of an interrupted run lives in its worktree's git dir, while branches, key
+    stores and the lock are shared: a rotation (or --resume, or a store move) in another worktree
+    would rotate on top of it, or report nothing to resume. Refused (exit 2, one line naming the
+    worktree), nothing changed; the run is then finished where it was interrupted."""
+    worktree = tmp_path / "second checkout"
+    git(rotated, "worktree", "add", "-q", str(worktree), "-b", "elsewhere")
+    broken, other = (rotated, worktree) if interrupted_in == "main checkout" else (worktree, rotated)
+    git(broken, "remote", "add", "origin", str(tmp_path / "gone.git"))  # the push fails: exit 4
+    assert sealer(broken, "rotate", "staging", "--push", "origin").exit_code == 4
+    before_main, before_other = repo_state(rotated), repo_state(worktree)
+    result = sealer(other, *command)
+    assert_one_line_error(
+        Run(result.exit_code, result.stdout, result.stderr), 2, "waits in another worktree of this repository"
+    )
+    assert str(broken) in result.stderr
+    assert (repo_state(rotated), repo_state(worktree)) == (before_main, before_other)
+    git(broken, "remote", "set-url", "origin", str(tmp_path / "made.git"))
+    git(tmp_path, "init", "-q", "--bare", str(tmp_path / "made.git"))
+    resumed = sealer(broken, "rotate", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert sealer(other, "rotate", "staging", "--dry-run").exit_code == 0
+
+
+def test_a_journal_in_a_worktree_whose_folder_is_gone_says_how_to_forget_it(
+    rotated: Path, tmp_path: Path
+) -> None:
+    """A linked worktree deleted with `rm -rf` keeps its git dir, journal included: the refusal
+    cannot send the user there, so it names `git worktree prune`, which then unblocks the repo."""
+    worktree = tmp_path / "gone checkout"
+    git(rotated, "worktree", "add", "-q", str(worktree), "-b", "elsewhere")
+    git(worktree, "remote", "add", "origin", str(tmp_path / "gone.git"))
+    assert sealer(worktree, "rotate", "staging", "--push", "origin").exit_code == 4
+    shutil.rmtree(worktree)
+    result = sealer(rotated, "rotate", "staging")
+    assert_one_line_error(Run(result.exit_code, result.stdout, result.stderr), 2, "git worktree prune")
+    git(rotated, "worktree", "prune")
+    again = sealer(rotated, "rotate", "staging", "--replace")  # its branch was committed: replaced
+    assert again.exit_code == 0, again.output
 
 
 def test_a_dry_run_never_finishes_an_interrupted_run(
