@@ -412,7 +412,13 @@ def _kustomizations_over(walk: Walk, changed: set[str], head: str) -> None:
         return
     listed = git.files_under(walk.root, head, ".")
     found = [p for p in listed if posixpath.basename(p) in kustomize.KUSTOMIZATION_FILES and p not in changed]
-    for path, (mode, blob) in git.tree_entries(walk.root, head, found).items():
+    entries = git.tree_entries(walk.root, head, found)
+    unread = [
+        blob for mode, blob in entries.values() if mode in (REGULAR, EXECUTABLE) and blob not in walk.blobs
+    ]
+    for blob, data in git.stream_blobs(walk.root, unread, SCAN_CHUNK):  # one reader for them all
+        walk.blobs[blob] = data if isinstance(data, bytes) else b"".join(data)
+    for path, (mode, blob) in entries.items():
         read = stray.kustomization(path, walk.data(blob) or b"") if mode in (REGULAR, EXECUTABLE) else None
         if read is None or not read.moves:
             continue
