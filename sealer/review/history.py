@@ -25,7 +25,7 @@ from sealer import git, layout
 from sealer.config import Config
 from sealer.errors import BadInput, SealerError
 from sealer.records import KeyRecord
-from sealer.review import ledger_rules, model, plaintext, sensitive, stray
+from sealer.review import kustomize, ledger_rules, model, plaintext, sensitive, stray
 from sealer.review.construct import documents, read_ledger
 from sealer.review.model import (
     ALLOW_COMMENT,
@@ -260,6 +260,7 @@ def walk_range(
         _commit(walk, commit, scanned)
     if commits:
         _net_pass(walk, net, commits[-1].commit, scanned)
+        _kustomizations_over(walk, {c.path for c in net}, commits[-1].commit)
     walk.add(plaintext.scan_blobs(walk.to_scan))
     return walk.findings
 
@@ -352,7 +353,10 @@ def _file(
     # registry/ is registry_check's: each file there must be the one the ledger gives.
     foreign = not held and not path.startswith(f"{layout.REGISTRY_DIR}/")
     if new is not None and foreign:  # any name: kustomize applies what `resources:` lists
-        _stray(walk, path, _link_target(walk, change, commit) if change.new_mode == LINK else new)
+        content = _link_target(walk, change, commit) if change.new_mode == LINK else new
+        _stray(walk, path, content)
+        if posixpath.basename(path) in kustomize.KUSTOMIZATION_FILES:
+            _kustomization(walk, path, content, commit)
     if path.endswith((".yaml", ".yml")) and path not in walk.head_values:
         _beside_values(walk, change)
     if foreign and _manifest(path):
@@ -404,6 +408,39 @@ def _stray(walk: Walk, path: str, data: bytes) -> None:
     """A file sealer does not manage that delivers a Secret it does, or a key registry of its
     own (sealer.review.stray)."""
     walk.add(stray.findings(path, data, walk.managed.targets, walk.managed.registries))
+
+
+def _kustomization(walk: Walk, path: str, data: bytes, commit: str) -> None:
+    """A kustomization whose `namespace:`, `namePrefix:` or `nameSuffix:` moves what it lists
+    (sealer.review.kustomize builds it from the commit's tree, stray judges it)."""
+    read = stray.kustomization(path, data)
+    if read is None or not read.moves:
+        return
+    moved = kustomize.Build(walk.root, commit, walk.data).moved(path, read)
+    walk.add(stray.move_findings(path, moved, walk.managed.targets, walk.managed.registries))
+
+
+def _kustomizations_over(walk: Walk, changed: set[str], head: str) -> None:
+    """A kustomization the range left alone moves what the range changed: a file added to a
+    folder it builds, or a nested kustomization now listing one (each judged at HEAD)."""
+    if not any(_manifest(path) for path in changed):
+        return
+    listed = git.files_under(walk.root, head, ".")
+    found = [p for p in listed if posixpath.basename(p) in kustomize.KUSTOMIZATION_FILES and p not in changed]
+    entries = git.tree_entries(walk.root, head, found)
+    unread = [
+        blob for mode, blob in entries.values() if mode in (REGULAR, EXECUTABLE) and blob not in walk.blobs
+    ]
+    for blob, data in git.stream_blobs(walk.root, unread, SCAN_CHUNK):  # one reader for them all
+        walk.blobs[blob] = data if isinstance(data, bytes) else b"".join(data)
+    for path, (mode, blob) in entries.items():
+        read = stray.kustomization(path, walk.data(blob) or b"") if mode in (REGULAR, EXECUTABLE) else None
+        if read is None or not read.moves:
+            continue
+        build = kustomize.Build(walk.root, head, walk.data)
+        moved = build.moved(path, read)
+        if build.looked_up & changed:
+            walk.add(stray.move_findings(path, moved, walk.managed.targets, walk.managed.registries))
 
 
 def _config_change(

@@ -16,7 +16,19 @@ IDENTITY = {
     "GIT_COMMITTER_EMAIL": "test@sealer.invalid",
 }
 # What a CI runner or a developer's shell may set that would change what sealer or git does.
-UNSET = ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "SEALER_FAULT", "KUBECONFIG", "VAULT_ADDR", "VAULT_TOKEN")
+UNSET = (
+    "GITHUB_ACTOR",
+    "GITLAB_USER_LOGIN",
+    "SEALER_FAULT",
+    "KUBECONFIG",
+    "VAULT_ADDR",
+    "VAULT_TOKEN",
+    # a pull-request job's branch names: which branch `sealer review` takes for the one under review
+    "GITHUB_HEAD_REF",
+    "GITHUB_BASE_REF",
+    "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",
+    "CI_MERGE_REQUEST_TARGET_BRANCH_NAME",
+)
 
 
 def isolate(patch: pytest.MonkeyPatch, home: Path) -> None:
