@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import os
 import queue
 import subprocess
@@ -68,7 +69,7 @@ def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 def _call(
     root: Path | str, args: Sequence[str], stdin: bytes | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[bytes]:
-    blanked = _no_drivers(root) if _command(args) in _MAY_RUN_DRIVERS else []
+    blanked = _no_drivers(str(root)) if _command(args) in _MAY_RUN_DRIVERS else ()
     try:
         return subprocess.run(
             [*GIT, *blanked, "-C", str(root), *args],
@@ -91,9 +92,11 @@ def _command(args: Sequence[str]) -> str:
     return ""
 
 
-def _no_drivers(root: Path | str) -> list[str]:
+@functools.lru_cache(maxsize=64)
+def _no_drivers(root: str) -> tuple[str, ...]:
     """`--config-env` options blanking each filter, diff and merge driver command configured
-    for the repository at `root` (any scope, includes followed)."""
+    for the repository at `root` (any scope, includes followed). Read once per folder and
+    process: sealer configures no driver, and no file it writes is git's configuration."""
     try:
         done = subprocess.run(
             [*GIT, "-C", str(root), "config", "-z", "--get-regexp", _DRIVER_COMMANDS],
@@ -103,7 +106,7 @@ def _no_drivers(root: Path | str) -> list[str]:
     except FileNotFoundError:
         raise GitError("git is not installed") from None
     keys = {os.fsdecode(entry.split(b"\n", 1)[0]) for entry in done.stdout.split(b"\0") if entry}
-    return [f"--config-env={key}={_BLANK}" for key in sorted(keys)]
+    return tuple(f"--config-env={key}={_BLANK}" for key in sorted(keys))
 
 
 def _refused(args: Sequence[str], done: subprocess.CompletedProcess[bytes]) -> GitError:

@@ -36,6 +36,7 @@ from sealer.review.model import (
     LEDGER_INVALID,
     LEDGER_REMOVED,
     SCAN_CHUNK,
+    TRUST_ANCHOR,
     Finding,
 )
 from sealer.review.revisions import config_at, encrypted, read_files, values_encrypted
@@ -416,8 +417,10 @@ def _kustomization(walk: Walk, path: str, data: bytes, commit: str) -> None:
     read = stray.kustomization(path, data)
     if read is None or not read.moves:
         return
-    moved = kustomize.Build(walk.root, commit, walk.data).moved(path, read)
+    build = kustomize.Build(walk.root, commit, walk.data)
+    moved = build.moved(path, read)
     walk.add(stray.move_findings(path, moved, walk.managed.targets, walk.managed.registries))
+    _unread_build(walk, path, build)
 
 
 def _kustomizations_over(walk: Walk, changed: set[str], head: str) -> None:
@@ -439,8 +442,20 @@ def _kustomizations_over(walk: Walk, changed: set[str], head: str) -> None:
             continue
         build = kustomize.Build(walk.root, head, walk.data)
         moved = build.moved(path, read)
-        if build.looked_up & changed:
+        if build.looked_up & changed or build.cut:
             walk.add(stray.move_findings(path, moved, walk.managed.targets, walk.managed.registries))
+            _unread_build(walk, path, build)
+
+
+def _unread_build(walk: Walk, path: str, build: kustomize.Build) -> None:
+    """A build too big to read whole is never passed as clean: what review did not read may
+    move a managed Secret or key registry (fail closed; an owner's approval lets it through)."""
+    if build.cut:
+        message = (
+            f"{path} moves or renames what it builds (namespace, namePrefix, nameSuffix) and builds "
+            f"more than {kustomize.MAX_READS} paths, more than review reads: a code owner must approve"
+        )
+        walk.add([Finding(TRUST_ANCHOR, "", path, None, message)])
 
 
 def _config_change(

@@ -23,7 +23,7 @@ KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization
 _MANIFESTS = (".yaml", ".yml", ".json")
 _TREE, _LINK, _FILES = "040000", "120000", ("100644", "100755")
 _MAX_LINKS = 8  # symlinks followed in a row
-_MAX_READS = 2000  # paths looked up for one kustomization: a build that big is not a review's to redo
+MAX_READS = 2000  # paths looked up for one kustomization: a build that big is not a review's to redo
 
 Moved = tuple[str, stray.Placed, stray.Placed]  # (source file, as written, as built)
 
@@ -37,6 +37,7 @@ class Build:
     data: Callable[[str], bytes | None]
     seen: set[str] = field(default_factory=set)  # files and folders read (each once)
     looked_up: set[str] = field(default_factory=set)  # every path looked for, each link on the way
+    cut: bool = False  # more than MAX_READS paths: not read whole, so never judged clean
 
     def moved(self, path: str, kustomization: stray.Kustomization) -> list[Moved]:
         """Every object the kustomization at `path` builds, as written and as built."""
@@ -55,8 +56,11 @@ class Build:
         """A `resources:` entry: a file, a folder with a kustomization, or one without."""
         if "://" in wanted or wanted.startswith(("git@", "github.com/", "gitlab.com/")):
             return []  # a remote base: another repository's, not this one's tree
+        if len(self.seen) > MAX_READS:
+            self.cut = True
+            return []
         found = self._entry(wanted)
-        if found is None or found[0] in self.seen or len(self.seen) > _MAX_READS:
+        if found is None or found[0] in self.seen:
             return []
         path, mode, blob = found
         self.seen.add(path)

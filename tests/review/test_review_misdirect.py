@@ -316,3 +316,21 @@ def test_a_change_outside_what_a_kustomization_builds_passes(repo: Path) -> None
     write(repo, "tools/db.yaml", (repo / "tools/db.yaml").read_text() + "type: Opaque\n")
     commit_all(repo, "a change to what it builds")
     assert rules(run_review(repo, "main", "HEAD")[1]) == {"stray-sealed-data"}
+
+
+def test_a_build_too_big_to_read_whole_is_never_passed(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review reads at most MAX_READS paths of a kustomization's build: one that moves what it
+    builds past that bound fails closed (a code owner approves it), instead of passing what it
+    did not read."""
+    from sealer.review import kustomize
+
+    for index in range(6):
+        write(repo, f"apps/m{index}.yaml", f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: m{index}}}\n")
+    listed = ", ".join(f"m{index}.yaml" for index in range(6))
+    write(repo, "apps/kustomization.yaml", f"namespace: staging\nresources: [{listed}]\n")
+    commit_all(repo, "an application of six ConfigMaps")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+    monkeypatch.setattr(kustomize, "MAX_READS", 3)
+    code, findings = run_review(repo, "main", "HEAD")
+    assert code == 1 and rules(findings) == {"trust-anchor-change"}, findings
+    assert "builds more than 3 paths, more than review reads" in findings[0]["message"]
