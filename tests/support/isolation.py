@@ -16,7 +16,19 @@ IDENTITY = {
     "GIT_COMMITTER_EMAIL": "test@sealer.invalid",
 }
 # What a CI runner or a developer's shell may set that would change what sealer or git does.
-UNSET = ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "SEALER_FAULT", "KUBECONFIG", "VAULT_ADDR", "VAULT_TOKEN")
+UNSET = (
+    "GITHUB_ACTOR",
+    "GITLAB_USER_LOGIN",
+    "SEALER_FAULT",
+    "KUBECONFIG",
+    "VAULT_ADDR",
+    "VAULT_TOKEN",
+    # which host's CODEOWNERS `review --approvals-from codeowners` reads (a Gitea or Forgejo runner sets them)
+    "SEALER_FORGE",
+    "GITEA_ACTIONS",
+    "FORGEJO_ACTIONS",
+    "CI_API_V4_URL",
+)
 
 
 def isolate(patch: pytest.MonkeyPatch, home: Path) -> None:
