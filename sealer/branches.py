@@ -6,6 +6,7 @@ trailer sealer writes into the branch's commit (the name alone could be any bran
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from sealer import git, layout
 
@@ -27,21 +28,38 @@ def is_own(root: Path, name: str, ref: str | None = None) -> bool:
     as never landed; a ledger change is what `sealer review` holds to its signature rule."""
     if name.startswith(layout.OWN_BRANCH_PREFIXES):
         return True
-    log = git.probe(
-        root,
-        "log",
-        "--first-parent",
-        f"-n{_LOOK_BACK}",
-        f"--format=%x01%H %P%n%(trailers:key={TRAILER},valueonly,unfold)",
-        ref or f"refs/heads/{name}",
-        "--",
-    )
-    for entry in (log or "").split("\x01")[1:]:
-        header, _, values = entry.partition("\n")
-        commit, *parents = header.split()
-        if name in (value.strip() for value in values.splitlines()) and _sealers_kind(root, commit, parents):
+    for claim in claims(root, "--first-parent", f"-n{_LOOK_BACK}", ref or f"refs/heads/{name}"):
+        if name in claim.branches and _sealers_kind(root, claim.commit, claim.parents):
             return True
     return False
+
+
+class Claim(NamedTuple):
+    commit: str
+    parents: list[str]
+    branches: list[str]  # the values of its `Sealer-Branch:` trailers
+
+
+def claims(root: Path, *log_args: str) -> list[Claim]:
+    """Each commit `git log LOG_ARGS` lists, with the branches its `Sealer-Branch:` trailers name,
+    as git parses trailers (`is_own` reads them, `sealer review` checks them); none for a
+    revision git does not know. One commit per NUL-separated record (-z): a message may hold any
+    other byte."""
+    log = git.probe(
+        root,
+        git.NO_REPLACE,
+        "log",
+        "-z",
+        f"--format=%H %P%n%(trailers:key={TRAILER},valueonly,unfold)",
+        *log_args,
+        "--",
+    )
+    found = []
+    for entry in filter(None, (log or "").split("\0")):
+        header, _, values = entry.partition("\n")
+        commit, *parents = header.split()
+        found.append(Claim(commit, parents, [v.strip() for v in values.split("\n") if v.strip()]))
+    return found
 
 
 def _sealers_kind(root: Path, commit: str, parents: list[str]) -> bool:
@@ -60,15 +78,15 @@ def own_branch_at(root: Path, commit: str) -> str | None:
     if not holding or not all(is_own_ref(root, ref) for ref in holding):
         return None
     at = set(git.branches_at(root, commit))
-    return min(_short_name(root, ref) for ref in (at or holding))
+    return min(short_name(root, ref) for ref in (at or holding))
 
 
 def is_own_ref(root: Path, ref: str) -> bool:
     """`is_own` for a full ref name, local (`refs/heads/…`) or remote-tracking (`refs/remotes/…`)."""
-    return is_own(root, _short_name(root, ref), ref)
+    return is_own(root, short_name(root, ref), ref)
 
 
-def _short_name(root: Path, ref: str) -> str:
+def short_name(root: Path, ref: str) -> str:
     """A branch's name without refs/heads/, or refs/remotes/<remote>/ (a remote's name may hold
     a slash: team/origin)."""
     if not ref.startswith("refs/remotes/"):

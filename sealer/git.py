@@ -28,19 +28,82 @@ from sealer.errors import BadInput, GitError
 # the repository sealer reads (a made-up history for `review`) and its config git's. Refused.
 GIT = ("git", "-c", "safe.bareRepository=explicit")
 
+# Variables that point git at another repository, work tree, object store or ref namespace than
+# the one it finds from the folder sealer names (`-C`). Exported by a caller, or by git itself
+# (a linked worktree's hooks get GIT_DIR), GIT_DIR alone made `--show-toplevel` answer the
+# current folder: a sealer.yaml below the top of its work tree passed as the top. sealer always
+# works on the repository holding its folder. GIT_INDEX_FILE is kept: during `git commit -a` or
+# `git commit PATH` a pre-commit hook finds the index being committed only there.
+_ELSEWHERE = frozenset(
+    {
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_COMMON_DIR",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_NAMESPACE",
+        "GIT_GRAFT_FILE",
+        "GIT_EXTERNAL_DIFF",
+    }
+)
+
+# Commands that may run a filter driver's clean or smudge command (they compare or write the
+# working tree) or a diff driver's textconv. Which driver a file gets is its `.gitattributes`
+# line, which a pull request writes: every command driver git's configuration defines is
+# blanked for them, so none runs on a file sealer reads or writes (git then reads and writes the
+# bytes as they are; a `required` filter makes git refuse, which fails closed).
+_MAY_RUN_DRIVERS = frozenset(
+    {"status", "checkout", "reset", "rm", "add", "update-index", "diff", "log", "show"}
+)
+_DRIVER_COMMANDS = r"^(filter|diff|merge)\..+\.(clean|smudge|process|textconv|command|driver)$"
+_BLANK = "SEALER_GIT_BLANK"  # an empty variable: `--config-env=KEY=` it sets KEY to ""
+
+
+def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of every git sealer runs: the caller's, without `_ELSEWHERE`."""
+    kept = {name: value for name, value in os.environ.items() if name not in _ELSEWHERE}
+    return {**kept, _BLANK: "", **(extra or {})}
+
 
 def _call(
     root: Path | str, args: Sequence[str], stdin: bytes | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[bytes]:
+    blanked = _no_drivers(root) if _command(args) in _MAY_RUN_DRIVERS else []
     try:
         return subprocess.run(
-            [*GIT, "-C", str(root), *args],
+            [*GIT, *blanked, "-C", str(root), *args],
             input=stdin,
             capture_output=True,
-            env={**os.environ, **env} if env else None,
+            env=environment(env),
         )
     except FileNotFoundError:
         raise GitError("git is not installed") from None
+
+
+def _command(args: Sequence[str]) -> str:
+    """The git command `args` run: the first argument that is no option (nor a `-c` value)."""
+    given = iter(args)
+    for arg in given:
+        if arg == "-c":
+            next(given, None)
+        elif not arg.startswith("-"):
+            return arg
+    return ""
+
+
+def _no_drivers(root: Path | str) -> list[str]:
+    """`--config-env` options blanking each filter, diff and merge driver command configured
+    for the repository at `root` (any scope, includes followed)."""
+    try:
+        done = subprocess.run(
+            [*GIT, "-C", str(root), "config", "-z", "--get-regexp", _DRIVER_COMMANDS],
+            capture_output=True,
+            env=environment(),
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed") from None
+    keys = {os.fsdecode(entry.split(b"\n", 1)[0]) for entry in done.stdout.split(b"\0") if entry}
+    return [f"--config-env={key}={_BLANK}" for key in sorted(keys)]
 
 
 def _refused(args: Sequence[str], done: subprocess.CompletedProcess[bytes]) -> GitError:
@@ -219,6 +282,7 @@ class Commit:
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=self._stderr,
+            env=environment(),
         )
         _widen_pipe(self._proc.stdin)
         # A thread writes to git, so that `add` never waits for git: the caller goes on (writing
@@ -498,7 +562,7 @@ def refs_holding(root: Path, text: str, path: str) -> list[str]:
     refs = _branches(root)
     if not refs:
         return []
-    done = _call(root, ("grep", "-l", "-F", "-e", text, *refs, "--", path))
+    done = _call(root, ("grep", "--no-textconv", "-l", "-F", "-e", text, *refs, "--", path))
     return [line.split(":", 1)[0] for line in done.stdout.decode().splitlines() if line]
 
 
@@ -520,7 +584,18 @@ def landing_commit(root: Path, text: str, path: str) -> str | None:
     squash, or a commit made on the main line itself); None in a shallow clone or when none did."""
     if run(root, "rev-parse", "--is-shallow-repository").strip() != "false":
         return None
-    log = run(root, "log", "--first-parent", "--format=%H", f"-S{text}", "HEAD", "--", path).split()
+    log = run(
+        root,
+        "log",
+        "--no-textconv",
+        "--no-ext-diff",
+        "--first-parent",
+        "--format=%H",
+        f"-S{text}",
+        "HEAD",
+        "--",
+        path,
+    ).split()
     return log[-1] if log else None
 
 
@@ -640,7 +715,7 @@ def file_at(root: Path, rev: str, path: str) -> str | None:
         return None
     if int(size) > repofiles.MAX_BYTES:
         raise BadInput(f"{shown}: larger than the limit of {repofiles.MAX_BYTES} bytes")
-    done = _call(root, ("show", shown))
+    done = _call(root, ("show", "--no-textconv", shown))
     return safeopen.decode(done.stdout, shown) if done.returncode == 0 else None
 
 
@@ -754,7 +829,7 @@ def range_changes(root: Path, base: str, head: str) -> list[CommitChanges]:
 
 def changes_path(root: Path, commit: str, path: str) -> bool:
     """Whether `commit` changes anything under `path` from its (first) parent."""
-    done = _call(root, ("diff-tree", "--quiet", "-r", commit, "--", path))
+    done = _call(root, ("diff-tree", "--no-textconv", "--no-ext-diff", "--quiet", "-r", commit, "--", path))
     if done.returncode not in (0, 1):
         raise GitError(f"git diff-tree {commit}: {one_line(done.stderr.decode(errors='replace'))}")
     return done.returncode == 1
@@ -762,7 +837,20 @@ def changes_path(root: Path, commit: str, path: str) -> bool:
 
 def tree_changes(root: Path, base: str, head: str) -> list[FileChange]:
     """What differs between the trees of `base` and `head`, as `range_changes` lists a commit's."""
-    out = run_bytes(root, NO_REPLACE, "diff", "--no-renames", "--raw", "--no-abbrev", "-z", base, head, "--")
+    out = run_bytes(
+        root,
+        NO_REPLACE,
+        "diff",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--no-renames",
+        "--raw",
+        "--no-abbrev",
+        "-z",
+        base,
+        head,
+        "--",
+    )
     return _raw_changes(out)
 
 
@@ -804,6 +892,7 @@ def stream_blobs(root: Path, ids: Sequence[str], limit: int) -> Iterator[tuple[s
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        env=environment(),
     )
     assert proc.stdin is not None and proc.stdout is not None
     feeder = threading.Thread(target=_feed, args=(proc.stdin, "".join(f"{i}\n" for i in ids).encode()))

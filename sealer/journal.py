@@ -120,9 +120,11 @@ def load_here(git_dir: Path) -> Journal | None:
     pending keys registered) is finished there, before anything here rotates on top of it."""
     found = load(git_dir)
     if found is None and (other := waiting_elsewhere(git_dir)) is not None:
+        there = "run `sealer rotate --resume` there first"
+        if not other.exists():  # removed without `git worktree remove`: its journal cannot finish
+            there = "that folder is gone: `git worktree prune` forgets it and its journal"
         raise BadInput(
-            f"an interrupted sealer run waits in another worktree of this repository ({other}): "
-            "run `sealer rotate --resume` there first"
+            f"an interrupted sealer run waits in another worktree of this repository ({other}): {there}"
         )
     return found
 

@@ -577,3 +577,53 @@ def test_a_bare_repository_committed_beside_sealer_yaml_is_not_the_repository(
     )
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, (result.stdout, result.stderr)
     assert "cannot use bare repository" in result.stderr
+
+
+def test_no_filter_or_diff_driver_the_repository_routes_files_to_ever_runs(
+    world: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A runner's git config defines drivers (git-lfs's filter, a textconv); a pull request's
+    .gitattributes routes every file through them: scan, review and rotate, and the history
+    searches (`git log -S`, grep, show) run none of their commands."""
+    repo, _ = world
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    git(repo, "switch", "-q", "-c", "pr")
+    (repo / ".gitattributes").write_text("* filter=runner diff=runner\n")
+    commit_all(repo, "every file through the runner's drivers")
+    ran = {kind: markers / kind for kind in ("clean", "smudge", "textconv", "command")}
+    git(repo, "config", "filter.runner.clean", f"sh -c 'touch {ran['clean']}; cat'")
+    git(repo, "config", "filter.runner.smudge", f"sh -c 'touch {ran['smudge']}; cat'")
+    git(repo, "config", "diff.runner.textconv", f"sh -c 'touch {ran['textconv']}; cat \"$1\"' -")
+    git(repo, "config", "diff.runner.command", f"sh -c 'touch {ran['command']}' -")
+    later = os.stat(repo / layout.CONFIG_FILE).st_mtime + 60
+    for path in repo.rglob("*"):  # stat data no longer the index's: git compares the contents
+        if ".git" not in path.parts and path.is_file():
+            os.utime(path, (later, later))
+
+    for args in (
+        ["scan", "deploy", "sealer.yaml", "ledger"],
+        ["scan", "--staged"],
+        ["scan", "--all-files"],
+        ["review", "main", "pr"],
+        ["rotate", ENV],  # on a branch of its own: the working tree put back as HEAD has it
+        ["rotate", ENV, "--no-branch", "--replace"],
+    ):
+        result = cli(repo, *args)
+        assert (
+            result.exit_code in (0, 1)
+            and result.exception is None
+            or isinstance(result.exception, SystemExit)
+        ), (args, result.output)
+        assert not list(markers.iterdir()), (args, result.output)
+    from sealer import git as sealer_git
+
+    key_id = (repo / "ledger" / f"{ENV}.yaml").read_text().split('"key_id": "')[-1].split('"')[0]
+    assert (
+        sealer_git.landing_commit(repo, key_id, f"ledger/{ENV}.yaml")
+        == git(repo, "rev-parse", "HEAD").strip()
+    )
+    assert sealer_git.refs_holding(repo, key_id, f"ledger/{ENV}.yaml")
+    assert sealer_git.file_at(repo, "HEAD", f"ledger/{ENV}.yaml")
+    assert sealer_git.changed_paths(repo, [layout.CONFIG_FILE]) == []
+    assert not list(markers.iterdir())

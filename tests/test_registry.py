@@ -872,6 +872,34 @@ def test_an_abandoned_rotation_leaves_the_direct_registry_and_the_serial_still_g
     assert serials == sorted(set(serials)), serials
 
 
+@pytest.mark.parametrize("merge", ["--no-ff", "--squash"])
+def test_abandon_of_a_merged_rotation_from_another_branch_leaves_the_direct_registry(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path, merge: str
+) -> None:
+    """As for an external store (test_rotate_backends): `--abandon BRANCH` run from a branch that
+    does not hold the rotation (an old feature branch) must not drop keys main took in from the
+    live registry: the deployment is about to serve them. Refused in one line, nothing changed."""
+    go_direct(repo, kubeconfig)
+    git(repo, "branch", "-q", "old-feature")
+    branch, at_commit = rotate_on_branch(repo)
+    git(repo, "merge", "-q", merge, branch, *(["-m", "merge"] if merge == "--no-ff" else []))
+    if merge == "--squash":
+        commit_all(repo, "the rotation, squashed")
+    accepted = live(kube_server)
+    assert accepted is not None and active(at_commit).key_id in accepted.accepted
+    git(repo, "checkout", "-q", "old-feature")
+    result = cli(repo, "rotate", "--abandon", branch)
+    assert result.exit_code == 2 and result.stdout == "", (result.output, result.exception)
+    line = result.stderr.strip()
+    assert "\n" not in line and line.startswith("sealer: staging key "), line
+    assert "is held by refs/heads/main too: that rotation was merged, not abandoned" in line, line
+    assert live(kube_server) == accepted
+    git(repo, "checkout", "-q", "main")
+    finish(repo, "--finish")  # the merged rotation still deploys
+    deployed = live(kube_server)
+    assert deployed is not None and registry.check(deployed, active(at_commit).fingerprint, utcnow()) == VALID
+
+
 def test_an_old_checkout_never_brings_a_revoked_key_back_in_any_phase(
     repo: Path, kube_server: FakeKube, kubeconfig: Path
 ) -> None:

@@ -7,9 +7,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 import re
 import signal
+import stat
+import subprocess
+import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -348,6 +353,110 @@ def test_lock_stops_a_second_rotation(repo: Path) -> None:
     assert "another sealer rotation is running in this repo" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert head(repo) == before and snapshot(repo, STAGING_FILES) == tree
+
+
+# -- a dry run in a read-only checkout ---------------------------------------------------------
+
+# Linux capabilities by which root writes through mode bits (CI runs as root): dropped from the
+# bounding set before sealer starts, a folder without write bits is read-only to root too.
+_PR_CAPBSET_DROP, _CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH, _CAP_FOWNER = 24, 1, 2, 3
+
+
+def _without_root_overrides() -> None:
+    if os.geteuid() != 0:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    for cap in (_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH, _CAP_FOWNER):
+        libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)  # without CAP_SETPCAP it fails: `_freeze` tells
+
+
+def _run_read_only(repo: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """`argv` in `repo` by a process that cannot write through a folder's missing write bits."""
+    return subprocess.run(
+        list(argv),
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+        preexec_fn=_without_root_overrides,
+    )
+
+
+def _sealer_in(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return _run_read_only(repo, sys.executable, "-m", "sealer", *args)
+
+
+@pytest.fixture
+def read_only(repo: Path) -> Iterator[Path]:
+    """`repo`, to be made read-only with `_freeze` (write bits given back afterwards)."""
+    try:
+        yield repo
+    finally:
+        for path in (repo, *repo.rglob("*")):
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def _freeze(repo: Path) -> None:
+    """Every file and folder of `repo` without write bits: a read-only checkout to `_sealer_in`
+    (checked, so the tests below cannot pass for a checkout that was writable after all)."""
+    for path in (repo, *repo.rglob("*")):
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    probe = "import os, sys; os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY)"
+    tried = _run_read_only(repo, sys.executable, "-c", probe, str(repo / ".git" / "probe"))
+    if tried.returncode == 0:
+        pytest.skip("root that may not drop CAP_DAC_OVERRIDE (no CAP_SETPCAP) writes any folder")
+    assert "PermissionError" in tried.stderr, tried.stderr
+
+
+def _everything(repo: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(repo)): p.read_bytes() for p in sorted(repo.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("lock_file", ["left by an earlier run", "never made"])
+def test_a_dry_run_works_in_a_checkout_it_cannot_write(read_only: Path, lock_file: str) -> None:
+    """A dry run writes nothing, so a read-only CI workspace (or a checkout of another user's)
+    must not stop it at the lock it cannot create: it goes on (holding the lock shared where the
+    file exists). A real rotation there is still refused at the lock, nothing changed."""
+    lock_path = read_only / ".git" / "sealer.lock"
+    if lock_file == "never made":
+        lock_path.unlink(missing_ok=True)
+    else:
+        lock_path.touch()
+    _freeze(read_only)
+    before = _everything(read_only)
+    dry = _sealer_in(read_only, "rotate", "staging", "--dry-run", "-o", "json")
+    assert dry.returncode == 0, dry.stderr
+    data = json.loads(dry.stdout)
+    assert data["dry_run"] is True and data["commit"] is None and data["keys"][0]["name"] == "apiKey"
+    real = _sealer_in(read_only, "rotate", "staging")
+    assert real.returncode == 2 and real.stdout == "", real.stderr
+    assert real.stderr.startswith("sealer: cannot take the lock") and real.stderr.count("\n") == 1
+    assert _everything(read_only) == before
+
+
+def test_a_dry_run_in_a_checkout_it_cannot_write_still_waits_for_a_running_rotation(read_only: Path) -> None:
+    with lock.hold(read_only / ".git"):  # taken while it can be: a rotation running as the owner
+        _freeze(read_only)
+        dry = _sealer_in(read_only, "rotate", "staging", "--dry-run")
+    assert dry.returncode == 2 and dry.stdout == "", dry.stderr
+    assert dry.stderr.startswith("sealer: another sealer rotation is running in this repo (pid ")
+
+
+def test_a_dry_run_in_a_checkout_it_cannot_write_still_refuses_an_interrupted_run(read_only: Path) -> None:
+    git(read_only, "remote", "add", "origin", str(read_only.parent / "gone.git"))  # the push fails
+    left = cli(read_only, "rotate", "staging", "--push", "origin")
+    assert left.exit_code == 4, left.output
+    _freeze(read_only)
+    before = _everything(read_only)
+    dry = _sealer_in(read_only, "rotate", "staging", "--dry-run", "-o", "json")
+    assert dry.returncode == 2 and dry.stdout == "", dry.stderr
+    assert "run `sealer rotate --resume` first" in dry.stderr and dry.stderr.count("\n") == 1
+    assert _everything(read_only) == before
 
 
 # -- fault injection: the GitOps default ------------------------------------------------------

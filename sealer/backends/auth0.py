@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
-from sealer.backends.credentials import Auth0Login, Auth0Source
+from sealer.backends.credentials import Auth0Login, Auth0Source, is_loopback
 from sealer.backends.document import Records, WholeDocumentStore, check_unique
 from sealer.errors import BackendError, BadInput
 from sealer.records import REVOKED, KeyRecord, oldest_first
@@ -58,7 +58,6 @@ MAX_ATTEMPTS = 5
 RATE_RETRIES = 4
 MAX_WAIT = 60.0
 TIMEOUT_SECONDS = 10.0
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 @dataclass(frozen=True)
@@ -204,7 +203,7 @@ def endpoint(raw: str) -> tuple[str, str]:
     parts = urlsplit(raw.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BadInput("the Auth0 domain must be a tenant domain or an http(s) URL")
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise BadInput("the Auth0 domain: plain http is allowed only for a loopback host")
     return parts.scheme, parts.netloc.rsplit("@", 1)[-1]
 

@@ -18,6 +18,7 @@ another environment's client.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import stat
@@ -73,7 +74,6 @@ _RESERVED = re.compile(
     r"(LD|DYLD|PYTHON|GIT|SSH|GPG|GNUPG|KUBE|GITHUB|ACTIONS|RUNNER|CI|GITLAB|SEALER|AWS)_\w*)",
     re.IGNORECASE,
 )
-_LOOPBACK = ("127.0.0.1", "::1", "localhost")
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
 _PROFILE = re.compile(r"[\w+=,.@/-]{1,128}")
@@ -149,14 +149,36 @@ def _checked(name: str, value: str, where: str) -> str:
     if name in shapes and not shapes[name][0].fullmatch(value):
         raise _problem(where, f"must be {shapes[name][1]}")
     if name in ("address", "sts_endpoint_url") or name == "domain" and "://" in value:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
-            raise _problem(where, "must be an http(s) URL without user info")
-        if parts.scheme == "http" and parts.hostname not in _LOOPBACK:  # the token would go in clear
-            raise _problem(
-                where, "must be https (plain http only to this machine: 127.0.0.1, ::1, localhost)"
-            )
+        problem = url_problem(value)
+        if problem:
+            raise _problem(where, problem)
     return value
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with the URL of a service sealer sends credentials or signed requests to
+    (a token, a secret, AWS-signed calls), None when nothing is: it must be https, plain http
+    only to this machine (a local emulator or test server), and hold no user info."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # a broken [IPv6] literal
+        return "must be an http(s) URL without user info"
+    if parts.scheme not in ("http", "https") or not host or "@" in parts.netloc:
+        return "must be an http(s) URL without user info"
+    if parts.scheme == "http" and not is_loopback(host):  # the credentials would go in clear
+        return "must be https (plain http only to this machine: 127.0.0.0/8, ::1, localhost)"
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a URL's host name) never leaves this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _complete(kind: str, settings: Mapping[str, str], where: str) -> None:

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sealer.backends.credentials import AwsSource
+from sealer.backends.credentials import AwsSource, url_problem
 from sealer.errors import BackendError, BadInput
 from sealer.records import (
     ACTIVE,
@@ -94,7 +94,7 @@ class DynamoStore:
         self.source = source or AwsSource()
         self.table = options.get("table", DEFAULT_TABLE)
         self.region = options.get("region")
-        self.endpoint_url = options.get("endpoint_url")
+        self.endpoint_url = _endpoint(options.get("endpoint_url"))
         self.max_attempts = _whole(options.get("max_attempts", "3"), "max_attempts")
         self.may_create = options.get("create_table", "true").lower() not in ("false", "no", "0")
         self._client: Any = None
@@ -410,3 +410,12 @@ def _whole(value: str, what: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise BadInput(f"dynamodb: {what} {value!r} is not a whole number above 0")
     return int(value)
+
+
+def _endpoint(url: str | None) -> str | None:
+    """`endpoint_url` as sealer.yaml gives it (a pull request may have written it): the runner's
+    AWS-signed requests, and the keys they carry, never go there in clear text."""
+    problem = url_problem(url) if url is not None else None
+    if problem:
+        raise BadInput(f"dynamodb: endpoint_url {problem}")
+    return url

@@ -16,14 +16,27 @@ def cert() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @output_option
 def show(file: str, output: str) -> int:
-    """SHA-256 fingerprint, subject, expiry and key size of a certificate fit to seal with."""
-    from sealer import certs
+    """SHA-256 fingerprint, subject, expiry, days left and key size of an RSA certificate.
+
+    An expired certificate is shown too, marked expired (exit 0): sealing with it is refused."""
+    import datetime as dt
+
+    from sealer import certs, durations
 
     parsed = certs.load_certificate(file)
-    certs.sealing_key(parsed, file)  # refuse what cannot seal: non-RSA, weak, expired
-    info = certs.describe(parsed, file).as_dict()
-    emit(info, output, "\n".join(f"{k}: {v}" for k, v in info.items()))
+    described = certs.describe(parsed, file)  # refuses what can never seal: non-RSA, weak
+    now = dt.datetime.now(dt.timezone.utc)
+    left = durations.days_left(described.not_after - now)  # as `cert status` counts them
+    info = {**described.as_dict(), "days_left": left, "expired": described.not_after < now}
+    lines = [f"{k}: {v}" for k, v in info.items() if k != "expired"]
+    if info["expired"]:
+        lines.append(f"EXPIRED {_ago(-left)}: sealer refuses to seal with it")
+    emit(info, output, "\n".join(lines))
     return 0
+
+
+def _ago(days: int) -> str:
+    return "today" if days == 0 else f"{days} day{'s' if days != 1 else ''} ago"
 
 
 COMMANDS = [cert]

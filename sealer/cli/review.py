@@ -62,13 +62,18 @@ def review(
     import json
 
     from sealer import config
-    from sealer.forge import branch_under_review, detect
+    from sealer.forge import branch_under_review, ci_branches, detect
     from sealer.review import Options, to_markdown, to_text
     from sealer.review import review as run_review
 
     forge = detect() if post else None  # a missing token is said before the review runs
     root = config.find_root()
-    report = run_review(root, base, head, Options(approvals_from, require_signed, trust_at=trust_at))
+    report = run_review(
+        root,
+        base,
+        head,
+        Options(approvals_from, require_signed, trust_at=trust_at, ci_branches=ci_branches()),
+    )
     if output == "json":
         click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
     else:

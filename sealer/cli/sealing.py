@@ -138,8 +138,9 @@ def _raw(
     scope: str | None,
     allow_empty: bool,
     sealer: Any,
-) -> str:
-    """kubeseal --raw: one value from an entry, a one-entry manifest (-f), or stdin."""
+) -> dict[str, Any]:
+    """kubeseal --raw: one value from an entry, a one-entry manifest (-f), or stdin; the value
+    sealed, with the scope and what of namespace and name its label binds it to (else None)."""
     from sealer import secret
     from sealer.scope import Scope, scope_of
     from sealer.sealing import seal_raw
@@ -160,7 +161,14 @@ def _raw(
     if not value and not allow_empty:
         # Most likely an unset variable in `printf %s "$VALUE"`.
         raise BadInput("--raw: the value is empty (pass --allow-empty-data to seal it anyway)")
-    return seal_raw(sealer, chosen, namespace, name, value)
+    encrypted = seal_raw(sealer, chosen, namespace, name, value)
+    return {
+        "encrypted": encrypted,
+        "scope": chosen.value,
+        "namespace": namespace if chosen is not Scope.CLUSTER_WIDE else None,
+        "name": name if chosen is Scope.STRICT else None,
+        "cert_sha256": sealer.fingerprint,
+    }
 
 
 @click.command()
@@ -193,7 +201,8 @@ def _raw(
 @click.option(
     "--raw",
     is_flag=True,
-    help="Print one sealed value only (for Helm values); with no entry and no -f, the value is stdin.",
+    help="Print one sealed value only (for Helm values); with no entry and no -f, the value is stdin. "
+    "With -o json: an object holding it (encrypted) and its scope, namespace and name.",
 )
 @click.option("--allow-empty-data", is_flag=True, help="Seal a Secret that has no data (refused otherwise).")
 @click.option(
@@ -219,6 +228,8 @@ def seal(
     merge_target: str | None,
 ) -> int:
     """Seal Secrets with a controller certificate, offline, in kubeseal's format."""
+    import json
+
     from sealer import repofiles, secret
     from sealer.scope import Scope, scope_of
     from sealer.sealing import sealed_secret
@@ -228,7 +239,9 @@ def seal(
     fmt = _manifest_format(fmt, None if raw else write_to)
     sealer = _sealer(cert_spec, pin)
     if raw:
-        text = _raw(file, name, namespace, literals, files, scope, allow_empty_data, sealer) + "\n"
+        sealed = _raw(file, name, namespace, literals, files, scope, allow_empty_data, sealer)
+        # Bare base64 as kubeseal --raw prints it; with -o json, an object as every pipeline prints.
+        text = (json.dumps(sealed, indent=2, sort_keys=True) if fmt == "json" else sealed["encrypted"]) + "\n"
     else:
         specs = _input_specs(file or "-", name, namespace, literals, files, type_)
         if not allow_empty_data:

@@ -91,7 +91,17 @@ def branch_under_review(root: Path) -> str | None:
     """CI's source-branch variable (its checkouts are detached), else the branch HEAD is on."""
     from sealer import git
 
-    for var in ("GITHUB_HEAD_REF", "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME"):
-        if os.environ.get(var):
-            return os.environ[var]
-    return git.current_branch(root)
+    return ci_branches()[0] or git.current_branch(root)
+
+
+def ci_branches(env: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
+    """A pull-request job's source and target branch names, as the CI sets them (None outside one)."""
+    env = os.environ if env is None else env
+    pairs = (
+        ("GITHUB_HEAD_REF", "GITHUB_BASE_REF"),
+        ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "CI_MERGE_REQUEST_TARGET_BRANCH_NAME"),
+    )
+    for source, target in pairs:
+        if env.get(source):
+            return env[source], env.get(target) or None
+    return None, None

@@ -19,7 +19,7 @@ from pathlib import Path
 from sealer import git, layout
 from sealer.errors import BadInput
 from sealer.records import KeyRecord, utcnow
-from sealer.review import approvals, construct, history, sensitive
+from sealer.review import approvals, branch_claims, construct, history, sensitive
 from sealer.review.checks import EnvReview, duplicate_findings
 from sealer.review.model import (
     HAND_EDIT,
@@ -71,6 +71,9 @@ class Options:
     # Where the trust anchors (signers, approvers, CODEOWNERS) are read; None: BASE. The target
     # branch's tip: a key or owner removed there since the change branched off counts no more.
     trust_at: str | None = None
+    # CI's names of the pull request's source and target branches (its checkouts are detached):
+    # a `Sealer-Branch:` trailer must name the one under review (sealer.review.branch_claims).
+    ci_branches: tuple[str | None, str | None] = (None, None)
 
 
 def review(
@@ -110,6 +113,14 @@ def review(
     commits = git.range_changes(root, base_rev, head_rev)
     _refuse_cut_history(root, commits)
     _add_history(report, root, commits, base_side, head_side, options.now or utcnow())
+    source, target = options.ci_branches
+    report.findings += branch_claims.claim_findings(
+        root,
+        base_rev,
+        head_rev,
+        branch_claims.under_review(root, head, source),
+        branch_claims.target(root, base, target),
+    )
     if options.require_signed:
         managed = history.Managed()
         managed.add(base_side.cfg)

@@ -16,16 +16,16 @@ import datetime as dt
 import functools
 import json
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sealer import git, layout
 from sealer.config import Config
-from sealer.errors import SealerError
+from sealer.errors import BadInput, SealerError
 from sealer.records import KeyRecord
-from sealer.review import ledger_rules, plaintext, sensitive, stray
+from sealer.review import kustomize, ledger_rules, model, plaintext, sensitive, stray
 from sealer.review.construct import documents, read_ledger
 from sealer.review.model import (
     ALLOW_COMMENT,
@@ -119,6 +119,21 @@ class Walk:
     to_scan: list[tuple[str, bytes, str]] = field(default_factory=list)  # (path, data, which commit)
     parsed: dict[tuple[str, str], Any] = field(default_factory=dict)  # (kind, blob) -> parsed once
     judged: set[tuple[str, str, str]] = field(default_factory=set)  # (path, mode, blob) a commit made
+    held: int = 0  # bytes in `blobs`: bounded by model.MAX_TOTAL_BYTES
+
+    def hold(self, blob: str, data: bytes | Iterator[bytes]) -> None:
+        """Keep a blob's bytes (whole, or as git streams a big one) for the checks; refused past
+        the bound on all of them together, before more is read."""
+        parts = []
+        for part in (data,) if isinstance(data, bytes) else data:
+            self.held += len(part)
+            if self.held > model.MAX_TOTAL_BYTES:
+                raise BadInput(
+                    f"the commits under review change more than {model.MAX_TOTAL_BYTES} bytes of "
+                    "files review must hold to compare them: refused"
+                )
+            parts.append(part)
+        self.blobs[blob] = parts[0] if len(parts) == 1 else b"".join(parts)
 
     def records(self, env: str, blob: str) -> list[KeyRecord]:
         return list(self.ledger(env, blob)[0])
@@ -143,7 +158,7 @@ class Walk:
     def data(self, blob: str) -> bytes | None:
         if blob not in self.blobs and blob.strip("0"):  # one no earlier pass needed: read it now
             for _, read in git.stream_blobs(self.root, [blob], SCAN_CHUNK):
-                self.blobs[blob] = read if isinstance(read, bytes) else b"".join(read)
+                self.hold(blob, read)
         return self.blobs.get(blob)
 
     def add(self, found: Iterable[Finding]) -> None:
@@ -216,7 +231,7 @@ def _read(walk: Walk, commits: list[git.CommitChanges]) -> None:
     where = {c.new_blob: (c.path, commit.commit) for commit in commits for c in commit.changes}
     for blob, data in git.stream_blobs(walk.root, _wanted(walk, commits), SCAN_CHUNK):
         if isinstance(data, bytes):
-            walk.blobs[blob] = data
+            walk.hold(blob, data)
         elif blob in where:
             path, commit = where[blob]
             walk.add(plaintext.scan_stream(path, data, f"of commit {commit[:12]}", SCAN_CHUNK))
@@ -245,6 +260,7 @@ def walk_range(
         _commit(walk, commit, scanned)
     if commits:
         _net_pass(walk, net, commits[-1].commit, scanned)
+        _kustomizations_over(walk, {c.path for c in net}, commits[-1].commit)
     walk.add(plaintext.scan_blobs(walk.to_scan))
     return walk.findings
 
@@ -337,7 +353,10 @@ def _file(
     # registry/ is registry_check's: each file there must be the one the ledger gives.
     foreign = not held and not path.startswith(f"{layout.REGISTRY_DIR}/")
     if new is not None and foreign:  # any name: kustomize applies what `resources:` lists
-        _stray(walk, path, _link_target(walk, change, commit) if change.new_mode == LINK else new)
+        content = _link_target(walk, change, commit) if change.new_mode == LINK else new
+        _stray(walk, path, content)
+        if posixpath.basename(path) in kustomize.KUSTOMIZATION_FILES:
+            _kustomization(walk, path, content, commit)
     if path.endswith((".yaml", ".yml")) and path not in walk.head_values:
         _beside_values(walk, change)
     if foreign and _manifest(path):
@@ -389,6 +408,39 @@ def _stray(walk: Walk, path: str, data: bytes) -> None:
     """A file sealer does not manage that delivers a Secret it does, or a key registry of its
     own (sealer.review.stray)."""
     walk.add(stray.findings(path, data, walk.managed.targets, walk.managed.registries))
+
+
+def _kustomization(walk: Walk, path: str, data: bytes, commit: str) -> None:
+    """A kustomization whose `namespace:`, `namePrefix:` or `nameSuffix:` moves what it lists
+    (sealer.review.kustomize builds it from the commit's tree, stray judges it)."""
+    read = stray.kustomization(path, data)
+    if read is None or not read.moves:
+        return
+    moved = kustomize.Build(walk.root, commit, walk.data).moved(path, read)
+    walk.add(stray.move_findings(path, moved, walk.managed.targets, walk.managed.registries))
+
+
+def _kustomizations_over(walk: Walk, changed: set[str], head: str) -> None:
+    """A kustomization the range left alone moves what the range changed: a file added to a
+    folder it builds, or a nested kustomization now listing one (each judged at HEAD)."""
+    if not any(_manifest(path) for path in changed):
+        return
+    listed = git.files_under(walk.root, head, ".")
+    found = [p for p in listed if posixpath.basename(p) in kustomize.KUSTOMIZATION_FILES and p not in changed]
+    entries = git.tree_entries(walk.root, head, found)
+    unread = [
+        blob for mode, blob in entries.values() if mode in (REGULAR, EXECUTABLE) and blob not in walk.blobs
+    ]
+    for blob, data in git.stream_blobs(walk.root, unread, SCAN_CHUNK):  # one reader for them all
+        walk.blobs[blob] = data if isinstance(data, bytes) else b"".join(data)
+    for path, (mode, blob) in entries.items():
+        read = stray.kustomization(path, walk.data(blob) or b"") if mode in (REGULAR, EXECUTABLE) else None
+        if read is None or not read.moves:
+            continue
+        build = kustomize.Build(walk.root, head, walk.data)
+        moved = build.moved(path, read)
+        if build.looked_up & changed:
+            walk.add(stray.move_findings(path, moved, walk.managed.targets, walk.managed.registries))
 
 
 def _config_change(

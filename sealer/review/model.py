@@ -30,6 +30,7 @@ LEDGER_REWRITE = "ledger-rewrite"  # a record removed, reordered or a fixed fiel
 LEDGER_STATUS = "ledger-status"  # a status moved backwards (revoked never returns), two current keys
 KEY_ID = "key-id"  # a key id not derived from its fingerprint
 KEY_LIFETIME = "key-lifetime"  # created in the future, expiry beyond the environment's key lifetime
+BRANCH_TRAILER = "branch-trailer"  # a `Sealer-Branch:` trailer naming a branch other than the one reviewed
 UNSIGNED = "unsigned-commit"  # --require-signed: not signed by a key in BASE's .sealer/allowed_signers
 # Sensitive: fail unless approved from outside the author's control (see sealer.review.approvals).
 STORE_CHANGE = "store-change"
@@ -73,6 +74,10 @@ REGISTRY_TARGET_CHANGE = "registry-target-change"  # #16: a registry delivered s
 REGISTRY_ROLLBACK = "registry-rollback"  # #16: a ledger (and so its registry serial) moved backwards
 MAIN_BRANCHES = ("refs/heads/main", "refs/heads/master", "refs/remotes/origin/HEAD")
 SCAN_CHUNK = 16 << 20  # plaintext scan: a bigger blob is streamed in chunks of this size (never skipped)
+# #13 bounds each file sealer reads (repofiles.MAX_BYTES); a pull request adding thousands of
+# environments' ledgers, each below that, would still have review hold them all: what review
+# holds of one revision's files, and of the blobs a range of commits changes, is bounded too.
+MAX_TOTAL_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from sealer import config, git, layout, ledger, repofiles, safeopen, yamlio
 from sealer.config import Config, Environment
 from sealer.errors import BadInput, GitError, SealerError
 from sealer.records import ACTIVE, PENDING, KeyRecord
+from sealer.review import model
 from sealer.review.model import (
     MAIN_BRANCHES,
 )
@@ -62,22 +63,41 @@ def read_files(root: Path, rev: str, paths: Iterable[str]) -> dict[str, str | No
 
 
 def _check_sizes(root: Path, rev: str, paths: list[str]) -> None:
-    """#13: sealer's own files are bounded in Git as on disk (repofiles.MAX_BYTES); asked
-    before the blobs are read, so a huge one never reaches memory."""
+    """#13: sealer's own files are bounded in Git as on disk (repofiles.MAX_BYTES), and all of
+    them together (model.MAX_TOTAL_BYTES); asked before the blobs are read, so neither a huge
+    one nor thousands of them ever reach memory."""
     query = "".join(f"{rev}:{p}\n" for p in paths).encode()
     answer = git.run_bytes(
         root, git.NO_REPLACE, "cat-file", "--batch-check=%(objectsize)", stdin=query
     ).decode(errors="replace")
+    total = 0
     for path, line in zip(paths, answer.splitlines(), strict=False):
         if line.isdigit() and int(line) > repofiles.MAX_BYTES:
             raise BadInput(f"{rev[:12]}:{path}: larger than the limit of {repofiles.MAX_BYTES} bytes")
+        total += int(line) if line.isdigit() else 0
+    if total > model.MAX_TOTAL_BYTES:
+        raise BadInput(
+            f"{rev[:12]}: the {len(paths)} files review reads there hold {total} bytes, more than "
+            f"the limit of {model.MAX_TOTAL_BYTES} bytes together"
+        )
 
 
 def changed_paths(root: Path, base: str, head: str) -> tuple[list[str], list[str]]:
     """(every path that differs, those of them whose name is not UTF-8, escaped), NUL-separated:
     a line per path came C-quoted (`"sealed/\\303…"`) for a name with a non-ASCII byte, a quote or
     a newline, and no check matched it."""
-    out = git.run_bytes(root, git.NO_REPLACE, "diff", "--name-only", "-z", "--no-renames", base, head)
+    out = git.run_bytes(
+        root,
+        git.NO_REPLACE,
+        "diff",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--name-only",
+        "-z",
+        "--no-renames",
+        base,
+        head,
+    )
     paths, not_utf8 = [], []
     for raw in filter(None, out.split(b"\0")):
         try:

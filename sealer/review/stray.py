@@ -7,7 +7,9 @@ A file is read as any YAML parser may read it, not as sealer's strict reader doe
 its byte-order mark (UTF-16 and UTF-32 too), escapes and `!!binary` decoded, every value of a
 key given twice, any tag. A registry is matched by name alone when no namespace of its name
 matches (a kustomization's `namespace:` moves any resource into its namespace); a Secret with
-no namespace matches in every one (the tool that applies it picks the namespace).
+no namespace matches in every one (the tool that applies it picks the namespace). A
+kustomization's `namespace:`, `namePrefix:` and `nameSuffix:` move what it lists: what it
+builds (sealer.review.kustomize) is judged by `move_findings`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import base64
 import binascii
 import posixpath
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import yaml
 
@@ -222,3 +225,143 @@ def _text(node: yaml.Node) -> str | None:
         return base64.b64decode("".join(node.value.split()), validate=True).decode("utf-8", "replace")
     except (binascii.Error, ValueError):
         return None
+
+
+# -- a kustomization moving or renaming what it lists ------------------------------------------------
+
+Placed = tuple[str, str | None, str]  # (kind, namespace or None when the manifest gives none, name)
+_MOVABLE = {"SealedSecret", "Secret", "ConfigMap"}
+_GENERATORS = (("configMapGenerator", "ConfigMap"), ("secretGenerator", "Secret"))
+
+
+@dataclass(frozen=True)
+class Kustomization:
+    """What a kustomization lists and how it moves it: `namespace:` sets every namespace,
+    `namePrefix:`/`nameSuffix:` wrap every name (each value of a key given twice counts)."""
+
+    namespaces: frozenset[str]
+    prefixes: frozenset[str]
+    suffixes: frozenset[str]
+    resources: tuple[str, ...]  # `resources`, `bases`, `components`: files and folders
+    generated: tuple[Placed, ...]  # what its ConfigMap and Secret generators make
+
+    @property
+    def moves(self) -> bool:
+        return bool(self.namespaces or self.prefixes or self.suffixes)
+
+    def apply(self, placed: Placed) -> set[Placed]:
+        kind, namespace, name = placed
+        return {
+            (kind, space, f"{prefix}{name}{suffix}")
+            for space in self.namespaces or {namespace}
+            for prefix in self.prefixes or {""}
+            for suffix in self.suffixes or {""}
+        }
+
+
+def kustomization(path: str, data: bytes) -> Kustomization | None:
+    """A kustomization file as kustomize may read it; None when it is not YAML."""
+    text = _decode(data)
+    try:
+        docs = yamlio.compose_documents(text, path) if text is not None else []
+    except SealerError:
+        return None
+    fields = {
+        key: frozenset(t for doc in docs for t in _texts(_get(doc, key)) if t)
+        for key in ("namespace", "namePrefix", "nameSuffix")
+    }
+    lists = ("resources", "bases", "components")
+    resources = tuple(
+        dict.fromkeys(t for doc in docs for key in lists for t in _texts(_items(_get(doc, key))))
+    )
+    generated: list[Placed] = [
+        (kind, space, name)
+        for doc in docs
+        for generator, kind in _GENERATORS
+        for item in _items(_get(doc, generator))
+        for name in _texts(_get(item, "name"))
+        for space in _spaces(_texts(_get(item, "namespace")))
+    ]
+    return Kustomization(
+        fields["namespace"], fields["namePrefix"], fields["nameSuffix"], resources, tuple(generated)
+    )
+
+
+def placed(path: str, data: bytes) -> list[Placed]:
+    """The SealedSecrets, Secrets and ConfigMaps a manifest file holds (List items too)."""
+    text = _decode(data)
+    if text is None or not any(
+        kind.casefold() in text.casefold() for kind in ("secret", "configmap", "\\", "!")
+    ):
+        return []
+    try:
+        docs = yamlio.compose_documents(text, path)
+    except SealerError:
+        return []
+    return list(dict.fromkeys(item for doc in docs for item in _placed(doc, _NESTING)))
+
+
+def _placed(doc: yaml.Node, depth: int) -> Iterator[Placed]:
+    kinds = _texts(_get(doc, "kind"))
+    meta = _get(doc, "metadata")
+    names, spaces = (_texts(n for m in meta for n in _get(m, key)) for key in ("name", "namespace"))
+    for kind in sorted(kinds & _MOVABLE):
+        yield from ((kind, space, name) for name in sorted(names) for space in _spaces(spaces))
+    if any(kind.endswith("List") for kind in kinds):
+        for item in _items(_get(doc, "items")) if depth else ():
+            yield from _placed(item, depth - 1)
+
+
+def _spaces(given: set[str]) -> list[str | None]:
+    """The namespaces a manifest gives, or None standing for none given."""
+    return [*sorted(given)] or [None]
+
+
+def move_findings(
+    path: str,
+    moved: Iterable[tuple[str, Placed, Placed]],
+    targets: Iterable[Target],
+    registries: Iterable[Target],
+) -> list[Finding]:
+    """The kustomization at `path` turns each (source file, object as written, object as built):
+    a finding when it moves or renames what sealer delivers, makes something else into it, or
+    moves a Secret or a key registry into a namespace sealer delivers keys to."""
+    wanted = {"secret": frozenset(targets), "registry": frozenset(registries)}
+    spaces = {space for group in wanted.values() for space, _ in group}
+    registry_names = {name for _, name in wanted["registry"]}
+    messages = []
+    for source, was, now in moved:
+        kind, space, name = was
+        changed = (space is not None and now[1] != space) or now[2] != name
+        written, built = _shown_placed(was), _shown_placed(now)
+        if changed and _delivered_as(was, wanted):
+            messages.append(f"moves {written} from {_escaped(source)}, which sealer delivers, to {built}")
+        elif (changed or space is None) and _delivered_as(now, wanted):
+            messages.append(
+                f"makes {written} from {_escaped(source)} into {built}, which sealer delivers, {_NOT_OURS}"
+            )
+        elif space is not None and now[1] != space and now[1] in spaces:
+            if kind != "ConfigMap" or name in registry_names:
+                messages.append(
+                    f"moves {written} from {_escaped(source)} into {now[1]}, where sealer delivers keys"
+                )
+    return [Finding(STRAY, "", path, None, message) for message in dict.fromkeys(messages)]
+
+
+def _delivered_as(item: Placed, wanted: dict[str, frozenset[Target]]) -> bool:
+    """Whether an object is one sealer delivers: a Secret (or SealedSecret) it manages, or a key
+    registry (a ConfigMap or Secret); one with no namespace, in any namespace."""
+    kind, space, name = item
+    groups = [wanted["secret"]] if kind in ("SealedSecret", "Secret") else []
+    groups += [wanted["registry"]] if kind in ("ConfigMap", "Secret") else []
+    return any(name == n and space in (None, s) for group in groups for s, n in group)
+
+
+def _shown_placed(item: Placed) -> str:
+    kind, space, name = (_escaped(text) if text is not None else None for text in item)
+    return f"{kind} {space}/{name}" if space is not None else f"{kind} {name} (no namespace)"
+
+
+def _escaped(text: str) -> str:
+    """A name an author chose as a reviewer must read it: lookalike letters, control characters escaped."""
+    return text.encode("unicode_escape").decode("ascii")

@@ -122,7 +122,7 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> Rot
     faults.arm()
     root, git_dir = cfg.root, git.git_dir(cfg.root)
     now = now or utcnow()
-    with lock.hold(git_dir):
+    with lock.hold(git_dir, reading=request.dry_run):  # a dry run works on a read-only checkout
         git.check_push_target(root, request.push)
         left = journal.load_here(git_dir)
         if left is not None and request.dry_run:  # finishing it would write, push, change stores
@@ -613,16 +613,9 @@ def _refuse_merged(cfg: Config, stores: Stores, branch: str, ref: str) -> None:
     yet, it would revoke keys another branch took in (the main line, by a merge, a squash or a
     rebase), which its deployment is about to serve: a key it would revoke that any branch but
     sealer's own holds stops it before anything changes."""
-    for env in filter(sync.external, (cfg.env(name) for name in cfg.environments)):
+    for env in (cfg.env(name) for name in cfg.environments):
         rel = layout.ledger_file(env.name)
-        on_head = {r.key_id for r in ledger.at_revision(cfg.root, "HEAD", env.name)}
-        try:
-            in_store = {r.key_id: r.status for r in stores.of(env).list(env.name)}
-        except SealerError:
-            continue  # abandon_branch names the store it cannot read (exit 4, run it again)
-        for record in ledger.at_revision(cfg.root, ref, env.name):
-            if record.key_id in on_head or in_store.get(record.key_id) not in (PENDING, ACCEPTED):
-                continue  # what abandon_branch leaves alone
+        for record in _abandoning(cfg, stores, env, ref):
             refs = git.refs_holding(cfg.root, record.key_id, rel)
             held = [h for h in refs if not branches.is_own_ref(cfg.root, h)]
             if held:
@@ -630,6 +623,26 @@ def _refuse_merged(cfg: Config, stores: Stores, branch: str, ref: str) -> None:
                     f"{env.name} key {record.key_id} of {branch} is held by {held[0]} too: that rotation "
                     "was merged, not abandoned; nothing revoked"
                 )
+
+
+def _abandoning(cfg: Config, stores: Stores, env: Environment, ref: str) -> list[KeyRecord]:
+    """The keys `ref`'s ledger adds to HEAD's that abandon takes away: revoked in an external store
+    (pending or accepted there: what `abandon_branch` revokes), dropped from a directly delivered
+    registry (any key it could list: what `publish_abandoned` drops)."""
+    direct = env.registry is not None and env.registry.delivery == registry.DIRECT
+    if not (direct or sync.external(env)):
+        return []  # the Git ledger alone: abandon has nothing to take away
+    on_head = {r.key_id for r in ledger.at_revision(cfg.root, "HEAD", env.name)}
+    added = [r for r in ledger.at_revision(cfg.root, ref, env.name) if r.key_id not in on_head]
+    in_store: dict[str, str] = {}
+    if added and sync.external(env):
+        try:
+            in_store = {r.key_id: r.status for r in stores.of(env).list(env.name)}
+        except SealerError:
+            pass  # abandon_branch names the store it cannot read (exit 4, run it again)
+    return [
+        r for r in added if in_store.get(r.key_id) in (PENDING, ACCEPTED) or (direct and r.status != REVOKED)
+    ]
 
 
 # -- keys revoke --------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, NamedTuple
 
 from sealer.errors import BadInput
-from sealer.git import GIT
+from sealer.git import GIT, environment
 
 STREAM_BYTES = 4 << 20
 BLOCK = 1 << 20
@@ -56,6 +56,7 @@ def read(root: str, wanted: Iterable[Wanted]) -> Iterator[Read]:
             stdin=ids,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
+            env=environment(),
         )
     assert proc.stdout is not None
     out = proc.stdout

@@ -323,7 +323,18 @@ def _reencoded(root: str, paths: list[bytes]) -> set[bytes]:
 def staged(root: str) -> Iterator[Candidate]:
     """The staged blobs of added, copied, modified and type-changed files; deletions noted."""
     raw = run_git(
-        ["diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", "--diff-filter=ACMDT"], cwd=root
+        [
+            "diff",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--cached",
+            "--raw",
+            "-z",
+            "--no-abbrev",
+            "--no-renames",
+            "--diff-filter=ACMDT",
+        ],
+        cwd=root,
     )
     from sealer.scan.blobs import Wanted
 

@@ -27,7 +27,7 @@ from support.repos import EnvSpec, copy_repo, keypairs, ledger_records, make_rep
 from support.sql_stores import AWS_VARS_CLEARED, LOOPBACK, PG_VARS_CLEARED, PgCluster
 
 from sealer import config, layout, yamlio
-from sealer.backends import check_credentials
+from sealer.backends import check_credentials, open_store
 from sealer.backends.credentials import VaultSource, secret_shape
 from sealer.errors import BackendError, BadInput, ConfigError
 
@@ -856,6 +856,48 @@ def test_a_token_pasted_into_a_store_option_is_refused(repo: Path) -> None:
     production_backend(repo, f"kind: vault\n      options:\n        path: {JWT_SHAPE}")
     line = one_line_error(sealer(repo, "keys", "list", "production"), 2)
     assert "backend.options.path: looks like a JSON web token" in line and JWT_SHAPE not in line
+
+
+def test_a_pull_requests_plain_http_dynamodb_endpoint_is_refused_before_any_request(
+    repo: Path, aws_env: dict[str, str]
+) -> None:
+    """The runner's AWS-signed requests (and the keys registered) never go in clear text to an
+    address a pull request's sealer.yaml names."""
+    production_backend(
+        repo, "kind: dynamodb\n      options:\n        endpoint_url: http://dynamodb.attacker.invalid:8000"
+    )
+    commit_all(repo, "a pull request's store")
+    for args in (("keys", "list", "production"), ("rotate", "--due", "--no-branch")):
+        line = one_line_error(sealer(repo, *args), 2)
+        assert line == (
+            "sealer: dynamodb: endpoint_url must be https "
+            "(plain http only to this machine: 127.0.0.0/8, ::1, localhost)"
+        )
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("http://127.0.0.1:8000", False),
+        ("http://127.8.9.10:8000", False),
+        ("http://[::1]:8000", False),
+        ("http://LocalHost:8000", False),
+        ("https://dynamodb.eu-west-1.amazonaws.com", False),
+        ("http://dynamodb.eu-west-1.amazonaws.com", True),
+        ("http://127.0.0.1.nip.io:8000", True),
+        ("http://10.0.0.1:8000", True),
+        ("http://user@127.0.0.1:8000", True),
+        ("ftp://127.0.0.1", True),
+        ("http://[::1", True),
+    ],
+)
+def test_a_dynamodb_endpoint_takes_plain_http_only_to_this_machine(url: str, refused: bool) -> None:
+    options = {"table": "t", "region": "eu-west-1", "endpoint_url": url}
+    if refused:
+        with pytest.raises(BadInput, match="^dynamodb: endpoint_url must be"):
+            open_store("dynamodb", options, Path("."))
+    else:
+        assert open_store("dynamodb", options, Path(".")).endpoint_url == url  # type: ignore[attr-defined]
 
 
 def test_backend_set_refuses_a_token_pasted_into_an_option(repo: Path) -> None:

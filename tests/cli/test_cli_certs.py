@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -24,6 +25,30 @@ def test_show_prints_fingerprint_subject_expiry_and_size(keypair_dir: Path) -> N
     assert "subject: CN=sealed-secret" in run.stdout and "key_bits: 4096" in run.stdout
     data = json.loads(invoke(["cert", "show", str(path), "-o", "json"]).stdout)
     assert data["fingerprint"] == fp and data["key_bits"] == 4096 and data["not_after"]
+    assert data["expired"] is False and data["days_left"] > 0 and "EXPIRED" not in run.stdout
+
+
+def test_show_shows_an_expired_certificate_marked_expired(tmp_path: Path) -> None:
+    """What `check` and `audit` complain about must be readable: shown (exit 0), marked expired,
+    its days left counted as `cert status` counts them (negative), never sealed with."""
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = ref.certificate(
+        ref.rsa_key(2048), now - dt.timedelta(days=40), now - dt.timedelta(days=3, hours=12)
+    )
+    path = ref.write_cert(tmp_path / "old.pem", cert)
+    run = invoke(["cert", "show", str(path)])
+    assert run.code == 0, run.stderr
+    assert f"fingerprint: {certs.fingerprint(cert)}" in run.stdout and "days_left: -3" in run.stdout
+    assert "EXPIRED 3 days ago: sealer refuses to seal with it" in run.stdout
+    shown = invoke(["cert", "show", str(path), "-o", "json"])
+    assert shown.code == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert (data["expired"], data["days_left"]) == (True, -3)
+    assert data["not_after"] == cert.not_valid_after_utc.isoformat()
+    sealing = invoke(
+        ["seal", "--cert", str(path), "--raw", "--scope", "cluster-wide", "--from-literal", "k=v"]
+    )
+    assert sealing.code == 2 and "expired on" in sealing.stderr
 
 
 @pytest.mark.parametrize(
@@ -33,11 +58,10 @@ def test_show_prints_fingerprint_subject_expiry_and_size(keypair_dir: Path) -> N
         ("empty", "not a PEM certificate"),
         ("ec", "sealing needs RSA"),
         ("weak", "too weak"),
-        ("expired", "expired on"),
         ("missing", "cannot read certificate"),
     ],
 )
-def test_show_refuses_what_cannot_seal(
+def test_show_refuses_what_can_never_seal(
     bad_certs: dict[str, Path], capsys: pytest.CaptureFixture[str], case: str, message: str
 ) -> None:
     assert_one_line_error(run_main(["cert", "show", str(bad_certs[case])], capsys), 2, message)

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import reference as ref
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from support.cli import assert_one_line_error, invoke, run_main
 from test_cli_sealing import secret_yaml, write
 
@@ -64,6 +66,32 @@ def test_raw_reads_the_value_from_stdin_and_needs_only_what_the_scope_binds(
     run = invoke(["seal", "--cert", cert_of(keypair_2048_dir), "--raw", "--scope", scope, *args], stdin=value)
     assert run.code == 0, run.stderr
     assert opens_to(keypair_2048_dir, label, run.stdout) == value
+
+
+@pytest.mark.parametrize(
+    ("scope", "args", "label", "bound"),
+    [
+        ("strict", ["--name", "app", "-n", "prod"], b"prod/app", ("prod", "app")),
+        ("namespace-wide", ["--name", "app", "-n", "prod"], b"prod", ("prod", None)),
+        ("cluster-wide", ["-n", "prod"], b"", (None, None)),
+    ],
+)
+def test_raw_with_output_json_prints_an_object_a_pipeline_can_parse(
+    keypair_2048_dir: Path, scope: str, args: list[str], label: bytes, bound: tuple[str | None, str | None]
+) -> None:
+    """Plain --raw prints the bare base64 kubeseal prints; with -o json, as every pipeline
+    command, a JSON object: the value, its scope and what of namespace and name it is bound to."""
+    cert = cert_of(keypair_2048_dir)
+    run = invoke(["seal", "--cert", cert, "--raw", "--scope", scope, *args, "-o", "json"], stdin=b"s3cr3t")
+    assert run.code == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert (data["scope"], data["namespace"], data["name"]) == (scope, *bound)
+    pem = (keypair_2048_dir / "tls.crt").read_bytes()
+    assert data["cert_sha256"] == x509.load_pem_x509_certificate(pem).fingerprint(hashes.SHA256()).hex()
+    assert opens_to(keypair_2048_dir, label, data["encrypted"]) == b"s3cr3t"
+    bare = invoke(["seal", "--cert", cert, "--raw", "--scope", scope, *args], stdin=b"s3cr3t")
+    assert bare.code == 0 and bare.stdout.count("\n") == 1 and not bare.stdout.startswith("{")
+    assert opens_to(keypair_2048_dir, label, bare.stdout) == b"s3cr3t"
 
 
 def test_raw_with_a_literal_and_no_name_for_namespace_wide(keypair_2048_dir: Path) -> None:

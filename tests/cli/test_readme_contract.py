@@ -531,6 +531,23 @@ def test_a_run_interrupted_in_another_worktree_is_finished_there_first(
     assert sealer(other, "rotate", "staging", "--dry-run").exit_code == 0
 
 
+def test_a_journal_in_a_worktree_whose_folder_is_gone_says_how_to_forget_it(
+    rotated: Path, tmp_path: Path
+) -> None:
+    """A linked worktree deleted with `rm -rf` keeps its git dir, journal included: the refusal
+    cannot send the user there, so it names `git worktree prune`, which then unblocks the repo."""
+    worktree = tmp_path / "gone checkout"
+    git(rotated, "worktree", "add", "-q", str(worktree), "-b", "elsewhere")
+    git(worktree, "remote", "add", "origin", str(tmp_path / "gone.git"))
+    assert sealer(worktree, "rotate", "staging", "--push", "origin").exit_code == 4
+    shutil.rmtree(worktree)
+    result = sealer(rotated, "rotate", "staging")
+    assert_one_line_error(Run(result.exit_code, result.stdout, result.stderr), 2, "git worktree prune")
+    git(rotated, "worktree", "prune")
+    again = sealer(rotated, "rotate", "staging", "--replace")  # its branch was committed: replaced
+    assert again.exit_code == 0, again.output
+
+
 def test_a_dry_run_never_finishes_an_interrupted_run(
     rotated: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -574,6 +591,35 @@ def test_a_sealer_repo_below_the_top_of_a_git_work_tree_is_refused(
     ):
         code, out, err = run_main(folder, capsys, *args)
         assert_one_line_error(Run(code, out, err), 2, says)
+    assert repo_state(mono) == before
+
+
+@pytest.mark.parametrize("work_tree", [False, True], ids=["GIT_DIR", "GIT_DIR+GIT_WORK_TREE"])
+def test_a_callers_git_dir_neither_lets_a_repo_below_the_top_pass_nor_moves_sealers_git(
+    rotated: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    work_tree: bool,
+) -> None:
+    """An exported GIT_DIR (a linked worktree's hooks get one; without GIT_WORK_TREE git takes the
+    current folder for the top) made the sealer.yaml of a monorepo's folder pass as the top, and
+    pointed sealer's commits at that repository: sealer's git works on the repository holding
+    its folder, whatever GIT_DIR and GIT_WORK_TREE say."""
+    mono = init_repo(tmp_path / "mono")
+    shutil.copytree(rotated, mono / "platform", ignore=shutil.ignore_patterns(".git"))
+    commit_all(mono, "a monorepo")
+    before, own_head = repo_state(mono), git(rotated, "rev-parse", "HEAD").strip()
+    with monkeypatch.context() as patch:  # the tests' own git must not see them
+        patch.setenv("GIT_DIR", str(mono / ".git"))
+        if work_tree:
+            patch.setenv("GIT_WORK_TREE", str(mono / "platform"))
+        refused = run_main(mono / "platform", capsys, "rotate", "staging")
+        rotated_own = run_main(rotated, capsys, "rotate", "staging", "--replace", "-o", "json")
+    assert_one_line_error(Run(*refused), 2, "is not at the top of its Git work tree")
+    assert rotated_own[0] == 0, rotated_own[2]
+    commit = json.loads(rotated_own[1])["commit"]  # in its own repository, on top of its HEAD
+    assert git(rotated, "rev-parse", f"{commit}~1").strip() == own_head
     assert repo_state(mono) == before
 
 

@@ -658,3 +658,49 @@ def test_a_ledger_edit_that_changes_the_listed_keys_is_a_finding(
     code, data = run_review(repo, base)
     ledger_rules = {c for c in codes(data) if c.startswith("ledger-")}  # the state machine's findings
     assert code == 1 and ledger_rules, data
+
+
+# -- bounds: what review holds, all files together ----------------------------------------------
+
+
+def _many_ledgers(repo: Path, count: int, size: int) -> int:
+    """`count` environments' ledgers of `size` bytes each (each far below the per-file bound),
+    added by a pull request; their total."""
+    for i in range(count):
+        (repo / "ledger" / f"team-{i:04d}.yaml").write_text(
+            f"# {i:07d}\n" * (size // 10)
+        )  # each its own blob
+    return count * (size // 10) * 10
+
+
+def test_thousands_of_ledgers_at_head_are_refused_not_read(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review reads every ledger at HEAD (one key in two environments): a pull request adding
+    thousands, each below the per-file bound, is refused in one line, none of them read."""
+    from sealer.review import model
+
+    total = _many_ledgers(repo, 300, 20_000)
+    commit_all(repo, "ledgers for 300 environments")
+    monkeypatch.setattr(model, "MAX_TOTAL_BYTES", total // 4)
+    result = cli(repo, "review", "main", "HEAD")
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1, (result.output, result.exception)
+    assert f"more than the limit of {total // 4} bytes together" in result.stderr
+
+
+def test_ledgers_added_and_deleted_again_within_the_range_are_bounded_together(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HEAD holds none of them, but the walk over the range's commits holds what each changed."""
+    from sealer.review import model
+
+    total = _many_ledgers(repo, 300, 20_000)
+    commit_all(repo, "ledgers for 300 environments")
+    git(repo, "rm", "-q", "-r", "--", *(f"ledger/team-{i:04d}.yaml" for i in range(300)))
+    git(repo, "commit", "-q", "-m", "and gone again")
+    monkeypatch.setattr(model, "MAX_TOTAL_BYTES", total // 4)
+    result = cli(repo, "review", "main", "HEAD")
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1, (result.output, result.exception)
+    assert f"the commits under review change more than {total // 4} bytes" in result.stderr
+    monkeypatch.setattr(model, "MAX_TOTAL_BYTES", total * 2)  # within the bound: reviewed as before
+    assert cli(repo, "review", "main", "HEAD").exit_code in (0, 1)

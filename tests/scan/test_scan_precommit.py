@@ -85,6 +85,24 @@ def test_generated_key_in_a_values_file_is_blocked(repo: Path) -> None:
     assert key not in out
 
 
+def test_the_hook_blocks_a_key_in_a_linked_worktrees_commit_all(repo: Path) -> None:
+    """There git runs the hook with GIT_DIR (the worktree's) and GIT_INDEX_FILE (the index
+    `commit -a` builds) exported: sealer's git ignores GIT_DIR, finds the same repository from
+    the folder, and keeps the index being committed."""
+    assert commit(repo, {"README.md": "docs\n"}).returncode == 0
+    worktree = repo.parent / "second"
+    assert run(repo, "git", "worktree", "add", "-q", str(worktree)).returncode == 0
+    key = apikey.generate("staging")
+    (worktree / "README.md").write_text(f"apiKey: {key}\n")
+    done = run(worktree, "git", "commit", "-a", "-m", "a key")
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and "README.md:1:9: error: sealer-api-key" in out and key not in out
+    (worktree / "README.md").write_text("docs, more\n")
+    done = run(worktree, "git", "commit", "-a", "-m", "docs")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "sealer scan (no plaintext secrets)" in done.stderr and "Passed" in done.stderr
+
+
 def rendered_values(sealer: CertSealer, key: str) -> str:
     """The values file `sealer render` writes, through sealer's own template and round trip."""
     from sealer import render, templating

@@ -28,6 +28,11 @@ UNSET = (
     "GITEA_ACTIONS",
     "FORGEJO_ACTIONS",
     "CI_API_V4_URL",
+    # a pull-request job's branch names: which branch `sealer review` takes for the one under review
+    "GITHUB_HEAD_REF",
+    "GITHUB_BASE_REF",
+    "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",
+    "CI_MERGE_REQUEST_TARGET_BRANCH_NAME",
 )
 
 

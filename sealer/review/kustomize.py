@@ -1,0 +1,110 @@
+"""What a kustomization builds, read from one commit's tree: every SealedSecret, Secret and
+ConfigMap it lists (files, folders, nested kustomizations, generators), as written and as its
+`namespace:`, `namePrefix:` and `nameSuffix:` (and those of the kustomizations it nests) turn
+them. sealer.review.stray judges the result.
+
+Read as a GitOps tool may build it: a folder with no kustomization of its own counts with every
+manifest below it (Flux generates one so), a symlink that stays inside the repository is
+followed (Argo CD follows it), anything outside the repository or remote is not read here. Bounded:
+a kustomization listing itself, or a chain of links, ends.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sealer import git
+from sealer.review import stray
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+_MANIFESTS = (".yaml", ".yml", ".json")
+_TREE, _LINK, _FILES = "040000", "120000", ("100644", "100755")
+_MAX_LINKS = 8  # symlinks followed in a row
+_MAX_READS = 2000  # paths looked up for one kustomization: a build that big is not a review's to redo
+
+Moved = tuple[str, stray.Placed, stray.Placed]  # (source file, as written, as built)
+
+
+@dataclass
+class Build:
+    """One kustomization's build at `commit`; `data` reads a blob (review's cache)."""
+
+    root: Path
+    commit: str
+    data: Callable[[str], bytes | None]
+    seen: set[str] = field(default_factory=set)  # files and folders read (each once)
+    looked_up: set[str] = field(default_factory=set)  # every path looked for, each link on the way
+
+    def moved(self, path: str, kustomization: stray.Kustomization) -> list[Moved]:
+        """Every object the kustomization at `path` builds, as written and as built."""
+        self.seen.add(path)
+        return list(self._built(posixpath.dirname(path), kustomization, path))
+
+    def _built(self, folder: str, kustomization: stray.Kustomization, path: str) -> Iterator[Moved]:
+        made = [(path, item, item) for item in kustomization.generated]
+        for entry in kustomization.resources:
+            made += self._resource(posixpath.join(folder, entry) if folder else entry)
+        for source, written, built in made:
+            for result in sorted(kustomization.apply(built), key=str):
+                yield source, written, result
+
+    def _resource(self, wanted: str) -> list[Moved]:
+        """A `resources:` entry: a file, a folder with a kustomization, or one without."""
+        if "://" in wanted or wanted.startswith(("git@", "github.com/", "gitlab.com/")):
+            return []  # a remote base: another repository's, not this one's tree
+        found = self._entry(wanted)
+        if found is None or found[0] in self.seen or len(self.seen) > _MAX_READS:
+            return []
+        path, mode, blob = found
+        self.seen.add(path)
+        if mode in _FILES:
+            return [(path, item, item) for item in stray.placed(path, self.data(blob) or b"")]
+        return self._folder(path) if mode == _TREE else []
+
+    def _folder(self, folder: str) -> list[Moved]:
+        nested = self._kustomization_in(folder)
+        if nested is not None:
+            path, kustomization = nested
+            self.seen.add(path)
+            return list(self._built(folder, kustomization, path))
+        files = git.files_under(self.root, self.commit, folder)
+        inner = {posixpath.dirname(f) for f in files if posixpath.basename(f) in KUSTOMIZATION_FILES}
+        outer = [f for f in files if not any(f.startswith(d + "/") for d in inner)]
+        made: list[Moved] = []
+        for path in sorted({*(f for f in outer if f.endswith(_MANIFESTS)), *_topmost(inner)}):
+            made += self._resource(path)
+        return made
+
+    def _kustomization_in(self, folder: str) -> tuple[str, stray.Kustomization] | None:
+        for name in KUSTOMIZATION_FILES:
+            found = self._entry(posixpath.join(folder, name))
+            if found is not None and found[1] in _FILES:
+                read = stray.kustomization(found[0], self.data(found[2]) or b"")
+                if read is not None:
+                    return found[0], read
+        return None
+
+    def _entry(self, wanted: str) -> tuple[str, str, str] | None:
+        """(path, mode, blob) of `wanted` at the commit, symlinks inside the repository followed."""
+        path = posixpath.normpath(wanted)
+        for _ in range(_MAX_LINKS):
+            if path.startswith(("../", "/")) or path in ("..", "."):
+                return None
+            self.looked_up.add(path)
+            entry = git.tree_entries(self.root, self.commit, [path]).get(path)
+            if entry is None:
+                return None
+            mode, blob = entry
+            if mode != _LINK:
+                return path, mode, blob
+            link = (self.data(blob) or b"").decode("utf-8", "replace")
+            path = posixpath.normpath(posixpath.join(posixpath.dirname(path), link))
+        return None
+
+
+def _topmost(folders: set[str]) -> list[str]:
+    """The folders not inside another of them (a nested kustomization builds what lies below it)."""
+    return [f for f in folders if not any(f != o and f.startswith(o + "/") for o in folders)]

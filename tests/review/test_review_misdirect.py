@@ -1,0 +1,318 @@
+"""Pull requests that would have sealer take something for what it is not once merged: a commit
+saying it is one of sealer's rotation branches (`Sealer-Branch:`), and a kustomization moving or
+renaming the Secrets and key registries sealer manages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.cli import sealer as cli
+from support.git import commit_all, git, head
+from support.isolation import isolated
+from support.repos import copy_repo, keypairs, pinned_repo
+
+from sealer import branches
+
+SEALED = "sealed/staging/staging.yaml"
+REGISTRY = "registry/staging/staging.yaml"
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """main: staging and production rotated once."""
+    controllers = keypairs(tmp_path_factory, "staging", "production")
+    with isolated(tmp_path_factory.mktemp("home")):
+        root = pinned_repo(tmp_path_factory, controllers)
+        for env in ("staging", "production"):
+            assert cli(root, "rotate", env, "--no-branch").exit_code == 0
+    return root
+
+
+@pytest.fixture
+def repo(template: Path, tmp_path: Path) -> Path:
+    root = copy_repo(template, tmp_path / "repo")
+    git(root, "checkout", "-q", "-b", "pr")
+    return root
+
+
+def run_review(repo: Path, *args: str) -> tuple[int, list[dict[str, Any]]]:
+    result = cli(repo, "review", *args, "--output", "json")
+    assert result.exit_code in (0, 1), result.output
+    return result.exit_code, json.loads(result.stdout)["findings"]
+
+
+def rules(findings: list[dict[str, Any]]) -> set[str]:
+    return {f["rule"] for f in findings}
+
+
+# -- a forged `Sealer-Branch:` trailer -----------------------------------------------------------
+
+
+def rotation_claiming(repo: Path, name: str) -> str:
+    """A clean rotation committed on the checked-out branch, its message ending with a trailer
+    that says it is on branch `name`, as `rotate --branch NAME` writes it."""
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    message = git(repo, "log", "-1", "--format=%B").rstrip("\n") + "\n" + branches.trailer(name)
+    git(repo, "commit", "-q", "--amend", "-m", message)
+    return head(repo)
+
+
+@pytest.mark.parametrize(
+    ("claimed", "why"),
+    [("main", "main is the branch it is to be merged into"), ("release", "the branch under review is pr")],
+    ids=["main", "release"],
+)
+def test_a_trailer_naming_another_branch_fails(repo: Path, claimed: str, why: str) -> None:
+    git(repo, "branch", "release", "main")
+    rotation_claiming(repo, claimed)
+    code, findings = run_review(repo, "main", "HEAD")
+    assert code == 1 and rules(findings) == {"branch-trailer"}, findings
+    assert f"`Sealer-Branch: {claimed}` but {why}:" in findings[0]["message"]
+    assert findings[0]["path"] == "ledger/"
+
+
+def test_a_trailer_naming_main_would_make_main_a_rotation_branch(repo: Path) -> None:
+    """What the finding prevents: rebased onto main, main reads as a rotation branch."""
+    rotation_claiming(repo, "main")
+    assert rules(run_review(repo)[1]) == {"branch-trailer"}
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--ff-only", "pr")
+    assert branches.is_own(repo, "main")
+
+
+def test_in_ci_the_source_branch_is_the_one_under_review(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gate reviews commit ids in a detached checkout: CI's variables name the branches."""
+    base = git(repo, "rev-parse", "main").strip()
+    commit = rotation_claiming(repo, "keys")
+    git(repo, "checkout", "-q", "--detach")
+    monkeypatch.setenv("GITHUB_HEAD_REF", "pr")
+    monkeypatch.setenv("GITHUB_BASE_REF", "main")
+    assert rules(run_review(repo, base, commit)[1]) == {"branch-trailer"}
+    monkeypatch.setenv("GITHUB_HEAD_REF", "keys")
+    assert run_review(repo, base, commit) == (0, [])
+
+
+def test_a_fork_branch_named_like_the_target_fails(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pull request from a fork's `main` into `main`: the trailer names the branch under review,
+    which is the branch it is to be merged into."""
+    base = git(repo, "rev-parse", "main").strip()
+    commit = rotation_claiming(repo, "main")
+    monkeypatch.setenv("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "main")
+    monkeypatch.setenv("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main")
+    code, findings = run_review(repo, base, commit)
+    assert code == 1 and rules(findings) == {"branch-trailer"}
+    assert "the branch it is to be merged into" in findings[0]["message"]
+
+
+def test_with_no_branch_name_known_the_trailer_must_name_a_branch_holding_it(repo: Path) -> None:
+    base = git(repo, "rev-parse", "main").strip()
+    commit = rotation_claiming(repo, "keys")
+    code, findings = run_review(repo, base, commit)
+    assert code == 1 and rules(findings) == {"branch-trailer"}
+    assert "no branch keys holds it" in findings[0]["message"]
+    git(repo, "branch", "keys", commit)
+    assert run_review(repo, base, commit) == (0, [])
+
+
+def test_a_rotation_on_its_own_branch_passes(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rotate --branch NAME` writes `Sealer-Branch: NAME`: reviewed on NAME, however named."""
+    git(repo, "checkout", "-q", "main")
+    assert cli(repo, "rotate", "staging", "--branch", "keys/staging").exit_code == 0
+    commit = git(repo, "rev-parse", "keys/staging").strip()
+    assert branches.claims(repo, "-1", commit)[0].branches == ["keys/staging"]
+    assert run_review(repo, "main", "keys/staging") == (0, [])
+    assert run_review(repo, "main", commit) == (0, [])  # the branch holding it
+    git(repo, "checkout", "-q", "keys/staging")
+    assert run_review(repo) == (0, [])
+    git(repo, "checkout", "-q", "--detach")
+    monkeypatch.setenv("GITHUB_HEAD_REF", "keys/staging")
+    monkeypatch.setenv("GITHUB_BASE_REF", "main")
+    assert run_review(repo, git(repo, "rev-parse", "main").strip(), commit) == (0, [])
+
+
+# -- a kustomization moving or renaming what it lists ----------------------------------------------
+
+
+def write(repo: Path, rel: str, text: str) -> None:
+    (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+    (repo / rel).write_text(text)
+
+
+def on_main(repo: Path, files: dict[str, str]) -> None:
+    """Files main holds since before the range: the pull request adds only the kustomization."""
+    git(repo, "checkout", "-q", "main")
+    for rel, text in files.items():
+        write(repo, rel, text)
+    commit_all(repo, "application manifests")
+    git(repo, "checkout", "-q", "-B", "pr")
+
+
+def in_namespace(text: str, namespace: str) -> str:
+    assert "namespace: staging\n" in text
+    return text.replace("namespace: staging\n", f"namespace: {namespace}\n")
+
+
+def sealed_secret_renamed(repo: Path) -> None:
+    """sealer's own SealedSecret built as engine-api-key-v2: the chart's Deployment reads a
+    Secret named engine-api-key that something else may now deliver."""
+    write(repo, "apps/kustomization.yaml", "resources: [../sealed/staging/staging.yaml]\nnameSuffix: -v2\n")
+
+
+def sealed_secret_from_another_folder_moved_in(repo: Path) -> None:
+    """A SealedSecret named like staging's, sealed by anyone with the public certificate for
+    namespace `tools` (namespace-wide there), lands in staging through a nested kustomization."""
+    sealed = in_namespace((repo / SEALED).read_text(), "tools")
+    on_main(repo, {"tools/api-key.yaml": sealed, "tools/kustomization.yaml": "resources: [api-key.yaml]\n"})
+    write(repo, "apps/kustomization.yaml", "namespace: staging\nresources: [../tools]\n")
+
+
+def registry_renamed_into_place(repo: Path) -> None:
+    """A ConfigMap of another name becomes staging's key registry by a prefix."""
+    text = (repo / REGISTRY).read_text().replace("name: engine-api-key-registry", "name: registry")
+    on_main(repo, {"tools/registry.yaml": text})
+    write(
+        repo, "apps/kustomization.yaml", "resources: [../tools/registry.yaml]\nnamePrefix: engine-api-key-\n"
+    )
+
+
+def production_registry_moved_to_staging(repo: Path) -> None:
+    """A folder with no kustomization of its own: Flux builds every manifest in it."""
+    write(repo, "apps/kustomization.yaml", "namespace: staging\nresources: [../registry/production]\n")
+
+
+def secret_made_by_a_prefixed_generator(repo: Path) -> None:
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "namespace: staging\nnamePrefix: engine-\n"
+        "secretGenerator:\n  - name: api-key\n    literals: [apiKey=x]\n",
+    )
+
+
+def secret_moved_into_a_managed_namespace(repo: Path) -> None:
+    secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: db-password, namespace: tools}\n"
+    on_main(repo, {"tools/db.yaml": secret})
+    write(repo, "apps/kustomization.yml", "namespace: staging\nresources: [../tools/db.yaml]\n")
+
+
+def sealed_file_through_a_symlinked_folder(repo: Path) -> None:
+    (repo / "apps").mkdir()
+    (repo / "apps/keys").symlink_to("../sealed/staging")
+    write(repo, "apps/kustomization.yaml", "resources: [keys]\nnameSuffix: -v2\n")
+
+
+def sealed_secret_listed_by_a_nested_kustomization(repo: Path) -> None:
+    """main's kustomization moves all of tools/ into staging; the pull request only has tools'
+    own kustomization list one more file."""
+    on_main(
+        repo,
+        {
+            "apps/kustomization.yaml": "namespace: staging\nresources: [../tools]\n",
+            "tools/kustomization.yaml": "resources: [settings.yaml]\n",
+            "tools/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n",
+        },
+    )
+    write(repo, "tools/kustomization.yaml", "resources: [settings.yaml, api-key.yaml]\n")
+    write(repo, "tools/api-key.yaml", in_namespace((repo / SEALED).read_text(), "tools"))
+
+
+def sealed_secret_added_to_a_folder_flux_builds(repo: Path) -> None:
+    """main's kustomization lists a folder with no kustomization: every manifest added there
+    lands in staging."""
+    on_main(
+        repo,
+        {
+            "apps/kustomization.yaml": "namespace: staging\nresources: [../tools]\n",
+            "tools/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n",
+        },
+    )
+    (repo / "tools/more").mkdir()
+    (repo / "tools/more/api-key.yaml").symlink_to("../../docs/example.txt")
+    write(repo, "docs/example.txt", in_namespace((repo / SEALED).read_text(), "tools"))
+
+
+MOVES = [
+    sealed_secret_listed_by_a_nested_kustomization,
+    sealed_secret_added_to_a_folder_flux_builds,
+    sealed_secret_renamed,
+    sealed_secret_from_another_folder_moved_in,
+    registry_renamed_into_place,
+    production_registry_moved_to_staging,
+    secret_made_by_a_prefixed_generator,
+    secret_moved_into_a_managed_namespace,
+    sealed_file_through_a_symlinked_folder,
+]
+
+
+@pytest.mark.parametrize("attack", MOVES, ids=[a.__name__ for a in MOVES])
+def test_a_kustomization_moving_what_sealer_delivers_fails(repo: Path, attack: Any) -> None:
+    attack(repo)
+    commit_all(repo, attack.__name__)
+    code, findings = run_review(repo, "main", "HEAD")
+    moved = [f for f in findings if f["rule"] == "stray-sealed-data" and "kustomization" in f["path"]]
+    assert code == 1 and moved, findings
+
+
+def test_the_finding_says_what_moves_where(repo: Path) -> None:
+    sealed_secret_renamed(repo)
+    commit_all(repo, "rename")
+    findings = run_review(repo, "main", "HEAD")[1]
+    assert {(f["rule"], f["path"], f["message"]) for f in findings if f["rule"] == "stray-sealed-data"} == {
+        (
+            "stray-sealed-data",
+            "apps/kustomization.yaml",
+            f"moves SealedSecret staging/engine-api-key from {SEALED}, which sealer delivers, to "
+            "SealedSecret staging/engine-api-key-v2",
+        )
+    }
+
+
+def test_an_application_kustomization_passes(repo: Path) -> None:
+    """An application's own kustomization in the environment's namespace, with a prefix: its
+    Deployment, ConfigMaps and a Secret of its own that names no namespace."""
+    write(repo, "apps/deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n")
+    write(repo, "apps/settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n")
+    write(repo, "apps/db.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: db-password}\n")
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "namespace: staging\nnamePrefix: web-\nnameSuffix: -v1\n"
+        "resources: [deployment.yaml, settings.yaml, db.yaml, ../base, https://example.test/x.yaml]\n"
+        "configMapGenerator:\n  - name: flags\n    literals: [a=b]\n",
+    )
+    write(repo, "base/kustomization.yaml", "resources: [service.yaml, base]\n")
+    write(repo, "base/service.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n")
+    commit_all(repo, "the web application")
+    code, findings = run_review(repo, "main", "HEAD")
+    assert (code, findings) == (0, []), findings
+
+
+def test_a_kustomization_keeping_sealers_files_where_they_are_moves_nothing(repo: Path) -> None:
+    """`namespace: staging` over staging's own folders changes no namespace or name: only the
+    wiring finding (a code owner approves how sealer's files reach the cluster)."""
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "namespace: staging\nresources: [../sealed/staging/staging.yaml, ../registry/staging]\n",
+    )
+    commit_all(repo, "deliver staging with kustomize")
+    code, findings = run_review(repo, "main", "HEAD")
+    assert code == 1 and rules(findings) == {"trust-anchor-change"}, findings
+
+
+def test_a_change_outside_what_a_kustomization_builds_passes(repo: Path) -> None:
+    """main already moves a Secret of its own into staging: a pull request that changes nothing
+    that kustomization builds is not failed for it."""
+    secret_moved_into_a_managed_namespace(repo)
+    git(repo, "checkout", "-q", "main")
+    commit_all(repo, "main's own kustomization")
+    git(repo, "checkout", "-q", "-B", "pr")
+    write(repo, "other/settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n")
+    commit_all(repo, "an unrelated change")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+    write(repo, "tools/db.yaml", (repo / "tools/db.yaml").read_text() + "type: Opaque\n")
+    commit_all(repo, "a change to what it builds")
+    assert rules(run_review(repo, "main", "HEAD")[1]) == {"stray-sealed-data"}
