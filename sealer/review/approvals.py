@@ -153,7 +153,8 @@ _PORTABLE = re.compile(r"(?:[A-Za-z0-9_./,*+?|()-]|\\[^A-Za-z0-9]|\[\^?(?!:)|\])
 def _gitea_tokens(line: str) -> list[str]:
     """One line split as the host does: a backslash takes the next character as it is, `#` starts a
     comment, spaces (and tabs) separate."""
-    tokens, token, escape = [], "", False
+    tokens: list[str] = []
+    token, escape = "", False
     for char in line.strip().replace("\t", " "):
         if escape:
             token, escape = token + char, False
