@@ -122,11 +122,12 @@ def codeowners_at(root: Path, base: str, env: Mapping[str, str] | None = None) -
     host = regex_host(os.environ if env is None else env)
     files = layout.CODEOWNERS_LOOKUP[host] if host else layout.CODEOWNERS_FILES
     texts = read_files(root, base, files)
+    if host:  # the host reads the first that exists, empty or not: one found empty owns nothing
+        found = next((texts[p] for p in files if texts[p] is not None), None)
+        return None if found is None else _gitea_rules(found)
     text = next((texts[p] for p in files if texts.get(p)), None)
     if text is None:
         return None
-    if host:
-        return _gitea_rules(text)
     rules = []
     section, optional, defaults = "", False, ()
     for line in text.splitlines():
@@ -147,7 +148,15 @@ def codeowners_at(root: Path, base: str, env: Mapping[str, str] | None = None) -
 # shares are read: literals, `.`, classes (no POSIX names), groups, `|`, `* + ?`, escaped
 # punctuation. Any other (lookarounds, flags, `\w`, `$`, `{m,n}`…) is skipped: sealer never
 # counts a path as owned that the host might not; a skipped rule can fail a finding, not pass it.
-_PORTABLE = re.compile(r"(?:[A-Za-z0-9_./,*+?|()-]|\\[^A-Za-z0-9]|\[\^?(?!:)|\])+")
+_PORTABLE = re.compile(r"(?:[A-Za-z0-9_./,*+?|()-]|\\[!-/:-@\[-`{-~]|\[\^?(?!:)|\])+")
+# Go refuses a repetition of a repetition (`*+`, `?*`, `*??`; Python 3.11 reads `*+` as possessive);
+# only the lazy `*?`, `+?`, `??` are Go's. Escaped or in a class these are literals: skipped all the same.
+_NESTED_REPEAT = re.compile(r"[*+?](?:[*+]|\?[*+?])")
+# Go's strings.TrimSpace: Python's whitespace but for the separators \x1c-\x1f, which Go keeps.
+_GO_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace() and c not in "\x1c\x1d\x1e\x1f")
+# An owner the host can look up: a user name or org/team (one leading `@` optional, as the host
+# trims it); any other (an e-mail address, a/b/c) is no one, and a rule with no one is dropped.
+_GITEA_OWNER = re.compile(r"@?[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)?")
 
 
 def _gitea_tokens(line: str) -> list[str]:
@@ -155,7 +164,7 @@ def _gitea_tokens(line: str) -> list[str]:
     comment, spaces (and tabs) separate."""
     tokens: list[str] = []
     token, escape = "", False
-    for char in line.strip().replace("\t", " "):
+    for char in line.strip(_GO_SPACE).replace("\t", " "):
         if escape:
             token, escape = token + char, False
         elif char == "\\":
@@ -173,7 +182,7 @@ def _gitea_rule(expression: str) -> re.Pattern[str] | None:
     """The host's `^expression$` (its `$`: the end of the path) as a pattern that fullmatches
     the paths it finds a match in; `!expression`: the paths it does not; None when unreadable."""
     negative, expression = expression.startswith("!"), expression.removeprefix("!")
-    if not _PORTABLE.fullmatch(expression) or "(?" in expression:
+    if not _PORTABLE.fullmatch(expression) or "(?" in expression or _NESTED_REPEAT.search(expression):
         return None
     try:
         re.compile(expression)
@@ -188,9 +197,10 @@ def _gitea_rules(text: str) -> CodeOwners:
     rules = []
     for number, line in enumerate(text.split("\n")):  # the host's lines: \n only
         tokens = _gitea_tokens(line)
-        pattern = _gitea_rule(tokens[0]) if len(tokens) > 1 else None
+        owners = tuple(owner for owner in tokens[1:] if _GITEA_OWNER.fullmatch(owner))
+        pattern = _gitea_rule(tokens[0]) if owners else None
         if pattern is not None:
-            rules.append((f"rule {number}", False, pattern, tuple(tokens[1:])))
+            rules.append((f"rule {number}", False, pattern, owners))
     return CodeOwners(tuple(rules))
 
 

@@ -834,6 +834,18 @@ def owned_store_change(repo: Path, owners_file: str, codeowners: str) -> bool:
         ("\\\\w+\\\\.yaml @acme/platform\n", False),  # \w differs (Unicode in Python): not read
         ("sealer\\\\.yaml$ @acme/platform\n", False),  # `$` differs: not read (fails closed)
         ("sealer\\\\.yaml\x1c.* @acme/platform\n", False),  # one line for the host, not two
+        # Go refuses these (a rule it cannot compile owns nothing); Python's `re` would read them
+        ("sealer\\\\.yaml\\\\\u00e9? @acme/platform\n", False),  # `\é`: Go escapes ASCII punctuation only
+        ("sealer\\\\.yam.*+ @acme/platform\n", False),  # `*+`: possessive in Python 3.11, an error in Go
+        ("sealer\\\\.yaml?+ @acme/platform\n", False),
+        # Go's TrimSpace keeps \x1c-\x1f (Python's strip does not): part of the rule or the owner
+        ("\x1fsealer\\\\.yaml @acme/platform\n", False),
+        ("sealer\\\\.yaml @acme/platform\x1f\n", False),
+        # owners the host cannot look up: the rule has none, so the host drops it
+        ("sealer\\\\.yaml platform@acme.example\n", False),  # an e-mail is no user name
+        ("sealer\\\\.yaml @acme/platform/extra\n", False),  # only @org/team may hold a `/`
+        ("sealer\\\\.yaml platform@acme.example @acme/platform\n", True),  # one owner found is enough
+        ("sealer\\\\.yaml acme/platform\n", True),  # the host takes a name without `@` too
     ],
 )
 @pytest.mark.parametrize("host", ["gitea", "forgejo"])
@@ -846,6 +858,18 @@ def test_gitea_codeowners_are_regular_expressions(
     if host == "forgejo":
         monkeypatch.setenv("FORGEJO_ACTIONS", "true")
     assert owned_store_change(repo, ".gitea/CODEOWNERS", codeowners) == covered
+
+
+def test_under_gitea_an_empty_codeowners_first_in_the_lookup_owns_nothing(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host stops at the first of its CODEOWNERS files that exists, empty or not: an empty
+    root CODEOWNERS leaves `.gitea/CODEOWNERS` unread, and nothing owned."""
+    monkeypatch.setenv("SEALER_FORGE", "gitea")
+    git(repo, "checkout", "-q", "main")
+    (repo / "docs").mkdir(exist_ok=True)
+    (repo / "docs/CODEOWNERS").write_text("")
+    assert not owned_store_change(repo, ".gitea/CODEOWNERS", "sealer\\\\.yaml @acme/platform\n")
 
 
 def test_under_gitea_the_github_codeowners_is_not_read(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
