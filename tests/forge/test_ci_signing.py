@@ -262,3 +262,24 @@ def test_the_signing_key_is_removed_after_the_job(
         not written.exists() and not written.parent.exists() and list((tmp_path / "runner").iterdir()) == []
     )
     assert bash(repo, last["run"], {}).returncode == 0  # nothing left to remove: still fine
+
+
+@pytest.mark.parametrize("kind", ["gitea", "forgejo"])
+def test_the_key_removal_step_never_removes_the_runner_users_own_key(
+    repo: Path, kind: str, keys: dict[str, Path], tmp_path: Path
+) -> None:
+    """The removal step runs whatever failed before it, also when the signing step never set the
+    checkout's user.signingkey (no secret): a host-mode runner's user may have a key of its own in
+    its global git config, which is not the job's to remove."""
+    ci_init(repo, kind, keys["pipeline"].with_suffix(".pub"))
+    own = tmp_path / "runner-home/.ssh/id_ed25519"
+    own.parent.mkdir(parents=True)
+    own.write_bytes(keys["mallory"].read_bytes())
+    global_config = tmp_path / "runner-home.gitconfig"
+    global_config.write_text(f"[user]\n\tsigningkey = {own}\n")
+    workflow = yaml.safe_load((repo / f".{kind}/workflows/sealer-rotate.yml").read_text())
+    removed = bash(
+        repo, workflow["jobs"]["rotate"]["steps"][-1]["run"], {"GIT_CONFIG_GLOBAL": str(global_config)}
+    )
+    assert removed.returncode == 0, removed.stderr
+    assert own.is_file() and own.parent.is_dir()
