@@ -254,9 +254,8 @@ def test_the_workflows_validate_and_run_the_gate(repo: Path, kind: str) -> None:
     steps = review["jobs"]["sealer"]["steps"]
     assert steps[0]["with"] == {"fetch-depth": 0, "persist-credentials": False}
     runs = [step.get("run", "") for step in steps]
-    gate = "sealer review --approvals-from codeowners --require-signed"
-    gate += ' --trust-at "$BASE_SHA" "$BASE" "$HEAD_SHA"'
-    assert any(gate in run for run in runs) and "sealer check" in runs
+    gate = 'sealer review "$@" --require-signed --trust-at "$BASE_SHA" "$BASE" "$HEAD_SHA"'
+    assert any(gate in run for run in runs) and "sealer check" in runs  # "$@": see the next test
     assert "sealer scan --all-files --format sarif > sealer.sarif" in runs
     uses = [step.get("uses", "") for step in steps]
     assert not any("codeql" in u for u in uses)  # no code scanning to upload to
@@ -269,6 +268,51 @@ def test_the_workflows_validate_and_run_the_gate(repo: Path, kind: str) -> None:
     assert comment["env"][TOKEN_VAR[kind]] == "${{ github.token }}" and comment["env"]["SEALER_FORGE"] == kind
     assert "github.event.pull_request.head.repo.full_name == github.repository" in comment["if"]
     assert "--post --output markdown" in comment["run"] and "GITHUB_STEP_SUMMARY" not in comment["run"]
+
+
+@pytest.mark.parametrize(
+    ("target", "default", "counted"),
+    [("main", "main", True), ("release", "main", False), ("", "", False)],
+)
+def test_code_owners_count_only_on_a_pull_request_into_the_default_branch(
+    repo: Path, kind: str, tmp_path: Path, target: str, default: str, counted: bool
+) -> None:
+    """Gitea and Forgejo read CODEOWNERS on the default branch whatever a pull request targets:
+    into another branch, the host's code owner review follows a file sealer never read (its own
+    at BASE), so there no finding passes as the code owners'."""
+    ci_init(repo, kind)
+    head = commit_all(repo, "ci")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "sealer").write_text('#!/bin/sh\nprintf "%s\\n" "$*" >> "$SEALER_CALLS"\n')
+    (fake / "sealer").chmod(0o755)
+    calls = tmp_path / "calls"
+    steps = load(repo, files_of(kind)["review"])["jobs"]["sealer"]["steps"]
+    for step in steps:
+        if "sealer review" not in step.get("run", ""):
+            continue
+        env = {
+            **{name: value for name, value in step["env"].items() if "${{" not in str(value)},
+            "BASE_SHA": head,
+            "HEAD_SHA": head,
+            "TARGET_BRANCH": target,
+            "DEFAULT_BRANCH": default,
+            "SEALER_CALLS": str(calls),
+            "PATH": f"{fake}:/usr/bin:/bin",
+        }
+        assert step["env"]["TARGET_BRANCH"] == "${{ github.base_ref }}"
+        assert step["env"]["DEFAULT_BRANCH"] == "${{ github.event.repository.default_branch }}"
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+    reviews = calls.read_text().splitlines()
+    assert len(reviews) == 2 and all("--require-signed" in r for r in reviews)  # the gate and the comment
+    assert all(("--approvals-from codeowners" in r) == counted for r in reviews), reviews
 
 
 def test_the_rotate_workflow_uses_the_bot_token_under_a_name_the_host_accepts(repo: Path, kind: str) -> None:
