@@ -170,7 +170,9 @@ def render(options: Options) -> dict[str, str]:
         "token_var": token_var,
     }
     workflows = None if kind == "gitlab" else f".{kind}/workflows"
-    ci_files = [f"/{workflows}/sealer-review.yml", f"/{workflows}/sealer-rotate.yml"] if workflows else []
+    # Every workflow, not only sealer's: the host names a job's status by the workflow's `name:` and
+    # the job's, so an added workflow with a job `sealer` would report the gate's check.
+    ci_files = [f"/{workflows}/"] if workflows else []
     owners_file = layout.CODEOWNERS_WRITTEN[kind]
     paths = [
         *OWNED_PATHS,

@@ -153,8 +153,8 @@ def test_codeowners_covers_the_trust_anchors(repo: Path, kind: str, owners_file:
     anchors = ("/sealer.yaml", "/certs/", "/ledger/", "/registry/", "/.sealer/", "/policy/keys.yaml")
     for path in (*anchors, f"/{owners_file}"):
         assert rules[path] == ["@acme/platform", "sec@acme.example"], path
-    if kind == "github":
-        assert rules["/.github/workflows/sealer-review.yml"] and rules["/.github/workflows/sealer-rotate.yml"]
+    if kind == "github":  # every workflow: another one's job `sealer` would report the same check
+        assert rules["/.github/workflows/"] == ["@acme/platform", "sec@acme.example"]
 
 
 def test_existing_files_stay_unless_forced(repo: Path) -> None:
@@ -270,6 +270,23 @@ def test_the_workflows_validate_and_run_the_gate(repo: Path, kind: str) -> None:
     assert "--post --output markdown" in comment["run"] and "GITHUB_STEP_SUMMARY" not in comment["run"]
 
 
+def test_a_workflow_added_beside_the_gate_needs_a_code_owner(repo: Path, kind: str) -> None:
+    """The host names a job's status `<workflow name> / <job> (<event>)` and keeps the latest per
+    name: a pull request adding `.gitea/workflows/x.yml` with `name: sealer review` and a job
+    `sealer` that passes would stand in for the gate. Every workflow is the code owners'."""
+    assert cli(repo, "ci", "init", kind, "--owner", "@acme/platform").exit_code == 0
+    commit_all(repo, "ci")
+    owners = approvals.codeowners_at(repo, "HEAD", {"SEALER_FORGE": kind})
+    assert owners is not None
+    text = (repo / files_of(kind)["owners"]).read_text()
+    for path in (
+        f".{kind}/workflows/impostor.yml",
+        f".{kind}/workflows/sub/x.yaml",
+        files_of(kind)["review"],
+    ):
+        assert owners.owners(path) == ("@acme/platform",) and owned(text, path), path
+
+
 @pytest.mark.parametrize(
     ("target", "default", "counted"),
     [("main", "main", True), ("release", "main", False), ("", "", False)],
@@ -300,6 +317,7 @@ def test_code_owners_count_only_on_a_pull_request_into_the_default_branch(
             "SEALER_CALLS": str(calls),
             "PATH": f"{fake}:/usr/bin:/bin",
         }
+        assert step["env"]["SEALER_FORGE"] == kind  # the host's CODEOWNERS, whatever the runner sets
         assert step["env"]["TARGET_BRANCH"] == "${{ github.base_ref }}"
         assert step["env"]["DEFAULT_BRANCH"] == "${{ github.event.repository.default_branch }}"
         done = subprocess.run(
