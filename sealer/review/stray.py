@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import posixpath
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -131,6 +132,11 @@ def _in_text(
         yield from _delivered(doc, targets, registries, depth)
 
 
+def decoded(data: bytes) -> str | None:
+    """The text of a file as kustomize may read it, None for binary data."""
+    return _decode(data)
+
+
 def _decode(data: bytes) -> str | None:
     """The text of a file, None for binary data (YAML holds no NUL)."""
     encoding = contents.wide_encoding(data[: contents.SNIFF])
@@ -242,12 +248,24 @@ class Kustomization:
     namespaces: frozenset[str]
     prefixes: frozenset[str]
     suffixes: frozenset[str]
-    resources: tuple[str, ...]  # `resources`, `bases`, `components`: files and folders
+    resources: tuple[str, ...]  # `resources`, `bases`: files and folders
     generated: tuple[Placed, ...]  # what its ConfigMap and Secret generators make
+    # `components`: their transforms apply to what this kustomization lists too
+    components: tuple[str, ...] = ()
+    # What may rename, move or make objects in ways review does not redo (`unmodelled`), and
+    # the patch files to read for a JSON patch of a name, namespace or kind (`patch_files`).
+    unmodelled: tuple[str, ...] = ()
+    patch_files: tuple[str, ...] = ()
+    makes_unseen: bool = False  # a chart, generator or transformer plugin: objects review never sees
 
     @property
     def moves(self) -> bool:
         return bool(self.namespaces or self.prefixes or self.suffixes)
+
+    @property
+    def acts(self) -> bool:
+        """Whether it may change what it builds: review then builds and judges it."""
+        return bool(self.moves or self.components or self.unmodelled or self.patch_files)
 
     def apply(self, placed: Placed) -> set[Placed]:
         kind, namespace, name = placed
@@ -270,10 +288,20 @@ def kustomization(path: str, data: bytes) -> Kustomization | None:
         key: frozenset(t for doc in docs for t in _texts(_get(doc, key)) if t)
         for key in ("namespace", "namePrefix", "nameSuffix")
     }
-    lists = ("resources", "bases", "components")
-    resources = tuple(
-        dict.fromkeys(t for doc in docs for key in lists for t in _texts(_items(_get(doc, key))))
+    resources, components = (
+        tuple(dict.fromkeys(t for doc in docs for key in keys for t in _texts(_items(_get(doc, key)))))
+        for keys in (("resources", "bases"), ("components",))
     )
+    unmodelled = [key for doc in docs for key in _UNMODELLED if _get(doc, key)]
+    makes_unseen = any(key in _MAKES_UNSEEN for key in unmodelled)
+    patch_files: list[str] = []
+    for doc in docs:
+        for entry in _items([*_get(doc, "patches"), *_get(doc, "patchesJson6902")]):
+            if any(_texts(_get(o, key)) - {"false"} for o in _get(entry, "options") for key in _RENAMING):
+                unmodelled.append("a patch allowed to change a name or kind")
+            if any(renaming_patch(text) for text in _texts(_get(entry, "patch"))):
+                unmodelled.append("a JSON patch of a name, namespace or kind")
+            patch_files += _texts(_get(entry, "path"))
     generated: list[Placed] = [
         (kind, space, name)
         for doc in docs
@@ -283,7 +311,41 @@ def kustomization(path: str, data: bytes) -> Kustomization | None:
         for space in _spaces(_texts(_get(item, "namespace")))
     ]
     return Kustomization(
-        fields["namespace"], fields["namePrefix"], fields["nameSuffix"], resources, tuple(generated)
+        fields["namespace"],
+        fields["namePrefix"],
+        fields["nameSuffix"],
+        resources,
+        tuple(generated),
+        components,
+        tuple(dict.fromkeys(unmodelled)),
+        tuple(dict.fromkeys(patch_files)),
+        makes_unseen,
+    )
+
+
+# Kustomize fields that rename, move or make objects in ways review does not redo; the first
+# ones make objects review never reads (a chart's templates, a plugin's output).
+_MAKES_UNSEEN = ("helmCharts", "helmChartInflationGenerator", "generators", "transformers", "validators")
+_UNMODELLED = (*_MAKES_UNSEEN, "replacements", "vars")
+_RENAMING = ("allowNameChange", "allowKindChange")
+# JSON patch paths that name, place or type an object: the whole of it, or its metadata
+_IDENTITY = re.compile(r"/?(kind|apiVersion|metadata(/(name|namespace|generateName)(/.*)?)?)?/?")
+
+
+def renaming_patch(text: str) -> bool:
+    """Whether a patch's text is a JSON patch (RFC 6902, YAML or JSON) with an operation on an
+    object's name, namespace, kind or whole metadata; a strategic merge patch keeps the name
+    it matches unless its `options` allow otherwise."""
+    try:
+        docs = yamlio.compose_documents(text, "a patch")
+    except SealerError:
+        return False
+    ops = [op for doc in docs if isinstance(doc, yaml.SequenceNode) for op in doc.value]
+    return any(
+        _IDENTITY.fullmatch(where)
+        for op in ops
+        for key in ("path", "from")
+        for where in _texts(_get(op, key))
     )
 
 
@@ -360,6 +422,11 @@ def _delivered_as(item: Placed, wanted: dict[str, frozenset[Target]]) -> bool:
 def _shown_placed(item: Placed) -> str:
     kind, space, name = (_escaped(text) if text is not None else None for text in item)
     return f"{kind} {space}/{name}" if space is not None else f"{kind} {name} (no namespace)"
+
+
+def escaped(text: str) -> str:
+    """A name an author chose as a reviewer must read it (`_escaped`)."""
+    return _escaped(text)
 
 
 def _escaped(text: str) -> str:

@@ -334,3 +334,117 @@ def test_a_build_too_big_to_read_whole_is_never_passed(repo: Path, monkeypatch: 
     code, findings = run_review(repo, "main", "HEAD")
     assert code == 1 and rules(findings) == {"trust-anchor-change"}, findings
     assert "builds more than 3 paths, more than review reads" in findings[0]["message"]
+
+
+# -- kustomize transforms that rename or move without namespace:/namePrefix:/nameSuffix: --------
+
+
+def other_sealed_secret(repo: Path) -> str:
+    """staging's SealedSecret under another name (sealed for staging by anyone with the cert)."""
+    return (repo / SEALED).read_text().replace("name: engine-api-key\n", "name: tools-key\n", 1)
+
+
+def renamed_by_a_json_patch(repo: Path) -> None:
+    write(repo, "tools/api-key.yaml", other_sealed_secret(repo))
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "resources: [../tools/api-key.yaml]\npatches:\n  - target: {kind: SealedSecret, name: tools-key}\n"
+        "    patch: |-\n      - op: replace\n        path: /metadata/name\n        value: engine-api-key\n",
+    )
+
+
+def renamed_by_a_json_patch_file(repo: Path) -> None:
+    write(repo, "tools/api-key.yaml", other_sealed_secret(repo))
+    write(repo, "apps/rename.json", '[{"op": "replace", "path": "/metadata", "value": {"name": "x"}}]')
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "resources: [../tools/api-key.yaml]\npatchesJson6902:\n"
+        "  - target: {kind: SealedSecret, name: tools-key}\n    path: rename.json\n",
+    )
+
+
+def renamed_by_a_component(repo: Path) -> None:
+    """A component's namePrefix applies to what its parent lists too."""
+    sealed = (repo / SEALED).read_text().replace("name: engine-api-key\n", "name: api-key\n", 1)
+    write(repo, "tools/api-key.yaml", sealed)
+    write(repo, "apps/kustomization.yaml", "resources: [../tools/api-key.yaml]\ncomponents: [../naming]\n")
+    write(
+        repo,
+        "naming/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nnamePrefix: engine-\n",
+    )
+
+
+def renamed_by_replacements(repo: Path) -> None:
+    write(repo, "tools/api-key.yaml", other_sealed_secret(repo))
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "resources: [../tools/api-key.yaml]\nreplacements:\n"
+        "  - source: {kind: SealedSecret, name: tools-key, fieldPath: spec.template.metadata.name}\n"
+        "    targets:\n      - select: {kind: SealedSecret}\n        fieldPaths: [metadata.name]\n",
+    )
+
+
+def renamed_by_a_transformer_config(repo: Path) -> None:
+    write(
+        repo, "tools/api-key.yaml", other_sealed_secret(repo).replace("name: tools-key\n", "name: key\n", 1)
+    )
+    write(
+        repo,
+        "apps/prefix.yaml",
+        "apiVersion: builtin\nkind: PrefixSuffixTransformer\nmetadata: {name: p}\nprefix: engine-api-\n"
+        "fieldSpecs: [{path: metadata/name}]\n",
+    )
+    write(
+        repo, "apps/kustomization.yaml", "resources: [../tools/api-key.yaml]\ntransformers: [prefix.yaml]\n"
+    )
+
+
+def made_by_a_helm_chart(repo: Path) -> None:
+    write(repo, "charts/keys/Chart.yaml", "apiVersion: v2\nname: keys\nversion: 1.0.0\n")
+    write(repo, "charts/keys/templates/keys.yaml", '{{ .Files.Get "sealed.yaml" }}\n')
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "helmGlobals: {chartHome: ../charts}\nhelmCharts:\n  - name: keys\n    namespace: staging\n",
+    )
+
+
+UNMODELLED = [
+    renamed_by_a_json_patch,
+    renamed_by_a_json_patch_file,
+    renamed_by_a_component,
+    renamed_by_replacements,
+    renamed_by_a_transformer_config,
+    made_by_a_helm_chart,
+]
+
+
+@pytest.mark.parametrize("attack", UNMODELLED, ids=[a.__name__ for a in UNMODELLED])
+def test_a_kustomization_renaming_by_other_means_is_never_passed(repo: Path, attack: Any) -> None:
+    """Patches, replacements, transformers, components and charts may rename or make a Secret
+    too: review does not redo them, so a code owner approves (or the move is found)."""
+    attack(repo)
+    commit_all(repo, attack.__name__)
+    code, findings = run_review(repo, "main", "HEAD")
+    flagged = [f for f in findings if f["path"].endswith("kustomization.yaml")]
+    assert code == 1 and flagged, findings
+
+
+def test_a_patch_that_renames_nothing_passes(repo: Path) -> None:
+    """A JSON patch of an application's Deployment, and a component adding a label, pass."""
+    write(repo, "apps/deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n")
+    write(repo, "apps/db.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: db-password}\n")
+    write(repo, "labels/kustomization.yaml", "kind: Component\nlabels: [{pairs: {app: web}}]\n")
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "resources: [deployment.yaml, db.yaml]\ncomponents: [../labels]\npatches:\n"
+        "  - target: {kind: Deployment}\n    patch: |-\n      - op: add\n        path: /spec/replicas\n"
+        "        value: 2\n",
+    )
+    commit_all(repo, "the web application")
+    assert run_review(repo, "main", "HEAD") == (0, [])
