@@ -426,7 +426,7 @@ def _kustomization(walk: Walk, path: str, data: bytes, commit: str) -> None:
 def _kustomizations_over(walk: Walk, changed: set[str], head: str) -> None:
     """A kustomization the range left alone moves what the range changed: a file added to a
     folder it builds, or a nested kustomization now listing one (each judged at HEAD)."""
-    if not any(_manifest(path) for path in changed):
+    if not changed:  # any name: kustomize reads what `resources:` lists whatever its extension
         return
     listed = git.files_under(walk.root, head, ".")
     found = [p for p in listed if posixpath.basename(p) in kustomize.KUSTOMIZATION_FILES and p not in changed]

@@ -448,3 +448,21 @@ def test_a_patch_that_renames_nothing_passes(repo: Path) -> None:
     )
     commit_all(repo, "the web application")
     assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+def test_a_resource_of_any_file_name_is_judged_through_main_s_kustomization(repo: Path) -> None:
+    """kustomize reads what `resources:` lists whatever its extension: a pull request changing
+    only such a file, which main's kustomization renames into staging's Secret, fails."""
+    settings = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n"
+    on_main(
+        repo,
+        {
+            "apps/kustomization.yaml": "namePrefix: engine-\nresources: [../tools/key.txt]\n",
+            "tools/key.txt": settings,
+        },
+    )
+    sealed = (repo / SEALED).read_text().replace("name: engine-api-key\n", "name: api-key\n", 1)
+    write(repo, "tools/key.txt", sealed)
+    commit_all(repo, "a text file")
+    code, findings = run_review(repo, "main", "HEAD")
+    assert code == 1 and "stray-sealed-data" in rules(findings), findings
