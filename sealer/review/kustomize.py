@@ -53,6 +53,9 @@ class Build:
         for entry in kustomization.resources:
             made += self._resource(posixpath.join(folder, entry) if folder else entry)
         for entry in kustomization.components:  # in order: each transforms all listed before it
+            if _remote(entry):  # another repository's, transforming what this one lists
+                self.unmodelled.setdefault(f"the remote component {entry}", path)
+                continue
             nested = self._component(posixpath.join(folder, entry) if folder else entry)
             if nested is not None:
                 made = [(s, w, now) for s, w, b in made for now in nested[1].apply(b)]
@@ -63,7 +66,7 @@ class Build:
 
     def _resource(self, wanted: str) -> list[Moved]:
         """A `resources:` entry: a file, a folder with a kustomization, or one without."""
-        if "://" in wanted or wanted.startswith(("git@", "github.com/", "gitlab.com/")):
+        if _remote(wanted):
             return []  # a remote base: another repository's, not this one's tree
         if len(self.seen) > MAX_READS:
             self.cut = True
@@ -141,6 +144,10 @@ class Build:
             link = (self.data(blob) or b"").decode("utf-8", "replace")
             path = posixpath.normpath(posixpath.join(posixpath.dirname(path), link))
         return None
+
+
+def _remote(wanted: str) -> bool:
+    return "://" in wanted or wanted.startswith(("git@", "github.com/", "gitlab.com/"))
 
 
 def _topmost(folders: set[str]) -> list[str]:

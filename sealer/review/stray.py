@@ -325,7 +325,7 @@ def kustomization(path: str, data: bytes) -> Kustomization | None:
 
 # Kustomize fields that rename, move or make objects in ways review does not redo; the first
 # ones make objects review never reads (a chart's templates, a plugin's output).
-_MAKES_UNSEEN = ("helmCharts", "helmChartInflationGenerator", "generators", "transformers", "validators")
+_MAKES_UNSEEN = ("helmCharts", "helmChartInflationGenerator", "generators", "transformers")
 _UNMODELLED = (*_MAKES_UNSEEN, "replacements", "vars")
 _RENAMING = ("allowNameChange", "allowKindChange")
 # JSON patch paths that name, place or type an object: the whole of it, or its metadata

@@ -466,3 +466,17 @@ def test_a_resource_of_any_file_name_is_judged_through_main_s_kustomization(repo
     commit_all(repo, "a text file")
     code, findings = run_review(repo, "main", "HEAD")
     assert code == 1 and "stray-sealed-data" in rules(findings), findings
+
+
+def test_a_remote_component_is_never_passed(repo: Path) -> None:
+    """A component from another repository transforms what this one's kustomization lists."""
+    write(repo, "tools/api-key.yaml", other_sealed_secret(repo))
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "resources: [../tools/api-key.yaml]\ncomponents: ['github.com/example/naming?ref=v1']\n",
+    )
+    commit_all(repo, "a remote component")
+    code, findings = run_review(repo, "main", "HEAD")
+    assert code == 1 and rules(findings) == {"trust-anchor-change"}, findings
+    assert "the remote component github.com/example/naming?ref=v1" in findings[0]["message"]
