@@ -358,6 +358,12 @@ def _file(
         _stray(walk, path, content)
         if posixpath.basename(path) in kustomize.KUSTOMIZATION_FILES:
             _kustomization(walk, path, content, commit)
+        elif _manifest(path):
+            for deployed in stray.gitops_builds(path, content):
+                build = kustomize.Build(walk.root, commit, walk.data)
+                moved = build.deployed(path, deployed)
+                walk.add(stray.move_findings(path, moved, walk.managed.targets, walk.managed.registries))
+                _unread_build(walk, path, build, moved)
     if path.endswith((".yaml", ".yml")) and path not in walk.head_values:
         _beside_values(walk, change)
     if foreign and _manifest(path):

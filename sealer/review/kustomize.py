@@ -47,6 +47,11 @@ class Build:
         self.seen.add(path)
         return list(self._built(posixpath.dirname(path), kustomization, path))
 
+    def deployed(self, path: str, build: stray.Kustomization) -> list[Moved]:
+        """`moved` for what a GitOps object at `path` deploys (its paths from the repository's top)."""
+        self.seen.add(path)
+        return list(self._built("", build, path))
+
     def _built(self, folder: str, kustomization: stray.Kustomization, path: str) -> Iterator[Moved]:
         self._note(folder, kustomization, path)
         made = [(path, item, item) for item in kustomization.generated]

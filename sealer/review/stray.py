@@ -5,9 +5,10 @@ verifier would accept whatever fingerprints such a registry lists.
 
 A file is read as any YAML parser may read it, not as sealer's strict reader does: decoded by
 its byte-order mark (UTF-16 and UTF-32 too), escapes and `!!binary` decoded, every value of a
-key given twice, any tag. A registry is matched by name alone when no namespace of its name
-matches (a kustomization's `namespace:` moves any resource into its namespace); a Secret with
-no namespace matches in every one (the tool that applies it picks the namespace). A
+key given twice, any tag. A Secret or registry is matched by name alone when no namespace of
+its name matches (a kustomization's `namespace:`, Flux's `targetNamespace`, Argo CD's kustomize
+`namespace` move any resource into theirs); a Secret with no namespace matches in every one (the
+tool that applies it picks the namespace). A
 kustomization's `namespace:`, `namePrefix:` and `nameSuffix:` move what it lists: what it
 builds (sealer.review.kustomize) is judged by `move_findings`.
 """
@@ -153,6 +154,12 @@ def _delivered(
     names, spaces = (_texts(n for m in meta for n in _get(m, key)) for key in ("name", "namespace"))
     if kinds & {"SealedSecret", "Secret"} and _named(names, spaces, targets):
         yield f"delivers a Secret sealer manages {_NOT_OURS}"
+    elif kinds & {"SealedSecret", "Secret"} and _named(names, set(), targets):  # moved there once built
+        for namespace, name in sorted(_named(names, set(), targets)):
+            yield (
+                f"delivers a Secret named like {namespace}/{name}, which sealer manages, {_NOT_OURS}: "
+                "a kustomization's namespace, Flux's targetNamespace or Argo CD's may move it there"
+            )
     if any(_get(sub, "encryptedData") for sub in _get(doc, "sealer")):
         yield f"delivers a Secret sealer manages (a `sealer:` subtree) {_NOT_OURS}"
     if kinds & {"ConfigMap", "Secret"}:
@@ -321,6 +328,54 @@ def kustomization(path: str, data: bytes) -> Kustomization | None:
         tuple(dict.fromkeys(patch_files)),
         makes_unseen,
     )
+
+
+def gitops_builds(path: str, data: bytes) -> list[Kustomization]:
+    """The builds a Flux Kustomization or an Argo CD application in a manifest deploys, as
+    kustomizations at the top of the repository listing its path: Flux's `targetNamespace`,
+    `namePrefix`, `nameSuffix`, Argo CD's kustomize `namespace`, `namePrefix`, `nameSuffix` move
+    what it builds; their components too; their patches and Flux's variable substitution are
+    not redone (`unmodelled`). Only those that may change what they build."""
+    text = _decode(data)
+    if text is None or not any(
+        hint in text.casefold() for hint in ("kustomization", "application", "\\", "!")
+    ):
+        return []
+    try:
+        docs = yamlio.compose_documents(text, path)
+    except SealerError:
+        return []
+    found = []
+    for doc in docs:
+        kinds, spec = _texts(_get(doc, "kind")), _get(doc, "spec")
+        if "Kustomization" in kinds and any("fluxcd" in v for v in _texts(_get(doc, "apiVersion"))):
+            found += [
+                _gitops(s, s, ("targetNamespace", "namePrefix", "nameSuffix"), ("patches", "postBuild"))
+                for s in spec
+            ]
+        elif "Application" in kinds:
+            sources = [
+                *(n for s in spec for n in _get(s, "source")),
+                *_items(n for s in spec for n in _get(s, "sources")),
+            ]
+            for source in sources:
+                for options in _get(source, "kustomize"):
+                    found.append(
+                        _gitops(source, options, ("namespace", "namePrefix", "nameSuffix"), ("patches",))
+                    )
+    return [build for build in found if build.acts]
+
+
+def _gitops(
+    where: yaml.Node, options: yaml.Node, moving: tuple[str, str, str], other: tuple[str, ...]
+) -> Kustomization:
+    folders = [posixpath.normpath(p.lstrip("/")) for p in _texts(_get(where, "path"))] or ["."]
+    space, prefix, suffix = (frozenset(t for t in _texts(_get(options, key)) if t) for key in moving)
+    components = tuple(
+        posixpath.join(f, c) for f in folders for c in _texts(_items(_get(options, "components")))
+    )
+    unmodelled = tuple(key for key in other if _get(options, key))
+    return Kustomization(space, prefix, suffix, tuple(folders), (), components, unmodelled)
 
 
 # Kustomize fields that rename, move or make objects in ways review does not redo; the first

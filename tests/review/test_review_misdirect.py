@@ -480,3 +480,68 @@ def test_a_remote_component_is_never_passed(repo: Path) -> None:
     code, findings = run_review(repo, "main", "HEAD")
     assert code == 1 and rules(findings) == {"trust-anchor-change"}, findings
     assert "the remote component github.com/example/naming?ref=v1" in findings[0]["message"]
+
+
+def moved_by_a_flux_kustomization(repo: Path) -> None:
+    """Flux's Kustomization moves what its path builds into `targetNamespace`."""
+    write(repo, "tools/api-key.yaml", in_namespace((repo / SEALED).read_text(), "tools"))
+    write(
+        repo,
+        "clusters/tools.yaml",
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: tools}\n"
+        "spec:\n  path: ./tools\n  targetNamespace: staging\n  sourceRef: {kind: GitRepository, name: x}\n",
+    )
+
+
+def moved_by_an_argo_application(repo: Path) -> None:
+    """Argo CD's kustomize options move what its path builds."""
+    sealed = (repo / SEALED).read_text().replace("name: engine-api-key\n", "name: api-key\n", 1)
+    write(repo, "tools/api-key.yaml", sealed)
+    write(
+        repo,
+        "clusters/tools.yaml",
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: tools}\n"
+        "spec:\n  source: {path: tools, kustomize: {namePrefix: engine-}}\n"
+        "  destination: {namespace: staging}\n",
+    )
+
+
+def renamed_by_a_flux_kustomization(repo: Path) -> None:
+    sealed = (repo / SEALED).read_text().replace("name: engine-api-key\n", "name: api-key\n", 1)
+    write(repo, "tools/api-key.yaml", sealed)
+    write(
+        repo,
+        "clusters/tools.yaml",
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: tools}\n"
+        "spec:\n  path: ./tools\n  namePrefix: engine-\n  sourceRef: {kind: GitRepository, name: x}\n",
+    )
+
+
+WIRED = [moved_by_a_flux_kustomization, moved_by_an_argo_application, renamed_by_a_flux_kustomization]
+
+
+@pytest.mark.parametrize("attack", WIRED, ids=[a.__name__ for a in WIRED])
+def test_a_gitops_object_moving_what_it_builds_is_never_passed(repo: Path, attack: Any) -> None:
+    """Flux's Kustomization and Argo CD's application move and rename what their path builds as
+    a kustomization does; a Secret named like a managed one is found in any namespace."""
+    attack(repo)
+    commit_all(repo, attack.__name__)
+    code, findings = run_review(repo, "main", "HEAD")
+    where = "tools/api-key.yaml" if attack is moved_by_a_flux_kustomization else "clusters/tools.yaml"
+    assert code == 1 and [f for f in findings if f["rule"] == "stray-sealed-data" and f["path"] == where], (
+        findings
+    )
+
+
+def test_a_flux_kustomization_moving_an_application_into_staging_passes(repo: Path) -> None:
+    write(repo, "web/deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n")
+    write(repo, "web/settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n")
+    write(repo, "web/db.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: db-password}\n")
+    write(
+        repo,
+        "clusters/web.yaml",
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: web}\n"
+        "spec:\n  path: ./web\n  targetNamespace: staging\n  namePrefix: web-\n",
+    )
+    commit_all(repo, "the web application")
+    assert run_review(repo, "main", "HEAD") == (0, [])
