@@ -418,10 +418,12 @@ def _stray(walk: Walk, path: str, data: bytes) -> None:
 
 
 def _kustomization(walk: Walk, path: str, data: bytes, commit: str) -> None:
-    """A kustomization whose `namespace:`, `namePrefix:` or `nameSuffix:` moves what it lists
-    (sealer.review.kustomize builds it from the commit's tree, stray judges it)."""
+    """A kustomization a commit adds or changes, built from the commit's tree (sealer.review.
+    kustomize), stray judging what its `namespace:`, `namePrefix:` or `nameSuffix:`, and those
+    of what it lists, do: one moving nothing itself may list one that does (nothing deployed
+    that one before)."""
     read = stray.kustomization(path, data)
-    if read is None or not read.acts:
+    if read is None:
         return
     build = kustomize.Build(walk.root, commit, walk.data)
     moved = build.moved(path, read)

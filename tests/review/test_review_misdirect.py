@@ -545,3 +545,20 @@ def test_a_flux_kustomization_moving_an_application_into_staging_passes(repo: Pa
     )
     commit_all(repo, "the web application")
     assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+def test_a_kustomization_listing_one_that_renames_is_judged(repo: Path) -> None:
+    """main holds a kustomization nothing deploys that renames a SealedSecret into staging's; a
+    pull request's kustomization of its own, moving nothing, lists it."""
+    sealed = (repo / SEALED).read_text().replace("name: engine-api-key\n", "name: api-key\n", 1)
+    on_main(
+        repo,
+        {
+            "tools/kustomization.yaml": "namePrefix: engine-\nresources: [api-key.yaml]\n",
+            "tools/api-key.yaml": sealed,
+        },
+    )
+    write(repo, "apps/kustomization.yaml", "resources: [../tools]\n")
+    commit_all(repo, "deploy tools")
+    code, findings = run_review(repo, "main", "HEAD")
+    assert code == 1 and [f for f in findings if f["path"] == "apps/kustomization.yaml"], findings
