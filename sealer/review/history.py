@@ -463,8 +463,9 @@ def _unread_build(walk: Walk, path: str, build: kustomize.Build, moved: list[kus
     not redo."""
     if build.cut:
         message = (
-            f"{path} moves or renames what it builds (namespace, namePrefix, nameSuffix) and builds "
-            f"more than {kustomize.MAX_READS} paths, more than review reads: a code owner must approve"
+            f"{path} builds more than {kustomize.MAX_READS} paths, more than review reads, and what it "
+            "builds may be moved or renamed there (namespace, namePrefix, nameSuffix): a code owner "
+            "must approve"
         )
         walk.add([Finding(TRUST_ANCHOR, "", path, None, message)])
     if build.unmodelled and (build.makes_unseen or moved):
