@@ -23,6 +23,19 @@ GITIGNORE = ".gitignore"
 SIGNERS_FILE = ".sealer/allowed_signers"  # who may sign commits touching sealer's files
 APPROVERS_FILE = ".sealer/approvers"  # who may approve sensitive changes (signed tags)
 CODEOWNERS_FILES = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS")
+# Gitea and Forgejo read the first of these that exists (their own order), each rule a Go
+# regular expression; neither reads .github/ or .gitlab/.
+CODEOWNERS_LOOKUP = {
+    "gitea": ("CODEOWNERS", "docs/CODEOWNERS", ".gitea/CODEOWNERS"),
+    "forgejo": ("CODEOWNERS", "docs/CODEOWNERS", ".gitea/CODEOWNERS", ".forgejo/CODEOWNERS"),
+}
+# Where `sealer ci init KIND` writes it.
+CODEOWNERS_WRITTEN = {
+    "github": ".github/CODEOWNERS",
+    "gitlab": ".gitlab/CODEOWNERS",
+    "gitea": ".gitea/CODEOWNERS",
+    "forgejo": ".forgejo/CODEOWNERS",
+}
 APPROVAL_TAGS = "refs/tags/sealer-approval/"
 # The branches `sealer rotate` and `keys revoke` name by default: never the main line.
 OWN_BRANCH_PREFIXES = ("sealer/rotate-", "sealer/revoke-")

@@ -1,4 +1,4 @@
-"""`sealer ci init github|gitlab`: write the CI workflows and CODEOWNERS of a sealer repo."""
+"""`sealer ci init github|gitlab|gitea|forgejo`: write the CI workflows and CODEOWNERS of a sealer repo."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ def ci() -> None:
 
 
 @ci.command("init")
-@click.argument("kind", type=click.Choice(["github", "gitlab"]))
+@click.argument("kind", type=click.Choice(["github", "gitlab", "gitea", "forgejo"]))
 @click.option(
     "--owner",
     "owners",
     multiple=True,
     required=True,
-    help="Code owner of sealer's files (@org/team; repeatable).",
+    help="Code owner of sealer's files (@org/team, @user; GitHub and GitLab: an e-mail too; repeatable).",
 )
 @click.option("--version", "version", help="Install this sealer release in CI, from your package index.")
 @click.option(
@@ -38,9 +38,8 @@ def ci() -> None:
 @click.option(
     "--auth",
     type=click.Choice(["app", "token"]),
-    default="app",
-    show_default=True,
-    help="GitHub: a GitHub App's token, or a fine-grained token in secrets.SEALER_TOKEN.",
+    help="GitHub: a GitHub App's token (the default), or a fine-grained token in secrets.SEALER_TOKEN. "
+    "Gitea, Forgejo: token only (a bot user's, in secrets.SEALER_TOKEN).",
 )
 @click.option(
     "--policy-file", "policy_files", multiple=True, help="Another file for CODEOWNERS (repeatable)."
@@ -61,19 +60,21 @@ def init(
     git_pin: str | None,
     schedule: str,
     python: str,
-    auth: str,
+    auth: str | None,
     policy_files: tuple[str, ...],
     signing_key: Path | None,
     force: bool,
     output: str,
 ) -> int:
-    """Write the rotation schedule, the pull-request gate and CODEOWNERS for KIND (github, gitlab)."""
+    """Write the rotation schedule, the pull-request gate and CODEOWNERS for KIND (github, gitlab,
+    gitea, forgejo)."""
     from sealer import config
     from sealer.forge.workflows import Options, read_public_key, setup, write
 
     if version and git_pin:
         raise click.UsageError("--version and --git exclude each other")
     public = read_public_key(signing_key) if signing_key else None
+    auth = auth or ("app" if kind == "github" else "token")
     options = Options(kind, owners, version, git_pin, schedule, python, auth, policy_files, force, public)
     written = write(config.find_root(), options)
     todo = setup(options)

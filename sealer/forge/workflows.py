@@ -1,4 +1,6 @@
-"""`sealer ci init github|gitlab`: the CI workflows and the CODEOWNERS file of a sealer repo.
+"""`sealer ci init github|gitlab|gitea|forgejo`: the CI workflows and the CODEOWNERS file of a
+sealer repo. Gitea and Forgejo Actions run GitHub's workflow syntax: their files come from the
+GitHub templates, which say where they differ.
 
 Every value that goes into a generated file is checked against a narrow pattern first and
 then written as a YAML scalar, so no option can add a step or a key to a workflow.
@@ -13,20 +15,28 @@ from pathlib import Path
 from sealer import __version__, layout, repofiles, templating
 from sealer.errors import BadInput
 
-KINDS = ("github", "gitlab")
+KINDS = ("github", "gitlab", "gitea", "forgejo")
+# Gitea's and Forgejo's names in text, and the variable sealer reads their token from.
+ACTIONS_HOSTS = {"gitea": ("Gitea", "GITEA_TOKEN"), "forgejo": ("Forgejo", "FORGEJO_TOKEN")}
 _VERSION = re.compile(r"[0-9]+(\.[0-9]+)*([.+-]?[0-9A-Za-z.]+)?")
 _GIT_PIN = re.compile(r"(https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._/-]+)@([0-9a-f]{40})")
 _OWNER = re.compile(r"@[A-Za-z0-9][-A-Za-z0-9_.]*(/[A-Za-z0-9][-A-Za-z0-9_./]*)?|[^@\s]+@[^@\s]+\.[a-z]+")
 _CRON = re.compile(r"[0-9*/,-]+( [0-9*/,A-Za-z-]+){4}")
 _PYTHON = re.compile(r"3\.[0-9]{1,2}")
 _PATH = re.compile(r"[A-Za-z0-9._/-]+")
+_REGEX_SPECIAL = re.compile(r"[.+*?()|\[\]{}^$\\]")  # what a Go regular expression would read as syntax
 # sealer's trust anchors: configuration, pinned certificates, the ledger, the key registries
 # (what verifiers accept keys by), sealer's own folder (allow-lists, baselines), and the
 # files that run the gate itself.
 OWNED_PATHS = ("/sealer.yaml", "/certs/", "/ledger/", "/registry/", "/.sealer/", "/.pre-commit-config.yaml")
 GITLAB_FILE = ".gitlab/ci/sealer.yml"
 # Who the rotate job commits as (GIT_COMMITTER_EMAIL in the templates): its allowed-signers principal.
-COMMITTER = {"github": "sealer@users.noreply.github.com", "gitlab": "sealer@noreply.invalid"}
+COMMITTER = {
+    "github": "sealer@users.noreply.github.com",
+    "gitlab": "sealer@noreply.invalid",
+    "gitea": "sealer@noreply.invalid",
+    "forgejo": "sealer@noreply.invalid",
+}
 SIGNING_SECRET = "SEALER_SIGNING_KEY"
 _SSH_PUBLIC = re.compile(
     r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\.com"
@@ -117,6 +127,13 @@ def _check(options: Options) -> None:
     for owner in options.owners:
         if not _OWNER.fullmatch(owner):
             raise BadInput(f"--owner {owner!r} is not @user, @org/team or an e-mail address")
+        if options.kind in ACTIONS_HOSTS and not owner.startswith("@"):
+            # Gitea and Forgejo look an owner up as a user name: an address would own nothing.
+            raise BadInput(
+                f"--owner {owner!r}: {ACTIONS_HOSTS[options.kind][0]} takes @user or @org/team only"
+            )
+    if options.kind in ACTIONS_HOSTS and options.auth != "token":
+        raise BadInput(f"--auth app is GitHub's: {ACTIONS_HOSTS[options.kind][0]} uses a bot user's token")
     if not _CRON.fullmatch(options.schedule):
         raise BadInput(f"--schedule {options.schedule!r} is not a five-field cron expression")
     if not _PYTHON.fullmatch(options.python):
@@ -142,34 +159,61 @@ def read_public_key(path: Path) -> str:
 def render(options: Options) -> dict[str, str]:
     """Relative path -> text of every file `ci init` writes."""
     _check(options)
-    common = {"version": __version__, "package": package_spec(options), "python": options.python}
-    workflows = ".github/workflows" if options.kind == "github" else None
+    kind = options.kind
+    host, token_var = ACTIONS_HOSTS.get(kind, ("GitHub", "GITHUB_TOKEN"))
+    common = {
+        "version": __version__,
+        "package": package_spec(options),
+        "python": options.python,
+        "kind": kind,
+        "host": host,
+        "token_var": token_var,
+    }
+    workflows = None if kind == "gitlab" else f".{kind}/workflows"
     ci_files = [f"/{workflows}/sealer-review.yml", f"/{workflows}/sealer-rotate.yml"] if workflows else []
-    owners_file = ".github/CODEOWNERS" if options.kind == "github" else ".gitlab/CODEOWNERS"
+    owners_file = layout.CODEOWNERS_WRITTEN[kind]
     paths = [
         *OWNED_PATHS,
         *(f"/{p.lstrip('/')}" for p in options.policy_files),
         *(ci_files or ["/.gitlab-ci.yml", f"/{GITLAB_FILE}"]),
         f"/{owners_file}",
     ]
+    if kind in ACTIONS_HOSTS:
+        paths = [codeowners_regex(path) for path in paths]
     files = {
         owners_file: templating.render(
-            "ci/CODEOWNERS.j2", kind=options.kind, paths=paths, owners=options.owners
+            "ci/CODEOWNERS.j2",
+            kind=kind,
+            host=host,
+            lookup=layout.CODEOWNERS_LOOKUP.get(kind, ()),
+            paths=paths,
+            owners=options.owners,
         )
     }
-    if options.kind == "github":
-        token = "steps.token.outputs.token" if options.auth == "app" else "secrets.SEALER_TOKEN"
-        files[f"{workflows}/sealer-review.yml"] = templating.render("ci/github-review.yml.j2", **common)
-        files[f"{workflows}/sealer-rotate.yml"] = templating.render(
-            "ci/github-rotate.yml.j2",
-            **common,
-            schedule=options.schedule,
-            auth=options.auth,
-            token_expr=token,
-        )
-    else:
+    if workflows is None:
         files[GITLAB_FILE] = templating.render("ci/gitlab-ci.yml.j2", **common, path=GITLAB_FILE)
+        return files
+    token = "steps.token.outputs.token" if options.auth == "app" else "secrets.SEALER_TOKEN"
+    files[f"{workflows}/sealer-review.yml"] = templating.render("ci/github-review.yml.j2", **common)
+    files[f"{workflows}/sealer-rotate.yml"] = templating.render(
+        "ci/github-rotate.yml.j2",
+        **common,
+        schedule=options.schedule,
+        auth=options.auth,
+        token_expr=token,
+        committer=COMMITTER[kind],
+    )
     return files
+
+
+def codeowners_regex(path: str) -> str:
+    """A CODEOWNERS path (`/file`, `/folder/`) as a Gitea/Forgejo rule: a Go regular expression
+    the host anchors at both ends, over the path without its leading `/`, written with the
+    file's own escape (each backslash doubled). The paths are plain (`_PATH`): only `.` is special."""
+    body = path.lstrip("/")
+    regex = _REGEX_SPECIAL.sub(lambda m: "\\" + m.group(), body.rstrip("/"))
+    regex += "/.*" if body.endswith("/") else ""
+    return regex.replace("\\", "\\\\")
 
 
 def signer_line(kind: str, public_key: str | None) -> str:
@@ -202,6 +246,16 @@ def setup(options: Options) -> Setup:
             Secret(
                 SIGNING_SECRET, f"{signing}, as one line: base64 -w0 sealer-signing-key; protected, masked"
             ),
+        )
+    elif options.kind in ACTIONS_HOSTS:
+        host, token_var = ACTIONS_HOSTS[options.kind]
+        secrets = (
+            Secret(
+                "secrets.SEALER_TOKEN",
+                f"a {host} bot user's access token (scopes write:repository, write:issue, read:user), "
+                f"a repository secret; the jobs hand it to sealer as {token_var}",
+            ),
+            Secret(f"secrets.{SIGNING_SECRET}", f"{signing}, the file's content"),
         )
     elif options.auth == "app":
         secrets = (

@@ -5,7 +5,9 @@ CODEOWNERS file are read at BASE. A commit-message trailer or a file in the pull
 approval. Two channels are understood:
 
 - `codeowners`: the Git host enforces a code owner's review over paths its CODEOWNERS file (the
-  base branch's, on GitHub and GitLab alike) assigns. A sensitive finding on such a path is
+  base branch's, on GitHub and GitLab alike) assigns. On Gitea and Forgejo (named by the CI's
+  environment, as the forge is) the file is theirs: their lookup order, a Go regular expression
+  per rule. A sensitive finding on such a path is
   reported as "needs owner approval" and does not fail the check: the host's merge gate does.
   One on a path CODEOWNERS does not cover still fails.
 - `signed-tags`: an approver signs a tag `sealer-approval/<anything>` on the exact HEAD commit
@@ -16,10 +18,11 @@ approval. Two channels are understood:
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,11 +105,28 @@ class CodeOwners:
         return tuple(owner for owners in last.values() for owner in owners)
 
 
-def codeowners_at(root: Path, base: str) -> CodeOwners | None:
-    texts = read_files(root, base, layout.CODEOWNERS_FILES)
-    text = next((texts[p] for p in layout.CODEOWNERS_FILES if texts.get(p)), None)
+def regex_host(env: Mapping[str, str]) -> str | None:
+    """ "gitea" or "forgejo" when the CI's environment names one (as sealer.forge.kind_of reads
+    it: SEALER_FORGE first, then Forgejo's and Gitea's Actions marks), else None."""
+    chosen = env.get("SEALER_FORGE", "")
+    if chosen:
+        return chosen if chosen in layout.CODEOWNERS_LOOKUP else None
+    if env.get("CI_API_V4_URL"):
+        return None
+    if env.get("FORGEJO_ACTIONS"):
+        return "forgejo"
+    return "gitea" if env.get("GITEA_ACTIONS") else None
+
+
+def codeowners_at(root: Path, base: str, env: Mapping[str, str] | None = None) -> CodeOwners | None:
+    host = regex_host(os.environ if env is None else env)
+    files = layout.CODEOWNERS_LOOKUP[host] if host else layout.CODEOWNERS_FILES
+    texts = read_files(root, base, files)
+    text = next((texts[p] for p in files if texts.get(p)), None)
     if text is None:
         return None
+    if host:
+        return _gitea_rules(text)
     rules = []
     section, optional, defaults = "", False, ()
     for line in text.splitlines():
@@ -120,6 +140,57 @@ def codeowners_at(root: Path, base: str) -> CodeOwners | None:
             continue
         glob, *owners = line.split()
         rules.append((section, optional, _pattern(glob), tuple(owners) or defaults))
+    return CodeOwners(tuple(rules))
+
+
+# Gitea's and Forgejo's rules are Go regular expressions. Only those whose meaning Python's `re`
+# shares are read: literals, `.`, classes (no POSIX names), groups, `|`, `* + ?`, escaped
+# punctuation. Any other (lookarounds, flags, `\w`, `$`, `{m,n}`…) is skipped: sealer never
+# counts a path as owned that the host might not; a skipped rule can fail a finding, not pass it.
+_PORTABLE = re.compile(r"(?:[A-Za-z0-9_./,*+?|()-]|\\[^A-Za-z0-9]|\[\^?(?!:)|\])+")
+
+
+def _gitea_tokens(line: str) -> list[str]:
+    """One line split as the host does: a backslash takes the next character as it is, `#` starts a
+    comment, spaces (and tabs) separate."""
+    tokens: list[str] = []
+    token, escape = "", False
+    for char in line.strip().replace("\t", " "):
+        if escape:
+            token, escape = token + char, False
+        elif char == "\\":
+            escape = True
+        elif char == "#":
+            break
+        elif char == " ":
+            tokens, token = [*tokens, token] if token else tokens, ""
+        else:
+            token += char
+    return [*tokens, token] if token else tokens
+
+
+def _gitea_rule(expression: str) -> re.Pattern[str] | None:
+    """The host's `^expression$` (its `$`: the end of the path) as a pattern that fullmatches
+    the paths it finds a match in; `!expression`: the paths it does not; None when unreadable."""
+    negative, expression = expression.startswith("!"), expression.removeprefix("!")
+    if not _PORTABLE.fullmatch(expression) or "(?" in expression:
+        return None
+    try:
+        re.compile(expression)
+    except re.error:
+        return None
+    found = rf"(?s:.*?)(?:^{expression}\Z)"  # a top-level `|` splits the anchors, as in Go
+    return re.compile(rf"(?!{found})(?s:.*)" if negative else rf"{found}(?s:.*)")
+
+
+def _gitea_rules(text: str) -> CodeOwners:
+    """Every rule applies on its own: the host asks the owners of each rule a path matches."""
+    rules = []
+    for number, line in enumerate(text.split("\n")):  # the host's lines: \n only
+        tokens = _gitea_tokens(line)
+        pattern = _gitea_rule(tokens[0]) if len(tokens) > 1 else None
+        if pattern is not None:
+            rules.append((f"rule {number}", False, pattern, tuple(tokens[1:])))
     return CodeOwners(tuple(rules))
 
 

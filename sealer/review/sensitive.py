@@ -41,6 +41,8 @@ GATE_FILES = (
     "CODEOWNERS",
     ".github/CODEOWNERS",
     ".gitlab/CODEOWNERS",
+    ".gitea/CODEOWNERS",
+    ".forgejo/CODEOWNERS",
     "docs/CODEOWNERS",
     layout.PRE_COMMIT_CONFIG,
     "*.gitattributes",
@@ -48,6 +50,8 @@ GATE_FILES = (
     ".gitmodules",  # where a checkout that follows submodules fetches their files from
     "*.argocd-source*.yaml",  # Argo CD's parameter overrides (Helm parameters over every values file)
     ".github/workflows/*",
+    ".gitea/workflows/*",  # Gitea and Forgejo Actions
+    ".forgejo/workflows/*",
     ".gitlab-ci.yml",
     ".gitlab/ci/*",
 )

@@ -1,20 +1,24 @@
-"""`sealer ci init github|gitlab`: the generated workflows validate against the published
+"""`sealer ci init github|gitlab|gitea|forgejo`: the generated workflows validate against the published
 schemas (check-jsonschema's vendored copies), run the commands that exist, pin sealer, and
 cover sealer's trust anchors in CODEOWNERS; bad options change nothing."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from support.cli import sealer as cli
-from support.git import git
+from support.git import commit_all, git
 
 from sealer import hooksrepo, init
 from sealer.errors import BadInput
+from sealer.review import approvals
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 GITHUB_FILES = [
@@ -23,6 +27,7 @@ GITHUB_FILES = [
     ".github/workflows/sealer-rotate.yml",
 ]
 GITLAB_FILES = [".gitlab/CODEOWNERS", ".gitlab/ci/sealer.yml"]
+TOKEN_VAR = {"gitea": "GITEA_TOKEN", "forgejo": "FORGEJO_TOKEN"}  # what sealer reads the token from
 
 
 OWN_SOURCE = hooksrepo.HooksRepo("https://git.example.test/acme/sealer.git", COMMIT)
@@ -53,7 +58,7 @@ def check_schema(schema: str, *files: Path) -> None:
 def test_github_workflows_validate_and_run_the_gate(repo: Path) -> None:
     result = cli(repo, "ci", "init", "github", "--owner", "@acme/platform", "-o", "json")
     assert result.exit_code == 0, result.stderr
-    assert sorted(__import__("json").loads(result.stdout)["created"]) == GITHUB_FILES
+    assert sorted(json.loads(result.stdout)["created"]) == GITHUB_FILES
     check_schema("vendor.github-workflows", *(repo / f for f in GITHUB_FILES[1:]))
     review = yaml.safe_load((repo / GITHUB_FILES[1]).read_text())
     runs = [step.get("run", "") for step in review["jobs"]["sealer"]["steps"]]
@@ -192,14 +197,192 @@ def test_a_symlinked_folder_is_not_written_through(
     assert result.exit_code == 2 and "symlink" in result.stderr and list(outside.iterdir()) == []
 
 
-@pytest.mark.parametrize("kind", ["github", "gitlab"])
+@pytest.mark.parametrize("kind", ["github", "gitlab", "gitea", "forgejo"])
 def test_installing_sealer_never_imports_from_the_checkout(repo: Path, kind: str) -> None:
     """The jobs run in the pull request's checkout, and `python -m pip` puts the working folder
     first on sys.path: a `pip/__main__.py` the author added would run instead of pip, and
     replace the sealer the gate then runs (a green gate for anything)."""
     assert cli(repo, "ci", "init", kind, "--owner", "@acme/platform").exit_code == 0
-    texts = [
-        p.read_text() for p in (repo / ".github" if kind == "github" else repo / ".gitlab").rglob("*.yml")
-    ]
+    texts = [p.read_text() for p in (repo / f".{kind}").rglob("*.yml")]
     commands = [line for text in texts for line in text.splitlines() if "python" in line and " -m " in line]
     assert commands and all("python -I -m pip" in line for line in commands), commands
+
+
+# -- Gitea and Forgejo: GitHub's workflow syntax under .gitea/ or .forgejo/, the bot user's token
+# in a secret the host accepts, the SARIF kept as an artifact, the review comment through
+# sealer's Gitea forge, and CODEOWNERS in the host's regular-expression dialect covering what
+# the GitHub file covers.
+
+
+@pytest.fixture(params=["gitea", "forgejo"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def files_of(kind: str) -> dict[str, str]:
+    return {
+        "owners": f".{kind}/CODEOWNERS",
+        "review": f".{kind}/workflows/sealer-review.yml",
+        "rotate": f".{kind}/workflows/sealer-rotate.yml",
+    }
+
+
+def ci_init(repo: Path, kind: str, *args: str) -> dict[str, Any]:
+    result = cli(repo, "ci", "init", kind, "--owner", "@acme/platform", *args, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+def load(repo: Path, rel: str) -> dict[Any, Any]:
+    return dict(yaml.safe_load((repo / rel).read_text()))
+
+
+def test_the_workflows_validate_and_run_the_gate(repo: Path, kind: str) -> None:
+    told = ci_init(repo, kind)
+    paths = files_of(kind)
+    assert sorted(told["created"]) == sorted(paths.values())
+    runner = Path(sys.executable).with_name("check-jsonschema")
+    done = subprocess.run(
+        [str(runner), "--builtin-schema", "vendor.github-workflows", str(repo / paths["review"])]
+        + [str(repo / paths["rotate"])],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    review = load(repo, paths["review"])
+    assert "permissions" not in review  # the host ignores it: nothing may rely on it
+    steps = review["jobs"]["sealer"]["steps"]
+    assert steps[0]["with"] == {"fetch-depth": 0, "persist-credentials": False}
+    runs = [step.get("run", "") for step in steps]
+    gate = "sealer review --approvals-from codeowners --require-signed"
+    gate += ' --trust-at "$BASE_SHA" "$BASE" "$HEAD_SHA"'
+    assert any(gate in run for run in runs) and "sealer check" in runs
+    assert "sealer scan --all-files --format sarif > sealer.sarif" in runs
+    uses = [step.get("uses", "") for step in steps]
+    assert not any("codeql" in u for u in uses)  # no code scanning to upload to
+    (artifact,) = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert artifact["uses"] == "actions/upload-artifact@v3" and artifact["with"]["path"] == "sealer.sarif"
+    assert artifact["if"] == "${{ !cancelled() }}"  # the findings are kept when the gate fails
+    # only the comment step holds a token: the job's own, for a pull request from this repository
+    with_token = [s for s in steps if any("token" in str(v) for v in s.get("env", {}).values())]
+    (comment,) = with_token
+    assert comment["env"][TOKEN_VAR[kind]] == "${{ github.token }}" and comment["env"]["SEALER_FORGE"] == kind
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in comment["if"]
+    assert "--post --output markdown" in comment["run"] and "GITHUB_STEP_SUMMARY" not in comment["run"]
+
+
+def test_the_rotate_workflow_uses_the_bot_token_under_a_name_the_host_accepts(repo: Path, kind: str) -> None:
+    ci_init(repo, kind, "--schedule", "5 3 * * 1")
+    text = (repo / files_of(kind)["rotate"]).read_text()
+    rotate = yaml.safe_load(text)
+    # Gitea refuses secret names starting with GITHUB_ or GITEA_ (Forgejo likewise, and FORGEJO_)
+    named = set(re.findall(r"secrets\.([A-Za-z0-9_]+)", text))
+    assert named == {"SEALER_TOKEN", "SEALER_SIGNING_KEY"}
+    assert "create-github-app-token" not in text and "permissions" not in rotate
+    assert rotate[True]["schedule"] == [{"cron": "5 3 * * 1"}]
+    assert rotate[True]["push"] == {"paths": ["ledger/**"]}
+    steps = rotate["jobs"]["rotate"]["steps"]
+    assert steps[0]["with"]["token"] == "${{ secrets.SEALER_TOKEN }}"  # pushes as the bot user
+    (run,) = [s for s in steps if s.get("run") == "sealer rotate --due --push origin --open-pr --output json"]
+    assert run["env"][TOKEN_VAR[kind]] == "${{ secrets.SEALER_TOKEN }}" and run["env"]["SEALER_FORGE"] == kind
+    assert "GITHUB_TOKEN" not in run["env"]
+    assert run["env"]["GIT_COMMITTER_EMAIL"] == "sealer@noreply.invalid"
+    assert steps[-1]["if"] == "${{ always() }}" and "user.signingkey" in steps[-1]["run"]
+    finish = rotate["jobs"]["finish"]
+    assert "push" in finish["if"] and "default_branch" in finish["if"]
+    assert finish["steps"][0]["with"] == {"fetch-depth": 0, "persist-credentials": False}
+    assert finish["steps"][-1]["run"] == "sealer rotate --finish --output json"
+    assert f"sealer @ git+{OWN_SOURCE.url}@{COMMIT}" in text
+
+
+def test_the_secrets_to_create_and_the_signer_line(repo: Path, kind: str, tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    told = ci_init(repo, kind, "--signing-key", str(key.with_suffix(".pub")))
+    names = [secret["name"] for secret in told["secrets"]]
+    assert names == ["secrets.SEALER_TOKEN", "secrets.SEALER_SIGNING_KEY"]
+    assert TOKEN_VAR[kind] in told["secrets"][0]["holds"]
+    public = key.with_suffix(".pub").read_text().split()
+    assert told["allowed_signers"] == {
+        "file": ".sealer/allowed_signers",
+        "line": f'sealer@noreply.invalid namespaces="git" {public[0]} {public[1]}',
+    }
+    text = cli(repo, "ci", "init", kind, "--owner", "@acme", "--force").stdout
+    assert "create secrets.SEALER_TOKEN:" in text and f"wrote .{kind}/CODEOWNERS" in text
+
+
+def owned(codeowners: str, path: str) -> bool:
+    """The host's reading, spelt independently of sealer's: each rule's backslashes undone
+    (the file's escape), then `^rule$` as a regular expression."""
+    for line in codeowners.splitlines():
+        if line and not line.startswith("#"):
+            rule = line.split()[0].replace("\\\\", "\\")
+            if re.fullmatch(rule, path):
+                return True
+    return False
+
+
+def test_codeowners_covers_what_the_github_file_covers(repo: Path, kind: str) -> None:
+    args = ["--owner", "@acme/platform", "--owner", "@sec", "--policy-file", "policy/keys.yaml"]
+    assert cli(repo, "ci", "init", kind, *args).exit_code == 0
+    assert cli(repo, "ci", "init", "github", *args).exit_code == 0
+    github = (repo / ".github/CODEOWNERS").read_text().replace(".github/", f".{kind}/")
+    ours = (repo / files_of(kind)["owners"]).read_text()
+    rules = [line for line in ours.splitlines() if line and not line.startswith("#")]
+    assert all(line.split()[1:] == ["@acme/platform", "@sec"] for line in rules)
+    github_paths = [line.split()[0] for line in github.splitlines() if line and not line.startswith("#")]
+    assert len(rules) == len(github_paths)
+    for path in github_paths:  # every file and a file in every folder the GitHub file owns
+        probe = path.lstrip("/") + ("x.pem" if path.endswith("/") else "")
+        assert owned(ours, probe), probe
+    for path in ("README.md", "deploy/staging.yaml", "xsealer.yaml", "sealer-yaml", "certs", "a/.sealer/x"):
+        assert not owned(ours, path), path
+
+
+def test_sealers_gate_reads_the_file_as_the_host_does(repo: Path, kind: str) -> None:
+    """review --approvals-from codeowners, under the host's Actions, finds the written file in
+    the host's lookup order and reads its rules as regular expressions."""
+    assert cli(repo, "ci", "init", kind, "--owner", "@acme/platform").exit_code == 0
+    commit_all(repo, "ci")
+    env = {"SEALER_FORGE": kind}
+    owners = approvals.codeowners_at(repo, "HEAD", env)
+    assert owners is not None
+    for path in ("sealer.yaml", "certs/staging.pem", ".sealer/allowed_signers", files_of(kind)["rotate"]):
+        assert owners.owners(path) == ("@acme/platform",), path
+    assert owners.owners("deploy/staging.yaml") == () and owners.owners("xsealer.yaml") == ()
+    marks = {"gitea": "GITEA_ACTIONS", "forgejo": "FORGEJO_ACTIONS"}
+    assert approvals.codeowners_at(repo, "HEAD", {marks[kind]: "true"}) is not None
+    # GitHub and GitLab never read .gitea/ or .forgejo/: there, nobody owns anything
+    assert approvals.codeowners_at(repo, "HEAD", {}) is None
+    # the host reads the first file it finds: a root CODEOWNERS shadows the written one
+    (repo / "CODEOWNERS").write_text("README\\\\.md @someone\n")
+    commit_all(repo, "a root CODEOWNERS")
+    shadowed = approvals.codeowners_at(repo, "HEAD", env)
+    assert shadowed is not None and shadowed.owners("sealer.yaml") == ()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--owner", "sec@acme.example"], "@user or @org/team only"),
+        (["--owner", "@acme", "--auth", "app"], "--auth app"),
+        (["--owner", "@acme", "--schedule", "* * * * *\nevil: 1"], "--schedule"),
+        (["--owner", "@acme\n- run: curl evil"], "--owner"),
+        (["--owner", "@acme", "--policy-file", "../outside.yaml"], "--policy-file"),
+    ],
+)
+def test_gitea_bad_options_write_nothing(repo: Path, kind: str, args: list[str], message: str) -> None:
+    result = cli(repo, "ci", "init", kind, *args)
+    assert result.exit_code == 2 and message in result.stderr and result.stderr.count("\n") == 1
+    assert not (repo / f".{kind}").exists()
+
+
+def test_gitea_existing_files_stay_unless_forced(repo: Path, kind: str) -> None:
+    owners = repo / files_of(kind)["owners"]
+    owners.parent.mkdir()
+    owners.write_text(".* @me\n")
+    result = cli(repo, "ci", "init", kind, "--owner", "@acme")
+    assert result.exit_code == 2 and "--force" in result.stderr
+    assert owners.read_text() == ".* @me\n" and not (repo / f".{kind}/workflows").exists()
+    assert cli(repo, "ci", "init", kind, "--owner", "@acme", "--force").exit_code == 0
+    assert "@acme" in owners.read_text() and (repo / files_of(kind)["review"]).exists()

@@ -72,8 +72,8 @@ def ci_init(repo: Path, kind: str, public_key: Path) -> dict[str, Any]:
 
 def signing_script(repo: Path, kind: str) -> str:
     """The rotate job's lines before `sealer rotate`, as the YAML says them."""
-    if kind == "github":
-        workflow = yaml.safe_load((repo / ".github/workflows/sealer-rotate.yml").read_text())
+    if kind != "gitlab":
+        workflow = yaml.safe_load((repo / f".{kind}/workflows/sealer-rotate.yml").read_text())
         steps = workflow["jobs"]["rotate"]["steps"]
         (step,) = [s for s in steps if "SEALER_SIGNING_KEY" in s.get("env", {})]
         return str(step["run"])
@@ -85,8 +85,8 @@ def signing_script(repo: Path, kind: str) -> str:
 
 def gate_script(repo: Path, kind: str) -> str:
     """The review gate's `sealer review` line, as the YAML says it."""
-    if kind == "github":
-        workflow = yaml.safe_load((repo / ".github/workflows/sealer-review.yml").read_text())
+    if kind != "gitlab":
+        workflow = yaml.safe_load((repo / f".{kind}/workflows/sealer-review.yml").read_text())
         runs = [s.get("run", "") for s in workflow["jobs"]["sealer"]["steps"]]
         (run,) = [r for r in runs if "sealer review" in r and "--post" not in r]
         return str(run)
@@ -116,6 +116,8 @@ def ci_secrets(kind: str, private_key: Path, tmp_path: Path) -> dict[str, str]:
     text = private_key.read_text()
     if kind == "github":
         return {"SEALER_SIGNING_KEY": text.rstrip("\n"), "RUNNER_TEMP": str(runner)}
+    if kind != "gitlab":  # Gitea, Forgejo: the file's content; a private folder of mktemp's
+        return {"SEALER_SIGNING_KEY": text.rstrip("\n"), "TMPDIR": str(runner)}
     return {
         "SEALER_SIGNING_KEY": base64.b64encode(text.encode()).decode(),
         "TMPDIR": str(runner),
@@ -125,12 +127,12 @@ def ci_secrets(kind: str, private_key: Path, tmp_path: Path) -> dict[str, str]:
 
 
 def gate_env(kind: str, base: str, commit: str) -> dict[str, str]:
-    if kind == "github":
+    if kind != "gitlab":
         return {"BASE_SHA": base, "HEAD_SHA": commit}
     return {"CI_MERGE_REQUEST_DIFF_BASE_SHA": base, "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA": commit}
 
 
-@pytest.fixture(params=["github", "gitlab"])
+@pytest.fixture(params=["github", "gitlab", "gitea", "forgejo"])
 def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -229,7 +231,7 @@ def test_a_signer_removed_on_the_target_since_the_branch_point_counts_no_more(
     commit = rotated(repo)  # on its own branch; main stays at `base`
     (repo / ".sealer/allowed_signers").write_text("")
     target = commit_all(repo, "the pipeline key is withdrawn")
-    if kind == "github":  # the base branch's head is what GitHub passes as BASE_SHA
+    if kind != "gitlab":  # the base branch's head is what GitHub (and Gitea) pass as BASE_SHA
         env = {"BASE_SHA": target, "HEAD_SHA": commit}
     else:
         env = {**gate_env(kind, base, commit), "CI_MERGE_REQUEST_TARGET_BRANCH_SHA": target}
@@ -238,3 +240,25 @@ def test_a_signer_removed_on_the_target_since_the_branch_point_counts_no_more(
     if kind == "gitlab":  # a plain merge request pipeline names no target tip: the merge-base's
         gate = bash(repo, gate_script(repo, kind), gate_env(kind, base, commit))
         assert gate.returncode == 0, gate.stdout + gate.stderr
+
+
+@pytest.mark.parametrize("kind", ["gitea", "forgejo"])
+def test_the_signing_key_is_removed_after_the_job(
+    repo: Path, kind: str, keys: dict[str, Path], tmp_path: Path
+) -> None:
+    """No runner empties a host-mode job's temp folder on Gitea or Forgejo: the job's last step
+    (run whatever failed before it) removes the key and its private folder."""
+    ci_init(repo, kind, keys["pipeline"].with_suffix(".pub"))
+    done = bash(repo, signing_script(repo, kind), ci_secrets(kind, keys["pipeline"], tmp_path))
+    assert done.returncode == 0, done.stderr
+    written = Path(git(repo, "config", "user.signingkey").strip())
+    assert written.is_file() and stat.S_IMODE(written.parent.stat().st_mode) == 0o700
+    workflow = yaml.safe_load((repo / f".{kind}/workflows/sealer-rotate.yml").read_text())
+    last = workflow["jobs"]["rotate"]["steps"][-1]
+    assert last["if"] == "${{ always() }}"
+    removed = bash(repo, last["run"], {})
+    assert removed.returncode == 0, removed.stderr
+    assert (
+        not written.exists() and not written.parent.exists() and list((tmp_path / "runner").iterdir()) == []
+    )
+    assert bash(repo, last["run"], {}).returncode == 0  # nothing left to remove: still fine

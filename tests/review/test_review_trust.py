@@ -802,17 +802,76 @@ def test_an_owner_removed_on_the_target_since_the_branch_point_counts_no_more(re
     ids=["section", "section-default-owners", "optional-section", "required-and-optional"],
 )
 def test_gitlab_codeowners_sections(repo: Path, codeowners: str, covered: bool) -> None:
+    assert owned_store_change(repo, ".gitlab/CODEOWNERS", codeowners) == covered
+
+
+def owned_store_change(repo: Path, owners_file: str, codeowners: str) -> bool:
+    """Whether a store change passes as "needs owner approval" (else it fails) with `codeowners`
+    at `owners_file` on main."""
     git(repo, "checkout", "-q", "main")
-    (repo / ".gitlab").mkdir()
-    (repo / ".gitlab/CODEOWNERS").write_text(codeowners)
+    (repo / owners_file).parent.mkdir(exist_ok=True)
+    (repo / owners_file).write_text(codeowners)
     commit(repo, "owners")
     git(repo, "checkout", "-q", "-B", "pr")
     store_changed(repo)
     commit(repo)
     code, data = run_review(repo, "--approvals-from", "codeowners")
-    assert (code, [f["rule"] for f in data["needs_owner_approval"]]) == (
-        (0, ["store-change"]) if covered else (1, [])
-    ), data["findings"]
+    outcome = (code, [f["rule"] for f in data["needs_owner_approval"]])
+    assert outcome in ((0, ["store-change"]), (1, [])), data["findings"]
+    return outcome == (0, ["store-change"])
+
+
+@pytest.mark.parametrize(
+    "codeowners, covered",
+    [
+        ("sealer\\\\.yaml @acme/platform\n", True),  # the file's escape: `sealer\.yaml`
+        ("certs/.* @acme/docs\nsealer.yaml @acme/platform\n", True),  # `.`: any character
+        ("/sealer\\\\.yaml @acme/platform\n", False),  # the host's paths have no leading `/`
+        ("certs/|sealer\\\\.yaml @acme/platform\n", True),  # `^certs/|sealer\.yaml$`, as Go reads it
+        ("!deploy/.* @acme/platform\n", True),  # a negative rule owns what it does not match
+        ("!sealer\\\\.yaml @acme/platform\n", False),
+        ("(?=s)sealer\\\\.yaml @acme/platform\n", False),  # not Go's: never read as covering
+        ("\\\\w+\\\\.yaml @acme/platform\n", False),  # \w differs (Unicode in Python): not read
+        ("sealer\\\\.yaml$ @acme/platform\n", False),  # `$` differs: not read (fails closed)
+        ("sealer\\\\.yaml\x1c.* @acme/platform\n", False),  # one line for the host, not two
+    ],
+)
+@pytest.mark.parametrize("host", ["gitea", "forgejo"])
+def test_gitea_codeowners_are_regular_expressions(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, host: str, codeowners: str, covered: bool
+) -> None:
+    """Under Gitea or Forgejo Actions the gate reads the host's CODEOWNERS (its lookup order,
+    `.gitea/CODEOWNERS` included) with the host's meaning, never a rule the host might not."""
+    monkeypatch.setenv("GITEA_ACTIONS", "true")
+    if host == "forgejo":
+        monkeypatch.setenv("FORGEJO_ACTIONS", "true")
+    assert owned_store_change(repo, ".gitea/CODEOWNERS", codeowners) == covered
+
+
+def test_under_gitea_the_github_codeowners_is_not_read(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _codeowners_on_main(repo)
+    store_changed(repo)
+    commit(repo)
+    assert run_review(repo, "--approvals-from", "codeowners")[0] == 0
+    monkeypatch.setenv("SEALER_FORGE", "gitea")
+    code, data = run_review(repo, "--approvals-from", "codeowners")
+    assert code == 1 and data["needs_owner_approval"] == []
+
+
+def test_a_gitea_workflow_or_codeowners_change_is_a_trust_anchor_change(repo: Path) -> None:
+    for path in (
+        ".gitea/workflows/x.yml",
+        ".forgejo/workflows/x.yml",
+        ".gitea/CODEOWNERS",
+        ".forgejo/CODEOWNERS",
+    ):
+        git(repo, "checkout", "-q", "-B", "pr", "main")
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text("x\n")
+        commit(repo)
+        code, data = run_review(repo)
+        assert code == 1 and codes(data) == {"trust-anchor-change"}, path
+        git(repo, "reset", "-q", "--hard", "main")
 
 
 def test_codeowners_added_by_the_change_itself_grants_nothing(repo: Path) -> None:

@@ -23,6 +23,11 @@ UNSET = (
     "KUBECONFIG",
     "VAULT_ADDR",
     "VAULT_TOKEN",
+    # which host's CODEOWNERS `review --approvals-from codeowners` reads (a Gitea or Forgejo runner sets them)
+    "SEALER_FORGE",
+    "GITEA_ACTIONS",
+    "FORGEJO_ACTIONS",
+    "CI_API_V4_URL",
     # a pull-request job's branch names: which branch `sealer review` takes for the one under review
     "GITHUB_HEAD_REF",
     "GITHUB_BASE_REF",
