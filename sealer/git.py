@@ -96,7 +96,8 @@ def _command(args: Sequence[str]) -> str:
 def _no_drivers(root: str) -> tuple[str, ...]:
     """`--config-env` options blanking each filter, diff and merge driver command configured
     for the repository at `root` (any scope, includes followed). Read once per folder and
-    process: sealer configures no driver, and no file it writes is git's configuration."""
+    process: no command writes git's configuration but `init`, whose one driver is sealer's own
+    textconv."""
     try:
         done = subprocess.run(
             [*GIT, "-C", str(root), "config", "-z", "--get-regexp", _DRIVER_COMMANDS],

@@ -358,6 +358,12 @@ def _file(
         _stray(walk, path, content)
         if posixpath.basename(path) in kustomize.KUSTOMIZATION_FILES:
             _kustomization(walk, path, content, commit)
+        elif _manifest(path):
+            for deployed in stray.gitops_builds(path, content):
+                build = kustomize.Build(walk.root, commit, walk.data)
+                moved = build.deployed(path, deployed)
+                walk.add(stray.move_findings(path, moved, walk.managed.targets, walk.managed.registries))
+                _unread_build(walk, path, build, moved)
     if path.endswith((".yaml", ".yml")) and path not in walk.head_values:
         _beside_values(walk, change)
     if foreign and _manifest(path):
@@ -412,21 +418,23 @@ def _stray(walk: Walk, path: str, data: bytes) -> None:
 
 
 def _kustomization(walk: Walk, path: str, data: bytes, commit: str) -> None:
-    """A kustomization whose `namespace:`, `namePrefix:` or `nameSuffix:` moves what it lists
-    (sealer.review.kustomize builds it from the commit's tree, stray judges it)."""
+    """A kustomization a commit adds or changes, built from the commit's tree (sealer.review.
+    kustomize), stray judging what its `namespace:`, `namePrefix:` or `nameSuffix:`, and those
+    of what it lists, do: one moving nothing itself may list one that does (nothing deployed
+    that one before)."""
     read = stray.kustomization(path, data)
-    if read is None or not read.moves:
+    if read is None:
         return
     build = kustomize.Build(walk.root, commit, walk.data)
     moved = build.moved(path, read)
     walk.add(stray.move_findings(path, moved, walk.managed.targets, walk.managed.registries))
-    _unread_build(walk, path, build)
+    _unread_build(walk, path, build, moved)
 
 
 def _kustomizations_over(walk: Walk, changed: set[str], head: str) -> None:
     """A kustomization the range left alone moves what the range changed: a file added to a
     folder it builds, or a nested kustomization now listing one (each judged at HEAD)."""
-    if not any(_manifest(path) for path in changed):
+    if not changed:  # any name: kustomize reads what `resources:` lists whatever its extension
         return
     listed = git.files_under(walk.root, head, ".")
     found = [p for p in listed if posixpath.basename(p) in kustomize.KUSTOMIZATION_FILES and p not in changed]
@@ -438,22 +446,33 @@ def _kustomizations_over(walk: Walk, changed: set[str], head: str) -> None:
         walk.blobs[blob] = data if isinstance(data, bytes) else b"".join(data)
     for path, (mode, blob) in entries.items():
         read = stray.kustomization(path, walk.data(blob) or b"") if mode in (REGULAR, EXECUTABLE) else None
-        if read is None or not read.moves:
+        if read is None or not read.acts:
             continue
         build = kustomize.Build(walk.root, head, walk.data)
         moved = build.moved(path, read)
         if build.looked_up & changed or build.cut:
             walk.add(stray.move_findings(path, moved, walk.managed.targets, walk.managed.registries))
-            _unread_build(walk, path, build)
+            _unread_build(walk, path, build, moved)
 
 
-def _unread_build(walk: Walk, path: str, build: kustomize.Build) -> None:
+def _unread_build(walk: Walk, path: str, build: kustomize.Build, moved: list[kustomize.Moved]) -> None:
     """A build too big to read whole is never passed as clean: what review did not read may
-    move a managed Secret or key registry (fail closed; an owner's approval lets it through)."""
+    move a managed Secret or key registry (fail closed; an owner's approval lets it through).
+    Nor is one that renames, moves or makes what it builds by other means than `namespace:`,
+    `namePrefix:` and `nameSuffix:` (patches, replacements, charts, plugins), which review does
+    not redo."""
     if build.cut:
         message = (
-            f"{path} moves or renames what it builds (namespace, namePrefix, nameSuffix) and builds "
-            f"more than {kustomize.MAX_READS} paths, more than review reads: a code owner must approve"
+            f"{path} builds more than {kustomize.MAX_READS} paths, more than review reads, and what it "
+            "builds may be moved or renamed there (namespace, namePrefix, nameSuffix): a code owner "
+            "must approve"
+        )
+        walk.add([Finding(TRUST_ANCHOR, "", path, None, message)])
+    if build.unmodelled and (build.makes_unseen or moved):
+        done = "; ".join(f"{what} ({where})" for what, where in sorted(build.unmodelled.items()))
+        message = (
+            f"{path} builds Secrets or ConfigMaps through what may rename, move or make them in "
+            f"ways review does not redo: {stray.escaped(done)}: a code owner must approve"
         )
         walk.add([Finding(TRUST_ANCHOR, "", path, None, message)])
 

@@ -38,23 +38,40 @@ class Build:
     seen: set[str] = field(default_factory=set)  # files and folders read (each once)
     looked_up: set[str] = field(default_factory=set)  # every path looked for, each link on the way
     cut: bool = False  # more than MAX_READS paths: not read whole, so never judged clean
+    # What a kustomization of the build does that review does not redo (stray.Kustomization)
+    unmodelled: dict[str, str] = field(default_factory=dict)  # what -> the kustomization doing it
+    makes_unseen: bool = False
 
     def moved(self, path: str, kustomization: stray.Kustomization) -> list[Moved]:
         """Every object the kustomization at `path` builds, as written and as built."""
         self.seen.add(path)
         return list(self._built(posixpath.dirname(path), kustomization, path))
 
+    def deployed(self, path: str, build: stray.Kustomization) -> list[Moved]:
+        """`moved` for what a GitOps object at `path` deploys (its paths from the repository's top)."""
+        self.seen.add(path)
+        return list(self._built("", build, path))
+
     def _built(self, folder: str, kustomization: stray.Kustomization, path: str) -> Iterator[Moved]:
+        self._note(folder, kustomization, path)
         made = [(path, item, item) for item in kustomization.generated]
         for entry in kustomization.resources:
             made += self._resource(posixpath.join(folder, entry) if folder else entry)
+        for entry in kustomization.components:  # in order: each transforms all listed before it
+            if _remote(entry):  # another repository's, transforming what this one lists
+                self.unmodelled.setdefault(f"the remote component {entry}", path)
+                continue
+            nested = self._component(posixpath.join(folder, entry) if folder else entry)
+            if nested is not None:
+                made = [(s, w, now) for s, w, b in made for now in nested[1].apply(b)]
+                made += self._built(posixpath.dirname(nested[0]), nested[1], nested[0])
         for source, written, built in made:
             for result in sorted(kustomization.apply(built), key=str):
                 yield source, written, result
 
     def _resource(self, wanted: str) -> list[Moved]:
         """A `resources:` entry: a file, a folder with a kustomization, or one without."""
-        if "://" in wanted or wanted.startswith(("git@", "github.com/", "gitlab.com/")):
+        if _remote(wanted):
             return []  # a remote base: another repository's, not this one's tree
         if len(self.seen) > MAX_READS:
             self.cut = True
@@ -67,6 +84,31 @@ class Build:
         if mode in _FILES:
             return [(path, item, item) for item in stray.placed(path, self.data(blob) or b"")]
         return self._folder(path) if mode == _TREE else []
+
+    def _note(self, folder: str, kustomization: stray.Kustomization, path: str) -> None:
+        """What the kustomization at `path` does that review does not redo, its patch files read."""
+        self.makes_unseen |= kustomization.makes_unseen
+        for what in kustomization.unmodelled:
+            self.unmodelled.setdefault(what, path)
+        for name in kustomization.patch_files:
+            found = self._entry(posixpath.join(folder, name) if folder else name)
+            data = self.data(found[2]) if found is not None and found[1] in _FILES else None
+            text = stray.decoded(data) if data is not None else None
+            if text is None or stray.renaming_patch(text):  # unread (outside, a folder) or renaming
+                self.unmodelled.setdefault(f"the patch {name}", path)
+
+    def _component(self, wanted: str) -> tuple[str, stray.Kustomization] | None:
+        if len(self.seen) > MAX_READS:
+            self.cut = True
+            return None
+        found = self._entry(wanted)
+        if found is None or found[1] != _TREE or found[0] in self.seen:
+            return None
+        self.seen.add(found[0])
+        nested = self._kustomization_in(found[0])
+        if nested is not None:
+            self.seen.add(nested[0])
+        return nested
 
     def _folder(self, folder: str) -> list[Moved]:
         nested = self._kustomization_in(folder)
@@ -107,6 +149,10 @@ class Build:
             link = (self.data(blob) or b"").decode("utf-8", "replace")
             path = posixpath.normpath(posixpath.join(posixpath.dirname(path), link))
         return None
+
+
+def _remote(wanted: str) -> bool:
+    return "://" in wanted or wanted.startswith(("git@", "github.com/", "gitlab.com/"))
 
 
 def _topmost(folders: set[str]) -> list[str]:

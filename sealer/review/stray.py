@@ -5,9 +5,10 @@ verifier would accept whatever fingerprints such a registry lists.
 
 A file is read as any YAML parser may read it, not as sealer's strict reader does: decoded by
 its byte-order mark (UTF-16 and UTF-32 too), escapes and `!!binary` decoded, every value of a
-key given twice, any tag. A registry is matched by name alone when no namespace of its name
-matches (a kustomization's `namespace:` moves any resource into its namespace); a Secret with
-no namespace matches in every one (the tool that applies it picks the namespace). A
+key given twice, any tag. A Secret or registry is matched by name alone when no namespace of
+its name matches (a kustomization's `namespace:`, Flux's `targetNamespace`, Argo CD's kustomize
+`namespace` move any resource into theirs); a Secret with no namespace matches in every one (the
+tool that applies it picks the namespace). A
 kustomization's `namespace:`, `namePrefix:` and `nameSuffix:` move what it lists: what it
 builds (sealer.review.kustomize) is judged by `move_findings`.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import posixpath
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -131,6 +133,11 @@ def _in_text(
         yield from _delivered(doc, targets, registries, depth)
 
 
+def decoded(data: bytes) -> str | None:
+    """The text of a file as kustomize may read it, None for binary data."""
+    return _decode(data)
+
+
 def _decode(data: bytes) -> str | None:
     """The text of a file, None for binary data (YAML holds no NUL)."""
     encoding = contents.wide_encoding(data[: contents.SNIFF])
@@ -147,6 +154,12 @@ def _delivered(
     names, spaces = (_texts(n for m in meta for n in _get(m, key)) for key in ("name", "namespace"))
     if kinds & {"SealedSecret", "Secret"} and _named(names, spaces, targets):
         yield f"delivers a Secret sealer manages {_NOT_OURS}"
+    elif kinds & {"SealedSecret", "Secret"} and _named(names, set(), targets):  # moved there once built
+        for namespace, name in sorted(_named(names, set(), targets)):
+            yield (
+                f"delivers a Secret named like {namespace}/{name}, which sealer manages, {_NOT_OURS}: "
+                "a kustomization's namespace, Flux's targetNamespace or Argo CD's may move it there"
+            )
     if any(_get(sub, "encryptedData") for sub in _get(doc, "sealer")):
         yield f"delivers a Secret sealer manages (a `sealer:` subtree) {_NOT_OURS}"
     if kinds & {"ConfigMap", "Secret"}:
@@ -242,12 +255,24 @@ class Kustomization:
     namespaces: frozenset[str]
     prefixes: frozenset[str]
     suffixes: frozenset[str]
-    resources: tuple[str, ...]  # `resources`, `bases`, `components`: files and folders
+    resources: tuple[str, ...]  # `resources`, `bases`: files and folders
     generated: tuple[Placed, ...]  # what its ConfigMap and Secret generators make
+    # `components`: their transforms apply to what this kustomization lists too
+    components: tuple[str, ...] = ()
+    # What may rename, move or make objects in ways review does not redo (`unmodelled`), and
+    # the patch files to read for a JSON patch of a name, namespace or kind (`patch_files`).
+    unmodelled: tuple[str, ...] = ()
+    patch_files: tuple[str, ...] = ()
+    makes_unseen: bool = False  # a chart, generator or transformer plugin: objects review never sees
 
     @property
     def moves(self) -> bool:
         return bool(self.namespaces or self.prefixes or self.suffixes)
+
+    @property
+    def acts(self) -> bool:
+        """Whether it may change what it builds: review then builds and judges it."""
+        return bool(self.moves or self.components or self.unmodelled or self.patch_files)
 
     def apply(self, placed: Placed) -> set[Placed]:
         kind, namespace, name = placed
@@ -270,10 +295,20 @@ def kustomization(path: str, data: bytes) -> Kustomization | None:
         key: frozenset(t for doc in docs for t in _texts(_get(doc, key)) if t)
         for key in ("namespace", "namePrefix", "nameSuffix")
     }
-    lists = ("resources", "bases", "components")
-    resources = tuple(
-        dict.fromkeys(t for doc in docs for key in lists for t in _texts(_items(_get(doc, key))))
+    resources, components = (
+        tuple(dict.fromkeys(t for doc in docs for key in keys for t in _texts(_items(_get(doc, key)))))
+        for keys in (("resources", "bases"), ("components",))
     )
+    unmodelled = [key for doc in docs for key in _UNMODELLED if _get(doc, key)]
+    makes_unseen = any(key in _MAKES_UNSEEN for key in unmodelled)
+    patch_files: list[str] = []
+    for doc in docs:
+        for entry in _items([*_get(doc, "patches"), *_get(doc, "patchesJson6902")]):
+            if any(_texts(_get(o, key)) - {"false"} for o in _get(entry, "options") for key in _RENAMING):
+                unmodelled.append("a patch allowed to change a name or kind")
+            if any(renaming_patch(text) for text in _texts(_get(entry, "patch"))):
+                unmodelled.append("a JSON patch of a name, namespace or kind")
+            patch_files += _texts(_get(entry, "path"))
     generated: list[Placed] = [
         (kind, space, name)
         for doc in docs
@@ -283,7 +318,89 @@ def kustomization(path: str, data: bytes) -> Kustomization | None:
         for space in _spaces(_texts(_get(item, "namespace")))
     ]
     return Kustomization(
-        fields["namespace"], fields["namePrefix"], fields["nameSuffix"], resources, tuple(generated)
+        fields["namespace"],
+        fields["namePrefix"],
+        fields["nameSuffix"],
+        resources,
+        tuple(generated),
+        components,
+        tuple(dict.fromkeys(unmodelled)),
+        tuple(dict.fromkeys(patch_files)),
+        makes_unseen,
+    )
+
+
+def gitops_builds(path: str, data: bytes) -> list[Kustomization]:
+    """The builds a Flux Kustomization or an Argo CD application in a manifest deploys, as
+    kustomizations at the top of the repository listing its path: Flux's `targetNamespace`,
+    `namePrefix`, `nameSuffix`, Argo CD's kustomize `namespace`, `namePrefix`, `nameSuffix` move
+    what it builds; their components too; their patches and Flux's variable substitution are
+    not redone (`unmodelled`). Only those that may change what they build."""
+    text = _decode(data)
+    if text is None or not any(
+        hint in text.casefold() for hint in ("kustomization", "application", "\\", "!")
+    ):
+        return []
+    try:
+        docs = yamlio.compose_documents(text, path)
+    except SealerError:
+        return []
+    found = []
+    for doc in docs:
+        kinds, spec = _texts(_get(doc, "kind")), _get(doc, "spec")
+        if "Kustomization" in kinds and any("fluxcd" in v for v in _texts(_get(doc, "apiVersion"))):
+            found += [
+                _gitops(s, s, ("targetNamespace", "namePrefix", "nameSuffix"), ("patches", "postBuild"))
+                for s in spec
+            ]
+        elif "Application" in kinds:
+            sources = [
+                *(n for s in spec for n in _get(s, "source")),
+                *_items(n for s in spec for n in _get(s, "sources")),
+            ]
+            for source in sources:
+                for options in _get(source, "kustomize"):
+                    found.append(
+                        _gitops(source, options, ("namespace", "namePrefix", "nameSuffix"), ("patches",))
+                    )
+    return [build for build in found if build.acts]
+
+
+def _gitops(
+    where: yaml.Node, options: yaml.Node, moving: tuple[str, str, str], other: tuple[str, ...]
+) -> Kustomization:
+    folders = [posixpath.normpath(p.lstrip("/")) for p in _texts(_get(where, "path"))] or ["."]
+    space, prefix, suffix = (frozenset(t for t in _texts(_get(options, key)) if t) for key in moving)
+    components = tuple(
+        posixpath.join(f, c) for f in folders for c in _texts(_items(_get(options, "components")))
+    )
+    unmodelled = tuple(key for key in other if _get(options, key))
+    return Kustomization(space, prefix, suffix, tuple(folders), (), components, unmodelled)
+
+
+# Kustomize fields that rename, move or make objects in ways review does not redo; the first
+# ones make objects review never reads (a chart's templates, a plugin's output).
+_MAKES_UNSEEN = ("helmCharts", "helmChartInflationGenerator", "generators", "transformers")
+_UNMODELLED = (*_MAKES_UNSEEN, "replacements", "vars")
+_RENAMING = ("allowNameChange", "allowKindChange")
+# JSON patch paths that name, place or type an object: the whole of it, or its metadata
+_IDENTITY = re.compile(r"/?(kind|apiVersion|metadata(/(name|namespace|generateName)(/.*)?)?)?/?")
+
+
+def renaming_patch(text: str) -> bool:
+    """Whether a patch's text is a JSON patch (RFC 6902, YAML or JSON) with an operation on an
+    object's name, namespace, kind or whole metadata; a strategic merge patch keeps the name
+    it matches unless its `options` allow otherwise."""
+    try:
+        docs = yamlio.compose_documents(text, "a patch")
+    except SealerError:
+        return False
+    ops = [op for doc in docs if isinstance(doc, yaml.SequenceNode) for op in doc.value]
+    return any(
+        _IDENTITY.fullmatch(where)
+        for op in ops
+        for key in ("path", "from")
+        for where in _texts(_get(op, key))
     )
 
 
@@ -360,6 +477,11 @@ def _delivered_as(item: Placed, wanted: dict[str, frozenset[Target]]) -> bool:
 def _shown_placed(item: Placed) -> str:
     kind, space, name = (_escaped(text) if text is not None else None for text in item)
     return f"{kind} {space}/{name}" if space is not None else f"{kind} {name} (no namespace)"
+
+
+def escaped(text: str) -> str:
+    """A name an author chose as a reviewer must read it (`_escaped`)."""
+    return _escaped(text)
 
 
 def _escaped(text: str) -> str:

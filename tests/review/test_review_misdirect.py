@@ -334,3 +334,231 @@ def test_a_build_too_big_to_read_whole_is_never_passed(repo: Path, monkeypatch: 
     code, findings = run_review(repo, "main", "HEAD")
     assert code == 1 and rules(findings) == {"trust-anchor-change"}, findings
     assert "builds more than 3 paths, more than review reads" in findings[0]["message"]
+
+
+# -- kustomize transforms that rename or move without namespace:/namePrefix:/nameSuffix: --------
+
+
+def other_sealed_secret(repo: Path) -> str:
+    """staging's SealedSecret under another name (sealed for staging by anyone with the cert)."""
+    return (repo / SEALED).read_text().replace("name: engine-api-key\n", "name: tools-key\n", 1)
+
+
+def renamed_by_a_json_patch(repo: Path) -> None:
+    write(repo, "tools/api-key.yaml", other_sealed_secret(repo))
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "resources: [../tools/api-key.yaml]\npatches:\n  - target: {kind: SealedSecret, name: tools-key}\n"
+        "    patch: |-\n      - op: replace\n        path: /metadata/name\n        value: engine-api-key\n",
+    )
+
+
+def renamed_by_a_json_patch_file(repo: Path) -> None:
+    write(repo, "tools/api-key.yaml", other_sealed_secret(repo))
+    write(repo, "apps/rename.json", '[{"op": "replace", "path": "/metadata", "value": {"name": "x"}}]')
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "resources: [../tools/api-key.yaml]\npatchesJson6902:\n"
+        "  - target: {kind: SealedSecret, name: tools-key}\n    path: rename.json\n",
+    )
+
+
+def renamed_by_a_component(repo: Path) -> None:
+    """A component's namePrefix applies to what its parent lists too."""
+    sealed = (repo / SEALED).read_text().replace("name: engine-api-key\n", "name: api-key\n", 1)
+    write(repo, "tools/api-key.yaml", sealed)
+    write(repo, "apps/kustomization.yaml", "resources: [../tools/api-key.yaml]\ncomponents: [../naming]\n")
+    write(
+        repo,
+        "naming/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nnamePrefix: engine-\n",
+    )
+
+
+def renamed_by_replacements(repo: Path) -> None:
+    write(repo, "tools/api-key.yaml", other_sealed_secret(repo))
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "resources: [../tools/api-key.yaml]\nreplacements:\n"
+        "  - source: {kind: SealedSecret, name: tools-key, fieldPath: spec.template.metadata.name}\n"
+        "    targets:\n      - select: {kind: SealedSecret}\n        fieldPaths: [metadata.name]\n",
+    )
+
+
+def renamed_by_a_transformer_config(repo: Path) -> None:
+    write(
+        repo, "tools/api-key.yaml", other_sealed_secret(repo).replace("name: tools-key\n", "name: key\n", 1)
+    )
+    write(
+        repo,
+        "apps/prefix.yaml",
+        "apiVersion: builtin\nkind: PrefixSuffixTransformer\nmetadata: {name: p}\nprefix: engine-api-\n"
+        "fieldSpecs: [{path: metadata/name}]\n",
+    )
+    write(
+        repo, "apps/kustomization.yaml", "resources: [../tools/api-key.yaml]\ntransformers: [prefix.yaml]\n"
+    )
+
+
+def made_by_a_helm_chart(repo: Path) -> None:
+    write(repo, "charts/keys/Chart.yaml", "apiVersion: v2\nname: keys\nversion: 1.0.0\n")
+    write(repo, "charts/keys/templates/keys.yaml", '{{ .Files.Get "sealed.yaml" }}\n')
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "helmGlobals: {chartHome: ../charts}\nhelmCharts:\n  - name: keys\n    namespace: staging\n",
+    )
+
+
+UNMODELLED = [
+    renamed_by_a_json_patch,
+    renamed_by_a_json_patch_file,
+    renamed_by_a_component,
+    renamed_by_replacements,
+    renamed_by_a_transformer_config,
+    made_by_a_helm_chart,
+]
+
+
+@pytest.mark.parametrize("attack", UNMODELLED, ids=[a.__name__ for a in UNMODELLED])
+def test_a_kustomization_renaming_by_other_means_is_never_passed(repo: Path, attack: Any) -> None:
+    """Patches, replacements, transformers, components and charts may rename or make a Secret
+    too: review does not redo them, so a code owner approves (or the move is found)."""
+    attack(repo)
+    commit_all(repo, attack.__name__)
+    code, findings = run_review(repo, "main", "HEAD")
+    flagged = [f for f in findings if f["path"].endswith("kustomization.yaml")]
+    assert code == 1 and flagged, findings
+
+
+def test_a_patch_that_renames_nothing_passes(repo: Path) -> None:
+    """A JSON patch of an application's Deployment, and a component adding a label, pass."""
+    write(repo, "apps/deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n")
+    write(repo, "apps/db.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: db-password}\n")
+    write(repo, "labels/kustomization.yaml", "kind: Component\nlabels: [{pairs: {app: web}}]\n")
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "resources: [deployment.yaml, db.yaml]\ncomponents: [../labels]\npatches:\n"
+        "  - target: {kind: Deployment}\n    patch: |-\n      - op: add\n        path: /spec/replicas\n"
+        "        value: 2\n",
+    )
+    commit_all(repo, "the web application")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+def test_a_resource_of_any_file_name_is_judged_through_main_s_kustomization(repo: Path) -> None:
+    """kustomize reads what `resources:` lists whatever its extension: a pull request changing
+    only such a file, which main's kustomization renames into staging's Secret, fails."""
+    settings = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n"
+    on_main(
+        repo,
+        {
+            "apps/kustomization.yaml": "namePrefix: engine-\nresources: [../tools/key.txt]\n",
+            "tools/key.txt": settings,
+        },
+    )
+    sealed = (repo / SEALED).read_text().replace("name: engine-api-key\n", "name: api-key\n", 1)
+    write(repo, "tools/key.txt", sealed)
+    commit_all(repo, "a text file")
+    code, findings = run_review(repo, "main", "HEAD")
+    assert code == 1 and "stray-sealed-data" in rules(findings), findings
+
+
+def test_a_remote_component_is_never_passed(repo: Path) -> None:
+    """A component from another repository transforms what this one's kustomization lists."""
+    write(repo, "tools/api-key.yaml", other_sealed_secret(repo))
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "resources: [../tools/api-key.yaml]\ncomponents: ['github.com/example/naming?ref=v1']\n",
+    )
+    commit_all(repo, "a remote component")
+    code, findings = run_review(repo, "main", "HEAD")
+    assert code == 1 and rules(findings) == {"trust-anchor-change"}, findings
+    assert "the remote component github.com/example/naming?ref=v1" in findings[0]["message"]
+
+
+def moved_by_a_flux_kustomization(repo: Path) -> None:
+    """Flux's Kustomization moves what its path builds into `targetNamespace`."""
+    write(repo, "tools/api-key.yaml", in_namespace((repo / SEALED).read_text(), "tools"))
+    write(
+        repo,
+        "clusters/tools.yaml",
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: tools}\n"
+        "spec:\n  path: ./tools\n  targetNamespace: staging\n  sourceRef: {kind: GitRepository, name: x}\n",
+    )
+
+
+def moved_by_an_argo_application(repo: Path) -> None:
+    """Argo CD's kustomize options move what its path builds."""
+    sealed = (repo / SEALED).read_text().replace("name: engine-api-key\n", "name: api-key\n", 1)
+    write(repo, "tools/api-key.yaml", sealed)
+    write(
+        repo,
+        "clusters/tools.yaml",
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: tools}\n"
+        "spec:\n  source: {path: tools, kustomize: {namePrefix: engine-}}\n"
+        "  destination: {namespace: staging}\n",
+    )
+
+
+def renamed_by_a_flux_kustomization(repo: Path) -> None:
+    sealed = (repo / SEALED).read_text().replace("name: engine-api-key\n", "name: api-key\n", 1)
+    write(repo, "tools/api-key.yaml", sealed)
+    write(
+        repo,
+        "clusters/tools.yaml",
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: tools}\n"
+        "spec:\n  path: ./tools\n  namePrefix: engine-\n  sourceRef: {kind: GitRepository, name: x}\n",
+    )
+
+
+WIRED = [moved_by_a_flux_kustomization, moved_by_an_argo_application, renamed_by_a_flux_kustomization]
+
+
+@pytest.mark.parametrize("attack", WIRED, ids=[a.__name__ for a in WIRED])
+def test_a_gitops_object_moving_what_it_builds_is_never_passed(repo: Path, attack: Any) -> None:
+    """Flux's Kustomization and Argo CD's application move and rename what their path builds as
+    a kustomization does; a Secret named like a managed one is found in any namespace."""
+    attack(repo)
+    commit_all(repo, attack.__name__)
+    code, findings = run_review(repo, "main", "HEAD")
+    where = "tools/api-key.yaml" if attack is moved_by_a_flux_kustomization else "clusters/tools.yaml"
+    assert code == 1 and [f for f in findings if f["rule"] == "stray-sealed-data" and f["path"] == where], (
+        findings
+    )
+
+
+def test_a_flux_kustomization_moving_an_application_into_staging_passes(repo: Path) -> None:
+    write(repo, "web/deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n")
+    write(repo, "web/settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n")
+    write(repo, "web/db.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: db-password}\n")
+    write(
+        repo,
+        "clusters/web.yaml",
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: web}\n"
+        "spec:\n  path: ./web\n  targetNamespace: staging\n  namePrefix: web-\n",
+    )
+    commit_all(repo, "the web application")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+def test_a_kustomization_listing_one_that_renames_is_judged(repo: Path) -> None:
+    """main holds a kustomization nothing deploys that renames a SealedSecret into staging's; a
+    pull request's kustomization of its own, moving nothing, lists it."""
+    sealed = (repo / SEALED).read_text().replace("name: engine-api-key\n", "name: api-key\n", 1)
+    on_main(
+        repo,
+        {
+            "tools/kustomization.yaml": "namePrefix: engine-\nresources: [api-key.yaml]\n",
+            "tools/api-key.yaml": sealed,
+        },
+    )
+    write(repo, "apps/kustomization.yaml", "resources: [../tools]\n")
+    commit_all(repo, "deploy tools")
+    code, findings = run_review(repo, "main", "HEAD")
+    assert code == 1 and [f for f in findings if f["path"] == "apps/kustomization.yaml"], findings
