@@ -15,7 +15,7 @@ import pytest
 from support.cli import sealer as cli
 from support.git import commit_all, git
 from support.isolation import isolated
-from support.repos import copy_repo, keypairs, ledger_records, pinned_repo
+from support.repos import keypairs, ledger_records, pinned_repo, pr_checkout
 
 from sealer import config, ledger, yamlio
 from sealer.records import ACTIVE, GRACE, REVOKED
@@ -39,9 +39,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def repo(template: Path, tmp_path: Path) -> Path:
-    root = copy_repo(template, tmp_path / "repo")
-    git(root, "checkout", "-q", "-b", "pr")
-    return root
+    return pr_checkout(template, tmp_path)
 
 
 def run_review(repo: Path) -> tuple[int, dict[str, Any]]:

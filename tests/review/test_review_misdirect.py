@@ -5,6 +5,7 @@ renaming the Secrets and key registries sealer manages."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from support.cli import sealer as cli
 from support.git import commit_all, git, head
 from support.isolation import isolated
-from support.repos import copy_repo, keypairs, pinned_repo
+from support.repos import keypairs, pinned_repo, pr_checkout
 
 from sealer import branches
 
@@ -33,15 +34,20 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def repo(template: Path, tmp_path: Path) -> Path:
-    root = copy_repo(template, tmp_path / "repo")
-    git(root, "checkout", "-q", "-b", "pr")
-    return root
+    return pr_checkout(template, tmp_path)
 
 
 def run_review(repo: Path, *args: str) -> tuple[int, list[dict[str, Any]]]:
     result = cli(repo, "review", *args, "--output", "json")
     assert result.exit_code in (0, 1), result.output
     return result.exit_code, json.loads(result.stdout)["findings"]
+
+
+def reviewed_after(repo: Path, attack: Callable[[Path], None]) -> tuple[int, list[dict[str, Any]]]:
+    """The review of main..HEAD once `attack` wrote its files and they were committed."""
+    attack(repo)
+    commit_all(repo, attack.__name__)
+    return run_review(repo, "main", "HEAD")
 
 
 def rules(findings: list[dict[str, Any]]) -> set[str]:
@@ -249,9 +255,7 @@ MOVES = [
 
 @pytest.mark.parametrize("attack", MOVES, ids=[a.__name__ for a in MOVES])
 def test_a_kustomization_moving_what_sealer_delivers_fails(repo: Path, attack: Any) -> None:
-    attack(repo)
-    commit_all(repo, attack.__name__)
-    code, findings = run_review(repo, "main", "HEAD")
+    code, findings = reviewed_after(repo, attack)
     moved = [f for f in findings if f["rule"] == "stray-sealed-data" and "kustomization" in f["path"]]
     assert code == 1 and moved, findings
 
@@ -427,9 +431,7 @@ UNMODELLED = [
 def test_a_kustomization_renaming_by_other_means_is_never_passed(repo: Path, attack: Any) -> None:
     """Patches, replacements, transformers, components and charts may rename or make a Secret
     too: review does not redo them, so a code owner approves (or the move is found)."""
-    attack(repo)
-    commit_all(repo, attack.__name__)
-    code, findings = run_review(repo, "main", "HEAD")
+    code, findings = reviewed_after(repo, attack)
     flagged = [f for f in findings if f["path"].endswith("kustomization.yaml")]
     assert code == 1 and flagged, findings
 
@@ -482,24 +484,34 @@ def test_a_remote_component_is_never_passed(repo: Path) -> None:
     assert "the remote component github.com/example/naming?ref=v1" in findings[0]["message"]
 
 
+def flux_tools(option: str) -> str:
+    """A Flux Kustomization deploying ./tools with one more spec line, `option`."""
+    return (
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: tools}\n"
+        f"spec:\n  path: ./tools\n  {option}\n  sourceRef: {{kind: GitRepository, name: x}}\n"
+    )
+
+
+def tools_deployed_by(repo: Path, sealed: str, manifest: str) -> None:
+    """`sealed` in tools/, which the GitOps object `manifest` (clusters/tools.yaml) deploys."""
+    write(repo, "tools/api-key.yaml", sealed)
+    write(repo, "clusters/tools.yaml", manifest)
+
+
 def moved_by_a_flux_kustomization(repo: Path) -> None:
     """Flux's Kustomization moves what its path builds into `targetNamespace`."""
-    write(repo, "tools/api-key.yaml", in_namespace((repo / SEALED).read_text(), "tools"))
-    write(
+    tools_deployed_by(
         repo,
-        "clusters/tools.yaml",
-        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: tools}\n"
-        "spec:\n  path: ./tools\n  targetNamespace: staging\n  sourceRef: {kind: GitRepository, name: x}\n",
+        in_namespace((repo / SEALED).read_text(), "tools"),
+        flux_tools("targetNamespace: staging"),
     )
 
 
 def moved_by_an_argo_application(repo: Path) -> None:
     """Argo CD's kustomize options move what its path builds."""
-    sealed = (repo / SEALED).read_text().replace("name: engine-api-key\n", "name: api-key\n", 1)
-    write(repo, "tools/api-key.yaml", sealed)
-    write(
+    tools_deployed_by(
         repo,
-        "clusters/tools.yaml",
+        (repo / SEALED).read_text().replace("name: engine-api-key\n", "name: api-key\n", 1),
         "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: tools}\n"
         "spec:\n  source: {path: tools, kustomize: {namePrefix: engine-}}\n"
         "  destination: {namespace: staging}\n",
@@ -507,13 +519,10 @@ def moved_by_an_argo_application(repo: Path) -> None:
 
 
 def renamed_by_a_flux_kustomization(repo: Path) -> None:
-    sealed = (repo / SEALED).read_text().replace("name: engine-api-key\n", "name: api-key\n", 1)
-    write(repo, "tools/api-key.yaml", sealed)
-    write(
+    tools_deployed_by(
         repo,
-        "clusters/tools.yaml",
-        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: tools}\n"
-        "spec:\n  path: ./tools\n  namePrefix: engine-\n  sourceRef: {kind: GitRepository, name: x}\n",
+        (repo / SEALED).read_text().replace("name: engine-api-key\n", "name: api-key\n", 1),
+        flux_tools("namePrefix: engine-"),
     )
 
 
@@ -524,9 +533,7 @@ WIRED = [moved_by_a_flux_kustomization, moved_by_an_argo_application, renamed_by
 def test_a_gitops_object_moving_what_it_builds_is_never_passed(repo: Path, attack: Any) -> None:
     """Flux's Kustomization and Argo CD's application move and rename what their path builds as
     a kustomization does; a Secret named like a managed one is found in any namespace."""
-    attack(repo)
-    commit_all(repo, attack.__name__)
-    code, findings = run_review(repo, "main", "HEAD")
+    code, findings = reviewed_after(repo, attack)
     where = "tools/api-key.yaml" if attack is moved_by_a_flux_kustomization else "clusters/tools.yaml"
     assert code == 1 and [f for f in findings if f["rule"] == "stray-sealed-data" and f["path"] == where], (
         findings

@@ -168,6 +168,13 @@ def copy_repo(source: Path, target: Path) -> Path:
     return target
 
 
+def pr_checkout(template: Path, tmp_path: Path) -> Path:
+    """A copy of `template` on a new branch `pr`: a pull request's checkout, main as it was."""
+    root = copy_repo(template, tmp_path / "repo")
+    git(root, "checkout", "-q", "-b", "pr")
+    return root
+
+
 def set_env_option(repo: Path, env: str, key: str, value: Any) -> None:
     with config.edit(repo) as doc:
         doc["environments"][env][key] = value
