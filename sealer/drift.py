@@ -8,7 +8,9 @@ difference the command that reconciles it.
 The phases of a rotation are not drift: a committed key the store accepts but has not
 activated yet, the old key it replaced still active in the store until `sealer rotate --finish`
 (and the one before, when that rotation was never finished either: `left_until_finish`), a new
-key accepted on a rotation branch under review, a pending key (never valid), and an old key in
+key accepted on a rotation branch under review (`under_review`: a branch of sealer's own whose
+ledger records the key as the store does, for at most REVIEW_WITHIN since the key's creation; any
+other branch anyone pushed excuses nothing), a pending key (never valid), and an old key in
 the grace window `--finish` began, which the store counts from the finish and the ledger from the
 rotation (`finish_grace`: bounded by the merge's time). A wait for `--finish` longer than a day
 after the merge is drift again (`finish_overdue`). Any other older key valid in the store is
@@ -113,11 +115,30 @@ def compare(
         committed,
         stored,
         now or utcnow(),
-        lambda key_id: bool(git.refs_holding(cfg.root, key_id, ledger_rel)),
+        functools.partial(under_review, cfg.root, env.name),
         revoked_at_once(cfg, env.name),
         # cached: finish_overdue and finish_grace ask for the same keys (one `git log` each)
         functools.cache(functools.partial(_landed, cfg.root, ledger_rel, _on_own_branch(cfg.root))),
     )
+
+
+def under_review(root: Path, env_name: str, theirs: KeyRecord) -> str | None:
+    """The rotation branch whose pull request the store's accepted key `theirs` waits for: one of
+    sealer's own (`branches.is_own_ref`), local or remote-tracking, whose ledger records the key as
+    the store does (fingerprint, entry, creation, expiry). None when no such branch holds it: a
+    branch of any other name, or a ledger that records another key under that id, is what someone
+    with push access pushes to hide a rogue key, not a rotation under review."""
+    ledger_rel = layout.ledger_file(env_name)
+    for ref in git.refs_holding(root, theirs.key_id, ledger_rel):
+        if not branches.is_own_ref(root, ref):
+            continue
+        try:
+            records = ledger.at_revision(root, ref, env_name)
+        except SealerError:
+            continue  # a ledger that cannot be read vouches for nothing
+        if any(r.key_id == theirs.key_id and _metadata(r) == _metadata(theirs) for r in records):
+            return branches.short_name(root, ref)
+    return None
 
 
 def _on_own_branch(root: Path) -> bool:
@@ -164,12 +185,13 @@ def differences(
     committed: list[KeyRecord],
     stored: list[KeyRecord],
     now: dt.datetime,
-    under_review: Callable[[str], bool] = lambda key_id: False,
+    under_review: Callable[[KeyRecord], str | None] = lambda record: None,
     at_once: frozenset[str] = frozenset(),
     landed: Callable[[str], dt.datetime | None] = lambda key_id: None,
 ) -> list[Drift]:
-    """The drift of each key, most dangerous first; `under_review(key_id)`: a branch holds the key
-    (a rotation's pull request), so the store may accept it before HEAD's ledger knows it;
+    """The drift of each key, most dangerous first; `under_review(record)`: the rotation branch
+    whose ledger holds the store's record (a rotation's pull request), so the store may accept it
+    before HEAD's ledger knows it, or None;
     `at_once`: keys revoked by `keys revoke`/`keys compromised`, never left valid until --finish;
     `landed(key_id)`: when the main line first held the key (its merge), or None if unknown."""
     in_store = {r.key_id: r for r in stored}
@@ -347,13 +369,34 @@ def _store_status(in_store: dict[str, KeyRecord], record: KeyRecord) -> str | No
     return stored.status if stored else None
 
 
+# How long a rotation's pull request may wait for its merge (or `rotate --abandon`) while the store
+# accepts its keys: two weeks hold a review queue and a holiday, and are short against a key's
+# lifetime. Longer, the accepted key is drift again (as FINISH_WITHIN bounds the wait for --finish).
+REVIEW_WITHIN = dt.timedelta(days=14)
+# A key created later than now by more than this is forged (review's rule for a new key too).
+_CLOCK_SKEW = dt.timedelta(hours=1)
+
+
 def _of_extra_key(
-    env: str, theirs: KeyRecord, now: dt.datetime, under_review: Callable[[str], bool]
+    env: str, theirs: KeyRecord, now: dt.datetime, under_review: Callable[[KeyRecord], str | None]
 ) -> Drift | None:
     if effective_status(theirs, now) != VALID:
         return None  # pending (never valid) or revoked: nothing a verifier accepts
-    if theirs.status == ACCEPTED and under_review(theirs.key_id):
-        return None  # a rotation under review: its branch holds the key
+    branch = under_review(theirs) if theirs.status == ACCEPTED else None
+    # The wait is dated from the key's `created`, not the branch's commits: a commit's time is
+    # whatever its author sets, and an honest rebase or amend renews it; `created` is written once
+    # by the rotation, must be the same in the store and the branch's ledger (under_review), and a
+    # merge review refuses one rewritten or in the future. So a rogue key stays hidden no longer
+    # than REVIEW_WITHIN after the time it claims, and that claim cannot lie ahead of now.
+    if branch is not None and now - REVIEW_WITHIN <= theirs.created <= now + _CLOCK_SKEW:
+        return None  # a rotation under review: its branch holds the key as the store does
+    if branch is not None and theirs.created <= now + _CLOCK_SKEW:
+        message = (
+            f"accepted in the store for rotation branch {branch}, under review since "
+            f"{iso(theirs.created)}: longer than {REVIEW_WITHIN.days} days"
+        )
+        fix = f"merge {branch}, or sealer rotate --abandon {branch}"
+        return _drift(env, UNKNOWN_IN_STORE, None, theirs, message, fix)
     message = "valid in the store, unknown to the ledger"
     return _drift(env, UNKNOWN_IN_STORE, None, theirs, message, f"sealer keys revoke {env} {theirs.key_id}")
 

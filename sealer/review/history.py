@@ -349,7 +349,7 @@ def _file(
         walk.add([Finding(CERT_CHANGE, "", path, None, "certificate file changed: verify it out of band")])
     if new is not None:
         _allow_comments(walk, change, new)
-    if new is not None and path.endswith(".json"):
+    if new is not None:  # any name: `sealer scan --baseline FILE` reads whatever file it is given
         _baseline(walk, change, new)
     # registry/ is registry_check's: each file there must be the one the ledger gives.
     foreign = not held and not path.startswith(f"{layout.REGISTRY_DIR}/")
@@ -503,6 +503,11 @@ def _allow_comments(walk: Walk, change: git.FileChange, new: bytes) -> None:
 
 
 def _baseline_fps(data: bytes | None) -> set[str] | None:
+    """The fingerprints a scan baseline accepts, by its content, never its name: the hook's or the
+    pipeline's `--baseline` may name any file (`.sealer/scan-baseline`), and a pull request may
+    change that argument too. None for anything else."""
+    if not (data or b"").lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        return None  # not a JSON object: no need to parse a large file
     try:
         doc = json.loads(data or b"")
     except ValueError:

@@ -196,10 +196,39 @@ def test_a_compromised_key_brought_back_in_the_store_is_drift(
 def test_an_accepted_key_under_review_is_not_drift() -> None:
     """A rotation's pull request: its branch holds the key the store accepts already."""
     store = [rec("a", ACTIVE), rec("x", ACCEPTED)]
-    assert drift.differences(ENV, [rec("a", ACTIVE)], store, NOW, lambda kid: kid == "x") == []
+    branch = "sealer/rotate-x"
+    assert (
+        drift.differences(ENV, [rec("a", ACTIVE)], store, NOW, lambda r: branch if r.key_id == "x" else None)
+        == []
+    )
     assert [d.kind for d in drift.differences(ENV, [rec("a", ACTIVE)], store, NOW)] == [
         drift.UNKNOWN_IN_STORE
     ]
+
+
+@pytest.mark.parametrize(
+    ("waited", "fix"),
+    [
+        (drift.REVIEW_WITHIN, None),
+        (
+            drift.REVIEW_WITHIN + dt.timedelta(seconds=1),
+            "merge sealer/rotate-x, or sealer rotate --abandon sealer/rotate-x",
+        ),
+        (-dt.timedelta(minutes=30), None),  # clocks a little apart
+        (-dt.timedelta(days=2), f"sealer keys revoke {ENV} x"),  # created in the future: forged
+    ],
+)
+def test_a_rotation_under_review_for_longer_than_its_bound_is_drift(
+    waited: dt.timedelta, fix: str | None
+) -> None:
+    """The excuse lasts REVIEW_WITHIN from the key's creation: a branch kept open (or pushed) for
+    longer no longer hides the accepted key, and the fix is to merge it or abandon it."""
+    store = [rec("a", ACTIVE), rec("x", ACCEPTED)]
+    now = T0 + waited
+    found = drift.differences(ENV, [rec("a", ACTIVE)], store, now, lambda r: "sealer/rotate-x")
+    assert [(d.kind, d.key_id, d.fix) for d in found] == (
+        [] if fix is None else [(drift.UNKNOWN_IN_STORE, "x", fix)]
+    )
 
 
 def test_status_reports_drift_with_its_fix(

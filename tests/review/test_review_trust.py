@@ -309,6 +309,25 @@ def baseline_entry_added(repo: Path) -> None:
     (repo / ".sealer/scan-baseline.json").write_text(json.dumps({"version": 1, "findings": [entry]}))
 
 
+def baseline_entry_added_not_named_json(repo: Path) -> None:
+    """`sealer scan --baseline .sealer/scan-baseline`: the scan reads any file it is given."""
+    entry = {"fingerprint": "f" * 64, "rule": "generic-secret-assignment", "path": "app.env"}
+    (repo / ".sealer").mkdir(exist_ok=True)
+    (repo / ".sealer/scan-baseline").write_text(json.dumps({"version": 1, "findings": [entry]}))
+
+
+def baseline_entry_added_outside_sealers_folder(repo: Path) -> None:
+    """BASE's baseline (no `.json`, no gate file's folder) accepts one finding; the change adds one."""
+    entry = {"fingerprint": "e" * 64, "rule": "generic-secret-assignment", "path": "app.env"}
+    git(repo, "checkout", "-q", "main")
+    (repo / "ci").mkdir()
+    (repo / "ci/scan-baseline").write_text(json.dumps({"version": 1, "findings": [entry]}, indent=2))
+    commit(repo, "baseline")
+    git(repo, "checkout", "-q", "-B", "pr")
+    added = {**entry, "fingerprint": "f" * 64, "path": "deploy.env"}
+    (repo / "ci/scan-baseline").write_text(json.dumps({"version": 1, "findings": [entry, added]}))
+
+
 def signers_edited(repo: Path) -> None:
     (repo / ".sealer").mkdir(exist_ok=True)
     (repo / ".sealer/allowed_signers").write_text("mallory@example.invalid ssh-ed25519 AAAA\n")
@@ -424,6 +443,8 @@ TAMPERING: list[tuple[Callable[..., None], str]] = [
     (config_change_undone_later, "scope-change"),
     (allow_comment_added, "allow-comment"),
     (baseline_entry_added, "baseline-entry"),
+    (baseline_entry_added_not_named_json, "baseline-entry"),
+    (baseline_entry_added_outside_sealers_folder, "baseline-entry"),
     (signers_edited, "trust-anchor-change"),
     (gitattributes_edited, "trust-anchor-change"),
     (cert_file_replaced, "cert-mismatch"),
@@ -719,6 +740,24 @@ def test_a_file_edited_around_its_allow_comment_passes(repo: Path) -> None:
     commit(repo)
     code, data = run_review(repo)
     assert code == 0, data["findings"]
+
+
+def test_a_baseline_change_that_accepts_nothing_new_passes(repo: Path) -> None:
+    """A baseline of any name judged by its content: one entry dropped, the rest reordered, and a
+    JSON file that is no baseline, are no new accepted findings."""
+    entries = [
+        {"fingerprint": c * 64, "rule": "generic-secret-assignment", "path": f"{c}.env"} for c in "abc"
+    ]
+    git(repo, "checkout", "-q", "main")
+    (repo / "ci").mkdir()
+    (repo / "ci/scan-baseline").write_text(json.dumps({"version": 1, "findings": entries}))
+    commit(repo, "baseline")
+    git(repo, "checkout", "-q", "-B", "pr")
+    (repo / "ci/scan-baseline").write_text(json.dumps({"version": 1, "findings": entries[2:0:-1]}))
+    (repo / "ci/settings").write_text(json.dumps({"findings": "none", "version": 1}))
+    commit(repo, "fewer accepted findings")
+    code, data = run_review(repo)
+    assert code == 0 and data["ok"] is True, data["findings"]
 
 
 def test_a_history_cut_by_a_shallow_clone_is_refused(repo: Path, tmp_path: Path) -> None:
