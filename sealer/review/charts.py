@@ -11,6 +11,7 @@ Secret or SealedSecret (or a kind it templates) whose name it templates, or a Co
 name and data keys it templates. A chart holding such a template renders every managed Secret
 through its helpers and values (sealer's own chart, vendored): any change to it fails closed
 too. A symlink or a file review cannot read as text (a packaged subchart) in a chart does.
+So does an Argo CD application or a Flux HelmRelease passing a chart values that name one.
 """
 
 from __future__ import annotations
@@ -36,12 +37,6 @@ _SECRETS = {"Secret", "SealedSecret"}
 # Kinds that read a Secret by name and make none: naming a managed one there is a reference.
 _WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
 _KIND_LINE = re.compile(r"kind\W*(Sealed)?Secret|kind\W*ConfigMap|kind\W*\w*List|kind[^\n]*(\{\{|\\|!)")
-
-
-def charts_above(path: str, holds_chart: Iterable[str]) -> list[str]:
-    """The chart folders (of those holding Chart.yaml, `holds_chart`) that `path` lies in."""
-    found = set(holds_chart)
-    return [folder for folder in folders_above(path) if folder in found]
 
 
 def folders_above(path: str) -> list[str]:
@@ -151,3 +146,51 @@ def finding(path: str, chart: str, why: str) -> Finding:
         "owner must approve"
     )
     return Finding(TRUST_ANCHOR, "", path, None, message)
+
+
+_HELM_KINDS = {"Application", "ApplicationSet", "HelmRelease"}
+
+
+def helm_values_finding(
+    path: str,
+    old: bytes | None,
+    new: bytes | None,
+    targets: Iterable[stray.Target],
+    registries: Iterable[stray.Target],
+) -> Finding | None:
+    """An Argo CD application or a Flux HelmRelease passing a chart values (`helm.values`,
+    `valuesObject`, `parameters`, `spec.values`) that name a Secret sealer manages, a key
+    registry or `registry.json`: a chart rendering a Secret or ConfigMap of the values' name
+    becomes one sealer delivers, and review does not render charts."""
+    names = {name for _, name in (*targets, *registries)} | {REGISTRY_KEY}
+    if old == new or not any(_passes_names(path, data, names) for data in (old, new)):
+        return None
+    why = "an application passing a Helm chart values that name a Secret sealer manages or a key registry"
+    message = (
+        f"{why}: a chart may render one of that name, and review does not render charts (it cannot "
+        "know what a chart makes of its values), so a code owner must approve"
+    )
+    return Finding(TRUST_ANCHOR, "", path, None, message)
+
+
+def _passes_names(path: str, data: bytes | None, names: set[str]) -> bool:
+    text = stray.decoded(data) if data is not None else None
+    if text is None or (not any(name in text for name in names) and "\\" not in text and "!" not in text):
+        return False
+    try:
+        docs = yamlio.compose_documents(text, path)
+    except SealerError:
+        return False
+    for doc in docs:
+        kinds = stray.scalar_texts(stray.field_values(doc, "kind"))
+        helm = "HelmRelease" in kinds or any(
+            stray.field_values(node, key)
+            for node in yamlio.nodes(doc)
+            for key in ("helm", "chart")
+            if isinstance(node, yaml.MappingNode)
+        )
+        if kinds & _HELM_KINDS and helm:
+            scalars = {text for node in yamlio.nodes(doc) if (text := stray.scalar_text(node)) is not None}
+            if any(name in scalar for scalar in scalars for name in names):
+                return True
+    return False

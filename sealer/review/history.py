@@ -377,8 +377,11 @@ def _chart_file(walk: Walk, change: git.FileChange, commit: str) -> None:
     render charts, so one that could render a managed Secret or a key registry, or any file of
     a chart with a template that could, fails unless a code owner approves."""
     folders = charts.folders_above(change.path)
-    held = git.tree_entries(walk.root, commit, [charts.chart_file(f) for f in folders])
-    found = charts.charts_above(change.path, [f for f in folders if charts.chart_file(f) in held])
+    known: dict[str, bool] = walk.parsed.setdefault(("charts at", commit), {})  # folder -> a chart?
+    unknown = [f for f in folders if f not in known]
+    held = git.tree_entries(walk.root, commit, [charts.chart_file(f) for f in unknown])
+    known.update({f: charts.chart_file(f) in held for f in unknown})
+    found = [f for f in folders if known[f]]
     if not found:
         return
     targets, registries = walk.managed.targets, walk.managed.registries
@@ -443,6 +446,8 @@ def _wiring(walk: Walk, change: git.FileChange) -> None:
     walk.add([found] if (found := stray.wiring_finding(change.path, old, new, walk.refs)) else [])
     dropped = stray.unread_registry_finding(change.path, old, new, walk.managed.registries)
     walk.add([dropped] if dropped else [])
+    passed = charts.helm_values_finding(change.path, old, new, walk.managed.targets, walk.managed.registries)
+    walk.add([passed] if passed else [])
 
 
 def _beside_values(walk: Walk, change: git.FileChange) -> None:

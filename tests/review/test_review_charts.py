@@ -163,7 +163,31 @@ def template_rendering_another_file(repo: Path) -> None:
     write(repo, f"{CHART}/templates/keys.yaml", '{{ .Files.Get "files/keys.yaml" }}\n')
 
 
+def app_of(values: str) -> str:
+    """An Argo CD application rendering the application's chart with inline values."""
+    return (
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: app, namespace: argocd}\n"
+        "spec:\n  destination: {namespace: staging}\n  source:\n    path: deploy/app\n"
+        f"    helm:\n      valuesObject: {values}\n"
+    )
+
+
+def registry_named_in_an_application_s_values(repo: Path) -> None:
+    """main's chart renders a ConfigMap of the values' name and entries; the application
+    deploying it passes the values."""
+    on_main(
+        repo,
+        {
+            f"{CHART}/templates/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+            "  name: {{ .Values.settings.name }}\ndata:\n  {{- toYaml .Values.settings.data | nindent 2 }}\n",
+            "argocd/app.yaml": app_of("{replicaCount: 2}"),
+        },
+    )
+    write(repo, "argocd/app.yaml", app_of("{settings: {name: engine-api-key-registry}}"))
+
+
 ATTACKS = [
+    registry_named_in_an_application_s_values,
     template_rendering_another_file,
     registry_in_a_template,
     secret_of_a_templated_name,
@@ -246,9 +270,19 @@ def settings_of_fixed_entries(repo: Path) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "change", [application_deployment_changed, unrelated_secret_of_its_own, settings_of_fixed_entries]
-)
+def application_deploying_the_chart(repo: Path) -> None:
+    write(repo, "argocd/app.yaml", app_of("{replicaCount: 2, image: app:1.2}"))
+
+
+PASSING = [
+    application_deployment_changed,
+    unrelated_secret_of_its_own,
+    settings_of_fixed_entries,
+    application_deploying_the_chart,
+]
+
+
+@pytest.mark.parametrize("change", PASSING, ids=[c.__name__ for c in PASSING])
 def test_an_application_chart_reading_the_secret_passes(repo: Path, change: Any) -> None:
     """Its Deployment names staging's Secret only to read it; its own Secret and ConfigMap are
     named otherwise (or their entries fixed)."""
