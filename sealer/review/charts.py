@@ -91,7 +91,8 @@ def _skeleton(text: str) -> str | None:
 
 def _doc_renders(doc: yaml.Node, secrets: set[str], registry_names: set[str]) -> bool:
     names = secrets | registry_names
-    workload = bool(stray.scalar_texts(stray.field_values(doc, "kind")) & _WORKLOADS)
+    kinds = stray.scalar_texts(stray.field_values(doc, "kind"))
+    workload = bool(kinds) and kinds <= _WORKLOADS  # a kind given twice: every one a workload
     if not workload:  # a name given anywhere but where a workload reads it may become an object's
         scalars = {text for node in yamlio.nodes(doc) if (text := stray.scalar_text(node)) is not None}
         if any(name in scalar for scalar in scalars for name in names):

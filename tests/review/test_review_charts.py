@@ -186,7 +186,23 @@ def registry_named_in_an_application_s_values(repo: Path) -> None:
     write(repo, "argocd/app.yaml", app_of("{settings: {name: engine-api-key-registry}}"))
 
 
+def external_secret_named_like_staging_s(repo: Path, kinds: str = "kind: ExternalSecret\n") -> None:
+    """Any object but a workload naming staging's Secret may make one of that name."""
+    write(
+        repo,
+        f"{CHART}/templates/external.yaml",
+        "apiVersion: external-secrets.io/v1beta1\n" + kinds + "metadata:\n"
+        '  name: {{ include "app.fullname" . }}\nspec:\n  target:\n    name: engine-api-key\n',
+    )
+
+
+def external_secret_also_called_a_deployment(repo: Path) -> None:
+    external_secret_named_like_staging_s(repo, "kind: Deployment\nkind: ExternalSecret\n")
+
+
 ATTACKS = [
+    external_secret_named_like_staging_s,
+    external_secret_also_called_a_deployment,
     registry_named_in_an_application_s_values,
     template_rendering_another_file,
     registry_in_a_template,
