@@ -23,9 +23,12 @@ GITIGNORE = ".gitignore"
 SIGNERS_FILE = ".sealer/allowed_signers"  # who may sign commits touching sealer's files
 APPROVERS_FILE = ".sealer/approvers"  # who may approve sensitive changes (signed tags)
 CODEOWNERS_FILES = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS")
-# Gitea and Forgejo read the first of these that exists (their own order), each rule a Go
-# regular expression; neither reads .github/ or .gitlab/.
+# Each host reads the first of its files that exists (empty or not), in its own order: GitHub
+# never reads .gitlab/, GitLab never .github/ (and looks at the root first). Gitea's and
+# Forgejo's rules are Go regular expressions; neither reads .github/ or .gitlab/.
 CODEOWNERS_LOOKUP = {
+    "github": (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"),
+    "gitlab": ("CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS"),
     "gitea": ("CODEOWNERS", "docs/CODEOWNERS", ".gitea/CODEOWNERS"),
     "forgejo": ("CODEOWNERS", "docs/CODEOWNERS", ".gitea/CODEOWNERS", ".forgejo/CODEOWNERS"),
 }

@@ -23,9 +23,10 @@ from sealer.cli.common import output_choice
     "approvals_from",
     type=click.Choice(["codeowners", "signed-tags"]),
     multiple=True,
-    help="Who approves sensitive changes: the host's code-owner review over BASE's CODEOWNERS "
-    "(reported as needing owner approval, exit 0), or tags sealer-approval/* on HEAD signed by "
-    "a key in BASE's .sealer/approvers. Repeatable.",
+    help="Who approves sensitive changes: the host's code-owner review over the CODEOWNERS of "
+    "BASE (or --trust-at REV), read as the host reads it (reported as needing owner approval, "
+    "exit 0), or tags sealer-approval/* on HEAD signed by a key in BASE's (REV's) "
+    ".sealer/approvers. Repeatable.",
 )
 @click.option(
     "--require-signed",

@@ -202,7 +202,8 @@ def _raw(
     "--raw",
     is_flag=True,
     help="Print one sealed value only (for Helm values); with no entry and no -f, the value is stdin. "
-    "With -o json: an object holding it (encrypted) and its scope, namespace and name.",
+    "With -o json: an object holding it (encrypted), its scope, namespace and name, and the "
+    "certificate's SHA-256 (cert_sha256).",
 )
 @click.option("--allow-empty-data", is_flag=True, help="Seal a Secret that has no data (refused otherwise).")
 @click.option(

@@ -279,6 +279,7 @@ def setup(options: Options) -> Setup:
 def write(root: Path, options: Options) -> list[str]:
     """Write the files (refusing to replace any without --force); their relative paths."""
     files = render(options)
+    _refuse_earlier_codeowners(root, options.kind)
     existing = [rel for rel in files if (root / rel).exists() or (root / rel).is_symlink()]
     if existing and not options.force:
         raise BadInput(f"{', '.join(sorted(existing))} exist already: give --force to replace them")
@@ -287,3 +288,18 @@ def write(root: Path, options: Options) -> list[str]:
     for rel in sorted(files):
         repofiles.write(root / rel, files[rel])  # makes the folders, never through a symlink
     return sorted(files)
+
+
+def _refuse_earlier_codeowners(root: Path, kind: str) -> None:
+    """The host reads the first of its CODEOWNERS files that exists: one it reads before the file
+    written here (GitLab's and Gitea's root or docs/ CODEOWNERS) would leave sealer's owners
+    unread by the host, while `review` read the file the host reads. --force does not replace
+    it: it is the user's."""
+    written = layout.CODEOWNERS_WRITTEN[kind]
+    lookup = layout.CODEOWNERS_LOOKUP[kind]
+    for rel in lookup[: lookup.index(written)]:
+        if (root / rel).exists() or (root / rel).is_symlink():
+            raise BadInput(
+                f"{rel} exists and the host reads it instead of {written}: move its rules into "
+                f"{written} (or sealer's into it) and remove it, then run `sealer ci init {kind}` again"
+            )

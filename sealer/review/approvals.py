@@ -105,29 +105,33 @@ class CodeOwners:
         return tuple(owner for owners in last.values() for owner in owners)
 
 
-def regex_host(env: Mapping[str, str]) -> str | None:
-    """ "gitea" or "forgejo" when the CI's environment names one (as sealer.forge.kind_of reads
-    it: SEALER_FORGE first, then Forgejo's and Gitea's Actions marks), else None."""
+def codeowners_host(env: Mapping[str, str]) -> str | None:
+    """The host whose CODEOWNERS the gate's approvals are, as sealer.forge.kind_of reads the CI's
+    environment (SEALER_FORGE first, then GitLab's, Forgejo's, Gitea's and GitHub's marks); None
+    outside a CI sealer knows (a run on a laptop: every file, GitHub's order first)."""
     chosen = env.get("SEALER_FORGE", "")
     if chosen:
         return chosen if chosen in layout.CODEOWNERS_LOOKUP else None
     if env.get("CI_API_V4_URL"):
-        return None
+        return "gitlab"
     if env.get("FORGEJO_ACTIONS"):
         return "forgejo"
-    return "gitea" if env.get("GITEA_ACTIONS") else None
+    if env.get("GITEA_ACTIONS"):
+        return "gitea"
+    return "github" if env.get("GITHUB_ACTIONS") else None
 
 
 def codeowners_at(root: Path, base: str, env: Mapping[str, str] | None = None) -> CodeOwners | None:
-    host = regex_host(os.environ if env is None else env)
+    """The rules of the CODEOWNERS file the host reads at `base`: the first of its files that
+    exists, empty or not (an empty one found first owns nothing: the host reads no other)."""
+    host = codeowners_host(os.environ if env is None else env)
     files = layout.CODEOWNERS_LOOKUP[host] if host else layout.CODEOWNERS_FILES
     texts = read_files(root, base, files)
-    if host:  # the host reads the first that exists, empty or not: one found empty owns nothing
-        found = next((texts[p] for p in files if texts[p] is not None), None)
-        return None if found is None else _gitea_rules(found)
-    text = next((texts[p] for p in files if texts.get(p)), None)
+    text = next((texts[p] for p in files if texts[p] is not None), None)
     if text is None:
         return None
+    if host in ("gitea", "forgejo"):
+        return _gitea_rules(text)
     rules = []
     section, optional, defaults = "", False, ()
     for line in text.splitlines():

@@ -170,6 +170,35 @@ def test_existing_files_stay_unless_forced(repo: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("kind", "earlier"),
+    [
+        ("gitlab", "CODEOWNERS"),
+        ("gitlab", "docs/CODEOWNERS"),
+        ("gitea", "docs/CODEOWNERS"),
+        ("forgejo", ".gitea/CODEOWNERS"),
+    ],
+)
+def test_a_codeowners_the_host_reads_first_is_refused(repo: Path, kind: str, earlier: str) -> None:
+    """The host would read that file, not the one written: sealer's owners would be unenforced
+    (and review reads the host's). Refused, exit 2, nothing written, the user's file kept."""
+    (repo / earlier).parent.mkdir(exist_ok=True)
+    (repo / earlier).write_text("* @me\n")
+    result = cli(
+        repo, "ci", "init", kind, "--owner", "@acme", *(["--auth", "token"] if kind == "github" else [])
+    )
+    assert result.exit_code == 2 and f"{earlier} exists and the host reads it" in result.stderr, result.output
+    assert result.stderr.count("\n") == 1 and (repo / earlier).read_text() == "* @me\n"
+    assert not (repo / f".{kind}").exists()
+
+
+def test_github_reads_its_own_codeowners_first(repo: Path) -> None:
+    """GitHub reads .github/CODEOWNERS before the root's: a root CODEOWNERS stays beside it."""
+    (repo / "CODEOWNERS").write_text("* @me\n")
+    assert cli(repo, "ci", "init", "github", "--owner", "@acme").exit_code == 0
+    assert (repo / ".github/CODEOWNERS").exists()
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--owner", "@acme\n- run: curl evil"], "--owner"),

@@ -870,6 +870,55 @@ def test_under_gitea_an_empty_codeowners_first_in_the_lookup_owns_nothing(
     assert not owned_store_change(repo, ".gitea/CODEOWNERS", "sealer\\\\.yaml @acme/platform\n")
 
 
+GITLAB_CI = {"CI_API_V4_URL": "https://gitlab.test/api/v4"}
+
+
+@pytest.mark.parametrize(
+    ("ci", "others", "owners_file", "covered"),
+    [
+        # GitLab reads the root, docs/, .gitlab/ (the first that exists), never .github/
+        (GITLAB_CI, {".github/CODEOWNERS": "/sealer.yaml"}, ".gitlab/CODEOWNERS", False),
+        (GITLAB_CI, {"CODEOWNERS": "/ledger/"}, ".gitlab/CODEOWNERS", False),
+        (GITLAB_CI, {}, ".gitlab/CODEOWNERS", True),
+        # GitHub reads .github/, the root, docs/ (the first that exists, empty or not), never .gitlab/
+        ({"GITHUB_ACTIONS": "true"}, {".github/CODEOWNERS": ""}, "CODEOWNERS", False),
+        ({"GITHUB_ACTIONS": "true"}, {}, ".gitlab/CODEOWNERS", False),
+        ({"GITHUB_ACTIONS": "true"}, {}, "docs/CODEOWNERS", True),
+        ({}, {".github/CODEOWNERS": ""}, "CODEOWNERS", False),  # no CI known: the first that exists
+    ],
+    ids=[
+        "gitlab-no-github",
+        "gitlab-root-first",
+        "gitlab",
+        "github-empty-first",
+        "github-no-gitlab",
+        "github",
+        "local",
+    ],
+)
+def test_the_codeowners_read_is_the_one_the_host_reads(
+    repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    ci: dict[str, str],
+    others: dict[str, str],
+    owners_file: str,
+    covered: bool,
+) -> None:
+    """Each host reads the first of its own CODEOWNERS files that exists, empty or not: sealer
+    counts an owner only where that file names one. `owners_file` owns sealer.yaml; `others`
+    (on main too) own another path (@acme/other), or nothing."""
+    for name, value in ci.items():
+        monkeypatch.setenv(name, value)
+    git(repo, "checkout", "-q", "main")
+    for rel, pattern in others.items():
+        (repo / rel).parent.mkdir(exist_ok=True)
+        (repo / rel).write_text(f"{pattern} @acme/other\n" if pattern else "")
+    if "/sealer.yaml" in others.values():  # the one the host does not read owns it, this one not
+        assert owned_store_change(repo, owners_file, "/README.md @acme/docs\n") == covered
+    else:
+        assert owned_store_change(repo, owners_file, "/sealer.yaml @acme/platform\n") == covered
+
+
 def test_under_gitea_the_github_codeowners_is_not_read(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _codeowners_on_main(repo)
     store_changed(repo)
