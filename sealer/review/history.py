@@ -25,7 +25,7 @@ from sealer import git, layout
 from sealer.config import Config
 from sealer.errors import BadInput, SealerError
 from sealer.records import KeyRecord
-from sealer.review import kustomize, ledger_rules, model, plaintext, sensitive, stray
+from sealer.review import charts, kustomize, ledger_rules, model, plaintext, sensitive, stray
 from sealer.review.construct import documents, read_ledger
 from sealer.review.model import (
     ALLOW_COMMENT,
@@ -368,6 +368,58 @@ def _file(
         _beside_values(walk, change)
     if foreign and _manifest(path):
         _wiring(walk, change)
+    if foreign:
+        _chart_file(walk, change, commit)
+
+
+def _chart_file(walk: Walk, change: git.FileChange, commit: str) -> None:
+    """A file of a Helm chart kept in the repository (sealer.review.charts): review does not
+    render charts, so one that could render a managed Secret or a key registry, or any file of
+    a chart with a template that could, fails unless a code owner approves."""
+    folders = charts.folders_above(change.path)
+    known: dict[str, bool] = walk.parsed.setdefault(("charts at", commit), {})  # folder -> a chart?
+    unknown = [f for f in folders if f not in known]
+    held = git.tree_entries(walk.root, commit, [charts.chart_file(f) for f in unknown])
+    known.update({f: charts.chart_file(f) in held for f in unknown})
+    found = [f for f in folders if known[f]]
+    if not found:
+        return
+    targets, registries = walk.managed.targets, walk.managed.registries
+    modes = (change.old_mode, change.new_mode)
+    if LINK in modes or SUBMODULE in modes:
+        why = "a symlink or submodule (Helm follows a link, wherever it leads)"
+    elif any(
+        mode != GONE and charts.renders_managed(data, targets, registries)
+        for mode, data in zip(modes, walk.versions(change), strict=True)
+    ):
+        why = "a file that could render a Secret sealer manages or a key registry, for some values,"
+    elif any(_chart_renders(walk, chart, commit) for chart in found):
+        why = (
+            "a change to a chart with a template that could render a Secret sealer manages or a key registry"
+        )
+    else:
+        return
+    walk.add([charts.finding(change.path, found[0], why)])
+
+
+def _chart_renders(walk: Walk, chart: str, commit: str) -> bool:
+    """Whether the chart at `chart` (its subcharts too) holds, at `commit`, a template that could
+    render a managed Secret or a key registry; one too big to read whole counts as holding one."""
+    key = ("chart", f"{commit}:{chart}")
+    if key not in walk.parsed:
+        listed = git.files_under(walk.root, commit, chart or ".")
+        inner = [p[len(chart) + 1 :] if chart else p for p in listed]
+        wanted = [p for p, rel in zip(listed, inner, strict=True) if "templates" in rel.split("/")[:-1]]
+        entries = git.tree_entries(walk.root, commit, wanted) if len(wanted) <= charts.MAX_FILES else {}
+        unread = [b for mode, b in entries.values() if mode in (REGULAR, EXECUTABLE) and b not in walk.blobs]
+        for blob, data in git.stream_blobs(walk.root, unread, SCAN_CHUNK):
+            walk.hold(blob, data)
+        targets, registries = walk.managed.targets, walk.managed.registries
+        walk.parsed[key] = len(wanted) > charts.MAX_FILES or any(
+            mode not in (REGULAR, EXECUTABLE) or charts.renders_managed(walk.data(blob), targets, registries)
+            for mode, blob in entries.values()
+        )
+    return bool(walk.parsed[key])
 
 
 def _link_target(walk: Walk, change: git.FileChange, commit: str) -> bytes:
@@ -394,6 +446,8 @@ def _wiring(walk: Walk, change: git.FileChange) -> None:
     walk.add([found] if (found := stray.wiring_finding(change.path, old, new, walk.refs)) else [])
     dropped = stray.unread_registry_finding(change.path, old, new, walk.managed.registries)
     walk.add([dropped] if dropped else [])
+    passed = charts.helm_values_finding(change.path, old, new, walk.managed.targets, walk.managed.registries)
+    walk.add([passed] if passed else [])
 
 
 def _beside_values(walk: Walk, change: git.FileChange) -> None:

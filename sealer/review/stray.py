@@ -206,6 +206,20 @@ def _registries(names: set[str], spaces: set[str], wanted: frozenset[Target]) ->
     return sorted(_named(names, spaces, wanted) or _named(names, set(), wanted))
 
 
+def field_values(node: yaml.Node, key: str) -> list[yaml.Node]:
+    """Every value `key` has in a mapping node, as `_get` reads it (sealer.review.charts)."""
+    return _get(node, key)
+
+
+def scalar_texts(nodes: Iterable[yaml.Node]) -> set[str]:
+    """The texts of the scalars among `nodes`, as `_text` reads each."""
+    return _texts(nodes)
+
+
+def scalar_text(node: yaml.Node) -> str | None:
+    return _text(node)
+
+
 def _get(node: yaml.Node, key: str) -> list[yaml.Node]:
     """Every value `key` has in a mapping node: each one of a key given twice, merges (`<<`) included."""
     if not isinstance(node, yaml.MappingNode):

@@ -1,0 +1,197 @@
+"""Files of a Helm chart kept in the repository. Argo CD, Flux and kustomize's `helmCharts`
+render such a chart with values review cannot know, so review never renders one: a file a
+commit adds or changes inside a chart (a folder holding Chart.yaml at that commit) fails
+closed when it could render a Secret or SealedSecret sealer manages, or a key registry.
+
+A file could when its text (before or after the change) names one of them where it may become
+an object's name (anywhere but in a workload, which only reads the Secret: `secretKeyRef`,
+`envFrom`), names one inside a template action, holds `registry.json`, renders another
+file of the chart (`.Files`: review does not follow it), or renders a
+Secret or SealedSecret (or a kind it templates) whose name it templates, or a ConfigMap whose
+name and data keys it templates. A chart holding such a template renders every managed Secret
+through its helpers and values (sealer's own chart, vendored): any change to it fails closed
+too. A symlink or a file review cannot read as text (a packaged subchart) in a chart does.
+So does an Argo CD application or a Flux HelmRelease passing a chart values that name one.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable
+
+import yaml
+
+from sealer import yamlio
+from sealer.errors import SealerError
+from sealer.review import stray
+from sealer.review.model import TRUST_ANCHOR, Finding
+
+CHART_FILE = "Chart.yaml"  # the one name Helm loads a chart by
+MAX_FILES = 500  # files of one chart judged for a template rendering a Secret: more is not passed
+REGISTRY_KEY = "registry.json"  # the entry a verifier reads (sealer.registry.DATA_KEY)
+_ACTION = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+_FILES_READ = re.compile(r"\.Files\b")
+_MARK = "SEALER-TEMPLATED"  # an action's place in a template's text
+_SECRETS = {"Secret", "SealedSecret"}
+# Kinds that read a Secret by name and make none: naming a managed one there is a reference.
+_WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
+_KIND_LINE = re.compile(r"kind\W*(Sealed)?Secret|kind\W*ConfigMap|kind\W*\w*List|kind[^\n]*(\{\{|\\|!)")
+
+
+def folders_above(path: str) -> list[str]:
+    """Every folder `path` lies in, innermost first ("" for the repository's top)."""
+    folders, folder = [], posixpath.dirname(path)
+    while True:
+        folders.append(folder)
+        if not folder:
+            return folders
+        folder = posixpath.dirname(folder)
+
+
+def chart_file(folder: str) -> str:
+    return posixpath.join(folder, CHART_FILE) if folder else CHART_FILE
+
+
+def renders_managed(
+    data: bytes | None, targets: Iterable[stray.Target], registries: Iterable[stray.Target]
+) -> bool:
+    """Whether a chart's file could render a managed Secret or SealedSecret, or a key registry,
+    for some values (None: review cannot read it as text)."""
+    text = stray.decoded(data) if data is not None else None
+    if text is None:
+        return True
+    secrets = {name for _, name in targets}
+    registry_names = {name for _, name in registries}
+    names = secrets | registry_names
+    actions = _ACTION.findall(text)
+    if REGISTRY_KEY in text or any(name in action for action in actions for name in names):
+        return True
+    if any(_FILES_READ.search(action) for action in actions):  # renders another file of the chart as it is
+        return True
+    skeleton = _skeleton(text)
+    try:
+        docs = yamlio.compose_documents(skeleton, "a chart's file") if skeleton is not None else None
+    except SealerError:
+        docs = None
+    if docs is None:  # not YAML once its actions are set aside: judged by its text alone
+        return any(name in text for name in names) or _KIND_LINE.search(text) is not None
+    return any(_doc_renders(doc, secrets, registry_names) for doc in docs)
+
+
+def _skeleton(text: str) -> str | None:
+    """A template's text with each action a plain word, a line of actions only left out (an
+    `{{- if }}`, an `{{ include }}` of labels); None when braces are left unbalanced."""
+    marked = _ACTION.sub(_MARK, text)
+    if "{{" in marked or "}}" in marked:
+        return None
+    lines = (line for line in marked.split("\n") if line.replace(_MARK, "").strip() or _MARK not in line)
+    return "\n".join(lines)
+
+
+def _doc_renders(doc: yaml.Node, secrets: set[str], registry_names: set[str]) -> bool:
+    names = secrets | registry_names
+    kinds = stray.scalar_texts(stray.field_values(doc, "kind"))
+    workload = bool(kinds) and kinds <= _WORKLOADS  # a kind given twice: every one a workload
+    if not workload:  # a name given anywhere but where a workload reads it may become an object's
+        scalars = {text for node in yamlio.nodes(doc) if (text := stray.scalar_text(node)) is not None}
+        if any(name in scalar for scalar in scalars for name in names):
+            return True
+    return any(
+        _object_renders(node, secrets, registry_names)
+        for node in yamlio.nodes(doc)
+        if isinstance(node, yaml.MappingNode) and stray.field_values(node, "kind")
+    )
+
+
+def _object_renders(node: yaml.MappingNode, secrets: set[str], registry_names: set[str]) -> bool:
+    """An object of a template (a mapping with a `kind`): a Secret or SealedSecret whose name is
+    templated, or a ConfigMap whose name and data keys are (the verifier reads `registry.json`)."""
+    kinds = stray.scalar_texts(stray.field_values(node, "kind"))
+    templated = not kinds or any(_MARK in kind for kind in kinds)
+    meta = stray.field_values(node, "metadata")
+    given = [n for m in meta for key in ("name", "generateName") for n in stray.field_values(m, key)]
+    names = stray.scalar_texts(given)
+    literal = bool(names) and len(names) == len(given) and not any(_MARK in name for name in names)
+    if any(kind.endswith("List") for kind in kinds):
+        if not all(isinstance(items, yaml.SequenceNode) for items in stray.field_values(node, "items")):
+            return True  # items the values give
+    if templated or kinds & _SECRETS:
+        if not literal or names & (secrets | registry_names):
+            return True
+    if templated or "ConfigMap" in kinds:
+        if names & registry_names or (not literal and _data_open(node)):
+            return True
+    return False
+
+
+def _data_open(node: yaml.MappingNode) -> bool:
+    """Whether a ConfigMap's data keys may be anything its values say."""
+    data = [*stray.field_values(node, "data"), *stray.field_values(node, "binaryData")]
+    if not data:
+        return True
+    for entries in data:
+        if not isinstance(entries, yaml.MappingNode):
+            return True
+        keys = stray.scalar_texts(key for key, _ in entries.value)
+        if len(keys) < len(entries.value) or any(_MARK in key for key in keys):
+            return True
+    return False
+
+
+def finding(path: str, chart: str, why: str) -> Finding:
+    where = f"the Helm chart {stray.escaped(chart or '.')}"
+    message = (
+        f"{why} in {where}, which a GitOps tool may render into a Secret sealer manages or a key "
+        "registry: review does not render charts (it cannot know the values they get), so a code "
+        "owner must approve"
+    )
+    return Finding(TRUST_ANCHOR, "", path, None, message)
+
+
+_HELM_KINDS = {"Application", "ApplicationSet", "HelmRelease"}
+
+
+def helm_values_finding(
+    path: str,
+    old: bytes | None,
+    new: bytes | None,
+    targets: Iterable[stray.Target],
+    registries: Iterable[stray.Target],
+) -> Finding | None:
+    """An Argo CD application or a Flux HelmRelease passing a chart values (`helm.values`,
+    `valuesObject`, `parameters`, `spec.values`) that name a Secret sealer manages, a key
+    registry or `registry.json`: a chart rendering a Secret or ConfigMap of the values' name
+    becomes one sealer delivers, and review does not render charts."""
+    names = {name for _, name in (*targets, *registries)} | {REGISTRY_KEY}
+    if old == new or not any(_passes_names(path, data, names) for data in (old, new)):
+        return None
+    why = "an application passing a Helm chart values that name a Secret sealer manages or a key registry"
+    message = (
+        f"{why}: a chart may render one of that name, and review does not render charts (it cannot "
+        "know what a chart makes of its values), so a code owner must approve"
+    )
+    return Finding(TRUST_ANCHOR, "", path, None, message)
+
+
+def _passes_names(path: str, data: bytes | None, names: set[str]) -> bool:
+    text = stray.decoded(data) if data is not None else None
+    if text is None or (not any(name in text for name in names) and "\\" not in text and "!" not in text):
+        return False
+    try:
+        docs = yamlio.compose_documents(text, path)
+    except SealerError:
+        return False
+    for doc in docs:
+        kinds = stray.scalar_texts(stray.field_values(doc, "kind"))
+        helm = "HelmRelease" in kinds or any(
+            stray.field_values(node, key)
+            for node in yamlio.nodes(doc)
+            for key in ("helm", "chart")
+            if isinstance(node, yaml.MappingNode)
+        )
+        if kinds & _HELM_KINDS and helm:
+            scalars = {text for node in yamlio.nodes(doc) if (text := stray.scalar_text(node)) is not None}
+            if any(name in scalar for scalar in scalars for name in names):
+                return True
+    return False

@@ -1,0 +1,306 @@
+"""Helm charts kept in the repository: Argo CD, Flux and kustomize's `helmCharts` render them
+with values review cannot know, so a chart's file that could render a Secret sealer manages
+or a key registry (and any change to a chart with such a template, sealer's own vendored)
+fails unless a code owner approves; an application's chart that only reads the Secret passes."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.chart import CHART_DIR
+from support.cli import sealer as cli
+from support.git import commit_all, git
+from support.isolation import isolated
+from support.repos import keypairs, pinned_repo, pr_checkout
+
+CHART = "deploy/app"
+REGISTRY = "registry/staging/staging.yaml"
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """main: staging and production rotated once, and an application chart reading staging's Secret."""
+    controllers = keypairs(tmp_path_factory, "staging", "production")
+    with isolated(tmp_path_factory.mktemp("home")):
+        root = pinned_repo(tmp_path_factory, controllers)
+        for env in ("staging", "production"):
+            assert cli(root, "rotate", env, "--no-branch").exit_code == 0
+        write(root, f"{CHART}/Chart.yaml", "apiVersion: v2\nname: app\nversion: 0.1.0\n")
+        write(root, f"{CHART}/values.yaml", "replicaCount: 1\n")
+        write(root, f"{CHART}/templates/deployment.yaml", deployment())
+        commit_all(root, "the application's chart")
+    return root
+
+
+@pytest.fixture
+def repo(template: Path, tmp_path: Path) -> Path:
+    return pr_checkout(template, tmp_path)
+
+
+def write(repo: Path, rel: str, text: str) -> None:
+    (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+    (repo / rel).write_text(text)
+
+
+def on_main(repo: Path, files: dict[str, str]) -> None:
+    git(repo, "checkout", "-q", "main")
+    for rel, text in files.items():
+        write(repo, rel, text)
+    commit_all(repo, "on main")
+    git(repo, "checkout", "-q", "-B", "pr")
+
+
+def reviewed_after(repo: Path, attack: Callable[[Path], None]) -> tuple[int, list[dict[str, Any]]]:
+    attack(repo)
+    commit_all(repo, attack.__name__)
+    result = cli(repo, "review", "main", "HEAD", "--output", "json")
+    assert result.exit_code in (0, 1), result.output
+    return result.exit_code, json.loads(result.stdout)["findings"]
+
+
+def unrendered(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        f for f in findings if f["rule"] == "trust-anchor-change" and "does not render charts" in f["message"]
+    ]
+
+
+def deployment(extra: str = "") -> str:
+    """The application's Deployment: it reads staging's Secret (secretKeyRef, envFrom), renders none."""
+    return (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n"
+        '  name: {{ include "app.fullname" . }}\n  namespace: {{ .Release.Namespace }}\n'
+        "spec:\n  replicas: {{ .Values.replicaCount }}\n  template:\n    spec:\n      containers:\n"
+        "        - name: app\n          image: {{ .Values.image | quote }}\n          env:\n"
+        "            - name: API_KEY\n              valueFrom:\n                secretKeyRef:\n"
+        "                  name: engine-api-key\n                  key: apiKey\n"
+        "            {{- with .Values.extraEnv }}\n            {{- toYaml . | nindent 12 }}\n"
+        "            {{- end }}\n          envFrom:\n            - secretRef:\n"
+        f"                name: engine-api-key\n{extra}"
+    )
+
+
+def registry_in_a_template(repo: Path) -> None:
+    """A ConfigMap named like staging's key registry, carrying the author's fingerprints: a
+    chart template (an `{{ if }}` around it) is no YAML a reader of manifests reads."""
+    body = (repo / REGISTRY).read_text()
+    write(repo, f"{CHART}/templates/registry.yaml", "{{- if .Values.enabled }}\n" + body + "{{- end }}\n")
+
+
+def secret_of_a_templated_name(repo: Path) -> None:
+    write(
+        repo,
+        f"{CHART}/templates/secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Values.keySecret }}\n"
+        "stringData:\n  apiKey: {{ .Values.key | quote }}\n",
+    )
+
+
+def sealed_secret_named_like_staging_s(repo: Path) -> None:
+    write(
+        repo,
+        f"{CHART}/templates/sealed.yaml",
+        "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata:\n  name: engine-api-key\n"
+        "  namespace: {{ .Release.Namespace }}\nspec:\n  encryptedData:\n    apiKey: {{ .Values.c }}\n",
+    )
+
+
+def registry_named_in_the_values(repo: Path) -> None:
+    """main's chart renders a ConfigMap of the values' name and entries; the pull request only
+    changes the values."""
+    on_main(
+        repo,
+        {
+            f"{CHART}/templates/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+            "  name: {{ .Values.settings.name }}\ndata:\n  {{- toYaml .Values.settings.data | nindent 2 }}\n"
+        },
+    )
+    write(repo, f"{CHART}/values.yaml", "settings:\n  name: engine-api-key-registry\n  data: {}\n")
+
+
+def secret_template_in_a_folder_made_a_chart(repo: Path) -> None:
+    """The template was on main in a folder no tool rendered; the pull request adds Chart.yaml."""
+    on_main(
+        repo,
+        {
+            "tools/templates/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n"
+            "  name: {{ .Values.name }}\n"
+        },
+    )
+    write(repo, "tools/Chart.yaml", "apiVersion: v2\nname: tools\nversion: 0.1.0\n")
+
+
+def packaged_subchart(repo: Path) -> None:
+    data = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Values.name }}\n"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, body in (
+            ("sub/Chart.yaml", b"apiVersion: v2\nname: sub\nversion: 1.0.0\n"),
+            ("sub/templates/s.yaml", data),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            archive.addfile(info, io.BytesIO(body))
+    (repo / CHART / "charts").mkdir()
+    (repo / CHART / "charts/sub-1.0.0.tgz").write_bytes(buffer.getvalue())
+
+
+def linked_template(repo: Path) -> None:
+    write(repo, "docs/secret.txt", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Values.name }}\n")
+    (repo / CHART / "templates/secret.yaml").symlink_to("../../../docs/secret.txt")
+
+
+def template_rendering_another_file(repo: Path) -> None:
+    """main's chart holds a SealedSecret named like staging's as a plain file; a template now
+    renders it as it is."""
+    on_main(repo, {f"{CHART}/files/keys.yaml": (repo / "sealed/staging/staging.yaml").read_text()})
+    write(repo, f"{CHART}/templates/keys.yaml", '{{ .Files.Get "files/keys.yaml" }}\n')
+
+
+def app_of(values: str) -> str:
+    """An Argo CD application rendering the application's chart with inline values."""
+    return (
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: app, namespace: argocd}\n"
+        "spec:\n  destination: {namespace: staging}\n  source:\n    path: deploy/app\n"
+        f"    helm:\n      valuesObject: {values}\n"
+    )
+
+
+def registry_named_in_an_application_s_values(repo: Path) -> None:
+    """main's chart renders a ConfigMap of the values' name and entries; the application
+    deploying it passes the values."""
+    on_main(
+        repo,
+        {
+            f"{CHART}/templates/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+            "  name: {{ .Values.settings.name }}\ndata:\n  {{- toYaml .Values.settings.data | nindent 2 }}\n",
+            "argocd/app.yaml": app_of("{replicaCount: 2}"),
+        },
+    )
+    write(repo, "argocd/app.yaml", app_of("{settings: {name: engine-api-key-registry}}"))
+
+
+def external_secret_named_like_staging_s(repo: Path, kinds: str = "kind: ExternalSecret\n") -> None:
+    """Any object but a workload naming staging's Secret may make one of that name."""
+    write(
+        repo,
+        f"{CHART}/templates/external.yaml",
+        "apiVersion: external-secrets.io/v1beta1\n" + kinds + "metadata:\n"
+        '  name: {{ include "app.fullname" . }}\nspec:\n  target:\n    name: engine-api-key\n',
+    )
+
+
+def external_secret_also_called_a_deployment(repo: Path) -> None:
+    external_secret_named_like_staging_s(repo, "kind: Deployment\nkind: ExternalSecret\n")
+
+
+ATTACKS = [
+    external_secret_named_like_staging_s,
+    external_secret_also_called_a_deployment,
+    registry_named_in_an_application_s_values,
+    template_rendering_another_file,
+    registry_in_a_template,
+    secret_of_a_templated_name,
+    sealed_secret_named_like_staging_s,
+    registry_named_in_the_values,
+    secret_template_in_a_folder_made_a_chart,
+    packaged_subchart,
+    linked_template,
+]
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=[a.__name__ for a in ATTACKS])
+def test_a_chart_file_that_could_render_what_sealer_delivers_fails(repo: Path, attack: Any) -> None:
+    code, findings = reviewed_after(repo, attack)
+    assert code == 1 and unrendered(findings), findings
+
+
+def test_the_finding_names_the_chart_and_asks_a_code_owner(repo: Path) -> None:
+    _, findings = reviewed_after(repo, registry_in_a_template)
+    [found] = unrendered(findings)
+    assert found["path"] == f"{CHART}/templates/registry.yaml"
+    assert f"the Helm chart {CHART}" in found["message"] and "code owner" in found["message"]
+
+
+@pytest.fixture
+def vendored(repo: Path) -> Path:
+    """main holds a copy of sealer's own chart: it renders staging's SealedSecret from the values."""
+    git(repo, "checkout", "-q", "main")
+    shutil.copytree(
+        CHART_DIR, repo / "deploy/engine", ignore=shutil.ignore_patterns("__init__.py", "__pycache__")
+    )
+    commit_all(repo, "vendor sealer's chart")
+    git(repo, "checkout", "-q", "-B", "pr")
+    return repo
+
+
+def helpers_moving_the_sealed_secret(repo: Path) -> None:
+    """The helper now puts the SealedSecret in the release's namespace, whatever it was sealed for."""
+    helpers = repo / "deploy/engine/templates/_helpers.tpl"
+    text = helpers.read_text()
+    assert '{{- if eq $sealer.scope "cluster-wide" }}' in text
+    helpers.write_text(text.replace('{{- if eq $sealer.scope "cluster-wide" }}', "{{- if true }}"))
+
+
+def deployment_reading_another_secret(repo: Path) -> None:
+    deployment = repo / "deploy/engine/templates/deployment.yaml"
+    text = deployment.read_text()
+    assert '{{ include "engine.apiKeySecretName" . }}' in text
+    deployment.write_text(text.replace('{{ include "engine.apiKeySecretName" . }}', "other-key"))
+
+
+@pytest.mark.parametrize("attack", [helpers_moving_the_sealed_secret, deployment_reading_another_secret])
+def test_an_edit_of_a_vendored_sealer_chart_fails(vendored: Path, attack: Any) -> None:
+    code, findings = reviewed_after(vendored, attack)
+    assert code == 1 and unrendered(findings), findings
+
+
+def application_deployment_changed(repo: Path) -> None:
+    write(repo, f"{CHART}/templates/deployment.yaml", deployment("      serviceAccountName: app\n"))
+    write(repo, f"{CHART}/values.yaml", "replicaCount: 2\n")
+
+
+def unrelated_secret_of_its_own(repo: Path) -> None:
+    write(
+        repo,
+        f"{CHART}/templates/db.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db-password\n"
+        "  namespace: {{ .Release.Namespace }}\n"
+        '  labels: {app: {{ include "app.name" . }}}\n'
+        "stringData:\n  password: {{ .Values.db.password | quote }}\n",
+    )
+
+
+def settings_of_fixed_entries(repo: Path) -> None:
+    write(
+        repo,
+        f"{CHART}/templates/settings.yaml",
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ include "app.fullname" . }}\n'
+        "data:\n  level: {{ .Values.level | quote }}\n",
+    )
+
+
+def application_deploying_the_chart(repo: Path) -> None:
+    write(repo, "argocd/app.yaml", app_of("{replicaCount: 2, image: app:1.2}"))
+
+
+PASSING = [
+    application_deployment_changed,
+    unrelated_secret_of_its_own,
+    settings_of_fixed_entries,
+    application_deploying_the_chart,
+]
+
+
+@pytest.mark.parametrize("change", PASSING, ids=[c.__name__ for c in PASSING])
+def test_an_application_chart_reading_the_secret_passes(repo: Path, change: Any) -> None:
+    """Its Deployment names staging's Secret only to read it; its own Secret and ConfigMap are
+    named otherwise (or their entries fixed)."""
+    code, findings = reviewed_after(repo, change)
+    assert code == 0 and not findings, findings
