@@ -522,6 +522,13 @@ def _unread_build(walk: Walk, path: str, build: kustomize.Build, moved: list[kus
             "must approve"
         )
         walk.add([Finding(TRUST_ANCHOR, "", path, None, message)])
+    if remote := build.unread_remote():
+        listed = "; ".join(f"{entry} ({where})" for entry, where in sorted(remote.items()))
+        message = (
+            f"{path} moves or renames what it builds (namespace, namePrefix, nameSuffix), remote "
+            f"resources review cannot read among it: {stray.escaped(listed)}: a code owner must approve"
+        )
+        walk.add([Finding(TRUST_ANCHOR, "", path, None, message)])
     if build.unmodelled and (build.makes_unseen or moved):
         done = "; ".join(f"{what} ({where})" for what, where in sorted(build.unmodelled.items()))
         message = (

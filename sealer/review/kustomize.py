@@ -41,6 +41,8 @@ class Build:
     # What a kustomization of the build does that review does not redo (stray.Kustomization)
     unmodelled: dict[str, str] = field(default_factory=dict)  # what -> the kustomization doing it
     makes_unseen: bool = False
+    remote: dict[str, str] = field(default_factory=dict)  # remote resource -> the kustomization listing it
+    renames: bool = False  # a kustomization of the build sets namespace:, namePrefix: or nameSuffix:
 
     def moved(self, path: str, kustomization: stray.Kustomization) -> list[Moved]:
         """Every object the kustomization at `path` builds, as written and as built."""
@@ -56,6 +58,9 @@ class Build:
         self._note(folder, kustomization, path)
         made = [(path, item, item) for item in kustomization.generated]
         for entry in kustomization.resources:
+            if _remote(entry):  # another repository's: unread, see `unread_remote`
+                self.remote.setdefault(entry, path)
+                continue
             made += self._resource(posixpath.join(folder, entry) if folder else entry)
         for entry in kustomization.components:  # in order: each transforms all listed before it
             if _remote(entry):  # another repository's, transforming what this one lists
@@ -85,9 +90,17 @@ class Build:
             return [(path, item, item) for item in stray.placed(path, self.data(blob) or b"")]
         return self._folder(path) if mode == _TREE else []
 
+    def unread_remote(self) -> dict[str, str]:
+        """The remote resources of a build that moves or renames what it lists: another
+        repository's manifests, which review cannot read, may be placed under a managed name or
+        namespace by this repository's own kustomization (a remote base alone is not this
+        repository's to review)."""
+        return self.remote if self.renames else {}
+
     def _note(self, folder: str, kustomization: stray.Kustomization, path: str) -> None:
         """What the kustomization at `path` does that review does not redo, its patch files read."""
         self.makes_unseen |= kustomization.makes_unseen
+        self.renames |= kustomization.moves
         for what in kustomization.unmodelled:
             self.unmodelled.setdefault(what, path)
         for name in kustomization.patch_files:

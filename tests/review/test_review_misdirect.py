@@ -284,7 +284,7 @@ def test_an_application_kustomization_passes(repo: Path) -> None:
         repo,
         "apps/kustomization.yaml",
         "namespace: staging\nnamePrefix: web-\nnameSuffix: -v1\n"
-        "resources: [deployment.yaml, settings.yaml, db.yaml, ../base, https://example.test/x.yaml]\n"
+        "resources: [deployment.yaml, settings.yaml, db.yaml, ../base]\n"
         "configMapGenerator:\n  - name: flags\n    literals: [a=b]\n",
     )
     write(repo, "base/kustomization.yaml", "resources: [service.yaml, base]\n")
@@ -292,6 +292,31 @@ def test_an_application_kustomization_passes(repo: Path) -> None:
     commit_all(repo, "the web application")
     code, findings = run_review(repo, "main", "HEAD")
     assert (code, findings) == (0, []), findings
+
+
+@pytest.mark.parametrize(
+    ("kustomization", "flagged"),
+    [
+        ("namespace: staging\nresources: [https://example.test/keys.yaml]\n", True),
+        ("namePrefix: engine-\nresources: [https://example.test/keys.yaml]\n", True),
+        ("namespace: staging\nresources: [../tools]\n", True),  # tools/ lists the remote one
+        ("resources: [https://example.test/keys.yaml]\n", False),  # another repository's, as it is
+    ],
+    ids=["moved", "renamed", "nested", "as-it-is"],
+)
+def test_a_remote_resource_this_repository_moves_is_never_passed(
+    repo: Path, kustomization: str, flagged: bool
+) -> None:
+    """Another repository's manifests are not read here: one this repository's kustomization
+    moves into a managed namespace or renames may become a managed Secret or key registry, so a
+    code owner approves; listed as it is, it is that repository's to review."""
+    write(repo, "tools/kustomization.yaml", "resources: [https://example.test/keys.yaml]\n")
+    write(repo, "apps/kustomization.yaml", kustomization)
+    commit_all(repo, "a remote resource")
+    code, findings = run_review(repo, "main", "HEAD")
+    remote = [f for f in findings if "remote resources review cannot read" in f["message"]]
+    assert (code == 1 and bool(remote)) == flagged, findings
+    assert all(f["rule"] == "trust-anchor-change" for f in remote)
 
 
 def test_a_kustomization_keeping_sealers_files_where_they_are_moves_nothing(repo: Path) -> None:
