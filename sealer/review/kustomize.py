@@ -12,6 +12,7 @@ a kustomization listing itself, or a chain of links, ends.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,8 +165,14 @@ class Build:
         return None
 
 
+# A URL kustomize clones (api/internal/git's spellings, read case-blind as it reads them): a
+# scheme, go-getter's `git::`, the `gh:` shorthand, github.com without one, or an scp-style
+# `user@host:path` of any user name.
+_REMOTE = re.compile(r"git::|gh:|github\.com[/:]|gitlab\.com/|[a-z][a-z0-9-]*@[^/:]+[:/]", re.IGNORECASE)
+
+
 def _remote(wanted: str) -> bool:
-    return "://" in wanted or wanted.startswith(("git@", "github.com/", "gitlab.com/"))
+    return "://" in wanted or _REMOTE.match(wanted) is not None
 
 
 def _topmost(folders: set[str]) -> list[str]:

@@ -319,6 +319,27 @@ def test_a_remote_resource_this_repository_moves_is_never_passed(
     assert all(f["rule"] == "trust-anchor-change" for f in remote)
 
 
+@pytest.mark.parametrize(
+    "remote",
+    [
+        "git::git@example.test:org/keys//deploy",  # go-getter's prefix kustomize strips
+        "deploy@example.test:org/keys.git//deploy?ref=v1",  # scp-style, any user name
+        "GitHub.com/org/keys//deploy?ref=v1",  # kustomize reads github.com in any case
+        "gh:org/keys//deploy",  # the shorthand older kustomize expands
+        "GIT::SSH://example.test/org/keys",
+    ],
+)
+def test_every_remote_spelling_kustomize_clones_is_one(repo: Path, remote: str) -> None:
+    """kustomize clones a repository however its URL is spelled (a `git::` prefix, an scp-style
+    user other than git, a host in capitals): review must not take one for a missing local file."""
+    write(repo, "apps/kustomization.yaml", f"namespace: staging\nresources: [{json.dumps(remote)}]\n")
+    commit_all(repo, "a remote resource")
+    code, findings = run_review(repo, "main", "HEAD")
+    assert code == 1 and any("remote resources review cannot read" in f["message"] for f in findings), (
+        findings
+    )
+
+
 def test_a_kustomization_keeping_sealers_files_where_they_are_moves_nothing(repo: Path) -> None:
     """`namespace: staging` over staging's own folders changes no namespace or name: only the
     wiring finding (a code owner approves how sealer's files reach the cluster)."""
