@@ -6,12 +6,14 @@ closed when it could render a Secret or SealedSecret sealer manages, or a key re
 A file could when its text (before or after the change) names one of them where it may become
 an object's name (anywhere but in a workload, which only reads the Secret: `secretKeyRef`,
 `envFrom`), names one inside a template action, holds `registry.json`, renders another
-file of the chart (`.Files`: review does not follow it), or renders a
+file of the chart (`.Files`: review does not follow it), holds an action that could make
+objects of its own (`tpl`, `dict`, `fromYaml`, a `kind`: `_makes_objects`), or renders a
 Secret or SealedSecret (or a kind it templates) whose name it templates, or a ConfigMap whose
 name and data keys it templates. A chart holding such a template renders every managed Secret
 through its helpers and values (sealer's own chart, vendored): any change to it fails closed
 too. A symlink or a file review cannot read as text (a packaged subchart) in a chart does.
-So does an Argo CD application or a Flux HelmRelease passing a chart values that name one.
+So does an Argo CD application or a Flux HelmRelease passing a chart values that name one
+(or hold an action, which a chart's `tpl` renders).
 """
 
 from __future__ import annotations
@@ -36,6 +38,16 @@ _MARK = "SEALER-TEMPLATED"  # an action's place in a template's text
 _SECRETS = {"Secret", "SealedSecret"}
 # Kinds that read a Secret by name and make none: naming a managed one there is a reference.
 _WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
+# An action that could make objects of its own, wherever it stands (an action alone on its line
+# is left out of the skeleton, and `nindent 0` puts its text at a line's start anyway): a mapping
+# or list it builds (`toYaml (dict "kind" ...)`, a variable holding one), a string rendered as a
+# template (`tpl`: a values string with actions of its own), YAML or JSON parsed back, a `kind`.
+_MAKES = re.compile(r"\b(tpl|dict|list|fromYaml|fromJson|fromYamlArray|fromJsonArray|kind)\b", re.IGNORECASE)
+_EMPTY_DEFAULT = re.compile(r"\bdefault\s+\(?(dict|list)\b\)?")  # `| default dict`: makes nothing
+_OF_VARIABLE = re.compile(
+    r"\bto\w*(Yaml|Json)\s+\(?\$\w|\$\w[\w.]*\s*\|\s*to\w*(Yaml|Json)\b|\b(with|range)\s+\$\w[\w.]*\s*-?\}\}"
+)
+_COMMENT = re.compile(r"\{\{-?\s*/\*.*\*/\s*-?\}\}", re.DOTALL)
 _KIND_LINE = re.compile(r"kind\W*(Sealed)?Secret|kind\W*ConfigMap|kind\W*\w*List|kind[^\n]*(\{\{|\\|!)")
 
 
@@ -69,6 +81,8 @@ def renders_managed(
         return True
     if any(_FILES_READ.search(action) for action in actions):  # renders another file of the chart as it is
         return True
+    if any(_makes_objects(action) for action in actions):
+        return True
     skeleton = _skeleton(text)
     try:
         docs = yamlio.compose_documents(skeleton, "a chart's file") if skeleton is not None else None
@@ -77,6 +91,13 @@ def renders_managed(
     if docs is None:  # not YAML once its actions are set aside: judged by its text alone
         return any(name in text for name in names) or _KIND_LINE.search(text) is not None
     return any(_doc_renders(doc, secrets, registry_names) for doc in docs)
+
+
+def _makes_objects(action: str) -> bool:
+    if _COMMENT.fullmatch(action):
+        return False
+    action = _EMPTY_DEFAULT.sub("", action)
+    return _MAKES.search(action) is not None or _OF_VARIABLE.search(action) is not None
 
 
 def _skeleton(text: str) -> str | None:
@@ -97,11 +118,21 @@ def _doc_renders(doc: yaml.Node, secrets: set[str], registry_names: set[str]) ->
         scalars = {text for node in yamlio.nodes(doc) if (text := stray.scalar_text(node)) is not None}
         if any(name in scalar for scalar in scalars for name in names):
             return True
-    return any(
-        _object_renders(node, secrets, registry_names)
+    objects = [
+        node
         for node in yamlio.nodes(doc)
         if isinstance(node, yaml.MappingNode) and stray.field_values(node, "kind")
-    )
+    ]
+    if isinstance(doc, yaml.MappingNode) and not objects and _kind_unseen(doc):
+        objects.append(doc)  # an object whose `kind` an action writes: any kind
+    return any(_object_renders(node, secrets, registry_names) for node in objects)
+
+
+def _kind_unseen(doc: yaml.MappingNode) -> bool:
+    """A document of no `kind` that is an object all the same: its `apiVersion` or `metadata`
+    given, or a key an action writes (the `kind:` line an action's output, `{{ "kind" }}: ...`)."""
+    keys = stray.scalar_texts(key for key, _ in doc.value)
+    return bool(keys & {"apiVersion", "metadata"}) or any(_MARK in key for key in keys)
 
 
 def _object_renders(node: yaml.MappingNode, secrets: set[str], registry_names: set[str]) -> bool:
@@ -176,7 +207,7 @@ def helm_values_finding(
 
 def _passes_names(path: str, data: bytes | None, names: set[str]) -> bool:
     text = stray.decoded(data) if data is not None else None
-    if text is None or (not any(name in text for name in names) and "\\" not in text and "!" not in text):
+    if text is None or not (any(name in text for name in names) or any(c in text for c in ("\\", "!", "{{"))):
         return False
     try:
         docs = yamlio.compose_documents(text, path)
@@ -193,5 +224,9 @@ def _passes_names(path: str, data: bytes | None, names: set[str]) -> bool:
         if kinds & _HELM_KINDS and helm:
             scalars = {text for node in yamlio.nodes(doc) if (text := stray.scalar_text(node)) is not None}
             if any(name in scalar for scalar in scalars for name in names):
+                return True
+            # A chart passing its values through `tpl` renders an action there: any name, built
+            # by the action (ApplicationSet's own templating aside: it renders its `{{ }}` itself).
+            if kinds & {"Application", "HelmRelease"} and any("{{" in scalar for scalar in scalars):
                 return True
     return False

@@ -186,6 +186,23 @@ def registry_named_in_an_application_s_values(repo: Path) -> None:
     write(repo, "argocd/app.yaml", app_of("{settings: {name: engine-api-key-registry}}"))
 
 
+def registry_in_an_application_s_values_a_chart_renders_as_a_template(repo: Path) -> None:
+    """main's chart passes its values through `tpl`; the application's values build the names
+    with actions, so none is written out."""
+    on_main(
+        repo,
+        {
+            f"{CHART}/templates/extra.yaml": "{{ tpl (toYaml .Values.extra) . }}\n",
+            "argocd/app.yaml": app_of("{replicaCount: 2}"),
+        },
+    )
+    values = (
+        '{extra: {apiVersion: v1, kind: ConfigMap, metadata: {name: \'{{ printf "%s-%s-%s" "engine" '
+        '"api" "key-registry" }}\'}, data: {\'{{ printf "registry.%s" "json" }}\': x}}}'
+    )
+    write(repo, "argocd/app.yaml", app_of(values))
+
+
 def external_secret_named_like_staging_s(repo: Path, kinds: str = "kind: ExternalSecret\n") -> None:
     """Any object but a workload naming staging's Secret may make one of that name."""
     write(
@@ -200,10 +217,47 @@ def external_secret_also_called_a_deployment(repo: Path) -> None:
     external_secret_named_like_staging_s(repo, "kind: Deployment\nkind: ExternalSecret\n")
 
 
+def registry_made_by_an_action(repo: Path) -> None:
+    """A line of one action makes the whole ConfigMap: its skeleton holds no YAML to read."""
+    write(
+        repo,
+        f"{CHART}/templates/extra.yaml",
+        '{{ toYaml (dict "apiVersion" "v1" "kind" "ConfigMap" "metadata" (dict "name" (printf "%s-%s-%s" '
+        '"engine" "api" "key-registry")) "data" (dict (printf "registry.%s" "json") .Values.fp)) }}\n',
+    )
+
+
+def registry_from_values_through_tpl(repo: Path) -> None:
+    """`tpl` renders a values string as a template: the ConfigMap is a string in values.yaml."""
+    write(repo, f"{CHART}/templates/extra.yaml", "{{ tpl .Values.extra . }}\n")
+    write(
+        repo,
+        f"{CHART}/values.yaml",
+        "replicaCount: 1\nextra: |\n  apiVersion: v1\n  kind: ConfigMap\n  metadata:\n"
+        '    name: {{ printf "%s-%s-%s" "engine" "api" "key-registry" }}\n  data:\n'
+        '    {{ printf "registry.%s" "json" }}: {{ .Values.fp | quote }}\n',
+    )
+
+
+def registry_of_a_kind_an_action_writes(repo: Path) -> None:
+    """The `kind:` line is an action's output: the object review reads has no kind."""
+    write(
+        repo,
+        f"{CHART}/templates/extra.yaml",
+        'apiVersion: v1\n{{ printf "ki%s: Config%s" "nd" "Map" }}\nmetadata:\n'
+        '  name: {{ printf "%s-%s-%s" "engine" "api" "key-registry" }}\ndata:\n'
+        '  {{ printf "registry.%s" "json" }}: {{ .Values.fp | quote }}\n',
+    )
+
+
 ATTACKS = [
+    registry_made_by_an_action,
+    registry_from_values_through_tpl,
+    registry_of_a_kind_an_action_writes,
     external_secret_named_like_staging_s,
     external_secret_also_called_a_deployment,
     registry_named_in_an_application_s_values,
+    registry_in_an_application_s_values_a_chart_renders_as_a_template,
     template_rendering_another_file,
     registry_in_a_template,
     secret_of_a_templated_name,
