@@ -129,10 +129,10 @@ def _doc_renders(doc: yaml.Node, secrets: set[str], registry_names: set[str]) ->
 
 
 def _kind_unseen(doc: yaml.MappingNode) -> bool:
-    """A document of no `kind` that is an object all the same: its `apiVersion` or `metadata`
-    given, or a key an action writes (the `kind:` line an action's output, `{{ "kind" }}: ...`)."""
+    """A document of no `kind` that is an object all the same: its `metadata` given, or a key an
+    action writes (the `kind:` line an action's output, `{{ "kind" }}: ...`)."""
     keys = stray.scalar_texts(key for key, _ in doc.value)
-    return bool(keys & {"apiVersion", "metadata"}) or any(_MARK in key for key in keys)
+    return "metadata" in keys or any(_MARK in key for key in keys)
 
 
 def _object_renders(node: yaml.MappingNode, secrets: set[str], registry_names: set[str]) -> bool:
@@ -168,6 +168,29 @@ def _data_open(node: yaml.MappingNode) -> bool:
         if len(keys) < len(entries.value) or any(_MARK in key for key in keys):
             return True
     return False
+
+
+DEPENDENCY_FILES = ("Chart.yaml", "requirements.yaml")  # Helm 3's list of dependencies, and Helm 2's
+
+
+def fetched_dependencies(data: bytes | None) -> set[str]:
+    """The dependencies a chart's file lists from a `repository` (a chart repository, an OCI
+    registry, or `file://` a folder that may lie outside the chart): `helm dependency build`,
+    which Argo CD runs, fetches them, and review reads none. Each as its fields' texts."""
+    text = stray.decoded(data) if data is not None else None
+    try:
+        docs = yamlio.compose_documents(text, "a chart's dependencies") if text is not None else []
+    except SealerError:
+        return set()  # Helm cannot load such a chart either
+    found = set()
+    for listed in (deps for doc in docs for deps in stray.field_values(doc, "dependencies")):
+        items = listed.value if isinstance(listed, yaml.SequenceNode) else [listed]
+        for item in items:
+            fields = ("name", "alias", "version", "repository")
+            texts = [sorted(stray.scalar_texts(stray.field_values(item, key))) for key in fields]
+            if texts[3] != [""] and (texts[3] or not isinstance(item, yaml.MappingNode)):
+                found.add(repr(texts))
+    return found
 
 
 def finding(path: str, chart: str, why: str) -> Finding:

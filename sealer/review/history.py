@@ -393,6 +393,8 @@ def _chart_file(walk: Walk, change: git.FileChange, commit: str) -> None:
         for mode, data in zip(modes, walk.versions(change), strict=True)
     ):
         why = "a file that could render a Secret sealer manages or a key registry, for some values,"
+    elif posixpath.basename(change.path) in charts.DEPENDENCY_FILES and _new_dependencies(walk, change):
+        why = "a dependency fetched from a repository or folder review does not read"
     elif any(_chart_renders(walk, chart, commit) for chart in found):
         why = (
             "a change to a chart with a template that could render a Secret sealer manages or a key registry"
@@ -400,6 +402,11 @@ def _chart_file(walk: Walk, change: git.FileChange, commit: str) -> None:
     else:
         return
     walk.add([charts.finding(change.path, found[0], why)])
+
+
+def _new_dependencies(walk: Walk, change: git.FileChange) -> bool:
+    old, new = walk.versions(change)
+    return bool(charts.fetched_dependencies(new) - charts.fetched_dependencies(old))
 
 
 def _chart_renders(walk: Walk, chart: str, commit: str) -> bool:

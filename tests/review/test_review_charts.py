@@ -203,6 +203,35 @@ def registry_in_an_application_s_values_a_chart_renders_as_a_template(repo: Path
     write(repo, "argocd/app.yaml", app_of(values))
 
 
+def chart_depending_on_another_repository_s(repo: Path) -> None:
+    """A dependency Argo CD fetches (`helm dependency build`): its templates, unread here, render
+    into the application's namespace under any name."""
+    write(
+        repo,
+        f"{CHART}/Chart.yaml",
+        "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n  - name: tools\n"
+        "    version: 1.0.0\n    repository: https://charts.example.test\n",
+    )
+
+
+def chart_depending_on_a_sibling_folder(repo: Path) -> None:
+    """main holds a chart no application renders; a dependency (`file://../tools`) now does."""
+    on_main(
+        repo,
+        {
+            "deploy/tools/Chart.yaml": "apiVersion: v2\nname: tools\nversion: 1.0.0\n",
+            "deploy/tools/templates/s.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n"
+            "  name: {{ .Values.name }}\n",
+        },
+    )
+    write(
+        repo,
+        f"{CHART}/Chart.yaml",
+        "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n  - name: tools\n"
+        "    version: 1.0.0\n    repository: file://../tools\n",
+    )
+
+
 def external_secret_named_like_staging_s(repo: Path, kinds: str = "kind: ExternalSecret\n") -> None:
     """Any object but a workload naming staging's Secret may make one of that name."""
     write(
@@ -251,6 +280,8 @@ def registry_of_a_kind_an_action_writes(repo: Path) -> None:
 
 
 ATTACKS = [
+    chart_depending_on_another_repository_s,
+    chart_depending_on_a_sibling_folder,
     registry_made_by_an_action,
     registry_from_values_through_tpl,
     registry_of_a_kind_an_action_writes,
@@ -344,7 +375,32 @@ def application_deploying_the_chart(repo: Path) -> None:
     write(repo, "argocd/app.yaml", app_of("{replicaCount: 2, image: app:1.2}"))
 
 
+HELPERS = """{{- define "app.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- define "app.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 }}
+{{ include "app.selectorLabels" . }}
+{{- end }}
+{{- define "app.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "app.name" . }}
+{{- end }}
+"""
+
+
+def chart_released_with_helm_s_own_helpers(repo: Path) -> None:
+    """A new version, and the helpers `helm create` writes (names made by printf, labels)."""
+    write(repo, f"{CHART}/Chart.yaml", "apiVersion: v2\nname: app\nversion: 0.2.0\n")
+    write(repo, f"{CHART}/templates/_helpers.tpl", HELPERS)
+
+
 PASSING = [
+    chart_released_with_helm_s_own_helpers,
     application_deployment_changed,
     unrelated_secret_of_its_own,
     settings_of_fixed_entries,
