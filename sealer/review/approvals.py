@@ -81,7 +81,9 @@ def _pattern(glob: str) -> re.Pattern[str]:
     out = ""
     for part in re.split(r"(\*\*|\*|\?)", body):
         out += {"**": ".*", "*": "[^/]*", "?": "[^/]"}.get(part, re.escape(part))
-    tail = "/.*" if glob.endswith("/") else "(/.*)?"
+    # `docs/*` owns docs/a.md, not docs/b/c.md (both hosts' documented meaning, unlike gitignore's):
+    # counting a nested file owned would pass a finding the host asks no one to approve.
+    tail = "/.*" if glob.endswith("/") else "" if body.endswith("/*") else "(/.*)?"
     return re.compile(("" if anchored else "(.*/)?") + out + tail)
 
 

@@ -23,7 +23,7 @@ from support.repos import keypairs, ledger_records, pinned_repo, pr_checkout, se
 
 from sealer import apikey, config, ledger, yamlio
 from sealer.records import ACTIVE, GRACE, REVOKED, utcnow
-from sealer.review import Options, review
+from sealer.review import Options, approvals, review
 from sealer.review import history as review_history
 from sealer.rotation import phases, plan
 
@@ -907,6 +907,27 @@ def test_under_gitea_an_empty_codeowners_first_in_the_lookup_owns_nothing(
     (repo / "docs").mkdir(exist_ok=True)
     (repo / "docs/CODEOWNERS").write_text("")
     assert not owned_store_change(repo, ".gitea/CODEOWNERS", "sealer\\\\.yaml @acme/platform\n")
+
+
+@pytest.mark.parametrize(
+    ("env", "owners_file"),
+    [({"GITHUB_ACTIONS": "true"}, ".github/CODEOWNERS"), ({"CI_API_V4_URL": "https://gitlab.test"}, "CODEOWNERS")],
+    ids=["github", "gitlab"],
+)
+def test_a_folder_s_star_owns_its_files_not_those_nested_deeper(
+    repo: Path, env: dict[str, str], owners_file: str
+) -> None:
+    """Both hosts document `docs/*` as matching `docs/getting-started.md` but not
+    `docs/build-app/troubleshooting.md`: sealer must not count a nested file owned (the host
+    would ask no one to approve it); `docs/` owns every level."""
+    (repo / owners_file).parent.mkdir(exist_ok=True)
+    (repo / owners_file).write_text("deploy/* @acme/platform\n/certs/ @acme/sec\n")
+    commit(repo, "owners")
+    owners = approvals.codeowners_at(repo, "HEAD", env)
+    assert owners is not None
+    assert owners.owners("deploy/staging.yaml") == ("@acme/platform",)
+    assert owners.owners("deploy/apps/staging.yaml") == ()
+    assert owners.owners("certs/staging/cert.pem") == ("@acme/sec",)
 
 
 GITLAB_CI = {"CI_API_V4_URL": "https://gitlab.test/api/v4"}
