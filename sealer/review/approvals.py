@@ -123,15 +123,26 @@ def codeowners_host(env: Mapping[str, str]) -> str | None:
     return "github" if env.get("GITHUB_ACTIONS") else None
 
 
+# GitHub loads no CODEOWNERS over 3 MB ("code owners will not be requested"); a symlinked one is
+# not followed. Either owns nothing here, for every host: sealer never counts owned what a host
+# may ask no one to approve.
+GITHUB_CODEOWNERS_MAX = 3 * 1024 * 1024
+
+
 def codeowners_at(root: Path, base: str, env: Mapping[str, str] | None = None) -> CodeOwners | None:
     """The rules of the CODEOWNERS file the host reads at `base`: the first of its files that
     exists, empty or not (an empty one found first owns nothing: the host reads no other)."""
     host = codeowners_host(os.environ if env is None else env)
     files = layout.CODEOWNERS_LOOKUP[host] if host else layout.CODEOWNERS_FILES
     texts = read_files(root, base, files)
-    text = next((texts[p] for p in files if texts[p] is not None), None)
-    if text is None:
+    found = next((p for p in files if texts[p] is not None), None)
+    if found is None:
         return None
+    text = texts[found]
+    assert text is not None
+    mode = git.tree_entries(root, base, [found]).get(found, ("", ""))[0]
+    if mode not in ("100644", "100755") or len(text.encode()) > GITHUB_CODEOWNERS_MAX:
+        return CodeOwners(())  # a symlink (its text is a path) or a file the host will not load
     if host in ("gitea", "forgejo"):
         return _gitea_rules(text)
     rules = []

@@ -911,7 +911,10 @@ def test_under_gitea_an_empty_codeowners_first_in_the_lookup_owns_nothing(
 
 @pytest.mark.parametrize(
     ("env", "owners_file"),
-    [({"GITHUB_ACTIONS": "true"}, ".github/CODEOWNERS"), ({"CI_API_V4_URL": "https://gitlab.test"}, "CODEOWNERS")],
+    [
+        ({"GITHUB_ACTIONS": "true"}, ".github/CODEOWNERS"),
+        ({"CI_API_V4_URL": "https://gitlab.test"}, "CODEOWNERS"),
+    ],
     ids=["github", "gitlab"],
 )
 def test_a_folder_s_star_owns_its_files_not_those_nested_deeper(
@@ -928,6 +931,22 @@ def test_a_folder_s_star_owns_its_files_not_those_nested_deeper(
     assert owners.owners("deploy/staging.yaml") == ("@acme/platform",)
     assert owners.owners("deploy/apps/staging.yaml") == ()
     assert owners.owners("certs/staging/cert.pem") == ("@acme/sec",)
+
+
+@pytest.mark.parametrize("shape", ["symlink", "too-large"])
+def test_a_codeowners_the_host_does_not_load_owns_nothing(repo: Path, shape: str) -> None:
+    """GitHub follows no symlinked CODEOWNERS (git holds the link's text, which reads as a rule)
+    and loads none over 3 MB: sealer counts nothing owned by either."""
+    rule = "* @acme/platform"
+    (repo / ".github").mkdir(exist_ok=True)
+    if shape == "symlink":
+        (repo / ".github/CODEOWNERS").symlink_to(rule)
+    else:
+        padding = "# padding\n" * (approvals.GITHUB_CODEOWNERS_MAX // 10 + 1)
+        (repo / ".github/CODEOWNERS").write_text(f"{rule}\n{padding}")
+    commit(repo, "owners")
+    owners = approvals.codeowners_at(repo, "HEAD", {"GITHUB_ACTIONS": "true"})
+    assert owners is not None and owners.owners("sealer.yaml") == ()
 
 
 GITLAB_CI = {"CI_API_V4_URL": "https://gitlab.test/api/v4"}
