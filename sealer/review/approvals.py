@@ -145,20 +145,34 @@ def codeowners_at(root: Path, base: str, env: Mapping[str, str] | None = None) -
         return CodeOwners(())  # a symlink (its text is a path) or a file the host will not load
     if host in ("gitea", "forgejo"):
         return _gitea_rules(text)
+    # Sections are GitLab's alone: GitHub reads `[Name] @owner` as a pattern line, and a rule
+    # after it with no owner of its own as owned by no one.
+    sections = host == "gitlab" or (host is None and found == ".gitlab/CODEOWNERS")
     rules = []
     section, optional, defaults = "", False, ()
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
-        header = _SECTION.fullmatch(line)
+        header = _SECTION.fullmatch(line) if sections else None
         if header:
             section, optional = header.group(2).strip().casefold(), bool(header.group(1))
-            defaults = tuple(header.group(3).split())
+            defaults = _owners(header.group(3).split())
             continue
         if not line:
             continue
         glob, *owners = line.split()
-        rules.append((section, optional, _pattern(glob), tuple(owners) or defaults))
+        rules.append((section, optional, _pattern(glob), _owners(owners) if owners else defaults))
     return CodeOwners(tuple(rules))
+
+
+# An owner either host can look up: @user, @org/team (GitLab: @group/subgroup, @@role), an
+# e-mail address. GitHub skips a line with any other; here such a rule owns nothing.
+_OWNER = re.compile(
+    r"@@?[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)*|[^@\s]+@[^@\s]+\.[^@\s]+"
+)
+
+
+def _owners(tokens: list[str]) -> tuple[str, ...]:
+    return tuple(tokens) if all(_OWNER.fullmatch(token) for token in tokens) else ()
 
 
 # Gitea's and Forgejo's rules are Go regular expressions. Only those whose meaning Python's `re`

@@ -933,6 +933,24 @@ def test_a_folder_s_star_owns_its_files_not_those_nested_deeper(
     assert owners.owners("certs/staging/cert.pem") == ("@acme/sec",)
 
 
+@pytest.mark.parametrize(
+    ("codeowners", "owned"),
+    [
+        ("/sealer.yaml @acme/platform\n", True),
+        ("/sealer.yaml platform@acme.example\n", True),
+        ("/sealer.yaml acme-platform\n", False),  # no user, team or e-mail: GitHub skips the line
+        ("/sealer.yaml @acme/platform !!\n", False),
+        ("[Platform] @acme/platform\n/sealer.yaml\n", False),  # GitLab's section: no owner on GitHub
+    ],
+)
+def test_github_reads_no_owner_the_host_cannot(repo: Path, codeowners: str, owned: bool) -> None:
+    (repo / ".github").mkdir(exist_ok=True)
+    (repo / ".github/CODEOWNERS").write_text(codeowners)
+    commit(repo, "owners")
+    owners = approvals.codeowners_at(repo, "HEAD", {"GITHUB_ACTIONS": "true"})
+    assert owners is not None and bool(owners.owners("sealer.yaml")) == owned
+
+
 @pytest.mark.parametrize("shape", ["symlink", "too-large"])
 def test_a_codeowners_the_host_does_not_load_owns_nothing(repo: Path, shape: str) -> None:
     """GitHub follows no symlinked CODEOWNERS (git holds the link's text, which reads as a rule)
