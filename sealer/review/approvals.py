@@ -149,7 +149,8 @@ def codeowners_at(root: Path, base: str, env: Mapping[str, str] | None = None) -
     # after it with no owner of its own as owned by no one.
     sections = host == "gitlab" or (host is None and found == ".gitlab/CODEOWNERS")
     rules = []
-    section, optional, defaults = "", False, ()
+    section, optional = "", False
+    defaults: tuple[str, ...] = ()
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
         header = _SECTION.fullmatch(line) if sections else None
