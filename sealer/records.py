@@ -47,9 +47,12 @@ def _iso(moment: dt.datetime) -> str:
 def parse_iso(text: Any) -> dt.datetime | None:
     if text in (None, ""):
         return None
-    if isinstance(text, dt.datetime):
-        return text if text.tzinfo else text.replace(tzinfo=dt.timezone.utc)
-    return dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    moment = (
+        text if isinstance(text, dt.datetime) else dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    )
+    # a time without an offset is UTC, as sealer writes every time: never a naive one, which no
+    # aware time compares with (drift and status would stop at a store's record written so)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 @dataclass(frozen=True)

@@ -231,6 +231,23 @@ def test_a_rotation_under_review_for_longer_than_its_bound_is_drift(
     )
 
 
+def test_a_store_time_without_an_offset_is_utc_not_a_crash() -> None:
+    """A store (or anyone who writes it) may give `created` without an offset: it is read as
+    UTC, as sealer writes it, so the bound on a rotation under review still holds (comparing it
+    with an aware time was a TypeError: drift was never reported)."""
+    data = {
+        **rec("x", ACCEPTED).as_dict(),
+        "created": "2025-12-01T00:00:00",
+        "expires": "2026-04-01T00:00:00",
+    }
+    late = KeyRecord.from_dict(data)
+    assert late.created == dt.datetime(2025, 12, 1, tzinfo=dt.timezone.utc)
+    found = drift.differences(
+        ENV, [rec("a", ACTIVE)], [rec("a", ACTIVE), late], NOW, lambda r: "sealer/rotate-x"
+    )
+    assert [(d.kind, d.key_id) for d in found] == [(drift.UNKNOWN_IN_STORE, "x")]
+
+
 def test_status_reports_drift_with_its_fix(
     backend_repo: Path,
     keys: list[Any],
