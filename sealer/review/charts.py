@@ -66,10 +66,11 @@ def chart_file(folder: str) -> str:
 
 
 def renders_managed(
-    data: bytes | None, targets: Iterable[stray.Target], registries: Iterable[stray.Target]
+    data: bytes | None, targets: Iterable[stray.Target], registries: Iterable[stray.Target], path: str = ""
 ) -> bool:
     """Whether a chart's file could render a managed Secret or SealedSecret, or a key registry,
-    for some values (None: review cannot read it as text)."""
+    for some values (None: review cannot read it as text). A template (`path` in templates/, but
+    NOTES.txt) that is no YAML once its actions are set aside could: its objects are unread."""
     text = stray.decoded(data) if data is not None else None
     if text is None:
         return True
@@ -88,9 +89,16 @@ def renders_managed(
         docs = yamlio.compose_documents(skeleton, "a chart's file") if skeleton is not None else None
     except SealerError:
         docs = None
+    if docs is None and actions and _template(path):  # an action's output may be what makes it YAML
+        return True
     if docs is None:  # not YAML once its actions are set aside: judged by its text alone
         return any(name in text for name in names) or _KIND_LINE.search(text) is not None
     return any(_doc_renders(doc, secrets, registry_names) for doc in docs)
+
+
+def _template(path: str) -> bool:
+    """A file Helm renders as templates (partials too: their defines are included), not its notes."""
+    return "templates" in path.split("/")[:-1] and posixpath.basename(path) != "NOTES.txt"
 
 
 def _makes_objects(action: str) -> bool:

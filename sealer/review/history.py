@@ -389,7 +389,7 @@ def _chart_file(walk: Walk, change: git.FileChange, commit: str) -> None:
     if LINK in modes or SUBMODULE in modes:
         why = "a symlink or submodule (Helm follows a link, wherever it leads)"
     elif any(
-        mode != GONE and charts.renders_managed(data, targets, registries)
+        mode != GONE and charts.renders_managed(data, targets, registries, change.path)
         for mode, data in zip(modes, walk.versions(change), strict=True)
     ):
         why = "a file that could render a Secret sealer manages or a key registry, for some values,"
@@ -423,8 +423,9 @@ def _chart_renders(walk: Walk, chart: str, commit: str) -> bool:
             walk.hold(blob, data)
         targets, registries = walk.managed.targets, walk.managed.registries
         walk.parsed[key] = len(wanted) > charts.MAX_FILES or any(
-            mode not in (REGULAR, EXECUTABLE) or charts.renders_managed(walk.data(blob), targets, registries)
-            for mode, blob in entries.values()
+            mode not in (REGULAR, EXECUTABLE)
+            or charts.renders_managed(walk.data(blob), targets, registries, path)
+            for path, (mode, blob) in entries.items()
         )
     return bool(walk.parsed[key])
 

@@ -279,7 +279,19 @@ def registry_of_a_kind_an_action_writes(repo: Path) -> None:
     )
 
 
+def registry_whose_metadata_an_action_writes(repo: Path) -> None:
+    """The `kind:` and `metadata:` lines are actions' output: the rest is no YAML on its own."""
+    write(
+        repo,
+        f"{CHART}/templates/extra.yaml",
+        'apiVersion: v1\n{{ printf "ki%s: Config%s" "nd" "Map" }}\n{{ printf "meta%s:" "data" }}\n'
+        '  name: {{ printf "%s-%s-%s" "engine" "api" "key-registry" }}\ndata:\n'
+        '  {{ printf "registry.%s" "json" }}: {{ .Values.fp | quote }}\n',
+    )
+
+
 ATTACKS = [
+    registry_whose_metadata_an_action_writes,
     chart_depending_on_another_repository_s,
     chart_depending_on_a_sibling_folder,
     registry_made_by_an_action,
