@@ -47,23 +47,31 @@ FORGES: dict[str, tuple[Callable[[Mapping[str, str], str], Forge], str, str]] = 
 }
 
 
-def kind_of(env: Mapping[str, str]) -> str:
-    """Which host to talk to: SEALER_FORGE when set; else the CI's own marks. GitLab CI sets
-    CI_API_V4_URL; Forgejo Actions FORGEJO_ACTIONS (and GITEA_ACTIONS), Gitea Actions
-    GITEA_ACTIONS; all three Actions set GITHUB_REPOSITORY, so those marks come first."""
+def host_named(env: Mapping[str, str]) -> str | None:
+    """The host a CI environment names (`kind_of`'s reading), None when it names none or
+    SEALER_FORGE names an unknown one: for what must not guess (review's CODEOWNERS)."""
     chosen = env.get("SEALER_FORGE", "")
     if chosen:
-        if chosen not in FORGES:
-            raise ForgeError(f"SEALER_FORGE must be one of {', '.join(FORGES)}, got {chosen[:40]!r}")
-        return chosen
+        return chosen if chosen in FORGES else None
     if env.get("CI_API_V4_URL"):
         return "gitlab"
     if env.get("FORGEJO_ACTIONS"):
         return "forgejo"
     if env.get("GITEA_ACTIONS"):
         return "gitea"
-    if env.get("GITHUB_REPOSITORY"):
-        return "github"
+    return "github" if env.get("GITHUB_REPOSITORY") else None
+
+
+def kind_of(env: Mapping[str, str]) -> str:
+    """Which host to talk to: SEALER_FORGE when set; else the CI's own marks. GitLab CI sets
+    CI_API_V4_URL; Forgejo Actions FORGEJO_ACTIONS (and GITEA_ACTIONS), Gitea Actions
+    GITEA_ACTIONS; all three Actions set GITHUB_REPOSITORY, so those marks come first."""
+    chosen = env.get("SEALER_FORGE", "")
+    if chosen and chosen not in FORGES:
+        raise ForgeError(f"SEALER_FORGE must be one of {', '.join(FORGES)}, got {chosen[:40]!r}")
+    named = host_named(env)
+    if named is not None:
+        return named
     raise ForgeError(
         "cannot tell the Git host: set GITHUB_REPOSITORY (and GITHUB_API_URL for GitHub Enterprise), "
         "or CI_API_V4_URL and CI_PROJECT_ID for GitLab; CI sets them (or SEALER_FORGE=gitea with "

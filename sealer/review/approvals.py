@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sealer import git, layout
+from sealer.forge import host_named
 from sealer.review.model import SENSITIVE, Finding, Report
 from sealer.review.revisions import read_files
 
@@ -107,22 +108,6 @@ class CodeOwners:
         return tuple(owner for owners in last.values() for owner in owners)
 
 
-def codeowners_host(env: Mapping[str, str]) -> str | None:
-    """The host whose CODEOWNERS the gate's approvals are, as sealer.forge.kind_of reads the CI's
-    environment (SEALER_FORGE first, then GitLab's, Forgejo's, Gitea's and GitHub's marks); None
-    outside a CI sealer knows (a run on a laptop: every file, GitHub's order first)."""
-    chosen = env.get("SEALER_FORGE", "")
-    if chosen:
-        return chosen if chosen in layout.CODEOWNERS_LOOKUP else None
-    if env.get("CI_API_V4_URL"):
-        return "gitlab"
-    if env.get("FORGEJO_ACTIONS"):
-        return "forgejo"
-    if env.get("GITEA_ACTIONS"):
-        return "gitea"
-    return "github" if env.get("GITHUB_ACTIONS") else None
-
-
 # GitHub loads no CODEOWNERS over 3 MB ("code owners will not be requested"); a symlinked one is
 # not followed. Either owns nothing here, for every host: sealer never counts owned what a host
 # may ask no one to approve.
@@ -132,7 +117,8 @@ GITHUB_CODEOWNERS_MAX = 3 * 1024 * 1024
 def codeowners_at(root: Path, base: str, env: Mapping[str, str] | None = None) -> CodeOwners | None:
     """The rules of the CODEOWNERS file the host reads at `base`: the first of its files that
     exists, empty or not (an empty one found first owns nothing: the host reads no other)."""
-    host = codeowners_host(os.environ if env is None else env)
+    # the host the CI names (sealer.forge's reading); outside a CI: every file, GitHub's order first
+    host = host_named(os.environ if env is None else env)
     files = layout.CODEOWNERS_LOOKUP[host] if host else layout.CODEOWNERS_FILES
     texts = read_files(root, base, files)
     found = next((p for p in files if texts[p] is not None), None)

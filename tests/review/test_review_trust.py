@@ -912,7 +912,7 @@ def test_under_gitea_an_empty_codeowners_first_in_the_lookup_owns_nothing(
 @pytest.mark.parametrize(
     ("env", "owners_file"),
     [
-        ({"GITHUB_ACTIONS": "true"}, ".github/CODEOWNERS"),
+        ({"GITHUB_REPOSITORY": "acme/keys"}, ".github/CODEOWNERS"),
         ({"CI_API_V4_URL": "https://gitlab.test"}, "CODEOWNERS"),
     ],
     ids=["github", "gitlab"],
@@ -947,7 +947,7 @@ def test_github_reads_no_owner_the_host_cannot(repo: Path, codeowners: str, owne
     (repo / ".github").mkdir(exist_ok=True)
     (repo / ".github/CODEOWNERS").write_text(codeowners)
     commit(repo, "owners")
-    owners = approvals.codeowners_at(repo, "HEAD", {"GITHUB_ACTIONS": "true"})
+    owners = approvals.codeowners_at(repo, "HEAD", {"GITHUB_REPOSITORY": "acme/keys"})
     assert owners is not None and bool(owners.owners("sealer.yaml")) == owned
 
 
@@ -963,7 +963,7 @@ def test_a_codeowners_the_host_does_not_load_owns_nothing(repo: Path, shape: str
         padding = "# padding\n" * (approvals.GITHUB_CODEOWNERS_MAX // 10 + 1)
         (repo / ".github/CODEOWNERS").write_text(f"{rule}\n{padding}")
     commit(repo, "owners")
-    owners = approvals.codeowners_at(repo, "HEAD", {"GITHUB_ACTIONS": "true"})
+    owners = approvals.codeowners_at(repo, "HEAD", {"GITHUB_REPOSITORY": "acme/keys"})
     assert owners is not None and owners.owners("sealer.yaml") == ()
 
 
@@ -978,9 +978,9 @@ GITLAB_CI = {"CI_API_V4_URL": "https://gitlab.test/api/v4"}
         (GITLAB_CI, {"CODEOWNERS": "/ledger/"}, ".gitlab/CODEOWNERS", False),
         (GITLAB_CI, {}, ".gitlab/CODEOWNERS", True),
         # GitHub reads .github/, the root, docs/ (the first that exists, empty or not), never .gitlab/
-        ({"GITHUB_ACTIONS": "true"}, {".github/CODEOWNERS": ""}, "CODEOWNERS", False),
-        ({"GITHUB_ACTIONS": "true"}, {}, ".gitlab/CODEOWNERS", False),
-        ({"GITHUB_ACTIONS": "true"}, {}, "docs/CODEOWNERS", True),
+        ({"GITHUB_REPOSITORY": "acme/keys"}, {".github/CODEOWNERS": ""}, "CODEOWNERS", False),
+        ({"GITHUB_REPOSITORY": "acme/keys"}, {}, ".gitlab/CODEOWNERS", False),
+        ({"GITHUB_REPOSITORY": "acme/keys"}, {}, "docs/CODEOWNERS", True),
         ({}, {".github/CODEOWNERS": ""}, "CODEOWNERS", False),  # no CI known: the first that exists
     ],
     ids=[

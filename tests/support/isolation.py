@@ -25,7 +25,7 @@ UNSET = (
     "VAULT_TOKEN",
     # which host's CODEOWNERS `review --approvals-from codeowners` reads (a Gitea or Forgejo runner sets them)
     "SEALER_FORGE",
-    "GITHUB_ACTIONS",
+    "GITHUB_REPOSITORY",
     "GITEA_ACTIONS",
     "FORGEJO_ACTIONS",
     "CI_API_V4_URL",
