@@ -176,6 +176,15 @@ class Walk:
             for k in cfg.environments[env].keys
         }
 
+    def read_entries(self, commit: str, paths: list[str]) -> dict[str, tuple[str, str]]:
+        """`paths`' tree entries at `commit` (mode, blob), their regular files' bytes read into
+        `blobs` by one git reader, within the bound (`hold`)."""
+        entries = git.tree_entries(self.root, commit, paths)
+        unread = [b for mode, b in entries.values() if mode in (REGULAR, EXECUTABLE) and b not in self.blobs]
+        for blob, data in git.stream_blobs(self.root, unread, SCAN_CHUNK):
+            self.hold(blob, data)
+        return entries
+
     def versions(self, change: git.FileChange) -> tuple[bytes | None, bytes | None]:
         """A changed file's bytes before and after (None where it is no regular file)."""
         old, new = (
@@ -361,9 +370,7 @@ def _file(
         elif _manifest(path):
             for deployed in stray.gitops_builds(path, content):
                 build = kustomize.Build(walk.root, commit, walk.data)
-                moved = build.deployed(path, deployed)
-                walk.add(stray.move_findings(path, moved, walk.managed.targets, walk.managed.registries))
-                _unread_build(walk, path, build, moved)
+                _judge_build(walk, path, build, build.deployed(path, deployed))
     if path.endswith((".yaml", ".yml")) and path not in walk.head_values:
         _beside_values(walk, change)
     if foreign and _manifest(path):
@@ -417,10 +424,7 @@ def _chart_renders(walk: Walk, chart: str, commit: str) -> bool:
         listed = git.files_under(walk.root, commit, chart or ".")
         inner = [p[len(chart) + 1 :] if chart else p for p in listed]
         wanted = [p for p, rel in zip(listed, inner, strict=True) if "templates" in rel.split("/")[:-1]]
-        entries = git.tree_entries(walk.root, commit, wanted) if len(wanted) <= charts.MAX_FILES else {}
-        unread = [b for mode, b in entries.values() if mode in (REGULAR, EXECUTABLE) and b not in walk.blobs]
-        for blob, data in git.stream_blobs(walk.root, unread, SCAN_CHUNK):
-            walk.hold(blob, data)
+        entries = walk.read_entries(commit, wanted) if len(wanted) <= charts.MAX_FILES else {}
         targets, registries = walk.managed.targets, walk.managed.registries
         walk.parsed[key] = len(wanted) > charts.MAX_FILES or any(
             mode not in (REGULAR, EXECUTABLE)
@@ -488,9 +492,7 @@ def _kustomization(walk: Walk, path: str, data: bytes, commit: str) -> None:
     if read is None:
         return
     build = kustomize.Build(walk.root, commit, walk.data)
-    moved = build.moved(path, read)
-    walk.add(stray.move_findings(path, moved, walk.managed.targets, walk.managed.registries))
-    _unread_build(walk, path, build, moved)
+    _judge_build(walk, path, build, build.moved(path, read))
 
 
 def _kustomizations_over(walk: Walk, changed: set[str], head: str) -> None:
@@ -500,21 +502,21 @@ def _kustomizations_over(walk: Walk, changed: set[str], head: str) -> None:
         return
     listed = git.files_under(walk.root, head, ".")
     found = [p for p in listed if posixpath.basename(p) in kustomize.KUSTOMIZATION_FILES and p not in changed]
-    entries = git.tree_entries(walk.root, head, found)
-    unread = [
-        blob for mode, blob in entries.values() if mode in (REGULAR, EXECUTABLE) and blob not in walk.blobs
-    ]
-    for blob, data in git.stream_blobs(walk.root, unread, SCAN_CHUNK):  # one reader for them all
-        walk.blobs[blob] = data if isinstance(data, bytes) else b"".join(data)
-    for path, (mode, blob) in entries.items():
+    for path, (mode, blob) in walk.read_entries(head, found).items():
         read = stray.kustomization(path, walk.data(blob) or b"") if mode in (REGULAR, EXECUTABLE) else None
         if read is None or not read.acts:
             continue
         build = kustomize.Build(walk.root, head, walk.data)
         moved = build.moved(path, read)
         if build.looked_up & changed or build.cut:
-            walk.add(stray.move_findings(path, moved, walk.managed.targets, walk.managed.registries))
-            _unread_build(walk, path, build, moved)
+            _judge_build(walk, path, build, moved)
+
+
+def _judge_build(walk: Walk, path: str, build: kustomize.Build, moved: list[kustomize.Moved]) -> None:
+    """What the build of the kustomization or GitOps object at `path` moves (stray), and what it
+    does that review does not redo (`_unread_build`)."""
+    walk.add(stray.move_findings(path, moved, walk.managed.targets, walk.managed.registries))
+    _unread_build(walk, path, build, moved)
 
 
 def _unread_build(walk: Walk, path: str, build: kustomize.Build, moved: list[kustomize.Moved]) -> None:

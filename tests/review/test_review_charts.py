@@ -6,19 +6,17 @@ fails unless a code owner approves; an application's chart that only reads the S
 from __future__ import annotations
 
 import io
-import json
 import shutil
 import tarfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.chart import CHART_DIR
-from support.cli import sealer as cli
 from support.git import commit_all, git
 from support.isolation import isolated
-from support.repos import keypairs, pinned_repo, pr_checkout
+from support.pull_requests import on_main, reviewed_after, write
+from support.repos import keypairs, pr_checkout, rotated_template
 
 CHART = "deploy/app"
 REGISTRY = "registry/staging/staging.yaml"
@@ -27,11 +25,8 @@ REGISTRY = "registry/staging/staging.yaml"
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """main: staging and production rotated once, and an application chart reading staging's Secret."""
-    controllers = keypairs(tmp_path_factory, "staging", "production")
+    root = rotated_template(tmp_path_factory, keypairs(tmp_path_factory, "staging", "production"))
     with isolated(tmp_path_factory.mktemp("home")):
-        root = pinned_repo(tmp_path_factory, controllers)
-        for env in ("staging", "production"):
-            assert cli(root, "rotate", env, "--no-branch").exit_code == 0
         write(root, f"{CHART}/Chart.yaml", "apiVersion: v2\nname: app\nversion: 0.1.0\n")
         write(root, f"{CHART}/values.yaml", "replicaCount: 1\n")
         write(root, f"{CHART}/templates/deployment.yaml", deployment())
@@ -42,27 +37,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def repo(template: Path, tmp_path: Path) -> Path:
     return pr_checkout(template, tmp_path)
-
-
-def write(repo: Path, rel: str, text: str) -> None:
-    (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-    (repo / rel).write_text(text)
-
-
-def on_main(repo: Path, files: dict[str, str]) -> None:
-    git(repo, "checkout", "-q", "main")
-    for rel, text in files.items():
-        write(repo, rel, text)
-    commit_all(repo, "on main")
-    git(repo, "checkout", "-q", "-B", "pr")
-
-
-def reviewed_after(repo: Path, attack: Callable[[Path], None]) -> tuple[int, list[dict[str, Any]]]:
-    attack(repo)
-    commit_all(repo, attack.__name__)
-    result = cli(repo, "review", "main", "HEAD", "--output", "json")
-    assert result.exit_code in (0, 1), result.output
-    return result.exit_code, json.loads(result.stdout)["findings"]
 
 
 def unrendered(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:

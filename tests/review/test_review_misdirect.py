@@ -5,15 +5,14 @@ renaming the Secrets and key registries sealer manages."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.cli import sealer as cli
 from support.git import commit_all, git, head
-from support.isolation import isolated
-from support.repos import keypairs, pinned_repo, pr_checkout
+from support.pull_requests import on_main, reviewed_after, run_review, write
+from support.repos import keypairs, pr_checkout, rotated_template
 
 from sealer import branches
 
@@ -24,30 +23,12 @@ REGISTRY = "registry/staging/staging.yaml"
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """main: staging and production rotated once."""
-    controllers = keypairs(tmp_path_factory, "staging", "production")
-    with isolated(tmp_path_factory.mktemp("home")):
-        root = pinned_repo(tmp_path_factory, controllers)
-        for env in ("staging", "production"):
-            assert cli(root, "rotate", env, "--no-branch").exit_code == 0
-    return root
+    return rotated_template(tmp_path_factory, keypairs(tmp_path_factory, "staging", "production"))
 
 
 @pytest.fixture
 def repo(template: Path, tmp_path: Path) -> Path:
     return pr_checkout(template, tmp_path)
-
-
-def run_review(repo: Path, *args: str) -> tuple[int, list[dict[str, Any]]]:
-    result = cli(repo, "review", *args, "--output", "json")
-    assert result.exit_code in (0, 1), result.output
-    return result.exit_code, json.loads(result.stdout)["findings"]
-
-
-def reviewed_after(repo: Path, attack: Callable[[Path], None]) -> tuple[int, list[dict[str, Any]]]:
-    """The review of main..HEAD once `attack` wrote its files and they were committed."""
-    attack(repo)
-    commit_all(repo, attack.__name__)
-    return run_review(repo, "main", "HEAD")
 
 
 def rules(findings: list[dict[str, Any]]) -> set[str]:
@@ -140,20 +121,6 @@ def test_a_rotation_on_its_own_branch_passes(repo: Path, monkeypatch: pytest.Mon
 
 
 # -- a kustomization moving or renaming what it lists ----------------------------------------------
-
-
-def write(repo: Path, rel: str, text: str) -> None:
-    (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-    (repo / rel).write_text(text)
-
-
-def on_main(repo: Path, files: dict[str, str]) -> None:
-    """Files main holds since before the range: the pull request adds only the kustomization."""
-    git(repo, "checkout", "-q", "main")
-    for rel, text in files.items():
-        write(repo, rel, text)
-    commit_all(repo, "application manifests")
-    git(repo, "checkout", "-q", "-B", "pr")
 
 
 def in_namespace(text: str, namespace: str) -> str:
