@@ -177,13 +177,17 @@ class Walk:
         }
 
     def read_entries(self, commit: str, paths: list[str]) -> dict[str, tuple[str, str]]:
-        """`paths`' tree entries at `commit` (mode, blob), their regular files' bytes read into
-        `blobs` by one git reader, within the bound (`hold`)."""
+        """`paths`' tree entries at `commit` (mode, blob), read (`read_blobs`)."""
         entries = git.tree_entries(self.root, commit, paths)
-        unread = [b for mode, b in entries.values() if mode in (REGULAR, EXECUTABLE) and b not in self.blobs]
+        self.read_blobs(entries.values())
+        return entries
+
+    def read_blobs(self, entries: Iterable[tuple[str, str]]) -> None:
+        """The regular files' bytes of these tree entries (mode, blob) read into `blobs` by one
+        git reader, within the bound (`hold`)."""
+        unread = [b for mode, b in entries if mode in (REGULAR, EXECUTABLE) and b not in self.blobs]
         for blob, data in git.stream_blobs(self.root, unread, SCAN_CHUNK):
             self.hold(blob, data)
-        return entries
 
     def versions(self, change: git.FileChange) -> tuple[bytes | None, bytes | None]:
         """A changed file's bytes before and after (None where it is no regular file)."""
@@ -270,7 +274,7 @@ def walk_range(
         _commit(walk, commit, scanned)
     if commits:
         _net_pass(walk, net, commits[-1].commit, scanned)
-        _kustomizations_over(walk, {c.path for c in net}, commits[-1].commit)
+        _builds_over(walk, {c.path for c in net}, commits[-1].commit)
     walk.add(plaintext.scan_blobs(walk.to_scan))
     return walk.findings
 
@@ -495,21 +499,51 @@ def _kustomization(walk: Walk, path: str, data: bytes, commit: str) -> None:
     _judge_build(walk, path, build, build.moved(path, read))
 
 
-def _kustomizations_over(walk: Walk, changed: set[str], head: str) -> None:
-    """A kustomization the range left alone moves what the range changed: a file added to a
-    folder it builds, or a nested kustomization now listing one (each judged at HEAD)."""
+def _builds_over(walk: Walk, changed: set[str], head: str) -> None:
+    """A kustomization, Flux Kustomization or Argo CD application the range left alone moves
+    what the range changed: a file added to a folder it builds, or a nested kustomization now
+    listing one (each judged at HEAD)."""
     if not changed:  # any name: kustomize reads what `resources:` lists whatever its extension
         return
-    listed = git.files_under(walk.root, head, ".")
-    found = [p for p in listed if posixpath.basename(p) in kustomize.KUSTOMIZATION_FILES and p not in changed]
-    for path, (mode, blob) in walk.read_entries(head, found).items():
+    tree = kustomize.Tree.read(walk.root, head)
+    files = {p: tree.entries[p] for p in tree.files if p not in changed}
+    kustomizations = {
+        p: e for p, e in files.items() if posixpath.basename(p) in kustomize.KUSTOMIZATION_FILES
+    }
+    walk.read_blobs(kustomizations.values())
+    for path, (mode, blob) in kustomizations.items():
         read = stray.kustomization(path, walk.data(blob) or b"") if mode in (REGULAR, EXECUTABLE) else None
-        if read is None or not read.acts:
-            continue
-        build = kustomize.Build(walk.root, head, walk.data)
-        moved = build.moved(path, read)
-        if build.looked_up & changed or build.cut:
-            _judge_build(walk, path, build, moved)
+        if read is not None and read.acts:
+            _judge_over(walk, path, kustomize.Build(walk.root, head, walk.data, tree), read, changed)
+    # GitOps objects may be in any manifest sealer does not write (_file's `foreign`): each is
+    # read as it streams by, none held (a monorepo's manifests may outweigh review's bound).
+    manifests: dict[str, list[str]] = {}  # blob -> the paths holding it
+    for path, (mode, blob) in files.items():
+        foreign = not walk.managed.holds(path) and not path.startswith(f"{layout.REGISTRY_DIR}/")
+        if mode in (REGULAR, EXECUTABLE) and _manifest(path) and foreign:
+            manifests.setdefault(blob, []).append(path)
+    for blob, data in git.stream_blobs(walk.root, list(manifests), SCAN_CHUNK):
+        if not isinstance(data, bytes):  # one too big to parse cheaply: held, within the bound
+            walk.hold(blob, data)
+            data = walk.blobs[blob]
+        for path in manifests[blob]:
+            for deployed in stray.gitops_builds(path, data):
+                build = kustomize.Build(walk.root, head, walk.data, tree)
+                _judge_over(walk, path, build, deployed, changed, gitops=True)
+
+
+def _judge_over(
+    walk: Walk,
+    path: str,
+    build: kustomize.Build,
+    read: stray.Kustomization,
+    changed: set[str],
+    gitops: bool = False,
+) -> None:
+    """`_judge_build` for a build the range left alone, if it reaches what the range changed."""
+    moved = build.deployed(path, read) if gitops else build.moved(path, read)
+    if build.looked_up & changed or build.cut:
+        _judge_build(walk, path, build, moved)
 
 
 def _judge_build(walk: Walk, path: str, build: kustomize.Build, moved: list[kustomize.Moved]) -> None:
