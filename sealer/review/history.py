@@ -381,6 +381,14 @@ def _file(
         _wiring(walk, change)
     if foreign:
         _chart_file(walk, change, commit)
+    if foreign and path.endswith(_JSONNET):
+        message = "jsonnet, which Argo CD renders into manifests and review does not evaluate"
+        message += ": a code owner must approve"
+        walk.add([Finding(TRUST_ANCHOR, "", path, None, message)])
+
+
+# Argo CD renders a folder's jsonnet: any name may be built from parts (or imported).
+_JSONNET = (".jsonnet", ".libsonnet")
 
 
 def _chart_file(walk: Walk, change: git.FileChange, commit: str) -> None:
@@ -540,9 +548,12 @@ def _judge_over(
     changed: set[str],
     gitops: bool = False,
 ) -> None:
-    """`_judge_build` for a build the range left alone, if it reaches what the range changed."""
+    """`_judge_build` for a build the range left alone, if it reaches what the range changed;
+    one that makes what review never sees (a chart, a plugin) may read any file of its folders."""
     moved = build.deployed(path, read) if gitops else build.moved(path, read)
-    if build.looked_up & changed or build.cut:
+    folders = read.resources if gitops else (posixpath.dirname(path) or ".",)
+    unseen = read.makes_unseen and any(f == "." or c.startswith(f"{f}/") for f in folders for c in changed)
+    if build.looked_up & changed or build.cut or unseen:
         _judge_build(walk, path, build, moved)
 
 

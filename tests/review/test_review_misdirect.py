@@ -644,3 +644,78 @@ def test_one_read_of_a_tree_lists_what_git_lists_below_each_folder(tmp_path: Pat
     for folder in [".", "a", "a/b", "a-b", "a0", "a b", "é", "ab", "missing", "a/x.yaml"]:
         assert tree.files_under(folder) == sorted(sealer_git.files_under(tmp_path, "HEAD", folder)), folder
     assert tree.entries["a/link"][0] == "120000" and tree.entries["a/b"][0] == "040000"
+
+
+# -- what Argo CD renders by means review does not redo: jsonnet, config management plugins -------
+
+JSONNET_SEALED = """{
+  apiVersion: "bitnami.com/v1alpha1", kind: "Sealed" + "Secret",
+  metadata: { name: "engine-" + "api-key", namespace: "staging" },
+  spec: { encryptedData: { apiKey: std.extVar("key") } },
+}
+"""
+
+
+def application(source: str) -> str:
+    return (
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: tools}\n"
+        f"spec:\n  source: {{path: tools, {source}}}\n  destination: {{namespace: staging}}\n"
+    )
+
+
+def jsonnet_added(repo: Path) -> None:
+    """Argo CD renders a directory's *.jsonnet: any name may be built from parts."""
+    write(repo, "tools/keys.jsonnet", JSONNET_SEALED)
+
+
+def libsonnet_changed(repo: Path) -> None:
+    on_main(
+        repo,
+        {
+            "tools/keys.jsonnet": 'local names = import "names.libsonnet";\n{}\n',
+            "tools/names.libsonnet": "{}\n",
+        },
+    )
+    write(repo, "tools/names.libsonnet", '{ secret: "engine-api-key" }\n')
+
+
+def plugin_application_added(repo: Path) -> None:
+    write(repo, "clusters/tools.yaml", application("plugin: {name: cue}"))
+
+
+def jsonnet_variables_added(repo: Path) -> None:
+    write(
+        repo,
+        "clusters/tools.yaml",
+        application("directory: {jsonnet: {extVars: [{name: n, value: engine}]}}"),
+    )
+
+
+def file_under_main_s_plugin_application(repo: Path) -> None:
+    """main's application renders tools/ through a plugin: whatever file it reads may change
+    what it makes, whatever its name."""
+    on_main(repo, {"clusters/tools.yaml": application("plugin: {name: cue}"), "tools/main.cue": "x: 1\n"})
+    write(repo, "tools/keys.cue", 'secret: name: "engine-api-key"\n')
+
+
+UNSEEN = [
+    jsonnet_added,
+    libsonnet_changed,
+    plugin_application_added,
+    jsonnet_variables_added,
+    file_under_main_s_plugin_application,
+]
+
+
+@pytest.mark.parametrize("attack", UNSEEN, ids=[a.__name__ for a in UNSEEN])
+def test_what_argo_cd_renders_by_means_review_does_not_redo_is_never_passed(repo: Path, attack: Any) -> None:
+    code, findings = reviewed_after(repo, attack)
+    assert code == 1 and rules(findings) == {"trust-anchor-change"}, findings
+
+
+def test_a_file_outside_what_a_plugin_application_renders_passes(repo: Path) -> None:
+    on_main(repo, {"clusters/tools.yaml": application("plugin: {name: cue}"), "tools/main.cue": "x: 1\n"})
+    write(repo, "web/main.cue", "y: 2\n")
+    write(repo, "toolsets/more.cue", "z: 3\n")
+    commit_all(repo, "elsewhere")
+    assert run_review(repo, "main", "HEAD") == (0, [])
