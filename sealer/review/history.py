@@ -25,7 +25,17 @@ from sealer import git, layout
 from sealer.config import Config
 from sealer.errors import BadInput, SealerError
 from sealer.records import KeyRecord
-from sealer.review import charts, kustomize, ledger_rules, model, plaintext, sensitive, stray
+from sealer.review import (
+    charts,
+    helm_refs,
+    helm_sources,
+    kustomize,
+    ledger_rules,
+    model,
+    plaintext,
+    sensitive,
+    stray,
+)
 from sealer.review.construct import documents, read_ledger
 from sealer.review.model import (
     ALLOW_COMMENT,
@@ -121,6 +131,7 @@ class Walk:
     parsed: dict[tuple[str, str], Any] = field(default_factory=dict)  # (kind, blob) -> parsed once
     judged: set[tuple[str, str, str]] = field(default_factory=set)  # (path, mode, blob) a commit made
     held: int = 0  # bytes in `blobs`: bounded by model.MAX_TOTAL_BYTES
+    head: str = ""  # the range's last commit
 
     def hold(self, blob: str, data: bytes | Iterator[bytes]) -> None:
         """Keep a blob's bytes (whole, or as git streams a big one) for the checks; refused past
@@ -192,6 +203,12 @@ class Walk:
             for mode, blob in ((change.old_mode, change.old_blob), (change.new_mode, change.new_blob))
         )
         return old, new
+
+    @functools.cached_property
+    def helm_sources(self) -> helm_sources.Sources:
+        """Values files and objects Helm objects pass (the configs are all added by first use)."""
+        names = {name for _, name in (*self.managed.targets, *self.managed.registries)}
+        return helm_sources.Sources(self.root, self.data, self.read_entries, names | {charts.REGISTRY_KEY})
 
     @functools.cached_property
     def refs(self) -> list[str]:
@@ -266,6 +283,8 @@ def walk_range(
             if change.path == layout.CONFIG_FILE and change.new_mode != GONE:
                 walk.managed.add(_config(walk, change.new_blob, commit.commit))
     scanned: set[str] = set()
+    if commits:
+        walk.head = commits[-1].commit
     for commit in commits:
         _commit(walk, commit, scanned)
     if commits:
@@ -375,8 +394,10 @@ def _file(
         _beside_values(walk, change)
     if foreign and _manifest(path):
         _wiring(walk, change)
+        _helm_values_passed(walk, change, commit)
     if foreign:
         _chart_file(walk, change, commit)
+        _referenced_values(walk, change)
 
 
 def _chart_file(walk: Walk, change: git.FileChange, commit: str) -> None:
@@ -460,6 +481,33 @@ def _wiring(walk: Walk, change: git.FileChange) -> None:
     walk.add([dropped] if dropped else [])
     passed = charts.helm_values_finding(change.path, old, new, walk.managed.targets, walk.managed.registries)
     walk.add([passed] if passed else [])
+
+
+def _helm_values_passed(walk: Walk, change: git.FileChange, commit: str) -> None:
+    """An Argo CD application or Flux HelmRelease a commit adds or changes: the values files and
+    objects it passes Helm (sealer.review.helm_sources), and Flux's postRenderers."""
+    old, new = walk.versions(change)
+    if old == new:
+        return
+    if helm_refs.post_renderers_patch(change.path, old, new):
+        walk.add([helm_sources.post_renderers_finding(change.path)])
+    refs = helm_refs.references(change.path, new)
+    if refs.named():
+        problems = walk.helm_sources.problems(commit, refs, helm_refs.references(change.path, old))
+        walk.add([helm_sources.finding(change.path, problems)] if problems else [])
+
+
+def _referenced_values(walk: Walk, change: git.FileChange) -> None:
+    """A file a commit adds or changes that an Argo CD application or Flux HelmRelease at HEAD
+    passes Helm as values (its own change need not be in the range): judged as that object's.
+    A blob too big to hold, or no regular file, counts as naming one."""
+    if change.new_mode == GONE:
+        return
+    data = walk.blobs.get(change.new_blob) if change.new_mode in (REGULAR, EXECUTABLE) else None
+    if not helm_refs.names_any(change.path, data, walk.helm_sources.names):
+        return
+    referrer = walk.helm_sources.referenced(walk.head).get(change.path)
+    walk.add([helm_sources.referenced_finding(change.path, referrer)] if referrer else [])
 
 
 def _beside_values(walk: Walk, change: git.FileChange) -> None:
