@@ -26,6 +26,7 @@ from sealer.config import Config
 from sealer.errors import BadInput, SealerError
 from sealer.records import KeyRecord
 from sealer.review import (
+    chart_links,
     charts,
     helm_refs,
     helm_sources,
@@ -209,6 +210,12 @@ class Walk:
         """Values files and objects Helm objects pass (the configs are all added by first use)."""
         names = {name for _, name in (*self.managed.targets, *self.managed.registries)}
         return helm_sources.Sources(self.root, self.data, self.read_entries, names | {charts.REGISTRY_KEY})
+
+    @functools.cached_property
+    def linked_into_charts(self) -> dict[str, str] | None:
+        """What the charts' symlinks at HEAD lead to -> the chart (sealer.review.chart_links);
+        None when there are too many links to follow."""
+        return chart_links.reached(git.tree_under(self.root, self.head, "."), self.data)
 
     @functools.cached_property
     def refs(self) -> list[str]:
@@ -411,6 +418,7 @@ def _chart_file(walk: Walk, change: git.FileChange, commit: str) -> None:
     known.update({f: charts.chart_file(f) in held for f in unknown})
     found = [f for f in folders if known[f]]
     if not found:
+        _linked_chart_file(walk, change)
         return
     targets, registries = walk.managed.targets, walk.managed.registries
     modes = (change.old_mode, change.new_mode)
@@ -432,6 +440,24 @@ def _chart_file(walk: Walk, change: git.FileChange, commit: str) -> None:
     walk.add([charts.finding(change.path, found[0], why)])
 
 
+def _linked_chart_file(walk: Walk, change: git.FileChange) -> None:
+    """A file outside every chart that a chart's symlink leads to (sealer.review.chart_links):
+    Helm renders it as the chart's, and a chart holding a link is one whose templates review
+    cannot read, so it fails closed, as any change to such a chart does."""
+    reached = walk.linked_into_charts
+    chart = chart_links.chart_reaching(change.path, reached) if reached is not None else ""
+    if chart is None:
+        return
+    why = (
+        "a file a symlink of the chart leads to (Helm renders it as the chart's, and review does not "
+        "follow a chart's links)"
+        if reached is not None
+        else f"a file of a repository with more than {chart_links.MAX_LINKS} symlinks, which review does not "
+        "follow into charts"
+    )
+    walk.add([charts.finding(change.path, chart, why)])
+
+
 def _new_dependencies(walk: Walk, change: git.FileChange) -> bool:
     old, new = walk.versions(change)
     return bool(charts.fetched_dependencies(new) - charts.fetched_dependencies(old))
@@ -442,15 +468,21 @@ def _chart_renders(walk: Walk, chart: str, commit: str) -> bool:
     render a managed Secret or a key registry; one too big to read whole counts as holding one."""
     key = ("chart", f"{commit}:{chart}")
     if key not in walk.parsed:
-        listed = git.files_under(walk.root, commit, chart or ".")
+        tree = git.tree_under(walk.root, commit, chart or ".")
+        listed = list(tree)
         inner = [p[len(chart) + 1 :] if chart else p for p in listed]
         wanted = [p for p, rel in zip(listed, inner, strict=True) if "templates" in rel.split("/")[:-1]]
         entries = walk.read_entries(commit, wanted) if len(wanted) <= charts.MAX_FILES else {}
         targets, registries = walk.managed.targets, walk.managed.registries
-        walk.parsed[key] = len(wanted) > charts.MAX_FILES or any(
-            mode not in (REGULAR, EXECUTABLE)
-            or charts.renders_managed(walk.data(blob), targets, registries, path)
-            for path, (mode, blob) in entries.items()
+        linked = any(mode == LINK for mode, _ in tree.values())  # Helm follows it: unread here
+        walk.parsed[key] = (
+            linked
+            or len(wanted) > charts.MAX_FILES
+            or any(
+                mode not in (REGULAR, EXECUTABLE)
+                or charts.renders_managed(walk.data(blob), targets, registries, path)
+                for path, (mode, blob) in entries.items()
+            )
         )
     return bool(walk.parsed[key])
 
