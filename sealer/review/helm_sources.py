@@ -74,7 +74,7 @@ class Sources:
         if commit not in self._generators:
             paths = git.files_holding(self.root, commit, ("generator",), _KUSTOMIZATIONS)
             self._generators[commit] = self.read_entries(commit, paths)
-        found = None
+        found: tuple[list[str], list[str], list[str]] | None = None
         for path, (mode, blob) in sorted(self._generators[commit].items()):
             made = (
                 helm_refs.generated_sources(path, self.data(blob) or b"", wanted)
@@ -82,8 +82,8 @@ class Sources:
                 else None
             )
             if made is not None:
-                files, literals, kustomizations = found or ([], [], [])
-                found = (files + made[0], literals + made[1], [*kustomizations, path])
+                before = found or ([], [], [])
+                found = (before[0] + made[0], before[1] + made[1], [*before[2], path])
         return found
 
     def referenced(self, head: str) -> dict[str, str]:

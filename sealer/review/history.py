@@ -452,8 +452,8 @@ def _linked_chart_file(walk: Walk, change: git.FileChange) -> None:
         "a file a symlink of the chart leads to (Helm renders it as the chart's, and review does not "
         "follow a chart's links)"
         if reached is not None
-        else f"a file of a repository with more than {chart_links.MAX_LINKS} symlinks, which review does not "
-        "follow into charts"
+        else f"a file of a repository whose charts' symlinks lead through more than {chart_links.MAX_LINKS} "
+        "links, which review does not follow"
     )
     walk.add([charts.finding(change.path, chart, why)])
 
