@@ -53,6 +53,9 @@ def references(path: str, data: bytes | None) -> Refs:
         specs = stray.field_values(doc, "spec") if "Application" in kinds else []
         if "ApplicationSet" in kinds:
             specs += [s for t in _all(doc, "spec", "template") for s in stray.field_values(t, "spec")]
+            patches = stray.scalar_texts(_all(doc, "spec", "templatePatch"))
+            if any(word in patch for patch in patches for word in ("valueFiles", "fileParameters")):
+                refs.unread.add("values files a templatePatch sets")
         for spec in specs:
             sources = [*stray.field_values(spec, "source"), *_items(stray.field_values(spec, "sources"))]
             for source in sources:

@@ -10,6 +10,7 @@ Bounded: blobs are read through review's walk (MAX_TOTAL_BYTES), candidates foun
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,8 @@ from sealer import git
 from sealer.review import helm_refs, stray
 from sealer.review.model import TRUST_ANCHOR, Finding
 
-_REGULAR = ("100644", "100755")
+_REGULAR, _LINK = ("100644", "100755"), "120000"
+_MAX_LINKS = 8  # symlinks followed in a row
 _MANIFESTS = ("*.yaml", "*.yml", "*.json")  # what Argo CD and Flux read as manifests
 _KUSTOMIZATIONS = ("*kustomization.yaml", "*kustomization.yml", "*Kustomization")
 Entries = dict[str, tuple[str, str]]  # path -> (mode, blob)
@@ -101,8 +103,26 @@ class Sources:
                     made = self._made(head, wanted)
                     for file in [*made[0], *made[2]] if made else []:
                         found.setdefault(file, path)
-            self._referenced = found
+            self._referenced = self._links_followed(head, found)
         return self._referenced
+
+    def _links_followed(self, head: str, found: dict[str, str]) -> dict[str, str]:
+        """`found` with what each referenced symlink leads to inside the repository (Argo CD
+        follows it), link after link."""
+        wanted = dict(found)
+        for _ in range(_MAX_LINKS):
+            entries = self.read_entries(head, sorted(wanted))
+            wanted = {}
+            for path, (mode, blob) in entries.items():
+                if mode != _LINK:
+                    continue
+                link = (self.data(blob) or b"").decode("utf-8", "replace")
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(path), link))
+                if not target.startswith(("../", "/")) and target not in found:
+                    wanted[target] = found[target] = found[path]
+            if not wanted:
+                break
+        return found
 
 
 def finding(path: str, problems: list[str]) -> Finding:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.git import commit_all
+from support.git import commit_all, git
 from support.isolation import isolated
 from support.pull_requests import on_main, reviewed_after, write
 from support.repos import keypairs, pr_checkout, rotated_template
@@ -151,6 +151,27 @@ def flux_values_from_a_config_map_no_generator_makes(repo: Path) -> None:
     write(repo, "flux/release.yaml", helm_release(VALUES_FROM))
 
 
+def argo_linked_value_file_s_target_changed(repo: Path) -> None:
+    """main's application passes a symlink, approved then; the file it leads to now names the registry."""
+    on_main(
+        repo, {"shared/values.yaml": PLAIN, "argocd/app.yaml": application(value_files("../../" + VALUES))}
+    )
+    git(repo, "checkout", "-q", "main")
+    (repo / VALUES).parent.mkdir(parents=True)
+    (repo / VALUES).symlink_to("../../shared/values.yaml")
+    commit_all(repo, "a linked values file")
+    git(repo, "checkout", "-q", "-B", "pr")
+    write(repo, "shared/values.yaml", NAMING)
+
+
+def application_set_template_patch_setting_value_files(repo: Path) -> None:
+    patch = (
+        "  templatePatch: |\n    spec:\n      source:\n        helm:\n"
+        "          valueFiles: ['{{ .env }}.yaml']\n"
+    )
+    write(repo, "argocd/apps.yaml", application("      releaseName: app\n", kind="ApplicationSet") + patch)
+
+
 FAILING = [
     argo_value_file_naming_the_registry,
     argo_value_file_changed_under_an_unchanged_application,
@@ -163,6 +184,8 @@ FAILING = [
     flux_values_from_a_generated_config_map_naming_the_registry,
     flux_generated_values_changed_under_an_unchanged_release,
     flux_values_from_a_config_map_no_generator_makes,
+    argo_linked_value_file_s_target_changed,
+    application_set_template_patch_setting_value_files,
 ]
 
 
