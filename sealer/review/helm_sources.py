@@ -36,6 +36,7 @@ class Sources:
     names: set[str]  # managed Secrets' and registries' names, and registry.json
     _generators: dict[str, Entries] = field(default_factory=dict)  # commit -> its generating kustomizations
     _referenced: dict[str, str] | None = None  # HEAD's: path -> the manifest referencing it
+    _objects: dict[tuple[str, str], str] = field(default_factory=dict)  # HEAD's valuesFrom -> referrer
 
     def problems(self, commit: str, refs: helm_refs.Refs, before: helm_refs.Refs) -> list[str]:
         """Why the references in `refs` (a manifest at `commit`; `before`: its parent's version)
@@ -100,11 +101,22 @@ class Sources:
                 for file in refs.files:
                     found.setdefault(file, path)
                 for wanted in sorted(refs.config):
+                    self._objects.setdefault(wanted, path)
                     made = self._made(head, wanted)
                     for file in [*made[0], *made[2]] if made else []:
                         found.setdefault(file, path)
             self._referenced = self._links_followed(head, found)
         return self._referenced
+
+    def referrer(self, head: str, path: str, data: bytes | None) -> str | None:
+        """The manifest at `head` passing Helm values from the file at `path` (`data`: its bytes,
+        None when unread): a file it references, or a ConfigMap or Secret its `valuesFrom` names
+        (in any namespace: the file may be applied anywhere)."""
+        found = self.referenced(head).get(path)
+        if found is not None or not self._objects:
+            return found
+        objects = stray.placed(path, data) if data is not None else []
+        return next((self._objects[(k, n)] for k, _, n in objects if (k, n) in self._objects), None)
 
     def _links_followed(self, head: str, found: dict[str, str]) -> dict[str, str]:
         """`found` with what each referenced symlink leads to inside the repository (Argo CD

@@ -538,7 +538,7 @@ def _referenced_values(walk: Walk, change: git.FileChange) -> None:
     data = walk.blobs.get(change.new_blob) if change.new_mode in (REGULAR, EXECUTABLE) else None
     if not helm_refs.names_any(change.path, data, walk.helm_sources.names):
         return
-    referrer = walk.helm_sources.referenced(walk.head).get(change.path)
+    referrer = walk.helm_sources.referrer(walk.head, change.path, data)
     walk.add([helm_sources.referenced_finding(change.path, referrer)] if referrer else [])
 
 

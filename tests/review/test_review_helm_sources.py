@@ -151,6 +151,25 @@ def flux_values_from_a_config_map_no_generator_makes(repo: Path) -> None:
     write(repo, "flux/release.yaml", helm_release(VALUES_FROM))
 
 
+def flux_values_from_a_config_map_written_out_under_an_unchanged_release(repo: Path) -> None:
+    """main's HelmRelease reads a ConfigMap a generator makes; the pull request adds a plain
+    manifest of the same name, which a GitOps tool applies too (the later one wins)."""
+    on_main(
+        repo,
+        {
+            "flux/app-values.yaml": PLAIN,
+            "flux/kustomization.yaml": generator(),
+            "flux/release.yaml": helm_release(VALUES_FROM),
+        },
+    )
+    write(
+        repo,
+        "apps/values.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-values, namespace: flux}\ndata:\n"
+        "  values.yaml: |\n    settings: {name: engine-api-key-registry}\n",
+    )
+
+
 def argo_linked_value_file_s_target_changed(repo: Path) -> None:
     """main's application passes a symlink, approved then; the file it leads to now names the registry."""
     on_main(
@@ -185,6 +204,7 @@ FAILING = [
     flux_generated_values_changed_under_an_unchanged_release,
     flux_values_from_a_config_map_no_generator_makes,
     argo_linked_value_file_s_target_changed,
+    flux_values_from_a_config_map_written_out_under_an_unchanged_release,
     application_set_template_patch_setting_value_files,
 ]
 
