@@ -25,7 +25,18 @@ from sealer import git, layout
 from sealer.config import Config
 from sealer.errors import BadInput, SealerError
 from sealer.records import KeyRecord
-from sealer.review import charts, kustomize, ledger_rules, model, plaintext, sensitive, stray
+from sealer.review import (
+    chart_links,
+    charts,
+    helm_refs,
+    helm_sources,
+    kustomize,
+    ledger_rules,
+    model,
+    plaintext,
+    sensitive,
+    stray,
+)
 from sealer.review.construct import documents, read_ledger
 from sealer.review.model import (
     ALLOW_COMMENT,
@@ -121,6 +132,7 @@ class Walk:
     parsed: dict[tuple[str, str], Any] = field(default_factory=dict)  # (kind, blob) -> parsed once
     judged: set[tuple[str, str, str]] = field(default_factory=set)  # (path, mode, blob) a commit made
     held: int = 0  # bytes in `blobs`: bounded by model.MAX_TOTAL_BYTES
+    head: str = ""  # the range's last commit
 
     def hold(self, blob: str, data: bytes | Iterator[bytes]) -> None:
         """Keep a blob's bytes (whole, or as git streams a big one) for the checks; refused past
@@ -198,6 +210,18 @@ class Walk:
         return old, new
 
     @functools.cached_property
+    def helm_sources(self) -> helm_sources.Sources:
+        """Values files and objects Helm objects pass (the configs are all added by first use)."""
+        names = {name for _, name in (*self.managed.targets, *self.managed.registries)}
+        return helm_sources.Sources(self.root, self.data, self.read_entries, names | {charts.REGISTRY_KEY})
+
+    @functools.cached_property
+    def linked_into_charts(self) -> dict[str, str] | None:
+        """What the charts' symlinks at HEAD lead to -> the chart (sealer.review.chart_links);
+        None when there are too many links to follow."""
+        return chart_links.reached(git.tree_under(self.root, self.head, "."), self.data)
+
+    @functools.cached_property
     def refs(self) -> list[str]:
         """`Managed.refs`, once: the configs are all added before the first commit is walked."""
         return self.managed.refs()
@@ -270,6 +294,8 @@ def walk_range(
             if change.path == layout.CONFIG_FILE and change.new_mode != GONE:
                 walk.managed.add(_config(walk, change.new_blob, commit.commit))
     scanned: set[str] = set()
+    if commits:
+        walk.head = commits[-1].commit
     for commit in commits:
         _commit(walk, commit, scanned)
     if commits:
@@ -379,8 +405,10 @@ def _file(
         _beside_values(walk, change)
     if foreign and _manifest(path):
         _wiring(walk, change)
+        _helm_values_passed(walk, change, commit)
     if foreign:
         _chart_file(walk, change, commit)
+        _referenced_values(walk, change)
     if foreign and path.endswith(_JSONNET):
         message = "jsonnet, which Argo CD renders into manifests and review does not evaluate"
         message += ": a code owner must approve"
@@ -402,6 +430,7 @@ def _chart_file(walk: Walk, change: git.FileChange, commit: str) -> None:
     known.update({f: charts.chart_file(f) in held for f in unknown})
     found = [f for f in folders if known[f]]
     if not found:
+        _linked_chart_file(walk, change)
         return
     targets, registries = walk.managed.targets, walk.managed.registries
     modes = (change.old_mode, change.new_mode)
@@ -423,6 +452,24 @@ def _chart_file(walk: Walk, change: git.FileChange, commit: str) -> None:
     walk.add([charts.finding(change.path, found[0], why)])
 
 
+def _linked_chart_file(walk: Walk, change: git.FileChange) -> None:
+    """A file outside every chart that a chart's symlink leads to (sealer.review.chart_links):
+    Helm renders it as the chart's, and a chart holding a link is one whose templates review
+    cannot read, so it fails closed, as any change to such a chart does."""
+    reached = walk.linked_into_charts
+    chart = chart_links.chart_reaching(change.path, reached) if reached is not None else ""
+    if chart is None:
+        return
+    why = (
+        "a file a symlink of the chart leads to (Helm renders it as the chart's, and review does not "
+        "follow a chart's links)"
+        if reached is not None
+        else f"a file of a repository whose charts' symlinks lead through more than {chart_links.MAX_LINKS} "
+        "links, which review does not follow"
+    )
+    walk.add([charts.finding(change.path, chart, why)])
+
+
 def _new_dependencies(walk: Walk, change: git.FileChange) -> bool:
     old, new = walk.versions(change)
     return bool(charts.fetched_dependencies(new) - charts.fetched_dependencies(old))
@@ -433,15 +480,21 @@ def _chart_renders(walk: Walk, chart: str, commit: str) -> bool:
     render a managed Secret or a key registry; one too big to read whole counts as holding one."""
     key = ("chart", f"{commit}:{chart}")
     if key not in walk.parsed:
-        listed = git.files_under(walk.root, commit, chart or ".")
+        tree = git.tree_under(walk.root, commit, chart or ".")
+        listed = list(tree)
         inner = [p[len(chart) + 1 :] if chart else p for p in listed]
         wanted = [p for p, rel in zip(listed, inner, strict=True) if "templates" in rel.split("/")[:-1]]
         entries = walk.read_entries(commit, wanted) if len(wanted) <= charts.MAX_FILES else {}
         targets, registries = walk.managed.targets, walk.managed.registries
-        walk.parsed[key] = len(wanted) > charts.MAX_FILES or any(
-            mode not in (REGULAR, EXECUTABLE)
-            or charts.renders_managed(walk.data(blob), targets, registries, path)
-            for path, (mode, blob) in entries.items()
+        linked = any(mode == LINK for mode, _ in tree.values())  # Helm follows it: unread here
+        walk.parsed[key] = (
+            linked
+            or len(wanted) > charts.MAX_FILES
+            or any(
+                mode not in (REGULAR, EXECUTABLE)
+                or charts.renders_managed(walk.data(blob), targets, registries, path)
+                for path, (mode, blob) in entries.items()
+            )
         )
     return bool(walk.parsed[key])
 
@@ -472,6 +525,33 @@ def _wiring(walk: Walk, change: git.FileChange) -> None:
     walk.add([dropped] if dropped else [])
     passed = charts.helm_values_finding(change.path, old, new, walk.managed.targets, walk.managed.registries)
     walk.add([passed] if passed else [])
+
+
+def _helm_values_passed(walk: Walk, change: git.FileChange, commit: str) -> None:
+    """An Argo CD application or Flux HelmRelease a commit adds or changes: the values files and
+    objects it passes Helm (sealer.review.helm_sources), and Flux's postRenderers."""
+    old, new = walk.versions(change)
+    if old == new:
+        return
+    if helm_refs.post_renderers_patch(change.path, old, new):
+        walk.add([helm_sources.post_renderers_finding(change.path)])
+    refs = helm_refs.references(change.path, new)
+    if refs.named():
+        problems = walk.helm_sources.problems(commit, refs, helm_refs.references(change.path, old))
+        walk.add([helm_sources.finding(change.path, problems)] if problems else [])
+
+
+def _referenced_values(walk: Walk, change: git.FileChange) -> None:
+    """A file a commit adds or changes that an Argo CD application or Flux HelmRelease at HEAD
+    passes Helm as values (its own change need not be in the range): judged as that object's.
+    A blob too big to hold, or no regular file, counts as naming one."""
+    if change.new_mode == GONE:
+        return
+    data = walk.blobs.get(change.new_blob) if change.new_mode in (REGULAR, EXECUTABLE) else None
+    if not helm_refs.names_any(change.path, data, walk.helm_sources.names):
+        return
+    referrer = walk.helm_sources.referrer(walk.head, change.path, data)
+    walk.add([helm_sources.referenced_finding(change.path, referrer)] if referrer else [])
 
 
 def _beside_values(walk: Walk, change: git.FileChange) -> None:
