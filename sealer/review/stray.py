@@ -362,7 +362,7 @@ def gitops_builds(path: str, data: bytes) -> list[Kustomization]:
     what it builds; their components too; their patches and Flux's variable substitution are
     not redone (`unmodelled`). Only those that may change what they build."""
     found = []
-    for doc in documents(data, path, holding(("kustomization", "application", "\\", "!"))) or []:
+    for doc in documents(data, path, _may_deploy) or []:
         kinds, spec = _texts(_get(doc, "kind")), _get(doc, "spec")
         if "Kustomization" in kinds and any("fluxcd" in v for v in _texts(_get(doc, "apiVersion"))):
             found += [
@@ -386,6 +386,12 @@ def gitops_builds(path: str, data: bytes) -> list[Kustomization]:
                         Kustomization(none, none, none, paths, (), (), unseen, (), makes_unseen=True)
                     )
     return [build for build in found if build.acts]
+
+
+def _may_deploy(text: str) -> bool:
+    """A cheap look, run over every manifest at HEAD: a kind is read as written (Kubernetes
+    matches it case-sensitively), so one the text does not spell out is escaped or tagged."""
+    return any(hint in text for hint in ("Kustomization", "Application", "\\", "!"))
 
 
 def _argo_unseen(source: yaml.Node) -> tuple[str, ...]:
