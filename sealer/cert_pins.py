@@ -128,12 +128,22 @@ def pin(
     cert_rel = held.cert if held else _new_cert_file(env.name, cluster, fp, current)
     _check_cert_path(cfg, env.name, cluster, cert_rel)
     added = (today or dt.datetime.now(dt.timezone.utc).date()).isoformat()
-    # One writer (lock), validated before it is written; the cert file follows.
-    with lock.hold(git.git_dir(root), "cert pin"), config.edit(root) as doc:
-        raw_env = doc["environments"][env.name]
-        _set_cluster(raw_env, env, cluster, HeldCert(cert_rel, fp, added), seals)
-    if held is None or not _holds(root / cert_rel, fp):
-        _write_cert(root / cert_rel, pem)
+    # One writer (lock). The cert file first: one sealer cannot write (a symlinked certs/) leaves
+    # sealer.yaml as it was, never pinning a file that is not there; a refused edit puts it back.
+    with lock.hold(git.git_dir(root), "cert pin"):
+        before = (
+            _replaced_cert(root / cert_rel, pem) if held is None or not _holds(root / cert_rel, fp) else pem
+        )
+        try:
+            with config.edit(root) as doc:
+                raw_env = doc["environments"][env.name]
+                _set_cluster(raw_env, env, cluster, HeldCert(cert_rel, fp, added), seals)
+        except BaseException:
+            if before is None:
+                repofiles.remove(root / cert_rel)
+            elif before != pem:
+                _write_cert(root / cert_rel, before)
+            raise
     previous = current.fingerprint if current and seals else None
     return PinResult(env.name, cluster, fp, previous, changed=True, sealing=seals)
 
@@ -201,6 +211,16 @@ def _check_cert_path(cfg: config.Config, env: str, cluster: str, cert_rel: str) 
 
 def _write_cert(path: Path, pem: bytes) -> None:
     repofiles.write(path, pem)
+
+
+def _replaced_cert(path: Path, pem: bytes) -> bytes | None:
+    """Write `pem` at `path`; what was there before (None: nothing)."""
+    try:
+        before: bytes | None = repofiles.read_bytes(path)
+    except FileNotFoundError:
+        before = None
+    _write_cert(path, pem)
+    return before
 
 
 def _set_cluster(raw_env: Any, env: config.Environment, cluster: str, held: HeldCert, seals: bool) -> None:

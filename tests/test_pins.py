@@ -236,6 +236,25 @@ def test_a_cert_path_of_another_environment_is_not_overwritten(
     assert snapshot(root) == before
 
 
+def test_a_cert_file_that_cannot_be_written_leaves_sealer_yaml_as_it_was(
+    repo: Path, controllers: Controllers, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hostile certs/ (a symlink to a folder elsewhere): the renewed certificate cannot be
+    written there, so sealer.yaml must not pin it either (exit 2 says nothing changed)."""
+    _add(repo, "staging", controllers["staging"].cert)
+    elsewhere = tmp_path / "elsewhere"
+    (repo / "certs").rename(elsewhere)
+    (repo / "certs").symlink_to(elsewhere)
+    before, outside = snapshot(repo), snapshot(elsewhere)
+
+    code, _, err = run_main(
+        repo, capsys, "cert", "add", "staging", "--file", str(controllers["staging-next"].cert)
+    )
+
+    assert code == 2 and err.count("\n") == 1 and "symlink" in err
+    assert snapshot(repo) == before and snapshot(elsewhere) == outside
+
+
 # -- several clusters per environment -------------------------------------------------------------
 
 
