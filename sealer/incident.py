@@ -77,16 +77,16 @@ def handle(cfg: Config, request: phases.CompromisedRequest) -> IncidentReport:
     """Revoke and rotate first (the urgent part), then search the history."""
     result = phases.replace_compromised(cfg, request)
     leaks = scan_history(cfg, result.record.fingerprint)
-    return IncidentReport(
-        result, leaks, env_commits(cfg, request.env), carrying(cfg, request.env, request.key_id)
-    )
+    branches = carrying(cfg, request.env, request.key_id, result.rotation.commit)
+    return IncidentReport(result, leaks, env_commits(cfg, request.env), branches)
 
 
-def carrying(cfg: Config, env_name: str, key_id: str) -> list[str]:
+def carrying(cfg: Config, env_name: str, key_id: str, commit: str | None = None) -> list[str]:
     """Branches (local and remote-tracking) whose ledger holds the key unrevoked: merging one (a
-    rotation under review, say) would make the compromised key valid again."""
+    rotation under review, say) would make the compromised key valid again. Those the incident's
+    `commit` contains (the branch it was made from) are not: merging it into them revokes the key."""
     rel, found = layout.ledger_file(env_name), []
-    for ref in git.refs_holding(cfg.root, key_id, rel):
+    for ref in git.refs_holding(cfg.root, key_id, rel, commit):
         try:
             records = ledger.parse(env_name, git.file_at(cfg.root, ref, rel) or "", f"{ref}:{rel}")
         except SealerError:

@@ -144,6 +144,23 @@ def test_a_pushed_branch_with_a_hostile_ledger_does_not_cut_the_incident_report_
     assert report["branches_carrying_key"] == [] and report["commit"] == head(backend_repo)
 
 
+def test_the_branch_the_incident_is_made_from_is_not_named_as_carrying_the_key(backend_repo: Path) -> None:
+    """On its own branch (the default), the incident commit is made from main, whose ledger holds
+    the key unrevoked until it is merged: main is not a branch to close unmerged. A branch the
+    commit does not contain (a rotation under review, say) is."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    git(backend_repo, "checkout", "-q", "-b", "other")
+    (backend_repo / "notes.md").write_text("other work\n")
+    commit_all(backend_repo, "other work")
+    git(backend_repo, "checkout", "-q", "main")
+    git(backend_repo, "update-ref", "refs/remotes/origin/main", "main")
+    code, report = compromised(backend_repo, old.key_id)
+    assert code == 0, report
+    assert report["branch"] and git(backend_repo, "rev-parse", report["branch"]).strip() == report["commit"]
+    assert report["branches_carrying_key"] == ["refs/heads/other"]
+
+
 def test_an_unknown_key_changes_nothing(backend_repo: Path) -> None:
     rotate(backend_repo)
     start = head(backend_repo)
