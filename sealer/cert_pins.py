@@ -62,8 +62,12 @@ def compare_fetched(
     retired = tuple(c.fingerprint for c in current.cert_set if c.fingerprint not in by_fp) if current else ()
     if (new or fetched != pinned) and current is not None and not accept:
         return FetchResult(env_name, name, fetched, pinned, False, True, new=new, retired=retired)
-    pin(root, env_name, served, "served certificate", name)  # the one the controller seals with
     added = tuple(fp for fp in new if fp != fetched)
+    for fp in added:  # each checked before the first is pinned: a refusal leaves sealer.yaml as it was
+        certs.rsa_public_key(
+            certs.parse_certificate(by_fp[fp], "controller key"), f"controller key {fp[:16]}…"
+        )
+    pin(root, env_name, served, "served certificate", name)  # the one the controller seals with
     for fp in added:
         pin(root, env_name, by_fp[fp], f"controller key {fp[:16]}…", name, keep_sealing=True)
     added_all = ((fetched,) if fetched in new else ()) + added
