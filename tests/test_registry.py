@@ -956,6 +956,27 @@ def test_keys_compromised_drops_an_accepted_key_a_rotation_under_review_publishe
     assert live(kube_server) == after and git(repo, "rev-parse", "--verify", branch)
 
 
+def test_a_pushed_branch_with_a_broken_ledger_naming_the_key_does_not_stop_the_incident(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    """Anyone who can push a branch can leave a ledger there that names the leaked key and that
+    no parser reads: it is passed over, and the key still leaves the live registry at once."""
+    go_direct(repo, kubeconfig)
+    branch, at_commit = rotate_on_branch(repo)
+    leaked = active(at_commit)
+    git(repo, "checkout", "-q", "-b", "pushed", branch)
+    ledger_file = repo / "ledger" / "staging.yaml"
+    ledger_file.write_bytes(ledger_file.read_bytes() + b"# \xff\n")
+    git(repo, "update-ref", "refs/remotes/origin/pushed", commit_all(repo, "pushed"))
+    git(repo, "checkout", "-q", "main")
+    git(repo, "branch", "-q", "-D", "pushed")
+    result = cli(repo, "keys", "compromised", "staging", leaked.key_id, "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["record"]["status"] == REVOKED
+    after = live(kube_server)
+    assert after is not None and registry.check(after, leaked.fingerprint, utcnow()) != VALID
+
+
 def test_an_unreadable_live_registry_with_a_newer_serial_is_not_replaced_by_an_old_checkout(
     repo: Path, kube_server: FakeKube, kubeconfig: Path
 ) -> None:
