@@ -120,7 +120,9 @@ def env_commits(cfg: Config, env_name: str) -> list[dict[str, str]]:
     paths = sorted(planning.allowed_paths(cfg, [env_name]))
     if git.head(cfg.root) is None:
         return []
-    out = git.run(cfg.root, "log", "--all", "-z", "--format=%H%x1f%an%x1f%aI%x1f%s", "--", *paths)
+    # literal: a path from sealer.yaml is a file name, never pathspec magic (`:(exclude)…`, `*`)
+    args = ("--literal-pathspecs", "log", "--all", "-z", "--format=%H%x1f%an%x1f%aI%x1f%s", "--", *paths)
+    out = git.run(cfg.root, *args)
     commits = []
     for item in filter(None, (chunk.strip("\n") for chunk in out.split("\0"))):
         sha, author, date, subject = (item.split("\x1f") + ["", "", ""])[:4]

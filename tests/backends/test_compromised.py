@@ -161,6 +161,28 @@ def test_the_branch_the_incident_is_made_from_is_not_named_as_carrying_the_key(b
     assert report["branches_carrying_key"] == ["refs/heads/other"]
 
 
+def test_a_values_path_shaped_like_pathspec_magic_hides_no_commit_from_the_report(backend_repo: Path) -> None:
+    """sealer.yaml is anyone's text: a values file named `:(exclude)ledger/ENV.yaml` is a file
+    like any other, never git's pathspec magic that would drop the ledger's commits from the
+    commits said to touch the environment."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    hostile = f":(exclude)ledger/{ENV}.yaml"
+    text = (backend_repo / "sealer.yaml").read_text()
+    (backend_repo / "sealer.yaml").write_text(
+        text.replace(f"valuesFile: deploy/{ENV}/values.yaml", f'valuesFile: "{hostile}"')
+    )
+    (backend_repo / hostile).parent.mkdir()
+    (backend_repo / hostile).write_bytes((backend_repo / "deploy" / ENV / "values.yaml").read_bytes())
+    commit_all(backend_repo, "values elsewhere")
+    ledger_file = backend_repo / "ledger" / f"{ENV}.yaml"
+    ledger_file.write_text(ledger_file.read_text() + "# a hand edit\n")
+    edited = commit_all(backend_repo, "ledger only")
+    code, report = compromised(backend_repo, old.key_id, "--no-branch")
+    assert code == 0, report
+    assert edited in [c["commit"] for c in report["commits_touching_env"]]
+
+
 def test_an_unknown_key_changes_nothing(backend_repo: Path) -> None:
     rotate(backend_repo)
     start = head(backend_repo)
