@@ -247,6 +247,21 @@ def test_check_with_credentials_missing(
     assert result.exit_code == 1 and result.stdout == f"{ENV}: vault: VAULT_TOKEN is not set\n"
 
 
+def test_check_of_a_direct_registry_with_no_kubeconfig_is_unhealthy(
+    backend_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that cannot be used for want of its credentials is unhealthy (exit 1, `ok: false`),
+    whichever store: the kubeconfig of a direct registry as Vault's VAULT_TOKEN."""
+    with config.edit(backend_repo) as doc:
+        doc["environments"][ENV]["backend"] = {"kind": "k8s-secrets", "options": {"delivery": "direct"}}
+    commit_all(backend_repo, "direct delivery")
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    result = sealer(backend_repo, "backend", "check", ENV, "-o", "json")
+    assert result.exit_code == 1, (result.stdout, result.stderr, result.exception)
+    data = json.loads(result.stdout)
+    assert data["ok"] is False and "no kubeconfig found" in data["error"] and result.stderr == ""
+
+
 # -- keys list / revoke / verify -----------------------------------------------------------------
 
 
