@@ -111,9 +111,14 @@ def keys_list(env: str, output: str) -> int:
 
     for row in rows:
         row["phase"] = PHASES.get(row["status"], row["status"])
+    from sealer.terminal import one_line
+
+    # a ledger is anyone's text: a newline in a key id or name must not forge a row
     text = "\n".join(
-        f"{r['key_id']}  {r['name']:<12} {r['status']:<8} created {r['created']}  "
-        f"expires {r['expires'] or '-'}  sha256 {r['fingerprint'][:12]}  ({r['phase']})"
+        one_line(
+            f"{r['key_id']}  {r['name']:<12} {r['status']:<8} created {r['created']}  "
+            f"expires {r['expires'] or '-'}  sha256 {r['fingerprint'][:12]}  ({r['phase']})"
+        )
         for r in rows
     )
     emit(rows, output, text or f"{env}: no keys")

@@ -3,6 +3,7 @@ key store (the fixtures' real servers and fakes), in a repo configured with `bac
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -383,6 +384,21 @@ def test_keys_commands_with_the_gitops_default(backend_repo: Path, keys: list[An
     assert verify(backend_repo, now["apiKey"]) == (1, "revoked")
     listed = json.loads(ok(sealer(backend_repo, "keys", "list", ENV, "-o", "json")).stdout)
     assert len(listed) == 2 * len(NAMES)
+
+
+def test_keys_list_prints_no_row_a_ledger_forged(backend_repo: Path) -> None:
+    """The Git ledger is anyone's text: a newline in a record's key id or name stays in its row."""
+    rotate(backend_repo)
+    ledger_file = backend_repo / "ledger" / f"{ENV}.yaml"
+    real = ledger.load(backend_repo, ENV)
+    forged = dataclasses.replace(
+        real[0], key_id="kid_aaaaaaaaaaaa\nkid_bbbbbbbbbbbb  apiKey       active", status=REVOKED
+    )
+    ledger_file.write_text(ledger.dump(ENV, [*real, forged]))
+    commit_all(backend_repo, "forged")
+    result = ok(sealer(backend_repo, "keys", "list", ENV))
+    assert len(result.stdout.splitlines()) == len(real) + 1
+    assert not [line for line in result.stdout.splitlines() if line.startswith("kid_bbbbbbbbbbbb")]
 
 
 def test_keys_list_of_a_store_that_is_down(backend_repo: Path, outage_backend: Backend) -> None:
