@@ -305,6 +305,20 @@ def _status(root: Path, *envs: str) -> tuple[int, list[dict[str, Any]]]:
     return result.exit_code, json.loads(result.stdout)
 
 
+def test_status_prints_no_line_a_cert_path_in_sealer_yaml_forged(pinned: Path) -> None:
+    """sealer.yaml is anyone's text: a newline in a certificate's path stays in its line."""
+    forged = "certs/x\nproduction/production: ok forged.pem"
+    (pinned / forged).parent.mkdir(parents=True)
+    (pinned / "certs" / "staging.pem").rename(pinned / forged)
+    text = (pinned / "sealer.yaml").read_text()
+    (pinned / "sealer.yaml").write_text(
+        text.replace("cert: certs/staging.pem", f"cert: {json.dumps(forged)}")
+    )
+    result = invoke(pinned, "cert", "status")
+    assert result.exit_code == 0, result.stderr
+    assert not [line for line in result.stdout.splitlines() if line.startswith("production/")]
+
+
 def test_status_of_a_fresh_pin(pinned: Path, controllers: Controllers) -> None:
     code, rows = _status(pinned)
 
