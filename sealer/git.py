@@ -507,6 +507,32 @@ def files_under(root: Path, rev: str, folder: str) -> list[str]:
     return [os.fsdecode(p) for p in out.split(b"\0") if p]
 
 
+def tree_under(root: Path, rev: str, folder: str) -> dict[str, tuple[str, str]]:
+    """path -> (mode, blob) of every file and symlink `rev` holds below `folder`; one `git ls-tree`."""
+    if resolve_commit(root, rev) is None:
+        return {}
+    out = run_bytes(root, NO_REPLACE, "--literal-pathspecs", "ls-tree", "-r", "-z", rev, "--", folder)
+    found = {}
+    for item in out.split(b"\0"):
+        meta, _, path = item.partition(b"\t")
+        if meta:
+            mode, _kind, blob = meta.decode().split(" ")
+            found[os.fsdecode(path)] = (mode, blob)
+    return found
+
+
+def files_holding(root: Path, rev: str, texts: Sequence[str], pathspecs: Sequence[str]) -> list[str]:
+    """The files of `rev` matching `pathspecs` (globs) whose bytes hold one of `texts` (any
+    case); one `git grep` over the tree, nothing checked out."""
+    args = ["grep", "-l", "-z", "-F", "-i", "--no-textconv"]
+    args += [f for text in texts for f in ("-e", text)]
+    done = _call(root, [NO_REPLACE, *args, rev, "--", *pathspecs])
+    if done.returncode not in (0, 1):  # 1: no file holds any
+        raise _refused(args, done)
+    prefix = f"{rev}:".encode()
+    return [os.fsdecode(p.removeprefix(prefix)) for p in done.stdout.split(b"\0") if p]
+
+
 def restore_from_head(root: Path, paths: Sequence[str]) -> None:
     """Put `paths` back as HEAD has them (index and working tree); those HEAD lacks are removed."""
     listed = (

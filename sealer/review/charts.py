@@ -13,7 +13,8 @@ name and data keys it templates. A chart holding such a template renders every m
 through its helpers and values (sealer's own chart, vendored): any change to it fails closed
 too. A symlink or a file review cannot read as text (a packaged subchart) in a chart does.
 So does an Argo CD application or a Flux HelmRelease passing a chart values that name one
-(or hold an action, which a chart's `tpl` renders).
+(or hold an action, which a chart's `tpl` renders); values it passes from files or objects are
+sealer.review.helm_sources', what a chart's symlink leads to sealer.review.chart_links'.
 """
 
 from __future__ import annotations

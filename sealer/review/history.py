@@ -25,7 +25,18 @@ from sealer import git, layout
 from sealer.config import Config
 from sealer.errors import BadInput, SealerError
 from sealer.records import KeyRecord
-from sealer.review import charts, kustomize, ledger_rules, model, plaintext, sensitive, stray
+from sealer.review import (
+    chart_links,
+    charts,
+    helm_refs,
+    helm_sources,
+    kustomize,
+    ledger_rules,
+    model,
+    plaintext,
+    sensitive,
+    stray,
+)
 from sealer.review.construct import documents, read_ledger
 from sealer.review.model import (
     ALLOW_COMMENT,
@@ -121,6 +132,7 @@ class Walk:
     parsed: dict[tuple[str, str], Any] = field(default_factory=dict)  # (kind, blob) -> parsed once
     judged: set[tuple[str, str, str]] = field(default_factory=set)  # (path, mode, blob) a commit made
     held: int = 0  # bytes in `blobs`: bounded by model.MAX_TOTAL_BYTES
+    head: str = ""  # the range's last commit
 
     def hold(self, blob: str, data: bytes | Iterator[bytes]) -> None:
         """Keep a blob's bytes (whole, or as git streams a big one) for the checks; refused past
@@ -177,13 +189,17 @@ class Walk:
         }
 
     def read_entries(self, commit: str, paths: list[str]) -> dict[str, tuple[str, str]]:
-        """`paths`' tree entries at `commit` (mode, blob), their regular files' bytes read into
-        `blobs` by one git reader, within the bound (`hold`)."""
+        """`paths`' tree entries at `commit` (mode, blob), read (`read_blobs`)."""
         entries = git.tree_entries(self.root, commit, paths)
-        unread = [b for mode, b in entries.values() if mode in (REGULAR, EXECUTABLE) and b not in self.blobs]
+        self.read_blobs(entries.values())
+        return entries
+
+    def read_blobs(self, entries: Iterable[tuple[str, str]]) -> None:
+        """The regular files' bytes of these tree entries (mode, blob) read into `blobs` by one
+        git reader, within the bound (`hold`)."""
+        unread = [b for mode, b in entries if mode in (REGULAR, EXECUTABLE) and b not in self.blobs]
         for blob, data in git.stream_blobs(self.root, unread, SCAN_CHUNK):
             self.hold(blob, data)
-        return entries
 
     def versions(self, change: git.FileChange) -> tuple[bytes | None, bytes | None]:
         """A changed file's bytes before and after (None where it is no regular file)."""
@@ -192,6 +208,18 @@ class Walk:
             for mode, blob in ((change.old_mode, change.old_blob), (change.new_mode, change.new_blob))
         )
         return old, new
+
+    @functools.cached_property
+    def helm_sources(self) -> helm_sources.Sources:
+        """Values files and objects Helm objects pass (the configs are all added by first use)."""
+        names = {name for _, name in (*self.managed.targets, *self.managed.registries)}
+        return helm_sources.Sources(self.root, self.data, self.read_entries, names | {charts.REGISTRY_KEY})
+
+    @functools.cached_property
+    def linked_into_charts(self) -> dict[str, str] | None:
+        """What the charts' symlinks at HEAD lead to -> the chart (sealer.review.chart_links);
+        None when there are too many links to follow."""
+        return chart_links.reached(git.tree_under(self.root, self.head, "."), self.data)
 
     @functools.cached_property
     def refs(self) -> list[str]:
@@ -266,11 +294,13 @@ def walk_range(
             if change.path == layout.CONFIG_FILE and change.new_mode != GONE:
                 walk.managed.add(_config(walk, change.new_blob, commit.commit))
     scanned: set[str] = set()
+    if commits:
+        walk.head = commits[-1].commit
     for commit in commits:
         _commit(walk, commit, scanned)
     if commits:
         _net_pass(walk, net, commits[-1].commit, scanned)
-        _kustomizations_over(walk, {c.path for c in net}, commits[-1].commit)
+        _builds_over(walk, {c.path for c in net}, commits[-1].commit)
     walk.add(plaintext.scan_blobs(walk.to_scan))
     return walk.findings
 
@@ -375,8 +405,18 @@ def _file(
         _beside_values(walk, change)
     if foreign and _manifest(path):
         _wiring(walk, change)
+        _helm_values_passed(walk, change, commit)
     if foreign:
         _chart_file(walk, change, commit)
+        _referenced_values(walk, change)
+    if foreign and path.endswith(_JSONNET):
+        message = "jsonnet, which Argo CD renders into manifests and review does not evaluate"
+        message += ": a code owner must approve"
+        walk.add([Finding(TRUST_ANCHOR, "", path, None, message)])
+
+
+# Argo CD renders a folder's jsonnet: any name may be built from parts (or imported).
+_JSONNET = (".jsonnet", ".libsonnet")
 
 
 def _chart_file(walk: Walk, change: git.FileChange, commit: str) -> None:
@@ -390,6 +430,7 @@ def _chart_file(walk: Walk, change: git.FileChange, commit: str) -> None:
     known.update({f: charts.chart_file(f) in held for f in unknown})
     found = [f for f in folders if known[f]]
     if not found:
+        _linked_chart_file(walk, change)
         return
     targets, registries = walk.managed.targets, walk.managed.registries
     modes = (change.old_mode, change.new_mode)
@@ -411,6 +452,24 @@ def _chart_file(walk: Walk, change: git.FileChange, commit: str) -> None:
     walk.add([charts.finding(change.path, found[0], why)])
 
 
+def _linked_chart_file(walk: Walk, change: git.FileChange) -> None:
+    """A file outside every chart that a chart's symlink leads to (sealer.review.chart_links):
+    Helm renders it as the chart's, and a chart holding a link is one whose templates review
+    cannot read, so it fails closed, as any change to such a chart does."""
+    reached = walk.linked_into_charts
+    chart = chart_links.chart_reaching(change.path, reached) if reached is not None else ""
+    if chart is None:
+        return
+    why = (
+        "a file a symlink of the chart leads to (Helm renders it as the chart's, and review does not "
+        "follow a chart's links)"
+        if reached is not None
+        else f"a file of a repository whose charts' symlinks lead through more than {chart_links.MAX_LINKS} "
+        "links, which review does not follow"
+    )
+    walk.add([charts.finding(change.path, chart, why)])
+
+
 def _new_dependencies(walk: Walk, change: git.FileChange) -> bool:
     old, new = walk.versions(change)
     return bool(charts.fetched_dependencies(new) - charts.fetched_dependencies(old))
@@ -421,15 +480,21 @@ def _chart_renders(walk: Walk, chart: str, commit: str) -> bool:
     render a managed Secret or a key registry; one too big to read whole counts as holding one."""
     key = ("chart", f"{commit}:{chart}")
     if key not in walk.parsed:
-        listed = git.files_under(walk.root, commit, chart or ".")
+        tree = git.tree_under(walk.root, commit, chart or ".")
+        listed = list(tree)
         inner = [p[len(chart) + 1 :] if chart else p for p in listed]
         wanted = [p for p, rel in zip(listed, inner, strict=True) if "templates" in rel.split("/")[:-1]]
         entries = walk.read_entries(commit, wanted) if len(wanted) <= charts.MAX_FILES else {}
         targets, registries = walk.managed.targets, walk.managed.registries
-        walk.parsed[key] = len(wanted) > charts.MAX_FILES or any(
-            mode not in (REGULAR, EXECUTABLE)
-            or charts.renders_managed(walk.data(blob), targets, registries, path)
-            for path, (mode, blob) in entries.items()
+        linked = any(mode == LINK for mode, _ in tree.values())  # Helm follows it: unread here
+        walk.parsed[key] = (
+            linked
+            or len(wanted) > charts.MAX_FILES
+            or any(
+                mode not in (REGULAR, EXECUTABLE)
+                or charts.renders_managed(walk.data(blob), targets, registries, path)
+                for path, (mode, blob) in entries.items()
+            )
         )
     return bool(walk.parsed[key])
 
@@ -460,6 +525,33 @@ def _wiring(walk: Walk, change: git.FileChange) -> None:
     walk.add([dropped] if dropped else [])
     passed = charts.helm_values_finding(change.path, old, new, walk.managed.targets, walk.managed.registries)
     walk.add([passed] if passed else [])
+
+
+def _helm_values_passed(walk: Walk, change: git.FileChange, commit: str) -> None:
+    """An Argo CD application or Flux HelmRelease a commit adds or changes: the values files and
+    objects it passes Helm (sealer.review.helm_sources), and Flux's postRenderers."""
+    old, new = walk.versions(change)
+    if old == new:
+        return
+    if helm_refs.post_renderers_patch(change.path, old, new):
+        walk.add([helm_sources.post_renderers_finding(change.path)])
+    refs = helm_refs.references(change.path, new)
+    if refs.named():
+        problems = walk.helm_sources.problems(commit, refs, helm_refs.references(change.path, old))
+        walk.add([helm_sources.finding(change.path, problems)] if problems else [])
+
+
+def _referenced_values(walk: Walk, change: git.FileChange) -> None:
+    """A file a commit adds or changes that an Argo CD application or Flux HelmRelease at HEAD
+    passes Helm as values (its own change need not be in the range): judged as that object's.
+    A blob too big to hold, or no regular file, counts as naming one."""
+    if change.new_mode == GONE:
+        return
+    data = walk.blobs.get(change.new_blob) if change.new_mode in (REGULAR, EXECUTABLE) else None
+    if not helm_refs.names_any(change.path, data, walk.helm_sources.names):
+        return
+    referrer = walk.helm_sources.referrer(walk.head, change.path, data)
+    walk.add([helm_sources.referenced_finding(change.path, referrer)] if referrer else [])
 
 
 def _beside_values(walk: Walk, change: git.FileChange) -> None:
@@ -495,21 +587,54 @@ def _kustomization(walk: Walk, path: str, data: bytes, commit: str) -> None:
     _judge_build(walk, path, build, build.moved(path, read))
 
 
-def _kustomizations_over(walk: Walk, changed: set[str], head: str) -> None:
-    """A kustomization the range left alone moves what the range changed: a file added to a
-    folder it builds, or a nested kustomization now listing one (each judged at HEAD)."""
+def _builds_over(walk: Walk, changed: set[str], head: str) -> None:
+    """A kustomization, Flux Kustomization or Argo CD application the range left alone moves
+    what the range changed: a file added to a folder it builds, or a nested kustomization now
+    listing one (each judged at HEAD)."""
     if not changed:  # any name: kustomize reads what `resources:` lists whatever its extension
         return
-    listed = git.files_under(walk.root, head, ".")
-    found = [p for p in listed if posixpath.basename(p) in kustomize.KUSTOMIZATION_FILES and p not in changed]
-    for path, (mode, blob) in walk.read_entries(head, found).items():
+    tree = kustomize.Tree.read(walk.root, head)
+    files = {p: tree.entries[p] for p in tree.files if p not in changed}
+    kustomizations = {
+        p: e for p, e in files.items() if posixpath.basename(p) in kustomize.KUSTOMIZATION_FILES
+    }
+    walk.read_blobs(kustomizations.values())
+    for path, (mode, blob) in kustomizations.items():
         read = stray.kustomization(path, walk.data(blob) or b"") if mode in (REGULAR, EXECUTABLE) else None
-        if read is None or not read.acts:
-            continue
-        build = kustomize.Build(walk.root, head, walk.data)
-        moved = build.moved(path, read)
-        if build.looked_up & changed or build.cut:
-            _judge_build(walk, path, build, moved)
+        if read is not None and read.acts:
+            _judge_over(walk, path, kustomize.Build(walk.root, head, walk.data, tree), read, changed)
+    # GitOps objects may be in any manifest sealer does not write (_file's `foreign`): each is
+    # read as it streams by, none held (a monorepo's manifests may outweigh review's bound).
+    manifests: dict[str, list[str]] = {}  # blob -> the paths holding it
+    for path, (mode, blob) in files.items():
+        foreign = not walk.managed.holds(path) and not path.startswith(f"{layout.REGISTRY_DIR}/")
+        if mode in (REGULAR, EXECUTABLE) and _manifest(path) and foreign:
+            manifests.setdefault(blob, []).append(path)
+    for blob, data in git.stream_blobs(walk.root, list(manifests), SCAN_CHUNK):
+        if not isinstance(data, bytes):  # one too big to parse cheaply: held, within the bound
+            walk.hold(blob, data)
+            data = walk.blobs[blob]
+        for path in manifests[blob]:
+            for deployed in stray.gitops_builds(path, data):
+                build = kustomize.Build(walk.root, head, walk.data, tree)
+                _judge_over(walk, path, build, deployed, changed, gitops=True)
+
+
+def _judge_over(
+    walk: Walk,
+    path: str,
+    build: kustomize.Build,
+    read: stray.Kustomization,
+    changed: set[str],
+    gitops: bool = False,
+) -> None:
+    """`_judge_build` for a build the range left alone, if it reaches what the range changed;
+    one that makes what review never sees (a chart, a plugin) may read any file of its folders."""
+    moved = build.deployed(path, read) if gitops else build.moved(path, read)
+    folders = read.resources if gitops else (posixpath.dirname(path) or ".",)
+    unseen = read.makes_unseen and any(f == "." or c.startswith(f"{f}/") for f in folders for c in changed)
+    if build.looked_up & changed or build.cut or unseen:
+        _judge_build(walk, path, build, moved)
 
 
 def _judge_build(walk: Walk, path: str, build: kustomize.Build, moved: list[kustomize.Moved]) -> None:

@@ -11,6 +11,8 @@ a kustomization listing itself, or a chain of links, ends.
 
 from __future__ import annotations
 
+import bisect
+import os
 import posixpath
 import re
 from collections.abc import Callable, Iterator
@@ -29,13 +31,45 @@ MAX_READS = 2000  # paths looked up for one kustomization: a build that big is n
 Moved = tuple[str, stray.Placed, stray.Placed]  # (source file, as written, as built)
 
 
+@dataclass(frozen=True)
+class Tree:
+    """A commit's whole tree from one `git ls-tree`: the lookups of many builds at one commit
+    (HEAD's, every GitOps object and kustomization there) without a git process each."""
+
+    entries: dict[str, tuple[str, str]]  # path -> (mode, blob), folders too
+    files: list[str]  # what is no folder, sorted
+
+    @classmethod
+    def read(cls, root: Path, commit: str) -> Tree:
+        out = git.run_bytes(root, git.NO_REPLACE, "ls-tree", "-r", "-t", "-z", "--full-tree", commit)
+        entries = {}
+        for item in out.split(b"\0"):
+            meta, _, path = item.partition(b"\t")
+            if meta:
+                mode, _kind, blob = meta.decode().split(" ")
+                entries[os.fsdecode(path)] = (mode, blob)
+        return cls(entries, sorted(p for p, (mode, _) in entries.items() if mode != _TREE))
+
+    def files_under(self, folder: str) -> list[str]:
+        """As `git.files_under`: every file below `folder` ("0" sorts right after "/")."""
+        if folder in ("", "."):
+            return list(self.files)
+        if self.entries.get(folder, (_TREE,))[0] != _TREE:
+            return [folder]  # a file: git's pathspec names it alone
+        return self.files[
+            bisect.bisect_left(self.files, f"{folder}/") : bisect.bisect_left(self.files, f"{folder}0")
+        ]
+
+
 @dataclass
 class Build:
-    """One kustomization's build at `commit`; `data` reads a blob (review's cache)."""
+    """One kustomization's build at `commit`; `data` reads a blob (review's cache); `tree`, when
+    given, is the commit's tree, read once for many builds."""
 
     root: Path
     commit: str
     data: Callable[[str], bytes | None]
+    tree: Tree | None = None
     seen: set[str] = field(default_factory=set)  # files and folders read (each once)
     looked_up: set[str] = field(default_factory=set)  # every path looked for, each link on the way
     cut: bool = False  # more than MAX_READS paths: not read whole, so never judged clean
@@ -130,7 +164,9 @@ class Build:
             path, kustomization = nested
             self.seen.add(path)
             return list(self._built(folder, kustomization, path))
-        files = git.files_under(self.root, self.commit, folder)
+        files = (
+            self.tree.files_under(folder) if self.tree else git.files_under(self.root, self.commit, folder)
+        )
         inner = {posixpath.dirname(f) for f in files if posixpath.basename(f) in KUSTOMIZATION_FILES}
         outer = [f for f in files if not any(f.startswith(d + "/") for d in inner)]
         made: list[Moved] = []
@@ -154,7 +190,10 @@ class Build:
             if path.startswith(("../", "/")) or path in ("..", "."):
                 return None
             self.looked_up.add(path)
-            entry = git.tree_entries(self.root, self.commit, [path]).get(path)
+            if self.tree is not None:
+                entry = self.tree.entries.get(path)
+            else:
+                entry = git.tree_entries(self.root, self.commit, [path]).get(path)
             if entry is None:
                 return None
             mode, blob = entry

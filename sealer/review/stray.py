@@ -377,19 +377,39 @@ def gitops_builds(path: str, data: bytes) -> list[Kustomization]:
                     found.append(
                         _gitops(source, options, ("namespace", "namePrefix", "nameSuffix"), ("patches",))
                     )
+                if unseen := _argo_unseen(source):
+                    none: frozenset[str] = frozenset()
+                    paths = _source_paths(source)
+                    found.append(
+                        Kustomization(none, none, none, paths, (), (), unseen, (), makes_unseen=True)
+                    )
     return [build for build in found if build.acts]
+
+
+def _argo_unseen(source: yaml.Node) -> tuple[str, ...]:
+    """What an Argo CD source renders by means review does not redo: a config management plugin
+    (any tool over any file of its path), jsonnet variables (names built from parts)."""
+    found = ["an Argo CD config management plugin"] if _get(source, "plugin") else []
+    if any(_get(d, "jsonnet") for d in _get(source, "directory")):
+        found.append("Argo CD's jsonnet variables")
+    return tuple(found)
+
+
+def _source_paths(where: yaml.Node) -> tuple[str, ...]:
+    """A GitOps object's `path`s from the repository's top (the top when it gives none)."""
+    return tuple(posixpath.normpath(p.lstrip("/")) for p in _texts(_get(where, "path"))) or (".",)
 
 
 def _gitops(
     where: yaml.Node, options: yaml.Node, moving: tuple[str, str, str], other: tuple[str, ...]
 ) -> Kustomization:
-    folders = [posixpath.normpath(p.lstrip("/")) for p in _texts(_get(where, "path"))] or ["."]
+    folders = _source_paths(where)
     space, prefix, suffix = (frozenset(t for t in _texts(_get(options, key)) if t) for key in moving)
     components = tuple(
         posixpath.join(f, c) for f in folders for c in _texts(_items(_get(options, "components")))
     )
     unmodelled = tuple(key for key in other if _get(options, key))
-    return Kustomization(space, prefix, suffix, tuple(folders), (), components, unmodelled)
+    return Kustomization(space, prefix, suffix, folders, (), components, unmodelled)
 
 
 # Kustomize fields that rename, move or make objects in ways review does not redo; the first

@@ -582,3 +582,140 @@ def test_a_kustomization_listing_one_that_renames_is_judged(repo: Path) -> None:
     commit_all(repo, "deploy tools")
     code, findings = run_review(repo, "main", "HEAD")
     assert code == 1 and [f for f in findings if f["path"] == "apps/kustomization.yaml"], findings
+
+
+def renamed_by_main_s_flux_kustomization(repo: Path) -> None:
+    """main deploys tools/ through a Flux Kustomization that prefixes what it builds; the pull
+    request only adds a file there, under a name the prefix makes staging's."""
+    on_main(repo, {"clusters/tools.yaml": flux_tools("namePrefix: engine-"), "tools/settings.yaml": SETTINGS})
+    write(
+        repo,
+        "tools/api-key.yaml",
+        (repo / SEALED).read_text().replace("name: engine-api-key\n", "name: api-key\n", 1),
+    )
+
+
+def moved_by_main_s_argo_application(repo: Path) -> None:
+    """The same through an Argo CD application on main, its source listing tools/ as one of two."""
+    application = (
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: tools}\n"
+        "spec:\n  sources:\n    - {path: web}\n    - {path: tools, kustomize: {namespace: staging}}\n"
+        "  destination: {namespace: tools}\n"
+    )
+    on_main(repo, {"clusters/tools.yaml": application, "tools/settings.yaml": SETTINGS})
+    write(repo, "tools/more/api-key.yaml", in_namespace((repo / SEALED).read_text(), "tools"))
+
+
+SETTINGS = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n"
+LEFT_ALONE = [renamed_by_main_s_flux_kustomization, moved_by_main_s_argo_application]
+
+
+@pytest.mark.parametrize("attack", LEFT_ALONE, ids=[a.__name__ for a in LEFT_ALONE])
+def test_a_gitops_object_the_range_left_alone_is_built_over_what_it_changed(repo: Path, attack: Any) -> None:
+    code, findings = reviewed_after(repo, attack)
+    assert code == 1 and [
+        f for f in findings if f["rule"] == "stray-sealed-data" and f["path"] == "clusters/tools.yaml"
+    ], findings
+
+
+def test_a_file_added_beside_what_main_s_gitops_objects_build_passes(repo: Path) -> None:
+    on_main(repo, {"clusters/tools.yaml": flux_tools("namePrefix: engine-"), "tools/settings.yaml": SETTINGS})
+    write(repo, "tools/more.yaml", SETTINGS.replace("name: settings", "name: more"))
+    write(
+        repo, "web/db.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: api-key, namespace: staging}\n"
+    )
+    commit_all(repo, "more settings")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+def test_one_read_of_a_tree_lists_what_git_lists_below_each_folder(tmp_path: Path) -> None:
+    """The index builds at HEAD share (kustomize.Tree) against one git call per folder, with
+    names that sort around `/`: `a-b`, `a.b`, `a0`, a space, a non-ASCII name."""
+    from sealer import git as sealer_git
+    from sealer.review import kustomize
+
+    git(tmp_path, "init", "-q")
+    names = ["a/x.yaml", "a/b/y.yaml", "a-b/z.yaml", "a.b", "a0/w", "a b/v", "é/u", "top.yaml", "ab/t"]
+    for rel in names:
+        write(tmp_path, rel, rel)
+    (tmp_path / "a/link").symlink_to("x.yaml")
+    commit_all(tmp_path, "files")
+    tree = kustomize.Tree.read(tmp_path, "HEAD")
+    for folder in [".", "a", "a/b", "a-b", "a0", "a b", "é", "ab", "missing", "a/x.yaml"]:
+        assert tree.files_under(folder) == sorted(sealer_git.files_under(tmp_path, "HEAD", folder)), folder
+    assert tree.entries["a/link"][0] == "120000" and tree.entries["a/b"][0] == "040000"
+
+
+# -- what Argo CD renders by means review does not redo: jsonnet, config management plugins -------
+
+JSONNET_SEALED = """{
+  apiVersion: "bitnami.com/v1alpha1", kind: "Sealed" + "Secret",
+  metadata: { name: "engine-" + "api-key", namespace: "staging" },
+  spec: { encryptedData: { apiKey: std.extVar("key") } },
+}
+"""
+
+
+def application(source: str) -> str:
+    return (
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: tools}\n"
+        f"spec:\n  source: {{path: tools, {source}}}\n  destination: {{namespace: staging}}\n"
+    )
+
+
+def jsonnet_added(repo: Path) -> None:
+    """Argo CD renders a directory's *.jsonnet: any name may be built from parts."""
+    write(repo, "tools/keys.jsonnet", JSONNET_SEALED)
+
+
+def libsonnet_changed(repo: Path) -> None:
+    on_main(
+        repo,
+        {
+            "tools/keys.jsonnet": 'local names = import "names.libsonnet";\n{}\n',
+            "tools/names.libsonnet": "{}\n",
+        },
+    )
+    write(repo, "tools/names.libsonnet", '{ secret: "engine-api-key" }\n')
+
+
+def plugin_application_added(repo: Path) -> None:
+    write(repo, "clusters/tools.yaml", application("plugin: {name: cue}"))
+
+
+def jsonnet_variables_added(repo: Path) -> None:
+    write(
+        repo,
+        "clusters/tools.yaml",
+        application("directory: {jsonnet: {extVars: [{name: n, value: engine}]}}"),
+    )
+
+
+def file_under_main_s_plugin_application(repo: Path) -> None:
+    """main's application renders tools/ through a plugin: whatever file it reads may change
+    what it makes, whatever its name."""
+    on_main(repo, {"clusters/tools.yaml": application("plugin: {name: cue}"), "tools/main.cue": "x: 1\n"})
+    write(repo, "tools/keys.cue", 'secret: name: "engine-api-key"\n')
+
+
+UNSEEN = [
+    jsonnet_added,
+    libsonnet_changed,
+    plugin_application_added,
+    jsonnet_variables_added,
+    file_under_main_s_plugin_application,
+]
+
+
+@pytest.mark.parametrize("attack", UNSEEN, ids=[a.__name__ for a in UNSEEN])
+def test_what_argo_cd_renders_by_means_review_does_not_redo_is_never_passed(repo: Path, attack: Any) -> None:
+    code, findings = reviewed_after(repo, attack)
+    assert code == 1 and rules(findings) == {"trust-anchor-change"}, findings
+
+
+def test_a_file_outside_what_a_plugin_application_renders_passes(repo: Path) -> None:
+    on_main(repo, {"clusters/tools.yaml": application("plugin: {name: cue}"), "tools/main.cue": "x: 1\n"})
+    write(repo, "web/main.cue", "y: 2\n")
+    write(repo, "toolsets/more.cue", "z: 3\n")
+    commit_all(repo, "elsewhere")
+    assert run_review(repo, "main", "HEAD") == (0, [])

@@ -1,0 +1,230 @@
+"""What an Argo CD application (an ApplicationSet's template too) or a Flux HelmRelease hands
+Helm besides its inline values (which sealer.review.charts judges): values files read from a
+tree (Argo CD's `helm.valueFiles` and `fileParameters`, Flux's `chart.spec.valuesFiles`),
+Flux's `valuesFrom` ConfigMaps and Secrets, and Flux's `postRenderers`, which patch what Helm
+rendered. Read from one manifest, as any YAML parser may read it (sealer.review.stray's reader);
+sealer.review.helm_sources resolves the files and judges them.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import yaml
+
+from sealer import yamlio
+from sealer.errors import SealerError
+from sealer.review import stray
+
+_HINTS = ("application", "helmrelease", "\\", "!")  # casefolded: a file holding none holds no such object
+# Words that name a reference in a manifest (git grep looks for them, any case): escapes and
+# tags may spell one otherwise.
+REFERENCE_WORDS = ("valueFiles", "valuesFiles", "valuesFile", "fileParameters", "valuesFrom", "\\", "!!")
+
+
+@dataclass
+class Refs:
+    """What the Helm objects of one manifest read besides inline values."""
+
+    files: set[str] = field(default_factory=set)  # repository paths of values files
+    unread: set[str] = field(default_factory=set)  # references review cannot resolve, as shown
+    config: set[tuple[str, str]] = field(default_factory=set)  # Flux valuesFrom: (kind, name)
+    post_renderers: list[object] = field(default_factory=list)  # each block's shape
+
+    def named(self) -> bool:
+        return bool(self.files or self.unread or self.config)
+
+
+def references(path: str, data: bytes | None) -> Refs:
+    refs = Refs()
+    text = stray.decoded(data) if data is not None else None
+    if text is None or not any(hint in text.casefold() for hint in _HINTS):
+        return refs
+    try:
+        docs = yamlio.compose_documents(text, path)
+    except SealerError:
+        return refs
+    for doc in docs:
+        kinds = stray.scalar_texts(stray.field_values(doc, "kind"))
+        if "HelmRelease" in kinds:
+            _helm_release(doc, refs)
+        specs = stray.field_values(doc, "spec") if "Application" in kinds else []
+        if "ApplicationSet" in kinds:
+            specs += [s for t in _all(doc, "spec", "template") for s in stray.field_values(t, "spec")]
+            patches = stray.scalar_texts(_all(doc, "spec", "templatePatch"))
+            if any(word in patch for patch in patches for word in ("valueFiles", "fileParameters")):
+                refs.unread.add("values files a templatePatch sets")
+        for spec in specs:
+            sources = [*stray.field_values(spec, "source"), *_items(stray.field_values(spec, "sources"))]
+            for source in sources:
+                _argo_source(source, refs)
+    return refs
+
+
+def _argo_source(source: yaml.Node, refs: Refs) -> None:
+    """An Argo CD source's values files: relative to its `path` (a folder of its repository);
+    another source's (`$ref/...`), a URL, a Helm repository chart's, or a templated path
+    (ApplicationSet) is not read here."""
+    helm = stray.field_values(source, "helm")
+    entries = stray.scalar_texts(_items(n for h in helm for n in stray.field_values(h, "valueFiles")))
+    params = _items(n for h in helm for n in stray.field_values(h, "fileParameters"))
+    entries |= stray.scalar_texts(n for p in params for n in stray.field_values(p, "path"))
+    if not entries:
+        return
+    folders = stray.scalar_texts(stray.field_values(source, "path"))
+    charts = stray.scalar_texts(stray.field_values(source, "chart"))
+    for entry in sorted(entries):
+        if entry.startswith("$") or "://" in entry or "{{" in entry:
+            refs.unread.add(f"{entry} (another source's, remote or templated)")
+        elif charts or not folders or len(folders) > 1 or any("{{" in f for f in folders):
+            refs.unread.add(f"{entry} (of a chart or path review does not read)")
+        else:
+            _in_tree(posixpath.join(next(iter(folders)).lstrip("/"), entry), entry, refs)
+
+
+def _helm_release(doc: yaml.Node, refs: Refs) -> None:
+    """A Flux HelmRelease: `chart.spec.valuesFiles` (from its source's top; a Helm repository's
+    are in the chart package), `valuesFrom`, `postRenderers`."""
+    for spec in stray.field_values(doc, "spec"):
+        for chart in _all(spec, "chart", "spec"):
+            files = stray.scalar_texts(
+                [*_items(stray.field_values(chart, "valuesFiles")), *stray.field_values(chart, "valuesFile")]
+            )
+            kinds = {k for s in stray.field_values(chart, "sourceRef") for k in _texts(s, "kind")} or {
+                "HelmRepository"
+            }
+            for entry in sorted(files):
+                if kinds <= {"GitRepository", "Bucket"} and "://" not in entry:
+                    _in_tree(entry, entry, refs)
+                else:
+                    refs.unread.add(f"{entry} (in a chart package or source review does not read)")
+        for item in _items(stray.field_values(spec, "valuesFrom")):
+            kinds, names = _texts(item, "kind"), _texts(item, "name")
+            if len(kinds) == 1 and len(names) == 1:
+                refs.config.add((next(iter(kinds)), next(iter(names))))
+            else:
+                refs.unread.add("a valuesFrom entry of no one kind and name")
+        refs.post_renderers += [shape(n) for n in stray.field_values(spec, "postRenderers")]
+
+
+def _in_tree(joined: str, entry: str, refs: Refs) -> None:
+    path = posixpath.normpath(joined)
+    if path.startswith(("../", "/")) or path in ("..", "."):
+        refs.unread.add(f"{entry} (outside the repository)")
+    else:
+        refs.files.add(path)
+
+
+def shape(node: yaml.Node) -> object:
+    """A node's content as a comparable value (tags and keys given twice kept), alias-safe: a
+    node met again on the way stands as a mark."""
+    seen: set[int] = set()
+
+    def walk(n: yaml.Node) -> object:
+        if id(n) in seen:
+            return ("alias",)
+        seen.add(id(n))
+        if isinstance(n, yaml.MappingNode):
+            return (n.tag, tuple((walk(k), walk(v)) for k, v in n.value))
+        if isinstance(n, yaml.SequenceNode):
+            return (n.tag, tuple(walk(i) for i in n.value))
+        return (n.tag, stray.scalar_text(n))
+
+    return walk(node)
+
+
+def post_renderers_patch(path: str, old: bytes | None, new: bytes | None) -> bool:
+    """Whether a HelmRelease's `postRenderers` changed and, before or after, do more than set
+    images (kustomize `patches` may rename or move what Helm rendered, as a Flux
+    Kustomization's may)."""
+    if old == new:
+        return False
+    blocks = [references(path, data).post_renderers for data in (old, new)]
+    if blocks[0] == blocks[1]:
+        return False
+    return any(not _images_only(block) for version in blocks for block in version)
+
+
+def _images_only(block: object) -> bool:
+    """A postRenderers block (its shape) that is a list of `kustomize: {images: ...}` only."""
+    _, items = block if isinstance(block, tuple) and len(block) == 2 else (None, None)
+    if not isinstance(items, tuple):
+        return False
+    for item in items:
+        pairs = item[1] if isinstance(item, tuple) and len(item) == 2 else None
+        if not isinstance(pairs, tuple) or not pairs:
+            return False
+        for key, value in pairs:
+            inner = value[1] if isinstance(value, tuple) and len(value) == 2 else None
+            if key[1:] != ("kustomize",) or not isinstance(inner, tuple):
+                return False
+            if any(not (isinstance(k, tuple) and k[1:] == ("images",)) for k, _ in inner):
+                return False
+    return True
+
+
+def names_any(path: str, data: bytes | None, names: set[str]) -> bool:
+    """Whether values (a file's bytes) name one of `names` or hold a template action (a chart's
+    `tpl` renders it), as charts' inline-values rule judges them; no text counts as naming."""
+    text = stray.decoded(data) if data is not None else None
+    if text is None:
+        return True
+    if not (any(name in text for name in names) or any(c in text for c in ("\\", "!", "{{"))):
+        return False
+    try:
+        docs = yamlio.compose_documents(text, path)
+    except SealerError:
+        return any(name in text for name in names) or "{{" in text
+    scalars = {t for doc in docs for node in yamlio.nodes(doc) if (t := stray.scalar_text(node)) is not None}
+    return any(name in scalar or "{{" in scalar for scalar in scalars for name in names)
+
+
+# -- kustomize generators making a valuesFrom ConfigMap or Secret -----------------------------------
+
+_GENERATORS = {"ConfigMap": "configMapGenerator", "Secret": "secretGenerator"}
+
+
+def generated_sources(path: str, data: bytes, wanted: tuple[str, str]) -> tuple[list[str], list[str]] | None:
+    """The files and literals a kustomization's generator making `wanted` (kind, name: as built,
+    with its own namePrefix/nameSuffix) reads; None when it makes no such object."""
+    text = stray.decoded(data)
+    try:
+        docs = yamlio.compose_documents(text, path) if text is not None else []
+    except SealerError:
+        return None
+    kind, name = wanted
+    folder = posixpath.dirname(path)
+    found = None
+    for doc in docs:
+        prefixes = _texts(doc, "namePrefix") or {""}
+        suffixes = _texts(doc, "nameSuffix") or {""}
+        for item in _items(stray.field_values(doc, _GENERATORS.get(kind, ""))):
+            made = {f"{p}{n}{s}" for n in _texts(item, "name") for p in prefixes for s in suffixes}
+            if name not in made:
+                continue
+            files, literals = found or ([], [])
+            for entry in stray.scalar_texts(_items(_all(item, "files"))) | stray.scalar_texts(
+                _items(_all(item, "envs"))
+            ):
+                wanted_path = entry.rpartition("=")[2] if "=" in entry else entry
+                files.append(posixpath.join(folder, wanted_path) if folder else wanted_path)
+            literals += sorted(stray.scalar_texts(_items(_all(item, "literals"))))
+            found = (files, literals)
+    return found
+
+
+def _all(node: yaml.Node, *keys: str) -> list[yaml.Node]:
+    nodes = [node]
+    for key in keys:
+        nodes = [v for n in nodes for v in stray.field_values(n, key)]
+    return nodes
+
+
+def _items(nodes: Iterable[yaml.Node]) -> list[yaml.Node]:
+    return [item for node in nodes if isinstance(node, yaml.SequenceNode) for item in node.value]
+
+
+def _texts(node: yaml.Node, key: str) -> set[str]:
+    return stray.scalar_texts(stray.field_values(node, key))
