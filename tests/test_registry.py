@@ -727,6 +727,23 @@ def test_a_registry_left_behind_by_a_switch_to_direct_delivery_is_reported(
     ]
 
 
+@pytest.mark.parametrize("name", ["zz.yml", "zz.json", "sub/zz.yaml"])
+def test_any_other_file_in_the_registry_folder_is_reported(repo: Path, name: str) -> None:
+    """A GitOps tool applies `.yml`, `.json` and (Flux, Argo CD's recurse) subfolders of
+    `registry/<env>/` as well: a manifest there that no rotation updates keeps what it lists valid."""
+    extra = repo / "registry" / "staging" / name
+    extra.parent.mkdir(parents=True, exist_ok=True)
+    extra.write_bytes((repo / STAGING).read_bytes())
+    commit_all(repo, "a registry of my own")
+    result = cli(repo, "check", "staging", "-o", "json")
+    assert result.exit_code == 1, result.output
+    found = [p for p in json.loads(result.stdout)["problems"] if p["rule"] == "key-registry"]
+    shown = f"registry/staging/{name.split('/')[0]}"
+    message = f"key registry {shown} is not rendered any more: it will never follow the ledger"
+    fix = f"git rm {'-r ' if '/' in name else ''}{shown}"
+    assert [(p["message"], p["fix"]) for p in found] == [(message, fix)]
+
+
 # -- the registry's settings in sealer.yaml -------------------------------------------------------
 
 
