@@ -183,6 +183,25 @@ def test_a_values_path_shaped_like_pathspec_magic_hides_no_commit_from_the_repor
     assert edited in [c["commit"] for c in report["commits_touching_env"]]
 
 
+@pytest.mark.parametrize(
+    ("path", "line"),
+    [("debug.map", "API_KEY={key}\n"), ("notes.txt", "API_KEY={key}  # sealer: allow\n")],
+    ids=["allowlisted-path", "allow-comment"],
+)
+def test_the_leaked_key_is_found_whatever_the_file_claims(
+    backend_repo: Path, keys: list[Any], path: str, line: str
+) -> None:
+    """A plaintext key under a name `sealer scan` passes over (`*.map`) or on a line that says
+    `sealer: allow` is still where the key leaked: never "the history is clean" (exit 0)."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    (backend_repo / path).write_text(line.format(key=current_keys(backend_repo, keys)["apiKey"]))
+    leaked_at = commit_all(backend_repo, "debug output")
+    code, report = compromised(backend_repo, old.key_id, "--no-branch")
+    assert code == 1, report
+    assert [(f["path"], f["commit"]) for f in report["history"]["this_key"]] == [(path, leaked_at)]
+
+
 def test_an_unknown_key_changes_nothing(backend_repo: Path) -> None:
     rotate(backend_repo)
     start = head(backend_repo)
