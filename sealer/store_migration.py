@@ -68,8 +68,8 @@ def set_backend(root: Path, request: MigrationRequest) -> MigrationResult:
         env.name, request.kind, dict(request.options), dict(request.credentials), env.backend_kind
     )
     git_dir = git.git_dir(root)
-    with lock.hold(git_dir, "backend set"):
-        if journal.load_here(git_dir) is not None:
+    with lock.hold(git_dir, "backend set") as common:
+        if journal.load_here(git_dir, common) is not None:
             raise BadInput(
                 "an interrupted sealer run waits to be finished: run `sealer rotate --resume` first"
             )
