@@ -587,9 +587,10 @@ def _branches(root: Path, *conditions: str) -> list[str]:
     return run(root, "for-each-ref", *conditions, "--format=%(refname)", "refs/heads", "refs/remotes").split()
 
 
-def refs_holding(root: Path, text: str, path: str) -> list[str]:
-    """The local and remote-tracking branches whose `path` contains `text` (a key id)."""
-    refs = _branches(root)
+def refs_holding(root: Path, text: str, path: str, outside: str | None = None) -> list[str]:
+    """The local and remote-tracking branches whose `path` contains `text` (a key id); with
+    `outside`, only those whose tip that commit does not contain."""
+    refs = _branches(root, *(("--no-merged", outside) if outside else ()))
     if not refs:
         return []
     done = _call(root, ("grep", "--no-textconv", "-l", "-F", "-e", text, *refs, "--", path))
