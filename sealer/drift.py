@@ -176,7 +176,9 @@ def revoked_at_once(cfg: Config, env_name: str) -> frozenset[str]:
     makes drift stricter)."""
     if git.head(cfg.root) is None:
         return frozenset()
-    log = git.run(cfg.root, "log", "--format=%B", "HEAD", "--", layout.ledger_file(env_name))
+    log = git.run(
+        cfg.root, "--literal-pathspecs", "log", "--format=%B", "HEAD", "--", layout.ledger_file(env_name)
+    )
     return frozenset(_AT_ONCE.findall(log))
 
 
