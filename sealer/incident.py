@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sealer import git, layout, ledger
+from sealer import apikey, git, layout, ledger
 from sealer.config import Config
 from sealer.errors import SealerError
 from sealer.records import REVOKED
@@ -77,7 +77,7 @@ class IncidentReport:
 def handle(cfg: Config, request: phases.CompromisedRequest) -> IncidentReport:
     """Revoke and rotate first (the urgent part), then search the history."""
     result = phases.replace_compromised(cfg, request)
-    leaks = scan_history(cfg, result.record.fingerprint)
+    leaks = scan_history(cfg, request.key_id)
     branches = carrying(cfg, request.env, request.key_id, result.rotation.commit)
     return IncidentReport(result, leaks, env_commits(cfg, request.env), branches)
 
@@ -97,9 +97,11 @@ def carrying(cfg: Config, env_name: str, key_id: str, commit: str | None = None)
     return found
 
 
-def scan_history(cfg: Config, key_fingerprint: str) -> Leaks:
+def scan_history(cfg: Config, key_id: str) -> Leaks:
     """`sealer scan --history ALL` over the repository: each finding once, at the commit that
-    brought it in; a finding whose secret hashes to the key's fingerprint is the key itself."""
+    brought it in; a finding whose secret's fingerprint gives the key id the user named is the
+    key itself (matched by the id, which is derived from the key: a ledger's fingerprint is any
+    writer's text, and one forged past the id would have the search look for another key)."""
     from sealer.scan import history, rules, scanner
 
     root = str(cfg.root)
@@ -118,7 +120,7 @@ def scan_history(cfg: Config, key_fingerprint: str) -> Leaks:
     for finding in found.findings:
         leaks.findings.append(finding.as_dict())
     for finding in keys.findings:
-        if finding.secret_id == key_fingerprint:
+        if apikey.key_id(finding.secret_id) == key_id:
             leaks.this_key.append(finding.as_dict())
             if finding.as_dict() not in leaks.findings:
                 leaks.findings.append(finding.as_dict())

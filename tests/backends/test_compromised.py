@@ -202,6 +202,26 @@ def test_the_leaked_key_is_found_whatever_the_file_claims(
     assert [(f["path"], f["commit"]) for f in report["history"]["this_key"]] == [(path, leaked_at)]
 
 
+def test_the_leaked_key_is_found_by_its_id_whatever_fingerprint_a_ledger_claims(
+    backend_repo: Path, keys: list[Any]
+) -> None:
+    """The key id the user names is the fingerprint's first 12 digits: a ledger (a pushed
+    branch's, a hand edit) keeping the id with another fingerprint must not make the history
+    search look for another key and call the leak's history clean."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    (backend_repo / "notes.txt").write_text(f"API_KEY={current_keys(backend_repo, keys)['apiKey']}\n")
+    leaked_at = commit_all(backend_repo, "debug output")
+    ledger_file = backend_repo / "ledger" / f"{ENV}.yaml"
+    forged = old.fingerprint[:12] + "0" * (len(old.fingerprint) - 12)
+    assert old.fingerprint in ledger_file.read_text() and forged != old.fingerprint
+    ledger_file.write_text(ledger_file.read_text().replace(old.fingerprint, forged))
+    commit_all(backend_repo, "another fingerprint")
+    code, report = compromised(backend_repo, old.key_id, "--no-branch")
+    assert code == 1, report
+    assert [(f["path"], f["commit"]) for f in report["history"]["this_key"]] == [("notes.txt", leaked_at)]
+
+
 def test_an_unknown_key_changes_nothing(backend_repo: Path) -> None:
     rotate(backend_repo)
     start = head(backend_repo)
