@@ -95,6 +95,17 @@ def open_dir(path: str | Path, create: bool = False, mode: int = 0o755) -> int:
     return fd
 
 
+def list_dir(path: str | Path) -> list[tuple[str, bool]]:
+    """The names in the folder at `path`, sorted, each with whether it is a folder (a symlink
+    is not), opened as `open_dir` opens it; OSError when it cannot be (missing, a symlink)."""
+    handle = open_dir(path)
+    try:
+        with os.scandir(handle) as entries:
+            return sorted((entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries)
+    finally:
+        os.close(handle)
+
+
 def _step(dir_fd: int, name: str, walked: str, create: bool, mode: int) -> int:
     """The descriptor of folder `name` in `dir_fd`."""
     try:

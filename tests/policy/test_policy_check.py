@@ -270,3 +270,46 @@ def test_a_ledger_time_beyond_the_calendar_is_one_line_of_bad_input(repo_factory
         assert result.exit_code == 2, (args, result.output)
         assert result.stderr.count("\n") == 1 and "ledger/staging.yaml" in result.stderr, result.stderr
         assert "no time sealer gave it" in result.stderr
+
+
+def removed_from_sealer_yaml(root: Path, env: str) -> None:
+    edit_config(root, lambda doc: doc["environments"].pop(env))
+
+
+def test_what_is_left_of_an_environment_removed_from_sealer_yaml_fails(repo_factory: RepoFactory) -> None:
+    """Its SealedSecrets (and key registries) stay in Git, applied by GitOps: the cluster keeps
+    accepting its keys, and no rule of an environment's own looks at them any more."""
+    root = repo_factory()
+    removed_from_sealer_yaml(root, "dev")
+    code, report = check_json(root)
+    assert code == 1
+    assert [(p["rule"], p["env"], p["fix"]) for p in report["problems"]] == [
+        ("leftover-environment", "dev", "git rm -r sealed/dev"),
+        ("leftover-environment", "dev", "git rm -r registry/dev"),
+    ]
+    assert "keeps accepting its keys" in report["problems"][0]["message"]
+    code, named = check_json(root, "staging")  # only what the named environments hold
+    assert (code, named["problems"]) == (0, [])
+    subprocess.run(["git", "rm", "-rq", "sealed/dev", "registry/dev"], cwd=root, check=True)
+    code, after = check_json(root)
+    assert (code, after["problems"]) == (0, [])
+
+
+def test_a_delivered_folder_that_cannot_be_listed_is_never_passed(
+    repo_factory: RepoFactory, tmp_path: Path
+) -> None:
+    """sealed/ a symlink: the environments' own rules refuse to read through it (exit 2), and
+    the look for leftovers says it could not list it rather than find nothing."""
+    from sealer import config
+    from sealer.policy import leftovers
+
+    root = repo_factory()
+    (tmp_path / "elsewhere").mkdir()
+    (root / "sealed").rename(tmp_path / "elsewhere" / "sealed")
+    (root / "sealed").symlink_to(tmp_path / "elsewhere" / "sealed")
+    result = sealer(root, "check")
+    assert result.exit_code == 2 and "symlink" in result.stderr, result.output
+    found = leftovers.problems(config.load(root))
+    assert [(p.rule, p.level, p.message.split(":")[0]) for p in found] == [
+        ("leftover-environment", "error", "sealed/ cannot be listed")
+    ]

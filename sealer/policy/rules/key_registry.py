@@ -6,7 +6,6 @@ one (the ledger changed, the registry did not follow) keeps revoked keys valid i
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -55,11 +54,6 @@ def _names_in(folder: Path) -> list[tuple[str, bool]]:
     anywhere on the way (#13); none when it is missing or not a plain folder (reading a registry
     file then says why)."""
     try:
-        handle = safeopen.open_dir(folder)
+        return safeopen.list_dir(folder)
     except OSError:
         return []
-    try:
-        with os.scandir(handle) as entries:
-            return sorted((entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries)
-    finally:
-        os.close(handle)
