@@ -43,9 +43,12 @@ class Sources:
         could pass values naming a managed object: every file judged, what cannot be resolved
         only when it is new (the parent's was approved or passed)."""
         found = sorted(f"{entry} (unread)" for entry in refs.unread - before.unread)
-        entries = self.read_entries(commit, sorted(refs.files))
+        above = {f for path in refs.files for f in _folders_above(path)}
+        entries = self.read_entries(commit, sorted({*refs.files, *above}))
         for path in sorted(refs.files):
-            why = self._file_problem(path, entries.get(path), path in before.files)
+            linked = any(entries.get(f, ("", ""))[0] == _LINK for f in _folders_above(path))
+            entry = (_LINK, "") if linked else entries.get(path)  # a folder's link: followed all the same
+            why = self._file_problem(path, entry, path in before.files)
             found += [why] if why else []
         for wanted in sorted(refs.config):
             made = self._made(commit, wanted)
@@ -112,29 +115,44 @@ class Sources:
         """The manifest at `head` passing Helm values from the file at `path` (`data`: its bytes,
         None when unread): a file it references, or a ConfigMap or Secret its `valuesFrom` names
         (in any namespace: the file may be applied anywhere)."""
-        found = self.referenced(head).get(path)
+        referenced = self.referenced(head)
+        found = referenced.get(path)
+        if found is None:  # a folder above a referenced file (made a symlink, say)
+            found = next((r for p, r in sorted(referenced.items()) if p.startswith(f"{path}/")), None)
         if found is not None or not self._objects:
             return found
         objects = stray.placed(path, data) if data is not None else []
         return next((self._objects[(k, n)] for k, _, n in objects if (k, n) in self._objects), None)
 
     def _links_followed(self, head: str, found: dict[str, str]) -> dict[str, str]:
-        """`found` with what each referenced symlink leads to inside the repository (Argo CD
-        follows it), link after link."""
+        """`found` with what each referenced path leads to inside the repository through a
+        symlink, the file's own or a folder's on the way (Argo CD and Flux follow them), link
+        after link."""
         wanted = dict(found)
         for _ in range(_MAX_LINKS):
-            entries = self.read_entries(head, sorted(wanted))
-            wanted = {}
-            for path, (mode, blob) in entries.items():
-                if mode != _LINK:
+            above = {f for path in wanted for f in _folders_above(path)}
+            entries = self.read_entries(head, sorted({*wanted, *above}))
+            led = {}
+            for path in wanted:
+                link = next(
+                    (f for f in (*_folders_above(path), path) if entries.get(f, ("",))[0] == _LINK), None
+                )
+                if link is None:
                     continue
-                link = (self.data(blob) or b"").decode("utf-8", "replace")
-                target = posixpath.normpath(posixpath.join(posixpath.dirname(path), link))
+                text = (self.data(entries[link][1]) or b"").decode("utf-8", "replace")
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(link), text) + path[len(link) :])
                 if not target.startswith(("../", "/")) and target not in found:
-                    wanted[target] = found[target] = found[path]
+                    led[target] = found[target] = found[path]
+            wanted = led
             if not wanted:
                 break
         return found
+
+
+def _folders_above(path: str) -> list[str]:
+    """The folders `path` lies in, outermost first ("a", "a/b" for "a/b/c")."""
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def finding(path: str, problems: list[str]) -> Finding:

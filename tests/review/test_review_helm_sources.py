@@ -7,6 +7,7 @@ patches, which may rename what Helm rendered, fail unless a code owner approves.
 
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,31 @@ def argo_linked_value_file_s_target_changed(repo: Path) -> None:
     write(repo, "shared/values.yaml", NAMING)
 
 
+def argo_value_file_s_folder_linked_on_main_target_changed(repo: Path) -> None:
+    """main's application passes a file through a linked folder (Argo CD follows the link); the
+    file in the folder it leads to now names the registry."""
+    linked = "config/app/values.yaml"
+    on_main(
+        repo, {"shared/values.yaml": PLAIN, "argocd/app.yaml": application(value_files("../../" + linked))}
+    )
+    git(repo, "checkout", "-q", "main")
+    (repo / "config").mkdir()
+    (repo / "config/app").symlink_to("../shared")
+    commit_all(repo, "a linked values folder")
+    git(repo, "checkout", "-q", "-B", "pr")
+    write(repo, "shared/values.yaml", NAMING)
+
+
+def argo_value_file_s_folder_made_a_link_under_an_unchanged_application(repo: Path) -> None:
+    """The pull request turns the folder of main's values file into a link to one it fills."""
+    on_main(repo, {VALUES: PLAIN, "argocd/app.yaml": application(value_files("../../" + VALUES))})
+    git(repo, "rm", "-q", "-r", posixpath.dirname(VALUES))
+    (repo / VALUES).parent.mkdir(parents=True, exist_ok=True)
+    (repo / VALUES).parent.rmdir()
+    (repo / VALUES).parent.symlink_to("../shared")
+    write(repo, f"env/shared/{posixpath.basename(VALUES)}", NAMING)
+
+
 def application_set_template_patch_setting_value_files(repo: Path) -> None:
     patch = (
         "  templatePatch: |\n    spec:\n      source:\n        helm:\n"
@@ -206,6 +232,8 @@ FAILING = [
     argo_linked_value_file_s_target_changed,
     flux_values_from_a_config_map_written_out_under_an_unchanged_release,
     application_set_template_patch_setting_value_files,
+    argo_value_file_s_folder_linked_on_main_target_changed,
+    argo_value_file_s_folder_made_a_link_under_an_unchanged_application,
 ]
 
 
