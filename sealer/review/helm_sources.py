@@ -23,6 +23,7 @@ _REGULAR, _LINK = ("100644", "100755"), "120000"
 _MAX_LINKS = 8  # symlinks followed in a row
 _MANIFESTS = ("*.yaml", "*.yml", "*.json")  # what Argo CD and Flux read as manifests
 _KUSTOMIZATIONS = ("*kustomization.yaml", "*kustomization.yml", "*Kustomization")
+_ESCAPES = ("\\",)  # a YAML escape may spell any word otherwise
 Entries = dict[str, tuple[str, str]]  # path -> (mode, blob)
 
 
@@ -78,7 +79,7 @@ class Sources:
         """The files and literals of the generators at `commit` making `wanted`, and the
         kustomizations holding them; None when none makes it."""
         if commit not in self._generators:
-            paths = git.files_holding(self.root, commit, ("generator",), _KUSTOMIZATIONS)
+            paths = self._holding(commit, ("generator", *_ESCAPES), _KUSTOMIZATIONS)
             self._generators[commit] = self.read_entries(commit, paths)
         found: tuple[list[str], list[str], list[str]] | None = None
         for path, (mode, blob) in sorted(self._generators[commit].items()):
@@ -98,7 +99,7 @@ class Sources:
         referencing it; read once."""
         if self._referenced is None:
             found: dict[str, str] = {}
-            candidates = git.files_holding(self.root, head, helm_refs.REFERENCE_WORDS, _MANIFESTS)
+            candidates = self._holding(head, helm_refs.REFERENCE_WORDS, _MANIFESTS)
             for path, (mode, blob) in sorted(self.read_entries(head, candidates).items()):
                 refs = helm_refs.references(path, self.data(blob)) if mode in _REGULAR else helm_refs.Refs()
                 for file in refs.files:
@@ -110,6 +111,12 @@ class Sources:
                         found.setdefault(file, path)
             self._referenced = self._links_followed(head, found)
         return self._referenced
+
+    def _holding(self, commit: str, words: tuple[str, ...], pathspecs: tuple[str, ...]) -> list[str]:
+        """The files that may hold one of `words` as a YAML reader reads them: those whose bytes
+        do (any case), and those git reads as binary (UTF-16 text, which stray's reader decodes)."""
+        found = git.files_holding(self.root, commit, words, pathspecs)
+        return sorted({*found, *git.binary_files(self.root, commit, pathspecs)})
 
     def referrer(self, head: str, path: str, data: bytes | None) -> str | None:
         """The manifest at `head` passing Helm values from the file at `path` (`data`: its bytes,

@@ -209,6 +209,36 @@ def argo_value_file_s_folder_made_a_link_under_an_unchanged_application(repo: Pa
     write(repo, f"env/shared/{posixpath.basename(VALUES)}", NAMING)
 
 
+def argo_value_file_of_a_utf16_application_changed(repo: Path) -> None:
+    """main's application is UTF-16 text (YAML readers decode it; no byte search finds its words)."""
+    on_main(repo, {VALUES: PLAIN})
+    git(repo, "checkout", "-q", "main")
+    (repo / "argocd").mkdir()
+    (repo / "argocd/app.yaml").write_bytes(application(value_files("../../" + VALUES)).encode("utf-16"))
+    commit_all(repo, "a UTF-16 application")
+    git(repo, "checkout", "-q", "-B", "pr")
+    write(repo, VALUES, NAMING)
+
+
+def flux_values_of_an_escaped_generator_changed(repo: Path) -> None:
+    """main's generator spells its keys with YAML escapes (no byte search finds `generator`)."""
+    escaped = (
+        generator()
+        .replace("Generator:", '\\x47enerator":')
+        .replace("generatorOptions", '"\\x67eneratorOptions"')
+    )
+    escaped = escaped.replace("configMap\\x47", '"configMap\\x47')
+    on_main(
+        repo,
+        {
+            "flux/app-values.yaml": PLAIN,
+            "flux/kustomization.yaml": escaped,
+            "flux/release.yaml": helm_release(VALUES_FROM),
+        },
+    )
+    write(repo, "flux/app-values.yaml", NAMING)
+
+
 def application_set_template_patch_setting_value_files(repo: Path) -> None:
     patch = (
         "  templatePatch: |\n    spec:\n      source:\n        helm:\n"
@@ -234,6 +264,8 @@ FAILING = [
     application_set_template_patch_setting_value_files,
     argo_value_file_s_folder_linked_on_main_target_changed,
     argo_value_file_s_folder_made_a_link_under_an_unchanged_application,
+    argo_value_file_of_a_utf16_application_changed,
+    flux_values_of_an_escaped_generator_changed,
 ]
 
 
