@@ -64,9 +64,9 @@ def references(path: str, data: bytes | None) -> Refs:
 
 
 def _argo_source(source: yaml.Node, refs: Refs) -> None:
-    """An Argo CD source's values files: relative to its `path` (a folder of its repository);
-    another source's (`$ref/...`), a URL, a Helm repository chart's, or a templated path
-    (ApplicationSet) is not read here."""
+    """An Argo CD source's values files: relative to its `path` (a folder of its repository), or
+    to the repository's top with a leading slash; another source's (`$ref/...`), a URL, a Helm
+    repository chart's, or a templated path (ApplicationSet) is not read here."""
     helm = stray.field_values(source, "helm")
     entries = stray.scalar_texts(_items(n for h in helm for n in stray.field_values(h, "valueFiles")))
     params = _items(n for h in helm for n in stray.field_values(h, "fileParameters"))
@@ -81,7 +81,9 @@ def _argo_source(source: yaml.Node, refs: Refs) -> None:
         elif charts or not folders or len(folders) > 1 or any("{{" in f for f in folders):
             refs.unread.add(f"{entry} (of a chart or path review does not read)")
         else:
-            _in_tree(posixpath.join(next(iter(folders)).lstrip("/"), entry), entry, refs)
+            # Argo CD reads a path with a leading slash from the repository's top
+            folder = "" if entry.startswith("/") else next(iter(folders)).lstrip("/")
+            _in_tree(posixpath.join(folder, entry.lstrip("/")), entry, refs)
 
 
 def _helm_release(doc: yaml.Node, refs: Refs) -> None:

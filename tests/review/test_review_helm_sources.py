@@ -239,6 +239,12 @@ def flux_values_of_an_escaped_generator_changed(repo: Path) -> None:
     write(repo, "flux/app-values.yaml", NAMING)
 
 
+def argo_value_file_from_the_repository_top_changed(repo: Path) -> None:
+    """A leading slash: Argo CD reads the file from the repository's top."""
+    on_main(repo, {VALUES: PLAIN, "argocd/app.yaml": application(value_files("/" + VALUES))})
+    write(repo, VALUES, NAMING)
+
+
 def application_set_template_patch_setting_value_files(repo: Path) -> None:
     patch = (
         "  templatePatch: |\n    spec:\n      source:\n        helm:\n"
@@ -266,6 +272,7 @@ FAILING = [
     argo_value_file_s_folder_made_a_link_under_an_unchanged_application,
     argo_value_file_of_a_utf16_application_changed,
     flux_values_of_an_escaped_generator_changed,
+    argo_value_file_from_the_repository_top_changed,
 ]
 
 
@@ -325,6 +332,11 @@ def argo_value_file_naming_nothing_managed(repo: Path) -> None:
     write(repo, "argocd/app.yaml", application(value_files("../../" + VALUES)))
 
 
+def argo_value_file_from_the_repository_top_naming_nothing_managed(repo: Path) -> None:
+    write(repo, VALUES, PLAIN)
+    write(repo, "argocd/app.yaml", application(value_files("/" + VALUES)))
+
+
 def argo_value_file_changed_naming_nothing_managed(repo: Path) -> None:
     on_main(repo, {VALUES: PLAIN, "argocd/app.yaml": application(value_files("../../" + VALUES))})
     write(repo, VALUES, "replicaCount: 3\nimage: app:1.3\n")
@@ -360,6 +372,7 @@ def post_renderers_setting_images(repo: Path) -> None:
 PASSING = [
     argo_value_file_naming_nothing_managed,
     argo_value_file_changed_naming_nothing_managed,
+    argo_value_file_from_the_repository_top_naming_nothing_managed,
     unreferenced_file_naming_the_secret,
     flux_generated_values_naming_nothing_managed,
     flux_release_bumped_with_an_unresolved_values_from_kept,
