@@ -1,7 +1,8 @@
-"""What an Argo CD application (an ApplicationSet's template too) or a Flux HelmRelease hands
-Helm besides its inline values (which sealer.review.charts judges): values files read from a
-tree (Argo CD's `helm.valueFiles` and `fileParameters`, Flux's `chart.spec.valuesFiles`),
-Flux's `valuesFrom` ConfigMaps and Secrets, and Flux's `postRenderers`, which patch what Helm
+"""What an Argo CD application (an ApplicationSet's template too) or a Flux HelmRelease (or the
+HelmChart its `chartRef` names) hands Helm besides its inline values (which
+sealer.review.charts judges): values files read from a tree (Argo CD's `helm.valueFiles` and
+`fileParameters`, Flux's `chart.spec.valuesFiles`, a HelmChart's `valuesFiles`), Flux's
+`valuesFrom` ConfigMaps and Secrets, and Flux's `postRenderers`, which patch what Helm
 rendered. Read from one manifest, as any YAML parser may read it (sealer.review.stray's reader);
 sealer.review.helm_sources resolves the files and judges them.
 """
@@ -18,7 +19,13 @@ from sealer import yamlio
 from sealer.errors import SealerError
 from sealer.review import stray
 
-_HINTS = ("application", "helmrelease", "\\", "!")  # casefolded: a file holding none holds no such object
+_HINTS = (
+    "application",
+    "helmrelease",
+    "helmchart",
+    "\\",
+    "!",
+)  # casefolded: a file holding none holds no such object
 # Words that name a reference in a manifest (git grep looks for them, any case): escapes and
 # tags may spell one otherwise.
 REFERENCE_WORDS = ("valueFiles", "valuesFiles", "valuesFile", "fileParameters", "valuesFrom", "\\", "!!")
@@ -50,6 +57,9 @@ def references(path: str, data: bytes | None) -> Refs:
         kinds = stray.scalar_texts(stray.field_values(doc, "kind"))
         if "HelmRelease" in kinds:
             _helm_release(doc, refs)
+        if "HelmChart" in kinds:  # a HelmRelease's chartRef may name it
+            for spec in stray.field_values(doc, "spec"):
+                _chart_values_files(spec, refs)
         specs = stray.field_values(doc, "spec") if "Application" in kinds else []
         if "ApplicationSet" in kinds:
             specs += [s for t in _all(doc, "spec", "template") for s in stray.field_values(t, "spec")]
@@ -91,17 +101,7 @@ def _helm_release(doc: yaml.Node, refs: Refs) -> None:
     are in the chart package), `valuesFrom`, `postRenderers`."""
     for spec in stray.field_values(doc, "spec"):
         for chart in _all(spec, "chart", "spec"):
-            files = stray.scalar_texts(
-                [*_items(stray.field_values(chart, "valuesFiles")), *stray.field_values(chart, "valuesFile")]
-            )
-            kinds = {k for s in stray.field_values(chart, "sourceRef") for k in _texts(s, "kind")} or {
-                "HelmRepository"
-            }
-            for entry in sorted(files):
-                if kinds <= {"GitRepository", "Bucket"} and "://" not in entry:
-                    _in_tree(entry, entry, refs)
-                else:
-                    refs.unread.add(f"{entry} (in a chart package or source review does not read)")
+            _chart_values_files(chart, refs)
         for item in _items(stray.field_values(spec, "valuesFrom")):
             kinds, names = _texts(item, "kind"), _texts(item, "name")
             if len(kinds) == 1 and len(names) == 1:
@@ -109,6 +109,22 @@ def _helm_release(doc: yaml.Node, refs: Refs) -> None:
             else:
                 refs.unread.add("a valuesFrom entry of no one kind and name")
         refs.post_renderers += [shape(n) for n in stray.field_values(spec, "postRenderers")]
+
+
+def _chart_values_files(chart: yaml.Node, refs: Refs) -> None:
+    """A Flux HelmChart's spec (a HelmRelease's `chart.spec` is one): `valuesFiles` from its
+    source's top; a Helm repository's are in the chart package."""
+    files = stray.scalar_texts(
+        [*_items(stray.field_values(chart, "valuesFiles")), *stray.field_values(chart, "valuesFile")]
+    )
+    kinds = {k for s in stray.field_values(chart, "sourceRef") for k in _texts(s, "kind")} or {
+        "HelmRepository"
+    }
+    for entry in sorted(files):
+        if kinds <= {"GitRepository", "Bucket"} and "://" not in entry:
+            _in_tree(entry, entry, refs)
+        else:
+            refs.unread.add(f"{entry} (in a chart package or source review does not read)")
 
 
 def _in_tree(joined: str, entry: str, refs: Refs) -> None:

@@ -245,6 +245,29 @@ def argo_value_file_from_the_repository_top_changed(repo: Path) -> None:
     write(repo, VALUES, NAMING)
 
 
+HELM_CHART = (
+    "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmChart\nmetadata: {name: app, namespace: flux}\n"
+    "spec:\n  chart: deploy/app\n  sourceRef: {kind: GitRepository, name: repo}\n"
+    f"  valuesFiles: [{VALUES}]\n"
+)
+CHART_REF = (
+    "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: app, namespace: flux}\n"
+    "spec:\n  targetNamespace: staging\n  chartRef: {kind: HelmChart, name: app}\n"
+)
+
+
+def flux_helm_chart_s_values_file_naming_the_registry(repo: Path) -> None:
+    """A HelmRelease's `chartRef` names a HelmChart, whose own `valuesFiles` Helm reads."""
+    write(repo, VALUES, NAMING)
+    write(repo, "flux/chart.yaml", HELM_CHART)
+    write(repo, "flux/release.yaml", CHART_REF)
+
+
+def flux_helm_chart_s_values_file_changed_under_an_unchanged_chart(repo: Path) -> None:
+    on_main(repo, {VALUES: PLAIN, "flux/chart.yaml": HELM_CHART, "flux/release.yaml": CHART_REF})
+    write(repo, VALUES, NAMING)
+
+
 def application_set_template_patch_setting_value_files(repo: Path) -> None:
     patch = (
         "  templatePatch: |\n    spec:\n      source:\n        helm:\n"
@@ -273,6 +296,8 @@ FAILING = [
     argo_value_file_of_a_utf16_application_changed,
     flux_values_of_an_escaped_generator_changed,
     argo_value_file_from_the_repository_top_changed,
+    flux_helm_chart_s_values_file_naming_the_registry,
+    flux_helm_chart_s_values_file_changed_under_an_unchanged_chart,
 ]
 
 
