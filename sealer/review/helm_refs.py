@@ -37,6 +37,8 @@ class Refs:
 
     files: set[str] = field(default_factory=set)  # repository paths of values files
     unread: set[str] = field(default_factory=set)  # references review cannot resolve, as shown
+    # another source's files (`$ref/path`): that source may be this repository, from its top
+    maybe_files: set[str] = field(default_factory=set)
     config: set[tuple[str, str]] = field(default_factory=set)  # Flux valuesFrom: (kind, name)
     post_renderers: list[object] = field(default_factory=list)  # each block's shape
 
@@ -88,6 +90,10 @@ def _argo_source(source: yaml.Node, refs: Refs) -> None:
     for entry in sorted(entries):
         if entry.startswith("$") or "://" in entry or "{{" in entry:
             refs.unread.add(f"{entry} (another source's, remote or templated)")
+            ref, _, rest = entry.partition("/")
+            path = posixpath.normpath(rest)
+            if ref.startswith("$") and rest and not path.startswith(("../", "/")) and path != "..":
+                refs.maybe_files.add(path)
         elif charts or not folders or len(folders) > 1 or any("{{" in f for f in folders):
             refs.unread.add(f"{entry} (of a chart or path review does not read)")
         else:

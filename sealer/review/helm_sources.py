@@ -102,7 +102,7 @@ class Sources:
             candidates = self._holding(head, helm_refs.REFERENCE_WORDS, _MANIFESTS)
             for path, (mode, blob) in sorted(self.read_entries(head, candidates).items()):
                 refs = helm_refs.references(path, self.data(blob)) if mode in _REGULAR else helm_refs.Refs()
-                for file in refs.files:
+                for file in sorted(refs.files | refs.maybe_files):
                     found.setdefault(file, path)
                 for wanted in sorted(refs.config):
                     self._objects.setdefault(wanted, path)

@@ -268,6 +268,22 @@ def flux_helm_chart_s_values_file_changed_under_an_unchanged_chart(repo: Path) -
     write(repo, VALUES, NAMING)
 
 
+MULTI_SOURCE = (
+    "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: app, namespace: argocd}\n"
+    "spec:\n  destination: {namespace: staging}\n  sources:\n"
+    "    - {repoURL: 'https://git.example.test/repo.git', ref: values}\n"
+    "    - repoURL: 'https://git.example.test/repo.git'\n      path: deploy/app\n"
+    f"      helm:\n        valueFiles: [$values/{VALUES}]\n"
+)
+
+
+def argo_value_file_of_a_ref_source_changed_under_an_unchanged_application(repo: Path) -> None:
+    """main's application reads values from its `ref` source, approved then: that source may be
+    this repository (the usual multi-source layout), so the file at that path counts."""
+    on_main(repo, {VALUES: PLAIN, "argocd/app.yaml": MULTI_SOURCE})
+    write(repo, VALUES, NAMING)
+
+
 def application_set_template_patch_setting_value_files(repo: Path) -> None:
     patch = (
         "  templatePatch: |\n    spec:\n      source:\n        helm:\n"
@@ -298,6 +314,7 @@ FAILING = [
     argo_value_file_from_the_repository_top_changed,
     flux_helm_chart_s_values_file_naming_the_registry,
     flux_helm_chart_s_values_file_changed_under_an_unchanged_chart,
+    argo_value_file_of_a_ref_source_changed_under_an_unchanged_application,
 ]
 
 
