@@ -30,6 +30,7 @@ from sealer.review import (
     charts,
     helm_refs,
     helm_sources,
+    jsonnet_imports,
     kustomize,
     ledger_rules,
     model,
@@ -603,6 +604,7 @@ def _builds_over(walk: Walk, changed: set[str], head: str) -> None:
         read = stray.kustomization(path, walk.data(blob) or b"") if mode in (REGULAR, EXECUTABLE) else None
         if read is not None and read.acts:
             _judge_over(walk, path, kustomize.Build(walk.root, head, walk.data, tree), read, changed)
+    _jsonnet_imported(walk, tree, changed)
     # GitOps objects may be in any manifest sealer does not write (_file's `foreign`): each is
     # read as it streams by, none held (a monorepo's manifests may outweigh review's bound).
     manifests: dict[str, list[str]] = {}  # blob -> the paths holding it
@@ -618,6 +620,66 @@ def _builds_over(walk: Walk, changed: set[str], head: str) -> None:
             for deployed in stray.gitops_builds(path, data):
                 build = kustomize.Build(walk.root, head, walk.data, tree)
                 _judge_over(walk, path, build, deployed, changed, gitops=True)
+
+
+def _jsonnet_imported(walk: Walk, tree: kustomize.Tree, changed: set[str]) -> None:
+    """A file the range changed that a jsonnet file at HEAD imports (sealer.review.
+    jsonnet_imports), a file an import evaluates imports in turn, through symlinks too: Argo CD
+    evaluates the jsonnet, and review does not. A change to jsonnet itself fails on its own;
+    a jsonnet import review cannot read may be of any file but sealer's own."""
+    queue = [p for p in tree.files if p.endswith(_JSONNET)]
+    importers: dict[str, str] = {}  # imported path -> a jsonnet file importing it
+    unread: list[str] = []  # jsonnet files with an import review cannot read
+    seen: set[str] = set()
+    while queue and len(seen) <= kustomize.MAX_READS:
+        batch = sorted(set(queue) - seen)
+        queue = []
+        seen.update(batch)
+        walk.read_blobs(tree.entries[p] for p in batch if p in tree.entries)  # one git reader a round
+        for path in batch:
+            mode, blob = tree.entries.get(path, (GONE, ""))
+            data = walk.data(blob) if mode in (REGULAR, EXECUTABLE) else None
+            text = stray.decoded(data) if data is not None else None
+            found = jsonnet_imports.imports(text) if text is not None else jsonnet_imports.Imports()
+            unread += [path] if found.unread else []
+            for name, code in [*((n, True) for n in found.code), *((n, False) for n in found.data)]:
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(path), name))
+                for led in _led(tree, target, walk):
+                    importers.setdefault(led, importers.get(path, path))
+                    queue += [led] if code else []
+    if len(seen) > kustomize.MAX_READS:
+        unread.append(
+            f"more than {kustomize.MAX_READS} jsonnet files and imports, which review does not read"
+        )
+    for path in sorted(changed):
+        importer = importers.get(path)
+        if importer is None and unread and not walk.managed.holds(path):
+            importer = unread[0]
+        if importer is None or path.endswith(_JSONNET):
+            continue
+        message = (
+            f"imported by jsonnet ({stray.escaped(importer)}), which Argo CD renders into manifests and "
+            "review does not evaluate: a code owner must approve"
+        )
+        walk.add([Finding(TRUST_ANCHOR, "", path, None, message)])
+
+
+def _led(tree: kustomize.Tree, path: str, walk: Walk) -> list[str]:
+    """`path` and where it leads through symlinks, its own or a folder's on the way (inside the
+    repository, at most _MAX_LINKS links)."""
+    found = [path]
+    for _ in range(_MAX_LINKS):
+        if path.startswith(("../", "/")) or path in ("..", "."):
+            return found[:-1]
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        link = next((f for f in prefixes if tree.entries.get(f, ("",))[0] == LINK), None)
+        if link is None:
+            return found
+        text = (walk.data(tree.entries[link][1]) or b"").decode("utf-8", "replace")
+        path = posixpath.normpath(posixpath.join(posixpath.dirname(link), text) + path[len(link) :])
+        found.append(path)
+    return found
 
 
 def _judge_over(

@@ -698,12 +698,44 @@ def file_under_main_s_plugin_application(repo: Path) -> None:
     write(repo, "tools/keys.cue", 'secret: name: "engine-api-key"\n')
 
 
+NAMED_BY_TEXT = """// names come from import "notes.txt"? no: from the text file below
+{
+  apiVersion: "v1", kind: "Secret",
+  metadata: { name: std.stripChars(importstr "name.txt", "\\n"), namespace: "staging" },
+  stringData: (import "data.json").data,
+}
+"""
+
+
+def text_file_main_s_jsonnet_imports_changed(repo: Path) -> None:
+    """main's jsonnet (approved then) names its Secret from a text file: any name, any extension."""
+    on_main(
+        repo,
+        {
+            "clusters/tools.yaml": application("directory: {recurse: true}"),
+            "tools/keys.jsonnet": NAMED_BY_TEXT,
+            "tools/name.txt": "tools-api-key\n",
+            "tools/data.json": '{ data: { k: importstr "../shared/key.txt" } }\n',
+            "shared/key.txt": "x\n",
+        },
+    )
+    write(repo, "tools/name.txt", "engine-api-key\n")
+
+
+def file_imported_by_what_main_s_jsonnet_imports_changed(repo: Path) -> None:
+    text_file_main_s_jsonnet_imports_changed(repo)
+    write(repo, "tools/name.txt", "tools-api-key\n")
+    write(repo, "shared/key.txt", "y\n")
+
+
 UNSEEN = [
     jsonnet_added,
     libsonnet_changed,
     plugin_application_added,
     jsonnet_variables_added,
     file_under_main_s_plugin_application,
+    text_file_main_s_jsonnet_imports_changed,
+    file_imported_by_what_main_s_jsonnet_imports_changed,
 ]
 
 
@@ -718,4 +750,15 @@ def test_a_file_outside_what_a_plugin_application_renders_passes(repo: Path) -> 
     write(repo, "web/main.cue", "y: 2\n")
     write(repo, "toolsets/more.cue", "z: 3\n")
     commit_all(repo, "elsewhere")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+def test_a_file_beside_main_s_jsonnet_that_it_does_not_import_passes(repo: Path) -> None:
+    on_main(
+        repo,
+        {"tools/keys.jsonnet": NAMED_BY_TEXT, "tools/name.txt": "tools-api-key\n", "tools/data.json": "{}\n"},
+    )
+    write(repo, "tools/notes.txt", "what the comment names is no import\n")
+    write(repo, "tools/README.md", "# tools\n")
+    commit_all(repo, "notes")
     assert run_review(repo, "main", "HEAD") == (0, [])
