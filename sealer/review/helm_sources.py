@@ -126,10 +126,30 @@ class Sources:
         found = referenced.get(path)
         if found is None:  # a folder above a referenced file (made a symlink, say)
             found = next((r for p, r in sorted(referenced.items()) if p.startswith(f"{path}/")), None)
-        if found is not None or not self._objects:
+        if found is not None or data is None:
             return found
-        objects = stray.placed(path, data) if data is not None else []
-        return next((self._objects[(k, n)] for k, _, n in objects if (k, n) in self._objects), None)
+        return self._object_referrer(path, data, sealed=False)
+
+    def sealed_referrer(self, head: str, path: str, data: bytes) -> str | None:
+        """The manifest at `head` whose `valuesFrom` names a Secret the file at `path` seals
+        (a SealedSecret of that name: review cannot read the values it decrypts to)."""
+        self.referenced(head)
+        return self._object_referrer(path, data, sealed=True)
+
+    def _object_referrer(self, path: str, data: bytes, sealed: bool) -> str | None:
+        """A `valuesFrom` object at HEAD the file's ConfigMaps and Secrets (or SealedSecrets) may
+        be once built: of its kind, its name within the wanted one (a kustomization's namePrefix
+        or nameSuffix may add to it)."""
+        if not self._objects:
+            return None
+        for kind, _, name in stray.placed(path, data):
+            if (kind == "SealedSecret") != sealed:
+                continue
+            kind = "Secret" if sealed else kind
+            for (wanted, wanted_name), referrer in sorted(self._objects.items()):
+                if kind == wanted and name and name in wanted_name:
+                    return referrer
+        return None
 
     def _links_followed(self, head: str, found: dict[str, str]) -> dict[str, str]:
         """`found` with what each referenced path leads to inside the repository through a
@@ -176,6 +196,15 @@ def referenced_finding(path: str, referrer: str) -> Finding:
         f"Helm values that {stray.escaped(referrer)} passes a chart name a Secret sealer manages, a key "
         "registry or registry.json (or hold a template action): a chart may render one, and review "
         "does not render charts, so a code owner must approve"
+    )
+    return Finding(TRUST_ANCHOR, "", path, None, message)
+
+
+def sealed_finding(path: str, referrer: str) -> Finding:
+    message = (
+        f"seals a Secret named like one whose Helm values {stray.escaped(referrer)} passes a chart, "
+        "values review cannot clear (it cannot read what they decrypt to): a chart may render a Secret "
+        "sealer manages or a key registry from them, so a code owner must approve"
     )
     return Finding(TRUST_ANCHOR, "", path, None, message)
 

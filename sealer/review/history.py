@@ -545,13 +545,18 @@ def _helm_values_passed(walk: Walk, change: git.FileChange, commit: str) -> None
 def _referenced_values(walk: Walk, change: git.FileChange) -> None:
     """A file a commit adds or changes that an Argo CD application or Flux HelmRelease at HEAD
     passes Helm as values (its own change need not be in the range): judged as that object's.
-    A blob too big to hold, or no regular file, counts as naming one."""
+    A blob too big to hold, or no regular file, counts as naming one; a SealedSecret a
+    `valuesFrom` may read fails, its values unread."""
     if change.new_mode == GONE:
         return
     data = walk.blobs.get(change.new_blob) if change.new_mode in (REGULAR, EXECUTABLE) else None
-    if not helm_refs.names_any(change.path, data, walk.helm_sources.names):
+    sources = walk.helm_sources
+    sealed = sources.sealed_referrer(walk.head, change.path, data) if data is not None else None
+    if sealed is not None:
+        walk.add([helm_sources.sealed_finding(change.path, sealed)])
+    if not helm_refs.names_any(change.path, data, sources.names):
         return
-    referrer = walk.helm_sources.referrer(walk.head, change.path, data)
+    referrer = sources.referrer(walk.head, change.path, data)
     walk.add([helm_sources.referenced_finding(change.path, referrer)] if referrer else [])
 
 

@@ -7,6 +7,8 @@ patches, which may rename what Helm rendered, fail unless a code owner approves.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import posixpath
 from pathlib import Path
 from typing import Any
@@ -284,6 +286,39 @@ def argo_value_file_of_a_ref_source_changed_under_an_unchanged_application(repo:
     write(repo, VALUES, NAMING)
 
 
+def flux_values_from_a_secret_sealed_under_an_unchanged_release(repo: Path) -> None:
+    """main's HelmRelease reads values from a Secret; the pull request seals one of that name
+    (anyone may seal with the public certificate), whose values review cannot read."""
+    on_main(repo, {"flux/release.yaml": helm_release(VALUES_FROM.replace("ConfigMap", "Secret"))})
+    noise = b"".join(hashlib.sha256(bytes([i])).digest() for i in range(18))  # an RSA-4096 ct, GCM ct
+    sealed = base64.b64encode(len(noise[:512]).to_bytes(2, "big") + noise).decode()
+    write(
+        repo,
+        "apps/values.yaml",
+        "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: app-values}\n"
+        f"spec:\n  encryptedData:\n    values.yaml: {sealed}\n",
+    )
+
+
+def flux_values_from_a_config_map_a_prefixing_kustomization_names(repo: Path) -> None:
+    """main's HelmRelease reads `flux-app-values`; main's kustomization prefixes what its folder
+    holds with `flux-`, and the pull request adds a ConfigMap `app-values` there."""
+    on_main(
+        repo,
+        {
+            "flux/release.yaml": helm_release(VALUES_FROM.replace("app-values", "flux-app-values")),
+            "apps/kustomization.yaml": "namePrefix: flux-\nresources: [deployment.yaml, values.yaml]\n",
+            "apps/deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app}\n",
+        },
+    )
+    write(
+        repo,
+        "apps/values.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-values, namespace: flux}\ndata:\n"
+        "  values.yaml: |\n    settings: {name: engine-api-key-registry}\n",
+    )
+
+
 def application_set_template_patch_setting_value_files(repo: Path) -> None:
     patch = (
         "  templatePatch: |\n    spec:\n      source:\n        helm:\n"
@@ -315,6 +350,8 @@ FAILING = [
     flux_helm_chart_s_values_file_naming_the_registry,
     flux_helm_chart_s_values_file_changed_under_an_unchanged_chart,
     argo_value_file_of_a_ref_source_changed_under_an_unchanged_application,
+    flux_values_from_a_secret_sealed_under_an_unchanged_release,
+    flux_values_from_a_config_map_a_prefixing_kustomization_names,
 ]
 
 
