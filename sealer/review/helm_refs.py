@@ -23,12 +23,23 @@ _HINTS = (
     "application",
     "helmrelease",
     "helmchart",
+    "kustomization",
     "\\",
     "!",
 )  # casefolded: a file holding none holds no such object
 # Words that name a reference in a manifest (git grep looks for them, any case): escapes and
 # tags may spell one otherwise.
-REFERENCE_WORDS = ("valueFiles", "valuesFiles", "valuesFile", "fileParameters", "valuesFrom", "\\", "!!")
+REFERENCE_WORDS = (
+    "valueFiles",
+    "valuesFiles",
+    "valuesFile",
+    "fileParameters",
+    "valuesFrom",
+    "substituteFrom",
+    "ApplicationSet",
+    "\\",
+    "!!",
+)
 
 
 @dataclass
@@ -41,6 +52,10 @@ class Refs:
     maybe_files: set[str] = field(default_factory=set)
     config: set[tuple[str, str]] = field(default_factory=set)  # Flux valuesFrom: (kind, name)
     post_renderers: list[object] = field(default_factory=list)  # each block's shape
+    # Read whatever they hold, a template or substitution building any name from them: the files
+    # an ApplicationSet's git files generator reads (globs), and Flux's postBuild.substituteFrom.
+    templated: set[str] = field(default_factory=set)
+    substituted: set[tuple[str, str]] = field(default_factory=set)  # (kind, name)
 
     def named(self) -> bool:
         return bool(self.files or self.unread or self.config)
@@ -63,8 +78,13 @@ def references(path: str, data: bytes | None) -> Refs:
             for spec in stray.field_values(doc, "spec"):
                 _chart_values_files(spec, refs)
         specs = stray.field_values(doc, "spec") if "Application" in kinds else []
+        if "Kustomization" in kinds:
+            _substitute_from(doc, refs)
         if "ApplicationSet" in kinds:
             specs += [s for t in _all(doc, "spec", "template") for s in stray.field_values(t, "spec")]
+            for generators in _all(doc, "spec", "generators"):  # a matrix's or merge's too
+                gits = [g for n in yamlio.nodes(generators) for g in stray.field_values(n, "git")]
+                refs.templated |= {p.lstrip("/") for g in gits for p in _texts_of(_all(g, "files"), "path")}
             patches = stray.scalar_texts(_all(doc, "spec", "templatePatch"))
             if any(word in patch for patch in patches for word in ("valueFiles", "fileParameters")):
                 refs.unread.add("values files a templatePatch sets")
@@ -131,6 +151,19 @@ def _chart_values_files(chart: yaml.Node, refs: Refs) -> None:
             _in_tree(entry, entry, refs)
         else:
             refs.unread.add(f"{entry} (in a chart package or source review does not read)")
+
+
+def _substitute_from(doc: yaml.Node, refs: Refs) -> None:
+    """A Flux Kustomization's `postBuild.substituteFrom`: the ConfigMaps and Secrets whose data
+    `${var}`s in what it builds are replaced by."""
+    for item in _items(_all(doc, "spec", "postBuild", "substituteFrom")):
+        for kind in _texts(item, "kind") or {"ConfigMap", "Secret"}:
+            refs.substituted |= {(kind, name) for name in _texts(item, "name")}
+
+
+def _texts_of(nodes: list[yaml.Node], key: str) -> set[str]:
+    """`key`'s texts in the items of the sequences among `nodes`."""
+    return {t for item in _items(nodes) for t in _texts(item, key)}
 
 
 def _in_tree(joined: str, entry: str, refs: Refs) -> None:

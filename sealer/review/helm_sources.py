@@ -10,6 +10,7 @@ Bounded: blobs are read through review's walk (MAX_TOTAL_BYTES), candidates foun
 
 from __future__ import annotations
 
+import fnmatch
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,10 @@ class Sources:
     _generators: dict[str, Entries] = field(default_factory=dict)  # commit -> its generating kustomizations
     _referenced: dict[str, str] | None = None  # HEAD's: path -> the manifest referencing it
     _objects: dict[tuple[str, str], str] = field(default_factory=dict)  # HEAD's valuesFrom -> referrer
+    _templated: dict[str, str] = field(
+        default_factory=dict
+    )  # HEAD's Refs.templated (globs, paths) -> referrer
+    _substituted: dict[tuple[str, str], str] = field(default_factory=dict)  # HEAD's Refs.substituted
 
     def problems(self, commit: str, refs: helm_refs.Refs, before: helm_refs.Refs) -> list[str]:
         """Why the references in `refs` (a manifest at `commit`; `before`: its parent's version)
@@ -109,6 +114,13 @@ class Sources:
                     made = self._made(head, wanted)
                     for file in [*made[0], *made[2]] if made else []:
                         found.setdefault(file, path)
+                for glob in sorted(refs.templated):
+                    self._templated.setdefault(glob, path)
+                for wanted in sorted(refs.substituted):
+                    self._substituted.setdefault(wanted, path)
+                    made = self._made(head, wanted)
+                    for file in [*made[0], *made[2]] if made else []:
+                        self._templated.setdefault(glob_escaped(file), path)
             self._referenced = self._links_followed(head, found)
         return self._referenced
 
@@ -129,6 +141,23 @@ class Sources:
         if found is not None or data is None:
             return found
         return self._object_referrer(path, data, sealed=False)
+
+    def templating_referrer(self, head: str, path: str, data: bytes | None) -> str | None:
+        """The manifest at `head` building names from the file at `path` whatever it holds: an
+        ApplicationSet whose git files generator reads it, or a Flux Kustomization substituting
+        from a ConfigMap or Secret (sealed too) it holds or a generator makes of it."""
+        self.referenced(head)
+        found = next(
+            (r for glob, r in sorted(self._templated.items()) if fnmatch.fnmatchcase(path, glob)), None
+        )
+        if found is not None or data is None:
+            return found
+        for kind, _, name in stray.placed(path, data):
+            kind = "Secret" if kind == "SealedSecret" else kind
+            for (wanted, wanted_name), referrer in sorted(self._substituted.items()):
+                if kind == wanted and name and name in wanted_name:
+                    return referrer
+        return None
 
     def sealed_referrer(self, head: str, path: str, data: bytes) -> str | None:
         """The manifest at `head` whose `valuesFrom` names a Secret the file at `path` seals
@@ -176,6 +205,11 @@ class Sources:
         return found
 
 
+def glob_escaped(path: str) -> str:
+    """A glob matching `path` alone."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in path)
+
+
 def _folders_above(path: str) -> list[str]:
     """The folders `path` lies in, outermost first ("a", "a/b" for "a/b/c")."""
     parts = path.split("/")[:-1]
@@ -196,6 +230,15 @@ def referenced_finding(path: str, referrer: str) -> Finding:
         f"Helm values that {stray.escaped(referrer)} passes a chart name a Secret sealer manages, a key "
         "registry or registry.json (or hold a template action): a chart may render one, and review "
         "does not render charts, so a code owner must approve"
+    )
+    return Finding(TRUST_ANCHOR, "", path, None, message)
+
+
+def templating_finding(path: str, referrer: str) -> Finding:
+    message = (
+        f"{stray.escaped(referrer)} builds what it makes from this file (an ApplicationSet's git files "
+        "generator, or Flux's postBuild substitution), names or namespaces from parts, which review "
+        "does not redo: a code owner must approve"
     )
     return Finding(TRUST_ANCHOR, "", path, None, message)
 

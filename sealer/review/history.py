@@ -551,6 +551,9 @@ def _referenced_values(walk: Walk, change: git.FileChange) -> None:
         return
     data = walk.blobs.get(change.new_blob) if change.new_mode in (REGULAR, EXECUTABLE) else None
     sources = walk.helm_sources
+    templating = sources.templating_referrer(walk.head, change.path, data)
+    if templating is not None:
+        walk.add([helm_sources.templating_finding(change.path, templating)])
     sealed = sources.sealed_referrer(walk.head, change.path, data) if data is not None else None
     if sealed is not None:
         walk.add([helm_sources.sealed_finding(change.path, sealed)])

@@ -728,6 +728,58 @@ def file_imported_by_what_main_s_jsonnet_imports_changed(repo: Path) -> None:
     write(repo, "shared/key.txt", "y\n")
 
 
+APPLICATION_SET = """apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: apps, namespace: argocd}
+spec:
+  generators:
+    - matrix:
+        generators:
+          - list: {elements: [{cluster: in-cluster}]}
+          - git: {repoURL: "https://git.example.test/repo.git", files: [{path: "config/*.json"}]}
+  template:
+    metadata: {name: "{{name}}"}
+    spec:
+      source:
+        repoURL: "https://git.example.test/repo.git"
+        path: tools
+        kustomize: {namePrefix: "{{prefix}}"}
+      destination: {namespace: staging}
+"""
+
+
+def config_main_s_application_set_reads_changed(repo: Path) -> None:
+    """main's ApplicationSet names what it builds from a config file's parameters (parts of a
+    name: no file names a managed Secret whole)."""
+    config = '{"name": "tools", "prefix": "%s"}\n'
+    on_main(repo, {"argocd/apps.yaml": APPLICATION_SET, "config/tools.json": config % "tools-"})
+    write(repo, "config/tools.json", config % "engine-")
+
+
+FLUX_SUBSTITUTING = """apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: tools, namespace: flux}
+spec:
+  path: ./tools
+  sourceRef: {kind: GitRepository, name: repo}
+  postBuild:
+    substituteFrom: [{kind: ConfigMap, name: cluster-vars}]
+"""
+VARS = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cluster-vars, namespace: flux}\ndata: {team: %s}\n"
+
+
+def variables_main_s_flux_kustomization_substitutes_changed(repo: Path) -> None:
+    on_main(
+        repo,
+        {
+            "clusters/tools.yaml": FLUX_SUBSTITUTING,
+            "clusters/vars.yaml": VARS % "tools",
+            "tools/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: '${team}-api-key'}\n",
+        },
+    )
+    write(repo, "clusters/vars.yaml", VARS % "engine")
+
+
 UNSEEN = [
     jsonnet_added,
     libsonnet_changed,
@@ -736,6 +788,8 @@ UNSEEN = [
     file_under_main_s_plugin_application,
     text_file_main_s_jsonnet_imports_changed,
     file_imported_by_what_main_s_jsonnet_imports_changed,
+    config_main_s_application_set_reads_changed,
+    variables_main_s_flux_kustomization_substitutes_changed,
 ]
 
 
@@ -761,4 +815,20 @@ def test_a_file_beside_main_s_jsonnet_that_it_does_not_import_passes(repo: Path)
     write(repo, "tools/notes.txt", "what the comment names is no import\n")
     write(repo, "tools/README.md", "# tools\n")
     commit_all(repo, "notes")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+def test_files_main_s_templating_objects_do_not_read_pass(repo: Path) -> None:
+    on_main(
+        repo,
+        {
+            "argocd/apps.yaml": APPLICATION_SET,
+            "config/tools.json": '{"name": "tools", "prefix": "tools-"}\n',
+            "clusters/tools.yaml": FLUX_SUBSTITUTING,
+            "clusters/vars.yaml": VARS % "tools",
+        },
+    )
+    write(repo, "config/more/notes.txt", "not a generator's file\n")
+    write(repo, "clusters/other.yaml", VARS.replace("cluster-vars", "team-settings") % "engine")
+    commit_all(repo, "elsewhere")
     assert run_review(repo, "main", "HEAD") == (0, [])
