@@ -134,6 +134,8 @@ class Walk:
     judged: set[tuple[str, str, str]] = field(default_factory=set)  # (path, mode, blob) a commit made
     held: int = 0  # bytes in `blobs`: bounded by model.MAX_TOTAL_BYTES
     head: str = ""  # the range's last commit
+    placed: dict[str, list[stray.Placed]] = field(default_factory=dict)  # kustomize.Build's, shared
+    budget: kustomize.Budget = field(default_factory=kustomize.Budget)  # every build's, together
 
     def hold(self, blob: str, data: bytes | Iterator[bytes]) -> None:
         """Keep a blob's bytes (whole, or as git streams a big one) for the checks; refused past
@@ -148,6 +150,13 @@ class Walk:
                 )
             parts.append(part)
         self.blobs[blob] = parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def tree(self, commit: str) -> kustomize.Tree:
+        """A commit's whole tree, read once for every build at it (no git process per path)."""
+        if ("tree", commit) not in self.parsed:
+            self.parsed["tree", commit] = kustomize.Tree.read(self.root, commit)
+        found: kustomize.Tree = self.parsed["tree", commit]
+        return found
 
     def records(self, env: str, blob: str) -> list[KeyRecord]:
         return list(self.ledger(env, blob)[0])
@@ -400,7 +409,9 @@ def _file(
             _kustomization(walk, path, content, commit)
         elif _manifest(path):
             for deployed in stray.gitops_builds(path, content):
-                build = kustomize.Build(walk.root, commit, walk.data)
+                build = kustomize.Build(
+                    walk.root, commit, walk.data, walk.tree(commit), walk.placed, walk.budget
+                )
                 _judge_build(walk, path, build, build.deployed(path, deployed))
     if path.endswith((".yaml", ".yml")) and path not in walk.head_values:
         _beside_values(walk, change)
@@ -592,7 +603,7 @@ def _kustomization(walk: Walk, path: str, data: bytes, commit: str) -> None:
     read = stray.kustomization(path, data)
     if read is None:
         return
-    build = kustomize.Build(walk.root, commit, walk.data)
+    build = kustomize.Build(walk.root, commit, walk.data, walk.tree(commit), walk.placed, walk.budget)
     _judge_build(walk, path, build, build.moved(path, read))
 
 
@@ -602,7 +613,7 @@ def _builds_over(walk: Walk, changed: set[str], head: str) -> None:
     listing one (each judged at HEAD)."""
     if not changed:  # any name: kustomize reads what `resources:` lists whatever its extension
         return
-    tree = kustomize.Tree.read(walk.root, head)
+    tree = walk.tree(head)
     files = {p: tree.entries[p] for p in tree.files if p not in changed}
     kustomizations = {
         p: e for p, e in files.items() if posixpath.basename(p) in kustomize.KUSTOMIZATION_FILES
@@ -611,7 +622,8 @@ def _builds_over(walk: Walk, changed: set[str], head: str) -> None:
     for path, (mode, blob) in kustomizations.items():
         read = stray.kustomization(path, walk.data(blob) or b"") if mode in (REGULAR, EXECUTABLE) else None
         if read is not None and read.acts:
-            _judge_over(walk, path, kustomize.Build(walk.root, head, walk.data, tree), read, changed)
+            build = kustomize.Build(walk.root, head, walk.data, tree, walk.placed, walk.budget)
+            _judge_over(walk, path, build, read, changed)
     _jsonnet_imported(walk, tree, changed)
     # GitOps objects may be in any manifest sealer does not write (_file's `foreign`): each is
     # read as it streams by, none held (a monorepo's manifests may outweigh review's bound).
@@ -626,7 +638,7 @@ def _builds_over(walk: Walk, changed: set[str], head: str) -> None:
             data = walk.blobs[blob]
         for path in manifests[blob]:
             for deployed in stray.gitops_builds(path, data):
-                build = kustomize.Build(walk.root, head, walk.data, tree)
+                build = kustomize.Build(walk.root, head, walk.data, tree, walk.placed, walk.budget)
                 _judge_over(walk, path, build, deployed, changed, gitops=True)
 
 

@@ -353,6 +353,29 @@ def test_a_build_too_big_to_read_whole_is_never_passed(repo: Path, monkeypatch: 
     assert "builds more than 3 paths, more than review reads" in findings[0]["message"]
 
 
+def test_builds_reading_too_much_together_are_refused(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many GitOps objects may each build one big folder (each within MAX_READS): review reads
+    at most MAX_REVIEW_READS paths for all its builds together, and refuses past that (exit 2)
+    instead of running for hours."""
+    from sealer.review import kustomize
+
+    for index in range(6):
+        write(repo, f"apps/m{index}.yaml", f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: m{index}}}\n")
+    apps = "".join(
+        f"---\napiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: a{index}}}\n"
+        f"spec:\n  source: {{path: apps, kustomize: {{namePrefix: p{index}-}}}}\n"
+        for index in range(5)
+    )
+    write(repo, "argocd/apps.yaml", apps)
+    commit_all(repo, "five applications of one folder")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+    monkeypatch.setattr(kustomize, "MAX_REVIEW_READS", 20)
+    result = cli(repo, "review", "main", "HEAD")
+    assert result.exit_code == 2 and "read more than 20 paths together: refused" in result.stderr, (
+        result.output
+    )
+
+
 # -- kustomize transforms that rename or move without namespace:/namePrefix:/nameSuffix: --------
 
 
