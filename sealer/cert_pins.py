@@ -62,8 +62,12 @@ def compare_fetched(
     retired = tuple(c.fingerprint for c in current.cert_set if c.fingerprint not in by_fp) if current else ()
     if (new or fetched != pinned) and current is not None and not accept:
         return FetchResult(env_name, name, fetched, pinned, False, True, new=new, retired=retired)
-    pin(root, env_name, served, "served certificate", name)  # the one the controller seals with
     added = tuple(fp for fp in new if fp != fetched)
+    for fp in added:  # each checked before the first is pinned: a refusal leaves sealer.yaml as it was
+        certs.rsa_public_key(
+            certs.parse_certificate(by_fp[fp], "controller key"), f"controller key {fp[:16]}…"
+        )
+    pin(root, env_name, served, "served certificate", name)  # the one the controller seals with
     for fp in added:
         pin(root, env_name, by_fp[fp], f"controller key {fp[:16]}…", name, keep_sealing=True)
     added_all = ((fetched,) if fetched in new else ()) + added
@@ -128,12 +132,22 @@ def pin(
     cert_rel = held.cert if held else _new_cert_file(env.name, cluster, fp, current)
     _check_cert_path(cfg, env.name, cluster, cert_rel)
     added = (today or dt.datetime.now(dt.timezone.utc).date()).isoformat()
-    # One writer (lock), validated before it is written; the cert file follows.
-    with lock.hold(git.git_dir(root), "cert pin"), config.edit(root) as doc:
-        raw_env = doc["environments"][env.name]
-        _set_cluster(raw_env, env, cluster, HeldCert(cert_rel, fp, added), seals)
-    if held is None or not _holds(root / cert_rel, fp):
-        _write_cert(root / cert_rel, pem)
+    # One writer (lock). The cert file first: one sealer cannot write (a symlinked certs/) leaves
+    # sealer.yaml as it was, never pinning a file that is not there; a refused edit puts it back.
+    with lock.hold(git.git_dir(root), "cert pin"):
+        before = (
+            _replaced_cert(root / cert_rel, pem) if held is None or not _holds(root / cert_rel, fp) else pem
+        )
+        try:
+            with config.edit(root) as doc:
+                raw_env = doc["environments"][env.name]
+                _set_cluster(raw_env, env, cluster, HeldCert(cert_rel, fp, added), seals)
+        except BaseException:
+            if before is None:
+                repofiles.remove(root / cert_rel)
+            elif before != pem:
+                _write_cert(root / cert_rel, before)
+            raise
     previous = current.fingerprint if current and seals else None
     return PinResult(env.name, cluster, fp, previous, changed=True, sealing=seals)
 
@@ -201,6 +215,16 @@ def _check_cert_path(cfg: config.Config, env: str, cluster: str, cert_rel: str) 
 
 def _write_cert(path: Path, pem: bytes) -> None:
     repofiles.write(path, pem)
+
+
+def _replaced_cert(path: Path, pem: bytes) -> bytes | None:
+    """Write `pem` at `path`; what was there before (None: nothing)."""
+    try:
+        before: bytes | None = repofiles.read_bytes(path)
+    except FileNotFoundError:
+        before = None
+    _write_cert(path, pem)
+    return before
 
 
 def _set_cluster(raw_env: Any, env: config.Environment, cluster: str, held: HeldCert, seals: bool) -> None:

@@ -35,6 +35,7 @@ from sealer.errors import SealerError
 from sealer.records import (
     ACCEPTED,
     ACTIVE,
+    CLOCK_SKEW,
     GRACE,
     PENDING,
     VALID,
@@ -176,7 +177,9 @@ def revoked_at_once(cfg: Config, env_name: str) -> frozenset[str]:
     makes drift stricter)."""
     if git.head(cfg.root) is None:
         return frozenset()
-    log = git.run(cfg.root, "log", "--format=%B", "HEAD", "--", layout.ledger_file(env_name))
+    log = git.run(
+        cfg.root, "--literal-pathspecs", "log", "--format=%B", "HEAD", "--", layout.ledger_file(env_name)
+    )
     return frozenset(_AT_ONCE.findall(log))
 
 
@@ -374,7 +377,6 @@ def _store_status(in_store: dict[str, KeyRecord], record: KeyRecord) -> str | No
 # lifetime. Longer, the accepted key is drift again (as FINISH_WITHIN bounds the wait for --finish).
 REVIEW_WITHIN = dt.timedelta(days=14)
 # A key created later than now by more than this is forged (review's rule for a new key too).
-_CLOCK_SKEW = dt.timedelta(hours=1)
 
 
 def _of_extra_key(
@@ -388,9 +390,9 @@ def _of_extra_key(
     # by the rotation, must be the same in the store and the branch's ledger (under_review), and a
     # merge review refuses one rewritten or in the future. So a rogue key stays hidden no longer
     # than REVIEW_WITHIN after the time it claims, and that claim cannot lie ahead of now.
-    if branch is not None and now - REVIEW_WITHIN <= theirs.created <= now + _CLOCK_SKEW:
+    if branch is not None and now - REVIEW_WITHIN <= theirs.created <= now + CLOCK_SKEW:
         return None  # a rotation under review: its branch holds the key as the store does
-    if branch is not None and theirs.created <= now + _CLOCK_SKEW:
+    if branch is not None and theirs.created <= now + CLOCK_SKEW:
         message = (
             f"accepted in the store for rotation branch {branch}, under review since "
             f"{iso(theirs.created)}: longer than {REVIEW_WITHIN.days} days"

@@ -216,7 +216,9 @@ def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
     """Which of `paths` differ from HEAD in the index or the working tree."""
     if not paths:
         return []
-    out = run(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths)
+    out = run(
+        root, "--literal-pathspecs", "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths
+    )
     return [entry[3:] for entry in out.split("\0") if entry]
 
 
@@ -550,16 +552,18 @@ def binary_files(root: Path, rev: str, pathspecs: Sequence[str]) -> list[str]:
 def restore_from_head(root: Path, paths: Sequence[str]) -> None:
     """Put `paths` back as HEAD has them (index and working tree); those HEAD lacks are removed."""
     listed = (
-        run(root, "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", *paths).split("\0")
+        run(root, "--literal-pathspecs", "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", *paths).split(
+            "\0"
+        )
         if head(root)
         else []
     )
     tracked = [p for p in paths if p in set(listed)]
     if tracked:
-        run(root, "checkout", "-q", "HEAD", "--", *tracked)
+        run(root, "--literal-pathspecs", "checkout", "-q", "HEAD", "--", *tracked)
     for rel in paths:
         if rel not in tracked:
-            run(root, "rm", "-q", "--cached", "--ignore-unmatch", "--", rel)
+            run(root, "--literal-pathspecs", "rm", "-q", "--cached", "--ignore-unmatch", "--", rel)
             (root / rel).unlink(missing_ok=True)
 
 
@@ -601,12 +605,15 @@ def _branches(root: Path, *conditions: str) -> list[str]:
     return run(root, "for-each-ref", *conditions, "--format=%(refname)", "refs/heads", "refs/remotes").split()
 
 
-def refs_holding(root: Path, text: str, path: str) -> list[str]:
-    """The local and remote-tracking branches whose `path` contains `text` (a key id)."""
-    refs = _branches(root)
+def refs_holding(root: Path, text: str, path: str, outside: str | None = None) -> list[str]:
+    """The local and remote-tracking branches whose `path` contains `text` (a key id); with
+    `outside`, only those whose tip that commit does not contain."""
+    refs = _branches(root, *(("--no-merged", outside) if outside else ()))
     if not refs:
         return []
-    done = _call(root, ("grep", "--no-textconv", "-l", "-F", "-e", text, *refs, "--", path))
+    done = _call(
+        root, ("--literal-pathspecs", "grep", "--no-textconv", "-l", "-F", "-e", text, *refs, "--", path)
+    )
     return [line.split(":", 1)[0] for line in done.stdout.decode().splitlines() if line]
 
 
@@ -630,6 +637,7 @@ def landing_commit(root: Path, text: str, path: str) -> str | None:
         return None
     log = run(
         root,
+        "--literal-pathspecs",
         "log",
         "--no-textconv",
         "--no-ext-diff",
@@ -873,7 +881,20 @@ def range_changes(root: Path, base: str, head: str) -> list[CommitChanges]:
 
 def changes_path(root: Path, commit: str, path: str) -> bool:
     """Whether `commit` changes anything under `path` from its (first) parent."""
-    done = _call(root, ("diff-tree", "--no-textconv", "--no-ext-diff", "--quiet", "-r", commit, "--", path))
+    done = _call(
+        root,
+        (
+            "--literal-pathspecs",
+            "diff-tree",
+            "--no-textconv",
+            "--no-ext-diff",
+            "--quiet",
+            "-r",
+            commit,
+            "--",
+            path,
+        ),
+    )
     if done.returncode not in (0, 1):
         raise GitError(f"git diff-tree {commit}: {one_line(done.stderr.decode(errors='replace'))}")
     return done.returncode == 1

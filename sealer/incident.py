@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sealer import git, layout, ledger
+from sealer import apikey, git, layout, ledger
 from sealer.config import Config
 from sealer.errors import SealerError
 from sealer.records import REVOKED
@@ -20,6 +20,7 @@ from sealer.rotation import phases
 from sealer.rotation import plan as planning
 from sealer.terminal import one_line
 
+SEALER_KEY_RULE = "sealer-api-key"  # the detector of sealer's own keys (policies/detectors.yaml)
 # What the command does not do, said in every report.
 NOT_DONE = (
     "the cluster keeps serving the old key until the new SealedSecret is deployed: merge and deploy "
@@ -76,17 +77,17 @@ class IncidentReport:
 def handle(cfg: Config, request: phases.CompromisedRequest) -> IncidentReport:
     """Revoke and rotate first (the urgent part), then search the history."""
     result = phases.replace_compromised(cfg, request)
-    leaks = scan_history(cfg, result.record.fingerprint)
-    return IncidentReport(
-        result, leaks, env_commits(cfg, request.env), carrying(cfg, request.env, request.key_id)
-    )
+    leaks = scan_history(cfg, request.key_id)
+    branches = carrying(cfg, request.env, request.key_id, result.rotation.commit)
+    return IncidentReport(result, leaks, env_commits(cfg, request.env), branches)
 
 
-def carrying(cfg: Config, env_name: str, key_id: str) -> list[str]:
+def carrying(cfg: Config, env_name: str, key_id: str, commit: str | None = None) -> list[str]:
     """Branches (local and remote-tracking) whose ledger holds the key unrevoked: merging one (a
-    rotation under review, say) would make the compromised key valid again."""
+    rotation under review, say) would make the compromised key valid again. Those the incident's
+    `commit` contains (the branch it was made from) are not: merging it into them revokes the key."""
     rel, found = layout.ledger_file(env_name), []
-    for ref in git.refs_holding(cfg.root, key_id, rel):
+    for ref in git.refs_holding(cfg.root, key_id, rel, commit):
         try:
             records = ledger.parse(env_name, git.file_at(cfg.root, ref, rel) or "", f"{ref}:{rel}")
         except SealerError:
@@ -96,22 +97,33 @@ def carrying(cfg: Config, env_name: str, key_id: str) -> list[str]:
     return found
 
 
-def scan_history(cfg: Config, key_fingerprint: str) -> Leaks:
+def scan_history(cfg: Config, key_id: str) -> Leaks:
     """`sealer scan --history ALL` over the repository: each finding once, at the commit that
-    brought it in; a finding whose secret hashes to the key's fingerprint is the key itself."""
+    brought it in; a finding whose secret's fingerprint gives the key id the user named is the
+    key itself (matched by the id, which is derived from the key: a ledger's fingerprint is any
+    writer's text, and one forged past the id would have the search look for another key)."""
     from sealer.scan import history, rules, scanner
 
     root = str(cfg.root)
+    policy = rules.load(None)
     try:
-        found = scanner.run(history.candidates(root, history.blobs(root, "ALL")), rules.load(None))
+        found = scanner.run(history.candidates(root, history.blobs(root, "ALL")), policy)
+        # The key itself is searched for again, with no exemption a committed file can claim for
+        # itself (a `sealer: allow` comment, a name like `*.map`): those never hide the leak.
+        keys = scanner.run(
+            history.candidates(root, history.blobs(root, "ALL")), rules.unexempted(policy, SEALER_KEY_RULE)
+        )
     except (SealerError, OSError) as err:
         return Leaks(error=f"the history scan failed: {err}")
-    found = scanner.first_of_each(found)
+    found, keys = scanner.first_of_each(found), scanner.first_of_each(keys)
     leaks = Leaks(unexamined=[{"path": s.path, "reason": s.reason} for s in found.unexamined])
     for finding in found.findings:
         leaks.findings.append(finding.as_dict())
-        if finding.secret_id == key_fingerprint:
+    for finding in keys.findings:
+        if apikey.key_id(finding.secret_id) == key_id:
             leaks.this_key.append(finding.as_dict())
+            if finding.as_dict() not in leaks.findings:
+                leaks.findings.append(finding.as_dict())
     return leaks
 
 
@@ -120,7 +132,9 @@ def env_commits(cfg: Config, env_name: str) -> list[dict[str, str]]:
     paths = sorted(planning.allowed_paths(cfg, [env_name]))
     if git.head(cfg.root) is None:
         return []
-    out = git.run(cfg.root, "log", "--all", "-z", "--format=%H%x1f%an%x1f%aI%x1f%s", "--", *paths)
+    # literal: a path from sealer.yaml is a file name, never pathspec magic (`:(exclude)…`, `*`)
+    args = ("--literal-pathspecs", "log", "--all", "-z", "--format=%H%x1f%an%x1f%aI%x1f%s", "--", *paths)
+    out = git.run(cfg.root, *args)
     commits = []
     for item in filter(None, (chunk.strip("\n") for chunk in out.split("\0"))):
         sha, author, date, subject = (item.split("\x1f") + ["", "", ""])[:4]

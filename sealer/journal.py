@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sealer import git, repofiles
+from sealer import repofiles
 from sealer.errors import BadInput
 
 PREPARED = "prepared"  # temps written, renames may be incomplete, the ref may not have moved
@@ -113,13 +113,14 @@ def load(git_dir: Path) -> Journal | None:
         ) from None
 
 
-def load_here(git_dir: Path) -> Journal | None:
-    """This worktree's journal, for a command about to change what the repository holds: refused
-    (BadInput) while another worktree of the repository holds one. Every worktree shares the
-    branches, the key stores and the lock; a run interrupted there (its branch not made yet, its
-    pending keys registered) is finished there, before anything here rotates on top of it."""
+def load_here(git_dir: Path, common: Path) -> Journal | None:
+    """This worktree's journal, for a command about to change what the repository holds (under
+    the lock, which gives the common git dir, `common`): refused (BadInput) while another
+    worktree of the repository holds one. Every worktree shares the branches, the key stores and
+    the lock; a run interrupted there (its branch not made yet, its pending keys registered) is
+    finished there, before anything here rotates on top of it."""
     found = load(git_dir)
-    if found is None and (other := waiting_elsewhere(git_dir)) is not None:
+    if found is None and (other := waiting_elsewhere(git_dir, common)) is not None:
         there = "run `sealer rotate --resume` there first"
         if not other.exists():  # removed without `git worktree remove`: its journal cannot finish
             there = "that folder is gone: `git worktree prune` forgets it and its journal"
@@ -129,10 +130,10 @@ def load_here(git_dir: Path) -> Journal | None:
     return found
 
 
-def waiting_elsewhere(git_dir: Path) -> Path | None:
+def waiting_elsewhere(git_dir: Path, common: Path) -> Path | None:
     """The work tree (or, for a bare main repository, the git dir) of another worktree whose git
-    dir holds a journal. Worktrees' git dirs live in the common git dir, which no commit writes."""
-    common = git.common_dir(git_dir)
+    dir holds a journal. Worktrees' git dirs live in the common git dir (`common`, as
+    `git.common_dir` names it), which no commit writes."""
     here = git_dir.resolve()
     linked = common / "worktrees"
     dirs = [common]

@@ -15,6 +15,7 @@ from json.encoder import encode_basestring as _json_str  # a str as JSON, unicod
 from pathlib import Path
 
 from sealer import git, layout, repofiles, yamlio
+from sealer.durations import MAX_DAYS
 from sealer.errors import ConfigError
 from sealer.layout import ledger_path
 from sealer.records import ACTIVE, PENDING, KeyRecord, iso
@@ -58,9 +59,22 @@ def parse(env: str, text: str, source: str) -> list[KeyRecord]:
     if not isinstance(items, list):
         raise ConfigError(source, "expected a mapping with a `keys` list")
     try:
-        return [KeyRecord.from_dict({**item, "env": env}) for item in items]
+        records = [KeyRecord.from_dict({**item, "env": env}) for item in items]
     except (KeyError, TypeError, ValueError) as err:
         raise ConfigError(source, f"bad key record ({err})") from None
+    for record in records:
+        for moment in (record.created, record.expires, record.revoke_at):
+            if moment is not None and not _EARLIEST <= moment <= _LATEST:
+                raise ConfigError(
+                    source, f"bad key record {record.key_id}: {iso(moment)} is no time sealer gave it"
+                )
+    return records
+
+
+# Every time sealer writes is now plus at most a few MAX_DAYS periods: the date arithmetic of
+# `check`, `audit` and rotations on a record beyond these overflows the calendar.
+_LATEST = dt.datetime.max.replace(tzinfo=dt.timezone.utc) - dt.timedelta(days=4 * MAX_DAYS)
+_EARLIEST = dt.datetime.min.replace(tzinfo=dt.timezone.utc) + dt.timedelta(days=4 * MAX_DAYS)
 
 
 def _fast_items(text: str, env: str) -> list[dict[str, object]] | None:

@@ -31,6 +31,11 @@ EXPIRED = "expired"
 UNKNOWN = "unknown"
 
 
+# A key "created" later than now by more than this is forged (or its clock is wrong): no age
+# can be read from it.
+CLOCK_SKEW = dt.timedelta(hours=1)
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 

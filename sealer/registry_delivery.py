@@ -16,7 +16,7 @@ from typing import Any
 
 from sealer import apikey, config, git, layout, ledger, registry, render, repofiles
 from sealer.backends import publish_registry, read_live_registry
-from sealer.errors import BadInput
+from sealer.errors import BadInput, SealerError
 from sealer.records import ACTIVE, KeyRecord, utcnow
 
 STATE_FORMAT = "sealer.dev/key-registry-state/v1"
@@ -76,8 +76,11 @@ def drop_compromised(cfg: config.Config, env_name: str, key_id: str) -> KeyRecor
     rel = layout.ledger_file(env_name)
     found = None
     for ref in git.refs_holding(cfg.root, key_id, rel):
-        text = git.file_at(cfg.root, ref, rel)
-        records = ledger.parse(env_name, text, f"{ref}:{rel}") if text else []
+        try:
+            text = git.file_at(cfg.root, ref, rel)
+            records = ledger.parse(env_name, text, f"{ref}:{rel}") if text else []
+        except SealerError:
+            continue  # anyone who can push a branch can leave an unreadable ledger there
         found = found or next((r for r in records if r.key_id == key_id), None)
     if found is None:
         return None

@@ -59,20 +59,23 @@ def set_backend(root: Path, request: MigrationRequest) -> MigrationResult:
     """Copy ENV's records into the store of KIND, verify them, then commit the switch."""
     cfg = config.load(root)
     env = cfg.env(request.env)
+    # The new store's options as sealer.yaml will give them (a direct delivery's registry
+    # namespace, name and environment are filled in from the environment), checked with it.
+    options = _switched(root, env.name, request).backend_options
     # Opening vets the options and the credential source (every variable it names is set) first.
-    new = open_store(request.kind, request.options, root, request.credentials, env.name)
+    new = open_store(request.kind, options, root, request.credentials, env.name)
     result = MigrationResult(
         env.name, request.kind, dict(request.options), dict(request.credentials), env.backend_kind
     )
     git_dir = git.git_dir(root)
-    with lock.hold(git_dir, "backend set"):
-        if journal.load_here(git_dir) is not None:
+    with lock.hold(git_dir, "backend set") as common:
+        if journal.load_here(git_dir, common) is not None:
             raise BadInput(
                 "an interrupted sealer run waits to be finished: run `sealer rotate --resume` first"
             )
         if (env.backend_kind, env.backend_options, env.backend_credentials) == (
             request.kind,
-            request.options,
+            options,
             request.credentials,
         ):
             return result  # nothing to move, nothing to commit
@@ -247,9 +250,7 @@ def _files(root: Path, env_name: str, request: MigrationRequest) -> dict[str, by
     keep applying it, and no rotation would update it again, so the keys it lists, revoked
     later in the new store, would stay valid for its verifiers."""
     path = layout.config_path(root)
-    doc = yamlio.round_trip_load(repofiles.read_text(path), str(path))
-    _set_backend(doc, env_name, request)
-    text = yamlio.round_trip_dump(doc)
+    text = _switched_text(root, env_name, request)
     new_cfg = config.parse(yamlio.load_documents(text, str(path))[0], root)  # never commit an invalid file
     files: dict[str, bytes | None] = {layout.CONFIG_FILE: repofiles.encode_like(path, text)}
     rel = layout.ledger_file(env_name)
@@ -265,6 +266,21 @@ def _files(root: Path, env_name: str, request: MigrationRequest) -> dict[str, by
         if name not in wanted and layout.registry_env(name) == env_name:
             files[name] = None
     return files
+
+
+def _switched_text(root: Path, env_name: str, request: MigrationRequest) -> str:
+    """sealer.yaml's text once it names the new store."""
+    path = layout.config_path(root)
+    doc = yamlio.round_trip_load(repofiles.read_text(path), str(path))
+    _set_backend(doc, env_name, request)
+    return yamlio.round_trip_dump(doc)
+
+
+def _switched(root: Path, env_name: str, request: MigrationRequest) -> config.Environment:
+    """The environment as sealer.yaml naming the new store gives it (ConfigError when invalid)."""
+    path = layout.config_path(root)
+    text = _switched_text(root, env_name, request)
+    return config.parse(yamlio.load_documents(text, str(path))[0], root).env(env_name)
 
 
 def _set_backend(doc: Any, env_name: str, request: MigrationRequest) -> None:

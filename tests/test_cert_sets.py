@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import reference
 from cryptography.hazmat.primitives import serialization
-from support.env_repos import Controller, Controllers, invoke, rotate
+from support.env_repos import Controller, Controllers, invoke, rotate, snapshot, unfit_cert
 from support.fake_kube import FakeKube
 from support.fake_vault import FakeVault
 from support.git import commit_all
@@ -301,6 +301,29 @@ def test_cert_fetch_reads_every_key_of_the_controller(
     assert kube_server.requests_to("/api/v1/namespaces/kube-system/secrets", "GET") >= 1
     again = invoke(pinned, *args)
     assert again.exit_code == 0 and json.loads(again.stdout)["added"] == []
+
+
+@pytest.mark.slow
+def test_cert_fetch_refusing_one_active_key_pins_none(
+    pinned: Path, controllers: Controllers, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    """An active key sealer can never use (an EC certificate) stops `--accept` before the served
+    certificate is pinned: exit 2 promises nothing changed."""
+    served = controllers["staging-next"]
+    _key_secret(kube_server, "sealed-secrets-keybbbb", served)
+    kube_server.add_secret(
+        "kube-system", "sealed-secrets-keyeeee", {"tls.crt": unfit_cert("ec")}, {kube.KEY_LABEL: "active"}
+    )
+    kube_server.add_service(
+        "kube-system",
+        "sealed-secrets-controller",
+        [("http", 8080)],
+        {"/v1/cert.pem": served.cert.read_bytes()},
+    )
+    before = snapshot(pinned)
+    refused = invoke(pinned, "cert", "fetch", "staging", "--kubeconfig", str(kubeconfig), "--accept")
+    assert refused.exit_code == 2 and "sealing needs RSA" in refused.stderr, refused.stderr
+    assert snapshot(pinned) == before
 
 
 # -- the controller's key List through escrow, against the Vault test server ---------------------

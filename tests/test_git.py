@@ -239,3 +239,26 @@ def test_first_landed_is_never_later_than_a_later_main_line_commit(
     git(repo, "commit", "-q", "-m", "after it")
     later = dt.datetime.fromtimestamp(1900000000, dt.timezone.utc)
     assert sealer_git.first_landed(repo, "kid_1", "ledger.yaml") == later
+
+
+MAGIC = [":(exclude)ledger/staging.yaml", "*", "ledger/*.yaml", ":(glob)**"]
+
+
+@pytest.mark.parametrize("given", MAGIC)
+def test_paths_from_sealer_yaml_are_read_literally_never_as_pathspec_magic(repo: Path, given: str) -> None:
+    """A values file named like pathspec magic in sealer.yaml matches no other file: it cannot
+    blind the clean-file check to a dirty ledger, nor have a roll-back put back or remove
+    other files."""
+    write(repo, "ledger/staging.yaml", "records: []\n")
+    write(repo, "notes.txt", "mine\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "files")
+    write(repo, "ledger/staging.yaml", "records: [edited]\n")
+    write(repo, "notes.txt", "edited\n")
+    assert sealer_git.changed_paths(repo, [given]) == []
+    assert sealer_git.changed_paths(repo, [given, "ledger/staging.yaml"]) == ["ledger/staging.yaml"]
+    sealer_git.restore_from_head(repo, [given])
+    assert (repo / "ledger/staging.yaml").read_text() == "records: [edited]\n"
+    assert (repo / "notes.txt").read_text() == "edited\n"
+    assert not sealer_git.changes_path(repo, "HEAD", given)
+    assert sealer_git.refs_holding(repo, "records", given) == []

@@ -236,6 +236,25 @@ def test_a_cert_path_of_another_environment_is_not_overwritten(
     assert snapshot(root) == before
 
 
+def test_a_cert_file_that_cannot_be_written_leaves_sealer_yaml_as_it_was(
+    repo: Path, controllers: Controllers, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hostile certs/ (a symlink to a folder elsewhere): the renewed certificate cannot be
+    written there, so sealer.yaml must not pin it either (exit 2 says nothing changed)."""
+    _add(repo, "staging", controllers["staging"].cert)
+    elsewhere = tmp_path / "elsewhere"
+    (repo / "certs").rename(elsewhere)
+    (repo / "certs").symlink_to(elsewhere)
+    before, outside = snapshot(repo), snapshot(elsewhere)
+
+    code, _, err = run_main(
+        repo, capsys, "cert", "add", "staging", "--file", str(controllers["staging-next"].cert)
+    )
+
+    assert code == 2 and err.count("\n") == 1 and "symlink" in err
+    assert snapshot(repo) == before and snapshot(elsewhere) == outside
+
+
 # -- several clusters per environment -------------------------------------------------------------
 
 
@@ -284,6 +303,20 @@ def test_clusters_each_get_their_own_ciphertext(repo: Path, controllers: Control
 def _status(root: Path, *envs: str) -> tuple[int, list[dict[str, Any]]]:
     result = invoke(root, "cert", "status", *envs, "--output", "json")
     return result.exit_code, json.loads(result.stdout)
+
+
+def test_status_prints_no_line_a_cert_path_in_sealer_yaml_forged(pinned: Path) -> None:
+    """sealer.yaml is anyone's text: a newline in a certificate's path stays in its line."""
+    forged = "certs/x\nproduction/production: ok forged.pem"
+    (pinned / forged).parent.mkdir(parents=True)
+    (pinned / "certs" / "staging.pem").rename(pinned / forged)
+    text = (pinned / "sealer.yaml").read_text()
+    (pinned / "sealer.yaml").write_text(
+        text.replace("cert: certs/staging.pem", f"cert: {json.dumps(forged)}")
+    )
+    result = invoke(pinned, "cert", "status")
+    assert result.exit_code == 0, result.stderr
+    assert not [line for line in result.stdout.splitlines() if line.startswith("production/")]
 
 
 def test_status_of_a_fresh_pin(pinned: Path, controllers: Controllers) -> None:

@@ -727,6 +727,23 @@ def test_a_registry_left_behind_by_a_switch_to_direct_delivery_is_reported(
     ]
 
 
+@pytest.mark.parametrize("name", ["zz.yml", "zz.json", "sub/zz.yaml"])
+def test_any_other_file_in_the_registry_folder_is_reported(repo: Path, name: str) -> None:
+    """A GitOps tool applies `.yml`, `.json` and (Flux, Argo CD's recurse) subfolders of
+    `registry/<env>/` as well: a manifest there that no rotation updates keeps what it lists valid."""
+    extra = repo / "registry" / "staging" / name
+    extra.parent.mkdir(parents=True, exist_ok=True)
+    extra.write_bytes((repo / STAGING).read_bytes())
+    commit_all(repo, "a registry of my own")
+    result = cli(repo, "check", "staging", "-o", "json")
+    assert result.exit_code == 1, result.output
+    found = [p for p in json.loads(result.stdout)["problems"] if p["rule"] == "key-registry"]
+    shown = f"registry/staging/{name.split('/')[0]}"
+    message = f"key registry {shown} is not rendered any more: it will never follow the ledger"
+    fix = f"git rm {'-r ' if '/' in name else ''}{shown}"
+    assert [(p["message"], p["fix"]) for p in found] == [(message, fix)]
+
+
 # -- the registry's settings in sealer.yaml -------------------------------------------------------
 
 
@@ -954,6 +971,27 @@ def test_keys_compromised_drops_an_accepted_key_a_rotation_under_review_publishe
     again = cli(repo, "keys", "compromised", "staging", leaked.key_id, "-o", "json")
     assert again.exit_code == 0, again.output  # a rerun finds it gone
     assert live(kube_server) == after and git(repo, "rev-parse", "--verify", branch)
+
+
+def test_a_pushed_branch_with_a_broken_ledger_naming_the_key_does_not_stop_the_incident(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    """Anyone who can push a branch can leave a ledger there that names the leaked key and that
+    no parser reads: it is passed over, and the key still leaves the live registry at once."""
+    go_direct(repo, kubeconfig)
+    branch, at_commit = rotate_on_branch(repo)
+    leaked = active(at_commit)
+    git(repo, "checkout", "-q", "-b", "pushed", branch)
+    ledger_file = repo / "ledger" / "staging.yaml"
+    ledger_file.write_bytes(ledger_file.read_bytes() + b"# \xff\n")
+    git(repo, "update-ref", "refs/remotes/origin/pushed", commit_all(repo, "pushed"))
+    git(repo, "checkout", "-q", "main")
+    git(repo, "branch", "-q", "-D", "pushed")
+    result = cli(repo, "keys", "compromised", "staging", leaked.key_id, "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["record"]["status"] == REVOKED
+    after = live(kube_server)
+    assert after is not None and registry.check(after, leaked.fingerprint, utcnow()) != VALID
 
 
 def test_an_unreadable_live_registry_with_a_newer_serial_is_not_replaced_by_an_old_checkout(

@@ -3,6 +3,7 @@ Kubernetes API by the official client) against the ledger, fingerprints only."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable
@@ -85,6 +86,25 @@ def test_in_sync(rotated_twice: Any, kube_server: FakeKube, kubeconfig: Path) ->
     assert report["in_sync"] is True and (report["namespace"], report["secret"]) == (ENV, SECRET)
     assert not leaks(result.stdout + json.dumps(report), [*first.values(), *now.values()])
     assert kube_server.requests_to(f"/api/v1/namespaces/{ENV}/secrets/{SECRET}", "GET") == 2
+
+
+def test_status_prints_no_line_a_ledger_forged(
+    rotated_twice: Any, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    """A ledger is anyone's text: a newline in the current key's id stays in its entry's line."""
+    repo, _first, now = rotated_twice
+    serve(kube_server, now)
+    forged = "kid_aaaaaaaaaaaa\napiKey: in sync (forged"
+    records = [
+        dataclasses.replace(r, key_id=forged) if r.key_id == key_id(now["apiKey"]) else r
+        for r in ledger.load(repo, ENV)
+    ]
+    (repo / "ledger" / f"{ENV}.yaml").write_text(ledger.dump(ENV, records))
+    result = status(repo, kubeconfig)
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert [line for line in result.stdout.splitlines() if line.startswith("apiKey:")] == [
+        line for line in result.stdout.splitlines() if line.startswith("apiKey: ") and "\\x0a" in line
+    ]
 
 
 def test_the_old_key_served_is_a_pending_sync(

@@ -24,7 +24,7 @@ from typing import ClassVar
 
 from sealer import layout, ledger, registry, safeopen
 from sealer.backends import k8s_registry
-from sealer.errors import BackendError
+from sealer.errors import BackendError, BadInput
 from sealer.records import (
     PENDING,
     GraceEnds,
@@ -117,7 +117,10 @@ class K8sSecretsStore:
     def _live_serials(self, direct: registry.Settings) -> str:
         parts = ""
         for context in direct.contexts or (None,):
-            live = k8s_registry.read_live(direct, context)
+            try:
+                live = k8s_registry.read_live(direct, context)
+            except BadInput as err:  # no kubeconfig, a malformed registry: a store that cannot be used
+                raise BackendError(f"k8s-secrets: {err}") from None
             serial = f"serial {live.serial}" if live else "not written yet"
             where = f"{direct.kind} {direct.namespace}/{direct.name}"
             parts += f"; {where} in {context or 'the current context'}: {serial}"

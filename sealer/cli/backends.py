@@ -111,9 +111,14 @@ def keys_list(env: str, output: str) -> int:
 
     for row in rows:
         row["phase"] = PHASES.get(row["status"], row["status"])
+    from sealer.terminal import one_line
+
+    # a ledger is anyone's text: a newline in a key id or name must not forge a row
     text = "\n".join(
-        f"{r['key_id']}  {r['name']:<12} {r['status']:<8} created {r['created']}  "
-        f"expires {r['expires'] or '-'}  sha256 {r['fingerprint'][:12]}  ({r['phase']})"
+        one_line(
+            f"{r['key_id']}  {r['name']:<12} {r['status']:<8} created {r['created']}  "
+            f"expires {r['expires'] or '-'}  sha256 {r['fingerprint'][:12]}  ({r['phase']})"
+        )
         for r in rows
     )
     emit(rows, output, text or f"{env}: no keys")
@@ -278,23 +283,26 @@ def status(env: str, kubeconfig: str | None, context: str | None, output: str) -
     `clusterContexts` in sealer.yaml (and no --context), every cluster is read and reported; one
     that cannot be read, or serves another key, is not in sync."""
     from sealer import config, status
+    from sealer.terminal import one_line
 
     report = status.compare(config.load(), env, kubeconfig, context)
-    text = "\n".join(
+    lines = [
         f"{r['entry']}: {r['state']} (cluster {r['live_key_id'] or '-'}, ledger {r['ledger_key_id'] or '-'}; "
         f"{r['phase']})"
         for r in report["entries"]
-    )
-    text += "".join(f"\n{_cluster_line(view)}" for view in report.get("clusters", []))  # #17
+    ]
+    lines += [_cluster_line(view) for view in report.get("clusters", [])]  # #17
     for row in report["registries"]:  # #16
         live = "-" if row["live_serial"] is None else row["live_serial"]
         serials = f"cluster serial {live}, ledger {row['ledger_serial']}"
-        text += f"\nkey registry {row['cluster']}: {row['state']} ({serials})" + (
-            f": {row['why']}" if row["why"] else ""
+        lines.append(
+            f"key registry {row['cluster']}: {row['state']} ({serials})"
+            + (f": {row['why']}" if row["why"] else "")
         )
     for row in report["drift"]:  # #17
-        text += f"\ndrift {row['kind']} {row['key_id'] or env}: {row['message']}; fix: {row['fix']}"
-    emit(report, output, text)
+        lines.append(f"drift {row['kind']} {row['key_id'] or env}: {row['message']}; fix: {row['fix']}")
+    # a ledger's key ids, a store's records and a cluster's words are anyone's text: one line each
+    emit(report, output, "\n".join(one_line(line) for line in lines))
     return 0 if report["in_sync"] else 1
 
 

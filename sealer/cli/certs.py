@@ -22,13 +22,15 @@ def show(file: str, output: str) -> int:
     import datetime as dt
 
     from sealer import certs, durations
+    from sealer.terminal import one_line
 
     parsed = certs.load_certificate(file)
     described = certs.describe(parsed, file)  # refuses what can never seal: non-RSA, weak
     now = dt.datetime.now(dt.timezone.utc)
     left = durations.days_left(described.not_after - now)  # as `cert status` counts them
     info = {**described.as_dict(), "days_left": left, "expired": described.not_after < now}
-    lines = [f"{k}: {v}" for k, v in info.items() if k != "expired"]
+    # the subject is the certificate maker's text: a newline in it must not forge a line
+    lines = [one_line(f"{k}: {v}") for k, v in info.items() if k != "expired"]
     if info["expired"]:
         lines.append(f"EXPIRED {_ago(-left)}: sealer refuses to seal with it")
     emit(info, output, "\n".join(lines))

@@ -69,19 +69,26 @@ def status(envs: tuple[str, ...], output: str) -> int:
     Exit 1 when an entry is stale or sealed with a certificate outside the set, or a certificate
     file does not hold its pin."""
     from sealer import cert_pins, config
+    from sealer.terminal import one_line
 
     rows = cert_pins.status(config.load(), envs)
+    # each line inert: a cert path in sealer.yaml is anyone's text, a newline in it forged a line
     text = (
         "\n".join(
-            f"{r['env']}/{r['cluster']}: {r['fingerprint'][:16]}… expires {r['expires'][:10]} "
-            f"({r['days_left']} days); sealed with pin: {', '.join(r['sealed_with_pin']) or '-'}; "
-            f"sealed with an older certificate: {', '.join(r['sealed_with_older']) or '-'}; "
-            f"stale: {', '.join(r['stale']) or '-'}; "
-            f"missing: {', '.join(r['missing']) or '-'}"
+            one_line(
+                f"{r['env']}/{r['cluster']}: {r['fingerprint'][:16]}… expires {r['expires'][:10]} "
+                f"({r['days_left']} days); sealed with pin: {', '.join(r['sealed_with_pin']) or '-'}; "
+                f"sealed with an older certificate: {', '.join(r['sealed_with_older']) or '-'}; "
+                f"stale: {', '.join(r['stale']) or '-'}; "
+                f"missing: {', '.join(r['missing']) or '-'}"
+            )
             + "".join(
-                f"\n  {'*' if c['sealing'] else ' '} {c['fingerprint'][:16]}… {c['file']}: "
-                f"{c['age_days']} days old, expires {(c['expires'] or '?')[:10]}; "
-                f"sealed: {', '.join(c['sealed']) or '-'}"
+                "\n"
+                + one_line(
+                    f"  {'*' if c['sealing'] else ' '} {c['fingerprint'][:16]}… {c['file']}: "
+                    f"{c['age_days']} days old, expires {(c['expires'] or '?')[:10]}; "
+                    f"sealed: {', '.join(c['sealed']) or '-'}"
+                )
                 for c in r["certs"]
             )
             for r in rows

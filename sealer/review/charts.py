@@ -26,7 +26,6 @@ from collections.abc import Iterable
 import yaml
 
 from sealer import yamlio
-from sealer.errors import SealerError
 from sealer.review import stray
 from sealer.review.model import TRUST_ANCHOR, Finding
 
@@ -86,10 +85,7 @@ def renders_managed(
     if any(_makes_objects(action) for action in actions):
         return True
     skeleton = _skeleton(text)
-    try:
-        docs = yamlio.compose_documents(skeleton, "a chart's file") if skeleton is not None else None
-    except SealerError:
-        docs = None
+    docs = stray.composed(skeleton, "a chart's file") if skeleton is not None else None
     if docs is None and actions and _template(path):  # an action's output may be what makes it YAML
         return True
     if docs is None:  # not YAML once its actions are set aside: judged by its text alone
@@ -186,11 +182,7 @@ def fetched_dependencies(data: bytes | None) -> set[str]:
     """The dependencies a chart's file lists from a `repository` (a chart repository, an OCI
     registry, or `file://` a folder that may lie outside the chart): `helm dependency build`,
     which Argo CD runs, fetches them, and review reads none. Each as its fields' texts."""
-    text = stray.decoded(data) if data is not None else None
-    try:
-        docs = yamlio.compose_documents(text, "a chart's dependencies") if text is not None else []
-    except SealerError:
-        return set()  # Helm cannot load such a chart either
+    docs = stray.documents(data, "a chart's dependencies") or []  # not YAML: Helm cannot load it either
     found = set()
     for listed in (deps for doc in docs for deps in stray.field_values(doc, "dependencies")):
         items = listed.value if isinstance(listed, yaml.SequenceNode) else [listed]
@@ -238,14 +230,8 @@ def helm_values_finding(
 
 
 def _passes_names(path: str, data: bytes | None, names: set[str]) -> bool:
-    text = stray.decoded(data) if data is not None else None
-    if text is None or not (any(name in text for name in names) or any(c in text for c in ("\\", "!", "{{"))):
-        return False
-    try:
-        docs = yamlio.compose_documents(text, path)
-    except SealerError:
-        return False
-    for doc in docs:
+    hints = (*names, "\\", "!", "{{")  # as written: a name's case is not folded
+    for doc in stray.documents(data, path, lambda text: any(hint in text for hint in hints)) or []:
         kinds = stray.scalar_texts(stray.field_values(doc, "kind"))
         helm = "HelmRelease" in kinds or any(
             stray.field_values(node, key)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import yaml
 
 from sealer import yamlio
-from sealer.errors import SealerError
 from sealer.review import stray
 
 _HINTS = (
@@ -63,14 +62,7 @@ class Refs:
 
 def references(path: str, data: bytes | None) -> Refs:
     refs = Refs()
-    text = stray.decoded(data) if data is not None else None
-    if text is None or not any(hint in text.casefold() for hint in _HINTS):
-        return refs
-    try:
-        docs = yamlio.compose_documents(text, path)
-    except SealerError:
-        return refs
-    for doc in docs:
+    for doc in stray.documents(data, path, stray.holding(_HINTS)) or []:
         kinds = stray.scalar_texts(stray.field_values(doc, "kind"))
         if "HelmRelease" in kinds:
             _helm_release(doc, refs)
@@ -230,9 +222,8 @@ def names_any(path: str, data: bytes | None, names: set[str]) -> bool:
         return True
     if not (any(name in text for name in names) or any(c in text for c in ("\\", "!", "{{"))):
         return False
-    try:
-        docs = yamlio.compose_documents(text, path)
-    except SealerError:
+    docs = stray.composed(text, path)
+    if docs is None:  # no YAML: judged by its text
         return any(name in text for name in names) or "{{" in text
     scalars = {t for doc in docs for node in yamlio.nodes(doc) if (t := stray.scalar_text(node)) is not None}
     return any(name in scalar or "{{" in scalar for scalar in scalars for name in names)
@@ -247,9 +238,8 @@ def generated_sources(path: str, data: bytes, wanted: tuple[str, str]) -> tuple[
     """The files and literals a kustomization's generator making `wanted` (kind, name: as built,
     with its own namePrefix/nameSuffix) reads; None when it makes no such object."""
     text = stray.decoded(data)
-    try:
-        docs = yamlio.compose_documents(text, path) if text is not None else []
-    except SealerError:
+    docs = stray.composed(text, path) if text is not None else []
+    if docs is None:
         return None
     kind, name = wanted
     folder = posixpath.dirname(path)

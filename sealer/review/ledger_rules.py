@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from sealer import apikey
-from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso
+from sealer.records import ACTIVE, CLOCK_SKEW, GRACE, PENDING, REVOKED, KeyRecord, iso
 from sealer.review.model import DUPLICATE, KEY_ID, KEY_LIFETIME, LEDGER_REWRITE, LEDGER_STATUS
 
 FORWARD = {
@@ -29,7 +29,6 @@ FORWARD = {
     GRACE: {GRACE, REVOKED},
     REVOKED: {REVOKED},
 }
-CLOCK_SKEW = dt.timedelta(hours=1)  # a key "created" later than now by more than this is forged
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 

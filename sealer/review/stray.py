@@ -19,7 +19,7 @@ import base64
 import binascii
 import posixpath
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import yaml
@@ -47,14 +47,10 @@ def findings(
 ) -> list[Finding]:
     """A finding per way `data` (the file at `path`) delivers a managed Secret or key registry."""
     wanted = (frozenset(targets), frozenset(registries))
-    text = _decode(data)
     hints = (*_HINTS, *(name.casefold() for _, name in (*wanted[0], *wanted[1])))
-    if text is None or not any(hint in text.casefold() for hint in hints):
+    docs = documents(data, path, holding(hints))
+    if docs is None:  # binary, naming nothing wanted, or no YAML as it stands (a chart template): unapplied
         return []
-    try:
-        docs = yamlio.compose_documents(text, path)
-    except SealerError:
-        return []  # not YAML as it stands (a chart template, say): no tool applies it as it is
     messages = (message for doc in docs for message in _delivered(doc, *wanted, _NESTING))
     return [Finding(STRAY, "", path, None, message) for message in dict.fromkeys(messages)]
 
@@ -95,26 +91,12 @@ def unread_registry_finding(
 
 def _scalars(path: str, data: bytes) -> set[str]:
     """Every scalar text of a YAML file (none for one that is not YAML)."""
-    text = _decode(data)
-    try:
-        docs = yamlio.compose_documents(text, path) if text is not None else []
-    except SealerError:
-        return set()
-    return {scalar for doc in docs for scalar in _texts(yamlio.nodes(doc))}
+    return {scalar for doc in documents(data, path) or [] for scalar in _texts(yamlio.nodes(doc))}
 
 
 def _wires(path: str, data: bytes | None, refs: tuple[str, ...]) -> bool:
-    text = _decode(data) if data is not None else None
-    if text is None:
-        return False
     named = posixpath.basename(path) in _KUSTOMIZATION_FILES
-    if not named and not any(hint in text.casefold() for hint in _WIRING_HINTS):
-        return False
-    try:
-        docs = yamlio.compose_documents(text, path)
-    except SealerError:
-        return False
-    for doc in docs:
+    for doc in documents(data, path, None if named else holding(_WIRING_HINTS)) or []:
         if named or _texts(_get(doc, "kind")) & _WIRING_KINDS:
             if any(ref in scalar for scalar in _texts(yamlio.nodes(doc)) for ref in refs):
                 return True
@@ -125,17 +107,46 @@ def _in_text(
     text: str, targets: frozenset[Target], registries: frozenset[Target], depth: int
 ) -> Iterator[str]:
     """What the documents of a YAML text held in a string (an inline patch) deliver."""
-    try:
-        docs = yamlio.compose_documents(text, "an inline patch")
-    except SealerError:
-        return
-    for doc in docs:
+    for doc in composed(text, "an inline patch") or []:
         yield from _delivered(doc, targets, registries, depth)
 
 
 def decoded(data: bytes) -> str | None:
     """The text of a file as kustomize may read it, None for binary data."""
     return _decode(data)
+
+
+def documents(
+    data: bytes | None, source: str, holds: Callable[[str], bool] | None = None
+) -> list[yaml.Node] | None:
+    """The node trees of a file's YAML documents as any parser may read them: its text as
+    `decoded`, `composed` within sealer's limits. None when there is no file, it is binary, its
+    text fails `holds` (a cheap look: one failing it cannot hold what the caller looks for), or
+    it is not YAML: each caller says what that means (nothing delivered, or a finding)."""
+    text = _decode(data) if data is not None else None
+    if text is None or (holds is not None and not holds(text)):
+        return None
+    return composed(text, source)
+
+
+def composed(text: str, source: str) -> list[yaml.Node] | None:
+    """The node trees of a text's YAML documents (`yamlio.compose_documents`: no alias expanded,
+    bounded, nothing constructed); None when it is not YAML."""
+    try:
+        return yamlio.compose_documents(text, source)
+    except SealerError:
+        return None
+
+
+def holding(hints: Iterable[str]) -> Callable[[str], bool]:
+    """A look (for `documents`) for any of `hints`, casefolded, in a text casefolded."""
+    wanted = tuple(hints)
+
+    def holds(text: str) -> bool:
+        folded = text.casefold()
+        return any(hint in folded for hint in wanted)
+
+    return holds
 
 
 def _decode(data: bytes) -> str | None:
@@ -299,11 +310,11 @@ class Kustomization:
 
 
 def kustomization(path: str, data: bytes) -> Kustomization | None:
-    """A kustomization file as kustomize may read it; None when it is not YAML."""
+    """A kustomization file as kustomize may read it; None when it is not YAML (binary data
+    reads as a kustomization listing nothing)."""
     text = _decode(data)
-    try:
-        docs = yamlio.compose_documents(text, path) if text is not None else []
-    except SealerError:
+    docs = composed(text, path) if text is not None else []
+    if docs is None:
         return None
     fields = {
         key: frozenset(t for doc in docs for t in _texts(_get(doc, key)) if t)
@@ -350,17 +361,8 @@ def gitops_builds(path: str, data: bytes) -> list[Kustomization]:
     `namePrefix`, `nameSuffix`, Argo CD's kustomize `namespace`, `namePrefix`, `nameSuffix` move
     what it builds; their components too; their patches and Flux's variable substitution are
     not redone (`unmodelled`). Only those that may change what they build."""
-    text = _decode(data)
-    if text is None or not any(
-        hint in text.casefold() for hint in ("kustomization", "application", "\\", "!")
-    ):
-        return []
-    try:
-        docs = yamlio.compose_documents(text, path)
-    except SealerError:
-        return []
     found = []
-    for doc in docs:
+    for doc in documents(data, path, _may_deploy) or []:
         kinds, spec = _texts(_get(doc, "kind")), _get(doc, "spec")
         if "Kustomization" in kinds and any("fluxcd" in v for v in _texts(_get(doc, "apiVersion"))):
             found += [
@@ -384,6 +386,12 @@ def gitops_builds(path: str, data: bytes) -> list[Kustomization]:
                         Kustomization(none, none, none, paths, (), (), unseen, (), makes_unseen=True)
                     )
     return [build for build in found if build.acts]
+
+
+def _may_deploy(text: str) -> bool:
+    """A cheap look, run over every manifest at HEAD: a kind is read as written (Kubernetes
+    matches it case-sensitively), so one the text does not spell out is escaped or tagged."""
+    return any(hint in text for hint in ("Kustomization", "Application", "\\", "!"))
 
 
 def _argo_unseen(source: yaml.Node) -> tuple[str, ...]:
@@ -425,10 +433,7 @@ def renaming_patch(text: str) -> bool:
     """Whether a patch's text is a JSON patch (RFC 6902, YAML or JSON) with an operation on an
     object's name, namespace, kind or whole metadata; a strategic merge patch keeps the name
     it matches unless its `options` allow otherwise."""
-    try:
-        docs = yamlio.compose_documents(text, "a patch")
-    except SealerError:
-        return False
+    docs = composed(text, "a patch") or []
     ops = [op for doc in docs if isinstance(doc, yaml.SequenceNode) for op in doc.value]
     return any(
         _IDENTITY.fullmatch(where)
@@ -440,15 +445,7 @@ def renaming_patch(text: str) -> bool:
 
 def placed(path: str, data: bytes) -> list[Placed]:
     """The SealedSecrets, Secrets and ConfigMaps a manifest file holds (List items too)."""
-    text = _decode(data)
-    if text is None or not any(
-        kind.casefold() in text.casefold() for kind in ("secret", "configmap", "\\", "!")
-    ):
-        return []
-    try:
-        docs = yamlio.compose_documents(text, path)
-    except SealerError:
-        return []
+    docs = documents(data, path, holding(("secret", "configmap", "\\", "!"))) or []
     return list(dict.fromkeys(item for doc in docs for item in _placed(doc, _NESTING)))
 
 

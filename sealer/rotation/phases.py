@@ -122,9 +122,9 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> Rot
     faults.arm()
     root, git_dir = cfg.root, git.git_dir(cfg.root)
     now = now or utcnow()
-    with lock.hold(git_dir, reading=request.dry_run):  # a dry run works on a read-only checkout
+    with lock.hold(git_dir, reading=request.dry_run) as common:  # a dry run works on a read-only checkout
         git.check_push_target(root, request.push)
-        left = journal.load_here(git_dir)
+        left = journal.load_here(git_dir, common)
         if left is not None and request.dry_run:  # finishing it would write, push, change stores
             raise BadInput(
                 f"an interrupted run of {', '.join(left.envs)} is left to finish and --dry-run writes "
@@ -208,8 +208,8 @@ def resume(cfg: Config, push: str | None = None) -> RotationResult | None:
     """`sealer rotate --resume`: finish an interrupted run's journal, if any; start nothing.
     `push`: the remote to push to instead of the one journaled (a corrected `--push`)."""
     git_dir = git.git_dir(cfg.root)
-    with lock.hold(git_dir):
-        left = journal.load_here(git_dir)
+    with lock.hold(git_dir) as common:
+        left = journal.load_here(git_dir, common)
         if left is None:
             return None
         left.push = push or left.push
@@ -663,9 +663,9 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
     the rotation's lock and journal; an external store is revoked right after the commit."""
     root, git_dir = cfg.root, git.git_dir(cfg.root)
     env = cfg.env(request.env)
-    with lock.hold(git_dir):
+    with lock.hold(git_dir) as common:
         git.check_push_target(root, request.push)
-        left = journal.load_here(git_dir)
+        left = journal.load_here(git_dir, common)
         if left is not None and (
             left.kind != journal.REVOKE or [env.name, request.key_id] not in left.revocations
         ):
@@ -783,9 +783,9 @@ def replace_compromised(
     faults.arm()
     root, git_dir = cfg.root, git.git_dir(cfg.root)
     env, now = cfg.env(request.env), now or utcnow()
-    with lock.hold(git_dir):
+    with lock.hold(git_dir) as common:
         git.check_push_target(root, request.push)
-        left = journal.load_here(git_dir)
+        left = journal.load_here(git_dir, common)
         recovered = _recover(cfg, git_dir, left) if left is not None else None
         found = next((r for r in ledger.load(root, env.name) if r.key_id == request.key_id), None)
         if found is None or effective_status(found, now) != VALID:

@@ -142,7 +142,7 @@ def sync_index(root: Path, entry: Journal) -> None:
     elif entry.branch is not None:
         git.restore_from_head(root, paths)
     elif paths:
-        git.run(root, "reset", "-q", "--", *paths)
+        git.run(root, "--literal-pathspecs", "reset", "-q", "--", *paths)
 
 
 def _write_temps(

@@ -81,6 +81,7 @@ class Policy(NamedTuple):
 
     conditional: tuple[Rule, ...] = ()  # the rules with path globs (set by compile_policy)
     selections: dict[tuple[bool, ...], tuple[Rule, ...]] = {}  # replaced by compile_policy
+    inline_allow: bool = True  # a line with a `sealer: allow` comment is not reported
 
     def rules_for(self, path: str) -> tuple[Rule, ...]:
         """The rules for `path`, the same tuple object for every path that selects the same
@@ -162,6 +163,17 @@ def compile_policy(raw: dict[str, Any], source: str) -> Policy:
         ignore_values=tuple(_regex(p, source, f"ignore_values[{i}]") for i, p in enumerate(ignore)),
         conditional=tuple(rule for rule in rules if rule.conditional),
         selections={},
+    )
+
+
+def unexempted(policy: Policy, rule_id: str) -> Policy:
+    """`policy` down to one rule, without the exemptions a file can claim for itself (a path glob
+    it matches, a `sealer: allow` comment on its line): `keys compromised` looks for the one leaked
+    key everywhere, whatever anyone marked as harmless."""
+    chosen = tuple(rule for rule in policy.rules if rule.id == rule_id)
+    conditional = tuple(rule for rule in chosen if rule.conditional)
+    return policy._replace(
+        rules=chosen, allow_paths=_globs([]), conditional=conditional, selections={}, inline_allow=False
     )
 
 

@@ -256,7 +256,7 @@ def _finish(
     located += _structural(data, rules, policy, notes, path)
     if not located:
         return []
-    lines = data.split(b"\n") if ALLOW.search(data) else None  # most files allow nothing
+    lines = data.split(b"\n") if policy.inline_allow and ALLOW.search(data) else None  # most allow nothing
     kept: dict[tuple[str, int, bytes], Located] = {}  # one finding per rule, line and secret
     for found in located:
         if lines is None or not ALLOW.search(lines[found.line - 1]):

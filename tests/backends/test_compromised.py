@@ -144,6 +144,84 @@ def test_a_pushed_branch_with_a_hostile_ledger_does_not_cut_the_incident_report_
     assert report["branches_carrying_key"] == [] and report["commit"] == head(backend_repo)
 
 
+def test_the_branch_the_incident_is_made_from_is_not_named_as_carrying_the_key(backend_repo: Path) -> None:
+    """On its own branch (the default), the incident commit is made from main, whose ledger holds
+    the key unrevoked until it is merged: main is not a branch to close unmerged. A branch the
+    commit does not contain (a rotation under review, say) is."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    git(backend_repo, "checkout", "-q", "-b", "other")
+    (backend_repo / "notes.md").write_text("other work\n")
+    commit_all(backend_repo, "other work")
+    git(backend_repo, "checkout", "-q", "main")
+    git(backend_repo, "update-ref", "refs/remotes/origin/main", "main")
+    code, report = compromised(backend_repo, old.key_id)
+    assert code == 0, report
+    assert report["branch"] and git(backend_repo, "rev-parse", report["branch"]).strip() == report["commit"]
+    assert report["branches_carrying_key"] == ["refs/heads/other"]
+
+
+def test_a_values_path_shaped_like_pathspec_magic_hides_no_commit_from_the_report(backend_repo: Path) -> None:
+    """sealer.yaml is anyone's text: a values file named `:(exclude)ledger/ENV.yaml` is a file
+    like any other, never git's pathspec magic that would drop the ledger's commits from the
+    commits said to touch the environment."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    hostile = f":(exclude)ledger/{ENV}.yaml"
+    text = (backend_repo / "sealer.yaml").read_text()
+    (backend_repo / "sealer.yaml").write_text(
+        text.replace(f"valuesFile: deploy/{ENV}/values.yaml", f'valuesFile: "{hostile}"')
+    )
+    (backend_repo / hostile).parent.mkdir()
+    (backend_repo / hostile).write_bytes((backend_repo / "deploy" / ENV / "values.yaml").read_bytes())
+    commit_all(backend_repo, "values elsewhere")
+    ledger_file = backend_repo / "ledger" / f"{ENV}.yaml"
+    ledger_file.write_text(ledger_file.read_text() + "# a hand edit\n")
+    edited = commit_all(backend_repo, "ledger only")
+    code, report = compromised(backend_repo, old.key_id, "--no-branch")
+    assert code == 0, report
+    assert edited in [c["commit"] for c in report["commits_touching_env"]]
+
+
+@pytest.mark.parametrize(
+    ("path", "line"),
+    [("debug.map", "API_KEY={key}\n"), ("notes.txt", "API_KEY={key}  # sealer: allow\n")],
+    ids=["allowlisted-path", "allow-comment"],
+)
+def test_the_leaked_key_is_found_whatever_the_file_claims(
+    backend_repo: Path, keys: list[Any], path: str, line: str
+) -> None:
+    """A plaintext key under a name `sealer scan` passes over (`*.map`) or on a line that says
+    `sealer: allow` is still where the key leaked: never "the history is clean" (exit 0)."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    (backend_repo / path).write_text(line.format(key=current_keys(backend_repo, keys)["apiKey"]))
+    leaked_at = commit_all(backend_repo, "debug output")
+    code, report = compromised(backend_repo, old.key_id, "--no-branch")
+    assert code == 1, report
+    assert [(f["path"], f["commit"]) for f in report["history"]["this_key"]] == [(path, leaked_at)]
+
+
+def test_the_leaked_key_is_found_by_its_id_whatever_fingerprint_a_ledger_claims(
+    backend_repo: Path, keys: list[Any]
+) -> None:
+    """The key id the user names is the fingerprint's first 12 digits: a ledger (a pushed
+    branch's, a hand edit) keeping the id with another fingerprint must not make the history
+    search look for another key and call the leak's history clean."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    (backend_repo / "notes.txt").write_text(f"API_KEY={current_keys(backend_repo, keys)['apiKey']}\n")
+    leaked_at = commit_all(backend_repo, "debug output")
+    ledger_file = backend_repo / "ledger" / f"{ENV}.yaml"
+    forged = old.fingerprint[:12] + "0" * (len(old.fingerprint) - 12)
+    assert old.fingerprint in ledger_file.read_text() and forged != old.fingerprint
+    ledger_file.write_text(ledger_file.read_text().replace(old.fingerprint, forged))
+    commit_all(backend_repo, "another fingerprint")
+    code, report = compromised(backend_repo, old.key_id, "--no-branch")
+    assert code == 1, report
+    assert [(f["path"], f["commit"]) for f in report["history"]["this_key"]] == [("notes.txt", leaked_at)]
+
+
 def test_an_unknown_key_changes_nothing(backend_repo: Path) -> None:
     rotate(backend_repo)
     start = head(backend_repo)

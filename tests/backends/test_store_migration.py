@@ -291,6 +291,25 @@ def test_by_default_the_switch_is_a_commit_on_its_own_branch(
         assert verify(backend_repo, key) == (0, "valid")
 
 
+def test_the_ledger_store_moves_to_direct_delivery_and_a_second_run_commits_nothing(
+    backend_repo: Path,
+) -> None:
+    """`--option delivery=direct` (README: "or to its delivery: direct"): sealer.yaml gives a
+    direct registry its namespace, name and environment, so the switch needs none of them; once
+    switched, the same command is the same store and commits nothing."""
+    deployed_twice(backend_repo, Backend("k8s-secrets", {}))
+    before = ledger_records(backend_repo, ENV)
+    direct = Backend("k8s-secrets", {"delivery": "direct"})
+    data = json.loads(ok(move(backend_repo, direct, "-o", "json")).stdout)
+    assert data["copied"] == [] and data["files"] == ["registry/staging/staging.yaml", "sealer.yaml"]
+    settings = config.load(backend_repo).env(ENV).registry
+    assert settings is not None and settings.delivery == "direct"
+    assert ledger_records(backend_repo, ENV) == before
+    start = snapshot(backend_repo)
+    again = json.loads(ok(move(backend_repo, direct, "-o", "json")).stdout)
+    assert again["commit"] is None and snapshot(backend_repo) == start
+
+
 def test_moving_from_an_external_store_back_to_the_ledger_commits_what_only_the_store_held(
     backend_repo: Path, postgres_store: Any, request: pytest.FixtureRequest
 ) -> None:

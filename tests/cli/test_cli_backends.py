@@ -3,6 +3,7 @@ key store (the fixtures' real servers and fakes), in a repo configured with `bac
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -247,6 +248,21 @@ def test_check_with_credentials_missing(
     assert result.exit_code == 1 and result.stdout == f"{ENV}: vault: VAULT_TOKEN is not set\n"
 
 
+def test_check_of_a_direct_registry_with_no_kubeconfig_is_unhealthy(
+    backend_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that cannot be used for want of its credentials is unhealthy (exit 1, `ok: false`),
+    whichever store: the kubeconfig of a direct registry as Vault's VAULT_TOKEN."""
+    with config.edit(backend_repo) as doc:
+        doc["environments"][ENV]["backend"] = {"kind": "k8s-secrets", "options": {"delivery": "direct"}}
+    commit_all(backend_repo, "direct delivery")
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    result = sealer(backend_repo, "backend", "check", ENV, "-o", "json")
+    assert result.exit_code == 1, (result.stdout, result.stderr, result.exception)
+    data = json.loads(result.stdout)
+    assert data["ok"] is False and "no kubeconfig found" in data["error"] and result.stderr == ""
+
+
 # -- keys list / revoke / verify -----------------------------------------------------------------
 
 
@@ -368,6 +384,21 @@ def test_keys_commands_with_the_gitops_default(backend_repo: Path, keys: list[An
     assert verify(backend_repo, now["apiKey"]) == (1, "revoked")
     listed = json.loads(ok(sealer(backend_repo, "keys", "list", ENV, "-o", "json")).stdout)
     assert len(listed) == 2 * len(NAMES)
+
+
+def test_keys_list_prints_no_row_a_ledger_forged(backend_repo: Path) -> None:
+    """The Git ledger is anyone's text: a newline in a record's key id or name stays in its row."""
+    rotate(backend_repo)
+    ledger_file = backend_repo / "ledger" / f"{ENV}.yaml"
+    real = ledger.load(backend_repo, ENV)
+    forged = dataclasses.replace(
+        real[0], key_id="kid_aaaaaaaaaaaa\nkid_bbbbbbbbbbbb  apiKey       active", status=REVOKED
+    )
+    ledger_file.write_text(ledger.dump(ENV, [*real, forged]))
+    commit_all(backend_repo, "forged")
+    result = ok(sealer(backend_repo, "keys", "list", ENV))
+    assert len(result.stdout.splitlines()) == len(real) + 1
+    assert not [line for line in result.stdout.splitlines() if line.startswith("kid_bbbbbbbbbbbb")]
 
 
 def test_keys_list_of_a_store_that_is_down(backend_repo: Path, outage_backend: Backend) -> None:

@@ -51,6 +51,30 @@ def test_show_shows_an_expired_certificate_marked_expired(tmp_path: Path) -> Non
     assert sealing.code == 2 and "expired on" in sealing.stderr
 
 
+def test_show_prints_no_line_a_certificate_subject_forged(tmp_path: Path) -> None:
+    """A certificate is anyone's file (a pull request's certs/): a newline in its subject must not
+    add a line of its own making, such as a second `key_bits:` ahead of the real one."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    key, now = ref.rsa_key(2048), dt.datetime.now(dt.timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "evil\nkey_bits: 4096")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    run = invoke(["cert", "show", str(ref.write_cert(tmp_path / "evil.pem", cert))])
+    assert run.code == 0, run.stderr
+    assert [line for line in run.stdout.splitlines() if line.startswith("key_bits:")] == ["key_bits: 2048"]
+
+
 @pytest.mark.parametrize(
     ("case", "message"),
     [

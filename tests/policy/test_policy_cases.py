@@ -85,6 +85,12 @@ def expired(recs: list[KeyRecord]) -> list[KeyRecord]:
     return [dataclasses.replace(r, expires=utcnow() - dt.timedelta(days=1)) for r in recs]
 
 
+def created_in_the_future(recs: list[KeyRecord]) -> list[KeyRecord]:
+    """A hand edit that would have the key never age (expiry kept ahead of the creation)."""
+    later = utcnow() + dt.timedelta(days=3650)
+    return [dataclasses.replace(r, created=later, expires=later + dt.timedelta(days=30)) for r in recs]
+
+
 def pending(recs: list[KeyRecord]) -> list[KeyRecord]:
     return [r.with_status(PENDING) for r in recs]
 
@@ -187,6 +193,11 @@ CASES = [
                 "rotationDays to 180",
             ),
         ),
+    ),
+    Case(
+        "staging-key-created-in-the-future",
+        records("staging", created_in_the_future),
+        (error("key-age", "staging", "in the future", ROTATE_STAGING),),
     ),
     # grace-window
     Case(

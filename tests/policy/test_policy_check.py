@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -254,3 +255,18 @@ def test_audit_output_holds_no_row_a_ledger_actor_forged(repo_factory: RepoFacto
         result = sealer(root, "audit", *args)
         assert result.exit_code == 0 and "\r" not in result.stdout and "\x1b" not in result.stdout
         assert not [line for line in result.stdout.splitlines() if line.startswith(("ok:", "| forged"))]
+
+
+def test_a_ledger_time_beyond_the_calendar_is_one_line_of_bad_input(repo_factory: RepoFactory) -> None:
+    """A ledger is anyone's text: a key created in year 9999 overflowed the age arithmetic of
+    `check` and `audit` (a traceback, exit 3); it is bad input, named once, like any broken record."""
+    root = repo_factory()
+    moment = dt.datetime(9999, 12, 28, tzinfo=dt.timezone.utc)
+    edit_ledger(
+        root, "staging", lambda records: [dataclasses.replace(r, created=moment) for r in records], False
+    )
+    for args in (["check"], ["audit", "-o", "json"], ["audit", "-o", "html"]):
+        result = sealer(root, *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr.count("\n") == 1 and "ledger/staging.yaml" in result.stderr, result.stderr
+        assert "no time sealer gave it" in result.stderr

@@ -629,8 +629,22 @@ def moved_by_main_s_argo_application(repo: Path) -> None:
     write(repo, "tools/more/api-key.yaml", in_namespace((repo / SEALED).read_text(), "tools"))
 
 
+def moved_by_main_s_escaped_argo_application(repo: Path) -> None:
+    """The same, its kind spelled with an escape (the look over HEAD's manifests is cheap)."""
+    application = (
+        'apiVersion: argoproj.io/v1alpha1\nkind: "Appl\\x69cation"\nmetadata: {name: tools}\n'
+        "spec:\n  source: {path: tools, kustomize: {namespace: staging}}\n"
+    )
+    on_main(repo, {"clusters/tools.yaml": application, "tools/settings.yaml": SETTINGS})
+    write(repo, "tools/api-key.yaml", in_namespace((repo / SEALED).read_text(), "tools"))
+
+
 SETTINGS = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n"
-LEFT_ALONE = [renamed_by_main_s_flux_kustomization, moved_by_main_s_argo_application]
+LEFT_ALONE = [
+    renamed_by_main_s_flux_kustomization,
+    moved_by_main_s_argo_application,
+    moved_by_main_s_escaped_argo_application,
+]
 
 
 @pytest.mark.parametrize("attack", LEFT_ALONE, ids=[a.__name__ for a in LEFT_ALONE])

@@ -1,4 +1,4 @@
-"""key-age: no key older than the environment's maximum age, none expired.
+"""key-age: no key older than the environment's maximum age, none expired, none created in the future.
 
 Also warns when a key reaches the limit within `warn-days`, and flags a `rotationDays` longer
 than the limit (then `sealer rotate --due` would rotate too late).
@@ -13,7 +13,7 @@ from typing import Any
 from sealer.config import Environment
 from sealer.policy import fixes, schema
 from sealer.policy.model import ERROR, WARNING, Context, Problem, days_left, whole_days
-from sealer.records import KeyRecord
+from sealer.records import CLOCK_SKEW, KeyRecord
 
 ID = "key-age"
 DESCRIPTION = "keys are rotated before they reach the maximum age"
@@ -42,7 +42,11 @@ def _record(
     limit = record.created + dt.timedelta(days=max_days)
     what = f"{name} key {record.key_id}"
     fix = fixes.rotate(env.name, name)
-    if record.expires and record.expires <= now:
+    if record.created > now + CLOCK_SKEW:  # only a hand edit makes one: it would never age
+        yield Problem(
+            ID, env.name, ERROR, f"{what} was created {record.created:%Y-%m-%d %H:%M}Z, in the future", fix
+        )
+    elif record.expires and record.expires <= now:
         yield Problem(ID, env.name, ERROR, f"{what} expired on {record.expires:%Y-%m-%d}", fix)
     elif now >= limit:
         yield Problem(

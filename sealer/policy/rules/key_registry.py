@@ -40,23 +40,26 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
 
 
 def _leftovers(ctx: Context, env: Environment, rendered: set[str]) -> Iterator[Problem]:
-    """Registry files no longer rendered (another store, direct delivery, a cluster gone): a
-    GitOps tool would keep applying what they list, and they are never updated again."""
-    for name in _names_in(ctx.root / layout.REGISTRY_DIR / env.name):
-        if name.endswith(".yaml") and name not in rendered:
+    """Registry files no longer rendered (another store, direct delivery, a cluster gone), and
+    anything else in the folder (a `.yml`, a `.json`, a subfolder: GitOps tools apply those too):
+    a GitOps tool would keep applying what they list, and they are never updated again."""
+    for name, folder in _names_in(ctx.root / layout.REGISTRY_DIR / env.name):
+        if name not in rendered:
             rel = f"{layout.REGISTRY_DIR}/{env.name}/{name}"
             message = f"key registry {rel} is not rendered any more: it will never follow the ledger"
-            yield Problem(ID, env.name, ERROR, message, f"git rm {rel}")
+            yield Problem(ID, env.name, ERROR, message, f"git rm {'-r ' if folder else ''}{rel}")
 
 
-def _names_in(folder: Path) -> list[str]:
-    """The names in `folder`, opened without following a symlink anywhere on the way (#13);
-    none when it is missing or not a plain folder (reading a registry file then says why)."""
+def _names_in(folder: Path) -> list[tuple[str, bool]]:
+    """The names in `folder` (and whether each is a folder), opened without following a symlink
+    anywhere on the way (#13); none when it is missing or not a plain folder (reading a registry
+    file then says why)."""
     try:
         handle = safeopen.open_dir(folder)
     except OSError:
         return []
     try:
-        return sorted(os.listdir(handle))
+        with os.scandir(handle) as entries:
+            return sorted((entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries)
     finally:
         os.close(handle)
