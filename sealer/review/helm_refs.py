@@ -18,14 +18,8 @@ import yaml
 from sealer import yamlio
 from sealer.review import stray
 
-_HINTS = (
-    "application",
-    "helmrelease",
-    "helmchart",
-    "kustomization",
-    "\\",
-    "!",
-)  # casefolded: a file holding none holds no such object
+# casefolded: a file holding none holds no such object
+_HINTS = ("application", "helmrelease", "helmchart", "kustomization", "\\", "!")
 # Words that name a reference in a manifest (git grep looks for them, any case): escapes and
 # tags may spell one otherwise.
 REFERENCE_WORDS = (
