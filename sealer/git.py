@@ -535,6 +535,20 @@ def files_holding(root: Path, rev: str, texts: Sequence[str], pathspecs: Sequenc
     return [os.fsdecode(p.removeprefix(prefix)) for p in done.stdout.split(b"\0") if p]
 
 
+def binary_files(root: Path, rev: str, pathspecs: Sequence[str]) -> list[str]:
+    """The files of `rev` matching `pathspecs` (globs) that git reads as binary (any NUL byte:
+    UTF-16 text too, whose words no byte search of `files_holding` finds); two `git grep`s."""
+    found = []
+    for binary in (False, True):
+        args = ["grep", "-l", "-z", "-e", "", *(() if binary else ("-I",))]
+        done = _call(root, [NO_REPLACE, *args, rev, "--", *pathspecs])
+        if done.returncode not in (0, 1):  # 1: every file is empty
+            raise _refused(args, done)
+        prefix = f"{rev}:".encode()
+        found.append({os.fsdecode(p.removeprefix(prefix)) for p in done.stdout.split(b"\0") if p})
+    return sorted(found[1] - found[0])
+
+
 def restore_from_head(root: Path, paths: Sequence[str]) -> None:
     """Put `paths` back as HEAD has them (index and working tree); those HEAD lacks are removed."""
     listed = (

@@ -35,10 +35,14 @@ def reached(
         followed.add(link)
         if len(followed) > MAX_LINKS:
             return None
-        target = posixpath.normpath(
-            posixpath.join(posixpath.dirname(link), (text(links[link]) or b"").decode("utf-8", "replace"))
-        )
-        if target.startswith(("../", "/")) or target == "..":
+        target = _led(link, text(links[link]))
+        for _ in range(MAX_LINKS):  # a folder's link on the target's way: Helm follows it too
+            above = next((f for f in _folders_of(target) if f in links), None)
+            if above is None or _outside(target):
+                break
+            target = _led(above, text(links[above])) + target[len(above) :]
+            target = posixpath.normpath(target)
+        if _outside(target):
             continue  # outside the repository: nothing here to change
         target = "" if target == "." else target  # the repository's top: all of it
         found.setdefault(target, chart)
@@ -52,6 +56,23 @@ def chart_reaching(path: str, found: dict[str, str]) -> str | None:
         if folder in found:
             return found[folder]
     return None
+
+
+def _led(link: str, data: bytes | None) -> str:
+    """Where the symlink at `link` (`data`: its blob) leads, from the repository's top."""
+    return posixpath.normpath(
+        posixpath.join(posixpath.dirname(link), (data or b"").decode("utf-8", "replace"))
+    )
+
+
+def _outside(path: str) -> bool:
+    return path.startswith(("../", "/")) or path == ".."
+
+
+def _folders_of(path: str) -> list[str]:
+    """The folders `path` lies in, outermost first ("a", "a/b" for "a/b/c")."""
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def _below(path: str, folder: str) -> bool:

@@ -244,7 +244,23 @@ def _passes_names(path: str, data: bytes | None, names: set[str]) -> bool:
             if any(name in scalar for scalar in scalars for name in names):
                 return True
             # A chart passing its values through `tpl` renders an action there: any name, built
-            # by the action (ApplicationSet's own templating aside: it renders its `{{ }}` itself).
+            # by the action. An ApplicationSet renders its own `{{ }}` in what it passes Helm
+            # from its generators' parameters: a name built from parts too.
             if kinds & {"Application", "HelmRelease"} and any("{{" in scalar for scalar in scalars):
                 return True
+            if "ApplicationSet" in kinds and any("{{" in scalar for scalar in _helm_scalars(doc)):
+                return True
     return False
+
+
+def _helm_scalars(doc: yaml.Node) -> set[str]:
+    """The texts below every `helm` mapping of a document (what an application passes Helm)."""
+    helms = [
+        value
+        for node in yamlio.nodes(doc)
+        if isinstance(node, yaml.MappingNode)
+        for value in stray.field_values(node, "helm")
+    ]
+    return {
+        text for helm in helms for node in yamlio.nodes(helm) if (text := stray.scalar_text(node)) is not None
+    }

@@ -1,7 +1,8 @@
-"""What an Argo CD application (an ApplicationSet's template too) or a Flux HelmRelease hands
-Helm besides its inline values (which sealer.review.charts judges): values files read from a
-tree (Argo CD's `helm.valueFiles` and `fileParameters`, Flux's `chart.spec.valuesFiles`),
-Flux's `valuesFrom` ConfigMaps and Secrets, and Flux's `postRenderers`, which patch what Helm
+"""What an Argo CD application (an ApplicationSet's template too) or a Flux HelmRelease (or the
+HelmChart its `chartRef` names) hands Helm besides its inline values (which
+sealer.review.charts judges): values files read from a tree (Argo CD's `helm.valueFiles` and
+`fileParameters`, Flux's `chart.spec.valuesFiles`, a HelmChart's `valuesFiles`), Flux's
+`valuesFrom` ConfigMaps and Secrets, and Flux's `postRenderers`, which patch what Helm
 rendered. Read from one manifest, as any YAML parser may read it (sealer.review.stray's reader);
 sealer.review.helm_sources resolves the files and judges them.
 """
@@ -17,10 +18,21 @@ import yaml
 from sealer import yamlio
 from sealer.review import stray
 
-_HINTS = ("application", "helmrelease", "\\", "!")  # casefolded: a file holding none holds no such object
+# casefolded: a file holding none holds no such object
+_HINTS = ("application", "helmrelease", "helmchart", "kustomization", "\\", "!")
 # Words that name a reference in a manifest (git grep looks for them, any case): escapes and
 # tags may spell one otherwise.
-REFERENCE_WORDS = ("valueFiles", "valuesFiles", "valuesFile", "fileParameters", "valuesFrom", "\\", "!!")
+REFERENCE_WORDS = (
+    "valueFiles",
+    "valuesFiles",
+    "valuesFile",
+    "fileParameters",
+    "valuesFrom",
+    "substituteFrom",
+    "ApplicationSet",
+    "\\",
+    "!!",
+)
 
 
 @dataclass
@@ -29,8 +41,14 @@ class Refs:
 
     files: set[str] = field(default_factory=set)  # repository paths of values files
     unread: set[str] = field(default_factory=set)  # references review cannot resolve, as shown
+    # another source's files (`$ref/path`): that source may be this repository, from its top
+    maybe_files: set[str] = field(default_factory=set)
     config: set[tuple[str, str]] = field(default_factory=set)  # Flux valuesFrom: (kind, name)
     post_renderers: list[object] = field(default_factory=list)  # each block's shape
+    # Read whatever they hold, a template or substitution building any name from them: the files
+    # an ApplicationSet's git files generator reads (globs), and Flux's postBuild.substituteFrom.
+    templated: set[str] = field(default_factory=set)
+    substituted: set[tuple[str, str]] = field(default_factory=set)  # (kind, name)
 
     def named(self) -> bool:
         return bool(self.files or self.unread or self.config)
@@ -42,9 +60,17 @@ def references(path: str, data: bytes | None) -> Refs:
         kinds = stray.scalar_texts(stray.field_values(doc, "kind"))
         if "HelmRelease" in kinds:
             _helm_release(doc, refs)
+        if "HelmChart" in kinds:  # a HelmRelease's chartRef may name it
+            for spec in stray.field_values(doc, "spec"):
+                _chart_values_files(spec, refs)
         specs = stray.field_values(doc, "spec") if "Application" in kinds else []
+        if "Kustomization" in kinds:
+            _substitute_from(doc, refs)
         if "ApplicationSet" in kinds:
             specs += [s for t in _all(doc, "spec", "template") for s in stray.field_values(t, "spec")]
+            for generators in _all(doc, "spec", "generators"):  # a matrix's or merge's too
+                gits = [g for n in yamlio.nodes(generators) for g in stray.field_values(n, "git")]
+                refs.templated |= {p.lstrip("/") for g in gits for p in _texts_of(_all(g, "files"), "path")}
             patches = stray.scalar_texts(_all(doc, "spec", "templatePatch"))
             if any(word in patch for patch in patches for word in ("valueFiles", "fileParameters")):
                 refs.unread.add("values files a templatePatch sets")
@@ -56,9 +82,9 @@ def references(path: str, data: bytes | None) -> Refs:
 
 
 def _argo_source(source: yaml.Node, refs: Refs) -> None:
-    """An Argo CD source's values files: relative to its `path` (a folder of its repository);
-    another source's (`$ref/...`), a URL, a Helm repository chart's, or a templated path
-    (ApplicationSet) is not read here."""
+    """An Argo CD source's values files: relative to its `path` (a folder of its repository), or
+    to the repository's top with a leading slash; another source's (`$ref/...`), a URL, a Helm
+    repository chart's, or a templated path (ApplicationSet) is not read here."""
     helm = stray.field_values(source, "helm")
     entries = stray.scalar_texts(_items(n for h in helm for n in stray.field_values(h, "valueFiles")))
     params = _items(n for h in helm for n in stray.field_values(h, "fileParameters"))
@@ -70,10 +96,16 @@ def _argo_source(source: yaml.Node, refs: Refs) -> None:
     for entry in sorted(entries):
         if entry.startswith("$") or "://" in entry or "{{" in entry:
             refs.unread.add(f"{entry} (another source's, remote or templated)")
+            ref, _, rest = entry.partition("/")
+            path = posixpath.normpath(rest)
+            if ref.startswith("$") and rest and not path.startswith(("../", "/")) and path != "..":
+                refs.maybe_files.add(path)
         elif charts or not folders or len(folders) > 1 or any("{{" in f for f in folders):
             refs.unread.add(f"{entry} (of a chart or path review does not read)")
         else:
-            _in_tree(posixpath.join(next(iter(folders)).lstrip("/"), entry), entry, refs)
+            # Argo CD reads a path with a leading slash from the repository's top
+            folder = "" if entry.startswith("/") else next(iter(folders)).lstrip("/")
+            _in_tree(posixpath.join(folder, entry.lstrip("/")), entry, refs)
 
 
 def _helm_release(doc: yaml.Node, refs: Refs) -> None:
@@ -81,17 +113,7 @@ def _helm_release(doc: yaml.Node, refs: Refs) -> None:
     are in the chart package), `valuesFrom`, `postRenderers`."""
     for spec in stray.field_values(doc, "spec"):
         for chart in _all(spec, "chart", "spec"):
-            files = stray.scalar_texts(
-                [*_items(stray.field_values(chart, "valuesFiles")), *stray.field_values(chart, "valuesFile")]
-            )
-            kinds = {k for s in stray.field_values(chart, "sourceRef") for k in _texts(s, "kind")} or {
-                "HelmRepository"
-            }
-            for entry in sorted(files):
-                if kinds <= {"GitRepository", "Bucket"} and "://" not in entry:
-                    _in_tree(entry, entry, refs)
-                else:
-                    refs.unread.add(f"{entry} (in a chart package or source review does not read)")
+            _chart_values_files(chart, refs)
         for item in _items(stray.field_values(spec, "valuesFrom")):
             kinds, names = _texts(item, "kind"), _texts(item, "name")
             if len(kinds) == 1 and len(names) == 1:
@@ -99,6 +121,35 @@ def _helm_release(doc: yaml.Node, refs: Refs) -> None:
             else:
                 refs.unread.add("a valuesFrom entry of no one kind and name")
         refs.post_renderers += [shape(n) for n in stray.field_values(spec, "postRenderers")]
+
+
+def _chart_values_files(chart: yaml.Node, refs: Refs) -> None:
+    """A Flux HelmChart's spec (a HelmRelease's `chart.spec` is one): `valuesFiles` from its
+    source's top; a Helm repository's are in the chart package."""
+    files = stray.scalar_texts(
+        [*_items(stray.field_values(chart, "valuesFiles")), *stray.field_values(chart, "valuesFile")]
+    )
+    kinds = {k for s in stray.field_values(chart, "sourceRef") for k in _texts(s, "kind")} or {
+        "HelmRepository"
+    }
+    for entry in sorted(files):
+        if kinds <= {"GitRepository", "Bucket"} and "://" not in entry:
+            _in_tree(entry, entry, refs)
+        else:
+            refs.unread.add(f"{entry} (in a chart package or source review does not read)")
+
+
+def _substitute_from(doc: yaml.Node, refs: Refs) -> None:
+    """A Flux Kustomization's `postBuild.substituteFrom`: the ConfigMaps and Secrets whose data
+    `${var}`s in what it builds are replaced by."""
+    for item in _items(_all(doc, "spec", "postBuild", "substituteFrom")):
+        for kind in _texts(item, "kind") or {"ConfigMap", "Secret"}:
+            refs.substituted |= {(kind, name) for name in _texts(item, "name")}
+
+
+def _texts_of(nodes: list[yaml.Node], key: str) -> set[str]:
+    """`key`'s texts in the items of the sequences among `nodes`."""
+    return {t for item in _items(nodes) for t in _texts(item, key)}
 
 
 def _in_tree(joined: str, entry: str, refs: Refs) -> None:

@@ -10,6 +10,7 @@ Bounded: blobs are read through review's walk (MAX_TOTAL_BYTES), candidates foun
 
 from __future__ import annotations
 
+import fnmatch
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ _REGULAR, _LINK = ("100644", "100755"), "120000"
 _MAX_LINKS = 8  # symlinks followed in a row
 _MANIFESTS = ("*.yaml", "*.yml", "*.json")  # what Argo CD and Flux read as manifests
 _KUSTOMIZATIONS = ("*kustomization.yaml", "*kustomization.yml", "*Kustomization")
+_ESCAPES = ("\\",)  # a YAML escape may spell any word otherwise
 Entries = dict[str, tuple[str, str]]  # path -> (mode, blob)
 
 
@@ -37,15 +39,22 @@ class Sources:
     _generators: dict[str, Entries] = field(default_factory=dict)  # commit -> its generating kustomizations
     _referenced: dict[str, str] | None = None  # HEAD's: path -> the manifest referencing it
     _objects: dict[tuple[str, str], str] = field(default_factory=dict)  # HEAD's valuesFrom -> referrer
+    _templated: dict[str, str] = field(
+        default_factory=dict
+    )  # HEAD's Refs.templated (globs, paths) -> referrer
+    _substituted: dict[tuple[str, str], str] = field(default_factory=dict)  # HEAD's Refs.substituted
 
     def problems(self, commit: str, refs: helm_refs.Refs, before: helm_refs.Refs) -> list[str]:
         """Why the references in `refs` (a manifest at `commit`; `before`: its parent's version)
         could pass values naming a managed object: every file judged, what cannot be resolved
         only when it is new (the parent's was approved or passed)."""
         found = sorted(f"{entry} (unread)" for entry in refs.unread - before.unread)
-        entries = self.read_entries(commit, sorted(refs.files))
+        above = {f for path in refs.files for f in _folders_above(path)}
+        entries = self.read_entries(commit, sorted({*refs.files, *above}))
         for path in sorted(refs.files):
-            why = self._file_problem(path, entries.get(path), path in before.files)
+            linked = any(entries.get(f, ("", ""))[0] == _LINK for f in _folders_above(path))
+            entry = (_LINK, "") if linked else entries.get(path)  # a folder's link: followed all the same
+            why = self._file_problem(path, entry, path in before.files)
             found += [why] if why else []
         for wanted in sorted(refs.config):
             made = self._made(commit, wanted)
@@ -75,7 +84,7 @@ class Sources:
         """The files and literals of the generators at `commit` making `wanted`, and the
         kustomizations holding them; None when none makes it."""
         if commit not in self._generators:
-            paths = git.files_holding(self.root, commit, ("generator",), _KUSTOMIZATIONS)
+            paths = self._holding(commit, ("generator", *_ESCAPES), _KUSTOMIZATIONS)
             self._generators[commit] = self.read_entries(commit, paths)
         found: tuple[list[str], list[str], list[str]] | None = None
         for path, (mode, blob) in sorted(self._generators[commit].items()):
@@ -95,46 +104,116 @@ class Sources:
         referencing it; read once."""
         if self._referenced is None:
             found: dict[str, str] = {}
-            candidates = git.files_holding(self.root, head, helm_refs.REFERENCE_WORDS, _MANIFESTS)
+            candidates = self._holding(head, helm_refs.REFERENCE_WORDS, _MANIFESTS)
             for path, (mode, blob) in sorted(self.read_entries(head, candidates).items()):
                 refs = helm_refs.references(path, self.data(blob)) if mode in _REGULAR else helm_refs.Refs()
-                for file in refs.files:
+                for file in sorted(refs.files | refs.maybe_files):
                     found.setdefault(file, path)
                 for wanted in sorted(refs.config):
                     self._objects.setdefault(wanted, path)
                     made = self._made(head, wanted)
                     for file in [*made[0], *made[2]] if made else []:
                         found.setdefault(file, path)
+                for glob in sorted(refs.templated):
+                    self._templated.setdefault(glob, path)
+                for wanted in sorted(refs.substituted):
+                    self._substituted.setdefault(wanted, path)
+                    made = self._made(head, wanted)
+                    for file in [*made[0], *made[2]] if made else []:
+                        self._templated.setdefault(glob_escaped(file), path)
             self._referenced = self._links_followed(head, found)
         return self._referenced
+
+    def _holding(self, commit: str, words: tuple[str, ...], pathspecs: tuple[str, ...]) -> list[str]:
+        """The files that may hold one of `words` as a YAML reader reads them: those whose bytes
+        do (any case), and those git reads as binary (UTF-16 text, which stray's reader decodes)."""
+        found = git.files_holding(self.root, commit, words, pathspecs)
+        return sorted({*found, *git.binary_files(self.root, commit, pathspecs)})
 
     def referrer(self, head: str, path: str, data: bytes | None) -> str | None:
         """The manifest at `head` passing Helm values from the file at `path` (`data`: its bytes,
         None when unread): a file it references, or a ConfigMap or Secret its `valuesFrom` names
         (in any namespace: the file may be applied anywhere)."""
-        found = self.referenced(head).get(path)
-        if found is not None or not self._objects:
+        referenced = self.referenced(head)
+        found = referenced.get(path)
+        if found is None:  # a folder above a referenced file (made a symlink, say)
+            found = next((r for p, r in sorted(referenced.items()) if p.startswith(f"{path}/")), None)
+        if found is not None or data is None:
             return found
-        objects = stray.placed(path, data) if data is not None else []
-        return next((self._objects[(k, n)] for k, _, n in objects if (k, n) in self._objects), None)
+        return self._object_referrer(path, data, sealed=False)
+
+    def templating_referrer(self, head: str, path: str, data: bytes | None) -> str | None:
+        """The manifest at `head` building names from the file at `path` whatever it holds: an
+        ApplicationSet whose git files generator reads it, or a Flux Kustomization substituting
+        from a ConfigMap or Secret (sealed too) it holds or a generator makes of it."""
+        self.referenced(head)
+        found = next(
+            (r for glob, r in sorted(self._templated.items()) if fnmatch.fnmatchcase(path, glob)), None
+        )
+        if found is not None or data is None:
+            return found
+        for kind, _, name in stray.placed(path, data):
+            kind = "Secret" if kind == "SealedSecret" else kind
+            for (wanted, wanted_name), referrer in sorted(self._substituted.items()):
+                if kind == wanted and name and name in wanted_name:
+                    return referrer
+        return None
+
+    def sealed_referrer(self, head: str, path: str, data: bytes) -> str | None:
+        """The manifest at `head` whose `valuesFrom` names a Secret the file at `path` seals
+        (a SealedSecret of that name: review cannot read the values it decrypts to)."""
+        self.referenced(head)
+        return self._object_referrer(path, data, sealed=True)
+
+    def _object_referrer(self, path: str, data: bytes, sealed: bool) -> str | None:
+        """A `valuesFrom` object at HEAD the file's ConfigMaps and Secrets (or SealedSecrets) may
+        be once built: of its kind, its name within the wanted one (a kustomization's namePrefix
+        or nameSuffix may add to it)."""
+        if not self._objects:
+            return None
+        for kind, _, name in stray.placed(path, data):
+            if (kind == "SealedSecret") != sealed:
+                continue
+            kind = "Secret" if sealed else kind
+            for (wanted, wanted_name), referrer in sorted(self._objects.items()):
+                if kind == wanted and name and name in wanted_name:
+                    return referrer
+        return None
 
     def _links_followed(self, head: str, found: dict[str, str]) -> dict[str, str]:
-        """`found` with what each referenced symlink leads to inside the repository (Argo CD
-        follows it), link after link."""
+        """`found` with what each referenced path leads to inside the repository through a
+        symlink, the file's own or a folder's on the way (Argo CD and Flux follow them), link
+        after link."""
         wanted = dict(found)
         for _ in range(_MAX_LINKS):
-            entries = self.read_entries(head, sorted(wanted))
-            wanted = {}
-            for path, (mode, blob) in entries.items():
-                if mode != _LINK:
+            above = {f for path in wanted for f in _folders_above(path)}
+            entries = self.read_entries(head, sorted({*wanted, *above}))
+            led = {}
+            for path in wanted:
+                link = next(
+                    (f for f in (*_folders_above(path), path) if entries.get(f, ("",))[0] == _LINK), None
+                )
+                if link is None:
                     continue
-                link = (self.data(blob) or b"").decode("utf-8", "replace")
-                target = posixpath.normpath(posixpath.join(posixpath.dirname(path), link))
+                text = (self.data(entries[link][1]) or b"").decode("utf-8", "replace")
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(link), text) + path[len(link) :])
                 if not target.startswith(("../", "/")) and target not in found:
-                    wanted[target] = found[target] = found[path]
+                    led[target] = found[target] = found[path]
+            wanted = led
             if not wanted:
                 break
         return found
+
+
+def glob_escaped(path: str) -> str:
+    """A glob matching `path` alone."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in path)
+
+
+def _folders_above(path: str) -> list[str]:
+    """The folders `path` lies in, outermost first ("a", "a/b" for "a/b/c")."""
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def finding(path: str, problems: list[str]) -> Finding:
@@ -151,6 +230,24 @@ def referenced_finding(path: str, referrer: str) -> Finding:
         f"Helm values that {stray.escaped(referrer)} passes a chart name a Secret sealer manages, a key "
         "registry or registry.json (or hold a template action): a chart may render one, and review "
         "does not render charts, so a code owner must approve"
+    )
+    return Finding(TRUST_ANCHOR, "", path, None, message)
+
+
+def templating_finding(path: str, referrer: str) -> Finding:
+    message = (
+        f"{stray.escaped(referrer)} builds what it makes from this file (an ApplicationSet's git files "
+        "generator, or Flux's postBuild substitution), names or namespaces from parts, which review "
+        "does not redo: a code owner must approve"
+    )
+    return Finding(TRUST_ANCHOR, "", path, None, message)
+
+
+def sealed_finding(path: str, referrer: str) -> Finding:
+    message = (
+        f"seals a Secret named like one whose Helm values {stray.escaped(referrer)} passes a chart, "
+        "values review cannot clear (it cannot read what they decrypt to): a chart may render a Secret "
+        "sealer manages or a key registry from them, so a code owner must approve"
     )
     return Finding(TRUST_ANCHOR, "", path, None, message)
 

@@ -30,6 +30,7 @@ from sealer.review import (
     charts,
     helm_refs,
     helm_sources,
+    jsonnet_imports,
     kustomize,
     ledger_rules,
     model,
@@ -133,6 +134,8 @@ class Walk:
     judged: set[tuple[str, str, str]] = field(default_factory=set)  # (path, mode, blob) a commit made
     held: int = 0  # bytes in `blobs`: bounded by model.MAX_TOTAL_BYTES
     head: str = ""  # the range's last commit
+    placed: dict[str, list[stray.Placed]] = field(default_factory=dict)  # kustomize.Build's, shared
+    budget: kustomize.Budget = field(default_factory=kustomize.Budget)  # every build's, together
 
     def hold(self, blob: str, data: bytes | Iterator[bytes]) -> None:
         """Keep a blob's bytes (whole, or as git streams a big one) for the checks; refused past
@@ -147,6 +150,13 @@ class Walk:
                 )
             parts.append(part)
         self.blobs[blob] = parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def tree(self, commit: str) -> kustomize.Tree:
+        """A commit's whole tree, read once for every build at it (no git process per path)."""
+        if ("tree", commit) not in self.parsed:
+            self.parsed["tree", commit] = kustomize.Tree.read(self.root, commit)
+        found: kustomize.Tree = self.parsed["tree", commit]
+        return found
 
     def records(self, env: str, blob: str) -> list[KeyRecord]:
         return list(self.ledger(env, blob)[0])
@@ -399,7 +409,9 @@ def _file(
             _kustomization(walk, path, content, commit)
         elif _manifest(path):
             for deployed in stray.gitops_builds(path, content):
-                build = kustomize.Build(walk.root, commit, walk.data)
+                build = kustomize.Build(
+                    walk.root, commit, walk.data, walk.tree(commit), walk.placed, walk.budget
+                )
                 _judge_build(walk, path, build, build.deployed(path, deployed))
     if path.endswith((".yaml", ".yml")) and path not in walk.head_values:
         _beside_values(walk, change)
@@ -544,13 +556,21 @@ def _helm_values_passed(walk: Walk, change: git.FileChange, commit: str) -> None
 def _referenced_values(walk: Walk, change: git.FileChange) -> None:
     """A file a commit adds or changes that an Argo CD application or Flux HelmRelease at HEAD
     passes Helm as values (its own change need not be in the range): judged as that object's.
-    A blob too big to hold, or no regular file, counts as naming one."""
+    A blob too big to hold, or no regular file, counts as naming one; a SealedSecret a
+    `valuesFrom` may read fails, its values unread."""
     if change.new_mode == GONE:
         return
     data = walk.blobs.get(change.new_blob) if change.new_mode in (REGULAR, EXECUTABLE) else None
-    if not helm_refs.names_any(change.path, data, walk.helm_sources.names):
+    sources = walk.helm_sources
+    templating = sources.templating_referrer(walk.head, change.path, data)
+    if templating is not None:
+        walk.add([helm_sources.templating_finding(change.path, templating)])
+    sealed = sources.sealed_referrer(walk.head, change.path, data) if data is not None else None
+    if sealed is not None:
+        walk.add([helm_sources.sealed_finding(change.path, sealed)])
+    if not helm_refs.names_any(change.path, data, sources.names):
         return
-    referrer = walk.helm_sources.referrer(walk.head, change.path, data)
+    referrer = sources.referrer(walk.head, change.path, data)
     walk.add([helm_sources.referenced_finding(change.path, referrer)] if referrer else [])
 
 
@@ -583,7 +603,7 @@ def _kustomization(walk: Walk, path: str, data: bytes, commit: str) -> None:
     read = stray.kustomization(path, data)
     if read is None:
         return
-    build = kustomize.Build(walk.root, commit, walk.data)
+    build = kustomize.Build(walk.root, commit, walk.data, walk.tree(commit), walk.placed, walk.budget)
     _judge_build(walk, path, build, build.moved(path, read))
 
 
@@ -593,7 +613,7 @@ def _builds_over(walk: Walk, changed: set[str], head: str) -> None:
     listing one (each judged at HEAD)."""
     if not changed:  # any name: kustomize reads what `resources:` lists whatever its extension
         return
-    tree = kustomize.Tree.read(walk.root, head)
+    tree = walk.tree(head)
     files = {p: tree.entries[p] for p in tree.files if p not in changed}
     kustomizations = {
         p: e for p, e in files.items() if posixpath.basename(p) in kustomize.KUSTOMIZATION_FILES
@@ -602,7 +622,9 @@ def _builds_over(walk: Walk, changed: set[str], head: str) -> None:
     for path, (mode, blob) in kustomizations.items():
         read = stray.kustomization(path, walk.data(blob) or b"") if mode in (REGULAR, EXECUTABLE) else None
         if read is not None and read.acts:
-            _judge_over(walk, path, kustomize.Build(walk.root, head, walk.data, tree), read, changed)
+            build = kustomize.Build(walk.root, head, walk.data, tree, walk.placed, walk.budget)
+            _judge_over(walk, path, build, read, changed)
+    _jsonnet_imported(walk, tree, changed)
     # GitOps objects may be in any manifest sealer does not write (_file's `foreign`): each is
     # read as it streams by, none held (a monorepo's manifests may outweigh review's bound).
     manifests: dict[str, list[str]] = {}  # blob -> the paths holding it
@@ -616,8 +638,68 @@ def _builds_over(walk: Walk, changed: set[str], head: str) -> None:
             data = walk.blobs[blob]
         for path in manifests[blob]:
             for deployed in stray.gitops_builds(path, data):
-                build = kustomize.Build(walk.root, head, walk.data, tree)
+                build = kustomize.Build(walk.root, head, walk.data, tree, walk.placed, walk.budget)
                 _judge_over(walk, path, build, deployed, changed, gitops=True)
+
+
+def _jsonnet_imported(walk: Walk, tree: kustomize.Tree, changed: set[str]) -> None:
+    """A file the range changed that a jsonnet file at HEAD imports (sealer.review.
+    jsonnet_imports), a file an import evaluates imports in turn, through symlinks too: Argo CD
+    evaluates the jsonnet, and review does not. A change to jsonnet itself fails on its own;
+    a jsonnet import review cannot read may be of any file but sealer's own."""
+    queue = [p for p in tree.files if p.endswith(_JSONNET)]
+    importers: dict[str, str] = {}  # imported path -> a jsonnet file importing it
+    unread: list[str] = []  # jsonnet files with an import review cannot read
+    seen: set[str] = set()
+    while queue and len(seen) <= kustomize.MAX_READS:
+        batch = sorted(set(queue) - seen)
+        queue = []
+        seen.update(batch)
+        walk.read_blobs(tree.entries[p] for p in batch if p in tree.entries)  # one git reader a round
+        for path in batch:
+            mode, blob = tree.entries.get(path, (GONE, ""))
+            data = walk.data(blob) if mode in (REGULAR, EXECUTABLE) else None
+            text = stray.decoded(data) if data is not None else None
+            found = jsonnet_imports.imports(text) if text is not None else jsonnet_imports.Imports()
+            unread += [path] if found.unread else []
+            for name, code in [*((n, True) for n in found.code), *((n, False) for n in found.data)]:
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(path), name))
+                for led in _led(tree, target, walk):
+                    importers.setdefault(led, importers.get(path, path))
+                    queue += [led] if code else []
+    if len(seen) > kustomize.MAX_READS:
+        unread.append(
+            f"more than {kustomize.MAX_READS} jsonnet files and imports, which review does not read"
+        )
+    for path in sorted(changed):
+        importer = importers.get(path)
+        if importer is None and unread and not walk.managed.holds(path):
+            importer = unread[0]
+        if importer is None or path.endswith(_JSONNET):
+            continue
+        message = (
+            f"imported by jsonnet ({stray.escaped(importer)}), which Argo CD renders into manifests and "
+            "review does not evaluate: a code owner must approve"
+        )
+        walk.add([Finding(TRUST_ANCHOR, "", path, None, message)])
+
+
+def _led(tree: kustomize.Tree, path: str, walk: Walk) -> list[str]:
+    """`path` and where it leads through symlinks, its own or a folder's on the way (inside the
+    repository, at most _MAX_LINKS links)."""
+    found = [path]
+    for _ in range(_MAX_LINKS):
+        if path.startswith(("../", "/")) or path in ("..", "."):
+            return found[:-1]
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        link = next((f for f in prefixes if tree.entries.get(f, ("",))[0] == LINK), None)
+        if link is None:
+            return found
+        text = (walk.data(tree.entries[link][1]) or b"").decode("utf-8", "replace")
+        path = posixpath.normpath(posixpath.join(posixpath.dirname(link), text) + path[len(link) :])
+        found.append(path)
+    return found
 
 
 def _judge_over(

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sealer import git
+from sealer.errors import BadInput
 from sealer.review import stray
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -29,6 +30,24 @@ _MAX_LINKS = 8  # symlinks followed in a row
 MAX_READS = 2000  # paths looked up for one kustomization: a build that big is not a review's to redo
 
 Moved = tuple[str, stray.Placed, stray.Placed]  # (source file, as written, as built)
+# Paths all the builds of one review read together (many GitOps objects may build one big
+# folder each): more is refused, never a review that does not end.
+MAX_REVIEW_READS = 1_000_000
+
+
+@dataclass
+class Budget:
+    """The paths the builds sharing it may still read (MAX_REVIEW_READS)."""
+
+    left: int = field(default_factory=lambda: MAX_REVIEW_READS)  # read when made: tests lower it
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise BadInput(
+                f"the builds under review (kustomizations, Flux Kustomizations, Argo CD applications) "
+                f"read more than {MAX_REVIEW_READS} paths together: refused"
+            )
 
 
 @dataclass(frozen=True)
@@ -70,6 +89,9 @@ class Build:
     commit: str
     data: Callable[[str], bytes | None]
     tree: Tree | None = None
+    # blob -> what stray.placed reads in it, shared by builds (many may list one file)
+    placed_by_blob: dict[str, list[stray.Placed]] = field(default_factory=dict)
+    budget: Budget = field(default_factory=Budget)  # shared by a review's builds
     seen: set[str] = field(default_factory=set)  # files and folders read (each once)
     looked_up: set[str] = field(default_factory=set)  # every path looked for, each link on the way
     cut: bool = False  # more than MAX_READS paths: not read whole, so never judged clean
@@ -121,8 +143,11 @@ class Build:
             return []
         path, mode, blob = found
         self.seen.add(path)
+        self.budget.spend()
         if mode in _FILES:
-            return [(path, item, item) for item in stray.placed(path, self.data(blob) or b"")]
+            if blob not in self.placed_by_blob:
+                self.placed_by_blob[blob] = stray.placed(path, self.data(blob) or b"")
+            return [(path, item, item) for item in self.placed_by_blob[blob]]
         return self._folder(path) if mode == _TREE else []
 
     def unread_remote(self) -> dict[str, str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.git import commit_all
+from support.git import commit_all, git
 from support.isolation import isolated
 from support.pull_requests import reviewed_after, write
 from support.repos import keypairs, pr_checkout, rotated_template
@@ -70,11 +70,26 @@ def values_of_a_chart_holding_a_link(repo: Path) -> None:
     write(repo, f"{CHART}/values.yaml", "replicaCount: 2\n")
 
 
+def secret_in_a_folder_a_linked_folder_on_the_way_leads_to(repo: Path) -> None:
+    """main's chart links `templates` to a path through a folder that is itself a link."""
+    git(repo, "checkout", "-q", "main")
+    write(repo, "deploy/through/Chart.yaml", "apiVersion: v2\nname: through\nversion: 0.1.0\n")
+    write(repo, "real/b/tpl/deployment.yaml", DEPLOYMENT)
+    (repo / "deploy/through/templates").symlink_to("../../a/b/tpl")
+    (repo / "a").symlink_to("real")
+    commit_all(repo, "templates through a linked folder")
+    git(repo, "checkout", "-q", "-B", "pr")
+    write(
+        repo, "real/b/tpl/secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Values.n }}\n"
+    )
+
+
 ATTACKS = [
     secret_of_a_templated_name_in_the_linked_folder,
     registry_in_a_folder_linked_from_the_linked_folder,
     plain_edit_of_a_linked_template,
     values_of_a_chart_holding_a_link,
+    secret_in_a_folder_a_linked_folder_on_the_way_leads_to,
 ]
 
 

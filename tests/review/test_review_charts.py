@@ -177,6 +177,31 @@ def registry_in_an_application_s_values_a_chart_renders_as_a_template(repo: Path
     write(repo, "argocd/app.yaml", app_of(values))
 
 
+def application_set_of(helm: str) -> str:
+    """An ApplicationSet rendering the application's chart, one application per list element."""
+    return (
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: apps, namespace: argocd}\n"
+        "spec:\n  generators: [{list: {elements: [{env: staging, a: engine, b: registry}]}}]\n"
+        "  template:\n    metadata: {name: 'app-{{env}}'}\n"
+        "    spec:\n      destination: {namespace: '{{env}}'}\n"
+        f"      source:\n        path: deploy/app\n        helm:\n{helm}"
+    )
+
+
+def registry_named_from_parts_an_application_set_s_generators_give(repo: Path) -> None:
+    """The ApplicationSet renders the name into the values from its generators' parameters:
+    no scalar names the registry whole."""
+    on_main(
+        repo,
+        {
+            f"{CHART}/templates/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+            "  name: {{ .Values.settings.name }}\n",
+        },
+    )
+    params = "          parameters: [{name: settings.name, value: '{{a}}-api-key-{{b}}'}]\n"
+    write(repo, "argocd/apps.yaml", application_set_of(params))
+
+
 def chart_depending_on_another_repository_s(repo: Path) -> None:
     """A dependency Argo CD fetches (`helm dependency build`): its templates, unread here, render
     into the application's namespace under any name."""
@@ -275,6 +300,7 @@ ATTACKS = [
     external_secret_also_called_a_deployment,
     registry_named_in_an_application_s_values,
     registry_in_an_application_s_values_a_chart_renders_as_a_template,
+    registry_named_from_parts_an_application_set_s_generators_give,
     template_rendering_another_file,
     registry_in_a_template,
     secret_of_a_templated_name,
@@ -361,6 +387,11 @@ def application_deploying_the_chart(repo: Path) -> None:
     write(repo, "argocd/app.yaml", app_of("{replicaCount: 2, image: app:1.2}"))
 
 
+def application_set_deploying_the_chart_per_environment(repo: Path) -> None:
+    """Placeholders outside what it passes Helm (names, namespaces) build no value."""
+    write(repo, "argocd/apps.yaml", application_set_of("          valuesObject: {replicaCount: 2}\n"))
+
+
 HELPERS = """{{- define "app.fullname" -}}
 {{- if .Values.fullnameOverride }}
 {{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
@@ -391,6 +422,7 @@ PASSING = [
     unrelated_secret_of_its_own,
     settings_of_fixed_entries,
     application_deploying_the_chart,
+    application_set_deploying_the_chart_per_environment,
 ]
 
 

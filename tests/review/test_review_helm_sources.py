@@ -7,6 +7,9 @@ patches, which may rename what Helm rendered, fail unless a code owner approves.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import posixpath
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +186,139 @@ def argo_linked_value_file_s_target_changed(repo: Path) -> None:
     write(repo, "shared/values.yaml", NAMING)
 
 
+def argo_value_file_s_folder_linked_on_main_target_changed(repo: Path) -> None:
+    """main's application passes a file through a linked folder (Argo CD follows the link); the
+    file in the folder it leads to now names the registry."""
+    linked = "config/app/values.yaml"
+    on_main(
+        repo, {"shared/values.yaml": PLAIN, "argocd/app.yaml": application(value_files("../../" + linked))}
+    )
+    git(repo, "checkout", "-q", "main")
+    (repo / "config").mkdir()
+    (repo / "config/app").symlink_to("../shared")
+    commit_all(repo, "a linked values folder")
+    git(repo, "checkout", "-q", "-B", "pr")
+    write(repo, "shared/values.yaml", NAMING)
+
+
+def argo_value_file_s_folder_made_a_link_under_an_unchanged_application(repo: Path) -> None:
+    """The pull request turns the folder of main's values file into a link to one it fills."""
+    on_main(repo, {VALUES: PLAIN, "argocd/app.yaml": application(value_files("../../" + VALUES))})
+    git(repo, "rm", "-q", "-r", posixpath.dirname(VALUES))
+    (repo / VALUES).parent.mkdir(parents=True, exist_ok=True)
+    (repo / VALUES).parent.rmdir()
+    (repo / VALUES).parent.symlink_to("../shared")
+    write(repo, f"env/shared/{posixpath.basename(VALUES)}", NAMING)
+
+
+def argo_value_file_of_a_utf16_application_changed(repo: Path) -> None:
+    """main's application is UTF-16 text (YAML readers decode it; no byte search finds its words)."""
+    on_main(repo, {VALUES: PLAIN})
+    git(repo, "checkout", "-q", "main")
+    (repo / "argocd").mkdir()
+    (repo / "argocd/app.yaml").write_bytes(application(value_files("../../" + VALUES)).encode("utf-16"))
+    commit_all(repo, "a UTF-16 application")
+    git(repo, "checkout", "-q", "-B", "pr")
+    write(repo, VALUES, NAMING)
+
+
+def flux_values_of_an_escaped_generator_changed(repo: Path) -> None:
+    """main's generator spells its keys with YAML escapes (no byte search finds `generator`)."""
+    escaped = (
+        generator()
+        .replace("Generator:", '\\x47enerator":')
+        .replace("generatorOptions", '"\\x67eneratorOptions"')
+    )
+    escaped = escaped.replace("configMap\\x47", '"configMap\\x47')
+    on_main(
+        repo,
+        {
+            "flux/app-values.yaml": PLAIN,
+            "flux/kustomization.yaml": escaped,
+            "flux/release.yaml": helm_release(VALUES_FROM),
+        },
+    )
+    write(repo, "flux/app-values.yaml", NAMING)
+
+
+def argo_value_file_from_the_repository_top_changed(repo: Path) -> None:
+    """A leading slash: Argo CD reads the file from the repository's top."""
+    on_main(repo, {VALUES: PLAIN, "argocd/app.yaml": application(value_files("/" + VALUES))})
+    write(repo, VALUES, NAMING)
+
+
+HELM_CHART = (
+    "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmChart\nmetadata: {name: app, namespace: flux}\n"
+    "spec:\n  chart: deploy/app\n  sourceRef: {kind: GitRepository, name: repo}\n"
+    f"  valuesFiles: [{VALUES}]\n"
+)
+CHART_REF = (
+    "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: app, namespace: flux}\n"
+    "spec:\n  targetNamespace: staging\n  chartRef: {kind: HelmChart, name: app}\n"
+)
+
+
+def flux_helm_chart_s_values_file_naming_the_registry(repo: Path) -> None:
+    """A HelmRelease's `chartRef` names a HelmChart, whose own `valuesFiles` Helm reads."""
+    write(repo, VALUES, NAMING)
+    write(repo, "flux/chart.yaml", HELM_CHART)
+    write(repo, "flux/release.yaml", CHART_REF)
+
+
+def flux_helm_chart_s_values_file_changed_under_an_unchanged_chart(repo: Path) -> None:
+    on_main(repo, {VALUES: PLAIN, "flux/chart.yaml": HELM_CHART, "flux/release.yaml": CHART_REF})
+    write(repo, VALUES, NAMING)
+
+
+MULTI_SOURCE = (
+    "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: app, namespace: argocd}\n"
+    "spec:\n  destination: {namespace: staging}\n  sources:\n"
+    "    - {repoURL: 'https://git.example.test/repo.git', ref: values}\n"
+    "    - repoURL: 'https://git.example.test/repo.git'\n      path: deploy/app\n"
+    f"      helm:\n        valueFiles: [$values/{VALUES}]\n"
+)
+
+
+def argo_value_file_of_a_ref_source_changed_under_an_unchanged_application(repo: Path) -> None:
+    """main's application reads values from its `ref` source, approved then: that source may be
+    this repository (the usual multi-source layout), so the file at that path counts."""
+    on_main(repo, {VALUES: PLAIN, "argocd/app.yaml": MULTI_SOURCE})
+    write(repo, VALUES, NAMING)
+
+
+def flux_values_from_a_secret_sealed_under_an_unchanged_release(repo: Path) -> None:
+    """main's HelmRelease reads values from a Secret; the pull request seals one of that name
+    (anyone may seal with the public certificate), whose values review cannot read."""
+    on_main(repo, {"flux/release.yaml": helm_release(VALUES_FROM.replace("ConfigMap", "Secret"))})
+    noise = b"".join(hashlib.sha256(bytes([i])).digest() for i in range(18))  # an RSA-4096 ct, GCM ct
+    sealed = base64.b64encode(len(noise[:512]).to_bytes(2, "big") + noise).decode()
+    write(
+        repo,
+        "apps/values.yaml",
+        "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: app-values}\n"
+        f"spec:\n  encryptedData:\n    values.yaml: {sealed}\n",
+    )
+
+
+def flux_values_from_a_config_map_a_prefixing_kustomization_names(repo: Path) -> None:
+    """main's HelmRelease reads `flux-app-values`; main's kustomization prefixes what its folder
+    holds with `flux-`, and the pull request adds a ConfigMap `app-values` there."""
+    on_main(
+        repo,
+        {
+            "flux/release.yaml": helm_release(VALUES_FROM.replace("app-values", "flux-app-values")),
+            "apps/kustomization.yaml": "namePrefix: flux-\nresources: [deployment.yaml, values.yaml]\n",
+            "apps/deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app}\n",
+        },
+    )
+    write(
+        repo,
+        "apps/values.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-values, namespace: flux}\ndata:\n"
+        "  values.yaml: |\n    settings: {name: engine-api-key-registry}\n",
+    )
+
+
 def application_set_template_patch_setting_value_files(repo: Path) -> None:
     patch = (
         "  templatePatch: |\n    spec:\n      source:\n        helm:\n"
@@ -206,6 +342,16 @@ FAILING = [
     argo_linked_value_file_s_target_changed,
     flux_values_from_a_config_map_written_out_under_an_unchanged_release,
     application_set_template_patch_setting_value_files,
+    argo_value_file_s_folder_linked_on_main_target_changed,
+    argo_value_file_s_folder_made_a_link_under_an_unchanged_application,
+    argo_value_file_of_a_utf16_application_changed,
+    flux_values_of_an_escaped_generator_changed,
+    argo_value_file_from_the_repository_top_changed,
+    flux_helm_chart_s_values_file_naming_the_registry,
+    flux_helm_chart_s_values_file_changed_under_an_unchanged_chart,
+    argo_value_file_of_a_ref_source_changed_under_an_unchanged_application,
+    flux_values_from_a_secret_sealed_under_an_unchanged_release,
+    flux_values_from_a_config_map_a_prefixing_kustomization_names,
 ]
 
 
@@ -265,6 +411,11 @@ def argo_value_file_naming_nothing_managed(repo: Path) -> None:
     write(repo, "argocd/app.yaml", application(value_files("../../" + VALUES)))
 
 
+def argo_value_file_from_the_repository_top_naming_nothing_managed(repo: Path) -> None:
+    write(repo, VALUES, PLAIN)
+    write(repo, "argocd/app.yaml", application(value_files("/" + VALUES)))
+
+
 def argo_value_file_changed_naming_nothing_managed(repo: Path) -> None:
     on_main(repo, {VALUES: PLAIN, "argocd/app.yaml": application(value_files("../../" + VALUES))})
     write(repo, VALUES, "replicaCount: 3\nimage: app:1.3\n")
@@ -300,6 +451,7 @@ def post_renderers_setting_images(repo: Path) -> None:
 PASSING = [
     argo_value_file_naming_nothing_managed,
     argo_value_file_changed_naming_nothing_managed,
+    argo_value_file_from_the_repository_top_naming_nothing_managed,
     unreferenced_file_naming_the_secret,
     flux_generated_values_naming_nothing_managed,
     flux_release_bumped_with_an_unresolved_values_from_kept,

@@ -353,6 +353,29 @@ def test_a_build_too_big_to_read_whole_is_never_passed(repo: Path, monkeypatch: 
     assert "builds more than 3 paths, more than review reads" in findings[0]["message"]
 
 
+def test_builds_reading_too_much_together_are_refused(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many GitOps objects may each build one big folder (each within MAX_READS): review reads
+    at most MAX_REVIEW_READS paths for all its builds together, and refuses past that (exit 2)
+    instead of running for hours."""
+    from sealer.review import kustomize
+
+    for index in range(6):
+        write(repo, f"apps/m{index}.yaml", f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: m{index}}}\n")
+    apps = "".join(
+        f"---\napiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: a{index}}}\n"
+        f"spec:\n  source: {{path: apps, kustomize: {{namePrefix: p{index}-}}}}\n"
+        for index in range(5)
+    )
+    write(repo, "argocd/apps.yaml", apps)
+    commit_all(repo, "five applications of one folder")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+    monkeypatch.setattr(kustomize, "MAX_REVIEW_READS", 20)
+    result = cli(repo, "review", "main", "HEAD")
+    assert result.exit_code == 2 and "read more than 20 paths together: refused" in result.stderr, (
+        result.output
+    )
+
+
 # -- kustomize transforms that rename or move without namespace:/namePrefix:/nameSuffix: --------
 
 
@@ -712,12 +735,98 @@ def file_under_main_s_plugin_application(repo: Path) -> None:
     write(repo, "tools/keys.cue", 'secret: name: "engine-api-key"\n')
 
 
+NAMED_BY_TEXT = """// names come from import "notes.txt"? no: from the text file below
+{
+  apiVersion: "v1", kind: "Secret",
+  metadata: { name: std.stripChars(importstr "name.txt", "\\n"), namespace: "staging" },
+  stringData: (import "data.json").data,
+}
+"""
+
+
+def text_file_main_s_jsonnet_imports_changed(repo: Path) -> None:
+    """main's jsonnet (approved then) names its Secret from a text file: any name, any extension."""
+    on_main(
+        repo,
+        {
+            "clusters/tools.yaml": application("directory: {recurse: true}"),
+            "tools/keys.jsonnet": NAMED_BY_TEXT,
+            "tools/name.txt": "tools-api-key\n",
+            "tools/data.json": '{ data: { k: importstr "../shared/key.txt" } }\n',
+            "shared/key.txt": "x\n",
+        },
+    )
+    write(repo, "tools/name.txt", "engine-api-key\n")
+
+
+def file_imported_by_what_main_s_jsonnet_imports_changed(repo: Path) -> None:
+    text_file_main_s_jsonnet_imports_changed(repo)
+    write(repo, "tools/name.txt", "tools-api-key\n")
+    write(repo, "shared/key.txt", "y\n")
+
+
+APPLICATION_SET = """apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: apps, namespace: argocd}
+spec:
+  generators:
+    - matrix:
+        generators:
+          - list: {elements: [{cluster: in-cluster}]}
+          - git: {repoURL: "https://git.example.test/repo.git", files: [{path: "config/*.json"}]}
+  template:
+    metadata: {name: "{{name}}"}
+    spec:
+      source:
+        repoURL: "https://git.example.test/repo.git"
+        path: tools
+        kustomize: {namePrefix: "{{prefix}}"}
+      destination: {namespace: staging}
+"""
+
+
+def config_main_s_application_set_reads_changed(repo: Path) -> None:
+    """main's ApplicationSet names what it builds from a config file's parameters (parts of a
+    name: no file names a managed Secret whole)."""
+    config = '{"name": "tools", "prefix": "%s"}\n'
+    on_main(repo, {"argocd/apps.yaml": APPLICATION_SET, "config/tools.json": config % "tools-"})
+    write(repo, "config/tools.json", config % "engine-")
+
+
+FLUX_SUBSTITUTING = """apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: tools, namespace: flux}
+spec:
+  path: ./tools
+  sourceRef: {kind: GitRepository, name: repo}
+  postBuild:
+    substituteFrom: [{kind: ConfigMap, name: cluster-vars}]
+"""
+VARS = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cluster-vars, namespace: flux}\ndata: {team: %s}\n"
+
+
+def variables_main_s_flux_kustomization_substitutes_changed(repo: Path) -> None:
+    on_main(
+        repo,
+        {
+            "clusters/tools.yaml": FLUX_SUBSTITUTING,
+            "clusters/vars.yaml": VARS % "tools",
+            "tools/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: '${team}-api-key'}\n",
+        },
+    )
+    write(repo, "clusters/vars.yaml", VARS % "engine")
+
+
 UNSEEN = [
     jsonnet_added,
     libsonnet_changed,
     plugin_application_added,
     jsonnet_variables_added,
     file_under_main_s_plugin_application,
+    text_file_main_s_jsonnet_imports_changed,
+    file_imported_by_what_main_s_jsonnet_imports_changed,
+    config_main_s_application_set_reads_changed,
+    variables_main_s_flux_kustomization_substitutes_changed,
 ]
 
 
@@ -731,5 +840,32 @@ def test_a_file_outside_what_a_plugin_application_renders_passes(repo: Path) -> 
     on_main(repo, {"clusters/tools.yaml": application("plugin: {name: cue}"), "tools/main.cue": "x: 1\n"})
     write(repo, "web/main.cue", "y: 2\n")
     write(repo, "toolsets/more.cue", "z: 3\n")
+    commit_all(repo, "elsewhere")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+def test_a_file_beside_main_s_jsonnet_that_it_does_not_import_passes(repo: Path) -> None:
+    on_main(
+        repo,
+        {"tools/keys.jsonnet": NAMED_BY_TEXT, "tools/name.txt": "tools-api-key\n", "tools/data.json": "{}\n"},
+    )
+    write(repo, "tools/notes.txt", "what the comment names is no import\n")
+    write(repo, "tools/README.md", "# tools\n")
+    commit_all(repo, "notes")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+def test_files_main_s_templating_objects_do_not_read_pass(repo: Path) -> None:
+    on_main(
+        repo,
+        {
+            "argocd/apps.yaml": APPLICATION_SET,
+            "config/tools.json": '{"name": "tools", "prefix": "tools-"}\n',
+            "clusters/tools.yaml": FLUX_SUBSTITUTING,
+            "clusters/vars.yaml": VARS % "tools",
+        },
+    )
+    write(repo, "config/more/notes.txt", "not a generator's file\n")
+    write(repo, "clusters/other.yaml", VARS.replace("cluster-vars", "team-settings") % "engine")
     commit_all(repo, "elsewhere")
     assert run_review(repo, "main", "HEAD") == (0, [])
