@@ -26,8 +26,10 @@ def problems(cfg: Config) -> list[Problem]:
                 Problem(RULE, "", ERROR, f"{top}/ cannot be listed: {why}", f"make {top}/ a plain folder")
             )
             continue
-        for name, _folder in names:
-            if name not in cfg.environments:
+        for name, folder in names:
+            # an environment's delivery is a folder: a `.gitkeep`, a README or a `.DS_Store`
+            # beside them never was one, and the pre-commit hook must not refuse commits over it
+            if folder and name not in cfg.environments:
                 message = (
                     f"{top}/{name} belongs to no environment in sealer.yaml: a GitOps tool keeps "
                     "applying what it holds, and the cluster keeps accepting its keys"

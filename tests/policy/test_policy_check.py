@@ -313,3 +313,14 @@ def test_a_delivered_folder_that_cannot_be_listed_is_never_passed(
     assert [(p.rule, p.level, p.message.split(":")[0]) for p in found] == [
         ("leftover-environment", "error", "sealed/ cannot be listed")
     ]
+
+
+def test_a_file_in_a_delivered_folder_is_no_leftover_environment(repo_factory: RepoFactory) -> None:
+    """A `.gitkeep`, a README or a Finder `.DS_Store` beside the environments' folders was never
+    an environment: the pre-commit hook must not refuse every commit over one."""
+    root = repo_factory()
+    for name in (".gitkeep", "README.md", ".DS_Store"):
+        (root / "sealed" / name).write_text("x\n")
+        (root / "registry" / name).write_text("x\n")
+    code, report = check_json(root)
+    assert (code, report["problems"]) == (0, [])
