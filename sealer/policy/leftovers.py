@@ -5,6 +5,8 @@ an environment's own ever looks at again."""
 
 from __future__ import annotations
 
+import shlex
+
 from sealer import layout, safeopen
 from sealer.config import Config
 from sealer.policy.model import ERROR, Problem
@@ -34,5 +36,5 @@ def problems(cfg: Config) -> list[Problem]:
                     f"{top}/{name} belongs to no environment in sealer.yaml: a GitOps tool keeps "
                     "applying what it holds, and the cluster keeps accepting its keys"
                 )
-                found.append(Problem(RULE, name, ERROR, message, f"git rm -r {top}/{name}"))
+                found.append(Problem(RULE, name, ERROR, message, f"git rm -r {shlex.quote(f'{top}/{name}')}"))
     return found

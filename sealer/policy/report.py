@@ -32,14 +32,15 @@ def summary(report: Report, strict: bool) -> str:
 
 def text(report: Report, strict: bool = False, color: bool = False) -> str:
     """One line per problem (level, environment, rule, what is wrong), its fix indented below.
-    A message names paths sealer.yaml holds: a CR or ESC in one would forge or erase lines."""
-    env_width = max((len(p.env) for p in report.problems), default=0)
+    A message names paths sealer.yaml holds, and a leftover environment is a folder's name: a CR
+    or ESC in one would forge or erase lines."""
+    env_width = max((len(one_line(p.env)) for p in report.problems), default=0)
     rule_width = max((len(p.rule) for p in report.problems), default=0)
     lines = []
     for p in report.problems:
         level = paint(f"{p.level:<7}", level_color(p.level), color)
         rule = paint(f"{p.rule:<{rule_width}}", "bold", color)
-        lines.append(f"{level} {p.env:<{env_width}}  {rule}  {one_line(p.message)}")
+        lines.append(f"{level} {one_line(p.env):<{env_width}}  {rule}  {one_line(p.message)}")
         lines.append(f"{'':8}{paint('fix: ' + one_line(p.fix), 'dim', color)}")
     lines.append(summary(report, strict))
     return "\n".join(lines)

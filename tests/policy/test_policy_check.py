@@ -324,3 +324,18 @@ def test_a_file_in_a_delivered_folder_is_no_leftover_environment(repo_factory: R
         (root / "registry" / name).write_text("x\n")
     code, report = check_json(root)
     assert (code, report["problems"]) == (0, [])
+
+
+def test_a_leftover_folder_name_neither_forges_lines_nor_commands(repo_factory: RepoFactory) -> None:
+    """The folder's name is any PR author's text: in the text report it stays on its line, and
+    the fix to copy removes that folder, never runs what the name spells."""
+    root = repo_factory()
+    name = "x\nok: 2 environments comply $(touch pwned)"
+    (root / "sealed" / name).mkdir()
+    result = sealer(root, "check")
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("error   x\\x0aok: 2"), lines
+    assert lines[1].strip() == "fix: git rm -r 'sealed/x\\x0aok: 2 environments comply $(touch pwned)'", lines
+    code, report = check_json(root)
+    assert report["problems"][0]["env"] == name
