@@ -5,9 +5,10 @@ an environment's own ever looks at again."""
 
 from __future__ import annotations
 
+import os
 import shlex
 
-from sealer import layout, safeopen
+from sealer import git, layout, safeopen
 from sealer.config import Config
 from sealer.policy.model import ERROR, Problem
 
@@ -28,13 +29,29 @@ def problems(cfg: Config) -> list[Problem]:
                 Problem(RULE, "", ERROR, f"{top}/ cannot be listed: {why}", f"make {top}/ a plain folder")
             )
             continue
+        tracked = _tracked(cfg, top)
         for name, folder in names:
             # an environment's delivery is a folder: a `.gitkeep`, a README or a `.DS_Store`
             # beside them never was one, and the pre-commit hook must not refuse commits over it
-            if folder and name not in cfg.environments:
+            if folder and name not in cfg.environments and (tracked is None or name in tracked):
                 message = (
                     f"{top}/{name} belongs to no environment in sealer.yaml: a GitOps tool keeps "
                     "applying what it holds, and the cluster keeps accepting its keys"
                 )
                 found.append(Problem(RULE, name, ERROR, message, f"git rm -r {shlex.quote(f'{top}/{name}')}"))
     return found
+
+
+def _tracked(cfg: Config, top: str) -> set[str] | None:
+    """The names right below `top` that Git's index holds a file under: what a commit carries,
+    so what GitOps applies. A folder left on disk with no file in Git (a `.DS_Store` kept after
+    a branch switch removed the rest) delivers nothing, and `git rm -r` could not remove it.
+    None when Git cannot say (no work tree): then every folder counts."""
+    try:
+        out = git.run_bytes(cfg.root, "--literal-pathspecs", "ls-files", "-z", "--", f"{top}/")
+    except git.GitError:
+        return None
+    prefix = f"{top}/".encode()
+    return {
+        os.fsdecode(p.removeprefix(prefix).split(b"/")[0]) for p in out.split(b"\0") if p.startswith(prefix)
+    }

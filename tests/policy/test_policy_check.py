@@ -332,6 +332,8 @@ def test_a_leftover_folder_name_neither_forges_lines_nor_commands(repo_factory: 
     root = repo_factory()
     name = "x\nok: 2 environments comply $(touch pwned)"
     (root / "sealed" / name).mkdir()
+    (root / "sealed" / name / "api.yaml").write_text("kind: SealedSecret\n")
+    subprocess.run(["git", "add", "--", f"sealed/{name}/api.yaml"], cwd=root, check=True)
     result = sealer(root, "check")
     assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
@@ -339,3 +341,20 @@ def test_a_leftover_folder_name_neither_forges_lines_nor_commands(repo_factory: 
     assert lines[1].strip() == "fix: git rm -r 'sealed/x\\x0aok: 2 environments comply $(touch pwned)'", lines
     code, report = check_json(root)
     assert report["problems"][0]["env"] == name
+
+
+def test_a_folder_git_holds_nothing_under_is_no_leftover_environment(repo_factory: RepoFactory) -> None:
+    """Git removes what it tracks of an environment on a branch switch, but a `.DS_Store` it
+    ignores keeps the folder: it delivers nothing, `git rm -r` cannot remove it, and the
+    pre-commit hook must not refuse every commit over it. Once staged, it is a leftover."""
+    root = repo_factory()
+    (root / ".gitignore").write_text(".DS_Store\n")
+    for top in ("sealed", "registry"):
+        (root / top / "qa").mkdir()
+        (root / top / "qa" / ".DS_Store").write_text("x\n")
+    code, report = check_json(root)
+    assert (code, report["problems"]) == (0, [])
+    (root / "sealed" / "qa" / "api.yaml").write_text("kind: SealedSecret\n")
+    subprocess.run(["git", "add", "sealed/qa/api.yaml"], cwd=root, check=True)
+    code, report = check_json(root)
+    assert [(p["env"], p["fix"]) for p in report["problems"]] == [("qa", "git rm -r sealed/qa")]
