@@ -82,3 +82,14 @@ def test_a_store_chosen_earlier_says_it_too(repo: Path) -> None:
     ):
         done = without(repo, "psycopg", *args)
         assert (done.returncode, done.stderr) == (2, need("the postgres key store", "psycopg", "postgres"))
+
+
+def test_a_direct_registry_checked_without_kubernetes_says_it(repo: Path) -> None:
+    """`backend check` of k8s-secrets with direct delivery reads the live registry: without the
+    kubernetes client it names the extra (exit 2), as every store's missing client does, rather
+    than report the store unhealthy."""
+    with config.edit(repo) as doc:
+        doc["environments"]["staging"]["backend"] = {"kind": "k8s-secrets", "options": {"delivery": "direct"}}
+    done = without(repo, "kubernetes", "backend", "check", "staging")
+    expected = need("talking to a cluster (status, cert fetch)", "kubernetes", "k8s")
+    assert (done.returncode, done.stderr, done.stdout) == (2, expected, "")

@@ -24,7 +24,7 @@ from typing import ClassVar
 
 from sealer import layout, ledger, registry, safeopen
 from sealer.backends import k8s_registry
-from sealer.errors import BackendError, BadInput
+from sealer.errors import BackendError, BadInput, MissingExtra
 from sealer.records import (
     PENDING,
     GraceEnds,
@@ -119,6 +119,8 @@ class K8sSecretsStore:
         for context in direct.contexts or (None,):
             try:
                 live = k8s_registry.read_live(direct, context)
+            except MissingExtra:  # this machine lacks the client: said as for every store (exit 2)
+                raise
             except BadInput as err:  # no kubeconfig, a malformed registry: a store that cannot be used
                 raise BackendError(f"k8s-secrets: {err}") from None
             serial = f"serial {live.serial}" if live else "not written yet"
