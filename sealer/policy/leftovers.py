@@ -31,9 +31,11 @@ def problems(cfg: Config) -> list[Problem]:
             continue
         tracked = _tracked(cfg, top)
         for name, folder in names:
-            # an environment's delivery is a folder: a `.gitkeep`, a README or a `.DS_Store`
-            # beside them never was one, and the pre-commit hook must not refuse commits over it
-            if folder and name not in cfg.environments and (tracked is None or name in tracked):
+            # an environment's delivery is a folder (or a link to one): a `.gitkeep`, a README or
+            # a `.DS_Store` beside them never was one, and the pre-commit hook must not refuse
+            # commits over it
+            delivers = folder or (cfg.root / top / name).is_symlink()  # GitOps may follow a link
+            if delivers and name not in cfg.environments and (tracked is None or name in tracked):
                 message = (
                     f"{top}/{name} belongs to no environment in sealer.yaml: a GitOps tool keeps "
                     "applying what it holds, and the cluster keeps accepting its keys"

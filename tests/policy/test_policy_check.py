@@ -358,3 +358,15 @@ def test_a_folder_git_holds_nothing_under_is_no_leftover_environment(repo_factor
     subprocess.run(["git", "add", "sealed/qa/api.yaml"], cwd=root, check=True)
     code, report = check_json(root)
     assert [(p["env"], p["fix"]) for p in report["problems"]] == [("qa", "git rm -r sealed/qa")]
+
+
+def test_a_link_in_a_delivered_folder_is_a_leftover_environment(repo_factory: RepoFactory) -> None:
+    """A GitOps tool may follow a link committed in sealed/ to SealedSecrets elsewhere in the
+    repository: one named after no environment is never passed as a file beside the folders."""
+    root = repo_factory()
+    (root / "archive").mkdir()
+    (root / "archive" / "api.yaml").write_text("kind: SealedSecret\n")
+    (root / "sealed" / "old").symlink_to("../archive")
+    subprocess.run(["git", "add", "archive", "sealed/old"], cwd=root, check=True)
+    code, report = check_json(root)
+    assert [(p["rule"], p["env"]) for p in report["problems"]] == [("leftover-environment", "old")]
