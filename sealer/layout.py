@@ -125,6 +125,8 @@ _OWN_DIRS = (".git", LEDGER_DIR, SEALED_DIR, REGISTRY_DIR, ".sealer")
 def configured_path_problem(rel: str) -> str | None:
     """Why the configured path `rel` (relative, no `..`) cannot be used, or None. Compared
     without case: on a case-insensitive file system `.GIT/hooks` is `.git/hooks`."""
+    if not rel.isprintable():  # a line break would end a line of git's batch input, or of output
+        return "holds a control character"
     parts = [part.casefold() for part in rel.split("/") if part not in ("", ".")]
     if ".git" in parts:
         return "must stay outside .git/"

@@ -232,6 +232,17 @@ BAD = [
         "must be 64 hex digits, got 'not-a-fingerprint'",
     ),
     (_set("environments.staging.certHistory", FP_A), f"{S}.certHistory", "must be a list of fingerprints"),
+    # a line break in a path would end a line of git's batch input (review reads `rev:path`)
+    (
+        _set("environments.staging.clusters.0.valuesFile", "deploy/a\nb.yaml"),
+        f"{S}.clusters[0].valuesFile",
+        "'deploy/a\\nb.yaml' holds a control character",
+    ),
+    (
+        _set("environments.staging.clusters.0.cert", "certs/eu\x1b[2J.pem"),
+        f"{S}.clusters[0].cert",
+        "'certs/eu\\x1b[2J.pem' holds a control character",
+    ),
     # #13: configured paths stay out of .git/ and off the files and folders sealer manages
     (
         _set("environments.staging.clusters.0.valuesFile", ".git/hooks/pre-commit"),
