@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import threading
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -513,13 +513,25 @@ def tree_under(root: Path, rev: str, folder: str) -> dict[str, tuple[str, str]]:
     """path -> (mode, blob) of every file and symlink `rev` holds below `folder`; one `git ls-tree`."""
     if resolve_commit(root, rev) is None:
         return {}
-    out = run_bytes(root, NO_REPLACE, "--literal-pathspecs", "ls-tree", "-r", "-z", rev, "--", folder)
+    return ls_tree(root, rev, "-r", paths=[folder])
+
+
+def ls_tree(
+    root: Path,
+    rev: str,
+    *options: str,
+    paths: Sequence[str] = (),
+    decode: Callable[[bytes], str] = os.fsdecode,
+) -> dict[str, tuple[str, str]]:
+    """path -> (mode, blob) of each entry `git ls-tree -z OPTIONS REV -- PATHS` lists, the paths
+    read literally."""
+    out = run_bytes(root, NO_REPLACE, "--literal-pathspecs", "ls-tree", "-z", *options, rev, "--", *paths)
     found = {}
     for item in out.split(b"\0"):
         meta, _, path = item.partition(b"\t")
         if meta:
             mode, _kind, blob = meta.decode().split(" ")
-            found[os.fsdecode(path)] = (mode, blob)
+            found[decode(path)] = (mode, blob)
     return found
 
 
@@ -935,16 +947,7 @@ def tree_entries(root: Path, rev: str, paths: Sequence[str]) -> dict[str, tuple[
     """path -> (mode, blob) at `rev` for those of `paths` it holds; one `git ls-tree`."""
     if not paths:
         return {}
-    out = run_bytes(
-        root, NO_REPLACE, "--literal-pathspecs", "ls-tree", "-z", "--full-tree", rev, "--", *paths
-    )
-    found = {}
-    for item in out.split(b"\0"):
-        meta, _, path = item.partition(b"\t")
-        if meta:
-            mode, _kind, blob = meta.decode().split(" ")
-            found[path.decode("utf-8", "replace")] = (mode, blob)
-    return found
+    return ls_tree(root, rev, "--full-tree", paths=paths, decode=lambda path: path.decode("utf-8", "replace"))
 
 
 def stream_blobs(root: Path, ids: Sequence[str], limit: int) -> Iterator[tuple[str, bytes | Iterator[bytes]]]:

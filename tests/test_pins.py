@@ -305,8 +305,8 @@ def _status(root: Path, *envs: str) -> tuple[int, list[dict[str, Any]]]:
     return result.exit_code, json.loads(result.stdout)
 
 
-def test_status_prints_no_line_a_cert_path_in_sealer_yaml_forged(pinned: Path) -> None:
-    """sealer.yaml is anyone's text: a newline in a certificate's path stays in its line."""
+def test_status_refuses_a_cert_path_in_sealer_yaml_that_would_forge_a_line(pinned: Path) -> None:
+    """sealer.yaml is anyone's text: a newline in a certificate's path is refused in one line."""
     forged = "certs/x\nproduction/production: ok forged.pem"
     (pinned / forged).parent.mkdir(parents=True)
     (pinned / "certs" / "staging.pem").rename(pinned / forged)
@@ -315,8 +315,8 @@ def test_status_prints_no_line_a_cert_path_in_sealer_yaml_forged(pinned: Path) -
         text.replace("cert: certs/staging.pem", f"cert: {json.dumps(forged)}")
     )
     result = invoke(pinned, "cert", "status")
-    assert result.exit_code == 0, result.stderr
-    assert not [line for line in result.stdout.splitlines() if line.startswith("production/")]
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    assert result.stderr.count("\n") == 1 and "holds a control character" in result.stderr
 
 
 def test_status_of_a_fresh_pin(pinned: Path, controllers: Controllers) -> None:

@@ -12,7 +12,6 @@ a kustomization listing itself, or a chain of links, ends.
 from __future__ import annotations
 
 import bisect
-import os
 import posixpath
 import re
 from collections.abc import Callable, Iterator
@@ -60,13 +59,7 @@ class Tree:
 
     @classmethod
     def read(cls, root: Path, commit: str) -> Tree:
-        out = git.run_bytes(root, git.NO_REPLACE, "ls-tree", "-r", "-t", "-z", "--full-tree", commit)
-        entries = {}
-        for item in out.split(b"\0"):
-            meta, _, path = item.partition(b"\t")
-            if meta:
-                mode, _kind, blob = meta.decode().split(" ")
-                entries[os.fsdecode(path)] = (mode, blob)
+        entries = git.ls_tree(root, commit, "-r", "-t", "--full-tree")
         return cls(entries, sorted(p for p, (mode, _) in entries.items() if mode != _TREE))
 
     def files_under(self, folder: str) -> list[str]:

@@ -25,6 +25,7 @@ from support.policy_repos import (
 )
 
 from sealer import ledger
+from sealer.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -234,18 +235,22 @@ def test_list_rules_with_an_env_is_a_usage_error(tmp_path: Path) -> None:
 HOSTILE = "x\r\x1b[2Kok: every environment complies\n| forged | row |"
 
 
-def test_check_output_holds_no_line_a_path_in_sealer_yaml_forged(repo_factory: RepoFactory) -> None:
+def test_a_path_in_sealer_yaml_that_would_forge_lines_is_refused(repo_factory: RepoFactory) -> None:
+    """sealer.yaml is anyone's text: a path holding a line break or an escape is refused in one
+    line (its characters shown escaped), before any output could carry it."""
     root = repo_factory()
-    edit_config(
-        root, lambda doc: doc["environments"]["staging"]["clusters"][0].update(cert=f"certs/{HOSTILE}")
-    )
-    text, markdown = sealer(root, "check"), sealer(root, "check", "-o", "markdown")
-    assert text.exit_code == markdown.exit_code == 1
-    for output in (text.stdout, markdown.stdout):
-        assert "\r" not in output and "\x1b" not in output, output
-    assert not [line for line in text.stdout.splitlines() if line.startswith(("ok:", "| forged"))]
-    rows = [line for line in markdown.stdout.splitlines() if line.startswith("|")]
-    assert len(rows) == 3 and rows[-1].count(" | ") == 4, rows  # header, rule, one problem
+    with pytest.raises(ConfigError, match="holds a control character"):  # sealer's own edit refuses it
+        edit_config(
+            root, lambda doc: doc["environments"]["staging"]["clusters"][0].update(cert=f"certs/{HOSTILE}")
+        )
+    cfg = yaml.safe_load((root / "sealer.yaml").read_text())
+    cfg["environments"]["staging"]["clusters"][0]["cert"] = f"certs/{HOSTILE}"
+    (root / "sealer.yaml").write_text(json.dumps(cfg))  # as anyone may write it
+    for output in ("text", "markdown", "json"):
+        result = sealer(root, "check", "-o", output)
+        assert result.exit_code == 2 and result.stdout == "", result.output
+        assert result.stderr.count("\n") == 1 and "holds a control character" in result.stderr
+        assert "\r" not in result.stderr and "\x1b" not in result.stderr
 
 
 def test_audit_output_holds_no_row_a_ledger_actor_forged(repo_factory: RepoFactory) -> None:
