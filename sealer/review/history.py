@@ -229,7 +229,8 @@ class Walk:
     def linked_into_charts(self) -> dict[str, str] | None:
         """What the charts' symlinks at HEAD lead to -> the chart (sealer.review.chart_links);
         None when there are too many links to follow."""
-        return chart_links.reached(git.tree_under(self.root, self.head, "."), self.data)
+        tree = self.tree(self.head)  # the same listing HEAD's builds read
+        return chart_links.reached({p: tree.entries[p] for p in tree.files}, self.data)
 
     @functools.cached_property
     def refs(self) -> list[str]:
@@ -409,9 +410,7 @@ def _file(
             _kustomization(walk, path, content, commit)
         elif _manifest(path):
             for deployed in stray.gitops_builds(path, content):
-                build = kustomize.Build(
-                    walk.root, commit, walk.data, walk.tree(commit), walk.placed, walk.budget
-                )
+                build = kustomize.Build(walk.data, walk.tree(commit), walk.placed, walk.budget)
                 _judge_build(walk, path, build, build.deployed(path, deployed))
     if path.endswith((".yaml", ".yml")) and path not in walk.head_values:
         _beside_values(walk, change)
@@ -603,7 +602,7 @@ def _kustomization(walk: Walk, path: str, data: bytes, commit: str) -> None:
     read = stray.kustomization(path, data)
     if read is None:
         return
-    build = kustomize.Build(walk.root, commit, walk.data, walk.tree(commit), walk.placed, walk.budget)
+    build = kustomize.Build(walk.data, walk.tree(commit), walk.placed, walk.budget)
     _judge_build(walk, path, build, build.moved(path, read))
 
 
@@ -622,7 +621,7 @@ def _builds_over(walk: Walk, changed: set[str], head: str) -> None:
     for path, (mode, blob) in kustomizations.items():
         read = stray.kustomization(path, walk.data(blob) or b"") if mode in (REGULAR, EXECUTABLE) else None
         if read is not None and read.acts:
-            build = kustomize.Build(walk.root, head, walk.data, tree, walk.placed, walk.budget)
+            build = kustomize.Build(walk.data, tree, walk.placed, walk.budget)
             _judge_over(walk, path, build, read, changed)
     _jsonnet_imported(walk, tree, changed)
     # GitOps objects may be in any manifest sealer does not write (_file's `foreign`): each is
@@ -638,7 +637,7 @@ def _builds_over(walk: Walk, changed: set[str], head: str) -> None:
             data = walk.blobs[blob]
         for path in manifests[blob]:
             for deployed in stray.gitops_builds(path, data):
-                build = kustomize.Build(walk.root, head, walk.data, tree, walk.placed, walk.budget)
+                build = kustomize.Build(walk.data, tree, walk.placed, walk.budget)
                 _judge_over(walk, path, build, deployed, changed, gitops=True)
 
 

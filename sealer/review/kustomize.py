@@ -75,13 +75,11 @@ class Tree:
 
 @dataclass
 class Build:
-    """One kustomization's build at `commit`; `data` reads a blob (review's cache); `tree`, when
-    given, is the commit's tree, read once for many builds."""
+    """One kustomization's build at one commit: `tree` is that commit's tree, read once for many
+    builds; `data` reads a blob (review's cache)."""
 
-    root: Path
-    commit: str
     data: Callable[[str], bytes | None]
-    tree: Tree | None = None
+    tree: Tree
     # blob -> what stray.placed reads in it, shared by builds (many may list one file)
     placed_by_blob: dict[str, list[stray.Placed]] = field(default_factory=dict)
     budget: Budget = field(default_factory=Budget)  # shared by a review's builds
@@ -182,9 +180,7 @@ class Build:
             path, kustomization = nested
             self.seen.add(path)
             return list(self._built(folder, kustomization, path))
-        files = (
-            self.tree.files_under(folder) if self.tree else git.files_under(self.root, self.commit, folder)
-        )
+        files = self.tree.files_under(folder)
         inner = {posixpath.dirname(f) for f in files if posixpath.basename(f) in KUSTOMIZATION_FILES}
         outer = [f for f in files if not any(f.startswith(d + "/") for d in inner)]
         made: list[Moved] = []
@@ -208,10 +204,7 @@ class Build:
             if path.startswith(("../", "/")) or path in ("..", "."):
                 return None
             self.looked_up.add(path)
-            if self.tree is not None:
-                entry = self.tree.entries.get(path)
-            else:
-                entry = git.tree_entries(self.root, self.commit, [path]).get(path)
+            entry = self.tree.entries.get(path)
             if entry is None:
                 return None
             mode, blob = entry
