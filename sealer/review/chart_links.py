@@ -37,7 +37,7 @@ def reached(
             return None
         target = _led(link, text(links[link]))
         for _ in range(MAX_LINKS):  # a folder's link on the target's way: Helm follows it too
-            above = next((f for f in _folders_of(target) if f in links), None)
+            above = next((f for f in charts.folders_on_the_way(target) if f in links), None)
             if above is None or _outside(target):
                 break
             target = _led(above, text(links[above])) + target[len(above) :]
@@ -67,12 +67,6 @@ def _led(link: str, data: bytes | None) -> str:
 
 def _outside(path: str) -> bool:
     return path.startswith(("../", "/")) or path == ".."
-
-
-def _folders_of(path: str) -> list[str]:
-    """The folders `path` lies in, outermost first ("a", "a/b" for "a/b/c")."""
-    parts = path.split("/")[:-1]
-    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def _below(path: str, folder: str) -> bool:

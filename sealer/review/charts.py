@@ -61,6 +61,13 @@ def folders_above(path: str) -> list[str]:
         folder = posixpath.dirname(folder)
 
 
+def folders_on_the_way(path: str) -> list[str]:
+    """The folders `path` lies in, outermost first ("a", "a/b" for "a/b/c"): where a symlink
+    met on the way to `path` is met first."""
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
 def chart_file(folder: str) -> str:
     return posixpath.join(folder, CHART_FILE) if folder else CHART_FILE
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sealer import git
-from sealer.review import helm_refs, stray
+from sealer.review import charts, helm_refs, stray
 from sealer.review.model import TRUST_ANCHOR, Finding
 
 _REGULAR, _LINK = ("100644", "100755"), "120000"
@@ -49,10 +49,10 @@ class Sources:
         could pass values naming a managed object: every file judged, what cannot be resolved
         only when it is new (the parent's was approved or passed)."""
         found = sorted(f"{entry} (unread)" for entry in refs.unread - before.unread)
-        above = {f for path in refs.files for f in _folders_above(path)}
+        above = {f for path in refs.files for f in charts.folders_on_the_way(path)}
         entries = self.read_entries(commit, sorted({*refs.files, *above}))
         for path in sorted(refs.files):
-            linked = any(entries.get(f, ("", ""))[0] == _LINK for f in _folders_above(path))
+            linked = any(entries.get(f, ("", ""))[0] == _LINK for f in charts.folders_on_the_way(path))
             entry = (_LINK, "") if linked else entries.get(path)  # a folder's link: followed all the same
             why = self._file_problem(path, entry, path in before.files)
             found += [why] if why else []
@@ -186,12 +186,17 @@ class Sources:
         after link."""
         wanted = dict(found)
         for _ in range(_MAX_LINKS):
-            above = {f for path in wanted for f in _folders_above(path)}
+            above = {f for path in wanted for f in charts.folders_on_the_way(path)}
             entries = self.read_entries(head, sorted({*wanted, *above}))
             led = {}
             for path in wanted:
                 link = next(
-                    (f for f in (*_folders_above(path), path) if entries.get(f, ("",))[0] == _LINK), None
+                    (
+                        f
+                        for f in (*charts.folders_on_the_way(path), path)
+                        if entries.get(f, ("",))[0] == _LINK
+                    ),
+                    None,
                 )
                 if link is None:
                     continue
@@ -208,12 +213,6 @@ class Sources:
 def glob_escaped(path: str) -> str:
     """A glob matching `path` alone."""
     return "".join(f"[{c}]" if c in "*?[" else c for c in path)
-
-
-def _folders_above(path: str) -> list[str]:
-    """The folders `path` lies in, outermost first ("a", "a/b" for "a/b/c")."""
-    parts = path.split("/")[:-1]
-    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def finding(path: str, problems: list[str]) -> Finding:

@@ -690,9 +690,8 @@ def _led(tree: kustomize.Tree, path: str, walk: Walk) -> list[str]:
     for _ in range(_MAX_LINKS):
         if path.startswith(("../", "/")) or path in ("..", "."):
             return found[:-1]
-        parts = path.split("/")
-        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-        link = next((f for f in prefixes if tree.entries.get(f, ("",))[0] == LINK), None)
+        on_the_way = [*charts.folders_on_the_way(path), path]
+        link = next((f for f in on_the_way if tree.entries.get(f, ("",))[0] == LINK), None)
         if link is None:
             return found
         text = (walk.data(tree.entries[link][1]) or b"").decode("utf-8", "replace")
