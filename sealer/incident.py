@@ -56,6 +56,7 @@ class IncidentReport:
             "name": self.result.record.name,
             "record": self.result.record.as_dict(),
             "store_revoked_outside_commit": self.result.store_revoked,
+            "already_handled": self.result.already,
             "branch": rotation.branch,
             "commit": rotation.commit,
             "rotated": [k.as_dict() for e in rotation.envs for k in e.keys],
@@ -154,6 +155,8 @@ def _lines(report: IncidentReport) -> list[str]:
     if data["commit"]:
         new = ", ".join(f"{k['name']} -> {k['key_id']}" for k in data["rotated"])
         lines.append(f"commit {data['commit'][:12]} on {data['branch'] or 'the current branch'}: {new}")
+        if data["already_handled"]:
+            lines.append("already handled by an earlier run: no new key minted; merge and deploy that branch")
     elif data["store_revoked_outside_commit"]:
         lines.append("revoked in the key store (the ledger held it revoked already, or never held it)")
     lines += _history_lines(data["history"])

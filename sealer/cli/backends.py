@@ -196,7 +196,8 @@ def keys_compromised(
     report = incident.handle(config.load(), phases.CompromisedRequest(env, key_id, branch, no_branch, push))
     emit(report.as_dict(), output, incident.text(report))
     if report.result.rotation.left:
-        raise PartlyDone(phases.partly_done(report.result.rotation))
+        rerun = f"sealer keys compromised {env} {key_id}" if report.result.already else None
+        raise PartlyDone(phases.partly_done(report.result.rotation, rerun))
     leaks = report.leaks
     return 1 if leaks.findings or leaks.unexamined or leaks.error else 0
 

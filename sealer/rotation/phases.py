@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -48,6 +48,7 @@ from sealer.records import (
     VALID,
     KeyRecord,
     effective_status,
+    iso,
     plan_revoke,
     utcnow,
 )
@@ -355,13 +356,14 @@ def _landed(entry: Journal, commit: str) -> str:
     return f"the {what} of {', '.join(entry.envs)} is committed {where} ({commit[:12]})"
 
 
-def partly_done(result: RotationResult) -> str:
-    """The "partly done" message: what landed, what did not, how to finish."""
+def partly_done(result: RotationResult, rerun: str | None = None) -> str:
+    """The "partly done" message: what landed, what did not, how to finish (`rerun`: the command
+    that finishes it when no journal was left for `sealer rotate --resume`)."""
     push = any(item.startswith("the push to ") for item in result.left)
+    how = f"`{rerun}` again" if rerun else "`sealer rotate --resume` (or plain `sealer rotate`)"
     return (
-        f"{result.landed}, but {'; '.join(result.left)}; run `sealer rotate --resume` (or plain "
-        f"`sealer rotate`) to finish{', with --push REMOTE to push elsewhere' if push else ''} "
-        "(the old keys stay valid until then)"
+        f"{result.landed}, but {'; '.join(result.left)}; run {how} to finish"
+        f"{', with --push REMOTE to push elsewhere' if push else ''} (the old keys stay valid until then)"
     )
 
 
@@ -770,6 +772,7 @@ class CompromisedResult:
     record: KeyRecord  # the compromised key as it is now
     rotation: RotationResult  # the commit (none when the ledger held the key revoked already)
     store_revoked: bool  # the store was revoked outside a commit (it had drifted, or no ledger held it)
+    already: bool = False  # an earlier run committed this incident: nothing new was minted
 
 
 def replace_compromised(
@@ -790,6 +793,11 @@ def replace_compromised(
         found = next((r for r in ledger.load(root, env.name) if r.key_id == request.key_id), None)
         if found is None or effective_status(found, now) != VALID:
             return _revoke_outside_git(cfg, env, request.key_id, found, recovered)
+        # Its own branch leaves the checkout's ledger holding the key valid: a rerun (after a
+        # network blip, or once it succeeded) must find that commit, never mint a second key.
+        earlier = _earlier_incident(root, env.name, request.key_id)
+        if earlier is not None:
+            return _handled_already(cfg, env, request.key_id, earlier, request.push)
         if found.name not in env.keys:
             raise BadInput(
                 f"{env.name} no longer manages {found.name!r}: revoke {request.key_id} with "
@@ -804,6 +812,76 @@ def replace_compromised(
             _interrupted_past_the_commit(root, git_dir)
             raise
         return CompromisedResult(found.with_status(REVOKED, now), rotation, False)
+
+
+def _earlier_incident(root: Path, env_name: str, key_id: str) -> tuple[str, str] | None:
+    """(branch, commit) of an earlier `keys compromised` of this key that HEAD does not hold (its
+    own branch, left for review, or a branch the user switched away from), newest first. Local
+    branches only: a pushed branch is anyone's, and one that claimed to be the incident must
+    never stop the leaked key's replacement."""
+    if git.head(root) is None:
+        return None
+    trailer = f"Sealer-Compromised-Key-Id: {key_id}"
+    log = git.run(root, "log", "--branches", "--not", "HEAD", "--format=%H", "-F", f"--grep={trailer}")
+    for commit in log.split():
+        message = git.message_of(root, commit)
+        if not message.startswith(f"sealer: compromised {env_name} key {key_id}:") or trailer not in (
+            line.strip() for line in message.splitlines()
+        ):
+            continue
+        if any(
+            r.key_id == key_id and r.status == REVOKED for r in ledger.at_revision(root, commit, env_name)
+        ):
+            heads = [ref for ref in git.branches_at(root, commit) if ref.startswith("refs/heads/")]
+            heads = heads or [r for r in git.branches_containing(root, commit) if r.startswith("refs/heads/")]
+            return heads[0].removeprefix("refs/heads/"), commit
+    return None
+
+
+def _handled_already(
+    cfg: Config, env: Environment, key_id: str, earlier: tuple[str, str], push: str | None
+) -> CompromisedResult:
+    """An earlier run committed this incident: say what it did, and finish what may be left (the
+    store's revocation, a push it was not asked for or could not do); nothing new is minted."""
+    root, (branch, commit) = cfg.root, earlier
+    result = _earlier_result(cfg, env, branch, commit)
+    result.landed = f"the incident of {env.name} key {key_id} is committed on branch {branch} ({commit[:12]})"
+    changed: list[bool] = []
+    steps: list[Step] = []
+    if sync.external(env):
+        revoking = "revoking the key in the key store"
+        store = partial(Stores(cfg).of, env)  # opened inside the step: a failure there is left, not lost
+        steps.append(
+            (revoking, lambda: changed.append(sync.follow_ledger_revocation(store(), env.name, key_id)))
+        )
+    if push:
+        steps.append((f"the push to {push}", partial(git.push_new_branch, root, push, branch)))
+    result.left = _run_steps(steps)
+    record = next(r for r in ledger.at_revision(root, commit, env.name) if r.key_id == key_id)
+    return CompromisedResult(record, result, any(changed), already=True)
+
+
+def _earlier_result(cfg: Config, env: Environment, branch: str, commit: str) -> RotationResult:
+    """What an earlier incident's commit did, read from Git: the keys its ledger added, its files."""
+    root, parent = cfg.root, git.parent_of(cfg.root, commit) or commit
+    before = ledger.at_revision(root, parent, env.name)
+    known = {r.key_id for r in before}
+    rotated = [
+        KeyChange(r.name, r.key_id, r.fingerprint, _active_key_of(before, r.name), iso(r.expires))
+        for r in ledger.at_revision(root, commit, env.name)
+        if r.key_id not in known and r.status == ACTIVE
+    ]
+    values = [c.values_file for c in env.clusters]
+    summary = EnvSummary(env.name, env.namespace, values[0], values, rotated)
+    files = [change.path for change in git.tree_changes(root, parent, commit)]
+    result = RotationResult(branch, commit, False, [summary], files, resumed=True)
+    described = layout.out_path(root) / f"{branch.replace('/', '-')}.md"  # the first run's, if kept
+    result.pr_body_file = str(described) if described.is_file() and not described.is_symlink() else None
+    return result
+
+
+def _active_key_of(records: Iterable[KeyRecord], name: str) -> str | None:
+    return next((r.key_id for r in records if r.name == name and r.status == ACTIVE), None)
 
 
 def _incident_plan(
