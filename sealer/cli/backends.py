@@ -157,7 +157,13 @@ def keys_revoke(
     at = utcnow() + parse_duration(grace) if grace else None
     request = phases.RevokeRequest(env, key_id, at, branch, no_branch, push)
     record, result = phases.revoke(config.load(), request)
-    data = {**record.as_dict(), "branch": result.branch, "commit": result.commit, "left": result.left}
+    data = {
+        **record.as_dict(),
+        "branch": result.branch,
+        "commit": result.commit,
+        "pr_body_file": result.pr_body_file,
+        "left": result.left,
+    }
     text = f"{env}: {key_id} is {record.status}" + (f" until {record.as_dict()['revoke_at']}" if at else "")
     if result.commit:
         text += f"\ncommit {result.commit[:12]} on {result.branch or 'the current branch'}"

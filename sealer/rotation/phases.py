@@ -43,6 +43,7 @@ from sealer.journal import Journal
 from sealer.records import (
     ACCEPTED,
     ACTIVE,
+    GRACE,
     PENDING,
     REVOKED,
     VALID,
@@ -727,11 +728,32 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
             message,
             request.push,
             revocations=[[env.name, request.key_id]],
+            pr_body=_revocation_text(env, changed),
             result=result.as_dict(),
         )
         transaction.sweep_temps(root, git_dir)
         entry = transaction.run(root, git_dir, entry, files, lambda: None)
         return changed, roll_forward(cfg, git_dir, entry, resumed=False)
+
+
+def _revocation_text(env: Environment, record: KeyRecord) -> str:
+    """The pull-request description of `keys revoke` (README: "the pull request says so"): when
+    verifiers refuse the key, by where they read it."""
+    until = f"valid until {iso(record.revoke_at)} (its grace window), then " if record.status == GRACE else ""
+    when = (
+        "in this change and in the key store right after its commit: verifiers refuse it from then on"
+        if _refused_at_once(env)
+        else "in this change's ledger and key registry: verifiers accept it until this change is merged "
+        "and synced"
+    )
+    title = f"## Revoke `{record.key_id}` ({env.name} / `{record.name}`)"
+    return f"{title}\n\n`{record.key_id}` is {until}revoked {when}.\n"
+
+
+def _refused_at_once(env: Environment) -> bool:
+    """Verifiers of an external store or a directly delivered registry refuse a revoked key right
+    after the commit; a GitOps-delivered registry is the change itself, read once merged and synced."""
+    return sync.external(env) or (env.registry is not None and env.registry.delivery == registry.DIRECT)
 
 
 def _finish_revocation(
@@ -904,9 +926,7 @@ def _incident_plan(
 
 
 def _incident(env: Environment, found: KeyRecord) -> Incident:
-    # Verifiers of an external store or a directly delivered registry refuse the key right after
-    # the commit; a GitOps-delivered registry is this change itself, read once merged and synced.
-    at_once = sync.external(env) or (env.registry is not None and env.registry.delivery == registry.DIRECT)
+    at_once = _refused_at_once(env)
     subject = (
         f"sealer: compromised {env.name} key {found.key_id}: revoked, {found.name} rotated with no grace\n\n"
         + (
