@@ -149,7 +149,7 @@ def keys_revoke(
     from sealer import config
     from sealer.durations import parse_duration
     from sealer.errors import ConflictingOptions, PartlyDone
-    from sealer.records import utcnow
+    from sealer.records import GRACE, utcnow
     from sealer.rotation import phases
 
     if branch and no_branch:
@@ -164,10 +164,13 @@ def keys_revoke(
         "pr_body_file": result.pr_body_file,
         "left": result.left,
     }
-    text = f"{env}: {key_id} is {record.status}" + (f" until {record.as_dict()['revoke_at']}" if at else "")
+    until = f" until {record.as_dict()['revoke_at']}" if record.status == GRACE else ""
+    text = f"{env}: {key_id} is {record.status}{until}"
     if result.commit:
         text += f"\ncommit {result.commit[:12]} on {result.branch or 'the current branch'}"
-    emit(data, output, text)
+    if result.rerun:  # found, not made: an earlier run's commit
+        text += "\nalready revoked there by an earlier run: nothing new committed; merge that branch"
+    emit({**data, "already_handled": result.rerun is not None}, output, text)
     if result.left:
         raise PartlyDone(phases.partly_done(result))
     return 0
@@ -202,8 +205,7 @@ def keys_compromised(
     report = incident.handle(config.load(), phases.CompromisedRequest(env, key_id, branch, no_branch, push))
     emit(report.as_dict(), output, incident.text(report))
     if report.result.rotation.left:
-        rerun = f"sealer keys compromised {env} {key_id}" if report.result.already else None
-        raise PartlyDone(phases.partly_done(report.result.rotation, rerun))
+        raise PartlyDone(phases.partly_done(report.result.rotation))
     leaks = report.leaks
     return 1 if leaks.findings or leaks.unexamined or leaks.error else 0
 
