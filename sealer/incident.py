@@ -14,7 +14,7 @@ from typing import Any
 
 from sealer import apikey, git, layout, ledger
 from sealer.config import Config
-from sealer.errors import SealerError
+from sealer.errors import PartlyDone, SealerError
 from sealer.records import REVOKED
 from sealer.rotation import phases
 from sealer.rotation import plan as planning
@@ -78,9 +78,20 @@ class IncidentReport:
 def handle(cfg: Config, request: phases.CompromisedRequest) -> IncidentReport:
     """Revoke and rotate first (the urgent part), then search the history."""
     result = phases.replace_compromised(cfg, request)
-    leaks = scan_history(cfg, request.key_id)
-    branches = carrying(cfg, request.env, request.key_id, result.rotation.commit)
-    return IncidentReport(result, leaks, env_commits(cfg, request.env), branches)
+    try:
+        leaks = scan_history(cfg, request.key_id)
+        branches = carrying(cfg, request.env, request.key_id, result.rotation.commit)
+        return IncidentReport(result, leaks, env_commits(cfg, request.env), branches)
+    except KeyboardInterrupt:  # the commit and the store are done: exit 4 says so, never 130
+        if result.rotation.commit is None:
+            raise
+        rotation = result.rotation
+        raise PartlyDone(
+            f"{request.env} key {request.key_id} is revoked and its entry rotated by commit "
+            f"{rotation.commit[:12]} on {rotation.branch or 'the current branch'}, but the search of "
+            f"the history was interrupted; run `sealer keys compromised {request.env} {request.key_id}` "
+            "again for the report (it mints no second key)"
+        ) from None
 
 
 def carrying(cfg: Config, env_name: str, key_id: str, commit: str | None = None) -> list[str]:

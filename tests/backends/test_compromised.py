@@ -463,3 +463,27 @@ def test_a_pushed_branch_claiming_the_incident_does_not_stop_the_replacement(bac
     git(backend_repo, "branch", "-q", "-D", first["branch"])
     code, again = compromised(backend_repo, old.key_id)
     assert code == 0 and not again["already_handled"] and again["commit"] != first["commit"], again
+
+
+def test_ctrl_c_during_the_history_search_says_the_key_was_replaced(
+    backend_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the commit an interruption is exit 4 (README), not 130 as if nothing had happened;
+    the rerun gives the report and mints no second key."""
+    from sealer import incident
+
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    real = incident.scan_history
+    monkeypatch.setattr(incident, "scan_history", interrupted)
+    line = one_line_error(sealer(backend_repo, "keys", "compromised", ENV, old.key_id), 4)
+    assert "the search of the history was interrupted" in line
+    [branch] = incident_branches(backend_repo, old.key_id)
+    assert f"on {branch}" in line
+    monkeypatch.setattr(incident, "scan_history", real)
+    code, again = compromised(backend_repo, old.key_id)
+    assert code == 0 and again["already_handled"] and again["branch"] == branch, again
