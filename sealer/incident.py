@@ -83,12 +83,12 @@ def handle(cfg: Config, request: phases.CompromisedRequest) -> IncidentReport:
         branches = carrying(cfg, request.env, request.key_id, result.rotation.commit)
         return IncidentReport(result, leaks, env_commits(cfg, request.env), branches)
     except KeyboardInterrupt:  # the commit and the store are done: exit 4 says so, never 130
-        if result.rotation.commit is None:
+        commit, branch = result.rotation.commit, result.rotation.branch
+        if commit is None:
             raise
-        rotation = result.rotation
         raise PartlyDone(
             f"{request.env} key {request.key_id} is revoked and its entry rotated by commit "
-            f"{rotation.commit[:12]} on {rotation.branch or 'the current branch'}, but the search of "
+            f"{commit[:12]} on {branch or 'the current branch'}, but the search of "
             f"the history was interrupted; run `sealer keys compromised {request.env} {request.key_id}` "
             "again for the report (it mints no second key)"
         ) from None
