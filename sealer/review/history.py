@@ -409,7 +409,7 @@ def _file(
         if posixpath.basename(path) in kustomize.KUSTOMIZATION_FILES:
             _kustomization(walk, path, content, commit)
         elif _manifest(path):
-            for deployed in stray.gitops_builds(path, content):
+            for deployed in stray.gitops_builds(path, content, walk.tree(commit)):
                 build = kustomize.Build(walk.data, walk.tree(commit), walk.placed, walk.budget)
                 _judge_build(walk, path, build, build.deployed(path, deployed))
     if path.endswith((".yaml", ".yml")) and path not in walk.head_values:
@@ -636,7 +636,7 @@ def _builds_over(walk: Walk, changed: set[str], head: str) -> None:
             walk.hold(blob, data)
             data = walk.blobs[blob]
         for path in manifests[blob]:
-            for deployed in stray.gitops_builds(path, data):
+            for deployed in stray.gitops_builds(path, data, tree):
                 build = kustomize.Build(walk.data, tree, walk.placed, walk.budget)
                 _judge_over(walk, path, build, deployed, changed, gitops=True)
 

@@ -869,3 +869,188 @@ def test_files_main_s_templating_objects_do_not_read_pass(repo: Path) -> None:
     write(repo, "clusters/other.yaml", VARS.replace("cluster-vars", "team-settings") % "engine")
     commit_all(repo, "elsewhere")
     assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+# -- ApplicationSets making applications of folders, plugins Argo CD discovers, Flux's variables ----
+
+
+def application_set(generator: str, source: str) -> str:
+    """An ApplicationSet on `generator` whose template's source is `source` (flow mapping body)."""
+    return (
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: apps, namespace: argocd}\n"
+        f"spec:\n  generators:\n    - {generator}\n"
+        "  template:\n    metadata: {name: '{{path.basename}}'}\n"
+        f"    spec:\n      source: {{repoURL: 'https://git.example.test/repo.git', {source}}}\n"
+        "      destination: {namespace: staging}\n"
+    )
+
+
+DIRECTORIES = (
+    "git: {repoURL: 'https://git.example.test/repo.git', "
+    "directories: [{path: 'apps/*'}, {path: apps/old, exclude: true}]}"
+)
+
+
+def renamed_api_key(repo: Path) -> str:
+    return (repo / SEALED).read_text().replace("name: engine-api-key\n", "name: api-key\n", 1)
+
+
+def folder_main_s_directory_generator_matches_added(repo: Path) -> None:
+    """main's ApplicationSet makes an application of every folder under apps/, each prefixed:
+    a folder the pull request adds is deployed so, its Secret renamed into staging's."""
+    on_main(
+        repo,
+        {
+            "argocd/apps.yaml": application_set(
+                DIRECTORIES, "path: '{{path}}', kustomize: {namePrefix: engine-}"
+            )
+        },
+    )
+    write(repo, "apps/engine/api-key.yaml", renamed_api_key(repo))
+
+
+def folder_main_s_templated_directory_generator_matches_added(repo: Path) -> None:
+    """The prefix from the folder's name: apps/engine/ makes engine-api-key."""
+    source = "path: '{{path}}', kustomize: {namePrefix: '{{path.basename}}-'}"
+    on_main(repo, {"argocd/apps.yaml": application_set(DIRECTORIES, source)})
+    write(repo, "apps/engine/api-key.yaml", renamed_api_key(repo))
+
+
+def folder_main_s_go_templated_directory_generator_matches_added(repo: Path) -> None:
+    source = "path: '{{ .path.path }}', kustomize: {namePrefix: '{{ .path.basename }}-'}"
+    on_main(
+        repo,
+        {
+            "argocd/apps.yaml": application_set(DIRECTORIES, source).replace(
+                "spec:\n", "spec:\n  goTemplate: true\n", 1
+            )
+        },
+    )
+    write(repo, "apps/engine/api-key.yaml", renamed_api_key(repo))
+
+
+def application_set_with_directory_generator_added(repo: Path) -> None:
+    """The ApplicationSet itself in the pull request, over a folder main holds."""
+    on_main(repo, {"apps/engine/api-key.yaml": renamed_api_key(repo)})
+    write(
+        repo,
+        "argocd/apps.yaml",
+        application_set(DIRECTORIES, "path: '{{path}}', kustomize: {namePrefix: engine-}"),
+    )
+
+
+def application_set_with_list_generator_added(repo: Path) -> None:
+    generator = "list: {elements: [{team: engine}]}"
+    on_main(repo, {"tools/api-key.yaml": renamed_api_key(repo)})
+    write(
+        repo,
+        "argocd/apps.yaml",
+        application_set(generator, "path: tools, kustomize: {namePrefix: '{{team}}-'}"),
+    )
+
+
+def folder_main_s_files_generator_reads_changed(repo: Path) -> None:
+    """A files generator's application deploys the folder of each config file it reads."""
+    generator = "git: {repoURL: 'https://git.example.test/repo.git', files: [{path: 'apps/*/config.json'}]}"
+    on_main(
+        repo,
+        {
+            "argocd/apps.yaml": application_set(
+                generator, "path: '{{path}}', kustomize: {namePrefix: engine-}"
+            ),
+            "apps/engine/config.json": "{}\n",
+        },
+    )
+    write(repo, "apps/engine/api-key.yaml", renamed_api_key(repo))
+
+
+def folder_main_s_patched_application_set_matches_changed(repo: Path) -> None:
+    """A templatePatch may set any option (a plugin, a prefix): what it builds is not redone."""
+    source = "path: '{{path}}'"
+    patch = "  templatePatch: |\n    spec: {source: {kustomize: {namePrefix: engine-}}}\n"
+    on_main(
+        repo,
+        {
+            "argocd/apps.yaml": application_set(DIRECTORIES, source).replace(
+                "  template:\n", patch + "  template:\n"
+            )
+        },
+    )
+    write(repo, "apps/engine/notes.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n")
+
+
+def folder_below_main_s_unfilled_application_set_path_changed(repo: Path) -> None:
+    """A path from a list generator's parameter: any folder below tools/ may be built."""
+    generator = "list: {elements: [{cluster: engine}]}"
+    on_main(
+        repo,
+        {
+            "argocd/apps.yaml": application_set(
+                generator, "path: 'tools/{{cluster}}', kustomize: {namePrefix: engine-}"
+            )
+        },
+    )
+    write(repo, "tools/engine/notes.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n")
+
+
+APPLICATION_SETS = [
+    folder_main_s_patched_application_set_matches_changed,
+    folder_below_main_s_unfilled_application_set_path_changed,
+    folder_main_s_directory_generator_matches_added,
+    folder_main_s_templated_directory_generator_matches_added,
+    folder_main_s_go_templated_directory_generator_matches_added,
+    application_set_with_directory_generator_added,
+    application_set_with_list_generator_added,
+    folder_main_s_files_generator_reads_changed,
+]
+
+
+@pytest.mark.parametrize("attack", APPLICATION_SETS, ids=[a.__name__ for a in APPLICATION_SETS])
+def test_what_an_application_set_deploys_is_built(repo: Path, attack: Any) -> None:
+    code, findings = reviewed_after(repo, attack)
+    assert code == 1 and [f for f in findings if f["path"] == "argocd/apps.yaml"], findings
+
+
+def test_what_main_s_application_sets_build_harmlessly_passes(repo: Path) -> None:
+    """An application's own files under a matched folder, a folder the generator excludes or does
+    not match, and a file beside an unfilled path's folder: nothing renamed into what sealer
+    delivers."""
+    templated = "path: '{{path}}', kustomize: {namePrefix: '{{path.basename}}-'}"
+    listed = "path: 'tools/{{cluster}}', kustomize: {namePrefix: engine-}"
+    on_main(
+        repo,
+        {
+            "argocd/apps.yaml": application_set(DIRECTORIES, templated),
+            "argocd/tools.yaml": application_set("list: {elements: [{cluster: engine}]}", listed),
+            "apps/web/deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n",
+        },
+    )
+    write(repo, "apps/web/settings.yaml", SETTINGS)
+    write(repo, "apps/web/db.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: db-password}\n")
+    write(repo, "apps/old/api-key.yaml", renamed_api_key(repo))  # excluded: no application of it
+    write(repo, "apps/engine.yaml", renamed_api_key(repo))  # a file, no folder: no application of it
+    write(repo, "toolsets/settings.yaml", SETTINGS)
+    commit_all(repo, "the web application")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("pattern", "matched", "unmatched"),
+    [
+        ("apps/*", ["apps/a", "apps/.b"], ["apps", "apps/a/b", "appsx/a"]),
+        ("apps/[^a]*", ["apps/b", "apps/!a"], ["apps/a", "apps/ab"]),
+        ("apps/[!a]", ["apps/!", "apps/a"], ["apps/b"]),
+        ("apps/?", ["apps/a"], ["apps/ab", "apps//"]),
+        ("apps/\\*", ["apps/*"], ["apps/a"]),
+        ("a[\\d]", ["ad"], ["a1"]),
+    ],
+)
+def test_a_directory_generator_matches_as_go_s_path_match(
+    pattern: str, matched: list[str], unmatched: list[str]
+) -> None:
+    from sealer.review import stray
+
+    glob = stray._go_glob(pattern)
+    assert [bool(glob.fullmatch(p)) for p in matched + unmatched] == [True] * len(matched) + [False] * len(
+        unmatched
+    )
