@@ -152,6 +152,13 @@ class Sources:
         )
         if found is not None or data is None:
             return found
+        return self.substituted_referrer(head, path, data)
+
+    def substituted_referrer(self, head: str, path: str, data: bytes) -> str | None:
+        """The Flux Kustomization at `head` substituting from a ConfigMap or Secret (sealed too)
+        the file at `path` (`data`: its bytes) holds, named within the wanted name (a
+        kustomization's namePrefix or nameSuffix may add to it)."""
+        self.referenced(head)
         for kind, _, name in stray.placed(path, data):
             kind = "Secret" if kind == "SealedSecret" else kind
             for (wanted, wanted_name), referrer in sorted(self._substituted.items()):
@@ -238,6 +245,14 @@ def templating_finding(path: str, referrer: str) -> Finding:
         f"{stray.escaped(referrer)} builds what it makes from this file (an ApplicationSet's git files "
         "generator, or Flux's postBuild substitution), names or namespaces from parts, which review "
         "does not redo: a code owner must approve"
+    )
+    return Finding(TRUST_ANCHOR, "", path, None, message)
+
+
+def substitution_finding(path: str) -> Finding:
+    message = (
+        "a Flux Kustomization's postBuild substitution is new or changed: what it builds takes names, "
+        "namespaces and kinds from variables, which review does not redo, so a code owner must approve"
     )
     return Finding(TRUST_ANCHOR, "", path, None, message)
 

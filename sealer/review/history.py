@@ -546,6 +546,8 @@ def _helm_values_passed(walk: Walk, change: git.FileChange, commit: str) -> None
         return
     if helm_refs.post_renderers_patch(change.path, old, new):
         walk.add([helm_sources.post_renderers_finding(change.path)])
+    if helm_refs.substitution_changed(change.path, old, new):
+        walk.add([helm_sources.substitution_finding(change.path)])
     refs = helm_refs.references(change.path, new)
     if refs.named():
         problems = walk.helm_sources.problems(commit, refs, helm_refs.references(change.path, old))
@@ -556,11 +558,15 @@ def _referenced_values(walk: Walk, change: git.FileChange) -> None:
     """A file a commit adds or changes that an Argo CD application or Flux HelmRelease at HEAD
     passes Helm as values (its own change need not be in the range): judged as that object's.
     A blob too big to hold, or no regular file, counts as naming one; a SealedSecret a
-    `valuesFrom` may read fails, its values unread."""
+    `valuesFrom` may read fails, its values unread. A ConfigMap or Secret a Flux Kustomization
+    substitutes from, removed, fails too (an optional one's variables fall back to defaults)."""
+    sources = walk.helm_sources
     if change.new_mode == GONE:
+        old = walk.versions(change)[0]
+        removed = sources.substituted_referrer(walk.head, change.path, old) if old is not None else None
+        walk.add([helm_sources.templating_finding(change.path, removed)] if removed else [])
         return
     data = walk.blobs.get(change.new_blob) if change.new_mode in (REGULAR, EXECUTABLE) else None
-    sources = walk.helm_sources
     templating = sources.templating_referrer(walk.head, change.path, data)
     if templating is not None:
         walk.add([helm_sources.templating_finding(change.path, templating)])

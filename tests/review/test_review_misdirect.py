@@ -1054,3 +1054,94 @@ def test_a_directory_generator_matches_as_go_s_path_match(
     assert [bool(glob.fullmatch(p)) for p in matched + unmatched] == [True] * len(matched) + [False] * len(
         unmatched
     )
+
+
+MADE_FROM_VARIABLES = "apiVersion: v1\nkind: ${kind}\nmetadata: {name: '${name}', namespace: staging}\n"
+FLUX_PLAIN = FLUX_SUBSTITUTING.split("  postBuild:")[0]
+
+
+def substitution_added_to_main_s_flux_kustomization(repo: Path) -> None:
+    """A kind and name made from variables (no Secret review could read): the substitution the
+    pull request turns on makes them."""
+    on_main(
+        repo,
+        {
+            "clusters/tools.yaml": FLUX_PLAIN,
+            "clusters/vars.yaml": VARS % "tools",
+            "tools/made.yaml": MADE_FROM_VARIABLES,
+        },
+    )
+    write(repo, "clusters/tools.yaml", FLUX_SUBSTITUTING)
+
+
+def flux_kustomization_substituting_added(repo: Path) -> None:
+    on_main(repo, {"clusters/vars.yaml": VARS % "tools", "tools/made.yaml": MADE_FROM_VARIABLES})
+    write(repo, "clusters/tools.yaml", FLUX_SUBSTITUTING)
+
+
+def substitution_source_of_main_s_flux_kustomization_changed(repo: Path) -> None:
+    on_main(
+        repo,
+        {
+            "clusters/tools.yaml": FLUX_SUBSTITUTING,
+            "clusters/vars.yaml": VARS % "tools",
+            "tools/made.yaml": MADE_FROM_VARIABLES,
+        },
+    )
+    write(
+        repo,
+        "clusters/tools.yaml",
+        FLUX_SUBSTITUTING.replace("name: cluster-vars}", "name: team-vars}"),
+    )
+
+
+def inline_substitution_of_main_s_flux_kustomization_changed(repo: Path) -> None:
+    substituting = FLUX_PLAIN + "  postBuild:\n    substitute: {team: %s}\n"
+    on_main(repo, {"clusters/tools.yaml": substituting % "tools", "tools/made.yaml": MADE_FROM_VARIABLES})
+    write(repo, "clusters/tools.yaml", substituting % "engine")
+
+
+def optional_variables_main_s_flux_kustomization_substitutes_removed(repo: Path) -> None:
+    """Without the ConfigMap (optional), each variable's default applies: `${team:=engine}`."""
+    optional = FLUX_SUBSTITUTING.replace("name: cluster-vars}", "name: cluster-vars, optional: true}")
+    on_main(
+        repo,
+        {
+            "clusters/tools.yaml": optional,
+            "clusters/vars.yaml": VARS % "tools",
+            "tools/made.yaml": MADE_FROM_VARIABLES.replace("${name}", "${team:=engine}-api-key"),
+        },
+    )
+    (repo / "clusters/vars.yaml").unlink()
+
+
+SUBSTITUTIONS = [
+    substitution_added_to_main_s_flux_kustomization,
+    flux_kustomization_substituting_added,
+    substitution_source_of_main_s_flux_kustomization_changed,
+    inline_substitution_of_main_s_flux_kustomization_changed,
+    optional_variables_main_s_flux_kustomization_substitutes_removed,
+]
+
+
+@pytest.mark.parametrize("attack", SUBSTITUTIONS, ids=[a.__name__ for a in SUBSTITUTIONS])
+def test_a_flux_substitution_the_range_changes_is_never_passed(repo: Path, attack: Any) -> None:
+    code, findings = reviewed_after(repo, attack)
+    assert code == 1 and rules(findings) == {"trust-anchor-change"}, findings
+
+
+def test_a_flux_kustomization_changed_but_its_substitution_passes(repo: Path) -> None:
+    """Its interval changed, what it substitutes from the same; variables beside it changed."""
+    on_main(
+        repo,
+        {
+            "clusters/tools.yaml": FLUX_SUBSTITUTING,
+            "clusters/vars.yaml": VARS % "tools",
+            "clusters/other.yaml": VARS.replace("cluster-vars", "team-settings") % "tools",
+            "tools/made.yaml": MADE_FROM_VARIABLES,
+        },
+    )
+    write(repo, "clusters/tools.yaml", FLUX_SUBSTITUTING.replace("spec:\n", "spec:\n  interval: 5m\n"))
+    (repo / "clusters/other.yaml").unlink()
+    commit_all(repo, "reconcile more often")
+    assert run_review(repo, "main", "HEAD") == (0, [])
