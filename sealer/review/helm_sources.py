@@ -22,7 +22,7 @@ from sealer.review.model import TRUST_ANCHOR, Finding
 
 _REGULAR, _LINK = ("100644", "100755"), "120000"
 _MAX_LINKS = 8  # symlinks followed in a row
-_MANIFESTS = ("*.yaml", "*.yml", "*.json")  # what Argo CD and Flux read as manifests
+MANIFESTS = ("*.yaml", "*.yml", "*.json")  # what Argo CD and Flux read as manifests
 _KUSTOMIZATIONS = ("*kustomization.yaml", "*kustomization.yml", "*Kustomization")
 _ESCAPES = ("\\",)  # a YAML escape may spell any word otherwise
 Entries = dict[str, tuple[str, str]]  # path -> (mode, blob)
@@ -84,7 +84,7 @@ class Sources:
         """The files and literals of the generators at `commit` making `wanted`, and the
         kustomizations holding them; None when none makes it."""
         if commit not in self._generators:
-            paths = self._holding(commit, ("generator", *_ESCAPES), _KUSTOMIZATIONS)
+            paths = self.holding(commit, ("generator", *_ESCAPES), _KUSTOMIZATIONS)
             self._generators[commit] = self.read_entries(commit, paths)
         found: tuple[list[str], list[str], list[str]] | None = None
         for path, (mode, blob) in sorted(self._generators[commit].items()):
@@ -104,7 +104,7 @@ class Sources:
         referencing it; read once."""
         if self._referenced is None:
             found: dict[str, str] = {}
-            candidates = self._holding(head, helm_refs.REFERENCE_WORDS, _MANIFESTS)
+            candidates = self.holding(head, helm_refs.REFERENCE_WORDS, MANIFESTS)
             for path, (mode, blob) in sorted(self.read_entries(head, candidates).items()):
                 refs = helm_refs.references(path, self.data(blob)) if mode in _REGULAR else helm_refs.Refs()
                 for file in sorted(refs.files | refs.maybe_files):
@@ -124,7 +124,7 @@ class Sources:
             self._referenced = self._links_followed(head, found)
         return self._referenced
 
-    def _holding(self, commit: str, words: tuple[str, ...], pathspecs: tuple[str, ...]) -> list[str]:
+    def holding(self, commit: str, words: tuple[str, ...], pathspecs: tuple[str, ...]) -> list[str]:
         """The files that may hold one of `words` as a YAML reader reads them: those whose bytes
         do (any case), and those git reads as binary (UTF-16 text, which stray's reader decodes)."""
         found = git.files_holding(self.root, commit, words, pathspecs)

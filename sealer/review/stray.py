@@ -369,13 +369,16 @@ class Listing(Protocol):
     def files(self) -> Sequence[str]: ...
 
 
-def gitops_builds(path: str, data: bytes, listing: Listing) -> list[Kustomization]:
+def gitops_builds(
+    path: str, data: bytes, listing: Listing, picked: Callable[[str], bool] | None = None
+) -> list[Kustomization]:
     """The builds a Flux Kustomization, an Argo CD application or the applications an
     ApplicationSet makes (its git generators matched in `listing`) in a manifest deploy, as
     kustomizations at the top of the repository listing its path: Flux's `targetNamespace`,
     `namePrefix`, `nameSuffix`, Argo CD's kustomize `namespace`, `namePrefix`, `nameSuffix` move
     what it builds; their components too; their patches and Flux's variable substitution are
-    not redone (`unmodelled`). Only those that may change what they build."""
+    not redone (`unmodelled`); nor is what a config management plugin renders, named or one whose
+    discover rule picks the folder (`picked`). Only those that may change what they build."""
     found = []
     for doc in documents(data, path, _may_deploy) or []:
         kinds, spec = _texts(_get(doc, "kind")), _get(doc, "spec")
@@ -385,13 +388,15 @@ def gitops_builds(path: str, data: bytes, listing: Listing) -> list[Kustomizatio
                 for s in spec
             ]
         elif "Application" in kinds:
-            found += _argo_builds(spec, None)
+            found += _argo_builds(spec, None, picked)
         elif "ApplicationSet" in kinds:
-            found += _application_set_builds(doc, listing)
+            found += _application_set_builds(doc, listing, picked)
     return [build for build in dict.fromkeys(found) if build.acts]
 
 
-def _argo_builds(specs: list[yaml.Node], fill: Callable[[str], str] | None) -> list[Kustomization]:
+def _argo_builds(
+    specs: list[yaml.Node], fill: Callable[[str], str] | None, picked: Callable[[str], bool] | None
+) -> list[Kustomization]:
     """An Argo CD application's builds (an ApplicationSet's template's, `fill` setting its
     parameters)."""
     found = []
@@ -399,8 +404,9 @@ def _argo_builds(specs: list[yaml.Node], fill: Callable[[str], str] | None) -> l
         for options in _get(source, "kustomize"):
             moving = ("namespace", "namePrefix", "nameSuffix")
             found.append(_gitops(source, options, moving, ("patches",), fill))
-        if unseen := _argo_unseen(source):
-            found.append(_unseen(_source_paths(source, fill)[0], unseen))
+        paths = _source_paths(source, fill)[0]
+        if unseen := _argo_unseen(source, paths, picked):
+            found.append(_unseen(paths, unseen))
     return found
 
 
@@ -423,13 +429,23 @@ def _may_deploy(text: str) -> bool:
     return any(hint in text for hint in ("Kustomization", "Application", "\\", "!"))
 
 
-def _argo_unseen(source: yaml.Node) -> tuple[str, ...]:
+def _argo_unseen(
+    source: yaml.Node, paths: tuple[str, ...], picked: Callable[[str], bool] | None
+) -> tuple[str, ...]:
     """What an Argo CD source renders by means review does not redo: a config management plugin
-    (any tool over any file of its path), jsonnet variables (names built from parts)."""
+    (any tool over any file of its path), named or, for a source naming no tool, one whose
+    discover rule picks one of its `paths`; jsonnet variables (names built from parts)."""
     found = ["an Argo CD config management plugin"] if _get(source, "plugin") else []
+    if picked is not None and not any(_get(source, tool) for tool in _TOOLS) and any(map(picked, paths)):
+        found.append("an Argo CD config management plugin its discover rule picks")
     if any(_get(d, "jsonnet") for d in _get(source, "directory")):
         found.append("Argo CD's jsonnet variables")
     return tuple(found)
+
+
+# A source naming one of these is built by it; one naming none, by a plugin whose discover rule
+# picks its folder if any does (Argo CD asks them first).
+_TOOLS = ("plugin", "helm", "kustomize", "directory", "chart")
 
 
 def _source_paths(where: yaml.Node, fill: Callable[[str], str] | None = None) -> tuple[tuple[str, ...], bool]:
@@ -472,7 +488,9 @@ def _gitops(
 _PARAMETER = re.compile(r"\{\{-?\s*(?:index\s+\.path\.segments\s+(\d+)|\.?(path(?:\.\w+|\[\d+\])?))\s*-?\}\}")
 
 
-def _application_set_builds(doc: yaml.Node, listing: Listing) -> list[Kustomization]:
+def _application_set_builds(
+    doc: yaml.Node, listing: Listing, picked: Callable[[str], bool] | None
+) -> list[Kustomization]:
     """The builds of the applications an ApplicationSet makes: its template's (a generator's
     own template's too) for each parameter set its generators make; a git generator's folders
     and files matched in `listing`, what review does not fill failing closed. A `templatePatch`
@@ -487,7 +505,7 @@ def _application_set_builds(doc: yaml.Node, listing: Listing) -> list[Kustomizat
     found = []
     for parameters in _parameter_sets(doc, listing):
         fill = functools.partial(_filled, parameters=parameters)
-        found += _argo_builds(specs, fill)
+        found += _argo_builds(specs, fill, picked)
         if patched:
             what = ("an ApplicationSet's templatePatch",)
             found += [_unseen(_source_paths(source, fill)[0], what) for source in _argo_sources(specs)]

@@ -1145,3 +1145,93 @@ def test_a_flux_kustomization_changed_but_its_substitution_passes(repo: Path) ->
     (repo / "clusters/other.yaml").unlink()
     commit_all(repo, "reconcile more often")
     assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+CMP = """apiVersion: v1
+kind: ConfigMap
+metadata: {name: argocd-cmp-cm, namespace: argocd}
+data:
+  cue.yaml: |
+    apiVersion: argoproj.io/v1alpha1
+    kind: ConfigManagementPlugin
+    metadata: {name: cue}
+    spec:
+      generate: {command: [cue, export]}
+      discover: {fileName: "*.cue"}
+"""
+
+
+def unnamed_plugin_application_added(repo: Path) -> None:
+    """`plugin: {}`: Argo CD picks the plugin by its discover rules."""
+    write(repo, "clusters/tools.yaml", application("plugin: {}"))
+
+
+def plugin_environment_application_added(repo: Path) -> None:
+    write(repo, "clusters/tools.yaml", application("plugin: {env: [{name: TEAM, value: engine}]}"))
+
+
+def application_set_rendering_through_a_plugin_added(repo: Path) -> None:
+    on_main(repo, {"apps/engine/main.cue": "x: 1\n"})
+    write(repo, "argocd/apps.yaml", application_set(DIRECTORIES, "path: '{{path}}', plugin: {}"))
+
+
+def file_a_plugin_s_discover_rule_picks_added(repo: Path) -> None:
+    """main's application names no tool: Argo CD asks each plugin's discover rule first, and the
+    cue plugin main configures picks the folder once a .cue file is there."""
+    on_main(repo, {"argocd/cmp.yaml": CMP, "clusters/tools.yaml": application("").replace(", }", "}")})
+    write(repo, "tools/keys.cue", 'secret: name: "engine-api-key"\n')
+
+
+def application_a_plugin_s_discover_rule_picks_added(repo: Path) -> None:
+    on_main(repo, {"argocd/cmp.yaml": CMP, "tools/main.cue": "x: 1\n"})
+    write(repo, "clusters/tools.yaml", application("").replace(", }", "}"))
+
+
+def plugin_discovering_folders_added(repo: Path) -> None:
+    """A plugin's discover rule decides which applications' folders it renders."""
+    write(repo, "argocd/cmp.yaml", CMP.replace('fileName: "*.cue"', "find: {command: [sh, -c, 'echo yes']}"))
+
+
+PLUGINS = [
+    unnamed_plugin_application_added,
+    plugin_environment_application_added,
+    application_set_rendering_through_a_plugin_added,
+    file_a_plugin_s_discover_rule_picks_added,
+    application_a_plugin_s_discover_rule_picks_added,
+    plugin_discovering_folders_added,
+]
+
+
+@pytest.mark.parametrize("attack", PLUGINS, ids=[a.__name__ for a in PLUGINS])
+def test_a_plugin_argo_cd_picks_is_never_passed(repo: Path, attack: Any) -> None:
+    code, findings = reviewed_after(repo, attack)
+    assert code == 1 and rules(findings) == {"trust-anchor-change"}, findings
+
+
+def test_a_folder_no_plugin_s_discover_rule_picks_passes(repo: Path) -> None:
+    """The cue plugin picks folders holding a .cue file: tools/ holds none, and the ConfigMap
+    configuring it changed only in a label."""
+    on_main(repo, {"argocd/cmp.yaml": CMP, "clusters/tools.yaml": application("").replace(", }", "}")})
+    write(repo, "tools/deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: tools}\n")
+    write(repo, "tools/settings.yaml", SETTINGS)
+    write(repo, "web/main.cue", "y: 2\n")
+    write(repo, "argocd/cmp.yaml", CMP.replace("namespace: argocd}", "namespace: argocd, labels: {a: b}}"))
+    commit_all(repo, "the tools application")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("discover", "picked"),
+    [
+        ('{fileName: "*.cue"}', True),
+        ('{fileName: "./*.jsonnet"}', False),
+        ("{find: {glob: '**/*.cue'}}", True),
+        ("{find: {command: [sh, -c, 'ls']}}", True),
+        ("{}", True),
+    ],
+)
+def test_a_discover_rule_picks_a_folder_by_its_files(discover: str, picked: bool) -> None:
+    from sealer.review import plugins
+
+    found = plugins.rules("cmp.yaml", CMP.replace('{fileName: "*.cue"}', discover).encode())
+    assert found and plugins.picks(found, ["main.yaml", "sub/keys.cue"]) is picked
