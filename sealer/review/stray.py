@@ -621,8 +621,9 @@ def renaming_patch(text: str) -> bool:
 
 
 def placed(path: str, data: bytes) -> list[Placed]:
-    """The SealedSecrets, Secrets and ConfigMaps a manifest file holds (List items too)."""
-    docs = documents(data, path, holding(("secret", "configmap", "\\", "!"))) or []
+    """The SealedSecrets, Secrets and ConfigMaps a manifest file holds (List items too), and the
+    objects whose kind a variable gives (`${kind}`: Flux's substitution may make any of them)."""
+    docs = documents(data, path, holding(("secret", "configmap", "${", "\\", "!"))) or []
     return list(dict.fromkeys(item for doc in docs for item in _placed(doc, _NESTING)))
 
 
@@ -630,7 +631,7 @@ def _placed(doc: yaml.Node, depth: int) -> Iterator[Placed]:
     kinds = _texts(_get(doc, "kind"))
     meta = _get(doc, "metadata")
     names, spaces = (_texts(n for m in meta for n in _get(m, key)) for key in ("name", "namespace"))
-    for kind in sorted(kinds & _MOVABLE):
+    for kind in sorted(kinds & _MOVABLE | {k for k in kinds if "${" in k}):
         yield from ((kind, space, name) for name in sorted(names) for space in _spaces(spaces))
     if any(kind.endswith("List") for kind in kinds):
         for item in _items(_get(doc, "items")) if depth else ():

@@ -1131,14 +1131,16 @@ def test_a_flux_substitution_the_range_changes_is_never_passed(repo: Path, attac
 
 
 def test_a_flux_kustomization_changed_but_its_substitution_passes(repo: Path) -> None:
-    """Its interval changed, what it substitutes from the same; variables beside it changed."""
+    """Its interval changed, what it substitutes from the same (over a Deployment: a kind from a
+    variable or a Secret would fail, as any build through postBuild does); variables beside it
+    changed."""
     on_main(
         repo,
         {
             "clusters/tools.yaml": FLUX_SUBSTITUTING,
             "clusters/vars.yaml": VARS % "tools",
             "clusters/other.yaml": VARS.replace("cluster-vars", "team-settings") % "tools",
-            "tools/made.yaml": MADE_FROM_VARIABLES,
+            "tools/deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: '${team}'}\n",
         },
     )
     write(repo, "clusters/tools.yaml", FLUX_SUBSTITUTING.replace("spec:\n", "spec:\n  interval: 5m\n"))
@@ -1235,3 +1237,20 @@ def test_a_discover_rule_picks_a_folder_by_its_files(discover: str, picked: bool
 
     found = plugins.rules("cmp.yaml", CMP.replace('{fileName: "*.cue"}', discover).encode())
     assert found and plugins.picks(found, ["main.yaml", "sub/keys.cue"]) is picked
+
+
+def test_a_kind_from_a_variable_under_main_s_substituting_flux_kustomization_fails(repo: Path) -> None:
+    """main substitutes what tools/ builds: a manifest the pull request adds there takes its kind
+    and name from variables (no Secret review could read), while a Deployment's image does not
+    change what it is."""
+    on_main(repo, {"clusters/tools.yaml": FLUX_SUBSTITUTING, "clusters/vars.yaml": VARS % "tools"})
+    write(
+        repo, "tools/deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: '${team}'}\n"
+    )
+    commit_all(repo, "a deployment")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+    write(repo, "tools/made.yaml", MADE_FROM_VARIABLES)
+    commit_all(repo, "made from variables")
+    code, findings = run_review(repo, "main", "HEAD")
+    assert code == 1 and rules(findings) == {"trust-anchor-change"}, findings
+    assert findings[0]["path"] == "clusters/tools.yaml"
