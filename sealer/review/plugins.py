@@ -1,5 +1,6 @@
 """Argo CD config management plugins a repository configures: a ConfigManagementPlugin spec, as
-a manifest or as the text of a value (the sidecar mounts a ConfigMap's `plugin.yaml`). Argo CD
+a manifest or as the text of a value (the sidecar mounts a ConfigMap's `plugin.yaml`), or in the
+argo-cd chart's values (`configs.cmp.plugins`, a HelmRelease's inline values too). Argo CD
 asks each plugin's `discover` rule whether it renders an application whose source names no tool
 (no `helm`, `kustomize`, `directory`, `plugin` or chart) before it builds the folder itself, so
 a file added to the folder may hand the whole folder to a plugin, whose output review never
@@ -17,14 +18,14 @@ from sealer import yamlio
 from sealer.review import helm_refs, stray
 
 KIND = "ConfigManagementPlugin"
-WORDS = (KIND, "\\", "!!")  # what a file holding a spec holds (git grep, any case): escapes spell any
+WORDS = (KIND, "cmp", "\\", "!!")  # what a file holding a spec holds (git grep, any case): escapes spell any
 Rule = str | None  # a glob of the files below an application's folder; None: any folder (a command)
 _NESTING = 2  # a spec in a value of a manifest, in a value of that
 
 
 def specs(path: str, data: bytes | None) -> list[yaml.Node]:
     """The `spec`s of the ConfigManagementPlugins a file holds."""
-    docs = stray.documents(data, path, stray.holding((KIND.casefold(), "\\", "!"))) or []
+    docs = stray.documents(data, path, stray.holding((KIND.casefold(), "cmp", "\\", "!"))) or []
     return [spec for doc in docs for spec in _specs(doc, path, _NESTING)]
 
 
@@ -33,6 +34,10 @@ def _specs(root: yaml.Node, path: str, depth: int) -> list[yaml.Node]:
     for node in yamlio.nodes(root):
         if KIND in stray.scalar_texts(stray.field_values(node, "kind")):
             found += stray.field_values(node, "spec")
+        for listed in (
+            p for cmp in stray.field_values(node, "cmp") for p in stray.field_values(cmp, "plugins")
+        ):
+            found += [spec for _, spec in listed.value] if isinstance(listed, yaml.MappingNode) else []
         text = stray.scalar_text(node) if depth else None
         if text is not None and KIND in text and "\n" in text:
             found += [s for doc in stray.composed(text, path) or [] for s in _specs(doc, path, depth - 1)]

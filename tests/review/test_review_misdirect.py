@@ -1189,6 +1189,13 @@ def application_a_plugin_s_discover_rule_picks_added(repo: Path) -> None:
     write(repo, "clusters/tools.yaml", application("").replace(", }", "}"))
 
 
+def file_a_chart_values_plugin_picks_added(repo: Path) -> None:
+    """The plugin configured through the argo-cd chart's values (which the ConfigMap is made of)."""
+    values = 'configs:\n  cmp:\n    plugins:\n      cue: {discover: {fileName: "*.cue"}}\n'
+    on_main(repo, {"argocd/values.yaml": values, "clusters/tools.yaml": application("").replace(", }", "}")})
+    write(repo, "tools/keys.cue", 'secret: name: "engine-api-key"\n')
+
+
 def plugin_discovering_folders_added(repo: Path) -> None:
     """A plugin's discover rule decides which applications' folders it renders."""
     write(repo, "argocd/cmp.yaml", CMP.replace('fileName: "*.cue"', "find: {command: [sh, -c, 'echo yes']}"))
@@ -1200,6 +1207,7 @@ PLUGINS = [
     application_set_rendering_through_a_plugin_added,
     file_a_plugin_s_discover_rule_picks_added,
     application_a_plugin_s_discover_rule_picks_added,
+    file_a_chart_values_plugin_picks_added,
     plugin_discovering_folders_added,
 ]
 
@@ -1236,6 +1244,10 @@ def test_a_discover_rule_picks_a_folder_by_its_files(discover: str, picked: bool
     from sealer.review import plugins
 
     found = plugins.rules("cmp.yaml", CMP.replace('{fileName: "*.cue"}', discover).encode())
+    assert found and plugins.picks(found, ["main.yaml", "sub/keys.cue"]) is picked
+
+    values = f"configs:\n  cmp:\n    create: true\n    plugins:\n      cue: {{discover: {discover}}}\n"
+    found = plugins.rules("argo-cd/values.yaml", values.encode())  # the argo-cd chart's values
     assert found and plugins.picks(found, ["main.yaml", "sub/keys.cue"]) is picked
 
 
