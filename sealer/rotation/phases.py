@@ -898,6 +898,8 @@ def replace_compromised(
         git.check_push_target(root, request.push)
         left = journal.load_here(git_dir, common)
         recovered = _recover(cfg, git_dir, left) if left is not None else None
+        if recovered is not None and recovered.left:  # finish that run first: its journal stays
+            raise PartlyDone(partly_done(recovered))
         found = next((r for r in ledger.load(root, env.name) if r.key_id == request.key_id), None)
         if found is None or effective_status(found, now) != VALID:
             return _revoke_outside_git(cfg, env, request.key_id, found, recovered)

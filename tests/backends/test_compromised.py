@@ -487,3 +487,26 @@ def test_ctrl_c_during_the_history_search_says_the_key_was_replaced(
     monkeypatch.setattr(incident, "scan_history", real)
     code, again = compromised(backend_repo, old.key_id)
     assert code == 0 and again["already_handled"] and again["branch"] == branch, again
+
+
+def test_an_earlier_run_left_unfinished_is_finished_first_and_nothing_is_minted(
+    backend_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `keys revoke` whose push failed left its journal: `keys compromised` finishes it first;
+    while that still fails it stops with exit 4, that journal kept and no incident begun."""
+    rotate(backend_repo)
+    bare_remote(backend_repo, tmp_path)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    monkeypatch.setenv("SEALER_FAULT", "before-push")
+    assert "the push to origin failed" in one_line_error(
+        sealer(backend_repo, "keys", "revoke", ENV, old.key_id, "--push", "origin"), 4
+    )
+    journaled = (backend_repo / JOURNAL).read_text()
+    branches = git(backend_repo, "for-each-ref", "--format=%(refname)", "refs/heads/")
+    line = one_line_error(sealer(backend_repo, "keys", "compromised", ENV, old.key_id), 4)
+    assert "the revocation of" in line and "the push to origin failed" in line, line
+    assert json.loads((backend_repo / JOURNAL).read_text())["kind"] == json.loads(journaled)["kind"]
+    assert git(backend_repo, "for-each-ref", "--format=%(refname)", "refs/heads/") == branches
+    monkeypatch.delenv("SEALER_FAULT")
+    code, report = compromised(backend_repo, old.key_id)
+    assert code == 0 and not (backend_repo / JOURNAL).exists(), report
