@@ -10,7 +10,7 @@ is kept only when it cannot hold the credential that was sent.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from sealer.errors import BackendError
@@ -63,17 +63,24 @@ def _refusals(
         raise BackendError(f"{where}: {address} is sealed or down (503)") from None
     except vault_errors.VaultError as err:
         status = _STATUS.get(type(err).__name__) or "HTTP error"
-        said = "; ".join(str(e) for e in err.errors or ())
-        detail = said[:200]
         credentials = [value for name, value in sent.items() if name != "role"]  # a role is a name
-        # All Vault said is checked: a credential quoted across the cut would leave its start.
-        if any(value in said for value in credentials) or secretish(said):
-            detail = "Vault's answer withheld: it quotes a credential"
+        detail = vault_said(err, credentials, secretish)
         raise BackendError(f"{where} refused ({status}{': ' + detail if detail else ''})") from None
     except requests.exceptions.TooManyRedirects:
         raise BackendError(f"{where}: {redirect_refused(address)}") from None
     except requests.exceptions.RequestException as err:
         raise BackendError(f"{where}: cannot reach {address} ({type(err).__name__})") from None
+
+
+def vault_said(err: Exception, credentials: Iterable[str], secretish: Callable[[str], object]) -> str:
+    """What Vault said in an error answer (its `errors`), cut to 200 characters; withheld when
+    it quotes a credential that was sent or anything shaped like one: a proxy or a hostile
+    server may echo the request, and the line goes to a CI log."""
+    said = "; ".join(str(e) for e in getattr(err, "errors", None) or ())
+    # All of it is checked: a credential quoted across the cut would leave its start.
+    if any(value and value in said for value in credentials) or secretish(said):
+        return "Vault's answer withheld: it quotes a credential"
+    return said[:200]
 
 
 def login(

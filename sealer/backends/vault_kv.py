@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sealer.backends import vault_auth
-from sealer.backends.credentials import VaultSource
+from sealer.backends.credentials import VaultSource, secret_shape
 from sealer.errors import BackendError, BadInput
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
@@ -127,7 +127,8 @@ class VaultKV:
         except vault_errors.RateLimitExceeded:
             raise BackendError(f"vault: rate limited (429) while {what}; try again later") from None
         except vault_errors.VaultError as err:
-            detail = "; ".join(str(e) for e in err.errors or ())[:200] or type(err).__name__
+            token = getattr(self.client, "token", None) or ""
+            detail = vault_auth.vault_said(err, [token], secret_shape) or type(err).__name__
             raise BackendError(f"vault: {what} failed: {detail}") from None
         except requests.exceptions.TooManyRedirects:
             raise BackendError(f"vault: {vault_auth.redirect_refused(self.address)}") from None

@@ -53,6 +53,7 @@ class FakeServer:
         self.lock = threading.RLock()
         self.log: list[tuple[str, str]] = []
         self._faults: list[Fault] = []
+        self._answers: list[tuple[str, Response | Callable[[Request], Response]]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.before_request: Callable[[Request], None] | None = None
@@ -96,9 +97,17 @@ class FakeServer:
         with self.lock:
             self._faults.append(Fault(status, count, dict(headers or {}), match))
 
+    def answer_next(self, response: Response | Callable[[Request], Response], match: str = "") -> None:
+        """The next request whose path contains `match` gets `response` as it is: a hostile or
+        broken server's answer (a wrong shape, a 200 with an error body); a function of the
+        request makes it from what was sent (an error quoting a header)."""
+        with self.lock:
+            self._answers.append((match, response))
+
     def clear_faults(self) -> None:
         with self.lock:
             self._faults.clear()
+            self._answers.clear()
 
     def _take_fault(self, request: Request) -> Fault | None:
         with self.lock:
@@ -130,6 +139,11 @@ class FakeServer:
             self.log.append((request.method, request.path))
         if self.before_request:
             self.before_request(request)
+        with self.lock:
+            answer = next((a for a in self._answers if a[0] in request.path), None)
+            if answer:
+                self._answers.remove(answer)
+                return answer[1](request) if callable(answer[1]) else answer[1]
         fault = self._take_fault(request)
         if fault:
             return self.fault_response(fault)
