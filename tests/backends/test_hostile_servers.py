@@ -54,3 +54,50 @@ def test_vault_error_quoting_the_token_is_withheld(
     message = backend_error(lambda: store.list(ENV))
     assert (token or vault_env.token) not in message
     assert "withheld" in message and "secret/sealer/hostile/dev" in message
+
+
+_HTML = Response(200, b"<html><body>Sign in to continue</body></html>", {"Content-Type": "text/html"})
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Response.json(200, ["not", "a", "secret"]),
+        _HTML,
+        Response(204),
+        Response.json(200, {"data": {"data": {"records": []}, "metadata": {"version": "7"}}}),
+        Response.json(200, {"data": {"data": ["records"], "metadata": {"version": 3}}}),
+        Response.json(200, {"data": {"data": {"records": []}, "metadata": []}}),
+    ],
+    ids=["list", "html-login-page", "204", "version-string", "data-list", "metadata-list"],
+)
+def test_vault_read_of_the_wrong_shape_is_one_line(
+    vault_env: FakeVault, tmp_path: Path, answer: Response
+) -> None:
+    store = VaultStore({"path": "sealer/hostile"}, tmp_path)
+    vault_env.answer_next(answer, match="/data/")
+    assert "not a KV v2 secret" in backend_error(lambda: store.list(ENV))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Response.json(200, {"errors": ["permission denied"]}),
+        _HTML,
+        Response(204),
+        Response.json(200, {"data": {"version": 1}}),  # the version it was told to replace: no new one
+    ],
+    ids=["200-error-body", "html-login-page", "204", "stale-version"],
+)
+def test_vault_write_not_confirmed_is_not_reported_done(
+    vault_env: FakeVault, tmp_path: Path, answer: Response
+) -> None:
+    """A revocation whose write Vault did not confirm (a new version) is an error, never "revoked"."""
+    store = VaultStore({"path": f"sealer/hostile-{id(answer)}"}, tmp_path)
+    record = new_record()
+    store.register(record)
+    store.accept(ENV, record.key_id)
+    vault_env.answer_next(answer, match="/data/", method="POST")
+    message = backend_error(lambda: store.revoke(ENV, record.key_id))
+    assert "not counted as written" in message
+    assert [r.status for r in store.list(ENV)] == ["accepted"]

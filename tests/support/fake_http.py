@@ -53,7 +53,7 @@ class FakeServer:
         self.lock = threading.RLock()
         self.log: list[tuple[str, str]] = []
         self._faults: list[Fault] = []
-        self._answers: list[tuple[str, Response | Callable[[Request], Response]]] = []
+        self._answers: list[tuple[str, str | None, Response | Callable[[Request], Response]]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.before_request: Callable[[Request], None] | None = None
@@ -97,12 +97,14 @@ class FakeServer:
         with self.lock:
             self._faults.append(Fault(status, count, dict(headers or {}), match))
 
-    def answer_next(self, response: Response | Callable[[Request], Response], match: str = "") -> None:
-        """The next request whose path contains `match` gets `response` as it is: a hostile or
+    def answer_next(
+        self, response: Response | Callable[[Request], Response], match: str = "", method: str | None = None
+    ) -> None:
+        """The next request whose path contains `match` (and of `method`, given one) gets `response` as it is: a hostile or
         broken server's answer (a wrong shape, a 200 with an error body); a function of the
         request makes it from what was sent (an error quoting a header)."""
         with self.lock:
-            self._answers.append((match, response))
+            self._answers.append((match, method, response))
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -140,10 +142,12 @@ class FakeServer:
         if self.before_request:
             self.before_request(request)
         with self.lock:
-            answer = next((a for a in self._answers if a[0] in request.path), None)
+            answer = next(
+                (a for a in self._answers if a[0] in request.path and a[1] in (None, request.method)), None
+            )
             if answer:
                 self._answers.remove(answer)
-                return answer[1](request) if callable(answer[1]) else answer[1]
+                return answer[2](request) if callable(answer[2]) else answer[2]
         fault = self._take_fault(request)
         if fault:
             return self.fault_response(fault)
