@@ -306,6 +306,7 @@ class Auth0Store(WholeDocumentStore):
         import requests
         from auth0.authentication.exceptions import Auth0Error
         from auth0.management.core.api_error import ApiError
+        from auth0.management.core.parse_error import ParsingError
 
         for attempt in range(self.rate_retries + 1):
             try:
@@ -319,6 +320,11 @@ class Auth0Store(WholeDocumentStore):
                     message = f"auth0: rate limited (429); {self._host} asks to wait {delay:.0f} s"
                     raise BackendError(message) from None
                 self.wait(delay)
+            except ParsingError:  # a 2xx whose body is no user or application (a list, a string)
+                raise BackendError(
+                    f"auth0: {self._host} answered on {where} with something that is not Auth0's "
+                    "(is the domain the tenant's?)"
+                ) from None
             except (httpx.HTTPError, requests.exceptions.RequestException) as err:
                 raise BackendError(f"auth0: cannot reach {self._host} ({type(err).__name__})") from None
         raise AssertionError("unreachable")

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.fake_auth0 import FakeAuth0
 from support.fake_http import Request, Response
 from support.fake_vault import FakeVault
 from support.records import pending_key
 
+from sealer.backends.auth0 import Auth0Store
 from sealer.backends.vault import VaultStore
 from sealer.errors import BackendError
 from sealer.records import KeyRecord, utcnow
@@ -101,3 +103,26 @@ def test_vault_write_not_confirmed_is_not_reported_done(
     message = backend_error(lambda: store.revoke(ENV, record.key_id))
     assert "not counted as written" in message
     assert [r.status for r in store.list(ENV)] == ["accepted"]
+
+
+# -- Auth0 ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "answer"),
+    [
+        ("users", Response.json(200, ["not", "a", "user"])),
+        ("users", Response.json(200, "a string")),
+        ("users", Response.json(200, {"user_id": "auth0|x", "app_metadata": [["sealer_keys", 1]]})),
+        ("clients", Response.json(200, {"client_id": "x", "client_metadata": "sealer_keys_0"})),
+    ],
+    ids=["user-list", "user-string", "app-metadata-list", "client-metadata-string"],
+)
+def test_auth0_answer_of_the_wrong_shape_is_one_line(
+    auth0_env: FakeAuth0, tmp_path: Path, target: str, answer: Response
+) -> None:
+    ident = auth0_env.add_user() if target == "users" else auth0_env.add_client()
+    option = "user_id" if target == "users" else "client_id"
+    store = Auth0Store({option: ident}, tmp_path)
+    auth0_env.answer_next(answer, match=f"/api/v2/{target}/", method="GET")
+    assert "not Auth0's" in backend_error(lambda: store.list(ENV))
