@@ -48,7 +48,7 @@ from urllib.parse import urlsplit
 from sealer.backends.credentials import Auth0Login, Auth0Source, is_loopback
 from sealer.backends.document import Records, WholeDocumentStore, check_unique
 from sealer.errors import BackendError, BadInput
-from sealer.records import REVOKED, KeyRecord, oldest_first
+from sealer.records import REVOKED, KeyRecord, from_store, oldest_first
 
 DOC_KEY = "sealer_keys"
 USER_BUDGET = 8 * 1024
@@ -74,7 +74,7 @@ class Document:
         if data is None:
             return cls(0, "", ())
         try:
-            records = tuple(KeyRecord.from_dict(item) for item in data["records"])
+            records = tuple(from_store(item) for item in data["records"])
             document = cls(int(data["rev"]), str(data["writer"]), records)
         except (KeyError, TypeError, ValueError, AttributeError):
             raise BackendError(f"auth0: {where} holds a {DOC_KEY} value sealer cannot read") from None

@@ -42,6 +42,7 @@ from sealer.records import (
     PENDING,
     GraceEnds,
     KeyRecord,
+    from_store,
     iso,
     must_remove,
     plan_accept,
@@ -302,11 +303,16 @@ class DynamoStore:
                 ConsistentRead=True,
             )
             for item in (item for page in pages for item in page["Items"]):
-                sort_key = item["sk"]["S"]
-                if sort_key.startswith(KEY_PREFIX):
-                    rows.append((_record(item), int(item["seq"]["N"])))
-                elif sort_key.startswith(GUARD_PREFIX):
-                    guards[sort_key[len(GUARD_PREFIX) :]] = item["key_id"]["S"]
+                try:
+                    sort_key = item["sk"]["S"]
+                    if sort_key.startswith(KEY_PREFIX):
+                        rows.append((_record(item), int(item["seq"]["N"])))
+                    elif sort_key.startswith(GUARD_PREFIX):
+                        guards[sort_key[len(GUARD_PREFIX) :]] = str(item["key_id"]["S"])
+                except (KeyError, TypeError, ValueError, AttributeError):  # a hand edit, another tool
+                    raise BackendError(
+                        f"dynamodb: table {self.table} holds an item of {env_name} sealer cannot read"
+                    ) from None
         rows.sort(key=lambda row: (row[0].created, row[1]))
         return [record for record, _ in rows], guards
 
@@ -387,7 +393,7 @@ def _item(record: KeyRecord, seq: int) -> Item:
 
 def _record(item: Item) -> KeyRecord:
     plain = {field: _plain(value) for field, value in item.items()}
-    return KeyRecord.from_dict(plain)
+    return from_store(plain)
 
 
 def _plain(value: Item) -> Any:

@@ -7,14 +7,19 @@ through `answer_next`."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.backend_repos import ENV as REPO_ENV
+from support.backend_repos import Backend, configure, finish, rotate, store_of
+from support.cli import sealer
 from support.fake_auth0 import FakeAuth0
 from support.fake_http import Request, Response
 from support.fake_vault import FakeVault
 from support.records import pending_key
+from support.tamper import tamper
 
 from sealer.backends.auth0 import Auth0Store
 from sealer.backends.vault import VaultStore
@@ -126,3 +131,35 @@ def test_auth0_answer_of_the_wrong_shape_is_one_line(
     store = Auth0Store({option: ident}, tmp_path)
     auth0_env.answer_next(answer, match=f"/api/v2/{target}/", method="GET")
     assert "not Auth0's" in backend_error(lambda: store.list(ENV))
+
+
+# -- records no rule reads ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("backend", "fields"),
+    [
+        ("vault", {"status": "Revoked"}),
+        ("auth0", {"status": "disabled"}),
+        ("dynamodb", {"status": "Revoked"}),
+        ("dynamodb", {"created": "yesterday"}),
+    ],
+    indirect=["backend"],
+    ids=["vault-status", "auth0-status", "dynamodb-status", "dynamodb-created"],
+)
+def test_a_record_sealer_cannot_read_is_unreadable_drift_not_clean(
+    backend: Backend, backend_repo: Path, request: pytest.FixtureRequest, fields: dict[str, str]
+) -> None:
+    """A status no rule knows (a hand edit's "Revoked") was taken for a valid key, and drift was
+    clean; a DynamoDB item of the wrong shape was a traceback. Both are a store sealer cannot read."""
+    configure(backend_repo, backend)
+    rotate(backend_repo)
+    finish(backend_repo)
+    key_id = next(r.key_id for r in store_of(backend_repo).list(REPO_ENV) if r.name == "apiKey")
+    tamper(request, backend, key_id, **fields)
+    result = sealer(backend_repo, "check", REPO_ENV, "--drift", "-o", "json")
+    assert result.exit_code == 1, result.stdout
+    found = [p["message"] for p in json.loads(result.stdout)["problems"] if p["rule"] == "store-drift"]
+    assert len(found) == 1 and found[0].startswith("store-unreadable") and "cannot read" in found[0]
+    listed = sealer(backend_repo, "keys", "list", REPO_ENV)
+    assert listed.exit_code == 2 and "cannot read" in listed.stderr and "Traceback" not in listed.stderr
