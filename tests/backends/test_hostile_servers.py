@@ -17,10 +17,12 @@ from support.backend_repos import Backend, configure, finish, rotate, store_of
 from support.cli import sealer
 from support.fake_auth0 import FakeAuth0
 from support.fake_http import Request, Response
+from support.fake_kube import FakeKube
 from support.fake_vault import FakeVault
 from support.records import pending_key
 from support.tamper import tamper
 
+from sealer import kube, kube_objects
 from sealer.backends.auth0 import Auth0Store
 from sealer.backends.vault import VaultStore
 from sealer.errors import BackendError
@@ -163,3 +165,29 @@ def test_a_record_sealer_cannot_read_is_unreadable_drift_not_clean(
     assert len(found) == 1 and found[0].startswith("store-unreadable") and "cannot read" in found[0]
     listed = sealer(backend_repo, "keys", "list", REPO_ENV)
     assert listed.exit_code == 2 and "cannot read" in listed.stderr and "Traceback" not in listed.stderr
+
+
+# -- Kubernetes API -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call", ["read", "create", "fingerprints"])
+def test_kube_redirect_to_another_host_is_not_followed(
+    kube_server: FakeKube, kubeconfig: Path, call: str
+) -> None:
+    """urllib3 followed a 307 from the API server: the token was dropped, but a write's body went
+    to the other host and its answer counted (a registry reported written that no cluster holds)."""
+    path = "/api/v1/namespaces/payments/secrets/engine-api-key-registry"
+    body = {"metadata": {"name": "engine-api-key-registry"}, "data": {"registry.json": "e30="}}
+    with FakeKube() as elsewhere:
+        kube_server.answer_next(Response(307, b"", {"Location": elsewhere.url + path}), match="/secrets")
+        api = kube_objects.client(str(kubeconfig), None)
+        actions = {
+            "read": lambda: kube_objects.read(api, "Secret", "payments", "engine-api-key-registry"),
+            "create": lambda: kube_objects.create(api, "Secret", "payments", body),
+            "fingerprints": lambda: kube.read_secret_fingerprints(
+                str(kubeconfig), None, "payments", "engine-api-key-registry"
+            ),
+        }
+        message = backend_error(actions[call])
+        assert "redirect (307), not followed" in message and kube_server.url in message
+        assert elsewhere.log == []
