@@ -31,7 +31,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -60,6 +60,10 @@ DEFAULT_TABLE = "sealer-keys"
 KEY_PREFIX = "key#"
 GUARD_PREFIX = "active#"
 CONFLICT_ATTEMPTS = 5  # re-reads after a cancelled transaction before giving up
+# A Query page holds up to 1 MB: an environment's records (a few hundred bytes each) fill a few
+# pages. An endpoint that keeps naming a next page (endpoint_url may be a pull request's) would
+# otherwise be read for ever.
+MAX_PAGES = 1000
 _CONFLICTS = ("TransactionCanceledException", "TransactionConflictException")
 
 Item = dict[str, Any]
@@ -302,7 +306,7 @@ class DynamoStore:
                 ExpressionAttributeValues={":env": {"S": env_name}},
                 ConsistentRead=True,
             )
-            for item in (item for page in pages for item in page["Items"]):
+            for item in _items(pages, self.table):
                 try:
                     sort_key = item["sk"]["S"]
                     if sort_key.startswith(KEY_PREFIX):
@@ -375,6 +379,17 @@ class DynamoStore:
             put["ConditionExpression"] = "key_id = :seen"
             put["ExpressionAttributeValues"] = {":seen": {"S": seen}}
         return {"Put": put}
+
+
+def _items(pages: Iterable[Any], table: str) -> Iterator[Any]:
+    """The items of a Query's pages, at most MAX_PAGES of them: more, or a page without its
+    list of items, is an error, never a partial read."""
+    for number, page in enumerate(pages):
+        items = page.get("Items") if isinstance(page, dict) else None
+        if number == MAX_PAGES or not isinstance(items, list):
+            what = f"more than {MAX_PAGES} pages" if number == MAX_PAGES else "a page without items"
+            raise BackendError(f"dynamodb: table {table} answered {what}: not read")
+        yield from items
 
 
 def _key(env_name: str, sort_key: str) -> Item:

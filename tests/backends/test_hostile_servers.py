@@ -16,13 +16,14 @@ from support.backend_repos import ENV as REPO_ENV
 from support.backend_repos import Backend, configure, finish, rotate, store_of
 from support.cli import sealer
 from support.fake_auth0 import FakeAuth0
-from support.fake_http import Request, Response
+from support.fake_http import FakeServer, Request, Response
 from support.fake_kube import FakeKube
 from support.fake_vault import FakeVault
 from support.records import pending_key
 from support.tamper import tamper
 
 from sealer import kube, kube_objects
+from sealer.backends import dynamodb
 from sealer.backends.auth0 import Auth0Store
 from sealer.backends.vault import VaultStore
 from sealer.errors import BackendError
@@ -191,3 +192,40 @@ def test_kube_redirect_to_another_host_is_not_followed(
         message = backend_error(actions[call])
         assert "redirect (307), not followed" in message and kube_server.url in message
         assert elsewhere.log == []
+
+
+# -- DynamoDB ---------------------------------------------------------------------------------
+
+
+class EndlessPages(FakeServer):
+    """A DynamoDB endpoint (an `endpoint_url` a pull request may name) whose Query always has a
+    next page: an empty one, each with a new LastEvaluatedKey, as DynamoDB's JSON protocol says."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pages = 0
+
+    def handle(self, request: Request) -> Response:
+        action = request.headers.get("x-amz-target", "").rpartition(".")[2]
+        table = request.json().get("TableName")
+        if action == "DescribeTable":
+            described = {"TableName": table, "TableStatus": "ACTIVE", "ItemCount": 0}
+            return Response.json(200, {"Table": described}, {"Content-Type": "application/x-amz-json-1.0"})
+        if action == "Query":
+            self.pages += 1
+            page = {"Items": [], "Count": 0, "ScannedCount": 0}
+            page["LastEvaluatedKey"] = {"pk": {"S": ENV}, "sk": {"S": f"key#{self.pages:08d}"}}
+            return Response.json(200, page, {"Content-Type": "application/x-amz-json-1.0"})
+        body = {"__type": "com.amazon.coral.validate#ValidationException", "message": "unsupported"}
+        return Response.json(400, body, {"Content-Type": "application/x-amz-json-1.0"})
+
+
+def test_dynamodb_endless_pagination_is_refused_not_read_for_ever(
+    aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dynamodb, "MAX_PAGES", 12)
+    with EndlessPages() as endpoint:
+        options = {"table": "sealer-keys", "region": "us-east-1", "endpoint_url": endpoint.url}
+        store = dynamodb.DynamoStore(options, tmp_path)
+        message = backend_error(lambda: store.list(ENV))
+        assert "more than 12 pages" in message and endpoint.pages == 13  # the one past the bound
