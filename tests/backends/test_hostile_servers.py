@@ -23,7 +23,7 @@ from support.records import pending_key
 from support.tamper import tamper
 
 from sealer import kube, kube_objects
-from sealer.backends import dynamodb
+from sealer.backends import dynamodb, vault_auth
 from sealer.backends.auth0 import Auth0Store
 from sealer.backends.vault import VaultStore
 from sealer.errors import BackendError
@@ -111,6 +111,18 @@ def test_vault_write_not_confirmed_is_not_reported_done(
     message = backend_error(lambda: store.revoke(ENV, record.key_id))
     assert "not counted as written" in message
     assert [r.status for r in store.list(ENV)] == ["accepted"]
+
+
+def test_vault_answer_larger_than_the_bound_is_not_read(
+    vault_env: FakeVault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests read all a server sends into memory; a body past the bound is refused unread."""
+    monkeypatch.setattr(vault_auth, "MAX_ANSWER_BYTES", 64 << 10)
+    store = VaultStore({"path": "sealer/hostile"}, tmp_path)
+    huge = {"data": {"data": {"records": [], "padding": "x" * (80 << 10)}, "metadata": {"version": 1}}}
+    vault_env.answer_next(Response.json(200, huge), match="/data/")
+    assert "larger than 64 KiB: not read" in backend_error(lambda: store.list(ENV))
+    assert store.list(ENV) == []  # an answer within the bound is read as before
 
 
 # -- Auth0 ------------------------------------------------------------------------------------
