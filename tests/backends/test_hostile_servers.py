@@ -23,7 +23,7 @@ from support.records import pending_key
 from support.tamper import tamper
 
 from sealer import kube, kube_objects
-from sealer.backends import dynamodb, vault_auth
+from sealer.backends import auth0, dynamodb, vault_auth
 from sealer.backends.auth0 import Auth0Store
 from sealer.backends.vault import VaultStore
 from sealer.errors import BackendError
@@ -146,6 +146,20 @@ def test_auth0_answer_of_the_wrong_shape_is_one_line(
     store = Auth0Store({option: ident}, tmp_path)
     auth0_env.answer_next(answer, match=f"/api/v2/{target}/", method="GET")
     assert "not Auth0's" in backend_error(lambda: store.list(ENV))
+
+
+@pytest.mark.parametrize("where", ["/oauth/token", "/api/v2/users/"])
+def test_auth0_answer_larger_than_the_bound_is_not_read(
+    auth0_env: FakeAuth0, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """httpx read all a server sends into memory; a body past the bound is refused unread."""
+    monkeypatch.setattr(auth0, "MAX_ANSWER_BYTES", 64 << 10)
+    store = Auth0Store({"user_id": auth0_env.add_user()}, tmp_path)
+    padding = "x" * (80 << 10)
+    huge = {"access_token": padding} if where == "/oauth/token" else {"app_metadata": {"note": padding}}
+    auth0_env.answer_next(Response.json(200, huge), match=where)
+    assert "larger than 64 KiB: not read" in backend_error(lambda: store.list(ENV))
+    assert store.list(ENV) == []  # answers within the bound are read as before
 
 
 # -- records no rule reads ----------------------------------------------------------------------
