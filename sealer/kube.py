@@ -74,7 +74,10 @@ def follow_no_redirect(api_client: Any) -> Any:
 
 
 def redirected(server: str, status: int) -> str:
-    return f"kubernetes: {server} answered with a redirect ({status}), not followed: set the API server it leads to"
+    return (
+        f"kubernetes: {server} answered with a redirect ({status}), not followed: "
+        "set the API server it leads to"
+    )
 
 
 def _server(api: Any) -> str:

@@ -100,9 +100,10 @@ class FakeServer:
     def answer_next(
         self, response: Response | Callable[[Request], Response], match: str = "", method: str | None = None
     ) -> None:
-        """The next request whose path contains `match` (and of `method`, given one) gets `response` as it is: a hostile or
-        broken server's answer (a wrong shape, a 200 with an error body); a function of the
-        request makes it from what was sent (an error quoting a header)."""
+        """The next request whose path contains `match` (and of `method`, given one) gets
+        `response` as it is: a hostile or broken server's answer (a wrong shape, a 200 with an
+        error body); a function of the request makes it from what was sent (an error quoting a
+        header)."""
         with self.lock:
             self._answers.append((match, method, response))
 
