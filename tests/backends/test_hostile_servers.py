@@ -172,9 +172,18 @@ def test_auth0_answer_larger_than_the_bound_is_not_read(
         ("auth0", {"status": "disabled"}),
         ("dynamodb", {"status": "Revoked"}),
         ("dynamodb", {"created": "yesterday"}),
+        pytest.param("postgres", {"status": "Revoked"}, marks=pytest.mark.slow),
+        pytest.param("postgres", {"created": None}, marks=pytest.mark.slow),
     ],
     indirect=["backend"],
-    ids=["vault-status", "auth0-status", "dynamodb-status", "dynamodb-created"],
+    ids=[
+        "vault-status",
+        "auth0-status",
+        "dynamodb-status",
+        "dynamodb-created",
+        "postgres-status",
+        "postgres-created",
+    ],
 )
 def test_a_record_sealer_cannot_read_is_unreadable_drift_not_clean(
     backend: Backend, backend_repo: Path, request: pytest.FixtureRequest, fields: dict[str, str]
@@ -185,6 +194,8 @@ def test_a_record_sealer_cannot_read_is_unreadable_drift_not_clean(
     rotate(backend_repo)
     finish(backend_repo)
     key_id = next(r.key_id for r in store_of(backend_repo).list(REPO_ENV) if r.name == "apiKey")
+    if backend.kind == "postgres":
+        _drop_constraints(backend.options)  # a DBA's schema change: no rule keeps the rows sealer's
     tamper(request, backend, key_id, **fields)
     result = sealer(backend_repo, "check", REPO_ENV, "--drift", "-o", "json")
     assert result.exit_code == 1, result.stdout
@@ -255,3 +266,14 @@ def test_dynamodb_endless_pagination_is_refused_not_read_for_ever(
         store = dynamodb.DynamoStore(options, tmp_path)
         message = backend_error(lambda: store.list(ENV))
         assert "more than 12 pages" in message and endpoint.pages == 13  # the one past the bound
+
+
+def _drop_constraints(options: dict[str, str]) -> None:
+    import psycopg
+    from psycopg import sql
+
+    table = sql.Identifier(options["schema"], options["table"])
+    check = sql.Identifier(f"{options['table']}_status_check")
+    with psycopg.connect() as conn:  # the libpq environment the fixture set: the DBA's session
+        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(table, check))
+        conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN created DROP NOT NULL").format(table))
