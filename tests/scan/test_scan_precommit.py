@@ -64,7 +64,7 @@ def commit(repo: Path, files: dict[str, str] | dict[str, bytes]) -> subprocess.C
             (repo / name).write_bytes(text)
         else:
             (repo / name).write_text(text)
-    assert run(repo, "git", "add", ".pre-commit-config.yaml", *files).returncode == 0
+    assert run(repo, "git", "add", "--", ".pre-commit-config.yaml", *files).returncode == 0
     return run(repo, "git", "commit", "-m", "change")
 
 
@@ -220,3 +220,17 @@ def test_an_image_passes_and_verbose_lists_it(repo: Path) -> None:
         "skipped docs/logo.png: PNG image: not decoded, raw bytes scanned (media, told by content)"
         in listed.stderr
     )
+
+
+def test_a_staged_file_named_like_an_option_is_scanned_not_obeyed(repo: Path) -> None:
+    """pre-commit puts the file names after the hook's options with no `--`: `-v` would be read
+    as verbose (its key never scanned) and `--update-baseline --baseline=b.json` would exit 0."""
+    key = apikey.generate("prod")
+    done = commit(
+        repo,
+        {"-v": f"API_KEY={key}\n", "--update-baseline": "x\n", "--baseline=b.json": "x\n", "a.txt": "ok\n"},
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and not committed(repo), out
+    assert "-v:1:9: error: sealer-api-key" in out and key not in out
+    assert not (repo / "b.json").exists()
