@@ -36,7 +36,7 @@ def local_config() -> str:
     from pre_commit.clientlib import load_manifest
 
     hook = next(h for h in load_manifest(str(HOOKS_FILE)) if h["id"] == "sealer-scan")
-    local = {k: hook[k] for k in ("id", "name", "types", "pass_filenames", "require_serial")}
+    local = {k: hook[k] for k in ("id", "name", "types", "types_or", "pass_filenames", "require_serial")}
     local.update(language="system", entry=f"{sys.executable} -m sealer scan")
     return yaml.safe_dump({"repos": [{"repo": "local", "hooks": [local]}]})
 
@@ -158,11 +158,12 @@ def test_allowlisted_line_passes(repo: Path) -> None:
 
 
 def test_hooks_hand_every_file_to_the_scanner() -> None:
-    """pre-commit calls UTF-16 text, files with a NUL and archives binary: no `types` filter."""
+    """pre-commit calls UTF-16 text, files with a NUL and archives binary: no `types` filter,
+    and symlinks are no `file` to it: every file and every symlink."""
     from pre_commit.clientlib import load_manifest
 
     hook = next(h for h in load_manifest(str(HOOKS_FILE)) if h["id"] == "sealer-scan")
-    assert hook["types"] == ["file"] and hook["types_or"] == [] and hook["exclude_types"] == []
+    assert hook["types"] == [] and hook["types_or"] == ["file", "symlink"] and hook["exclude_types"] == []
     from sealer import templating
     from sealer.hooksrepo import HooksRepo
 
@@ -234,3 +235,18 @@ def test_a_staged_file_named_like_an_option_is_scanned_not_obeyed(repo: Path) ->
     assert done.returncode != 0 and not committed(repo), out
     assert "-v:1:9: error: sealer-api-key" in out and key not in out
     assert not (repo / "b.json").exists()
+
+
+@pytest.mark.parametrize("folder", ["", "deploy/"])
+def test_a_key_as_a_symlinks_target_is_blocked(repo: Path, folder: str) -> None:
+    """Git commits a symlink's target text as its blob; pre-commit hands symlinks to a hook
+    only when it asks for them (its default `types: [file]` leaves them out)."""
+    key = apikey.generate("prod")
+    (repo / folder).mkdir(parents=True, exist_ok=True)
+    (repo / f"{folder}link").symlink_to(f"{key}.env")
+    assert commit(repo, {"README.md": "docs\n"}).returncode == 0
+    assert run(repo, "git", "add", f"{folder}link").returncode == 0
+    done = run(repo, "git", "commit", "-m", "a link")
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out
+    assert f"{folder}link:1:1: error: sealer-api-key" in out and key not in out
