@@ -190,9 +190,11 @@ def from_paths(paths: Iterable[str]) -> Iterator[Candidate]:
 
 
 def _as_git_holds(candidates: list[Candidate]) -> Iterator[Candidate]:
-    """The candidates, those Git re-encodes on checkout (`_reencoded`) as their index blobs: the
-    hook on a CI runner's checkout (`pre-commit run --all-files`) would read the re-encoding."""
-    held = _reencoded_blobs([c.source for c in candidates if c.source and not os.path.isabs(c.source)])
+    """The candidates, those whose working-tree bytes Git does not commit as their index blobs:
+    the hook on a CI runner's checkout (`pre-commit run --all-files`) would read a re-encoding
+    (`_reencoded`), and pre-commit leaves an entry flagged assume-unchanged or skip-worktree as
+    it is on disk (Git reads neither from there), while its staged blob is what is committed."""
+    held = _index_blobs([c.source for c in candidates if c.source and not os.path.isabs(c.source)])
     wanted = []
     for candidate in candidates:
         sha = held.get(os.path.normpath(candidate.source)) if candidate.source else None
@@ -205,26 +207,32 @@ def _as_git_holds(candidates: list[Candidate]) -> Iterator[Candidate]:
     yield from from_blobs(wanted, os.curdir)
 
 
-def _reencoded_blobs(sources: list[str]) -> dict[str, str]:
-    """Normalised path -> index blob of each of `sources` (relative paths) Git re-encodes."""
+_ARGS_BYTES = 64 << 10  # paths named to `ls-files` on its command line, past this the whole index
+
+
+def _index_blobs(sources: list[str]) -> dict[str, str]:
+    """Normalised path -> index blob of each of `sources` (relative paths) that Git re-encodes
+    or that is flagged assume-unchanged (`ls-files -v`: a lowercase tag) or skip-worktree (S)."""
     from sealer.errors import GitError
 
     if not sources:
         return {}
+    named = [os.fsencode(os.path.normpath(source)) for source in sources]
+    pathspecs = [os.fsdecode(p) for p in named] if sum(map(len, named)) < _ARGS_BYTES else []
     try:
-        reencoded = _reencoded(os.curdir, [os.fsencode(source) for source in sources])
-        if not reencoded:
-            return {}
-        paths = [os.fsdecode(path) for path in reencoded]
-        out = run_git(["--literal-pathspecs", "ls-files", "-s", "-z", "--", *paths])
+        out = run_git(["--literal-pathspecs", "ls-files", "-s", "-v", "-z", "--", *pathspecs])
+        index = {}
+        for entry in out.split(b"\0"):
+            meta, _, path = entry.partition(b"\t")
+            if meta:
+                tag, _, sha = meta.split(b" ")[:3]
+                index[path] = (tag, sha.decode("ascii"))
+        tracked = [path for path in named if path in index]
+        reencoded = _reencoded(os.curdir, tracked)
     except GitError:
-        return {}  # not in a Git work tree: nothing re-encodes the files
-    held = {}
-    for entry in out.split(b"\0"):
-        meta, _, path = entry.partition(b"\t")
-        if meta:
-            held[os.path.normpath(os.fsdecode(path))] = meta.split(b" ")[1].decode("ascii")
-    return held
+        return {}  # not in a Git work tree: the files are what there is
+    flagged = {path for path in tracked if index[path][0].islower() or index[path][0] == b"S"}
+    return {os.fsdecode(path): index[path][1] for path in tracked if path in flagged or path in reencoded}
 
 
 def _own_folders(given: str) -> str:

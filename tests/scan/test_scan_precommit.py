@@ -250,3 +250,22 @@ def test_a_key_as_a_symlinks_target_is_blocked(repo: Path, folder: str) -> None:
     out = done.stdout + done.stderr
     assert done.returncode != 0, out
     assert f"{folder}link:1:1: error: sealer-api-key" in out and key not in out
+
+
+@pytest.mark.parametrize("flag", ["--skip-worktree", "--assume-unchanged"])
+def test_a_staged_key_under_a_clean_working_copy_git_does_not_look_at_is_blocked(
+    repo: Path, flag: str
+) -> None:
+    """pre-commit stashes what differs from the index, but Git (so pre-commit) never compares an
+    entry flagged skip-worktree or assume-unchanged with the working tree: the clean copy there
+    is not what the commit holds, the staged blob is."""
+    key = apikey.generate("prod")
+    (repo / "app.env").write_text(f"API_KEY={key}\n")
+    assert run(repo, "git", "add", "app.env").returncode == 0
+    assert run(repo, "git", "update-index", flag, "app.env").returncode == 0
+    (repo / "app.env").write_text("API_KEY=\n")
+    done = run(repo, "git", "commit", "-m", "a key")
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and not committed(repo), out
+    assert "app.env:1:9: error: sealer-api-key" in out and key not in out
+    assert (repo / "app.env").read_text() == "API_KEY=\n"  # the working copy left as it was
