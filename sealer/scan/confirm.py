@@ -59,6 +59,10 @@ def basic_auth(secret: bytes) -> bool:
     return bool(user and colon and password) and text.isprintable()
 
 
+# Confirmers that verify a checksum: a token passing one is a key whatever file holds it, so it
+# is looked for in the files a policy path glob exempts too (they are exempt from false positives).
+CHECKSUMS = (sealer_checksum, crc32_base62)
+
 CONFIRMERS: dict[str, Callable[[bytes], bool]] = {
     "sealer-checksum": sealer_checksum,
     "jwt-header": jwt_header,

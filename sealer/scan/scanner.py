@@ -164,21 +164,32 @@ def _read_part(part: list[Candidate], tallies: list[_Tally], policy: Policy, fol
         if candidate.data is None and candidate.source is None and candidate.blocks is None:
             tally.skips.append(Skip(candidate.path, candidate.skipped or "skipped", not candidate.failed))
             continue
-        if policy.allow_paths.matches(candidate.path):
-            tally.skips.append(Skip(candidate.path, "allowlisted by a policy path glob", True))
-            continue
+        if _exempt(candidate.path, policy, tally):
+            continue  # nothing looks at it: not read at all
         for item in files.items(candidate, policy.max_file_bytes, folders):
             if isinstance(item, Skip):
                 tally.skips.append(item)
-            elif policy.allow_paths.matches(item.path):
-                tally.skips.append(Skip(item.path, "allowlisted by a policy path glob", True))
-            else:
+            elif item.path == candidate.path or not _exempt(item.path, policy, tally):
                 batch.append((tally, item))
                 weight += len(item.data)
                 if weight >= PIECE_BATCH:
                     _scan_pieces(batch, policy)
                     batch, weight = [], 0
     _scan_pieces(batch, policy)
+
+
+def _exempt(path: str, policy: Policy, tally: _Tally) -> bool:
+    """Whether a policy path glob allows `path` and leaves no rule to look at it: the rules that
+    verify a checksum still do (Policy.rules_for). Noted for -v either way."""
+    if not policy.allow_paths.matches(path):
+        return False
+    exempt = not policy.rules_for(path)
+    if all(skip.path != path for skip in tally.skips):  # an archive member's chunks ask again
+        reason = "allowlisted by a policy path glob" + (
+            "" if exempt else ": checksum-verified keys looked for"
+        )
+        tally.skips.append(Skip(path, reason, True))
+    return exempt
 
 
 def _scan_pieces(batch: list[tuple[_Tally, Piece]], policy: Policy) -> None:

@@ -269,3 +269,31 @@ def test_a_staged_key_under_a_clean_working_copy_git_does_not_look_at_is_blocked
     assert done.returncode != 0 and not committed(repo), out
     assert "app.env:1:9: error: sealer-api-key" in out and key not in out
     assert (repo / "app.env").read_text() == "API_KEY=\n"  # the working copy left as it was
+
+
+@pytest.mark.parametrize("name", ["dist/app.min.js", "yarn.lock", "dist/app.js.map", "package-lock.json"])
+def test_a_key_in_a_file_the_policys_path_globs_allow_is_blocked(repo: Path, name: str) -> None:
+    """The built-in policy's globs spare lockfiles and minified code the entropy rules' false
+    positives; a key proved by its checksum is none: a bundle built with the key inlined, its
+    source map, a lockfile, are blocked all the same."""
+    key = apikey.generate("prod")
+    done = commit(repo, {name: f'!function(){{var c={{apiKey:"{key}"}};window.c=c}}();\n'})
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and not committed(repo), out
+    assert f"{name}:1:" in out and "sealer-api-key" in out and key not in out
+
+
+def test_lockfiles_and_minified_code_with_random_strings_pass(repo: Path) -> None:
+    import base64
+    import hashlib
+
+    digest = base64.b64encode(hashlib.sha512(b"left-pad").digest()).decode()
+    lock = (
+        '{"packages": {"node_modules/left-pad": {"version": "1.3.0", "resolved": '
+        '"https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz", '
+        f'"integrity": "sha512-{digest}"}}}}}}\n'
+    )
+    minified = 'var a={secret:"Xk93mQz7LpR2vT8wQ4nB6yHj",token:"' + hashlib.sha1(b"x").hexdigest() + '"};\n'
+    done = commit(repo, {"package-lock.json": lock, "dist/app.min.js": minified})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert committed(repo)
