@@ -66,6 +66,8 @@ def run(
     for outcome in _outcomes(candidates, policy, workers or cores()):
         result.skipped.extend(outcome.parts_skipped)
         result.unexamined.extend(outcome.unexamined)
+        for finding in outcome.findings:  # a skipped file's are in its path
+            (result.accepted if finding.fingerprint in accepted_fps else result.findings).append(finding)
         if outcome.skipped is not None:
             if not outcome.unexamined:
                 result.skipped.append(Skipped(outcome.path, outcome.skipped))
@@ -74,8 +76,6 @@ def run(
             result.scanned.append(outcome.path)
         result.notes.extend(outcome.notes)
         size += outcome.size
-        for finding in outcome.findings:
-            (result.accepted if finding.fingerprint in accepted_fps else result.findings).append(finding)
     return result._replace(size=size)
 
 
@@ -133,7 +133,7 @@ class _Tally:
         own = [s for s in self.skips if s.path == self.path and s.examined]
         if not self.pieces and (own or failed):
             reason = own[0].reason if own else failed[0].reason
-            return Outcome(self.path, reason, [], [], 0, [], failed)
+            return Outcome(self.path, reason, list(self.findings.values()), [], 0, [], failed)
         others = [Skipped(s.path, s.reason) for s in self.skips if s.examined]
         found = sorted(self._unique(), key=lambda f: (f.path, f.line, f.column, f.rule))
         return Outcome(self.path, None, found, self.notes, self.size, others, failed)
@@ -148,13 +148,47 @@ class _Tally:
 
 def _scan_part(part: list[Candidate], policy: Policy) -> list[Outcome]:
     """One outcome per candidate: read here (in the worker), cut into pieces, then scanned."""
+    part, named = _in_paths(part, policy)
     tallies = [_Tally(candidate.path, candidate.commit) for candidate in part]
+    for tally, found in zip(tallies, named, strict=True):
+        tally.findings.update(((f.rule, 0, f.fingerprint), f) for f in found)  # line 0: not the text's
     folders = files.Folders()
     try:
         _read_part(part, tallies, policy, folders)
     finally:
         folders.close()
     return [tally.outcome() for tally in tallies]
+
+
+IN_PATH = "in its path"
+
+
+def _in_paths(part: list[Candidate], policy: Policy) -> tuple[list[Candidate], list[list[Finding]]]:
+    """Git commits the names of files and folders in its trees: a secret in a candidate's path is
+    a finding, and the path is reported with that secret masked (never printed). All the paths
+    are searched at once first: one seldom holds anything."""
+    named: list[list[Finding]] = [[] for _ in part]
+    joined = "\n".join(c.path for c in part).encode("utf-8", "surrogateescape")
+    if not engine.scan(joined, _pattern_rules(policy.rules), policy):
+        return part, named
+    part = list(part)
+    for k, candidate in enumerate(part):
+        raw = candidate.path.encode("utf-8", "surrogateescape")
+        hits = _search(raw, policy.rules_for(candidate.path), policy)
+        path = candidate.path
+        for hit in hits:
+            path = path.replace(hit.secret.decode("utf-8", "surrogateescape"), findings.mask(hit.secret))
+        part[k] = candidate._replace(path=path)
+        if candidate.skipped != "deleted":  # a deleted file's name leaves the tree: masked all the same
+            for hit in hits:
+                column = len(raw[: hit.start].decode("utf-8", "replace")) + 1
+                named[k].append(findings.make(path, Located(hit.rule, 1, column, hit.secret, IN_PATH)))
+    return part, named
+
+
+def _search(data: bytes, rules: tuple[Rule, ...], policy: Policy) -> list[Hit]:
+    pattern_rules = _pattern_rules(rules)
+    return engine.scan(data, pattern_rules, policy) if pattern_rules else []
 
 
 def _read_part(part: list[Candidate], tallies: list[_Tally], policy: Policy, folders: files.Folders) -> None:

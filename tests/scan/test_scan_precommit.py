@@ -297,3 +297,15 @@ def test_lockfiles_and_minified_code_with_random_strings_pass(repo: Path) -> Non
     done = commit(repo, {"package-lock.json": lock, "dist/app.min.js": minified})
     assert done.returncode == 0, done.stdout + done.stderr
     assert committed(repo)
+
+
+@pytest.mark.parametrize("name", ["{key}.env", "config/{key}/app.yaml"])
+def test_a_key_in_a_staged_files_path_is_blocked_and_never_printed(repo: Path, name: str) -> None:
+    """Git commits file and folder names in its trees: a key there is committed as surely."""
+    key = apikey.generate("prod")
+    done = commit(repo, {name.format(key=key): "replicaCount: 2\n"})
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and not committed(repo), out
+    masked = name.format(key=f"slr_…[{len(key)} chars]")
+    assert f"{masked}:1:{name.index('{') + 1}: error: sealer-api-key" in out and "(in its path)" in out
+    assert key not in out

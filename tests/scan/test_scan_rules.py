@@ -222,3 +222,26 @@ def test_an_allowed_path_is_looked_at_by_the_checksum_verified_rules_alone(tmp_p
     ]
     allowed = f"API_KEY={key}  # sealer: allow (fixture)\n".encode()
     assert scanner.run([Candidate("fixtures/b.env", allowed)], policy).findings == []
+
+
+def test_a_secret_in_a_path_is_a_finding_reported_masked(tmp_path: Path) -> None:
+    from sealer import apikey
+    from sealer.scan.files import Candidate
+
+    key = apikey.generate("dev")
+    policy = rules.load()
+    result = scanner.run(
+        [
+            Candidate(f"keys/{key}.env", f"API_KEY={key}\n".encode()),
+            Candidate(f"gone/{key}", None, "deleted"),  # removed: its name leaves the tree
+            Candidate("sub", None, "submodule"),
+            Candidate("plain.txt", b"nothing\n"),
+        ],
+        policy,
+    )
+    masked = f"keys/slr_…[{len(key)} chars].env"
+    assert [(f.path, f.line, f.column, f.note) for f in result.findings] == [
+        (masked, 1, 6, "in its path"),
+        (masked, 1, 9, ""),
+    ]
+    assert result.scanned == [masked, "plain.txt"] and key not in repr(result)
