@@ -83,12 +83,16 @@ class Policy(NamedTuple):
     selections: dict[tuple[bool, ...], tuple[Rule, ...]] = {}  # replaced by compile_policy
     inline_allow: bool = True  # a line with a `sealer: allow` comment is not reported
 
-    def rules_for(self, path: str) -> tuple[Rule, ...]:
+    def rules_for(self, path: str, verified_only: bool = False) -> tuple[Rule, ...]:
         """The rules for `path`, the same tuple object for every path that selects the same
         rules (files are grouped by it, and only rules with path globs are tested per path).
         A path the policy's globs allow gets the checksum-verified token rules alone: they have
-        no false positive to spare it (a key in a built `app.min.js` or a `*.lock` is a key)."""
-        mask = (self.allow_paths.matches(path), *(rule.applies_to(path) for rule in self.conditional))
+        no false positive to spare it (a key in a built `app.min.js` or a `*.lock` is a key); so
+        does `verified_only`."""
+        mask = (
+            verified_only or self.allow_paths.matches(path),
+            *(rule.applies_to(path) for rule in self.conditional),
+        )
         chosen = self.selections.get(mask)
         if chosen is None:
             flags = iter(mask[1:])

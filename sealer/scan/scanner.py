@@ -229,11 +229,12 @@ def _exempt(path: str, policy: Policy, tally: _Tally) -> bool:
 def _scan_pieces(batch: list[tuple[_Tally, Piece]], policy: Policy) -> None:
     notes: list[list[str]] = [[] for _ in batch]
     texts = [(piece.path, piece.data) for _, piece in batch]
+    squeezed = [piece.squeezed for _, piece in batch]
     for (tally, piece), found, piece_notes in zip(
-        batch, scan_texts(texts, policy, notes), notes, strict=True
+        batch, scan_texts(texts, policy, notes, squeezed), notes, strict=True
     ):
         tally.pieces += 1
-        tally.size += len(piece.data)
+        tally.size += 0 if piece.squeezed else len(piece.data)
         tally.notes.extend(piece_notes)
         for finding in found:
             if piece.keep_lines is not None and finding.line > piece.keep_lines:
@@ -242,21 +243,28 @@ def _scan_pieces(batch: list[tuple[_Tally, Piece]], policy: Policy) -> None:
             tally.findings.setdefault((finding.rule, finding.line, finding.fingerprint), finding)
 
 
-def scan_file(path: str, data: bytes, policy: Policy, notes: list[str] | None = None) -> list[Finding]:
+def scan_file(
+    path: str, data: bytes, policy: Policy, notes: list[str] | None = None, verified_only: bool = False
+) -> list[Finding]:
     """The findings in one file's text, minus lines that carry a `sealer: allow` comment."""
-    return scan_texts([(path, data)], policy, [notes if notes is not None else []])[0]
+    return scan_texts([(path, data)], policy, [notes if notes is not None else []], [verified_only])[0]
 
 
 SEPARATOR = b"\n\0\n"  # no rule's regex crosses a newline followed by a NUL
 
 
 def scan_texts(
-    texts: Sequence[tuple[str, bytes]], policy: Policy, notes: Sequence[list[str]]
+    texts: Sequence[tuple[str, bytes]],
+    policy: Policy,
+    notes: Sequence[list[str]],
+    verified_only: Sequence[bool] = (),
 ) -> list[list[Finding]]:
-    """The findings in each (path, text). Texts under the same pattern rules are searched as one
-    buffer: a keyword costs one pass for all of them, not one call per file."""
+    """The findings in each (path, text); `verified_only` texts get the checksum-verified rules
+    alone. Texts under the same pattern rules are searched as one buffer: a keyword costs one
+    pass for all of them, not one call per file."""
     hits: list[list[Hit]] = [[] for _ in texts]
-    file_rules = [policy.rules_for(path) for path, _ in texts]
+    only = list(verified_only) or [False] * len(texts)
+    file_rules = [policy.rules_for(path, flag) for (path, _), flag in zip(texts, only, strict=True)]
     groups: dict[int, tuple[tuple[Rule, ...], list[int]]] = {}
     for k, rules in enumerate(file_rules):  # the same tuple object for the same selection
         groups.setdefault(id(rules), (rules, []))[1].append(k)

@@ -190,6 +190,7 @@ def _zip(name: str, data: bytes) -> bytes:
         ("utf16.ps1", lambda text: text.decode().encode("utf-16")),  # BOM, NUL in every other byte
         ("big.log", lambda text: b"x = 1\n" * 400_000 + text),  # past max_file_bytes: chunks
         ("bundle.zip", lambda text: _zip("inner/app.env", text)),
+        ("App.dll", lambda text: b"MZ\x90\0" + bytes(range(256)) * 8 + text.decode().encode("utf-16-le")),
     ],
 )
 def test_a_key_in_a_file_pre_commit_calls_binary_is_blocked(
