@@ -7,6 +7,7 @@ needs no network.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import subprocess
 import sys
@@ -310,3 +311,27 @@ def test_a_key_in_a_staged_files_path_is_blocked_and_never_printed(repo: Path, n
     masked = name.format(key=f"slr_…[{len(key)} chars]")
     assert f"{masked}:1:{name.index('{') + 1}: error: sealer-api-key" in out and "(in its path)" in out
     assert key not in out
+
+
+@pytest.mark.parametrize(
+    ("clean", "on_disk"),
+    [
+        ("base64 -d", lambda line: base64.b64encode(line)),  # the blob holds the key, the disk base64
+        ("echo version https://git-lfs.github.com/spec/v1", lambda line: line),  # LFS-like: the disk
+    ],
+    ids=["decoding", "pointer"],
+)
+def test_a_file_a_clean_filter_rewrites_is_scanned_as_committed_and_as_on_disk(
+    repo: Path, clean: str, on_disk: Callable[[bytes], bytes]
+) -> None:
+    """A `filter` driver's clean command turns the working-tree file into the blob Git commits
+    (pre-commit's stash compares through it, so nothing is stashed): both are scanned."""
+    key = apikey.generate("prod")
+    assert run(repo, "git", "config", "filter.conf.clean", clean).returncode == 0
+    assert run(repo, "git", "config", "filter.conf.smudge", "cat").returncode == 0
+    done = commit(
+        repo, {".gitattributes": "*.cfg filter=conf\n", "app.cfg": on_disk(f"API_KEY={key}\n".encode())}
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and not committed(repo), out
+    assert "app.cfg:1:9: error: sealer-api-key" in out and key not in out
