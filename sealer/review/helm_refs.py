@@ -49,6 +49,7 @@ class Refs:
     # an ApplicationSet's git files generator reads (globs), and Flux's postBuild.substituteFrom.
     templated: set[str] = field(default_factory=set)
     substituted: set[tuple[str, str]] = field(default_factory=set)  # (kind, name)
+    substitutions: list[object] = field(default_factory=list)  # each postBuild variable block's shape
 
     def named(self) -> bool:
         return bool(self.files or self.unread or self.config)
@@ -145,6 +146,18 @@ def _substitute_from(doc: yaml.Node, refs: Refs) -> None:
     for item in _items(_all(doc, "spec", "postBuild", "substituteFrom")):
         for kind in _texts(item, "kind") or {"ConfigMap", "Secret"}:
             refs.substituted |= {(kind, name) for name in _texts(item, "name")}
+    for key in ("substitute", "substituteFrom"):
+        refs.substitutions += [(key, shape(n)) for n in _all(doc, "spec", "postBuild", key)]
+
+
+def substitution_changed(path: str, old: bytes | None, new: bytes | None) -> bool:
+    """Whether a Flux Kustomization's postBuild substitution (`substitute`, `substituteFrom`) is
+    new or changed: what it builds then takes names, namespaces and kinds from other variables,
+    which review does not set (one removed with its Kustomization leaves nothing substituted)."""
+    if old == new:
+        return False
+    now = references(path, new).substitutions
+    return bool(now) and now != references(path, old).substitutions
 
 
 def _texts_of(nodes: list[yaml.Node], key: str) -> set[str]:

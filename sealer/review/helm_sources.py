@@ -22,7 +22,7 @@ from sealer.review.model import TRUST_ANCHOR, Finding
 
 _REGULAR, _LINK = ("100644", "100755"), "120000"
 _MAX_LINKS = 8  # symlinks followed in a row
-_MANIFESTS = ("*.yaml", "*.yml", "*.json")  # what Argo CD and Flux read as manifests
+MANIFESTS = ("*.yaml", "*.yml", "*.json")  # what Argo CD and Flux read as manifests
 _KUSTOMIZATIONS = ("*kustomization.yaml", "*kustomization.yml", "*Kustomization")
 _ESCAPES = ("\\",)  # a YAML escape may spell any word otherwise
 Entries = dict[str, tuple[str, str]]  # path -> (mode, blob)
@@ -84,7 +84,7 @@ class Sources:
         """The files and literals of the generators at `commit` making `wanted`, and the
         kustomizations holding them; None when none makes it."""
         if commit not in self._generators:
-            paths = self._holding(commit, ("generator", *_ESCAPES), _KUSTOMIZATIONS)
+            paths = self.holding(commit, ("generator", *_ESCAPES), _KUSTOMIZATIONS)
             self._generators[commit] = self.read_entries(commit, paths)
         found: tuple[list[str], list[str], list[str]] | None = None
         for path, (mode, blob) in sorted(self._generators[commit].items()):
@@ -104,7 +104,7 @@ class Sources:
         referencing it; read once."""
         if self._referenced is None:
             found: dict[str, str] = {}
-            candidates = self._holding(head, helm_refs.REFERENCE_WORDS, _MANIFESTS)
+            candidates = self.holding(head, helm_refs.REFERENCE_WORDS, MANIFESTS)
             for path, (mode, blob) in sorted(self.read_entries(head, candidates).items()):
                 refs = helm_refs.references(path, self.data(blob)) if mode in _REGULAR else helm_refs.Refs()
                 for file in sorted(refs.files | refs.maybe_files):
@@ -124,7 +124,7 @@ class Sources:
             self._referenced = self._links_followed(head, found)
         return self._referenced
 
-    def _holding(self, commit: str, words: tuple[str, ...], pathspecs: tuple[str, ...]) -> list[str]:
+    def holding(self, commit: str, words: tuple[str, ...], pathspecs: tuple[str, ...]) -> list[str]:
         """The files that may hold one of `words` as a YAML reader reads them: those whose bytes
         do (any case), and those git reads as binary (UTF-16 text, which stray's reader decodes)."""
         found = git.files_holding(self.root, commit, words, pathspecs)
@@ -152,6 +152,13 @@ class Sources:
         )
         if found is not None or data is None:
             return found
+        return self.substituted_referrer(head, path, data)
+
+    def substituted_referrer(self, head: str, path: str, data: bytes) -> str | None:
+        """The Flux Kustomization at `head` substituting from a ConfigMap or Secret (sealed too)
+        the file at `path` (`data`: its bytes) holds, named within the wanted name (a
+        kustomization's namePrefix or nameSuffix may add to it)."""
+        self.referenced(head)
         for kind, _, name in stray.placed(path, data):
             kind = "Secret" if kind == "SealedSecret" else kind
             for (wanted, wanted_name), referrer in sorted(self._substituted.items()):
@@ -238,6 +245,14 @@ def templating_finding(path: str, referrer: str) -> Finding:
         f"{stray.escaped(referrer)} builds what it makes from this file (an ApplicationSet's git files "
         "generator, or Flux's postBuild substitution), names or namespaces from parts, which review "
         "does not redo: a code owner must approve"
+    )
+    return Finding(TRUST_ANCHOR, "", path, None, message)
+
+
+def substitution_finding(path: str) -> Finding:
+    message = (
+        "a Flux Kustomization's postBuild substitution is new or changed: what it builds takes names, "
+        "namespaces and kinds from variables, which review does not redo, so a code owner must approve"
     )
     return Finding(TRUST_ANCHOR, "", path, None, message)
 

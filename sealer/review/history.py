@@ -16,7 +16,7 @@ import datetime as dt
 import functools
 import json
 import posixpath
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from sealer.review import (
     ledger_rules,
     model,
     plaintext,
+    plugins,
     sensitive,
     stray,
 )
@@ -157,6 +158,30 @@ class Walk:
             self.parsed["tree", commit] = kustomize.Tree.read(self.root, commit)
         found: kustomize.Tree = self.parsed["tree", commit]
         return found
+
+    def plugin_picks(self, commit: str) -> Callable[[str], bool]:
+        """Whether a config management plugin the repository configures at `commit` picks a
+        folder by its discover rule (sealer.review.plugins); the rules read at the first ask."""
+
+        def picks(folder: str) -> bool:
+            key = ("plugin rules", commit)
+            if key not in self.parsed:
+                tree = self.tree(commit)
+                held = self.helm_sources.holding(commit, plugins.WORDS, helm_sources.MANIFESTS)
+                entries = {p: tree.entries[p] for p in held if p in tree.entries}
+                self.read_blobs(entries.values())
+                self.parsed[key] = [
+                    rule
+                    for path, (mode, blob) in sorted(entries.items())
+                    if mode in (REGULAR, EXECUTABLE)
+                    for rule in plugins.rules(path, self.data(blob))
+                ]
+            rules: list[plugins.Rule] = self.parsed[key]
+            below = "" if folder == "." else f"{folder}/"
+            files = (f.removeprefix(below) for f in self.tree(commit).files_under(folder))
+            return bool(rules) and plugins.picks(rules, files)
+
+        return picks
 
     def records(self, env: str, blob: str) -> list[KeyRecord]:
         return list(self.ledger(env, blob)[0])
@@ -409,7 +434,7 @@ def _file(
         if posixpath.basename(path) in kustomize.KUSTOMIZATION_FILES:
             _kustomization(walk, path, content, commit)
         elif _manifest(path):
-            for deployed in stray.gitops_builds(path, content):
+            for deployed in stray.gitops_builds(path, content, walk.tree(commit), walk.plugin_picks(commit)):
                 build = kustomize.Build(walk.data, walk.tree(commit), walk.placed, walk.budget)
                 _judge_build(walk, path, build, build.deployed(path, deployed))
     if path.endswith((".yaml", ".yml")) and path not in walk.head_values:
@@ -417,6 +442,7 @@ def _file(
     if foreign and _manifest(path):
         _wiring(walk, change)
         _helm_values_passed(walk, change, commit)
+        _plugin_configured(walk, change)
     if foreign:
         _chart_file(walk, change, commit)
         _referenced_values(walk, change)
@@ -546,21 +572,38 @@ def _helm_values_passed(walk: Walk, change: git.FileChange, commit: str) -> None
         return
     if helm_refs.post_renderers_patch(change.path, old, new):
         walk.add([helm_sources.post_renderers_finding(change.path)])
+    if helm_refs.substitution_changed(change.path, old, new):
+        walk.add([helm_sources.substitution_finding(change.path)])
     refs = helm_refs.references(change.path, new)
     if refs.named():
         problems = walk.helm_sources.problems(commit, refs, helm_refs.references(change.path, old))
         walk.add([helm_sources.finding(change.path, problems)] if problems else [])
 
 
+def _plugin_configured(walk: Walk, change: git.FileChange) -> None:
+    """A config management plugin a commit adds or changes (sealer.review.plugins): what it runs
+    and which folders its discover rule picks, for applications on main too."""
+    if plugins.changed(change.path, *walk.versions(change)):
+        message = (
+            "configures an Argo CD config management plugin (what it runs, which applications' folders "
+            "its discover rule picks), whose output review never sees: a code owner must approve"
+        )
+        walk.add([Finding(TRUST_ANCHOR, "", change.path, None, message)])
+
+
 def _referenced_values(walk: Walk, change: git.FileChange) -> None:
     """A file a commit adds or changes that an Argo CD application or Flux HelmRelease at HEAD
     passes Helm as values (its own change need not be in the range): judged as that object's.
     A blob too big to hold, or no regular file, counts as naming one; a SealedSecret a
-    `valuesFrom` may read fails, its values unread."""
+    `valuesFrom` may read fails, its values unread. A ConfigMap or Secret a Flux Kustomization
+    substitutes from, removed, fails too (an optional one's variables fall back to defaults)."""
+    sources = walk.helm_sources
     if change.new_mode == GONE:
+        old = walk.versions(change)[0]
+        removed = sources.substituted_referrer(walk.head, change.path, old) if old is not None else None
+        walk.add([helm_sources.templating_finding(change.path, removed)] if removed else [])
         return
     data = walk.blobs.get(change.new_blob) if change.new_mode in (REGULAR, EXECUTABLE) else None
-    sources = walk.helm_sources
     templating = sources.templating_referrer(walk.head, change.path, data)
     if templating is not None:
         walk.add([helm_sources.templating_finding(change.path, templating)])
@@ -636,7 +679,7 @@ def _builds_over(walk: Walk, changed: set[str], head: str) -> None:
             walk.hold(blob, data)
             data = walk.blobs[blob]
         for path in manifests[blob]:
-            for deployed in stray.gitops_builds(path, data):
+            for deployed in stray.gitops_builds(path, data, tree, walk.plugin_picks(head)):
                 build = kustomize.Build(walk.data, tree, walk.placed, walk.budget)
                 _judge_over(walk, path, build, deployed, changed, gitops=True)
 

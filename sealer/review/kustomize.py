@@ -12,6 +12,7 @@ a kustomization listing itself, or a chain of links, ends.
 from __future__ import annotations
 
 import bisect
+import functools
 import posixpath
 import re
 from collections.abc import Callable, Iterator
@@ -61,6 +62,11 @@ class Tree:
     def read(cls, root: Path, commit: str) -> Tree:
         entries = git.ls_tree(root, commit, "-r", "-t", "--full-tree")
         return cls(entries, sorted(p for p, (mode, _) in entries.items() if mode != _TREE))
+
+    @functools.cached_property
+    def folders(self) -> list[str]:
+        """Every folder of the commit, sorted (an ApplicationSet's directory generator matches them)."""
+        return sorted(p for p, (mode, _) in self.entries.items() if mode == _TREE)
 
     def files_under(self, folder: str) -> list[str]:
         """As `git.files_under`: every file below `folder` ("0" sorts right after "/")."""

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fnmatch
+import functools
 import posixpath
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import yaml
 
@@ -355,12 +358,27 @@ def kustomization(path: str, data: bytes) -> Kustomization | None:
     )
 
 
-def gitops_builds(path: str, data: bytes) -> list[Kustomization]:
-    """The builds a Flux Kustomization or an Argo CD application in a manifest deploys, as
+class Listing(Protocol):
+    """A commit's folders and files (sealer.review.kustomize.Tree), which an ApplicationSet's git
+    generators match."""
+
+    @property
+    def folders(self) -> Sequence[str]: ...
+
+    @property
+    def files(self) -> Sequence[str]: ...
+
+
+def gitops_builds(
+    path: str, data: bytes, listing: Listing, picked: Callable[[str], bool] | None = None
+) -> list[Kustomization]:
+    """The builds a Flux Kustomization, an Argo CD application or the applications an
+    ApplicationSet makes (its git generators matched in `listing`) in a manifest deploy, as
     kustomizations at the top of the repository listing its path: Flux's `targetNamespace`,
     `namePrefix`, `nameSuffix`, Argo CD's kustomize `namespace`, `namePrefix`, `nameSuffix` move
     what it builds; their components too; their patches and Flux's variable substitution are
-    not redone (`unmodelled`). Only those that may change what they build."""
+    not redone (`unmodelled`); nor is what a config management plugin renders, named or one whose
+    discover rule picks the folder (`picked`). Only those that may change what they build."""
     found = []
     for doc in documents(data, path, _may_deploy) or []:
         kinds, spec = _texts(_get(doc, "kind")), _get(doc, "spec")
@@ -370,22 +388,39 @@ def gitops_builds(path: str, data: bytes) -> list[Kustomization]:
                 for s in spec
             ]
         elif "Application" in kinds:
-            sources = [
-                *(n for s in spec for n in _get(s, "source")),
-                *_items(n for s in spec for n in _get(s, "sources")),
-            ]
-            for source in sources:
-                for options in _get(source, "kustomize"):
-                    found.append(
-                        _gitops(source, options, ("namespace", "namePrefix", "nameSuffix"), ("patches",))
-                    )
-                if unseen := _argo_unseen(source):
-                    none: frozenset[str] = frozenset()
-                    paths = _source_paths(source)
-                    found.append(
-                        Kustomization(none, none, none, paths, (), (), unseen, (), makes_unseen=True)
-                    )
-    return [build for build in found if build.acts]
+            found += _argo_builds(spec, None, picked)
+        elif "ApplicationSet" in kinds:
+            found += _application_set_builds(doc, listing, picked)
+    return [build for build in dict.fromkeys(found) if build.acts]
+
+
+def _argo_builds(
+    specs: list[yaml.Node], fill: Callable[[str], str] | None, picked: Callable[[str], bool] | None
+) -> list[Kustomization]:
+    """An Argo CD application's builds (an ApplicationSet's template's, `fill` setting its
+    parameters)."""
+    found = []
+    for source in _argo_sources(specs):
+        for options in _get(source, "kustomize"):
+            moving = ("namespace", "namePrefix", "nameSuffix")
+            found.append(_gitops(source, options, moving, ("patches",), fill))
+        paths = _source_paths(source, fill)[0]
+        if unseen := _argo_unseen(source, paths, picked):
+            found.append(_unseen(paths, unseen))
+    return found
+
+
+def _argo_sources(specs: list[yaml.Node]) -> list[yaml.Node]:
+    return [
+        *(n for s in specs for n in _get(s, "source")),
+        *_items(n for s in specs for n in _get(s, "sources")),
+    ]
+
+
+def _unseen(paths: tuple[str, ...], what: tuple[str, ...]) -> Kustomization:
+    """A build over `paths` making what review never sees (`what`): any file below them counts."""
+    none: frozenset[str] = frozenset()
+    return Kustomization(none, none, none, paths, (), (), what, (), makes_unseen=True)
 
 
 def _may_deploy(text: str) -> bool:
@@ -394,30 +429,172 @@ def _may_deploy(text: str) -> bool:
     return any(hint in text for hint in ("Kustomization", "Application", "\\", "!"))
 
 
-def _argo_unseen(source: yaml.Node) -> tuple[str, ...]:
+def _argo_unseen(
+    source: yaml.Node, paths: tuple[str, ...], picked: Callable[[str], bool] | None
+) -> tuple[str, ...]:
     """What an Argo CD source renders by means review does not redo: a config management plugin
-    (any tool over any file of its path), jsonnet variables (names built from parts)."""
+    (any tool over any file of its path), named or, for a source naming no tool, one whose
+    discover rule picks one of its `paths`; jsonnet variables (names built from parts)."""
     found = ["an Argo CD config management plugin"] if _get(source, "plugin") else []
+    if picked is not None and not any(_get(source, tool) for tool in _TOOLS) and any(map(picked, paths)):
+        found.append("an Argo CD config management plugin its discover rule picks")
     if any(_get(d, "jsonnet") for d in _get(source, "directory")):
         found.append("Argo CD's jsonnet variables")
     return tuple(found)
 
 
-def _source_paths(where: yaml.Node) -> tuple[str, ...]:
-    """A GitOps object's `path`s from the repository's top (the top when it gives none)."""
-    return tuple(posixpath.normpath(p.lstrip("/")) for p in _texts(_get(where, "path"))) or (".",)
+# A source naming one of these is built by it; one naming none, by a plugin whose discover rule
+# picks its folder if any does (Argo CD asks them first).
+_TOOLS = ("plugin", "helm", "kustomize", "directory", "chart")
+
+
+def _source_paths(where: yaml.Node, fill: Callable[[str], str] | None = None) -> tuple[tuple[str, ...], bool]:
+    """A GitOps object's `path`s from the repository's top (the top when it gives none), an
+    ApplicationSet's filled in; and whether one holds a parameter left unfilled (then the folder
+    its literal part names stands for it: any file below it may be built)."""
+    texts = [fill(t) if fill else t for t in _texts(_get(where, "path"))]
+    unfilled = fill is not None and any("{{" in t for t in texts)
+    texts = [posixpath.dirname(t[: t.index("{{")] + "-") if "{{" in t and fill else t for t in texts]
+    return tuple(posixpath.normpath(t.lstrip("/") or ".") for t in texts) or (".",), unfilled
 
 
 def _gitops(
-    where: yaml.Node, options: yaml.Node, moving: tuple[str, str, str], other: tuple[str, ...]
+    where: yaml.Node,
+    options: yaml.Node,
+    moving: tuple[str, str, str],
+    other: tuple[str, ...],
+    fill: Callable[[str], str] | None = None,
 ) -> Kustomization:
-    folders = _source_paths(where)
-    space, prefix, suffix = (frozenset(t for t in _texts(_get(options, key)) if t) for key in moving)
-    components = tuple(
-        posixpath.join(f, c) for f in folders for c in _texts(_items(_get(options, "components")))
+    folders, unfilled = _source_paths(where, fill)
+    space, prefix, suffix = (
+        frozenset(fill(t) if fill else t for t in _texts(_get(options, key)) if t) for key in moving
     )
+    listed = [fill(c) if fill else c for c in _texts(_items(_get(options, "components")))]
+    components = tuple(posixpath.join(f, c) for f in folders for c in listed)
     unmodelled = tuple(key for key in other if _get(options, key))
-    return Kustomization(space, prefix, suffix, folders, (), components, unmodelled)
+    if fill is not None and any("{{" in t for t in (*space, *prefix, *suffix, *listed)):
+        unmodelled += ("an ApplicationSet's template parameter review does not fill",)
+    if unfilled:  # what it builds is unknown: every file below the folder may be
+        unmodelled += ("an ApplicationSet's templated path",)
+    return Kustomization(
+        space, prefix, suffix, folders, (), components, unmodelled, (), makes_unseen=unfilled
+    )
+
+
+# -- the applications an ApplicationSet makes -------------------------------------------------------
+
+# A parameter of a git generator as fasttemplate or a Go template spells it: `{{path.basename}}`,
+# `{{ .path.basename }}`, `{{path[1]}}`, `{{ index .path.segments 1 }}`.
+_PARAMETER = re.compile(r"\{\{-?\s*(?:index\s+\.path\.segments\s+(\d+)|\.?(path(?:\.\w+|\[\d+\])?))\s*-?\}\}")
+
+
+def _application_set_builds(
+    doc: yaml.Node, listing: Listing, picked: Callable[[str], bool] | None
+) -> list[Kustomization]:
+    """The builds of the applications an ApplicationSet makes: its template's (a generator's
+    own template's too) for each parameter set its generators make; a git generator's folders
+    and files matched in `listing`, what review does not fill failing closed. A `templatePatch`
+    may set anything: every build counts as one review does not redo."""
+    specs = [
+        s
+        for node in [*_get(doc, "spec"), *(n for g in _get_all(doc, "generators") for n in yamlio.nodes(g))]
+        for t in _get(node, "template")
+        for s in _get(t, "spec")
+    ]
+    patched = any(_get(s, "templatePatch") for s in _get(doc, "spec"))
+    found = []
+    for parameters in _parameter_sets(doc, listing):
+        fill = functools.partial(_filled, parameters=parameters)
+        found += _argo_builds(specs, fill, picked)
+        if patched:
+            what = ("an ApplicationSet's templatePatch",)
+            found += [_unseen(_source_paths(source, fill)[0], what) for source in _argo_sources(specs)]
+    return found
+
+
+def _get_all(doc: yaml.Node, key: str) -> list[yaml.Node]:
+    return [v for s in _get(doc, "spec") for v in _get(s, key)]
+
+
+def _parameter_sets(doc: yaml.Node, listing: Listing) -> list[dict[str, str]]:
+    """The `path` parameters of the applications an ApplicationSet's generators make: one set
+    per folder a git directory generator matches (Go's path.Match, `exclude` honoured) and per
+    file a git files generator matches (Argo CD's default glob, `*` crossing folders); an empty
+    set for a generator with no git generator inside (its parameters unfilled)."""
+    found: list[dict[str, str]] = []
+    for generator in _items(_get_all(doc, "generators")):
+        gits = [g for n in yamlio.nodes(generator) for g in _get(n, "git")]
+        if not gits:
+            found.append({})
+        for git in gits:
+            found += _directory_parameters(git, listing) + _file_parameters(git, listing)
+    return found
+
+
+def _directory_parameters(git: yaml.Node, listing: Listing) -> list[dict[str, str]]:
+    entries = _items(_get(git, "directories"))
+    if not entries:
+        return []
+    globs = [
+        (p.lstrip("/"), "true" in _texts(_get(e, "exclude")))
+        for e in entries
+        for p in _texts(_get(e, "path"))
+    ]
+    included = [_go_glob(p) for p, excluded in globs if not excluded]
+    excluded = [_go_glob(p) for p, excluded in globs if excluded]
+    return [
+        _path_parameters(folder)
+        for folder in listing.folders
+        if any(g.fullmatch(folder) for g in included) and not any(g.fullmatch(folder) for g in excluded)
+    ]
+
+
+def _file_parameters(git: yaml.Node, listing: Listing) -> list[dict[str, str]]:
+    globs = [p.lstrip("/") for e in _items(_get(git, "files")) for p in _texts(_get(e, "path"))]
+    return [
+        {**_path_parameters(posixpath.dirname(f) or "."), "path.filename": posixpath.basename(f)}
+        for f in listing.files
+        if any(fnmatch.fnmatchcase(f, glob) for glob in globs)
+    ]
+
+
+def _path_parameters(folder: str) -> dict[str, str]:
+    segments = folder.split("/")
+    found = {"path": folder, "path.path": folder, "path.basename": segments[-1]}
+    return found | {f"path[{i}]": segment for i, segment in enumerate(segments)}
+
+
+def _filled(text: str, parameters: dict[str, str]) -> str:
+    """`text` with the parameters it names set; one not in `parameters` left as written."""
+
+    def value(match: re.Match[str]) -> str:
+        key = f"path[{match[1]}]" if match[1] is not None else match[2]
+        return parameters.get(key, match[0])
+
+    return _PARAMETER.sub(value, text)
+
+
+# Go's path.Match: `*` and `?` stop at a slash, a class `[...]` (`^` negating) and `\\` escape.
+_GLOB_PART = re.compile(
+    r"\\(?P<escaped>.)|(?P<star>\*)|(?P<one>\?)|\[(?P<cls>\^?(?:\\.|[^\]\\])+)\]|(?P<other>.)", re.DOTALL
+)
+
+
+def _go_glob(pattern: str) -> re.Pattern[str]:
+    parts = []
+    for match in _GLOB_PART.finditer(pattern):
+        if match["star"]:
+            parts.append("[^/]*")
+        elif match["one"]:
+            parts.append("[^/]")
+        elif match["cls"] is not None:
+            body = match["cls"]
+            negated, body = body.startswith("^"), body.removeprefix("^")
+            inner = re.sub(r"\\(.)|([\\\[\]^])", lambda m: re.escape(m[1] or m[2]), body)
+            parts.append(f"[{'^' if negated else ''}{inner}]")
+        else:
+            parts.append(re.escape(match["escaped"] or match["other"]))
+    return re.compile("".join(parts), re.DOTALL)
 
 
 # Kustomize fields that rename, move or make objects in ways review does not redo; the first
@@ -444,8 +621,9 @@ def renaming_patch(text: str) -> bool:
 
 
 def placed(path: str, data: bytes) -> list[Placed]:
-    """The SealedSecrets, Secrets and ConfigMaps a manifest file holds (List items too)."""
-    docs = documents(data, path, holding(("secret", "configmap", "\\", "!"))) or []
+    """The SealedSecrets, Secrets and ConfigMaps a manifest file holds (List items too), and the
+    objects whose kind a variable gives (`${kind}`: Flux's substitution may make any of them)."""
+    docs = documents(data, path, holding(("secret", "configmap", "${", "\\", "!"))) or []
     return list(dict.fromkeys(item for doc in docs for item in _placed(doc, _NESTING)))
 
 
@@ -453,7 +631,7 @@ def _placed(doc: yaml.Node, depth: int) -> Iterator[Placed]:
     kinds = _texts(_get(doc, "kind"))
     meta = _get(doc, "metadata")
     names, spaces = (_texts(n for m in meta for n in _get(m, key)) for key in ("name", "namespace"))
-    for kind in sorted(kinds & _MOVABLE):
+    for kind in sorted(kinds & _MOVABLE | {k for k in kinds if "${" in k}):
         yield from ((kind, space, name) for name in sorted(names) for space in _spaces(spaces))
     if any(kind.endswith("List") for kind in kinds):
         for item in _items(_get(doc, "items")) if depth else ():

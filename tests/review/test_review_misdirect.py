@@ -869,3 +869,400 @@ def test_files_main_s_templating_objects_do_not_read_pass(repo: Path) -> None:
     write(repo, "clusters/other.yaml", VARS.replace("cluster-vars", "team-settings") % "engine")
     commit_all(repo, "elsewhere")
     assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+# -- ApplicationSets making applications of folders, plugins Argo CD discovers, Flux's variables ----
+
+
+def application_set(generator: str, source: str) -> str:
+    """An ApplicationSet on `generator` whose template's source is `source` (flow mapping body)."""
+    return (
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: apps, namespace: argocd}\n"
+        f"spec:\n  generators:\n    - {generator}\n"
+        "  template:\n    metadata: {name: '{{path.basename}}'}\n"
+        f"    spec:\n      source: {{repoURL: 'https://git.example.test/repo.git', {source}}}\n"
+        "      destination: {namespace: staging}\n"
+    )
+
+
+DIRECTORIES = (
+    "git: {repoURL: 'https://git.example.test/repo.git', "
+    "directories: [{path: 'apps/*'}, {path: apps/old, exclude: true}]}"
+)
+
+
+def renamed_api_key(repo: Path) -> str:
+    return (repo / SEALED).read_text().replace("name: engine-api-key\n", "name: api-key\n", 1)
+
+
+def folder_main_s_directory_generator_matches_added(repo: Path) -> None:
+    """main's ApplicationSet makes an application of every folder under apps/, each prefixed:
+    a folder the pull request adds is deployed so, its Secret renamed into staging's."""
+    on_main(
+        repo,
+        {
+            "argocd/apps.yaml": application_set(
+                DIRECTORIES, "path: '{{path}}', kustomize: {namePrefix: engine-}"
+            )
+        },
+    )
+    write(repo, "apps/engine/api-key.yaml", renamed_api_key(repo))
+
+
+def folder_main_s_templated_directory_generator_matches_added(repo: Path) -> None:
+    """The prefix from the folder's name: apps/engine/ makes engine-api-key."""
+    source = "path: '{{path}}', kustomize: {namePrefix: '{{path.basename}}-'}"
+    on_main(repo, {"argocd/apps.yaml": application_set(DIRECTORIES, source)})
+    write(repo, "apps/engine/api-key.yaml", renamed_api_key(repo))
+
+
+def folder_main_s_go_templated_directory_generator_matches_added(repo: Path) -> None:
+    source = "path: '{{ .path.path }}', kustomize: {namePrefix: '{{ .path.basename }}-'}"
+    on_main(
+        repo,
+        {
+            "argocd/apps.yaml": application_set(DIRECTORIES, source).replace(
+                "spec:\n", "spec:\n  goTemplate: true\n", 1
+            )
+        },
+    )
+    write(repo, "apps/engine/api-key.yaml", renamed_api_key(repo))
+
+
+def application_set_with_directory_generator_added(repo: Path) -> None:
+    """The ApplicationSet itself in the pull request, over a folder main holds."""
+    on_main(repo, {"apps/engine/api-key.yaml": renamed_api_key(repo)})
+    write(
+        repo,
+        "argocd/apps.yaml",
+        application_set(DIRECTORIES, "path: '{{path}}', kustomize: {namePrefix: engine-}"),
+    )
+
+
+def application_set_with_list_generator_added(repo: Path) -> None:
+    generator = "list: {elements: [{team: engine}]}"
+    on_main(repo, {"tools/api-key.yaml": renamed_api_key(repo)})
+    write(
+        repo,
+        "argocd/apps.yaml",
+        application_set(generator, "path: tools, kustomize: {namePrefix: '{{team}}-'}"),
+    )
+
+
+def folder_main_s_files_generator_reads_changed(repo: Path) -> None:
+    """A files generator's application deploys the folder of each config file it reads."""
+    generator = "git: {repoURL: 'https://git.example.test/repo.git', files: [{path: 'apps/*/config.json'}]}"
+    on_main(
+        repo,
+        {
+            "argocd/apps.yaml": application_set(
+                generator, "path: '{{path}}', kustomize: {namePrefix: engine-}"
+            ),
+            "apps/engine/config.json": "{}\n",
+        },
+    )
+    write(repo, "apps/engine/api-key.yaml", renamed_api_key(repo))
+
+
+def folder_main_s_patched_application_set_matches_changed(repo: Path) -> None:
+    """A templatePatch may set any option (a plugin, a prefix): what it builds is not redone."""
+    source = "path: '{{path}}'"
+    patch = "  templatePatch: |\n    spec: {source: {kustomize: {namePrefix: engine-}}}\n"
+    on_main(
+        repo,
+        {
+            "argocd/apps.yaml": application_set(DIRECTORIES, source).replace(
+                "  template:\n", patch + "  template:\n"
+            )
+        },
+    )
+    write(repo, "apps/engine/notes.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n")
+
+
+def folder_below_main_s_unfilled_application_set_path_changed(repo: Path) -> None:
+    """A path from a list generator's parameter: any folder below tools/ may be built."""
+    generator = "list: {elements: [{cluster: engine}]}"
+    on_main(
+        repo,
+        {
+            "argocd/apps.yaml": application_set(
+                generator, "path: 'tools/{{cluster}}', kustomize: {namePrefix: engine-}"
+            )
+        },
+    )
+    write(repo, "tools/engine/notes.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n")
+
+
+APPLICATION_SETS = [
+    folder_main_s_patched_application_set_matches_changed,
+    folder_below_main_s_unfilled_application_set_path_changed,
+    folder_main_s_directory_generator_matches_added,
+    folder_main_s_templated_directory_generator_matches_added,
+    folder_main_s_go_templated_directory_generator_matches_added,
+    application_set_with_directory_generator_added,
+    application_set_with_list_generator_added,
+    folder_main_s_files_generator_reads_changed,
+]
+
+
+@pytest.mark.parametrize("attack", APPLICATION_SETS, ids=[a.__name__ for a in APPLICATION_SETS])
+def test_what_an_application_set_deploys_is_built(repo: Path, attack: Any) -> None:
+    code, findings = reviewed_after(repo, attack)
+    assert code == 1 and [f for f in findings if f["path"] == "argocd/apps.yaml"], findings
+
+
+def test_what_main_s_application_sets_build_harmlessly_passes(repo: Path) -> None:
+    """An application's own files under a matched folder, a folder the generator excludes or does
+    not match, and a file beside an unfilled path's folder: nothing renamed into what sealer
+    delivers."""
+    templated = "path: '{{path}}', kustomize: {namePrefix: '{{path.basename}}-'}"
+    listed = "path: 'tools/{{cluster}}', kustomize: {namePrefix: engine-}"
+    on_main(
+        repo,
+        {
+            "argocd/apps.yaml": application_set(DIRECTORIES, templated),
+            "argocd/tools.yaml": application_set("list: {elements: [{cluster: engine}]}", listed),
+            "apps/web/deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n",
+        },
+    )
+    write(repo, "apps/web/settings.yaml", SETTINGS)
+    write(repo, "apps/web/db.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: db-password}\n")
+    write(repo, "apps/old/api-key.yaml", renamed_api_key(repo))  # excluded: no application of it
+    write(repo, "apps/engine.yaml", renamed_api_key(repo))  # a file, no folder: no application of it
+    write(repo, "toolsets/settings.yaml", SETTINGS)
+    commit_all(repo, "the web application")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("pattern", "matched", "unmatched"),
+    [
+        ("apps/*", ["apps/a", "apps/.b"], ["apps", "apps/a/b", "appsx/a"]),
+        ("apps/[^a]*", ["apps/b", "apps/!a"], ["apps/a", "apps/ab"]),
+        ("apps/[!a]", ["apps/!", "apps/a"], ["apps/b"]),
+        ("apps/?", ["apps/a"], ["apps/ab", "apps//"]),
+        ("apps/\\*", ["apps/*"], ["apps/a"]),
+        ("a[\\d]", ["ad"], ["a1"]),
+    ],
+)
+def test_a_directory_generator_matches_as_go_s_path_match(
+    pattern: str, matched: list[str], unmatched: list[str]
+) -> None:
+    from sealer.review import stray
+
+    glob = stray._go_glob(pattern)
+    assert [bool(glob.fullmatch(p)) for p in matched + unmatched] == [True] * len(matched) + [False] * len(
+        unmatched
+    )
+
+
+MADE_FROM_VARIABLES = "apiVersion: v1\nkind: ${kind}\nmetadata: {name: '${name}', namespace: staging}\n"
+FLUX_PLAIN = FLUX_SUBSTITUTING.split("  postBuild:")[0]
+
+
+def substitution_added_to_main_s_flux_kustomization(repo: Path) -> None:
+    """A kind and name made from variables (no Secret review could read): the substitution the
+    pull request turns on makes them."""
+    on_main(
+        repo,
+        {
+            "clusters/tools.yaml": FLUX_PLAIN,
+            "clusters/vars.yaml": VARS % "tools",
+            "tools/made.yaml": MADE_FROM_VARIABLES,
+        },
+    )
+    write(repo, "clusters/tools.yaml", FLUX_SUBSTITUTING)
+
+
+def flux_kustomization_substituting_added(repo: Path) -> None:
+    on_main(repo, {"clusters/vars.yaml": VARS % "tools", "tools/made.yaml": MADE_FROM_VARIABLES})
+    write(repo, "clusters/tools.yaml", FLUX_SUBSTITUTING)
+
+
+def substitution_source_of_main_s_flux_kustomization_changed(repo: Path) -> None:
+    on_main(
+        repo,
+        {
+            "clusters/tools.yaml": FLUX_SUBSTITUTING,
+            "clusters/vars.yaml": VARS % "tools",
+            "tools/made.yaml": MADE_FROM_VARIABLES,
+        },
+    )
+    write(
+        repo,
+        "clusters/tools.yaml",
+        FLUX_SUBSTITUTING.replace("name: cluster-vars}", "name: team-vars}"),
+    )
+
+
+def inline_substitution_of_main_s_flux_kustomization_changed(repo: Path) -> None:
+    substituting = FLUX_PLAIN + "  postBuild:\n    substitute: {team: %s}\n"
+    on_main(repo, {"clusters/tools.yaml": substituting % "tools", "tools/made.yaml": MADE_FROM_VARIABLES})
+    write(repo, "clusters/tools.yaml", substituting % "engine")
+
+
+def optional_variables_main_s_flux_kustomization_substitutes_removed(repo: Path) -> None:
+    """Without the ConfigMap (optional), each variable's default applies: `${team:=engine}`."""
+    optional = FLUX_SUBSTITUTING.replace("name: cluster-vars}", "name: cluster-vars, optional: true}")
+    on_main(
+        repo,
+        {
+            "clusters/tools.yaml": optional,
+            "clusters/vars.yaml": VARS % "tools",
+            "tools/made.yaml": MADE_FROM_VARIABLES.replace("${name}", "${team:=engine}-api-key"),
+        },
+    )
+    (repo / "clusters/vars.yaml").unlink()
+
+
+SUBSTITUTIONS = [
+    substitution_added_to_main_s_flux_kustomization,
+    flux_kustomization_substituting_added,
+    substitution_source_of_main_s_flux_kustomization_changed,
+    inline_substitution_of_main_s_flux_kustomization_changed,
+    optional_variables_main_s_flux_kustomization_substitutes_removed,
+]
+
+
+@pytest.mark.parametrize("attack", SUBSTITUTIONS, ids=[a.__name__ for a in SUBSTITUTIONS])
+def test_a_flux_substitution_the_range_changes_is_never_passed(repo: Path, attack: Any) -> None:
+    code, findings = reviewed_after(repo, attack)
+    assert code == 1 and rules(findings) == {"trust-anchor-change"}, findings
+
+
+def test_a_flux_kustomization_changed_but_its_substitution_passes(repo: Path) -> None:
+    """Its interval changed, what it substitutes from the same (over a Deployment: a kind from a
+    variable or a Secret would fail, as any build through postBuild does); variables beside it
+    changed."""
+    on_main(
+        repo,
+        {
+            "clusters/tools.yaml": FLUX_SUBSTITUTING,
+            "clusters/vars.yaml": VARS % "tools",
+            "clusters/other.yaml": VARS.replace("cluster-vars", "team-settings") % "tools",
+            "tools/deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: '${team}'}\n",
+        },
+    )
+    write(repo, "clusters/tools.yaml", FLUX_SUBSTITUTING.replace("spec:\n", "spec:\n  interval: 5m\n"))
+    (repo / "clusters/other.yaml").unlink()
+    commit_all(repo, "reconcile more often")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+CMP = """apiVersion: v1
+kind: ConfigMap
+metadata: {name: argocd-cmp-cm, namespace: argocd}
+data:
+  cue.yaml: |
+    apiVersion: argoproj.io/v1alpha1
+    kind: ConfigManagementPlugin
+    metadata: {name: cue}
+    spec:
+      generate: {command: [cue, export]}
+      discover: {fileName: "*.cue"}
+"""
+
+
+def unnamed_plugin_application_added(repo: Path) -> None:
+    """`plugin: {}`: Argo CD picks the plugin by its discover rules."""
+    write(repo, "clusters/tools.yaml", application("plugin: {}"))
+
+
+def plugin_environment_application_added(repo: Path) -> None:
+    write(repo, "clusters/tools.yaml", application("plugin: {env: [{name: TEAM, value: engine}]}"))
+
+
+def application_set_rendering_through_a_plugin_added(repo: Path) -> None:
+    on_main(repo, {"apps/engine/main.cue": "x: 1\n"})
+    write(repo, "argocd/apps.yaml", application_set(DIRECTORIES, "path: '{{path}}', plugin: {}"))
+
+
+def file_a_plugin_s_discover_rule_picks_added(repo: Path) -> None:
+    """main's application names no tool: Argo CD asks each plugin's discover rule first, and the
+    cue plugin main configures picks the folder once a .cue file is there."""
+    on_main(repo, {"argocd/cmp.yaml": CMP, "clusters/tools.yaml": application("").replace(", }", "}")})
+    write(repo, "tools/keys.cue", 'secret: name: "engine-api-key"\n')
+
+
+def application_a_plugin_s_discover_rule_picks_added(repo: Path) -> None:
+    on_main(repo, {"argocd/cmp.yaml": CMP, "tools/main.cue": "x: 1\n"})
+    write(repo, "clusters/tools.yaml", application("").replace(", }", "}"))
+
+
+def file_a_chart_values_plugin_picks_added(repo: Path) -> None:
+    """The plugin configured through the argo-cd chart's values (which the ConfigMap is made of)."""
+    values = 'configs:\n  cmp:\n    plugins:\n      cue: {discover: {fileName: "*.cue"}}\n'
+    on_main(repo, {"argocd/values.yaml": values, "clusters/tools.yaml": application("").replace(", }", "}")})
+    write(repo, "tools/keys.cue", 'secret: name: "engine-api-key"\n')
+
+
+def plugin_discovering_folders_added(repo: Path) -> None:
+    """A plugin's discover rule decides which applications' folders it renders."""
+    write(repo, "argocd/cmp.yaml", CMP.replace('fileName: "*.cue"', "find: {command: [sh, -c, 'echo yes']}"))
+
+
+PLUGINS = [
+    unnamed_plugin_application_added,
+    plugin_environment_application_added,
+    application_set_rendering_through_a_plugin_added,
+    file_a_plugin_s_discover_rule_picks_added,
+    application_a_plugin_s_discover_rule_picks_added,
+    file_a_chart_values_plugin_picks_added,
+    plugin_discovering_folders_added,
+]
+
+
+@pytest.mark.parametrize("attack", PLUGINS, ids=[a.__name__ for a in PLUGINS])
+def test_a_plugin_argo_cd_picks_is_never_passed(repo: Path, attack: Any) -> None:
+    code, findings = reviewed_after(repo, attack)
+    assert code == 1 and rules(findings) == {"trust-anchor-change"}, findings
+
+
+def test_a_folder_no_plugin_s_discover_rule_picks_passes(repo: Path) -> None:
+    """The cue plugin picks folders holding a .cue file: tools/ holds none, and the ConfigMap
+    configuring it changed only in a label."""
+    on_main(repo, {"argocd/cmp.yaml": CMP, "clusters/tools.yaml": application("").replace(", }", "}")})
+    write(repo, "tools/deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: tools}\n")
+    write(repo, "tools/settings.yaml", SETTINGS)
+    write(repo, "web/main.cue", "y: 2\n")
+    write(repo, "argocd/cmp.yaml", CMP.replace("namespace: argocd}", "namespace: argocd, labels: {a: b}}"))
+    commit_all(repo, "the tools application")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("discover", "picked"),
+    [
+        ('{fileName: "*.cue"}', True),
+        ('{fileName: "./*.jsonnet"}', False),
+        ("{find: {glob: '**/*.cue'}}", True),
+        ("{find: {command: [sh, -c, 'ls']}}", True),
+        ("{}", True),
+    ],
+)
+def test_a_discover_rule_picks_a_folder_by_its_files(discover: str, picked: bool) -> None:
+    from sealer.review import plugins
+
+    found = plugins.rules("cmp.yaml", CMP.replace('{fileName: "*.cue"}', discover).encode())
+    assert found and plugins.picks(found, ["main.yaml", "sub/keys.cue"]) is picked
+
+    values = f"configs:\n  cmp:\n    create: true\n    plugins:\n      cue: {{discover: {discover}}}\n"
+    found = plugins.rules("argo-cd/values.yaml", values.encode())  # the argo-cd chart's values
+    assert found and plugins.picks(found, ["main.yaml", "sub/keys.cue"]) is picked
+
+
+def test_a_kind_from_a_variable_under_main_s_substituting_flux_kustomization_fails(repo: Path) -> None:
+    """main substitutes what tools/ builds: a manifest the pull request adds there takes its kind
+    and name from variables (no Secret review could read), while a Deployment's image does not
+    change what it is."""
+    on_main(repo, {"clusters/tools.yaml": FLUX_SUBSTITUTING, "clusters/vars.yaml": VARS % "tools"})
+    write(
+        repo, "tools/deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: '${team}'}\n"
+    )
+    commit_all(repo, "a deployment")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+    write(repo, "tools/made.yaml", MADE_FROM_VARIABLES)
+    commit_all(repo, "made from variables")
+    code, findings = run_review(repo, "main", "HEAD")
+    assert code == 1 and rules(findings) == {"trust-anchor-change"}, findings
+    assert findings[0]["path"] == "clusters/tools.yaml"
