@@ -225,17 +225,17 @@ def _index_blobs(sources: list[str]) -> dict[str, tuple[str, bool]]:
     pathspecs = [os.fsdecode(p) for p in named] if sum(map(len, named)) < _ARGS_BYTES else []
     try:
         out = run_git(["--literal-pathspecs", "ls-files", "-s", "-v", "-z", "--", *pathspecs])
-        index = {}
+        index: dict[bytes, tuple[bytes, str]] = {}  # path -> (ls-files -v tag, index blob)
         for entry in out.split(b"\0"):
             meta, _, path = entry.partition(b"\t")
             if meta:
-                tag, _, sha = meta.split(b" ")[:3]
-                index[path] = (tag, sha.decode("ascii"))
+                flag, _, blob = meta.split(b" ")[:3]
+                index[path] = (flag, blob.decode("ascii"))
         tracked = [path for path in named if path in index]
         rewritten = _rewritten(os.curdir, tracked)
     except GitError:
         return {}  # not in a Git work tree: the files are what there is
-    held = {}
+    held: dict[str, tuple[str, bool]] = {}
     for path in tracked:
         tag, sha = index[path]
         if tag.islower() or tag == b"S" or path in rewritten.reencoded:
