@@ -90,8 +90,8 @@ CHECKSUMS = (sealer_checksum, sealer_checksum_base64, crc32_base62)
 
 CONFIRMERS: dict[str, Callable[[bytes], bool]] = {
     "sealer-checksum": sealer_checksum,
-    "sealer-checksum-base64": sealer_checksum_base64,
     "jwt-header": jwt_header,
     "crc32-base62": crc32_base62,
     "basic-auth": basic_auth,
+    "sealer-checksum-base64": sealer_checksum_base64,
 }

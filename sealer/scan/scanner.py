@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 from sealer.scan import engine, files, findings, k8s_secret, manifests, sealed_values
+from sealer.scan.confirm import sealer_checksum_base64
 from sealer.scan.contents import Piece, Skip
 from sealer.scan.engine import Hit
 from sealer.scan.files import Candidate
@@ -309,6 +310,11 @@ def _finish(
     located += _structural(data, rules, policy, notes, path)
     if not located:
         return []
+    decoded = {found.line for found in located if "base64-decoded" in found.note}
+    if decoded:  # a Secret's data, a value decoded: the key it holds is reported, not its encoding too
+        located = [
+            f for f in located if f.line not in decoded or f.rule.confirm is not sealer_checksum_base64
+        ]
     lines = data.split(b"\n") if policy.inline_allow and ALLOW.search(data) else None  # most allow nothing
     kept: dict[tuple[str, int, bytes], Located] = {}  # one finding per rule, line and secret
     for found in located:
