@@ -98,6 +98,18 @@ def _no_drivers(root: str) -> tuple[str, ...]:
     for the repository at `root` (any scope, includes followed). Read once per folder and
     process: no command writes git's configuration but `init`, whose one driver is sealer's own
     textconv."""
+    return tuple(f"--config-env={key}={_BLANK}" for key in sorted(_driver_keys(root)))
+
+
+def clean_filters(root: str) -> set[str]:
+    """The filter drivers configured with a command that turns a working-tree file into the
+    blob Git stores (`filter.<name>.clean` or `.process`): what `git add` commits differs."""
+    keys = [key.split(".") for key in _driver_keys(root) if key.startswith("filter.")]
+    return {".".join(parts[1:-1]) for parts in keys if parts[-1] in ("clean", "process")}
+
+
+@functools.lru_cache(maxsize=64)
+def _driver_keys(root: str) -> frozenset[str]:
     try:
         done = subprocess.run(
             [*GIT, "-C", str(root), "config", "-z", "--get-regexp", _DRIVER_COMMANDS],
@@ -106,8 +118,7 @@ def _no_drivers(root: str) -> tuple[str, ...]:
         )
     except FileNotFoundError:
         raise GitError("git is not installed") from None
-    keys = {os.fsdecode(entry.split(b"\n", 1)[0]) for entry in done.stdout.split(b"\0") if entry}
-    return tuple(f"--config-env={key}={_BLANK}" for key in sorted(keys))
+    return frozenset(os.fsdecode(entry.split(b"\n", 1)[0]) for entry in done.stdout.split(b"\0") if entry)
 
 
 def _refused(args: Sequence[str], done: subprocess.CompletedProcess[bytes]) -> GitError:

@@ -19,7 +19,19 @@ if TYPE_CHECKING:
     from sealer.scan.scanner import Result
 
 
-@click.command()
+class _HookCommand(click.Command):
+    """Under pre-commit (PRE_COMMIT set) the staged files' names follow the hook's options with
+    no `--` between: a file named `-v`, `--update-baseline` or `--policy=p.yaml` would be read as
+    an option and never scanned (and could turn the scan off). There an argument that names an
+    existing path is that path: at worst an option meant is lost and the scan reads more."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if os.environ.get("PRE_COMMIT"):
+            args = [f"./{arg}" if arg.startswith("-") and os.path.lexists(arg) else arg for arg in args]
+        return super().parse_args(ctx, args)
+
+
+@click.command(cls=_HookCommand)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--staged", is_flag=True, help="Scan the staged blobs: exactly what the next commit holds.")
 @click.option("--all-files", is_flag=True, help="Scan every tracked file.")

@@ -82,7 +82,7 @@ def scan_stream(path: str, blocks: Iterable[bytes], where: str, chunk: int) -> l
                 "too big to compare with its previous version: its `sealer: allow` comments count as new"
             )
             found.setdefault((piece.path, "allow"), Finding(ALLOW_COMMENT, "", piece.path, None, message))
-        for hit in scanner.scan_file(piece.path, piece.data, chosen):
+        for hit in scanner.scan_file(piece.path, piece.data, chosen, verified_only=piece.squeezed):
             if piece.keep_lines is not None and hit.line > piece.keep_lines:
                 continue  # on the lines the next piece starts with
             hit = hit._replace(line=hit.line + piece.first_line)
@@ -97,7 +97,7 @@ def allowed_lines(path: str, data: bytes, chunk: int) -> Counter[tuple[str, byte
     comments in the raw bytes could not tell."""
     found: Counter[tuple[str, bytes]] = Counter()
     for piece in contents.from_bytes(path, data, chunk):
-        if isinstance(piece, contents.Piece) and scanner.ALLOW.search(piece.data):
+        if isinstance(piece, contents.Piece) and not piece.squeezed and scanner.ALLOW.search(piece.data):
             found.update(
                 (piece.path, line.strip()) for line in piece.data.split(b"\n") if scanner.ALLOW.search(line)
             )

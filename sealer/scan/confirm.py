@@ -59,9 +59,39 @@ def basic_auth(secret: bytes) -> bool:
     return bool(user and colon and password) and text.isprintable()
 
 
+# Where the base64 group holding `slr_` starts before each keyword of `sealer-api-key-base64`
+# (`slr_` encodes as `c2xyX` from a group's start, `?sl r_` as `..Nscl`, `??s lr_` as `...zbHJf`):
+# filler characters whose bits before the keyword are what `s` needs, so decoding starts aligned.
+_ALIGN = {ord("c"): b"", ord("N"): b"AH", ord("z"): b"AAB"}
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
+def sealer_checksum_base64(secret: bytes) -> bool:
+    """A base64 run (either alphabet) that decodes to text holding a sealer key whose checksum
+    matches: `echo "API_KEY=slr_…" | base64` in a ConfigMap, a basic-auth header, an env file."""
+    import base64
+    import re
+
+    from sealer import apikey
+
+    text = _ALIGN.get(secret[0], b"") + secret.translate(_URLSAFE)
+    text = text[:-1] if len(text) % 4 == 1 else text + b"=" * (-len(text) % 4)  # its last bytes too
+    try:
+        decoded = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    found = re.finditer(apikey.KEY_PATTERN.encode(), decoded)
+    return any(apikey.checksum_ok(m.group().decode("ascii")) for m in found)
+
+
+# Confirmers that verify a checksum: a token passing one is a key whatever file holds it, so it
+# is looked for in the files a policy path glob exempts too (they are exempt from false positives).
+CHECKSUMS = (sealer_checksum, sealer_checksum_base64, crc32_base62)
+
 CONFIRMERS: dict[str, Callable[[bytes], bool]] = {
     "sealer-checksum": sealer_checksum,
     "jwt-header": jwt_header,
     "crc32-base62": crc32_base62,
     "basic-auth": basic_auth,
+    "sealer-checksum-base64": sealer_checksum_base64,
 }

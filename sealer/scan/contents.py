@@ -3,7 +3,8 @@ skipped or could not be examined. Nothing staged passes unexamined (fail closed)
 
 - text in any encoding is scanned as bytes (the tokens are ASCII), a stray non-UTF-8 byte
   changes nothing; UTF-16 and UTF-32 (by BOM, or UTF-16 by its NUL pattern) are decoded first;
-- NUL bytes become spaces, so the text runs of a binary file are scanned where they stand;
+- NUL bytes become spaces, so the text runs of a binary file are scanned where they stand; and
+  the text without its NULs is searched for checksum-verified tokens (wide strings in a binary);
 - a large file is read and scanned in overlapping chunks, never skipped;
 - zip, tar, gzip, bzip2 and xz are opened and their members scanned, within ARCHIVE_DEPTH levels,
   ARCHIVE_BYTES unpacked and ARCHIVE_MEMBERS members; past a bound, encrypted, damaged or in a
@@ -35,6 +36,7 @@ class Piece(NamedTuple):
     data: bytes
     first_line: int = 0
     keep_lines: int | None = None  # findings on later lines are left to the next piece (it has them whole)
+    squeezed: bool = False  # the text without its NULs: only checksum-verified tokens are looked for
 
 
 class Skip(NamedTuple):
@@ -205,10 +207,10 @@ def _chunks(path: str, blocks: Iterable[bytes], chunk: int) -> Iterator[Piece]:
         cut = _cut(text)
         whole_lines = text.count(b"\n", 0, cut)
         at_line_start = cut > 0 and text[cut - 1] == 10
-        yield Piece(path, _textual(text), lines_before, whole_lines if at_line_start else None)
+        yield from _pieces(path, text, lines_before, whole_lines if at_line_start else None)
         carry, lines_before, pending = text[cut:], lines_before + whole_lines, b""
     if pending or not lines_before and not carry:
-        yield Piece(path, _textual(carry + pending), lines_before)
+        yield from _pieces(path, carry + pending, lines_before, None)
 
 
 def _cut(text: bytes) -> int:
@@ -219,9 +221,16 @@ def _cut(text: bytes) -> int:
     return line_start if line_start > 0 else cut
 
 
-def _textual(data: bytes) -> bytes:
-    """NULs as spaces: the text runs of a binary file keep their offsets and stay apart."""
-    return data.replace(b"\0", b" ") if b"\0" in data else data
+def _pieces(path: str, data: bytes, first_line: int, keep_lines: int | None) -> Iterator[Piece]:
+    """NULs as spaces: the text runs of a binary file keep their offsets and stay apart. Then the
+    text without its NULs: UTF-16 and UTF-32 strings in a binary (a .NET assembly keeps its string
+    literals so) or after an ASCII start read as text there. Joined runs could spell anything, so
+    only tokens a checksum proves are looked for in it."""
+    if b"\0" not in data:
+        yield Piece(path, data, first_line, keep_lines)
+        return
+    yield Piece(path, data.replace(b"\0", b" "), first_line, keep_lines)
+    yield Piece(path, data.replace(b"\0", b""), first_line, keep_lines, squeezed=True)
 
 
 def _archive(

@@ -190,40 +190,58 @@ def from_paths(paths: Iterable[str]) -> Iterator[Candidate]:
 
 
 def _as_git_holds(candidates: list[Candidate]) -> Iterator[Candidate]:
-    """The candidates, those Git re-encodes on checkout (`_reencoded`) as their index blobs: the
-    hook on a CI runner's checkout (`pre-commit run --all-files`) would read the re-encoding."""
-    held = _reencoded_blobs([c.source for c in candidates if c.source and not os.path.isabs(c.source)])
+    """The candidates, those whose working-tree bytes Git does not commit as their index blobs:
+    the hook on a CI runner's checkout (`pre-commit run --all-files`) would read a re-encoding
+    (`_rewritten`), and pre-commit leaves an entry flagged assume-unchanged or skip-worktree as
+    it is on disk (Git reads neither from there), while its staged blob is what is committed. A
+    file a configured clean filter turns into its blob is scanned both ways (`_rewritten`)."""
+    held = _index_blobs([c.source for c in candidates if c.source and not os.path.isabs(c.source)])
     wanted = []
     for candidate in candidates:
-        sha = held.get(os.path.normpath(candidate.source)) if candidate.source else None
-        if sha is None:
+        sha, beside = (
+            held.get(os.path.normpath(candidate.source), ("", True)) if candidate.source else ("", True)
+        )
+        if beside:
             yield candidate
-        else:
+        if sha:
             from sealer.scan.blobs import Wanted
 
             wanted.append(Wanted(sha, candidate.path))
     yield from from_blobs(wanted, os.curdir)
 
 
-def _reencoded_blobs(sources: list[str]) -> dict[str, str]:
-    """Normalised path -> index blob of each of `sources` (relative paths) Git re-encodes."""
+_ARGS_BYTES = 64 << 10  # paths named to `ls-files` on its command line, past this the whole index
+
+
+def _index_blobs(sources: list[str]) -> dict[str, tuple[str, bool]]:
+    """Normalised path -> (index blob, whether the working-tree copy is scanned too) of each of
+    `sources` (relative paths) that Git re-encodes or runs a clean filter on, or that is flagged
+    assume-unchanged (`ls-files -v`: a lowercase tag) or skip-worktree (S)."""
     from sealer.errors import GitError
 
     if not sources:
         return {}
+    named = [os.fsencode(os.path.normpath(source)) for source in sources]
+    pathspecs = [os.fsdecode(p) for p in named] if sum(map(len, named)) < _ARGS_BYTES else []
     try:
-        reencoded = _reencoded(os.curdir, [os.fsencode(source) for source in sources])
-        if not reencoded:
-            return {}
-        paths = [os.fsdecode(path) for path in reencoded]
-        out = run_git(["--literal-pathspecs", "ls-files", "-s", "-z", "--", *paths])
+        out = run_git(["--literal-pathspecs", "ls-files", "-s", "-v", "-z", "--", *pathspecs])
+        index: dict[bytes, tuple[bytes, str]] = {}  # path -> (ls-files -v tag, index blob)
+        for entry in out.split(b"\0"):
+            meta, _, path = entry.partition(b"\t")
+            if meta:
+                flag, _, blob = meta.split(b" ")[:3]
+                index[path] = (flag, blob.decode("ascii"))
+        tracked = [path for path in named if path in index]
+        rewritten = _rewritten(os.curdir, tracked)
     except GitError:
-        return {}  # not in a Git work tree: nothing re-encodes the files
-    held = {}
-    for entry in out.split(b"\0"):
-        meta, _, path = entry.partition(b"\t")
-        if meta:
-            held[os.path.normpath(os.fsdecode(path))] = meta.split(b" ")[1].decode("ascii")
+        return {}  # not in a Git work tree: the files are what there is
+    held: dict[str, tuple[str, bool]] = {}
+    for path in tracked:
+        tag, sha = index[path]
+        if tag.islower() or tag == b"S" or path in rewritten.reencoded:
+            held[os.fsdecode(path)] = (sha, False)
+        elif path in rewritten.filtered:
+            held[os.fsdecode(path)] = (sha, True)
     return held
 
 
@@ -278,12 +296,13 @@ def tracked(root: str) -> Iterator[Candidate]:
 
     A skip-worktree entry (sparse checkout, `update-index --skip-worktree`) is often absent from
     the working tree, yet it is committed as the index has it: then its index blob is scanned, as
-    it is for a file the repository has Git re-encode on checkout (`_reencoded`)."""
+    it is for a file the repository has Git re-encode on checkout, and beside the working-tree
+    copy of a file a configured clean filter rewrites (`_rewritten`)."""
     from sealer.scan.blobs import Wanted
 
     from_index: list[Wanted] = []
     entries = [entry for entry in run_git(["ls-files", "-s", "-t", "-z"], cwd=root).split(b"\0") if entry]
-    reencoded = _reencoded(root, [entry.partition(b"\t")[2] for entry in entries])
+    rewritten = _rewritten(root, [entry.partition(b"\t")[2] for entry in entries])
     for entry in entries:
         meta, _, raw_path = entry.partition(b"\t")
         tag, mode, sha = meta.decode("ascii").split(" ")[:3]
@@ -291,9 +310,10 @@ def tracked(root: str) -> Iterator[Candidate]:
         if mode == _GITLINK:
             yield Candidate(path, None, "submodule")
             continue
-        if raw_path in reencoded:
+        if raw_path in rewritten.reencoded or raw_path in rewritten.filtered:
             from_index.append(Wanted(sha, path))
-            continue
+            if raw_path in rewritten.reencoded:
+                continue
         candidate = listed(path, os.path.join(root, path))
         if tag == "S" and candidate.skipped == "deleted":
             from_index.append(Wanted(sha, path))
@@ -302,22 +322,41 @@ def tracked(root: str) -> Iterator[Candidate]:
     yield from from_blobs(from_index, root)
 
 
-_NO_ENCODING = (b"unspecified", b"unset")
+_UNSET = (b"unspecified", b"unset")
 
 
-def _reencoded(root: str, paths: list[bytes]) -> set[bytes]:
-    """The paths a `working-tree-encoding` attribute (.gitattributes: the repository's own say)
-    has Git re-encode on checkout: their working-tree bytes are not what Git commits (EBCDIC
-    shows no ASCII token at all), so --all-files scans their index blob instead."""
+class _Rewritten(NamedTuple):
+    reencoded: set[bytes]
+    filtered: set[bytes]
+
+
+def _rewritten(root: str, paths: list[bytes]) -> _Rewritten:
+    """The paths whose working-tree bytes are not what Git commits, by `.gitattributes`: those a
+    `working-tree-encoding` has Git re-encode on checkout (EBCDIC shows no ASCII token at all:
+    their index blob is scanned instead), and those with a `filter` whose driver has a clean
+    command configured (a decoding one commits a key the working tree shows encoded, while a
+    key in a Git LFS file is pushed as the file: both are scanned)."""
     if not paths:
-        return set()
+        return _Rewritten(set(), set())
     out = run_git(
-        ["check-attr", "-z", "--stdin", "working-tree-encoding"],
+        ["check-attr", "-z", "--stdin", "working-tree-encoding", "filter"],
         cwd=root,
         stdin=b"".join(p + b"\0" for p in paths),
     )
     fields = out.split(b"\0")
-    return {fields[i] for i in range(0, len(fields) - 2, 3) if fields[i + 2] not in _NO_ENCODING}
+    said = [(fields[i], fields[i + 1], fields[i + 2]) for i in range(0, len(fields) - 2, 3)]
+    reencoded = {
+        path for path, name, value in said if name == b"working-tree-encoding" and value not in _UNSET
+    }
+    drivers = {path: value for path, name, value in said if name == b"filter" and value not in _UNSET}
+    if not drivers:
+        return _Rewritten(reencoded, set())
+    from sealer import git
+
+    cleaning = git.clean_filters(root)
+    return _Rewritten(
+        reencoded, {path for path, driver in drivers.items() if os.fsdecode(driver) in cleaning}
+    )
 
 
 def staged(root: str) -> Iterator[Candidate]:

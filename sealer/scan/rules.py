@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from sealer import repofiles
 from sealer.errors import BadInput, ConfigError
-from sealer.scan.confirm import CONFIRMERS
+from sealer.scan.confirm import CHECKSUMS, CONFIRMERS
 
 BUILTIN = "detectors.yaml"
 SEVERITIES = ("error", "warning", "note")
@@ -83,14 +83,24 @@ class Policy(NamedTuple):
     selections: dict[tuple[bool, ...], tuple[Rule, ...]] = {}  # replaced by compile_policy
     inline_allow: bool = True  # a line with a `sealer: allow` comment is not reported
 
-    def rules_for(self, path: str) -> tuple[Rule, ...]:
+    def rules_for(self, path: str, verified_only: bool = False) -> tuple[Rule, ...]:
         """The rules for `path`, the same tuple object for every path that selects the same
-        rules (files are grouped by it, and only rules with path globs are tested per path)."""
-        mask = tuple(rule.applies_to(path) for rule in self.conditional)
+        rules (files are grouped by it, and only rules with path globs are tested per path).
+        A path the policy's globs allow gets the checksum-verified token rules alone: they have
+        no false positive to spare it (a key in a built `app.min.js` or a `*.lock` is a key); so
+        does `verified_only`."""
+        mask = (
+            verified_only or self.allow_paths.matches(path),
+            *(rule.applies_to(path) for rule in self.conditional),
+        )
         chosen = self.selections.get(mask)
         if chosen is None:
-            flags = iter(mask)
-            chosen = tuple(rule for rule in self.rules if not rule.conditional or next(flags))
+            flags = iter(mask[1:])
+            chosen = tuple(
+                rule
+                for rule in self.rules
+                if (not rule.conditional or next(flags)) and (not mask[0] or rule.confirm in CHECKSUMS)
+            )
             self.selections[mask] = chosen
         return chosen
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 from sealer.scan import engine, files, findings, k8s_secret, manifests, sealed_values
+from sealer.scan.confirm import sealer_checksum_base64
 from sealer.scan.contents import Piece, Skip
 from sealer.scan.engine import Hit
 from sealer.scan.files import Candidate
@@ -66,6 +67,8 @@ def run(
     for outcome in _outcomes(candidates, policy, workers or cores()):
         result.skipped.extend(outcome.parts_skipped)
         result.unexamined.extend(outcome.unexamined)
+        for finding in outcome.findings:  # a skipped file's are in its path
+            (result.accepted if finding.fingerprint in accepted_fps else result.findings).append(finding)
         if outcome.skipped is not None:
             if not outcome.unexamined:
                 result.skipped.append(Skipped(outcome.path, outcome.skipped))
@@ -74,8 +77,6 @@ def run(
             result.scanned.append(outcome.path)
         result.notes.extend(outcome.notes)
         size += outcome.size
-        for finding in outcome.findings:
-            (result.accepted if finding.fingerprint in accepted_fps else result.findings).append(finding)
     return result._replace(size=size)
 
 
@@ -133,7 +134,7 @@ class _Tally:
         own = [s for s in self.skips if s.path == self.path and s.examined]
         if not self.pieces and (own or failed):
             reason = own[0].reason if own else failed[0].reason
-            return Outcome(self.path, reason, [], [], 0, [], failed)
+            return Outcome(self.path, reason, list(self.findings.values()), [], 0, [], failed)
         others = [Skipped(s.path, s.reason) for s in self.skips if s.examined]
         found = sorted(self._unique(), key=lambda f: (f.path, f.line, f.column, f.rule))
         return Outcome(self.path, None, found, self.notes, self.size, others, failed)
@@ -148,13 +149,47 @@ class _Tally:
 
 def _scan_part(part: list[Candidate], policy: Policy) -> list[Outcome]:
     """One outcome per candidate: read here (in the worker), cut into pieces, then scanned."""
+    part, named = _in_paths(part, policy)
     tallies = [_Tally(candidate.path, candidate.commit) for candidate in part]
+    for tally, found in zip(tallies, named, strict=True):
+        tally.findings.update(((f.rule, 0, f.fingerprint), f) for f in found)  # line 0: not the text's
     folders = files.Folders()
     try:
         _read_part(part, tallies, policy, folders)
     finally:
         folders.close()
     return [tally.outcome() for tally in tallies]
+
+
+IN_PATH = "in its path"
+
+
+def _in_paths(part: list[Candidate], policy: Policy) -> tuple[list[Candidate], list[list[Finding]]]:
+    """Git commits the names of files and folders in its trees: a secret in a candidate's path is
+    a finding, and the path is reported with that secret masked (never printed). All the paths
+    are searched at once first: one seldom holds anything."""
+    named: list[list[Finding]] = [[] for _ in part]
+    joined = "\n".join(c.path for c in part).encode("utf-8", "surrogateescape")
+    if not engine.scan(joined, _pattern_rules(policy.rules), policy):
+        return part, named
+    part = list(part)
+    for k, candidate in enumerate(part):
+        raw = candidate.path.encode("utf-8", "surrogateescape")
+        hits = _search(raw, policy.rules_for(candidate.path), policy)
+        path = candidate.path
+        for hit in hits:
+            path = path.replace(hit.secret.decode("utf-8", "surrogateescape"), findings.mask(hit.secret))
+        part[k] = candidate._replace(path=path)
+        if candidate.skipped != "deleted":  # a deleted file's name leaves the tree: masked all the same
+            for hit in hits:
+                column = len(raw[: hit.start].decode("utf-8", "replace")) + 1
+                named[k].append(findings.make(path, Located(hit.rule, 1, column, hit.secret, IN_PATH)))
+    return part, named
+
+
+def _search(data: bytes, rules: tuple[Rule, ...], policy: Policy) -> list[Hit]:
+    pattern_rules = _pattern_rules(rules)
+    return engine.scan(data, pattern_rules, policy) if pattern_rules else []
 
 
 def _read_part(part: list[Candidate], tallies: list[_Tally], policy: Policy, folders: files.Folders) -> None:
@@ -164,15 +199,12 @@ def _read_part(part: list[Candidate], tallies: list[_Tally], policy: Policy, fol
         if candidate.data is None and candidate.source is None and candidate.blocks is None:
             tally.skips.append(Skip(candidate.path, candidate.skipped or "skipped", not candidate.failed))
             continue
-        if policy.allow_paths.matches(candidate.path):
-            tally.skips.append(Skip(candidate.path, "allowlisted by a policy path glob", True))
-            continue
+        if _exempt(candidate.path, policy, tally):
+            continue  # nothing looks at it: not read at all
         for item in files.items(candidate, policy.max_file_bytes, folders):
             if isinstance(item, Skip):
                 tally.skips.append(item)
-            elif policy.allow_paths.matches(item.path):
-                tally.skips.append(Skip(item.path, "allowlisted by a policy path glob", True))
-            else:
+            elif item.path == candidate.path or not _exempt(item.path, policy, tally):
                 batch.append((tally, item))
                 weight += len(item.data)
                 if weight >= PIECE_BATCH:
@@ -181,14 +213,29 @@ def _read_part(part: list[Candidate], tallies: list[_Tally], policy: Policy, fol
     _scan_pieces(batch, policy)
 
 
+def _exempt(path: str, policy: Policy, tally: _Tally) -> bool:
+    """Whether a policy path glob allows `path` and leaves no rule to look at it: the rules that
+    verify a checksum still do (Policy.rules_for). Noted for -v either way."""
+    if not policy.allow_paths.matches(path):
+        return False
+    exempt = not policy.rules_for(path)
+    if all(skip.path != path for skip in tally.skips):  # an archive member's chunks ask again
+        reason = "allowlisted by a policy path glob" + (
+            "" if exempt else ": checksum-verified keys looked for"
+        )
+        tally.skips.append(Skip(path, reason, True))
+    return exempt
+
+
 def _scan_pieces(batch: list[tuple[_Tally, Piece]], policy: Policy) -> None:
     notes: list[list[str]] = [[] for _ in batch]
     texts = [(piece.path, piece.data) for _, piece in batch]
+    squeezed = [piece.squeezed for _, piece in batch]
     for (tally, piece), found, piece_notes in zip(
-        batch, scan_texts(texts, policy, notes), notes, strict=True
+        batch, scan_texts(texts, policy, notes, squeezed), notes, strict=True
     ):
         tally.pieces += 1
-        tally.size += len(piece.data)
+        tally.size += 0 if piece.squeezed else len(piece.data)
         tally.notes.extend(piece_notes)
         for finding in found:
             if piece.keep_lines is not None and finding.line > piece.keep_lines:
@@ -197,21 +244,28 @@ def _scan_pieces(batch: list[tuple[_Tally, Piece]], policy: Policy) -> None:
             tally.findings.setdefault((finding.rule, finding.line, finding.fingerprint), finding)
 
 
-def scan_file(path: str, data: bytes, policy: Policy, notes: list[str] | None = None) -> list[Finding]:
+def scan_file(
+    path: str, data: bytes, policy: Policy, notes: list[str] | None = None, verified_only: bool = False
+) -> list[Finding]:
     """The findings in one file's text, minus lines that carry a `sealer: allow` comment."""
-    return scan_texts([(path, data)], policy, [notes if notes is not None else []])[0]
+    return scan_texts([(path, data)], policy, [notes if notes is not None else []], [verified_only])[0]
 
 
 SEPARATOR = b"\n\0\n"  # no rule's regex crosses a newline followed by a NUL
 
 
 def scan_texts(
-    texts: Sequence[tuple[str, bytes]], policy: Policy, notes: Sequence[list[str]]
+    texts: Sequence[tuple[str, bytes]],
+    policy: Policy,
+    notes: Sequence[list[str]],
+    verified_only: Sequence[bool] = (),
 ) -> list[list[Finding]]:
-    """The findings in each (path, text). Texts under the same pattern rules are searched as one
-    buffer: a keyword costs one pass for all of them, not one call per file."""
+    """The findings in each (path, text); `verified_only` texts get the checksum-verified rules
+    alone. Texts under the same pattern rules are searched as one buffer: a keyword costs one
+    pass for all of them, not one call per file."""
     hits: list[list[Hit]] = [[] for _ in texts]
-    file_rules = [policy.rules_for(path) for path, _ in texts]
+    only = list(verified_only) or [False] * len(texts)
+    file_rules = [policy.rules_for(path, flag) for (path, _), flag in zip(texts, only, strict=True)]
     groups: dict[int, tuple[tuple[Rule, ...], list[int]]] = {}
     for k, rules in enumerate(file_rules):  # the same tuple object for the same selection
         groups.setdefault(id(rules), (rules, []))[1].append(k)
@@ -256,6 +310,11 @@ def _finish(
     located += _structural(data, rules, policy, notes, path)
     if not located:
         return []
+    decoded = {found.line for found in located if "base64-decoded" in found.note}
+    if decoded:  # a Secret's data, a value decoded: the key it holds is reported, not its encoding too
+        located = [
+            f for f in located if f.line not in decoded or f.rule.confirm is not sealer_checksum_base64
+        ]
     lines = data.split(b"\n") if policy.inline_allow and ALLOW.search(data) else None  # most allow nothing
     kept: dict[tuple[str, int, bytes], Located] = {}  # one finding per rule, line and secret
     for found in located:

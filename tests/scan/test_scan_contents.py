@@ -67,6 +67,9 @@ LINE = f"API_KEY={KEY}\n".encode()
         ("utf16.txt", LINE.decode().encode("utf-16")),
         ("utf16be.txt", LINE.decode().encode("utf-16-be")),  # no BOM: told by its NULs
         ("utf32.txt", LINE.decode().encode("utf-32")),
+        ("utf32le.txt", LINE.decode().encode("utf-32-le")),  # no BOM: NULs taken out, the key is there
+        ("utf16-late.txt", b"an ASCII start\n" * 100 + LINE.decode().encode("utf-16-le")),
+        ("App.dll", b"MZ\x90\0" + bytes(range(256)) * 8 + b"\x5d" + KEY.encode("utf-16-le") + b"\0\x01"),
         ("big.txt", b"filler line\n" * 200_000 + LINE + b"more\n" * 10),
         ("app.zip", zipped({"conf/app.env": LINE})),
         ("app.tar", tarred({"conf/app.env": LINE})),
@@ -183,6 +186,21 @@ def test_text_appended_to_an_image_or_an_archive_is_found(policy: rules.Policy) 
 def test_ascii_after_a_utf16_looking_start_is_found(policy: rules.Policy) -> None:
     data = "padding ".encode("utf-16-le") * 80 + b"\n" + LINE
     assert [f.rule for f in scan(policy, "mixed.txt", data).findings] == ["sealer-api-key"]
+
+
+def test_wide_strings_in_a_binary_are_searched_for_checksum_verified_tokens_only(
+    policy: rules.Policy,
+) -> None:
+    """Without its NULs a binary's runs join up and could spell anything: a random value after a
+    secret-looking name there is no finding, a key whose checksum holds is."""
+    binary = b"MZ\x90\0" + bytes(range(256)) * 8
+    assignment = "password = Xk93mQz7LpR2vT8wQ4nB6yHj\n"  # sealer: allow (test payload)
+    assert [f.rule for f in scan(policy, "a.txt", assignment.encode()).findings] == [
+        "generic-secret-assignment"
+    ]
+    assert scan(policy, "App.dll", binary + assignment.encode("utf-16-le")).findings == []
+    found = scan(policy, "App.dll", binary + f"apiKey = {KEY}\n".encode("utf-16-le")).findings
+    assert [(f.rule, f.line) for f in found] == [("sealer-api-key", binary.count(b"\n") + 1)]
 
 
 def test_media_is_told_by_content_not_by_name(policy: rules.Policy) -> None:

@@ -84,6 +84,12 @@ def found_rules(policy: rules.Policy, payload: str, path: str = "config/app.txt"
 
 
 KEY = sealer_key()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
 PREFIX_GH, PREFIX_GL, PREFIX_SK, PREFIX_XOX = "gh" + "p_", "gl" + "pat-", "sk" + "_live_", "xo" + "xb-"
 
 TABLES: dict[str, list[tuple[str, bool]]] = {
@@ -95,6 +101,15 @@ TABLES: dict[str, list[tuple[str, bool]]] = {
         (f"apiKey: {KEY[:-1]}", False),  # truncated
         (f"apiKey: {KEY}x", False),  # part of a longer token
         (f"apiKey: {KEY.replace('_dev_', '_DEV_')}", False),  # env tags are lowercase
+    ],
+    "sealer-api-key-base64": [  # `slr_` starts a base64 group, or its second or third byte
+        (f"payload: {b64(f'{KEY}'.encode())}", True),
+        (f"Authorization: Basic {b64(f'svc:{KEY}'.encode())}", True),
+        (f"env: {b64(f'API_KEY={KEY}'.encode())}", True),
+        ("data = '" + base64.urlsafe_b64encode(b"x" + KEY.encode() + b"\n").decode() + "'", True),
+        (f"payload: {b64(f'{lookalike(KEY)}'.encode())}", False),  # checksum fails
+        (f"payload: {b64(f'{KEY}x'.encode())}", False),  # part of a longer token
+        (f"payload: {b64(f'{KEY[:-1]}'.encode())}", False),  # truncated
     ],
     "private-key": [
         (pem("RSA PRIVATE KEY"), True),

@@ -314,8 +314,9 @@ def test_large_staged_blobs_are_streamed_and_one_left_unread_does_not_shift_the_
     (repo / "b-allowed.txt").write_bytes(filler + f"API_KEY={key}\n".encode())  # dropped unread
     (repo / "c-small.env").write_text(f"API_KEY={other}\n")
     git(repo, "add", ".")
-    (repo / "policy.yaml").write_text(
-        "version: 1\nextends: builtin\nallow_paths: ['b-allowed.txt']\nrules: []\n"
+    (repo / "policy.yaml").write_text(  # no checksum-verified rule: an allowed path is not read at all
+        "version: 1\nallow_paths: ['b-allowed.txt']\n"
+        "rules: [{id: env-key, kind: token, keywords: [API_KEY], regex: 'API_KEY=slr_[a-z]+_\\w+'}]\n"
     )
     _, candidates = files.select((), True, False)
     streamed = {c.path: c.blocks is not None for c in candidates}

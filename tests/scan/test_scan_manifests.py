@@ -117,7 +117,7 @@ def test_secret_data_is_decoded_and_scanned(policy: rules.Policy, key: str) -> N
     text = f"apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\ndata:\n  apiKey: {b64(key)}\n"
     assert findings(policy, text) == [
         ("kubernetes-secret", 5, "data.apiKey"),
-        ("sealer-api-key", 5, "base64-decoded"),
+        ("sealer-api-key", 5, "data.apiKey (base64-decoded)"),  # the key it holds, not its base64 too
     ]
 
 

@@ -7,6 +7,7 @@ needs no network.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def local_config() -> str:
     from pre_commit.clientlib import load_manifest
 
     hook = next(h for h in load_manifest(str(HOOKS_FILE)) if h["id"] == "sealer-scan")
-    local = {k: hook[k] for k in ("id", "name", "types", "pass_filenames", "require_serial")}
+    local = {k: hook[k] for k in ("id", "name", "types", "types_or", "pass_filenames", "require_serial")}
     local.update(language="system", entry=f"{sys.executable} -m sealer scan")
     return yaml.safe_dump({"repos": [{"repo": "local", "hooks": [local]}]})
 
@@ -64,7 +65,7 @@ def commit(repo: Path, files: dict[str, str] | dict[str, bytes]) -> subprocess.C
             (repo / name).write_bytes(text)
         else:
             (repo / name).write_text(text)
-    assert run(repo, "git", "add", ".pre-commit-config.yaml", *files).returncode == 0
+    assert run(repo, "git", "add", "--", ".pre-commit-config.yaml", *files).returncode == 0
     return run(repo, "git", "commit", "-m", "change")
 
 
@@ -158,11 +159,12 @@ def test_allowlisted_line_passes(repo: Path) -> None:
 
 
 def test_hooks_hand_every_file_to_the_scanner() -> None:
-    """pre-commit calls UTF-16 text, files with a NUL and archives binary: no `types` filter."""
+    """pre-commit calls UTF-16 text, files with a NUL and archives binary: no `types` filter,
+    and symlinks are no `file` to it: every file and every symlink."""
     from pre_commit.clientlib import load_manifest
 
     hook = next(h for h in load_manifest(str(HOOKS_FILE)) if h["id"] == "sealer-scan")
-    assert hook["types"] == ["file"] and hook["types_or"] == [] and hook["exclude_types"] == []
+    assert hook["types"] == [] and hook["types_or"] == ["file", "symlink"] and hook["exclude_types"] == []
     from sealer import templating
     from sealer.hooksrepo import HooksRepo
 
@@ -189,6 +191,7 @@ def _zip(name: str, data: bytes) -> bytes:
         ("utf16.ps1", lambda text: text.decode().encode("utf-16")),  # BOM, NUL in every other byte
         ("big.log", lambda text: b"x = 1\n" * 400_000 + text),  # past max_file_bytes: chunks
         ("bundle.zip", lambda text: _zip("inner/app.env", text)),
+        ("App.dll", lambda text: b"MZ\x90\0" + bytes(range(256)) * 8 + text.decode().encode("utf-16-le")),
     ],
 )
 def test_a_key_in_a_file_pre_commit_calls_binary_is_blocked(
@@ -220,3 +223,115 @@ def test_an_image_passes_and_verbose_lists_it(repo: Path) -> None:
         "skipped docs/logo.png: PNG image: not decoded, raw bytes scanned (media, told by content)"
         in listed.stderr
     )
+
+
+def test_a_staged_file_named_like_an_option_is_scanned_not_obeyed(repo: Path) -> None:
+    """pre-commit puts the file names after the hook's options with no `--`: `-v` would be read
+    as verbose (its key never scanned) and `--update-baseline --baseline=b.json` would exit 0."""
+    key = apikey.generate("prod")
+    done = commit(
+        repo,
+        {"-v": f"API_KEY={key}\n", "--update-baseline": "x\n", "--baseline=b.json": "x\n", "a.txt": "ok\n"},
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and not committed(repo), out
+    assert "-v:1:9: error: sealer-api-key" in out and key not in out
+    assert not (repo / "b.json").exists()
+
+
+@pytest.mark.parametrize("folder", ["", "deploy/"])
+def test_a_key_as_a_symlinks_target_is_blocked(repo: Path, folder: str) -> None:
+    """Git commits a symlink's target text as its blob; pre-commit hands symlinks to a hook
+    only when it asks for them (its default `types: [file]` leaves them out)."""
+    key = apikey.generate("prod")
+    (repo / folder).mkdir(parents=True, exist_ok=True)
+    (repo / f"{folder}link").symlink_to(f"{key}.env")
+    assert commit(repo, {"README.md": "docs\n"}).returncode == 0
+    assert run(repo, "git", "add", f"{folder}link").returncode == 0
+    done = run(repo, "git", "commit", "-m", "a link")
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out
+    assert f"{folder}link:1:1: error: sealer-api-key" in out and key not in out
+
+
+@pytest.mark.parametrize("flag", ["--skip-worktree", "--assume-unchanged"])
+def test_a_staged_key_under_a_clean_working_copy_git_does_not_look_at_is_blocked(
+    repo: Path, flag: str
+) -> None:
+    """pre-commit stashes what differs from the index, but Git (so pre-commit) never compares an
+    entry flagged skip-worktree or assume-unchanged with the working tree: the clean copy there
+    is not what the commit holds, the staged blob is."""
+    key = apikey.generate("prod")
+    (repo / "app.env").write_text(f"API_KEY={key}\n")
+    assert run(repo, "git", "add", "app.env").returncode == 0
+    assert run(repo, "git", "update-index", flag, "app.env").returncode == 0
+    (repo / "app.env").write_text("API_KEY=\n")
+    done = run(repo, "git", "commit", "-m", "a key")
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and not committed(repo), out
+    assert "app.env:1:9: error: sealer-api-key" in out and key not in out
+    assert (repo / "app.env").read_text() == "API_KEY=\n"  # the working copy left as it was
+
+
+@pytest.mark.parametrize("name", ["dist/app.min.js", "yarn.lock", "dist/app.js.map", "package-lock.json"])
+def test_a_key_in_a_file_the_policys_path_globs_allow_is_blocked(repo: Path, name: str) -> None:
+    """The built-in policy's globs spare lockfiles and minified code the entropy rules' false
+    positives; a key proved by its checksum is none: a bundle built with the key inlined, its
+    source map, a lockfile, are blocked all the same."""
+    key = apikey.generate("prod")
+    done = commit(repo, {name: f'!function(){{var c={{apiKey:"{key}"}};window.c=c}}();\n'})
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and not committed(repo), out
+    assert f"{name}:1:" in out and "sealer-api-key" in out and key not in out
+
+
+def test_lockfiles_and_minified_code_with_random_strings_pass(repo: Path) -> None:
+    import base64
+    import hashlib
+
+    digest = base64.b64encode(hashlib.sha512(b"left-pad").digest()).decode()
+    lock = (
+        '{"packages": {"node_modules/left-pad": {"version": "1.3.0", "resolved": '
+        '"https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz", '
+        f'"integrity": "sha512-{digest}"}}}}}}\n'
+    )
+    minified = 'var a={secret:"Xk93mQz7LpR2vT8wQ4nB6yHj",token:"' + hashlib.sha1(b"x").hexdigest() + '"};\n'
+    done = commit(repo, {"package-lock.json": lock, "dist/app.min.js": minified})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert committed(repo)
+
+
+@pytest.mark.parametrize("name", ["{key}.env", "config/{key}/app.yaml"])
+def test_a_key_in_a_staged_files_path_is_blocked_and_never_printed(repo: Path, name: str) -> None:
+    """Git commits file and folder names in its trees: a key there is committed as surely."""
+    key = apikey.generate("prod")
+    done = commit(repo, {name.format(key=key): "replicaCount: 2\n"})
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and not committed(repo), out
+    masked = name.format(key=f"slr_…[{len(key)} chars]")
+    assert f"{masked}:1:{name.index('{') + 1}: error: sealer-api-key" in out and "(in its path)" in out
+    assert key not in out
+
+
+@pytest.mark.parametrize(
+    ("clean", "on_disk"),
+    [
+        ("base64 -d", lambda line: base64.b64encode(line)),  # the blob holds the key, the disk base64
+        ("echo version https://git-lfs.github.com/spec/v1", lambda line: line),  # LFS-like: the disk
+    ],
+    ids=["decoding", "pointer"],
+)
+def test_a_file_a_clean_filter_rewrites_is_scanned_as_committed_and_as_on_disk(
+    repo: Path, clean: str, on_disk: Callable[[bytes], bytes]
+) -> None:
+    """A `filter` driver's clean command turns the working-tree file into the blob Git commits
+    (pre-commit's stash compares through it, so nothing is stashed): both are scanned."""
+    key = apikey.generate("prod")
+    assert run(repo, "git", "config", "filter.conf.clean", clean).returncode == 0
+    assert run(repo, "git", "config", "filter.conf.smudge", "cat").returncode == 0
+    done = commit(
+        repo, {".gitattributes": "*.cfg filter=conf\n", "app.cfg": on_disk(f"API_KEY={key}\n".encode())}
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and not committed(repo), out
+    assert "app.cfg:1:9: error: sealer-api-key" in out and key not in out

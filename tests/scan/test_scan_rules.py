@@ -202,3 +202,46 @@ def test_policy_path_globs_skip_files_and_rule_paths_limit_rules(tmp_path: Path)
     result = scanner.run([Candidate("fixtures/s.yaml", secret)], own)
     assert result.findings == []
     assert result.skipped == [("fixtures/s.yaml", "allowlisted by a policy path glob")]
+
+
+def test_an_allowed_path_is_looked_at_by_the_checksum_verified_rules_alone(tmp_path: Path) -> None:
+    from sealer import apikey
+    from sealer.scan.files import Candidate
+
+    policy = rules.load(write_policy(tmp_path, "version: 1\nextends: builtin\nallow_paths: ['fixtures/*']\n"))
+    key = apikey.generate("dev")
+    text = f"API_KEY={key}\npassword = Xk93mQz7LpR2vT8wQ4nB6yHj\n".encode()  # sealer: allow (test payload)
+    assert {f.rule for f in scanner.scan_file("a.env", text, policy)} == {
+        "sealer-api-key",
+        "generic-secret-assignment",
+    }
+    result = scanner.run([Candidate("fixtures/a.env", text)], policy)
+    assert [(f.rule, f.line) for f in result.findings] == [("sealer-api-key", 1)]
+    assert result.skipped == [
+        ("fixtures/a.env", "allowlisted by a policy path glob: checksum-verified keys looked for")
+    ]
+    allowed = f"API_KEY={key}  # sealer: allow (fixture)\n".encode()
+    assert scanner.run([Candidate("fixtures/b.env", allowed)], policy).findings == []
+
+
+def test_a_secret_in_a_path_is_a_finding_reported_masked(tmp_path: Path) -> None:
+    from sealer import apikey
+    from sealer.scan.files import Candidate
+
+    key = apikey.generate("dev")
+    policy = rules.load()
+    result = scanner.run(
+        [
+            Candidate(f"keys/{key}.env", f"API_KEY={key}\n".encode()),
+            Candidate(f"gone/{key}", None, "deleted"),  # removed: its name leaves the tree
+            Candidate("sub", None, "submodule"),
+            Candidate("plain.txt", b"nothing\n"),
+        ],
+        policy,
+    )
+    masked = f"keys/slr_…[{len(key)} chars].env"
+    assert [(f.path, f.line, f.column, f.note) for f in result.findings] == [
+        (masked, 1, 6, "in its path"),
+        (masked, 1, 9, ""),
+    ]
+    assert result.scanned == [masked, "plain.txt"] and key not in repr(result)
