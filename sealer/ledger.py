@@ -18,7 +18,7 @@ from sealer import git, layout, repofiles, yamlio
 from sealer.durations import MAX_DAYS
 from sealer.errors import ConfigError
 from sealer.layout import ledger_path
-from sealer.records import ACTIVE, PENDING, KeyRecord, iso
+from sealer.records import ACTIVE, PENDING, STATUSES, KeyRecord, iso
 
 HEADER = "# Managed by sealer: key metadata for one environment. It never holds a key.\n"
 
@@ -63,6 +63,9 @@ def parse(env: str, text: str, source: str) -> list[KeyRecord]:
     except (KeyError, TypeError, ValueError) as err:
         raise ConfigError(source, f"bad key record ({err})") from None
     for record in records:
+        if record.status not in STATUSES:  # an unknown one would read as valid (`effective_status`)
+            unknown = record.status[:40]
+            raise ConfigError(source, f"bad key record {record.key_id}: unknown status {unknown!r}")
         for moment in (record.created, record.expires, record.revoke_at):
             if moment is not None and not _EARLIEST <= moment <= _LATEST:
                 raise ConfigError(

@@ -88,6 +88,16 @@ def test_a_broken_ledger_is_bad_input_naming_it(text: str) -> None:
     assert parse_ledger("prod-eu", text) == []  # review reports it elsewhere, and goes on
 
 
+@pytest.mark.parametrize("status", ["Revoked", "revoked ", "valid", "", "null"])
+def test_a_status_sealer_never_gives_is_refused_not_read_as_valid(status: str) -> None:
+    """`effective_status` reads any status but pending, revoked and grace as a valid key: a hand
+    edit (or a pull request) spelling `revoked` another way must not bring a key back."""
+    text = ledger.dump("prod-eu", [record("apiKey", ACTIVE)])
+    text = text.replace('"status": "active"', f'"status": "{status}"')
+    with pytest.raises(BadInput, match="unknown status"):
+        ledger.parse("prod-eu", text, "ledger/prod-eu.yaml")
+
+
 def test_no_ledger_is_no_records(tmp_path: Path) -> None:
     assert ledger.load(tmp_path, "dev") == []
     assert ledger.parse("dev", ledger.dump("dev", []), "ledger") == []
@@ -101,7 +111,7 @@ def test_each_record_line_is_the_json_of_its_fields(text: str) -> None:
     """`dump` writes each record's line field by field: the same text as `flow_json` of the
     record's `as_dict` (but its env), for every field, odd text and missing times included."""
     records = [
-        record(text, text, actor=text, sealed_with=(text, "fp")),
+        record(text, ACTIVE, actor=text, sealed_with=(text, "fp")),
         record("b", GRACE, actor=text, expires=None, revoke_at=T0, sealed_with=()),
     ]
     lines = ledger.dump("prod-eu", records).splitlines()[3:]
