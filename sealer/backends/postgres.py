@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -225,6 +226,7 @@ class PostgresStore:
         }
         if self.service:
             settings["service"] = self.service
+        settings.update(_password_never_in_clear(conninfo))
         try:
             return psycopg.connect(conninfo, **settings)
         except psycopg.OperationalError as err:
@@ -393,3 +395,21 @@ def _fields(row: Sequence[Any]) -> KeyRecord:
 
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:
     return moment.astimezone(dt.timezone.utc) if moment else None
+
+
+# libpq's default `sslmode=prefer` lets whoever sits on the way decline TLS and ask for the
+# password in clear (`password`) or as an MD5 it can attack offline. Unless the connection
+# verifies the server (`verify-full`) or names its own `require_auth`, sealer refuses both:
+# SCRAM, certificates, Kerberos and trust still work. libpq before 16 has no such setting.
+_WEAK_PASSWORDS = "!password,!md5"
+
+
+def _password_never_in_clear(conninfo: str) -> dict[str, str]:
+    from psycopg import pq
+    from psycopg.conninfo import conninfo_to_dict
+
+    given = conninfo_to_dict(conninfo)
+    sslmode = given.get("sslmode") or os.environ.get("PGSSLMODE")
+    if pq.version() < 160000 or "require_auth" in given or os.environ.get("PGREQUIREAUTH"):
+        return {}
+    return {} if sslmode == "verify-full" else {"require_auth": _WEAK_PASSWORDS}

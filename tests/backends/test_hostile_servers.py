@@ -277,3 +277,96 @@ def _drop_constraints(options: dict[str, str]) -> None:
     with psycopg.connect() as conn:  # the libpq environment the fixture set: the DBA's session
         conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(table, check))
         conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN created DROP NOT NULL").format(table))
+
+
+class _ClearTextAsker:
+    """A server on the way speaking PostgreSQL's wire protocol: it declines TLS, then asks for the
+    password in clear (AuthenticationCleartextPassword) and keeps whatever the client sends."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.received = b""
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import struct
+
+        conn, _ = self.listener.accept()
+        with conn:
+            conn.settimeout(5)
+            while True:
+                size = struct.unpack("!I", conn.recv(4))[0]
+                body = conn.recv(size - 4)
+                if body[:4] != struct.pack("!I", 80877103):  # not an SSLRequest: the startup
+                    break
+                conn.sendall(b"N")  # no TLS here
+            conn.sendall(b"R" + struct.pack("!II", 8, 3))
+            try:
+                self.received = conn.recv(4096)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(5)
+
+
+@pytest.mark.parametrize("way", ["passfile", "PGPASSWORD"])
+def test_postgres_never_sends_the_password_in_clear_to_a_server_that_asks(
+    way: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libpq's default `sslmode=prefer` lets a server on the way decline TLS and ask for the
+    password in clear: sealer refuses (`require_auth`) and the password never leaves."""
+    pytest.importorskip("psycopg")
+    from support.sql_stores import PG_VARS_CLEARED
+
+    from sealer.backends.postgres import PostgresStore
+
+    secret = "s3cret-pg-password-never-in-clear"
+    asker = _ClearTextAsker()
+    for var in (*PG_VARS_CLEARED, "PGREQUIREAUTH"):
+        monkeypatch.delenv(var, raising=False)
+    env = {"PGHOST": "127.0.0.1", "PGPORT": str(asker.port), "PGUSER": "u", "PGDATABASE": "d"}
+    if way == "passfile":
+        (tmp_path / "pgpass").write_text(f"*:*:*:*:{secret}\n")
+        (tmp_path / "pgpass").chmod(0o600)
+        env["PGPASSFILE"] = str(tmp_path / "pgpass")
+    else:
+        env["PGPASSWORD"] = secret
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    try:
+        with pytest.raises(BackendError, match="cannot reach the database"):
+            PostgresStore({}, tmp_path).list("dev")
+    finally:
+        asker.close()
+    assert secret.encode() not in asker.received
+
+
+@pytest.mark.parametrize(
+    ("conninfo", "variables", "added"),
+    [
+        ("", {}, {"require_auth": "!password,!md5"}),
+        ("sslmode=require", {}, {"require_auth": "!password,!md5"}),  # TLS to whoever answers
+        ("sslmode=verify-full", {}, {}),
+        ("", {"PGSSLMODE": "verify-full"}, {}),
+        ("require_auth=md5", {}, {}),  # the user's own choice
+        ("", {"PGREQUIREAUTH": "password"}, {}),
+    ],
+)
+def test_postgres_weak_passwords_are_refused_unless_the_server_is_verified_or_the_user_chose(
+    conninfo: str, variables: dict[str, str], added: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("psycopg")
+    from sealer.backends import postgres
+
+    for var in ("PGSSLMODE", "PGREQUIREAUTH"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in variables.items():
+        monkeypatch.setenv(var, value)
+    assert postgres._password_never_in_clear(conninfo) == added
