@@ -204,9 +204,7 @@ def test_wide_strings_in_a_binary_are_searched_for_checksum_verified_tokens_only
 
 
 @pytest.mark.parametrize("env", ["dev", "prod", "staging", "production"])
-def test_a_wide_string_touching_a_length_or_the_next_string_is_found(
-    policy: rules.Policy, env: str
-) -> None:
+def test_a_wide_string_touching_a_length_or_the_next_string_is_found(policy: rules.Policy, env: str) -> None:
     """A .NET #US heap puts a length byte before each UTF-16 string (`_` for a 47-character
     `slr_prod_` key, a letter for most others) and a Windows string table a 16-bit length before
     each and the next string after: without the NULs they touch the key, and no word boundary
