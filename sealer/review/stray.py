@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import fnmatch
 import functools
 import posixpath
 import re
@@ -519,7 +518,7 @@ def _get_all(doc: yaml.Node, key: str) -> list[yaml.Node]:
 def _parameter_sets(doc: yaml.Node, listing: Listing) -> list[dict[str, str]]:
     """The `path` parameters of the applications an ApplicationSet's generators make: one set
     per folder a git directory generator matches (Go's path.Match, `exclude` honoured) and per
-    file a git files generator matches (Argo CD's default glob, `*` crossing folders); an empty
+    file a git files generator matches (`_files_glob`); an empty
     set for a generator with no git generator inside (its parameters unfilled)."""
     found: list[dict[str, str]] = []
     for generator in _items(_get_all(doc, "generators")):
@@ -541,7 +540,8 @@ def _directory_parameters(git: yaml.Node, listing: Listing) -> list[dict[str, st
         for p in _texts(_get(e, "path"))
     ]
     included = [_go_glob(p) for p, excluded in globs if not excluded]
-    excluded = [_go_glob(p) for p, excluded in globs if excluded]
+    # an exclusion a parent generator's parameter fills may exclude nothing
+    excluded = [_go_glob(p) for p, excluded in globs if excluded and "{{" not in p]
     return [
         _path_parameters(folder)
         for folder in listing.folders
@@ -554,7 +554,7 @@ def _file_parameters(git: yaml.Node, listing: Listing) -> list[dict[str, str]]:
     return [
         {**_path_parameters(posixpath.dirname(f) or "."), "path.filename": posixpath.basename(f)}
         for f in listing.files
-        if any(fnmatch.fnmatchcase(f, glob) for glob in globs)
+        if any(glob.fullmatch(f) for glob in map(_files_glob, globs))
     ]
 
 
@@ -574,16 +574,21 @@ def _filled(text: str, parameters: dict[str, str]) -> str:
     return _PARAMETER.sub(value, text)
 
 
-# Go's path.Match: `*` and `?` stop at a slash, a class `[...]` (`^` negating) and `\\` escape.
+# Go's path.Match: `*` and `?` stop at a slash, a class `[...]` (`^` negating) and `\\` escape;
+# a parameter a parent generator (a matrix's first) fills, `{{...}}`, may stand for any text.
 _GLOB_PART = re.compile(
-    r"\\(?P<escaped>.)|(?P<star>\*)|(?P<one>\?)|\[(?P<cls>\^?(?:\\.|[^\]\\])+)\]|(?P<other>.)", re.DOTALL
+    r"(?P<param>\{\{.*?\}\})|\\(?P<escaped>.)|(?P<star>\*)|(?P<one>\?)"
+    r"|\[(?P<cls>\^?(?:\\.|[^\]\\])+)\]|(?P<other>.)",
+    re.DOTALL,
 )
 
 
 def _go_glob(pattern: str) -> re.Pattern[str]:
     parts = []
     for match in _GLOB_PART.finditer(pattern):
-        if match["star"]:
+        if match["param"]:
+            parts.append(".*")
+        elif match["star"]:
             parts.append("[^/]*")
         elif match["one"]:
             parts.append("[^/]")
@@ -595,6 +600,32 @@ def _go_glob(pattern: str) -> re.Pattern[str]:
         else:
             parts.append(re.escape(match["escaped"] or match["other"]))
     return re.compile("".join(parts), re.DOTALL)
+
+
+# What a git files generator's glob may match, as wide as any of Argo CD's readings: `git
+# ls-files -- GLOB` (its default: `*` crossing folders, a class `[!...]` or `[^...]`, a path
+# naming a folder matching all below it, `:(...)` magic such as `icase`) and doublestar's (its
+# `new.git.file.globbing`: `**/` matching no folder too, `{a,b}` alternatives); a parent
+# generator's `{{...}}` any text. A class or alternatives match any text: too wide is safe.
+_FILES_PART = re.compile(
+    r"(?P<folders>(?:^|(?<=/))\*\*/)|(?P<any>\{\{.*?\}\}|\{[^}]*\}|\*+|\[[!^]?\]?[^\]]*\])"
+    r"|(?P<one>\?)|\\?(?P<other>.)",
+    re.DOTALL,
+)
+
+
+def _files_glob(pattern: str) -> re.Pattern[str]:
+    if pattern.startswith(":"):  # pathspec magic: read as git reads it, whatever it picks
+        return re.compile(".*", re.DOTALL)
+    parts = []
+    for match in _FILES_PART.finditer(pattern):
+        if match["folders"]:
+            parts.append("(?:.*/)?")
+        elif match["any"]:
+            parts.append(".*")
+        else:
+            parts.append("." if match["one"] else re.escape(match["other"]))
+    return re.compile("".join(parts) + "(?:/.*)?", re.DOTALL)
 
 
 # Kustomize fields that rename, move or make objects in ways review does not redo; the first

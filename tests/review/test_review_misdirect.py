@@ -5,6 +5,7 @@ renaming the Secrets and key registries sealer manages."""
 from __future__ import annotations
 
 import json
+import posixpath
 from pathlib import Path
 from typing import Any
 
@@ -993,6 +994,49 @@ def folder_below_main_s_unfilled_application_set_path_changed(repo: Path) -> Non
     write(repo, "tools/engine/notes.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n")
 
 
+PREFIXED_PATH = "path: '{{path}}', kustomize: {namePrefix: engine-}"
+
+
+def files_generator_over(repo: Path, glob: str, config: str) -> None:
+    """main's ApplicationSet reads config files matching `glob`, prefixing what each one's folder
+    builds: the pull request adds `config` and a Secret renamed into staging's beside it."""
+    generator = f"git: {{repoURL: 'https://git.example.test/repo.git', files: [{{path: '{glob}'}}]}}"
+    on_main(repo, {"argocd/apps.yaml": application_set(generator, PREFIXED_PATH)})
+    write(repo, config, "{}\n")
+    write(repo, f"{posixpath.dirname(config)}/api-key.yaml", renamed_api_key(repo))
+
+
+def config_main_s_files_generator_reads_in_braces_added(repo: Path) -> None:
+    """doublestar's `{a,b}` alternatives (Argo CD's new git file globbing)."""
+    files_generator_over(repo, "apps/{engine,web}/config.json", "apps/engine/config.json")
+
+
+def config_main_s_files_generator_reads_through_no_folder_added(repo: Path) -> None:
+    """doublestar's `**/` matches no folder too: apps/config.json builds apps/."""
+    files_generator_over(repo, "apps/**/config.json", "apps/config.json")
+
+
+def config_main_s_files_generator_reads_by_a_caret_class_added(repo: Path) -> None:
+    """git's and doublestar's `[^x]` negates (Python's fnmatch reads a literal caret)."""
+    files_generator_over(repo, "apps/[^x]ngine/config.json", "apps/engine/config.json")
+
+
+def file_in_the_folder_main_s_files_generator_names_added(repo: Path) -> None:
+    """`git ls-files -- apps/engine` (Argo CD's default) lists every file below the folder."""
+    files_generator_over(repo, "apps/engine", "apps/engine/config.json")
+
+
+def folder_main_s_matrix_templated_directory_generator_matches_added(repo: Path) -> None:
+    """A matrix's git generator takes its path from the list generator before it: `{{dir}}/*`."""
+    generator = (
+        "matrix: {generators: [{list: {elements: [{dir: apps, skip: apps/old}]}}, {git: {repoURL: "
+        "'https://git.example.test/repo.git', directories: [{path: '{{dir}}/*'}, "
+        "{path: '{{skip}}', exclude: true}]}}]}"
+    )
+    on_main(repo, {"argocd/apps.yaml": application_set(generator, PREFIXED_PATH)})
+    write(repo, "apps/engine/api-key.yaml", renamed_api_key(repo))
+
+
 APPLICATION_SETS = [
     folder_main_s_patched_application_set_matches_changed,
     folder_below_main_s_unfilled_application_set_path_changed,
@@ -1002,6 +1046,11 @@ APPLICATION_SETS = [
     application_set_with_directory_generator_added,
     application_set_with_list_generator_added,
     folder_main_s_files_generator_reads_changed,
+    config_main_s_files_generator_reads_in_braces_added,
+    config_main_s_files_generator_reads_through_no_folder_added,
+    config_main_s_files_generator_reads_by_a_caret_class_added,
+    file_in_the_folder_main_s_files_generator_names_added,
+    folder_main_s_matrix_templated_directory_generator_matches_added,
 ]
 
 
@@ -1051,6 +1100,30 @@ def test_a_directory_generator_matches_as_go_s_path_match(
     from sealer.review import stray
 
     glob = stray._go_glob(pattern)
+    assert [bool(glob.fullmatch(p)) for p in matched + unmatched] == [True] * len(matched) + [False] * len(
+        unmatched
+    )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "matched", "unmatched"),
+    [
+        ("apps/*/config.json", ["apps/a/config.json", "apps/a/b/config.json"], ["apps/config.json"]),
+        ("apps/**/config.json", ["apps/config.json", "apps/a/b/config.json"], ["appsconfig.json"]),
+        ("apps/{a,b}/c.json", ["apps/a/c.json", "apps/b/c.json"], ["apps/c.json", "apps/a/d.json"]),
+        ("apps/[!a]/c.json", ["apps/b/c.json"], ["apps/ab/d.json"]),
+        ("apps/a", ["apps/a", "apps/a/c.json", "apps/a/b/c.json"], ["apps/ab/c.json"]),
+        ("{{dir}}/c.json", ["apps/a/c.json"], ["apps/a/d.json"]),
+        (":(icase)APPS/c.json", ["apps/c.json"], []),
+        ("a\\?.json", ["a?.json"], ["ab.json"]),
+    ],
+)
+def test_a_files_generator_matches_at_least_what_argo_cd_s_globs_do(
+    pattern: str, matched: list[str], unmatched: list[str]
+) -> None:
+    from sealer.review import stray
+
+    glob = stray._files_glob(pattern)
     assert [bool(glob.fullmatch(p)) for p in matched + unmatched] == [True] * len(matched) + [False] * len(
         unmatched
     )
