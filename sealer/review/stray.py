@@ -518,7 +518,7 @@ def _get_all(doc: yaml.Node, key: str) -> list[yaml.Node]:
 def _parameter_sets(doc: yaml.Node, listing: Listing) -> list[dict[str, str]]:
     """The `path` parameters of the applications an ApplicationSet's generators make: one set
     per folder a git directory generator matches (Go's path.Match, `exclude` honoured) and per
-    file a git files generator matches (`_files_glob`); an empty
+    file a git files generator matches (`wide_glob`); an empty
     set for a generator with no git generator inside (its parameters unfilled)."""
     found: list[dict[str, str]] = []
     for generator in _items(_get_all(doc, "generators")):
@@ -554,7 +554,7 @@ def _file_parameters(git: yaml.Node, listing: Listing) -> list[dict[str, str]]:
     return [
         {**_path_parameters(posixpath.dirname(f) or "."), "path.filename": posixpath.basename(f)}
         for f in listing.files
-        if any(glob.fullmatch(f) for glob in map(_files_glob, globs))
+        if any(glob.fullmatch(f) for glob in map(wide_glob, globs))
     ]
 
 
@@ -614,7 +614,9 @@ _FILES_PART = re.compile(
 )
 
 
-def _files_glob(pattern: str) -> re.Pattern[str]:
+def wide_glob(pattern: str) -> re.Pattern[str]:
+    """A path glob read as wide as any of Argo CD's readers reads it (`_FILES_PART`): a git files
+    generator's, a config management plugin's discover rule (Go's filepath.Glob, go-zglob)."""
     if pattern.startswith(":"):  # pathspec magic: read as git reads it, whatever it picks
         return re.compile(".*", re.DOTALL)
     parts = []

@@ -1123,7 +1123,7 @@ def test_a_files_generator_matches_at_least_what_argo_cd_s_globs_do(
 ) -> None:
     from sealer.review import stray
 
-    glob = stray._files_glob(pattern)
+    glob = stray.wide_glob(pattern)
     assert [bool(glob.fullmatch(p)) for p in matched + unmatched] == [True] * len(matched) + [False] * len(
         unmatched
     )
@@ -1274,7 +1274,15 @@ def plugin_discovering_folders_added(repo: Path) -> None:
     write(repo, "argocd/cmp.yaml", CMP.replace('fileName: "*.cue"', "find: {command: [sh, -c, 'echo yes']}"))
 
 
+def file_a_plugin_s_double_star_discover_rule_picks_added(repo: Path) -> None:
+    """go-zglob's `**/` (a `find.glob`) matches no folder too: tools/keys.cue is picked."""
+    cmp = CMP.replace('{fileName: "*.cue"}', "{find: {glob: '**/*.cue'}}")
+    on_main(repo, {"argocd/cmp.yaml": cmp, "clusters/tools.yaml": application("").replace(", }", "}")})
+    write(repo, "tools/keys.cue", 'secret: name: "engine-api-key"\n')
+
+
 PLUGINS = [
+    file_a_plugin_s_double_star_discover_rule_picks_added,
     unnamed_plugin_application_added,
     plugin_environment_application_added,
     application_set_rendering_through_a_plugin_added,
@@ -1322,6 +1330,27 @@ def test_a_discover_rule_picks_a_folder_by_its_files(discover: str, picked: bool
     values = f"configs:\n  cmp:\n    create: true\n    plugins:\n      cue: {{discover: {discover}}}\n"
     found = plugins.rules("argo-cd/values.yaml", values.encode())  # the argo-cd chart's values
     assert found and plugins.picks(found, ["main.yaml", "sub/keys.cue"]) is picked
+
+
+@pytest.mark.parametrize(
+    ("discover", "files", "picked"),
+    [
+        ("{find: {glob: '**/*.cue'}}", ["keys.cue"], True),
+        ("{find: {glob: '{a,b}.cue'}}", ["b.cue"], True),
+        ('{fileName: "[^_]*.cue"}', ["keys.cue"], True),
+        ('{fileName: "/*.cue"}', ["keys.cue"], True),
+        ('{fileName: ".plugin"}', [".plugin"], True),
+        ('{fileName: "../*.cue"}', ["main.yaml"], True),
+        ('{fileName: "[^_]*.cue"}', ["main.yaml"], False),
+    ],
+)
+def test_a_discover_rule_is_read_as_wide_as_argo_cd_s_globs(
+    discover: str, files: list[str], picked: bool
+) -> None:
+    from sealer.review import plugins
+
+    found = plugins.rules("cmp.yaml", CMP.replace('{fileName: "*.cue"}', discover).encode())
+    assert found and plugins.picks(found, files) is picked
 
 
 def test_a_kind_from_a_variable_under_main_s_substituting_flux_kustomization_fails(repo: Path) -> None:
