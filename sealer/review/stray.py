@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import functools
 import posixpath
 import re
@@ -390,7 +391,34 @@ def gitops_builds(
             found += _argo_builds(spec, None, picked)
         elif "ApplicationSet" in kinds:
             found += _application_set_builds(doc, listing, picked)
-    return [build for build in dict.fromkeys(found) if build.acts]
+    return [build for build in dict.fromkeys(_substituted(b, listing) for b in found) if build.acts]
+
+
+_VARIABLE = re.compile(r"\$\{[^}]*\}")  # Flux's postBuild substitution, `${var}`, `${var:=default}`
+
+
+def _substituted(build: Kustomization, listing: Listing) -> Kustomization:
+    """A GitOps object's build whose spec holds `${...}`: a Flux Kustomization building it may
+    substitute its variables (values review does not set). A path of a variable stands for every
+    folder its literal parts fit (`./apps/${cluster}`); a namespace, prefix, suffix or component
+    of one is not redone."""
+    variable = [
+        t for t in (*build.namespaces, *build.prefixes, *build.suffixes, *build.components) if "${" in t
+    ]
+    resources = tuple(
+        found for path in build.resources for found in (_fitting(path, listing) if "${" in path else [path])
+    )
+    unmodelled = ("a value Flux's postBuild substitution sets",) if variable else ()
+    if not variable and resources == build.resources:
+        return build
+    return dataclasses.replace(build, resources=resources, unmodelled=build.unmodelled + unmodelled)
+
+
+def _fitting(path: str, listing: Listing) -> list[str]:
+    """The folders a path of variables may name (a variable any text); the path itself when none
+    (then it builds nothing)."""
+    glob = re.compile(".*".join(map(re.escape, _VARIABLE.split(path))), re.DOTALL)
+    return [folder for folder in listing.folders if glob.fullmatch(folder)] or [path]
 
 
 def _argo_builds(

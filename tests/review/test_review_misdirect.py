@@ -1353,6 +1353,76 @@ def test_a_discover_rule_is_read_as_wide_as_argo_cd_s_globs(
     assert found and plugins.picks(found, files) is picked
 
 
+FLUX_CLUSTER = """apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: apps, namespace: flux}
+spec:
+  path: ./clusters/apps
+  sourceRef: {kind: GitRepository, name: repo}
+  postBuild:
+    substitute: {prefix: engine-, dir: tools}
+"""
+DEPLOYMENT = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n"
+
+
+def flux_kustomization_prefixed_by_a_variable_added(repo: Path) -> None:
+    """main's cluster Kustomization substitutes what clusters/apps/ holds: a Flux Kustomization
+    added there takes its prefix from a variable, engine-, renaming api-key into staging's."""
+    on_main(repo, {"clusters/apps.yaml": FLUX_CLUSTER, "clusters/apps/web.yaml": DEPLOYMENT})
+    write(
+        repo,
+        "clusters/apps/tools.yaml",
+        FLUX_PLAIN.replace("  path: ./tools\n", "  path: ./tools\n  namePrefix: ${prefix}\n"),
+    )
+    write(repo, "tools/api-key.yaml", renamed_api_key(repo))
+
+
+def flux_kustomization_of_a_variable_path_added(repo: Path) -> None:
+    """Its path from a variable: `./${dir}` may name tools/, which holds api-key."""
+    on_main(
+        repo,
+        {
+            "clusters/apps.yaml": FLUX_CLUSTER,
+            "clusters/apps/web.yaml": DEPLOYMENT,
+            "tools/api-key.yaml": renamed_api_key(repo),
+        },
+    )
+    write(
+        repo,
+        "clusters/apps/tools.yaml",
+        FLUX_PLAIN.replace("  path: ./tools\n", "  path: ./${dir}\n  namePrefix: engine-\n"),
+    )
+
+
+SUBSTITUTED = [flux_kustomization_prefixed_by_a_variable_added, flux_kustomization_of_a_variable_path_added]
+
+
+@pytest.mark.parametrize("attack", SUBSTITUTED, ids=[a.__name__ for a in SUBSTITUTED])
+def test_a_gitops_object_a_flux_substitution_completes_is_never_passed(repo: Path, attack: Any) -> None:
+    code, findings = reviewed_after(repo, attack)
+    assert code == 1 and [f for f in findings if f["path"] == "clusters/apps/tools.yaml"], findings
+
+
+def test_a_flux_kustomization_per_cluster_folder_passes(repo: Path) -> None:
+    """The usual multi-cluster shape: `./apps/${cluster}`, moved into web's namespace; an
+    application's ConfigMap and Deployment added to a cluster's folder move nothing of sealer's."""
+    per_cluster = FLUX_PLAIN.replace(
+        "  path: ./tools\n", "  path: ./apps/${cluster}\n  targetNamespace: web\n"
+    )
+    on_main(
+        repo,
+        {
+            "clusters/apps.yaml": FLUX_CLUSTER,
+            "clusters/apps/web.yaml": per_cluster,
+            "apps/prod/web.yaml": DEPLOYMENT,
+        },
+    )
+    write(repo, "apps/prod/settings.yaml", SETTINGS)
+    write(repo, "apps/staging/web.yaml", DEPLOYMENT)
+    commit_all(repo, "the web application")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+
+
 def test_a_kind_from_a_variable_under_main_s_substituting_flux_kustomization_fails(repo: Path) -> None:
     """main substitutes what tools/ builds: a manifest the pull request adds there takes its kind
     and name from variables (no Secret review could read), while a Deployment's image does not
