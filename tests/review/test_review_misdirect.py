@@ -1026,6 +1026,13 @@ def file_in_the_folder_main_s_files_generator_names_added(repo: Path) -> None:
     files_generator_over(repo, "apps/engine", "apps/engine/config.json")
 
 
+def folder_main_s_listed_application_set_matches_added(repo: Path) -> None:
+    """The ApplicationSet an item of a v1 List (Argo CD and kustomize apply each item)."""
+    listed = "\n".join(f"    {line}" for line in application_set(DIRECTORIES, PREFIXED_PATH).splitlines())
+    on_main(repo, {"argocd/apps.yaml": f"apiVersion: v1\nkind: List\nitems:\n  -\n{listed}\n"})
+    write(repo, "apps/engine/api-key.yaml", renamed_api_key(repo))
+
+
 def folder_main_s_matrix_templated_directory_generator_matches_added(repo: Path) -> None:
     """A matrix's git generator takes its path from the list generator before it: `{{dir}}/*`."""
     generator = (
@@ -1051,6 +1058,7 @@ APPLICATION_SETS = [
     config_main_s_files_generator_reads_by_a_caret_class_added,
     file_in_the_folder_main_s_files_generator_names_added,
     folder_main_s_matrix_templated_directory_generator_matches_added,
+    folder_main_s_listed_application_set_matches_added,
 ]
 
 
