@@ -23,6 +23,7 @@ class PinResult:
     previous: str | None  # the certificate that sealed before (sealWith), if it changed
     changed: bool
     sealing: bool = True  # the added certificate seals from now on (sealWith)
+    restored: str | None = None  # the copy under certs/ written again (it was deleted or replaced)
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,13 @@ def pin(
             "yet: add it with --keep-sealing"
         )
     if current is not None and held is not None and (current.fingerprint == fp or not seals):
-        if not _holds(root / held.cert, fp):  # already in the set, in the role asked for
-            _write_cert(root / held.cert, pem)  # restore a deleted or replaced copy
-        return PinResult(env.name, cluster, fp, None, changed=False, sealing=current.fingerprint == fp)
+        restored = None  # already in the set, in the role asked for: a deleted or replaced copy is restored
+        if not _holds(root / held.cert, fp):
+            with lock.hold(git.git_dir(root), "cert pin"):  # a write like any other: one writer
+                _write_cert(root / held.cert, pem)
+            restored = held.cert
+        sealing = current.fingerprint == fp
+        return PinResult(env.name, cluster, fp, None, restored is not None, sealing, restored)
     cert_rel = held.cert if held else _new_cert_file(env.name, cluster, fp, current)
     _check_cert_path(cfg, env.name, cluster, cert_rel)
     added = (today or dt.datetime.now(dt.timezone.utc).date()).isoformat()

@@ -14,7 +14,7 @@ from typing import Any
 
 from sealer import apikey, git, layout, ledger
 from sealer.config import Config
-from sealer.errors import SealerError
+from sealer.errors import PartlyDone, SealerError
 from sealer.records import REVOKED
 from sealer.rotation import phases
 from sealer.rotation import plan as planning
@@ -56,6 +56,7 @@ class IncidentReport:
             "name": self.result.record.name,
             "record": self.result.record.as_dict(),
             "store_revoked_outside_commit": self.result.store_revoked,
+            "already_handled": self.result.already,
             "branch": rotation.branch,
             "commit": rotation.commit,
             "rotated": [k.as_dict() for e in rotation.envs for k in e.keys],
@@ -77,9 +78,20 @@ class IncidentReport:
 def handle(cfg: Config, request: phases.CompromisedRequest) -> IncidentReport:
     """Revoke and rotate first (the urgent part), then search the history."""
     result = phases.replace_compromised(cfg, request)
-    leaks = scan_history(cfg, request.key_id)
-    branches = carrying(cfg, request.env, request.key_id, result.rotation.commit)
-    return IncidentReport(result, leaks, env_commits(cfg, request.env), branches)
+    try:
+        leaks = scan_history(cfg, request.key_id)
+        branches = carrying(cfg, request.env, request.key_id, result.rotation.commit)
+        return IncidentReport(result, leaks, env_commits(cfg, request.env), branches)
+    except KeyboardInterrupt:  # the commit and the store are done: exit 4 says so, never 130
+        commit, branch = result.rotation.commit, result.rotation.branch
+        if commit is None:
+            raise
+        raise PartlyDone(
+            f"{request.env} key {request.key_id} is revoked and its entry rotated by commit "
+            f"{commit[:12]} on {branch or 'the current branch'}, but the search of "
+            f"the history was interrupted; run `sealer keys compromised {request.env} {request.key_id}` "
+            "again for the report (it mints no second key)"
+        ) from None
 
 
 def carrying(cfg: Config, env_name: str, key_id: str, commit: str | None = None) -> list[str]:
@@ -154,6 +166,8 @@ def _lines(report: IncidentReport) -> list[str]:
     if data["commit"]:
         new = ", ".join(f"{k['name']} -> {k['key_id']}" for k in data["rotated"])
         lines.append(f"commit {data['commit'][:12]} on {data['branch'] or 'the current branch'}: {new}")
+        if data["already_handled"]:
+            lines.append("already handled by an earlier run: no new key minted; merge and deploy that branch")
     elif data["store_revoked_outside_commit"]:
         lines.append("revoked in the key store (the ledger held it revoked already, or never held it)")
     lines += _history_lines(data["history"])

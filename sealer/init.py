@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sealer import config, git, hooksrepo, layout, repofiles, templating, yamlio
 from sealer.apikey import check_env_tag
-from sealer.errors import BadInput
+from sealer.errors import BadInput, SealerError
 
 DEFAULT_ENVS = ("dev", "staging", "production")
 # Rotation periods users are told to follow: production 90 days, staging 30, dev 180.
@@ -117,6 +117,31 @@ def _add_gitattributes(path: Path, created: list[Path]) -> None:
 
 
 _SHARED = (layout.PRE_COMMIT_CONFIG, layout.GITATTRIBUTES, layout.GITIGNORE)
+HOOK_IDS = ("sealer-scan", "sealer-check")
+
+
+def hooks_missing(root: Path) -> list[str]:
+    """sealer's hooks that the repository's `.pre-commit-config.yaml` does not run: init never
+    overwrites one that was there, and must not leave the plaintext guard off unsaid. One it
+    cannot read runs none that it can vouch for."""
+    try:
+        text = repofiles.read_text_if_exists(root / layout.PRE_COMMIT_CONFIG)
+        docs = yamlio.load_documents(text or "", layout.PRE_COMMIT_CONFIG)
+    except (SealerError, OSError, UnicodeDecodeError):
+        return list(HOOK_IDS)
+    repos = docs[0].get("repos") if docs and isinstance(docs[0], dict) else None
+    hooks = (
+        [h for r in repos if isinstance(r, dict) for h in r.get("hooks") or []]
+        if isinstance(repos, list)
+        else []
+    )
+    ids = {h.get("id") for h in hooks if isinstance(h, dict)}
+    return [hook for hook in HOOK_IDS if hook not in ids]
+
+
+def hooks_entry(hooks: hooksrepo.HooksRepo) -> str:
+    """The `repos:` item that runs sealer's hooks, as `sealer init` writes it."""
+    return templating.render("pre-commit-config.yaml.j2", hooks=hooks).split("repos:\n", 1)[1]
 
 
 def init(

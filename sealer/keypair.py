@@ -95,8 +95,20 @@ def write(pair: Keypair, out: Path, namespace: str = "kube-system") -> dict[str,
     if existing:
         raise BadInput(f"refusing to overwrite {', '.join(existing)}")
     repofiles.make_folder(out, private=True)
-    repofiles.write(paths["key"], key_pem(pair), SECRET_MODE, user_path=True)
     secret = yamlio.dump_documents([key_secret(pair, namespace)])
-    repofiles.write(paths["secret"], secret, SECRET_MODE, user_path=True)
-    repofiles.write(paths["cert"], cert_pem(pair), user_path=True)
+    files: list[tuple[Path, bytes | str, int | None]] = [
+        (paths["key"], key_pem(pair), SECRET_MODE),
+        (paths["secret"], secret, SECRET_MODE),
+        (paths["cert"], cert_pem(pair), None),
+    ]
+    written: list[Path] = []
+    try:
+        for path, data, mode in files:
+            repofiles.write(path, data, mode, user_path=True)
+            written.append(path)
+    except (
+        BaseException
+    ):  # a failure or Ctrl-C midway: no half a keypair that the next run refuses to overwrite
+        repofiles.remove_all(written)
+        raise
     return paths

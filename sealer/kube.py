@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -59,7 +60,24 @@ def core_api(kubeconfig: str | None, context: str | None) -> Any:
         raise BadInput(f"kubeconfig: {str(err).splitlines()[0][:200]}") from None
     except (yaml.YAMLError, TypeError, ValueError, AttributeError, KeyError):
         raise BadInput(f"kubeconfig {where} is not a valid kubeconfig file") from None
-    return client.CoreV1Api(api_client)
+    return client.CoreV1Api(follow_no_redirect(api_client))
+
+
+def follow_no_redirect(api_client: Any) -> Any:
+    """`api_client`, its requests made so that a 3xx is an answer (an ApiException of that
+    status), never followed: urllib3 follows one to whatever host it names, re-sending a write's
+    body (a client certificate too) and trusting that host's answer, so a write that landed
+    elsewhere would read as done."""
+    manager = api_client.rest_client.pool_manager
+    manager.request = functools.partial(manager.request, redirect=False)
+    return api_client
+
+
+def redirected(server: str, status: int) -> str:
+    return (
+        f"kubernetes: {server} answered with a redirect ({status}), not followed: "
+        "set the API server it leads to"
+    )
 
 
 def _server(api: Any) -> str:
@@ -83,6 +101,8 @@ def _api_errors(api: Any, what: str) -> Iterator[None]:
     except ApiException as err:
         if err.status == 404:
             raise _Missing(what) from None
+        if 300 <= (err.status or 0) < 400:
+            raise BackendError(redirected(_server(api), err.status)) from None
         if err.status == 401:
             raise BackendError(f"kubernetes: {_server(api)} rejected the credentials (401)") from None
         if err.status == 403:

@@ -37,7 +37,7 @@ def client(kubeconfig: str | None, context: str | None) -> Any:
                 config.load_incluster_config()
             except ConfigException as err:
                 raise BadInput(f"in-cluster service account: {str(err).splitlines()[0][:200]}") from None
-            return k8s.CoreV1Api()
+            return k8s.CoreV1Api(kube.follow_no_redirect(k8s.ApiClient()))
     return kube.core_api(kubeconfig, context)
 
 
@@ -59,6 +59,8 @@ def _errors(api: Any, what: str) -> Iterator[None]:
     except ApiException as err:
         if err.status == 409:
             raise Conflict(what) from None
+        if 300 <= (err.status or 0) < 400:
+            raise BackendError(kube.redirected(server, err.status)) from None
         if err.status == 401:
             raise BackendError(f"kubernetes: {server} rejected the credentials (401)") from None
         if err.status == 403:

@@ -25,6 +25,9 @@ ACCEPTED = "accepted"
 ACTIVE = "active"
 GRACE = "grace"
 REVOKED = "revoked"
+# Every status a record may have: any other one (a hand edit's "Revoked") is read by no rule, so
+# a verdict or drift check would take the key for valid.
+STATUSES = frozenset({PENDING, ACCEPTED, ACTIVE, GRACE, REVOKED})
 
 VALID = "valid"
 EXPIRED = "expired"
@@ -117,6 +120,15 @@ class KeyRecord:
             revoke_at,
             self.sealed_with,
         )
+
+
+def from_store(data: dict[str, Any]) -> KeyRecord:
+    """A record as a store holds it (a hand edit or another tool may have written it); ValueError
+    when its status is none sealer gives."""
+    record = KeyRecord.from_dict(data)
+    if record.status not in STATUSES:
+        raise ValueError(f"unknown status {record.status[:40]!r}")
+    return record
 
 
 def effective_status(record: KeyRecord, now: dt.datetime) -> str:

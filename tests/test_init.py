@@ -208,3 +208,36 @@ def test_installed_command(fresh: Path) -> None:
 
     assert done.returncode == 0, done.stderr
     assert list(config.load(fresh).environments) == ["qa"]
+
+
+def test_a_pre_commit_config_already_there_without_sealer_hooks_is_said(fresh: Path) -> None:
+    """init never overwrites a `.pre-commit-config.yaml`; one that runs no sealer hook leaves the
+    plaintext guard off: init says so and what to add, and leaves the file as it was."""
+    config_file = fresh / ".pre-commit-config.yaml"
+    config_file.write_text(
+        "repos:\n  - repo: local\n    hooks: [{id: black, name: b, entry: b, language: system}]\n"
+    )
+    before = config_file.read_bytes()
+    result = invoke(fresh, "init", "--env", "qa")
+    assert result.exit_code == 0, result.stderr
+    assert "kept .pre-commit-config.yaml, which runs no sealer-scan or sealer-check hook" in result.stdout
+    assert "      - id: sealer-scan" in result.stdout and config_file.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("text", "missing"),
+    [
+        ("repos:\n  - repo: x\n    rev: v1\n    hooks: [{id: sealer-scan}, {id: sealer-check}]\n", []),
+        ("repos:\n  - repo: x\n    rev: v1\n    hooks: [{id: sealer-scan}]\n", ["sealer-check"]),
+        ("repos: [\n", ["sealer-scan", "sealer-check"]),
+        ("repos: 3\n", ["sealer-scan", "sealer-check"]),
+    ],
+    ids=["both", "scan-only", "not-yaml", "not-a-list"],
+)
+def test_json_names_the_sealer_hooks_a_kept_pre_commit_config_lacks(
+    fresh: Path, text: str, missing: list[str]
+) -> None:
+    (fresh / ".pre-commit-config.yaml").write_text(text)
+    result = invoke(fresh, "init", "--env", "qa", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["hooks_missing"] == missing

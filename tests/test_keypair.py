@@ -89,3 +89,27 @@ def test_out_folder_that_is_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(BadInput, match="cannot create"):
         keypair.write(keypair.generate(bits=2048), tmp_path / "file")
+
+
+@pytest.mark.parametrize("failing", ["sealed-secrets-key.yaml", "tls.crt"])
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_write_that_fails_midway_leaves_no_half_keypair(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str, error: BaseException
+) -> None:
+    """A full disk or Ctrl-C after tls.key was written: the next run would refuse to overwrite
+    the half a keypair left (and tls.key would sit there with no certificate)."""
+    from sealer import repofiles
+
+    real = repofiles.write
+
+    def write(path: Path, *args: object, **kwargs: object) -> None:
+        if Path(path).name == failing:
+            raise error
+        real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repofiles, "write", write)
+    with pytest.raises(type(error)):
+        keypair.write(keypair.generate(bits=2048), tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+    monkeypatch.setattr(repofiles, "write", real)
+    keypair.write(keypair.generate(bits=2048), tmp_path / "out")  # the rerun is not refused

@@ -104,6 +104,7 @@ def test_readding_the_same_cert_is_a_no_op(repo: Path, controllers: Controllers)
         "previous": None,
         "changed": False,
         "sealing": True,
+        "restored": None,
     }
     assert snapshot(repo) == before
 
@@ -114,10 +115,21 @@ def test_readding_restores_a_deleted_copy(repo: Path, controllers: Controllers) 
     config_before = (repo / "sealer.yaml").read_bytes()
     (repo / "certs" / "staging.pem").unlink()
 
-    assert _add(repo, "staging", staging.cert).exit_code == 0
+    result = _add(repo, "staging", staging.cert, "-o", "json")
 
+    assert result.exit_code == 0
     assert (repo / "certs" / "staging.pem").read_bytes() == staging.cert.read_bytes()
     assert (repo / "sealer.yaml").read_bytes() == config_before
+    # A file was written: never reported as "nothing changed".
+    assert (json.loads(result.stdout)["changed"], json.loads(result.stdout)["restored"]) == (
+        True,
+        "certs/staging.pem",
+    )
+    (repo / "certs" / "staging.pem").unlink()
+    text = _add(repo, "staging", staging.cert).stdout
+    assert (
+        text.strip() == f"staging/staging already holds {_fp(staging)}: restored its copy certs/staging.pem"
+    )
 
 
 def test_a_renewed_cert_joins_the_set_and_seals(repo: Path, controllers: Controllers) -> None:

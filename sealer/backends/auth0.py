@@ -48,7 +48,7 @@ from urllib.parse import urlsplit
 from sealer.backends.credentials import Auth0Login, Auth0Source, is_loopback
 from sealer.backends.document import Records, WholeDocumentStore, check_unique
 from sealer.errors import BackendError, BadInput
-from sealer.records import REVOKED, KeyRecord, oldest_first
+from sealer.records import REVOKED, KeyRecord, from_store, oldest_first
 
 DOC_KEY = "sealer_keys"
 USER_BUDGET = 8 * 1024
@@ -58,6 +58,9 @@ MAX_ATTEMPTS = 5
 RATE_RETRIES = 4
 MAX_WAIT = 60.0
 TIMEOUT_SECONDS = 10.0
+# A user's or application's metadata is at most a few KB, a token's answer less: a server sending
+# more (a huge or endless body) is refused before it fills the runner's memory.
+MAX_ANSWER_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class Document:
         if data is None:
             return cls(0, "", ())
         try:
-            records = tuple(KeyRecord.from_dict(item) for item in data["records"])
+            records = tuple(from_store(item) for item in data["records"])
             document = cls(int(data["rev"]), str(data["writer"]), records)
         except (KeyError, TypeError, ValueError, AttributeError):
             raise BackendError(f"auth0: {where} holds a {DOC_KEY} value sealer cannot read") from None
@@ -196,6 +199,21 @@ def _describe(status: int | None, where: str, host: str, hint: str) -> str:
     return f"auth0: {host} refused the request on {where} ({status or 'no status'})"
 
 
+def _bounded(response: Any) -> None:
+    """Read the answer's body here, at most MAX_ANSWER_BYTES of it (decoded): httpx would read all
+    a server sends. The hook runs before httpx reads the body; what it read is the body."""
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > MAX_ANSWER_BYTES:
+            response.close()
+            raise BackendError(
+                f"auth0: {response.request.url.host} sent an answer larger than "
+                f"{MAX_ANSWER_BYTES >> 10} KiB: not read"
+            )
+    response._content = bytes(body)
+
+
 def endpoint(raw: str) -> tuple[str, str]:
     """(scheme, host[:port]) of AUTH0_DOMAIN; plain http only for a loopback host."""
     if "://" not in raw:
@@ -257,7 +275,11 @@ class Auth0Store(WholeDocumentStore):
 
         # No keep-alive: a store has no close(), and a pooled connection would stay open (a
         # ResourceWarning) after the store is dropped; a command makes only a few requests.
-        client = httpx.Client(timeout=TIMEOUT_SECONDS, limits=httpx.Limits(max_keepalive_connections=0))
+        client = httpx.Client(
+            timeout=TIMEOUT_SECONDS,
+            limits=httpx.Limits(max_keepalive_connections=0),
+            event_hooks={"response": [_bounded]},
+        )
         return Auth0(
             base_url=f"{scheme}://{self._host}/api/v2",
             token=login.token or self._token(scheme, login),
@@ -280,7 +302,8 @@ class Auth0Store(WholeDocumentStore):
         }
 
         def grant() -> Any:
-            with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
+            bounded = {"response": [_bounded]}
+            with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False, event_hooks=bounded) as client:
                 answer = client.post(f"{scheme}://{self._host}/oauth/token", json=body)
             if answer.is_redirect:
                 raise BackendError(
@@ -306,6 +329,7 @@ class Auth0Store(WholeDocumentStore):
         import requests
         from auth0.authentication.exceptions import Auth0Error
         from auth0.management.core.api_error import ApiError
+        from auth0.management.core.parse_error import ParsingError
 
         for attempt in range(self.rate_retries + 1):
             try:
@@ -319,6 +343,11 @@ class Auth0Store(WholeDocumentStore):
                     message = f"auth0: rate limited (429); {self._host} asks to wait {delay:.0f} s"
                     raise BackendError(message) from None
                 self.wait(delay)
+            except ParsingError:  # a 2xx whose body is no user or application (a list, a string)
+                raise BackendError(
+                    f"auth0: {self._host} answered on {where} with something that is not Auth0's "
+                    "(is the domain the tenant's?)"
+                ) from None
             except (httpx.HTTPError, requests.exceptions.RequestException) as err:
                 raise BackendError(f"auth0: cannot reach {self._host} ({type(err).__name__})") from None
         raise AssertionError("unreachable")

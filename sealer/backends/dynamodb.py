@@ -31,7 +31,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -42,6 +42,7 @@ from sealer.records import (
     PENDING,
     GraceEnds,
     KeyRecord,
+    from_store,
     iso,
     must_remove,
     plan_accept,
@@ -59,6 +60,10 @@ DEFAULT_TABLE = "sealer-keys"
 KEY_PREFIX = "key#"
 GUARD_PREFIX = "active#"
 CONFLICT_ATTEMPTS = 5  # re-reads after a cancelled transaction before giving up
+# A Query page holds up to 1 MB: an environment's records (a few hundred bytes each) fill a few
+# pages. An endpoint that keeps naming a next page (endpoint_url may be a pull request's) would
+# otherwise be read for ever.
+MAX_PAGES = 1000
 _CONFLICTS = ("TransactionCanceledException", "TransactionConflictException")
 
 Item = dict[str, Any]
@@ -301,12 +306,17 @@ class DynamoStore:
                 ExpressionAttributeValues={":env": {"S": env_name}},
                 ConsistentRead=True,
             )
-            for item in (item for page in pages for item in page["Items"]):
-                sort_key = item["sk"]["S"]
-                if sort_key.startswith(KEY_PREFIX):
-                    rows.append((_record(item), int(item["seq"]["N"])))
-                elif sort_key.startswith(GUARD_PREFIX):
-                    guards[sort_key[len(GUARD_PREFIX) :]] = item["key_id"]["S"]
+            for item in _items(pages, self.table):
+                try:
+                    sort_key = item["sk"]["S"]
+                    if sort_key.startswith(KEY_PREFIX):
+                        rows.append((_record(item), int(item["seq"]["N"])))
+                    elif sort_key.startswith(GUARD_PREFIX):
+                        guards[sort_key[len(GUARD_PREFIX) :]] = str(item["key_id"]["S"])
+                except (KeyError, TypeError, ValueError, AttributeError):  # a hand edit, another tool
+                    raise BackendError(
+                        f"dynamodb: table {self.table} holds an item of {env_name} sealer cannot read"
+                    ) from None
         rows.sort(key=lambda row: (row[0].created, row[1]))
         return [record for record, _ in rows], guards
 
@@ -371,6 +381,17 @@ class DynamoStore:
         return {"Put": put}
 
 
+def _items(pages: Iterable[Any], table: str) -> Iterator[Any]:
+    """The items of a Query's pages, at most MAX_PAGES of them: more, or a page without its
+    list of items, is an error, never a partial read."""
+    for number, page in enumerate(pages):
+        items = page.get("Items") if isinstance(page, dict) else None
+        if number == MAX_PAGES or not isinstance(items, list):
+            what = f"more than {MAX_PAGES} pages" if number == MAX_PAGES else "a page without items"
+            raise BackendError(f"dynamodb: table {table} answered {what}: not read")
+        yield from items
+
+
 def _key(env_name: str, sort_key: str) -> Item:
     return {"pk": {"S": env_name}, "sk": {"S": sort_key}}
 
@@ -387,7 +408,7 @@ def _item(record: KeyRecord, seq: int) -> Item:
 
 def _record(item: Item) -> KeyRecord:
     plain = {field: _plain(value) for field, value in item.items()}
-    return KeyRecord.from_dict(plain)
+    return from_store(plain)
 
 
 def _plain(value: Item) -> Any:

@@ -28,6 +28,7 @@ from sealer.errors import BackendError, BadInput
 from sealer.records import (
     ACTIVE,
     PENDING,
+    STATUSES,
     GraceEnds,
     KeyRecord,
     must_remove,
@@ -363,6 +364,18 @@ def _row(record: KeyRecord) -> tuple[Any, ...]:
 
 
 def _record(row: Sequence[Any]) -> KeyRecord:
+    """A row as KeyRecord; BackendError for one no rule reads (a DBA dropped a constraint and
+    wrote a NULL time, or a status sealer never gives)."""
+    try:
+        record = _fields(row)
+    except (AttributeError, TypeError, ValueError):
+        raise BackendError(f"postgres: the key table holds a row sealer cannot read (key {row[2]})") from None
+    if record.status not in STATUSES:
+        raise BackendError(f"postgres: the key table holds a row sealer cannot read (key {record.key_id})")
+    return record
+
+
+def _fields(row: Sequence[Any]) -> KeyRecord:
     env, name, key_id, fingerprint, created, expires, status, actor, revoke_at, sealed_with = row
     return KeyRecord(
         env=env,

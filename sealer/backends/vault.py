@@ -19,7 +19,7 @@ from sealer.backends.credentials import VaultSource
 from sealer.backends.document import Records, WholeDocumentStore, check_unique
 from sealer.backends.vault_kv import CasConflict, VaultKV, check_segment
 from sealer.errors import BackendError
-from sealer.records import KeyRecord, oldest_first
+from sealer.records import KeyRecord, from_store, oldest_first
 
 DEFAULT_MOUNT = "secret"
 DEFAULT_PATH = "sealer/keys"
@@ -64,9 +64,7 @@ class VaultStore(WholeDocumentStore):
     def _load(self, env_name: str) -> tuple[int, Records]:
         version, data = self.kv.read(self._path(env_name))
         try:
-            records = [
-                KeyRecord.from_dict({**item, "env": env_name}) for item in (data or {}).get("records", [])
-            ]
+            records = [from_store({**item, "env": env_name}) for item in (data or {}).get("records", [])]
         except (KeyError, TypeError, ValueError, AttributeError):
             where = self.kv.where(self._path(env_name))
             raise BackendError(f"vault: {where} holds records sealer cannot read") from None

@@ -10,14 +10,18 @@ is kept only when it cannot hold the credential that was sent.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from sealer.errors import BackendError
 
 TIMEOUT_SECONDS = 10
 METHODS = ("token", "jwt", "approle")  # token: the variable holding one, as before
 DEFAULT_MOUNTS = {"jwt": "jwt", "approle": "approle"}
+# sealer's records of an environment are a few KB, a login's answer less: a server sending more
+# (a huge or endless body) is refused before it fills the runner's memory.
+MAX_ANSWER_BYTES = 4 << 20
 _STATUS = {"InvalidRequest": 400, "Unauthorized": 401, "Forbidden": 403, "InvalidPath": 404}
 
 
@@ -30,6 +34,7 @@ def client(address: str, token: str | None, namespace: str | None, verify: str |
 
     session = requests.Session()
     session.max_redirects = 0  # a redirect raises TooManyRedirects before anything is re-sent
+    session.hooks["response"].append(_bounded)
     # Never None: hvac would take VAULT_TOKEN or ~/.vault-token, and a login would carry another
     # environment's token to this environment's address.
     return hvac.Client(
@@ -40,6 +45,21 @@ def client(address: str, token: str | None, namespace: str | None, verify: str |
         timeout=TIMEOUT_SECONDS,
         session=session,
     )
+
+
+def _bounded(response: Any, *args: object, **kwargs: object) -> Any:
+    """Read the answer's body here, at most MAX_ANSWER_BYTES of it (decoded): requests would read
+    all a server sends. The hook runs before requests reads the body; what it read is the body."""
+    body = response.raw.read(MAX_ANSWER_BYTES + 1, decode_content=True)
+    response.close()
+    if len(body) > MAX_ANSWER_BYTES:
+        parts = urlsplit(response.url)
+        raise BackendError(
+            f"vault: {parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]} sent an answer larger than "
+            f"{MAX_ANSWER_BYTES >> 10} KiB: not read"
+        )
+    response._content = body
+    return response
 
 
 def redirect_refused(address: str) -> str:
@@ -63,17 +83,24 @@ def _refusals(
         raise BackendError(f"{where}: {address} is sealed or down (503)") from None
     except vault_errors.VaultError as err:
         status = _STATUS.get(type(err).__name__) or "HTTP error"
-        said = "; ".join(str(e) for e in err.errors or ())
-        detail = said[:200]
         credentials = [value for name, value in sent.items() if name != "role"]  # a role is a name
-        # All Vault said is checked: a credential quoted across the cut would leave its start.
-        if any(value in said for value in credentials) or secretish(said):
-            detail = "Vault's answer withheld: it quotes a credential"
+        detail = vault_said(err, credentials, secretish)
         raise BackendError(f"{where} refused ({status}{': ' + detail if detail else ''})") from None
     except requests.exceptions.TooManyRedirects:
         raise BackendError(f"{where}: {redirect_refused(address)}") from None
     except requests.exceptions.RequestException as err:
         raise BackendError(f"{where}: cannot reach {address} ({type(err).__name__})") from None
+
+
+def vault_said(err: Exception, credentials: Iterable[str], secretish: Callable[[str], object]) -> str:
+    """What Vault said in an error answer (its `errors`), cut to 200 characters; withheld when
+    it quotes a credential that was sent or anything shaped like one: a proxy or a hostile
+    server may echo the request, and the line goes to a CI log."""
+    said = "; ".join(str(e) for e in getattr(err, "errors", None) or ())
+    # All of it is checked: a credential quoted across the cut would leave its start.
+    if any(value and value in said for value in credentials) or secretish(said):
+        return "Vault's answer withheld: it quotes a credential"
+    return said[:200]
 
 
 def login(

@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from sealer.backends import vault_auth
-from sealer.backends.credentials import VaultSource
+from sealer.backends.credentials import VaultSource, secret_shape
 from sealer.errors import BackendError, BadInput
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
@@ -25,6 +25,14 @@ def check_segment(value: str, what: str) -> str:
     if not _SEGMENT.match(value) or value in (".", ".."):
         raise BadInput(f"{what} {value!r} cannot be used in a store path")
     return value
+
+
+_NOT_KV2 = "the answer is not a KV v2 secret (is the mount a KV v2 engine, the address Vault's?)"
+
+
+def _count(value: object) -> TypeGuard[int]:
+    """A KV v2 version number: a whole number (JSON's, never a bool or a string) above zero."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 # -- Vault KV v2 access ------------------------------------------------------------------------
@@ -75,9 +83,13 @@ class VaultKV:
                 )
             except InvalidPath:
                 return 0, None
-        body = answer.get("data") or {}
-        version = int((body.get("metadata") or {}).get("version") or 0)
-        return version, body.get("data")
+        body = answer.get("data") if isinstance(answer, dict) else None
+        metadata = body.get("metadata") if isinstance(body, dict) else None
+        version = metadata.get("version") if isinstance(metadata, dict) else None
+        data = body.get("data") if isinstance(body, dict) else None
+        if not _count(version) or not isinstance(data, (dict, type(None))):
+            raise BackendError(f"vault: reading {self.where(path)}: {_NOT_KV2}")
+        return version, data
 
     def write(self, path: str, data: dict[str, Any], cas: int) -> int:
         """Check-and-set write; CasConflict when `cas` is no longer the current version."""
@@ -91,7 +103,14 @@ class VaultKV:
                 if any("check-and-set" in str(e) for e in err.errors or ()):
                     raise CasConflict(self.where(path)) from None
                 raise
-        return int((answer.get("data") or {}).get("version") or 0)
+        body = answer.get("data") if isinstance(answer, dict) else None
+        version = body.get("version") if isinstance(body, dict) else None
+        if not _count(version) or version <= cas:  # a 200 that names no new version wrote nothing we know
+            raise BackendError(
+                f"vault: writing {self.where(path)}: the answer confirms no new version: not counted as "
+                "written (read the store again before relying on it)"
+            )
+        return version
 
     def health(self) -> str:
         with self.errors("checking health"):
@@ -127,7 +146,8 @@ class VaultKV:
         except vault_errors.RateLimitExceeded:
             raise BackendError(f"vault: rate limited (429) while {what}; try again later") from None
         except vault_errors.VaultError as err:
-            detail = "; ".join(str(e) for e in err.errors or ())[:200] or type(err).__name__
+            token = getattr(self.client, "token", None) or ""
+            detail = vault_auth.vault_said(err, [token], secret_shape) or type(err).__name__
             raise BackendError(f"vault: {what} failed: {detail}") from None
         except requests.exceptions.TooManyRedirects:
             raise BackendError(f"vault: {vault_auth.redirect_refused(self.address)}") from None

@@ -149,7 +149,7 @@ def keys_revoke(
     from sealer import config
     from sealer.durations import parse_duration
     from sealer.errors import ConflictingOptions, PartlyDone
-    from sealer.records import utcnow
+    from sealer.records import GRACE, utcnow
     from sealer.rotation import phases
 
     if branch and no_branch:
@@ -157,11 +157,20 @@ def keys_revoke(
     at = utcnow() + parse_duration(grace) if grace else None
     request = phases.RevokeRequest(env, key_id, at, branch, no_branch, push)
     record, result = phases.revoke(config.load(), request)
-    data = {**record.as_dict(), "branch": result.branch, "commit": result.commit, "left": result.left}
-    text = f"{env}: {key_id} is {record.status}" + (f" until {record.as_dict()['revoke_at']}" if at else "")
+    data = {
+        **record.as_dict(),
+        "branch": result.branch,
+        "commit": result.commit,
+        "pr_body_file": result.pr_body_file,
+        "left": result.left,
+    }
+    until = f" until {record.as_dict()['revoke_at']}" if record.status == GRACE else ""
+    text = f"{env}: {key_id} is {record.status}{until}"
     if result.commit:
         text += f"\ncommit {result.commit[:12]} on {result.branch or 'the current branch'}"
-    emit(data, output, text)
+    if result.rerun:  # found, not made: an earlier run's commit
+        text += "\nalready revoked there by an earlier run: nothing new committed; merge that branch"
+    emit({**data, "already_handled": result.rerun is not None}, output, text)
     if result.left:
         raise PartlyDone(phases.partly_done(result))
     return 0

@@ -34,7 +34,8 @@ def add(env: str, file: str, cluster: str | None, keep_sealing: bool, output: st
     role = "seals with it" if result.sealing else "keeps sealing with the certificate it had"
     text = (
         f"{result.env}/{result.cluster} already holds {result.fingerprint}"
-        if not result.changed
+        + (f": restored its copy {result.restored}" if result.restored else "")
+        if not result.changed or result.restored
         else f"pinned {result.fingerprint} for {result.env}/{result.cluster}"
         if result.sealing and result.previous is None
         else f"added {result.fingerprint} to {result.env}/{result.cluster}, which {role}"

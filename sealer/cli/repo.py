@@ -49,15 +49,22 @@ def init(
 ) -> int:
     """Make this Git repository a sealer-managed GitOps repo (writes sealer.yaml)."""
     from sealer.hooksrepo import locate
+    from sealer.init import hooks_entry, hooks_missing
     from sealer.init import init as run_init
+    from sealer.layout import PRE_COMMIT_CONFIG
 
     namespaces = _namespaces(namespace_of)
     hooks = locate(hooks_repo, hooks_rev)
-    created = [
-        str(p.relative_to(Path.cwd().resolve()))
-        for p in run_init(Path.cwd().resolve(), envs, namespaces, hooks)
-    ]
-    emit({"created": created}, output, "\n".join(f"created {p}" for p in created))
+    root = Path.cwd().resolve()
+    created = [str(p.relative_to(root)) for p in run_init(root, envs, namespaces, hooks)]
+    missing = hooks_missing(root)
+    text = "\n".join(f"created {p}" for p in created)
+    if missing:  # a config that was there is kept: say the guard is off, and what to add
+        text += (
+            f"\nkept {PRE_COMMIT_CONFIG}, which runs no {' or '.join(missing)} hook: plaintext keys are not "
+            f"kept out of Git until you add this to its `repos:` list:\n{hooks_entry(hooks).rstrip()}"
+        )
+    emit({"created": created, "hooks_missing": missing}, output, text)
     return 0
 
 

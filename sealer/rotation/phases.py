@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -43,11 +43,13 @@ from sealer.journal import Journal
 from sealer.records import (
     ACCEPTED,
     ACTIVE,
+    GRACE,
     PENDING,
     REVOKED,
     VALID,
     KeyRecord,
     effective_status,
+    iso,
     plan_revoke,
     utcnow,
 )
@@ -87,6 +89,7 @@ class RotationResult:
     left: list[str] = field(default_factory=list)
     landed: str = ""  # what is committed where, in words (for a "partly done" message)
     started_on: str | None = None  # the user's branch: a rotation's own branch leaves it as it was
+    rerun: str | None = None  # the command that finishes what is left, when no journal was left for it
 
     def as_dict(self) -> dict[str, Any]:
         return {**vars(self), "envs": [e.as_dict() for e in self.envs]}
@@ -358,10 +361,10 @@ def _landed(entry: Journal, commit: str) -> str:
 def partly_done(result: RotationResult) -> str:
     """The "partly done" message: what landed, what did not, how to finish."""
     push = any(item.startswith("the push to ") for item in result.left)
+    how = f"`{result.rerun}` again" if result.rerun else "`sealer rotate --resume` (or plain `sealer rotate`)"
     return (
-        f"{result.landed}, but {'; '.join(result.left)}; run `sealer rotate --resume` (or plain "
-        f"`sealer rotate`) to finish{', with --push REMOTE to push elsewhere' if push else ''} "
-        "(the old keys stay valid until then)"
+        f"{result.landed}, but {'; '.join(result.left)}; run {how} to finish"
+        f"{', with --push REMOTE to push elsewhere' if push else ''} (the old keys stay valid until then)"
     )
 
 
@@ -645,6 +648,86 @@ def _abandoning(cfg: Config, stores: Stores, env: Environment, ref: str) -> list
     ]
 
 
+# -- a rerun of keys revoke / keys compromised: the commit an earlier run made ----------------
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """A commit an earlier run of the same command made (`keys compromised`, `keys revoke`) that
+    HEAD does not hold: its own branch, left for review, or a branch the user switched away from."""
+
+    what: str  # "incident" or "revocation", for the messages
+    command: str  # the command that made it, which finishes what is left
+    subject: str  # the commit message's first line: this, or this and a colon and more
+    trailer: str  # a line of the commit message
+    done: tuple[str, ...]  # the key's status in that commit's ledger that satisfies this request
+
+
+def _incident_of(env_name: str, key_id: str) -> Earlier:
+    subject = f"sealer: compromised {env_name} key {key_id}"
+    trailer = f"Sealer-Compromised-Key-Id: {key_id}"
+    return Earlier("incident", f"sealer keys compromised {env_name} {key_id}", subject, trailer, (REVOKED,))
+
+
+def _revocation_of(env_name: str, key_id: str, grace: bool) -> Earlier:
+    """A revocation now is done by one that revoked the key; one with grace, by either."""
+    done = (REVOKED, GRACE) if grace else (REVOKED,)
+    command, subject = f"sealer keys revoke {env_name} {key_id}", f"sealer: revoke {env_name} key {key_id}"
+    return Earlier("revocation", command, subject, f"Sealer-Key-Id: {key_id}", done)
+
+
+def _earlier(root: Path, env_name: str, key_id: str, kind: Earlier) -> tuple[str, str] | None:
+    """(branch, commit) of the newest such commit for this key, or None. Local branches only: a
+    pushed branch is anyone's, and one that claimed to be it must never stop the key's
+    revocation or replacement."""
+    if git.head(root) is None:
+        return None
+    log = git.run(root, "log", "--branches", "--not", "HEAD", "--format=%H", "-F", f"--grep={kind.trailer}")
+    for commit in log.split():
+        lines = git.message_of(root, commit).splitlines()
+        first = lines[0] if lines else ""
+        if first != kind.subject and not first.startswith(f"{kind.subject}:"):
+            continue
+        if kind.trailer not in map(str.strip, lines):
+            continue
+        if any(
+            r.key_id == key_id and r.status in kind.done for r in ledger.at_revision(root, commit, env_name)
+        ):
+            heads = [ref for ref in git.branches_at(root, commit) if ref.startswith("refs/heads/")]
+            heads = heads or [r for r in git.branches_containing(root, commit) if r.startswith("refs/heads/")]
+            return heads[0].removeprefix("refs/heads/"), commit
+    return None
+
+
+def _finish_earlier(
+    cfg: Config, env: Environment, key_id: str, found: tuple[Earlier, str, str], push: str | None
+) -> tuple[KeyRecord, RotationResult, bool]:
+    """An earlier run committed this change: say what it did, and finish what may be left (the
+    store's revocation, a push it was not asked for or could not do); nothing new is committed.
+    The key as committed, the result, and whether the store changed."""
+    root, (kind, branch, commit) = cfg.root, found
+    parent = git.parent_of(root, commit) or commit
+    files = [change.path for change in git.tree_changes(root, parent, commit)]
+    result = RotationResult(branch, commit, False, [], files, resumed=True)
+    described = layout.out_path(root) / f"{branch.replace('/', '-')}.md"  # the first run's, if kept
+    result.pr_body_file = str(described) if described.is_file() and not described.is_symlink() else None
+    result.landed = (
+        f"the {kind.what} of {env.name} key {key_id} is committed on branch {branch} ({commit[:12]})"
+    )
+    result.rerun = kind.command
+    record = next(r for r in ledger.at_revision(root, commit, env.name) if r.key_id == key_id)
+    changed: list[bool] = []
+    steps: list[Step] = []
+    if sync.external(env) and record.status == REVOKED:  # a grace window's end the store was given
+        store = partial(Stores(cfg).of, env)  # opened inside the step: a failure there is left, not lost
+        revoking = partial(sync.follow_ledger_revocation, env_name=env.name, key_id=key_id)
+        steps.append(("revoking the key in the key store", lambda: changed.append(revoking(store()))))
+    if push:
+        steps.append((f"the push to {push}", partial(git.push_new_branch, root, push, branch)))
+    result.left = _run_steps(steps)
+    return record, result, any(changed)
+
+
 # -- keys revoke --------------------------------------------------------------------------------
 
 
@@ -690,6 +773,12 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
         if not any(r.key_id == request.key_id for r in ledger.load(root, env.name)):
             stores.of(env).revoke(env.name, request.key_id, request.at)  # nothing to record in Git
             return changed, RotationResult(None, None, False, [], [])
+        # Its own branch leaves the checkout's ledger holding the key valid: a rerun finds that commit.
+        kind = _revocation_of(env.name, request.key_id, grace=request.at is not None)
+        earlier = _earlier(root, env.name, request.key_id, kind)
+        if earlier is not None:
+            record, done, _ = _finish_earlier(cfg, env, request.key_id, (kind, *earlier), request.push)
+            return record, done
         rel = layout.ledger_file(env.name)
         new_records = [changed if r.key_id == request.key_id else r for r in ledger.load(root, env.name)]
         old_text = repofiles.read_text_if_exists(root / rel)
@@ -725,11 +814,32 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
             message,
             request.push,
             revocations=[[env.name, request.key_id]],
+            pr_body=_revocation_text(env, changed),
             result=result.as_dict(),
         )
         transaction.sweep_temps(root, git_dir)
         entry = transaction.run(root, git_dir, entry, files, lambda: None)
         return changed, roll_forward(cfg, git_dir, entry, resumed=False)
+
+
+def _revocation_text(env: Environment, record: KeyRecord) -> str:
+    """The pull-request description of `keys revoke` (README: "the pull request says so"): when
+    verifiers refuse the key, by where they read it."""
+    until = f"valid until {iso(record.revoke_at)} (its grace window), then " if record.status == GRACE else ""
+    when = (
+        "in this change and in the key store right after its commit: verifiers refuse it from then on"
+        if _refused_at_once(env)
+        else "in this change's ledger and key registry: verifiers accept it until this change is merged "
+        "and synced"
+    )
+    title = f"## Revoke `{record.key_id}` ({env.name} / `{record.name}`)"
+    return f"{title}\n\n`{record.key_id}` is {until}revoked {when}.\n"
+
+
+def _refused_at_once(env: Environment) -> bool:
+    """Verifiers of an external store or a directly delivered registry refuse a revoked key right
+    after the commit; a GitOps-delivered registry is the change itself, read once merged and synced."""
+    return sync.external(env) or (env.registry is not None and env.registry.delivery == registry.DIRECT)
 
 
 def _finish_revocation(
@@ -770,6 +880,7 @@ class CompromisedResult:
     record: KeyRecord  # the compromised key as it is now
     rotation: RotationResult  # the commit (none when the ledger held the key revoked already)
     store_revoked: bool  # the store was revoked outside a commit (it had drifted, or no ledger held it)
+    already: bool = False  # an earlier run committed this incident: nothing new was minted
 
 
 def replace_compromised(
@@ -787,9 +898,16 @@ def replace_compromised(
         git.check_push_target(root, request.push)
         left = journal.load_here(git_dir, common)
         recovered = _recover(cfg, git_dir, left) if left is not None else None
+        if recovered is not None and recovered.left:  # finish that run first: its journal stays
+            raise PartlyDone(partly_done(recovered))
         found = next((r for r in ledger.load(root, env.name) if r.key_id == request.key_id), None)
         if found is None or effective_status(found, now) != VALID:
             return _revoke_outside_git(cfg, env, request.key_id, found, recovered)
+        # Its own branch leaves the checkout's ledger holding the key valid: a rerun (after a
+        # network blip, or once it succeeded) must find that commit, never mint a second key.
+        earlier = _earlier(root, env.name, request.key_id, _incident_of(env.name, request.key_id))
+        if earlier is not None:
+            return _handled_already(cfg, env, request.key_id, earlier, request.push)
         if found.name not in env.keys:
             raise BadInput(
                 f"{env.name} no longer manages {found.name!r}: revoke {request.key_id} with "
@@ -804,6 +922,31 @@ def replace_compromised(
             _interrupted_past_the_commit(root, git_dir)
             raise
         return CompromisedResult(found.with_status(REVOKED, now), rotation, False)
+
+
+def _handled_already(
+    cfg: Config, env: Environment, key_id: str, earlier: tuple[str, str], push: str | None
+) -> CompromisedResult:
+    """An earlier run committed this incident: its commit, what it rotated; nothing new is minted."""
+    record, result, changed = _finish_earlier(
+        cfg, env, key_id, (_incident_of(env.name, key_id), *earlier), push
+    )
+    assert result.commit is not None
+    parent = git.parent_of(cfg.root, result.commit) or result.commit
+    before = ledger.at_revision(cfg.root, parent, env.name)
+    known = {r.key_id for r in before}
+    rotated = [
+        KeyChange(r.name, r.key_id, r.fingerprint, _active_key_of(before, r.name), iso(r.expires))
+        for r in ledger.at_revision(cfg.root, result.commit, env.name)
+        if r.key_id not in known and r.status == ACTIVE
+    ]
+    values = [c.values_file for c in env.clusters]
+    result.envs = [EnvSummary(env.name, env.namespace, values[0], values, rotated)]
+    return CompromisedResult(record, result, changed, already=True)
+
+
+def _active_key_of(records: Iterable[KeyRecord], name: str) -> str | None:
+    return next((r.key_id for r in records if r.name == name and r.status == ACTIVE), None)
 
 
 def _incident_plan(
@@ -826,9 +969,7 @@ def _incident_plan(
 
 
 def _incident(env: Environment, found: KeyRecord) -> Incident:
-    # Verifiers of an external store or a directly delivered registry refuse the key right after
-    # the commit; a GitOps-delivered registry is this change itself, read once merged and synced.
-    at_once = sync.external(env) or (env.registry is not None and env.registry.delivery == registry.DIRECT)
+    at_once = _refused_at_once(env)
     subject = (
         f"sealer: compromised {env.name} key {found.key_id}: revoked, {found.name} rotated with no grace\n\n"
         + (

@@ -345,3 +345,168 @@ def test_the_text_report_holds_no_terminal_control(backend_repo: Path) -> None:
     assert result.exit_code in (0, 1), result.output
     assert "\x1b" not in result.stdout and "\r" not in result.stdout
     assert "evil\\x1b[2K\\x1b[1A\\x0dsubject" in result.stdout
+
+
+# -- a rerun for a key already handled (the operator retries) -----------------------------------
+
+
+def incident_branches(repo: Path, kid: str) -> list[str]:
+    return git(
+        repo, "for-each-ref", "--format=%(refname:short)", f"refs/heads/sealer/revoke-{ENV}-{kid}-*"
+    ).split()
+
+
+def bare_remote(repo: Path, tmp_path: Path) -> Path:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    return remote
+
+
+def test_a_rerun_after_it_succeeded_mints_no_second_key(backend_repo: Path) -> None:
+    """On its own branch (the default) the checkout's ledger still holds the key valid: running the
+    command again must say what the first run did, not rotate the entry a second time."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    code, first = compromised(backend_repo, old.key_id)
+    assert code == 0 and not first["already_handled"], first
+    start = head(backend_repo)
+    code, again = compromised(backend_repo, old.key_id)
+    assert code == 0 and again["already_handled"], again
+    assert (again["branch"], again["commit"]) == (first["branch"], first["commit"])
+    assert again["rotated"] == first["rotated"] and again["record"]["status"] == REVOKED
+    assert incident_branches(backend_repo, old.key_id) == [first["branch"]]
+    assert head(backend_repo) == start and git(backend_repo, "status", "--porcelain") == ""
+    # Another spelling of the rerun (--no-branch, another --branch) is the same incident.
+    text = sealer(backend_repo, "keys", "compromised", ENV, old.key_id, "--no-branch")
+    assert text.exit_code == 0, text.output
+    assert f"commit {first['commit'][:12]} on {first['branch']}" in text.stdout
+    assert "already handled by an earlier run: no new key minted" in text.stdout
+    assert head(backend_repo) == start and incident_branches(backend_repo, old.key_id) == [first["branch"]]
+
+
+def test_a_rerun_with_an_external_store_accepts_no_second_key(
+    backend_repo: Path, request: pytest.FixtureRequest
+) -> None:
+    """The rerun accepts no second key; a store set back since (the key valid again) is revoked again."""
+    vault = request.getfixturevalue("vault_env")
+    backend = vault_backend(request)
+    kid = deployed_on(backend_repo, backend)
+    code, first = compromised(backend_repo, kid)
+    assert code == 0, first
+    path = f"{backend.options['path']}/{ENV}"
+    data = vault.read_direct("secret", path)
+    for record in data["records"]:
+        record.update({"status": ACTIVE, "revoke_at": None} if record["key_id"] == kid else {})
+    vault.write_direct("secret", path, data)
+    code, again = compromised(backend_repo, kid)
+    assert code == 0 and again["already_handled"] and again["commit"] == first["commit"], again
+    assert again["store_revoked_outside_commit"] is True
+    in_store = statuses(store_of(backend_repo).list(ENV))
+    assert in_store[kid] == REVOKED
+    assert sorted(k for k, s in in_store.items() if s == ACCEPTED) == [first["rotated"][0]["key_id"]]
+
+
+def test_a_rerun_after_a_failed_push_pushes_the_first_branch(
+    backend_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The push fails (a network blip): exit 4; the rerun finishes that incident's push from its
+    journal and mints nothing."""
+    rotate(backend_repo)
+    remote = bare_remote(backend_repo, tmp_path)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    monkeypatch.setenv("SEALER_FAULT", "before-push")
+    failed = sealer(backend_repo, "keys", "compromised", ENV, old.key_id, "--push", "origin")
+    monkeypatch.delenv("SEALER_FAULT")
+    assert "the push to origin failed" in one_line_error(failed, 4)
+    [branch] = incident_branches(backend_repo, old.key_id)
+    code, again = compromised(backend_repo, old.key_id, "--push", "origin")
+    assert code == 0, again
+    assert again["branch"] == branch and again["left"] == [] and not (backend_repo / JOURNAL).exists()
+    assert incident_branches(backend_repo, old.key_id) == [branch]
+    assert git(remote, "for-each-ref", "--format=%(refname:short)").split() == [branch]
+
+
+def test_a_rerun_with_push_pushes_the_branch_the_first_run_made(backend_repo: Path, tmp_path: Path) -> None:
+    rotate(backend_repo)
+    remote = bare_remote(backend_repo, tmp_path)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    code, first = compromised(backend_repo, old.key_id)
+    assert code == 0, first
+    code, again = compromised(backend_repo, old.key_id, "--push", "origin")
+    assert code == 0 and again["already_handled"] and again["left"] == [], again
+    assert git(remote, "rev-parse", f"refs/heads/{first['branch']}").strip() == first["commit"]
+    assert incident_branches(backend_repo, old.key_id) == [first["branch"]]
+
+
+def test_a_rerun_whose_push_fails_says_to_run_it_again(backend_repo: Path, tmp_path: Path) -> None:
+    rotate(backend_repo)
+    remote = bare_remote(backend_repo, tmp_path)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    code, first = compromised(backend_repo, old.key_id)
+    assert code == 0, first
+    remote.rename(tmp_path / "gone.git")  # the remote is unreachable now
+    line = one_line_error(sealer(backend_repo, "keys", "compromised", ENV, old.key_id, "--push", "origin"), 4)
+    assert f"committed on branch {first['branch']}" in line and "the push to origin failed" in line
+    assert f"run `sealer keys compromised {ENV} {old.key_id}` again" in line
+    assert incident_branches(backend_repo, old.key_id) == [first["branch"]]
+
+
+def test_a_pushed_branch_claiming_the_incident_does_not_stop_the_replacement(backend_repo: Path) -> None:
+    """Anyone with push access could push a branch whose commit looks like the incident (with a key
+    of their own making): only a local branch stands for an earlier run."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    code, first = compromised(backend_repo, old.key_id)
+    assert code == 0, first
+    git(backend_repo, "update-ref", f"refs/remotes/origin/{first['branch']}", first["commit"])
+    git(backend_repo, "branch", "-q", "-D", first["branch"])
+    code, again = compromised(backend_repo, old.key_id)
+    assert code == 0 and not again["already_handled"] and again["commit"] != first["commit"], again
+
+
+def test_ctrl_c_during_the_history_search_says_the_key_was_replaced(
+    backend_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the commit an interruption is exit 4 (README), not 130 as if nothing had happened;
+    the rerun gives the report and mints no second key."""
+    from sealer import incident
+
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    real = incident.scan_history
+    monkeypatch.setattr(incident, "scan_history", interrupted)
+    line = one_line_error(sealer(backend_repo, "keys", "compromised", ENV, old.key_id), 4)
+    assert "the search of the history was interrupted" in line
+    [branch] = incident_branches(backend_repo, old.key_id)
+    assert f"on {branch}" in line
+    monkeypatch.setattr(incident, "scan_history", real)
+    code, again = compromised(backend_repo, old.key_id)
+    assert code == 0 and again["already_handled"] and again["branch"] == branch, again
+
+
+def test_an_earlier_run_left_unfinished_is_finished_first_and_nothing_is_minted(
+    backend_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `keys revoke` whose push failed left its journal: `keys compromised` finishes it first;
+    while that still fails it stops with exit 4, that journal kept and no incident begun."""
+    rotate(backend_repo)
+    bare_remote(backend_repo, tmp_path)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    monkeypatch.setenv("SEALER_FAULT", "before-push")
+    assert "the push to origin failed" in one_line_error(
+        sealer(backend_repo, "keys", "revoke", ENV, old.key_id, "--push", "origin"), 4
+    )
+    journaled = (backend_repo / JOURNAL).read_text()
+    branches = git(backend_repo, "for-each-ref", "--format=%(refname)", "refs/heads/")
+    line = one_line_error(sealer(backend_repo, "keys", "compromised", ENV, old.key_id), 4)
+    assert "the revocation of" in line and "the push to origin failed" in line, line
+    assert json.loads((backend_repo / JOURNAL).read_text())["kind"] == json.loads(journaled)["kind"]
+    assert git(backend_repo, "for-each-ref", "--format=%(refname)", "refs/heads/") == branches
+    monkeypatch.delenv("SEALER_FAULT")
+    code, report = compromised(backend_repo, old.key_id)
+    assert code == 0 and not (backend_repo / JOURNAL).exists(), report

@@ -53,6 +53,7 @@ class FakeServer:
         self.lock = threading.RLock()
         self.log: list[tuple[str, str]] = []
         self._faults: list[Fault] = []
+        self._answers: list[tuple[str, str | None, Response | Callable[[Request], Response]]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.before_request: Callable[[Request], None] | None = None
@@ -96,9 +97,20 @@ class FakeServer:
         with self.lock:
             self._faults.append(Fault(status, count, dict(headers or {}), match))
 
+    def answer_next(
+        self, response: Response | Callable[[Request], Response], match: str = "", method: str | None = None
+    ) -> None:
+        """The next request whose path contains `match` (and of `method`, given one) gets
+        `response` as it is: a hostile or broken server's answer (a wrong shape, a 200 with an
+        error body); a function of the request makes it from what was sent (an error quoting a
+        header)."""
+        with self.lock:
+            self._answers.append((match, method, response))
+
     def clear_faults(self) -> None:
         with self.lock:
             self._faults.clear()
+            self._answers.clear()
 
     def _take_fault(self, request: Request) -> Fault | None:
         with self.lock:
@@ -130,6 +142,13 @@ class FakeServer:
             self.log.append((request.method, request.path))
         if self.before_request:
             self.before_request(request)
+        with self.lock:
+            answer = next(
+                (a for a in self._answers if a[0] in request.path and a[1] in (None, request.method)), None
+            )
+            if answer:
+                self._answers.remove(answer)
+                return answer[2](request) if callable(answer[2]) else answer[2]
         fault = self._take_fault(request)
         if fault:
             return self.fault_response(fault)
@@ -167,6 +186,12 @@ def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(response.body)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_LIST = _serve
+
+        def handle(self) -> None:
+            try:
+                super().handle()
+            except (ConnectionResetError, BrokenPipeError):  # a client that stopped reading (a bound)
+                return
 
         def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
             return

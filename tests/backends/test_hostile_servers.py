@@ -1,0 +1,279 @@
+"""Stores whose server answers what no honest one would: an error quoting the credential that
+was sent, a body of the wrong shape, a 200 that confirms nothing, a redirect. Each is one
+BackendError line (exit 2), never a traceback, a credential in the text, or a write counted as
+done. The real client libraries talk to the fake servers of tests/support, which answer so
+through `answer_next`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.backend_repos import ENV as REPO_ENV
+from support.backend_repos import Backend, configure, finish, rotate, store_of
+from support.cli import sealer
+from support.fake_auth0 import FakeAuth0
+from support.fake_http import FakeServer, Request, Response
+from support.fake_kube import FakeKube
+from support.fake_vault import FakeVault
+from support.records import pending_key
+from support.tamper import tamper
+
+from sealer import kube, kube_objects
+from sealer.backends import auth0, dynamodb, vault_auth
+from sealer.backends.auth0 import Auth0Store
+from sealer.backends.vault import VaultStore
+from sealer.errors import BackendError
+from sealer.records import KeyRecord, utcnow
+
+ENV = "dev"
+
+
+def new_record() -> KeyRecord:
+    return pending_key(ENV, "apiKey", utcnow() - dt.timedelta(minutes=5))[1]
+
+
+def backend_error(call: Any) -> str:
+    with pytest.raises(BackendError) as err:
+        call()
+    message = str(err.value)
+    assert message and "\n" not in message
+    return message
+
+
+# -- Vault ------------------------------------------------------------------------------------
+
+
+def _quoting_the_token(request: Request) -> Response:
+    """An error answer that quotes the X-Vault-Token it was sent (a proxy, a hostile server)."""
+    sent = request.headers.get("x-vault-token", "")
+    return Response.json(400, {"errors": [f"invalid request: token {sent} is not allowed here"]})
+
+
+@pytest.mark.parametrize("token", ["batch-token-of-no-known-shape-0123", None], ids=["sent", "vault-shaped"])
+def test_vault_error_quoting_the_token_is_withheld(
+    vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, token: str | None
+) -> None:
+    if token:
+        monkeypatch.setenv("VAULT_TOKEN", token)
+    store = VaultStore({"path": "sealer/hostile"}, tmp_path)
+    vault_env.answer_next(_quoting_the_token, match="/data/")
+    message = backend_error(lambda: store.list(ENV))
+    assert (token or vault_env.token) not in message
+    assert "withheld" in message and "secret/sealer/hostile/dev" in message
+
+
+_HTML = Response(200, b"<html><body>Sign in to continue</body></html>", {"Content-Type": "text/html"})
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Response.json(200, ["not", "a", "secret"]),
+        _HTML,
+        Response(204),
+        Response.json(200, {"data": {"data": {"records": []}, "metadata": {"version": "7"}}}),
+        Response.json(200, {"data": {"data": ["records"], "metadata": {"version": 3}}}),
+        Response.json(200, {"data": {"data": {"records": []}, "metadata": []}}),
+    ],
+    ids=["list", "html-login-page", "204", "version-string", "data-list", "metadata-list"],
+)
+def test_vault_read_of_the_wrong_shape_is_one_line(
+    vault_env: FakeVault, tmp_path: Path, answer: Response
+) -> None:
+    store = VaultStore({"path": "sealer/hostile"}, tmp_path)
+    vault_env.answer_next(answer, match="/data/")
+    assert "not a KV v2 secret" in backend_error(lambda: store.list(ENV))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Response.json(200, {"errors": ["permission denied"]}),
+        _HTML,
+        Response(204),
+        Response.json(200, {"data": {"version": 1}}),  # the version it was told to replace: no new one
+    ],
+    ids=["200-error-body", "html-login-page", "204", "stale-version"],
+)
+def test_vault_write_not_confirmed_is_not_reported_done(
+    vault_env: FakeVault, tmp_path: Path, answer: Response
+) -> None:
+    """A revocation whose write Vault did not confirm (a new version) is an error, never "revoked"."""
+    store = VaultStore({"path": f"sealer/hostile-{id(answer)}"}, tmp_path)
+    record = new_record()
+    store.register(record)
+    store.accept(ENV, record.key_id)
+    vault_env.answer_next(answer, match="/data/", method="POST")
+    message = backend_error(lambda: store.revoke(ENV, record.key_id))
+    assert "not counted as written" in message
+    assert [r.status for r in store.list(ENV)] == ["accepted"]
+
+
+def test_vault_answer_larger_than_the_bound_is_not_read(
+    vault_env: FakeVault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests read all a server sends into memory; a body past the bound is refused unread."""
+    monkeypatch.setattr(vault_auth, "MAX_ANSWER_BYTES", 64 << 10)
+    store = VaultStore({"path": "sealer/hostile"}, tmp_path)
+    huge = {"data": {"data": {"records": [], "padding": "x" * (80 << 10)}, "metadata": {"version": 1}}}
+    vault_env.answer_next(Response.json(200, huge), match="/data/")
+    assert "larger than 64 KiB: not read" in backend_error(lambda: store.list(ENV))
+    assert store.list(ENV) == []  # an answer within the bound is read as before
+
+
+# -- Auth0 ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "answer"),
+    [
+        ("users", Response.json(200, ["not", "a", "user"])),
+        ("users", Response.json(200, "a string")),
+        ("users", Response.json(200, {"user_id": "auth0|x", "app_metadata": [["sealer_keys", 1]]})),
+        ("clients", Response.json(200, {"client_id": "x", "client_metadata": "sealer_keys_0"})),
+    ],
+    ids=["user-list", "user-string", "app-metadata-list", "client-metadata-string"],
+)
+def test_auth0_answer_of_the_wrong_shape_is_one_line(
+    auth0_env: FakeAuth0, tmp_path: Path, target: str, answer: Response
+) -> None:
+    ident = auth0_env.add_user() if target == "users" else auth0_env.add_client()
+    option = "user_id" if target == "users" else "client_id"
+    store = Auth0Store({option: ident}, tmp_path)
+    auth0_env.answer_next(answer, match=f"/api/v2/{target}/", method="GET")
+    assert "not Auth0's" in backend_error(lambda: store.list(ENV))
+
+
+@pytest.mark.parametrize("where", ["/oauth/token", "/api/v2/users/"])
+def test_auth0_answer_larger_than_the_bound_is_not_read(
+    auth0_env: FakeAuth0, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """httpx read all a server sends into memory; a body past the bound is refused unread."""
+    monkeypatch.setattr(auth0, "MAX_ANSWER_BYTES", 64 << 10)
+    store = Auth0Store({"user_id": auth0_env.add_user()}, tmp_path)
+    padding = "x" * (80 << 10)
+    huge = {"access_token": padding} if where == "/oauth/token" else {"app_metadata": {"note": padding}}
+    auth0_env.answer_next(Response.json(200, huge), match=where)
+    assert "larger than 64 KiB: not read" in backend_error(lambda: store.list(ENV))
+    assert store.list(ENV) == []  # answers within the bound are read as before
+
+
+# -- records no rule reads ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("backend", "fields"),
+    [
+        ("vault", {"status": "Revoked"}),
+        ("auth0", {"status": "disabled"}),
+        ("dynamodb", {"status": "Revoked"}),
+        ("dynamodb", {"created": "yesterday"}),
+        pytest.param("postgres", {"status": "Revoked"}, marks=pytest.mark.slow),
+        pytest.param("postgres", {"created": None}, marks=pytest.mark.slow),
+    ],
+    indirect=["backend"],
+    ids=[
+        "vault-status",
+        "auth0-status",
+        "dynamodb-status",
+        "dynamodb-created",
+        "postgres-status",
+        "postgres-created",
+    ],
+)
+def test_a_record_sealer_cannot_read_is_unreadable_drift_not_clean(
+    backend: Backend, backend_repo: Path, request: pytest.FixtureRequest, fields: dict[str, str]
+) -> None:
+    """A status no rule knows (a hand edit's "Revoked") was taken for a valid key, and drift was
+    clean; a DynamoDB item of the wrong shape was a traceback. Both are a store sealer cannot read."""
+    configure(backend_repo, backend)
+    rotate(backend_repo)
+    finish(backend_repo)
+    key_id = next(r.key_id for r in store_of(backend_repo).list(REPO_ENV) if r.name == "apiKey")
+    if backend.kind == "postgres":
+        _drop_constraints(backend.options)  # a DBA's schema change: no rule keeps the rows sealer's
+    tamper(request, backend, key_id, **fields)
+    result = sealer(backend_repo, "check", REPO_ENV, "--drift", "-o", "json")
+    assert result.exit_code == 1, result.stdout
+    found = [p["message"] for p in json.loads(result.stdout)["problems"] if p["rule"] == "store-drift"]
+    assert len(found) == 1 and found[0].startswith("store-unreadable") and "cannot read" in found[0]
+    listed = sealer(backend_repo, "keys", "list", REPO_ENV)
+    assert listed.exit_code == 2 and "cannot read" in listed.stderr and "Traceback" not in listed.stderr
+
+
+# -- Kubernetes API -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call", ["read", "create", "fingerprints"])
+def test_kube_redirect_to_another_host_is_not_followed(
+    kube_server: FakeKube, kubeconfig: Path, call: str
+) -> None:
+    """urllib3 followed a 307 from the API server: the token was dropped, but a write's body went
+    to the other host and its answer counted (a registry reported written that no cluster holds)."""
+    path = "/api/v1/namespaces/payments/secrets/engine-api-key-registry"
+    body = {"metadata": {"name": "engine-api-key-registry"}, "data": {"registry.json": "e30="}}
+    with FakeKube() as elsewhere:
+        kube_server.answer_next(Response(307, b"", {"Location": elsewhere.url + path}), match="/secrets")
+        api = kube_objects.client(str(kubeconfig), None)
+        actions = {
+            "read": lambda: kube_objects.read(api, "Secret", "payments", "engine-api-key-registry"),
+            "create": lambda: kube_objects.create(api, "Secret", "payments", body),
+            "fingerprints": lambda: kube.read_secret_fingerprints(
+                str(kubeconfig), None, "payments", "engine-api-key-registry"
+            ),
+        }
+        message = backend_error(actions[call])
+        assert "redirect (307), not followed" in message and kube_server.url in message
+        assert elsewhere.log == []
+
+
+# -- DynamoDB ---------------------------------------------------------------------------------
+
+
+class EndlessPages(FakeServer):
+    """A DynamoDB endpoint (an `endpoint_url` a pull request may name) whose Query always has a
+    next page: an empty one, each with a new LastEvaluatedKey, as DynamoDB's JSON protocol says."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pages = 0
+
+    def handle(self, request: Request) -> Response:
+        action = request.headers.get("x-amz-target", "").rpartition(".")[2]
+        table = request.json().get("TableName")
+        if action == "DescribeTable":
+            described = {"TableName": table, "TableStatus": "ACTIVE", "ItemCount": 0}
+            return Response.json(200, {"Table": described}, {"Content-Type": "application/x-amz-json-1.0"})
+        if action == "Query":
+            self.pages += 1
+            page = {"Items": [], "Count": 0, "ScannedCount": 0}
+            page["LastEvaluatedKey"] = {"pk": {"S": ENV}, "sk": {"S": f"key#{self.pages:08d}"}}
+            return Response.json(200, page, {"Content-Type": "application/x-amz-json-1.0"})
+        body = {"__type": "com.amazon.coral.validate#ValidationException", "message": "unsupported"}
+        return Response.json(400, body, {"Content-Type": "application/x-amz-json-1.0"})
+
+
+def test_dynamodb_endless_pagination_is_refused_not_read_for_ever(
+    aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dynamodb, "MAX_PAGES", 12)
+    with EndlessPages() as endpoint:
+        options = {"table": "sealer-keys", "region": "us-east-1", "endpoint_url": endpoint.url}
+        store = dynamodb.DynamoStore(options, tmp_path)
+        message = backend_error(lambda: store.list(ENV))
+        assert "more than 12 pages" in message and endpoint.pages == 13  # the one past the bound
+
+
+def _drop_constraints(options: dict[str, str]) -> None:
+    import psycopg
+    from psycopg import sql
+
+    table = sql.Identifier(options["schema"], options["table"])
+    check = sql.Identifier(f"{options['table']}_status_check")
+    with psycopg.connect() as conn:  # the libpq environment the fixture set: the DBA's session
+        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(table, check))
+        conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN created DROP NOT NULL").format(table))

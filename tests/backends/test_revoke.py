@@ -1,0 +1,95 @@
+"""`sealer keys revoke`: the pull-request description says when verifiers refuse the key (README,
+the key registry: "A revocation takes effect when that commit is merged and synced, not before;
+the pull request says so")."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from support.backend_repos import ENV, Backend, configure, finish, one_line_error, options_of, rotate
+from support.cli import sealer
+from support.git import git, head
+from support.repos import ledger_records
+
+
+def revoked(repo: Path, *extra: str) -> tuple[dict[str, str], str]:
+    """apiKey's active key revoked: the command's JSON and its pull-request description."""
+    kid = {r.name: r for r in ledger_records(repo, ENV)}["apiKey"].key_id
+    result = sealer(repo, "keys", "revoke", ENV, kid, "-o", "json", *extra)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    return data, Path(data["pr_body_file"]).read_text()
+
+
+def test_a_gitops_revocation_says_it_takes_effect_once_merged(backend_repo: Path) -> None:
+    rotate(backend_repo)
+    data, body = revoked(backend_repo)
+    assert body.startswith(f"## Revoke `{data['key_id']}` ({ENV} / `apiKey`)")
+    assert "verifiers accept it until this change is merged and synced" in body
+
+
+def test_a_revocation_with_grace_names_its_end(backend_repo: Path) -> None:
+    rotate(backend_repo)
+    data, body = revoked(backend_repo, "--grace", "2h")
+    assert f"valid until {data['revoke_at']} (its grace window), then revoked" in body
+
+
+def test_an_external_store_revocation_says_verifiers_refuse_it_after_the_commit(
+    backend_repo: Path, request: pytest.FixtureRequest
+) -> None:
+    configure(backend_repo, Backend("vault", options_of("vault", request.getfixturevalue("vault_store"))))
+    rotate(backend_repo)
+    finish(backend_repo)
+    _, body = revoked(backend_repo, "--no-branch")
+    assert "in the key store right after its commit: verifiers refuse it from then on" in body
+
+
+# -- a rerun: its own branch leaves the checkout's ledger holding the key valid ---------------------
+
+
+def revoke_branches(repo: Path) -> list[str]:
+    return git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/sealer/revoke-*").split()
+
+
+def test_a_rerun_commits_no_second_revocation(backend_repo: Path) -> None:
+    rotate(backend_repo)
+    first, _ = revoked(backend_repo)
+    start = head(backend_repo)
+    again, _ = revoked(backend_repo)
+    assert again["already_handled"] and not first["already_handled"]
+    assert (again["branch"], again["commit"], again["status"]) == (
+        first["branch"],
+        first["commit"],
+        "revoked",
+    )
+    assert again["pr_body_file"] == first["pr_body_file"]
+    assert revoke_branches(backend_repo) == [first["branch"]] and head(backend_repo) == start
+    # A grace window asked for now: the key revoked already there is at least that.
+    text = sealer(backend_repo, "keys", "revoke", ENV, first["key_id"], "--grace", "1h", "--no-branch")
+    assert text.exit_code == 0, text.output
+    assert "already revoked there by an earlier run: nothing new committed" in text.stdout
+    assert revoke_branches(backend_repo) == [first["branch"]] and head(backend_repo) == start
+
+
+def test_revoking_now_a_key_an_earlier_run_gave_grace_is_a_new_revocation(backend_repo: Path) -> None:
+    rotate(backend_repo)
+    first, _ = revoked(backend_repo, "--grace", "2h")
+    now, _ = revoked(backend_repo)
+    assert not now["already_handled"] and now["commit"] != first["commit"] and now["status"] == "revoked"
+
+
+def test_a_rerun_with_push_pushes_the_branch_the_first_run_made(backend_repo: Path, tmp_path: Path) -> None:
+    rotate(backend_repo)
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(backend_repo, "remote", "add", "origin", str(remote))
+    first, _ = revoked(backend_repo)
+    again, _ = revoked(backend_repo, "--push", "origin")
+    assert again["already_handled"] and again["left"] == []
+    assert git(remote, "rev-parse", f"refs/heads/{first['branch']}").strip() == first["commit"]
+    remote.rename(tmp_path / "gone.git")
+    failed = sealer(backend_repo, "keys", "revoke", ENV, first["key_id"], "--push", "origin")
+    line = one_line_error(failed, 4)
+    assert f"run `sealer keys revoke {ENV} {first['key_id']}` again" in line
