@@ -378,9 +378,11 @@ def gitops_builds(
     `namePrefix`, `nameSuffix`, Argo CD's kustomize `namespace`, `namePrefix`, `nameSuffix` move
     what it builds; their components too; their patches and Flux's variable substitution are
     not redone (`unmodelled`); nor is what a config management plugin renders, named or one whose
-    discover rule picks the folder (`picked`). Only those that may change what they build."""
+    discover rule picks the folder (`picked`). Only those that may change what they build.
+    One nested anywhere counts (a List's item, the argo-cd chart's `extraObjects` in a values
+    file or a HelmRelease's values: applied as it stands)."""
     found = []
-    for doc in (d for top in documents(data, path, _may_deploy) or [] for d in _listed(top, _NESTING)):
+    for doc in (d for top in documents(data, path, _may_deploy) or [] for d in _mappings(top)):
         kinds, spec = _texts(_get(doc, "kind")), _get(doc, "spec")
         if "Kustomization" in kinds and any("fluxcd" in v for v in _texts(_get(doc, "apiVersion"))):
             found += [
@@ -392,14 +394,6 @@ def gitops_builds(
         elif "ApplicationSet" in kinds:
             found += _application_set_builds(doc, listing, picked)
     return [build for build in dict.fromkeys(_substituted(b, listing) for b in found) if build.acts]
-
-
-def _listed(doc: yaml.Node, depth: int) -> Iterator[yaml.Node]:
-    """A document and the items of a List it is (Argo CD and kustomize apply them one by one)."""
-    yield doc
-    if depth and any(kind.endswith("List") for kind in _texts(_get(doc, "kind"))):
-        for item in _items(_get(doc, "items")):
-            yield from _listed(item, depth - 1)
 
 
 _VARIABLE = re.compile(r"\$\{[^}]*\}")  # Flux's postBuild substitution, `${var}`, `${var:=default}`

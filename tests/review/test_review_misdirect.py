@@ -1033,6 +1033,21 @@ def folder_main_s_listed_application_set_matches_added(repo: Path) -> None:
     write(repo, "apps/engine/api-key.yaml", renamed_api_key(repo))
 
 
+def application_in_the_argo_cd_chart_s_values_added(repo: Path) -> None:
+    """The argo-cd chart applies its `extraObjects` as they stand: here a HelmRelease's values."""
+    application = (
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: tools}\n"
+        "spec:\n  source: {path: tools, kustomize: {namePrefix: engine-}}\n"
+    )
+    nested = "\n".join(f"        {line}" for line in application.splitlines())
+    release = (
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: argocd}\n"
+        "spec:\n  chart: {spec: {chart: argo-cd}}\n  values:\n    extraObjects:\n      -\n"
+    )
+    on_main(repo, {"tools/api-key.yaml": renamed_api_key(repo)})
+    write(repo, "argocd/apps.yaml", release + nested + "\n")
+
+
 def folder_main_s_matrix_templated_directory_generator_matches_added(repo: Path) -> None:
     """A matrix's git generator takes its path from the list generator before it: `{{dir}}/*`."""
     generator = (
@@ -1059,6 +1074,7 @@ APPLICATION_SETS = [
     file_in_the_folder_main_s_files_generator_names_added,
     folder_main_s_matrix_templated_directory_generator_matches_added,
     folder_main_s_listed_application_set_matches_added,
+    application_in_the_argo_cd_chart_s_values_added,
 ]
 
 
