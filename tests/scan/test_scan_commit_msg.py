@@ -9,10 +9,10 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from test_scan_precommit import committed, local_config, run
 
 from sealer import apikey, templating
 from sealer.scan import message
-from test_scan_precommit import committed, local_config, run
 
 HOOK_NAME = "sealer scan (no plaintext secrets in the commit message)"
 
