@@ -9,7 +9,7 @@ sees. Read as any YAML parser may read it (sealer.review.stray's reader).
 
 from __future__ import annotations
 
-import fnmatch
+import re
 from collections.abc import Iterable
 
 import yaml
@@ -59,12 +59,15 @@ def rules(path: str, data: bytes | None) -> list[Rule]:
 
 
 def picks(found: list[Rule], files: Iterable[str]) -> bool:
-    """Whether a discover rule picks a folder holding `files` (paths below it); a glob's `*`
-    read across folders (Argo CD's `find.glob` reads the folder whole)."""
-    wanted = [rule.removeprefix("./") for rule in found if rule is not None]
-    if len(wanted) < len(found):
-        return True
-    return any(fnmatch.fnmatchcase(f, rule) for f in files for rule in wanted)
+    """Whether a discover rule picks a folder holding `files` (paths below it); a glob read as
+    wide as any of Argo CD's readers (`**/` over no folder, `{a,b}`, `[^...]`, a leading slash
+    joined to the folder; `..` leaving it picks any), its `*` across folders (`find.glob`
+    reads the folder whole)."""
+    rules = [re.sub(r"^(?:\.?/)+", "", rule) for rule in found if rule is not None]
+    if len(rules) < len(found) or any(".." in rule.split("/") for rule in rules):
+        return True  # a command, or a glob reading files beside the folder: any folder may be picked
+    wanted = [stray.wide_glob(rule) for rule in rules]
+    return any(glob.fullmatch(f) for f in files for glob in wanted)
 
 
 def changed(path: str, old: bytes | None, new: bytes | None) -> bool:

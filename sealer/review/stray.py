@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import fnmatch
+import dataclasses
 import functools
 import posixpath
 import re
@@ -378,9 +378,11 @@ def gitops_builds(
     `namePrefix`, `nameSuffix`, Argo CD's kustomize `namespace`, `namePrefix`, `nameSuffix` move
     what it builds; their components too; their patches and Flux's variable substitution are
     not redone (`unmodelled`); nor is what a config management plugin renders, named or one whose
-    discover rule picks the folder (`picked`). Only those that may change what they build."""
+    discover rule picks the folder (`picked`). Only those that may change what they build.
+    One nested anywhere counts (a List's item, the argo-cd chart's `extraObjects` in a values
+    file or a HelmRelease's values: applied as it stands)."""
     found = []
-    for doc in documents(data, path, _may_deploy) or []:
+    for doc in (d for top in documents(data, path, _may_deploy) or [] for d in _mappings(top)):
         kinds, spec = _texts(_get(doc, "kind")), _get(doc, "spec")
         if "Kustomization" in kinds and any("fluxcd" in v for v in _texts(_get(doc, "apiVersion"))):
             found += [
@@ -391,7 +393,34 @@ def gitops_builds(
             found += _argo_builds(spec, None, picked)
         elif "ApplicationSet" in kinds:
             found += _application_set_builds(doc, listing, picked)
-    return [build for build in dict.fromkeys(found) if build.acts]
+    return [build for build in dict.fromkeys(_substituted(b, listing) for b in found) if build.acts]
+
+
+_VARIABLE = re.compile(r"\$\{[^}]*\}")  # Flux's postBuild substitution, `${var}`, `${var:=default}`
+
+
+def _substituted(build: Kustomization, listing: Listing) -> Kustomization:
+    """A GitOps object's build whose spec holds `${...}`: a Flux Kustomization building it may
+    substitute its variables (values review does not set). A path of a variable stands for every
+    folder its literal parts fit (`./apps/${cluster}`); a namespace, prefix, suffix or component
+    of one is not redone."""
+    variable = [
+        t for t in (*build.namespaces, *build.prefixes, *build.suffixes, *build.components) if "${" in t
+    ]
+    resources = tuple(
+        found for path in build.resources for found in (_fitting(path, listing) if "${" in path else [path])
+    )
+    unmodelled = ("a value Flux's postBuild substitution sets",) if variable else ()
+    if not variable and resources == build.resources:
+        return build
+    return dataclasses.replace(build, resources=resources, unmodelled=build.unmodelled + unmodelled)
+
+
+def _fitting(path: str, listing: Listing) -> list[str]:
+    """The folders a path of variables may name (a variable any text); the path itself when none
+    (then it builds nothing)."""
+    glob = re.compile(".*".join(map(re.escape, _VARIABLE.split(path))), re.DOTALL)
+    return [folder for folder in listing.folders if glob.fullmatch(folder)] or [path]
 
 
 def _argo_builds(
@@ -519,7 +548,7 @@ def _get_all(doc: yaml.Node, key: str) -> list[yaml.Node]:
 def _parameter_sets(doc: yaml.Node, listing: Listing) -> list[dict[str, str]]:
     """The `path` parameters of the applications an ApplicationSet's generators make: one set
     per folder a git directory generator matches (Go's path.Match, `exclude` honoured) and per
-    file a git files generator matches (Argo CD's default glob, `*` crossing folders); an empty
+    file a git files generator matches (`wide_glob`); an empty
     set for a generator with no git generator inside (its parameters unfilled)."""
     found: list[dict[str, str]] = []
     for generator in _items(_get_all(doc, "generators")):
@@ -541,7 +570,8 @@ def _directory_parameters(git: yaml.Node, listing: Listing) -> list[dict[str, st
         for p in _texts(_get(e, "path"))
     ]
     included = [_go_glob(p) for p, excluded in globs if not excluded]
-    excluded = [_go_glob(p) for p, excluded in globs if excluded]
+    # an exclusion a parent generator's parameter fills may exclude nothing
+    excluded = [_go_glob(p) for p, excluded in globs if excluded and "{{" not in p]
     return [
         _path_parameters(folder)
         for folder in listing.folders
@@ -554,7 +584,7 @@ def _file_parameters(git: yaml.Node, listing: Listing) -> list[dict[str, str]]:
     return [
         {**_path_parameters(posixpath.dirname(f) or "."), "path.filename": posixpath.basename(f)}
         for f in listing.files
-        if any(fnmatch.fnmatchcase(f, glob) for glob in globs)
+        if any(glob.fullmatch(f) for glob in map(wide_glob, globs))
     ]
 
 
@@ -574,16 +604,21 @@ def _filled(text: str, parameters: dict[str, str]) -> str:
     return _PARAMETER.sub(value, text)
 
 
-# Go's path.Match: `*` and `?` stop at a slash, a class `[...]` (`^` negating) and `\\` escape.
+# Go's path.Match: `*` and `?` stop at a slash, a class `[...]` (`^` negating) and `\\` escape;
+# a parameter a parent generator (a matrix's first) fills, `{{...}}`, may stand for any text.
 _GLOB_PART = re.compile(
-    r"\\(?P<escaped>.)|(?P<star>\*)|(?P<one>\?)|\[(?P<cls>\^?(?:\\.|[^\]\\])+)\]|(?P<other>.)", re.DOTALL
+    r"(?P<param>\{\{.*?\}\})|\\(?P<escaped>.)|(?P<star>\*)|(?P<one>\?)"
+    r"|\[(?P<cls>\^?(?:\\.|[^\]\\])+)\]|(?P<other>.)",
+    re.DOTALL,
 )
 
 
 def _go_glob(pattern: str) -> re.Pattern[str]:
     parts = []
     for match in _GLOB_PART.finditer(pattern):
-        if match["star"]:
+        if match["param"]:
+            parts.append(".*")
+        elif match["star"]:
             parts.append("[^/]*")
         elif match["one"]:
             parts.append("[^/]")
@@ -595,6 +630,34 @@ def _go_glob(pattern: str) -> re.Pattern[str]:
         else:
             parts.append(re.escape(match["escaped"] or match["other"]))
     return re.compile("".join(parts), re.DOTALL)
+
+
+# What a git files generator's glob may match, as wide as any of Argo CD's readings: `git
+# ls-files -- GLOB` (its default: `*` crossing folders, a class `[!...]` or `[^...]`, a path
+# naming a folder matching all below it, `:(...)` magic such as `icase`) and doublestar's (its
+# `new.git.file.globbing`: `**/` matching no folder too, `{a,b}` alternatives); a parent
+# generator's `{{...}}` any text. A class or alternatives match any text: too wide is safe.
+_FILES_PART = re.compile(
+    r"(?P<folders>(?:^|(?<=/))\*\*/)|(?P<any>\{\{.*?\}\}|\{[^}]*\}|\*+|\[[!^]?\]?[^\]]*\])"
+    r"|(?P<one>\?)|\\?(?P<other>.)",
+    re.DOTALL,
+)
+
+
+def wide_glob(pattern: str) -> re.Pattern[str]:
+    """A path glob read as wide as any of Argo CD's readers reads it (`_FILES_PART`): a git files
+    generator's, a config management plugin's discover rule (Go's filepath.Glob, go-zglob)."""
+    if pattern.startswith(":"):  # pathspec magic: read as git reads it, whatever it picks
+        return re.compile(".*", re.DOTALL)
+    parts = []
+    for match in _FILES_PART.finditer(pattern):
+        if match["folders"]:
+            parts.append("(?:.*/)?")
+        elif match["any"]:
+            parts.append(".*")
+        else:
+            parts.append("." if match["one"] else re.escape(match["other"]))
+    return re.compile("".join(parts) + "(?:/.*)?", re.DOTALL)
 
 
 # Kustomize fields that rename, move or make objects in ways review does not redo; the first

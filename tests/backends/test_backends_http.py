@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from support.fake_auth0 import FakeAuth0
 from support.fake_vault import FakeVault
-from support.http_stores import Waits
+from support.http_stores import Waits, backend_error
 from support.records import pending_key
 
 from sealer import apikey
@@ -38,14 +38,6 @@ NAME = "apiKey"
 
 def new_record(minutes_ago: int = 5) -> tuple[str, KeyRecord]:
     return pending_key(ENV, NAME, utcnow() - dt.timedelta(minutes=minutes_ago), sealed_with=("ab" * 32,))
-
-
-def backend_error(call: Any) -> str:
-    with pytest.raises(BackendError) as err:
-        call()
-    message = str(err.value)
-    assert message and "\n" not in message
-    return message
 
 
 # -- Vault ------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from support.backend_repos import ENV as REPO_ENV
@@ -19,6 +18,7 @@ from support.fake_auth0 import FakeAuth0
 from support.fake_http import FakeServer, Request, Response
 from support.fake_kube import FakeKube
 from support.fake_vault import FakeVault
+from support.http_stores import backend_error
 from support.records import pending_key
 from support.tamper import tamper
 
@@ -34,14 +34,6 @@ ENV = "dev"
 
 def new_record() -> KeyRecord:
     return pending_key(ENV, "apiKey", utcnow() - dt.timedelta(minutes=5))[1]
-
-
-def backend_error(call: Any) -> str:
-    with pytest.raises(BackendError) as err:
-        call()
-    message = str(err.value)
-    assert message and "\n" not in message
-    return message
 
 
 # -- Vault ------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ renaming the Secrets and key registries sealer manages."""
 from __future__ import annotations
 
 import json
+import posixpath
 from pathlib import Path
 from typing import Any
 
@@ -993,6 +994,71 @@ def folder_below_main_s_unfilled_application_set_path_changed(repo: Path) -> Non
     write(repo, "tools/engine/notes.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n")
 
 
+PREFIXED_PATH = "path: '{{path}}', kustomize: {namePrefix: engine-}"
+
+
+def files_generator_over(repo: Path, glob: str, config: str) -> None:
+    """main's ApplicationSet reads config files matching `glob`, prefixing what each one's folder
+    builds: the pull request adds `config` and a Secret renamed into staging's beside it."""
+    generator = f"git: {{repoURL: 'https://git.example.test/repo.git', files: [{{path: '{glob}'}}]}}"
+    on_main(repo, {"argocd/apps.yaml": application_set(generator, PREFIXED_PATH)})
+    write(repo, config, "{}\n")
+    write(repo, f"{posixpath.dirname(config)}/api-key.yaml", renamed_api_key(repo))
+
+
+def config_main_s_files_generator_reads_in_braces_added(repo: Path) -> None:
+    """doublestar's `{a,b}` alternatives (Argo CD's new git file globbing)."""
+    files_generator_over(repo, "apps/{engine,web}/config.json", "apps/engine/config.json")
+
+
+def config_main_s_files_generator_reads_through_no_folder_added(repo: Path) -> None:
+    """doublestar's `**/` matches no folder too: apps/config.json builds apps/."""
+    files_generator_over(repo, "apps/**/config.json", "apps/config.json")
+
+
+def config_main_s_files_generator_reads_by_a_caret_class_added(repo: Path) -> None:
+    """git's and doublestar's `[^x]` negates (Python's fnmatch reads a literal caret)."""
+    files_generator_over(repo, "apps/[^x]ngine/config.json", "apps/engine/config.json")
+
+
+def file_in_the_folder_main_s_files_generator_names_added(repo: Path) -> None:
+    """`git ls-files -- apps/engine` (Argo CD's default) lists every file below the folder."""
+    files_generator_over(repo, "apps/engine", "apps/engine/config.json")
+
+
+def folder_main_s_listed_application_set_matches_added(repo: Path) -> None:
+    """The ApplicationSet an item of a v1 List (Argo CD and kustomize apply each item)."""
+    listed = "\n".join(f"    {line}" for line in application_set(DIRECTORIES, PREFIXED_PATH).splitlines())
+    on_main(repo, {"argocd/apps.yaml": f"apiVersion: v1\nkind: List\nitems:\n  -\n{listed}\n"})
+    write(repo, "apps/engine/api-key.yaml", renamed_api_key(repo))
+
+
+def application_in_the_argo_cd_chart_s_values_added(repo: Path) -> None:
+    """The argo-cd chart applies its `extraObjects` as they stand: here a HelmRelease's values."""
+    application = (
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: tools}\n"
+        "spec:\n  source: {path: tools, kustomize: {namePrefix: engine-}}\n"
+    )
+    nested = "\n".join(f"        {line}" for line in application.splitlines())
+    release = (
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: argocd}\n"
+        "spec:\n  chart: {spec: {chart: argo-cd}}\n  values:\n    extraObjects:\n      -\n"
+    )
+    on_main(repo, {"tools/api-key.yaml": renamed_api_key(repo)})
+    write(repo, "argocd/apps.yaml", release + nested + "\n")
+
+
+def folder_main_s_matrix_templated_directory_generator_matches_added(repo: Path) -> None:
+    """A matrix's git generator takes its path from the list generator before it: `{{dir}}/*`."""
+    generator = (
+        "matrix: {generators: [{list: {elements: [{dir: apps, skip: apps/old}]}}, {git: {repoURL: "
+        "'https://git.example.test/repo.git', directories: [{path: '{{dir}}/*'}, "
+        "{path: '{{skip}}', exclude: true}]}}]}"
+    )
+    on_main(repo, {"argocd/apps.yaml": application_set(generator, PREFIXED_PATH)})
+    write(repo, "apps/engine/api-key.yaml", renamed_api_key(repo))
+
+
 APPLICATION_SETS = [
     folder_main_s_patched_application_set_matches_changed,
     folder_below_main_s_unfilled_application_set_path_changed,
@@ -1002,6 +1068,13 @@ APPLICATION_SETS = [
     application_set_with_directory_generator_added,
     application_set_with_list_generator_added,
     folder_main_s_files_generator_reads_changed,
+    config_main_s_files_generator_reads_in_braces_added,
+    config_main_s_files_generator_reads_through_no_folder_added,
+    config_main_s_files_generator_reads_by_a_caret_class_added,
+    file_in_the_folder_main_s_files_generator_names_added,
+    folder_main_s_matrix_templated_directory_generator_matches_added,
+    folder_main_s_listed_application_set_matches_added,
+    application_in_the_argo_cd_chart_s_values_added,
 ]
 
 
@@ -1051,6 +1124,30 @@ def test_a_directory_generator_matches_as_go_s_path_match(
     from sealer.review import stray
 
     glob = stray._go_glob(pattern)
+    assert [bool(glob.fullmatch(p)) for p in matched + unmatched] == [True] * len(matched) + [False] * len(
+        unmatched
+    )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "matched", "unmatched"),
+    [
+        ("apps/*/config.json", ["apps/a/config.json", "apps/a/b/config.json"], ["apps/config.json"]),
+        ("apps/**/config.json", ["apps/config.json", "apps/a/b/config.json"], ["appsconfig.json"]),
+        ("apps/{a,b}/c.json", ["apps/a/c.json", "apps/b/c.json"], ["apps/c.json", "apps/a/d.json"]),
+        ("apps/[!a]/c.json", ["apps/b/c.json"], ["apps/ab/d.json"]),
+        ("apps/a", ["apps/a", "apps/a/c.json", "apps/a/b/c.json"], ["apps/ab/c.json"]),
+        ("{{dir}}/c.json", ["apps/a/c.json"], ["apps/a/d.json"]),
+        (":(icase)APPS/c.json", ["apps/c.json"], []),
+        ("a\\?.json", ["a?.json"], ["ab.json"]),
+    ],
+)
+def test_a_files_generator_matches_at_least_what_argo_cd_s_globs_do(
+    pattern: str, matched: list[str], unmatched: list[str]
+) -> None:
+    from sealer.review import stray
+
+    glob = stray.wide_glob(pattern)
     assert [bool(glob.fullmatch(p)) for p in matched + unmatched] == [True] * len(matched) + [False] * len(
         unmatched
     )
@@ -1201,7 +1298,15 @@ def plugin_discovering_folders_added(repo: Path) -> None:
     write(repo, "argocd/cmp.yaml", CMP.replace('fileName: "*.cue"', "find: {command: [sh, -c, 'echo yes']}"))
 
 
+def file_a_plugin_s_double_star_discover_rule_picks_added(repo: Path) -> None:
+    """go-zglob's `**/` (a `find.glob`) matches no folder too: tools/keys.cue is picked."""
+    cmp = CMP.replace('{fileName: "*.cue"}', "{find: {glob: '**/*.cue'}}")
+    on_main(repo, {"argocd/cmp.yaml": cmp, "clusters/tools.yaml": application("").replace(", }", "}")})
+    write(repo, "tools/keys.cue", 'secret: name: "engine-api-key"\n')
+
+
 PLUGINS = [
+    file_a_plugin_s_double_star_discover_rule_picks_added,
     unnamed_plugin_application_added,
     plugin_environment_application_added,
     application_set_rendering_through_a_plugin_added,
@@ -1249,6 +1354,97 @@ def test_a_discover_rule_picks_a_folder_by_its_files(discover: str, picked: bool
     values = f"configs:\n  cmp:\n    create: true\n    plugins:\n      cue: {{discover: {discover}}}\n"
     found = plugins.rules("argo-cd/values.yaml", values.encode())  # the argo-cd chart's values
     assert found and plugins.picks(found, ["main.yaml", "sub/keys.cue"]) is picked
+
+
+@pytest.mark.parametrize(
+    ("discover", "files", "picked"),
+    [
+        ("{find: {glob: '**/*.cue'}}", ["keys.cue"], True),
+        ("{find: {glob: '{a,b}.cue'}}", ["b.cue"], True),
+        ('{fileName: "[^_]*.cue"}', ["keys.cue"], True),
+        ('{fileName: "/*.cue"}', ["keys.cue"], True),
+        ('{fileName: ".plugin"}', [".plugin"], True),
+        ('{fileName: "../*.cue"}', ["main.yaml"], True),
+        ('{fileName: "[^_]*.cue"}', ["main.yaml"], False),
+    ],
+)
+def test_a_discover_rule_is_read_as_wide_as_argo_cd_s_globs(
+    discover: str, files: list[str], picked: bool
+) -> None:
+    from sealer.review import plugins
+
+    found = plugins.rules("cmp.yaml", CMP.replace('{fileName: "*.cue"}', discover).encode())
+    assert found and plugins.picks(found, files) is picked
+
+
+FLUX_CLUSTER = """apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: apps, namespace: flux}
+spec:
+  path: ./clusters/apps
+  sourceRef: {kind: GitRepository, name: repo}
+  postBuild:
+    substitute: {prefix: engine-, dir: tools}
+"""
+DEPLOYMENT = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n"
+
+
+def flux_kustomization_prefixed_by_a_variable_added(repo: Path) -> None:
+    """main's cluster Kustomization substitutes what clusters/apps/ holds: a Flux Kustomization
+    added there takes its prefix from a variable, engine-, renaming api-key into staging's."""
+    on_main(repo, {"clusters/apps.yaml": FLUX_CLUSTER, "clusters/apps/web.yaml": DEPLOYMENT})
+    write(
+        repo,
+        "clusters/apps/tools.yaml",
+        FLUX_PLAIN.replace("  path: ./tools\n", "  path: ./tools\n  namePrefix: ${prefix}\n"),
+    )
+    write(repo, "tools/api-key.yaml", renamed_api_key(repo))
+
+
+def flux_kustomization_of_a_variable_path_added(repo: Path) -> None:
+    """Its path from a variable: `./${dir}` may name tools/, which holds api-key."""
+    on_main(
+        repo,
+        {
+            "clusters/apps.yaml": FLUX_CLUSTER,
+            "clusters/apps/web.yaml": DEPLOYMENT,
+            "tools/api-key.yaml": renamed_api_key(repo),
+        },
+    )
+    write(
+        repo,
+        "clusters/apps/tools.yaml",
+        FLUX_PLAIN.replace("  path: ./tools\n", "  path: ./${dir}\n  namePrefix: engine-\n"),
+    )
+
+
+SUBSTITUTED = [flux_kustomization_prefixed_by_a_variable_added, flux_kustomization_of_a_variable_path_added]
+
+
+@pytest.mark.parametrize("attack", SUBSTITUTED, ids=[a.__name__ for a in SUBSTITUTED])
+def test_a_gitops_object_a_flux_substitution_completes_is_never_passed(repo: Path, attack: Any) -> None:
+    code, findings = reviewed_after(repo, attack)
+    assert code == 1 and [f for f in findings if f["path"] == "clusters/apps/tools.yaml"], findings
+
+
+def test_a_flux_kustomization_per_cluster_folder_passes(repo: Path) -> None:
+    """The usual multi-cluster shape: `./apps/${cluster}`, moved into web's namespace; an
+    application's ConfigMap and Deployment added to a cluster's folder move nothing of sealer's."""
+    per_cluster = FLUX_PLAIN.replace(
+        "  path: ./tools\n", "  path: ./apps/${cluster}\n  targetNamespace: web\n"
+    )
+    on_main(
+        repo,
+        {
+            "clusters/apps.yaml": FLUX_CLUSTER,
+            "clusters/apps/web.yaml": per_cluster,
+            "apps/prod/web.yaml": DEPLOYMENT,
+        },
+    )
+    write(repo, "apps/prod/settings.yaml", SETTINGS)
+    write(repo, "apps/staging/web.yaml", DEPLOYMENT)
+    commit_all(repo, "the web application")
+    assert run_review(repo, "main", "HEAD") == (0, [])
 
 
 def test_a_kind_from_a_variable_under_main_s_substituting_flux_kustomization_fails(repo: Path) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from sealer.errors import BackendError
 from support.fake_auth0 import FakeAuth0
 from support.fake_kube import FakeKube
 from support.fake_vault import FakeVault
@@ -26,6 +27,7 @@ from support.sql_stores import Outage, ToggleProxy
 __all__ = [
     "HTTP_OUTAGES",
     "Waits",
+    "backend_error",
     "auth0_env",
     "auth0_outage",
     "auth0_server",
@@ -212,3 +214,12 @@ def k8s_direct_store_raw(k8s_direct_store: Any, kube_server: FakeKube) -> Callab
         return "\n".join(files + objects + decoded)
 
     return dump
+
+
+def backend_error(call: Any) -> str:
+    """The one-line BackendError a store call raises."""
+    with pytest.raises(BackendError) as err:
+        call()
+    message = str(err.value)
+    assert message and "\n" not in message
+    return message
