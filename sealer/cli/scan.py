@@ -92,12 +92,12 @@ def scan(
     """
     from sealer.scan import baseline, files, report, rules, scanner
 
+    if commit_msg and (len(paths) != 1 or baseline_path or staged or all_files):
+        raise ConflictingOptions("--commit-msg scans one message file: give its PATH alone, no --baseline")
     if sum((bool(paths), staged, all_files, history_range is not None)) != 1:
         raise ConflictingOptions("give PATHs, --staged, --all-files or --history (exactly one of them)")
     if update_baseline and not baseline_path:
         raise ConflictingOptions("--update-baseline needs --baseline FILE")
-    if commit_msg and (len(paths) != 1 or baseline_path):
-        raise ConflictingOptions("--commit-msg scans one message file: give its PATH alone, no --baseline")
     started = time.perf_counter()
     policy = rules.load(policy_path)
     accepted = baseline.load(baseline_path, missing_ok=update_baseline) if baseline_path else {}

@@ -51,6 +51,17 @@ def test_a_key_in_a_commit_message_is_blocked_and_never_printed(repo: Path) -> N
     assert key not in out
 
 
+def test_a_config_that_filters_the_message_file_out_fails_the_commit(repo: Path) -> None:
+    """pre-commit applies the config's `exclude` to the message file too: the hook still runs
+    (always_run), is handed nothing, and fails rather than pass a message it never saw."""
+    config = repo / ".pre-commit-config.yaml"
+    config.write_text("exclude: ^\\.git/\n" + config.read_text())
+    assert run(repo, "git", "add", ".").returncode == 0
+    key = apikey.generate("prod")
+    done = run(repo, "git", "commit", "-m", f"rotate {key}")
+    assert done.returncode != 0 and not committed(repo) and key not in done.stdout + done.stderr
+
+
 def test_an_ordinary_message_passes(repo: Path) -> None:
     done = run(repo, "git", "commit", "-m", "docs: a typo\n\n# not a comment under -m")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -133,3 +144,13 @@ def test_a_message_file_that_cannot_be_read_fails_closed(tmp_path: Path) -> None
 
     done = CliRunner().invoke(cli, ["scan", "--commit-msg", str(tmp_path / "missing")])
     assert done.exit_code == 1 and "could not be examined" in done.output
+
+
+@pytest.mark.parametrize("args", [[], ["a", "b"], ["--staged"], ["m", "--baseline", "b.json"]])
+def test_commit_msg_takes_one_message_file_alone(tmp_path: Path, args: list[str]) -> None:
+    from click.testing import CliRunner
+
+    from sealer.cli import cli
+
+    done = CliRunner().invoke(cli, ["scan", "--commit-msg", *args])
+    assert done.exit_code == 2 and "--commit-msg scans one message file" in done.output

@@ -42,7 +42,7 @@ def local_config(*ids: str, install: tuple[str, ...] = ()) -> str:
     hooks = []
     for hook_id in ids or ("sealer-scan",):
         hook = manifest[hook_id]
-        keys = ("id", "name", "types", "types_or", "pass_filenames", "require_serial", "stages")
+        keys = ("id", "name", "types", "types_or", "pass_filenames", "always_run", "require_serial", "stages")
         local = {k: hook[k] for k in keys}
         local.update(language="system", entry=f"{sys.executable} -m {hook['entry']}")
         hooks.append(local)
