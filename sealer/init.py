@@ -117,7 +117,7 @@ def _add_gitattributes(path: Path, created: list[Path]) -> None:
 
 
 _SHARED = (layout.PRE_COMMIT_CONFIG, layout.GITATTRIBUTES, layout.GITIGNORE)
-HOOK_IDS = ("sealer-scan", "sealer-check")
+HOOK_IDS = ("sealer-scan", "sealer-scan-message", "sealer-check")
 
 
 def hooks_missing(root: Path) -> list[str]:

@@ -21,7 +21,7 @@ def test_given_url_and_rev_are_written_as_given(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     (entry,) = load_yaml(repo / ".pre-commit-config.yaml")["repos"]
     assert (entry["repo"], entry["rev"]) == (url, "v1.2.3")
-    assert [hook["id"] for hook in entry["hooks"]] == ["sealer-scan", "sealer-check"]
+    assert [hook["id"] for hook in entry["hooks"]] == ["sealer-scan", "sealer-scan-message", "sealer-check"]
 
 
 def test_a_url_without_a_rev_is_refused_before_anything_is_written(tmp_path: Path) -> None:

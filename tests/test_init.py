@@ -94,7 +94,8 @@ def test_pre_commit_config_runs_sealer_hooks(fresh: Path) -> None:
     tag = git(checkout, "describe", "--exact-match", "--tags", "HEAD", check=False).strip()
     assert repo["repo"] == (origin or str(checkout))
     assert repo["rev"] == (tag or git(checkout, "rev-parse", "HEAD").strip())
-    assert {"sealer-scan", "sealer-check"} == {hook["id"] for hook in repo["hooks"]}
+    assert ["sealer-scan", "sealer-scan-message", "sealer-check"] == [hook["id"] for hook in repo["hooks"]]
+    assert load_yaml(path)["default_install_hook_types"] == ["pre-commit", "commit-msg"]
     assert "pip install sealer" not in path.read_text()
     done = subprocess.run(
         [sys.executable, "-m", "pre_commit", "validate-config", str(path)],
@@ -220,19 +221,31 @@ def test_a_pre_commit_config_already_there_without_sealer_hooks_is_said(fresh: P
     before = config_file.read_bytes()
     result = invoke(fresh, "init", "--env", "qa")
     assert result.exit_code == 0, result.stderr
-    assert "kept .pre-commit-config.yaml, which runs no sealer-scan or sealer-check hook" in result.stdout
-    assert "      - id: sealer-scan" in result.stdout and config_file.read_bytes() == before
+    said = "which runs no sealer-scan or sealer-scan-message or sealer-check hook"
+    assert f"kept .pre-commit-config.yaml, {said}" in result.stdout
+    assert "      - id: sealer-scan-message" in result.stdout and config_file.read_bytes() == before
+    assert "then run `pre-commit install --hook-type commit-msg`" in result.stdout
+
+
+ALL_HOOKS = "{id: sealer-scan}, {id: sealer-scan-message}, {id: sealer-check}"
 
 
 @pytest.mark.parametrize(
     ("text", "missing"),
     [
-        ("repos:\n  - repo: x\n    rev: v1\n    hooks: [{id: sealer-scan}, {id: sealer-check}]\n", []),
-        ("repos:\n  - repo: x\n    rev: v1\n    hooks: [{id: sealer-scan}]\n", ["sealer-check"]),
-        ("repos: [\n", ["sealer-scan", "sealer-check"]),
-        ("repos: 3\n", ["sealer-scan", "sealer-check"]),
+        (f"repos:\n  - repo: x\n    rev: v1\n    hooks: [{ALL_HOOKS}]\n", []),
+        (
+            "repos:\n  - repo: x\n    rev: v1\n    hooks: [{id: sealer-scan}, {id: sealer-check}]\n",
+            ["sealer-scan-message"],
+        ),
+        (
+            "repos:\n  - repo: x\n    rev: v1\n    hooks: [{id: sealer-scan}]\n",
+            ["sealer-scan-message", "sealer-check"],
+        ),
+        ("repos: [\n", ["sealer-scan", "sealer-scan-message", "sealer-check"]),
+        ("repos: 3\n", ["sealer-scan", "sealer-scan-message", "sealer-check"]),
     ],
-    ids=["both", "scan-only", "not-yaml", "not-a-list"],
+    ids=["all", "no-message-hook", "scan-only", "not-yaml", "not-a-list"],
 )
 def test_json_names_the_sealer_hooks_a_kept_pre_commit_config_lacks(
     fresh: Path, text: str, missing: list[str]

@@ -64,6 +64,8 @@ def init(
             f"\nkept {PRE_COMMIT_CONFIG}, which runs no {' or '.join(missing)} hook: plaintext keys are not "
             f"kept out of Git until you add this to its `repos:` list:\n{hooks_entry(hooks).rstrip()}"
         )
+        if "sealer-scan-message" in missing:  # a commit-msg hook: `pre-commit install` alone skips it
+            text += "\nthen run `pre-commit install --hook-type commit-msg` (the message hook)"
     emit({"created": created, "hooks_missing": missing}, output, text)
     return 0
 

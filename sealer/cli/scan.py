@@ -61,6 +61,12 @@ class _HookCommand(click.Command):
     type=click.Path(dir_okay=False),
     help="Detector rules (YAML) to use instead of the built-in policies/detectors.yaml.",
 )
+@click.option(
+    "--commit-msg",
+    is_flag=True,
+    help="PATH is a commit message file (what git hands a commit-msg hook): scan the message git "
+    "commits, up to the scissors line of `git commit -v`, without the comment lines git drops.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Also say which files were skipped and why.")
 def scan(
     paths: tuple[str, ...],
@@ -71,6 +77,7 @@ def scan(
     baseline_path: str | None,
     update_baseline: bool,
     policy_path: str | None,
+    commit_msg: bool,
     verbose: bool,
 ) -> int:
     """Find plaintext secrets in PATHs (files or folders), the staged set, every tracked file
@@ -85,6 +92,8 @@ def scan(
     """
     from sealer.scan import baseline, files, report, rules, scanner
 
+    if commit_msg and (len(paths) != 1 or baseline_path or staged or all_files):
+        raise ConflictingOptions("--commit-msg scans one message file: give its PATH alone, no --baseline")
     if sum((bool(paths), staged, all_files, history_range is not None)) != 1:
         raise ConflictingOptions("give PATHs, --staged, --all-files or --history (exactly one of them)")
     if update_baseline and not baseline_path:
@@ -92,7 +101,11 @@ def scan(
     started = time.perf_counter()
     policy = rules.load(policy_path)
     accepted = baseline.load(baseline_path, missing_ok=update_baseline) if baseline_path else {}
-    if history_range is not None:
+    if commit_msg:
+        from sealer.scan import message
+
+        candidates = iter([message.candidate(paths[0])])
+    elif history_range is not None:
         from sealer.scan import history
 
         root = files.repo_root()

@@ -33,13 +33,23 @@ def test_hooks_file_is_a_valid_pre_commit_manifest() -> None:
     assert (scan["entry"], scan["language"], scan["pass_filenames"]) == ("sealer scan", "python", True)
 
 
-def local_config() -> str:
+def local_config(*ids: str, install: tuple[str, ...] = ()) -> str:
+    """The hooks `ids` (default sealer-scan) as local hooks; `install`: the hook types
+    `pre-commit install` installs (default_install_hook_types)."""
     from pre_commit.clientlib import load_manifest
 
-    hook = next(h for h in load_manifest(str(HOOKS_FILE)) if h["id"] == "sealer-scan")
-    local = {k: hook[k] for k in ("id", "name", "types", "types_or", "pass_filenames", "require_serial")}
-    local.update(language="system", entry=f"{sys.executable} -m sealer scan")
-    return yaml.safe_dump({"repos": [{"repo": "local", "hooks": [local]}]})
+    manifest = {h["id"]: h for h in load_manifest(str(HOOKS_FILE))}
+    hooks = []
+    for hook_id in ids or ("sealer-scan",):
+        hook = manifest[hook_id]
+        keys = ("id", "name", "types", "types_or", "pass_filenames", "always_run", "require_serial", "stages")
+        local = {k: hook[k] for k in keys}
+        local.update(language="system", entry=f"{sys.executable} -m {hook['entry']}")
+        hooks.append(local)
+    config: dict[str, object] = {"repos": [{"repo": "local", "hooks": hooks}]}
+    if install:
+        config["default_install_hook_types"] = list(install)
+    return yaml.safe_dump(config)
 
 
 def run(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
