@@ -226,7 +226,7 @@ class PostgresStore:
         }
         if self.service:
             settings["service"] = self.service
-        settings.update(_password_never_in_clear(conninfo))
+        settings.update(_password_never_in_clear(conninfo, self.service))
         try:
             return psycopg.connect(conninfo, **settings)
         except psycopg.OperationalError as err:
@@ -404,7 +404,7 @@ def _utc(moment: dt.datetime | None) -> dt.datetime | None:
 _WEAK_PASSWORDS = "!password,!md5"
 
 
-def _password_never_in_clear(conninfo: str) -> dict[str, str]:
+def _password_never_in_clear(conninfo: str, service: str | None = None) -> dict[str, str]:
     from psycopg import pq
     from psycopg.conninfo import conninfo_to_dict
 
@@ -412,4 +412,20 @@ def _password_never_in_clear(conninfo: str) -> dict[str, str]:
     sslmode = given.get("sslmode") or os.environ.get("PGSSLMODE")
     if pq.version() < 160000 or "require_auth" in given or os.environ.get("PGREQUIREAUTH"):
         return {}
-    return {} if sslmode == "verify-full" else {"require_auth": _WEAK_PASSWORDS}
+    if sslmode == "verify-full" or _unix_sockets_only(given, service):
+        return {}
+    return {"require_auth": _WEAK_PASSWORDS}
+
+
+def _unix_sockets_only(given: dict[str, Any], service: str | None) -> bool:
+    """Whether every host named is a Unix-domain socket (a directory, or `@` for Linux's abstract
+    namespace): nothing sits on the way there and TLS cannot be had, so a local `md5` or
+    `password` line of pg_hba.conf keeps working. Not when a service file may name another host
+    or an address (`hostaddr` wins over `host`), nor for no host at all (libpq's default may be
+    TCP)."""
+    if service or given.get("service") or os.environ.get("PGSERVICE"):
+        return False
+    if given.get("hostaddr") or os.environ.get("PGHOSTADDR"):
+        return False
+    hosts = str(given.get("host") or os.environ.get("PGHOST") or "").split(",")
+    return all(host.startswith(("/", "@")) for host in hosts)

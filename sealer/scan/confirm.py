@@ -74,7 +74,7 @@ def sealer_checksum_base64(secret: bytes) -> bool:
 
     from sealer import apikey
 
-    text = _ALIGN.get(secret[0], b"") + secret.translate(_URLSAFE)
+    text = _ALIGN.get(secret[0], b"") + secret.translate(_URLSAFE, b" \t\r\n")  # wrapped lines joined
     text = text[:-1] if len(text) % 4 == 1 else text + b"=" * (-len(text) % 4)  # its last bytes too
     try:
         decoded = base64.b64decode(text, validate=True)

@@ -73,6 +73,16 @@ class Rule(NamedTuple):
         return hash(self.id)
 
 
+_WORD_BOUNDARY = re.compile(rb"(?<!\\)\\b")
+
+
+def _unbounded(rule: Rule) -> Rule:
+    """`rule` with its regex's `\\b`s taken out (its checksum is what tells a key there)."""
+    if rule.regex is None:
+        return rule
+    return rule._replace(regex=re.compile(_WORD_BOUNDARY.sub(b"", rule.regex.pattern), rule.regex.flags))
+
+
 class Policy(NamedTuple):
     rules: tuple[Rule, ...]
     max_file_bytes: int
@@ -88,19 +98,23 @@ class Policy(NamedTuple):
         rules (files are grouped by it, and only rules with path globs are tested per path).
         A path the policy's globs allow gets the checksum-verified token rules alone: they have
         no false positive to spare it (a key in a built `app.min.js` or a `*.lock` is a key); so
-        does `verified_only`."""
+        does `verified_only` (a binary's text without its NULs), and there without word boundaries:
+        a wide string's length or the next string touches a key once the NULs are out."""
         mask = (
+            verified_only,
             verified_only or self.allow_paths.matches(path),
             *(rule.applies_to(path) for rule in self.conditional),
         )
         chosen = self.selections.get(mask)
         if chosen is None:
-            flags = iter(mask[1:])
+            flags = iter(mask[2:])
             chosen = tuple(
                 rule
                 for rule in self.rules
-                if (not rule.conditional or next(flags)) and (not mask[0] or rule.confirm in CHECKSUMS)
+                if (not rule.conditional or next(flags)) and (not mask[1] or rule.confirm in CHECKSUMS)
             )
+            if verified_only:
+                chosen = tuple(_unbounded(rule) for rule in chosen)
             self.selections[mask] = chosen
         return chosen
 

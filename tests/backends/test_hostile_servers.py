@@ -349,6 +349,13 @@ def test_postgres_never_sends_the_password_in_clear_to_a_server_that_asks(
         ("", {"PGSSLMODE": "verify-full"}, {}),
         ("require_auth=md5", {}, {}),  # the user's own choice
         ("", {"PGREQUIREAUTH": "password"}, {}),
+        # a Unix socket: nothing on the way, no TLS to have (a local `md5` line keeps working)
+        ("host=/var/run/postgresql", {}, {}),
+        ("", {"PGHOST": "/tmp,@pg"}, {}),
+        ("host=/tmp,db.example", {}, {"require_auth": "!password,!md5"}),  # one host over TCP
+        ("host=/tmp hostaddr=192.0.2.1", {}, {"require_auth": "!password,!md5"}),  # TCP all the same
+        ("host=/tmp service=main", {}, {"require_auth": "!password,!md5"}),  # its file may say more
+        ("", {"PGHOST": "/tmp", "PGSERVICE": "main"}, {"require_auth": "!password,!md5"}),
     ],
 )
 def test_postgres_weak_passwords_are_refused_unless_the_server_is_verified_or_the_user_chose(
@@ -357,7 +364,7 @@ def test_postgres_weak_passwords_are_refused_unless_the_server_is_verified_or_th
     pytest.importorskip("psycopg")
     from sealer.backends import postgres
 
-    for var in ("PGSSLMODE", "PGREQUIREAUTH"):
+    for var in ("PGSSLMODE", "PGREQUIREAUTH", "PGHOST", "PGHOSTADDR", "PGSERVICE"):
         monkeypatch.delenv(var, raising=False)
     for var, value in variables.items():
         monkeypatch.setenv(var, value)

@@ -203,6 +203,21 @@ def test_wide_strings_in_a_binary_are_searched_for_checksum_verified_tokens_only
     assert [(f.rule, f.line) for f in found] == [("sealer-api-key", binary.count(b"\n") + 1)]
 
 
+@pytest.mark.parametrize("env", ["dev", "prod", "staging", "production"])
+def test_a_wide_string_touching_a_length_or_the_next_string_is_found(policy: rules.Policy, env: str) -> None:
+    """A .NET #US heap puts a length byte before each UTF-16 string (`_` for a 47-character
+    `slr_prod_` key, a letter for most others) and a Windows string table a 16-bit length before
+    each and the next string after: without the NULs they touch the key, and no word boundary
+    is there to ask for."""
+    key = apikey.generate(env)
+    wide = key.encode("utf-16-le")
+    binary = b"MZ\x90\0" + bytes(range(256)) * 8
+    heap = b"#US\0\0" + bytes([len(wide) + 1]) + wide + b"\x00" + b"\x0bA\0b\0c\0"
+    table = len(key).to_bytes(2, "little") + wide + (5).to_bytes(2, "little") + "Hello".encode("utf-16-le")
+    for data in (binary + heap, binary + table):
+        assert [f.rule for f in scan(policy, "App.dll", data).findings] == ["sealer-api-key"]
+
+
 def test_media_is_told_by_content_not_by_name(policy: rules.Policy) -> None:
     png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + bytes(100)
     result = scanner.run([Candidate("notes.txt", png), Candidate("logo.png", LINE)], policy, workers=1)

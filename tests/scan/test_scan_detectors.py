@@ -86,6 +86,12 @@ def found_rules(policy: rules.Policy, payload: str, path: str = "config/app.txt"
 KEY = sealer_key()
 
 
+def wrapped(data: bytes, width: int, indent: str = "") -> str:
+    """`data` in base64 cut into lines of `width` (`base64` cuts at 76, `openssl base64` at 64)."""
+    text = base64.b64encode(data).decode()
+    return ("\n" + indent).join(text[i : i + width] for i in range(0, len(text), width))
+
+
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
@@ -107,6 +113,10 @@ TABLES: dict[str, list[tuple[str, bool]]] = {
         (f"Authorization: Basic {b64(f'svc:{KEY}'.encode())}", True),
         (f"env: {b64(f'API_KEY={KEY}'.encode())}", True),
         ("data = '" + base64.urlsafe_b64encode(b"x" + KEY.encode() + b"\n").decode() + "'", True),
+        # wrapped lines (`base64`, `openssl base64`, a YAML block): the key crosses a line break
+        (wrapped(f"API_KEY={sealer_key('production-eu')}\n".encode(), 76), True),
+        ("env: |\n  " + wrapped(f"API_KEY={KEY}\n".encode(), 64, "  "), True),
+        (wrapped(f"API_KEY={lookalike(sealer_key('production-eu'))}\n".encode(), 76), False),
         (f"payload: {b64(f'{lookalike(KEY)}'.encode())}", False),  # checksum fails
         (f"payload: {b64(f'{KEY}x'.encode())}", False),  # part of a longer token
         (f"payload: {b64(f'{KEY[:-1]}'.encode())}", False),  # truncated
