@@ -124,7 +124,7 @@ CUT = f"{SCISSORS}\n# Do not modify or remove the line above.\n# Everything belo
 
 
 @pytest.mark.parametrize("edited", [False, True])
-def test_a_key_below_a_scissors_line_the_user_typed_is_blocked(repo: Path, tmp_path: Path, edited: bool) -> None:
+def test_a_key_below_a_typed_scissors_line_is_blocked(repo: Path, tmp_path: Path, edited: bool) -> None:
     """Git cuts a typed scissors line only under `-v` or `--cleanup=scissors`: here it commits
     the key below it (`-m`, or an editor without `-v`), so the hook must not cut there."""
     key = apikey.generate("prod")
