@@ -45,7 +45,7 @@ def test_fit_certificate_describes_itself(keypair_2048_dir: Path) -> None:
     assert info.fingerprint == hashlib.sha256(der).hexdigest()
     assert info.key_bits == 2048
     assert info.subject == "CN=sealed-secret"
-    assert info.not_before < NOW < info.not_after
+    assert info.not_before < dt.datetime.now(dt.timezone.utc) < info.not_after  # not NOW: made later
     assert info.as_dict()["not_after"] == info.not_after.isoformat()
     assert certs.sealing_key(cert, str(path)).key_size == 2048
 
