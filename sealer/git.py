@@ -134,37 +134,6 @@ def run_bytes(root: Path | str, *args: str, stdin: bytes | None = None) -> bytes
     return done.stdout
 
 
-def run_together(root: Path | str, *calls: tuple[Sequence[str], bytes | None]) -> list[bytes]:
-    """The outputs of git commands that need none of each other's output, (args, stdin) each,
-    started together (each git's start-up and index read overlap: the hook's latency); GitError
-    when one refuses."""
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        for args, _ in calls:
-            blanked = _no_drivers(str(root)) if _command(args) in _MAY_RUN_DRIVERS else ()
-            procs.append(
-                subprocess.Popen(
-                    [*GIT, *blanked, "-C", str(root), *args],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    env=environment(),
-                )
-            )
-        outs = [proc.communicate(stdin) for proc, (_, stdin) in zip(procs, calls, strict=True)]
-    except FileNotFoundError:
-        raise GitError("git is not installed") from None
-    finally:
-        for proc in procs:  # one not waited for (an error above): end it, never leave it running
-            if proc.returncode is None:
-                proc.kill()
-                proc.wait()
-    for proc, (args, _), (out, err) in zip(procs, calls, outs, strict=True):
-        if proc.returncode:
-            raise _refused(args, subprocess.CompletedProcess(args, proc.returncode, out, err))
-    return [out for out, _ in outs]
-
-
 def run(root: Path | str, *args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
     """git's output as text; GitError when git refuses."""
     done = _call(root, args, None if stdin is None else stdin.encode(), env)

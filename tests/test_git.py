@@ -262,21 +262,3 @@ def test_paths_from_sealer_yaml_are_read_literally_never_as_pathspec_magic(repo:
     assert (repo / "notes.txt").read_text() == "edited\n"
     assert not sealer_git.changes_path(repo, "HEAD", given)
     assert sealer_git.refs_holding(repo, "records", given) == []
-
-
-def test_run_together_returns_each_output_in_order_and_fails_when_one_refuses(tmp_path: Path) -> None:
-    """The hook's ls-files and check-attr, started at once: each gets its own stdin, the outputs
-    come back in call order, and a git that refuses is a GitError (none left running)."""
-    root = new_repo(tmp_path / "r")
-    write(root, "a.txt", "a\n")
-    (root / ".gitattributes").write_text("a.txt filter=lfs\n")
-    git(root, "add", "a.txt")
-    names, attrs = sealer_git.run_together(
-        root,
-        (["ls-files", "-z"], None),
-        (["check-attr", "-z", "--stdin", "filter"], b"a.txt\0b.txt\0"),
-    )
-    assert names == b"a.txt\0"
-    assert attrs == b"a.txt\0filter\0lfs\0b.txt\0filter\0unspecified\0"
-    with pytest.raises(GitError, match="git rev-parse"):
-        sealer_git.run_together(root, (["ls-files"], None), (["rev-parse", "--verify", "no-such"], None))

@@ -223,14 +223,8 @@ def _index_blobs(sources: list[str]) -> dict[str, tuple[str, bool]]:
         return {}
     named = [os.fsencode(os.path.normpath(source)) for source in sources]
     pathspecs = [os.fsdecode(p) for p in named] if sum(map(len, named)) < _ARGS_BYTES else []
-    from sealer import git  # only here: the hook starts light
-
-    try:  # both at once (the hook's latency): attributes of every named path, tracked or not
-        out, attrs = git.run_together(
-            os.curdir,
-            (["--literal-pathspecs", "ls-files", "-s", "-v", "-z", "--", *pathspecs], None),
-            (_CHECK_ATTR, b"".join(p + b"\0" for p in named)),
-        )
+    try:
+        out = run_git(["--literal-pathspecs", "ls-files", "-s", "-v", "-z", "--", *pathspecs])
         index: dict[bytes, tuple[bytes, str]] = {}  # path -> (ls-files -v tag, index blob)
         for entry in out.split(b"\0"):
             meta, _, path = entry.partition(b"\t")
@@ -238,7 +232,7 @@ def _index_blobs(sources: list[str]) -> dict[str, tuple[str, bool]]:
                 flag, _, blob = meta.split(b" ")[:3]
                 index[path] = (flag, blob.decode("ascii"))
         tracked = [path for path in named if path in index]
-        rewritten = _attributes(os.curdir, attrs)
+        rewritten = _rewritten(os.curdir, tracked)
     except GitError:
         return {}  # not in a Git work tree: the files are what there is
     held: dict[str, tuple[str, bool]] = {}
@@ -344,14 +338,11 @@ def _rewritten(root: str, paths: list[bytes]) -> _Rewritten:
     key in a Git LFS file is pushed as the file: both are scanned)."""
     if not paths:
         return _Rewritten(set(), set())
-    return _attributes(root, run_git(_CHECK_ATTR, cwd=root, stdin=b"".join(p + b"\0" for p in paths)))
-
-
-_CHECK_ATTR = ["check-attr", "-z", "--stdin", "working-tree-encoding", "filter"]
-
-
-def _attributes(root: str, out: bytes) -> _Rewritten:
-    """`_rewritten` from `git check-attr`'s output (`_CHECK_ATTR`)."""
+    out = run_git(
+        ["check-attr", "-z", "--stdin", "working-tree-encoding", "filter"],
+        cwd=root,
+        stdin=b"".join(p + b"\0" for p in paths),
+    )
     fields = out.split(b"\0")
     said = [(fields[i], fields[i + 1], fields[i + 2]) for i in range(0, len(fields) - 2, 3)]
     reencoded = {
