@@ -120,16 +120,24 @@ _SHARED = (layout.PRE_COMMIT_CONFIG, layout.GITATTRIBUTES, layout.GITIGNORE)
 HOOK_IDS = ("sealer-scan", "sealer-scan-message", "sealer-check")
 
 
-def hooks_missing(root: Path) -> list[str]:
-    """sealer's hooks that the repository's `.pre-commit-config.yaml` does not run: init never
-    overwrites one that was there, and must not leave the plaintext guard off unsaid. One it
-    cannot read runs none that it can vouch for."""
+def _kept_config(root: Path) -> dict[str, object] | None:
+    """The repository's `.pre-commit-config.yaml` as a mapping; None when it cannot be read."""
     try:
         text = repofiles.read_text_if_exists(root / layout.PRE_COMMIT_CONFIG)
         docs = yamlio.load_documents(text or "", layout.PRE_COMMIT_CONFIG)
     except (SealerError, OSError, UnicodeDecodeError):
+        return None
+    return docs[0] if docs and isinstance(docs[0], dict) else {}
+
+
+def hooks_missing(root: Path) -> list[str]:
+    """sealer's hooks that the repository's `.pre-commit-config.yaml` does not run: init never
+    overwrites one that was there, and must not leave the plaintext guard off unsaid. One it
+    cannot read runs none that it can vouch for."""
+    kept = _kept_config(root)
+    if kept is None:
         return list(HOOK_IDS)
-    repos = docs[0].get("repos") if docs and isinstance(docs[0], dict) else None
+    repos = kept.get("repos")
     hooks = (
         [h for r in repos if isinstance(r, dict) for h in r.get("hooks") or []]
         if isinstance(repos, list)
@@ -137,6 +145,14 @@ def hooks_missing(root: Path) -> list[str]:
     )
     ids = {h.get("id") for h in hooks if isinstance(h, dict)}
     return [hook for hook in HOOK_IDS if hook not in ids]
+
+
+def installs_commit_msg(root: Path) -> bool:
+    """Whether a plain `pre-commit install` in a clone installs the message hook: only when the
+    config's `default_install_hook_types` names commit-msg (pre-commit's default is pre-commit)."""
+    kept = _kept_config(root)
+    types = kept.get("default_install_hook_types") if kept else None
+    return isinstance(types, list) and "commit-msg" in types
 
 
 def hooks_entry(hooks: hooksrepo.HooksRepo) -> str:

@@ -224,7 +224,7 @@ def test_a_pre_commit_config_already_there_without_sealer_hooks_is_said(fresh: P
     said = "which runs no sealer-scan or sealer-scan-message or sealer-check hook"
     assert f"kept .pre-commit-config.yaml, {said}" in result.stdout
     assert "      - id: sealer-scan-message" in result.stdout and config_file.read_bytes() == before
-    assert "then run `pre-commit install --hook-type commit-msg`" in result.stdout
+    assert "run `pre-commit install --hook-type commit-msg`" in result.stdout
 
 
 ALL_HOOKS = "{id: sealer-scan}, {id: sealer-scan-message}, {id: sealer-check}"
@@ -254,3 +254,26 @@ def test_json_names_the_sealer_hooks_a_kept_pre_commit_config_lacks(
     result = invoke(fresh, "init", "--env", "qa", "-o", "json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["hooks_missing"] == missing
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+@pytest.mark.parametrize(
+    ("types", "installs"), [("", False), ("[pre-commit]", False), ("[pre-commit, commit-msg]", True)]
+)
+def test_a_kept_config_whose_pre_commit_install_skips_the_message_hook_is_said(
+    fresh: Path, types: str, installs: bool, as_json: bool
+) -> None:
+    """A config upgraded by hand (all three hooks listed) but without commit-msg in
+    `default_install_hook_types`: `pre-commit install` in each new clone leaves the message hook off."""
+    head = f"default_install_hook_types: {types}\n" if types else ""
+    (fresh / ".pre-commit-config.yaml").write_text(
+        f"{head}repos:\n  - repo: x\n    rev: v1\n    hooks: [{ALL_HOOKS}]\n"
+    )
+    said = invoke(fresh, "init", "--env", "qa", *(["-o", "json"] if as_json else []))
+    assert said.exit_code == 0, said.stderr
+    if as_json:
+        assert json.loads(said.stdout)["installs_commit_msg"] is installs
+    else:
+        assert (
+            "has no `default_install_hook_types: [pre-commit, commit-msg]`" in said.stdout
+        ) is not installs

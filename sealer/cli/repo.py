@@ -49,7 +49,7 @@ def init(
 ) -> int:
     """Make this Git repository a sealer-managed GitOps repo (writes sealer.yaml)."""
     from sealer.hooksrepo import locate
-    from sealer.init import hooks_entry, hooks_missing
+    from sealer.init import hooks_entry, hooks_missing, installs_commit_msg
     from sealer.init import init as run_init
     from sealer.layout import PRE_COMMIT_CONFIG
 
@@ -64,9 +64,14 @@ def init(
             f"\nkept {PRE_COMMIT_CONFIG}, which runs no {' or '.join(missing)} hook: plaintext keys are not "
             f"kept out of Git until you add this to its `repos:` list:\n{hooks_entry(hooks).rstrip()}"
         )
-        if "sealer-scan-message" in missing:  # a commit-msg hook: `pre-commit install` alone skips it
-            text += "\nthen run `pre-commit install --hook-type commit-msg` (the message hook)"
-    emit({"created": created, "hooks_missing": missing}, output, text)
+    hook_types = installs_commit_msg(root)
+    if not hook_types:  # a commit-msg hook: `pre-commit install` alone skips it, in every new clone
+        text += (
+            f"\n{PRE_COMMIT_CONFIG} has no `default_install_hook_types: [pre-commit, commit-msg]`: add it, "
+            "or `pre-commit install` in a clone leaves the message hook (sealer-scan-message) off; "
+            "in this clone run `pre-commit install --hook-type commit-msg`"
+        )
+    emit({"created": created, "hooks_missing": missing, "installs_commit_msg": hook_types}, output, text)
     return 0
 
 

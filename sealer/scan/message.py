@@ -33,20 +33,35 @@ def candidate(path: str) -> Candidate:
         return Candidate(path, None, f"commit message not read: {err.strerror or err}", failed=True)
     if data is None:
         return Candidate(path, None, f"commit message larger than {MAX_BYTES >> 20} MB", failed=True)
-    return Candidate(path, committed(data, *_cleanup()))
+    comment, drop_comments = _cleanup()
+    return Candidate(path, committed(data, comment, drop_comments, _editor_used()))
 
 
-def committed(data: bytes, comment: bytes | None, drop_comments: bool) -> bytes:
-    """The message up to its scissors line, comment lines blanked when Git drops them (line
+def committed(data: bytes, comment: bytes | None, drop_comments: bool, edited: bool = True) -> bytes:
+    """The message up to Git's scissors line, comment lines blanked when Git drops them (line
     numbers stay). `comment` None: Git's `auto` character, unknown here: nothing is cut."""
     if comment is None:
         return data
     lines = data.split(b"\n")
-    cut = [k for k, line in enumerate(lines) if line.rstrip(b"\r") == comment + SCISSORS]
+    cut = [k for k in range(len(lines)) if edited and _gits_scissors(lines, k, comment)]
     lines = lines[: cut[0]] if cut else lines
     if drop_comments:
         lines = [b"" if line.startswith(comment) else line for line in lines]
     return b"\n".join(lines)
+
+
+def _gits_scissors(lines: list[bytes], k: int, comment: bytes) -> bool:
+    """Whether line k is a scissors line Git wrote into an edited message (`-v`, cleanup=scissors):
+    exactly Git's line followed by its two commented explanation lines. Git cuts a scissors line
+    the user typed only under `-v` or `--cleanup=scissors`, which the hook cannot see: one without
+    Git's explanation under it (or ending in CR, which Git does not match) is scanned past."""
+    below = lines[k + 1 : k + 3]
+    return lines[k] == comment + SCISSORS and len(below) == 2 and all(b.startswith(comment) for b in below)
+
+
+def _editor_used() -> bool:
+    """Git exports GIT_EDITOR=: to the hook when no editor was run (`-m`, `-F`)."""
+    return os.environ.get("GIT_EDITOR") != ":"
 
 
 def _cleanup() -> tuple[bytes | None, bool]:
@@ -57,8 +72,7 @@ def _cleanup() -> tuple[bytes | None, bool]:
     char = config.get(b"core.commentstring", config.get(b"core.commentchar", b"#"))
     if char in (b"auto", b""):  # auto: Git picks a character the message does not use
         return None, False
-    editor_used = os.environ.get("GIT_EDITOR") != ":"
-    return char, editor_used and config.get(b"commit.cleanup", b"") in _STRIPPING
+    return char, _editor_used() and config.get(b"commit.cleanup", b"") in _STRIPPING
 
 
 def _config() -> dict[bytes, bytes]:

@@ -120,13 +120,31 @@ def test_a_key_above_the_scissors_of_a_verbose_commit_is_blocked(repo: Path, tmp
 
 
 SCISSORS = "# ------------------------ >8 ------------------------"
+CUT = f"{SCISSORS}\n# Do not modify or remove the line above.\n# Everything below it will be ignored."
+
+
+@pytest.mark.parametrize("edited", [False, True])
+def test_a_key_below_a_typed_scissors_line_is_blocked(repo: Path, tmp_path: Path, edited: bool) -> None:
+    """Git cuts a typed scissors line only under `-v` or `--cleanup=scissors`: here it commits
+    the key below it (`-m`, or an editor without `-v`), so the hook must not cut there."""
+    key = apikey.generate("prod")
+    text = f"msg\n{SCISSORS}\n{key}\n"
+    if edited:
+        editor = tmp_path / "editor.py"
+        editor.write_text(f"import sys\nopen(sys.argv[1], 'w').write({text!r})\n")
+        done = run(repo, "git", "-c", f"core.editor={sys.executable} {editor}", "commit")
+    else:
+        done = run(repo, "git", "commit", "-m", text)
+    assert done.returncode != 0 and not committed(repo) and key not in done.stdout + done.stderr
 
 
 @pytest.mark.parametrize(
     ("text", "comment", "drop", "kept"),
     [
-        (f"msg\n{SCISSORS}\n-key\n", b"#", True, "msg"),
-        (f"msg\n{SCISSORS}\n-key\n", b"#", False, "msg"),
+        (f"msg\n{CUT}\n-key\n", b"#", True, "msg"),
+        (f"msg\n{CUT}\n-key\n", b"#", False, "msg"),
+        (f"msg\n{SCISSORS}\n-key\n", b"#", False, f"msg\n{SCISSORS}\n-key\n"),  # typed: git keeps
+        (f"msg\n{SCISSORS}\r\n# a\n# b\n-key", b"#", False, f"msg\n{SCISSORS}\r\n# a\n# b\n-key"),
         ("msg\n# comment\nbody\n", b"#", True, "msg\n\nbody\n"),  # line numbers stay
         ("msg\n# comment\nbody\n", b"#", False, "msg\n# comment\nbody\n"),  # -m: git keeps it
         (f"msg\n; note\n{SCISSORS}\n", b";", True, f"msg\n\n{SCISSORS}\n"),  # commentChar ';'
@@ -135,6 +153,10 @@ SCISSORS = "# ------------------------ >8 ------------------------"
 )
 def test_the_committed_part_of_a_message(text: str, comment: bytes | None, drop: bool, kept: str) -> None:
     assert message.committed(text.encode(), comment, drop) == kept.encode()
+
+
+def test_without_an_editor_git_writes_no_scissors_so_none_is_cut() -> None:
+    assert message.committed(f"msg\n{CUT}\n-key".encode(), b"#", False, edited=False).endswith(b"-key")
 
 
 def test_a_message_file_that_cannot_be_read_fails_closed(tmp_path: Path) -> None:
