@@ -661,6 +661,14 @@ class Earlier:
     subject: str  # the commit message's first line: this, or this and a colon and more
     trailer: str  # a line of the commit message
     done: tuple[str, ...]  # the key's status in that commit's ledger that satisfies this request
+    by: dt.datetime | None = None  # a grace window there satisfies it when it ends by then
+
+    def satisfied_by(self, record: KeyRecord) -> bool:
+        """A longer grace window than the one asked for now leaves the key valid too long."""
+        if record.status != GRACE:
+            return record.status in self.done
+        ends, by = record.revoke_at, self.by
+        return GRACE in self.done and ends is not None and by is not None and ends <= by
 
 
 def _incident_of(env_name: str, key_id: str) -> Earlier:
@@ -669,11 +677,12 @@ def _incident_of(env_name: str, key_id: str) -> Earlier:
     return Earlier("incident", f"sealer keys compromised {env_name} {key_id}", subject, trailer, (REVOKED,))
 
 
-def _revocation_of(env_name: str, key_id: str, grace: bool) -> Earlier:
-    """A revocation now is done by one that revoked the key; one with grace, by either."""
-    done = (REVOKED, GRACE) if grace else (REVOKED,)
+def _revocation_of(env_name: str, key_id: str, at: dt.datetime | None) -> Earlier:
+    """A revocation now is done by one that revoked the key; one with grace, by either, the
+    grace window ending no later than `at`."""
+    done = (REVOKED, GRACE) if at else (REVOKED,)
     command, subject = f"sealer keys revoke {env_name} {key_id}", f"sealer: revoke {env_name} key {key_id}"
-    return Earlier("revocation", command, subject, f"Sealer-Key-Id: {key_id}", done)
+    return Earlier("revocation", command, subject, f"Sealer-Key-Id: {key_id}", done, at)
 
 
 def _earlier(root: Path, env_name: str, key_id: str, kind: Earlier) -> tuple[str, str] | None:
@@ -691,7 +700,7 @@ def _earlier(root: Path, env_name: str, key_id: str, kind: Earlier) -> tuple[str
         if kind.trailer not in map(str.strip, lines):
             continue
         if any(
-            r.key_id == key_id and r.status in kind.done for r in ledger.at_revision(root, commit, env_name)
+            r.key_id == key_id and kind.satisfied_by(r) for r in ledger.at_revision(root, commit, env_name)
         ):
             heads = [ref for ref in git.branches_at(root, commit) if ref.startswith("refs/heads/")]
             heads = heads or [r for r in git.branches_containing(root, commit) if r.startswith("refs/heads/")]
@@ -774,7 +783,7 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
             stores.of(env).revoke(env.name, request.key_id, request.at)  # nothing to record in Git
             return changed, RotationResult(None, None, False, [], [])
         # Its own branch leaves the checkout's ledger holding the key valid: a rerun finds that commit.
-        kind = _revocation_of(env.name, request.key_id, grace=request.at is not None)
+        kind = _revocation_of(env.name, request.key_id, request.at)
         earlier = _earlier(root, env.name, request.key_id, kind)
         if earlier is not None:
             record, done, _ = _finish_earlier(cfg, env, request.key_id, (kind, *earlier), request.push)
