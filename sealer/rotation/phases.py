@@ -699,13 +699,19 @@ def _earlier(root: Path, env_name: str, key_id: str, kind: Earlier) -> tuple[str
             continue
         if kind.trailer not in map(str.strip, lines):
             continue
-        if any(
-            r.key_id == key_id and kind.satisfied_by(r) for r in ledger.at_revision(root, commit, env_name)
-        ):
-            heads = [ref for ref in git.branches_at(root, commit) if ref.startswith("refs/heads/")]
-            heads = heads or [r for r in git.branches_containing(root, commit) if r.startswith("refs/heads/")]
+        if not _holds_done(root, commit, env_name, key_id, kind):
+            continue
+        heads = [ref for ref in git.branches_at(root, commit) if ref.startswith("refs/heads/")]
+        heads = heads or [r for r in git.branches_containing(root, commit) if r.startswith("refs/heads/")]
+        # A branch that reverted the change since (the key valid again at its tip) did not do it.
+        heads = [ref for ref in heads if _holds_done(root, ref, env_name, key_id, kind)]
+        if heads:
             return heads[0].removeprefix("refs/heads/"), commit
     return None
+
+
+def _holds_done(root: Path, rev: str, env_name: str, key_id: str, kind: Earlier) -> bool:
+    return any(r.key_id == key_id and kind.satisfied_by(r) for r in ledger.at_revision(root, rev, env_name))
 
 
 def _finish_earlier(

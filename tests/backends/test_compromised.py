@@ -510,3 +510,18 @@ def test_an_earlier_run_left_unfinished_is_finished_first_and_nothing_is_minted(
     monkeypatch.delenv("SEALER_FAULT")
     code, report = compromised(backend_repo, old.key_id)
     assert code == 0 and not (backend_repo / JOURNAL).exists(), report
+
+
+def test_an_incident_reverted_on_its_branch_does_not_stop_the_replacement(backend_repo: Path) -> None:
+    """The branch's commit was reverted there since (the key valid again at the branch's tip): a
+    rerun that names it leaves the key with no replacement anywhere."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    code, first = compromised(backend_repo, old.key_id)
+    assert code == 0, first
+    start = git(backend_repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    git(backend_repo, "checkout", "-q", first["branch"])
+    git(backend_repo, "revert", "--no-edit", first["commit"])
+    git(backend_repo, "checkout", "-q", start)
+    code, again = compromised(backend_repo, old.key_id)
+    assert code == 0 and not again["already_handled"] and again["commit"] != first["commit"], again
