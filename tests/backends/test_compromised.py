@@ -29,7 +29,7 @@ from support.cli import sealer
 from support.git import commit_all, git, head
 from support.repos import ledger_records, run_sealer
 
-from sealer import ledger
+from sealer import layout, ledger
 from sealer.records import ACCEPTED, ACTIVE, REVOKED
 
 JOURNAL = Path(".git") / "sealer-rotation.json"
@@ -525,3 +525,21 @@ def test_an_incident_reverted_on_its_branch_does_not_stop_the_replacement(backen
     git(backend_repo, "checkout", "-q", start)
     code, again = compromised(backend_repo, old.key_id)
     assert code == 0 and not again["already_handled"] and again["commit"] != first["commit"], again
+
+
+def test_a_local_branch_with_a_ledger_sealer_never_wrote_does_not_stop_the_incident(
+    backend_repo: Path,
+) -> None:
+    """A branch checked out from anyone's pull request, its commit shaped like the incident's but
+    its ledger unreadable (a status sealer never gives): the replacement goes ahead (it was exit 2)."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    start = git(backend_repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    git(backend_repo, "checkout", "-q", "-b", "pr-42")
+    path = backend_repo / layout.ledger_file(ENV)
+    path.write_text(path.read_text().replace('"status": "active"', '"status": "Revoked"'))
+    message = f"sealer: compromised {ENV} key {old.key_id}\n\nSealer-Compromised-Key-Id: {old.key_id}"
+    git(backend_repo, "commit", "-qam", message)
+    git(backend_repo, "checkout", "-q", start)
+    code, out = compromised(backend_repo, old.key_id)
+    assert code == 0 and not out["already_handled"] and out["branch"] != "pr-42", out
