@@ -15,6 +15,7 @@ the change is only rolled forward (`roll_forward`), by the same run or the next.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -301,6 +302,8 @@ def roll_forward(
     root, stores = cfg.root, stores or Stores(cfg)
     assert entry.commit is not None
     commit = entry.commit
+    with contextlib.suppress(SealerError, OSError):  # unrecorded, a rerun only commits again
+        journal.record_made(git_dir, commit)
     envs = [cfg.env(name) for name in entry.envs]
     accepted: list[str] = []
     steps: list[Step] = []
@@ -686,13 +689,16 @@ def _revocation_of(env_name: str, key_id: str, at: dt.datetime | None) -> Earlie
 
 
 def _earlier(root: Path, env_name: str, key_id: str, kind: Earlier) -> tuple[str, str] | None:
-    """(branch, commit) of the newest such commit for this key, or None. Local branches only: a
-    pushed branch is anyone's, and one that claimed to be it must never stop the key's
-    revocation or replacement."""
+    """(branch, commit) of the newest such commit for this key, or None. Only a commit a run made
+    in this repository (`journal.made`) on a local branch: anyone may push a branch that claims
+    to be one, and check it out, and it must never stop the key's revocation or replacement."""
     if git.head(root) is None:
         return None
     log = git.run(root, "log", "--branches", "--not", "HEAD", "--format=%H", "-F", f"--grep={kind.trailer}")
+    ours = set(journal.made(git.git_dir(root))) if log else set()
     for commit in log.split():
+        if commit not in ours:  # looks like a run's commit, made elsewhere (anyone's branch)
+            continue
         lines = git.message_of(root, commit).splitlines()
         first = lines[0] if lines else ""
         if first != kind.subject and not first.startswith(f"{kind.subject}:"):

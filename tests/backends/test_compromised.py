@@ -465,6 +465,24 @@ def test_a_pushed_branch_claiming_the_incident_does_not_stop_the_replacement(bac
     assert code == 0 and not again["already_handled"] and again["commit"] != first["commit"], again
 
 
+def test_a_branch_checked_out_from_anyone_claiming_the_incident_does_not_stop_it(
+    backend_repo: Path, tmp_path: Path
+) -> None:
+    """A pull request's branch checked out locally (`gh pr checkout`) whose commit is shaped as the
+    incident, made elsewhere (with a key of its author's making): only a commit a run made in this
+    repository stands for an earlier run, so even the first run replaces the key."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    elsewhere = tmp_path / "elsewhere"
+    git(tmp_path, "clone", "-q", str(backend_repo), str(elsewhere))
+    code, forged = compromised(elsewhere, old.key_id)
+    assert code == 0 and forged["branch"], forged
+    git(backend_repo, "fetch", "-q", str(elsewhere), f"{forged['branch']}:pr-42")
+    code, report = compromised(backend_repo, old.key_id)
+    assert code == 0 and not report["already_handled"], report
+    assert report["commit"] != forged["commit"] and report["branch"] != "pr-42", report
+
+
 def test_ctrl_c_during_the_history_search_says_the_key_was_replaced(
     backend_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
