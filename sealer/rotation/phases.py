@@ -302,8 +302,9 @@ def roll_forward(
     root, stores = cfg.root, stores or Stores(cfg)
     assert entry.commit is not None
     commit = entry.commit
-    with contextlib.suppress(SealerError, OSError):  # unrecorded, a rerun only commits again
-        journal.record_made(git_dir, commit)
+    if entry.revocations:  # what a rerun of keys revoke / keys compromised looks for (`_earlier`)
+        with contextlib.suppress(SealerError, OSError):  # unrecorded, a rerun only commits again
+            journal.record_made(git_dir, commit)
     envs = [cfg.env(name) for name in entry.envs]
     accepted: list[str] = []
     steps: list[Step] = []
