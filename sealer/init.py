@@ -138,12 +138,9 @@ def hooks_missing(root: Path) -> list[str]:
     if kept is None:
         return list(HOOK_IDS)
     repos = kept.get("repos")
-    hooks = (
-        [h for r in repos if isinstance(r, dict) for h in r.get("hooks") or []]
-        if isinstance(repos, list)
-        else []
-    )
-    ids = {h.get("id") for h in hooks if isinstance(h, dict)}
+    listed = [r.get("hooks") for r in repos if isinstance(r, dict)] if isinstance(repos, list) else []
+    hooks = [h for each in listed if isinstance(each, list) for h in each if isinstance(h, dict)]
+    ids = {h.get("id") for h in hooks if isinstance(h.get("id"), str)}  # any shape a hand edit gives
     return [hook for hook in HOOK_IDS if hook not in ids]
 
 

@@ -15,6 +15,7 @@ configuration), never from the journal alone.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -259,3 +260,31 @@ def apply_renames(root: Path, journal: Journal) -> None:
 
 def discard_temps(root: Path, journal: Journal) -> None:
     repofiles.remove_all([root / item["tmp"] for item in journal.files])
+
+
+# -- the commits sealer made here ----------------------------------------------------------------
+# A rerun of `keys compromised` or `keys revoke` takes an earlier run's commit for done: only a
+# commit a run made in this repository may count, never one that only looks like it (a branch
+# checked out from anyone's pull request). Kept in the git dir, which no commit can write.
+
+MADE_KEPT = 1000  # the newest; an older run's commit found no more only means a new commit
+_COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def made_path(git_dir: Path) -> Path:
+    return git_dir / "sealer-made-commits"
+
+
+def made(git_dir: Path) -> list[str]:
+    """The commits sealer's runs made here, oldest first; none when the record is unreadable."""
+    try:
+        text = repofiles.read_text(made_path(git_dir))
+    except (FileNotFoundError, BadInput, OSError):
+        return []
+    return [line for line in text.split() if _COMMIT_ID.fullmatch(line)]
+
+
+def record_made(git_dir: Path, commit: str) -> None:
+    kept = made(git_dir)
+    if commit not in kept:
+        repofiles.write(made_path(git_dir), "".join(f"{c}\n" for c in [*kept[-(MADE_KEPT - 1) :], commit]))

@@ -277,3 +277,19 @@ def test_a_kept_config_whose_pre_commit_install_skips_the_message_hook_is_said(
         assert (
             "has no `default_install_hook_types: [pre-commit, commit-msg]`" in said.stdout
         ) is not installs
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "repos:\n  - repo: x\n    rev: v1\n    hooks: 5\n",
+        "repos:\n  - repo: x\n    rev: v1\n    hooks: [{id: [sealer-scan]}]\n",
+        "repos:\n  - repo: x\n    rev: v1\n    hooks: [{id: {a: 1}}]\n",
+    ],
+    ids=["hooks-not-a-list", "id-a-list", "id-a-mapping"],
+)
+def test_a_kept_pre_commit_config_of_any_shape_lacks_the_sealer_hooks(fresh: Path, text: str) -> None:
+    (fresh / ".pre-commit-config.yaml").write_text(text)
+    result = invoke(fresh, "init", "--env", "qa", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert {"sealer-scan", "sealer-check"} <= set(json.loads(result.stdout)["hooks_missing"])

@@ -15,6 +15,7 @@ the change is only rolled forward (`roll_forward`), by the same run or the next.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -38,7 +39,7 @@ from sealer import (
     templating,
 )
 from sealer.config import Config, Environment
-from sealer.errors import BackendError, BadInput, PartlyDone, SealerError
+from sealer.errors import BackendError, BadInput, ConfigError, PartlyDone, SealerError
 from sealer.journal import Journal
 from sealer.records import (
     ACCEPTED,
@@ -301,6 +302,9 @@ def roll_forward(
     root, stores = cfg.root, stores or Stores(cfg)
     assert entry.commit is not None
     commit = entry.commit
+    if entry.revocations:  # what a rerun of keys revoke / keys compromised looks for (`_earlier`)
+        with contextlib.suppress(SealerError, OSError):  # unrecorded, a rerun only commits again
+            journal.record_made(git_dir, commit)
     envs = [cfg.env(name) for name in entry.envs]
     accepted: list[str] = []
     steps: list[Step] = []
@@ -661,6 +665,14 @@ class Earlier:
     subject: str  # the commit message's first line: this, or this and a colon and more
     trailer: str  # a line of the commit message
     done: tuple[str, ...]  # the key's status in that commit's ledger that satisfies this request
+    by: dt.datetime | None = None  # a grace window there satisfies it when it ends by then
+
+    def satisfied_by(self, record: KeyRecord) -> bool:
+        """A longer grace window than the one asked for now leaves the key valid too long."""
+        if record.status != GRACE:
+            return record.status in self.done
+        ends, by = record.revoke_at, self.by
+        return GRACE in self.done and ends is not None and by is not None and ends <= by
 
 
 def _incident_of(env_name: str, key_id: str) -> Earlier:
@@ -669,34 +681,48 @@ def _incident_of(env_name: str, key_id: str) -> Earlier:
     return Earlier("incident", f"sealer keys compromised {env_name} {key_id}", subject, trailer, (REVOKED,))
 
 
-def _revocation_of(env_name: str, key_id: str, grace: bool) -> Earlier:
-    """A revocation now is done by one that revoked the key; one with grace, by either."""
-    done = (REVOKED, GRACE) if grace else (REVOKED,)
+def _revocation_of(env_name: str, key_id: str, at: dt.datetime | None) -> Earlier:
+    """A revocation now is done by one that revoked the key; one with grace, by either, the
+    grace window ending no later than `at`."""
+    done = (REVOKED, GRACE) if at else (REVOKED,)
     command, subject = f"sealer keys revoke {env_name} {key_id}", f"sealer: revoke {env_name} key {key_id}"
-    return Earlier("revocation", command, subject, f"Sealer-Key-Id: {key_id}", done)
+    return Earlier("revocation", command, subject, f"Sealer-Key-Id: {key_id}", done, at)
 
 
 def _earlier(root: Path, env_name: str, key_id: str, kind: Earlier) -> tuple[str, str] | None:
-    """(branch, commit) of the newest such commit for this key, or None. Local branches only: a
-    pushed branch is anyone's, and one that claimed to be it must never stop the key's
-    revocation or replacement."""
+    """(branch, commit) of the newest such commit for this key, or None. Only a commit a run made
+    in this repository (`journal.made`) on a local branch: anyone may push a branch that claims
+    to be one, and check it out, and it must never stop the key's revocation or replacement."""
     if git.head(root) is None:
         return None
     log = git.run(root, "log", "--branches", "--not", "HEAD", "--format=%H", "-F", f"--grep={kind.trailer}")
+    ours = set(journal.made(git.git_dir(root))) if log else set()
     for commit in log.split():
+        if commit not in ours:  # looks like a run's commit, made elsewhere (anyone's branch)
+            continue
         lines = git.message_of(root, commit).splitlines()
         first = lines[0] if lines else ""
         if first != kind.subject and not first.startswith(f"{kind.subject}:"):
             continue
         if kind.trailer not in map(str.strip, lines):
             continue
-        if any(
-            r.key_id == key_id and r.status in kind.done for r in ledger.at_revision(root, commit, env_name)
-        ):
-            heads = [ref for ref in git.branches_at(root, commit) if ref.startswith("refs/heads/")]
-            heads = heads or [r for r in git.branches_containing(root, commit) if r.startswith("refs/heads/")]
+        if not _holds_done(root, commit, env_name, key_id, kind):
+            continue
+        heads = [ref for ref in git.branches_at(root, commit) if ref.startswith("refs/heads/")]
+        heads = heads or [r for r in git.branches_containing(root, commit) if r.startswith("refs/heads/")]
+        # A branch that reverted the change since (the key valid again at its tip) did not do it.
+        heads = [ref for ref in heads if _holds_done(root, ref, env_name, key_id, kind)]
+        if heads:
             return heads[0].removeprefix("refs/heads/"), commit
     return None
+
+
+def _holds_done(root: Path, rev: str, env_name: str, key_id: str, kind: Earlier) -> bool:
+    try:
+        records = ledger.at_revision(root, rev, env_name)
+    except ConfigError:  # a ledger sealer never wrote (a branch checked out from anyone): not a run of it
+        return False
+    return any(r.key_id == key_id and kind.satisfied_by(r) for r in records)
 
 
 def _finish_earlier(
@@ -774,7 +800,7 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
             stores.of(env).revoke(env.name, request.key_id, request.at)  # nothing to record in Git
             return changed, RotationResult(None, None, False, [], [])
         # Its own branch leaves the checkout's ledger holding the key valid: a rerun finds that commit.
-        kind = _revocation_of(env.name, request.key_id, grace=request.at is not None)
+        kind = _revocation_of(env.name, request.key_id, request.at)
         earlier = _earlier(root, env.name, request.key_id, kind)
         if earlier is not None:
             record, done, _ = _finish_earlier(cfg, env, request.key_id, (kind, *earlier), request.push)

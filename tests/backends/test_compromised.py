@@ -29,7 +29,7 @@ from support.cli import sealer
 from support.git import commit_all, git, head
 from support.repos import ledger_records, run_sealer
 
-from sealer import ledger
+from sealer import layout, ledger
 from sealer.records import ACCEPTED, ACTIVE, REVOKED
 
 JOURNAL = Path(".git") / "sealer-rotation.json"
@@ -465,6 +465,24 @@ def test_a_pushed_branch_claiming_the_incident_does_not_stop_the_replacement(bac
     assert code == 0 and not again["already_handled"] and again["commit"] != first["commit"], again
 
 
+def test_a_branch_checked_out_from_anyone_claiming_the_incident_does_not_stop_it(
+    backend_repo: Path, tmp_path: Path
+) -> None:
+    """A pull request's branch checked out locally (`gh pr checkout`) whose commit is shaped as the
+    incident, made elsewhere (with a key of its author's making): only a commit a run made in this
+    repository stands for an earlier run, so even the first run replaces the key."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    elsewhere = tmp_path / "elsewhere"
+    git(tmp_path, "clone", "-q", str(backend_repo), str(elsewhere))
+    code, forged = compromised(elsewhere, old.key_id)
+    assert code == 0 and forged["branch"], forged
+    git(backend_repo, "fetch", "-q", str(elsewhere), f"{forged['branch']}:pr-42")
+    code, report = compromised(backend_repo, old.key_id)
+    assert code == 0 and not report["already_handled"], report
+    assert report["commit"] != forged["commit"] and report["branch"] != "pr-42", report
+
+
 def test_ctrl_c_during_the_history_search_says_the_key_was_replaced(
     backend_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -510,3 +528,36 @@ def test_an_earlier_run_left_unfinished_is_finished_first_and_nothing_is_minted(
     monkeypatch.delenv("SEALER_FAULT")
     code, report = compromised(backend_repo, old.key_id)
     assert code == 0 and not (backend_repo / JOURNAL).exists(), report
+
+
+def test_an_incident_reverted_on_its_branch_does_not_stop_the_replacement(backend_repo: Path) -> None:
+    """The branch's commit was reverted there since (the key valid again at the branch's tip): a
+    rerun that names it leaves the key with no replacement anywhere."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    code, first = compromised(backend_repo, old.key_id)
+    assert code == 0, first
+    start = git(backend_repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    git(backend_repo, "checkout", "-q", first["branch"])
+    git(backend_repo, "revert", "--no-edit", first["commit"])
+    git(backend_repo, "checkout", "-q", start)
+    code, again = compromised(backend_repo, old.key_id)
+    assert code == 0 and not again["already_handled"] and again["commit"] != first["commit"], again
+
+
+def test_a_local_branch_with_a_ledger_sealer_never_wrote_does_not_stop_the_incident(
+    backend_repo: Path,
+) -> None:
+    """A branch checked out from anyone's pull request, its commit shaped like the incident's but
+    its ledger unreadable (a status sealer never gives): the replacement goes ahead (it was exit 2)."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    start = git(backend_repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    git(backend_repo, "checkout", "-q", "-b", "pr-42")
+    path = backend_repo / layout.ledger_file(ENV)
+    path.write_text(path.read_text().replace('"status": "active"', '"status": "Revoked"'))
+    message = f"sealer: compromised {ENV} key {old.key_id}\n\nSealer-Compromised-Key-Id: {old.key_id}"
+    git(backend_repo, "commit", "-qam", message)
+    git(backend_repo, "checkout", "-q", start)
+    code, out = compromised(backend_repo, old.key_id)
+    assert code == 0 and not out["already_handled"] and out["branch"] != "pr-42", out

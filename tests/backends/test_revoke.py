@@ -93,3 +93,11 @@ def test_a_rerun_with_push_pushes_the_branch_the_first_run_made(backend_repo: Pa
     failed = sealer(backend_repo, "keys", "revoke", ENV, first["key_id"], "--push", "origin")
     line = one_line_error(failed, 4)
     assert f"run `sealer keys revoke {ENV} {first['key_id']}` again" in line
+
+
+def test_a_shorter_grace_window_than_an_earlier_run_gave_is_a_new_revocation(backend_repo: Path) -> None:
+    rotate(backend_repo)
+    first, _ = revoked(backend_repo, "--grace", "30d")
+    shorter, _ = revoked(backend_repo, "--grace", "1h")
+    assert not shorter["already_handled"] and shorter["commit"] != first["commit"]
+    assert shorter["revoke_at"] < first["revoke_at"]
