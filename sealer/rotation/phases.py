@@ -744,14 +744,30 @@ def _finish_earlier(
     record = next(r for r in ledger.at_revision(root, commit, env.name) if r.key_id == key_id)
     changed: list[bool] = []
     steps: list[Step] = []
-    if sync.external(env) and record.status == REVOKED:  # a grace window's end the store was given
-        store = partial(Stores(cfg).of, env)  # opened inside the step: a failure there is left, not lost
-        revoking = partial(sync.follow_ledger_revocation, env_name=env.name, key_id=key_id)
-        steps.append(("revoking the key in the key store", lambda: changed.append(revoking(store()))))
+    if sync.external(env):  # a store set back since follows the commit again
+        follow = partial(_store_follows_earlier, Stores(cfg), env, commit, record, kind.what == "incident")
+        steps.append(("revoking the key in the key store", lambda: changed.append(follow(result))))
     if push:
         steps.append((f"the push to {push}", partial(git.push_new_branch, root, push, branch)))
     result.left = _run_steps(steps)
     return record, result, any(changed)
+
+
+def _store_follows_earlier(
+    stores: Stores, env: Environment, commit: str, record: KeyRecord, incident: bool, result: RotationResult
+) -> bool:
+    """The store as the earlier run's commit left it: the key revoked, or in grace until that
+    window's end (never longer); an incident's replacement accepted again (into `result`). True
+    when the key's revocation had to be made again."""
+    store = stores.of(env)  # opened here, inside the step: a failure is left for the rerun, not lost
+    at = record.revoke_at if record.status == GRACE else None
+    held = next((r for r in store.list(env.name) if r.key_id == record.key_id), None)
+    behind = held is not None and plan_revoke(held, at, utcnow()) is not None
+    if behind:
+        store.revoke(env.name, record.key_id, at)
+    if incident:
+        result.accepted = sync.accept_committed(stores, commit, [env])
+    return behind
 
 
 # -- keys revoke --------------------------------------------------------------------------------

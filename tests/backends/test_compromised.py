@@ -30,7 +30,7 @@ from support.git import commit_all, git, head
 from support.repos import ledger_records, run_sealer
 
 from sealer import layout, ledger
-from sealer.records import ACCEPTED, ACTIVE, REVOKED
+from sealer.records import ACCEPTED, ACTIVE, PENDING, REVOKED
 
 JOURNAL = Path(".git") / "sealer-rotation.json"
 
@@ -405,6 +405,30 @@ def test_a_rerun_with_an_external_store_accepts_no_second_key(
     in_store = statuses(store_of(backend_repo).list(ENV))
     assert in_store[kid] == REVOKED
     assert sorted(k for k, s in in_store.items() if s == ACCEPTED) == [first["rotated"][0]["key_id"]]
+
+
+def test_a_rerun_accepts_again_a_replacement_the_store_lost(
+    backend_repo: Path, request: pytest.FixtureRequest
+) -> None:
+    """A store set back to before the incident (the key active, its replacement pending, never
+    valid): the rerun revokes the key and accepts the replacement again, minting nothing."""
+    vault = request.getfixturevalue("vault_env")
+    backend = vault_backend(request)
+    kid = deployed_on(backend_repo, backend)
+    code, first = compromised(backend_repo, kid)
+    assert code == 0, first
+    replacement = first["rotated"][0]["key_id"]
+    path = f"{backend.options['path']}/{ENV}"
+    data = vault.read_direct("secret", path)
+    for record in data["records"]:
+        if record["key_id"] in (kid, replacement):
+            record.update(status=ACTIVE if record["key_id"] == kid else PENDING, revoke_at=None)
+    vault.write_direct("secret", path, data)
+    code, again = compromised(backend_repo, kid)
+    assert code == 0 and again["already_handled"] and again["commit"] == first["commit"], again
+    in_store = statuses(store_of(backend_repo).list(ENV))
+    assert (in_store[kid], in_store[replacement]) == (REVOKED, ACCEPTED)
+    assert sorted(k for k, s in in_store.items() if s in (ACCEPTED, PENDING)) == [replacement]
 
 
 def test_a_rerun_after_a_failed_push_pushes_the_first_branch(
