@@ -385,6 +385,29 @@ def test_a_rerun_after_it_succeeded_mints_no_second_key(backend_repo: Path) -> N
     assert head(backend_repo) == start and incident_branches(backend_repo, old.key_id) == [first["branch"]]
 
 
+def test_a_rerun_from_the_incidents_own_branch_names_its_commit(backend_repo: Path) -> None:
+    """Checked out on the incident's branch (the ledger there holds the key revoked), a rerun
+    names the incident's commit and what it rotated, not a bare "is revoked"."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    code, first = compromised(backend_repo, old.key_id)
+    assert code == 0 and not first["already_handled"], first
+    git(backend_repo, "checkout", "-q", first["branch"])
+    code, again = compromised(backend_repo, old.key_id)
+    assert code == 0 and again["already_handled"], again
+    assert (again["branch"], again["commit"], again["rotated"]) == (
+        first["branch"],
+        first["commit"],
+        first["rotated"],
+    )
+    assert head(backend_repo) == first["commit"] and git(backend_repo, "status", "--porcelain") == ""
+    # A revocation that is not this repository's own incident commit stays a plain "is revoked".
+    git(backend_repo, "checkout", "-q", "-b", "copy", first["commit"])
+    (backend_repo / ".git" / "sealer-made-commits").unlink()
+    code, plain = compromised(backend_repo, old.key_id)
+    assert code == 0 and not plain["already_handled"] and plain["commit"] is None, plain
+
+
 def test_a_rerun_with_an_external_store_accepts_no_second_key(
     backend_repo: Path, request: pytest.FixtureRequest
 ) -> None:
