@@ -141,8 +141,9 @@ def _and_unnamed(candidates: Iterator[Candidate]) -> Iterator[Candidate]:
     from sealer.scan import files, hookrun
 
     yield from candidates
-    if hookrun.claim():  # once per pre-commit run, not once per batch
-        yield from files.unnamed_by_hook()
+    unnamed = files.unnamed_by_hook()
+    if unnamed and hookrun.claim():  # reported once per pre-commit run, not once per batch
+        yield from files.from_blobs(unnamed, os.curdir)
 
 
 def _without(candidates: Iterator[Candidate], root: str, excluded: str) -> Iterator[Candidate]:

@@ -375,22 +375,20 @@ def staged(root: str) -> Iterator[Candidate]:
     yield from from_blobs(wanted, root)
 
 
-def unnamed_by_hook() -> Iterator[Candidate]:
+def unnamed_by_hook() -> list[Wanted]:
     """Under pre-commit (run at the top of the work tree): the staged blobs of entries flagged
-    skip-worktree or assume-unchanged whose working copy is gone. pre-commit passes only files
-    that exist, so it never names them, yet Git commits their index blobs."""
+    skip-worktree or assume-unchanged whose working copy is gone (read with `from_blobs`).
+    pre-commit passes only files that exist, so it never names them, yet Git commits them."""
     from sealer.errors import GitError
     from sealer.scan.blobs import Wanted
 
     try:
         entries = _staged_entries(os.curdir)
     except GitError:
-        return  # not in a Git work tree: nothing is staged
+        return []  # not in a Git work tree: nothing is staged
     paths = [path for meta, path in entries if meta[-1] != "D" and meta.split(" ")[1] != _GITLINK]
     held = _index_blobs([path for path in paths if not os.path.lexists(path)])
-    yield from from_blobs(
-        [Wanted(sha, path) for path, (sha, beside) in held.items() if not beside], os.curdir
-    )
+    return [Wanted(sha, path) for path, (sha, beside) in held.items() if not beside]
 
 
 def _staged_entries(root: str) -> list[tuple[str, str]]:

@@ -309,6 +309,7 @@ def test_a_staged_key_whose_flagged_working_copy_is_gone_is_blocked_once(
     assert run(repo, "git", "rm", "-q", "--cached", "app.env").returncode == 0
     again = run(repo, "git", "commit", "--allow-empty", "-m", "no key")  # nothing left to find
     assert again.returncode == 0 and commits(repo) == 2, again.stdout + again.stderr
+    assert len(list((repo / ".git").glob("sealer-hook-run-*"))) == 1  # only a run that had such entries
 
 
 def commits(repo: Path) -> int:
