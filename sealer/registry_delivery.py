@@ -139,6 +139,8 @@ def _targets(
     if settings.delivery == registry.DIRECT:
         if context and context in settings.contexts:  # #17: one cluster of several, its registry only
             return [(context, context)]
+        if context and not settings.contexts:  # the one cluster, read through the context asked for
+            return [(registry.CURRENT_CONTEXT, context)]
         return [(c or registry.CURRENT_CONTEXT, c) for c in settings.contexts or (None,)]
     several = len(env.clusters) > 1
     return [(c.name, context or (c.name if several else None)) for c in env.clusters]
