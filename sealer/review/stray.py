@@ -98,12 +98,61 @@ def _scalars(path: str, data: bytes) -> set[str]:
 
 
 def _wires(path: str, data: bytes | None, refs: tuple[str, ...]) -> bool:
+    """Whether a file holds a GitOps object naming one of `refs`: a kustomization file, or one
+    of `_WIRING_KINDS` wherever it sits (`objects`), an item of the argocd-apps chart's values,
+    or a string spelling one that review cannot read as YAML (a template the chart fills)."""
     named = posixpath.basename(path) in _KUSTOMIZATION_FILES
-    for doc in documents(data, path, None if named else holding(_WIRING_HINTS)) or []:
-        if named or _texts(_get(doc, "kind")) & _WIRING_KINDS:
-            if any(ref in scalar for scalar in _texts(yamlio.nodes(doc)) for ref in refs):
-                return True
+    hints = holding(_WIRING_HINTS)
+    for doc in documents(data, path, None if named else hints) or []:
+        wiring = [doc] if named else [o for node in objects(doc, path, hints) for o in _wiring_objects(node)]
+        texts = {text for node in wiring for text in _texts(yamlio.nodes(node))}
+        texts |= {text for text in _texts(yamlio.nodes(doc)) if _spells_wiring(text)}
+        if any(ref in text for text in texts for ref in refs):
+            return True
     return False
+
+
+# The argocd-apps chart's values: each item (a map's value, or a list's item) an Application's
+# or ApplicationSet's spec, with no `kind`.
+_ARGOCD_APPS = ("applications", "applicationsets")
+
+
+def _wiring_objects(node: yaml.Node) -> list[yaml.Node]:
+    """The GitOps objects a mapping is or lists: itself, of a wiring kind; the argocd-apps
+    chart's items."""
+    found = [node] if _texts(_get(node, "kind")) & _WIRING_KINDS else []
+    for listed in (v for key in _ARGOCD_APPS for v in _get(node, key)):
+        if isinstance(listed, yaml.MappingNode):
+            found += [item for _, item in listed.value]
+        found += _items([listed])
+    return found
+
+
+def _spells_wiring(text: str) -> bool:
+    """A multi-line string that spells a `kind:` of a GitOps object (the argocd-apps chart's
+    `itemTemplates`, a template as text): what it makes is unknown until a chart fills it."""
+    return "\n" in text and "kind" in text and any(kind in text for kind in _WIRING_KINDS)
+
+
+def file_objects(data: bytes | None, source: str, holds: Callable[[str], bool]) -> Iterator[yaml.MappingNode]:
+    """`objects` of each of a file's `documents`, one look (`holds`) for the file and its strings."""
+    return (node for doc in documents(data, source, holds) or [] for node in objects(doc, source, holds))
+
+
+def objects(
+    root: yaml.Node, source: str, holds: Callable[[str], bool], depth: int = _NESTING
+) -> Iterator[yaml.MappingNode]:
+    """Every mapping of a document, wherever it sits: an object nested in another's values (a
+    List's items, the argo-cd chart's `extraObjects`, a HelmRelease's inline values), and those
+    of the YAML documents a multi-line string holds (a chart's values as a ConfigMap's data, an
+    object as text), `depth` strings deep; a string is read only when it `holds` (a cheap look)."""
+    for node in yamlio.nodes(root):
+        if isinstance(node, yaml.MappingNode):
+            yield node
+        text = _text(node) if depth else None
+        if text is not None and "\n" in text and holds(text):
+            for doc in composed(text, source) or []:
+                yield from objects(doc, source, holds, depth - 1)
 
 
 def _in_text(
