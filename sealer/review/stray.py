@@ -5,11 +5,12 @@ verifier would accept whatever fingerprints such a registry lists.
 
 A file is read as any YAML parser may read it, not as sealer's strict reader does: decoded by
 its byte-order mark (UTF-16 and UTF-32 too), escapes and `!!binary` decoded, every value of a
-key given twice, any tag. A Secret or registry is matched by name alone when no namespace of
-its name matches (a kustomization's `namespace:`, Flux's `targetNamespace`, Argo CD's kustomize
-`namespace` move any resource into theirs); a Secret with no namespace matches in every one (the
-tool that applies it picks the namespace). A
-kustomization's `namespace:`, `namePrefix:` and `nameSuffix:` move what it lists: what it
+key given twice, any tag; an object counts wherever it sits (`objects`: a List's item, a
+chart's values such as the argo-cd chart's `extraObjects`, a string holding one). A Secret or
+registry is matched by name alone when no namespace of its name matches (a kustomization's
+`namespace:`, Flux's `targetNamespace`, Argo CD's kustomize `namespace` move any resource into
+theirs); a Secret with no namespace matches in every one (the tool that applies it picks the
+namespace). A kustomization's `namespace:`, `namePrefix:` and `nameSuffix:` move what it lists: what it
 builds (sealer.review.kustomize) is judged by `move_findings`.
 """
 
@@ -51,10 +52,11 @@ def findings(
     """A finding per way `data` (the file at `path`) delivers a managed Secret or key registry."""
     wanted = (frozenset(targets), frozenset(registries))
     hints = (*_HINTS, *(name.casefold() for _, name in (*wanted[0], *wanted[1])))
-    docs = documents(data, path, holding(hints))
+    holds = holding(hints)
+    docs = documents(data, path, holds)
     if docs is None:  # binary, naming nothing wanted, or no YAML as it stands (a chart template): unapplied
         return []
-    messages = (message for doc in docs for message in _delivered(doc, *wanted, _NESTING))
+    messages = (message for doc in docs for message in _delivered(doc, holds, *wanted, _NESTING))
     return [Finding(STRAY, "", path, None, message) for message in dict.fromkeys(messages)]
 
 
@@ -156,11 +158,15 @@ def objects(
 
 
 def _in_text(
-    text: str, targets: frozenset[Target], registries: frozenset[Target], depth: int
+    text: str,
+    holds: Callable[[str], bool],
+    targets: frozenset[Target],
+    registries: frozenset[Target],
+    depth: int,
 ) -> Iterator[str]:
     """What the documents of a YAML text held in a string (an inline patch) deliver."""
     for doc in composed(text, "an inline patch") or []:
-        yield from _delivered(doc, targets, registries, depth)
+        yield from _delivered(doc, holds, targets, registries, depth)
 
 
 def decoded(data: bytes) -> str | None:
@@ -210,7 +216,21 @@ def _decode(data: bytes) -> str | None:
 
 
 def _delivered(
-    doc: yaml.Node, targets: frozenset[Target], registries: frozenset[Target], depth: int
+    doc: yaml.Node,
+    holds: Callable[[str], bool],
+    targets: frozenset[Target],
+    registries: frozenset[Target],
+    depth: int,
+) -> Iterator[str]:
+    """What a document delivers: each object nested anywhere in it (`objects`: a List's item,
+    the argo-cd chart's `extraObjects` in a values file, a string holding one) and each patch."""
+    for node in objects(doc, "a manifest's string", holds, depth):
+        yield from _object_delivers(node, targets, registries)
+        yield from _patch(node, holds, targets, registries, depth)
+
+
+def _object_delivers(
+    doc: yaml.Node, targets: frozenset[Target], registries: frozenset[Target]
 ) -> Iterator[str]:
     kinds = _texts(_get(doc, "kind"))
     meta = _get(doc, "metadata")
@@ -234,25 +254,24 @@ def _delivered(
             made, space = (_texts(_get(item, key)) for key in ("name", "namespace"))
             for namespace, name in _registries(made, space or default, wanted):
                 yield f"its {generator} makes {namespace}/{name}, which sealer delivers, {_NOT_OURS}"
-    yield from _patches(doc, targets, registries, depth)
-    if any(kind.endswith("List") for kind in kinds):  # v1/List, ConfigMapList: applied item by item
-        for item in _items(_get(doc, "items")) if depth else ():
-            yield from _delivered(item, targets, registries, depth - 1)
 
 
-def _patches(
-    doc: yaml.Node, targets: frozenset[Target], registries: frozenset[Target], depth: int
+def _patch(
+    node: yaml.Node,
+    holds: Callable[[str], bool],
+    targets: frozenset[Target],
+    registries: frozenset[Target],
+    depth: int,
 ) -> Iterator[str]:
-    """Kustomize patches, wherever they sit (a kustomization, a Flux Kustomization, an Argo CD
+    """A kustomize patch, wherever it sits (a kustomization, a Flux Kustomization, an Argo CD
     application): a `target` naming what sealer delivers, or an inline patch that is itself
-    such a manifest (a strategic merge of the key registry)."""
-    for node in _mappings(doc):
-        for target in _get(node, "target"):
-            for namespace, name in _registries(_texts(_get(target, "name")), set(), targets | registries):
-                yield f"a patch targets {namespace}/{name}, which sealer delivers, {_NOT_OURS}"
-        inline = [*_get(node, "patch"), *_items(_get(node, "patchesStrategicMerge"))]
-        for text in _texts(inline) if depth else ():
-            yield from _in_text(text, targets, registries, depth - 1)
+    such a manifest (a strategic merge of the key registry), on one line too."""
+    for target in _get(node, "target"):
+        for namespace, name in _registries(_texts(_get(target, "name")), set(), targets | registries):
+            yield f"a patch targets {namespace}/{name}, which sealer delivers, {_NOT_OURS}"
+    inline = [*_get(node, "patch"), *_items(_get(node, "patchesStrategicMerge"))]
+    for text in _texts(inline) if depth else ():
+        yield from _in_text(text, holds, targets, registries, depth - 1)
 
 
 def _mappings(root: yaml.Node) -> Iterator[yaml.MappingNode]:

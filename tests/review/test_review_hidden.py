@@ -123,6 +123,16 @@ def registry_inside_a_list(repo: Path) -> None:
     write(repo, "apps/all.json", json.dumps({"apiVersion": "v1", "kind": "List", "items": [item]}))
 
 
+def registry_in_the_argo_cd_chart_s_extra_objects(repo: Path) -> None:
+    """The argo-cd chart applies each of its values' `extraObjects` as it stands."""
+    write(repo, "argocd/values.yaml", "extraObjects:\n  -\n" + textwrap.indent(registry(repo), "    "))
+
+
+def registry_as_text_in_the_argo_cd_chart_s_extra_objects(repo: Path) -> None:
+    """An item of `extraObjects` may be the object's text (the chart renders it with `tpl`)."""
+    write(repo, "argocd/values.yaml", "extraObjects:\n  - |\n" + textwrap.indent(registry(repo), "    "))
+
+
 def registry_in_a_file_kustomize_lists(repo: Path) -> None:
     """Kustomize applies whatever `resources:` lists, whatever its name."""
     write(repo, "apps/kustomization.yaml", "resources: [registry.txt]\n")
@@ -398,6 +408,8 @@ ATTACKS: list[tuple[Callable[[Path], None], str]] = [
     (registry_made_by_kustomize, "stray-sealed-data"),
     (registry_in_a_file_kustomize_lists, "stray-sealed-data"),
     (registry_inside_a_list, "stray-sealed-data"),
+    (registry_in_the_argo_cd_chart_s_extra_objects, "stray-sealed-data"),
+    (registry_as_text_in_the_argo_cd_chart_s_extra_objects, "stray-sealed-data"),
     (registry_patched_by_kustomize, "stray-sealed-data"),
     (registry_through_a_symlink, "stray-sealed-data"),
     (registry_patched_inline_by_flux, "stray-sealed-data"),
