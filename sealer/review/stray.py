@@ -274,10 +274,6 @@ def _patch(
         yield from _in_text(text, holds, targets, registries, depth - 1)
 
 
-def _mappings(root: yaml.Node) -> Iterator[yaml.MappingNode]:
-    return (node for node in yamlio.nodes(root) if isinstance(node, yaml.MappingNode))
-
-
 def _named(names: set[str], spaces: set[str], wanted: frozenset[Target]) -> set[Target]:
     """The wanted targets one of `names` stands for, in one of `spaces` (any namespace if none)."""
     return {(ns, name) for ns, name in wanted if name in names and (not spaces or ns in spaces)}
@@ -448,9 +444,9 @@ def gitops_builds(
     not redone (`unmodelled`); nor is what a config management plugin renders, named or one whose
     discover rule picks the folder (`picked`). Only those that may change what they build.
     One nested anywhere counts (a List's item, the argo-cd chart's `extraObjects` in a values
-    file or a HelmRelease's values: applied as it stands)."""
+    file or a HelmRelease's values, as an object or its text: applied as it stands)."""
     found = []
-    for doc in (d for top in documents(data, path, _may_deploy) or [] for d in _mappings(top)):
+    for doc in file_objects(data, path, _may_deploy):
         kinds, spec = _texts(_get(doc, "kind")), _get(doc, "spec")
         if "Kustomization" in kinds and any("fluxcd" in v for v in _texts(_get(doc, "apiVersion"))):
             found += [
