@@ -356,6 +356,8 @@ class Kustomization:
     unmodelled: tuple[str, ...] = ()
     patch_files: tuple[str, ...] = ()
     makes_unseen: bool = False  # a chart, generator or transformer plugin: objects review never sees
+    # The namespace of what gives none (Argo CD's destination); `namespaces` overrides it.
+    fills: frozenset[str] = frozenset()
 
     @property
     def moves(self) -> bool:
@@ -364,13 +366,14 @@ class Kustomization:
     @property
     def acts(self) -> bool:
         """Whether it may change what it builds: review then builds and judges it."""
-        return bool(self.moves or self.components or self.unmodelled or self.patch_files)
+        return bool(self.moves or self.fills or self.components or self.unmodelled or self.patch_files)
 
     def apply(self, placed: Placed) -> set[Placed]:
         kind, namespace, name = placed
+        given: set[str | None] = {namespace} if namespace is not None or not self.fills else {*self.fills}
         return {
             (kind, space, f"{prefix}{name}{suffix}")
-            for space in self.namespaces or {namespace}
+            for space in self.namespaces or given
             for prefix in self.prefixes or {""}
             for suffix in self.suffixes or {""}
         }
@@ -500,6 +503,27 @@ def _argo_builds(
         paths = _source_paths(source, fill)[0]
         if unseen := _argo_unseen(source, paths, picked):
             found.append(_unseen(paths, unseen))
+    return found
+
+
+def destination_builds(path: str, data: bytes, spaces: Iterable[str]) -> list[Kustomization]:
+    """The builds of the Argo CD applications in a manifest (nested anywhere) whose
+    `destination.namespace` is one of `spaces` (where sealer delivers keys): Argo CD puts there
+    what a source's path builds that gives no namespace, so a ConfigMap named like a key registry
+    becomes that namespace's registry. An ApplicationSet's templated destination is not filled."""
+    wanted, none = set(spaces), frozenset[str]()
+    found = []
+    for doc in file_objects(data, path, _may_deploy):
+        if "Application" not in _texts(_get(doc, "kind")):
+            continue
+        for spec in _get(doc, "spec"):
+            fills = frozenset(_texts(n for d in _get(spec, "destination") for n in _get(d, "namespace")))
+            if fills & wanted:
+                found += [
+                    Kustomization(none, none, none, _source_paths(source)[0], (), fills=fills)
+                    for source in _argo_sources([spec])
+                    if not any(_get(k, "namespace") for k in _get(source, "kustomize"))  # it sets all
+                ]
     return found
 
 

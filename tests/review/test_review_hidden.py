@@ -322,6 +322,35 @@ def test_a_listed_application_passes_only_when_a_code_owner_approves(repo: Path,
     assert any("wires sealer's files" in f["message"] for f in listed), listed
 
 
+def tools_application(namespace: str) -> str:
+    return (
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: tools, namespace: argocd}\n"
+        f"spec:\n  destination: {{namespace: {namespace}, server: https://kubernetes.default.svc}}\n"
+        "  source: {repoURL: https://git.example.test/acme/gitops.git, path: tools}\n"
+    )
+
+
+def registry_moved_by_an_application_s_destination(repo: Path, namespace: str = "staging") -> None:
+    """main's application deploys tools/ into `tools`, a ConfigMap named like staging's registry
+    with no namespace among it (harmless there); its destination set to staging makes it
+    staging's key registry (Argo CD puts what gives no namespace in the destination's)."""
+    git(repo, "checkout", "-q", "main")
+    lines = [line for line in registry(repo).splitlines(True) if "namespace:" not in line]
+    write(repo, "tools/registry.yaml", "".join(lines))
+    write(repo, "argocd/tools.yaml", tools_application("tools"))
+    commit_all(repo, "tools")
+    git(repo, "checkout", "-q", "-B", "pr")
+    write(repo, "argocd/tools.yaml", tools_application(namespace))
+
+
+def test_an_application_s_destination_elsewhere_moves_no_registry(repo: Path) -> None:
+    """The same application moved into a namespace sealer delivers no keys to passes."""
+    registry_moved_by_an_application_s_destination(repo, "web")
+    commit_all(repo, "tools move to web")
+    code, data = run_review(repo)
+    assert code == 0, data["findings"]
+
+
 def verifier_reads_another_registry(repo: Path) -> None:
     """The verifier's Deployment mounts a ConfigMap of another name, listing the author's keys."""
     git(repo, "checkout", "-q", "main")
@@ -420,6 +449,7 @@ ATTACKS: list[tuple[Callable[[Path], None], str]] = [
     (helm_parameter_in_the_application, "trust-anchor-change"),
     (argocd_parameter_override_file, "trust-anchor-change"),
     (verifier_reads_another_registry, "delivery-change"),
+    (registry_moved_by_an_application_s_destination, "stray-sealed-data"),
     (submodule_added, "trust-anchor-change"),
     (submodule_moved_on, "trust-anchor-change"),
     (registry_beside_the_sealed_file, "manifest-mismatch"),
