@@ -33,6 +33,9 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 3
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+# A number the server sends (Retry-After, X-RateLimit-Reset, X-Next-Page): ASCII digits only, since
+# str.isdigit() takes `²` (a Latin-1 header byte) that float() and int() then refuse.
+_NUMBER = re.compile(r"[0-9]+")
 
 
 @dataclass
@@ -96,7 +99,7 @@ class Client:
                 raise ForgeError(f"{self.host} answered {path} with something that is not a list")
             yield from reply.data
             following = _next_link(reply.headers.get("link", ""))
-            if following is None and reply.headers.get("x-next-page", "").isdigit():
+            if following is None and _NUMBER.fullmatch(reply.headers.get("x-next-page", "")):
                 params = {**(query or {}), self.page_size_param: "100", "page": reply.headers["x-next-page"]}
                 following = f"{path}?{urlencode(params)}"
             if following is None:
@@ -164,11 +167,11 @@ class Client:
         )
         if not limited:
             return None
-        retry_after = headers.get("retry-after", "")
-        if retry_after.strip().isdigit():
+        retry_after = headers.get("retry-after", "").strip()
+        if _NUMBER.fullmatch(retry_after):
             return float(retry_after)
-        reset = headers.get("x-ratelimit-reset") or headers.get("ratelimit-reset") or ""
-        if reset.strip().isdigit():
+        reset = (headers.get("x-ratelimit-reset") or headers.get("ratelimit-reset") or "").strip()
+        if _NUMBER.fullmatch(reset):
             return max(0.0, float(reset) - self.clock()) + 1.0
         return 60.0  # GitHub's advice for a secondary limit that names no time
 

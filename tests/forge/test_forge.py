@@ -398,6 +398,17 @@ def test_a_rate_limit_past_the_bound_fails_at_once(fake: FakeForge, repo: Path, 
     assert code == 4 and "rate limit" in err and "3600s" in err and waits == []
 
 
+@pytest.mark.parametrize("header", ["Retry-After", "X-RateLimit-Reset", "RateLimit-Reset"])
+def test_a_rate_limit_time_in_other_digits_is_one_error(
+    fake: FakeForge, waits: list[float], header: str
+) -> None:
+    # `²` is one Latin-1 byte in a header; str.isdigit() takes it, float() does not.
+    fake.fail_next(429, count=20, headers={header: "\xb2"})
+    with pytest.raises(ForgeError, match="rate limit reached"):
+        _forge().default_branch()
+    assert waits == [60.0, 60.0, 60.0]
+
+
 # -- what goes out, and where -------------------------------------------------------------------
 
 
