@@ -786,3 +786,21 @@ def test_gitea_review_post_finds_the_pull_request_of_its_actions_job(
         result = cli(repo, "review", "--post", "-o", "json", "main", "HEAD")
         assert result.exit_code == 0, result.stderr
     assert len(pull.comments) == 1 and pull.comments[0]["user"]["login"] == fake.user
+
+
+def test_a_key_the_review_markdown_escaped_is_redacted_too(fake: FakeForge, repo: Path) -> None:
+    from sealer import apikey
+    from sealer.forge.pulls import post_review
+    from sealer.review import to_markdown
+    from sealer.review.model import Finding, Report
+
+    key = apikey.generate("my-env")
+    git(repo, "push", "-q", "origin", "main:feature")
+    pull = fake.add_pull("feature")
+    finding = Finding("plaintext", "my-env", "values.yaml", None, f"a pull request's own text: {key}")
+    markdown = to_markdown(Report("a" * 40, "b" * 40, findings=[finding]))
+    assert key not in markdown  # Markdown writes each `_` as `\_`: the plain pattern misses it
+    post_review(_forge(), "feature", markdown)
+    body = pull.comments[0]["body"]
+    assert "slr_my-env_[redacted]" in body and key[-38:] not in body
+    assert key[-38:].encode() not in fake.sent()
