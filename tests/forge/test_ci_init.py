@@ -204,6 +204,9 @@ def test_github_reads_its_own_codeowners_first(repo: Path) -> None:
         (["--owner", "@acme\n- run: curl evil"], "--owner"),
         (["--owner", "@acme", "--schedule", "* * * * *\nevil: 1"], "--schedule"),
         (["--owner", "@acme", "--version", "1.0; rm -rf /"], "--version"),
+        # pip would install the file `sealer==1.0.whl` of the pull request's checkout
+        (["--owner", "@acme", "--version", "1.0.whl"], "--version"),
+        (["--owner", "@acme", "--version", "1.0+local.tar.gz"], "--version"),
         (["--owner", "@acme", "--git", "https://h.example/x.git@main"], "--git"),
         (["--owner", "@acme", "--git", f"http://h.example/x.git@{COMMIT}"], "--git"),
         (["--owner", "@acme", "--python", "3.12\nx: 1"], "--python"),
