@@ -5,6 +5,7 @@ What it guarantees, because it carries a token that can push to the repository:
   links elsewhere are refused, never followed; plain http only to a loopback address;
 - the token never appears in a URL or in an error message (server text is redacted, cut and
   stripped of control characters: a hostile server cannot paint the terminal);
+- a request ends within MAX_REQUEST_SECONDS, however slowly the server trickles its answer;
 - rate limits are waited out as the server asks (Retry-After, X-RateLimit-Reset,
   RateLimit-Reset), a bounded number of times and for a bounded total.
 """
@@ -22,9 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, urlencode, urljoin, urlsplit
 
+from sealer import deadline
 from sealer.forge.base import ForgeError
 
-TIMEOUT_SECONDS = 30
+TIMEOUT_SECONDS = 30  # each wait for a byte
+MAX_REQUEST_SECONDS = 120.0  # one request in all: a server trickling bytes cannot stretch it
 MAX_BODY_BYTES = 8 << 20  # no API answer sealer reads comes near this
 MAX_PAGES = 50
 MAX_RATE_LIMIT_WAITS = 3
@@ -176,6 +179,17 @@ class Client:
         return 60.0  # GitHub's advice for a secondary limit that names no time
 
     def _once(self, method: str, url: str, payload: Any) -> Reply:
+        return deadline.within(
+            MAX_REQUEST_SECONDS,
+            lambda: self._exchange(method, url, payload),
+            lambda: ForgeError(
+                f"{self.host} did not answer {method} {self._path_of(url)} "
+                f"within {MAX_REQUEST_SECONDS:g} seconds"
+            ),
+            "sealer-forge-request",
+        )
+
+    def _exchange(self, method: str, url: str, payload: Any) -> Reply:
         body = None if payload is None else json.dumps(payload).encode()
         request = urllib.request.Request(url, data=body, method=method)
         request.add_unredirected_header("Authorization", f"{self.auth_scheme} {self.token}")

@@ -368,6 +368,37 @@ def test_a_broken_server_is_one_error(reply: bytes) -> None:
         listener.close()
 
 
+def test_a_server_trickling_its_answer_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import threading
+
+    monkeypatch.setattr(http, "MAX_REQUEST_SECONDS", 0.5)
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:  # one byte at a time, each well within the socket timeout
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+            while not stop.wait(0.05):
+                try:
+                    conn.sendall(b" ")
+                except OSError:
+                    return
+
+    worker = threading.Thread(target=trickle, daemon=True)
+    worker.start()
+    client = http.Client("GitHub", f"http://127.0.0.1:{listener.getsockname()[1]}", TOKEN)
+    try:
+        with pytest.raises(ForgeError, match=r"^GitHub did not answer GET /repos/a/b within 0.5 seconds$"):
+            client.get("repos/a/b")
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+        listener.close()
+
+
 def test_a_head_branch_the_remote_lacks_is_refused_with_the_hosts_reason(fake: FakeForge) -> None:
     with pytest.raises(ForgeError) as caught:
         open_rotation(_forge(), "never-pushed", "0" * 40, ["staging"], "t", "b", Extras())
