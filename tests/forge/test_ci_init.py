@@ -302,6 +302,16 @@ def test_the_workflows_validate_and_run_the_gate(repo: Path, kind: str) -> None:
     assert "--post --output markdown" in comment["run"] and "GITHUB_STEP_SUMMARY" not in comment["run"]
 
 
+@pytest.mark.parametrize("kind", ["github", "gitea", "forgejo"])
+def test_the_gate_runs_again_when_a_pull_request_changes_its_base(repo: Path, kind: str) -> None:
+    """A pull request reviewed against a branch that holds its changes already, then moved onto
+    the default branch, must not keep that run's result: `edited` (the base changed) runs it again."""
+    args = ["--owner", "@acme/platform"] + (["--auth", "token"] if kind != "github" else [])
+    assert cli(repo, "ci", "init", kind, *args).exit_code == 0
+    review = yaml.safe_load((repo / f".{kind}/workflows/sealer-review.yml").read_text())
+    assert set(review[True]["pull_request"]["types"]) >= {"opened", "synchronize", "reopened", "edited"}
+
+
 def test_a_workflow_added_beside_the_gate_needs_a_code_owner(repo: Path, kind: str) -> None:
     """The host names a job's status `<workflow name> / <job> (<event>)` and keeps the latest per
     name: a pull request adding `.gitea/workflows/x.yml` with `name: sealer review` and a job
