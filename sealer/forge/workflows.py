@@ -130,6 +130,10 @@ def _check(options: Options) -> None:
     for owner in options.owners:
         if not _OWNER.fullmatch(owner):
             raise BadInput(f"--owner {owner!r} is not @user, @org/team or an e-mail address")
+        if options.kind != "gitlab" and owner.startswith("@") and owner.count("/") > 1:
+            # Only GitLab has nested groups: the other hosts skip a rule naming `@a/b/c`, so the
+            # paths would need no code owner at all while the gate says they wait for one.
+            raise BadInput(f"--owner {owner!r}: {options.kind} takes @user or @org/team, no deeper path")
         if options.kind in ACTIONS_HOSTS and not owner.startswith("@"):
             # Gitea and Forgejo look an owner up as a user name: an address would own nothing.
             raise BadInput(

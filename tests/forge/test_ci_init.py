@@ -202,6 +202,7 @@ def test_github_reads_its_own_codeowners_first(repo: Path) -> None:
     ("args", "message"),
     [
         (["--owner", "@acme\n- run: curl evil"], "--owner"),
+        (["--owner", "@acme/platform/infra"], "--owner"),  # GitHub skips the rule: no owner at all
         (["--owner", "@acme", "--schedule", "* * * * *\nevil: 1"], "--schedule"),
         (["--owner", "@acme", "--version", "1.0; rm -rf /"], "--version"),
         # pip would install the file `sealer==1.0.whl` of the pull request's checkout
@@ -472,6 +473,7 @@ def test_sealers_gate_reads_the_file_as_the_host_does(repo: Path, kind: str) -> 
         (["--owner", "@acme", "--auth", "app"], "--auth app"),
         (["--owner", "@acme", "--schedule", "* * * * *\nevil: 1"], "--schedule"),
         (["--owner", "@acme\n- run: curl evil"], "--owner"),
+        (["--owner", "@acme/platform/infra"], "--owner"),  # the host skips the rule: no owner at all
         (["--owner", "@acme", "--policy-file", "../outside.yaml"], "--policy-file"),
     ],
 )
@@ -490,3 +492,9 @@ def test_gitea_existing_files_stay_unless_forced(repo: Path, kind: str) -> None:
     assert owners.read_text() == ".* @me\n" and not (repo / f".{kind}/workflows").exists()
     assert cli(repo, "ci", "init", kind, "--owner", "@acme", "--force").exit_code == 0
     assert "@acme" in owners.read_text() and (repo / files_of(kind)["review"]).exists()
+
+
+def test_gitlab_takes_an_owner_in_a_subgroup(repo: Path) -> None:
+    result = cli(repo, "ci", "init", "gitlab", "--owner", "@acme/platform/infra", "--version", "1.2.3")
+    assert result.exit_code == 0, result.stderr
+    assert "/sealer.yaml @acme/platform/infra" in (repo / ".gitlab/CODEOWNERS").read_text()
