@@ -65,7 +65,7 @@ def test_github_workflows_validate_and_run_the_gate(repo: Path) -> None:
     gate = "sealer review --approvals-from codeowners --require-signed"
     gate += ' --trust-at "$BASE_SHA" "$BASE" "$HEAD_SHA"'
     assert any(gate in run for run in runs) and "sealer check" in runs
-    assert "sealer scan --all-files --format sarif > sealer.sarif" in runs
+    assert "rm -f -- sealer.sarif && sealer scan --all-files --format sarif > sealer.sarif" in runs
     assert any(
         s.get("uses", "").startswith("github/codeql-action/upload-sarif")
         for s in review["jobs"]["sealer"]["steps"]
@@ -123,6 +123,35 @@ def test_github_with_a_fine_grained_token_and_a_commit_pin(repo: Path) -> None:
     assert "secrets.SEALER_TOKEN" in text and "create-github-app-token" not in text
     assert f"sealer @ git+https://git.example.test/acme/sealer.git@{COMMIT}" in text
     check_schema("vendor.github-workflows", repo / GITHUB_FILES[2])
+
+
+def _scan_script(repo: Path, kind: str) -> str:
+    """The shell lines of the generated scan step (GitHub, Gitea, Forgejo) or job (GitLab)."""
+    if kind == "gitlab":
+        return "\n".join(yaml.safe_load((repo / GITLAB_FILES[1]).read_text())["sealer-scan"]["script"])
+    review = yaml.safe_load((repo / f".{kind}/workflows/sealer-review.yml").read_text())
+    return next(s["run"] for s in review["jobs"]["sealer"]["steps"] if "sealer scan" in s.get("run", ""))
+
+
+@pytest.mark.parametrize("kind", ["github", "gitlab", "gitea", "forgejo"])
+def test_a_committed_sarif_symlink_is_not_written_through(
+    repo: Path, kind: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A pull request that commits sealer.sarif as a link to a file of the runner's user (its
+    ~/.gitconfig on a host-mode runner) must not get that file overwritten by the scan step."""
+    extra = {"gitlab": ["--version", "1.2.3"], "github": []}.get(kind, ["--auth", "token"])
+    args = ["--owner", "@acme", *extra]
+    assert cli(repo, "ci", "init", kind, *args).exit_code == 0
+    victim = tmp_path_factory.mktemp("runner-home") / ".gitconfig"
+    victim.write_text("[user]\n\tname = runner\n")
+    (repo / "sealer.sarif").symlink_to(victim)
+    commit_all(repo, "a pull request's link")
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(victim.parent)}
+    script = _scan_script(repo, kind)
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=repo, env=env, capture_output=True)
+    assert victim.read_text() == "[user]\n\tname = runner\n", done.stderr
+    written = repo / "sealer.sarif"
+    assert not written.is_symlink() and json.loads(written.read_text())["runs"]
 
 
 def test_gitlab_pipeline_validates(repo: Path) -> None:
@@ -289,7 +318,7 @@ def test_the_workflows_validate_and_run_the_gate(repo: Path, kind: str) -> None:
     runs = [step.get("run", "") for step in steps]
     gate = 'sealer review "$@" --require-signed --trust-at "$BASE_SHA" "$BASE" "$HEAD_SHA"'
     assert any(gate in run for run in runs) and "sealer check" in runs  # "$@": see the next test
-    assert "sealer scan --all-files --format sarif > sealer.sarif" in runs
+    assert "rm -f -- sealer.sarif && sealer scan --all-files --format sarif > sealer.sarif" in runs
     uses = [step.get("uses", "") for step in steps]
     assert not any("codeql" in u for u in uses)  # no code scanning to upload to
     (artifact,) = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@")]
