@@ -35,7 +35,9 @@ MAX_TOTAL_WAIT_SECONDS = 300.0
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 3
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+# Control characters, and what else breaks or reorders a line: the line and paragraph
+# separators (str.splitlines() splits there) and the bidirectional overrides and isolates.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 # A number the server sends (Retry-After, X-RateLimit-Reset, X-Next-Page): ASCII digits only, since
 # str.isdigit() takes `²` (a Latin-1 header byte) that float() and int() then refuse.
 _NUMBER = re.compile(r"[0-9]+")

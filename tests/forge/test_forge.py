@@ -516,6 +516,20 @@ def test_a_hostile_answer_cannot_echo_the_token_or_paint_the_terminal(fake: Fake
     assert TOKEN not in str(err) and "\x1b" not in str(err) and "\n" not in str(err) and "[token]" in str(err)
 
 
+def test_a_hostile_answer_cannot_break_or_reorder_the_line(fake: FakeForge) -> None:
+    fake.fail_next(400)
+    fake.fault_response = lambda fault: Response.json(  # type: ignore[method-assign]
+        400, {"message": "bad\u2028sealer: all keys rotated\u2029ok \u202egnp.exe\u2066x\u2069"}
+    )
+    try:
+        with pytest.raises(ForgeError) as caught:
+            _forge().default_branch()
+    finally:
+        del fake.fault_response
+    text = str(caught.value)
+    assert len(text.splitlines()) == 1 and not any(c in text for c in "\u2028\u2029\u202e\u2066\u2069")
+
+
 @pytest.mark.parametrize(
     ("base", "message"),
     [
