@@ -98,6 +98,17 @@ def test_a_status_sealer_never_gives_is_refused_not_read_as_valid(status: str) -
         ledger.parse("prod-eu", text, "ledger/prod-eu.yaml")
 
 
+@pytest.mark.parametrize("created", ["null", '""'])
+def test_a_record_without_a_creation_time_is_refused_not_read_as_created_now(created: str) -> None:
+    """A record with `created: null` was read as created at this moment: its key never aged, so
+    `check` passed it and `rotate --due` never rotated it, however old it was."""
+    text = ledger.dump("prod-eu", [record("apiKey", ACTIVE)])
+    text = text.replace('"created": "2026-01-02T03:04:05Z"', f'"created": {created}')
+    assert "2026-01-02T03:04:05Z" not in text.split('"expires"')[0]
+    with pytest.raises(BadInput, match="bad key record.*no creation time"):
+        ledger.parse("prod-eu", text, "ledger/prod-eu.yaml")
+
+
 def test_no_ledger_is_no_records(tmp_path: Path) -> None:
     assert ledger.load(tmp_path, "dev") == []
     assert ledger.parse("dev", ledger.dump("dev", []), "ledger") == []
