@@ -277,11 +277,12 @@ def test_a_ledger_time_beyond_the_calendar_is_one_line_of_bad_input(repo_factory
         assert "no time sealer gave it" in result.stderr
 
 
-@pytest.mark.parametrize("change", ["accepted", "unmanaged"])
+@pytest.mark.parametrize("change", ["accepted", "unmanaged", "behind-pending"])
 def test_a_valid_key_no_rule_bounds_fails_check(repo_factory: RepoFactory, change: str) -> None:
     """The key registry lists `accepted` and active records of any entry: a ledger edit marking
-    a key of anyone's choosing `accepted` (or a revoked key valid again under an entry sealer.yaml
-    does not list) passed `check` while every verifier accepted that key."""
+    a key of anyone's choosing `accepted`, making a key valid under an entry sealer.yaml does not
+    list, or putting a pending record after an entry's active key (key-age and `rotate --due` then
+    judge the pending one) passed `check` while every verifier accepted that key."""
     root = repo_factory()
     fingerprint = "ab" * 32
     current = ledger.load(root, "staging")[-1]
@@ -289,17 +290,18 @@ def test_a_valid_key_no_rule_bounds_fails_check(repo_factory: RepoFactory, chang
         current,
         key_id=f"kid_{fingerprint[:12]}",
         fingerprint=fingerprint,
-        status="accepted" if change == "accepted" else "active",
-        name="apiKey" if change == "accepted" else "oldKey",
+        status={"accepted": "accepted", "unmanaged": "active", "behind-pending": "pending"}[change],
+        name="oldKey" if change == "unmanaged" else "apiKey",
     )
     edit_ledger(root, "staging", lambda records: [*records, added])
     commit_all(root, "a stray valid key")
-    assert added.key_id in (root / "registry/staging/staging.yaml").read_text()
+    valid = current if change == "behind-pending" else added
+    assert valid.key_id in (root / "registry/staging/staging.yaml").read_text()
     code, report = check_json(root, "staging")
     assert code == 1
-    found = [p for p in report["problems"] if p["rule"] == "key-ledger"]
-    assert len(found) == 1 and added.key_id in found[0]["message"], report["problems"]
-    assert found[0]["fix"] == f"sealer keys revoke staging {added.key_id}"
+    found = [p for p in report["problems"] if p["rule"] == "key-ledger" and p["level"] == "error"]
+    assert len(found) == 1 and valid.key_id in found[0]["message"], report["problems"]
+    assert found[0]["fix"] == f"sealer keys revoke staging {valid.key_id}"
 
 
 def removed_from_sealer_yaml(root: Path, env: str) -> None:

@@ -51,7 +51,7 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
                 "; ".join(fixes.revoke(env.name, kid) for kid in older),
             )
     for record in records:
-        if _stray(record, env, ctx):
+        if _stray(record, env, ctx, current, active):
             yield Problem(
                 ID,
                 env.name,
@@ -62,10 +62,16 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
             )
 
 
-def _stray(record: KeyRecord, env: Environment, ctx: Context) -> bool:
+def _stray(
+    record: KeyRecord, env: Environment, ctx: Context, current: Mapping[str, KeyRecord], active: Counter[str]
+) -> bool:
     """A key a verifier accepts that no rule bounds: `accepted` (a status sealer never writes in
-    a ledger; a hand edit gives it to a key of anyone's choosing), or a valid key of an entry
-    sealer.yaml does not list. Grace keys are grace-window's, a managed entry's active ones above."""
+    a ledger; a hand edit gives it to a key of anyone's choosing), a valid key of an entry
+    sealer.yaml does not list, or an entry's one active key behind a newer pending record (key-age
+    and `rotate --due` judge the pending one). Grace keys are grace-window's; two active keys of an
+    entry are reported above."""
     if record.status == GRACE or effective_status(record, ctx.now) != VALID:
         return False
-    return record.status != ACTIVE or record.name not in env.keys
+    if record.status != ACTIVE or record.name not in env.keys:
+        return True
+    return active[record.name] == 1 and current.get(record.name) is not record
