@@ -22,3 +22,18 @@ def one_line(text: str) -> str:
 
 def _shown(match: re.Match[str]) -> str:
     return f"\\x{ord(match.group()):02x}"
+
+
+# Markdown's own punctuation that could start a link, an image, emphasis, code, a heading or a
+# table cell.
+_MARKDOWN_ACTIVE = re.compile(r"[\\`*_\[\]!~|#]")
+
+
+def markdown_text(text: str) -> str:
+    """Anyone's text as inert Markdown on one line (a pull-request comment): line breaks as
+    spaces, other control characters shown, `&` `<` `>` as entities (no HTML, comment or
+    autolink), and the punctuation that makes links, images, emphasis, code or table cells
+    backslash-escaped."""
+    flat = inert(" ".join(text.splitlines()))
+    escaped = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKDOWN_ACTIVE.sub(lambda m: "\\" + m.group(0), escaped)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -140,6 +141,31 @@ def test_markdown_cells_escape_pipes_and_angle_brackets() -> None:
         "a | b <script>x</script>",
         "set x: <y> then sealer rotate dev",
     ]
+
+
+def test_markdown_cells_make_no_link_image_or_emphasis_of_anyones_text() -> None:
+    """A message names key ids a ledger holds and paths sealer.yaml holds: a pull request's text.
+    It made links, images and bold text in the table a CI job posts ("**approved**")."""
+    import markdown as md
+
+    from sealer.policy.model import Problem
+    from sealer.policy.report import markdown
+    from sealer.policy.runner import Report
+
+    forged = "kid_x [approved](https://evil.example) ![i](https://evil.example/p.png) **LGTM** _a_"
+    problem = Problem("key-ledger", "dev", "error", f"apiKey key {forged} is accepted", f"revoke {forged}")
+    prose = Problem(
+        "key-ledger", "dev", "error", "m", f"run `sealer keys revoke dev {forged}` then **merge**"
+    )
+    text = markdown(Report(("dev",), (problem, prose), ()))
+    html = md.markdown(text, extensions=["tables"])
+    assert not re.search(r"<(a|img|strong|em|del)\b", html.split("<table>", 1)[1]), html
+    (table,) = rendered_tables(text)
+    assert table[1][3:] == [f"apiKey key {forged} is accepted", f"revoke {forged}"]
+    assert table[2][4] == f"run sealer keys revoke dev {forged} then **merge**"
+    assert "<code>sealer keys revoke dev kid_x [approved]" in html  # the command stays code
+    # GitHub's strikethrough (python-markdown has none, nor reads `\~` as an escape)
+    assert "\\~b\\~" in markdown(Report(("dev",), (Problem("r", "dev", "error", "~b~", "f"),), ()))
 
 
 def test_markdown_without_problems_is_a_summary(repo_factory: RepoFactory) -> None:
