@@ -627,6 +627,18 @@ def key_entry_switched(repo: Path) -> None:
     edit_text(repo, VALUES, lambda t: t + "apiKey: {secretKey: legacyKey}\n")
 
 
+def registry_made_a_link_to_its_own_text(repo: Path) -> None:
+    """The same blob as a symlink (its target is the registry's text): the content review compares
+    is unchanged, but a GitOps tool finds a dangling link, not a ConfigMap, and applies no registry
+    again: every later revocation stays out of the cluster."""
+    path = repo / "registry/staging/staging.yaml"
+    text = path.read_text()
+    path.unlink()
+    path.symlink_to(text)
+    same = git(repo, "hash-object", "--stdin", data=text.encode()).strip()
+    assert same == git(repo, "rev-parse", "HEAD:registry/staging/staging.yaml").strip()
+
+
 ATTACKS: list[tuple[Callable[..., None], str]] = [
     (allow_comment_moved, "allow-comment"),
     (allow_comment_in_utf16, "allow-comment"),
@@ -641,6 +653,7 @@ ATTACKS: list[tuple[Callable[..., None], str]] = [
     (duplicate_sealer_key, "derived-field"),
     (anchors_in_the_subtree, "derived-field"),
     (deploy_folder_symlink, "file-mode"),
+    (registry_made_a_link_to_its_own_text, "file-mode"),
     (stale_values_file_added, "stray-sealed-data"),
     (stale_sealed_secret_elsewhere, "stray-sealed-data"),
     (stale_registry_elsewhere, "stray-sealed-data"),
