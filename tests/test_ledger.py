@@ -109,6 +109,16 @@ def test_a_record_without_a_creation_time_is_refused_not_read_as_created_now(cre
         ledger.parse("prod-eu", text, "ledger/prod-eu.yaml")
 
 
+def test_a_key_id_listed_twice_is_refused() -> None:
+    """A second record under the current key's id (another fingerprint, in grace): `keys revoke`
+    of that id rewrote the real key's record into a copy of the other, its fingerprint gone."""
+    first = record("apiKey", GRACE, revoke_at=T0 + dt.timedelta(days=1))
+    twin = dataclasses.replace(record("apiKey", ACTIVE), fingerprint="ab" * 32)
+    assert first.key_id == twin.key_id and first.fingerprint != twin.fingerprint
+    with pytest.raises(BadInput, match="kid_000000apiKey.*listed twice"):
+        ledger.parse("prod-eu", ledger.dump("prod-eu", [first, twin]), "ledger/prod-eu.yaml")
+
+
 def test_no_ledger_is_no_records(tmp_path: Path) -> None:
     assert ledger.load(tmp_path, "dev") == []
     assert ledger.parse("dev", ledger.dump("dev", []), "ledger") == []
