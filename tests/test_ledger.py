@@ -33,8 +33,20 @@ def record(name: str, status: str, actor: str = "Ann <ann@sealer.invalid>", **ex
 
 RECORDS = [
     record("apiKey", REVOKED),
-    record("apiKey", GRACE, revoke_at=T0 + dt.timedelta(hours=1), sealed_with=("a" * 64, "b" * 64)),
-    record("apiKey", ACTIVE, actor='Zoë \u2028 \x85 "quoted" \\ <z@sealer.invalid>', expires=None),
+    record(
+        "apiKey",
+        GRACE,
+        key_id="kid_00000apiKey2",  # each record its own key id, as a ledger holds them
+        revoke_at=T0 + dt.timedelta(hours=1),
+        sealed_with=("a" * 64, "b" * 64),
+    ),
+    record(
+        "apiKey",
+        ACTIVE,
+        key_id="kid_00000apiKey3",
+        actor='Zoë \u2028 \x85 "quoted" \\ <z@sealer.invalid>',
+        expires=None,
+    ),
     record("other", ACTIVE, actor=""),
 ]
 
