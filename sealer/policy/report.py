@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sealer.policy.model import ERROR, Problem
 from sealer.policy.runner import Report
-from sealer.terminal import inert, markdown_text, one_line
+from sealer.terminal import bidi_shown, inert, markdown_text, one_line
 
 _COLORS = {"red": "31", "yellow": "33", "green": "32", "dim": "2", "bold": "1"}
 
@@ -55,7 +55,7 @@ def cell(value: str) -> str:
 def _code(text: str) -> str:
     """A code span in a table cell, on one line: literal but for `|`, which GFM splits cells at
     before it reads code spans."""
-    body = inert(" ".join(text.splitlines())).replace("|", "\\|")
+    body = bidi_shown(inert(" ".join(text.splitlines()))).replace("|", "\\|")
     return f"`{body}`" if body.strip() else cell(text)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sealer.durations import format_duration
 from sealer.review.model import Change, Report
-from sealer.terminal import markdown_text, one_line
+from sealer.terminal import bidi_shown, markdown_text, one_line
 
 
 def _key_cell(change: Change) -> str:
@@ -80,7 +80,8 @@ def _md(text: Any) -> str:
 def _code(text: Any, in_table: bool = False) -> str:
     """Inline code: its content is literal (no HTML, no entities) as long as no backtick run in
     it can close it, so the fence is one backtick longer than the longest run inside."""
-    body = _line(text).replace("|", "\\|") if in_table else _line(text)
+    body = bidi_shown(_line(text))
+    body = body.replace("|", "\\|") if in_table else body
     fence = "`" * (max((len(run) for run in re.findall("`+", body)), default=0) + 1)
     pad = " " if body.startswith("`") or body.endswith("`") else ""
     return f"{fence}{pad}{body}{pad}{fence}"

@@ -164,6 +164,10 @@ def test_markdown_cells_make_no_link_image_or_emphasis_of_anyones_text() -> None
     assert table[1][3:] == [f"apiKey key {forged} is accepted", f"revoke {forged}"]
     assert table[2][4] == f"run sealer keys revoke dev {forged} then **merge**"
     assert "<code>sealer keys revoke dev kid_x [approved]" in html  # the command stays code
+    spoofed = markdown(
+        Report(("dev",), (Problem("r", "dev", "error", "kid_\u202ex", "revoke kid_\u202ex"),), ())
+    )
+    assert "\u202e" not in spoofed and spoofed.count("kid_\\u202ex") == 1  # shown, not obeyed
     # GitHub's strikethrough (python-markdown has none, nor reads `\~` as an escape)
     assert "\\~b\\~" in markdown(Report(("dev",), (Problem("r", "dev", "error", "~b~", "f"),), ()))
 
