@@ -192,8 +192,15 @@ def new_key_created_in_future(repo: Path) -> None:
 
 
 def fingerprint_reused(repo: Path) -> None:
-    """K1 (revoked) registered again as a 'new' pending key of another entry."""
+    """K1 (revoked) registered again as a 'new' pending key of another entry: its key id twice
+    makes the ledger unreadable."""
     edit_ledger(repo, lambda rs: [*rs, replace(rs[0], name="otherKey", status="pending", revoke_at=None)])
+
+
+def fingerprint_reused_under_another_id(repo: Path) -> None:
+    """K1 (revoked) registered again under a key id of its own."""
+    again = {"key_id": "kid_000000000001", "name": "otherKey", "status": "pending", "revoke_at": None}
+    edit_ledger(repo, lambda rs: [*rs, replace(rs[0], **again)])
 
 
 def ledger_rewritten_by_hand(repo: Path) -> None:
@@ -426,7 +433,8 @@ TAMPERING: list[tuple[Callable[..., None], str]] = [
     (key_id_not_derived, "key-id"),
     (new_key_long_lifetime, "key-lifetime"),
     (new_key_created_in_future, "key-lifetime"),
-    (fingerprint_reused, "duplicate-key"),
+    (fingerprint_reused, "ledger-invalid"),
+    (fingerprint_reused_under_another_id, "duplicate-key"),
     (ledger_rewritten_by_hand, "ledger-invalid"),
     (ledger_edit_undone_later, "ledger-status"),
     (store_changed, "store-change"),
