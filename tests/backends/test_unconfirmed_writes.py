@@ -206,3 +206,27 @@ def test_rotate_whose_vault_write_is_not_kept_changes_nothing(vault_repo: Path, 
     assert "does not hold what was written" in line
     assert git(vault_repo, "rev-parse", "HEAD") == head
     assert store_of(vault_repo).list(REPO_ENV) == []
+
+
+# -- the key registry written through the Kubernetes API (k8s-secrets, direct delivery) ------------
+
+
+def _echoed_not_stored(request: Request) -> Response:
+    """The API server's answer to a stored write (the object, a new resourceVersion), nothing stored."""
+    body = request.json()
+    return Response.json(200, {**body, "metadata": {**body["metadata"], "resourceVersion": "999999"}})
+
+
+@pytest.mark.parametrize("operation", ["activate", "revoke"])
+def test_kubernetes_registry_write_acknowledged_but_not_stored_is_not_done(
+    k8s_direct_store: Any, kube_server: Any, operation: str
+) -> None:
+    old, new = _keys()
+    _activate_old(k8s_direct_store, old, new)
+    where = ("payments", "engine-api-key-registry")
+    live = kube_server.secrets[where]["data"]
+    kube_server.answer_next(_echoed_not_stored, match="/secrets/engine-api-key-registry", method="PUT")
+    _, step = OPERATIONS[operation]
+    message = backend_error(lambda: step(k8s_direct_store, old, new))
+    assert "does not hold what was written" in message
+    assert kube_server.secrets[where]["data"] == live
