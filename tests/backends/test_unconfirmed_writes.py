@@ -9,13 +9,14 @@ with one line when it does not hold the change; the store is left as it was."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.backend_repos import ENV as REPO_ENV
-from support.backend_repos import Backend, configure, one_line_error, store_of
+from support.backend_repos import Backend, configure, finish, one_line_error, rotate, store_of
 from support.cli import sealer
 from support.fake_http import Request, Response
 from support.fake_vault import FakeVault, _envelope
@@ -230,3 +231,17 @@ def test_kubernetes_registry_write_acknowledged_but_not_stored_is_not_done(
     message = backend_error(lambda: step(k8s_direct_store, old, new))
     assert "does not hold what was written" in message
     assert kube_server.secrets[where]["data"] == live
+
+
+def test_finish_whose_vault_activation_is_not_kept_is_not_reported_done(
+    vault_repo: Path, vault_env: FakeVault
+) -> None:
+    rotate(vault_repo)
+    held = store_of(vault_repo).list(REPO_ENV)
+    vault_env.answer_next(_acked_not_kept, match="/data/", method="POST")
+    result = sealer(vault_repo, "rotate", "--finish", "--output", "json")
+    line = one_line_error(result, 4)  # the rotation is committed: partly done, says how to finish
+    assert "does not hold what was written" in line and "rotate --finish` again" in line
+    assert json.loads(result.stdout)["activated"] == []  # nothing reported done
+    assert store_of(vault_repo).list(REPO_ENV) == held
+    assert finish(vault_repo)["activated"]  # the store keeps writes again: the rerun finishes
