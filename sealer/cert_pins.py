@@ -110,7 +110,22 @@ def pin(
 ) -> PinResult:
     """Add `pem` to the set of a cluster of the environment (default: the cluster named like
     the env) and seal with it from now on, unless `keep_sealing`. A certificate that is not
-    valid yet cannot become the sealing one: the controller would not have made it its key."""
+    valid yet cannot become the sealing one: the controller would not have made it its key.
+    One writer: the lock is held from the first read, so what is decided (restore a copy, add a
+    file) holds against a concurrent `cert remove`."""
+    with lock.hold(git.git_dir(root), "cert pin"):
+        return _pin(root, env_name, pem, source, cluster, keep_sealing, today)
+
+
+def _pin(
+    root: Path,
+    env_name: str,
+    pem: bytes,
+    source: str,
+    cluster: str | None,
+    keep_sealing: bool,
+    today: dt.date | None,
+) -> PinResult:
     cfg = config.load(root)
     env = cfg.env(env_name)
     cert = certs.parse_certificate(pem, source)
@@ -129,37 +144,39 @@ def pin(
     if current is not None and held is not None and (current.fingerprint == fp or not seals):
         restored = None  # already in the set, in the role asked for: a deleted or replaced copy is restored
         if not _holds(root / held.cert, fp):
-            with lock.hold(git.git_dir(root), "cert pin"):  # a write like any other: one writer
-                _write_cert(root / held.cert, pem)
+            _write_cert(root / held.cert, pem)
             restored = held.cert
         sealing = current.fingerprint == fp
         return PinResult(env.name, cluster, fp, None, restored is not None, sealing, restored)
     cert_rel = held.cert if held else _new_cert_file(env.name, cluster, fp, current)
     _check_cert_path(cfg, env.name, cluster, cert_rel)
     added = (today or dt.datetime.now(dt.timezone.utc).date()).isoformat()
-    # One writer (lock). The cert file first: one sealer cannot write (a symlinked certs/) leaves
-    # sealer.yaml as it was, never pinning a file that is not there; a refused edit puts it back.
-    with lock.hold(git.git_dir(root), "cert pin"):
-        before = (
-            _replaced_cert(root / cert_rel, pem) if held is None or not _holds(root / cert_rel, fp) else pem
-        )
-        try:
-            with config.edit(root) as doc:
-                raw_env = doc["environments"][env.name]
-                _set_cluster(raw_env, env, cluster, HeldCert(cert_rel, fp, added), seals)
-        except BaseException:
-            if before is None:
-                repofiles.remove(root / cert_rel)
-            elif before != pem:
-                _write_cert(root / cert_rel, before)
-            raise
+    # The cert file first: one sealer cannot write (a symlinked certs/) leaves sealer.yaml as it
+    # was, never pinning a file that is not there; a refused edit puts it back.
+    before = _replaced_cert(root / cert_rel, pem) if held is None or not _holds(root / cert_rel, fp) else pem
+    try:
+        with config.edit(root) as doc:
+            raw_env = doc["environments"][env.name]
+            _set_cluster(raw_env, env, cluster, HeldCert(cert_rel, fp, added), seals)
+    except BaseException:
+        if before is None:
+            repofiles.remove(root / cert_rel)
+        elif before != pem:
+            _write_cert(root / cert_rel, before)
+        raise
     previous = current.fingerprint if current and seals else None
     return PinResult(env.name, cluster, fp, previous, changed=True, sealing=seals)
 
 
 def remove(root: Path, env_name: str, fingerprint: str, cluster: str | None = None) -> PinResult:
     """Take a certificate out of a cluster's set (the controller dropped that key): entries
-    still sealed with it become errors. The sealing certificate cannot be removed."""
+    still sealed with it become errors. The sealing certificate cannot be removed. One writer,
+    from the first read: whether the file is still pinned elsewhere is decided under the lock."""
+    with lock.hold(git.git_dir(root), "cert remove"):
+        return _remove(root, env_name, fingerprint, cluster)
+
+
+def _remove(root: Path, env_name: str, fingerprint: str, cluster: str | None) -> PinResult:
     env = config.load(root).env(env_name)
     name = cluster or env.name
     current = next((c for c in env.clusters if c.name == name), None)
@@ -173,7 +190,7 @@ def remove(root: Path, env_name: str, fingerprint: str, cluster: str | None = No
         raise BadInput(
             f"{env.name}/{name}: {held.fingerprint[:16]}… seals (sealWith): add the new certificate first"
         )
-    with lock.hold(git.git_dir(root), "cert remove"), config.edit(root) as doc:
+    with config.edit(root) as doc:
         raw_env = doc["environments"][env.name]
         item = next(i for i in raw_env["clusters"] if i.get("name") == name)
         item["certs"] = [c for c in item["certs"] if c.get("fingerprint") != held.fingerprint]

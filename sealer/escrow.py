@@ -299,7 +299,8 @@ def _restore_list(
         raise BadInput(f"refusing to overwrite {path}")
     repofiles.make_folder(out, private=True)  # #13: 0700, no symlink followed
     doc = {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
-    repofiles.write(path, yamlio.dump_documents([doc]), keypair.SECRET_MODE, user_path=True)
+    text = yamlio.dump_documents([doc])
+    repofiles.write(path, text, keypair.SECRET_MODE, user_path=True, replace=False)  # another run's: kept
     return EscrowResult(target, fingerprints, version, paths={"secret": path})
 
 

@@ -104,7 +104,7 @@ def write(pair: Keypair, out: Path, namespace: str = "kube-system") -> dict[str,
     written: list[Path] = []
     try:
         for path, data, mode in files:
-            repofiles.write(path, data, mode, user_path=True)
+            repofiles.write(path, data, mode, user_path=True, replace=False)  # another run's: kept
             written.append(path)
     except (
         BaseException

@@ -38,6 +38,22 @@ class _Missing(Exception):
     """A 404 from the API server, for callers that try several names."""
 
 
+DEFAULT_KUBECONFIG = "the default kubeconfig ($KUBECONFIG or ~/.kube/config)"
+
+
+def require_kubeconfig(kubeconfig: str | None) -> None:
+    """Refuse (exit 2) when there is no kubeconfig to read at all: `kubeconfig`, else $KUBECONFIG's
+    files, else ~/.kube/config. Several clusters read one by one would each report it as that
+    cluster's error, and a run where no cluster could ever be read is bad input, not a finding."""
+    if kubeconfig:
+        if not Path(kubeconfig).is_file():
+            raise BadInput(f"kubeconfig {kubeconfig} does not exist")
+        return
+    files = [f for f in os.environ.get("KUBECONFIG", "").split(os.pathsep) if f] or ["~/.kube/config"]
+    if not any(Path(f).expanduser().is_file() for f in files):
+        raise BadInput(f"no kubeconfig found in {DEFAULT_KUBECONFIG}: pass --kubeconfig")
+
+
 def core_api(kubeconfig: str | None, context: str | None) -> Any:
     """A CoreV1Api for the kubeconfig (default: $KUBECONFIG or ~/.kube/config) and context."""
     extras.require("kubernetes")
@@ -45,9 +61,8 @@ def core_api(kubeconfig: str | None, context: str | None) -> Any:
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
-    if kubeconfig and not Path(kubeconfig).is_file():
-        raise BadInput(f"kubeconfig {kubeconfig} does not exist")
-    where = kubeconfig or "the default kubeconfig ($KUBECONFIG or ~/.kube/config)"
+    require_kubeconfig(kubeconfig)
+    where = kubeconfig or DEFAULT_KUBECONFIG
     # The client reads $KUBECONFIG once, at import; read it now so a changed value counts.
     kubeconfig = kubeconfig or (os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None)
     try:

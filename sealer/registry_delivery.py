@@ -137,6 +137,10 @@ def _targets(
 ) -> list[tuple[str, str | None]]:
     """(registry cluster name, kubeconfig context) of each registry to compare."""
     if settings.delivery == registry.DIRECT:
+        if context and context in settings.contexts:  # #17: one cluster of several, its registry only
+            return [(context, context)]
+        if context and not settings.contexts:  # the one cluster, read through the context asked for
+            return [(registry.CURRENT_CONTEXT, context)]
         return [(c or registry.CURRENT_CONTEXT, c) for c in settings.contexts or (None,)]
     several = len(env.clusters) > 1
     return [(c.name, context or (c.name if several else None)) for c in env.clusters]
@@ -168,7 +172,7 @@ def _compare_one(
     wanted = registry.build(env, cluster, pub.base)
     try:
         live = read_live_registry(settings, context)
-    except registry.RegistryError as err:
+    except SealerError as err:  # malformed, or that cluster's context unreadable: never in sync
         return _row(wanted, None, DRIFT, str(err))
     if live is None:
         state = PENDING if settings.delivery == registry.GITOPS else DRIFT

@@ -35,6 +35,7 @@ from sealer.errors import BadInput
 MAX_BYTES = 16 << 20  # 16 MiB: several times a 5,000-entry sealed file, far below the memory budget
 NEW_FILE_MODE = 0o644
 _CRLF_SNIFF = 1 << 16
+_NO_HARD_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK)  # FAT and some network mounts
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -115,11 +116,18 @@ def load_yaml(path: str | Path) -> list[Any]:
     return yamlio.load_documents(read_text(path), str(path))
 
 
-def write(path: str | Path, data: bytes | str, mode: int | None = None, user_path: bool = False) -> None:
+def write(
+    path: str | Path,
+    data: bytes | str,
+    mode: int | None = None,
+    user_path: bool = False,
+    replace: bool = True,
+) -> None:
     """Replace `path` with `data` in one step; a failure leaves the old file as it was and no
     temp behind. `mode` is for a new file (default 0644, the umask not applied); an existing
     file keeps its own, narrowed to `mode` when one is given. Missing folders are made, except
-    for a `user_path` (one the user typed: see `_users`), whose folder must exist."""
+    for a `user_path` (one the user typed: see `_users`), whose folder must exist. Not `replace`:
+    only a new file is written, one a concurrent writer made meanwhile is refused, never replaced."""
     folder, name = safeopen.split(path)
     if user_path and os.path.isabs(folder):
         folder = os.path.realpath(folder)
@@ -130,7 +138,7 @@ def write(path: str | Path, data: bytes | str, mode: int | None = None, user_pat
     try:
         payload, final_mode = _prepared(dir_fd, name, str(path), data, mode)
         tmp = _write_temp(dir_fd, name, str(path), payload, final_mode, durable=True)
-        _rename(dir_fd, tmp, name, str(path))
+        (_rename if replace else _place_new)(dir_fd, tmp, name, str(path))
         os.fsync(dir_fd)
     except OSError as err:
         raise _problem(path, err, "write") from None
@@ -277,6 +285,24 @@ def _rename(dir_fd: int, tmp: str, name: str, shown: str) -> None:
     except BaseException:
         _remove(dir_fd, tmp)
         raise
+
+
+def _place_new(dir_fd: int, tmp: str, name: str, shown: str) -> None:
+    """`tmp` at `name` only if nothing is there: a hard link fails on any name that exists,
+    where a rename would replace it. A file system without hard links (FAT on a USB stick)
+    gets a check and a rename."""
+    try:
+        os.link(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+    except FileExistsError:
+        raise BadInput(f"refusing to overwrite {shown}: it appeared while sealer wrote") from None
+    except OSError as err:
+        if err.errno not in _NO_HARD_LINKS:
+            raise
+        if _exists_in(dir_fd, name):
+            raise BadInput(f"refusing to overwrite {shown}: it appeared while sealer wrote") from None
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    finally:
+        _remove(dir_fd, tmp)  # the link's second name (gone already after a rename)
 
 
 def _check_replaceable(dir_fd: int, name: str, shown: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sealer import clusters, config, drift, ledger, registry_delivery
+from sealer import clusters, config, drift, kube, ledger, registry_delivery
 from sealer.backends import DEFAULT_BACKEND
 from sealer.errors import BackendError, MissingCredential, SealerError
 from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED
@@ -29,6 +29,7 @@ def compare(cfg: config.Config, env_name: str, kubeconfig: str | None, context: 
         return _compare_cluster(cfg, env_name, kubeconfig, context, phase)
 
     if clusters.several(env) and context is None:  # #17: each cluster through its own context
+        kube.require_kubeconfig(kubeconfig)  # none at all: exit 2, as with one cluster
         report = clusters.compare_all(cfg, env, kubeconfig, one, phase)
     else:
         report = one(cfg, env_name, kubeconfig, context)
@@ -42,8 +43,6 @@ def compare(cfg: config.Config, env_name: str, kubeconfig: str | None, context: 
 def _compare_cluster(
     cfg: config.Config, env_name: str, kubeconfig: str | None, context: str | None, phase: _Phases
 ) -> dict[str, Any]:
-    from sealer import kube
-
     env = cfg.env(env_name)
     records = ledger.load(cfg.root, env.name)
     current = ledger.current(env.keys, records)

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import errno
+import os
 import stat
 from pathlib import Path
 
@@ -113,3 +115,29 @@ def test_a_write_that_fails_midway_leaves_no_half_keypair(
     assert list((tmp_path / "out").iterdir()) == []
     monkeypatch.setattr(repofiles, "write", real)
     keypair.write(keypair.generate(bits=2048), tmp_path / "out")  # the rerun is not refused
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard-links", "no-hard-links"])
+def test_a_keypair_written_meanwhile_by_another_run_is_never_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, links: bool
+) -> None:
+    """Two runs into one --out: both pass the first check, then each file goes only where none
+    is; the other run's tls.key is kept (a mixed key and certificate would be no keypair), and
+    this run leaves nothing of its own. A file system without hard links (FAT) is held too."""
+    from sealer import keypair as keypair_module
+
+    (tmp_path / "tls.key").write_text("the other run's key")
+    monkeypatch.setattr(keypair_module.os.path, "lexists", lambda path: False)  # checked before it appeared
+    if not links:
+
+        def no_link(*args: object, **kwargs: object) -> None:
+            raise OSError(errno.EPERM, "Operation not permitted")
+
+        monkeypatch.setattr(os, "link", no_link)
+    with pytest.raises(BadInput, match="refusing to overwrite .*tls.key"):
+        keypair.write(keypair.generate(bits=2048), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tls.key"]
+    assert (tmp_path / "tls.key").read_text() == "the other run's key"
+    (tmp_path / "tls.key").unlink()
+    keypair.write(keypair.generate(bits=2048), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sealed-secrets-key.yaml", "tls.crt", "tls.key"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
 from pathlib import Path
@@ -130,6 +131,47 @@ def test_readding_restores_a_deleted_copy(repo: Path, controllers: Controllers) 
     assert (
         text.strip() == f"staging/staging already holds {_fp(staging)}: restored its copy certs/staging.pem"
     )
+
+
+def _lock_free(root: Path) -> bool:
+    """Whether no one holds the repository's lock (a flock on another open of the file)."""
+    path = root / ".git" / "sealer.lock"
+    if not path.exists():
+        return True
+    with path.open("rb") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return True
+
+
+def test_cert_add_and_remove_decide_under_the_lock(
+    repo: Path, controllers: Controllers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `cert add` restores and what `cert remove` deletes is decided from sealer.yaml read
+    with the lock held: a concurrent `cert remove` cannot change it between the read and the write."""
+    old, new = controllers["staging"], controllers["staging-next"]
+    _add(repo, "staging", old.cert)
+    _add(repo, "staging", new.cert)
+    (repo / "certs" / "staging.pem").unlink()
+    reads: list[bool] = []
+    real_load = config.load
+
+    def watched(root: Path, *args: Any, **kwargs: Any) -> Any:
+        reads.append(_lock_free(repo))
+        return real_load(root, *args, **kwargs)
+
+    monkeypatch.setattr(config, "load", watched)
+
+    restored = _add(repo, "staging", old.cert, "--keep-sealing", "-o", "json")
+    removed = invoke(repo, "cert", "remove", "staging", _fp(old))
+
+    assert (restored.exit_code, removed.exit_code) == (0, 0), restored.stderr + removed.stderr
+    assert json.loads(restored.stdout)["restored"] == "certs/staging.pem"
+    assert not (repo / "certs" / "staging.pem").exists()
+    assert len(reads) >= 3 and not any(reads)  # every read, the remove's re-read included
 
 
 def test_a_renewed_cert_joins_the_set_and_seals(repo: Path, controllers: Controllers) -> None:

@@ -561,6 +561,28 @@ def test_direct_rotation_creates_then_updates_the_registry_secret(
     ]
 
 
+def test_status_with_a_context_reads_the_direct_registry_through_it(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path, keys: list[Any]
+) -> None:
+    """`--context` reads that one context alone: with no `contexts` option of the delivery, its
+    registry too (it was read through the kubeconfig's current context, another cluster's)."""
+    go_direct(repo, kubeconfig)
+    rotate(repo)
+    finish(repo, "--finish")
+    served = unseal_values(repo, "staging", keys)
+    kube_server.add_secret("staging", "engine-api-key", {k: v.encode() for k, v in served.items()})
+    text = kubeconfig.read_text()
+    kubeconfig.write_text(text.replace("current-context: admin", "current-context: stranger"))
+    assert "current-context: stranger" in kubeconfig.read_text()
+    asked = ("--kubeconfig", str(kubeconfig), "--context", "admin")
+    result = cli(repo, "status", "staging", *asked, "-o", "json")
+    report = json.loads(result.stdout)
+    assert [(r["cluster"], r["state"], r["why"]) for r in report["registries"]] == [
+        ("current-context", "in sync", "")
+    ]
+    assert result.exit_code == 0, result.output
+
+
 def test_a_stale_resource_version_is_retried_on_fresh_state(
     repo: Path, kube_server: FakeKube, kubeconfig: Path
 ) -> None:

@@ -20,6 +20,7 @@ from support.repos import EnvSpec, copy_repo, make_repo
 
 from sealer import apikey, cert_pins, config, yamlio
 from sealer.errors import ConfigError
+from sealer.kube import DEFAULT_KUBECONFIG
 
 SECRET = "engine-api-key"
 EAST = "east"  # the second cluster; the first is named like the environment
@@ -57,15 +58,19 @@ def contexts_file(kubes: dict[str, FakeKube], tmp_path: Path) -> Path:
         "two": (kubes[EAST].url, kubes[EAST].admin_token),
         "gone": (f"http://127.0.0.1:{closed_port()}", "no-server"),
     }
+    return write_kubeconfig(tmp_path / "kubeconfig", servers)
+
+
+def write_kubeconfig(path: Path, servers: dict[str, tuple[str, str]]) -> Path:
+    """A kubeconfig with one context per name -> (server URL, token), the first one current."""
     doc = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": n, "cluster": {"server": url}} for n, (url, _) in servers.items()],
         "users": [{"name": n, "user": {"token": token}} for n, (_, token) in servers.items()],
         "contexts": [{"name": n, "context": {"cluster": n, "user": n}} for n in servers],
-        "current-context": "one",
+        "current-context": next(iter(servers)),
     }
-    path = tmp_path / "kubeconfig"
     path.write_text(json.dumps(doc))  # JSON is YAML
     return path
 
@@ -194,6 +199,72 @@ def test_an_unreachable_cluster_is_reported_and_never_in_sync(
     assert {e["served_by"][EAST] for e in data["entries"]} == {"unreachable"}
     assert all(e["state"].startswith("clusters disagree") for e in data["entries"])
     assert kubes[EAST].requests_to(f"/api/v1/namespaces/{ENV}/secrets/{SECRET}", "GET") == 0
+
+
+def test_one_cluster_of_several_unreachable_is_not_in_sync_not_bad_input(
+    repo: Path, rotated_twice: Any, kubes: dict[str, FakeKube], tmp_path: Path
+) -> None:
+    """No clusterContexts: the Secret through the current context, each cluster's key registry
+    through the context named after it. One that cannot be reached is a finding (exit 1, as
+    the README promises), not bad input (exit 2) that hides what the other cluster says."""
+    _, now = rotated_twice
+    for cluster, kube in kubes.items():
+        serve(kube, cluster, now, repo)
+    set_contexts(repo, {})
+    servers = {
+        ENV: (kubes[ENV].url, kubes[ENV].admin_token),
+        EAST: (f"http://127.0.0.1:{closed_port()}", "x"),
+    }
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", servers)
+    result = status(repo, kubeconfig)
+    assert result.exit_code == 1 and result.stderr == "", (result.stderr, result.exception)
+    assert f"key registry {EAST}: drift" in result.stdout and "cannot reach" in result.stdout
+    data = report(repo, kubeconfig)
+    rows = {r["cluster"]: (r["state"], r["why"]) for r in data["registries"]}
+    assert rows[ENV] == ("in sync", "") and rows[EAST][0] == "drift" and "cannot reach" in rows[EAST][1]
+    assert data["in_sync"] is False and all(e["state"] == "in sync" for e in data["entries"])
+
+
+def test_a_direct_registry_of_an_unreachable_cluster_leaves_the_others_readable(
+    repo: Path,
+    keys: list[Any],
+    kubes: dict[str, FakeKube],
+    contexts_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Direct delivery: each cluster's report reads its own registry only; the unreachable one
+    made every cluster unreachable (its registry was read for each)."""
+    monkeypatch.setenv("KUBECONFIG", str(contexts_file))
+    with config.edit(repo) as doc:
+        doc["environments"][ENV]["backend"] = {"kind": "k8s-secrets", "options": {"delivery": "direct"}}
+    commit_all(repo, "direct delivery")
+    rotate(repo)
+    now = current_keys(repo, keys)
+    for cluster, kube in kubes.items():
+        serve(kube, cluster, now)
+    set_contexts(repo, {ENV: "one", EAST: "gone"})
+    result = status(repo, contexts_file)
+    assert result.exit_code == 1 and result.stderr == "", (result.stderr, result.exception)
+    data = report(repo, contexts_file)
+    views = {c["cluster"]: c for c in data["clusters"]}
+    assert (views[ENV]["reachable"], views[ENV]["error"]) == (True, "")
+    assert [r["cluster"] for r in views[ENV]["registries"]] == ["one"]
+    assert {e["state"] for e in views[ENV]["entries"]} == {"in sync"}
+    assert views[EAST]["reachable"] is False and "cannot reach" in views[EAST]["error"]
+    assert data["in_sync"] is False
+
+
+def test_no_kubeconfig_at_all_is_bad_input(
+    repo: Path, rotated_twice: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every cluster unreadable for want of any kubeconfig is exit 2 (nothing compared), as
+    with one cluster: not a report of clusters each 'unreachable'."""
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    line = one_line_error(sealer(repo, "status", ENV), 2)
+    assert line == f"sealer: no kubeconfig found in {DEFAULT_KUBECONFIG}: pass --kubeconfig"
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    assert "no kubeconfig found" in one_line_error(sealer(repo, "status", ENV, "-o", "json"), 2)
+    assert "does not exist" in one_line_error(status(repo, tmp_path / "none"), 2)
 
 
 @pytest.mark.parametrize(

@@ -94,7 +94,8 @@ def scan(
 
     if commit_msg and (len(paths) != 1 or baseline_path or staged or all_files):
         raise ConflictingOptions("--commit-msg scans one message file: give its PATH alone, no --baseline")
-    if sum((bool(paths), staged, all_files, history_range is not None)) != 1:
+    hook = bool(os.environ.get("PRE_COMMIT")) and not (staged or all_files or history_range or commit_msg)
+    if sum((bool(paths) or hook, staged, all_files, history_range is not None)) != 1:
         raise ConflictingOptions("give PATHs, --staged, --all-files or --history (exactly one of them)")
     if update_baseline and not baseline_path:
         raise ConflictingOptions("--update-baseline needs --baseline FILE")
@@ -112,6 +113,8 @@ def scan(
         candidates = history.candidates(root, history.blobs(root, history_range))
     else:
         root, candidates = files.select(paths, staged, all_files)
+        if hook:  # staged, yet never named by pre-commit: their working copies are gone
+            candidates = _and_unnamed(candidates)
         if baseline_path:
             candidates = _without(candidates, root, baseline_path)
     result = scanner.run(candidates, policy, () if update_baseline else accepted)
@@ -132,6 +135,15 @@ def scan(
     if result.unexamined:  # fail closed: a file nobody looked at may hold anything
         click.echo(report.unexamined_line(result.unexamined), err=True)
     return 1 if result.findings or result.unexamined else 0
+
+
+def _and_unnamed(candidates: Iterator[Candidate]) -> Iterator[Candidate]:
+    from sealer.scan import files, hookrun
+
+    yield from candidates
+    unnamed = files.unnamed_by_hook()
+    if unnamed and hookrun.claim():  # reported once per pre-commit run, not once per batch
+        yield from files.from_blobs(unnamed, os.curdir)
 
 
 def _without(candidates: Iterator[Candidate], root: str, excluded: str) -> Iterator[Candidate]:

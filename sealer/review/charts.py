@@ -238,7 +238,8 @@ def helm_values_finding(
 
 def _passes_names(path: str, data: bytes | None, names: set[str]) -> bool:
     hints = (*names, "\\", "!", "{{")  # as written: a name's case is not folded
-    for doc in stray.documents(data, path, lambda text: any(hint in text for hint in hints)) or []:
+    # an object nested anywhere counts (a List's item, the argo-cd chart's `extraObjects`)
+    for doc in stray.file_objects(data, path, lambda text: any(hint in text for hint in hints)):
         kinds = stray.scalar_texts(stray.field_values(doc, "kind"))
         helm = "HelmRelease" in kinds or any(
             stray.field_values(node, key)

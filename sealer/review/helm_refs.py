@@ -57,7 +57,8 @@ class Refs:
 
 def references(path: str, data: bytes | None) -> Refs:
     refs = Refs()
-    for doc in stray.documents(data, path, stray.holding(_HINTS)) or []:
+    # an object nested anywhere counts (a List's item, the argo-cd chart's `extraObjects`)
+    for doc in stray.file_objects(data, path, stray.holding(_HINTS)):
         kinds = stray.scalar_texts(stray.field_values(doc, "kind"))
         if "HelmRelease" in kinds:
             _helm_release(doc, refs)

@@ -434,7 +434,11 @@ def _file(
         if posixpath.basename(path) in kustomize.KUSTOMIZATION_FILES:
             _kustomization(walk, path, content, commit)
         elif _manifest(path):
-            for deployed in stray.gitops_builds(path, content, walk.tree(commit), walk.plugin_picks(commit)):
+            spaces = {space for space, _ in (*walk.managed.targets, *walk.managed.registries)}
+            for deployed in [
+                *stray.gitops_builds(path, content, walk.tree(commit), walk.plugin_picks(commit)),
+                *stray.destination_builds(path, content, spaces),
+            ]:
                 build = kustomize.Build(walk.data, walk.tree(commit), walk.placed, walk.budget)
                 _judge_build(walk, path, build, build.deployed(path, deployed))
     if path.endswith((".yaml", ".yml")) and path not in walk.head_values:

@@ -14,7 +14,6 @@ from collections.abc import Iterable
 
 import yaml
 
-from sealer import yamlio
 from sealer.review import helm_refs, stray
 
 KIND = "ConfigManagementPlugin"
@@ -31,16 +30,13 @@ def specs(path: str, data: bytes | None) -> list[yaml.Node]:
 
 def _specs(root: yaml.Node, path: str, depth: int) -> list[yaml.Node]:
     found = []
-    for node in yamlio.nodes(root):
+    for node in stray.objects(root, path, lambda text: KIND in text, depth):
         if KIND in stray.scalar_texts(stray.field_values(node, "kind")):
             found += stray.field_values(node, "spec")
         for listed in (
             p for cmp in stray.field_values(node, "cmp") for p in stray.field_values(cmp, "plugins")
         ):
             found += [spec for _, spec in listed.value] if isinstance(listed, yaml.MappingNode) else []
-        text = stray.scalar_text(node) if depth else None
-        if text is not None and KIND in text and "\n" in text:
-            found += [s for doc in stray.composed(text, path) or [] for s in _specs(doc, path, depth - 1)]
     return found
 
 

@@ -5,11 +5,12 @@ verifier would accept whatever fingerprints such a registry lists.
 
 A file is read as any YAML parser may read it, not as sealer's strict reader does: decoded by
 its byte-order mark (UTF-16 and UTF-32 too), escapes and `!!binary` decoded, every value of a
-key given twice, any tag. A Secret or registry is matched by name alone when no namespace of
-its name matches (a kustomization's `namespace:`, Flux's `targetNamespace`, Argo CD's kustomize
-`namespace` move any resource into theirs); a Secret with no namespace matches in every one (the
-tool that applies it picks the namespace). A
-kustomization's `namespace:`, `namePrefix:` and `nameSuffix:` move what it lists: what it
+key given twice, any tag; an object counts wherever it sits (`objects`: a List's item, a
+chart's values such as the argo-cd chart's `extraObjects`, a string holding one). A Secret or
+registry is matched by name alone when no namespace of its name matches (a kustomization's
+`namespace:`, Flux's `targetNamespace`, Argo CD's kustomize `namespace` move any resource into
+theirs); a Secret with no namespace matches in every one (the tool that applies it picks the
+namespace). A kustomization's `namespace:`, `namePrefix:` and `nameSuffix:` move what it lists: what it
 builds (sealer.review.kustomize) is judged by `move_findings`.
 """
 
@@ -51,10 +52,11 @@ def findings(
     """A finding per way `data` (the file at `path`) delivers a managed Secret or key registry."""
     wanted = (frozenset(targets), frozenset(registries))
     hints = (*_HINTS, *(name.casefold() for _, name in (*wanted[0], *wanted[1])))
-    docs = documents(data, path, holding(hints))
+    holds = holding(hints)
+    docs = documents(data, path, holds)
     if docs is None:  # binary, naming nothing wanted, or no YAML as it stands (a chart template): unapplied
         return []
-    messages = (message for doc in docs for message in _delivered(doc, *wanted, _NESTING))
+    messages = (message for doc in docs for message in _delivered(doc, holds, *wanted, _NESTING))
     return [Finding(STRAY, "", path, None, message) for message in dict.fromkeys(messages)]
 
 
@@ -98,20 +100,73 @@ def _scalars(path: str, data: bytes) -> set[str]:
 
 
 def _wires(path: str, data: bytes | None, refs: tuple[str, ...]) -> bool:
+    """Whether a file holds a GitOps object naming one of `refs`: a kustomization file, or one
+    of `_WIRING_KINDS` wherever it sits (`objects`), an item of the argocd-apps chart's values,
+    or a string spelling one that review cannot read as YAML (a template the chart fills)."""
     named = posixpath.basename(path) in _KUSTOMIZATION_FILES
-    for doc in documents(data, path, None if named else holding(_WIRING_HINTS)) or []:
-        if named or _texts(_get(doc, "kind")) & _WIRING_KINDS:
-            if any(ref in scalar for scalar in _texts(yamlio.nodes(doc)) for ref in refs):
-                return True
+    hints = holding(_WIRING_HINTS)
+    for doc in documents(data, path, None if named else hints) or []:
+        wiring = [doc] if named else [o for node in objects(doc, path, hints) for o in _wiring_objects(node)]
+        texts = {text for node in wiring for text in _texts(yamlio.nodes(node))}
+        texts |= {text for text in _texts(yamlio.nodes(doc)) if _spells_wiring(text)}
+        if any(ref in text for text in texts for ref in refs):
+            return True
     return False
 
 
+# The argocd-apps chart's values: each item (a map's value, or a list's item) an Application's
+# or ApplicationSet's spec, with no `kind`.
+_ARGOCD_APPS = ("applications", "applicationsets")
+
+
+def _wiring_objects(node: yaml.Node) -> list[yaml.Node]:
+    """The GitOps objects a mapping is or lists: itself, of a wiring kind; the argocd-apps
+    chart's items."""
+    found = [node] if _texts(_get(node, "kind")) & _WIRING_KINDS else []
+    for listed in (v for key in _ARGOCD_APPS for v in _get(node, key)):
+        if isinstance(listed, yaml.MappingNode):
+            found += [item for _, item in listed.value]
+        found += _items([listed])
+    return found
+
+
+def _spells_wiring(text: str) -> bool:
+    """A multi-line string that spells a `kind:` of a GitOps object (the argocd-apps chart's
+    `itemTemplates`, a template as text): what it makes is unknown until a chart fills it."""
+    return "\n" in text and "kind" in text and any(kind in text for kind in _WIRING_KINDS)
+
+
+def file_objects(data: bytes | None, source: str, holds: Callable[[str], bool]) -> Iterator[yaml.MappingNode]:
+    """`objects` of each of a file's `documents`, one look (`holds`) for the file and its strings."""
+    return (node for doc in documents(data, source, holds) or [] for node in objects(doc, source, holds))
+
+
+def objects(
+    root: yaml.Node, source: str, holds: Callable[[str], bool], depth: int = _NESTING
+) -> Iterator[yaml.MappingNode]:
+    """Every mapping of a document, wherever it sits: an object nested in another's values (a
+    List's items, the argo-cd chart's `extraObjects`, a HelmRelease's inline values), and those
+    of the YAML documents a multi-line string holds (a chart's values as a ConfigMap's data, an
+    object as text), `depth` strings deep; a string is read only when it `holds` (a cheap look)."""
+    for node in yamlio.nodes(root):
+        if isinstance(node, yaml.MappingNode):
+            yield node
+        text = _text(node) if depth else None
+        if text is not None and "\n" in text and holds(text):
+            for doc in composed(text, source) or []:
+                yield from objects(doc, source, holds, depth - 1)
+
+
 def _in_text(
-    text: str, targets: frozenset[Target], registries: frozenset[Target], depth: int
+    text: str,
+    holds: Callable[[str], bool],
+    targets: frozenset[Target],
+    registries: frozenset[Target],
+    depth: int,
 ) -> Iterator[str]:
     """What the documents of a YAML text held in a string (an inline patch) deliver."""
     for doc in composed(text, "an inline patch") or []:
-        yield from _delivered(doc, targets, registries, depth)
+        yield from _delivered(doc, holds, targets, registries, depth)
 
 
 def decoded(data: bytes) -> str | None:
@@ -161,7 +216,21 @@ def _decode(data: bytes) -> str | None:
 
 
 def _delivered(
-    doc: yaml.Node, targets: frozenset[Target], registries: frozenset[Target], depth: int
+    doc: yaml.Node,
+    holds: Callable[[str], bool],
+    targets: frozenset[Target],
+    registries: frozenset[Target],
+    depth: int,
+) -> Iterator[str]:
+    """What a document delivers: each object nested anywhere in it (`objects`: a List's item,
+    the argo-cd chart's `extraObjects` in a values file, a string holding one) and each patch."""
+    for node in objects(doc, "a manifest's string", holds, depth):
+        yield from _object_delivers(node, targets, registries)
+        yield from _patch(node, holds, targets, registries, depth)
+
+
+def _object_delivers(
+    doc: yaml.Node, targets: frozenset[Target], registries: frozenset[Target]
 ) -> Iterator[str]:
     kinds = _texts(_get(doc, "kind"))
     meta = _get(doc, "metadata")
@@ -185,29 +254,24 @@ def _delivered(
             made, space = (_texts(_get(item, key)) for key in ("name", "namespace"))
             for namespace, name in _registries(made, space or default, wanted):
                 yield f"its {generator} makes {namespace}/{name}, which sealer delivers, {_NOT_OURS}"
-    yield from _patches(doc, targets, registries, depth)
-    if any(kind.endswith("List") for kind in kinds):  # v1/List, ConfigMapList: applied item by item
-        for item in _items(_get(doc, "items")) if depth else ():
-            yield from _delivered(item, targets, registries, depth - 1)
 
 
-def _patches(
-    doc: yaml.Node, targets: frozenset[Target], registries: frozenset[Target], depth: int
+def _patch(
+    node: yaml.Node,
+    holds: Callable[[str], bool],
+    targets: frozenset[Target],
+    registries: frozenset[Target],
+    depth: int,
 ) -> Iterator[str]:
-    """Kustomize patches, wherever they sit (a kustomization, a Flux Kustomization, an Argo CD
+    """A kustomize patch, wherever it sits (a kustomization, a Flux Kustomization, an Argo CD
     application): a `target` naming what sealer delivers, or an inline patch that is itself
-    such a manifest (a strategic merge of the key registry)."""
-    for node in _mappings(doc):
-        for target in _get(node, "target"):
-            for namespace, name in _registries(_texts(_get(target, "name")), set(), targets | registries):
-                yield f"a patch targets {namespace}/{name}, which sealer delivers, {_NOT_OURS}"
-        inline = [*_get(node, "patch"), *_items(_get(node, "patchesStrategicMerge"))]
-        for text in _texts(inline) if depth else ():
-            yield from _in_text(text, targets, registries, depth - 1)
-
-
-def _mappings(root: yaml.Node) -> Iterator[yaml.MappingNode]:
-    return (node for node in yamlio.nodes(root) if isinstance(node, yaml.MappingNode))
+    such a manifest (a strategic merge of the key registry), on one line too."""
+    for target in _get(node, "target"):
+        for namespace, name in _registries(_texts(_get(target, "name")), set(), targets | registries):
+            yield f"a patch targets {namespace}/{name}, which sealer delivers, {_NOT_OURS}"
+    inline = [*_get(node, "patch"), *_items(_get(node, "patchesStrategicMerge"))]
+    for text in _texts(inline) if depth else ():
+        yield from _in_text(text, holds, targets, registries, depth - 1)
 
 
 def _named(names: set[str], spaces: set[str], wanted: frozenset[Target]) -> set[Target]:
@@ -292,6 +356,8 @@ class Kustomization:
     unmodelled: tuple[str, ...] = ()
     patch_files: tuple[str, ...] = ()
     makes_unseen: bool = False  # a chart, generator or transformer plugin: objects review never sees
+    # The namespace of what gives none (Argo CD's destination); `namespaces` overrides it.
+    fills: frozenset[str] = frozenset()
 
     @property
     def moves(self) -> bool:
@@ -300,13 +366,14 @@ class Kustomization:
     @property
     def acts(self) -> bool:
         """Whether it may change what it builds: review then builds and judges it."""
-        return bool(self.moves or self.components or self.unmodelled or self.patch_files)
+        return bool(self.moves or self.fills or self.components or self.unmodelled or self.patch_files)
 
     def apply(self, placed: Placed) -> set[Placed]:
         kind, namespace, name = placed
+        given: set[str | None] = {namespace} if namespace is not None or not self.fills else {*self.fills}
         return {
             (kind, space, f"{prefix}{name}{suffix}")
-            for space in self.namespaces or {namespace}
+            for space in self.namespaces or given
             for prefix in self.prefixes or {""}
             for suffix in self.suffixes or {""}
         }
@@ -380,9 +447,9 @@ def gitops_builds(
     not redone (`unmodelled`); nor is what a config management plugin renders, named or one whose
     discover rule picks the folder (`picked`). Only those that may change what they build.
     One nested anywhere counts (a List's item, the argo-cd chart's `extraObjects` in a values
-    file or a HelmRelease's values: applied as it stands)."""
+    file or a HelmRelease's values, as an object or its text: applied as it stands)."""
     found = []
-    for doc in (d for top in documents(data, path, _may_deploy) or [] for d in _mappings(top)):
+    for doc in file_objects(data, path, _may_deploy):
         kinds, spec = _texts(_get(doc, "kind")), _get(doc, "spec")
         if "Kustomization" in kinds and any("fluxcd" in v for v in _texts(_get(doc, "apiVersion"))):
             found += [
@@ -436,6 +503,27 @@ def _argo_builds(
         paths = _source_paths(source, fill)[0]
         if unseen := _argo_unseen(source, paths, picked):
             found.append(_unseen(paths, unseen))
+    return found
+
+
+def destination_builds(path: str, data: bytes, spaces: Iterable[str]) -> list[Kustomization]:
+    """The builds of the Argo CD applications in a manifest (nested anywhere) whose
+    `destination.namespace` is one of `spaces` (where sealer delivers keys): Argo CD puts there
+    what a source's path builds that gives no namespace, so a ConfigMap named like a key registry
+    becomes that namespace's registry. An ApplicationSet's templated destination is not filled."""
+    wanted, none = set(spaces), frozenset[str]()
+    found = []
+    for doc in file_objects(data, path, _may_deploy):
+        if "Application" not in _texts(_get(doc, "kind")):
+            continue
+        for spec in _get(doc, "spec"):
+            fills = frozenset(_texts(n for d in _get(spec, "destination") for n in _get(d, "namespace")))
+            if fills & wanted:
+                found += [
+                    Kustomization(none, none, none, _source_paths(source)[0], (), fills=fills)
+                    for source in _argo_sources([spec])
+                    if not any(_get(k, "namespace") for k in _get(source, "kustomize"))  # it sets all
+                ]
     return found
 
 

@@ -689,13 +689,17 @@ def _revocation_of(env_name: str, key_id: str, at: dt.datetime | None) -> Earlie
     return Earlier("revocation", command, subject, f"Sealer-Key-Id: {key_id}", done, at)
 
 
-def _earlier(root: Path, env_name: str, key_id: str, kind: Earlier) -> tuple[str, str] | None:
+def _earlier(
+    root: Path, env_name: str, key_id: str, kind: Earlier, on_head: bool = False
+) -> tuple[str, str] | None:
     """(branch, commit) of the newest such commit for this key, or None. Only a commit a run made
     in this repository (`journal.made`) on a local branch: anyone may push a branch that claims
-    to be one, and check it out, and it must never stop the key's revocation or replacement."""
-    if git.head(root) is None:
+    to be one, and check it out, and it must never stop the key's revocation or replacement.
+    `on_head`: in the checked-out branch's history (a rerun from the earlier run's own branch)."""
+    if git.head(root) is None or (on_head and git.current_branch(root) is None):
         return None
-    log = git.run(root, "log", "--branches", "--not", "HEAD", "--format=%H", "-F", f"--grep={kind.trailer}")
+    spec = ("HEAD",) if on_head else ("--branches", "--not", "HEAD")
+    log = git.run(root, "log", *spec, "--format=%H", "-F", f"--grep={kind.trailer}")
     ours = set(journal.made(git.git_dir(root))) if log else set()
     for commit in log.split():
         if commit not in ours:  # looks like a run's commit, made elsewhere (anyone's branch)
@@ -708,7 +712,8 @@ def _earlier(root: Path, env_name: str, key_id: str, kind: Earlier) -> tuple[str
             continue
         if not _holds_done(root, commit, env_name, key_id, kind):
             continue
-        heads = [ref for ref in git.branches_at(root, commit) if ref.startswith("refs/heads/")]
+        heads = [f"refs/heads/{git.current_branch(root)}"] if on_head else []
+        heads = heads or [ref for ref in git.branches_at(root, commit) if ref.startswith("refs/heads/")]
         heads = heads or [r for r in git.branches_containing(root, commit) if r.startswith("refs/heads/")]
         # A branch that reverted the change since (the key valid again at its tip) did not do it.
         heads = [ref for ref in heads if _holds_done(root, ref, env_name, key_id, kind)]
@@ -744,14 +749,30 @@ def _finish_earlier(
     record = next(r for r in ledger.at_revision(root, commit, env.name) if r.key_id == key_id)
     changed: list[bool] = []
     steps: list[Step] = []
-    if sync.external(env) and record.status == REVOKED:  # a grace window's end the store was given
-        store = partial(Stores(cfg).of, env)  # opened inside the step: a failure there is left, not lost
-        revoking = partial(sync.follow_ledger_revocation, env_name=env.name, key_id=key_id)
-        steps.append(("revoking the key in the key store", lambda: changed.append(revoking(store()))))
+    if sync.external(env):  # a store set back since follows the commit again
+        follow = partial(_store_follows_earlier, Stores(cfg), env, commit, record, kind.what == "incident")
+        steps.append(("revoking the key in the key store", lambda: changed.append(follow(result))))
     if push:
         steps.append((f"the push to {push}", partial(git.push_new_branch, root, push, branch)))
     result.left = _run_steps(steps)
     return record, result, any(changed)
+
+
+def _store_follows_earlier(
+    stores: Stores, env: Environment, commit: str, record: KeyRecord, incident: bool, result: RotationResult
+) -> bool:
+    """The store as the earlier run's commit left it: the key revoked, or in grace until that
+    window's end (never longer); an incident's replacement accepted again (into `result`). True
+    when the key's revocation had to be made again."""
+    store = stores.of(env)  # opened here, inside the step: a failure is left for the rerun, not lost
+    at = record.revoke_at if record.status == GRACE else None
+    held = next((r for r in store.list(env.name) if r.key_id == record.key_id), None)
+    behind = held is not None and plan_revoke(held, at, utcnow()) is not None
+    if behind:
+        store.revoke(env.name, record.key_id, at)
+    if incident:
+        result.accepted = sync.accept_committed(stores, commit, [env])
+    return behind
 
 
 # -- keys revoke --------------------------------------------------------------------------------
@@ -927,11 +948,15 @@ def replace_compromised(
         if recovered is not None and recovered.left:  # finish that run first: its journal stays
             raise PartlyDone(partly_done(recovered))
         found = next((r for r in ledger.load(root, env.name) if r.key_id == request.key_id), None)
+        incident = _incident_of(env.name, request.key_id)
+        if found is not None and found.status == REVOKED and recovered is None:  # rerun on its branch?
+            if (ours := _earlier(root, env.name, request.key_id, incident, on_head=True)) is not None:
+                return _handled_already(cfg, env, request.key_id, ours, request.push)
         if found is None or effective_status(found, now) != VALID:
             return _revoke_outside_git(cfg, env, request.key_id, found, recovered)
         # Its own branch leaves the checkout's ledger holding the key valid: a rerun (after a
         # network blip, or once it succeeded) must find that commit, never mint a second key.
-        earlier = _earlier(root, env.name, request.key_id, _incident_of(env.name, request.key_id))
+        earlier = _earlier(root, env.name, request.key_id, incident)
         if earlier is not None:
             return _handled_already(cfg, env, request.key_id, earlier, request.push)
         if found.name not in env.keys:

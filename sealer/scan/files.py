@@ -361,6 +361,37 @@ def _rewritten(root: str, paths: list[bytes]) -> _Rewritten:
 
 def staged(root: str) -> Iterator[Candidate]:
     """The staged blobs of added, copied, modified and type-changed files; deletions noted."""
+    from sealer.scan.blobs import Wanted
+
+    wanted: list[Wanted] = []
+    for meta, path in _staged_entries(root):
+        _, new_mode, _, new_sha, status = meta.split(" ")
+        if status == "D":
+            yield Candidate(path, None, "deleted")
+        elif new_mode == _GITLINK:
+            yield Candidate(path, None, "submodule")
+        else:
+            wanted.append(Wanted(new_sha, path))
+    yield from from_blobs(wanted, root)
+
+
+def unnamed_by_hook() -> list[Wanted]:
+    """Under pre-commit (run at the top of the work tree): the staged blobs of entries flagged
+    skip-worktree or assume-unchanged whose working copy is gone (read with `from_blobs`).
+    pre-commit passes only files that exist, so it never names them, yet Git commits them."""
+    from sealer.errors import GitError
+    from sealer.scan.blobs import Wanted
+
+    try:
+        entries = _staged_entries(os.curdir)
+    except GitError:
+        return []  # not in a Git work tree: nothing is staged
+    paths = [path for meta, path in entries if meta[-1] != "D" and meta.split(" ")[1] != _GITLINK]
+    held = _index_blobs([path for path in paths if not os.path.lexists(path)])
+    return [Wanted(sha, path) for path, (sha, beside) in held.items() if not beside]
+
+
+def _staged_entries(root: str) -> list[tuple[str, str]]:
     raw = run_git(
         [
             "diff",
@@ -375,18 +406,7 @@ def staged(root: str) -> Iterator[Candidate]:
         ],
         cwd=root,
     )
-    from sealer.scan.blobs import Wanted
-
-    wanted: list[Wanted] = []
-    for meta, path in _raw_entries(raw):
-        _, new_mode, _, new_sha, status = meta.split(" ")
-        if status == "D":
-            yield Candidate(path, None, "deleted")
-        elif new_mode == _GITLINK:
-            yield Candidate(path, None, "submodule")
-        else:
-            wanted.append(Wanted(new_sha, path))
-    yield from from_blobs(wanted, root)
+    return list(_raw_entries(raw))
 
 
 def _raw_entries(raw: bytes) -> Iterator[tuple[str, str]]:

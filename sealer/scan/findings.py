@@ -1,7 +1,8 @@
 """What a finding carries: where, which rule, a masked preview and a fingerprint, never the secret.
 
-The fingerprint hashes the rule, the path and a hash of the secret, so it stays the same when
-lines move and a baseline never holds the secret itself.
+The fingerprint hashes the rule, the path and a hash of the secret (and, for a secret in the
+path itself, that it was found there), so it stays the same when lines move and a baseline never
+holds the secret itself.
 """
 
 from __future__ import annotations
@@ -49,10 +50,16 @@ def mask(secret: bytes) -> str:
     return f"{text[: min(4, len(text) // 4)]}…[{len(text)} chars]"
 
 
-def fingerprint(rule: str, path: str, secret: bytes) -> str:
+IN_NAME = "name"  # where a finding was: in the file's path, not its content
+
+
+def fingerprint(rule: str, path: str, secret: bytes, where: str = "") -> str:
+    """A finding in the file's content hashes as it always has (baselines stay valid); one in its
+    path (`where`: IN_NAME) apart from it, so accepting one never accepts the other."""
     import hashlib
 
-    return hashlib.sha256(f"{rule}\0{path}\0{secret_id(secret)}".encode()).hexdigest()
+    suffix = f"\0{where}" if where else ""
+    return hashlib.sha256(f"{rule}\0{path}\0{secret_id(secret)}{suffix}".encode()).hexdigest()
 
 
 def secret_id(secret: bytes) -> str:
@@ -61,7 +68,7 @@ def secret_id(secret: bytes) -> str:
     return hashlib.sha256(secret).hexdigest()
 
 
-def make(path: str, found: Located) -> Finding:
+def make(path: str, found: Located, where: str = "") -> Finding:
     return Finding(
         path=path,
         line=found.line,
@@ -70,7 +77,7 @@ def make(path: str, found: Located) -> Finding:
         severity=found.rule.severity,
         description=found.rule.description,
         preview=mask(found.secret),
-        fingerprint=fingerprint(found.rule.id, path, found.secret),
+        fingerprint=fingerprint(found.rule.id, path, found.secret, where),
         note=found.note,
         secret_id=secret_id(found.secret),
     )

@@ -183,7 +183,8 @@ def _in_paths(part: list[Candidate], policy: Policy) -> tuple[list[Candidate], l
         if candidate.skipped != "deleted":  # a deleted file's name leaves the tree: masked all the same
             for hit in hits:
                 column = len(raw[: hit.start].decode("utf-8", "replace")) + 1
-                named[k].append(findings.make(path, Located(hit.rule, 1, column, hit.secret, IN_PATH)))
+                located = Located(hit.rule, 1, column, hit.secret, IN_PATH)
+                named[k].append(findings.make(path, located, findings.IN_NAME))
     return part, named
 
 

@@ -30,7 +30,7 @@ from support.git import commit_all, git, head
 from support.repos import ledger_records, run_sealer
 
 from sealer import layout, ledger
-from sealer.records import ACCEPTED, ACTIVE, REVOKED
+from sealer.records import ACCEPTED, ACTIVE, PENDING, REVOKED
 
 JOURNAL = Path(".git") / "sealer-rotation.json"
 
@@ -385,6 +385,29 @@ def test_a_rerun_after_it_succeeded_mints_no_second_key(backend_repo: Path) -> N
     assert head(backend_repo) == start and incident_branches(backend_repo, old.key_id) == [first["branch"]]
 
 
+def test_a_rerun_from_the_incidents_own_branch_names_its_commit(backend_repo: Path) -> None:
+    """Checked out on the incident's branch (the ledger there holds the key revoked), a rerun
+    names the incident's commit and what it rotated, not a bare "is revoked"."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    code, first = compromised(backend_repo, old.key_id)
+    assert code == 0 and not first["already_handled"], first
+    git(backend_repo, "checkout", "-q", first["branch"])
+    code, again = compromised(backend_repo, old.key_id)
+    assert code == 0 and again["already_handled"], again
+    assert (again["branch"], again["commit"], again["rotated"]) == (
+        first["branch"],
+        first["commit"],
+        first["rotated"],
+    )
+    assert head(backend_repo) == first["commit"] and git(backend_repo, "status", "--porcelain") == ""
+    # A revocation that is not this repository's own incident commit stays a plain "is revoked".
+    git(backend_repo, "checkout", "-q", "-b", "copy", first["commit"])
+    (backend_repo / ".git" / "sealer-made-commits").unlink()
+    code, plain = compromised(backend_repo, old.key_id)
+    assert code == 0 and not plain["already_handled"] and plain["commit"] is None, plain
+
+
 def test_a_rerun_with_an_external_store_accepts_no_second_key(
     backend_repo: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -405,6 +428,30 @@ def test_a_rerun_with_an_external_store_accepts_no_second_key(
     in_store = statuses(store_of(backend_repo).list(ENV))
     assert in_store[kid] == REVOKED
     assert sorted(k for k, s in in_store.items() if s == ACCEPTED) == [first["rotated"][0]["key_id"]]
+
+
+def test_a_rerun_accepts_again_a_replacement_the_store_lost(
+    backend_repo: Path, request: pytest.FixtureRequest
+) -> None:
+    """A store set back to before the incident (the key active, its replacement pending, never
+    valid): the rerun revokes the key and accepts the replacement again, minting nothing."""
+    vault = request.getfixturevalue("vault_env")
+    backend = vault_backend(request)
+    kid = deployed_on(backend_repo, backend)
+    code, first = compromised(backend_repo, kid)
+    assert code == 0, first
+    replacement = first["rotated"][0]["key_id"]
+    path = f"{backend.options['path']}/{ENV}"
+    data = vault.read_direct("secret", path)
+    for record in data["records"]:
+        if record["key_id"] in (kid, replacement):
+            record.update(status=ACTIVE if record["key_id"] == kid else PENDING, revoke_at=None)
+    vault.write_direct("secret", path, data)
+    code, again = compromised(backend_repo, kid)
+    assert code == 0 and again["already_handled"] and again["commit"] == first["commit"], again
+    in_store = statuses(store_of(backend_repo).list(ENV))
+    assert (in_store[kid], in_store[replacement]) == (REVOKED, ACCEPTED)
+    assert sorted(k for k, s in in_store.items() if s in (ACCEPTED, PENDING)) == [replacement]
 
 
 def test_a_rerun_after_a_failed_push_pushes_the_first_branch(

@@ -8,10 +8,21 @@ import json
 from pathlib import Path
 
 import pytest
-from support.backend_repos import ENV, Backend, configure, finish, one_line_error, options_of, rotate
+from support.backend_repos import (
+    ENV,
+    Backend,
+    configure,
+    finish,
+    one_line_error,
+    options_of,
+    rotate,
+    store_of,
+)
 from support.cli import sealer
 from support.git import git, head
 from support.repos import ledger_records
+
+from sealer.records import ACTIVE, GRACE, iso
 
 
 def revoked(repo: Path, *extra: str) -> tuple[dict[str, str], str]:
@@ -101,3 +112,24 @@ def test_a_shorter_grace_window_than_an_earlier_run_gave_is_a_new_revocation(bac
     shorter, _ = revoked(backend_repo, "--grace", "1h")
     assert not shorter["already_handled"] and shorter["commit"] != first["commit"]
     assert shorter["revoke_at"] < first["revoke_at"]
+
+
+def test_a_rerun_gives_a_store_set_back_the_grace_window_the_commit_holds(
+    backend_repo: Path, request: pytest.FixtureRequest
+) -> None:
+    """An earlier `--grace 2h` revocation, then the store set back (the key active, valid for
+    ever): the rerun commits nothing and gives the store that commit's grace end again."""
+    vault, store = request.getfixturevalue("vault_env"), request.getfixturevalue("vault_store")
+    configure(backend_repo, Backend("vault", options_of("vault", store)))
+    rotate(backend_repo)
+    finish(backend_repo)
+    first, _ = revoked(backend_repo, "--grace", "2h")
+    path = f"{options_of('vault', store)['path']}/{ENV}"
+    data = vault.read_direct("secret", path)
+    for record in data["records"]:
+        record.update({"status": ACTIVE, "revoke_at": None} if record["key_id"] == first["key_id"] else {})
+    vault.write_direct("secret", path, data)
+    again, _ = revoked(backend_repo, "--grace", "3h")
+    assert again["already_handled"] and again["commit"] == first["commit"], again
+    held = {r.key_id: r for r in store_of(backend_repo).list(ENV)}[first["key_id"]]
+    assert (held.status, iso(held.revoke_at)) == (GRACE, first["revoke_at"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -150,6 +151,38 @@ def test_fingerprint_depends_on_rule_path_and_secret_only(tree: tuple[Path, str]
     (root / "elsewhere.yaml").write_text(values.read_text())
     fps = {f["path"]: f["fingerprint"] for f in json.loads(scan("-o", "json", ".").output)}
     assert fps["elsewhere.yaml"] != fps["deploy/values.yaml"]
+
+
+def test_a_content_fingerprint_is_what_baselines_already_hold(tree: tuple[Path, str]) -> None:
+    """Baselines written before keep accepting content findings: their fingerprint is still
+    sha256(rule NUL path NUL sha256(secret))."""
+    _, key = tree
+    (found,) = json.loads(scan("-o", "json", ".").output)
+    secret_hash = hashlib.sha256(key.encode()).hexdigest()
+    want = hashlib.sha256(f"sealer-api-key\0deploy/values.yaml\0{secret_hash}".encode()).hexdigest()
+    assert found["fingerprint"] == want
+
+
+@pytest.mark.parametrize("accepted", ["path", "content"])
+def test_a_baseline_entry_for_a_key_in_a_name_does_not_accept_it_in_the_content(
+    tree: tuple[Path, str], accepted: str
+) -> None:
+    """A file named after a key and holding it: two findings, two fingerprints. Accepting the
+    one (a name from a test fixture, say) must leave the other failing."""
+    root, key = tree
+    (root / f"{key}.env").write_text(f"API_KEY={key}\n")
+    found = [f for f in json.loads(scan("-o", "json", ".").output) if f["path"].endswith(".env")]
+    by_where = {"path" if f.get("note") == "in its path" else "content": f for f in found}
+    assert set(by_where) == {"path", "content"}
+    kept = by_where[accepted]
+    entry = baseline.Entry(kept["fingerprint"], kept["rule"], kept["path"])
+    Path("b.json").write_text(baseline.render({entry.fingerprint: entry}))
+    (root / "deploy" / "values.yaml").unlink()
+    result = scan("--baseline", "b.json", "-o", "json", ".")
+    assert result.exit_code == 1, result.output
+    (left,) = json.loads(result.output)
+    other = "content" if accepted == "path" else "path"
+    assert left["fingerprint"] == by_where[other]["fingerprint"] != kept["fingerprint"]
 
 
 def test_installed_command_runs_as_a_process(tree: tuple[Path, str]) -> None:

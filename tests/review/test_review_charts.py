@@ -15,7 +15,7 @@ import pytest
 from support.chart import CHART_DIR
 from support.git import commit_all, git
 from support.isolation import isolated
-from support.pull_requests import on_main, reviewed_after, write
+from support.pull_requests import in_a_list, on_main, reviewed_after, write
 from support.repos import keypairs, pr_checkout, rotated_template
 
 CHART = "deploy/app"
@@ -160,6 +160,19 @@ def registry_named_in_an_application_s_values(repo: Path) -> None:
     write(repo, "argocd/app.yaml", app_of("{settings: {name: engine-api-key-registry}}"))
 
 
+def registry_named_in_a_listed_application_s_values(repo: Path) -> None:
+    """The same application as a List's item (applied as one on its own is)."""
+    on_main(
+        repo,
+        {
+            f"{CHART}/templates/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+            "  name: {{ .Values.settings.name }}\n",
+            "argocd/app.yaml": in_a_list(app_of("{replicaCount: 2}")),
+        },
+    )
+    write(repo, "argocd/app.yaml", in_a_list(app_of("{settings: {name: engine-api-key-registry}}")))
+
+
 def registry_in_an_application_s_values_a_chart_renders_as_a_template(repo: Path) -> None:
     """main's chart passes its values through `tpl`; the application's values build the names
     with actions, so none is written out."""
@@ -299,6 +312,7 @@ ATTACKS = [
     external_secret_named_like_staging_s,
     external_secret_also_called_a_deployment,
     registry_named_in_an_application_s_values,
+    registry_named_in_a_listed_application_s_values,
     registry_in_an_application_s_values_a_chart_renders_as_a_template,
     registry_named_from_parts_an_application_set_s_generators_give,
     template_rendering_another_file,

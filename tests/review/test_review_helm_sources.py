@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from support.git import commit_all, git
 from support.isolation import isolated
-from support.pull_requests import on_main, reviewed_after, write
+from support.pull_requests import in_a_list, on_main, reviewed_after, write
 from support.repos import keypairs, pr_checkout, rotated_template
 
 CHART = "deploy/app"
@@ -327,8 +327,20 @@ def application_set_template_patch_setting_value_files(repo: Path) -> None:
     write(repo, "argocd/apps.yaml", application("      releaseName: app\n", kind="ApplicationSet") + patch)
 
 
+def argo_value_file_of_a_listed_application_naming_the_registry(repo: Path) -> None:
+    write(repo, VALUES, NAMING)
+    write(repo, "argocd/app.yaml", in_a_list(application(value_files("../../" + VALUES))))
+
+
+def argo_value_file_changed_under_an_unchanged_listed_application(repo: Path) -> None:
+    on_main(repo, {VALUES: PLAIN, "argocd/app.yaml": in_a_list(application(value_files("../../" + VALUES)))})
+    write(repo, VALUES, NAMING)
+
+
 FAILING = [
     argo_value_file_naming_the_registry,
+    argo_value_file_of_a_listed_application_naming_the_registry,
+    argo_value_file_changed_under_an_unchanged_listed_application,
     argo_value_file_changed_under_an_unchanged_application,
     argo_value_file_of_another_source,
     argo_value_file_not_in_the_revision,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import textwrap
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from support.cli import sealer as cli
 from support.git import commit_all, git
 from support.isolation import isolated
+from support.pull_requests import in_a_list
 from support.repos import keypairs, ledger_records, pinned_repo, pr_checkout
 
 from sealer import config, ledger, yamlio
@@ -119,6 +121,16 @@ def registry_inside_a_list(repo: Path) -> None:
     """kubectl and Argo CD apply a v1 List item by item."""
     item = yamlio.load_documents(registry(repo), REGISTRY)[0]
     write(repo, "apps/all.json", json.dumps({"apiVersion": "v1", "kind": "List", "items": [item]}))
+
+
+def registry_in_the_argo_cd_chart_s_extra_objects(repo: Path) -> None:
+    """The argo-cd chart applies each of its values' `extraObjects` as it stands."""
+    write(repo, "argocd/values.yaml", "extraObjects:\n  -\n" + textwrap.indent(registry(repo), "    "))
+
+
+def registry_as_text_in_the_argo_cd_chart_s_extra_objects(repo: Path) -> None:
+    """An item of `extraObjects` may be the object's text (the chart renders it with `tpl`)."""
+    write(repo, "argocd/values.yaml", "extraObjects:\n  - |\n" + textwrap.indent(registry(repo), "    "))
 
 
 def registry_in_a_file_kustomize_lists(repo: Path) -> None:
@@ -229,6 +241,116 @@ def argocd_parameter_override_file(repo: Path) -> None:
     write(repo, "chart/.argocd-source-engine-staging.yaml", override)
 
 
+# An application wiring sealer's values file may sit anywhere a GitOps tool or a chart applies it
+# from: a List's item, the argo-cd chart's `extraObjects` (an object, or its text), the argocd-apps
+# chart's `applications` (a map or a list of specs with no `kind`), a template as text.
+OVERRIDE = "      parameters: [{name: existingSecret, value: mine}]\n"
+
+
+def in_extra_objects(app: str) -> str:
+    """The argo-cd chart's values file: each of `extraObjects` is applied as it stands."""
+    return "server: {replicas: 1}\nextraObjects:\n  -\n" + textwrap.indent(app, "    ")
+
+
+def in_extra_objects_as_text(app: str) -> str:
+    return "extraObjects:\n  - |\n" + textwrap.indent(app, "    ")
+
+
+def in_argocd_apps_map(app: str) -> str:
+    """The argocd-apps chart's values: an Application's spec keyed by its name."""
+    spec = app.split("spec:\n", 1)[1]
+    return "applications:\n  engine-staging:\n    project: default\n" + textwrap.indent(spec, "  ")
+
+
+def in_argocd_apps_list(app: str) -> str:
+    spec = app.split("spec:\n", 1)[1]
+    return "applications:\n  - name: engine-staging\n    project: default\n" + textwrap.indent(spec, "  ")
+
+
+def in_a_template_as_text(app: str) -> str:
+    """The argocd-apps chart's `itemTemplates`: a template no YAML until the chart fills it."""
+    app = app.replace("metadata: {name: engine-staging, namespace: argocd}\n", "metadata:\n  {{- .meta }}\n")
+    return "itemTemplates:\n  - items: [{meta: x}]\n    template: |\n" + textwrap.indent(app, "      ")
+
+
+WRAPPINGS = [
+    ("argocd/staging.yaml", in_a_list),
+    ("argocd/values.yaml", in_extra_objects),
+    ("argocd/values.yaml", in_extra_objects_as_text),
+    ("argocd/apps.yaml", in_argocd_apps_map),
+    ("argocd/apps.yaml", in_argocd_apps_list),
+    ("argocd/apps.yaml", in_a_template_as_text),
+]
+
+
+def override_in_a_wrapped_application(repo: Path, path: str, wrap: Callable[[str], str]) -> None:
+    """main deploys staging through an application wrapped as `wrap` makes it; the pull request
+    adds a Helm parameter over sealer's values file."""
+    git(repo, "checkout", "-q", "main")
+    write(repo, path, wrap(application()))
+    commit_all(repo, "deploy staging with Argo CD")
+    git(repo, "checkout", "-q", "-B", "pr")
+    write(repo, path, wrap(application(OVERRIDE)))
+
+
+@pytest.mark.parametrize(("path", "wrap"), WRAPPINGS, ids=[w.__name__ for _, w in WRAPPINGS])
+def test_a_wrapped_application_wires_sealers_files(repo: Path, path: str, wrap: Callable[[str], str]) -> None:
+    """An application nested anywhere wires sealer's values file as one standing alone does: a
+    Helm parameter over it (or any change to it) needs a code owner."""
+    override_in_a_wrapped_application(repo, path, wrap)
+    commit_all(repo, "override the key's Secret")
+    code, data = run_review(repo)
+    wiring = [f for f in data["findings"] if "wires sealer's files" in f["message"]]
+    assert code == 1 and [(f["rule"], f["path"]) for f in wiring] == [("trust-anchor-change", path)], data
+
+
+@pytest.mark.parametrize("owned", [False, True])
+def test_a_listed_application_passes_only_when_a_code_owner_approves(repo: Path, owned: bool) -> None:
+    """With `--approvals-from codeowners`, the override of a List's application passes as needing
+    owner approval when main's CODEOWNERS owns the file, and fails when it does not."""
+    git(repo, "checkout", "-q", "main")
+    write(repo, "CODEOWNERS", f"/{'argocd' if owned else 'other'}/ @acme/platform\n")
+    commit_all(repo, "owners")
+    override_in_a_wrapped_application(repo, "argocd/staging.yaml", in_a_list)
+    commit_all(repo, "override the key's Secret")
+    result = cli(repo, "review", "main", "HEAD", "--approvals-from", "codeowners", "--output", "json")
+    data = json.loads(result.stdout)
+    approved, failed = data["needs_owner_approval"], data["findings"]
+    listed, other = (approved, failed) if owned else (failed, approved)
+    assert result.exit_code == (0 if owned else 1) and other == [], data
+    assert {(f["rule"], f["path"]) for f in listed} == {("trust-anchor-change", "argocd/staging.yaml")}
+    assert any("wires sealer's files" in f["message"] for f in listed), listed
+
+
+def tools_application(namespace: str) -> str:
+    return (
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: tools, namespace: argocd}\n"
+        f"spec:\n  destination: {{namespace: {namespace}, server: https://kubernetes.default.svc}}\n"
+        "  source: {repoURL: https://git.example.test/acme/gitops.git, path: tools}\n"
+    )
+
+
+def registry_moved_by_an_application_s_destination(repo: Path, namespace: str = "staging") -> None:
+    """main's application deploys tools/ into `tools`, a ConfigMap named like staging's registry
+    with no namespace among it (harmless there); its destination set to staging makes it
+    staging's key registry (Argo CD puts what gives no namespace in the destination's)."""
+    git(repo, "checkout", "-q", "main")
+    lines = [line for line in registry(repo).splitlines(True) if "namespace:" not in line]
+    write(repo, "tools/registry.yaml", "".join(lines))
+    write(repo, "argocd/tools.yaml", tools_application("tools"))
+    commit_all(repo, "tools")
+    git(repo, "checkout", "-q", "-B", "pr")
+    write(repo, "argocd/tools.yaml", tools_application(namespace))
+
+
+def test_an_application_s_destination_elsewhere_moves_no_registry(repo: Path) -> None:
+    """The same application moved into a namespace sealer delivers no keys to passes."""
+    registry_moved_by_an_application_s_destination(repo, "web")
+    commit_all(repo, "tools move to web")
+    code, data = run_review(repo)
+    assert code == 0, data["findings"]
+
+
 def verifier_reads_another_registry(repo: Path) -> None:
     """The verifier's Deployment mounts a ConfigMap of another name, listing the author's keys."""
     git(repo, "checkout", "-q", "main")
@@ -315,6 +437,8 @@ ATTACKS: list[tuple[Callable[[Path], None], str]] = [
     (registry_made_by_kustomize, "stray-sealed-data"),
     (registry_in_a_file_kustomize_lists, "stray-sealed-data"),
     (registry_inside_a_list, "stray-sealed-data"),
+    (registry_in_the_argo_cd_chart_s_extra_objects, "stray-sealed-data"),
+    (registry_as_text_in_the_argo_cd_chart_s_extra_objects, "stray-sealed-data"),
     (registry_patched_by_kustomize, "stray-sealed-data"),
     (registry_through_a_symlink, "stray-sealed-data"),
     (registry_patched_inline_by_flux, "stray-sealed-data"),
@@ -325,6 +449,7 @@ ATTACKS: list[tuple[Callable[[Path], None], str]] = [
     (helm_parameter_in_the_application, "trust-anchor-change"),
     (argocd_parameter_override_file, "trust-anchor-change"),
     (verifier_reads_another_registry, "delivery-change"),
+    (registry_moved_by_an_application_s_destination, "stray-sealed-data"),
     (submodule_added, "trust-anchor-change"),
     (submodule_moved_on, "trust-anchor-change"),
     (registry_beside_the_sealed_file, "manifest-mismatch"),

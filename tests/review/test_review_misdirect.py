@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -555,6 +556,13 @@ def moved_by_an_argo_application(repo: Path) -> None:
     )
 
 
+def moved_by_an_argo_application_as_text_in_extra_objects(repo: Path) -> None:
+    """The argo-cd chart's values: an item of `extraObjects` may be the application's text."""
+    moved_by_an_argo_application(repo)
+    application = (repo / "clusters/tools.yaml").read_text()
+    write(repo, "clusters/tools.yaml", "extraObjects:\n  - |\n" + textwrap.indent(application, "    "))
+
+
 def renamed_by_a_flux_kustomization(repo: Path) -> None:
     tools_deployed_by(
         repo,
@@ -563,7 +571,12 @@ def renamed_by_a_flux_kustomization(repo: Path) -> None:
     )
 
 
-WIRED = [moved_by_a_flux_kustomization, moved_by_an_argo_application, renamed_by_a_flux_kustomization]
+WIRED = [
+    moved_by_a_flux_kustomization,
+    moved_by_an_argo_application,
+    moved_by_an_argo_application_as_text_in_extra_objects,
+    renamed_by_a_flux_kustomization,
+]
 
 
 @pytest.mark.parametrize("attack", WIRED, ids=[a.__name__ for a in WIRED])

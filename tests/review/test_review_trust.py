@@ -408,6 +408,15 @@ def plaintext_in_big_file(repo: Path) -> None:
     (repo / "dump.txt").write_text(filler + f"key={apikey.generate('staging')}\n")
 
 
+def plaintext_in_big_lockfile(repo: Path) -> None:
+    """A path the policy's globs allow streams too when big: `sealer scan` searches it with the
+    checksum-verified rules (a key in a lockfile is a key), review skipped it whole."""
+    filler = '{"name": "' + "x" * 64 + '"},\n'
+    (repo / "package-lock.json").write_text(
+        filler * 40_000 + f'{{"token": "{apikey.generate("staging")}"}}\n'
+    )
+
+
 def aws_key_in_changed_file(repo: Path) -> None:
     (repo / "deploy/staging/extra.env").write_text("AWS_ACCESS_KEY_ID=AKIA" + "QX7ZPWB3RT6YUH2K" + "\n")
 
@@ -461,6 +470,7 @@ TAMPERING: list[tuple[Callable[..., None], str]] = [
     (values_file_executable, "file-mode"),
     (cert_symlink, "file-mode"),
     (plaintext_in_big_file, "plaintext"),
+    (plaintext_in_big_lockfile, "plaintext"),
     (aws_key_in_changed_file, "plaintext"),
 ]
 

@@ -283,6 +283,39 @@ def test_a_staged_key_under_a_clean_working_copy_git_does_not_look_at_is_blocked
     assert (repo / "app.env").read_text() == "API_KEY=\n"  # the working copy left as it was
 
 
+@pytest.mark.parametrize("flag", ["--skip-worktree", "--assume-unchanged"])
+@pytest.mark.parametrize("others", [0, 12])
+def test_a_staged_key_whose_flagged_working_copy_is_gone_is_blocked_once(
+    repo: Path, flag: str, others: int
+) -> None:
+    """pre-commit names only files that exist: a staged entry flagged skip-worktree or
+    assume-unchanged, its working copy deleted, was never scanned ("no files to check") and its
+    key was committed. The hook finds it itself, reported once however many batches (one per
+    core at least) pre-commit runs it in."""
+    assert commit(repo, {"README.md": "docs\n"}).returncode == 0
+    key = apikey.generate("prod")
+    (repo / "app.env").write_text(f"API_KEY={key}\n")
+    for i in range(others):
+        (repo / f"doc{i}.md").write_text(f"page {i}\n")
+    assert run(repo, "git", "add", "app.env", *(f"doc{i}.md" for i in range(others))).returncode == 0
+    assert run(repo, "git", "update-index", flag, "app.env").returncode == 0
+    (repo / "app.env").unlink()
+    done = run(repo, "git", "commit", "-m", "a key")
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and commits(repo) == 1, out
+    assert out.count("app.env:1:9: error: sealer-api-key") == 1 and key not in out, out
+    assert not (repo / "app.env").exists()
+    assert run(repo, "git", "update-index", "--no-" + flag[2:], "app.env").returncode == 0
+    assert run(repo, "git", "rm", "-q", "--cached", "app.env").returncode == 0
+    again = run(repo, "git", "commit", "--allow-empty", "-m", "no key")  # nothing left to find
+    assert again.returncode == 0 and commits(repo) == 2, again.stdout + again.stderr
+    assert len(list((repo / ".git").glob("sealer-hook-run-*"))) == 1  # only a run that had such entries
+
+
+def commits(repo: Path) -> int:
+    return int(run(repo, "git", "rev-list", "--count", "HEAD").stdout)
+
+
 @pytest.mark.parametrize("name", ["dist/app.min.js", "yarn.lock", "dist/app.js.map", "package-lock.json"])
 def test_a_key_in_a_file_the_policys_path_globs_allow_is_blocked(repo: Path, name: str) -> None:
     """The built-in policy's globs spare lockfiles and minified code the entropy rules' false

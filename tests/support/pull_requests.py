@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,3 +39,8 @@ def reviewed_after(repo: Path, attack: Callable[[Path], None]) -> tuple[int, lis
     attack(repo)
     commit_all(repo, attack.__name__)
     return run_review(repo, "main", "HEAD")
+
+
+def in_a_list(manifest: str) -> str:
+    """A manifest as a `kind: List`'s item, which kubectl and GitOps tools apply as it stands."""
+    return "apiVersion: v1\nkind: List\nitems:\n  -\n" + textwrap.indent(manifest, "    ")
