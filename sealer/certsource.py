@@ -9,10 +9,9 @@ redirects (so never down to http), at most MAX_BYTES, at most TIMEOUT_SECONDS in
 from __future__ import annotations
 
 import re
-import threading
 from typing import TYPE_CHECKING
 
-from sealer import repofiles
+from sealer import deadline, repofiles
 from sealer.errors import BadInput
 
 if TYPE_CHECKING:
@@ -77,22 +76,9 @@ def check_pin(fingerprint: str, pin: str | None, source: str) -> None:
 
 def fetch(url: str) -> bytes:
     """GET `url` within TIMEOUT_SECONDS overall (a server trickling bytes cannot stretch it)."""
-    result: list[bytes | BaseException] = []
-
-    def run() -> None:
-        try:
-            result.append(_get(url))
-        except BaseException as err:  # handed to the caller's thread below
-            result.append(err)
-
-    worker = threading.Thread(target=run, name="sealer-cert-fetch", daemon=True)
-    worker.start()
-    worker.join(TIMEOUT_SECONDS)
-    if not result:
-        raise _timed_out(f"--cert {shown(url)}")
-    if isinstance(result[0], BaseException):
-        raise result[0]
-    return result[0]
+    return deadline.within(
+        TIMEOUT_SECONDS, lambda: _get(url), lambda: _timed_out(f"--cert {shown(url)}"), "sealer-cert-fetch"
+    )
 
 
 def _timed_out(where: str) -> BadInput:

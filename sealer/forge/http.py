@@ -5,6 +5,7 @@ What it guarantees, because it carries a token that can push to the repository:
   links elsewhere are refused, never followed; plain http only to a loopback address;
 - the token never appears in a URL or in an error message (server text is redacted, cut and
   stripped of control characters: a hostile server cannot paint the terminal);
+- a request ends within MAX_REQUEST_SECONDS, however slowly the server trickles its answer;
 - rate limits are waited out as the server asks (Retry-After, X-RateLimit-Reset,
   RateLimit-Reset), a bounded number of times and for a bounded total.
 """
@@ -22,9 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, urlencode, urljoin, urlsplit
 
+from sealer import deadline
 from sealer.forge.base import ForgeError
 
-TIMEOUT_SECONDS = 30
+TIMEOUT_SECONDS = 30  # each wait for a byte
+MAX_REQUEST_SECONDS = 120.0  # one request in all: a server trickling bytes cannot stretch it
 MAX_BODY_BYTES = 8 << 20  # no API answer sealer reads comes near this
 MAX_PAGES = 50
 MAX_RATE_LIMIT_WAITS = 3
@@ -32,7 +35,12 @@ MAX_TOTAL_WAIT_SECONDS = 300.0
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 3
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+# Control characters, and what else breaks or reorders a line: the line and paragraph
+# separators (str.splitlines() splits there) and the bidirectional overrides and isolates.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+# A number the server sends (Retry-After, X-RateLimit-Reset, X-Next-Page): ASCII digits only, since
+# str.isdigit() takes `²` (a Latin-1 header byte) that float() and int() then refuse.
+_NUMBER = re.compile(r"[0-9]+")
 
 
 @dataclass
@@ -96,7 +104,7 @@ class Client:
                 raise ForgeError(f"{self.host} answered {path} with something that is not a list")
             yield from reply.data
             following = _next_link(reply.headers.get("link", ""))
-            if following is None and reply.headers.get("x-next-page", "").isdigit():
+            if following is None and _NUMBER.fullmatch(reply.headers.get("x-next-page", "")):
                 params = {**(query or {}), self.page_size_param: "100", "page": reply.headers["x-next-page"]}
                 following = f"{path}?{urlencode(params)}"
             if following is None:
@@ -164,15 +172,26 @@ class Client:
         )
         if not limited:
             return None
-        retry_after = headers.get("retry-after", "")
-        if retry_after.strip().isdigit():
+        retry_after = headers.get("retry-after", "").strip()
+        if _NUMBER.fullmatch(retry_after):
             return float(retry_after)
-        reset = headers.get("x-ratelimit-reset") or headers.get("ratelimit-reset") or ""
-        if reset.strip().isdigit():
+        reset = (headers.get("x-ratelimit-reset") or headers.get("ratelimit-reset") or "").strip()
+        if _NUMBER.fullmatch(reset):
             return max(0.0, float(reset) - self.clock()) + 1.0
         return 60.0  # GitHub's advice for a secondary limit that names no time
 
     def _once(self, method: str, url: str, payload: Any) -> Reply:
+        return deadline.within(
+            MAX_REQUEST_SECONDS,
+            lambda: self._exchange(method, url, payload),
+            lambda: ForgeError(
+                f"{self.host} did not answer {method} {self._path_of(url)} "
+                f"within {MAX_REQUEST_SECONDS:g} seconds"
+            ),
+            "sealer-forge-request",
+        )
+
+    def _exchange(self, method: str, url: str, payload: Any) -> Reply:
         body = None if payload is None else json.dumps(payload).encode()
         request = urllib.request.Request(url, data=body, method=method)
         request.add_unredirected_header("Authorization", f"{self.auth_scheme} {self.token}")

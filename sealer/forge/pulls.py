@@ -19,7 +19,10 @@ from sealer.forge.base import AlreadyOpen, ChangeRequest, Extras, Forge, ForgeEr
 
 REVIEW_MARKER = "<!-- sealer:review -->"
 _ROTATION_MARKER = re.compile(r"<!-- sealer:rotation envs=([a-z0-9,-]{1,2000}) -->")
-_KEY = re.compile(apikey.KEY_PATTERN)
+# A key as it is, or as the review's Markdown writes it: `report._md` backslash-escapes each `_`,
+# which KEY_PATTERN would no longer find (and the key would go out unredacted).
+_KEY_LEN = apikey.RANDOM_LEN + apikey.CHECKSUM_LEN
+_KEY = re.compile(rf"\b{apikey.PREFIX}\\?_({apikey.ENV_TAG})\\?_([0-9A-Za-z]{{{_KEY_LEN}}})\b")
 MAX_TEXT = 60_000  # both hosts refuse bodies past 65,536 characters
 
 
@@ -48,14 +51,16 @@ def envs_of(request: ChangeRequest) -> set[str]:
 
 
 def holds_key(text: str) -> bool:
-    """Does `text` hold something that checks out as a sealer API key?"""
-    return any(apikey.checksum_ok(m.group(0)) for m in _KEY.finditer(text))
+    """Does `text` hold something that checks out as a sealer API key (Markdown-escaped or not)?"""
+    return any(_is_key(m) for m in _KEY.finditer(text))
 
 
 def redact_keys(text: str) -> str:
-    return _KEY.sub(
-        lambda m: f"slr_{m.group(1)}_[redacted]" if apikey.checksum_ok(m.group(0)) else m.group(0), text
-    )
+    return _KEY.sub(lambda m: f"slr_{m.group(1)}_[redacted]" if _is_key(m) else m.group(0), text)
+
+
+def _is_key(found: re.Match[str]) -> bool:
+    return apikey.checksum_ok(found.group(0).replace("\\", ""))
 
 
 def open_rotation(

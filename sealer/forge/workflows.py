@@ -18,7 +18,10 @@ from sealer.errors import BadInput
 KINDS = ("github", "gitlab", "gitea", "forgejo")
 # Gitea's and Forgejo's names in text, and the variable sealer reads their token from.
 ACTIONS_HOSTS = {"gitea": ("Gitea", "GITEA_TOKEN"), "forgejo": ("Forgejo", "FORGEJO_TOKEN")}
-_VERSION = re.compile(r"[0-9]+(\.[0-9]+)*([.+-]?[0-9A-Za-z.]+)?")
+# A public PEP 440 release (1.4.2, 1.5.0rc1, 1.4.2.post1, 1.6.0.dev3): it ends in a digit. pip
+# reads `sealer==1.0.whl` (any archive suffix) as the file of that name in the working directory,
+# the pull request's checkout in the review gate, and installs it.
+_VERSION = re.compile(r"[0-9]+(\.[0-9]+)*((a|b|rc)[0-9]+)?(\.post[0-9]+)?(\.dev[0-9]+)?")
 _GIT_PIN = re.compile(r"(https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._/-]+)@([0-9a-f]{40})")
 _OWNER = re.compile(r"@[A-Za-z0-9][-A-Za-z0-9_.]*(/[A-Za-z0-9][-A-Za-z0-9_./]*)?|[^@\s]+@[^@\s]+\.[a-z]+")
 _CRON = re.compile(r"[0-9*/,-]+( [0-9*/,A-Za-z-]+){4}")
@@ -127,6 +130,10 @@ def _check(options: Options) -> None:
     for owner in options.owners:
         if not _OWNER.fullmatch(owner):
             raise BadInput(f"--owner {owner!r} is not @user, @org/team or an e-mail address")
+        if options.kind != "gitlab" and owner.startswith("@") and owner.count("/") > 1:
+            # Only GitLab has nested groups: the other hosts skip a rule naming `@a/b/c`, so the
+            # paths would need no code owner at all while the gate says they wait for one.
+            raise BadInput(f"--owner {owner!r}: {options.kind} takes @user or @org/team, no deeper path")
         if options.kind in ACTIONS_HOSTS and not owner.startswith("@"):
             # Gitea and Forgejo look an owner up as a user name: an address would own nothing.
             raise BadInput(

@@ -65,7 +65,7 @@ def test_github_workflows_validate_and_run_the_gate(repo: Path) -> None:
     gate = "sealer review --approvals-from codeowners --require-signed"
     gate += ' --trust-at "$BASE_SHA" "$BASE" "$HEAD_SHA"'
     assert any(gate in run for run in runs) and "sealer check" in runs
-    assert "sealer scan --all-files --format sarif > sealer.sarif" in runs
+    assert "rm -f -- sealer.sarif && sealer scan --all-files --format sarif > sealer.sarif" in runs
     assert any(
         s.get("uses", "").startswith("github/codeql-action/upload-sarif")
         for s in review["jobs"]["sealer"]["steps"]
@@ -123,6 +123,35 @@ def test_github_with_a_fine_grained_token_and_a_commit_pin(repo: Path) -> None:
     assert "secrets.SEALER_TOKEN" in text and "create-github-app-token" not in text
     assert f"sealer @ git+https://git.example.test/acme/sealer.git@{COMMIT}" in text
     check_schema("vendor.github-workflows", repo / GITHUB_FILES[2])
+
+
+def _scan_script(repo: Path, kind: str) -> str:
+    """The shell lines of the generated scan step (GitHub, Gitea, Forgejo) or job (GitLab)."""
+    if kind == "gitlab":
+        return "\n".join(yaml.safe_load((repo / GITLAB_FILES[1]).read_text())["sealer-scan"]["script"])
+    review = yaml.safe_load((repo / f".{kind}/workflows/sealer-review.yml").read_text())
+    return next(s["run"] for s in review["jobs"]["sealer"]["steps"] if "sealer scan" in s.get("run", ""))
+
+
+@pytest.mark.parametrize("kind", ["github", "gitlab", "gitea", "forgejo"])
+def test_a_committed_sarif_symlink_is_not_written_through(
+    repo: Path, kind: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A pull request that commits sealer.sarif as a link to a file of the runner's user (its
+    ~/.gitconfig on a host-mode runner) must not get that file overwritten by the scan step."""
+    extra = {"gitlab": ["--version", "1.2.3"], "github": []}.get(kind, ["--auth", "token"])
+    args = ["--owner", "@acme", *extra]
+    assert cli(repo, "ci", "init", kind, *args).exit_code == 0
+    victim = tmp_path_factory.mktemp("runner-home") / ".gitconfig"
+    victim.write_text("[user]\n\tname = runner\n")
+    (repo / "sealer.sarif").symlink_to(victim)
+    commit_all(repo, "a pull request's link")
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(victim.parent)}
+    script = _scan_script(repo, kind)
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=repo, env=env, capture_output=True)
+    assert victim.read_text() == "[user]\n\tname = runner\n", done.stderr
+    written = repo / "sealer.sarif"
+    assert not written.is_symlink() and json.loads(written.read_text())["runs"]
 
 
 def test_gitlab_pipeline_validates(repo: Path) -> None:
@@ -202,8 +231,12 @@ def test_github_reads_its_own_codeowners_first(repo: Path) -> None:
     ("args", "message"),
     [
         (["--owner", "@acme\n- run: curl evil"], "--owner"),
+        (["--owner", "@acme/platform/infra"], "--owner"),  # GitHub skips the rule: no owner at all
         (["--owner", "@acme", "--schedule", "* * * * *\nevil: 1"], "--schedule"),
         (["--owner", "@acme", "--version", "1.0; rm -rf /"], "--version"),
+        # pip would install the file `sealer==1.0.whl` of the pull request's checkout
+        (["--owner", "@acme", "--version", "1.0.whl"], "--version"),
+        (["--owner", "@acme", "--version", "1.0+local.tar.gz"], "--version"),
         (["--owner", "@acme", "--git", "https://h.example/x.git@main"], "--git"),
         (["--owner", "@acme", "--git", f"http://h.example/x.git@{COMMIT}"], "--git"),
         (["--owner", "@acme", "--python", "3.12\nx: 1"], "--python"),
@@ -285,7 +318,7 @@ def test_the_workflows_validate_and_run_the_gate(repo: Path, kind: str) -> None:
     runs = [step.get("run", "") for step in steps]
     gate = 'sealer review "$@" --require-signed --trust-at "$BASE_SHA" "$BASE" "$HEAD_SHA"'
     assert any(gate in run for run in runs) and "sealer check" in runs  # "$@": see the next test
-    assert "sealer scan --all-files --format sarif > sealer.sarif" in runs
+    assert "rm -f -- sealer.sarif && sealer scan --all-files --format sarif > sealer.sarif" in runs
     uses = [step.get("uses", "") for step in steps]
     assert not any("codeql" in u for u in uses)  # no code scanning to upload to
     (artifact,) = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@")]
@@ -297,6 +330,16 @@ def test_the_workflows_validate_and_run_the_gate(repo: Path, kind: str) -> None:
     assert comment["env"][TOKEN_VAR[kind]] == "${{ github.token }}" and comment["env"]["SEALER_FORGE"] == kind
     assert "github.event.pull_request.head.repo.full_name == github.repository" in comment["if"]
     assert "--post --output markdown" in comment["run"] and "GITHUB_STEP_SUMMARY" not in comment["run"]
+
+
+@pytest.mark.parametrize("kind", ["github", "gitea", "forgejo"])
+def test_the_gate_runs_again_when_a_pull_request_changes_its_base(repo: Path, kind: str) -> None:
+    """A pull request reviewed against a branch that holds its changes already, then moved onto
+    the default branch, must not keep that run's result: `edited` (the base changed) runs it again."""
+    args = ["--owner", "@acme/platform"] + (["--auth", "token"] if kind != "github" else [])
+    assert cli(repo, "ci", "init", kind, *args).exit_code == 0
+    review = yaml.safe_load((repo / f".{kind}/workflows/sealer-review.yml").read_text())
+    assert set(review[True]["pull_request"]["types"]) >= {"opened", "synchronize", "reopened", "edited"}
 
 
 def test_a_workflow_added_beside_the_gate_needs_a_code_owner(repo: Path, kind: str) -> None:
@@ -459,6 +502,7 @@ def test_sealers_gate_reads_the_file_as_the_host_does(repo: Path, kind: str) -> 
         (["--owner", "@acme", "--auth", "app"], "--auth app"),
         (["--owner", "@acme", "--schedule", "* * * * *\nevil: 1"], "--schedule"),
         (["--owner", "@acme\n- run: curl evil"], "--owner"),
+        (["--owner", "@acme/platform/infra"], "--owner"),  # the host skips the rule: no owner at all
         (["--owner", "@acme", "--policy-file", "../outside.yaml"], "--policy-file"),
     ],
 )
@@ -477,3 +521,9 @@ def test_gitea_existing_files_stay_unless_forced(repo: Path, kind: str) -> None:
     assert owners.read_text() == ".* @me\n" and not (repo / f".{kind}/workflows").exists()
     assert cli(repo, "ci", "init", kind, "--owner", "@acme", "--force").exit_code == 0
     assert "@acme" in owners.read_text() and (repo / files_of(kind)["review"]).exists()
+
+
+def test_gitlab_takes_an_owner_in_a_subgroup(repo: Path) -> None:
+    result = cli(repo, "ci", "init", "gitlab", "--owner", "@acme/platform/infra", "--version", "1.2.3")
+    assert result.exit_code == 0, result.stderr
+    assert "/sealer.yaml @acme/platform/infra" in (repo / ".gitlab/CODEOWNERS").read_text()

@@ -368,6 +368,37 @@ def test_a_broken_server_is_one_error(reply: bytes) -> None:
         listener.close()
 
 
+def test_a_server_trickling_its_answer_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import threading
+
+    monkeypatch.setattr(http, "MAX_REQUEST_SECONDS", 0.5)
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:  # one byte at a time, each well within the socket timeout
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+            while not stop.wait(0.05):
+                try:
+                    conn.sendall(b" ")
+                except OSError:
+                    return
+
+    worker = threading.Thread(target=trickle, daemon=True)
+    worker.start()
+    client = http.Client("GitHub", f"http://127.0.0.1:{listener.getsockname()[1]}", TOKEN)
+    try:
+        with pytest.raises(ForgeError, match=r"^GitHub did not answer GET /repos/a/b within 0.5 seconds$"):
+            client.get("repos/a/b")
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+        listener.close()
+
+
 def test_a_head_branch_the_remote_lacks_is_refused_with_the_hosts_reason(fake: FakeForge) -> None:
     with pytest.raises(ForgeError) as caught:
         open_rotation(_forge(), "never-pushed", "0" * 40, ["staging"], "t", "b", Extras())
@@ -396,6 +427,17 @@ def test_a_rate_limit_past_the_bound_fails_at_once(fake: FakeForge, repo: Path, 
     fake.fail_next(429, count=20, headers={"Retry-After": "3600"})
     code, _data, err = rotate(repo)
     assert code == 4 and "rate limit" in err and "3600s" in err and waits == []
+
+
+@pytest.mark.parametrize("header", ["Retry-After", "X-RateLimit-Reset", "RateLimit-Reset"])
+def test_a_rate_limit_time_in_other_digits_is_one_error(
+    fake: FakeForge, waits: list[float], header: str
+) -> None:
+    # `²` is one Latin-1 byte in a header; str.isdigit() takes it, float() does not.
+    fake.fail_next(429, count=20, headers={header: "\xb2"})
+    with pytest.raises(ForgeError, match="rate limit reached"):
+        _forge().default_branch()
+    assert waits == [60.0, 60.0, 60.0]
 
 
 # -- what goes out, and where -------------------------------------------------------------------
@@ -472,6 +514,20 @@ def test_a_hostile_answer_cannot_echo_the_token_or_paint_the_terminal(fake: Fake
         del fake.fault_response
     err = caught.value
     assert TOKEN not in str(err) and "\x1b" not in str(err) and "\n" not in str(err) and "[token]" in str(err)
+
+
+def test_a_hostile_answer_cannot_break_or_reorder_the_line(fake: FakeForge) -> None:
+    fake.fail_next(400)
+    fake.fault_response = lambda fault: Response.json(  # type: ignore[method-assign]
+        400, {"message": "bad\u2028sealer: all keys rotated\u2029ok \u202egnp.exe\u2066x\u2069"}
+    )
+    try:
+        with pytest.raises(ForgeError) as caught:
+            _forge().default_branch()
+    finally:
+        del fake.fault_response
+    text = str(caught.value)
+    assert len(text.splitlines()) == 1 and not any(c in text for c in "\u2028\u2029\u202e\u2066\u2069")
 
 
 @pytest.mark.parametrize(
@@ -775,3 +831,21 @@ def test_gitea_review_post_finds_the_pull_request_of_its_actions_job(
         result = cli(repo, "review", "--post", "-o", "json", "main", "HEAD")
         assert result.exit_code == 0, result.stderr
     assert len(pull.comments) == 1 and pull.comments[0]["user"]["login"] == fake.user
+
+
+def test_a_key_the_review_markdown_escaped_is_redacted_too(fake: FakeForge, repo: Path) -> None:
+    from sealer import apikey
+    from sealer.forge.pulls import post_review
+    from sealer.review import to_markdown
+    from sealer.review.model import Finding, Report
+
+    key = apikey.generate("my-env")
+    git(repo, "push", "-q", "origin", "main:feature")
+    pull = fake.add_pull("feature")
+    finding = Finding("plaintext", "my-env", "values.yaml", None, f"a pull request's own text: {key}")
+    markdown = to_markdown(Report("a" * 40, "b" * 40, findings=[finding]))
+    assert key not in markdown  # Markdown writes each `_` as `\_`: the plain pattern misses it
+    post_review(_forge(), "feature", markdown)
+    body = pull.comments[0]["body"]
+    assert "slr_my-env_[redacted]" in body and key[-38:] not in body
+    assert key[-38:].encode() not in fake.sent()

@@ -1,0 +1,32 @@
+"""Calls bounded in wall-clock time. A socket timeout bounds each wait for a byte only, so a
+server trickling one byte at a time could hold a request for hours; here the call runs in a
+daemon thread that is left behind (it ends with its socket) once the time is up."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def within(seconds: float, call: Callable[[], T], timed_out: Callable[[], BaseException], name: str) -> T:
+    """`call()`'s result or exception, or `timed_out()` raised when it takes longer than `seconds`."""
+    done: list[tuple[T | None, BaseException | None]] = []
+
+    def run() -> None:
+        try:
+            done.append((call(), None))
+        except BaseException as err:  # handed to the caller's thread below
+            done.append((None, err))
+
+    worker = threading.Thread(target=run, name=name, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if not done:
+        raise timed_out()
+    value, error = done[0]
+    if error is not None:
+        raise error
+    return value  # type: ignore[return-value]  # `call` returned it: a T, None included
