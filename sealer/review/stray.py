@@ -106,7 +106,10 @@ def _wires(path: str, data: bytes | None, refs: tuple[str, ...]) -> bool:
     named = posixpath.basename(path) in _KUSTOMIZATION_FILES
     hints = holding(_WIRING_HINTS)
     for doc in documents(data, path, None if named else hints) or []:
-        wiring = [doc] if named else [o for node in objects(doc, path, hints) for o in _wiring_objects(node)]
+        found = [] if named else list(objects(doc, path, hints))
+        if any(node is TOO_DEEP for node in found):
+            return True
+        wiring = [doc] if named else [o for node in found for o in _wiring_objects(node)]
         texts = {text for node in wiring for text in _texts(yamlio.nodes(node))}
         texts |= {text for text in _texts(yamlio.nodes(doc)) if _spells_wiring(text)}
         if any(ref in text for text in texts for ref in refs):
@@ -136,6 +139,10 @@ def _spells_wiring(text: str) -> bool:
     return "\n" in text and "kind" in text and any(kind in text for kind in _WIRING_KINDS)
 
 
+# What `objects` yields for a string holding an object deeper than it reads: callers fail closed.
+TOO_DEEP = yaml.MappingNode("tag:sealer.invalid,2026:too-deep", [])
+
+
 def file_objects(data: bytes | None, source: str, holds: Callable[[str], bool]) -> Iterator[yaml.MappingNode]:
     """`objects` of each of a file's `documents`, one look (`holds`) for the file and its strings."""
     return (node for doc in documents(data, source, holds) or [] for node in objects(doc, source, holds))
@@ -147,14 +154,19 @@ def objects(
     """Every mapping of a document, wherever it sits: an object nested in another's values (a
     List's items, the argo-cd chart's `extraObjects`, a HelmRelease's inline values), and those
     of the YAML documents a multi-line string holds (a chart's values as a ConfigMap's data, an
-    object as text), `depth` strings deep; a string is read only when it `holds` (a cheap look)."""
+    object as text, JSON on one line), `depth` strings deep, and `TOO_DEEP` for a string holding
+    an object deeper still; a string is read only when it `holds` (a cheap look)."""
     for node in yamlio.nodes(root):
         if isinstance(node, yaml.MappingNode):
             yield node
-        text = _text(node) if depth else None
-        if text is not None and "\n" in text and holds(text):
-            for doc in composed(text, source) or []:
-                yield from objects(doc, source, holds, depth - 1)
+        text = _text(node)
+        if text is None or ":" not in text or not holds(text):  # no mapping (JSON on one line has ':')
+            continue
+        docs = composed(text, source) or []
+        if depth:
+            yield from (found for doc in docs for found in objects(doc, source, holds, depth - 1))
+        elif any(isinstance(n, yaml.MappingNode) for doc in docs for n in yamlio.nodes(doc)):
+            yield TOO_DEEP  # fail closed: what a string deeper still holds is not read
 
 
 def _in_text(
@@ -232,6 +244,8 @@ def _delivered(
 def _object_delivers(
     doc: yaml.Node, targets: frozenset[Target], registries: frozenset[Target]
 ) -> Iterator[str]:
+    if doc is TOO_DEEP:
+        yield f"nests YAML in strings more than {_NESTING} deep, which review does not read ({_NOT_OURS})"
     kinds = _texts(_get(doc, "kind"))
     meta = _get(doc, "metadata")
     names, spaces = (_texts(n for m in meta for n in _get(m, key)) for key in ("name", "namespace"))
@@ -779,6 +793,8 @@ def placed(path: str, data: bytes) -> list[Placed]:
 
 
 def _placed(doc: yaml.Node, depth: int) -> Iterator[Placed]:
+    if doc is TOO_DEEP:
+        yield f"nests YAML in strings more than {_NESTING} deep, which review does not read ({_NOT_OURS})"
     kinds = _texts(_get(doc, "kind"))
     meta = _get(doc, "metadata")
     names, spaces = (_texts(n for m in meta for n in _get(m, key)) for key in ("name", "namespace"))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from support.cli import sealer as cli
 from support.git import commit_all, git
 from support.isolation import isolated
@@ -131,6 +132,33 @@ def registry_in_the_argo_cd_chart_s_extra_objects(repo: Path) -> None:
 def registry_as_text_in_the_argo_cd_chart_s_extra_objects(repo: Path) -> None:
     """An item of `extraObjects` may be the object's text (the chart renders it with `tpl`)."""
     write(repo, "argocd/values.yaml", "extraObjects:\n  - |\n" + textwrap.indent(registry(repo), "    "))
+
+
+def registry_as_json_on_one_line_in_extra_objects(repo: Path) -> None:
+    """A string item of `extraObjects` is applied as the chart's `tpl` renders it: JSON (YAML's
+    flow style) on one line is an object too."""
+    (obj,) = yaml.safe_load_all(registry(repo))
+    write(repo, "argocd/values.yaml", "extraObjects:\n  - " + json.dumps(json.dumps(obj)) + "\n")
+
+
+def extra_objects_text(text: str) -> str:
+    return "extraObjects:\n  - |\n" + textwrap.indent(text, "    ")
+
+
+def argo_cd_release(values: str) -> str:
+    """A Flux HelmRelease of the argo-cd chart with these values."""
+    return (
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: argo, namespace: flux}\n"
+        "spec:\n  chart: {spec: {chart: argo-cd}}\n  values:\n" + textwrap.indent(values, "    ")
+    )
+
+
+def registry_three_strings_deep(repo: Path) -> None:
+    """extraObjects' text a HelmRelease of the argo-cd chart, whose extraObjects' text another,
+    whose extraObjects' text the registry: each applied in turn, deeper than review reads strings,
+    so it cannot pass."""
+    inner = argo_cd_release(extra_objects_text(registry(repo)))
+    write(repo, "argocd/values.yaml", extra_objects_text(argo_cd_release(extra_objects_text(inner))))
 
 
 def registry_in_a_file_kustomize_lists(repo: Path) -> None:
@@ -273,7 +301,22 @@ def in_a_template_as_text(app: str) -> str:
     return "itemTemplates:\n  - items: [{meta: x}]\n    template: |\n" + textwrap.indent(app, "      ")
 
 
+def in_extra_objects_as_json(app: str) -> str:
+    (obj,) = yaml.safe_load_all(app)
+    return "extraObjects:\n  - " + json.dumps(json.dumps(obj)) + "\n"
+
+
+def three_strings_deep(app: str) -> str:
+    """Deeper than review reads strings (`registry_three_strings_deep`), the values file's path
+    spelt with escapes (no text above names it): a change needs a code owner."""
+    app = app.replace("[../deploy/staging/values.yaml]", '["../d\\x65ploy/st\\x61ging/v\\x61lues.yaml"]')
+    inner = argo_cd_release(extra_objects_text(app))
+    return extra_objects_text(argo_cd_release(extra_objects_text(inner)))
+
+
 WRAPPINGS = [
+    ("argocd/values.yaml", in_extra_objects_as_json),
+    ("argocd/values.yaml", three_strings_deep),
     ("argocd/staging.yaml", in_a_list),
     ("argocd/values.yaml", in_extra_objects),
     ("argocd/values.yaml", in_extra_objects_as_text),
@@ -439,6 +482,8 @@ ATTACKS: list[tuple[Callable[[Path], None], str]] = [
     (registry_inside_a_list, "stray-sealed-data"),
     (registry_in_the_argo_cd_chart_s_extra_objects, "stray-sealed-data"),
     (registry_as_text_in_the_argo_cd_chart_s_extra_objects, "stray-sealed-data"),
+    (registry_as_json_on_one_line_in_extra_objects, "stray-sealed-data"),
+    (registry_three_strings_deep, "stray-sealed-data"),
     (registry_patched_by_kustomize, "stray-sealed-data"),
     (registry_through_a_symlink, "stray-sealed-data"),
     (registry_patched_inline_by_flux, "stray-sealed-data"),
