@@ -524,14 +524,14 @@ def destination_builds(path: str, data: bytes, spaces: Iterable[str]) -> list[Ku
     """The builds of the Argo CD applications in a manifest (nested anywhere) whose
     `destination.namespace` is one of `spaces` (where sealer delivers keys): Argo CD puts there
     what a source's path builds that gives no namespace, so a ConfigMap named like a key registry
-    becomes that namespace's registry. An ApplicationSet's templated destination is not filled."""
+    becomes that namespace's registry. An ApplicationSet's template and the argocd-apps chart's
+    items count too; a templated namespace (`{{...}}`) may be any of `spaces`."""
     wanted, none = set(spaces), frozenset[str]()
     found = []
-    for doc in file_objects(data, path, _may_deploy):
-        if "Application" not in _texts(_get(doc, "kind")):
-            continue
-        for spec in _get(doc, "spec"):
+    for doc in file_objects(data, path, lambda text: _may_deploy(text) or "applications" in text):
+        for spec in _application_specs(doc):
             fills = frozenset(_texts(n for d in _get(spec, "destination") for n in _get(d, "namespace")))
+            fills |= wanted if any("{{" in space for space in fills) else set()
             if fills & wanted:
                 found += [
                     Kustomization(none, none, none, _source_paths(source)[0], (), fills=fills)
@@ -539,6 +539,19 @@ def destination_builds(path: str, data: bytes, spaces: Iterable[str]) -> list[Ku
                     if not any(_get(k, "namespace") for k in _get(source, "kustomize"))  # it sets all
                 ]
     return found
+
+
+def _application_specs(node: yaml.Node) -> list[yaml.Node]:
+    """The specs of the Argo CD applications a mapping is or makes: an Application's, an
+    ApplicationSet's template's, and those of the argocd-apps chart's items (an Application's
+    spec, or an ApplicationSet's)."""
+    kinds = _texts(_get(node, "kind"))
+    specs = _get(node, "spec") if "Application" in kinds else []
+    set_specs = _get(node, "spec") if "ApplicationSet" in kinds else []
+    for key, listed in ((key, v) for key in _ARGOCD_APPS for v in _get(node, key)):
+        items = [i for _, i in listed.value] if isinstance(listed, yaml.MappingNode) else _items([listed])
+        (specs if key == "applications" else set_specs).extend(items)
+    return [*specs, *(s for made in set_specs for t in _get(made, "template") for s in _get(t, "spec"))]
 
 
 def _argo_sources(specs: list[yaml.Node]) -> list[yaml.Node]:

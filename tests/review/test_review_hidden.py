@@ -373,17 +373,56 @@ def tools_application(namespace: str) -> str:
     )
 
 
-def registry_moved_by_an_application_s_destination(repo: Path, namespace: str = "staging") -> None:
+def registry_moved_by_an_application_s_destination(
+    repo: Path, namespace: str = "staging", deploy: Callable[[str], str] = tools_application
+) -> None:
     """main's application deploys tools/ into `tools`, a ConfigMap named like staging's registry
     with no namespace among it (harmless there); its destination set to staging makes it
     staging's key registry (Argo CD puts what gives no namespace in the destination's)."""
     git(repo, "checkout", "-q", "main")
     lines = [line for line in registry(repo).splitlines(True) if "namespace:" not in line]
     write(repo, "tools/registry.yaml", "".join(lines))
-    write(repo, "argocd/tools.yaml", tools_application("tools"))
+    write(repo, "argocd/tools.yaml", deploy("tools"))
     commit_all(repo, "tools")
     git(repo, "checkout", "-q", "-B", "pr")
-    write(repo, "argocd/tools.yaml", tools_application(namespace))
+    write(repo, "argocd/tools.yaml", deploy(namespace))
+
+
+TOOLS_SOURCE = "{repoURL: https://git.example.test/acme/gitops.git, path: tools}"
+
+
+def tools_application_set(namespace: str, templated: bool = False) -> str:
+    """An ApplicationSet making the tools application (its namespace a generator's, or literal)."""
+    destination = "'{{ns}}'" if templated else namespace
+    return (
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: tools, namespace: argocd}\n"
+        f"spec:\n  generators: [{{list: {{elements: [{{ns: {namespace}}}]}}}}]\n"
+        "  template:\n    metadata: {name: tools}\n    spec:\n      project: default\n"
+        f"      destination: {{namespace: {destination}, server: https://kubernetes.default.svc}}\n"
+        f"      source: {TOOLS_SOURCE}\n"
+    )
+
+
+def registry_moved_by_an_application_set_s_destination(repo: Path) -> None:
+    registry_moved_by_an_application_s_destination(repo, deploy=tools_application_set)
+
+
+def registry_moved_by_an_application_set_s_templated_destination(repo: Path) -> None:
+    """The destination a generator's parameter: it may be any namespace, staging's too."""
+    registry_moved_by_an_application_s_destination(
+        repo, deploy=lambda namespace: tools_application_set(namespace, templated=True)
+    )
+
+
+def registry_moved_by_an_argocd_apps_item_s_destination(repo: Path) -> None:
+    """The argocd-apps chart's values: an application's spec, with no `kind`."""
+    registry_moved_by_an_application_s_destination(
+        repo,
+        deploy=lambda namespace: (
+            f"applications:\n  tools:\n    project: default\n    destination: {{namespace: {namespace}}}\n"
+            f"    source: {TOOLS_SOURCE}\n"
+        ),
+    )
 
 
 def test_an_application_s_destination_elsewhere_moves_no_registry(repo: Path) -> None:
@@ -495,6 +534,9 @@ ATTACKS: list[tuple[Callable[[Path], None], str]] = [
     (argocd_parameter_override_file, "trust-anchor-change"),
     (verifier_reads_another_registry, "delivery-change"),
     (registry_moved_by_an_application_s_destination, "stray-sealed-data"),
+    (registry_moved_by_an_application_set_s_destination, "stray-sealed-data"),
+    (registry_moved_by_an_application_set_s_templated_destination, "stray-sealed-data"),
+    (registry_moved_by_an_argocd_apps_item_s_destination, "stray-sealed-data"),
     (submodule_added, "trust-anchor-change"),
     (submodule_moved_on, "trust-anchor-change"),
     (registry_beside_the_sealed_file, "manifest-mismatch"),
