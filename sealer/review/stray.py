@@ -126,7 +126,13 @@ def _wiring_objects(node: yaml.Node) -> list[yaml.Node]:
     """The GitOps objects a mapping is or lists: itself, of a wiring kind; the argocd-apps
     chart's items."""
     found = [node] if _texts(_get(node, "kind")) & _WIRING_KINDS else []
-    for listed in (v for key in _ARGOCD_APPS for v in _get(node, key)):
+    return found + [item for key in _ARGOCD_APPS for item in _chart_items(node, key)]
+
+
+def _chart_items(node: yaml.Node, key: str) -> list[yaml.Node]:
+    """The items of the argocd-apps chart's `key` (`_ARGOCD_APPS`): a map's values, a list's items."""
+    found: list[yaml.Node] = []
+    for listed in _get(node, key):
         if isinstance(listed, yaml.MappingNode):
             found += [item for _, item in listed.value]
         found += _items([listed])
@@ -546,11 +552,11 @@ def _application_specs(node: yaml.Node) -> list[yaml.Node]:
     ApplicationSet's template's, and those of the argocd-apps chart's items (an Application's
     spec, or an ApplicationSet's)."""
     kinds = _texts(_get(node, "kind"))
-    specs = _get(node, "spec") if "Application" in kinds else []
-    set_specs = _get(node, "spec") if "ApplicationSet" in kinds else []
-    for key, listed in ((key, v) for key in _ARGOCD_APPS for v in _get(node, key)):
-        items = [i for _, i in listed.value] if isinstance(listed, yaml.MappingNode) else _items([listed])
-        (specs if key == "applications" else set_specs).extend(items)
+    specs = [*(_get(node, "spec") if "Application" in kinds else []), *_chart_items(node, "applications")]
+    set_specs = [
+        *(_get(node, "spec") if "ApplicationSet" in kinds else []),
+        *_chart_items(node, "applicationsets"),
+    ]
     return [*specs, *(s for made in set_specs for t in _get(made, "template") for s in _get(t, "spec"))]
 
 
@@ -806,8 +812,6 @@ def placed(path: str, data: bytes) -> list[Placed]:
 
 
 def _placed(doc: yaml.Node, depth: int) -> Iterator[Placed]:
-    if doc is TOO_DEEP:
-        yield f"nests YAML in strings more than {_NESTING} deep, which review does not read ({_NOT_OURS})"
     kinds = _texts(_get(doc, "kind"))
     meta = _get(doc, "metadata")
     names, spaces = (_texts(n for m in meta for n in _get(m, key)) for key in ("name", "namespace"))
