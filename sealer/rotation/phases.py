@@ -760,6 +760,14 @@ def _finish_earlier(
     return record, result, any(changed)
 
 
+def _revocation_end(record: KeyRecord, tip: list[KeyRecord]) -> dt.datetime | None:
+    """When the key stops being valid: the earlier of what the commit and its branch's tip hold
+    (a later commit there may have revoked it at once); None for now."""
+    held = [record, *(r for r in tip if r.key_id == record.key_id)]
+    ends = [r.revoke_at for r in held if r.status == GRACE and r.revoke_at is not None]
+    return min(ends) if len(ends) == len(held) else None
+
+
 def _store_follows_earlier(
     stores: Stores,
     env: Environment,
@@ -769,12 +777,12 @@ def _store_follows_earlier(
     result: RotationResult,
 ) -> bool:
     """The store as the earlier run's commit (on its branch) left it: the key revoked, or in grace
-    until that window's end (never longer); an incident's replacement accepted again (into
-    `result`) while the branch still holds it active (a later commit may have revoked it too).
-    True when the key's revocation had to be made again."""
+    until that window's end (never longer, nor past what the branch holds now); an incident's
+    replacement accepted again (into `result`) while the branch still holds it active (a later
+    commit may have revoked it too). True when the key's revocation had to be made again."""
     commit, branch = made
     store = stores.of(env)  # opened here, inside the step: a failure is left for the rerun, not lost
-    at = record.revoke_at if record.status == GRACE else None
+    at = _revocation_end(record, ledger.at_revision(stores.cfg.root, f"refs/heads/{branch}", env.name))
     held = next((r for r in store.list(env.name) if r.key_id == record.key_id), None)
     behind = held is not None and plan_revoke(held, at, utcnow()) is not None
     if behind:
