@@ -62,7 +62,11 @@ def parse(env: str, text: str, source: str) -> list[KeyRecord]:
         records = [KeyRecord.from_dict({**item, "env": env}) for item in items]
     except (KeyError, TypeError, ValueError) as err:
         raise ConfigError(source, f"bad key record ({err})") from None
+    seen: set[str] = set()
     for record in records:
+        if record.key_id in seen:  # each verdict and edit would take whichever record it met first
+            raise ConfigError(source, f"bad key record {record.key_id[:40]!r}: its key id is listed twice")
+        seen.add(record.key_id)
         if record.status not in STATUSES:  # an unknown one would read as valid (`effective_status`)
             unknown = record.status[:40]
             raise ConfigError(source, f"bad key record {record.key_id}: unknown status {unknown!r}")

@@ -92,12 +92,15 @@ class KeyRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KeyRecord:
+        created = parse_iso(data["created"])
+        if created is None:  # read as "now", the key would never age: key-age and --due pass it by
+            raise ValueError("no creation time")
         return cls(
             env=str(data["env"]),
             name=str(data["name"]),
             key_id=str(data["key_id"]),
             fingerprint=str(data["fingerprint"]),
-            created=parse_iso(data["created"]) or utcnow(),
+            created=created,
             expires=parse_iso(data.get("expires")),
             status=str(data["status"]),
             actor=str(data.get("actor") or ""),

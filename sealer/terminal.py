@@ -22,3 +22,25 @@ def one_line(text: str) -> str:
 
 def _shown(match: re.Match[str]) -> str:
     return f"\\x{ord(match.group()):02x}"
+
+
+# Markdown's own punctuation that could start a link, an image, emphasis, code, a heading or a
+# table cell.
+_MARKDOWN_ACTIVE = re.compile(r"[\\`*_\[\]!~|#]")
+# Bidirectional controls: a browser reorders the text around them ("Trojan source" in a comment).
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def bidi_shown(text: str) -> str:
+    """`text` with each bidirectional control shown as `\\uNNNN` (Markdown code spans too)."""
+    return _BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def markdown_text(text: str) -> str:
+    """Anyone's text as inert Markdown on one line (a pull-request comment): line breaks as
+    spaces, other control characters and bidirectional controls shown, `&` `<` `>` as entities
+    (no HTML, comment or autolink), and the punctuation that makes links, images, emphasis, code
+    or table cells backslash-escaped."""
+    flat = bidi_shown(inert(" ".join(text.splitlines())))
+    escaped = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKDOWN_ACTIVE.sub(lambda m: "\\" + m.group(0), escaped)

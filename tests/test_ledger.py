@@ -33,8 +33,20 @@ def record(name: str, status: str, actor: str = "Ann <ann@sealer.invalid>", **ex
 
 RECORDS = [
     record("apiKey", REVOKED),
-    record("apiKey", GRACE, revoke_at=T0 + dt.timedelta(hours=1), sealed_with=("a" * 64, "b" * 64)),
-    record("apiKey", ACTIVE, actor='Zoë \u2028 \x85 "quoted" \\ <z@sealer.invalid>', expires=None),
+    record(
+        "apiKey",
+        GRACE,
+        key_id="kid_00000apiKey2",  # each record its own key id, as a ledger holds them
+        revoke_at=T0 + dt.timedelta(hours=1),
+        sealed_with=("a" * 64, "b" * 64),
+    ),
+    record(
+        "apiKey",
+        ACTIVE,
+        key_id="kid_00000apiKey3",
+        actor='Zoë \u2028 \x85 "quoted" \\ <z@sealer.invalid>',
+        expires=None,
+    ),
     record("other", ACTIVE, actor=""),
 ]
 
@@ -96,6 +108,27 @@ def test_a_status_sealer_never_gives_is_refused_not_read_as_valid(status: str) -
     text = text.replace('"status": "active"', f'"status": "{status}"')
     with pytest.raises(BadInput, match="unknown status"):
         ledger.parse("prod-eu", text, "ledger/prod-eu.yaml")
+
+
+@pytest.mark.parametrize("created", ["null", '""'])
+def test_a_record_without_a_creation_time_is_refused_not_read_as_created_now(created: str) -> None:
+    """A record with `created: null` was read as created at this moment: its key never aged, so
+    `check` passed it and `rotate --due` never rotated it, however old it was."""
+    text = ledger.dump("prod-eu", [record("apiKey", ACTIVE)])
+    text = text.replace('"created": "2026-01-02T03:04:05Z"', f'"created": {created}')
+    assert "2026-01-02T03:04:05Z" not in text.split('"expires"')[0]
+    with pytest.raises(BadInput, match="bad key record.*no creation time"):
+        ledger.parse("prod-eu", text, "ledger/prod-eu.yaml")
+
+
+def test_a_key_id_listed_twice_is_refused() -> None:
+    """A second record under the current key's id (another fingerprint, in grace): `keys revoke`
+    of that id rewrote the real key's record into a copy of the other, its fingerprint gone."""
+    first = record("apiKey", GRACE, revoke_at=T0 + dt.timedelta(days=1))
+    twin = dataclasses.replace(record("apiKey", ACTIVE), fingerprint="ab" * 32)
+    assert first.key_id == twin.key_id and first.fingerprint != twin.fingerprint
+    with pytest.raises(BadInput, match="kid_000000apiKey.*listed twice"):
+        ledger.parse("prod-eu", ledger.dump("prod-eu", [first, twin]), "ledger/prod-eu.yaml")
 
 
 def test_no_ledger_is_no_records(tmp_path: Path) -> None:

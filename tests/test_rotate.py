@@ -274,6 +274,20 @@ def test_due_rotates_only_keys_past_their_period(repo: Path, keys: list[Any]) ->
     assert git(repo, "rev-parse", "HEAD~1").strip() == before
 
 
+def test_due_rotates_a_key_that_expires_before_its_period_ends(repo: Path, keys: list[Any]) -> None:
+    """A key made under a shorter lifetime (rotationDays raised since, or a ledger edit) expires
+    before its rotation period ends: `--due` passed it by while `check` reported it expired."""
+    records = [
+        dataclasses.replace(r, expires=utcnow() - dt.timedelta(days=1))
+        for r in ledger_records(repo, "staging")
+    ]
+    ledger.save(repo, "staging", records)
+    commit_all(repo, "staging keys made under a shorter lifetime")
+    data = rotate_json(repo, "--due", "--no-branch")
+    assert data["env"] == "staging" and files_of(repo) == STAGING_FILES
+    assert_consistent(repo, "staging", keys)
+
+
 def test_due_uses_the_given_time(repo: Path, keys: list[Any]) -> None:
     request = plan.Request(envs=(), due=True, no_branch=True)
     later = utcnow() + dt.timedelta(days=100)

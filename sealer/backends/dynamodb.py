@@ -19,6 +19,8 @@ active key always writes the guard, so two activations of one (env, name) confli
 database and at most one key is active. A cancelled transaction changed nothing; the store
 re-reads and re-plans a few times, so a lost race ends in the rules' own error (e.g. "is
 revoked: only a pending key can be activated").
+A committed write is read back (one BatchGetItem with ConsistentRead of the items it wrote):
+an endpoint that answers 200 without storing is an error, never a change done.
 
 The table is created on first use when missing (needs dynamodb:CreateTable); `create_table`
 creates it ahead of time for accounts where sealer may not.
@@ -136,6 +138,7 @@ class DynamoStore:
                 )
             except self.client.exceptions.ConditionalCheckFailedException:
                 raise BackendError(f"dynamodb: {record.env}: key {record.key_id} exists already") from None
+            self._confirm([{"Put": {"TableName": self.table, "Item": item}}], f"registering {record.key_id}")
         log.debug("dynamodb: registered %s for %s/%s", record.key_id, record.env, record.name)
 
     def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: GraceEnds) -> None:
@@ -325,14 +328,14 @@ class DynamoStore:
         transaction; re-plan when a concurrent writer cancelled it."""
         for _ in range(CONFLICT_ATTEMPTS):
             writes = plan()
-            if not writes or self._transact(writes):
+            if not writes or self._transact(writes, what):
                 return
         raise BackendError(
             f"dynamodb: {what} kept conflicting with other writers; nothing changed, try again"
         )
 
-    def _transact(self, writes: Writes) -> bool:
-        """True when committed, False when cancelled by a condition or a conflict."""
+    def _transact(self, writes: Writes, what: str) -> bool:
+        """True when committed (and read back), False when cancelled by a condition or a conflict."""
         from botocore.exceptions import ClientError
 
         with self._translated():
@@ -343,7 +346,39 @@ class DynamoStore:
                     raise
                 log.debug("dynamodb: transaction cancelled (%s), re-reading", _reasons(err))
                 return False
+            self._confirm(writes, what)
         return True
+
+    def _confirm(self, writes: Writes, what: str) -> None:
+        """One strongly consistent read of every item `writes` touched: a proxy or a fake
+        endpoint may answer 200 `{}` without storing anything, and a change the table does not
+        hold must never count as done."""
+        keys = [_written_key(write) for write in writes]
+        held = self._consistent_items(keys, what)
+        if not all(_holds(held.get(_key_id(key)), write) for key, write in zip(keys, writes, strict=True)):
+            raise BackendError(
+                f"dynamodb: {self._env()}{what}: the table does not hold what was written (or another "
+                "writer changed it since): not counted as done; read the store again before relying on it"
+            )
+
+    def _consistent_items(self, keys: Writes, what: str) -> dict[tuple[str, str], Item]:
+        """The items at `keys` (at most 100: a transaction's bound) read with ConsistentRead."""
+        held: dict[tuple[str, str], Item] = {}
+        wanted = keys
+        for _ in range(CONFLICT_ATTEMPTS):  # DynamoDB may leave keys unprocessed under load
+            answer = self.client.batch_get_item(
+                RequestItems={self.table: {"Keys": wanted, "ConsistentRead": True}}
+            )
+            found = answer.get("Responses", {}).get(self.table, []) if isinstance(answer, dict) else None
+            if not isinstance(found, list) or not all(isinstance(item, dict) for item in found):
+                break
+            held.update({_key_id(item): item for item in found})
+            wanted = (answer.get("UnprocessedKeys") or {}).get(self.table, {}).get("Keys") or []
+            if not wanted:
+                return held
+        raise BackendError(
+            f"dynamodb: {self._env()}{what}: the table could not be read back: not counted as done"
+        )
 
     def _state_write(self, old: KeyRecord, new: KeyRecord) -> Item:
         """Status and revoke_at of `new`, on condition that the item still is `old`."""
@@ -390,6 +425,36 @@ def _items(pages: Iterable[Any], table: str) -> Iterator[Any]:
             what = f"more than {MAX_PAGES} pages" if number == MAX_PAGES else "a page without items"
             raise BackendError(f"dynamodb: table {table} answered {what}: not read")
         yield from items
+
+
+def _written_key(write: Item) -> Item:
+    """pk and sk of the item a TransactWriteItems entry (Put, Update or Delete) writes."""
+    ((action, body),) = write.items()
+    source = body["Item"] if action == "Put" else body["Key"]
+    return {"pk": source["pk"], "sk": source["sk"]}
+
+
+def _key_id(item: Item) -> tuple[str, str]:
+    try:
+        return str(item["pk"]["S"]), str(item["sk"]["S"])
+    except (KeyError, TypeError):
+        return "", ""  # an item without sealer's keys matches no write
+
+
+def _holds(item: Item | None, write: Item) -> bool:
+    """Does `item`, as read back, hold what `write` wrote? A Put its whole item, a Delete nothing,
+    an Update (`_state_write`'s, the only kind sealer sends) its status and revoke_at."""
+    ((action, body),) = write.items()
+    if action == "Put":
+        return item == body["Item"]
+    if action == "Delete":
+        return item is None
+    values = body["ExpressionAttributeValues"]
+    return (
+        item is not None
+        and item.get("status") == values[":new"]
+        and item.get("revoke_at") == values.get(":at")
+    )
 
 
 def _key(env_name: str, sort_key: str) -> Item:

@@ -7,6 +7,7 @@ A live registry is replaced only when it is this environment's (sealer's labels)
 a ledger no newer than ours (its serial); a newer one is left alone, so a pipeline running on an
 old checkout cannot bring revoked keys back. What each phase publishes (a ledger, and a
 rotation's keys accepted beside it) is `registry.compose`'s, decided on the live object read.
+A write is read back: an answer alone (a proxy's) never counts as published.
 """
 
 from __future__ import annotations
@@ -62,11 +63,23 @@ def _publish_one(
         except kube_objects.Conflict:
             log.debug("k8s-secrets: %s changed while we wrote it: reading it again", where)
             continue
+        _confirm(api, settings, env, wanted, where)
         log.debug("k8s-secrets: %s now has serial %d", where, wanted.serial)
         return _dropped(current, wanted)
     raise BackendError(
         f"k8s-secrets: {where} changed under every one of {MAX_ATTEMPTS} writes: not written; run again"
     )
+
+
+def _confirm(api: Any, settings: registry.Settings, env: str, wanted: registry.Registry, where: str) -> None:
+    """Read the registry back: an API server or a proxy may answer a write with the object and
+    store nothing, and a registry not written must never count as published. A newer registry
+    (a later publisher's) holds what ours would have."""
+    seen = _current(kube_objects.read(api, settings.kind, settings.namespace, settings.name), env, where)
+    if seen is None or (seen != wanted and seen.serial <= wanted.serial):
+        raise BackendError(
+            f"k8s-secrets: {where} does not hold what was written: not counted as published; run again"
+        )
 
 
 def _dropped(current: registry.Registry | None, wanted: registry.Registry) -> list[registry.Entry]:

@@ -421,11 +421,12 @@ def _unix_sockets_only(given: dict[str, Any], service: str | None) -> bool:
     """Whether every host named is a Unix-domain socket (a directory, or `@` for Linux's abstract
     namespace): nothing sits on the way there and TLS cannot be had, so a local `md5` or
     `password` line of pg_hba.conf keeps working. Not when a service file may name another host
-    or an address (`hostaddr` wins over `host`), nor for no host at all (libpq's default may be
-    TCP)."""
+    or an address (`hostaddr` wins over `host`). No host at all, or an empty one in a list, is
+    libpq's default: its socket directory on POSIX systems, localhost over TCP on Windows
+    (libpq's documentation of `host`)."""
     if service or given.get("service") or os.environ.get("PGSERVICE"):
         return False
     if given.get("hostaddr") or os.environ.get("PGHOSTADDR"):
         return False
     hosts = str(given.get("host") or os.environ.get("PGHOST") or "").split(",")
-    return all(host.startswith(("/", "@")) for host in hosts)
+    return all(host.startswith(("/", "@")) or (not host and os.name == "posix") for host in hosts)

@@ -4,8 +4,9 @@ Each environment's records live in one KV v2 secret, `<mount>/data/<path>/<env>`
 `{"records": [record, ...]}` (hashes and metadata only; a list, because Vault returns the
 keys of an object sorted). Every write is check-and-set against the version just read; on a
 CAS mismatch the store re-reads and re-applies its change, so two writers never both act on
-the same stale state (one activation wins, the other finds its key superseded). The mount
-must be a KV v2 engine: sealer cannot tell a v1 mount without sys/mounts rights.
+the same stale state (one activation wins, the other finds its key superseded). Each write is
+read back at the version Vault names for it (`VaultKV.write`): a write not kept is an error.
+The mount must be a KV v2 engine: sealer cannot tell a v1 mount without sys/mounts rights.
 The KV v2 client and its credentials are `sealer.backends.vault_kv`.
 """
 

@@ -8,6 +8,7 @@ VAULT_NAMESPACE and VAULT_CACERT; or, for the store of an environment with a cre
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Iterator
 from typing import Any, TypeGuard
@@ -70,26 +71,27 @@ class VaultKV:
     def where(self, path: str) -> str:
         return f"{self.mount}/{path}"
 
-    def read(self, path: str) -> tuple[int, dict[str, Any] | None]:
+    def read(self, path: str, version: int | None = None) -> tuple[int, dict[str, Any] | None]:
         """(current version, data); (0, None) when nothing was ever written, (n, None) when the
-        latest version is deleted (a CAS write must still name n)."""
+        latest version is deleted (a CAS write must still name n). With `version`, that version
+        of the secret ((0, None) when Vault has no such version)."""
         from hvac.exceptions import InvalidPath
 
         kv = self.client.secrets.kv.v2
         with self.errors(f"reading {self.where(path)}"):
             try:
                 answer = kv.read_secret_version(
-                    path=path, mount_point=self.mount, raise_on_deleted_version=False
+                    path=path, version=version, mount_point=self.mount, raise_on_deleted_version=False
                 )
             except InvalidPath:
                 return 0, None
         body = answer.get("data") if isinstance(answer, dict) else None
         metadata = body.get("metadata") if isinstance(body, dict) else None
-        version = metadata.get("version") if isinstance(metadata, dict) else None
+        number = metadata.get("version") if isinstance(metadata, dict) else None
         data = body.get("data") if isinstance(body, dict) else None
-        if not _count(version) or not isinstance(data, (dict, type(None))):
+        if not _count(number) or not isinstance(data, (dict, type(None))):
             raise BackendError(f"vault: reading {self.where(path)}: {_NOT_KV2}")
-        return version, data
+        return number, data
 
     def write(self, path: str, data: dict[str, Any], cas: int) -> int:
         """Check-and-set write; CasConflict when `cas` is no longer the current version."""
@@ -110,7 +112,18 @@ class VaultKV:
                 f"vault: writing {self.where(path)}: the answer confirms no new version: not counted as "
                 "written (read the store again before relying on it)"
             )
+        self._confirm(path, data, version)
         return version
+
+    def _confirm(self, path: str, data: dict[str, Any], version: int) -> None:
+        """Read back the version the write answer names: a proxy or a broken server may answer
+        a write well without keeping it, and a write never kept must not count as done."""
+        number, stored = self.read(path, version)
+        if number != version or stored != json.loads(json.dumps(data)):  # as Vault gives it back
+            raise BackendError(
+                f"vault: writing {self.where(path)}: version {version} does not hold what was written: "
+                "not counted as written (read the store again before relying on it)"
+            )
 
     def health(self) -> str:
         with self.errors("checking health"):
@@ -122,11 +135,26 @@ class VaultKV:
                 if code not in (429, 472, 473):  # standbys answer these and still serve reads
                     raise BackendError(f"vault: {self.address} is not healthy (HTTP {code})")
                 status = status.json()
-            if not self.client.is_authenticated():
-                raise BackendError(
-                    f"vault: {self.address} refused {self.token_variable} (403 permission denied)"
-                )
+            self._check_token()
         return f"vault {status.get('version', '?')} at {self.address}"
+
+    def _check_token(self) -> None:
+        """auth/token/lookup-self must answer the token's data: a 200 carrying `errors`, or no
+        `data` (a proxy's or another server's page), is no Vault that knows the token."""
+        from hvac.exceptions import Forbidden, InvalidPath, InvalidRequest
+
+        refused = f"vault: {self.address} refused {self.token_variable} (403 permission denied)"
+        if not self.client.token:
+            raise BackendError(refused)
+        try:
+            answer = self.client.auth.token.lookup_self()
+        except (Forbidden, InvalidPath, InvalidRequest):  # what hvac's is_authenticated reads as "no"
+            raise BackendError(refused) from None
+        if not isinstance(answer, dict) or answer.get("errors") or not isinstance(answer.get("data"), dict):
+            raise BackendError(
+                f"vault: {self.address} answered the token lookup (auth/token/lookup-self) without the "
+                "token's data: not a Vault that knows the token"
+            )
 
     @contextlib.contextmanager
     def errors(self, what: str) -> Iterator[None]:

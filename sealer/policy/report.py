@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sealer.policy.model import ERROR, Problem
 from sealer.policy.runner import Report
-from sealer.terminal import inert, one_line
+from sealer.terminal import bidi_shown, inert, markdown_text, one_line
 
 _COLORS = {"red": "31", "yellow": "33", "green": "32", "dim": "2", "bold": "1"}
 
@@ -47,20 +47,27 @@ def text(report: Report, strict: bool = False, color: bool = False) -> str:
 
 
 def cell(value: str) -> str:
-    """A GFM table cell: pipes escaped, `<` `>` as entities (no autolinks or HTML), no line breaks
-    (a CR ends a row as a newline does) and no other control character."""
-    return (
-        inert(" ".join(value.splitlines()))
-        .replace("\\", "\\\\")
-        .replace("|", "\\|")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-    )
+    """A GFM table cell of anyone's text (a message names paths sealer.yaml holds and key ids a
+    ledger holds): inert Markdown on one line, so no link, image, emphasis or fake row."""
+    return markdown_text(value)
+
+
+def _code(text: str) -> str:
+    """A code span in a table cell, on one line: literal but for `|`, which GFM splits cells at
+    before it reads code spans."""
+    body = bidi_shown(inert(" ".join(text.splitlines()))).replace("|", "\\|")
+    return f"`{body}`" if body.strip() else cell(text)
 
 
 def fix_cell(fix: str) -> str:
-    """A plain command becomes inline code; prose with `commands` in it stays as written."""
-    return cell(fix if "`" in fix else f"`{fix}`")
+    """A plain command becomes inline code; prose with `commands` in it keeps them as code spans
+    and the rest inert. Unpaired backticks (anyone's text): all of it inert."""
+    parts = fix.split("`")
+    if len(parts) == 1:
+        return _code(fix)
+    if len(parts) % 2 == 0:
+        return cell(fix)
+    return "".join(_code(p) if i % 2 else cell(p) for i, p in enumerate(parts))
 
 
 def _row(p: Problem) -> str:

@@ -100,7 +100,7 @@ class Managed:
     def above(self, path: str) -> bool:
         """Is `path` a folder holding managed files (a symlink there redirects them all)?"""
         prefix = path.rstrip("/") + "/"
-        dirs = (layout.SEALED_DIR, layout.LEDGER_DIR, layout.CERTS_DIR, ".sealer")
+        dirs = (layout.SEALED_DIR, layout.LEDGER_DIR, layout.REGISTRY_DIR, layout.CERTS_DIR, ".sealer")
         return any(p.startswith(prefix) for p in (*self.values, *self.certs, *(f"{d}/" for d in dirs)))
 
     def data_owner(self, path: str) -> str | None:
@@ -116,7 +116,8 @@ class Managed:
             or self.data_owner(path) is not None
             or path in self.certs
             or path.startswith(layout.CERTS_DIR + "/")
-            or sensitive.gate_file(path)
+            or path.startswith(layout.REGISTRY_DIR + "/")  # a GitOps tool applies them: a link there
+            or sensitive.gate_file(path)  # (same bytes, mode 120000) delivers no registry
         )
 
 

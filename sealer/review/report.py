@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 import re
 from typing import Any
 
 from sealer.durations import format_duration
 from sealer.review.model import Change, Report
-from sealer.terminal import one_line
+from sealer.terminal import bidi_shown, markdown_text, one_line
 
 
 def _key_cell(change: Change) -> str:
@@ -69,25 +68,20 @@ def _text_lines(report: Report) -> list[str]:
     return lines
 
 
-# Markdown's own punctuation that could start a link, an image, emphasis, code or a table cell.
-_ACTIVE = re.compile(r"[\\`*_\[\]!~|#]")
-
-
 def _line(text: Any) -> str:
     return " ".join(str(text).splitlines())
 
 
 def _md(text: Any) -> str:
-    """Text a pull request's author may have written (paths, names, messages) as inert Markdown on
-    one line: `&`, `<`, `>` as entities (no HTML tag, comment or autolink reaches the page), and
-    the punctuation that makes links, images, emphasis, code or table cells backslash-escaped."""
-    return _ACTIVE.sub(lambda m: "\\" + m.group(0), html.escape(_line(text), quote=False))
+    """Text a pull request's author may have written (paths, names, messages) as inert Markdown."""
+    return markdown_text(str(text))
 
 
 def _code(text: Any, in_table: bool = False) -> str:
     """Inline code: its content is literal (no HTML, no entities) as long as no backtick run in
     it can close it, so the fence is one backtick longer than the longest run inside."""
-    body = _line(text).replace("|", "\\|") if in_table else _line(text)
+    body = bidi_shown(_line(text))
+    body = body.replace("|", "\\|") if in_table else body
     fence = "`" * (max((len(run) for run in re.findall("`+", body)), default=0) + 1)
     pad = " " if body.startswith("`") or body.endswith("`") else ""
     return f"{fence}{pad}{body}{pad}{fence}"

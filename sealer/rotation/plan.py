@@ -85,10 +85,17 @@ def sealers(cfg: Config, env: Environment) -> dict[str, CertSealer]:
 
 
 def due_keys(env: Environment, records: list[KeyRecord], now: dt.datetime) -> list[str]:
-    """Managed entries with no current key, or whose key is older than the rotation period."""
+    """Managed entries with no current key, or whose key is older than the rotation period or
+    expires within the roll-out margin (keyLifetimeDays - rotationDays) from now: a key made
+    under a shorter lifetime (rotationDays raised since) would otherwise expire before it is due."""
     current = ledger.current(env.keys, records)
     period = dt.timedelta(days=env.rotation_days)
-    return [name for name in env.keys if name not in current or now - current[name].created >= period]
+    margin = dt.timedelta(days=env.key_lifetime_days - env.rotation_days)
+
+    def due(record: KeyRecord) -> bool:
+        return now - record.created >= period or record.expires is not None and record.expires - now <= margin
+
+    return [name for name in env.keys if name not in current or due(current[name])]
 
 
 def retire(

@@ -269,8 +269,11 @@ def test_dynamo_activation_is_one_transaction_through_the_guard(dynamo_store: An
     old, new = activated(dynamo_store), registered(dynamo_store)
     calls = _calls(dynamo_store)
     dynamo_store.activate(ENV, NAME, new.key_id, None)
-    writes = [(operation, params) for operation, params in calls if operation != "Query"]
+    writes = [
+        (operation, params) for operation, params in calls if operation not in ("Query", "BatchGetItem")
+    ]
     assert [operation for operation, _ in writes] == ["TransactWriteItems"]
+    assert [operation for operation, _ in calls][-1] == "BatchGetItem"  # read back once, after it
     items = writes[0][1]["TransactItems"]
     assert sorted(next(iter(item)) for item in items) == ["Put", "Update", "Update"]
     assert all("ConditionExpression" in next(iter(item.values())) for item in items)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.backend_repos import ENV as REPO_ENV
@@ -343,8 +344,9 @@ def test_postgres_never_sends_the_password_in_clear_to_a_server_that_asks(
 @pytest.mark.parametrize(
     ("conninfo", "variables", "added"),
     [
-        ("", {}, {"require_auth": "!password,!md5"}),
-        ("sslmode=require", {}, {"require_auth": "!password,!md5"}),  # TLS to whoever answers
+        ("host=db.example", {}, {"require_auth": "!password,!md5"}),
+        ("", {"PGHOST": "127.0.0.1"}, {"require_auth": "!password,!md5"}),
+        ("host=db.example sslmode=require", {}, {"require_auth": "!password,!md5"}),  # TLS to whoever answers
         ("sslmode=verify-full", {}, {}),
         ("", {"PGSSLMODE": "verify-full"}, {}),
         ("require_auth=md5", {}, {}),  # the user's own choice
@@ -352,6 +354,11 @@ def test_postgres_never_sends_the_password_in_clear_to_a_server_that_asks(
         # a Unix socket: nothing on the way, no TLS to have (a local `md5` line keeps working)
         ("host=/var/run/postgresql", {}, {}),
         ("", {"PGHOST": "/tmp,@pg"}, {}),
+        # no host, or an empty one: libpq's socket directory (on POSIX systems, as here)
+        ("", {}, {}),
+        ("host=/tmp,", {}, {}),
+        ("host=,db.example", {}, {"require_auth": "!password,!md5"}),
+        ("hostaddr=192.0.2.1", {}, {"require_auth": "!password,!md5"}),
         ("host=/tmp,db.example", {}, {"require_auth": "!password,!md5"}),  # one host over TCP
         ("host=/tmp hostaddr=192.0.2.1", {}, {"require_auth": "!password,!md5"}),  # TCP all the same
         ("host=/tmp service=main", {}, {"require_auth": "!password,!md5"}),  # its file may say more
@@ -369,3 +376,24 @@ def test_postgres_weak_passwords_are_refused_unless_the_server_is_verified_or_th
     for var, value in variables.items():
         monkeypatch.setenv(var, value)
     assert postgres._password_never_in_clear(conninfo) == added
+
+
+def test_postgres_with_no_host_reaches_a_local_server_asking_for_the_password(
+    pg_local_password_cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No PGHOST, no host: libpq takes its Unix socket, where pg_hba.conf's `password` line is
+    nothing anyone on the way could read; the store works there (a real server)."""
+    from support.sql_stores import PG_VARS_CLEARED
+
+    from sealer.backends.postgres import PostgresStore
+
+    for var in (*PG_VARS_CLEARED, "PGREQUIREAUTH"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in pg_local_password_cluster.env().items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.delenv("PGHOST")
+    store = PostgresStore({"table": "keys_no_host"}, tmp_path)
+    record = new_record()
+    store.register(record)
+    assert [r.key_id for r in store.list(ENV)] == [record.key_id]
+    assert "at /var/run/postgresql:" in store.health() or "at /tmp:" in store.health()  # the socket

@@ -44,8 +44,15 @@ def test_dynamodb_reads_that_decide_are_strongly_consistent(dynamo_store: Any) -
     dynamo_store.revoke(ENV, record.key_id)
     assert dynamo_store.verify(ENV, record.fingerprint) == REVOKED  # the next read sees it
     reads = [(op, body) for op, body in sent if op in ("Query", "GetItem", "Scan", "BatchGetItem")]
-    assert [op for op, _ in reads] == ["Query", "Query"]  # the revocation's plan, then the verification
-    assert all(body.get("ConsistentRead") is True for _, body in reads), reads
+    # the revocation's plan, its read-back, then the verification
+    assert [op for op, _ in reads] == ["Query", "BatchGetItem", "Query"]
+    consistent = [
+        body.get("ConsistentRead")
+        if op != "BatchGetItem"
+        else body["RequestItems"][dynamo_store.table]["ConsistentRead"]
+        for op, body in reads
+    ]
+    assert consistent == [True, True, True], reads
     assert any(op == "TransactWriteItems" for op, _ in sent)
 
 

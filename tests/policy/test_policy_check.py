@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -142,6 +143,35 @@ def test_markdown_cells_escape_pipes_and_angle_brackets() -> None:
     ]
 
 
+def test_markdown_cells_make_no_link_image_or_emphasis_of_anyones_text() -> None:
+    """A message names key ids a ledger holds and paths sealer.yaml holds: a pull request's text.
+    It made links, images and bold text in the table a CI job posts ("**approved**")."""
+    import markdown as md
+
+    from sealer.policy.model import Problem
+    from sealer.policy.report import markdown
+    from sealer.policy.runner import Report
+
+    forged = "kid_x [approved](https://evil.example) ![i](https://evil.example/p.png) **LGTM** _a_"
+    problem = Problem("key-ledger", "dev", "error", f"apiKey key {forged} is accepted", f"revoke {forged}")
+    prose = Problem(
+        "key-ledger", "dev", "error", "m", f"run `sealer keys revoke dev {forged}` then **merge**"
+    )
+    text = markdown(Report(("dev",), (problem, prose), ()))
+    html = md.markdown(text, extensions=["tables"])
+    assert not re.search(r"<(a|img|strong|em|del)\b", html.split("<table>", 1)[1]), html
+    (table,) = rendered_tables(text)
+    assert table[1][3:] == [f"apiKey key {forged} is accepted", f"revoke {forged}"]
+    assert table[2][4] == f"run sealer keys revoke dev {forged} then **merge**"
+    assert "<code>sealer keys revoke dev kid_x [approved]" in html  # the command stays code
+    spoofed = markdown(
+        Report(("dev",), (Problem("r", "dev", "error", "kid_\u202ex", "revoke kid_\u202ex"),), ())
+    )
+    assert "\u202e" not in spoofed and spoofed.count("kid_\\u202ex") == 1  # shown, not obeyed
+    # GitHub's strikethrough (python-markdown has none, nor reads `\~` as an escape)
+    assert "\\~b\\~" in markdown(Report(("dev",), (Problem("r", "dev", "error", "~b~", "f"),), ()))
+
+
 def test_markdown_without_problems_is_a_summary(repo_factory: RepoFactory) -> None:
     result = sealer(repo_factory(), "check", "-o", "markdown")
     assert result.exit_code == 0
@@ -275,6 +305,33 @@ def test_a_ledger_time_beyond_the_calendar_is_one_line_of_bad_input(repo_factory
         assert result.exit_code == 2, (args, result.output)
         assert result.stderr.count("\n") == 1 and "ledger/staging.yaml" in result.stderr, result.stderr
         assert "no time sealer gave it" in result.stderr
+
+
+@pytest.mark.parametrize("change", ["accepted", "unmanaged", "behind-pending"])
+def test_a_valid_key_no_rule_bounds_fails_check(repo_factory: RepoFactory, change: str) -> None:
+    """The key registry lists `accepted` and active records of any entry: a ledger edit marking
+    a key of anyone's choosing `accepted`, making a key valid under an entry sealer.yaml does not
+    list, or putting a pending record after an entry's active key (key-age and `rotate --due` then
+    judge the pending one) passed `check` while every verifier accepted that key."""
+    root = repo_factory()
+    fingerprint = "ab" * 32
+    current = ledger.load(root, "staging")[-1]
+    added = dataclasses.replace(
+        current,
+        key_id=f"kid_{fingerprint[:12]}",
+        fingerprint=fingerprint,
+        status={"accepted": "accepted", "unmanaged": "active", "behind-pending": "pending"}[change],
+        name="oldKey" if change == "unmanaged" else "apiKey",
+    )
+    edit_ledger(root, "staging", lambda records: [*records, added])
+    commit_all(root, "a stray valid key")
+    valid = current if change == "behind-pending" else added
+    assert valid.key_id in (root / "registry/staging/staging.yaml").read_text()
+    code, report = check_json(root, "staging")
+    assert code == 1
+    found = [p for p in report["problems"] if p["rule"] == "key-ledger" and p["level"] == "error"]
+    assert len(found) == 1 and valid.key_id in found[0]["message"], report["problems"]
+    assert found[0]["fix"] == f"sealer keys revoke staging {valid.key_id}"
 
 
 def removed_from_sealer_yaml(root: Path, env: str) -> None:

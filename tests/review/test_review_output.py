@@ -84,6 +84,16 @@ def test_hostile_values_stay_text(value: str) -> None:
     assert flat in page.text or flat.replace("\\|", "|") in page.text
 
 
+def test_bidirectional_controls_are_shown_not_obeyed() -> None:
+    """A path or name holding U+202E has the browser show the text after it reversed (a file
+    `sealed/\u202elmay.txt` reads as `sealed/txt.yaml`), in code spans too."""
+    value = "sealed/\u202elmay.txt\u2066x\u2069"
+    finding = Finding("hand-edit", value, value, value, value)
+    text = to_markdown(Report("a" * 40, "b" * 40, [change(value)], [finding], [value], [finding]))
+    assert not any(c in text for c in "\u202e\u2066\u2069")
+    assert "sealed/\\u202elmay.txt\\u2066x\\u2069" in text  # in each code span
+
+
 def test_a_table_row_keeps_its_cells() -> None:
     value = "a | b\n| injected | row |"
     report = Report("a" * 40, "b" * 40, [change(value)])

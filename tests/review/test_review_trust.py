@@ -192,8 +192,15 @@ def new_key_created_in_future(repo: Path) -> None:
 
 
 def fingerprint_reused(repo: Path) -> None:
-    """K1 (revoked) registered again as a 'new' pending key of another entry."""
+    """K1 (revoked) registered again as a 'new' pending key of another entry: its key id twice
+    makes the ledger unreadable."""
     edit_ledger(repo, lambda rs: [*rs, replace(rs[0], name="otherKey", status="pending", revoke_at=None)])
+
+
+def fingerprint_reused_under_another_id(repo: Path) -> None:
+    """K1 (revoked) registered again under a key id of its own."""
+    again = {"key_id": "kid_000000000001", "name": "otherKey", "status": "pending", "revoke_at": None}
+    edit_ledger(repo, lambda rs: [*rs, replace(rs[0], **again)])
 
 
 def ledger_rewritten_by_hand(repo: Path) -> None:
@@ -435,7 +442,8 @@ TAMPERING: list[tuple[Callable[..., None], str]] = [
     (key_id_not_derived, "key-id"),
     (new_key_long_lifetime, "key-lifetime"),
     (new_key_created_in_future, "key-lifetime"),
-    (fingerprint_reused, "duplicate-key"),
+    (fingerprint_reused, "ledger-invalid"),
+    (fingerprint_reused_under_another_id, "duplicate-key"),
     (ledger_rewritten_by_hand, "ledger-invalid"),
     (ledger_edit_undone_later, "ledger-status"),
     (store_changed, "store-change"),
@@ -637,6 +645,18 @@ def key_entry_switched(repo: Path) -> None:
     edit_text(repo, VALUES, lambda t: t + "apiKey: {secretKey: legacyKey}\n")
 
 
+def registry_made_a_link_to_its_own_text(repo: Path) -> None:
+    """The same blob as a symlink (its target is the registry's text): the content review compares
+    is unchanged, but a GitOps tool finds a dangling link, not a ConfigMap, and applies no registry
+    again: every later revocation stays out of the cluster."""
+    path = repo / "registry/staging/staging.yaml"
+    text = path.read_text()
+    path.unlink()
+    path.symlink_to(text)
+    same = git(repo, "hash-object", "--stdin", data=text.encode()).strip()
+    assert same == git(repo, "rev-parse", "HEAD:registry/staging/staging.yaml").strip()
+
+
 ATTACKS: list[tuple[Callable[..., None], str]] = [
     (allow_comment_moved, "allow-comment"),
     (allow_comment_in_utf16, "allow-comment"),
@@ -651,6 +671,7 @@ ATTACKS: list[tuple[Callable[..., None], str]] = [
     (duplicate_sealer_key, "derived-field"),
     (anchors_in_the_subtree, "derived-field"),
     (deploy_folder_symlink, "file-mode"),
+    (registry_made_a_link_to_its_own_text, "file-mode"),
     (stale_values_file_added, "stray-sealed-data"),
     (stale_sealed_secret_elsewhere, "stray-sealed-data"),
     (stale_registry_elsewhere, "stray-sealed-data"),

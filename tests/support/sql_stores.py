@@ -9,6 +9,7 @@ stopping the server the rest of the session shares.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -42,6 +43,7 @@ __all__ = [
     "moto_endpoint",
     "pg_cluster",
     "pg_env",
+    "pg_local_password_cluster",
     "postgres_outage",
     "postgres_store",
     "postgres_store_raw",
@@ -283,12 +285,13 @@ def _as_postgres(folder: Path) -> list[str]:
     return [runuser, "-u", "postgres", "--"]
 
 
-def _start_postgres(bindir: Path, base: Path, as_postgres: list[str]) -> int:
+def _start_postgres(bindir: Path, base: Path, as_postgres: list[str], sockets: str | None = None) -> int:
     """Start the cluster on a free port (`pg_ctl -w` waits until it accepts connections)."""
     for _ in range(3):  # another process may grab the free port before the server binds it
         port = free_port()
         settings = (
-            f"-p {port} -k {base} -c listen_addresses={LOOPBACK} -c fsync=off "
+            f"-p {port} -k {','.join([str(base), *([sockets] if sockets else [])])} "
+            f"-c listen_addresses={LOOPBACK} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off"
         )
         started = subprocess.run(
@@ -323,6 +326,42 @@ def pg_cluster() -> Iterator[PgCluster]:
     import psycopg
     from psycopg import sql
 
+    with _throwaway_cluster() as (base, port):
+        yield _create_role(base, port, psycopg, sql)
+
+
+@pytest.fixture(scope="session")
+def pg_local_password_cluster() -> Iterator[PgCluster]:
+    """A second throwaway cluster whose pg_hba.conf asks a local (Unix-socket) client of the test
+    role for its password (`password`, what `require_auth=!password,!md5` refuses), with a socket
+    in libpq's default directory, so a connection naming no host at all reaches it."""
+    import psycopg
+    from psycopg import sql
+
+    default = _libpq_socket_dir(psycopg)
+    if default is None or not (os.geteuid() == 0 or os.access(default, os.W_OK)):
+        pytest.skip(f"libpq's default socket directory ({default}) cannot hold a test server's socket")
+    hba = "local all postgres trust\nlocal all all password\n"
+    with _throwaway_cluster(hba=hba, sockets=default) as (base, port):
+        yield _create_role(base, port, psycopg, sql, passfile_host="*")
+
+
+def _libpq_socket_dir(psycopg: Any) -> str | None:
+    """The directory libpq connects to when no host is given (it says so when nothing listens)."""
+    import re
+
+    try:
+        psycopg.connect(f"host='' port={free_port()} connect_timeout=2").close()
+    except psycopg.OperationalError as err:
+        found = re.search(r'on socket "(/[^"]+)/\.s\.PGSQL\.\d+"', str(err))
+        return found.group(1) if found else None
+    return None
+
+
+@contextlib.contextmanager
+def _throwaway_cluster(hba: str | None = None, sockets: str | None = None) -> Iterator[tuple[Path, int]]:
+    """initdb, start (sockets in its own folder, and `sockets` too), yield (folder, port), remove.
+    `hba` replaces pg_hba.conf's `local` lines (host lines stay scram-sha-256)."""
     bindir = _pg_bindir()
     if bindir is None:
         pytest.skip("PostgreSQL server binaries are not installed (./dev installs the postgresql package)")
@@ -349,9 +388,9 @@ def pg_cluster() -> Iterator[PgCluster]:
             text=True,
             check=True,
         )
-        port = _start_postgres(bindir, base, as_postgres)
-        cluster = _create_role(base, port, psycopg, sql)
-        yield cluster
+        if hba is not None:
+            _set_local_hba(base / "data" / "pg_hba.conf", hba)
+        yield base, _start_postgres(bindir, base, as_postgres, sockets)
     finally:
         if (base / "data" / "postmaster.pid").exists():
             subprocess.run(
@@ -361,7 +400,7 @@ def pg_cluster() -> Iterator[PgCluster]:
                     "-D",
                     str(base / "data"),
                     "-m",
-                    "immediate",
+                    "fast",
                     "-w",
                     "stop",
                 ],
@@ -371,14 +410,19 @@ def pg_cluster() -> Iterator[PgCluster]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _create_role(base: Path, port: int, psycopg: Any, sql: Any) -> PgCluster:
+def _set_local_hba(path: Path, local: str) -> None:
+    kept = [line for line in path.read_text().splitlines() if not line.startswith("local")]
+    path.write_text(local + "\n".join(kept) + "\n")  # the server's own file: the owner stays
+
+
+def _create_role(base: Path, port: int, psycopg: Any, sql: Any, passfile_host: str = LOOPBACK) -> PgCluster:
     password = secrets.token_hex(16)
     superuser = {"host": str(base), "port": port, "user": "postgres", "dbname": "postgres"}
     with psycopg.connect(**superuser, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE ROLE sealer_test LOGIN PASSWORD {}").format(sql.Literal(password)))
         conn.execute("CREATE DATABASE sealer_test OWNER sealer_test")
     passfile = base / "pgpass"  # removed with the cluster
-    write_atomic(passfile, f"{LOOPBACK}:*:sealer_test:sealer_test:{password}\n", mode=0o600)
+    write_atomic(passfile, f"{passfile_host}:*:sealer_test:sealer_test:{password}\n", mode=0o600)
     return PgCluster(
         port=port,
         user="sealer_test",

@@ -10,10 +10,10 @@ from sealer import layout
 from sealer.config import Environment
 from sealer.policy import fixes, schema
 from sealer.policy.model import ERROR, WARNING, Context, Problem
-from sealer.records import ACTIVE, PENDING
+from sealer.records import ACTIVE, GRACE, PENDING, VALID, KeyRecord, effective_status
 
 ID = "key-ledger"
-DESCRIPTION = "every managed key is recorded in the ledger, with one active key"
+DESCRIPTION = "every managed key is recorded in the ledger, with one active key and no other valid one"
 DEFAULT: dict[str, Any] = {}
 SCHEMA: dict[str, schema.Validator] = {}
 
@@ -50,3 +50,28 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
                 f"{active[name]} keys of {name} are active in {path}; at most one may be",
                 "; ".join(fixes.revoke(env.name, kid) for kid in older),
             )
+    for record in records:
+        if _stray(record, env, ctx, current, active):
+            yield Problem(
+                ID,
+                env.name,
+                ERROR,
+                f"{record.name} key {record.key_id} is {record.status} in {path}: the key registry lists "
+                f"it as valid, yet it is neither the current key of an entry {env.name} manages nor in grace",
+                fixes.revoke(env.name, record.key_id),
+            )
+
+
+def _stray(
+    record: KeyRecord, env: Environment, ctx: Context, current: Mapping[str, KeyRecord], active: Counter[str]
+) -> bool:
+    """A key a verifier accepts that no rule bounds: `accepted` (a status sealer never writes in
+    a ledger; a hand edit gives it to a key of anyone's choosing), a valid key of an entry
+    sealer.yaml does not list, or an entry's one active key behind a newer pending record (key-age
+    and `rotate --due` judge the pending one). Grace keys are grace-window's; two active keys of an
+    entry are reported above."""
+    if record.status == GRACE or effective_status(record, ctx.now) != VALID:
+        return False
+    if record.status != ACTIVE or record.name not in env.keys:
+        return True
+    return active[record.name] == 1 and current.get(record.name) is not record

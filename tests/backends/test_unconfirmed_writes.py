@@ -1,0 +1,247 @@
+"""A store that answers a write well without keeping it: the change is an error, never done.
+
+DynamoDB sits behind `DroppingDynamo` (moto, with TransactWriteItems and PutItem answered 200
+`{}` and never forwarded); Vault answers a check-and-set write with the next version number
+while keeping nothing. Each state-changing operation reads back what the store then holds
+(DynamoDB with ConsistentRead, once per write; Vault the version just written) and fails
+with one line when it does not hold the change; the store is left as it was."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.backend_repos import ENV as REPO_ENV
+from support.backend_repos import Backend, configure, finish, one_line_error, rotate, store_of
+from support.cli import sealer
+from support.fake_http import Request, Response
+from support.fake_vault import FakeVault, _envelope
+from support.git import git
+from support.http_stores import backend_error
+from support.lossy_dynamo import DroppingDynamo
+from support.records import pending_key
+
+from sealer.backends import KeyStore
+from sealer.records import KeyRecord, utcnow
+
+ENV = "dev"
+NAME = "apiKey"
+Step = Callable[[KeyStore, KeyRecord, KeyRecord], None]
+
+
+def _activate_old(store: KeyStore, old: KeyRecord, new: KeyRecord) -> None:
+    store.register(old)
+    store.activate(ENV, NAME, old.key_id, None)
+    store.register(new)
+
+
+# operation -> (what is in the store before, the operation whose write is dropped)
+OPERATIONS: dict[str, tuple[Step, Step]] = {
+    "register": (lambda s, old, new: None, lambda s, old, new: s.register(new)),
+    "accept": (lambda s, old, new: s.register(new), lambda s, old, new: s.accept(ENV, new.key_id)),
+    "activate": (_activate_old, lambda s, old, new: s.activate(ENV, NAME, new.key_id, None)),
+    "revoke": (_activate_old, lambda s, old, new: s.revoke(ENV, old.key_id)),
+    "grace": (
+        _activate_old,
+        lambda s, old, new: s.revoke(ENV, old.key_id, utcnow() + dt.timedelta(hours=1)),
+    ),
+}
+
+
+def _keys() -> tuple[KeyRecord, KeyRecord]:
+    return (
+        pending_key(ENV, NAME, utcnow() - dt.timedelta(minutes=9))[1],
+        pending_key(ENV, NAME, utcnow() - dt.timedelta(minutes=5))[1],
+    )
+
+
+# -- DynamoDB -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dropping(moto_endpoint: str, aws_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+    """A DynamoDB store whose endpoint is `DroppingDynamo` in front of the session's moto."""
+    from sealer.backends.dynamodb import DynamoStore
+
+    with DroppingDynamo(moto_endpoint) as proxy:
+        options = {
+            "table": f"sealer-keys-{tmp_path.name[-12:]}",
+            "region": "eu-west-1",
+            "endpoint_url": proxy.url,
+            "max_attempts": "1",
+        }
+        yield DynamoStore(options, tmp_path), proxy
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_dynamodb_write_acknowledged_but_not_stored_is_not_done(
+    dropping: tuple[Any, DroppingDynamo], operation: str
+) -> None:
+    store, proxy = dropping
+    old, new = _keys()
+    before, step = OPERATIONS[operation]
+    before(store, old, new)
+    held = store.list(ENV)
+    proxy.dropping = True
+    message = backend_error(lambda: step(store, old, new))
+    proxy.dropping = False
+    assert proxy.dropped  # the write was answered 200 {} and never reached the table
+    assert "does not hold what was written" in message and "not counted as done" in message
+    assert store.list(ENV) == held
+
+
+def test_dynamodb_reads_back_once_per_write_not_per_key(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An activation writes three items (the new key, the old one, the guard): one read."""
+    store, _ = dropping
+    old, new = _keys()
+    _activate_old(store, old, new)
+    reads: list[int] = []
+    batch_get = store.client.batch_get_item
+
+    def counted(**kwargs: Any) -> Any:
+        reads.append(len(kwargs["RequestItems"][store.table]["Keys"]))
+        assert kwargs["RequestItems"][store.table]["ConsistentRead"] is True
+        return batch_get(**kwargs)
+
+    monkeypatch.setattr(store.client, "batch_get_item", counted)
+    store.activate(ENV, NAME, new.key_id, None)
+    assert reads == [3]
+    assert {r.key_id: r.status for r in store.list(ENV)} == {old.key_id: "revoked", new.key_id: "active"}
+
+
+# -- Vault --------------------------------------------------------------------------------------
+
+
+def _acked_not_kept(request: Request) -> Response:
+    """Vault's answer to a kept write (the version after the one the CAS named), nothing kept."""
+    cas = int((request.json().get("options") or {}).get("cas", 0))
+    metadata = {"created_time": "2026-01-01T00:00:00Z", "deletion_time": "", "destroyed": False}
+    return Response.json(200, _envelope({**metadata, "version": cas + 1, "custom_metadata": None}))
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_vault_write_acknowledged_but_not_kept_is_not_done(
+    vault_env: FakeVault, tmp_path: Path, operation: str
+) -> None:
+    from sealer.backends.vault import VaultStore
+
+    store = VaultStore({"path": f"sealer/unkept-{operation}"}, tmp_path)
+    old, new = _keys()
+    before, step = OPERATIONS[operation]
+    before(store, old, new)
+    held = store.list(ENV)
+    vault_env.answer_next(_acked_not_kept, match="/data/", method="POST")
+    message = backend_error(lambda: step(store, old, new))
+    assert "does not hold what was written" in message and "not counted as written" in message
+    assert store.list(ENV) == held
+
+
+def test_vault_reads_back_the_version_it_wrote(vault_env: FakeVault, tmp_path: Path) -> None:
+    from sealer.backends.vault import VaultStore
+
+    store = VaultStore({"path": "sealer/read-back"}, tmp_path)
+    old, _ = _keys()
+    seen: list[str] = []
+    vault_env.before_request = lambda request: seen.append(f"{request.method} {request.query}")
+    store.register(old)
+    assert seen == ["GET {}", "POST {}", "GET {'version': ['1']}"]
+
+
+# -- Vault's health check -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Response.json(200, {"errors": ["permission denied"]}),
+        Response.json(200, _envelope(None)),
+        Response.json(200, {"errors": ["permission denied"], "data": {"id": "x"}}),
+        Response(200, b"<html>Sign in</html>", {"Content-Type": "text/html"}),
+    ],
+    ids=["error-body", "no-data", "error-beside-data", "html"],
+)
+def test_vault_token_lookup_without_the_tokens_data_is_unhealthy(
+    vault_env: FakeVault, tmp_path: Path, answer: Response
+) -> None:
+    from sealer.backends.vault import VaultStore
+
+    store = VaultStore({}, tmp_path)
+    vault_env.answer_next(answer, match="/auth/token/lookup-self")
+    message = backend_error(store.health)
+    assert "lookup-self" in message and "without the token's data" in message
+    assert vault_env.token not in message
+    assert "KV v2" in store.health()  # the honest answer next time: healthy
+
+
+# -- through the CLI ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def vault_repo(backend_repo: Path, vault_env: FakeVault) -> Path:
+    configure(
+        backend_repo, Backend("vault", {"mount": "secret", "path": f"sealer/cli-{backend_repo.parent.name}"})
+    )
+    return backend_repo
+
+
+def test_backend_check_reports_a_vault_lookup_with_an_error_body_unhealthy(
+    vault_repo: Path, vault_env: FakeVault
+) -> None:
+    vault_env.answer_next(Response.json(200, {"errors": ["permission denied"]}), match="lookup-self")
+    result = sealer(vault_repo, "backend", "check", REPO_ENV)
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    lines = [line for line in result.stdout.splitlines() if "lookup-self" in line]
+    assert len(lines) == 1 and "without the token's data" in lines[0]
+
+
+def test_rotate_whose_vault_write_is_not_kept_changes_nothing(vault_repo: Path, vault_env: FakeVault) -> None:
+    head = git(vault_repo, "rev-parse", "HEAD")
+    vault_env.answer_next(_acked_not_kept, match="/data/", method="POST")
+    line = one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--no-branch"), 2)
+    assert "does not hold what was written" in line
+    assert git(vault_repo, "rev-parse", "HEAD") == head
+    assert store_of(vault_repo).list(REPO_ENV) == []
+
+
+# -- the key registry written through the Kubernetes API (k8s-secrets, direct delivery) ------------
+
+
+def _echoed_not_stored(request: Request) -> Response:
+    """The API server's answer to a stored write (the object, a new resourceVersion), nothing stored."""
+    body = request.json()
+    return Response.json(200, {**body, "metadata": {**body["metadata"], "resourceVersion": "999999"}})
+
+
+@pytest.mark.parametrize("operation", ["activate", "revoke"])
+def test_kubernetes_registry_write_acknowledged_but_not_stored_is_not_done(
+    k8s_direct_store: Any, kube_server: Any, operation: str
+) -> None:
+    old, new = _keys()
+    _activate_old(k8s_direct_store, old, new)
+    where = ("payments", "engine-api-key-registry")
+    live = kube_server.secrets[where]["data"]
+    kube_server.answer_next(_echoed_not_stored, match="/secrets/engine-api-key-registry", method="PUT")
+    _, step = OPERATIONS[operation]
+    message = backend_error(lambda: step(k8s_direct_store, old, new))
+    assert "does not hold what was written" in message
+    assert kube_server.secrets[where]["data"] == live
+
+
+def test_finish_whose_vault_activation_is_not_kept_is_not_reported_done(
+    vault_repo: Path, vault_env: FakeVault
+) -> None:
+    rotate(vault_repo)
+    held = store_of(vault_repo).list(REPO_ENV)
+    vault_env.answer_next(_acked_not_kept, match="/data/", method="POST")
+    result = sealer(vault_repo, "rotate", "--finish", "--output", "json")
+    line = one_line_error(result, 4)  # the rotation is committed: partly done, says how to finish
+    assert "does not hold what was written" in line and "rotate --finish` again" in line
+    assert json.loads(result.stdout)["activated"] == []  # nothing reported done
+    assert store_of(vault_repo).list(REPO_ENV) == held
+    assert finish(vault_repo)["activated"]  # the store keeps writes again: the rerun finishes
