@@ -106,7 +106,10 @@ def _wires(path: str, data: bytes | None, refs: tuple[str, ...]) -> bool:
     named = posixpath.basename(path) in _KUSTOMIZATION_FILES
     hints = holding(_WIRING_HINTS)
     for doc in documents(data, path, None if named else hints) or []:
-        wiring = [doc] if named else [o for node in objects(doc, path, hints) for o in _wiring_objects(node)]
+        found = [] if named else list(objects(doc, path, hints))
+        if any(node is TOO_DEEP for node in found):
+            return True
+        wiring = [doc] if named else [o for node in found for o in _wiring_objects(node)]
         texts = {text for node in wiring for text in _texts(yamlio.nodes(node))}
         texts |= {text for text in _texts(yamlio.nodes(doc)) if _spells_wiring(text)}
         if any(ref in text for text in texts for ref in refs):
@@ -123,7 +126,13 @@ def _wiring_objects(node: yaml.Node) -> list[yaml.Node]:
     """The GitOps objects a mapping is or lists: itself, of a wiring kind; the argocd-apps
     chart's items."""
     found = [node] if _texts(_get(node, "kind")) & _WIRING_KINDS else []
-    for listed in (v for key in _ARGOCD_APPS for v in _get(node, key)):
+    return found + [item for key in _ARGOCD_APPS for item in _chart_items(node, key)]
+
+
+def _chart_items(node: yaml.Node, key: str) -> list[yaml.Node]:
+    """The items of the argocd-apps chart's `key` (`_ARGOCD_APPS`): a map's values, a list's items."""
+    found: list[yaml.Node] = []
+    for listed in _get(node, key):
         if isinstance(listed, yaml.MappingNode):
             found += [item for _, item in listed.value]
         found += _items([listed])
@@ -134,6 +143,10 @@ def _spells_wiring(text: str) -> bool:
     """A multi-line string that spells a `kind:` of a GitOps object (the argocd-apps chart's
     `itemTemplates`, a template as text): what it makes is unknown until a chart fills it."""
     return "\n" in text and "kind" in text and any(kind in text for kind in _WIRING_KINDS)
+
+
+# What `objects` yields for a string holding an object deeper than it reads: callers fail closed.
+TOO_DEEP = yaml.MappingNode("tag:sealer.invalid,2026:too-deep", [])
 
 
 def file_objects(data: bytes | None, source: str, holds: Callable[[str], bool]) -> Iterator[yaml.MappingNode]:
@@ -147,14 +160,19 @@ def objects(
     """Every mapping of a document, wherever it sits: an object nested in another's values (a
     List's items, the argo-cd chart's `extraObjects`, a HelmRelease's inline values), and those
     of the YAML documents a multi-line string holds (a chart's values as a ConfigMap's data, an
-    object as text), `depth` strings deep; a string is read only when it `holds` (a cheap look)."""
+    object as text, JSON on one line), `depth` strings deep, and `TOO_DEEP` for a string holding
+    an object deeper still; a string is read only when it `holds` (a cheap look)."""
     for node in yamlio.nodes(root):
         if isinstance(node, yaml.MappingNode):
             yield node
-        text = _text(node) if depth else None
-        if text is not None and "\n" in text and holds(text):
-            for doc in composed(text, source) or []:
-                yield from objects(doc, source, holds, depth - 1)
+        text = _text(node)
+        if text is None or ":" not in text or not holds(text):  # no mapping (JSON on one line has ':')
+            continue
+        docs = composed(text, source) or []
+        if depth:
+            yield from (found for doc in docs for found in objects(doc, source, holds, depth - 1))
+        elif any(isinstance(n, yaml.MappingNode) for doc in docs for n in yamlio.nodes(doc)):
+            yield TOO_DEEP  # fail closed: what a string deeper still holds is not read
 
 
 def _in_text(
@@ -232,6 +250,8 @@ def _delivered(
 def _object_delivers(
     doc: yaml.Node, targets: frozenset[Target], registries: frozenset[Target]
 ) -> Iterator[str]:
+    if doc is TOO_DEEP:
+        yield f"nests YAML in strings more than {_NESTING} deep, which review does not read ({_NOT_OURS})"
     kinds = _texts(_get(doc, "kind"))
     meta = _get(doc, "metadata")
     names, spaces = (_texts(n for m in meta for n in _get(m, key)) for key in ("name", "namespace"))
@@ -510,14 +530,14 @@ def destination_builds(path: str, data: bytes, spaces: Iterable[str]) -> list[Ku
     """The builds of the Argo CD applications in a manifest (nested anywhere) whose
     `destination.namespace` is one of `spaces` (where sealer delivers keys): Argo CD puts there
     what a source's path builds that gives no namespace, so a ConfigMap named like a key registry
-    becomes that namespace's registry. An ApplicationSet's templated destination is not filled."""
+    becomes that namespace's registry. An ApplicationSet's template and the argocd-apps chart's
+    items count too; a templated namespace (`{{...}}`) may be any of `spaces`."""
     wanted, none = set(spaces), frozenset[str]()
     found = []
-    for doc in file_objects(data, path, _may_deploy):
-        if "Application" not in _texts(_get(doc, "kind")):
-            continue
-        for spec in _get(doc, "spec"):
+    for doc in file_objects(data, path, lambda text: _may_deploy(text) or "applications" in text):
+        for spec in _application_specs(doc):
             fills = frozenset(_texts(n for d in _get(spec, "destination") for n in _get(d, "namespace")))
+            fills |= wanted if any("{{" in space for space in fills) else set()
             if fills & wanted:
                 found += [
                     Kustomization(none, none, none, _source_paths(source)[0], (), fills=fills)
@@ -525,6 +545,19 @@ def destination_builds(path: str, data: bytes, spaces: Iterable[str]) -> list[Ku
                     if not any(_get(k, "namespace") for k in _get(source, "kustomize"))  # it sets all
                 ]
     return found
+
+
+def _application_specs(node: yaml.Node) -> list[yaml.Node]:
+    """The specs of the Argo CD applications a mapping is or makes: an Application's, an
+    ApplicationSet's template's, and those of the argocd-apps chart's items (an Application's
+    spec, or an ApplicationSet's)."""
+    kinds = _texts(_get(node, "kind"))
+    specs = [*(_get(node, "spec") if "Application" in kinds else []), *_chart_items(node, "applications")]
+    set_specs = [
+        *(_get(node, "spec") if "ApplicationSet" in kinds else []),
+        *_chart_items(node, "applicationsets"),
+    ]
+    return [*specs, *(s for made in set_specs for t in _get(made, "template") for s in _get(t, "spec"))]
 
 
 def _argo_sources(specs: list[yaml.Node]) -> list[yaml.Node]:

@@ -750,7 +750,9 @@ def _finish_earlier(
     changed: list[bool] = []
     steps: list[Step] = []
     if sync.external(env):  # a store set back since follows the commit again
-        follow = partial(_store_follows_earlier, Stores(cfg), env, commit, record, kind.what == "incident")
+        follow = partial(
+            _store_follows_earlier, Stores(cfg), env, (commit, branch), record, kind.what == "incident"
+        )
         steps.append(("revoking the key in the key store", lambda: changed.append(follow(result))))
     if push:
         steps.append((f"the push to {push}", partial(git.push_new_branch, root, push, branch)))
@@ -758,20 +760,35 @@ def _finish_earlier(
     return record, result, any(changed)
 
 
+def _revocation_end(record: KeyRecord, tip: list[KeyRecord]) -> dt.datetime | None:
+    """When the key stops being valid: the earlier of what the commit and its branch's tip hold
+    (a later commit there may have revoked it at once); None for now."""
+    held = [record, *(r for r in tip if r.key_id == record.key_id)]
+    ends = [r.revoke_at for r in held if r.status == GRACE and r.revoke_at is not None]
+    return min(ends) if len(ends) == len(held) else None
+
+
 def _store_follows_earlier(
-    stores: Stores, env: Environment, commit: str, record: KeyRecord, incident: bool, result: RotationResult
+    stores: Stores,
+    env: Environment,
+    made: tuple[str, str],
+    record: KeyRecord,
+    incident: bool,
+    result: RotationResult,
 ) -> bool:
-    """The store as the earlier run's commit left it: the key revoked, or in grace until that
-    window's end (never longer); an incident's replacement accepted again (into `result`). True
-    when the key's revocation had to be made again."""
+    """The store as the earlier run's commit (on its branch) left it: the key revoked, or in grace
+    until that window's end (never longer, nor past what the branch holds now); an incident's
+    replacement accepted again (into `result`) while the branch still holds it active (a later
+    commit may have revoked it too). True when the key's revocation had to be made again."""
+    commit, branch = made
     store = stores.of(env)  # opened here, inside the step: a failure is left for the rerun, not lost
-    at = record.revoke_at if record.status == GRACE else None
+    at = _revocation_end(record, ledger.at_revision(stores.cfg.root, f"refs/heads/{branch}", env.name))
     held = next((r for r in store.list(env.name) if r.key_id == record.key_id), None)
     behind = held is not None and plan_revoke(held, at, utcnow()) is not None
     if behind:
         store.revoke(env.name, record.key_id, at)
     if incident:
-        result.accepted = sync.accept_committed(stores, commit, [env])
+        result.accepted = sync.accept_committed(stores, commit, [env], still=f"refs/heads/{branch}")
     return behind
 
 

@@ -148,14 +148,25 @@ def compensate(registered: list[tuple[KeyStore, KeyRecord]]) -> None:
 # -- rotate phase, after the commit (rolled forward) -----------------------------------------------
 
 
-def accept_committed(stores: Stores, commit: str, envs: list[Environment]) -> list[str]:
+def accept_committed(
+    stores: Stores, commit: str, envs: list[Environment], still: str | None = None
+) -> list[str]:
     """Accept each key the commit's ledger holds as active and the store holds as pending; a
-    no-op when done already. Returns the accepted key ids."""
+    no-op when done already. `still`: a later revision whose ledger must hold it active too (a
+    branch that revoked it since). Returns the accepted key ids."""
     accepted = []
     for env in filter(external, envs):
         store = stores.of(env)
         in_store = {r.key_id: r.status for r in store.list(env.name)}
-        for record in ledger.at_revision(stores.cfg.root, commit, env.name):
+        root = stores.cfg.root
+        active = (
+            None
+            if still is None
+            else {r.key_id for r in ledger.at_revision(root, still, env.name) if r.status == ACTIVE}
+        )
+        for record in ledger.at_revision(root, commit, env.name):
+            if active is not None and record.key_id not in active:
+                continue
             if record.status == ACTIVE and in_store.get(record.key_id) == PENDING:
                 store.accept(env.name, record.key_id)
                 accepted.append(record.key_id)

@@ -377,8 +377,9 @@ def staged(root: str) -> Iterator[Candidate]:
 
 def unnamed_by_hook() -> list[Wanted]:
     """Under pre-commit (run at the top of the work tree): the staged blobs of entries flagged
-    skip-worktree or assume-unchanged whose working copy is gone (read with `from_blobs`).
-    pre-commit passes only files that exist, so it never names them, yet Git commits them."""
+    skip-worktree or assume-unchanged whose working copy is gone or not a file (read with
+    `from_blobs`). pre-commit names only files and symlinks that exist (the hook's `types_or`), so
+    it never names them (nor one whose working copy is a folder or a FIFO), yet Git commits them."""
     from sealer.errors import GitError
     from sealer.scan.blobs import Wanted
 
@@ -387,8 +388,17 @@ def unnamed_by_hook() -> list[Wanted]:
     except GitError:
         return []  # not in a Git work tree: nothing is staged
     paths = [path for meta, path in entries if meta[-1] != "D" and meta.split(" ")[1] != _GITLINK]
-    held = _index_blobs([path for path in paths if not os.path.lexists(path)])
+    held = _index_blobs([path for path in paths if not _hook_names(path)])
     return [Wanted(sha, path) for path, (sha, beside) in held.items() if not beside]
+
+
+def _hook_names(path: str) -> bool:
+    """Whether pre-commit names `path` to the hook: a file or a symlink that exists."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISLNK(mode)
 
 
 def _staged_entries(root: str) -> list[tuple[str, str]]:

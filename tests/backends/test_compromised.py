@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -452,6 +453,33 @@ def test_a_rerun_accepts_again_a_replacement_the_store_lost(
     in_store = statuses(store_of(backend_repo).list(ENV))
     assert (in_store[kid], in_store[replacement]) == (REVOKED, ACCEPTED)
     assert sorted(k for k, s in in_store.items() if s in (ACCEPTED, PENDING)) == [replacement]
+
+
+def test_a_rerun_never_accepts_a_replacement_its_branch_revoked_since(
+    backend_repo: Path, request: pytest.FixtureRequest
+) -> None:
+    """On the incident's branch a later commit revoked the replacement too (it leaked as well); a
+    store set back since holds it pending. The rerun names the incident, yet must not make a key
+    the checked-out ledger revoked valid again."""
+    vault = request.getfixturevalue("vault_env")
+    kid = deployed_on(backend_repo, vault_backend(request))
+    code, first = compromised(backend_repo, kid)
+    assert code == 0, first
+    replacement = first["rotated"][0]["key_id"]
+    git(backend_repo, "checkout", "-q", first["branch"])
+    records = ledger.load(backend_repo, ENV)
+    records = [replace(r, status=REVOKED) if r.key_id == replacement else r for r in records]
+    ledger.save(backend_repo, ENV, records)
+    commit_all(backend_repo, "the replacement leaked too")
+    path = f"{vault_backend(request).options['path']}/{ENV}"
+    data = vault.read_direct("secret", path)
+    for record in data["records"]:
+        if record["key_id"] == replacement:
+            record.update(status=PENDING, revoke_at=None)
+    vault.write_direct("secret", path, data)
+    code, again = compromised(backend_repo, kid)
+    assert code == 0 and again["already_handled"] and again["commit"] == first["commit"], again
+    assert statuses(store_of(backend_repo).list(ENV))[replacement] != ACCEPTED, again
 
 
 def test_a_rerun_after_a_failed_push_pushes_the_first_branch(

@@ -19,10 +19,11 @@ from support.backend_repos import (
     store_of,
 )
 from support.cli import sealer
-from support.git import git, head
+from support.git import commit_all, git, head
 from support.repos import ledger_records
 
-from sealer.records import ACTIVE, GRACE, iso
+from sealer import ledger
+from sealer.records import ACTIVE, GRACE, REVOKED, iso
 
 
 def revoked(repo: Path, *extra: str) -> tuple[dict[str, str], str]:
@@ -133,3 +134,34 @@ def test_a_rerun_gives_a_store_set_back_the_grace_window_the_commit_holds(
     assert again["already_handled"] and again["commit"] == first["commit"], again
     held = {r.key_id: r for r in store_of(backend_repo).list(ENV)}[first["key_id"]]
     assert (held.status, iso(held.revoke_at)) == (GRACE, first["revoke_at"])
+
+
+def test_a_rerun_gives_a_set_back_store_the_revocation_its_branch_holds_now(
+    backend_repo: Path, request: pytest.FixtureRequest
+) -> None:
+    """The earlier `--grace 2h` revocation's branch revoked the key outright since (a later
+    commit there); the store set back: the rerun must revoke it, not give it the commit's two
+    hours again (the store would accept a key the branch no longer does)."""
+    vault, store = request.getfixturevalue("vault_env"), request.getfixturevalue("vault_store")
+    configure(backend_repo, Backend("vault", options_of("vault", store)))
+    rotate(backend_repo)
+    finish(backend_repo)
+    start = git(backend_repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    first, _ = revoked(backend_repo, "--grace", "2h")
+    git(backend_repo, "checkout", "-q", first["branch"])
+    records = [
+        r.with_status(REVOKED, r.revoke_at) if r.key_id == first["key_id"] else r
+        for r in ledger.load(backend_repo, ENV)
+    ]
+    ledger.save(backend_repo, ENV, records)
+    commit_all(backend_repo, "revoke it at once: it leaked")
+    git(backend_repo, "checkout", "-q", start)
+    path = f"{options_of('vault', store)['path']}/{ENV}"
+    data = vault.read_direct("secret", path)
+    for record in data["records"]:
+        record.update({"status": ACTIVE, "revoke_at": None} if record["key_id"] == first["key_id"] else {})
+    vault.write_direct("secret", path, data)
+    again, _ = revoked(backend_repo, "--grace", "3h")
+    assert again["already_handled"] and again["commit"] == first["commit"], again
+    held = {r.key_id: r for r in store_of(backend_repo).list(ENV)}[first["key_id"]]
+    assert held.status == REVOKED, held

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from support.cli import sealer as cli
 from support.git import commit_all, git
 from support.isolation import isolated
@@ -131,6 +132,33 @@ def registry_in_the_argo_cd_chart_s_extra_objects(repo: Path) -> None:
 def registry_as_text_in_the_argo_cd_chart_s_extra_objects(repo: Path) -> None:
     """An item of `extraObjects` may be the object's text (the chart renders it with `tpl`)."""
     write(repo, "argocd/values.yaml", "extraObjects:\n  - |\n" + textwrap.indent(registry(repo), "    "))
+
+
+def registry_as_json_on_one_line_in_extra_objects(repo: Path) -> None:
+    """A string item of `extraObjects` is applied as the chart's `tpl` renders it: JSON (YAML's
+    flow style) on one line is an object too."""
+    (obj,) = yaml.safe_load_all(registry(repo))
+    write(repo, "argocd/values.yaml", "extraObjects:\n  - " + json.dumps(json.dumps(obj)) + "\n")
+
+
+def extra_objects_text(text: str) -> str:
+    return "extraObjects:\n  - |\n" + textwrap.indent(text, "    ")
+
+
+def argo_cd_release(values: str) -> str:
+    """A Flux HelmRelease of the argo-cd chart with these values."""
+    return (
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: argo, namespace: flux}\n"
+        "spec:\n  chart: {spec: {chart: argo-cd}}\n  values:\n" + textwrap.indent(values, "    ")
+    )
+
+
+def registry_three_strings_deep(repo: Path) -> None:
+    """extraObjects' text a HelmRelease of the argo-cd chart, whose extraObjects' text another,
+    whose extraObjects' text the registry: each applied in turn, deeper than review reads strings,
+    so it cannot pass."""
+    inner = argo_cd_release(extra_objects_text(registry(repo)))
+    write(repo, "argocd/values.yaml", extra_objects_text(argo_cd_release(extra_objects_text(inner))))
 
 
 def registry_in_a_file_kustomize_lists(repo: Path) -> None:
@@ -273,7 +301,22 @@ def in_a_template_as_text(app: str) -> str:
     return "itemTemplates:\n  - items: [{meta: x}]\n    template: |\n" + textwrap.indent(app, "      ")
 
 
+def in_extra_objects_as_json(app: str) -> str:
+    (obj,) = yaml.safe_load_all(app)
+    return "extraObjects:\n  - " + json.dumps(json.dumps(obj)) + "\n"
+
+
+def three_strings_deep(app: str) -> str:
+    """Deeper than review reads strings (`registry_three_strings_deep`), the values file's path
+    spelt with escapes (no text above names it): a change needs a code owner."""
+    app = app.replace("[../deploy/staging/values.yaml]", '["../d\\x65ploy/st\\x61ging/v\\x61lues.yaml"]')
+    inner = argo_cd_release(extra_objects_text(app))
+    return extra_objects_text(argo_cd_release(extra_objects_text(inner)))
+
+
 WRAPPINGS = [
+    ("argocd/values.yaml", in_extra_objects_as_json),
+    ("argocd/values.yaml", three_strings_deep),
     ("argocd/staging.yaml", in_a_list),
     ("argocd/values.yaml", in_extra_objects),
     ("argocd/values.yaml", in_extra_objects_as_text),
@@ -330,17 +373,56 @@ def tools_application(namespace: str) -> str:
     )
 
 
-def registry_moved_by_an_application_s_destination(repo: Path, namespace: str = "staging") -> None:
+def registry_moved_by_an_application_s_destination(
+    repo: Path, namespace: str = "staging", deploy: Callable[[str], str] = tools_application
+) -> None:
     """main's application deploys tools/ into `tools`, a ConfigMap named like staging's registry
     with no namespace among it (harmless there); its destination set to staging makes it
     staging's key registry (Argo CD puts what gives no namespace in the destination's)."""
     git(repo, "checkout", "-q", "main")
     lines = [line for line in registry(repo).splitlines(True) if "namespace:" not in line]
     write(repo, "tools/registry.yaml", "".join(lines))
-    write(repo, "argocd/tools.yaml", tools_application("tools"))
+    write(repo, "argocd/tools.yaml", deploy("tools"))
     commit_all(repo, "tools")
     git(repo, "checkout", "-q", "-B", "pr")
-    write(repo, "argocd/tools.yaml", tools_application(namespace))
+    write(repo, "argocd/tools.yaml", deploy(namespace))
+
+
+TOOLS_SOURCE = "{repoURL: https://git.example.test/acme/gitops.git, path: tools}"
+
+
+def tools_application_set(namespace: str, templated: bool = False) -> str:
+    """An ApplicationSet making the tools application (its namespace a generator's, or literal)."""
+    destination = "'{{ns}}'" if templated else namespace
+    return (
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: tools, namespace: argocd}\n"
+        f"spec:\n  generators: [{{list: {{elements: [{{ns: {namespace}}}]}}}}]\n"
+        "  template:\n    metadata: {name: tools}\n    spec:\n      project: default\n"
+        f"      destination: {{namespace: {destination}, server: https://kubernetes.default.svc}}\n"
+        f"      source: {TOOLS_SOURCE}\n"
+    )
+
+
+def registry_moved_by_an_application_set_s_destination(repo: Path) -> None:
+    registry_moved_by_an_application_s_destination(repo, deploy=tools_application_set)
+
+
+def registry_moved_by_an_application_set_s_templated_destination(repo: Path) -> None:
+    """The destination a generator's parameter: it may be any namespace, staging's too."""
+    registry_moved_by_an_application_s_destination(
+        repo, deploy=lambda namespace: tools_application_set(namespace, templated=True)
+    )
+
+
+def registry_moved_by_an_argocd_apps_item_s_destination(repo: Path) -> None:
+    """The argocd-apps chart's values: an application's spec, with no `kind`."""
+    registry_moved_by_an_application_s_destination(
+        repo,
+        deploy=lambda namespace: (
+            f"applications:\n  tools:\n    project: default\n    destination: {{namespace: {namespace}}}\n"
+            f"    source: {TOOLS_SOURCE}\n"
+        ),
+    )
 
 
 def test_an_application_s_destination_elsewhere_moves_no_registry(repo: Path) -> None:
@@ -439,6 +521,8 @@ ATTACKS: list[tuple[Callable[[Path], None], str]] = [
     (registry_inside_a_list, "stray-sealed-data"),
     (registry_in_the_argo_cd_chart_s_extra_objects, "stray-sealed-data"),
     (registry_as_text_in_the_argo_cd_chart_s_extra_objects, "stray-sealed-data"),
+    (registry_as_json_on_one_line_in_extra_objects, "stray-sealed-data"),
+    (registry_three_strings_deep, "stray-sealed-data"),
     (registry_patched_by_kustomize, "stray-sealed-data"),
     (registry_through_a_symlink, "stray-sealed-data"),
     (registry_patched_inline_by_flux, "stray-sealed-data"),
@@ -450,6 +534,9 @@ ATTACKS: list[tuple[Callable[[Path], None], str]] = [
     (argocd_parameter_override_file, "trust-anchor-change"),
     (verifier_reads_another_registry, "delivery-change"),
     (registry_moved_by_an_application_s_destination, "stray-sealed-data"),
+    (registry_moved_by_an_application_set_s_destination, "stray-sealed-data"),
+    (registry_moved_by_an_application_set_s_templated_destination, "stray-sealed-data"),
+    (registry_moved_by_an_argocd_apps_item_s_destination, "stray-sealed-data"),
     (submodule_added, "trust-anchor-change"),
     (submodule_moved_on, "trust-anchor-change"),
     (registry_beside_the_sealed_file, "manifest-mismatch"),

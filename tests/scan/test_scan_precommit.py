@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -310,6 +311,28 @@ def test_a_staged_key_whose_flagged_working_copy_is_gone_is_blocked_once(
     again = run(repo, "git", "commit", "--allow-empty", "-m", "no key")  # nothing left to find
     assert again.returncode == 0 and commits(repo) == 2, again.stdout + again.stderr
     assert len(list((repo / ".git").glob("sealer-hook-run-*"))) == 1  # only a run that had such entries
+
+
+@pytest.mark.parametrize("shape", ["folder", "fifo"])
+def test_a_staged_key_whose_flagged_working_copy_is_no_file_is_blocked(repo: Path, shape: str) -> None:
+    """pre-commit names only files and symlinks (the hook's types_or): a skip-worktree entry's
+    working copy replaced by a folder or a FIFO was never named, nor read by the hook (it
+    exists), and its staged key was committed."""
+    assert commit(repo, {"README.md": "docs\n"}).returncode == 0
+    key = apikey.generate("prod")
+    (repo / "app.env").write_text(f"API_KEY={key}\n")
+    assert run(repo, "git", "add", "app.env").returncode == 0
+    assert run(repo, "git", "update-index", "--skip-worktree", "app.env").returncode == 0
+    (repo / "app.env").unlink()
+    if shape == "folder":
+        (repo / "app.env").mkdir()
+        (repo / "app.env" / "notes.md").write_text("notes\n")
+    else:
+        os.mkfifo(repo / "app.env")
+    done = run(repo, "git", "commit", "-m", "a key")
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and commits(repo) == 1, out
+    assert out.count("app.env:1:9: error: sealer-api-key") == 1 and key not in out, out
 
 
 def commits(repo: Path) -> int:
