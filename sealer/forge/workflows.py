@@ -41,6 +41,9 @@ COMMITTER = {
     "forgejo": "sealer@noreply.invalid",
 }
 SIGNING_SECRET = "SEALER_SIGNING_KEY"
+# GitHub: the rotate and finish jobs' environment. Its secrets reach only the branches its rules
+# allow (the default branch); a repository secret reaches a workflow on any branch anyone pushes.
+GITHUB_ENVIRONMENT = "sealer"
 _SSH_PUBLIC = re.compile(
     r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\.com"
     r"|sk-ecdsa-sha2-nistp256@openssh\.com) ([A-Za-z0-9+/]{32,}={0,3})(?: [^\n]*)?"
@@ -74,15 +77,24 @@ class Setup:
 
     secrets: tuple[Secret, ...]
     signer_line: str  # the line for .sealer/allowed_signers (a placeholder without --signing-key)
+    environment: str | None = None  # GitHub: the environment the secrets belong in
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        found: dict[str, object] = {
             "secrets": [{"name": s.name, "holds": s.holds} for s in self.secrets],
             "allowed_signers": {"file": layout.SIGNERS_FILE, "line": self.signer_line},
         }
+        if self.environment:
+            found["environment"] = {"name": self.environment, "deployment_branches": "default branch only"}
+        return found
 
     def text(self) -> str:
         lines = ["next:"]
+        if self.environment:
+            lines.append(
+                f"  create the environment {self.environment} (Settings > Environments), its deployment "
+                "branches the default branch only, and the secrets below in it (not as repository secrets)"
+            )
         lines += [f"  create {s.name}: {s.holds}" for s in self.secrets]
         lines.append(f"  add to {layout.SIGNERS_FILE} on the default branch: {self.signer_line}")
         return "\n".join(lines)
@@ -211,6 +223,7 @@ def render(options: Options) -> dict[str, str]:
         auth=options.auth,
         token_expr=token,
         committer=COMMITTER[kind],
+        environment=GITHUB_ENVIRONMENT,
     )
     return files
 
@@ -280,7 +293,8 @@ def setup(options: Options) -> Setup:
             ),
             Secret(f"secrets.{SIGNING_SECRET}", f"{signing}, the file's content"),
         )
-    return Setup(secrets, signer_line(options.kind, options.signing_key))
+    environment = GITHUB_ENVIRONMENT if options.kind == "github" else None
+    return Setup(secrets, signer_line(options.kind, options.signing_key), environment)
 
 
 def write(root: Path, options: Options) -> list[str]:

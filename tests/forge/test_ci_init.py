@@ -125,6 +125,35 @@ def test_github_with_a_fine_grained_token_and_a_commit_pin(repo: Path) -> None:
     check_schema("vendor.github-workflows", repo / GITHUB_FILES[2])
 
 
+@pytest.mark.parametrize("auth", ["app", "token"])
+def test_github_secrets_live_in_an_environment_of_the_default_branch(repo: Path, auth: str) -> None:
+    """A repository secret reaches a workflow on any branch, and anyone who may push a branch can
+    write one that prints it: the jobs that use the signing key and the token run in the
+    environment `sealer`, whose secrets its deployment branches (the default one) alone get;
+    `ci init` says so. The review gate uses no secret and no environment."""
+    result = cli(repo, "ci", "init", "github", "--owner", "@acme", "--auth", auth, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    rotate = yaml.safe_load((repo / GITHUB_FILES[2]).read_text())
+    assert {name: job.get("environment") for name, job in rotate["jobs"].items()} == {
+        "rotate": "sealer",
+        "finish": "sealer",
+    }
+    review = yaml.safe_load((repo / GITHUB_FILES[1]).read_text())
+    assert "environment" not in review["jobs"]["sealer"]
+    assert "secrets." not in (repo / GITHUB_FILES[1]).read_text()
+    told = json.loads(result.stdout)
+    assert told["environment"] == {"name": "sealer", "deployment_branches": "default branch only"}
+    text = cli(repo, "ci", "init", "github", "--owner", "@acme", "--auth", auth, "--force").stdout
+    assert "create the environment sealer (Settings > Environments), its deployment branches" in text
+    check_schema("vendor.github-workflows", repo / GITHUB_FILES[2])
+
+
+def test_other_hosts_name_no_environment(repo: Path) -> None:
+    result = cli(repo, "ci", "init", "gitlab", "--owner", "@acme", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "environment" not in json.loads(result.stdout)
+
+
 def _scan_script(repo: Path, kind: str) -> str:
     """The shell lines of the generated scan step (GitHub, Gitea, Forgejo) or job (GitLab)."""
     if kind == "gitlab":
