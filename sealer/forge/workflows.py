@@ -164,12 +164,14 @@ def _check(options: Options) -> None:
 
 
 def read_public_key(path: Path) -> str:
-    """The text of `--signing-key FILE` (a public key: a few hundred bytes)."""
+    """The text of `--signing-key FILE` (a public key: a few hundred bytes), read as any file a
+    user names is: a regular file only, never a FIFO that would block `ci init`."""
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_PUBLIC_KEY + 1)
-    except OSError as err:
+        data = repofiles.read_bytes(path, MAX_PUBLIC_KEY + 1, user_path=True)
+    except FileNotFoundError as err:
         raise BadInput(f"cannot read --signing-key {path}: {err.strerror or err}") from None
+    except BadInput as err:
+        raise BadInput(f"--signing-key: {err}") from None
     if len(data) > MAX_PUBLIC_KEY or b"PRIVATE KEY" in data:
         raise BadInput(f"--signing-key {path} is not an SSH public key (give the .pub file)")
     return data.decode("utf-8", "replace")

@@ -218,6 +218,16 @@ def test_a_signing_key_that_is_no_public_key_writes_nothing(repo: Path, tmp_path
     assert not (repo / ".github").exists()
 
 
+@pytest.mark.parametrize("shape", ["fifo", "folder"])
+def test_a_signing_key_that_is_no_regular_file_is_one_line(repo: Path, tmp_path: Path, shape: str) -> None:
+    """A FIFO given as --signing-key blocked `ci init` for ever (a plain open() waits for a writer)."""
+    path = tmp_path / "key.pub"
+    os.mkfifo(path) if shape == "fifo" else path.mkdir()
+    result = cli(repo, "ci", "init", "github", "--owner", "@acme", *PIN, "--signing-key", str(path))
+    assert result.exit_code == 2 and "--signing-key" in result.stderr and result.stderr.count("\n") == 1
+    assert not (repo / ".github").exists()
+
+
 def test_a_signer_removed_on_the_target_since_the_branch_point_counts_no_more(
     repo: Path, kind: str, keys: dict[str, Path], tmp_path: Path
 ) -> None:
