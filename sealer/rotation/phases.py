@@ -574,7 +574,7 @@ def finish(cfg: Config, env_names: tuple[str, ...], now: dt.datetime | None = No
                     Activation(env.name, r.name, r.key_id, None, None)
                     for r in sync.tidy(cfg.root, store, env.name)
                 ]
-                result.activated += sync.activate_deployed(stores, env, now)
+                sync.activate_deployed(stores, env, now, result.activated)
             except (SealerError, faults.InjectedFault) as err:
                 result.left.append(f"{env.name}: {err}")
         head = git.head(cfg.root)
