@@ -116,19 +116,19 @@ def register(
     return done
 
 
-def tidy(root: Path, store: KeyStore, env_name: str) -> list[KeyRecord]:
+def tidy(root: Path, store: KeyStore, env_name: str, revoked: list[KeyRecord] | None = None) -> None:
     """Before a new rotation: drop pending keys no ledger knows (a run killed before its
     journal: never valid) and revoke accepted keys no branch holds any more (abandoned
-    rotations: never deployed). Returns the abandoned keys it revoked."""
+    rotations: never deployed). Each abandoned key joins `revoked` once revoked: one failing
+    later leaves those before it reported."""
     known = {r.key_id for r in ledger.load(root, env_name)}
-    revoked = []
+    revoked = [] if revoked is None else revoked
     for record in store.list(env_name):
         if record.status == PENDING and record.key_id not in known:
             store.remove_pending(env_name, record.key_id)
         elif record.status == ACCEPTED and record.key_id not in known and _abandoned(root, record):
             store.revoke(env_name, record.key_id)
             revoked.append(record)
-    return revoked
 
 
 def _abandoned(root: Path, record: KeyRecord) -> bool:

@@ -285,3 +285,30 @@ def test_dynamodb_read_back_naming_no_item_is_no_confirmed_delete(
     assert proxy.dropped == ["TransactWriteItems"]
     assert "not counted as done" in message
     assert [r.key_id for r in store.list(ENV)] == [new.key_id]
+
+
+def test_finish_reports_the_abandoned_keys_revoked_before_a_revocation_failed(
+    vault_repo: Path, vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two keys of a rotation closed unmerged: the first revocation is kept and read back, the
+    second is not confirmed. The run is partly done and names the key it did revoke."""
+    from sealer.backends import vault_kv
+    from sealer.errors import BackendError
+
+    ok_result = sealer(vault_repo, "rotate", REPO_ENV, "--branch", "sealer/first", "-o", "json")
+    assert ok_result.exit_code == 0, ok_result.stderr
+    git(vault_repo, "branch", "-q", "-D", "sealer/first")  # its pull request closed
+    confirm, confirmed = vault_kv.VaultKV._confirm, []
+
+    def second_unconfirmed(kv: Any, path: str, data: dict[str, Any], version: int) -> None:
+        confirm(kv, path, data, version)
+        confirmed.append(version)
+        if len(confirmed) == 2:
+            raise BackendError("vault: writing: not counted as written")
+
+    monkeypatch.setattr(vault_kv.VaultKV, "_confirm", second_unconfirmed)
+    result = sealer(vault_repo, "rotate", "--finish", "--output", "json")
+    assert "not counted as written" in one_line_error(result, 4)
+    abandoned = [a["key_id"] for a in json.loads(result.stdout)["abandoned"]]
+    assert len(abandoned) == 1
+    assert {r.key_id: r.status for r in store_of(vault_repo).list(REPO_ENV)}[abandoned[0]] == "revoked"
