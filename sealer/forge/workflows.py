@@ -92,8 +92,8 @@ class Setup:
         lines = ["next:"]
         if self.environment:
             lines.append(
-                f"  create the environment {self.environment} (Settings > Environments), its deployment "
-                "branches the default branch only, and the secrets below in it (not as repository secrets)"
+                f"  create the environment {self.environment} (Settings > Environments) with its deployment "
+                "branches limited to the default branch, and what follows in it (not among the repository's)"
             )
         lines += [f"  create {s.name}: {s.holds}" for s in self.secrets]
         lines.append(f"  add to {layout.SIGNERS_FILE} on the default branch: {self.signer_line}")
