@@ -92,7 +92,9 @@ class Setup:
     def text(self) -> str:
         lines = ["next:"]
         if self.include:
-            lines.append(f"  add to .gitlab-ci.yml: include: '/{self.include}' (nothing runs these jobs until then)")
+            lines.append(
+                f"  add to .gitlab-ci.yml: include: '/{self.include}' (nothing runs these jobs until then)"
+            )
         if self.environment:
             lines.append(
                 f"  create the environment {self.environment} (Settings > Environments) with its deployment "

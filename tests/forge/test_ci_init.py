@@ -144,7 +144,8 @@ def test_github_secrets_live_in_an_environment_of_the_default_branch(repo: Path,
     told = json.loads(result.stdout)
     assert told["environment"] == {"name": "sealer", "deployment_branches": "default branch only"}
     text = cli(repo, "ci", "init", "github", "--owner", "@acme", "--auth", auth, "--force").stdout
-    assert "create the environment sealer (Settings > Environments) with its deployment branches limited to" in text
+    assert "create the environment sealer (Settings > Environments) with its deployment branches" in text
+    assert "branches limited to the default branch, and what follows in it" in text
     check_schema("vendor.github-workflows", repo / GITHUB_FILES[2])
 
 
