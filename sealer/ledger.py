@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Sequence
 from json.encoder import encode_basestring as _json_str  # a str as JSON, unicode kept
 from pathlib import Path
 
-from sealer import git, layout, repofiles, yamlio
+from sealer import apikey, git, layout, repofiles, yamlio
 from sealer.durations import MAX_DAYS
 from sealer.errors import ConfigError
 from sealer.layout import ledger_path
@@ -50,6 +51,9 @@ def at_revision(root: Path, rev: str, env: str) -> list[KeyRecord]:
     return parse(env, text, f"{rev}:{rel}") if text else []
 
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")  # a SHA-256 as sealer writes it, the key id its first 12
+
+
 def parse(env: str, text: str, source: str) -> list[KeyRecord]:
     """The records of a ledger file's text; ConfigError naming `source` when it is broken."""
     items = _fast_items(text, env)
@@ -67,6 +71,10 @@ def parse(env: str, text: str, source: str) -> list[KeyRecord]:
         if record.key_id in seen:  # each verdict and edit would take whichever record it met first
             raise ConfigError(source, f"bad key record {record.key_id[:40]!r}: its key id is listed twice")
         seen.add(record.key_id)
+        if not _HEX64.fullmatch(record.fingerprint) or record.key_id != apikey.key_id(record.fingerprint):
+            raise ConfigError(
+                source, f"bad key record {record.key_id[:40]!r}: its key id is not its fingerprint's"
+            )
         if record.status not in STATUSES:  # an unknown one would read as valid (`effective_status`)
             unknown = record.status[:40]
             raise ConfigError(source, f"bad key record {record.key_id}: unknown status {unknown!r}")

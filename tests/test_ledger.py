@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 from pathlib import Path
 
 import pytest
 
-from sealer import layout, ledger, yamlio
+from sealer import apikey, layout, ledger, yamlio
 from sealer.errors import BadInput
 from sealer.records import ACTIVE, GRACE, REVOKED, KeyRecord
 from sealer.review.revisions import parse_ledger
@@ -17,12 +18,16 @@ from sealer.review.revisions import parse_ledger
 T0 = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
 
 
-def record(name: str, status: str, actor: str = "Ann <ann@sealer.invalid>", **extra: object) -> KeyRecord:
+def record(
+    name: str, status: str, actor: str = "Ann <ann@sealer.invalid>", seed: str = "", **extra: object
+) -> KeyRecord:
+    """A record whose key id is its fingerprint's (`seed` makes another key of the same name)."""
+    fingerprint = hashlib.sha256(f"{name}{seed}".encode()).hexdigest()
     base = dict(
         env="prod-eu",
         name=name,
-        key_id=f"kid_{name:0>12}"[:16],
-        fingerprint=name.encode().hex().ljust(64, "0"),
+        key_id=apikey.key_id(fingerprint),
+        fingerprint=fingerprint,
         created=T0,
         expires=T0 + dt.timedelta(days=90),
         status=status,
@@ -36,14 +41,14 @@ RECORDS = [
     record(
         "apiKey",
         GRACE,
-        key_id="kid_00000apiKey2",  # each record its own key id, as a ledger holds them
+        seed="2",  # each record its own key, as a ledger holds them
         revoke_at=T0 + dt.timedelta(hours=1),
         sealed_with=("a" * 64, "b" * 64),
     ),
     record(
         "apiKey",
         ACTIVE,
-        key_id="kid_00000apiKey3",
+        seed="3",
         actor='Zoë \u2028 \x85 "quoted" \\ <z@sealer.invalid>',
         expires=None,
     ),
@@ -127,8 +132,24 @@ def test_a_key_id_listed_twice_is_refused() -> None:
     first = record("apiKey", GRACE, revoke_at=T0 + dt.timedelta(days=1))
     twin = dataclasses.replace(record("apiKey", ACTIVE), fingerprint="ab" * 32)
     assert first.key_id == twin.key_id and first.fingerprint != twin.fingerprint
-    with pytest.raises(BadInput, match="kid_000000apiKey.*listed twice"):
+    with pytest.raises(BadInput, match=f"{first.key_id}.*listed twice"):
         ledger.parse("prod-eu", ledger.dump("prod-eu", [first, twin]), "ledger/prod-eu.yaml")
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"key_id": "kid_000000000000"},  # an id of another key
+        {"fingerprint": "AB" * 32},  # not a SHA-256 as sealer writes it
+        {"fingerprint": "ab" * 31},
+    ],
+)
+def test_a_key_id_that_is_not_its_fingerprints_is_refused(forged: dict[str, str]) -> None:
+    """The key id is derived from the fingerprint: one that is not (a hand edit naming the
+    current key's id on another key's record) would have `keys revoke ID` revoke another key."""
+    forged_record = dataclasses.replace(record("apiKey", ACTIVE), **forged)  # type: ignore[arg-type]
+    with pytest.raises(BadInput, match="key id is not its fingerprint's"):
+        ledger.parse("prod-eu", ledger.dump("prod-eu", [forged_record]), "ledger/prod-eu.yaml")
 
 
 def test_no_ledger_is_no_records(tmp_path: Path) -> None:

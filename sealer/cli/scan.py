@@ -114,7 +114,9 @@ def scan(
     else:
         root, candidates = files.select(paths, staged, all_files)
         if hook:  # staged, yet never named by pre-commit: their working copies are gone
-            candidates = _and_unnamed(candidates)
+            # Each hook entry (its own options: another --policy) reports them once.
+            entry = repr((policy_path, baseline_path, update_baseline, fmt, verbose))
+            candidates = _and_unnamed(candidates, entry)
         if baseline_path:
             candidates = _without(candidates, root, baseline_path)
     result = scanner.run(candidates, policy, () if update_baseline else accepted)
@@ -137,12 +139,12 @@ def scan(
     return 1 if result.findings or result.unexamined else 0
 
 
-def _and_unnamed(candidates: Iterator[Candidate]) -> Iterator[Candidate]:
+def _and_unnamed(candidates: Iterator[Candidate], entry: str) -> Iterator[Candidate]:
     from sealer.scan import files, hookrun
 
     yield from candidates
     unnamed = files.unnamed_by_hook()
-    if unnamed and hookrun.claim():  # reported once per pre-commit run, not once per batch
+    if unnamed and hookrun.claim(entry):  # reported once per hook entry's run, not once per batch
         yield from files.from_blobs(unnamed, os.curdir)
 
 

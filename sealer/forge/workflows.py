@@ -78,6 +78,7 @@ class Setup:
     secrets: tuple[Secret, ...]
     signer_line: str  # the line for .sealer/allowed_signers (a placeholder without --signing-key)
     environment: str | None = None  # GitHub: the environment the secrets belong in
+    include: str | None = None  # GitLab: the file .gitlab-ci.yml must include (nothing runs it otherwise)
 
     def as_dict(self) -> dict[str, object]:
         found: dict[str, object] = {
@@ -90,10 +91,14 @@ class Setup:
 
     def text(self) -> str:
         lines = ["next:"]
+        if self.include:
+            lines.append(
+                f"  add to .gitlab-ci.yml: include: '/{self.include}' (nothing runs these jobs until then)"
+            )
         if self.environment:
             lines.append(
-                f"  create the environment {self.environment} (Settings > Environments), its deployment "
-                "branches the default branch only, and the secrets below in it (not as repository secrets)"
+                f"  create the environment {self.environment} (Settings > Environments) with its deployment "
+                "branches limited to the default branch, and what follows in it (not among the repository's)"
             )
         lines += [f"  create {s.name}: {s.holds}" for s in self.secrets]
         lines.append(f"  add to {layout.SIGNERS_FILE} on the default branch: {self.signer_line}")
@@ -296,7 +301,8 @@ def setup(options: Options) -> Setup:
             Secret(f"secrets.{SIGNING_SECRET}", f"{signing}, the file's content"),
         )
     environment = GITHUB_ENVIRONMENT if options.kind == "github" else None
-    return Setup(secrets, signer_line(options.kind, options.signing_key), environment)
+    include = GITLAB_FILE if options.kind == "gitlab" else None
+    return Setup(secrets, signer_line(options.kind, options.signing_key), environment, include)
 
 
 def write(root: Path, options: Options) -> list[str]:

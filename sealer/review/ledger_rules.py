@@ -15,13 +15,11 @@ history as evident as chaining the records would (see the README's threat model)
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from sealer import apikey
 from sealer.records import ACTIVE, CLOCK_SKEW, GRACE, PENDING, REVOKED, KeyRecord, iso
-from sealer.review.model import DUPLICATE, KEY_ID, KEY_LIFETIME, LEDGER_REWRITE, LEDGER_STATUS
+from sealer.review.model import DUPLICATE, KEY_LIFETIME, LEDGER_REWRITE, LEDGER_STATUS
 
 FORWARD = {
     PENDING: {PENDING, ACTIVE, REVOKED},
@@ -29,7 +27,6 @@ FORWARD = {
     GRACE: {GRACE, REVOKED},
     REVOKED: {REVOKED},
 }
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class Problem(NamedTuple):
@@ -94,10 +91,6 @@ def new_record_problems(
 ) -> list[Problem]:
     """What is wrong with a record that no earlier version of the ledger had."""
     found = []
-    if not _HEX64.fullmatch(record.fingerprint) or record.key_id != apikey.key_id(record.fingerprint):
-        found.append(
-            Problem(KEY_ID, record.name, f"{record.key_id}: key id is not derived from its fingerprint")
-        )
     if record.fingerprint in known:
         found.append(
             Problem(DUPLICATE, record.name, f"{record.key_id}: this key (fingerprint) was in a ledger before")

@@ -28,7 +28,6 @@ LEDGER_INVALID = "ledger-invalid"  # unreadable, or not as sealer writes it
 LEDGER_REMOVED = "ledger-removed"  # deleted or emptied while the environment has keys
 LEDGER_REWRITE = "ledger-rewrite"  # a record removed, reordered or a fixed field changed
 LEDGER_STATUS = "ledger-status"  # a status moved backwards (revoked never returns), two current keys
-KEY_ID = "key-id"  # a key id not derived from its fingerprint
 KEY_LIFETIME = "key-lifetime"  # created in the future, expiry beyond the environment's key lifetime
 BRANCH_TRAILER = "branch-trailer"  # a `Sealer-Branch:` trailer naming a branch other than the one reviewed
 UNSIGNED = "unsigned-commit"  # --require-signed: not signed by a key in BASE's .sealer/allowed_signers

@@ -17,15 +17,16 @@ _MARK = "sealer-hook-run-"
 _STALE_SECONDS = 86400
 
 
-def claim() -> bool:
-    """True for the first batch of this run (and whenever that cannot be told: a finding printed
-    twice beats one printed never)."""
+def claim(entry: str = "") -> bool:
+    """True for the first batch of this run of the hook entry `entry` (its options: two entries
+    of one config each report) and whenever that cannot be told: a finding printed twice beats
+    one printed never."""
     from sealer import git
     from sealer.errors import GitError
 
     try:
         folder = git.git_dir(Path(os.curdir))
-        mark = folder / (_MARK + _run_id(folder))
+        mark = folder / (_MARK + _run_id(folder, entry))
         os.close(os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:
         return False
@@ -35,12 +36,12 @@ def claim() -> bool:
     return True
 
 
-def _run_id(git_dir: Path) -> str:
+def _run_id(git_dir: Path, entry: str) -> str:
     """pre-commit's process (pid, and its start where /proc tells it: a pid is reused) over the
     index as it is now: a later commit is another process, and a retry another pid."""
     parent = os.getppid()
     index = os.stat(os.environ.get("GIT_INDEX_FILE") or git_dir / "index")
-    key = f"{parent} {_started(parent)} {index.st_ino} {index.st_size} {index.st_mtime_ns}"
+    key = f"{parent} {_started(parent)} {index.st_ino} {index.st_size} {index.st_mtime_ns} {entry}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 

@@ -5,6 +5,7 @@ the pull request says so")."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -115,21 +116,32 @@ def test_a_shorter_grace_window_than_an_earlier_run_gave_is_a_new_revocation(bac
     assert shorter["revoke_at"] < first["revoke_at"]
 
 
+def vault_rotated(repo: Path, request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """`repo` on a Vault store, its first rotation finished; returns what sets the store back
+    behind sealer's back (a key active again, valid for ever)."""
+    vault, store = request.getfixturevalue("vault_env"), request.getfixturevalue("vault_store")
+    configure(repo, Backend("vault", options_of("vault", store)))
+    rotate(repo)
+    finish(repo)
+    path = f"{options_of('vault', store)['path']}/{ENV}"
+
+    def set_back(key_id: str) -> None:
+        data = vault.read_direct("secret", path)
+        for record in data["records"]:
+            record.update({"status": ACTIVE, "revoke_at": None} if record["key_id"] == key_id else {})
+        vault.write_direct("secret", path, data)
+
+    return set_back
+
+
 def test_a_rerun_gives_a_store_set_back_the_grace_window_the_commit_holds(
     backend_repo: Path, request: pytest.FixtureRequest
 ) -> None:
     """An earlier `--grace 2h` revocation, then the store set back (the key active, valid for
     ever): the rerun commits nothing and gives the store that commit's grace end again."""
-    vault, store = request.getfixturevalue("vault_env"), request.getfixturevalue("vault_store")
-    configure(backend_repo, Backend("vault", options_of("vault", store)))
-    rotate(backend_repo)
-    finish(backend_repo)
+    set_back = vault_rotated(backend_repo, request)
     first, _ = revoked(backend_repo, "--grace", "2h")
-    path = f"{options_of('vault', store)['path']}/{ENV}"
-    data = vault.read_direct("secret", path)
-    for record in data["records"]:
-        record.update({"status": ACTIVE, "revoke_at": None} if record["key_id"] == first["key_id"] else {})
-    vault.write_direct("secret", path, data)
+    set_back(first["key_id"])
     again, _ = revoked(backend_repo, "--grace", "3h")
     assert again["already_handled"] and again["commit"] == first["commit"], again
     held = {r.key_id: r for r in store_of(backend_repo).list(ENV)}[first["key_id"]]
@@ -142,10 +154,7 @@ def test_a_rerun_gives_a_set_back_store_the_revocation_its_branch_holds_now(
     """The earlier `--grace 2h` revocation's branch revoked the key outright since (a later
     commit there); the store set back: the rerun must revoke it, not give it the commit's two
     hours again (the store would accept a key the branch no longer does)."""
-    vault, store = request.getfixturevalue("vault_env"), request.getfixturevalue("vault_store")
-    configure(backend_repo, Backend("vault", options_of("vault", store)))
-    rotate(backend_repo)
-    finish(backend_repo)
+    set_back = vault_rotated(backend_repo, request)
     start = git(backend_repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
     first, _ = revoked(backend_repo, "--grace", "2h")
     git(backend_repo, "checkout", "-q", first["branch"])
@@ -156,11 +165,7 @@ def test_a_rerun_gives_a_set_back_store_the_revocation_its_branch_holds_now(
     ledger.save(backend_repo, ENV, records)
     commit_all(backend_repo, "revoke it at once: it leaked")
     git(backend_repo, "checkout", "-q", start)
-    path = f"{options_of('vault', store)['path']}/{ENV}"
-    data = vault.read_direct("secret", path)
-    for record in data["records"]:
-        record.update({"status": ACTIVE, "revoke_at": None} if record["key_id"] == first["key_id"] else {})
-    vault.write_direct("secret", path, data)
+    set_back(first["key_id"])
     again, _ = revoked(backend_repo, "--grace", "3h")
     assert again["already_handled"] and again["commit"] == first["commit"], again
     held = {r.key_id: r for r in store_of(backend_repo).list(ENV)}[first["key_id"]]

@@ -391,14 +391,24 @@ def test_keys_list_prints_no_row_a_ledger_forged(backend_repo: Path) -> None:
     rotate(backend_repo)
     ledger_file = backend_repo / "ledger" / f"{ENV}.yaml"
     real = ledger.load(backend_repo, ENV)
+    fingerprint = "ab" * 32
     forged = dataclasses.replace(
-        real[0], key_id="kid_aaaaaaaaaaaa\nkid_bbbbbbbbbbbb  apiKey       active", status=REVOKED
+        real[0],
+        key_id=apikey.key_id(fingerprint),
+        fingerprint=fingerprint,
+        name="apiKey\nkid_bbbbbbbbbbbb  apiKey       active",
+        status=REVOKED,
     )
     ledger_file.write_text(ledger.dump(ENV, [*real, forged]))
     commit_all(backend_repo, "forged")
     result = ok(sealer(backend_repo, "keys", "list", ENV))
     assert len(result.stdout.splitlines()) == len(real) + 1
     assert not [line for line in result.stdout.splitlines() if line.startswith("kid_bbbbbbbbbbbb")]
+    # In the key id: the ledger is refused (not its fingerprint's id), in one line.
+    forged = dataclasses.replace(real[0], key_id="kid_aaaaaaaaaaaa\nkid_bbbbbbbbbbbb  apiKey       active")
+    ledger_file.write_text(ledger.dump(ENV, [*real[1:], forged]))
+    refused = sealer(backend_repo, "keys", "list", ENV)
+    assert refused.exit_code == 2 and refused.stderr.count("\n") == 1 and refused.stdout == ""
 
 
 def test_keys_list_of_a_store_that_is_down(backend_repo: Path, outage_backend: Backend) -> None:

@@ -144,8 +144,18 @@ def test_github_secrets_live_in_an_environment_of_the_default_branch(repo: Path,
     told = json.loads(result.stdout)
     assert told["environment"] == {"name": "sealer", "deployment_branches": "default branch only"}
     text = cli(repo, "ci", "init", "github", "--owner", "@acme", "--auth", auth, "--force").stdout
-    assert "create the environment sealer (Settings > Environments), its deployment branches" in text
+    assert "create the environment sealer (Settings > Environments) with its deployment branches" in text
+    assert "branches limited to the default branch, and what follows in it" in text
     check_schema("vendor.github-workflows", repo / GITHUB_FILES[2])
+
+
+def test_gitlab_says_to_include_its_pipeline_file(repo: Path) -> None:
+    """GitLab runs .gitlab-ci.yml alone: ci init's file does nothing until it is included, and
+    the printed next steps were all a newcomer followed."""
+    text = cli(repo, "ci", "init", "gitlab", "--owner", "@acme").stdout
+    assert f"\n  add to .gitlab-ci.yml: include: '/{GITLAB_FILES[1]}' (nothing runs" in text
+    github = cli(repo, "ci", "init", "github", "--owner", "@acme").stdout
+    assert ".gitlab-ci.yml" not in github
 
 
 def test_other_hosts_name_no_environment(repo: Path) -> None:

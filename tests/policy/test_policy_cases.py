@@ -21,7 +21,7 @@ from support.policy_repos import (
     sealer,
 )
 
-from sealer import cert_pins, config, ledger, provenance
+from sealer import apikey, cert_pins, config, ledger, provenance
 from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, utcnow
 
 Change = Callable[[Path, Mapping[str, Path]], None]
@@ -111,13 +111,18 @@ def long_grace_behind_a_future_rotation(recs: list[KeyRecord]) -> list[KeyRecord
 
 
 def twice_active(recs: list[KeyRecord]) -> list[KeyRecord]:
-    return [*recs, dataclasses.replace(recs[0], key_id="kid_000000000000", status=ACTIVE)]
+    other = "0" * 64  # another key, its id derived from its fingerprint as sealer derives it
+    return [
+        *recs,
+        dataclasses.replace(recs[0], key_id=apikey.key_id(other), fingerprint=other, status=ACTIVE),
+    ]
 
 
 def share_key(source: str, target: str) -> Change:
     def change(root: Path, certs: Mapping[str, Path]) -> None:
         fingerprint = ledger.load(root, source)[0].fingerprint
-        edit_ledger(root, target, lambda rs: [dataclasses.replace(r, fingerprint=fingerprint) for r in rs])
+        same = {"fingerprint": fingerprint, "key_id": apikey.key_id(fingerprint)}
+        edit_ledger(root, target, lambda rs: [dataclasses.replace(r, **same) for r in rs])
 
     return change
 

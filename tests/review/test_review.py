@@ -583,12 +583,20 @@ def _save_and_render(repo: Path, records: list[Any]) -> None:
     assert cli(repo, "render", "staging").exit_code == 0
 
 
+def _save_refused(repo: Path, records: list[Any]) -> None:
+    """A record whose key id is not its fingerprint's: every command refuses the ledger (no
+    registry can be rendered from it), and review must still fail the change."""
+    ledger.save(repo, "staging", records)
+    result = cli(repo, "render", "staging")
+    assert result.exit_code == 2 and "key id is not its fingerprint's" in result.stderr
+
+
 def ledger_key_swapped(repo: Path) -> None:
     """The active key's record keeps its id, but its fingerprint is now the attacker's key."""
     records = ledger_records(repo, "staging")
     now = active(records)
     fp = _attacker_fingerprint()
-    _save_and_render(repo, [r if r != now else dataclasses.replace(r, fingerprint=fp) for r in records])
+    _save_refused(repo, [r if r != now else dataclasses.replace(r, fingerprint=fp) for r in records])
 
 
 def ledger_grace_record_added(repo: Path) -> None:
@@ -624,7 +632,7 @@ def ledger_revoked_key_back_under_a_new_id(repo: Path) -> None:
     assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
     records = [r for r in ledger_records(repo, "staging") if r != revoked]
     back = dataclasses.replace(revoked, key_id=apikey.key_id(_attacker_fingerprint()), status="active")
-    _save_and_render(repo, [*records, back])
+    _save_refused(repo, [*records, back])
 
 
 def ledger_second_active_key(repo: Path) -> None:

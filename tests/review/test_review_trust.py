@@ -439,11 +439,11 @@ TAMPERING: list[tuple[Callable[..., None], str]] = [
     (records_reordered, "ledger-rewrite"),
     (grace_extended, "ledger-status"),
     (created_rewritten, "ledger-rewrite"),
-    (key_id_not_derived, "key-id"),
+    (key_id_not_derived, "ledger-invalid"),  # every command refuses such a ledger
     (new_key_long_lifetime, "key-lifetime"),
     (new_key_created_in_future, "key-lifetime"),
     (fingerprint_reused, "ledger-invalid"),
-    (fingerprint_reused_under_another_id, "duplicate-key"),
+    (fingerprint_reused_under_another_id, "ledger-invalid"),  # an id not its fingerprint's
     (ledger_rewritten_by_hand, "ledger-invalid"),
     (ledger_edit_undone_later, "ledger-status"),
     (store_changed, "store-change"),

@@ -313,6 +313,25 @@ def test_a_staged_key_whose_flagged_working_copy_is_gone_is_blocked_once(
     assert len(list((repo / ".git").glob("sealer-hook-run-*"))) == 1  # only a run that had such entries
 
 
+def test_each_hook_entry_reports_a_flagged_entry_gone_from_disk(repo: Path) -> None:
+    """Two entries of the scan hook (another option each): both report the staged key, where
+    the first entry's claim of the run silenced the second."""
+    config = yaml.safe_load(local_config())
+    second = {**config["repos"][0]["hooks"][0], "id": "sealer-scan-verbose", "args": ["-v"]}
+    config["repos"][0]["hooks"].append(second)
+    (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
+    assert commit(repo, {"README.md": "docs\n"}).returncode == 0
+    key = apikey.generate("prod")
+    (repo / "app.env").write_text(f"API_KEY={key}\n")
+    assert run(repo, "git", "add", "app.env").returncode == 0
+    assert run(repo, "git", "update-index", "--skip-worktree", "app.env").returncode == 0
+    (repo / "app.env").unlink()
+    done = run(repo, "git", "commit", "-m", "a key")
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and commits(repo) == 1, out
+    assert out.count("app.env:1:9: error: sealer-api-key") == 2 and key not in out, out
+
+
 @pytest.mark.parametrize("shape", ["folder", "fifo"])
 def test_a_staged_key_whose_flagged_working_copy_is_no_file_is_blocked(repo: Path, shape: str) -> None:
     """pre-commit names only files and symlinks (the hook's types_or): a skip-worktree entry's
