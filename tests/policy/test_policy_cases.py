@@ -105,8 +105,10 @@ def long_grace_behind_a_future_rotation(recs: list[KeyRecord]) -> list[KeyRecord
     record of that entry created a year on (a hand edit): its grace would be counted from that
     'rotation', and no rule reads the age of an unlisted entry's keys."""
     later = utcnow() + dt.timedelta(days=365)
-    grace = dataclasses.replace(recs[0], name="oldKey", key_id="kid_000000000002", fingerprint="f" * 64)
-    forged = dataclasses.replace(grace, key_id="kid_000000000001", created=later, status=REVOKED)
+    grace = dataclasses.replace(recs[0], name="oldKey", key_id=apikey.key_id("a" * 64), fingerprint="a" * 64)
+    forged = dataclasses.replace(
+        grace, key_id=apikey.key_id("b" * 64), fingerprint="b" * 64, created=later, status=REVOKED
+    )
     return [*recs, grace.with_status(GRACE, later), forged]
 
 
