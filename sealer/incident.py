@@ -16,19 +16,25 @@ from sealer import apikey, git, layout, ledger
 from sealer.config import Config
 from sealer.errors import PartlyDone, SealerError
 from sealer.records import REVOKED
-from sealer.rotation import phases
+from sealer.rotation import phases, stores
 from sealer.rotation import plan as planning
 from sealer.terminal import one_line
 
 SEALER_KEY_RULE = "sealer-api-key"  # the detector of sealer's own keys (policies/detectors.yaml)
 # What the command does not do, said in every report.
-NOT_DONE = (
+_UNTIL_DEPLOYED = (
     "the cluster keeps serving the old key until the new SealedSecret is deployed: merge and deploy "
     "the change that rotates it now (verifiers of an external store or a directly delivered registry "
-    "refuse the old key already; of a GitOps-delivered registry, once the change is merged and synced)",
-    "with an external store, `sealer rotate --finish` after the deployment activates the new key",
-    "copies of the key outside this repository (logs, chat, laptops) are not searched",
+    "refuse the old key already; of a GitOps-delivered registry, once the change is merged and synced)"
 )
+_FINISH = "`sealer rotate --finish` after the deployment activates the new key in the key store"
+_ELSEWHERE = "copies of the key outside this repository (logs, chat, laptops) are not searched"
+
+
+def not_done(external: bool) -> list[str]:
+    """What the incident leaves to people; `--finish` only where a key store outside Git has a
+    deployed phase (the Git ledger's merge is its activation)."""
+    return [_UNTIL_DEPLOYED, *([_FINISH] if external else []), _ELSEWHERE]
 
 
 @dataclass
@@ -47,6 +53,7 @@ class IncidentReport:
     leaks: Leaks
     commits: list[dict[str, str]]
     branches: list[str] = field(default_factory=list)  # still carry the key unrevoked: never merge them
+    external: bool = True  # the environment's key store is not the Git ledger
 
     def as_dict(self) -> dict[str, Any]:
         rotation = self.result.rotation
@@ -71,7 +78,7 @@ class IncidentReport:
             },
             "commits_touching_env": self.commits,
             "branches_carrying_key": self.branches,
-            "not_done": list(NOT_DONE),
+            "not_done": not_done(self.external),
         }
 
 
@@ -81,7 +88,8 @@ def handle(cfg: Config, request: phases.CompromisedRequest) -> IncidentReport:
     try:
         leaks = scan_history(cfg, request.key_id)
         branches = carrying(cfg, request.env, request.key_id, result.rotation.commit)
-        return IncidentReport(result, leaks, env_commits(cfg, request.env), branches)
+        external = stores.external(cfg.env(request.env))
+        return IncidentReport(result, leaks, env_commits(cfg, request.env), branches, external)
     except KeyboardInterrupt:  # the commit and the store are done: exit 4 says so, never 130
         commit, branch = result.rotation.commit, result.rotation.branch
         if commit is None:

@@ -402,7 +402,11 @@ class Auth0Store(WholeDocumentStore):
             _, seen = self._read()
             if seen.writer == new.writer or _applied(seen, env_name, mine, updated):
                 return
-        raise BackendError(f"auth0: {self.target.where} kept changing under concurrent writers; try again")
+        raise BackendError(
+            f"auth0: {self.target.where} did not keep what was written ({self.max_attempts} attempts): it "
+            "kept changing under concurrent writers, or the server answers writes without storing them; "
+            "nothing is counted as done, try again"
+        )
 
     # -- KeyStore ------------------------------------------------------------------------------
     def list(self, env_name: str) -> list[KeyRecord]:

@@ -93,6 +93,7 @@ def test_compromised_key_end_to_end(backend: Backend, backend_repo: Path, keys: 
     touched = [c["commit"] for c in report["commits_touching_env"]]
     assert touched[0] == report["commit"] and leaked_at not in touched and len(touched) >= 2
     assert any("cluster keeps serving the old key" in item for item in report["not_done"])
+    assert any("sealer rotate --finish" in item for item in report["not_done"])  # the store's phase
     # Nothing drifts once the incident's branch is checked out (merged): the store agrees with it.
     git(repo, "checkout", "-q", report["branch"])
     check = sealer(repo, "check", ENV, "--drift", "-o", "json")
@@ -111,6 +112,8 @@ def test_compromised_key_in_the_git_ledger_updates_the_key_registry(
     code, report = compromised(backend_repo, old.key_id, "--no-branch")
     assert code == 0, report
     assert report["history"]["this_key"] == [] and report["history"]["findings"] == []
+    # The merge is the Git ledger's activation: no `rotate --finish` is left to run.
+    assert not any("--finish" in item for item in report["not_done"]) and len(report["not_done"]) == 2
     assert git(backend_repo, "rev-parse", "HEAD").strip() == report["commit"]
     shown = git(backend_repo, "show", "--name-only", "--format=", report["commit"]).split()
     assert registry_rel in shown and f"ledger/{ENV}.yaml" in shown
