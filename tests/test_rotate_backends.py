@@ -863,9 +863,12 @@ def test_finish_interrupted_between_activations_then_rerun(
         assert done.returncode == -signal.SIGKILL
     else:
         monkeypatch.setenv("SEALER_FAULT", "after-activate-one")
-        line = one_line_error(sealer(backend_repo, "rotate", "--finish"), 4)
+        result = sealer(backend_repo, "rotate", "--finish", "-o", "json")
+        line = one_line_error(result, 4)
         monkeypatch.delenv("SEALER_FAULT")
         assert "injected fault at after-activate-one" in line
+        activated = [a["key_id"] for a in json.loads(result.stdout)["activated"]]
+        assert len(activated) == 1  # the one made before the failure is reported, not "nothing"
     records = store_of(backend_repo).list(ENV)
     assert_one_active_per_name(records)  # one switched, the other not yet: never two, never none
     assert len([r for r in records if r.status == ACCEPTED]) == len(NAMES) - 1

@@ -369,11 +369,10 @@ class DynamoStore:
             answer = self.client.batch_get_item(
                 RequestItems={self.table: {"Keys": wanted, "ConsistentRead": True}}
             )
-            found = answer.get("Responses", {}).get(self.table, []) if isinstance(answer, dict) else None
-            if not isinstance(found, list) or not all(isinstance(item, dict) for item in found):
+            found, wanted = _batch_answer(answer, self.table)
+            if found is None:  # no answer for the table at all reads as no item: a delete "confirmed"
                 break
             held.update({_key_id(item): item for item in found})
-            wanted = (answer.get("UnprocessedKeys") or {}).get(self.table, {}).get("Keys") or []
             if not wanted:
                 return held
         raise BackendError(
@@ -425,6 +424,24 @@ def _items(pages: Iterable[Any], table: str) -> Iterator[Any]:
             what = f"more than {MAX_PAGES} pages" if number == MAX_PAGES else "a page without items"
             raise BackendError(f"dynamodb: table {table} answered {what}: not read")
         yield from items
+
+
+def _batch_answer(answer: Any, table: str) -> tuple[list[Item] | None, list[Item]]:
+    """(items found, keys left unprocessed) of a BatchGetItem answer; None for the items when the
+    answer does not list the table's (DynamoDB gives an empty list when none was found) or names
+    keys left unprocessed in a shape not read."""
+    responses = answer.get("Responses") if isinstance(answer, dict) else None
+    found = responses.get(table) if isinstance(responses, dict) else None
+    if not isinstance(found, list) or not all(isinstance(item, dict) for item in found):
+        return None, []
+    unprocessed = answer.get("UnprocessedKeys") or {}
+    left = unprocessed.get(table) if isinstance(unprocessed, dict) else unprocessed
+    if left is None:
+        return found, []
+    keys = left.get("Keys") if isinstance(left, dict) else None
+    if not isinstance(keys, list):  # keys left unread, unnamed: none of them may read as gone
+        return None, []
+    return found, keys
 
 
 def _written_key(write: Item) -> Item:

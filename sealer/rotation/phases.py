@@ -568,15 +568,13 @@ def finish(cfg: Config, env_names: tuple[str, ...], now: dt.datetime | None = No
     sync.open_external(stores, envs)
     with lock.hold(git.git_dir(cfg.root)):
         for env in filter(sync.external, envs):
+            abandoned: list[KeyRecord] = []
             try:
-                store = stores.of(env)
-                result.abandoned += [
-                    Activation(env.name, r.name, r.key_id, None, None)
-                    for r in sync.tidy(cfg.root, store, env.name)
-                ]
-                result.activated += sync.activate_deployed(stores, env, now)
+                sync.tidy(cfg.root, stores.of(env), env.name, abandoned)
+                sync.activate_deployed(stores, env, now, result.activated)
             except (SealerError, faults.InjectedFault) as err:
                 result.left.append(f"{env.name}: {err}")
+            result.abandoned += [Activation(env.name, r.name, r.key_id, None, None) for r in abandoned]
         head = git.head(cfg.root)
         for env in envs:  # #16: direct delivery: the merged ledger's registry, the old keys revoked
             _publish_direct(result, env, partial(registry_delivery.publish, cfg, [env.name], head or "HEAD"))

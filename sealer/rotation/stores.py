@@ -116,19 +116,19 @@ def register(
     return done
 
 
-def tidy(root: Path, store: KeyStore, env_name: str) -> list[KeyRecord]:
+def tidy(root: Path, store: KeyStore, env_name: str, revoked: list[KeyRecord] | None = None) -> None:
     """Before a new rotation: drop pending keys no ledger knows (a run killed before its
     journal: never valid) and revoke accepted keys no branch holds any more (abandoned
-    rotations: never deployed). Returns the abandoned keys it revoked."""
+    rotations: never deployed). Each abandoned key joins `revoked` once revoked: one failing
+    later leaves those before it reported."""
     known = {r.key_id for r in ledger.load(root, env_name)}
-    revoked = []
+    revoked = [] if revoked is None else revoked
     for record in store.list(env_name):
         if record.status == PENDING and record.key_id not in known:
             store.remove_pending(env_name, record.key_id)
         elif record.status == ACCEPTED and record.key_id not in known and _abandoned(root, record):
             store.revoke(env_name, record.key_id)
             revoked.append(record)
-    return revoked
 
 
 def _abandoned(root: Path, record: KeyRecord) -> bool:
@@ -205,12 +205,13 @@ def follow_ledger_revocation(store: KeyStore, env_name: str, key_id: str) -> boo
 # -- deployed phase -----------------------------------------------------------------------------
 
 
-def activate_deployed(stores: Stores, env: Environment, now: dt.datetime) -> list[Activation]:
+def activate_deployed(stores: Stores, env: Environment, now: dt.datetime, done: list[Activation]) -> None:
     """After the merge: each key HEAD's ledger holds as active and the store holds as accepted
     (or still pending) becomes active; the old key is revoked now, or enters the grace window the
-    reviewed rotation chose, counted from now. Idempotent: an active key is left alone."""
+    reviewed rotation chose, counted from now. Idempotent: an active key is left alone. Each
+    activation joins `done` once made: one failing later leaves those before it reported."""
     if not external(env):
-        return []  # k8s-secrets: the merged ledger is the store; the merge was the deployment
+        return  # k8s-secrets: the merged ledger is the store; the merge was the deployment
     store = stores.of(env)
     in_store = {r.key_id: r for r in store.list(env.name)}
     ledger_now = ledger.at_revision(stores.cfg.root, "HEAD", env.name)
@@ -219,7 +220,6 @@ def activate_deployed(stores: Stores, env: Environment, now: dt.datetime) -> lis
         clusters.require_deployed(env, due)  # #17: deployed means served by every cluster
     rel = layout.ledger_file(env.name)
     landing = functools.cache(lambda key_id: git.landing_commit(stores.cfg.root, key_id, rel))
-    done = []
     for record in due:
         previous = _previous(in_store.values(), record)
         ends = _grace_ends(ledger_now, in_store, record, previous, now, landing)
@@ -228,7 +228,6 @@ def activate_deployed(stores: Stores, env: Environment, now: dt.datetime) -> lis
         replaced = {key_id: iso(end) for key_id, end in ends.items()}
         done.append(Activation(env.name, record.name, record.key_id, previous, iso(until), replaced))
         faults.point("after-activate-one")
-    return done
 
 
 def _grace_ends(

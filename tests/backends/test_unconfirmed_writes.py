@@ -245,3 +245,70 @@ def test_finish_whose_vault_activation_is_not_kept_is_not_reported_done(
     assert json.loads(result.stdout)["activated"] == []  # nothing reported done
     assert store_of(vault_repo).list(REPO_ENV) == held
     assert finish(vault_repo)["activated"]  # the store keeps writes again: the rerun finishes
+
+
+def _table_missing(store: Any, keys: list[Any]) -> Any:
+    return {"Responses": {}}
+
+
+def _unprocessed_unnamed(store: Any, keys: list[Any]) -> Any:
+    return {"Responses": {store.table: []}, "UnprocessedKeys": {store.table: {"Keys": {}}}}
+
+
+def _unprocessed_not_a_map(store: Any, keys: list[Any]) -> Any:
+    return {"Responses": {store.table: []}, "UnprocessedKeys": {store.table: "all of them"}}
+
+
+def _left_unprocessed(store: Any, keys: list[Any]) -> Any:
+    return {"Responses": {store.table: []}, "UnprocessedKeys": {store.table: {"Keys": keys}}}
+
+
+@pytest.mark.parametrize(
+    "answer", [_table_missing, _unprocessed_unnamed, _unprocessed_not_a_map, _left_unprocessed]
+)
+def test_dynamodb_read_back_naming_no_item_is_no_confirmed_delete(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch, answer: Callable[..., Any]
+) -> None:
+    """A dropped Delete read back through an answer that lists nothing for the table (or leaves
+    its keys unprocessed, named or not) is not "the item is gone": the removal is not done."""
+    store, proxy = dropping
+    _, new = _keys()
+    store.register(new)
+    monkeypatch.setattr(
+        store.client,
+        "batch_get_item",
+        lambda **kwargs: answer(store, kwargs["RequestItems"][store.table]["Keys"]),
+    )
+    proxy.dropping = True
+    message = backend_error(lambda: store.remove_pending(ENV, new.key_id))
+    proxy.dropping = False
+    assert proxy.dropped == ["TransactWriteItems"]
+    assert "not counted as done" in message
+    assert [r.key_id for r in store.list(ENV)] == [new.key_id]
+
+
+def test_finish_reports_the_abandoned_keys_revoked_before_a_revocation_failed(
+    vault_repo: Path, vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two keys of a rotation closed unmerged: the first revocation is kept and read back, the
+    second is not confirmed. The run is partly done and names the key it did revoke."""
+    from sealer.backends import vault_kv
+    from sealer.errors import BackendError
+
+    ok_result = sealer(vault_repo, "rotate", REPO_ENV, "--branch", "sealer/first", "-o", "json")
+    assert ok_result.exit_code == 0, ok_result.stderr
+    git(vault_repo, "branch", "-q", "-D", "sealer/first")  # its pull request closed
+    confirm, confirmed = vault_kv.VaultKV._confirm, []
+
+    def second_unconfirmed(kv: Any, path: str, data: dict[str, Any], version: int) -> None:
+        confirm(kv, path, data, version)
+        confirmed.append(version)
+        if len(confirmed) == 2:
+            raise BackendError("vault: writing: not counted as written")
+
+    monkeypatch.setattr(vault_kv.VaultKV, "_confirm", second_unconfirmed)
+    result = sealer(vault_repo, "rotate", "--finish", "--output", "json")
+    assert "not counted as written" in one_line_error(result, 4)
+    abandoned = [a["key_id"] for a in json.loads(result.stdout)["abandoned"]]
+    assert len(abandoned) == 1
+    assert {r.key_id: r.status for r in store_of(vault_repo).list(REPO_ENV)}[abandoned[0]] == "revoked"

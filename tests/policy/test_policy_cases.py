@@ -100,6 +100,18 @@ def endless_grace(recs: list[KeyRecord]) -> list[KeyRecord]:
     return [r.with_status(GRACE) if i == len(recs) - 2 else r for i, r in enumerate(recs)]
 
 
+def long_grace_behind_a_future_rotation(recs: list[KeyRecord]) -> list[KeyRecord]:
+    """A key in grace for a year under an entry sealer.yaml does not list, behind a revoked
+    record of that entry created a year on (a hand edit): its grace would be counted from that
+    'rotation', and no rule reads the age of an unlisted entry's keys."""
+    later = utcnow() + dt.timedelta(days=365)
+    grace = dataclasses.replace(recs[0], name="oldKey", key_id=apikey.key_id("a" * 64), fingerprint="a" * 64)
+    forged = dataclasses.replace(
+        grace, key_id=apikey.key_id("b" * 64), fingerprint="b" * 64, created=later, status=REVOKED
+    )
+    return [*recs, grace.with_status(GRACE, later), forged]
+
+
 def twice_active(recs: list[KeyRecord]) -> list[KeyRecord]:
     other = "0" * 64  # another key, its id derived from its fingerprint as sealer derives it
     return [
@@ -218,6 +230,18 @@ CASES = [
         ),
     ),
     Case("grace-of-3-days", rotate("staging", "--grace", "3d")),
+    Case(
+        "grace-counted-from-a-rotation-in-the-future",
+        records("staging", long_grace_behind_a_future_rotation),
+        (
+            error(
+                "grace-window",
+                "staging",
+                "after its rotation; staging allows 7 days",
+                "sealer keys revoke staging kid_",
+            ),
+        ),
+    ),
     Case(
         "grace-with-no-end",  # the registry lists such a key as valid until it expires
         both(rotate("staging"), records("staging", endless_grace)),

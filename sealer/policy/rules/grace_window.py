@@ -9,7 +9,7 @@ from typing import Any
 from sealer.config import Environment
 from sealer.policy import fixes, schema
 from sealer.policy.model import ERROR, Context, Problem
-from sealer.records import GRACE, KeyRecord
+from sealer.records import CLOCK_SKEW, GRACE, KeyRecord
 
 ID = "grace-window"
 DESCRIPTION = "replaced keys stop being valid within the maximum grace window"
@@ -17,9 +17,12 @@ DEFAULT: dict[str, Any] = {"max-days": 7}
 SCHEMA: dict[str, schema.Validator] = {"max-days": schema.days(0)}
 
 
-def rotated_at(record: KeyRecord, records: list[KeyRecord]) -> dt.datetime | None:
-    """When `record` was replaced: the creation of the next key of the same entry."""
-    later = [r.created for r in records if r.name == record.name and r.created > record.created]
+def rotated_at(record: KeyRecord, records: list[KeyRecord], now: dt.datetime) -> dt.datetime | None:
+    """When `record` was replaced: the creation of the next key of the same entry. A record
+    "created" in the future is forged (a hand edit): a grace counted from it would never start."""
+    later = [
+        r.created for r in records if r.name == record.name and record.created < r.created <= now + CLOCK_SKEW
+    ]
     return min(later, default=None)
 
 
@@ -31,7 +34,7 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
         end = record.revoke_at or record.expires
         if record.status != GRACE or end is not None and end <= ctx.now:
             continue  # a lapsed grace is over: the key is no longer valid
-        start = rotated_at(record, records) or ctx.now
+        start = rotated_at(record, records, ctx.now) or ctx.now
         if end is None or end - start > allowed:
             hours = int((start + allowed - ctx.now).total_seconds() // 3600)
             yield Problem(
