@@ -44,7 +44,7 @@ from support.repos import (
 from sealer import apikey, config, forkpool, layout, ledger, lock
 from sealer.errors import BadInput
 from sealer.faults import InjectedFault
-from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, utcnow
+from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, utcnow
 from sealer.rotation import phases, plan, transaction
 
 STAGING_FILES = {
@@ -286,6 +286,30 @@ def test_due_rotates_a_key_that_expires_before_its_period_ends(repo: Path, keys:
     data = rotate_json(repo, "--due", "--no-branch")
     assert data["env"] == "staging" and files_of(repo) == STAGING_FILES
     assert_consistent(repo, "staging", keys)
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "left", "due"),
+    [
+        (365, 89, False),  # made under a 90-day lifetime, keyLifetimeDays raised since: its period does
+        (365, 29, True),  # less than a period (30 days) left: due now, or it expires before rotated
+        (40, 11, False),  # the configured margin (10 days) is below a period: that margin counts
+        (40, 10, True),
+    ],
+)
+def test_due_within_the_roll_out_margin_of_at_most_one_period(
+    repo: Path, lifetime: int, left: int, due: bool
+) -> None:
+    """A key made a day ago under a shorter lifetime: due when it expires within the roll-out
+    margin (keyLifetimeDays - rotationDays, at most one rotation period), so raising
+    keyLifetimeDays does not rotate every current key at once."""
+    now = utcnow()
+    env = dataclasses.replace(
+        config.load(repo).env("staging"), keys=("apiKey",), rotation_days=30, key_lifetime_days=lifetime
+    )
+    made, expires = now - dt.timedelta(days=1), now + dt.timedelta(days=left)
+    record = KeyRecord("staging", "apiKey", apikey.key_id("0" * 64), "0" * 64, made, expires, ACTIVE, "")
+    assert (plan.due_keys(env, [record], now) == ["apiKey"]) is due
 
 
 def test_due_uses_the_given_time(repo: Path, keys: list[Any]) -> None:

@@ -86,11 +86,13 @@ def sealers(cfg: Config, env: Environment) -> dict[str, CertSealer]:
 
 def due_keys(env: Environment, records: list[KeyRecord], now: dt.datetime) -> list[str]:
     """Managed entries with no current key, or whose key is older than the rotation period or
-    expires within the roll-out margin (keyLifetimeDays - rotationDays) from now: a key made
-    under a shorter lifetime (rotationDays raised since) would otherwise expire before it is due."""
+    expires within the roll-out margin (keyLifetimeDays - rotationDays, at most one period) from
+    now: a key made under a shorter lifetime (rotationDays raised since) would otherwise expire
+    before it is due. At most one period: a key made under a shorter lifetime than today's, yet
+    with a period's life left, is rotated by its period (raising keyLifetimeDays rotates nothing)."""
     current = ledger.current(env.keys, records)
     period = dt.timedelta(days=env.rotation_days)
-    margin = dt.timedelta(days=env.key_lifetime_days - env.rotation_days)
+    margin = min(dt.timedelta(days=env.key_lifetime_days - env.rotation_days), period)
 
     def due(record: KeyRecord) -> bool:
         return now - record.created >= period or record.expires is not None and record.expires - now <= margin
