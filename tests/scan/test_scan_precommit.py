@@ -313,6 +313,18 @@ def test_a_staged_key_whose_flagged_working_copy_is_gone_is_blocked_once(
     assert len(list((repo / ".git").glob("sealer-hook-run-*"))) == 1  # only a run that had such entries
 
 
+def staged_flagged_key_gone(repo: Path) -> str:
+    """After a first commit: a key staged in app.env, the entry flagged skip-worktree and its
+    working copy deleted; the key."""
+    assert commit(repo, {"README.md": "docs\n"}).returncode == 0
+    key = apikey.generate("prod")
+    (repo / "app.env").write_text(f"API_KEY={key}\n")
+    assert run(repo, "git", "add", "app.env").returncode == 0
+    assert run(repo, "git", "update-index", "--skip-worktree", "app.env").returncode == 0
+    (repo / "app.env").unlink()
+    return key
+
+
 def test_each_hook_entry_reports_a_flagged_entry_gone_from_disk(repo: Path) -> None:
     """Two entries of the scan hook (another option each): both report the staged key, where
     the first entry's claim of the run silenced the second."""
@@ -320,12 +332,7 @@ def test_each_hook_entry_reports_a_flagged_entry_gone_from_disk(repo: Path) -> N
     second = {**config["repos"][0]["hooks"][0], "id": "sealer-scan-verbose", "args": ["-v"]}
     config["repos"][0]["hooks"].append(second)
     (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
-    assert commit(repo, {"README.md": "docs\n"}).returncode == 0
-    key = apikey.generate("prod")
-    (repo / "app.env").write_text(f"API_KEY={key}\n")
-    assert run(repo, "git", "add", "app.env").returncode == 0
-    assert run(repo, "git", "update-index", "--skip-worktree", "app.env").returncode == 0
-    (repo / "app.env").unlink()
+    key = staged_flagged_key_gone(repo)
     done = run(repo, "git", "commit", "-m", "a key")
     out = done.stdout + done.stderr
     assert done.returncode != 0 and commits(repo) == 1, out
@@ -337,12 +344,7 @@ def test_a_staged_key_whose_flagged_working_copy_is_no_file_is_blocked(repo: Pat
     """pre-commit names only files and symlinks (the hook's types_or): a skip-worktree entry's
     working copy replaced by a folder or a FIFO was never named, nor read by the hook (it
     exists), and its staged key was committed."""
-    assert commit(repo, {"README.md": "docs\n"}).returncode == 0
-    key = apikey.generate("prod")
-    (repo / "app.env").write_text(f"API_KEY={key}\n")
-    assert run(repo, "git", "add", "app.env").returncode == 0
-    assert run(repo, "git", "update-index", "--skip-worktree", "app.env").returncode == 0
-    (repo / "app.env").unlink()
+    key = staged_flagged_key_gone(repo)
     if shape == "folder":
         (repo / "app.env").mkdir()
         (repo / "app.env" / "notes.md").write_text("notes\n")
