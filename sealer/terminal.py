@@ -27,8 +27,10 @@ def _shown(match: re.Match[str]) -> str:
 # Markdown's own punctuation that could start a link, an image, emphasis, code, a heading or a
 # table cell.
 _MARKDOWN_ACTIVE = re.compile(r"[\\`*_\[\]!~|#]")
-# Bidirectional controls: a browser reorders the text around them ("Trojan source" in a comment).
-_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Bidirectional controls: a browser or terminal reorders the text around them ("Trojan source").
+# One class for every place that shows or strips them.
+BIDI_CLASS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_BIDI = re.compile(f"[{BIDI_CLASS}]")
 
 
 def bidi_shown(text: str) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, urlencode, urljoin, urlsplit
 
-from sealer import deadline
+from sealer import deadline, terminal
 from sealer.forge.base import ForgeError
 
 TIMEOUT_SECONDS = 30  # each wait for a byte
@@ -37,7 +37,7 @@ _MAX_REDIRECTS = 3
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 # Control characters, and what else breaks or reorders a line: the line and paragraph
 # separators (str.splitlines() splits there) and the bidirectional overrides and isolates.
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+_UNPRINTABLE = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029{terminal.BIDI_CLASS}]+")
 # A number the server sends (Retry-After, X-RateLimit-Reset, X-Next-Page): ASCII digits only, since
 # str.isdigit() takes `²` (a Latin-1 header byte) that float() and int() then refuse.
 _NUMBER = re.compile(r"[0-9]+")

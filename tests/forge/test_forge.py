@@ -530,6 +530,15 @@ def test_a_hostile_answer_cannot_break_or_reorder_the_line(fake: FakeForge) -> N
     assert len(text.splitlines()) == 1 and not any(c in text for c in "\u2028\u2029\u202e\u2066\u2069")
 
 
+@pytest.mark.parametrize("control", ["\u061c", "\u200e", "\u200f", "\u202a", "\u202e", "\u2066", "\u2069"])
+def test_every_bidirectional_control_the_review_shows_is_stripped_from_server_text(control: str) -> None:
+    from sealer import terminal
+    from sealer.forge import http
+
+    assert terminal.bidi_shown(control) != control  # the review shows it as \uNNNN
+    assert http.clean(f"ok{control}txt.exe") == "ok txt.exe"
+
+
 @pytest.mark.parametrize(
     ("base", "message"),
     [
