@@ -46,3 +46,15 @@ def markdown_text(text: str) -> str:
     flat = bidi_shown(inert(" ".join(text.splitlines())))
     escaped = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MARKDOWN_ACTIVE.sub(lambda m: "\\" + m.group(0), escaped)
+
+
+def markdown_code(text: str, in_table: bool = False) -> str:
+    """Anyone's text as one Markdown code span: its content is literal (no link, HTML or entity)
+    as long as no backtick run in it can close it, so the fence is one backtick longer than the
+    longest run inside; control and bidirectional characters shown, line breaks as spaces. In a
+    GFM table `|` is escaped too: GFM splits the cells before it reads code spans."""
+    body = bidi_shown(inert(" ".join(text.splitlines())))
+    body = body.replace("|", "\\|") if in_table else body
+    fence = "`" * (max((len(run) for run in re.findall("`+", body)), default=0) + 1)
+    pad = " " if body.startswith("`") or body.endswith("`") else ""
+    return f"{fence}{pad}{body}{pad}{fence}"

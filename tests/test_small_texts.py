@@ -9,13 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import markdown
 import pytest
 from support.cli import sealer as cli
-from support.git import git
+from support.git import commit_all, git
 from support.isolation import isolated
 from support.repos import EnvSpec, keypairs, make_repo
 
-from sealer import init, keypair
+from sealer import config, init, keypair
 from sealer.durations import format_duration, parse_duration
 
 
@@ -62,6 +63,24 @@ def test_first_keys_then_a_grace_window_in_the_pr_and_the_commit(repo: Path) -> 
     body = Path(json.loads(second.stdout)["pr_body_file"]).read_text()
     assert "stay valid for a grace window of 1d, then are revoked." in body and "day," not in body
     assert "Old keys are valid for a grace window of 1d." in git(repo, "log", "-1", "--format=%B")
+
+
+def test_a_values_file_holding_backticks_stays_one_code_span_in_the_pr_body(
+    tmp_path: Path, keypair_2048_dir: Path
+) -> None:
+    """sealer.yaml allows a valuesFile any printable character: a backtick run in it closed the
+    PR description's code span, and the rest (an image, a link) was the repository's Markdown."""
+    hostile = "deploy/a` ![approved](x.png) [ok](y) `.yaml"
+    with isolated(tmp_path / "home"):
+        root = make_repo(tmp_path / "repo", [EnvSpec("staging", keypair_2048_dir)])
+        with config.edit(root) as doc:
+            doc["environments"]["staging"]["clusters"][0]["valuesFile"] = hostile
+        commit_all(root, "a values file with backticks")
+        result = cli(root, "rotate", "staging", "--no-branch", "-o", "json")
+    assert result.exit_code == 0, result.output
+    page = markdown.markdown(Path(json.loads(result.stdout)["pr_body_file"]).read_text())
+    assert "<img" not in page and "<a " not in page
+    assert f"<code>{hostile}</code>" in page
 
 
 def test_one_environment_complies(tmp_path: Path, keypair_2048_dir: Path) -> None:
