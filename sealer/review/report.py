@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
+from sealer.apikey import redact
 from sealer.durations import format_duration
 from sealer.review.model import Change, Report
 from sealer.terminal import markdown_code, markdown_text, one_line
@@ -39,8 +41,13 @@ def _grace_cell(change: Change) -> str:
 
 def to_text(report: Report) -> str:
     """One line per change, finding and note, as inert text: a file name holding ESC or CR
-    could otherwise erase the findings printed above it (see `sealer.terminal`)."""
-    return "\n".join(one_line(line) for line in _text_lines(report))
+    could otherwise erase the findings printed above it (see `sealer.terminal`). Like every
+    output of the review, an API key in a path or message is redacted: CI logs keep it."""
+    return redact("\n".join(one_line(line) for line in _text_lines(report)))
+
+
+def to_json(report: Report) -> str:
+    return redact(json.dumps(report.as_dict(), indent=2, sort_keys=True))
 
 
 def _text_lines(report: Report) -> list[str]:
@@ -123,4 +130,4 @@ def to_markdown(report: Report) -> str:
             lines += [f"- **{_md(f.rule)}** {markdown_code(f.path)}: {_md(f.message)}" for f in found]
     if report.notes:
         lines += ["", "Notes:"] + [f"- {_md(n)}" for n in report.notes]
-    return "\n".join(lines) + "\n"
+    return redact("\n".join(lines) + "\n")  # a CI step summary, or the comment `--post` puts up

@@ -17,10 +17,10 @@ from support.git import git
 from support.isolation import isolated
 from support.repos import copy_repo, keypairs, pinned_repo, private_keys, unseal_values
 
-from sealer import config
+from sealer import apikey, config
 from sealer.forge import http
 from sealer.forge.base import Comment, Extras, ForgeError, Identity
-from sealer.forge.pulls import REVIEW_MARKER, holds_key, open_rotation
+from sealer.forge.pulls import REVIEW_MARKER, open_rotation
 
 
 @pytest.fixture(scope="module")
@@ -454,11 +454,10 @@ def test_no_plaintext_key_and_no_token_in_anything_sent(
     assert key.encode() not in sent and TOKEN.encode() not in sent
     assert all(TOKEN not in r.path and not any(TOKEN in v for v in r.query.values()) for r in fake.requests)
     other = "y" if key.endswith("x") else "x"  # a last character that differs (its CRC no longer fits)
-    assert holds_key(f"key {key}") and not holds_key(f"key {key[:-1]}{other}")
+    assert apikey.holds_key(f"key {key}") and not apikey.holds_key(f"key {key[:-1]}{other}")
 
 
 def test_a_key_in_a_review_comment_is_redacted(fake: FakeForge, repo: Path) -> None:
-    from sealer import apikey
     from sealer.forge.pulls import post_review
 
     key = apikey.generate("staging")
@@ -470,7 +469,6 @@ def test_a_key_in_a_review_comment_is_redacted(fake: FakeForge, repo: Path) -> N
 
 
 def test_a_text_holding_a_key_is_refused(fake: FakeForge, remote: Path) -> None:
-    from sealer import apikey
 
     with pytest.raises(ForgeError, match="looks like an API key"):
         open_rotation(
@@ -843,7 +841,6 @@ def test_gitea_review_post_finds_the_pull_request_of_its_actions_job(
 
 
 def test_a_key_the_review_markdown_escaped_is_redacted_too(fake: FakeForge, repo: Path) -> None:
-    from sealer import apikey
     from sealer.forge.pulls import post_review
     from sealer.review import to_markdown
     from sealer.review.model import Finding, Report
