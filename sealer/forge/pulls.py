@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sealer import apikey
 from sealer.forge.base import AlreadyOpen, ChangeRequest, Extras, Forge, ForgeError
+from sealer.forge.http import clean
 
 REVIEW_MARKER = "<!-- sealer:review -->"
 _ROTATION_MARKER = re.compile(r"<!-- sealer:rotation envs=([a-z0-9,-]{1,2000}) -->")
@@ -93,9 +94,10 @@ def open_rotation(
 
 def _check_head(forge: Forge, request: ChangeRequest, commit: str) -> None:
     if request.head_sha != commit:
+        # The server's words (a created request's branch, any head): no line break or reordering.
         raise ForgeError(
-            f"the {forge.noun} {request.url} from {request.head} is at "
-            f"{request.head_sha[:12] or 'an unknown commit'}, not this rotation's {commit[:12]}: "
+            f"the {forge.noun} {request.url} from {clean(request.head)} is at "
+            f"{clean(request.head_sha)[:12] or 'an unknown commit'}, not this rotation's {commit[:12]}: "
             "someone else's content, not taken as sealer's"
         )
 

@@ -228,6 +228,19 @@ def test_a_foreign_request_on_the_branch_is_never_adopted(fake: FakeForge, repo:
     assert planted.body.endswith("looks fine") and planted.state == "open" and planted.labels == []
 
 
+def test_a_head_the_server_names_is_one_clean_line(
+    fake: FakeForge, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit the server says the head is at went into the error as it came: a line
+    separator or a bidi override in it forged or reordered the line."""
+    fake.add_pull("sealer/rotate-staging-x", "<!-- sealer:rotation envs=staging -->")
+    monkeypatch.setattr(fake, "head_sha", lambda branch: "\u2028\u202eapproved\x1b[2K\u2029ok")
+    ours = git(repo, "rev-parse", "main").strip()
+    with pytest.raises(ForgeError, match="someone else's content") as caught:
+        open_rotation(_forge(), "sealer/rotate-staging-x", ours, ["staging"], "t", "b", Extras())
+    assert str(caught.value).isprintable() and " is at approved [2K, not " in str(caught.value)
+
+
 def test_a_branch_pushed_under_the_predicted_name_gets_another(repo: Path, remote: Path) -> None:
     import datetime as dt
 
