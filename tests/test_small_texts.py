@@ -149,6 +149,10 @@ def test_control_characters_never_reach_the_terminal(tmp_path: Path) -> None:
     hostile = "ok\x1b[2K\x1b[1Aclean\rfake\x9b\x07"
     assert inert(hostile + "\n\tnext") == "ok\\x1b[2K\\x1b[1Aclean\\x0dfake\\x9b\\x07\n\tnext"
     assert one_line(hostile + "\n") == "ok\\x1b[2K\\x1b[1Aclean\\x0dfake\\x9b\\x07\\x0a"
+    # A log viewer (and str.splitlines()) breaks the line at U+2028 and U+2029; a bidi override
+    # reorders what follows it.
+    apart = "a\u2028b\u2029c\u202ed\u2066e\u061c"
+    assert one_line(apart) == inert(apart) == "a\\u2028b\\u2029c\\u202ed\\u2066e\\u061c"
 
 
 def test_a_hostile_file_name_in_scan_output_is_inert(tmp_path: Path) -> None:
@@ -160,3 +164,18 @@ def test_a_hostile_file_name_in_scan_output_is_inert(tmp_path: Path) -> None:
     result = cli(root, "scan", "--all-files")
     assert result.exit_code == 1
     assert "x\\x1b[2Ky.env:1:" in result.stdout and "\x1b" not in result.stdout + result.stderr
+
+
+def test_a_file_name_holding_a_line_separator_stays_on_its_line(tmp_path: Path) -> None:
+    """A CI log's viewer breaks lines at U+2028: the rest of the name read as a line of its own."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    (root / "x.env\u2028sealer scan: no plaintext secrets\u202e").write_text(
+        "AWS_ACCESS_KEY_ID=AKIAQ3EGUS5RZ7XN2KPB\n"
+    )
+    git(root, "add", "-A")
+    result = cli(root, "scan", "--all-files")
+    assert result.exit_code == 1
+    assert "x.env\\u2028sealer scan: no plaintext secrets\\u202e:1:" in result.stdout
+    assert "\u2028" not in result.stdout + result.stderr and "\u202e" not in result.stdout + result.stderr
