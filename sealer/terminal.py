@@ -31,6 +31,16 @@ def _shown(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+_UNPRINTABLE = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029{BIDI_CLASS}]+")
+
+
+def clean(text: str, limit: int = 300) -> str:
+    """Text a server sent (a Git host's, a Kubernetes API server's), fit for one line of output:
+    each run of control, line-separating and bidirectional characters a space, bounded."""
+    text = _UNPRINTABLE.sub(" ", text).strip()
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 # Markdown's own punctuation that could start a link, an image, emphasis, code, a heading or a
 # table cell.
 _MARKDOWN_ACTIVE = re.compile(r"[\\`*_\[\]!~|#]")

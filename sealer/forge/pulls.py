@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sealer import apikey
 from sealer.forge.base import AlreadyOpen, ChangeRequest, Extras, Forge, ForgeError
-from sealer.forge.http import clean
+from sealer.terminal import clean
 
 REVIEW_MARKER = "<!-- sealer:review -->"
 _ROTATION_MARKER = re.compile(r"<!-- sealer:rotation envs=([a-z0-9,-]{1,2000}) -->")

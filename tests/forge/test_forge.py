@@ -544,10 +544,9 @@ def test_a_hostile_answer_cannot_break_or_reorder_the_line(fake: FakeForge) -> N
 @pytest.mark.parametrize("control", ["\u061c", "\u200e", "\u200f", "\u202a", "\u202e", "\u2066", "\u2069"])
 def test_every_bidirectional_control_the_review_shows_is_stripped_from_server_text(control: str) -> None:
     from sealer import terminal
-    from sealer.forge import http
 
     assert terminal.one_line(control) == f"\\u{ord(control):04x}"  # what every output shows
-    assert http.clean(f"ok{control}txt.exe") == "ok txt.exe"
+    assert terminal.clean(f"ok{control}txt.exe") == "ok txt.exe"
 
 
 @pytest.mark.parametrize(
