@@ -166,6 +166,18 @@ def test_a_hostile_file_name_in_scan_output_is_inert(tmp_path: Path) -> None:
     assert "x\\x1b[2Ky.env:1:" in result.stdout and "\x1b" not in result.stdout + result.stderr
 
 
+def test_a_hostile_file_name_in_a_verbose_scan_note_is_inert(tmp_path: Path) -> None:
+    """`scan -v` notes a manifest it could not read by the file's name: printed as it was."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    (root / "x\ry.yaml").write_text("apiVersion: v1\nkind: Secret\nstringData:\n  password: [\n")
+    git(root, "add", "-A")
+    result = cli(root, "scan", "-v", "--all-files")
+    assert "sealer scan: x\\x0dy.yaml: not valid YAML at line 5: manifest checks skipped" in result.stderr
+    assert "\r" not in result.stderr
+
+
 def test_a_file_name_holding_a_line_separator_stays_on_its_line(tmp_path: Path) -> None:
     """A CI log's viewer breaks lines at U+2028: the rest of the name read as a line of its own."""
     root = tmp_path / "repo"

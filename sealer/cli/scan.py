@@ -158,8 +158,8 @@ def _explain(result: Result, seconds: float) -> None:
         click.echo(one_line(f"sealer scan: skipped {path}: {reason}"), err=True)
     for path, reason in result.unexamined:
         click.echo(one_line(f"sealer scan: not examined {path}: {reason}"), err=True)
-    for note in result.notes:
-        click.echo(f"sealer scan: {note}", err=True)
+    for note in result.notes:  # it names the file
+        click.echo(one_line(f"sealer scan: {note}"), err=True)
     click.echo(
         f"sealer scan: {len(result.scanned)} file(s), {result.size / 1e6:.2f} MB in "
         f"{seconds * 1000:.0f} ms; {len(result.skipped)} skipped; "
