@@ -229,9 +229,14 @@ def _report(result: Any, output: str, forge: Any, cfg: Any) -> int:
     from sealer.rotation import phases
 
     data = result.as_dict()
+    note = phases.earlier_run_note(result)
     if result.left:
         emit(_json_view(data), output, _text_view(data))
-        raise PartlyDone(phases.partly_done(result))
+        raise PartlyDone(phases.partly_done(result) + (f"; {note}" if note else ""))
+    if note:
+        from sealer.terminal import one_line
+
+        click.echo(f"sealer: {one_line(note)}", err=True)
     if forge is None or not (result.commit and result.branch):
         emit(_json_view(data), output, _text_view(data))
         return 0
@@ -273,6 +278,7 @@ def _json_view(result: dict) -> dict:
         "dry_run": result["dry_run"],
         "left": result.get("left", []),
         "resumed": result.get("resumed", False),
+        "not_applied": result.get("not_applied", []),
     }
     views = [{**env, **common} for env in result["envs"]]
     if len(views) == 1:

@@ -91,6 +91,8 @@ class RotationResult:
     landed: str = ""  # what is committed where, in words (for a "partly done" message)
     started_on: str | None = None  # the user's branch: a rotation's own branch leaves it as it was
     rerun: str | None = None  # the command that finishes what is left, when no journal was left for it
+    # What this run asked for that an earlier interrupted run, finished instead, did not do.
+    not_applied: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {**vars(self), "envs": [e.as_dict() for e in self.envs]}
@@ -138,6 +140,7 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> Rot
             left.push = request.push or left.push  # a corrected --push replaces the one journaled
             finished = _recover(cfg, git_dir, left)
             if finished is not None:
+                finished.not_applied = _not_applied(request, finished)
                 return finished
         actor = git.identity(root)  # one `git var`, not one per environment
         # A commit on its own branch changes nothing the user sees until its branch is made: git
@@ -206,6 +209,34 @@ def _interrupted_past_the_commit(root: Path, git_dir: Path) -> None:
             "run `sealer rotate --resume` (or plain `sealer rotate`) to finish (the old keys stay valid "
             "until then)"
         ) from None
+
+
+def _not_applied(request: Request, done: RotationResult) -> list[str]:
+    """The environments and options of this run that the earlier run it finished instead (it is
+    rolled forward as it was begun: its branch, keys and grace) did not take; `--push` did."""
+    rotated = {e.env for e in done.envs}
+    names = {k.name for e in done.envs for k in e.keys}
+    grace = int(request.grace.total_seconds()) if request.grace else None
+    asked = {
+        "--key": bool(request.keys) and set(request.keys) != names,
+        "--grace": grace is not None and grace != done.grace_seconds,
+        "--branch": bool(request.branch) and request.branch != done.branch,
+        "--no-branch": request.no_branch and done.branch is not None,
+        "--no-commit": not request.commit,
+    }
+    return [e for e in request.envs if e not in rotated] + [option for option, left in asked.items() if left]
+
+
+def earlier_run_note(result: RotationResult) -> str | None:
+    """One line for the operator whose options an earlier interrupted run, finished first, did not take."""
+    if not result.not_applied:
+        return None
+    where = f"on its own branch {result.branch}" if result.branch else "on the current branch"
+    commit = f" ({result.commit[:12]})" if result.commit else ""
+    return (
+        f"an earlier interrupted run was finished first, {where}{commit}, and nothing new was started: "
+        f"{', '.join(result.not_applied)} not applied; run the command again for them"
+    )
 
 
 def resume(cfg: Config, push: str | None = None) -> RotationResult | None:
