@@ -266,7 +266,8 @@ def test_no_kubeconfig_at_all_is_bad_input(
     )
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
     assert one_line_error(sealer(repo, "status", ENV, "-o", "json"), 2) == (
-        "sealer: no kubeconfig found: no file $KUBECONFIG names exists; pass --kubeconfig FILE or set KUBECONFIG"
+        "sealer: no kubeconfig found: no file $KUBECONFIG names exists; "
+        "pass --kubeconfig FILE or set KUBECONFIG"
     )
     assert "does not exist" in one_line_error(status(repo, tmp_path / "none"), 2)
 
@@ -321,7 +322,7 @@ def test_a_context_of_no_cluster_is_bad_input(
         with config.edit(repo) as doc:
             doc["environments"][ENV]["backend"] = {"kind": "k8s-secrets", "options": {"delivery": "direct"}}
         commit_all(repo, "direct delivery")
-    servers = {name: (kube.url, kube.admin_token) for name, kube in zip(["one", "two"], kubes.values())}
+    servers = {CONTEXTS[cluster]: (kube.url, kube.admin_token) for cluster, kube in kubes.items()}
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", {**servers, "other": servers["one"]})
     line = one_line_error(status(repo, kubeconfig, "--context", "other"), 2)
     assert line == (
