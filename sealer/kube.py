@@ -44,7 +44,8 @@ def require_kubeconfig(kubeconfig: str | None) -> None:
     cluster's error, and a run where no cluster could ever be read is bad input, not a finding."""
     if kubeconfig:
         if not Path(kubeconfig).is_file():
-            raise BadInput(f"kubeconfig {kubeconfig} does not exist")
+            there = "is not a file" if Path(kubeconfig).exists() else "does not exist"
+            raise BadInput(f"kubeconfig {kubeconfig} {there}")
         return
     named = [f for f in os.environ.get("KUBECONFIG", "").split(os.pathsep) if f]
     if not any(Path(f).expanduser().is_file() for f in named or ["~/.kube/config"]):

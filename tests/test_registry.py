@@ -926,6 +926,7 @@ def test_an_abandoned_rotation_leaves_the_direct_registry_and_the_serial_still_g
     assert registry.check(after, old.fingerprint, utcnow()) == VALID
     serials.append(after.serial)
     assert finish(repo, "--abandon", branch)["abandoned"] == []  # again: nothing left to drop
+    assert cli(repo, "rotate", "--abandon", branch).stdout == "nothing to abandon\n"  # not "to finish"
     git(repo, "branch", "-D", branch)
     rotate(repo)  # the next rotation still publishes: its serial is above the abandoned one's
     serials.append(live(kube_server).serial)  # type: ignore[union-attr]

@@ -195,7 +195,7 @@ def rotate(
     cfg = config.load()
     if finish or abandon:
         done = phases.abandon(cfg, abandon) if abandon else phases.finish(cfg, envs)
-        emit(done.as_dict(), output, _finish_text(done))
+        emit(done.as_dict(), output, _finish_text(done, "abandon" if abandon else "finish"))
         if done.left:
             again = f"sealer rotate --abandon {abandon}" if abandon else "sealer rotate --finish"
             raise PartlyDone(
@@ -245,10 +245,10 @@ def _report(result: Any, output: str, forge: Any, cfg: Any) -> int:
     return open_and_report(forge, cfg, data, _json_view(data), _text_view(data), output)
 
 
-def _finish_text(done: Any) -> str:
+def _finish_text(done: Any, phase: str) -> str:
     lines = [f"activated {a.env} {a.name} {a.key_id}{_ends_text(a)}" for a in done.activated]
     lines += [f"revoked abandoned {a.env} {a.name} {a.key_id}" for a in done.abandoned]
-    return "\n".join(lines) or ("nothing finished" if done.left else "nothing to finish")
+    return "\n".join(lines) or (f"nothing {phase}ed" if done.left else f"nothing to {phase}")
 
 
 def _ends_text(activation: Any) -> str:
