@@ -171,6 +171,14 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+def _http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # a broken [IPv6] literal
+        return False
+
+
 def is_loopback(host: str) -> bool:
     """Whether `host` (a URL's host name) never leaves this machine."""
     if host.lower() == "localhost":
@@ -405,6 +413,8 @@ class VaultSource:
             token = os.environ.get("VAULT_TOKEN", "").strip()
             if not address:
                 raise BackendError("vault: VAULT_ADDR is not set")
+            if not _http_url(address):  # never echoed: user info in it is a credential
+                raise BackendError("vault: VAULT_ADDR is not an http(s) URL (e.g. https://vault.example:8200)")
             if not token:
                 raise BackendError("vault: VAULT_TOKEN is not set")
             return VaultLogin(address, token, os.environ.get("VAULT_NAMESPACE") or None, verify)
