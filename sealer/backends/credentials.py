@@ -414,7 +414,9 @@ class VaultSource:
             if not address:
                 raise BackendError("vault: VAULT_ADDR is not set")
             if not _http_url(address):  # never echoed: user info in it is a credential
-                raise BackendError("vault: VAULT_ADDR is not an http(s) URL (e.g. https://vault.example:8200)")
+                raise BackendError(
+                    "vault: VAULT_ADDR is not an http(s) URL (e.g. https://vault.example:8200)"
+                )
             if not token:
                 raise BackendError("vault: VAULT_TOKEN is not set")
             return VaultLogin(address, token, os.environ.get("VAULT_NAMESPACE") or None, verify)
