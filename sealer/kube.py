@@ -21,6 +21,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
 from sealer import certs, extras
@@ -83,7 +84,14 @@ def core_api(kubeconfig: str | None, context: str | None) -> Any:
         raise BadInput(f"kubeconfig: {str(err).splitlines()[0][:200]}") from None
     except (yaml.YAMLError, TypeError, ValueError, AttributeError, KeyError):
         raise BadInput(f"kubeconfig {where} is not a valid kubeconfig file") from None
+    if not _http_url(str(api_client.configuration.host or "")):  # the client would guess, then warn
+        raise BadInput(f"kubeconfig {where}: the cluster's server is not an http(s) URL (https://HOST:PORT)")
     return client.CoreV1Api(follow_no_redirect(api_client))
+
+
+def _http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def follow_no_redirect(api_client: Any) -> Any:
