@@ -21,8 +21,8 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 from sealer import certs, extras
 from sealer.errors import BackendError, BadInput
