@@ -84,14 +84,18 @@ def core_api(kubeconfig: str | None, context: str | None) -> Any:
         raise BadInput(f"kubeconfig: {str(err).splitlines()[0][:200]}") from None
     except (yaml.YAMLError, TypeError, ValueError, AttributeError, KeyError):
         raise BadInput(f"kubeconfig {where} is not a valid kubeconfig file") from None
-    if not _http_url(str(api_client.configuration.host or "")):  # the client would guess, then warn
+    if not is_http_url(str(api_client.configuration.host or "")):  # the client would guess, then warn
         raise BadInput(f"kubeconfig {where}: the cluster's server is not an http(s) URL (https://HOST:PORT)")
     return client.CoreV1Api(follow_no_redirect(api_client))
 
 
-def _http_url(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+def is_http_url(url: str) -> bool:
+    """An http(s) URL with a host: what an API server's (or a store's) address must be."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # a broken [IPv6] literal
+        return False
 
 
 def follow_no_redirect(api_client: Any) -> Any:

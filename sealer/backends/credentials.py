@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from sealer import kube
 from sealer.apikey import KEY_PATTERN
 from sealer.backends import vault_auth
 from sealer.errors import BackendError, BadInput, ConfigError, MissingCredential
@@ -169,14 +170,6 @@ def url_problem(url: str) -> str | None:
     if parts.scheme == "http" and not is_loopback(host):  # the credentials would go in clear
         return "must be https (plain http only to this machine: 127.0.0.0/8, ::1, localhost)"
     return None
-
-
-def _http_url(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-        return parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:  # a broken [IPv6] literal
-        return False
 
 
 def is_loopback(host: str) -> bool:
@@ -413,7 +406,7 @@ class VaultSource:
             token = os.environ.get("VAULT_TOKEN", "").strip()
             if not address:
                 raise BackendError("vault: VAULT_ADDR is not set")
-            if not _http_url(address):  # never echoed: user info in it is a credential
+            if not kube.is_http_url(address):  # never echoed: user info in it is a credential
                 raise BackendError(
                     "vault: VAULT_ADDR is not an http(s) URL (e.g. https://vault.example:8200)"
                 )
