@@ -857,7 +857,7 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
             records = stores.of(env).list(env.name)  # an external key the ledger never held
         found = next((r for r in records if r.key_id == request.key_id), None)
         if found is None:
-            raise BackendError(f"{env.backend_kind}: {env.name}: no key {request.key_id}")
+            raise _no_key(cfg, env, request.key_id)
         changed = plan_revoke(found, request.at, utcnow())
         if changed is None:  # revoked already: nothing to commit; a store that drifted follows (#17)
             if sync.external(env):
@@ -1094,6 +1094,21 @@ def _incident(env: Environment, found: KeyRecord) -> Incident:
     return Incident(env.name, found.key_id, subject, pr_text)
 
 
+def _no_key(cfg: Config, env: Environment, key_id: str) -> BackendError:
+    """An unknown key id, naming the environment whose ledger holds it when another's does (the
+    wrong ENV typed: nothing changed)."""
+    owner = next((name for name in cfg.environments if name != env.name and _held(cfg, name, key_id)), None)
+    also = f"; it is a key of {owner}" if owner else ""
+    return BackendError(f"{env.backend_kind}: {env.name}: no key {key_id}{also}")
+
+
+def _held(cfg: Config, env_name: str, key_id: str) -> bool:
+    try:
+        return any(r.key_id == key_id for r in ledger.load(cfg.root, env_name))
+    except SealerError:  # an unreadable ledger names no owner
+        return False
+
+
 def _revoke_outside_git(
     cfg: Config, env: Environment, key_id: str, found: KeyRecord | None, recovered: RotationResult | None
 ) -> CompromisedResult:
@@ -1105,12 +1120,12 @@ def _revoke_outside_git(
         if on_branch is not None:  # accepted in a direct registry by a rotation under review
             return CompromisedResult(on_branch.with_status(REVOKED, utcnow()), done, True)
         if found is None:
-            raise BackendError(f"{env.backend_kind}: {env.name}: no key {key_id}")
+            raise _no_key(cfg, env, key_id)
         return CompromisedResult(found, done, False)
     store = Stores(cfg).of(env)
     stored = next((r for r in store.list(env.name) if r.key_id == key_id), None)
     if found is None and stored is None:
-        raise BackendError(f"{env.backend_kind}: {env.name}: no key {key_id}")
+        raise _no_key(cfg, env, key_id)
     changed = sync.follow_ledger_revocation(store, env.name, key_id)
     after = next(r for r in store.list(env.name) if r.key_id == key_id) if stored else found
     assert after is not None
