@@ -52,6 +52,8 @@ class Refs:
     substitutions: list[object] = field(default_factory=list)  # each postBuild variable block's shape
     # The folders of this repository a chart is rendered from, as written (`{{...}}`, `${...}` kept)
     charts: set[str] = field(default_factory=set)
+    chart_refs: set[str] = field(default_factory=set)  # HelmCharts a HelmRelease's chartRef names
+    helm_charts: dict[str, set[str]] = field(default_factory=dict)  # a HelmChart's name -> its charts
 
     def named(self) -> bool:
         return bool(self.files or self.unread or self.config)
@@ -65,9 +67,13 @@ def references(path: str, data: bytes | None) -> Refs:
         if "HelmRelease" in kinds:
             _helm_release(doc, refs)
         if "HelmChart" in kinds:  # a HelmRelease's chartRef may name it
+            named = Refs()
             for spec in stray.field_values(doc, "spec"):
                 _chart_values_files(spec, refs)
-                _chart_folder(spec, refs)
+                _chart_folder(spec, named)
+            refs.charts |= named.charts
+            for name in stray.scalar_texts(_all(doc, "metadata", "name")):
+                refs.helm_charts.setdefault(name, set()).update(named.charts)
         specs = stray.field_values(doc, "spec") if "Application" in kinds else []
         if "Kustomization" in kinds:
             _substitute_from(doc, refs)
@@ -129,6 +135,9 @@ def _helm_release(doc: yaml.Node, refs: Refs) -> None:
             else:
                 refs.unread.add("a valuesFrom entry of no one kind and name")
         refs.post_renderers += [shape(n) for n in stray.field_values(spec, "postRenderers")]
+        for ref in stray.field_values(spec, "chartRef"):  # a HelmChart (or an OCIRepository's chart)
+            if _texts(ref, "kind") <= {"HelmChart"}:
+                refs.chart_refs |= _texts(ref, "name")
 
 
 def _chart_values_files(chart: yaml.Node, refs: Refs) -> None:

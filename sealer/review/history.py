@@ -597,12 +597,27 @@ def _chart_deployed(walk: Walk, change: git.FileChange, commit: str) -> None:
     old, new = walk.versions(change)
     if old == new:
         return
-    named = helm_refs.references(change.path, new).charts
+    refs = helm_refs.references(change.path, new)
+    named = refs.charts | _helm_charts(walk, commit, refs.chart_refs)
     found = charts.charts_named(named, walk.tree(commit).files) if named else []
     rendering = next(
         (chart for chart in found if _chart_renders(walk, chart, commit, charts.renders_from_parts)), None
     )
     walk.add([charts.deployed_finding(change.path, rendering)] if rendering is not None else [])
+
+
+def _helm_charts(walk: Walk, commit: str, names: set[str]) -> set[str]:
+    """The charts the Flux HelmCharts of `names` at `commit` render (a HelmRelease's chartRef),
+    wherever a manifest holds one."""
+    if not names:
+        return set()
+    paths = walk.helm_sources.holding(commit, ("HelmChart", "\\", "!!"), helm_sources.MANIFESTS)
+    found: set[str] = set()
+    for path, (mode, blob) in sorted(walk.read_entries(commit, paths).items()):
+        data = walk.data(blob) if mode in (REGULAR, EXECUTABLE) else None
+        held = helm_refs.references(path, data).helm_charts
+        found.update(chart for name in names for chart in held.get(name, ()))
+    return found
 
 
 def _plugin_configured(walk: Walk, change: git.FileChange) -> None:

@@ -326,6 +326,20 @@ def registry_chart_s_release_moved_into_staging(repo: Path) -> None:
     write(repo, "clusters/reg.yaml", helm_release("staging"))
 
 
+def registry_chart_s_release_through_a_helm_chart(repo: Path) -> None:
+    """A new HelmRelease whose `chartRef` names main's HelmChart of the registry chart."""
+    helm_chart = (
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmChart\n"
+        "metadata: {name: registry, namespace: flux}\n"
+        "spec:\n  chart: ./deploy/registry\n  sourceRef: {kind: GitRepository, name: repo}\n"
+    )
+    on_main(repo, {**REGISTRY_CHART, "clusters/chart.yaml": helm_chart})
+    release = (
+        helm_release("staging").split("  chart:\n")[0] + "  chartRef: {kind: HelmChart, name: registry}\n"
+    )
+    write(repo, "clusters/reg.yaml", release + "  targetNamespace: staging\n")
+
+
 def registry_chart_rendered_by_an_application_set(repo: Path) -> None:
     """An ApplicationSet whose templated path may name main's registry chart."""
     on_main(repo, REGISTRY_CHART)
@@ -341,6 +355,7 @@ def registry_chart_rendered_by_an_application_set(repo: Path) -> None:
 ATTACKS = [
     registry_chart_s_release_moved_into_staging,
     registry_chart_rendered_by_an_application_set,
+    registry_chart_s_release_through_a_helm_chart,
     registry_whose_metadata_an_action_writes,
     chart_depending_on_another_repository_s,
     chart_depending_on_a_sibling_folder,
