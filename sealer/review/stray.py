@@ -10,9 +10,10 @@ chart's values such as the argo-cd chart's `extraObjects`, a string holding one)
 registry is matched by name alone when no namespace of its name matches (a kustomization's
 `namespace:`, Flux's `targetNamespace`, Argo CD's kustomize `namespace` move any resource into
 theirs); a Secret with no namespace matches in every one (the tool that applies it picks the
-namespace); a name or namespace of Flux variables (`${app}-registry`) matches every one its literal
-parts fit. A kustomization's `namespace:`, `namePrefix:` and `nameSuffix:` move what it lists: what it
-builds (sealer.review.kustomize) is judged by `move_findings`.
+namespace); a name or namespace of Flux variables (`${app}-registry`) matches every one its
+literal parts fit, one SOPS encrypted (Flux decrypts it) any. A kustomization's `namespace:`,
+`namePrefix:` and `nameSuffix:` move what it lists: what it builds (sealer.review.kustomize) is
+judged by `move_findings`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from sealer.scan import contents
 Target = tuple[str, str]  # (namespace, name)
 # Casefolded: a file holding none of these, nor a managed name, cannot spell a manifest kind,
 # key, generator or patch target that matters here (an escape or a tag may spell anything).
-_HINTS = ("encrypteddata", "configmap", "secret", "${", "\\", "!")
+_HINTS = ("encrypteddata", "configmap", "secret", "${", "enc[", "\\", "!")
 _BINARY = "tag:yaml.org,2002:binary"
 _MERGE = "tag:yaml.org,2002:merge"
 _NOT_OURS = "from a file sealer does not write"
@@ -254,7 +255,7 @@ def _object_delivers(
     if doc is TOO_DEEP:
         yield f"nests YAML in strings more than {_NESTING} deep, which review does not read ({_NOT_OURS})"
     kinds = _texts(_get(doc, "kind"))
-    if any("${" in kind for kind in kinds):  # Flux's substitution may make it any kind
+    if any("${" in kind or kind.startswith(_SOPS) for kind in kinds):  # Flux may make it any kind
         kinds |= {"SealedSecret", "Secret", "ConfigMap"}
     meta = _get(doc, "metadata")
     names, spaces = (_texts(n for m in meta for n in _get(m, key)) for key in ("name", "namespace"))
@@ -306,9 +307,16 @@ def _named(names: set[str], spaces: set[str], wanted: frozenset[Target]) -> set[
     }
 
 
+# A value SOPS encrypted (`ENC[AES256_GCM,data:...]`): Flux decrypts it once built, any text
+_SOPS = "ENC["
+
+
 def _fits(given: str, wanted: str) -> bool:
     """Whether a name or namespace as written is `wanted`, or may be once Flux's postBuild
-    substitution (set here or in another repository) fills its `${...}` variables."""
+    substitution (set here or in another repository) fills its `${...}` variables, or once Flux
+    decrypts it (a SOPS value: any text)."""
+    if given.startswith(_SOPS):
+        return True
     if "${" not in given:
         return given == wanted
     return re.fullmatch(".*".join(map(re.escape, _VARIABLE.split(given))), wanted, re.DOTALL) is not None

@@ -1468,6 +1468,13 @@ def test_a_gitops_object_a_flux_substitution_completes_is_never_passed(repo: Pat
     assert code == 1 and [f for f in findings if f["path"] == "clusters/apps/tools.yaml"], findings
 
 
+# A Secret SOPS encrypted whole but its apiVersion: Flux's `decryption` decrypts the name too.
+SOPS = (
+    "apiVersion: v1\nkind: %s\nmetadata:\n  name: %s\n  namespace: ENC[AES256_GCM,data:c3Q=,type:str]\n"
+    "sops:\n  age: []\n  version: 3.8.1\n"
+)
+
+
 @pytest.mark.parametrize(
     ("manifest", "flagged"),
     [
@@ -1475,13 +1482,17 @@ def test_a_gitops_object_a_flux_substitution_completes_is_never_passed(repo: Pat
         ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: engine-${kind}\n", True),
         ("apiVersion: v1\nkind: ${kind}\nmetadata:\n  name: ${name}\n", True),
         ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: ${app}-db-password\n  namespace: ${ns}\n", False),
+        (SOPS % ("Secret", "ENC[AES256_GCM,data:b3RoZXI=,iv:aXY=,tag:dGFn,type:str]"), True),
+        (SOPS % ("ENC[AES256_GCM,data:U2VjcmV0,iv:aXY=,tag:dGFn,type:str]", "engine-api-key"), True),
+        (SOPS % ("Secret", "db-password"), False),
     ],
-    ids=["registry", "secret", "any-kind", "other-secret"],
+    ids=["registry", "secret", "any-kind", "other-secret", "sops-name", "sops-kind", "sops-data"],
 )
 def test_a_name_flux_variables_may_make_a_managed_one_fails(repo: Path, manifest: str, flagged: bool) -> None:
-    """No substituting Flux Kustomization in this repository (another one may deploy the folder):
-    a Secret or ConfigMap whose name and namespace variables may make one sealer delivers fails;
-    one whose literal parts fit no managed name passes."""
+    """No substituting or decrypting Flux Kustomization in this repository (another one may
+    deploy the folder): a Secret or ConfigMap whose name and namespace variables may make one
+    sealer delivers fails, as does one whose name or kind SOPS encrypted (Flux decrypts it once
+    built); one whose literal parts fit no managed name passes."""
     write(repo, "tools/made.yaml", manifest)
     commit_all(repo, "made from variables")
     code, findings = run_review(repo, "main", "HEAD")
