@@ -536,12 +536,16 @@ def _fitting(path: str, listing: Listing) -> list[str]:
 
 
 def variables_fit(given: str, text: str) -> bool:
-    """Whether `text` is what `given` may become once each `${...}` in it is any text: its
-    literal parts in order, the first at its start and the last at its end. Found left to right,
-    not by a regex of `.*`s: `${a}${a}…${a}x` backtracked for hours on a 24-character name."""
-    parts = _VARIABLE.split(given)
-    if len(parts) == 1:  # no variable
-        return given == text
+    """Whether `text` is what `given` may become once each `${...}` in it is any text."""
+    return parts_fit(_VARIABLE.split(given), text)
+
+
+def parts_fit(parts: Sequence[str], text: str) -> bool:
+    """Whether `text` is `parts` (literal texts, any text between each two) joined: each part in
+    order, the first at its start and the last at its end. Found left to right, not by a regex of
+    `.*`s: `${a}${a}…${a}x` backtracked for hours on a 24-character name."""
+    if len(parts) == 1:  # nothing between
+        return parts[0] == text
     first, *middle, last = parts
     at, end = len(first), len(text) - len(last)
     if end < at or not text.startswith(first) or not text.endswith(last):
