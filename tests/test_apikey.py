@@ -126,7 +126,8 @@ def test_redact_hides_a_key_behind_a_lookalike_or_next_to_anything() -> None:
     key = apikey.generate("prod")
     lookalike = "slr_x_" + "A" * 35 + "slr"
     for text in (lookalike + key[len("slr") :], "\\x1b" + key, "A" + key + "0"):
+        shown = apikey.redact(text)
         assert apikey.holds_key(text)
-        assert key[len("slr_prod_") :] not in apikey.redact(text) and "slr_prod_[redacted]" in apikey.redact(text)
+        assert key[len("slr_prod_") :] not in shown and "slr_prod_[redacted]" in shown
     lookalike = key[:-1] + ("0" if key[-1] != "0" else "1")  # its checksum fails
     assert apikey.redact(f"no {lookalike} key") == f"no {lookalike} key"
