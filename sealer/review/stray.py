@@ -32,6 +32,7 @@ import yaml
 
 from sealer import yamlio
 from sealer.errors import SealerError
+from sealer.review import globmatch
 from sealer.review.model import DELIVERY_CHANGE, STRAY, TRUST_ANCHOR, Finding
 from sealer.scan import contents
 
@@ -782,23 +783,33 @@ _GLOB_PART = re.compile(
 )
 
 
-def _go_glob(pattern: str) -> re.Pattern[str]:
-    parts = []
+def _go_glob(pattern: str) -> globmatch.Glob:
+    atoms = []
     for match in _GLOB_PART.finditer(pattern):
         if match["param"]:
-            parts.append(".*")
+            atoms.append(globmatch.Atom(globmatch.STAR))
         elif match["star"]:
-            parts.append("[^/]*")
+            atoms.append(globmatch.Atom(globmatch.STAR, globmatch.not_slash))
         elif match["one"]:
-            parts.append("[^/]")
+            atoms.append(globmatch.Atom(globmatch.ONE, globmatch.not_slash))
         elif match["cls"] is not None:
             body = match["cls"]
             negated, body = body.startswith("^"), body.removeprefix("^")
             inner = re.sub(r"\\(.)|([\\\[\]^])", lambda m: re.escape(m[1] or m[2]), body)
-            parts.append(f"[{'^' if negated else ''}{inner}]")
+            atoms.append(globmatch.Atom(globmatch.ONE, _one_of(f"[{'^' if negated else ''}{inner}]")))
         else:
-            parts.append(re.escape(match["escaped"] or match["other"]))
-    return re.compile("".join(parts), re.DOTALL)
+            atoms += map(globmatch.literal, match["escaped"] or match["other"])
+    return globmatch.Glob(atoms)
+
+
+def _one_of(char_class: str) -> Callable[[str], bool]:
+    """What one character a class matches; a class Go refuses (`[c-a]`) read as any: too wide is
+    safe, and the pull request's pattern must not stop the review."""
+    try:
+        compiled = re.compile(char_class, re.DOTALL)
+    except re.error:
+        return globmatch.any_char
+    return lambda char: compiled.fullmatch(char) is not None
 
 
 # What a git files generator's glob may match, as wide as any of Argo CD's readings: `git
@@ -813,20 +824,22 @@ _FILES_PART = re.compile(
 )
 
 
-def wide_glob(pattern: str) -> re.Pattern[str]:
+def wide_glob(pattern: str) -> globmatch.Glob:
     """A path glob read as wide as any of Argo CD's readers reads it (`_FILES_PART`): a git files
     generator's, a config management plugin's discover rule (Go's filepath.Glob, go-zglob)."""
     if pattern.startswith(":"):  # pathspec magic: read as git reads it, whatever it picks
-        return re.compile(".*", re.DOTALL)
-    parts = []
+        return globmatch.Glob([globmatch.Atom(globmatch.STAR)])
+    atoms = []
     for match in _FILES_PART.finditer(pattern):
         if match["folders"]:
-            parts.append("(?:.*/)?")
+            atoms.append(globmatch.Atom(globmatch.FOLDERS))
         elif match["any"]:
-            parts.append(".*")
+            atoms.append(globmatch.Atom(globmatch.STAR))
+        elif match["one"]:
+            atoms.append(globmatch.Atom(globmatch.ONE))
         else:
-            parts.append("." if match["one"] else re.escape(match["other"]))
-    return re.compile("".join(parts) + "(?:/.*)?", re.DOTALL)
+            atoms.append(globmatch.literal(match["other"]))
+    return globmatch.Glob(atoms, open_end=True)
 
 
 # Kustomize fields that rename, move or make objects in ways review does not redo; the first

@@ -1196,6 +1196,31 @@ def test_a_files_generator_matches_at_least_what_argo_cd_s_globs_do(
     )
 
 
+@pytest.mark.parametrize(
+    "make", ["wide_glob", "_go_glob"], ids=["files-generator-or-plugin", "directory-generator"]
+)
+def test_a_glob_of_many_wildcards_is_matched_at_once(make: str) -> None:
+    """The pull request writes the glob: as a regular expression, a dozen `.*` before a letter the
+    path lacks backtracked for hours on a 40-character path."""
+    import time
+
+    from sealer.review import stray
+
+    started = time.perf_counter()
+    for wildcard in ("*", "{{x}}", "**/" if make == "wide_glob" else "?*"):
+        glob = getattr(stray, make)((wildcard + "a") * 200 + "Z")
+        assert not glob.fullmatch("a" * 4000) and not glob.fullmatch("a/" * 2000)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_a_class_go_refuses_is_read_as_any_character() -> None:
+    """`[c-a]` compiled as a regular expression raised, and the pull request's pattern stopped the
+    review with a traceback; too wide is safe."""
+    from sealer.review import stray
+
+    assert stray._go_glob("apps/[c-a]").fullmatch("apps/x")
+
+
 MADE_FROM_VARIABLES = "apiVersion: v1\nkind: ${kind}\nmetadata: {name: '${name}', namespace: staging}\n"
 FLUX_PLAIN = FLUX_SUBSTITUTING.split("  postBuild:")[0]
 
