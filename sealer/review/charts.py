@@ -124,13 +124,14 @@ def renders_from_parts(
     return renders_managed(plain.encode(), targets, registries, path)
 
 
-# A name of a release's name or namespace and plain text only (`{{ .Release.Name }}-db`): Helm
+# A name or namespace made of a release's name or namespace and plain text (`{{ .Release.Name }}-db`): Helm
 # allows a release name and a namespace only lowercase letters, digits, `-` and `.`, so such a
 # name is every text of them its literal parts fit, and no more (no `#`, quote or line break).
 _RELEASE_ACTION = r"\{\{-?\s*\.Release\.(?:Name|Namespace)\s*-?\}\}"
 _RELEASE_PART = rf"(?:{_RELEASE_ACTION}|[a-z0-9.-])*"
 _RELEASE_NAMED = re.compile(
-    rf"(?m)(?<=:)([ \t]+)([\"']?)({_RELEASE_PART}{_RELEASE_ACTION}{_RELEASE_PART})\2[ \t]*$"
+    rf"(?m)^([ \t]*(?:-[ \t]+)?(?:name|namespace|generateName):[ \t]+)([\"']?)"
+    rf"({_RELEASE_PART}{_RELEASE_ACTION}{_RELEASE_PART})\2[ \t]*$"
 )
 
 
