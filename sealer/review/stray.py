@@ -12,8 +12,8 @@ registry is matched by name alone when no namespace of its name matches (a kusto
 theirs); a Secret with no namespace matches in every one (the tool that applies it picks the
 namespace); a name or namespace of Flux variables (`${app}-registry`) matches every one its
 literal parts fit, one SOPS encrypted (Flux decrypts it) any. A kustomization's `namespace:`,
-`namePrefix:` and `nameSuffix:` move what it lists: what it builds (sealer.review.kustomize) is
-judged by `move_findings`.
+`namePrefix:` and `nameSuffix:` move what it lists (one of Flux variables to every text its
+literal parts fit): what it builds (sealer.review.kustomize) is judged by `move_findings`.
 """
 
 from __future__ import annotations
@@ -437,8 +437,10 @@ def kustomization(path: str, data: bytes) -> Kustomization | None:
         for keys in (("resources", "bases"), ("components",))
     )
     unmodelled = [key for doc in docs for key in _UNMODELLED if _get(doc, key)]
-    # A Flux Kustomization building it (here or in another repository) may substitute them
-    unmodelled += _flux_variables([*(t for texts in fields.values() for t in texts), *components])
+    # A Flux Kustomization building it (here or in another repository) may substitute them: a
+    # component of variables may be any folder; a namespace, prefix or suffix of variables is kept
+    # as written and judged as every text its literal parts fit (`_fits`, `move_findings`).
+    unmodelled += _flux_variables(components)
     makes_unseen = any(key in _MAKES_UNSEEN for key in unmodelled)
     patch_files: list[str] = []
     for doc in docs:
@@ -911,8 +913,8 @@ def move_findings(
             messages.append(
                 f"makes {written} from {_escaped(source)} into {built}, which sealer delivers, {_NOT_OURS}"
             )
-        elif space is not None and now[1] != space and now[1] in spaces:
-            if kind != "ConfigMap" or name in registry_names:
+        elif space is not None and now[1] != space and _fits_any(now[1], spaces):
+            if kind != "ConfigMap" or _fits_any(name, registry_names):
                 messages.append(
                     f"moves {written} from {_escaped(source)} into {now[1]}, where sealer delivers keys"
                 )
@@ -925,7 +927,11 @@ def _delivered_as(item: Placed, wanted: dict[str, frozenset[Target]]) -> bool:
     kind, space, name = item
     groups = [wanted["secret"]] if kind in ("SealedSecret", "Secret") else []
     groups += [wanted["registry"]] if kind in ("ConfigMap", "Secret") else []
-    return any(name == n and space in (None, s) for group in groups for s, n in group)
+    return any(_fits(name, n) and (space is None or _fits(space, s)) for group in groups for s, n in group)
+
+
+def _fits_any(given: str | None, wanted: Iterable[str]) -> bool:
+    return given is not None and any(_fits(given, w) for w in wanted)
 
 
 def _shown_placed(item: Placed) -> str:
