@@ -34,6 +34,7 @@ an http:// URL only for a loopback host (a local emulator or test server).
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import secrets
@@ -45,9 +46,10 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
+from sealer.backends.base import reading_back
 from sealer.backends.credentials import Auth0Login, Auth0Source, is_loopback
 from sealer.backends.document import Records, WholeDocumentStore, check_unique
-from sealer.errors import BackendError, BadInput
+from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 from sealer.records import REVOKED, KeyRecord, from_store, oldest_first
 
 DOC_KEY = "sealer_keys"
@@ -389,20 +391,23 @@ class Auth0Store(WholeDocumentStore):
 
     def _update_unlocked(self, env_name: str, change: Callable[[Records], Records]) -> None:
         """Read-modify-write with a revision counter and writer tag, verified by a re-read."""
-        for _ in range(self.max_attempts):
-            metadata, doc = self._read()
-            mine = [r for r in doc.records if r.env == env_name]
-            updated = change(mine)
-            if updated == mine:
-                return
-            others = [r for r in doc.records if r.env != env_name]
-            new = Document(doc.rev + 1, secrets.token_hex(8), tuple(others + updated))
-            patch = self._fit(new, metadata)
-            self._write(patch)
-            _, seen = self._read()
+        for attempt in range(self.max_attempts):
+            # After a first write, whatever fails leaves that write's fate unknown.
+            with reading_back() if attempt else contextlib.nullcontext():
+                metadata, doc = self._read()
+                mine = [r for r in doc.records if r.env == env_name]
+                updated = change(mine)
+                if updated == mine:
+                    return
+                others = [r for r in doc.records if r.env != env_name]
+                new = Document(doc.rev + 1, secrets.token_hex(8), tuple(others + updated))
+                patch = self._fit(new, metadata)
+                self._write(patch)
+            with reading_back():
+                _, seen = self._read()
             if seen.writer == new.writer or _applied(seen, env_name, mine, updated):
                 return
-        raise BackendError(
+        raise WriteUnconfirmed(
             f"auth0: {self.target.where} did not keep what was written ({self.max_attempts} attempts): it "
             "kept changing under concurrent writers, or the server answers writes without storing them; "
             "nothing is counted as done, try again"

@@ -5,10 +5,25 @@ Stores hold hashes and metadata only, never a key.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from typing import ClassVar, Protocol
 
+from sealer.errors import BackendError, WriteUnconfirmed
 from sealer.records import GraceEnds, KeyRecord
+
+
+@contextlib.contextmanager
+def reading_back() -> Iterator[None]:
+    """Around the read-back of a write the store answered: any failure there (a read refused,
+    a store gone down) leaves the write's fate unknown, so it is a WriteUnconfirmed."""
+    try:
+        yield
+    except WriteUnconfirmed:
+        raise
+    except BackendError as err:
+        raise WriteUnconfirmed(str(err)) from None
 
 
 class KeyStore(Protocol):

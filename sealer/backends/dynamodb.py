@@ -37,8 +37,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from sealer.backends.base import reading_back
 from sealer.backends.credentials import AwsSource, url_problem
-from sealer.errors import BackendError, BadInput
+from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 from sealer.records import (
     ACTIVE,
     PENDING,
@@ -354,9 +355,10 @@ class DynamoStore:
         endpoint may answer 200 `{}` without storing anything, and a change the table does not
         hold must never count as done."""
         keys = [_written_key(write) for write in writes]
-        held = self._consistent_items(keys, what)
+        with reading_back(), self._translated():
+            held = self._consistent_items(keys, what)
         if not all(_holds(held.get(_key_id(key)), write) for key, write in zip(keys, writes, strict=True)):
-            raise BackendError(
+            raise WriteUnconfirmed(
                 f"dynamodb: {self._env()}{what}: the table does not hold what was written (or another "
                 "writer changed it since): not counted as done; read the store again before relying on it"
             )

@@ -15,8 +15,9 @@ from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from sealer.backends import vault_auth
+from sealer.backends.base import reading_back
 from sealer.backends.credentials import VaultSource, secret_shape
-from sealer.errors import BackendError, BadInput
+from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 
@@ -108,7 +109,7 @@ class VaultKV:
         body = answer.get("data") if isinstance(answer, dict) else None
         version = body.get("version") if isinstance(body, dict) else None
         if not _count(version) or version <= cas:  # a 200 that names no new version wrote nothing we know
-            raise BackendError(
+            raise WriteUnconfirmed(
                 f"vault: writing {self.where(path)}: the answer confirms no new version: not counted as "
                 "written (read the store again before relying on it)"
             )
@@ -118,9 +119,10 @@ class VaultKV:
     def _confirm(self, path: str, data: dict[str, Any], version: int) -> None:
         """Read back the version the write answer names: a proxy or a broken server may answer
         a write well without keeping it, and a write never kept must not count as done."""
-        number, stored = self.read(path, version)
+        with reading_back():
+            number, stored = self.read(path, version)
         if number != version or stored != json.loads(json.dumps(data)):  # as Vault gives it back
-            raise BackendError(
+            raise WriteUnconfirmed(
                 f"vault: writing {self.where(path)}: version {version} does not hold what was written: "
                 "not counted as written (read the store again before relying on it)"
             )
