@@ -332,6 +332,45 @@ def test_kubernetes_registry_write_acknowledged_but_not_stored_is_not_done(
     assert kube_server.secrets[where]["data"] == live
 
 
+def test_kubernetes_registry_read_back_trickling_is_cut_off(
+    k8s_direct_store: Any, kube_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write is stored; the API server then trickles the read-back's answer a byte at a
+    time, each well within the socket timeout: the wall-clock bound ends it with one line."""
+    import threading
+
+    from sealer import kube_objects
+    from sealer.errors import WriteUnconfirmed
+
+    monkeypatch.setattr(kube_objects, "MAX_REQUEST_SECONDS", 0.5)
+    old, new = _keys()
+    _activate_old(k8s_direct_store, old, new)
+    stop = threading.Event()
+    timer = threading.Timer(5, stop.set)  # without the bound, the call ends here (and passes)
+
+    def trickled(request: Request) -> Response:
+        answer = kube_server.handle(request)
+        answer.trickle_until = stop
+        return answer
+
+    def hook(request: Request) -> None:
+        if request.method == "PUT" and not timer.is_alive():
+            timer.start()
+            kube_server.answer_next(trickled, match="/secrets/engine-api-key-registry", method="GET")
+
+    kube_server.before_request = hook
+    try:
+        with pytest.raises(WriteUnconfirmed) as caught:
+            k8s_direct_store.activate(ENV, NAME, new.key_id, None)
+    finally:
+        stop.set()
+        timer.cancel()
+    assert str(caught.value) == (
+        f"kubernetes: {kube_server.url} did not answer within 0.5 seconds while reading Secret "
+        "payments/engine-api-key-registry"
+    )
+
+
 def test_finish_whose_vault_activation_is_not_kept_is_not_reported_done(
     vault_repo: Path, vault_env: FakeVault
 ) -> None:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 _Server = TypeVar("_Server", bound="FakeServer")
+TRICKLE_SECONDS = 0.05
 
 
 @dataclass
@@ -31,6 +32,9 @@ class Response:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    # Given: the body goes out one byte every TRICKLE_SECONDS (each well within any socket
+    # timeout) until the event is set, then the rest at once (a server holding a client).
+    trickle_until: threading.Event | None = None
 
     @classmethod
     def json(cls, status: int, data: Any, headers: dict[str, str] | None = None) -> Response:
@@ -183,7 +187,15 @@ def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(response.body)))
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(response.body)
+                self._write(response)
+
+        def _write(self, response: Response) -> None:
+            body, stop = response.body, response.trickle_until
+            while stop is not None and body and not stop.wait(TRICKLE_SECONDS):
+                self.wfile.write(body[:1])
+                self.wfile.flush()
+                body = body[1:]
+            self.wfile.write(body)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_LIST = _serve
 
