@@ -7,11 +7,28 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
-from typing import ClassVar, Protocol
+from collections.abc import Callable, Iterator
+from typing import ClassVar, Protocol, TypeVar
 
+from sealer import deadline
 from sealer.errors import BackendError, WriteUnconfirmed
 from sealer.records import GraceEnds, KeyRecord
+
+T = TypeVar("T")
+
+# One store request's bound in wall-clock time: each client library's timeout bounds one wait
+# for a byte only, so a server trickling its answer could hold a command for hours.
+MAX_REQUEST_SECONDS = 60.0
+
+
+def bounded(server: str, what: str, call: Callable[[], T]) -> T:
+    """`call()` (one request of a store's client), or BackendError once MAX_REQUEST_SECONDS pass."""
+    return deadline.within(
+        MAX_REQUEST_SECONDS,
+        call,
+        lambda: BackendError(f"{server} did not answer within {MAX_REQUEST_SECONDS:g} seconds while {what}"),
+        "sealer-store-request",
+    )
 
 
 @contextlib.contextmanager

@@ -8,8 +8,10 @@ with one line when it does not hold the change; the store is left as it was."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -368,6 +370,84 @@ def test_kubernetes_registry_read_back_trickling_is_cut_off(
     assert str(caught.value) == (
         f"kubernetes: {kube_server.url} did not answer within 0.5 seconds while reading Secret "
         "payments/engine-api-key-registry"
+    )
+
+
+# -- a store server trickling its answer: each store request is bounded in wall-clock time --------
+
+
+@contextlib.contextmanager
+def _trickling(
+    server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    match: str,
+    method: str,
+    answer: Callable[[Request], Response],
+) -> Iterator[None]:
+    """The next `method` request to `match` gets `answer`, sent a byte at a time (each well within
+    the socket timeout) for 5 s at most; the store's wall-clock bound is shortened to 0.5 s."""
+    from sealer.backends import base
+
+    monkeypatch.setattr(base, "MAX_REQUEST_SECONDS", 0.5)
+    stop = threading.Event()
+    timer = threading.Timer(5, stop.set)  # without the bound, the call ends here (and succeeds)
+
+    def trickled(request: Request) -> Response:
+        timer.start()
+        reply = answer(request)
+        reply.trickle_until = stop
+        return reply
+
+    server.answer_next(trickled, match=match, method=method)
+    try:
+        yield
+    finally:
+        stop.set()
+        timer.cancel()
+
+
+def test_the_readme_states_the_bound_of_a_store_request() -> None:
+    from sealer import kube_objects
+    from sealer.backends import base
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert base.MAX_REQUEST_SECONDS == kube_objects.MAX_REQUEST_SECONDS
+    assert f"answered within {base.MAX_REQUEST_SECONDS:g} seconds in all" in " ".join(readme.split())
+
+
+def test_vault_trickling_its_answer_is_cut_off(
+    vault_env: FakeVault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sealer.backends.vault import VaultStore
+
+    store = VaultStore({"path": "sealer/trickled"}, tmp_path)
+    with _trickling(vault_env, monkeypatch, "/data/", "GET", vault_env.handle):
+        message = backend_error(lambda: store.list(ENV))
+    assert message == (
+        f"vault: {vault_env.url} did not answer within 0.5 seconds while reading secret/sealer/trickled/{ENV}"
+    )
+
+
+def test_auth0_trickling_its_answer_is_cut_off(
+    auth0_store: Any, auth0_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = auth0_store.options["user_id"]
+    with _trickling(auth0_env, monkeypatch, "/api/v2/users/", "GET", auth0_env.dispatch):
+        message = backend_error(lambda: auth0_store.list(ENV))
+    assert message.startswith("auth0: ") and message.endswith(
+        f" did not answer within 0.5 seconds while requesting user {user}"
+    )
+
+
+def test_dynamodb_trickling_its_answer_is_cut_off(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, proxy = dropping
+    store.list(ENV)  # the table made
+    with _trickling(proxy, monkeypatch, "/", "POST", proxy.handle):
+        message = backend_error(lambda: store.list(ENV))
+    assert message == (
+        f"dynamodb: {proxy.url} did not answer within 0.5 seconds while reading the items of {ENV}"
     )
 
 
