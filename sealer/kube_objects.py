@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from sealer import deadline, kube
-from sealer.errors import BackendError, BadInput
+from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 
 KINDS = {"ConfigMap": "config_map", "Secret": "secret"}
 # Each call's bound in wall-clock time: `kube.TIMEOUT_SECONDS` bounds each wait for a byte only.
@@ -56,12 +56,14 @@ def _server(api: Any) -> str:
     return str(getattr(api.api_client.configuration, "host", "the API server"))
 
 
-def _bounded(api: Any, what: str, call: Callable[[], T]) -> T:
-    """`call()` within MAX_REQUEST_SECONDS: a server trickling its answer cannot hold a command."""
+def _bounded(api: Any, what: str, call: Callable[[], T], writes: bool = False) -> T:
+    """`call()` within MAX_REQUEST_SECONDS: a server trickling its answer cannot hold a command.
+    A write cut off may still land: WriteUnconfirmed."""
+    error = WriteUnconfirmed if writes else BackendError
     return deadline.within(
         MAX_REQUEST_SECONDS,
         call,
-        lambda: BackendError(
+        lambda: error(
             f"kubernetes: {_server(api)} did not answer within {MAX_REQUEST_SECONDS:g} seconds while {what}"
         ),
         "sealer-kube-request",
@@ -119,7 +121,7 @@ def create(api: Any, kind: str, namespace: str, body: dict[str, Any]) -> None:
     method = getattr(api, f"create_namespaced_{KINDS[kind]}")
     what = f"creating {kind} {namespace}/{body['metadata']['name']}"
     with _errors(api, what):
-        _bounded(api, what, lambda: method(namespace, body, _request_timeout=kube.TIMEOUT_SECONDS))
+        _bounded(api, what, lambda: method(namespace, body, _request_timeout=kube.TIMEOUT_SECONDS), True)
 
 
 def replace(api: Any, kind: str, namespace: str, body: dict[str, Any]) -> None:
@@ -128,4 +130,6 @@ def replace(api: Any, kind: str, namespace: str, body: dict[str, Any]) -> None:
     method = getattr(api, f"replace_namespaced_{KINDS[kind]}")
     what = f"replacing {kind} {namespace}/{name}"
     with _errors(api, what):
-        _bounded(api, what, lambda: method(name, namespace, body, _request_timeout=kube.TIMEOUT_SECONDS))
+        _bounded(
+            api, what, lambda: method(name, namespace, body, _request_timeout=kube.TIMEOUT_SECONDS), True
+        )

@@ -325,7 +325,7 @@ class Auth0Store(WholeDocumentStore):
             raise BackendError(f"auth0: {self._host} issued no access token")
         return token
 
-    def _call(self, request: Callable[[], Any], where: str) -> Any:
+    def _call(self, request: Callable[[], Any], where: str, writes: bool = False) -> Any:
         """One Auth0 request: 429 waits and retries (bounded); every failure is one line."""
         import httpx
         import requests
@@ -335,7 +335,7 @@ class Auth0Store(WholeDocumentStore):
 
         for attempt in range(self.rate_retries + 1):
             try:
-                return bounded(f"auth0: {self._host}", f"requesting {where}", request)
+                return bounded(f"auth0: {self._host}", f"requesting {where}", request, writes)
             except (ApiError, Auth0Error) as err:
                 status, headers = _status_and_headers(err)
                 if status != 429 or attempt == self.rate_retries:
@@ -362,7 +362,7 @@ class Auth0Store(WholeDocumentStore):
 
     def _write(self, patch: dict[str, Any]) -> None:
         api = self.api
-        self._call(lambda: self.target.write(api, patch), self.target.where)
+        self._call(lambda: self.target.write(api, patch), self.target.where, writes=True)
 
     def _fit(self, doc: Document, metadata: dict[str, Any]) -> dict[str, Any]:
         """The patch for `doc`, dropping the oldest revoked records until it fits Auth0's limit."""

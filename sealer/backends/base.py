@@ -21,12 +21,14 @@ T = TypeVar("T")
 MAX_REQUEST_SECONDS = 60.0
 
 
-def bounded(server: str, what: str, call: Callable[[], T]) -> T:
-    """`call()` (one request of a store's client), or BackendError once MAX_REQUEST_SECONDS pass."""
+def bounded(server: str, what: str, call: Callable[[], T], writes: bool = False) -> T:
+    """`call()` (one request of a store's client), or BackendError once MAX_REQUEST_SECONDS pass:
+    a WriteUnconfirmed when the request `writes` (sent, it may still land)."""
+    error = WriteUnconfirmed if writes else BackendError
     return deadline.within(
         MAX_REQUEST_SECONDS,
         call,
-        lambda: BackendError(f"{server} did not answer within {MAX_REQUEST_SECONDS:g} seconds while {what}"),
+        lambda: error(f"{server} did not answer within {MAX_REQUEST_SECONDS:g} seconds while {what}"),
         "sealer-store-request",
     )
 

@@ -141,6 +141,7 @@ class DynamoStore:
                     lambda: self.client.put_item(
                         TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
                     ),
+                    writes=True,
                 )
             except self.client.exceptions.ConditionalCheckFailedException:
                 raise BackendError(f"dynamodb: {record.env}: key {record.key_id} exists already") from None
@@ -270,8 +271,8 @@ class DynamoStore:
             return self.endpoint_url or f"region {self.region or '(default)'}"
         return f"region {self.client.meta.region_name}"
 
-    def _bounded(self, what: str, call: Callable[[], T]) -> T:
-        return bounded(f"dynamodb: {self._where()}", what, call)
+    def _bounded(self, what: str, call: Callable[[], T], writes: bool = False) -> T:
+        return bounded(f"dynamodb: {self._where()}", what, call, writes)
 
     def _describe(self) -> Any:
         return self._bounded(
@@ -356,7 +357,7 @@ class DynamoStore:
 
         with self._translated():
             try:
-                self._bounded(what, lambda: self.client.transact_write_items(TransactItems=writes))
+                self._bounded(what, lambda: self.client.transact_write_items(TransactItems=writes), True)
             except ClientError as err:
                 if err.response.get("Error", {}).get("Code") not in _CONFLICTS:
                     raise

@@ -112,6 +112,7 @@ class VaultKV:
                     lambda: kv.create_or_update_secret(
                         path=path, secret=data, cas=cas, mount_point=self.mount
                     ),
+                    writes=True,
                 )
             except InvalidRequest as err:
                 if any("check-and-set" in str(e) for e in err.errors or ()):
@@ -171,8 +172,8 @@ class VaultKV:
                 "token's data: not a Vault that knows the token"
             )
 
-    def _bounded(self, what: str, call: Callable[[], T]) -> T:
-        return bounded(f"vault: {self.address}", what, call)
+    def _bounded(self, what: str, call: Callable[[], T], writes: bool = False) -> T:
+        return bounded(f"vault: {self.address}", what, call, writes)
 
     @contextlib.contextmanager
     def errors(self, what: str) -> Iterator[None]:

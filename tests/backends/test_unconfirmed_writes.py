@@ -406,6 +406,19 @@ def _trickling(
         timer.cancel()
 
 
+def test_rotate_whose_registration_write_is_cut_off_removes_it(
+    vault_repo: Path, vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write's answer trickles past the bound after Vault kept it: its fate is unknown to
+    sealer, so the run removes it again (exit 2 says nothing changed)."""
+    head = git(vault_repo, "rev-parse", "HEAD")
+    with _trickling(vault_env, monkeypatch, "/data/", "POST", vault_env.handle):
+        line = one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--no-branch"), 2)
+    assert "did not answer within 0.5 seconds while writing" in line
+    assert git(vault_repo, "rev-parse", "HEAD") == head
+    assert store_of(vault_repo).list(REPO_ENV) == []
+
+
 def test_the_readme_states_the_bound_of_a_store_request() -> None:
     from sealer import kube_objects
     from sealer.backends import base
