@@ -25,6 +25,12 @@ _ENV_RE = re.compile(rf"{ENV_TAG}\Z")
 # What scanners search for; `checksum_ok` confirms a match.
 KEY_PATTERN = rf"\b{PREFIX}_({ENV_TAG})_([0-9A-Za-z]{{{RANDOM_LEN + CHECKSUM_LEN}}})\b"
 _KEY_RE = re.compile(KEY_PATTERN)
+# What `redact` hides: a key as it is, or as Markdown writes it (`terminal.markdown_text`
+# backslash-escapes each `_`), next to anything but a base62 digit (`_` too: a file
+# `old_slr_…_x.env` shows the key as well as a file `slr_….env` does).
+_SHOWN_KEY = re.compile(
+    rf"(?<![0-9A-Za-z]){PREFIX}\\?_({ENV_TAG})\\?_([0-9A-Za-z]{{{RANDOM_LEN + CHECKSUM_LEN}}})(?![0-9A-Za-z])"
+)
 
 
 @dataclass(frozen=True)
@@ -106,3 +112,18 @@ def fingerprint(key: str) -> str:
 def key_id(key_fingerprint: str) -> str:
     """A short, public handle for a key, derived from its fingerprint."""
     return "kid_" + key_fingerprint[:12]
+
+
+def holds_key(text: str) -> bool:
+    """Does `text` hold something that checks out as a sealer API key (Markdown-escaped or not)?"""
+    return any(_shown_is_key(m) for m in _SHOWN_KEY.finditer(text))
+
+
+def redact(text: str) -> str:
+    """`text` with each sealer API key in it (Markdown-escaped or not) as `slr_<env>_[redacted]`:
+    what sealer prints or posts of a pull request's paths and messages."""
+    return _SHOWN_KEY.sub(lambda m: f"{PREFIX}_{m.group(1)}_[redacted]" if _shown_is_key(m) else m[0], text)
+
+
+def _shown_is_key(found: re.Match[str]) -> bool:
+    return checksum_ok(found.group(0).replace("\\", ""))

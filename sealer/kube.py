@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sealer import certs, extras
+from sealer import certs, extras, terminal
 from sealer.errors import BackendError, BadInput
 
 DEFAULT_NAMESPACE = "kube-system"
@@ -99,11 +99,14 @@ def _server(api: Any) -> str:
     return str(getattr(api.api_client.configuration, "host", "the API server"))
 
 
-def _status_message(err: Any) -> str:
+def status_message(err: Any) -> str:
+    """What an API server's error answer says: its words, so one clean line (no line break, control
+    or bidirectional character) of bounded length."""
     try:
-        return str(json.loads(err.body or "{}").get("message") or err.reason)
+        said = str(json.loads(err.body or "{}").get("message") or err.reason)
     except (TypeError, ValueError, AttributeError):
-        return str(getattr(err, "reason", "") or "error")
+        said = str(getattr(err, "reason", "") or "error")
+    return terminal.clean(said) or "error"
 
 
 @contextlib.contextmanager
@@ -121,8 +124,8 @@ def _api_errors(api: Any, what: str) -> Iterator[None]:
         if err.status == 401:
             raise BackendError(f"kubernetes: {_server(api)} rejected the credentials (401)") from None
         if err.status == 403:
-            raise BackendError(f"kubernetes: forbidden while {what}: {_status_message(err)}") from None
-        raise BackendError(f"kubernetes: {what} failed ({err.status} {_status_message(err)})") from None
+            raise BackendError(f"kubernetes: forbidden while {what}: {status_message(err)}") from None
+        raise BackendError(f"kubernetes: {what} failed ({err.status} {status_message(err)})") from None
     except urllib3.exceptions.HTTPError as err:
         raise BackendError(f"kubernetes: cannot reach {_server(api)} ({type(err).__name__})") from None
 

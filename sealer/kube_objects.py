@@ -9,7 +9,6 @@ a kubeconfig, or inside a pod the service account. Every other failure is one li
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -43,13 +42,6 @@ def client(kubeconfig: str | None, context: str | None) -> Any:
                 raise BadInput(f"in-cluster service account: {str(err).splitlines()[0][:200]}") from None
             return k8s.CoreV1Api(kube.follow_no_redirect(k8s.ApiClient()))
     return kube.core_api(kubeconfig, context)
-
-
-def _message(err: Any) -> str:
-    try:
-        return str(json.loads(err.body or "{}").get("message") or err.reason)
-    except (TypeError, ValueError, AttributeError):
-        return str(getattr(err, "reason", "") or "error")
 
 
 def _server(api: Any) -> str:
@@ -86,10 +78,10 @@ def _errors(api: Any, what: str) -> Iterator[None]:
         if err.status == 401:
             raise BackendError(f"kubernetes: {server} rejected the credentials (401)") from None
         if err.status == 403:
-            raise BackendError(f"kubernetes: forbidden while {what}: {_message(err)}") from None
+            raise BackendError(f"kubernetes: forbidden while {what}: {kube.status_message(err)}") from None
         if err.status == 404:
-            raise BackendError(f"kubernetes: not found while {what}: {_message(err)}") from None
-        raise BackendError(f"kubernetes: {what} failed ({err.status} {_message(err)})") from None
+            raise BackendError(f"kubernetes: not found while {what}: {kube.status_message(err)}") from None
+        raise BackendError(f"kubernetes: {what} failed ({err.status} {kube.status_message(err)})") from None
     except urllib3.exceptions.HTTPError as err:
         raise BackendError(f"kubernetes: cannot reach {server} ({type(err).__name__})") from None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from sealer import resources, yamlio
+from sealer import resources, terminal, yamlio
 
 if TYPE_CHECKING:
     import jinja2
@@ -27,6 +27,9 @@ def environment() -> jinja2.Environment:
     )
     # Every value goes through the YAML scalar emitter: templates stay injection-proof.
     env.filters["yaml"] = yamlio.scalar
+    # Markdown (the pull-request description): a repository's text as a code span no backtick
+    # in it can close.
+    env.filters["code"] = terminal.markdown_code
     return env
 
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import re
 
-# Every C0 and C1 control character but the line feed and the tab that sealer's own text uses.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_LINE_FEED = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Bidirectional controls: a browser or terminal reorders the text around them ("Trojan source").
+# One class for every place that shows or strips them.
+BIDI_CLASS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+# Every C0 and C1 control character but the line feed and the tab that sealer's own text uses,
+# the line and paragraph separators (a CI log's viewer, and str.splitlines(), break lines there)
+# and the bidirectional controls.
+_CONTROL = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\u2028\\u2029{BIDI_CLASS}]")
+_LINE_FEED = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029{BIDI_CLASS}]")
 
 
 def inert(text: str) -> str:
-    """`text` with each control character but newline and tab shown as `\\xNN`."""
+    """`text` with each control character but newline and tab shown as `\\xNN` (a line separator
+    or bidirectional control as `\\uNNNN`)."""
     return _CONTROL.sub(_shown, text)
 
 
@@ -21,21 +27,23 @@ def one_line(text: str) -> str:
 
 
 def _shown(match: re.Match[str]) -> str:
-    return f"\\x{ord(match.group()):02x}"
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+_UNPRINTABLE = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029{BIDI_CLASS}]+")
+
+
+def clean(text: str, limit: int = 300) -> str:
+    """Text a server sent (a Git host's, a Kubernetes API server's), fit for one line of output:
+    each run of control, line-separating and bidirectional characters a space, bounded."""
+    text = _UNPRINTABLE.sub(" ", text).strip()
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 # Markdown's own punctuation that could start a link, an image, emphasis, code, a heading or a
 # table cell.
 _MARKDOWN_ACTIVE = re.compile(r"[\\`*_\[\]!~|#]")
-# Bidirectional controls: a browser or terminal reorders the text around them ("Trojan source").
-# One class for every place that shows or strips them.
-BIDI_CLASS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-_BIDI = re.compile(f"[{BIDI_CLASS}]")
-
-
-def bidi_shown(text: str) -> str:
-    """`text` with each bidirectional control shown as `\\uNNNN` (Markdown code spans too)."""
-    return _BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def markdown_text(text: str) -> str:
@@ -43,6 +51,18 @@ def markdown_text(text: str) -> str:
     spaces, other control characters and bidirectional controls shown, `&` `<` `>` as entities
     (no HTML, comment or autolink), and the punctuation that makes links, images, emphasis, code
     or table cells backslash-escaped."""
-    flat = bidi_shown(inert(" ".join(text.splitlines())))
+    flat = inert(" ".join(text.splitlines()))
     escaped = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MARKDOWN_ACTIVE.sub(lambda m: "\\" + m.group(0), escaped)
+
+
+def markdown_code(text: str, in_table: bool = False) -> str:
+    """Anyone's text as one Markdown code span: its content is literal (no link, HTML or entity)
+    as long as no backtick run in it can close it, so the fence is one backtick longer than the
+    longest run inside; control and bidirectional characters shown, line breaks as spaces. In a
+    GFM table `|` is escaped too: GFM splits the cells before it reads code spans."""
+    body = inert(" ".join(text.splitlines()))
+    body = body.replace("|", "\\|") if in_table else body
+    fence = "`" * (max((len(run) for run in re.findall("`+", body)), default=0) + 1)
+    pad = " " if body.startswith("`") or body.endswith("`") else ""
+    return f"{fence}{pad}{body}{pad}{fence}"

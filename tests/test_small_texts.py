@@ -9,13 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import markdown
 import pytest
 from support.cli import sealer as cli
-from support.git import git
+from support.git import commit_all, git
 from support.isolation import isolated
 from support.repos import EnvSpec, keypairs, make_repo
 
-from sealer import init, keypair
+from sealer import config, init, keypair
 from sealer.durations import format_duration, parse_duration
 
 
@@ -62,6 +63,24 @@ def test_first_keys_then_a_grace_window_in_the_pr_and_the_commit(repo: Path) -> 
     body = Path(json.loads(second.stdout)["pr_body_file"]).read_text()
     assert "stay valid for a grace window of 1d, then are revoked." in body and "day," not in body
     assert "Old keys are valid for a grace window of 1d." in git(repo, "log", "-1", "--format=%B")
+
+
+def test_a_values_file_holding_backticks_stays_one_code_span_in_the_pr_body(
+    tmp_path: Path, keypair_2048_dir: Path
+) -> None:
+    """sealer.yaml allows a valuesFile any printable character: a backtick run in it closed the
+    PR description's code span, and the rest (an image, a link) was the repository's Markdown."""
+    hostile = "deploy/a` ![approved](x.png) [ok](y) `.yaml"
+    with isolated(tmp_path / "home"):
+        root = make_repo(tmp_path / "repo", [EnvSpec("staging", keypair_2048_dir)])
+        with config.edit(root) as doc:
+            doc["environments"]["staging"]["clusters"][0]["valuesFile"] = hostile
+        commit_all(root, "a values file with backticks")
+        result = cli(root, "rotate", "staging", "--no-branch", "-o", "json")
+    assert result.exit_code == 0, result.output
+    page = markdown.markdown(Path(json.loads(result.stdout)["pr_body_file"]).read_text())
+    assert "<img" not in page and "<a " not in page
+    assert f"<code>{hostile}</code>" in page
 
 
 def test_one_environment_complies(tmp_path: Path, keypair_2048_dir: Path) -> None:
@@ -130,6 +149,10 @@ def test_control_characters_never_reach_the_terminal(tmp_path: Path) -> None:
     hostile = "ok\x1b[2K\x1b[1Aclean\rfake\x9b\x07"
     assert inert(hostile + "\n\tnext") == "ok\\x1b[2K\\x1b[1Aclean\\x0dfake\\x9b\\x07\n\tnext"
     assert one_line(hostile + "\n") == "ok\\x1b[2K\\x1b[1Aclean\\x0dfake\\x9b\\x07\\x0a"
+    # A log viewer (and str.splitlines()) breaks the line at U+2028 and U+2029; a bidi override
+    # reorders what follows it.
+    apart = "a\u2028b\u2029c\u202ed\u2066e\u061c"
+    assert one_line(apart) == inert(apart) == "a\\u2028b\\u2029c\\u202ed\\u2066e\\u061c"
 
 
 def test_a_hostile_file_name_in_scan_output_is_inert(tmp_path: Path) -> None:
@@ -141,3 +164,30 @@ def test_a_hostile_file_name_in_scan_output_is_inert(tmp_path: Path) -> None:
     result = cli(root, "scan", "--all-files")
     assert result.exit_code == 1
     assert "x\\x1b[2Ky.env:1:" in result.stdout and "\x1b" not in result.stdout + result.stderr
+
+
+def test_a_hostile_file_name_in_a_verbose_scan_note_is_inert(tmp_path: Path) -> None:
+    """`scan -v` notes a manifest it could not read by the file's name: printed as it was."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    (root / "x\ry.yaml").write_text("apiVersion: v1\nkind: Secret\nstringData:\n  password: [\n")
+    git(root, "add", "-A")
+    result = cli(root, "scan", "-v", "--all-files")
+    assert "sealer scan: x\\x0dy.yaml: not valid YAML at line 5: manifest checks skipped" in result.stderr
+    assert "\r" not in result.stderr
+
+
+def test_a_file_name_holding_a_line_separator_stays_on_its_line(tmp_path: Path) -> None:
+    """A CI log's viewer breaks lines at U+2028: the rest of the name read as a line of its own."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    (root / "x.env\u2028sealer scan: no plaintext secrets\u202e").write_text(
+        "AWS_ACCESS_KEY_ID=AKIAQ3EGUS5RZ7XN2KPB\n"
+    )
+    git(root, "add", "-A")
+    result = cli(root, "scan", "--all-files")
+    assert result.exit_code == 1
+    assert "x.env\\u2028sealer scan: no plaintext secrets\\u202e:1:" in result.stdout
+    assert "\u2028" not in result.stdout + result.stderr and "\u202e" not in result.stdout + result.stderr

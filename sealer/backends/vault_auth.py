@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from sealer import terminal
 from sealer.errors import BackendError
 
 TIMEOUT_SECONDS = 10
@@ -93,14 +94,14 @@ def _refusals(
 
 
 def vault_said(err: Exception, credentials: Iterable[str], secretish: Callable[[str], object]) -> str:
-    """What Vault said in an error answer (its `errors`), cut to 200 characters; withheld when
-    it quotes a credential that was sent or anything shaped like one: a proxy or a hostile
-    server may echo the request, and the line goes to a CI log."""
+    """What Vault said in an error answer (its `errors`), as one clean line cut to 200 characters;
+    withheld when it quotes a credential that was sent or anything shaped like one: a proxy or a
+    hostile server may echo the request, and the line goes to a CI log."""
     said = "; ".join(str(e) for e in getattr(err, "errors", None) or ())
     # All of it is checked: a credential quoted across the cut would leave its start.
     if any(value and value in said for value in credentials) or secretish(said):
         return "Vault's answer withheld: it quotes a credential"
-    return said[:200]
+    return terminal.clean(said, 200)  # a server's words: one line of them, nothing reordered
 
 
 def login(

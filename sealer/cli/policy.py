@@ -15,6 +15,7 @@ import click
 
 from sealer.cli.common import envs_argument, output_choice
 from sealer.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, ConflictingOptions
+from sealer.terminal import one_line
 
 policy_option = click.option(
     "--policy",
@@ -30,8 +31,8 @@ def _color() -> bool:
 
 
 def _policy_errors(err: Any) -> int:
-    for line in err.lines:
-        click.echo(f"sealer: {line}", err=True)
+    for line in err.lines:  # a rule or environment name is the policy file's, or sealer.yaml's
+        click.echo(f"sealer: {one_line(line)}", err=True)
     return EXIT_BAD_INPUT
 
 

@@ -60,11 +60,9 @@ def review(
     environments, targets, pins, periods, policy, allow comments, baselines, gate files) not
     approved through --approvals-from.
     """
-    import json
-
     from sealer import config
     from sealer.forge import branch_under_review, ci_branches, detect
-    from sealer.review import Options, to_markdown, to_text
+    from sealer.review import Options, to_json, to_markdown, to_text
     from sealer.review import review as run_review
 
     forge = detect() if post else None  # a missing token is said before the review runs
@@ -76,7 +74,7 @@ def review(
         Options(approvals_from, require_signed, trust_at=trust_at, ci_branches=ci_branches()),
     )
     if output == "json":
-        click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+        click.echo(to_json(report))
     else:
         click.echo(to_markdown(report) if output == "markdown" else to_text(report), nl=output == "text")
     if forge is not None:

@@ -11,7 +11,6 @@ import click
 
 from sealer.cli.common import output_choice
 from sealer.errors import ConflictingOptions
-from sealer.terminal import one_line
 
 if TYPE_CHECKING:
     from sealer.scan.baseline import Entry
@@ -154,12 +153,14 @@ def _without(candidates: Iterator[Candidate], root: str, excluded: str) -> Itera
 
 
 def _explain(result: Result, seconds: float) -> None:
+    from sealer.scan import report
+
     for path, reason in result.skipped:
-        click.echo(one_line(f"sealer scan: skipped {path}: {reason}"), err=True)
+        click.echo(report.shown(f"sealer scan: skipped {path}: {reason}"), err=True)
     for path, reason in result.unexamined:
-        click.echo(one_line(f"sealer scan: not examined {path}: {reason}"), err=True)
-    for note in result.notes:
-        click.echo(f"sealer scan: {note}", err=True)
+        click.echo(report.shown(f"sealer scan: not examined {path}: {reason}"), err=True)
+    for note in result.notes:  # it names the file
+        click.echo(report.shown(f"sealer scan: {note}"), err=True)
     click.echo(
         f"sealer scan: {len(result.scanned)} file(s), {result.size / 1e6:.2f} MB in "
         f"{seconds * 1000:.0f} ms; {len(result.skipped)} skipped; "

@@ -13,7 +13,8 @@ from typing import Any
 
 from sealer.forge.base import AlreadyOpen, ChangeRequest, ForgeError, Identity
 from sealer.forge.github import GitHub
-from sealer.forge.http import Client, clean
+from sealer.forge.http import Client
+from sealer.terminal import clean
 
 # Gitea's user and repository names: letters, digits, `-`, `_`, `.` (its own rules, not GitHub's).
 _REPOSITORY = re.compile(r"[A-Za-z0-9_.-]{1,40}/[A-Za-z0-9_.-]{1,100}")

@@ -8,7 +8,8 @@ from typing import Any
 from urllib.parse import quote
 
 from sealer.forge.base import AlreadyOpen, ChangeRequest, Comment, Extras, ForgeError, Identity
-from sealer.forge.http import Client, clean
+from sealer.forge.http import Client
+from sealer.terminal import clean
 
 DEFAULT_API_URL = "https://api.github.com"
 _REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")

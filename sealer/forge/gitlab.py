@@ -8,7 +8,8 @@ from typing import Any
 from urllib.parse import quote
 
 from sealer.forge.base import AlreadyOpen, ChangeRequest, Comment, Extras, ForgeError, Identity
-from sealer.forge.http import Client, clean
+from sealer.forge.http import Client
+from sealer.terminal import clean
 
 _PROJECT = re.compile(r"[0-9]{1,20}|[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+")
 

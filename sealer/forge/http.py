@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, urlencode, urljoin, urlsplit
 
-from sealer import deadline, terminal
+from sealer import deadline
 from sealer.forge.base import ForgeError
+from sealer.terminal import clean
 
 TIMEOUT_SECONDS = 30  # each wait for a byte
 MAX_REQUEST_SECONDS = 120.0  # one request in all: a server trickling bytes cannot stretch it
@@ -35,9 +36,6 @@ MAX_TOTAL_WAIT_SECONDS = 300.0
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 3
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-# Control characters, and what else breaks or reorders a line: the line and paragraph
-# separators (str.splitlines() splits there) and the bidirectional overrides and isolates.
-_UNPRINTABLE = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029{terminal.BIDI_CLASS}]+")
 # A number the server sends (Retry-After, X-RateLimit-Reset, X-Next-Page): ASCII digits only, since
 # str.isdigit() takes `²` (a Latin-1 header byte) that float() and int() then refuse.
 _NUMBER = re.compile(r"[0-9]+")
@@ -269,12 +267,6 @@ def _origin(parts: SplitResult) -> tuple[str, str | None, int]:
 def pause(seconds: float) -> None:
     """Wait out a rate limit (tests replace this)."""
     time.sleep(seconds)
-
-
-def clean(text: str, limit: int = 300) -> str:
-    """Text a server sent, fit for one line of output: no control bytes, bounded."""
-    text = _UNPRINTABLE.sub(" ", text).strip()
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 _LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')

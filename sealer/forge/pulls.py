@@ -16,13 +16,10 @@ from dataclasses import dataclass
 
 from sealer import apikey
 from sealer.forge.base import AlreadyOpen, ChangeRequest, Extras, Forge, ForgeError
+from sealer.terminal import clean
 
 REVIEW_MARKER = "<!-- sealer:review -->"
 _ROTATION_MARKER = re.compile(r"<!-- sealer:rotation envs=([a-z0-9,-]{1,2000}) -->")
-# A key as it is, or as the review's Markdown writes it: `report._md` backslash-escapes each `_`,
-# which KEY_PATTERN would no longer find (and the key would go out unredacted).
-_KEY_LEN = apikey.RANDOM_LEN + apikey.CHECKSUM_LEN
-_KEY = re.compile(rf"\b{apikey.PREFIX}\\?_({apikey.ENV_TAG})\\?_([0-9A-Za-z]{{{_KEY_LEN}}})\b")
 MAX_TEXT = 60_000  # both hosts refuse bodies past 65,536 characters
 
 
@@ -50,26 +47,13 @@ def envs_of(request: ChangeRequest) -> set[str]:
     return set(found.group(1).split(",")) if found else set()
 
 
-def holds_key(text: str) -> bool:
-    """Does `text` hold something that checks out as a sealer API key (Markdown-escaped or not)?"""
-    return any(_is_key(m) for m in _KEY.finditer(text))
-
-
-def redact_keys(text: str) -> str:
-    return _KEY.sub(lambda m: f"slr_{m.group(1)}_[redacted]" if _is_key(m) else m.group(0), text)
-
-
-def _is_key(found: re.Match[str]) -> bool:
-    return apikey.checksum_ok(found.group(0).replace("\\", ""))
-
-
 def open_rotation(
     forge: Forge, branch: str, commit: str, envs: Sequence[str], title: str, body: str, extras: Extras
 ) -> Opened:
     """The one open sealer request for `envs`, from `branch` at `commit`: created, or updated when
     it exists (a retried run); older open sealer requests for any of `envs` are closed with a link.
     A request whose branch is at any other commit is someone else's content: never adopted."""
-    if holds_key(title) or holds_key(body):
+    if apikey.holds_key(title) or apikey.holds_key(body):
         raise ForgeError(f"refused to send the {forge.noun}: its text holds what looks like an API key")
     text = _bounded(body).rstrip() + "\n\n" + rotation_marker(envs) + "\n"
     base = forge.default_branch()
@@ -110,9 +94,10 @@ def open_rotation(
 
 def _check_head(forge: Forge, request: ChangeRequest, commit: str) -> None:
     if request.head_sha != commit:
+        # The server's words (a created request's branch, any head): no line break or reordering.
         raise ForgeError(
-            f"the {forge.noun} {request.url} from {request.head} is at "
-            f"{request.head_sha[:12] or 'an unknown commit'}, not this rotation's {commit[:12]}: "
+            f"the {forge.noun} {request.url} from {clean(request.head)} is at "
+            f"{clean(request.head_sha)[:12] or 'an unknown commit'}, not this rotation's {commit[:12]}: "
             "someone else's content, not taken as sealer's"
         )
 
@@ -124,7 +109,7 @@ def _names(request: ChangeRequest) -> str:
 def post_review(forge: Forge, branch: str | None, markdown: str) -> Posted:
     """Put `markdown` on the request of this CI job (or of `branch`), in sealer's one comment."""
     request = _request_for(forge, branch)
-    text = REVIEW_MARKER + "\n" + _bounded(redact_keys(markdown))
+    text = REVIEW_MARKER + "\n" + _bounded(apikey.redact(markdown))
     viewer = forge.viewer()
     found = forge.comments(request) if viewer else []
     mine = [c for c in found if REVIEW_MARKER in c.body and viewer is not None and viewer.wrote(c)]

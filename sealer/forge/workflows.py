@@ -49,6 +49,24 @@ _SSH_PUBLIC = re.compile(
     r"|sk-ecdsa-sha2-nistp256@openssh\.com) ([A-Za-z0-9+/]{32,}={0,3})(?: [^\n]*)?"
 )
 MAX_PUBLIC_KEY = 16 << 10
+# The actions the GitHub workflows run, each pinned to its release's commit: whoever controls an
+# action's repository can move a tag onto other code, and these jobs hold the App's key, the
+# signing key and the stores' credentials. Node 24 releases (GitHub's runners dropped Node 20).
+# Dependabot keeps such pins current and rewrites the version comment with them.
+GITHUB_ACTIONS = {
+    "checkout": "actions/checkout@fbc6f3992d24b796d5a048ff273f7fcc4a7b6c09  # v5.1.0",
+    "setup_python": "actions/setup-python@ece7cb06caefa5fff74198d8649806c4678c61a1  # v6.3.0",
+    "app_token": "actions/create-github-app-token@1b10c78c7865c340bc4f6099eb2f838309f1e8c3  # v3.1.1",
+    "upload_sarif": "github/codeql-action/upload-sarif@8aad20d150bbac5944a9f9d289da16a4b0d87c1e  # v4.36.2",
+}
+# Gitea and Forgejo fetch actions from their own mirrors, which need not hold a given commit yet,
+# and run them on the job container's Node: a major version's tag, as their documentation does.
+# upload-artifact v3: the artifact protocol these hosts serve (v4's is GitHub's own service).
+MIRRORED_ACTIONS = {
+    "checkout": "actions/checkout@v4",
+    "setup_python": "actions/setup-python@v5",
+    "upload_artifact": "actions/upload-artifact@v3",
+}
 
 
 @dataclass(frozen=True)
@@ -194,6 +212,7 @@ def render(options: Options) -> dict[str, str]:
         "kind": kind,
         "host": host,
         "token_var": token_var,
+        "actions": GITHUB_ACTIONS if kind == "github" else MIRRORED_ACTIONS,
     }
     workflows = None if kind == "gitlab" else f".{kind}/workflows"
     # Every workflow, not only sealer's: the host names a job's status by the workflow's `name:` and
@@ -288,7 +307,9 @@ def setup(options: Options) -> Setup:
         )
     elif options.auth == "app":
         secrets = (
-            Secret("vars.SEALER_APP_ID", "the GitHub App's id (Contents and Pull requests: read and write)"),
+            Secret(
+                "vars.SEALER_APP_CLIENT_ID", "the GitHub App's client ID (Contents, Pull requests: write)"
+            ),
             Secret("secrets.SEALER_APP_PRIVATE_KEY", "the GitHub App's private key"),
             Secret(f"secrets.{SIGNING_SECRET}", f"{signing}, the file's content"),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sealer.policy.model import ERROR, Problem
 from sealer.policy.runner import Report
-from sealer.terminal import bidi_shown, inert, markdown_text, one_line
+from sealer.terminal import markdown_code, markdown_text, one_line
 
 _COLORS = {"red": "31", "yellow": "33", "green": "32", "dim": "2", "bold": "1"}
 
@@ -53,10 +53,8 @@ def cell(value: str) -> str:
 
 
 def _code(text: str) -> str:
-    """A code span in a table cell, on one line: literal but for `|`, which GFM splits cells at
-    before it reads code spans."""
-    body = bidi_shown(inert(" ".join(text.splitlines()))).replace("|", "\\|")
-    return f"`{body}`" if body.strip() else cell(text)
+    """A code span in a table cell (a blank one would show its backticks: that stays text)."""
+    return markdown_code(text, in_table=True) if text.strip() else cell(text)
 
 
 def fix_cell(fix: str) -> str:

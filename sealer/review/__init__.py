@@ -9,6 +9,6 @@ plaintext (scan detectors over changed blobs) · sensitive (what needs an approv
 """
 
 from sealer.review.core import Options, review
-from sealer.review.report import to_markdown, to_text
+from sealer.review.report import to_json, to_markdown, to_text
 
-__all__ = ["Options", "review", "to_markdown", "to_text"]
+__all__ = ["Options", "review", "to_json", "to_markdown", "to_text"]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
+import json
 from typing import Any
 
+from sealer.apikey import redact
 from sealer.durations import format_duration
 from sealer.review.model import Change, Report
-from sealer.terminal import bidi_shown, markdown_text, one_line
+from sealer.terminal import markdown_code, markdown_text, one_line
 
 
 def _key_cell(change: Change) -> str:
@@ -40,8 +41,13 @@ def _grace_cell(change: Change) -> str:
 
 def to_text(report: Report) -> str:
     """One line per change, finding and note, as inert text: a file name holding ESC or CR
-    could otherwise erase the findings printed above it (see `sealer.terminal`)."""
-    return "\n".join(one_line(line) for line in _text_lines(report))
+    could otherwise erase the findings printed above it (see `sealer.terminal`). Like every
+    output of the review, an API key in a path or message is redacted: CI logs keep it."""
+    return redact("\n".join(one_line(line) for line in _text_lines(report)))
+
+
+def to_json(report: Report) -> str:
+    return redact(json.dumps(report.as_dict(), indent=2, sort_keys=True))
 
 
 def _text_lines(report: Report) -> list[str]:
@@ -68,23 +74,9 @@ def _text_lines(report: Report) -> list[str]:
     return lines
 
 
-def _line(text: Any) -> str:
-    return " ".join(str(text).splitlines())
-
-
 def _md(text: Any) -> str:
     """Text a pull request's author may have written (paths, names, messages) as inert Markdown."""
     return markdown_text(str(text))
-
-
-def _code(text: Any, in_table: bool = False) -> str:
-    """Inline code: its content is literal (no HTML, no entities) as long as no backtick run in
-    it can close it, so the fence is one backtick longer than the longest run inside."""
-    body = bidi_shown(_line(text))
-    body = body.replace("|", "\\|") if in_table else body
-    fence = "`" * (max((len(run) for run in re.findall("`+", body)), default=0) + 1)
-    pad = " " if body.startswith("`") or body.endswith("`") else ""
-    return f"{fence}{pad}{body}{pad}{fence}"
 
 
 COLUMNS = (
@@ -103,7 +95,7 @@ COLUMNS = (
 
 
 def to_markdown(report: Report) -> str:
-    lines = [f"### sealer review {_code(report.base[:12] + '..' + report.head[:12])}", ""]
+    lines = [f"### sealer review {markdown_code(report.base[:12] + '..' + report.head[:12])}", ""]
     if report.changes:
         lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
         for c in report.changes:
@@ -111,10 +103,10 @@ def to_markdown(report: Report) -> str:
                 _md(c.env),
                 _md(c.cluster),
                 _md(f"{c.namespace}/{c.secret}"),
-                _code(c.entry, in_table=True),
+                markdown_code(c.entry, in_table=True),
                 _md(c.action),
-                f"{_code(c.old_key_id or '—', True)} → {_code(c.new_key_id or '—', True)}",
-                _code(c.new_fingerprint or "—", in_table=True),
+                f"{markdown_code(c.old_key_id or '—', True)} → {markdown_code(c.new_key_id or '—', True)}",
+                markdown_code(c.new_fingerprint or "—", in_table=True),
                 _md(_cert_cell(c)),
                 _md(c.scope),
                 _md(_age_cell(c)),
@@ -125,7 +117,8 @@ def to_markdown(report: Report) -> str:
         lines.append("No sealed data changed.")
     lines += ["", f"**Findings ({len(report.findings)}):**" if report.findings else "**No findings.**"]
     lines += [
-        f"- **{_md(f.rule)}** {_code(f.path)}{f' {_code(f.entry)}' if f.entry else ''}: {_md(f.message)}"
+        f"- **{_md(f.rule)}** {markdown_code(f.path)}{f' {markdown_code(f.entry)}' if f.entry else ''}: "
+        f"{_md(f.message)}"
         for f in report.findings
     ]
     for title, found in (
@@ -134,7 +127,7 @@ def to_markdown(report: Report) -> str:
     ):
         if found:
             lines += ["", f"**{_md(title)} ({len(found)}):**"]
-            lines += [f"- **{_md(f.rule)}** {_code(f.path)}: {_md(f.message)}" for f in found]
+            lines += [f"- **{_md(f.rule)}** {markdown_code(f.path)}: {_md(f.message)}" for f in found]
     if report.notes:
         lines += ["", "Notes:"] + [f"- {_md(n)}" for n in report.notes]
-    return "\n".join(lines) + "\n"
+    return redact("\n".join(lines) + "\n")  # a CI step summary, or the comment `--post` puts up

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sealer import __version__
+from sealer.apikey import redact
 from sealer.scan.findings import Finding
 from sealer.scan.rules import Policy
 from sealer.terminal import one_line
@@ -43,17 +44,21 @@ def text(found: Sequence[Finding], scanned: int, unexamined: int = 0) -> str:
     return "\n".join(lines) + "\n"
 
 
+def shown(text: str) -> str:
+    """A line for a log naming files: inert, and a sealer key a file's name holds redacted (the
+    finding masks the key it found; its path showed it whole)."""
+    return redact(one_line(text))
+
+
 def _text_line(f: Finding) -> str:
     where = f" ({f.note})" if f.note else ""
     where += f" (commit {f.commit[:12]})" if f.commit else ""
-    return one_line(
-        f"{f.path}:{f.line}:{f.column}: {f.severity}: {f.rule}: {f.description}{where}: {f.preview}"
-    )
+    return shown(f"{f.path}:{f.line}:{f.column}: {f.severity}: {f.rule}: {f.description}{where}: {f.preview}")
 
 
 def unexamined_line(files: Sequence[tuple[str, str]]) -> str:
     """One line naming every file that could not be examined, and why."""
-    named = "; ".join(one_line(f"{path} ({reason})") for path, reason in files)
+    named = "; ".join(shown(f"{path} ({reason})") for path, reason in files)
     return f"sealer scan: {len(files)} file(s) could not be examined, so the scan fails: {named}"
 
 

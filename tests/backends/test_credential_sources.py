@@ -452,6 +452,17 @@ def test_a_refusal_quoting_the_credential_is_withheld(monkeypatch: pytest.Monkey
     )
 
 
+def test_a_refusal_is_one_clean_line_of_what_vault_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Vault's `errors` went into the line as they came: a line break there forged a line of
+    `sealer backend check`, a U+2028 or a bidi override one in a CI log."""
+    with QuotingVault("role", "bad role\nproduction: vault login ok\u2028\u202e ") as server:
+        monkeypatch.setenv("VAULT_ID_TOKEN_PROBE", JWT_SHAPE)
+        source = VaultSource("production", server.url, auth="jwt", role="ci", jwt_env="VAULT_ID_TOKEN_PROBE")
+        with pytest.raises(BackendError) as found:
+            source.check()
+    assert str(found.value).endswith("refused (400: bad role production: vault login ok  ci)")
+
+
 # -- Auth0: two tenants --------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import fake_kube
 from support.backend_repos import ENV as REPO_ENV
 from support.backend_repos import Backend, configure, finish, rotate, store_of
 from support.cli import sealer
@@ -222,6 +223,27 @@ def test_kube_redirect_to_another_host_is_not_followed(
         message = backend_error(actions[call])
         assert "redirect (307), not followed" in message and kube_server.url in message
         assert elsewhere.log == []
+
+
+@pytest.mark.parametrize("code", [403, 500])
+@pytest.mark.parametrize("call", ["read", "fingerprints"])
+def test_a_kube_error_message_is_one_clean_bounded_line(
+    kube_server: FakeKube, kubeconfig: Path, call: str, code: int
+) -> None:
+    """The API server's `message` went into the error as it came: a line break forged a line
+    of `sealer backend check`, a U+2028 or bidi override one in a CI log, and it had no bound."""
+    forged = "denied\nkubernetes: registry in sync\u2028ok \u202egnp.exe\x1b[2K" + "x" * 5000
+    kube_server.answer_next(fake_kube.status(code, forged), match="/secrets")
+    api = kube_objects.client(str(kubeconfig), None)
+    actions = {
+        "read": lambda: kube_objects.read(api, "Secret", "payments", "engine-api-key-registry"),
+        "fingerprints": lambda: kube.read_secret_fingerprints(
+            str(kubeconfig), None, "payments", "engine-api-key-registry"
+        ),
+    }
+    message = backend_error(actions[call])
+    assert "denied kubernetes: registry in sync ok  gnp.exe [2K" in message and message.isprintable()
+    assert len(message) < 500
 
 
 # -- DynamoDB ---------------------------------------------------------------------------------

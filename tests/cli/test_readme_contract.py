@@ -6,7 +6,8 @@
   work tree's files, every ref, HEAD, the index and sealer's files in the git directory are the
   same after; so with a command that has nothing to do (exit 0), Ctrl-C before the point of no
   return (exit 130), a missing extra or credential variable (exit 2).
-- `-o json` carries the fields the README names (review findings, status drift; `rule`).
+- `-o json` carries the fields the README names (review findings, status drift; `rule`); every
+  review output redacts a key.
 - A tired operator: a lock that cannot be taken (a read-only checkout), another worktree of the
   repo, a sub-folder, a repo below the top of a work tree, a folder name that is not UTF-8, a
   dry run with an interrupted run left, git not installed.
@@ -33,7 +34,7 @@ from support.fake_kube import FakeKube
 from support.git import commit_all, git, init_repo
 from support.repos import at_point, ledger_records, load_yaml
 
-from sealer import config, ledger, lock
+from sealer import apikey, config, ledger, lock
 from sealer.cli import cli
 from sealer.records import REVOKED
 
@@ -327,6 +328,20 @@ def test_review_json_lists_findings_with_the_documented_fields(rotated: Path) ->
     assert {"findings", "needs_owner_approval", "approved"} <= data.keys()
     assert [set(f) for f in data["findings"]] == [{"rule", "env", "path", "entry", "message"}]
     assert (data["findings"][0]["rule"], data["findings"][0]["path"]) == ("plaintext", "notes.txt")
+
+
+@pytest.mark.parametrize("output", ["markdown", "text", "json"])
+def test_every_review_output_redacts_a_key_the_pull_request_names(rotated: Path, output: str) -> None:
+    """README: every output of `sealer review` shows a key a path or a message holds as
+    `slr_<env>_[redacted]`. A file named after the key it holds: the finding's path showed the
+    key in the CI log and in the step summary, which `--post` redacted only in its comment."""
+    base, leaked = git(rotated, "rev-parse", "HEAD").strip(), apikey.generate("staging")
+    (rotated / f"{leaked}_old.env").write_text(f"API_KEY={leaked}\n")
+    head = commit_all(rotated, "debug")
+    result = sealer(rotated, "review", base, head, "-o", output)
+    assert result.exit_code == 1, result.output
+    assert "plaintext" in result.stdout and "slr_staging_[redacted]_old.env" in result.stdout
+    assert leaked[len("slr_staging_") :] not in result.stdout + result.stderr
 
 
 def test_scan_and_check_json_name_the_kind_rule_as_review_does(rotated: Path) -> None:

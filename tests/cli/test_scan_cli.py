@@ -52,6 +52,16 @@ def test_findings_exit_1_with_a_clear_message_and_no_secret(tree: tuple[Path, st
     assert key not in result.output and key[4:20] not in result.output
 
 
+def test_a_key_a_file_is_named_after_is_redacted_in_the_text(tree: tuple[Path, str]) -> None:
+    """The finding masks the key it found, but the path showed it whole in the CI log."""
+    root, key = tree
+    (root / f"{key}_old.env").write_text(f"API_KEY={key}\n")
+    result = scan("-v", f"{key}_old.env")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("slr_staging_[redacted]_old.env:1:9: error: sealer-api-key:")
+    assert key[len("slr_staging_") :] not in result.output + result.stderr
+
+
 def test_json_is_a_list_of_findings_without_the_secret(tree: tuple[Path, str]) -> None:
     _, key = tree
     result = scan("-o", "json", "deploy/values.yaml", "README.md")

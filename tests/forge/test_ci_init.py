@@ -55,6 +55,47 @@ def check_schema(schema: str, *files: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+PINNED_ACTION = re.compile(r"[a-z0-9-]+/[a-z0-9-]+(/[a-z0-9-]+)?@[0-9a-f]{40}  # v[0-9]+\.[0-9]+\.[0-9]+")
+
+
+def uses_lines(*files: Path) -> list[str]:
+    return [
+        line.split("uses:", 1)[1].strip()
+        for path in files
+        for line in path.read_text().splitlines()
+        if line.lstrip(" -").startswith("uses:")
+    ]
+
+
+@pytest.mark.parametrize("auth", ["app", "token"])
+def test_github_actions_are_pinned_to_a_commit_with_their_release_named(repo: Path, auth: str) -> None:
+    result = cli(repo, "ci", "init", "github", "--owner", "@acme/platform", "--auth", auth)
+    assert result.exit_code == 0, result.stderr
+    used = uses_lines(*(repo / f for f in GITHUB_FILES[1:]))
+    assert len(used) == (8 if auth == "app" else 7)
+    assert all(PINNED_ACTION.fullmatch(line) for line in used), used
+
+
+def test_the_app_token_asks_for_contents_and_pull_requests_only(repo: Path) -> None:
+    assert cli(repo, "ci", "init", "github", "--owner", "@acme/platform").exit_code == 0
+    rotate = yaml.safe_load((repo / GITHUB_FILES[2]).read_text())
+    (step,) = [s for s in rotate["jobs"]["rotate"]["steps"] if "create-github-app-token" in s.get("uses", "")]
+    assert step["with"] == {
+        "client-id": "${{ vars.SEALER_APP_CLIENT_ID }}",
+        "private-key": "${{ secrets.SEALER_APP_PRIVATE_KEY }}",
+        "permission-contents": "write",
+        "permission-pull-requests": "write",
+    }
+
+
+@pytest.mark.parametrize("kind", ["gitea", "forgejo"])
+def test_mirrored_hosts_name_actions_by_a_major_tag(repo: Path, kind: str) -> None:
+    """Their mirrors need not hold a given commit yet: a commit pin there could run nothing."""
+    assert cli(repo, "ci", "init", kind, "--owner", "@acme").exit_code == 0
+    used = uses_lines(*(repo / f".{kind}/workflows").iterdir())
+    assert used and all(re.fullmatch(r"actions/[a-z-]+@v[0-9]+", line) for line in used), used
+
+
 def test_github_workflows_validate_and_run_the_gate(repo: Path) -> None:
     result = cli(repo, "ci", "init", "github", "--owner", "@acme/platform", "-o", "json")
     assert result.exit_code == 0, result.stderr

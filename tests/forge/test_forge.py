@@ -17,10 +17,10 @@ from support.git import git
 from support.isolation import isolated
 from support.repos import copy_repo, keypairs, pinned_repo, private_keys, unseal_values
 
-from sealer import config
+from sealer import apikey, config
 from sealer.forge import http
 from sealer.forge.base import Comment, Extras, ForgeError, Identity
-from sealer.forge.pulls import REVIEW_MARKER, holds_key, open_rotation
+from sealer.forge.pulls import REVIEW_MARKER, open_rotation
 
 
 @pytest.fixture(scope="module")
@@ -226,6 +226,19 @@ def test_a_foreign_request_on_the_branch_is_never_adopted(fake: FakeForge, repo:
         open_rotation(_forge(), "sealer/rotate-staging-x", ours, ["staging"], "t", "sealer's body", Extras())
     assert theirs[:12] in str(caught.value)
     assert planted.body.endswith("looks fine") and planted.state == "open" and planted.labels == []
+
+
+def test_a_head_the_server_names_is_one_clean_line(
+    fake: FakeForge, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit the server says the head is at went into the error as it came: a line
+    separator or a bidi override in it forged or reordered the line."""
+    fake.add_pull("sealer/rotate-staging-x", "<!-- sealer:rotation envs=staging -->")
+    monkeypatch.setattr(fake, "head_sha", lambda branch: "\u2028\u202eapproved\x1b[2K\u2029ok")
+    ours = git(repo, "rev-parse", "main").strip()
+    with pytest.raises(ForgeError, match="someone else's content") as caught:
+        open_rotation(_forge(), "sealer/rotate-staging-x", ours, ["staging"], "t", "b", Extras())
+    assert str(caught.value).isprintable() and " is at approved [2K, not " in str(caught.value)
 
 
 def test_a_branch_pushed_under_the_predicted_name_gets_another(repo: Path, remote: Path) -> None:
@@ -454,11 +467,10 @@ def test_no_plaintext_key_and_no_token_in_anything_sent(
     assert key.encode() not in sent and TOKEN.encode() not in sent
     assert all(TOKEN not in r.path and not any(TOKEN in v for v in r.query.values()) for r in fake.requests)
     other = "y" if key.endswith("x") else "x"  # a last character that differs (its CRC no longer fits)
-    assert holds_key(f"key {key}") and not holds_key(f"key {key[:-1]}{other}")
+    assert apikey.holds_key(f"key {key}") and not apikey.holds_key(f"key {key[:-1]}{other}")
 
 
 def test_a_key_in_a_review_comment_is_redacted(fake: FakeForge, repo: Path) -> None:
-    from sealer import apikey
     from sealer.forge.pulls import post_review
 
     key = apikey.generate("staging")
@@ -470,7 +482,6 @@ def test_a_key_in_a_review_comment_is_redacted(fake: FakeForge, repo: Path) -> N
 
 
 def test_a_text_holding_a_key_is_refused(fake: FakeForge, remote: Path) -> None:
-    from sealer import apikey
 
     with pytest.raises(ForgeError, match="looks like an API key"):
         open_rotation(
@@ -533,10 +544,9 @@ def test_a_hostile_answer_cannot_break_or_reorder_the_line(fake: FakeForge) -> N
 @pytest.mark.parametrize("control", ["\u061c", "\u200e", "\u200f", "\u202a", "\u202e", "\u2066", "\u2069"])
 def test_every_bidirectional_control_the_review_shows_is_stripped_from_server_text(control: str) -> None:
     from sealer import terminal
-    from sealer.forge import http
 
-    assert terminal.bidi_shown(control) != control  # the review shows it as \uNNNN
-    assert http.clean(f"ok{control}txt.exe") == "ok txt.exe"
+    assert terminal.one_line(control) == f"\\u{ord(control):04x}"  # what every output shows
+    assert terminal.clean(f"ok{control}txt.exe") == "ok txt.exe"
 
 
 @pytest.mark.parametrize(
@@ -843,7 +853,6 @@ def test_gitea_review_post_finds_the_pull_request_of_its_actions_job(
 
 
 def test_a_key_the_review_markdown_escaped_is_redacted_too(fake: FakeForge, repo: Path) -> None:
-    from sealer import apikey
     from sealer.forge.pulls import post_review
     from sealer.review import to_markdown
     from sealer.review.model import Finding, Report

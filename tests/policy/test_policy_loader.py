@@ -135,6 +135,23 @@ def test_bad_overrides_in_sealer_yaml(repo_factory: RepoFactory) -> None:
     ]
 
 
+def test_a_rule_name_in_sealer_yaml_cannot_forge_or_erase_a_line(repo_factory: RepoFactory) -> None:
+    """A pull request's sealer.yaml names the rule: its CR, ESC or U+2028 went to stderr as they
+    were, one line per mistake printed without `one_line`."""
+    root = repo_factory()
+
+    def bad(doc: Any) -> None:
+        doc["environments"]["dev"]["policy"] = {"x\x1b[2K\rsealer: policy ok\u2028": {}}
+
+    edit_config(root, bad)
+    result = sealer(root, "check")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "sealer: invalid config: sealer.yaml: environments.dev.policy.x\\x1b[2K\\x0dsealer: policy ok"
+        f"\\u2028: unknown rule (known: {KNOWN_RULES})"
+    ]
+
+
 @pytest.mark.parametrize(
     ("policy", "what"),
     [

@@ -4,13 +4,15 @@ JSON names a finding's kind `rule`, as `sealer check` and `sealer scan` do."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html.parser import HTMLParser
 
 import markdown
 import pytest
 
+from sealer import apikey
 from sealer.review.model import Change, Finding, Report
-from sealer.review.report import to_markdown, to_text
+from sealer.review.report import to_json, to_markdown, to_text
 
 # What review's Markdown is made of; anything else in the rendered page came from a value.
 OWN_TAGS = {"h3", "p", "code", "strong", "ul", "li", "table", "thead", "tbody", "tr", "th", "td"}
@@ -92,6 +94,16 @@ def test_bidirectional_controls_are_shown_not_obeyed() -> None:
     text = to_markdown(Report("a" * 40, "b" * 40, [change(value)], [finding], [value], [finding]))
     assert not any(c in text for c in "\u202e\u2066\u2069")
     assert "sealed/\\u202elmay.txt\\u2066x\\u2069" in text  # in each code span
+
+
+@pytest.mark.parametrize("render", [to_markdown, to_text, to_json])
+def test_a_key_in_a_name_or_message_is_redacted(render: Callable[[Report], str]) -> None:
+    """Markdown escapes each `_` (`slr\\_staging\\_…`); a code span keeps them; `_` next to a key
+    hides nothing of it."""
+    key = apikey.generate("my-env")
+    finding = Finding("plaintext", "my-env", f"a/{key}_old.env", key, f"the pull request's text: {key}.")
+    text = render(Report("a" * 40, "b" * 40, [change(key)], [finding], [key], [finding], [finding], [key]))
+    assert key[len("slr_my-env_") :] not in text and "[redacted]" in text
 
 
 def test_a_table_row_keeps_its_cells() -> None:
