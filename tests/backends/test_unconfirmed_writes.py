@@ -8,10 +8,8 @@ with one line when it does not hold the change; the store is left as it was."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import pytest
 from support.backend_repos import ENV as REPO_ENV
 from support.backend_repos import Backend, configure, finish, one_line_error, rotate, store_of
 from support.cli import sealer
-from support.fake_http import Request, Response
+from support.fake_http import Request, Response, trickling
 from support.fake_vault import FakeVault, _envelope
 from support.git import git
 from support.http_stores import backend_error
@@ -376,43 +374,13 @@ def test_kubernetes_registry_read_back_trickling_is_cut_off(
 # -- a store server trickling its answer: each store request is bounded in wall-clock time --------
 
 
-@contextlib.contextmanager
-def _trickling(
-    server: Any,
-    monkeypatch: pytest.MonkeyPatch,
-    match: str,
-    method: str,
-    answer: Callable[[Request], Response],
-) -> Iterator[None]:
-    """The next `method` request to `match` gets `answer`, sent a byte at a time (each well within
-    the socket timeout) for 5 s at most; the store's wall-clock bound is shortened to 0.5 s."""
-    from sealer.backends import base
-
-    monkeypatch.setattr(base, "MAX_REQUEST_SECONDS", 0.5)
-    stop = threading.Event()
-    timer = threading.Timer(5, stop.set)  # without the bound, the call ends here (and succeeds)
-
-    def trickled(request: Request) -> Response:
-        timer.start()
-        reply = answer(request)
-        reply.trickle_until = stop
-        return reply
-
-    server.answer_next(trickled, match=match, method=method)
-    try:
-        yield
-    finally:
-        stop.set()
-        timer.cancel()
-
-
 def test_rotate_whose_registration_write_is_cut_off_removes_it(
     vault_repo: Path, vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The write's answer trickles past the bound after Vault kept it: its fate is unknown to
     sealer, so the run removes it again (exit 2 says nothing changed)."""
     head = git(vault_repo, "rev-parse", "HEAD")
-    with _trickling(vault_env, monkeypatch, "/data/", "POST", vault_env.handle):
+    with trickling(vault_env, monkeypatch, "/data/", "POST", vault_env.handle):
         line = one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--no-branch"), 2)
     assert "did not answer within 0.5 seconds while writing" in line
     assert git(vault_repo, "rev-parse", "HEAD") == head
@@ -434,7 +402,7 @@ def test_vault_trickling_its_answer_is_cut_off(
     from sealer.backends.vault import VaultStore
 
     store = VaultStore({"path": "sealer/trickled"}, tmp_path)
-    with _trickling(vault_env, monkeypatch, "/data/", "GET", vault_env.handle):
+    with trickling(vault_env, monkeypatch, "/data/", "GET", vault_env.handle):
         message = backend_error(lambda: store.list(ENV))
     assert message == (
         f"vault: {vault_env.url} did not answer within 0.5 seconds while reading secret/sealer/trickled/{ENV}"
@@ -445,7 +413,7 @@ def test_auth0_trickling_its_answer_is_cut_off(
     auth0_store: Any, auth0_env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user = auth0_store.options["user_id"]
-    with _trickling(auth0_env, monkeypatch, "/api/v2/users/", "GET", auth0_env.dispatch):
+    with trickling(auth0_env, monkeypatch, "/api/v2/users/", "GET", auth0_env.dispatch):
         message = backend_error(lambda: auth0_store.list(ENV))
     assert message.startswith("auth0: ") and message.endswith(
         f" did not answer within 0.5 seconds while requesting user {user}"
@@ -457,7 +425,7 @@ def test_dynamodb_trickling_its_answer_is_cut_off(
 ) -> None:
     store, proxy = dropping
     store.list(ENV)  # the table made
-    with _trickling(proxy, monkeypatch, "/", "POST", proxy.handle):
+    with trickling(proxy, monkeypatch, "/", "POST", proxy.handle):
         message = backend_error(lambda: store.list(ENV))
     assert message == (
         f"dynamodb: {proxy.url} did not answer within 0.5 seconds while reading the items of {ENV}"

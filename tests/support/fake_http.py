@@ -3,13 +3,16 @@ a request log and fault injection ("the next N requests get 503")."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
 
 _Server = TypeVar("_Server", bound="FakeServer")
 TRICKLE_SECONDS = 0.05
@@ -209,3 +212,33 @@ def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
             return
 
     return Handler
+
+
+@contextlib.contextmanager
+def trickling(
+    server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    match: str,
+    method: str,
+    answer: Callable[[Request], Response],
+) -> Iterator[None]:
+    """The next `method` request to `match` gets `answer`, sent a byte at a time (each well within
+    the socket timeout) for 5 s at most; the store's wall-clock bound is shortened to 0.5 s."""
+    from sealer.backends import base
+
+    monkeypatch.setattr(base, "MAX_REQUEST_SECONDS", 0.5)
+    stop = threading.Event()
+    timer = threading.Timer(5, stop.set)  # without the bound, the call ends here (and succeeds)
+
+    def trickled(request: Request) -> Response:
+        timer.start()
+        reply = answer(request)
+        reply.trickle_until = stop
+        return reply
+
+    server.answer_next(trickled, match=match, method=method)
+    try:
+        yield
+    finally:
+        stop.set()
+        timer.cancel()
