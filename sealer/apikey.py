@@ -22,8 +22,11 @@ CHECKSUM_LEN = 6
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 ENV_TAG = r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?"
 _ENV_RE = re.compile(rf"{ENV_TAG}\Z")
-# What scanners search for; `checksum_ok` confirms a match.
-KEY_PATTERN = rf"\b{PREFIX}_({ENV_TAG})_([0-9A-Za-z]{{{RANDOM_LEN + CHECKSUM_LEN}}})\b"
+# What scanners search for; `checksum_ok` confirms a match. Bounded by anything but a base62
+# digit, not by `\b`: `_` is a word character, and `old_slr_…` or `slr_…_v2` hold a key too.
+KEY_PATTERN = (
+    rf"(?<![0-9A-Za-z]){PREFIX}_({ENV_TAG})_([0-9A-Za-z]{{{RANDOM_LEN + CHECKSUM_LEN}}})(?![0-9A-Za-z])"
+)
 _KEY_RE = re.compile(KEY_PATTERN)
 # What `redact` hides: a key as it is, or as Markdown writes it (`terminal.markdown_text`
 # backslash-escapes each `_`), next to anything but a base62 digit (`_` too: a file

@@ -13,7 +13,7 @@ from typing import Any
 
 from sealer import kube, ledger
 from sealer.config import Config, Environment
-from sealer.errors import NotDeployed, SealerError
+from sealer.errors import BadInput, NotDeployed, SealerError
 from sealer.records import KeyRecord
 
 NO_CONTEXT = "no context in clusterContexts"
@@ -32,6 +32,21 @@ class LiveCluster:
 def several(env: Environment) -> bool:
     """Does `status` read each cluster through its own context (sealer.yaml maps them)?"""
     return bool(env.cluster_contexts)
+
+
+def cluster_of(env: Environment, context: str) -> str | None:
+    """The cluster a `--context` names; None without clusterContexts. With them, a context that
+    is none of theirs is bad input: read alone it would pass for one of the clusters, every
+    cluster's key registry compared with what it serves."""
+    for name, known in env.cluster_contexts.items():
+        if known == context:
+            return name
+    if env.cluster_contexts:
+        raise BadInput(
+            f"{env.name}: --context {context} is none of its clusterContexts "
+            f"({', '.join(env.cluster_contexts.values())}): name one, or none to read every cluster"
+        )
+    return None
 
 
 def read_all(env: Environment, kubeconfig: str | None) -> list[LiveCluster]:

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sealer import certs, extras, terminal
 from sealer.errors import BackendError, BadInput
@@ -38,20 +39,28 @@ class _Missing(Exception):
     """A 404 from the API server, for callers that try several names."""
 
 
-DEFAULT_KUBECONFIG = "the default kubeconfig ($KUBECONFIG or ~/.kube/config)"
-
-
 def require_kubeconfig(kubeconfig: str | None) -> None:
     """Refuse (exit 2) when there is no kubeconfig to read at all: `kubeconfig`, else $KUBECONFIG's
     files, else ~/.kube/config. Several clusters read one by one would each report it as that
     cluster's error, and a run where no cluster could ever be read is bad input, not a finding."""
     if kubeconfig:
         if not Path(kubeconfig).is_file():
-            raise BadInput(f"kubeconfig {kubeconfig} does not exist")
+            there = "is not a file" if Path(kubeconfig).exists() else "does not exist"
+            raise BadInput(f"kubeconfig {kubeconfig} {there}")
         return
-    files = [f for f in os.environ.get("KUBECONFIG", "").split(os.pathsep) if f] or ["~/.kube/config"]
-    if not any(Path(f).expanduser().is_file() for f in files):
-        raise BadInput(f"no kubeconfig found in {DEFAULT_KUBECONFIG}: pass --kubeconfig")
+    named = [f for f in os.environ.get("KUBECONFIG", "").split(os.pathsep) if f]
+    if not any(Path(f).expanduser().is_file() for f in named or ["~/.kube/config"]):
+        raise BadInput(no_kubeconfig())
+
+
+def no_kubeconfig() -> str:
+    """What was looked for, in one line, and how to name one."""
+    looked = (
+        "no file $KUBECONFIG names exists"
+        if os.environ.get("KUBECONFIG", "").strip(os.pathsep)
+        else "$KUBECONFIG is not set and ~/.kube/config does not exist"
+    )
+    return f"no kubeconfig found: {looked}; pass --kubeconfig FILE or set KUBECONFIG"
 
 
 def core_api(kubeconfig: str | None, context: str | None) -> Any:
@@ -62,7 +71,7 @@ def core_api(kubeconfig: str | None, context: str | None) -> Any:
     from kubernetes.config.config_exception import ConfigException
 
     require_kubeconfig(kubeconfig)
-    where = kubeconfig or DEFAULT_KUBECONFIG
+    where = kubeconfig or ("$KUBECONFIG" if os.environ.get("KUBECONFIG") else "~/.kube/config")
     # The client reads $KUBECONFIG once, at import; read it now so a changed value counts.
     kubeconfig = kubeconfig or (os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None)
     try:
@@ -71,11 +80,22 @@ def core_api(kubeconfig: str | None, context: str | None) -> Any:
         )
     except ConfigException as err:
         if "No configuration found" in str(err):
-            raise BadInput(f"no kubeconfig found in {where}: pass --kubeconfig") from None
+            raise BadInput(f"kubeconfig {where} holds no configuration: pass --kubeconfig FILE") from None
         raise BadInput(f"kubeconfig: {str(err).splitlines()[0][:200]}") from None
     except (yaml.YAMLError, TypeError, ValueError, AttributeError, KeyError):
         raise BadInput(f"kubeconfig {where} is not a valid kubeconfig file") from None
+    if not is_http_url(str(api_client.configuration.host or "")):  # the client would guess, then warn
+        raise BadInput(f"kubeconfig {where}: the cluster's server is not an http(s) URL (https://HOST:PORT)")
     return client.CoreV1Api(follow_no_redirect(api_client))
+
+
+def is_http_url(url: str) -> bool:
+    """An http(s) URL with a host: what an API server's (or a store's) address must be."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # a broken [IPv6] literal
+        return False
 
 
 def follow_no_redirect(api_client: Any) -> Any:

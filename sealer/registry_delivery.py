@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sealer import apikey, config, git, layout, ledger, registry, render, repofiles
+from sealer import apikey, clusters, config, git, layout, ledger, registry, render, repofiles
 from sealer.backends import publish_registry, read_live_registry
 from sealer.errors import BadInput, SealerError
 from sealer.records import ACTIVE, KeyRecord, utcnow
@@ -137,11 +137,12 @@ def _targets(
 ) -> list[tuple[str, str | None]]:
     """(registry cluster name, kubeconfig context) of each registry to compare."""
     if settings.delivery == registry.DIRECT:
-        if context and context in settings.contexts:  # #17: one cluster of several, its registry only
-            return [(context, context)]
-        if context and not settings.contexts:  # the one cluster, read through the context asked for
-            return [(registry.CURRENT_CONTEXT, context)]
+        if context:  # the cluster asked for (one of several, or the one): its registry alone
+            return [(context if context in settings.contexts else registry.CURRENT_CONTEXT, context)]
         return [(c or registry.CURRENT_CONTEXT, c) for c in settings.contexts or (None,)]
+    named = clusters.cluster_of(env, context) if context else None
+    if named is not None:  # #17: one cluster of clusterContexts, its registry alone
+        return [(named, context)]
     several = len(env.clusters) > 1
     return [(c.name, context or (c.name if several else None)) for c in env.clusters]
 
@@ -155,6 +156,10 @@ def compare_live(
     if settings is None:
         return []
     if kubeconfig and settings.delivery == registry.GITOPS:
+        settings = registry.Settings(**{**settings.__dict__, "kubeconfig": kubeconfig})
+    elif context and settings.delivery == registry.DIRECT:
+        # The cluster asked for: its registry through the kubeconfig its Secret was read through,
+        # so a context that file lacks is bad input there (exit 2), never a drift row here.
         settings = registry.Settings(**{**settings.__dict__, "kubeconfig": kubeconfig})
     records = ledger.load(cfg.root, env.name)
     pub = registry.Publication(tuple(records), held=_holder(cfg, env.name))

@@ -133,6 +133,15 @@ def test_server_errors(kubeconfig: Path, kube_server: FakeKube) -> None:
         kube.read_secret_fingerprints(str(kubeconfig), None, NS, "s")
 
 
+@pytest.mark.parametrize("server", ['""', "api.example:6443"])
+def test_a_server_that_is_no_url_is_one_line(tmp_path: Path, kube_server: FakeKube, server: str) -> None:
+    """Not urllib3's 'cannot reach' guess and a warning on stderr: what is wrong in the kubeconfig."""
+    config = kube_server.kubeconfig(tmp_path).read_text().replace(kube_server.url, server)
+    (tmp_path / "no-url").write_text(config)
+    with pytest.raises(BadInput, match=r"the cluster's server is not an http\(s\) URL"):
+        kube.fetch_controller_cert(str(tmp_path / "no-url"), None)
+
+
 def test_unreachable_api_server(tmp_path: Path, kube_server: FakeKube) -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))

@@ -583,6 +583,31 @@ def test_status_with_a_context_reads_the_direct_registry_through_it(
     assert result.exit_code == 0, result.output
 
 
+def test_status_with_a_context_reads_the_direct_registry_through_the_secrets_kubeconfig(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path, keys: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator's own kubeconfig names the cluster `ops`; the delivery's (where rotate writes)
+    has no such context. `--context ops` names the cluster to look at: its registry is read
+    where its Secret was, not reported as drift through a file that lacks the context."""
+    go_direct(repo, kubeconfig)
+    rotate(repo)
+    finish(repo, "--finish")
+    served = unseal_values(repo, "staging", keys)
+    kube_server.add_secret("staging", "engine-api-key", {k: v.encode() for k, v in served.items()})
+    mine = kubeconfig.parent / "mine"
+    mine.write_text(kubeconfig.read_text().replace("admin", "ops"))
+    result = cli(repo, "status", "staging", "--kubeconfig", str(mine), "--context", "ops", "-o", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["registries"]
+    assert [(r["cluster"], r["state"], r["why"]) for r in rows] == [("current-context", "in sync", "")]
+    monkeypatch.setenv("KUBECONFIG", str(mine))
+    assert cli(repo, "status", "staging", "--context", "ops").exit_code == 0
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))  # no `ops` where the Secret is read: bad input
+    refused = cli(repo, "status", "staging", "--context", "ops")
+    assert refused.exit_code == 2 and refused.stdout == "", refused.output
+    assert "ops" in refused.stderr and len(refused.stderr.splitlines()) == 1
+
+
 def test_a_stale_resource_version_is_retried_on_fresh_state(
     repo: Path, kube_server: FakeKube, kubeconfig: Path
 ) -> None:
@@ -901,6 +926,7 @@ def test_an_abandoned_rotation_leaves_the_direct_registry_and_the_serial_still_g
     assert registry.check(after, old.fingerprint, utcnow()) == VALID
     serials.append(after.serial)
     assert finish(repo, "--abandon", branch)["abandoned"] == []  # again: nothing left to drop
+    assert cli(repo, "rotate", "--abandon", branch).stdout == "nothing to abandon\n"  # not "to finish"
     git(repo, "branch", "-D", branch)
     rotate(repo)  # the next rotation still publishes: its serial is above the abandoned one's
     serials.append(live(kube_server).serial)  # type: ignore[union-attr]

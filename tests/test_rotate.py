@@ -911,6 +911,20 @@ def test_every_fault_point_in_the_code_is_injected_above() -> None:
     )
 
 
+@pytest.mark.parametrize("command", ["revoke", "compromised"])
+def test_a_key_of_another_environment_is_named_as_such(repo: Path, command: str) -> None:
+    """A tired operator types the wrong ENV: the key is unknown there (exit 2, nothing changed),
+    and the line says which environment's ledger holds it."""
+    key_id = next(r.key_id for r in ledger.load(repo, "production") if r.status == ACTIVE)
+    refs = git(repo, "show-ref")
+    result = cli(repo, "keys", command, "staging", key_id)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"sealer: k8s-secrets: staging: no key {key_id}; it is a key of production\n"
+    assert git(repo, "show-ref") == refs
+    unknown = cli(repo, "keys", command, "staging", "kid_000000000000")
+    assert unknown.stderr == "sealer: k8s-secrets: staging: no key kid_000000000000\n"
+
+
 @pytest.mark.parametrize("command", ["rotate", "revoke", "compromised"])
 def test_uncommitted_sealer_yaml_stops_every_key_change(repo: Path, command: str) -> None:
     """The stores and targets come from the working tree's sealer.yaml, the commit from HEAD's:

@@ -467,6 +467,42 @@ def test_the_commit_record_beside_the_journal_is_checked_like_the_journal(
     assert_clean(repo, keys, on=data["branch"])
 
 
+@pytest.mark.parametrize(
+    ("asked", "not_applied"),
+    [
+        (("--branch", "mine"), ["--branch"]),
+        (("--no-branch",), ["--no-branch"]),
+        (("production", "--grace", "1h"), ["production", "--grace"]),
+        ((), []),
+    ],
+)
+def test_options_an_earlier_run_finished_first_did_not_take_are_named(
+    repo: Path, keys: list[Any], asked: tuple[str, ...], not_applied: list[str]
+) -> None:
+    """A rerun finishes the interrupted rotation as it began (its own branch) and starts nothing
+    new: what it was asked this time and did not do is said, on stderr and in the JSON."""
+    start = head(repo)
+    killed = _sealer(repo, "rotate", ENV, extra={"SEALER_FAULT": "before-accept:kill"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    entry = journal_of(repo)
+    assert entry is not None and entry["branch"]
+    done = cli(repo, "rotate", ENV, *asked, "-o", "json")
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    assert data["resumed"] is True and data["branch"] == entry["branch"] and head(repo) == start
+    assert data["not_applied"] == not_applied
+    if not not_applied:
+        assert done.stderr == ""
+        return
+    assert done.stderr == (
+        f"sealer: an earlier interrupted run was finished first, on its own branch {entry['branch']} "
+        f"({data['commit'][:12]}), and nothing new was started: {', '.join(not_applied)} not applied; "
+        "run the command again for them\n"
+    )
+    assert "mine" not in git(repo, "branch", "--list")
+    assert_clean(repo, keys, on=data["branch"])
+
+
 def test_finish_refuses_to_run_on_a_rotation_branch(repo: Path) -> None:
     data = json.loads(cli(repo, "rotate", ENV, "-o", "json").stdout)
     git(repo, "checkout", "-q", data["branch"])

@@ -211,6 +211,7 @@ def test_unreachable_api_server_and_bad_input(
     kube_server.fail_next(503)
     assert "503" in one_line_error(status(repo, kubeconfig), 2)
     assert "does not exist" in one_line_error(status(repo, tmp_path / "no-kubeconfig"), 2)
+    assert one_line_error(status(repo, tmp_path), 2) == f"sealer: kubeconfig {tmp_path} is not a file"
     assert "unknown environment 'qa'" in one_line_error(
         sealer(repo, "status", "qa", "--kubeconfig", str(kubeconfig)), 2
     )

@@ -20,7 +20,6 @@ from support.repos import EnvSpec, copy_repo, make_repo
 
 from sealer import apikey, cert_pins, config, yamlio
 from sealer.errors import ConfigError
-from sealer.kube import DEFAULT_KUBECONFIG
 
 SECRET = "engine-api-key"
 EAST = "east"  # the second cluster; the first is named like the environment
@@ -261,9 +260,15 @@ def test_no_kubeconfig_at_all_is_bad_input(
     with one cluster: not a report of clusters each 'unreachable'."""
     monkeypatch.delenv("KUBECONFIG", raising=False)
     line = one_line_error(sealer(repo, "status", ENV), 2)
-    assert line == f"sealer: no kubeconfig found in {DEFAULT_KUBECONFIG}: pass --kubeconfig"
+    assert line == (
+        "sealer: no kubeconfig found: $KUBECONFIG is not set and ~/.kube/config does not exist; "
+        "pass --kubeconfig FILE or set KUBECONFIG"
+    )
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
-    assert "no kubeconfig found" in one_line_error(sealer(repo, "status", ENV, "-o", "json"), 2)
+    assert one_line_error(sealer(repo, "status", ENV, "-o", "json"), 2) == (
+        "sealer: no kubeconfig found: no file $KUBECONFIG names exists; "
+        "pass --kubeconfig FILE or set KUBECONFIG"
+    )
     assert "does not exist" in one_line_error(status(repo, tmp_path / "none"), 2)
 
 
@@ -297,8 +302,34 @@ def test_an_explicit_context_reads_that_cluster_alone(
     _, now = rotated_twice
     serve(kubes[EAST], EAST, now, repo)
     result = ok(status(repo, contexts_file, "--context", "two", "-o", "json"))
-    assert "clusters" not in json.loads(result.stdout)
+    data = json.loads(result.stdout)
+    assert "clusters" not in data
+    assert [(r["cluster"], r["state"]) for r in data["registries"]] == [(EAST, "in sync")]  # its own alone
     assert kubes[ENV].requests_to(f"/api/v1/namespaces/{ENV}/secrets/{SECRET}", "GET") == 0
+
+
+@pytest.mark.parametrize("delivery", ["gitops", "direct"])
+def test_a_context_of_no_cluster_is_bad_input(
+    repo: Path, rotated_twice: Any, kubes: dict[str, FakeKube], tmp_path: Path, delivery: str
+) -> None:
+    """`--context` names the cluster to look at: one that is none of clusterContexts' (here a
+    context of the first cluster's API server) would pass for a cluster and have every
+    cluster's key registry compared through it. Exit 2, naming the contexts there are."""
+    _, now = rotated_twice
+    for cluster, kube in kubes.items():
+        serve(kube, cluster, now, repo)
+    if delivery == "direct":
+        with config.edit(repo) as doc:
+            doc["environments"][ENV]["backend"] = {"kind": "k8s-secrets", "options": {"delivery": "direct"}}
+        commit_all(repo, "direct delivery")
+    servers = {CONTEXTS[cluster]: (kube.url, kube.admin_token) for cluster, kube in kubes.items()}
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", {**servers, "other": servers["one"]})
+    line = one_line_error(status(repo, kubeconfig, "--context", "other"), 2)
+    assert line == (
+        f"sealer: {ENV}: --context other is none of its clusterContexts (one, two): "
+        "name one, or none to read every cluster"
+    )
+    assert all(kube.requests_to("/api/v1/", "GET") == 0 for kube in kubes.values())
 
 
 # -- rotate --finish: deployed means served by every cluster --------------------------------------

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from sealer import kube
 from sealer.apikey import KEY_PATTERN
 from sealer.backends import vault_auth
 from sealer.errors import BackendError, BadInput, ConfigError, MissingCredential
@@ -405,6 +406,10 @@ class VaultSource:
             token = os.environ.get("VAULT_TOKEN", "").strip()
             if not address:
                 raise BackendError("vault: VAULT_ADDR is not set")
+            if not kube.is_http_url(address):  # never echoed: user info in it is a credential
+                raise BackendError(
+                    "vault: VAULT_ADDR is not an http(s) URL (e.g. https://vault.example:8200)"
+                )
             if not token:
                 raise BackendError("vault: VAULT_TOKEN is not set")
             return VaultLogin(address, token, os.environ.get("VAULT_NAMESPACE") or None, verify)

@@ -72,6 +72,7 @@ class SealerGroup(click.Group):
             raise click.UsageError(f"No such command {args[0]!r}. Did you mean {close[0]!r}?", ctx) from None
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["sealer.args"] = list(args)  # for the help a command's usage error names
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as err:  # the group's own options; a command's are seen in invoke
@@ -82,7 +83,7 @@ class SealerGroup(click.Group):
         try:
             result = super().invoke(ctx)
         except click.UsageError as err:
-            show_usage_error(err)
+            show_usage_error(err, _command_path(ctx))
             ctx.exit(err.exit_code)
         except SealerError as err:
             click.echo(f"sealer: {one_line(str(err))}", err=True)
@@ -110,13 +111,26 @@ def cli() -> None:
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
-def show_usage_error(err: click.UsageError) -> None:
+def _command_path(ctx: click.Context) -> str:
+    """`sealer keys revoke` for the words the group was given: click raises an option's missing
+    value without the command's context, and `sealer -h` does not document that option."""
+    command: click.Command | None = ctx.command
+    path = [ctx.command_path]
+    for word in ctx.meta.get("sealer.args", []):
+        command = command.get_command(ctx, word) if isinstance(command, click.Group) else None
+        if command is None:
+            break
+        path.append(word)
+    return " ".join(path)
+
+
+def show_usage_error(err: click.UsageError, fallback: str = "sealer") -> None:
     """A usage error as one `sealer: …` line, like any other bad input (README: exit 2, one
     line), naming the help to read instead of printing the usage block."""
     if isinstance(err, _NO_ARGS_IS_HELP):
         err.show()
         return
-    where = err.ctx.command_path if err.ctx else "sealer"
+    where = err.ctx.command_path if err.ctx else fallback
     said = " ".join(err.format_message().split())  # click lists a choice per line: one line, not \x0a
     click.echo(f"sealer: {one_line(said).rstrip('.')} (see '{where} -h')", err=True)
 

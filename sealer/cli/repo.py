@@ -195,7 +195,7 @@ def rotate(
     cfg = config.load()
     if finish or abandon:
         done = phases.abandon(cfg, abandon) if abandon else phases.finish(cfg, envs)
-        emit(done.as_dict(), output, _finish_text(done))
+        emit(done.as_dict(), output, _finish_text(done, "abandon" if abandon else "finish"))
         if done.left:
             again = f"sealer rotate --abandon {abandon}" if abandon else "sealer rotate --finish"
             raise PartlyDone(
@@ -229,9 +229,14 @@ def _report(result: Any, output: str, forge: Any, cfg: Any) -> int:
     from sealer.rotation import phases
 
     data = result.as_dict()
+    note = phases.earlier_run_note(result)
     if result.left:
         emit(_json_view(data), output, _text_view(data))
-        raise PartlyDone(phases.partly_done(result))
+        raise PartlyDone(phases.partly_done(result) + (f"; {note}" if note else ""))
+    if note:
+        from sealer.terminal import one_line
+
+        click.echo(f"sealer: {one_line(note)}", err=True)
     if forge is None or not (result.commit and result.branch):
         emit(_json_view(data), output, _text_view(data))
         return 0
@@ -240,10 +245,10 @@ def _report(result: Any, output: str, forge: Any, cfg: Any) -> int:
     return open_and_report(forge, cfg, data, _json_view(data), _text_view(data), output)
 
 
-def _finish_text(done: Any) -> str:
+def _finish_text(done: Any, phase: str) -> str:
     lines = [f"activated {a.env} {a.name} {a.key_id}{_ends_text(a)}" for a in done.activated]
     lines += [f"revoked abandoned {a.env} {a.name} {a.key_id}" for a in done.abandoned]
-    return "\n".join(lines) or ("nothing finished" if done.left else "nothing to finish")
+    return "\n".join(lines) or (f"nothing {phase}ed" if done.left else f"nothing to {phase}")
 
 
 def _ends_text(activation: Any) -> str:
@@ -273,6 +278,7 @@ def _json_view(result: dict) -> dict:
         "dry_run": result["dry_run"],
         "left": result.get("left", []),
         "resumed": result.get("resumed", False),
+        "not_applied": result.get("not_applied", []),
     }
     views = [{**env, **common} for env in result["envs"]]
     if len(views) == 1:

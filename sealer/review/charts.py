@@ -100,6 +100,27 @@ def renders_managed(
     return any(_doc_renders(doc, secrets, registry_names) for doc in docs)
 
 
+# A value that is one values entry as a whole (`name: {{ .Values.settings.name }}`): what it
+# renders, the values an application passes (judged on their own) name in full.
+_WHOLE_VALUE = re.compile(
+    r"(?m)(?<=:)([ \t]+)([\"']?)\{\{-?\s*\.Values(?:\.\w+)+\s*(?:\|\s*quote\s*)?-?\}\}\2[ \t]*$"
+)
+
+
+def renders_from_parts(
+    data: bytes | None, targets: Iterable[stray.Target], registries: Iterable[stray.Target], path: str = ""
+) -> bool:
+    """`renders_managed`, a value one values entry gives whole set aside: whether a chart's file
+    could render a managed Secret or key registry from what values do not name whole (a
+    release's name or namespace, a name built from parts), which judging the values that an
+    application passes cannot clear."""
+    text = stray.decoded(data) if data is not None else None
+    if text is None:
+        return True
+    plain = _WHOLE_VALUE.sub(lambda match: f"{match[1]}values-given", text)
+    return renders_managed(plain.encode(), targets, registries, path)
+
+
 def _template(path: str) -> bool:
     """A file Helm renders as templates (partials too: their defines are included), not its notes."""
     return "templates" in path.split("/")[:-1] and posixpath.basename(path) != "NOTES.txt"
@@ -182,6 +203,27 @@ def _data_open(node: yaml.MappingNode) -> bool:
     return False
 
 
+# A value an ApplicationSet's generators (`{{...}}`) or Flux's substitution (`${...}`) fills
+_FILLED = re.compile(r"\{\{.*?\}\}|\$\{[^}]*\}", re.DOTALL)
+
+
+def charts_named(named: Iterable[str], files: Iterable[str]) -> list[str]:
+    """The charts of a commit (`files`: its files) that folders as an application or HelmRelease
+    names them (`named`, from the repository's top) may be ("" for the top); a folder a template
+    or a variable fills stands for every chart whose folder its literal parts fit."""
+    folders = {posixpath.dirname(f) for f in files if posixpath.basename(f) == CHART_FILE}
+    found = set()
+    for text in named:
+        if _FILLED.search(text) is None:
+            folder = posixpath.normpath(text.lstrip("/") or ".")
+            found |= {f for f in folders if (f or ".") == folder}
+            continue
+        parts = _FILLED.split(text.lstrip("/").removeprefix("./").rstrip("/"))
+        wanted = re.compile(".*".join(map(re.escape, parts)), re.DOTALL)
+        found |= {f for f in folders if wanted.fullmatch(f or ".")}
+    return sorted(found)
+
+
 DEPENDENCY_FILES = ("Chart.yaml", "requirements.yaml")  # Helm 3's list of dependencies, and Helm 2's
 
 
@@ -207,6 +249,15 @@ def finding(path: str, chart: str, why: str) -> Finding:
         f"{why} in {where}, which a GitOps tool may render into a Secret sealer manages or a key "
         "registry: review does not render charts (it cannot know the values they get), so a code "
         "owner must approve"
+    )
+    return Finding(TRUST_ANCHOR, "", path, None, message)
+
+
+def deployed_finding(path: str, chart: str) -> Finding:
+    message = (
+        f"renders the Helm chart {stray.escaped(chart or '.')}, which could render a Secret sealer manages "
+        "or a key registry (its release's name, namespace and values decide which): review does not "
+        "render charts, so a code owner must approve"
     )
     return Finding(TRUST_ANCHOR, "", path, None, message)
 

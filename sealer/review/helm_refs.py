@@ -50,6 +50,10 @@ class Refs:
     templated: set[str] = field(default_factory=set)
     substituted: set[tuple[str, str]] = field(default_factory=set)  # (kind, name)
     substitutions: list[object] = field(default_factory=list)  # each postBuild variable block's shape
+    # The folders of this repository a chart is rendered from, as written (`{{...}}`, `${...}` kept)
+    charts: set[str] = field(default_factory=set)
+    chart_refs: set[str] = field(default_factory=set)  # HelmCharts a HelmRelease's chartRef names
+    helm_charts: dict[str, set[str]] = field(default_factory=dict)  # a HelmChart's name -> its charts
 
     def named(self) -> bool:
         return bool(self.files or self.unread or self.config)
@@ -63,8 +67,13 @@ def references(path: str, data: bytes | None) -> Refs:
         if "HelmRelease" in kinds:
             _helm_release(doc, refs)
         if "HelmChart" in kinds:  # a HelmRelease's chartRef may name it
+            named = Refs()
             for spec in stray.field_values(doc, "spec"):
                 _chart_values_files(spec, refs)
+                _chart_folder(spec, named)
+            refs.charts |= named.charts
+            for name in stray.scalar_texts(_all(doc, "metadata", "name")):
+                refs.helm_charts.setdefault(name, set()).update(named.charts)
         specs = stray.field_values(doc, "spec") if "Application" in kinds else []
         if "Kustomization" in kinds:
             _substitute_from(doc, refs)
@@ -87,6 +96,8 @@ def _argo_source(source: yaml.Node, refs: Refs) -> None:
     """An Argo CD source's values files: relative to its `path` (a folder of its repository), or
     to the repository's top with a leading slash; another source's (`$ref/...`), a URL, a Helm
     repository chart's, or a templated path (ApplicationSet) is not read here."""
+    if not stray.field_values(source, "chart"):  # a folder of a repository, maybe this one's chart
+        refs.charts |= stray.scalar_texts(stray.field_values(source, "path")) or {"."}
     helm = stray.field_values(source, "helm")
     entries = stray.scalar_texts(_items(n for h in helm for n in stray.field_values(h, "valueFiles")))
     params = _items(n for h in helm for n in stray.field_values(h, "fileParameters"))
@@ -116,6 +127,7 @@ def _helm_release(doc: yaml.Node, refs: Refs) -> None:
     for spec in stray.field_values(doc, "spec"):
         for chart in _all(spec, "chart", "spec"):
             _chart_values_files(chart, refs)
+            _chart_folder(chart, refs)
         for item in _items(stray.field_values(spec, "valuesFrom")):
             kinds, names = _texts(item, "kind"), _texts(item, "name")
             if len(kinds) == 1 and len(names) == 1:
@@ -123,6 +135,9 @@ def _helm_release(doc: yaml.Node, refs: Refs) -> None:
             else:
                 refs.unread.add("a valuesFrom entry of no one kind and name")
         refs.post_renderers += [shape(n) for n in stray.field_values(spec, "postRenderers")]
+        for ref in stray.field_values(spec, "chartRef"):  # a HelmChart (or an OCIRepository's chart)
+            if _texts(ref, "kind") <= {"HelmChart"}:
+                refs.chart_refs |= _texts(ref, "name")
 
 
 def _chart_values_files(chart: yaml.Node, refs: Refs) -> None:
@@ -139,6 +154,14 @@ def _chart_values_files(chart: yaml.Node, refs: Refs) -> None:
             _in_tree(entry, entry, refs)
         else:
             refs.unread.add(f"{entry} (in a chart package or source review does not read)")
+
+
+def _chart_folder(chart: yaml.Node, refs: Refs) -> None:
+    """A Flux HelmChart's spec (a HelmRelease's `chart.spec`): its `chart`, a folder from the
+    top of a GitRepository or Bucket (this repository's, maybe)."""
+    kinds = {k for s in stray.field_values(chart, "sourceRef") for k in _texts(s, "kind")}
+    if kinds & {"GitRepository", "Bucket"}:
+        refs.charts |= _texts(chart, "chart")
 
 
 def _substitute_from(doc: yaml.Node, refs: Refs) -> None:

@@ -447,6 +447,7 @@ def _file(
     if foreign and _manifest(path):
         _wiring(walk, change)
         _helm_values_passed(walk, change, commit)
+        _chart_deployed(walk, change, commit)
         _plugin_configured(walk, change)
     if foreign:
         _chart_file(walk, change, commit)
@@ -517,10 +518,13 @@ def _new_dependencies(walk: Walk, change: git.FileChange) -> bool:
     return bool(charts.fetched_dependencies(new) - charts.fetched_dependencies(old))
 
 
-def _chart_renders(walk: Walk, chart: str, commit: str) -> bool:
+def _chart_renders(
+    walk: Walk, chart: str, commit: str, judge: Callable[..., bool] = charts.renders_managed
+) -> bool:
     """Whether the chart at `chart` (its subcharts too) holds, at `commit`, a template that could
-    render a managed Secret or a key registry; one too big to read whole counts as holding one."""
-    key = ("chart", f"{commit}:{chart}")
+    render a managed Secret or a key registry (as `judge` judges a file); one too big to read
+    whole counts as holding one."""
+    key = ("chart", f"{commit}:{chart}:{judge.__name__}")
     if key not in walk.parsed:
         tree = git.tree_under(walk.root, commit, chart or ".")
         listed = list(tree)
@@ -533,8 +537,7 @@ def _chart_renders(walk: Walk, chart: str, commit: str) -> bool:
             linked
             or len(wanted) > charts.MAX_FILES
             or any(
-                mode not in (REGULAR, EXECUTABLE)
-                or charts.renders_managed(walk.data(blob), targets, registries, path)
+                mode not in (REGULAR, EXECUTABLE) or judge(walk.data(blob), targets, registries, path)
                 for path, (mode, blob) in entries.items()
             )
         )
@@ -583,6 +586,38 @@ def _helm_values_passed(walk: Walk, change: git.FileChange, commit: str) -> None
     if refs.named():
         problems = walk.helm_sources.problems(commit, refs, helm_refs.references(change.path, old))
         walk.add([helm_sources.finding(change.path, problems)] if problems else [])
+
+
+def _chart_deployed(walk: Walk, change: git.FileChange, commit: str) -> None:
+    """An Argo CD application or Flux HelmRelease (or HelmChart) a commit adds or changes that
+    renders a chart of the repository with a template that could render a Secret sealer manages
+    or a key registry from more than a values entry naming it whole (which the values checks
+    judge): its release's name and namespace pick what that chart makes, and review does not
+    render charts (`_chart_renders`)."""
+    old, new = walk.versions(change)
+    if old == new:
+        return
+    refs = helm_refs.references(change.path, new)
+    named = refs.charts | _helm_charts(walk, commit, refs.chart_refs)
+    found = charts.charts_named(named, walk.tree(commit).files) if named else []
+    rendering = next(
+        (chart for chart in found if _chart_renders(walk, chart, commit, charts.renders_from_parts)), None
+    )
+    walk.add([charts.deployed_finding(change.path, rendering)] if rendering is not None else [])
+
+
+def _helm_charts(walk: Walk, commit: str, names: set[str]) -> set[str]:
+    """The charts the Flux HelmCharts of `names` at `commit` render (a HelmRelease's chartRef),
+    wherever a manifest holds one."""
+    if not names:
+        return set()
+    paths = walk.helm_sources.holding(commit, ("HelmChart", "\\", "!!"), helm_sources.MANIFESTS)
+    found: set[str] = set()
+    for path, (mode, blob) in sorted(walk.read_entries(commit, paths).items()):
+        data = walk.data(blob) if mode in (REGULAR, EXECUTABLE) else None
+        held = helm_refs.references(path, data).helm_charts
+        found.update(chart for name in names for chart in held.get(name, ()))
+    return found
 
 
 def _plugin_configured(walk: Walk, change: git.FileChange) -> None:

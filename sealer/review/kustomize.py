@@ -15,7 +15,7 @@ import bisect
 import functools
 import posixpath
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,9 +108,14 @@ class Build:
         self.seen.add(path)
         return list(self._built("", build, path))
 
-    def _built(self, folder: str, kustomization: stray.Kustomization, path: str) -> Iterator[Moved]:
+    def _built(
+        self, folder: str, kustomization: stray.Kustomization, path: str, below: Iterable[Moved] = ()
+    ) -> Iterator[Moved]:
+        """What the kustomization at `path` builds; a component's transforms apply to `below`,
+        what the kustomization listing it built so far, too (kustomize builds a component, and
+        the components it lists in turn, over its parent's objects)."""
         self._note(folder, kustomization, path)
-        made = [(path, item, item) for item in kustomization.generated]
+        made = [*below, *((path, item, item) for item in kustomization.generated)]
         for entry in kustomization.resources:
             if _remote(entry):  # another repository's: unread, see `unread_remote`
                 self.remote.setdefault(entry, path)
@@ -122,8 +127,7 @@ class Build:
                 continue
             nested = self._component(posixpath.join(folder, entry) if folder else entry)
             if nested is not None:
-                made = [(s, w, now) for s, w, b in made for now in nested[1].apply(b)]
-                made += self._built(posixpath.dirname(nested[0]), nested[1], nested[0])
+                made = list(self._built(posixpath.dirname(nested[0]), nested[1], nested[0], made))
         for source, written, built in made:
             for result in sorted(kustomization.apply(built), key=str):
                 yield source, written, result

@@ -10,8 +10,10 @@ chart's values such as the argo-cd chart's `extraObjects`, a string holding one)
 registry is matched by name alone when no namespace of its name matches (a kustomization's
 `namespace:`, Flux's `targetNamespace`, Argo CD's kustomize `namespace` move any resource into
 theirs); a Secret with no namespace matches in every one (the tool that applies it picks the
-namespace). A kustomization's `namespace:`, `namePrefix:` and `nameSuffix:` move what it lists: what it
-builds (sealer.review.kustomize) is judged by `move_findings`.
+namespace); a name or namespace of Flux variables (`${app}-registry`) matches every one its
+literal parts fit, one SOPS encrypted (Flux decrypts it) any. A kustomization's `namespace:`,
+`namePrefix:` and `nameSuffix:` move what it lists: what it builds (sealer.review.kustomize) is
+judged by `move_findings`.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from sealer.scan import contents
 Target = tuple[str, str]  # (namespace, name)
 # Casefolded: a file holding none of these, nor a managed name, cannot spell a manifest kind,
 # key, generator or patch target that matters here (an escape or a tag may spell anything).
-_HINTS = ("encrypteddata", "configmap", "secret", "\\", "!")
+_HINTS = ("encrypteddata", "configmap", "secret", "${", "enc[", "\\", "!")
 _BINARY = "tag:yaml.org,2002:binary"
 _MERGE = "tag:yaml.org,2002:merge"
 _NOT_OURS = "from a file sealer does not write"
@@ -253,6 +255,8 @@ def _object_delivers(
     if doc is TOO_DEEP:
         yield f"nests YAML in strings more than {_NESTING} deep, which review does not read ({_NOT_OURS})"
     kinds = _texts(_get(doc, "kind"))
+    if any("${" in kind or kind.startswith(_SOPS) for kind in kinds):  # Flux may make it any kind
+        kinds |= {"SealedSecret", "Secret", "ConfigMap"}
     meta = _get(doc, "metadata")
     names, spaces = (_texts(n for m in meta for n in _get(m, key)) for key in ("name", "namespace"))
     if kinds & {"SealedSecret", "Secret"} and _named(names, spaces, targets):
@@ -296,7 +300,26 @@ def _patch(
 
 def _named(names: set[str], spaces: set[str], wanted: frozenset[Target]) -> set[Target]:
     """The wanted targets one of `names` stands for, in one of `spaces` (any namespace if none)."""
-    return {(ns, name) for ns, name in wanted if name in names and (not spaces or ns in spaces)}
+    return {
+        (ns, name)
+        for ns, name in wanted
+        if any(_fits(n, name) for n in names) and (not spaces or any(_fits(s, ns) for s in spaces))
+    }
+
+
+# A value SOPS encrypted (`ENC[AES256_GCM,data:...]`): Flux decrypts it once built, any text
+_SOPS = "ENC["
+
+
+def _fits(given: str, wanted: str) -> bool:
+    """Whether a name or namespace as written is `wanted`, or may be once Flux's postBuild
+    substitution (set here or in another repository) fills its `${...}` variables, or once Flux
+    decrypts it (a SOPS value: any text)."""
+    if given.startswith(_SOPS):
+        return True
+    if "${" not in given:
+        return given == wanted
+    return re.fullmatch(".*".join(map(re.escape, _VARIABLE.split(given))), wanted, re.DOTALL) is not None
 
 
 def _registries(names: set[str], spaces: set[str], wanted: frozenset[Target]) -> list[Target]:
@@ -415,6 +438,8 @@ def kustomization(path: str, data: bytes) -> Kustomization | None:
         for keys in (("resources", "bases"), ("components",))
     )
     unmodelled = [key for doc in docs for key in _UNMODELLED if _get(doc, key)]
+    # A Flux Kustomization building it (here or in another repository) may substitute them
+    unmodelled += _flux_variables([*(t for texts in fields.values() for t in texts), *components])
     makes_unseen = any(key in _MAKES_UNSEEN for key in unmodelled)
     patch_files: list[str] = []
     for doc in docs:
@@ -491,16 +516,19 @@ def _substituted(build: Kustomization, listing: Listing) -> Kustomization:
     substitute its variables (values review does not set). A path of a variable stands for every
     folder its literal parts fit (`./apps/${cluster}`); a namespace, prefix, suffix or component
     of one is not redone."""
-    variable = [
-        t for t in (*build.namespaces, *build.prefixes, *build.suffixes, *build.components) if "${" in t
-    ]
+    unmodelled = _flux_variables([*build.namespaces, *build.prefixes, *build.suffixes, *build.components])
     resources = tuple(
         found for path in build.resources for found in (_fitting(path, listing) if "${" in path else [path])
     )
-    unmodelled = ("a value Flux's postBuild substitution sets",) if variable else ()
-    if not variable and resources == build.resources:
+    if not unmodelled and resources == build.resources:
         return build
     return dataclasses.replace(build, resources=resources, unmodelled=build.unmodelled + unmodelled)
+
+
+def _flux_variables(texts: Iterable[str]) -> tuple[str, ...]:
+    """What review does not redo when a namespace, prefix, suffix or component holds `${...}`:
+    Flux's postBuild substitution gives it a value review does not know."""
+    return ("a value Flux's postBuild substitution sets",) if any("${" in t for t in texts) else ()
 
 
 def _fitting(path: str, listing: Listing) -> list[str]:

@@ -91,6 +91,8 @@ class RotationResult:
     landed: str = ""  # what is committed where, in words (for a "partly done" message)
     started_on: str | None = None  # the user's branch: a rotation's own branch leaves it as it was
     rerun: str | None = None  # the command that finishes what is left, when no journal was left for it
+    # What this run asked for that an earlier interrupted run, finished instead, did not do.
+    not_applied: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {**vars(self), "envs": [e.as_dict() for e in self.envs]}
@@ -138,6 +140,7 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> Rot
             left.push = request.push or left.push  # a corrected --push replaces the one journaled
             finished = _recover(cfg, git_dir, left)
             if finished is not None:
+                finished.not_applied = _not_applied(request, finished)
                 return finished
         actor = git.identity(root)  # one `git var`, not one per environment
         # A commit on its own branch changes nothing the user sees until its branch is made: git
@@ -206,6 +209,34 @@ def _interrupted_past_the_commit(root: Path, git_dir: Path) -> None:
             "run `sealer rotate --resume` (or plain `sealer rotate`) to finish (the old keys stay valid "
             "until then)"
         ) from None
+
+
+def _not_applied(request: Request, done: RotationResult) -> list[str]:
+    """The environments and options of this run that the earlier run it finished instead (it is
+    rolled forward as it was begun: its branch, keys and grace) did not take; `--push` did."""
+    rotated = {e.env for e in done.envs}
+    names = {k.name for e in done.envs for k in e.keys}
+    grace = int(request.grace.total_seconds()) if request.grace else None
+    asked = {
+        "--key": bool(request.keys) and set(request.keys) != names,
+        "--grace": grace is not None and grace != done.grace_seconds,
+        "--branch": bool(request.branch) and request.branch != done.branch,
+        "--no-branch": request.no_branch and done.branch is not None,
+        "--no-commit": not request.commit,
+    }
+    return [e for e in request.envs if e not in rotated] + [option for option, left in asked.items() if left]
+
+
+def earlier_run_note(result: RotationResult) -> str | None:
+    """One line for the operator whose options an earlier interrupted run, finished first, did not take."""
+    if not result.not_applied:
+        return None
+    where = f"on its own branch {result.branch}" if result.branch else "on the current branch"
+    commit = f" ({result.commit[:12]})" if result.commit else ""
+    return (
+        f"an earlier interrupted run was finished first, {where}{commit}, and nothing new was started: "
+        f"{', '.join(result.not_applied)} not applied; run the command again for them"
+    )
 
 
 def resume(cfg: Config, push: str | None = None) -> RotationResult | None:
@@ -826,7 +857,7 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
             records = stores.of(env).list(env.name)  # an external key the ledger never held
         found = next((r for r in records if r.key_id == request.key_id), None)
         if found is None:
-            raise BackendError(f"{env.backend_kind}: {env.name}: no key {request.key_id}")
+            raise _no_key(cfg, env, request.key_id)
         changed = plan_revoke(found, request.at, utcnow())
         if changed is None:  # revoked already: nothing to commit; a store that drifted follows (#17)
             if sync.external(env):
@@ -1063,6 +1094,21 @@ def _incident(env: Environment, found: KeyRecord) -> Incident:
     return Incident(env.name, found.key_id, subject, pr_text)
 
 
+def _no_key(cfg: Config, env: Environment, key_id: str) -> BackendError:
+    """An unknown key id, naming the environment whose ledger holds it when another's does (the
+    wrong ENV typed: nothing changed)."""
+    owner = next((name for name in cfg.environments if name != env.name and _held(cfg, name, key_id)), None)
+    also = f"; it is a key of {owner}" if owner else ""
+    return BackendError(f"{env.backend_kind}: {env.name}: no key {key_id}{also}")
+
+
+def _held(cfg: Config, env_name: str, key_id: str) -> bool:
+    try:
+        return any(r.key_id == key_id for r in ledger.load(cfg.root, env_name))
+    except SealerError:  # an unreadable ledger names no owner
+        return False
+
+
 def _revoke_outside_git(
     cfg: Config, env: Environment, key_id: str, found: KeyRecord | None, recovered: RotationResult | None
 ) -> CompromisedResult:
@@ -1074,12 +1120,12 @@ def _revoke_outside_git(
         if on_branch is not None:  # accepted in a direct registry by a rotation under review
             return CompromisedResult(on_branch.with_status(REVOKED, utcnow()), done, True)
         if found is None:
-            raise BackendError(f"{env.backend_kind}: {env.name}: no key {key_id}")
+            raise _no_key(cfg, env, key_id)
         return CompromisedResult(found, done, False)
     store = Stores(cfg).of(env)
     stored = next((r for r in store.list(env.name) if r.key_id == key_id), None)
     if found is None and stored is None:
-        raise BackendError(f"{env.backend_kind}: {env.name}: no key {key_id}")
+        raise _no_key(cfg, env, key_id)
     changed = sync.follow_ledger_revocation(store, env.name, key_id)
     after = next(r for r in store.list(env.name) if r.key_id == key_id) if stored else found
     assert after is not None

@@ -73,7 +73,8 @@ class Rule(NamedTuple):
         return hash(self.id)
 
 
-_WORD_BOUNDARY = re.compile(rb"(?<!\\)\\b")
+# `\b`, and the base62 boundaries sealer's own key rule is written with.
+_WORD_BOUNDARY = re.compile(rb"(?<!\\)\\b|\(\?<!\[0-9A-Za-z\]\)|\(\?!\[0-9A-Za-z\]\)")
 
 
 def _unbounded(rule: Rule) -> Rule:

@@ -158,9 +158,22 @@ def test_vault_health(vault_store: VaultStore, vault_env: FakeVault) -> None:
         (lambda vault, mp: vault.fail_next(500), "failed: injected fault"),
         (lambda vault, mp: mp.setenv("VAULT_ADDR", "http://127.0.0.1:9"), "cannot reach http://127.0.0.1:9"),
         (lambda vault, mp: mp.delenv("VAULT_ADDR"), "VAULT_ADDR is not set"),
+        (lambda vault, mp: mp.setenv("VAULT_ADDR", "vault:8200"), "VAULT_ADDR is not an http(s) URL"),
+        (lambda vault, mp: mp.setenv("VAULT_ADDR", "http://[::1"), "VAULT_ADDR is not an http(s) URL"),
         (lambda vault, mp: mp.delenv("VAULT_TOKEN"), "VAULT_TOKEN is not set"),
     ],
-    ids=["bad-token", "sealed", "503", "429", "500", "unreachable", "no-addr", "no-token"],
+    ids=[
+        "bad-token",
+        "sealed",
+        "503",
+        "429",
+        "500",
+        "unreachable",
+        "no-addr",
+        "not-a-url",
+        "broken-ipv6",
+        "no-token",
+    ],
 )
 def test_vault_failures_are_one_line_without_secrets(
     vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, setup: Any, expected: str

@@ -137,6 +137,8 @@ def test_each_command_the_readme_gives_exit_1_says_so_in_its_help(name: str) -> 
         (["rotat", "staging"], "No such command 'rotat'. Did you mean 'rotate'?", "sealer"),
         (["keys", "revok", "staging"], "No such command 'revok'. Did you mean 'revoke'?", "sealer keys"),
         (["--rotate"], "No such option '--rotate'", "sealer"),
+        (["rotate", "--abandon"], "Option '--abandon' requires an argument", "sealer rotate"),
+        (["keys", "revoke", "dev", "k", "--grace"], "'--grace' requires an argument", "sealer keys revoke"),
         (["--no-such-option"], "No such option '--no-such-option'", "sealer"),
         (
             [

@@ -302,7 +302,60 @@ def registry_whose_metadata_an_action_writes(repo: Path) -> None:
     )
 
 
+REGISTRY_CHART = {
+    "deploy/registry/Chart.yaml": "apiVersion: v2\nname: registry\nversion: 0.1.0\n",
+    "deploy/registry/templates/registry.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+    "  name: {{ .Release.Name }}-key-registry\n  namespace: {{ .Release.Namespace }}\ndata:\n"
+    "  registry.json: {{ .Values.fingerprints | toJson | quote }}\n",
+}
+
+
+def helm_release(namespace: str) -> str:
+    """A Flux HelmRelease of main's registry chart (this repository's), release engine-api."""
+    return (
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: reg, namespace: flux}\n"
+        "spec:\n  releaseName: engine-api\n  chart:\n    spec:\n      chart: ./deploy/registry\n"
+        f"      sourceRef: {{kind: GitRepository, name: repo}}\n  targetNamespace: {namespace}\n"
+    )
+
+
+def registry_chart_s_release_moved_into_staging(repo: Path) -> None:
+    """main's chart renders `<release>-key-registry` (approved: other services' registries); the
+    pull request only moves a release named from parts into staging: no value names one."""
+    on_main(repo, {**REGISTRY_CHART, "clusters/reg.yaml": helm_release("tools")})
+    write(repo, "clusters/reg.yaml", helm_release("staging"))
+
+
+def registry_chart_s_release_through_a_helm_chart(repo: Path) -> None:
+    """A new HelmRelease whose `chartRef` names main's HelmChart of the registry chart."""
+    helm_chart = (
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmChart\n"
+        "metadata: {name: registry, namespace: flux}\n"
+        "spec:\n  chart: ./deploy/registry\n  sourceRef: {kind: GitRepository, name: repo}\n"
+    )
+    on_main(repo, {**REGISTRY_CHART, "clusters/chart.yaml": helm_chart})
+    release = (
+        helm_release("staging").split("  chart:\n")[0] + "  chartRef: {kind: HelmChart, name: registry}\n"
+    )
+    write(repo, "clusters/reg.yaml", release + "  targetNamespace: staging\n")
+
+
+def registry_chart_rendered_by_an_application_set(repo: Path) -> None:
+    """An ApplicationSet whose templated path may name main's registry chart."""
+    on_main(repo, REGISTRY_CHART)
+    write(
+        repo,
+        "argocd/apps.yaml",
+        application_set_of("          releaseName: engine-api\n").replace(
+            "path: deploy/app", "path: 'deploy/{{b}}'"
+        ),
+    )
+
+
 ATTACKS = [
+    registry_chart_s_release_moved_into_staging,
+    registry_chart_rendered_by_an_application_set,
+    registry_chart_s_release_through_a_helm_chart,
     registry_whose_metadata_an_action_writes,
     chart_depending_on_another_repository_s,
     chart_depending_on_a_sibling_folder,
@@ -446,3 +499,27 @@ def test_an_application_chart_reading_the_secret_passes(repo: Path, change: Any)
     named otherwise (or their entries fixed)."""
     code, findings = reviewed_after(repo, change)
     assert code == 0 and not findings, findings
+
+
+@pytest.mark.parametrize(
+    ("name", "from_parts"),
+    [
+        ("{{ .Values.settings.name }}", False),  # the values name it whole: they are judged
+        ('"{{ .Values.settings.name | quote }}"', False),
+        ("{{ .Values.settings.prefix }}-key-registry", True),  # values naming a part of it
+        ("{{ .Release.Name }}-registry", True),
+        ('{{ include "app.fullname" . }}', True),
+    ],
+)
+def test_a_chart_renders_from_parts_what_values_do_not_name_whole(name: str, from_parts: bool) -> None:
+    """What an application deploying the chart fails for: a registry whose name is more than one
+    values entry given whole (which review judges wherever the application passes values)."""
+    from sealer.review import charts
+
+    template = (
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  {{{{ .Values.k }}}}: x\n"
+    )
+    targets, registries = [("staging", "engine-api-key")], [("staging", "engine-api-key-registry")]
+    path = "deploy/x/templates/registry.yaml"
+    assert charts.renders_managed(template.encode(), targets, registries, path)
+    assert charts.renders_from_parts(template.encode(), targets, registries, path) == from_parts

@@ -209,7 +209,21 @@ def sealed_secret_added_to_a_folder_flux_builds(repo: Path) -> None:
     write(repo, "docs/example.txt", in_namespace((repo / SEALED).read_text(), "tools"))
 
 
+def registry_renamed_by_a_component_s_component(repo: Path) -> None:
+    """A component listing another: kustomize builds both over what the kustomization listing
+    the first lists, so the inner one's prefix and namespace make tools' ConfigMap staging's
+    registry."""
+    text = (repo / REGISTRY).read_text().replace("name: engine-api-key-registry", "name: registry")
+    write(repo, "tools/registry.yaml", in_namespace(text, "tools"))
+    write(repo, "outer/kustomization.yaml", "kind: Component\ncomponents: [../inner]\n")
+    write(
+        repo, "inner/kustomization.yaml", "kind: Component\nnamespace: staging\nnamePrefix: engine-api-key-\n"
+    )
+    write(repo, "apps/kustomization.yaml", "resources: [../tools/registry.yaml]\ncomponents: [../outer]\n")
+
+
 MOVES = [
+    registry_renamed_by_a_component_s_component,
     sealed_secret_listed_by_a_nested_kustomization,
     sealed_secret_added_to_a_folder_flux_builds,
     sealed_secret_renamed,
@@ -455,7 +469,21 @@ def made_by_a_helm_chart(repo: Path) -> None:
     )
 
 
+def moved_and_renamed_by_flux_variables(repo: Path) -> None:
+    """`namespace: ${ns}`: a Flux Kustomization substituting what it builds (in this repository
+    or another one deploying this folder) sets it, to staging say, and the prefix makes tools'
+    ConfigMap staging's registry."""
+    text = (repo / REGISTRY).read_text().replace("name: engine-api-key-registry", "name: registry")
+    write(repo, "tools/registry.yaml", text.replace("  namespace: staging\n", ""))
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "namespace: ${ns}\nnamePrefix: engine-api-key-\nresources: [../tools/registry.yaml]\n",
+    )
+
+
 UNMODELLED = [
+    moved_and_renamed_by_flux_variables,
     renamed_by_a_json_patch,
     renamed_by_a_json_patch_file,
     renamed_by_a_component,
@@ -1440,6 +1468,37 @@ def test_a_gitops_object_a_flux_substitution_completes_is_never_passed(repo: Pat
     assert code == 1 and [f for f in findings if f["path"] == "clusters/apps/tools.yaml"], findings
 
 
+# A Secret SOPS encrypted whole but its apiVersion: Flux's `decryption` decrypts the name too.
+SOPS = (
+    "apiVersion: v1\nkind: %s\nmetadata:\n  name: %s\n  namespace: ENC[AES256_GCM,data:c3Q=,type:str]\n"
+    "sops:\n  age: []\n  version: 3.8.1\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("manifest", "flagged"),
+    [
+        ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${app}-registry\n  namespace: ${ns}\n", True),
+        ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: engine-${kind}\n", True),
+        ("apiVersion: v1\nkind: ${kind}\nmetadata:\n  name: ${name}\n", True),
+        ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: ${app}-db-password\n  namespace: ${ns}\n", False),
+        (SOPS % ("Secret", "ENC[AES256_GCM,data:b3RoZXI=,iv:aXY=,tag:dGFn,type:str]"), True),
+        (SOPS % ("ENC[AES256_GCM,data:U2VjcmV0,iv:aXY=,tag:dGFn,type:str]", "engine-api-key"), True),
+        (SOPS % ("Secret", "db-password"), False),
+    ],
+    ids=["registry", "secret", "any-kind", "other-secret", "sops-name", "sops-kind", "sops-data"],
+)
+def test_a_name_flux_variables_may_make_a_managed_one_fails(repo: Path, manifest: str, flagged: bool) -> None:
+    """No substituting or decrypting Flux Kustomization in this repository (another one may
+    deploy the folder): a Secret or ConfigMap whose name and namespace variables may make one
+    sealer delivers fails, as does one whose name or kind SOPS encrypted (Flux decrypts it once
+    built); one whose literal parts fit no managed name passes."""
+    write(repo, "tools/made.yaml", manifest)
+    commit_all(repo, "made from variables")
+    code, findings = run_review(repo, "main", "HEAD")
+    assert (code, rules(findings)) == ((1, {"stray-sealed-data"}) if flagged else (0, set())), findings
+
+
 def test_a_flux_kustomization_per_cluster_folder_passes(repo: Path) -> None:
     """The usual multi-cluster shape: `./apps/${cluster}`, moved into web's namespace; an
     application's ConfigMap and Deployment added to a cluster's folder move nothing of sealer's."""
@@ -1462,7 +1521,7 @@ def test_a_flux_kustomization_per_cluster_folder_passes(repo: Path) -> None:
 
 def test_a_kind_from_a_variable_under_main_s_substituting_flux_kustomization_fails(repo: Path) -> None:
     """main substitutes what tools/ builds: a manifest the pull request adds there takes its kind
-    and name from variables (no Secret review could read), while a Deployment's image does not
+    and name from variables (any Secret, staging's too), while a Deployment's image does not
     change what it is."""
     on_main(repo, {"clusters/tools.yaml": FLUX_SUBSTITUTING, "clusters/vars.yaml": VARS % "tools"})
     write(
@@ -1473,5 +1532,5 @@ def test_a_kind_from_a_variable_under_main_s_substituting_flux_kustomization_fai
     write(repo, "tools/made.yaml", MADE_FROM_VARIABLES)
     commit_all(repo, "made from variables")
     code, findings = run_review(repo, "main", "HEAD")
-    assert code == 1 and rules(findings) == {"trust-anchor-change"}, findings
-    assert findings[0]["path"] == "clusters/tools.yaml"
+    assert code == 1 and rules(findings) == {"trust-anchor-change", "stray-sealed-data"}, findings
+    assert [f["path"] for f in findings if f["rule"] == "trust-anchor-change"] == ["clusters/tools.yaml"]

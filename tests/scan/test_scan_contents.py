@@ -85,6 +85,19 @@ def test_a_key_is_found_whatever_holds_it(policy: rules.Policy, name: str, data:
     assert result.unexamined == []
 
 
+@pytest.mark.parametrize("around", ["OLD_{key}", "{key}_v2", "x_{key}_y", "({key})"])
+def test_a_key_next_to_an_underscore_is_found(policy: rules.Policy, around: str) -> None:
+    """`_` is a word character, not a base62 digit: `\\b` would not bound the key there."""
+    result = scan(policy, "app.env", f"API_KEY={around.format(key=KEY)}\n".encode())
+    assert [f.rule for f in result.findings] == ["sealer-api-key"]
+
+
+@pytest.mark.parametrize("around", ["A{key}", "{key}0"])
+def test_a_key_inside_a_longer_base62_run_is_not_a_key(policy: rules.Policy, around: str) -> None:
+    found = scan(policy, "app.env", f"API_KEY={around.format(key=KEY)}\n".encode()).findings
+    assert "sealer-api-key" not in [f.rule for f in found]  # (a high-entropy value, maybe)
+
+
 def test_members_are_named_inside_their_archive(policy: rules.Policy) -> None:
     data = gzip.compress(tarred({"dist/bundle.zip": zipped({"app.env": b"\n\n" + LINE})}))
     (finding,) = scan(policy, "release.tgz", data).findings

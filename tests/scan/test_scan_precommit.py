@@ -388,7 +388,7 @@ def test_lockfiles_and_minified_code_with_random_strings_pass(repo: Path) -> Non
     assert committed(repo)
 
 
-@pytest.mark.parametrize("name", ["{key}.env", "config/{key}/app.yaml"])
+@pytest.mark.parametrize("name", ["{key}.env", "config/{key}/app.yaml", "{key}_old.env"])
 def test_a_key_in_a_staged_files_path_is_blocked_and_never_printed(repo: Path, name: str) -> None:
     """Git commits file and folder names in its trees: a key there is committed as surely."""
     key = apikey.generate("prod")
