@@ -224,8 +224,8 @@ def _data_open(node: yaml.MappingNode) -> bool:
     return False
 
 
-# A value an ApplicationSet's generators (`{{...}}`) or Flux's substitution (`${...}`) fills
-_FILLED = re.compile(r"\{\{.*?\}\}|\$\{[^}]*\}", re.DOTALL)
+# A value an ApplicationSet's generators fill (`{{...}}`); Flux's substitution: stray.variable_parts
+_GENERATED = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 
 
 def charts_named(named: Iterable[str], files: Iterable[str]) -> list[str]:
@@ -235,11 +235,12 @@ def charts_named(named: Iterable[str], files: Iterable[str]) -> list[str]:
     folders = {posixpath.dirname(f) for f in files if posixpath.basename(f) == CHART_FILE}
     found = set()
     for text in named:
-        if _FILLED.search(text) is None:
+        trimmed = text.lstrip("/").removeprefix("./").rstrip("/")
+        parts = [p for part in stray.variable_parts(trimmed) for p in _GENERATED.split(part)]
+        if len(parts) == 1:
             folder = posixpath.normpath(text.lstrip("/") or ".")
             found |= {f for f in folders if (f or ".") == folder}
             continue
-        parts = _FILLED.split(text.lstrip("/").removeprefix("./").rstrip("/"))
         found |= {f for f in folders if stray.parts_fit(parts, f or ".")}
     return sorted(found)
 

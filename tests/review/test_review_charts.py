@@ -560,3 +560,13 @@ def test_a_chart_folder_of_many_templates_is_judged_at_once() -> None:
     ]
     assert charts.charts_named(["deploy/{{a}}-api-{{b}}/"], files) == ["deploy/engine-api-keys"]
     assert time.monotonic() - start < 1
+
+
+def test_a_chart_folder_of_a_nested_flux_default_names_every_chart_it_fits() -> None:
+    """`charts/${app:=${x}}` is one variable to Flux's envsubst (its default another one): read as
+    `${app:=${x}` and a literal `}`, it named no chart, and the chart it deploys went unjudged."""
+    from sealer.review import charts
+
+    files = ["charts/keys/Chart.yaml", "charts/keys/templates/s.yaml"]
+    assert charts.charts_named(["charts/${app:=${x}}"], files) == ["charts/keys"]
+    assert charts.charts_named(["./charts/${app:-${x}}/"], files) == ["charts/keys"]
