@@ -287,6 +287,39 @@ def test_rotate_whose_first_registration_is_kept_but_not_read_back_removes_it(
     assert store_of(vault_repo).list(REPO_ENV) == []
 
 
+def test_rotate_whose_registration_is_kept_but_its_connection_dropped_removes_it(
+    vault_repo: Path, vault_env: FakeVault
+) -> None:
+    """Vault keeps the write, then the connection drops before its answer: "cannot reach" read
+    as a refusal (nothing sent), so exit 2 said nothing changed with the pending record left."""
+    head = git(vault_repo, "rev-parse", "HEAD")
+
+    def kept_then_dropped(request: Request) -> Response:
+        vault_env.handle(request)
+        raise ConnectionResetError  # the fake server closes the connection unanswered
+
+    vault_env.answer_next(kept_then_dropped, match="/data/", method="POST")
+    line = one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--no-branch"), 2)
+    assert "cannot reach" in line
+    assert git(vault_repo, "rev-parse", "HEAD") == head
+    assert store_of(vault_repo).list(REPO_ENV) == []
+
+
+def test_a_vault_write_never_connected_is_a_plain_refusal() -> None:
+    """A connection refused sent nothing: no write to undo (a rotation then exits 2 as ever)."""
+    import requests
+    import urllib3.exceptions
+
+    from sealer.backends import vault_kv
+
+    refused = urllib3.exceptions.NewConnectionError(None, "refused")  # type: ignore[arg-type]
+    unmade = requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/", refused))  # type: ignore[arg-type]
+    dropped = requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError("aborted"))
+    assert not vault_kv._may_have_arrived(unmade)
+    assert vault_kv._may_have_arrived(dropped)
+    assert vault_kv._may_have_arrived(requests.exceptions.ReadTimeout())
+
+
 def test_rotate_whose_registration_cannot_be_undone_says_partly_done_naming_the_key(
     vault_repo: Path, vault_env: FakeVault
 ) -> None:
