@@ -8,6 +8,7 @@ with one line when it does not hold the change; the store is left as it was."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from support.lossy_dynamo import DroppingDynamo
 from support.records import pending_key
 
 from sealer.backends import KeyStore
+from sealer.errors import BackendError
 from sealer.records import KeyRecord, utcnow
 
 ENV = "dev"
@@ -209,6 +211,30 @@ def test_dynamodb_registration_kept_but_not_read_back_is_unconfirmed(
         store.register(new)
     monkeypatch.setattr(store.client, "batch_get_item", batch_get)
     assert [r.key_id for r in store.list(ENV)] == [new.key_id]
+
+
+def test_dynamodb_registration_kept_then_retried_is_registered(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """botocore retries a put whose answer was lost (a dropped connection, a 500): the retry's
+    condition fails on the item the first attempt stored, which read "exists already", and
+    rotate's exit 2 (nothing changed) left it. The item is the one sent: registered."""
+    store, _ = dropping
+    _, new = _keys()
+    store.list(ENV)
+    put_item = store.client.put_item
+
+    def answer_lost_then_retried(**kwargs: Any) -> Any:
+        put_item(**kwargs)  # stored, its answer lost
+        return put_item(**kwargs)  # botocore's retry
+
+    monkeypatch.setattr(store.client, "put_item", answer_lost_then_retried)
+    store.register(new)
+    assert [r.key_id for r in store.list(ENV)] == [new.key_id]
+    other = dataclasses.replace(new, fingerprint="0" * 64)  # another key, the same id
+    monkeypatch.setattr(store.client, "put_item", put_item)
+    with pytest.raises(BackendError, match="exists already"):
+        store.register(other)
 
 
 # -- Vault's health check -----------------------------------------------------------------------
