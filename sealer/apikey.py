@@ -29,11 +29,12 @@ KEY_PATTERN = (
 )
 _KEY_RE = re.compile(KEY_PATTERN)
 # What `redact` hides: a key as it is, or as Markdown writes it (`terminal.markdown_text`
-# backslash-escapes each `_`), next to anything but a base62 digit (`_` too: a file
-# `old_slr_…_x.env` shows the key as well as a file `slr_….env` does).
-_SHOWN_KEY = re.compile(
-    rf"(?<![0-9A-Za-z]){PREFIX}\\?_({ENV_TAG})\\?_([0-9A-Za-z]{{{RANDOM_LEN + CHECKSUM_LEN}}})(?![0-9A-Za-z])"
-)
+# backslash-escapes each `_`), whatever is next to it: the checksum alone tells a key. Output is
+# escaped before it is redacted, and an escape ends in a base62 digit (`\x1b`, `\u2028`, JSON's
+# `\n` or `\u00e9`): bounded by non-base62 characters, a key after one was shown whole. Looked
+# for at every `slr` (a lookahead): a lookalike whose checksum fails must not swallow the start of
+# a key behind it (`slr_x_<35 characters>slr_prod_…`).
+_SHOWN_KEY = re.compile(rf"(?=({PREFIX}\\?_({ENV_TAG})\\?_[0-9A-Za-z]{{{RANDOM_LEN + CHECKSUM_LEN}}}))")
 
 
 @dataclass(frozen=True)
@@ -119,14 +120,21 @@ def key_id(key_fingerprint: str) -> str:
 
 def holds_key(text: str) -> bool:
     """Does `text` hold something that checks out as a sealer API key (Markdown-escaped or not)?"""
-    return any(_shown_is_key(m) for m in _SHOWN_KEY.finditer(text))
+    return any(_shown_keys(text))
 
 
 def redact(text: str) -> str:
     """`text` with each sealer API key in it (Markdown-escaped or not) as `slr_<env>_[redacted]`:
     what sealer prints or posts of a pull request's paths and messages."""
-    return _SHOWN_KEY.sub(lambda m: f"{PREFIX}_{m.group(1)}_[redacted]" if _shown_is_key(m) else m[0], text)
+    parts, done = [], 0
+    for start, end, env in _shown_keys(text):
+        parts.append(text[done:start] + f"{PREFIX}_{env}_[redacted]" if start >= done else "[redacted]")
+        done = end
+    return "".join(parts) + text[done:]
 
 
-def _shown_is_key(found: re.Match[str]) -> bool:
-    return checksum_ok(found.group(0).replace("\\", ""))
+def _shown_keys(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, environment) of each key `text` shows, in order; two may overlap."""
+    return [
+        (m.start(1), m.end(1), m[2]) for m in _SHOWN_KEY.finditer(text) if checksum_ok(m[1].replace("\\", ""))
+    ]

@@ -118,3 +118,16 @@ def test_base62_digits_read_back_as_the_number(number: int) -> None:
 
     assert len(text) == 6 or len(text) > 6 and text[0] != "0"  # padded to the width, no further
     assert sum(apikey.BASE62.index(ch) * 62**i for i, ch in enumerate(reversed(text))) == number
+
+
+def test_redact_hides_a_key_behind_a_lookalike_or_next_to_anything() -> None:
+    """A lookalike whose checksum fails, ending in `slr`, held the start of the key behind it;
+    a key next to a letter (`\\x1b` shown before it, `Aslr_…`) is still the key in a log."""
+    key = apikey.generate("prod")
+    lookalike = "slr_x_" + "A" * 35 + "slr"
+    for text in (lookalike + key[len("slr") :], "\\x1b" + key, "A" + key + "0"):
+        shown = apikey.redact(text)
+        assert apikey.holds_key(text)
+        assert key[len("slr_prod_") :] not in shown and "slr_prod_[redacted]" in shown
+    lookalike = key[:-1] + ("0" if key[-1] != "0" else "1")  # its checksum fails
+    assert apikey.redact(f"no {lookalike} key") == f"no {lookalike} key"

@@ -219,8 +219,7 @@ def charts_named(named: Iterable[str], files: Iterable[str]) -> list[str]:
             found |= {f for f in folders if (f or ".") == folder}
             continue
         parts = _FILLED.split(text.lstrip("/").removeprefix("./").rstrip("/"))
-        wanted = re.compile(".*".join(map(re.escape, parts)), re.DOTALL)
-        found |= {f for f in folders if wanted.fullmatch(f or ".")}
+        found |= {f for f in folders if stray.parts_fit(parts, f or ".")}
     return sorted(found)
 
 

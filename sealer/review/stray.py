@@ -317,9 +317,7 @@ def _fits(given: str, wanted: str) -> bool:
     decrypts it (a SOPS value: any text)."""
     if given.startswith(_SOPS):
         return True
-    if "${" not in given:
-        return given == wanted
-    return re.fullmatch(".*".join(map(re.escape, _VARIABLE.split(given))), wanted, re.DOTALL) is not None
+    return variables_fit(given, wanted)
 
 
 def _registries(names: set[str], spaces: set[str], wanted: frozenset[Target]) -> list[Target]:
@@ -534,8 +532,30 @@ def _flux_variables(texts: Iterable[str]) -> tuple[str, ...]:
 def _fitting(path: str, listing: Listing) -> list[str]:
     """The folders a path of variables may name (a variable any text); the path itself when none
     (then it builds nothing)."""
-    glob = re.compile(".*".join(map(re.escape, _VARIABLE.split(path))), re.DOTALL)
-    return [folder for folder in listing.folders if glob.fullmatch(folder)] or [path]
+    return [folder for folder in listing.folders if variables_fit(path, folder)] or [path]
+
+
+def variables_fit(given: str, text: str) -> bool:
+    """Whether `text` is what `given` may become once each `${...}` in it is any text."""
+    return parts_fit(_VARIABLE.split(given), text)
+
+
+def parts_fit(parts: Sequence[str], text: str) -> bool:
+    """Whether `text` is `parts` (literal texts, any text between each two) joined: each part in
+    order, the first at its start and the last at its end. Found left to right, not by a regex of
+    `.*`s: `${a}${a}…${a}x` backtracked for hours on a 24-character name."""
+    if len(parts) == 1:  # nothing between
+        return parts[0] == text
+    first, *middle, last = parts
+    at, end = len(first), len(text) - len(last)
+    if end < at or not text.startswith(first) or not text.endswith(last):
+        return False
+    for part in middle:
+        found = text.find(part, at, end)
+        if found < 0:
+            return False
+        at = found + len(part)
+    return True
 
 
 def _argo_builds(

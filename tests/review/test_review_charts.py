@@ -523,3 +523,22 @@ def test_a_chart_renders_from_parts_what_values_do_not_name_whole(name: str, fro
     path = "deploy/x/templates/registry.yaml"
     assert charts.renders_managed(template.encode(), targets, registries, path)
     assert charts.renders_from_parts(template.encode(), targets, registries, path) == from_parts
+
+
+def test_a_chart_folder_of_many_templates_is_judged_at_once() -> None:
+    """An application's `path: {{a}}{{a}}…Z`: a regex of one `.*` per template tried every split
+    of each chart's folder (seconds at 12, hours at 20: the review hung). Its literal parts, in
+    order, decide it."""
+    import time
+
+    from sealer.review import charts
+
+    files = ["deploy/engine-api-keys/Chart.yaml", "deploy/web/Chart.yaml", "README.md"]
+    start = time.monotonic()
+    assert charts.charts_named(["{{a}}" * 12 + "Z"], files) == []
+    assert charts.charts_named(["{{a}}" * 12 + "s", "/deploy/${app}"], files) == [
+        "deploy/engine-api-keys",
+        "deploy/web",
+    ]
+    assert charts.charts_named(["deploy/{{a}}-api-{{b}}/"], files) == ["deploy/engine-api-keys"]
+    assert time.monotonic() - start < 1

@@ -106,6 +106,19 @@ def test_a_key_in_a_name_or_message_is_redacted(render: Callable[[Report], str])
     assert key[len("slr_my-env_") :] not in text and "[redacted]" in text
 
 
+@pytest.mark.parametrize("render", [to_markdown, to_text, to_json])
+@pytest.mark.parametrize("before", ["\x1b", "\n", "\t", "\u2028", "\u202e", "\x00", "é"])
+def test_a_key_after_a_character_the_output_escapes_is_redacted(
+    render: Callable[[Report], str], before: str
+) -> None:
+    """Each output escapes first (`\\x1b`, `\\u2028`; JSON `\\n`, `\\u00e9`), then redacts: the
+    escape's last character is a letter or digit, so a key bounded by non-base62 was shown whole."""
+    key = apikey.generate("prod")
+    finding = Finding("plaintext", "prod", f"a/{before}{key}.env", None, f"text{before}{key}")
+    text = render(Report("a" * 40, "b" * 40, [], [finding], [f"note{before}{key}"]))
+    assert key[len("slr_prod_") :] not in text and "[redacted]" in text
+
+
 def test_a_table_row_keeps_its_cells() -> None:
     value = "a | b\n| injected | row |"
     report = Report("a" * 40, "b" * 40, [change(value)])
