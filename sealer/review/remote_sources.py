@@ -55,16 +55,16 @@ def references(path: str, data: bytes | None, spaces: frozenset[str], homes: fro
             if _unknown_or(_texts(_one(spec, "destination"), "namespace"), spaces):
                 found |= {ref for s in stray.argo_sources([spec]) if (ref := _argo(s, homes))}
         flux = any("fluxcd" in v for v in _texts(node, "apiVersion"))
-        spec = _one(node, "spec")
-        if flux and "Kustomization" in kinds and _unknown_or(_texts(spec, "targetNamespace"), spaces):
-            found |= _flux_source(_one(spec, "sourceRef"), git_urls, homes, _texts(spec, "path"))
+        given = _one(node, "spec")
+        if flux and "Kustomization" in kinds and _unknown_or(_texts(given, "targetNamespace"), spaces):
+            found |= _flux_source(_one(given, "sourceRef"), git_urls, homes, _texts(given, "path"))
         if flux and "HelmRelease" in kinds:
-            given = _texts(spec, "targetNamespace") or _texts(_one(node, "metadata"), "namespace")
-            if _unknown_or(given, spaces):
-                chart = _one(_one(spec, "chart"), "spec")
+            into = _texts(given, "targetNamespace") or _texts(_one(node, "metadata"), "namespace")
+            if _unknown_or(into, spaces):
+                chart = _one(_one(given, "chart"), "spec")
                 named = _texts(chart, "chart") | _texts(chart, "version")
                 found |= _flux_source(_one(chart, "sourceRef"), git_urls, homes, named)
-                found |= _flux_source(_one(spec, "chartRef"), git_urls, homes, set())
+                found |= _flux_source(_one(given, "chartRef"), git_urls, homes, set())
     return found
 
 
@@ -91,7 +91,9 @@ def _argo(source: yaml.Node, homes: frozenset[str]) -> str | None:
     return " ".join(parts)
 
 
-def _flux_source(ref: yaml.Node, git_urls: dict[str, str], homes: frozenset[str], what: set[str]) -> set[str]:
+def _flux_source(
+    ref: yaml.Node | None, git_urls: dict[str, str], homes: frozenset[str], what: set[str]
+) -> set[str]:
     if ref is None:
         return set()
     kinds, names = _texts(ref, "kind") or {"GitRepository"}, _texts(ref, "name")
@@ -109,10 +111,10 @@ def _unknown_or(given: set[str], spaces: frozenset[str]) -> bool:
     return not given or bool(given & spaces) or any("{{" in g or "${" in g for g in given)
 
 
-def _one(node: yaml.Node, key: str) -> yaml.Node:
-    values = stray.field_values(node, key)
+def _one(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    values = stray.field_values(node, key) if node is not None else []
     return values[0] if values else None
 
 
-def _texts(node: yaml.Node, key: str) -> set[str]:
+def _texts(node: yaml.Node | None, key: str) -> set[str]:
     return stray.scalar_texts(stray.field_values(node, key)) if node is not None else set()

@@ -1627,7 +1627,8 @@ ARGO_CHART = (
 )
 ARGO_SET = (
     "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: keys}\nspec:\n"
-    "  generators: [{list: {elements: [{env: staging}]}}]\n  template:\n    metadata: {name: 'keys-{{env}}'}\n"
+    "  generators: [{list: {elements: [{env: staging}]}}]\n"
+    "  template:\n    metadata: {name: 'keys-{{env}}'}\n"
     "    spec:\n      source: {repoURL: 'https://other.example.test/keys.git', path: deploy}\n"
     "      destination: {namespace: '{{env}}'}\n"
 )
@@ -1643,7 +1644,8 @@ FLUX_OCI = (
 )
 FLUX_HELM = (
     "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: keys, namespace: %s}\n"
-    "spec:\n  chart:\n    spec: {chart: keys, version: 1.0.0, sourceRef: {kind: HelmRepository, name: charts}}\n"
+    "spec:\n  chart:\n    spec:\n"
+    "      {chart: keys, version: 1.0.0, sourceRef: {kind: HelmRepository, name: charts}}\n"
 )
 OTHER = "https://other.example.test/keys.git"
 
