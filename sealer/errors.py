@@ -40,6 +40,11 @@ class BackendError(SealerError):
     """A key-store backend refused or could not be reached."""
 
 
+class WriteUnconfirmed(BackendError):
+    """A store was sent a write but what it then holds could not be confirmed (its read-back
+    differs, or failed): the write may have landed, so undoing the run must undo it too."""
+
+
 class NotDeployed(SealerError):
     """#17: a key the ledger delivers that some cluster of the environment does not serve yet."""
 

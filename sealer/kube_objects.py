@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
-from sealer import kube
-from sealer.errors import BackendError, BadInput
+from sealer import deadline, kube
+from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 
 KINDS = {"ConfigMap": "config_map", "Secret": "secret"}
+# Each call's bound in wall-clock time: `kube.TIMEOUT_SECONDS` bounds each wait for a byte only.
+MAX_REQUEST_SECONDS = 60.0
+
+T = TypeVar("T")
 
 
 class Conflict(Exception):
@@ -40,12 +44,30 @@ def client(kubeconfig: str | None, context: str | None) -> Any:
     return kube.core_api(kubeconfig, context)
 
 
+def _server(api: Any) -> str:
+    return str(getattr(api.api_client.configuration, "host", "the API server"))
+
+
+def _bounded(api: Any, what: str, call: Callable[[], T], writes: bool = False) -> T:
+    """`call()` within MAX_REQUEST_SECONDS: a server trickling its answer cannot hold a command.
+    A write cut off may still land: WriteUnconfirmed."""
+    error = WriteUnconfirmed if writes else BackendError
+    return deadline.within(
+        MAX_REQUEST_SECONDS,
+        call,
+        lambda: error(
+            f"kubernetes: {_server(api)} did not answer within {MAX_REQUEST_SECONDS:g} seconds while {what}"
+        ),
+        "sealer-kube-request",
+    )
+
+
 @contextlib.contextmanager
 def _errors(api: Any, what: str) -> Iterator[None]:
     import urllib3
     from kubernetes.client.exceptions import ApiException
 
-    server = str(getattr(api.api_client.configuration, "host", "the API server"))
+    server = _server(api)
     try:
         yield
     except ApiException as err:
@@ -69,10 +91,13 @@ def read(api: Any, kind: str, namespace: str, name: str) -> dict[str, Any] | Non
     from kubernetes.client.exceptions import ApiException
 
     method = getattr(api, f"read_namespaced_{KINDS[kind]}")
+    what = f"reading {kind} {namespace}/{name}"
     try:
-        with _errors(api, f"reading {kind} {namespace}/{name}"):
+        with _errors(api, what):
             try:
-                found = method(name, namespace, _request_timeout=kube.TIMEOUT_SECONDS)
+                found = _bounded(
+                    api, what, lambda: method(name, namespace, _request_timeout=kube.TIMEOUT_SECONDS)
+                )
             except ApiException as err:
                 if err.status == 404:
                     return None
@@ -86,13 +111,17 @@ def read(api: Any, kind: str, namespace: str, name: str) -> dict[str, Any] | Non
 def create(api: Any, kind: str, namespace: str, body: dict[str, Any]) -> None:
     """Create the object; Conflict when it exists already."""
     method = getattr(api, f"create_namespaced_{KINDS[kind]}")
-    with _errors(api, f"creating {kind} {namespace}/{body['metadata']['name']}"):
-        method(namespace, body, _request_timeout=kube.TIMEOUT_SECONDS)
+    what = f"creating {kind} {namespace}/{body['metadata']['name']}"
+    with _errors(api, what):
+        _bounded(api, what, lambda: method(namespace, body, _request_timeout=kube.TIMEOUT_SECONDS), True)
 
 
 def replace(api: Any, kind: str, namespace: str, body: dict[str, Any]) -> None:
     """Replace the object if its `metadata.resourceVersion` in `body` is still current; else Conflict."""
     name = body["metadata"]["name"]
     method = getattr(api, f"replace_namespaced_{KINDS[kind]}")
-    with _errors(api, f"replacing {kind} {namespace}/{name}"):
-        method(name, namespace, body, _request_timeout=kube.TIMEOUT_SECONDS)
+    what = f"replacing {kind} {namespace}/{name}"
+    with _errors(api, what):
+        _bounded(
+            api, what, lambda: method(name, namespace, body, _request_timeout=kube.TIMEOUT_SECONDS), True
+        )

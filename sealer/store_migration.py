@@ -20,7 +20,7 @@ from typing import Any
 
 from sealer import config, faults, git, journal, layout, ledger, lock, registry, repofiles, yamlio
 from sealer.backends import DEFAULT_BACKEND, KeyStore, open_store
-from sealer.errors import BadInput, PartlyDone, SealerError
+from sealer.errors import BadInput, PartlyDone, SealerError, WriteUnconfirmed
 from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, utcnow
 
 # (ledger, store) statuses of one key while a committed change waits for its deployed phase
@@ -90,7 +90,11 @@ def set_backend(root: Path, request: MigrationRequest) -> MigrationResult:
         copied: list[KeyRecord] = []
         try:
             for record in todo:
-                new.copy_in(record)
+                try:
+                    new.copy_in(record)
+                except WriteUnconfirmed:
+                    copied.append(record)  # its read-back failed: it may be there, removed with the others
+                    raise
                 copied.append(record)
                 faults.point("migrate-after-copy-one")
             faults.point("migrate-before-verify")

@@ -34,6 +34,7 @@ an http:// URL only for a loopback host (a local emulator or test server).
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import secrets
@@ -45,9 +46,10 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
+from sealer.backends.base import bounded, reading_back
 from sealer.backends.credentials import Auth0Login, Auth0Source, is_loopback
 from sealer.backends.document import Records, WholeDocumentStore, check_unique
-from sealer.errors import BackendError, BadInput
+from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 from sealer.records import REVOKED, KeyRecord, from_store, oldest_first
 
 DOC_KEY = "sealer_keys"
@@ -323,7 +325,7 @@ class Auth0Store(WholeDocumentStore):
             raise BackendError(f"auth0: {self._host} issued no access token")
         return token
 
-    def _call(self, request: Callable[[], Any], where: str) -> Any:
+    def _call(self, request: Callable[[], Any], where: str, writes: bool = False) -> Any:
         """One Auth0 request: 429 waits and retries (bounded); every failure is one line."""
         import httpx
         import requests
@@ -333,7 +335,7 @@ class Auth0Store(WholeDocumentStore):
 
         for attempt in range(self.rate_retries + 1):
             try:
-                return request()
+                return bounded(f"auth0: {self._host}", f"requesting {where}", request, writes)
             except (ApiError, Auth0Error) as err:
                 status, headers = _status_and_headers(err)
                 if status != 429 or attempt == self.rate_retries:
@@ -360,7 +362,7 @@ class Auth0Store(WholeDocumentStore):
 
     def _write(self, patch: dict[str, Any]) -> None:
         api = self.api
-        self._call(lambda: self.target.write(api, patch), self.target.where)
+        self._call(lambda: self.target.write(api, patch), self.target.where, writes=True)
 
     def _fit(self, doc: Document, metadata: dict[str, Any]) -> dict[str, Any]:
         """The patch for `doc`, dropping the oldest revoked records until it fits Auth0's limit."""
@@ -389,20 +391,23 @@ class Auth0Store(WholeDocumentStore):
 
     def _update_unlocked(self, env_name: str, change: Callable[[Records], Records]) -> None:
         """Read-modify-write with a revision counter and writer tag, verified by a re-read."""
-        for _ in range(self.max_attempts):
-            metadata, doc = self._read()
-            mine = [r for r in doc.records if r.env == env_name]
-            updated = change(mine)
-            if updated == mine:
-                return
-            others = [r for r in doc.records if r.env != env_name]
-            new = Document(doc.rev + 1, secrets.token_hex(8), tuple(others + updated))
-            patch = self._fit(new, metadata)
-            self._write(patch)
-            _, seen = self._read()
+        for attempt in range(self.max_attempts):
+            # After a first write, whatever fails leaves that write's fate unknown.
+            with reading_back() if attempt else contextlib.nullcontext():
+                metadata, doc = self._read()
+                mine = [r for r in doc.records if r.env == env_name]
+                updated = change(mine)
+                if updated == mine:
+                    return
+                others = [r for r in doc.records if r.env != env_name]
+                new = Document(doc.rev + 1, secrets.token_hex(8), tuple(others + updated))
+                patch = self._fit(new, metadata)
+                self._write(patch)
+            with reading_back():
+                _, seen = self._read()
             if seen.writer == new.writer or _applied(seen, env_name, mine, updated):
                 return
-        raise BackendError(
+        raise WriteUnconfirmed(
             f"auth0: {self.target.where} did not keep what was written ({self.max_attempts} attempts): it "
             "kept changing under concurrent writers, or the server answers writes without storing them; "
             "nothing is counted as done, try again"

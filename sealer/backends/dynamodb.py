@@ -30,15 +30,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
+from sealer.backends.base import bounded, reading_back
 from sealer.backends.credentials import AwsSource, url_problem
-from sealer.errors import BackendError, BadInput
+from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 from sealer.records import (
     ACTIVE,
     PENDING,
@@ -56,6 +58,7 @@ from sealer.records import (
     verdict,
 )
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 DEFAULT_TABLE = "sealer-keys"
@@ -133,8 +136,12 @@ class DynamoStore:
         with self._translated():
             self._ensure_table()
             try:
-                self.client.put_item(
-                    TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+                self._bounded(
+                    f"registering {record.key_id}",
+                    lambda: self.client.put_item(
+                        TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+                    ),
+                    writes=True,
                 )
             except self.client.exceptions.ConditionalCheckFailedException:
                 raise BackendError(f"dynamodb: {record.env}: key {record.key_id} exists already") from None
@@ -251,7 +258,7 @@ class DynamoStore:
     def health(self) -> str:
         with self._translated():
             try:
-                table = self.client.describe_table(TableName=self.table)["Table"]
+                table = self._describe()["Table"]
             except self.client.exceptions.ResourceNotFoundException:
                 status = "does not exist yet (created on first use)"
                 return f"dynamodb: table {self.table} {status} at {self._where()}"
@@ -263,6 +270,14 @@ class DynamoStore:
         if self.endpoint_url or self._client is None:  # no client yet: still getting credentials
             return self.endpoint_url or f"region {self.region or '(default)'}"
         return f"region {self.client.meta.region_name}"
+
+    def _bounded(self, what: str, call: Callable[[], T], writes: bool = False) -> T:
+        return bounded(f"dynamodb: {self._where()}", what, call, writes)
+
+    def _describe(self) -> Any:
+        return self._bounded(
+            f"describing table {self.table}", lambda: self.client.describe_table(TableName=self.table)
+        )
 
     @contextlib.contextmanager
     def _translated(self, what: str = "") -> Iterator[None]:
@@ -289,7 +304,7 @@ class DynamoStore:
         if self._ready:
             return
         try:
-            self.client.describe_table(TableName=self.table)
+            self._describe()
         except self.client.exceptions.ResourceNotFoundException:
             if not self.may_create:
                 missing = f"dynamodb: table {self.table} does not exist and create_table is off"
@@ -309,7 +324,9 @@ class DynamoStore:
                 ExpressionAttributeValues={":env": {"S": env_name}},
                 ConsistentRead=True,
             )
-            for item in _items(pages, self.table):
+            for item in self._bounded(
+                f"reading the items of {env_name}", lambda: list(_items(pages, self.table))
+            ):
                 try:
                     sort_key = item["sk"]["S"]
                     if sort_key.startswith(KEY_PREFIX):
@@ -340,7 +357,7 @@ class DynamoStore:
 
         with self._translated():
             try:
-                self.client.transact_write_items(TransactItems=writes)
+                self._bounded(what, lambda: self.client.transact_write_items(TransactItems=writes), True)
             except ClientError as err:
                 if err.response.get("Error", {}).get("Code") not in _CONFLICTS:
                     raise
@@ -354,9 +371,10 @@ class DynamoStore:
         endpoint may answer 200 `{}` without storing anything, and a change the table does not
         hold must never count as done."""
         keys = [_written_key(write) for write in writes]
-        held = self._consistent_items(keys, what)
+        with reading_back(), self._translated():
+            held = self._consistent_items(keys, what)
         if not all(_holds(held.get(_key_id(key)), write) for key, write in zip(keys, writes, strict=True)):
-            raise BackendError(
+            raise WriteUnconfirmed(
                 f"dynamodb: {self._env()}{what}: the table does not hold what was written (or another "
                 "writer changed it since): not counted as done; read the store again before relying on it"
             )
@@ -366,8 +384,12 @@ class DynamoStore:
         held: dict[tuple[str, str], Item] = {}
         wanted = keys
         for _ in range(CONFLICT_ATTEMPTS):  # DynamoDB may leave keys unprocessed under load
-            answer = self.client.batch_get_item(
-                RequestItems={self.table: {"Keys": wanted, "ConsistentRead": True}}
+            answer = self._bounded(
+                f"reading back {what}",
+                functools.partial(
+                    self.client.batch_get_item,
+                    RequestItems={self.table: {"Keys": wanted, "ConsistentRead": True}},
+                ),
             )
             found, wanted = _batch_answer(answer, self.table)
             if found is None:  # no answer for the table at all reads as no item: a delete "confirmed"

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sealer import kube_objects, registry
-from sealer.errors import BackendError
+from sealer.backends.base import reading_back
+from sealer.errors import BackendError, WriteUnconfirmed
 from sealer.records import KeyRecord
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,10 @@ def _confirm(api: Any, settings: registry.Settings, env: str, wanted: registry.R
     """Read the registry back: an API server or a proxy may answer a write with the object and
     store nothing, and a registry not written must never count as published. A newer registry
     (a later publisher's) holds what ours would have."""
-    seen = _current(kube_objects.read(api, settings.kind, settings.namespace, settings.name), env, where)
+    with reading_back():
+        seen = _current(kube_objects.read(api, settings.kind, settings.namespace, settings.name), env, where)
     if seen is None or (seen != wanted and seen.serial <= wanted.serial):
-        raise BackendError(
+        raise WriteUnconfirmed(
             f"k8s-secrets: {where} does not hold what was written: not counted as published; run again"
         )
 

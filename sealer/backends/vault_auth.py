@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sealer import terminal
+from sealer.backends.base import bounded
 from sealer.errors import BackendError
 
 TIMEOUT_SECONDS = 10
@@ -119,13 +120,16 @@ def login(
     keeps it off its own client: use_token=False). `where` names the environment, the method
     and the mount, and starts every failure's line."""
     vault = client(address, None, namespace, verify)
-    with _refusals(where, address, sent, secretish):
+
+    def send() -> Any:
         if method == "jwt":
-            answer = vault.auth.jwt.jwt_login(role=sent["role"], jwt=sent["jwt"], use_token=False, path=mount)
-        else:
-            answer = vault.auth.approle.login(
-                role_id=sent["role_id"], secret_id=sent["secret_id"], use_token=False, mount_point=mount
-            )
+            return vault.auth.jwt.jwt_login(role=sent["role"], jwt=sent["jwt"], use_token=False, path=mount)
+        return vault.auth.approle.login(
+            role_id=sent["role_id"], secret_id=sent["secret_id"], use_token=False, mount_point=mount
+        )
+
+    with _refusals(where, address, sent, secretish):
+        answer = bounded(f"{where}: {address}", "logging in", send)
     auth = answer.get("auth") if isinstance(answer, dict) else None
     token = auth.get("client_token") if isinstance(auth, dict) else None
     if not isinstance(token, str) or not token:

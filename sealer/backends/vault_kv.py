@@ -10,14 +10,16 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Iterator
-from typing import Any, TypeGuard
+from collections.abc import Callable, Iterator
+from typing import Any, TypeGuard, TypeVar
 from urllib.parse import urlsplit
 
 from sealer.backends import vault_auth
+from sealer.backends.base import bounded, reading_back
 from sealer.backends.credentials import VaultSource, secret_shape
-from sealer.errors import BackendError, BadInput
+from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 
+T = TypeVar("T")
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 
 
@@ -78,10 +80,14 @@ class VaultKV:
         from hvac.exceptions import InvalidPath
 
         kv = self.client.secrets.kv.v2
-        with self.errors(f"reading {self.where(path)}"):
+        what = f"reading {self.where(path)}"
+        with self.errors(what):
             try:
-                answer = kv.read_secret_version(
-                    path=path, version=version, mount_point=self.mount, raise_on_deleted_version=False
+                answer = self._bounded(
+                    what,
+                    lambda: kv.read_secret_version(
+                        path=path, version=version, mount_point=self.mount, raise_on_deleted_version=False
+                    ),
                 )
             except InvalidPath:
                 return 0, None
@@ -98,9 +104,16 @@ class VaultKV:
         from hvac.exceptions import InvalidRequest
 
         kv = self.client.secrets.kv.v2
-        with self.errors(f"writing {self.where(path)}"):
+        what = f"writing {self.where(path)}"
+        with self.errors(what):
             try:
-                answer = kv.create_or_update_secret(path=path, secret=data, cas=cas, mount_point=self.mount)
+                answer = self._bounded(
+                    what,
+                    lambda: kv.create_or_update_secret(
+                        path=path, secret=data, cas=cas, mount_point=self.mount
+                    ),
+                    writes=True,
+                )
             except InvalidRequest as err:
                 if any("check-and-set" in str(e) for e in err.errors or ()):
                     raise CasConflict(self.where(path)) from None
@@ -108,7 +121,7 @@ class VaultKV:
         body = answer.get("data") if isinstance(answer, dict) else None
         version = body.get("version") if isinstance(body, dict) else None
         if not _count(version) or version <= cas:  # a 200 that names no new version wrote nothing we know
-            raise BackendError(
+            raise WriteUnconfirmed(
                 f"vault: writing {self.where(path)}: the answer confirms no new version: not counted as "
                 "written (read the store again before relying on it)"
             )
@@ -118,16 +131,19 @@ class VaultKV:
     def _confirm(self, path: str, data: dict[str, Any], version: int) -> None:
         """Read back the version the write answer names: a proxy or a broken server may answer
         a write well without keeping it, and a write never kept must not count as done."""
-        number, stored = self.read(path, version)
+        with reading_back():
+            number, stored = self.read(path, version)
         if number != version or stored != json.loads(json.dumps(data)):  # as Vault gives it back
-            raise BackendError(
+            raise WriteUnconfirmed(
                 f"vault: writing {self.where(path)}: version {version} does not hold what was written: "
                 "not counted as written (read the store again before relying on it)"
             )
 
     def health(self) -> str:
         with self.errors("checking health"):
-            status = self.client.sys.read_health_status(method="GET")
+            status = self._bounded(
+                "checking health", lambda: self.client.sys.read_health_status(method="GET")
+            )
             if not isinstance(status, dict):
                 code = getattr(status, "status_code", 0)
                 if code == 503:
@@ -147,7 +163,7 @@ class VaultKV:
         if not self.client.token:
             raise BackendError(refused)
         try:
-            answer = self.client.auth.token.lookup_self()
+            answer = self._bounded("looking up the token", self.client.auth.token.lookup_self)
         except (Forbidden, InvalidPath, InvalidRequest):  # what hvac's is_authenticated reads as "no"
             raise BackendError(refused) from None
         if not isinstance(answer, dict) or answer.get("errors") or not isinstance(answer.get("data"), dict):
@@ -155,6 +171,9 @@ class VaultKV:
                 f"vault: {self.address} answered the token lookup (auth/token/lookup-self) without the "
                 "token's data: not a Vault that knows the token"
             )
+
+    def _bounded(self, what: str, call: Callable[[], T], writes: bool = False) -> T:
+        return bounded(f"vault: {self.address}", what, call, writes)
 
     @contextlib.contextmanager
     def errors(self, what: str) -> Iterator[None]:

@@ -97,6 +97,7 @@ class Setup:
     signer_line: str  # the line for .sealer/allowed_signers (a placeholder without --signing-key)
     environment: str | None = None  # GitHub: the environment the secrets belong in
     include: str | None = None  # GitLab: the file .gitlab-ci.yml must include (nothing runs it otherwise)
+    settings: tuple[str, ...] = ()  # GitHub: the repository's settings the workflows rely on
 
     def as_dict(self) -> dict[str, object]:
         found: dict[str, object] = {
@@ -105,6 +106,8 @@ class Setup:
         }
         if self.environment:
             found["environment"] = {"name": self.environment, "deployment_branches": "default branch only"}
+        if self.settings:
+            found["settings"] = list(self.settings)
         return found
 
     def text(self) -> str:
@@ -120,6 +123,7 @@ class Setup:
             )
         lines += [f"  create {s.name}: {s.holds}" for s in self.secrets]
         lines.append(f"  add to {layout.SIGNERS_FILE} on the default branch: {self.signer_line}")
+        lines += [f"  {setting}" for setting in self.settings]
         return "\n".join(lines)
 
 
@@ -308,7 +312,9 @@ def setup(options: Options) -> Setup:
     elif options.auth == "app":
         secrets = (
             Secret(
-                "vars.SEALER_APP_CLIENT_ID", "the GitHub App's client ID (Contents, Pull requests: write)"
+                "vars.SEALER_APP_CLIENT_ID",
+                "the Client ID (Iv…, not the numeric App ID) of a GitHub App installed on this repository "
+                "with Contents and Pull requests: read and write",
             ),
             Secret("secrets.SEALER_APP_PRIVATE_KEY", "the GitHub App's private key"),
             Secret(f"secrets.{SIGNING_SECRET}", f"{signing}, the file's content"),
@@ -323,7 +329,17 @@ def setup(options: Options) -> Setup:
         )
     environment = GITHUB_ENVIRONMENT if options.kind == "github" else None
     include = GITLAB_FILE if options.kind == "gitlab" else None
-    return Setup(secrets, signer_line(options.kind, options.signing_key), environment, include)
+    settings = GITHUB_SETTINGS if options.kind == "github" else ()
+    return Setup(secrets, signer_line(options.kind, options.signing_key), environment, include, settings)
+
+
+# What the written files rely on and cannot set: without them the gate and the pins do nothing.
+GITHUB_SETTINGS = (
+    "protect the default branch (Settings > Rules or Branches): require the status check `sealer` "
+    "(the review gate) and review from Code Owners",
+    "keep the actions' pinned commits current: .github/dependabot.yml with package-ecosystem: "
+    "github-actions, directory: /",
+)
 
 
 def write(root: Path, options: Options) -> list[str]:

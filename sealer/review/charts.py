@@ -117,8 +117,29 @@ def renders_from_parts(
     text = stray.decoded(data) if data is not None else None
     if text is None:
         return True
+    targets, registries = list(targets), list(registries)
+    names = {name for _, name in [*targets, *registries]}
     plain = _WHOLE_VALUE.sub(lambda match: f"{match[1]}values-given", text)
+    plain = _RELEASE_NAMED.sub(lambda match: _release_named(match, names), plain)
     return renders_managed(plain.encode(), targets, registries, path)
+
+
+# A name or namespace made of a release's name or namespace and plain text (`{{ .Release.Name }}-db`): Helm
+# allows a release name and a namespace only lowercase letters, digits, `-` and `.`, so such a
+# name is every text of them its literal parts fit, and no more (no `#`, quote or line break).
+_RELEASE_ACTION = r"\{\{-?\s*\.Release\.(?:Name|Namespace)\s*-?\}\}"
+_RELEASE_PART = rf"(?:{_RELEASE_ACTION}|[a-z0-9.-])*"
+_RELEASE_NAMED = re.compile(
+    rf"(?m)^([ \t]*(?:-[ \t]+)?(?:name|namespace|generateName):[ \t]+)([\"']?)"
+    rf"({_RELEASE_PART}{_RELEASE_ACTION}{_RELEASE_PART})\2[ \t]*$"
+)
+
+
+def _release_named(match: re.Match[str], names: set[str]) -> str:
+    """The name as written when it may be a managed one, else a plain name no managed one is."""
+    parts = re.split(_RELEASE_ACTION, match[3])
+    fits = re.compile("[a-z0-9.-]*".join(map(re.escape, parts)))
+    return match[0] if any(fits.fullmatch(name) for name in names) else f"{match[1]}release-named"
 
 
 def _template(path: str) -> bool:

@@ -12,8 +12,8 @@ registry is matched by name alone when no namespace of its name matches (a kusto
 theirs); a Secret with no namespace matches in every one (the tool that applies it picks the
 namespace); a name or namespace of Flux variables (`${app}-registry`) matches every one its
 literal parts fit, one SOPS encrypted (Flux decrypts it) any. A kustomization's `namespace:`,
-`namePrefix:` and `nameSuffix:` move what it lists: what it builds (sealer.review.kustomize) is
-judged by `move_findings`.
+`namePrefix:` and `nameSuffix:` move what it lists (one of Flux variables to every text its
+literal parts fit): what it builds (sealer.review.kustomize) is judged by `move_findings`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import yaml
 
 from sealer import yamlio
 from sealer.errors import SealerError
+from sealer.review import globmatch
 from sealer.review.model import DELIVERY_CHANGE, STRAY, TRUST_ANCHOR, Finding
 from sealer.scan import contents
 
@@ -436,8 +437,10 @@ def kustomization(path: str, data: bytes) -> Kustomization | None:
         for keys in (("resources", "bases"), ("components",))
     )
     unmodelled = [key for doc in docs for key in _UNMODELLED if _get(doc, key)]
-    # A Flux Kustomization building it (here or in another repository) may substitute them
-    unmodelled += _flux_variables([*(t for texts in fields.values() for t in texts), *components])
+    # A Flux Kustomization building it (here or in another repository) may substitute them: a
+    # component of variables may be any folder; a namespace, prefix or suffix of variables is kept
+    # as written and judged as every text its literal parts fit (`_fits`, `move_findings`).
+    unmodelled += _flux_variables(components)
     makes_unseen = any(key in _MAKES_UNSEEN for key in unmodelled)
     patch_files: list[str] = []
     for doc in docs:
@@ -792,23 +795,33 @@ _GLOB_PART = re.compile(
 )
 
 
-def _go_glob(pattern: str) -> re.Pattern[str]:
-    parts = []
+def _go_glob(pattern: str) -> globmatch.Glob:
+    atoms = []
     for match in _GLOB_PART.finditer(pattern):
         if match["param"]:
-            parts.append(".*")
+            atoms.append(globmatch.Atom(globmatch.STAR))
         elif match["star"]:
-            parts.append("[^/]*")
+            atoms.append(globmatch.Atom(globmatch.STAR, globmatch.not_slash))
         elif match["one"]:
-            parts.append("[^/]")
+            atoms.append(globmatch.Atom(globmatch.ONE, globmatch.not_slash))
         elif match["cls"] is not None:
             body = match["cls"]
             negated, body = body.startswith("^"), body.removeprefix("^")
             inner = re.sub(r"\\(.)|([\\\[\]^])", lambda m: re.escape(m[1] or m[2]), body)
-            parts.append(f"[{'^' if negated else ''}{inner}]")
+            atoms.append(globmatch.Atom(globmatch.ONE, _one_of(f"[{'^' if negated else ''}{inner}]")))
         else:
-            parts.append(re.escape(match["escaped"] or match["other"]))
-    return re.compile("".join(parts), re.DOTALL)
+            atoms += map(globmatch.literal, match["escaped"] or match["other"])
+    return globmatch.Glob(atoms)
+
+
+def _one_of(char_class: str) -> Callable[[str], bool]:
+    """What one character a class matches; a class Go refuses (`[c-a]`) read as any: too wide is
+    safe, and the pull request's pattern must not stop the review."""
+    try:
+        compiled = re.compile(char_class, re.DOTALL)
+    except re.error:
+        return globmatch.any_char
+    return lambda char: compiled.fullmatch(char) is not None
 
 
 # What a git files generator's glob may match, as wide as any of Argo CD's readings: `git
@@ -823,20 +836,22 @@ _FILES_PART = re.compile(
 )
 
 
-def wide_glob(pattern: str) -> re.Pattern[str]:
+def wide_glob(pattern: str) -> globmatch.Glob:
     """A path glob read as wide as any of Argo CD's readers reads it (`_FILES_PART`): a git files
     generator's, a config management plugin's discover rule (Go's filepath.Glob, go-zglob)."""
     if pattern.startswith(":"):  # pathspec magic: read as git reads it, whatever it picks
-        return re.compile(".*", re.DOTALL)
-    parts = []
+        return globmatch.Glob([globmatch.Atom(globmatch.STAR)])
+    atoms = []
     for match in _FILES_PART.finditer(pattern):
         if match["folders"]:
-            parts.append("(?:.*/)?")
+            atoms.append(globmatch.Atom(globmatch.FOLDERS))
         elif match["any"]:
-            parts.append(".*")
+            atoms.append(globmatch.Atom(globmatch.STAR))
+        elif match["one"]:
+            atoms.append(globmatch.Atom(globmatch.ONE))
         else:
-            parts.append("." if match["one"] else re.escape(match["other"]))
-    return re.compile("".join(parts) + "(?:/.*)?", re.DOTALL)
+            atoms.append(globmatch.literal(match["other"]))
+    return globmatch.Glob(atoms, open_end=True)
 
 
 # Kustomize fields that rename, move or make objects in ways review does not redo; the first
@@ -908,8 +923,8 @@ def move_findings(
             messages.append(
                 f"makes {written} from {_escaped(source)} into {built}, which sealer delivers, {_NOT_OURS}"
             )
-        elif space is not None and now[1] != space and now[1] in spaces:
-            if kind != "ConfigMap" or name in registry_names:
+        elif space is not None and now[1] != space and _fits_any(now[1], spaces):
+            if kind != "ConfigMap" or _fits_any(name, registry_names):
                 messages.append(
                     f"moves {written} from {_escaped(source)} into {now[1]}, where sealer delivers keys"
                 )
@@ -922,7 +937,11 @@ def _delivered_as(item: Placed, wanted: dict[str, frozenset[Target]]) -> bool:
     kind, space, name = item
     groups = [wanted["secret"]] if kind in ("SealedSecret", "Secret") else []
     groups += [wanted["registry"]] if kind in ("ConfigMap", "Secret") else []
-    return any(name == n and space in (None, s) for group in groups for s, n in group)
+    return any(_fits(name, n) and (space is None or _fits(space, s)) for group in groups for s, n in group)
+
+
+def _fits_any(given: str | None, wanted: Iterable[str]) -> bool:
+    return given is not None and any(_fits(given, w) for w in wanted)
 
 
 def _shown_placed(item: Placed) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from pathlib import Path
 from sealer import clusters, faults, git, layout, ledger
 from sealer.backends import DEFAULT_BACKEND, KeyStore, open_store
 from sealer.config import Config, Environment
-from sealer.errors import BackendError, BadInput, SealerError
+from sealer.errors import BadInput, PartlyDone, SealerError, WriteUnconfirmed
 from sealer.records import (
     ACCEPTED,
     ACTIVE,
@@ -107,13 +108,25 @@ def register(
                 continue
             tidy(stores.cfg.root, store, env.name)
             for record in new[env.name]:
-                store.register(record.with_status(PENDING))
+                try:
+                    store.register(record.with_status(PENDING))
+                except BaseException as err:
+                    if _may_have_landed(err):
+                        done.append((store, record))  # undone (and checked) with the others
+                    raise
                 done.append((store, record))
                 faults.point("after-register")
     except BaseException:
         compensate(done)
         raise
     return done
+
+
+def _may_have_landed(err: BaseException) -> bool:
+    """A registration that failed this way may still be in the store: its read-back could not
+    confirm it (kept, or not), or the run stopped (Ctrl-C, a bug) with the write under way. A
+    store's refusal or outage before the write (BackendError) left nothing."""
+    return isinstance(err, WriteUnconfirmed) or not isinstance(err, SealerError)
 
 
 def tidy(root: Path, store: KeyStore, env_name: str, revoked: list[KeyRecord] | None = None) -> None:
@@ -138,11 +151,29 @@ def _abandoned(root: Path, record: KeyRecord) -> bool:
 
 
 def compensate(registered: list[tuple[KeyStore, KeyRecord]]) -> None:
+    """Undo a run stopped before its commit (called while its exception is handled): remove each
+    pending key it registered, and read the store again to see it gone. What may be left turns
+    a refusal or Ctrl-C (exit 2 or 130: nothing changed) into PartlyDone naming each key: it is
+    never valid, and the next rotation removes it (`tidy`)."""
+    left, envs = [], set()
     for store, record in registered:
         try:
             store.remove_pending(record.env, record.key_id)
-        except BackendError:
-            pass  # a leftover pending key is never valid; the next rotation removes it
+            gone = all(r.key_id != record.key_id or r.status == REVOKED for r in store.list(record.env))
+        except SealerError:
+            gone = False
+        if not gone:
+            left.append(f"{record.key_id} ({record.env}, {store.kind} store)")
+            envs.add(record.env)
+    cause = sys.exc_info()[1]
+    if left and isinstance(cause, (SealerError, KeyboardInterrupt)):  # a bug's exit 3 claims nothing
+        why = "interrupted" if isinstance(cause, KeyboardInterrupt) else str(cause)
+        raise PartlyDone(
+            f"{why}; nothing was committed, but what this run registered could not be removed: "
+            f"{'key' if len(left) == 1 else 'keys'} {', '.join(left)} may be left pending (never "
+            f"valid: no ledger holds it; the next `sealer rotate` removes it, `sealer keys list "
+            f"{next(iter(envs)) if len(envs) == 1 else 'ENV'}` shows it)"
+        ) from None
 
 
 # -- rotate phase, after the commit (rolled forward) -----------------------------------------------

@@ -2,8 +2,6 @@
 
 Each entry is a finding; `data` values are base64-decoded and scanned as well, so the report
 names what is inside (a sealer key, a private key) and not only that a Secret is there.
-A SOPS-encrypted Secret (a top-level `sops:` block) is no plain one: its `ENC[...]` envelopes
-are ciphertext; a value it left in the clear (`unencrypted_regex`, a hand edit) is still found.
 """
 
 from __future__ import annotations
@@ -19,11 +17,6 @@ from sealer.scan.manifests import Node
 from sealer.scan.rules import Policy, Rule
 
 _MENTION = re.compile(rb"""kind["']?\s*:\s*["']?Secret\b""")
-# One value SOPS encrypted, as SOPS writes it (base64 fields, a value type): nothing else counts
-_B64 = "[A-Za-z0-9+/]*={0,2}"
-_SOPS_VALUE = re.compile(
-    rf"ENC\[AES256_GCM,data:{_B64},iv:{_B64},tag:{_B64},type:(?:str|int|float|bool|bytes)\]"
-)
 
 
 def wanted(data: bytes) -> bool:
@@ -40,17 +33,24 @@ def find(
             if manifests.scalar(manifests.get(mapping, "apiVersion")) not in (None, "v1"):
                 continue
             advice = CONTROLLER_KEY_ADVICE if _controller_key(mapping) else ""
-            sops = manifests.is_mapping(manifests.get(mapping, "sops"))
+            sops = _sops_written(mapping)
             for field in ("data", "stringData"):
                 for key, value in manifests.items(manifests.get(mapping, field)):
-                    if sops and _sops_encrypted(value):
-                        continue  # ciphertext: only what SOPS left in the clear is plain
+                    if sops and _SOPS_VALUE.fullmatch(manifests.scalar(value) or ""):
+                        continue  # ciphertext: Flux (or sops -d) decrypts it in the cluster
                     yield from _entry(f"{field}.{key.value}{advice}", key, value, rule, policy, rescan)
 
 
-def _sops_encrypted(value: Node) -> bool:
-    text = manifests.scalar(value)
-    return text is not None and _SOPS_VALUE.fullmatch(text) is not None
+# A value SOPS encrypted, in a Secret SOPS wrote (its `sops` block with the file's MAC): no
+# plaintext. A key written out as such a value's `data` is still found by the text rules.
+_B64 = "[A-Za-z0-9+/]*={0,2}"
+_SOPS_VALUE = re.compile(
+    rf"ENC\[AES256_GCM,data:{_B64},iv:{_B64},tag:{_B64},type:(str|int|float|bool|bytes)\]"
+)
+
+
+def _sops_written(mapping: Node) -> bool:
+    return manifests.scalar(manifests.get(manifests.get(mapping, "sops"), "mac")) is not None
 
 
 CONTROLLER_KEY_LABEL = "sealedsecrets.bitnami.com/sealed-secrets-key"

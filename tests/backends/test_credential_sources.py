@@ -19,7 +19,7 @@ from click.testing import Result
 from support.backend_repos import ok, one_line_error
 from support.cli import sealer
 from support.fake_auth0 import FakeAuth0
-from support.fake_http import Request, Response
+from support.fake_http import Request, Response, trickling
 from support.fake_vault import FakeVault
 from support.git import commit_all, git, head
 from support.http_stores import AUTH0_VARS, VAULT_VARS
@@ -406,6 +406,23 @@ def test_a_refused_or_missing_login_is_one_line_and_changes_nothing(
     assert not [path for _, _, path in ns.seen if "/data/" in path]  # no store was read or written
     for secret in (value, *vault_logins.sent.values(), *vault_logins.issued()):
         assert not secret or secret not in result.stdout + result.stderr
+
+
+def test_a_login_whose_answer_trickles_is_cut_off_and_changes_nothing(
+    repo: Path, vault_logins: VaultLogins, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The login's answer comes a byte at a time, each within the socket timeout: the
+    wall-clock bound ends it with one line (exit 2: no store was written)."""
+    ns = vault_logins.ns
+    configure(repo, "vault", vault_logins.sources)
+    before = head(repo)
+    with trickling(ns.server, monkeypatch, "/auth/ci-jwt/login", "POST", ns.server.handle):
+        result = sealer(repo, "rotate", "--due", "--no-branch")
+    assert one_line_error(result, 2) == (
+        f"sealer: production: vault jwt login at auth mount ci-jwt: {ns.server.url} did not answer "
+        "within 0.5 seconds while logging in"
+    )
+    assert head(repo) == before and ns.held("staging") == ns.held("production") == []
 
 
 @pytest.mark.parametrize(

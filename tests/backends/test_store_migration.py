@@ -34,6 +34,7 @@ from support.backend_repos import (
     verify,
 )
 from support.cli import in_dir, run_main, sealer
+from support.fake_http import Response
 from support.git import git, head
 from support.records import pending_key
 from support.repos import ledger_records, run_sealer
@@ -346,6 +347,24 @@ def test_ctrl_c_midway_removes_the_copies(
     assert snapshot(backend_repo) == before and vault_store.list(ENV) == []
     ok(move(backend_repo, target))
     assert statuses(vault_store.list(ENV)) == statuses(ledger_records(backend_repo, ENV))
+
+
+def test_a_copy_kept_but_not_read_back_is_removed_with_the_others(
+    backend_repo: Path, vault_store: Any, vault_env: Any
+) -> None:
+    """README: a failure before the commit (a read-back) removes the copies this run made, exit
+    2. The first copy's write is kept and its read-back refused: it is removed too."""
+    deployed_twice(backend_repo, Backend("k8s-secrets", {}))
+    target = Backend("vault", options_of("vault", vault_store))
+    before = snapshot(backend_repo)
+    refused = Response.json(503, {"errors": ["Vault is sealed"]})
+    vault_env.on_next_write(
+        vault_store.mount,
+        f"{vault_store.prefix}/{ENV}",
+        lambda: vault_env.answer_next(refused, match="/data/", method="GET"),
+    )
+    assert "sealed or down" in one_line_error(move(backend_repo, target), 2)
+    assert snapshot(backend_repo) == before and vault_store.list(ENV) == []
 
 
 def test_copies_the_new_store_cannot_remove_are_named_with_exit_4(

@@ -18,7 +18,7 @@ import pytest
 from support.backend_repos import ENV as REPO_ENV
 from support.backend_repos import Backend, configure, finish, one_line_error, rotate, store_of
 from support.cli import sealer
-from support.fake_http import Request, Response
+from support.fake_http import Request, Response, trickling
 from support.fake_vault import FakeVault, _envelope
 from support.git import git
 from support.http_stores import backend_error
@@ -153,6 +153,64 @@ def test_vault_reads_back_the_version_it_wrote(vault_env: FakeVault, tmp_path: P
     assert seen == ["GET {}", "POST {}", "GET {'version': ['1']}"]
 
 
+# -- a registration kept whose read-back fails ----------------------------------------------------
+# The write's fate is unknown, so the failure is a WriteUnconfirmed: `sealer rotate`, undoing
+# the run, removes that key too (a plain BackendError says the store kept nothing of it).
+
+
+def _refused_after(server: Any, write: str, read: str, answer: Response) -> None:
+    """The first `read` request after the first `write` request gets `answer` (a 503)."""
+    armed: list[bool] = []
+
+    def hook(request: Request) -> None:
+        if request.method == write and not armed:
+            armed.append(True)
+            server.answer_next(answer, match=read, method="GET")
+
+    server.before_request = hook
+
+
+def test_vault_registration_kept_but_not_read_back_is_unconfirmed(
+    vault_env: FakeVault, tmp_path: Path
+) -> None:
+    from sealer.backends.vault import VaultStore
+    from sealer.errors import WriteUnconfirmed
+
+    store = VaultStore({"path": "sealer/read-back-refused"}, tmp_path)
+    _, new = _keys()
+    _refused_after(vault_env, "POST", "/data/", Response.json(503, {"errors": ["Vault is sealed"]}))
+    with pytest.raises(WriteUnconfirmed, match="sealed or down"):
+        store.register(new)
+    assert [r.key_id for r in store.list(ENV)] == [new.key_id]  # kept after all
+
+
+def test_auth0_registration_kept_but_not_read_back_is_unconfirmed(auth0_store: Any, auth0_env: Any) -> None:
+    from sealer.errors import WriteUnconfirmed
+
+    _, new = _keys()
+    refused = Response.json(503, {"statusCode": 503, "error": "Service Unavailable", "message": "down"})
+    _refused_after(auth0_env, "PATCH", "/api/v2/users/", refused)
+    with pytest.raises(WriteUnconfirmed):
+        auth0_store.register(new)
+    assert [r.key_id for r in auth0_store.list(ENV)] == [new.key_id]
+
+
+def test_dynamodb_registration_kept_but_not_read_back_is_unconfirmed(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sealer.errors import WriteUnconfirmed
+
+    store, _ = dropping
+    _, new = _keys()
+    store.list(ENV)  # the table exists before the read-back is broken
+    batch_get = store.client.batch_get_item
+    monkeypatch.setattr(store.client, "batch_get_item", lambda **kwargs: _table_missing(store, []))
+    with pytest.raises(WriteUnconfirmed, match="could not be read back"):
+        store.register(new)
+    monkeypatch.setattr(store.client, "batch_get_item", batch_get)
+    assert [r.key_id for r in store.list(ENV)] == [new.key_id]
+
+
 # -- Vault's health check -----------------------------------------------------------------------
 
 
@@ -209,6 +267,47 @@ def test_rotate_whose_vault_write_is_not_kept_changes_nothing(vault_repo: Path, 
     assert store_of(vault_repo).list(REPO_ENV) == []
 
 
+def _vault_path(repo: Path) -> tuple[str, str]:
+    return "secret", f"sealer/cli-{repo.parent.name}/{REPO_ENV}"
+
+
+def test_rotate_whose_first_registration_is_kept_but_not_read_back_removes_it(
+    vault_repo: Path, vault_env: FakeVault
+) -> None:
+    """The write is kept, its read-back refused (503): exit 2 says nothing changed, so the
+    pending record the store did keep is removed again (and that removal read back)."""
+    head = git(vault_repo, "rev-parse", "HEAD")
+    refused = Response.json(503, {"errors": ["Vault is sealed"]})
+    vault_env.on_next_write(
+        *_vault_path(vault_repo), lambda: vault_env.answer_next(refused, match="/data/", method="GET")
+    )
+    line = one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--no-branch"), 2)
+    assert "sealed or down" in line
+    assert git(vault_repo, "rev-parse", "HEAD") == head
+    assert store_of(vault_repo).list(REPO_ENV) == []
+
+
+def test_rotate_whose_registration_cannot_be_undone_says_partly_done_naming_the_key(
+    vault_repo: Path, vault_env: FakeVault
+) -> None:
+    """README (Never half-done): the write is kept and the store goes down before its read-back:
+    the pending record may be there and cannot be removed. Not exit 2 ("nothing changed"): exit
+    4, naming the key; the next rotation removes it."""
+    head = git(vault_repo, "rev-parse", "HEAD")
+    vault_env.on_next_write(*_vault_path(vault_repo), lambda: setattr(vault_env, "sealed", True))
+    try:
+        line = one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--no-branch"), 4)
+    finally:
+        vault_env.sealed = False
+    assert git(vault_repo, "rev-parse", "HEAD") == head
+    left = store_of(vault_repo).list(REPO_ENV)
+    assert [r.status for r in left] == ["pending"]
+    assert f"{left[0].key_id} ({REPO_ENV}" in line and "may be left pending" in line, line
+    assert vault_env.token not in line
+    rotate(vault_repo)  # the next rotation removes it
+    assert left[0].key_id not in {r.key_id for r in store_of(vault_repo).list(REPO_ENV)}
+
+
 # -- the key registry written through the Kubernetes API (k8s-secrets, direct delivery) ------------
 
 
@@ -231,6 +330,106 @@ def test_kubernetes_registry_write_acknowledged_but_not_stored_is_not_done(
     message = backend_error(lambda: step(k8s_direct_store, old, new))
     assert "does not hold what was written" in message
     assert kube_server.secrets[where]["data"] == live
+
+
+def test_kubernetes_registry_read_back_trickling_is_cut_off(
+    k8s_direct_store: Any, kube_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write is stored; the API server then trickles the read-back's answer a byte at a
+    time, each well within the socket timeout: the wall-clock bound ends it with one line."""
+    import threading
+
+    from sealer import kube_objects
+    from sealer.errors import WriteUnconfirmed
+
+    monkeypatch.setattr(kube_objects, "MAX_REQUEST_SECONDS", 0.5)
+    old, new = _keys()
+    _activate_old(k8s_direct_store, old, new)
+    stop = threading.Event()
+    timer = threading.Timer(5, stop.set)  # without the bound, the call ends here (and passes)
+
+    def trickled(request: Request) -> Response:
+        answer = kube_server.handle(request)
+        answer.trickle_until = stop
+        return answer
+
+    def hook(request: Request) -> None:
+        if request.method == "PUT" and not timer.is_alive():
+            timer.start()
+            kube_server.answer_next(trickled, match="/secrets/engine-api-key-registry", method="GET")
+
+    kube_server.before_request = hook
+    try:
+        with pytest.raises(WriteUnconfirmed) as caught:
+            k8s_direct_store.activate(ENV, NAME, new.key_id, None)
+    finally:
+        stop.set()
+        timer.cancel()
+    assert str(caught.value) == (
+        f"kubernetes: {kube_server.url} did not answer within 0.5 seconds while reading Secret "
+        "payments/engine-api-key-registry"
+    )
+
+
+# -- a store server trickling its answer: each store request is bounded in wall-clock time --------
+
+
+def test_rotate_whose_registration_write_is_cut_off_removes_it(
+    vault_repo: Path, vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write's answer trickles past the bound after Vault kept it: its fate is unknown to
+    sealer, so the run removes it again (exit 2 says nothing changed)."""
+    head = git(vault_repo, "rev-parse", "HEAD")
+    with trickling(vault_env, monkeypatch, "/data/", "POST", vault_env.handle):
+        line = one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--no-branch"), 2)
+    assert "did not answer within 0.5 seconds while writing" in line
+    assert git(vault_repo, "rev-parse", "HEAD") == head
+    assert store_of(vault_repo).list(REPO_ENV) == []
+
+
+def test_the_readme_states_the_bound_of_a_store_request() -> None:
+    from sealer import kube_objects
+    from sealer.backends import base
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert base.MAX_REQUEST_SECONDS == kube_objects.MAX_REQUEST_SECONDS
+    assert f"answered within {base.MAX_REQUEST_SECONDS:g} seconds in all" in " ".join(readme.split())
+
+
+def test_vault_trickling_its_answer_is_cut_off(
+    vault_env: FakeVault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sealer.backends.vault import VaultStore
+
+    store = VaultStore({"path": "sealer/trickled"}, tmp_path)
+    with trickling(vault_env, monkeypatch, "/data/", "GET", vault_env.handle):
+        message = backend_error(lambda: store.list(ENV))
+    assert message == (
+        f"vault: {vault_env.url} did not answer within 0.5 seconds while reading secret/sealer/trickled/{ENV}"
+    )
+
+
+def test_auth0_trickling_its_answer_is_cut_off(
+    auth0_store: Any, auth0_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = auth0_store.options["user_id"]
+    with trickling(auth0_env, monkeypatch, "/api/v2/users/", "GET", auth0_env.dispatch):
+        message = backend_error(lambda: auth0_store.list(ENV))
+    assert message.startswith("auth0: ") and message.endswith(
+        f" did not answer within 0.5 seconds while requesting user {user}"
+    )
+
+
+def test_dynamodb_trickling_its_answer_is_cut_off(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, proxy = dropping
+    store.list(ENV)  # the table made
+    with trickling(proxy, monkeypatch, "/", "POST", proxy.handle):
+        message = backend_error(lambda: store.list(ENV))
+    assert message == (
+        f"dynamodb: {proxy.url} did not answer within 0.5 seconds while reading the items of {ENV}"
+    )
 
 
 def test_finish_whose_vault_activation_is_not_kept_is_not_reported_done(

@@ -190,6 +190,32 @@ def test_github_secrets_live_in_an_environment_of_the_default_branch(repo: Path,
     check_schema("vendor.github-workflows", repo / GITHUB_FILES[2])
 
 
+def test_github_says_what_a_newcomer_must_set_up_beyond_the_files(repo: Path) -> None:
+    """The printed next steps are all a newcomer follows: the App by its Client ID (the token
+    action's `client-id`, not the numeric App ID) installed on the repository, the review gate a
+    required check with Code Owners' review (else nothing it finds blocks a merge), and
+    Dependabot for the pinned actions (the README promises it updates them)."""
+    text = cli(repo, "ci", "init", "github", "--owner", "@acme").stdout
+    assert (
+        "create vars.SEALER_APP_CLIENT_ID: the Client ID (Iv…, not the numeric App ID) of a GitHub App"
+        in text
+    )
+    assert "installed on this repository with Contents and Pull requests: read and write" in text
+    assert "require the status check `sealer` (the review gate) and review from Code Owners" in text
+    assert ".github/dependabot.yml with package-ecosystem: github-actions" in text
+    review = yaml.safe_load((repo / GITHUB_FILES[1]).read_text())
+    assert list(review["jobs"]) == ["sealer"]  # the check's name the line gives
+    told = json.loads(cli(repo, "ci", "init", "github", "--owner", "@acme", "--force", "-o", "json").stdout)
+    assert [s.split(":")[0] for s in told["settings"]] == [
+        "protect the default branch (Settings > Rules or Branches)",
+        "keep the actions' pinned commits current",
+    ]
+    gitlab = cli(repo, "ci", "init", "gitlab", "--owner", "@acme").stdout
+    assert "dependabot" not in gitlab and "settings" not in json.loads(
+        cli(repo, "ci", "init", "gitlab", "--owner", "@acme", "--force", "-o", "json").stdout
+    )
+
+
 def test_gitlab_says_to_include_its_pipeline_file(repo: Path) -> None:
     """GitLab runs .gitlab-ci.yml alone: ci init's file does nothing until it is included, and
     the printed next steps were all a newcomer followed."""

@@ -717,7 +717,7 @@ def test_ledgers_added_and_deleted_again_within_the_range_are_bounded_together(
 SOPS_DB = (
     "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: apps}\n"
     'data: {k: "ENC[AES256_GCM,data:W10=,iv:aXYxMjM0NTY3OA==,tag:dGFnMTIzNDU2Nzg5MA==,type:str]"%s}\n'
-    "sops:\n  age: []\n  version: 3.8.1\n"
+    "sops:\n  mac: ENC[AES256_GCM,data:bWFj,iv:aXY=,tag:dGFn,type:str]\n  version: 3.8.1\n"
 )
 
 

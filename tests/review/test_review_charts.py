@@ -483,7 +483,21 @@ def chart_released_with_helm_s_own_helpers(repo: Path) -> None:
     write(repo, f"{CHART}/templates/_helpers.tpl", HELPERS)
 
 
+def release_of_a_chart_with_a_release_named_secret(repo: Path) -> None:
+    """main's chart makes `<release>-db` and `<release>-config`, which no managed name fits; its
+    application's image tag is bumped."""
+    db = (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}-db\n"
+        "  namespace: {{ .Release.Namespace }}\nstringData:\n  user: {{ .Values.db.user | quote }}\n"
+    )
+    config = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n"
+    files = {f"{CHART}/templates/db.yaml": db, f"{CHART}/templates/config.yaml": config}
+    on_main(repo, {**files, "argocd/app.yaml": app_of("{image: app:1.2}")})
+    write(repo, "argocd/app.yaml", app_of("{image: app:1.3}"))
+
+
 PASSING = [
+    release_of_a_chart_with_a_release_named_secret,
     chart_released_with_helm_s_own_helpers,
     application_deployment_changed,
     unrelated_secret_of_its_own,
@@ -508,6 +522,10 @@ def test_an_application_chart_reading_the_secret_passes(repo: Path, change: Any)
         ('"{{ .Values.settings.name | quote }}"', False),
         ("{{ .Values.settings.prefix }}-key-registry", True),  # values naming a part of it
         ("{{ .Release.Name }}-registry", True),
+        ("{{ .Release.Name }}-{{ .Release.Namespace }}", True),  # engine-api-key, say
+        ("{{ .Release.Name }}-db", False),  # a release's name holds no `#`: no managed name fits
+        ('"{{ .Release.Namespace }}.{{ .Release.Name }}-config"', False),
+        ("{{ .Values.app }}-db", True),  # a value `engine-api-key #` makes the rest a comment
         ('{{ include "app.fullname" . }}', True),
     ],
 )

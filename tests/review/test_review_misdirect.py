@@ -544,8 +544,24 @@ def moved_and_renamed_by_flux_variables(repo: Path) -> None:
     )
 
 
+def moved_by_a_flux_variable_namespace(repo: Path) -> None:
+    """`namespace: ${ns}` alone: another cluster's copy of staging's SealedSecret, with no
+    namespace, becomes staging's once Flux sets ns to staging."""
+    write(repo, "tools/api-key.yaml", in_namespace((repo / SEALED).read_text(), "tools"))
+    write(repo, "apps/kustomization.yaml", "namespace: ${ns}\nresources: [../tools/api-key.yaml]\n")
+
+
+def renamed_by_a_flux_variable_suffix(repo: Path) -> None:
+    """`nameSuffix: ${suffix}`: tools' SealedSecret `engine-api` becomes `engine-api-key`."""
+    text = other_sealed_secret(repo).replace("name: tools-key\n", "name: engine-api\n", 1)
+    write(repo, "tools/api-key.yaml", text)
+    write(repo, "apps/kustomization.yaml", "nameSuffix: ${suffix}\nresources: [../tools/api-key.yaml]\n")
+
+
 UNMODELLED = [
     moved_and_renamed_by_flux_variables,
+    moved_by_a_flux_variable_namespace,
+    renamed_by_a_flux_variable_suffix,
     renamed_by_a_json_patch,
     renamed_by_a_json_patch_file,
     renamed_by_a_component,
@@ -562,6 +578,25 @@ def test_a_kustomization_renaming_by_other_means_is_never_passed(repo: Path, att
     code, findings = reviewed_after(repo, attack)
     flagged = [f for f in findings if f["path"].endswith("kustomization.yaml")]
     assert code == 1 and flagged, findings
+
+
+def test_a_tenant_kustomization_of_a_flux_variable_namespace_passes(repo: Path) -> None:
+    """`namespace: ${tenant_ns}` that a Flux Kustomization (maybe another repository's) sets, over
+    a Deployment and a generated ConfigMap no managed name fits: adding it, and bumping its image
+    tag, pass (the namespace stands for any; the names are judged)."""
+    deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: tenant-api}\n"
+    write(repo, "tenant/deployment.yaml", deployment + "# image: acme/tenant-api:1.0.0\n")
+    write(
+        repo,
+        "tenant/kustomization.yaml",
+        "namespace: ${tenant_ns}\nnamePrefix: ${tenant}-\nresources: [deployment.yaml]\n"
+        "configMapGenerator:\n  - name: tenant-settings\n    literals: [TIER=gold]\n",
+    )
+    commit_all(repo, "a tenant template")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+    write(repo, "tenant/deployment.yaml", deployment + "# image: acme/tenant-api:1.0.1\n")
+    commit_all(repo, "tenant-api 1.0.1")
+    assert run_review(repo, "main", "HEAD") == (0, [])
 
 
 def test_a_patch_that_renames_nothing_passes(repo: Path) -> None:
@@ -1254,6 +1289,31 @@ def test_a_files_generator_matches_at_least_what_argo_cd_s_globs_do(
     assert [bool(glob.fullmatch(p)) for p in matched + unmatched] == [True] * len(matched) + [False] * len(
         unmatched
     )
+
+
+@pytest.mark.parametrize(
+    "make", ["wide_glob", "_go_glob"], ids=["files-generator-or-plugin", "directory-generator"]
+)
+def test_a_glob_of_many_wildcards_is_matched_at_once(make: str) -> None:
+    """The pull request writes the glob: as a regular expression, a dozen `.*` before a letter the
+    path lacks backtracked for hours on a 40-character path."""
+    import time
+
+    from sealer.review import stray
+
+    started = time.perf_counter()
+    for wildcard in ("*", "{{x}}", "**/" if make == "wide_glob" else "?*"):
+        glob = getattr(stray, make)((wildcard + "a") * 200 + "Z")
+        assert not glob.fullmatch("a" * 4000) and not glob.fullmatch("a/" * 2000)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_a_class_go_refuses_is_read_as_any_character() -> None:
+    """`[c-a]` compiled as a regular expression raised, and the pull request's pattern stopped the
+    review with a traceback; too wide is safe."""
+    from sealer.review import stray
+
+    assert stray._go_glob("apps/[c-a]").fullmatch("apps/x")
 
 
 MADE_FROM_VARIABLES = "apiVersion: v1\nkind: ${kind}\nmetadata: {name: '${name}', namespace: staging}\n"

@@ -50,13 +50,12 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-# A Secret SOPS encrypted: a top-level `sops:` block, every value an ENC[...] envelope
 SOPS_SECRET = (
-    "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: apps}\nsops:\n  age: []\n"
-    "data:\n  password: %s\n"
+    "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: blog}\nstringData:\n"
+    "  DATABASE_URL: ENC[AES256_GCM,data:bXlzZWNyZXQ=,iv:aGVsbG8gd29ybGQ=,tag:dGFnLXRhZw==,type:str]\n"
+    "sops:\n  mac: ENC[AES256_GCM,data:bWFj,iv:aXY=,tag:dGFn,type:str]\n"
+    "  encrypted_regex: ^(data|stringData)$\n  version: 3.8.1\n"
 )
-ENC = "ENC[AES256_GCM,data:W10=,iv:aXYxMjM0NTY3OA==,tag:dGFnMTIzNDU2Nzg5MA==,type:str]"
-
 SECRET_CASES = [
     (
         "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  password: Xk93mQz7LpR2vT8w\n",
@@ -85,10 +84,15 @@ SECRET_CASES = [
     ("apiVersion: v1\nkind: Secret\nstringData:\n  password: ${DB_PASSWORD}\n  token: <redacted>\n", []),
     ("apiVersion: external-secrets.io/v1beta1\nkind: Secret\nstringData: {a: bcdef}\n", []),
     ("apiVersion: v1\nkind: ConfigMap\ndata:\n  colour: blue\n", []),
-    (SOPS_SECRET % ENC, []),
-    (SOPS_SECRET % ENC + "  user: " + b64("admin") + "\n", [("kubernetes-secret", 8, "data.user")]),
-    (SOPS_SECRET.replace("sops:", "notes:") % ENC, [("kubernetes-secret", 7, "data.password")]),
-    (SOPS_SECRET % "ENC[slr_not_an_envelope]", [("kubernetes-secret", 7, "data.password")]),
+    (SOPS_SECRET, []),  # SOPS ciphertext in a file SOPS wrote (a Flux repository's Secret)
+    (  # not SOPS ciphertext, or no file SOPS wrote: plaintext as ever
+        SOPS_SECRET.replace("ENC[AES256_GCM,data:bXlzZWNyZXQ=,", "Xk93mQz7LpR2vT8w #"),
+        [("kubernetes-secret", 5, "stringData.DATABASE_URL")],
+    ),
+    (
+        SOPS_SECRET.replace("  mac: ", "  macro: "),
+        [("kubernetes-secret", 5, "stringData.DATABASE_URL")],
+    ),
     ("apiVersion: external-secrets.io/v1beta1\nkind: ExternalSecret\nspec:\n  data:\n  - secretKey: x\n", []),
 ]
 

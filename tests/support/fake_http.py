@@ -3,15 +3,19 @@ a request log and fault injection ("the next N requests get 503")."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import pytest
+
 _Server = TypeVar("_Server", bound="FakeServer")
+TRICKLE_SECONDS = 0.05
 
 
 @dataclass
@@ -31,6 +35,9 @@ class Response:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    # Given: the body goes out one byte every TRICKLE_SECONDS (each well within any socket
+    # timeout) until the event is set, then the rest at once (a server holding a client).
+    trickle_until: threading.Event | None = None
 
     @classmethod
     def json(cls, status: int, data: Any, headers: dict[str, str] | None = None) -> Response:
@@ -183,7 +190,15 @@ def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(response.body)))
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(response.body)
+                self._write(response)
+
+        def _write(self, response: Response) -> None:
+            body, stop = response.body, response.trickle_until
+            while stop is not None and body and not stop.wait(TRICKLE_SECONDS):
+                self.wfile.write(body[:1])
+                self.wfile.flush()
+                body = body[1:]
+            self.wfile.write(body)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_LIST = _serve
 
@@ -197,3 +212,33 @@ def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
             return
 
     return Handler
+
+
+@contextlib.contextmanager
+def trickling(
+    server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    match: str,
+    method: str,
+    answer: Callable[[Request], Response],
+) -> Iterator[None]:
+    """The next `method` request to `match` gets `answer`, sent a byte at a time (each well within
+    the socket timeout) for 5 s at most; the store's wall-clock bound is shortened to 0.5 s."""
+    from sealer.backends import base
+
+    monkeypatch.setattr(base, "MAX_REQUEST_SECONDS", 0.5)
+    stop = threading.Event()
+    timer = threading.Timer(5, stop.set)  # without the bound, the call ends here (and succeeds)
+
+    def trickled(request: Request) -> Response:
+        timer.start()
+        reply = answer(request)
+        reply.trickle_until = stop
+        return reply
+
+    server.answer_next(trickled, match=match, method=method)
+    try:
+        yield
+    finally:
+        stop.set()
+        timer.cancel()

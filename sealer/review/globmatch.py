@@ -1,0 +1,92 @@
+"""Glob matching in time linear in the path. A pull request writes the globs review matches (an
+ApplicationSet's generators, a plugin's discover rules): a regular expression of a dozen `.*`
+backtracks for hours on a 40-character path, so each glob is run as a set of states instead."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+ONE, STAR, FOLDERS = "one", "star", "folders"
+
+
+def any_char(_: str) -> bool:
+    return True
+
+
+def not_slash(char: str) -> bool:
+    return char != "/"
+
+
+@dataclass(frozen=True)
+class Atom:
+    """One character (ONE), any run of them (STAR) that `fits`, or `(?:.*/)?` (FOLDERS)."""
+
+    kind: str
+    fits: Callable[[str], bool] = any_char
+    literal: str | None = None  # a ONE that is this character alone
+
+
+def literal(char: str) -> Atom:
+    return Atom(ONE, char.__eq__, char)
+
+
+class Glob:
+    """`atoms` in a row; with `open_end`, a path below a match matches too (`(?:/.*)?`)."""
+
+    def __init__(self, atoms: Sequence[Atom], open_end: bool = False) -> None:
+        self._atoms = tuple(atoms)
+        self._open_end = open_end
+        self._needed = _literal_runs(self._atoms)
+
+    def fullmatch(self, text: str) -> bool:
+        if any(run not in text for run in self._needed):  # most paths end here, cheaply
+            return False
+        end = len(self._atoms)
+        states = self._closed({0})
+        for char in text:
+            if self._open_end and char == "/" and end in states:
+                return True
+            states = self._closed(self._step(states, char))
+            if not states:
+                return False
+        return end in states
+
+    def _step(self, states: set[int], char: str) -> set[int]:
+        after = set()
+        for state in states:
+            if state < 0:  # inside FOLDERS' `.*`, or at its `/`
+                after.add(state)
+                if char == "/":
+                    after.add(-state)
+            elif state < len(self._atoms):
+                atom = self._atoms[state]
+                if atom.kind != FOLDERS and atom.fits(char):
+                    after.add(state if atom.kind == STAR else state + 1)
+        return after
+
+    def _closed(self, states: set[int]) -> set[int]:
+        """`states` and what each reaches without a character: past a STAR or FOLDERS, or into
+        FOLDERS' `.*` (state `-(i + 1)` for the atom at `i`, leaving to `i + 1`)."""
+        seen, todo = set(states), list(states)
+        while todo:
+            state = todo.pop()
+            if 0 <= state < len(self._atoms) and self._atoms[state].kind != ONE:
+                reached = (state + 1, -(state + 1)) if self._atoms[state].kind == FOLDERS else (state + 1,)
+                for other in reached:
+                    if other not in seen:
+                        seen.add(other)
+                        todo.append(other)
+        return seen
+
+
+def _literal_runs(atoms: Sequence[Atom]) -> list[str]:
+    """The runs of literal characters every match holds, each whole."""
+    runs, run = [], ""
+    for atom in atoms:
+        if atom.literal is not None:
+            run += atom.literal
+        else:
+            runs.append(run)
+            run = ""
+    return [r for r in [*runs, run] if r]
