@@ -598,6 +598,16 @@ def destination_builds(path: str, data: bytes, spaces: Iterable[str]) -> list[Ku
     return found
 
 
+def application_specs(node: yaml.Node) -> list[yaml.Node]:
+    """`_application_specs` (sealer.review.remote_sources)."""
+    return _application_specs(node)
+
+
+def argo_sources(specs: list[yaml.Node]) -> list[yaml.Node]:
+    """`_argo_sources` (sealer.review.remote_sources)."""
+    return _argo_sources(specs)
+
+
 def _application_specs(node: yaml.Node) -> list[yaml.Node]:
     """The specs of the Argo CD applications a mapping is or makes: an Application's, an
     ApplicationSet's template's, and those of the argocd-apps chart's items (an Application's
