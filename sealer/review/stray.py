@@ -762,11 +762,11 @@ def _directory_parameters(git: yaml.Node, listing: Listing) -> list[dict[str, st
 
 
 def _file_parameters(git: yaml.Node, listing: Listing) -> list[dict[str, str]]:
-    globs = [p.lstrip("/") for e in _items(_get(git, "files")) for p in _texts(_get(e, "path"))]
+    globs = [wide_glob(p.lstrip("/")) for e in _items(_get(git, "files")) for p in _texts(_get(e, "path"))]
     return [
         {**_path_parameters(posixpath.dirname(f) or "."), "path.filename": posixpath.basename(f)}
         for f in listing.files
-        if any(glob.fullmatch(f) for glob in map(wide_glob, globs))
+        if any(glob.fullmatch(f) for glob in globs)
     ]
 
 
