@@ -618,6 +618,11 @@ def remotes(root: Path) -> list[str]:
     return run(root, "remote").split()
 
 
+def remote_urls(root: Path) -> list[str]:
+    """Every fetch URL of every remote the checkout has (the repository as others name it)."""
+    return [url for name in remotes(root) for url in run(root, "remote", "get-url", "--all", name).split()]
+
+
 def branches_containing(root: Path, commit: str) -> list[str]:
     """The local and remote-tracking branches (full ref names) whose history holds `commit`."""
     return _branches(root, f"--contains={commit}")

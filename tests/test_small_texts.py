@@ -155,12 +155,18 @@ def test_control_characters_never_reach_the_terminal(tmp_path: Path) -> None:
     assert one_line(apart) == inert(apart) == "a\\u2028b\\u2029c\\u202ed\\u2066e\\u061c"
 
 
-def test_a_hostile_file_name_in_scan_output_is_inert(tmp_path: Path) -> None:
+def repo_holding(tmp_path: Path, name: str, text: str) -> Path:
+    """A repository with one staged file `name` holding `text`."""
     root = tmp_path / "repo"
     root.mkdir()
     git(root, "init", "-q")
-    (root / "x\x1b[2Ky.env").write_text("AWS_ACCESS_KEY_ID=AKIAQ3EGUS5RZ7XN2KPB\n")
+    (root / name).write_text(text)
     git(root, "add", "-A")
+    return root
+
+
+def test_a_hostile_file_name_in_scan_output_is_inert(tmp_path: Path) -> None:
+    root = repo_holding(tmp_path, "x\x1b[2Ky.env", "AWS_ACCESS_KEY_ID=AKIAQ3EGUS5RZ7XN2KPB\n")
     result = cli(root, "scan", "--all-files")
     assert result.exit_code == 1
     assert "x\\x1b[2Ky.env:1:" in result.stdout and "\x1b" not in result.stdout + result.stderr
@@ -168,11 +174,7 @@ def test_a_hostile_file_name_in_scan_output_is_inert(tmp_path: Path) -> None:
 
 def test_a_hostile_file_name_in_a_verbose_scan_note_is_inert(tmp_path: Path) -> None:
     """`scan -v` notes a manifest it could not read by the file's name: printed as it was."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q")
-    (root / "x\ry.yaml").write_text("apiVersion: v1\nkind: Secret\nstringData:\n  password: [\n")
-    git(root, "add", "-A")
+    root = repo_holding(tmp_path, "x\ry.yaml", "apiVersion: v1\nkind: Secret\nstringData:\n  password: [\n")
     result = cli(root, "scan", "-v", "--all-files")
     assert "sealer scan: x\\x0dy.yaml: not valid YAML at line 5: manifest checks skipped" in result.stderr
     assert "\r" not in result.stderr

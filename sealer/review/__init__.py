@@ -3,6 +3,7 @@
 model (what a review finds) · revisions (files as they were) · checks (per environment) ·
 construct (files against what sealer writes) · ledger_rules (the ledger's state machine) ·
 history (commit by commit) · stray and kustomize (files a GitOps tool applies as sealer's) ·
+remote_sources (GitOps sources review cannot read) ·
 plaintext (scan detectors over changed blobs) · sensitive (what needs an approval) · approvals
 (trust anchors at BASE, approval channels) · signatures (--require-signed) · branch_claims
 (`Sealer-Branch:` trailers) · core (putting it together) · report (text and Markdown).

@@ -1,6 +1,7 @@
 """Glob matching in time linear in the path. A pull request writes the globs review matches (an
 ApplicationSet's generators, a plugin's discover rules): a regular expression of a dozen `.*`
-backtracks for hours on a 40-character path, so each glob is run as a set of states instead."""
+backtracks for hours on a 40-character path, so each glob is run as a set of states instead,
+each step from a set remembered (a glob meets thousands of similar paths in one review)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 ONE, STAR, FOLDERS = "one", "star", "folders"
+MAX_REMEMBERED = 10_000  # steps kept per glob: a hostile glob's many sets cannot fill memory
 
 
 def any_char(_: str) -> bool:
@@ -38,21 +40,28 @@ class Glob:
         self._atoms = _merged(atoms)
         self._open_end = open_end
         self._needed = _literal_runs(self._atoms)
+        self._start = self._closed({0})
+        self._steps: dict[tuple[frozenset[int], str], frozenset[int]] = {}
 
     def fullmatch(self, text: str) -> bool:
         if any(run not in text for run in self._needed):  # most paths end here, cheaply
             return False
         end = len(self._atoms)
-        states = self._closed({0})
+        states = self._start
         for char in text:
             if self._open_end and char == "/" and end in states:
                 return True
-            states = self._closed(self._step(states, char))
-            if not states:
+            after = self._steps.get((states, char))
+            if after is None:
+                after = self._closed(self._step(states, char))
+                if len(self._steps) < MAX_REMEMBERED:
+                    self._steps[states, char] = after
+            if not after:
                 return False
+            states = after
         return end in states
 
-    def _step(self, states: set[int], char: str) -> set[int]:
+    def _step(self, states: frozenset[int], char: str) -> set[int]:
         after = set()
         for state in states:
             if state < 0:  # inside FOLDERS' `.*`, or at its `/`
@@ -65,7 +74,7 @@ class Glob:
                     after.add(state if atom.kind == STAR else state + 1)
         return after
 
-    def _closed(self, states: set[int]) -> set[int]:
+    def _closed(self, states: set[int]) -> frozenset[int]:
         """`states` and what each reaches without a character: past a STAR or FOLDERS, or into
         FOLDERS' `.*` (state `-(i + 1)` for the atom at `i`, leaving to `i + 1`)."""
         seen, todo = set(states), list(states)
@@ -77,7 +86,7 @@ class Glob:
                     if other not in seen:
                         seen.add(other)
                         todo.append(other)
-        return seen
+        return frozenset(seen)
 
 
 def _literal_runs(atoms: Sequence[Atom]) -> list[str]:

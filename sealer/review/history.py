@@ -36,6 +36,7 @@ from sealer.review import (
     model,
     plaintext,
     plugins,
+    remote_sources,
     sensitive,
     stray,
 )
@@ -264,6 +265,12 @@ class Walk:
         return self.managed.refs()
 
     @functools.cached_property
+    def homes(self) -> frozenset[str]:
+        """This repository as its remotes name it (`remote_sources.home`): a GitOps source naming
+        another is content review cannot read."""
+        return frozenset(remote_sources.home(url) for url in git.remote_urls(self.root))
+
+    @functools.cached_property
     def head_values(self) -> set[str]:
         """The values files sealer renders at HEAD (review checks their key settings itself)."""
         envs = self.head_cfg.environments.values() if self.head_cfg else ()
@@ -434,6 +441,7 @@ def _file(
         _stray(walk, path, content)
         if posixpath.basename(path) in kustomize.KUSTOMIZATION_FILES:
             _kustomization(walk, path, content, commit)
+            _remote_added(walk, change, content, theirs)
         elif _manifest(path):
             spaces = {space for space, _ in (*walk.managed.targets, *walk.managed.registries)}
             for deployed in [
@@ -449,6 +457,7 @@ def _file(
         _helm_values_passed(walk, change, commit)
         _chart_deployed(walk, change, commit)
         _plugin_configured(walk, change)
+        _remote_sources(walk, change, theirs)
     if foreign:
         _chart_file(walk, change, commit)
         _referenced_values(walk, change)
@@ -631,6 +640,23 @@ def _plugin_configured(walk: Walk, change: git.FileChange) -> None:
         walk.add([Finding(TRUST_ANCHOR, "", change.path, None, message)])
 
 
+def _remote_sources(walk: Walk, change: git.FileChange, theirs: list[tuple[str, str] | None]) -> None:
+    """A GitOps source review cannot read that a commit adds or changes, against every parent
+    (sealer.review.remote_sources); an object already failed as trust-anchor-change is not
+    reported twice."""
+    old, new = walk.versions(change)
+    if old == new:
+        return
+    spaces = frozenset(space for space, _ in (*walk.managed.targets, *walk.managed.registries))
+    now = remote_sources.references(change.path, new, spaces, walk.homes)
+    if not now or any(f.rule == TRUST_ANCHOR and f.path == change.path for f in walk.findings):
+        return
+    parents = [old, *(walk.data(e[1]) for e in theirs if e and e[0] in (REGULAR, EXECUTABLE))]
+    before = [remote_sources.references(change.path, data, spaces, walk.homes) for data in parents]
+    found = remote_sources.finding(change.path, before, now)
+    walk.add([found] if found else [])
+
+
 def _referenced_values(walk: Walk, change: git.FileChange) -> None:
     """A file a commit adds or changes that an Argo CD application or Flux HelmRelease at HEAD
     passes Helm as values (its own change need not be in the range): judged as that object's.
@@ -687,6 +713,33 @@ def _kustomization(walk: Walk, path: str, data: bytes, commit: str) -> None:
         return
     build = kustomize.Build(walk.data, walk.tree(commit), walk.placed, walk.budget)
     _judge_build(walk, path, build, build.moved(path, read))
+
+
+def _remote_added(
+    walk: Walk, change: git.FileChange, new: bytes, theirs: list[tuple[str, str] | None]
+) -> None:
+    """A remote resource or component a commit adds to a kustomization, or whose reference (URL,
+    `?ref=`) it changes, against every parent: another repository's content, which review cannot
+    read, may itself name a Secret sealer manages or a key registry in its namespace, so whoever
+    controls that URL would change which keys the cluster accepts. One a parent held stays."""
+    read = stray.kustomization(change.path, new)
+    listed = kustomize.remote_references(read) if read is not None else set()
+    if not listed:
+        return
+    parents = [
+        walk.versions(change)[0],
+        *(walk.data(e[1]) for e in theirs if e and e[0] in (REGULAR, EXECUTABLE)),
+    ]
+    for data in parents:
+        old = stray.kustomization(change.path, data) if data is not None else None
+        listed -= kustomize.remote_references(old) if old is not None else set()
+    if listed:
+        message = (
+            f"{change.path} adds or changes remote resources review cannot read (another repository's "
+            f"content may name a Secret sealer manages or a key registry): "
+            f"{stray.escaped('; '.join(sorted(listed)))}: a code owner must approve"
+        )
+        walk.add([Finding(TRUST_ANCHOR, "", change.path, None, message)])
 
 
 def _builds_over(walk: Walk, changed: set[str], head: str) -> None:

@@ -235,6 +235,12 @@ def _remote(wanted: str) -> bool:
     return "://" in wanted or _REMOTE.match(wanted) is not None
 
 
+def remote_references(kustomization: stray.Kustomization) -> set[str]:
+    """The remote resources and components a kustomization lists, as written (a URL and its
+    `?ref=`): content review cannot read."""
+    return {entry for entry in (*kustomization.resources, *kustomization.components) if _remote(entry)}
+
+
 def _topmost(folders: set[str]) -> list[str]:
     """The folders not inside another of them (a nested kustomization builds what lies below it)."""
     return [f for f in folders if not any(f != o and f.startswith(o + "/") for o in folders)]

@@ -613,6 +613,16 @@ def destination_builds(path: str, data: bytes, spaces: Iterable[str]) -> list[Ku
     return found
 
 
+def application_specs(node: yaml.Node) -> list[yaml.Node]:
+    """`_application_specs` (sealer.review.remote_sources)."""
+    return _application_specs(node)
+
+
+def argo_sources(specs: list[yaml.Node]) -> list[yaml.Node]:
+    """`_argo_sources` (sealer.review.remote_sources)."""
+    return _argo_sources(specs)
+
+
 def _application_specs(node: yaml.Node) -> list[yaml.Node]:
     """The specs of the Argo CD applications a mapping is or makes: an Application's, an
     ApplicationSet's template's, and those of the argocd-apps chart's items (an Application's
@@ -767,11 +777,11 @@ def _directory_parameters(git: yaml.Node, listing: Listing) -> list[dict[str, st
 
 
 def _file_parameters(git: yaml.Node, listing: Listing) -> list[dict[str, str]]:
-    globs = [p.lstrip("/") for e in _items(_get(git, "files")) for p in _texts(_get(e, "path"))]
+    globs = [wide_glob(p.lstrip("/")) for e in _items(_get(git, "files")) for p in _texts(_get(e, "path"))]
     return [
         {**_path_parameters(posixpath.dirname(f) or "."), "path.filename": posixpath.basename(f)}
         for f in listing.files
-        if any(glob.fullmatch(f) for glob in map(wide_glob, globs))
+        if any(glob.fullmatch(f) for glob in globs)
     ]
 
 

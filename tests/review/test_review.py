@@ -712,3 +712,21 @@ def test_ledgers_added_and_deleted_again_within_the_range_are_bounded_together(
     assert f"the commits under review change more than {total // 4} bytes" in result.stderr
     monkeypatch.setattr(model, "MAX_TOTAL_BYTES", total * 2)  # within the bound: reviewed as before
     assert cli(repo, "review", "main", "HEAD").exit_code in (0, 1)
+
+
+SOPS_DB = (
+    "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: apps}\n"
+    'data: {k: "ENC[AES256_GCM,data:W10=,iv:aXYxMjM0NTY3OA==,tag:dGFnMTIzNDU2Nzg5MA==,type:str]"%s}\n'
+    "sops:\n  mac: ENC[AES256_GCM,data:bWFj,iv:aXY=,tag:dGFn,type:str]\n  version: 3.8.1\n"
+)
+
+
+@pytest.mark.parametrize(("extra", "expected"), [("", set()), (", user: YWRtaW4=", {"plaintext"})])
+def test_a_sops_encrypted_secret_is_no_plaintext(repo: Path, extra: str, expected: set[str]) -> None:
+    """A Secret whose every value is a SOPS envelope, with SOPS's metadata, holds ciphertext; a
+    value it holds in the clear beside them is plaintext still."""
+    (repo / "apps").mkdir()
+    (repo / "apps/db.yaml").write_text(SOPS_DB % extra)
+    commit_all(repo, "the database password, SOPS encrypted")
+    code, data = run_review(repo)
+    assert (code, codes(data)) == ((1, expected) if expected else (0, set())), data

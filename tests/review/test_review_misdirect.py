@@ -285,7 +285,7 @@ def test_an_application_kustomization_passes(repo: Path) -> None:
         ("namespace: staging\nresources: [https://example.test/keys.yaml]\n", True),
         ("namePrefix: engine-\nresources: [https://example.test/keys.yaml]\n", True),
         ("namespace: staging\nresources: [../tools]\n", True),  # tools/ lists the remote one
-        ("resources: [https://example.test/keys.yaml]\n", False),  # another repository's, as it is
+        ("resources: [https://example.test/keys.yaml]\n", True),  # another repository's, as it is
     ],
     ids=["moved", "renamed", "nested", "as-it-is"],
 )
@@ -294,7 +294,7 @@ def test_a_remote_resource_this_repository_moves_is_never_passed(
 ) -> None:
     """Another repository's manifests are not read here: one this repository's kustomization
     moves into a managed namespace or renames may become a managed Secret or key registry, so a
-    code owner approves; listed as it is, it is that repository's to review."""
+    code owner approves; listed as it is, it may itself say `namespace: staging` and name one."""
     write(repo, "tools/kustomization.yaml", "resources: [https://example.test/keys.yaml]\n")
     write(repo, "apps/kustomization.yaml", kustomization)
     commit_all(repo, "a remote resource")
@@ -304,16 +304,76 @@ def test_a_remote_resource_this_repository_moves_is_never_passed(
     assert all(f["rule"] == "trust-anchor-change" for f in remote)
 
 
+REMOTE = "https://example.test/org/keys//deploy?ref=v1"
+
+
 @pytest.mark.parametrize(
-    "remote",
+    ("before", "after", "flagged"),
     [
-        "git::git@example.test:org/keys//deploy",  # go-getter's prefix kustomize strips
-        "deploy@example.test:org/keys.git//deploy?ref=v1",  # scp-style, any user name
-        "GitHub.com/org/keys//deploy?ref=v1",  # kustomize reads github.com in any case
-        "gh:org/keys//deploy",  # the shorthand older kustomize expands
-        "GIT::SSH://example.test/org/keys",
+        (None, f"resources: [{REMOTE}]\n", REMOTE),
+        ("resources: [web.yaml]\n", f"resources: [web.yaml, {REMOTE}]\n", REMOTE),
+        (f"resources: [{REMOTE}]\n", f"resources: [{REMOTE.replace('v1', 'v2')}]\n", REMOTE[:-1] + "2"),
+        (f"resources: [{REMOTE}]\n", "resources: [https://example.test/org/other//deploy?ref=v1]\n", "other"),
+        (None, f"components: [{REMOTE}]\n", REMOTE),
+        (f"resources: [{REMOTE}]\n", f"resources: [{REMOTE}, web.yaml]\n", None),
+        (f"resources: [{REMOTE}]\n", f"# the web application\nresources: [{REMOTE}]\n", None),
+        (f"resources: [{REMOTE}]\n", "resources: [web.yaml]\n", None),
+    ],
+    ids=[
+        "added",
+        "added-beside",
+        "ref-changed",
+        "url-changed",
+        "component",
+        "kept",
+        "kept-edited",
+        "dropped",
     ],
 )
+def test_a_remote_reference_a_pull_request_adds_or_changes_needs_an_owner(
+    repo: Path, before: str | None, after: str, flagged: str | None
+) -> None:
+    """Another repository's content may itself say `namespace: staging` and name a managed Secret
+    or key registry: a remote resource a commit adds to a kustomization, or whose URL or `?ref=`
+    it changes, needs a code owner, its reference named; one main already listed stays as it is."""
+    write(repo, "apps/web.yaml", DEPLOYMENT)
+    if before is not None:
+        on_main(repo, {"apps/kustomization.yaml": before, "apps/web.yaml": DEPLOYMENT})
+    write(repo, "apps/kustomization.yaml", after)
+    commit_all(repo, "a remote resource")
+    code, findings = run_review(repo, "main", "HEAD")
+    remote = [f for f in findings if "adds or changes remote resources" in f["message"]]
+    if flagged is None:
+        assert (code, findings) == (0, []), findings
+    else:
+        assert code == 1 and [(f["rule"], f["path"]) for f in remote] == [
+            ("trust-anchor-change", "apps/kustomization.yaml")
+        ], findings
+        assert flagged in remote[0]["message"]
+
+
+REMOTE_SPELLINGS = [
+    "git::git@example.test:org/keys//deploy",  # go-getter's prefix kustomize strips
+    "deploy@example.test:org/keys.git//deploy?ref=v1",  # scp-style, any user name
+    "GitHub.com/org/keys//deploy?ref=v1",  # kustomize reads github.com in any case
+    "gh:org/keys//deploy",  # the shorthand older kustomize expands
+    "GIT::SSH://example.test/org/keys",
+]
+
+
+@pytest.mark.parametrize("remote", REMOTE_SPELLINGS)
+def test_every_remote_spelling_added_as_it_is_needs_an_owner(repo: Path, remote: str) -> None:
+    """However kustomize's URL is spelled, a remote resource a commit adds, moved or not, is
+    content review cannot read: its reference named in a trust-anchor-change."""
+    write(repo, "apps/kustomization.yaml", f"resources: [{json.dumps(remote)}]\n")
+    commit_all(repo, "a remote resource")
+    code, findings = run_review(repo, "main", "HEAD")
+    assert code == 1 and [f["rule"] for f in findings if remote in f["message"]] == ["trust-anchor-change"], (
+        findings
+    )
+
+
+@pytest.mark.parametrize("remote", REMOTE_SPELLINGS)
 def test_every_remote_spelling_kustomize_clones_is_one(repo: Path, remote: str) -> None:
     """kustomize clones a repository however its URL is spelled (a `git::` prefix, an scp-style
     user other than git, a host in capitals): review must not take one for a missing local file."""
@@ -1639,3 +1699,118 @@ def test_a_kind_from_a_variable_under_main_s_substituting_flux_kustomization_fai
     code, findings = run_review(repo, "main", "HEAD")
     assert code == 1 and rules(findings) == {"trust-anchor-change", "stray-sealed-data"}, findings
     assert [f["path"] for f in findings if f["rule"] == "trust-anchor-change"] == ["clusters/tools.yaml"]
+
+
+# -- GitOps sources review cannot read -----------------------------------------------------------
+
+ARGO_REMOTE = (
+    "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: keys, namespace: argocd}\n"
+    "spec:\n  source: {repoURL: '%s', path: deploy, targetRevision: main}\n"
+    "  destination: {server: 'https://kubernetes.default.svc', namespace: %s}\n"
+)
+ARGO_CHART = (
+    "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: keys}\nspec:\n"
+    "  source: {repoURL: 'https://charts.example.test', chart: keys, targetRevision: 1.0.0}\n"
+    "  destination: {namespace: staging}\n"
+)
+ARGO_SET = (
+    "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: keys}\nspec:\n"
+    "  generators: [{list: {elements: [{env: staging}]}}]\n"
+    "  template:\n    metadata: {name: 'keys-{{env}}'}\n"
+    "    spec:\n      source: {repoURL: 'https://other.example.test/keys.git', path: deploy}\n"
+    "      destination: {namespace: '{{env}}'}\n"
+)
+FLUX_REMOTE = (
+    "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: other}\n"
+    "spec: {url: '%s', ref: {branch: main}}\n---\n"
+    "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: keys}\n"
+    "spec:\n  path: ./deploy\n  targetNamespace: staging\n  sourceRef: {kind: GitRepository, name: other}\n"
+)
+FLUX_OCI = (
+    "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: keys}\n"
+    "spec:\n  path: ./\n  sourceRef: {kind: OCIRepository, name: other}\n"
+)
+FLUX_HELM = (
+    "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: keys, namespace: %s}\n"
+    "spec:\n  chart:\n    spec:\n"
+    "      {chart: keys, version: 1.0.0, sourceRef: {kind: HelmRepository, name: charts}}\n"
+)
+OTHER = "https://other.example.test/keys.git"
+
+
+@pytest.mark.parametrize(
+    ("manifest", "named"),
+    [
+        (ARGO_REMOTE % (OTHER, "staging"), OTHER),
+        (ARGO_REMOTE % (OTHER, "'{{ns}}'"), OTHER),
+        (ARGO_REMOTE.replace("namespace: %s", "name: in-cluster") % OTHER, OTHER),
+        (ARGO_CHART, "chart keys"),
+        (ARGO_SET, OTHER),
+        (FLUX_REMOTE % OTHER, OTHER),
+        (FLUX_OCI, "OCIRepository/other"),
+        (FLUX_HELM % "staging", "HelmRepository/charts"),
+    ],
+    ids=[
+        "argo",
+        "argo-templated",
+        "argo-no-namespace",
+        "argo-chart",
+        "applicationset",
+        "flux",
+        "flux-oci",
+        "helm",
+    ],
+)
+def test_a_gitops_source_review_cannot_read_needs_an_owner(repo: Path, manifest: str, named: str) -> None:
+    """An Argo CD or Flux source outside this repository (another repository, a chart, an OCI
+    artifact), deployed into a namespace sealer delivers keys to or one review cannot tell: that
+    content may name a managed Secret or key registry, so a code owner approves, the reference
+    named."""
+    git(repo, "remote", "add", "origin", "https://git.example.test/acme/gitops.git")
+    write(repo, "clusters/keys.yaml", manifest)
+    commit_all(repo, "a remote source")
+    code, findings = run_review(repo, "main", "HEAD")
+    found = [f for f in findings if "adds or changes a source review cannot read" in f["message"]]
+    assert code == 1 and [(f["rule"], f["path"]) for f in found] == [
+        ("trust-anchor-change", "clusters/keys.yaml")
+    ], findings
+    assert named in found[0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "flagged"),
+    [
+        (None, ARGO_REMOTE % ("git@git.example.test:Acme/gitops", "staging"), False),  # this repository
+        (None, ARGO_REMOTE % (OTHER, "web"), False),
+        (None, FLUX_HELM % "web", False),
+        (None, FLUX_REMOTE % "https://git.example.test/acme/gitops.git", False),
+        (ARGO_REMOTE % (OTHER, "staging"), "# keys\n" + ARGO_REMOTE % (OTHER, "staging"), False),
+        (ARGO_REMOTE % (OTHER, "staging"), (ARGO_REMOTE % (OTHER, "staging")).replace("main", "v2"), True),
+        (ARGO_REMOTE % (OTHER, "web"), ARGO_REMOTE % (OTHER, "staging"), True),
+        (FLUX_REMOTE % OTHER, FLUX_REMOTE % OTHER.replace("keys", "more"), True),
+    ],
+    ids=[
+        "this-repository",
+        "other-namespace",
+        "helm-other-namespace",
+        "flux-this-repository",
+        "kept",
+        "revision-changed",
+        "moved-to-staging",
+        "url-changed",
+    ],
+)
+def test_a_gitops_source_main_held_or_elsewhere_passes(
+    repo: Path, before: str | None, after: str, flagged: bool
+) -> None:
+    """A source of this repository (as its remote names it, however spelled), one deployed into
+    a namespace sealer does not deliver keys to, or one main already held as it is, passes; a
+    revision, URL or destination a commit changes is a new reference."""
+    git(repo, "remote", "add", "origin", "https://git.example.test/acme/gitops.git")
+    if before is not None:
+        on_main(repo, {"clusters/keys.yaml": before})
+    write(repo, "clusters/keys.yaml", after)
+    commit_all(repo, "a source")
+    code, findings = run_review(repo, "main", "HEAD")
+    found = [f for f in findings if "adds or changes a source review cannot read" in f["message"]]
+    assert bool(found) == flagged and (code == 1) == flagged, findings
