@@ -37,7 +37,7 @@ class Glob:
     """`atoms` in a row; with `open_end`, a path below a match matches too (`(?:/.*)?`)."""
 
     def __init__(self, atoms: Sequence[Atom], open_end: bool = False) -> None:
-        self._atoms = tuple(atoms)
+        self._atoms = _merged(atoms)
         self._open_end = open_end
         self._needed = _literal_runs(self._atoms)
         self._start = self._closed({0})
@@ -99,3 +99,24 @@ def _literal_runs(atoms: Sequence[Atom]) -> list[str]:
             runs.append(run)
             run = ""
     return [r for r in [*runs, run] if r]
+
+
+def _merged(atoms: Sequence[Atom]) -> tuple[Atom, ...]:
+    """`atoms` with each run of wildcards in a row as one: `.*.*` (or `.*(?:.*/)?`) matches what
+    `.*` does, and each would be a state for every character (`{{x}}` 3,000 times: a second a path)."""
+    merged: list[Atom] = []
+    for atom in atoms:
+        last = merged[-1] if merged else None
+        if last is None or last.kind == ONE or atom.kind == ONE:
+            merged.append(atom)
+        elif last == atom:
+            continue  # `[^/]*[^/]*`, `(?:.*/)?(?:.*/)?`
+        elif _any_run(last) or _any_run(atom):
+            merged[-1] = Atom(STAR)  # `.*` beside any other wildcard
+        else:
+            merged.append(atom)  # `[^/]*` beside `(?:.*/)?`: not one of them
+    return tuple(merged)
+
+
+def _any_run(atom: Atom) -> bool:
+    return atom.kind == STAR and atom.fits is any_char
