@@ -331,6 +331,48 @@ def test_rotate_whose_registration_is_kept_but_its_connection_dropped_removes_it
     assert store_of(vault_repo).list(REPO_ENV) == []
 
 
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_rotate_whose_registration_is_kept_but_answered_5xx_removes_it(
+    vault_repo: Path, vault_env: FakeVault, status: int
+) -> None:
+    """Vault keeps the write; a gateway in front of it then answers 5xx (its upstream timed out,
+    or dropped Vault's answer): a refusal to Vault's client, so exit 2 said nothing changed with
+    the pending record left."""
+    head = git(vault_repo, "rev-parse", "HEAD")
+
+    def kept_then_gateway_error(request: Request) -> Response:
+        vault_env.handle(request)
+        return Response(status, b"<html>Bad Gateway</html>", {"Content-Type": "text/html"})
+
+    vault_env.answer_next(kept_then_gateway_error, match="/data/", method="POST")
+    one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--no-branch"), 2)
+    assert git(vault_repo, "rev-parse", "HEAD") == head
+    assert store_of(vault_repo).list(REPO_ENV) == []
+
+
+@pytest.mark.parametrize("status", [400, 404, 405, 413, 429])
+def test_a_vault_write_refused_4xx_is_a_plain_refusal(vault_env: FakeVault, status: int) -> None:
+    """Vault (or a gateway) refused the request: nothing kept, nothing to undo."""
+    from sealer.backends.vault_kv import VaultKV
+    from sealer.errors import WriteUnconfirmed
+
+    kv = VaultKV.from_env("secret")
+    vault_env.answer_next(Response.json(status, {"errors": ["refused"]}), match="/data/", method="POST")
+    with pytest.raises(BackendError) as caught:
+        kv.write("sealer/refused", {"a": "b"}, 0)
+    assert not isinstance(caught.value, WriteUnconfirmed)
+
+
+def test_a_vault_read_answered_5xx_is_a_plain_refusal(vault_env: FakeVault) -> None:
+    from sealer.backends.vault_kv import VaultKV
+    from sealer.errors import WriteUnconfirmed
+
+    vault_env.answer_next(Response(502, b"Bad Gateway"), match="/data/", method="GET")
+    with pytest.raises(BackendError) as caught:
+        VaultKV.from_env("secret").read("sealer/gateway")
+    assert not isinstance(caught.value, WriteUnconfirmed)
+
+
 def test_a_vault_write_never_connected_is_a_plain_refusal() -> None:
     """A connection refused sent nothing: no write to undo (a rotation then exits 2 as ever)."""
     import requests
