@@ -137,12 +137,11 @@ class DynamoStore:
         with self._translated():
             self._ensure_table()
             try:
-                self._bounded(
+                self._write(
                     what,
                     lambda: self.client.put_item(
                         TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
                     ),
-                    writes=True,
                 )
             except self.client.exceptions.ConditionalCheckFailedException:
                 # botocore retries a put whose answer was lost: the item there may be that put's
@@ -280,14 +279,26 @@ class DynamoStore:
     def _bounded(self, what: str, call: Callable[[], T], writes: bool = False) -> T:
         return bounded(f"dynamodb: {self._where()}", what, call, writes)
 
+    def _write(self, what: str, call: Callable[[], T]) -> T:
+        """One write request (botocore retrying in it). A failure that may have reached the table
+        is a WriteUnconfirmed; any other (never sent; a condition or a conflict refused) passes
+        on, for the caller to handle or translate."""
+        try:
+            return self._bounded(what, call, writes=True)
+        except Exception as err:
+            if not _may_have_landed(err):
+                raise
+            with self._translated(error=WriteUnconfirmed):
+                raise
+
     def _describe(self) -> Any:
         return self._bounded(
             f"describing table {self.table}", lambda: self.client.describe_table(TableName=self.table)
         )
 
     @contextlib.contextmanager
-    def _translated(self, what: str = "") -> Iterator[None]:
-        """botocore's errors as one-line BackendErrors (about the table, or `what`)."""
+    def _translated(self, what: str = "", error: type[BackendError] = BackendError) -> Iterator[None]:
+        """botocore's errors as one-line BackendErrors (about the table, or `what`), or `error`s."""
         what = what or f"table {self.table}"
         from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
         from botocore.exceptions import ConnectionError as Unreachable
@@ -295,13 +306,13 @@ class DynamoStore:
         try:
             yield
         except (Unreachable, HTTPClientError) as err:
-            raise BackendError(f"dynamodb: cannot reach {self._where()}: {_first_line(str(err))}") from None
+            raise error(f"dynamodb: cannot reach {self._where()}: {_first_line(str(err))}") from None
         except ClientError as err:
-            error = err.response.get("Error", {})
-            code, message = error.get("Code", "Error"), _first_line(error.get("Message", ""))
-            raise BackendError(f"dynamodb: {self._env()}{what}: {code}: {message}") from None
+            said = err.response.get("Error", {})
+            code, message = said.get("Code", "Error"), _first_line(said.get("Message", ""))
+            raise error(f"dynamodb: {self._env()}{what}: {code}: {message}") from None
         except BotoCoreError as err:
-            raise BackendError(f"dynamodb: {self._env()}{what}: {_first_line(str(err))}") from None
+            raise error(f"dynamodb: {self._env()}{what}: {_first_line(str(err))}") from None
 
     def _env(self) -> str:
         return f"{self.source.env}: " if self.source.env else ""
@@ -363,7 +374,7 @@ class DynamoStore:
 
         with self._translated():
             try:
-                self._bounded(what, lambda: self.client.transact_write_items(TransactItems=writes), True)
+                self._write(what, lambda: self.client.transact_write_items(TransactItems=writes))
             except ClientError as err:
                 if err.response.get("Error", {}).get("Code") not in _CONFLICTS:
                     raise
@@ -446,6 +457,20 @@ class DynamoStore:
             put["ConditionExpression"] = "key_id = :seen"
             put["ExpressionAttributeValues"] = {":seen": {"S": seen}}
         return {"Put": put}
+
+
+def _may_have_landed(err: Exception) -> bool:
+    """Whether a write that failed this way may have reached the table: its connection failed
+    once open (a read timeout, closed before the answer: botocore's HTTPClientErrors), or it was
+    answered 5xx (a proxy's, or DynamoDB's own InternalServerError, whose outcome AWS leaves
+    open). A connection never made (refused, no such host, its TLS or connect timing out:
+    botocore's ConnectionErrors) sent nothing."""
+    from botocore.exceptions import ClientError, HTTPClientError
+
+    if isinstance(err, ClientError):
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return isinstance(status, int) and status >= 500
+    return isinstance(err, HTTPClientError)
 
 
 def _items(pages: Iterable[Any], table: str) -> Iterator[Any]:

@@ -237,6 +237,125 @@ def test_dynamodb_registration_kept_then_retried_is_registered(
         store.register(other)
 
 
+def _read_timeout() -> Exception:
+    from botocore.exceptions import ReadTimeoutError
+
+    return ReadTimeoutError(endpoint_url="x")
+
+
+def _closed() -> Exception:
+    from botocore.exceptions import ConnectionClosedError
+
+    return ConnectionClosedError(endpoint_url="x")
+
+
+def _answered(status: int) -> Exception:
+    from botocore.exceptions import ClientError
+
+    said = {"Error": {"Code": str(status), "Message": "Bad Gateway"}}
+    return ClientError({**said, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutItem")
+
+
+def _refused() -> Exception:
+    from botocore.exceptions import EndpointConnectionError
+
+    return EndpointConnectionError(endpoint_url="x")
+
+
+def _connect_timeout() -> Exception:
+    from botocore.exceptions import ConnectTimeoutError
+
+    return ConnectTimeoutError(endpoint_url="x")
+
+
+def _raising(failure: Callable[[], Exception]) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        raise failure()
+
+    return call
+
+
+def _wrapped(store: Any, call: str, stores: bool, failure: Callable[[], Exception]) -> Callable[..., Any]:
+    """The client's `call`, made (when `stores`) before failing as `failure` would."""
+    real = getattr(store.client, call)
+
+    def failing(**kwargs: Any) -> Any:
+        if stores:
+            real(**kwargs)
+        raise failure()
+
+    return failing
+
+
+@pytest.mark.parametrize(
+    "failure", [_read_timeout, _closed, lambda: _answered(500), lambda: _answered(502)],
+    ids=["read-timeout", "closed", "500", "502"],
+)
+def test_dynamodb_registration_kept_but_answer_lost_is_unconfirmed(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch, failure: Callable[[], Exception]
+) -> None:
+    """The put is stored and its answer lost after botocore's retries (a read timeout, the
+    connection closed, a gateway's 5xx): "cannot reach" read as a refusal, so rotate's exit 2
+    (nothing changed) left the pending item. Its fate is unknown: a WriteUnconfirmed."""
+    from sealer.errors import WriteUnconfirmed
+
+    store, _ = dropping
+    _, new = _keys()
+    store.list(ENV)
+    monkeypatch.setattr(store.client, "put_item", _wrapped(store, "put_item", True, failure))
+    with pytest.raises(WriteUnconfirmed):
+        store.register(new)
+    assert [r.key_id for r in store.list(ENV)] == [new.key_id]  # what a rotation then removes
+
+
+@pytest.mark.parametrize("operation", ["accept", "activate"])
+def test_dynamodb_transaction_kept_but_answer_lost_is_unconfirmed(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch, operation: str
+) -> None:
+    from sealer.errors import WriteUnconfirmed
+
+    store, _ = dropping
+    old, new = _keys()
+    before, step = OPERATIONS[operation]
+    before(store, old, new)
+    call = "transact_write_items"
+    monkeypatch.setattr(store.client, call, _wrapped(store, call, True, _read_timeout))
+    with pytest.raises(WriteUnconfirmed):
+        step(store, old, new)
+
+
+@pytest.mark.parametrize(
+    "failure", [_refused, _connect_timeout, lambda: _answered(400)], ids=["refused", "connect-timeout", "400"]
+)
+def test_dynamodb_write_never_sent_or_refused_is_a_plain_refusal(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch, failure: Callable[[], Exception]
+) -> None:
+    """A connection never made (refused, connect timeout) sent nothing; a 4xx was refused."""
+    from sealer.errors import WriteUnconfirmed
+
+    store, _ = dropping
+    _, new = _keys()
+    store.list(ENV)
+    monkeypatch.setattr(store.client, "put_item", _wrapped(store, "put_item", False, failure))
+    with pytest.raises(BackendError) as caught:
+        store.register(new)
+    assert not isinstance(caught.value, WriteUnconfirmed)
+    assert store.list(ENV) == []
+
+
+def test_dynamodb_read_timing_out_is_a_plain_refusal(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sealer.errors import WriteUnconfirmed
+
+    store, _ = dropping
+    store.list(ENV)
+    monkeypatch.setattr(store.client, "get_paginator", _raising(_read_timeout))
+    with pytest.raises(BackendError) as caught:
+        store.list(ENV)
+    assert not isinstance(caught.value, WriteUnconfirmed)
+
+
 # -- Vault's health check -----------------------------------------------------------------------
 
 
