@@ -15,7 +15,7 @@ from typing import Any, TypeGuard, TypeVar
 from urllib.parse import urlsplit
 
 from sealer.backends import vault_auth
-from sealer.backends.base import bounded, reading_back
+from sealer.backends.base import bounded, may_have_arrived, reading_back
 from sealer.backends.credentials import VaultSource, secret_shape
 from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 
@@ -192,7 +192,7 @@ class VaultKV:
         except requests.exceptions.TooManyRedirects:
             raise BackendError(f"vault: {vault_auth.redirect_refused(self.address)}") from None
         except requests.exceptions.RequestException as err:
-            error = WriteUnconfirmed if writes and _may_have_arrived(err) else BackendError
+            error = WriteUnconfirmed if writes and may_have_arrived(err) else BackendError
             raise error(f"vault: cannot reach {self.address} ({type(err).__name__})") from None
 
     def _vault_said(self, err: Exception, what: str) -> str:
@@ -221,16 +221,3 @@ def _server_error(err: Exception) -> bool:
     if isinstance(status, int):
         return status >= 500
     return isinstance(err, (vault_errors.InternalServerError, vault_errors.BadGateway, vault_errors.VaultDown))
-
-
-def _may_have_arrived(err: Exception) -> bool:
-    """Whether a request that failed this way may have reached Vault: only a connection never
-    made (refused, no such host, its TLS or connect timing out) sent nothing."""
-    import requests
-    import urllib3.exceptions
-
-    if isinstance(err, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError)):
-        return False
-    reason = err.args[0] if isinstance(err, requests.exceptions.ConnectionError) and err.args else None
-    # refused and unresolved are ConnectTimeoutErrors too
-    return not isinstance(getattr(reason, "reason", reason), urllib3.exceptions.ConnectTimeoutError)

@@ -356,6 +356,82 @@ def test_dynamodb_read_timing_out_is_a_plain_refusal(
     assert not isinstance(caught.value, WriteUnconfirmed)
 
 
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_auth0_registration_kept_but_answered_5xx_is_unconfirmed(
+    auth0_store: Any, auth0_env: Any, status: int
+) -> None:
+    """Auth0 keeps the PATCH; a gateway then answers 5xx: "unavailable" read as a refusal, so
+    rotate's exit 2 (nothing changed) left the pending record."""
+    from sealer.errors import WriteUnconfirmed
+
+    _, new = _keys()
+
+    def kept_then_gateway_error(request: Request) -> Response:
+        auth0_env.handle(request)
+        return Response(status, b"<html>Bad Gateway</html>", {"Content-Type": "text/html"})
+
+    auth0_env.answer_next(kept_then_gateway_error, match="/api/v2/users/", method="PATCH")
+    with pytest.raises(WriteUnconfirmed, match=f"unavailable \\({status}\\)"):
+        auth0_store.register(new)
+    assert [r.key_id for r in auth0_store.list(ENV)] == [new.key_id]  # what a rotation then removes
+
+
+def _auth0_write_failing(store: Any, monkeypatch: pytest.MonkeyPatch, kept: bool, failure: Exception) -> None:
+    target, write = store.target, store.target.write
+
+    def failing(api: Any, patch: dict[str, Any]) -> None:
+        if kept:
+            write(api, patch)
+        raise failure
+
+    monkeypatch.setattr(target, "write", failing)
+
+
+@pytest.mark.parametrize("failure", ["ReadTimeout", "RemoteProtocolError", "ReadError"])
+def test_auth0_registration_kept_but_its_answer_lost_is_unconfirmed(
+    auth0_store: Any, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    import httpx
+
+    from sealer.errors import WriteUnconfirmed
+
+    _, new = _keys()
+    _auth0_write_failing(auth0_store, monkeypatch, True, getattr(httpx, failure)("lost"))
+    with pytest.raises(WriteUnconfirmed, match="cannot reach"):
+        auth0_store.register(new)
+    monkeypatch.undo()
+    assert [r.key_id for r in auth0_store.list(ENV)] == [new.key_id]
+
+
+@pytest.mark.parametrize("failure", ["ConnectError", "ConnectTimeout", "PoolTimeout", "ProxyError"])
+def test_auth0_write_never_sent_is_a_plain_refusal(
+    auth0_store: Any, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    import httpx
+
+    from sealer.errors import WriteUnconfirmed
+
+    _, new = _keys()
+    _auth0_write_failing(auth0_store, monkeypatch, False, getattr(httpx, failure)("never made"))
+    with pytest.raises(BackendError, match="cannot reach") as caught:
+        auth0_store.register(new)
+    assert not isinstance(caught.value, WriteUnconfirmed)
+
+
+@pytest.mark.parametrize(("method", "status"), [("PATCH", 400), ("GET", 502)])
+def test_auth0_write_refused_or_read_answered_5xx_is_a_plain_refusal(
+    auth0_store: Any, auth0_env: Any, method: str, status: int
+) -> None:
+    from sealer.errors import WriteUnconfirmed
+
+    _, new = _keys()
+    auth0_env.answer_next(Response(status, b"no"), match="/api/v2/users/", method=method)
+    with pytest.raises(BackendError) as caught:
+        auth0_store.register(new)
+    assert not isinstance(caught.value, WriteUnconfirmed)
+    assert auth0_store.list(ENV) == []
+
+
 # -- Vault's health check -----------------------------------------------------------------------
 
 
@@ -497,14 +573,14 @@ def test_a_vault_write_never_connected_is_a_plain_refusal() -> None:
     import requests
     import urllib3.exceptions
 
-    from sealer.backends import vault_kv
+    from sealer.backends import base
 
     refused = urllib3.exceptions.NewConnectionError(None, "refused")  # type: ignore[arg-type]
     unmade = requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/", refused))  # type: ignore[arg-type]
     dropped = requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError("aborted"))
-    assert not vault_kv._may_have_arrived(unmade)
-    assert vault_kv._may_have_arrived(dropped)
-    assert vault_kv._may_have_arrived(requests.exceptions.ReadTimeout())
+    assert not base.may_have_arrived(unmade)
+    assert base.may_have_arrived(dropped)
+    assert base.may_have_arrived(requests.exceptions.ReadTimeout())
 
 
 def test_rotate_whose_registration_cannot_be_undone_says_partly_done_naming_the_key(
