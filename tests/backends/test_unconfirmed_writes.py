@@ -667,6 +667,98 @@ def test_kubernetes_registry_read_back_trickling_is_cut_off(
     )
 
 
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_kubernetes_registry_write_stored_but_answered_5xx_is_unconfirmed(
+    k8s_direct_store: Any, kube_server: Any, status: int
+) -> None:
+    """The API server stores the registry; a gateway then answers 5xx: the write's fate is
+    unknown (after the commit: exit 4 says to run again), never "failed" as if refused."""
+    from sealer.errors import WriteUnconfirmed
+
+    old, new = _keys()
+    _activate_old(k8s_direct_store, old, new)
+
+    def stored_then_gateway_error(request: Request) -> Response:
+        kube_server.handle(request)
+        return Response(status, b"<html>Bad Gateway</html>", {"Content-Type": "text/html"})
+
+    kube_server.answer_next(stored_then_gateway_error, match="/secrets/engine-api-key-registry", method="PUT")
+    with pytest.raises(WriteUnconfirmed) as caught:
+        k8s_direct_store.activate(ENV, NAME, new.key_id, None)
+    assert str(caught.value).startswith(
+        f"kubernetes: replacing Secret payments/engine-api-key-registry failed ({status} "
+    ) and str(caught.value).endswith("it may have been written; not counted as done")
+
+
+def _kube_write_failing(monkeypatch: pytest.MonkeyPatch, kept: bool, failure: Exception) -> None:
+    """Each API write made (when `kept`) before failing as `failure` would; reads as they are."""
+    from sealer import kube_objects
+
+    bounded = kube_objects._bounded
+
+    def failing(api: Any, what: str, call: Callable[[], Any], writes: bool = False) -> Any:
+        if not writes:
+            return bounded(api, what, call, writes)
+        if kept:
+            call()
+        raise failure
+
+    monkeypatch.setattr(kube_objects, "_bounded", failing)
+
+
+def _never_made() -> Exception:
+    import urllib3.exceptions as failed
+
+    return failed.MaxRetryError(None, "/", failed.NewConnectionError(None, "refused"))  # type: ignore[arg-type]
+
+
+def _timed_out() -> Exception:
+    import urllib3.exceptions as failed
+
+    return failed.ReadTimeoutError(None, "/", "read timed out")  # type: ignore[arg-type]
+
+
+def _retried_then_dropped() -> Exception:
+    import urllib3.exceptions as failed
+
+    return failed.MaxRetryError(None, "/", failed.ProtocolError("Connection aborted."))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kept", "failure", "unconfirmed"),
+    [(True, _timed_out, True), (True, _retried_then_dropped, True), (False, _never_made, False)],
+    ids=["read-timeout", "dropped", "never-made"],
+)
+def test_kubernetes_registry_write_whose_answer_was_lost_is_unconfirmed(
+    k8s_direct_store: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    kept: bool,
+    failure: Callable[[], Exception],
+    unconfirmed: bool,
+) -> None:
+    from sealer.errors import WriteUnconfirmed
+
+    old, new = _keys()
+    _activate_old(k8s_direct_store, old, new)
+    _kube_write_failing(monkeypatch, kept, failure())
+    with pytest.raises(BackendError, match="kubernetes: cannot reach") as caught:
+        k8s_direct_store.activate(ENV, NAME, new.key_id, None)
+    assert isinstance(caught.value, WriteUnconfirmed) is unconfirmed
+
+
+def test_kubernetes_registry_read_answered_5xx_is_a_plain_refusal(
+    k8s_direct_store: Any, kube_server: Any
+) -> None:
+    from sealer.errors import WriteUnconfirmed
+
+    old, new = _keys()
+    _activate_old(k8s_direct_store, old, new)
+    kube_server.answer_next(Response(502, b"no"), match="/secrets/engine-api-key-registry", method="GET")
+    with pytest.raises(BackendError) as caught:
+        k8s_direct_store.activate(ENV, NAME, new.key_id, None)
+    assert not isinstance(caught.value, WriteUnconfirmed)
+
+
 # -- a store server trickling its answer: each store request is bounded in wall-clock time --------
 
 
