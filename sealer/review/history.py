@@ -441,7 +441,7 @@ def _file(
         _stray(walk, path, content)
         if posixpath.basename(path) in kustomize.KUSTOMIZATION_FILES:
             _kustomization(walk, path, content, commit)
-            _remote_added(walk, change, content, theirs)
+            _remote_added(walk, change, content, commit, theirs)
         elif _manifest(path):
             spaces = {space for space, _ in (*walk.managed.targets, *walk.managed.registries)}
             for deployed in [
@@ -716,14 +716,16 @@ def _kustomization(walk: Walk, path: str, data: bytes, commit: str) -> None:
 
 
 def _remote_added(
-    walk: Walk, change: git.FileChange, new: bytes, theirs: list[tuple[str, str] | None]
+    walk: Walk, change: git.FileChange, new: bytes, commit: str, theirs: list[tuple[str, str] | None]
 ) -> None:
-    """A remote resource or component a commit adds to a kustomization, or whose reference (URL,
-    `?ref=`) it changes, against every parent: another repository's content, which review cannot
-    read, may itself name a Secret sealer manages or a key registry in its namespace, so whoever
-    controls that URL would change which keys the cluster accepts. One a parent held stays."""
-    read = stray.kustomization(change.path, new)
-    listed = kustomize.remote_references(read) if read is not None else set()
+    """A remote resource or component a commit adds to a kustomization's build, or whose
+    reference (URL, `?ref=`) it changes, against every parent: another repository's content,
+    which review cannot read, may itself name a Secret sealer manages or a key registry in its
+    namespace, so whoever controls that URL would change which keys the cluster accepts. One a
+    parent held stays. Reached through a local folder's kustomization too: listing a folder
+    whose unchanged kustomization lists a remote resource adds that resource to this build
+    (each version built over the commit's tree: a nested kustomization's own change is its own)."""
+    listed = _remote_reached(walk, change.path, new, commit)
     if not listed:
         return
     parents = [
@@ -731,8 +733,7 @@ def _remote_added(
         *(walk.data(e[1]) for e in theirs if e and e[0] in (REGULAR, EXECUTABLE)),
     ]
     for data in parents:
-        old = stray.kustomization(change.path, data) if data is not None else None
-        listed -= kustomize.remote_references(old) if old is not None else set()
+        listed -= _remote_reached(walk, change.path, data, commit) if data is not None else set()
     if listed:
         message = (
             f"{change.path} adds or changes remote resources review cannot read (another repository's "
@@ -740,6 +741,17 @@ def _remote_added(
             f"{stray.escaped('; '.join(sorted(listed)))}: a code owner must approve"
         )
         walk.add([Finding(TRUST_ANCHOR, "", change.path, None, message)])
+
+
+def _remote_reached(walk: Walk, path: str, data: bytes, commit: str) -> set[str]:
+    """The remote resources and components a version of the kustomization at `path` builds,
+    through the local folders it lists (their kustomizations as at `commit`)."""
+    read = stray.kustomization(path, data)
+    if read is None:
+        return set()
+    build = kustomize.Build(walk.data, walk.tree(commit), walk.placed, walk.budget)
+    build.moved(path, read)
+    return build.reached_remote
 
 
 def _builds_over(walk: Walk, changed: set[str], head: str) -> None:

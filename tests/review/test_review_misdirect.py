@@ -352,6 +352,38 @@ def test_a_remote_reference_a_pull_request_adds_or_changes_needs_an_owner(
         assert flagged in remote[0]["message"]
 
 
+@pytest.mark.parametrize(
+    ("before", "after", "flagged"),
+    [
+        ("resources: [web.yaml]\n", "resources: [web.yaml, ../tools]\n", True),
+        ("resources: [web.yaml, ../tools]\n", "# web\nresources: [web.yaml, ../tools]\n", False),
+        ("resources: [web.yaml]\n", "resources: [web.yaml, ../local]\n", False),
+    ],
+    ids=["folder-listed", "folder-kept", "local-folder"],
+)
+def test_a_remote_reference_a_listed_folder_brings_needs_an_owner(
+    repo: Path, before: str, after: str, flagged: bool
+) -> None:
+    """A kustomization newly listing a folder whose unchanged kustomization lists a remote
+    resource adds that resource to what it builds: named in a trust-anchor-change; a folder
+    listed before, or one with no remote reference, passes."""
+    tools = f"resources: [{REMOTE}]\n"
+    files = {"tools/kustomization.yaml": tools, "local/kustomization.yaml": "resources: [web.yaml]\n"}
+    files |= {"local/web.yaml": DEPLOYMENT, "apps/web.yaml": DEPLOYMENT, "apps/kustomization.yaml": before}
+    on_main(repo, files)
+    write(repo, "apps/kustomization.yaml", after)
+    commit_all(repo, "a folder listed")
+    code, findings = run_review(repo, "main", "HEAD")
+    remote = [f for f in findings if "adds or changes remote resources" in f["message"]]
+    if not flagged:
+        assert (code, findings) == (0, []), findings
+    else:
+        assert code == 1 and [(f["rule"], f["path"]) for f in remote] == [
+            ("trust-anchor-change", "apps/kustomization.yaml")
+        ], findings
+        assert REMOTE in remote[0]["message"]
+
+
 REMOTE_SPELLINGS = [
     "git::git@example.test:org/keys//deploy",  # go-getter's prefix kustomize strips
     "deploy@example.test:org/keys.git//deploy?ref=v1",  # scp-style, any user name
