@@ -449,12 +449,10 @@ def _file(
             _kustomization(walk, path, content, commit)
             _remote_added(walk, change, content, commit, theirs)
         elif _manifest(path):
-            for deployed in [
-                *stray.gitops_builds(path, content, walk.tree(commit), walk.plugin_picks(commit)),
-                *stray.destination_builds(path, content, walk.spaces),
-            ]:
+            for deployed in _gitops_builds(walk, path, content, commit):
                 build = kustomize.Build(walk.data, walk.tree(commit), walk.placed, walk.budget)
                 _judge_build(walk, path, build, build.deployed(path, deployed))
+            _remote_added(walk, change, content, commit, theirs)
     if path.endswith((".yaml", ".yml")) and path not in walk.head_values:
         _beside_values(walk, change)
     if foreign and _manifest(path):
@@ -761,13 +759,14 @@ def _kustomization(walk: Walk, path: str, data: bytes, commit: str) -> None:
 def _remote_added(
     walk: Walk, change: git.FileChange, new: bytes, commit: str, theirs: list[tuple[str, str] | None]
 ) -> None:
-    """A remote resource or component a commit adds to a kustomization's build, or whose
-    reference (URL, `?ref=`) it changes, against every parent: another repository's content,
-    which review cannot read, may itself name a Secret sealer manages or a key registry in its
-    namespace, so whoever controls that URL would change which keys the cluster accepts. One a
-    parent held stays. Reached through a local folder's kustomization too: listing a folder
-    whose unchanged kustomization lists a remote resource adds that resource to this build
-    (each version built over the commit's tree: a nested kustomization's own change is its own)."""
+    """A remote resource or component a commit adds to a kustomization's build (or a GitOps
+    object's), or whose reference (URL, `?ref=`) it changes, against every parent: another
+    repository's content, which review cannot read, may itself name a Secret sealer manages or a
+    key registry in its namespace, so whoever controls that URL would change which keys the
+    cluster accepts. One a parent held stays. Reached through a local folder's kustomization
+    too: listing a folder whose unchanged kustomization lists a remote resource adds that
+    resource to this build (each version built over the commit's tree: a nested
+    kustomization's own change is its own)."""
     listed = _remote_reached(walk, change.path, new, commit)
     if not listed:
         return
@@ -787,14 +786,28 @@ def _remote_added(
 
 
 def _remote_reached(walk: Walk, path: str, data: bytes, commit: str) -> set[str]:
-    """The remote resources and components a version of the kustomization at `path` builds,
-    through the local folders it lists (their kustomizations as at `commit`)."""
-    read = stray.kustomization(path, data)
-    if read is None:
-        return set()
+    """The remote resources and components a version of the kustomization, or of the GitOps
+    objects' builds, at `path` reaches, through the local folders it lists (as at `commit`)."""
     build = kustomize.Build(walk.data, walk.tree(commit), walk.placed, walk.budget)
-    build.moved(path, read)
+    if posixpath.basename(path) in kustomize.KUSTOMIZATION_FILES:
+        read = stray.kustomization(path, data)
+        if read is not None:
+            build.moved(path, read)
+    else:
+        for deployed in _gitops_builds(walk, path, data, commit, every=True):
+            build.deployed(path, deployed)
     return build.reached_remote
+
+
+def _gitops_builds(
+    walk: Walk, path: str, data: bytes, commit: str, every: bool = False
+) -> list[stray.Kustomization]:
+    """What the Argo CD applications and Flux Kustomizations in a manifest build from this
+    repository's tree, as kustomizations from the repository's top (`stray.gitops_builds`)."""
+    return [
+        *stray.gitops_builds(path, data, walk.tree(commit), walk.plugin_picks(commit), every),
+        *stray.destination_builds(path, data, walk.spaces),
+    ]
 
 
 def _builds_over(walk: Walk, changed: set[str], head: str) -> None:

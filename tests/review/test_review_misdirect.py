@@ -1992,3 +1992,37 @@ def test_an_image_bump_in_a_flux_repository_passes(repo: Path) -> None:
     write(repo, "apps/web.yaml", app + "spec: {image: web:2}\n")
     commit_all(repo, "web 2")
     assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "flagged"),
+    [
+        (None, "./tools", True),
+        ("./local", "./tools", True),
+        ("./tools", "./tools\n  interval: 5m", False),
+        (None, "./local", False),
+    ],
+    ids=["added", "path-changed", "kept", "local-only"],
+)
+def test_a_remote_reference_a_flux_kustomization_newly_builds_needs_an_owner(
+    repo: Path, before: str | None, after: str, flagged: bool
+) -> None:
+    """A Flux Kustomization of this repository's own source that a commit adds, or points at
+    another folder, builds what that folder's unchanged kustomization lists: a remote resource
+    there is newly deployed, named in a trust-anchor-change; one it built before passes."""
+    local = {"local/kustomization.yaml": "resources: [web.yaml]\n", "local/web.yaml": DEPLOYMENT}
+    flux_repo(repo, {"tools/kustomization.yaml": f"resources: [{REMOTE}]\n", **local})
+    user = FLUX_USER % "flux-system"
+    if before is not None:
+        on_main(repo, {"clusters/apps.yaml": user.replace("./deploy", before)})
+    write(repo, "clusters/apps.yaml", user.replace("./deploy", after))
+    commit_all(repo, "a Flux Kustomization")
+    code, findings = run_review(repo, "main", "HEAD")
+    if not flagged:
+        assert (code, findings) == (0, []), findings
+        return
+    remote = [f for f in findings if "adds or changes remote resources" in f["message"]]
+    assert code == 1 and [(f["rule"], f["path"]) for f in remote] == [
+        ("trust-anchor-change", "clusters/apps.yaml")
+    ], findings
+    assert REMOTE in remote[0]["message"]
