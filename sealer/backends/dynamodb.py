@@ -133,19 +133,25 @@ class DynamoStore:
 
     def register(self, record: KeyRecord) -> None:
         item = _item(record.with_status(PENDING), time.time_ns())
+        what, put = f"registering {record.key_id}", [{"Put": {"TableName": self.table, "Item": item}}]
         with self._translated():
             self._ensure_table()
             try:
                 self._bounded(
-                    f"registering {record.key_id}",
+                    what,
                     lambda: self.client.put_item(
                         TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
                     ),
                     writes=True,
                 )
             except self.client.exceptions.ConditionalCheckFailedException:
-                raise BackendError(f"dynamodb: {record.env}: key {record.key_id} exists already") from None
-            self._confirm([{"Put": {"TableName": self.table, "Item": item}}], f"registering {record.key_id}")
+                # botocore retries a put whose answer was lost: the item there may be that put's
+                if not self._held(put, what):
+                    raise BackendError(
+                        f"dynamodb: {record.env}: key {record.key_id} exists already"
+                    ) from None
+            else:
+                self._confirm(put, what)
         log.debug("dynamodb: registered %s for %s/%s", record.key_id, record.env, record.name)
 
     def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: GraceEnds) -> None:
@@ -370,14 +376,19 @@ class DynamoStore:
         """One strongly consistent read of every item `writes` touched: a proxy or a fake
         endpoint may answer 200 `{}` without storing anything, and a change the table does not
         hold must never count as done."""
-        keys = [_written_key(write) for write in writes]
-        with reading_back(), self._translated():
-            held = self._consistent_items(keys, what)
-        if not all(_holds(held.get(_key_id(key)), write) for key, write in zip(keys, writes, strict=True)):
+        if not self._held(writes, what):
             raise WriteUnconfirmed(
                 f"dynamodb: {self._env()}{what}: the table does not hold what was written (or another "
                 "writer changed it since): not counted as done; read the store again before relying on it"
             )
+
+    def _held(self, writes: Writes, what: str) -> bool:
+        """Whether the table, read strongly consistent, holds what each of `writes` wrote (a
+        read that fails: WriteUnconfirmed)."""
+        keys = [_written_key(write) for write in writes]
+        with reading_back(), self._translated():
+            held = self._consistent_items(keys, what)
+        return all(_holds(held.get(_key_id(key)), write) for key, write in zip(keys, writes, strict=True))
 
     def _consistent_items(self, keys: Writes, what: str) -> dict[tuple[str, str], Item]:
         """The items at `keys` (at most 100: a transaction's bound) read with ConsistentRead."""

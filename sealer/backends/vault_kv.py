@@ -105,7 +105,7 @@ class VaultKV:
 
         kv = self.client.secrets.kv.v2
         what = f"writing {self.where(path)}"
-        with self.errors(what):
+        with self.errors(what, writes=True):
             try:
                 answer = self._bounded(
                     what,
@@ -176,8 +176,10 @@ class VaultKV:
         return bounded(f"vault: {self.address}", what, call, writes)
 
     @contextlib.contextmanager
-    def errors(self, what: str) -> Iterator[None]:
-        """Vault and network failures as one line each; no token, no secret data in the text."""
+    def errors(self, what: str, writes: bool = False) -> Iterator[None]:
+        """Vault and network failures as one line each; no token, no secret data in the text. A
+        write whose connection failed once it was open (dropped, its answer cut off) may have
+        been kept: a WriteUnconfirmed, which a rotation undoes."""
         import hvac.exceptions as vault_errors
         import requests
 
@@ -199,4 +201,18 @@ class VaultKV:
         except requests.exceptions.TooManyRedirects:
             raise BackendError(f"vault: {vault_auth.redirect_refused(self.address)}") from None
         except requests.exceptions.RequestException as err:
-            raise BackendError(f"vault: cannot reach {self.address} ({type(err).__name__})") from None
+            error = WriteUnconfirmed if writes and _may_have_arrived(err) else BackendError
+            raise error(f"vault: cannot reach {self.address} ({type(err).__name__})") from None
+
+
+def _may_have_arrived(err: Exception) -> bool:
+    """Whether a request that failed this way may have reached Vault: only a connection never
+    made (refused, no such host, its TLS or connect timing out) sent nothing."""
+    import requests
+    import urllib3.exceptions
+
+    if isinstance(err, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError)):
+        return False
+    reason = err.args[0] if isinstance(err, requests.exceptions.ConnectionError) and err.args else None
+    # refused and unresolved are ConnectTimeoutErrors too
+    return not isinstance(getattr(reason, "reason", reason), urllib3.exceptions.ConnectTimeoutError)

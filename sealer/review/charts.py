@@ -156,12 +156,42 @@ def _makes_objects(action: str) -> bool:
 
 def _skeleton(text: str) -> str | None:
     """A template's text with each action a plain word, a line of actions only left out (an
-    `{{- if }}`, an `{{ include }}` of labels); None when braces are left unbalanced."""
-    marked = _ACTION.sub(_MARK, text)
+    `{{- if }}`, an `{{ include }}` of labels); None when braces are left unbalanced. Such a line
+    starting `{{- ` trims the line breaks before it: what it prints (`{{- "ey" }}`), or the line
+    after it (`{{- if x -}}`), ends the last line kept (`name: engine-api-k`), which is marked."""
+    actions: list[str] = []
+
+    def token(match: re.Match[str]) -> str:
+        actions.append(match[0])
+        return f"\0{len(actions) - 1}\0"
+
+    marked = _ACTION.sub(token, text) if "\0" not in text else "{{"
     if "{{" in marked or "}}" in marked:
         return None
-    lines = (line for line in marked.split("\n") if line.replace(_MARK, "").strip() or _MARK not in line)
-    return "\n".join(lines)
+    kept: list[str] = []
+    joined: int | None = None  # the kept line a `{{- ` action's output would end
+    for line in marked.split("\n"):
+        found = [actions[int(index)] for index in _TOKEN.findall(line)]
+        if not found or _TOKEN.sub("", line).strip():
+            kept.append(line)
+            joined = len(kept) - 1 if line.strip() else joined
+            continue
+        prints = not all(_QUIET.search(action) for action in found)
+        if joined is not None and _LEFT_TRIM.match(found[0]) and (prints or _RIGHT_TRIM.search(found[-1])):
+            kept[joined] += f" {_MARK}" if kept[joined].rstrip().endswith(":") else _MARK
+        elif prints:
+            joined = None  # a later `{{- ` ends what this printed
+    return _TOKEN.sub(_MARK, "\n".join(kept))
+
+
+_TOKEN = re.compile("\0(\\d+)\0")
+_LEFT_TRIM, _RIGHT_TRIM = re.compile(r"\{\{-\s"), re.compile(r"\s-\}\}\Z")
+# An action printing nothing (control, a variable set, a comment), or text that starts a new line
+_QUIET = re.compile(
+    r"\A\{\{-?\s*(/\*|(if|else|end|with|range|define|break|continue)\b|\$\w*\s*:?=[^=])"
+    r"|\|\s*nindent\s+[^|]*\}\}\Z|\A\{\{-?\s*nindent\b",
+    re.DOTALL,
+)
 
 
 def _doc_renders(doc: yaml.Node, secrets: set[str], registry_names: set[str]) -> bool:
@@ -224,8 +254,8 @@ def _data_open(node: yaml.MappingNode) -> bool:
     return False
 
 
-# A value an ApplicationSet's generators (`{{...}}`) or Flux's substitution (`${...}`) fills
-_FILLED = re.compile(r"\{\{.*?\}\}|\$\{[^}]*\}", re.DOTALL)
+# A value an ApplicationSet's generators fill (`{{...}}`); Flux's substitution: stray.variable_parts
+_GENERATED = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 
 
 def charts_named(named: Iterable[str], files: Iterable[str]) -> list[str]:
@@ -235,11 +265,12 @@ def charts_named(named: Iterable[str], files: Iterable[str]) -> list[str]:
     folders = {posixpath.dirname(f) for f in files if posixpath.basename(f) == CHART_FILE}
     found = set()
     for text in named:
-        if _FILLED.search(text) is None:
+        trimmed = text.lstrip("/").removeprefix("./").rstrip("/")
+        parts = [p for part in stray.variable_parts(trimmed) for p in _GENERATED.split(part)]
+        if len(parts) == 1:
             folder = posixpath.normpath(text.lstrip("/") or ".")
             found |= {f for f in folders if (f or ".") == folder}
             continue
-        parts = _FILLED.split(text.lstrip("/").removeprefix("./").rstrip("/"))
         found |= {f for f in folders if stray.parts_fit(parts, f or ".")}
     return sorted(found)
 

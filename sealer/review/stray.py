@@ -510,9 +510,6 @@ def gitops_builds(
     return [build for build in dict.fromkeys(_substituted(b, listing) for b in found) if every or build.acts]
 
 
-_VARIABLE = re.compile(r"\$\{[^}]*\}")  # Flux's postBuild substitution, `${var}`, `${var:=default}`
-
-
 def _substituted(build: Kustomization, listing: Listing) -> Kustomization:
     """A GitOps object's build whose spec holds `${...}`: a Flux Kustomization building it may
     substitute its variables (values review does not set). A path of a variable stands for every
@@ -541,7 +538,25 @@ def _fitting(path: str, listing: Listing) -> list[str]:
 
 def variables_fit(given: str, text: str) -> bool:
     """Whether `text` is what `given` may become once each `${...}` in it is any text."""
-    return parts_fit(_VARIABLE.split(given), text)
+    return parts_fit(variable_parts(given), text)
+
+
+def variable_parts(given: str) -> list[str]:
+    """The literal texts around each of Flux's `${...}` in `given`. Its envsubst nests them
+    (`${ns:=${x}}` is one, its default another variable), so a `}` closes the innermost open one;
+    one left open runs to the end: the literal parts are never more than Flux leaves."""
+    parts, literal_from, depth, at = [], 0, 0, 0
+    while at < len(given):
+        if given.startswith("${", at):
+            if not depth:
+                parts.append(given[literal_from:at])
+            depth, at = depth + 1, at + 2
+            continue
+        if given[at] == "}" and depth:
+            depth -= 1
+            literal_from = at + 1
+        at += 1
+    return [*parts, "" if depth else given[literal_from:]]
 
 
 def parts_fit(parts: Sequence[str], text: str) -> bool:
@@ -763,11 +778,11 @@ def _directory_parameters(git: yaml.Node, listing: Listing) -> list[dict[str, st
 
 
 def _file_parameters(git: yaml.Node, listing: Listing) -> list[dict[str, str]]:
-    globs = [p.lstrip("/") for e in _items(_get(git, "files")) for p in _texts(_get(e, "path"))]
+    globs = [wide_glob(p.lstrip("/")) for e in _items(_get(git, "files")) for p in _texts(_get(e, "path"))]
     return [
         {**_path_parameters(posixpath.dirname(f) or "."), "path.filename": posixpath.basename(f)}
         for f in listing.files
-        if any(glob.fullmatch(f) for glob in map(wide_glob, globs))
+        if any(glob.fullmatch(f) for glob in globs)
     ]
 
 

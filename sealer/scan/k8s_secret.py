@@ -10,6 +10,7 @@ import binascii
 import re
 from collections.abc import Callable, Iterator, Sequence
 
+from sealer import apikey
 from sealer.scan import manifests
 from sealer.scan.engine import Hit
 from sealer.scan.findings import Located
@@ -36,7 +37,8 @@ def find(
             sops = _sops_written(mapping)
             for field in ("data", "stringData"):
                 for key, value in manifests.items(manifests.get(mapping, field)):
-                    if sops and _SOPS_VALUE.fullmatch(manifests.scalar(value) or ""):
+                    sealed = _SOPS_VALUE.fullmatch(manifests.scalar(value) or "") if sops else None
+                    if sealed and not _key_inside(sealed[1]):
                         continue  # ciphertext: Flux (or sops -d) decrypts it in the cluster
                     yield from _entry(f"{field}.{key.value}{advice}", key, value, rule, policy, rescan)
 
@@ -45,8 +47,20 @@ def find(
 # plaintext. A key written out as such a value's `data` is still found by the text rules.
 _B64 = "[A-Za-z0-9+/]*={0,2}"
 _SOPS_VALUE = re.compile(
-    rf"ENC\[AES256_GCM,data:{_B64},iv:{_B64},tag:{_B64},type:(str|int|float|bool|bytes)\]"
+    rf"ENC\[AES256_GCM,data:({_B64}),iv:{_B64},tag:{_B64},type:(str|int|float|bool|bytes)\]"
 )
+
+
+def _key_inside(payload: str) -> bool:
+    """Whether a SOPS value's `data` decodes to a sealer key, or to a `data` entry's base64 of
+    one (which the text rules do not decode twice): plaintext in SOPS's dress, no ciphertext."""
+    layer = _decoded(payload)
+    for _ in range(2):
+        text = layer.decode("latin-1")
+        if apikey.holds_key(text):
+            return True
+        layer = _decoded(text)
+    return False
 
 
 def _sops_written(mapping: Node) -> bool:

@@ -8,6 +8,7 @@ with one line when it does not hold the change; the store is left as it was."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from support.lossy_dynamo import DroppingDynamo
 from support.records import pending_key
 
 from sealer.backends import KeyStore
+from sealer.errors import BackendError
 from sealer.records import KeyRecord, utcnow
 
 ENV = "dev"
@@ -211,6 +213,30 @@ def test_dynamodb_registration_kept_but_not_read_back_is_unconfirmed(
     assert [r.key_id for r in store.list(ENV)] == [new.key_id]
 
 
+def test_dynamodb_registration_kept_then_retried_is_registered(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """botocore retries a put whose answer was lost (a dropped connection, a 500): the retry's
+    condition fails on the item the first attempt stored, which read "exists already", and
+    rotate's exit 2 (nothing changed) left it. The item is the one sent: registered."""
+    store, _ = dropping
+    _, new = _keys()
+    store.list(ENV)
+    put_item = store.client.put_item
+
+    def answer_lost_then_retried(**kwargs: Any) -> Any:
+        put_item(**kwargs)  # stored, its answer lost
+        return put_item(**kwargs)  # botocore's retry
+
+    monkeypatch.setattr(store.client, "put_item", answer_lost_then_retried)
+    store.register(new)
+    assert [r.key_id for r in store.list(ENV)] == [new.key_id]
+    other = dataclasses.replace(new, fingerprint="0" * 64)  # another key, the same id
+    monkeypatch.setattr(store.client, "put_item", put_item)
+    with pytest.raises(BackendError, match="exists already"):
+        store.register(other)
+
+
 # -- Vault's health check -----------------------------------------------------------------------
 
 
@@ -285,6 +311,39 @@ def test_rotate_whose_first_registration_is_kept_but_not_read_back_removes_it(
     assert "sealed or down" in line
     assert git(vault_repo, "rev-parse", "HEAD") == head
     assert store_of(vault_repo).list(REPO_ENV) == []
+
+
+def test_rotate_whose_registration_is_kept_but_its_connection_dropped_removes_it(
+    vault_repo: Path, vault_env: FakeVault
+) -> None:
+    """Vault keeps the write, then the connection drops before its answer: "cannot reach" read
+    as a refusal (nothing sent), so exit 2 said nothing changed with the pending record left."""
+    head = git(vault_repo, "rev-parse", "HEAD")
+
+    def kept_then_dropped(request: Request) -> Response:
+        vault_env.handle(request)
+        raise ConnectionResetError  # the fake server closes the connection unanswered
+
+    vault_env.answer_next(kept_then_dropped, match="/data/", method="POST")
+    line = one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--no-branch"), 2)
+    assert "cannot reach" in line
+    assert git(vault_repo, "rev-parse", "HEAD") == head
+    assert store_of(vault_repo).list(REPO_ENV) == []
+
+
+def test_a_vault_write_never_connected_is_a_plain_refusal() -> None:
+    """A connection refused sent nothing: no write to undo (a rotation then exits 2 as ever)."""
+    import requests
+    import urllib3.exceptions
+
+    from sealer.backends import vault_kv
+
+    refused = urllib3.exceptions.NewConnectionError(None, "refused")  # type: ignore[arg-type]
+    unmade = requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/", refused))  # type: ignore[arg-type]
+    dropped = requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError("aborted"))
+    assert not vault_kv._may_have_arrived(unmade)
+    assert vault_kv._may_have_arrived(dropped)
+    assert vault_kv._may_have_arrived(requests.exceptions.ReadTimeout())
 
 
 def test_rotate_whose_registration_cannot_be_undone_says_partly_done_naming_the_key(

@@ -560,3 +560,44 @@ def test_a_chart_folder_of_many_templates_is_judged_at_once() -> None:
     ]
     assert charts.charts_named(["deploy/{{a}}-api-{{b}}/"], files) == ["deploy/engine-api-keys"]
     assert time.monotonic() - start < 1
+
+
+def test_a_chart_folder_of_a_nested_flux_default_names_every_chart_it_fits() -> None:
+    """`charts/${app:=${x}}` is one variable to Flux's envsubst (its default another one): read as
+    `${app:=${x}` and a literal `}`, it named no chart, and the chart it deploys went unjudged."""
+    from sealer.review import charts
+
+    files = ["charts/keys/Chart.yaml", "charts/keys/templates/s.yaml"]
+    assert charts.charts_named(["charts/${app:=${x}}"], files) == ["charts/keys"]
+    assert charts.charts_named(["./charts/${app:-${x}}/"], files) == ["charts/keys"]
+
+
+TRIMMED = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n{after}\nstringData:\n  k: v\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "after", "renders"),
+    [
+        ("engine-api-k", '  {{- "ey" }}', True),  # Helm prints `name: engine-api-key`
+        ("", '  {{- " engine-api-k" }}{{ "ey" }}', True),
+        ("engine-api-k", "  {{- if true }}\n\n  {{- .Values.tail }}\n  {{- end }}", True),
+        ("engine-api-k", "  {{- if true -}}\n  ey\n  {{- end }}", True),
+        ("{{ .Release.Name }}-api-k", "  {{- .Values.tail }}", True),
+        # what ordinary charts write after a name: nothing printed, or a line of its own
+        ("my-db", "  {{- with .Values.ann }}\n  annotations:\n    {{- toYaml . | nindent 4 }}\n{END}", False),
+        ("my-db", '  labels:\n    {{- include "app.labels" . | nindent 4 }}\n  {{- $x := 1 }}', False),
+    ],
+)
+def test_a_line_of_actions_trimming_the_line_break_ends_the_name_above(
+    name: str, after: str, renders: bool
+) -> None:
+    """A line of actions only is left out of what review reads, but `{{- ` trims the line break
+    before it: what it prints ends the name above it, which read `engine-api-k` and passed."""
+    from sealer.review import charts
+
+    after = after.replace("{END}", "  {{- end }}")
+    template = TRIMMED.format(name=name, after=after).replace("name: \n", "name:\n").encode()
+    targets, registries = [("staging", "engine-api-key")], [("staging", "engine-api-key-registry")]
+    path = "deploy/x/templates/secret.yaml"
+    assert charts.renders_managed(template, targets, registries, path) == renders
+    assert charts.renders_from_parts(template, targets, registries, path) == renders

@@ -590,8 +590,22 @@ def renamed_by_a_flux_variable_suffix(repo: Path) -> None:
     write(repo, "apps/kustomization.yaml", "nameSuffix: ${suffix}\nresources: [../tools/api-key.yaml]\n")
 
 
+def moved_by_a_nested_flux_default(repo: Path) -> None:
+    """`namespace: ${ns:=${x}}`: Flux's envsubst reads one variable (its default another one),
+    not `${ns:=${x}` and a literal `}` no namespace ends with; set to staging, it moves tools'
+    registry there under the registry's name (`${a:=${b}}` suffix: the same)."""
+    text = (repo / REGISTRY).read_text().replace("name: engine-api-key-registry", "name: engine-api-key")
+    write(repo, "tools/registry.yaml", text.replace("  namespace: staging\n", ""))
+    write(
+        repo,
+        "apps/kustomization.yaml",
+        "namespace: ${ns:=${x}}\nnameSuffix: ${sfx:-${y}}\nresources: [../tools/registry.yaml]\n",
+    )
+
+
 UNMODELLED = [
     moved_and_renamed_by_flux_variables,
+    moved_by_a_nested_flux_default,
     moved_by_a_flux_variable_namespace,
     renamed_by_a_flux_variable_suffix,
     renamed_by_a_json_patch,
@@ -1337,6 +1351,20 @@ def test_a_glob_of_many_wildcards_is_matched_at_once(make: str) -> None:
     for wildcard in ("*", "{{x}}", "**/" if make == "wide_glob" else "?*"):
         glob = getattr(stray, make)((wildcard + "a") * 200 + "Z")
         assert not glob.fullmatch("a" * 4000) and not glob.fullmatch("a/" * 2000)
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize("make", ["wide_glob", "_go_glob"])
+def test_wildcards_in_a_row_are_matched_as_one(make: str) -> None:
+    """`{{x}}` 20,000 times then a letter the path holds: each wildcard was a state for every
+    character of every path (seconds a path, hours for a repository's folders)."""
+    import time
+
+    from sealer.review import stray
+
+    glob = getattr(stray, make)("{{x}}" * 20_000 + "*c")
+    started = time.perf_counter()
+    assert glob.fullmatch("apps/" + "a" * 200 + "/c") and not glob.fullmatch("apps/" + "a" * 200)
     assert time.perf_counter() - started < 1.0
 
 

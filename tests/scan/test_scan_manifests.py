@@ -136,6 +136,15 @@ def test_secret_data_is_decoded_and_scanned(policy: rules.Policy, key: str) -> N
     ]
 
 
+def test_a_sops_value_holding_a_key_is_no_ciphertext(policy: rules.Policy, key: str) -> None:
+    """`ENC[AES256_GCM,data:...]` whose data is a `data` entry's base64 of a key (base64 twice: the
+    text rules decode once) passed as SOPS ciphertext, the key committed unnoticed. Real
+    ciphertext decodes to no key."""
+    fake = SOPS_SECRET.replace("stringData:", "data:").replace("bXlzZWNyZXQ=", b64(b64(key)))
+    assert ("kubernetes-secret", 5, "data.DATABASE_URL") in findings(policy, fake)
+    assert findings(policy, SOPS_SECRET.replace("stringData:", "data:")) == []
+
+
 def test_controller_key_secret_names_the_private_key(policy: rules.Policy, keypair_dir: Path) -> None:
     text = (keypair_dir / "sealed-secrets-key.yaml").read_text()
     rules_found = {rule for rule, _, _ in findings(policy, text)}
