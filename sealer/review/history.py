@@ -271,6 +271,11 @@ class Walk:
         return frozenset(remote_sources.home(url) for url in git.remote_urls(self.root))
 
     @functools.cached_property
+    def spaces(self) -> frozenset[str]:
+        """The namespaces sealer delivers keys to (its Secrets' and key registries')."""
+        return frozenset(space for space, _ in (*self.managed.targets, *self.managed.registries))
+
+    @functools.cached_property
     def head_values(self) -> set[str]:
         """The values files sealer renders at HEAD (review checks their key settings itself)."""
         envs = self.head_cfg.environments.values() if self.head_cfg else ()
@@ -388,6 +393,7 @@ def _commit(walk: Walk, commit: git.CommitChanges, scanned: set[str]) -> None:
         sides = [read_files(walk.root, parent, paths) for parent in others]
     else:
         sides = []
+    _flux_uses(walk, commit)
     for change in ledgers:
         _ledger(walk, change, [side.get(change.path) for side in sides], short)
     for change in owned:
@@ -441,15 +447,12 @@ def _file(
         _stray(walk, path, content)
         if posixpath.basename(path) in kustomize.KUSTOMIZATION_FILES:
             _kustomization(walk, path, content, commit)
-            _remote_added(walk, change, content, theirs)
+            _remote_added(walk, change, content, commit, theirs)
         elif _manifest(path):
-            spaces = {space for space, _ in (*walk.managed.targets, *walk.managed.registries)}
-            for deployed in [
-                *stray.gitops_builds(path, content, walk.tree(commit), walk.plugin_picks(commit)),
-                *stray.destination_builds(path, content, spaces),
-            ]:
+            for deployed in _gitops_builds(walk, path, content, commit):
                 build = kustomize.Build(walk.data, walk.tree(commit), walk.placed, walk.budget)
                 _judge_build(walk, path, build, build.deployed(path, deployed))
+            _remote_added(walk, change, content, commit, theirs)
     if path.endswith((".yaml", ".yml")) and path not in walk.head_values:
         _beside_values(walk, change)
     if foreign and _manifest(path):
@@ -647,14 +650,52 @@ def _remote_sources(walk: Walk, change: git.FileChange, theirs: list[tuple[str, 
     old, new = walk.versions(change)
     if old == new:
         return
-    spaces = frozenset(space for space, _ in (*walk.managed.targets, *walk.managed.registries))
-    now = remote_sources.references(change.path, new, spaces, walk.homes)
+    now = remote_sources.references(change.path, new, walk.spaces, walk.homes)
     if not now or any(f.rule == TRUST_ANCHOR and f.path == change.path for f in walk.findings):
         return
     parents = [old, *(walk.data(e[1]) for e in theirs if e and e[0] in (REGULAR, EXECUTABLE))]
-    before = [remote_sources.references(change.path, data, spaces, walk.homes) for data in parents]
+    before = [remote_sources.references(change.path, data, walk.spaces, walk.homes) for data in parents]
     found = remote_sources.finding(change.path, before, now)
     walk.add([found] if found else [])
+
+
+def _flux_uses(walk: Walk, commit: git.CommitChanges) -> None:
+    """A Flux Kustomization's or HelmRelease's source review cannot read (sealer.review.
+    remote_sources.flux_uses) that a commit's tree deploys and none of its parents' did: a
+    sourceRef added or pointed elsewhere, or a source's URL or revision changed, a sourceRef
+    naming a source in any file. Reported on the object's file when the commit changed it, else
+    on the source's; a file already failed as trust-anchor-change is not reported twice."""
+    if not any(
+        _manifest(c.path) and any(remote_sources.flux(c.path, data) for data in walk.versions(c))
+        for c in commit.changes
+    ):
+        return
+    changed = {c.path for c in commit.changes}
+    before = {use.shown for parent in commit.parents for use in _flux_uses_at(walk, parent)}
+    added: dict[str, set[str]] = {}
+    for use in _flux_uses_at(walk, commit.commit):
+        if use.shown not in before:
+            path = next((p for p in (use.path, *use.sources) if p in changed), use.path)
+            added.setdefault(path, set()).add(use.shown)
+    for path, shown in sorted(added.items()):
+        found = remote_sources.finding(path, [], shown)
+        if found and not any(f.rule == TRUST_ANCHOR and f.path == path for f in walk.findings):
+            walk.add([found])
+
+
+def _flux_uses_at(walk: Walk, rev: str) -> list[remote_sources.Use]:
+    """Every Flux object's source review cannot read in `rev`'s tree (read once per commit)."""
+    if ("flux uses", rev) not in walk.parsed:
+        paths = walk.helm_sources.holding(rev, ("fluxcd", "\\", "!"), helm_sources.MANIFESTS)
+        files = {
+            path: walk.data(blob) if mode in (REGULAR, EXECUTABLE) else None
+            for path, (mode, blob) in walk.read_entries(rev, paths).items()
+        }
+        index = [s for p, data in files.items() for s in remote_sources.flux_sources(p, data, walk.homes)]
+        uses = (remote_sources.flux_uses(p, data, index, walk.spaces) for p, data in files.items())
+        walk.parsed["flux uses", rev] = [use for each in uses for use in each]
+    found: list[remote_sources.Use] = walk.parsed["flux uses", rev]
+    return found
 
 
 def _referenced_values(walk: Walk, change: git.FileChange) -> None:
@@ -716,14 +757,17 @@ def _kustomization(walk: Walk, path: str, data: bytes, commit: str) -> None:
 
 
 def _remote_added(
-    walk: Walk, change: git.FileChange, new: bytes, theirs: list[tuple[str, str] | None]
+    walk: Walk, change: git.FileChange, new: bytes, commit: str, theirs: list[tuple[str, str] | None]
 ) -> None:
-    """A remote resource or component a commit adds to a kustomization, or whose reference (URL,
-    `?ref=`) it changes, against every parent: another repository's content, which review cannot
-    read, may itself name a Secret sealer manages or a key registry in its namespace, so whoever
-    controls that URL would change which keys the cluster accepts. One a parent held stays."""
-    read = stray.kustomization(change.path, new)
-    listed = kustomize.remote_references(read) if read is not None else set()
+    """A remote resource or component a commit adds to a kustomization's build (or a GitOps
+    object's), or whose reference (URL, `?ref=`) it changes, against every parent: another
+    repository's content, which review cannot read, may itself name a Secret sealer manages or a
+    key registry in its namespace, so whoever controls that URL would change which keys the
+    cluster accepts. One a parent held stays. Reached through a local folder's kustomization
+    too: listing a folder whose unchanged kustomization lists a remote resource adds that
+    resource to this build (each version built over the commit's tree: a nested
+    kustomization's own change is its own)."""
+    listed = _remote_reached(walk, change.path, new, commit)
     if not listed:
         return
     parents = [
@@ -731,8 +775,7 @@ def _remote_added(
         *(walk.data(e[1]) for e in theirs if e and e[0] in (REGULAR, EXECUTABLE)),
     ]
     for data in parents:
-        old = stray.kustomization(change.path, data) if data is not None else None
-        listed -= kustomize.remote_references(old) if old is not None else set()
+        listed -= _remote_reached(walk, change.path, data, commit) if data is not None else set()
     if listed:
         message = (
             f"{change.path} adds or changes remote resources review cannot read (another repository's "
@@ -740,6 +783,31 @@ def _remote_added(
             f"{stray.escaped('; '.join(sorted(listed)))}: a code owner must approve"
         )
         walk.add([Finding(TRUST_ANCHOR, "", change.path, None, message)])
+
+
+def _remote_reached(walk: Walk, path: str, data: bytes, commit: str) -> set[str]:
+    """The remote resources and components a version of the kustomization, or of the GitOps
+    objects' builds, at `path` reaches, through the local folders it lists (as at `commit`)."""
+    build = kustomize.Build(walk.data, walk.tree(commit), walk.placed, walk.budget)
+    if posixpath.basename(path) in kustomize.KUSTOMIZATION_FILES:
+        read = stray.kustomization(path, data)
+        if read is not None:
+            build.moved(path, read)
+    else:
+        for deployed in _gitops_builds(walk, path, data, commit, every=True):
+            build.deployed(path, deployed)
+    return build.reached_remote
+
+
+def _gitops_builds(
+    walk: Walk, path: str, data: bytes, commit: str, every: bool = False
+) -> list[stray.Kustomization]:
+    """What the Argo CD applications and Flux Kustomizations in a manifest build from this
+    repository's tree, as kustomizations from the repository's top (`stray.gitops_builds`)."""
+    return [
+        *stray.gitops_builds(path, data, walk.tree(commit), walk.plugin_picks(commit), every),
+        *stray.destination_builds(path, data, walk.spaces),
+    ]
 
 
 def _builds_over(walk: Walk, changed: set[str], head: str) -> None:

@@ -96,6 +96,7 @@ class Build:
     unmodelled: dict[str, str] = field(default_factory=dict)  # what -> the kustomization doing it
     makes_unseen: bool = False
     remote: dict[str, str] = field(default_factory=dict)  # remote resource -> the kustomization listing it
+    reached_remote: set[str] = field(default_factory=set)  # remote resources and components, as written
     renames: bool = False  # a kustomization of the build sets namespace:, namePrefix: or nameSuffix:
 
     def moved(self, path: str, kustomization: stray.Kustomization) -> list[Moved]:
@@ -115,6 +116,7 @@ class Build:
         what the kustomization listing it built so far, too (kustomize builds a component, and
         the components it lists in turn, over its parent's objects)."""
         self._note(folder, kustomization, path)
+        self.reached_remote |= remote_references(kustomization)
         made = [*below, *((path, item, item) for item in kustomization.generated)]
         for entry in kustomization.resources:
             if _remote(entry):  # another repository's: unread, see `unread_remote`

@@ -1,17 +1,19 @@
 """GitOps sources review cannot read: an Argo CD application's (an ApplicationSet's template's,
 the argocd-apps chart's items too) source naming a repository other than this one or a Helm
-chart, a Flux HelmRelease's chart from a HelmRepository or OCIRepository, a Flux
-Kustomization's OCIRepository or Bucket, or a GitRepository the same file gives another URL.
-Deployed into a namespace sealer delivers keys to, or one review cannot tell (none given, a
-template, a Flux variable), that content may itself name a Secret sealer manages or a key
-registry: whoever controls it changes which keys the cluster accepts. A reference a commit adds
-or changes fails (`trust-anchor-change`); one a parent held stays.
+chart; a Flux Kustomization's or HelmRelease's source, looked up in the commit's tree by kind,
+name and namespace: a HelmRepository, OCIRepository or Bucket, a GitRepository of another URL,
+or none of this repository's. Deployed into a namespace sealer delivers keys to, or one review
+cannot tell (none given, a template, a Flux variable), that content may itself name a Secret
+sealer manages or a key registry: whoever controls it changes which keys the cluster accepts. A
+reference a commit adds or changes (a source's URL or revision too) fails
+(`trust-anchor-change`); one a parent held stays.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import yaml
 
@@ -20,6 +22,8 @@ from sealer.review.model import TRUST_ANCHOR, Finding
 
 _HINTS = ("application", "helmrelease", "kustomization", "repository", "bucket", "\\", "!")  # casefolded
 _OUTSIDE_KINDS = {"HelmRepository", "OCIRepository", "Bucket"}  # never this repository's tree
+_SOURCE_KINDS = {"GitRepository", *_OUTSIDE_KINDS}
+_REF_KEYS = ("branch", "tag", "semver", "name", "commit", "digest")  # a source's spec.ref
 _SCP = re.compile(r"[^/]+:")  # `host:path`, scp-style, once the user is gone
 
 
@@ -37,34 +41,84 @@ def home(url: str) -> str:
 
 
 def references(path: str, data: bytes | None, spaces: frozenset[str], homes: frozenset[str]) -> set[str]:
-    """The sources review cannot read that a file's GitOps objects deploy into one of `spaces`
-    or a namespace review cannot tell, each as written (URL, revision, path or chart)."""
+    """The sources review cannot read that a file's Argo CD objects deploy into one of `spaces`
+    or a namespace review cannot tell, each as written (URL, revision, path or chart). Flux's
+    are the commit's tree's (`flux_uses`): a sourceRef may name a source in any file."""
     found: set[str] = set()
-    holds = stray.holding(_HINTS)
-    objects = [o for o in stray.file_objects(data, path, holds) if o is not stray.TOO_DEEP]
-    git_urls = {
-        name: url
-        for o in objects
-        if "GitRepository" in _texts(o, "kind")
-        for name in _texts(_one(o, "metadata"), "name")
-        for url in _texts(_one(o, "spec"), "url")
-    }
-    for node in objects:
-        kinds = _texts(node, "kind")
+    for node in _objects(path, data):
         for spec in stray.application_specs(node):
             if _unknown_or(_texts(_one(spec, "destination"), "namespace"), spaces):
                 found |= {ref for s in stray.argo_sources([spec]) if (ref := _argo(s, homes))}
-        flux = any("fluxcd" in v for v in _texts(node, "apiVersion"))
-        given = _one(node, "spec")
-        if flux and "Kustomization" in kinds and _unknown_or(_texts(given, "targetNamespace"), spaces):
-            found |= _flux_source(_one(given, "sourceRef"), git_urls, homes, _texts(given, "path"))
-        if flux and "HelmRelease" in kinds:
-            into = _texts(given, "targetNamespace") or _texts(_one(node, "metadata"), "namespace")
-            if _unknown_or(into, spaces):
-                chart = _one(_one(given, "chart"), "spec")
-                named = _texts(chart, "chart") | _texts(chart, "version")
-                found |= _flux_source(_one(chart, "sourceRef"), git_urls, homes, named)
-                found |= _flux_source(_one(given, "chartRef"), git_urls, homes, set())
+    return found
+
+
+@dataclass(frozen=True)
+class Source:
+    """A Flux source object: where it is defined, what it fetches, and whether from outside."""
+
+    kind: str
+    name: str
+    namespace: str | None  # None: not given (the namespace it is applied in)
+    path: str
+    shown: str  # kind/name, URL and revision, as written
+    outside: bool
+
+
+@dataclass(frozen=True)
+class Use:
+    """A Flux Kustomization's or HelmRelease's source, deployed where sealer delivers keys or
+    where review cannot tell, that review cannot read: `shown` names the object and the source."""
+
+    path: str  # the Kustomization's or HelmRelease's file
+    sources: tuple[str, ...]  # the files defining the source it names (none: no such source)
+    shown: str
+
+
+def flux(path: str, data: bytes | None) -> bool:
+    """Whether a file holds a Flux object (a source, a Kustomization or a HelmRelease)."""
+    return any(_fluxed(node) for node in _objects(path, data))
+
+
+def flux_sources(path: str, data: bytes | None, homes: frozenset[str]) -> list[Source]:
+    """The Flux sources a file defines; one of this repository (its remotes' URLs) is inside."""
+    found = []
+    for node in _objects(path, data):
+        kinds = _texts(node, "kind") & _SOURCE_KINDS
+        if not _fluxed(node) or not kinds:
+            continue
+        meta, spec = _one(node, "metadata"), _one(node, "spec")
+        urls = _texts(spec, "url") | _texts(spec, "endpoint") | _texts(spec, "bucketName")
+        ref = _one(spec, "ref")
+        revision = sorted(f"{key} {t}" for key in _REF_KEYS for t in _texts(ref, key))
+        outside = bool(kinds & _OUTSIDE_KINDS) or not urls or any(home(u) not in homes for u in urls)
+        namespace = min(_texts(meta, "namespace"), default=None)
+        for kind in sorted(kinds):
+            for name in sorted(_texts(meta, "name")):
+                shown = " ".join([f"{kind}/{name}", *sorted(urls), *revision])
+                found.append(Source(kind, name, namespace, path, shown, outside))
+    return found
+
+
+def flux_uses(path: str, data: bytes | None, index: list[Source], spaces: frozenset[str]) -> list[Use]:
+    """The sources review cannot read that a file's Flux Kustomizations and HelmReleases deploy
+    into one of `spaces` or a namespace review cannot tell, looked up in `index` (every source
+    of the commit's tree) by kind, name and namespace (a sourceRef's own, else its object's).
+    A sourceRef naming no source of this repository is content review cannot read too."""
+    found: list[Use] = []
+    for node in _objects(path, data):
+        kinds, given, meta = _texts(node, "kind"), _one(node, "spec"), _one(node, "metadata")
+        if not _fluxed(node):
+            continue
+        space = min(_texts(meta, "namespace"), default=None)
+        who = f"{'/'.join(sorted(kinds))} {space or ''}/{'/'.join(sorted(_texts(meta, 'name')))}"
+        if "Kustomization" in kinds and _unknown_or(_texts(given, "targetNamespace"), spaces):
+            found += _flux_source(path, who, _one(given, "sourceRef"), index, space, _texts(given, "path"))
+        into = _texts(given, "targetNamespace") or _texts(meta, "namespace")
+        if "HelmRelease" in kinds and _unknown_or(into, spaces):
+            chart = _one(_one(given, "chart"), "spec")
+            named = _texts(chart, "chart") | _texts(chart, "version")
+            found += _flux_source(path, who, _one(chart, "sourceRef"), index, space, named)
+            found += _flux_source(path, who, _one(given, "chartRef"), index, space, set())
     return found
 
 
@@ -92,18 +146,33 @@ def _argo(source: yaml.Node, homes: frozenset[str]) -> str | None:
 
 
 def _flux_source(
-    ref: yaml.Node | None, git_urls: dict[str, str], homes: frozenset[str], what: set[str]
-) -> set[str]:
+    path: str, who: str, ref: yaml.Node | None, index: list[Source], space: str | None, what: set[str]
+) -> list[Use]:
     if ref is None:
-        return set()
+        return []
     kinds, names = _texts(ref, "kind") or {"GitRepository"}, _texts(ref, "name")
-    outside = bool(kinds & _OUTSIDE_KINDS)
-    urls = {git_urls[n] for n in names if n in git_urls} if "GitRepository" in kinds else set()
-    outside |= any(home(url) not in homes for url in urls)
-    if not outside:
-        return set()  # a GitRepository given elsewhere: this repository's, maybe (not looked up)
-    shown = [f"{k}/{n}" for k in sorted(kinds) for n in sorted(names)] + sorted(urls) + sorted(what)
-    return {" ".join(shown)}
+    into = min(_texts(ref, "namespace"), default=space)  # none given: the referring object's
+    named = [
+        s
+        for s in index
+        if s.kind in kinds and s.name in names and (None in (into, s.namespace) or s.namespace == into)
+    ]
+    if named and not any(s.outside for s in named):
+        return []  # this repository's own tree: review builds it
+    shown = sorted({s.shown for s in named if s.outside}) or [
+        f"{k}/{n} (no source of that name in this repository)" for k in sorted(kinds) for n in sorted(names)
+    ]
+    text = f"{who}: {' '.join([*shown, *sorted(what)])}"
+    return [Use(path, tuple(sorted({s.path for s in named if s.outside})), text)]
+
+
+def _fluxed(node: yaml.Node) -> bool:
+    return any("fluxcd" in v for v in _texts(node, "apiVersion"))
+
+
+def _objects(path: str, data: bytes | None) -> list[yaml.MappingNode]:
+    holds = stray.holding(_HINTS)
+    return [o for o in stray.file_objects(data, path, holds) if o is not stray.TOO_DEEP]
 
 
 def _unknown_or(given: set[str], spaces: frozenset[str]) -> bool:

@@ -483,7 +483,7 @@ class Listing(Protocol):
 
 
 def gitops_builds(
-    path: str, data: bytes, listing: Listing, picked: Callable[[str], bool] | None = None
+    path: str, data: bytes, listing: Listing, picked: Callable[[str], bool] | None = None, every: bool = False
 ) -> list[Kustomization]:
     """The builds a Flux Kustomization, an Argo CD application or the applications an
     ApplicationSet makes (its git generators matched in `listing`) in a manifest deploy, as
@@ -491,7 +491,8 @@ def gitops_builds(
     `namePrefix`, `nameSuffix`, Argo CD's kustomize `namespace`, `namePrefix`, `nameSuffix` move
     what it builds; their components too; their patches and Flux's variable substitution are
     not redone (`unmodelled`); nor is what a config management plugin renders, named or one whose
-    discover rule picks the folder (`picked`). Only those that may change what they build.
+    discover rule picks the folder (`picked`). Only those that may change what they build,
+    unless `every` (what each builds: the remote references it reaches, say).
     One nested anywhere counts (a List's item, the argo-cd chart's `extraObjects` in a values
     file or a HelmRelease's values, as an object or its text: applied as it stands)."""
     found = []
@@ -506,7 +507,7 @@ def gitops_builds(
             found += _argo_builds(spec, None, picked)
         elif "ApplicationSet" in kinds:
             found += _application_set_builds(doc, listing, picked)
-    return [build for build in dict.fromkeys(_substituted(b, listing) for b in found) if build.acts]
+    return [build for build in dict.fromkeys(_substituted(b, listing) for b in found) if every or build.acts]
 
 
 def _substituted(build: Kustomization, listing: Listing) -> Kustomization:

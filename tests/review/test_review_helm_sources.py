@@ -444,7 +444,19 @@ def unreferenced_file_naming_the_secret(repo: Path) -> None:
     )
 
 
+def this_repository_source(repo: Path) -> None:
+    """main's GitRepository `repo`: this repository (its remote's URL), the chart's source."""
+    url = "https://git.example.test/acme/gitops.git"
+    git(repo, "remote", "add", "origin", url)
+    source = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\n"
+    on_main(
+        repo,
+        {"flux/source.yaml": source + f"metadata: {{name: repo, namespace: flux}}\nspec: {{url: {url}}}\n"},
+    )
+
+
 def flux_generated_values_naming_nothing_managed(repo: Path) -> None:
+    this_repository_source(repo)
     write(repo, "flux/app-values.yaml", PLAIN)
     write(repo, "flux/kustomization.yaml", generator())
     write(repo, "flux/release.yaml", helm_release(VALUES_FROM))
@@ -457,6 +469,7 @@ def flux_release_bumped_with_an_unresolved_values_from_kept(repo: Path) -> None:
 
 
 def post_renderers_setting_images(repo: Path) -> None:
+    this_repository_source(repo)
     write(repo, "flux/release.yaml", post_renderers("        images: [{name: app, newTag: '1.2'}]\n"))
 
 

@@ -352,6 +352,38 @@ def test_a_remote_reference_a_pull_request_adds_or_changes_needs_an_owner(
         assert flagged in remote[0]["message"]
 
 
+@pytest.mark.parametrize(
+    ("before", "after", "flagged"),
+    [
+        ("resources: [web.yaml]\n", "resources: [web.yaml, ../tools]\n", True),
+        ("resources: [web.yaml, ../tools]\n", "# web\nresources: [web.yaml, ../tools]\n", False),
+        ("resources: [web.yaml]\n", "resources: [web.yaml, ../local]\n", False),
+    ],
+    ids=["folder-listed", "folder-kept", "local-folder"],
+)
+def test_a_remote_reference_a_listed_folder_brings_needs_an_owner(
+    repo: Path, before: str, after: str, flagged: bool
+) -> None:
+    """A kustomization newly listing a folder whose unchanged kustomization lists a remote
+    resource adds that resource to what it builds: named in a trust-anchor-change; a folder
+    listed before, or one with no remote reference, passes."""
+    tools = f"resources: [{REMOTE}]\n"
+    files = {"tools/kustomization.yaml": tools, "local/kustomization.yaml": "resources: [web.yaml]\n"}
+    files |= {"local/web.yaml": DEPLOYMENT, "apps/web.yaml": DEPLOYMENT, "apps/kustomization.yaml": before}
+    on_main(repo, files)
+    write(repo, "apps/kustomization.yaml", after)
+    commit_all(repo, "a folder listed")
+    code, findings = run_review(repo, "main", "HEAD")
+    remote = [f for f in findings if "adds or changes remote resources" in f["message"]]
+    if not flagged:
+        assert (code, findings) == (0, []), findings
+    else:
+        assert code == 1 and [(f["rule"], f["path"]) for f in remote] == [
+            ("trust-anchor-change", "apps/kustomization.yaml")
+        ], findings
+        assert REMOTE in remote[0]["message"]
+
+
 REMOTE_SPELLINGS = [
     "git::git@example.test:org/keys//deploy",  # go-getter's prefix kustomize strips
     "deploy@example.test:org/keys.git//deploy?ref=v1",  # scp-style, any user name
@@ -1814,3 +1846,211 @@ def test_a_gitops_source_main_held_or_elsewhere_passes(
     code, findings = run_review(repo, "main", "HEAD")
     found = [f for f in findings if "adds or changes a source review cannot read" in f["message"]]
     assert bool(found) == flagged and (code == 1) == flagged, findings
+
+
+THIS = "https://git.example.test/acme/gitops.git"
+FLUX_SOURCE = (
+    "apiVersion: source.toolkit.fluxcd.io/v1\nkind: %s\nmetadata: {name: %s, namespace: flux-system}\n"
+    "spec: {url: '%s', ref: {branch: main}}\n"
+)
+FLUX_USER = (
+    "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+    "metadata: {name: keys, namespace: flux-system}\n"
+    "spec:\n  path: ./deploy\n  sourceRef: {kind: GitRepository, name: %s}\n"
+)
+FLUX_RELEASE = (
+    "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: keys, namespace: staging}\n"
+    "spec:\n  chart:\n    spec: {chart: keys, sourceRef: {kind: %s, name: %s, namespace: flux-system}}\n"
+)
+
+
+def flux_repo(repo: Path, main: dict[str, str]) -> None:
+    git(repo, "remote", "add", "origin", THIS)
+    on_main(
+        repo, {"clusters/flux-system/gotk-sync.yaml": FLUX_SOURCE % ("GitRepository", "flux-system", THIS)}
+    )
+    if main:
+        on_main(repo, main)
+
+
+@pytest.mark.parametrize(
+    ("main", "added", "named"),
+    [
+        ({"clusters/other.yaml": FLUX_SOURCE % ("GitRepository", "other", OTHER)}, {}, OTHER),
+        ({}, {"clusters/other.yaml": FLUX_SOURCE % ("GitRepository", "other", OTHER)}, OTHER),
+        ({}, {}, "GitRepository/ghost (no source of that name in this repository)"),
+        (
+            {
+                "clusters/other.yaml": FLUX_SOURCE
+                % ("HelmRepository", "charts", "https://charts.example.test")
+            },
+            {},
+            "HelmRepository/charts https://charts.example.test",
+        ),
+    ],
+    ids=["source-on-main", "source-added", "no-such-source", "helm-release"],
+)
+def test_a_flux_source_another_file_defines_is_looked_up(
+    repo: Path, main: dict[str, str], added: dict[str, str], named: str
+) -> None:
+    """A Flux Kustomization or HelmRelease a commit adds whose sourceRef names a source defined
+    in another file (on main or added beside it) outside this repository, deployed where review
+    cannot tell or sealer delivers keys, needs a code owner, the source named; one naming no
+    source of the repository is content review cannot read too."""
+    flux_repo(repo, main)
+    user = FLUX_RELEASE % ("HelmRepository", "charts") if "helm" in named.casefold() else FLUX_USER
+    user = user % ("ghost" if "ghost" in named else "other") if "%s" in user else user
+    for path, text in {**added, "clusters/keys.yaml": user}.items():
+        write(repo, path, text)
+    commit_all(repo, "a Flux object")
+    code, findings = run_review(repo, "main", "HEAD")
+    found = [f for f in findings if "adds or changes a source review cannot read" in f["message"]]
+    assert code == 1 and [(f["rule"], f["path"]) for f in found] == [
+        ("trust-anchor-change", "clusters/keys.yaml")
+    ], findings
+    assert named in found[0]["message"]
+
+
+@pytest.mark.parametrize(
+    "added",
+    [
+        {"clusters/keys.yaml": FLUX_USER % "flux-system"},
+        {"clusters/keys.yaml": (FLUX_USER % "other").replace("./deploy", "./deploy\n  targetNamespace: web")},
+        {
+            "clusters/keys.yaml": FLUX_USER.replace("namespace: flux-system", "namespace: apps") % "other",
+            "clusters/apps.yaml": (FLUX_SOURCE % ("GitRepository", "other", THIS)).replace(
+                "flux-system", "apps"
+            ),
+        },
+    ],
+    ids=["this-repository", "other-namespace", "namespace-resolved"],
+)
+def test_a_flux_source_of_this_repository_or_elsewhere_passes(repo: Path, added: dict[str, str]) -> None:
+    """A Flux Kustomization added over this repository's own GitRepository (its remote's URL), one
+    deploying into a namespace sealer does not deliver keys to, or one whose sourceRef (no
+    namespace: its own) names this repository's source while another namespace's source of the
+    same name is another repository's, passes."""
+    flux_repo(repo, {"clusters/other.yaml": FLUX_SOURCE % ("GitRepository", "other", OTHER)})
+    for path, text in added.items():
+        write(repo, path, text)
+    commit_all(repo, "a Flux object")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+OCI = (
+    "apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: OCIRepository\n"
+    "metadata: {name: other, namespace: flux-system}\n"
+    "spec: {url: 'oci://registry.example.test/keys', ref: {tag: '1.0'}}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "user", "flagged"),
+    [
+        (
+            FLUX_SOURCE % ("GitRepository", "other", OTHER),
+            FLUX_SOURCE % ("GitRepository", "other", OTHER + "x"),
+            FLUX_USER,
+            True,
+        ),
+        (
+            FLUX_SOURCE % ("GitRepository", "other", OTHER),
+            (FLUX_SOURCE % ("GitRepository", "other", OTHER)).replace("main", "v2"),
+            FLUX_USER,
+            True,
+        ),
+        (
+            FLUX_SOURCE % ("GitRepository", "other", THIS),
+            FLUX_SOURCE % ("GitRepository", "other", OTHER),
+            FLUX_USER,
+            True,
+        ),
+        (
+            OCI,
+            OCI.replace("tag: '1.0'", "digest: 'sha256:0f'"),
+            FLUX_USER.replace("GitRepository", "OCIRepository"),
+            True,
+        ),
+        (
+            FLUX_SOURCE % ("GitRepository", "other", OTHER),
+            "# ours\n" + FLUX_SOURCE % ("GitRepository", "other", OTHER),
+            FLUX_USER,
+            False,
+        ),
+        (
+            FLUX_SOURCE % ("GitRepository", "other", OTHER),
+            FLUX_SOURCE % ("GitRepository", "other", OTHER + "x"),
+            FLUX_USER.replace("./deploy", "./deploy\n  targetNamespace: web"),
+            False,
+        ),
+    ],
+    ids=["url", "branch", "made-outside", "oci-digest", "unchanged", "used-elsewhere"],
+)
+def test_a_flux_source_a_commit_changes_is_judged_for_its_users(
+    repo: Path, before: str, after: str, user: str, flagged: bool
+) -> None:
+    """A commit changing only a source's URL or revision changes what every Kustomization using
+    it deploys: one deploying where sealer delivers keys or review cannot tell makes it a
+    trust-anchor-change on the source's file, naming it; a source left as it is, or used only
+    elsewhere, passes."""
+    flux_repo(repo, {"clusters/other.yaml": before, "clusters/keys.yaml": user % "other"})
+    write(repo, "clusters/other.yaml", after)
+    commit_all(repo, "a source changed")
+    code, findings = run_review(repo, "main", "HEAD")
+    if not flagged:
+        assert (code, findings) == (0, []), findings
+        return
+    assert code == 1 and [(f["rule"], f["path"]) for f in findings] == [
+        ("trust-anchor-change", "clusters/other.yaml")
+    ], findings
+    assert "other" in findings[0]["message"] and "Kustomization flux-system/keys" in findings[0]["message"]
+
+
+def test_an_image_bump_in_a_flux_repository_passes(repo: Path) -> None:
+    """An ordinary pull request in a Flux repository: main's Kustomization builds apps/ from this
+    repository's own GitRepository, and a commit changes an image there."""
+    app = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: web}\n"
+    flux_repo(
+        repo,
+        {
+            "clusters/apps.yaml": (FLUX_USER % "flux-system").replace("./deploy", "./apps"),
+            "apps/web.yaml": app + "spec: {image: web:1}\n",
+        },
+    )
+    write(repo, "apps/web.yaml", app + "spec: {image: web:2}\n")
+    commit_all(repo, "web 2")
+    assert run_review(repo, "main", "HEAD") == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "flagged"),
+    [
+        (None, "./tools", True),
+        ("./local", "./tools", True),
+        ("./tools", "./tools\n  interval: 5m", False),
+        (None, "./local", False),
+    ],
+    ids=["added", "path-changed", "kept", "local-only"],
+)
+def test_a_remote_reference_a_flux_kustomization_newly_builds_needs_an_owner(
+    repo: Path, before: str | None, after: str, flagged: bool
+) -> None:
+    """A Flux Kustomization of this repository's own source that a commit adds, or points at
+    another folder, builds what that folder's unchanged kustomization lists: a remote resource
+    there is newly deployed, named in a trust-anchor-change; one it built before passes."""
+    local = {"local/kustomization.yaml": "resources: [web.yaml]\n", "local/web.yaml": DEPLOYMENT}
+    flux_repo(repo, {"tools/kustomization.yaml": f"resources: [{REMOTE}]\n", **local})
+    user = FLUX_USER % "flux-system"
+    if before is not None:
+        on_main(repo, {"clusters/apps.yaml": user.replace("./deploy", before)})
+    write(repo, "clusters/apps.yaml", user.replace("./deploy", after))
+    commit_all(repo, "a Flux Kustomization")
+    code, findings = run_review(repo, "main", "HEAD")
+    if not flagged:
+        assert (code, findings) == (0, []), findings
+        return
+    remote = [f for f in findings if "adds or changes remote resources" in f["message"]]
+    assert code == 1 and [(f["rule"], f["path"]) for f in remote] == [
+        ("trust-anchor-change", "clusters/apps.yaml")
+    ], findings
+    assert REMOTE in remote[0]["message"]
