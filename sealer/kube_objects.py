@@ -85,7 +85,8 @@ def _errors(api: Any, what: str, writes: bool = False) -> Iterator[None]:
         if err.status == 404:
             raise BackendError(f"kubernetes: not found while {what}: {kube.status_message(err)}") from None
         error = WriteUnconfirmed if writes and (err.status or 0) >= 500 else BackendError
-        raise error(f"kubernetes: {what} failed ({err.status} {kube.status_message(err)}){_fate(error)}") from None
+        said = f"{err.status} {kube.status_message(err)}"
+        raise error(f"kubernetes: {what} failed ({said}){_fate(error)}") from None
     except urllib3.exceptions.HTTPError as err:
         error = WriteUnconfirmed if writes and _may_have_arrived(err) else BackendError
         raise error(f"kubernetes: cannot reach {server} ({type(err).__name__}){_fate(error)}") from None

@@ -129,6 +129,7 @@ class DynamoStore:
                     self._client = session.client(
                         "dynamodb", region_name=self.region, endpoint_url=self.endpoint_url, config=config
                     )
+                self._client.meta.events.register("needs-retry.dynamodb", _note_attempt)
             return self._client
 
     def register(self, record: KeyRecord) -> None:
@@ -283,10 +284,20 @@ class DynamoStore:
         """One write request (botocore retrying in it). A failure that may have reached the table
         is a WriteUnconfirmed; any other (never sent; a condition or a conflict refused) passes
         on, for the caller to handle or translate."""
+        from botocore.exceptions import ClientError
+
+        landed: list[bool] = []
+
+        def attempts() -> T:
+            _ATTEMPTS.landed = landed  # what botocore's attempts (retries) in this call note
+            return call()
+
         try:
-            return self._bounded(what, call, writes=True)
+            return self._bounded(what, attempts, writes=True)
         except Exception as err:
-            if not _may_have_landed(err):
+            # An earlier attempt may have landed though the last one never connected; a last
+            # one the table refused (a condition, a conflict) is the caller's to read.
+            if not (_may_have_landed(err) or (landed and not isinstance(err, ClientError))):
                 raise
             with self._translated(error=WriteUnconfirmed):
                 raise
@@ -457,6 +468,22 @@ class DynamoStore:
             put["ConditionExpression"] = "key_id = :seen"
             put["ExpressionAttributeValues"] = {":seen": {"S": seen}}
         return {"Put": put}
+
+
+# Per request thread (`bounded` runs each in its own): the list the attempts of a write note in.
+_ATTEMPTS = threading.local()
+
+
+def _note_attempt(caught_exception: Exception | None = None, response: Any = None, **_: Any) -> None:
+    """botocore's question after each attempt (whether to retry it), answered by its own retry
+    handler: here an attempt of a write that may have landed (answered 5xx, or its answer lost)
+    is noted, so that a last attempt that never connected does not read as nothing sent."""
+    landed = getattr(_ATTEMPTS, "landed", None)
+    if landed is None:
+        return
+    status = getattr(response[0], "status_code", 0) if isinstance(response, tuple) and response else 0
+    if (caught_exception is not None and _may_have_landed(caught_exception)) or status >= 500:
+        landed.append(True)
 
 
 def _may_have_landed(err: Exception) -> bool:

@@ -220,4 +220,6 @@ def _server_error(err: Exception) -> bool:
     status = getattr(err, "status_code", None)
     if isinstance(status, int):
         return status >= 500
-    return isinstance(err, (vault_errors.InternalServerError, vault_errors.BadGateway, vault_errors.VaultDown))
+    return isinstance(
+        err, (vault_errors.InternalServerError, vault_errors.BadGateway, vault_errors.VaultDown)
+    )

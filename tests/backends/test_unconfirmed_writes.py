@@ -288,7 +288,8 @@ def _wrapped(store: Any, call: str, stores: bool, failure: Callable[[], Exceptio
 
 
 @pytest.mark.parametrize(
-    "failure", [_read_timeout, _closed, lambda: _answered(500), lambda: _answered(502)],
+    "failure",
+    [_read_timeout, _closed, lambda: _answered(500), lambda: _answered(502)],
     ids=["read-timeout", "closed", "500", "502"],
 )
 def test_dynamodb_registration_kept_but_answer_lost_is_unconfirmed(
@@ -430,6 +431,102 @@ def test_auth0_write_refused_or_read_answered_5xx_is_a_plain_refusal(
         auth0_store.register(new)
     assert not isinstance(caught.value, WriteUnconfirmed)
     assert auth0_store.list(ENV) == []
+
+
+@pytest.fixture
+def retrying(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> tuple[Any, Any, dict[str, Any]]:
+    """(the `dropping` store, one on its table whose botocore retries (no backoff), what the
+    latter's put_item was last given)."""
+    import botocore.retries.standard
+
+    from sealer.backends.dynamodb import DynamoStore
+
+    store, proxy = dropping
+    retrying = DynamoStore({**_options(store, proxy), "max_attempts": "3"}, tmp_path)
+    store.list(ENV)
+    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda *a: 0)
+    sent: dict[str, Any] = {}
+    put_item = retrying.client.put_item
+
+    def recorded(**kwargs: Any) -> Any:
+        sent.update(kwargs)
+        return put_item(**kwargs)
+
+    monkeypatch.setattr(retrying.client, "put_item", recorded)
+    return store, retrying, sent
+
+
+def _attempts(
+    stores: tuple[Any, Any, dict[str, Any]], first_kept: bool, then: Callable[[], Exception] | None
+) -> list[str]:
+    """botocore's attempts of the next put: the first stored (through the other client, when
+    `first_kept`) and its answer lost, each later one failing as `then` (sent as it is: None)."""
+    store, retrying, sent = stores
+    attempts: list[str] = []
+
+    def attempt(**_: Any) -> None:
+        attempts.append("sent")
+        if len(attempts) == 1:
+            if first_kept:
+                store.client.put_item(**sent)
+                raise _read_timeout()
+            raise _refused()
+        if then is not None:
+            raise then()
+
+    retrying.client.meta.events.register("before-send.dynamodb.PutItem", attempt)
+    return attempts
+
+
+@pytest.mark.parametrize("last", [_refused, _connect_timeout], ids=["refused", "connect-timeout"])
+def test_dynamodb_registration_kept_then_retried_unreachable_is_unconfirmed(
+    retrying: tuple[Any, Any, dict[str, Any]], last: Callable[[], Exception]
+) -> None:
+    """botocore's first attempt is stored and its answer lost; its retries then never connect
+    (the endpoint went down): the last error, a connection never made, read as nothing sent."""
+    from sealer.errors import WriteUnconfirmed
+
+    store, other, _ = retrying
+    _, new = _keys()
+    attempts = _attempts(retrying, True, last)
+    with pytest.raises(WriteUnconfirmed):
+        other.register(new)
+    assert len(attempts) == 3
+    assert [r.key_id for r in store.list(ENV)] == [new.key_id]
+
+
+def test_dynamodb_registration_never_connected_in_any_attempt_is_a_plain_refusal(
+    retrying: tuple[Any, Any, dict[str, Any]],
+) -> None:
+    from sealer.errors import WriteUnconfirmed
+
+    store, other, _ = retrying
+    _, new = _keys()
+    attempts = _attempts(retrying, False, _refused)
+    with pytest.raises(BackendError, match="cannot reach") as caught:
+        other.register(new)
+    assert not isinstance(caught.value, WriteUnconfirmed)
+    assert len(attempts) == 3
+    assert store.list(ENV) == []
+
+
+def test_dynamodb_registration_kept_then_retried_finds_its_own_item(
+    retrying: tuple[Any, Any, dict[str, Any]],
+) -> None:
+    """The retry reaches the table and its condition fails on the first attempt's item: that
+    is the item sent (6ad2c86), registered, never "unconfirmed" for the lost first answer."""
+    store, other, _ = retrying
+    _, new = _keys()
+    attempts = _attempts(retrying, True, None)
+    other.register(new)
+    assert len(attempts) == 2
+    assert [r.key_id for r in store.list(ENV)] == [new.key_id]
+
+
+def _options(store: Any, proxy: DroppingDynamo) -> dict[str, str]:
+    return {"table": store.table, "region": "eu-west-1", "endpoint_url": proxy.url}
 
 
 # -- Vault's health check -----------------------------------------------------------------------
