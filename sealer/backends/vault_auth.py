@@ -57,7 +57,7 @@ def _adapter() -> Any:
     import hvac.adapters
     import hvac.exceptions
 
-    class Adapter(hvac.adapters.JSONAdapter):  # type: ignore[misc]
+    class Adapter(hvac.adapters.JSONAdapter):
         def _raise_for_error(self, method: str, url: str, response: Any) -> None:
             try:
                 super()._raise_for_error(method, url, response)
