@@ -63,7 +63,10 @@ def _bounded(api: Any, what: str, call: Callable[[], T], writes: bool = False) -
 
 
 @contextlib.contextmanager
-def _errors(api: Any, what: str) -> Iterator[None]:
+def _errors(api: Any, what: str, writes: bool = False) -> Iterator[None]:
+    """The API server's and the network's failures as one line each. A write that may have
+    reached the API server before it failed (a 5xx, a gateway's perhaps after it stored the
+    object; its answer cut off or timed out) may have been stored: a WriteUnconfirmed."""
     import urllib3
     from kubernetes.client.exceptions import ApiException
 
@@ -81,9 +84,26 @@ def _errors(api: Any, what: str) -> Iterator[None]:
             raise BackendError(f"kubernetes: forbidden while {what}: {kube.status_message(err)}") from None
         if err.status == 404:
             raise BackendError(f"kubernetes: not found while {what}: {kube.status_message(err)}") from None
-        raise BackendError(f"kubernetes: {what} failed ({err.status} {kube.status_message(err)})") from None
+        error = WriteUnconfirmed if writes and (err.status or 0) >= 500 else BackendError
+        said = f"{err.status} {kube.status_message(err)}"
+        raise error(f"kubernetes: {what} failed ({said}){_fate(error)}") from None
     except urllib3.exceptions.HTTPError as err:
-        raise BackendError(f"kubernetes: cannot reach {server} ({type(err).__name__})") from None
+        error = WriteUnconfirmed if writes and _may_have_arrived(err) else BackendError
+        raise error(f"kubernetes: cannot reach {server} ({type(err).__name__}){_fate(error)}") from None
+
+
+def _fate(error: type[BackendError]) -> str:
+    return ": it may have been written; not counted as done" if error is WriteUnconfirmed else ""
+
+
+def _may_have_arrived(err: Exception) -> bool:
+    """Whether a request that failed this way may have reached the API server: only a connection
+    never made (refused, no such host, its TLS, proxy or connect timing out) sent nothing."""
+    import urllib3.exceptions as failed
+
+    reason = err.reason if isinstance(err, failed.MaxRetryError) else err
+    # refused and unresolved are ConnectTimeoutErrors too
+    return not isinstance(reason, (failed.ConnectTimeoutError, failed.SSLError, failed.ProxyError))
 
 
 def read(api: Any, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -112,7 +132,7 @@ def create(api: Any, kind: str, namespace: str, body: dict[str, Any]) -> None:
     """Create the object; Conflict when it exists already."""
     method = getattr(api, f"create_namespaced_{KINDS[kind]}")
     what = f"creating {kind} {namespace}/{body['metadata']['name']}"
-    with _errors(api, what):
+    with _errors(api, what, writes=True):
         _bounded(api, what, lambda: method(namespace, body, _request_timeout=kube.TIMEOUT_SECONDS), True)
 
 
@@ -121,7 +141,7 @@ def replace(api: Any, kind: str, namespace: str, body: dict[str, Any]) -> None:
     name = body["metadata"]["name"]
     method = getattr(api, f"replace_namespaced_{KINDS[kind]}")
     what = f"replacing {kind} {namespace}/{name}"
-    with _errors(api, what):
+    with _errors(api, what, writes=True):
         _bounded(
             api, what, lambda: method(name, namespace, body, _request_timeout=kube.TIMEOUT_SECONDS), True
         )

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
-from sealer.backends.base import bounded, reading_back
+from sealer.backends.base import bounded, may_have_arrived, reading_back
 from sealer.backends.credentials import Auth0Login, Auth0Source, is_loopback
 from sealer.backends.document import Records, WholeDocumentStore, check_unique
 from sealer.errors import BackendError, BadInput, WriteUnconfirmed
@@ -326,7 +326,9 @@ class Auth0Store(WholeDocumentStore):
         return token
 
     def _call(self, request: Callable[[], Any], where: str, writes: bool = False) -> Any:
-        """One Auth0 request: 429 waits and retries (bounded); every failure is one line."""
+        """One Auth0 request: 429 waits and retries (bounded); every failure is one line. A write
+        that may have reached Auth0 before it failed (its answer cut off, a 5xx) may have been
+        kept: a WriteUnconfirmed, which a rotation undoes."""
         import httpx
         import requests
         from auth0.authentication.exceptions import Auth0Error
@@ -339,7 +341,9 @@ class Auth0Store(WholeDocumentStore):
             except (ApiError, Auth0Error) as err:
                 status, headers = _status_and_headers(err)
                 if status != 429 or attempt == self.rate_retries:
-                    raise BackendError(_describe(status, where, self._host, self.source.hint)) from None
+                    # a 5xx (a gateway's) may come after Auth0 kept the write
+                    error = WriteUnconfirmed if writes and (status or 0) >= 500 else BackendError
+                    raise error(_describe(status, where, self._host, self.source.hint)) from None
                 delay = retry_delay(headers, self.clock())
                 if delay > MAX_WAIT:
                     message = f"auth0: rate limited (429); {self._host} asks to wait {delay:.0f} s"
@@ -351,7 +355,8 @@ class Auth0Store(WholeDocumentStore):
                     "(is the domain the tenant's?)"
                 ) from None
             except (httpx.HTTPError, requests.exceptions.RequestException) as err:
-                raise BackendError(f"auth0: cannot reach {self._host} ({type(err).__name__})") from None
+                error = WriteUnconfirmed if writes and may_have_arrived(err) else BackendError
+                raise error(f"auth0: cannot reach {self._host} ({type(err).__name__})") from None
         raise AssertionError("unreachable")
 
     # -- the document --------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import sys
 from collections.abc import Callable, Iterator
 from typing import ClassVar, Protocol, TypeVar
 
@@ -31,6 +32,27 @@ def bounded(server: str, what: str, call: Callable[[], T], writes: bool = False)
         lambda: error(f"{server} did not answer within {MAX_REQUEST_SECONDS:g} seconds while {what}"),
         "sealer-store-request",
     )
+
+
+def may_have_arrived(err: BaseException) -> bool:
+    """Whether a request that failed this way (requests' error, or httpx's) may have reached the
+    server: only a connection never made (refused, no such host, its proxy, TLS or connect
+    timing out, no pooled connection free) sent nothing. A write failing otherwise (its answer
+    cut off, timed out, dropped) may have been kept."""
+    # Each library as its store imported it: an error of one never imported is none of its.
+    httpx, requests = sys.modules.get("httpx"), sys.modules.get("requests")
+    if httpx is not None and isinstance(err, httpx.HTTPError):
+        unsent = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+        return not isinstance(err, (*unsent, httpx.UnsupportedProtocol))
+    if requests is None or not isinstance(err, requests.exceptions.RequestException):
+        return True
+    if isinstance(err, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError)):
+        return False
+    import urllib3.exceptions
+
+    reason = err.args[0] if isinstance(err, requests.exceptions.ConnectionError) and err.args else None
+    # refused and unresolved are ConnectTimeoutErrors too
+    return not isinstance(getattr(reason, "reason", reason), urllib3.exceptions.ConnectTimeoutError)
 
 
 @contextlib.contextmanager

@@ -129,6 +129,7 @@ class DynamoStore:
                     self._client = session.client(
                         "dynamodb", region_name=self.region, endpoint_url=self.endpoint_url, config=config
                     )
+                self._client.meta.events.register("needs-retry.dynamodb", _note_attempt)
             return self._client
 
     def register(self, record: KeyRecord) -> None:
@@ -137,12 +138,11 @@ class DynamoStore:
         with self._translated():
             self._ensure_table()
             try:
-                self._bounded(
+                self._write(
                     what,
                     lambda: self.client.put_item(
                         TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
                     ),
-                    writes=True,
                 )
             except self.client.exceptions.ConditionalCheckFailedException:
                 # botocore retries a put whose answer was lost: the item there may be that put's
@@ -280,14 +280,36 @@ class DynamoStore:
     def _bounded(self, what: str, call: Callable[[], T], writes: bool = False) -> T:
         return bounded(f"dynamodb: {self._where()}", what, call, writes)
 
+    def _write(self, what: str, call: Callable[[], T]) -> T:
+        """One write request (botocore retrying in it). A failure that may have reached the table
+        is a WriteUnconfirmed; any other (never sent; a condition or a conflict refused) passes
+        on, for the caller to handle or translate."""
+        from botocore.exceptions import ClientError
+
+        landed: list[bool] = []
+
+        def attempts() -> T:
+            _ATTEMPTS.landed = landed  # what botocore's attempts (retries) in this call note
+            return call()
+
+        try:
+            return self._bounded(what, attempts, writes=True)
+        except Exception as err:
+            # An earlier attempt may have landed though the last one never connected; a last
+            # one the table refused (a condition, a conflict) is the caller's to read.
+            if not (_may_have_landed(err) or (landed and not isinstance(err, ClientError))):
+                raise
+            with self._translated(error=WriteUnconfirmed):
+                raise
+
     def _describe(self) -> Any:
         return self._bounded(
             f"describing table {self.table}", lambda: self.client.describe_table(TableName=self.table)
         )
 
     @contextlib.contextmanager
-    def _translated(self, what: str = "") -> Iterator[None]:
-        """botocore's errors as one-line BackendErrors (about the table, or `what`)."""
+    def _translated(self, what: str = "", error: type[BackendError] = BackendError) -> Iterator[None]:
+        """botocore's errors as one-line BackendErrors (about the table, or `what`), or `error`s."""
         what = what or f"table {self.table}"
         from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
         from botocore.exceptions import ConnectionError as Unreachable
@@ -295,13 +317,13 @@ class DynamoStore:
         try:
             yield
         except (Unreachable, HTTPClientError) as err:
-            raise BackendError(f"dynamodb: cannot reach {self._where()}: {_first_line(str(err))}") from None
+            raise error(f"dynamodb: cannot reach {self._where()}: {_first_line(str(err))}") from None
         except ClientError as err:
-            error = err.response.get("Error", {})
-            code, message = error.get("Code", "Error"), _first_line(error.get("Message", ""))
-            raise BackendError(f"dynamodb: {self._env()}{what}: {code}: {message}") from None
+            said = err.response.get("Error", {})
+            code, message = said.get("Code", "Error"), _first_line(said.get("Message", ""))
+            raise error(f"dynamodb: {self._env()}{what}: {code}: {message}") from None
         except BotoCoreError as err:
-            raise BackendError(f"dynamodb: {self._env()}{what}: {_first_line(str(err))}") from None
+            raise error(f"dynamodb: {self._env()}{what}: {_first_line(str(err))}") from None
 
     def _env(self) -> str:
         return f"{self.source.env}: " if self.source.env else ""
@@ -363,7 +385,7 @@ class DynamoStore:
 
         with self._translated():
             try:
-                self._bounded(what, lambda: self.client.transact_write_items(TransactItems=writes), True)
+                self._write(what, lambda: self.client.transact_write_items(TransactItems=writes))
             except ClientError as err:
                 if err.response.get("Error", {}).get("Code") not in _CONFLICTS:
                     raise
@@ -446,6 +468,36 @@ class DynamoStore:
             put["ConditionExpression"] = "key_id = :seen"
             put["ExpressionAttributeValues"] = {":seen": {"S": seen}}
         return {"Put": put}
+
+
+# Per request thread (`bounded` runs each in its own): the list the attempts of a write note in.
+_ATTEMPTS = threading.local()
+
+
+def _note_attempt(caught_exception: Exception | None = None, response: Any = None, **_: Any) -> None:
+    """botocore's question after each attempt (whether to retry it), answered by its own retry
+    handler: here an attempt of a write that may have landed (answered 5xx, or its answer lost)
+    is noted, so that a last attempt that never connected does not read as nothing sent."""
+    landed = getattr(_ATTEMPTS, "landed", None)
+    if landed is None:
+        return
+    status = getattr(response[0], "status_code", 0) if isinstance(response, tuple) and response else 0
+    if (caught_exception is not None and _may_have_landed(caught_exception)) or status >= 500:
+        landed.append(True)
+
+
+def _may_have_landed(err: Exception) -> bool:
+    """Whether a write that failed this way may have reached the table: its connection failed
+    once open (a read timeout, closed before the answer: botocore's HTTPClientErrors), or it was
+    answered 5xx (a proxy's, or DynamoDB's own InternalServerError, whose outcome AWS leaves
+    open). A connection never made (refused, no such host, its TLS or connect timing out:
+    botocore's ConnectionErrors) sent nothing."""
+    from botocore.exceptions import ClientError, HTTPClientError
+
+    if isinstance(err, ClientError):
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return isinstance(status, int) and status >= 500
+    return isinstance(err, HTTPClientError)
 
 
 def _items(pages: Iterable[Any], table: str) -> Iterator[Any]:

@@ -46,7 +46,26 @@ def client(address: str, token: str | None, namespace: str | None, verify: str |
         verify=verify,
         timeout=TIMEOUT_SECONDS,
         session=session,
+        adapter=_adapter(),
     )
+
+
+def _adapter() -> Any:
+    """hvac's JSON adapter, its errors carrying the answer's HTTP status (`status_code`): hvac
+    maps a 504 or a 4xx it has no class for to one UnexpectedError, and a write answered 5xx
+    (a gateway's, perhaps after Vault kept it) is a write of unknown fate."""
+    import hvac.adapters
+    import hvac.exceptions
+
+    class Adapter(hvac.adapters.JSONAdapter):
+        def _raise_for_error(self, method: str, url: str, response: Any) -> None:
+            try:
+                super()._raise_for_error(method, url, response)
+            except hvac.exceptions.VaultError as err:
+                err.status_code = response.status_code
+                raise
+
+    return Adapter
 
 
 def _bounded(response: Any, *args: object, **kwargs: object) -> Any:

@@ -15,7 +15,7 @@ from typing import Any, TypeGuard, TypeVar
 from urllib.parse import urlsplit
 
 from sealer.backends import vault_auth
-from sealer.backends.base import bounded, reading_back
+from sealer.backends.base import bounded, may_have_arrived, reading_back
 from sealer.backends.credentials import VaultSource, secret_shape
 from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 
@@ -178,41 +178,48 @@ class VaultKV:
     @contextlib.contextmanager
     def errors(self, what: str, writes: bool = False) -> Iterator[None]:
         """Vault and network failures as one line each; no token, no secret data in the text. A
-        write whose connection failed once it was open (dropped, its answer cut off) may have
-        been kept: a WriteUnconfirmed, which a rotation undoes."""
+        write that may have reached Vault and whose answer then failed (its connection dropped
+        once open, or a 5xx: a gateway's may come after Vault kept it) may have been kept: a
+        WriteUnconfirmed, which a rotation undoes."""
         import hvac.exceptions as vault_errors
         import requests
 
         try:
             yield
-        except (vault_errors.Forbidden, vault_errors.Unauthorized):
-            raise BackendError(
-                f"vault: permission denied {what} at {self.address} "
-                f"(check {self.token_variable} and its policy)"
-            ) from None
-        except vault_errors.VaultDown:
-            raise BackendError(f"vault: {self.address} is sealed or down (503) while {what}") from None
-        except vault_errors.RateLimitExceeded:
-            raise BackendError(f"vault: rate limited (429) while {what}; try again later") from None
         except vault_errors.VaultError as err:
-            token = getattr(self.client, "token", None) or ""
-            detail = vault_auth.vault_said(err, [token], secret_shape) or type(err).__name__
-            raise BackendError(f"vault: {what} failed: {detail}") from None
+            error = WriteUnconfirmed if writes and _server_error(err) else BackendError
+            raise error(self._vault_said(err, what)) from None
         except requests.exceptions.TooManyRedirects:
             raise BackendError(f"vault: {vault_auth.redirect_refused(self.address)}") from None
         except requests.exceptions.RequestException as err:
-            error = WriteUnconfirmed if writes and _may_have_arrived(err) else BackendError
+            error = WriteUnconfirmed if writes and may_have_arrived(err) else BackendError
             raise error(f"vault: cannot reach {self.address} ({type(err).__name__})") from None
 
+    def _vault_said(self, err: Exception, what: str) -> str:
+        """The one line for Vault's refusal `err` of `what`."""
+        import hvac.exceptions as vault_errors
 
-def _may_have_arrived(err: Exception) -> bool:
-    """Whether a request that failed this way may have reached Vault: only a connection never
-    made (refused, no such host, its TLS or connect timing out) sent nothing."""
-    import requests
-    import urllib3.exceptions
+        if isinstance(err, (vault_errors.Forbidden, vault_errors.Unauthorized)):
+            return (
+                f"vault: permission denied {what} at {self.address} "
+                f"(check {self.token_variable} and its policy)"
+            )
+        if isinstance(err, vault_errors.VaultDown):
+            return f"vault: {self.address} is sealed or down (503) while {what}"
+        if isinstance(err, vault_errors.RateLimitExceeded):
+            return f"vault: rate limited (429) while {what}; try again later"
+        token = getattr(self.client, "token", None) or ""
+        detail = vault_auth.vault_said(err, [token], secret_shape) or type(err).__name__
+        return f"vault: {what} failed: {detail}"
 
-    if isinstance(err, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError)):
-        return False
-    reason = err.args[0] if isinstance(err, requests.exceptions.ConnectionError) and err.args else None
-    # refused and unresolved are ConnectTimeoutErrors too
-    return not isinstance(getattr(reason, "reason", reason), urllib3.exceptions.ConnectTimeoutError)
+
+def _server_error(err: Exception) -> bool:
+    """A 5xx answer (the status `vault_auth`'s adapter gives the error; hvac's class without it)."""
+    import hvac.exceptions as vault_errors
+
+    status = getattr(err, "status_code", None)
+    if isinstance(status, int):
+        return status >= 500
+    return isinstance(
+        err, (vault_errors.InternalServerError, vault_errors.BadGateway, vault_errors.VaultDown)
+    )

@@ -237,6 +237,298 @@ def test_dynamodb_registration_kept_then_retried_is_registered(
         store.register(other)
 
 
+def _read_timeout() -> Exception:
+    from botocore.exceptions import ReadTimeoutError
+
+    return ReadTimeoutError(endpoint_url="x")
+
+
+def _closed() -> Exception:
+    from botocore.exceptions import ConnectionClosedError
+
+    return ConnectionClosedError(endpoint_url="x")
+
+
+def _answered(status: int) -> Exception:
+    from botocore.exceptions import ClientError
+
+    said = {"Error": {"Code": str(status), "Message": "Bad Gateway"}}
+    return ClientError({**said, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutItem")
+
+
+def _refused() -> Exception:
+    from botocore.exceptions import EndpointConnectionError
+
+    return EndpointConnectionError(endpoint_url="x")
+
+
+def _connect_timeout() -> Exception:
+    from botocore.exceptions import ConnectTimeoutError
+
+    return ConnectTimeoutError(endpoint_url="x")
+
+
+def _raising(failure: Callable[[], Exception]) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        raise failure()
+
+    return call
+
+
+def _wrapped(store: Any, call: str, stores: bool, failure: Callable[[], Exception]) -> Callable[..., Any]:
+    """The client's `call`, made (when `stores`) before failing as `failure` would."""
+    real = getattr(store.client, call)
+
+    def failing(**kwargs: Any) -> Any:
+        if stores:
+            real(**kwargs)
+        raise failure()
+
+    return failing
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [_read_timeout, _closed, lambda: _answered(500), lambda: _answered(502)],
+    ids=["read-timeout", "closed", "500", "502"],
+)
+def test_dynamodb_registration_kept_but_answer_lost_is_unconfirmed(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch, failure: Callable[[], Exception]
+) -> None:
+    """The put is stored and its answer lost after botocore's retries (a read timeout, the
+    connection closed, a gateway's 5xx): "cannot reach" read as a refusal, so rotate's exit 2
+    (nothing changed) left the pending item. Its fate is unknown: a WriteUnconfirmed."""
+    from sealer.errors import WriteUnconfirmed
+
+    store, _ = dropping
+    _, new = _keys()
+    store.list(ENV)
+    monkeypatch.setattr(store.client, "put_item", _wrapped(store, "put_item", True, failure))
+    with pytest.raises(WriteUnconfirmed):
+        store.register(new)
+    assert [r.key_id for r in store.list(ENV)] == [new.key_id]  # what a rotation then removes
+
+
+@pytest.mark.parametrize("operation", ["accept", "activate"])
+def test_dynamodb_transaction_kept_but_answer_lost_is_unconfirmed(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch, operation: str
+) -> None:
+    from sealer.errors import WriteUnconfirmed
+
+    store, _ = dropping
+    old, new = _keys()
+    before, step = OPERATIONS[operation]
+    before(store, old, new)
+    call = "transact_write_items"
+    monkeypatch.setattr(store.client, call, _wrapped(store, call, True, _read_timeout))
+    with pytest.raises(WriteUnconfirmed):
+        step(store, old, new)
+
+
+@pytest.mark.parametrize(
+    "failure", [_refused, _connect_timeout, lambda: _answered(400)], ids=["refused", "connect-timeout", "400"]
+)
+def test_dynamodb_write_never_sent_or_refused_is_a_plain_refusal(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch, failure: Callable[[], Exception]
+) -> None:
+    """A connection never made (refused, connect timeout) sent nothing; a 4xx was refused."""
+    from sealer.errors import WriteUnconfirmed
+
+    store, _ = dropping
+    _, new = _keys()
+    store.list(ENV)
+    monkeypatch.setattr(store.client, "put_item", _wrapped(store, "put_item", False, failure))
+    with pytest.raises(BackendError) as caught:
+        store.register(new)
+    assert not isinstance(caught.value, WriteUnconfirmed)
+    assert store.list(ENV) == []
+
+
+def test_dynamodb_read_timing_out_is_a_plain_refusal(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sealer.errors import WriteUnconfirmed
+
+    store, _ = dropping
+    store.list(ENV)
+    monkeypatch.setattr(store.client, "get_paginator", _raising(_read_timeout))
+    with pytest.raises(BackendError) as caught:
+        store.list(ENV)
+    assert not isinstance(caught.value, WriteUnconfirmed)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_auth0_registration_kept_but_answered_5xx_is_unconfirmed(
+    auth0_store: Any, auth0_env: Any, status: int
+) -> None:
+    """Auth0 keeps the PATCH; a gateway then answers 5xx: "unavailable" read as a refusal, so
+    rotate's exit 2 (nothing changed) left the pending record."""
+    from sealer.errors import WriteUnconfirmed
+
+    _, new = _keys()
+
+    def kept_then_gateway_error(request: Request) -> Response:
+        auth0_env.handle(request)
+        return Response(status, b"<html>Bad Gateway</html>", {"Content-Type": "text/html"})
+
+    auth0_env.answer_next(kept_then_gateway_error, match="/api/v2/users/", method="PATCH")
+    with pytest.raises(WriteUnconfirmed, match=f"unavailable \\({status}\\)"):
+        auth0_store.register(new)
+    assert [r.key_id for r in auth0_store.list(ENV)] == [new.key_id]  # what a rotation then removes
+
+
+def _auth0_write_failing(store: Any, monkeypatch: pytest.MonkeyPatch, kept: bool, failure: Exception) -> None:
+    target, write = store.target, store.target.write
+
+    def failing(api: Any, patch: dict[str, Any]) -> None:
+        if kept:
+            write(api, patch)
+        raise failure
+
+    monkeypatch.setattr(target, "write", failing)
+
+
+@pytest.mark.parametrize("failure", ["ReadTimeout", "RemoteProtocolError", "ReadError"])
+def test_auth0_registration_kept_but_its_answer_lost_is_unconfirmed(
+    auth0_store: Any, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    import httpx
+
+    from sealer.errors import WriteUnconfirmed
+
+    _, new = _keys()
+    _auth0_write_failing(auth0_store, monkeypatch, True, getattr(httpx, failure)("lost"))
+    with pytest.raises(WriteUnconfirmed, match="cannot reach"):
+        auth0_store.register(new)
+    monkeypatch.undo()
+    assert [r.key_id for r in auth0_store.list(ENV)] == [new.key_id]
+
+
+@pytest.mark.parametrize("failure", ["ConnectError", "ConnectTimeout", "PoolTimeout", "ProxyError"])
+def test_auth0_write_never_sent_is_a_plain_refusal(
+    auth0_store: Any, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    import httpx
+
+    from sealer.errors import WriteUnconfirmed
+
+    _, new = _keys()
+    _auth0_write_failing(auth0_store, monkeypatch, False, getattr(httpx, failure)("never made"))
+    with pytest.raises(BackendError, match="cannot reach") as caught:
+        auth0_store.register(new)
+    assert not isinstance(caught.value, WriteUnconfirmed)
+
+
+@pytest.mark.parametrize(("method", "status"), [("PATCH", 400), ("GET", 502)])
+def test_auth0_write_refused_or_read_answered_5xx_is_a_plain_refusal(
+    auth0_store: Any, auth0_env: Any, method: str, status: int
+) -> None:
+    from sealer.errors import WriteUnconfirmed
+
+    _, new = _keys()
+    auth0_env.answer_next(Response(status, b"no"), match="/api/v2/users/", method=method)
+    with pytest.raises(BackendError) as caught:
+        auth0_store.register(new)
+    assert not isinstance(caught.value, WriteUnconfirmed)
+    assert auth0_store.list(ENV) == []
+
+
+@pytest.fixture
+def retrying(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> tuple[Any, Any, dict[str, Any]]:
+    """(the `dropping` store, one on its table whose botocore retries (no backoff), what the
+    latter's put_item was last given)."""
+    import botocore.retries.standard
+
+    from sealer.backends.dynamodb import DynamoStore
+
+    store, proxy = dropping
+    retrying = DynamoStore({**_options(store, proxy), "max_attempts": "3"}, tmp_path)
+    store.list(ENV)
+    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda *a: 0)
+    sent: dict[str, Any] = {}
+    put_item = retrying.client.put_item
+
+    def recorded(**kwargs: Any) -> Any:
+        sent.update(kwargs)
+        return put_item(**kwargs)
+
+    monkeypatch.setattr(retrying.client, "put_item", recorded)
+    return store, retrying, sent
+
+
+def _attempts(
+    stores: tuple[Any, Any, dict[str, Any]], first_kept: bool, then: Callable[[], Exception] | None
+) -> list[str]:
+    """botocore's attempts of the next put: the first stored (through the other client, when
+    `first_kept`) and its answer lost, each later one failing as `then` (sent as it is: None)."""
+    store, retrying, sent = stores
+    attempts: list[str] = []
+
+    def attempt(**_: Any) -> None:
+        attempts.append("sent")
+        if len(attempts) == 1:
+            if first_kept:
+                store.client.put_item(**sent)
+                raise _read_timeout()
+            raise _refused()
+        if then is not None:
+            raise then()
+
+    retrying.client.meta.events.register("before-send.dynamodb.PutItem", attempt)
+    return attempts
+
+
+@pytest.mark.parametrize("last", [_refused, _connect_timeout], ids=["refused", "connect-timeout"])
+def test_dynamodb_registration_kept_then_retried_unreachable_is_unconfirmed(
+    retrying: tuple[Any, Any, dict[str, Any]], last: Callable[[], Exception]
+) -> None:
+    """botocore's first attempt is stored and its answer lost; its retries then never connect
+    (the endpoint went down): the last error, a connection never made, read as nothing sent."""
+    from sealer.errors import WriteUnconfirmed
+
+    store, other, _ = retrying
+    _, new = _keys()
+    attempts = _attempts(retrying, True, last)
+    with pytest.raises(WriteUnconfirmed):
+        other.register(new)
+    assert len(attempts) == 3
+    assert [r.key_id for r in store.list(ENV)] == [new.key_id]
+
+
+def test_dynamodb_registration_never_connected_in_any_attempt_is_a_plain_refusal(
+    retrying: tuple[Any, Any, dict[str, Any]],
+) -> None:
+    from sealer.errors import WriteUnconfirmed
+
+    store, other, _ = retrying
+    _, new = _keys()
+    attempts = _attempts(retrying, False, _refused)
+    with pytest.raises(BackendError, match="cannot reach") as caught:
+        other.register(new)
+    assert not isinstance(caught.value, WriteUnconfirmed)
+    assert len(attempts) == 3
+    assert store.list(ENV) == []
+
+
+def test_dynamodb_registration_kept_then_retried_finds_its_own_item(
+    retrying: tuple[Any, Any, dict[str, Any]],
+) -> None:
+    """The retry reaches the table and its condition fails on the first attempt's item: that
+    is the item sent (6ad2c86), registered, never "unconfirmed" for the lost first answer."""
+    store, other, _ = retrying
+    _, new = _keys()
+    attempts = _attempts(retrying, True, None)
+    other.register(new)
+    assert len(attempts) == 2
+    assert [r.key_id for r in store.list(ENV)] == [new.key_id]
+
+
+def _options(store: Any, proxy: DroppingDynamo) -> dict[str, str]:
+    return {"table": store.table, "region": "eu-west-1", "endpoint_url": proxy.url}
+
+
 # -- Vault's health check -----------------------------------------------------------------------
 
 
@@ -331,19 +623,61 @@ def test_rotate_whose_registration_is_kept_but_its_connection_dropped_removes_it
     assert store_of(vault_repo).list(REPO_ENV) == []
 
 
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_rotate_whose_registration_is_kept_but_answered_5xx_removes_it(
+    vault_repo: Path, vault_env: FakeVault, status: int
+) -> None:
+    """Vault keeps the write; a gateway in front of it then answers 5xx (its upstream timed out,
+    or dropped Vault's answer): a refusal to Vault's client, so exit 2 said nothing changed with
+    the pending record left."""
+    head = git(vault_repo, "rev-parse", "HEAD")
+
+    def kept_then_gateway_error(request: Request) -> Response:
+        vault_env.handle(request)
+        return Response(status, b"<html>Bad Gateway</html>", {"Content-Type": "text/html"})
+
+    vault_env.answer_next(kept_then_gateway_error, match="/data/", method="POST")
+    one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--no-branch"), 2)
+    assert git(vault_repo, "rev-parse", "HEAD") == head
+    assert store_of(vault_repo).list(REPO_ENV) == []
+
+
+@pytest.mark.parametrize("status", [400, 404, 405, 413, 429])
+def test_a_vault_write_refused_4xx_is_a_plain_refusal(vault_env: FakeVault, status: int) -> None:
+    """Vault (or a gateway) refused the request: nothing kept, nothing to undo."""
+    from sealer.backends.vault_kv import VaultKV
+    from sealer.errors import WriteUnconfirmed
+
+    kv = VaultKV.from_env("secret")
+    vault_env.answer_next(Response.json(status, {"errors": ["refused"]}), match="/data/", method="POST")
+    with pytest.raises(BackendError) as caught:
+        kv.write("sealer/refused", {"a": "b"}, 0)
+    assert not isinstance(caught.value, WriteUnconfirmed)
+
+
+def test_a_vault_read_answered_5xx_is_a_plain_refusal(vault_env: FakeVault) -> None:
+    from sealer.backends.vault_kv import VaultKV
+    from sealer.errors import WriteUnconfirmed
+
+    vault_env.answer_next(Response(502, b"Bad Gateway"), match="/data/", method="GET")
+    with pytest.raises(BackendError) as caught:
+        VaultKV.from_env("secret").read("sealer/gateway")
+    assert not isinstance(caught.value, WriteUnconfirmed)
+
+
 def test_a_vault_write_never_connected_is_a_plain_refusal() -> None:
     """A connection refused sent nothing: no write to undo (a rotation then exits 2 as ever)."""
     import requests
     import urllib3.exceptions
 
-    from sealer.backends import vault_kv
+    from sealer.backends import base
 
     refused = urllib3.exceptions.NewConnectionError(None, "refused")  # type: ignore[arg-type]
     unmade = requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/", refused))  # type: ignore[arg-type]
     dropped = requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError("aborted"))
-    assert not vault_kv._may_have_arrived(unmade)
-    assert vault_kv._may_have_arrived(dropped)
-    assert vault_kv._may_have_arrived(requests.exceptions.ReadTimeout())
+    assert not base.may_have_arrived(unmade)
+    assert base.may_have_arrived(dropped)
+    assert base.may_have_arrived(requests.exceptions.ReadTimeout())
 
 
 def test_rotate_whose_registration_cannot_be_undone_says_partly_done_naming_the_key(
@@ -428,6 +762,98 @@ def test_kubernetes_registry_read_back_trickling_is_cut_off(
         f"kubernetes: {kube_server.url} did not answer within 0.5 seconds while reading Secret "
         "payments/engine-api-key-registry"
     )
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_kubernetes_registry_write_stored_but_answered_5xx_is_unconfirmed(
+    k8s_direct_store: Any, kube_server: Any, status: int
+) -> None:
+    """The API server stores the registry; a gateway then answers 5xx: the write's fate is
+    unknown (after the commit: exit 4 says to run again), never "failed" as if refused."""
+    from sealer.errors import WriteUnconfirmed
+
+    old, new = _keys()
+    _activate_old(k8s_direct_store, old, new)
+
+    def stored_then_gateway_error(request: Request) -> Response:
+        kube_server.handle(request)
+        return Response(status, b"<html>Bad Gateway</html>", {"Content-Type": "text/html"})
+
+    kube_server.answer_next(stored_then_gateway_error, match="/secrets/engine-api-key-registry", method="PUT")
+    with pytest.raises(WriteUnconfirmed) as caught:
+        k8s_direct_store.activate(ENV, NAME, new.key_id, None)
+    assert str(caught.value).startswith(
+        f"kubernetes: replacing Secret payments/engine-api-key-registry failed ({status} "
+    ) and str(caught.value).endswith("it may have been written; not counted as done")
+
+
+def _kube_write_failing(monkeypatch: pytest.MonkeyPatch, kept: bool, failure: Exception) -> None:
+    """Each API write made (when `kept`) before failing as `failure` would; reads as they are."""
+    from sealer import kube_objects
+
+    bounded = kube_objects._bounded
+
+    def failing(api: Any, what: str, call: Callable[[], Any], writes: bool = False) -> Any:
+        if not writes:
+            return bounded(api, what, call, writes)
+        if kept:
+            call()
+        raise failure
+
+    monkeypatch.setattr(kube_objects, "_bounded", failing)
+
+
+def _never_made() -> Exception:
+    import urllib3.exceptions as failed
+
+    return failed.MaxRetryError(None, "/", failed.NewConnectionError(None, "refused"))  # type: ignore[arg-type]
+
+
+def _timed_out() -> Exception:
+    import urllib3.exceptions as failed
+
+    return failed.ReadTimeoutError(None, "/", "read timed out")  # type: ignore[arg-type]
+
+
+def _retried_then_dropped() -> Exception:
+    import urllib3.exceptions as failed
+
+    return failed.MaxRetryError(None, "/", failed.ProtocolError("Connection aborted."))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kept", "failure", "unconfirmed"),
+    [(True, _timed_out, True), (True, _retried_then_dropped, True), (False, _never_made, False)],
+    ids=["read-timeout", "dropped", "never-made"],
+)
+def test_kubernetes_registry_write_whose_answer_was_lost_is_unconfirmed(
+    k8s_direct_store: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    kept: bool,
+    failure: Callable[[], Exception],
+    unconfirmed: bool,
+) -> None:
+    from sealer.errors import WriteUnconfirmed
+
+    old, new = _keys()
+    _activate_old(k8s_direct_store, old, new)
+    _kube_write_failing(monkeypatch, kept, failure())
+    with pytest.raises(BackendError, match="kubernetes: cannot reach") as caught:
+        k8s_direct_store.activate(ENV, NAME, new.key_id, None)
+    assert isinstance(caught.value, WriteUnconfirmed) is unconfirmed
+
+
+def test_kubernetes_registry_read_answered_5xx_is_a_plain_refusal(
+    k8s_direct_store: Any, kube_server: Any
+) -> None:
+    from sealer.errors import WriteUnconfirmed
+
+    old, new = _keys()
+    _activate_old(k8s_direct_store, old, new)
+    kube_server.answer_next(Response(502, b"no"), match="/secrets/engine-api-key-registry", method="GET")
+    with pytest.raises(BackendError) as caught:
+        k8s_direct_store.activate(ENV, NAME, new.key_id, None)
+    assert not isinstance(caught.value, WriteUnconfirmed)
 
 
 # -- a store server trickling its answer: each store request is bounded in wall-clock time --------
