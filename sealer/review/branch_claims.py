@@ -59,7 +59,7 @@ def under_review(root: Path, head: str | None, ci_branch: str | None) -> str | N
     """The branch under review: the one HEAD names on the command line, else CI's source branch
     (its checkouts are detached), else the branch checked out when HEAD is."""
     if head not in (None, "HEAD"):
-        return _branch_named(root, head) or ci_branch
+        return branch_named(root, head) or ci_branch
     return ci_branch or git.current_branch(root)
 
 
@@ -67,7 +67,7 @@ def target(root: Path, base: str | None, ci_branch: str | None) -> str | None:
     """The branch the change is to be merged into: the one BASE names, else CI's target branch,
     else, with no BASE, the main branch review compares with (main, master, origin/HEAD)."""
     if base is not None:
-        return _branch_named(root, base) or ci_branch
+        return branch_named(root, base) or ci_branch
     if ci_branch:
         return ci_branch
     for ref in MAIN_BRANCHES:
@@ -76,7 +76,7 @@ def target(root: Path, base: str | None, ci_branch: str | None) -> str | None:
     return None
 
 
-def _branch_named(root: Path, rev: str) -> str | None:
+def branch_named(root: Path, rev: str) -> str | None:
     """The branch a revision names: a local or remote-tracking one (origin/NAME: NAME); None for
     a commit id, a tag, `HEAD~1`."""
     for ref in (rev, f"refs/heads/{rev}", f"refs/remotes/{rev}"):

@@ -112,14 +112,14 @@ def review(
         report.findings += duplicate_findings(_all_ledgers(root, head_rev))
     commits = git.range_changes(root, base_rev, head_rev)
     _refuse_cut_history(root, commits)
-    _add_history(report, root, commits, base_side, head_side, options.now or utcnow())
-    source, target = options.ci_branches
+    source, ci_target = options.ci_branches
+    target = branch_claims.target(root, base, ci_target)
+    # GitOps sources of this repository count as its tree only at the branch it is merged into:
+    # with BASE a commit id outside CI, --trust-at (that branch's tip) may name it.
+    into = target or (branch_claims.branch_named(root, options.trust_at) if options.trust_at else None)
+    _add_history(report, root, commits, (base_side, head_side), options.now or utcnow(), into)
     report.findings += branch_claims.claim_findings(
-        root,
-        base_rev,
-        head_rev,
-        branch_claims.under_review(root, head, source),
-        branch_claims.target(root, base, target),
+        root, base_rev, head_rev, branch_claims.under_review(root, head, source), target
     )
     if options.require_signed:
         managed = history.Managed()
@@ -179,13 +179,19 @@ def _sides(root: Path, base: str, head: str, head_name: str) -> tuple[Side, Side
 
 
 def _add_history(
-    report: Report, root: Path, commits: list[git.CommitChanges], base: Side, head: Side, now: dt.datetime
+    report: Report,
+    root: Path,
+    commits: list[git.CommitChanges],
+    sides: tuple[Side, Side],
+    now: dt.datetime,
+    target: str | None,
 ) -> None:
     """Commit by commit: a hand edit hidden behind a later clean rotation, a key committed and
     deleted again, a ledger rewritten and put back, a symlink, a sensitive change undone."""
+    base, head = sides
     known = {r.fingerprint for records in _all_ledgers(root, base.rev).values() for r in records}
     net = git.tree_changes(root, base.rev, head.rev)
-    found = history.walk_range(root, commits, (base.cfg, head.cfg), known, now, net)
+    found = history.walk_range(root, commits, (base.cfg, head.cfg), known, now, net, target)
     edited = {(f.env, f.path, f.entry) for f in found if f.rule == HAND_EDIT}
     report.findings = [
         f for f in report.findings if f.rule != HAND_EDIT or (f.env, f.path, f.entry) not in edited

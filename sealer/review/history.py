@@ -129,6 +129,7 @@ class Walk:
     head_cfg: Config | None
     known: set[str]  # fingerprints in any ledger at BASE
     now: dt.datetime
+    target: str | None = None  # the branch the pull request is to be merged into (None: unknown)
     managed: Managed = field(default_factory=Managed)
     blobs: dict[str, bytes] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
@@ -265,10 +266,11 @@ class Walk:
         return self.managed.refs()
 
     @functools.cached_property
-    def homes(self) -> frozenset[str]:
-        """This repository as its remotes name it (`remote_sources.home`): a GitOps source naming
-        another is content review cannot read."""
-        return frozenset(remote_sources.home(url) for url in git.remote_urls(self.root))
+    def here(self) -> remote_sources.Here:
+        """This repository as its remotes name it (`remote_sources.home`), at the target branch: a
+        GitOps source naming another, or another revision of it, is content review cannot read."""
+        homes = frozenset(remote_sources.home(url) for url in git.remote_urls(self.root))
+        return remote_sources.Here(homes, self.target)
 
     @functools.cached_property
     def spaces(self) -> frozenset[str]:
@@ -331,10 +333,12 @@ def walk_range(
     known: set[str],
     now: dt.datetime,
     net: list[git.FileChange],
+    target: str | None,
 ) -> list[Finding]:
     """Every finding of every commit (`git.range_changes`) against its parent(s), then of the
-    files whose state at HEAD no commit made (`net`: BASE's tree against HEAD's)."""
-    walk = Walk(root, configs[0], configs[1], known, now)
+    files whose state at HEAD no commit made (`net`: BASE's tree against HEAD's); `target` is the
+    branch the change is to be merged into (None: unknown)."""
+    walk = Walk(root, configs[0], configs[1], known, now, target)
     walk.managed.add(configs[0])
     walk.managed.add(configs[1])
     _read(walk, commits)
@@ -650,11 +654,11 @@ def _remote_sources(walk: Walk, change: git.FileChange, theirs: list[tuple[str, 
     old, new = walk.versions(change)
     if old == new:
         return
-    now = remote_sources.references(change.path, new, walk.spaces, walk.homes)
+    now = remote_sources.references(change.path, new, walk.spaces, walk.here)
     if not now or any(f.rule == TRUST_ANCHOR and f.path == change.path for f in walk.findings):
         return
     parents = [old, *(walk.data(e[1]) for e in theirs if e and e[0] in (REGULAR, EXECUTABLE))]
-    before = [remote_sources.references(change.path, data, walk.spaces, walk.homes) for data in parents]
+    before = [remote_sources.references(change.path, data, walk.spaces, walk.here) for data in parents]
     found = remote_sources.finding(change.path, before, now)
     walk.add([found] if found else [])
 
@@ -691,7 +695,7 @@ def _flux_uses_at(walk: Walk, rev: str) -> list[remote_sources.Use]:
             path: walk.data(blob) if mode in (REGULAR, EXECUTABLE) else None
             for path, (mode, blob) in walk.read_entries(rev, paths).items()
         }
-        index = [s for p, data in files.items() for s in remote_sources.flux_sources(p, data, walk.homes)]
+        index = [s for p, data in files.items() for s in remote_sources.flux_sources(p, data, walk.here)]
         uses = (remote_sources.flux_uses(p, data, index, walk.spaces) for p, data in files.items())
         walk.parsed["flux uses", rev] = [use for each in uses for use in each]
     found: list[remote_sources.Use] = walk.parsed["flux uses", rev]

@@ -1,12 +1,14 @@
-"""GitOps sources review cannot read: an Argo CD application's (an ApplicationSet's template's,
-the argocd-apps chart's items too) source naming a repository other than this one or a Helm
-chart; a Flux Kustomization's or HelmRelease's source, looked up in the commit's tree by kind,
-name and namespace: a HelmRepository, OCIRepository or Bucket, a GitRepository of another URL,
-or none of this repository's. Deployed into a namespace sealer delivers keys to, or one review
-cannot tell (none given, a template, a Flux variable), that content may itself name a Secret
-sealer manages or a key registry: whoever controls it changes which keys the cluster accepts. A
-reference a commit adds or changes (a source's URL or revision too) fails
-(`trust-anchor-change`); one a parent held stays.
+"""GitOps sources review cannot read: an Argo CD application's (an ApplicationSet's template's, the
+argocd-apps chart's items too) source naming a repository other than this one or a Helm chart; a
+Flux Kustomization's or HelmRelease's source, looked up in the commit's tree by kind, name and
+namespace: a HelmRepository, OCIRepository or Bucket, a GitRepository of another URL, or none of
+this repository's. A source of this repository's URL (one of its remotes') is this repository
+only at the revision review reads (`Here`): another branch, a tag or a commit is content the
+pull request never shows, pushed where nobody reviews it. Deployed into a namespace sealer
+delivers keys to, or one review cannot tell (none given, a template, a Flux variable), that
+content may itself name a Secret sealer manages or a key registry: whoever controls it changes
+which keys the cluster accepts. A reference a commit adds or changes (a source's URL or revision
+too) fails (`trust-anchor-change`); one a parent held stays.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ _OUTSIDE_KINDS = {"HelmRepository", "OCIRepository", "Bucket"}  # never this rep
 _SOURCE_KINDS = {"GitRepository", *_OUTSIDE_KINDS}
 _REF_KEYS = ("branch", "tag", "semver", "name", "commit", "digest")  # a source's spec.ref
 _SCP = re.compile(r"[^/]+:")  # `host:path`, scp-style, once the user is gone
+_FLUX_DEFAULT = "master"  # the branch a GitRepository with no `spec.ref` fetches
+_NULL = "tag:yaml.org,2002:null"
 
 
 def home(url: str) -> str:
@@ -40,7 +44,42 @@ def home(url: str) -> str:
     return f"{host.split(':')[0]}/{rest.strip('/').removesuffix('.git')}"
 
 
-def references(path: str, data: bytes | None, spaces: frozenset[str], homes: frozenset[str]) -> set[str]:
+@dataclass(frozen=True)
+class Here:
+    """This repository as review reads it: its remotes' URLs (as `home` spells them) and the
+    branch the pull request is to be merged into (None: review cannot tell). A source of one of
+    these URLs is this repository's tree only at that branch (Argo CD's `HEAD` too): at another
+    branch, a tag or a commit the GitOps tool reads content no one reviews."""
+
+    homes: frozenset[str]
+    branch: str | None
+
+    def argo(self, urls: set[str], revisions: list[yaml.Node]) -> bool:
+        """Whether an Argo CD source of `urls` at `revisions` (its targetRevision) is this tree
+        (no URL: Argo CD syncs nothing)."""
+        if not urls:
+            return True
+        return all(home(url) in self.homes for url in urls) and all(self._argo_read(r) for r in revisions)
+
+    def flux(self, urls: set[str], refs: list[yaml.Node]) -> bool:
+        """Whether a GitRepository of `urls` at `refs` (its spec.ref) is this tree: a ref naming
+        this branch and nothing else (Flux's tag, semver, name and commit win over a branch);
+        none given is Flux's default branch."""
+        if not urls or any(home(url) not in self.homes for url in urls):
+            return False
+        named = [(key, value) for ref in refs for key in _REF_KEYS for value in stray.field_values(ref, key)]
+        if not named:
+            return self.branch == _FLUX_DEFAULT
+        return self.branch is not None and all(
+            key == "branch" and stray.scalar_text(value) == self.branch for key, value in named
+        )
+
+    def _argo_read(self, revision: yaml.Node) -> bool:
+        text = stray.scalar_text(revision)
+        return revision.tag == _NULL or text in ("", "HEAD") or (text is not None and text == self.branch)
+
+
+def references(path: str, data: bytes | None, spaces: frozenset[str], here: Here) -> set[str]:
     """The sources review cannot read that a file's Argo CD objects deploy into one of `spaces`
     or a namespace review cannot tell, each as written (URL, revision, path or chart). Flux's
     are the commit's tree's (`flux_uses`): a sourceRef may name a source in any file."""
@@ -48,7 +87,7 @@ def references(path: str, data: bytes | None, spaces: frozenset[str], homes: fro
     for node in _objects(path, data):
         for spec in stray.application_specs(node):
             if _unknown_or(_texts(_one(spec, "destination"), "namespace"), spaces):
-                found |= {ref for s in stray.argo_sources([spec]) if (ref := _argo(s, homes))}
+                found |= {ref for s in stray.argo_sources([spec]) if (ref := _argo(s, here))}
     return found
 
 
@@ -79,8 +118,9 @@ def flux(path: str, data: bytes | None) -> bool:
     return any(_fluxed(node) for node in _objects(path, data))
 
 
-def flux_sources(path: str, data: bytes | None, homes: frozenset[str]) -> list[Source]:
-    """The Flux sources a file defines; one of this repository (its remotes' URLs) is inside."""
+def flux_sources(path: str, data: bytes | None, here: Here) -> list[Source]:
+    """The Flux sources a file defines; one of this repository at the branch review reads
+    (`Here.flux`) is inside."""
     found = []
     for node in _objects(path, data):
         kinds = _texts(node, "kind") & _SOURCE_KINDS
@@ -88,9 +128,9 @@ def flux_sources(path: str, data: bytes | None, homes: frozenset[str]) -> list[S
             continue
         meta, spec = _one(node, "metadata"), _one(node, "spec")
         urls = _texts(spec, "url") | _texts(spec, "endpoint") | _texts(spec, "bucketName")
-        ref = _one(spec, "ref")
-        revision = sorted(f"{key} {t}" for key in _REF_KEYS for t in _texts(ref, key))
-        outside = bool(kinds & _OUTSIDE_KINDS) or not urls or any(home(u) not in homes for u in urls)
+        refs = stray.field_values(spec, "ref") if spec is not None else []
+        revision = sorted({f"{key} {t}" for ref in refs for key in _REF_KEYS for t in _texts(ref, key)})
+        outside = bool(kinds & _OUTSIDE_KINDS) or not here.flux(urls, refs)
         namespace = min(_texts(meta, "namespace"), default=None)
         for kind in sorted(kinds):
             for name in sorted(_texts(meta, "name")):
@@ -136,10 +176,10 @@ def finding(path: str, old: Iterable[set[str]], new: set[str]) -> Finding | None
     return Finding(TRUST_ANCHOR, "", path, None, message)
 
 
-def _argo(source: yaml.Node, homes: frozenset[str]) -> str | None:
+def _argo(source: yaml.Node, here: Here) -> str | None:
     urls, charts = _texts(source, "repoURL"), _texts(source, "chart")
-    if not charts and all(home(url) in homes for url in urls):  # none given: Argo CD syncs nothing
-        return None  # this repository's own folders: review builds them
+    if not charts and here.argo(urls, stray.field_values(source, "targetRevision")):
+        return None  # this repository's own folders, as review reads them: review builds them
     parts = [*sorted(urls), *(f"chart {c}" for c in sorted(charts))]
     parts += [f"{key} {t}" for key in ("targetRevision", "path", "ref") for t in sorted(_texts(source, key))]
     return " ".join(parts)

@@ -445,13 +445,17 @@ def unreferenced_file_naming_the_secret(repo: Path) -> None:
 
 
 def this_repository_source(repo: Path) -> None:
-    """main's GitRepository `repo`: this repository (its remote's URL), the chart's source."""
+    """main's GitRepository `repo`: this repository (its remote's URL) at branch main, the one the
+    change is merged into; the chart's source."""
     url = "https://git.example.test/acme/gitops.git"
     git(repo, "remote", "add", "origin", url)
     source = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\n"
     on_main(
         repo,
-        {"flux/source.yaml": source + f"metadata: {{name: repo, namespace: flux}}\nspec: {{url: {url}}}\n"},
+        {
+            "flux/source.yaml": source
+            + f"metadata: {{name: repo, namespace: flux}}\nspec: {{url: {url}, ref: {{branch: main}}}}\n"
+        },
     )
 
 

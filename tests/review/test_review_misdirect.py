@@ -1937,6 +1937,163 @@ def test_a_flux_source_of_this_repository_or_elsewhere_passes(repo: Path, added:
     assert run_review(repo, "main", "HEAD") == (0, [])
 
 
+def reviewed_into(repo: Path, into: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int, list[dict[str, Any]]]:
+    """The review of the pull request into main (`main`), into master (`master`, a branch made
+    at main), of main's commit id with no branch name known (`commit`), or that id with
+    `--trust-at main` (`trust-at`) or in CI (`ci`: GITHUB_BASE_REF names main)."""
+    if into == "master":
+        git(repo, "branch", "master", "main")
+    if into in ("main", "master"):
+        return run_review(repo, into, "HEAD")
+    base = git(repo, "rev-parse", "main").strip()
+    if into == "ci":
+        monkeypatch.setenv("GITHUB_HEAD_REF", "pr")
+        monkeypatch.setenv("GITHUB_BASE_REF", "main")
+    return run_review(repo, base, "HEAD", *(["--trust-at", "main"] if into == "trust-at" else []))
+
+
+def argo_at(revision: str | None) -> str:
+    """An Argo CD application of this repository at `revision` (None: no targetRevision)."""
+    given = "" if revision is None else f", targetRevision: {revision}"
+    return ARGO_REMOTE.replace(", targetRevision: main", given) % (THIS, "staging")
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "into", "flagged"),
+    [
+        (None, argo_at("evil"), "main", True),
+        (None, argo_at("v1.0.0"), "main", True),
+        (None, argo_at("refs/heads/main"), "main", True),
+        (None, argo_at("main"), "master", True),
+        (None, argo_at("main"), "commit", True),
+        (argo_at("main"), argo_at("evil"), "main", True),
+        (argo_at("HEAD"), argo_at("'0123456789abcdef0123456789abcdef01234567'"), "main", True),
+        (
+            None,
+            ARGO_SET.replace(OTHER, THIS).replace("path: deploy", "path: deploy, targetRevision: evil"),
+            "main",
+            True,
+        ),
+        (None, argo_at("main"), "main", False),
+        (None, argo_at("HEAD"), "main", False),
+        (None, argo_at(None), "main", False),
+        (None, argo_at("''"), "main", False),
+        (None, argo_at("null"), "main", False),
+        (None, argo_at("HEAD"), "commit", False),
+        (None, argo_at("main"), "trust-at", False),
+        (None, argo_at("main"), "ci", False),
+        (argo_at("evil"), "# kept\n" + argo_at("evil"), "main", False),
+    ],
+    ids=[
+        "branch",
+        "tag",
+        "full-ref",
+        "main-into-master",
+        "main-branch-unknown",
+        "changed-to-branch",
+        "changed-to-commit",
+        "applicationset",
+        "main",
+        "head",
+        "none-given",
+        "empty",
+        "null",
+        "head-branch-unknown",
+        "main-trust-at",
+        "main-in-ci",
+        "kept",
+    ],
+)
+def test_an_argo_source_of_another_revision_of_this_repository_needs_an_owner(
+    repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    before: str | None,
+    after: str,
+    into: str,
+    flagged: bool,
+) -> None:
+    """An Argo CD source of this repository's URL syncs the revision its targetRevision names:
+    another branch, a tag or a commit is content no one reviews (pushed to a branch nobody
+    reviews), so one a commit adds or changes needs a code owner; the branch the pull request
+    is merged into, `HEAD` or none given is the tree review reads, and passes. With the target
+    branch unknown, only `HEAD` (or none) passes."""
+    git(repo, "remote", "add", "origin", THIS)
+    if before is not None:
+        on_main(repo, {"clusters/keys.yaml": before})
+    write(repo, "clusters/keys.yaml", after)
+    commit_all(repo, "a source")
+    code, findings = reviewed_into(repo, into, monkeypatch)
+    if not flagged:
+        assert (code, findings) == (0, []), findings
+        return
+    assert code == 1 and [(f["rule"], f["path"]) for f in findings] == [
+        ("trust-anchor-change", "clusters/keys.yaml")
+    ], findings
+    assert "adds or changes a source review cannot read" in findings[0]["message"]
+    assert THIS in findings[0]["message"]
+
+
+def flux_at(ref: str | None) -> str:
+    """A GitRepository `mine` of this repository at `ref` (None: no spec.ref)."""
+    source = FLUX_SOURCE % ("GitRepository", "mine", THIS)
+    return source.replace(", ref: {branch: main}", "" if ref is None else f", ref: {ref}")
+
+
+@pytest.mark.parametrize(
+    ("ref", "into", "flagged"),
+    [
+        ("{branch: evil}", "main", True),
+        ("{tag: v1.0.0}", "main", True),
+        ("{semver: '>=1.0.0'}", "main", True),
+        ("{commit: 0123456789abcdef0123456789abcdef01234567}", "main", True),
+        ("{name: refs/heads/evil}", "main", True),
+        ("{branch: main, tag: v1.0.0}", "main", True),  # a tag wins over a branch
+        (None, "main", True),  # Flux fetches master
+        ("{branch: main}", "commit", True),
+        ("{branch: main}", "main", False),
+        ("{branch: master}", "master", False),
+        (None, "master", False),
+        ("{branch: main}", "trust-at", False),
+        ("{branch: main}", "ci", False),
+    ],
+    ids=[
+        "branch",
+        "tag",
+        "semver",
+        "commit",
+        "name",
+        "branch-and-tag",
+        "none-given-into-main",
+        "main-branch-unknown",
+        "main",
+        "master",
+        "none-given-into-master",
+        "main-trust-at",
+        "main-in-ci",
+    ],
+)
+def test_a_flux_source_of_another_revision_of_this_repository_needs_an_owner(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, ref: str | None, into: str, flagged: bool
+) -> None:
+    """A Flux GitRepository of this repository's URL fetches the revision its `spec.ref` names
+    (none: branch master): a Kustomization a commit adds over one at another branch, a tag, a
+    semver range, a commit or a ref name deploys content no one reviews and needs a code owner;
+    one at the branch the pull request is merged into passes. With the target branch unknown,
+    any ref is another revision."""
+    flux_repo(repo, {})
+    write(repo, "clusters/mine.yaml", flux_at(ref))
+    write(repo, "clusters/keys.yaml", FLUX_USER % "mine")
+    commit_all(repo, "a Flux object")
+    code, findings = reviewed_into(repo, into, monkeypatch)
+    if not flagged:
+        assert (code, findings) == (0, []), findings
+        return
+    assert code == 1 and [(f["rule"], f["path"]) for f in findings] == [
+        ("trust-anchor-change", "clusters/keys.yaml")
+    ], findings
+    assert f"GitRepository/mine {THIS}" in findings[0]["message"]
+
+
 OCI = (
     "apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: OCIRepository\n"
     "metadata: {name: other, namespace: flux-system}\n"
@@ -1966,6 +2123,12 @@ OCI = (
             True,
         ),
         (
+            FLUX_SOURCE % ("GitRepository", "other", THIS),
+            (FLUX_SOURCE % ("GitRepository", "other", THIS)).replace("main", "evil"),
+            FLUX_USER,
+            True,
+        ),
+        (
             OCI,
             OCI.replace("tag: '1.0'", "digest: 'sha256:0f'"),
             FLUX_USER.replace("GitRepository", "OCIRepository"),
@@ -1984,7 +2147,15 @@ OCI = (
             False,
         ),
     ],
-    ids=["url", "branch", "made-outside", "oci-digest", "unchanged", "used-elsewhere"],
+    ids=[
+        "url",
+        "branch",
+        "made-outside",
+        "this-repository-branch",
+        "oci-digest",
+        "unchanged",
+        "used-elsewhere",
+    ],
 )
 def test_a_flux_source_a_commit_changes_is_judged_for_its_users(
     repo: Path, before: str, after: str, user: str, flagged: bool
