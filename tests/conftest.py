@@ -4,12 +4,19 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 pytest.register_assert_rewrite("support")  # helpers' asserts explain themselves too
+
+# A shell ignores SIGINT in what it starts in the background (`./dev test &`, nohup), and an
+# ignored signal stays ignored across exec: the sealer processes the SIGINT tests start would
+# never see theirs. A handled one is reset to the default at exec, where Python takes it again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from support.isolation import isolate, isolated  # noqa: E402 (after the rewrite hook)
 
