@@ -623,6 +623,17 @@ def remote_urls(root: Path) -> list[str]:
     return [url for name in remotes(root) for url in run(root, "remote", "get-url", "--all", name).split()]
 
 
+def remote_default_branches(root: Path) -> set[str]:
+    """The default branch each remote's `HEAD` names (`refs/remotes/NAME/HEAD`, which a clone
+    and `git remote set-head` record; a checkout may hold none)."""
+    found = set()
+    for name in remotes(root):
+        ref = probe(root, "symbolic-ref", "-q", f"refs/remotes/{name}/HEAD") or ""
+        if ref.startswith(f"refs/remotes/{name}/"):
+            found.add(ref.removeprefix(f"refs/remotes/{name}/"))
+    return found
+
+
 def branches_containing(root: Path, commit: str) -> list[str]:
     """The local and remote-tracking branches (full ref names) whose history holds `commit`."""
     return _branches(root, f"--contains={commit}")

@@ -270,7 +270,8 @@ class Walk:
         """This repository as its remotes name it (`remote_sources.home`), at the target branch: a
         GitOps source naming another, or another revision of it, is content review cannot read."""
         homes = frozenset(remote_sources.home(url) for url in git.remote_urls(self.root))
-        return remote_sources.Here(homes, self.target)
+        defaults = frozenset(git.remote_default_branches(self.root))
+        return remote_sources.Here(homes, self.target, defaults)
 
     @functools.cached_property
     def spaces(self) -> frozenset[str]:

@@ -7,8 +7,10 @@ only at the revision review reads (`Here`): another branch, a tag or a commit is
 pull request never shows, pushed where nobody reviews it. Deployed into a namespace sealer
 delivers keys to, or one review cannot tell (none given, a template, a Flux variable), that
 content may itself name a Secret sealer manages or a key registry: whoever controls it changes
-which keys the cluster accepts. A reference a commit adds or changes (a source's URL or revision
-too) fails (`trust-anchor-change`); one a parent held stays.
+which keys the cluster accepts. An ApplicationSet's git generator reading such a revision gives
+parameters from that content: a template using them counts wherever it deploys (`_generated`).
+A reference a commit adds or changes (a source's URL or revision too) fails
+(`trust-anchor-change`); one a parent held stays.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from sealer import yamlio
 from sealer.review import stray
 from sealer.review.model import TRUST_ANCHOR, Finding
 
@@ -49,17 +52,21 @@ class Here:
     """This repository as review reads it: its remotes' URLs (as `home` spells them) and the
     branch the pull request is to be merged into (None: review cannot tell). A source of one of
     these URLs is this repository's tree only at that branch (Argo CD's `HEAD` too): at another
-    branch, a tag or a commit the GitOps tool reads content no one reviews."""
+    branch, a tag or a commit the GitOps tool reads content no one reviews. Argo CD's `HEAD` is
+    the remote's default branch: when the checkout records it (`defaults`, the remotes' HEADs;
+    empty: review cannot tell), `HEAD` is this tree only if that branch is the one merged into."""
 
     homes: frozenset[str]
     branch: str | None
+    defaults: frozenset[str] = frozenset()
 
     def argo(self, urls: set[str], revisions: list[yaml.Node]) -> bool:
         """Whether an Argo CD source of `urls` at `revisions` (its targetRevision) is this tree
         (no URL: Argo CD syncs nothing)."""
         if not urls:
             return True
-        return all(home(url) in self.homes for url in urls) and all(self._argo_read(r) for r in revisions)
+        read = all(self._argo_read(r) for r in revisions) if revisions else self._default_read()
+        return all(home(url) in self.homes for url in urls) and read
 
     def flux(self, urls: set[str], refs: list[yaml.Node]) -> bool:
         """Whether a GitRepository of `urls` at `refs` (its spec.ref) is this tree: a ref naming
@@ -76,7 +83,14 @@ class Here:
 
     def _argo_read(self, revision: yaml.Node) -> bool:
         text = stray.scalar_text(revision)
-        return revision.tag == _NULL or text in ("", "HEAD") or (text is not None and text == self.branch)
+        if revision.tag == _NULL or text in ("", "HEAD"):
+            return self._default_read()
+        return text is not None and text == self.branch
+
+    def _default_read(self) -> bool:
+        """Whether Argo CD's `HEAD` (none given too) is this tree: the remotes' default branch is
+        the one merged into, or review cannot tell either (then as before: `HEAD` passes)."""
+        return not self.defaults or self.branch is None or self.defaults == {self.branch}
 
 
 def references(path: str, data: bytes | None, spaces: frozenset[str], here: Here) -> set[str]:
@@ -88,6 +102,8 @@ def references(path: str, data: bytes | None, spaces: frozenset[str], here: Here
         for spec in stray.application_specs(node):
             if _unknown_or(_texts(_one(spec, "destination"), "namespace"), spaces):
                 found |= {ref for s in stray.argo_sources([spec]) if (ref := _argo(s, here))}
+        for made in stray.application_set_specs(node):
+            found |= _generated(made, here)
     return found
 
 
@@ -183,6 +199,32 @@ def _argo(source: yaml.Node, here: Here) -> str | None:
     parts = [*sorted(urls), *(f"chart {c}" for c in sorted(charts))]
     parts += [f"{key} {t}" for key in ("targetRevision", "path", "ref") for t in sorted(_texts(source, key))]
     return " ".join(parts)
+
+
+def _generated(spec: yaml.Node, here: Here) -> set[str]:
+    """The git generators of an ApplicationSet (a matrix's or merge's too) that read a revision
+    review cannot: another repository, or this one at another revision than the branch under
+    review (`Here.argo`). Review fills their parameters from the tree it reads; these come from
+    content no one reviews, and a template using any of them (`{{` anywhere in the spec, a
+    templatePatch or a generator's own template too: which parameter a field names is not
+    told apart) may deploy anything anywhere. A template using none makes the same
+    applications whatever they read."""
+    nodes = list(yamlio.nodes(spec))
+    if not any(isinstance(n, yaml.ScalarNode) and "{{" in (stray.scalar_text(n) or "") for n in nodes):
+        return set()
+    gits = [
+        git
+        for generators in stray.field_values(spec, "generators")
+        for n in yamlio.nodes(generators)
+        for git in stray.field_values(n, "git")
+    ]
+    found = set()
+    for git in gits:
+        urls, revisions = _texts(git, "repoURL"), stray.field_values(git, "revision")
+        if not here.argo(urls, revisions):
+            read = " ".join([*sorted(urls), *(f"revision {t}" for t in sorted(_texts(git, "revision")))])
+            found.add(f"an ApplicationSet's git generator reading {read}, whose parameters its template uses")
+    return found
 
 
 def _flux_source(

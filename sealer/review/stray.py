@@ -630,11 +630,18 @@ def _application_specs(node: yaml.Node) -> list[yaml.Node]:
     spec, or an ApplicationSet's)."""
     kinds = _texts(_get(node, "kind"))
     specs = [*(_get(node, "spec") if "Application" in kinds else []), *_chart_items(node, "applications")]
-    set_specs = [
+    made = application_set_specs(node)
+    return [*specs, *(s for m in made for t in _get(m, "template") for s in _get(t, "spec"))]
+
+
+def application_set_specs(node: yaml.Node) -> list[yaml.Node]:
+    """The specs of the ApplicationSets a mapping is or makes: an ApplicationSet's, the
+    argocd-apps chart's `applicationsets` items."""
+    kinds = _texts(_get(node, "kind"))
+    return [
         *(_get(node, "spec") if "ApplicationSet" in kinds else []),
         *_chart_items(node, "applicationsets"),
     ]
-    return [*specs, *(s for made in set_specs for t in _get(made, "template") for s in _get(t, "spec"))]
 
 
 def _argo_sources(specs: list[yaml.Node]) -> list[yaml.Node]:

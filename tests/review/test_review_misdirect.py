@@ -2033,6 +2033,177 @@ def test_an_argo_source_of_another_revision_of_this_repository_needs_an_owner(
     assert THIS in findings[0]["message"]
 
 
+def generated_set(generator: str, template: str = "path: '{{path}}'") -> str:
+    """An ApplicationSet on `generator` (flow mapping) making applications of this repository at
+    `HEAD` whose source holds `template` (flow mapping body), into staging."""
+    return (
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: apps, namespace: argocd}\n"
+        f"spec:\n  generators:\n    - {generator}\n"
+        "  template:\n    metadata: {name: apps}\n"
+        f"    spec:\n      source: {{repoURL: '{THIS}', targetRevision: HEAD, {template}}}\n"
+        "      destination: {namespace: staging}\n"
+    )
+
+
+def git_generator(url: str, revision: str | None, files: bool = False) -> str:
+    """A git generator over `url` at `revision` (None: none given): its folders under apps/, or
+    its files apps/*/config.json."""
+    given = "" if revision is None else f", revision: {revision}"
+    read = "files: [{path: 'apps/*/config.json'}]" if files else "directories: [{path: 'apps/*'}]"
+    return f"{{git: {{repoURL: '{url}'{given}, {read}}}}}"
+
+
+def in_matrix(generator: str, kind: str = "matrix") -> str:
+    return f"{{{kind}: {{generators: [{{list: {{elements: [{{env: staging}}]}}}}, {generator}]}}}}"
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "into", "read"),
+    [
+        (None, generated_set(git_generator(OTHER, "main")), "main", f"{OTHER} revision main"),
+        (None, generated_set(git_generator(OTHER, None, files=True)), "main", OTHER),
+        (None, generated_set(git_generator(THIS, "evil")), "main", f"{THIS} revision evil"),
+        (None, generated_set(git_generator(THIS, "v1.0.0", files=True)), "main", f"{THIS} revision v1.0.0"),
+        (None, generated_set(in_matrix(git_generator(THIS, "evil"))), "main", f"{THIS} revision evil"),
+        (
+            None,
+            generated_set(in_matrix(git_generator(OTHER, "HEAD"), "merge")),
+            "main",
+            f"{OTHER} revision HEAD",
+        ),
+        (None, generated_set(git_generator(THIS, "main")), "master", f"{THIS} revision main"),
+        (None, generated_set(git_generator(THIS, "main")), "commit", f"{THIS} revision main"),
+        (
+            None,
+            generated_set(git_generator(THIS, "evil"), "path: deploy, targetRevision: '{{ .branch }}'"),
+            "main",
+            f"{THIS} revision evil",
+        ),
+        (
+            generated_set(git_generator(THIS, "main")),
+            generated_set(git_generator(THIS, "evil")),
+            "main",
+            f"{THIS} revision evil",
+        ),
+        (None, generated_set(git_generator(THIS, "HEAD")), "main", None),
+        (None, generated_set(git_generator(THIS, "main")), "main", None),
+        (None, generated_set(git_generator(THIS, None, files=True)), "main", None),
+        (None, generated_set(in_matrix(git_generator(THIS, "main"))), "main", None),
+        (None, generated_set(git_generator(THIS, "main")), "ci", None),
+        (None, generated_set(git_generator(OTHER, "main"), "path: deploy"), "main", None),
+        (
+            generated_set(git_generator(OTHER, "main")),
+            "# kept\n" + generated_set(git_generator(OTHER, "main")),
+            "main",
+            None,
+        ),
+    ],
+    ids=[
+        "other-repository",
+        "other-repository-files",
+        "branch",
+        "tag-files",
+        "in-matrix",
+        "in-merge",
+        "main-into-master",
+        "main-branch-unknown",
+        "fills-target-revision",
+        "changed-to-branch",
+        "head",
+        "main",
+        "none-given",
+        "main-in-matrix",
+        "main-in-ci",
+        "parameters-unused",
+        "kept",
+    ],
+)
+def test_an_application_set_generating_from_a_revision_review_cannot_read_needs_an_owner(
+    repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    before: str | None,
+    after: str,
+    into: str,
+    read: str | None,
+) -> None:
+    """An ApplicationSet's git generator reads the files or folders of `revision` at `repoURL`:
+    review fills its parameters from the tree it reads, so one reading another repository, or
+    this one at another revision than the branch under review, gives parameters from content no
+    one reviews; a template using them (a path, a revision, a namespace) may deploy anything,
+    and one a commit adds or changes needs a code owner, the message naming what it reads. One
+    over this repository at the branch under review (`HEAD`, none given, that branch) passes,
+    as does one whose template uses no parameter."""
+    git(repo, "remote", "add", "origin", THIS)
+    if before is not None:
+        on_main(repo, {"argocd/apps.yaml": before})
+    write(repo, "argocd/apps.yaml", after)
+    commit_all(repo, "an ApplicationSet")
+    code, findings = reviewed_into(repo, into, monkeypatch)
+    if read is None:
+        assert (code, findings) == (0, []), findings
+        return
+    assert code == 1 and [(f["rule"], f["path"]) for f in findings] == [
+        ("trust-anchor-change", "argocd/apps.yaml")
+    ], findings
+    assert f"an ApplicationSet's git generator reading {read}," in findings[0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("default", "manifest", "into", "flagged"),
+    [
+        ("main", argo_at("HEAD"), "master", True),
+        ("main", argo_at(None), "master", True),
+        ("main", argo_at("''"), "master", True),
+        ("main", generated_set(git_generator(THIS, "HEAD")), "master", True),
+        ("main", generated_set(git_generator(THIS, None)), "master", True),
+        ("master", argo_at("HEAD"), "main", True),
+        ("main", argo_at("HEAD"), "main", False),
+        ("main", argo_at(None), "main", False),
+        ("master", argo_at("HEAD"), "master", False),
+        ("master", generated_set(git_generator(THIS, "HEAD")), "master", False),
+        ("main", argo_at("HEAD"), "commit", False),
+        (None, argo_at("HEAD"), "master", False),
+    ],
+    ids=[
+        "head-into-other-branch",
+        "none-given-into-other-branch",
+        "empty-into-other-branch",
+        "generator-head-into-other-branch",
+        "generator-none-given-into-other-branch",
+        "head-into-main-default-master",
+        "head-into-default",
+        "none-given-into-default",
+        "head-into-default-master",
+        "generator-head-into-default",
+        "branch-unknown",
+        "default-unknown",
+    ],
+)
+def test_argo_s_head_is_this_tree_only_when_the_default_branch_is_merged_into(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, default: str | None, manifest: str, into: str, flagged: bool
+) -> None:
+    """Argo CD's `HEAD` (a targetRevision or a git generator's revision, none given too) is the
+    remote's default branch: when the checkout records it (`refs/remotes/origin/HEAD`), a pull
+    request into another branch deploys content that is not its tree, and a source at `HEAD` it
+    adds needs a code owner; into the default branch it passes. When review cannot tell the
+    default branch or the branch merged into, `HEAD` passes as before."""
+    git(repo, "remote", "add", "origin", THIS)
+    if default is not None:
+        git(repo, "update-ref", f"refs/remotes/origin/{default}", "main")
+        git(repo, "symbolic-ref", "refs/remotes/origin/HEAD", f"refs/remotes/origin/{default}")
+    path = "argocd/apps.yaml" if "ApplicationSet" in manifest else "clusters/keys.yaml"
+    write(repo, path, manifest)
+    commit_all(repo, "a source at HEAD")
+    code, findings = reviewed_into(repo, into, monkeypatch)
+    if not flagged:
+        assert (code, findings) == (0, []), findings
+        return
+    assert code == 1 and [(f["rule"], f["path"]) for f in findings] == [("trust-anchor-change", path)], (
+        findings
+    )
+    assert THIS in findings[0]["message"]
+
+
 def flux_at(ref: str | None) -> str:
     """A GitRepository `mine` of this repository at `ref` (None: no spec.ref)."""
     source = FLUX_SOURCE % ("GitRepository", "mine", THIS)
