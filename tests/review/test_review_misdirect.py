@@ -1770,6 +1770,16 @@ FLUX_HELM = (
 OTHER = "https://other.example.test/keys.git"
 
 
+def assert_one_unreadable_source(repo: Path, named: str) -> None:
+    """Review fails with one finding on clusters/keys.yaml: a source it cannot read, `named`."""
+    code, findings = run_review(repo, "main", "HEAD")
+    found = [f for f in findings if "adds or changes a source review cannot read" in f["message"]]
+    assert code == 1 and [(f["rule"], f["path"]) for f in found] == [
+        ("trust-anchor-change", "clusters/keys.yaml")
+    ], findings
+    assert named in found[0]["message"]
+
+
 @pytest.mark.parametrize(
     ("manifest", "named"),
     [
@@ -1801,12 +1811,7 @@ def test_a_gitops_source_review_cannot_read_needs_an_owner(repo: Path, manifest:
     git(repo, "remote", "add", "origin", "https://git.example.test/acme/gitops.git")
     write(repo, "clusters/keys.yaml", manifest)
     commit_all(repo, "a remote source")
-    code, findings = run_review(repo, "main", "HEAD")
-    found = [f for f in findings if "adds or changes a source review cannot read" in f["message"]]
-    assert code == 1 and [(f["rule"], f["path"]) for f in found] == [
-        ("trust-anchor-change", "clusters/keys.yaml")
-    ], findings
-    assert named in found[0]["message"]
+    assert_one_unreadable_source(repo, named)
 
 
 @pytest.mark.parametrize(
@@ -1903,12 +1908,7 @@ def test_a_flux_source_another_file_defines_is_looked_up(
     for path, text in {**added, "clusters/keys.yaml": user}.items():
         write(repo, path, text)
     commit_all(repo, "a Flux object")
-    code, findings = run_review(repo, "main", "HEAD")
-    found = [f for f in findings if "adds or changes a source review cannot read" in f["message"]]
-    assert code == 1 and [(f["rule"], f["path"]) for f in found] == [
-        ("trust-anchor-change", "clusters/keys.yaml")
-    ], findings
-    assert named in found[0]["message"]
+    assert_one_unreadable_source(repo, named)
 
 
 @pytest.mark.parametrize(
