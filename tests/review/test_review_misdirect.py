@@ -1770,6 +1770,17 @@ FLUX_HELM = (
 OTHER = "https://other.example.test/keys.git"
 
 
+def assert_judged(code: int, findings: list[dict[str, str]], flagged: bool, *named: str) -> None:
+    """Clean, or one approval needed on clusters/keys.yaml whose message holds each of `named`."""
+    if not flagged:
+        assert (code, findings) == (0, []), findings
+        return
+    assert code == 1 and [(f["rule"], f["path"]) for f in findings] == [
+        ("trust-anchor-change", "clusters/keys.yaml")
+    ], findings
+    assert all(text in findings[0]["message"] for text in named), findings[0]["message"]
+
+
 def assert_one_unreadable_source(repo: Path, named: str) -> None:
     """Review fails with one finding on clusters/keys.yaml: a source it cannot read, `named`."""
     code, findings = run_review(repo, "main", "HEAD")
@@ -2023,14 +2034,7 @@ def test_an_argo_source_of_another_revision_of_this_repository_needs_an_owner(
     write(repo, "clusters/keys.yaml", after)
     commit_all(repo, "a source")
     code, findings = reviewed_into(repo, into, monkeypatch)
-    if not flagged:
-        assert (code, findings) == (0, []), findings
-        return
-    assert code == 1 and [(f["rule"], f["path"]) for f in findings] == [
-        ("trust-anchor-change", "clusters/keys.yaml")
-    ], findings
-    assert "adds or changes a source review cannot read" in findings[0]["message"]
-    assert THIS in findings[0]["message"]
+    assert_judged(code, findings, flagged, "adds or changes a source review cannot read", THIS)
 
 
 def generated_set(generator: str, template: str = "path: '{{path}}'") -> str:
@@ -2256,13 +2260,7 @@ def test_a_flux_source_of_another_revision_of_this_repository_needs_an_owner(
     write(repo, "clusters/keys.yaml", FLUX_USER % "mine")
     commit_all(repo, "a Flux object")
     code, findings = reviewed_into(repo, into, monkeypatch)
-    if not flagged:
-        assert (code, findings) == (0, []), findings
-        return
-    assert code == 1 and [(f["rule"], f["path"]) for f in findings] == [
-        ("trust-anchor-change", "clusters/keys.yaml")
-    ], findings
-    assert f"GitRepository/mine {THIS}" in findings[0]["message"]
+    assert_judged(code, findings, flagged, f"GitRepository/mine {THIS}")
 
 
 OCI = (
