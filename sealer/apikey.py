@@ -129,7 +129,7 @@ def redact(text: str) -> str:
     parts, done = [], 0
     for start, end, env in _shown_keys(text):
         parts.append(text[done:start] + f"{PREFIX}_{env}_[redacted]" if start >= done else "[redacted]")
-        done = end
+        done = max(done, end)  # a key inside another never moves back
     return "".join(parts) + text[done:]
 
 
