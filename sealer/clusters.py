@@ -113,7 +113,7 @@ def compare_all(
     """`sealer status` over every cluster: each compared on its own through its context, then
     merged; in sync only when each is. A cluster left out of the map or unreadable is reported
     and is never in sync."""
-    current = ledger.current(env.keys, ledger.load(cfg.root, env.name))  # a bad ledger: exit 2
+    current = ledger.current(env.keys, ledger.load_expected(cfg.root, env.name))  # bad or gone: exit 2
     reports = [_one_cluster(cfg, env, kubeconfig, c.name, compare_one) for c in env.clusters]
     entries = merged_entries({n: r.key_id if (r := current.get(n)) else None for n in env.keys}, reports)
     for row in entries:

@@ -332,6 +332,19 @@ def test_a_context_of_no_cluster_is_bad_input(
     assert all(kube.requests_to("/api/v1/", "GET") == 0 for kube in kubes.values())
 
 
+def test_a_missing_ledger_is_bad_input_not_a_cluster_out_of_sync(
+    repo: Path, rotated_twice: Any, kubes: dict[str, FakeKube], contexts_file: Path
+) -> None:
+    """Read per cluster, a deleted ledger was each cluster's own error (exit 1, "not in sync"):
+    it is the repository's, one line and exit 2 as with one cluster."""
+    _, now = rotated_twice
+    for cluster, kube in kubes.items():
+        serve(kube, cluster, now, repo)
+    (repo / "ledger" / f"{ENV}.yaml").unlink()
+    line = one_line_error(status(repo, contexts_file), 2)
+    assert line.startswith(f"sealer: ledger/{ENV}.yaml is missing, but HEAD holds it")
+
+
 def without_contexts(repo: Path) -> None:
     with config.edit(repo) as doc:
         del doc["environments"][ENV]["clusterContexts"]
