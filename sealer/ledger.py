@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sealer import apikey, git, layout, repofiles, yamlio
 from sealer.durations import MAX_DAYS
-from sealer.errors import BadInput, ConfigError
+from sealer.errors import BadInput, ConfigError, GitError
 from sealer.layout import ledger_file, ledger_path
 from sealer.records import ACTIVE, PENDING, STATUSES, KeyRecord, iso
 
@@ -60,8 +60,11 @@ def load_expected(root: Path, env: str) -> list[KeyRecord]:
 def _implied_by(root: Path, env: str) -> str | None:
     """Why ENV must have a ledger (it had keys), or None for an environment never rotated."""
     rel = ledger_file(env)
-    if git.probe(root, "cat-file", "-e", f"HEAD:{rel}") is not None:
-        return f"HEAD holds it: restore it with `git checkout HEAD -- {rel}`"
+    try:
+        if git.probe(root, "cat-file", "-e", f"HEAD:{rel}") is not None:
+            return f"HEAD holds it: restore it with `git checkout HEAD -- {rel}`"
+    except GitError:  # no git on this machine (`check` reads the files alone): they tell
+        pass
     for folder in (layout.sealed_dir(env), f"{layout.REGISTRY_DIR}/{env}/"):
         if (root / folder).is_dir() and any((root / folder).iterdir()):
             return f"{folder} holds {env}'s keys: restore the ledger from Git"
