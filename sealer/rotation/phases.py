@@ -301,11 +301,12 @@ def _apply(
         envs_json.append(json.dumps(entry.result["envs"], sort_keys=True))  # for the outputs
 
     stores = Stores(cfg)
-    registered = sync.register(stores, [p.env for p in plans], {p.env.name: p.new_records for p in plans})
+    tidied: list[str] = []  # earlier runs' leftovers cleaned up: they stay done if the run stops
+    new = {p.env.name: p.new_records for p in plans}
+    registered = sync.register(stores, [p.env for p in plans], new, tidied)
     files = planning.files_of(plans)
-    entry = transaction.run(
-        root, git_dir, entry, files, lambda: sync.compensate(registered), request.commit, describe, started
-    )
+    undo = partial(sync.compensate, registered, tidied)
+    entry = transaction.run(root, git_dir, entry, files, undo, request.commit, describe, started)
     if entry.phase == journal.WRITTEN:  # --no-commit: the keys wait (pending) for the user's commit
         return _report(root, entry, resumed=False)
     return roll_forward(
