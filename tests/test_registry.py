@@ -19,6 +19,7 @@ from support import rotated_repos
 from support.cli import sealer as cli
 from support.fake_http import Request
 from support.fake_kube import FakeKube
+from support.fake_kube import status as kube_status
 from support.git import commit_all, git
 from support.repos import (
     active,
@@ -1019,6 +1020,37 @@ def test_keys_compromised_drops_an_accepted_key_a_rotation_under_review_publishe
     again = cli(repo, "keys", "compromised", "staging", leaked.key_id, "-o", "json")
     assert again.exit_code == 0, again.output  # a rerun finds it gone
     assert live(kube_server) == after and git(repo, "rev-parse", "--verify", branch)
+
+
+def test_keys_compromised_whose_registry_read_back_fails_is_partly_done(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    """README (keys compromised, exit 4): the live registry is written without the leaked key,
+    then its read-back fails: the cluster may already refuse the key, so not exit 2 ("nothing
+    changed") but 4, saying what may have landed; running it again finishes it."""
+    go_direct(repo, kubeconfig)
+    branch, at_commit = rotate_on_branch(repo)
+    leaked = active(at_commit)
+
+    def read_back_fails(request: Request) -> None:
+        if request.method == "PUT":  # stored; the GET reading it back gets a 500
+            kube_server.answer_next(kube_status(500, "etcdserver: request timed out"), SECRET[1], "GET")
+
+    kube_server.before_request = read_back_fails
+    try:
+        result = cli(repo, "keys", "compromised", "staging", leaked.key_id)
+    finally:
+        kube_server.before_request = None
+        kube_server.clear_faults()
+    assert result.exit_code == 4, (result.output, result.exception)
+    (line,) = result.stderr.splitlines()
+    assert "may already have been written without it" in line, line
+    assert f"run `sealer keys compromised staging {leaked.key_id}` again" in line, line
+    after = live(kube_server)
+    assert after is not None and registry.check(after, leaked.fingerprint, utcnow()) != VALID
+    again = cli(repo, "keys", "compromised", "staging", leaked.key_id)
+    assert again.exit_code == 0, again.output
+    assert live(kube_server) == after
 
 
 def test_a_pushed_branch_with_a_broken_ledger_naming_the_key_does_not_stop_the_incident(
