@@ -121,11 +121,15 @@ def register(
             store, keep = stores.of(env), {r.key_id for r in new[env.name]}
             revoked: list[KeyRecord] = []
             removed: list[KeyRecord] = []
+            unsure: list[str] = []
             try:
                 tidy(stores.cfg.root, store, env.name, revoked, keep, removed)
+            except WriteUnconfirmed:
+                unsure.append(f"one more in {env.name} was sent (not confirmed)")
+                raise
             finally:
                 tidied += [f"{r.key_id} ({env.name}) removed as a stale pending key" for r in removed]
-                tidied += [f"{r.key_id} ({env.name}) revoked as abandoned" for r in revoked]
+                tidied += [f"{r.key_id} ({env.name}) revoked as abandoned" for r in revoked] + unsure
     except BaseException:
         compensate(done, tidied)
         raise

@@ -1049,3 +1049,28 @@ def test_rotate_stopped_before_its_commit_names_the_clean_up_it_made(
     assert all(k in line for k in abandoned), line
     statuses = {r.key_id: r.status for r in store_of(vault_repo).list(REPO_ENV)}
     assert set(statuses.values()) == {"revoked"} and set(statuses) == abandoned  # its own keys gone
+
+
+def test_rotate_whose_clean_up_write_is_not_confirmed_says_it_may_have_landed(
+    vault_repo: Path, vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README (Never half-done): the first clean-up of an earlier run (an abandoned key revoked)
+    is sent but its read-back fails: it may have landed, so not exit 2 but 4, saying so."""
+    from sealer.backends import vault_kv
+    from sealer.errors import WriteUnconfirmed
+
+    first = sealer(vault_repo, "rotate", REPO_ENV, "--branch", "sealer/first", "-o", "json")
+    assert first.exit_code == 0, first.stderr
+    git(vault_repo, "branch", "-q", "-D", "sealer/first")
+    registrations = len(json.loads(first.stdout)["keys"])
+    confirm, confirmed = vault_kv.VaultKV._confirm, []
+
+    def clean_up_unconfirmed(kv: Any, path: str, data: dict[str, Any], version: int) -> None:
+        confirm(kv, path, data, version)
+        confirmed.append(version)
+        if len(confirmed) == registrations + 1:  # the registrations, then the first revocation
+            raise WriteUnconfirmed("vault: writing: not counted as written")
+
+    monkeypatch.setattr(vault_kv.VaultKV, "_confirm", clean_up_unconfirmed)
+    line = one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--branch", "sealer/second"), 4)
+    assert "nothing was committed" in line and "was sent (not confirmed)" in line, line
