@@ -12,11 +12,12 @@ sealer.yaml configures.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
 import sys
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -252,6 +253,19 @@ def revoke_committed(stores: Stores, commit: str, revocations: list[list[str]], 
         store.revoke(env.name, key_id, record.revoke_at if record.status == GRACE else None)
         done.append(key_id)
     return done
+
+
+@contextlib.contextmanager
+def outside_git(key_id: str) -> Iterator[None]:
+    """A revocation the store alone makes (no commit: the ledger holds the key revoked already,
+    or never held it). A write sent but not confirmed may have landed: partly done, never
+    "nothing changed" (exit 2)."""
+    try:
+        yield
+    except WriteUnconfirmed as err:
+        raise PartlyDone(
+            f"{err}; the key store may hold {key_id} revoked already: run the same command again to finish"
+        ) from None
 
 
 def follow_ledger_revocation(store: KeyStore, env_name: str, key_id: str) -> bool:

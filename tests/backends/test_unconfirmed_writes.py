@@ -1074,3 +1074,31 @@ def test_rotate_whose_clean_up_write_is_not_confirmed_says_it_may_have_landed(
     monkeypatch.setattr(vault_kv.VaultKV, "_confirm", clean_up_unconfirmed)
     line = one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--branch", "sealer/second"), 4)
     assert "nothing was committed" in line and "was sent (not confirmed)" in line, line
+
+
+@pytest.mark.parametrize("command", ["revoke", "compromised"])
+def test_keys_revoke_in_the_store_alone_whose_write_is_not_confirmed_is_partly_done(
+    vault_repo: Path, vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """README (exit 4): a key no ledger holds is revoked in the store alone (no commit); its
+    write is sent but not read back: it may have landed, so not exit 2 ("nothing changed") but
+    4, and running the same command again finishes it."""
+    from sealer.backends import vault_kv
+    from sealer.errors import WriteUnconfirmed
+
+    outside = pending_key(REPO_ENV, "apiKey", utcnow())[1]
+    store_of(vault_repo).register(outside)
+    store_of(vault_repo).accept(REPO_ENV, outside.key_id)
+    confirm = vault_kv.VaultKV._confirm
+
+    def unconfirmed(kv: Any, path: str, data: dict[str, Any], version: int) -> None:
+        confirm(kv, path, data, version)
+        raise WriteUnconfirmed("vault: writing: not counted as written")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(vault_kv.VaultKV, "_confirm", unconfirmed)
+        line = one_line_error(sealer(vault_repo, "keys", command, REPO_ENV, outside.key_id), 4)
+    assert f"may hold {outside.key_id} revoked already: run the same command again" in line, line
+    again = sealer(vault_repo, "keys", command, REPO_ENV, outside.key_id)
+    assert again.exit_code == 0, again.output
+    assert {r.key_id: r.status for r in store_of(vault_repo).list(REPO_ENV)}[outside.key_id] == "revoked"
