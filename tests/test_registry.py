@@ -1053,6 +1053,26 @@ def test_keys_compromised_whose_registry_read_back_fails_is_partly_done(
     assert live(kube_server) == after
 
 
+def test_keys_compromised_whose_registry_reached_one_cluster_of_two_names_it(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    """README (keys compromised, exit 4): the leaked key is dropped from the first cluster's
+    registry, then the second refuses (403): partly done, naming the cluster done."""
+    go_direct(repo, kubeconfig)
+    _, at_commit = rotate_on_branch(repo)
+    leaked = active(at_commit)
+    go_direct(repo, kubeconfig, contexts="admin,viewer")  # viewer may not read Secrets
+    result = cli(repo, "keys", "compromised", "staging", leaked.key_id)
+    assert result.exit_code == 4, (result.output, result.exception)
+    (line,) = result.stderr.splitlines()
+    assert (
+        "forbidden" in line
+        and f"the key registry of staging on admin no longer lists {leaked.key_id}" in line
+    )
+    after = live(kube_server)
+    assert after is not None and registry.check(after, leaked.fingerprint, utcnow()) != VALID
+
+
 def test_a_registry_write_whose_connection_drops_is_never_sent_again(
     repo: Path, kube_server: FakeKube, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
