@@ -38,7 +38,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from sealer.backends.base import bounded, reading_back
+from sealer import deadline
+from sealer.backends.base import reading_back
 from sealer.backends.credentials import AwsSource, url_problem
 from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 from sealer.records import (
@@ -278,7 +279,7 @@ class DynamoStore:
         return f"region {self.client.meta.region_name}"
 
     def _bounded(self, what: str, call: Callable[[], T], writes: bool = False) -> T:
-        return bounded(f"dynamodb: {self._where()}", what, call, writes)
+        return deadline.request(f"dynamodb: {self._where()}", what, call, writes)
 
     def _write(self, what: str, call: Callable[[], T]) -> T:
         """One write request (botocore retrying in it). A failure that may have reached the table
