@@ -11,15 +11,22 @@ row per key table), under an advisory lock so two first users do not race. A par
 index lets the database itself refuse a second active key per (env, name); an activation
 locks the rows it reads (FOR UPDATE, in key order, so two activations cannot deadlock) and
 writes the demotions and the activation in one transaction.
+
+Each transaction is one request bounded in wall-clock time (`deadline.request`); the server
+ends what sealer leaves behind (statement, lock and idle-transaction timeouts of twice the
+bound), and a transaction given up is rolled back rather than committed. A write whose COMMIT
+is not answered (the connection lost or ended) is of unknown fate: WriteUnconfirmed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -229,12 +236,16 @@ class PostgresStore:
         """`work(cursor)` in one transaction on a new connection, bounded in wall-clock time
         (`deadline.request`) and on the server (`_bounded_on_the_server`); driver errors become
         BackendError. A write cut off by the bound may still commit: WriteUnconfirmed."""
-        return deadline.request("postgres: the database", what, lambda: self._transaction(work, write), write)
+        given_up = time.monotonic() + deadline.MAX_REQUEST_SECONDS
+        transaction = functools.partial(self._transaction, work, write, given_up)
+        return deadline.request("postgres: the database", what, transaction, write)
 
-    def _transaction(self, work: Callable[[psycopg.Cursor[Any]], T], write: bool) -> T:
+    def _transaction(self, work: Callable[[psycopg.Cursor[Any]], T], write: bool, given_up: float) -> T:
         """A write refuses a standby: a revocation there would fail, or worse land nowhere visible.
         A COMMIT sent whose answer never came (the connection lost or ended) may have landed: a
-        WriteUnconfirmed, so a rotation undoes it too, never a plain outage."""
+        WriteUnconfirmed, so a rotation undoes it too, never a plain outage. Once the caller has
+        given up (`given_up` passed) the work is rolled back, not committed: its undoing may have
+        run already, and must not be outlived by the write it undid."""
         import psycopg
 
         with _translated(), self._connect() as conn:
@@ -245,6 +256,8 @@ class PostgresStore:
                 if write:
                     _refuse_standby(cur)
                 result = work(cur)
+            if time.monotonic() >= given_up:
+                raise BackendError("postgres: the request was given up before its commit: rolled back")
             try:
                 conn.commit()
             except psycopg.OperationalError as err:

@@ -205,3 +205,41 @@ def test_postgres_request_waiting_on_a_lock_is_cut_off_and_ended_by_the_server(
     with psycopg.connect(autocommit=True) as observer:
         assert _sealer_sessions_waiting(observer) == 1
         assert _until(lambda: _sealer_sessions_waiting(observer) == 0, 5), "the server kept waiting"
+
+
+def test_postgres_write_given_up_is_rolled_back_not_committed_later(
+    postgres_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sealer gives up on a registration waiting for another session's insert of the same key
+    to end; its rotation then removes the key (nothing is there yet). That session then rolls
+    back, before the server's own bound: the registration left behind must not be committed
+    after its undoing ran."""
+    import psycopg
+    from psycopg import sql
+
+    from sealer import deadline
+
+    monkeypatch.setattr(deadline, "MAX_REQUEST_SECONDS", 0.5)
+    record = _keys()[1]
+    postgres_store.health()  # the table exists
+    table = sql.Identifier(postgres_store.schema, postgres_store.table)
+    with psycopg.connect(application_name="blocker") as blocker:
+        blocker.execute(
+            sql.SQL(
+                "INSERT INTO {} (env, name, key_id, fingerprint, created, status) "
+                "VALUES (%s, %s, %s, %s, now(), 'pending')"
+            ).format(table),
+            (ENV, NAME, record.key_id, record.fingerprint),
+        )
+        with pytest.raises(WriteUnconfirmed):
+            postgres_store.register(record)
+        postgres_store.remove_pending(ENV, record.key_id)  # the rotation's compensation: nothing there
+        blocker.rollback()  # the session left behind goes on
+    with psycopg.connect(autocommit=True) as observer:
+        assert _until(lambda: _sealer_sessions(observer) == 0, 5), "the session left behind kept going"
+    assert postgres_store.list(ENV) == []
+
+
+def _sealer_sessions(observer: Any) -> int:
+    query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sealer'"
+    return int(observer.execute(query).fetchone()[0])
