@@ -732,10 +732,10 @@ def test_kubernetes_registry_read_back_trickling_is_cut_off(
     time, each well within the socket timeout: the wall-clock bound ends it with one line."""
     import threading
 
-    from sealer import kube_objects
+    from sealer import deadline
     from sealer.errors import WriteUnconfirmed
 
-    monkeypatch.setattr(kube_objects, "MAX_REQUEST_SECONDS", 0.5)
+    monkeypatch.setattr(deadline, "MAX_REQUEST_SECONDS", 0.5)
     old, new = _keys()
     _activate_old(k8s_direct_store, old, new)
     stop = threading.Event()
@@ -873,12 +873,13 @@ def test_rotate_whose_registration_write_is_cut_off_removes_it(
 
 
 def test_the_readme_states_the_bound_of_a_store_request() -> None:
-    from sealer import kube_objects
-    from sealer.backends import base
+    from sealer import deadline
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    assert base.MAX_REQUEST_SECONDS == kube_objects.MAX_REQUEST_SECONDS
-    assert f"answered within {base.MAX_REQUEST_SECONDS:g} seconds in all" in " ".join(readme.split())
+    said = " ".join(readme.split())
+    assert f"answered within {deadline.MAX_REQUEST_SECONDS:g} seconds in all" in said
+    assert "each PostgreSQL transaction, DynamoDB's table creation and credential fetching included" in said
+    assert "PostgreSQL write whose `COMMIT` is not answered (the connection lost or ended)" in said
 
 
 def test_vault_trickling_its_answer_is_cut_off(
@@ -1102,3 +1103,80 @@ def test_keys_revoke_in_the_store_alone_whose_write_is_not_confirmed_is_partly_d
     again = sealer(vault_repo, "keys", command, REPO_ENV, outside.key_id)
     assert again.exit_code == 0, again.output
     assert {r.key_id: r.status for r in store_of(vault_repo).list(REPO_ENV)}[outside.key_id] == "revoked"
+
+
+def _trickle_action(
+    proxy: DroppingDynamo, monkeypatch: pytest.MonkeyPatch, action: str, after: str = ""
+) -> Any:
+    """The first request for `action` (x-amz-target, or the form's Action for STS) made after one
+    for `after` (or after none) gets its answer a byte at a time for 5 s; the bound is 0.5 s."""
+    import threading
+
+    from sealer import deadline
+
+    monkeypatch.setattr(deadline, "MAX_REQUEST_SECONDS", 0.5)
+    stop = threading.Event()
+    timer = threading.Timer(5, stop.set)  # without the bound, the call ends here (and succeeds)
+    seen: list[str] = []
+
+    def trickled(request: Request) -> Response:
+        answer = proxy.handle(request)
+        answer.trickle_until = stop
+        return answer
+
+    def hook(request: Request) -> None:
+        name = request.headers.get("x-amz-target", "").rsplit(".", 1)[-1] or request.body.decode()
+        if action in name and (not after or after in seen) and not timer.is_alive():
+            timer.start()
+            proxy.answer_next(trickled, match="/", method="POST")
+        seen.append(name)
+
+    proxy.before_request = hook
+    return stop, timer
+
+
+@pytest.mark.parametrize(
+    ("action", "after", "what"),
+    [("CreateTable", "", "creating table"), ("DescribeTable", "CreateTable", "waiting for table")],
+    ids=["create", "wait"],
+)
+def test_dynamodb_table_creation_trickling_is_cut_off(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch, action: str, after: str, what: str
+) -> None:
+    """The first use creates the table, then waits for it: each is one bounded request."""
+    store, proxy = dropping
+    stop, timer = _trickle_action(proxy, monkeypatch, action, after)
+    try:
+        message = backend_error(lambda: store.list(ENV))
+    finally:
+        stop.set()
+        timer.cancel()
+    assert message == (
+        f"dynamodb: {proxy.url} did not answer within 0.5 seconds while {what} {store.table}"
+        + (" to be created" if action == "DescribeTable" else "")
+    )
+
+
+def test_dynamodb_credentials_trickling_are_cut_off(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Credentials from a role assumed through STS: an STS endpoint trickling its answer fails
+    the command with one line, as a store request does."""
+    from sealer.backends.credentials import AwsSource
+    from sealer.backends.dynamodb import DynamoStore
+
+    store, proxy = dropping
+    role = "arn:aws:iam::123456789012:role/sealer"
+    options = {"table": store.table, "region": "eu-west-1", "endpoint_url": proxy.url}
+    assuming = DynamoStore(
+        options, tmp_path, source=AwsSource(env=ENV, role_arn=role, sts_endpoint_url=proxy.url)
+    )
+    stop, timer = _trickle_action(proxy, monkeypatch, "AssumeRole")
+    try:
+        message = backend_error(lambda: assuming.list(ENV))
+    finally:
+        stop.set()
+        timer.cancel()
+    assert message == (
+        f"dynamodb: {ENV}: AWS (role {role}) did not answer within 0.5 seconds while fetching credentials"
+    )

@@ -229,9 +229,9 @@ def trickling(
 ) -> Iterator[None]:
     """The next `method` request to `match` gets `answer`, sent a byte at a time (each well within
     the socket timeout) for 5 s at most; the store's wall-clock bound is shortened to 0.5 s."""
-    from sealer.backends import base
+    from sealer import deadline
 
-    monkeypatch.setattr(base, "MAX_REQUEST_SECONDS", 0.5)
+    monkeypatch.setattr(deadline, "MAX_REQUEST_SECONDS", 0.5)
     stop = threading.Event()
     timer = threading.Timer(5, stop.set)  # without the bound, the call ends here (and succeeds)
 
