@@ -8,7 +8,14 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from sealer.errors import BackendError, WriteUnconfirmed
+
 T = TypeVar("T")
+
+# One request's bound to a key store or the Kubernetes API, in wall-clock time: each client
+# library's timeout bounds one wait for a byte only, so a server trickling its answer could hold
+# a command for hours.
+MAX_REQUEST_SECONDS = 60.0
 
 
 def within(seconds: float, call: Callable[[], T], timed_out: Callable[[], BaseException], name: str) -> T:
@@ -30,3 +37,16 @@ def within(seconds: float, call: Callable[[], T], timed_out: Callable[[], BaseEx
     if error is not None:
         raise error
     return value  # type: ignore[return-value]  # `call` returned it: a T, None included
+
+
+def request(server: str, what: str, call: Callable[[], T], writes: bool = False) -> T:
+    """`call()` (one request of a store's or the API server's client), or BackendError once
+    MAX_REQUEST_SECONDS pass: a WriteUnconfirmed when the request `writes` (sent, it may still
+    land). `server` starts the message ("vault: https://…")."""
+    error = WriteUnconfirmed if writes else BackendError
+    return within(
+        MAX_REQUEST_SECONDS,
+        call,
+        lambda: error(f"{server} did not answer within {MAX_REQUEST_SECONDS:g} seconds while {what}"),
+        "sealer-store-request",
+    )

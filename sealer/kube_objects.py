@@ -17,8 +17,6 @@ from sealer import deadline, kube
 from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 
 KINDS = {"ConfigMap": "config_map", "Secret": "secret"}
-# Each call's bound in wall-clock time: `kube.TIMEOUT_SECONDS` bounds each wait for a byte only.
-MAX_REQUEST_SECONDS = 60.0
 
 T = TypeVar("T")
 
@@ -49,17 +47,9 @@ def _server(api: Any) -> str:
 
 
 def _bounded(api: Any, what: str, call: Callable[[], T], writes: bool = False) -> T:
-    """`call()` within MAX_REQUEST_SECONDS: a server trickling its answer cannot hold a command.
-    A write cut off may still land: WriteUnconfirmed."""
-    error = WriteUnconfirmed if writes else BackendError
-    return deadline.within(
-        MAX_REQUEST_SECONDS,
-        call,
-        lambda: error(
-            f"kubernetes: {_server(api)} did not answer within {MAX_REQUEST_SECONDS:g} seconds while {what}"
-        ),
-        "sealer-kube-request",
-    )
+    """`call()` within the one request bound (`deadline.request`): a server trickling its answer
+    cannot hold a command. A write cut off may still land: WriteUnconfirmed."""
+    return deadline.request(f"kubernetes: {_server(api)}", what, call, writes)
 
 
 @contextlib.contextmanager

@@ -46,7 +46,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
-from sealer.backends.base import bounded, may_have_arrived, reading_back
+from sealer import deadline
+from sealer.backends.base import may_have_arrived, reading_back
 from sealer.backends.credentials import Auth0Login, Auth0Source, is_loopback
 from sealer.backends.document import Records, WholeDocumentStore, check_unique
 from sealer.errors import BackendError, BadInput, WriteUnconfirmed
@@ -337,7 +338,7 @@ class Auth0Store(WholeDocumentStore):
 
         for attempt in range(self.rate_retries + 1):
             try:
-                return bounded(f"auth0: {self._host}", f"requesting {where}", request, writes)
+                return deadline.request(f"auth0: {self._host}", f"requesting {where}", request, writes)
             except (ApiError, Auth0Error) as err:
                 status, headers = _status_and_headers(err)
                 if status != 429 or attempt == self.rate_retries:

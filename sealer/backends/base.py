@@ -8,30 +8,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import sys
-from collections.abc import Callable, Iterator
-from typing import ClassVar, Protocol, TypeVar
+from collections.abc import Iterator
+from typing import ClassVar, Protocol
 
-from sealer import deadline
 from sealer.errors import BackendError, WriteUnconfirmed
 from sealer.records import GraceEnds, KeyRecord
-
-T = TypeVar("T")
-
-# One store request's bound in wall-clock time: each client library's timeout bounds one wait
-# for a byte only, so a server trickling its answer could hold a command for hours.
-MAX_REQUEST_SECONDS = 60.0
-
-
-def bounded(server: str, what: str, call: Callable[[], T], writes: bool = False) -> T:
-    """`call()` (one request of a store's client), or BackendError once MAX_REQUEST_SECONDS pass:
-    a WriteUnconfirmed when the request `writes` (sent, it may still land)."""
-    error = WriteUnconfirmed if writes else BackendError
-    return deadline.within(
-        MAX_REQUEST_SECONDS,
-        call,
-        lambda: error(f"{server} did not answer within {MAX_REQUEST_SECONDS:g} seconds while {what}"),
-        "sealer-store-request",
-    )
 
 
 def may_have_arrived(err: BaseException) -> bool:

@@ -38,7 +38,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from sealer.backends.base import bounded, reading_back
+from sealer import deadline
+from sealer.backends.base import reading_back
 from sealer.backends.credentials import AwsSource, url_problem
 from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 from sealer.records import (
@@ -76,27 +77,6 @@ Records = list[KeyRecord]  # `list` is a method name in the store class
 Writes = list[Item]
 
 
-def create_table(client: Any, table: str) -> None:
-    """Create the key table and wait until it is usable (an existing table is fine)."""
-    try:
-        client.create_table(
-            TableName=table,
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        log.debug("dynamodb: created table %s", table)
-    except client.exceptions.ResourceInUseException:
-        pass  # another first user created it
-    client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 2, "MaxAttempts": 60})
-
-
 class DynamoStore:
     kind: ClassVar[str] = "dynamodb"
 
@@ -114,6 +94,9 @@ class DynamoStore:
     @property
     def client(self) -> Any:
         """The boto3 DynamoDB client (thread-safe; made once)."""
+        return self._made_client()
+
+    def _made_client(self) -> Any:
         with self._client_lock:
             if self._client is None:
                 from botocore.config import Config
@@ -123,14 +106,51 @@ class DynamoStore:
                     connect_timeout=5,
                     read_timeout=15,
                 )
+                # Getting credentials may ask STS, a metadata or SSO endpoint: bounded like a request.
+                fetching = f"dynamodb: {self._env()}AWS ({self.source.describe()})"
                 with self._translated(f"credentials from {self.source.describe()}"):
-                    session = self.source.session(self.region)
+                    session = deadline.request(
+                        fetching, "fetching credentials", lambda: self.source.session(self.region)
+                    )
                 with self._translated():
-                    self._client = session.client(
-                        "dynamodb", region_name=self.region, endpoint_url=self.endpoint_url, config=config
+                    self._client = deadline.request(
+                        fetching,
+                        "fetching credentials",
+                        lambda: session.client(
+                            "dynamodb", region_name=self.region, endpoint_url=self.endpoint_url, config=config
+                        ),
                     )
                 self._client.meta.events.register("needs-retry.dynamodb", _note_attempt)
             return self._client
+
+    def create_table(self) -> None:
+        """Create the key table and wait until it is usable (an existing table is fine); the
+        request, then the wait, each within the one request bound (`deadline.request`)."""
+        client, table = self.client, self.table
+        try:
+            self._bounded(
+                f"creating table {table}",
+                lambda: client.create_table(
+                    TableName=table,
+                    AttributeDefinitions=[
+                        {"AttributeName": "pk", "AttributeType": "S"},
+                        {"AttributeName": "sk", "AttributeType": "S"},
+                    ],
+                    KeySchema=[
+                        {"AttributeName": "pk", "KeyType": "HASH"},
+                        {"AttributeName": "sk", "KeyType": "RANGE"},
+                    ],
+                    BillingMode="PAY_PER_REQUEST",
+                ),
+            )
+            log.debug("dynamodb: created table %s", table)
+        except client.exceptions.ResourceInUseException:
+            pass  # another first user created it
+        wait = client.get_waiter("table_exists").wait
+        config = {"Delay": 2, "MaxAttempts": max(1, int(deadline.MAX_REQUEST_SECONDS // 2))}
+        self._bounded(
+            f"waiting for table {table} to be created", lambda: wait(TableName=table, WaiterConfig=config)
+        )
 
     def register(self, record: KeyRecord) -> None:
         item = _item(record.with_status(PENDING), time.time_ns())
@@ -278,7 +298,8 @@ class DynamoStore:
         return f"region {self.client.meta.region_name}"
 
     def _bounded(self, what: str, call: Callable[[], T], writes: bool = False) -> T:
-        return bounded(f"dynamodb: {self._where()}", what, call, writes)
+        self._made_client()  # first: fetching credentials is bounded on its own, and says so
+        return deadline.request(f"dynamodb: {self._where()}", what, call, writes)
 
     def _write(self, what: str, call: Callable[[], T]) -> T:
         """One write request (botocore retrying in it). A failure that may have reached the table
@@ -337,7 +358,7 @@ class DynamoStore:
             if not self.may_create:
                 missing = f"dynamodb: table {self.table} does not exist and create_table is off"
                 raise BackendError(missing) from None
-            create_table(self.client, self.table)
+            self.create_table()
         self._ready = True
 
     def _partition(self, env_name: str) -> tuple[Records, dict[str, str]]:

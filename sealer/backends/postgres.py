@@ -11,21 +11,29 @@ row per key table), under an advisory lock so two first users do not race. A par
 index lets the database itself refuse a second active key per (env, name); an activation
 locks the rows it reads (FOR UPDATE, in key order, so two activations cannot deadlock) and
 writes the demotions and the activation in one transaction.
+
+Each transaction is one request bounded in wall-clock time (`deadline.request`); the server
+ends what sealer leaves behind (statement, lock and idle-transaction timeouts of twice the
+bound), and a transaction given up is rolled back rather than committed. A write whose COMMIT
+is not answered (the connection lost or ended) is of unknown fate: WriteUnconfirmed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from sealer import deadline
 from sealer.backends.credentials import PostgresSource
-from sealer.errors import BackendError, BadInput
+from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 from sealer.records import (
     ACTIVE,
     PENDING,
@@ -47,6 +55,7 @@ if TYPE_CHECKING:
     import psycopg
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Records = list[KeyRecord]  # `list` is a method name in the store class
 
@@ -99,11 +108,14 @@ class PostgresStore:
 
         row = _row(record.with_status(PENDING))
         insert = self._sql(f"INSERT INTO {{table}} ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(row))})")
-        with self._transaction() as cur:
+
+        def work(cur: psycopg.Cursor[Any]) -> None:
             try:
                 cur.execute(insert, row)
             except psycopg.errors.UniqueViolation:
                 raise BackendError(f"postgres: {record.env}: key {record.key_id} exists already") from None
+
+        self._run(f"registering key {record.key_id} of {record.env}", work)
         log.debug("postgres: registered %s for %s/%s", record.key_id, record.env, record.name)
 
     def activate(self, env_name: str, name: str, key_id: str, revoke_previous_at: GraceEnds) -> None:
@@ -113,7 +125,8 @@ class PostgresStore:
             f"SELECT {_COLUMNS} FROM {{table}} WHERE env = %s AND (key_id = %s OR "
             "(name = %s AND status IN ('pending', 'accepted', 'active'))) ORDER BY key_id FOR UPDATE"
         )
-        with self._transaction() as cur:
+
+        def work(cur: psycopg.Cursor[Any]) -> int:
             cur.execute(self._sql(query), (env_name, key_id, name))
             records = [_record(row) for row in cur.fetchall()]
             changes = plan_activate(records, env_name, name, key_id, revoke_previous_at, utcnow())
@@ -123,39 +136,47 @@ class PostgresStore:
                 raise BackendError(
                     f"postgres: {env_name}: another {name!r} key became active meanwhile"
                 ) from None
-        log.debug(
-            "postgres: activated %s for %s/%s (%d records changed)", key_id, env_name, name, len(changes)
-        )
+            return len(changes)
+
+        changed = self._run(f"activating key {key_id} of {env_name}", work)
+        log.debug("postgres: activated %s for %s/%s (%d records changed)", key_id, env_name, name, changed)
 
     def accept(self, env_name: str, key_id: str) -> None:
-        with self._transaction() as cur:
+        def work(cur: psycopg.Cursor[Any]) -> None:
             changed = plan_accept(self._locked(cur, env_name, key_id), env_name, key_id)
             self._write_states(cur, [changed] if changed else [])
+
+        self._run(f"accepting key {key_id} of {env_name}", work)
         log.debug("postgres: accepted %s of %s", key_id, env_name)
 
     def revoke(self, env_name: str, key_id: str, at: dt.datetime | None = None) -> None:
-        with self._transaction() as cur:
+        def work(cur: psycopg.Cursor[Any]) -> None:
             record = self._locked(cur, env_name, key_id)
             if record is None:
                 raise BackendError(f"postgres: {env_name}: no key {key_id}")
             changed = plan_revoke(record, at, utcnow())
             self._write_states(cur, [changed] if changed else [])
+
+        self._run(f"revoking key {key_id} of {env_name}", work)
         log.debug("postgres: revoked %s of %s (at %s)", key_id, env_name, at)
 
     def remove_pending(self, env_name: str, key_id: str) -> None:
-        with self._transaction() as cur:
+        def work(cur: psycopg.Cursor[Any]) -> None:
             if must_remove(self._locked(cur, env_name, key_id), env_name, key_id):
                 cur.execute(
                     self._sql("DELETE FROM {table} WHERE env = %s AND key_id = %s"), (env_name, key_id)
                 )
-                log.debug("postgres: removed pending %s of %s", key_id, env_name)
+
+        self._run(f"removing pending key {key_id} of {env_name}", work)
+        log.debug("postgres: removed pending %s of %s (if it was there)", key_id, env_name)
 
     def copy_in(self, record: KeyRecord) -> None:
         import psycopg
 
         row = _row(record)
         insert = self._sql(f"INSERT INTO {{table}} ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(row))})")
-        with self._transaction() as cur:
+
+        def work(cur: psycopg.Cursor[Any]) -> None:
             found = self._locked(cur, record.env, record.key_id)
             actives = self._active_of(cur, record) if found is None and record.status == ACTIVE else []
             if not plan_copy([r for r in (found, *actives) if r is not None], record):
@@ -167,15 +188,19 @@ class PostgresStore:
                     f"postgres: {record.env}: key {record.key_id} (or another active {record.name!r} key) "
                     "appeared meanwhile"
                 ) from None
+
+        self._run(f"copying key {record.key_id} of {record.env}", work)
         log.debug("postgres: copied %s of %s (%s)", record.key_id, record.env, record.status)
 
     def drop_copy(self, record: KeyRecord) -> None:
-        with self._transaction() as cur:
+        def work(cur: psycopg.Cursor[Any]) -> None:
             if plan_drop(self._locked(cur, record.env, record.key_id), record):
                 cur.execute(
                     self._sql("DELETE FROM {table} WHERE env = %s AND key_id = %s"),
                     (record.env, record.key_id),
                 )
+
+        self._run(f"removing the copy of {record.key_id} of {record.env}", work)
 
     def _active_of(self, cur: psycopg.Cursor[Any], record: KeyRecord) -> Records:
         query = f"SELECT {_COLUMNS} FROM {{table}} WHERE env = %s AND name = %s AND status = 'active'"
@@ -183,19 +208,23 @@ class PostgresStore:
         return [_record(row) for row in cur.fetchall()]
 
     def list(self, env_name: str) -> list[KeyRecord]:
-        with self._transaction(write=False) as cur:
+        def work(cur: psycopg.Cursor[Any]) -> Records:
             query = f"SELECT {_COLUMNS} FROM {{table}} WHERE env = %s ORDER BY created, seq"
             cur.execute(self._sql(query), (env_name,))
             return [_record(row) for row in cur.fetchall()]
+
+        return self._run(f"reading the keys of {env_name}", work, write=False)
 
     def verify(self, env_name: str, fingerprint: str, now: dt.datetime | None = None) -> str:
         return verdict(self.list(env_name), fingerprint, now or utcnow())
 
     def health(self) -> str:
-        with self._transaction(write=False) as cur:
+        def work(cur: psycopg.Cursor[Any]) -> tuple[str, str, str, str]:
             cur.execute("SELECT current_setting('server_version'), current_database(), current_user")
             version, database, user = cur.fetchone() or ("?", "?", "?")
-            where = f"{cur.connection.info.host}:{cur.connection.info.port}"
+            return version, database, user, f"{cur.connection.info.host}:{cur.connection.info.port}"
+
+        version, database, user, where = self._run("checking its health", work, write=False)
         return (
             f"postgres: PostgreSQL {version} at {where}, database {database} as {user}, "
             f"table {self.schema}.{self.table} (schema v{SCHEMA_VERSION})"
@@ -203,17 +232,42 @@ class PostgresStore:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _transaction(self, write: bool = True) -> Iterator[psycopg.Cursor[Any]]:
-        """A cursor inside one transaction on a new connection; driver errors become BackendError.
-        A write refuses a standby: a revocation there would fail, or worse land nowhere visible."""
+    def _run(self, what: str, work: Callable[[psycopg.Cursor[Any]], T], write: bool = True) -> T:
+        """`work(cursor)` in one transaction on a new connection, bounded in wall-clock time
+        (`deadline.request`) and on the server (`_bounded_on_the_server`); driver errors become
+        BackendError. A write cut off by the bound may still commit: WriteUnconfirmed."""
+        given_up = time.monotonic() + deadline.MAX_REQUEST_SECONDS
+        transaction = functools.partial(self._transaction, work, write, given_up)
+        return deadline.request("postgres: the database", what, transaction, write)
+
+    def _transaction(self, work: Callable[[psycopg.Cursor[Any]], T], write: bool, given_up: float) -> T:
+        """A write refuses a standby: a revocation there would fail, or worse land nowhere visible.
+        A COMMIT sent whose answer never came (the connection lost or ended) may have landed: a
+        WriteUnconfirmed, so a rotation undoes it too, never a plain outage. Once the caller has
+        given up (`given_up` passed) the work is rolled back, not committed: its undoing may have
+        run already, and must not be outlived by the write it undid."""
+        import psycopg
+
         with _translated(), self._connect() as conn:
             if not self._ready:
                 self._ensure_schema(conn)
-            with conn.transaction(), conn.cursor() as cur:
+            with conn.cursor() as cur:
+                _bounded_on_the_server(cur)
                 if write:
                     _refuse_standby(cur)
-                yield cur
+                result = work(cur)
+            if time.monotonic() >= given_up:
+                raise BackendError("postgres: the request was given up before its commit: rolled back")
+            try:
+                conn.commit()
+            except psycopg.OperationalError as err:
+                if not write:
+                    raise
+                raise WriteUnconfirmed(
+                    f"postgres: the database did not confirm the commit ({_first_line(err)}): "
+                    "it may have been written; not counted as done"
+                ) from None
+            return result
 
     def _connect(self) -> psycopg.Connection[Any]:
         import psycopg
@@ -247,6 +301,7 @@ class PostgresStore:
         """Bring the table to SCHEMA_VERSION; a role with only row privileges skips all DDL
         once the table is current."""
         with conn.transaction(), conn.cursor() as cur:
+            _bounded_on_the_server(cur)
             if self._schema_version(cur) != SCHEMA_VERSION:
                 cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (self._lock_name(),))
                 self._migrate(cur)
@@ -322,6 +377,19 @@ def _translated() -> Iterator[None]:
 
 
 _TO_PRIMARY = "sealer writes to the primary only: point PGHOST or the service at it"
+
+
+def _bounded_on_the_server(cur: psycopg.Cursor[Any]) -> None:
+    """The server's own bounds for this transaction, so it stops too when sealer gave up on it
+    (`deadline.request` leaves the request's thread behind): a statement, a wait for a lock, and
+    the transaction left idle each end within twice the request bound (sealer gives up first
+    and says so in its own words)."""
+    bound = f"{int(deadline.MAX_REQUEST_SECONDS * 2000)}ms"
+    cur.execute(
+        "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true), "
+        "set_config('idle_in_transaction_session_timeout', %s, true)",
+        (bound, bound, bound),
+    )
 
 
 def _refuse_standby(cur: psycopg.Cursor[Any]) -> None:

@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from sealer import terminal
-from sealer.backends.base import bounded
+from sealer import deadline, terminal
 from sealer.errors import BackendError
 
 TIMEOUT_SECONDS = 10
@@ -148,7 +147,7 @@ def login(
         )
 
     with _refusals(where, address, sent, secretish):
-        answer = bounded(f"{where}: {address}", "logging in", send)
+        answer = deadline.request(f"{where}: {address}", "logging in", send)
     auth = answer.get("auth") if isinstance(answer, dict) else None
     token = auth.get("client_token") if isinstance(auth, dict) else None
     if not isinstance(token, str) or not token:

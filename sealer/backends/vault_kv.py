@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeGuard, TypeVar
 from urllib.parse import urlsplit
 
+from sealer import deadline
 from sealer.backends import vault_auth
-from sealer.backends.base import bounded, may_have_arrived, reading_back
+from sealer.backends.base import may_have_arrived, reading_back
 from sealer.backends.credentials import VaultSource, secret_shape
 from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 
@@ -173,7 +174,7 @@ class VaultKV:
             )
 
     def _bounded(self, what: str, call: Callable[[], T], writes: bool = False) -> T:
-        return bounded(f"vault: {self.address}", what, call, writes)
+        return deadline.request(f"vault: {self.address}", what, call, writes)
 
     @contextlib.contextmanager
     def errors(self, what: str, writes: bool = False) -> Iterator[None]:

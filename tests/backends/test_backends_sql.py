@@ -249,7 +249,7 @@ def test_dynamo_creates_its_table_on_first_use(dynamo_store: Any) -> None:
 
 @pytest.mark.slow
 def test_dynamo_without_create_table_needs_the_helper(dynamo_store: Any, tmp_path: Path) -> None:
-    from sealer.backends.dynamodb import DynamoStore, create_table
+    from sealer.backends.dynamodb import DynamoStore
 
     options = {
         "table": dynamo_store.table,
@@ -259,8 +259,8 @@ def test_dynamo_without_create_table_needs_the_helper(dynamo_store: Any, tmp_pat
     }
     store = DynamoStore(options, tmp_path)
     assert "does not exist" in refused(lambda: store.register(new_key()[1]))
-    create_table(store.client, store.table)
-    create_table(store.client, store.table)  # an existing table is fine
+    store.create_table()
+    store.create_table()  # an existing table is fine
     registered(store)
 
 

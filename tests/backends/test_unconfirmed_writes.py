@@ -732,10 +732,10 @@ def test_kubernetes_registry_read_back_trickling_is_cut_off(
     time, each well within the socket timeout: the wall-clock bound ends it with one line."""
     import threading
 
-    from sealer import kube_objects
+    from sealer import deadline
     from sealer.errors import WriteUnconfirmed
 
-    monkeypatch.setattr(kube_objects, "MAX_REQUEST_SECONDS", 0.5)
+    monkeypatch.setattr(deadline, "MAX_REQUEST_SECONDS", 0.5)
     old, new = _keys()
     _activate_old(k8s_direct_store, old, new)
     stop = threading.Event()
@@ -873,12 +873,13 @@ def test_rotate_whose_registration_write_is_cut_off_removes_it(
 
 
 def test_the_readme_states_the_bound_of_a_store_request() -> None:
-    from sealer import kube_objects
-    from sealer.backends import base
+    from sealer import deadline
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    assert base.MAX_REQUEST_SECONDS == kube_objects.MAX_REQUEST_SECONDS
-    assert f"answered within {base.MAX_REQUEST_SECONDS:g} seconds in all" in " ".join(readme.split())
+    said = " ".join(readme.split())
+    assert f"answered within {deadline.MAX_REQUEST_SECONDS:g} seconds in all" in said
+    assert "each PostgreSQL transaction, DynamoDB's table creation and credential fetching included" in said
+    assert "PostgreSQL write whose `COMMIT` is not answered (the connection lost or ended)" in said
 
 
 def test_vault_trickling_its_answer_is_cut_off(
@@ -996,3 +997,186 @@ def test_finish_reports_the_abandoned_keys_revoked_before_a_revocation_failed(
     abandoned = [a["key_id"] for a in json.loads(result.stdout)["abandoned"]]
     assert len(abandoned) == 1
     assert {r.key_id: r.status for r in store_of(vault_repo).list(REPO_ENV)}[abandoned[0]] == "revoked"
+
+
+def test_rotate_whose_registration_is_refused_leaves_the_earlier_runs_keys_alone(
+    vault_repo: Path, vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README (Never half-done): the clean-up of earlier runs (an abandoned key revoked) comes after
+    the registrations: a refused registration exits 2 with the store as it was; the next
+    rotation that gets through makes the clean-up, and keeps its own pending keys."""
+    from sealer.backends.vault import VaultStore
+
+    first = sealer(vault_repo, "rotate", REPO_ENV, "--branch", "sealer/first", "-o", "json")
+    assert first.exit_code == 0, first.stderr
+    abandoned = {k["key_id"] for k in json.loads(first.stdout)["keys"]}
+    git(vault_repo, "branch", "-q", "-D", "sealer/first")  # its pull request closed
+    held = store_of(vault_repo).list(REPO_ENV)
+    assert {r.status for r in held if r.key_id in abandoned} == {"accepted"}
+
+    def refused(store: Any, record: KeyRecord) -> None:
+        raise BackendError("vault: registering: permission denied")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(VaultStore, "register", refused)
+        line = one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--branch", "sealer/second"), 2)
+    assert "permission denied" in line
+    assert store_of(vault_repo).list(REPO_ENV) == held  # nothing changed: the abandoned key too
+    second = sealer(vault_repo, "rotate", REPO_ENV, "--branch", "sealer/second", "-o", "json")
+    assert second.exit_code == 0, second.stderr
+    new = {k["key_id"] for k in json.loads(second.stdout)["keys"]}
+    statuses = {r.key_id: r.status for r in store_of(vault_repo).list(REPO_ENV)}
+    assert {statuses[k] for k in abandoned} == {"revoked"} and {statuses[k] for k in new} == {"accepted"}
+
+
+def test_rotate_stopped_before_its_commit_names_the_clean_up_it_made(
+    vault_repo: Path, vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README (Never half-done): the clean-up of earlier runs is done, then the run stops: its own keys
+    are removed, the abandoned key stays revoked, and the exit code (4, not 2) and line say so."""
+    first = sealer(vault_repo, "rotate", REPO_ENV, "--branch", "sealer/first", "-o", "json")
+    assert first.exit_code == 0, first.stderr
+    abandoned = {k["key_id"] for k in json.loads(first.stdout)["keys"]}
+    git(vault_repo, "branch", "-q", "-D", "sealer/first")
+    from sealer import journal
+    from sealer.errors import BadInput
+
+    def unwritable(*args: Any) -> None:
+        raise BadInput("cannot write the journal: disk full")
+
+    monkeypatch.setattr(journal, "save", unwritable)
+    line = one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--branch", "sealer/second"), 4)
+    assert "disk full; nothing was committed" in line and "revoked as abandoned" in line, line
+    assert all(k in line for k in abandoned), line
+    statuses = {r.key_id: r.status for r in store_of(vault_repo).list(REPO_ENV)}
+    assert set(statuses.values()) == {"revoked"} and set(statuses) == abandoned  # its own keys gone
+
+
+def test_rotate_whose_clean_up_write_is_not_confirmed_says_it_may_have_landed(
+    vault_repo: Path, vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README (Never half-done): the first clean-up of an earlier run (an abandoned key revoked)
+    is sent but its read-back fails: it may have landed, so not exit 2 but 4, saying so."""
+    from sealer.backends import vault_kv
+    from sealer.errors import WriteUnconfirmed
+
+    first = sealer(vault_repo, "rotate", REPO_ENV, "--branch", "sealer/first", "-o", "json")
+    assert first.exit_code == 0, first.stderr
+    git(vault_repo, "branch", "-q", "-D", "sealer/first")
+    registrations = len(json.loads(first.stdout)["keys"])
+    confirm, confirmed = vault_kv.VaultKV._confirm, []
+
+    def clean_up_unconfirmed(kv: Any, path: str, data: dict[str, Any], version: int) -> None:
+        confirm(kv, path, data, version)
+        confirmed.append(version)
+        if len(confirmed) == registrations + 1:  # the registrations, then the first revocation
+            raise WriteUnconfirmed("vault: writing: not counted as written")
+
+    monkeypatch.setattr(vault_kv.VaultKV, "_confirm", clean_up_unconfirmed)
+    line = one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--branch", "sealer/second"), 4)
+    assert "nothing was committed" in line and "was sent (not confirmed)" in line, line
+
+
+@pytest.mark.parametrize("command", ["revoke", "compromised"])
+def test_keys_revoke_in_the_store_alone_whose_write_is_not_confirmed_is_partly_done(
+    vault_repo: Path, vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """README (exit 4): a key no ledger holds is revoked in the store alone (no commit); its
+    write is sent but not read back: it may have landed, so not exit 2 ("nothing changed") but
+    4, and running the same command again finishes it."""
+    from sealer.backends import vault_kv
+    from sealer.errors import WriteUnconfirmed
+
+    outside = pending_key(REPO_ENV, "apiKey", utcnow())[1]
+    store_of(vault_repo).register(outside)
+    store_of(vault_repo).accept(REPO_ENV, outside.key_id)
+    confirm = vault_kv.VaultKV._confirm
+
+    def unconfirmed(kv: Any, path: str, data: dict[str, Any], version: int) -> None:
+        confirm(kv, path, data, version)
+        raise WriteUnconfirmed("vault: writing: not counted as written")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(vault_kv.VaultKV, "_confirm", unconfirmed)
+        line = one_line_error(sealer(vault_repo, "keys", command, REPO_ENV, outside.key_id), 4)
+    assert f"may hold {outside.key_id} revoked already: run the same command again" in line, line
+    again = sealer(vault_repo, "keys", command, REPO_ENV, outside.key_id)
+    assert again.exit_code == 0, again.output
+    assert {r.key_id: r.status for r in store_of(vault_repo).list(REPO_ENV)}[outside.key_id] == "revoked"
+
+
+def _trickle_action(
+    proxy: DroppingDynamo, monkeypatch: pytest.MonkeyPatch, action: str, after: str = ""
+) -> Any:
+    """The first request for `action` (x-amz-target, or the form's Action for STS) made after one
+    for `after` (or after none) gets its answer a byte at a time for 5 s; the bound is 0.5 s."""
+    import threading
+
+    from sealer import deadline
+
+    monkeypatch.setattr(deadline, "MAX_REQUEST_SECONDS", 0.5)
+    stop = threading.Event()
+    timer = threading.Timer(5, stop.set)  # without the bound, the call ends here (and succeeds)
+    seen: list[str] = []
+
+    def trickled(request: Request) -> Response:
+        answer = proxy.handle(request)
+        answer.trickle_until = stop
+        return answer
+
+    def hook(request: Request) -> None:
+        name = request.headers.get("x-amz-target", "").rsplit(".", 1)[-1] or request.body.decode()
+        if action in name and (not after or after in seen) and not timer.is_alive():
+            timer.start()
+            proxy.answer_next(trickled, match="/", method="POST")
+        seen.append(name)
+
+    proxy.before_request = hook
+    return stop, timer
+
+
+@pytest.mark.parametrize(
+    ("action", "after", "what"),
+    [("CreateTable", "", "creating table"), ("DescribeTable", "CreateTable", "waiting for table")],
+    ids=["create", "wait"],
+)
+def test_dynamodb_table_creation_trickling_is_cut_off(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch, action: str, after: str, what: str
+) -> None:
+    """The first use creates the table, then waits for it: each is one bounded request."""
+    store, proxy = dropping
+    stop, timer = _trickle_action(proxy, monkeypatch, action, after)
+    try:
+        message = backend_error(lambda: store.list(ENV))
+    finally:
+        stop.set()
+        timer.cancel()
+    assert message == (
+        f"dynamodb: {proxy.url} did not answer within 0.5 seconds while {what} {store.table}"
+        + (" to be created" if action == "DescribeTable" else "")
+    )
+
+
+def test_dynamodb_credentials_trickling_are_cut_off(
+    dropping: tuple[Any, DroppingDynamo], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Credentials from a role assumed through STS: an STS endpoint trickling its answer fails
+    the command with one line, as a store request does."""
+    from sealer.backends.credentials import AwsSource
+    from sealer.backends.dynamodb import DynamoStore
+
+    store, proxy = dropping
+    role = "arn:aws:iam::123456789012:role/sealer"
+    options = {"table": store.table, "region": "eu-west-1", "endpoint_url": proxy.url}
+    assuming = DynamoStore(
+        options, tmp_path, source=AwsSource(env=ENV, role_arn=role, sts_endpoint_url=proxy.url)
+    )
+    stop, timer = _trickle_action(proxy, monkeypatch, "AssumeRole")
+    try:
+        message = backend_error(lambda: assuming.list(ENV))
+    finally:
+        stop.set()
+        timer.cancel()
+    assert message == (
+        f"dynamodb: {ENV}: AWS (role {role}) did not answer within 0.5 seconds while fetching credentials"
+    )
