@@ -438,6 +438,11 @@ def test_a_missing_ledger_that_had_keys_is_refused_not_read_as_no_keys(
     ):
         line = one_line_error(sealer(backend_repo, *args, stdin=key), 2)
         assert line == f"sealer: ledger/{ENV}.yaml is missing, but {says}", (args, line)
+    # `render` would write the key registry of an empty ledger: every key revoked once synced.
+    registry_file = backend_repo / "registry" / ENV / f"{ENV}.yaml"
+    before = registry_file.read_text()
+    assert one_line_error(sealer(backend_repo, "render", ENV), 2).endswith(says)
+    assert registry_file.read_text() == before
     # An environment that never had a key (what `sealer init` leaves) still has none to list.
     git(backend_repo, "rm", "-q", "-r", f"sealed/{ENV}", f"registry/{ENV}")
     commit_all(backend_repo, "no keys at all")
