@@ -953,6 +953,13 @@ def _unread_build(walk: Walk, path: str, build: kustomize.Build, moved: list[kus
             f"resources review cannot read among it: {stray.escaped(listed)}: a code owner must approve"
         )
         walk.add([Finding(TRUST_ANCHOR, "", path, None, message)])
+    if substituted := build.substituted(moved):
+        message = (
+            f"{path} builds Secrets or ConfigMaps whose text holds Flux's `${{...}}` variables, which its "
+            f"postBuild substitution fills with values review does not know (a value may rename, move "
+            f"or remake the object): {stray.escaped('; '.join(substituted))}: a code owner must approve"
+        )
+        walk.add([Finding(TRUST_ANCHOR, "", path, None, message)])
     if build.unmodelled and (build.makes_unseen or moved):
         done = "; ".join(f"{what} ({where})" for what, where in sorted(build.unmodelled.items()))
         message = (

@@ -1469,6 +1469,67 @@ def test_a_flux_kustomization_changed_but_its_substitution_passes(repo: Path) ->
     assert run_review(repo, "main", "HEAD") == (0, [])
 
 
+SUBSTITUTED_SETTINGS = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata:\n  team: %s\n"
+LABELLED = "resources: [settings.yaml, deployment.yaml]\ncommonLabels: {team: '%s'}\n"
+GENERATED = "resources: [deployment.yaml]\nconfigMapGenerator: [{name: settings, literals: [a=b]}]\n"
+LABELLING_FLUX = FLUX_SUBSTITUTING.replace("spec:\n", "spec:\n  commonMetadata: {labels: {team: '%s'}}\n")
+
+
+@pytest.mark.parametrize(
+    ("files", "flagged"),
+    [
+        ({"tools/settings.yaml": SETTINGS}, False),
+        ({"tools/settings.yaml": SUBSTITUTED_SETTINGS % "${team}"}, True),
+        ({"tools/settings.yaml": SUBSTITUTED_SETTINGS % "'${team:=tools}'"}, True),
+        ({"tools/settings.yaml": SUBSTITUTED_SETTINGS % "$${team}"}, False),
+        ({"tools/settings.yaml": SUBSTITUTED_SETTINGS % "$$${team}"}, True),
+        ({"tools/settings.yaml": SUBSTITUTED_SETTINGS % '"$\\x7bteam}"'}, True),
+        ({"tools/settings.yaml": SUBSTITUTED_SETTINGS % "ENC[AES256_GCM,data:dG9vbHM=,type:str]"}, True),
+        ({"tools/settings.yaml": SETTINGS, "tools/kustomization.yaml": LABELLED % "web"}, False),
+        ({"tools/settings.yaml": SETTINGS, "tools/kustomization.yaml": LABELLED % "${team}"}, True),
+        ({"tools/kustomization.yaml": GENERATED}, True),
+        ({"tools/settings.yaml": SETTINGS, "clusters/tools.yaml": LABELLING_FLUX % "web"}, False),
+        ({"tools/settings.yaml": SETTINGS, "clusters/tools.yaml": LABELLING_FLUX % "${team}"}, True),
+    ],
+    ids=[
+        "plain",
+        "variable",
+        "default",
+        "escaped",
+        "unescaped",
+        "backslash",
+        "sops",
+        "labelled",
+        "labelled-by-variable",
+        "generated",
+        "flux-labelled",
+        "flux-labelled-by-variable",
+    ],
+)
+def test_a_change_under_a_flux_substitution_fails_only_where_a_variable_may_be(
+    repo: Path, files: dict[str, str], flagged: bool
+) -> None:
+    """Flux substitutes `${...}` in each built object's text, nothing else (`$${...}` is its
+    escape): a Deployment changed beside a ConfigMap holding none passes; one holding a variable,
+    or one a kustomization's or Flux's own labels give one, fails (a value may rename it), as do
+    one a backslash may spell a variable in, a SOPS value (any text once decrypted) and a
+    generated one (its files are not read)."""
+    on_main(
+        repo,
+        {
+            "clusters/tools.yaml": FLUX_SUBSTITUTING,
+            "clusters/vars.yaml": VARS % "tools",
+            "tools/deployment.yaml": DEPLOYMENT,
+            **files,
+        },
+    )
+    write(repo, "tools/deployment.yaml", DEPLOYMENT + "spec: {replicas: 2}\n")
+    commit_all(repo, "two replicas")
+    code, findings = run_review(repo, "main", "HEAD")
+    assert (code, rules(findings)) == ((1, {"trust-anchor-change"}) if flagged else (0, set())), findings
+    assert all(f["path"] == "clusters/tools.yaml" for f in findings)
+
+
 CMP = """apiVersion: v1
 kind: ConfigMap
 metadata: {name: argocd-cmp-cm, namespace: argocd}
