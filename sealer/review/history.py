@@ -130,6 +130,7 @@ class Walk:
     known: set[str]  # fingerprints in any ledger at BASE
     now: dt.datetime
     target: str | None = None  # the branch the pull request is to be merged into (None: unknown)
+    ci_default: str | None = None  # CI's default branch, when the checkout records no remote HEAD
     managed: Managed = field(default_factory=Managed)
     blobs: dict[str, bytes] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
@@ -271,6 +272,8 @@ class Walk:
         GitOps source naming another, or another revision of it, is content review cannot read."""
         homes = frozenset(remote_sources.home(url) for url in git.remote_urls(self.root))
         defaults = frozenset(git.remote_default_branches(self.root))
+        if not defaults and self.ci_default:  # actions/checkout records no origin/HEAD
+            defaults = frozenset({self.ci_default})
         return remote_sources.Here(homes, self.target, defaults)
 
     @functools.cached_property
@@ -334,12 +337,12 @@ def walk_range(
     known: set[str],
     now: dt.datetime,
     net: list[git.FileChange],
-    target: str | None,
+    branches: tuple[str | None, str | None],
 ) -> list[Finding]:
     """Every finding of every commit (`git.range_changes`) against its parent(s), then of the
-    files whose state at HEAD no commit made (`net`: BASE's tree against HEAD's); `target` is the
-    branch the change is to be merged into (None: unknown)."""
-    walk = Walk(root, configs[0], configs[1], known, now, target)
+    files whose state at HEAD no commit made (`net`: BASE's tree against HEAD's); `branches`: the
+    one the change is to be merged into and CI's default branch (each None: unknown)."""
+    walk = Walk(root, configs[0], configs[1], known, now, *branches)
     walk.managed.add(configs[0])
     walk.managed.add(configs[1])
     _read(walk, commits)

@@ -5,6 +5,7 @@ renaming the Secrets and key registries sealer manages."""
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import textwrap
 import time
@@ -2267,6 +2268,116 @@ def test_argo_s_head_is_this_tree_only_when_the_default_branch_is_merged_into(
         findings
     )
     assert THIS in findings[0]["message"]
+
+
+def ci_gives_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, how: str, default: str) -> None:
+    """CI naming the default branch: GitHub Actions in its event payload, GitLab in a variable."""
+    if how == "github":
+        event = tmp_path / "event.json"
+        event.write_text(json.dumps({"action": "opened", "repository": {"default_branch": default}}))
+        monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+    elif how == "gitlab":
+        monkeypatch.setenv("CI_DEFAULT_BRANCH", default)
+
+
+@pytest.mark.parametrize(
+    ("how", "default", "recorded", "flagged"),
+    [
+        ("github", "main", None, True),
+        ("github", "master", None, False),
+        ("gitlab", "main", None, True),
+        ("gitlab", "master", None, False),
+        ("github", "main", "master", False),
+        ("gitlab", "master", "main", True),
+        ("none", "", None, False),
+    ],
+    ids=[
+        "github-default-other",
+        "github-default-merged-into",
+        "gitlab-default-other",
+        "gitlab-default-merged-into",
+        "recorded-head-wins",
+        "recorded-head-wins-gitlab",
+        "nothing-gives-it",
+    ],
+)
+def test_argo_s_head_in_ci_is_checked_against_the_default_branch_ci_gives(
+    repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+    default: str,
+    recorded: str | None,
+    flagged: bool,
+) -> None:
+    """actions/checkout records no `origin/HEAD`: CI's default branch (GitHub's event payload,
+    GitLab's CI_DEFAULT_BRANCH) stands for it, so a source at `HEAD` in a pull request into
+    master fails where main is the default branch; a recorded remote HEAD wins; with neither,
+    `HEAD` passes as before."""
+    git(repo, "remote", "add", "origin", THIS)
+    if recorded is not None:
+        git(repo, "update-ref", f"refs/remotes/origin/{recorded}", "main")
+        git(repo, "symbolic-ref", "refs/remotes/origin/HEAD", f"refs/remotes/origin/{recorded}")
+    ci_gives_default(monkeypatch, tmp_path, how, default)
+    write(repo, "clusters/keys.yaml", argo_at("HEAD"))
+    commit_all(repo, "a source at HEAD")
+    code, findings = reviewed_into(repo, "master", monkeypatch)
+    if not flagged:
+        assert (code, findings) == (0, []), findings
+        return
+    assert code == 1 and [(f["rule"], f["path"]) for f in findings] == [
+        ("trust-anchor-change", "clusters/keys.yaml")
+    ], findings
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        (b"{not json", "not JSON"),
+        (b"\xff\xfe{}", "not JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "not JSON"),
+        ("link", "is a symlink"),
+        ("fifo", "is a FIFO"),
+        ("missing", "no such file"),
+    ],
+    ids=["malformed", "not-utf8", "deep", "symlink", "fifo", "missing"],
+)
+def test_a_ci_event_payload_review_cannot_read_is_bad_input(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, payload: bytes | str, error: str
+) -> None:
+    """One line, exit 2, never a traceback nor a guess at the default branch."""
+    event = tmp_path / "event.json"
+    if payload == "link":
+        (tmp_path / "real.json").write_text('{"repository": {"default_branch": "main"}}')
+        event.symlink_to(tmp_path / "real.json")
+    elif payload == "fifo":
+        os.mkfifo(event)
+    elif isinstance(payload, bytes):
+        event.write_bytes(payload)
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+    result = cli(repo, "review", "main", "HEAD")
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert result.stderr.count("\n") == 1 and error in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_ci_event_payload_without_a_default_branch_leaves_it_unknown(
+    tmp_path: Path,
+) -> None:
+    """A payload of another shape (a scheduled run's) names no default branch: unknown, as
+    outside CI; a payload too large is refused."""
+    from sealer.errors import BadInput
+    from sealer.forge import MAX_EVENT_BYTES, ci_default_branch
+
+    event = tmp_path / "event.json"
+    for doc in ({"schedule": "0 * * * *"}, [], {"repository": {"default_branch": 7}}, {"repository": "x"}):
+        event.write_text(json.dumps(doc))
+        assert ci_default_branch({"GITHUB_EVENT_PATH": str(event)}) is None
+    assert ci_default_branch({"CI_DEFAULT_BRANCH": "trunk", "GITHUB_EVENT_PATH": str(event)}) == "trunk"
+    assert ci_default_branch({}) is None
+    event.write_bytes(b" " * (MAX_EVENT_BYTES + 1))
+    with pytest.raises(BadInput, match="larger than the limit"):
+        ci_default_branch({"GITHUB_EVENT_PATH": str(event)})
 
 
 def flux_at(ref: str | None) -> str:
