@@ -358,6 +358,7 @@ def walk_range(
     if commits:
         _net_pass(walk, net, commits[-1].commit, scanned)
         _builds_over(walk, {c.path for c in net}, commits[-1].commit)
+        _links_followed(walk, {c.path for c in net}, commits[-1].commit)
     walk.add(plaintext.scan_blobs(walk.to_scan))
     return walk.findings
 
@@ -851,6 +852,52 @@ def _builds_over(walk: Walk, changed: set[str], head: str) -> None:
             for deployed in stray.gitops_builds(path, data, tree, walk.plugin_picks(head)):
                 build = kustomize.Build(walk.data, tree, walk.placed, walk.budget)
                 _judge_over(walk, path, build, deployed, changed, gitops=True)
+
+
+def _links_followed(walk: Walk, changed: set[str], head: str) -> None:
+    """A symlink the range adds or retargets that a kustomization or GitOps object at HEAD builds
+    through, changed or not: it swaps in another folder's or file's content as a whole, whose
+    remote resources, charts and plugins no changed `resources:` line brings to review's checks
+    of what is added (fail closed: a code owner approves)."""
+    tree = walk.tree(head)
+    links = {p for p in changed if tree.entries.get(p, ("",))[0] == LINK}
+    if not links:
+        return
+    read: dict[str, list[str]] = {}  # blob -> the paths holding it
+    for path in tree.files:
+        mode, blob = tree.entries[path]
+        foreign = not walk.managed.holds(path) and not path.startswith(f"{layout.REGISTRY_DIR}/")
+        if mode in (REGULAR, EXECUTABLE) and (_is_kustomization(path) or (_manifest(path) and foreign)):
+            read.setdefault(blob, []).append(path)
+    for blob, data in git.stream_blobs(walk.root, list(read), SCAN_CHUNK):
+        if not isinstance(data, bytes):  # one too big to parse cheaply: held, within the bound
+            walk.hold(blob, data)
+            data = walk.blobs[blob]
+        for path in read[blob]:
+            build = kustomize.Build(walk.data, tree, walk.placed, walk.budget)
+            if not _is_kustomization(path):
+                for deployed in stray.gitops_builds(path, data, tree, walk.plugin_picks(head), every=True):
+                    build.deployed(path, deployed)
+            elif (kustomization := stray.kustomization(path, data)) is not None:
+                build.moved(path, kustomization)
+            if followed := sorted(build.looked_up & links):
+                walk.add([_link_finding(path, followed, build.reached_remote)])
+
+
+def _link_finding(path: str, links: list[str], remote: set[str]) -> Finding:
+    reaching = (
+        f", remote resources review cannot read among it: {'; '.join(sorted(remote))}" if remote else ""
+    )
+    message = (
+        f"{path} builds through the symlink(s) {', '.join(links)}, which the range adds or retargets: "
+        f"what it builds now holds another folder's content whole (its remote resources, charts and "
+        f"plugins too), which review does not judge as added{reaching}: a code owner must approve"
+    )
+    return Finding(TRUST_ANCHOR, "", path, None, stray.escaped(message))
+
+
+def _is_kustomization(path: str) -> bool:
+    return posixpath.basename(path) in kustomize.KUSTOMIZATION_FILES
 
 
 def _jsonnet_imported(walk: Walk, tree: kustomize.Tree, changed: set[str]) -> None:

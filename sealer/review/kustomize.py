@@ -4,8 +4,9 @@ ConfigMap it lists (files, folders, nested kustomizations, generators), as writt
 them. sealer.review.stray judges the result.
 
 Read as a GitOps tool may build it: a folder with no kustomization of its own counts with every
-manifest below it (Flux generates one so), a symlink that stays inside the repository is
-followed (Argo CD follows it), anything outside the repository or remote is not read here. Bounded:
+manifest below it (Flux generates one so), a symlink that stays inside the repository (a folder
+on the way too) is followed (Argo CD follows it), anything outside the repository or remote is not
+read here. Bounded:
 a kustomization listing itself, or a chain of links, ends.
 """
 
@@ -233,20 +234,35 @@ class Build:
         return None
 
     def _entry(self, wanted: str) -> tuple[str, str, str] | None:
-        """(path, mode, blob) of `wanted` at the commit, symlinks inside the repository followed."""
+        """(path, mode, blob) of `wanted` at the commit, symlinks inside the repository followed:
+        the path's own, and a folder's on the way to it (`apps/shared/x`, `apps/shared` a link:
+        Git records nothing below a link, kustomize reads through it)."""
         path = posixpath.normpath(wanted)
         for _ in range(_MAX_LINKS):
             if path.startswith(("../", "/")) or path in ("..", "."):
                 return None
             self.looked_up.add(path)
             entry = self.tree.entries.get(path)
-            if entry is None:
+            link = path if entry is not None else self._link_on_the_way(path)
+            if link is None:
                 return None
-            mode, blob = entry
+            mode, blob = self.tree.entries[link]
             if mode != _LINK:
                 return path, mode, blob
-            link = (self.data(blob) or b"").decode("utf-8", "replace")
-            path = posixpath.normpath(posixpath.join(posixpath.dirname(path), link))
+            self.looked_up.add(link)
+            target = (self.data(blob) or b"").decode("utf-8", "replace")
+            path = posixpath.normpath(posixpath.join(posixpath.dirname(link), target) + path[len(link) :])
+        return None
+
+    def _link_on_the_way(self, path: str) -> str | None:
+        """The outermost folder on the way to `path` that is a symlink at the commit, if any."""
+        parts = path.split("/")[:-1]
+        for folder in ("/".join(parts[: i + 1]) for i in range(len(parts))):
+            mode = self.tree.entries.get(folder, (_TREE,))[0]
+            if mode == _LINK:
+                return folder
+            if mode != _TREE:
+                return None
         return None
 
 

@@ -182,6 +182,14 @@ def sealed_file_through_a_symlinked_folder(repo: Path) -> None:
     write(repo, "apps/kustomization.yaml", "resources: [keys]\nnameSuffix: -v2\n")
 
 
+def sealed_file_below_a_symlinked_folder(repo: Path) -> None:
+    """Git records nothing below a symlink: `keys/staging/staging.yaml` is found through the
+    link `apps/keys` on the way, as kustomize reads it."""
+    (repo / "apps").mkdir()
+    (repo / "apps/keys").symlink_to("../sealed")
+    write(repo, "apps/kustomization.yaml", "resources: [keys/staging/staging.yaml]\nnameSuffix: -v2\n")
+
+
 def sealed_secret_listed_by_a_nested_kustomization(repo: Path) -> None:
     """main's kustomization moves all of tools/ into staging; the pull request only has tools'
     own kustomization list one more file."""
@@ -236,6 +244,7 @@ MOVES = [
     secret_made_by_a_prefixed_generator,
     secret_moved_into_a_managed_namespace,
     sealed_file_through_a_symlinked_folder,
+    sealed_file_below_a_symlinked_folder,
 ]
 
 
@@ -383,6 +392,78 @@ def test_a_remote_reference_a_listed_folder_brings_needs_an_owner(
             ("trust-anchor-change", "apps/kustomization.yaml")
         ], findings
         assert REMOTE in remote[0]["message"]
+
+
+def retarget(repo: Path, link: str, target: str) -> None:
+    """The symlink `link` made to point at `target` (a commit records it, mode 120000)."""
+    (repo / link).unlink(missing_ok=True)
+    (repo / link).symlink_to(target)
+
+
+@pytest.mark.parametrize(
+    ("listed", "link", "flagged"),
+    [
+        ("resources: [link]\n", "apps/link", True),
+        ("resources: [link/web.yaml, link]\n", "apps/link", True),
+        ("resources: [deep/link]\n", "apps/deep", True),
+        ("resources: [link]\n", "elsewhere/link", False),
+    ],
+    ids=["folder-link", "listed-twice", "link-on-the-way", "link-not-built"],
+)
+def test_a_symlink_retargeted_onto_a_folder_with_a_remote_reference_needs_an_owner(
+    repo: Path, listed: str, link: str, flagged: bool
+) -> None:
+    """A kustomization lists `link`, a symlink into the repository that kustomize follows: a
+    commit pointing it at another folder, whose unchanged kustomization lists a remote resource,
+    adds that resource to the build as surely as editing `resources:` would. One no build
+    passes through passes."""
+    files = {"tools/kustomization.yaml": f"resources: [{REMOTE}]\n", "apps/kustomization.yaml": listed}
+    files |= {"local/kustomization.yaml": "resources: [web.yaml]\n", "local/web.yaml": DEPLOYMENT}
+    files |= {"deep/link/kustomization.yaml": "resources: [web.yaml]\n", "deep/link/web.yaml": DEPLOYMENT}
+    on_main(repo, {**files, "deeper/link/kustomization.yaml": f"resources: [{REMOTE}]\n"})
+    os_link = {"apps/link": "../local", "apps/deep": "../deep", "elsewhere/link": "../local"}
+    git(repo, "checkout", "-q", "main")
+    (repo / "elsewhere").mkdir(exist_ok=True)
+    for path, target in os_link.items():
+        retarget(repo, path, target)
+    commit_all(repo, "links on main")
+    git(repo, "checkout", "-q", "-B", "pr")
+    retarget(repo, link, {"apps/deep": "../deeper"}.get(link, "../tools"))
+    commit_all(repo, "a link retargeted")
+    code, findings = run_review(repo, "main", "HEAD")
+    if not flagged:
+        assert (code, findings) == (0, []), findings
+        return
+    remote = [f for f in findings if REMOTE in f["message"]]
+    assert code == 1 and remote and {f["rule"] for f in findings} == {"trust-anchor-change"}, findings
+
+
+@pytest.mark.parametrize("how", ["flux-path", "kustomization-edited-too"])
+def test_a_symlink_retargeted_under_a_gitops_object_or_an_edited_kustomization_needs_an_owner(
+    repo: Path, how: str
+) -> None:
+    """A Flux Kustomization whose path is the link, and a kustomization the same pull request
+    edits (its old and new versions, built over one tree, both reach the remote resource)."""
+    files = {
+        "tools/kustomization.yaml": f"resources: [{REMOTE}]\n",
+        "apps/kustomization.yaml": "resources: [link]\n",
+    }
+    files |= {"local/kustomization.yaml": "resources: [web.yaml]\n", "local/web.yaml": DEPLOYMENT}
+    if how == "flux-path":
+        files["clusters/tools.yaml"] = FLUX_PLAIN.replace("./tools", "./apps/link")
+    on_main(repo, files)
+    git(repo, "checkout", "-q", "main")
+    retarget(repo, "apps/link", "../local")
+    commit_all(repo, "a link on main")
+    git(repo, "checkout", "-q", "-B", "pr")
+    retarget(repo, "apps/link", "../tools")
+    if how == "kustomization-edited-too":
+        write(repo, "apps/kustomization.yaml", "# the application\nresources: [link]\n")
+    commit_all(repo, "a link retargeted")
+    code, findings = run_review(repo, "main", "HEAD")
+    linked = [f["path"] for f in findings if REMOTE in f["message"]]
+    wanted = {"apps/kustomization.yaml"} | ({"clusters/tools.yaml"} if how == "flux-path" else set())
+    assert code == 1 and set(linked) == wanted and rules(findings) == {"trust-anchor-change"}, findings
 
 
 REMOTE_SPELLINGS = [
