@@ -123,7 +123,7 @@ class Build:
         what the kustomization listing it built so far, too (kustomize builds a component, and
         the components it lists in turn, over its parent's objects)."""
         self._note(folder, kustomization, path)
-        if kustomization.generated:  # a generator's files and env files are not read here
+        if kustomization.generated and self.substitutes and self._generator_variables(folder, kustomization):
             self.substitutable.add(path)
         self.reached_remote |= remote_references(kustomization)
         made = [*below, *((path, item, item) for item in kustomization.generated)]
@@ -196,6 +196,15 @@ class Build:
                 self.unmodelled.setdefault(f"the patch {name}", path)
             elif stray.may_substitute(text):
                 self.variables.add(path)
+
+    def _generator_variables(self, folder: str, kustomization: stray.Kustomization) -> bool:
+        """Whether a file or env file the kustomization's generators read may hold a variable
+        (one review cannot read may)."""
+        for name in kustomization.generator_files:
+            found = self._entry(posixpath.join(folder, name) if folder else name)
+            if _may_substitute(self.data(found[2]) if found is not None and found[1] in _FILES else None):
+                return True
+        return False
 
     def _component(self, wanted: str) -> tuple[str, stray.Kustomization] | None:
         if len(self.seen) > MAX_READS:

@@ -405,6 +405,7 @@ class Kustomization:
     # transforms (labels, annotations, patches, generators) may put into any object it builds.
     substitutes: bool = False
     variables: bool = False
+    generator_files: tuple[str, ...] = ()  # the files and env files its generators read
 
     @property
     def moves(self) -> bool:
@@ -470,6 +471,13 @@ def kustomization(path: str, data: bytes) -> Kustomization | None:
         for name in _texts(_get(item, "name"))
         for space in _spaces(_texts(_get(item, "namespace")))
     ]
+    generator_files = [
+        text.split("=", 1)[-1]  # `key=path`
+        for doc in docs
+        for generator, _ in _GENERATORS
+        for item in _items(_get(doc, generator))
+        for text in (*_texts(_items([*_get(item, "files"), *_get(item, "envs")])), *_texts(_get(item, "env")))
+    ]
     return Kustomization(
         fields["namespace"],
         fields["namePrefix"],
@@ -481,6 +489,7 @@ def kustomization(path: str, data: bytes) -> Kustomization | None:
         tuple(dict.fromkeys(patch_files)),
         makes_unseen,
         variables=text is not None and may_substitute(text),
+        generator_files=tuple(dict.fromkeys(generator_files)),
     )
 
 

@@ -1553,7 +1553,7 @@ def test_a_flux_kustomization_changed_but_its_substitution_passes(repo: Path) ->
 
 SUBSTITUTED_SETTINGS = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata:\n  team: %s\n"
 LABELLED = "resources: [settings.yaml, deployment.yaml]\ncommonLabels: {team: '%s'}\n"
-GENERATED = "resources: [deployment.yaml]\nconfigMapGenerator: [{name: settings, literals: [a=b]}]\n"
+GENERATED = "resources: [deployment.yaml]\nconfigMapGenerator: [{name: settings, %s}]\n"
 LABELLING_FLUX = FLUX_SUBSTITUTING.replace("spec:\n", "spec:\n  commonMetadata: {labels: {team: '%s'}}\n")
 
 
@@ -1569,7 +1569,21 @@ LABELLING_FLUX = FLUX_SUBSTITUTING.replace("spec:\n", "spec:\n  commonMetadata: 
         ({"tools/settings.yaml": SUBSTITUTED_SETTINGS % "ENC[AES256_GCM,data:dG9vbHM=,type:str]"}, True),
         ({"tools/settings.yaml": SETTINGS, "tools/kustomization.yaml": LABELLED % "web"}, False),
         ({"tools/settings.yaml": SETTINGS, "tools/kustomization.yaml": LABELLED % "${team}"}, True),
-        ({"tools/kustomization.yaml": GENERATED}, True),
+        ({"tools/kustomization.yaml": GENERATED % "literals: [a=b]"}, False),
+        ({"tools/kustomization.yaml": GENERATED % "literals: ['a=${team}']"}, True),
+        (
+            {"tools/kustomization.yaml": GENERATED % "files: [conf=app.conf]", "tools/app.conf": "a=b\n"},
+            False,
+        ),
+        (
+            {
+                "tools/kustomization.yaml": GENERATED % "files: [conf=app.conf]",
+                "tools/app.conf": "a=${team}\n",
+            },
+            True,
+        ),
+        ({"tools/kustomization.yaml": GENERATED % "envs: [app.env]", "tools/app.env": "a=${team}\n"}, True),
+        ({"tools/kustomization.yaml": GENERATED % "envs: [../outside.env]"}, True),
         ({"tools/settings.yaml": SETTINGS, "clusters/tools.yaml": LABELLING_FLUX % "web"}, False),
         ({"tools/settings.yaml": SETTINGS, "clusters/tools.yaml": LABELLING_FLUX % "${team}"}, True),
     ],
@@ -1584,6 +1598,11 @@ LABELLING_FLUX = FLUX_SUBSTITUTING.replace("spec:\n", "spec:\n  commonMetadata: 
         "labelled",
         "labelled-by-variable",
         "generated",
+        "generated-from-a-variable",
+        "generated-from-a-plain-file",
+        "generated-from-a-file-of-variables",
+        "generated-from-an-env-file-of-variables",
+        "generated-from-a-file-review-cannot-read",
         "flux-labelled",
         "flux-labelled-by-variable",
     ],
@@ -1595,7 +1614,7 @@ def test_a_change_under_a_flux_substitution_fails_only_where_a_variable_may_be(
     escape): a Deployment changed beside a ConfigMap holding none passes; one holding a variable,
     or one a kustomization's or Flux's own labels give one, fails (a value may rename it), as do
     one a backslash may spell a variable in, a SOPS value (any text once decrypted) and a
-    generated one (its files are not read)."""
+    generated one whose literals or files hold one (or that review cannot read)."""
     on_main(
         repo,
         {
