@@ -102,10 +102,33 @@ def follow_no_redirect(api_client: Any) -> Any:
     """`api_client`, its requests made so that a 3xx is an answer (an ApiException of that
     status), never followed: urllib3 follows one to whatever host it names, re-sending a write's
     body (a client certificate too) and trusting that host's answer, so a write that landed
-    elsewhere would read as done."""
+    elsewhere would read as done. A write is never sent twice either (`_WRITE_RETRIES`)."""
     manager = api_client.rest_client.pool_manager
-    manager.request = functools.partial(manager.request, redirect=False)
+    request = functools.partial(manager.request, redirect=False)
+
+    def sent_once(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if method.upper() not in ("GET", "HEAD"):
+            kwargs["retries"] = _write_retries()
+        return request(method, url, *args, **kwargs)
+
+    manager.request = sent_once
     return api_client
+
+
+def _write_retries() -> Any:
+    """A write is tried again only when no connection was made (nothing was sent): urllib3 would
+    send it again after a dropped connection, a broken answer or a 503 with Retry-After, and the
+    error the last try ends with (a refused connection, say) would hide that the first one may
+    have landed. Its own failure is then the one callers judge (`kube_objects._may_have_arrived`)."""
+    from urllib3.util.retry import Retry
+
+    return Retry(
+        total=Retry.DEFAULT.total,  # connection attempts: nothing sent yet
+        read=False,  # sent: its error raised at once
+        other=0,
+        redirect=False,
+        respect_retry_after_header=False,  # no status is retried without it (no status_forcelist)
+    )
 
 
 def redirected(server: str, status: int) -> str:

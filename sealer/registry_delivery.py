@@ -16,7 +16,7 @@ from typing import Any
 
 from sealer import apikey, clusters, config, git, layout, ledger, registry, render, repofiles
 from sealer.backends import publish_registry, read_live_registry
-from sealer.errors import BadInput, SealerError
+from sealer.errors import BadInput, PartlyDone, SealerError, WriteUnconfirmed
 from sealer.records import ACTIVE, KeyRecord, utcnow
 
 STATE_FORMAT = "sealer.dev/key-registry-state/v1"
@@ -85,11 +85,26 @@ def drop_compromised(cfg: config.Config, env_name: str, key_id: str) -> KeyRecor
     if found is None:
         return None
     head = git.head(cfg.root) or "HEAD"
+    written: list[str] = []
     for env in direct:
         base = _ledger_at(cfg, env.name, head)
         pub = registry.Publication(tuple(base), held=_holder(cfg, env.name), dropped=frozenset({key_id}))
-        _publish(cfg, env, pub)
+        try:
+            _publish(cfg, env, pub, written)
+        except SealerError as err:
+            if not (written or isinstance(err, WriteUnconfirmed)):
+                raise  # no registry written: nothing changed
+            raise PartlyDone(_drop_partly_done(env_name, key_id, written, err)) from None
     return found
+
+
+def _drop_partly_done(env_name: str, key_id: str, written: list[str], err: SealerError) -> str:
+    """What landed of a compromised key's drop from the live registries, and how to finish."""
+    landed = [f"the key registry of {env_name} on {', '.join(written)} no longer lists {key_id}"]
+    if isinstance(err, WriteUnconfirmed):  # sent: the cluster may hold it
+        landed.append("the registry whose write was not confirmed may already have been written without it")
+    done = ", and ".join(landed[0 if written else 1 :])
+    return f"{err}; but {done}: run `sealer keys compromised {env_name} {key_id}` again to finish"
 
 
 def _direct(cfg: config.Config, env_names: list[str]) -> list[config.Environment]:
@@ -100,10 +115,10 @@ def _direct(cfg: config.Config, env_names: list[str]) -> list[config.Environment
 
 
 def _publish(
-    cfg: config.Config, env: config.Environment, pub: registry.Publication
+    cfg: config.Config, env: config.Environment, pub: registry.Publication, written: list[str] | None = None
 ) -> list[tuple[str, registry.Entry]]:
     assert env.registry is not None
-    return [(env.name, entry) for entry in publish_registry(env.registry, env.name, pub)]
+    return [(env.name, entry) for entry in publish_registry(env.registry, env.name, pub, written)]
 
 
 def _holder(cfg: config.Config, env: str) -> Callable[[str], bool]:

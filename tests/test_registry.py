@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from support import rotated_repos
 from support.cli import sealer as cli
-from support.fake_http import Request
+from support.fake_http import Request, Response
 from support.fake_kube import FakeKube
+from support.fake_kube import status as kube_status
 from support.git import commit_all, git
 from support.repos import (
     active,
@@ -1019,6 +1020,115 @@ def test_keys_compromised_drops_an_accepted_key_a_rotation_under_review_publishe
     again = cli(repo, "keys", "compromised", "staging", leaked.key_id, "-o", "json")
     assert again.exit_code == 0, again.output  # a rerun finds it gone
     assert live(kube_server) == after and git(repo, "rev-parse", "--verify", branch)
+
+
+def test_keys_compromised_whose_registry_read_back_fails_is_partly_done(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    """README (keys compromised, exit 4): the live registry is written without the leaked key,
+    then its read-back fails: the cluster may already refuse the key, so not exit 2 ("nothing
+    changed") but 4, saying what may have landed; running it again finishes it."""
+    go_direct(repo, kubeconfig)
+    branch, at_commit = rotate_on_branch(repo)
+    leaked = active(at_commit)
+
+    def read_back_fails(request: Request) -> None:
+        if request.method == "PUT":  # stored; the GET reading it back gets a 500
+            kube_server.answer_next(kube_status(500, "etcdserver: request timed out"), SECRET[1], "GET")
+
+    kube_server.before_request = read_back_fails
+    try:
+        result = cli(repo, "keys", "compromised", "staging", leaked.key_id)
+    finally:
+        kube_server.before_request = None
+        kube_server.clear_faults()
+    assert result.exit_code == 4, (result.output, result.exception)
+    (line,) = result.stderr.splitlines()
+    assert "may already have been written without it" in line, line
+    assert f"run `sealer keys compromised staging {leaked.key_id}` again" in line, line
+    after = live(kube_server)
+    assert after is not None and registry.check(after, leaked.fingerprint, utcnow()) != VALID
+    again = cli(repo, "keys", "compromised", "staging", leaked.key_id)
+    assert again.exit_code == 0, again.output
+    assert live(kube_server) == after
+
+
+def test_keys_compromised_whose_registry_reached_one_cluster_of_two_names_it(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    """README (keys compromised, exit 4): the leaked key is dropped from the first cluster's
+    registry, then the second refuses (403): partly done, naming the cluster done."""
+    go_direct(repo, kubeconfig)
+    _, at_commit = rotate_on_branch(repo)
+    leaked = active(at_commit)
+    go_direct(repo, kubeconfig, contexts="admin,viewer")  # viewer may not read Secrets
+    result = cli(repo, "keys", "compromised", "staging", leaked.key_id)
+    assert result.exit_code == 4, (result.output, result.exception)
+    (line,) = result.stderr.splitlines()
+    assert (
+        "forbidden" in line
+        and f"the key registry of staging on admin no longer lists {leaked.key_id}" in line
+    )
+    after = live(kube_server)
+    assert after is not None and registry.check(after, leaked.fingerprint, utcnow()) != VALID
+
+
+def test_a_registry_write_whose_connection_drops_is_never_sent_again(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README ("nor is a write sent to it twice"): the API server stores the write and the
+    connection drops before its answer, then the server cannot be reached: the client must not
+    send the write again (its fate would be lost behind the refused retries: "nothing changed").
+    One PUT; the write may have landed, so `keys compromised` is partly done (exit 4), and the
+    registry does not list the key."""
+    import urllib3
+    from urllib3.connection import HTTPConnection
+
+    go_direct(repo, kubeconfig)
+    _, at_commit = rotate_on_branch(repo)
+    leaked = active(at_commit)
+    gone: list[bool] = []
+    connect = HTTPConnection._new_conn
+
+    def refused(conn: Any) -> Any:
+        if gone:
+            raise urllib3.exceptions.NewConnectionError(conn, "Connection refused")
+        return connect(conn)
+
+    def stored_then_dropped(request: Request) -> Response:
+        kube_server.handle(request)
+        gone.append(True)  # the API server goes away with its answer
+        return Response(200, drop=True)
+
+    monkeypatch.setattr(HTTPConnection, "_new_conn", refused)
+    kube_server.answer_next(stored_then_dropped, SECRET[1], "PUT")
+    kube_server.clear_log()
+    result = cli(repo, "keys", "compromised", "staging", leaked.key_id)
+    assert kube_server.requests_to(SECRET[1], "PUT") == 1
+    assert result.exit_code == 4, (result.output, result.exception)
+    assert "it may have been written" in result.stderr, result.stderr
+    after = live(kube_server)
+    assert after is not None and registry.check(after, leaked.fingerprint, utcnow()) != VALID
+
+
+def test_a_registry_write_answered_503_with_retry_after_is_never_sent_again(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    """README ("nor is a write sent to it twice"): a gateway's 503 (with Retry-After) may come
+    after the write was stored: urllib3 would wait and send it again; sealer sends it once and
+    counts it not done (exit 4)."""
+    go_direct(repo, kubeconfig)
+    _, at_commit = rotate_on_branch(repo)
+    leaked = active(at_commit)
+    busy = kube_status(503, "try later")
+    kube_server.answer_next(
+        dataclasses.replace(busy, headers={**busy.headers, "Retry-After": "0"}), SECRET[1], "PUT"
+    )
+    kube_server.clear_log()
+    result = cli(repo, "keys", "compromised", "staging", leaked.key_id)
+    assert kube_server.requests_to(SECRET[1], "PUT") == 1
+    assert result.exit_code == 4, (result.output, result.exception)
+    assert "it may have been written" in result.stderr, result.stderr
 
 
 def test_a_pushed_branch_with_a_broken_ledger_naming_the_key_does_not_stop_the_incident(

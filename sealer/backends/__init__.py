@@ -133,11 +133,14 @@ def _check_options(kind: str, backend: Backend, options: Mapping[str, str]) -> N
 # #16: the key registry's direct delivery, loaded on first use (it brings the kubernetes client).
 
 
-def publish_registry(settings: Settings, env: str, what: Publication | list[KeyRecord]) -> list[Entry]:
-    """Write `env`'s registry to its clusters; the accepted keys it dropped (abandoned)."""
+def publish_registry(
+    settings: Settings, env: str, what: Publication | list[KeyRecord], written: list[str] | None = None
+) -> list[Entry]:
+    """Write `env`'s registry to its clusters; the accepted keys it dropped (abandoned). Each
+    cluster written joins `written`."""
     from sealer.backends import k8s_registry
 
-    return k8s_registry.publish(settings, env, what)
+    return k8s_registry.publish(settings, env, what, written)
 
 
 def read_live_registry(settings: Settings, context: str | None) -> Registry | None:

@@ -28,21 +28,32 @@ MAX_ATTEMPTS = 5
 
 
 def publish(
-    settings: registry.Settings, env: str, what: registry.Publication | Sequence[KeyRecord]
+    settings: registry.Settings,
+    env: str,
+    what: registry.Publication | Sequence[KeyRecord],
+    written: list[str] | None = None,
 ) -> list[registry.Entry]:
     """Bring the registry of `env` to every configured context (the current one by default);
-    a plain ledger keeps the live accepted keys. Returns the accepted keys it dropped."""
+    a plain ledger keeps the live accepted keys. Returns the accepted keys it dropped. Each
+    cluster whose registry it wrote (and read back) joins `written`: one failing later leaves
+    those before it reported."""
     pub = what if isinstance(what, registry.Publication) else registry.Publication(tuple(what))
     dropped: dict[str, registry.Entry] = {}
     for context in settings.contexts or (None,):
         api = kube_objects.client(settings.kubeconfig, context)
-        for entry in _publish_one(api, settings, env, context or registry.CURRENT_CONTEXT, pub):
+        cluster = context or registry.CURRENT_CONTEXT
+        for entry in _publish_one(api, settings, env, cluster, pub, written):
             dropped[entry.key_id] = entry
     return list(dropped.values())
 
 
 def _publish_one(
-    api: Any, settings: registry.Settings, env: str, cluster: str, pub: registry.Publication
+    api: Any,
+    settings: registry.Settings,
+    env: str,
+    cluster: str,
+    pub: registry.Publication,
+    written: list[str] | None = None,
 ) -> list[registry.Entry]:
     where = f"{settings.kind} {settings.namespace}/{settings.name}"
     for _attempt in range(MAX_ATTEMPTS):
@@ -65,6 +76,8 @@ def _publish_one(
             log.debug("k8s-secrets: %s changed while we wrote it: reading it again", where)
             continue
         _confirm(api, settings, env, wanted, where)
+        if written is not None:
+            written.append(cluster)
         log.debug("k8s-secrets: %s now has serial %d", where, wanted.serial)
         return _dropped(current, wanted)
     raise BackendError(

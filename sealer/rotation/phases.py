@@ -301,11 +301,12 @@ def _apply(
         envs_json.append(json.dumps(entry.result["envs"], sort_keys=True))  # for the outputs
 
     stores = Stores(cfg)
-    registered = sync.register(stores, [p.env for p in plans], {p.env.name: p.new_records for p in plans})
+    tidied: list[str] = []  # earlier runs' leftovers cleaned up: they stay done if the run stops
+    new = {p.env.name: p.new_records for p in plans}
+    registered = sync.register(stores, [p.env for p in plans], new, tidied)
     files = planning.files_of(plans)
-    entry = transaction.run(
-        root, git_dir, entry, files, lambda: sync.compensate(registered), request.commit, describe, started
-    )
+    undo = partial(sync.compensate, registered, tidied)
+    entry = transaction.run(root, git_dir, entry, files, undo, request.commit, describe, started)
     if entry.phase == journal.WRITTEN:  # --no-commit: the keys wait (pending) for the user's commit
         return _report(root, entry, resumed=False)
     return roll_forward(
@@ -861,10 +862,12 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
         changed = plan_revoke(found, request.at, utcnow())
         if changed is None:  # revoked already: nothing to commit; a store that drifted follows (#17)
             if sync.external(env):
-                sync.follow_ledger_revocation(stores.of(env), env.name, request.key_id)
+                with sync.outside_git(request.key_id):
+                    sync.follow_ledger_revocation(stores.of(env), env.name, request.key_id)
             return found, RotationResult(None, None, False, [], [])
         if not any(r.key_id == request.key_id for r in ledger.load(root, env.name)):
-            stores.of(env).revoke(env.name, request.key_id, request.at)  # nothing to record in Git
+            with sync.outside_git(request.key_id):  # nothing to record in Git
+                stores.of(env).revoke(env.name, request.key_id, request.at)
             return changed, RotationResult(None, None, False, [], [])
         # Its own branch leaves the checkout's ledger holding the key valid: a rerun finds that commit.
         kind = _revocation_of(env.name, request.key_id, request.at)
@@ -1126,7 +1129,8 @@ def _revoke_outside_git(
     stored = next((r for r in store.list(env.name) if r.key_id == key_id), None)
     if found is None and stored is None:
         raise _no_key(cfg, env, key_id)
-    changed = sync.follow_ledger_revocation(store, env.name, key_id)
+    with sync.outside_git(key_id):
+        changed = sync.follow_ledger_revocation(store, env.name, key_id)
     after = next(r for r in store.list(env.name) if r.key_id == key_id) if stored else found
     assert after is not None
     return CompromisedResult(after, done, changed)

@@ -12,11 +12,12 @@ sealer.yaml configures.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,18 +96,17 @@ def open_external(stores: Stores, envs: Iterable[Environment]) -> None:
 
 
 def register(
-    stores: Stores, envs: list[Environment], new: dict[str, list[KeyRecord]]
+    stores: Stores, envs: list[Environment], new: dict[str, list[KeyRecord]], tidied: list[str]
 ) -> list[tuple[KeyStore, KeyRecord]]:
-    """Register every new key as pending; on failure remove those already registered."""
+    """Register every new key as pending, then clean up earlier runs' leftovers (`tidy`), each
+    named in `tidied` once done (what `compensate` reports kept); on failure remove the keys
+    already registered."""
     done: list[tuple[KeyStore, KeyRecord]] = []
     for env in envs:
         stores.of(env)  # #17: every environment's credentials are there before any store changes
     try:
-        for env in envs:
-            store = stores.of(env)  # checks the options, for every kind
-            if not external(env):
-                continue
-            tidy(stores.cfg.root, store, env.name)
+        for env in filter(external, envs):
+            store = stores.of(env)
             for record in new[env.name]:
                 try:
                     store.register(record.with_status(PENDING))
@@ -116,8 +116,23 @@ def register(
                     raise
                 done.append((store, record))
                 faults.point("after-register")
+        # Earlier runs' leftovers go once every registration is in: a refused one leaves the
+        # store as it was (exit 2: nothing changed), clean-ups included.
+        for env in filter(external, envs):
+            store, keep = stores.of(env), {r.key_id for r in new[env.name]}
+            revoked: list[KeyRecord] = []
+            removed: list[KeyRecord] = []
+            unsure: list[str] = []
+            try:
+                tidy(stores.cfg.root, store, env.name, revoked, keep, removed)
+            except WriteUnconfirmed:
+                unsure.append(f"one more in {env.name} was sent (not confirmed)")
+                raise
+            finally:
+                tidied += [f"{r.key_id} ({env.name}) removed as a stale pending key" for r in removed]
+                tidied += [f"{r.key_id} ({env.name}) revoked as abandoned" for r in revoked] + unsure
     except BaseException:
-        compensate(done)
+        compensate(done, tidied)
         raise
     return done
 
@@ -129,16 +144,25 @@ def _may_have_landed(err: BaseException) -> bool:
     return isinstance(err, WriteUnconfirmed) or not isinstance(err, SealerError)
 
 
-def tidy(root: Path, store: KeyStore, env_name: str, revoked: list[KeyRecord] | None = None) -> None:
-    """Before a new rotation: drop pending keys no ledger knows (a run killed before its
-    journal: never valid) and revoke accepted keys no branch holds any more (abandoned
-    rotations: never deployed). Each abandoned key joins `revoked` once revoked: one failing
-    later leaves those before it reported."""
-    known = {r.key_id for r in ledger.load(root, env_name)}
+def tidy(
+    root: Path,
+    store: KeyStore,
+    env_name: str,
+    revoked: list[KeyRecord] | None = None,
+    keep: Collection[str] = (),
+    removed: list[KeyRecord] | None = None,
+) -> None:
+    """Drop pending keys no ledger knows (a run killed before its journal: never valid) but
+    those in `keep` (the running rotation's own), and revoke accepted keys no branch holds any
+    more (abandoned rotations: never deployed). Each key joins `revoked` (or `removed`) once
+    done: one failing later leaves those before it reported."""
+    known = {r.key_id for r in ledger.load(root, env_name)} | set(keep)
     revoked = [] if revoked is None else revoked
     for record in store.list(env_name):
         if record.status == PENDING and record.key_id not in known:
             store.remove_pending(env_name, record.key_id)
+            if removed is not None:
+                removed.append(record)
         elif record.status == ACCEPTED and record.key_id not in known and _abandoned(root, record):
             store.revoke(env_name, record.key_id)
             revoked.append(record)
@@ -150,11 +174,12 @@ def _abandoned(root: Path, record: KeyRecord) -> bool:
     return not git.refs_holding(root, record.key_id, layout.ledger_file(record.env))
 
 
-def compensate(registered: list[tuple[KeyStore, KeyRecord]]) -> None:
+def compensate(registered: list[tuple[KeyStore, KeyRecord]], tidied: list[str] | None = None) -> None:
     """Undo a run stopped before its commit (called while its exception is handled): remove each
     pending key it registered, and read the store again to see it gone. What may be left turns
     a refusal or Ctrl-C (exit 2 or 130: nothing changed) into PartlyDone naming each key: it is
-    never valid, and the next rotation removes it (`tidy`)."""
+    never valid, and the next rotation removes it (`tidy`). So do earlier runs' leftovers this
+    run cleaned up (`tidied`) before it stopped: they stay done."""
     left, envs = [], set()
     for store, record in registered:
         try:
@@ -166,14 +191,20 @@ def compensate(registered: list[tuple[KeyStore, KeyRecord]]) -> None:
             left.append(f"{record.key_id} ({record.env}, {store.kind} store)")
             envs.add(record.env)
     cause = sys.exc_info()[1]
-    if left and isinstance(cause, (SealerError, KeyboardInterrupt)):  # a bug's exit 3 claims nothing
-        why = "interrupted" if isinstance(cause, KeyboardInterrupt) else str(cause)
-        raise PartlyDone(
-            f"{why}; nothing was committed, but what this run registered could not be removed: "
-            f"{'key' if len(left) == 1 else 'keys'} {', '.join(left)} may be left pending (never "
-            f"valid: no ledger holds it; the next `sealer rotate` removes it, `sealer keys list "
+    if not (left or tidied) or not isinstance(cause, (SealerError, KeyboardInterrupt)):
+        return  # a bug's exit 3 claims nothing
+    why = "interrupted" if isinstance(cause, KeyboardInterrupt) else str(cause)
+    stayed = []
+    if left:
+        stayed.append(
+            f"what this run registered could not be removed: {'key' if len(left) == 1 else 'keys'} "
+            f"{', '.join(left)} may be left pending (never valid: no ledger holds it; the next "
+            f"`sealer rotate` removes it, `sealer keys list "
             f"{next(iter(envs)) if len(envs) == 1 else 'ENV'}` shows it)"
-        ) from None
+        )
+    if tidied:
+        stayed.append(f"the key store's clean-up of earlier runs stays done: {', '.join(tidied)}")
+    raise PartlyDone(f"{why}; nothing was committed, but {'; and '.join(stayed)}") from None
 
 
 # -- rotate phase, after the commit (rolled forward) -----------------------------------------------
@@ -222,6 +253,19 @@ def revoke_committed(stores: Stores, commit: str, revocations: list[list[str]], 
         store.revoke(env.name, key_id, record.revoke_at if record.status == GRACE else None)
         done.append(key_id)
     return done
+
+
+@contextlib.contextmanager
+def outside_git(key_id: str) -> Iterator[None]:
+    """A revocation the store alone makes (no commit: the ledger holds the key revoked already,
+    or never held it). A write sent but not confirmed may have landed: partly done, never
+    "nothing changed" (exit 2)."""
+    try:
+        yield
+    except WriteUnconfirmed as err:
+        raise PartlyDone(
+            f"{err}; the key store may hold {key_id} revoked already: run the same command again to finish"
+        ) from None
 
 
 def follow_ledger_revocation(store: KeyStore, env_name: str, key_id: str) -> bool:

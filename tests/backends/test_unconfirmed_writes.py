@@ -996,3 +996,109 @@ def test_finish_reports_the_abandoned_keys_revoked_before_a_revocation_failed(
     abandoned = [a["key_id"] for a in json.loads(result.stdout)["abandoned"]]
     assert len(abandoned) == 1
     assert {r.key_id: r.status for r in store_of(vault_repo).list(REPO_ENV)}[abandoned[0]] == "revoked"
+
+
+def test_rotate_whose_registration_is_refused_leaves_the_earlier_runs_keys_alone(
+    vault_repo: Path, vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README (Never half-done): the clean-up of earlier runs (an abandoned key revoked) comes after
+    the registrations: a refused registration exits 2 with the store as it was; the next
+    rotation that gets through makes the clean-up, and keeps its own pending keys."""
+    from sealer.backends.vault import VaultStore
+
+    first = sealer(vault_repo, "rotate", REPO_ENV, "--branch", "sealer/first", "-o", "json")
+    assert first.exit_code == 0, first.stderr
+    abandoned = {k["key_id"] for k in json.loads(first.stdout)["keys"]}
+    git(vault_repo, "branch", "-q", "-D", "sealer/first")  # its pull request closed
+    held = store_of(vault_repo).list(REPO_ENV)
+    assert {r.status for r in held if r.key_id in abandoned} == {"accepted"}
+
+    def refused(store: Any, record: KeyRecord) -> None:
+        raise BackendError("vault: registering: permission denied")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(VaultStore, "register", refused)
+        line = one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--branch", "sealer/second"), 2)
+    assert "permission denied" in line
+    assert store_of(vault_repo).list(REPO_ENV) == held  # nothing changed: the abandoned key too
+    second = sealer(vault_repo, "rotate", REPO_ENV, "--branch", "sealer/second", "-o", "json")
+    assert second.exit_code == 0, second.stderr
+    new = {k["key_id"] for k in json.loads(second.stdout)["keys"]}
+    statuses = {r.key_id: r.status for r in store_of(vault_repo).list(REPO_ENV)}
+    assert {statuses[k] for k in abandoned} == {"revoked"} and {statuses[k] for k in new} == {"accepted"}
+
+
+def test_rotate_stopped_before_its_commit_names_the_clean_up_it_made(
+    vault_repo: Path, vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README (Never half-done): the clean-up of earlier runs is done, then the run stops: its own keys
+    are removed, the abandoned key stays revoked, and the exit code (4, not 2) and line say so."""
+    first = sealer(vault_repo, "rotate", REPO_ENV, "--branch", "sealer/first", "-o", "json")
+    assert first.exit_code == 0, first.stderr
+    abandoned = {k["key_id"] for k in json.loads(first.stdout)["keys"]}
+    git(vault_repo, "branch", "-q", "-D", "sealer/first")
+    from sealer import journal
+    from sealer.errors import BadInput
+
+    def unwritable(*args: Any) -> None:
+        raise BadInput("cannot write the journal: disk full")
+
+    monkeypatch.setattr(journal, "save", unwritable)
+    line = one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--branch", "sealer/second"), 4)
+    assert "disk full; nothing was committed" in line and "revoked as abandoned" in line, line
+    assert all(k in line for k in abandoned), line
+    statuses = {r.key_id: r.status for r in store_of(vault_repo).list(REPO_ENV)}
+    assert set(statuses.values()) == {"revoked"} and set(statuses) == abandoned  # its own keys gone
+
+
+def test_rotate_whose_clean_up_write_is_not_confirmed_says_it_may_have_landed(
+    vault_repo: Path, vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README (Never half-done): the first clean-up of an earlier run (an abandoned key revoked)
+    is sent but its read-back fails: it may have landed, so not exit 2 but 4, saying so."""
+    from sealer.backends import vault_kv
+    from sealer.errors import WriteUnconfirmed
+
+    first = sealer(vault_repo, "rotate", REPO_ENV, "--branch", "sealer/first", "-o", "json")
+    assert first.exit_code == 0, first.stderr
+    git(vault_repo, "branch", "-q", "-D", "sealer/first")
+    registrations = len(json.loads(first.stdout)["keys"])
+    confirm, confirmed = vault_kv.VaultKV._confirm, []
+
+    def clean_up_unconfirmed(kv: Any, path: str, data: dict[str, Any], version: int) -> None:
+        confirm(kv, path, data, version)
+        confirmed.append(version)
+        if len(confirmed) == registrations + 1:  # the registrations, then the first revocation
+            raise WriteUnconfirmed("vault: writing: not counted as written")
+
+    monkeypatch.setattr(vault_kv.VaultKV, "_confirm", clean_up_unconfirmed)
+    line = one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--branch", "sealer/second"), 4)
+    assert "nothing was committed" in line and "was sent (not confirmed)" in line, line
+
+
+@pytest.mark.parametrize("command", ["revoke", "compromised"])
+def test_keys_revoke_in_the_store_alone_whose_write_is_not_confirmed_is_partly_done(
+    vault_repo: Path, vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """README (exit 4): a key no ledger holds is revoked in the store alone (no commit); its
+    write is sent but not read back: it may have landed, so not exit 2 ("nothing changed") but
+    4, and running the same command again finishes it."""
+    from sealer.backends import vault_kv
+    from sealer.errors import WriteUnconfirmed
+
+    outside = pending_key(REPO_ENV, "apiKey", utcnow())[1]
+    store_of(vault_repo).register(outside)
+    store_of(vault_repo).accept(REPO_ENV, outside.key_id)
+    confirm = vault_kv.VaultKV._confirm
+
+    def unconfirmed(kv: Any, path: str, data: dict[str, Any], version: int) -> None:
+        confirm(kv, path, data, version)
+        raise WriteUnconfirmed("vault: writing: not counted as written")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(vault_kv.VaultKV, "_confirm", unconfirmed)
+        line = one_line_error(sealer(vault_repo, "keys", command, REPO_ENV, outside.key_id), 4)
+    assert f"may hold {outside.key_id} revoked already: run the same command again" in line, line
+    again = sealer(vault_repo, "keys", command, REPO_ENV, outside.key_id)
+    assert again.exit_code == 0, again.output
+    assert {r.key_id: r.status for r in store_of(vault_repo).list(REPO_ENV)}[outside.key_id] == "revoked"

@@ -38,6 +38,8 @@ class Response:
     # Given: the body goes out one byte every TRICKLE_SECONDS (each well within any socket
     # timeout) until the event is set, then the rest at once (a server holding a client).
     trickle_until: threading.Event | None = None
+    # True: the request was received, and the connection closes without an answer.
+    drop: bool = False
 
     @classmethod
     def json(cls, status: int, data: Any, headers: dict[str, str] | None = None) -> Response:
@@ -184,6 +186,9 @@ def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
                 body=self.rfile.read(length) if length else b"",
             )
             response = fake.dispatch(request)
+            if response.drop:
+                self.close_connection = True
+                return
             self.send_response(response.status)
             for name, value in response.headers.items():
                 self.send_header(name, value)
