@@ -61,7 +61,7 @@ def review(
     approved through --approvals-from.
     """
     from sealer import config
-    from sealer.forge import branch_under_review, ci_branches, detect
+    from sealer.forge import branch_under_review, ci_branches, ci_default_branch, detect
     from sealer.review import Options, to_json, to_markdown, to_text
     from sealer.review import review as run_review
 
@@ -71,7 +71,13 @@ def review(
         root,
         base,
         head,
-        Options(approvals_from, require_signed, trust_at=trust_at, ci_branches=ci_branches()),
+        Options(
+            approvals_from,
+            require_signed,
+            trust_at=trust_at,
+            ci_branches=ci_branches(),
+            ci_default=ci_default_branch(),
+        ),
     )
     if output == "json":
         click.echo(to_json(report))

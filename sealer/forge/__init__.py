@@ -7,10 +7,13 @@ SEALER_FORGE, else from the CI's environment.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from sealer import repofiles
+from sealer.errors import BadInput
 from sealer.forge.base import Forge, ForgeError
 
 
@@ -113,3 +116,33 @@ def ci_branches(env: Mapping[str, str] | None = None) -> tuple[str | None, str |
         if env.get(source):
             return env[source], env.get(target) or None
     return None, None
+
+
+# GitHub caps a webhook's payload at 25 MB; the event file Actions writes is that payload.
+MAX_EVENT_BYTES = 32 << 20
+
+
+def ci_default_branch(env: Mapping[str, str] | None = None) -> str | None:
+    """The repository's default branch as the CI gives it (a checkout made by actions/checkout
+    records no `origin/HEAD`): GitLab's CI_DEFAULT_BRANCH, else the `repository.default_branch`
+    of the GitHub Actions event payload (the file GITHUB_EVENT_PATH names, read as sealer reads
+    any file: no symlink, no FIFO, bounded). None when neither gives one; a payload sealer cannot
+    read or parse is bad input, never a guess."""
+    env = os.environ if env is None else env
+    if env.get("CI_DEFAULT_BRANCH"):
+        return env["CI_DEFAULT_BRANCH"]
+    path = env.get("GITHUB_EVENT_PATH")
+    if not path:
+        return None
+    what = f"the GitHub Actions event payload {path}"
+    try:
+        data = repofiles.read_bytes(path, MAX_EVENT_BYTES, user_path=True)
+    except FileNotFoundError:
+        raise BadInput(f"cannot read {what}: no such file") from None
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        raise BadInput(f"cannot read {what}: not JSON") from None
+    repository = doc.get("repository") if isinstance(doc, dict) else None
+    branch = repository.get("default_branch") if isinstance(repository, dict) else None
+    return branch if isinstance(branch, str) and branch else None

@@ -74,6 +74,9 @@ class Options:
     # CI's names of the pull request's source and target branches (its checkouts are detached):
     # a `Sealer-Branch:` trailer must name the one under review (sealer.review.branch_claims).
     ci_branches: tuple[str | None, str | None] = (None, None)
+    # CI's name of the repository's default branch (Argo CD's `HEAD`), used when the checkout
+    # records no remote HEAD (sealer.forge.ci_default_branch).
+    ci_default: str | None = None
 
 
 def review(
@@ -117,7 +120,9 @@ def review(
     # GitOps sources of this repository count as its tree only at the branch it is merged into:
     # with BASE a commit id outside CI, --trust-at (that branch's tip) may name it.
     into = target or (branch_claims.branch_named(root, options.trust_at) if options.trust_at else None)
-    _add_history(report, root, commits, (base_side, head_side), options.now or utcnow(), into)
+    _add_history(
+        report, root, commits, (base_side, head_side), options.now or utcnow(), (into, options.ci_default)
+    )
     report.findings += branch_claims.claim_findings(
         root, base_rev, head_rev, branch_claims.under_review(root, head, source), target
     )
@@ -184,14 +189,15 @@ def _add_history(
     commits: list[git.CommitChanges],
     sides: tuple[Side, Side],
     now: dt.datetime,
-    target: str | None,
+    branches: tuple[str | None, str | None],
 ) -> None:
     """Commit by commit: a hand edit hidden behind a later clean rotation, a key committed and
-    deleted again, a ledger rewritten and put back, a symlink, a sensitive change undone."""
+    deleted again, a ledger rewritten and put back, a symlink, a sensitive change undone.
+    `branches`: the one merged into and CI's default branch (None: unknown)."""
     base, head = sides
     known = {r.fingerprint for records in _all_ledgers(root, base.rev).values() for r in records}
     net = git.tree_changes(root, base.rev, head.rev)
-    found = history.walk_range(root, commits, (base.cfg, head.cfg), known, now, net, target)
+    found = history.walk_range(root, commits, (base.cfg, head.cfg), known, now, net, branches)
     edited = {(f.env, f.path, f.entry) for f in found if f.rule == HAND_EDIT}
     report.findings = [
         f for f in report.findings if f.rule != HAND_EDIT or (f.env, f.path, f.entry) not in edited

@@ -130,6 +130,7 @@ class Walk:
     known: set[str]  # fingerprints in any ledger at BASE
     now: dt.datetime
     target: str | None = None  # the branch the pull request is to be merged into (None: unknown)
+    ci_default: str | None = None  # CI's default branch, when the checkout records no remote HEAD
     managed: Managed = field(default_factory=Managed)
     blobs: dict[str, bytes] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
@@ -271,6 +272,8 @@ class Walk:
         GitOps source naming another, or another revision of it, is content review cannot read."""
         homes = frozenset(remote_sources.home(url) for url in git.remote_urls(self.root))
         defaults = frozenset(git.remote_default_branches(self.root))
+        if not defaults and self.ci_default:  # actions/checkout records no origin/HEAD
+            defaults = frozenset({self.ci_default})
         return remote_sources.Here(homes, self.target, defaults)
 
     @functools.cached_property
@@ -334,12 +337,12 @@ def walk_range(
     known: set[str],
     now: dt.datetime,
     net: list[git.FileChange],
-    target: str | None,
+    branches: tuple[str | None, str | None],
 ) -> list[Finding]:
     """Every finding of every commit (`git.range_changes`) against its parent(s), then of the
-    files whose state at HEAD no commit made (`net`: BASE's tree against HEAD's); `target` is the
-    branch the change is to be merged into (None: unknown)."""
-    walk = Walk(root, configs[0], configs[1], known, now, target)
+    files whose state at HEAD no commit made (`net`: BASE's tree against HEAD's); `branches`: the
+    one the change is to be merged into and CI's default branch (each None: unknown)."""
+    walk = Walk(root, configs[0], configs[1], known, now, *branches)
     walk.managed.add(configs[0])
     walk.managed.add(configs[1])
     _read(walk, commits)
@@ -355,6 +358,7 @@ def walk_range(
     if commits:
         _net_pass(walk, net, commits[-1].commit, scanned)
         _builds_over(walk, {c.path for c in net}, commits[-1].commit)
+        _links_followed(walk, {c.path for c in net}, commits[-1].commit)
     walk.add(plaintext.scan_blobs(walk.to_scan))
     return walk.findings
 
@@ -850,6 +854,52 @@ def _builds_over(walk: Walk, changed: set[str], head: str) -> None:
                 _judge_over(walk, path, build, deployed, changed, gitops=True)
 
 
+def _links_followed(walk: Walk, changed: set[str], head: str) -> None:
+    """A symlink the range adds or retargets that a kustomization or GitOps object at HEAD builds
+    through, changed or not: it swaps in another folder's or file's content as a whole, whose
+    remote resources, charts and plugins no changed `resources:` line brings to review's checks
+    of what is added (fail closed: a code owner approves)."""
+    tree = walk.tree(head)
+    links = {p for p in changed if tree.entries.get(p, ("",))[0] == LINK}
+    if not links:
+        return
+    read: dict[str, list[str]] = {}  # blob -> the paths holding it
+    for path in tree.files:
+        mode, blob = tree.entries[path]
+        foreign = not walk.managed.holds(path) and not path.startswith(f"{layout.REGISTRY_DIR}/")
+        if mode in (REGULAR, EXECUTABLE) and (_is_kustomization(path) or (_manifest(path) and foreign)):
+            read.setdefault(blob, []).append(path)
+    for blob, data in git.stream_blobs(walk.root, list(read), SCAN_CHUNK):
+        if not isinstance(data, bytes):  # one too big to parse cheaply: held, within the bound
+            walk.hold(blob, data)
+            data = walk.blobs[blob]
+        for path in read[blob]:
+            build = kustomize.Build(walk.data, tree, walk.placed, walk.budget)
+            if not _is_kustomization(path):
+                for deployed in stray.gitops_builds(path, data, tree, walk.plugin_picks(head), every=True):
+                    build.deployed(path, deployed)
+            elif (kustomization := stray.kustomization(path, data)) is not None:
+                build.moved(path, kustomization)
+            if followed := sorted(build.looked_up & links):
+                walk.add([_link_finding(path, followed, build.reached_remote)])
+
+
+def _link_finding(path: str, links: list[str], remote: set[str]) -> Finding:
+    reaching = (
+        f", remote resources review cannot read among it: {'; '.join(sorted(remote))}" if remote else ""
+    )
+    message = (
+        f"{path} builds through the symlink(s) {', '.join(links)}, which the range adds or retargets: "
+        f"what it builds now holds another folder's content whole (its remote resources, charts and "
+        f"plugins too), which review does not judge as added{reaching}: a code owner must approve"
+    )
+    return Finding(TRUST_ANCHOR, "", path, None, stray.escaped(message))
+
+
+def _is_kustomization(path: str) -> bool:
+    return posixpath.basename(path) in kustomize.KUSTOMIZATION_FILES
+
+
 def _jsonnet_imported(walk: Walk, tree: kustomize.Tree, changed: set[str]) -> None:
     """A file the range changed that a jsonnet file at HEAD imports (sealer.review.
     jsonnet_imports), a file an import evaluates imports in turn, through symlinks too: Argo CD
@@ -951,6 +1001,13 @@ def _unread_build(walk: Walk, path: str, build: kustomize.Build, moved: list[kus
         message = (
             f"{path} moves or renames what it builds (namespace, namePrefix, nameSuffix), remote "
             f"resources review cannot read among it: {stray.escaped(listed)}: a code owner must approve"
+        )
+        walk.add([Finding(TRUST_ANCHOR, "", path, None, message)])
+    if substituted := build.substituted(moved):
+        message = (
+            f"{path} builds Secrets or ConfigMaps whose text holds Flux's `${{...}}` variables, which its "
+            f"postBuild substitution fills with values review does not know (a value may rename, move "
+            f"or remake the object): {stray.escaped('; '.join(substituted))}: a code owner must approve"
         )
         walk.add([Finding(TRUST_ANCHOR, "", path, None, message)])
     if build.unmodelled and (build.makes_unseen or moved):

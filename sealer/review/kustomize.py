@@ -4,8 +4,9 @@ ConfigMap it lists (files, folders, nested kustomizations, generators), as writt
 them. sealer.review.stray judges the result.
 
 Read as a GitOps tool may build it: a folder with no kustomization of its own counts with every
-manifest below it (Flux generates one so), a symlink that stays inside the repository is
-followed (Argo CD follows it), anything outside the repository or remote is not read here. Bounded:
+manifest below it (Flux generates one so), a symlink that stays inside the repository (a folder
+on the way too) is followed (Argo CD follows it), anything outside the repository or remote is not
+read here. Bounded:
 a kustomization listing itself, or a chain of links, ends.
 """
 
@@ -98,6 +99,12 @@ class Build:
     remote: dict[str, str] = field(default_factory=dict)  # remote resource -> the kustomization listing it
     reached_remote: set[str] = field(default_factory=set)  # remote resources and components, as written
     renames: bool = False  # a kustomization of the build sets namespace:, namePrefix: or nameSuffix:
+    # Flux's postBuild substitution over the build (stray.Kustomization.substitutes): the files and
+    # kustomizations (their generators) whose objects it may change, and where a kustomization or
+    # patch of the build holds a variable, which may then be in any object (`substituted`).
+    substitutes: bool = False
+    substitutable: set[str] = field(default_factory=set)
+    variables: set[str] = field(default_factory=set)
 
     def moved(self, path: str, kustomization: stray.Kustomization) -> list[Moved]:
         """Every object the kustomization at `path` builds, as written and as built."""
@@ -116,6 +123,8 @@ class Build:
         what the kustomization listing it built so far, too (kustomize builds a component, and
         the components it lists in turn, over its parent's objects)."""
         self._note(folder, kustomization, path)
+        if kustomization.generated and self.substitutes and self._generator_variables(folder, kustomization):
+            self.substitutable.add(path)
         self.reached_remote |= remote_references(kustomization)
         made = [*below, *((path, item, item) for item in kustomization.generated)]
         for entry in kustomization.resources:
@@ -150,6 +159,8 @@ class Build:
         if mode in _FILES:
             if blob not in self.placed_by_blob:
                 self.placed_by_blob[blob] = stray.placed(path, self.data(blob) or b"")
+            if self.substitutes and self.placed_by_blob[blob] and _may_substitute(self.data(blob)):
+                self.substitutable.add(path)
             return [(path, item, item) for item in self.placed_by_blob[blob]]
         return self._folder(path) if mode == _TREE else []
 
@@ -160,10 +171,21 @@ class Build:
         repository's to review)."""
         return self.remote if self.renames else {}
 
+    def substituted(self, moved: Iterable[Moved]) -> list[str]:
+        """The files (kustomizations for what they generate) of the moved objects Flux's postBuild
+        substitution may change: each whose text holds a variable, or every one when a
+        kustomization or patch of the build holds one."""
+        if not self.substitutes:
+            return []
+        return sorted({source for source, _, _ in moved if self.variables or source in self.substitutable})
+
     def _note(self, folder: str, kustomization: stray.Kustomization, path: str) -> None:
         """What the kustomization at `path` does that review does not redo, its patch files read."""
         self.makes_unseen |= kustomization.makes_unseen
         self.renames |= kustomization.moves
+        self.substitutes |= kustomization.substitutes
+        if kustomization.variables:
+            self.variables.add(path)
         for what in kustomization.unmodelled:
             self.unmodelled.setdefault(what, path)
         for name in kustomization.patch_files:
@@ -172,6 +194,17 @@ class Build:
             text = stray.decoded(data) if data is not None else None
             if text is None or stray.renaming_patch(text):  # unread (outside, a folder) or renaming
                 self.unmodelled.setdefault(f"the patch {name}", path)
+            elif stray.may_substitute(text):
+                self.variables.add(path)
+
+    def _generator_variables(self, folder: str, kustomization: stray.Kustomization) -> bool:
+        """Whether a file or env file the kustomization's generators read may hold a variable
+        (one review cannot read may)."""
+        for name in kustomization.generator_files:
+            found = self._entry(posixpath.join(folder, name) if folder else name)
+            if _may_substitute(self.data(found[2]) if found is not None and found[1] in _FILES else None):
+                return True
+        return False
 
     def _component(self, wanted: str) -> tuple[str, stray.Kustomization] | None:
         if len(self.seen) > MAX_READS:
@@ -210,20 +243,35 @@ class Build:
         return None
 
     def _entry(self, wanted: str) -> tuple[str, str, str] | None:
-        """(path, mode, blob) of `wanted` at the commit, symlinks inside the repository followed."""
+        """(path, mode, blob) of `wanted` at the commit, symlinks inside the repository followed:
+        the path's own, and a folder's on the way to it (`apps/shared/x`, `apps/shared` a link:
+        Git records nothing below a link, kustomize reads through it)."""
         path = posixpath.normpath(wanted)
         for _ in range(_MAX_LINKS):
             if path.startswith(("../", "/")) or path in ("..", "."):
                 return None
             self.looked_up.add(path)
             entry = self.tree.entries.get(path)
-            if entry is None:
+            link = path if entry is not None else self._link_on_the_way(path)
+            if link is None:
                 return None
-            mode, blob = entry
+            mode, blob = self.tree.entries[link]
             if mode != _LINK:
                 return path, mode, blob
-            link = (self.data(blob) or b"").decode("utf-8", "replace")
-            path = posixpath.normpath(posixpath.join(posixpath.dirname(path), link))
+            self.looked_up.add(link)
+            target = (self.data(blob) or b"").decode("utf-8", "replace")
+            path = posixpath.normpath(posixpath.join(posixpath.dirname(link), target) + path[len(link) :])
+        return None
+
+    def _link_on_the_way(self, path: str) -> str | None:
+        """The outermost folder on the way to `path` that is a symlink at the commit, if any."""
+        parts = path.split("/")[:-1]
+        for folder in ("/".join(parts[: i + 1]) for i in range(len(parts))):
+            mode = self.tree.entries.get(folder, (_TREE,))[0]
+            if mode == _LINK:
+                return folder
+            if mode != _TREE:
+                return None
         return None
 
 
@@ -231,6 +279,12 @@ class Build:
 # scheme, go-getter's `git::`, the `gh:` shorthand, github.com without one, or an scp-style
 # `user@host:path` of any user name.
 _REMOTE = re.compile(r"git::|gh:|github\.com[/:]|gitlab\.com/|[a-z][a-z0-9-]*@[^/:]+[:/]", re.IGNORECASE)
+
+
+def _may_substitute(data: bytes | None) -> bool:
+    """stray.may_substitute for a file's data; one review cannot read as text may hold anything."""
+    text = stray.decoded(data) if data is not None else None
+    return text is None or stray.may_substitute(text)
 
 
 def _remote(wanted: str) -> bool:

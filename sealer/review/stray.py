@@ -400,6 +400,12 @@ class Kustomization:
     makes_unseen: bool = False  # a chart, generator or transformer plugin: objects review never sees
     # The namespace of what gives none (Argo CD's destination); `namespaces` overrides it.
     fills: frozenset[str] = frozenset()
+    # A Flux Kustomization's postBuild substitution: it changes each built object whose text holds
+    # a variable (`may_substitute`); `variables`: this kustomization's own text holds one, which its
+    # transforms (labels, annotations, patches, generators) may put into any object it builds.
+    substitutes: bool = False
+    variables: bool = False
+    generator_files: tuple[str, ...] = ()  # the files and env files its generators read
 
     @property
     def moves(self) -> bool:
@@ -408,7 +414,14 @@ class Kustomization:
     @property
     def acts(self) -> bool:
         """Whether it may change what it builds: review then builds and judges it."""
-        return bool(self.moves or self.fills or self.components or self.unmodelled or self.patch_files)
+        return bool(
+            self.moves
+            or self.fills
+            or self.components
+            or self.unmodelled
+            or self.patch_files
+            or self.substitutes
+        )
 
     def apply(self, placed: Placed) -> set[Placed]:
         kind, namespace, name = placed
@@ -458,6 +471,13 @@ def kustomization(path: str, data: bytes) -> Kustomization | None:
         for name in _texts(_get(item, "name"))
         for space in _spaces(_texts(_get(item, "namespace")))
     ]
+    generator_files = [
+        text.split("=", 1)[-1]  # `key=path`
+        for doc in docs
+        for generator, _ in _GENERATORS
+        for item in _items(_get(doc, generator))
+        for text in (*_texts(_items([*_get(item, "files"), *_get(item, "envs")])), *_texts(_get(item, "env")))
+    ]
     return Kustomization(
         fields["namespace"],
         fields["namePrefix"],
@@ -468,6 +488,8 @@ def kustomization(path: str, data: bytes) -> Kustomization | None:
         tuple(dict.fromkeys(unmodelled)),
         tuple(dict.fromkeys(patch_files)),
         makes_unseen,
+        variables=text is not None and may_substitute(text),
+        generator_files=tuple(dict.fromkeys(generator_files)),
     )
 
 
@@ -500,7 +522,9 @@ def gitops_builds(
         kinds, spec = _texts(_get(doc, "kind")), _get(doc, "spec")
         if "Kustomization" in kinds and any("fluxcd" in v for v in _texts(_get(doc, "apiVersion"))):
             found += [
-                _gitops(s, s, ("targetNamespace", "namePrefix", "nameSuffix"), ("patches", "postBuild"))
+                _flux_substitution(
+                    _gitops(s, s, ("targetNamespace", "namePrefix", "nameSuffix"), ("patches",)), s
+                )
                 for s in spec
             ]
         elif "Application" in kinds:
@@ -508,6 +532,32 @@ def gitops_builds(
         elif "ApplicationSet" in kinds:
             found += _application_set_builds(doc, listing, picked)
     return [build for build in dict.fromkeys(_substituted(b, listing) for b in found) if every or build.acts]
+
+
+def _flux_substitution(build: Kustomization, spec: yaml.Node) -> Kustomization:
+    """A Flux Kustomization's postBuild substitution, judged object by object (`may_substitute`)
+    unless its own labels, annotations or images hold a variable: those it puts into every
+    object it builds, so any of them may change (`unmodelled`)."""
+    if not _get(spec, "postBuild"):
+        return build
+    added = [
+        t for key in ("commonMetadata", "images") for v in _get(spec, key) for t in _texts(yamlio.nodes(v))
+    ]
+    if any(may_substitute(t) for t in added):
+        return dataclasses.replace(build, unmodelled=(*build.unmodelled, "postBuild"))
+    return dataclasses.replace(build, substitutes=True)
+
+
+# `$${var}`: Flux's escape for a literal `${var}`; one more `$` before it and it is read as given
+_ESCAPED_VARIABLE = re.compile(r"(?<!\$)\$\$\{")
+
+
+def may_substitute(text: str) -> bool:
+    """Whether Flux's postBuild substitution may change an object whose text (a manifest file's,
+    a kustomization's) is this: it substitutes only `${...}` in each built object's YAML, but a
+    backslash escape (`"$\\x7b..."`) may spell one once kustomize writes the object out, and a
+    SOPS value decrypts (before substitution) to any text."""
+    return "${" in _ESCAPED_VARIABLE.sub("", text) or "\\" in text or _SOPS in text
 
 
 def _substituted(build: Kustomization, listing: Listing) -> Kustomization:

@@ -5,6 +5,7 @@ renaming the Secrets and key registries sealer manages."""
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import textwrap
 import time
@@ -181,6 +182,14 @@ def sealed_file_through_a_symlinked_folder(repo: Path) -> None:
     write(repo, "apps/kustomization.yaml", "resources: [keys]\nnameSuffix: -v2\n")
 
 
+def sealed_file_below_a_symlinked_folder(repo: Path) -> None:
+    """Git records nothing below a symlink: `keys/staging/staging.yaml` is found through the
+    link `apps/keys` on the way, as kustomize reads it."""
+    (repo / "apps").mkdir()
+    (repo / "apps/keys").symlink_to("../sealed")
+    write(repo, "apps/kustomization.yaml", "resources: [keys/staging/staging.yaml]\nnameSuffix: -v2\n")
+
+
 def sealed_secret_listed_by_a_nested_kustomization(repo: Path) -> None:
     """main's kustomization moves all of tools/ into staging; the pull request only has tools'
     own kustomization list one more file."""
@@ -235,6 +244,7 @@ MOVES = [
     secret_made_by_a_prefixed_generator,
     secret_moved_into_a_managed_namespace,
     sealed_file_through_a_symlinked_folder,
+    sealed_file_below_a_symlinked_folder,
 ]
 
 
@@ -382,6 +392,78 @@ def test_a_remote_reference_a_listed_folder_brings_needs_an_owner(
             ("trust-anchor-change", "apps/kustomization.yaml")
         ], findings
         assert REMOTE in remote[0]["message"]
+
+
+def retarget(repo: Path, link: str, target: str) -> None:
+    """The symlink `link` made to point at `target` (a commit records it, mode 120000)."""
+    (repo / link).unlink(missing_ok=True)
+    (repo / link).symlink_to(target)
+
+
+@pytest.mark.parametrize(
+    ("listed", "link", "flagged"),
+    [
+        ("resources: [link]\n", "apps/link", True),
+        ("resources: [link/web.yaml, link]\n", "apps/link", True),
+        ("resources: [deep/link]\n", "apps/deep", True),
+        ("resources: [link]\n", "elsewhere/link", False),
+    ],
+    ids=["folder-link", "listed-twice", "link-on-the-way", "link-not-built"],
+)
+def test_a_symlink_retargeted_onto_a_folder_with_a_remote_reference_needs_an_owner(
+    repo: Path, listed: str, link: str, flagged: bool
+) -> None:
+    """A kustomization lists `link`, a symlink into the repository that kustomize follows: a
+    commit pointing it at another folder, whose unchanged kustomization lists a remote resource,
+    adds that resource to the build as surely as editing `resources:` would. One no build
+    passes through passes."""
+    files = {"tools/kustomization.yaml": f"resources: [{REMOTE}]\n", "apps/kustomization.yaml": listed}
+    files |= {"local/kustomization.yaml": "resources: [web.yaml]\n", "local/web.yaml": DEPLOYMENT}
+    files |= {"deep/link/kustomization.yaml": "resources: [web.yaml]\n", "deep/link/web.yaml": DEPLOYMENT}
+    on_main(repo, {**files, "deeper/link/kustomization.yaml": f"resources: [{REMOTE}]\n"})
+    os_link = {"apps/link": "../local", "apps/deep": "../deep", "elsewhere/link": "../local"}
+    git(repo, "checkout", "-q", "main")
+    (repo / "elsewhere").mkdir(exist_ok=True)
+    for path, target in os_link.items():
+        retarget(repo, path, target)
+    commit_all(repo, "links on main")
+    git(repo, "checkout", "-q", "-B", "pr")
+    retarget(repo, link, {"apps/deep": "../deeper"}.get(link, "../tools"))
+    commit_all(repo, "a link retargeted")
+    code, findings = run_review(repo, "main", "HEAD")
+    if not flagged:
+        assert (code, findings) == (0, []), findings
+        return
+    remote = [f for f in findings if REMOTE in f["message"]]
+    assert code == 1 and remote and {f["rule"] for f in findings} == {"trust-anchor-change"}, findings
+
+
+@pytest.mark.parametrize("how", ["flux-path", "kustomization-edited-too"])
+def test_a_symlink_retargeted_under_a_gitops_object_or_an_edited_kustomization_needs_an_owner(
+    repo: Path, how: str
+) -> None:
+    """A Flux Kustomization whose path is the link, and a kustomization the same pull request
+    edits (its old and new versions, built over one tree, both reach the remote resource)."""
+    files = {
+        "tools/kustomization.yaml": f"resources: [{REMOTE}]\n",
+        "apps/kustomization.yaml": "resources: [link]\n",
+    }
+    files |= {"local/kustomization.yaml": "resources: [web.yaml]\n", "local/web.yaml": DEPLOYMENT}
+    if how == "flux-path":
+        files["clusters/tools.yaml"] = FLUX_PLAIN.replace("./tools", "./apps/link")
+    on_main(repo, files)
+    git(repo, "checkout", "-q", "main")
+    retarget(repo, "apps/link", "../local")
+    commit_all(repo, "a link on main")
+    git(repo, "checkout", "-q", "-B", "pr")
+    retarget(repo, "apps/link", "../tools")
+    if how == "kustomization-edited-too":
+        write(repo, "apps/kustomization.yaml", "# the application\nresources: [link]\n")
+    commit_all(repo, "a link retargeted")
+    code, findings = run_review(repo, "main", "HEAD")
+    linked = [f["path"] for f in findings if REMOTE in f["message"]]
+    wanted = {"apps/kustomization.yaml"} | ({"clusters/tools.yaml"} if how == "flux-path" else set())
+    assert code == 1 and set(linked) == wanted and rules(findings) == {"trust-anchor-change"}, findings
 
 
 REMOTE_SPELLINGS = [
@@ -1469,6 +1551,86 @@ def test_a_flux_kustomization_changed_but_its_substitution_passes(repo: Path) ->
     assert run_review(repo, "main", "HEAD") == (0, [])
 
 
+SUBSTITUTED_SETTINGS = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata:\n  team: %s\n"
+LABELLED = "resources: [settings.yaml, deployment.yaml]\ncommonLabels: {team: '%s'}\n"
+GENERATED = "resources: [deployment.yaml]\nconfigMapGenerator: [{name: settings, %s}]\n"
+LABELLING_FLUX = FLUX_SUBSTITUTING.replace("spec:\n", "spec:\n  commonMetadata: {labels: {team: '%s'}}\n")
+
+
+@pytest.mark.parametrize(
+    ("files", "flagged"),
+    [
+        ({"tools/settings.yaml": SETTINGS}, False),
+        ({"tools/settings.yaml": SUBSTITUTED_SETTINGS % "${team}"}, True),
+        ({"tools/settings.yaml": SUBSTITUTED_SETTINGS % "'${team:=tools}'"}, True),
+        ({"tools/settings.yaml": SUBSTITUTED_SETTINGS % "$${team}"}, False),
+        ({"tools/settings.yaml": SUBSTITUTED_SETTINGS % "$$${team}"}, True),
+        ({"tools/settings.yaml": SUBSTITUTED_SETTINGS % '"$\\x7bteam}"'}, True),
+        ({"tools/settings.yaml": SUBSTITUTED_SETTINGS % "ENC[AES256_GCM,data:dG9vbHM=,type:str]"}, True),
+        ({"tools/settings.yaml": SETTINGS, "tools/kustomization.yaml": LABELLED % "web"}, False),
+        ({"tools/settings.yaml": SETTINGS, "tools/kustomization.yaml": LABELLED % "${team}"}, True),
+        ({"tools/kustomization.yaml": GENERATED % "literals: [a=b]"}, False),
+        ({"tools/kustomization.yaml": GENERATED % "literals: ['a=${team}']"}, True),
+        (
+            {"tools/kustomization.yaml": GENERATED % "files: [conf=app.conf]", "tools/app.conf": "a=b\n"},
+            False,
+        ),
+        (
+            {
+                "tools/kustomization.yaml": GENERATED % "files: [conf=app.conf]",
+                "tools/app.conf": "a=${team}\n",
+            },
+            True,
+        ),
+        ({"tools/kustomization.yaml": GENERATED % "envs: [app.env]", "tools/app.env": "a=${team}\n"}, True),
+        ({"tools/kustomization.yaml": GENERATED % "envs: [../outside.env]"}, True),
+        ({"tools/settings.yaml": SETTINGS, "clusters/tools.yaml": LABELLING_FLUX % "web"}, False),
+        ({"tools/settings.yaml": SETTINGS, "clusters/tools.yaml": LABELLING_FLUX % "${team}"}, True),
+    ],
+    ids=[
+        "plain",
+        "variable",
+        "default",
+        "escaped",
+        "unescaped",
+        "backslash",
+        "sops",
+        "labelled",
+        "labelled-by-variable",
+        "generated",
+        "generated-from-a-variable",
+        "generated-from-a-plain-file",
+        "generated-from-a-file-of-variables",
+        "generated-from-an-env-file-of-variables",
+        "generated-from-a-file-review-cannot-read",
+        "flux-labelled",
+        "flux-labelled-by-variable",
+    ],
+)
+def test_a_change_under_a_flux_substitution_fails_only_where_a_variable_may_be(
+    repo: Path, files: dict[str, str], flagged: bool
+) -> None:
+    """Flux substitutes `${...}` in each built object's text, nothing else (`$${...}` is its
+    escape): a Deployment changed beside a ConfigMap holding none passes; one holding a variable,
+    or one a kustomization's or Flux's own labels give one, fails (a value may rename it), as do
+    one a backslash may spell a variable in, a SOPS value (any text once decrypted) and a
+    generated one whose literals or files hold one (or that review cannot read)."""
+    on_main(
+        repo,
+        {
+            "clusters/tools.yaml": FLUX_SUBSTITUTING,
+            "clusters/vars.yaml": VARS % "tools",
+            "tools/deployment.yaml": DEPLOYMENT,
+            **files,
+        },
+    )
+    write(repo, "tools/deployment.yaml", DEPLOYMENT + "spec: {replicas: 2}\n")
+    commit_all(repo, "two replicas")
+    code, findings = run_review(repo, "main", "HEAD")
+    assert (code, rules(findings)) == ((1, {"trust-anchor-change"}) if flagged else (0, set())), findings
+    assert all(f["path"] == "clusters/tools.yaml" for f in findings)
+
+
 CMP = """apiVersion: v1
 kind: ConfigMap
 metadata: {name: argocd-cmp-cm, namespace: argocd}
@@ -2206,6 +2368,116 @@ def test_argo_s_head_is_this_tree_only_when_the_default_branch_is_merged_into(
         findings
     )
     assert THIS in findings[0]["message"]
+
+
+def ci_gives_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, how: str, default: str) -> None:
+    """CI naming the default branch: GitHub Actions in its event payload, GitLab in a variable."""
+    if how == "github":
+        event = tmp_path / "event.json"
+        event.write_text(json.dumps({"action": "opened", "repository": {"default_branch": default}}))
+        monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+    elif how == "gitlab":
+        monkeypatch.setenv("CI_DEFAULT_BRANCH", default)
+
+
+@pytest.mark.parametrize(
+    ("how", "default", "recorded", "flagged"),
+    [
+        ("github", "main", None, True),
+        ("github", "master", None, False),
+        ("gitlab", "main", None, True),
+        ("gitlab", "master", None, False),
+        ("github", "main", "master", False),
+        ("gitlab", "master", "main", True),
+        ("none", "", None, False),
+    ],
+    ids=[
+        "github-default-other",
+        "github-default-merged-into",
+        "gitlab-default-other",
+        "gitlab-default-merged-into",
+        "recorded-head-wins",
+        "recorded-head-wins-gitlab",
+        "nothing-gives-it",
+    ],
+)
+def test_argo_s_head_in_ci_is_checked_against_the_default_branch_ci_gives(
+    repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+    default: str,
+    recorded: str | None,
+    flagged: bool,
+) -> None:
+    """actions/checkout records no `origin/HEAD`: CI's default branch (GitHub's event payload,
+    GitLab's CI_DEFAULT_BRANCH) stands for it, so a source at `HEAD` in a pull request into
+    master fails where main is the default branch; a recorded remote HEAD wins; with neither,
+    `HEAD` passes as before."""
+    git(repo, "remote", "add", "origin", THIS)
+    if recorded is not None:
+        git(repo, "update-ref", f"refs/remotes/origin/{recorded}", "main")
+        git(repo, "symbolic-ref", "refs/remotes/origin/HEAD", f"refs/remotes/origin/{recorded}")
+    ci_gives_default(monkeypatch, tmp_path, how, default)
+    write(repo, "clusters/keys.yaml", argo_at("HEAD"))
+    commit_all(repo, "a source at HEAD")
+    code, findings = reviewed_into(repo, "master", monkeypatch)
+    if not flagged:
+        assert (code, findings) == (0, []), findings
+        return
+    assert code == 1 and [(f["rule"], f["path"]) for f in findings] == [
+        ("trust-anchor-change", "clusters/keys.yaml")
+    ], findings
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        (b"{not json", "not JSON"),
+        (b"\xff\xfe{}", "not JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "not JSON"),
+        ("link", "is a symlink"),
+        ("fifo", "is a FIFO"),
+        ("missing", "no such file"),
+    ],
+    ids=["malformed", "not-utf8", "deep", "symlink", "fifo", "missing"],
+)
+def test_a_ci_event_payload_review_cannot_read_is_bad_input(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, payload: bytes | str, error: str
+) -> None:
+    """One line, exit 2, never a traceback nor a guess at the default branch."""
+    event = tmp_path / "event.json"
+    if payload == "link":
+        (tmp_path / "real.json").write_text('{"repository": {"default_branch": "main"}}')
+        event.symlink_to(tmp_path / "real.json")
+    elif payload == "fifo":
+        os.mkfifo(event)
+    elif isinstance(payload, bytes):
+        event.write_bytes(payload)
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+    result = cli(repo, "review", "main", "HEAD")
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert result.stderr.count("\n") == 1 and error in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_ci_event_payload_without_a_default_branch_leaves_it_unknown(
+    tmp_path: Path,
+) -> None:
+    """A payload of another shape (a scheduled run's) names no default branch: unknown, as
+    outside CI; a payload too large is refused."""
+    from sealer.errors import BadInput
+    from sealer.forge import MAX_EVENT_BYTES, ci_default_branch
+
+    event = tmp_path / "event.json"
+    for doc in ({"schedule": "0 * * * *"}, [], {"repository": {"default_branch": 7}}, {"repository": "x"}):
+        event.write_text(json.dumps(doc))
+        assert ci_default_branch({"GITHUB_EVENT_PATH": str(event)}) is None
+    assert ci_default_branch({"CI_DEFAULT_BRANCH": "trunk", "GITHUB_EVENT_PATH": str(event)}) == "trunk"
+    assert ci_default_branch({}) is None
+    event.write_bytes(b" " * (MAX_EVENT_BYTES + 1))
+    with pytest.raises(BadInput, match="larger than the limit"):
+        ci_default_branch({"GITHUB_EVENT_PATH": str(event)})
 
 
 def flux_at(ref: str | None) -> str:

@@ -34,6 +34,9 @@ UNSET = (
     "GITHUB_BASE_REF",
     "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",
     "CI_MERGE_REQUEST_TARGET_BRANCH_NAME",
+    # the default branch CI gives, which review takes for Argo CD's `HEAD`
+    "GITHUB_EVENT_PATH",
+    "CI_DEFAULT_BRANCH",
 )
 
 
