@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sealer import kube, ledger
+from sealer import kube, ledger, registry
 from sealer.config import Config, Environment
 from sealer.errors import BadInput, NotDeployed, SealerError
 from sealer.records import KeyRecord
@@ -35,9 +35,12 @@ def several(env: Environment) -> bool:
 
 
 def cluster_of(env: Environment, context: str) -> str | None:
-    """The cluster a `--context` names; None without clusterContexts. With them, a context that
-    is none of theirs is bad input: read alone it would pass for one of the clusters, every
-    cluster's key registry compared with what it serves."""
+    """The cluster a `--context` names; None for an environment of one cluster (or a context
+    a direct registry delivery lists: its registries are the contexts'). A context that names
+    no cluster of several is bad input: read alone it would pass for each of them, every
+    cluster's key registry compared with the one it serves. With clusterContexts the cluster
+    is the one mapped to it; without, the one it is named after (as `status` reads each
+    cluster's registry when no `--context` is given)."""
     for name, known in env.cluster_contexts.items():
         if known == context:
             return name
@@ -46,7 +49,17 @@ def cluster_of(env: Environment, context: str) -> str | None:
             f"{env.name}: --context {context} is none of its clusterContexts "
             f"({', '.join(env.cluster_contexts.values())}): name one, or none to read every cluster"
         )
-    return None
+    settings, names = env.registry, [c.name for c in env.clusters]
+    if settings is not None and settings.delivery == registry.DIRECT and context in settings.contexts:
+        return None  # a direct delivery's registries are its contexts': that one's alone
+    if context in names:
+        return context
+    if len(names) < 2:
+        return None
+    raise BadInput(
+        f"{env.name}: --context {context} is none of its clusters ({', '.join(names)}) and sealer.yaml "
+        "maps no context to them: set clusterContexts, or name a context called after the cluster"
+    )
 
 
 def read_all(env: Environment, kubeconfig: str | None) -> list[LiveCluster]:
@@ -100,7 +113,7 @@ def compare_all(
     """`sealer status` over every cluster: each compared on its own through its context, then
     merged; in sync only when each is. A cluster left out of the map or unreadable is reported
     and is never in sync."""
-    current = ledger.current(env.keys, ledger.load(cfg.root, env.name))  # a bad ledger: exit 2
+    current = ledger.current(env.keys, ledger.load_expected(cfg.root, env.name))  # bad or gone: exit 2
     reports = [_one_cluster(cfg, env, kubeconfig, c.name, compare_one) for c in env.clusters]
     entries = merged_entries({n: r.key_id if (r := current.get(n)) else None for n in env.keys}, reports)
     for row in entries:

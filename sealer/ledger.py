@@ -17,8 +17,8 @@ from pathlib import Path
 
 from sealer import apikey, git, layout, repofiles, yamlio
 from sealer.durations import MAX_DAYS
-from sealer.errors import ConfigError
-from sealer.layout import ledger_path
+from sealer.errors import BadInput, ConfigError, GitError
+from sealer.layout import ledger_file, ledger_path
 from sealer.records import ACTIVE, PENDING, STATUSES, KeyRecord, iso
 
 HEADER = "# Managed by sealer: key metadata for one environment. It never holds a key.\n"
@@ -41,6 +41,34 @@ def load(repo: Path, env: str) -> list[KeyRecord]:
     except FileNotFoundError:
         return []
     return parse(env, text, str(path))
+
+
+def load_expected(root: Path, env: str) -> list[KeyRecord]:
+    """The records of ENV's ledger for a command that reports on them (`keys list`, `status`,
+    `check`, `audit`): a ledger the repository implies but the working tree lacks is BadInput,
+    never an environment with no keys (fail closed: a deleted ledger must not read as empty)."""
+    try:
+        text = repofiles.read_text(ledger_path(root, env))
+    except FileNotFoundError:
+        why = _implied_by(root, env)
+        if why:
+            raise BadInput(f"{ledger_file(env)} is missing, but {why}") from None
+        return []  # what `sealer init` leaves: no key was ever issued
+    return parse(env, text, str(ledger_path(root, env)))
+
+
+def _implied_by(root: Path, env: str) -> str | None:
+    """Why ENV must have a ledger (it had keys), or None for an environment never rotated."""
+    rel = ledger_file(env)
+    try:
+        if git.probe(root, "cat-file", "-e", f"HEAD:{rel}") is not None:
+            return f"HEAD holds it: restore it with `git checkout HEAD -- {rel}`"
+    except GitError:  # no git on this machine (`check` reads the files alone): they tell
+        pass
+    for folder in (layout.sealed_dir(env), f"{layout.REGISTRY_DIR}/{env}/"):
+        if (root / folder).is_dir() and any((root / folder).iterdir()):
+            return f"{folder} holds {env}'s keys: restore the ledger from Git"
+    return None
 
 
 def at_revision(root: Path, rev: str, env: str) -> list[KeyRecord]:

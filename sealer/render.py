@@ -286,7 +286,7 @@ def render_env(cfg: Config, env_name: str) -> list[Path]:
     """Re-render every values file of the environment; all are computed before any is written."""
     env = cfg.env(env_name)
     cert_pins.pinned_certificates(cfg.root, env)
-    records = ledger.load(cfg.root, env.name)
+    records = ledger.load_expected(cfg.root, env.name)  # a deleted one would render an empty registry
     texts = [
         (c, values_text(cfg.root, env, c, state.load(cfg.root, env.name, c.name), records))
         for c in env.clusters

@@ -46,7 +46,7 @@ def _compare_cluster(
     cfg: config.Config, env_name: str, kubeconfig: str | None, context: str | None, phase: _Phases
 ) -> dict[str, Any]:
     env = cfg.env(env_name)
-    records = ledger.load(cfg.root, env.name)
+    records = ledger.load_expected(cfg.root, env.name)
     current = ledger.current(env.keys, records)
     by_fp = {r.fingerprint: r for r in records}
     live = kube.read_secret_fingerprints(kubeconfig, context, env.namespace, env.secret_name)

@@ -157,6 +157,18 @@ def test_no_ledger_is_no_records(tmp_path: Path) -> None:
     assert ledger.parse("dev", ledger.dump("dev", []), "ledger") == []
 
 
+def test_a_missing_ledger_is_expected_once_the_environment_holds_keys(tmp_path: Path) -> None:
+    """No ledger and nothing else (what `sealer init` leaves): no records. A sealed file or a
+    key registry of the environment (here outside any Git repository) says keys were issued."""
+    assert ledger.load_expected(tmp_path, "dev") == []
+    (tmp_path / "registry" / "dev").mkdir(parents=True)
+    assert ledger.load_expected(tmp_path, "dev") == []  # an empty folder holds no key
+    (tmp_path / "registry" / "dev" / "dev.yaml").write_text("kind: ConfigMap\n")
+    with pytest.raises(BadInput, match=r"^ledger/dev.yaml is missing, but registry/dev/ holds dev's keys"):
+        ledger.load_expected(tmp_path, "dev")
+    assert ledger.load(tmp_path, "dev") == []  # what a writer starts from is unchanged
+
+
 ODD_TEXT = ["", "é ✓ 漢字", '"\\', "\x85\u2028\u2029\x7f\x00\ufeff", "a\nb\tc", "null"]
 
 

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -579,6 +580,43 @@ def test_finish_with_the_store_down_is_partly_done_and_says_so(
     assert_accepted(backend_repo, old, keys)  # nothing changed meanwhile
     assert finish(backend_repo)["activated"]
     assert_finished(backend_repo, old, keys)
+
+
+@pytest.mark.parametrize(
+    ("kind", "variable", "says"),
+    [
+        ("vault", "VAULT_ADDR", "vault: VAULT_ADDR is not set"),
+        ("vault", "VAULT_TOKEN", "vault: VAULT_TOKEN is not set"),
+        ("auth0", "AUTH0_DOMAIN", "auth0: AUTH0_DOMAIN is not set"),
+        (
+            "auth0",
+            "AUTH0_CLIENT_SECRET",
+            "auth0: set AUTH0_MANAGEMENT_TOKEN, or AUTH0_CLIENT_ID + AUTH0_CLIENT_SECRET",
+        ),
+    ],
+)
+def test_finish_without_the_stores_global_variable_changes_nothing_and_exits_2(
+    backend_repo: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    keys: list[Any],
+    kind: str,
+    variable: str,
+    says: str,
+) -> None:
+    """What no run on this machine gets past stops `--finish` before it asks any store: exit 2
+    ("nothing changed") in one line naming the variable, not exit 4 ("run it again")."""
+    store = request.getfixturevalue(f"{FIXTURE[kind]}_store")
+    old = prepared(backend_repo, Backend(kind, options_of(kind, store)), keys)
+    rotate(backend_repo)
+    start, value = head(backend_repo), os.environ[variable]
+    monkeypatch.delenv(variable)
+    line = one_line_error(sealer(backend_repo, "rotate", "--finish"), 2)
+    assert line == f"sealer: {ENV}: {says}"
+    monkeypatch.setenv(variable, value)
+    assert head(backend_repo) == start
+    assert_accepted(backend_repo, old, keys)  # nothing changed meanwhile
+    assert finish(backend_repo)["activated"]
 
 
 def test_store_down_when_a_step_fails_leaves_pending_keys_the_next_run_drops(

@@ -332,6 +332,59 @@ def test_a_context_of_no_cluster_is_bad_input(
     assert all(kube.requests_to("/api/v1/", "GET") == 0 for kube in kubes.values())
 
 
+def test_a_missing_ledger_is_bad_input_not_a_cluster_out_of_sync(
+    repo: Path, rotated_twice: Any, kubes: dict[str, FakeKube], contexts_file: Path
+) -> None:
+    """Read per cluster, a deleted ledger was each cluster's own error (exit 1, "not in sync"):
+    it is the repository's, one line and exit 2 as with one cluster."""
+    _, now = rotated_twice
+    for cluster, kube in kubes.items():
+        serve(kube, cluster, now, repo)
+    (repo / "ledger" / f"{ENV}.yaml").unlink()
+    line = one_line_error(status(repo, contexts_file), 2)
+    assert line.startswith(f"sealer: ledger/{ENV}.yaml is missing, but HEAD holds it")
+
+
+def without_contexts(repo: Path) -> None:
+    with config.edit(repo) as doc:
+        del doc["environments"][ENV]["clusterContexts"]
+    commit_all(repo, "no clusterContexts")
+
+
+def test_a_context_that_names_no_cluster_of_several_unmapped_is_bad_input(
+    repo: Path, rotated_twice: Any, kubes: dict[str, FakeKube], contexts_file: Path
+) -> None:
+    """Several clusters and no clusterContexts: a `--context` that is no cluster's name would
+    pass for every cluster, each cluster's key registry compared with the one read through it.
+    Exit 2, one line saying how to name the cluster; nothing read."""
+    _, now = rotated_twice
+    for cluster, kube in kubes.items():
+        serve(kube, cluster, now, repo)
+    without_contexts(repo)
+    line = one_line_error(status(repo, contexts_file, "--context", "two"), 2)
+    assert line == (
+        f"sealer: {ENV}: --context two is none of its clusters ({ENV}, {EAST}) and sealer.yaml maps "
+        "no context to them: set clusterContexts, or name a context called after the cluster"
+    )
+    assert all(kube.requests_to("/api/v1/", "GET") == 0 for kube in kubes.values())
+
+
+def test_a_context_named_after_a_cluster_of_several_unmapped_reads_that_cluster_alone(
+    repo: Path, rotated_twice: Any, kubes: dict[str, FakeKube], tmp_path: Path
+) -> None:
+    """Without clusterContexts, a context named after a cluster is that cluster (as status
+    reads each cluster's key registry with no `--context`): its own registry alone."""
+    _, now = rotated_twice
+    serve(kubes[EAST], EAST, now, repo)
+    without_contexts(repo)
+    servers = {cluster: (kube.url, kube.admin_token) for cluster, kube in kubes.items()}
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", servers)
+    data = json.loads(ok(status(repo, kubeconfig, "--context", EAST, "-o", "json")).stdout)
+    assert [(r["cluster"], r["state"]) for r in data["registries"]] == [(EAST, "in sync")]
+    assert data["in_sync"] is True
+    assert kubes[ENV].requests_to("/api/", "GET") == 0
+
+
 # -- rotate --finish: deployed means served by every cluster --------------------------------------
 
 

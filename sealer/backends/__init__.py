@@ -28,6 +28,7 @@ __all__ = [
     "KeyStore",
     "VaultKV",
     "check_credentials",
+    "check_ready",
     "check_kind",
     "check_segment",
     "open_store",
@@ -113,6 +114,11 @@ def check_credentials(kind: str, raw: Mapping[str, object], where: str) -> dict[
     credentials, never a credential (ConfigError at `where`, or BadInput when `where` is a flag)."""
     check_kind(kind)
     return credential_sources.check(kind, raw, where)
+
+
+def check_ready(kind: str, options: Mapping[str, str], credentials: Mapping[str, str], env_name: str) -> None:
+    """What the store needs from this machine, checked without a request (MissingCredential)."""
+    credential_sources.check_ready(kind, options, credentials, env_name)
 
 
 def refuse_secret_values(settings: Mapping[str, str], where: str) -> None:

@@ -510,3 +510,28 @@ def source_for(kind: str, settings: Mapping[str, str], env: str) -> Source | Non
     source = classes[kind](env or "this environment", **settings)
     source.check()
     return source
+
+
+def check_ready(kind: str, options: Mapping[str, str], settings: Mapping[str, str], env: str) -> None:
+    """What a `kind` store needs from this machine before its first request, checked without
+    one: the global variables an environment naming no source uses (VAULT_ADDR and VAULT_TOKEN;
+    AUTH0_DOMAIN and a token or client) and DynamoDB's region. Missing is MissingCredential
+    naming ENV: a phase stops before it changes anything (exit 2), instead of meeting it as
+    a store failure halfway (exit 4, "run it again", when nothing was done)."""
+    try:
+        if kind == "vault" and not settings:
+            VaultSource(env).login()  # the global branch: reads variables, sends nothing
+        elif kind == "auth0" and not settings:
+            _global_auth0()
+    except BackendError as err:
+        raise MissingCredential(f"{env}: {err}") from None
+    if kind == "dynamodb" and not options.get("region") and not _aws_region(settings, env):
+        raise MissingCredential(
+            f"{env}: dynamodb: no AWS region: set the store's `region` option, "
+            "AWS_DEFAULT_REGION or the profile's"
+        )
+
+
+def _aws_region(settings: Mapping[str, str], env: str) -> str | None:
+    """The region boto3 would use (AWS_DEFAULT_REGION, the profile's): no request."""
+    return str(AwsSource(env, **settings)._base().region_name or "") or None

@@ -101,10 +101,10 @@ class K8sSecretsStore:
                 records.remove(record)
 
     def list(self, env_name: str) -> list[KeyRecord]:
-        return oldest_first(ledger.load(self._checked_repo(), env_name))
+        return oldest_first(ledger.load_expected(self._checked_repo(), env_name))
 
     def verify(self, env_name: str, fingerprint: str, now: dt.datetime | None = None) -> str:
-        return verdict(ledger.load(self._checked_repo(), env_name), fingerprint, now or utcnow())
+        return verdict(ledger.load_expected(self._checked_repo(), env_name), fingerprint, now or utcnow())
 
     def health(self) -> str:
         folder = self._checked_repo() / layout.LEDGER_DIR

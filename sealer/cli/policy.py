@@ -77,7 +77,7 @@ def check(
     except PolicyError as err:
         return _policy_errors(err)
     if output == "json":
-        _json(result.as_dict(strict))
+        click.echo(report.as_json(result, strict))
     elif output == "markdown":
         click.echo(report.markdown(result, strict), nl=False)
     else:
@@ -122,7 +122,7 @@ def audit(envs: tuple[str, ...], output: str, policy_file: str | None) -> int:
     except PolicyError as err:
         return _policy_errors(err)
     if output == "json":
-        _json(inv)
+        click.echo(audit_output.as_json(inv))
     elif output == "markdown":
         click.echo(audit_output.markdown(inv), nl=False)
     elif output == "html":

@@ -1,12 +1,16 @@
 """`sealer audit` output: an aligned table for terminals, Markdown, and a self-contained HTML page.
 
-Each takes the inventory (sealer.policy.audit.inventory). Only the HTML page loads Jinja2.
+Each takes the inventory (sealer.policy.audit.inventory). Only the HTML page loads Jinja2. Each
+shows a sealer API key that a cell holds (an actor is the ledger's text, a certificate path
+sealer.yaml's) as `slr_<env>_[redacted]`.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from sealer.apikey import redact
 from sealer.policy.report import cell, paint, plural
 from sealer.terminal import one_line
 
@@ -110,7 +114,7 @@ def table(inv: dict[str, Any], color: bool = False) -> str:
     ]
     if grace:
         lines += ["", *aligned(("ENV", "KEY", "KEY ID (GRACE)", "VALID UNTIL"), grace, 2, False)]
-    return "\n".join([*lines, "", _totals(inv)])
+    return redact("\n".join([*lines, "", _totals(inv)]))
 
 
 def _md_table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
@@ -127,7 +131,7 @@ def markdown(inv: dict[str, Any]) -> str:
     certs = cert_rows(inv)
     lines += ["", "### Certificates", ""]
     lines += _md_table(CERT_HEADERS, certs) if certs else ["No pinned certificates."]
-    return "\n".join(lines) + "\n"
+    return redact("\n".join(lines) + "\n")
 
 
 def _ticks(top: float) -> list[int]:
@@ -172,4 +176,8 @@ def html(inv: dict[str, Any]) -> str:
     """A self-contained page: inline CSS and SVG, no scripts, no external assets."""
     from sealer import templating
 
-    return templating.render("audit.html.j2", inv=inv, chart=chart(inv), colors=STATUS_COLORS)
+    return redact(templating.render("audit.html.j2", inv=inv, chart=chart(inv), colors=STATUS_COLORS))
+
+
+def as_json(inv: dict[str, Any]) -> str:
+    return redact(json.dumps(inv, indent=2, sort_keys=True))

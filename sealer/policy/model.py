@@ -98,7 +98,7 @@ class Context:
 
     def records(self, env: str) -> list[KeyRecord]:
         if env not in self._records:
-            self._records[env] = ledger.load(self.root, env)
+            self._records[env] = ledger.load_expected(self.root, env)
         return self._records[env]
 
     def current(self, env: Environment) -> dict[str, KeyRecord]:

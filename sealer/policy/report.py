@@ -1,7 +1,14 @@
-"""`sealer check` output for people (text), pipelines (JSON: Report.as_dict) and pull requests (Markdown)."""
+"""`sealer check` output for people (text), pipelines (JSON: Report.as_dict) and pull requests (Markdown).
+
+Every output shows a sealer API key that a message holds (a path sealer.yaml names, a values
+file's YAML error quoting its line) as `slr_<env>_[redacted]`, as `sealer review` does: the hook
+and CI logs keep what they print."""
 
 from __future__ import annotations
 
+import json
+
+from sealer.apikey import redact
 from sealer.policy.model import ERROR, Problem
 from sealer.policy.runner import Report
 from sealer.terminal import markdown_code, markdown_text, one_line
@@ -43,7 +50,11 @@ def text(report: Report, strict: bool = False, color: bool = False) -> str:
         lines.append(f"{level} {one_line(p.env):<{env_width}}  {rule}  {one_line(p.message)}")
         lines.append(f"{'':8}{paint('fix: ' + one_line(p.fix), 'dim', color)}")
     lines.append(summary(report, strict))
-    return "\n".join(lines)
+    return redact("\n".join(lines))
+
+
+def as_json(report: Report, strict: bool = False) -> str:
+    return redact(json.dumps(report.as_dict(strict), indent=2, sort_keys=True))
 
 
 def cell(value: str) -> str:
@@ -78,4 +89,4 @@ def markdown(report: Report, strict: bool = False) -> str:
     if not report.problems:
         return head + "\n"
     rows = ["| Level | Environment | Rule | Problem | Fix |", "| --- | --- | --- | --- | --- |"]
-    return "\n".join([head, "", *rows, *map(_row, report.problems)]) + "\n"
+    return redact("\n".join([head, "", *rows, *map(_row, report.problems)]) + "\n")

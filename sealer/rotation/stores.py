@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sealer import clusters, faults, git, layout, ledger
-from sealer.backends import DEFAULT_BACKEND, KeyStore, open_store
+from sealer.backends import DEFAULT_BACKEND, KeyStore, check_ready, open_store
 from sealer.config import Config, Environment
 from sealer.errors import BadInput, PartlyDone, SealerError, WriteUnconfirmed
 from sealer.records import (
@@ -90,6 +90,7 @@ def open_external(stores: Stores, envs: Iterable[Environment]) -> None:
             raise
         except SealerError:
             pass
+        check_ready(env.backend_kind, env.backend_options, env.backend_credentials, env.name)
 
 
 # -- rotate phase, before the commit -------------------------------------------------------------

@@ -66,10 +66,11 @@ _ONE_LINE = json.JSONEncoder(ensure_ascii=False)  # what json.dumps builds anew 
 
 
 def as_json(found: Sequence[Finding]) -> str:
-    """A JSON list, one finding per line (json's C encoder: indent= would use the slow one)."""
+    """A JSON list, one finding per line (json's C encoder: indent= would use the slow one); a
+    sealer key a path holds redacted as in the text (JSON shows a key's characters as they are)."""
     if not found:
         return "[]\n"
-    return "[\n" + ",\n".join(_ONE_LINE.encode(f.as_dict()) for f in found) + "\n]\n"
+    return redact("[\n" + ",\n".join(_ONE_LINE.encode(f.as_dict()) for f in found) + "\n]\n")
 
 
 def sarif(found: Sequence[Finding], policy: Policy) -> str:
@@ -90,12 +91,13 @@ def sarif(found: Sequence[Finding], policy: Policy) -> str:
         "version": SARIF_VERSION,
         "runs": [{"tool": {"driver": driver}, "columnKind": "unicodeCodePoints", "results": results}],
     }
-    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+    return redact(json.dumps(log, indent=2, ensure_ascii=False)) + "\n"
 
 
 def _result(f: Finding, rule_index: int | None) -> dict[str, Any]:
     from urllib.parse import quote
 
+    # A key a path holds is redacted before the path becomes a URI: `[` `]` percent-encoded there.
     message = f"{f.description}{f' ({f.note})' if f.note else ''}: {f.preview}"
     if f.commit:
         message += f" (commit {f.commit})"
@@ -106,7 +108,7 @@ def _result(f: Finding, rule_index: int | None) -> dict[str, Any]:
         "locations": [
             {
                 "physicalLocation": {
-                    "artifactLocation": {"uri": quote(f.path), "uriBaseId": "%SRCROOT%"},
+                    "artifactLocation": {"uri": quote(redact(f.path)), "uriBaseId": "%SRCROOT%"},
                     "region": {"startLine": f.line, "startColumn": f.column},
                 }
             }

@@ -27,9 +27,9 @@ from support.repos import EnvSpec, copy_repo, keypairs, ledger_records, make_rep
 from support.sql_stores import AWS_VARS_CLEARED, LOOPBACK, PG_VARS_CLEARED, PgCluster
 
 from sealer import config, layout, yamlio
-from sealer.backends import check_credentials, open_store
+from sealer.backends import check_credentials, check_ready, open_store
 from sealer.backends.credentials import VaultSource, secret_shape
-from sealer.errors import BackendError, BadInput, ConfigError
+from sealer.errors import BackendError, BadInput, ConfigError, MissingCredential
 
 ENVS = ("staging", "production")
 KEYS = ("apiKey", "adminKey")
@@ -1072,3 +1072,22 @@ def test_a_login_never_carries_the_runners_own_vault_token(
         VaultSource("production", server.url, auth="jwt", role="ci", jwt_env="VAULT_ID_TOKEN_PROBE").check()
     logins = [r for r in seen if r.path.endswith("/login")]
     assert len(logins) == 2 and all("x-vault-token" not in r.headers for r in logins)
+
+
+def test_a_dynamodb_store_with_no_region_is_a_missing_credential_before_any_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rotate --finish` checks this up front (exit 2, nothing changed), never as a store
+    failure met halfway (exit 4); the store's option, AWS_DEFAULT_REGION or the profile's region do."""
+    for var in (*AWS_VARS_CLEARED, "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(var, raising=False)
+    config_file = tmp_path / "aws-config"
+    config_file.write_text("[profile eu]\nregion = eu-west-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config_file))
+    no_region = r"^staging: dynamodb: no AWS region: set the store's `region`"
+    with pytest.raises(MissingCredential, match=no_region):
+        check_ready("dynamodb", {"table": "keys"}, {}, "staging")
+    check_ready("dynamodb", {"region": "eu-west-1"}, {}, "staging")
+    check_ready("dynamodb", {}, {"profile": "eu"}, "staging")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    check_ready("dynamodb", {}, {}, "staging")

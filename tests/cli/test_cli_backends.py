@@ -411,6 +411,44 @@ def test_keys_list_prints_no_row_a_ledger_forged(backend_repo: Path) -> None:
     assert refused.exit_code == 2 and refused.stderr.count("\n") == 1 and refused.stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("removed", "says"),
+    [
+        ("deleted", "HEAD holds it: restore it with `git checkout HEAD -- ledger/staging.yaml`"),
+        ("never committed", "sealed/staging/ holds staging's keys: restore the ledger from Git"),
+    ],
+    ids=["deleted", "never-committed"],
+)
+def test_a_missing_ledger_that_had_keys_is_refused_not_read_as_no_keys(
+    backend_repo: Path, kubeconfig: Path, removed: str, says: str
+) -> None:
+    """The Git ledger is the store: deleted from the working tree (or never committed) while
+    the environment has sealed keys, every command reading it fails in one line (exit 2)."""
+    rotate(backend_repo)
+    (backend_repo / "ledger" / f"{ENV}.yaml").unlink()
+    if removed == "never committed":
+        commit_all(backend_repo, "the ledger leaves Git")
+    key = apikey.generate(ENV)
+    for args in (
+        ["keys", "list", ENV],
+        ["keys", "verify", ENV],
+        ["status", ENV, "--kubeconfig", str(kubeconfig)],
+        ["check", ENV],
+        ["audit"],
+    ):
+        line = one_line_error(sealer(backend_repo, *args, stdin=key), 2)
+        assert line == f"sealer: ledger/{ENV}.yaml is missing, but {says}", (args, line)
+    # `render` would write the key registry of an empty ledger: every key revoked once synced.
+    registry_file = backend_repo / "registry" / ENV / f"{ENV}.yaml"
+    before = registry_file.read_text()
+    assert one_line_error(sealer(backend_repo, "render", ENV), 2).endswith(says)
+    assert registry_file.read_text() == before
+    # An environment that never had a key (what `sealer init` leaves) still has none to list.
+    git(backend_repo, "rm", "-q", "-r", f"sealed/{ENV}", f"registry/{ENV}")
+    commit_all(backend_repo, "no keys at all")
+    assert ok(sealer(backend_repo, "keys", "list", ENV)).stdout == f"{ENV}: no keys\n"
+
+
 def test_keys_list_of_a_store_that_is_down(backend_repo: Path, outage_backend: Backend) -> None:
     assert outage_backend.outage
     configure(backend_repo, outage_backend)

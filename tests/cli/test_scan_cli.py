@@ -276,3 +276,29 @@ def test_empty_sarif_is_valid_too(tree: tuple[Path, str]) -> None:
     result = scan("--format", "sarif", "README.md")
     assert result.exit_code == 0
     assert list(sarif_validator().iter_errors(json.loads(result.output))) == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
+def test_a_key_inside_a_path_is_redacted_in_every_format(tree: tuple[Path, str], fmt: str) -> None:
+    """A key with letters either side in a folder's and a file's name is no finding of its own
+    (the detector wants a boundary), so the path of the content's finding held it whole in
+    JSON and SARIF; SARIF's uri stays a valid relative reference (`[` `]` percent-encoded)."""
+    root, key = tree
+    folder = root / f"d{key}x"
+    folder.mkdir()
+    (folder / f"a{key}b.env").write_text(f"API_KEY={key}\n")
+    result = scan("-o", fmt, folder.name)
+    assert result.exit_code == 1, result.output
+    assert key[len("slr_staging_") :] not in result.output
+    shown = "dslr_staging_[redacted]x/aslr_staging_[redacted]b.env"
+    if fmt == "json":
+        assert [f["path"] for f in json.loads(result.output)] == [shown]
+    elif fmt == "sarif":
+        log = json.loads(result.output)
+        (found,) = log["runs"][0]["results"]
+        uri = found["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        assert uri == "dslr_staging_%5Bredacted%5Dx/aslr_staging_%5Bredacted%5Db.env"
+        if sys.version_info >= (3, 11):
+            assert list(sarif_validator().iter_errors(log)) == []  # type: ignore[attr-defined]
+    else:
+        assert result.output.startswith(f"{shown}:1:9: error: sealer-api-key:")

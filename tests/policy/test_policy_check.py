@@ -25,7 +25,7 @@ from support.policy_repos import (
     sealer,
 )
 
-from sealer import ledger
+from sealer import apikey, ledger
 from sealer.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -432,3 +432,45 @@ def test_a_link_in_a_delivered_folder_is_a_leftover_environment(repo_factory: Re
     subprocess.run(["git", "add", "archive", "sealed/old"], cwd=root, check=True)
     code, report = check_json(root)
     assert [(p["rule"], p["env"]) for p in report["problems"]] == [("leftover-environment", "old")]
+
+
+@pytest.fixture
+def key_shown(repo_factory: RepoFactory) -> tuple[Path, str]:
+    """dev's values file named after a real key and swapped for a symlink (a `values-file`
+    problem names its path), and the key pasted into the actor of dev's ledger records."""
+    root, key = repo_factory(), apikey.generate("dev")
+    rel = f"deploy/dev/{key}.yaml"
+    edit_config(root, lambda doc: doc["environments"]["dev"]["clusters"][0].__setitem__("valuesFile", rel))
+    (root / rel).symlink_to("/etc/hostname")
+    edit_ledger(root, "dev", lambda records: [dataclasses.replace(r, actor=f"Dev {key}") for r in records])
+    return root, key
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("check",),
+        ("check", "-o", "json"),
+        ("check", "-o", "markdown"),
+        ("audit",),
+        ("audit", "-o", "json"),
+        ("audit", "-o", "markdown"),
+        ("audit", "-o", "html"),
+    ],
+    ids=" ".join,
+)
+def test_every_check_and_audit_output_redacts_a_key(
+    key_shown: tuple[Path, str], args: tuple[str, ...]
+) -> None:
+    """README: like `sealer review`'s, every output of `check` and `audit` shows a sealer key a
+    path or an actor holds as `slr_<env>_[redacted]` (the hook's and CI's logs keep them)."""
+    root, key = key_shown
+    result = sealer(root, *args)
+    assert result.exit_code == (1 if args[0] == "check" else 0), result.output
+    assert key[len("slr_dev_") :] not in result.output
+    shown = result.stdout.replace("\\_", "_")  # Markdown escapes the underscores
+    assert "slr_dev_[redacted]" in shown
+    if args[0] == "check":
+        assert "values-file" in shown and "slr_dev_[redacted].yaml" in shown
+    else:
+        assert "Dev slr_dev_[redacted]" in shown
