@@ -1145,6 +1145,7 @@ def test_dynamodb_table_creation_trickling_is_cut_off(
 ) -> None:
     """The first use creates the table, then waits for it: each is one bounded request."""
     store, proxy = dropping
+    store._made_client()  # before the bound drops to 0.5 s: a busy machine loads botocore slower
     stop, timer = _trickle_action(proxy, monkeypatch, action, after)
     try:
         message = backend_error(lambda: store.list(ENV))
