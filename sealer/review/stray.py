@@ -463,6 +463,8 @@ def kustomization(path: str, data: bytes) -> Kustomization | None:
             if any(renaming_patch(text) for text in _texts(_get(entry, "patch"))):
                 unmodelled.append("a JSON patch of a name, namespace or kind")
             patch_files += _texts(_get(entry, "path"))
+        # kustomize's older spelling lists files and inline patches alike: a line is a file
+        patch_files += [t for t in _texts(_items(_get(doc, "patchesStrategicMerge"))) if "\n" not in t]
     generated: list[Placed] = [
         (kind, space, name)
         for doc in docs

@@ -1554,6 +1554,18 @@ def test_a_flux_kustomization_changed_but_its_substitution_passes(repo: Path) ->
 SUBSTITUTED_SETTINGS = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata:\n  team: %s\n"
 LABELLED = "resources: [settings.yaml, deployment.yaml]\ncommonLabels: {team: '%s'}\n"
 GENERATED = "resources: [deployment.yaml]\nconfigMapGenerator: [{name: settings, %s}]\n"
+
+
+def strategic(patch: str) -> dict[str, str]:
+    """settings.yaml patched by a file in kustomize's older spelling, which it still reads."""
+    kustomization = "resources: [settings.yaml, deployment.yaml]\npatchesStrategicMerge: [patch.yaml]\n"
+    return {
+        "tools/settings.yaml": SETTINGS,
+        "tools/kustomization.yaml": kustomization,
+        "tools/patch.yaml": patch,
+    }
+
+
 LABELLING_FLUX = FLUX_SUBSTITUTING.replace("spec:\n", "spec:\n  commonMetadata: {labels: {team: '%s'}}\n")
 
 
@@ -1586,6 +1598,8 @@ LABELLING_FLUX = FLUX_SUBSTITUTING.replace("spec:\n", "spec:\n  commonMetadata: 
         ({"tools/kustomization.yaml": GENERATED % "envs: [../outside.env]"}, True),
         ({"tools/settings.yaml": SETTINGS, "clusters/tools.yaml": LABELLING_FLUX % "web"}, False),
         ({"tools/settings.yaml": SETTINGS, "clusters/tools.yaml": LABELLING_FLUX % "${team}"}, True),
+        (strategic(SUBSTITUTED_SETTINGS % "web"), False),
+        (strategic(SUBSTITUTED_SETTINGS % "${team}"), True),
     ],
     ids=[
         "plain",
@@ -1605,6 +1619,8 @@ LABELLING_FLUX = FLUX_SUBSTITUTING.replace("spec:\n", "spec:\n  commonMetadata: 
         "generated-from-a-file-review-cannot-read",
         "flux-labelled",
         "flux-labelled-by-variable",
+        "strategic-merge-patch-file",
+        "strategic-merge-patch-file-of-variables",
     ],
 )
 def test_a_change_under_a_flux_substitution_fails_only_where_a_variable_may_be(
