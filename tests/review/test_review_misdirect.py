@@ -2490,6 +2490,9 @@ def test_a_ci_event_payload_without_a_default_branch_leaves_it_unknown(
         event.write_text(json.dumps(doc))
         assert ci_default_branch({"GITHUB_EVENT_PATH": str(event)}) is None
     assert ci_default_branch({"CI_DEFAULT_BRANCH": "trunk", "GITHUB_EVENT_PATH": str(event)}) == "trunk"
+    # A step before review may set CI_DEFAULT_BRANCH (GITHUB_ENV), never GitHub's own payload
+    event.write_text(json.dumps({"repository": {"default_branch": "main"}}))
+    assert ci_default_branch({"CI_DEFAULT_BRANCH": "master", "GITHUB_EVENT_PATH": str(event)}) == "main"
     assert ci_default_branch({}) is None
     event.write_bytes(b" " * (MAX_EVENT_BYTES + 1))
     with pytest.raises(BadInput, match="larger than the limit"):
