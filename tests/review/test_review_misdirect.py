@@ -466,6 +466,33 @@ def test_a_symlink_retargeted_under_a_gitops_object_or_an_edited_kustomization_n
     assert code == 1 and set(linked) == wanted and rules(findings) == {"trust-anchor-change"}, findings
 
 
+def test_a_symlink_retargeted_past_what_review_reads_of_a_build_needs_an_owner(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build cut at MAX_READS before it reaches a link the range retargets may build through
+    it: that is never passed as clean (fail closed), however little else the build does."""
+    from sealer.review import kustomize
+
+    listed = ", ".join(f"m{index}.yaml" for index in range(6))
+    files = {f"apps/m{index}.yaml": DEPLOYMENT.replace("web", f"m{index}") for index in range(6)}
+    files |= {"apps/kustomization.yaml": f"resources: [{listed}, link]\n"}
+    files |= {"tools/kustomization.yaml": f"resources: [{REMOTE}]\n"}
+    files |= {"local/kustomization.yaml": "resources: [web.yaml]\n", "local/web.yaml": DEPLOYMENT}
+    on_main(repo, files)
+    git(repo, "checkout", "-q", "main")
+    retarget(repo, "apps/link", "../local")
+    commit_all(repo, "a link on main")
+    git(repo, "checkout", "-q", "-B", "pr")
+    retarget(repo, "apps/link", "../tools")
+    commit_all(repo, "a link retargeted")
+    monkeypatch.setattr(kustomize, "MAX_READS", 3)
+    code, findings = run_review(repo, "main", "HEAD")
+    assert code == 1 and {(f["rule"], f["path"]) for f in findings} == {
+        ("trust-anchor-change", "apps/kustomization.yaml")
+    }, findings
+    assert "more than 3 paths" in findings[0]["message"] and "apps/link" in findings[0]["message"]
+
+
 REMOTE_SPELLINGS = [
     "git::git@example.test:org/keys//deploy",  # go-getter's prefix kustomize strips
     "deploy@example.test:org/keys.git//deploy?ref=v1",  # scp-style, any user name
