@@ -176,6 +176,23 @@ def secret_moved_into_a_managed_namespace(repo: Path) -> None:
     write(repo, "apps/kustomization.yml", "namespace: staging\nresources: [../tools/db.yaml]\n")
 
 
+# A manifest SOPS encrypted whole: Flux decrypts any object holding `sops:`, its kind and name too
+ENCRYPTED = """apiVersion: ENC[AES256_GCM,data:dg==,type:str]
+kind: ENC[AES256_GCM,data:U2VjcmV0,type:str]
+metadata:
+  name: ENC[AES256_GCM,data:ZGI=,type:str]
+  namespace: tools
+sops:
+  mac: ENC[AES256_GCM,data:bWFj,type:str]
+  version: 3.8.1
+"""
+
+
+def encrypted_manifest_moved_into_a_managed_namespace(repo: Path) -> None:
+    on_main(repo, {"tools/db.yaml": ENCRYPTED})
+    write(repo, "apps/kustomization.yml", "namespace: staging\nresources: [../tools/db.yaml]\n")
+
+
 def sealed_file_through_a_symlinked_folder(repo: Path) -> None:
     (repo / "apps").mkdir()
     (repo / "apps/keys").symlink_to("../sealed/staging")
@@ -243,6 +260,7 @@ MOVES = [
     production_registry_moved_to_staging,
     secret_made_by_a_prefixed_generator,
     secret_moved_into_a_managed_namespace,
+    encrypted_manifest_moved_into_a_managed_namespace,
     sealed_file_through_a_symlinked_folder,
     sealed_file_below_a_symlinked_folder,
 ]
