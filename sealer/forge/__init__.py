@@ -124,16 +124,19 @@ MAX_EVENT_BYTES = 32 << 20
 
 def ci_default_branch(env: Mapping[str, str] | None = None) -> str | None:
     """The repository's default branch as the CI gives it (a checkout made by actions/checkout
-    records no `origin/HEAD`): GitLab's CI_DEFAULT_BRANCH, else the `repository.default_branch`
-    of the GitHub Actions event payload (the file GITHUB_EVENT_PATH names, read as sealer reads
-    any file: no symlink, no FIFO, bounded). None when neither gives one; a payload sealer cannot
-    read or parse is bad input, never a guess."""
+    records no `origin/HEAD`): the `repository.default_branch` of the GitHub Actions event
+    payload (the file GITHUB_EVENT_PATH names, read as sealer reads any file: no symlink, no
+    FIFO, bounded), else GitLab's CI_DEFAULT_BRANCH. The payload comes first, as in `ci_branches`:
+    a step before review may set CI_DEFAULT_BRANCH through GITHUB_ENV, never GITHUB_EVENT_PATH
+    (GitHub keeps its own variables). None when neither gives one; a payload sealer cannot read
+    or parse is bad input, never a guess."""
     env = os.environ if env is None else env
-    if env.get("CI_DEFAULT_BRANCH"):
-        return env["CI_DEFAULT_BRANCH"]
     path = env.get("GITHUB_EVENT_PATH")
-    if not path:
-        return None
+    branch = _event_default_branch(path) if path else None
+    return branch or env.get("CI_DEFAULT_BRANCH") or None
+
+
+def _event_default_branch(path: str) -> str | None:
     what = f"the GitHub Actions event payload {path}"
     try:
         data = repofiles.read_bytes(path, MAX_EVENT_BYTES, user_path=True)

@@ -880,17 +880,26 @@ def _links_followed(walk: Walk, changed: set[str], head: str) -> None:
                     build.deployed(path, deployed)
             elif (kustomization := stray.kustomization(path, data)) is not None:
                 build.moved(path, kustomization)
-            if followed := sorted(build.looked_up & links):
-                walk.add([_link_finding(path, followed, build.reached_remote)])
+            followed = sorted(build.looked_up & links)
+            if followed or build.cut:  # one read in part may build through any (fail closed)
+                walk.add([_link_finding(path, followed or sorted(links), build.reached_remote, build.cut)])
 
 
-def _link_finding(path: str, links: list[str], remote: set[str]) -> Finding:
+def _link_finding(path: str, links: list[str], remote: set[str], cut: bool) -> Finding:
     reaching = (
         f", remote resources review cannot read among it: {'; '.join(sorted(remote))}" if remote else ""
     )
+    how, holds = (
+        (
+            f"builds more than {kustomize.MAX_READS} paths, more than review reads, so it may build through",
+            "may hold",
+        )
+        if cut
+        else ("builds through", "now holds")
+    )
     message = (
-        f"{path} builds through the symlink(s) {', '.join(links)}, which the range adds or retargets: "
-        f"what it builds now holds another folder's content whole (its remote resources, charts and "
+        f"{path} {how} the symlink(s) {', '.join(links)}, which the range adds or retargets: "
+        f"what it builds {holds} another folder's content whole (its remote resources, charts and "
         f"plugins too), which review does not judge as added{reaching}: a code owner must approve"
     )
     return Finding(TRUST_ANCHOR, "", path, None, stray.escaped(message))

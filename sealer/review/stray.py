@@ -463,6 +463,8 @@ def kustomization(path: str, data: bytes) -> Kustomization | None:
             if any(renaming_patch(text) for text in _texts(_get(entry, "patch"))):
                 unmodelled.append("a JSON patch of a name, namespace or kind")
             patch_files += _texts(_get(entry, "path"))
+        # kustomize's older spelling lists files and inline patches alike: a line is a file
+        patch_files += [t for t in _texts(_items(_get(doc, "patchesStrategicMerge"))) if "\n" not in t]
     generated: list[Placed] = [
         (kind, space, name)
         for doc in docs
@@ -952,8 +954,9 @@ def renaming_patch(text: str) -> bool:
 
 def placed(path: str, data: bytes) -> list[Placed]:
     """The SealedSecrets, Secrets and ConfigMaps a manifest file holds (List items too), and the
-    objects whose kind a variable gives (`${kind}`: Flux's substitution may make any of them)."""
-    docs = documents(data, path, holding(("secret", "configmap", "${", "\\", "!"))) or []
+    objects whose kind a variable gives (`${kind}`: Flux's substitution may make any of them) or
+    SOPS encrypted (Flux decrypts it to any, as `_object_delivers` reads it)."""
+    docs = documents(data, path, holding(("secret", "configmap", "${", "\\", "!", _SOPS.casefold()))) or []
     return list(dict.fromkeys(item for doc in docs for item in _placed(doc, _NESTING)))
 
 
@@ -961,7 +964,7 @@ def _placed(doc: yaml.Node, depth: int) -> Iterator[Placed]:
     kinds = _texts(_get(doc, "kind"))
     meta = _get(doc, "metadata")
     names, spaces = (_texts(n for m in meta for n in _get(m, key)) for key in ("name", "namespace"))
-    for kind in sorted(kinds & _MOVABLE | {k for k in kinds if "${" in k}):
+    for kind in sorted(kinds & _MOVABLE | {k for k in kinds if "${" in k or k.startswith(_SOPS)}):
         yield from ((kind, space, name) for name in sorted(names) for space in _spaces(spaces))
     if any(kind.endswith("List") for kind in kinds):
         for item in _items(_get(doc, "items")) if depth else ():

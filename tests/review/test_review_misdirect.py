@@ -176,6 +176,23 @@ def secret_moved_into_a_managed_namespace(repo: Path) -> None:
     write(repo, "apps/kustomization.yml", "namespace: staging\nresources: [../tools/db.yaml]\n")
 
 
+# A manifest SOPS encrypted whole: Flux decrypts any object holding `sops:`, its kind and name too
+ENCRYPTED = """apiVersion: ENC[AES256_GCM,data:dg==,type:str]
+kind: ENC[AES256_GCM,data:U2VjcmV0,type:str]
+metadata:
+  name: ENC[AES256_GCM,data:ZGI=,type:str]
+  namespace: tools
+sops:
+  mac: ENC[AES256_GCM,data:bWFj,type:str]
+  version: 3.8.1
+"""
+
+
+def encrypted_manifest_moved_into_a_managed_namespace(repo: Path) -> None:
+    on_main(repo, {"tools/db.yaml": ENCRYPTED})
+    write(repo, "apps/kustomization.yml", "namespace: staging\nresources: [../tools/db.yaml]\n")
+
+
 def sealed_file_through_a_symlinked_folder(repo: Path) -> None:
     (repo / "apps").mkdir()
     (repo / "apps/keys").symlink_to("../sealed/staging")
@@ -243,6 +260,7 @@ MOVES = [
     production_registry_moved_to_staging,
     secret_made_by_a_prefixed_generator,
     secret_moved_into_a_managed_namespace,
+    encrypted_manifest_moved_into_a_managed_namespace,
     sealed_file_through_a_symlinked_folder,
     sealed_file_below_a_symlinked_folder,
 ]
@@ -464,6 +482,33 @@ def test_a_symlink_retargeted_under_a_gitops_object_or_an_edited_kustomization_n
     linked = [f["path"] for f in findings if REMOTE in f["message"]]
     wanted = {"apps/kustomization.yaml"} | ({"clusters/tools.yaml"} if how == "flux-path" else set())
     assert code == 1 and set(linked) == wanted and rules(findings) == {"trust-anchor-change"}, findings
+
+
+def test_a_symlink_retargeted_past_what_review_reads_of_a_build_needs_an_owner(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build cut at MAX_READS before it reaches a link the range retargets may build through
+    it: that is never passed as clean (fail closed), however little else the build does."""
+    from sealer.review import kustomize
+
+    listed = ", ".join(f"m{index}.yaml" for index in range(6))
+    files = {f"apps/m{index}.yaml": DEPLOYMENT.replace("web", f"m{index}") for index in range(6)}
+    files |= {"apps/kustomization.yaml": f"resources: [{listed}, link]\n"}
+    files |= {"tools/kustomization.yaml": f"resources: [{REMOTE}]\n"}
+    files |= {"local/kustomization.yaml": "resources: [web.yaml]\n", "local/web.yaml": DEPLOYMENT}
+    on_main(repo, files)
+    git(repo, "checkout", "-q", "main")
+    retarget(repo, "apps/link", "../local")
+    commit_all(repo, "a link on main")
+    git(repo, "checkout", "-q", "-B", "pr")
+    retarget(repo, "apps/link", "../tools")
+    commit_all(repo, "a link retargeted")
+    monkeypatch.setattr(kustomize, "MAX_READS", 3)
+    code, findings = run_review(repo, "main", "HEAD")
+    assert code == 1 and {(f["rule"], f["path"]) for f in findings} == {
+        ("trust-anchor-change", "apps/kustomization.yaml")
+    }, findings
+    assert "more than 3 paths" in findings[0]["message"] and "apps/link" in findings[0]["message"]
 
 
 REMOTE_SPELLINGS = [
@@ -1554,6 +1599,18 @@ def test_a_flux_kustomization_changed_but_its_substitution_passes(repo: Path) ->
 SUBSTITUTED_SETTINGS = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata:\n  team: %s\n"
 LABELLED = "resources: [settings.yaml, deployment.yaml]\ncommonLabels: {team: '%s'}\n"
 GENERATED = "resources: [deployment.yaml]\nconfigMapGenerator: [{name: settings, %s}]\n"
+
+
+def strategic(patch: str) -> dict[str, str]:
+    """settings.yaml patched by a file in kustomize's older spelling, which it still reads."""
+    kustomization = "resources: [settings.yaml, deployment.yaml]\npatchesStrategicMerge: [patch.yaml]\n"
+    return {
+        "tools/settings.yaml": SETTINGS,
+        "tools/kustomization.yaml": kustomization,
+        "tools/patch.yaml": patch,
+    }
+
+
 LABELLING_FLUX = FLUX_SUBSTITUTING.replace("spec:\n", "spec:\n  commonMetadata: {labels: {team: '%s'}}\n")
 
 
@@ -1586,6 +1643,8 @@ LABELLING_FLUX = FLUX_SUBSTITUTING.replace("spec:\n", "spec:\n  commonMetadata: 
         ({"tools/kustomization.yaml": GENERATED % "envs: [../outside.env]"}, True),
         ({"tools/settings.yaml": SETTINGS, "clusters/tools.yaml": LABELLING_FLUX % "web"}, False),
         ({"tools/settings.yaml": SETTINGS, "clusters/tools.yaml": LABELLING_FLUX % "${team}"}, True),
+        (strategic(SUBSTITUTED_SETTINGS % "web"), False),
+        (strategic(SUBSTITUTED_SETTINGS % "${team}"), True),
     ],
     ids=[
         "plain",
@@ -1605,6 +1664,8 @@ LABELLING_FLUX = FLUX_SUBSTITUTING.replace("spec:\n", "spec:\n  commonMetadata: 
         "generated-from-a-file-review-cannot-read",
         "flux-labelled",
         "flux-labelled-by-variable",
+        "strategic-merge-patch-file",
+        "strategic-merge-patch-file-of-variables",
     ],
 )
 def test_a_change_under_a_flux_substitution_fails_only_where_a_variable_may_be(
@@ -2474,6 +2535,9 @@ def test_a_ci_event_payload_without_a_default_branch_leaves_it_unknown(
         event.write_text(json.dumps(doc))
         assert ci_default_branch({"GITHUB_EVENT_PATH": str(event)}) is None
     assert ci_default_branch({"CI_DEFAULT_BRANCH": "trunk", "GITHUB_EVENT_PATH": str(event)}) == "trunk"
+    # A step before review may set CI_DEFAULT_BRANCH (GITHUB_ENV), never GitHub's own payload
+    event.write_text(json.dumps({"repository": {"default_branch": "main"}}))
+    assert ci_default_branch({"CI_DEFAULT_BRANCH": "master", "GITHUB_EVENT_PATH": str(event)}) == "main"
     assert ci_default_branch({}) is None
     event.write_bytes(b" " * (MAX_EVENT_BYTES + 1))
     with pytest.raises(BadInput, match="larger than the limit"):
