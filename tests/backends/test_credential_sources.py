@@ -1096,7 +1096,11 @@ def test_a_dynamodb_store_with_no_region_is_a_missing_credential_before_any_requ
 @pytest.mark.parametrize(
     ("config_text", "profile", "says"),
     [
-        ("[profile eu\nregion = eu-west-1\n", None, r"^staging: dynamodb: the AWS configuration: Unable to parse"),
+        (
+            "[profile eu\nregion = eu-west-1\n",
+            None,
+            r"^staging: dynamodb: the AWS configuration: Unable to parse",
+        ),
         ("[default]\nregion = eu-west-1\n", "gone", r"^staging: AWS profile gone is not in the AWS config"),
     ],
     ids=["unparsable-config", "AWS_PROFILE-names-no-profile"],
