@@ -242,7 +242,8 @@ class PostgresStore:
         given_up, bound = threading.Event(), time.monotonic() + deadline.MAX_REQUEST_SECONDS
         transaction = functools.partial(self._transaction, work, write, given_up, bound)
         try:
-            return deadline.request("postgres: the database", what, transaction, write)
+            # settle=False: Ctrl-C leaves at once; the transaction left behind rolls back itself.
+            return deadline.request("postgres: the database", what, transaction, write, settle=False)
         except BaseException:
             given_up.set()
             raise
