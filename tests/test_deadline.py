@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import signal
 import threading
+from typing import Any
 
 import pytest
 
 from sealer import deadline
-
-
-def _ctrl_c_when(started: threading.Event) -> threading.Thread:
-    """SIGINT to the main thread once `started` is set (the request is on its way)."""
-    main = threading.main_thread().ident
-    assert main is not None
-
-    def interrupt() -> None:
-        if started.wait(5):
-            signal.pthread_kill(main, signal.SIGINT)
-
-    thread = threading.Thread(target=interrupt)
-    thread.start()
-    return thread
 
 
 @pytest.mark.parametrize("writes", [True, False], ids=["write", "read"])
@@ -32,27 +18,30 @@ def test_ctrl_c_during_a_write_waits_for_it_to_settle_before_the_undoing(
     registered) runs next, so the write must have ended first, or it lands after its undoing.
     A read is left behind at once."""
     monkeypatch.setattr(deadline, "MAX_REQUEST_SECONDS", 10.0)
-    started, interrupted, ended = threading.Event(), threading.Event(), []
+    started, answered = threading.Event(), threading.Event()
+    ended: list[str] = []
+    pressed: list[str] = []
+    join = threading.Thread.join
 
     def request() -> str:
         started.set()
-        interrupted.wait(5)  # the answer comes only after Ctrl-C reached the caller
+        answered.wait(5)
         ended.append("landed")
         return "ok"
 
-    ctrl_c = _ctrl_c_when(started)
+    def ctrl_c_in_the_first_wait(thread: threading.Thread, timeout: float | None = None) -> Any:
+        if thread.name == "sealer-store-request" and not pressed:
+            pressed.append("Ctrl-C")
+            assert started.wait(5)
+            if writes:  # its answer comes once Ctrl-C was pressed (a read's after the check below)
+                answered.set()
+            raise KeyboardInterrupt
+        return join(thread, timeout)
 
-    def on_ctrl_c(*args: object) -> None:
-        if writes:  # a read's answer comes after the check below: it is never waited for
-            interrupted.set()
-        signal.default_int_handler(*args)  # type: ignore[arg-type]
-
-    signal.signal(signal.SIGINT, on_ctrl_c)
+    monkeypatch.setattr(threading.Thread, "join", ctrl_c_in_the_first_wait)
     try:
         with pytest.raises(KeyboardInterrupt):
             deadline.request("vault: http://vault", "registering", request, writes)
+        assert ended == (["landed"] if writes else [])
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        ctrl_c.join()
-    assert ended == (["landed"] if writes else [])
-    interrupted.set()
+        answered.set()
