@@ -28,13 +28,16 @@ KEY_PATTERN = (
     rf"(?<![0-9A-Za-z]){PREFIX}_({ENV_TAG})_([0-9A-Za-z]{{{RANDOM_LEN + CHECKSUM_LEN}}})(?![0-9A-Za-z])"
 )
 _KEY_RE = re.compile(KEY_PATTERN)
+# A key's shape whatever stands next to it (`ab<key>cd`): what checks that confirm the checksum
+# search for, since the checksum alone tells a key.
+EMBEDDED_PATTERN = rf"{PREFIX}_({ENV_TAG})_([0-9A-Za-z]{{{RANDOM_LEN + CHECKSUM_LEN}}})"
 # What `redact` hides: a key as it is, or as Markdown writes it (`terminal.markdown_text`
-# backslash-escapes each `_`), whatever is next to it: the checksum alone tells a key. Output is
-# escaped before it is redacted, and an escape ends in a base62 digit (`\x1b`, `\u2028`, JSON's
-# `\n` or `\u00e9`): bounded by non-base62 characters, a key after one was shown whole. Looked
-# for at every `slr` (a lookahead): a lookalike whose checksum fails must not swallow the start of
-# a key behind it (`slr_x_<35 characters>slr_prod_…`).
-_SHOWN_KEY = re.compile(rf"(?=({PREFIX}\\?_({ENV_TAG})\\?_[0-9A-Za-z]{{{RANDOM_LEN + CHECKSUM_LEN}}}))")
+# backslash-escapes each `_`; JSON then doubles the backslash), whatever is next to it: the
+# checksum alone tells a key. Output is escaped before it is redacted, and an escape ends in a
+# base62 digit (`\x1b`, `\u2028`, JSON's `\n` or `\u00e9`): bounded by non-base62 characters, a
+# key after one was shown whole. Looked for at every `slr` (a lookahead): a lookalike whose
+# checksum fails must not swallow the start of a key behind it (`slr_x_<35 characters>slr_prod_…`).
+_SHOWN_KEY = re.compile(rf"(?=({PREFIX}\\*_({ENV_TAG})\\*_[0-9A-Za-z]{{{RANDOM_LEN + CHECKSUM_LEN}}}))")
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,12 @@ def fingerprint(key: str) -> str:
 def key_id(key_fingerprint: str) -> str:
     """A short, public handle for a key, derived from its fingerprint."""
     return "kid_" + key_fingerprint[:12]
+
+
+def keys_in(text: str) -> list[str]:
+    """Each sealer API key `text` holds (Markdown-escaped or not, whatever is next to it), as the
+    key itself: what a plaintext check fingerprints."""
+    return [text[start:end].replace("\\", "") for start, end, _ in _shown_keys(text)]
 
 
 def holds_key(text: str) -> bool:

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sealer import kube
-from sealer.apikey import KEY_PATTERN
+from sealer.apikey import EMBEDDED_PATTERN
 from sealer.backends import vault_auth
 from sealer.errors import BackendError, BadInput, ConfigError, MissingCredential
 
@@ -58,7 +58,7 @@ _SECRET_VALUES = (
     (re.compile(r"\beyJ[\w-]{10,}"), "a JSON web token"),
     (re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b"), "an AWS access key id"),
     (re.compile(r"-----BEGIN "), "a PEM key"),
-    (re.compile(KEY_PATTERN), "a sealer API key"),
+    (re.compile(EMBEDDED_PATTERN), "a sealer API key"),
     (re.compile(r"://[^/@\s]*:[^/@\s]*@"), "a URL with a password"),
     (re.compile(r"(?i)\bpassword\s*="), "a connection string with a password"),
 )

@@ -86,7 +86,7 @@ class SealerGroup(click.Group):
             show_usage_error(err, _command_path(ctx))
             ctx.exit(err.exit_code)
         except SealerError as err:
-            click.echo(f"sealer: {one_line(str(err))}", err=True)
+            click.echo(f"sealer: {_shown(str(err))}", err=True)
             ctx.exit(err.exit_code)
         if isinstance(result, int) and result:
             ctx.exit(result)
@@ -132,7 +132,15 @@ def show_usage_error(err: click.UsageError, fallback: str = "sealer") -> None:
         return
     where = err.ctx.command_path if err.ctx else fallback
     said = " ".join(err.format_message().split())  # click lists a choice per line: one line, not \x0a
-    click.echo(f"sealer: {one_line(said).rstrip('.')} (see '{where} -h')", err=True)
+    click.echo(f"sealer: {_shown(said).rstrip('.')} (see '{where} -h')", err=True)
+
+
+def _shown(message: str) -> str:
+    """An error as one line, a sealer key it holds redacted: a path or an argument may hold one,
+    and the line lands in CI logs."""
+    from sealer.apikey import redact
+
+    return redact(one_line(message))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("sealer: interrupted", err=True)
         return EXIT_INTERRUPTED
     except SealerError as err:
-        click.echo(f"sealer: {one_line(str(err))}", err=True)
+        click.echo(f"sealer: {_shown(str(err))}", err=True)
         return err.exit_code
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (`| head`); nothing left to say
@@ -156,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:  # a bug: show everything so it can be reported
         import traceback
 
-        traceback.print_exc()
+        from sealer.apikey import redact
+
+        sys.stderr.write(redact(traceback.format_exc()))  # a library's message may quote a value
         click.echo("sealer: unexpected error (this is a bug)", err=True)
         return EXIT_UNEXPECTED
     return result if isinstance(result, int) else 0

@@ -32,7 +32,7 @@ from sealer.review.model import (
 )
 from sealer.review.revisions import Side, clusters_of, current, encrypted, values_encrypted
 
-_KEY_RE = re.compile(apikey.KEY_PATTERN)
+_KEY_RE = re.compile(apikey.EMBEDDED_PATTERN)
 
 
 def value_problem(value: str, modulus_bytes: int | None) -> tuple[str, str] | None:
@@ -54,10 +54,9 @@ def value_problem(value: str, modulus_bytes: int | None) -> tuple[str, str] | No
 def plaintext_keys(text: str) -> list[tuple[int, str]]:
     """(1-based line, key id) of each API key (format and checksum) in `text`; never the key."""
     return [
-        (number, apikey.key_id(apikey.fingerprint(m.group(0))))
+        (number, apikey.key_id(apikey.fingerprint(key)))
         for number, line in enumerate(text.splitlines(), 1)
-        for m in _KEY_RE.finditer(line)
-        if apikey.checksum_ok(m.group(0))
+        for key in apikey.keys_in(line)
     ]
 
 

@@ -70,7 +70,6 @@ def sealer_checksum_base64(secret: bytes) -> bool:
     """A base64 run (either alphabet) that decodes to text holding a sealer key whose checksum
     matches: `echo "API_KEY=slr_…" | base64` in a ConfigMap, a basic-auth header, an env file."""
     import base64
-    import re
 
     from sealer import apikey
 
@@ -80,8 +79,7 @@ def sealer_checksum_base64(secret: bytes) -> bool:
         decoded = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         return False
-    found = re.finditer(apikey.KEY_PATTERN.encode(), decoded)
-    return any(apikey.checksum_ok(m.group().decode("ascii")) for m in found)
+    return apikey.holds_key(decoded.decode("latin-1"))  # whatever the key stands next to
 
 
 # Confirmers that verify a checksum: a token passing one is a key whatever file holds it, so it

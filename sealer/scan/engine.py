@@ -111,14 +111,20 @@ def _tokens(
 ) -> Iterator[Hit]:
     group = "secret" if rule.regex is not None and "secret" in rule.regex.groupindex else 0
     for match in _anchored(data, found, rule):
-        spans.append(match.span())
         secret = match.group(group)
         if rule.confirm is not None:
             real = rule.confirm(secret)  # confirmed tokens are real, whatever they spell
         else:
             real = not policy.ignored_value(secret.decode("utf-8", "replace"))
+        if real or _stands_alone(data, *match.span()):
+            spans.append(match.span())  # a lookalike inside a longer run is some other token
         if real:  # reported where the match starts (a PEM block's BEGIN line), secret as grouped
             yield Hit(rule, match.start(), secret)
+
+
+def _stands_alone(data: bytes, start: int, end: int) -> bool:
+    """No letter or digit right before or after the span."""
+    return not data[start - 1 : start].isalnum() and not data[end : end + 1].isalnum()
 
 
 def _assignments(

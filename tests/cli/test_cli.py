@@ -12,6 +12,7 @@ import pytest
 from support.cli import assert_one_line_error, invoke, run_main
 
 import sealer
+from sealer import apikey
 from sealer import cli as cli_module
 from sealer.errors import BadInput, GitError
 
@@ -121,6 +122,26 @@ def test_a_bug_shows_its_traceback_and_exits_3(
     assert run.code == 3
     assert "Traceback" in run.stderr and "RuntimeError: boom" in run.stderr
     assert run.stderr.strip().endswith("sealer: unexpected error (this is a bug)")
+
+
+def test_no_error_line_or_traceback_shows_a_key(
+    fake_command: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A path or a library's message may quote a key: the one line and a bug's traceback show it
+    redacted, in `sealer` run as a program and through click's own runner."""
+    key = apikey.generate("prod")
+    secret = key[len("slr_prod_") :]
+    fake_command["do"] = BadInput(f"cannot read /tmp/x{key}y.yaml")
+    assert_one_line_error(
+        run_main(["fake-for-test"], capsys), 2, "sealer: cannot read /tmp/xslr_prod_[redacted]y.yaml"
+    )
+    assert secret not in invoke(["fake-for-test"]).stderr
+    fake_command["do"] = RuntimeError(f"unexpected value {key!r}")
+    run = run_main(["fake-for-test"], capsys)
+    assert run.code == 3 and "RuntimeError: unexpected value 'slr_prod_[redacted]'" in run.stderr
+    assert secret not in run.stderr
+    run = run_main(["keygen", "--env", "prod", "--bits", key], capsys)
+    assert run.code == 2 and secret not in run.stderr
 
 
 @pytest.mark.parametrize("returned", [0, 1, 2])

@@ -280,13 +280,14 @@ def test_empty_sarif_is_valid_too(tree: tuple[Path, str]) -> None:
 
 @pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
 def test_a_key_inside_a_path_is_redacted_in_every_format(tree: tuple[Path, str], fmt: str) -> None:
-    """A key with letters either side in a folder's and a file's name is no finding of its own
-    (the detector wants a boundary), so the path of the content's finding held it whole in
+    """A key Markdown writes (`slr\\_staging\\_…`) in a folder's and a file's name is no finding
+    of its own (the detector wants `slr_`), so the path of the content's finding held it whole in
     JSON and SARIF; SARIF's uri stays a valid relative reference (`[` `]` percent-encoded)."""
     root, key = tree
-    folder = root / f"d{key}x"
+    escaped = key.replace("_", "\\_")
+    folder = root / f"d{escaped}x"
     folder.mkdir()
-    (folder / f"a{key}b.env").write_text(f"API_KEY={key}\n")
+    (folder / f"a{escaped}b.env").write_text(f"API_KEY={key}\n")
     result = scan("-o", fmt, folder.name)
     assert result.exit_code == 1, result.output
     assert key[len("slr_staging_") :] not in result.output
@@ -302,3 +303,20 @@ def test_a_key_inside_a_path_is_redacted_in_every_format(tree: tuple[Path, str],
             assert list(sarif_validator().iter_errors(log)) == []  # type: ignore[attr-defined]
     else:
         assert result.output.startswith(f"{shown}:1:9: error: sealer-api-key:")
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
+def test_a_key_with_letters_either_side_in_a_path_is_a_finding_and_never_shown(
+    tree: tuple[Path, str], fmt: str
+) -> None:
+    """The checksum tells a key whatever stands next to it: a file named `a<key>b.env` is found
+    for its name, as its content is, and no output shows the key."""
+    root, key = tree
+    (root / f"a{key}b.env").write_text(f"API_KEY=x{key}y\n")
+    result = scan("-o", fmt, f"a{key}b.env")
+    assert result.exit_code == 1, result.output
+    assert key[len("slr_staging_") :] not in result.output
+    if fmt == "json":
+        assert len(json.loads(result.output)) == 2  # the name and the content
+    elif fmt == "sarif":
+        assert len(json.loads(result.output)["runs"][0]["results"]) == 2

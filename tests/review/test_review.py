@@ -565,6 +565,9 @@ def _mistyped(key: str) -> str:
         (f"# {_mistyped(apikey.generate('dev'))}\n", []),  # checksum does not match: not a key
         ("slr_dev_short\n", []),
         (f"x: '{apikey.generate('production')}'\ny: {apikey.generate('dev')}\n", [1, 2]),
+        (f"a: 1\nb: ab{apikey.generate('dev')}cd\n", [2]),  # run into letters: its checksum tells it
+        (f"c: slr_x_{apikey.generate('dev')}\n", [1]),  # a lookalike's start before it takes nothing
+        (f"d: {apikey.generate('dev').replace('_', chr(92) + '_')}\n", [1]),  # as Markdown writes it
     ],
 )
 def test_plaintext_keys_are_found_by_line(text: str, lines: list[int]) -> None:

@@ -105,7 +105,7 @@ TABLES: dict[str, list[tuple[str, bool]]] = {
         (f"ENGINE_API_KEY={sealer_key('prod-eu', 5)}", True),
         (f"apiKey: {lookalike(KEY)}", False),  # checksum fails
         (f"apiKey: {KEY[:-1]}", False),  # truncated
-        (f"apiKey: {KEY}x", False),  # part of a longer token
+        (f"apiKey: x{KEY}x", True),  # inside a longer token: the checksum tells the key
         (f"apiKey: {KEY.replace('_dev_', '_DEV_')}", False),  # env tags are lowercase
     ],
     "sealer-api-key-base64": [  # `slr_` starts a base64 group, or its second or third byte
@@ -118,7 +118,7 @@ TABLES: dict[str, list[tuple[str, bool]]] = {
         ("env: |\n  " + wrapped(f"API_KEY={KEY}\n".encode(), 64, "  "), True),
         (wrapped(f"API_KEY={lookalike(sealer_key('production-eu'))}\n".encode(), 76), False),
         (f"payload: {b64(f'{lookalike(KEY)}'.encode())}", False),  # checksum fails
-        (f"payload: {b64(f'{KEY}x'.encode())}", False),  # part of a longer token
+        (f"payload: {b64(f'x{KEY}x'.encode())}", True),  # inside a longer token
         (f"payload: {b64(f'{KEY[:-1]}'.encode())}", False),  # truncated
     ],
     "private-key": [
