@@ -5,6 +5,7 @@ daemon thread that is left behind (it ends with its socket) once the time is up.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -18,9 +19,19 @@ T = TypeVar("T")
 MAX_REQUEST_SECONDS = 60.0
 
 
-def within(seconds: float, call: Callable[[], T], timed_out: Callable[[], BaseException], name: str) -> T:
-    """`call()`'s result or exception, or `timed_out()` raised when it takes longer than `seconds`."""
+def within(
+    seconds: float,
+    call: Callable[[], T],
+    timed_out: Callable[[], BaseException],
+    name: str,
+    settle: bool = False,
+) -> T:
+    """`call()`'s result or exception, or `timed_out()` raised when it takes longer than `seconds`.
+    With `settle` (a write sent), Ctrl-C waits for the call to end within `seconds` before it is
+    raised: the undoing that follows must not run before a write that then lands (a second
+    Ctrl-C leaves at once)."""
     done: list[tuple[T | None, BaseException | None]] = []
+    ends = time.monotonic() + seconds
 
     def run() -> None:
         try:
@@ -29,8 +40,13 @@ def within(seconds: float, call: Callable[[], T], timed_out: Callable[[], BaseEx
             done.append((None, err))
 
     worker = threading.Thread(target=run, name=name, daemon=True)
-    worker.start()
-    worker.join(seconds)
+    try:
+        worker.start()
+        worker.join(seconds)
+    except BaseException:
+        if settle and worker.is_alive():
+            worker.join(max(0.0, ends - time.monotonic()))
+        raise
     if not done:
         raise timed_out()
     value, error = done[0]
@@ -39,14 +55,18 @@ def within(seconds: float, call: Callable[[], T], timed_out: Callable[[], BaseEx
     return value  # type: ignore[return-value]  # `call` returned it: a T, None included
 
 
-def request(server: str, what: str, call: Callable[[], T], writes: bool = False) -> T:
+def request(
+    server: str, what: str, call: Callable[[], T], writes: bool = False, settle: bool | None = None
+) -> T:
     """`call()` (one request of a store's or the API server's client), or BackendError once
     MAX_REQUEST_SECONDS pass: a WriteUnconfirmed when the request `writes` (sent, it may still
-    land). `server` starts the message ("vault: https://…")."""
+    land; Ctrl-C waits for it to settle unless `settle` is False). `server` starts the message
+    ("vault: https://…")."""
     error = WriteUnconfirmed if writes else BackendError
     return within(
         MAX_REQUEST_SECONDS,
         call,
         lambda: error(f"{server} did not answer within {MAX_REQUEST_SECONDS:g} seconds while {what}"),
         "sealer-store-request",
+        writes if settle is None else settle,
     )

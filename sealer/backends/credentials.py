@@ -261,8 +261,9 @@ class AwsSource:
         try:  # a fresh session each time: never boto3's shared default session
             return boto3.session.Session(profile_name=self.profile)
         except ProfileNotFound:
+            profile = self.profile or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
             raise MissingCredential(
-                f"{self.env}: AWS profile {self.profile} is not in the AWS config or credentials files"
+                f"{self.env}: AWS profile {profile} is not in the AWS config or credentials files"
             ) from None
 
     def session(self, region: str | None) -> Any:
@@ -533,5 +534,12 @@ def check_ready(kind: str, options: Mapping[str, str], settings: Mapping[str, st
 
 
 def _aws_region(settings: Mapping[str, str], env: str) -> str | None:
-    """The region boto3 would use (AWS_DEFAULT_REGION, the profile's): no request."""
-    return str(AwsSource(env, **settings)._base().region_name or "") or None
+    """The region boto3 would use (AWS_DEFAULT_REGION, the profile's): no request. A config
+    file botocore cannot read is this machine's to fix: MissingCredential, not its traceback."""
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return str(AwsSource(env, **settings)._base().region_name or "") or None
+    except BotoCoreError as err:
+        first = (str(err).strip().splitlines() or ["unreadable"])[0]
+        raise MissingCredential(f"{env}: dynamodb: the AWS configuration: {first}") from None

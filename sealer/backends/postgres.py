@@ -26,6 +26,7 @@ import functools
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -235,17 +236,26 @@ class PostgresStore:
     def _run(self, what: str, work: Callable[[psycopg.Cursor[Any]], T], write: bool = True) -> T:
         """`work(cursor)` in one transaction on a new connection, bounded in wall-clock time
         (`deadline.request`) and on the server (`_bounded_on_the_server`); driver errors become
-        BackendError. A write cut off by the bound may still commit: WriteUnconfirmed."""
-        given_up = time.monotonic() + deadline.MAX_REQUEST_SECONDS
-        transaction = functools.partial(self._transaction, work, write, given_up)
-        return deadline.request("postgres: the database", what, transaction, write)
+        BackendError. A write cut off by the bound may still commit: WriteUnconfirmed. Once this
+        thread leaves (the bound, or Ctrl-C: the request's thread goes on), the work is rolled back
+        when it reaches its commit."""
+        given_up, bound = threading.Event(), time.monotonic() + deadline.MAX_REQUEST_SECONDS
+        transaction = functools.partial(self._transaction, work, write, given_up, bound)
+        try:
+            # settle=False: Ctrl-C leaves at once; the transaction left behind rolls back itself.
+            return deadline.request("postgres: the database", what, transaction, write, settle=False)
+        except BaseException:
+            given_up.set()
+            raise
 
-    def _transaction(self, work: Callable[[psycopg.Cursor[Any]], T], write: bool, given_up: float) -> T:
+    def _transaction(
+        self, work: Callable[[psycopg.Cursor[Any]], T], write: bool, given_up: threading.Event, bound: float
+    ) -> T:
         """A write refuses a standby: a revocation there would fail, or worse land nowhere visible.
         A COMMIT sent whose answer never came (the connection lost or ended) may have landed: a
         WriteUnconfirmed, so a rotation undoes it too, never a plain outage. Once the caller has
-        given up (`given_up` passed) the work is rolled back, not committed: its undoing may have
-        run already, and must not be outlived by the write it undid."""
+        given up (`given_up` set, or `bound` passed) the work is rolled back, not committed: its
+        undoing may have run already, and must not be outlived by the write it undid."""
         import psycopg
 
         with _translated(), self._connect() as conn:
@@ -256,7 +266,7 @@ class PostgresStore:
                 if write:
                     _refuse_standby(cur)
                 result = work(cur)
-            if time.monotonic() >= given_up:
+            if given_up.is_set() or time.monotonic() >= bound:
                 raise BackendError("postgres: the request was given up before its commit: rolled back")
             try:
                 conn.commit()

@@ -39,7 +39,7 @@ from sealer import (
     templating,
 )
 from sealer.config import Config, Environment
-from sealer.errors import BackendError, BadInput, ConfigError, PartlyDone, SealerError
+from sealer.errors import BackendError, BadInput, ConfigError, PartlyDone, SealerError, WriteUnconfirmed
 from sealer.journal import Journal
 from sealer.records import (
     ACCEPTED,
@@ -1131,6 +1131,11 @@ def _revoke_outside_git(
         raise _no_key(cfg, env, key_id)
     with sync.outside_git(key_id):
         changed = sync.follow_ledger_revocation(store, env.name, key_id)
-    after = next(r for r in store.list(env.name) if r.key_id == key_id) if stored else found
+        try:
+            after = next(r for r in store.list(env.name) if r.key_id == key_id) if stored else found
+        except BackendError as err:  # the store changed already: never "nothing changed"
+            if not changed:
+                raise
+            raise WriteUnconfirmed(str(err)) from None
     assert after is not None
     return CompromisedResult(after, done, changed)

@@ -1091,3 +1091,32 @@ def test_a_dynamodb_store_with_no_region_is_a_missing_credential_before_any_requ
     check_ready("dynamodb", {}, {"profile": "eu"}, "staging")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     check_ready("dynamodb", {}, {}, "staging")
+
+
+@pytest.mark.parametrize(
+    ("config_text", "profile", "says"),
+    [
+        (
+            "[profile eu\nregion = eu-west-1\n",
+            None,
+            r"^staging: dynamodb: the AWS configuration: Unable to parse",
+        ),
+        ("[default]\nregion = eu-west-1\n", "gone", r"^staging: AWS profile gone is not in the AWS config"),
+    ],
+    ids=["unparsable-config", "AWS_PROFILE-names-no-profile"],
+)
+def test_an_aws_configuration_boto3_refuses_is_one_missing_credential_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config_text: str, profile: str | None, says: str
+) -> None:
+    """The up-front region check reads the AWS config file: one it cannot parse (or an
+    AWS_PROFILE naming no profile) is exit 2 in one line naming it, never botocore's traceback
+    (exit 3) nor "AWS profile None"."""
+    for var in (*AWS_VARS_CLEARED, "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    config_file = tmp_path / "aws-config"
+    config_file.write_text(config_text)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config_file))
+    if profile:
+        monkeypatch.setenv("AWS_PROFILE", profile)
+    with pytest.raises(MissingCredential, match=says):
+        check_ready("dynamodb", {"table": "keys"}, {}, "staging")

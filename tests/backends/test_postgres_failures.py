@@ -243,3 +243,50 @@ def test_postgres_write_given_up_is_rolled_back_not_committed_later(
 def _sealer_sessions(observer: Any) -> int:
     query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sealer'"
     return int(observer.execute(query).fetchone()[0])
+
+
+def test_postgres_write_interrupted_is_rolled_back_not_committed_after_its_undoing(
+    postgres_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while a registration waits (here on another session's insert of the same key):
+    the rotation's compensation runs at once and finds nothing to remove (exit 130, nothing
+    changed). The request's thread, left behind well within its time bound, must roll back
+    once it can go on, never commit the key after its undoing ran."""
+    import signal
+    import threading
+
+    import psycopg
+    from psycopg import sql
+
+    from sealer import deadline
+
+    monkeypatch.setattr(deadline, "MAX_REQUEST_SECONDS", 30.0)
+    record = _keys()[1]
+    postgres_store.health()  # the table exists
+    table = sql.Identifier(postgres_store.schema, postgres_store.table)
+    main = threading.main_thread().ident
+    assert main is not None
+    with psycopg.connect(application_name="blocker") as blocker:
+        blocker.execute(
+            sql.SQL(
+                "INSERT INTO {} (env, name, key_id, fingerprint, created, status) "
+                "VALUES (%s, %s, %s, %s, now(), 'pending')"
+            ).format(table),
+            (ENV, NAME, record.key_id, record.fingerprint),
+        )
+        with psycopg.connect(autocommit=True) as observer:
+            ctrl_c = threading.Thread(
+                target=lambda: (
+                    _until(lambda: _sealer_sessions_waiting(observer) == 1, 5)
+                    and signal.pthread_kill(main, signal.SIGINT)
+                )
+            )
+            ctrl_c.start()
+            with pytest.raises(KeyboardInterrupt):
+                postgres_store.register(record)
+            ctrl_c.join()
+        postgres_store.remove_pending(ENV, record.key_id)  # the rotation's compensation: nothing there
+        blocker.rollback()  # the registration left behind goes on
+    with psycopg.connect(autocommit=True) as observer:
+        assert _until(lambda: _sealer_sessions(observer) == 0, 5), "the session left behind kept going"
+    assert postgres_store.list(ENV) == []

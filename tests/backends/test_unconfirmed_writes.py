@@ -1181,3 +1181,34 @@ def test_dynamodb_credentials_trickling_are_cut_off(
     assert message == (
         f"dynamodb: {ENV}: AWS (role {role}) did not answer within 0.5 seconds while fetching credentials"
     )
+
+
+def test_keys_compromised_in_the_store_alone_whose_read_after_the_revocation_fails_is_partly_done(
+    vault_repo: Path, vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store revoked the key (and confirmed it); the read that reports its record then fails
+    (the store went down): the revocation landed, so not exit 2 ("nothing changed") but 4."""
+    from sealer.backends.vault import VaultStore
+
+    outside = pending_key(REPO_ENV, "apiKey", utcnow())[1]
+    store_of(vault_repo).register(outside)
+    store_of(vault_repo).accept(REPO_ENV, outside.key_id)
+    listed, revoke = VaultStore.list, VaultStore.revoke
+    revoked: list[str] = []
+
+    def down_after_the_revocation(store: Any, env_name: str) -> list[KeyRecord]:
+        if revoked:
+            raise BackendError("vault: cannot reach the server: connection refused")
+        return listed(store, env_name)
+
+    def noted(store: Any, env_name: str, key_id: str, at: Any = None) -> None:
+        revoke(store, env_name, key_id, at)
+        revoked.append(key_id)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(VaultStore, "list", down_after_the_revocation)
+        patch.setattr(VaultStore, "revoke", noted)
+        line = one_line_error(sealer(vault_repo, "keys", "compromised", REPO_ENV, outside.key_id), 4)
+    assert revoked == [outside.key_id]
+    assert f"may hold {outside.key_id} revoked already" in line, line
+    assert {r.key_id: r.status for r in store_of(vault_repo).list(REPO_ENV)}[outside.key_id] == "revoked"

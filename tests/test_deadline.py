@@ -1,0 +1,47 @@
+"""sealer.deadline: one request bounded in wall-clock time, and Ctrl-C during a write."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from sealer import deadline
+
+
+@pytest.mark.parametrize("writes", [True, False], ids=["write", "read"])
+def test_ctrl_c_during_a_write_waits_for_it_to_settle_before_the_undoing(
+    monkeypatch: pytest.MonkeyPatch, writes: bool
+) -> None:
+    """Ctrl-C while a write is on its way: the caller's undoing (a rotation removing what it
+    registered) runs next, so the write must have ended first, or it lands after its undoing.
+    A read is left behind at once."""
+    monkeypatch.setattr(deadline, "MAX_REQUEST_SECONDS", 10.0)
+    started, answered = threading.Event(), threading.Event()
+    ended: list[str] = []
+    pressed: list[str] = []
+    join = threading.Thread.join
+
+    def request() -> str:
+        started.set()
+        answered.wait(5)
+        ended.append("landed")
+        return "ok"
+
+    def ctrl_c_in_the_first_wait(thread: threading.Thread, timeout: float | None = None) -> Any:
+        if thread.name == "sealer-store-request" and not pressed:
+            pressed.append("Ctrl-C")
+            assert started.wait(5)
+            if writes:  # its answer comes once Ctrl-C was pressed (a read's after the check below)
+                answered.set()
+            raise KeyboardInterrupt
+        return join(thread, timeout)
+
+    monkeypatch.setattr(threading.Thread, "join", ctrl_c_in_the_first_wait)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            deadline.request("vault: http://vault", "registering", request, writes)
+        assert ended == (["landed"] if writes else [])
+    finally:
+        answered.set()
