@@ -841,17 +841,27 @@ def _builds_over(walk: Walk, changed: set[str], head: str) -> None:
     # read as it streams by, none held (a monorepo's manifests may outweigh review's bound).
     manifests: dict[str, list[str]] = {}  # blob -> the paths holding it
     for path, (mode, blob) in files.items():
-        foreign = not walk.managed.holds(path) and not path.startswith(f"{layout.REGISTRY_DIR}/")
-        if mode in (REGULAR, EXECUTABLE) and _manifest(path) and foreign:
+        if mode in (REGULAR, EXECUTABLE) and _manifest(path) and _foreign(walk, path):
             manifests.setdefault(blob, []).append(path)
-    for blob, data in git.stream_blobs(walk.root, list(manifests), SCAN_CHUNK):
+    for path, data in _streamed(walk, manifests):
+        for deployed in stray.gitops_builds(path, data, tree, walk.plugin_picks(head)):
+            build = kustomize.Build(walk.data, tree, walk.placed, walk.budget)
+            _judge_over(walk, path, build, deployed, changed, gitops=True)
+
+
+def _foreign(walk: Walk, path: str) -> bool:
+    """A file sealer does not write (nor the key registry): one a GitOps object may be in."""
+    return not walk.managed.holds(path) and not path.startswith(f"{layout.REGISTRY_DIR}/")
+
+
+def _streamed(walk: Walk, read: dict[str, list[str]]) -> Iterator[tuple[str, bytes]]:
+    """(path, data) for each path holding each blob of `read` (blob -> paths), as they stream by."""
+    for blob, data in git.stream_blobs(walk.root, list(read), SCAN_CHUNK):
         if not isinstance(data, bytes):  # one too big to parse cheaply: held, within the bound
             walk.hold(blob, data)
             data = walk.blobs[blob]
-        for path in manifests[blob]:
-            for deployed in stray.gitops_builds(path, data, tree, walk.plugin_picks(head)):
-                build = kustomize.Build(walk.data, tree, walk.placed, walk.budget)
-                _judge_over(walk, path, build, deployed, changed, gitops=True)
+        for path in read[blob]:
+            yield path, data
 
 
 def _links_followed(walk: Walk, changed: set[str], head: str) -> None:
@@ -866,23 +876,20 @@ def _links_followed(walk: Walk, changed: set[str], head: str) -> None:
     read: dict[str, list[str]] = {}  # blob -> the paths holding it
     for path in tree.files:
         mode, blob = tree.entries[path]
-        foreign = not walk.managed.holds(path) and not path.startswith(f"{layout.REGISTRY_DIR}/")
-        if mode in (REGULAR, EXECUTABLE) and (_is_kustomization(path) or (_manifest(path) and foreign)):
+        if mode in (REGULAR, EXECUTABLE) and (
+            _is_kustomization(path) or (_manifest(path) and _foreign(walk, path))
+        ):
             read.setdefault(blob, []).append(path)
-    for blob, data in git.stream_blobs(walk.root, list(read), SCAN_CHUNK):
-        if not isinstance(data, bytes):  # one too big to parse cheaply: held, within the bound
-            walk.hold(blob, data)
-            data = walk.blobs[blob]
-        for path in read[blob]:
-            build = kustomize.Build(walk.data, tree, walk.placed, walk.budget)
-            if not _is_kustomization(path):
-                for deployed in stray.gitops_builds(path, data, tree, walk.plugin_picks(head), every=True):
-                    build.deployed(path, deployed)
-            elif (kustomization := stray.kustomization(path, data)) is not None:
-                build.moved(path, kustomization)
-            followed = sorted(build.looked_up & links)
-            if followed or build.cut:  # one read in part may build through any (fail closed)
-                walk.add([_link_finding(path, followed or sorted(links), build.reached_remote, build.cut)])
+    for path, data in _streamed(walk, read):
+        build = kustomize.Build(walk.data, tree, walk.placed, walk.budget)
+        if not _is_kustomization(path):
+            for deployed in stray.gitops_builds(path, data, tree, walk.plugin_picks(head), every=True):
+                build.deployed(path, deployed)
+        elif (kustomization := stray.kustomization(path, data)) is not None:
+            build.moved(path, kustomization)
+        followed = sorted(build.looked_up & links)
+        if followed or build.cut:  # one read in part may build through any (fail closed)
+            walk.add([_link_finding(path, followed or sorted(links), build.reached_remote, build.cut)])
 
 
 def _link_finding(path: str, links: list[str], remote: set[str], cut: bool) -> Finding:
