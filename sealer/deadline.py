@@ -4,6 +4,7 @@ daemon thread that is left behind (it ends with its socket) once the time is up.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ T = TypeVar("T")
 # library's timeout bounds one wait for a byte only, so a server trickling its answer could hold
 # a command for hours.
 MAX_REQUEST_SECONDS = 60.0
+_QUIET_SECONDS = 0.5  # a write that settles this soon after Ctrl-C needs no word
 
 
 def within(
@@ -45,7 +47,14 @@ def within(
         worker.join(seconds)
     except BaseException:
         if settle and worker.is_alive():
-            worker.join(max(0.0, ends - time.monotonic()))
+            worker.join(min(_QUIET_SECONDS, max(0.0, ends - time.monotonic())))
+        if settle and worker.is_alive():  # a slow server: say why Ctrl-C has not ended it yet
+            left = max(0.0, ends - time.monotonic())
+            sys.stderr.write(
+                f"sealer: waiting up to {left:.0f} seconds for a write already sent to settle "
+                "(Ctrl-C again leaves now; then check what landed)\n"
+            )
+            worker.join(left)
         raise
     if not done:
         raise timed_out()

@@ -45,3 +45,40 @@ def test_ctrl_c_during_a_write_waits_for_it_to_settle_before_the_undoing(
         assert ended == (["landed"] if writes else [])
     finally:
         answered.set()
+
+
+def test_ctrl_c_waiting_on_a_slow_write_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A write that does not settle soon after Ctrl-C: one line says why the command has not
+    ended yet and how to leave, then it waits for the write (a silent wait reads as a hang)."""
+    monkeypatch.setattr(deadline, "MAX_REQUEST_SECONDS", 10.0)
+    started, answered = threading.Event(), threading.Event()
+    waits: list[float | None] = []
+    join = threading.Thread.join
+
+    def request() -> str:
+        started.set()
+        answered.wait(5)
+        return "ok"
+
+    def slow(thread: threading.Thread, timeout: float | None = None) -> Any:
+        if thread.name != "sealer-store-request":
+            return join(thread, timeout)
+        waits.append(timeout)
+        if len(waits) == 1:  # Ctrl-C in the first wait
+            assert started.wait(5)
+            raise KeyboardInterrupt
+        if len(waits) == 2:  # the short wait ends with the write still on its way
+            return None
+        assert "waiting up to" in capsys.readouterr().err  # said before the long wait
+        answered.set()
+        return join(thread, timeout)
+
+    monkeypatch.setattr(threading.Thread, "join", slow)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            deadline.request("vault: http://vault", "registering", request, writes=True)
+        assert len(waits) == 3 and waits[1] == deadline._QUIET_SECONDS
+    finally:
+        answered.set()
