@@ -88,12 +88,17 @@ def _fate(error: type[BackendError]) -> str:
 
 def _may_have_arrived(err: Exception) -> bool:
     """Whether a request that failed this way may have reached the API server: only a connection
-    never made (refused, no such host, its TLS, proxy or connect timing out) sent nothing."""
+    never made (refused, no such host, its certificate refused, proxy or connect timing out) sent
+    nothing. Another TLS error may come while the answer is read, after the request went out."""
+    import ssl
+
     import urllib3.exceptions as failed
 
     reason = err.reason if isinstance(err, failed.MaxRetryError) else err
+    if isinstance(reason, failed.SSLError):  # a certificate is refused in the handshake alone
+        return not any(isinstance(arg, ssl.SSLCertVerificationError) for arg in reason.args)
     # refused and unresolved are ConnectTimeoutErrors too
-    return not isinstance(reason, (failed.ConnectTimeoutError, failed.SSLError, failed.ProxyError))
+    return not isinstance(reason, (failed.ConnectTimeoutError, failed.ProxyError))
 
 
 def read(api: Any, kind: str, namespace: str, name: str) -> dict[str, Any] | None:

@@ -172,3 +172,33 @@ def test_no_kubeconfig_at_all(kubeconfig: Path) -> None:
     """No --kubeconfig, no $KUBECONFIG, an empty home: one clear line."""
     with pytest.raises(BadInput, match="no kubeconfig found"):
         kube.fetch_controller_cert(None, None)
+
+
+@pytest.mark.parametrize(
+    ("reason", "may_have_arrived"),
+    [
+        ("certificate refused", False),  # the handshake's: no request was sent
+        ("record broken while reading the answer", True),  # after the request went out
+        ("connection refused", False),
+        ("dropped after sending", True),
+    ],
+)
+def test_a_failed_write_is_of_unknown_fate_unless_no_request_can_have_gone_out(
+    reason: str, may_have_arrived: bool
+) -> None:
+    """urllib3 wraps every TLS error as SSLError, also one raised while the answer is read: only
+    a certificate refused (the handshake) proves the write was never sent."""
+    import ssl
+
+    import urllib3.exceptions as failed
+
+    from sealer import kube_objects
+
+    cause = {
+        "certificate refused": failed.SSLError(ssl.SSLCertVerificationError(1, "certificate verify failed")),
+        "record broken while reading the answer": failed.SSLError(ssl.SSLError(1, "bad record mac")),
+        "connection refused": failed.NewConnectionError(None, "Connection refused"),  # type: ignore[arg-type]
+        "dropped after sending": failed.ProtocolError("Connection aborted.", ConnectionResetError()),
+    }[reason]
+    err = failed.MaxRetryError(None, "/api/v1/namespaces/x/configmaps/y", reason=cause)  # type: ignore[arg-type]
+    assert kube_objects._may_have_arrived(err) is may_have_arrived
