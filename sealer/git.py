@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import os
 import queue
+import signal
 import subprocess
 import tempfile
 import threading
@@ -386,8 +387,9 @@ class Commit:
         """Stop git; nothing once the commit is written (or the commit aborted already)."""
         if self._closed:
             return
-        temps = self._temp_packs() if self._proc.poll() is None else []
+        temps = []
         if self._proc.poll() is None:
+            temps = self._frozen_temp_packs()
             self._proc.kill()
         self._proc.wait()
         for temp in temps:  # a killed git leaves its half-written pack behind (MBs for a --due)
@@ -400,6 +402,16 @@ class Commit:
         except BrokenPipeError:
             pass
         self._cleanup()
+
+    def _frozen_temp_packs(self) -> list[str]:
+        """`_temp_packs` of this git stopped first: one just started opens its temp pack at any
+        moment, also between a look at its files and the kill."""
+        try:
+            os.kill(self._proc.pid, signal.SIGSTOP)
+            os.waitpid(self._proc.pid, os.WUNTRACED)  # back once it is stopped (or gone)
+        except (ProcessLookupError, ChildProcessError):
+            return []  # gone already: no file of its left open to look at
+        return self._temp_packs()
 
     def _temp_packs(self) -> list[str]:
         """The temp pack files this git has open (Linux's /proc; elsewhere none): its own alone,

@@ -139,6 +139,30 @@ def test_abort_leaves_head_index_and_refs_alone(repo: Path) -> None:
     assert git(repo, "for-each-ref", "refs/sealer/") == ""
 
 
+def test_abort_looks_for_temp_packs_only_once_git_is_stopped(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A git just started opens its temp pack at any moment: looked for while it still ran, one
+    opened between the look and the kill was left behind (a flaky stray pack after a rotation
+    refused at once). The look comes once git is stopped, so nothing it opens is missed."""
+    states = []
+    look = Commit._temp_packs
+
+    def stopped_first(commit: Commit) -> list[str]:
+        stat = Path(f"/proc/{commit._proc.pid}/stat").read_text()
+        states.append(stat[stat.rindex(")") + 2])  # the state letter after the command's name
+        return look(commit)
+
+    monkeypatch.setattr(Commit, "_temp_packs", stopped_first)
+    for _ in range(3):  # at once, and after a blob began its pack
+        commit = Commit(repo)
+        if states:
+            commit.add("big.bin", os.urandom(1 << 21))
+        commit.abort()
+    assert states == ["T", "T", "T"]
+    assert [p.name for p in (repo / ".git/objects/pack").glob("tmp_*")] == []
+
+
 def test_detached_head_without_a_branch_is_bad_input(repo: Path) -> None:
     git(repo, "checkout", "-q", "--detach")
     write(repo, "a.yaml", "a v2\n")
