@@ -180,7 +180,7 @@ def _in_paths(part: list[Candidate], policy: Policy) -> tuple[list[Candidate], l
         path = candidate.path
         for hit in hits:
             path = path.replace(hit.secret.decode("utf-8", "surrogateescape"), findings.mask(hit.secret))
-        path = apikey.redact(path)  # a key the hit unescaped (`slr\_dev\_…`) is not there as the hit holds it
+        path = apikey.redact(path)  # a key the hit unescaped (`slr\_dev\_…`) is not in it as the hit has it
         part[k] = candidate._replace(path=path)
         if candidate.skipped != "deleted":  # a deleted file's name leaves the tree: masked all the same
             for hit in hits:

@@ -280,9 +280,9 @@ def test_empty_sarif_is_valid_too(tree: tuple[Path, str]) -> None:
 
 @pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
 def test_a_key_inside_a_path_is_redacted_in_every_format(tree: tuple[Path, str], fmt: str) -> None:
-    """A key Markdown writes (`slr\\_staging\\_…`) in a folder's and a file's name is no finding
-    of its own (the detector wants `slr_`), so the path of the content's finding held it whole in
-    JSON and SARIF; SARIF's uri stays a valid relative reference (`[` `]` percent-encoded)."""
+    """A key Markdown writes (`slr\\_staging\\_…`) in a folder's and a file's name is a finding of
+    its own, and redacted in the path of every finding (it once held it whole in JSON and SARIF);
+    SARIF's uri stays a valid relative reference (`[` `]` percent-encoded)."""
     root, key = tree
     escaped = key.replace("_", "\\_")
     folder = root / f"d{escaped}x"
@@ -293,16 +293,21 @@ def test_a_key_inside_a_path_is_redacted_in_every_format(tree: tuple[Path, str],
     assert key[len("slr_staging_") :] not in result.output
     shown = "dslr_staging_[redacted]x/aslr_staging_[redacted]b.env"
     if fmt == "json":
-        assert [f["path"] for f in json.loads(result.output)] == [shown]
+        assert [(f["path"], f["column"]) for f in json.loads(result.output)] == [(shown, 9), (shown, 57)]
     elif fmt == "sarif":
         log = json.loads(result.output)
-        (found,) = log["runs"][0]["results"]
-        uri = found["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
-        assert uri == "dslr_staging_%5Bredacted%5Dx/aslr_staging_%5Bredacted%5Db.env"
+        uris = [
+            found["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            for found in log["runs"][0]["results"]
+        ]
+        assert uris == ["dslr_staging_%5Bredacted%5Dx/aslr_staging_%5Bredacted%5Db.env"] * 2
         if sys.version_info >= (3, 11):
             assert list(sarif_validator().iter_errors(log)) == []  # type: ignore[attr-defined]
     else:
         assert result.output.startswith(f"{shown}:1:9: error: sealer-api-key:")
+        assert f"{shown}:1:57: error: sealer-api-key: sealer API key (checksum verified) (in its path)" in (
+            result.output
+        )
 
 
 @pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
@@ -352,9 +357,8 @@ def test_a_key_written_with_escaped_underscores_is_found_where_it_stands_and_red
     result = scan("-o", fmt, "notes.md")
     assert result.exit_code == 1, result.output
     if fmt == "text":
-        assert result.output.startswith(
-            f"notes.md:3:11: error: sealer-api-key: sealer API key (checksum verified): slr_…[{len(key)} chars]"
-        )
+        line = "notes.md:3:11: error: sealer-api-key: sealer API key (checksum verified): "
+        assert result.output.startswith(f"{line}slr_…[{len(key)} chars]")
     elif fmt == "json":
         found = json.loads(result.output)
         assert [(f["line"], f["column"], f["rule"]) for f in found] == [(3, 11, "sealer-api-key")]
@@ -417,7 +421,7 @@ def test_a_baseline_never_writes_a_key_a_files_path_holds(tree: tuple[Path, str]
     (root / "d" / f"{_escaped(other)}.cfg").write_text("aws = AKIAQWERTYUIOPASDFGH\n")
     args = ["--baseline", "b.json"]
     if policy:
-        rules = 'version: 1\nrules:\n  - {id: aws, kind: token, keywords: [AKIA], regex: "AKIA[A-Z2-7]{16}"}\n'
+        rules = 'version: 1\nrules:\n  - {id: aws, kind: token, keywords: [AKIA], regex: "AKIA[A-Z2-7]{16}"}'
         Path("p.yaml").write_text(rules)
         args += ["--policy", "p.yaml"]
     assert scan(*args, "--update-baseline", "d").exit_code == 0
