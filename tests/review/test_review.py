@@ -505,11 +505,14 @@ def test_a_plaintext_key_removed_again_is_still_flagged(repo: Path) -> None:
     assert leaked not in json.dumps(data) and leaked not in cli(repo, "review", "-o", "markdown").stdout
 
 
+@pytest.mark.parametrize("env", ["staging", "prod-eu"])
 @pytest.mark.parametrize("slash", ["\\", "\\\\"], ids=["markdown", "json"])
-def test_a_plaintext_key_with_escaped_underscores_is_flagged(repo: Path, slash: str) -> None:
-    """Markdown writes `slr\\_staging\\_…` (JSON doubles the backslash): the key all the same."""
-    leaked = apikey.generate("staging")
-    (repo / "notes.md").write_text(f"# Debug\n\nkey: {leaked.replace('_', slash + '_')}\n")
+def test_a_plaintext_key_with_escaped_underscores_is_flagged(repo: Path, slash: str, env: str) -> None:
+    """Markdown writes `slr\\_staging\\_…`, Telegram's MarkdownV2 `slr\\_prod\\-eu\\_…` (JSON
+    doubles the backslash): the key all the same."""
+    leaked = apikey.generate(env)
+    written = leaked.replace("_", slash + "_").replace("-", slash + "-")
+    (repo / "notes.md").write_text(f"# Debug\n\nkey: {written}\n")
     commit_all(repo, "notes")
     code, data = run_review(repo)
     assert code == 1 and codes(data) == {"plaintext"}
