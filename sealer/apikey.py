@@ -28,9 +28,6 @@ KEY_PATTERN = (
     rf"(?<![0-9A-Za-z]){PREFIX}_({ENV_TAG})_([0-9A-Za-z]{{{RANDOM_LEN + CHECKSUM_LEN}}})(?![0-9A-Za-z])"
 )
 _KEY_RE = re.compile(KEY_PATTERN)
-# A key's shape whatever stands next to it (`ab<key>cd`): what checks that confirm the checksum
-# search for, since the checksum alone tells a key.
-EMBEDDED_PATTERN = rf"{PREFIX}_({ENV_TAG})_([0-9A-Za-z]{{{RANDOM_LEN + CHECKSUM_LEN}}})"
 # What `redact` hides: a key as it is, or as Markdown writes it (`terminal.markdown_text`
 # backslash-escapes each `_`; JSON then doubles the backslash), whatever is next to it: the
 # checksum alone tells a key. Output is escaped before it is redacted, and an escape ends in a

@@ -582,6 +582,19 @@ def test_value_problem(value: str, size: int | None, expected: str | None) -> No
     assert hybrid.looks_sealed(base64.b64decode(_blob(256, 2 + 256 + 16)))
 
 
+@pytest.mark.parametrize("env", ["dev", "prod-eu"])
+@pytest.mark.parametrize("slash", ["", "\\", "\\\\"], ids=["plain", "markdown", "json"])
+def test_a_sealed_slot_holding_a_base64_key_says_plaintext_key_escaped_or_not(env: str, slash: str) -> None:
+    """A key Markdown escaped (`slr\\_dev\\_…`, `slr\\_prod\\-eu\\_…`) got the generic `not
+    well-formed ciphertext`: the reviewer is told a key leaked, which is to be revoked."""
+    key = apikey.generate(env)
+    value = base64.b64encode(f"key: {key.replace('_', slash + '_').replace('-', slash + '-')}".encode())
+    assert value_problem(value.decode(), 256) == (
+        "plaintext",
+        "holds a base64-encoded plaintext API key, not ciphertext",
+    )
+
+
 def _mistyped(key: str) -> str:
     return key[:-1] + ("0" if key[-1] != "0" else "1")
 
