@@ -774,3 +774,29 @@ def test_a_sops_encrypted_secret_is_no_plaintext(repo: Path, extra: str, expecte
     commit_all(repo, "the database password, SOPS encrypted")
     code, data = run_review(repo)
     assert (code, codes(data)) == ((1, expected) if expected else (0, set())), data
+
+
+
+@pytest.mark.parametrize("env", ["staging", "prod-eu"])
+@pytest.mark.parametrize("slash", ["", "\\"], ids=["plain", "markdown"])
+@pytest.mark.parametrize("twin", [False, True], ids=["own-content", "content-seen-before"])
+def test_a_key_in_a_files_name_is_flagged_and_never_shown(repo: Path, slash: str, env: str, twin: bool) -> None:
+    """A file named after a key (`sealer scan` finds it there) passed review: the scanner's hits
+    in paths were dropped, and the raw text's keys are read from content only. The finding's path
+    is redacted, in every output; a content git already holds (an empty file) is no way past."""
+    leaked = apikey.generate(env)
+    written = leaked.replace("_", slash + "_").replace("-", slash + "-")
+    (repo / "d").mkdir()
+    if twin:
+        (repo / "d" / "seen.txt").write_text("")
+        commit_all(repo, "seen")
+    (repo / "d" / f"a{written}.txt").write_text("" if twin else "nothing secret\n")
+    commit_all(repo, "named")
+    code, data = run_review(repo)
+    shown = f"d/aslr_{env}_[redacted].txt"
+    assert code == 1 and [(f["rule"], f["path"]) for f in data["findings"]] == [("plaintext", shown)]
+    assert apikey.key_id(apikey.fingerprint(leaked)) in data["findings"][0]["message"]
+    for fmt in ("json", "text", "markdown"):
+        assert leaked.split("_")[2][:12] not in cli(repo, "review", "-o", fmt).stdout
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "A sealer\n  key in the path of a file a commit adds (escaped or not) is flagged" in readme
