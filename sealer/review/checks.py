@@ -14,7 +14,7 @@ from sealer.backends import DEFAULT_BACKEND
 from sealer.config import Cluster, Environment
 from sealer.durations import format_duration
 from sealer.errors import SealerError
-from sealer.records import ACTIVE, GRACE, PENDING, KeyRecord, iso, reviewed_grace
+from sealer.records import ACTIVE, GRACE, PENDING, KeyRecord, ciphertext_digest, iso, reviewed_grace
 from sealer.review import certset
 from sealer.review.model import (
     DUPLICATE,
@@ -188,10 +188,33 @@ class EnvReview:
         for entry in changed:
             files = tuple(p for p, old, new in sides if old.get(entry) != new.get(entry))
             present = any(entry in new for _, _, new in sides)
-            self.changes.append(
-                self.explain(cluster, entry, files, sealed_with[entry] if present else None, env)
-            )
+            change = self.explain(cluster, entry, files, sealed_with[entry] if present else None, env)
+            self.changes.append(change)
+            if change.new_key_id is not None and entry in sides[0][2]:
+                self.check_digest(cluster, path, entry, change.new_key_id, sides[0][2][entry])
         return set(changed)
+
+    def check_digest(self, cluster: str, path: str, entry: str, key_id: str, value: str) -> None:
+        """The new key's record must name this very ciphertext, and one no earlier record named: an
+        older ciphertext put back behind a new record would deliver the older key (nobody can open
+        a ciphertext to tell). A new record without digests is refused: sealer writes them."""
+        record = next(r for r in self.head.records(self.name) if r.key_id == key_id)
+        digest = ciphertext_digest(value)
+        before = {d for r in self.base.records(self.name) for _, d in r.sealed}
+        if not record.sealed:
+            why = f"the ledger records no digest of the ciphertext sealer wrote for {key_id}"
+        elif record.digest_for(cluster) != digest:
+            why = f"it is not the ciphertext the ledger records for {key_id}"
+        elif digest in before:
+            why = f"the ledger recorded it for an older key: {key_id} is not what it holds"
+        else:
+            return
+        self.find(
+            HAND_EDIT,
+            path,
+            entry,
+            f"{entry}: {why} (an older ciphertext put back? rotate with `sealer rotate`)",
+        )
 
     def check_ciphertext(
         self,

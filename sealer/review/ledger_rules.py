@@ -44,7 +44,8 @@ def _fixed(record: KeyRecord) -> dict[str, object]:
 def _changed_record(old: KeyRecord, new: KeyRecord) -> list[Problem]:
     problems = []
     was, now = _fixed(old), _fixed(new)
-    moved = [k for k, v in was.items() if now[k] != v]
+    # `sealed` is written only when recorded: one added to or dropped from a record moved too
+    moved = [k for k in dict.fromkeys([*was, *now]) if was.get(k) != now.get(k)]
     if moved:
         problems.append(
             Problem(
