@@ -79,11 +79,12 @@ class KeyRecord:
     # (cluster, ciphertext_digest of the value sealer wrote there) for each cluster it sealed the
     # key for: no private key opens a ciphertext, so this is what ties a sealed file's value to
     # the key the ledger says is current (an older ciphertext put back has another digest). Only
-    # the Git ledger keeps it (a store need not: not compared); none in a record an older sealer wrote.
+    # the Git ledger keeps it (no store holds it: not in `as_dict`, not compared); a record an
+    # older sealer wrote has none.
     sealed: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        extra = {"sealed": dict(self.sealed)} if self.sealed else {}
+        """Every field but `sealed`, which only the Git ledger writes (`ledger.dump`)."""
         return {
             "env": self.env,
             "name": self.name,
@@ -95,7 +96,6 @@ class KeyRecord:
             "actor": self.actor,
             "revoke_at": iso(self.revoke_at),
             "sealed_with": list(self.sealed_with),
-            **extra,
         }
 
     @classmethod

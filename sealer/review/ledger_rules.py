@@ -36,7 +36,7 @@ class Problem(NamedTuple):
 
 
 def _fixed(record: KeyRecord) -> dict[str, object]:
-    data = record.as_dict()
+    data = {**record.as_dict(), "sealed": dict(record.sealed)}  # the digests are fixed too
     del data["status"], data["revoke_at"]
     return data
 
@@ -44,8 +44,7 @@ def _fixed(record: KeyRecord) -> dict[str, object]:
 def _changed_record(old: KeyRecord, new: KeyRecord) -> list[Problem]:
     problems = []
     was, now = _fixed(old), _fixed(new)
-    # `sealed` is written only when recorded: one added to or dropped from a record moved too
-    moved = [k for k in dict.fromkeys([*was, *now]) if was.get(k) != now.get(k)]
+    moved = [k for k, v in was.items() if now[k] != v]
     if moved:
         problems.append(
             Problem(

@@ -24,7 +24,10 @@ from sealer.policy.model import ERROR, WARNING, Context, Problem, days_left
 from sealer.records import ciphertext_digest
 
 ID = "key-sealed"
-DESCRIPTION = "sealed keys use a pinned certificate of the set and the configured Secret"
+DESCRIPTION = (
+    "sealed keys use a pinned certificate of the set and the configured Secret, and are the "
+    "ciphertexts the ledger records for their current keys"
+)
 DEFAULT: dict[str, Any] = {"warn-days": 7}
 SCHEMA: dict[str, schema.Validator] = {"warn-days": schema.days(0)}
 
