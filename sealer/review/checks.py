@@ -7,9 +7,10 @@ import binascii
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from sealer import apikey, hybrid, layout, provenance, state
+from sealer import apikey, git, hybrid, layout, provenance, state
 from sealer.backends import DEFAULT_BACKEND
 from sealer.config import Cluster, Environment
 from sealer.durations import format_duration
@@ -107,6 +108,7 @@ class EnvReview:
     head: Side
     head_time: dt.datetime
     changed: list[str]
+    root: Path  # the repository: an older ciphertext is looked up in its history
     changes: list[Change] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -207,6 +209,8 @@ class EnvReview:
             why = f"it is not the ciphertext the ledger records for {key_id}"
         elif digest in before:
             why = f"the ledger recorded it for an older key: {key_id} is not what it holds"
+        elif self.sealed_before(value):
+            why = f"a sealed file held it before BASE: {key_id} is not what it holds"
         else:
             return
         self.find(
@@ -360,6 +364,18 @@ class EnvReview:
                 entry,
                 f"{entry}: the ledger says {fresh.key_id} was not sealed with the pinned certificate",
             )
+
+    def sealed_before(self, value: str) -> bool:
+        """Did a sealed file hold `value` at BASE or before? A ledger an older sealer wrote records
+        no digest, so an older ciphertext behind a new record naming its digest is found here.
+        Git's pickaxe reads only the history of sealed/ (one version a rotation), once per
+        rotated entry."""
+        found = git.run(
+            self.root, git.NO_REPLACE, "log", "--no-textconv", "--no-ext-diff", "--format=%H", "-n1",
+            "-S", value, self.base.rev,
+            "--", f"{layout.SEALED_DIR}/",
+        )  # fmt: skip
+        return bool(found.strip())
 
     def check_ledger(self, rotated: set[str]) -> None:
         """New keys in the ledger must come with new ciphertext (else the key never ships)."""

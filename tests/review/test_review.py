@@ -813,3 +813,21 @@ def test_an_older_ciphertext_put_back_is_flagged(
 def test_a_rotation_records_the_digest_of_what_it_sealed(repo: Path) -> None:
     value = load_yaml(repo / SEALED)["spec"]["encryptedData"]["apiKey"]
     assert active(ledger_records(repo, "staging")).sealed == (("staging", ciphertext_digest(value)),)
+
+
+def test_an_older_ciphertext_no_record_holds_the_digest_of_is_flagged(repo: Path) -> None:
+    """A ledger an older sealer wrote holds no digest: the ciphertext put back behind a new
+    record naming its digest is still found, in the sealed files' history before BASE."""
+    ledger.save(repo, "staging", [dataclasses.replace(r, sealed=()) for r in ledger.load(repo, "staging")])
+    commit_all(repo, "as an older sealer wrote it")
+    git(repo, "checkout", "-q", "-b", "pr")
+    git(repo, "checkout", "-q", "main", "--", SEALED)
+    older = load_yaml(repo / SEALED)["spec"]["encryptedData"]["apiKey"]
+    ledger.save(repo, "staging", _new_key_named_with_the_older_digest(ledger.load(repo, "staging"), older))
+    assert cli(repo, "render", "staging").exit_code == 0
+    commit_all(repo, "put back")
+
+    code, data = run_review(repo, "next", "HEAD")
+
+    assert code == 1, data["findings"]
+    assert any(f["rule"] == "hand-edit" and "before BASE" in f["message"] for f in data["findings"])
