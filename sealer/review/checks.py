@@ -366,14 +366,18 @@ class EnvReview:
             )
 
     def sealed_before(self, value: str) -> bool:
-        """Did a sealed file hold `value` at BASE or before? A ledger an older sealer wrote records
-        no digest, so an older ciphertext behind a new record naming its digest is found here.
-        Git's pickaxe reads only the history of sealed/ (one version a rotation), once per
-        rotated entry."""
+        """Did this environment's sealed files hold `value` at BASE or before? Asked only while
+        BASE's ledger has a record an older sealer wrote (no digest, so its ciphertext is named by
+        none, and any entry's may be put back under another): Git's pickaxe then reads the history
+        of sealed/<env>/ (one version a rotation) once per rotated entry; a ledger with every
+        digest costs nothing."""
+        if all(r.sealed for r in self.base.records(self.name)):
+            return False
         found = git.run(
-            self.root, git.NO_REPLACE, "log", "--no-textconv", "--no-ext-diff", "--format=%H", "-n1",
+            self.root, git.NO_REPLACE, "--literal-pathspecs", "log", "--no-textconv", "--no-ext-diff",
+            "--format=%H", "-n1",
             "-S", value, self.base.rev,
-            "--", f"{layout.SEALED_DIR}/",
+            "--", layout.sealed_dir(self.name),
         )  # fmt: skip
         return bool(found.strip())
 
