@@ -103,6 +103,8 @@ def parse(env: str, text: str, source: str) -> list[KeyRecord]:
             raise ConfigError(
                 source, f"bad key record {record.key_id[:40]!r}: its key id is not its fingerprint's"
             )
+        if not all(_HEX64.fullmatch(digest) for _, digest in record.sealed):
+            raise ConfigError(source, f"bad key record {record.key_id}: a `sealed` digest is not a SHA-256")
         if record.status not in STATUSES:  # an unknown one would read as valid (`effective_status`)
             unknown = record.status[:40]
             raise ConfigError(source, f"bad key record {record.key_id}: unknown status {unknown!r}")
@@ -155,12 +157,15 @@ def _record_json(record: KeyRecord) -> str:
     """`yamlio.flow_json` of the record's `as_dict()` but its env, built field by field: the JSON
     encoder's set-up per call costs more than the fields (a ledger holds thousands of records)."""
     sealed_with = ", ".join(map(_json_str, record.sealed_with))
+    # written only when recorded, so a ledger of an older sealer reads back byte for byte
+    sealed = ", ".join(f"{_json_str(c)}: {_json_str(d)}" for c, d in record.sealed)
+    sealed = f', "sealed": {{{sealed}}}' if record.sealed else ""
     return yamlio.yaml_safe_json(
         f'{{"name": {_json_str(record.name)}, "key_id": {_json_str(record.key_id)}, '
         f'"fingerprint": {_json_str(record.fingerprint)}, "created": {_json_time(record.created)}, '
         f'"expires": {_json_time(record.expires)}, "status": {_json_str(record.status)}, '
         f'"actor": {_json_str(record.actor)}, "revoke_at": {_json_time(record.revoke_at)}, '
-        f'"sealed_with": [{sealed_with}]}}'
+        f'"sealed_with": [{sealed_with}]{sealed}}}'
     )
 
 

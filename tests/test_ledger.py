@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sealer import apikey, layout, ledger, yamlio
-from sealer.errors import BadInput
+from sealer.errors import BadInput, ConfigError
 from sealer.records import ACTIVE, GRACE, REVOKED, KeyRecord
 from sealer.review.revisions import parse_ledger
 
@@ -177,20 +177,34 @@ def test_each_record_line_is_the_json_of_its_fields(text: str) -> None:
     """`dump` writes each record's line field by field: the same text as `flow_json` of the
     record's `as_dict` (but its env), for every field, odd text and missing times included."""
     records = [
-        record(text, ACTIVE, actor=text, sealed_with=(text, "fp")),
+        record(
+            text, ACTIVE, actor=text, sealed_with=(text, "fp"), sealed=((text, "a" * 64), ("b", "0" * 64))
+        ),
         record("b", GRACE, actor=text, expires=None, revoke_at=T0, sealed_with=()),
     ]
     lines = ledger.dump("prod-eu", records).splitlines()[3:]
 
     wanted = [{k: v for k, v in r.as_dict().items() if k != "env"} for r in records]
+    wanted[0]["sealed"] = dict(records[0].sealed)  # only the ledger writes it, and only when recorded
     assert lines == [f"  - {yamlio.flow_json(data)}" for data in wanted]
-    assert ledger.parse("prod-eu", ledger.dump("prod-eu", records), "t") == records
+    assert '"sealed"' not in lines[1]  # a record without digests reads as an older sealer wrote it
+    parsed = ledger.parse("prod-eu", ledger.dump("prod-eu", records), "t")
+    assert parsed == records
+    assert [r.sealed for r in parsed] == [r.sealed for r in records]  # not compared by ==
+
+
+@pytest.mark.parametrize("sealed", ['{"c": "abc"}', '["c"]', '{"c": 1}'])
+def test_a_sealed_digest_that_is_no_sha256_is_refused(sealed: str) -> None:
+    text = ledger.dump("prod-eu", [record("apiKey", ACTIVE, sealed=(("c", "a" * 64),))])
+    with pytest.raises(ConfigError, match="bad key record"):
+        ledger.parse("prod-eu", text.replace(f'{{"c": "{"a" * 64}"}}', sealed), "t")
 
 
 def test_a_new_status_keeps_every_other_field() -> None:
-    old = record("apiKey", ACTIVE, sealed_with=("fp",), revoke_at=T0)
+    old = record("apiKey", ACTIVE, sealed_with=("fp",), revoke_at=T0, sealed=(("c", "a" * 64),))
 
     new = old.with_status(GRACE, T0 + dt.timedelta(days=1))
 
     assert new == dataclasses.replace(old, status=GRACE, revoke_at=T0 + dt.timedelta(days=1))
+    assert new.sealed == old.sealed  # not compared by ==
     assert all(getattr(new, f.name) for f in dataclasses.fields(new))  # no field left at a default
