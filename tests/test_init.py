@@ -154,7 +154,10 @@ def test_existing_git_files_are_extended_not_replaced(fresh: Path) -> None:
 @pytest.mark.parametrize("name", [".gitattributes", ".gitignore"])
 @pytest.mark.parametrize(
     "content, message",
-    [(b"*.png binary\n\xff\xfe\n", "not valid UTF-8"), (b"#" * (16 * 1024 * 1024 + 1), "larger than the limit")],
+    [
+        (b"*.png binary\n\xff\xfe\n", "not valid UTF-8"),
+        (b"#" * (16 * 1024 * 1024 + 1), "larger than the limit"),
+    ],
     ids=["invalid-utf8", "too-large"],
 )
 def test_a_git_file_it_cannot_extend_stops_it_before_its_first_write(
