@@ -401,6 +401,21 @@ def test_unreadable_files(
     assert err.count("\n") == 1 and err.startswith("sealer: ") and message in err
 
 
+def test_a_second_yaml_document_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], baseline: dict[str, Any]
+) -> None:
+    """sealer read the first document alone: a second one, after a `---`, held settings that
+    nothing sealer checks (nor `review`) ever saw, which another reader of the file may take."""
+    _write(tmp_path, baseline)
+    with (tmp_path / "sealer.yaml").open("a") as handle:
+        handle.write("---\nversion: 1\nenvironments: {}\n")
+
+    code, _, err = run_main(tmp_path, capsys, "cert", "status")
+
+    assert code == 2
+    assert err.count("\n") == 1 and "sealer.yaml: holds several YAML documents; expected one" in err
+
+
 def test_unknown_environment(tmp_path: Path, baseline: dict[str, Any]) -> None:
     _write(tmp_path, baseline)
 
