@@ -179,6 +179,8 @@ def _path(value: Any, where: str) -> str:
     problem = layout.configured_path_problem(value)
     if problem:
         raise ConfigError(where, f"{value!r} {problem}")
+    if str(path) != value:  # a commit sealer builds names the file as written: `./a` is no `a` to git
+        raise ConfigError(where, f"must be written {str(path)!r}, got {value!r}")
     return str(value)
 
 

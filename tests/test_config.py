@@ -259,6 +259,23 @@ BAD = [
         f"{S}.valuesFile",
         "'./sealer.yaml' is sealer's own ./sealer.yaml",
     ),
+    # one spelling per path: a rotation committed `./deploy/…` as a tree entry of that name (a
+    # file git cannot check out; the real one stayed stale), `deploy//…` stopped git fast-import
+    (
+        _set("environments.staging.clusters.0.valuesFile", "./deploy/staging/values.yaml"),
+        f"{S}.clusters[0].valuesFile",
+        "must be written 'deploy/staging/values.yaml', got './deploy/staging/values.yaml'",
+    ),
+    (
+        _set("environments.staging.clusters.0.valuesFile", "deploy//staging/values.yaml/"),
+        f"{S}.clusters[0].valuesFile",
+        "must be written 'deploy/staging/values.yaml', got 'deploy//staging/values.yaml/'",
+    ),
+    (
+        _set("environments.staging.clusters.0.cert", "certs/./staging-eu.pem"),
+        f"{S}.clusters[0].cert",
+        "must be written 'certs/staging-eu.pem', got 'certs/./staging-eu.pem'",
+    ),
     (
         _set("environments.staging.clusters.0.valuesFile", "ledger/staging.yaml"),
         f"{S}.clusters[0].valuesFile",
