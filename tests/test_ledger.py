@@ -126,6 +126,15 @@ def test_a_record_without_a_creation_time_is_refused_not_read_as_created_now(cre
         ledger.parse("prod-eu", text, "ledger/prod-eu.yaml")
 
 
+def test_a_field_given_twice_in_a_record_is_refused() -> None:
+    """A record line exactly as sealer writes it but with `"status"` twice: json took the last
+    (revoked, where a reviewer reads active) while YAML, for any other header, refused it."""
+    text = ledger.dump("prod-eu", [record("apiKey", ACTIVE)])
+    text = text.replace('"status": "active"', '"status": "active", "status": "revoked"')
+    with pytest.raises(BadInput, match="key 'status' appears twice in one mapping"):
+        ledger.parse("prod-eu", text, "ledger/prod-eu.yaml")
+
+
 def test_a_key_id_listed_twice_is_refused() -> None:
     """A second record under the current key's id (another fingerprint, in grace): `keys revoke`
     of that id rewrote the real key's record into a copy of the other, its fingerprint gone."""
