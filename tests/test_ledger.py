@@ -97,6 +97,8 @@ def test_a_comment_on_a_record_line_falls_back_to_yaml() -> None:
         ledger.HEADER + 'env: "prod-eu"\nkeys:\n  - {"name": "apiKey"\n',
         ledger.HEADER + 'env: "prod-eu"\nkeys:\n  - {"name": "apiKey"}\n',
         ledger.HEADER + 'env: "prod-eu"\nkeys:\n  - [1, 2]\n',
+        # a second document, its records read by no one (check passed the file)
+        ledger.dump("prod-eu", RECORDS[:1]) + "---\n" + ledger.dump("prod-eu", RECORDS[1:]),
     ],
 )
 def test_a_broken_ledger_is_bad_input_naming_it(text: str) -> None:
