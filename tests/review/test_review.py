@@ -516,6 +516,31 @@ def test_a_plaintext_key_removed_again_is_still_flagged(repo: Path) -> None:
     assert leaked not in json.dumps(data) and leaked not in cli(repo, "review", "-o", "markdown").stdout
 
 
+@pytest.mark.parametrize("slash", ["\\", "\\\\"], ids=["markdown", "json"])
+def test_a_plaintext_key_with_escaped_underscores_is_flagged(repo: Path, slash: str) -> None:
+    """Markdown writes `slr\\_staging\\_…` (JSON doubles the backslash): the key all the same."""
+    leaked = apikey.generate("staging")
+    (repo / "notes.md").write_text(f"# Debug\n\nkey: {leaked.replace('_', slash + '_')}\n")
+    commit_all(repo, "notes")
+    code, data = run_review(repo)
+    assert code == 1 and codes(data) == {"plaintext"}
+    assert [f["path"] for f in data["findings"]] == ["notes.md"]
+    assert apikey.key_id(apikey.fingerprint(leaked)) in data["findings"][0]["message"]
+    assert leaked.split("_")[2] not in json.dumps(data)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_a_plaintext_key_in_a_wide_text_file_is_flagged(repo: Path, encoding: str) -> None:
+    """PowerShell's `>` writes UTF-16 with a BOM: `sealer scan` decodes it, so review does."""
+    leaked = apikey.generate("staging")
+    (repo / "debug.env").write_bytes(f"API_KEY={leaked}\r\n".encode(encoding))
+    commit_all(repo, "debug")
+    code, data = run_review(repo)
+    assert code == 1 and codes(data) == {"plaintext"}, data["findings"]
+    assert [f["path"] for f in data["findings"]] == ["debug.env"]
+    assert apikey.key_id(apikey.fingerprint(leaked)) in data["findings"][0]["message"]
+
+
 def test_merging_main_into_the_branch_is_clean(repo: Path) -> None:
     git(repo, "checkout", "-q", "main")
     assert cli(repo, "rotate", "production", "--no-branch").exit_code == 0
