@@ -19,7 +19,7 @@ from support.git import git
 from support.records import pending_key
 
 from sealer.backends import KeyStore
-from sealer.errors import BackendError, WriteUnconfirmed
+from sealer.errors import BackendError, WriteInFlight, WriteUnconfirmed
 from sealer.records import KeyRecord, utcnow
 
 pytestmark = pytest.mark.slow
@@ -177,7 +177,7 @@ def _until(check: Callable[[], bool], seconds: float) -> bool:
     ("call", "what", "error"),
     [
         (lambda s: s.list(ENV), "reading the keys of dev", BackendError),
-        (lambda s: s.register(_keys()[1]), "registering key", WriteUnconfirmed),
+        (lambda s: s.register(_keys()[1]), "registering key", WriteInFlight),
     ],
     ids=["read", "write"],
 )
