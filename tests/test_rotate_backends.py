@@ -593,6 +593,13 @@ def test_finish_with_the_store_down_is_partly_done_and_says_so(
             "AUTH0_CLIENT_SECRET",
             "auth0: set AUTH0_MANAGEMENT_TOKEN, or AUTH0_CLIENT_ID + AUTH0_CLIENT_SECRET",
         ),
+        pytest.param(
+            "dynamodb",
+            "AWS_ACCESS_KEY_ID",  # no other credential: no profile, files, nor metadata endpoint
+            "dynamodb: no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a "
+            "profile (AWS_PROFILE, or the environment's `--credential profile=NAME`)",
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_finish_without_the_stores_global_variable_changes_nothing_and_exits_2(
