@@ -69,8 +69,8 @@ def request(
 ) -> T:
     """`call()` (one request of a store's or the API server's client), or BackendError once
     MAX_REQUEST_SECONDS pass: a WriteInFlight when the request `writes` (sent and still under
-    way, it may land after any read-back; Ctrl-C waits for it to settle unless `settle` is False). `server` starts the message
-    ("vault: https://…")."""
+    way, it may land after any read-back; Ctrl-C waits for it to settle unless `settle` is
+    False). `server` starts the message ("vault: https://…")."""
     error = WriteInFlight if writes else BackendError
     return within(
         MAX_REQUEST_SECONDS,

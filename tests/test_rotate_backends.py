@@ -718,6 +718,43 @@ def test_no_commit_activates_only_what_was_committed(
     assert thrown_away and not thrown_away & in_store
 
 
+@pytest.mark.parametrize(
+    ("method", "status", "code", "says"),
+    [
+        ("GET", 403, 2, "permission denied"),  # its read refused: nothing done
+        ("POST", 503, 4, f"stays done in part: one more in {ENV} was sent (not confirmed)"),
+    ],
+    ids=["read-refused", "removal-unconfirmed"],
+)
+def test_no_commit_thrown_away_whose_clean_up_fails_says_so(
+    backend_repo: Path,
+    vault_store: Any,
+    vault_env: Any,
+    keys: list[Any],
+    method: str,
+    status: int,
+    code: int,
+    says: str,
+) -> None:
+    """The store failing the clean-up of a thrown-away --no-commit rotation was ignored: its
+    journal dropped and a new rotation done (exit 0), whatever that clean-up changed. As in a
+    rotation's own clean-up: exit 2 when nothing was done, partly done once a removal was sent;
+    the journal stays, and the next run finishes it."""
+    from support.fake_http import Response
+
+    old = prepared(backend_repo, Backend("vault", options_of("vault", vault_store)), keys)
+    files = snapshot(backend_repo)
+    ok(sealer(backend_repo, "rotate", ENV, "--no-commit"))
+    thrown_away = {r.key_id for r in store_of(backend_repo).list(ENV) if r.status == PENDING}
+    git(backend_repo, "checkout", "--", *FILES)  # the user changes their mind
+    vault_env.answer_next(Response(status, b"{}"), match="/data/", method=method)
+    line = one_line_error(sealer(backend_repo, "rotate", ENV, "--no-branch"), code)
+    assert says in line
+    assert journal_exists(backend_repo) and snapshot(backend_repo) == files
+    rerun(backend_repo, old, keys)  # the thrown-away rotation dropped, a new one done
+    assert thrown_away and not thrown_away & {r.key_id for r in store_of(backend_repo).list(ENV)}
+
+
 def test_no_commit_then_commit_activates(backend_repo: Path, vault_store: Any, keys: list[Any]) -> None:
     old = prepared(backend_repo, Backend("vault", options_of("vault", vault_store)), keys)
     new = rotate(backend_repo, "--no-commit")["keys"]

@@ -123,18 +123,7 @@ def register(
         # Earlier runs' leftovers go once every registration is in: a refused one leaves the
         # store as it was (exit 2: nothing changed), clean-ups included.
         for env in filter(external, envs):
-            store, keep = stores.of(env), {r.key_id for r in new[env.name]}
-            revoked: list[KeyRecord] = []
-            removed: list[KeyRecord] = []
-            unsure: list[str] = []
-            try:
-                tidy(stores.cfg.root, store, env.name, revoked, keep, removed)
-            except WriteUnconfirmed:
-                unsure.append(f"one more in {env.name} was sent (not confirmed)")
-                raise
-            finally:
-                tidied += [f"{r.key_id} ({env.name}) removed as a stale pending key" for r in removed]
-                tidied += [f"{r.key_id} ({env.name}) revoked as abandoned" for r in revoked] + unsure
+            tidy_noted(stores.cfg.root, stores.of(env), env.name, tidied, {r.key_id for r in new[env.name]})
     except BaseException:
         compensate(done, tidied, in_flight)
         raise
@@ -170,6 +159,24 @@ def tidy(
         elif record.status == ACCEPTED and record.key_id not in known and _abandoned(root, record):
             store.revoke(env_name, record.key_id)
             revoked.append(record)
+
+
+def tidy_noted(
+    root: Path, store: KeyStore, env_name: str, tidied: list[str], keep: Collection[str] = ()
+) -> None:
+    """`tidy`, each change it made (and a write it sent unconfirmed) named in `tidied`, for
+    the partly-done message of a run it then fails."""
+    revoked: list[KeyRecord] = []
+    removed: list[KeyRecord] = []
+    unsure: list[str] = []
+    try:
+        tidy(root, store, env_name, revoked, keep, removed)
+    except WriteUnconfirmed:
+        unsure.append(f"one more in {env_name} was sent (not confirmed)")
+        raise
+    finally:
+        tidied += [f"{r.key_id} ({env_name}) removed as a stale pending key" for r in removed]
+        tidied += [f"{r.key_id} ({env_name}) revoked as abandoned" for r in revoked] + unsure
 
 
 def _abandoned(root: Path, record: KeyRecord) -> bool:

@@ -1106,7 +1106,11 @@ def test_a_dynamodb_store_with_no_region_is_a_missing_credential_before_any_requ
     ids=["none", "variables", "config-file", "credential-process", "ec2-metadata", "container"],
 )
 def test_a_dynamodb_store_with_no_aws_credentials_is_a_missing_credential_when_known_without_a_request(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], config_text: str, missing: bool
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    config_text: str,
+    missing: bool,
 ) -> None:
     """`rotate --finish` with no AWS credentials at all was exit 4 ("run it again") at the first
     request: what the chain reads on this machine is checked up front (exit 2); where only a
