@@ -753,6 +753,11 @@ def test_no_commit_thrown_away_whose_clean_up_fails_says_so(
     assert journal_exists(backend_repo) and snapshot(backend_repo) == files
     rerun(backend_repo, old, keys)  # the thrown-away rotation dropped, a new one done
     assert thrown_away and not thrown_away & {r.key_id for r in store_of(backend_repo).list(ENV)}
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert (
+        "so is the clean-up of a `--no-commit` rotation whose files were thrown away, its failure "
+        "with nothing done yet being exit 2" in readme
+    )
 
 
 def test_no_commit_then_commit_activates(backend_repo: Path, vault_store: Any, keys: list[Any]) -> None:

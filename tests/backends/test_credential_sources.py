@@ -1124,6 +1124,11 @@ def test_a_dynamodb_store_with_no_aws_credentials_is_a_missing_credential_when_k
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     for var, value in variables.items():
         monkeypatch.setenv(var, value)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert (
+        "So are no AWS credentials at all for a DynamoDB store, when that is known without a request"
+        in " ".join(readme.split())
+    )
     if missing:
         with pytest.raises(MissingCredential, match=r"^staging: dynamodb: no AWS credentials: set "):
             check_ready("dynamodb", {"region": "eu-west-1"}, {}, "staging")

@@ -914,6 +914,12 @@ def test_the_readme_states_the_bound_of_a_store_request() -> None:
     assert f"answered within {deadline.MAX_REQUEST_SECONDS:g} seconds in all" in said
     assert "each PostgreSQL transaction, DynamoDB's table creation and credential fetching included" in said
     assert "PostgreSQL write whose `COMMIT` is not answered (the connection lost or ended)" in said
+    assert (
+        "a write cut off so is one not confirmed, and may still land after any later read: a rotation "
+        "stopped by it before its commit exits 4 naming the key, which the next `sealer rotate` "
+        "removes, never exit 2"
+    ) in said
+    assert "or whose registration was given up on while under way (it may still land: each is named" in said
 
 
 def test_vault_trickling_its_answer_is_cut_off(
