@@ -917,7 +917,8 @@ def test_the_readme_states_the_bound_of_a_store_request() -> None:
     assert (
         "a write cut off so is one not confirmed, and may still land after any later read: a rotation "
         "stopped by it before its commit exits 4 naming the key, which the next `sealer rotate` "
-        "removes, never exit 2"
+        "removes, never exit 2; a PostgreSQL transaction cut off before its `COMMIT` was sent is "
+        "rolled back instead: nothing changed"
     ) in said
     assert "or whose registration was given up on while under way (it may still land: each is named" in said
 
