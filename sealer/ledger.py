@@ -87,6 +87,8 @@ def parse(env: str, text: str, source: str) -> list[KeyRecord]:
     items = _fast_items(text, env)
     if items is None:
         docs = yamlio.load_documents(text, source)
+        if len(docs) > 1:  # records after a `---` would be read by no one
+            raise ConfigError(source, "holds several YAML documents; expected one")
         items = docs[0].get("keys") if docs and isinstance(docs[0], dict) else None
     if not isinstance(items, list):
         raise ConfigError(source, "expected a mapping with a `keys` list")
@@ -103,6 +105,8 @@ def parse(env: str, text: str, source: str) -> list[KeyRecord]:
             raise ConfigError(
                 source, f"bad key record {record.key_id[:40]!r}: its key id is not its fingerprint's"
             )
+        if not all(_HEX64.fullmatch(digest) for _, digest in record.sealed):
+            raise ConfigError(source, f"bad key record {record.key_id}: a `sealed` digest is not a SHA-256")
         if record.status not in STATUSES:  # an unknown one would read as valid (`effective_status`)
             unknown = record.status[:40]
             raise ConfigError(source, f"bad key record {record.key_id}: unknown status {unknown!r}")
@@ -130,7 +134,7 @@ def _fast_items(text: str, env: str) -> list[dict[str, object]] | None:
         if not line.startswith(_ITEM):
             return None
         try:
-            item = json.loads(line[len(_ITEM) - 1 :])
+            item = json.loads(line[len(_ITEM) - 1 :], object_pairs_hook=_each_key_once)
         except ValueError:
             return None
         if not isinstance(item, dict):
@@ -140,6 +144,15 @@ def _fast_items(text: str, env: str) -> list[dict[str, object]] | None:
 
 
 _ITEM = "  - {"
+
+
+def _each_key_once(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object whose keys differ. json took the last of a field given twice (a reviewer
+    reads the first): such a line goes to the YAML reader, which refuses it and says where."""
+    item = dict(pairs)
+    if len(item) != len(pairs):
+        raise ValueError("a key given twice")
+    return item
 
 
 def dump(env: str, records: list[KeyRecord]) -> str:
@@ -155,12 +168,15 @@ def _record_json(record: KeyRecord) -> str:
     """`yamlio.flow_json` of the record's `as_dict()` but its env, built field by field: the JSON
     encoder's set-up per call costs more than the fields (a ledger holds thousands of records)."""
     sealed_with = ", ".join(map(_json_str, record.sealed_with))
+    # written only when recorded, so a ledger of an older sealer reads back byte for byte
+    sealed = ", ".join(f"{_json_str(c)}: {_json_str(d)}" for c, d in record.sealed)
+    sealed = f', "sealed": {{{sealed}}}' if record.sealed else ""
     return yamlio.yaml_safe_json(
         f'{{"name": {_json_str(record.name)}, "key_id": {_json_str(record.key_id)}, '
         f'"fingerprint": {_json_str(record.fingerprint)}, "created": {_json_time(record.created)}, '
         f'"expires": {_json_time(record.expires)}, "status": {_json_str(record.status)}, '
         f'"actor": {_json_str(record.actor)}, "revoke_at": {_json_time(record.revoke_at)}, '
-        f'"sealed_with": [{sealed_with}]}}'
+        f'"sealed_with": [{sealed_with}]{sealed}}}'
     )
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sealer.errors import BackendError
@@ -75,8 +76,15 @@ class KeyRecord:
     actor: str
     revoke_at: dt.datetime | None = None  # end of the grace window
     sealed_with: tuple[str, ...] = ()  # fingerprints of the certificates that sealed it
+    # (cluster, ciphertext_digest of the value sealer wrote there) for each cluster it sealed the
+    # key for: no private key opens a ciphertext, so this is what ties a sealed file's value to
+    # the key the ledger says is current (an older ciphertext put back has another digest). Only
+    # the Git ledger keeps it (no store holds it: not in `as_dict`, not compared); a record an
+    # older sealer wrote has none.
+    sealed: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def as_dict(self) -> dict[str, Any]:
+        """Every field but `sealed`, which only the Git ledger writes (`ledger.dump`)."""
         return {
             "env": self.env,
             "name": self.name,
@@ -106,6 +114,7 @@ class KeyRecord:
             actor=str(data.get("actor") or ""),
             revoke_at=parse_iso(data.get("revoke_at")),
             sealed_with=tuple(str(fp) for fp in data.get("sealed_with") or ()),
+            sealed=_sealed(data.get("sealed")),
         )
 
     def with_status(self, status: str, revoke_at: dt.datetime | None = None) -> KeyRecord:
@@ -122,7 +131,25 @@ class KeyRecord:
             self.actor,
             revoke_at,
             self.sealed_with,
+            self.sealed,
         )
+
+    def digest_for(self, cluster: str) -> str | None:
+        """The digest of the ciphertext sealer wrote for `cluster`; None when none is recorded."""
+        return dict(self.sealed).get(cluster)
+
+
+def ciphertext_digest(value: str) -> str:
+    """Hex SHA-256 of a sealed value as the SealedSecret's encryptedData holds it (base64 text)."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _sealed(raw: Any) -> tuple[tuple[str, str], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise ValueError("`sealed` is not a mapping of cluster to digest")
+    return tuple((str(cluster), digest) for cluster, digest in raw.items())
 
 
 def from_store(data: dict[str, Any]) -> KeyRecord:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sealer import apikey, layout, ledger, yamlio
-from sealer.errors import BadInput
+from sealer.errors import BadInput, ConfigError
 from sealer.records import ACTIVE, GRACE, REVOKED, KeyRecord
 from sealer.review.revisions import parse_ledger
 
@@ -97,6 +97,8 @@ def test_a_comment_on_a_record_line_falls_back_to_yaml() -> None:
         ledger.HEADER + 'env: "prod-eu"\nkeys:\n  - {"name": "apiKey"\n',
         ledger.HEADER + 'env: "prod-eu"\nkeys:\n  - {"name": "apiKey"}\n',
         ledger.HEADER + 'env: "prod-eu"\nkeys:\n  - [1, 2]\n',
+        # a second document, its records read by no one (check passed the file)
+        ledger.dump("prod-eu", RECORDS[:1]) + "---\n" + ledger.dump("prod-eu", RECORDS[1:]),
     ],
 )
 def test_a_broken_ledger_is_bad_input_naming_it(text: str) -> None:
@@ -123,6 +125,15 @@ def test_a_record_without_a_creation_time_is_refused_not_read_as_created_now(cre
     text = text.replace('"created": "2026-01-02T03:04:05Z"', f'"created": {created}')
     assert "2026-01-02T03:04:05Z" not in text.split('"expires"')[0]
     with pytest.raises(BadInput, match="bad key record.*no creation time"):
+        ledger.parse("prod-eu", text, "ledger/prod-eu.yaml")
+
+
+def test_a_field_given_twice_in_a_record_is_refused() -> None:
+    """A record line exactly as sealer writes it but with `"status"` twice: json took the last
+    (revoked, where a reviewer reads active) while YAML, for any other header, refused it."""
+    text = ledger.dump("prod-eu", [record("apiKey", ACTIVE)])
+    text = text.replace('"status": "active"', '"status": "active", "status": "revoked"')
+    with pytest.raises(BadInput, match="key 'status' appears twice in one mapping"):
         ledger.parse("prod-eu", text, "ledger/prod-eu.yaml")
 
 
@@ -177,20 +188,34 @@ def test_each_record_line_is_the_json_of_its_fields(text: str) -> None:
     """`dump` writes each record's line field by field: the same text as `flow_json` of the
     record's `as_dict` (but its env), for every field, odd text and missing times included."""
     records = [
-        record(text, ACTIVE, actor=text, sealed_with=(text, "fp")),
+        record(
+            text, ACTIVE, actor=text, sealed_with=(text, "fp"), sealed=((text, "a" * 64), ("b", "0" * 64))
+        ),
         record("b", GRACE, actor=text, expires=None, revoke_at=T0, sealed_with=()),
     ]
     lines = ledger.dump("prod-eu", records).splitlines()[3:]
 
     wanted = [{k: v for k, v in r.as_dict().items() if k != "env"} for r in records]
+    wanted[0]["sealed"] = dict(records[0].sealed)  # only the ledger writes it, and only when recorded
     assert lines == [f"  - {yamlio.flow_json(data)}" for data in wanted]
-    assert ledger.parse("prod-eu", ledger.dump("prod-eu", records), "t") == records
+    assert '"sealed"' not in lines[1]  # a record without digests reads as an older sealer wrote it
+    parsed = ledger.parse("prod-eu", ledger.dump("prod-eu", records), "t")
+    assert parsed == records
+    assert [r.sealed for r in parsed] == [r.sealed for r in records]  # not compared by ==
+
+
+@pytest.mark.parametrize("sealed", ['{"c": "abc"}', '["c"]', '{"c": 1}'])
+def test_a_sealed_digest_that_is_no_sha256_is_refused(sealed: str) -> None:
+    text = ledger.dump("prod-eu", [record("apiKey", ACTIVE, sealed=(("c", "a" * 64),))])
+    with pytest.raises(ConfigError, match="bad key record"):
+        ledger.parse("prod-eu", text.replace(f'{{"c": "{"a" * 64}"}}', sealed), "t")
 
 
 def test_a_new_status_keeps_every_other_field() -> None:
-    old = record("apiKey", ACTIVE, sealed_with=("fp",), revoke_at=T0)
+    old = record("apiKey", ACTIVE, sealed_with=("fp",), revoke_at=T0, sealed=(("c", "a" * 64),))
 
     new = old.with_status(GRACE, T0 + dt.timedelta(days=1))
 
     assert new == dataclasses.replace(old, status=GRACE, revoke_at=T0 + dt.timedelta(days=1))
+    assert new.sealed == old.sealed  # not compared by ==
     assert all(getattr(new, f.name) for f in dataclasses.fields(new))  # no field left at a default

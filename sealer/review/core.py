@@ -96,7 +96,7 @@ def review(
     base_side.files, head_side.files = read_files(root, base_rev, needed), read_files(root, head_rev, needed)
     head_time = commit_time(root, head_rev)
     for name in names:
-        done = EnvReview(name, base_side, head_side, head_time, changed).run()
+        done = EnvReview(name, base_side, head_side, head_time, changed, root).run()
         report.changes += done.changes
         report.findings += done.findings
         report.notes += done.notes

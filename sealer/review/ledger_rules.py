@@ -36,7 +36,7 @@ class Problem(NamedTuple):
 
 
 def _fixed(record: KeyRecord) -> dict[str, object]:
-    data = record.as_dict()
+    data = {**record.as_dict(), "sealed": dict(record.sealed)}  # the digests are fixed too
     del data["status"], data["revoke_at"]
     return data
 

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 
+from sealer import apikey
 from sealer.review.model import ALLOW_COMMENT, PLAINTEXT, Finding
 from sealer.scan import contents, scanner
 from sealer.scan import findings as scan_findings
@@ -35,7 +36,8 @@ def policy() -> Policy:
 def _sealer_keys(data: bytes) -> list[tuple[int, str]]:
     from sealer.review.checks import plaintext_keys
 
-    return plaintext_keys(data.decode("utf-8", "replace")) if b"slr_" in data else []
+    # `slr` alone: Markdown writes a key `slr\_…` (the scanner's own hits on it are left to this)
+    return plaintext_keys(data.decode("utf-8", "replace")) if b"slr" in data else []
 
 
 def _finding(path: str, message: str) -> Finding:
@@ -53,16 +55,19 @@ def scan_blobs(items: list[tuple[str, bytes, str]]) -> list[Finding]:
     candidates = [Candidate(path, data, commit=str(index)) for index, (path, data, _) in enumerate(items)]
     result = scanner.run(candidates, policy(), workers=1)
     found: dict[tuple[str, str], Finding] = {}
+    keys: list[tuple[str, int, str, str]] = []  # (path, line, key id, label) of each sealer key
     for hit in result.findings:
+        label = items[int(hit.commit)][2] if hit.commit.isdigit() else ""
         if hit.rule != SEALER_KEY_RULE or "!" in hit.path:  # an archive member's key: no raw text below
-            label = items[int(hit.commit)][2] if hit.commit.isdigit() else ""
             found.setdefault((hit.path, hit.fingerprint), _reported(hit, label))
+        elif hit.note != scanner.IN_PATH:  # the raw text's keys below name them; a UTF-16 file's not
+            keys.append((hit.path, hit.line, apikey.key_id(hit.secret_id), label))  # its hash: the key's
     for skipped in result.unexamined:
         found.setdefault((skipped.path, "?"), _finding(skipped.path, f"not examined: {skipped.reason}"))
-    for path, data, label in items:
-        for line, key_id in _sealer_keys(data):
-            message = f"line {line} {label}: plaintext API key {key_id}: revoke it"
-            found.setdefault((path, key_id), _finding(path, message))
+    raw = [(path, line, key_id, label) for path, data, label in items for line, key_id in _sealer_keys(data)]
+    for path, line, key_id, label in raw + keys:
+        message = f"line {line} {label}: plaintext API key {key_id}: revoke it"
+        found.setdefault((path, key_id), _finding(path, message))
     return list(found.values())
 
 

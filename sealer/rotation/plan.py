@@ -26,7 +26,7 @@ from sealer import (
 from sealer.config import Config, Environment
 from sealer.durations import format_duration
 from sealer.errors import BadInput, GitError
-from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, iso
+from sealer.records import ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, ciphertext_digest, iso
 from sealer.sealing import CertSealer
 
 
@@ -127,22 +127,25 @@ def plan_env(
     values: dict[str, bytes] = {}  # the plaintext keys: in memory only, sealed below, then dropped
     expires = now + dt.timedelta(days=env.key_lifetime_days)
     sealed_with = tuple(s.fingerprint for s in by_cluster.values())
+    fingerprints: dict[str, str] = {}
     for name in names:
         key = apikey.generate(env.name)
         values[name] = key.encode()
-        fp = apikey.fingerprint(key)
+        fingerprints[name] = apikey.fingerprint(key)
+    sealed = {c.name: state.seal_entries(env, by_cluster[c.name], values) for c in env.clusters}
+    for name, fp in fingerprints.items():
+        digests = tuple((c, ciphertext_digest(by_name[name])) for c, by_name in sealed.items())
         record = KeyRecord(
-            env.name, name, apikey.key_id(fp), fp, now, expires, ACTIVE, actor, sealed_with=sealed_with
+            env.name, name, apikey.key_id(fp), fp, now, expires, ACTIVE, actor, None, sealed_with, digests
         )
         plan.new_records.append(record)
         prev = previous.get(name)
         plan.rotated.append(KeyChange(name, record.key_id, fp, prev.key_id if prev else None, iso(expires)))
     records = retire(old_records, set(names), now, grace) + plan.new_records
     for cluster in env.clusters:
-        sealed = state.seal_entries(env, by_cluster[cluster.name], values)
         rel = layout.sealed_file(env.name, cluster.name)
         old_doc, old_text = state.load_with_text(cfg.root, env.name, cluster.name)
-        doc = state.merged(old_doc, env, by_cluster[cluster.name], sealed, rel)
+        doc = state.merged(old_doc, env, by_cluster[cluster.name], sealed[cluster.name], rel)
         plan.files[rel] = (state.dump(doc), old_text)
         plan.files[cluster.values_file] = render.values_text(cfg.root, env, cluster, doc, records)
     rel = layout.ledger_file(env.name)

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from sealer import repofiles
+from sealer.apikey import redact
 from sealer.errors import BadInput
 from sealer.scan.findings import Finding
 
@@ -53,8 +54,11 @@ def _parse(text: str, path: str) -> dict[str, Entry]:
 
 
 def updated(old: dict[str, Entry], findings: Iterable[Finding], scanned: set[str]) -> dict[str, Entry]:
-    kept = {fp: e for fp, e in old.items() if e.path not in scanned}
-    return {**kept, **{f.fingerprint: Entry(f.fingerprint, f.rule, f.path) for f in findings}}
+    """Entries match by fingerprint alone; the path, for people, is stored with any sealer key in
+    it redacted (`slr_<env>_[redacted]`), whatever rules the policy has: a baseline is committed."""
+    done = {redact(path) for path in scanned}
+    kept = {fp: e for fp, e in old.items() if e.path not in done}
+    return {**kept, **{f.fingerprint: Entry(f.fingerprint, f.rule, redact(f.path)) for f in findings}}
 
 
 def render(entries: dict[str, Entry]) -> str:

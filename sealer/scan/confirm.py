@@ -11,7 +11,13 @@ def sealer_checksum(secret: bytes) -> bool:
     """sealer's own keys carry a CRC32: only a key whose checksum matches is reported."""
     from sealer import apikey
 
-    return apikey.checksum_ok(secret.decode("ascii", "replace"))
+    return apikey.checksum_ok(unescaped(secret).decode("ascii", "replace"))
+
+
+def unescaped(secret: bytes) -> bytes:
+    """A sealer key its `_`s backslash-escaped (Markdown's `slr\\_dev\\_…`, JSON's doubled
+    backslash) is the key: reported, hashed and baselined as the key itself."""
+    return secret.replace(b"\\", b"")
 
 
 def jwt_header(secret: bytes) -> bool:
@@ -85,6 +91,9 @@ def sealer_checksum_base64(secret: bytes) -> bool:
 # Confirmers that verify a checksum: a token passing one is a key whatever file holds it, so it
 # is looked for in the files a policy path glob exempts too (they are exempt from false positives).
 CHECKSUMS = (sealer_checksum, sealer_checksum_base64, crc32_base62)
+
+# What a token a confirmer passed stands for, where its regex admits another spelling of it.
+CANONICAL: dict[Callable[[bytes], bool], Callable[[bytes], bytes]] = {sealer_checksum: unescaped}
 
 CONFIRMERS: dict[str, Callable[[bytes], bool]] = {
     "sealer-checksum": sealer_checksum,

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from sealer.scan import ciphertext, keywords, values
+from sealer.scan.confirm import CANONICAL
 from sealer.scan.keywords import Occurrences
 from sealer.scan.rules import Policy, Rule
 
@@ -110,8 +111,11 @@ def _tokens(
     data: bytes, found: Occurrences, rule: Rule, policy: Policy, spans: list[tuple[int, int]]
 ) -> Iterator[Hit]:
     group = "secret" if rule.regex is not None and "secret" in rule.regex.groupindex else 0
+    canonical = CANONICAL.get(rule.confirm) if rule.confirm is not None else None
     for match in _anchored(data, found, rule):
         secret = match.group(group)
+        if canonical is not None:  # `slr\_dev\_…` is reported as the key it escapes
+            secret = canonical(secret)
         if rule.confirm is not None:
             real = rule.confirm(secret)  # confirmed tokens are real, whatever they spell
         else:

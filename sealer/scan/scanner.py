@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple
 
+from sealer import apikey
 from sealer.scan import engine, files, findings, k8s_secret, manifests, sealed_values
 from sealer.scan.confirm import sealer_checksum_base64
 from sealer.scan.contents import Piece, Skip
@@ -179,6 +180,7 @@ def _in_paths(part: list[Candidate], policy: Policy) -> tuple[list[Candidate], l
         path = candidate.path
         for hit in hits:
             path = path.replace(hit.secret.decode("utf-8", "surrogateescape"), findings.mask(hit.secret))
+        path = apikey.redact(path)  # a key the hit unescaped (`slr\_dev\_…`) is not in it as the hit has it
         part[k] = candidate._replace(path=path)
         if candidate.skipped != "deleted":  # a deleted file's name leaves the tree: masked all the same
             for hit in hits:
@@ -325,10 +327,15 @@ def _finish(
     return [findings.make(path, found) for found in ordered]
 
 
+# A byte-order mark is no column: UTF-8's, or UTF-16/32's as the text without its NULs keeps it.
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+
+
 def _positioned(data: bytes, hits: list[Hit]) -> list[Located]:
     located = []
+    bom = next((len(mark) for mark in _BOMS if data.startswith(mark)), 0)
     for hit in hits:
-        line_start = data.rfind(b"\n", 0, hit.start) + 1
+        line_start = data.rfind(b"\n", 0, hit.start) + 1 or bom
         column = len(data[line_start : hit.start].decode("utf-8", "replace")) + 1
         located.append(Located(hit.rule, data.count(b"\n", 0, hit.start) + 1, column, hit.secret, hit.note))
     return located

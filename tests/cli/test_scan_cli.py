@@ -280,9 +280,9 @@ def test_empty_sarif_is_valid_too(tree: tuple[Path, str]) -> None:
 
 @pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
 def test_a_key_inside_a_path_is_redacted_in_every_format(tree: tuple[Path, str], fmt: str) -> None:
-    """A key Markdown writes (`slr\\_staging\\_…`) in a folder's and a file's name is no finding
-    of its own (the detector wants `slr_`), so the path of the content's finding held it whole in
-    JSON and SARIF; SARIF's uri stays a valid relative reference (`[` `]` percent-encoded)."""
+    """A key Markdown writes (`slr\\_staging\\_…`) in a folder's and a file's name is a finding of
+    its own, and redacted in the path of every finding (it once held it whole in JSON and SARIF);
+    SARIF's uri stays a valid relative reference (`[` `]` percent-encoded)."""
     root, key = tree
     escaped = key.replace("_", "\\_")
     folder = root / f"d{escaped}x"
@@ -293,16 +293,21 @@ def test_a_key_inside_a_path_is_redacted_in_every_format(tree: tuple[Path, str],
     assert key[len("slr_staging_") :] not in result.output
     shown = "dslr_staging_[redacted]x/aslr_staging_[redacted]b.env"
     if fmt == "json":
-        assert [f["path"] for f in json.loads(result.output)] == [shown]
+        assert [(f["path"], f["column"]) for f in json.loads(result.output)] == [(shown, 9), (shown, 57)]
     elif fmt == "sarif":
         log = json.loads(result.output)
-        (found,) = log["runs"][0]["results"]
-        uri = found["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
-        assert uri == "dslr_staging_%5Bredacted%5Dx/aslr_staging_%5Bredacted%5Db.env"
+        uris = [
+            found["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            for found in log["runs"][0]["results"]
+        ]
+        assert uris == ["dslr_staging_%5Bredacted%5Dx/aslr_staging_%5Bredacted%5Db.env"] * 2
         if sys.version_info >= (3, 11):
             assert list(sarif_validator().iter_errors(log)) == []  # type: ignore[attr-defined]
     else:
         assert result.output.startswith(f"{shown}:1:9: error: sealer-api-key:")
+        assert f"{shown}:1:57: error: sealer-api-key: sealer API key (checksum verified) (in its path)" in (
+            result.output
+        )
 
 
 @pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
@@ -320,3 +325,138 @@ def test_a_key_with_letters_either_side_in_a_path_is_a_finding_and_never_shown(
         assert len(json.loads(result.output)) == 2  # the name and the content
     elif fmt == "sarif":
         assert len(json.loads(result.output)["runs"][0]["results"]) == 2
+
+
+def _escaped(key: str, which: slice = slice(None), slash: str = "\\") -> str:
+    """`key` with the `_`s in `which` (of its two) written `<slash>_`."""
+    head, env, tail = key.split("_")
+    marks = ["_", "_"]
+    for k in range(2)[which]:
+        marks[k] = slash + "_"
+    return f"{head}{marks[0]}{env}{marks[1]}{tail}"
+
+
+ESCAPED_FORMS = {
+    "markdown": lambda key: _escaped(key),
+    "markdown-first": lambda key: _escaped(key, slice(0, 1)),
+    "markdown-second": lambda key: _escaped(key, slice(1, 2)),
+    "json-doubled": lambda key: _escaped(key, slash="\\\\"),
+}
+
+
+@pytest.mark.parametrize("form", ESCAPED_FORMS, ids=list(ESCAPED_FORMS))
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
+def test_a_key_written_with_escaped_underscores_is_found_where_it_stands_and_redacted(
+    tree: tuple[Path, str], form: str, fmt: str
+) -> None:
+    """Markdown escapes a key's `_`s (`slr\\_dev\\_…`) and JSON doubles the backslash: review and
+    redaction read such a key as the key, so the scan (and the hook) finds it too."""
+    root, key = tree
+    written = ESCAPED_FORMS[form](key)
+    (root / "notes.md").write_text(f"# Notes\n\nThe key: `{written}` (do not share)\n")
+    result = scan("-o", fmt, "notes.md")
+    assert result.exit_code == 1, result.output
+    if fmt == "text":
+        line = "notes.md:3:11: error: sealer-api-key: sealer API key (checksum verified): "
+        assert result.output.startswith(f"{line}slr_…[{len(key)} chars]")
+    elif fmt == "json":
+        found = json.loads(result.output)
+        assert [(f["line"], f["column"], f["rule"]) for f in found] == [(3, 11, "sealer-api-key")]
+    else:
+        results = json.loads(result.output)["runs"][0]["results"]
+        regions = [r["locations"][0]["physicalLocation"]["region"] for r in results]
+        assert [r["ruleId"] for r in results] == ["sealer-api-key"]
+        assert regions == [{"startLine": 3, "startColumn": 11}]
+    tail = key[len("slr_staging_") :]
+    assert tail not in result.output and tail[:20] not in result.output
+
+
+def test_an_escaped_key_is_the_key_a_baseline_accepts(tree: tuple[Path, str]) -> None:
+    """The finding's secret is the key, not its spelling: accepting `slr_…` in a file accepts it
+    re-written `slr\\_…` there (the same secret), not another key."""
+    root, key = tree
+    note = root / "notes.md"
+    note.write_text(f"key {key}\n")
+    assert scan("--baseline", "b.json", "--update-baseline", "notes.md").exit_code == 0
+    note.write_text(f"key {_escaped(key)}\n")
+    assert scan("--baseline", "b.json", "notes.md").exit_code == 0
+    note.write_text(f"key {_escaped(apikey.generate('staging'))}\n")
+    assert scan("--baseline", "b.json", "notes.md").exit_code == 1
+
+
+def test_an_escaped_lookalike_whose_checksum_fails_is_no_finding(tree: tuple[Path, str]) -> None:
+    root, key = tree
+    bad = key[:-1] + ("A" if key[-1] != "A" else "B")
+    doubled = ESCAPED_FORMS["json-doubled"](bad)
+    (root / "notes.md").write_text(f"apiKey: {_escaped(bad)}\nother_token = {doubled}\n")
+    result = scan("-o", "json", "notes.md")
+    assert (result.exit_code, json.loads(result.output)) == (0, [])
+
+
+@pytest.mark.parametrize("prefix", ["", "A", "AB"])  # each offset a base64 group can start at
+def test_a_key_escaped_in_a_base64_run_is_found_where_the_plain_one_is(
+    tree: tuple[Path, str], prefix: str
+) -> None:
+    import base64
+
+    root, key = tree
+    where = []
+    for written in (key, _escaped(key)):
+        encoded = base64.b64encode(f"API_KEY={prefix}{written}\n".encode()).decode()
+        (root / "env.txt").write_text(f"blob: {encoded}\n")
+        found = json.loads(scan("-o", "json", "env.txt").output)
+        assert [f["rule"] for f in found] == ["sealer-api-key-base64"], written
+        where.append((found[0]["line"], found[0]["column"]))
+    assert where[0] == where[1]
+
+
+@pytest.mark.parametrize("policy", [None, "aws-only"])
+def test_a_baseline_never_writes_a_key_a_files_path_holds(tree: tuple[Path, str], policy: str | None) -> None:
+    """The baseline is committed: a sealer key in a path (escaped or not) is redacted there,
+    whatever rules the policy has; entries still match by fingerprint."""
+    root, key = tree
+    other = apikey.generate("dev")
+    (root / "d").mkdir()
+    (root / "d" / f"{key}.env").write_text("aws = AKIAQWERTYUIOPASDFGH\n")
+    (root / "d" / f"{_escaped(other)}.cfg").write_text("aws = AKIAQWERTYUIOPASDFGH\n")
+    args = ["--baseline", "b.json"]
+    if policy:
+        rules = 'version: 1\nrules:\n  - {id: aws, kind: token, keywords: [AKIA], regex: "AKIA[A-Z2-7]{16}"}'
+        Path("p.yaml").write_text(rules)
+        args += ["--policy", "p.yaml"]
+    assert scan(*args, "--update-baseline", "d").exit_code == 0
+    stored = Path("b.json").read_text()
+    assert {e.rule for e in baseline.load("b.json").values()} >= {"aws" if policy else "aws-access-key-id"}
+    for secret in (key, other):
+        assert secret[-38:] not in stored and secret[-38:-20] not in stored
+    assert scan(*args, "d").exit_code == 0
+    assert scan(*args, "--update-baseline", "d").exit_code == 0
+    assert Path("b.json").read_text() == stored  # the redacted paths match the files scanned
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_key_on_a_files_first_line_is_at_its_column_whatever_the_byte_order_mark(
+    tree: tuple[Path, str], encoding: str, newline: str
+) -> None:
+    """A BOM (Notepad's UTF-8, PowerShell's UTF-16) is no column: an editor jumps to the key."""
+    root, key = tree
+    bom = "\ufeff" if encoding in ("utf-16-le", "utf-16-be") else ""  # the others write their own
+    (root / "k.env").write_bytes(f"{bom}API_KEY={key}{newline}next={key}{newline}".encode(encoding))
+    found = json.loads(scan("-o", "json", "k.env").output)
+    assert [(f["line"], f["column"]) for f in found] == [(1, 9), (2, 6)]
+
+
+@pytest.mark.parametrize("escape", ["%5F", "\\u005f", "&#95;"])
+def test_what_the_readme_says_the_guard_does_not_see_it_does_not_see(
+    tree: tuple[Path, str], escape: str
+) -> None:
+    """README: a key re-written with URL, JSON `\\u005f` or HTML escapes is not found, nor redacted:
+    the scan and redaction agree (a fix to one is a fix to both, and to that sentence)."""
+    root, key = tree
+    written = key.replace("_", escape)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert f"`{escape}`" in readme[readme.index("What the guard does not see") :][:1600]
+    (root / "notes.md").write_text(f"key {written}\n")
+    assert scan("notes.md").exit_code == 0
+    assert apikey.redact(written) == written and apikey.keys_in(written) == []

@@ -21,6 +21,7 @@ from support.policy_repos import (
     commit_all,
     edit_config,
     edit_ledger,
+    problems,
     rendered_tables,
     sealer,
 )
@@ -474,3 +475,41 @@ def test_every_check_and_audit_output_redacts_a_key(
         assert "values-file" in shown and "slr_dev_[redacted].yaml" in shown
     else:
         assert "Dev slr_dev_[redacted]" in shown
+
+
+def test_an_older_ciphertext_put_back_fails_check(repo_factory: RepoFactory) -> None:
+    """README: the ledger records the digest of each ciphertext a rotation wrote; staging's key
+    put back to the one before (from Git's history) is an error, though no one can open either."""
+    root = repo_factory()
+    assert sealer(root, "rotate", "staging", "--no-branch").exit_code == 0
+    code, report = check_json(root)
+    assert (code, report["problems"]) == (0, [])
+    [rel] = subprocess.run(
+        ["git", "diff", "--name-only", "HEAD~1", "--", "sealed/staging/"],
+        cwd=root, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    subprocess.run(["git", "checkout", "-q", "HEAD~1", "--", rel], cwd=root, check=True)
+
+    code, report = check_json(root)
+
+    assert code == 1
+    [problem] = report["problems"]
+    assert (problem["rule"], problem["env"], problem["level"]) == ("key-sealed", "staging", "error")
+    assert problem["message"].startswith(
+        f"apiKey in {rel} is not the ciphertext sealer wrote for its current"
+    )
+    assert problem["fix"] == "sealer rotate staging --key apiKey"
+
+
+def test_a_ledger_an_older_sealer_wrote_is_a_warning(repo_factory: RepoFactory) -> None:
+    """A record with no digest (written before sealer recorded them) cannot tie its ciphertext to
+    the key: a warning, so every repository does not fail until its next rotation."""
+    root = repo_factory()
+    edit_ledger(root, "staging", lambda records: [dataclasses.replace(r, sealed=()) for r in records])
+
+    code, report = check_json(root)
+
+    assert code == 0
+    assert problems(report) == [("key-sealed", "staging", "warning")]
+    assert "the ledger records no digest" in report["problems"][0]["message"]
+    assert check_json(root, "--strict")[0] == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from support.repos import (
 )
 
 from sealer import apikey, certs, hybrid, ledger, provenance, yamlio
-from sealer.records import iso
+from sealer.records import KeyRecord, ciphertext_digest, iso
 from sealer.review.checks import plaintext_keys, value_problem
 from sealer.scope import NAMESPACE_WIDE, Scope
 from sealer.sealing import CertSealer
@@ -365,6 +366,17 @@ def test_a_kubeconfig_from_the_repository_stops_the_review(repo: Path) -> None:
     assert "kubeconfig: must be an absolute path outside the repository" in result.stderr
 
 
+def test_a_second_document_in_sealer_yaml_stops_the_review(repo: Path) -> None:
+    """sealer.yaml's first document alone was read: one appended after a `---` (settings any
+    other reader of the file may take) changed nothing the review saw, which passed it."""
+    with (repo / "sealer.yaml").open("a") as handle:
+        handle.write("---\nversion: 1\nenvironments: {}\n")
+    commit_all(repo, "a second document")
+    result = cli(repo, "review", "--output", "json")
+    assert result.exit_code == 2
+    assert "sealer.yaml: holds several YAML documents; expected one" in result.stderr
+
+
 def key_store_endpoint_moved(repo: Path, controllers: dict[str, Path]) -> None:
     """The key store's requests (signed with the runner's cloud credentials) go to the author's host."""
     options = {"table": "sealer-keys", "endpoint_url": "https://keys.attacker.invalid"}
@@ -503,6 +515,31 @@ def test_a_plaintext_key_removed_again_is_still_flagged(repo: Path) -> None:
     [finding] = data["findings"]
     assert finding["path"] == "debug.env" and apikey.key_id(apikey.fingerprint(leaked)) in finding["message"]
     assert leaked not in json.dumps(data) and leaked not in cli(repo, "review", "-o", "markdown").stdout
+
+
+@pytest.mark.parametrize("slash", ["\\", "\\\\"], ids=["markdown", "json"])
+def test_a_plaintext_key_with_escaped_underscores_is_flagged(repo: Path, slash: str) -> None:
+    """Markdown writes `slr\\_staging\\_…` (JSON doubles the backslash): the key all the same."""
+    leaked = apikey.generate("staging")
+    (repo / "notes.md").write_text(f"# Debug\n\nkey: {leaked.replace('_', slash + '_')}\n")
+    commit_all(repo, "notes")
+    code, data = run_review(repo)
+    assert code == 1 and codes(data) == {"plaintext"}
+    assert [f["path"] for f in data["findings"]] == ["notes.md"]
+    assert apikey.key_id(apikey.fingerprint(leaked)) in data["findings"][0]["message"]
+    assert leaked.split("_")[2] not in json.dumps(data)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_a_plaintext_key_in_a_wide_text_file_is_flagged(repo: Path, encoding: str) -> None:
+    """PowerShell's `>` writes UTF-16 with a BOM: `sealer scan` decodes it, so review does."""
+    leaked = apikey.generate("staging")
+    (repo / "debug.env").write_bytes(f"API_KEY={leaked}\r\n".encode(encoding))
+    commit_all(repo, "debug")
+    code, data = run_review(repo)
+    assert code == 1 and codes(data) == {"plaintext"}, data["findings"]
+    assert [f["path"] for f in data["findings"]] == ["debug.env"]
+    assert apikey.key_id(apikey.fingerprint(leaked)) in data["findings"][0]["message"]
 
 
 def test_merging_main_into_the_branch_is_clean(repo: Path) -> None:
@@ -733,3 +770,100 @@ def test_a_sops_encrypted_secret_is_no_plaintext(repo: Path, extra: str, expecte
     commit_all(repo, "the database password, SOPS encrypted")
     code, data = run_review(repo)
     assert (code, codes(data)) == ((1, expected) if expected else (0, set())), data
+
+
+# -- an older ciphertext put back ---------------------------------------------------------------
+
+
+def _forged(records: list[KeyRecord], sealed: tuple[tuple[str, str], ...]) -> list[KeyRecord]:
+    """A rotation's ledger edit with no rotation behind it: the current key revoked, a new key
+    (one nobody holds) appended with `sealed` as its digests."""
+    current = active(records)
+    fp = hashlib.sha256(b"a key nobody sealed").hexdigest()
+    created = current.created + dt.timedelta(seconds=1)
+    expires = created + (current.expires - current.created)
+    new = KeyRecord(
+        "staging", "apiKey", apikey.key_id(fp), fp, created, expires, "active", current.actor,
+        None, current.sealed_with, sealed,
+    )  # fmt: skip
+    return [r.with_status("revoked", created) if r is current else r for r in records] + [new]
+
+
+def _unchanged(records: list[KeyRecord], older: str) -> list[KeyRecord]:
+    return records
+
+
+def _new_key_named_with_the_older_digest(records: list[KeyRecord], older: str) -> list[KeyRecord]:
+    return _forged(records, (("staging", ciphertext_digest(older)),))
+
+
+def _new_key_with_no_digest(records: list[KeyRecord], older: str) -> list[KeyRecord]:
+    return _forged(records, ())
+
+
+def _new_key_with_another_digest(records: list[KeyRecord], older: str) -> list[KeyRecord]:
+    return _forged(records, (("staging", "0" * 64),))
+
+
+def _current_key_given_the_older_digest(records: list[KeyRecord], older: str) -> list[KeyRecord]:
+    current = active(records)
+    moved = dataclasses.replace(current, sealed=(("staging", ciphertext_digest(older)),))
+    return [moved if r is current else r for r in records]
+
+
+def _current_key_stripped_of_its_digest(records: list[KeyRecord], older: str) -> list[KeyRecord]:
+    current = active(records)
+    return [dataclasses.replace(current, sealed=()) if r is current else r for r in records]
+
+
+@pytest.mark.parametrize(
+    ("edit", "rules", "why"),
+    [
+        (_unchanged, {"hand-edit"}, "no new key in the ledger"),
+        (_new_key_named_with_the_older_digest, {"hand-edit"}, "recorded it for an older key"),
+        (_new_key_with_no_digest, {"hand-edit"}, "records no digest"),
+        (_new_key_with_another_digest, {"hand-edit"}, "not the ciphertext the ledger records"),
+        (_current_key_given_the_older_digest, {"hand-edit", "ledger-rewrite"}, "no new key in the ledger"),
+        (_current_key_stripped_of_its_digest, {"hand-edit", "ledger-rewrite"}, "no new key in the ledger"),
+    ],
+)
+def test_an_older_ciphertext_put_back_is_flagged(
+    repo: Path, edit: Callable[[list[KeyRecord], str], list[KeyRecord]], rules: set[str], why: str
+) -> None:
+    """On top of a clean rotation, staging's apiKey put back to the ciphertext main holds (the
+    previous key's), the values file rendered again, and the ledger edited to match (or not):
+    the cluster would take the older key while the ledger names another one."""
+    git(repo, "checkout", "-q", "-b", "pr")
+    git(repo, "checkout", "-q", "main", "--", SEALED)
+    older = load_yaml(repo / SEALED)["spec"]["encryptedData"]["apiKey"]
+    ledger.save(repo, "staging", edit(ledger.load(repo, "staging"), older))
+    assert cli(repo, "render", "staging").exit_code == 0
+    commit_all(repo, "put back")
+
+    code, data = run_review(repo, "next", "HEAD")
+
+    assert code == 1 and rules <= codes(data), data["findings"]
+    assert any(f["rule"] == "hand-edit" and why in f["message"] for f in data["findings"]), data["findings"]
+
+
+def test_a_rotation_records_the_digest_of_what_it_sealed(repo: Path) -> None:
+    value = load_yaml(repo / SEALED)["spec"]["encryptedData"]["apiKey"]
+    assert active(ledger_records(repo, "staging")).sealed == (("staging", ciphertext_digest(value)),)
+
+
+def test_an_older_ciphertext_no_record_holds_the_digest_of_is_flagged(repo: Path) -> None:
+    """A ledger an older sealer wrote holds no digest: the ciphertext put back behind a new
+    record naming its digest is still found, in the sealed files' history before BASE."""
+    ledger.save(repo, "staging", [dataclasses.replace(r, sealed=()) for r in ledger.load(repo, "staging")])
+    commit_all(repo, "as an older sealer wrote it")
+    git(repo, "checkout", "-q", "-b", "pr")
+    git(repo, "checkout", "-q", "main", "--", SEALED)
+    older = load_yaml(repo / SEALED)["spec"]["encryptedData"]["apiKey"]
+    ledger.save(repo, "staging", _new_key_named_with_the_older_digest(ledger.load(repo, "staging"), older))
+    assert cli(repo, "render", "staging").exit_code == 0
+    commit_all(repo, "put back")
+
+    code, data = run_review(repo, "next", "HEAD")
+
+    assert code == 1, data["findings"]
+    assert any(f["rule"] == "hand-edit" and "before BASE" in f["message"] for f in data["findings"])

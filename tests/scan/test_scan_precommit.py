@@ -97,6 +97,25 @@ def test_generated_key_in_a_values_file_is_blocked(repo: Path) -> None:
     assert key not in out
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "column"),
+    [
+        ("notes.md", "Use `{md}` for now\n", 6),  # Markdown escapes each `_`
+        ("pr.json", '{{"body": "key: {json}"}}\n', 16),  # a Markdown body in JSON doubles the backslash
+    ],
+    ids=["markdown", "json"],
+)
+def test_a_key_with_escaped_underscores_is_blocked(repo: Path, name: str, text: str, column: int) -> None:
+    """`sealer review` and redaction read `slr\\_prod\\_…` as the key it is: so does the hook."""
+    key = apikey.generate("prod")
+    md = key.replace("_", "\\_")
+    done = commit(repo, {name: text.format(md=md, json=md.replace("\\", "\\\\"))})
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and not committed(repo), out
+    assert f"{name}:1:{column}: error: sealer-api-key: sealer API key (checksum verified)" in out
+    assert key.split("_")[2] not in out
+
+
 def test_the_hook_blocks_a_key_in_a_linked_worktrees_commit_all(repo: Path) -> None:
     """There git runs the hook with GIT_DIR (the worktree's) and GIT_INDEX_FILE (the index
     `commit -a` builds) exported: sealer's git ignores GIT_DIR, finds the same repository from

@@ -245,3 +245,20 @@ def test_a_secret_in_a_path_is_a_finding_reported_masked(tmp_path: Path) -> None
         (masked, 1, 9, ""),
     ]
     assert result.scanned == [masked, "plain.txt"] and key not in repr(result)
+
+
+def test_a_key_escaped_in_a_path_is_a_finding_and_never_in_a_finding(tmp_path: Path) -> None:
+    """The hit holds the key unescaped, which the path does not spell: the path is redacted
+    as review and the reports redact it, before any finding (or baseline entry) takes it."""
+    from sealer import apikey
+    from sealer.scan.files import Candidate
+
+    key = apikey.generate("dev")
+    escaped = key.replace("_", "\\_")
+    result = scanner.run([Candidate(f"keys/{escaped}.md", f"key: {escaped}\n".encode())], rules.load())
+    path = "keys/slr_dev_[redacted].md"
+    assert [(f.path, f.line, f.column, f.note) for f in result.findings] == [
+        (path, 1, 6, "in its path"),
+        (path, 1, 6, ""),
+    ]
+    assert result.scanned == [path] and key.split("_")[2] not in repr(result)

@@ -3,7 +3,9 @@ sealer.yaml names (a key sealed with a removed certificate, or for another targe
 
 The `sealer.dev/cert-sha256` annotations only claim which certificate sealed an entry: the claim
 must name a certificate of the set, and the ciphertext's RSA part must have that certificate's
-size. Entries sealed with an older certificate of the set are fine until `resealAfterDays` after
+size. Each value must also be the ciphertext sealer wrote for the entry's current key (the
+ledger records its digest): an older ciphertext put back is an error. Entries sealed with an
+older certificate of the set are fine until `resealAfterDays` after
 the sealing certificate was added; this rule warns `warn-days` before that, and when it is due.
 """
 
@@ -19,9 +21,13 @@ from sealer import cert_pins, hybrid, layout, provenance, state
 from sealer.config import Cluster, Environment
 from sealer.policy import fixes, schema
 from sealer.policy.model import ERROR, WARNING, Context, Problem, days_left
+from sealer.records import ciphertext_digest
 
 ID = "key-sealed"
-DESCRIPTION = "sealed keys use a pinned certificate of the set and the configured Secret"
+DESCRIPTION = (
+    "sealed keys use a pinned certificate of the set and the configured Secret, and are the "
+    "ciphertexts the ledger records for their current keys"
+)
 DEFAULT: dict[str, Any] = {"warn-days": 7}
 SCHEMA: dict[str, schema.Validator] = {"warn-days": schema.days(0)}
 
@@ -47,6 +53,45 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
             )
             continue
         yield from _entries(ctx, env, cluster, doc, conf["warn-days"])
+        yield from _digests(ctx, env, cluster, state.encrypted_data(doc))
+
+
+def _digests(
+    ctx: Context, env: Environment, cluster: Cluster, entries: Mapping[str, Any]
+) -> Iterator[Problem]:
+    """Each sealed value must be the ciphertext sealer wrote for the entry's current key: the
+    ledger records its digest. Nobody can open a ciphertext without the controller's private key,
+    so an older one put back (a previous key's, from Git's history) looks like any other; its
+    digest tells it apart. A record an older sealer wrote has none: said as a warning, not an
+    error (every repository would fail until its next rotation; review still flags the change)."""
+    path = layout.sealed_file(env.name, cluster.name)
+    current = ctx.current(env)
+    for name in env.keys:
+        record, value = current.get(name), entries.get(name)
+        if record is None or value is None:
+            continue  # key-ledger and key-present report them
+        fix = fixes.rotate(env.name, name)
+        want = record.digest_for(cluster.name)
+        if not record.sealed:
+            yield Problem(
+                ID,
+                env.name,
+                WARNING,
+                f"{name} in {path} cannot be tied to key {record.key_id}: the ledger records no digest of "
+                "the ciphertext sealer wrote (an older sealer's rotation); a rotation records one",
+                fix,
+            )
+        elif want != ciphertext_digest(str(value)):
+            held = "another ciphertext" if want else "no ciphertext for this cluster"
+            yield Problem(
+                ID,
+                env.name,
+                ERROR,
+                f"{name} in {path} is not the ciphertext sealer wrote for its current key {record.key_id} "
+                f"(the ledger records {held}): an older ciphertext put back would deliver a key the "
+                "ledger does not hold as current",
+                fix,
+            )
 
 
 def _entries(ctx: Context, env: Environment, cluster: Cluster, doc: Any, warn_days: int) -> Iterator[Problem]:
