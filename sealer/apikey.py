@@ -28,16 +28,17 @@ KEY_PATTERN = (
     rf"(?<![0-9A-Za-z]){PREFIX}_({ENV_TAG})_([0-9A-Za-z]{{{RANDOM_LEN + CHECKSUM_LEN}}})(?![0-9A-Za-z])"
 )
 _KEY_RE = re.compile(KEY_PATTERN)
-# A key's shape whatever stands next to it (`ab<key>cd`): what checks that confirm the checksum
-# search for, since the checksum alone tells a key.
-EMBEDDED_PATTERN = rf"{PREFIX}_({ENV_TAG})_([0-9A-Za-z]{{{RANDOM_LEN + CHECKSUM_LEN}}})"
 # What `redact` hides: a key as it is, or as Markdown writes it (`terminal.markdown_text`
 # backslash-escapes each `_`; JSON then doubles the backslash), whatever is next to it: the
 # checksum alone tells a key. Output is escaped before it is redacted, and an escape ends in a
 # base62 digit (`\x1b`, `\u2028`, JSON's `\n` or `\u00e9`): bounded by non-base62 characters, a
 # key after one was shown whole. Looked for at every `slr` (a lookahead): a lookalike whose
 # checksum fails must not swallow the start of a key behind it (`slr_x_<35 characters>slr_prod_…`).
-_SHOWN_KEY = re.compile(rf"(?=({PREFIX}\\*_({ENV_TAG})\\*_[0-9A-Za-z]{{{RANDOM_LEN + CHECKSUM_LEN}}}))")
+# Telegram's MarkdownV2 escapes an environment's `-` too (`slr\_prod\-eu\_…`): any backslashes
+# before a `_` or a `-` are read past; the key is the text without them (`unescaped`).
+_SHOWN_ENV_TAG = r"[a-z0-9](?:(?:[a-z0-9]|\\*-){0,30}[a-z0-9])?"
+SHOWN_PATTERN = rf"{PREFIX}\\*_({_SHOWN_ENV_TAG})\\*_([0-9A-Za-z]{{{RANDOM_LEN + CHECKSUM_LEN}}})"
+_SHOWN_KEY = re.compile(rf"(?=({SHOWN_PATTERN}))")
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def key_id(key_fingerprint: str) -> str:
 def keys_in(text: str) -> list[str]:
     """Each sealer API key `text` holds (Markdown-escaped or not, whatever is next to it), as the
     key itself: what a plaintext check fingerprints."""
-    return [text[start:end].replace("\\", "") for start, end, _ in _shown_keys(text)]
+    return [unescaped(text[start:end]) for start, end, _ in _shown_keys(text)]
 
 
 def holds_key(text: str) -> bool:
@@ -145,5 +146,13 @@ def redact(text: str) -> str:
 def _shown_keys(text: str) -> list[tuple[int, int, str]]:
     """(start, end, environment) of each key `text` shows, in order; two may overlap."""
     return [
-        (m.start(1), m.end(1), m[2]) for m in _SHOWN_KEY.finditer(text) if checksum_ok(m[1].replace("\\", ""))
+        (m.start(1), m.end(1), unescaped(m[2]))
+        for m in _SHOWN_KEY.finditer(text)
+        if checksum_ok(unescaped(m[1]))
     ]
+
+
+def unescaped(shown: str) -> str:
+    """A key as `SHOWN_PATTERN` found it, without the backslashes escaping its `_`s and `-`s (its
+    other characters are never escaped): the key itself."""
+    return shown.replace("\\", "")

@@ -131,3 +131,24 @@ def test_redact_hides_a_key_behind_a_lookalike_or_next_to_anything() -> None:
         assert key[len("slr_prod_") :] not in shown and "slr_prod_[redacted]" in shown
     lookalike = key[:-1] + ("0" if key[-1] != "0" else "1")  # its checksum fails
     assert apikey.redact(f"no {lookalike} key") == f"no {lookalike} key"
+
+
+@pytest.mark.parametrize("slash", ["\\", "\\\\"], ids=["markdown", "json"])
+def test_a_key_whose_environment_hyphen_is_escaped_is_read_and_redacted_as_the_key(slash: str) -> None:
+    """Telegram's MarkdownV2 escapes `-` as well as `_` (`slr\\_prod\\-eu\\_…`); JSON doubles it."""
+    key = apikey.generate("prod-eu-2")
+    written = key.replace("_", slash + "_").replace("-", slash + "-")
+    text = f"key: {written}."
+    assert apikey.keys_in(text) == [key] and apikey.holds_key(text)
+    assert apikey.redact(text) == "key: slr_prod-eu-2_[redacted]."
+    bad = written[:-1] + ("0" if written[-1] != "0" else "1")  # its checksum fails
+    assert apikey.keys_in(bad) == [] and apikey.redact(bad) == bad
+
+
+def test_the_scanners_key_rule_reads_a_key_as_redaction_does() -> None:
+    """policies/detectors.yaml's `sealer-api-key` and `apikey.SHOWN_PATTERN` admit the same
+    spellings (a key escaped one way and missed the other way was found but not redacted)."""
+    from sealer.scan import rules
+
+    rule = next(r for r in rules.load().rules if r.id == "sealer-api-key")
+    assert rule.regex is not None and rule.regex.pattern == apikey.SHOWN_PATTERN.encode()

@@ -23,13 +23,13 @@ import ipaddress
 import os
 import re
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from sealer import kube
-from sealer.apikey import EMBEDDED_PATTERN
+from sealer.apikey import holds_key
 from sealer.backends import vault_auth
 from sealer.errors import BackendError, BadInput, ConfigError, MissingCredential
 
@@ -54,14 +54,15 @@ SETTINGS: dict[str, tuple[str, ...]] = {
 _SECRET_NAME = re.compile(
     r"(?i)(pass(word|wd)?|secret|token|credential|private|access[_-]?key|api[_-]?key|jwt|cookie|role[_-]?id)"
 )
-_SECRET_VALUES = (
-    (re.compile(r"\b(hv[sbr]\.[\w-]{20,}|s\.[A-Za-z0-9]{24})"), "a Vault token"),
-    (re.compile(r"\beyJ[\w-]{10,}"), "a JSON web token"),
-    (re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b"), "an AWS access key id"),
-    (re.compile(r"-----BEGIN "), "a PEM key"),
-    (re.compile(EMBEDDED_PATTERN), "a sealer API key"),
-    (re.compile(r"://[^/@\s]*:[^/@\s]*@"), "a URL with a password"),
-    (re.compile(r"(?i)\bpassword\s*="), "a connection string with a password"),
+# A sealer key is told as redaction tells it (escaped too: a store may quote Markdown, `slr\_…`).
+_SECRET_VALUES: tuple[tuple[Callable[[str], object], str], ...] = (
+    (re.compile(r"\b(hv[sbr]\.[\w-]{20,}|s\.[A-Za-z0-9]{24})").search, "a Vault token"),
+    (re.compile(r"\beyJ[\w-]{10,}").search, "a JSON web token"),
+    (re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b").search, "an AWS access key id"),
+    (re.compile(r"-----BEGIN ").search, "a PEM key"),
+    (holds_key, "a sealer API key"),
+    (re.compile(r"://[^/@\s]*:[^/@\s]*@").search, "a URL with a password"),
+    (re.compile(r"(?i)\bpassword\s*=").search, "a connection string with a password"),
 )
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 # Variables a `*_env` may not name: the process's own (a loader, a shell, a search path) and the
@@ -92,8 +93,8 @@ _VAULT_LOGINS = {
 
 def secret_shape(value: str) -> str | None:
     """What `value` looks like when it looks like a credential (a token, a key), else None."""
-    for pattern, what in _SECRET_VALUES:
-        if pattern.search(value):
+    for shows, what in _SECRET_VALUES:
+        if shows(value):
             return what
     return None
 

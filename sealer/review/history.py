@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sealer import git, layout
+from sealer import apikey, git, layout
 from sealer.config import Config
 from sealer.errors import BadInput, SealerError
 from sealer.records import KeyRecord
@@ -413,6 +413,8 @@ def _scan_only(walk: Walk, change: git.FileChange, short: str, scanned: set[str]
     if change.new_blob not in scanned and change.new_blob in walk.blobs:
         scanned.add(change.new_blob)
         walk.to_scan.append((change.path, walk.blobs[change.new_blob], f"of commit {short}"))
+    elif change.new_mode != GONE and apikey.holds_key(change.path):  # its content was read under
+        walk.to_scan.append((change.path, b"", f"of commit {short}"))  # another name, or streamed: its name
 
 
 def _file(

@@ -68,6 +68,12 @@ def scan_blobs(items: list[tuple[str, bytes, str]]) -> list[Finding]:
     for path, line, key_id, label in raw + keys:
         message = f"line {line} {label}: plaintext API key {key_id}: revoke it"
         found.setdefault((path, key_id), _finding(path, message))
+    for path, _, label in items:  # a key in a file's name (escaped too), as in its text: the raw path
+        for key in apikey.keys_in(path):
+            key_id = apikey.key_id(apikey.fingerprint(key))
+            shown = apikey.redact(path)  # a finding is output, and kept: never the key, whatever reads it
+            message = f"file name {label}: plaintext API key {key_id}: revoke it"
+            found.setdefault((shown, key_id), _finding(shown, message))
     return list(found.values())
 
 

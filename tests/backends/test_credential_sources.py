@@ -1163,3 +1163,17 @@ def test_an_aws_configuration_boto3_refuses_is_one_missing_credential_line(
         monkeypatch.setenv("AWS_PROFILE", profile)
     with pytest.raises(MissingCredential, match=says):
         check_ready("dynamodb", {"table": "keys"}, {}, "staging")
+
+
+@pytest.mark.parametrize("env", ["dev", "prod-eu"])
+def test_a_sealer_key_escaped_as_markdown_writes_it_is_a_credential_shape(env: str) -> None:
+    """`secret_shape` reads a key as redaction does: an escaped one in a setting is refused and
+    one quoted by a store's answer withheld (`slr\\_prod\\-eu\\_…`, JSON's doubled backslash)."""
+    from sealer import apikey
+
+    key = apikey.generate(env)
+    for slash in ("\\", "\\\\"):
+        written = key.replace("_", slash + "_").replace("-", slash + "-")
+        assert secret_shape(f"https://vault/{written}") == "a sealer API key"
+        with pytest.raises(ConfigError, match="looks like a sealer API key"):
+            check_credentials("vault", {"address": written}, "environments.production.backend.credentials")

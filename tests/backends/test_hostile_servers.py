@@ -24,7 +24,7 @@ from support.http_stores import backend_error
 from support.records import pending_key
 from support.tamper import tamper
 
-from sealer import kube, kube_objects
+from sealer import apikey, kube, kube_objects
 from sealer.backends import auth0, dynamodb, vault_auth
 from sealer.backends.auth0 import Auth0Store
 from sealer.backends.vault import VaultStore
@@ -58,6 +58,23 @@ def test_vault_error_quoting_the_token_is_withheld(
     message = backend_error(lambda: store.list(ENV))
     assert (token or vault_env.token) not in message
     assert "withheld" in message and "secret/sealer/hostile/dev" in message
+
+
+@pytest.mark.parametrize("env", ["dev", "prod-eu"])
+@pytest.mark.parametrize("slash", ["", "\\", "\\\\"], ids=["plain", "markdown", "json"])
+def test_vault_error_quoting_a_sealer_key_is_withheld_escaped_or_not(
+    vault_env: FakeVault, tmp_path: Path, env: str, slash: str
+) -> None:
+    """Vault's answer is checked as redaction reads a key: one Markdown wrote (`slr\\_dev\\_…`,
+    MarkdownV2's `slr\\_prod\\-eu\\_…`, JSON's doubled backslash) was put in the line whole."""
+    key = apikey.generate(env)
+    quoted = key.replace("_", slash + "_").replace("-", slash + "-")
+    store = VaultStore({"path": "sealer/hostile"}, tmp_path)
+    vault_env.answer_next(
+        lambda request: Response.json(400, {"errors": [f"bad value {quoted}"]}), match="/data/"
+    )
+    message = backend_error(lambda: store.list(ENV))
+    assert "withheld" in message and key.split("_")[2][:12] not in message
 
 
 _HTML = Response(200, b"<html><body>Sign in to continue</body></html>", {"Content-Type": "text/html"})

@@ -517,11 +517,14 @@ def test_a_plaintext_key_removed_again_is_still_flagged(repo: Path) -> None:
     assert leaked not in json.dumps(data) and leaked not in cli(repo, "review", "-o", "markdown").stdout
 
 
+@pytest.mark.parametrize("env", ["staging", "prod-eu"])
 @pytest.mark.parametrize("slash", ["\\", "\\\\"], ids=["markdown", "json"])
-def test_a_plaintext_key_with_escaped_underscores_is_flagged(repo: Path, slash: str) -> None:
-    """Markdown writes `slr\\_staging\\_…` (JSON doubles the backslash): the key all the same."""
-    leaked = apikey.generate("staging")
-    (repo / "notes.md").write_text(f"# Debug\n\nkey: {leaked.replace('_', slash + '_')}\n")
+def test_a_plaintext_key_with_escaped_underscores_is_flagged(repo: Path, slash: str, env: str) -> None:
+    """Markdown writes `slr\\_staging\\_…`, Telegram's MarkdownV2 `slr\\_prod\\-eu\\_…` (JSON
+    doubles the backslash): the key all the same."""
+    leaked = apikey.generate(env)
+    written = leaked.replace("_", slash + "_").replace("-", slash + "-")
+    (repo / "notes.md").write_text(f"# Debug\n\nkey: {written}\n")
     commit_all(repo, "notes")
     code, data = run_review(repo)
     assert code == 1 and codes(data) == {"plaintext"}
@@ -589,6 +592,19 @@ def test_value_problem(value: str, size: int | None, expected: str | None) -> No
     problem = value_problem(value, size)
     assert (problem[0] if problem else None) == expected
     assert hybrid.looks_sealed(base64.b64decode(_blob(256, 2 + 256 + 16)))
+
+
+@pytest.mark.parametrize("env", ["dev", "prod-eu"])
+@pytest.mark.parametrize("slash", ["", "\\", "\\\\"], ids=["plain", "markdown", "json"])
+def test_a_sealed_slot_holding_a_base64_key_says_plaintext_key_escaped_or_not(env: str, slash: str) -> None:
+    """A key Markdown escaped (`slr\\_dev\\_…`, `slr\\_prod\\-eu\\_…`) got the generic `not
+    well-formed ciphertext`: the reviewer is told a key leaked, which is to be revoked."""
+    key = apikey.generate(env)
+    value = base64.b64encode(f"key: {key.replace('_', slash + '_').replace('-', slash + '-')}".encode())
+    assert value_problem(value.decode(), 256) == (
+        "plaintext",
+        "holds a base64-encoded plaintext API key, not ciphertext",
+    )
 
 
 def _mistyped(key: str) -> str:
@@ -770,6 +786,33 @@ def test_a_sops_encrypted_secret_is_no_plaintext(repo: Path, extra: str, expecte
     commit_all(repo, "the database password, SOPS encrypted")
     code, data = run_review(repo)
     assert (code, codes(data)) == ((1, expected) if expected else (0, set())), data
+
+
+@pytest.mark.parametrize("env", ["staging", "prod-eu"])
+@pytest.mark.parametrize("slash", ["", "\\"], ids=["plain", "markdown"])
+@pytest.mark.parametrize("twin", [False, True], ids=["own-content", "content-seen-before"])
+def test_a_key_in_a_files_name_is_flagged_and_never_shown(
+    repo: Path, slash: str, env: str, twin: bool
+) -> None:
+    """A file named after a key (`sealer scan` finds it there) passed review: the scanner's hits
+    in paths were dropped, and the raw text's keys are read from content only. The finding's path
+    is redacted, in every output; a content git already holds (an empty file) is no way past."""
+    leaked = apikey.generate(env)
+    written = leaked.replace("_", slash + "_").replace("-", slash + "-")
+    (repo / "d").mkdir()
+    if twin:
+        (repo / "d" / "seen.txt").write_text("")
+        commit_all(repo, "seen")
+    (repo / "d" / f"a{written}.txt").write_text("" if twin else "nothing secret\n")
+    commit_all(repo, "named")
+    code, data = run_review(repo)
+    shown = f"d/aslr_{env}_[redacted].txt"
+    assert code == 1 and [(f["rule"], f["path"]) for f in data["findings"]] == [("plaintext", shown)]
+    assert apikey.key_id(apikey.fingerprint(leaked)) in data["findings"][0]["message"]
+    for fmt in ("json", "text", "markdown"):
+        assert leaked.split("_")[2][:12] not in cli(repo, "review", "-o", fmt).stdout
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "A sealer\n  key in the path of a file a commit adds (escaped or not) is flagged" in readme
 
 
 # -- an older ciphertext put back ---------------------------------------------------------------
