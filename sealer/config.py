@@ -179,6 +179,8 @@ def _path(value: Any, where: str) -> str:
     problem = layout.configured_path_problem(value)
     if problem:
         raise ConfigError(where, f"{value!r} {problem}")
+    if str(path) != value:  # a commit sealer builds names the file as written: `./a` is no `a` to git
+        raise ConfigError(where, f"must be written {str(path)!r}, got {value!r}")
     return str(value)
 
 
@@ -530,7 +532,15 @@ def _check_registries(cfg: Config) -> None:
 def load(root: Path | None = None) -> Config:
     root = root or find_root()
     path = layout.config_path(root)
-    docs = repofiles.load_yaml(path)
+    return from_documents(repofiles.load_yaml(path), str(path), root)
+
+
+def from_documents(docs: list[Any], source: str, root: Path) -> Config:
+    """sealer.yaml's one YAML document, parsed. A second is refused (as `edit` and a policy file
+    refuse it): sealer read the first alone, so settings a pull request put after a `---` were
+    checked by no one, while any other reader of the file may take them."""
+    if len(docs) > 1:
+        raise BadInput(f"{source}: holds several YAML documents; expected one")
     return parse(docs[0] if docs else None, root)
 
 

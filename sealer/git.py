@@ -28,7 +28,13 @@ from sealer.errors import BadInput, GitError
 # A folder holding HEAD, objects/ and refs/ is a bare repository to git's discovery: committed
 # beside a sealer.yaml that is not at the top of the checkout (a monorepo's folder), it would be
 # the repository sealer reads (a made-up history for `review`) and its config git's. Refused.
-GIT = ("git", "-c", "safe.bareRepository=explicit")
+# No `core.fsmonitor` program either (a speed-up only, run by status, add, diff...): like a driver
+# or a hook, a command from git's configuration must not run on a CI runner because sealer did.
+_WITH_HOOKS = ("git", "-c", "safe.bareRepository=explicit", "-c", "core.fsmonitor=false")
+# Nor a hook: sealer's commits are plumbing, whose fast-import, update-ref and update-index run
+# hooks (reference-transaction, post-index-change) no `git commit` user expects from them. A push
+# keeps the pre-push hook: that one guards what leaves the machine.
+GIT = (*_WITH_HOOKS, "-c", f"core.hooksPath={os.devnull}")
 
 # Variables that point git at another repository, work tree, object store or ref namespace than
 # the one it finds from the folder sealer names (`-C`). Exported by a caller, or by git itself
@@ -70,10 +76,11 @@ def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 def _call(
     root: Path | str, args: Sequence[str], stdin: bytes | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[bytes]:
-    blanked = _no_drivers(str(root)) if _command(args) in _MAY_RUN_DRIVERS else ()
+    command = _command(args)
+    blanked = _no_drivers(str(root)) if command in _MAY_RUN_DRIVERS else ()
     try:
         return subprocess.run(
-            [*GIT, *blanked, "-C", str(root), *args],
+            [*(_WITH_HOOKS if command == "push" else GIT), *blanked, "-C", str(root), *args],
             input=stdin,
             capture_output=True,
             env=environment(env),

@@ -84,14 +84,16 @@ def _write_new(path: Path, text: str, created: list[Path]) -> None:
         created.append(path)
 
 
-def _add_lines(path: Path, comment: str, lines: tuple[str, ...], created: list[Path]) -> None:
-    existing = repofiles.read_text_if_exists(path) or ""
+def _add_lines(path: Path, existing: str, comment: str, lines: tuple[str, ...], created: list[Path]) -> str:
+    """`existing` with those of `lines` it lacks added under `comment`: what `path` now holds."""
     missing = [line for line in lines if line not in existing.splitlines()]
     if missing:
         sep = "\n" if existing and not existing.endswith("\n") else ""
-        repofiles.write(path, f"{existing}{sep}# sealer: {comment}\n" + "".join(f"{m}\n" for m in missing))
+        existing = f"{existing}{sep}# sealer: {comment}\n" + "".join(f"{m}\n" for m in missing)
+        repofiles.write(path, existing)
         if path not in created:
             created.append(path)
+    return existing
 
 
 def textconv_command(python: str | None = None) -> str:
@@ -104,8 +106,7 @@ def textconv_command(python: str | None = None) -> str:
     return f'sh -c \'"$0" -I -m sealer diff-driver "$1" 2>/dev/null || cat "$1"\' {program}'
 
 
-def _add_gitattributes(path: Path, created: list[Path]) -> None:
-    existing = repofiles.read_text_if_exists(path) or ""
+def _add_gitattributes(path: Path, existing: str, created: list[Path]) -> None:
     if "diff=sealer" not in existing:
         repofiles.write(
             path,
@@ -177,6 +178,10 @@ def init(
     config.parse(yamlio.load_documents(text, "sealer.yaml template")[0], root)  # never write an invalid file
     for rel in (layout.CONFIG_FILE, *(env.values_file for env in plans), f"{layout.CERTS_DIR}/.", *_SHARED):
         repofiles.check_writable(root / rel)  # #13: a symlink anywhere stops init before its first write
+    # ... and so does a .gitattributes or .gitignore it cannot read as text (binary, too large), which
+    # it extends: found after sealer.yaml was written, it left a set-up a rerun refuses to finish.
+    extended = (layout.GITATTRIBUTES, layout.GITIGNORE)
+    kept = {rel: repofiles.read_text_if_exists(root / rel) or "" for rel in extended}
     _write_new(target, text, created)
     for env in plans:
         _write_new(
@@ -188,9 +193,11 @@ def init(
     _write_new(
         root / layout.PRE_COMMIT_CONFIG, templating.render("pre-commit-config.yaml.j2", hooks=hooks), created
     )
-    _add_gitattributes(root / layout.GITATTRIBUTES, created)
+    _add_gitattributes(root / layout.GITATTRIBUTES, kept[layout.GITATTRIBUTES], created)
     ignore = root / layout.GITIGNORE
-    _add_lines(ignore, "pull-request descriptions and run reports", (f"/{layout.OUT_DIR}/",), created)
-    _add_lines(ignore, "private keys never belong in the repository", PRIVATE_KEY_PATTERNS, created)
+    outputs = (f"/{layout.OUT_DIR}/",)
+    ignored = kept[layout.GITIGNORE]
+    ignored = _add_lines(ignore, ignored, "pull-request descriptions and run reports", outputs, created)
+    _add_lines(ignore, ignored, "private keys never belong in the repository", PRIVATE_KEY_PATTERNS, created)
     git.run(root, "config", "diff.sealer.textconv", textconv_command())
     return created

@@ -87,6 +87,8 @@ def parse(env: str, text: str, source: str) -> list[KeyRecord]:
     items = _fast_items(text, env)
     if items is None:
         docs = yamlio.load_documents(text, source)
+        if len(docs) > 1:  # records after a `---` would be read by no one
+            raise ConfigError(source, "holds several YAML documents; expected one")
         items = docs[0].get("keys") if docs and isinstance(docs[0], dict) else None
     if not isinstance(items, list):
         raise ConfigError(source, "expected a mapping with a `keys` list")
@@ -132,7 +134,7 @@ def _fast_items(text: str, env: str) -> list[dict[str, object]] | None:
         if not line.startswith(_ITEM):
             return None
         try:
-            item = json.loads(line[len(_ITEM) - 1 :])
+            item = json.loads(line[len(_ITEM) - 1 :], object_pairs_hook=_each_key_once)
         except ValueError:
             return None
         if not isinstance(item, dict):
@@ -142,6 +144,15 @@ def _fast_items(text: str, env: str) -> list[dict[str, object]] | None:
 
 
 _ITEM = "  - {"
+
+
+def _each_key_once(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object whose keys differ. json took the last of a field given twice (a reviewer
+    reads the first): such a line goes to the YAML reader, which refuses it and says where."""
+    item = dict(pairs)
+    if len(item) != len(pairs):
+        raise ValueError("a key given twice")
+    return item
 
 
 def dump(env: str, records: list[KeyRecord]) -> str:

@@ -259,6 +259,23 @@ BAD = [
         f"{S}.valuesFile",
         "'./sealer.yaml' is sealer's own ./sealer.yaml",
     ),
+    # one spelling per path: a rotation committed `./deploy/…` as a tree entry of that name (a
+    # file git cannot check out; the real one stayed stale), `deploy//…` stopped git fast-import
+    (
+        _set("environments.staging.clusters.0.valuesFile", "./deploy/staging/values.yaml"),
+        f"{S}.clusters[0].valuesFile",
+        "must be written 'deploy/staging/values.yaml', got './deploy/staging/values.yaml'",
+    ),
+    (
+        _set("environments.staging.clusters.0.valuesFile", "deploy//staging/values.yaml/"),
+        f"{S}.clusters[0].valuesFile",
+        "must be written 'deploy/staging/values.yaml', got 'deploy//staging/values.yaml/'",
+    ),
+    (
+        _set("environments.staging.clusters.0.cert", "certs/./staging-eu.pem"),
+        f"{S}.clusters[0].cert",
+        "must be written 'certs/staging-eu.pem', got 'certs/./staging-eu.pem'",
+    ),
     (
         _set("environments.staging.clusters.0.valuesFile", "ledger/staging.yaml"),
         f"{S}.clusters[0].valuesFile",
@@ -399,6 +416,21 @@ def test_unreadable_files(
 
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("sealer: ") and message in err
+
+
+def test_a_second_yaml_document_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], baseline: dict[str, Any]
+) -> None:
+    """sealer read the first document alone: a second one, after a `---`, held settings that
+    nothing sealer checks (nor `review`) ever saw, which another reader of the file may take."""
+    _write(tmp_path, baseline)
+    with (tmp_path / "sealer.yaml").open("a") as handle:
+        handle.write("---\nversion: 1\nenvironments: {}\n")
+
+    code, _, err = run_main(tmp_path, capsys, "cert", "status")
+
+    assert code == 2
+    assert err.count("\n") == 1 and "sealer.yaml: holds several YAML documents; expected one" in err
 
 
 def test_unknown_environment(tmp_path: Path, baseline: dict[str, Any]) -> None:

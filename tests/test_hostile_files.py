@@ -627,3 +627,34 @@ def test_no_filter_or_diff_driver_the_repository_routes_files_to_ever_runs(
     assert sealer_git.file_at(repo, "HEAD", f"ledger/{ENV}.yaml")
     assert sealer_git.changed_paths(repo, [layout.CONFIG_FILE]) == []
     assert not list(markers.iterdir())
+
+
+def test_no_fsmonitor_or_hook_of_git_config_runs(world: tuple[Path, Path], tmp_path: Path) -> None:
+    """A `core.fsmonitor` program and hooks (reference-transaction on every ref move,
+    post-index-change, post-checkout) are commands from git's configuration too: what sealer runs
+    on a CI runner, to read or to commit, starts none of them."""
+    repo, _ = world
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    git(repo, "switch", "-q", "-c", "pr")
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    for name in ("reference-transaction", "post-index-change", "post-checkout", "post-commit"):
+        (hooks / name).write_text(f"#!/bin/sh\ntouch {markers / name}\n")
+        (hooks / name).chmod(0o755)
+    git(repo, "config", "core.fsmonitor", f"sh -c 'touch {markers / 'fsmonitor'}'")
+    git(repo, "config", "core.hooksPath", str(hooks))
+
+    for args in (
+        ["scan", "--staged"],
+        ["scan", "--all-files"],
+        ["check", "--policy", "policy.yaml"],
+        ["rotate", ENV],  # on a branch of its own: the working tree put back as HEAD has it
+        ["rotate", ENV, "--no-branch", "--replace"],
+        ["review", "main", "pr"],
+    ):
+        result = cli(repo, *args)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.output)
+        assert sorted(p.name for p in markers.iterdir()) == [], (args, result.output)
+    git(repo, "commit", "-q", "--allow-empty", "-m", "the hooks do run for git itself")
+    assert {"fsmonitor", "post-commit", "reference-transaction"} <= {p.name for p in markers.iterdir()}

@@ -151,6 +151,31 @@ def test_existing_git_files_are_extended_not_replaced(fresh: Path) -> None:
     assert (fresh / "deploy" / "staging" / "values.yaml").read_text() == "# mine\nreplicaCount: 5\n"
 
 
+@pytest.mark.parametrize("name", [".gitattributes", ".gitignore"])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"*.png binary\n\xff\xfe\n", "not valid UTF-8"),
+        (b"#" * (16 * 1024 * 1024 + 1), "larger than the limit"),
+    ],
+    ids=["invalid-utf8", "too-large"],
+)
+def test_a_git_file_it_cannot_extend_stops_it_before_its_first_write(
+    fresh: Path, capsys: pytest.CaptureFixture[str], name: str, content: bytes, message: str
+) -> None:
+    """init extends .gitattributes and .gitignore: one it cannot read as text used to be found after
+    sealer.yaml was written, leaving a half set-up that a rerun refuses (sealer.yaml exists)."""
+    (fresh / name).write_bytes(content)
+    before = snapshot(fresh)
+
+    code, _, err = run_main(fresh, capsys, "init", "--env", "qa")
+
+    assert code == 2
+    assert err.count("\n") == 1 and name in err and message in err and "Traceback" not in err
+    assert snapshot(fresh) == before
+    assert git(fresh, "config", "--local", "--get-regexp", "^diff\\.", check=False) == ""
+
+
 def test_refuses_to_overwrite_sealer_yaml(fresh: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (fresh / "sealer.yaml").write_text("# my own\nversion: 1\nenvironments: {}\n")
     before = snapshot(fresh)

@@ -97,6 +97,8 @@ def test_a_comment_on_a_record_line_falls_back_to_yaml() -> None:
         ledger.HEADER + 'env: "prod-eu"\nkeys:\n  - {"name": "apiKey"\n',
         ledger.HEADER + 'env: "prod-eu"\nkeys:\n  - {"name": "apiKey"}\n',
         ledger.HEADER + 'env: "prod-eu"\nkeys:\n  - [1, 2]\n',
+        # a second document, its records read by no one (check passed the file)
+        ledger.dump("prod-eu", RECORDS[:1]) + "---\n" + ledger.dump("prod-eu", RECORDS[1:]),
     ],
 )
 def test_a_broken_ledger_is_bad_input_naming_it(text: str) -> None:
@@ -123,6 +125,15 @@ def test_a_record_without_a_creation_time_is_refused_not_read_as_created_now(cre
     text = text.replace('"created": "2026-01-02T03:04:05Z"', f'"created": {created}')
     assert "2026-01-02T03:04:05Z" not in text.split('"expires"')[0]
     with pytest.raises(BadInput, match="bad key record.*no creation time"):
+        ledger.parse("prod-eu", text, "ledger/prod-eu.yaml")
+
+
+def test_a_field_given_twice_in_a_record_is_refused() -> None:
+    """A record line exactly as sealer writes it but with `"status"` twice: json took the last
+    (revoked, where a reviewer reads active) while YAML, for any other header, refused it."""
+    text = ledger.dump("prod-eu", [record("apiKey", ACTIVE)])
+    text = text.replace('"status": "active"', '"status": "active", "status": "revoked"')
+    with pytest.raises(BadInput, match="key 'status' appears twice in one mapping"):
         ledger.parse("prod-eu", text, "ledger/prod-eu.yaml")
 
 

@@ -292,6 +292,11 @@ def _break(root: Path, how: str, other_cert: bytes) -> None:
         (root / "ledger" / "staging.yaml").write_text("keys: 3\n")
     elif how == "sealed-broken":
         (root / "sealed" / "staging" / "staging.yaml").write_text("")
+    elif how == "sealed-two-docs":  # Argo CD applies the second too: a plain Secret, say
+        with (root / "sealed" / "staging" / "staging.yaml").open("a") as handle:
+            handle.write(
+                "---\napiVersion: v1\nkind: Secret\nmetadata: {name: x}\nstringData: {apiKey: weak}\n"
+            )
 
 
 BAD = [
@@ -315,6 +320,11 @@ BAD = [
     ),
     ("ledger-broken", "staging", "ledger/staging.yaml: expected a mapping with a `keys` list"),
     ("sealed-broken", "staging", "sealed/staging/staging.yaml: empty or not a SealedSecret"),
+    (
+        "sealed-two-docs",
+        "staging",
+        "sealed/staging/staging.yaml: holds several YAML documents; sealer writes one",
+    ),
 ]
 
 

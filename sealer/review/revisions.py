@@ -115,8 +115,8 @@ def commit_time(root: Path, rev: str) -> dt.datetime:
 def config_at(root: Path, rev: str, text: str | None) -> Config | None:
     if text is None:
         return None
-    docs = yamlio.load_documents(text, f"{rev[:12]}:{layout.CONFIG_FILE}")
-    return config.parse(docs[0] if docs else None, root)
+    source = f"{rev[:12]}:{layout.CONFIG_FILE}"
+    return config.from_documents(yamlio.load_documents(text, source), source, root)
 
 
 def all_ledgers(root: Path, rev: str) -> dict[str, list[KeyRecord]]:

@@ -366,6 +366,17 @@ def test_a_kubeconfig_from_the_repository_stops_the_review(repo: Path) -> None:
     assert "kubeconfig: must be an absolute path outside the repository" in result.stderr
 
 
+def test_a_second_document_in_sealer_yaml_stops_the_review(repo: Path) -> None:
+    """sealer.yaml's first document alone was read: one appended after a `---` (settings any
+    other reader of the file may take) changed nothing the review saw, which passed it."""
+    with (repo / "sealer.yaml").open("a") as handle:
+        handle.write("---\nversion: 1\nenvironments: {}\n")
+    commit_all(repo, "a second document")
+    result = cli(repo, "review", "--output", "json")
+    assert result.exit_code == 2
+    assert "sealer.yaml: holds several YAML documents; expected one" in result.stderr
+
+
 def key_store_endpoint_moved(repo: Path, controllers: dict[str, Path]) -> None:
     """The key store's requests (signed with the runner's cloud credentials) go to the author's host."""
     options = {"table": "sealer-keys", "endpoint_url": "https://keys.attacker.invalid"}
