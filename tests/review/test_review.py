@@ -571,6 +571,16 @@ def _blob(wrapped_len: int, total: int) -> str:
     return base64.b64encode(wrapped_len.to_bytes(2, "big") + bytes(total - 2)).decode()
 
 
+def _respelt(value: str) -> str:
+    """The same bytes in other base64: the last character's unused bits set (a 4096-bit
+    certificate's ciphertext leaves four of them)."""
+    pad = len(value) - len(value.rstrip("="))
+    assert pad, "no unused bits to set"
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    last = value[-pad - 1]
+    return value[: -pad - 1] + alphabet[alphabet.index(last) + 1] + value[-pad:]
+
+
 @pytest.mark.parametrize(
     ("value", "size", "expected"),
     [
@@ -583,6 +593,9 @@ def _blob(wrapped_len: int, total: int) -> str:
         ("not base64 at all!", 256, "plaintext"),
         (base64.b64encode(apikey.generate("dev").encode()).decode(), 256, "plaintext"),
         ("", 256, "plaintext"),
+        # a 4096-bit certificate's ciphertext of a 50-character key: 580 bytes, 4 unused bits
+        (_blob(512, 2 + 512 + 16 + 50), 512, None),
+        (_respelt(_blob(512, 2 + 512 + 16 + 50)), 512, "hand-edit"),  # the same bytes, respelt
     ],
 )
 def test_value_problem(value: str, size: int | None, expected: str | None) -> None:
