@@ -936,3 +936,35 @@ def test_a_value_that_stood_before_base_folded_across_lines_is_found(repo: Path)
     assert code == 1 and any(
         f["rule"] == "hand-edit" and "before BASE" in f["message"] for f in data["findings"]
     ), data["findings"]
+
+
+def test_a_value_only_a_merge_commit_wrote_before_base_is_found(repo: Path) -> None:
+    """A merge's own change (a value neither side held) stood before BASE too."""
+    current = load_yaml(repo / SEALED)["spec"]["encryptedData"]["apiKey"]
+    blob = bytearray(base64.b64decode(current))
+    blob[-1] ^= 1
+    other = base64.b64encode(bytes(blob)).decode()
+    text = (repo / SEALED).read_text()
+    git(repo, "checkout", "-q", "-b", "side")
+    (repo / "side.txt").write_text("side\n")
+    commit_all(repo, "side")
+    git(repo, "checkout", "-q", "next")
+    (repo / "main.txt").write_text("main\n")
+    commit_all(repo, "main line")
+    git(repo, "merge", "-q", "--no-ff", "--no-commit", "side")
+    (repo / SEALED).write_text(text.replace(current, other))
+    commit_all(repo, "merge side, a value changed in the merge")
+    (repo / SEALED).write_text(text)
+    ledger.save(repo, "staging", [dataclasses.replace(r, sealed=()) for r in ledger.load(repo, "staging")])
+    commit_all(repo, "put back, as an older sealer wrote it")
+    git(repo, "checkout", "-q", "-b", "pr")
+    (repo / SEALED).write_text(text.replace(current, other))
+    ledger.save(repo, "staging", _new_key_named_with_the_older_digest(ledger.load(repo, "staging"), other))
+    assert cli(repo, "render", "staging").exit_code == 0
+    commit_all(repo, "the merge's value put back")
+
+    code, data = run_review(repo, "next", "HEAD")
+
+    assert code == 1 and any(
+        f["rule"] == "hand-edit" and "before BASE" in f["message"] for f in data["findings"]
+    ), data["findings"]
