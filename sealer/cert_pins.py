@@ -91,7 +91,7 @@ def held_certificates(
     """fingerprint -> certificate for the cluster's whole set, each file checked against its pin."""
     found = {}
     for held in cluster.cert_set:
-        cert = certs.load_certificate(root / held.cert)
+        cert = certs.load_pinned(root / held.cert)
         if certs.fingerprint(cert) != held.fingerprint:
             raise BadInput(f"{held.cert} does not match the fingerprint pinned for {env.name}/{cluster.name}")
         found[held.fingerprint] = cert
@@ -128,7 +128,7 @@ def _pin(
 ) -> PinResult:
     cfg = config.load(root)
     env = cfg.env(env_name)
-    cert = certs.parse_certificate(pem, source)
+    cert = certs.parse_pinned(pem, source)  # the file it becomes must hold just this certificate
     fp = certs.fingerprint(cert)
     cluster = _cluster_name(cluster or env.name)
     current = next((c for c in env.clusters if c.name == cluster), None)
@@ -222,7 +222,7 @@ def _cluster_name(name: str) -> str:
 
 def _holds(path: Path, fp: str) -> bool:
     try:
-        return certs.fingerprint(certs.parse_certificate(repofiles.read_bytes(path), str(path))) == fp
+        return certs.fingerprint(certs.parse_pinned(repofiles.read_bytes(path), str(path))) == fp
     except (OSError, BadInput):
         return False
 
@@ -322,7 +322,7 @@ def age_days(held: HeldCert, cert: x509.Certificate | None, now: dt.datetime) ->
 def _held_row(
     root: Path, held: HeldCert, cluster: config.Cluster, sealed: dict[str, str], now: dt.datetime
 ) -> dict[str, Any]:
-    cert: x509.Certificate | None = certs.load_certificate(root / held.cert)  # unreadable: bad input
+    cert: x509.Certificate | None = certs.load_pinned(root / held.cert)  # unreadable: bad input
     return {
         "fingerprint": held.fingerprint,
         "file": held.cert,

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 MIN_BITS = 2048
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END CERTIFICATE-----")
 # AlgorithmIdentifier { rsaEncryption, NULL }, as every RSA certificate encodes it.
+# A pinned certificate file: its one certificate, whitespace around it and nothing else.
+_ONE_PEM = re.compile(rb"\s*-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+?-----END CERTIFICATE-----\s*")
 _RSA_ALGORITHM = bytes.fromhex("300d06092a864886f70d0101010500")
 _TIME = "%Y%m%d%H%M%S"  # how the fast path compares times: as UTC digit strings
 _SEQUENCE, _INTEGER, _BIT_STRING, _UTC_TIME, _GENERALIZED_TIME, _VERSION = 0x30, 0x02, 0x03, 0x17, 0x18, 0xA0
@@ -64,6 +66,19 @@ def parse_certificate(data: bytes, source: str) -> x509.Certificate:
 
 def load_certificate(path: str | Path) -> x509.Certificate:
     return parse_certificate(repofiles.read_input(path, "certificate"), str(path))
+
+
+def parse_pinned(data: bytes, source: str) -> x509.Certificate:
+    """A pinned certificate: exactly one PEM certificate. kubeseal and `cert-change` would each
+    read a different part of a file holding more (a second certificate, a key, other text)."""
+    cert = parse_certificate(data, source)
+    if not _ONE_PEM.fullmatch(data):
+        raise BadInput(f"{source}: a pinned certificate file must hold one PEM certificate and nothing else")
+    return cert
+
+
+def load_pinned(path: str | Path) -> x509.Certificate:
+    return parse_pinned(repofiles.read_input(path, "certificate"), str(path))
 
 
 def fingerprint(cert: x509.Certificate) -> str:

@@ -236,9 +236,19 @@ def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
     if not paths:
         return []
     out = run(
-        root, "--literal-pathspecs", "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths
+        root,
+        "--literal-pathspecs",
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+        "--no-renames",  # a rename's second NUL-separated name is no status entry
+        "--",
+        *paths,
     )
-    return [entry[3:] for entry in out.split("\0") if entry]
+    # One path may be listed twice: staged as deleted and untracked, when the index lacks it
+    # (GIT_INDEX_FILE naming a missing file, say). Each is named once.
+    return list(dict.fromkeys(entry[3:] for entry in out.split("\0") if entry))
 
 
 def branch_exists(root: Path, branch: str) -> bool:

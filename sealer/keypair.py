@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from sealer import certs, repofiles, yamlio
-from sealer.errors import BadInput
+from sealer import certs, git, repofiles, yamlio
+from sealer.errors import BadInput, GitError
 
 ACTIVE_LABEL = "sealedsecrets.bitnami.com/sealed-secrets-key"
 DEFAULT_DAYS = 3650
@@ -84,6 +84,23 @@ def key_secret(pair: Keypair, namespace: str = "kube-system", name: str | None =
     }
 
 
+def _outside_git(out: Path) -> None:
+    """Refuse a folder inside a Git work tree: one `git add .` would commit the controller's
+    private key, which opens every key sealed for that cluster (.gitignore is no guarantee)."""
+    folder = out.absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the folder is made later: ask about its nearest existing parent
+    try:
+        top = git.top_level(folder if folder.is_dir() else folder.parent)
+    except GitError:  # no git installed: nothing here could commit the key
+        return
+    if top is not None:
+        raise BadInput(
+            f"refusing to write a private key inside the Git work tree {top}: "
+            "use an --out folder outside any repository, e.g. ~/sealer-keys/<cluster>"
+        )
+
+
 def write(pair: Keypair, out: Path, namespace: str = "kube-system") -> dict[str, Path]:
     """Write tls.crt, tls.key (0600) and sealed-secrets-key.yaml (0600); never overwrite."""
     paths = {
@@ -94,6 +111,7 @@ def write(pair: Keypair, out: Path, namespace: str = "kube-system") -> dict[str,
     existing = [str(p) for p in paths.values() if os.path.lexists(p)]
     if existing:
         raise BadInput(f"refusing to overwrite {', '.join(existing)}")
+    _outside_git(out)
     repofiles.make_folder(out, private=True)
     secret = yamlio.dump_documents([key_secret(pair, namespace)])
     files: list[tuple[Path, bytes | str, int | None]] = [

@@ -9,13 +9,12 @@ instead of a YAML parser. A ledger edited by hand into any other YAML still load
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Sequence
 from json.encoder import encode_basestring as _json_str  # a str as JSON, unicode kept
 from pathlib import Path
 
-from sealer import apikey, git, layout, repofiles, yamlio
+from sealer import apikey, git, layout, repofiles, strictjson, yamlio
 from sealer.durations import MAX_DAYS
 from sealer.errors import BadInput, ConfigError, GitError
 from sealer.layout import ledger_file, ledger_path
@@ -134,7 +133,8 @@ def _fast_items(text: str, env: str) -> list[dict[str, object]] | None:
         if not line.startswith(_ITEM):
             return None
         try:
-            item = json.loads(line[len(_ITEM) - 1 :], object_pairs_hook=_each_key_once)
+            # a field given twice: the line goes to the YAML reader, which refuses it and says where
+            item = strictjson.loads(line[len(_ITEM) - 1 :])
         except ValueError:
             return None
         if not isinstance(item, dict):
@@ -144,15 +144,6 @@ def _fast_items(text: str, env: str) -> list[dict[str, object]] | None:
 
 
 _ITEM = "  - {"
-
-
-def _each_key_once(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    """A JSON object whose keys differ. json took the last of a field given twice (a reviewer
-    reads the first): such a line goes to the YAML reader, which refuses it and says where."""
-    item = dict(pairs)
-    if len(item) != len(pairs):
-        raise ValueError("a key given twice")
-    return item
 
 
 def dump(env: str, records: list[KeyRecord]) -> str:

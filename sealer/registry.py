@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sealer import layout, repofiles, yamlio
+from sealer import layout, repofiles, strictjson, yamlio
 from sealer.errors import BadInput, ConfigError
 from sealer.records import ACTIVE, EXPIRED, GRACE, PENDING, REVOKED, UNKNOWN, VALID, KeyRecord, iso, parse_iso
 
@@ -291,7 +291,7 @@ def files(
 def parse_payload(text: str | bytes, source: str) -> Registry:
     """A registry document, checked strictly; RegistryError naming `source` otherwise."""
     try:
-        data = json.loads(text)
+        data = strictjson.loads(text)  # a key given twice would mean two things: refused
         if data.get("format") != FORMAT:
             raise RegistryError(f"{source}: not a key registry of format {FORMAT}")
         serial = data["serial"]

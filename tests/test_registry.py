@@ -132,6 +132,21 @@ def test_a_malformed_registry_is_refused(payload: str, problem: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "twice", ['"revoke_at": null, "revoke_at": "2030-01-01T00:00:00Z"', '"serial": 1, "serial": 9']
+)
+def test_a_registry_giving_a_key_twice_is_refused(twice: str) -> None:
+    """json would take the last value, a reviewer reads the first: neither is trusted (#14)."""
+    entry = '{"name": "a", "key_id": "k", "sha256": "' + "a" * 64 + '", "expires": null, '
+    if "revoke_at" in twice:
+        payload = HEAD + '"serial": 1, "keys": [' + entry + twice + "}]}"
+    else:
+        payload = HEAD + twice + ', "keys": [' + entry + '"revoke_at": null}]}'
+    assert registry.parse_payload(payload.replace(twice, twice.split(", ")[0]), "reg").serial == 1
+    with pytest.raises(registry.RegistryError, match="reg: not a readable key registry"):
+        registry.parse_payload(payload, "reg")
+
+
+@pytest.mark.parametrize(
     ("accepted", "offset", "problem"),
     [
         ("kid_unlisted", "0", "annotations"),

@@ -189,6 +189,20 @@ def test_no_branch_commits_on_the_current_branch(repo: Path) -> None:
     assert files_of(repo) == STAGING_FILES
 
 
+def test_uncommitted_changes_name_each_file_once(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An index without the files (GIT_INDEX_FILE naming a missing one) lists each as staged for
+    deletion and as untracked: the refusal names it once (#14)."""
+    before = head(repo)
+    monkeypatch.setenv("GIT_INDEX_FILE", str(repo.parent / "no-such-index"))
+    result = cli(repo, "rotate", "staging", "--no-branch")
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    named = line.split("uncommitted changes in ", 1)[1].split(": commit or stash", 1)[0].split(", ")
+    assert "sealer.yaml" in named and len(named) == len(set(named)), line
+    monkeypatch.delenv("GIT_INDEX_FILE")
+    assert head(repo) == before and git(repo, "status", "--porcelain") == ""
+
+
 def test_named_branch_and_refused_names(repo: Path) -> None:
     assert rotate_json(repo, "staging", "--branch", "keys/staging-now")["branch"] == "keys/staging-now"
     assert branch(repo) == "main" and git(repo, "rev-parse", "-q", "--verify", "keys/staging-now")

@@ -55,7 +55,7 @@ def read_cert(root: Path, cluster: Cluster | HeldCert) -> CertFacts:
     from sealer import certs
 
     try:
-        cert = certs.parse_certificate(repofiles.read_input(root / cluster.cert, "certificate"), cluster.cert)
+        cert = certs.parse_pinned(repofiles.read_input(root / cluster.cert, "certificate"), cluster.cert)
     except BadInput as err:
         return CertFacts(cluster.cert, error=str(err))
     key = cert.public_key()

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+from support import git
 from support.cli import assert_one_line_error, invoke, run_main
 
 from sealer import apikey
@@ -51,6 +52,22 @@ def test_keypair_refuses_to_overwrite_and_leaves_files_alone(
     run = run_main(["keypair", "--out", str(keypair_2048_dir), "--bits", "2048"], capsys)
     assert_one_line_error(run, 2, "refusing to overwrite")
     assert {p.name: p.read_bytes() for p in keypair_2048_dir.iterdir()} == before
+
+
+@pytest.mark.parametrize("ignored", [False, True], ids=["tracked", "git-ignored"])
+def test_keypair_refuses_a_folder_inside_a_git_work_tree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ignored: bool
+) -> None:
+    """One `git add -A` would commit the controller's private key: refused, ignored or not (#14)."""
+    repo = tmp_path / "repo"
+    git.init_repo(repo)
+    if ignored:
+        (repo / ".gitignore").write_text("controllers/\n")
+    out = repo / "controllers" / "staging"
+    run = run_main(["keypair", "--out", str(out), "--bits", "2048"], capsys)
+    assert_one_line_error(run, 2, f"a private key inside the Git work tree {repo.resolve()}")
+    assert "outside any repository" in run.stderr
+    assert not (repo / "controllers").exists()
 
 
 @pytest.mark.parametrize(("option", "value"), [("--bits", "1024"), ("--bits", "4000"), ("--days", "0")])
