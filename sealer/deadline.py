@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from sealer.errors import BackendError, WriteUnconfirmed
+from sealer.errors import BackendError, WriteInFlight
 
 T = TypeVar("T")
 
@@ -68,10 +68,10 @@ def request(
     server: str, what: str, call: Callable[[], T], writes: bool = False, settle: bool | None = None
 ) -> T:
     """`call()` (one request of a store's or the API server's client), or BackendError once
-    MAX_REQUEST_SECONDS pass: a WriteUnconfirmed when the request `writes` (sent, it may still
-    land; Ctrl-C waits for it to settle unless `settle` is False). `server` starts the message
-    ("vault: https://…")."""
-    error = WriteUnconfirmed if writes else BackendError
+    MAX_REQUEST_SECONDS pass: a WriteInFlight when the request `writes` (sent and still under
+    way, it may land after any read-back; Ctrl-C waits for it to settle unless `settle` is
+    False). `server` starts the message ("vault: https://…")."""
+    error = WriteInFlight if writes else BackendError
     return within(
         MAX_REQUEST_SECONDS,
         call,

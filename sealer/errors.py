@@ -45,6 +45,11 @@ class WriteUnconfirmed(BackendError):
     differs, or failed): the write may have landed, so undoing the run must undo it too."""
 
 
+class WriteInFlight(WriteUnconfirmed):
+    """A write given up on while still under way (the wall-clock request bound): it may land
+    after any read of the store, so no read can show it absent, nor its undoing done."""
+
+
 class NotDeployed(SealerError):
     """#17: a key the ledger delivers that some cluster of the environment does not serve yet."""
 

@@ -593,6 +593,13 @@ def test_finish_with_the_store_down_is_partly_done_and_says_so(
             "AUTH0_CLIENT_SECRET",
             "auth0: set AUTH0_MANAGEMENT_TOKEN, or AUTH0_CLIENT_ID + AUTH0_CLIENT_SECRET",
         ),
+        pytest.param(
+            "dynamodb",
+            "AWS_ACCESS_KEY_ID",  # no other credential: no profile, files, nor metadata endpoint
+            "dynamodb: no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a "
+            "profile (AWS_PROFILE, or the environment's `--credential profile=NAME`)",
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_finish_without_the_stores_global_variable_changes_nothing_and_exits_2(
@@ -709,6 +716,48 @@ def test_no_commit_activates_only_what_was_committed(
     rerun(backend_repo, old, keys)  # the thrown-away rotation dropped, a new one done
     in_store = {r.key_id for r in store_of(backend_repo).list(ENV)}
     assert thrown_away and not thrown_away & in_store
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "code", "says"),
+    [
+        ("GET", 403, 2, "permission denied"),  # its read refused: nothing done
+        ("POST", 503, 4, f"stays done in part: one more in {ENV} was sent (not confirmed)"),
+    ],
+    ids=["read-refused", "removal-unconfirmed"],
+)
+def test_no_commit_thrown_away_whose_clean_up_fails_says_so(
+    backend_repo: Path,
+    vault_store: Any,
+    vault_env: Any,
+    keys: list[Any],
+    method: str,
+    status: int,
+    code: int,
+    says: str,
+) -> None:
+    """The store failing the clean-up of a thrown-away --no-commit rotation was ignored: its
+    journal dropped and a new rotation done (exit 0), whatever that clean-up changed. As in a
+    rotation's own clean-up: exit 2 when nothing was done, partly done once a removal was sent;
+    the journal stays, and the next run finishes it."""
+    from support.fake_http import Response
+
+    old = prepared(backend_repo, Backend("vault", options_of("vault", vault_store)), keys)
+    files = snapshot(backend_repo)
+    ok(sealer(backend_repo, "rotate", ENV, "--no-commit"))
+    thrown_away = {r.key_id for r in store_of(backend_repo).list(ENV) if r.status == PENDING}
+    git(backend_repo, "checkout", "--", *FILES)  # the user changes their mind
+    vault_env.answer_next(Response(status, b"{}"), match="/data/", method=method)
+    line = one_line_error(sealer(backend_repo, "rotate", ENV, "--no-branch"), code)
+    assert says in line
+    assert journal_exists(backend_repo) and snapshot(backend_repo) == files
+    rerun(backend_repo, old, keys)  # the thrown-away rotation dropped, a new one done
+    assert thrown_away and not thrown_away & {r.key_id for r in store_of(backend_repo).list(ENV)}
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert (
+        "so is the clean-up of a `--no-commit` rotation whose files were thrown away, its failure "
+        "with nothing done yet being exit 2" in readme
+    )
 
 
 def test_no_commit_then_commit_activates(backend_repo: Path, vault_store: Any, keys: list[Any]) -> None:

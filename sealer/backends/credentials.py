@@ -18,11 +18,12 @@ another environment's client.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -531,15 +532,52 @@ def check_ready(kind: str, options: Mapping[str, str], settings: Mapping[str, st
             f"{env}: dynamodb: no AWS region: set the store's `region` option, "
             "AWS_DEFAULT_REGION or the profile's"
         )
+    if kind == "dynamodb" and _aws_credentials_missing(settings, env):
+        raise MissingCredential(
+            f"{env}: dynamodb: no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "or a profile (AWS_PROFILE, or the environment's `--credential profile=NAME`)"
+        )
+
+
+# Where the AWS chain asks a server (EC2's or a container's metadata endpoint) or runs a command:
+# whether they hold credentials only a request (or the command) tells.
+_AWS_ASKING_PROVIDERS = ("custom-process", "container-role", "iam-role")
+_AWS_CONTAINER_VARS = ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI")
+
+
+def _aws_credentials_missing(settings: Mapping[str, str], env: str) -> bool:
+    """True when the AWS credential chain can hold none, known without a request: the places it
+    reads on this machine (variables, config and credentials files, SSO and role settings, each
+    read only) hold none, and none of those that ask (EC2's metadata endpoint, unless
+    AWS_EC2_METADATA_DISABLED; a container's, when its variable is set; a credential_process)
+    could answer. Otherwise only the first request tells (a store failure then)."""
+    metadata_off = os.environ.get("AWS_EC2_METADATA_DISABLED", "false").lower() == "true"
+    if not metadata_off or any(var in os.environ for var in _AWS_CONTAINER_VARS):
+        return False
+    with _aws_config_read(env):
+        session = AwsSource(env, **settings)._base()._session  # botocore's, under boto3's
+        if session.get_scoped_config().get("credential_process"):
+            return False
+        chain = session.get_component("credential_provider")
+        for name in _AWS_ASKING_PROVIDERS:
+            chain.remove(name)
+        return chain.load_credentials() is None
 
 
 def _aws_region(settings: Mapping[str, str], env: str) -> str | None:
-    """The region boto3 would use (AWS_DEFAULT_REGION, the profile's): no request. A config
-    file botocore cannot read is this machine's to fix: MissingCredential, not its traceback."""
+    """The region boto3 would use (AWS_DEFAULT_REGION, the profile's): no request."""
+    with _aws_config_read(env):
+        return str(AwsSource(env, **settings)._base().region_name or "") or None
+
+
+@contextlib.contextmanager
+def _aws_config_read(env: str) -> Iterator[None]:
+    """A config file botocore cannot read is this machine's to fix: MissingCredential, not its
+    traceback."""
     from botocore.exceptions import BotoCoreError
 
     try:
-        return str(AwsSource(env, **settings)._base().region_name or "") or None
+        yield
     except BotoCoreError as err:
         first = (str(err).strip().splitlines() or ["unreadable"])[0]
         raise MissingCredential(f"{env}: dynamodb: the AWS configuration: {first}") from None

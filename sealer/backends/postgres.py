@@ -14,8 +14,10 @@ writes the demotions and the activation in one transaction.
 
 Each transaction is one request bounded in wall-clock time (`deadline.request`); the server
 ends what sealer leaves behind (statement, lock and idle-transaction timeouts of twice the
-bound), and a transaction given up is rolled back rather than committed. A write whose COMMIT
-is not answered (the connection lost or ended) is of unknown fate: WriteUnconfirmed.
+bound), and a transaction given up before its COMMIT is rolled back rather than committed (a
+plain BackendError: nothing changed). A write whose COMMIT is not answered (the connection lost
+or ended) is of unknown fate: WriteUnconfirmed; one given up on with its COMMIT under way may
+still land: WriteInFlight.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sealer import deadline
 from sealer.backends.credentials import PostgresSource
-from sealer.errors import BackendError, BadInput, WriteUnconfirmed
+from sealer.errors import BackendError, BadInput, WriteInFlight, WriteUnconfirmed
 from sealer.records import (
     ACTIVE,
     PENDING,
@@ -239,22 +241,24 @@ class PostgresStore:
         BackendError. A write cut off by the bound may still commit: WriteUnconfirmed. Once this
         thread leaves (the bound, or Ctrl-C: the request's thread goes on), the work is rolled back
         when it reaches its commit."""
-        given_up, bound = threading.Event(), time.monotonic() + deadline.MAX_REQUEST_SECONDS
-        transaction = functools.partial(self._transaction, work, write, given_up, bound)
+        fate = _Fate(time.monotonic() + deadline.MAX_REQUEST_SECONDS)
+        transaction = functools.partial(self._transaction, work, write, fate)
         try:
             # settle=False: Ctrl-C leaves at once; the transaction left behind rolls back itself.
             return deadline.request("postgres: the database", what, transaction, write, settle=False)
+        except WriteInFlight as err:
+            if fate.give_up():
+                raise  # its COMMIT under way: it may still land
+            raise BackendError(f"{err}: rolled back, nothing changed") from None
         except BaseException:
-            given_up.set()
+            fate.give_up()
             raise
 
-    def _transaction(
-        self, work: Callable[[psycopg.Cursor[Any]], T], write: bool, given_up: threading.Event, bound: float
-    ) -> T:
+    def _transaction(self, work: Callable[[psycopg.Cursor[Any]], T], write: bool, fate: _Fate) -> T:
         """A write refuses a standby: a revocation there would fail, or worse land nowhere visible.
         A COMMIT sent whose answer never came (the connection lost or ended) may have landed: a
         WriteUnconfirmed, so a rotation undoes it too, never a plain outage. Once the caller has
-        given up (`given_up` set, or `bound` passed) the work is rolled back, not committed: its
+        given up (or the bound passed: `fate`) the work is rolled back, not committed: its
         undoing may have run already, and must not be outlived by the write it undid."""
         import psycopg
 
@@ -266,7 +270,7 @@ class PostgresStore:
                 if write:
                     _refuse_standby(cur)
                 result = work(cur)
-            if given_up.is_set() or time.monotonic() >= bound:
+            if not fate.may_commit():
                 raise BackendError("postgres: the request was given up before its commit: rolled back")
             try:
                 conn.commit()
@@ -369,6 +373,27 @@ class PostgresStore:
         statement = self._sql("UPDATE {table} SET status = %s, revoke_at = %s WHERE env = %s AND key_id = %s")
         for change in changes:
             cur.execute(statement, (change.status, change.revoke_at, change.env, change.key_id))
+
+
+class _Fate:
+    """Whether a transaction's COMMIT is sent, decided once against its caller giving up (or
+    its bound passing): a transaction given up before it never commits."""
+
+    def __init__(self, bound: float) -> None:
+        self._lock = threading.Lock()
+        self._bound = bound
+        self._given_up = self._committing = False
+
+    def may_commit(self) -> bool:
+        with self._lock:
+            self._committing = not self._given_up and time.monotonic() < self._bound
+            return self._committing
+
+    def give_up(self) -> bool:
+        """The caller leaves; True when the COMMIT was sent already (it may land)."""
+        with self._lock:
+            self._given_up = True
+            return self._committing
 
 
 @contextlib.contextmanager

@@ -564,14 +564,26 @@ def _written_committed(cfg: Config, git_dir: Path, entry: Journal) -> bool:
         entry.commit, entry.phase, entry.result["index_synced"] = git.head(root), journal.COMMITTED, True
         journal.save(git_dir, entry)
         return True
-    stores = Stores(cfg)
-    for env in filter(sync.external, (cfg.env(name) for name in entry.envs)):
-        try:
-            sync.tidy(root, stores.of(env), env.name)  # the pending keys of the thrown-away files
-        except BackendError:
-            pass  # a leftover pending key is never valid; the next rotation removes it
+    _drop_thrown_away(cfg, entry)
     journal.clear(git_dir)
     return False
+
+
+def _drop_thrown_away(cfg: Config, entry: Journal) -> None:
+    """Remove the pending keys of a --no-commit rotation whose files were thrown away (`tidy`).
+    A store failing leaves the journal for the next run; as in a rotation's own clean-up,
+    nothing done yet is exit 2 (nothing changed), some of it done (or sent) partly done."""
+    stores, tidied = Stores(cfg), list[str]()
+    try:
+        for env in filter(sync.external, (cfg.env(name) for name in entry.envs)):
+            sync.tidy_noted(cfg.root, stores.of(env), env.name, tidied)
+    except SealerError as err:
+        if not tidied:
+            raise
+        raise PartlyDone(
+            f"{err}; the clean-up of the thrown-away --no-commit rotation of {', '.join(entry.envs)} "
+            f"stays done in part: {', '.join(tidied)}; run `sealer rotate` again to finish it"
+        ) from None
 
 
 # -- deployed and abandoned ---------------------------------------------------------------------

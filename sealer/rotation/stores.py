@@ -24,7 +24,7 @@ from pathlib import Path
 from sealer import clusters, faults, git, layout, ledger
 from sealer.backends import DEFAULT_BACKEND, KeyStore, check_ready, open_store
 from sealer.config import Config, Environment
-from sealer.errors import BadInput, PartlyDone, SealerError, WriteUnconfirmed
+from sealer.errors import BadInput, PartlyDone, SealerError, WriteInFlight, WriteUnconfirmed
 from sealer.records import (
     ACCEPTED,
     ACTIVE,
@@ -103,6 +103,7 @@ def register(
     named in `tidied` once done (what `compensate` reports kept); on failure remove the keys
     already registered."""
     done: list[tuple[KeyStore, KeyRecord]] = []
+    in_flight: list[str] = []  # given up on under way: no read-back shows them absent
     for env in envs:
         stores.of(env)  # #17: every environment's credentials are there before any store changes
     try:
@@ -114,26 +115,17 @@ def register(
                 except BaseException as err:
                     if _may_have_landed(err):
                         done.append((store, record))  # undone (and checked) with the others
+                    if isinstance(err, WriteInFlight):
+                        in_flight.append(record.key_id)
                     raise
                 done.append((store, record))
                 faults.point("after-register")
         # Earlier runs' leftovers go once every registration is in: a refused one leaves the
         # store as it was (exit 2: nothing changed), clean-ups included.
         for env in filter(external, envs):
-            store, keep = stores.of(env), {r.key_id for r in new[env.name]}
-            revoked: list[KeyRecord] = []
-            removed: list[KeyRecord] = []
-            unsure: list[str] = []
-            try:
-                tidy(stores.cfg.root, store, env.name, revoked, keep, removed)
-            except WriteUnconfirmed:
-                unsure.append(f"one more in {env.name} was sent (not confirmed)")
-                raise
-            finally:
-                tidied += [f"{r.key_id} ({env.name}) removed as a stale pending key" for r in removed]
-                tidied += [f"{r.key_id} ({env.name}) revoked as abandoned" for r in revoked] + unsure
+            tidy_noted(stores.cfg.root, stores.of(env), env.name, tidied, {r.key_id for r in new[env.name]})
     except BaseException:
-        compensate(done, tidied)
+        compensate(done, tidied, in_flight)
         raise
     return done
 
@@ -169,18 +161,41 @@ def tidy(
             revoked.append(record)
 
 
+def tidy_noted(
+    root: Path, store: KeyStore, env_name: str, tidied: list[str], keep: Collection[str] = ()
+) -> None:
+    """`tidy`, each change it made (and a write it sent unconfirmed) named in `tidied`, for
+    the partly-done message of a run it then fails."""
+    revoked: list[KeyRecord] = []
+    removed: list[KeyRecord] = []
+    unsure: list[str] = []
+    try:
+        tidy(root, store, env_name, revoked, keep, removed)
+    except WriteUnconfirmed:
+        unsure.append(f"one more in {env_name} was sent (not confirmed)")
+        raise
+    finally:
+        tidied += [f"{r.key_id} ({env_name}) removed as a stale pending key" for r in removed]
+        tidied += [f"{r.key_id} ({env_name}) revoked as abandoned" for r in revoked] + unsure
+
+
 def _abandoned(root: Path, record: KeyRecord) -> bool:
     """No local or remote-tracking branch carries the key in its ledger: its pull request was
     closed unmerged and its branch deleted (fetch with --prune first in CI)."""
     return not git.refs_holding(root, record.key_id, layout.ledger_file(record.env))
 
 
-def compensate(registered: list[tuple[KeyStore, KeyRecord]], tidied: list[str] | None = None) -> None:
+def compensate(
+    registered: list[tuple[KeyStore, KeyRecord]],
+    tidied: list[str] | None = None,
+    in_flight: Collection[str] = (),
+) -> None:
     """Undo a run stopped before its commit (called while its exception is handled): remove each
     pending key it registered, and read the store again to see it gone. What may be left turns
     a refusal or Ctrl-C (exit 2 or 130: nothing changed) into PartlyDone naming each key: it is
     never valid, and the next rotation removes it (`tidy`). So do earlier runs' leftovers this
-    run cleaned up (`tidied`) before it stopped: they stay done."""
+    run cleaned up (`tidied`) before it stopped: they stay done. A key whose registration was
+    given up on while under way (`in_flight`, WriteInFlight) may land after the read-back: left."""
     left, envs = [], set()
     for store, record in registered:
         try:
@@ -188,8 +203,9 @@ def compensate(registered: list[tuple[KeyStore, KeyRecord]], tidied: list[str] |
             gone = all(r.key_id != record.key_id or r.status == REVOKED for r in store.list(record.env))
         except SealerError:
             gone = False
-        if not gone:
-            left.append(f"{record.key_id} ({record.env}, {store.kind} store)")
+        if record.key_id in in_flight or not gone:
+            under_way = ", its write still under way" if record.key_id in in_flight else ""
+            left.append(f"{record.key_id} ({record.env}, {store.kind} store{under_way})")
             envs.add(record.env)
     cause = sys.exc_info()[1]
     if not (left or tidied) or not isinstance(cause, (SealerError, KeyboardInterrupt)):

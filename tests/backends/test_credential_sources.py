@@ -1094,6 +1094,49 @@ def test_a_dynamodb_store_with_no_region_is_a_missing_credential_before_any_requ
 
 
 @pytest.mark.parametrize(
+    ("variables", "config_text", "missing"),
+    [
+        ({}, "", True),
+        ({"AWS_ACCESS_KEY_ID": "AKIATESTSEALER000000", "AWS_SECRET_ACCESS_KEY": "x" * 40}, "", False),
+        ({}, "[default]\naws_access_key_id = AKIATESTSEALER000000\naws_secret_access_key = xx\n", False),
+        ({}, "[default]\ncredential_process = /bin/false\n", False),  # only running it tells
+        ({"AWS_EC2_METADATA_DISABLED": "false"}, "", False),  # only asking EC2's endpoint tells
+        ({"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials"}, "", False),
+    ],
+    ids=["none", "variables", "config-file", "credential-process", "ec2-metadata", "container"],
+)
+def test_a_dynamodb_store_with_no_aws_credentials_is_a_missing_credential_when_known_without_a_request(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    config_text: str,
+    missing: bool,
+) -> None:
+    """`rotate --finish` with no AWS credentials at all was exit 4 ("run it again") at the first
+    request: what the chain reads on this machine is checked up front (exit 2); where only a
+    request or a command could tell, the store's first request does."""
+    for var in (*AWS_VARS_CLEARED, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    config_file = tmp_path / "aws-config"
+    config_file.write_text(config_text)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config_file))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for var, value in variables.items():
+        monkeypatch.setenv(var, value)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert (
+        "So are no AWS credentials at all for a DynamoDB store, when that is known without a request"
+        in " ".join(readme.split())
+    )
+    if missing:
+        with pytest.raises(MissingCredential, match=r"^staging: dynamodb: no AWS credentials: set "):
+            check_ready("dynamodb", {"region": "eu-west-1"}, {}, "staging")
+    else:
+        check_ready("dynamodb", {"region": "eu-west-1"}, {}, "staging")
+
+
+@pytest.mark.parametrize(
     ("config_text", "profile", "says"),
     [
         (

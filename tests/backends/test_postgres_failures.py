@@ -19,7 +19,7 @@ from support.git import git
 from support.records import pending_key
 
 from sealer.backends import KeyStore
-from sealer.errors import BackendError, WriteUnconfirmed
+from sealer.errors import BackendError, WriteInFlight, WriteUnconfirmed
 from sealer.records import KeyRecord, utcnow
 
 pytestmark = pytest.mark.slow
@@ -177,7 +177,7 @@ def _until(check: Callable[[], bool], seconds: float) -> bool:
     ("call", "what", "error"),
     [
         (lambda s: s.list(ENV), "reading the keys of dev", BackendError),
-        (lambda s: s.register(_keys()[1]), "registering key", WriteUnconfirmed),
+        (lambda s: s.register(_keys()[1]), "registering key", BackendError),  # never committed
     ],
     ids=["read", "write"],
 )
@@ -190,8 +190,9 @@ def test_postgres_request_waiting_on_a_lock_is_cut_off_and_ended_by_the_server(
     error: type[BackendError],
 ) -> None:
     """Without a bound the command would wait as long as the lock is held. sealer gives up
-    after the request bound with one line (a write: of unknown fate); the session it leaves
-    behind is ended by the server's own timeouts (twice the bound), while the lock is still held."""
+    after the request bound with one line (a write given up before its COMMIT: rolled back,
+    nothing changed); the session it leaves behind is ended by the server's own timeouts (twice
+    the bound), while the lock is still held."""
     import psycopg
 
     from sealer import deadline
@@ -231,8 +232,12 @@ def test_postgres_write_given_up_is_rolled_back_not_committed_later(
             ).format(table),
             (ENV, NAME, record.key_id, record.fingerprint),
         )
-        with pytest.raises(WriteUnconfirmed):
+        with pytest.raises(BackendError) as caught:
             postgres_store.register(record)
+        assert not isinstance(caught.value, WriteUnconfirmed)  # never committed: nothing changed
+        assert str(caught.value).endswith(
+            f"while registering key {record.key_id} of {ENV}: rolled back, nothing changed"
+        )
         postgres_store.remove_pending(ENV, record.key_id)  # the rotation's compensation: nothing there
         blocker.rollback()  # the session left behind goes on
     with psycopg.connect(autocommit=True) as observer:
@@ -290,3 +295,34 @@ def test_postgres_write_interrupted_is_rolled_back_not_committed_after_its_undoi
     with psycopg.connect(autocommit=True) as observer:
         assert _until(lambda: _sealer_sessions(observer) == 0, 5), "the session left behind kept going"
     assert postgres_store.list(ENV) == []
+
+
+def test_postgres_write_given_up_with_its_commit_under_way_may_still_land(
+    postgres_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bound passes while the COMMIT is on its way: sealer cannot know whether it lands (it
+    then does), so it is a WriteInFlight, which a rotation reports as maybe left (exit 4)."""
+    import threading
+
+    import psycopg
+
+    from sealer import deadline
+
+    postgres_store.health()  # the table exists
+    monkeypatch.setattr(deadline, "MAX_REQUEST_SECONDS", 0.5)
+    commit, released, landed = psycopg.Connection.commit, threading.Event(), threading.Event()
+
+    def slow_commit(conn: psycopg.Connection[Any]) -> None:
+        released.wait(10)  # the COMMIT's answer held up past the bound
+        commit(conn)
+        landed.set()
+
+    monkeypatch.setattr(psycopg.Connection, "commit", slow_commit)
+    record = _keys()[1]
+    with pytest.raises(WriteInFlight) as caught:
+        postgres_store.register(record)
+    released.set()
+    assert landed.wait(10)
+    monkeypatch.setattr(psycopg.Connection, "commit", commit)
+    assert str(caught.value).startswith("postgres: the database did not answer within 0.5 seconds while ")
+    assert [r.key_id for r in postgres_store.list(ENV)] == [record.key_id]

@@ -863,13 +863,47 @@ def test_rotate_whose_registration_write_is_cut_off_removes_it(
     vault_repo: Path, vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The write's answer trickles past the bound after Vault kept it: its fate is unknown to
-    sealer, so the run removes it again (exit 2 says nothing changed)."""
+    sealer, so the run removes it again; still under way, it is named as maybe left (exit 4)."""
     head = git(vault_repo, "rev-parse", "HEAD")
     with trickling(vault_env, monkeypatch, "/data/", "POST", vault_env.handle):
-        line = one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--no-branch"), 2)
+        line = one_line_error(sealer(vault_repo, "rotate", REPO_ENV, "--no-branch"), 4)
     assert "did not answer within 0.5 seconds while writing" in line
+    assert "its write still under way) may be left pending" in line
     assert git(vault_repo, "rev-parse", "HEAD") == head
     assert store_of(vault_repo).list(REPO_ENV) == []
+
+
+def test_rotate_whose_registration_lands_after_it_was_given_up_on_is_partly_done(
+    vault_repo: Path, vault_env: FakeVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Vault keeps the registration only once sealer gave up on it (the request bound) and read
+    the store as clean: exit 2 said "nothing changed" while a pending key then appeared. Of
+    unknown fate, it is named (exit 4), and the next plain `sealer rotate` removes it."""
+    import threading
+
+    from sealer import deadline
+
+    monkeypatch.setattr(deadline, "MAX_REQUEST_SECONDS", 0.5)
+    ended, landed = threading.Event(), threading.Event()
+
+    def late(request: Request) -> Response:
+        ended.wait(10)  # sealer has given up on it, undone the run and read the store
+        answer = vault_env.handle(request)
+        landed.set()
+        return answer
+
+    vault_env.answer_next(late, match="/data/", method="POST")
+    result = sealer(vault_repo, "rotate", REPO_ENV, "--no-branch")
+    ended.set()
+    assert landed.wait(10)
+    line = one_line_error(result, 4)
+    (left,) = store_of(vault_repo).list(REPO_ENV)
+    assert left.status == "pending"
+    assert f"{left.key_id} ({REPO_ENV}, vault store, its write still under way) may be left pending" in line
+    assert line.startswith("sealer: vault: ") and "nothing was committed" in line
+    monkeypatch.setattr(deadline, "MAX_REQUEST_SECONDS", 60.0)
+    rotate(vault_repo)
+    assert left.key_id not in {r.key_id for r in store_of(vault_repo).list(REPO_ENV)}
 
 
 def test_the_readme_states_the_bound_of_a_store_request() -> None:
@@ -880,6 +914,13 @@ def test_the_readme_states_the_bound_of_a_store_request() -> None:
     assert f"answered within {deadline.MAX_REQUEST_SECONDS:g} seconds in all" in said
     assert "each PostgreSQL transaction, DynamoDB's table creation and credential fetching included" in said
     assert "PostgreSQL write whose `COMMIT` is not answered (the connection lost or ended)" in said
+    assert (
+        "a write cut off so is one not confirmed, and may still land after any later read: a rotation "
+        "stopped by it before its commit exits 4 naming the key, which the next `sealer rotate` "
+        "removes, never exit 2; a PostgreSQL transaction cut off before its `COMMIT` was sent is "
+        "rolled back instead: nothing changed"
+    ) in said
+    assert "or whose registration was given up on while under way (it may still land: each is named" in said
 
 
 def test_vault_trickling_its_answer_is_cut_off(
@@ -916,6 +957,38 @@ def test_dynamodb_trickling_its_answer_is_cut_off(
     assert message == (
         f"dynamodb: {proxy.url} did not answer within 0.5 seconds while reading the items of {ENV}"
     )
+
+
+def _trickled_write(kind: str, fixtures: pytest.FixtureRequest) -> tuple[Any, Any, str, str]:
+    """The store of `kind` (its table or document made), its server, and its write request."""
+    if kind == "dynamodb":
+        store, proxy = fixtures.getfixturevalue("dropping")
+        store.list(ENV)
+        return store, proxy, "/", "POST"
+    if kind == "auth0":
+        store = fixtures.getfixturevalue("auth0_store")
+        return store, fixtures.getfixturevalue("auth0_env"), "/api/v2/users/", "PATCH"
+    return fixtures.getfixturevalue("vault_store"), fixtures.getfixturevalue("vault_env"), "/data/", "POST"
+
+
+@pytest.mark.parametrize("kind", ["vault", "auth0", "dynamodb"])
+def test_a_write_given_up_on_by_the_bound_is_still_in_flight(
+    kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write whose answer never came within the bound goes on in its thread: it may land
+    after any read-back (a rotation's undo), so it is a WriteInFlight, not only unconfirmed."""
+    from sealer.errors import WriteInFlight
+
+    store, server, match, method = _trickled_write(kind, request)
+
+    def padded(sent: Request) -> Response:  # a short answer ("{}") would end within the bound
+        answer = server.handle(sent)
+        return dataclasses.replace(answer, body=b" " * 64 + answer.body)
+
+    with trickling(server, monkeypatch, match, method, padded):
+        with pytest.raises(WriteInFlight) as caught:
+            store.register(_keys()[1])
+    assert " did not answer within 0.5 seconds while " in str(caught.value)
 
 
 def test_finish_whose_vault_activation_is_not_kept_is_not_reported_done(

@@ -157,7 +157,8 @@ class FakeServer:
             )
             if answer:
                 self._answers.remove(answer)
-                return answer[2](request) if callable(answer[2]) else answer[2]
+        if answer:  # made outside the lock: an answer that waits holds up no other request
+            return answer[2](request) if callable(answer[2]) else answer[2]
         fault = self._take_fault(request)
         if fault:
             return self.fault_response(fault)
