@@ -1006,6 +1006,24 @@ def tree_entries(root: Path, rev: str, paths: Sequence[str]) -> dict[str, tuple[
     return ls_tree(root, rev, "--full-tree", paths=paths, decode=lambda path: path.decode("utf-8", "replace"))
 
 
+def blobs_under(root: Path, rev: str, folder: str) -> list[str]:
+    """Every blob a path under `folder` held in any commit `rev` reaches, first seen first: one
+    `git log` listing what each commit changing `folder` wrote there, every side of a merge and
+    no history simplification (a side branch a merge left out held its blobs too)."""
+    out = run_bytes(
+        root, NO_REPLACE, "--literal-pathspecs", "log", "--no-textconv", "--no-ext-diff", "--format=",
+        "--raw", "--no-abbrev", "-z", "--no-renames", "--full-history", "--diff-merges=separate",
+        rev, "--", folder,
+    )  # fmt: skip
+    parts = out.split(b"\0")
+    found: dict[str, None] = {}
+    for meta in parts[:-1]:
+        fields = meta.lstrip(b"\n").decode(errors="replace").split(" ")
+        if fields[0].startswith(":") and len(fields) == 5 and fields[1] in ("100644", "100755"):
+            found.setdefault(fields[3])
+    return list(found)
+
+
 def stream_blobs(root: Path, ids: Sequence[str], limit: int) -> Iterator[tuple[str, bytes | Iterator[bytes]]]:
     """(id, data) of each blob through one `git cat-file --batch`, streamed: a blob up to `limit`
     bytes comes whole, a bigger one as an iterator of chunks (read it before the next)."""

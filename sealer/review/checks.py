@@ -6,16 +6,16 @@ import base64
 import binascii
 import datetime as dt
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from sealer import apikey, git, hybrid, layout, provenance, state
+from sealer import apikey, hybrid, layout, provenance, state
 from sealer.backends import DEFAULT_BACKEND
 from sealer.config import Cluster, Environment
 from sealer.durations import format_duration
 from sealer.errors import SealerError
 from sealer.records import ACTIVE, GRACE, PENDING, KeyRecord, ciphertext_digest, iso, reviewed_grace
 from sealer.review import certset
+from sealer.review.earlier import Earlier
 from sealer.review.model import (
     DUPLICATE,
     HAND_EDIT,
@@ -41,6 +41,10 @@ def value_problem(value: str, modulus_bytes: int | None) -> tuple[str, str] | No
         return PLAINTEXT, "is not base64: a plaintext value, not ciphertext"
     if apikey.holds_key(blob.decode("latin-1")):  # as redaction reads a key: escaped too (`slr\_…`)
         return PLAINTEXT, "holds a base64-encoded plaintext API key, not ciphertext"
+    if base64.b64encode(blob).decode() != value:
+        # the controller reads the same bytes from another spelling (unused bits of the last
+        # character set): an older ciphertext respelt would escape every digest of it
+        return HAND_EDIT, "is base64 no encoder writes (its last character's unused bits are set)"
     if not hybrid.looks_sealed(blob):
         return PLAINTEXT, "is not well-formed ciphertext (a plaintext value?)"
     problem = hybrid.layout_problem(blob, modulus_bytes) if modulus_bytes else None
@@ -105,7 +109,7 @@ class EnvReview:
     head: Side
     head_time: dt.datetime
     changed: list[str]
-    root: Path  # the repository: an older ciphertext is looked up in its history
+    earlier: Earlier  # the ciphertexts that stood before BASE
     changes: list[Change] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -199,14 +203,13 @@ class EnvReview:
         a ciphertext to tell). A new record without digests is refused: sealer writes them."""
         record = next(r for r in self.head.records(self.name) if r.key_id == key_id)
         digest = ciphertext_digest(value)
-        before = {d for r in self.base.records(self.name) for _, d in r.sealed}
         if not record.sealed:
             why = f"the ledger records no digest of the ciphertext sealer wrote for {key_id}"
         elif record.digest_for(cluster) != digest:
             why = f"it is not the ciphertext the ledger records for {key_id}"
-        elif digest in before:
+        elif digest in self.earlier.recorded:
             why = f"the ledger recorded it for an older key: {key_id} is not what it holds"
-        elif self.sealed_before(value):
+        elif self.earlier.held(digest):
             why = f"a sealed file held it before BASE: {key_id} is not what it holds"
         else:
             return
@@ -361,22 +364,6 @@ class EnvReview:
                 entry,
                 f"{entry}: the ledger says {fresh.key_id} was not sealed with the pinned certificate",
             )
-
-    def sealed_before(self, value: str) -> bool:
-        """Did this environment's sealed files hold `value` at BASE or before? Asked only while
-        BASE's ledger has a record an older sealer wrote (no digest, so its ciphertext is named by
-        none, and any entry's may be put back under another): Git's pickaxe then reads the history
-        of sealed/<env>/ (one version a rotation) once per rotated entry; a ledger with every
-        digest costs nothing."""
-        if all(r.sealed for r in self.base.records(self.name)):
-            return False
-        found = git.run(
-            self.root, git.NO_REPLACE, "--literal-pathspecs", "log", "--no-textconv", "--no-ext-diff",
-            "--format=%H", "-n1",
-            "-S", value, self.base.rev,
-            "--", layout.sealed_dir(self.name),
-        )  # fmt: skip
-        return bool(found.strip())
 
     def check_ledger(self, rotated: set[str]) -> None:
         """New keys in the ledger must come with new ciphertext (else the key never ships)."""

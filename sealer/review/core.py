@@ -18,9 +18,10 @@ from pathlib import Path
 
 from sealer import git, layout
 from sealer.errors import BadInput
-from sealer.records import KeyRecord, utcnow
+from sealer.records import utcnow
 from sealer.review import approvals, branch_claims, construct, history, sensitive
 from sealer.review.checks import EnvReview, duplicate_findings
+from sealer.review.earlier import Earlier
 from sealer.review.model import (
     HAND_EDIT,
     MALFORMED,
@@ -30,12 +31,12 @@ from sealer.review.model import (
 from sealer.review.registry_check import registry_findings
 from sealer.review.revisions import (
     Side,
+    all_ledgers,
     changed_paths,
     commit_time,
     config_at,
     default_base,
     env_files,
-    parse_ledger,
     read_files,
     resolve,
     touched_envs,
@@ -48,15 +49,6 @@ def _needed(names: list[str], base: Side, head: Side, changed: list[str]) -> set
     for name in names:
         paths |= env_files(base.env(name), name) | env_files(head.env(name), name)
     return paths
-
-
-def _all_ledgers(root: Path, rev: str) -> dict[str, list[KeyRecord]]:
-    listing = git.run(root, "ls-tree", "-r", "-z", "--name-only", rev, "--", f"{layout.LEDGER_DIR}/").split(
-        "\0"
-    )
-    envs = {p: env for p in listing if (env := layout.ledger_env(p))}
-    files = read_files(root, rev, list(envs))
-    return {envs[p]: parse_ledger(envs[p], text) for p, text in files.items()}
 
 
 NOT_UTF8 = "the file's name is not UTF-8: sealer cannot tell which environment's file it is"
@@ -95,8 +87,9 @@ def review(
     needed = _needed(names, base_side, head_side, changed)
     base_side.files, head_side.files = read_files(root, base_rev, needed), read_files(root, head_rev, needed)
     head_time = commit_time(root, head_rev)
+    earlier = Earlier(root, base_rev)  # what stood before BASE, shared by the environments
     for name in names:
-        done = EnvReview(name, base_side, head_side, head_time, changed, root).run()
+        done = EnvReview(name, base_side, head_side, head_time, changed, earlier).run()
         report.changes += done.changes
         report.findings += done.findings
         report.notes += done.notes
@@ -112,7 +105,7 @@ def review(
     head_envs = head_side.cfg.environments if head_side.cfg else {}
     report.findings += construct.foreign_sealed_findings(head_envs, changed, head_side.files)
     if names:
-        report.findings += duplicate_findings(_all_ledgers(root, head_rev))
+        report.findings += duplicate_findings(all_ledgers(root, head_rev))
     commits = git.range_changes(root, base_rev, head_rev)
     _refuse_cut_history(root, commits)
     source, ci_target = options.ci_branches
@@ -195,7 +188,7 @@ def _add_history(
     deleted again, a ledger rewritten and put back, a symlink, a sensitive change undone.
     `branches`: the one merged into and CI's default branch (None: unknown)."""
     base, head = sides
-    known = {r.fingerprint for records in _all_ledgers(root, base.rev).values() for r in records}
+    known = {r.fingerprint for records in all_ledgers(root, base.rev).values() for r in records}
     net = git.tree_changes(root, base.rev, head.rev)
     found = history.walk_range(root, commits, (base.cfg, head.cfg), known, now, net, branches)
     edited = {(f.env, f.path, f.entry) for f in found if f.rule == HAND_EDIT}

@@ -119,6 +119,16 @@ def config_at(root: Path, rev: str, text: str | None) -> Config | None:
     return config.from_documents(yamlio.load_documents(text, source), source, root)
 
 
+def all_ledgers(root: Path, rev: str) -> dict[str, list[KeyRecord]]:
+    """env -> the records of its ledger at `rev`, for every ledger file there."""
+    listing = git.run(root, "ls-tree", "-r", "-z", "--name-only", rev, "--", f"{layout.LEDGER_DIR}/").split(
+        "\0"
+    )
+    envs = {p: env for p in listing if (env := layout.ledger_env(p))}
+    files = read_files(root, rev, list(envs))
+    return {envs[p]: parse_ledger(envs[p], text) for p, text in files.items()}
+
+
 def parse_ledger(env: str, text: str | None) -> list[KeyRecord]:
     """The records of a ledger file's text; a broken ledger reads as empty (reported elsewhere)."""
     try:

@@ -574,6 +574,16 @@ def _blob(wrapped_len: int, total: int) -> str:
     return base64.b64encode(wrapped_len.to_bytes(2, "big") + bytes(total - 2)).decode()
 
 
+def _respelt(value: str) -> str:
+    """The same bytes in other base64: the last character's unused bits set (a 4096-bit
+    certificate's ciphertext leaves four of them)."""
+    pad = len(value) - len(value.rstrip("="))
+    assert pad, "no unused bits to set"
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    last = value[-pad - 1]
+    return value[: -pad - 1] + alphabet[alphabet.index(last) + 1] + value[-pad:]
+
+
 @pytest.mark.parametrize(
     ("value", "size", "expected"),
     [
@@ -586,6 +596,9 @@ def _blob(wrapped_len: int, total: int) -> str:
         ("not base64 at all!", 256, "plaintext"),
         (base64.b64encode(apikey.generate("dev").encode()).decode(), 256, "plaintext"),
         ("", 256, "plaintext"),
+        # a 4096-bit certificate's ciphertext of a 50-character key: 580 bytes, 4 unused bits
+        (_blob(512, 2 + 512 + 16 + 50), 512, None),
+        (_respelt(_blob(512, 2 + 512 + 16 + 50)), 512, "hand-edit"),  # the same bytes, respelt
     ],
 )
 def test_value_problem(value: str, size: int | None, expected: str | None) -> None:
@@ -910,3 +923,91 @@ def test_an_older_ciphertext_no_record_holds_the_digest_of_is_flagged(repo: Path
 
     assert code == 1, data["findings"]
     assert any(f["rule"] == "hand-edit" and "before BASE" in f["message"] for f in data["findings"])
+
+
+PRODUCTION = "sealed/production/production.yaml"
+
+
+@pytest.mark.parametrize("older_sealer", [False, True], ids=["digests", "no-digests"])
+def test_a_ciphertext_copied_from_another_environment_is_flagged(repo: Path, older_sealer: bool) -> None:
+    """production's ciphertext put into staging behind a new staging record naming its digest:
+    with a certificate the two share, staging's cluster would take production's key. Found in
+    production's ledger, or (an older sealer's ledger names no digest) in sealed/'s history."""
+    if older_sealer:
+        for env in ("staging", "production"):
+            ledger.save(repo, env, [dataclasses.replace(r, sealed=()) for r in ledger.load(repo, env)])
+        commit_all(repo, "as an older sealer wrote them")
+    git(repo, "checkout", "-q", "-b", "pr")
+    copied = load_yaml(repo / PRODUCTION)["spec"]["encryptedData"]["apiKey"]
+    doc = load_yaml(repo / SEALED)
+    doc["spec"]["encryptedData"]["apiKey"] = copied
+    (repo / SEALED).write_text(yamlio.dump(doc))
+    ledger.save(repo, "staging", _new_key_named_with_the_older_digest(ledger.load(repo, "staging"), copied))
+    assert cli(repo, "render", "staging").exit_code == 0
+    commit_all(repo, "copied from production")
+
+    code, data = run_review(repo, "next", "HEAD")
+
+    why = "before BASE" if older_sealer else "recorded it for an older key"
+    assert code == 1 and any(f["rule"] == "hand-edit" and why in f["message"] for f in data["findings"]), data
+
+
+def test_a_value_that_stood_before_base_folded_across_lines_is_found(repo: Path) -> None:
+    """History is read as YAML, not as text: a value a hand edit once wrapped (a double-quoted
+    scalar over two lines) stood in the sealed file though no line of it holds the value."""
+    current = load_yaml(repo / SEALED)["spec"]["encryptedData"]["apiKey"]
+    blob = bytearray(base64.b64decode(current))
+    blob[-1] ^= 1  # another well-formed ciphertext for the pinned certificate
+    other = base64.b64encode(bytes(blob)).decode()
+    text = (repo / SEALED).read_text()
+    (repo / SEALED).write_text(text.replace(current, f'"{other[:100]}\\\n    {other[100:]}"'))
+    assert load_yaml(repo / SEALED)["spec"]["encryptedData"]["apiKey"] == other
+    commit_all(repo, "wrapped by hand")
+    (repo / SEALED).write_text(text)
+    ledger.save(repo, "staging", [dataclasses.replace(r, sealed=()) for r in ledger.load(repo, "staging")])
+    commit_all(repo, "put back, as an older sealer wrote it")
+    git(repo, "checkout", "-q", "-b", "pr")
+    doc = load_yaml(repo / SEALED)
+    doc["spec"]["encryptedData"]["apiKey"] = other
+    (repo / SEALED).write_text(yamlio.dump(doc))
+    ledger.save(repo, "staging", _new_key_named_with_the_older_digest(ledger.load(repo, "staging"), other))
+    assert cli(repo, "render", "staging").exit_code == 0
+    commit_all(repo, "the wrapped value put back")
+
+    code, data = run_review(repo, "next", "HEAD")
+
+    assert code == 1 and any(
+        f["rule"] == "hand-edit" and "before BASE" in f["message"] for f in data["findings"]
+    ), data["findings"]
+
+
+def test_a_value_only_a_merge_commit_wrote_before_base_is_found(repo: Path) -> None:
+    """A merge's own change (a value neither side held) stood before BASE too."""
+    current = load_yaml(repo / SEALED)["spec"]["encryptedData"]["apiKey"]
+    blob = bytearray(base64.b64decode(current))
+    blob[-1] ^= 1
+    other = base64.b64encode(bytes(blob)).decode()
+    text = (repo / SEALED).read_text()
+    git(repo, "checkout", "-q", "-b", "side")
+    (repo / "side.txt").write_text("side\n")
+    commit_all(repo, "side")
+    git(repo, "checkout", "-q", "next")
+    (repo / "main.txt").write_text("main\n")
+    commit_all(repo, "main line")
+    git(repo, "merge", "-q", "--no-ff", "--no-commit", "side")
+    (repo / SEALED).write_text(text.replace(current, other))
+    commit_all(repo, "merge side, a value changed in the merge")
+    (repo / SEALED).write_text(text)
+    ledger.save(repo, "staging", [dataclasses.replace(r, sealed=()) for r in ledger.load(repo, "staging")])
+    commit_all(repo, "put back, as an older sealer wrote it")
+    git(repo, "checkout", "-q", "-b", "pr")
+    (repo / SEALED).write_text(text.replace(current, other))
+    ledger.save(repo, "staging", _new_key_named_with_the_older_digest(ledger.load(repo, "staging"), other))
+    assert cli(repo, "render", "staging").exit_code == 0
+    commit_all(repo, "the merge's value put back")
+
+    code, data = run_review(repo, "next", "HEAD")
+
+    assert code == 1 and any(
+        f["rule"] == "hand-edit" and "before BASE" in f["message"] for f in data["findings"]
+    ), data["findings"]
