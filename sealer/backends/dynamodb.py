@@ -611,8 +611,12 @@ def _reasons(err: Any) -> str:
 
 
 def _first_line(text: str) -> str:
+    """The first line of an error the endpoint (one a pull request may name) wrote: a sealer key
+    it quotes is redacted, as every error line sealer prints is."""
+    from sealer import apikey
+
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    return lines[0] if lines else "no details"
+    return apikey.redact(lines[0]) if lines else "no details"
 
 
 def _whole(value: str, what: str) -> int:

@@ -437,8 +437,11 @@ def _refuse_standby(cur: psycopg.Cursor[Any]) -> None:
 
 
 def _first_line(err: BaseException) -> str:
+    """The first line of the server's error; a sealer key it quotes (a value echoed back) redacted."""
+    from sealer import apikey
+
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__
+    return apikey.redact(lines[0]) if lines else type(err).__name__
 
 
 def _identifier(value: str, what: str) -> str:

@@ -436,3 +436,40 @@ def test_postgres_with_no_host_reaches_a_local_server_asking_for_the_password(
     store.register(record)
     assert [r.key_id for r in store.list(ENV)] == [record.key_id]
     assert "at /var/run/postgresql:" in store.health() or "at /tmp:" in store.health()  # the socket
+
+
+class QuotingErrors(FakeServer):
+    """A DynamoDB endpoint whose every error quotes a sealer key (escaped too), as a hostile or
+    echoing one may: the message reaches `sealer backend check`'s stdout, which nothing redacts."""
+
+    def __init__(self, quoted: str) -> None:
+        super().__init__()
+        self.quoted = quoted
+
+    def handle(self, request: Request) -> Response:
+        body = {"__type": "com.amazon.coral.validate#ValidationException", "message": f"bad {self.quoted}"}
+        return Response.json(400, body, {"Content-Type": "application/x-amz-json-1.0"})
+
+
+@pytest.mark.parametrize("escaped", [False, True], ids=["plain", "escaped"])
+def test_a_dynamodb_error_quoting_a_sealer_key_never_shows_it(
+    aws_env: dict[str, str], tmp_path: Path, escaped: bool
+) -> None:
+    key = apikey.generate(ENV)
+    quoted = key.replace("_", "\\_") if escaped else key
+    with QuotingErrors(quoted) as endpoint:
+        options = {"table": "sealer-keys", "region": "us-east-1", "endpoint_url": endpoint.url}
+        store = dynamodb.DynamoStore(options, tmp_path)
+        message = backend_error(store.health)
+    assert "ValidationException" in message and "slr_dev_[redacted]" in message
+    assert key[-20:] not in message
+
+
+def test_a_postgres_error_quoting_a_sealer_key_never_shows_it() -> None:
+    """A server's error (a value echoed back in a constraint's DETAIL) goes into BackendError
+    through `_first_line`: a key it quotes is redacted there."""
+    from sealer.backends import postgres
+
+    key = apikey.generate(ENV)
+    shown = postgres._first_line(Exception(f"\nnew row violates check: ({key})\nDETAIL: x"))
+    assert shown == "new row violates check: (slr_dev_[redacted])"
