@@ -207,7 +207,9 @@ class EnvReview:
             why = f"the ledger records no digest of the ciphertext sealer wrote for {key_id}"
         elif record.digest_for(cluster) != digest:
             why = f"it is not the ciphertext the ledger records for {key_id}"
-        elif digest in self.earlier.recorded:
+        elif digest in self.earlier.recorded or any(
+            digest in dict(r.sealed).values() for r in self.head.records(self.name) if r.key_id != key_id
+        ):  # a key this range rotated in and out is an older key too (BASE's ledgers never saw it)
             why = f"the ledger recorded it for an older key: {key_id} is not what it holds"
         elif self.earlier.held(digest):
             why = f"a sealed file held it before BASE: {key_id} is not what it holds"

@@ -28,6 +28,7 @@ from support.policy_repos import (
 
 from sealer import apikey, ledger
 from sealer.errors import ConfigError
+from sealer.records import ciphertext_digest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -499,6 +500,31 @@ def test_an_older_ciphertext_put_back_fails_check(repo_factory: RepoFactory) -> 
         f"apiKey in {rel} is not the ciphertext sealer wrote for its current"
     )
     assert problem["fix"] == "sealer rotate staging --key apiKey"
+
+
+def test_a_ciphertext_the_ledger_names_for_an_older_key_fails_check(repo_factory: RepoFactory) -> None:
+    """Two rotations, then the first one's ciphertext put back behind a new record naming its
+    digest: the record matches, but the ledger names that ciphertext for the revoked key too."""
+    root = repo_factory()
+    assert sealer(root, "rotate", "staging", "--no-branch").exit_code == 0
+    rel = next(p.relative_to(root) for p in (root / "sealed/staging").glob("*.yaml"))
+    text = (root / rel).read_text()
+    older = yaml.safe_load(text)["spec"]["encryptedData"]["apiKey"]
+    assert sealer(root, "rotate", "staging", "--no-branch").exit_code == 0
+    (root / rel).write_text(text)
+
+    def forge(records: list[Any]) -> list[Any]:
+        current = next(r for r in records if r.status == "active")
+        digests = tuple((cluster, ciphertext_digest(older)) for cluster, _ in current.sealed)
+        return [dataclasses.replace(current, sealed=digests) if r is current else r for r in records]
+
+    edit_ledger(root, "staging", forge)
+
+    code, report = check_json(root)
+
+    assert code == 1
+    assert ("key-sealed", "staging", "error") in problems(report)
+    assert any("for an older key too" in p["message"] for p in report["problems"]), report
 
 
 def test_a_ledger_an_older_sealer_wrote_is_a_warning(repo_factory: RepoFactory) -> None:

@@ -902,6 +902,25 @@ def test_an_older_ciphertext_put_back_is_flagged(
     assert any(f["rule"] == "hand-edit" and why in f["message"] for f in data["findings"]), data["findings"]
 
 
+def test_the_ciphertext_of_a_key_this_range_rotated_out_put_back_is_flagged(repo: Path) -> None:
+    """next rotated staging to K1; a second rotation replaces K1, then K1's ciphertext is put back
+    behind a new record naming its digest. BASE's ledgers never saw K1, but HEAD's records it:
+    the cluster would take K1, which the ledger holds as revoked."""
+    k1 = load_yaml(repo / SEALED)["spec"]["encryptedData"]["apiKey"]
+    text = (repo / SEALED).read_text()
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    (repo / SEALED).write_text(text)
+    ledger.save(repo, "staging", _new_key_named_with_the_older_digest(ledger.load(repo, "staging"), k1))
+    assert cli(repo, "render", "staging").exit_code == 0
+    commit_all(repo, "K1 put back")
+
+    code, data = run_review(repo, "main", "HEAD")
+
+    assert code == 1 and any(
+        f["rule"] == "hand-edit" and "recorded it for an older key" in f["message"] for f in data["findings"]
+    ), data["findings"]
+
+
 def test_a_rotation_records_the_digest_of_what_it_sealed(repo: Path) -> None:
     value = load_yaml(repo / SEALED)["spec"]["encryptedData"]["apiKey"]
     assert active(ledger_records(repo, "staging")).sealed == (("staging", ciphertext_digest(value)),)

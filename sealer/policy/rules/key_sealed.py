@@ -21,7 +21,7 @@ from sealer import cert_pins, hybrid, layout, provenance, state
 from sealer.config import Cluster, Environment
 from sealer.policy import fixes, schema
 from sealer.policy.model import ERROR, WARNING, Context, Problem, days_left
-from sealer.records import ciphertext_digest
+from sealer.records import KeyRecord, ciphertext_digest
 
 ID = "key-sealed"
 DESCRIPTION = (
@@ -81,8 +81,14 @@ def _digests(
                 "the ciphertext sealer wrote (an older sealer's rotation); a rotation records one",
                 fix,
             )
-        elif want != ciphertext_digest(str(value)):
-            held = "another ciphertext" if want else "no ciphertext for this cluster"
+        elif want != (digest := ciphertext_digest(str(value))) or _named_by_another(ctx, env, record, digest):
+            held = (
+                "no ciphertext for this cluster"
+                if not want
+                else "another ciphertext"
+                if want != digest
+                else "it for an older key too"  # one rotated in and out since: that key's ciphertext
+            )
             yield Problem(
                 ID,
                 env.name,
@@ -92,6 +98,11 @@ def _digests(
                 "ledger does not hold as current",
                 fix,
             )
+
+
+def _named_by_another(ctx: Context, env: Environment, record: KeyRecord, digest: str) -> bool:
+    """Another record of the ledger names this ciphertext: it holds that (older) key."""
+    return any(digest in dict(r.sealed).values() for r in ctx.records(env.name) if r.key_id != record.key_id)
 
 
 def _entries(ctx: Context, env: Environment, cluster: Cluster, doc: Any, warn_days: int) -> Iterator[Problem]:
