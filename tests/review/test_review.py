@@ -944,6 +944,32 @@ def test_an_older_ciphertext_no_record_holds_the_digest_of_is_flagged(repo: Path
     assert any(f["rule"] == "hand-edit" and "before BASE" in f["message"] for f in data["findings"])
 
 
+def test_a_file_under_sealed_that_once_held_other_yaml_stops_no_review(repo: Path) -> None:
+    """The pass over sealed/'s history reads every blob it ever held as YAML: one whose `spec` is
+    no mapping (any YAML a hand put there, removed since) is no SealedSecret, not a crash of every
+    later review of a rotation."""
+    (repo / "sealed/staging/other.yaml").write_text("spec: x\n")
+    commit_all(repo, "another YAML file under sealed/")
+    git(repo, "rm", "-q", "sealed/staging/other.yaml")
+    commit_all(repo, "removed")
+    ledger.save(repo, "staging", [dataclasses.replace(r, sealed=()) for r in ledger.load(repo, "staging")])
+    commit_all(repo, "as an older sealer wrote it")  # so the pass runs
+    git(repo, "branch", "base")
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+
+    assert run_review(repo, "base", "HEAD")[0] == 0
+
+
+@pytest.mark.parametrize("text", ["spec: x\n", "spec:\n  encryptedData: [x]\n"])
+def test_a_sealed_file_of_other_yaml_is_findings_not_a_crash(repo: Path, text: str) -> None:
+    (repo / SEALED).write_text(text)
+    commit_all(repo, "not a SealedSecret")
+
+    code, data = run_review(repo, "main", "HEAD")
+
+    assert code == 1 and "manifest-mismatch" in codes(data), data["findings"]
+
+
 PRODUCTION = "sealed/production/production.yaml"
 
 
