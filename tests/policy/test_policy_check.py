@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 import re
 import subprocess
 import sys
@@ -539,3 +540,28 @@ def test_a_ledger_an_older_sealer_wrote_is_a_warning(repo_factory: RepoFactory) 
     assert problems(report) == [("key-sealed", "staging", "warning")]
     assert "the ledger records no digest" in report["problems"][0]["message"]
     assert check_json(root, "--strict")[0] == 1
+
+
+def test_the_cert_strength_fix_typed_at_the_repository_root_is_not_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fix names a keypair folder: `sealer keypair` refuses one inside a Git work tree, so the
+    fix, typed at the repository's root as `check` prints it, must name one outside (`new` was)."""
+    from types import SimpleNamespace
+
+    from sealer import keypair
+    from sealer.policy.model import CertFacts
+    from sealer.policy.rules import cert_strength
+
+    root, home = tmp_path / "repo", tmp_path / "home"
+    home.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(root)
+    env: Any = SimpleNamespace(name="production")
+    facts = CertFacts("certs/production.crt", key_type="RSA", key_bits=2048)
+    [problem] = cert_strength._check(env, "production", "", facts, 4096)
+    match = re.search(r"keypair --out (\S+) ", problem.fix)
+    assert match is not None and f"--file {match[1]}/tls.crt" in problem.fix
+
+    keypair._outside_git(Path(os.path.expanduser(match[1])))  # BadInput inside a work tree
