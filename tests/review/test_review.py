@@ -970,6 +970,25 @@ def test_a_sealed_file_of_other_yaml_is_findings_not_a_crash(repo: Path, text: s
     assert code == 1 and "manifest-mismatch" in codes(data), data["findings"]
 
 
+def test_history_before_base_cut_by_a_shallow_clone_is_refused(repo: Path, tmp_path: Path) -> None:
+    """The range is whole but what stood before BASE is cut: the pass over sealed/'s history
+    would miss the older ciphertext (a CI fetching the pull request's commits + 1). Fail closed."""
+    ledger.save(repo, "staging", [dataclasses.replace(r, sealed=()) for r in ledger.load(repo, "staging")])
+    commit_all(repo, "as an older sealer wrote it")
+    git(repo, "checkout", "-q", "-b", "pr")
+    git(repo, "checkout", "-q", "main", "--", SEALED)
+    older = load_yaml(repo / SEALED)["spec"]["encryptedData"]["apiKey"]
+    ledger.save(repo, "staging", _new_key_named_with_the_older_digest(ledger.load(repo, "staging"), older))
+    assert cli(repo, "render", "staging").exit_code == 0
+    commit_all(repo, "put back")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth", "2", "--no-single-branch", "-b", "pr", repo.as_uri(), str(clone))
+
+    result = cli(clone, "review", "origin/next", "HEAD")
+
+    assert result.exit_code == 2 and "shallow clone" in result.output, result.output
+
+
 PRODUCTION = "sealed/production/production.yaml"
 
 
