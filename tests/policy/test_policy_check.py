@@ -495,8 +495,9 @@ def test_an_older_ciphertext_put_back_fails_check(repo_factory: RepoFactory) -> 
     code, report = check_json(root)
 
     assert code == 1
-    [problem] = report["problems"]
-    assert (problem["rule"], problem["env"], problem["level"]) == ("key-sealed", "staging", "error")
+    # the values file still holds the new one: the sealed file and it now differ too
+    assert problems(report) == [("key-sealed", "staging", "error"), ("values-file", "staging", "error")]
+    problem = report["problems"][0]
     assert problem["message"].startswith(
         f"apiKey in {rel} is not the ciphertext sealer wrote for its current"
     )
@@ -526,6 +527,28 @@ def test_a_ciphertext_the_ledger_names_for_an_older_key_fails_check(repo_factory
     assert code == 1
     assert ("key-sealed", "staging", "error") in problems(report)
     assert any("for an older key too" in p["message"] for p in report["problems"]), report
+
+
+def test_an_older_ciphertext_put_back_in_the_values_file_alone_fails_check(repo_factory: RepoFactory) -> None:
+    """The chart builds its SealedSecret from the values file's `sealer.encryptedData`: the values
+    file put back to the one before (the sealed file and ledger left as they are) is an error."""
+    root = repo_factory()
+    assert sealer(root, "rotate", "staging", "--no-branch").exit_code == 0
+    [rel] = subprocess.run(
+        ["git", "diff", "--name-only", "HEAD~1", "--", "deploy/staging/"],
+        cwd=root, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    subprocess.run(["git", "checkout", "-q", "HEAD~1", "--", rel], cwd=root, check=True)
+
+    code, report = check_json(root)
+
+    assert code == 1
+    assert problems(report) == [("values-file", "staging", "error")]
+    problem = report["problems"][0]
+    assert problem["message"].startswith(f"sealer.encryptedData.apiKey in {rel} is not sealed/staging/")
+    assert problem["fix"] == "sealer render staging"
+    assert sealer(root, "render", "staging").exit_code == 0
+    assert check_json(root)[0] == 0
 
 
 def test_a_ledger_an_older_sealer_wrote_is_a_warning(repo_factory: RepoFactory) -> None:

@@ -4,6 +4,10 @@ holding YAML sealer can read (UTF-8, no alias bomb, not nested too deep).
 sealer never reads or writes through a symlink (a pull request could point one at a runner's
 credentials), so a values file or folder replaced by one stops `render` and `rotate`; this says
 so before they run. A values file that does not exist yet is fine: `render` creates it.
+
+The chart builds its SealedSecret from the values file's `sealer.encryptedData`, not from
+sealed/: each value there must be the sealed file's (which `key-sealed` ties to the ledger's
+current key), or an older ciphertext put back in the values file alone would be delivered.
 """
 
 from __future__ import annotations
@@ -11,14 +15,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sealer import repofiles
-from sealer.config import Environment
+from sealer import layout, repofiles, state
+from sealer.config import Cluster, Environment
 from sealer.errors import BadInput
 from sealer.policy import schema
 from sealer.policy.model import ERROR, Context, Problem
 
 ID = "values-file"
-DESCRIPTION = "every values file is a regular file reached without a symlink, holding readable YAML"
+DESCRIPTION = (
+    "every values file is a regular file reached without a symlink, holding readable YAML and the "
+    "sealed files' ciphertexts"
+)
 DEFAULT: dict[str, Any] = {}
 SCHEMA: dict[str, schema.Validator] = {}
 
@@ -26,9 +33,33 @@ SCHEMA: dict[str, schema.Validator] = {}
 def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]:
     for cluster in env.clusters:
         try:
-            repofiles.load_yaml(ctx.root / cluster.values_file)
+            docs = repofiles.load_yaml(ctx.root / cluster.values_file)
         except FileNotFoundError:
             continue
         except BadInput as err:
             fix = f"replace {cluster.values_file} with a regular YAML file (sealer never follows symlinks)"
             yield Problem(ID, env.name, ERROR, str(err), fix)
+            continue
+        yield from _ciphertexts(ctx, env, cluster, docs[0] if docs else {})
+
+
+def _ciphertexts(ctx: Context, env: Environment, cluster: Cluster, values: Any) -> Iterator[Problem]:
+    """Each entry the sealed file holds is the values file's too, the same ciphertext."""
+    doc = ctx.sealed(env.name, cluster.name)
+    if doc is None:
+        return  # nothing rendered yet, or key-present reports it
+    sub = values.get("sealer") if isinstance(values, dict) else None
+    shown = sub.get("encryptedData") if isinstance(sub, dict) else None
+    shown = shown if isinstance(shown, dict) else {}
+    sealed = state.encrypted_data(doc)
+    path = layout.sealed_file(env.name, cluster.name)
+    for name in sorted(env.keys):
+        if name in sealed and str(shown.get(name)) != str(sealed[name]):
+            yield Problem(
+                ID,
+                env.name,
+                ERROR,
+                f"sealer.encryptedData.{name} in {cluster.values_file} is not {path}'s ciphertext: "
+                "the chart delivers the values file's",
+                f"sealer render {env.name}",
+            )
