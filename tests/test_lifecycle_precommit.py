@@ -138,7 +138,13 @@ def test_a_private_key_in_the_repo_is_ignored_and_blocked(
     run(repo, user, "git", "init", "-q", "-b", "main")
     run(repo, user, *sealer, "init", "--hooks-repo", str(hooks_repo[0]), "--hooks-rev", hooks_repo[1])
     run(repo, user, sys.executable, "-m", "pre_commit", "install")
-    run(repo, user, *sealer, "keypair", "--bits", "2048", "--out", "keys/staging")  # the old README's way
+    refused = run(repo, user, *sealer, "keypair", "--bits", "2048", "--out", "keys/staging", check=False)
+    assert refused.returncode == 2
+    assert "refusing to write a private key inside the Git work tree" in said(refused)
+    assert not (repo / "keys").exists()
+    # the old README's way, done by hand: a keypair written elsewhere, copied in
+    run(tmp_path, user, *sealer, "keypair", "--bits", "2048", "--out", "outside")
+    shutil.copytree(tmp_path / "outside", repo / "keys" / "staging")
     status = run(repo, user, "git", "status", "--porcelain", "--untracked-files=all").stdout
     assert "keys/staging/tls.crt" in status
     assert "tls.key" not in status and "sealed-secrets-key.yaml" not in status
