@@ -144,6 +144,16 @@ def ciphertext_digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def digest_owners(records: Iterable[KeyRecord]) -> dict[str, set[str]]:
+    """digest -> the key ids of the records naming it: a ciphertext another record names holds
+    that record's (older) key, whatever a newer record says."""
+    owners: dict[str, set[str]] = {}
+    for record in records:
+        for _, digest in record.sealed:
+            owners.setdefault(digest, set()).add(record.key_id)
+    return owners
+
+
 def _sealed(raw: Any) -> tuple[tuple[str, str], ...]:
     if raw is None:
         return ()

@@ -46,7 +46,11 @@ def load_with_text(root: Path, env: str, cluster: str) -> tuple[dict[str, Any] |
 
 
 def encrypted_data(doc: Mapping[str, Any] | None) -> dict[str, str]:
-    return dict(((doc or {}).get("spec") or {}).get("encryptedData") or {})
+    """A SealedSecret's encryptedData; {} for any other YAML (`spec: x`: review reads any text a
+    sealed file held, at HEAD or in history)."""
+    spec = doc.get("spec") if isinstance(doc, Mapping) else None
+    data = spec.get("encryptedData") if isinstance(spec, Mapping) else None
+    return dict(data) if isinstance(data, Mapping) else {}
 
 
 def skeleton(env: Environment, sealer: CertSealer) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,16 @@ from sealer.backends import DEFAULT_BACKEND
 from sealer.config import Cluster, Environment
 from sealer.durations import format_duration
 from sealer.errors import SealerError
-from sealer.records import ACTIVE, GRACE, PENDING, KeyRecord, ciphertext_digest, iso, reviewed_grace
+from sealer.records import (
+    ACTIVE,
+    GRACE,
+    PENDING,
+    KeyRecord,
+    ciphertext_digest,
+    digest_owners,
+    iso,
+    reviewed_grace,
+)
 from sealer.review import certset
 from sealer.review.earlier import Earlier
 from sealer.review.model import (
@@ -114,6 +124,11 @@ class EnvReview:
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    @functools.cached_property
+    def head_digests(self) -> dict[str, set[str]]:
+        """digest -> key ids of the records naming it in HEAD's ledger (read once, not per entry)."""
+        return digest_owners(self.head.records(self.name))
+
     @property
     def ledger_file(self) -> str:
         return layout.ledger_file(self.name)
@@ -207,7 +222,8 @@ class EnvReview:
             why = f"the ledger records no digest of the ciphertext sealer wrote for {key_id}"
         elif record.digest_for(cluster) != digest:
             why = f"it is not the ciphertext the ledger records for {key_id}"
-        elif digest in self.earlier.recorded:
+        elif digest in self.earlier.recorded or self.head_digests.get(digest, set()) - {key_id}:
+            # a key this range rotated in and out is an older key too (BASE's ledgers never saw it)
             why = f"the ledger recorded it for an older key: {key_id} is not what it holds"
         elif self.earlier.held(digest):
             why = f"a sealed file held it before BASE: {key_id} is not what it holds"

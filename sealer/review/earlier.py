@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sealer import git, layout, repofiles, yamlio
-from sealer.errors import SealerError
+from sealer.errors import BadInput, SealerError
 from sealer.records import KeyRecord, ciphertext_digest
 from sealer.review.revisions import all_ledgers, encrypted
 
@@ -53,6 +53,12 @@ class Earlier:
         if all(r.sealed for r in self.records):
             return False
         if self._history is None:
+            if git.shallow_cuts(self.root):  # fail closed: what a cut hides may be the value
+                raise BadInput(
+                    "a ledger holds a record an older sealer wrote (no digest), so review reads every "
+                    "value sealed/ held before BASE, but a shallow clone cuts that history: fetch it "
+                    "whole (`git fetch --unshallow`; in CI, fetch-depth: 0 or GIT_DEPTH: 0)"
+                )
             self._history = sealed_history(self.root, self.rev)
         return digest in self._history
 

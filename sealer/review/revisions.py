@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sealer import config, git, layout, ledger, repofiles, safeopen, yamlio
+from sealer import config, git, layout, ledger, repofiles, safeopen, state, yamlio
 from sealer.config import Config, Environment
 from sealer.errors import BadInput, GitError, SealerError
 from sealer.records import ACTIVE, PENDING, KeyRecord
@@ -191,8 +191,7 @@ def current(records: list[KeyRecord], name: str) -> KeyRecord | None:
 
 
 def encrypted(doc: Mapping[str, Any] | None) -> dict[str, str]:
-    data = ((doc or {}).get("spec") or {}).get("encryptedData") if isinstance(doc, Mapping) else None
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    return {str(k): str(v) for k, v in state.encrypted_data(doc).items()}
 
 
 def values_encrypted(sub: Mapping[str, Any]) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 import re
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from support.policy_repos import (
 
 from sealer import apikey, ledger
 from sealer.errors import ConfigError
+from sealer.records import ciphertext_digest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -502,6 +504,31 @@ def test_an_older_ciphertext_put_back_fails_check(repo_factory: RepoFactory) -> 
     assert problem["fix"] == "sealer rotate staging --key apiKey"
 
 
+def test_a_ciphertext_the_ledger_names_for_an_older_key_fails_check(repo_factory: RepoFactory) -> None:
+    """Two rotations, then the first one's ciphertext put back behind a new record naming its
+    digest: the record matches, but the ledger names that ciphertext for the revoked key too."""
+    root = repo_factory()
+    assert sealer(root, "rotate", "staging", "--no-branch").exit_code == 0
+    rel = next(p.relative_to(root) for p in (root / "sealed/staging").glob("*.yaml"))
+    text = (root / rel).read_text()
+    older = yaml.safe_load(text)["spec"]["encryptedData"]["apiKey"]
+    assert sealer(root, "rotate", "staging", "--no-branch").exit_code == 0
+    (root / rel).write_text(text)
+
+    def forge(records: list[Any]) -> list[Any]:
+        current = next(r for r in records if r.status == "active")
+        digests = tuple((cluster, ciphertext_digest(older)) for cluster, _ in current.sealed)
+        return [dataclasses.replace(current, sealed=digests) if r is current else r for r in records]
+
+    edit_ledger(root, "staging", forge)
+
+    code, report = check_json(root)
+
+    assert code == 1
+    assert ("key-sealed", "staging", "error") in problems(report)
+    assert any("for an older key too" in p["message"] for p in report["problems"]), report
+
+
 def test_an_older_ciphertext_put_back_in_the_values_file_alone_fails_check(repo_factory: RepoFactory) -> None:
     """The chart builds its SealedSecret from the values file's `sealer.encryptedData`: the values
     file put back to the one before (the sealed file and ledger left as they are) is an error."""
@@ -536,3 +563,28 @@ def test_a_ledger_an_older_sealer_wrote_is_a_warning(repo_factory: RepoFactory) 
     assert problems(report) == [("key-sealed", "staging", "warning")]
     assert "the ledger records no digest" in report["problems"][0]["message"]
     assert check_json(root, "--strict")[0] == 1
+
+
+def test_the_cert_strength_fix_typed_at_the_repository_root_is_not_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fix names a keypair folder: `sealer keypair` refuses one inside a Git work tree, so the
+    fix, typed at the repository's root as `check` prints it, must name one outside (`new` was)."""
+    from types import SimpleNamespace
+
+    from sealer import keypair
+    from sealer.policy.model import CertFacts
+    from sealer.policy.rules import cert_strength
+
+    root, home = tmp_path / "repo", tmp_path / "home"
+    home.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(root)
+    env: Any = SimpleNamespace(name="production")
+    facts = CertFacts("certs/production.crt", key_type="RSA", key_bits=2048)
+    [problem] = cert_strength._check(env, "production", "", facts, 4096)
+    match = re.search(r"keypair --out (\S+) ", problem.fix)
+    assert match is not None and f"--file {match[1]}/tls.crt" in problem.fix
+
+    keypair._outside_git(Path(os.path.expanduser(match[1])))  # BadInput inside a work tree

@@ -902,6 +902,25 @@ def test_an_older_ciphertext_put_back_is_flagged(
     assert any(f["rule"] == "hand-edit" and why in f["message"] for f in data["findings"]), data["findings"]
 
 
+def test_the_ciphertext_of_a_key_this_range_rotated_out_put_back_is_flagged(repo: Path) -> None:
+    """next rotated staging to K1; a second rotation replaces K1, then K1's ciphertext is put back
+    behind a new record naming its digest. BASE's ledgers never saw K1, but HEAD's records it:
+    the cluster would take K1, which the ledger holds as revoked."""
+    k1 = load_yaml(repo / SEALED)["spec"]["encryptedData"]["apiKey"]
+    text = (repo / SEALED).read_text()
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    (repo / SEALED).write_text(text)
+    ledger.save(repo, "staging", _new_key_named_with_the_older_digest(ledger.load(repo, "staging"), k1))
+    assert cli(repo, "render", "staging").exit_code == 0
+    commit_all(repo, "K1 put back")
+
+    code, data = run_review(repo, "main", "HEAD")
+
+    assert code == 1 and any(
+        f["rule"] == "hand-edit" and "recorded it for an older key" in f["message"] for f in data["findings"]
+    ), data["findings"]
+
+
 def test_a_rotation_records_the_digest_of_what_it_sealed(repo: Path) -> None:
     value = load_yaml(repo / SEALED)["spec"]["encryptedData"]["apiKey"]
     assert active(ledger_records(repo, "staging")).sealed == (("staging", ciphertext_digest(value)),)
@@ -923,6 +942,51 @@ def test_an_older_ciphertext_no_record_holds_the_digest_of_is_flagged(repo: Path
 
     assert code == 1, data["findings"]
     assert any(f["rule"] == "hand-edit" and "before BASE" in f["message"] for f in data["findings"])
+
+
+def test_a_file_under_sealed_that_once_held_other_yaml_stops_no_review(repo: Path) -> None:
+    """The pass over sealed/'s history reads every blob it ever held as YAML: one whose `spec` is
+    no mapping (any YAML a hand put there, removed since) is no SealedSecret, not a crash of every
+    later review of a rotation."""
+    (repo / "sealed/staging/other.yaml").write_text("spec: x\n")
+    commit_all(repo, "another YAML file under sealed/")
+    git(repo, "rm", "-q", "sealed/staging/other.yaml")
+    commit_all(repo, "removed")
+    ledger.save(repo, "staging", [dataclasses.replace(r, sealed=()) for r in ledger.load(repo, "staging")])
+    commit_all(repo, "as an older sealer wrote it")  # so the pass runs
+    git(repo, "branch", "base")
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+
+    assert run_review(repo, "base", "HEAD")[0] == 0
+
+
+@pytest.mark.parametrize("text", ["spec: x\n", "spec:\n  encryptedData: [x]\n"])
+def test_a_sealed_file_of_other_yaml_is_findings_not_a_crash(repo: Path, text: str) -> None:
+    (repo / SEALED).write_text(text)
+    commit_all(repo, "not a SealedSecret")
+
+    code, data = run_review(repo, "main", "HEAD")
+
+    assert code == 1 and "manifest-mismatch" in codes(data), data["findings"]
+
+
+def test_history_before_base_cut_by_a_shallow_clone_is_refused(repo: Path, tmp_path: Path) -> None:
+    """The range is whole but what stood before BASE is cut: the pass over sealed/'s history
+    would miss the older ciphertext (a CI fetching the pull request's commits + 1). Fail closed."""
+    ledger.save(repo, "staging", [dataclasses.replace(r, sealed=()) for r in ledger.load(repo, "staging")])
+    commit_all(repo, "as an older sealer wrote it")
+    git(repo, "checkout", "-q", "-b", "pr")
+    git(repo, "checkout", "-q", "main", "--", SEALED)
+    older = load_yaml(repo / SEALED)["spec"]["encryptedData"]["apiKey"]
+    ledger.save(repo, "staging", _new_key_named_with_the_older_digest(ledger.load(repo, "staging"), older))
+    assert cli(repo, "render", "staging").exit_code == 0
+    commit_all(repo, "put back")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth", "2", "--no-single-branch", "-b", "pr", repo.as_uri(), str(clone))
+
+    result = cli(clone, "review", "origin/next", "HEAD")
+
+    assert result.exit_code == 2 and "shallow clone" in result.output, result.output
 
 
 PRODUCTION = "sealed/production/production.yaml"

@@ -26,9 +26,10 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
 def _check(env: Environment, cluster: str, older: str, facts: CertFacts, need: int) -> Iterator[Problem]:
     if facts.error:
         return  # cert-file reports it
+    out = f"~/sealer-keys/{cluster}-{need}"  # outside the repository: keypair refuses a Git work tree
     fix = (
-        f"give the controller an RSA key of at least {need} bits (e.g. `sealer keypair --out new "
-        f"--bits {need}`), then `{fixes.cert_add(env.name, cluster, 'new/tls.crt')}`"
+        f"give the controller an RSA key of at least {need} bits (e.g. `sealer keypair --out {out} "
+        f"--bits {need}`), then `{fixes.cert_add(env.name, cluster, f'{out}/tls.crt')}`"
     )
     what = f"{env.name}/{cluster} certificate{older}"
     if facts.key_type != "RSA":

@@ -21,7 +21,7 @@ from sealer import cert_pins, hybrid, layout, provenance, state
 from sealer.config import Cluster, Environment
 from sealer.policy import fixes, schema
 from sealer.policy.model import ERROR, WARNING, Context, Problem, days_left
-from sealer.records import ciphertext_digest
+from sealer.records import ciphertext_digest, digest_owners
 
 ID = "key-sealed"
 DESCRIPTION = (
@@ -66,6 +66,7 @@ def _digests(
     error (every repository would fail until its next rotation; review still flags the change)."""
     path = layout.sealed_file(env.name, cluster.name)
     current = ctx.current(env)
+    owners = digest_owners(ctx.records(env.name))  # once: a ledger holds thousands of records
     for name in env.keys:
         record, value = current.get(name), entries.get(name)
         if record is None or value is None:
@@ -81,8 +82,14 @@ def _digests(
                 "the ciphertext sealer wrote (an older sealer's rotation); a rotation records one",
                 fix,
             )
-        elif want != ciphertext_digest(str(value)):
-            held = "another ciphertext" if want else "no ciphertext for this cluster"
+        elif want != (digest := ciphertext_digest(str(value))) or owners.get(digest, set()) - {record.key_id}:
+            held = (
+                "no ciphertext for this cluster"
+                if not want
+                else "another ciphertext"
+                if want != digest
+                else "it for an older key too"  # one rotated in and out since: that key's ciphertext
+            )
             yield Problem(
                 ID,
                 env.name,
