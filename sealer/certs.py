@@ -31,7 +31,12 @@ MIN_BITS = 2048
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END CERTIFICATE-----")
 # AlgorithmIdentifier { rsaEncryption, NULL }, as every RSA certificate encodes it.
 # A pinned certificate file: its one certificate, whitespace around it and nothing else.
-_ONE_PEM = re.compile(rb"\s*-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+?-----END CERTIFICATE-----\s*")
+# What editors and checkouts do to a file stays readable: a UTF-8 byte-order mark, CRLF or CR
+# line ends (Git's autocrlf on Windows), spaces at line ends; anything else beside it does not.
+_ONE_PEM = re.compile(
+    rb"(?:\xef\xbb\xbf)?\s*-----BEGIN CERTIFICATE-----[ \t]*(?:\r\n?|\n)[A-Za-z0-9+/=\s]+?"
+    rb"-----END CERTIFICATE-----\s*"
+)
 _RSA_ALGORITHM = bytes.fromhex("300d06092a864886f70d0101010500")
 _TIME = "%Y%m%d%H%M%S"  # how the fast path compares times: as UTC digit strings
 _SEQUENCE, _INTEGER, _BIT_STRING, _UTC_TIME, _GENERALIZED_TIME, _VERSION = 0x30, 0x02, 0x03, 0x17, 0x18, 0xA0

@@ -4,6 +4,7 @@ every command that reads the pin, with one line and exit 2 (`check` reports it a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -62,10 +63,23 @@ def test_check_reports_it_as_an_error(
     assert "must hold one PEM certificate and nothing else" in result.output
 
 
-def test_whitespace_around_the_certificate_is_fine(template: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "respelt",
+    [
+        lambda pem: b"\n" + pem + b"\n\n",
+        lambda pem: pem.replace(b"\n", b"\r\n"),  # Git's autocrlf on a Windows checkout
+        lambda pem: pem.replace(b"\n", b"\r"),
+        lambda pem: pem.replace(b"\n", b" \t\n"),  # an editor's spaces at line ends
+        lambda pem: b"\xef\xbb\xbf" + pem,  # a UTF-8 byte-order mark
+    ],
+    ids=["blank-lines", "crlf", "cr", "trailing-spaces", "bom"],
+)
+def test_whitespace_around_the_certificate_is_fine(
+    template: Path, tmp_path: Path, respelt: Callable[[bytes], bytes]
+) -> None:
     repo = copy_repo(template, tmp_path / "repo")
     cert = repo / CERT
-    cert.write_bytes(b"\n" + cert.read_bytes() + b"\n\n")
+    cert.write_bytes(respelt(cert.read_bytes()))
     result = cli(repo, "rotate", ENV, "--no-branch")
     assert result.exit_code == 0, result.output
 
