@@ -198,9 +198,11 @@ def common_dir(git_dir: Path) -> Path:
     return (git_dir / _path_of(git_dir, f"--git-dir={git_dir}", "rev-parse", "--git-common-dir")).resolve()
 
 
-def top_level(path: Path) -> Path | None:
-    """The root of the work tree holding `path`, None outside one."""
-    done = _call(path, ("rev-parse", "--show-toplevel"))
+def top_level(path: Path, any_owner: bool = False) -> Path | None:
+    """The root of the work tree holding `path`, None outside one. `any_owner`: also a work
+    tree another account owns, which git otherwise refuses to name ("dubious ownership")."""
+    trust = ("-c", "safe.directory=*") if any_owner else ()
+    done = _call(path, (*trust, "rev-parse", "--show-toplevel"))
     return _as_path(done.stdout) if done.returncode == 0 and done.stdout.strip() else None
 
 

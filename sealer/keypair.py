@@ -91,14 +91,25 @@ def _outside_git(out: Path) -> None:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent  # the folder is made later: ask about its nearest existing parent
     try:
-        top = git.top_level(folder if folder.is_dir() else folder.parent)
+        # another account's work tree too: git refuses to name one, yet a key written there
+        # is committed by its owner's next `git add .`
+        top = git.top_level(folder if folder.is_dir() else folder.parent, any_owner=True)
     except GitError:  # no git installed: nothing here could commit the key
         return
     if top is not None:
         raise BadInput(
             f"refusing to write a private key inside the Git work tree {top}: "
-            "use an --out folder outside any repository, e.g. ~/sealer-keys/<cluster>"
+            f"use an --out folder outside it and any other repository"
+            + ("" if _holds(top, Path.home()) else ", e.g. ~/sealer-keys/<cluster>")
         )
+
+
+def _holds(top: Path, path: Path) -> bool:
+    """Is `path` in the work tree at `top` (a home folder kept in Git, say)?"""
+    try:
+        return path.resolve().is_relative_to(top.resolve())
+    except OSError:
+        return True
 
 
 def write(pair: Keypair, out: Path, namespace: str = "kube-system") -> dict[str, Path]:

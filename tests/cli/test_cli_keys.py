@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -66,8 +67,35 @@ def test_keypair_refuses_a_folder_inside_a_git_work_tree(
     out = repo / "controllers" / "staging"
     run = run_main(["keypair", "--out", str(out), "--bits", "2048"], capsys)
     assert_one_line_error(run, 2, f"a private key inside the Git work tree {repo.resolve()}")
-    assert "outside any repository" in run.stderr
+    assert "outside it and any other repository, e.g. ~/sealer-keys/<cluster>" in run.stderr
     assert not (repo / "controllers").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing a folder to another account needs root")
+def test_keypair_refuses_another_accounts_work_tree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """git will not name a work tree another account owns ("dubious ownership"): that is no
+    reason to write a private key its owner's next `git add .` commits."""
+    repo = tmp_path / "theirs"
+    git.init_repo(repo)
+    for path in (repo, *repo.rglob("*")):
+        os.lchown(path, 65534, 65534)
+    run = run_main(["keypair", "--out", str(repo / "k"), "--bits", "2048"], capsys)
+    assert_one_line_error(run, 2, f"a private key inside the Git work tree {repo.resolve()}")
+    assert not (repo / "k").exists()
+
+
+def test_keypair_in_a_home_kept_in_git_names_no_folder_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A home folder that is a work tree (dotfiles): ~/sealer-keys is no way out of it."""
+    home = tmp_path / "home"
+    git.init_repo(home)
+    monkeypatch.setenv("HOME", str(home))
+    run = run_main(["keypair", "--out", str(home / "k"), "--bits", "2048"], capsys)
+    assert_one_line_error(run, 2, "use an --out folder outside it and any other repository")
+    assert "~/sealer-keys" not in run.stderr
 
 
 @pytest.mark.parametrize(("option", "value"), [("--bits", "1024"), ("--bits", "4000"), ("--days", "0")])
