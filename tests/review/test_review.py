@@ -377,6 +377,26 @@ def test_a_second_document_in_sealer_yaml_stops_the_review(repo: Path) -> None:
     assert "sealer.yaml: holds several YAML documents; expected one" in result.stderr
 
 
+def test_a_base_a_newer_sealer_refuses_stops_every_review_the_fix_too(repo: Path) -> None:
+    """README, Upgrading sealer: BASE is read with the newer rules, so a main holding what they
+    refuse stops each pull request's review, the one fixing it too (an administrator merges
+    that one); `sealer check` on main says the same, first."""
+    clean = (repo / "sealer.yaml").read_text()
+    with (repo / "sealer.yaml").open("a") as handle:
+        handle.write("---\nversion: 1\nenvironments: {}\n")
+    commit_all(repo, "what an older sealer let through")
+    checked = cli(repo, "check")
+    assert checked.exit_code == 2 and "holds several YAML documents" in checked.stderr
+    git(repo, "checkout", "-q", "-b", "fix")
+    (repo / "sealer.yaml").write_text(clean)
+    commit_all(repo, "the fix")
+    result = cli(repo, "review", "next", "HEAD", "--output", "json")
+    assert result.exit_code == 2
+    assert "sealer.yaml: holds several YAML documents; expected one" in result.stderr
+    readme = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    assert "so until main is fixed every pull request exits 2, the one fixing it too" in readme
+
+
 def key_store_endpoint_moved(repo: Path, controllers: dict[str, Path]) -> None:
     """The key store's requests (signed with the runner's cloud credentials) go to the author's host."""
     options = {"table": "sealer-keys", "endpoint_url": "https://keys.attacker.invalid"}
