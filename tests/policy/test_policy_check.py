@@ -479,6 +479,16 @@ def test_every_check_and_audit_output_redacts_a_key(
         assert "Dev slr_dev_[redacted]" in shown
 
 
+def put_back_the_one_before(root: Path, folder: str) -> str:
+    """The one file under `folder` the last commit changed, checked out as it was before it."""
+    [rel] = subprocess.run(
+        ["git", "diff", "--name-only", "HEAD~1", "--", folder],
+        cwd=root, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    subprocess.run(["git", "checkout", "-q", "HEAD~1", "--", rel], cwd=root, check=True)
+    return rel
+
+
 def test_an_older_ciphertext_put_back_fails_check(repo_factory: RepoFactory) -> None:
     """README: the ledger records the digest of each ciphertext a rotation wrote; staging's key
     put back to the one before (from Git's history) is an error, though no one can open either."""
@@ -486,11 +496,7 @@ def test_an_older_ciphertext_put_back_fails_check(repo_factory: RepoFactory) -> 
     assert sealer(root, "rotate", "staging", "--no-branch").exit_code == 0
     code, report = check_json(root)
     assert (code, report["problems"]) == (0, [])
-    [rel] = subprocess.run(
-        ["git", "diff", "--name-only", "HEAD~1", "--", "sealed/staging/"],
-        cwd=root, capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    subprocess.run(["git", "checkout", "-q", "HEAD~1", "--", rel], cwd=root, check=True)
+    rel = put_back_the_one_before(root, "sealed/staging/")
 
     code, report = check_json(root)
 
@@ -534,11 +540,7 @@ def test_an_older_ciphertext_put_back_in_the_values_file_alone_fails_check(repo_
     file put back to the one before (the sealed file and ledger left as they are) is an error."""
     root = repo_factory()
     assert sealer(root, "rotate", "staging", "--no-branch").exit_code == 0
-    [rel] = subprocess.run(
-        ["git", "diff", "--name-only", "HEAD~1", "--", "deploy/staging/"],
-        cwd=root, capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    subprocess.run(["git", "checkout", "-q", "HEAD~1", "--", rel], cwd=root, check=True)
+    rel = put_back_the_one_before(root, "deploy/staging/")
 
     code, report = check_json(root)
 
