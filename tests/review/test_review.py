@@ -869,6 +869,20 @@ def _unchanged(records: list[KeyRecord], older: str) -> list[KeyRecord]:
     return records
 
 
+def assert_forged_record_is_a_hand_edit(repo: Path, value: str, message: str, base: str, why: str) -> None:
+    """A new staging record naming `value`'s digest, rendered and committed: review of BASE..HEAD
+    flags the ciphertext as a hand edit, saying `why`."""
+    ledger.save(repo, "staging", _new_key_named_with_the_older_digest(ledger.load(repo, "staging"), value))
+    assert cli(repo, "render", "staging").exit_code == 0
+    commit_all(repo, message)
+
+    code, data = run_review(repo, base, "HEAD")
+
+    assert code == 1 and any(f["rule"] == "hand-edit" and why in f["message"] for f in data["findings"]), (
+        data["findings"]
+    )
+
+
 def _new_key_named_with_the_older_digest(records: list[KeyRecord], older: str) -> list[KeyRecord]:
     return _forged(records, (("staging", ciphertext_digest(older)),))
 
@@ -930,15 +944,7 @@ def test_the_ciphertext_of_a_key_this_range_rotated_out_put_back_is_flagged(repo
     text = (repo / SEALED).read_text()
     assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
     (repo / SEALED).write_text(text)
-    ledger.save(repo, "staging", _new_key_named_with_the_older_digest(ledger.load(repo, "staging"), k1))
-    assert cli(repo, "render", "staging").exit_code == 0
-    commit_all(repo, "K1 put back")
-
-    code, data = run_review(repo, "main", "HEAD")
-
-    assert code == 1 and any(
-        f["rule"] == "hand-edit" and "recorded it for an older key" in f["message"] for f in data["findings"]
-    ), data["findings"]
+    assert_forged_record_is_a_hand_edit(repo, k1, "K1 put back", "main", "recorded it for an older key")
 
 
 def test_a_rotation_records_the_digest_of_what_it_sealed(repo: Path) -> None:
@@ -1054,15 +1060,7 @@ def test_a_value_that_stood_before_base_folded_across_lines_is_found(repo: Path)
     doc = load_yaml(repo / SEALED)
     doc["spec"]["encryptedData"]["apiKey"] = other
     (repo / SEALED).write_text(yamlio.dump(doc))
-    ledger.save(repo, "staging", _new_key_named_with_the_older_digest(ledger.load(repo, "staging"), other))
-    assert cli(repo, "render", "staging").exit_code == 0
-    commit_all(repo, "the wrapped value put back")
-
-    code, data = run_review(repo, "next", "HEAD")
-
-    assert code == 1 and any(
-        f["rule"] == "hand-edit" and "before BASE" in f["message"] for f in data["findings"]
-    ), data["findings"]
+    assert_forged_record_is_a_hand_edit(repo, other, "the wrapped value put back", "next", "before BASE")
 
 
 def test_a_value_only_a_merge_commit_wrote_before_base_is_found(repo: Path) -> None:
@@ -1086,12 +1084,4 @@ def test_a_value_only_a_merge_commit_wrote_before_base_is_found(repo: Path) -> N
     commit_all(repo, "put back, as an older sealer wrote it")
     git(repo, "checkout", "-q", "-b", "pr")
     (repo / SEALED).write_text(text.replace(current, other))
-    ledger.save(repo, "staging", _new_key_named_with_the_older_digest(ledger.load(repo, "staging"), other))
-    assert cli(repo, "render", "staging").exit_code == 0
-    commit_all(repo, "the merge's value put back")
-
-    code, data = run_review(repo, "next", "HEAD")
-
-    assert code == 1 and any(
-        f["rule"] == "hand-edit" and "before BASE" in f["message"] for f in data["findings"]
-    ), data["findings"]
+    assert_forged_record_is_a_hand_edit(repo, other, "the merge's value put back", "next", "before BASE")
