@@ -53,6 +53,13 @@ def encrypted_data(doc: Mapping[str, Any] | None) -> dict[str, str]:
     return dict(data) if isinstance(data, Mapping) else {}
 
 
+def values_encrypted(sub: Any) -> dict[str, str]:
+    """A values file's `sealer.encryptedData`, given its `sealer:` subtree: the ciphertexts the
+    chart builds its SealedSecret from; {} for anything else."""
+    data = sub.get("encryptedData") if isinstance(sub, Mapping) else None
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, Mapping) else {}
+
+
 def skeleton(env: Environment, sealer: CertSealer) -> dict[str, Any]:
     spec = SecretSpec(name=env.secret_name, namespace=env.namespace, labels=dict(MANAGED_BY))
     return sealed_secret(spec, sealer, env.scope)

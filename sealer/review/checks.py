@@ -40,7 +40,7 @@ from sealer.review.model import (
     Change,
     Finding,
 )
-from sealer.review.revisions import Side, clusters_of, current, encrypted, values_encrypted
+from sealer.review.revisions import Side, clusters_of, current, encrypted
 
 
 def value_problem(value: str, modulus_bytes: int | None) -> tuple[str, str] | None:
@@ -192,7 +192,11 @@ class EnvReview:
         self.check_values(cluster, values_file, new_doc, new_values)
         sides = (
             (path, encrypted(old_doc), encrypted(new_doc)),
-            (values_file, values_encrypted(self.base.values(values_file)), values_encrypted(new_values)),
+            (
+                values_file,
+                state.values_encrypted(self.base.values(values_file)),
+                state.values_encrypted(new_values),
+            ),
         )
         claims = provenance.sealed_with(
             ((new_doc or {}).get("metadata") or {}).get("annotations"), {e for _, _, n in sides for e in n}
@@ -274,7 +278,7 @@ class EnvReview:
             )
             return
         sealed = {k: v for k, v in encrypted(doc).items() if k in env.keys}
-        shown = values_encrypted(values)
+        shown = state.values_encrypted(values)
         for entry in sorted(set(sealed) | set(shown)):
             if sealed.get(entry) != shown.get(entry):
                 self.find(

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sealer import apikey, git, layout
+from sealer import apikey, git, layout, state
 from sealer.config import Config
 from sealer.errors import BadInput, SealerError
 from sealer.records import KeyRecord
@@ -53,7 +53,7 @@ from sealer.review.model import (
     TRUST_ANCHOR,
     Finding,
 )
-from sealer.review.revisions import config_at, encrypted, read_files, values_encrypted
+from sealer.review.revisions import config_at, encrypted, read_files
 
 REGULAR, EXECUTABLE, GONE, SUBMODULE, LINK = "100644", "100755", "000000", "160000", "120000"
 _MAX_LINKS = 8  # symlinks followed in a row, as far as a checkout's reader would go
@@ -64,8 +64,7 @@ def ciphertexts(doc: Mapping[str, Any] | None) -> dict[str, str]:
     doc = doc if isinstance(doc, Mapping) else {}
     if "spec" in doc:
         return encrypted(doc)
-    sub = doc.get("sealer")
-    return values_encrypted(sub) if isinstance(sub, dict) else {}
+    return state.values_encrypted(doc.get("sealer"))
 
 
 @dataclass

@@ -194,11 +194,6 @@ def encrypted(doc: Mapping[str, Any] | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in state.encrypted_data(doc).items()}
 
 
-def values_encrypted(sub: Mapping[str, Any]) -> dict[str, str]:
-    data = sub.get("encryptedData")
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-
 # -- which files matter ------------------------------------------------------------------------
 
 

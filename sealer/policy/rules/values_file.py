@@ -48,13 +48,11 @@ def _ciphertexts(ctx: Context, env: Environment, cluster: Cluster, values: Any) 
     doc = ctx.sealed(env.name, cluster.name)
     if doc is None:
         return  # nothing rendered yet, or key-present reports it
-    sub = values.get("sealer") if isinstance(values, dict) else None
-    shown = sub.get("encryptedData") if isinstance(sub, dict) else None
-    shown = shown if isinstance(shown, dict) else {}
+    shown = state.values_encrypted(values.get("sealer") if isinstance(values, dict) else None)
     sealed = state.encrypted_data(doc)
     path = layout.sealed_file(env.name, cluster.name)
     for name in sorted(env.keys):
-        if name in sealed and str(shown.get(name)) != str(sealed[name]):
+        if name in sealed and shown.get(name) != str(sealed[name]):
             yield Problem(
                 ID,
                 env.name,
