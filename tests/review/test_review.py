@@ -960,14 +960,7 @@ def test_an_older_ciphertext_no_record_holds_the_digest_of_is_flagged(repo: Path
     git(repo, "checkout", "-q", "-b", "pr")
     git(repo, "checkout", "-q", "main", "--", SEALED)
     older = load_yaml(repo / SEALED)["spec"]["encryptedData"]["apiKey"]
-    ledger.save(repo, "staging", _new_key_named_with_the_older_digest(ledger.load(repo, "staging"), older))
-    assert cli(repo, "render", "staging").exit_code == 0
-    commit_all(repo, "put back")
-
-    code, data = run_review(repo, "next", "HEAD")
-
-    assert code == 1, data["findings"]
-    assert any(f["rule"] == "hand-edit" and "before BASE" in f["message"] for f in data["findings"])
+    assert_forged_record_is_a_hand_edit(repo, older, "put back", "next", "before BASE")
 
 
 def test_a_file_under_sealed_that_once_held_other_yaml_stops_no_review(repo: Path) -> None:
