@@ -553,6 +553,102 @@ def test_a_plaintext_key_with_escaped_underscores_is_flagged(repo: Path, slash: 
     assert leaked.split("_")[2] not in json.dumps(data)
 
 
+@pytest.mark.parametrize("slash", ["", "\\"], ids=["plain", "markdown"])
+@pytest.mark.parametrize("side", [False, True], ids=["on-the-branch", "on-a-merged-side"])
+def test_a_key_in_a_commit_message_is_flagged_by_commit_and_never_shown(
+    repo: Path, slash: str, side: bool
+) -> None:
+    """A key in a commit message is in Git's objects as a key in a file is: flagged as one,
+    naming the commit, on every side of a merge, redacted in every output."""
+    leaked = apikey.generate("staging")
+    written = leaked.replace("_", slash + "_")
+    if side:
+        git(repo, "checkout", "-q", "-b", "side", "main")
+    (repo / "notes.txt").write_text("nothing secret\n")
+    leaking = commit_all(repo, f"debug\n\nrotated by hand: {written}\n")
+    if side:
+        git(repo, "checkout", "-q", "next")
+        git(repo, "merge", "-q", "--no-ff", "-m", "merge side", "side")
+    code, data = run_review(repo)
+    assert code == 1 and codes(data) == {"plaintext"}, data["findings"]
+    [finding] = data["findings"]
+    assert f"commit {leaking[:12]}'s message, line 3" in finding["message"]
+    assert apikey.key_id(apikey.fingerprint(leaked)) in finding["message"]
+    for fmt in ("json", "text", "markdown"):
+        assert leaked.split("_")[2][:12] not in cli(repo, "review", "-o", fmt).stdout
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert "So is a sealer key in a commit's message or header" in readme
+
+
+def test_a_key_cut_between_the_chunks_of_a_huge_commit_is_found() -> None:
+    """A commit object too big to hold streams in pieces: a key across two is found all the same."""
+    from sealer.review import plaintext
+
+    leaked = apikey.generate("staging")
+    data = b"tree x\n\n" + b"a" * 100 + leaked.encode() + b"\n"
+    blocks = iter([data[:120], data[120:]])  # the key starts at 108
+    assert plaintext._keys_of_commit(blocks) == [
+        ("message or header", apikey.key_id(apikey.fingerprint(leaked)))
+    ]
+
+
+def test_a_commit_git_does_not_return_is_not_passed(repo: Path) -> None:
+    from sealer.review import plaintext
+    from sealer.review.model import SCAN_CHUNK
+
+    [finding] = plaintext.message_findings(repo, ["f" * 40], SCAN_CHUNK)
+    assert finding.rule == "plaintext" and "not examined" in finding.message
+
+
+def test_a_key_in_a_commits_author_name_is_flagged(repo: Path) -> None:
+    """The header is in the commit object too: an author name holding a key is flagged."""
+    leaked = apikey.generate("staging")
+    (repo / "notes.txt").write_text("nothing secret\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--author", f"ci {leaked} <ci@example.invalid>", "-m", "notes")
+    code, data = run_review(repo)
+    assert code == 1 and [f["message"] for f in data["findings"]] == [
+        f"commit {git(repo, 'rev-parse', 'HEAD').strip()[:12]}'s header: plaintext API key "
+        f"{apikey.key_id(apikey.fingerprint(leaked))}: revoke it"
+    ]
+
+
+def test_deleting_a_file_named_after_a_key_committed_before_base_is_noted_not_failed(repo: Path) -> None:
+    """The name leaked when it was added, before BASE: deleting it leaks nothing, so the review
+    passes, and names the key to revoke."""
+    leaked = apikey.generate("staging")
+    git(repo, "checkout", "-q", "main")
+    (repo / f"{leaked}.txt").write_text("x\n")
+    commit_all(repo, "leak on main")
+    git(repo, "checkout", "-q", "next")
+    git(repo, "rebase", "-q", "main")
+    (repo / f"{leaked}.txt").unlink()
+    deleting = commit_all(repo, "remove it")
+    code, data = run_review(repo)
+    key_id = apikey.key_id(apikey.fingerprint(leaked))
+    assert code == 0 and data["findings"] == [], data["findings"]
+    assert [n for n in data["notes"] if key_id in n] == [
+        f"commit {deleting[:12]} deletes slr_staging_[redacted].txt, whose name holds plaintext API key "
+        f"{key_id}, committed before BASE: it stays in that history: revoke it"
+    ]
+    assert leaked.split("_")[2][:12] not in cli(repo, "review", "-o", "text").stdout
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert "A file a commit deletes whose name holds a key is a note, not a finding" in readme
+
+
+def test_a_file_named_after_a_key_added_and_deleted_in_the_range_is_flagged(repo: Path) -> None:
+    leaked = apikey.generate("staging")
+    (repo / f"{leaked}.txt").write_text("x\n")
+    commit_all(repo, "leak")
+    (repo / f"{leaked}.txt").unlink()
+    commit_all(repo, "remove it")
+    code, data = run_review(repo)
+    assert code == 1 and [(f["rule"], f["path"]) for f in data["findings"]] == [
+        ("plaintext", "slr_staging_[redacted].txt")
+    ]
+    assert not [n for n in data["notes"] if "deletes" in n]
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
 def test_a_plaintext_key_in_a_wide_text_file_is_flagged(repo: Path, encoding: str) -> None:
     """PowerShell's `>` writes UTF-16 with a BOM: `sealer scan` decodes it, so review does."""
