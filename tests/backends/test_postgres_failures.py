@@ -354,7 +354,12 @@ def test_postgres_ctrl_c_with_its_commit_under_way_says_it_may_still_land(
     monkeypatch.setattr(psycopg.Connection, "commit", slow_commit)
     main = threading.main_thread().ident
     assert main is not None
-    ctrl_c = threading.Thread(target=lambda: committing.wait(10) and signal.pthread_kill(main, signal.SIGINT))
+
+    def press() -> None:
+        if committing.wait(10):
+            signal.pthread_kill(main, signal.SIGINT)
+
+    ctrl_c = threading.Thread(target=press)
     ctrl_c.start()
     record = _keys()[1]
     try:
