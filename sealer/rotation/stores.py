@@ -178,7 +178,7 @@ def tidy_noted(
     unsure: list[str] = []
     try:
         tidy(root, store, env_name, revoked, keep, removed)
-    except WriteUnconfirmed:
+    except (WriteUnconfirmed, InterruptedInFlight):
         unsure.append(f"one more in {env_name} was sent (not confirmed)")
         raise
     finally:
