@@ -1011,6 +1011,26 @@ def test_the_readme_states_the_bound_of_a_store_request() -> None:
     assert "or whose registration was given up on while under way (it may still land: each is named" in said
 
 
+def test_the_readme_states_ctrl_c_leaving_a_write_under_way_is_partly_done() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    said = " ".join(readme.split())
+    assert (
+        "A second Ctrl-C leaves at once, and so does a wait that runs out (and PostgreSQL's first Ctrl-C "
+        "once its `COMMIT` was sent): the write still under way may land after that, so the command "
+        "exits 4 (partly done), never 130, and its one line says the write may still land: a rotation "
+        "stopped so before its commit leaves that key alone (a removal could run before it lands) and "
+        "names it as maybe left pending (never valid; the next plain `sealer rotate` removes it), and "
+        "`backend set` names that copy in the new store likewise."
+    ) in said
+    assert "a command interrupted with a store write still under way (see 130)" in said
+    assert (
+        "| 130 | interrupted: nothing changed, and no write sealer sent is still under way (Ctrl-C pressed "
+        "again while sealer waited for a store write to settle, or that wait ran out, leaves the write "
+        "under way: it may still land, so the exit code is 4"
+    ) in said
+    assert "exit 2 (130 when interrupted; 4 naming the copy when Ctrl-C left its write under way)" in said
+
+
 def test_vault_trickling_its_answer_is_cut_off(
     vault_env: FakeVault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
