@@ -158,10 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as err:
         err.show()
         return err.exit_code
-    except InterruptedInFlight as err:  # a write may still land: partly done, never 130
-        click.echo(f"sealer: {_shown(str(err))}; {_IN_FLIGHT}", err=True)
-        return err.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, click.exceptions.Abort) as stop:
+        # click turns Ctrl-C into Abort (its cause); one leaving a write under way is partly done
+        left = stop if isinstance(stop, InterruptedInFlight) else stop.__cause__
+        if isinstance(left, InterruptedInFlight):
+            click.echo(f"sealer: {_shown(str(left))}; {_IN_FLIGHT}", err=True)
+            return left.exit_code
         click.echo("sealer: interrupted", err=True)
         return EXIT_INTERRUPTED
     except SealerError as err:
