@@ -323,6 +323,14 @@ def baseline_entry_added_not_named_json(repo: Path) -> None:
     (repo / ".sealer/scan-baseline").write_text(json.dumps({"version": 1, "findings": [entry]}))
 
 
+def baseline_entry_given_twice(repo: Path) -> None:
+    """`findings` twice: `json.loads` reads the last (empty) list, a reviewer the first."""
+    entry = {"fingerprint": "f" * 64, "rule": "generic-secret-assignment", "path": "app.env"}
+    text = json.dumps({"version": 1, "findings": [entry]})[:-1] + ', "findings": []}'
+    (repo / "ci").mkdir()
+    (repo / "ci/scan-baseline").write_text(text)
+
+
 def baseline_entry_added_outside_sealers_folder(repo: Path) -> None:
     """BASE's baseline (no `.json`, no gate file's folder) accepts one finding; the change adds one."""
     entry = {"fingerprint": "e" * 64, "rule": "generic-secret-assignment", "path": "app.env"}
@@ -461,6 +469,7 @@ TAMPERING: list[tuple[Callable[..., None], str]] = [
     (allow_comment_added, "allow-comment"),
     (baseline_entry_added, "baseline-entry"),
     (baseline_entry_added_not_named_json, "baseline-entry"),
+    (baseline_entry_given_twice, "baseline-entry"),
     (baseline_entry_added_outside_sealers_folder, "baseline-entry"),
     (signers_edited, "trust-anchor-change"),
     (gitattributes_edited, "trust-anchor-change"),
