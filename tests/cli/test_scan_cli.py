@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from support import key_spellings
 
 from sealer import apikey
 from sealer.cli import cli
@@ -423,6 +424,70 @@ def test_a_key_escaped_in_a_base64_run_is_found_where_the_plain_one_is(
     root, key = tree
     where = []
     for written in (key, _escaped(key)):
+        encoded = base64.b64encode(f"API_KEY={prefix}{written}\n".encode()).decode()
+        (root / "env.txt").write_text(f"blob: {encoded}\n")
+        found = json.loads(scan("-o", "json", "env.txt").output)
+        assert [f["rule"] for f in found] == ["sealer-api-key-base64"], written
+        where.append((found[0]["line"], found[0]["column"]))
+    assert where[0] == where[1]
+
+
+@pytest.mark.parametrize("spelling", key_spellings.SPELLINGS)
+def test_a_key_spelt_as_a_url_a_string_literal_or_html_is_found_as_the_key_and_redacted(
+    tree: tuple[Path, str], spelling: str
+) -> None:
+    """A key pasted into a URL (`%5F`), a string literal (`\\u005f`, `\\x5f`) or HTML (`&#95;`,
+    `&lowbar;`), its environment's `-` too: found where it stands, in content and path, as the
+    key review and redaction read; no output shows what follows its environment."""
+    root, _ = tree
+    key = apikey.generate("prod-eu")
+    written = key_spellings.spelt(key, spelling)
+    (root / "notes.md").write_text(f"# Notes\n\nopen https://example.com/?k={written}&x=1\n")
+    for fmt in ("text", "json", "sarif"):
+        result = scan("-o", fmt, "notes.md")
+        assert result.exit_code == 1, result.output
+        assert key.split("_")[2][:12] not in result.output, fmt
+    found = json.loads(scan("-o", "json", "notes.md").output)
+    assert [(f["line"], f["column"], f["rule"]) for f in found] == [(3, 29, "sealer-api-key")]
+    assert found[0]["preview"] == f"slr_…[{len(key)} chars]"
+    (root / f"n{written}.md").write_text(f"key {written}\n")
+    result = scan("-o", "json", f"n{written}.md")
+    found = json.loads(result.output)
+    assert result.exit_code == 1 and {f["path"] for f in found} == {"nslr_prod-eu_[redacted].md"}
+    assert key.split("_")[2][:12] not in result.output
+
+
+@pytest.mark.parametrize("spelling", key_spellings.SPELLINGS)
+def test_a_key_spelt_as_a_url_a_string_literal_or_html_is_the_key_a_baseline_accepts(
+    tree: tuple[Path, str], spelling: str
+) -> None:
+    """The secret is the key, not its spelling: a baseline entry for `slr_…` in a file accepts it
+    re-written in the file; another key spelt so is still a finding, a lookalike is none."""
+    root, _ = tree
+    key = apikey.generate("prod-eu")
+    note = root / "notes.md"
+    note.write_text(f"key {key}\n")
+    assert scan("--baseline", "b.json", "--update-baseline", "notes.md").exit_code == 0
+    note.write_text(f"key {key_spellings.spelt(key, spelling)}\n")
+    assert scan("--baseline", "b.json", "notes.md").exit_code == 0
+    note.write_text(f"key {key_spellings.spelt(apikey.generate('prod-eu'), spelling)}\n")
+    assert scan("--baseline", "b.json", "notes.md").exit_code == 1
+    bad = key[:-1] + ("A" if key[-1] != "A" else "B")  # its checksum fails
+    note.write_text(f"apiKey: {key_spellings.spelt(bad, spelling)}\n")
+    result = scan("-o", "json", "notes.md")
+    assert (result.exit_code, json.loads(result.output)) == (0, [])
+
+
+@pytest.mark.parametrize("prefix", ["", "A", "AB"])  # each offset a base64 group can start at
+@pytest.mark.parametrize("spelling", ["url", "json-unicode", "html-decimal", "html-named"])
+def test_a_spelt_key_in_a_base64_run_is_found_where_the_plain_one_is(
+    tree: tuple[Path, str], prefix: str, spelling: str
+) -> None:
+    import base64
+
+    root, key = tree
+    where = []
+    for written in (key, key_spellings.spelt(key, spelling)):
         encoded = base64.b64encode(f"API_KEY={prefix}{written}\n".encode()).decode()
         (root / "env.txt").write_text(f"blob: {encoded}\n")
         found = json.loads(scan("-o", "json", "env.txt").output)
