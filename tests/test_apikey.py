@@ -161,6 +161,7 @@ def test_a_key_spelt_as_a_url_a_string_literal_or_html_is_read_and_redacted_as_t
     environment) are a `_` and a `-`: the key is found, and redaction hides the whole spelling."""
     key = apikey.generate("prod-eu-2")
     written = key_spellings.spelt(key, spelling)
+    assert key_spellings.read(written) == key and written != key
     text = f"see https://example.com/?k={written}&next=1."
     assert apikey.keys_in(text) == [key] and apikey.holds_key(text)
     assert apikey.redact(text) == "see https://example.com/?k=slr_prod-eu-2_[redacted]&next=1."

@@ -533,19 +533,61 @@ def test_a_key_on_a_files_first_line_is_at_its_column_whatever_the_byte_order_ma
     assert [(f["line"], f["column"]) for f in found] == [(1, 9), (2, 6)]
 
 
-@pytest.mark.parametrize("escape", ["%5F", "\\u005f", "&#95;"])
+NOT_SEEN = {
+    "hex": lambda key: key.encode().hex(),
+    "`%255F`": lambda key: key.replace("_", "%255F"),
+    "`\\u{5f}`": lambda key: key.replace("_", "\\u{5f}"),
+    "without its `;`": lambda key: key.replace("_", "&#95"),
+    "split across lines": lambda key: f'"{key[:20]}" +\n"{key[20:]}"',
+    "reversed": lambda key: key[::-1],
+}
+
+
+@pytest.mark.parametrize("named", NOT_SEEN)
 def test_what_the_readme_says_the_guard_does_not_see_it_does_not_see(
-    tree: tuple[Path, str], escape: str
+    tree: tuple[Path, str], named: str
 ) -> None:
-    """README: a key re-written with URL, JSON `\\u005f` or HTML escapes is not found, nor redacted:
-    the scan and redaction agree (a fix to one is a fix to both, and to that sentence)."""
+    """README: a key re-written as hex, with escapes it does not name as the key, split or reversed
+    is not found, nor redacted: the scan and redaction agree (a fix to one is a fix to both, and
+    to that sentence)."""
     root, key = tree
-    written = key.replace("_", escape)
+    written = NOT_SEEN[named](key)
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert f"`{escape}`" in readme[readme.index("What the guard does not see") :][:1600]
+    passage = readme[readme.index("What the guard does not see") :][:2200]
+    assert named in passage[passage.index("not found re-written otherwise") :]
     (root / "notes.md").write_text(f"key {written}\n")
     assert scan("notes.md").exit_code == 0
     assert apikey.redact(written) == written and apikey.keys_in(written) == []
+
+
+def test_the_url_string_and_html_escapes_the_readme_names_are_found_as_the_key(
+    tree: tuple[Path, str],
+) -> None:
+    """README: each URL, string-literal and HTML escape it names as the key stands for `_` or `-`
+    (as Python's own decoders read it), and a key spelt with it is found and redacted; the HTML
+    names it says are another character are no `-`. It once listed `%5F`, `\\u005f`, `&#95;`
+    among what is not seen."""
+    import html
+
+    root, _ = tree
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    passage = readme[readme.index("What the guard does not see") :][:2200]
+    named = passage[passage.index("or written with URL") : passage.index("is the key:")]
+    escapes = named.split("`")[1::2]
+    assert {"%5F", "\\u005f", "&#95;", "&lowbar;", "%2D", "&#45;"} <= set(escapes)
+    assert not {"%5F", "\\u005f", "&#95;"} & set(passage[passage.index("is the key:") :].split("`")[1::2])
+    other = named[named.index("HTML's") :].split("`")[1::2]
+    assert other == ["&hyphen;", "&dash;"] and {html.unescape(e) for e in other} == {"\u2010"}
+    for escape in escapes:
+        if escape in other or escape == "-":
+            continue
+        char = key_spellings.read(escape)
+        assert char in ("_", "-"), escape
+        key = apikey.generate("prod-eu")
+        written = key.replace(char, escape)
+        (root / "notes.md").write_text(f"key {written}\n")
+        assert scan("notes.md").exit_code == 1, escape
+        assert apikey.keys_in(written) == [key] and apikey.redact(written) == "slr_prod-eu_[redacted]"
 
 
 def test_what_the_readme_says_the_guard_does_not_see_leaves_out_an_escaped_hyphen(

@@ -25,3 +25,18 @@ def spelt(key: str, spelling: str) -> str:
     """`key` with each `_` and `-` written the way `spelling` names."""
     underscore, hyphen = SPELLINGS[spelling]
     return key.replace("-", "\0").replace("_", underscore).replace("\0", hyphen)
+
+
+def read(text: str) -> str:
+    """`text` as Markdown and Python's own decoders read it (string escapes, URL, HTML), until it
+    no longer changes: what each spelling above stands for, told without sealer's pattern."""
+    import codecs
+    import html
+    import urllib.parse
+
+    for _ in range(3):
+        markdown = text.replace("\\-", "-").replace("\\_", "_")
+        text, before = html.unescape(urllib.parse.unquote(codecs.decode(markdown, "unicode_escape"))), text
+        if text == before:
+            break
+    return text
