@@ -191,6 +191,7 @@ def _add_history(
     known = {r.fingerprint for records in all_ledgers(root, base.rev).values() for r in records}
     net = git.tree_changes(root, base.rev, head.rev)
     found = history.walk_range(root, commits, (base.cfg, head.cfg), known, now, net, branches)
+    report.notes += history.deleted_name_notes(commits)
     edited = {(f.env, f.path, f.entry) for f in found if f.rule == HAND_EDIT}
     report.findings = [
         f for f in report.findings if f.rule != HAND_EDIT or (f.env, f.path, f.entry) not in edited

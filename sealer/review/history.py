@@ -358,7 +358,28 @@ def walk_range(
         _builds_over(walk, {c.path for c in net}, commits[-1].commit)
         _links_followed(walk, {c.path for c in net}, commits[-1].commit)
     walk.add(plaintext.scan_blobs(walk.to_scan))
+    walk.add(plaintext.message_findings(root, [c.commit for c in commits], SCAN_CHUNK))
     return walk.findings
+
+
+def deleted_name_notes(commits: list[git.CommitChanges]) -> list[str]:
+    """A note per file the range deletes whose name holds a key, when no commit of the range adds
+    that name (one that does is a finding): the key was committed before BASE, stays in that
+    history, and deleting the file is no leak of its own, so this does not fail the review."""
+    added = {c.path for commit in commits for c in commit.changes if c.new_mode != GONE}
+    notes: dict[str, None] = {}
+    for commit in commits:
+        for change in commit.changes:
+            if change.new_mode == GONE and change.path not in added:
+                for key in apikey.keys_in(change.path):
+                    key_id = apikey.key_id(apikey.fingerprint(key))
+                    note = (
+                        f"commit {commit.commit[:12]} deletes {apikey.redact(change.path)}, whose name "
+                        f"holds plaintext API key {key_id}, committed before BASE: it stays in that "
+                        "history: revoke it"
+                    )
+                    notes[note] = None
+    return list(notes)
 
 
 def _net_pass(walk: Walk, net: list[git.FileChange], head: str, scanned: set[str]) -> None:

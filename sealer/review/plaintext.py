@@ -13,10 +13,11 @@ reported by key id, also in files the shipped path globs leave out (lock files).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
+from pathlib import Path
 
-from sealer import apikey
+from sealer import apikey, git
 from sealer.review.model import ALLOW_COMMENT, PLAINTEXT, Finding
 from sealer.scan import contents, scanner
 from sealer.scan import findings as scan_findings
@@ -113,6 +114,40 @@ def allowed_lines(path: str, data: bytes, chunk: int) -> Counter[tuple[str, byte
                 (piece.path, line.strip()) for line in piece.data.split(b"\n") if scanner.ALLOW.search(line)
             )
     return found
+
+
+_OVERLAP = 4096  # a commit object streamed in chunks: a key cut at a chunk's end is in the next
+
+
+def message_findings(root: Path, commits: list[str], chunk: int) -> list[Finding]:
+    """A sealer key in a commit object of the range, as in a file: its message, or its header (the
+    author's name, a merged tag's message): Git keeps it as it keeps a blob. Redacted, named by
+    key id; a commit git does not hand back is a finding (fail closed)."""
+    found: dict[tuple[str, str], Finding] = {}
+    unread = dict.fromkeys(commits)
+    # NO_REPLACE in the reader: the commit object the range holds, not one a replace ref shows
+    for commit, data in git.stream_blobs(root, commits, chunk):
+        unread.pop(commit, None)
+        for where, key_id in _keys_of_commit(data):
+            message = f"commit {commit[:12]}'s {where}: plaintext API key {key_id}: revoke it"
+            found.setdefault((commit, key_id), Finding(PLAINTEXT, "", "", None, message))
+    for commit in unread:
+        message = f"commit {commit[:12]}'s message not examined: git did not return the commit"
+        found[(commit, "?")] = Finding(PLAINTEXT, "", "", None, message)
+    return list(found.values())
+
+
+def _keys_of_commit(data: bytes | Iterator[bytes]) -> list[tuple[str, str]]:
+    """(where, key id) of each sealer key in a raw commit object: a message line, or the header."""
+    if not isinstance(data, bytes):  # too big to hold: pieces that overlap, no line numbers
+        tail, keys = b"", []
+        for block in data:
+            piece, tail = tail + block, (tail + block)[-_OVERLAP:]
+            keys += [("message or header", k) for _, k in _sealer_keys(piece)]
+        return keys
+    header, _, message = data.partition(b"\n\n")
+    found = [("header", key_id) for _, key_id in _sealer_keys(header)]
+    return found + [(f"message, line {line}", key_id) for line, key_id in _sealer_keys(message)]
 
 
 def _env_of(path: str) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import key_spellings
 from support.cli import sealer as cli
 from support.git import commit_all, git
 from support.isolation import isolated
@@ -551,6 +552,129 @@ def test_a_plaintext_key_with_escaped_underscores_is_flagged(repo: Path, slash: 
     assert [f["path"] for f in data["findings"]] == ["notes.md"]
     assert apikey.key_id(apikey.fingerprint(leaked)) in data["findings"][0]["message"]
     assert leaked.split("_")[2] not in json.dumps(data)
+
+
+@pytest.mark.parametrize("slash", ["", "\\"], ids=["plain", "markdown"])
+@pytest.mark.parametrize("side", [False, True], ids=["on-the-branch", "on-a-merged-side"])
+def test_a_key_in_a_commit_message_is_flagged_by_commit_and_never_shown(
+    repo: Path, slash: str, side: bool
+) -> None:
+    """A key in a commit message is in Git's objects as a key in a file is: flagged as one,
+    naming the commit, on every side of a merge, redacted in every output."""
+    leaked = apikey.generate("staging")
+    written = leaked.replace("_", slash + "_")
+    if side:
+        git(repo, "checkout", "-q", "-b", "side", "main")
+    (repo / "notes.txt").write_text("nothing secret\n")
+    leaking = commit_all(repo, f"debug\n\nrotated by hand: {written}\n")
+    if side:
+        git(repo, "checkout", "-q", "next")
+        git(repo, "merge", "-q", "--no-ff", "-m", "merge side", "side")
+    code, data = run_review(repo)
+    assert code == 1 and codes(data) == {"plaintext"}, data["findings"]
+    [finding] = data["findings"]
+    assert f"commit {leaking[:12]}'s message, line 3" in finding["message"]
+    assert apikey.key_id(apikey.fingerprint(leaked)) in finding["message"]
+    for fmt in ("json", "text", "markdown"):
+        assert leaked.split("_")[2][:12] not in cli(repo, "review", "-o", fmt).stdout
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert "So is a sealer key in a commit's message or header" in readme
+
+
+def test_a_key_cut_between_the_chunks_of_a_huge_commit_is_found() -> None:
+    """A commit object too big to hold streams in pieces: a key across two is found all the same."""
+    from sealer.review import plaintext
+
+    leaked = apikey.generate("staging")
+    data = b"tree x\n\n" + b"a" * 100 + leaked.encode() + b"\n"
+    blocks = iter([data[:120], data[120:]])  # the key starts at 108
+    assert plaintext._keys_of_commit(blocks) == [
+        ("message or header", apikey.key_id(apikey.fingerprint(leaked)))
+    ]
+
+
+def test_a_commit_git_does_not_return_is_not_passed(repo: Path) -> None:
+    from sealer.review import plaintext
+    from sealer.review.model import SCAN_CHUNK
+
+    [finding] = plaintext.message_findings(repo, ["f" * 40], SCAN_CHUNK)
+    assert finding.rule == "plaintext" and "not examined" in finding.message
+
+
+def test_a_key_in_a_commits_author_name_is_flagged(repo: Path) -> None:
+    """The header is in the commit object too: an author name holding a key is flagged."""
+    leaked = apikey.generate("staging")
+    (repo / "notes.txt").write_text("nothing secret\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--author", f"ci {leaked} <ci@example.invalid>", "-m", "notes")
+    code, data = run_review(repo)
+    assert code == 1 and [f["message"] for f in data["findings"]] == [
+        f"commit {git(repo, 'rev-parse', 'HEAD').strip()[:12]}'s header: plaintext API key "
+        f"{apikey.key_id(apikey.fingerprint(leaked))}: revoke it"
+    ]
+
+
+def test_deleting_a_file_named_after_a_key_committed_before_base_is_noted_not_failed(repo: Path) -> None:
+    """The name leaked when it was added, before BASE: deleting it leaks nothing, so the review
+    passes, and names the key to revoke."""
+    leaked = apikey.generate("staging")
+    git(repo, "checkout", "-q", "main")
+    (repo / f"{leaked}.txt").write_text("x\n")
+    commit_all(repo, "leak on main")
+    git(repo, "checkout", "-q", "next")
+    git(repo, "rebase", "-q", "main")
+    (repo / f"{leaked}.txt").unlink()
+    deleting = commit_all(repo, "remove it")
+    code, data = run_review(repo)
+    key_id = apikey.key_id(apikey.fingerprint(leaked))
+    assert code == 0 and data["findings"] == [], data["findings"]
+    assert [n for n in data["notes"] if key_id in n] == [
+        f"commit {deleting[:12]} deletes slr_staging_[redacted].txt, whose name holds plaintext API key "
+        f"{key_id}, committed before BASE: it stays in that history: revoke it"
+    ]
+    assert leaked.split("_")[2][:12] not in cli(repo, "review", "-o", "text").stdout
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert "A file a commit deletes whose name holds a key is a note, not a finding" in readme
+
+
+def test_a_file_named_after_a_key_added_and_deleted_in_the_range_is_flagged(repo: Path) -> None:
+    leaked = apikey.generate("staging")
+    (repo / f"{leaked}.txt").write_text("x\n")
+    commit_all(repo, "leak")
+    (repo / f"{leaked}.txt").unlink()
+    commit_all(repo, "remove it")
+    code, data = run_review(repo)
+    assert code == 1 and [(f["rule"], f["path"]) for f in data["findings"]] == [
+        ("plaintext", "slr_staging_[redacted].txt")
+    ]
+    assert not [n for n in data["notes"] if "deletes" in n]
+
+
+def test_a_plaintext_key_spelt_as_a_url_a_string_literal_or_html_is_flagged(repo: Path) -> None:
+    """`%5F`, `\\u005f`, `\\x5f`, `&#95;`, `&#x5f;`, `&lowbar;` (`%2D`, `&#45;` in the environment):
+    the key all the same, in a file and in its name; a lookalike spelt so is not."""
+    leaked = {name: apikey.generate("prod-eu") for name in key_spellings.SPELLINGS}
+    for name, key in leaked.items():
+        (repo / f"{name}.md").write_text(
+            f"# Debug\n\nsee https://x.test/?k={key_spellings.spelt(key, name)}\n"
+        )
+    named = apikey.generate("staging")
+    (repo / f"n{key_spellings.spelt(named, 'html-decimal')}.txt").write_text("notes\n")
+    bad = named[:-1] + ("A" if named[-1] != "A" else "B")  # its checksum fails
+    (repo / "lookalike.md").write_text(f"see {key_spellings.spelt(bad, 'url')}\n")
+    commit_all(repo, "notes")
+    code, data = run_review(repo)
+    assert code == 1 and codes(data) == {"plaintext"}
+    by_path = {f["path"]: f["message"] for f in data["findings"]}
+    assert set(by_path) == {f"{name}.md" for name in leaked} | {"nslr_staging_[redacted].txt"}
+    for name, key in leaked.items():
+        assert (
+            "line 3" in by_path[f"{name}.md"]
+            and apikey.key_id(apikey.fingerprint(key)) in by_path[f"{name}.md"]
+        )
+    assert apikey.key_id(apikey.fingerprint(named)) in by_path["nslr_staging_[redacted].txt"]
+    shown = json.dumps(data) + cli(repo, "review", "-o", "markdown").stdout + cli(repo, "review").stdout
+    assert all(key.split("_")[2][:12] not in shown for key in [*leaked.values(), named])
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])

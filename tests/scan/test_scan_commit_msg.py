@@ -176,3 +176,29 @@ def test_commit_msg_takes_one_message_file_alone(tmp_path: Path, args: list[str]
 
     done = CliRunner().invoke(cli, ["scan", "--commit-msg", *args])
     assert done.exit_code == 2 and "--commit-msg scans one message file" in done.output
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_a_message_path_that_is_a_symlink_or_fifo_fails_closed_at_once(tmp_path: Path, kind: str) -> None:
+    """The hook never follows a link (to a file holding a key, here) nor waits on a FIFO no one
+    writes: it refuses the commit at once, the key unprinted."""
+    import os
+    import subprocess
+
+    key = apikey.generate("prod")
+    (tmp_path / "real").write_text(f"msg {key}\n")
+    given = tmp_path / "given"
+    if kind == "symlink":
+        given.symlink_to(tmp_path / "real")
+    else:
+        os.mkfifo(given)
+    done = subprocess.run(
+        [sys.executable, "-m", "sealer", "scan", "--commit-msg", str(given)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1 and "commit message not read" in done.stderr
+    assert key not in done.stdout + done.stderr
