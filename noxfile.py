@@ -34,11 +34,22 @@ def pyenv_bins() -> list[str]:
 
 
 os.environ["PATH"] = os.pathsep.join([*pyenv_bins(), CALLER_PATH])
+# The suite on every core, at most 4 (each worker starts its own servers); a test file stays in
+# one worker, so its module fixtures are built once. `-- -n 0` after it runs one process.
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+WORKERS = ["-n", str(min(4, CORES)), "--dist", "loadfile"]
 
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     session.install("-e", ".[all,test]")
     session.run(
-        "python", "-m", "pytest", "-p", "no:cacheprovider", *session.posargs, env={"PATH": CALLER_PATH}
+        "python",
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        *WORKERS,
+        *session.posargs,
+        env={"PATH": CALLER_PATH},
     )

@@ -35,10 +35,20 @@ _KEY_RE = re.compile(KEY_PATTERN)
 # key after one was shown whole. Looked for at every `slr` (a lookahead): a lookalike whose
 # checksum fails must not swallow the start of a key behind it (`slr_x_<35 characters>slr_prod_…`).
 # Telegram's MarkdownV2 escapes an environment's `-` too (`slr\_prod\-eu\_…`): any backslashes
-# before a `_` or a `-` are read past; the key is the text without them (`unescaped`).
-_SHOWN_ENV_TAG = r"[a-z0-9](?:(?:[a-z0-9]|\\*-){0,30}[a-z0-9])?"
-SHOWN_PATTERN = rf"{PREFIX}\\*_({_SHOWN_ENV_TAG})\\*_([0-9A-Za-z]{{{RANDOM_LEN + CHECKSUM_LEN}}})"
+# before a `_` or a `-` are read past. A key pasted into a URL (`%5F`), a JSON, JavaScript or
+# Python string (`\u005f`, `\x5f`) or HTML or XML (`&#95;`, `&#x5f;`, `&lowbar;`) is the key too,
+# its `-`s likewise (`%2D`, `\u002d`, `&#45;`; HTML's `&hyphen;` and `&dash;` are U+2010, not
+# `-`). Each `_` and `-` is spelt on its own; the key is the text with each spelling read
+# (`unescaped`). No alternative starts as another ends, so the search stays linear.
+_CODED_UNDERSCORE = r"\\+(?:u005|x5)[Ff]|%5[Ff]|&#0*95;|&#[Xx]0*5[Ff];|&lowbar;|&UnderBar;"
+_CODED_HYPHEN = r"\\+(?:u002|x2)[Dd]|%2[Dd]|&#0*45;|&#[Xx]0*2[Dd];"
+_UNDERSCORE = rf"(?:\\*_|{_CODED_UNDERSCORE})"
+_SHOWN_ENV_TAG = rf"[a-z0-9](?:(?:[a-z0-9]|\\*-|{_CODED_HYPHEN}){{0,30}}[a-z0-9])?"
+SHOWN_PATTERN = (
+    rf"{PREFIX}{_UNDERSCORE}({_SHOWN_ENV_TAG}){_UNDERSCORE}([0-9A-Za-z]{{{RANDOM_LEN + CHECKSUM_LEN}}})"
+)
 _SHOWN_KEY = re.compile(rf"(?=({SHOWN_PATTERN}))")
+_CODED = ((re.compile(_CODED_UNDERSCORE), "_"), (re.compile(_CODED_HYPHEN), "-"))
 
 
 @dataclass(frozen=True)
@@ -153,6 +163,10 @@ def _shown_keys(text: str) -> list[tuple[int, int, str]]:
 
 
 def unescaped(shown: str) -> str:
-    """A key as `SHOWN_PATTERN` found it, without the backslashes escaping its `_`s and `-`s (its
-    other characters are never escaped): the key itself."""
-    return shown.replace("\\", "")
+    """A key as `SHOWN_PATTERN` found it, each of its `_`s and `-`s spelt plainly (its other
+    characters are never escaped): the key itself."""
+    if "\\" in shown or "%" in shown or "&" in shown:  # most keys are written as they are
+        for spelling, char in _CODED:
+            shown = spelling.sub(char, shown)
+        shown = shown.replace("\\", "")  # what escaped a plain `_` or `-`
+    return shown

@@ -77,9 +77,24 @@ def parse_pinned(data: bytes, source: str) -> x509.Certificate:
     """A pinned certificate: exactly one PEM certificate. kubeseal and `cert-change` would each
     read a different part of a file holding more (a second certificate, a key, other text)."""
     cert = parse_certificate(data, source)
-    if not _ONE_PEM.fullmatch(data):
-        raise BadInput(f"{source}: a pinned certificate file must hold one PEM certificate and nothing else")
+    extra = beside_the_certificate(data)
+    if extra:
+        rule = "a pinned certificate file must hold one PEM certificate and nothing else"
+        raise BadInput(f"{source}: {rule} (it holds {extra})")
     return cert
+
+
+def beside_the_certificate(data: bytes) -> str | None:
+    """What a file holding a PEM certificate holds besides it (`2 certificates`, …); None for
+    nothing but whitespace (a byte-order mark, CRLF or CR, spaces at line ends)."""
+    if _ONE_PEM.fullmatch(data):
+        return None
+    count = data.count(b"-----BEGIN CERTIFICATE-----")
+    if count > 1:
+        return f"{count} certificates"
+    if b" PRIVATE KEY-----" in data:
+        return "a private key beside the certificate"
+    return "text beside the certificate"
 
 
 def load_pinned(path: str | Path) -> x509.Certificate:

@@ -539,9 +539,7 @@ def from_documents(docs: list[Any], source: str, root: Path) -> Config:
     """sealer.yaml's one YAML document, parsed. A second is refused (as `edit` and a policy file
     refuse it): sealer read the first alone, so settings a pull request put after a `---` were
     checked by no one, while any other reader of the file may take them."""
-    if len(docs) > 1:
-        raise BadInput(f"{source}: holds several YAML documents; expected one")
-    return parse(docs[0] if docs else None, root)
+    return parse(yamlio.only_document(docs, source), root)
 
 
 @contextlib.contextmanager

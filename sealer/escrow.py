@@ -25,7 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sealer import certs, extras, keypair, repofiles, yamlio
+from sealer import certs, extras, keypair, repofiles, strictjson, yamlio
 from sealer.backends import CasConflict, VaultKV, check_segment
 from sealer.errors import BackendError, BadInput, InterruptedInFlight, PartlyDone, SealerError
 from sealer.records import iso, utcnow
@@ -277,7 +277,7 @@ def _restore_list(
     """Write the List back (0600), every Secret under its own name, each key checked against
     its certificate and the recorded fingerprints."""
     try:
-        stored = json.loads(str(data.get("secrets", "")))
+        stored = strictjson.loads(str(data.get("secrets", "")))
     except ValueError:
         raise BadInput(f"{target}: the escrowed key list is damaged") from None
     if not isinstance(stored, list) or not stored or not all(isinstance(s, Mapping) for s in stored):

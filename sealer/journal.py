@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sealer import repofiles
+from sealer import repofiles, strictjson
 from sealer.errors import BadInput
 
 PREPARED = "prepared"  # temps written, renames may be incomplete, the ref may not have moved
@@ -103,7 +103,7 @@ def load(git_dir: Path) -> Journal | None:
     except FileNotFoundError:
         return None
     try:
-        journal = _parsed(json.loads(text))
+        journal = _parsed(strictjson.loads(text))
         if journal.phase == PREPARED:
             _fold_mark(git_dir, journal)
         return journal
@@ -162,7 +162,7 @@ def _fold_mark(git_dir: Path, journal: Journal) -> None:
     one left by another journal is ignored). The commit it names is still only a hint, which
     the engine checks against git (`_is_landed_commit`) before it rolls anything forward."""
     try:
-        mark = json.loads(repofiles.read_text(committed_path(git_dir), limit=1 << 12))
+        mark = strictjson.loads(repofiles.read_text(committed_path(git_dir), limit=1 << 12))
     except FileNotFoundError:
         return
     if not isinstance(mark, dict) or set(mark) != {"commit", "branch", "parent"}:

@@ -85,10 +85,8 @@ def parse(env: str, text: str, source: str) -> list[KeyRecord]:
     """The records of a ledger file's text; ConfigError naming `source` when it is broken."""
     items = _fast_items(text, env)
     if items is None:
-        docs = yamlio.load_documents(text, source)
-        if len(docs) > 1:  # records after a `---` would be read by no one
-            raise ConfigError(source, "holds several YAML documents; expected one")
-        items = docs[0].get("keys") if docs and isinstance(docs[0], dict) else None
+        doc = yamlio.only_document(yamlio.load_documents(text, source), source, ConfigError)
+        items = doc.get("keys") if isinstance(doc, dict) else None
     if not isinstance(items, list):
         raise ConfigError(source, "expected a mapping with a `keys` list")
     try:

@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
+from sealer import strictjson
+
 CERT_ANNOTATION = "sealer.dev/cert-sha256"
 OTHER_CERTS_ANNOTATION = "sealer.dev/cert-sha256-entries"
 UNKNOWN = "unknown"
@@ -21,7 +23,7 @@ def sealed_with(annotations: Any, entries: Iterable[str]) -> dict[str, str]:
     annotations = annotations or {}
     main = str(annotations.get(CERT_ANNOTATION) or UNKNOWN)
     try:
-        others = json.loads(annotations.get(OTHER_CERTS_ANNOTATION) or "{}")
+        others = strictjson.loads(annotations.get(OTHER_CERTS_ANNOTATION) or "{}")
     except ValueError:
         others = {}
     if not isinstance(others, dict):

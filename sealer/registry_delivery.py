@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sealer import apikey, clusters, config, git, layout, ledger, registry, render, repofiles
+from sealer import apikey, clusters, config, git, layout, ledger, registry, render, repofiles, strictjson
 from sealer.backends import publish_registry, read_live_registry
 from sealer.errors import BadInput, InterruptedInFlight, PartlyDone, SealerError, WriteUnconfirmed
 from sealer.records import ACTIVE, KeyRecord, utcnow
@@ -250,7 +250,7 @@ def read_seen(path: Path, env: str, init: bool) -> int:
             str(err).replace("cannot read", "cannot read the last-seen serial", 1)
         ) from None
     try:
-        data = json.loads(text)
+        data = strictjson.loads(text)  # a field given twice: not a serial
         serial = data["serial"]
         ok = data["format"] == STATE_FORMAT and data["env"] == env and type(serial) is int and serial >= 0
     except (ValueError, TypeError, KeyError):

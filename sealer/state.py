@@ -39,9 +39,7 @@ def load_with_text(root: Path, env: str, cluster: str) -> tuple[dict[str, Any] |
         docs = yamlio.load_documents(text, str(path))
         if not docs or not isinstance(docs[0], dict):
             raise BadInput(f"{path}: empty or not a SealedSecret")
-        if len(docs) > 1:  # a GitOps tool applies each: a second object (a Secret, say) none would see
-            raise BadInput(f"{path}: holds several YAML documents; sealer writes one")
-        doc = docs[0]
+        doc = yamlio.only_document(docs, str(path))  # a GitOps tool applies a second one too
     return doc, text
 
 

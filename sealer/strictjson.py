@@ -10,11 +10,15 @@ import json
 from typing import Any
 
 
+class DuplicateKey(ValueError):
+    """A JSON object gives one key twice (any other ValueError: not JSON at all)."""
+
+
 def each_key_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """`json`'s object_pairs_hook: the object, or ValueError for a key given twice."""
     item = dict(pairs)
     if len(item) != len(pairs):
-        raise ValueError("a key given twice")
+        raise DuplicateKey("a key given twice")
     return item
 
 

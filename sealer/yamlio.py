@@ -13,7 +13,7 @@ import functools
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import yaml
@@ -189,6 +189,22 @@ def load_documents(text: str | bytes, source: str) -> list[Any]:
         ) from None
     except _CONSTRUCTION_ERRORS as err:
         raise BadInput(f"{source}: not valid YAML: a value cannot be read ({type(err).__name__})") from None
+
+
+SEVERAL_DOCUMENTS = "holds several YAML documents; expected one"
+
+
+def _bad_input(source: str, what: str) -> BadInput:
+    return BadInput(f"{source}: {what}")
+
+
+def only_document(docs: list[Any], source: str, error: Callable[[str, str], Exception] = _bad_input) -> Any:
+    """The one document of `docs` (None for none). A second is refused with `error(source, …)`
+    (BadInput, or ConfigError): its reader takes the first alone, so what follows a `---` is
+    checked by no one, while another reader (a GitOps tool applies each) may take it."""
+    if len(docs) > 1:
+        raise error(source, SEVERAL_DOCUMENTS)
+    return docs[0] if docs else None
 
 
 def compose_documents(text: str, source: str) -> list[yaml.Node]:
@@ -498,7 +514,7 @@ def round_trip_load(text: str, source: str) -> Any:
     except ComposerError as err:
         if "single document" not in str(err.context):
             raise BadInput(f"{source}: not valid YAML: {err.problem}") from None
-        raise BadInput(f"{source}: holds several YAML documents; expected one") from None
+        raise _bad_input(source, SEVERAL_DOCUMENTS) from None
     except YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import os
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +31,30 @@ pytest_plugins = [
     "support.backend_repos",
     "support.policy_repos",
 ]
+
+
+# A key's random part (38 base62 digits, however its `_` is spelt), shown or base64-encoded in an id.
+_GENERATED = re.compile(r"[0-9A-Za-z]{38,}")
+_SHOWN_ID_LENGTH = 100  # pytest names a longer string by its argument's name and index
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """Every process collecting the suite (`pytest -n`) must see the same test ids: bytes (often
+    compressed or random) go by their argument's name, and a key generated at collection by its
+    environment only."""
+    if isinstance(val, bytes):
+        return argname
+    if not isinstance(val, str) or len(val) > _SHOWN_ID_LENGTH:
+        return None
+    with contextlib.suppress(ValueError):
+        decoded = base64.b64decode(val, validate=True).decode("latin-1") if val else ""
+        if _GENERATED.search(decoded):
+            return "base64:" + _escaped(_GENERATED.sub("KEY", decoded))
+    return _escaped(_GENERATED.sub("KEY", val)) if _GENERATED.search(val) else None
+
+
+def _escaped(text: str) -> str:
+    return text.encode("unicode_escape").decode("ascii")
 
 
 @pytest.fixture(scope="session", autouse=True)

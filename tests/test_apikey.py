@@ -4,6 +4,7 @@ import re
 from collections import Counter
 
 import pytest
+from support import key_spellings
 
 from sealer import apikey
 from sealer.errors import BadInput
@@ -152,3 +153,25 @@ def test_the_scanners_key_rule_reads_a_key_as_redaction_does() -> None:
 
     rule = next(r for r in rules.load().rules if r.id == "sealer-api-key")
     assert rule.regex is not None and rule.regex.pattern == apikey.SHOWN_PATTERN.encode()
+
+
+@pytest.mark.parametrize("spelling", key_spellings.SPELLINGS)
+def test_a_key_spelt_as_a_url_a_string_literal_or_html_is_read_and_redacted_as_the_key(spelling: str) -> None:
+    """`%5F`, `\\u005f`, `\\x5f`, `&#95;`, `&#x5f;`, `&lowbar;` (and `%2D`, `\\u002d`, `&#45;` in the
+    environment) are a `_` and a `-`: the key is found, and redaction hides the whole spelling."""
+    key = apikey.generate("prod-eu-2")
+    written = key_spellings.spelt(key, spelling)
+    assert key_spellings.read(written) == key and written != key
+    text = f"see https://example.com/?k={written}&next=1."
+    assert apikey.keys_in(text) == [key] and apikey.holds_key(text)
+    assert apikey.redact(text) == "see https://example.com/?k=slr_prod-eu-2_[redacted]&next=1."
+    bad = written[:-1] + ("0" if written[-1] != "0" else "1")  # its checksum fails
+    assert apikey.keys_in(bad) == [] and apikey.redact(bad) == bad
+
+
+@pytest.mark.parametrize("dash", ["&hyphen;", "&dash;", "%2E", "\\u2010", "&#46;"])
+def test_what_is_not_a_hyphen_does_not_spell_one(dash: str) -> None:
+    """HTML's `&hyphen;` and `&dash;` are U+2010, not `-`: no key has them."""
+    key = apikey.generate("prod-eu")
+    written = key.replace("-", dash)
+    assert apikey.keys_in(written) == [] and apikey.redact(written) == written

@@ -323,7 +323,7 @@ BAD = [
     (
         "sealed-two-docs",
         "staging",
-        "sealed/staging/staging.yaml: holds several YAML documents; sealer writes one",
+        "sealed/staging/staging.yaml: holds several YAML documents; expected one",
     ),
 ]
 

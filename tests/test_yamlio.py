@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -234,6 +235,32 @@ def test_guess_indent(text: str, expected: tuple[int, int, int]) -> None:
 def test_round_trip_load_refuses_with_one_line(text: str, message: str) -> None:
     with pytest.raises(BadInput, match=message):
         yamlio.round_trip_load(text, "f")
+
+
+def test_every_reader_refuses_a_second_document_in_one_wording_and_its_own_error_type(
+    tmp_path: Path,
+) -> None:
+    """sealer.yaml (BadInput), a ledger (ConfigError), a policy file (listed with its other
+    mistakes) and a sealed file (BadInput) say it alike, through `yamlio.only_document`."""
+    from sealer import config, ledger, state
+    from sealer.errors import ConfigError
+    from sealer.policy import loader
+
+    two = "keys: []\n---\nkeys: []\n"
+    with pytest.raises(BadInput, match=f"^sealer.yaml: {yamlio.SEVERAL_DOCUMENTS}$") as raised:
+        config.from_documents(yamlio.load_documents(two, "sealer.yaml"), "sealer.yaml", tmp_path)
+    assert not isinstance(raised.value, ConfigError)
+    with pytest.raises(ConfigError, match=f"^invalid config: ledger: {yamlio.SEVERAL_DOCUMENTS}$"):
+        ledger.parse("staging", two, "ledger")
+    errors: list[tuple[str, str]] = []
+    loader._file_layer("rules: {}\n---\nrules: {}\n", "policy.yaml", errors)
+    assert errors == [("policy.yaml", yamlio.SEVERAL_DOCUMENTS)]
+    sealed = tmp_path / "sealed/staging/staging.yaml"
+    sealed.parent.mkdir(parents=True)
+    sealed.write_text("kind: SealedSecret\n---\nkind: Secret\n")
+    with pytest.raises(BadInput, match=f"staging.yaml: {yamlio.SEVERAL_DOCUMENTS}$"):
+        state.load(tmp_path, "staging", "staging")
+    assert yamlio.only_document([], "f") is None and yamlio.only_document([{"a": 1}], "f") == {"a": 1}
 
 
 # --- the loader's fast path must read exactly what yaml.safe_load_all reads ----------------------

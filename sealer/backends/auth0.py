@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
-from sealer import deadline
+from sealer import deadline, strictjson
 from sealer.backends.base import may_have_arrived, reading_back
 from sealer.backends.credentials import Auth0Login, Auth0Source, is_loopback
 from sealer.backends.document import Records, WholeDocumentStore, check_unique
@@ -150,7 +150,7 @@ class ClientTarget:
         if not text:
             return None
         try:
-            return json.loads(text)
+            return strictjson.loads(text)  # a field given twice: unreadable too
         except ValueError:
             return {"unreadable": True}
 

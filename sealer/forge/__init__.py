@@ -7,12 +7,11 @@ SEALER_FORGE, else from the CI's environment.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from sealer import repofiles
+from sealer import repofiles, strictjson
 from sealer.errors import BadInput
 from sealer.forge.base import Forge, ForgeError
 
@@ -143,7 +142,9 @@ def _event_default_branch(path: str) -> str | None:
     except FileNotFoundError:
         raise BadInput(f"cannot read {what}: no such file") from None
     try:
-        doc = json.loads(data)
+        doc = strictjson.loads(data)
+    except strictjson.DuplicateKey:
+        raise BadInput(f"cannot read {what}: it gives a field twice") from None
     except (ValueError, RecursionError):
         raise BadInput(f"cannot read {what}: not JSON") from None
     repository = doc.get("repository") if isinstance(doc, dict) else None

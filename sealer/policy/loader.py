@@ -135,9 +135,12 @@ def _file_layer(text: str | bytes, source: str, errors: list[tuple[str, str]]) -
     except BadInput as err:
         errors.append((source, str(err).removeprefix(f"{source}: ")))
         return Layer(source)
-    if len(docs) > 1:
-        errors.append((source, "holds several YAML documents; expected one"))
-    return parse(docs[0] if docs else None, source, errors)
+    try:
+        doc = yamlio.only_document(docs, source, ConfigError)
+    except ConfigError as err:  # listed with every other mistake; the first document is still checked
+        errors.append((err.where, err.what))
+        doc = docs[0]
+    return parse(doc, source, errors)
 
 
 def default_text() -> str:

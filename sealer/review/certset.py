@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from cryptography import x509
 
 CERT_FILE = "cert-file-mismatch"
+# Its pin and more (a second certificate, a key, text): kubeseal and a reviewer may read another
+# part of it. Not sensitive: no approval lets it through, as `sealer check` refuses it.
+CERT_FILE_CONTENT = "cert-file-content"
 NEEDS_APPROVAL = "needs owner approval"
 
 
@@ -59,6 +62,13 @@ def facts(pem: str | None) -> CertFacts | None:
     )
 
 
+def _beside(pem: str | None) -> str | None:
+    """What a pinned file that holds its certificate holds besides it (sealer.certs)."""
+    from sealer import certs
+
+    return certs.beside_the_certificate((pem or "").encode())
+
+
 def _self_signed(cert: x509.Certificate) -> bool:
     from cryptography.exceptions import InvalidSignature
 
@@ -84,6 +94,13 @@ def set_findings(
                     CERT_FILE,
                     h.cert,
                     f"{cluster.name}: {h.cert} does not hold the pinned {h.fingerprint[:16]}…",
+                )
+            elif extra := _beside(files.get(h.cert)):
+                yield (
+                    CERT_FILE_CONTENT,
+                    h.cert,
+                    f"{cluster.name}: {h.cert} holds {extra}: a pinned certificate file must hold "
+                    "one PEM certificate and nothing else",
                 )
         was = before.get(cluster.name)
         if old is None:

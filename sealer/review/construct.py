@@ -14,12 +14,11 @@ a finding too.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sealer import layout, ledger, provenance, render, state, yamlio
+from sealer import layout, ledger, provenance, render, state, strictjson, yamlio
 from sealer.config import Cluster, Environment
 from sealer.errors import SealerError
 from sealer.records import KeyRecord
@@ -91,7 +90,7 @@ def _provenance_ok(annotations: Mapping[str, Any], entries: Mapping[str, Any]) -
     if others_text is None:
         return True
     try:
-        others = json.loads(others_text) if isinstance(others_text, str) else None
+        others = strictjson.loads(others_text) if isinstance(others_text, str) else None
     except ValueError:
         return False
     return isinstance(others, dict) and all(

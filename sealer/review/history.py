@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import posixpath
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sealer import apikey, git, layout, state
+from sealer import apikey, git, layout, state, strictjson
 from sealer.config import Config
 from sealer.errors import BadInput, SealerError
 from sealer.records import KeyRecord
@@ -1085,11 +1084,14 @@ def _allow_comments(walk: Walk, change: git.FileChange, new: bytes) -> None:
 def _baseline_fps(data: bytes | None) -> set[str] | None:
     """The fingerprints a scan baseline accepts, by its content, never its name: the hook's or the
     pipeline's `--baseline` may name any file (`.sealer/scan-baseline`), and a pull request may
-    change that argument too. None for anything else."""
+    change that argument too. None for anything else; DuplicateKey for a JSON object that gives a
+    field twice (`sealer scan` refuses it; another reader may take either value)."""
     if not (data or b"").lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
         return None  # not a JSON object: no need to parse a large file
     try:
-        doc = json.loads(data or b"")
+        doc = strictjson.loads(data or b"")
+    except strictjson.DuplicateKey:
+        raise
     except ValueError:
         return None
     if not isinstance(doc, dict) or not isinstance(doc.get("findings"), list) or "version" not in doc:
@@ -1099,7 +1101,16 @@ def _baseline_fps(data: bytes | None) -> set[str] | None:
 
 def _baseline(walk: Walk, change: git.FileChange, new: bytes) -> None:
     old = walk.data(change.old_blob) if change.old_mode != GONE else None
-    added = (_baseline_fps(new) or set()) - (_baseline_fps(old) or set())
+    try:
+        after = _baseline_fps(new) or set()
+    except strictjson.DuplicateKey:
+        walk.add([Finding(BASELINE_ENTRY, "", change.path, None, "a scan baseline that gives a field twice")])
+        return
+    try:
+        before = _baseline_fps(old) or set()
+    except strictjson.DuplicateKey:
+        before = set()  # it accepted nothing sure: every entry now is a new one
+    added = after - before
     if added:
         walk.add(
             [

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from sealer import repofiles
+from sealer import repofiles, strictjson
 from sealer.apikey import redact
 from sealer.errors import BadInput
 from sealer.scan.findings import Finding
@@ -39,7 +39,9 @@ def load(path: str, missing_ok: bool = False) -> dict[str, Entry]:
 
 def _parse(text: str, path: str) -> dict[str, Entry]:
     try:
-        doc = json.loads(text)
+        doc = strictjson.loads(text)
+    except strictjson.DuplicateKey:
+        raise BadInput(f"{path}: baseline gives a field twice") from None
     except ValueError:
         raise BadInput(f"{path}: baseline is not valid JSON") from None
     shaped = isinstance(doc, dict) and doc.get("version") == VERSION and isinstance(doc.get("findings"), list)

@@ -114,7 +114,7 @@ def _tokens(
     canonical = CANONICAL.get(rule.confirm) if rule.confirm is not None else None
     for match in _anchored(data, found, rule):
         secret = match.group(group)
-        if canonical is not None:  # `slr\_dev\_…` is reported as the key it escapes
+        if canonical is not None:  # `slr\_dev\_…` or `slr%5Fdev%5F…` is reported as the key it spells
             secret = canonical(secret)
         if rule.confirm is not None:
             real = rule.confirm(secret)  # confirmed tokens are real, whatever they spell

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from support import key_spellings
 
 from sealer import apikey
 from sealer.cli import cli
@@ -431,6 +432,70 @@ def test_a_key_escaped_in_a_base64_run_is_found_where_the_plain_one_is(
     assert where[0] == where[1]
 
 
+@pytest.mark.parametrize("spelling", key_spellings.SPELLINGS)
+def test_a_key_spelt_as_a_url_a_string_literal_or_html_is_found_as_the_key_and_redacted(
+    tree: tuple[Path, str], spelling: str
+) -> None:
+    """A key pasted into a URL (`%5F`), a string literal (`\\u005f`, `\\x5f`) or HTML (`&#95;`,
+    `&lowbar;`), its environment's `-` too: found where it stands, in content and path, as the
+    key review and redaction read; no output shows what follows its environment."""
+    root, _ = tree
+    key = apikey.generate("prod-eu")
+    written = key_spellings.spelt(key, spelling)
+    (root / "notes.md").write_text(f"# Notes\n\nopen https://example.com/?k={written}&x=1\n")
+    for fmt in ("text", "json", "sarif"):
+        result = scan("-o", fmt, "notes.md")
+        assert result.exit_code == 1, result.output
+        assert key.split("_")[2][:12] not in result.output, fmt
+    found = json.loads(scan("-o", "json", "notes.md").output)
+    assert [(f["line"], f["column"], f["rule"]) for f in found] == [(3, 29, "sealer-api-key")]
+    assert found[0]["preview"] == f"slr_…[{len(key)} chars]"
+    (root / f"n{written}.md").write_text(f"key {written}\n")
+    result = scan("-o", "json", f"n{written}.md")
+    found = json.loads(result.output)
+    assert result.exit_code == 1 and {f["path"] for f in found} == {"nslr_prod-eu_[redacted].md"}
+    assert key.split("_")[2][:12] not in result.output
+
+
+@pytest.mark.parametrize("spelling", key_spellings.SPELLINGS)
+def test_a_key_spelt_as_a_url_a_string_literal_or_html_is_the_key_a_baseline_accepts(
+    tree: tuple[Path, str], spelling: str
+) -> None:
+    """The secret is the key, not its spelling: a baseline entry for `slr_…` in a file accepts it
+    re-written in the file; another key spelt so is still a finding, a lookalike is none."""
+    root, _ = tree
+    key = apikey.generate("prod-eu")
+    note = root / "notes.md"
+    note.write_text(f"key {key}\n")
+    assert scan("--baseline", "b.json", "--update-baseline", "notes.md").exit_code == 0
+    note.write_text(f"key {key_spellings.spelt(key, spelling)}\n")
+    assert scan("--baseline", "b.json", "notes.md").exit_code == 0
+    note.write_text(f"key {key_spellings.spelt(apikey.generate('prod-eu'), spelling)}\n")
+    assert scan("--baseline", "b.json", "notes.md").exit_code == 1
+    bad = key[:-1] + ("A" if key[-1] != "A" else "B")  # its checksum fails
+    note.write_text(f"apiKey: {key_spellings.spelt(bad, spelling)}\n")
+    result = scan("-o", "json", "notes.md")
+    assert (result.exit_code, json.loads(result.output)) == (0, [])
+
+
+@pytest.mark.parametrize("prefix", ["", "A", "AB"])  # each offset a base64 group can start at
+@pytest.mark.parametrize("spelling", ["url", "json-unicode", "html-decimal", "html-named"])
+def test_a_spelt_key_in_a_base64_run_is_found_where_the_plain_one_is(
+    tree: tuple[Path, str], prefix: str, spelling: str
+) -> None:
+    import base64
+
+    root, key = tree
+    where = []
+    for written in (key, key_spellings.spelt(key, spelling)):
+        encoded = base64.b64encode(f"API_KEY={prefix}{written}\n".encode()).decode()
+        (root / "env.txt").write_text(f"blob: {encoded}\n")
+        found = json.loads(scan("-o", "json", "env.txt").output)
+        assert [f["rule"] for f in found] == ["sealer-api-key-base64"], written
+        where.append((found[0]["line"], found[0]["column"]))
+    assert where[0] == where[1]
+
+
 @pytest.mark.parametrize("policy", [None, "aws-only"])
 def test_a_baseline_never_writes_a_key_a_files_path_holds(tree: tuple[Path, str], policy: str | None) -> None:
     """The baseline is committed: a sealer key in a path (escaped or not) is redacted there,
@@ -468,19 +533,61 @@ def test_a_key_on_a_files_first_line_is_at_its_column_whatever_the_byte_order_ma
     assert [(f["line"], f["column"]) for f in found] == [(1, 9), (2, 6)]
 
 
-@pytest.mark.parametrize("escape", ["%5F", "\\u005f", "&#95;"])
+NOT_SEEN = {
+    "hex": lambda key: key.encode().hex(),
+    "`%255F`": lambda key: key.replace("_", "%255F"),
+    "`\\u{5f}`": lambda key: key.replace("_", "\\u{5f}"),
+    "without its `;`": lambda key: key.replace("_", "&#95"),
+    "split across lines": lambda key: f'"{key[:20]}" +\n"{key[20:]}"',
+    "reversed": lambda key: key[::-1],
+}
+
+
+@pytest.mark.parametrize("named", NOT_SEEN)
 def test_what_the_readme_says_the_guard_does_not_see_it_does_not_see(
-    tree: tuple[Path, str], escape: str
+    tree: tuple[Path, str], named: str
 ) -> None:
-    """README: a key re-written with URL, JSON `\\u005f` or HTML escapes is not found, nor redacted:
-    the scan and redaction agree (a fix to one is a fix to both, and to that sentence)."""
+    """README: a key re-written as hex, with escapes it does not name as the key, split or reversed
+    is not found, nor redacted: the scan and redaction agree (a fix to one is a fix to both, and
+    to that sentence)."""
     root, key = tree
-    written = key.replace("_", escape)
+    written = NOT_SEEN[named](key)
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert f"`{escape}`" in readme[readme.index("What the guard does not see") :][:1600]
+    passage = readme[readme.index("What the guard does not see") :][:2200]
+    assert named in passage[passage.index("not found re-written otherwise") :]
     (root / "notes.md").write_text(f"key {written}\n")
     assert scan("notes.md").exit_code == 0
     assert apikey.redact(written) == written and apikey.keys_in(written) == []
+
+
+def test_the_url_string_and_html_escapes_the_readme_names_are_found_as_the_key(
+    tree: tuple[Path, str],
+) -> None:
+    """README: each URL, string-literal and HTML escape it names as the key stands for `_` or `-`
+    (as Python's own decoders read it), and a key spelt with it is found and redacted; the HTML
+    names it says are another character are no `-`. It once listed `%5F`, `\\u005f`, `&#95;`
+    among what is not seen."""
+    import html
+
+    root, _ = tree
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    passage = readme[readme.index("What the guard does not see") :][:2200]
+    named = passage[passage.index("or written with URL") : passage.index("is the key:")]
+    escapes = named.split("`")[1::2]
+    assert {"%5F", "\\u005f", "&#95;", "&lowbar;", "%2D", "&#45;"} <= set(escapes)
+    assert not {"%5F", "\\u005f", "&#95;"} & set(passage[passage.index("is the key:") :].split("`")[1::2])
+    other = named[named.index("HTML's") :].split("`")[1::2]
+    assert other == ["&hyphen;", "&dash;"] and {html.unescape(e) for e in other} == {"\u2010"}
+    for escape in escapes:
+        if escape in other or escape == "-":
+            continue
+        char = key_spellings.read(escape)
+        assert char in ("_", "-"), escape
+        key = apikey.generate("prod-eu")
+        written = key.replace(char, escape)
+        (root / "notes.md").write_text(f"key {written}\n")
+        assert scan("notes.md").exit_code == 1, escape
+        assert apikey.keys_in(written) == [key] and apikey.redact(written) == "slr_prod-eu_[redacted]"
 
 
 def test_what_the_readme_says_the_guard_does_not_see_leaves_out_an_escaped_hyphen(

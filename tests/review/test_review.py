@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import key_spellings
 from support.cli import sealer as cli
 from support.git import commit_all, git
 from support.isolation import isolated
@@ -647,6 +648,33 @@ def test_a_file_named_after_a_key_added_and_deleted_in_the_range_is_flagged(repo
         ("plaintext", "slr_staging_[redacted].txt")
     ]
     assert not [n for n in data["notes"] if "deletes" in n]
+
+
+def test_a_plaintext_key_spelt_as_a_url_a_string_literal_or_html_is_flagged(repo: Path) -> None:
+    """`%5F`, `\\u005f`, `\\x5f`, `&#95;`, `&#x5f;`, `&lowbar;` (`%2D`, `&#45;` in the environment):
+    the key all the same, in a file and in its name; a lookalike spelt so is not."""
+    leaked = {name: apikey.generate("prod-eu") for name in key_spellings.SPELLINGS}
+    for name, key in leaked.items():
+        (repo / f"{name}.md").write_text(
+            f"# Debug\n\nsee https://x.test/?k={key_spellings.spelt(key, name)}\n"
+        )
+    named = apikey.generate("staging")
+    (repo / f"n{key_spellings.spelt(named, 'html-decimal')}.txt").write_text("notes\n")
+    bad = named[:-1] + ("A" if named[-1] != "A" else "B")  # its checksum fails
+    (repo / "lookalike.md").write_text(f"see {key_spellings.spelt(bad, 'url')}\n")
+    commit_all(repo, "notes")
+    code, data = run_review(repo)
+    assert code == 1 and codes(data) == {"plaintext"}
+    by_path = {f["path"]: f["message"] for f in data["findings"]}
+    assert set(by_path) == {f"{name}.md" for name in leaked} | {"nslr_staging_[redacted].txt"}
+    for name, key in leaked.items():
+        assert (
+            "line 3" in by_path[f"{name}.md"]
+            and apikey.key_id(apikey.fingerprint(key)) in by_path[f"{name}.md"]
+        )
+    assert apikey.key_id(apikey.fingerprint(named)) in by_path["nslr_staging_[redacted].txt"]
+    shown = json.dumps(data) + cli(repo, "review", "-o", "markdown").stdout + cli(repo, "review").stdout
+    assert all(key.split("_")[2][:12] not in shown for key in [*leaked.values(), named])
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])

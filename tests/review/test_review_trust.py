@@ -323,6 +323,14 @@ def baseline_entry_added_not_named_json(repo: Path) -> None:
     (repo / ".sealer/scan-baseline").write_text(json.dumps({"version": 1, "findings": [entry]}))
 
 
+def baseline_entry_given_twice(repo: Path) -> None:
+    """`findings` twice: `json.loads` reads the last (empty) list, a reviewer the first."""
+    entry = {"fingerprint": "f" * 64, "rule": "generic-secret-assignment", "path": "app.env"}
+    text = json.dumps({"version": 1, "findings": [entry]})[:-1] + ', "findings": []}'
+    (repo / "ci").mkdir()
+    (repo / "ci/scan-baseline").write_text(text)
+
+
 def baseline_entry_added_outside_sealers_folder(repo: Path) -> None:
     """BASE's baseline (no `.json`, no gate file's folder) accepts one finding; the change adds one."""
     entry = {"fingerprint": "e" * 64, "rule": "generic-secret-assignment", "path": "app.env"}
@@ -346,6 +354,33 @@ def gitattributes_edited(repo: Path) -> None:
 
 def cert_file_replaced(repo: Path, rogue: Path) -> None:
     (repo / "certs/staging.pem").write_bytes((rogue / "tls.crt").read_bytes())
+
+
+_FAKE_KEY = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
+# What a pull request may append to a pinned certificate: kubeseal seals with the first block,
+# a reviewer or another tool may read another (#14); `sealer check` refuses each.
+BESIDE_THE_CERT = {
+    "second-cert": lambda pem: pem,
+    "private-key": lambda pem: _FAKE_KEY,
+    "text": lambda pem: "see https://example.invalid/real-cert\n",
+}
+
+
+def _cert_appended(repo: Path, extra: str) -> None:
+    pem = (repo / "certs/staging.pem").read_text()
+    (repo / "certs/staging.pem").write_text(pem + BESIDE_THE_CERT[extra](pem))
+
+
+def cert_file_second_cert(repo: Path) -> None:
+    _cert_appended(repo, "second-cert")
+
+
+def cert_file_private_key(repo: Path) -> None:
+    _cert_appended(repo, "private-key")
+
+
+def cert_file_text_after(repo: Path) -> None:
+    _cert_appended(repo, "text")
 
 
 def checksum_edited(repo: Path) -> None:
@@ -461,10 +496,14 @@ TAMPERING: list[tuple[Callable[..., None], str]] = [
     (allow_comment_added, "allow-comment"),
     (baseline_entry_added, "baseline-entry"),
     (baseline_entry_added_not_named_json, "baseline-entry"),
+    (baseline_entry_given_twice, "baseline-entry"),
     (baseline_entry_added_outside_sealers_folder, "baseline-entry"),
     (signers_edited, "trust-anchor-change"),
     (gitattributes_edited, "trust-anchor-change"),
     (cert_file_replaced, "cert-mismatch"),
+    (cert_file_second_cert, "cert-file-content"),
+    (cert_file_private_key, "cert-file-content"),
+    (cert_file_text_after, "cert-file-content"),
     (checksum_edited, "derived-field"),
     (key_id_prefix_edited, "derived-field"),
     (values_expiry_edited, "derived-field"),
@@ -857,6 +896,36 @@ def test_an_owner_removed_on_the_target_since_the_branch_point_counts_no_more(re
     findings = json.loads(result.stdout)["findings"]
     assert [f["rule"] for f in findings] == ["store-change"]
     assert "no code owner for this path" in findings[0]["message"]
+
+
+@pytest.mark.parametrize("extra", sorted(BESIDE_THE_CERT))
+def test_an_approved_cert_change_holding_more_than_its_certificate_still_fails(
+    repo: Path, extra: str
+) -> None:
+    """A code owner's approval covers `cert-change`, never a pinned file holding more than its
+    certificate (`cert-file-content`): what the owner verified may not be what kubeseal reads."""
+    git(repo, "checkout", "-q", "main")
+    (repo / ".gitlab").mkdir()
+    (repo / ".gitlab/CODEOWNERS").write_text("* @acme/platform\n")
+    commit(repo, "owners")
+    git(repo, "checkout", "-q", "-B", "pr")
+    pem = (repo / "certs/staging.pem").read_text()
+    (repo / "certs/staging.pem").write_text(pem.replace("\n", "\r\n") + "\n")  # whitespace only
+    commit(repo, "respelt")
+    code, data = run_review(repo, "--approvals-from", "codeowners")
+    assert (code, [f["rule"] for f in data["needs_owner_approval"]]) == (0, ["cert-change"]), data
+    _cert_appended(repo, extra)
+    commit(repo, extra)
+    code, data = run_review(repo, "--approvals-from", "codeowners")
+    assert code == 1 and [(f["rule"], f["path"]) for f in data["findings"]] == [
+        ("cert-file-content", "certs/staging.pem")
+    ], data["findings"]
+    message = data["findings"][0]["message"]
+    assert "must hold one PEM certificate and nothing else" in message
+    named = {"second-cert": "holds 2 certificates", "private-key": "a private key", "text": "text beside"}
+    assert named[extra] in message, message
+    readme = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    assert "private key, other text) is `cert-file-content`, which no approval lets through" in readme
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from support import key_spellings
 
 from sealer import apikey, certs
 from sealer.scope import Scope
@@ -114,6 +115,28 @@ def test_a_key_with_escaped_underscores_is_blocked(repo: Path, name: str, text: 
     assert done.returncode != 0 and not committed(repo), out
     assert f"{name}:1:{column}: error: sealer-api-key: sealer API key (checksum verified)" in out
     assert key.split("_")[2] not in out
+
+
+def test_a_key_spelt_as_a_url_a_string_literal_or_html_is_blocked(repo: Path) -> None:
+    """A key pasted into a URL (`%5F`), a string literal (`\\u005f`) or HTML (`&#95;`), its
+    environment's `-` too, is the key review and redaction read: the hook blocks each, shown
+    redacted; a lookalike whose checksum fails, spelt so, passes."""
+    keys = {name: apikey.generate("prod-eu") for name in key_spellings.SPELLINGS}
+    files = {
+        f"{name}.md": f"see https://x.test/?k={key_spellings.spelt(key, name)}\n"
+        for name, key in keys.items()
+    }
+    done = commit(repo, files)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and not committed(repo), out
+    for name, key in keys.items():
+        assert f"{name}.md:1:23: error: sealer-api-key: sealer API key (checksum verified)" in out
+        assert key.split("_")[2][:12] not in out
+    bad = {name: key[:-1] + ("A" if key[-1] != "A" else "B") for name, key in keys.items()}
+    done = commit(
+        repo, {f"{name}.md": f"see {key_spellings.spelt(key, name)}\n" for name, key in bad.items()}
+    )
+    assert done.returncode == 0 and committed(repo), done.stdout + done.stderr
 
 
 def test_the_hook_blocks_a_key_in_a_linked_worktrees_commit_all(repo: Path) -> None:
