@@ -945,8 +945,16 @@ def range_changes(root: Path, base: str, head: str) -> list[CommitChanges]:
     for chunk in out.split(b"\x01")[1:]:
         header, _, rest = chunk.partition(b"\0")
         commit, *parents, stamp = header.decode().split(" ")
-        found.append(CommitChanges(commit, parents, int(stamp), _raw_changes(rest)))
+        found.append(CommitChanges(commit, parents, committer_time(commit, stamp), _raw_changes(rest)))
     return found
+
+
+def committer_time(commit: str, stamp: str) -> int:
+    """`%ct` as git printed it: git re-encodes a whole commit object from the encoding its
+    `encoding` header names (EBCDIC, say), garbling the header it then reads no time from."""
+    if not stamp.strip().isdigit():
+        raise BadInput(f"commit {commit[:12]}: git shows no committer time (its encoding header?)")
+    return int(stamp)
 
 
 def changes_path(root: Path, commit: str, path: str) -> bool:
