@@ -696,8 +696,10 @@ def first_landed(root: Path, text: str, path: str) -> dt.datetime | None:
     landing = landing_commit(root, text, path)
     if landing is None:
         return None
-    since = run(root, "log", "--first-parent", "--format=%ct", "HEAD", f"^{landing}^@").split()
-    return dt.datetime.fromtimestamp(min(map(int, since)), dt.timezone.utc)
+    since = run(root, "log", "--first-parent", "--format=%H %ct", "HEAD", f"^{landing}^@").splitlines()
+    # each one's time, none skipped: one git cannot show is no reason to date the landing later
+    times = [committer_time(commit, stamp) for commit, _, stamp in (line.partition(" ") for line in since)]
+    return dt.datetime.fromtimestamp(min(times), dt.timezone.utc)
 
 
 def landing_commit(root: Path, text: str, path: str) -> str | None:
