@@ -696,8 +696,10 @@ def first_landed(root: Path, text: str, path: str) -> dt.datetime | None:
     landing = landing_commit(root, text, path)
     if landing is None:
         return None
-    since = run(root, "log", "--first-parent", "--format=%ct", "HEAD", f"^{landing}^@").split()
-    return dt.datetime.fromtimestamp(min(map(int, since)), dt.timezone.utc)
+    since = run(root, "log", "--first-parent", "--format=%H %ct", "HEAD", f"^{landing}^@").splitlines()
+    # each one's time, none skipped: one git cannot show is no reason to date the landing later
+    times = [committer_time(commit, stamp) for commit, _, stamp in (line.partition(" ") for line in since)]
+    return dt.datetime.fromtimestamp(min(times), dt.timezone.utc)
 
 
 def landing_commit(root: Path, text: str, path: str) -> str | None:
@@ -945,8 +947,16 @@ def range_changes(root: Path, base: str, head: str) -> list[CommitChanges]:
     for chunk in out.split(b"\x01")[1:]:
         header, _, rest = chunk.partition(b"\0")
         commit, *parents, stamp = header.decode().split(" ")
-        found.append(CommitChanges(commit, parents, int(stamp), _raw_changes(rest)))
+        found.append(CommitChanges(commit, parents, committer_time(commit, stamp), _raw_changes(rest)))
     return found
+
+
+def committer_time(commit: str, stamp: str) -> int:
+    """`%ct` as git printed it: git re-encodes a whole commit object from the encoding its
+    `encoding` header names (EBCDIC, say), garbling the header it then reads no time from."""
+    if not stamp.strip().isdigit():
+        raise BadInput(f"commit {commit[:12]}: git shows no committer time (its encoding header?)")
+    return int(stamp)
 
 
 def changes_path(root: Path, commit: str, path: str) -> bool:

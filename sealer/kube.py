@@ -147,7 +147,7 @@ def status_message(err: Any) -> str:
     or bidirectional character) of bounded length."""
     try:
         said = str(json.loads(err.body or "{}").get("message") or err.reason)
-    except (TypeError, ValueError, AttributeError):
+    except (TypeError, ValueError, AttributeError, RecursionError):  # RecursionError: nested deep
         said = str(getattr(err, "reason", "") or "error")
     return terminal.clean(said) or "error"
 

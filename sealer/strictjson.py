@@ -23,5 +23,9 @@ def each_key_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def loads(text: str | bytes) -> Any:
-    """`json.loads`, refusing (ValueError) an object that gives a key twice."""
-    return json.loads(text, object_pairs_hook=each_key_once)
+    """`json.loads`, refusing (ValueError) an object that gives a key twice, or JSON nested past
+    what `json` parses (its RecursionError, which readers catching ValueError would not)."""
+    try:
+        return json.loads(text, object_pairs_hook=each_key_once)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None

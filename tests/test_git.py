@@ -265,6 +265,22 @@ def test_first_landed_is_never_later_than_a_later_main_line_commit(
     assert sealer_git.first_landed(repo, "kid_1", "ledger.yaml") == later
 
 
+def test_a_later_main_line_commit_whose_time_git_cannot_show_is_not_skipped(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git re-encodes a commit from its `encoding` header's encoding (EBCDIC here), garbling its
+    committer line: `%ct` is empty. Skipping it would date a future-dated landing by its own time."""
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "4000000000 +0000")  # 2096
+    write(repo, "ledger.yaml", "kid_1\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "future-dated")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "1900000000 +0000")
+    (repo / ".git" / "msg").write_bytes("after it\n".encode("cp037"))
+    git(repo, "-c", "i18n.commitEncoding=IBM037", "commit", "-q", "--allow-empty", "-F", ".git/msg")
+    with pytest.raises(BadInput, match="git shows no committer time"):
+        sealer_git.first_landed(repo, "kid_1", "ledger.yaml")
+
+
 MAGIC = [":(exclude)ledger/staging.yaml", "*", "ledger/*.yaml", ":(glob)**"]
 
 

@@ -202,3 +202,11 @@ def test_a_failed_write_is_of_unknown_fate_unless_no_request_can_have_gone_out(
     }[reason]
     err = failed.MaxRetryError(None, "/api/v1/namespaces/x/configmaps/y", reason=cause)  # type: ignore[arg-type]
     assert kube_objects._may_have_arrived(err) is may_have_arrived
+
+
+def test_an_api_servers_error_nested_past_json_is_its_reason_not_a_traceback() -> None:
+    """An error body is the server's to write: one nested 100,000 deep is json's RecursionError."""
+    from types import SimpleNamespace
+
+    err = SimpleNamespace(body="[" * 100_000, reason="Forbidden")
+    assert kube.status_message(err) == "Forbidden"

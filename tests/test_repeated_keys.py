@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sealer import escrow, journal, provenance, registry, registry_delivery
+from sealer import escrow, journal, provenance, registry, registry_delivery, strictjson
 from sealer.backends.auth0 import ClientTarget
 from sealer.errors import BadInput
 from sealer.forge import ci_default_branch
@@ -89,3 +89,16 @@ def test_review_refuses_a_provenance_annotation_giving_an_entry_twice() -> None:
     assert not construct._provenance_ok(annotations, {"a": "x"})
     annotations[provenance.OTHER_CERTS_ANNOTATION] = f'{{"a": "{OTHER}"}}'
     assert construct._provenance_ok(annotations, {"a": "x"})
+
+
+@pytest.mark.parametrize("deep", ["[" * 100_000, '{"a":' * 100_000], ids=["array", "object"])
+def test_json_nested_beyond_the_parser_is_refused_as_not_json_not_a_traceback(
+    deep: str, tmp_path: Path
+) -> None:
+    """`json` raises RecursionError past its nesting limit: strictjson's readers catch ValueError,
+    so a sealed file's annotation or a baseline nested so deep would be a traceback."""
+    with pytest.raises(ValueError, match="nested too deeply"):
+        strictjson.loads(deep)
+    assert provenance.sealed_with({provenance.OTHER_CERTS_ANNOTATION: deep}, ["a"]) == {"a": "unknown"}
+    with pytest.raises(BadInput, match="the escrowed key list is damaged"):
+        escrow._restore_list("vault:secret/x", {"secrets": deep}, 1, tmp_path / "out", "kube-system")

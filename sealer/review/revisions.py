@@ -108,7 +108,7 @@ def changed_paths(root: Path, base: str, head: str) -> tuple[list[str], list[str
 
 
 def commit_time(root: Path, rev: str) -> dt.datetime:
-    seconds = int(git.run(root, "show", "-s", "--format=%ct", rev).strip())
+    seconds = git.committer_time(rev, git.run(root, "show", "-s", "--format=%ct", rev))
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
 
 

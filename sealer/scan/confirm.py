@@ -31,7 +31,7 @@ def jwt_header(secret: bytes) -> bool:
     head = secret.split(b".", 1)[0].rstrip(b"=")
     try:
         header = json.loads(base64.urlsafe_b64decode(head + b"=" * (-len(head) % 4)))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # RecursionError: nested past `json`
         return False
     return isinstance(header, dict) and isinstance(header.get("alg"), str)
 

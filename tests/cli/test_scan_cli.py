@@ -393,19 +393,6 @@ def test_a_key_whose_environment_hyphen_is_escaped_is_found_as_the_key(
     assert key.split("_")[2][:20] not in result.output
 
 
-def test_an_escaped_key_is_the_key_a_baseline_accepts(tree: tuple[Path, str]) -> None:
-    """The finding's secret is the key, not its spelling: accepting `slr_…` in a file accepts it
-    re-written `slr\\_…` there (the same secret), not another key."""
-    root, key = tree
-    note = root / "notes.md"
-    note.write_text(f"key {key}\n")
-    assert scan("--baseline", "b.json", "--update-baseline", "notes.md").exit_code == 0
-    note.write_text(f"key {_escaped(key)}\n")
-    assert scan("--baseline", "b.json", "notes.md").exit_code == 0
-    note.write_text(f"key {_escaped(apikey.generate('staging'))}\n")
-    assert scan("--baseline", "b.json", "notes.md").exit_code == 1
-
-
 def test_an_escaped_lookalike_whose_checksum_fails_is_no_finding(tree: tuple[Path, str]) -> None:
     root, key = tree
     bad = key[:-1] + ("A" if key[-1] != "A" else "B")

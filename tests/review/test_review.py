@@ -1202,3 +1202,17 @@ def test_a_value_only_a_merge_commit_wrote_before_base_is_found(repo: Path) -> N
     git(repo, "checkout", "-q", "-b", "pr")
     (repo / SEALED).write_text(text.replace(current, other))
     assert_forged_record_is_a_hand_edit(repo, other, "the merge's value put back", "next", "before BASE")
+
+
+def test_a_commit_whose_encoding_garbles_its_header_is_one_line_not_a_traceback(repo: Path) -> None:
+    """git re-encodes a whole commit from its `encoding` header's encoding (EBCDIC here): its
+    committer line comes out garbled and `%ct` empty. Review cannot read the range: exit 2, one line."""
+    leaked = apikey.generate("staging")
+    (repo / "msg").write_bytes(f"debug\n\nkey: {leaked}\n".encode("cp037"))
+    git(repo, "-c", "i18n.commitEncoding=IBM037", "commit", "-q", "--allow-empty", "-F", str(repo / "msg"))
+    (repo / "msg").unlink()
+    code, _ = run_review(repo)
+    result = cli(repo, "review")
+    assert code == 2 and result.exit_code == 2
+    assert "git shows no committer time" in result.output and "Traceback" not in result.output
+    assert leaked.split("_")[2][:12] not in result.output

@@ -194,6 +194,8 @@ TABLES: dict[str, list[tuple[str, bool]]] = {
         (jwt({"typ": "JWT"}), False),  # no algorithm: not a JWT header
         (jwt({"alg": "none"}, sig_len=8), False),  # no real signature
         (".".join(jwt({"alg": "HS256"}).split(".")[:2]), False),  # two parts
+        # a header nested past what `json` parses (its RecursionError): not a JWT, no traceback
+        (base64.urlsafe_b64encode(b'{"a":' * 50_000).decode() + "." + jwt({}).split(".", 1)[1], False),
     ],
     "gcp-service-account-key": [
         ('  "private_key_id": "' + "0123456789abcdef" * 2 + '01234567",', True),

@@ -1,10 +1,11 @@
-"""A sealer key with its `_`s and `-`s spelt as URLs, string literals and HTML write them: the
-spellings the plaintext guard reads as the key (`apikey.SHOWN_PATTERN`)."""
+"""A sealer key with its `_`s and `-`s spelt as Markdown, URLs, string literals and HTML write
+them: the spellings the plaintext guard reads as the key (`apikey.SHOWN_PATTERN`)."""
 
 from __future__ import annotations
 
 # name -> (how `_` is written, how `-` is written)
 SPELLINGS = {
+    "markdown": ("\\_", "\\-"),
     "url": ("%5F", "%2D"),
     "url-lower": ("%5f", "%2d"),
     "json-unicode": ("\\u005f", "\\u002d"),
