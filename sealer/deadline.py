@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from sealer.errors import BackendError, WriteInFlight
+from sealer.errors import BackendError, InterruptedInFlight, WriteInFlight
 
 T = TypeVar("T")
 
@@ -27,11 +27,13 @@ def within(
     timed_out: Callable[[], BaseException],
     name: str,
     settle: bool = False,
+    sent: str = "a write",
 ) -> T:
     """`call()`'s result or exception, or `timed_out()` raised when it takes longer than `seconds`.
     With `settle` (a write sent), Ctrl-C waits for the call to end within `seconds` before it is
-    raised: the undoing that follows must not run before a write that then lands (a second
-    Ctrl-C leaves at once)."""
+    raised: the undoing that follows must not run before a write that then lands. A second
+    Ctrl-C leaves at once, or the wait runs out: the write (`sent` names it) is still under way,
+    so InterruptedInFlight is raised instead, never a plain "nothing changed" Ctrl-C."""
     done: list[tuple[T | None, BaseException | None]] = []
     ends = time.monotonic() + seconds
 
@@ -45,16 +47,10 @@ def within(
     try:
         worker.start()
         worker.join(seconds)
-    except BaseException:
-        if settle and worker.is_alive():
-            worker.join(min(_QUIET_SECONDS, max(0.0, ends - time.monotonic())))
-        if settle and worker.is_alive():  # a slow server: say why Ctrl-C has not ended it yet
-            left = max(0.0, ends - time.monotonic())
-            sys.stderr.write(
-                f"sealer: waiting up to {left:.0f} seconds for a write already sent to settle "
-                "(Ctrl-C again leaves now; then check what landed)\n"
-            )
-            worker.join(left)
+    except BaseException as stop:
+        still = settle and worker.is_alive() and not _settled(worker, ends)
+        if still and isinstance(stop, KeyboardInterrupt):
+            raise InterruptedInFlight(f"interrupted with {sent} still under way: it may still land") from None
         raise
     if not done:
         raise timed_out()
@@ -62,6 +58,23 @@ def within(
     if error is not None:
         raise error
     return value  # type: ignore[return-value]  # `call` returned it: a T, None included
+
+
+def _settled(worker: threading.Thread, ends: float) -> bool:
+    """After Ctrl-C: wait for a write already sent to end (by `ends`); False when it is still
+    under way, the wait run out or Ctrl-C pressed again."""
+    try:
+        worker.join(min(_QUIET_SECONDS, max(0.0, ends - time.monotonic())))
+        if worker.is_alive():  # a slow server: say why Ctrl-C has not ended it yet
+            left = max(0.0, ends - time.monotonic())
+            sys.stderr.write(
+                f"sealer: waiting up to {left:.0f} seconds for a write already sent to settle "
+                "(Ctrl-C again leaves now; the write may then still land)\n"
+            )
+            worker.join(left)
+    except KeyboardInterrupt:  # pressed again: leave now
+        pass
+    return not worker.is_alive()
 
 
 def request(
@@ -78,4 +91,5 @@ def request(
         lambda: error(f"{server} did not answer within {MAX_REQUEST_SECONDS:g} seconds while {what}"),
         "sealer-store-request",
         writes if settle is None else settle,
+        f"a write to {server} ({what})",
     )

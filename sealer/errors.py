@@ -50,6 +50,14 @@ class WriteInFlight(WriteUnconfirmed):
     after any read of the store, so no read can show it absent, nor its undoing done."""
 
 
+class InterruptedInFlight(KeyboardInterrupt):
+    """Ctrl-C (pressed again, or the wait for the write ran out) left a write already sent still
+    under way: like WriteInFlight it may land after any read or undoing, so the command is
+    partly done (exit 4), never "interrupted, nothing changed" (130). The message names it."""
+
+    exit_code = EXIT_PARTLY_DONE
+
+
 class NotDeployed(SealerError):
     """#17: a key the ledger delivers that some cluster of the environment does not serve yet."""
 

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sealer import certs, extras, keypair, repofiles, strictjson, yamlio
 from sealer.backends import CasConflict, VaultKV, check_segment
-from sealer.errors import BackendError, BadInput, PartlyDone, SealerError
+from sealer.errors import BackendError, BadInput, InterruptedInFlight, PartlyDone, SealerError
 from sealer.records import iso, utcnow
 
 FORMAT = "sealer-escrow/v1"
@@ -180,7 +180,7 @@ def backup_after_write(folder: Path, target: str, *, force: bool, written: bool)
     the keypair landed and how to escrow it (PartlyDone), never "nothing changed"."""
     try:
         return backup(folder, target, force=force)
-    except SealerError as err:
+    except (SealerError, InterruptedInFlight) as err:  # Ctrl-C leaving the backup's write under way too
         if not written:
             raise
         raise PartlyDone(

@@ -16,7 +16,7 @@ from typing import Any
 
 from sealer import apikey, clusters, config, git, layout, ledger, registry, render, repofiles, strictjson
 from sealer.backends import publish_registry, read_live_registry
-from sealer.errors import BadInput, PartlyDone, SealerError, WriteUnconfirmed
+from sealer.errors import BadInput, InterruptedInFlight, PartlyDone, SealerError, WriteUnconfirmed
 from sealer.records import ACTIVE, KeyRecord, utcnow
 
 STATE_FORMAT = "sealer.dev/key-registry-state/v1"
@@ -91,17 +91,19 @@ def drop_compromised(cfg: config.Config, env_name: str, key_id: str) -> KeyRecor
         pub = registry.Publication(tuple(base), held=_holder(cfg, env.name), dropped=frozenset({key_id}))
         try:
             _publish(cfg, env, pub, written)
-        except SealerError as err:
-            if not (written or isinstance(err, WriteUnconfirmed)):
+        except (SealerError, InterruptedInFlight) as err:  # Ctrl-C leaving the write under way too
+            if not (written or isinstance(err, (WriteUnconfirmed, InterruptedInFlight))):
                 raise  # no registry written: nothing changed
             raise PartlyDone(_drop_partly_done(env_name, key_id, written, err)) from None
     return found
 
 
-def _drop_partly_done(env_name: str, key_id: str, written: list[str], err: SealerError) -> str:
+def _drop_partly_done(
+    env_name: str, key_id: str, written: list[str], err: SealerError | InterruptedInFlight
+) -> str:
     """What landed of a compromised key's drop from the live registries, and how to finish."""
     landed = [f"the key registry of {env_name} on {', '.join(written)} no longer lists {key_id}"]
-    if isinstance(err, WriteUnconfirmed):  # sent: the cluster may hold it
+    if isinstance(err, (WriteUnconfirmed, InterruptedInFlight)):  # sent: the cluster may hold it
         landed.append("the registry whose write was not confirmed may already have been written without it")
     done = ", and ".join(landed[0 if written else 1 :])
     return f"{err}; but {done}: run `sealer keys compromised {env_name} {key_id}` again to finish"

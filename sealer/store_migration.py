@@ -20,7 +20,7 @@ from typing import Any
 
 from sealer import config, faults, git, journal, layout, ledger, lock, registry, repofiles, yamlio
 from sealer.backends import DEFAULT_BACKEND, KeyStore, open_store
-from sealer.errors import BadInput, PartlyDone, SealerError, WriteUnconfirmed
+from sealer.errors import BadInput, InterruptedInFlight, PartlyDone, SealerError, WriteUnconfirmed
 from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, utcnow
 
 # (ledger, store) statuses of one key while a committed change waits for its deployed phase
@@ -92,8 +92,8 @@ def set_backend(root: Path, request: MigrationRequest) -> MigrationResult:
             for record in todo:
                 try:
                     new.copy_in(record)
-                except WriteUnconfirmed:
-                    copied.append(record)  # its read-back failed: it may be there, removed with the others
+                except (WriteUnconfirmed, InterruptedInFlight):  # not read back, or left under way
+                    copied.append(record)  # it may be there: named, or removed with the others
                     raise
                 copied.append(record)
                 faults.point("migrate-after-copy-one")
@@ -365,6 +365,9 @@ def _undo(root: Path, env_name: str, new: KeyStore, copied: list[KeyRecord], err
     is named (exit 4), and is an exact copy the next run finds there already."""
     left = []
     for record in reversed(copied):
+        if isinstance(err, InterruptedInFlight) and record is copied[-1]:
+            left.append(f"{record.key_id} (its write still under way)")  # may land after any removal
+            continue
         try:
             new.drop_copy(record)
         except (SealerError, faults.InjectedFault):
@@ -375,7 +378,7 @@ def _undo(root: Path, env_name: str, new: KeyStore, copied: list[KeyRecord], err
             git.restore_from_head(root, [rel])
         else:
             repofiles.remove(root / rel)
-    if left and not isinstance(err, KeyboardInterrupt):
+    if left and (isinstance(err, InterruptedInFlight) or not isinstance(err, KeyboardInterrupt)):
         raise PartlyDone(
             f"{err}; the old store stays in charge and sealer.yaml is unchanged, but the new store keeps "
             f"copies of {', '.join(left)} (the old store's records, never in charge): run `sealer backend "

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from sealer import deadline
+from sealer.errors import EXIT_PARTLY_DONE, InterruptedInFlight
 
 
 @pytest.mark.parametrize("writes", [True, False], ids=["write", "read"])
@@ -82,3 +83,44 @@ def test_ctrl_c_waiting_on_a_slow_write_says_so(
         assert len(waits) == 3 and waits[1] == deadline._QUIET_SECONDS
     finally:
         answered.set()
+
+
+@pytest.mark.parametrize("second", ["Ctrl-C again", "the wait runs out"])
+def test_ctrl_c_leaving_a_write_under_way_says_it_may_still_land(
+    monkeypatch: pytest.MonkeyPatch, second: str
+) -> None:
+    """Ctrl-C, then Ctrl-C again (or the wait for the write ends first): the write is still on
+    its way and may land after whatever the caller does next, so the interrupt says so
+    (InterruptedInFlight: exit 4), never a plain one ("interrupted, nothing changed")."""
+    monkeypatch.setattr(deadline, "MAX_REQUEST_SECONDS", 10.0)
+    started, answered = threading.Event(), threading.Event()
+    waits: list[float | None] = []
+    join = threading.Thread.join
+
+    def request() -> str:
+        started.set()
+        answered.wait(5)
+        return "ok"
+
+    def held(thread: threading.Thread, timeout: float | None = None) -> Any:
+        if thread.name != "sealer-store-request":
+            return join(thread, timeout)
+        waits.append(timeout)
+        if len(waits) == 1 or second == "Ctrl-C again":
+            assert started.wait(5)
+            raise KeyboardInterrupt
+        return None  # each wait ends with the write still on its way
+
+    monkeypatch.setattr(threading.Thread, "join", held)
+    try:
+        with pytest.raises(KeyboardInterrupt) as caught:  # a plain one would end pytest's run
+            deadline.request("vault: http://vault", "writing secret/sealer/dev", request, writes=True)
+    finally:
+        answered.set()
+    assert isinstance(caught.value, InterruptedInFlight)
+    assert str(caught.value) == (
+        "interrupted with a write to vault: http://vault (writing secret/sealer/dev) still under way: "
+        "it may still land"
+    )
+    assert caught.value.exit_code == EXIT_PARTLY_DONE
+    assert len(waits) == (2 if second == "Ctrl-C again" else 3)

@@ -143,6 +143,27 @@ def test_a_failed_backup_after_the_keypair_was_written(tmp_path: Path, vault_env
     assert (out / "tls.key").read_bytes() == written
 
 
+def test_a_backup_whose_write_ctrl_c_left_under_way_after_the_keypair_was_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vault_env: FakeVault
+) -> None:
+    """Ctrl-C pressed again while the backup's write is on its way (InterruptedInFlight): the
+    keypair is written and its backup may still land, so exit 4 says both and how to finish."""
+    from sealer.backends.vault_kv import VaultKV
+    from sealer.errors import InterruptedInFlight
+
+    def left_under_way(*args: object, **kwargs: object) -> int:
+        raise InterruptedInFlight(
+            "interrupted with a write to vault (writing x) still under way: it may still land"
+        )
+
+    monkeypatch.setattr(VaultKV, "write", left_under_way)
+    out, target = tmp_path / "keys", f"vault:secret/escrow/t-{uuid.uuid4().hex[:12]}"
+    args = ("keypair", "--bits", "2048", "--out", str(out), "--backup", target)
+    line = one_line(cli(tmp_path, *args), EXIT_PARTLY_DONE)
+    assert line.startswith(f"sealer: a new keypair is written to {out}, but its backup to {target} failed: ")
+    assert "still under way: it may still land" in line and (out / "tls.key").exists()
+
+
 def test_a_bad_target_fails_before_anything_is_written(tmp_path: Path) -> None:
     out = tmp_path / "keys"
     one_line(cli(tmp_path, "keypair", "--out", str(out), "--backup", "vault:secret"), EXIT_BAD_INPUT)

@@ -1068,6 +1068,36 @@ def test_keys_compromised_whose_registry_read_back_fails_is_partly_done(
     assert live(kube_server) == after
 
 
+def test_keys_compromised_whose_registry_write_ctrl_c_left_under_way_is_partly_done(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C pressed again while the registry's write is on its way (InterruptedInFlight): the
+    cluster may refuse the key yet, so exit 4 saying so and how to finish, never 130 or 2."""
+    from sealer import kube_objects
+    from sealer.errors import InterruptedInFlight
+
+    go_direct(repo, kubeconfig)
+    _, at_commit = rotate_on_branch(repo)
+    leaked = active(at_commit)
+    bounded = kube_objects._bounded
+
+    def left_under_way(api: Any, what: str, call: Any, writes: bool = False) -> Any:
+        if not writes:
+            return bounded(api, what, call, writes)
+        call()  # it lands after sealer left
+        raise InterruptedInFlight(f"interrupted with a write to kubernetes ({what}) still under way")
+
+    monkeypatch.setattr(kube_objects, "_bounded", left_under_way)
+    result = cli(repo, "keys", "compromised", "staging", leaked.key_id)
+    monkeypatch.setattr(kube_objects, "_bounded", bounded)
+    assert result.exit_code == 4, (result.output, result.exception)
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("sealer: interrupted with a write to kubernetes (") and "still under way" in line
+    assert "may already have been written without it" in line, line
+    assert f"run `sealer keys compromised staging {leaked.key_id}` again" in line, line
+    assert cli(repo, "keys", "compromised", "staging", leaked.key_id).exit_code == 0
+
+
 def test_keys_compromised_whose_registry_reached_one_cluster_of_two_names_it(
     repo: Path, kube_server: FakeKube, kubeconfig: Path
 ) -> None:

@@ -202,6 +202,30 @@ def test_sigint_after_the_ref_moved_is_partly_done_and_rolled_forward(repo: Path
     assert_clean(repo, keys)
 
 
+def test_sigint_leaving_a_store_write_under_way_after_the_ref_moved_says_it_may_land(
+    repo: Path, keys: list[Any]
+) -> None:
+    """Ctrl-C pressed again while the acceptance's write is on its way (InterruptedInFlight): the
+    partly-done message says that write may still land, and the re-run finishes the rotation."""
+    from sealer.errors import InterruptedInFlight
+
+    def interrupt() -> None:
+        raise InterruptedInFlight(
+            "interrupted with a write to vault: x (writing y) still under way: it may still land"
+        )
+
+    start = head(repo)
+    with at_point("before-accept", interrupt):
+        exit_4(
+            cli(repo, "rotate", ENV, "--no-branch"),
+            "accepting the new keys in the key store was interrupted with a write to vault: x (writing y) "
+            "still under way: it may still land",
+        )
+    assert head(repo) != start and journal_of(repo)
+    assert cli(repo, "rotate", ENV, "--no-branch").exit_code == 0
+    assert_clean(repo, keys)
+
+
 def test_sigint_before_the_ref_moves_rolls_back(repo: Path, keys: list[Any]) -> None:
     def interrupt() -> None:
         raise KeyboardInterrupt

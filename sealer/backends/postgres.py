@@ -17,7 +17,7 @@ ends what sealer leaves behind (statement, lock and idle-transaction timeouts of
 bound), and a transaction given up before its COMMIT is rolled back rather than committed (a
 plain BackendError: nothing changed). A write whose COMMIT is not answered (the connection lost
 or ended) is of unknown fate: WriteUnconfirmed; one given up on with its COMMIT under way may
-still land: WriteInFlight.
+still land: WriteInFlight (InterruptedInFlight when Ctrl-C gave up on it).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sealer import deadline
 from sealer.backends.credentials import PostgresSource
-from sealer.errors import BackendError, BadInput, WriteInFlight, WriteUnconfirmed
+from sealer.errors import BackendError, BadInput, InterruptedInFlight, WriteInFlight, WriteUnconfirmed
 from sealer.records import (
     ACTIVE,
     PENDING,
@@ -250,6 +250,13 @@ class PostgresStore:
             if fate.give_up():
                 raise  # its COMMIT under way: it may still land
             raise BackendError(f"{err}: rolled back, nothing changed") from None
+        except KeyboardInterrupt as err:
+            if fate.give_up() and write and not isinstance(err, InterruptedInFlight):
+                raise InterruptedInFlight(
+                    f"interrupted with a write to postgres: the database ({what}) still under way: "
+                    "its COMMIT was sent, it may still land"
+                ) from None
+            raise
         except BaseException:
             fate.give_up()
             raise

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from sealer import __version__
-from sealer.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, SealerError
+from sealer.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, InterruptedInFlight, SealerError
 from sealer.terminal import one_line
 
 # Each command and the modules of sealer.cli that define it (`cert`'s subcommands live in two).
@@ -143,6 +143,12 @@ def _shown(message: str) -> str:
     return redact(one_line(message))
 
 
+_IN_FLIGHT = (
+    "check what landed (`sealer keys list ENV`); a rotation's key left pending is never valid and "
+    "the next plain `sealer rotate` removes it"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; expected errors become one stderr line and an exit code."""
     try:
@@ -152,7 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as err:
         err.show()
         return err.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, click.exceptions.Abort) as stop:
+        # click turns Ctrl-C into Abort (its cause); one leaving a write under way is partly done
+        left = stop if isinstance(stop, InterruptedInFlight) else stop.__cause__
+        if isinstance(left, InterruptedInFlight):
+            click.echo(f"sealer: {_shown(str(left))}; {_IN_FLIGHT}", err=True)
+            return left.exit_code
         click.echo("sealer: interrupted", err=True)
         return EXIT_INTERRUPTED
     except SealerError as err:

@@ -39,7 +39,15 @@ from sealer import (
     templating,
 )
 from sealer.config import Config, Environment
-from sealer.errors import BackendError, BadInput, ConfigError, PartlyDone, SealerError, WriteUnconfirmed
+from sealer.errors import (
+    BackendError,
+    BadInput,
+    ConfigError,
+    InterruptedInFlight,
+    PartlyDone,
+    SealerError,
+    WriteUnconfirmed,
+)
 from sealer.journal import Journal
 from sealer.records import (
     ACCEPTED,
@@ -382,8 +390,10 @@ def _run_steps(steps: list[Step]) -> list[str]:
         except OSError as err:
             where = f" ({err.filename})" if err.filename else ""
             left.append(f"{name} failed: {err.strerror or err}{where}")
-        except KeyboardInterrupt:  # past the point of no return: stop, say what is left
-            left += [f"{later} was interrupted" for later, _ in steps[index:]]
+        except KeyboardInterrupt as err:  # past the point of no return: stop, say what is left
+            # A write left under way (InterruptedInFlight) may land yet: its message says so.
+            left.append(f"{name} was {err if isinstance(err, InterruptedInFlight) else 'interrupted'}")
+            left += [f"{later} was interrupted" for later, _ in steps[index + 1 :]]
             break
     return left
 

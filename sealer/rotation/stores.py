@@ -24,7 +24,14 @@ from pathlib import Path
 from sealer import clusters, faults, git, layout, ledger
 from sealer.backends import DEFAULT_BACKEND, KeyStore, check_ready, open_store
 from sealer.config import Config, Environment
-from sealer.errors import BadInput, PartlyDone, SealerError, WriteInFlight, WriteUnconfirmed
+from sealer.errors import (
+    BadInput,
+    InterruptedInFlight,
+    PartlyDone,
+    SealerError,
+    WriteInFlight,
+    WriteUnconfirmed,
+)
 from sealer.records import (
     ACCEPTED,
     ACTIVE,
@@ -115,7 +122,7 @@ def register(
                 except BaseException as err:
                     if _may_have_landed(err):
                         done.append((store, record))  # undone (and checked) with the others
-                    if isinstance(err, WriteInFlight):
+                    if isinstance(err, (WriteInFlight, InterruptedInFlight)):
                         in_flight.append(record.key_id)
                     raise
                 done.append((store, record))
@@ -171,7 +178,7 @@ def tidy_noted(
     unsure: list[str] = []
     try:
         tidy(root, store, env_name, revoked, keep, removed)
-    except WriteUnconfirmed:
+    except (WriteUnconfirmed, InterruptedInFlight):
         unsure.append(f"one more in {env_name} was sent (not confirmed)")
         raise
     finally:
@@ -195,22 +202,23 @@ def compensate(
     a refusal or Ctrl-C (exit 2 or 130: nothing changed) into PartlyDone naming each key: it is
     never valid, and the next rotation removes it (`tidy`). So do earlier runs' leftovers this
     run cleaned up (`tidied`) before it stopped: they stay done. A key whose registration was
-    given up on while under way (`in_flight`, WriteInFlight) may land after the read-back: left."""
+    given up on while under way (`in_flight`: WriteInFlight, or InterruptedInFlight, whose user
+    pressed Ctrl-C again: not even tried) may land after the read-back: left."""
     left, envs = [], set()
+    cause = sys.exc_info()[1]
     for store, record in registered:
-        try:
-            store.remove_pending(record.env, record.key_id)
-            gone = all(r.key_id != record.key_id or r.status == REVOKED for r in store.list(record.env))
-        except SealerError:
+        if record.key_id in in_flight and isinstance(cause, InterruptedInFlight):
             gone = False
+        else:
+            gone = _removed(store, record)
         if record.key_id in in_flight or not gone:
             under_way = ", its write still under way" if record.key_id in in_flight else ""
             left.append(f"{record.key_id} ({record.env}, {store.kind} store{under_way})")
             envs.add(record.env)
-    cause = sys.exc_info()[1]
     if not (left or tidied) or not isinstance(cause, (SealerError, KeyboardInterrupt)):
         return  # a bug's exit 3 claims nothing
-    why = "interrupted" if isinstance(cause, KeyboardInterrupt) else str(cause)
+    plain_ctrl_c = isinstance(cause, KeyboardInterrupt) and not isinstance(cause, InterruptedInFlight)
+    why = "interrupted" if plain_ctrl_c else str(cause)
     stayed = []
     if left:
         stayed.append(
@@ -222,6 +230,15 @@ def compensate(
     if tidied:
         stayed.append(f"the key store's clean-up of earlier runs stays done: {', '.join(tidied)}")
     raise PartlyDone(f"{why}; nothing was committed, but {'; and '.join(stayed)}") from None
+
+
+def _removed(store: KeyStore, record: KeyRecord) -> bool:
+    """Remove a pending key this run registered; True once a read of the store shows it gone."""
+    try:
+        store.remove_pending(record.env, record.key_id)
+        return all(r.key_id != record.key_id or r.status == REVOKED for r in store.list(record.env))
+    except SealerError:
+        return False
 
 
 # -- rotate phase, after the commit (rolled forward) -----------------------------------------------

@@ -326,3 +326,51 @@ def test_postgres_write_given_up_with_its_commit_under_way_may_still_land(
     monkeypatch.setattr(psycopg.Connection, "commit", commit)
     assert str(caught.value).startswith("postgres: the database did not answer within 0.5 seconds while ")
     assert [r.key_id for r in postgres_store.list(ENV)] == [record.key_id]
+
+
+def test_postgres_ctrl_c_with_its_commit_under_way_says_it_may_still_land(
+    postgres_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C once the COMMIT was sent: it cannot be rolled back and may land after the
+    rotation's undoing, so the interrupt says so (InterruptedInFlight: exit 4, the key named),
+    never a plain Ctrl-C ("interrupted, nothing changed": 130)."""
+    import signal
+    import threading
+
+    import psycopg
+
+    from sealer.errors import InterruptedInFlight
+
+    postgres_store.health()  # the table exists
+    commit, committing = psycopg.Connection.commit, threading.Event()
+    released, landed = threading.Event(), threading.Event()
+
+    def slow_commit(conn: psycopg.Connection[Any]) -> None:
+        committing.set()
+        released.wait(10)  # the COMMIT's answer held up past Ctrl-C
+        commit(conn)
+        landed.set()
+
+    monkeypatch.setattr(psycopg.Connection, "commit", slow_commit)
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def press() -> None:
+        if committing.wait(10):
+            signal.pthread_kill(main, signal.SIGINT)
+
+    ctrl_c = threading.Thread(target=press)
+    ctrl_c.start()
+    record = _keys()[1]
+    try:
+        with pytest.raises(KeyboardInterrupt) as caught:  # a plain one would end pytest's run
+            postgres_store.register(record)
+    finally:
+        ctrl_c.join()
+        released.set()
+    assert landed.wait(10)
+    monkeypatch.setattr(psycopg.Connection, "commit", commit)
+    assert isinstance(caught.value, InterruptedInFlight)
+    assert str(caught.value).startswith("interrupted with a write to postgres: the database (")
+    assert str(caught.value).endswith("still under way: its COMMIT was sent, it may still land")
+    assert [r.key_id for r in postgres_store.list(ENV)] == [record.key_id]

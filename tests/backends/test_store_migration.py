@@ -349,6 +349,39 @@ def test_ctrl_c_midway_removes_the_copies(
     assert statuses(vault_store.list(ENV)) == statuses(ledger_records(backend_repo, ENV))
 
 
+def test_ctrl_c_leaving_a_copy_under_way_is_partly_done(
+    backend_repo: Path, vault_store: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C pressed again while a copy's write is on its way (InterruptedInFlight): it may land
+    after any removal, so the run is partly done (exit 4, never 130) naming that copy; the old
+    store stays in charge and the next run finishes the move."""
+    from sealer.backends.vault import VaultStore
+    from sealer.errors import InterruptedInFlight
+
+    deployed_twice(backend_repo, Backend("k8s-secrets", {}))
+    target = Backend("vault", options_of("vault", vault_store))
+    records, before = records_of(backend_repo, Backend("k8s-secrets", {})), snapshot(backend_repo)
+    copy_in = VaultStore.copy_in
+
+    def landing_after_ctrl_c(store: VaultStore, record: KeyRecord) -> None:
+        copy_in(store, record)
+        raise InterruptedInFlight("interrupted with a write to vault still under way: it may still land")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(VaultStore, "copy_in", landing_after_ctrl_c)
+        with in_dir(backend_repo):
+            done = run_main(["backend", "set", ENV, "vault", *target.option_args(), "--no-branch"], capsys)
+    assert done.code == 4, done.stderr
+    line = done.stderr.strip()
+    assert line.startswith("sealer: interrupted with a write to vault still under way: it may still land; ")
+    first = next(r.key_id for r in records if r.key_id in line)
+    assert f"copies of {first} (its write still under way)" in line
+    assert snapshot(backend_repo) == before
+    still_in_charge(backend_repo, Backend("k8s-secrets", {}), records)
+    ok(move(backend_repo, target))
+    assert statuses(vault_store.list(ENV)) == statuses(ledger_records(backend_repo, ENV))
+
+
 def test_a_copy_kept_but_not_read_back_is_removed_with_the_others(
     backend_repo: Path, vault_store: Any, vault_env: Any
 ) -> None:

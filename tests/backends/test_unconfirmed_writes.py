@@ -8,17 +8,28 @@ with one line when it does not hold the change; the store is left as it was."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.backend_repos import ENV as REPO_ENV
-from support.backend_repos import Backend, configure, finish, one_line_error, rotate, store_of
-from support.cli import sealer
+from support.backend_repos import (
+    Backend,
+    assert_one_active_per_name,
+    configure,
+    finish,
+    no_pending,
+    one_line_error,
+    rotate,
+    store_of,
+)
+from support.cli import assert_one_line_error, in_dir, run_main, sealer
 from support.fake_http import Request, Response, trickling
 from support.fake_vault import FakeVault, _envelope
 from support.git import git
@@ -906,6 +917,83 @@ def test_rotate_whose_registration_lands_after_it_was_given_up_on_is_partly_done
     assert left.key_id not in {r.key_id for r in store_of(vault_repo).list(REPO_ENV)}
 
 
+@contextlib.contextmanager
+def _held_registration(vault_env: FakeVault, presses: int) -> Iterator[threading.Event]:
+    """Vault holds the registration's write until the block ends (or, with one press, until
+    Ctrl-C); Ctrl-C is pressed `presses` times while sealer waits on it (the first in its wait,
+    the next in its wait for the write to settle). Yields the event set once the write landed."""
+    started, release, landed = threading.Event(), threading.Event(), threading.Event()
+    pressed: list[str] = []
+    join = threading.Thread.join
+
+    def held(request: Request) -> Response:
+        started.set()
+        release.wait(10)
+        answer = vault_env.handle(request)
+        landed.set()
+        return answer
+
+    def ctrl_c(thread: threading.Thread, timeout: float | None = None) -> Any:
+        if thread.name != "sealer-store-request" or len(pressed) >= presses:
+            return join(thread, timeout)
+        while not pressed and not started.is_set() and thread.is_alive():  # another request
+            join(thread, 0.01)
+        if not started.is_set():
+            return join(thread, timeout)
+        pressed.append("Ctrl-C")
+        if presses == 1:
+            release.set()  # the write settles in the wait that follows
+        raise KeyboardInterrupt
+
+    vault_env.answer_next(held, match="/data/", method="POST")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(threading.Thread, "join", ctrl_c)
+        try:
+            yield landed
+        finally:
+            release.set()
+    assert landed.wait(10)
+
+
+def test_rotate_ctrl_c_twice_while_its_registration_is_held_is_partly_done(
+    vault_repo: Path, vault_env: FakeVault, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C, then Ctrl-C again while sealer waits for the registration already sent: the run
+    leaves with the write still under way, so it may land after any undoing. Never exit 130
+    ("interrupted", nothing changed): exit 4 names the key, and the next plain `sealer rotate`
+    leaves one current key per entry and no pending key."""
+    head = git(vault_repo, "rev-parse", "HEAD")
+    with _held_registration(vault_env, presses=2), in_dir(vault_repo):
+        run = run_main(["rotate", REPO_ENV, "--no-branch"], capsys)
+    assert_one_line_error(run, 4)
+    line = run.stderr.strip()
+    (left,) = store_of(vault_repo).list(REPO_ENV)
+    assert left.status == "pending"
+    assert line.startswith("sealer: interrupted with a write to vault: ")
+    assert "still under way: it may still land; nothing was committed" in line
+    assert f"{left.key_id} ({REPO_ENV}, vault store, its write still under way) may be left pending" in line
+    assert git(vault_repo, "rev-parse", "HEAD") == head
+    rotate(vault_repo)
+    finish(vault_repo)
+    records = store_of(vault_repo).list(REPO_ENV)
+    assert left.key_id not in {r.key_id for r in records}
+    no_pending(records)
+    assert_one_active_per_name(records)
+
+
+def test_rotate_ctrl_c_once_while_its_registration_settles_is_undone(
+    vault_repo: Path, vault_env: FakeVault, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One Ctrl-C while the registration is on its way: sealer waits for it to land, removes it,
+    and exits 130 with the store as it was."""
+    head = git(vault_repo, "rev-parse", "HEAD")
+    with _held_registration(vault_env, presses=1), in_dir(vault_repo):
+        run = run_main(["rotate", REPO_ENV, "--no-branch"], capsys)
+    assert (run.code, run.stderr.strip()) == (130, "sealer: interrupted")
+    assert store_of(vault_repo).list(REPO_ENV) == []
+    assert git(vault_repo, "rev-parse", "HEAD") == head
+
+
 def test_the_readme_states_the_bound_of_a_store_request() -> None:
     from sealer import deadline
 
@@ -921,6 +1009,26 @@ def test_the_readme_states_the_bound_of_a_store_request() -> None:
         "rolled back instead: nothing changed"
     ) in said
     assert "or whose registration was given up on while under way (it may still land: each is named" in said
+
+
+def test_the_readme_states_ctrl_c_leaving_a_write_under_way_is_partly_done() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    said = " ".join(readme.split())
+    assert (
+        "A second Ctrl-C leaves at once, and so does a wait that runs out (and PostgreSQL's first Ctrl-C "
+        "once its `COMMIT` was sent): the write still under way may land after that, so the command "
+        "exits 4 (partly done), never 130, and its one line says the write may still land: a rotation "
+        "stopped so before its commit leaves that key alone (a removal could run before it lands) and "
+        "names it as maybe left pending (never valid; the next plain `sealer rotate` removes it), and "
+        "`backend set` names that copy in the new store likewise."
+    ) in said
+    assert "a command interrupted with a store write still under way (see 130)" in said
+    assert (
+        "| 130 | interrupted: nothing changed, and no write sealer sent is still under way (Ctrl-C pressed "
+        "again while sealer waited for a store write to settle, or that wait ran out, leaves the write "
+        "under way: it may still land, so the exit code is 4"
+    ) in said
+    assert "exit 2 (130 when interrupted; 4 naming the copy when Ctrl-C left its write under way)" in said
 
 
 def test_vault_trickling_its_answer_is_cut_off(

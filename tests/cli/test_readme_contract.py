@@ -434,6 +434,28 @@ def test_ctrl_c_before_the_ref_moves_exits_130_and_changes_nothing(
     assert repo_state(rotated) == before
 
 
+def test_ctrl_c_leaving_a_write_under_way_exits_4_and_says_it_may_still_land(
+    rotated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README (exit codes): Ctrl-C that leaves a write sealer sent still under way is never 130:
+    "it may still land, so the exit code is 4 and the one line names it"."""
+    from sealer.errors import InterruptedInFlight
+
+    def interrupt() -> None:
+        raise InterruptedInFlight(
+            "interrupted with a write to vault: x (writing y) still under way: it may still land"
+        )
+
+    with at_point("before-journal", interrupt):
+        code, out, err = run_main(rotated, capsys, "keys", "revoke", "staging", staging_key(rotated))
+    assert code == 4, err
+    assert err.strip().startswith(
+        "sealer: interrupted with a write to vault: x (writing y) still under way: it may still land; "
+        "check what landed"
+    )
+    assert "the next plain `sealer rotate` removes it" in err and len(err.strip().splitlines()) == 1
+
+
 # -- a missing extra ---------------------------------------------------------------------------------
 
 
