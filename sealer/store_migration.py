@@ -378,9 +378,11 @@ def _undo(root: Path, env_name: str, new: KeyStore, copied: list[KeyRecord], err
             git.restore_from_head(root, [rel])
         else:
             repofiles.remove(root / rel)
-    if left and (isinstance(err, InterruptedInFlight) or not isinstance(err, KeyboardInterrupt)):
+    if left:  # Ctrl-C too: copies are left, so "interrupted, nothing changed" (130) would not hold
+        plain_ctrl_c = isinstance(err, KeyboardInterrupt) and not isinstance(err, InterruptedInFlight)
+        why = "interrupted" if plain_ctrl_c else str(err)
         raise PartlyDone(
-            f"{err}; the old store stays in charge and sealer.yaml is unchanged, but the new store keeps "
+            f"{why}; the old store stays in charge and sealer.yaml is unchanged, but the new store keeps "
             f"copies of {', '.join(left)} (the old store's records, never in charge): run `sealer backend "
             "set` again to finish, or remove them there"
         ) from None

@@ -349,6 +349,39 @@ def test_ctrl_c_midway_removes_the_copies(
     assert statuses(vault_store.list(ENV)) == statuses(ledger_records(backend_repo, ENV))
 
 
+def test_ctrl_c_midway_with_copies_the_new_store_cannot_remove_is_partly_done(
+    backend_repo: Path,
+    vault_store: Any,
+    vault_env: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ctrl-C once a copy is in, with the new store down for its removal: the copy stays, so the
+    run is partly done (exit 4) naming it, not "interrupted" (130, nothing changed)."""
+    deployed_twice(backend_repo, Backend("k8s-secrets", {}))
+    target = Backend("vault", options_of("vault", vault_store))
+    records, before = records_of(backend_repo, Backend("k8s-secrets", {})), snapshot(backend_repo)
+
+    def store_down_then_interrupt() -> None:
+        vault_env.fail_next(503, count=1000)
+        raise KeyboardInterrupt
+
+    restore = at_point(monkeypatch, "migrate-after-copy-one", store_down_then_interrupt)
+    try:
+        with in_dir(backend_repo):
+            done = run_main(["backend", "set", ENV, "vault", *target.option_args(), "--no-branch"], capsys)
+    finally:
+        restore()
+        vault_env.clear_faults()
+    assert done.code == 4, done.stderr
+    line = done.stderr.strip()
+    assert line.startswith("sealer: interrupted; the old store stays in charge"), line
+    assert any(r.key_id in line for r in records), line
+    assert snapshot(backend_repo) == before and vault_store.list(ENV) != []
+    ok(move(backend_repo, target))
+    assert statuses(vault_store.list(ENV)) == statuses(ledger_records(backend_repo, ENV))
+
+
 def test_ctrl_c_leaving_a_copy_under_way_is_partly_done(
     backend_repo: Path, vault_store: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
