@@ -206,11 +206,15 @@ def compensate(
     pressed Ctrl-C again: not even tried) may land after the read-back: left."""
     left, envs = [], set()
     cause = sys.exc_info()[1]
+    stopped = False  # Ctrl-C during the undoing itself: what is not seen removed yet is left
     for store, record in registered:
-        if record.key_id in in_flight and isinstance(cause, InterruptedInFlight):
+        if stopped or (record.key_id in in_flight and isinstance(cause, InterruptedInFlight)):
             gone = False
         else:
-            gone = _removed(store, record)
+            try:
+                gone = _removed(store, record)
+            except KeyboardInterrupt:
+                stopped, gone = True, False
         if record.key_id in in_flight or not gone:
             under_way = ", its write still under way" if record.key_id in in_flight else ""
             left.append(f"{record.key_id} ({record.env}, {store.kind} store{under_way})")
@@ -219,6 +223,7 @@ def compensate(
         return  # a bug's exit 3 claims nothing
     plain_ctrl_c = isinstance(cause, KeyboardInterrupt) and not isinstance(cause, InterruptedInFlight)
     why = "interrupted" if plain_ctrl_c else str(cause)
+    why += " (then interrupted while undoing)" if stopped and not plain_ctrl_c else ""
     stayed = []
     if left:
         stayed.append(

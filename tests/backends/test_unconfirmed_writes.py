@@ -994,6 +994,40 @@ def test_rotate_ctrl_c_once_while_its_registration_settles_is_undone(
     assert git(vault_repo, "rev-parse", "HEAD") == head
 
 
+def test_ctrl_c_again_while_a_rotation_undoes_its_registration_is_partly_done(
+    vault_repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C before the commit, then again while the run removes the key it registered: the key
+    may be left pending, so the run is partly done (exit 4) naming it, never 130."""
+    from sealer import faults
+    from sealer.backends.vault import VaultStore
+
+    def interrupt(name: str) -> None:
+        if name == "before-temps":
+            raise KeyboardInterrupt
+
+    def interrupted_again(store: VaultStore, env: str, key_id: str) -> None:
+        raise KeyboardInterrupt
+
+    head = git(vault_repo, "rev-parse", "HEAD")
+    with monkeypatch.context() as patch, in_dir(vault_repo):
+        patch.setattr(faults, "point", interrupt)
+        patch.setattr(VaultStore, "remove_pending", interrupted_again)
+        run = run_main(["rotate", REPO_ENV, "--no-branch"], capsys)
+    assert_one_line_error(run, 4)
+    left = store_of(vault_repo).list(REPO_ENV)
+    assert left and {r.status for r in left} == {"pending"}
+    line = run.stderr.strip()
+    assert line.startswith("sealer: interrupted; nothing was committed, but what this run registered")
+    assert all(f"{r.key_id} ({REPO_ENV}, vault store)" in line for r in left), line
+    assert git(vault_repo, "rev-parse", "HEAD") == head
+    rotate(vault_repo)
+    finish(vault_repo)
+    records = store_of(vault_repo).list(REPO_ENV)
+    assert not {r.key_id for r in left} & {r.key_id for r in records}
+    no_pending(records)
+
+
 def test_the_readme_states_the_bound_of_a_store_request() -> None:
     from sealer import deadline
 
