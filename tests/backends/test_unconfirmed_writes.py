@@ -757,8 +757,10 @@ def test_kubernetes_registry_read_back_trickling_is_cut_off(
         answer.trickle_until = stop
         return answer
 
+    once = threading.Lock()  # requests come on several server threads: start the timer once
+
     def hook(request: Request) -> None:
-        if request.method == "PUT" and not timer.is_alive():
+        if request.method == "PUT" and once.acquire(blocking=False):
             timer.start()
             kube_server.answer_next(trickled, match="/secrets/engine-api-key-registry", method="GET")
 
@@ -1339,9 +1341,11 @@ def _trickle_action(
         answer.trickle_until = stop
         return answer
 
+    once = threading.Lock()  # a retry may come on another server thread while the timer starts
+
     def hook(request: Request) -> None:
         name = request.headers.get("x-amz-target", "").rsplit(".", 1)[-1] or request.body.decode()
-        if action in name and (not after or after in seen) and not timer.is_alive():
+        if action in name and (not after or after in seen) and once.acquire(blocking=False):
             timer.start()
             proxy.answer_next(trickled, match="/", method="POST")
         seen.append(name)
