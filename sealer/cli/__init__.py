@@ -143,10 +143,8 @@ def _shown(message: str) -> str:
     return redact(one_line(message))
 
 
-_IN_FLIGHT = (
-    "check what landed (`sealer keys list ENV`); a rotation's key left pending is never valid and "
-    "the next plain `sealer rotate` removes it"
-)
+# Any command's (a rotation names its pending keys itself, and `backend set` its copies).
+_IN_FLIGHT = "check what landed (`sealer keys list ENV`), then run the same command again to finish"
 
 
 def main(argv: list[str] | None = None) -> int:
