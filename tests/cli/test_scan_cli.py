@@ -105,12 +105,22 @@ def test_bad_input_exits_2(tree: tuple[Path, str], args: tuple[str, ...], messag
 
 
 @pytest.mark.parametrize(
-    "text", ["{not json", '{"version": 2, "findings": []}', '{"version": 1, "findings": [1]}']
+    "text",
+    [
+        "{not json",
+        '{"version": 2, "findings": []}',
+        '{"version": 1, "findings": [1]}',
+        '{"version": 1, "findings": [], "findings": []}',  # README: a field given twice
+    ],
 )
-def test_broken_baseline_is_bad_input(tree: tuple[Path, str], text: str) -> None:
+@pytest.mark.parametrize("update", [False, True], ids=["scan", "update"])
+def test_broken_baseline_is_bad_input(tree: tuple[Path, str], text: str, update: bool) -> None:
+    """README: a baseline sealer cannot read as it writes one is exit 2, one line naming it,
+    whatever was staged; `--update-baseline` leaves it as it was."""
     Path("baseline.json").write_text(text)
-    result = scan("--baseline", "baseline.json", "README.md")
+    result = scan("--baseline", "baseline.json", *(["--update-baseline"] if update else []), "README.md")
     assert result.exit_code == 2 and result.output.startswith("sealer: baseline.json: ")
+    assert len(result.output.splitlines()) == 1 and Path("baseline.json").read_text() == text
 
 
 def test_allow_comment_on_the_line(tree: tuple[Path, str]) -> None:
