@@ -36,6 +36,11 @@ def ci() -> None:
 )
 @click.option("--python", default="3.12", show_default=True, help="Python version the jobs use.")
 @click.option(
+    "--image",
+    metavar="NAME@sha256:DIGEST",
+    help="GitLab: the jobs' image, pinned by digest [default: python:VERSION, by tag].",
+)
+@click.option(
     "--auth",
     type=click.Choice(["app", "token"]),
     help="GitHub: a GitHub App's token (the default), or a fine-grained token in secrets.SEALER_TOKEN. "
@@ -60,6 +65,7 @@ def init(
     git_pin: str | None,
     schedule: str,
     python: str,
+    image: str | None,
     auth: str | None,
     policy_files: tuple[str, ...],
     signing_key: Path | None,
@@ -75,7 +81,9 @@ def init(
         raise click.UsageError("--version and --git exclude each other")
     public = read_public_key(signing_key) if signing_key else None
     auth = auth or ("app" if kind == "github" else "token")
-    options = Options(kind, owners, version, git_pin, schedule, python, auth, policy_files, force, public)
+    options = Options(
+        kind, owners, version, git_pin, schedule, python, auth, policy_files, force, public, image
+    )
     written = write(config.find_root(), options)
     todo = setup(options)
     text = "\n".join([*(f"wrote {p}" for p in written), todo.text()])

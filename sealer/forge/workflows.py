@@ -26,6 +26,8 @@ _GIT_PIN = re.compile(r"(https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._/-]+)@([0-
 _OWNER = re.compile(r"@[A-Za-z0-9][-A-Za-z0-9_.]*(/[A-Za-z0-9][-A-Za-z0-9_./]*)?|[^@\s]+@[^@\s]+\.[a-z]+")
 _CRON = re.compile(r"[0-9*/,-]+( [0-9*/,A-Za-z-]+){4}")
 _PYTHON = re.compile(r"3\.[0-9]{1,2}")
+# GitLab's job image by its content: NAME[:TAG]@sha256:DIGEST (a tag alone can be moved).
+_PINNED_IMAGE = re.compile(r"[a-z0-9][A-Za-z0-9._/:-]*@sha256:[0-9a-f]{64}")
 _PATH = re.compile(r"[A-Za-z0-9._/-]+")
 _REGEX_SPECIAL = re.compile(r"[.+*?()|\[\]{}^$\\]")  # what a Go regular expression would read as syntax
 # sealer's trust anchors: configuration, pinned certificates, the ledger, the key registries
@@ -81,6 +83,7 @@ class Options:
     policy_files: tuple[str, ...] = ()
     force: bool = False
     signing_key: str | None = None  # the rotate job's SSH public key (`ssh-ed25519 AAAA…`)
+    image: str | None = None  # GitLab: the jobs' image pinned by digest (else `python:VERSION`)
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class Setup:
     signer_line: str  # the line for .sealer/allowed_signers (a placeholder without --signing-key)
     environment: str | None = None  # GitHub: the environment the secrets belong in
     include: str | None = None  # GitLab: the file .gitlab-ci.yml must include (nothing runs it otherwise)
-    settings: tuple[str, ...] = ()  # GitHub: the repository's settings the workflows rely on
+    settings: tuple[str, ...] = ()  # what the files rely on and cannot set (GitHub; GitLab: the image pin)
 
     def as_dict(self) -> dict[str, object]:
         found: dict[str, object] = {
@@ -184,6 +187,13 @@ def _check(options: Options) -> None:
         raise BadInput(f"--schedule {options.schedule!r} is not a five-field cron expression")
     if not _PYTHON.fullmatch(options.python):
         raise BadInput(f"--python {options.python!r} is not a Python version like 3.12")
+    if options.image is not None and options.kind != "gitlab":
+        raise BadInput(f"--image is GitLab's: {options.kind}'s jobs run setup-python on the runner's image")
+    if options.image is not None and not _PINNED_IMAGE.fullmatch(options.image):
+        raise BadInput(
+            f"--image {options.image!r} is not pinned: give NAME@sha256:DIGEST (64 hex digits), "
+            "e.g. python:3.12@sha256:…; a tag can be moved onto other code"
+        )
     for path in options.policy_files:
         if not _PATH.fullmatch(path) or ".." in path.split("/"):
             raise BadInput(f"--policy-file {path!r} is not a plain path inside the repository")
@@ -213,6 +223,7 @@ def render(options: Options) -> dict[str, str]:
         "version": __version__,
         "package": package_spec(options),
         "python": options.python,
+        "image": options.image or f"python:{options.python}",
         "kind": kind,
         "host": host,
         "token_var": token_var,
@@ -329,7 +340,9 @@ def setup(options: Options) -> Setup:
         )
     environment = GITHUB_ENVIRONMENT if options.kind == "github" else None
     include = GITLAB_FILE if options.kind == "gitlab" else None
-    settings = GITHUB_SETTINGS if options.kind == "github" else ()
+    settings: tuple[str, ...] = GITHUB_SETTINGS if options.kind == "github" else ()
+    if options.kind == "gitlab" and options.image is None:
+        settings = (gitlab_image_setting(options.python),)
     return Setup(secrets, signer_line(options.kind, options.signing_key), environment, include, settings)
 
 
@@ -340,6 +353,16 @@ GITHUB_SETTINGS = (
     "keep the actions' pinned commits current: .github/dependabot.yml with package-ecosystem: "
     "github-actions, directory: /",
 )
+
+
+def gitlab_image_setting(python: str) -> str:
+    """The GitLab jobs run on an image named by tag: whoever can push that tag runs code beside
+    the project token and the signing key, so say how to pin it (ci init cannot look it up)."""
+    return (
+        f"pin the jobs' image python:{python} by digest: `sealer ci init gitlab --force --image "
+        f"python:{python}@sha256:DIGEST` (the digest your registry shows for it; a tag can be moved "
+        "onto other code, and these jobs hold the project token and the signing key)"
+    )
 
 
 def write(root: Path, options: Options) -> list[str]:

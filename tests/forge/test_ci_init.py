@@ -211,9 +211,54 @@ def test_github_says_what_a_newcomer_must_set_up_beyond_the_files(repo: Path) ->
         "keep the actions' pinned commits current",
     ]
     gitlab = cli(repo, "ci", "init", "gitlab", "--owner", "@acme").stdout
-    assert "dependabot" not in gitlab and "settings" not in json.loads(
-        cli(repo, "ci", "init", "gitlab", "--owner", "@acme", "--force", "-o", "json").stdout
+    assert "dependabot" not in gitlab
+
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+def test_gitlab_says_to_pin_its_image_by_digest(repo: Path) -> None:
+    """GitLab's jobs run on an image: by tag (`python:3.12`) whoever can move the tag runs code
+    beside the project token and the signing key, so the next steps say how to pin it, and
+    `--image NAME@sha256:DIGEST` pins it (then nothing is left to say about it)."""
+    told = json.loads(
+        cli(repo, "ci", "init", "gitlab", "--owner", "@acme", "--python", "3.11", "-o", "json").stdout
     )
+    (setting,) = told["settings"]
+    assert setting.startswith(
+        "pin the jobs' image python:3.11 by digest: `sealer ci init gitlab --force --image"
+    )
+    assert load(repo, GITLAB_FILES[1])[".sealer"]["image"] == "python:3.11"
+    pinned = f"python:3.11@{DIGEST}"
+    told = json.loads(
+        cli(
+            repo, "ci", "init", "gitlab", "--owner", "@acme", "--force", "--image", pinned, "-o", "json"
+        ).stdout
+    )
+    assert "settings" not in told
+    assert load(repo, GITLAB_FILES[1])[".sealer"]["image"] == pinned
+    check_schema("vendor.gitlab-ci", repo / GITLAB_FILES[1])
+
+
+@pytest.mark.parametrize(
+    ("kind", "image", "message"),
+    [
+        ("gitlab", "python:3.12", "is not pinned: give NAME@sha256:DIGEST"),
+        ("gitlab", f"python:3.12@{DIGEST[:-1]}", "is not pinned"),
+        ("gitlab", f"python:3.12@{DIGEST}\nx: 1", "is not pinned"),
+        ("gitlab", f"python:3.12@{DIGEST.upper()}", "is not pinned"),
+        ("github", f"python:3.12@{DIGEST}", "--image is GitLab's"),
+        ("gitea", f"python:3.12@{DIGEST}", "--image is GitLab's"),
+    ],
+)
+def test_an_image_not_pinned_by_digest_writes_nothing(
+    repo: Path, kind: str, image: str, message: str
+) -> None:
+    extra = ["--auth", "token"] if kind == "gitea" else []
+    result = cli(repo, "ci", "init", kind, "--owner", "@acme", "--image", image, *extra)
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert not (repo / f".{kind}").exists()
 
 
 def test_gitlab_says_to_include_its_pipeline_file(repo: Path) -> None:
