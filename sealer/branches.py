@@ -5,6 +5,7 @@ trailer sealer writes into the branch's commit (the name alone could be any bran
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import NamedTuple
 
@@ -96,3 +97,28 @@ def short_name(root: Path, ref: str) -> str:
         if tracked.startswith(f"{remote}/"):
             return tracked.removeprefix(f"{remote}/")
     return tracked.split("/", 1)[-1]
+
+
+_KEY_ID = re.compile(r"kid_[0-9a-f]{12}")
+
+
+def unmerged_rotations(root: Path, envs: list[str]) -> list[tuple[str, str]]:
+    """(env, branch) for each local branch whose ledger of env names keys HEAD's ledger does not:
+    a rotation not merged yet (by content, so squash and rebase merges count as merged)."""
+    if git.head(root) is None:
+        return []  # nothing committed yet: nothing to merge
+    heads = git.run(root, "for-each-ref", "--no-merged=HEAD", "--format=%(refname)", "refs/heads/").split()
+    if not heads:
+        return []
+    ledgers = {env: layout.ledger_file(env) for env in envs}
+    asks = [f"HEAD:{rel}" for rel in ledgers.values()] + [
+        f"{branch}:{rel}" for branch in heads for rel in ledgers.values()
+    ]
+    found_texts = git.read_blobs(root, asks)
+    found = []
+    for env, rel in ledgers.items():
+        held = set(_KEY_ID.findall(found_texts.get(f"HEAD:{rel}", "")))
+        for branch in heads:
+            if set(_KEY_ID.findall(found_texts.get(f"{branch}:{rel}", ""))) - held:
+                found.append((env, branch.removeprefix("refs/heads/")))
+    return found

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sealer import branches
 from sealer.config import Config, Environment
-from sealer.policy import leftovers, loader
+from sealer.errors import SealerError
+from sealer.policy import fixes, leftovers, loader
 from sealer.policy.model import ERROR, WARNING, Context, Problem
 from sealer.policy.rules import RULES
 
@@ -61,6 +63,40 @@ def problems(ctx: Context, policy: loader.Policy, envs: Iterable[Environment]) -
     return found
 
 
+def after_waiting_rotations(cfg: Config, found: list[Problem]) -> list[Problem]:
+    """A fix of `sealer rotate ENV` while a rotation of ENV waits on a branch this checkout does
+    not hold yet (its pull request not merged): that command is refused until then, so merging
+    the branch is the fix. Git is asked only when such a fix is given: a clean hook run asks
+    nothing more."""
+    rotating = {p.env for p in found if _rotates(p)}
+    if not rotating:
+        return found
+    waiting: dict[str, str] = {}
+    try:
+        for env, branch in branches.unmerged_rotations(cfg.root, sorted(rotating)):
+            waiting.setdefault(env, branch)
+    except SealerError:
+        return found  # no Git to ask (an export of the repository): the plain command
+    return [
+        dataclasses.replace(p, fix=_merge_first(p, waiting[p.env])) if _rotates(p) and p.env in waiting else p
+        for p in found
+    ]
+
+
+def _rotates(problem: Problem) -> bool:
+    """Whether the fix is exactly `sealer rotate ENV` or `sealer rotate ENV --key NAME`."""
+    plain = fixes.rotate(problem.env)
+    key = problem.fix.removeprefix(f"{plain} --key ")
+    return problem.fix == plain or key != problem.fix and " " not in key
+
+
+def _merge_first(problem: Problem, branch: str) -> str:
+    return (
+        f"merge branch {branch} first (a rotation of {problem.env} waits there: `{problem.fix}` is "
+        "refused until then)"
+    )
+
+
 def _at_level(problem: Problem, level: str) -> Problem:
     """`level: warning` turns a rule's errors into warnings; it never raises a warning to an error."""
     return dataclasses.replace(problem, level=WARNING) if level == WARNING else problem
@@ -76,7 +112,7 @@ def check(
     names = list(env_names)
     envs = select(cfg, names)
     policy = loader.load(cfg, policy_file)
-    found = problems(Context(cfg, now), policy, envs)
+    found = after_waiting_rotations(cfg, problems(Context(cfg, now), policy, envs))
     if not names:  # every environment: what is left of one removed from sealer.yaml too
         found += leftovers.problems(cfg)
     if drift:  # #17: asked for on the command line only, so no repository file can turn it off

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 from sealer import (
     apikey,
+    branches,
     cert_pins,
     forkpool,
     git,
@@ -275,7 +275,7 @@ def commit_message(plans: list[EnvRotation], grace: dt.timedelta | None) -> str:
 
 def refuse_unmerged(root: Path, envs: list[str]) -> None:
     """A rotation on top of one not merged yet would stack on a stale ledger: say so instead."""
-    waiting = unmerged_rotations(root, envs)
+    waiting = branches.unmerged_rotations(root, envs)
     if waiting:
         env, branch = waiting[0]
         here = git.current_branch(root) or "HEAD"
@@ -284,31 +284,6 @@ def refuse_unmerged(root: Path, envs: list[str]) -> None:
             f"(or delete the branch), or give --replace to rotate again from {here} "
             "and close its pull request"
         )
-
-
-_KEY_ID = re.compile(r"kid_[0-9a-f]{12}")
-
-
-def unmerged_rotations(root: Path, envs: list[str]) -> list[tuple[str, str]]:
-    """(env, branch) for each local branch whose ledger of env names keys HEAD's ledger does not:
-    a rotation not merged yet (by content, so squash and rebase merges count as merged)."""
-    if git.head(root) is None:
-        return []  # nothing committed yet: nothing to merge
-    branches = git.run(root, "for-each-ref", "--no-merged=HEAD", "--format=%(refname)", "refs/heads/").split()
-    if not branches:
-        return []
-    ledgers = {env: layout.ledger_file(env) for env in envs}
-    asks = [f"HEAD:{rel}" for rel in ledgers.values()] + [
-        f"{branch}:{rel}" for branch in branches for rel in ledgers.values()
-    ]
-    found_texts = git.read_blobs(root, asks)
-    found = []
-    for env, rel in ledgers.items():
-        held = set(_KEY_ID.findall(found_texts.get(f"HEAD:{rel}", "")))
-        for branch in branches:
-            if set(_KEY_ID.findall(found_texts.get(f"{branch}:{rel}", ""))) - held:
-                found.append((env, branch.removeprefix("refs/heads/")))
-    return found
 
 
 def files_of(plans: list[EnvRotation]) -> dict[str, FileChange]:

@@ -38,6 +38,46 @@ def key_ids(root: Path, env: str) -> list[str]:
     return [r.key_id for r in ledger.load(root, env) if r.status == "active"]
 
 
+def test_a_rotation_waiting_on_its_branch_is_merged_first(repo_factory: RepoFactory) -> None:
+    """A fix of `sealer rotate ENV` while a rotation of ENV waits on its own branch: that command
+    is refused until the branch is merged, so the fix says to merge it; once merged, or for
+    another environment, the plain command."""
+    root = repo_factory()
+    age_keys(root, "staging", 31)
+    age_keys(root, "production", 95)
+    commit_all(root, "old keys")
+    assert sealer(root, "rotate", "staging").exit_code == 0  # on a branch of its own
+    (branch,) = [
+        b for b in subprocess_git(root, "branch", "--format=%(refname:short)").split() if "staging" in b
+    ]
+    fixes = {p["env"]: p["fix"] for p in check_json(root)[1]["problems"]}
+    assert fixes == {
+        "staging": f"merge branch {branch} first (a rotation of staging waits there: "
+        "`sealer rotate staging --key apiKey` is refused until then)",
+        "production": "sealer rotate production --key apiKey",
+    }
+    refused = sealer(root, "rotate", "staging", "--key", "apiKey")
+    assert refused.exit_code == 2 and branch in refused.stderr  # as the fix says
+    subprocess_git(root, "merge", "-q", "--ff-only", branch)
+    fixes = {p["env"]: p["fix"] for p in check_json(root)[1]["problems"]}
+    assert fixes == {"production": "sealer rotate production --key apiKey"}
+
+
+def test_without_git_to_ask_the_fix_is_the_plain_command(tmp_path: Path) -> None:
+    """A copy of the repository without its `.git` (an export): nothing to merge, nothing refused."""
+    from sealer.config import Config
+    from sealer.policy.model import ERROR, Problem
+    from sealer.policy.runner import after_waiting_rotations
+
+    found = [Problem("key-age", "staging", ERROR, "old", "sealer rotate staging --key apiKey")]
+    cfg = Config(root=tmp_path, environments={})
+    assert after_waiting_rotations(cfg, found) == found
+
+
+def subprocess_git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True).stdout
+
+
 def test_check_fails_before_rotate_due_and_passes_after(repo_factory: RepoFactory) -> None:
     root = repo_factory()
     age_keys(root, "staging", 31)  # past its 30 days
