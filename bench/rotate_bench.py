@@ -124,9 +124,15 @@ def age_every_key(root: Path, days: int) -> None:
 
 
 def fresh_copies(template: Path, scratch: Path) -> Callable[[], Path]:
+    """Copies of `template`, each with its index refreshed as a clone's or a working checkout's
+    is: a copied file's inode and ctime differ from what the index recorded, so git would re-read
+    every file on the first `git status` (tens of milliseconds no real run pays)."""
+
     def make() -> Path:
         target = Path(tempfile.mkdtemp(prefix=f"{template.name}-", dir=scratch)) / "repo"
-        return Path(shutil.copytree(template, target, symlinks=True))
+        copy = Path(shutil.copytree(template, target, symlinks=True))
+        git(copy, "update-index", "-q", "--refresh")
+        return copy
 
     return make
 
