@@ -541,6 +541,9 @@ def test_an_unreadable_entries_annotation_fails_closed(
     code, findings = _review(rotated)
     assert code == 1 and "manifest-mismatch" in {f["rule"] for f in findings}
     assert any(why in f["message"] for f in findings)
+    code, findings = _review(rotated, "HEAD~2")  # with the rotation: its entry's claim is unknown
+    unpinned = [f["message"] for f in findings if f["rule"] == "unpinned-cert"]
+    assert code == 1 and unpinned and all("an unknown certificate" in m for m in unpinned), findings
     assert _validate(rotated, controllers["staging"].cert) == (1, [f"{rotated / SEALED}: {why}"])
 
     result = invoke(rotated, "rotate", "--due", "--no-branch", "-o", "json")
