@@ -381,24 +381,17 @@ def reseal_deadline(env: config.Environment, cluster: config.Cluster) -> dt.date
     return added + dt.timedelta(days=env.reseal_after_days)
 
 
-def sealed_with_older(root: Path, env: config.Environment) -> dict[str, tuple[config.Cluster, str]]:
-    """entry -> (cluster, certificate) for entries sealed with a certificate of the set other
-    than the sealing one, as the annotations claim (a claim is enough to schedule a reseal)."""
-    found: dict[str, tuple[config.Cluster, str]] = {}
-    for cluster in env.clusters:
-        if all(c.fingerprint == cluster.fingerprint for c in cluster.cert_set):
-            continue  # no other certificate in its set: nothing to read the sealed file for
-        for entry, fp in _sealed_with(root, env, cluster).items():
-            if fp != cluster.fingerprint and cluster.holds(fp):
-                found.setdefault(entry, (cluster, fp))
-    return found
-
-
 def reseal_due(root: Path, env: config.Environment, now: dt.datetime) -> list[str]:
-    """Entries `rotate --due` moves to the sealing certificate (see `reseal_deadline`)."""
-    due = []
-    for entry, (cluster, _) in sealed_with_older(root, env).items():
+    """Entries `rotate --due` moves to the sealing certificate: those the annotations claim an
+    older certificate of the set sealed, once `reseal_deadline` has passed (a claim is enough to
+    schedule a reseal), and at once those sealed with an unknown certificate (no claim, or an
+    unreadable entries annotation: nothing shows the controller can open them, and resealing
+    writes the annotations afresh)."""
+    due: set[str] = set()
+    for cluster in env.clusters:
         deadline = reseal_deadline(env, cluster)
-        if deadline is not None and now >= deadline:
-            due.append(entry)
-    return due
+        older_due = deadline is not None and now >= deadline
+        for entry, fp in _sealed_with(root, env, cluster).items():
+            if fp == provenance.UNKNOWN or (older_due and fp != cluster.fingerprint and cluster.holds(fp)):
+                due.add(entry)
+    return [e for e in env.keys if e in due]

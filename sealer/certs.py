@@ -97,6 +97,24 @@ def beside_the_certificate(data: bytes) -> str | None:
     return "text beside the certificate"
 
 
+def not_just_a_certificate(data: bytes) -> str | None:
+    """What a file of the certificates folder holds instead of one PEM certificate and nothing
+    else (`a private key and no certificate`, …); None for just that, or for an empty file (a
+    `.gitkeep`: nothing a reader could take for a certificate)."""
+    if not data:
+        return None
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        return "a private key and no certificate" if b" PRIVATE KEY-----" in data else "no PEM certificate"
+    extra = beside_the_certificate(data)
+    if extra:
+        return extra
+    try:
+        parse_certificate(data, "certificate")
+    except BadInput:
+        return "no readable PEM certificate"
+    return None
+
+
 def load_pinned(path: str | Path) -> x509.Certificate:
     return parse_pinned(repofiles.read_input(path, "certificate"), str(path))
 

@@ -68,13 +68,15 @@ def problems(
     meta = doc["metadata"]
     template_meta = (doc["spec"].get("template") or {}).get("metadata") or {}
     found = [*_metadata_problems(meta, template_meta), *_scope_problems(meta)]
+    unreadable = provenance.unreadable(meta.get("annotations"))
+    found.extend([unreadable] if unreadable else [])  # every entry's certificate is unknown then
     entries = doc["spec"].get("encryptedData") or {}
     sealed_with = provenance.sealed_with(meta.get("annotations"), entries)
     for entry, value in entries.items():
         found.extend(_claim_problems(entry, value, sealed_with[entry], by_fp))
     if keys and not found:
         found.extend(_decrypt_problems(meta, entries, keys))
-    elif not keys and provenance.UNKNOWN in sealed_with.values():
+    elif not keys and not unreadable and provenance.UNKNOWN in sealed_with.values():
         # Without sealer's annotation nothing offline links the ciphertext to a certificate.
         found.append(CANNOT_TELL)
     return found

@@ -490,3 +490,75 @@ def test_an_older_certificate_file_swapped_under_its_pin(pinned: Path, controlle
     assert code == 1 and {f["rule"] for f in findings} == {"cert-file-mismatch", "cert-change"}
     code, problems = _check(pinned)
     assert code == 1 and [p["rule"] for p in problems] == ["cert-file"]
+
+
+def _with_entries_annotation(root: Path, value: str) -> None:
+    """`value` (YAML) as the sealed file's entries annotation, beside the main claim."""
+    text, claim = (root / SEALED).read_text(), _claimed(root)
+    line = f"    {provenance.CERT_ANNOTATION}: {claim}\n"
+    assert line in text
+    added = f"    {provenance.OTHER_CERTS_ANNOTATION}: {value}\n"
+    (root / SEALED).write_text(text.replace(line, line + added))
+
+
+def _broken(claim: str) -> dict[str, str]:
+    """Broken entries annotations, each naming the entry's real certificate where it names one:
+    read as "sealed with the main certificate", every one of them passed check."""
+    return {
+        "not-json": json.dumps("{apiKey: " + claim),
+        "entry-twice": json.dumps(f'{{"apiKey": "{claim}", "apiKey": "{claim}"}}'),
+        "not-an-object": json.dumps(json.dumps([claim])),
+        "not-a-string-value": json.dumps(json.dumps({"apiKey": 5})),
+        "not-a-string": "[1, 2]",
+    }
+
+
+BROKEN = {
+    "not-json": "not JSON",
+    "entry-twice": "it gives an entry twice",
+    "not-an-object": "not a JSON object",
+    "not-a-string-value": "a certificate in it is not a string",
+    "not-a-string": "not a string",
+}
+
+
+@pytest.mark.parametrize("broken", sorted(BROKEN))
+def test_an_unreadable_entries_annotation_fails_closed(
+    rotated: Path, controllers: Controllers, broken: str
+) -> None:
+    """Every entry's certificate is unknown: check says why in one error, and `rotate --due`
+    (no resealAfterDays, no key due by age) reseals them, which writes the annotation afresh."""
+    from sealer import cert_pins, config
+
+    _with_entries_annotation(rotated, _broken(_claimed(rotated))[broken])
+    commit_all(rotated, "a broken provenance annotation")
+    code, problems = _check(rotated)
+    assert code == 1 and [(p["rule"], p["level"]) for p in problems] == [("key-sealed", "error")]
+    why = f"the {provenance.OTHER_CERTS_ANNOTATION} annotation is unreadable ({BROKEN[broken]})"
+    assert why in problems[0]["message"] and problems[0]["fix"] == "sealer rotate --due"
+    now = dt.datetime.now(dt.timezone.utc)
+    assert cert_pins.reseal_due(rotated, config.load(rotated).env("staging"), now) == ["apiKey"]
+    code, findings = _review(rotated)
+    assert code == 1 and "manifest-mismatch" in {f["rule"] for f in findings}
+    assert any(why in f["message"] for f in findings)
+    code, findings = _review(rotated, "HEAD~2")  # with the rotation: its entry's claim is unknown
+    unpinned = [f["message"] for f in findings if f["rule"] == "unpinned-cert"]
+    assert code == 1 and unpinned and all("an unknown certificate" in m for m in unpinned), findings
+    assert _validate(rotated, controllers["staging"].cert) == (1, [f"{rotated / SEALED}: {why}"])
+
+    result = invoke(rotated, "rotate", "--due", "--no-branch", "-o", "json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert [k["name"] for k in json.loads(result.stdout)["keys"]] == ["apiKey"]
+    assert provenance.OTHER_CERTS_ANNOTATION not in _sealed(rotated)["metadata"]["annotations"]
+    assert _check(rotated) == (0, [])
+
+
+def test_rotate_due_reseals_an_entry_no_claim_names_a_certificate_for(rotated: Path) -> None:
+    """A sealed file without sealer's main claim: check errors on it, so `rotate --due` reseals it."""
+    from sealer import cert_pins, config
+
+    claim = f"    {provenance.CERT_ANNOTATION}: {_claimed(rotated)}\n"
+    (rotated / SEALED).write_text((rotated / SEALED).read_text().replace(claim, ""))
+    assert provenance.CERT_ANNOTATION not in (_sealed(rotated)["metadata"].get("annotations") or {})
+    now = dt.datetime.now(dt.timezone.utc)
+    assert cert_pins.reseal_due(rotated, config.load(rotated).env("staging"), now) == ["apiKey"]

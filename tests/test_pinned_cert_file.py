@@ -4,6 +4,7 @@ every command that reads the pin, with one line and exit 2 (`check` reports it a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -95,3 +96,63 @@ def test_cert_add_refuses_a_file_with_a_second_certificate(
     assert result.exit_code == 2, result.output
     assert "must hold one PEM certificate and nothing else" in result.stderr
     assert (repo / "sealer.yaml").read_bytes() == before
+
+
+def _unpinned(keypair_dir: Path, keypair_3072_dir: Path) -> dict[str, tuple[bytes, str | None]]:
+    """A file no cluster pins under certs/ -> (its bytes, what check and review say it holds)."""
+    other, key = (keypair_3072_dir / "tls.crt").read_bytes(), (keypair_dir / "tls.key").read_bytes()
+    return {
+        "private-key": (key, "holds a private key and no certificate"),
+        "cert-and-key": (other + key, "holds a private key beside the certificate"),
+        "two-certs": (other + other, "holds 2 certificates"),
+        "cert-and-text": (other + b"see https://example.invalid/real\n", "holds text beside the certificate"),
+        "text": (b"not a certificate\n", "holds no PEM certificate"),
+        "one-cert": (other, None),
+        "empty": (b"", None),  # a .gitkeep
+    }
+
+
+UNPINNED = ["private-key", "cert-and-key", "two-certs", "cert-and-text", "text", "one-cert", "empty"]
+
+
+def _content_problems(repo: Path) -> list[str]:
+    result = cli(repo, "check", "--policy", "policy.yaml", "--output", "json")
+    assert result.exit_code in (0, 1) and "Traceback" not in result.output, result.output
+    problems = json.loads(result.stdout)["problems"]
+    return [p["message"] for p in problems if p["rule"] == "cert-file-content"]
+
+
+@pytest.mark.parametrize("content", UNPINNED)
+def test_check_holds_a_file_no_cluster_pins_to_one_certificate(
+    template: Path, tmp_path: Path, keypair_dir: Path, keypair_3072_dir: Path, content: str
+) -> None:
+    """Another file under certs/ (a PR's `certs/prod/extra.pem`): no rule of an environment reads
+    it, yet kubeseal's `--cert`, a reviewer or a script may take it for a certificate."""
+    repo = copy_repo(template, tmp_path / "repo")
+    data, holds = _unpinned(keypair_dir, keypair_3072_dir)[content]
+    (repo / "certs/prod").mkdir()
+    (repo / "certs/prod/extra.pem").write_bytes(data)
+    assert _content_problems(repo) == []  # on disk, in no commit: a `.DS_Store` is not refused
+    commit_all(repo, "extra")
+    want = f"certs/prod/extra.pem {holds}: a file under certs/ must hold one PEM certificate and nothing else"
+    assert _content_problems(repo) == ([want] if holds else [])
+
+
+def test_check_does_not_follow_a_link_under_certs(template: Path, tmp_path: Path) -> None:
+    repo = copy_repo(template, tmp_path / "repo")
+    (repo / "certs/extra.pem").symlink_to("staging.pem")
+    (repo / "certs/linked").symlink_to(".")
+    commit_all(repo, "links")
+    found = _content_problems(repo)
+    assert [m.split(" ", 1)[0] for m in found] == ["certs/extra.pem", "certs/linked"], found
+    assert all("is a symlink" in m for m in found), found
+
+
+def test_check_does_not_list_a_certs_folder_that_is_a_link(template: Path, tmp_path: Path) -> None:
+    repo = copy_repo(template, tmp_path / "repo")
+    (repo / "certs").rename(repo / "real-certs")
+    (repo / "certs").symlink_to("real-certs")
+    commit_all(repo, "certs/ a link")
+    found = _content_problems(repo)
+    assert len(found) == 1 and found[0].startswith("certs cannot be listed: "), found
+    assert "symlink" in found[0], found

@@ -28,7 +28,18 @@ def test_resealing_everything_drops_the_exceptions() -> None:
     assert annotations == {CERT_ANNOTATION: "new"}
 
 
-def test_a_broken_exceptions_annotation_is_ignored() -> None:
-    for broken in ("not json", "[1, 2]"):
+def test_a_broken_exceptions_annotation_makes_every_entry_unknown() -> None:
+    """Not the main certificate's: nothing readable says which certificate sealed any entry."""
+    for broken in ("not json", "[1, 2]", '{"a": 1}', "", None):
         annotations = {CERT_ANNOTATION: "fp", OTHER_CERTS_ANNOTATION: broken}
-        assert provenance.sealed_with(annotations, ["a"]) == {"a": "fp"}
+        assert provenance.sealed_with(annotations, ["a", "b"]) == {"a": UNKNOWN, "b": UNKNOWN}
+        assert provenance.unreadable(annotations)
+    assert provenance.unreadable({CERT_ANNOTATION: "fp"}) is None
+    assert provenance.unreadable({CERT_ANNOTATION: "fp", OTHER_CERTS_ANNOTATION: "{}"}) is None
+
+
+def test_recording_over_a_broken_annotation_keeps_the_others_unknown() -> None:
+    annotations: dict[str, Any] = {CERT_ANNOTATION: "old", OTHER_CERTS_ANNOTATION: "not json"}
+    provenance.record(annotations, ["a"], ["a", "b"], "new")
+    assert json.loads(annotations[OTHER_CERTS_ANNOTATION]) == {"b": UNKNOWN}
+    assert provenance.sealed_with(annotations, ["a", "b"]) == {"a": "new", "b": UNKNOWN}

@@ -72,13 +72,13 @@ def test_an_auth0_document_giving_a_field_twice_is_unreadable() -> None:
     assert ClientTarget("client").decode(metadata) == {"unreadable": True}
 
 
-def test_a_provenance_annotation_giving_an_entry_twice_is_ignored_like_a_broken_one() -> None:
-    """Ignored as `not json` is: every entry is the main certificate's, never the last claim."""
+def test_a_provenance_annotation_giving_an_entry_twice_is_unreadable_like_a_broken_one() -> None:
+    """Unreadable as `not json` is: every entry's certificate is unknown, never the last claim."""
     annotations = {
         provenance.CERT_ANNOTATION: FP,
         provenance.OTHER_CERTS_ANNOTATION: f'{{"a": "{FP}", "a": "{OTHER}"}}',
     }
-    assert provenance.sealed_with(annotations, ["a"]) == {"a": FP}
+    assert provenance.sealed_with(annotations, ["a"]) == {"a": provenance.UNKNOWN}
 
 
 def test_review_refuses_a_provenance_annotation_giving_an_entry_twice() -> None:

@@ -49,11 +49,16 @@ def _tracked(cfg: Config, top: str) -> set[str] | None:
     so what GitOps applies. A folder left on disk with no file in Git (a `.DS_Store` kept after
     a branch switch removed the rest) delivers nothing, and `git rm -r` could not remove it.
     None when Git cannot say (no work tree): then every folder counts."""
+    paths = tracked(cfg, top)
+    if paths is None:
+        return None
+    return {p.removeprefix(f"{top}/").split("/")[0] for p in paths if p.startswith(f"{top}/")}
+
+
+def tracked(cfg: Config, top: str) -> set[str] | None:
+    """The paths Git's index holds at or below `top` (None when Git cannot say)."""
     try:
-        out = git.run_bytes(cfg.root, "--literal-pathspecs", "ls-files", "-z", "--", f"{top}/")
+        out = git.run_bytes(cfg.root, "--literal-pathspecs", "ls-files", "-z", "--", top)
     except git.GitError:
         return None
-    prefix = f"{top}/".encode()
-    return {
-        os.fsdecode(p.removeprefix(prefix).split(b"/")[0]) for p in out.split(b"\0") if p.startswith(prefix)
-    }
+    return {os.fsdecode(p) for p in out.split(b"\0") if p}

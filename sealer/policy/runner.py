@@ -12,7 +12,7 @@ from typing import Any
 from sealer import branches
 from sealer.config import Config, Environment
 from sealer.errors import SealerError
-from sealer.policy import fixes, leftovers, loader
+from sealer.policy import certfolder, fixes, leftovers, loader
 from sealer.policy.model import ERROR, WARNING, Context, Problem
 from sealer.policy.rules import RULES
 
@@ -113,8 +113,9 @@ def check(
     envs = select(cfg, names)
     policy = loader.load(cfg, policy_file)
     found = after_waiting_rotations(cfg, problems(Context(cfg, now), policy, envs))
-    if not names:  # every environment: what is left of one removed from sealer.yaml too
-        found += leftovers.problems(cfg)
+    if not names:  # every environment: what is left of one removed from sealer.yaml too, and
+        found += leftovers.problems(cfg)  # the files of certs/ no environment pins
+        found += certfolder.problems(cfg)
     if drift:  # #17: asked for on the command line only, so no repository file can turn it off
         found += drift_problems(cfg, envs, now)
     return Report(tuple(e.name for e in envs), tuple(found), tuple(policy.sources))

@@ -69,6 +69,18 @@ def _beside(pem: str | None) -> str | None:
     return certs.beside_the_certificate((pem or "").encode())
 
 
+def unpinned_content(path: str, data: bytes | None) -> str | None:
+    """What is wrong with a file of the certificates folder no cluster pins (`data`: None when
+    too big to hold): it must hold one PEM certificate and nothing else, as a pinned one must
+    (kubeseal's `--cert`, a reviewer or a script may take any file there for a certificate)."""
+    from sealer import certs
+
+    what = "too many bytes for one certificate" if data is None else certs.not_just_a_certificate(data)
+    if what is None:
+        return None
+    return f"{path} holds {what}: a file under certs/ must hold one PEM certificate and nothing else"
+
+
 def _self_signed(cert: x509.Certificate) -> bool:
     from cryptography.exceptions import InvalidSignature
 

@@ -373,7 +373,7 @@ class EnvReview:
                 UNPINNED,
                 path,
                 entry,
-                f"{entry}: sealed with certificate {cert[:16]}…, "
+                f"{entry}: sealed with {_certificate(cert)}, "
                 f"not the sealing certificate (sealWith) of {self.name}/{cluster}",
             )
         pin = self.pin(cluster)
@@ -418,3 +418,10 @@ class EnvReview:
         else:
             valid = f"valid until {iso(record.revoke_at)}"
         return f"{self.name}/{record.name}: {record.key_id} added and replaced in this range, {valid}"
+
+
+def _certificate(fp: str) -> str:
+    """The certificate an entry's annotations claim, as a finding names it."""
+    if fp == provenance.UNKNOWN:
+        return "an unknown certificate (sealer's annotations name none that can be read)"
+    return f"certificate {fp[:16]}…"

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sealer import layout, ledger, provenance, render, state, strictjson, yamlio
+from sealer import layout, ledger, provenance, render, state, yamlio
 from sealer.config import Cluster, Environment
 from sealer.errors import SealerError
 from sealer.records import KeyRecord
@@ -86,16 +86,11 @@ def _provenance_ok(annotations: Mapping[str, Any], entries: Mapping[str, Any]) -
     main = annotations.get(provenance.CERT_ANNOTATION)
     if not isinstance(main, str) or not _HEX64.fullmatch(main):
         return False
-    others_text = annotations.get(provenance.OTHER_CERTS_ANNOTATION)
-    if others_text is None:
-        return True
     try:
-        others = strictjson.loads(others_text) if isinstance(others_text, str) else None
-    except ValueError:
+        others = provenance.other_certs(annotations)
+    except provenance.Unreadable:
         return False
-    return isinstance(others, dict) and all(
-        e in entries and isinstance(fp, str) and _HEX64.fullmatch(fp) for e, fp in others.items()
-    )
+    return all(e in entries and _HEX64.fullmatch(fp) for e, fp in others.items())
 
 
 def expected_sealed(env: Environment, pem: str, cluster: Cluster, doc: Mapping[str, Any]) -> str | None:
@@ -146,9 +141,14 @@ def sealed_findings(env: Environment, cluster: Cluster, text: str, pem: str | No
         ]
     want = expected_sealed(env, pem, cluster, docs[0]) if pem else None
     if want is None:
+        why = provenance.unreadable(_mapping(docs[0].get("metadata")).get("annotations"))
         return [
             Finding(
-                MANIFEST, env.name, path, None, "not a SealedSecret sealer writes (metadata or provenance)"
+                MANIFEST,
+                env.name,
+                path,
+                None,
+                f"not a SealedSecret sealer writes ({why or 'metadata or provenance'})",
             )
         ]
     if text == want:

@@ -25,6 +25,7 @@ from sealer.config import Config
 from sealer.errors import BadInput, SealerError
 from sealer.records import KeyRecord
 from sealer.review import (
+    certset,
     chart_links,
     charts,
     helm_refs,
@@ -39,6 +40,7 @@ from sealer.review import (
     sensitive,
     stray,
 )
+from sealer.review.certset import CERT_FILE_CONTENT
 from sealer.review.construct import documents, read_ledger
 from sealer.review.model import (
     ALLOW_COMMENT,
@@ -280,6 +282,12 @@ class Walk:
         return frozenset(space for space, _ in (*self.managed.targets, *self.managed.registries))
 
     @functools.cached_property
+    def head_pins(self) -> set[str]:
+        """The certificate files a cluster pins at HEAD (review.certset judges them there)."""
+        envs = self.head_cfg.environments.values() if self.head_cfg else ()
+        return {held.cert for env in envs for cluster in env.clusters for held in cluster.cert_set}
+
+    @functools.cached_property
     def head_values(self) -> set[str]:
         """The values files sealer renders at HEAD (review checks their key settings itself)."""
         envs = self.head_cfg.environments.values() if self.head_cfg else ()
@@ -466,6 +474,10 @@ def _file(
         _config_change(walk, change, short, theirs)
     if path in walk.managed.certs or path.startswith(layout.CERTS_DIR + "/"):
         walk.add([Finding(CERT_CHANGE, "", path, None, "certificate file changed: verify it out of band")])
+    if path.startswith(layout.CERTS_DIR + "/") and change.new_mode == REGULAR and path not in walk.head_pins:
+        # a symlink or executable there is file-mode's; a pinned file is judged at HEAD (certset)
+        wrong = certset.unpinned_content(path, new)
+        walk.add([Finding(CERT_FILE_CONTENT, "", path, None, f"commit {short}: {wrong}")] if wrong else [])
     if new is not None:
         _allow_comments(walk, change, new)
     if new is not None:  # any name: `sealer scan --baseline FILE` reads whatever file it is given

@@ -928,6 +928,45 @@ def test_an_approved_cert_change_holding_more_than_its_certificate_still_fails(
     assert "private key, other text) is `cert-file-content`, which no approval lets through" in readme
 
 
+UNPINNED = {  # a file no cluster pins under certs/ -> (its text from the pinned one, what it holds)
+    "private-key": (lambda pem: _FAKE_KEY, "a private key and no certificate"),
+    "cert-and-key": (lambda pem: pem + _FAKE_KEY, "a private key beside the certificate"),
+    "two-certs": (lambda pem: pem + pem, "2 certificates"),
+    "cert-and-text": (lambda pem: pem + "see https://example.invalid/\n", "text beside the certificate"),
+    "text": (lambda pem: "notes\n", "no PEM certificate"),
+    "one-cert": (lambda pem: pem, None),
+}
+
+
+@pytest.mark.parametrize("content", sorted(UNPINNED))
+def test_an_approved_file_no_cluster_pins_under_certs_holds_one_certificate(repo: Path, content: str) -> None:
+    """A file the range adds under certs/ that no cluster pins: kubeseal's `--cert`, a reviewer or a
+    script may take it for a certificate, so it is held to what a pinned one is (`cert-file-content`,
+    which no approval lets through), in the commit that adds it even if a later one removes it."""
+    git(repo, "checkout", "-q", "main")
+    (repo / ".gitlab").mkdir()
+    (repo / ".gitlab/CODEOWNERS").write_text("* @acme/platform\n")
+    commit(repo, "owners")
+    git(repo, "checkout", "-q", "-B", "pr")
+    make, holds = UNPINNED[content]
+    (repo / "certs/prod").mkdir()
+    (repo / "certs/prod/extra.pem").write_text(make((repo / "certs/staging.pem").read_text()))
+    commit(repo, content)
+    (repo / "certs/prod/extra.pem").unlink()
+    commit(repo, "gone again")
+    code, data = run_review(repo, "--approvals-from", "codeowners")
+    assert [f["rule"] for f in data["needs_owner_approval"]] == ["cert-change"], data
+    if holds is None:
+        assert (code, data["findings"]) == (0, []), data["findings"]
+        return
+    assert code == 1 and [(f["rule"], f["path"]) for f in data["findings"]] == [
+        ("cert-file-content", "certs/prod/extra.pem")
+    ], data["findings"]
+    message = data["findings"][0]["message"]
+    want = f"certs/prod/extra.pem holds {holds}: a file under certs/ must hold one PEM certificate"
+    assert want in message, message
+
+
 @pytest.mark.parametrize(
     "codeowners, covered",
     [

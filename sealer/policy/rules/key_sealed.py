@@ -105,6 +105,18 @@ def _entries(ctx: Context, env: Environment, cluster: Cluster, doc: Any, warn_da
     path = layout.sealed_file(env.name, cluster.name)
     entries = state.encrypted_data(doc)
     annotations = (doc.get("metadata") or {}).get("annotations")
+    unreadable = provenance.unreadable(annotations)
+    if unreadable:
+        # One problem for the file, not one "unknown certificate" per entry: `rotate --due` reseals
+        # them all (cert_pins.reseal_due) and writes the annotation afresh.
+        yield Problem(
+            ID,
+            env.name,
+            ERROR,
+            f"{path}: {unreadable}, so no entry in it is known to be sealed with a certificate of the set",
+            "sealer rotate --due",
+        )
+        return
     sizes = {h.fingerprint: (f.key_bits or 0) // 8 for h, f in ctx.held(env.name, cluster)}
     for name, fp in provenance.sealed_with(annotations, [n for n in env.keys if n in entries]).items():
         fix = fixes.rotate(env.name, name)

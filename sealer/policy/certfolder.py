@@ -1,0 +1,72 @@
+"""`sealer check` over every environment: the files of the certificates folder no cluster pins.
+
+Rule `cert-file` reads the pinned ones; any other file there (a pull request's
+`certs/prod/extra.pem`) no rule would read, yet whoever takes the folder for certificates
+(kubeseal's `--cert`, a reviewer, a script) may take it for one. So it must hold one PEM
+certificate and nothing else too, as review's `cert-file-content` says of the files a range
+changes there. Only what Git holds counts (a `.DS_Store` beside them is in no commit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from sealer import certs, layout, repofiles, safeopen
+from sealer.config import Config
+from sealer.errors import BadInput
+from sealer.policy import leftovers
+from sealer.policy.model import ERROR, Problem
+
+RULE = "cert-file-content"
+RULE_TEXT = "a file under certs/ must hold one PEM certificate and nothing else"
+
+
+def problems(cfg: Config) -> list[Problem]:
+    pinned = {h.cert for env in cfg.environments.values() for c in env.clusters for h in c.cert_set}
+    held = leftovers.tracked(cfg, layout.CERTS_DIR)
+    found = []
+    for path, unlisted in _files(cfg.root, layout.CERTS_DIR):
+        if path in pinned or not _in_git(path, held):
+            continue
+        what = unlisted or _content(cfg.root, path)
+        if what:
+            fix = f"keep one PEM certificate in {path}, or `git rm` it"
+            found.append(Problem(RULE, "", ERROR, f"{path} {what}", fix))
+    return found
+
+
+def _in_git(path: str, held: set[str] | None) -> bool:
+    """Git's index holds `path`, or a file below it (None: Git cannot say, so it counts)."""
+    return held is None or path in held or any(p.startswith(f"{path}/") for p in held)
+
+
+def _files(root: Path, folder: str) -> Iterator[tuple[str, str | None]]:
+    """(path, why it cannot be listed or None) of every file below `folder`; a symlink is a file
+    here (never followed: reading it refuses it)."""
+    try:
+        names = safeopen.list_dir(root / folder)
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        why = err.explain(root / folder) if isinstance(err, safeopen.Refused) else str(err)
+        yield folder, f"cannot be listed: {why}; {RULE_TEXT}"
+        return
+    for name, is_folder in names:
+        path = f"{folder}/{name}"
+        if is_folder:
+            yield from _files(root, path)
+        else:
+            yield path, None
+
+
+def _content(root: Path, path: str) -> str | None:
+    try:
+        data = repofiles.read_bytes(root / path)
+    except FileNotFoundError:
+        return None  # gone since it was listed
+    except BadInput as err:
+        why = str(err).removeprefix(f"cannot read {root / path}: ")
+        return f"cannot be examined: {why}; {RULE_TEXT}"
+    what = certs.not_just_a_certificate(data)
+    return f"holds {what}: {RULE_TEXT}" if what else None
