@@ -35,13 +35,22 @@ _KEY_RE = re.compile(KEY_PATTERN)
 # key after one was shown whole. Looked for at every `slr` (a lookahead): a lookalike whose
 # checksum fails must not swallow the start of a key behind it (`slr_x_<35 characters>slr_prod_…`).
 # Telegram's MarkdownV2 escapes an environment's `-` too (`slr\_prod\-eu\_…`): any backslashes
-# before a `_` or a `-` are read past. A key pasted into a URL (`%5F`), a JSON, JavaScript or
-# Python string (`\u005f`, `\x5f`) or HTML or XML (`&#95;`, `&#x5f;`, `&lowbar;`) is the key too,
-# its `-`s likewise (`%2D`, `\u002d`, `&#45;`; HTML's `&hyphen;` and `&dash;` are U+2010, not
-# `-`). Each `_` and `-` is spelt on its own; the key is the text with each spelling read
-# (`unescaped`). No alternative starts as another ends, so the search stays linear.
-_CODED_UNDERSCORE = r"\\+(?:u005|x5)[Ff]|%5[Ff]|&#0*95;|&#[Xx]0*5[Ff];|&lowbar;|&UnderBar;"
-_CODED_HYPHEN = r"\\+(?:u002|x2)[Dd]|%2[Dd]|&#0*45;|&#[Xx]0*2[Dd];"
+# before a `_` or a `-` are read past. A key pasted into a URL (`%5F`, twice `%255F`), a JSON,
+# JavaScript, Rust, Ruby, Swift, Python or C string (`\u005f`, `\x5f`, `\u{5f}` with up to 6 hex
+# digits, `\U0000005f`) or HTML or XML (`&#95;`, `&#x5f;`, `&lowbar;`) is the key too, its `-`s
+# likewise (`%2D`, `\u002d`, `&#45;`; HTML's `&hyphen;` and `&dash;` are U+2010, not `-`). A
+# numeric reference may go without its `;` where an HTML parser still reads it: where the next
+# character cannot continue its number (`&#95prod`, not `&#951`: that is U+03B7). Each `_` and `-`
+# is spelt on its own; the key is the text with each spelling read (`unescaped`). No alternative
+# starts as another ends, so the search stays linear.
+_CODED_UNDERSCORE = (
+    r"\\+(?:(?:u005|x5|U0{6}5)[Ff]|u\{0{0,4}5[Ff]\})|%(?:25)?5[Ff]"
+    r"|&#0*95(?:;|(?![0-9]))|&#[Xx]0*5[Ff](?:;|(?![0-9A-Fa-f]))|&lowbar;|&UnderBar;"
+)
+_CODED_HYPHEN = (
+    r"\\+(?:(?:u002|x2|U0{6}2)[Dd]|u\{0{0,4}2[Dd]\})|%(?:25)?2[Dd]"
+    r"|&#0*45(?:;|(?![0-9]))|&#[Xx]0*2[Dd](?:;|(?![0-9A-Fa-f]))"
+)
 _UNDERSCORE = rf"(?:\\*_|{_CODED_UNDERSCORE})"
 _SHOWN_ENV_TAG = rf"[a-z0-9](?:(?:[a-z0-9]|\\*-|{_CODED_HYPHEN}){{0,30}}[a-z0-9])?"
 SHOWN_PATTERN = (
@@ -49,6 +58,38 @@ SHOWN_PATTERN = (
 )
 _SHOWN_KEY = re.compile(rf"(?=({SHOWN_PATTERN}))")
 _CODED = ((re.compile(_CODED_UNDERSCORE), "_"), (re.compile(_CODED_HYPHEN), "-"))
+
+
+def _hex_key(before: str) -> str:
+    """A key with each of its bytes as two hex digits (either case) after `before`."""
+
+    def byte(digits: str) -> str:
+        return f"(?:{before}(?:{digits}))" if before else f"(?:{digits})"
+
+    env = "3[0-9]|6[1-9A-Fa-f]|7[0-9Aa]"  # a-z, 0-9
+    tag = rf"{byte(env)}(?:{byte(env + '|2[Dd]')}{{0,30}}{byte(env)})?"
+    tail = byte("3[0-9]|[46][1-9A-Fa-f]|[57][0-9Aa]")  # 0-9, A-Z, a-z
+    underscore = byte("5[Ff]")
+    prefix = byte("73") + byte("6[Cc]") + byte("72") + underscore
+    return f"{prefix}{tag}{underscore}{tail}{{{RANDOM_LEN + CHECKSUM_LEN}}}"
+
+
+# The whole key hex-encoded (`key.encode().hex()`, `xxd -p`, a C or Python string of `\x` escapes,
+# a URL with every byte percent-encoded), one spelling throughout, its hex digits in either case.
+# The hex of `slr_` starts it (`HEX_HINTS`, the scanner's keywords): only where a text holds one
+# is the pattern tried, so most texts cost a few substring searches. Each byte is read where it
+# stands, so the search stays linear.
+_HEX_BEFORE = ("", r"\\x", "%")
+HEX_PATTERN = "(?:" + "|".join(_hex_key(before) for before in _HEX_BEFORE) + ")"
+HEX_HINTS = ("736c725f", "\\x73\\x6c\\x72\\x5f", "%73%6c%72%5f")
+# ... in each case its two letters may be written in (the scanner searches the text lowercased)
+_HEX_HINT_CASES = tuple(
+    hint.replace("c", c).replace("f", f) for hint in HEX_HINTS for c in "cC" for f in "fF"
+)
+_HEX_KEY = re.compile(HEX_PATTERN)
+_UNHEX = str.maketrans("", "", "\\x%")  # what goes before each byte
+# What the plaintext guard's rule (policies/detectors.yaml's `sealer-api-key`) matches.
+SCANNED_PATTERN = f"{SHOWN_PATTERN}|{HEX_PATTERN}"
 
 
 @dataclass(frozen=True)
@@ -135,7 +176,7 @@ def key_id(key_fingerprint: str) -> str:
 def keys_in(text: str) -> list[str]:
     """Each sealer API key `text` holds (Markdown-escaped or not, whatever is next to it), as the
     key itself: what a plaintext check fingerprints."""
-    return [unescaped(text[start:end]) for start, end, _ in _shown_keys(text)]
+    return [key for _, _, key in _shown_keys(text)]
 
 
 def holds_key(text: str) -> bool:
@@ -147,26 +188,46 @@ def redact(text: str) -> str:
     """`text` with each sealer API key in it (Markdown-escaped or not) as `slr_<env>_[redacted]`:
     what sealer prints or posts of a pull request's paths and messages."""
     parts, done = [], 0
-    for start, end, env in _shown_keys(text):
+    for start, end, key in _shown_keys(text):
+        env = key[len(PREFIX) + 1 : -RANDOM_LEN - CHECKSUM_LEN - 1]
         parts.append(text[done:start] + f"{PREFIX}_{env}_[redacted]" if start >= done else "[redacted]")
         done = max(done, end)  # a key inside another never moves back
     return "".join(parts) + text[done:]
 
 
 def _shown_keys(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, environment) of each key `text` shows, in order; two may overlap."""
-    return [
-        (m.start(1), m.end(1), unescaped(m[2]))
-        for m in _SHOWN_KEY.finditer(text)
-        if checksum_ok(unescaped(m[1]))
-    ]
+    """(start, end, key) of each key `text` shows, in order; two may overlap."""
+    found = [(m.start(1), m.end(1), unescaped(m[1])) for m in _SHOWN_KEY.finditer(text)]
+    hexed = _hexed_keys(text)
+    if hexed:
+        found = sorted(found + hexed)
+    return [(start, end, key) for start, end, key in found if checksum_ok(key)]
+
+
+def _hexed_keys(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, key) of each hex-encoded key candidate: tried where a hint starts one."""
+    found = []
+    for hint in _HEX_HINT_CASES:
+        at = text.find(hint)
+        while at >= 0:
+            match = _HEX_KEY.match(text, at)
+            if match:
+                found.append((at, match.end(), _unhexed(match[0])))
+            at = text.find(hint, at + 1)
+    return found
 
 
 def unescaped(shown: str) -> str:
-    """A key as `SHOWN_PATTERN` found it, each of its `_`s and `-`s spelt plainly (its other
-    characters are never escaped): the key itself."""
+    """A key as `SHOWN_PATTERN` or `HEX_PATTERN` found it, each of its `_`s and `-`s spelt plainly
+    (its other characters are never escaped), or its hex read: the key itself."""
+    if _HEX_KEY.fullmatch(shown):
+        return _unhexed(shown)
     if "\\" in shown or "%" in shown or "&" in shown:  # most keys are written as they are
         for spelling, char in _CODED:
             shown = spelling.sub(char, shown)
         shown = shown.replace("\\", "")  # what escaped a plain `_` or `-`
     return shown
+
+
+def _unhexed(shown: str) -> str:
+    return bytes.fromhex(shown.translate(_UNHEX)).decode("ascii")  # HEX_PATTERN's bytes are ASCII

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from support import key_spellings
@@ -147,18 +148,21 @@ def test_a_key_whose_environment_hyphen_is_escaped_is_read_and_redacted_as_the_k
 
 
 def test_the_scanners_key_rule_reads_a_key_as_redaction_does() -> None:
-    """policies/detectors.yaml's `sealer-api-key` and `apikey.SHOWN_PATTERN` admit the same
-    spellings (a key escaped one way and missed the other way was found but not redacted)."""
+    """policies/detectors.yaml's `sealer-api-key` and `apikey.SCANNED_PATTERN` admit the same
+    spellings (a key escaped one way and missed the other way was found but not redacted), and the
+    rule is tried wherever redaction tries a hex-encoded key."""
     from sealer.scan import rules
 
     rule = next(r for r in rules.load().rules if r.id == "sealer-api-key")
-    assert rule.regex is not None and rule.regex.pattern == apikey.SHOWN_PATTERN.encode()
+    assert rule.regex is not None and rule.regex.pattern == apikey.SCANNED_PATTERN.encode()
+    assert {hint.encode() for hint in apikey.HEX_HINTS} <= set(rule.keywords)
 
 
 @pytest.mark.parametrize("spelling", key_spellings.SPELLINGS)
 def test_a_key_spelt_as_a_url_a_string_literal_or_html_is_read_and_redacted_as_the_key(spelling: str) -> None:
-    """`%5F`, `\\u005f`, `\\x5f`, `&#95;`, `&#x5f;`, `&lowbar;` (and `%2D`, `\\u002d`, `&#45;` in the
-    environment) are a `_` and a `-`: the key is found, and redaction hides the whole spelling."""
+    """`%5F`, `%255F`, `\\u005f`, `\\u{5f}`, `\\U0000005f`, `\\x5f`, `&#95;`, `&#95`, `&#x5f;`,
+    `&lowbar;` (and `%2D`, `\\u002d`, `&#45;` in the environment) are a `_` and a `-`, and the whole
+    key may be hex: the key is found, and redaction hides the whole spelling."""
     key = apikey.generate("prod-eu-2")
     written = key_spellings.spelt(key, spelling)
     assert key_spellings.read(written) == key and written != key
@@ -175,3 +179,72 @@ def test_what_is_not_a_hyphen_does_not_spell_one(dash: str) -> None:
     key = apikey.generate("prod-eu")
     written = key.replace("-", dash)
     assert apikey.keys_in(written) == [] and apikey.redact(written) == written
+
+
+@pytest.mark.parametrize(
+    ("env", "underscore"), [("1a", "&#95"), ("dev", "&#x5f"), ("dev", "&#X5F"), ("1a", "&#0095")]
+)
+def test_a_reference_without_its_semicolon_is_read_only_where_html_reads_it(
+    env: str, underscore: str
+) -> None:
+    """An HTML parser reads `&#951a` as `η1a` and `&#x5fdev` as U+5FDE and `v`: the number goes on,
+    so no key is there; with its `;` the reference ends, and the key is found."""
+    import html
+
+    key = apikey.generate(env)
+    tail = key[len(f"slr_{env}_") :]
+    for ended, found in ((";", [key]), ("", [])):
+        written = f"slr{underscore}{ended}{env}_{tail}"
+        assert (html.unescape(written) == key) == bool(found), written
+        assert apikey.keys_in(written) == found
+        assert (apikey.redact(written) == f"slr_{env}_[redacted]") == bool(found)
+
+
+@pytest.mark.parametrize("case", [str.lower, str.upper])
+def test_a_hex_encoded_key_in_a_longer_hex_run_is_its_bytes_alone(case: Callable[[str], str]) -> None:
+    """`xxd -p` of a file, a hex dump: the key's bytes are found and redacted, the hex around them
+    (itself hex of a letter before the key, `A`, and of the line's end) is left as it was."""
+    key = apikey.generate("prod-eu")
+    text = f"dump: {case('00ff41')}{case(key.encode().hex())}{case('0a41')}"
+    assert apikey.keys_in(text) == [key] and apikey.holds_key(text)
+    assert apikey.redact(text) == f"dump: {case('00ff41')}slr_prod-eu_[redacted]{case('0a41')}"
+
+
+def test_a_hex_encoded_key_is_read_whatever_the_case_of_its_hex_digits() -> None:
+    """The scanner searches a text lowercased for the hex of `slr_` (its keywords): redaction and
+    review find a key there in whichever case its digits are, each byte's own, as the scan does."""
+    key = apikey.generate("prod-eu")
+    hexed = key.encode().hex()
+    for written in (hexed[:8] + hexed[8:].upper(), "736C725f" + hexed[8:], hexed[:4] + hexed[4:].upper()):
+        assert apikey.keys_in(written) == [key] and apikey.redact(written) == "slr_prod-eu_[redacted]"
+    escaped = "".join(f"\\x{byte:02X}" for byte in key.encode())
+    assert apikey.keys_in(escaped.replace("\\x6C", "\\x6c", 1)) == [key]
+
+
+# Long runs an escaped or hex-encoded key's patterns could try every way: each must be read in one
+# pass (the test of each fix of the patterns' alternatives; a nested repeat here took minutes).
+_HOSTILE = {
+    "url-twice": "slr%25" * 100_000,
+    "es6": ("slr\\u{" + "0" * 40 + "}") * 10_000,
+    "html": ("slr&#" + "0" * 40) * 10_000,
+    "html-hex": ("slr&#x" + "0" * 40) * 10_000,
+    "environment": ("slr_" + "a&#45" * 40 + "_") * 2_500,
+    "hex-hints": "736c725f" * 100_000,
+    "hex-environment": ("736c725f" + "61" * 40) * 10_000,
+    "hex-tail": ("736c725f61" + "5f" + "41" * 37 + "zz") * 5_000,
+    "hex-escaped": ("\\x73\\x6c\\x72\\x5f" + "\\x61" * 31 + "\\x5f" + "\\x41" * 37) * 2_500,
+    "percent-every-byte": ("%73%6C%72%5F" + "%61" * 31 + "%5F" + "%41" * 37) * 2_500,
+}
+
+
+@pytest.mark.parametrize("hostile", _HOSTILE)
+def test_a_hostile_run_of_escapes_or_hex_is_read_in_linear_time(hostile: str) -> None:
+    import time
+
+    from sealer.scan import rules, scanner
+
+    text = _HOSTILE[hostile]
+    started = time.perf_counter()
+    assert not apikey.holds_key(text) and apikey.redact(text) == text
+    assert scanner.scan_file("notes.md", text.encode(), rules.load()) == []
+    assert time.perf_counter() - started < 2.0

@@ -17,8 +17,9 @@ def sealer_checksum(secret: bytes) -> bool:
 def unescaped(secret: bytes) -> bytes:
     """A sealer key its `_`s and `-`s backslash-escaped (Markdown's `slr\\_prod\\-eu\\_…`, JSON's
     doubled backslash) or spelt as a URL, a string literal or HTML writes them (`%5F`, `\\u005f`,
-    `&#95;`) is the key: reported, hashed and baselined as the key itself, as `apikey.keys_in`
-    reads it (latin-1: a policy's own regex may match any byte)."""
+    `&#95;`), or the whole key hex-encoded (`736c725f…`), is the key: reported, hashed and
+    baselined as the key itself, as `apikey.keys_in` reads it (latin-1: a policy's own regex may
+    match any byte)."""
     from sealer import apikey
 
     return apikey.unescaped(secret.decode("latin-1")).encode("latin-1")

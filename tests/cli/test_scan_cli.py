@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import subprocess
@@ -459,7 +460,11 @@ def test_a_key_spelt_as_a_url_a_string_literal_or_html_is_the_key_a_baseline_acc
 
 
 @pytest.mark.parametrize("prefix", ["", "A", "AB"])  # each offset a base64 group can start at
-@pytest.mark.parametrize("spelling", ["markdown", "url", "json-unicode", "html-decimal", "html-named"])
+@pytest.mark.parametrize(
+    "spelling",
+    ["markdown", "url", "url-twice", "json-unicode", "es6-unicode", "python-unicode-long"]
+    + ["html-decimal", "html-decimal-bare", "html-named"],
+)
 def test_a_spelt_key_in_a_base64_run_is_found_where_the_plain_one_is(
     tree: tuple[Path, str], prefix: str, spelling: str
 ) -> None:
@@ -514,10 +519,12 @@ def test_a_key_on_a_files_first_line_is_at_its_column_whatever_the_byte_order_ma
 
 
 NOT_SEEN = {
-    "hex": lambda key: key.encode().hex(),
-    "`%255F`": lambda key: key.replace("_", "%255F"),
-    "`\\u{5f}`": lambda key: key.replace("_", "\\u{5f}"),
-    "without its `;`": lambda key: key.replace("_", "&#95"),
+    "`%25255F`": lambda key: key.replace("_", "%25255F"),
+    "`\\137`": lambda key: key.replace("_", "\\137"),
+    "`\\N{LOW LINE}`": lambda key: key.replace("_", "\\N{LOW LINE}"),
+    "`736c 725f …`": lambda key: key.encode().hex(" ", 2),
+    "`0x73, 0x6c, …`": lambda key: ", ".join(f"0x{byte:02x}" for byte in key.encode()),
+    "base64 of its": lambda key: base64.b64encode(key.encode().hex().encode()).decode(),
     "split across lines": lambda key: f'"{key[:20]}" +\n"{key[20:]}"',
     "reversed": lambda key: key[::-1],
 }
@@ -527,13 +534,14 @@ NOT_SEEN = {
 def test_what_the_readme_says_the_guard_does_not_see_it_does_not_see(
     tree: tuple[Path, str], named: str
 ) -> None:
-    """README: a key re-written as hex, with escapes it does not name as the key, split or reversed
-    is not found, nor redacted: the scan and redaction agree (a fix to one is a fix to both, and
-    to that sentence)."""
+    """README: a key re-written with escapes it does not name as the key, as hex it does not name,
+    split or reversed is not found, nor redacted: the scan and redaction agree (a fix to one is a
+    fix to both, and to that sentence). It once listed hex, `%255F`, `\\u{5f}` and a reference
+    without its `;`."""
     root, key = tree
     written = NOT_SEEN[named](key)
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    passage = readme[readme.index("What the guard does not see") :][:2200]
+    passage = readme[readme.index("What the guard does not see") :][:3000]
     assert named in passage[passage.index("not found re-written otherwise") :]
     (root / "notes.md").write_text(f"key {written}\n")
     assert scan("notes.md").exit_code == 0
@@ -546,15 +554,17 @@ def test_the_url_string_and_html_escapes_the_readme_names_are_found_as_the_key(
     """README: each URL, string-literal and HTML escape it names as the key stands for `_` or `-`
     (as Python's own decoders read it), and a key spelt with it is found and redacted; the HTML
     names it says are another character are no `-`. It once listed `%5F`, `\\u005f`, `&#95;`
-    among what is not seen."""
+    among what is not seen, and later `%255F` and `\\u{5f}`."""
     import html
 
     root, _ = tree
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    passage = readme[readme.index("What the guard does not see") :][:2200]
+    passage = readme[readme.index("What the guard does not see") :][:3000]
     named = passage[passage.index("or written with URL") : passage.index("is the key:")]
     escapes = named.split("`")[1::2]
-    assert {"%5F", "\\u005f", "&#95;", "&lowbar;", "%2D", "&#45;"} <= set(escapes)
+    assert {"%5F", "\\u005f", "&#95;", "&lowbar;", "%2D", "&#45;", "%255F", "\\u{5f}", "\\U0000005f"} <= set(
+        escapes
+    )
     assert not {"%5F", "\\u005f", "&#95;"} & set(passage[passage.index("is the key:") :].split("`")[1::2])
     other = named[named.index("HTML's") :].split("`")[1::2]
     assert other == ["&hyphen;", "&dash;"] and {html.unescape(e) for e in other} == {"\u2010"}
