@@ -7,7 +7,8 @@ A blob above `SCAN_CHUNK` streams from git in blocks and is never held whole (un
 archive, as in `sealer scan`); no size passes unseen. What cannot be examined (an encrypted or
 unreadable archive, a bound exceeded) is a finding: review fails closed like scan. The detector
 policy is the one sealer ships, never a file of the change under review. Sealer's own keys are
-reported by key id, also in files the shipped path globs leave out (lock files).
+reported by key id, also in files the shipped path globs leave out (lock files). Commit
+objects are searched for sealer's own keys alone, with the same detectors (`message_findings`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from pathlib import Path
 
 from sealer import apikey, git
 from sealer.review.model import ALLOW_COMMENT, PLAINTEXT, Finding
-from sealer.scan import contents, scanner
+from sealer.scan import confirm, contents, engine, scanner
 from sealer.scan import findings as scan_findings
 from sealer.scan.files import Candidate
-from sealer.scan.rules import Policy
+from sealer.scan.rules import Policy, Rule
 
 SEALER_KEY_RULE = "sealer-api-key"
 
@@ -116,38 +117,66 @@ def allowed_lines(path: str, data: bytes, chunk: int) -> Counter[tuple[str, byte
     return found
 
 
-_OVERLAP = 4096  # a commit object streamed in chunks: a key cut at a chunk's end is in the next
+_OVERLAP = 4096  # a Git object streamed in chunks: a key cut at a chunk's end is in the next
+SEALER_KEY_BASE64_RULE = "sealer-api-key-base64"
 
 
 def message_findings(root: Path, commits: list[str], chunk: int) -> list[Finding]:
     """A sealer key in a commit object of the range, as in a file: its message, or its header (the
     author's name, a merged tag's message): Git keeps it as it keeps a blob. Redacted, named by
     key id; a commit git does not hand back is a finding (fail closed)."""
+    return object_findings(root, {commit: f"commit {commit[:12]}" for commit in commits}, chunk)
+
+
+def object_findings(root: Path, named: dict[str, str], chunk: int) -> list[Finding]:
+    """A sealer key in each commit or tag object of `named` (id -> how a finding names it), in its
+    message or header; one git does not hand back is a finding (fail closed)."""
     found: dict[tuple[str, str], Finding] = {}
-    unread = dict.fromkeys(commits)
-    # NO_REPLACE in the reader: the commit object the range holds, not one a replace ref shows
-    for commit, data in git.stream_blobs(root, commits, chunk):
-        unread.pop(commit, None)
-        for where, key_id in _keys_of_commit(data):
-            message = f"commit {commit[:12]}'s {where}: plaintext API key {key_id}: revoke it"
-            found.setdefault((commit, key_id), Finding(PLAINTEXT, "", "", None, message))
-    for commit in unread:
-        message = f"commit {commit[:12]}'s message not examined: git did not return the commit"
-        found[(commit, "?")] = Finding(PLAINTEXT, "", "", None, message)
+    unread = dict(named)
+    # NO_REPLACE in the reader: the object the repository holds, not one a replace ref shows
+    for oid, data in git.stream_blobs(root, list(named), chunk):
+        unread.pop(oid, None)
+        for where, key_id in _keys_of_object(data):
+            message = f"{named[oid]}'s {where}: plaintext API key {key_id}: revoke it"
+            found.setdefault((oid, key_id), Finding(PLAINTEXT, "", "", None, message))
+    for oid, label in unread.items():
+        message = f"{label}'s message not examined: git did not return its object"
+        found[(oid, "?")] = Finding(PLAINTEXT, "", "", None, message)
     return list(found.values())
 
 
-def _keys_of_commit(data: bytes | Iterator[bytes]) -> list[tuple[str, str]]:
-    """(where, key id) of each sealer key in a raw commit object: a message line, or the header."""
+def _keys_of_object(data: bytes | Iterator[bytes]) -> list[tuple[str, str]]:
+    """(where, key id) of each sealer key in a raw commit or tag object: a message line, or the header."""
     if not isinstance(data, bytes):  # too big to hold: pieces that overlap, no line numbers
         tail, keys = b"", []
         for block in data:
             piece, tail = tail + block, (tail + block)[-_OVERLAP:]
-            keys += [("message or header", k) for _, k in _sealer_keys(piece)]
-        return keys
+            keys += [("message or header", k) for _, k in message_keys(piece)]
+        return list(dict.fromkeys(keys))
     header, _, message = data.partition(b"\n\n")
-    found = [("header", key_id) for _, key_id in _sealer_keys(header)]
-    return found + [(f"message, line {line}", key_id) for line, key_id in _sealer_keys(message)]
+    found = [("header", key_id) for _, key_id in message_keys(header)]
+    return found + [(f"message, line {line}", key_id) for line, key_id in message_keys(message)]
+
+
+@lru_cache(maxsize=1)
+def _key_rules() -> tuple[Rule, ...]:
+    """The shipped detectors of sealer's own keys, as `sealer scan` searches a file with them: the
+    key plain or escaped (Markdown, URL, string literal, HTML) and in base64 (either alphabet).
+    None other: the generic detectors would be noisy on a message's prose."""
+    return tuple(rule for rule in policy().rules if rule.id in (SEALER_KEY_RULE, SEALER_KEY_BASE64_RULE))
+
+
+def message_keys(data: bytes) -> list[tuple[int, str]]:
+    """(1-based line, key id) of each sealer key in a message or header, in order; never the key."""
+    found: dict[tuple[int, str], None] = {}
+    for hit in sorted(engine.scan(data, _key_rules(), policy()), key=lambda hit: hit.start):
+        line = data.count(b"\n", 0, hit.start) + 1
+        if hit.rule.id == SEALER_KEY_BASE64_RULE:
+            keys = confirm.base64_sealer_keys(hit.secret)
+        else:  # the key itself: the rule's confirmer spells an escaped one plainly (confirm.CANONICAL)
+            keys = [hit.secret.decode("latin-1")]
+        found.update(((line, apikey.key_id(apikey.fingerprint(key))), None) for key in keys)
+    return list(found)
 
 
 def _env_of(path: str) -> str:

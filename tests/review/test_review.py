@@ -6,15 +6,17 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import key_spellings
+from support import key_spellings, token_vectors
 from support.cli import sealer as cli
 from support.git import commit_all, git
 from support.isolation import isolated
@@ -588,7 +590,7 @@ def test_a_key_cut_between_the_chunks_of_a_huge_commit_is_found() -> None:
     leaked = apikey.generate("staging")
     data = b"tree x\n\n" + b"a" * 100 + leaked.encode() + b"\n"
     blocks = iter([data[:120], data[120:]])  # the key starts at 108
-    assert plaintext._keys_of_commit(blocks) == [
+    assert plaintext._keys_of_object(blocks) == [
         ("message or header", apikey.key_id(apikey.fingerprint(leaked)))
     ]
 
@@ -601,6 +603,16 @@ def test_a_commit_git_does_not_return_is_not_passed(repo: Path) -> None:
     assert finding.rule == "plaintext" and "not examined" in finding.message
 
 
+@pytest.mark.parametrize("label", ["commit ffffffffffff", "tag v1"])
+def test_an_object_git_does_not_return_is_not_passed(repo: Path, label: str) -> None:
+    from sealer.review import plaintext
+    from sealer.review.model import SCAN_CHUNK
+
+    [finding] = plaintext.object_findings(repo, {"f" * 40: label}, SCAN_CHUNK)
+    assert finding.rule == "plaintext"
+    assert finding.message == f"{label}'s message not examined: git did not return its object"
+
+
 def test_a_key_in_a_commits_author_name_is_flagged(repo: Path) -> None:
     """The header is in the commit object too: an author name holding a key is flagged."""
     leaked = apikey.generate("staging")
@@ -610,6 +622,68 @@ def test_a_key_in_a_commits_author_name_is_flagged(repo: Path) -> None:
     code, data = run_review(repo)
     assert code == 1 and [f["message"] for f in data["findings"]] == [
         f"commit {git(repo, 'rev-parse', 'HEAD').strip()[:12]}'s header: plaintext API key "
+        f"{apikey.key_id(apikey.fingerprint(leaked))}: revoke it"
+    ]
+
+
+def _base64(text: str, urlsafe: bool = False, wrap: int = 0) -> str:
+    """`text` in base64 as `base64` (wrapped at `wrap`) or a URL-safe encoder writes it."""
+    encoded = (base64.urlsafe_b64encode if urlsafe else base64.b64encode)(text.encode()).decode()
+    return "\n".join(encoded[i : i + wrap] for i in range(0, len(encoded), wrap)) if wrap else encoded
+
+
+# How a message may spell a key, each as the file guard reads it in a file (policies/detectors.yaml)
+MESSAGE_SPELLINGS: dict[str, Callable[[str], str]] = {
+    "plain": lambda key: key,
+    **{name: functools.partial(key_spellings.spelt, spelling=name) for name in key_spellings.SPELLINGS},
+    "base64": lambda key: _base64(key),
+    "base64-after-a-name": lambda key: _base64(f"API_KEY={key}"),
+    "base64-one-byte-in": lambda key: _base64(f"K={key}"),
+    "base64-urlsafe": lambda key: _base64(f"{key}\xff\xfe", urlsafe=True),
+    "base64-wrapped": lambda key: _base64(f"API_KEY={key}\n", wrap=76),
+    "base64-of-markdown": lambda key: _base64(key_spellings.spelt(key, "markdown")),
+    "base64-of-url": lambda key: _base64(f"?k={key_spellings.spelt(key, 'url')}"),
+}
+
+
+@pytest.mark.parametrize("spell", MESSAGE_SPELLINGS.values(), ids=list(MESSAGE_SPELLINGS))
+def test_a_key_in_a_message_is_found_in_every_spelling_the_file_guard_reads(
+    spell: Callable[[str], str],
+) -> None:
+    from sealer.review import plaintext
+
+    leaked = apikey.generate("prod-eu")
+    data = f"debug\n\nrotated by hand: {spell(leaked)}\nthanks\n".encode()
+    assert plaintext.message_keys(data) == [(3, apikey.key_id(apikey.fingerprint(leaked)))]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AKIAIOSFODNN7EXAMPLE",  # an AWS key id: a file's detector, not a message's
+        "password = 'Xk29dLq81ZpW0vbN3qT7'",
+        "token: " + token_vectors.render("ghp_{b62:30}{crc}", random.Random(1)),  # checksum verified
+        "the slr_ prefix and slr_staging_ in prose",
+    ],
+    ids=["aws", "password", "github", "prose"],
+)
+def test_a_message_is_searched_for_sealer_keys_alone(text: str) -> None:
+    """The generic detectors would be noisy on prose: a message is searched for sealer keys only."""
+    from sealer.review import plaintext
+
+    lookalike = apikey.generate("staging")[:-1] + "0"
+    lookalike = lookalike if not apikey.checksum_ok(lookalike) else lookalike[:-1] + "1"
+    data = f"{text}\n{_base64(lookalike)}\n".encode()
+    assert plaintext.message_keys(data) == []
+
+
+def test_a_base64_key_in_a_commit_message_is_flagged(repo: Path) -> None:
+    leaked = apikey.generate("staging")
+    (repo / "notes.txt").write_text("nothing secret\n")
+    leaking = commit_all(repo, f"debug\n\nenv: {_base64(f'API_KEY={leaked}')}\n")
+    code, data = run_review(repo)
+    assert code == 1 and [f["message"] for f in data["findings"]] == [
+        f"commit {leaking[:12]}'s message, line 3: plaintext API key "
         f"{apikey.key_id(apikey.fingerprint(leaked))}: revoke it"
     ]
 
