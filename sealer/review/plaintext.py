@@ -7,8 +7,9 @@ A blob above `SCAN_CHUNK` streams from git in blocks and is never held whole (un
 archive, as in `sealer scan`); no size passes unseen. What cannot be examined (an encrypted or
 unreadable archive, a bound exceeded) is a finding: review fails closed like scan. The detector
 policy is the one sealer ships, never a file of the change under review. Sealer's own keys are
-reported by key id, also in files the shipped path globs leave out (lock files). Commit
-objects are searched for sealer's own keys alone, with the same detectors (`message_findings`).
+reported by key id, also in files the shipped path globs leave out (lock files). Commit and tag
+objects are searched for sealer's own keys alone, with the same detectors (`message_findings`,
+`tag_findings`).
 """
 
 from __future__ import annotations
@@ -177,6 +178,73 @@ def message_keys(data: bytes) -> list[tuple[int, str]]:
             keys = [hit.secret.decode("latin-1")]
         found.update(((line, apikey.key_id(apikey.fingerprint(key))), None) for key in keys)
     return list(found)
+
+
+_TAG_HEADER = 64 << 10  # a tag object's first lines name what it points at: this much is read
+TAG_DEPTH = 64  # tags followed through tags: one `git cat-file` a level, a chain past this is not examined
+
+
+def tag_findings(root: Path, targets: set[str], chunk: int) -> list[Finding]:
+    """A sealer key in an annotated tag object that points, directly or through other tags, at one
+    of `targets` (the range's commits and HEAD: an approval tag is one), read as a commit object
+    is. Every ref is followed; one whose object, or a tag on its way, git does not hand back is a
+    finding (fail closed): where it leads cannot be told."""
+    refs = {oid: min(names, key=_tag_first) for oid, names in git.ref_objects(root).items()}
+    points, unread = _tag_targets(root, list(refs))
+    named: dict[str, str] = {}
+    unexamined = []
+    for oid, ref in refs.items():
+        chain, end = _chain(oid, points)
+        tag_ref = ref.startswith("refs/tags/")
+        label = f"tag {ref.removeprefix('refs/tags/')}" if chain or tag_ref else f"ref {ref}"
+        label = apikey.redact(label)  # a tag named after a key: the name is no place to show it
+        if end in unread:
+            what = f"its object {end[:12]}" if end == oid else f"tag object {end[:12]} it points through"
+            message = f"{label} not examined: {unread[end].format(what)}, which may lead into the range"
+            unexamined.append(Finding(PLAINTEXT, "", "", None, message))
+        elif end in targets:
+            for k, tag in enumerate(chain):
+                named.setdefault(tag, label if k == 0 else f"{label}'s inner tag {tag[:12]}")
+    return unexamined + object_findings(root, named, chunk)
+
+
+def _tag_first(ref: str) -> tuple[int, str]:
+    """A tag object named by several refs is named by its tag, `refs/tags/…`, if it has one."""
+    return (0 if ref.startswith("refs/tags/") else 1, ref)
+
+
+def _tag_targets(root: Path, ids: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Tag object id -> the id it points at, for every tag `ids` lead to through tags (one
+    `git cat-file --batch` a level, each object's first lines); and the ids not read, each with
+    why (a template for what it was)."""
+    points: dict[str, str] = {}
+    unread: dict[str, str] = {}
+    seen, level = set(ids), ids
+    for _ in range(TAG_DEPTH):
+        if not level:
+            break
+        left, following = set(level), []
+        for oid, kind, data in git.stream_objects(root, level, _TAG_HEADER):
+            left.discard(oid)
+            target = git.tag_target(data if isinstance(data, bytes) else next(data, b""))
+            if kind == "tag" and target is not None:
+                points[oid] = target[0]
+                if target[1] == "tag" and target[0] not in seen:
+                    seen.add(target[0])
+                    following.append(target[0])
+        unread.update(dict.fromkeys(left, "git did not return {}"))
+        level = following
+    unread.update(dict.fromkeys(level, f"{{}} is more than {TAG_DEPTH} tags deep"))
+    return points, unread
+
+
+def _chain(oid: str, points: dict[str, str]) -> tuple[list[str], str]:
+    """The tag objects from `oid` on, and what the last of them points at (`oid` itself: no tag)."""
+    chain: dict[str, None] = {}
+    while oid in points and oid not in chain:
+        chain[oid] = None
+        oid = points[oid]
+    return list(chain), oid
 
 
 def _env_of(path: str) -> str:

@@ -688,6 +688,115 @@ def test_a_base64_key_in_a_commit_message_is_flagged(repo: Path) -> None:
     ]
 
 
+def _on_head(repo: Path, text: str) -> str:
+    git(repo, "tag", "-a", "t", "-m", f"release\n\n{text}")
+    return "tag t's message, line 3"
+
+
+def _on_a_commit_of_the_range(repo: Path, text: str) -> str:
+    git(repo, "tag", "-a", "t", "-m", f"release\n\n{text}", "HEAD~1")
+    return "tag t's message, line 3"
+
+
+def _through_a_chain(repo: Path, text: str) -> str:
+    git(repo, "tag", "-a", "inner", "-m", f"release\n\n{text}")
+    inner = git(repo, "rev-parse", "inner").strip()
+    git(repo, "-c", "advice.nestedTag=false", "tag", "-a", "outer", "-m", "nothing secret", "inner")
+    git(repo, "tag", "-d", "inner")  # only the outer tag leads to it
+    return f"tag outer's inner tag {inner[:12]}'s message, line 3"
+
+
+def _in_its_name(repo: Path, key: str) -> str:
+    git(repo, "tag", "-a", key, "-m", "release")  # a tag object holds its name: `tag slr_…`
+    return "tag slr_staging_[redacted]'s header"
+
+
+def _in_an_approval_tag(repo: Path, text: str) -> str:
+    git(repo, "tag", "-a", "sealer-approval/me", "-m", f"approved\n\n{text}")
+    return "tag sealer-approval/me's message, line 3"
+
+
+TAGGINGS = [
+    *(
+        pytest.param(tagging, spelling, id=f"{tagging.__name__.strip('_')}-{spelling}")
+        for tagging in (_on_head, _on_a_commit_of_the_range, _through_a_chain, _in_an_approval_tag)
+        for spelling in ("plain", "markdown", "base64-wrapped")
+    ),
+    pytest.param(_in_its_name, "plain", id="in_its_name"),
+]
+
+
+@pytest.mark.parametrize(("tagging", "spelling"), TAGGINGS)
+def test_a_key_in_a_tag_on_the_range_is_flagged_by_tag_and_never_shown(
+    repo: Path, tagging: Callable[[Path, str], str], spelling: str
+) -> None:
+    """An annotated tag is a Git object as a commit is: a key in one that points (itself or
+    through other tags) at a commit of the range or at HEAD is flagged, naming the tag."""
+    leaked = apikey.generate("staging")
+    (repo / "notes.txt").write_text("nothing secret\n")
+    commit_all(repo, "notes")  # HEAD~1: the branch's rotation, in the range
+    where = tagging(repo, MESSAGE_SPELLINGS[spelling](leaked))
+    code, data = run_review(repo)
+    assert code == 1 and [f["message"] for f in data["findings"]] == [
+        f"{where}: plaintext API key {apikey.key_id(apikey.fingerprint(leaked))}: revoke it"
+    ]
+    for fmt in ("json", "text", "markdown"):
+        assert leaked.split("_")[2][:12] not in cli(repo, "review", "-o", fmt).stdout
+
+
+@pytest.mark.parametrize("where", ["main", "main~1"])
+def test_a_tag_outside_the_range_is_not_the_changes(repo: Path, where: str) -> None:
+    """A tag on BASE or before it came with no commit of the range; nor does a lightweight tag
+    make an object at all."""
+    leaked = apikey.generate("staging")
+    git(repo, "tag", "-a", "old", "-m", f"release {leaked}", where)
+    git(repo, "tag", f"light-{leaked}")
+    code, data = run_review(repo)
+    assert code == 0 and data["findings"] == [], data["findings"]
+
+
+def _object_lost(repo: Path) -> str:
+    git(repo, "tag", "-a", "inner", "-m", "release")
+    inner = git(repo, "rev-parse", "inner").strip()
+    (repo / ".git" / "objects" / inner[:2] / inner[2:]).unlink()
+    return f"tag inner not examined: git did not return its object {inner[:12]}"
+
+
+def _inner_tag_lost(repo: Path) -> str:
+    git(repo, "tag", "-a", "inner", "-m", "release")
+    inner = git(repo, "rev-parse", "inner").strip()
+    git(repo, "-c", "advice.nestedTag=false", "tag", "-a", "outer", "-m", "release", "inner")
+    git(repo, "tag", "-d", "inner")
+    (repo / ".git" / "objects" / inner[:2] / inner[2:]).unlink()
+    return f"tag outer not examined: git did not return tag object {inner[:12]} it points through"
+
+
+def _too_deep(repo: Path) -> str:
+    """TAG_DEPTH is 2 here: the third tag down is not followed."""
+    git(repo, "tag", "-a", "t0", "-m", "release")
+    for k in (1, 2):
+        git(repo, "-c", "advice.nestedTag=false", "tag", "-a", f"t{k}", "-m", "release", f"t{k - 1}")
+    deepest = git(repo, "rev-parse", "t0").strip()
+    git(repo, "tag", "-d", "t0", "t1")
+    return f"tag t2 not examined: tag object {deepest[:12]} it points through is more than 2 tags deep"
+
+
+@pytest.mark.parametrize("losing", [_object_lost, _inner_tag_lost, _too_deep], ids=lambda f: f.__name__[1:])
+def test_a_tag_review_cannot_follow_is_not_examined(
+    repo: Path, losing: Callable[[Path], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a tag leads that git cannot hand back, or that lies past the depth followed, cannot
+    be told: not examined, and the review fails."""
+    from sealer.review import plaintext
+
+    monkeypatch.setattr(plaintext, "TAG_DEPTH", 2)
+    expected = losing(repo)
+    code, data = run_review(repo)
+    assert code == 1 and [f["message"] for f in data["findings"]] == [
+        f"{expected}, which may lead into the range"
+    ]
+
+
 def test_deleting_a_file_named_after_a_key_committed_before_base_is_noted_not_failed(repo: Path) -> None:
     """The name leaked when it was added, before BASE: deleting it leaks nothing, so the review
     passes, and names the key to revoke."""
