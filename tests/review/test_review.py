@@ -1387,15 +1387,57 @@ def test_a_value_only_a_merge_commit_wrote_before_base_is_found(repo: Path) -> N
     assert_forged_record_is_a_hand_edit(repo, other, "the merge's value put back", "next", "before BASE")
 
 
-def test_a_commit_whose_encoding_garbles_its_header_is_one_line_not_a_traceback(repo: Path) -> None:
+@pytest.mark.parametrize("encoding", ["IBM037", "IBM1047"])
+def test_a_commit_whose_encoding_garbles_its_header_is_one_line_not_a_traceback(
+    repo: Path, encoding: str
+) -> None:
     """git re-encodes a whole commit from its `encoding` header's encoding (EBCDIC here): its
     committer line comes out garbled and `%ct` empty. Review cannot read the range: exit 2, one line."""
     leaked = apikey.generate("staging")
     (repo / "msg").write_bytes(f"debug\n\nkey: {leaked}\n".encode("cp037"))
-    git(repo, "-c", "i18n.commitEncoding=IBM037", "commit", "-q", "--allow-empty", "-F", str(repo / "msg"))
+    git(
+        repo,
+        "-c",
+        f"i18n.commitEncoding={encoding}",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-F",
+        str(repo / "msg"),
+    )
     (repo / "msg").unlink()
     code, _ = run_review(repo)
     result = cli(repo, "review")
     assert code == 2 and result.exit_code == 2
     assert "git shows no committer time" in result.output and "Traceback" not in result.output
     assert leaked.split("_")[2][:12] not in result.output
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert (
+        "re-encode it past reading (EBCDIC: its committer line comes out garbled) is refused too (exit 2"
+        in readme
+    )
+
+
+def test_a_commit_whose_encoding_git_cannot_convert_is_reviewed_as_stored(repo: Path) -> None:
+    """git shows a commit whose `encoding` header names no encoding it knows as it is stored:
+    review reads it, and the key in its message is flagged (no refusal, nothing passed unread)."""
+    leaked = apikey.generate("staging")
+    (repo / "msg").write_text(f"debug\n\nkey: {leaked}\n")
+    git(
+        repo,
+        "-c",
+        "i18n.commitEncoding=x-no-such-charset",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-F",
+        str(repo / "msg"),
+    )
+    (repo / "msg").unlink()
+    code, data = run_review(repo)
+    assert code == 1 and [f["message"] for f in data["findings"]] == [
+        f"commit {git(repo, 'rev-parse', 'HEAD').strip()[:12]}'s message, line 3: plaintext API key "
+        f"{apikey.key_id(apikey.fingerprint(leaked))}: revoke it"
+    ]
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert "a header naming an encoding git cannot convert changes nothing" in readme
