@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import os
 import queue
+import re
 import signal
 import subprocess
 import tempfile
@@ -877,6 +878,28 @@ def verify_commit(root: Path, commit: str, allowed_signers: Path | None, gnupg_h
     return _verified(root, ("verify-commit", commit), allowed_signers, gnupg_home)
 
 
+def ref_objects(root: Path) -> dict[str, list[str]]:
+    """Object id -> the refs naming it (their names as text), every ref: the objects are not
+    read, so a ref whose object git cannot hand back is listed too (`%(objecttype)` would fail)."""
+    out = run_bytes(root, NO_REPLACE, "for-each-ref", "--format=%(objectname) %(refname)")
+    found: dict[str, list[str]] = {}
+    for line in out.split(b"\n"):
+        oid, _, ref = line.partition(b" ")
+        if ref:
+            found.setdefault(oid.decode("ascii", "replace"), []).append(ref.decode("utf-8", "replace"))
+    return found
+
+
+_TAG_HEAD = re.compile(rb"object ([0-9a-f]{40}(?:[0-9a-f]{24})?)\ntype ([a-z]+)\n")
+
+
+def tag_target(data: bytes) -> tuple[str, str] | None:
+    """(id, type) of what a tag object points at, from its first two lines (git writes them so);
+    None when they are not there."""
+    match = _TAG_HEAD.match(data)
+    return (match[1].decode(), match[2].decode()) if match else None
+
+
 def tags_at(root: Path, commit: str, prefix: str) -> list[tuple[str, str]]:
     """(tag ref, tagger) of every annotated tag under `prefix` that points at `commit`."""
     out = run(root, "for-each-ref", f"--points-at={commit}", "--format=%(refname) %(taggeremail)", prefix)
@@ -1039,6 +1062,14 @@ def blobs_under(root: Path, rev: str, folder: str) -> list[str]:
 def stream_blobs(root: Path, ids: Sequence[str], limit: int) -> Iterator[tuple[str, bytes | Iterator[bytes]]]:
     """(id, data) of each blob through one `git cat-file --batch`, streamed: a blob up to `limit`
     bytes comes whole, a bigger one as an iterator of chunks (read it before the next)."""
+    for blob, _, data in stream_objects(root, ids, limit):
+        yield blob, data
+
+
+def stream_objects(
+    root: Path, ids: Sequence[str], limit: int
+) -> Iterator[tuple[str, str, bytes | Iterator[bytes]]]:
+    """`stream_blobs` with each object's type (`commit`, `tag`…); one git does not return is left out."""
     if not ids:
         return
     proc = subprocess.Popen(
@@ -1056,12 +1087,12 @@ def stream_blobs(root: Path, ids: Sequence[str], limit: int) -> Iterator[tuple[s
             header = proc.stdout.readline().decode().split()
             if len(header) != 3:
                 continue  # "<id> missing"
-            size = int(header[2])
+            kind, size = header[1], int(header[2])
             if size <= limit:
-                yield blob, proc.stdout.read(size)
+                yield blob, kind, proc.stdout.read(size)
             else:
                 chunks = _chunks(proc.stdout, size, limit)
-                yield blob, chunks
+                yield blob, kind, chunks
                 for _ in chunks:
                     pass  # the caller stopped early: skip the rest of this blob
             proc.stdout.read(1)

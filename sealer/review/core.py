@@ -19,12 +19,13 @@ from pathlib import Path
 from sealer import git, layout
 from sealer.errors import BadInput
 from sealer.records import utcnow
-from sealer.review import approvals, branch_claims, construct, history, sensitive
+from sealer.review import approvals, branch_claims, construct, history, plaintext, sensitive
 from sealer.review.checks import EnvReview, duplicate_findings
 from sealer.review.earlier import Earlier
 from sealer.review.model import (
     HAND_EDIT,
     MALFORMED,
+    SCAN_CHUNK,
     Finding,
     Report,
 )
@@ -119,6 +120,8 @@ def review(
     report.findings += branch_claims.claim_findings(
         root, base_rev, head_rev, branch_claims.under_review(root, head, source), target
     )
+    # a tag on the range or on HEAD (an approval tag among them) is in Git's objects as a commit is
+    report.findings += plaintext.tag_findings(root, {c.commit for c in commits} | {head_rev}, SCAN_CHUNK)
     if options.require_signed:
         managed = history.Managed()
         managed.add(base_side.cfg)

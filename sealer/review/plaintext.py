@@ -7,7 +7,9 @@ A blob above `SCAN_CHUNK` streams from git in blocks and is never held whole (un
 archive, as in `sealer scan`); no size passes unseen. What cannot be examined (an encrypted or
 unreadable archive, a bound exceeded) is a finding: review fails closed like scan. The detector
 policy is the one sealer ships, never a file of the change under review. Sealer's own keys are
-reported by key id, also in files the shipped path globs leave out (lock files).
+reported by key id, also in files the shipped path globs leave out (lock files). Commit and tag
+objects are searched for sealer's own keys alone, with the same detectors (`message_findings`,
+`tag_findings`).
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from pathlib import Path
 
 from sealer import apikey, git
 from sealer.review.model import ALLOW_COMMENT, PLAINTEXT, Finding
-from sealer.scan import contents, scanner
+from sealer.scan import confirm, contents, engine, scanner
 from sealer.scan import findings as scan_findings
 from sealer.scan.files import Candidate
-from sealer.scan.rules import Policy
+from sealer.scan.rules import Policy, Rule
 
 SEALER_KEY_RULE = "sealer-api-key"
 
@@ -116,38 +118,133 @@ def allowed_lines(path: str, data: bytes, chunk: int) -> Counter[tuple[str, byte
     return found
 
 
-_OVERLAP = 4096  # a commit object streamed in chunks: a key cut at a chunk's end is in the next
+_OVERLAP = 4096  # a Git object streamed in chunks: a key cut at a chunk's end is in the next
+SEALER_KEY_BASE64_RULE = "sealer-api-key-base64"
 
 
 def message_findings(root: Path, commits: list[str], chunk: int) -> list[Finding]:
     """A sealer key in a commit object of the range, as in a file: its message, or its header (the
     author's name, a merged tag's message): Git keeps it as it keeps a blob. Redacted, named by
     key id; a commit git does not hand back is a finding (fail closed)."""
+    return object_findings(root, {commit: f"commit {commit[:12]}" for commit in commits}, chunk)
+
+
+def object_findings(root: Path, named: dict[str, str], chunk: int) -> list[Finding]:
+    """A sealer key in each commit or tag object of `named` (id -> how a finding names it), in its
+    message or header; one git does not hand back is a finding (fail closed)."""
     found: dict[tuple[str, str], Finding] = {}
-    unread = dict.fromkeys(commits)
-    # NO_REPLACE in the reader: the commit object the range holds, not one a replace ref shows
-    for commit, data in git.stream_blobs(root, commits, chunk):
-        unread.pop(commit, None)
-        for where, key_id in _keys_of_commit(data):
-            message = f"commit {commit[:12]}'s {where}: plaintext API key {key_id}: revoke it"
-            found.setdefault((commit, key_id), Finding(PLAINTEXT, "", "", None, message))
-    for commit in unread:
-        message = f"commit {commit[:12]}'s message not examined: git did not return the commit"
-        found[(commit, "?")] = Finding(PLAINTEXT, "", "", None, message)
+    unread = dict(named)
+    # NO_REPLACE in the reader: the object the repository holds, not one a replace ref shows
+    for oid, data in git.stream_blobs(root, list(named), chunk):
+        unread.pop(oid, None)
+        for where, key_id in _keys_of_object(data):
+            message = f"{named[oid]}'s {where}: plaintext API key {key_id}: revoke it"
+            found.setdefault((oid, key_id), Finding(PLAINTEXT, "", "", None, message))
+    for oid, label in unread.items():
+        message = f"{label}'s message not examined: git did not return its object"
+        found[(oid, "?")] = Finding(PLAINTEXT, "", "", None, message)
     return list(found.values())
 
 
-def _keys_of_commit(data: bytes | Iterator[bytes]) -> list[tuple[str, str]]:
-    """(where, key id) of each sealer key in a raw commit object: a message line, or the header."""
+def _keys_of_object(data: bytes | Iterator[bytes]) -> list[tuple[str, str]]:
+    """(where, key id) of each sealer key in a raw commit or tag object: a message line, or the header."""
     if not isinstance(data, bytes):  # too big to hold: pieces that overlap, no line numbers
         tail, keys = b"", []
         for block in data:
             piece, tail = tail + block, (tail + block)[-_OVERLAP:]
-            keys += [("message or header", k) for _, k in _sealer_keys(piece)]
-        return keys
+            keys += [("message or header", k) for _, k in message_keys(piece)]
+        return list(dict.fromkeys(keys))
     header, _, message = data.partition(b"\n\n")
-    found = [("header", key_id) for _, key_id in _sealer_keys(header)]
-    return found + [(f"message, line {line}", key_id) for line, key_id in _sealer_keys(message)]
+    found = [("header", key_id) for _, key_id in message_keys(header)]
+    return found + [(f"message, line {line}", key_id) for line, key_id in message_keys(message)]
+
+
+@lru_cache(maxsize=1)
+def _key_rules() -> tuple[Rule, ...]:
+    """The shipped detectors of sealer's own keys, as `sealer scan` searches a file with them: the
+    key plain or escaped (Markdown, URL, string literal, HTML) and in base64 (either alphabet).
+    None other: the generic detectors would be noisy on a message's prose."""
+    return tuple(rule for rule in policy().rules if rule.id in (SEALER_KEY_RULE, SEALER_KEY_BASE64_RULE))
+
+
+def message_keys(data: bytes) -> list[tuple[int, str]]:
+    """(1-based line, key id) of each sealer key in a message or header, in order; never the key."""
+    found: dict[tuple[int, str], None] = {}
+    for hit in sorted(engine.scan(data, _key_rules(), policy()), key=lambda hit: hit.start):
+        line = data.count(b"\n", 0, hit.start) + 1
+        if hit.rule.id == SEALER_KEY_BASE64_RULE:
+            keys = confirm.base64_sealer_keys(hit.secret)
+        else:  # the key itself: the rule's confirmer spells an escaped one plainly (confirm.CANONICAL)
+            keys = [hit.secret.decode("latin-1")]
+        found.update(((line, apikey.key_id(apikey.fingerprint(key))), None) for key in keys)
+    return list(found)
+
+
+_TAG_HEADER = 64 << 10  # a tag object's first lines name what it points at: this much is read
+TAG_DEPTH = 64  # tags followed through tags: one `git cat-file` a level, a chain past this is not examined
+
+
+def tag_findings(root: Path, targets: set[str], chunk: int) -> list[Finding]:
+    """A sealer key in an annotated tag object that points, directly or through other tags, at one
+    of `targets` (the range's commits and HEAD: an approval tag is one), read as a commit object
+    is. Every ref is followed; one whose object, or a tag on its way, git does not hand back is a
+    finding (fail closed): where it leads cannot be told."""
+    refs = {oid: min(names, key=_tag_first) for oid, names in git.ref_objects(root).items()}
+    points, unread = _tag_targets(root, list(refs))
+    named: dict[str, str] = {}
+    unexamined = []
+    for oid, ref in refs.items():
+        chain, end = _chain(oid, points)
+        tag_ref = ref.startswith("refs/tags/")
+        label = f"tag {ref.removeprefix('refs/tags/')}" if chain or tag_ref else f"ref {ref}"
+        label = apikey.redact(label)  # a tag named after a key: the name is no place to show it
+        if end in unread:
+            what = f"its object {end[:12]}" if end == oid else f"tag object {end[:12]} it points through"
+            message = f"{label} not examined: {unread[end].format(what)}, which may lead into the range"
+            unexamined.append(Finding(PLAINTEXT, "", "", None, message))
+        elif end in targets:
+            for k, tag in enumerate(chain):
+                named.setdefault(tag, label if k == 0 else f"{label}'s inner tag {tag[:12]}")
+    return unexamined + object_findings(root, named, chunk)
+
+
+def _tag_first(ref: str) -> tuple[int, str]:
+    """A tag object named by several refs is named by its tag, `refs/tags/…`, if it has one."""
+    return (0 if ref.startswith("refs/tags/") else 1, ref)
+
+
+def _tag_targets(root: Path, ids: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Tag object id -> the id it points at, for every tag `ids` lead to through tags (one
+    `git cat-file --batch` a level, each object's first lines); and the ids not read, each with
+    why (a template for what it was)."""
+    points: dict[str, str] = {}
+    unread: dict[str, str] = {}
+    seen, level = set(ids), ids
+    for _ in range(TAG_DEPTH):
+        if not level:
+            break
+        left, following = set(level), []
+        for oid, kind, data in git.stream_objects(root, level, _TAG_HEADER):
+            left.discard(oid)
+            target = git.tag_target(data if isinstance(data, bytes) else next(data, b""))
+            if kind == "tag" and target is not None:
+                points[oid] = target[0]
+                if target[1] == "tag" and target[0] not in seen:
+                    seen.add(target[0])
+                    following.append(target[0])
+        unread.update(dict.fromkeys(left, "git did not return {}"))
+        level = following
+    unread.update(dict.fromkeys(level, f"{{}} is more than {TAG_DEPTH} tags deep"))
+    return points, unread
+
+
+def _chain(oid: str, points: dict[str, str]) -> tuple[list[str], str]:
+    """The tag objects from `oid` on, and what the last of them points at (`oid` itself: no tag)."""
+    chain: dict[str, None] = {}
+    while oid in points and oid not in chain:
+        chain[oid] = None
+        oid = points[oid]
+    return list(chain), oid
 
 
 def _env_of(path: str) -> str:

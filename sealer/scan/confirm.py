@@ -80,6 +80,12 @@ _URLSAFE = bytes.maketrans(b"-_", b"+/")
 def sealer_checksum_base64(secret: bytes) -> bool:
     """A base64 run (either alphabet) that decodes to text holding a sealer key whose checksum
     matches: `echo "API_KEY=slr_…" | base64` in a ConfigMap, a basic-auth header, an env file."""
+    return bool(base64_sealer_keys(secret))
+
+
+def base64_sealer_keys(secret: bytes) -> list[str]:
+    """The sealer keys a run `sealer-api-key-base64` matched decodes to (whatever each stands
+    next to, escaped or not), as the keys themselves: what a plaintext check names by key id."""
     import base64
 
     from sealer import apikey
@@ -89,8 +95,8 @@ def sealer_checksum_base64(secret: bytes) -> bool:
     try:
         decoded = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        return False
-    return apikey.holds_key(decoded.decode("latin-1"))  # whatever the key stands next to
+        return []
+    return apikey.keys_in(decoded.decode("latin-1"))
 
 
 # Confirmers that verify a checksum: a token passing one is a key whatever file holds it, so it

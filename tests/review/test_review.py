@@ -6,15 +6,17 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import key_spellings
+from support import key_spellings, token_vectors
 from support.cli import sealer as cli
 from support.git import commit_all, git
 from support.isolation import isolated
@@ -588,7 +590,7 @@ def test_a_key_cut_between_the_chunks_of_a_huge_commit_is_found() -> None:
     leaked = apikey.generate("staging")
     data = b"tree x\n\n" + b"a" * 100 + leaked.encode() + b"\n"
     blocks = iter([data[:120], data[120:]])  # the key starts at 108
-    assert plaintext._keys_of_commit(blocks) == [
+    assert plaintext._keys_of_object(blocks) == [
         ("message or header", apikey.key_id(apikey.fingerprint(leaked)))
     ]
 
@@ -601,6 +603,16 @@ def test_a_commit_git_does_not_return_is_not_passed(repo: Path) -> None:
     assert finding.rule == "plaintext" and "not examined" in finding.message
 
 
+@pytest.mark.parametrize("label", ["commit ffffffffffff", "tag v1"])
+def test_an_object_git_does_not_return_is_not_passed(repo: Path, label: str) -> None:
+    from sealer.review import plaintext
+    from sealer.review.model import SCAN_CHUNK
+
+    [finding] = plaintext.object_findings(repo, {"f" * 40: label}, SCAN_CHUNK)
+    assert finding.rule == "plaintext"
+    assert finding.message == f"{label}'s message not examined: git did not return its object"
+
+
 def test_a_key_in_a_commits_author_name_is_flagged(repo: Path) -> None:
     """The header is in the commit object too: an author name holding a key is flagged."""
     leaked = apikey.generate("staging")
@@ -611,6 +623,177 @@ def test_a_key_in_a_commits_author_name_is_flagged(repo: Path) -> None:
     assert code == 1 and [f["message"] for f in data["findings"]] == [
         f"commit {git(repo, 'rev-parse', 'HEAD').strip()[:12]}'s header: plaintext API key "
         f"{apikey.key_id(apikey.fingerprint(leaked))}: revoke it"
+    ]
+
+
+def _base64(text: str, urlsafe: bool = False, wrap: int = 0) -> str:
+    """`text` in base64 as `base64` (wrapped at `wrap`) or a URL-safe encoder writes it."""
+    encoded = (base64.urlsafe_b64encode if urlsafe else base64.b64encode)(text.encode()).decode()
+    return "\n".join(encoded[i : i + wrap] for i in range(0, len(encoded), wrap)) if wrap else encoded
+
+
+# How a message may spell a key, each as the file guard reads it in a file (policies/detectors.yaml)
+MESSAGE_SPELLINGS: dict[str, Callable[[str], str]] = {
+    "plain": lambda key: key,
+    **{name: functools.partial(key_spellings.spelt, spelling=name) for name in key_spellings.SPELLINGS},
+    "base64": lambda key: _base64(key),
+    "base64-after-a-name": lambda key: _base64(f"API_KEY={key}"),
+    "base64-one-byte-in": lambda key: _base64(f"K={key}"),
+    "base64-urlsafe": lambda key: _base64(f"{key}\xff\xfe", urlsafe=True),
+    "base64-wrapped": lambda key: _base64(f"API_KEY={key}\n", wrap=76),
+    "base64-of-markdown": lambda key: _base64(key_spellings.spelt(key, "markdown")),
+    "base64-of-url": lambda key: _base64(f"?k={key_spellings.spelt(key, 'url')}"),
+}
+
+
+@pytest.mark.parametrize("spell", MESSAGE_SPELLINGS.values(), ids=list(MESSAGE_SPELLINGS))
+def test_a_key_in_a_message_is_found_in_every_spelling_the_file_guard_reads(
+    spell: Callable[[str], str],
+) -> None:
+    from sealer.review import plaintext
+
+    leaked = apikey.generate("prod-eu")
+    data = f"debug\n\nrotated by hand: {spell(leaked)}\nthanks\n".encode()
+    assert plaintext.message_keys(data) == [(3, apikey.key_id(apikey.fingerprint(leaked)))]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AKIAIOSFODNN7EXAMPLE",  # an AWS key id: a file's detector, not a message's
+        "password = 'Xk29dLq81ZpW0vbN3qT7'",
+        "token: " + token_vectors.render("ghp_{b62:30}{crc}", random.Random(1)),  # checksum verified
+        "the slr_ prefix and slr_staging_ in prose",
+    ],
+    ids=["aws", "password", "github", "prose"],
+)
+def test_a_message_is_searched_for_sealer_keys_alone(text: str) -> None:
+    """The generic detectors would be noisy on prose: a message is searched for sealer keys only."""
+    from sealer.review import plaintext
+
+    lookalike = apikey.generate("staging")[:-1] + "0"
+    lookalike = lookalike if not apikey.checksum_ok(lookalike) else lookalike[:-1] + "1"
+    data = f"{text}\n{_base64(lookalike)}\n".encode()
+    assert plaintext.message_keys(data) == []
+
+
+def test_a_base64_key_in_a_commit_message_is_flagged(repo: Path) -> None:
+    leaked = apikey.generate("staging")
+    (repo / "notes.txt").write_text("nothing secret\n")
+    leaking = commit_all(repo, f"debug\n\nenv: {_base64(f'API_KEY={leaked}')}\n")
+    code, data = run_review(repo)
+    assert code == 1 and [f["message"] for f in data["findings"]] == [
+        f"commit {leaking[:12]}'s message, line 3: plaintext API key "
+        f"{apikey.key_id(apikey.fingerprint(leaked))}: revoke it"
+    ]
+
+
+def _on_head(repo: Path, text: str) -> str:
+    git(repo, "tag", "-a", "t", "-m", f"release\n\n{text}")
+    return "tag t's message, line 3"
+
+
+def _on_a_commit_of_the_range(repo: Path, text: str) -> str:
+    git(repo, "tag", "-a", "t", "-m", f"release\n\n{text}", "HEAD~1")
+    return "tag t's message, line 3"
+
+
+def _through_a_chain(repo: Path, text: str) -> str:
+    git(repo, "tag", "-a", "inner", "-m", f"release\n\n{text}")
+    inner = git(repo, "rev-parse", "inner").strip()
+    git(repo, "-c", "advice.nestedTag=false", "tag", "-a", "outer", "-m", "nothing secret", "inner")
+    git(repo, "tag", "-d", "inner")  # only the outer tag leads to it
+    return f"tag outer's inner tag {inner[:12]}'s message, line 3"
+
+
+def _in_its_name(repo: Path, key: str) -> str:
+    git(repo, "tag", "-a", key, "-m", "release")  # a tag object holds its name: `tag slr_…`
+    return "tag slr_staging_[redacted]'s header"
+
+
+def _in_an_approval_tag(repo: Path, text: str) -> str:
+    git(repo, "tag", "-a", "sealer-approval/me", "-m", f"approved\n\n{text}")
+    return "tag sealer-approval/me's message, line 3"
+
+
+TAGGINGS = [
+    *(
+        pytest.param(tagging, spelling, id=f"{tagging.__name__.strip('_')}-{spelling}")
+        for tagging in (_on_head, _on_a_commit_of_the_range, _through_a_chain, _in_an_approval_tag)
+        for spelling in ("plain", "markdown", "base64-wrapped")
+    ),
+    pytest.param(_in_its_name, "plain", id="in_its_name"),
+]
+
+
+@pytest.mark.parametrize(("tagging", "spelling"), TAGGINGS)
+def test_a_key_in_a_tag_on_the_range_is_flagged_by_tag_and_never_shown(
+    repo: Path, tagging: Callable[[Path, str], str], spelling: str
+) -> None:
+    """An annotated tag is a Git object as a commit is: a key in one that points (itself or
+    through other tags) at a commit of the range or at HEAD is flagged, naming the tag."""
+    leaked = apikey.generate("staging")
+    (repo / "notes.txt").write_text("nothing secret\n")
+    commit_all(repo, "notes")  # HEAD~1: the branch's rotation, in the range
+    where = tagging(repo, MESSAGE_SPELLINGS[spelling](leaked))
+    code, data = run_review(repo)
+    assert code == 1 and [f["message"] for f in data["findings"]] == [
+        f"{where}: plaintext API key {apikey.key_id(apikey.fingerprint(leaked))}: revoke it"
+    ]
+    for fmt in ("json", "text", "markdown"):
+        assert leaked.split("_")[2][:12] not in cli(repo, "review", "-o", fmt).stdout
+
+
+@pytest.mark.parametrize("where", ["main", "main~1"])
+def test_a_tag_outside_the_range_is_not_the_changes(repo: Path, where: str) -> None:
+    """A tag on BASE or before it came with no commit of the range; nor does a lightweight tag
+    make an object at all."""
+    leaked = apikey.generate("staging")
+    git(repo, "tag", "-a", "old", "-m", f"release {leaked}", where)
+    git(repo, "tag", f"light-{leaked}")
+    code, data = run_review(repo)
+    assert code == 0 and data["findings"] == [], data["findings"]
+
+
+def _object_lost(repo: Path) -> str:
+    git(repo, "tag", "-a", "inner", "-m", "release")
+    inner = git(repo, "rev-parse", "inner").strip()
+    (repo / ".git" / "objects" / inner[:2] / inner[2:]).unlink()
+    return f"tag inner not examined: git did not return its object {inner[:12]}"
+
+
+def _inner_tag_lost(repo: Path) -> str:
+    git(repo, "tag", "-a", "inner", "-m", "release")
+    inner = git(repo, "rev-parse", "inner").strip()
+    git(repo, "-c", "advice.nestedTag=false", "tag", "-a", "outer", "-m", "release", "inner")
+    git(repo, "tag", "-d", "inner")
+    (repo / ".git" / "objects" / inner[:2] / inner[2:]).unlink()
+    return f"tag outer not examined: git did not return tag object {inner[:12]} it points through"
+
+
+def _too_deep(repo: Path) -> str:
+    """TAG_DEPTH is 2 here: the third tag down is not followed."""
+    git(repo, "tag", "-a", "t0", "-m", "release")
+    for k in (1, 2):
+        git(repo, "-c", "advice.nestedTag=false", "tag", "-a", f"t{k}", "-m", "release", f"t{k - 1}")
+    deepest = git(repo, "rev-parse", "t0").strip()
+    git(repo, "tag", "-d", "t0", "t1")
+    return f"tag t2 not examined: tag object {deepest[:12]} it points through is more than 2 tags deep"
+
+
+@pytest.mark.parametrize("losing", [_object_lost, _inner_tag_lost, _too_deep], ids=lambda f: f.__name__[1:])
+def test_a_tag_review_cannot_follow_is_not_examined(
+    repo: Path, losing: Callable[[Path], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a tag leads that git cannot hand back, or that lies past the depth followed, cannot
+    be told: not examined, and the review fails."""
+    from sealer.review import plaintext
+
+    monkeypatch.setattr(plaintext, "TAG_DEPTH", 2)
+    expected = losing(repo)
+    code, data = run_review(repo)
+    assert code == 1 and [f["message"] for f in data["findings"]] == [
+        f"{expected}, which may lead into the range"
     ]
 
 
@@ -1204,15 +1387,57 @@ def test_a_value_only_a_merge_commit_wrote_before_base_is_found(repo: Path) -> N
     assert_forged_record_is_a_hand_edit(repo, other, "the merge's value put back", "next", "before BASE")
 
 
-def test_a_commit_whose_encoding_garbles_its_header_is_one_line_not_a_traceback(repo: Path) -> None:
+@pytest.mark.parametrize("encoding", ["IBM037", "IBM1047"])
+def test_a_commit_whose_encoding_garbles_its_header_is_one_line_not_a_traceback(
+    repo: Path, encoding: str
+) -> None:
     """git re-encodes a whole commit from its `encoding` header's encoding (EBCDIC here): its
     committer line comes out garbled and `%ct` empty. Review cannot read the range: exit 2, one line."""
     leaked = apikey.generate("staging")
     (repo / "msg").write_bytes(f"debug\n\nkey: {leaked}\n".encode("cp037"))
-    git(repo, "-c", "i18n.commitEncoding=IBM037", "commit", "-q", "--allow-empty", "-F", str(repo / "msg"))
+    git(
+        repo,
+        "-c",
+        f"i18n.commitEncoding={encoding}",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-F",
+        str(repo / "msg"),
+    )
     (repo / "msg").unlink()
     code, _ = run_review(repo)
     result = cli(repo, "review")
     assert code == 2 and result.exit_code == 2
     assert "git shows no committer time" in result.output and "Traceback" not in result.output
     assert leaked.split("_")[2][:12] not in result.output
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert (
+        "re-encode it past reading (EBCDIC: its committer line comes out garbled) is refused too (exit 2"
+        in readme
+    )
+
+
+def test_a_commit_whose_encoding_git_cannot_convert_is_reviewed_as_stored(repo: Path) -> None:
+    """git shows a commit whose `encoding` header names no encoding it knows as it is stored:
+    review reads it, and the key in its message is flagged (no refusal, nothing passed unread)."""
+    leaked = apikey.generate("staging")
+    (repo / "msg").write_text(f"debug\n\nkey: {leaked}\n")
+    git(
+        repo,
+        "-c",
+        "i18n.commitEncoding=x-no-such-charset",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-F",
+        str(repo / "msg"),
+    )
+    (repo / "msg").unlink()
+    code, data = run_review(repo)
+    assert code == 1 and [f["message"] for f in data["findings"]] == [
+        f"commit {git(repo, 'rev-parse', 'HEAD').strip()[:12]}'s message, line 3: plaintext API key "
+        f"{apikey.key_id(apikey.fingerprint(leaked))}: revoke it"
+    ]
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert "a header naming an encoding git cannot convert changes nothing" in readme

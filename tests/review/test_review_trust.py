@@ -5,6 +5,7 @@ an approver listed at BASE)."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
@@ -1309,6 +1310,27 @@ def test_re_pin_approved_by_a_signed_tag(
     (repo / "README.extra").write_text("x\n")
     commit(repo, "a later push")
     assert run_review(repo, "--approvals-from", "signed-tags")[0] == 1  # the tag approved the old HEAD
+
+
+@pytest.mark.parametrize("spelling", ["plain", "base64"])
+def test_a_key_in_an_approval_tag_fails_the_review_it_approves(
+    repo: Path, ssh_signing: dict[str, Any], controllers: dict[str, Path], spelling: str
+) -> None:
+    """The approval tag review reads is a Git object as a commit is: a key in its message is a
+    plaintext finding naming the tag, whether or not the approval counts."""
+    assert cli(repo, "cert", "add", "staging", "--file", str(controllers["rogue"] / "tls.crt")).exit_code == 0
+    commit(repo, "re-pin")
+    leaked = apikey.generate("staging")
+    shown = leaked if spelling == "plain" else base64.b64encode(f"API_KEY={leaked}".encode()).decode()
+    git(repo, "tag", "-s", "-m", f"approved\n\n{shown}", "sealer-approval/pipeline")
+    code, data = run_review(repo, "--approvals-from", "signed-tags")
+    assert data["approvals"] == ["sealer-approval/pipeline by <test@sealer.invalid>"]
+    assert {"pin-change", "cert-change"} <= {f["rule"] for f in data["approved"]}
+    assert code == 1 and [f["message"] for f in data["findings"]] == [
+        "tag sealer-approval/pipeline's message, line 3: plaintext API key "
+        f"{apikey.key_id(apikey.fingerprint(leaked))}: revoke it"
+    ]
+    assert leaked.split("_")[2][:12] not in cli(repo, "review", "main", "HEAD", "-o", "text").stdout
 
 
 @pytest.fixture
