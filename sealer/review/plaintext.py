@@ -174,7 +174,7 @@ def message_keys(data: bytes) -> list[tuple[int, str]]:
         line = data.count(b"\n", 0, hit.start) + 1
         if hit.rule.id == SEALER_KEY_BASE64_RULE:
             keys = confirm.base64_sealer_keys(hit.secret)
-        else:  # the key itself: the rule's confirmer spells an escaped one plainly (confirm.CANONICAL)
+        else:  # the key itself: the rule's confirmer spells an escaped one plainly (Rule.canonical)
             keys = [hit.secret.decode("latin-1")]
         found.update(((line, apikey.key_id(apikey.fingerprint(key))), None) for key in keys)
     return list(found)

@@ -16,7 +16,6 @@ from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from sealer.scan import ciphertext, keywords, values
-from sealer.scan.confirm import CANONICAL
 from sealer.scan.keywords import Occurrences
 from sealer.scan.rules import Policy, Rule
 
@@ -111,7 +110,7 @@ def _tokens(
     data: bytes, found: Occurrences, rule: Rule, policy: Policy, spans: list[tuple[int, int]]
 ) -> Iterator[Hit]:
     group = "secret" if rule.regex is not None and "secret" in rule.regex.groupindex else 0
-    canonical = CANONICAL.get(rule.confirm) if rule.confirm is not None else None
+    canonical = rule.canonical
     for match in _anchored(data, found, rule):
         secret = match.group(group)
         if canonical is not None:  # `slr\_dev\_…` or `slr%5Fdev%5F…` is reported as the key it spells

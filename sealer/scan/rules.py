@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from sealer import repofiles
 from sealer.errors import BadInput, ConfigError
-from sealer.scan.confirm import CHECKSUMS, CONFIRMERS
+from sealer.scan.confirm import CANONICAL, CHECKSUMS, CONFIRMERS
 
 BUILTIN = "detectors.yaml"
 SEVERITIES = ("error", "warning", "note")
@@ -59,6 +59,12 @@ class Rule(NamedTuple):
     ignore_names: re.Pattern[str] | None
     paths: PathMatcher | None
     allow_paths: PathMatcher | None
+
+    @property
+    def canonical(self) -> Callable[[bytes], bytes] | None:
+        """What a token the confirmer passed stands for, where the regex admits another spelling
+        of it (`slr\\_dev\\_…` is the key `slr_dev_…`)."""
+        return CANONICAL.get(self.confirm) if self.confirm is not None else None
 
     def applies_to(self, path: str) -> bool:
         if self.paths is not None and not self.paths.matches(path):
