@@ -75,16 +75,17 @@ def _hex_key(before: str) -> str:
 
 
 # The whole key hex-encoded (`key.encode().hex()`, `xxd -p`, a C or Python string of `\x` escapes,
-# a URL with every byte percent-encoded), one spelling throughout, its hex digits in either case.
-# The hex of `slr_` starts it (`HEX_HINTS`, the scanner's keywords): only where a text holds one
-# is the pattern tried, so most texts cost a few substring searches. Each byte is read where it
-# stands, so the search stays linear.
-_HEX_BEFORE = ("", r"\\x", "%")
+# any backslashes before each `x` as before an escaped `_`: JSON and Markdown double them), a URL
+# with every byte percent-encoded), one spelling throughout, its hex digits in either case. The
+# hex of `slr_` starts it (`HEX_HINTS`, the scanner's keywords; `\x73\` ends the first run of
+# backslashes whatever its length): only where a text holds one is the pattern tried, so most
+# texts cost a few substring searches. Each byte is read where it stands, so the search stays linear.
+_HEX_BEFORE = ("", r"\\+x", "%")
 HEX_PATTERN = "(?:" + "|".join(_hex_key(before) for before in _HEX_BEFORE) + ")"
-HEX_HINTS = ("736c725f", "\\x73\\x6c\\x72\\x5f", "%73%6c%72%5f")
+HEX_HINTS = ("736c725f", "\\x73\\", "%73%6c%72%5f")
 # ... in each case its two letters may be written in (the scanner searches the text lowercased)
 _HEX_HINT_CASES = tuple(
-    hint.replace("c", c).replace("f", f) for hint in HEX_HINTS for c in "cC" for f in "fF"
+    dict.fromkeys(hint.replace("c", c).replace("f", f) for hint in HEX_HINTS for c in "cC" for f in "fF")
 )
 _HEX_KEY = re.compile(HEX_PATTERN)
 _UNHEX = str.maketrans("", "", "\\x%")  # what goes before each byte
@@ -210,11 +211,20 @@ def _hexed_keys(text: str) -> list[tuple[int, int, str]]:
     for hint in _HEX_HINT_CASES:
         at = text.find(hint)
         while at >= 0:
-            match = _HEX_KEY.match(text, at)
+            start = _run_start(text, at) if hint.startswith("\\") else at
+            match = _HEX_KEY.match(text, start)
             if match:
-                found.append((at, match.end(), _unhexed(match[0])))
+                found.append((start, match.end(), _unhexed(match[0])))
             at = text.find(hint, at + 1)
     return found
+
+
+def _run_start(text: str, at: int) -> int:
+    """Where the run of backslashes `at` ends starts: the key is hidden whole, no backslash of it
+    left to escape what replaces it (JSON's doubled `x73` escape would leave a stray one)."""
+    while at > 0 and text[at - 1] == "\\":
+        at -= 1
+    return at
 
 
 def unescaped(shown: str) -> str:

@@ -860,6 +860,17 @@ def test_a_plaintext_key_spelt_as_a_url_a_string_literal_or_html_is_flagged(repo
     assert all(key.split("_")[2][:12] not in shown for key in [*leaked.values(), named])
 
 
+def test_a_key_escaped_byte_by_byte_in_a_name_is_redacted_in_every_output(repo: Path) -> None:
+    """JSON and Markdown double a name's backslashes: `\\x73\\x6c…` is still the key, hidden."""
+    leaked = apikey.generate("staging")
+    escaped = key_spellings.spelt(leaked, "hex-escaped")
+    (repo / f"n{escaped}\nx.txt").write_text("notes\n")  # a line break: a finding shows the name
+    commit_all(repo, "notes")
+    shown = "".join(cli(repo, "review", "-o", fmt).stdout for fmt in ("json", "markdown", "text"))
+    assert "slr_staging_[redacted]" in shown
+    assert escaped[-24:] not in shown.replace("\\\\", "\\"), shown
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
 def test_a_plaintext_key_in_a_wide_text_file_is_flagged(repo: Path, encoding: str) -> None:
     """PowerShell's `>` writes UTF-16 with a BOM: `sealer scan` decodes it, so review does."""

@@ -37,6 +37,7 @@ _BYTES = {
     "hex": "{:02x}",
     "hex-upper": "{:02X}",
     "hex-escaped": "\\x{:02x}",
+    "hex-escaped-in-json": "\\\\x{:02x}",  # JSON's output of a `\x`-escaped key, or a JSON file's
     "url-every-byte": "%{:02X}",
 }
 SPELLINGS = (*_CHARACTERS, *_BYTES)
