@@ -9,6 +9,7 @@ changes there. Only what Git holds counts (a `.DS_Store` beside them is in no co
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +34,23 @@ def problems(cfg: Config) -> list[Problem]:
         if what:
             fix = f"keep one PEM certificate in {path}, or `git rm` it"
             found.append(Problem(RULE, "", ERROR, f"{path} {what}", fix))
+    for path in _submodules(cfg.root, held or set()):
+        fix = f"`git rm` {path}: keep certificates here as files"
+        found.append(Problem(RULE, "", ERROR, f"{path} is a submodule: {RULE_TEXT}", fix))
     return found
+
+
+def _submodules(root: Path, held: set[str]) -> list[str]:
+    """What Git holds there as a folder: a submodule, its files another repository's (none of
+    them a file Git holds here, each would pass unread)."""
+    return sorted(path for path in held if _is_folder(root / path))
+
+
+def _is_folder(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)  # a link to a folder is a link (listed above)
+    except OSError:
+        return False  # gone, or behind what is no folder: nothing checked out there
 
 
 def _in_git(path: str, held: set[str] | None) -> bool:
