@@ -716,6 +716,16 @@ def _in_an_approval_tag(repo: Path, text: str) -> str:
     return "tag sealer-approval/me's message, line 3"
 
 
+def _its_target_in_capitals(repo: Path, text: str) -> str:
+    """Git reads a tag's `object` line in either case (`git fsck` too): the tag is on HEAD."""
+    head = git(repo, "rev-parse", "HEAD").strip().upper()
+    data = f"object {head}\ntype commit\ntag t\ntagger a <a@b.invalid> 1 +0000\n\nrelease\n\n{text}\n"
+    tag = git(repo, "hash-object", "-t", "tag", "-w", "--stdin", data=data.encode()).strip()
+    git(repo, "update-ref", "refs/tags/t", tag)
+    assert git(repo, "rev-parse", "t^{commit}") == git(repo, "rev-parse", "HEAD")
+    return "tag t's message, line 3"
+
+
 TAGGINGS = [
     *(
         pytest.param(tagging, spelling, id=f"{tagging.__name__.strip('_')}-{spelling}")
@@ -723,6 +733,7 @@ TAGGINGS = [
         for spelling in ("plain", "markdown", "base64-wrapped")
     ),
     pytest.param(_in_its_name, "plain", id="in_its_name"),
+    pytest.param(_its_target_in_capitals, "plain", id="its_target_in_capitals"),
 ]
 
 
