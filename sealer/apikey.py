@@ -40,16 +40,17 @@ _KEY_RE = re.compile(KEY_PATTERN)
 # digits, `\U0000005f`) or HTML or XML (`&#95;`, `&#x5f;`, `&lowbar;`) is the key too, its `-`s
 # likewise (`%2D`, `\u002d`, `&#45;`; HTML's `&hyphen;` and `&dash;` are U+2010, not `-`). A
 # numeric reference may go without its `;` where an HTML parser still reads it: where the next
-# character cannot continue its number (`&#95prod`, not `&#951`: that is U+03B7). Each `_` and `-`
-# is spelt on its own; the key is the text with each spelling read (`unescaped`). No alternative
+# character cannot continue its number (`&#95prod`, not `&#951`: that is U+03B7). A reference
+# shown as text by an HTML page or Markdown (`&amp;#95;`, `&amp;\#95;`) is read too: an output
+# escapes first, then redacts. Each `_` and `-` is spelt on its own; the key is the text with each spelling read (`unescaped`). No alternative
 # starts as another ends, so the search stays linear.
 _CODED_UNDERSCORE = (
     r"\\+(?:(?:u005|x5|U0{6}5)[Ff]|u\{0{0,4}5[Ff]\})|%(?:25)?5[Ff]"
-    r"|&#0*95(?:;|(?![0-9]))|&#[Xx]0*5[Ff](?:;|(?![0-9A-Fa-f]))|&lowbar;|&UnderBar;"
+    r"|&(?:amp;)*(?:\\*#(?:0*95(?:;|(?![0-9]))|[Xx]0*5[Ff](?:;|(?![0-9A-Fa-f])))|lowbar;|UnderBar;)"
 )
 _CODED_HYPHEN = (
     r"\\+(?:(?:u002|x2|U0{6}2)[Dd]|u\{0{0,4}2[Dd]\})|%(?:25)?2[Dd]"
-    r"|&#0*45(?:;|(?![0-9]))|&#[Xx]0*2[Dd](?:;|(?![0-9A-Fa-f]))"
+    r"|&(?:amp;)*\\*#(?:0*45(?:;|(?![0-9]))|[Xx]0*2[Dd](?:;|(?![0-9A-Fa-f])))"
 )
 _UNDERSCORE = rf"(?:\\*_|{_CODED_UNDERSCORE})"
 _SHOWN_ENV_TAG = rf"[a-z0-9](?:(?:[a-z0-9]|\\*-|{_CODED_HYPHEN}){{0,30}}[a-z0-9])?"

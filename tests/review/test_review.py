@@ -871,10 +871,12 @@ def test_a_plaintext_key_spelt_as_a_url_a_string_literal_or_html_is_flagged(repo
     assert all(key.split("_")[2][:12] not in shown for key in [*leaked.values(), named])
 
 
-def test_a_key_escaped_byte_by_byte_in_a_name_is_redacted_in_every_output(repo: Path) -> None:
-    """JSON and Markdown double a name's backslashes: `\\x73\\x6c…` is still the key, hidden."""
+@pytest.mark.parametrize("spelling", ["hex-escaped", "html-decimal"])
+def test_a_key_escaped_in_a_name_is_redacted_in_every_output(repo: Path, spelling: str) -> None:
+    """JSON and Markdown double a name's backslashes (`\\x73\\x6c…`), Markdown writes `&#95;` as
+    `&amp;\\#95;`: still the key, hidden."""
     leaked = apikey.generate("staging")
-    escaped = key_spellings.spelt(leaked, "hex-escaped")
+    escaped = key_spellings.spelt(leaked, spelling)
     (repo / f"n{escaped}\nx.txt").write_text("notes\n")  # a line break: a finding shows the name
     commit_all(repo, "notes")
     shown = "".join(cli(repo, "review", "-o", fmt).stdout for fmt in ("json", "markdown", "text"))
