@@ -171,3 +171,21 @@ def test_check_names_a_submodule_under_certs(template: Path, tmp_path: Path, key
     git(repo, "commit", "-q", "-m", "vendor certificates")
     found = _content_problems(repo)
     assert found == ["certs/vendor is a submodule: a file under certs/ must hold one PEM certificate and nothing else"]
+
+
+
+def test_check_reads_a_file_folders_deep_under_certs(template: Path, tmp_path: Path) -> None:
+    """Git holds a path of a thousand folders as any other: check reads it, one problem, no
+    traceback (its walk went one call a folder, past Python's recursion limit)."""
+    import subprocess
+
+    repo = copy_repo(template, tmp_path / "repo")
+    deep = "certs/" + "a/" * 1100
+    subprocess.run(["mkdir", "-p", deep], cwd=repo, check=True)  # os.makedirs recurses as deep
+    try:
+        (repo / deep / "x.pem").write_text("text\n")
+        commit_all(repo, "deep")
+        want = f"{deep}x.pem holds no PEM certificate: a file under certs/ must hold one PEM certificate and nothing else"
+        assert _content_problems(repo) == [want]
+    finally:  # pytest's own clean-up of its temporary folders recurses as deep
+        subprocess.run(["rm", "-rf", "certs/a"], cwd=repo, check=True)

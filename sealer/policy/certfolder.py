@@ -59,22 +59,24 @@ def _in_git(path: str, held: set[str] | None) -> bool:
 
 
 def _files(root: Path, folder: str) -> Iterator[tuple[str, str | None]]:
-    """(path, why it cannot be listed or None) of every file below `folder`; a symlink is a file
-    here (never followed: reading it refuses it)."""
-    try:
-        names = safeopen.list_dir(root / folder)
-    except FileNotFoundError:
-        return
-    except OSError as err:
-        why = err.explain(root / folder) if isinstance(err, safeopen.Refused) else str(err)
-        yield folder, f"cannot be listed: {why}; {RULE_TEXT}"
-        return
-    for name, is_folder in names:
-        path = f"{folder}/{name}"
-        if is_folder:
-            yield from _files(root, path)
-        else:
+    """(path, why it cannot be listed or None) of every file below `folder`, in name order; a
+    symlink is a file here (never followed: reading it refuses it). A loop, not a call a folder:
+    Git holds a path a thousand folders deep as any other."""
+    pending = [(folder, True)]
+    while pending:
+        path, is_folder = pending.pop()
+        if not is_folder:
             yield path, None
+            continue
+        try:
+            names = safeopen.list_dir(root / path)
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            why = err.explain(root / path) if isinstance(err, safeopen.Refused) else str(err)
+            yield path, f"cannot be listed: {why}; {RULE_TEXT}"
+            continue
+        pending += [(f"{path}/{name}", sub) for name, sub in reversed(names)]
 
 
 def _content(root: Path, path: str) -> str | None:
