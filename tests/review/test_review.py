@@ -1465,3 +1465,24 @@ def test_a_commit_whose_encoding_git_cannot_convert_is_reviewed_as_stored(repo: 
     ]
     readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
     assert "a header naming an encoding git cannot convert changes nothing" in readme
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    ["not a mapping", ["a", "list"], {"name": "engine", "namespace": "staging", "annotations": "not a mapping"}],
+    ids=["metadata-text", "metadata-list", "annotations-text"],
+)
+def test_a_sealed_file_whose_metadata_is_no_mapping_is_a_finding_not_a_traceback(
+    repo: Path, metadata: object
+) -> None:
+    """A pull request's sealed file is anyone's YAML: metadata or its annotations that are no
+    mapping ended review (and check, for annotations) in an AttributeError."""
+    path = repo / "sealed" / "staging" / "staging.yaml"
+    doc = load_yaml(path)
+    doc["metadata"] = metadata
+    path.write_text(yamlio.dump(doc))
+    commit_all(repo, "metadata")
+    for args in (("review", "-o", "json"), ("check",)):
+        result = cli(repo, *args)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+        assert result.exit_code == 1, (args, result.output)
