@@ -42,8 +42,8 @@ _KEY_RE = re.compile(KEY_PATTERN)
 # numeric reference may go without its `;` where an HTML parser still reads it: where the next
 # character cannot continue its number (`&#95prod`, not `&#951`: that is U+03B7). A reference
 # shown as text by an HTML page or Markdown (`&amp;#95;`, `&amp;\#95;`) is read too: an output
-# escapes first, then redacts. Each `_` and `-` is spelt on its own; the key is the text with each spelling read (`unescaped`). No alternative
-# starts as another ends, so the search stays linear.
+# escapes first, then redacts. Each `_` and `-` is spelt on its own; the key is the text with each
+# spelling read (`unescaped`). No alternative starts as another ends, so the search stays linear.
 _CODED_UNDERSCORE = (
     r"\\+(?:(?:u005|x5|U0{6}5)[Ff]|u\{0{0,4}5[Ff]\})|%(?:25)?5[Ff]"
     r"|&(?:amp;)*(?:\\*#(?:0*95(?:;|(?![0-9]))|[Xx]0*5[Ff](?:;|(?![0-9A-Fa-f])))|lowbar;|UnderBar;)"

@@ -158,6 +158,9 @@ def test_check_does_not_list_a_certs_folder_that_is_a_link(template: Path, tmp_p
     assert "symlink" in found[0], found
 
 
+RULE_TEXT = "a file under certs/ must hold one PEM certificate and nothing else"
+
+
 def test_check_names_a_submodule_under_certs(template: Path, tmp_path: Path, keypair_dir: Path) -> None:
     """A submodule there is one entry in Git, its files another repository's: none of them is a
     file Git holds here, so each would pass unread; the submodule itself is named."""
@@ -170,8 +173,7 @@ def test_check_names_a_submodule_under_certs(template: Path, tmp_path: Path, key
     git(repo, "update-index", "--add", "--cacheinfo", f"160000,{head},certs/vendor")
     git(repo, "commit", "-q", "-m", "vendor certificates")
     found = _content_problems(repo)
-    assert found == ["certs/vendor is a submodule: a file under certs/ must hold one PEM certificate and nothing else"]
-
+    assert found == [f"certs/vendor is a submodule: {RULE_TEXT}"]
 
 
 def test_check_reads_a_file_folders_deep_under_certs(template: Path, tmp_path: Path) -> None:
@@ -185,7 +187,6 @@ def test_check_reads_a_file_folders_deep_under_certs(template: Path, tmp_path: P
     try:
         (repo / deep / "x.pem").write_text("text\n")
         commit_all(repo, "deep")
-        want = f"{deep}x.pem holds no PEM certificate: a file under certs/ must hold one PEM certificate and nothing else"
-        assert _content_problems(repo) == [want]
+        assert _content_problems(repo) == [f"{deep}x.pem holds no PEM certificate: {RULE_TEXT}"]
     finally:  # pytest's own clean-up of its temporary folders recurses as deep
         subprocess.run(["rm", "-rf", "certs/a"], cwd=repo, check=True)

@@ -1469,7 +1469,7 @@ def test_a_commit_whose_encoding_git_cannot_convert_is_reviewed_as_stored(repo: 
 
 @pytest.mark.parametrize(
     "metadata",
-    ["not a mapping", ["a", "list"], {"name": "engine", "namespace": "staging", "annotations": "not a mapping"}],
+    ["not a mapping", ["a", "list"], {"name": "engine", "namespace": "staging", "annotations": "text"}],
     ids=["metadata-text", "metadata-list", "annotations-text"],
 )
 def test_a_sealed_file_whose_metadata_is_no_mapping_is_a_finding_not_a_traceback(
