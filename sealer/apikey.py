@@ -40,16 +40,17 @@ _KEY_RE = re.compile(KEY_PATTERN)
 # digits, `\U0000005f`) or HTML or XML (`&#95;`, `&#x5f;`, `&lowbar;`) is the key too, its `-`s
 # likewise (`%2D`, `\u002d`, `&#45;`; HTML's `&hyphen;` and `&dash;` are U+2010, not `-`). A
 # numeric reference may go without its `;` where an HTML parser still reads it: where the next
-# character cannot continue its number (`&#95prod`, not `&#951`: that is U+03B7). Each `_` and `-`
-# is spelt on its own; the key is the text with each spelling read (`unescaped`). No alternative
-# starts as another ends, so the search stays linear.
+# character cannot continue its number (`&#95prod`, not `&#951`: that is U+03B7). A reference
+# shown as text by an HTML page or Markdown (`&amp;#95;`, `&amp;\#95;`) is read too: an output
+# escapes first, then redacts. Each `_` and `-` is spelt on its own; the key is the text with each
+# spelling read (`unescaped`). No alternative starts as another ends, so the search stays linear.
 _CODED_UNDERSCORE = (
     r"\\+(?:(?:u005|x5|U0{6}5)[Ff]|u\{0{0,4}5[Ff]\})|%(?:25)?5[Ff]"
-    r"|&#0*95(?:;|(?![0-9]))|&#[Xx]0*5[Ff](?:;|(?![0-9A-Fa-f]))|&lowbar;|&UnderBar;"
+    r"|&(?:amp;)*(?:\\*#(?:0*95(?:;|(?![0-9]))|[Xx]0*5[Ff](?:;|(?![0-9A-Fa-f])))|lowbar;|UnderBar;)"
 )
 _CODED_HYPHEN = (
     r"\\+(?:(?:u002|x2|U0{6}2)[Dd]|u\{0{0,4}2[Dd]\})|%(?:25)?2[Dd]"
-    r"|&#0*45(?:;|(?![0-9]))|&#[Xx]0*2[Dd](?:;|(?![0-9A-Fa-f]))"
+    r"|&(?:amp;)*\\*#(?:0*45(?:;|(?![0-9]))|[Xx]0*2[Dd](?:;|(?![0-9A-Fa-f])))"
 )
 _UNDERSCORE = rf"(?:\\*_|{_CODED_UNDERSCORE})"
 _SHOWN_ENV_TAG = rf"[a-z0-9](?:(?:[a-z0-9]|\\*-|{_CODED_HYPHEN}){{0,30}}[a-z0-9])?"
@@ -75,16 +76,17 @@ def _hex_key(before: str) -> str:
 
 
 # The whole key hex-encoded (`key.encode().hex()`, `xxd -p`, a C or Python string of `\x` escapes,
-# a URL with every byte percent-encoded), one spelling throughout, its hex digits in either case.
-# The hex of `slr_` starts it (`HEX_HINTS`, the scanner's keywords): only where a text holds one
-# is the pattern tried, so most texts cost a few substring searches. Each byte is read where it
-# stands, so the search stays linear.
-_HEX_BEFORE = ("", r"\\x", "%")
+# any backslashes before each `x` as before an escaped `_`: JSON and Markdown double them), a URL
+# with every byte percent-encoded), one spelling throughout, its hex digits in either case. The
+# hex of `slr_` starts it (`HEX_HINTS`, the scanner's keywords; `\x73\` ends the first run of
+# backslashes whatever its length): only where a text holds one is the pattern tried, so most
+# texts cost a few substring searches. Each byte is read where it stands, so the search stays linear.
+_HEX_BEFORE = ("", r"\\+x", "%")
 HEX_PATTERN = "(?:" + "|".join(_hex_key(before) for before in _HEX_BEFORE) + ")"
-HEX_HINTS = ("736c725f", "\\x73\\x6c\\x72\\x5f", "%73%6c%72%5f")
+HEX_HINTS = ("736c725f", "\\x73\\", "%73%6c%72%5f")
 # ... in each case its two letters may be written in (the scanner searches the text lowercased)
 _HEX_HINT_CASES = tuple(
-    hint.replace("c", c).replace("f", f) for hint in HEX_HINTS for c in "cC" for f in "fF"
+    dict.fromkeys(hint.replace("c", c).replace("f", f) for hint in HEX_HINTS for c in "cC" for f in "fF")
 )
 _HEX_KEY = re.compile(HEX_PATTERN)
 _UNHEX = str.maketrans("", "", "\\x%")  # what goes before each byte
@@ -210,11 +212,20 @@ def _hexed_keys(text: str) -> list[tuple[int, int, str]]:
     for hint in _HEX_HINT_CASES:
         at = text.find(hint)
         while at >= 0:
-            match = _HEX_KEY.match(text, at)
+            start = _run_start(text, at) if hint.startswith("\\") else at
+            match = _HEX_KEY.match(text, start)
             if match:
-                found.append((at, match.end(), _unhexed(match[0])))
+                found.append((start, match.end(), _unhexed(match[0])))
             at = text.find(hint, at + 1)
     return found
+
+
+def _run_start(text: str, at: int) -> int:
+    """Where the run of backslashes `at` ends starts: the key is hidden whole, no backslash of it
+    left to escape what replaces it (JSON's doubled `x73` escape would leave a stray one)."""
+    while at > 0 and text[at - 1] == "\\":
+        at -= 1
+    return at
 
 
 def unescaped(shown: str) -> str:

@@ -340,7 +340,7 @@ def _sealed_with(root: Path, env: config.Environment, cluster: config.Cluster) -
     """entry -> the certificate the SealedSecret's annotations claim sealed it (present entries)."""
     doc = state.load(root, env.name, cluster.name)
     encrypted = state.encrypted_data(doc)
-    annotations = ((doc or {}).get("metadata") or {}).get("annotations")
+    annotations = state.annotations_of(doc)
     return provenance.sealed_with(annotations, [e for e in env.keys if e in encrypted])
 
 

@@ -890,14 +890,14 @@ def ref_objects(root: Path) -> dict[str, list[str]]:
     return found
 
 
-_TAG_HEAD = re.compile(rb"object ([0-9a-f]{40}(?:[0-9a-f]{24})?)\ntype ([a-z]+)\n")
+_TAG_HEAD = re.compile(rb"object ([0-9a-fA-F]{40}(?:[0-9a-fA-F]{24})?)\ntype ([a-z]+)\n")
 
 
 def tag_target(data: bytes) -> tuple[str, str] | None:
     """(id, type) of what a tag object points at, from its first two lines (git writes them so);
-    None when they are not there."""
+    None when they are not there. Git reads the id in either case (`git fsck` too): so does this."""
     match = _TAG_HEAD.match(data)
-    return (match[1].decode(), match[2].decode()) if match else None
+    return (match[1].decode().lower(), match[2].decode()) if match else None
 
 
 def tags_at(root: Path, commit: str, prefix: str) -> list[tuple[str, str]]:

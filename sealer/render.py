@@ -42,7 +42,7 @@ def subtree_text(
     env: Environment, cluster: Cluster, sealed_doc: dict[str, Any], records: dict[str, KeyRecord]
 ) -> str:
     encrypted = state.encrypted_data(sealed_doc)
-    annotations = (sealed_doc.get("metadata") or {}).get("annotations") or {}
+    annotations = state.annotations_of(sealed_doc)
     main_fp = str(annotations.get(provenance.CERT_ANNOTATION, ""))
     return templating.render(
         "values.sealer.yaml.j2",

@@ -51,6 +51,14 @@ def encrypted_data(doc: Mapping[str, Any] | None) -> dict[str, str]:
     return dict(data) if isinstance(data, Mapping) else {}
 
 
+def annotations_of(doc: Any) -> Mapping[str, Any]:
+    """A SealedSecret's annotations; {} for any other YAML (`metadata: x`, `annotations: [x]`:
+    a pull request's sealed file is anyone's), as the scope and provenance read them."""
+    meta = doc.get("metadata") if isinstance(doc, Mapping) else None
+    found = meta.get("annotations") if isinstance(meta, Mapping) else None
+    return found if isinstance(found, Mapping) else {}
+
+
 def values_encrypted(sub: Any) -> dict[str, str]:
     """A values file's `sealer.encryptedData`, given its `sealer:` subtree: the ciphertexts the
     chart builds its SealedSecret from; {} for anything else."""
@@ -67,7 +75,7 @@ def sealed_target(doc: Mapping[str, Any]) -> tuple[str, str, str]:
     """(name, namespace, scope) a SealedSecret is sealed for: what its labels are bound to."""
     meta = doc.get("metadata")
     meta = meta if isinstance(meta, dict) else {}
-    return str(meta.get("name")), str(meta.get("namespace")), scope_of(meta.get("annotations")).value
+    return str(meta.get("name")), str(meta.get("namespace")), scope_of(annotations_of(doc)).value
 
 
 def wanted_target(env: Environment) -> tuple[str, str, str]:

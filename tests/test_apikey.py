@@ -233,6 +233,8 @@ _HOSTILE = {
     "hex-environment": ("736c725f" + "61" * 40) * 10_000,
     "hex-tail": ("736c725f61" + "5f" + "41" * 37 + "zz") * 5_000,
     "hex-escaped": ("\\x73\\x6c\\x72\\x5f" + "\\x61" * 31 + "\\x5f" + "\\x41" * 37) * 2_500,
+    "html-shown-as-text": ("slr&" + "amp;" * 40 + "\\" * 40 + "#" + "0" * 40) * 2_500,
+    "hex-escaped-backslashes": ("\\" * 40 + "x73" + "\\" * 40 + "x6c") * 5_000,
     "percent-every-byte": ("%73%6C%72%5F" + "%61" * 31 + "%5F" + "%41" * 37) * 2_500,
 }
 

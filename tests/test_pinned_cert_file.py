@@ -156,3 +156,37 @@ def test_check_does_not_list_a_certs_folder_that_is_a_link(template: Path, tmp_p
     found = _content_problems(repo)
     assert len(found) == 1 and found[0].startswith("certs cannot be listed: "), found
     assert "symlink" in found[0], found
+
+
+RULE_TEXT = "a file under certs/ must hold one PEM certificate and nothing else"
+
+
+def test_check_names_a_submodule_under_certs(template: Path, tmp_path: Path, keypair_dir: Path) -> None:
+    """A submodule there is one entry in Git, its files another repository's: none of them is a
+    file Git holds here, so each would pass unread; the submodule itself is named."""
+    from support.git import git
+
+    repo = copy_repo(template, tmp_path / "repo")
+    (repo / "certs/vendor").mkdir()
+    (repo / "certs/vendor/prod.pem").write_bytes((keypair_dir / "tls.key").read_bytes())
+    head = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "update-index", "--add", "--cacheinfo", f"160000,{head},certs/vendor")
+    git(repo, "commit", "-q", "-m", "vendor certificates")
+    found = _content_problems(repo)
+    assert found == [f"certs/vendor is a submodule: {RULE_TEXT}"]
+
+
+def test_check_reads_a_file_folders_deep_under_certs(template: Path, tmp_path: Path) -> None:
+    """Git holds a path of a thousand folders as any other: check reads it, one problem, no
+    traceback (its walk went one call a folder, past Python's recursion limit)."""
+    import subprocess
+
+    repo = copy_repo(template, tmp_path / "repo")
+    deep = "certs/" + "a/" * 1100
+    subprocess.run(["mkdir", "-p", deep], cwd=repo, check=True)  # os.makedirs recurses as deep
+    try:
+        (repo / deep / "x.pem").write_text("text\n")
+        commit_all(repo, "deep")
+        assert _content_problems(repo) == [f"{deep}x.pem holds no PEM certificate: {RULE_TEXT}"]
+    finally:  # pytest's own clean-up of its temporary folders recurses as deep
+        subprocess.run(["rm", "-rf", "certs/a"], cwd=repo, check=True)

@@ -9,6 +9,7 @@ changes there. Only what Git holds counts (a `.DS_Store` beside them is in no co
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +34,23 @@ def problems(cfg: Config) -> list[Problem]:
         if what:
             fix = f"keep one PEM certificate in {path}, or `git rm` it"
             found.append(Problem(RULE, "", ERROR, f"{path} {what}", fix))
+    for path in _submodules(cfg.root, held or set()):
+        fix = f"`git rm` {path}: keep certificates here as files"
+        found.append(Problem(RULE, "", ERROR, f"{path} is a submodule: {RULE_TEXT}", fix))
     return found
+
+
+def _submodules(root: Path, held: set[str]) -> list[str]:
+    """What Git holds there as a folder: a submodule, its files another repository's (none of
+    them a file Git holds here, each would pass unread)."""
+    return sorted(path for path in held if _is_folder(root / path))
+
+
+def _is_folder(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)  # a link to a folder is a link (listed above)
+    except OSError:
+        return False  # gone, or behind what is no folder: nothing checked out there
 
 
 def _in_git(path: str, held: set[str] | None) -> bool:
@@ -42,22 +59,24 @@ def _in_git(path: str, held: set[str] | None) -> bool:
 
 
 def _files(root: Path, folder: str) -> Iterator[tuple[str, str | None]]:
-    """(path, why it cannot be listed or None) of every file below `folder`; a symlink is a file
-    here (never followed: reading it refuses it)."""
-    try:
-        names = safeopen.list_dir(root / folder)
-    except FileNotFoundError:
-        return
-    except OSError as err:
-        why = err.explain(root / folder) if isinstance(err, safeopen.Refused) else str(err)
-        yield folder, f"cannot be listed: {why}; {RULE_TEXT}"
-        return
-    for name, is_folder in names:
-        path = f"{folder}/{name}"
-        if is_folder:
-            yield from _files(root, path)
-        else:
+    """(path, why it cannot be listed or None) of every file below `folder`, in name order; a
+    symlink is a file here (never followed: reading it refuses it). A loop, not a call a folder:
+    Git holds a path a thousand folders deep as any other."""
+    pending = [(folder, True)]
+    while pending:
+        path, is_folder = pending.pop()
+        if not is_folder:
             yield path, None
+            continue
+        try:
+            names = safeopen.list_dir(root / path)
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            why = err.explain(root / path) if isinstance(err, safeopen.Refused) else str(err)
+            yield path, f"cannot be listed: {why}; {RULE_TEXT}"
+            continue
+        pending += [(f"{path}/{name}", sub) for name, sub in reversed(names)]
 
 
 def _content(root: Path, path: str) -> str | None:

@@ -198,15 +198,12 @@ class EnvReview:
                 state.values_encrypted(new_values),
             ),
         )
-        claims = provenance.sealed_with(
-            ((new_doc or {}).get("metadata") or {}).get("annotations"), {e for _, _, n in sides for e in n}
-        )
+        annotations = state.annotations_of(new_doc)
+        claims = provenance.sealed_with(annotations, {e for _, _, n in sides for e in n})
         self.check_ciphertext(cluster, sides, claims)
         entries = sorted({entry for _, old, new in sides for entry in (*old, *new)})
         changed = [e for e in entries if any(old.get(e) != new.get(e) for _, old, new in sides)]
-        sealed_with = provenance.sealed_with(
-            ((new_doc or {}).get("metadata") or {}).get("annotations"), changed
-        )
+        sealed_with = provenance.sealed_with(annotations, changed)
         for entry in changed:
             files = tuple(p for p, old, new in sides if old.get(entry) != new.get(entry))
             present = any(entry in new for _, _, new in sides)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support import key_spellings
 from support.cli import SEALER_SCRIPT
 from support.policy_repos import (
     RepoFactory,
@@ -477,15 +478,17 @@ def test_a_link_in_a_delivered_folder_is_a_leftover_environment(repo_factory: Re
     assert [(p["rule"], p["env"]) for p in report["problems"]] == [("leftover-environment", "old")]
 
 
-@pytest.fixture
-def key_shown(repo_factory: RepoFactory) -> tuple[Path, str]:
+@pytest.fixture(params=["plain", "html-decimal", "html-named"])
+def key_shown(repo_factory: RepoFactory, request: pytest.FixtureRequest) -> tuple[Path, str]:
     """dev's values file named after a real key and swapped for a symlink (a `values-file`
-    problem names its path), and the key pasted into the actor of dev's ledger records."""
+    problem names its path), and the key pasted into the actor of dev's ledger records; plain, or
+    as HTML writes it (an HTML page and Markdown show its `&` as `&amp;`, Markdown its `#` as `\\#`)."""
     root, key = repo_factory(), apikey.generate("dev")
-    rel = f"deploy/dev/{key}.yaml"
+    shown = key if request.param == "plain" else key_spellings.spelt(key, request.param)
+    rel = f"deploy/dev/{shown}.yaml"
     edit_config(root, lambda doc: doc["environments"]["dev"]["clusters"][0].__setitem__("valuesFile", rel))
     (root / rel).symlink_to("/etc/hostname")
-    edit_ledger(root, "dev", lambda records: [dataclasses.replace(r, actor=f"Dev {key}") for r in records])
+    edit_ledger(root, "dev", lambda records: [dataclasses.replace(r, actor=f"Dev {shown}") for r in records])
     return root, key
 
 

@@ -716,6 +716,16 @@ def _in_an_approval_tag(repo: Path, text: str) -> str:
     return "tag sealer-approval/me's message, line 3"
 
 
+def _its_target_in_capitals(repo: Path, text: str) -> str:
+    """Git reads a tag's `object` line in either case (`git fsck` too): the tag is on HEAD."""
+    head = git(repo, "rev-parse", "HEAD").strip().upper()
+    data = f"object {head}\ntype commit\ntag t\ntagger a <a@b.invalid> 1 +0000\n\nrelease\n\n{text}\n"
+    tag = git(repo, "hash-object", "-t", "tag", "-w", "--stdin", data=data.encode()).strip()
+    git(repo, "update-ref", "refs/tags/t", tag)
+    assert git(repo, "rev-parse", "t^{commit}") == git(repo, "rev-parse", "HEAD")
+    return "tag t's message, line 3"
+
+
 TAGGINGS = [
     *(
         pytest.param(tagging, spelling, id=f"{tagging.__name__.strip('_')}-{spelling}")
@@ -723,6 +733,7 @@ TAGGINGS = [
         for spelling in ("plain", "markdown", "base64-wrapped")
     ),
     pytest.param(_in_its_name, "plain", id="in_its_name"),
+    pytest.param(_its_target_in_capitals, "plain", id="its_target_in_capitals"),
 ]
 
 
@@ -858,6 +869,19 @@ def test_a_plaintext_key_spelt_as_a_url_a_string_literal_or_html_is_flagged(repo
     assert apikey.key_id(apikey.fingerprint(named)) in by_path["nslr_staging_[redacted].txt"]
     shown = json.dumps(data) + cli(repo, "review", "-o", "markdown").stdout + cli(repo, "review").stdout
     assert all(key.split("_")[2][:12] not in shown for key in [*leaked.values(), named])
+
+
+@pytest.mark.parametrize("spelling", ["hex-escaped", "html-decimal"])
+def test_a_key_escaped_in_a_name_is_redacted_in_every_output(repo: Path, spelling: str) -> None:
+    """JSON and Markdown double a name's backslashes (`\\x73\\x6c…`), Markdown writes `&#95;` as
+    `&amp;\\#95;`: still the key, hidden."""
+    leaked = apikey.generate("staging")
+    escaped = key_spellings.spelt(leaked, spelling)
+    (repo / f"n{escaped}\nx.txt").write_text("notes\n")  # a line break: a finding shows the name
+    commit_all(repo, "notes")
+    shown = "".join(cli(repo, "review", "-o", fmt).stdout for fmt in ("json", "markdown", "text"))
+    assert "slr_staging_[redacted]" in shown
+    assert escaped[-24:] not in shown.replace("\\\\", "\\"), shown
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
@@ -1441,3 +1465,24 @@ def test_a_commit_whose_encoding_git_cannot_convert_is_reviewed_as_stored(repo: 
     ]
     readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
     assert "a header naming an encoding git cannot convert changes nothing" in readme
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    ["not a mapping", ["a", "list"], {"name": "engine", "namespace": "staging", "annotations": "text"}],
+    ids=["metadata-text", "metadata-list", "annotations-text"],
+)
+def test_a_sealed_file_whose_metadata_is_no_mapping_is_a_finding_not_a_traceback(
+    repo: Path, metadata: object
+) -> None:
+    """A pull request's sealed file is anyone's YAML: metadata or its annotations that are no
+    mapping ended review (and check, for annotations) in an AttributeError."""
+    path = repo / "sealed" / "staging" / "staging.yaml"
+    doc = load_yaml(path)
+    doc["metadata"] = metadata
+    path.write_text(yamlio.dump(doc))
+    commit_all(repo, "metadata")
+    for args in (("review", "-o", "json"), ("check",)):
+        result = cli(repo, *args)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+        assert result.exit_code == 1, (args, result.output)

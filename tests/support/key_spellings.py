@@ -29,6 +29,10 @@ _CHARACTERS = {
     "xml-hex-upper-bare": ("&#X5F", "&#X2D"),
     "html-named": ("&lowbar;", "&#45;"),
     "html5-named": ("&UnderBar;", "-"),
+    # ... as an HTML page or Markdown (`terminal.markdown_text`) shows such a reference as text
+    "html-decimal-in-html": ("&amp;#95;", "&amp;#45;"),
+    "html-hex-in-markdown": ("&amp;\\#x5f;", "&amp;\\#x2d;"),
+    "html-named-in-markdown": ("&amp;lowbar;", "&amp;\\#45;"),
     "mixed": ("%5F", "\\-"),
     "mixed-new": ("\\u{5f}", "%252D"),
 }
@@ -37,6 +41,7 @@ _BYTES = {
     "hex": "{:02x}",
     "hex-upper": "{:02X}",
     "hex-escaped": "\\x{:02x}",
+    "hex-escaped-in-json": "\\\\x{:02x}",  # JSON's output of a `\x`-escaped key, or a JSON file's
     "url-every-byte": "%{:02X}",
 }
 SPELLINGS = (*_CHARACTERS, *_BYTES)
@@ -71,7 +76,7 @@ def read(text: str) -> str:
     for _ in range(3):
         if re.fullmatch(r"(?:[0-9A-Fa-f]{2})+", text):
             text = bytes.fromhex(text).decode("latin-1")
-        markdown = text.replace("\\-", "-").replace("\\_", "_")
+        markdown = text.replace("\\-", "-").replace("\\_", "_").replace("\\#", "#")
         markdown = re.sub(r"\\u\{([0-9A-Fa-f]{1,6})\}", lambda m: chr(int(m[1], 16)), markdown)
         text, before = html.unescape(urllib.parse.unquote(codecs.decode(markdown, "unicode_escape"))), text
         if text == before:

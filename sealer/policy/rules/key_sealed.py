@@ -104,7 +104,7 @@ def _digests(
 def _entries(ctx: Context, env: Environment, cluster: Cluster, doc: Any, warn_days: int) -> Iterator[Problem]:
     path = layout.sealed_file(env.name, cluster.name)
     entries = state.encrypted_data(doc)
-    annotations = (doc.get("metadata") or {}).get("annotations")
+    annotations = state.annotations_of(doc)
     unreadable = provenance.unreadable(annotations)
     if unreadable:
         # One problem for the file, not one "unknown certificate" per entry: `rotate --due` reseals
