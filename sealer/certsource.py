@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from sealer import deadline, repofiles
+from sealer import deadline, repofiles, terminal
 from sealer.errors import BadInput
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ def _bounded_body(response: http.client.HTTPResponse, where: str) -> bytes:
 
 def _one_line(reason: object) -> str:
     """A server's words, as one short line with no terminal control characters."""
-    return _printable(" ".join(str(reason).split())[:200])
+    return _printable(terminal.cut(" ".join(str(reason).split()), 200))
 
 
 def _printable(text: str) -> str:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sealer import repofiles, safeopen
+from sealer import repofiles, safeopen, terminal
 from sealer.errors import BadInput, GitError
 
 # A folder holding HEAD, objects/ and refs/ is a bare repository to git's discovery: committed
@@ -176,7 +176,7 @@ def one_line(stderr: str) -> str:
                 picked.append(line[len(prefix) :].strip().rstrip("."))
     if not picked:
         picked = [line.strip() for line in stderr.splitlines() if line.strip()][-1:] or ["failed"]
-    return " ".join("; ".join(dict.fromkeys(picked)).split())[:500]
+    return terminal.cut(" ".join("; ".join(dict.fromkeys(picked)).split()), 500)
 
 
 def _path_of(root: Path, *args: str) -> Path:

@@ -81,7 +81,7 @@ def core_api(kubeconfig: str | None, context: str | None) -> Any:
     except ConfigException as err:
         if "No configuration found" in str(err):
             raise BadInput(f"kubeconfig {where} holds no configuration: pass --kubeconfig FILE") from None
-        raise BadInput(f"kubeconfig: {str(err).splitlines()[0][:200]}") from None
+        raise BadInput(f"kubeconfig: {terminal.cut(str(err).splitlines()[0], 200)}") from None
     except (yaml.YAMLError, TypeError, ValueError, AttributeError, KeyError):
         raise BadInput(f"kubeconfig {where} is not a valid kubeconfig file") from None
     if not is_http_url(str(api_client.configuration.host or "")):  # the client would guess, then warn

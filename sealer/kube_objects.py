@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from sealer import deadline, kube
+from sealer import deadline, kube, terminal
 from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 
 KINDS = {"ConfigMap": "config_map", "Secret": "secret"}
@@ -37,7 +37,9 @@ def client(kubeconfig: str | None, context: str | None) -> Any:
             try:
                 config.load_incluster_config()
             except ConfigException as err:
-                raise BadInput(f"in-cluster service account: {str(err).splitlines()[0][:200]}") from None
+                raise BadInput(
+                    f"in-cluster service account: {terminal.cut(str(err).splitlines()[0], 200)}"
+                ) from None
             return k8s.CoreV1Api(kube.follow_no_redirect(k8s.ApiClient()))
     return kube.core_api(kubeconfig, context)
 

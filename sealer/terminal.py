@@ -37,8 +37,20 @@ _UNPRINTABLE = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029{BIDI_CLASS}]+"
 def clean(text: str, limit: int = 300) -> str:
     """Text a server sent (a Git host's, a Kubernetes API server's), fit for one line of output:
     each run of control, line-separating and bidirectional characters a space, bounded."""
-    text = _UNPRINTABLE.sub(" ", text).strip()
-    return text if len(text) <= limit else text[:limit] + "…"
+    return cut(_UNPRINTABLE.sub(" ", text).strip(), limit)
+
+
+_LAST_WORD = re.compile(r"\S*\Z")
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` bounded to `limit` characters and `…`, never through a word: a secret in it (a
+    key, however spelt, holds no space) is shown whole, for redaction to hide, or not at all.
+    Half a key is no key to the redaction, yet most of one to whoever reads the line."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit] if text[limit].isspace() else _LAST_WORD.sub("", text[:limit])
+    return head.rstrip() + "…"
 
 
 # Markdown's own punctuation that could start a link, an image, emphasis, code, a heading or a

@@ -71,3 +71,32 @@ def test_a_real_git_without_identity(tmp_path: Path, monkeypatch: pytest.MonkeyP
         git.run(tmp_path, "add", "a")
         git.run(tmp_path, "commit", "-q", "-m", "x")
     assert str(caught.value) == f"git commit: {git.NO_IDENTITY}"
+
+
+@pytest.mark.parametrize("before", [470, 480, 490, 499])
+def test_a_key_cut_by_the_bound_is_not_shown_in_part(before: int) -> None:
+    """The one line is bounded (500 characters): cut inside a key, it would show most of it,
+    which redaction (by checksum) cannot tell from text. The cut drops the word it falls in."""
+    from sealer import apikey
+
+    key = apikey.generate("dev")
+    line = git.one_line(f"fatal: {'x ' * (before // 2)}{key} and more\n")
+    assert len(line) <= 501 and line.endswith("…")
+    assert key[:12] not in apikey.redact(line), line
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "shown"),
+    [
+        ("short", 10, "short"),
+        ("one two three", 7, "one two…"),  # the cut after a whole word
+        ("one two three", 9, "one two…"),  # the cut inside `three`: dropped
+        ("one twothree", 8, "one…"),
+        ("onewordonly", 4, "…"),  # nothing but the word cut: nothing shown
+    ],
+)
+def test_the_cut_never_goes_through_a_word(text: str, limit: int, shown: str) -> None:
+    from sealer import terminal
+
+    assert terminal.cut(text, limit) == shown
+    assert terminal.clean(text, limit) == shown
