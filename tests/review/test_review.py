@@ -1411,14 +1411,9 @@ def test_a_value_only_a_merge_commit_wrote_before_base_is_found(repo: Path) -> N
     assert_forged_record_is_a_hand_edit(repo, other, "the merge's value put back", "next", "before BASE")
 
 
-@pytest.mark.parametrize("encoding", ["IBM037", "IBM1047"])
-def test_a_commit_whose_encoding_garbles_its_header_is_one_line_not_a_traceback(
-    repo: Path, encoding: str
-) -> None:
-    """git re-encodes a whole commit from its `encoding` header's encoding (EBCDIC here): its
-    committer line comes out garbled and `%ct` empty. Review cannot read the range: exit 2, one line."""
-    leaked = apikey.generate("staging")
-    (repo / "msg").write_bytes(f"debug\n\nkey: {leaked}\n".encode("cp037"))
+def commit_encoded(repo: Path, encoding: str, message: bytes) -> None:
+    """An empty commit whose message is `message`, its `encoding` header naming `encoding`."""
+    (repo / "msg").write_bytes(message)
     git(
         repo,
         "-c",
@@ -1430,6 +1425,16 @@ def test_a_commit_whose_encoding_garbles_its_header_is_one_line_not_a_traceback(
         str(repo / "msg"),
     )
     (repo / "msg").unlink()
+
+
+@pytest.mark.parametrize("encoding", ["IBM037", "IBM1047"])
+def test_a_commit_whose_encoding_garbles_its_header_is_one_line_not_a_traceback(
+    repo: Path, encoding: str
+) -> None:
+    """git re-encodes a whole commit from its `encoding` header's encoding (EBCDIC here): its
+    committer line comes out garbled and `%ct` empty. Review cannot read the range: exit 2, one line."""
+    leaked = apikey.generate("staging")
+    commit_encoded(repo, encoding, f"debug\n\nkey: {leaked}\n".encode("cp037"))
     code, _ = run_review(repo)
     result = cli(repo, "review")
     assert code == 2 and result.exit_code == 2
@@ -1446,18 +1451,7 @@ def test_a_commit_whose_encoding_git_cannot_convert_is_reviewed_as_stored(repo: 
     """git shows a commit whose `encoding` header names no encoding it knows as it is stored:
     review reads it, and the key in its message is flagged (no refusal, nothing passed unread)."""
     leaked = apikey.generate("staging")
-    (repo / "msg").write_text(f"debug\n\nkey: {leaked}\n")
-    git(
-        repo,
-        "-c",
-        "i18n.commitEncoding=x-no-such-charset",
-        "commit",
-        "-q",
-        "--allow-empty",
-        "-F",
-        str(repo / "msg"),
-    )
-    (repo / "msg").unlink()
+    commit_encoded(repo, "x-no-such-charset", f"debug\n\nkey: {leaked}\n".encode())
     code, data = run_review(repo)
     assert code == 1 and [f["message"] for f in data["findings"]] == [
         f"commit {git(repo, 'rev-parse', 'HEAD').strip()[:12]}'s message, line 3: plaintext API key "
