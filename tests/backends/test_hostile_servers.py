@@ -249,7 +249,7 @@ def test_a_kube_error_message_is_one_clean_bounded_line(
 ) -> None:
     """The API server's `message` went into the error as it came: a line break forged a line
     of `sealer backend check`, a U+2028 or bidi override one in a CI log, and it had no bound."""
-    forged = "denied\nkubernetes: registry in sync\u2028ok \u202egnp.exe\x1b[2K" + "x" * 5000
+    forged = "denied\nkubernetes: registry in sync\u2028ok \u202egnp.exe\x1b[2K " + "x" * 5000
     kube_server.answer_next(fake_kube.status(code, forged), match="/secrets")
     api = kube_objects.client(str(kubeconfig), None)
     actions = {
@@ -259,8 +259,8 @@ def test_a_kube_error_message_is_one_clean_bounded_line(
         ),
     }
     message = backend_error(actions[call])
-    assert "denied kubernetes: registry in sync ok  gnp.exe [2K" in message and message.isprintable()
-    assert len(message) < 500
+    assert "denied kubernetes: registry in sync ok  gnp.exe [2K…" in message and message.isprintable()
+    assert len(message) < 500 and "x" not in message.rpartition("[2K")[2]  # bounded between words
 
 
 # -- DynamoDB ---------------------------------------------------------------------------------
