@@ -124,6 +124,11 @@ class Config:
             raise BadInput(unknown_env_message(name, list(self.environments)))
         return self.environments[name]
 
+    def cert_files(self) -> set[str]:
+        """Every certificate file a cluster pins: each of its set, not only the sealing one."""
+        clusters = (cluster for env in self.environments.values() for cluster in env.clusters)
+        return {held.cert for cluster in clusters for held in cluster.cert_set}
+
 
 def unknown_env_message(name: str, known: list[str]) -> str:
     """`unknown environment 'prod'`, with the nearest known name when one is close."""

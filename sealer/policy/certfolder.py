@@ -24,7 +24,7 @@ RULE_TEXT = "a file under certs/ must hold one PEM certificate and nothing else"
 
 
 def problems(cfg: Config) -> list[Problem]:
-    pinned = {h.cert for env in cfg.environments.values() for c in env.clusters for h in c.cert_set}
+    pinned = cfg.cert_files()
     held = leftovers.tracked(cfg, layout.CERTS_DIR)
     found = []
     for path, unlisted in _files(cfg.root, layout.CERTS_DIR):

@@ -284,8 +284,7 @@ class Walk:
     @functools.cached_property
     def head_pins(self) -> set[str]:
         """The certificate files a cluster pins at HEAD (review.certset judges them there)."""
-        envs = self.head_cfg.environments.values() if self.head_cfg else ()
-        return {held.cert for env in envs for cluster in env.clusters for held in cluster.cert_set}
+        return self.head_cfg.cert_files() if self.head_cfg else set()
 
     @functools.cached_property
     def head_values(self) -> set[str]:
