@@ -17,6 +17,7 @@ from sealer.errors import BadInput, NotDeployed, SealerError
 from sealer.records import KeyRecord
 
 NO_CONTEXT = "no context in clusterContexts"
+UNMAPPED = "read through the context named after it: sealer.yaml has no clusterContexts"
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,17 @@ class LiveCluster:
 
 
 def several(env: Environment) -> bool:
-    """Does `status` read each cluster through its own context (sealer.yaml maps them)?"""
+    """Does `rotate --finish` read each cluster through its own context (sealer.yaml maps them)?"""
     return bool(env.cluster_contexts)
+
+
+def contexts(env: Environment) -> dict[str, str]:
+    """cluster -> the kubeconfig context `status` reads it through: clusterContexts', else, for
+    several clusters, the one named after each (as `--context` and the key registries take it).
+    Read through the current context alone, one cluster would answer for all of them."""
+    if env.cluster_contexts or len(env.clusters) < 2:
+        return dict(env.cluster_contexts)
+    return {c.name: c.name for c in env.clusters}
 
 
 def cluster_of(env: Environment, context: str) -> str | None:
@@ -133,13 +143,14 @@ def compare_all(
 def _one_cluster(
     cfg: Config, env: Environment, kubeconfig: str | None, name: str, compare_one: CompareOne
 ) -> ClusterReport:
-    context = env.cluster_contexts.get(name)
+    context = contexts(env).get(name)
     if context is None:
         return ClusterReport(name, None, [], [], NO_CONTEXT)
     try:
         one = compare_one(cfg, env.name, kubeconfig, context)
     except SealerError as err:  # refused, unreachable, no Secret: reported, and not in sync
-        return ClusterReport(name, context, [], [], str(err))
+        unmapped = "" if env.cluster_contexts else f" ({UNMAPPED})"
+        return ClusterReport(name, context, [], [], f"{err}{unmapped}")
     # Its own key registry only: a GitOps registry is named after the cluster, a direct one the context.
     mine = [row for row in one["registries"] if row["cluster"] in (name, context)]
     return ClusterReport(name, context, one["entries"], mine)

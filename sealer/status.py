@@ -30,7 +30,7 @@ def compare(cfg: config.Config, env_name: str, kubeconfig: str | None, context: 
 
     if context is not None:
         clusters.cluster_of(env, context)  # with clusterContexts, one of theirs (exit 2 otherwise)
-    if clusters.several(env) and context is None:  # #17: each cluster through its own context
+    if clusters.contexts(env) and context is None:  # #17: each cluster through its own context
         kube.require_kubeconfig(kubeconfig)  # none at all: exit 2, as with one cluster
         report = clusters.compare_all(cfg, env, kubeconfig, one, phase)
     else:

@@ -18,7 +18,7 @@ from support.fake_kube import FakeKube
 from support.git import commit_all
 from support.repos import EnvSpec, copy_repo, make_repo
 
-from sealer import apikey, cert_pins, config, yamlio
+from sealer import apikey, cert_pins, clusters, config, yamlio
 from sealer.errors import ConfigError
 
 SECRET = "engine-api-key"
@@ -200,28 +200,64 @@ def test_an_unreachable_cluster_is_reported_and_never_in_sync(
     assert kubes[EAST].requests_to(f"/api/v1/namespaces/{ENV}/secrets/{SECRET}", "GET") == 0
 
 
+def named_after_clusters(kubes: dict[str, FakeKube], path: Path, **servers: tuple[str, str]) -> Path:
+    """A kubeconfig with a context named after each cluster (the first current), unless `servers`
+    gives that cluster another (URL, token)."""
+    found = {cluster: (kube.url, kube.admin_token) for cluster, kube in kubes.items()}
+    return write_kubeconfig(path, {**found, **servers})
+
+
 def test_one_cluster_of_several_unreachable_is_not_in_sync_not_bad_input(
     repo: Path, rotated_twice: Any, kubes: dict[str, FakeKube], tmp_path: Path
 ) -> None:
-    """No clusterContexts: the Secret through the current context, each cluster's key registry
-    through the context named after it. One that cannot be reached is a finding (exit 1, as
-    the README promises), not bad input (exit 2) that hides what the other cluster says."""
+    """No clusterContexts: each cluster read through the context named after it, its Secret and
+    its key registry. One that cannot be reached is a finding (exit 1, as the README promises),
+    not bad input (exit 2) that hides what the other cluster says."""
     _, now = rotated_twice
     for cluster, kube in kubes.items():
         serve(kube, cluster, now, repo)
     set_contexts(repo, {})
-    servers = {
-        ENV: (kubes[ENV].url, kubes[ENV].admin_token),
-        EAST: (f"http://127.0.0.1:{closed_port()}", "x"),
-    }
-    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", servers)
+    kubeconfig = named_after_clusters(
+        kubes, tmp_path / "kubeconfig", east=(f"http://127.0.0.1:{closed_port()}", "x")
+    )
     result = status(repo, kubeconfig)
     assert result.exit_code == 1 and result.stderr == "", (result.stderr, result.exception)
-    assert f"key registry {EAST}: drift" in result.stdout and "cannot reach" in result.stdout
+    line = next(x for x in result.stdout.splitlines() if x.startswith(f"cluster {EAST}"))
+    assert line.startswith(f"cluster {EAST} (context {EAST}): unreachable: kubernetes: cannot reach")
+    assert line.endswith(f"({clusters.UNMAPPED})")
     data = report(repo, kubeconfig)
-    rows = {r["cluster"]: (r["state"], r["why"]) for r in data["registries"]}
-    assert rows[ENV] == ("in sync", "") and rows[EAST][0] == "drift" and "cannot reach" in rows[EAST][1]
-    assert data["in_sync"] is False and all(e["state"] == "in sync" for e in data["entries"])
+    views = {c["cluster"]: (c["context"], c["reachable"], c["in_sync"]) for c in data["clusters"]}
+    assert views == {ENV: (ENV, True, True), EAST: (EAST, False, False)}
+    assert [(r["cluster"], r["state"]) for r in data["registries"]] == [(ENV, "in sync")]
+    assert data["in_sync"] is False and all(
+        e["state"].startswith("clusters disagree") for e in data["entries"]
+    )
+
+
+def test_several_clusters_unmapped_are_never_read_through_one_context(
+    repo: Path, rotated_twice: Any, kubes: dict[str, FakeKube], tmp_path: Path
+) -> None:
+    """No clusterContexts and no `--context`: the current context's cluster does not answer for
+    the other. east still serves the old keys (its key registry is in sync): not in sync, exit 1,
+    each cluster read once through the context named after it."""
+    first, now = rotated_twice
+    serve(kubes[ENV], ENV, now, repo)
+    serve(kubes[EAST], EAST, first, repo)
+    without_contexts(repo)
+    kubeconfig = named_after_clusters(kubes, tmp_path / "kubeconfig")
+    result = status(repo, kubeconfig)
+    assert result.exit_code == 1 and result.stderr == "", (result.stderr, result.exception)
+    assert f"cluster {ENV} (context {ENV}): in sync" in result.stdout.splitlines()
+    assert (
+        f"cluster {EAST} (context {EAST}): apiKey: cluster serves revoked key (sync pending)" in result.stdout
+    )
+    for cluster, kube in kubes.items():
+        assert kube.requests_to(f"/api/v1/namespaces/{ENV}/secrets/{SECRET}", "GET") == 1, cluster
+    data = report(repo, kubeconfig)
+    assert data["in_sync"] is False
+    assert {e["entry"]: e["served_by"] for e in data["entries"]} == {
+        name: {ENV: key_id(now[name]), EAST: key_id(first[name])} for name in NAMES
+    }
 
 
 def test_a_direct_registry_of_an_unreachable_cluster_leaves_the_others_readable(
