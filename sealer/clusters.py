@@ -73,9 +73,38 @@ def cluster_of(env: Environment, context: str) -> str | None:
 
 
 def read_all(env: Environment, kubeconfig: str | None) -> list[LiveCluster]:
-    """Every cluster of the environment, in sealer.yaml's order; one left out of the map, or one
-    that refuses or cannot be reached, is unreachable with the reason."""
-    return [_read(env, c.name, env.cluster_contexts.get(c.name), kubeconfig) for c in env.clusters]
+    """Every cluster of the environment, in sealer.yaml's order; one left out of the map, one
+    whose context reaches another's API server, or one that refuses or cannot be reached, is
+    unreachable with the reason."""
+    shared = shared_servers(env, kubeconfig)
+    return [
+        LiveCluster(c.name, context, None, shared[c.name])
+        if c.name in shared
+        else _read(env, c.name, context, kubeconfig)
+        for c in env.clusters
+        for context in [env.cluster_contexts.get(c.name)]
+    ]
+
+
+def shared_servers(env: Environment, kubeconfig: str | None) -> dict[str, str]:
+    """cluster -> why it is not read: its context reaches the API server another cluster's
+    context reaches too (two names for one cluster in a kubeconfig), so one cluster would answer
+    for both. A context that cannot be loaded is left to the read, which reports why."""
+    by_server: dict[str, list[tuple[str, str]]] = {}
+    for cluster, context in contexts(env).items():
+        try:
+            by_server.setdefault(kube.server_of(kubeconfig, context), []).append((cluster, context))
+        except SealerError:
+            continue
+    why = {}
+    for server, named in by_server.items():
+        for cluster, context in named if len(named) > 1 else ():
+            others = ", ".join(f"{c}'s context {x}" for c, x in named if c != cluster)
+            why[cluster] = (
+                f"context {context} and {others} reach one API server ({server}): "
+                "one cluster cannot answer for another"
+            )
+    return why
 
 
 def _read(env: Environment, cluster: str, context: str | None, kubeconfig: str | None) -> LiveCluster:
@@ -124,7 +153,13 @@ def compare_all(
     merged; in sync only when each is. A cluster left out of the map or unreadable is reported
     and is never in sync."""
     current = ledger.current(env.keys, ledger.load_expected(cfg.root, env.name))  # bad or gone: exit 2
-    reports = [_one_cluster(cfg, env, kubeconfig, c.name, compare_one) for c in env.clusters]
+    shared, mapped = shared_servers(env, kubeconfig), contexts(env)
+    reports = [
+        ClusterReport(c.name, mapped[c.name], [], [], shared[c.name])
+        if c.name in shared
+        else _one_cluster(cfg, env, kubeconfig, c.name, compare_one)
+        for c in env.clusters
+    ]
     entries = merged_entries({n: r.key_id if (r := current.get(n)) else None for n in env.keys}, reports)
     for row in entries:
         row["phase"] = phase(cfg, env, row["ledger_key_id"], row["state"] == IN_SYNC)

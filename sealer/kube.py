@@ -142,6 +142,11 @@ def _server(api: Any) -> str:
     return str(getattr(api.api_client.configuration, "host", "the API server"))
 
 
+def server_of(kubeconfig: str | None, context: str | None) -> str:
+    """The API server URL a context reaches (the kubeconfig read, nothing sent)."""
+    return _server(core_api(kubeconfig, context)).rstrip("/")
+
+
 def status_message(err: Any) -> str:
     """What an API server's error answer says: its words, so one clean line (no line break, control
     or bidirectional character) of bounded length."""

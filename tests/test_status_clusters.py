@@ -24,6 +24,7 @@ from sealer.errors import ConfigError
 SECRET = "engine-api-key"
 EAST = "east"  # the second cluster; the first is named like the environment
 CONTEXTS = {ENV: "one", EAST: "two"}
+SHARED = "one cluster cannot answer for another"
 
 
 @pytest.fixture(scope="session")
@@ -50,11 +51,12 @@ def closed_port() -> int:
 
 @pytest.fixture
 def contexts_file(kubes: dict[str, FakeKube], tmp_path: Path) -> Path:
-    """A kubeconfig with context `one` on the first server, `two` on the second and `gone` on
-    a port where nothing listens."""
+    """A kubeconfig with context `one` on the first server, `two` on the second, `alias` on the
+    first again and `gone` on a port where nothing listens."""
     servers = {
         "one": (kubes[ENV].url, kubes[ENV].admin_token),
         "two": (kubes[EAST].url, kubes[EAST].admin_token),
+        "alias": (kubes[ENV].url, kubes[ENV].admin_token),
         "gone": (f"http://127.0.0.1:{closed_port()}", "no-server"),
     }
     return write_kubeconfig(tmp_path / "kubeconfig", servers)
@@ -368,6 +370,34 @@ def test_a_context_of_no_cluster_is_bad_input(
     assert all(kube.requests_to("/api/v1/", "GET") == 0 for kube in kubes.values())
 
 
+def test_two_contexts_of_one_api_server_answer_for_neither_cluster(
+    repo: Path, rotated_twice: Any, kubes: dict[str, FakeKube], contexts_file: Path
+) -> None:
+    """clusterContexts naming one API server twice (a kubeconfig's two names for one cluster):
+    that cluster would answer for the other. Neither is read, and neither is in sync (exit 1)."""
+    _, now = rotated_twice
+    for cluster, kube in kubes.items():
+        serve(kube, cluster, now, repo)
+    set_contexts(repo, {ENV: "one", EAST: "alias"})
+    result = status(repo, contexts_file)
+    assert result.exit_code == 1 and result.stderr == "", (result.stderr, result.exception)
+    server = kubes[ENV].url.rstrip("/")
+    line = next(x for x in result.stdout.splitlines() if x.startswith(f"cluster {EAST}"))
+    assert (
+        line
+        == f"cluster {EAST} (context alias): unreachable: context alias and {ENV}'s context one reach "
+        + (f"one API server ({server}): {SHARED}")
+    )
+    data = report(repo, contexts_file)
+    views = {c["cluster"]: (c["reachable"], c["error"]) for c in data["clusters"]}
+    assert views == {
+        ENV: (False, f"context one and {EAST}'s context alias reach one API server ({server}): {SHARED}"),
+        EAST: (False, f"context alias and {ENV}'s context one reach one API server ({server}): {SHARED}"),
+    }
+    assert data["in_sync"] is False
+    assert all(kube.requests_to("/api/", "GET") == 0 for kube in kubes.values())
+
+
 def test_a_missing_ledger_is_bad_input_not_a_cluster_out_of_sync(
     repo: Path, rotated_twice: Any, kubes: dict[str, FakeKube], contexts_file: Path
 ) -> None:
@@ -463,6 +493,13 @@ def test_finish_waits_until_every_cluster_serves_the_new_key(
     serve(kubes[EAST], EAST, now)
     line = one_line_error(finish(repo), 4)
     assert f"cluster {EAST} cannot be read (kubernetes: cannot reach" in line
+    assert accepted() == waiting
+
+    set_contexts(repo, {ENV: "one", EAST: "alias"})  # east's name for the first cluster: refused
+    line = one_line_error(finish(repo), 4)
+    assert (
+        f"cluster {EAST} cannot be read (context alias and {ENV}'s context one reach one API server" in line
+    )
     assert accepted() == waiting
 
     set_contexts(repo, CONTEXTS)
