@@ -180,16 +180,23 @@ def test_a_cluster_still_serving_the_old_key_disagrees(
     assert f"cluster {EAST} (context two): apiKey: cluster serves revoked key (sync pending)" in result.stdout
 
 
+def east_line(
+    repo: Path, now: dict[str, str], kubes: dict[str, FakeKube], kubeconfig: Path, contexts: dict[str, str]
+) -> str:
+    """`status`'s line of cluster east, every cluster serving `now` and sealer.yaml mapping
+    `contexts`: a run not in sync (exit 1) with nothing on stderr."""
+    for cluster, kube in kubes.items():
+        serve(kube, cluster, now, repo)
+    set_contexts(repo, contexts)
+    result = status(repo, kubeconfig)
+    assert result.exit_code == 1 and result.stderr == "", (result.stderr, result.exception)
+    return next(x for x in result.stdout.splitlines() if x.startswith(f"cluster {EAST}"))
+
+
 def test_an_unreachable_cluster_is_reported_and_never_in_sync(
     repo: Path, rotated_twice: Any, kubes: dict[str, FakeKube], contexts_file: Path
 ) -> None:
-    _, now = rotated_twice
-    for cluster, kube in kubes.items():
-        serve(kube, cluster, now, repo)
-    set_contexts(repo, {ENV: "one", EAST: "gone"})
-    result = status(repo, contexts_file)
-    assert result.exit_code == 1 and result.stderr == "", (result.stderr, result.exception)
-    line = next(x for x in result.stdout.splitlines() if x.startswith(f"cluster {EAST}"))
+    line = east_line(repo, rotated_twice[1], kubes, contexts_file, {ENV: "one", EAST: "gone"})
     assert line.startswith(
         f"cluster {EAST} (context gone): unreachable: kubernetes: cannot reach http://127.0.0.1:"
     )
@@ -375,14 +382,8 @@ def test_two_contexts_of_one_api_server_answer_for_neither_cluster(
 ) -> None:
     """clusterContexts naming one API server twice (a kubeconfig's two names for one cluster):
     that cluster would answer for the other. Neither is read, and neither is in sync (exit 1)."""
-    _, now = rotated_twice
-    for cluster, kube in kubes.items():
-        serve(kube, cluster, now, repo)
-    set_contexts(repo, {ENV: "one", EAST: "alias"})
-    result = status(repo, contexts_file)
-    assert result.exit_code == 1 and result.stderr == "", (result.stderr, result.exception)
+    line = east_line(repo, rotated_twice[1], kubes, contexts_file, {ENV: "one", EAST: "alias"})
     server = kubes[ENV].url.rstrip("/")
-    line = next(x for x in result.stdout.splitlines() if x.startswith(f"cluster {EAST}"))
     assert (
         line
         == f"cluster {EAST} (context alias): unreachable: context alias and {ENV}'s context one reach "
