@@ -180,7 +180,6 @@ def message_keys(data: bytes) -> list[tuple[int, str]]:
     return list(found)
 
 
-_TAG_HEADER = 64 << 10  # a tag object's first lines name what it points at: this much is read
 TAG_DEPTH = 64  # tags followed through tags: one `git cat-file` a level, a chain past this is not examined
 
 
@@ -224,7 +223,7 @@ def _tag_targets(root: Path, ids: list[str]) -> tuple[dict[str, str], dict[str, 
         if not level:
             break
         left, following = set(level), []
-        for oid, kind, data in git.stream_objects(root, level, _TAG_HEADER):
+        for oid, kind, data in git.stream_objects(root, level, git.TAG_HEADER):
             left.discard(oid)
             target = git.tag_target(data if isinstance(data, bytes) else next(data, b""))
             if kind == "tag" and target is not None:

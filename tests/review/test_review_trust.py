@@ -1312,6 +1312,43 @@ def test_re_pin_approved_by_a_signed_tag(
     assert run_review(repo, "--approvals-from", "signed-tags")[0] == 1  # the tag approved the old HEAD
 
 
+def _approval_object_missing(repo: Path) -> str:
+    """A ref file under .git/refs/tags naming an object the repository does not hold."""
+    ghost = "1234567890" * 4
+    (repo / ".git/refs/tags/sealer-approval/ghost").write_text(ghost + "\n")
+    return f"tag sealer-approval/ghost not examined: git did not return its object {ghost[:12]}"
+
+
+def _approval_object_corrupt(repo: Path) -> str:
+    """An approval tag whose loose object git cannot inflate."""
+    git(repo, "tag", "-s", "-m", "approved", "sealer-approval/broken")
+    oid = git(repo, "rev-parse", "sealer-approval/broken").strip()
+    loose = repo / ".git/objects" / oid[:2] / oid[2:]
+    loose.chmod(0o644)
+    loose.write_bytes(b"not zlib")
+    return f"tag sealer-approval/broken not examined: git did not return its object {oid[:12]}"
+
+
+@pytest.mark.parametrize(
+    "breaking", [_approval_object_missing, _approval_object_corrupt], ids=lambda f: f.__name__[10:]
+)
+def test_an_approval_tag_git_cannot_read_fails_as_not_examined(
+    repo: Path, ssh_signing: dict[str, Any], controllers: dict[str, Path], breaking: Callable[[Path], str]
+) -> None:
+    """Listing the approval tags reads no object that git may fail on: a broken one grants
+    nothing and fails the review as not examined, naming it; a good approval beside it still
+    counts."""
+    assert cli(repo, "cert", "add", "staging", "--file", str(controllers["rogue"] / "tls.crt")).exit_code == 0
+    commit(repo, "re-pin")
+    git(repo, "tag", "-s", "-m", "approved", "sealer-approval/pipeline")
+    expected = breaking(repo)
+    code, data = run_review(repo, "--approvals-from", "signed-tags")
+    messages = [f["message"] for f in data["findings"]]
+    assert code == 1 and messages == [f"{expected}, which may lead into the range"]
+    assert {"pin-change", "cert-change"} <= {f["rule"] for f in data["approved"]}
+    assert data["approvals"] == ["sealer-approval/pipeline by <test@sealer.invalid>"]
+
+
 @pytest.mark.parametrize("spelling", ["plain", "base64"])
 def test_a_key_in_an_approval_tag_fails_the_review_it_approves(
     repo: Path, ssh_signing: dict[str, Any], controllers: dict[str, Path], spelling: str
