@@ -379,7 +379,7 @@ def deleted_name_notes(commits: list[git.CommitChanges]) -> list[str]:
         for change in commit.changes:
             if change.new_mode == GONE and change.path not in added:
                 for key in apikey.keys_in(change.path):
-                    key_id = apikey.key_id(apikey.fingerprint(key))
+                    key_id = apikey.key_id_of(key)
                     note = (
                         f"commit {commit.commit[:12]} deletes {apikey.redact(change.path)}, whose name "
                         f"holds plaintext API key {key_id}, committed before BASE: it stays in that "

@@ -1365,7 +1365,7 @@ def test_a_key_in_an_approval_tag_fails_the_review_it_approves(
     assert {"pin-change", "cert-change"} <= {f["rule"] for f in data["approved"]}
     assert code == 1 and [f["message"] for f in data["findings"]] == [
         "tag sealer-approval/pipeline's message, line 3: plaintext API key "
-        f"{apikey.key_id(apikey.fingerprint(leaked))}: revoke it"
+        f"{apikey.key_id_of(leaked)}: revoke it"
     ]
     assert leaked.split("_")[2][:12] not in cli(repo, "review", "main", "HEAD", "-o", "text").stdout
 
