@@ -1404,6 +1404,23 @@ def test_an_approval_tag_git_cannot_read_fails_as_not_examined(
     assert data["approvals"] == ["sealer-approval/pipeline by <test@sealer.invalid>"]
 
 
+def test_a_replacement_object_lends_no_approval(
+    repo: Path, ssh_signing: dict[str, Any], controllers: dict[str, Path]
+) -> None:
+    """Approval tags are listed from their objects as they are (`--no-replace-objects`); so is
+    each verified: a `git replace` putting an approver's signed tag of an older commit in place
+    of an unsigned one on HEAD approves nothing."""
+    git(repo, "tag", "-s", "-m", "approved", "sealer-approval/old", "main")
+    old = git(repo, "rev-parse", "sealer-approval/old").strip()
+    git(repo, "tag", "-d", "sealer-approval/old")
+    assert cli(repo, "cert", "add", "staging", "--file", str(controllers["rogue"] / "tls.crt")).exit_code == 0
+    commit(repo, "re-pin")
+    git(repo, "-c", "tag.gpgSign=false", "tag", "-a", "-m", "approved", "sealer-approval/pipeline")
+    git(repo, "replace", git(repo, "rev-parse", "sealer-approval/pipeline").strip(), old)
+    code, data = run_review(repo, "--approvals-from", "signed-tags")
+    assert (code, data["approvals"]) == (1, []) and {"pin-change", "cert-change"} <= codes(data)
+
+
 @pytest.mark.parametrize("spelling", ["plain", "base64"])
 def test_a_key_in_an_approval_tag_fails_the_review_it_approves(
     repo: Path, ssh_signing: dict[str, Any], controllers: dict[str, Path], spelling: str
