@@ -175,6 +175,11 @@ def key_id(key_fingerprint: str) -> str:
     return "kid_" + key_fingerprint[:12]
 
 
+def key_id_of(key: str) -> str:
+    """The key id of `key` itself: what a finding names in place of a plaintext key."""
+    return key_id(fingerprint(key))
+
+
 def keys_in(text: str) -> list[str]:
     """Each sealer API key `text` holds (Markdown-escaped or not, whatever is next to it), as the
     key itself: what a plaintext check fingerprints."""

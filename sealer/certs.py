@@ -73,14 +73,16 @@ def load_certificate(path: str | Path) -> x509.Certificate:
     return parse_certificate(repofiles.read_input(path, "certificate"), str(path))
 
 
+PINNED_RULE = "a pinned certificate file must hold one PEM certificate and nothing else"
+
+
 def parse_pinned(data: bytes, source: str) -> x509.Certificate:
     """A pinned certificate: exactly one PEM certificate. kubeseal and `cert-change` would each
     read a different part of a file holding more (a second certificate, a key, other text)."""
     cert = parse_certificate(data, source)
     extra = beside_the_certificate(data)
     if extra:
-        rule = "a pinned certificate file must hold one PEM certificate and nothing else"
-        raise BadInput(f"{source}: {rule} (it holds {extra})")
+        raise BadInput(f"{source}: {PINNED_RULE} (it holds {extra})")
     return cert
 
 

@@ -45,6 +45,7 @@ def test_fingerprint_is_sha256_hex_and_key_id_derives_from_it() -> None:
     fp = apikey.fingerprint(key)
     assert fp == hashlib.sha256(key.encode()).hexdigest()
     assert apikey.key_id(fp) == "kid_" + fp[:12]
+    assert apikey.key_id_of(key) == apikey.key_id_of(f" {key}\n") == "kid_" + fp[:12]
 
 
 def test_base62_pads_and_encodes() -> None:

@@ -87,7 +87,7 @@ def test_values_unseal_to_a_key_in_the_ledger(rotated: Path, controllers: Contro
     assert match and match.group(1) == "staging"
     active = [r for r in ledger.load(rotated, "staging") if r.status == "active"]
     assert [r.fingerprint for r in active] == [apikey.fingerprint(plain)]
-    assert _sealer(rotated)["keys"]["apiKey"]["keyId"] == apikey.key_id(apikey.fingerprint(plain))
+    assert _sealer(rotated)["keys"]["apiKey"]["keyId"] == apikey.key_id_of(plain)
     for path, data in snapshot(rotated).items():  # the plaintext reached no file
         assert plain.encode() not in data, path
     # git's diff driver for sealed files runs `sealer`: this test puts the venv's on the PATH it

@@ -127,7 +127,7 @@ def prepared(repo: Path, backend: Backend, keys: list[Any]) -> dict[str, str]:
 
 
 def ids(delivered: dict[str, str]) -> set[str]:
-    return {apikey.key_id(apikey.fingerprint(key)) for key in delivered.values()}
+    return {apikey.key_id_of(key) for key in delivered.values()}
 
 
 def snapshot(repo: Path) -> dict[str, bytes]:
@@ -147,7 +147,7 @@ def assert_safe_meanwhile(repo: Path, old: dict[str, str]) -> list[KeyRecord]:
     serving = assert_one_active_per_name(records)
     committed = git(repo, "show", f"HEAD:ledger/{ENV}.yaml")
     for name, key in old.items():
-        assert serving[name].key_id == apikey.key_id(apikey.fingerprint(key))
+        assert serving[name].key_id == apikey.key_id_of(key)
         assert store.verify(ENV, apikey.fingerprint(key)) == "valid"
         if name == "apiKey":
             assert verify(repo, key) == (0, "valid")
@@ -207,10 +207,10 @@ def test_rotate_accepts_the_new_keys_and_finish_activates_them(
     new = current_keys(backend_repo, keys)
     rotated = {k["name"]: k for k in summary["keys"]}
     assert {name: k["key_id"] for name, k in rotated.items()} == {
-        name: apikey.key_id(apikey.fingerprint(key)) for name, key in new.items()
+        name: apikey.key_id_of(key) for name, key in new.items()
     }
     assert {name: k["previous_key_id"] for name, k in rotated.items()} == {
-        name: apikey.key_id(apikey.fingerprint(key)) for name, key in old.items()
+        name: apikey.key_id_of(key) for name, key in old.items()
     }
     assert len(store_of(backend_repo).list(ENV)) == 2 * len(NAMES)
 
@@ -679,7 +679,7 @@ def test_no_key_material_in_records_logs_or_messages(
     ):
         result = ok(sealer(backend_repo, *args))
         said += [result.stdout, result.stderr]
-    revoked = sealer(backend_repo, "keys", "revoke", ENV, apikey.key_id(apikey.fingerprint(old["apiKey"])))
+    revoked = sealer(backend_repo, "keys", "revoke", ENV, apikey.key_id_of(old["apiKey"]))
     said += [revoked.stdout, revoked.stderr]
 
     delivered = all_plaintext_keys(backend_repo, keys)
@@ -847,7 +847,7 @@ def test_a_revocation_left_by_a_store_outage_finishes_when_run_again(
     outage = outage_backend.outage
     assert outage
     old = prepared(backend_repo, outage_backend, keys)
-    key_id = apikey.key_id(apikey.fingerprint(old["apiKey"]))
+    key_id = apikey.key_id_of(old["apiKey"])
     outage.down()
     line = one_line_error(sealer(backend_repo, "keys", "revoke", ENV, key_id), 4)
     assert "revoking the key in the key store failed" in line, line

@@ -24,6 +24,7 @@ CERT_FILE = "cert-file-mismatch"
 # part of it. Not sensitive: no approval lets it through, as `sealer check` refuses it.
 CERT_FILE_CONTENT = "cert-file-content"
 NEEDS_APPROVAL = "needs owner approval"
+FOLDER_RULE = "a file under certs/ must hold one PEM certificate and nothing else"
 
 
 @dataclass(frozen=True)
@@ -69,16 +70,17 @@ def _beside(pem: str | None) -> str | None:
     return certs.beside_the_certificate((pem or "").encode())
 
 
-def unpinned_content(path: str, data: bytes | None) -> str | None:
-    """What is wrong with a file of the certificates folder no cluster pins (`data`: None when
-    too big to hold): it must hold one PEM certificate and nothing else, as a pinned one must
-    (kubeseal's `--cert`, a reviewer or a script may take any file there for a certificate)."""
+def content_problem(path: str, data: bytes | None, pinned: bool) -> str | None:
+    """What is wrong with a version of a certificate file (`data`: None when too big to hold),
+    one a cluster pins or any other of the certificates folder: it must hold one PEM certificate
+    and nothing else (kubeseal's `--cert`, a reviewer or a script may take any file there for a
+    certificate). Each version a commit adds is judged: one undone later stays in Git's history."""
     from sealer import certs
 
     what = "too many bytes for one certificate" if data is None else certs.not_just_a_certificate(data)
     if what is None:
         return None
-    return f"{path} holds {what}: a file under certs/ must hold one PEM certificate and nothing else"
+    return f"{path} holds {what}: {certs.PINNED_RULE if pinned else FOLDER_RULE}"
 
 
 def _self_signed(cert: x509.Certificate) -> bool:
@@ -96,6 +98,8 @@ def set_findings(
 ) -> Iterator[tuple[str, str, str]]:
     """(code, path, message) for each cluster of `new`: certificates added to its set and
     certificate files that do not hold their pin. `files`: the texts at HEAD."""
+    from sealer import certs
+
     before = {c.name: c for c in old.clusters} if old else {}
     for cluster in new.clusters if new else ():
         held = {h.fingerprint: facts(files.get(h.cert)) for h in cluster.cert_set}
@@ -111,8 +115,7 @@ def set_findings(
                 yield (
                     CERT_FILE_CONTENT,
                     h.cert,
-                    f"{cluster.name}: {h.cert} holds {extra}: a pinned certificate file must hold "
-                    "one PEM certificate and nothing else",
+                    f"{cluster.name}: {h.cert} holds {extra}: {certs.PINNED_RULE}",
                 )
         was = before.get(cluster.name)
         if old is None:

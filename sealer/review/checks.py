@@ -66,7 +66,7 @@ def value_problem(value: str, modulus_bytes: int | None) -> tuple[str, str] | No
 def plaintext_keys(text: str) -> list[tuple[int, str]]:
     """(1-based line, key id) of each API key (format and checksum) in `text`; never the key."""
     return [
-        (number, apikey.key_id(apikey.fingerprint(key)))
+        (number, apikey.key_id_of(key))
         for number, line in enumerate(text.splitlines(), 1)
         for key in apikey.keys_in(line)
     ]

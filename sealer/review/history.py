@@ -79,6 +79,7 @@ class Managed:
     folders: dict[str, set[str]] = field(default_factory=dict)  # folder -> the values files in it
 
     def add(self, cfg: Config | None) -> None:
+        self.certs |= cfg.cert_files() if cfg else set()  # each certificate of a set, not only sealWith's
         for name, env in (cfg.environments if cfg else {}).items():
             self._values_file(env.values_file, name)
             self.targets.add((env.namespace, env.secret_name))
@@ -86,7 +87,6 @@ class Managed:
                 self.registries.add((env.registry.namespace, env.registry.name))
             for cluster in env.clusters:
                 self._values_file(cluster.values_file, name)
-                self.certs.add(cluster.cert)
 
     def _values_file(self, path: str, env: str) -> None:
         self.values.setdefault(path, env)
@@ -137,6 +137,7 @@ class Walk:
     to_scan: list[tuple[str, bytes, str]] = field(default_factory=list)  # (path, data, which commit)
     parsed: dict[tuple[str, str], Any] = field(default_factory=dict)  # (kind, blob) -> parsed once
     judged: set[tuple[str, str, str]] = field(default_factory=set)  # (path, mode, blob) a commit made
+    at_head: set[tuple[str, str]] = field(default_factory=set)  # (path, blob) of what BASE..HEAD changes
     held: int = 0  # bytes in `blobs`: bounded by model.MAX_TOTAL_BYTES
     head: str = ""  # the range's last commit
     placed: dict[str, list[stray.Placed]] = field(default_factory=dict)  # kustomize.Build's, shared
@@ -281,10 +282,11 @@ class Walk:
         """The namespaces sealer delivers keys to (its Secrets' and key registries')."""
         return frozenset(space for space, _ in (*self.managed.targets, *self.managed.registries))
 
-    @functools.cached_property
-    def head_pins(self) -> set[str]:
-        """The certificate files a cluster pins at HEAD (review.certset judges them there)."""
-        return self.head_cfg.cert_files() if self.head_cfg else set()
+    def judged_at_head(self, path: str, blob: str) -> bool:
+        """Is this HEAD's version of a certificate file a cluster pins at HEAD, changed since BASE?
+        Its environment's review judges it there (review.certset), naming the cluster."""
+        pins = self.head_cfg.cert_files() if self.head_cfg else set()
+        return path in pins and (path, blob) in self.at_head
 
     @functools.cached_property
     def head_values(self) -> set[str]:
@@ -348,6 +350,7 @@ def walk_range(
     files whose state at HEAD no commit made (`net`: BASE's tree against HEAD's); `branches`: the
     one the change is to be merged into and CI's default branch (each None: unknown)."""
     walk = Walk(root, configs[0], configs[1], known, now, *branches)
+    walk.at_head = {(c.path, c.new_blob) for c in net}
     walk.managed.add(configs[0])
     walk.managed.add(configs[1])
     _read(walk, commits)
@@ -379,7 +382,7 @@ def deleted_name_notes(commits: list[git.CommitChanges]) -> list[str]:
         for change in commit.changes:
             if change.new_mode == GONE and change.path not in added:
                 for key in apikey.keys_in(change.path):
-                    key_id = apikey.key_id(apikey.fingerprint(key))
+                    key_id = apikey.key_id_of(key)
                     note = (
                         f"commit {commit.commit[:12]} deletes {apikey.redact(change.path)}, whose name "
                         f"holds plaintext API key {key_id}, committed before BASE: it stays in that "
@@ -473,10 +476,7 @@ def _file(
         _config_change(walk, change, short, theirs)
     if path in walk.managed.certs or path.startswith(layout.CERTS_DIR + "/"):
         walk.add([Finding(CERT_CHANGE, "", path, None, "certificate file changed: verify it out of band")])
-    if path.startswith(layout.CERTS_DIR + "/") and change.new_mode == REGULAR and path not in walk.head_pins:
-        # a symlink or executable there is file-mode's; a pinned file is judged at HEAD (certset)
-        wrong = certset.unpinned_content(path, new)
-        walk.add([Finding(CERT_FILE_CONTENT, "", path, None, f"commit {short}: {wrong}")] if wrong else [])
+        _cert_content(walk, change, short)
     if new is not None:
         _allow_comments(walk, change, new)
     if new is not None:  # any name: `sealer scan --baseline FILE` reads whatever file it is given
@@ -509,6 +509,17 @@ def _file(
         message = "jsonnet, which Argo CD renders into manifests and review does not evaluate"
         message += ": a code owner must approve"
         walk.add([Finding(TRUST_ANCHOR, "", path, None, message)])
+
+
+def _cert_content(walk: Walk, change: git.FileChange, short: str) -> None:
+    """The version of a certificate file (pinned, or any under certs/) a commit makes holds one
+    PEM certificate and nothing else, even if a later commit takes the rest out again."""
+    if change.new_mode != REGULAR or walk.judged_at_head(change.path, change.new_blob):
+        return  # a symlink or executable is file-mode's
+    wrong = certset.content_problem(
+        change.path, walk.blobs.get(change.new_blob), change.path in walk.managed.certs
+    )
+    walk.add([Finding(CERT_FILE_CONTENT, "", change.path, None, f"commit {short}: {wrong}")] if wrong else [])
 
 
 # Argo CD renders a folder's jsonnet: any name may be built from parts (or imported).

@@ -73,7 +73,7 @@ def scan_blobs(items: list[tuple[str, bytes, str]]) -> list[Finding]:
         found.setdefault((path, key_id), _finding(path, message))
     for path, _, label in items:  # a key in a file's name (escaped too), as in its text: the raw path
         for key in apikey.keys_in(path):
-            key_id = apikey.key_id(apikey.fingerprint(key))
+            key_id = apikey.key_id_of(key)
             shown = apikey.redact(path)  # a finding is output, and kept: never the key, whatever reads it
             message = f"file name {label}: plaintext API key {key_id}: revoke it"
             found.setdefault((shown, key_id), _finding(shown, message))
@@ -176,11 +176,10 @@ def message_keys(data: bytes) -> list[tuple[int, str]]:
             keys = confirm.base64_sealer_keys(hit.secret)
         else:  # the key itself: the rule's confirmer spells an escaped one plainly (Rule.canonical)
             keys = [hit.secret.decode("latin-1")]
-        found.update(((line, apikey.key_id(apikey.fingerprint(key))), None) for key in keys)
+        found.update(((line, apikey.key_id_of(key)), None) for key in keys)
     return list(found)
 
 
-_TAG_HEADER = 64 << 10  # a tag object's first lines name what it points at: this much is read
 TAG_DEPTH = 64  # tags followed through tags: one `git cat-file` a level, a chain past this is not examined
 
 
@@ -224,7 +223,7 @@ def _tag_targets(root: Path, ids: list[str]) -> tuple[dict[str, str], dict[str, 
         if not level:
             break
         left, following = set(level), []
-        for oid, kind, data in git.stream_objects(root, level, _TAG_HEADER):
+        for oid, kind, data in git.stream_objects(root, level, git.TAG_HEADER):
             left.discard(oid)
             target = git.tag_target(data if isinstance(data, bytes) else next(data, b""))
             if kind == "tag" and target is not None:

@@ -280,8 +280,8 @@ def two_rotations(repo: Path, keys: list[Any]) -> tuple[dict[str, str], dict[str
 def test_keys_commands_against_each_store(backend_repo: Path, backend: Backend, keys: list[Any]) -> None:
     configure(backend_repo, backend)
     first, now = two_rotations(backend_repo, keys)
-    ids = {name: apikey.key_id(apikey.fingerprint(key)) for name, key in now.items()}
-    old_ids = {name: apikey.key_id(apikey.fingerprint(key)) for name, key in first.items()}
+    ids = {name: apikey.key_id_of(key) for name, key in now.items()}
+    old_ids = {name: apikey.key_id_of(key) for name, key in first.items()}
 
     listed = json.loads(ok(sealer(backend_repo, "keys", "list", ENV, "-o", "json")).stdout)
     assert {row["key_id"]: row["status"] for row in listed} == {
@@ -332,7 +332,7 @@ def test_revoke_with_grace_then_now_is_mirrored_in_the_ledger(
     rotate(backend_repo)
     finish(backend_repo)
     key = current_keys(backend_repo, keys)["adminKey"]
-    key_id = apikey.key_id(apikey.fingerprint(key))
+    key_id = apikey.key_id_of(key)
     start = git(backend_repo, "rev-parse", "HEAD").strip()
 
     result = ok(sealer(backend_repo, "keys", "revoke", ENV, key_id, "--grace", "24h", "-o", "json"))
@@ -376,7 +376,7 @@ def test_keys_commands_with_the_gitops_default(backend_repo: Path, keys: list[An
     first, now = two_rotations(backend_repo, keys)
     assert verify(backend_repo, now["apiKey"]) == (0, "valid")
     assert verify(backend_repo, first["apiKey"]) == (1, "revoked")
-    key_id = apikey.key_id(apikey.fingerprint(now["apiKey"]))
+    key_id = apikey.key_id_of(now["apiKey"])
     revoked = json.loads(ok(sealer(backend_repo, "keys", "revoke", ENV, key_id, "-o", "json")).stdout)
     # The Git ledger is the store: the revocation takes effect when its branch is merged.
     assert verify(backend_repo, now["apiKey"]) == (0, "valid")

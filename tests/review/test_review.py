@@ -536,7 +536,7 @@ def test_a_plaintext_key_removed_again_is_still_flagged(repo: Path) -> None:
     code, data = run_review(repo)
     assert code == 1 and codes(data) == {"plaintext"}
     [finding] = data["findings"]
-    assert finding["path"] == "debug.env" and apikey.key_id(apikey.fingerprint(leaked)) in finding["message"]
+    assert finding["path"] == "debug.env" and apikey.key_id_of(leaked) in finding["message"]
     assert leaked not in json.dumps(data) and leaked not in cli(repo, "review", "-o", "markdown").stdout
 
 
@@ -552,7 +552,7 @@ def test_a_plaintext_key_with_escaped_underscores_is_flagged(repo: Path, slash: 
     code, data = run_review(repo)
     assert code == 1 and codes(data) == {"plaintext"}
     assert [f["path"] for f in data["findings"]] == ["notes.md"]
-    assert apikey.key_id(apikey.fingerprint(leaked)) in data["findings"][0]["message"]
+    assert apikey.key_id_of(leaked) in data["findings"][0]["message"]
     assert leaked.split("_")[2] not in json.dumps(data)
 
 
@@ -576,7 +576,7 @@ def test_a_key_in_a_commit_message_is_flagged_by_commit_and_never_shown(
     assert code == 1 and codes(data) == {"plaintext"}, data["findings"]
     [finding] = data["findings"]
     assert f"commit {leaking[:12]}'s message, line 3" in finding["message"]
-    assert apikey.key_id(apikey.fingerprint(leaked)) in finding["message"]
+    assert apikey.key_id_of(leaked) in finding["message"]
     for fmt in ("json", "text", "markdown"):
         assert leaked.split("_")[2][:12] not in cli(repo, "review", "-o", fmt).stdout
     readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
@@ -590,9 +590,7 @@ def test_a_key_cut_between_the_chunks_of_a_huge_commit_is_found() -> None:
     leaked = apikey.generate("staging")
     data = b"tree x\n\n" + b"a" * 100 + leaked.encode() + b"\n"
     blocks = iter([data[:120], data[120:]])  # the key starts at 108
-    assert plaintext._keys_of_object(blocks) == [
-        ("message or header", apikey.key_id(apikey.fingerprint(leaked)))
-    ]
+    assert plaintext._keys_of_object(blocks) == [("message or header", apikey.key_id_of(leaked))]
 
 
 def test_a_commit_git_does_not_return_is_not_passed(repo: Path) -> None:
@@ -622,7 +620,7 @@ def test_a_key_in_a_commits_author_name_is_flagged(repo: Path) -> None:
     code, data = run_review(repo)
     assert code == 1 and [f["message"] for f in data["findings"]] == [
         f"commit {git(repo, 'rev-parse', 'HEAD').strip()[:12]}'s header: plaintext API key "
-        f"{apikey.key_id(apikey.fingerprint(leaked))}: revoke it"
+        f"{apikey.key_id_of(leaked)}: revoke it"
     ]
 
 
@@ -654,7 +652,7 @@ def test_a_key_in_a_message_is_found_in_every_spelling_the_file_guard_reads(
 
     leaked = apikey.generate("prod-eu")
     data = f"debug\n\nrotated by hand: {spell(leaked)}\nthanks\n".encode()
-    assert plaintext.message_keys(data) == [(3, apikey.key_id(apikey.fingerprint(leaked)))]
+    assert plaintext.message_keys(data) == [(3, apikey.key_id_of(leaked))]
 
 
 @pytest.mark.parametrize(
@@ -683,8 +681,7 @@ def test_a_base64_key_in_a_commit_message_is_flagged(repo: Path) -> None:
     leaking = commit_all(repo, f"debug\n\nenv: {_base64(f'API_KEY={leaked}')}\n")
     code, data = run_review(repo)
     assert code == 1 and [f["message"] for f in data["findings"]] == [
-        f"commit {leaking[:12]}'s message, line 3: plaintext API key "
-        f"{apikey.key_id(apikey.fingerprint(leaked))}: revoke it"
+        f"commit {leaking[:12]}'s message, line 3: plaintext API key {apikey.key_id_of(leaked)}: revoke it"
     ]
 
 
@@ -749,7 +746,7 @@ def test_a_key_in_a_tag_on_the_range_is_flagged_by_tag_and_never_shown(
     where = tagging(repo, MESSAGE_SPELLINGS[spelling](leaked))
     code, data = run_review(repo)
     assert code == 1 and [f["message"] for f in data["findings"]] == [
-        f"{where}: plaintext API key {apikey.key_id(apikey.fingerprint(leaked))}: revoke it"
+        f"{where}: plaintext API key {apikey.key_id_of(leaked)}: revoke it"
     ]
     for fmt in ("json", "text", "markdown"):
         assert leaked.split("_")[2][:12] not in cli(repo, "review", "-o", fmt).stdout
@@ -820,7 +817,7 @@ def test_deleting_a_file_named_after_a_key_committed_before_base_is_noted_not_fa
     (repo / f"{leaked}.txt").unlink()
     deleting = commit_all(repo, "remove it")
     code, data = run_review(repo)
-    key_id = apikey.key_id(apikey.fingerprint(leaked))
+    key_id = apikey.key_id_of(leaked)
     assert code == 0 and data["findings"] == [], data["findings"]
     assert [n for n in data["notes"] if key_id in n] == [
         f"commit {deleting[:12]} deletes slr_staging_[redacted].txt, whose name holds plaintext API key "
@@ -862,11 +859,8 @@ def test_a_plaintext_key_spelt_as_a_url_a_string_literal_or_html_is_flagged(repo
     by_path = {f["path"]: f["message"] for f in data["findings"]}
     assert set(by_path) == {f"{name}.md" for name in leaked} | {"nslr_staging_[redacted].txt"}
     for name, key in leaked.items():
-        assert (
-            "line 3" in by_path[f"{name}.md"]
-            and apikey.key_id(apikey.fingerprint(key)) in by_path[f"{name}.md"]
-        )
-    assert apikey.key_id(apikey.fingerprint(named)) in by_path["nslr_staging_[redacted].txt"]
+        assert "line 3" in by_path[f"{name}.md"] and apikey.key_id_of(key) in by_path[f"{name}.md"]
+    assert apikey.key_id_of(named) in by_path["nslr_staging_[redacted].txt"]
     shown = json.dumps(data) + cli(repo, "review", "-o", "markdown").stdout + cli(repo, "review").stdout
     assert all(key.split("_")[2][:12] not in shown for key in [*leaked.values(), named])
 
@@ -893,7 +887,7 @@ def test_a_plaintext_key_in_a_wide_text_file_is_flagged(repo: Path, encoding: st
     code, data = run_review(repo)
     assert code == 1 and codes(data) == {"plaintext"}, data["findings"]
     assert [f["path"] for f in data["findings"]] == ["debug.env"]
-    assert apikey.key_id(apikey.fingerprint(leaked)) in data["findings"][0]["message"]
+    assert apikey.key_id_of(leaked) in data["findings"][0]["message"]
 
 
 def test_merging_main_into_the_branch_is_clean(repo: Path) -> None:
@@ -1172,7 +1166,7 @@ def test_a_key_in_a_files_name_is_flagged_and_never_shown(
     code, data = run_review(repo)
     shown = f"d/aslr_{env}_[redacted].txt"
     assert code == 1 and [(f["rule"], f["path"]) for f in data["findings"]] == [("plaintext", shown)]
-    assert apikey.key_id(apikey.fingerprint(leaked)) in data["findings"][0]["message"]
+    assert apikey.key_id_of(leaked) in data["findings"][0]["message"]
     for fmt in ("json", "text", "markdown"):
         assert leaked.split("_")[2][:12] not in cli(repo, "review", "-o", fmt).stdout
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -1455,7 +1449,7 @@ def test_a_commit_whose_encoding_git_cannot_convert_is_reviewed_as_stored(repo: 
     code, data = run_review(repo)
     assert code == 1 and [f["message"] for f in data["findings"]] == [
         f"commit {git(repo, 'rev-parse', 'HEAD').strip()[:12]}'s message, line 3: plaintext API key "
-        f"{apikey.key_id(apikey.fingerprint(leaked))}: revoke it"
+        f"{apikey.key_id_of(leaked)}: revoke it"
     ]
     readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
     assert "a header naming an encoding git cannot convert changes nothing" in readme

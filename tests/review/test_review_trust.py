@@ -22,7 +22,7 @@ from support.git import commit_all, git
 from support.isolation import isolated
 from support.repos import keypairs, ledger_records, pinned_repo, pr_checkout, set_env_option
 
-from sealer import apikey, config, ledger, yamlio
+from sealer import apikey, certs, config, ledger, yamlio
 from sealer.records import ACTIVE, GRACE, REVOKED, utcnow
 from sealer.review import Options, approvals, review
 from sealer.review import history as review_history
@@ -899,17 +899,24 @@ def test_an_owner_removed_on_the_target_since_the_branch_point_counts_no_more(re
     assert "no code owner for this path" in findings[0]["message"]
 
 
+def _owned_on_main(repo: Path, *, then: Callable[[], None] = lambda: None) -> None:
+    """main gains a CODEOWNERS owning everything (and whatever `then` does there); the pull
+    request's branch starts again from it."""
+    git(repo, "checkout", "-q", "main")
+    (repo / ".gitlab").mkdir()
+    (repo / ".gitlab/CODEOWNERS").write_text("* @acme/platform\n")
+    then()
+    commit(repo, "owners")
+    git(repo, "checkout", "-q", "-B", "pr")
+
+
 @pytest.mark.parametrize("extra", sorted(BESIDE_THE_CERT))
 def test_an_approved_cert_change_holding_more_than_its_certificate_still_fails(
     repo: Path, extra: str
 ) -> None:
     """A code owner's approval covers `cert-change`, never a pinned file holding more than its
     certificate (`cert-file-content`): what the owner verified may not be what kubeseal reads."""
-    git(repo, "checkout", "-q", "main")
-    (repo / ".gitlab").mkdir()
-    (repo / ".gitlab/CODEOWNERS").write_text("* @acme/platform\n")
-    commit(repo, "owners")
-    git(repo, "checkout", "-q", "-B", "pr")
+    _owned_on_main(repo)
     pem = (repo / "certs/staging.pem").read_text()
     (repo / "certs/staging.pem").write_text(pem.replace("\n", "\r\n") + "\n")  # whitespace only
     commit(repo, "respelt")
@@ -944,11 +951,7 @@ def test_an_approved_file_no_cluster_pins_under_certs_holds_one_certificate(repo
     """A file the range adds under certs/ that no cluster pins: kubeseal's `--cert`, a reviewer or a
     script may take it for a certificate, so it is held to what a pinned one is (`cert-file-content`,
     which no approval lets through), in the commit that adds it even if a later one removes it."""
-    git(repo, "checkout", "-q", "main")
-    (repo / ".gitlab").mkdir()
-    (repo / ".gitlab/CODEOWNERS").write_text("* @acme/platform\n")
-    commit(repo, "owners")
-    git(repo, "checkout", "-q", "-B", "pr")
+    _owned_on_main(repo)
     make, holds = UNPINNED[content]
     (repo / "certs/prod").mkdir()
     (repo / "certs/prod/extra.pem").write_text(make((repo / "certs/staging.pem").read_text()))
@@ -966,6 +969,58 @@ def test_an_approved_file_no_cluster_pins_under_certs_holds_one_certificate(repo
     message = data["findings"][0]["message"]
     want = f"certs/prod/extra.pem holds {holds}: a file under certs/ must hold one PEM certificate"
     assert want in message, message
+
+
+HOLDS = {  # what each of BESIDE_THE_CERT's additions is called in a finding
+    "second-cert": "2 certificates",
+    "private-key": "a private key beside the certificate",
+    "text": "text beside the certificate",
+}
+
+
+def _second_pin_outside_certs(repo: Path, rogue: Path) -> None:
+    """staging's set gains a second certificate kept outside certs/ (not the one it seals with)."""
+
+    def pin(doc: Any) -> None:
+        cluster = doc["environments"]["staging"]["clusters"][0]
+        sealing = {"cert": cluster.pop("cert"), "fingerprint": cluster.pop("fingerprint")}
+        second = certs.fingerprint(certs.load_pinned(rogue / "tls.crt"))
+        cluster["certs"] = [sealing, {"cert": "pins/next.pem", "fingerprint": second}]
+        cluster["sealWith"] = sealing["fingerprint"]
+
+    (repo / "pins").mkdir()
+    (repo / "pins/next.pem").write_bytes((rogue / "tls.crt").read_bytes())
+    edit_yaml(repo / "sealer.yaml", pin)
+
+
+@pytest.mark.parametrize("extra", sorted(BESIDE_THE_CERT))
+@pytest.mark.parametrize("path", ["certs/staging.pem", "pins/next.pem"])
+def test_a_pinned_cert_file_holding_more_in_one_commit_fails_though_a_later_one_undoes_it(
+    repo: Path, controllers: dict[str, Path], extra: str, path: str
+) -> None:
+    """Every version of a pinned certificate file the range's commits add is held to one PEM
+    certificate, not HEAD's alone: a private key pushed in one commit and taken out in the next
+    stays in Git's history (`cert-file-content`, which no approval lets through). The file may
+    be any of the set's, wherever it is kept."""
+    second = path == "pins/next.pem"
+    _owned_on_main(
+        repo, then=lambda: _second_pin_outside_certs(repo, controllers["rogue"]) if second else None
+    )
+    pem = (repo / path).read_text()
+    (repo / path).write_text(pem + BESIDE_THE_CERT[extra](pem))
+    adding = commit_all(repo, extra)
+    (repo / path).write_text(pem)
+    commit(repo, "undone")
+    code, data = run_review(repo, "--approvals-from", "codeowners")
+    assert [f["rule"] for f in data["needs_owner_approval"]] == ["cert-change"], data
+    assert code == 1 and [(f["rule"], f["path"], f["message"]) for f in data["findings"]] == [
+        (
+            "cert-file-content",
+            path,
+            f"commit {adding[:12]}: {path} holds {HOLDS[extra]}: a pinned certificate file must hold "
+            "one PEM certificate and nothing else",
+        )
+    ], data["findings"]
 
 
 @pytest.mark.parametrize(
@@ -1312,6 +1367,60 @@ def test_re_pin_approved_by_a_signed_tag(
     assert run_review(repo, "--approvals-from", "signed-tags")[0] == 1  # the tag approved the old HEAD
 
 
+def _approval_object_missing(repo: Path) -> str:
+    """A ref file under .git/refs/tags naming an object the repository does not hold."""
+    ghost = "1234567890" * 4
+    (repo / ".git/refs/tags/sealer-approval/ghost").write_text(ghost + "\n")
+    return f"tag sealer-approval/ghost not examined: git did not return its object {ghost[:12]}"
+
+
+def _approval_object_corrupt(repo: Path) -> str:
+    """An approval tag whose loose object git cannot inflate."""
+    git(repo, "tag", "-s", "-m", "approved", "sealer-approval/broken")
+    oid = git(repo, "rev-parse", "sealer-approval/broken").strip()
+    loose = repo / ".git/objects" / oid[:2] / oid[2:]
+    loose.chmod(0o644)
+    loose.write_bytes(b"not zlib")
+    return f"tag sealer-approval/broken not examined: git did not return its object {oid[:12]}"
+
+
+@pytest.mark.parametrize(
+    "breaking", [_approval_object_missing, _approval_object_corrupt], ids=lambda f: f.__name__[10:]
+)
+def test_an_approval_tag_git_cannot_read_fails_as_not_examined(
+    repo: Path, ssh_signing: dict[str, Any], controllers: dict[str, Path], breaking: Callable[[Path], str]
+) -> None:
+    """Listing the approval tags reads no object that git may fail on: a broken one grants
+    nothing and fails the review as not examined, naming it; a good approval beside it still
+    counts."""
+    assert cli(repo, "cert", "add", "staging", "--file", str(controllers["rogue"] / "tls.crt")).exit_code == 0
+    commit(repo, "re-pin")
+    git(repo, "tag", "-s", "-m", "approved", "sealer-approval/pipeline")
+    expected = breaking(repo)
+    code, data = run_review(repo, "--approvals-from", "signed-tags")
+    messages = [f["message"] for f in data["findings"]]
+    assert code == 1 and messages == [f"{expected}, which may lead into the range"]
+    assert {"pin-change", "cert-change"} <= {f["rule"] for f in data["approved"]}
+    assert data["approvals"] == ["sealer-approval/pipeline by <test@sealer.invalid>"]
+
+
+def test_a_replacement_object_lends_no_approval(
+    repo: Path, ssh_signing: dict[str, Any], controllers: dict[str, Path]
+) -> None:
+    """Approval tags are listed from their objects as they are (`--no-replace-objects`); so is
+    each verified: a `git replace` putting an approver's signed tag of an older commit in place
+    of an unsigned one on HEAD approves nothing."""
+    git(repo, "tag", "-s", "-m", "approved", "sealer-approval/old", "main")
+    old = git(repo, "rev-parse", "sealer-approval/old").strip()
+    git(repo, "tag", "-d", "sealer-approval/old")
+    assert cli(repo, "cert", "add", "staging", "--file", str(controllers["rogue"] / "tls.crt")).exit_code == 0
+    commit(repo, "re-pin")
+    git(repo, "-c", "tag.gpgSign=false", "tag", "-a", "-m", "approved", "sealer-approval/pipeline")
+    git(repo, "replace", git(repo, "rev-parse", "sealer-approval/pipeline").strip(), old)
+    code, data = run_review(repo, "--approvals-from", "signed-tags")
+    assert (code, data["approvals"]) == (1, []) and {"pin-change", "cert-change"} <= codes(data)
+
+
 @pytest.mark.parametrize("spelling", ["plain", "base64"])
 def test_a_key_in_an_approval_tag_fails_the_review_it_approves(
     repo: Path, ssh_signing: dict[str, Any], controllers: dict[str, Path], spelling: str
@@ -1328,7 +1437,7 @@ def test_a_key_in_an_approval_tag_fails_the_review_it_approves(
     assert {"pin-change", "cert-change"} <= {f["rule"] for f in data["approved"]}
     assert code == 1 and [f["message"] for f in data["findings"]] == [
         "tag sealer-approval/pipeline's message, line 3: plaintext API key "
-        f"{apikey.key_id(apikey.fingerprint(leaked))}: revoke it"
+        f"{apikey.key_id_of(leaked)}: revoke it"
     ]
     assert leaked.split("_")[2][:12] not in cli(repo, "review", "main", "HEAD", "-o", "text").stdout
 
