@@ -276,14 +276,20 @@ def commit_message(plans: list[EnvRotation], grace: dt.timedelta | None) -> str:
 def refuse_unmerged(root: Path, envs: list[str]) -> None:
     """A rotation on top of one not merged yet would stack on a stale ledger: say so instead."""
     waiting = branches.unmerged_rotations(root, envs)
-    if waiting:
-        env, branch = waiting[0]
-        here = git.current_branch(root) or "HEAD"
+    if not waiting:
+        return
+    env, branch = waiting[0]
+    here = git.current_branch(root) or "HEAD"
+    if not branches.is_own(root, branch):  # main (or a branch off it) took a rotation in since
         raise BadInput(
-            f"{env} has a rotation on branch {branch} that {here} does not hold yet: merge it first "
-            f"(or delete the branch), or give --replace to rotate again from {here} "
-            "and close its pull request"
+            f"branch {branch} holds a newer rotation of {env} than {here} does: merge {branch} into "
+            f"{here} first (a rotation from {here} would stack on a stale ledger)"
         )
+    raise BadInput(
+        f"{env} has a rotation on branch {branch} that {here} does not hold yet: merge it first "
+        f"(or delete the branch), or give --replace to rotate again from {here} "
+        "and close its pull request"
+    )
 
 
 def files_of(plans: list[EnvRotation]) -> dict[str, FileChange]:
