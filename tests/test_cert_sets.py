@@ -562,3 +562,27 @@ def test_rotate_due_reseals_an_entry_no_claim_names_a_certificate_for(rotated: P
     assert provenance.CERT_ANNOTATION not in (_sealed(rotated)["metadata"].get("annotations") or {})
     now = dt.datetime.now(dt.timezone.utc)
     assert cert_pins.reseal_due(rotated, config.load(rotated).env("staging"), now) == ["apiKey"]
+
+
+def test_check_and_validate_read_the_entries_annotation_once(
+    rotated: Path, controllers: Controllers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`key-sealed` and `validate` each ask whether the entries annotation is readable and what it
+    claims: one parse of it answers both (provenance.read)."""
+    from sealer import strictjson
+
+    claims = json.dumps({"apiKey": _claimed(rotated)})  # the main claim again: readable, and true
+    _with_entries_annotation(rotated, json.dumps(claims))
+    parsed: list[str | bytes] = []
+    real = strictjson.loads
+
+    def counted(text: str | bytes) -> Any:
+        parsed.append(text)
+        return real(text)
+
+    monkeypatch.setattr(strictjson, "loads", counted)
+    assert _check(rotated) == (0, [])
+    assert parsed.count(claims) == 1
+    parsed.clear()
+    assert _validate(rotated, controllers["staging"].cert) == (0, [])
+    assert parsed.count(claims) == 1

@@ -101,21 +101,21 @@ def _digests(
 def _entries(ctx: Context, env: Environment, cluster: Cluster, doc: Any, warn_days: int) -> Iterator[Problem]:
     path = layout.sealed_file(env.name, cluster.name)
     entries = state.encrypted_data(doc)
-    annotations = state.annotations_of(doc)
-    unreadable = provenance.unreadable(annotations)
-    if unreadable:
+    claims = provenance.read(state.annotations_of(doc))
+    if claims.unreadable:
         # One problem for the file, not one "unknown certificate" per entry: `rotate --due` reseals
         # them all (cert_pins.reseal_due) and writes the annotation afresh.
         yield Problem(
             ID,
             env.name,
             ERROR,
-            f"{path}: {unreadable}, so no entry in it is known to be sealed with a certificate of the set",
+            f"{path}: {claims.unreadable}, so no entry in it is known to be sealed with a certificate of "
+            "the set",
             "sealer rotate --due",
         )
         return
     sizes = {h.fingerprint: (f.key_bits or 0) // 8 for h, f in ctx.held(env.name, cluster)}
-    for name, fp in provenance.sealed_with(annotations, [n for n in env.keys if n in entries]).items():
+    for name, fp in claims.sealed_with([n for n in env.keys if n in entries]).items():
         if not cluster.holds(fp):
             which = _which_cert(fp, env, cluster)
             yield Problem.rotating(ID, env.name, ERROR, f"{name} in {path} is sealed with {which}", name)
