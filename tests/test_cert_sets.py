@@ -586,3 +586,27 @@ def test_check_and_validate_read_the_entries_annotation_once(
     parsed.clear()
     assert _validate(rotated, controllers["staging"].cert) == (0, [])
     assert parsed.count(claims) == 1
+
+
+def test_rotate_due_reads_the_sealed_file_it_reseals_from_once(
+    rotated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No key is due by age, so `rotate --due` reads the sealed file for entries to reseal
+    (cert_pins.reseal_due: here all, as its entries annotation is unreadable), and plans the
+    reseal from that same reading."""
+    from sealer import repofiles
+
+    _with_entries_annotation(rotated, _broken(_claimed(rotated))["not-json"])
+    commit_all(rotated, "a broken provenance annotation")
+    reads: list[Path] = []
+    real = repofiles.read_text
+
+    def counted(path: Path, *args: Any, **kwargs: Any) -> str:
+        reads.append(Path(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(repofiles, "read_text", counted)
+    result = invoke(rotated, "rotate", "--due", "--no-branch", "-o", "json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert [k["name"] for k in json.loads(result.stdout)["keys"]] == ["apiKey"]
+    assert reads.count(rotated / SEALED) == 1, reads
