@@ -610,3 +610,21 @@ def test_rotate_due_reads_the_sealed_file_it_reseals_from_once(
     assert result.exit_code == 0, result.stdout + result.stderr
     assert [k["name"] for k in json.loads(result.stdout)["keys"]] == ["apiKey"]
     assert reads.count(rotated / SEALED) == 1, reads
+
+
+@pytest.mark.parametrize("emptied", ["annotations", "encryptedData"])
+def test_a_rotation_fills_a_section_of_the_sealed_file_left_empty(rotated: Path, emptied: str) -> None:
+    """`annotations:` or `encryptedData:` with nothing under it (its last line removed) is null in
+    YAML: check names what is missing, and the rotation its fix gives puts it back (it stopped on
+    a traceback, writing into null)."""
+    lines = (rotated / SEALED).read_text().splitlines(keepends=True)
+    at = lines.index(f"  {emptied}:\n")
+    assert lines[at + 1].startswith("    ") and not lines[at + 2].startswith("    ")  # its one line
+    (rotated / SEALED).write_text("".join(lines[: at + 1] + lines[at + 2 :]))
+    assert _sealed(rotated)["metadata" if emptied == "annotations" else "spec"][emptied] is None
+    commit_all(rotated, f"{emptied} emptied")
+    code, problems = _check(rotated)
+    assert code == 1 and [p["fix"] for p in problems] == ["sealer rotate staging --key apiKey"], problems
+    result = invoke(rotated, "rotate", "staging", "--key", "apiKey", "--no-branch")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert _check(rotated) == (0, [])
