@@ -564,6 +564,19 @@ def test_rotate_due_reseals_an_entry_no_claim_names_a_certificate_for(rotated: P
     assert cert_pins.reseal_due(rotated, config.load(rotated).env("staging"), now) == ["apiKey"]
 
 
+def _first_arguments(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[Any]:
+    """The first argument of each call of `module.name` from now on (the call goes through)."""
+    seen: list[Any] = []
+    real = getattr(module, name)
+
+    def watched(first: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(first)
+        return real(first, *args, **kwargs)
+
+    monkeypatch.setattr(module, name, watched)
+    return seen
+
+
 def test_check_and_validate_read_the_entries_annotation_once(
     rotated: Path, controllers: Controllers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -573,14 +586,7 @@ def test_check_and_validate_read_the_entries_annotation_once(
 
     claims = json.dumps({"apiKey": _claimed(rotated)})  # the main claim again: readable, and true
     _with_entries_annotation(rotated, json.dumps(claims))
-    parsed: list[str | bytes] = []
-    real = strictjson.loads
-
-    def counted(text: str | bytes) -> Any:
-        parsed.append(text)
-        return real(text)
-
-    monkeypatch.setattr(strictjson, "loads", counted)
+    parsed = _first_arguments(monkeypatch, strictjson, "loads")
     assert _check(rotated) == (0, [])
     assert parsed.count(claims) == 1
     parsed.clear()
@@ -598,18 +604,11 @@ def test_rotate_due_reads_the_sealed_file_it_reseals_from_once(
 
     _with_entries_annotation(rotated, _broken(_claimed(rotated))["not-json"])
     commit_all(rotated, "a broken provenance annotation")
-    reads: list[Path] = []
-    real = repofiles.read_text
-
-    def counted(path: Path, *args: Any, **kwargs: Any) -> str:
-        reads.append(Path(path))
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(repofiles, "read_text", counted)
+    reads = _first_arguments(monkeypatch, repofiles, "read_text")
     result = invoke(rotated, "rotate", "--due", "--no-branch", "-o", "json")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert [k["name"] for k in json.loads(result.stdout)["keys"]] == ["apiKey"]
-    assert reads.count(rotated / SEALED) == 1, reads
+    assert [Path(r) for r in reads].count(rotated / SEALED) == 1, reads
 
 
 @pytest.mark.parametrize("emptied", ["annotations", "encryptedData"])
