@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -336,9 +337,15 @@ def _held_row(
     }
 
 
-def _sealed_with(root: Path, env: config.Environment, cluster: config.Cluster) -> dict[str, str]:
-    """entry -> the certificate the SealedSecret's annotations claim sealed it (present entries)."""
-    doc = state.load(root, env.name, cluster.name)
+def _sealed_with(
+    root: Path,
+    env: config.Environment,
+    cluster: config.Cluster,
+    read: Mapping[str, dict[str, Any] | None] | None = None,
+) -> dict[str, str]:
+    """entry -> the certificate the SealedSecret's annotations claim sealed it (present entries).
+    `read`: the sealed files by cluster, as read already (else read here)."""
+    doc = read[cluster.name] if read is not None else state.load(root, env.name, cluster.name)
     encrypted = state.encrypted_data(doc)
     annotations = state.annotations_of(doc)
     return provenance.sealed_with(annotations, [e for e in env.keys if e in encrypted])
@@ -381,17 +388,23 @@ def reseal_deadline(env: config.Environment, cluster: config.Cluster) -> dt.date
     return added + dt.timedelta(days=env.reseal_after_days)
 
 
-def reseal_due(root: Path, env: config.Environment, now: dt.datetime) -> list[str]:
+def reseal_due(
+    root: Path,
+    env: config.Environment,
+    now: dt.datetime,
+    read: Mapping[str, dict[str, Any] | None] | None = None,
+) -> list[str]:
     """Entries `rotate --due` moves to the sealing certificate: those the annotations claim an
     older certificate of the set sealed, once `reseal_deadline` has passed (a claim is enough to
     schedule a reseal), and at once those sealed with an unknown certificate (no claim, or an
     unreadable entries annotation: nothing shows the controller can open them, and resealing
-    writes the annotations afresh)."""
+    writes the annotations afresh). `read`: each cluster's sealed file as the caller read it (rotate
+    --due plans from the same reading)."""
     due: set[str] = set()
     for cluster in env.clusters:
         deadline = reseal_deadline(env, cluster)
         older_due = deadline is not None and now >= deadline
-        for entry, fp in _sealed_with(root, env, cluster).items():
+        for entry, fp in _sealed_with(root, env, cluster, read).items():
             if fp == provenance.UNKNOWN or (older_due and fp != cluster.fingerprint and cluster.holds(fp)):
                 due.add(entry)
     return [e for e in env.keys if e in due]

@@ -44,6 +44,18 @@ APPROVAL_TAGS = "refs/tags/sealer-approval/"
 OWN_BRANCH_PREFIXES = ("sealer/rotate-", "sealer/revoke-")
 
 
+def is_certs_dir(name: str) -> bool:
+    """Whether a top-level name is the certificates folder: compared without case, as on a
+    case-insensitive file system (macOS, a Windows checkout) `Certs/` is `certs/`."""
+    return name.casefold() == CERTS_DIR
+
+
+def in_certs_dir(rel: str) -> bool:
+    """Whether the repository path `rel` lies below the certificates folder (`is_certs_dir`)."""
+    top, slash, _ = rel.partition("/")
+    return bool(slash) and is_certs_dir(top)
+
+
 def cert_file(env: str, cluster: str) -> str:
     return f"{CERTS_DIR}/{env}.pem" if cluster == env else f"{CERTS_DIR}/{env}-{cluster}.pem"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from sealer import strictjson
@@ -48,25 +49,40 @@ def other_certs(annotations: Mapping[str, Any]) -> dict[str, str]:
     return others
 
 
+@dataclass(frozen=True)
+class Claims:
+    """What a SealedSecret's annotations claim sealed its entries, read once (`read`)."""
+
+    main: str  # the certificate that sealed every entry not in `others` (or `unknown`)
+    others: Mapping[str, str]  # entry -> the other certificate that sealed it
+    unreadable: str | None  # why the entries annotation cannot be read: then every entry is unknown
+
+    def sealed_with(self, entries: Iterable[str]) -> dict[str, str]:
+        """entry -> certificate fingerprint (or `unknown`) for every entry."""
+        if self.unreadable:
+            return dict.fromkeys(entries, UNKNOWN)
+        return {entry: self.others.get(entry, self.main) for entry in entries}
+
+
+def read(annotations: Any) -> Claims:
+    """The claims of `annotations` (whatever the YAML gave), the entries annotation parsed once."""
+    annotations = _mapping(annotations)
+    main = str(annotations.get(CERT_ANNOTATION) or UNKNOWN)
+    try:
+        return Claims(main, other_certs(annotations), None)
+    except Unreadable as err:
+        return Claims(main, {}, f"the {OTHER_CERTS_ANNOTATION} annotation is unreadable ({err})")
+
+
 def unreadable(annotations: Any) -> str | None:
     """Why the entries annotation cannot be read, or None (absent, or readable)."""
-    try:
-        other_certs(_mapping(annotations))
-    except Unreadable as err:
-        return f"the {OTHER_CERTS_ANNOTATION} annotation is unreadable ({err})"
-    return None
+    return read(annotations).unreadable
 
 
 def sealed_with(annotations: Any, entries: Iterable[str]) -> dict[str, str]:
     """entry -> certificate fingerprint (or `unknown`) for every entry; every entry is
     `unknown` when the entries annotation is unreadable."""
-    annotations = _mapping(annotations)
-    main = str(annotations.get(CERT_ANNOTATION) or UNKNOWN)
-    try:
-        others = other_certs(annotations)
-    except Unreadable:
-        return dict.fromkeys(entries, UNKNOWN)
-    return {entry: others.get(entry, main) for entry in entries}
+    return read(annotations).sealed_with(entries)
 
 
 def record(

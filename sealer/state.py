@@ -7,7 +7,7 @@ its ciphertext line byte for byte.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -121,12 +121,27 @@ def merged(
         doc = skeleton(env, sealer)
     else:
         check_target(doc, env, source)
-    entries = doc["spec"].setdefault("encryptedData", {})
+    entries = _section(_mapping(doc, "spec", source), "encryptedData", source)
     before = list(entries)
     entries.update(sealed)
-    annotations = doc["metadata"].setdefault("annotations", {})
+    annotations = _section(_mapping(doc, "metadata", source), "annotations", source)
     provenance.record(annotations, list(sealed), [*before, *sealed], sealer.fingerprint)
     return doc
+
+
+def _section(parent: MutableMapping[str, Any], key: str, source: str) -> MutableMapping[str, Any]:
+    """`parent[key]`, an empty one put there when it is missing or null (`annotations:` left with
+    nothing under it once its last line was removed)."""
+    if parent.get(key) is None:
+        parent[key] = {}
+    return _mapping(parent, key, source)
+
+
+def _mapping(parent: MutableMapping[str, Any], key: str, source: str) -> MutableMapping[str, Any]:
+    found = parent.get(key)
+    if not isinstance(found, MutableMapping):
+        raise BadInput(f"{source}: {key} is not a mapping")
+    return found
 
 
 def dump(doc: Mapping[str, Any]) -> str:

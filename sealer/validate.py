@@ -68,10 +68,11 @@ def problems(
     meta = doc["metadata"]
     template_meta = (doc["spec"].get("template") or {}).get("metadata") or {}
     found = [*_metadata_problems(meta, template_meta), *_scope_problems(meta)]
-    unreadable = provenance.unreadable(meta.get("annotations"))
+    claims = provenance.read(meta.get("annotations"))
+    unreadable = claims.unreadable
     found.extend([unreadable] if unreadable else [])  # every entry's certificate is unknown then
     entries = doc["spec"].get("encryptedData") or {}
-    sealed_with = provenance.sealed_with(meta.get("annotations"), entries)
+    sealed_with = claims.sealed_with(entries)
     for entry, value in entries.items():
         found.extend(_claim_problems(entry, value, sealed_with[entry], by_fp))
     if keys and not found:

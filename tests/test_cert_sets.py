@@ -562,3 +562,68 @@ def test_rotate_due_reseals_an_entry_no_claim_names_a_certificate_for(rotated: P
     assert provenance.CERT_ANNOTATION not in (_sealed(rotated)["metadata"].get("annotations") or {})
     now = dt.datetime.now(dt.timezone.utc)
     assert cert_pins.reseal_due(rotated, config.load(rotated).env("staging"), now) == ["apiKey"]
+
+
+def _first_arguments(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[Any]:
+    """The first argument of each call of `module.name` from now on (the call goes through)."""
+    seen: list[Any] = []
+    real = getattr(module, name)
+
+    def watched(first: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(first)
+        return real(first, *args, **kwargs)
+
+    monkeypatch.setattr(module, name, watched)
+    return seen
+
+
+def test_check_and_validate_read_the_entries_annotation_once(
+    rotated: Path, controllers: Controllers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`key-sealed` and `validate` each ask whether the entries annotation is readable and what it
+    claims: one parse of it answers both (provenance.read)."""
+    from sealer import strictjson
+
+    claims = json.dumps({"apiKey": _claimed(rotated)})  # the main claim again: readable, and true
+    _with_entries_annotation(rotated, json.dumps(claims))
+    parsed = _first_arguments(monkeypatch, strictjson, "loads")
+    assert _check(rotated) == (0, [])
+    assert parsed.count(claims) == 1
+    parsed.clear()
+    assert _validate(rotated, controllers["staging"].cert) == (0, [])
+    assert parsed.count(claims) == 1
+
+
+def test_rotate_due_reads_the_sealed_file_it_reseals_from_once(
+    rotated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No key is due by age, so `rotate --due` reads the sealed file for entries to reseal
+    (cert_pins.reseal_due: here all, as its entries annotation is unreadable), and plans the
+    reseal from that same reading."""
+    from sealer import repofiles
+
+    _with_entries_annotation(rotated, _broken(_claimed(rotated))["not-json"])
+    commit_all(rotated, "a broken provenance annotation")
+    reads = _first_arguments(monkeypatch, repofiles, "read_text")
+    result = invoke(rotated, "rotate", "--due", "--no-branch", "-o", "json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert [k["name"] for k in json.loads(result.stdout)["keys"]] == ["apiKey"]
+    assert [Path(r) for r in reads].count(rotated / SEALED) == 1, reads
+
+
+@pytest.mark.parametrize("emptied", ["annotations", "encryptedData"])
+def test_a_rotation_fills_a_section_of_the_sealed_file_left_empty(rotated: Path, emptied: str) -> None:
+    """`annotations:` or `encryptedData:` with nothing under it (its last line removed) is null in
+    YAML: check names what is missing, and the rotation its fix gives puts it back (it stopped on
+    a traceback, writing into null)."""
+    lines = (rotated / SEALED).read_text().splitlines(keepends=True)
+    at = lines.index(f"  {emptied}:\n")
+    assert lines[at + 1].startswith("    ") and not lines[at + 2].startswith("    ")  # its one line
+    (rotated / SEALED).write_text("".join(lines[: at + 1] + lines[at + 2 :]))
+    assert _sealed(rotated)["metadata" if emptied == "annotations" else "spec"][emptied] is None
+    commit_all(rotated, f"{emptied} emptied")
+    code, problems = _check(rotated)
+    assert code == 1 and [p["fix"] for p in problems] == ["sealer rotate staging --key apiKey"], problems
+    result = invoke(rotated, "rotate", "staging", "--key", "apiKey", "--no-branch")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert _check(rotated) == (0, [])

@@ -49,3 +49,19 @@ def test_sealed_cluster(rel: str, cluster: str | None) -> None:
     assert layout.sealed_cluster("prod", rel) == cluster
     if cluster:
         assert layout.sealed_file("prod", cluster) == rel
+
+
+@pytest.mark.parametrize(
+    ("rel", "below"),
+    [
+        ("certs/prod.pem", True),
+        ("Certs/prod.pem", True),  # a case-insensitive file system's certs/
+        ("CERTS/a/b.pem", True),
+        ("cert\u017f/prod.pem", True),  # long s: Unicode folds it to s (folding wide errs to checking)
+        ("certs", False),  # the folder itself (or what stands in its place) is not below it
+        ("certsx/prod.pem", False),
+        ("deploy/certs/prod.pem", False),
+    ],
+)
+def test_in_certs_dir(rel: str, below: bool) -> None:
+    assert layout.in_certs_dir(rel) is below

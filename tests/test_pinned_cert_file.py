@@ -138,6 +138,34 @@ def test_check_holds_a_file_no_cluster_pins_to_one_certificate(
     assert _content_problems(repo) == ([want] if holds else [])
 
 
+@pytest.mark.parametrize("folder", ["Certs", "CERTS"])
+def test_check_holds_the_certificates_folder_in_any_case_to_one_certificate(
+    template: Path, tmp_path: Path, folder: str
+) -> None:
+    """On a case-insensitive file system (macOS, a Windows checkout) `Certs/` is `certs/`: what
+    Git holds there is held to the rule too, here where Linux keeps them apart."""
+    repo = copy_repo(template, tmp_path / "repo")
+    (repo / folder).mkdir()
+    (repo / folder / "extra.pem").write_text("not a certificate\n")
+    commit_all(repo, "extra")
+    assert _content_problems(repo) == [f"{folder}/extra.pem holds no PEM certificate: {RULE_TEXT}"]
+
+
+def test_check_finds_what_git_holds_in_another_case_in_the_folder_checked_out(
+    template: Path, tmp_path: Path
+) -> None:
+    """A case-insensitive file system checks `Certs/extra.pem` out into the `certs/` folder it
+    has: the file is found there, though Git spells its path otherwise."""
+    from support.git import git
+
+    repo = copy_repo(template, tmp_path / "repo")
+    (repo / "certs/extra.pem").write_text("not a certificate\n")
+    blob = git(repo, "hash-object", "-w", "certs/extra.pem").strip()
+    git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},Certs/extra.pem")
+    git(repo, "commit", "-q", "-m", "extra")
+    assert _content_problems(repo) == [f"certs/extra.pem holds no PEM certificate: {RULE_TEXT}"]
+
+
 def test_check_does_not_follow_a_link_under_certs(template: Path, tmp_path: Path) -> None:
     repo = copy_repo(template, tmp_path / "repo")
     (repo / "certs/extra.pem").symlink_to("staging.pem")

@@ -25,10 +25,11 @@ RULE_TEXT = "a file under certs/ must hold one PEM certificate and nothing else"
 
 def problems(cfg: Config) -> list[Problem]:
     pinned = cfg.cert_files()
-    held = leftovers.tracked(cfg, layout.CERTS_DIR)
+    held = _tracked(cfg)
+    folded = None if held is None else {layout.normalised(p) for p in held}
     found = []
-    for path, unlisted in _files(cfg.root, layout.CERTS_DIR):
-        if path in pinned or not _in_git(path, held):
+    for path, unlisted in _walk(cfg.root):
+        if path in pinned or not _in_git(path, folded):
             continue
         what = unlisted or _content(cfg.root, path)
         if what:
@@ -53,9 +54,29 @@ def _is_folder(path: Path) -> bool:
         return False  # gone, or behind what is no folder: nothing checked out there
 
 
-def _in_git(path: str, held: set[str] | None) -> bool:
-    """Git's index holds `path`, or a file below it (None: Git cannot say, so it counts)."""
-    return held is None or path in held or any(p.startswith(f"{path}/") for p in held)
+def _tracked(cfg: Config) -> set[str] | None:
+    """The paths Git's index holds in the certificates folder, in any case (`Certs/x.pem` too:
+    layout.is_certs_dir); None when Git cannot say."""
+    held = leftovers.tracked(cfg, ".")
+    return None if held is None else {p for p in held if layout.is_certs_dir(p.partition("/")[0])}
+
+
+def _in_git(path: str, folded: set[str] | None) -> bool:
+    """Git's index holds `path`, or a file below it (None: Git cannot say, so it counts).
+    Compared without case: a case-insensitive file system shows `Certs/x.pem` in the one folder
+    it checked out, whichever case that has (`folded`: Git's paths as layout.normalised gives)."""
+    key = layout.normalised(path)
+    return folded is None or key in folded or any(p.startswith(f"{key}/") for p in folded)
+
+
+def _walk(root: Path) -> Iterator[tuple[str, str | None]]:
+    """`_files` of every top-level folder that is the certificates folder in another case."""
+    try:
+        tops = [name for name, _ in safeopen.list_dir(root) if layout.is_certs_dir(name)]
+    except OSError:
+        tops = [layout.CERTS_DIR]  # `_files` says why it cannot be listed
+    for top in tops:
+        yield from _files(root, top)
 
 
 def _files(root: Path, folder: str) -> Iterator[tuple[str, str | None]]:

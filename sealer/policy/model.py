@@ -11,11 +11,20 @@ from sealer import ledger, repofiles, state
 from sealer.config import Cluster, Config, Environment, HeldCert
 from sealer.durations import days_left, whole_days  # noqa: F401 (the rules import them from here)
 from sealer.errors import BadInput
+from sealer.policy import fixes
 from sealer.records import KeyRecord, utcnow
 
 ERROR = "error"
 WARNING = "warning"
 LEVELS = (ERROR, WARNING)
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What a fix of `sealer rotate` rotates: one key of an environment, or every key (None)."""
+
+    env: str
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,14 @@ class Problem:
     level: str  # error | warning
     message: str  # what is wrong
     fix: str  # how to fix it: usually the exact `sealer` command
+    # The fix is `sealer rotate` of this (as data, not its text read back: check's merge-first
+    # fix reads it). Not part of the report: `fix` says it.
+    rotation: Rotation | None = None
+
+    @classmethod
+    def rotating(cls, rule: str, env: str, level: str, message: str, key: str | None = None) -> Problem:
+        """A problem whose fix is exactly `sealer rotate ENV`, or `--key KEY` of it."""
+        return cls(rule, env, level, message, fixes.rotate(env, key), Rotation(env, key))
 
     def as_dict(self) -> dict[str, str]:
         return {

@@ -12,7 +12,7 @@ from typing import Any
 from sealer import branches
 from sealer.config import Config, Environment
 from sealer.errors import SealerError
-from sealer.policy import certfolder, fixes, leftovers, loader
+from sealer.policy import certfolder, leftovers, loader
 from sealer.policy.model import ERROR, WARNING, Context, Problem
 from sealer.policy.rules import RULES
 
@@ -65,36 +65,37 @@ def problems(ctx: Context, policy: loader.Policy, envs: Iterable[Environment]) -
 
 def after_waiting_rotations(cfg: Config, found: list[Problem]) -> list[Problem]:
     """A fix of `sealer rotate ENV` while a rotation of ENV waits on a branch this checkout does
-    not hold yet (its pull request not merged): that command is refused until then, so merging
-    the branch is the fix. Git is asked only when such a fix is given: a clean hook run asks
-    nothing more."""
-    rotating = {p.env for p in found if _rotates(p)}
+    not hold yet (its pull request not merged, or main took it in since): that command is
+    refused until then, so merging the branch is the fix. Git is asked only when such a fix is
+    given: a clean hook run asks nothing more."""
+    rotating = {p.rotation.env for p in found if p.rotation}
     if not rotating:
         return found
     waiting: dict[str, str] = {}
     try:
         for env, branch in branches.unmerged_rotations(cfg.root, sorted(rotating)):
             waiting.setdefault(env, branch)
+        why = {env: _why_refused(cfg, env, branch) for env, branch in waiting.items()}
     except SealerError:
         return found  # no Git to ask (an export of the repository): the plain command
     return [
-        dataclasses.replace(p, fix=_merge_first(p, waiting[p.env])) if _rotates(p) and p.env in waiting else p
+        dataclasses.replace(p, fix=_merge_first(p, waiting[p.rotation.env], why[p.rotation.env]))
+        if p.rotation and p.rotation.env in waiting
+        else p
         for p in found
     ]
 
 
-def _rotates(problem: Problem) -> bool:
-    """Whether the fix is exactly `sealer rotate ENV` or `sealer rotate ENV --key NAME`."""
-    plain = fixes.rotate(problem.env)
-    key = problem.fix.removeprefix(f"{plain} --key ")
-    return problem.fix == plain or key != problem.fix and " " not in key
+def _why_refused(cfg: Config, env: str, branch: str) -> str:
+    """The branch is a rotation's own (its pull request not merged), or one that took a rotation
+    in since this checkout branched off (main moved on), where no rotation waits."""
+    if branches.is_own(cfg.root, branch):
+        return f"a rotation of {env} waits there"
+    return f"it holds a newer rotation of {env}"
 
 
-def _merge_first(problem: Problem, branch: str) -> str:
-    return (
-        f"merge branch {branch} first (a rotation of {problem.env} waits there: `{problem.fix}` is "
-        "refused until then)"
-    )
+def _merge_first(problem: Problem, branch: str, why: str) -> str:
+    return f"merge branch {branch} first ({why}: `{problem.fix}` is refused until then)"
 
 
 def _at_level(problem: Problem, level: str) -> Problem:

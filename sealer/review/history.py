@@ -101,8 +101,9 @@ class Managed:
     def above(self, path: str) -> bool:
         """Is `path` a folder holding managed files (a symlink there redirects them all)?"""
         prefix = path.rstrip("/") + "/"
-        dirs = (layout.SEALED_DIR, layout.LEDGER_DIR, layout.REGISTRY_DIR, layout.CERTS_DIR, ".sealer")
-        return any(p.startswith(prefix) for p in (*self.values, *self.certs, *(f"{d}/" for d in dirs)))
+        dirs = (layout.SEALED_DIR, layout.LEDGER_DIR, layout.REGISTRY_DIR, ".sealer")
+        managed = (*self.values, *self.certs, *(f"{d}/" for d in dirs))
+        return layout.in_certs_dir(prefix) or any(p.startswith(prefix) for p in managed)
 
     def data_owner(self, path: str) -> str | None:
         """The environment whose sealed data `path` holds (a sealed or values file), if any."""
@@ -116,7 +117,7 @@ class Managed:
             or layout.ledger_env(path) is not None
             or self.data_owner(path) is not None
             or path in self.certs
-            or path.startswith(layout.CERTS_DIR + "/")
+            or layout.in_certs_dir(path)
             or path.startswith(layout.REGISTRY_DIR + "/")  # a GitOps tool applies them: a link there
             or sensitive.gate_file(path)  # (same bytes, mode 120000) delivers no registry
         )
@@ -474,7 +475,7 @@ def _file(
         walk.add([sensitive.submodule_finding(path)])
     if path == layout.CONFIG_FILE:
         _config_change(walk, change, short, theirs)
-    if path in walk.managed.certs or path.startswith(layout.CERTS_DIR + "/"):
+    if path in walk.managed.certs or layout.in_certs_dir(path):
         walk.add([Finding(CERT_CHANGE, "", path, None, "certificate file changed: verify it out of band")])
         _cert_content(walk, change, short)
     if new is not None:

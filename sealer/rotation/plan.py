@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ class KeyChange:
 
 
 FileChange = tuple[str, str | None]  # (new text, old text or None when new)
+Sealed = tuple[dict[str, Any] | None, str | None]  # a sealed file as state.load_with_text reads it
 
 
 @dataclass
@@ -76,6 +77,9 @@ class Target:
     env: Environment
     names: list[str]  # the entries to rotate
     records: list[KeyRecord]  # the ledger as it is
+    # cluster -> its sealed file, when `targets` read it already (rotate --due); plan_env merges
+    # into these documents, as into any it reads itself: a target is planned once
+    sealed: Mapping[str, Sealed] = field(default_factory=dict)
 
 
 def sealers(cfg: Config, env: Environment) -> dict[str, CertSealer]:
@@ -144,7 +148,7 @@ def plan_env(
     records = retire(old_records, set(names), now, grace) + plan.new_records
     for cluster in env.clusters:
         rel = layout.sealed_file(env.name, cluster.name)
-        old_doc, old_text = state.load_with_text(cfg.root, env.name, cluster.name)
+        old_doc, old_text = _sealed_file(cfg, target, cluster.name)
         doc = state.merged(old_doc, env, by_cluster[cluster.name], sealed[cluster.name], rel)
         plan.files[rel] = (state.dump(doc), old_text)
         plan.files[cluster.values_file] = render.values_text(cfg.root, env, cluster, doc, records)
@@ -206,14 +210,25 @@ def targets(cfg: Config, request: Request, now: dt.datetime) -> list[Target]:
             continue  # a scheduled --due over everything skips what cannot be sealed yet; check flags it
         names = list(request.keys) or list(env.keys)
         records = ledger.load(cfg.root, env.name)
+        sealed: dict[str, Sealed] = {}
         if request.due:
             due = set(due_keys(env, records, now))
-            if not due.issuperset(names):  # #15: sealed with an older cert (reads the sealed files)
-                due |= set(cert_pins.reseal_due(cfg.root, env, now))
+            if not due.issuperset(names):  # #15: sealed with an older cert (reads the sealed files, once)
+                sealed = _read_sealed(cfg, env)
+                due |= set(cert_pins.reseal_due(cfg.root, env, now, {c: d for c, (d, _) in sealed.items()}))
             names = [n for n in names if n in due]
         if names:
-            found.append(Target(env, names, records))
+            found.append(Target(env, names, records, sealed))
     return found
+
+
+def _read_sealed(cfg: Config, env: Environment) -> dict[str, Sealed]:
+    return {c.name: state.load_with_text(cfg.root, env.name, c.name) for c in env.clusters}
+
+
+def _sealed_file(cfg: Config, target: Target, cluster: str) -> Sealed:
+    """The cluster's sealed file as `targets` read it (rotate --due), else read now."""
+    return target.sealed.get(cluster) or state.load_with_text(cfg.root, target.env.name, cluster)
 
 
 def on_own_branch(request: Request) -> bool:
@@ -276,14 +291,20 @@ def commit_message(plans: list[EnvRotation], grace: dt.timedelta | None) -> str:
 def refuse_unmerged(root: Path, envs: list[str]) -> None:
     """A rotation on top of one not merged yet would stack on a stale ledger: say so instead."""
     waiting = branches.unmerged_rotations(root, envs)
-    if waiting:
-        env, branch = waiting[0]
-        here = git.current_branch(root) or "HEAD"
+    if not waiting:
+        return
+    env, branch = waiting[0]
+    here = git.current_branch(root) or "HEAD"
+    if not branches.is_own(root, branch):  # main (or a branch off it) took a rotation in since
         raise BadInput(
-            f"{env} has a rotation on branch {branch} that {here} does not hold yet: merge it first "
-            f"(or delete the branch), or give --replace to rotate again from {here} "
-            "and close its pull request"
+            f"branch {branch} holds a newer rotation of {env} than {here} does: merge {branch} into "
+            f"{here} first (a rotation from {here} would stack on a stale ledger)"
         )
+    raise BadInput(
+        f"{env} has a rotation on branch {branch} that {here} does not hold yet: merge it first "
+        f"(or delete the branch), or give --replace to rotate again from {here} "
+        "and close its pull request"
+    )
 
 
 def files_of(plans: list[EnvRotation]) -> dict[str, FileChange]:

@@ -64,6 +64,46 @@ def test_a_rotation_waiting_on_its_branch_is_merged_first(repo_factory: RepoFact
     assert fixes == {"production": "sealer rotate production --key apiKey"}
 
 
+def test_a_newer_rotation_on_main_is_merged_first(repo_factory: RepoFactory) -> None:
+    """A checkout behind main, where main took in a rotation since: no rotation waits on main, so
+    neither check's fix nor rotate's refusal says so; both say to merge main first."""
+    root = repo_factory()
+    age_keys(root, "staging", 31)
+    commit_all(root, "old keys")
+    main = subprocess_git(root, "branch", "--show-current").strip()
+    subprocess_git(root, "branch", "feature")
+    assert sealer(root, "rotate", "staging", "--no-branch").exit_code == 0  # on main
+    subprocess_git(root, "checkout", "-q", "feature")
+    fixes = {p["env"]: p["fix"] for p in check_json(root)[1]["problems"]}
+    assert fixes["staging"] == (
+        f"merge branch {main} first (it holds a newer rotation of staging: "
+        "`sealer rotate staging --key apiKey` is refused until then)"
+    )
+    refused = sealer(root, "rotate", "staging", "--key", "apiKey")
+    assert refused.exit_code == 2
+    assert refused.stderr == (
+        f"sealer: branch {main} holds a newer rotation of staging than feature does: merge {main} "
+        "into feature first (a rotation from feature would stack on a stale ledger)\n"
+    )
+
+
+def test_only_a_fix_given_as_a_rotation_is_merged_first(repo_factory: RepoFactory) -> None:
+    """What a fix rotates is data the rule gives (Problem.rotating), never its text read back: a
+    fix that only reads like `sealer rotate ENV` is left as it is."""
+    from sealer import config
+    from sealer.policy.model import ERROR, Problem, Rotation
+    from sealer.policy.runner import after_waiting_rotations
+
+    root = repo_factory()
+    assert sealer(root, "rotate", "staging").exit_code == 0  # on a branch of its own
+    rotating = Problem.rotating("key-age", "staging", ERROR, "old", "apiKey")
+    assert rotating.rotation == Rotation("staging", "apiKey")
+    assert rotating.as_dict()["fix"] == "sealer rotate staging --key apiKey"  # the report as before
+    alike = dataclasses.replace(rotating, rotation=None)
+    fixed, kept = after_waiting_rotations(config.load(root), [rotating, alike])
+    assert fixed.fix.startswith("merge branch sealer/rotate-staging-") and kept == alike
+
+
 def test_without_git_to_ask_the_fix_is_the_plain_command(tmp_path: Path) -> None:
     """A copy of the repository without its `.git` (an export): nothing to merge, nothing refused."""
     from sealer.config import Config

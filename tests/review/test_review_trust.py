@@ -1023,6 +1023,32 @@ def test_a_pinned_cert_file_holding_more_in_one_commit_fails_though_a_later_one_
     ], data["findings"]
 
 
+@pytest.mark.parametrize("folder", ["Certs", "CERTS"])
+def test_the_certificates_folder_in_another_case_is_reviewed_as_certs(repo: Path, folder: str) -> None:
+    """On a case-insensitive file system (macOS, a Windows checkout) `Certs/` is `certs/`: a file
+    the range adds there is a certificate change held to one certificate, and a link there moves
+    the whole folder (a file-mode finding, as a link at `certs` is)."""
+    git(repo, "checkout", "-q", "main")
+    (repo / ".gitlab").mkdir()
+    (repo / ".gitlab/CODEOWNERS").write_text("* @acme/platform\n")
+    commit(repo, "owners")
+    git(repo, "checkout", "-q", "-B", "pr")
+    (repo / folder).mkdir()
+    (repo / folder / "extra.pem").write_text(_FAKE_KEY)
+    commit(repo, "extra")
+    code, data = run_review(repo, "--approvals-from", "codeowners")
+    assert [f["rule"] for f in data["needs_owner_approval"]] == ["cert-change"], data
+    assert code == 1 and [(f["rule"], f["path"]) for f in data["findings"]] == [
+        ("cert-file-content", f"{folder}/extra.pem")
+    ], data["findings"]
+    (repo / folder / "extra.pem").unlink()
+    (repo / folder).rmdir()
+    (repo / folder).symlink_to("elsewhere")
+    commit(repo, "a link")
+    code, data = run_review(repo, "--approvals-from", "codeowners")
+    assert code == 1 and ("file-mode", folder) in [(f["rule"], f["path"]) for f in data["findings"]], data
+
+
 @pytest.mark.parametrize(
     "codeowners, covered",
     [

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sealer.config import Environment
-from sealer.policy import fixes, schema
+from sealer.policy import schema
 from sealer.policy.model import ERROR, WARNING, Context, Problem, days_left, whole_days
 from sealer.records import CLOCK_SKEW, KeyRecord
 
@@ -41,28 +41,27 @@ def _record(
 ) -> Iterator[Problem]:
     limit = record.created + dt.timedelta(days=max_days)
     what = f"{name} key {record.key_id}"
-    fix = fixes.rotate(env.name, name)
     if record.created > now + CLOCK_SKEW:  # only a hand edit makes one: it would never age
-        yield Problem(
-            ID, env.name, ERROR, f"{what} was created {record.created:%Y-%m-%d %H:%M}Z, in the future", fix
+        yield Problem.rotating(
+            ID, env.name, ERROR, f"{what} was created {record.created:%Y-%m-%d %H:%M}Z, in the future", name
         )
     elif record.expires and record.expires <= now:
-        yield Problem(ID, env.name, ERROR, f"{what} expired on {record.expires:%Y-%m-%d}", fix)
+        yield Problem.rotating(ID, env.name, ERROR, f"{what} expired on {record.expires:%Y-%m-%d}", name)
     elif now >= limit:
-        yield Problem(
+        yield Problem.rotating(
             ID,
             env.name,
             ERROR,
             f"{what} is {whole_days(now - record.created)} days old; {env.name} allows {max_days} days",
-            fix,
+            name,
         )
     elif limit - now <= dt.timedelta(days=warn_days):
         left = days_left(limit - now)
-        yield Problem(
+        yield Problem.rotating(
             ID,
             env.name,
             WARNING,
             f"{what} is due: it reaches the {max_days}-day limit on "
             f"{limit:%Y-%m-%d} (in {left} day{'' if left == 1 else 's'})",
-            fix,
+            name,
         )

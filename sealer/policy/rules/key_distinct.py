@@ -32,16 +32,11 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
         others = sorted(set(elsewhere.get(record.fingerprint, [])))
         if record.status == REVOKED or not others:
             continue
-        fix = (
-            fixes.revoke(env.name, record.key_id)
-            if record.status == GRACE
-            else fixes.rotate(env.name, record.name)
-        )
-        yield Problem(
-            ID,
-            env.name,
-            ERROR,
+        message = (
             f"{record.name} key {record.key_id} ({record.status}) is also recorded in "
-            f"{', '.join(others)}: whoever holds one environment's key can use the other's",
-            fix,
+            f"{', '.join(others)}: whoever holds one environment's key can use the other's"
         )
+        if record.status == GRACE:
+            yield Problem(ID, env.name, ERROR, message, fixes.revoke(env.name, record.key_id))
+        else:
+            yield Problem.rotating(ID, env.name, ERROR, message, record.name)

@@ -25,13 +25,7 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
     active = Counter(r.name for r in records if r.status == ACTIVE)
     for name in env.keys:
         if name not in current:
-            fix = fixes.rotate(env.name, name)
-            if not env.clusters:
-                fix = f"pin a certificate (`{fixes.cert_add(env.name, env.name)}`), then `{fix}`"
-            if ctx.never_rotated(env):  # a new environment: no key yet, nothing to lose
-                yield Problem(ID, env.name, WARNING, f"{name} has no key yet (never rotated)", fix)
-            else:
-                yield Problem(ID, env.name, ERROR, f"{name} has no active key in {path}", fix)
+            yield _unkeyed(ctx, env, name, path)
         elif current[name].status == PENDING:
             yield Problem(
                 ID,
@@ -60,6 +54,18 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
                 f"it as valid, yet it is neither the current key of an entry {env.name} manages nor in grace",
                 fixes.revoke(env.name, record.key_id),
             )
+
+
+def _unkeyed(ctx: Context, env: Environment, name: str, path: str) -> Problem:
+    """An entry with no current key: rotating it issues one, once a certificate is pinned."""
+    if ctx.never_rotated(env):  # a new environment: no key yet, nothing to lose
+        level, message = WARNING, f"{name} has no key yet (never rotated)"
+    else:
+        level, message = ERROR, f"{name} has no active key in {path}"
+    if env.clusters:
+        return Problem.rotating(ID, env.name, level, message, name)
+    pin, rotate = fixes.cert_add(env.name, env.name), fixes.rotate(env.name, name)
+    return Problem(ID, env.name, level, message, f"pin a certificate (`{pin}`), then `{rotate}`")
 
 
 def _stray(

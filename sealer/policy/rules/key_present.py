@@ -7,7 +7,7 @@ from typing import Any
 
 from sealer import layout, state
 from sealer.config import Environment
-from sealer.policy import fixes, schema
+from sealer.policy import schema
 from sealer.policy.model import ERROR, WARNING, Context, Problem
 
 ID = "key-present"
@@ -21,17 +21,14 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
         path = layout.sealed_file(env.name, cluster.name)
         doc = ctx.sealed(env.name, cluster.name)
         if doc is None:
-            yield Problem(
+            yield Problem.rotating(
                 ID,
                 env.name,
                 WARNING if ctx.never_rotated(env) else ERROR,
                 f"{path} does not exist: no key is sealed for {env.name}/{cluster.name}",
-                fixes.rotate(env.name),
             )
             continue
         entries = state.encrypted_data(doc)
         for name in env.keys:
             if name not in entries:
-                yield Problem(
-                    ID, env.name, ERROR, f"{name} is not sealed in {path}", fixes.rotate(env.name, name)
-                )
+                yield Problem.rotating(ID, env.name, ERROR, f"{name} is not sealed in {path}", name)

@@ -19,7 +19,7 @@ from typing import Any
 
 from sealer import cert_pins, hybrid, layout, provenance, state
 from sealer.config import Cluster, Environment
-from sealer.policy import fixes, schema
+from sealer.policy import schema
 from sealer.policy.model import ERROR, WARNING, Context, Problem, days_left
 from sealer.records import ciphertext_digest, digest_owners
 
@@ -48,9 +48,7 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
         path = layout.sealed_file(env.name, cluster.name)
         mismatch = state.target_mismatch(doc, env, path)
         if mismatch:
-            yield Problem(
-                ID, env.name, ERROR, f"{mismatch}: no entry in it can be opened", fixes.rotate(env.name)
-            )
+            yield Problem.rotating(ID, env.name, ERROR, f"{mismatch}: no entry in it can be opened")
             continue
         yield from _entries(ctx, env, cluster, doc, conf["warn-days"])
         yield from _digests(ctx, env, cluster, state.encrypted_data(doc))
@@ -71,16 +69,15 @@ def _digests(
         record, value = current.get(name), entries.get(name)
         if record is None or value is None:
             continue  # key-ledger and key-present report them
-        fix = fixes.rotate(env.name, name)
         want = record.digest_for(cluster.name)
         if not record.sealed:
-            yield Problem(
+            yield Problem.rotating(
                 ID,
                 env.name,
                 WARNING,
                 f"{name} in {path} cannot be tied to key {record.key_id}: the ledger records no digest of "
                 "the ciphertext sealer wrote (an older sealer's rotation); a rotation records one",
-                fix,
+                name,
             )
         elif want != (digest := ciphertext_digest(str(value))) or owners.get(digest, set()) - {record.key_id}:
             held = (
@@ -90,45 +87,43 @@ def _digests(
                 if want != digest
                 else "it for an older key too"  # one rotated in and out since: that key's ciphertext
             )
-            yield Problem(
+            yield Problem.rotating(
                 ID,
                 env.name,
                 ERROR,
                 f"{name} in {path} is not the ciphertext sealer wrote for its current key {record.key_id} "
                 f"(the ledger records {held}): an older ciphertext put back would deliver a key the "
                 "ledger does not hold as current",
-                fix,
+                name,
             )
 
 
 def _entries(ctx: Context, env: Environment, cluster: Cluster, doc: Any, warn_days: int) -> Iterator[Problem]:
     path = layout.sealed_file(env.name, cluster.name)
     entries = state.encrypted_data(doc)
-    annotations = state.annotations_of(doc)
-    unreadable = provenance.unreadable(annotations)
-    if unreadable:
+    claims = provenance.read(state.annotations_of(doc))
+    if claims.unreadable:
         # One problem for the file, not one "unknown certificate" per entry: `rotate --due` reseals
         # them all (cert_pins.reseal_due) and writes the annotation afresh.
         yield Problem(
             ID,
             env.name,
             ERROR,
-            f"{path}: {unreadable}, so no entry in it is known to be sealed with a certificate of the set",
+            f"{path}: {claims.unreadable}, so no entry in it is known to be sealed with a certificate of "
+            "the set",
             "sealer rotate --due",
         )
         return
     sizes = {h.fingerprint: (f.key_bits or 0) // 8 for h, f in ctx.held(env.name, cluster)}
-    for name, fp in provenance.sealed_with(annotations, [n for n in env.keys if n in entries]).items():
-        fix = fixes.rotate(env.name, name)
+    for name, fp in claims.sealed_with([n for n in env.keys if n in entries]).items():
         if not cluster.holds(fp):
-            yield Problem(
-                ID, env.name, ERROR, f"{name} in {path} is sealed with {_which_cert(fp, env, cluster)}", fix
-            )
+            which = _which_cert(fp, env, cluster)
+            yield Problem.rotating(ID, env.name, ERROR, f"{name} in {path} is sealed with {which}", name)
             continue
         problem = _size_problem(entries[name], sizes.get(fp) or 0)
         if problem:
             claim = f"{name} in {path} claims certificate {fp[:16]}…, but its ciphertext {problem}"
-            yield Problem(ID, env.name, ERROR, claim, fix)
+            yield Problem.rotating(ID, env.name, ERROR, claim, name)
         elif fp != cluster.fingerprint:
             yield from _reseal(ctx, env, cluster, name, fp, warn_days)
 
