@@ -362,6 +362,9 @@ def _killed_before_rename(repo: Path) -> dict[str, Any]:
         (lambda e: e.update(envs=["nowhere"]), "nowhere"),
         (lambda e: e.update(phase="done"), "unreadable"),
         (lambda e: e.update(files="all"), "unreadable"),
+        (lambda e: e.update(result={}), "unreadable (its report"),
+        (lambda e: e["result"].update(envs=[{"keys": 3}]), "unreadable (its report"),
+        (lambda e: e["result"]["envs"][0]["keys"][0].pop("key_id"), "unreadable (its report"),
     ],
 )
 def test_an_edited_journal_is_refused_and_nothing_is_written(

@@ -494,6 +494,7 @@ def _recover(cfg: Config, git_dir: Path, entry: Journal) -> RotationResult | Non
     root = cfg.root
     for name in entry.envs:
         cfg.env(name)  # an environment sealer.yaml no longer has: refuse the journal
+    _check_report(git_dir, entry)
     transaction.checked_moves(root, entry, planning.allowed_paths(cfg, entry.envs))
     if entry.phase == journal.PREPARED:
         journal.apply_renames(root, entry)
@@ -515,6 +516,15 @@ def _recover(cfg: Config, git_dir: Path, entry: Journal) -> RotationResult | Non
             f"is not where its change landed: remove {journal.path(git_dir)} after checking `git log`"
         )
     return roll_forward(cfg, git_dir, entry, resumed=True)
+
+
+def _check_report(git_dir: Path, entry: Journal) -> None:
+    """The report a roll-forward rebuilds from the journal (`result`), checked before anything is
+    renamed, committed or sent: one not shaped as sealer writes it refuses the journal."""
+    try:
+        RotationResult.from_dict({**entry.result, "commit": None, "resumed": True})
+    except (TypeError, KeyError, AttributeError) as err:
+        raise journal.unreadable(git_dir, f"its report: {type(err).__name__}") from None
 
 
 def _is_landed_commit(root: Path, entry: Journal) -> bool:
