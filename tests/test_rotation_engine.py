@@ -380,6 +380,21 @@ def test_an_edited_journal_is_refused_and_nothing_is_written(
     assert not (repo / ".git" / "hooks" / "post-checkout").exists()
 
 
+def test_the_temps_marker_removes_temps_in_the_repository_only(repo: Path, tmp_path: Path) -> None:
+    """The marker of a run killed before its journal names temps to sweep: one naming a file
+    outside the work tree (an absolute path) is not a temp of sealer's, and stays."""
+    outside = tmp_path / "elsewhere" / ".kept.yaml.sealer-tmp"
+    outside.parent.mkdir()
+    outside.write_text("not sealer's\n")
+    inside = repo / "deploy" / "staging" / ".values.yaml.sealer-tmp"
+    inside.write_text("a killed run's temp\n")
+    marker = [str(outside), str(inside.relative_to(repo))]
+    (git_dir(repo) / "sealer-temps.json").write_text(json.dumps(marker))
+    assert cli(repo, "rotate", ENV, "--no-branch").exit_code == 0
+    assert outside.read_text() == "not sealer's\n"
+    assert not inside.exists()
+
+
 def test_a_commit_on_its_own_branch_is_rolled_forward_from_the_bundle(repo: Path, keys: list[Any]) -> None:
     """A rotation on its own branch never writes the checkout: killed before its commit, its
     files wait beside the journal, and the re-run commits exactly those; a bundle that is
