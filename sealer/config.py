@@ -429,7 +429,7 @@ def parse(data: Any, root: Path) -> Config:
     envs = _need(data.get("environments"), "environments", dict, "a mapping of environments")
     cfg = Config(
         root=root,
-        environments={str(n): _environment(str(n), e) for n, e in envs.items()},
+        environments={name: _environment(name, e) for name, e in _env_names(envs).items()},
         pull_requests=_pull_requests(data.get("pullRequests")),
     )
     _check_values_files(cfg)
@@ -438,6 +438,19 @@ def parse(data: Any, root: Path) -> Config:
     _check_registries(cfg)
     _check_kubeconfigs(cfg)
     return cfg
+
+
+def _env_names(envs: dict[Any, Any]) -> dict[str, Any]:
+    """The environments by name. A name YAML reads as a number (`123:`, as `sealer init` writes
+    it) is its text; one given twice so (`1:` and `'1':`) is refused, where keeping the last
+    would drop the environment a reviewer reads first."""
+    named: dict[str, Any] = {}
+    for key, raw in envs.items():
+        name = str(key)
+        if name in named:
+            raise ConfigError(f"environments.{name}", "is given twice (once as a number)")
+        named[name] = raw
+    return named
 
 
 def _check_kubeconfigs(cfg: Config) -> None:

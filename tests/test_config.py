@@ -304,6 +304,20 @@ BAD = [
 ]
 
 
+def test_a_name_given_as_a_number_and_as_text_is_refused(tmp_path: Path, baseline: dict[str, Any]) -> None:
+    """`123:` is the environment 123 (`sealer init --env 123` writes it so), but beside `'123':`
+    it is that name twice: keeping the last would drop the one a reviewer reads first."""
+    envs = baseline["environments"]
+    envs[123], envs["123"] = envs.pop("dev"), envs.pop("staging")
+    _write(tmp_path, baseline)
+    with pytest.raises(ConfigError) as caught:
+        config.load(tmp_path)
+    assert str(caught.value) == "invalid config: environments.123: is given twice (once as a number)"
+    del baseline["environments"]["123"]
+    _write(tmp_path, baseline)
+    assert "123" in config.load(tmp_path).environments
+
+
 def _write(root: Path, data: dict[str, Any]) -> None:
     payload = data.get("__replace__", data)
     (root / "sealer.yaml").write_text(yaml.safe_dump(payload, sort_keys=False))
