@@ -512,10 +512,12 @@ def test_the_commit_record_beside_the_journal_is_checked_like_the_journal(
 @pytest.mark.parametrize(
     ("asked", "not_applied"),
     [
-        (("--branch", "mine"), ["--branch"]),
-        (("--no-branch",), ["--no-branch"]),
-        (("production", "--grace", "1h"), ["production", "--grace"]),
-        ((), []),
+        ((ENV, "--branch", "mine"), ["--branch"]),
+        ((ENV, "--no-branch"), ["--no-branch"]),
+        ((ENV, "production", "--grace", "1h"), ["production", "--grace"]),
+        (("--due",), ["--due"]),  # the scheduled run: what is due now was never looked at
+        ((ENV, "--due"), []),
+        ((ENV,), []),
     ],
 )
 def test_options_an_earlier_run_finished_first_did_not_take_are_named(
@@ -528,7 +530,7 @@ def test_options_an_earlier_run_finished_first_did_not_take_are_named(
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     entry = journal_of(repo)
     assert entry is not None and entry["branch"]
-    done = cli(repo, "rotate", ENV, *asked, "-o", "json")
+    done = cli(repo, "rotate", *asked, "-o", "json")
     assert done.exit_code == 0, done.output
     data = json.loads(done.stdout)
     assert data["resumed"] is True and data["branch"] == entry["branch"] and head(repo) == start

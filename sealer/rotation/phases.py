@@ -231,6 +231,7 @@ def _not_applied(request: Request, done: RotationResult) -> list[str]:
         "--branch": bool(request.branch) and request.branch != done.branch,
         "--no-branch": request.no_branch and done.branch is not None,
         "--no-commit": not request.commit,
+        "--due": request.due and not request.envs,  # every environment: what is due now was not looked at
     }
     return [e for e in request.envs if e not in rotated] + [option for option, left in asked.items() if left]
 
