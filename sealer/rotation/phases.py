@@ -253,6 +253,7 @@ def resume(cfg: Config, push: str | None = None) -> RotationResult | None:
     `push`: the remote to push to instead of the one journaled (a corrected `--push`)."""
     git_dir = git.git_dir(cfg.root)
     with lock.hold(git_dir) as common:
+        git.check_push_target(cfg.root, push)  # as `rotate` does: refused before anything rolls forward
         left = journal.load_here(git_dir, common)
         if left is None:
             return None
