@@ -636,7 +636,7 @@ def test_the_cert_strength_fix_typed_at_the_repository_root_is_not_refused(
     match = re.search(r"keypair --out (\S+) ", problem.fix)
     assert match is not None and f"--file {match[1]}/tls.crt" in problem.fix
 
-    keypair._outside_git(Path(os.path.expanduser(match[1])))  # BadInput inside a work tree
+    keypair.outside_git(Path(os.path.expanduser(match[1])))  # BadInput inside a work tree
 
 
 def test_key_distinct_reads_each_ledger_once_per_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
