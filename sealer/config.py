@@ -16,7 +16,7 @@ from typing import Any
 
 from sealer import git, layout, registry, repofiles, yamlio
 from sealer.apikey import ENV_TAG
-from sealer.backends import check_credentials, check_kind, refuse_secret_values
+from sealer.backends import check_credentials, check_kind, refuse_secret_values, secret_shape
 from sealer.durations import MAX_DAYS
 from sealer.errors import BadInput, ConfigError, GitError
 from sealer.layout import CONFIG_FILE
@@ -170,9 +170,16 @@ def _need(value: Any, where: str, kind: type, what: str) -> Any:
     return value
 
 
+def _shown(value: Any) -> str:
+    """A value as a message quotes it: a credential pasted into the wrong setting is named by
+    its shape, never echoed (the line lands in CI logs)."""
+    shape = secret_shape(str(value))
+    return f"a value that looks like {shape} (not shown)" if shape else repr(value)
+
+
 def _match(value: Any, where: str, pattern: re.Pattern[str], what: str) -> str:
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise ConfigError(where, f"must be {what}, got {value!r}")
+        raise ConfigError(where, f"must be {what}, got {_shown(value)}")
     return value
 
 
@@ -180,12 +187,13 @@ def _path(value: Any, where: str) -> str:
     """A relative path inside the repo: sealer writes there, so never `/etc/…` or `../…`."""
     path = PurePosixPath(_need(value, where, str, "a path"))
     if not value or path.is_absolute() or ".." in path.parts or "\\" in value:
-        raise ConfigError(where, f"must be a relative path inside the repo, got {value!r}")
+        raise ConfigError(where, f"must be a relative path inside the repo, got {_shown(value)}")
     problem = layout.configured_path_problem(value)
     if problem:
-        raise ConfigError(where, f"{value!r} {problem}")
+        raise ConfigError(where, f"{_shown(value)} {problem}")
     if str(path) != value:  # a commit sealer builds names the file as written: `./a` is no `a` to git
-        raise ConfigError(where, f"must be written {str(path)!r}, got {value!r}")
+        written = "plainly" if secret_shape(value) else repr(str(path))
+        raise ConfigError(where, f"must be written {written}, got {_shown(value)}")
     return str(value)
 
 
@@ -429,7 +437,7 @@ def parse(data: Any, root: Path) -> Config:
     envs = _need(data.get("environments"), "environments", dict, "a mapping of environments")
     cfg = Config(
         root=root,
-        environments={str(n): _environment(str(n), e) for n, e in envs.items()},
+        environments={name: _environment(name, e) for name, e in _env_names(envs).items()},
         pull_requests=_pull_requests(data.get("pullRequests")),
     )
     _check_values_files(cfg)
@@ -438,6 +446,19 @@ def parse(data: Any, root: Path) -> Config:
     _check_registries(cfg)
     _check_kubeconfigs(cfg)
     return cfg
+
+
+def _env_names(envs: dict[Any, Any]) -> dict[str, Any]:
+    """The environments by name. A name YAML reads as a number (`123:`, as `sealer init` writes
+    it) is its text; one given twice so (`1:` and `'1':`) is refused, where keeping the last
+    would drop the environment a reviewer reads first."""
+    named: dict[str, Any] = {}
+    for key, raw in envs.items():
+        name = str(key)
+        if name in named:
+            raise ConfigError(f"environments.{name}", "is given twice (once as a number)")
+        named[name] = raw
+    return named
 
 
 def _check_kubeconfigs(cfg: Config) -> None:

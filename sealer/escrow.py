@@ -194,6 +194,7 @@ def restore(
 ) -> EscrowResult:
     """Write tls.crt, tls.key (0600) and sealed-secrets-key.yaml (0600) from the backup at `target`."""
     mount, path = parse_target(target)
+    keypair.outside_git(out)  # a keypair, or the List of every key: never into a work tree (asked first)
     if kv is None:
         extras.require("vault-escrow")
     kv = kv or VaultKV.from_env(mount)

@@ -578,13 +578,20 @@ def ls_tree(
     return found
 
 
+def _grep_failed(done: subprocess.CompletedProcess[bytes]) -> bool:
+    """git grep failed. Its exit code 1 says no file matched, and it says so too when it could
+    not read a file (an object missing, as in a partial clone), naming that one on stderr: a
+    search that did not look everywhere is no answer."""
+    return done.returncode not in (0, 1) or re.search(rb"(?m)^(error|fatal): ", done.stderr) is not None
+
+
 def files_holding(root: Path, rev: str, texts: Sequence[str], pathspecs: Sequence[str]) -> list[str]:
     """The files of `rev` matching `pathspecs` (globs) whose bytes hold one of `texts` (any
     case); one `git grep` over the tree, nothing checked out."""
     args = ["grep", "-l", "-z", "-F", "-i", "--no-textconv"]
     args += [f for text in texts for f in ("-e", text)]
     done = _call(root, [NO_REPLACE, *args, rev, "--", *pathspecs])
-    if done.returncode not in (0, 1):  # 1: no file holds any
+    if _grep_failed(done):
         raise _refused(args, done)
     prefix = f"{rev}:".encode()
     return [os.fsdecode(p.removeprefix(prefix)) for p in done.stdout.split(b"\0") if p]
@@ -597,7 +604,7 @@ def binary_files(root: Path, rev: str, pathspecs: Sequence[str]) -> list[str]:
     for binary in (False, True):
         args = ["grep", "-l", "-z", "-e", "", *(() if binary else ("-I",))]
         done = _call(root, [NO_REPLACE, *args, rev, "--", *pathspecs])
-        if done.returncode not in (0, 1):  # 1: every file is empty
+        if _grep_failed(done):
             raise _refused(args, done)
         prefix = f"{rev}:".encode()
         found.append({os.fsdecode(p.removeprefix(prefix)) for p in done.stdout.split(b"\0") if p})
@@ -682,9 +689,10 @@ def refs_holding(root: Path, text: str, path: str, outside: str | None = None) -
     refs = _branches(root, *(("--no-merged", outside) if outside else ()))
     if not refs:
         return []
-    done = _call(
-        root, ("--literal-pathspecs", "grep", "--no-textconv", "-l", "-F", "-e", text, *refs, "--", path)
-    )
+    args = ("--literal-pathspecs", "grep", "--no-textconv", "-l", "-F", "-e", text, *refs, "--", path)
+    done = _call(root, args)
+    if _grep_failed(done):  # a branch git could not read might hold it
+        raise _refused(args, done)
     return [line.split(":", 1)[0] for line in done.stdout.decode().splitlines() if line]
 
 

@@ -97,6 +97,9 @@ def locate(url: str | None = None, rev: str | None = None) -> HooksRepo:
             "--hooks-repo holds a user name or password, which would be committed in "
             ".pre-commit-config.yaml: give the URL without them (git's credential helper supplies them)"
         )
+    for option, given in (("--hooks-repo", url), ("--hooks-rev", rev)):
+        if given is not None and (not given.isprintable() or any(c.isspace() for c in given)):
+            raise BadInput(f"{option} holds a space or a line break: give the URL or tag alone")
     if url and rev:
         return HooksRepo(url, rev)
     if url:

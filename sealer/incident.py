@@ -90,14 +90,20 @@ def handle(cfg: Config, request: phases.CompromisedRequest) -> IncidentReport:
         branches = carrying(cfg, request.env, request.key_id, result.rotation.commit)
         external = stores.external(cfg.env(request.env))
         return IncidentReport(result, leaks, env_commits(cfg, request.env), branches, external)
-    except KeyboardInterrupt:  # the commit and the store are done: exit 4 says so, never 130
+    except (
+        KeyboardInterrupt,
+        SealerError,
+    ) as err:  # the commit and the store are done: exit 4, never 130 or 2
         commit, branch = result.rotation.commit, result.rotation.branch
         if commit is None:
             raise
+        stopped = (
+            "was interrupted" if isinstance(err, KeyboardInterrupt) else f"failed ({one_line(str(err))})"
+        )
         raise PartlyDone(
             f"{request.env} key {request.key_id} is revoked and its entry rotated by commit "
             f"{commit[:12]} on {branch or 'the current branch'}, but the search of "
-            f"the history was interrupted; run `sealer keys compromised {request.env} {request.key_id}` "
+            f"the history {stopped}; run `sealer keys compromised {request.env} {request.key_id}` "
             "again for the report (it mints no second key)"
         ) from None
 

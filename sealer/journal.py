@@ -108,10 +108,16 @@ def load(git_dir: Path) -> Journal | None:
             _fold_mark(git_dir, journal)
         return journal
     except (ValueError, TypeError) as err:
-        raise BadInput(
-            f"the journal {path(git_dir)} of an interrupted sealer run is unreadable ({err}): check "
-            "`git status` and the branch it made, then remove the file"
-        ) from None
+        raise unreadable(git_dir, err) from None
+
+
+def unreadable(git_dir: Path, why: object) -> BadInput:
+    """The one line for a journal sealer cannot use: its shape here, its report's where the
+    engine rebuilds the report (`RotationResult`)."""
+    return BadInput(
+        f"the journal {path(git_dir)} of an interrupted sealer run is unreadable ({why}): check "
+        "`git status` and the branch it made, then remove the file"
+    )
 
 
 def load_here(git_dir: Path, common: Path) -> Journal | None:

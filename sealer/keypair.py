@@ -84,7 +84,7 @@ def key_secret(pair: Keypair, namespace: str = "kube-system", name: str | None =
     }
 
 
-def _outside_git(out: Path) -> None:
+def outside_git(out: Path) -> None:
     """Refuse a folder inside a Git work tree: one `git add .` would commit the controller's
     private key, which opens every key sealed for that cluster (.gitignore is no guarantee)."""
     folder = out.absolute()
@@ -122,7 +122,7 @@ def write(pair: Keypair, out: Path, namespace: str = "kube-system") -> dict[str,
     existing = [str(p) for p in paths.values() if os.path.lexists(p)]
     if existing:
         raise BadInput(f"refusing to overwrite {', '.join(existing)}")
-    _outside_git(out)
+    outside_git(out)
     repofiles.make_folder(out, private=True)
     secret = yamlio.dump_documents([key_secret(pair, namespace)])
     files: list[tuple[Path, bytes | str, int | None]] = [

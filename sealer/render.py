@@ -288,14 +288,15 @@ def render_env(cfg: Config, env_name: str) -> list[Path]:
     cert_pins.pinned_certificates(cfg.root, env)
     records = ledger.load_expected(cfg.root, env.name)  # a deleted one would render an empty registry
     texts = [
-        (c, values_text(cfg.root, env, c, state.load(cfg.root, env.name, c.name), records))
+        (
+            cfg.root / c.values_file,
+            *values_text(cfg.root, env, c, state.load(cfg.root, env.name, c.name), records),
+        )
         for c in env.clusters
     ]
+    texts += registry_texts(cfg.root, env, records)  # read too before the first write: exit 2 changes nothing
     with lock.hold(git.git_dir(cfg.root), "render"):  # one writer: not while a rotation writes
-        changed = [_write_changed(cfg.root / c.values_file, new, old) for c, (new, old) in texts]
-        changed += [
-            _write_changed(path, new, old) for path, new, old in registry_texts(cfg.root, env, records)
-        ]
+        changed = [_write_changed(path, new, old) for path, new, old in texts]
     return [p for p in changed if p is not None]
 
 

@@ -94,7 +94,7 @@ def check_sealed_secret(doc: Any, source: str) -> Mapping[str, Any]:
     if not isinstance(doc.get("metadata"), Mapping) or not doc["metadata"].get("name"):
         raise BadInput(f"{source}: SealedSecret has no metadata.name")
     spec = doc.get("spec")
-    if not isinstance(spec, Mapping) or not isinstance(spec.get("encryptedData", {}), Mapping):
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("encryptedData") or {}, Mapping):
         raise BadInput(f"{source}: SealedSecret has no spec.encryptedData map")
     template = spec.get("template") or {}
     if not isinstance(template, Mapping) or not isinstance(template.get("metadata") or {}, Mapping):

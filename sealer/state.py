@@ -15,7 +15,7 @@ from sealer import layout, provenance, repofiles, yamlio
 from sealer.config import Environment
 from sealer.errors import BadInput
 from sealer.scope import label, scope_of
-from sealer.sealing import CertSealer, sealed_secret
+from sealer.sealing import CertSealer, check_sealed_secret, sealed_secret
 from sealer.secret import SecretSpec
 
 HEADER = "# Managed by sealer (`sealer rotate`): do not edit by hand. Safe to commit: values are sealed.\n"
@@ -120,6 +120,7 @@ def merged(
     if doc is None or _retargeted(doc, env, sealed, source):
         doc = skeleton(env, sealer)
     else:
+        check_sealed_secret(doc, source)  # a hand-edited file's parts must be maps before they are filled
         check_target(doc, env, source)
     entries = _section(_mapping(doc, "spec", source), "encryptedData", source)
     before = list(entries)

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from support.env_repos import Controller, Controllers, invoke, rotate, snapshot, unfit_cert
 from support.fake_kube import FakeKube
 from support.fake_vault import FakeVault
-from support.git import commit_all
+from support.git import commit_all, git
 from support.repos import load_yaml
 
 from sealer import escrow, keypair, kube, provenance, unseal
@@ -378,6 +378,13 @@ def test_the_key_list_through_the_keypair_command(
     restored = invoke(tmp_path, "keypair", "--out", str(tmp_path / "back"), "--restore", target)
     assert restored.exit_code == 0, restored.stderr
     assert len(unseal.load_private_keys(tmp_path / "back" / escrow.LIST_FILE)) == 2
+    # the List holds every private key: like one keypair, never restored into a Git work tree
+    work_tree = tmp_path / "work-tree"
+    work_tree.mkdir()
+    git(work_tree, "init", "-q")
+    refused = invoke(tmp_path, "keypair", "--out", str(work_tree / "keys"), "--restore", target)
+    assert refused.exit_code == 2 and "inside the Git work tree" in refused.stderr, refused.output
+    assert not (work_tree / "keys").exists()
 
 
 def test_older_certificates_of_the_set_meet_the_key_size_policy(

@@ -304,6 +304,50 @@ BAD = [
 ]
 
 
+def test_a_name_given_as_a_number_and_as_text_is_refused(tmp_path: Path, baseline: dict[str, Any]) -> None:
+    """`123:` is the environment 123 (`sealer init --env 123` writes it so), but beside `'123':`
+    it is that name twice: keeping the last would drop the one a reviewer reads first."""
+    envs = baseline["environments"]
+    envs[123], envs["123"] = envs.pop("dev"), envs.pop("staging")
+    _write(tmp_path, baseline)
+    with pytest.raises(ConfigError) as caught:
+        config.load(tmp_path)
+    assert str(caught.value) == "invalid config: environments.123: is given twice (once as a number)"
+    del baseline["environments"]["123"]
+    _write(tmp_path, baseline)
+    assert "123" in config.load(tmp_path).environments
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "shape"),
+    [
+        ("environments.staging.secretName", "hvs." + "CAESIJ" * 6, "a Vault token"),
+        ("environments.staging.namespace", "AKIA" + "ABCDEFGHIJKLMNOP", "an AWS access key id"),
+        ("environments.staging.valuesFile", "postgres://app:s3cret-pw@db/keys", "a URL with a password"),
+        (
+            "environments.staging.clusters.0.valuesFile",
+            "x/../postgres://app:s3cret-pw@db",
+            "a URL with a password",
+        ),
+    ],
+)
+def test_a_credential_pasted_into_the_wrong_setting_is_never_echoed(
+    tmp_path: Path,
+    baseline: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    path: str,
+    value: str,
+    shape: str,
+) -> None:
+    """The one line of a refused setting lands in CI logs: a token pasted where a name or a path
+    belongs is named by its shape, as one pasted among the store's settings is."""
+    _set(path, value)(baseline)
+    _write(tmp_path, baseline)
+    code, out, err = run_main(tmp_path, capsys, "check")
+    assert code == 2 and f"got a value that looks like {shape} (not shown)" in err, err
+    assert value not in err and "s3cret" not in err and "CAESIJ" not in err
+
+
 def _write(root: Path, data: dict[str, Any]) -> None:
     payload = data.get("__replace__", data)
     (root / "sealer.yaml").write_text(yaml.safe_dump(payload, sort_keys=False))

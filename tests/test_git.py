@@ -302,3 +302,21 @@ def test_paths_from_sealer_yaml_are_read_literally_never_as_pathspec_magic(repo:
     assert (repo / "notes.txt").read_text() == "edited\n"
     assert not sealer_git.changes_path(repo, "HEAD", given)
     assert sealer_git.refs_holding(repo, "records", given) == []
+
+
+def test_a_branch_git_cannot_read_fails_the_search_for_a_key_never_hides_it(repo: Path) -> None:
+    """Which branches hold a key decides what is revoked as abandoned: a branch whose ledger git
+    cannot read (an object missing, as a partial clone's may be) is an error, never "no branch
+    holds it"."""
+    write(repo, "ledger/staging.yaml", "kid_aaaaaaaaaaaa\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "main's ledger")
+    git(repo, "switch", "-q", "-c", "other")
+    write(repo, "ledger/staging.yaml", "kid_aaaaaaaaaaaa\nkid_bbbbbbbbbbbb\n")
+    git(repo, "commit", "-qam", "a rotation under review")
+    git(repo, "switch", "-q", "main")
+    assert sealer_git.refs_holding(repo, "kid_bbbbbbbbbbbb", "ledger/staging.yaml") == ["refs/heads/other"]
+    blob = git(repo, "rev-parse", "other:ledger/staging.yaml").strip()
+    (repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
+    with pytest.raises(GitError):
+        sealer_git.refs_holding(repo, "kid_bbbbbbbbbbbb", "ledger/staging.yaml")

@@ -47,6 +47,28 @@ def test_a_given_url_with_a_token_is_refused_unechoed(tmp_path: Path, url: str) 
     assert not (repo / "sealer.yaml").exists()
 
 
+@pytest.mark.parametrize(
+    ("option", "url", "rev"),
+    [
+        ("--hooks-rev", "https://git.example.internal/sealer.git", "v1.2.3\n"),
+        ("--hooks-rev", "https://git.example.internal/sealer.git", "v1.2.3 "),
+        ("--hooks-rev", "https://git.example.internal/sealer.git", "v1\n    hooks: [{id: mine}]"),
+        ("--hooks-repo", "https://git.example.internal/sealer.git\n  - repo: local", "v1"),
+        ("--hooks-repo", " https://git.example.internal/sealer.git", "v1"),
+    ],
+)
+def test_a_url_or_rev_with_a_space_or_line_break_is_refused(
+    tmp_path: Path, option: str, url: str, rev: str
+) -> None:
+    """Pasted with a line break or a space, neither names anything pre-commit could install:
+    one line, exit 2, nothing written (it wrote a config every later commit failed on)."""
+    repo = make_repo(tmp_path / "repo")
+    result = invoke(repo, "init", "--hooks-repo", url, "--hooks-rev", rev)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"sealer: {option} holds a space or a line break: give the URL or tag alone\n"
+    assert not (repo / "sealer.yaml").exists()
+
+
 def test_the_default_is_this_checkout_pinned_at_its_commit() -> None:
     checkout = hooksrepo.own_checkout()
     assert checkout is not None and (checkout / ".pre-commit-hooks.yaml").is_file()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from support.cli import sealer as cli
 from support.fake_kube import FakeKube
 from support.git import commit_all, git
@@ -548,6 +549,38 @@ def test_a_sealed_file_with_sealers_header_is_still_checked(tmp_path: Path, body
 
     with pytest.raises(BadInput):
         state.load(tmp_path, ENV, ENV)
+
+
+@pytest.mark.parametrize(
+    ("part", "value", "says"),
+    [
+        ("spec", ["x"], "no spec.encryptedData map"),
+        ("spec.encryptedData", ["x"], "no spec.encryptedData map"),
+        ("metadata.annotations", ["x"], "metadata.annotations must be a map"),
+        ("kind", None, "not a bitnami.com/v1alpha1 SealedSecret"),
+    ],
+)
+def test_a_sealed_file_of_the_wrong_shape_is_refused_by_a_rotation(
+    world: tuple[Path, Path], part: str, value: Any, says: str
+) -> None:
+    """A rotation fills the sealed file it finds: one whose parts a pull request made no maps
+    is bad input in one line (it was a traceback, exit 3), nothing committed."""
+    repo, outside = world
+    path = layout.sealed_path(repo, ENV, ENV)
+    doc = state.load(repo, ENV, ENV)
+    assert doc is not None
+    *parents, last = part.split(".")
+    node = doc
+    for name in parents:
+        node = node[name]
+    node[last] = value
+    path.write_text(yaml.safe_dump(doc))
+    commit_all(repo, "hand-edited")
+    before = _state(repo, outside)
+    result = cli(repo, "rotate", ENV, "--no-branch")
+    assert result.exit_code == 2 and says in result.stderr, (result.output, result.exception)
+    assert len(result.stderr.splitlines()) == 1
+    assert _state(repo, outside) == before
 
 
 def test_a_bare_repository_committed_beside_sealer_yaml_is_not_the_repository(

@@ -196,6 +196,10 @@ def test_a_mistyped_push_remote_is_corrected_on_the_rerun(
     git(repo, "remote", "add", "gone", str(tmp_path / "gone.git"))
     line = one_line(cli(repo, "rotate", "staging", "--branch", "land", "--push", "gone"), EXIT_PARTLY_DONE)
     assert "the push to gone failed" in line and "with --push REMOTE to push elsewhere" in line
+    journal = (repo / ".git" / "sealer-rotation.json").read_bytes()
+    line = one_line(cli(repo, "rotate", *rerun, "--push", "orign"), EXIT_BAD_INPUT)  # mistyped again
+    assert "no remote named 'orign'" in line
+    assert (repo / ".git" / "sealer-rotation.json").read_bytes() == journal  # nothing rolled forward
     again = cli(repo, "rotate", *rerun, "--push", "origin")  # the journaled remote is replaced
     assert again.exit_code == 0, again.output
     assert git(tmp_path / "remote.git", "rev-parse", "land") == git(repo, "rev-parse", "land")

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -292,6 +293,13 @@ def _break(root: Path, how: str, other_cert: bytes) -> None:
         (root / "ledger" / "staging.yaml").write_text("keys: 3\n")
     elif how == "sealed-broken":
         (root / "sealed" / "staging" / "staging.yaml").write_text("")
+    elif how == "registry-folder-a-file":  # read only once the values files were written, before
+        shutil.rmtree(root / "registry" / "staging")
+        (root / "registry" / "staging").write_text("not a folder\n")
+    elif how == "registry-a-symlink":
+        registry_file = root / "registry" / "staging" / "staging.yaml"
+        registry_file.unlink()
+        registry_file.symlink_to(root / "sealer.yaml")
     elif how == "sealed-two-docs":  # Argo CD applies the second too: a plain Secret, say
         with (root / "sealed" / "staging" / "staging.yaml").open("a") as handle:
             handle.write(
@@ -320,6 +328,8 @@ BAD = [
     ),
     ("ledger-broken", "staging", "ledger/staging.yaml: expected a mapping with a `keys` list"),
     ("sealed-broken", "staging", "sealed/staging/staging.yaml: empty or not a SealedSecret"),
+    ("registry-folder-a-file", "staging", "registry/staging/staging.yaml: Not a directory"),
+    ("registry-a-symlink", "staging", "registry/staging/staging.yaml: it is a symlink"),
     (
         "sealed-two-docs",
         "staging",

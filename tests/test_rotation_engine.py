@@ -362,6 +362,9 @@ def _killed_before_rename(repo: Path) -> dict[str, Any]:
         (lambda e: e.update(envs=["nowhere"]), "nowhere"),
         (lambda e: e.update(phase="done"), "unreadable"),
         (lambda e: e.update(files="all"), "unreadable"),
+        (lambda e: e.update(result={}), "unreadable (its report"),
+        (lambda e: e["result"].update(envs=[{"keys": 3}]), "unreadable (its report"),
+        (lambda e: e["result"]["envs"][0]["keys"][0].pop("key_id"), "unreadable (its report"),
     ],
 )
 def test_an_edited_journal_is_refused_and_nothing_is_written(
@@ -375,6 +378,21 @@ def test_an_edited_journal_is_refused_and_nothing_is_written(
     assert result.exit_code == 2 and says in result.stderr, result.output
     assert {p: (repo / p).read_bytes() for p in FILES} == before
     assert not (repo / ".git" / "hooks" / "post-checkout").exists()
+
+
+def test_the_temps_marker_removes_temps_in_the_repository_only(repo: Path, tmp_path: Path) -> None:
+    """The marker of a run killed before its journal names temps to sweep: one naming a file
+    outside the work tree (an absolute path) is not a temp of sealer's, and stays."""
+    outside = tmp_path / "elsewhere" / ".kept.yaml.sealer-tmp"
+    outside.parent.mkdir()
+    outside.write_text("not sealer's\n")
+    inside = repo / "deploy" / "staging" / ".values.yaml.sealer-tmp"
+    inside.write_text("a killed run's temp\n")
+    marker = [str(outside), str(inside.relative_to(repo))]
+    (git_dir(repo) / "sealer-temps.json").write_text(json.dumps(marker))
+    assert cli(repo, "rotate", ENV, "--no-branch").exit_code == 0
+    assert outside.read_text() == "not sealer's\n"
+    assert not inside.exists()
 
 
 def test_a_commit_on_its_own_branch_is_rolled_forward_from_the_bundle(repo: Path, keys: list[Any]) -> None:
@@ -494,10 +512,12 @@ def test_the_commit_record_beside_the_journal_is_checked_like_the_journal(
 @pytest.mark.parametrize(
     ("asked", "not_applied"),
     [
-        (("--branch", "mine"), ["--branch"]),
-        (("--no-branch",), ["--no-branch"]),
-        (("production", "--grace", "1h"), ["production", "--grace"]),
-        ((), []),
+        ((ENV, "--branch", "mine"), ["--branch"]),
+        ((ENV, "--no-branch"), ["--no-branch"]),
+        ((ENV, "production", "--grace", "1h"), ["production", "--grace"]),
+        (("--due",), ["--due"]),  # the scheduled run: what is due now was never looked at
+        ((ENV, "--due"), []),
+        ((ENV,), []),
     ],
 )
 def test_options_an_earlier_run_finished_first_did_not_take_are_named(
@@ -510,7 +530,7 @@ def test_options_an_earlier_run_finished_first_did_not_take_are_named(
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     entry = journal_of(repo)
     assert entry is not None and entry["branch"]
-    done = cli(repo, "rotate", ENV, *asked, "-o", "json")
+    done = cli(repo, "rotate", *asked, "-o", "json")
     assert done.exit_code == 0, done.output
     data = json.loads(done.stdout)
     assert data["resumed"] is True and data["branch"] == entry["branch"] and head(repo) == start

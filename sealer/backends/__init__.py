@@ -35,6 +35,7 @@ __all__ = [
     "publish_registry",
     "read_live_registry",
     "refuse_secret_values",
+    "secret_shape",
 ]
 
 
@@ -123,6 +124,11 @@ def check_ready(kind: str, options: Mapping[str, str], credentials: Mapping[str,
 
 def refuse_secret_values(settings: Mapping[str, str], where: str) -> None:
     credential_sources.refuse_secret_values(settings, where)
+
+
+def secret_shape(value: str) -> str | None:
+    """What `value` looks like when it looks like a credential (a token, a key), else None."""
+    return credential_sources.secret_shape(value)
 
 
 def _check_options(kind: str, backend: Backend, options: Mapping[str, str]) -> None:

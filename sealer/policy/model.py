@@ -112,11 +112,22 @@ class Context:
         self._records: dict[str, list[KeyRecord]] = {}
         self._sealed: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._certs: dict[tuple[str, str], CertFacts] = {}
+        self._recorded_in: dict[str, set[str]] | None = None
 
     def records(self, env: str) -> list[KeyRecord]:
         if env not in self._records:
             self._records[env] = ledger.load_expected(self.root, env)
         return self._records[env]
+
+    def recorded_in(self, fingerprint: str) -> set[str]:
+        """The environments whose ledgers record `fingerprint` (in any status). One index per
+        run: a sealer.yaml of thousands of environments must not cost each one every ledger."""
+        if self._recorded_in is None:
+            self._recorded_in = {}
+            for env in self.cfg.environments:
+                for record in self.records(env):
+                    self._recorded_in.setdefault(record.fingerprint, set()).add(env)
+        return self._recorded_in.get(fingerprint, set())
 
     def current(self, env: Environment) -> dict[str, KeyRecord]:
         return ledger.current(env.keys, self.records(env.name))

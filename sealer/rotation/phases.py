@@ -231,6 +231,7 @@ def _not_applied(request: Request, done: RotationResult) -> list[str]:
         "--branch": bool(request.branch) and request.branch != done.branch,
         "--no-branch": request.no_branch and done.branch is not None,
         "--no-commit": not request.commit,
+        "--due": request.due and not request.envs,  # every environment: what is due now was not looked at
     }
     return [e for e in request.envs if e not in rotated] + [option for option, left in asked.items() if left]
 
@@ -252,6 +253,7 @@ def resume(cfg: Config, push: str | None = None) -> RotationResult | None:
     `push`: the remote to push to instead of the one journaled (a corrected `--push`)."""
     git_dir = git.git_dir(cfg.root)
     with lock.hold(git_dir) as common:
+        git.check_push_target(cfg.root, push)  # as `rotate` does: refused before anything rolls forward
         left = journal.load_here(git_dir, common)
         if left is None:
             return None
@@ -494,6 +496,7 @@ def _recover(cfg: Config, git_dir: Path, entry: Journal) -> RotationResult | Non
     root = cfg.root
     for name in entry.envs:
         cfg.env(name)  # an environment sealer.yaml no longer has: refuse the journal
+    _check_report(git_dir, entry)
     transaction.checked_moves(root, entry, planning.allowed_paths(cfg, entry.envs))
     if entry.phase == journal.PREPARED:
         journal.apply_renames(root, entry)
@@ -515,6 +518,15 @@ def _recover(cfg: Config, git_dir: Path, entry: Journal) -> RotationResult | Non
             f"is not where its change landed: remove {journal.path(git_dir)} after checking `git log`"
         )
     return roll_forward(cfg, git_dir, entry, resumed=True)
+
+
+def _check_report(git_dir: Path, entry: Journal) -> None:
+    """The report a roll-forward rebuilds from the journal (`result`), checked before anything is
+    renamed, committed or sent: one not shaped as sealer writes it refuses the journal."""
+    try:
+        RotationResult.from_dict({**entry.result, "commit": None, "resumed": True})
+    except (TypeError, KeyError, AttributeError) as err:
+        raise journal.unreadable(git_dir, f"its report: {type(err).__name__}") from None
 
 
 def _is_landed_commit(root: Path, entry: Journal) -> bool:

@@ -267,7 +267,9 @@ def sweep_temps(root: Path, git_dir: Path) -> None:
     except ValueError:
         listed = []
     for rel in listed if isinstance(listed, list) else []:
-        if isinstance(rel, str) and rel.endswith(TEMP_SUFFIX) and ".." not in Path(rel).parts:
+        # Inside the work tree only: `root / "/abs"` is "/abs", and `..` climbs out.
+        inside = isinstance(rel, str) and not Path(rel).is_absolute() and ".." not in Path(rel).parts
+        if inside and rel.endswith(TEMP_SUFFIX):
             repofiles.remove(root / rel)  # #13: never through a symlinked folder
     marker.unlink(missing_ok=True)
 

@@ -31,6 +31,7 @@ from support.git import commit_all, git, head
 from support.repos import ledger_records, run_sealer
 
 from sealer import layout, ledger
+from sealer.errors import GitError
 from sealer.records import ACCEPTED, ACTIVE, PENDING, REVOKED
 
 JOURNAL = Path(".git") / "sealer-rotation.json"
@@ -561,26 +562,35 @@ def test_a_branch_checked_out_from_anyone_claiming_the_incident_does_not_stop_it
     assert report["commit"] != forged["commit"] and report["branch"] != "pr-42", report
 
 
-def test_ctrl_c_during_the_history_search_says_the_key_was_replaced(
-    backend_repo: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("step", "stop", "says"),
+    [
+        ("scan_history", KeyboardInterrupt(), "the search of the history was interrupted"),
+        # which branches carry the key: git grep could not read one (an object missing)
+        ("carrying", GitError("git grep: error: unable to read 1b26"), "the search of the history failed"),
+    ],
+    ids=["ctrl-c", "git-error"],
+)
+def test_a_report_stopped_past_the_commit_says_the_key_was_replaced(
+    backend_repo: Path, monkeypatch: pytest.MonkeyPatch, step: str, stop: BaseException, says: str
 ) -> None:
-    """Past the commit an interruption is exit 4 (README), not 130 as if nothing had happened;
-    the rerun gives the report and mints no second key."""
+    """Past the commit an interruption or a failure of the report is exit 4 (README), not 130 or
+    2 as if nothing had happened; the rerun gives the report and mints no second key."""
     from sealer import incident
 
     rotate(backend_repo)
     old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
 
-    def interrupted(*args: object) -> None:
-        raise KeyboardInterrupt
+    def stopped(*args: object) -> None:
+        raise stop
 
-    real = incident.scan_history
-    monkeypatch.setattr(incident, "scan_history", interrupted)
+    real = getattr(incident, step)
+    monkeypatch.setattr(incident, step, stopped)
     line = one_line_error(sealer(backend_repo, "keys", "compromised", ENV, old.key_id), 4)
-    assert "the search of the history was interrupted" in line
+    assert says in line
     [branch] = incident_branches(backend_repo, old.key_id)
     assert f"on {branch}" in line
-    monkeypatch.setattr(incident, "scan_history", real)
+    monkeypatch.setattr(incident, step, real)
     code, again = compromised(backend_repo, old.key_id)
     assert code == 0 and again["already_handled"] and again["branch"] == branch, again
 

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,12 @@ from support.policy_repos import (
     rendered_tables,
     sealer,
 )
+from support.records import pending_key
 
 from sealer import apikey, ledger
 from sealer.errors import ConfigError
+from sealer.policy import model
+from sealer.policy.rules import key_distinct
 from sealer.records import ciphertext_digest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -672,4 +676,24 @@ def test_the_cert_strength_fix_typed_at_the_repository_root_is_not_refused(
     match = re.search(r"keypair --out (\S+) ", problem.fix)
     assert match is not None and f"--file {match[1]}/tls.crt" in problem.fix
 
-    keypair._outside_git(Path(os.path.expanduser(match[1])))  # BadInput inside a work tree
+    keypair.outside_git(Path(os.path.expanduser(match[1])))  # BadInput inside a work tree
+
+
+def test_key_distinct_reads_each_ledger_once_per_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A pull request's sealer.yaml may list thousands of environments (16 MiB of them): the
+    gate's `sealer check` must not look at every ledger once for each environment."""
+    names = [f"e{i}" for i in range(60)]
+    records = {name: [pending_key(name)[1]] for name in names}
+    records["e1"] = [*records["e1"], records["e0"][0]]  # one key shared: still found
+    reads: list[str] = []
+
+    def counted(self: model.Context, env: str) -> list[Any]:
+        reads.append(env)
+        return records[env]
+
+    monkeypatch.setattr(model.Context, "records", counted)
+    cfg = types.SimpleNamespace(root=tmp_path, environments=dict.fromkeys(names))
+    ctx = model.Context(cfg)  # type: ignore[arg-type]
+    found = [p for name in names for p in key_distinct.check(ctx, types.SimpleNamespace(name=name), {})]  # type: ignore[arg-type]
+    assert sorted(p.env for p in found) == ["e0", "e1"]
+    assert len(reads) <= 3 * len(names), len(reads)

@@ -16,20 +16,9 @@ DEFAULT: dict[str, Any] = {}
 SCHEMA: dict[str, schema.Validator] = {}
 
 
-def _elsewhere(ctx: Context, env: Environment) -> dict[str, list[str]]:
-    """fingerprint -> the other environments whose ledgers record it (in any status)."""
-    found: dict[str, list[str]] = {}
-    for other in ctx.cfg.environments:
-        if other != env.name:
-            for record in ctx.records(other):
-                found.setdefault(record.fingerprint, []).append(other)
-    return found
-
-
 def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]:
-    elsewhere = _elsewhere(ctx, env)
     for record in ctx.records(env.name):
-        others = sorted(set(elsewhere.get(record.fingerprint, [])))
+        others = sorted(ctx.recorded_in(record.fingerprint) - {env.name})
         if record.status == REVOKED or not others:
             continue
         message = (
