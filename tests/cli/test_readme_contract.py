@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -133,6 +134,18 @@ def test_the_lifecycle_counts_grace_from_where_review_says(rotated: Path) -> Non
     step = text[text.index("The old key is revoked at once, or after `--grace 24h`") :]
     step = step[: step.index("(see")]
     assert f"counted from the {change['grace_counted_from']} with the default Git ledger" in step, step
+
+
+def test_the_chart_is_where_the_lifecycle_says(tmp_path: Path) -> None:
+    """The lifecycle (step 3) tells a user of an installed sealer where its chart is: the command
+    it gives prints a folder holding the chart, out of a folder of no repository."""
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    step = text[text.index("The chart is sealer's `chart/`") :]
+    [command] = re.findall(r"`python -c '([^']+)'`", step[: step.index("4. **Rotate.**")])
+    done = subprocess.run([sys.executable, "-c", command], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    chart = Path(done.stdout.strip())
+    assert (chart / "Chart.yaml").is_file() and (chart / "values.schema.json").is_file(), chart
 
 
 def readme_exit_1_commands() -> list[str]:
