@@ -114,6 +114,15 @@ def test_a_clean_rotation_passes_and_is_explained(repo: Path) -> None:
     assert change["new_key_expires"].startswith(str(new.expires.year))
 
 
+def test_plain_review_on_the_main_branch_says_it_reviewed_nothing(repo: Path) -> None:
+    """A tired operator who forgot to check the branch out: an empty range is no approval."""
+    git(repo, "checkout", "-q", "main")
+    result = cli(repo, "review")
+    assert result.exit_code == 0, result.output
+    assert "BASE and HEAD are the same commit, so nothing was reviewed: check out the branch" in result.stdout
+    assert "same commit" not in cli(repo, "review", "main", "next").stdout
+
+
 def test_sealers_own_revocation_of_an_active_key_passes_review(repo: Path) -> None:
     """`keys revoke` of the key the values file lists renders that file from the new ledger, as
     `sealer render` does: review holds sealer's own commit to what sealer writes."""
