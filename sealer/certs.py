@@ -66,7 +66,15 @@ def parse_certificate(data: bytes, source: str) -> x509.Certificate:
     try:
         return x509.load_pem_x509_certificate(data)
     except ValueError:
-        raise BadInput(f"{source}: not a PEM certificate") from None
+        raise BadInput(f"{source}: not a PEM certificate{_key_hint(data)}") from None
+
+
+def _key_hint(data: bytes) -> str:
+    """The usual wrong file is the private key `sealer keypair` wrote beside the certificate
+    (`tls.key`, or the key Secret `sealed-secrets-key.yaml`): say which file to give instead."""
+    if b" PRIVATE KEY-----" in data or b"tls.key:" in data:
+        return " (it holds a private key: give the certificate, e.g. tls.crt)"
+    return ""
 
 
 def load_certificate(path: str | Path) -> x509.Certificate:

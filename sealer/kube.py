@@ -81,12 +81,32 @@ def core_api(kubeconfig: str | None, context: str | None) -> Any:
     except ConfigException as err:
         if "No configuration found" in str(err):
             raise BadInput(f"kubeconfig {where} holds no configuration: pass --kubeconfig FILE") from None
+        missing_context(kubeconfig, where, context)
         raise BadInput(f"kubeconfig: {terminal.cut(str(err).splitlines()[0], 200)}") from None
     except (yaml.YAMLError, TypeError, ValueError, AttributeError, KeyError):
         raise BadInput(f"kubeconfig {where} is not a valid kubeconfig file") from None
     if not is_http_url(str(api_client.configuration.host or "")):  # the client would guess, then warn
         raise BadInput(f"kubeconfig {where}: the cluster's server is not an http(s) URL (https://HOST:PORT)")
     return client.CoreV1Api(follow_no_redirect(api_client))
+
+
+def missing_context(kubeconfig: str | None, where: str, context: str | None) -> None:
+    """A --context the kubeconfig does not name (a typo, the wrong file): say so and name the
+    ones it has, as `kubectl config get-contexts` would, instead of the client's own words."""
+    import yaml
+    from kubernetes import config
+    from kubernetes.config.config_exception import ConfigException
+
+    if context is None:
+        return
+    try:
+        contexts, _ = config.list_kube_config_contexts(config_file=kubeconfig)
+        names = [str(c["name"]) for c in contexts]
+    except (ConfigException, yaml.YAMLError, TypeError, ValueError, AttributeError, KeyError):
+        return  # the kubeconfig is broken otherwise: the client's message says how
+    if context not in names:
+        has = terminal.cut(terminal.one_line(", ".join(names)), 200) or "none"
+        raise BadInput(f"kubeconfig {where} has no context {terminal.one_line(context)!r} (it has: {has})")
 
 
 def is_http_url(url: str) -> bool:

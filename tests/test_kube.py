@@ -155,7 +155,11 @@ def test_unreachable_api_server(tmp_path: Path, kube_server: FakeKube) -> None:
 @pytest.mark.parametrize(
     ("context", "file_name", "problem"),
     [
-        ("nowhere", "kubeconfig", "Expected object with name nowhere"),
+        (
+            "nowhere",
+            "kubeconfig",
+            r"kubeconfig \S+/kubeconfig has no context 'nowhere' \(it has: admin, viewer, stranger\)$",
+        ),
         (None, "missing", "does not exist"),
         (None, "not-yaml", "is not a valid kubeconfig file"),
     ],

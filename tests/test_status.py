@@ -182,7 +182,7 @@ def test_missing_secret_is_one_clear_line(
     [
         ("viewer", "forbidden while reading secret staging/engine-api-key", 2),
         ("stranger", "rejected the credentials (401)", 2),
-        ("nowhere", "kubeconfig:", 2),
+        ("nowhere", "has no context 'nowhere' (it has: admin, viewer, stranger)", 2),
     ],
 )
 def test_contexts_that_cannot_read_the_secret(

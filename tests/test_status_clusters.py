@@ -320,7 +320,8 @@ def test_no_kubeconfig_at_all_is_bad_input(
     ("contexts", "why"),
     [
         ({ENV: "one"}, "no context in clusterContexts"),  # a cluster left out is not skipped
-        ({ENV: "one", EAST: "nowhere"}, "kubeconfig:"),  # no such context in the kubeconfig
+        # no such context in the kubeconfig: it says which it has
+        ({ENV: "one", EAST: "nowhere"}, "has no context 'nowhere' (it has: one, two, alias, gone)"),
     ],
 )
 def test_a_cluster_sealer_cannot_read_fails_closed(

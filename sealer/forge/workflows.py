@@ -109,6 +109,8 @@ class Setup:
         }
         if self.environment:
             found["environment"] = {"name": self.environment, "deployment_branches": "default branch only"}
+        if self.include:  # the step text gives first: without it nothing runs
+            found["include"] = {"file": ".gitlab-ci.yml", "include": f"/{self.include}"}
         if self.settings:
             found["settings"] = list(self.settings)
         return found

@@ -11,6 +11,11 @@ def cert_add(env: str, cluster: str, file: str = "tls.crt") -> str:
     return f"sealer cert add {env} --file {file}" + ("" if cluster == env else f" --cluster {cluster}")
 
 
+def cert_remove(env: str, cluster: str, fingerprint: str) -> str:
+    where = "" if cluster == env else f" --cluster {cluster}"
+    return f"sealer cert remove {env} {fingerprint[:16]}{where}"
+
+
 def revoke(env: str, key_id: str, grace_hours: int = 0) -> str:
     return f"sealer keys revoke {env} {key_id}" + (f" --grace {grace_hours}h" if grace_hours > 0 else "")
 

@@ -71,6 +71,11 @@ def _text_lines(report: Report) -> list[str]:
     lines += [f"  approval: {who}" for who in report.approvals]
     if not report.changes and not report.findings:
         lines.append("  no sealed data changed")
+    if report.base == report.head:  # plain `sealer review` on the main branch: an empty range
+        lines.append(
+            "  BASE and HEAD are the same commit, so nothing was reviewed: check out the branch, "
+            "or give `sealer review BASE BRANCH`"
+        )
     return lines
 
 

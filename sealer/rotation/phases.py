@@ -35,7 +35,9 @@ from sealer import (
     lock,
     registry,
     registry_delivery,
+    render,
     repofiles,
+    state,
     templating,
 )
 from sealer.config import Config, Environment
@@ -916,6 +918,7 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
         clusters = [c.name for c in env.clusters]  # #16: the GitOps key registries follow the ledger
         for path, data in registry.files(env.name, clusters, env.registry, new_records).items():
             files[path] = (data.decode(), repofiles.read_text_if_exists(root / path))
+        files.update(_values_after_revocation(cfg, env, new_records))
         dirty = git.changed_paths(root, [layout.CONFIG_FILE, *files])
         if dirty:
             raise BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
@@ -950,6 +953,22 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
         transaction.sweep_temps(root, git_dir)
         entry = transaction.run(root, git_dir, entry, files, lambda: None)
         return changed, roll_forward(cfg, git_dir, entry, resumed=False)
+
+
+def _values_after_revocation(
+    cfg: Config, env: Environment, records: list[KeyRecord]
+) -> dict[str, tuple[str, str | None]]:
+    """The values files as `sealer render` writes them from the new ledger: revoking an entry's
+    active key takes it out of `sealer.keys` and changes the checksum, which review requires."""
+    files = {}
+    for cluster in env.clusters:
+        sealed = state.load(cfg.root, env.name, cluster.name)
+        if sealed is None:
+            continue  # nothing rendered yet: nothing the ledger change could make stale
+        new, old = render.values_text(cfg.root, env, cluster, sealed, records)
+        if new != old:
+            files[cluster.values_file] = (new, old)
+    return files
 
 
 def _revocation_text(env: Environment, record: KeyRecord) -> str:

@@ -14,6 +14,7 @@ import errno
 import os
 import stat
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from sealer.errors import BadInput
@@ -288,7 +289,18 @@ def run_git(args: list[str], cwd: str | None = None, stdin: bytes | None = None)
 
 
 def repo_root() -> str:
-    return os.fsdecode(run_git(["rev-parse", "--show-toplevel"]).strip())
+    from sealer import git
+    from sealer.errors import GitError
+
+    try:
+        return os.fsdecode(run_git(["rev-parse", "--show-toplevel"]).strip())
+    except GitError:
+        if git.top_level(Path.cwd(), any_owner=True) is not None:
+            raise  # a work tree git refuses for another reason: its own words say which
+        raise BadInput(
+            f"{os.getcwd()} is not inside a Git work tree: --staged, --all-files and --history read "
+            "one (run it there, or give PATHs to scan files)"
+        ) from None
 
 
 def tracked(root: str) -> Iterator[Candidate]:

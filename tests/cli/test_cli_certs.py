@@ -75,6 +75,20 @@ def test_show_prints_no_line_a_certificate_subject_forged(tmp_path: Path) -> Non
     assert [line for line in run.stdout.splitlines() if line.startswith("key_bits:")] == ["key_bits: 2048"]
 
 
+@pytest.mark.parametrize("name", ["tls.key", "sealed-secrets-key.yaml"])
+@pytest.mark.parametrize(
+    "command", [["cert", "show"], ["seal", "--from-literal", "k=v", "--name", "n", "--cert"]]
+)
+def test_a_private_key_given_as_the_certificate_names_the_file_to_give(
+    keypair_2048_dir: Path, capsys: pytest.CaptureFixture[str], name: str, command: list[str]
+) -> None:
+    """The file beside tls.crt is the usual slip: the one line says which to give instead."""
+    run = run_main([*command, str(keypair_2048_dir / name)], capsys)
+    assert_one_line_error(
+        run, 2, "not a PEM certificate (it holds a private key: give the certificate, e.g. tls.crt)"
+    )
+
+
 @pytest.mark.parametrize(
     ("case", "message"),
     [

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,6 +104,48 @@ def test_every_readme_command_exists_and_takes_output_json(spelled: str) -> None
         assert choices is None, name
     else:
         assert choices and "json" in choices.group(1).split("|"), (name, result.stdout)
+
+
+def readme_table_row(command: str) -> list[str]:
+    """The spellings the first column of `command`'s row of the command table gives."""
+    text = README.read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith(f"| `sealer {command}"))
+    return re.findall(r"`(?:sealer )?([a-z][^`]*)`", row.split(" | ")[0])
+
+
+def test_scan_runs_as_the_readme_table_spells_it(rotated: Path) -> None:
+    """A newcomer copies the table's `sealer scan`: each spelling given is one that runs (a bare
+    `sealer scan` is a usage error: it names no files to scan)."""
+    spellings = readme_table_row("scan")
+    assert spellings
+    for spelled in spellings:
+        words = spelled.replace("PATH…", "sealer.yaml").replace("[RANGE]", "HEAD").split()
+        result = sealer(rotated, *words)
+        assert result.exit_code == 0, (spelled, result.output)
+
+
+def test_the_lifecycle_counts_grace_from_where_review_says(rotated: Path) -> None:
+    """README's lifecycle (step 4) says where `--grace` is counted from as review tells the
+    reviewer: with the default Git ledger, from the rotation (not the deployment)."""
+    assert sealer(rotated, "rotate", "staging", "--grace", "24h", "--branch", "graced").exit_code == 0
+    review = json.loads(sealer(rotated, "review", "main", "graced", "-o", "json").stdout)
+    [change] = review["changes"]
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    step = text[text.index("The old key is revoked at once, or after `--grace 24h`") :]
+    step = step[: step.index("(see")]
+    assert f"counted from the {change['grace_counted_from']} with the default Git ledger" in step, step
+
+
+def test_the_chart_is_where_the_lifecycle_says(tmp_path: Path) -> None:
+    """The lifecycle (step 3) tells a user of an installed sealer where its chart is: the command
+    it gives prints a folder holding the chart, out of a folder of no repository."""
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    step = text[text.index("The chart is sealer's `chart/`") :]
+    [command] = re.findall(r"`python -c '([^']+)'`", step[: step.index("4. **Rotate.**")])
+    done = subprocess.run([sys.executable, "-c", command], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    chart = Path(done.stdout.strip())
+    assert (chart / "Chart.yaml").is_file() and (chart / "values.schema.json").is_file(), chart
 
 
 def readme_exit_1_commands() -> list[str]:

@@ -266,8 +266,12 @@ def test_gitlab_says_to_include_its_pipeline_file(repo: Path) -> None:
     the printed next steps were all a newcomer followed."""
     text = cli(repo, "ci", "init", "gitlab", "--owner", "@acme").stdout
     assert f"\n  add to .gitlab-ci.yml: include: '/{GITLAB_FILES[1]}' (nothing runs" in text
+    told = json.loads(cli(repo, "ci", "init", "gitlab", "--owner", "@acme", "--force", "-o", "json").stdout)
+    assert told["include"] == {"file": ".gitlab-ci.yml", "include": f"/{GITLAB_FILES[1]}"}  # a pipeline's too
     github = cli(repo, "ci", "init", "github", "--owner", "@acme").stdout
     assert ".gitlab-ci.yml" not in github
+    told = json.loads(cli(repo, "ci", "init", "github", "--owner", "@acme", "--force", "-o", "json").stdout)
+    assert "include" not in told
 
 
 def test_other_hosts_name_no_environment(repo: Path) -> None:

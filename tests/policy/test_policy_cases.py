@@ -69,6 +69,15 @@ def repin(env: str, cert: str) -> Change:
     return change
 
 
+def add_cert(env: str, cert: str) -> Change:
+    """Add `cert` to the environment's set, sealing on with the one it has."""
+
+    def change(root: Path, certs: Mapping[str, Path]) -> None:
+        cert_pins.pin(root, env, certs[cert].read_bytes(), cert, keep_sealing=True)
+
+    return change
+
+
 def remove_first_cert(env: str) -> Change:
     def change(root: Path, certs: Mapping[str, Path]) -> None:
         first = config.load(root).env(env).clusters[0].cert_set[0]
@@ -173,6 +182,8 @@ def warning(rule: str, env: str, message: str, fix: str) -> Expected:
 
 
 ROTATE_STAGING = "sealer rotate staging --key apiKey"
+REMOVE_DEV_AFTER_ADD = "), then `sealer cert remove dev "
+REMOVE_STAGING = "then `sealer cert remove staging "
 STAGING_MAX_10 = "environments:\n  staging:\n    key-age:\n      max-days: 10\n"
 CASES = [
     Case("compliant"),
@@ -501,6 +512,24 @@ CASES = [
         expected=(
             error("cert-distinct", "dev", "is also pinned for staging/staging", "sealer cert add dev"),
             error("cert-distinct", "staging", "is also pinned for dev/dev", "sealer cert add staging"),
+        ),
+    ),
+    Case(
+        # the sealing certificate of another environment: adding one alone leaves it pinned
+        "sealing-certificate-of-another-environment",
+        repin("dev", "rsa3072"),
+        (
+            error("cert-distinct", "dev", "is also pinned for staging/staging", REMOVE_DEV_AFTER_ADD),
+            error("cert-distinct", "staging", "is also pinned for dev/dev", REMOVE_STAGING),
+        ),
+    ),
+    Case(
+        # kept in the set without sealing: taking it out is the whole fix
+        "spare-certificate-of-another-environment",
+        add_cert("dev", "rsa3072"),
+        (
+            error("cert-distinct", "dev", "is also pinned for staging/staging", "sealer cert remove dev "),
+            error("cert-distinct", "staging", "is also pinned for dev/dev", REMOVE_STAGING),
         ),
     ),
     Case(

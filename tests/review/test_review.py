@@ -114,6 +114,28 @@ def test_a_clean_rotation_passes_and_is_explained(repo: Path) -> None:
     assert change["new_key_expires"].startswith(str(new.expires.year))
 
 
+def test_plain_review_on_the_main_branch_says_it_reviewed_nothing(repo: Path) -> None:
+    """A tired operator who forgot to check the branch out: an empty range is no approval."""
+    git(repo, "checkout", "-q", "main")
+    result = cli(repo, "review")
+    assert result.exit_code == 0, result.output
+    assert "BASE and HEAD are the same commit, so nothing was reviewed: check out the branch" in result.stdout
+    assert "same commit" not in cli(repo, "review", "main", "next").stdout
+
+
+def test_sealers_own_revocation_of_an_active_key_passes_review(repo: Path) -> None:
+    """`keys revoke` of the key the values file lists renders that file from the new ledger, as
+    `sealer render` does: review holds sealer's own commit to what sealer writes."""
+    git(repo, "checkout", "-q", "main")
+    key_id = active(ledger_records(repo, "staging")).key_id
+    assert cli(repo, "keys", "revoke", "staging", key_id, "--branch", "revoke-it").exit_code == 0
+    code, data = run_review(repo, "main", "revoke-it")
+    assert (code, data["findings"]) == (0, []), data["findings"]
+    git(repo, "checkout", "-q", "revoke-it")
+    assert cli(repo, "render", "staging").exit_code == 0
+    assert git(repo, "status", "--porcelain") == ""  # the commit holds what render writes
+
+
 def test_text_and_markdown_output(repo: Path) -> None:
     new = active(ledger_records(repo, "staging")).key_id
     text = cli(repo, "review")

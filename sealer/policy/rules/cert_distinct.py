@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sealer.config import Environment
+from sealer.config import Cluster, Environment
 from sealer.policy import fixes, schema
 from sealer.policy.model import ERROR, Context, Problem
 
@@ -32,5 +32,14 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
                     ERROR,
                     f"certificate {held.fingerprint[:16]}… of {env.name}/{cluster.name} is also "
                     f"pinned for {', '.join(shared)}: one controller key would open the keys of both",
-                    fixes.cert_add(env.name, cluster.name),
+                    _fix(env.name, cluster, held.fingerprint),
                 )
+
+
+def _fix(env: str, cluster: Cluster, fingerprint: str) -> str:
+    """A certificate that does not seal is taken out of the set; the sealing one needs the
+    cluster's own certificate first (adding it alone leaves the shared one pinned)."""
+    remove = fixes.cert_remove(env, cluster.name, fingerprint)
+    if fingerprint != cluster.fingerprint:
+        return remove
+    return f"`{fixes.cert_add(env, cluster.name)}` (this cluster's own certificate), then `{remove}`"
