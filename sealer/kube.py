@@ -163,8 +163,32 @@ def _server(api: Any) -> str:
 
 
 def server_of(kubeconfig: str | None, context: str | None) -> str:
-    """The API server URL a context reaches (the kubeconfig read, nothing sent)."""
-    return _server(core_api(kubeconfig, context)).rstrip("/")
+    """The API server URL a context reaches (the kubeconfig read, nothing sent), spelt one way
+    (`one_spelling`): two contexts reaching one server compare equal."""
+    return one_spelling(_server(core_api(kubeconfig, context)))
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def one_spelling(url: str) -> str:
+    """An http(s) URL as the server it reaches: the host in lower case (an IP address in its
+    short form, no trailing dot), no port the scheme implies, no user, no trailing slash. The
+    path stays: a proxy serves several clusters under one host (`/k8s/clusters/ID`)."""
+    import ipaddress
+
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # not a port: the URL as it is
+        return url.rstrip("/")
+    host = (parts.hostname or "").rstrip(".")
+    with contextlib.suppress(ValueError):
+        host = ipaddress.ip_address(host).compressed
+    host = f"[{host}]" if ":" in host else host
+    at = "" if port in (None, _DEFAULT_PORTS.get(parts.scheme)) else f":{port}"
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{parts.scheme}://{host}{at}{parts.path.rstrip('/')}{query}"
 
 
 def status_message(err: Any) -> str:

@@ -44,10 +44,16 @@ APPROVAL_TAGS = "refs/tags/sealer-approval/"
 OWN_BRANCH_PREFIXES = ("sealer/rotate-", "sealer/revoke-")
 
 
+# Code points HFS+ (macOS's file system before APFS) leaves out of a name when it compares
+# names, as git's own guard of `.git` knows (core.protectHFS): `cert\u200cs/` is `certs/` there.
+_HFS_IGNORED = dict.fromkeys([*range(0x200C, 0x2010), *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF])
+
+
 def is_certs_dir(name: str) -> bool:
-    """Whether a top-level name is the certificates folder: compared without case, as on a
-    case-insensitive file system (macOS, a Windows checkout) `Certs/` is `certs/`."""
-    return name.casefold() == CERTS_DIR
+    """Whether a top-level name is the certificates folder: compared without case (and without
+    what HFS+ ignores), as on a case-insensitive file system (macOS, a Windows checkout)
+    `Certs/` is `certs/`."""
+    return name.translate(_HFS_IGNORED).casefold() == CERTS_DIR
 
 
 def in_certs_dir(rel: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
 from pathlib import Path
 
@@ -140,6 +141,55 @@ def test_a_server_that_is_no_url_is_one_line(tmp_path: Path, kube_server: FakeKu
     (tmp_path / "no-url").write_text(config)
     with pytest.raises(BadInput, match=r"the cluster's server is not an http\(s\) URL"):
         kube.fetch_controller_cert(str(tmp_path / "no-url"), None)
+
+
+def kubeconfig_of(path: Path, servers: dict[str, str]) -> Path:
+    """A kubeconfig with one context per name, reaching its server URL."""
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": n, "cluster": {"server": url}} for n, url in servers.items()],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": n, "context": {"cluster": n, "user": "u"}} for n in servers],
+        "current-context": next(iter(servers)),
+    }
+    path.write_text(json.dumps(doc))  # JSON is YAML
+    return path
+
+
+SPELLINGS = {  # one API server, as a kubeconfig may spell it: one server_of
+    "https://api.example:6443": [
+        "https://api.example:6443/",
+        "HTTPS://API.Example:6443",
+        "https://api.example.:6443//",
+        "https://user@api.example:6443",
+    ],
+    "https://api.example": ["https://api.example:443", "https://API.EXAMPLE:443/"],
+    "http://127.0.0.1:8080/k8s/clusters/c-1": ["http://127.0.0.1:8080/k8s/clusters/c-1/"],
+    "https://[::1]": ["https://[::1]:443", "https://[0:0::1]"],
+}
+OTHERS = [  # another server each (or another way in): never taken for the first
+    "http://api.example:6443",
+    "https://api.example:6444",
+    "https://api.example",
+    "https://api.example:6443/k8s/clusters/c-2",
+    "https://api.example:6443/K8S",
+]
+
+
+@pytest.mark.parametrize("server", list(SPELLINGS))
+def test_one_api_server_spelt_several_ways_is_one_server(tmp_path: Path, server: str) -> None:
+    """status reads no two clusters through one API server (clusters.shared_servers): a port the
+    scheme implies, a host's case, a trailing slash do not make another server of it."""
+    spellings = [server, *SPELLINGS[server]]
+    path = kubeconfig_of(tmp_path / "kubeconfig", {f"c{i}": url for i, url in enumerate(spellings)})
+    assert {kube.server_of(str(path), f"c{i}") for i in range(len(spellings))} == {server}
+
+
+def test_other_api_servers_stay_apart(tmp_path: Path) -> None:
+    urls = ["https://api.example:6443", *OTHERS]
+    path = kubeconfig_of(tmp_path / "kubeconfig", {f"c{i}": url for i, url in enumerate(urls)})
+    assert len({kube.server_of(str(path), f"c{i}") for i in range(len(urls))}) == len(urls)
 
 
 def test_unreachable_api_server(tmp_path: Path, kube_server: FakeKube) -> None:

@@ -58,6 +58,9 @@ def test_sealed_cluster(rel: str, cluster: str | None) -> None:
         ("Certs/prod.pem", True),  # a case-insensitive file system's certs/
         ("CERTS/a/b.pem", True),
         ("cert\u017f/prod.pem", True),  # long s: Unicode folds it to s (folding wide errs to checking)
+        ("cert\u200cs/prod.pem", True),  # HFS+ ignores a zero-width non-joiner in a name (as git's
+        ("\ufeffCerts/prod.pem", True),  # core.protectHFS knows): that folder is certs/ there
+        ("certs\u200d", False),
         ("certs", False),  # the folder itself (or what stands in its place) is not below it
         ("certsx/prod.pem", False),
         ("deploy/certs/prod.pem", False),

@@ -138,7 +138,7 @@ def test_check_holds_a_file_no_cluster_pins_to_one_certificate(
     assert _content_problems(repo) == ([want] if holds else [])
 
 
-@pytest.mark.parametrize("folder", ["Certs", "CERTS"])
+@pytest.mark.parametrize("folder", ["Certs", "CERTS", "cert\u200cs"])
 def test_check_holds_the_certificates_folder_in_any_case_to_one_certificate(
     template: Path, tmp_path: Path, folder: str
 ) -> None:

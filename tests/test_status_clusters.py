@@ -399,6 +399,23 @@ def test_two_contexts_of_one_api_server_answer_for_neither_cluster(
     assert all(kube.requests_to("/api/", "GET") == 0 for kube in kubes.values())
 
 
+def test_one_api_server_spelt_another_way_still_answers_for_neither_cluster(
+    repo: Path, rotated_twice: Any, kubes: dict[str, FakeKube], tmp_path: Path
+) -> None:
+    """No clusterContexts, and east's context spells the first cluster's server in capitals with
+    a trailing slash (a kubeconfig written by hand): still one server, read for neither."""
+    first = kubes[ENV].url
+    kubeconfig = named_after_clusters(
+        kubes, tmp_path / "kubeconfig", east=(first.upper() + "/", kubes[ENV].admin_token)
+    )
+    line = east_line(repo, rotated_twice[1], kubes, kubeconfig, {})
+    assert line == (
+        f"cluster {EAST} (context {EAST}): unreachable: context {EAST} and {ENV}'s context {ENV} reach "
+        f"one API server ({first.rstrip('/')}): {SHARED}"
+    )
+    assert all(kube.requests_to("/api/", "GET") == 0 for kube in kubes.values())
+
+
 def test_a_missing_ledger_is_bad_input_not_a_cluster_out_of_sync(
     repo: Path, rotated_twice: Any, kubes: dict[str, FakeKube], contexts_file: Path
 ) -> None:

@@ -1023,7 +1023,7 @@ def test_a_pinned_cert_file_holding_more_in_one_commit_fails_though_a_later_one_
     ], data["findings"]
 
 
-@pytest.mark.parametrize("folder", ["Certs", "CERTS"])
+@pytest.mark.parametrize("folder", ["Certs", "CERTS", "\ufeffcerts"])
 def test_the_certificates_folder_in_another_case_is_reviewed_as_certs(repo: Path, folder: str) -> None:
     """On a case-insensitive file system (macOS, a Windows checkout) `Certs/` is `certs/`: a file
     the range adds there is a certificate change held to one certificate, and a link there moves
