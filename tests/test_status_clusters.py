@@ -540,6 +540,20 @@ def test_finish_with_nothing_to_activate_reads_no_cluster(
     assert json.loads(ok(finish(repo)).stdout)["activated"] == []
 
 
+def test_finish_without_cluster_contexts_reads_no_cluster(
+    repo: Path, keys: list[Any], vault_store: Any, kubes: dict[str, FakeKube], tmp_path: Path
+) -> None:
+    """Several clusters and no clusterContexts: `--finish` reads no cluster, as for one, though
+    `status` reads each through the context named after it (the README says both)."""
+    ok(sealer(repo, "backend", "set", ENV, "vault", "--option", f"path={vault_store.prefix}", "--no-branch"))
+    without_contexts(repo)
+    rotate(repo)
+    waiting = {key_id(k) for k in current_keys(repo, keys).values()}
+    done = json.loads(ok(finish(repo)).stdout)
+    assert {a["key_id"] for a in done["activated"]} == waiting
+    assert all(kube.requests_to("/api/", "GET") == 0 for kube in kubes.values())
+
+
 # -- sealer.yaml ----------------------------------------------------------------------------------
 
 
