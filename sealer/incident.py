@@ -90,10 +90,8 @@ def handle(cfg: Config, request: phases.CompromisedRequest) -> IncidentReport:
         branches = carrying(cfg, request.env, request.key_id, result.rotation.commit)
         external = stores.external(cfg.env(request.env))
         return IncidentReport(result, leaks, env_commits(cfg, request.env), branches, external)
-    except (
-        KeyboardInterrupt,
-        SealerError,
-    ) as err:  # the commit and the store are done: exit 4, never 130 or 2
+    # The commit and the store are done: an interrupt or a failure here is exit 4, never 130 or 2.
+    except (KeyboardInterrupt, SealerError) as err:
         commit, branch = result.rotation.commit, result.rotation.branch
         if commit is None:
             raise

@@ -548,7 +548,7 @@ def test_fetch_pins_when_nothing_is_pinned(
             "elsewhere",
             "no Sealed Secrets controller service in namespace kube-system (tried elsewhere)",
         ),
-        ("nobody", "sealed-secrets-controller", "kubeconfig:"),
+        ("nobody", "sealed-secrets-controller", "has no context 'nobody' (it has: "),
     ],
 )
 def test_fetch_failures_are_one_line(
