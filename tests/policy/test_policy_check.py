@@ -441,6 +441,58 @@ def test_what_is_left_of_an_environment_removed_from_sealer_yaml_fails(repo_fact
     assert (code, after["problems"]) == (0, [])
 
 
+ONE_FILE = "a case-insensitive file system (macOS, Windows) checks both out as one file"
+
+
+@pytest.mark.parametrize(
+    ("path", "copied", "managed"),
+    [
+        ("SEALER.yaml", "sealer.yaml", "sealer.yaml"),
+        ("Ledger/staging.yaml", "ledger/staging.yaml", "ledger/staging.yaml"),
+        ("sealed/staging/Staging.yaml", "sealed/staging/staging.yaml", "sealed/staging/staging.yaml"),
+        ("Sealed/other/other.yaml", "sealed/staging/staging.yaml", "sealed/"),
+        (".Sealer/approvers", "sealer.yaml", ".sealer/"),
+    ],
+)
+def test_a_managed_path_git_holds_in_another_case_fails(
+    repo_factory: RepoFactory, path: str, copied: str, managed: str
+) -> None:
+    """On macOS or Windows Git checks `Ledger/staging.yaml` out over `ledger/staging.yaml`, and
+    sealer reads whichever came last. The fix removes it from Git alone: there the file in the
+    work tree is the real one's too."""
+    root = repo_factory()
+    (root / path).parent.mkdir(parents=True, exist_ok=True)
+    (root / path).write_bytes((root / copied).read_bytes())
+    commit_all(root, "another spelling")
+    code, report = check_json(root)
+    assert code == 1 and report["problems"] == [
+        {
+            "rule": "case-collision",
+            "env": "",
+            "level": "error",
+            "message": f"{path} is sealer's {managed} spelt in another case: {ONE_FILE}",
+            "fix": f"git rm --cached -- {path}, and keep one spelling",
+        }
+    ]
+    subprocess_git(root, "rm", "-q", "--cached", "--", path)
+    code, report = check_json(root)
+    assert (code, report["problems"]) == (0, [])
+
+
+def test_two_spellings_git_holds_in_a_managed_folder_fail_once(repo_factory: RepoFactory) -> None:
+    """Neither is a path sealer.yaml names, yet both lie in ledger/; two spellings of a file
+    sealer does not manage are no problem of check's."""
+    root = repo_factory()
+    for path in ("ledger/gone.yaml", "ledger/GONE.yaml", "docs/README.md", "docs/Readme.md"):
+        (root / path).parent.mkdir(exist_ok=True)
+        (root / path).write_text("[]\n")
+    commit_all(root, "two spellings")
+    code, report = check_json(root)
+    assert code == 1 and [(p["rule"], p["message"]) for p in report["problems"]] == [
+        ("case-collision", f"ledger/GONE.yaml differs from ledger/gone.yaml only in case: {ONE_FILE}")
+    ]
+
+
 def test_a_delivered_folder_that_cannot_be_listed_is_never_passed(
     repo_factory: RepoFactory, tmp_path: Path
 ) -> None:
