@@ -725,3 +725,34 @@ def test_the_cert_strength_fix_typed_at_the_repository_root_is_not_refused(
     assert match is not None and f"--file {match[1]}/tls.crt" in problem.fix
 
     keypair._outside_git(Path(os.path.expanduser(match[1])))  # BadInput inside a work tree
+
+
+def test_a_reseal_due_while_a_rotation_waits_is_merged_first(
+    repo_factory: RepoFactory, policy_certs: dict[str, Path]
+) -> None:
+    """key-sealed's `sealer rotate --due`, for an environment whose rotation waits on its own
+    branch: --due plans that environment, so it is refused until the branch is merged, and the fix
+    says to merge it. A reseal due only in some days is no rotation --due makes now: left as is."""
+    from sealer import cert_pins
+
+    root = repo_factory()
+    cert_pins.pin(root, "staging", policy_certs["spare"].read_bytes(), "spare")
+    edit_config(root, lambda doc: doc["environments"]["staging"].update(resealAfterDays=0))
+    commit_all(root, "a new certificate, due at once")
+    assert sealer(root, "rotate", "staging").exit_code == 0  # on a branch of its own
+    (branch,) = [
+        b for b in subprocess_git(root, "branch", "--format=%(refname:short)").split() if "staging" in b
+    ]
+    fixes = [(p["rule"], p["fix"]) for p in check_json(root)[1]["problems"]]
+    assert fixes == [
+        (
+            "key-sealed",
+            f"merge branch {branch} first (a rotation of staging waits there: `sealer rotate --due` is "
+            "refused until then)",
+        )
+    ]
+    refused = sealer(root, "rotate", "--due")
+    assert refused.exit_code == 2 and branch in refused.stderr  # as the fix says
+    edit_config(root, lambda doc: doc["environments"]["staging"].update(resealAfterDays=3))
+    fixes = [(p["rule"], p["fix"]) for p in check_json(root)[1]["problems"]]
+    assert fixes == [("key-sealed", "sealer rotate --due")]
