@@ -129,6 +129,15 @@ class Config:
         clusters = (cluster for env in self.environments.values() for cluster in env.clusters)
         return {held.cert for cluster in clusters for held in cluster.cert_set}
 
+    def managed_paths(self) -> set[str]:
+        """Every path sealer.yaml has sealer manage: its certificate and values files, and each
+        environment's ledger and files in sealed/ and registry/ (layout.Spellings reads them)."""
+        found = self.cert_files()
+        for name, env in self.environments.items():
+            found |= {env.values_file, *(c.values_file for c in env.clusters)}
+            found.update(layout.env_paths(name, [c.name for c in env.clusters]))
+        return found
+
 
 def unknown_env_message(name: str, known: list[str]) -> str:
     """`unknown environment 'prod'`, with the nearest known name when one is close."""

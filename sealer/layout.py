@@ -6,6 +6,8 @@ see); the `*_path` forms join a root for reading and writing.
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 CONFIG_FILE = "sealer.yaml"
@@ -44,16 +46,10 @@ APPROVAL_TAGS = "refs/tags/sealer-approval/"
 OWN_BRANCH_PREFIXES = ("sealer/rotate-", "sealer/revoke-")
 
 
-# Code points HFS+ (macOS's file system before APFS) leaves out of a name when it compares
-# names, as git's own guard of `.git` knows (core.protectHFS): `cert\u200cs/` is `certs/` there.
-_HFS_IGNORED = dict.fromkeys([*range(0x200C, 0x2010), *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF])
-
-
 def is_certs_dir(name: str) -> bool:
-    """Whether a top-level name is the certificates folder: compared without case (and without
-    what HFS+ ignores), as on a case-insensitive file system (macOS, a Windows checkout)
-    `Certs/` is `certs/`."""
-    return name.translate(_HFS_IGNORED).casefold() == CERTS_DIR
+    """Whether a top-level name is the certificates folder: compared without case, as on a
+    case-insensitive file system (macOS, a Windows checkout) `Certs/` is `certs/` (`folded`)."""
+    return folded(name) == CERTS_DIR
 
 
 def in_certs_dir(rel: str) -> bool:
@@ -158,3 +154,91 @@ def configured_path_problem(rel: str) -> str | None:
 def normalised(rel: str) -> str:
     """`rel` as compared with other configured paths (no `.` parts, no doubled `/`, no case)."""
     return "/".join(part.casefold() for part in rel.split("/") if part not in ("", "."))
+
+
+def env_paths(env: str, clusters: Iterable[str]) -> list[str]:
+    """What sealer writes for `env` in the folders it manages: its ledger, its folders in
+    sealed/ and registry/ (without their `/`) and each cluster's file there."""
+    clusters = list(clusters)
+    return [
+        ledger_file(env),
+        sealed_dir(env).rstrip("/"),
+        *(sealed_file(env, c) for c in clusters),
+        f"{REGISTRY_DIR}/{env}",
+        *(registry_file(env, c) for c in clusters),
+    ]
+
+
+# The code points HFS+ leaves out of a name (as git's is_hfs_dotgit does): `led\u200cger` is `ledger`.
+_HFS_IGNORED = dict.fromkeys([*range(0x200C, 0x2010), *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF])
+
+
+def folded(rel: str) -> str:
+    """`rel` as a case-insensitive file system (macOS, Windows) compares names: without case, in
+    one Unicode normal form (macOS keeps `é` decomposed), without what HFS+ ignores. Two paths
+    Git holds apart that fold alike are checked out there as one file (the last one written)."""
+    text = unicodedata.normalize("NFD", rel).translate(_HFS_IGNORED)
+    return unicodedata.normalize("NFC", text.casefold())
+
+
+def _prefixes(rel: str) -> Iterator[str]:
+    """Each folder above `rel`, outermost first, then `rel`."""
+    parts = rel.split("/")
+    for end in range(1, len(parts) + 1):
+        yield "/".join(parts[:end])
+
+
+class Spellings:
+    """The paths sealer manages, as sealer spells them: its own files and folders, and
+    `configured` (what sealer.yaml names: `Config.managed_paths`). Compared with a path Git holds
+    as a case-insensitive file system compares them (`folded`), so `Ledger/production.yaml` or
+    `SEALER.yaml`, which a checkout there writes over the real file, is told from it."""
+
+    def __init__(self, configured: Iterable[str] = ()) -> None:
+        self._named: dict[str, set[str]] = {}  # folded -> spellings, of each managed path
+        self._above: dict[str, set[str]] = {}  # folded -> spellings, of each folder above one
+        for path in (*_OWN_FILES, *_OWN_DIRS, *configured):
+            self._named.setdefault(folded(path), set()).add(path)
+            for folder in list(_prefixes(path))[:-1]:
+                self._above.setdefault(folded(folder), set()).add(folder)
+
+    def variant(self, rel: str) -> str | None:
+        """The managed path `rel` is in another spelling (or a folder above one, or lies in a
+        managed folder spelt otherwise), or None."""
+        key = folded(rel)
+        spelt = self._named.get(key, set()) | self._above.get(key, set())
+        if spelt and rel not in spelt:
+            return min(spelt)
+        for folder in list(_prefixes(rel))[:-1]:
+            spelt = self._named.get(folded(folder), set())
+            if spelt and folder not in spelt:
+                return f"{min(spelt)}/"
+        return None
+
+    def holds(self, rel: str) -> bool:
+        """Whether `rel` is a managed path spelt as sealer spells it, lies in one, or is a folder
+        above one."""
+        key = folded(rel)
+        return rel in self._above.get(key, ()) or any(
+            p in self._named.get(folded(p), ()) for p in _prefixes(rel)
+        )
+
+
+def case_collisions(added: Iterable[str], files: Iterable[str]) -> dict[str, list[str]]:
+    """Each of `added` that `files` (what Git holds) holds in another spelling, as a file or as a
+    folder above one, or that lies in a folder `files` holds as a file spelt otherwise -> those
+    spellings: a case-insensitive file system checks them out as one."""
+    whole: dict[str, set[str]] = {}  # folded -> spellings of each file and each folder above one
+    as_file: dict[str, set[str]] = {}
+    for path in files:
+        as_file.setdefault(folded(path), set()).add(path)
+        for part in _prefixes(path):
+            whole.setdefault(folded(part), set()).add(part)
+    found = {}
+    for path in added:
+        others = whole.get(folded(path), set()) - {path}
+        for folder in list(_prefixes(path))[:-1]:
+            others |= as_file.get(folded(folder), set()) - {folder}
+        if others:
+            found[path] = sorted(others)
+    return found

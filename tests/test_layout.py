@@ -68,3 +68,46 @@ def test_sealed_cluster(rel: str, cluster: str | None) -> None:
 )
 def test_in_certs_dir(rel: str, below: bool) -> None:
     assert layout.in_certs_dir(rel) is below
+
+
+SPELLINGS = layout.Spellings(["deploy/prod/values.yaml", "certs/prod.pem", *layout.env_paths("prod", ["eu"])])
+
+
+@pytest.mark.parametrize(
+    ("rel", "variant", "holds"),
+    [
+        ("sealer.yaml", None, True),
+        ("SEALER.yaml", "sealer.yaml", False),
+        ("ledger/prod.yaml", None, True),
+        ("ledger/Prod.yaml", "ledger/prod.yaml", True),  # in ledger/, yet another spelling of a ledger
+        ("Ledger/old.yaml", "ledger/", False),
+        ("ledger/old.yaml", None, True),  # no environment's, yet in a folder sealer manages
+        ("sealed/prod/EU.yaml", "sealed/prod/eu.yaml", True),
+        ("sealed/Prod/x.yaml", "sealed/prod/", True),
+        ("registry/prod/Eu.yaml", "registry/prod/eu.yaml", True),
+        (".Sealer/approvers", ".sealer/", False),
+        ("deploy/prod/Values.yaml", "deploy/prod/values.yaml", False),
+        ("Deploy", "deploy", False),  # a file or link where the values file's folder is
+        ("deploy", None, True),
+        ("deploy/Prod/other.yaml", None, False),  # beside the values file: no file of sealer's replaced
+        ("Certs/prod.pem", "certs/prod.pem", False),
+        ("Certs/extra.pem", None, False),  # cert-file-content's, in any case
+        ("led\u200cger/prod.yaml", "ledger/prod.yaml", False),  # HFS+ ignores the joiner
+        ("se\u0301aled/x", None, False),  # another letter, in either Unicode form
+        ("docs/README.md", None, False),
+    ],
+)
+def test_spellings(rel: str, variant: str | None, holds: bool) -> None:
+    assert (SPELLINGS.variant(rel), SPELLINGS.holds(rel)) == (variant, holds)
+
+
+def test_case_collisions() -> None:
+    """An added path HEAD holds in another spelling, as a file or a folder, or below a file."""
+    held = ["LEDGER/prod.yaml", "docs/README.md", "Deploy", "a/b.txt"]
+    added = ["ledger/prod.yaml", "docs/readme.md", "deploy/prod/values.yaml", "A", "a/c.txt"]
+    assert layout.case_collisions(added, held) == {
+        "ledger/prod.yaml": ["LEDGER/prod.yaml"],
+        "docs/readme.md": ["docs/README.md"],
+        "deploy/prod/values.yaml": ["Deploy"],
+        "A": ["a"],
+    }

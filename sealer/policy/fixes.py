@@ -7,6 +7,10 @@ def rotate(env: str, key: str | None = None) -> str:
     return f"sealer rotate {env}" + (f" --key {key}" if key else "")
 
 
+def rotate_due() -> str:
+    return "sealer rotate --due"
+
+
 def cert_add(env: str, cluster: str, file: str = "tls.crt") -> str:
     return f"sealer cert add {env} --file {file}" + ("" if cluster == env else f" --cluster {cluster}")
 

@@ -21,10 +21,12 @@ LEVELS = (ERROR, WARNING)
 
 @dataclass(frozen=True)
 class Rotation:
-    """What a fix of `sealer rotate` rotates: one key of an environment, or every key (None)."""
+    """What a fix of `sealer rotate` rotates: one key of an environment, or every key (None); or
+    with `due`, the fix is `sealer rotate --due`, which rotates this environment among others."""
 
     env: str
     key: str | None = None
+    due: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,12 @@ class Problem:
     def rotating(cls, rule: str, env: str, level: str, message: str, key: str | None = None) -> Problem:
         """A problem whose fix is exactly `sealer rotate ENV`, or `--key KEY` of it."""
         return cls(rule, env, level, message, fixes.rotate(env, key), Rotation(env, key))
+
+    @classmethod
+    def resealing(cls, rule: str, env: str, level: str, message: str) -> Problem:
+        """A problem whose fix is `sealer rotate --due`, which rotates entries of `env` now: it
+        plans `env`, so it is refused while a rotation of `env` waits, as `sealer rotate ENV` is."""
+        return cls(rule, env, level, message, fixes.rotate_due(), Rotation(env, due=True))
 
     def as_dict(self) -> dict[str, str]:
         return {

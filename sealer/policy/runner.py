@@ -12,7 +12,7 @@ from typing import Any
 from sealer import branches
 from sealer.config import Config, Environment
 from sealer.errors import SealerError
-from sealer.policy import certfolder, leftovers, loader
+from sealer.policy import casefold, certfolder, leftovers, loader
 from sealer.policy.model import ERROR, WARNING, Context, Problem
 from sealer.policy.rules import RULES
 
@@ -116,7 +116,8 @@ def check(
     found = after_waiting_rotations(cfg, problems(Context(cfg, now), policy, envs))
     if not names:  # every environment: what is left of one removed from sealer.yaml too, and
         found += leftovers.problems(cfg)  # the files of certs/ no environment pins
-        found += certfolder.problems(cfg)
+        found += certfolder.problems(cfg)  # and what Git holds of sealer's in another case
+        found += casefold.problems(cfg)
     if drift:  # #17: asked for on the command line only, so no repository file can turn it off
         found += drift_problems(cfg, envs, now)
     return Report(tuple(e.name for e in envs), tuple(found), tuple(policy.sources))

@@ -4,7 +4,8 @@ One `git log` lists every commit's changed paths, modes and blobs; one `git cat-
 streams the blobs. Each commit is then judged on its own against its parent(s):
 - the ledger's history is a run of its state machine (sealer.review.ledger_rules);
 - a ciphertext changes only with a new key in the ledger (else: a hand edit);
-- managed paths stay regular files (no symlink, executable bit or submodule);
+- managed paths stay regular files (no symlink, executable bit or submodule), spelt one way
+  (a case-insensitive file system checks `Ledger/` out over `ledger/`);
 - plaintext secrets, with `sealer scan`'s detectors, in every changed blob of any size;
 - sensitive changes: sealer.yaml's settings, certificates, gate files, new `sealer: allow`
   comments and new baseline entries.
@@ -45,6 +46,7 @@ from sealer.review.construct import documents, read_ledger
 from sealer.review.model import (
     ALLOW_COMMENT,
     BASELINE_ENTRY,
+    CASE_COLLISION,
     CERT_CHANGE,
     FILE_MODE,
     HAND_EDIT,
@@ -77,9 +79,11 @@ class Managed:
     targets: set[tuple[str, str]] = field(default_factory=set)  # (namespace, secret name)
     registries: set[tuple[str, str]] = field(default_factory=set)  # (namespace, name) of key registries
     folders: dict[str, set[str]] = field(default_factory=dict)  # folder -> the values files in it
+    paths: set[str] = field(default_factory=set)  # Config.managed_paths, of every configuration
 
     def add(self, cfg: Config | None) -> None:
         self.certs |= cfg.cert_files() if cfg else set()  # each certificate of a set, not only sealWith's
+        self.paths |= cfg.managed_paths() if cfg else set()
         for name, env in (cfg.environments if cfg else {}).items():
             self._values_file(env.values_file, name)
             self.targets.add((env.namespace, env.secret_name))
@@ -366,6 +370,7 @@ def walk_range(
         _commit(walk, commit, scanned)
     if commits:
         _net_pass(walk, net, commits[-1].commit, scanned)
+        walk.add(_case_collisions(walk, commits))
         _builds_over(walk, {c.path for c in net}, commits[-1].commit)
         _links_followed(walk, {c.path for c in net}, commits[-1].commit)
     walk.add(plaintext.scan_blobs(walk.to_scan))
@@ -400,6 +405,35 @@ def _net_pass(walk: Walk, net: list[git.FileChange], head: str, scanned: set[str
     for change in net:
         if (change.path, change.new_mode, change.new_blob) not in walk.judged:
             _file(walk, change, head, scanned, [])
+
+
+def _case_collisions(walk: Walk, commits: list[git.CommitChanges]) -> list[Finding]:
+    """Each path a commit adds that is a managed one in another case (`Ledger/production.yaml`),
+    or that HEAD holds in another spelling where either is managed: a case-insensitive file
+    system (macOS, Windows) checks both out as one file, so sealer run there reads the added one
+    (layout.Spellings). No repository needs two spellings: no approval lets it through."""
+    added: dict[str, str] = {}  # path -> the first commit adding it
+    for commit in commits:
+        for change in commit.changes:
+            if change.old_mode == GONE and change.new_mode != GONE:
+                added.setdefault(change.path, commit.commit[:12])
+    spellings = layout.Spellings(walk.managed.paths)
+    variants = {path: spellings.variant(path) for path in added}
+    found = {
+        path: f"sealer's {sensitive.shown(managed)} spelt in another case"
+        for path, managed in variants.items()
+        if managed
+    }
+    unflagged = [path for path, managed in variants.items() if not managed]
+    for path, spelt in layout.case_collisions(unflagged, walk.tree(walk.head).files).items():
+        others = [other for other in spelt if not variants.get(other)]  # found above
+        if others and (spellings.holds(path) or any(map(spellings.holds, others))):
+            found[path] = f"HEAD holds {', '.join(map(sensitive.shown, others))}, which differs only in case"
+    why = "a case-insensitive file system (macOS, Windows) checks both out as one file"
+    return [
+        Finding(CASE_COLLISION, "", path, None, f"commit {added[path]} adds it: {what}: {why}")
+        for path, what in found.items()
+    ]
 
 
 def _config(walk: Walk, blob: str, rev: str) -> Config | None:

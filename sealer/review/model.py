@@ -23,6 +23,7 @@ EXTRA_DOCUMENT = "extra-document"  # a managed file holds more than one YAML doc
 FILE_MODE = "file-mode"  # a managed path committed as a symlink, executable or submodule
 STRAY = "stray-sealed-data"  # another file delivering a managed Secret (an old ciphertext, say)
 CERT_MISMATCH = "cert-mismatch"  # a certificate file that is not the one pinned
+CASE_COLLISION = "case-collision"  # a managed path in another case: one file on macOS or Windows
 # The ledger's history must be a run of its state machine.
 LEDGER_INVALID = "ledger-invalid"  # unreadable, or not as sealer writes it
 LEDGER_REMOVED = "ledger-removed"  # deleted or emptied while the environment has keys

@@ -445,6 +445,58 @@ def test_what_is_left_of_an_environment_removed_from_sealer_yaml_fails(repo_fact
     assert (code, after["problems"]) == (0, [])
 
 
+ONE_FILE = "a case-insensitive file system (macOS, Windows) checks both out as one file"
+
+
+@pytest.mark.parametrize(
+    ("path", "copied", "managed"),
+    [
+        ("SEALER.yaml", "sealer.yaml", "sealer.yaml"),
+        ("Ledger/staging.yaml", "ledger/staging.yaml", "ledger/staging.yaml"),
+        ("sealed/staging/Staging.yaml", "sealed/staging/staging.yaml", "sealed/staging/staging.yaml"),
+        ("Sealed/other/other.yaml", "sealed/staging/staging.yaml", "sealed/"),
+        (".Sealer/approvers", "sealer.yaml", ".sealer/"),
+    ],
+)
+def test_a_managed_path_git_holds_in_another_case_fails(
+    repo_factory: RepoFactory, path: str, copied: str, managed: str
+) -> None:
+    """On macOS or Windows Git checks `Ledger/staging.yaml` out over `ledger/staging.yaml`, and
+    sealer reads whichever came last. The fix removes it from Git alone: there the file in the
+    work tree is the real one's too."""
+    root = repo_factory()
+    (root / path).parent.mkdir(parents=True, exist_ok=True)
+    (root / path).write_bytes((root / copied).read_bytes())
+    commit_all(root, "another spelling")
+    code, report = check_json(root)
+    assert code == 1 and report["problems"] == [
+        {
+            "rule": "case-collision",
+            "env": "",
+            "level": "error",
+            "message": f"{path} is sealer's {managed} spelt in another case: {ONE_FILE}",
+            "fix": f"git rm --cached -- {path}, and keep one spelling",
+        }
+    ]
+    subprocess_git(root, "rm", "-q", "--cached", "--", path)
+    code, report = check_json(root)
+    assert (code, report["problems"]) == (0, [])
+
+
+def test_two_spellings_git_holds_in_a_managed_folder_fail_once(repo_factory: RepoFactory) -> None:
+    """Neither is a path sealer.yaml names, yet both lie in ledger/; two spellings of a file
+    sealer does not manage are no problem of check's."""
+    root = repo_factory()
+    for path in ("ledger/gone.yaml", "ledger/GONE.yaml", "docs/README.md", "docs/Readme.md"):
+        (root / path).parent.mkdir(exist_ok=True)
+        (root / path).write_text("[]\n")
+    commit_all(root, "two spellings")
+    code, report = check_json(root)
+    assert code == 1 and [(p["rule"], p["message"]) for p in report["problems"]] == [
+        ("case-collision", f"ledger/GONE.yaml differs from ledger/gone.yaml only in case: {ONE_FILE}")
+    ]
+
+
 def test_a_delivered_folder_that_cannot_be_listed_is_never_passed(
     repo_factory: RepoFactory, tmp_path: Path
 ) -> None:
@@ -697,3 +749,34 @@ def test_key_distinct_reads_each_ledger_once_per_run(monkeypatch: pytest.MonkeyP
     found = [p for name in names for p in key_distinct.check(ctx, types.SimpleNamespace(name=name), {})]  # type: ignore[arg-type]
     assert sorted(p.env for p in found) == ["e0", "e1"]
     assert len(reads) <= 3 * len(names), len(reads)
+
+
+def test_a_reseal_due_while_a_rotation_waits_is_merged_first(
+    repo_factory: RepoFactory, policy_certs: dict[str, Path]
+) -> None:
+    """key-sealed's `sealer rotate --due`, for an environment whose rotation waits on its own
+    branch: --due plans that environment, so it is refused until the branch is merged, and the fix
+    says to merge it. A reseal due only in some days is no rotation --due makes now: left as is."""
+    from sealer import cert_pins
+
+    root = repo_factory()
+    cert_pins.pin(root, "staging", policy_certs["spare"].read_bytes(), "spare")
+    edit_config(root, lambda doc: doc["environments"]["staging"].update(resealAfterDays=0))
+    commit_all(root, "a new certificate, due at once")
+    assert sealer(root, "rotate", "staging").exit_code == 0  # on a branch of its own
+    (branch,) = [
+        b for b in subprocess_git(root, "branch", "--format=%(refname:short)").split() if "staging" in b
+    ]
+    fixes = [(p["rule"], p["fix"]) for p in check_json(root)[1]["problems"]]
+    assert fixes == [
+        (
+            "key-sealed",
+            f"merge branch {branch} first (a rotation of staging waits there: `sealer rotate --due` is "
+            "refused until then)",
+        )
+    ]
+    refused = sealer(root, "rotate", "--due")
+    assert refused.exit_code == 2 and branch in refused.stderr  # as the fix says
+    edit_config(root, lambda doc: doc["environments"]["staging"].update(resealAfterDays=3))
+    fixes = [(p["rule"], p["fix"]) for p in check_json(root)[1]["problems"]]
+    assert fixes == [("key-sealed", "sealer rotate --due")]

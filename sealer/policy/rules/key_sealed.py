@@ -19,7 +19,7 @@ from typing import Any
 
 from sealer import cert_pins, hybrid, layout, provenance, state
 from sealer.config import Cluster, Environment
-from sealer.policy import schema
+from sealer.policy import fixes, schema
 from sealer.policy.model import ERROR, WARNING, Context, Problem, days_left
 from sealer.records import ciphertext_digest, digest_owners
 
@@ -105,13 +105,12 @@ def _entries(ctx: Context, env: Environment, cluster: Cluster, doc: Any, warn_da
     if claims.unreadable:
         # One problem for the file, not one "unknown certificate" per entry: `rotate --due` reseals
         # them all (cert_pins.reseal_due) and writes the annotation afresh.
-        yield Problem(
+        yield Problem.resealing(
             ID,
             env.name,
             ERROR,
             f"{path}: {claims.unreadable}, so no entry in it is known to be sealed with a certificate of "
             "the set",
-            "sealer rotate --due",
         )
         return
     sizes = {h.fingerprint: (f.key_bits or 0) // 8 for h, f in ctx.held(env.name, cluster)}
@@ -147,11 +146,10 @@ def _reseal(
     if deadline is None:
         return
     what = f"{name} ({env.name}/{cluster.name}) is sealed with the older certificate {fp[:16]}…"
-    fix = "sealer rotate --due"
     if ctx.now >= deadline:
-        yield Problem(ID, env.name, WARNING, f"{what}: due for resealing since {deadline:%Y-%m-%d}", fix)
+        yield Problem.resealing(ID, env.name, WARNING, f"{what}: due for resealing since {deadline:%Y-%m-%d}")
     elif deadline - ctx.now <= dt.timedelta(days=warn_days):
+        # not due yet: `rotate --due` leaves the environment alone, so nothing refuses it
         left = days_left(deadline - ctx.now)
-        yield Problem(
-            ID, env.name, WARNING, f"{what}: due for resealing in {left} days ({deadline:%Y-%m-%d})", fix
-        )
+        message = f"{what}: due for resealing in {left} days ({deadline:%Y-%m-%d})"
+        yield Problem(ID, env.name, WARNING, message, fixes.rotate_due())
