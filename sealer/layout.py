@@ -177,6 +177,8 @@ def folded(rel: str) -> str:
     """`rel` as a case-insensitive file system (macOS, Windows) compares names: without case, in
     one Unicode normal form (macOS keeps `é` decomposed), without what HFS+ ignores. Two paths
     Git holds apart that fold alike are checked out there as one file (the last one written)."""
+    if rel.isascii():  # most paths: nothing to normalise or leave out, and casefold is lower
+        return rel.lower()
     text = unicodedata.normalize("NFD", rel).translate(_HFS_IGNORED)
     return unicodedata.normalize("NFC", text.casefold())
 
@@ -201,10 +203,20 @@ class Spellings:
             self._named.setdefault(folded(path), set()).add(path)
             for folder in list(_prefixes(path))[:-1]:
                 self._above.setdefault(folded(folder), set()).add(folder)
+        # the first part of each, folded: a path under none of them is none of them (most of a
+        # repository's files, told apart at one fold each)
+        self._tops = {key.partition("/")[0] for key in self._named}
+
+    def near(self, top: str) -> bool:
+        """Whether a path under the top-level name `top` may be a managed one in any spelling
+        (else `variant` and `holds` are None and False for every path there)."""
+        return folded(top) in self._tops
 
     def variant(self, rel: str) -> str | None:
         """The managed path `rel` is in another spelling (or a folder above one, or lies in a
         managed folder spelt otherwise), or None."""
+        if not self.near(rel.partition("/")[0]):
+            return None
         key = folded(rel)
         spelt = self._named.get(key, set()) | self._above.get(key, set())
         if spelt and rel not in spelt:
@@ -228,17 +240,61 @@ def case_collisions(added: Iterable[str], files: Iterable[str]) -> dict[str, lis
     """Each of `added` that `files` (what Git holds) holds in another spelling, as a file or as a
     folder above one, or that lies in a folder `files` holds as a file spelt otherwise -> those
     spellings: a case-insensitive file system checks them out as one."""
-    whole: dict[str, set[str]] = {}  # folded -> spellings of each file and each folder above one
-    as_file: dict[str, set[str]] = {}
-    for path in files:
-        as_file.setdefault(folded(path), set()).add(path)
-        for part in _prefixes(path):
-            whole.setdefault(folded(part), set()).add(part)
+    held, added = set(files), list(added)
+    if _ascii_apart(held) and held.issuperset(added):
+        return {}
+    whole = _Spelt()  # each file and each folder above one
+    as_file = _Spelt()
+    folders: set[str] = set()
+    for path in held:
+        key = folded(path)
+        as_file.note(key, path)
+        whole.note(key, path)
+        folder = path.rpartition("/")[0]
+        while folder and folder not in folders:  # each folder once, not once per file in it
+            folders.add(folder)
+            whole.note(folded(folder), folder)
+            folder = folder.rpartition("/")[0]
+    # a folder of `files` spelt like a file of theirs: only then can a path of theirs lie in one
+    clash = any(folded(folder) in as_file.first for folder in folders)
     found = {}
     for path in added:
-        others = whole.get(folded(path), set()) - {path}
-        for folder in list(_prefixes(path))[:-1]:
-            others |= as_file.get(folded(folder), set()) - {folder}
+        others = whole.spellings(folded(path)) - {path}
+        if clash or path not in held:  # a path of `files`: its folders are among `folders`
+            for folder in list(_prefixes(path))[:-1]:
+                others |= as_file.spellings(folded(folder)) - {folder}
         if others:
             found[path] = sorted(others)
     return found
+
+
+def _ascii_apart(files: set[str]) -> bool:
+    """Whether `files` are ASCII (most repositories') and no two of them, their folders or a
+    folder and a file fold alike: then none of them collides with another, told at C speed."""
+    folders = {path.rpartition("/")[0] for path in files}
+    above = folders
+    while above:  # each level of folders once (a repository is rarely more than ten deep)
+        above = {folder.rpartition("/")[0] for folder in above} - folders - {""}
+        folders |= above
+    folders.discard("")
+    names = [*files, *folders]
+    return all(map(str.isascii, names)) and len({name.lower() for name in names}) == len(names)
+
+
+class _Spelt:
+    """Folded name -> its spellings, kept as one string each until a second spelling comes (a
+    repository's hundred thousand paths rarely fold alike: a set each would cost most of it)."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, str] = {}
+        self.more: dict[str, set[str]] = {}
+
+    def note(self, key: str, spelling: str) -> None:
+        have = self.first.setdefault(key, spelling)
+        if have != spelling:
+            self.more.setdefault(key, {have}).add(spelling)
+
+    def spellings(self, key: str) -> set[str]:
+        if key in self.more:
+            return set(self.more[key])
+        return {self.first[key]} if key in self.first else set()

@@ -111,3 +111,23 @@ def test_case_collisions() -> None:
         "deploy/prod/values.yaml": ["Deploy"],
         "A": ["a"],
     }
+
+
+@pytest.mark.parametrize(
+    ("held", "found"),
+    [
+        (["src/a.py", "src/b.py", "README.md", "docs/x/y.md"], {}),
+        (["b/c", "b/C", "d"], {"b/C": ["b/c"], "b/c": ["b/C"]}),  # two files
+        (["a/x", "A/y"], {}),  # two folders, no file over another (a managed one is a variant)
+        (["ledger", "Ledger/x"], {"Ledger/x": ["ledger"], "ledger": ["Ledger"]}),  # a file and a folder
+        (
+            ["se\u0301aled/x", "s\u00e9aled/X"],
+            {"se\u0301aled/x": ["s\u00e9aled/X"], "s\u00e9aled/X": ["se\u0301aled/x"]},
+        ),
+        (["\u00e9t\u00e9/x", "docs/y"], {}),
+    ],
+)
+def test_case_collisions_among_what_git_holds(held: list[str], found: dict[str, list[str]]) -> None:
+    """`sealer check`'s question (every path Git holds against the rest): the ASCII shortcut
+    answers none only where the whole count agrees."""
+    assert layout.case_collisions(held, held) == found

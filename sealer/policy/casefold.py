@@ -12,27 +12,29 @@ import shlex
 
 from sealer import layout
 from sealer.config import Config
-from sealer.policy import leftovers
 from sealer.policy.model import ERROR, Problem
 
 RULE = "case-collision"
 _WHY = "a case-insensitive file system (macOS, Windows) checks both out as one file"
 
 
-def problems(cfg: Config) -> list[Problem]:
-    held = leftovers.tracked(cfg, ".")
+def problems(cfg: Config, held: set[str] | None) -> list[Problem]:
+    """`held`: every path Git's index holds (`leftovers.tracked`), None when Git cannot say."""
     if held is None:
         return []
     spellings = layout.Spellings(cfg.managed_paths())
     found = []
-    variants = {path: spellings.variant(path) for path in sorted(held)}
+    near = {top for top in {path.partition("/")[0] for path in held} if spellings.near(top)}
+    variants = {
+        path: spellings.variant(path) for path in sorted(p for p in held if p.partition("/")[0] in near)
+    }
     for path, managed in variants.items():
         if managed:
             message = f"{path} is sealer's {managed} spelt in another case: {_WHY}"
             found.append(Problem(RULE, "", ERROR, message, _fix(path)))
-    unflagged = [path for path, managed in variants.items() if not managed]
+    unflagged = [path for path in held if not variants.get(path)]
     told: set[str] = set()  # each pair once: `ledger/old.yaml` and `ledger/OLD.yaml`, say
-    for path, spelt in layout.case_collisions(unflagged, held).items():
+    for path, spelt in sorted(layout.case_collisions(unflagged, held).items()):
         others = [other for other in spelt if not variants.get(other)]  # told above
         if others and path not in told and (spellings.holds(path) or any(map(spellings.holds, others))):
             told.update(others)

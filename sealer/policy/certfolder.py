@@ -16,16 +16,16 @@ from pathlib import Path
 from sealer import certs, layout, repofiles, safeopen
 from sealer.config import Config
 from sealer.errors import BadInput
-from sealer.policy import leftovers
 from sealer.policy.model import ERROR, Problem
 
 RULE = "cert-file-content"
 RULE_TEXT = "a file under certs/ must hold one PEM certificate and nothing else"
 
 
-def problems(cfg: Config) -> list[Problem]:
+def problems(cfg: Config, tracked: set[str] | None) -> list[Problem]:
+    """`tracked`: every path Git's index holds (`leftovers.tracked`), None when Git cannot say."""
     pinned = cfg.cert_files()
-    held = _tracked(cfg)
+    held = _in_certs(tracked)
     folded = None if held is None else {layout.normalised(p) for p in held}
     found = []
     for path, unlisted in _walk(cfg.root):
@@ -54,11 +54,13 @@ def _is_folder(path: Path) -> bool:
         return False  # gone, or behind what is no folder: nothing checked out there
 
 
-def _tracked(cfg: Config) -> set[str] | None:
-    """The paths Git's index holds in the certificates folder, in any case (`Certs/x.pem` too:
-    layout.is_certs_dir); None when Git cannot say."""
-    held = leftovers.tracked(cfg, ".")
-    return None if held is None else {p for p in held if layout.is_certs_dir(p.partition("/")[0])}
+def _in_certs(held: set[str] | None) -> set[str] | None:
+    """The paths of `held` in the certificates folder, in any case (`Certs/x.pem` too:
+    layout.is_certs_dir)."""
+    if held is None:
+        return None
+    tops = {top for top in {p.partition("/")[0] for p in held} if layout.is_certs_dir(top)}
+    return {p for p in held if p.partition("/")[0] in tops} if tops else set()
 
 
 def _in_git(path: str, folded: set[str] | None) -> bool:

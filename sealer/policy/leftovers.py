@@ -61,4 +61,4 @@ def tracked(cfg: Config, top: str) -> set[str] | None:
         out = git.run_bytes(cfg.root, "--literal-pathspecs", "ls-files", "-z", "--", top)
     except git.GitError:
         return None
-    return {os.fsdecode(p) for p in out.split(b"\0") if p}
+    return {p for p in os.fsdecode(out).split("\0") if p}  # decoded whole: the repository's every path

@@ -116,8 +116,8 @@ def check(
     found = after_waiting_rotations(cfg, problems(Context(cfg, now), policy, envs))
     if not names:  # every environment: what is left of one removed from sealer.yaml too, and
         found += leftovers.problems(cfg)  # the files of certs/ no environment pins
-        found += certfolder.problems(cfg)  # and what Git holds of sealer's in another case
-        found += casefold.problems(cfg)
+        held = leftovers.tracked(cfg, ".")  # and what Git holds of sealer's in another case
+        found += certfolder.problems(cfg, held) + casefold.problems(cfg, held)
     if drift:  # #17: asked for on the command line only, so no repository file can turn it off
         found += drift_problems(cfg, envs, now)
     return Report(tuple(e.name for e in envs), tuple(found), tuple(policy.sources))
