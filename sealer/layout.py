@@ -7,8 +7,9 @@ see); the `*_path` forms join a root for reading and writing.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Generic, TypeVar
 
 CONFIG_FILE = "sealer.yaml"
 LEDGER_DIR = "ledger"
@@ -181,11 +182,48 @@ def folded(rel: str) -> str:
     return unicodedata.normalize("NFC", text.casefold())
 
 
-def _prefixes(rel: str) -> Iterator[str]:
-    """Each folder above `rel`, outermost first, then `rel`."""
-    parts = rel.split("/")
-    for end in range(1, len(parts) + 1):
-        yield "/".join(parts[:end])
+def _parent(rel: str) -> str:
+    """The folder `rel` lies in ("" at the top)."""
+    return rel.rpartition("/")[0]
+
+
+def _folders(paths: Iterable[str]) -> Iterator[str]:
+    """Each folder above one of `paths`, once: the climb from a path stops at a folder seen."""
+    seen = {""}
+    for path in paths:
+        folder = _parent(path)
+        while folder not in seen:
+            seen.add(folder)
+            yield folder
+            folder = _parent(folder)
+
+
+T = TypeVar("T")
+
+
+class _Along(Generic[T]):
+    """A fact of the folders above a path, built outermost first (`step(fact of the parent,
+    folder)`) and kept per folder: paths in one folder share its work, so a pull request's files
+    thousands of folders deep cost their length, not their depth times it (minutes of a gate)."""
+
+    def __init__(self, top: T, step: Callable[[T, str], T]) -> None:
+        self._step = step
+        self._memo: dict[str, T] = {"": top}
+
+    def above(self, rel: str) -> T:
+        """The fact of the folders above `rel`."""
+        return self.of(_parent(rel))
+
+    def of(self, folder: str) -> T:
+        """The fact of `folder` and the folders above it."""
+        unseen = []
+        while folder not in self._memo:
+            unseen.append(folder)
+            folder = _parent(folder)
+        fact = self._memo[folder]
+        for name in reversed(unseen):
+            fact = self._memo[name] = self._step(fact, name)
+        return fact
 
 
 class Spellings:
@@ -197,10 +235,20 @@ class Spellings:
     def __init__(self, configured: Iterable[str] = ()) -> None:
         self._named: dict[str, set[str]] = {}  # folded -> spellings, of each managed path
         self._above: dict[str, set[str]] = {}  # folded -> spellings, of each folder above one
-        for path in (*_OWN_FILES, *_OWN_DIRS, *configured):
+        paths = (*_OWN_FILES, *_OWN_DIRS, *configured)
+        for path in paths:
             self._named.setdefault(folded(path), set()).add(path)
-            for folder in list(_prefixes(path))[:-1]:
-                self._above.setdefault(folded(folder), set()).add(folder)
+        for folder in _folders(paths):
+            self._above.setdefault(folded(folder), set()).add(folder)
+        self._misspelt = _Along[str | None](None, lambda above, folder: above or self._misspelt_as(folder))
+        self._in_named = _Along(False, lambda above, folder: above or self._is_named(folder))
+
+    def _misspelt_as(self, folder: str) -> str | None:
+        spelt = self._named.get(folded(folder), set())
+        return f"{min(spelt)}/" if spelt and folder not in spelt else None
+
+    def _is_named(self, folder: str) -> bool:
+        return folder in self._named.get(folded(folder), ())
 
     def variant(self, rel: str) -> str | None:
         """The managed path `rel` is in another spelling (or a folder above one, or lies in a
@@ -209,19 +257,19 @@ class Spellings:
         spelt = self._named.get(key, set()) | self._above.get(key, set())
         if spelt and rel not in spelt:
             return min(spelt)
-        for folder in list(_prefixes(rel))[:-1]:
-            spelt = self._named.get(folded(folder), set())
-            if spelt and folder not in spelt:
-                return f"{min(spelt)}/"
-        return None
+        return self._misspelt.above(rel)
 
     def holds(self, rel: str) -> bool:
         """Whether `rel` is a managed path spelt as sealer spells it, lies in one, or is a folder
         above one."""
         key = folded(rel)
-        return rel in self._above.get(key, ()) or any(
-            p in self._named.get(folded(p), ()) for p in _prefixes(rel)
-        )
+        return rel in self._above.get(key, ()) or rel in self._named.get(key, ()) or self._in_named.above(rel)
+
+
+def _with(above: frozenset[str], as_file: dict[str, set[str]], folder: str) -> frozenset[str]:
+    """`above` and the files `as_file` holds spelt otherwise where `folder` is."""
+    others = as_file.get(folded(folder), set()) - {folder}
+    return above | others if others else above
 
 
 def case_collisions(added: Iterable[str], files: Iterable[str]) -> dict[str, list[str]]:
@@ -230,15 +278,15 @@ def case_collisions(added: Iterable[str], files: Iterable[str]) -> dict[str, lis
     spellings: a case-insensitive file system checks them out as one."""
     whole: dict[str, set[str]] = {}  # folded -> spellings of each file and each folder above one
     as_file: dict[str, set[str]] = {}
+    files = list(files)
     for path in files:
         as_file.setdefault(folded(path), set()).add(path)
-        for part in _prefixes(path):
-            whole.setdefault(folded(part), set()).add(part)
+    for path in (*files, *_folders(files)):
+        whole.setdefault(folded(path), set()).add(path)
+    files_over = _Along[frozenset[str]](frozenset(), lambda above, folder: _with(above, as_file, folder))
     found = {}
     for path in added:
-        others = whole.get(folded(path), set()) - {path}
-        for folder in list(_prefixes(path))[:-1]:
-            others |= as_file.get(folded(folder), set()) - {folder}
+        others = whole.get(folded(path), set()) - {path} | files_over.above(path)
         if others:
             found[path] = sorted(others)
     return found
