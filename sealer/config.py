@@ -530,12 +530,13 @@ def _check_cluster_contexts(cfg: Config) -> None:
 
 
 def _check_values_files(cfg: Config) -> None:
-    """Two clusters rendering into one values file would overwrite each other's `sealer:` key."""
+    """Two clusters rendering into one values file would overwrite each other's `sealer:` key,
+    also where they spell it in two cases (one file on macOS: layout.normalised)."""
     seen: dict[str, str] = {}
     for env in cfg.environments.values():
         for i, cluster in enumerate(env.clusters):
             where = f"environments.{env.name}.clusters[{i}].valuesFile"
-            key = str(PurePosixPath(cluster.values_file))
+            key = layout.normalised(cluster.values_file)
             if key in seen:
                 raise ConfigError(where, f"{cluster.values_file} is also rendered by {seen[key]}")
             seen[key] = where

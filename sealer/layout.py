@@ -153,8 +153,9 @@ def configured_path_problem(rel: str) -> str | None:
 
 
 def normalised(rel: str) -> str:
-    """`rel` as compared with other configured paths (no `.` parts, no doubled `/`, no case)."""
-    return "/".join(part.casefold() for part in rel.split("/") if part not in ("", "."))
+    """`rel` as compared with other configured paths (no `.` parts, no doubled `/`), as a
+    case-insensitive file system compares names (`folded`): there two spellings are one file."""
+    return folded("/".join(part for part in rel.split("/") if part not in ("", ".")))
 
 
 def env_paths(env: str, clusters: Iterable[str]) -> list[str]:

@@ -196,6 +196,17 @@ BAD = [
         f"{S}.clusters[1].valuesFile",
         f"deploy/staging/values.yaml is also rendered by {S}.clusters[0].valuesFile",
     ),
+    (  # one file on a case-insensitive file system (macOS): each render replaces the other's key
+        _set(
+            "environments.staging.clusters",
+            [
+                _cluster("eu", "deploy/staging/values.yaml"),
+                _cluster("us", "deploy/Staging/Values.yaml", FP_B),
+            ],
+        ),
+        f"{S}.clusters[1].valuesFile",
+        f"deploy/Staging/Values.yaml is also rendered by {S}.clusters[0].valuesFile",
+    ),
     (
         _set("environments.dev.clusters", [_cluster("eu", "deploy/staging/values.yaml")]),
         f"{S}.clusters[0].valuesFile",
