@@ -359,6 +359,18 @@ def test_a_credential_pasted_into_the_wrong_setting_is_never_echoed(
     assert value not in err and "s3cret" not in err and "CAESIJ" not in err
 
 
+def test_a_credential_pasted_as_an_environment_name_is_never_echoed(
+    tmp_path: Path, baseline: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The name is where the line says the error is, too: named there by its shape as well."""
+    token = "hvs." + "CAESIJ" * 6
+    baseline["environments"][token] = baseline["environments"].pop("staging")
+    _write(tmp_path, baseline)
+    code, _, err = run_main(tmp_path, capsys, "check")
+    assert code == 2 and "environments.<a Vault token>: must be a name" in err, err
+    assert "CAESIJ" not in err and "got a value that looks like a Vault token (not shown)" in err
+
+
 def _write(root: Path, data: dict[str, Any]) -> None:
     payload = data.get("__replace__", data)
     (root / "sealer.yaml").write_text(yaml.safe_dump(payload, sort_keys=False))
