@@ -186,6 +186,13 @@ def _shown(value: Any) -> str:
     return f"a value that looks like {shape} (not shown)" if shape else repr(value)
 
 
+def _key(name: str) -> str:
+    """A mapping's key as the line's `where` names it: one shaped like a credential (a token
+    pasted as an environment's name) by its shape, as `_shown` names a value."""
+    shape = secret_shape(name)
+    return f"<{shape}>" if shape else name
+
+
 def _match(value: Any, where: str, pattern: re.Pattern[str], what: str) -> str:
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise ConfigError(where, f"must be {what}, got {_shown(value)}")
@@ -330,7 +337,7 @@ def _policy(raw: Any, where: str) -> dict[str, dict[str, Any]]:
 
 
 def _environment(name: str, raw: Any) -> Environment:
-    where = f"environments.{name}"
+    where = f"environments.{_key(name)}"
     _match(name, where, _ENV_NAME, "a name of 1-32 lowercase letters, digits and inner hyphens")
     _need(raw, where, dict, "a mapping")
     scope_text = raw.get("scope", DEFAULT_SCOPE.value)
@@ -530,12 +537,13 @@ def _check_cluster_contexts(cfg: Config) -> None:
 
 
 def _check_values_files(cfg: Config) -> None:
-    """Two clusters rendering into one values file would overwrite each other's `sealer:` key."""
+    """Two clusters rendering into one values file would overwrite each other's `sealer:` key,
+    also where they spell it in two cases (one file on macOS: layout.normalised)."""
     seen: dict[str, str] = {}
     for env in cfg.environments.values():
         for i, cluster in enumerate(env.clusters):
             where = f"environments.{env.name}.clusters[{i}].valuesFile"
-            key = str(PurePosixPath(cluster.values_file))
+            key = layout.normalised(cluster.values_file)
             if key in seen:
                 raise ConfigError(where, f"{cluster.values_file} is also rendered by {seen[key]}")
             seen[key] = where

@@ -7,8 +7,9 @@ see); the `*_path` forms join a root for reading and writing.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Generic, TypeVar
 
 CONFIG_FILE = "sealer.yaml"
 LEDGER_DIR = "ledger"
@@ -152,8 +153,9 @@ def configured_path_problem(rel: str) -> str | None:
 
 
 def normalised(rel: str) -> str:
-    """`rel` as compared with other configured paths (no `.` parts, no doubled `/`, no case)."""
-    return "/".join(part.casefold() for part in rel.split("/") if part not in ("", "."))
+    """`rel` as compared with other configured paths (no `.` parts, no doubled `/`), as a
+    case-insensitive file system compares names (`folded`): there two spellings are one file."""
+    return folded("/".join(part for part in rel.split("/") if part not in ("", ".")))
 
 
 def env_paths(env: str, clusters: Iterable[str]) -> list[str]:
@@ -183,11 +185,48 @@ def folded(rel: str) -> str:
     return unicodedata.normalize("NFC", text.casefold())
 
 
-def _prefixes(rel: str) -> Iterator[str]:
-    """Each folder above `rel`, outermost first, then `rel`."""
-    parts = rel.split("/")
-    for end in range(1, len(parts) + 1):
-        yield "/".join(parts[:end])
+def _parent(rel: str) -> str:
+    """The folder `rel` lies in ("" at the top)."""
+    return rel.rpartition("/")[0]
+
+
+def _folders(paths: Iterable[str]) -> Iterator[str]:
+    """Each folder above one of `paths`, once: the climb from a path stops at a folder seen."""
+    seen = {""}
+    for path in paths:
+        folder = _parent(path)
+        while folder not in seen:
+            seen.add(folder)
+            yield folder
+            folder = _parent(folder)
+
+
+T = TypeVar("T")
+
+
+class _Along(Generic[T]):
+    """A fact of the folders above a path, built outermost first (`step(fact of the parent,
+    folder)`) and kept per folder: paths in one folder share its work, so a pull request's files
+    thousands of folders deep cost their length, not their depth times it (minutes of a gate)."""
+
+    def __init__(self, top: T, step: Callable[[T, str], T]) -> None:
+        self._step = step
+        self._memo: dict[str, T] = {"": top}
+
+    def above(self, rel: str) -> T:
+        """The fact of the folders above `rel`."""
+        return self.of(_parent(rel))
+
+    def of(self, folder: str) -> T:
+        """The fact of `folder` and the folders above it."""
+        unseen = []
+        while folder not in self._memo:
+            unseen.append(folder)
+            folder = _parent(folder)
+        fact = self._memo[folder]
+        for name in reversed(unseen):
+            fact = self._memo[name] = self._step(fact, name)
+        return fact
 
 
 class Spellings:
@@ -199,13 +238,23 @@ class Spellings:
     def __init__(self, configured: Iterable[str] = ()) -> None:
         self._named: dict[str, set[str]] = {}  # folded -> spellings, of each managed path
         self._above: dict[str, set[str]] = {}  # folded -> spellings, of each folder above one
-        for path in (*_OWN_FILES, *_OWN_DIRS, *configured):
+        paths = (*_OWN_FILES, *_OWN_DIRS, *configured)
+        for path in paths:
             self._named.setdefault(folded(path), set()).add(path)
-            for folder in list(_prefixes(path))[:-1]:
-                self._above.setdefault(folded(folder), set()).add(folder)
+        for folder in _folders(paths):
+            self._above.setdefault(folded(folder), set()).add(folder)
         # the first part of each, folded: a path under none of them is none of them (most of a
         # repository's files, told apart at one fold each)
         self._tops = {key.partition("/")[0] for key in self._named}
+        self._misspelt = _Along[str | None](None, lambda above, folder: above or self._misspelt_as(folder))
+        self._in_named = _Along(False, lambda above, folder: above or self._is_named(folder))
+
+    def _misspelt_as(self, folder: str) -> str | None:
+        spelt = self._named.get(folded(folder), set())
+        return f"{min(spelt)}/" if spelt and folder not in spelt else None
+
+    def _is_named(self, folder: str) -> bool:
+        return folder in self._named.get(folded(folder), ())
 
     def near(self, top: str) -> bool:
         """Whether a path under the top-level name `top` may be a managed one in any spelling
@@ -221,80 +270,45 @@ class Spellings:
         spelt = self._named.get(key, set()) | self._above.get(key, set())
         if spelt and rel not in spelt:
             return min(spelt)
-        for folder in list(_prefixes(rel))[:-1]:
-            spelt = self._named.get(folded(folder), set())
-            if spelt and folder not in spelt:
-                return f"{min(spelt)}/"
-        return None
+        return self._misspelt.above(rel)
 
     def holds(self, rel: str) -> bool:
         """Whether `rel` is a managed path spelt as sealer spells it, lies in one, or is a folder
         above one."""
         key = folded(rel)
-        return rel in self._above.get(key, ()) or any(
-            p in self._named.get(folded(p), ()) for p in _prefixes(rel)
-        )
+        return rel in self._above.get(key, ()) or rel in self._named.get(key, ()) or self._in_named.above(rel)
+
+
+def _with(above: frozenset[str], as_file: dict[str, set[str]], folder: str) -> frozenset[str]:
+    """`above` and the files `as_file` holds spelt otherwise where `folder` is."""
+    others = as_file.get(folded(folder), set()) - {folder}
+    return above | others if others else above
 
 
 def case_collisions(added: Iterable[str], files: Iterable[str]) -> dict[str, list[str]]:
     """Each of `added` that `files` (what Git holds) holds in another spelling, as a file or as a
     folder above one, or that lies in a folder `files` holds as a file spelt otherwise -> those
     spellings: a case-insensitive file system checks them out as one."""
-    held, added = set(files), list(added)
-    if _ascii_apart(held) and held.issuperset(added):
+    files, added = list(files), list(added)
+    if _ascii_apart(files) and set(files).issuperset(added):
         return {}
-    whole = _Spelt()  # each file and each folder above one
-    as_file = _Spelt()
-    folders: set[str] = set()
-    for path in held:
-        key = folded(path)
-        as_file.note(key, path)
-        whole.note(key, path)
-        folder = path.rpartition("/")[0]
-        while folder and folder not in folders:  # each folder once, not once per file in it
-            folders.add(folder)
-            whole.note(folded(folder), folder)
-            folder = folder.rpartition("/")[0]
-    # a folder of `files` spelt like a file of theirs: only then can a path of theirs lie in one
-    clash = any(folded(folder) in as_file.first for folder in folders)
+    whole: dict[str, set[str]] = {}  # folded -> spellings of each file and each folder above one
+    as_file: dict[str, set[str]] = {}
+    for path in files:
+        as_file.setdefault(folded(path), set()).add(path)
+    for path in (*files, *_folders(files)):
+        whole.setdefault(folded(path), set()).add(path)
+    files_over = _Along[frozenset[str]](frozenset(), lambda above, folder: _with(above, as_file, folder))
     found = {}
     for path in added:
-        others = whole.spellings(folded(path)) - {path}
-        if clash or path not in held:  # a path of `files`: its folders are among `folders`
-            for folder in list(_prefixes(path))[:-1]:
-                others |= as_file.spellings(folded(folder)) - {folder}
+        others = whole.get(folded(path), set()) - {path} | files_over.above(path)
         if others:
             found[path] = sorted(others)
     return found
 
 
-def _ascii_apart(files: set[str]) -> bool:
+def _ascii_apart(files: list[str]) -> bool:
     """Whether `files` are ASCII (most repositories') and no two of them, their folders or a
     folder and a file fold alike: then none of them collides with another, told at C speed."""
-    folders = {path.rpartition("/")[0] for path in files}
-    above = folders
-    while above:  # each level of folders once (a repository is rarely more than ten deep)
-        above = {folder.rpartition("/")[0] for folder in above} - folders - {""}
-        folders |= above
-    folders.discard("")
-    names = [*files, *folders]
+    names = [*files, *_folders(files)]
     return all(map(str.isascii, names)) and len({name.lower() for name in names}) == len(names)
-
-
-class _Spelt:
-    """Folded name -> its spellings, kept as one string each until a second spelling comes (a
-    repository's hundred thousand paths rarely fold alike: a set each would cost most of it)."""
-
-    def __init__(self) -> None:
-        self.first: dict[str, str] = {}
-        self.more: dict[str, set[str]] = {}
-
-    def note(self, key: str, spelling: str) -> None:
-        have = self.first.setdefault(key, spelling)
-        if have != spelling:
-            self.more.setdefault(key, {have}).add(spelling)
-
-    def spellings(self, key: str) -> set[str]:
-        if key in self.more:
-            return set(self.more[key])
-        return {self.first[key]} if key in self.first else set()

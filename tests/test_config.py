@@ -196,6 +196,17 @@ BAD = [
         f"{S}.clusters[1].valuesFile",
         f"deploy/staging/values.yaml is also rendered by {S}.clusters[0].valuesFile",
     ),
+    (  # one file on a case-insensitive file system (macOS): each render replaces the other's key
+        _set(
+            "environments.staging.clusters",
+            [
+                _cluster("eu", "deploy/staging/values.yaml"),
+                _cluster("us", "deploy/Staging/Values.yaml", FP_B),
+            ],
+        ),
+        f"{S}.clusters[1].valuesFile",
+        f"deploy/Staging/Values.yaml is also rendered by {S}.clusters[0].valuesFile",
+    ),
     (
         _set("environments.dev.clusters", [_cluster("eu", "deploy/staging/values.yaml")]),
         f"{S}.clusters[0].valuesFile",
@@ -346,6 +357,18 @@ def test_a_credential_pasted_into_the_wrong_setting_is_never_echoed(
     code, out, err = run_main(tmp_path, capsys, "check")
     assert code == 2 and f"got a value that looks like {shape} (not shown)" in err, err
     assert value not in err and "s3cret" not in err and "CAESIJ" not in err
+
+
+def test_a_credential_pasted_as_an_environment_name_is_never_echoed(
+    tmp_path: Path, baseline: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The name is where the line says the error is, too: named there by its shape as well."""
+    token = "hvs." + "CAESIJ" * 6
+    baseline["environments"][token] = baseline["environments"].pop("staging")
+    _write(tmp_path, baseline)
+    code, _, err = run_main(tmp_path, capsys, "check")
+    assert code == 2 and "environments.<a Vault token>: must be a name" in err, err
+    assert "CAESIJ" not in err and "got a value that looks like a Vault token (not shown)" in err
 
 
 def _write(root: Path, data: dict[str, Any]) -> None:

@@ -131,3 +131,28 @@ def test_case_collisions_among_what_git_holds(held: list[str], found: dict[str, 
     """`sealer check`'s question (every path Git holds against the rest): the ASCII shortcut
     answers none only where the whole count agrees."""
     assert layout.case_collisions(held, held) == found
+
+
+def test_deep_paths_fold_each_folder_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pull request's files thousands of folders deep cost their length, not their depth times
+    it: each folder is folded once, however many paths lie in it (minutes of a gate otherwise)."""
+    folded_chars = 0
+    fold = layout.folded
+
+    def counted(rel: str) -> str:
+        nonlocal folded_chars
+        folded_chars += len(rel)
+        return fold(rel)
+
+    monkeypatch.setattr(layout, "folded", counted)
+    deep = "/".join(["a"] * 1000)
+    cost = {}
+    for count in (50, 100):
+        folded_chars = 0
+        files = [f"{deep}/f{i}" for i in range(count)]
+        spellings = layout.Spellings(files[:1])
+        assert [spellings.variant(p) for p in files] == [None] * count
+        assert [spellings.holds(p) for p in files] == [True] + [False] * (count - 1)
+        assert layout.case_collisions([*files, f"{deep}/F1"], files) == {f"{deep}/F1": [f"{deep}/f1"]}
+        cost[count] = folded_chars
+    assert cost[100] - cost[50] < 10 * 50 * len(f"{deep}/f99")  # each more file: a few times its length

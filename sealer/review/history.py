@@ -370,7 +370,7 @@ def walk_range(
         _commit(walk, commit, scanned)
     if commits:
         _net_pass(walk, net, commits[-1].commit, scanned)
-        walk.add(_case_collisions(walk, commits))
+        walk.add(_case_collisions(walk, commits, _newly_managed(configs)))
         _builds_over(walk, {c.path for c in net}, commits[-1].commit)
         _links_followed(walk, {c.path for c in net}, commits[-1].commit)
     walk.add(plaintext.scan_blobs(walk.to_scan))
@@ -407,16 +407,26 @@ def _net_pass(walk: Walk, net: list[git.FileChange], head: str, scanned: set[str
             _file(walk, change, head, scanned, [])
 
 
-def _case_collisions(walk: Walk, commits: list[git.CommitChanges]) -> list[Finding]:
+def _newly_managed(configs: tuple[Config | None, Config | None]) -> set[str]:
+    """What HEAD's sealer.yaml has sealer manage that BASE's does not (a values file moved)."""
+    base, head = configs
+    return (head.managed_paths() if head else set()) - (base.managed_paths() if base else set())
+
+
+def _case_collisions(walk: Walk, commits: list[git.CommitChanges], named: set[str]) -> list[Finding]:
     """Each path a commit adds that is a managed one in another case (`Ledger/production.yaml`),
     or that HEAD holds in another spelling where either is managed: a case-insensitive file
     system (macOS, Windows) checks both out as one file, so sealer run there reads the added one
-    (layout.Spellings). No repository needs two spellings: no approval lets it through."""
-    added: dict[str, str] = {}  # path -> the first commit adding it
+    (layout.Spellings). So too each path sealer.yaml newly `named` (no commit need add it: the
+    two spellings may stand in BASE already). No repository needs two spellings: no approval
+    lets it through."""
+    added: dict[str, str] = {}  # path -> how the range brings it: the first commit adding it
     for commit in commits:
         for change in commit.changes:
             if change.old_mode == GONE and change.new_mode != GONE:
-                added.setdefault(change.path, commit.commit[:12])
+                added.setdefault(change.path, f"commit {commit.commit[:12]} adds it")
+    for path in sorted(named):
+        added.setdefault(path, "sealer.yaml names it now")
     spellings = layout.Spellings(walk.managed.paths)
     variants = {path: spellings.variant(path) for path in added}
     found = {
@@ -431,7 +441,7 @@ def _case_collisions(walk: Walk, commits: list[git.CommitChanges]) -> list[Findi
             found[path] = f"HEAD holds {', '.join(map(sensitive.shown, others))}, which differs only in case"
     why = "a case-insensitive file system (macOS, Windows) checks both out as one file"
     return [
-        Finding(CASE_COLLISION, "", path, None, f"commit {added[path]} adds it: {what}: {why}")
+        Finding(CASE_COLLISION, "", path, None, f"{added[path]}: {what}: {why}")
         for path, what in found.items()
     ]
 

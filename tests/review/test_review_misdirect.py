@@ -2812,3 +2812,24 @@ def test_other_files_in_two_cases_are_no_finding(repo: Path) -> None:
     commit_all(repo, "docs")
     code, findings = run_review(repo, "main", "HEAD")
     assert code == 0 and findings == [], findings
+
+
+def test_a_values_file_moved_onto_one_of_two_spellings_fails(repo: Path) -> None:
+    """BASE holds deploy/App.yaml and deploy/app.yaml (no file of sealer's: no finding then); the
+    pull request only points the values file at one of them. No commit adds a path, yet macOS
+    checks the two out as one file, so sealer run there renders into the other's content."""
+    values = values_file(repo)
+    on_main(repo, {"deploy/App.yaml": (repo / values).read_text(), "deploy/app.yaml": "replicas: 2\n"})
+    with config.edit(repo) as doc:
+        staging = doc["environments"]["staging"]
+        staging["valuesFile"] = staging["clusters"][0]["valuesFile"] = "deploy/App.yaml"
+    commit_all(repo, "the values move")
+    code, findings = run_review(repo, "main", "HEAD")
+    case = [(f["path"], f["message"]) for f in findings if f["rule"] == "case-collision"]
+    assert code == 1 and case == [
+        (
+            "deploy/App.yaml",
+            "sealer.yaml names it now: HEAD holds deploy/app.yaml, which differs only in case: a "
+            "case-insensitive file system (macOS, Windows) checks both out as one file",
+        )
+    ], findings
