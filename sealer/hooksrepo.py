@@ -100,6 +100,10 @@ def locate(url: str | None = None, rev: str | None = None) -> HooksRepo:
     for option, given in (("--hooks-repo", url), ("--hooks-rev", rev)):
         if given is not None and (not given.isprintable() or any(c.isspace() for c in given)):
             raise BadInput(f"{option} holds a space or a line break: give the URL or tag alone")
+        if given is not None and given.startswith("-"):  # pre-commit hands both to git as arguments
+            raise BadInput(
+                f"{option} starts with '-', which git would take for an option: give the URL or tag"
+            )
     if url and rev:
         return HooksRepo(url, rev)
     if url:

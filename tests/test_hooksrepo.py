@@ -69,6 +69,27 @@ def test_a_url_or_rev_with_a_space_or_line_break_is_refused(
     assert not (repo / "sealer.yaml").exists()
 
 
+@pytest.mark.parametrize(
+    ("option", "url", "rev"),
+    [
+        ("--hooks-rev", "https://git.example.internal/sealer.git", "--upload-pack=touch"),
+        ("--hooks-repo", "--upload-pack=touch", "v1"),
+    ],
+)
+def test_a_url_or_rev_git_would_take_for_an_option_is_refused(
+    tmp_path: Path, option: str, url: str, rev: str
+) -> None:
+    """pre-commit runs `git fetch origin REV` (and clones the URL): a value starting with `-`
+    would be an option of git's. One line, exit 2, nothing written."""
+    repo = make_repo(tmp_path / "repo")
+    result = invoke(repo, "init", "--hooks-repo", url, "--hooks-rev", rev)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"sealer: {option} starts with '-', which git would take for an option: give the URL or tag\n"
+    )
+    assert not (repo / "sealer.yaml").exists()
+
+
 def test_the_default_is_this_checkout_pinned_at_its_commit() -> None:
     checkout = hooksrepo.own_checkout()
     assert checkout is not None and (checkout / ".pre-commit-hooks.yaml").is_file()
