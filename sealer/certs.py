@@ -82,6 +82,8 @@ def load_certificate(path: str | Path) -> x509.Certificate:
 
 
 PINNED_RULE = "a pinned certificate file must hold one PEM certificate and nothing else"
+# What `sealer check` and `sealer review` hold any other file of the certificates folder to.
+FOLDER_RULE = "a file under certs/ must hold one PEM certificate and nothing else"
 
 
 def parse_pinned(data: bytes, source: str) -> x509.Certificate:

@@ -157,7 +157,7 @@ def compare_all(
     reports = [
         ClusterReport(c.name, mapped[c.name], [], [], shared[c.name])
         if c.name in shared
-        else _one_cluster(cfg, env, kubeconfig, c.name, compare_one)
+        else _one_cluster(cfg, env, kubeconfig, c.name, mapped.get(c.name), compare_one)
         for c in env.clusters
     ]
     entries = merged_entries({n: r.key_id if (r := current.get(n)) else None for n in env.keys}, reports)
@@ -176,9 +176,13 @@ def compare_all(
 
 
 def _one_cluster(
-    cfg: Config, env: Environment, kubeconfig: str | None, name: str, compare_one: CompareOne
+    cfg: Config,
+    env: Environment,
+    kubeconfig: str | None,
+    name: str,
+    context: str | None,
+    compare_one: CompareOne,
 ) -> ClusterReport:
-    context = contexts(env).get(name)
     if context is None:
         return ClusterReport(name, None, [], [], NO_CONTEXT)
     try:

@@ -122,26 +122,21 @@ def merged(
     else:
         check_sealed_secret(doc, source)  # a hand-edited file's parts must be maps before they are filled
         check_target(doc, env, source)
-    entries = _section(_mapping(doc, "spec", source), "encryptedData", source)
+    entries = _filled(doc["spec"], "encryptedData")
     before = list(entries)
     entries.update(sealed)
-    annotations = _section(_mapping(doc, "metadata", source), "annotations", source)
+    annotations = _filled(doc["metadata"], "annotations")
     provenance.record(annotations, list(sealed), [*before, *sealed], sealer.fingerprint)
     return doc
 
 
-def _section(parent: MutableMapping[str, Any], key: str, source: str) -> MutableMapping[str, Any]:
+def _filled(parent: MutableMapping[str, Any], key: str) -> MutableMapping[str, Any]:
     """`parent[key]`, an empty one put there when it is missing or null (`annotations:` left with
-    nothing under it once its last line was removed)."""
+    nothing under it once its last line was removed); `check_sealed_secret` refused any other
+    value that is no mapping."""
     if parent.get(key) is None:
         parent[key] = {}
-    return _mapping(parent, key, source)
-
-
-def _mapping(parent: MutableMapping[str, Any], key: str, source: str) -> MutableMapping[str, Any]:
-    found = parent.get(key)
-    if not isinstance(found, MutableMapping):
-        raise BadInput(f"{source}: {key} is not a mapping")
+    found: MutableMapping[str, Any] = parent[key]
     return found
 
 

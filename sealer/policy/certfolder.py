@@ -19,7 +19,7 @@ from sealer.errors import BadInput
 from sealer.policy.model import ERROR, Problem
 
 RULE = "cert-file-content"
-RULE_TEXT = "a file under certs/ must hold one PEM certificate and nothing else"
+RULE_TEXT = certs.FOLDER_RULE
 
 
 def problems(cfg: Config, tracked: set[str] | None) -> list[Problem]:

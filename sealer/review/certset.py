@@ -24,7 +24,6 @@ CERT_FILE = "cert-file-mismatch"
 # part of it. Not sensitive: no approval lets it through, as `sealer check` refuses it.
 CERT_FILE_CONTENT = "cert-file-content"
 NEEDS_APPROVAL = "needs owner approval"
-FOLDER_RULE = "a file under certs/ must hold one PEM certificate and nothing else"
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ def content_problem(path: str, data: bytes | None, pinned: bool) -> str | None:
     what = "too many bytes for one certificate" if data is None else certs.not_just_a_certificate(data)
     if what is None:
         return None
-    return f"{path} holds {what}: {certs.PINNED_RULE if pinned else FOLDER_RULE}"
+    return f"{path} holds {what}: {certs.PINNED_RULE if pinned else certs.FOLDER_RULE}"
 
 
 def _self_signed(cert: x509.Certificate) -> bool:

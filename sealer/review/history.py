@@ -287,11 +287,15 @@ class Walk:
         """The namespaces sealer delivers keys to (its Secrets' and key registries')."""
         return frozenset(space for space, _ in (*self.managed.targets, *self.managed.registries))
 
+    @functools.cached_property
+    def head_pins(self) -> set[str]:
+        """The certificate files a cluster pins at HEAD."""
+        return self.head_cfg.cert_files() if self.head_cfg else set()
+
     def judged_at_head(self, path: str, blob: str) -> bool:
         """Is this HEAD's version of a certificate file a cluster pins at HEAD, changed since BASE?
         Its environment's review judges it there (review.certset), naming the cluster."""
-        pins = self.head_cfg.cert_files() if self.head_cfg else set()
-        return path in pins and (path, blob) in self.at_head
+        return path in self.head_pins and (path, blob) in self.at_head
 
     @functools.cached_property
     def head_values(self) -> set[str]:
