@@ -13,9 +13,14 @@ from pathlib import Path
 
 def _folder(package: str) -> Path:
     spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"sealer is installed without {package}: reinstall it")  # a broken install
-    return Path(next(iter(spec.submodule_search_locations)))
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    # `python -m sealer` (or `python -c`) run inside a source checkout imports the checkout's
+    # `sealer/`, whose data folders sit beside it (setup.cfg's package_dir), not inside it.
+    beside = Path(__file__).resolve().parent.parent / package.rpartition(".")[2]
+    if (beside / "__init__.py").is_file():
+        return beside
+    raise RuntimeError(f"sealer is installed without {package}: reinstall it")  # a broken install
 
 
 def templates() -> Path:

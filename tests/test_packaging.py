@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import venv
 from pathlib import Path
 
@@ -131,3 +132,18 @@ def test_plain_and_editable_installs_find_their_data(tmp_path: Path) -> None:
         found = probe(python, cwd)
         assert Path(found["sealer"]).is_relative_to(source)
         check_resources(found, source)
+
+
+def test_a_source_checkout_imported_directly_finds_its_data_folders(tmp_path: Path) -> None:
+    """`python -c` (the README's chart one-liner) or `python -m sealer` run inside a checkout
+    imports the checkout's `sealer/` ahead of any install; its data folders sit beside it. -I -S
+    leaves out site-packages, so no install (editable or not) can answer instead."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from sealer import resources; "
+        "print(resources.templates(), resources.policies(), resources.chart(), sep='\\n')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code, str(ROOT)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(ROOT / folder) for folder in DATA_PACKAGES.values()]
