@@ -157,7 +157,7 @@ def _pin(
     before = _replaced_cert(root / cert_rel, pem) if held is None or not _holds(root / cert_rel, fp) else pem
     try:
         with config.edit(root) as doc:
-            raw_env = doc["environments"][env.name]
+            raw_env = config.raw_environment(doc, env.name)
             _set_cluster(raw_env, env, cluster, HeldCert(cert_rel, fp, added), seals)
     except BaseException:
         if before is None:
@@ -192,7 +192,7 @@ def _remove(root: Path, env_name: str, fingerprint: str, cluster: str | None) ->
             f"{env.name}/{name}: {held.fingerprint[:16]}… seals (sealWith): add the new certificate first"
         )
     with config.edit(root) as doc:
-        raw_env = doc["environments"][env.name]
+        raw_env = config.raw_environment(doc, env.name)
         item = next(i for i in raw_env["clusters"] if i.get("name") == name)
         item["certs"] = [c for c in item["certs"] if c.get("fingerprint") != held.fingerprint]
         history = raw_env.setdefault("certHistory", [])

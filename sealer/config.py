@@ -575,7 +575,37 @@ def _check_registries(cfg: Config) -> None:
 def load(root: Path | None = None) -> Config:
     root = root or find_root()
     path = layout.config_path(root)
-    return from_documents(repofiles.load_yaml(path), str(path), root)
+    return from_text(repofiles.read_text(path), str(path), root)
+
+
+def from_text(text: str, source: str, root: Path) -> Config:
+    """sealer.yaml's text, parsed (`from_documents`), each key first checked to be read as
+    written (`_check_keys`)."""
+    docs = yamlio.load_documents(text, source)
+    nodes = yamlio.compose_documents(text, source)
+    if len(nodes) == 1:  # several: from_documents refuses them
+        _check_keys(nodes[0])
+    return from_documents(docs, source, root)
+
+
+def _check_keys(root: Any) -> None:
+    """A key YAML reads as a number, a boolean or null would rename what it names, silently:
+    `0x1:` is the environment 1, `010:` the environment 8 (so two spellings can even be one
+    environment). Only text and a decimal integer as Python prints it (`123:`, in use) are names."""
+    for path, key in yamlio.mapping_keys(root):
+        reading = yamlio.key_reading(key)
+        if reading is None:
+            continue
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{_key(p)}" for p in (*path, key.value))
+        shown = "this key" if secret_shape(key.value) else repr(key.value)
+        quoted = "" if secret_shape(key.value) else f" ('{key.value}':)"
+        raise ConfigError(where[1:], f"YAML reads {shown} as {reading}, not as a name: quote it{quoted}")
+
+
+def raw_environment(doc: Any, name: str) -> Any:
+    """Environment `name` in `edit`'s round-trip tree: ruamel keeps `123:` as the key 123."""
+    envs = doc["environments"]
+    return next(envs[key] for key in envs if str(key) == name)
 
 
 def from_documents(docs: list[Any], source: str, root: Path) -> Config:
@@ -592,5 +622,5 @@ def edit(root: Path) -> Iterator[Any]:
     doc = yamlio.round_trip_load(repofiles.read_text(path), str(path))
     yield doc
     text = yamlio.round_trip_dump(doc)
-    parse(yamlio.load_documents(text, str(path))[0], root)  # never write an invalid file
+    from_text(text, str(path), root)  # never write an invalid file
     repofiles.write(path, text)

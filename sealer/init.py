@@ -175,7 +175,7 @@ def init(
     hooks = hooks or hooksrepo.locate()
     created: list[Path] = []
     text = templating.render("sealer.yaml.j2", environments=plans)
-    config.parse(yamlio.load_documents(text, "sealer.yaml template")[0], root)  # never write an invalid file
+    config.from_text(text, "sealer.yaml template", root)  # never write an invalid file
     for rel in (layout.CONFIG_FILE, *(env.values_file for env in plans), f"{layout.CERTS_DIR}/.", *_SHARED):
         repofiles.check_writable(root / rel)  # #13: a symlink anywhere stops init before its first write
     # ... and so does a .gitattributes or .gitignore it cannot read as text (binary, too large), which

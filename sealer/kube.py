@@ -66,18 +66,33 @@ def no_kubeconfig() -> str:
 def core_api(kubeconfig: str | None, context: str | None) -> Any:
     """A CoreV1Api for the kubeconfig (default: $KUBECONFIG or ~/.kube/config) and context."""
     extras.require("kubernetes")
-    import yaml
     from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
 
-    require_kubeconfig(kubeconfig)
-    where = kubeconfig or ("$KUBECONFIG" if os.environ.get("KUBECONFIG") else "~/.kube/config")
-    # The client reads $KUBECONFIG once, at import; read it now so a changed value counts.
-    kubeconfig = kubeconfig or (os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None)
-    try:
+    kubeconfig, where = _kubeconfig_file(kubeconfig)
+    with _kubeconfig_errors(kubeconfig, where, context):
         api_client = config.new_client_from_config(
             config_file=kubeconfig, context=context, persist_config=False
         )
+    _check_server(str(api_client.configuration.host or ""), where)
+    return client.CoreV1Api(follow_no_redirect(api_client))
+
+
+def _kubeconfig_file(kubeconfig: str | None) -> tuple[str | None, str]:
+    """(the file to read, None for ~/.kube/config; how messages name it), refused when absent."""
+    require_kubeconfig(kubeconfig)
+    where = kubeconfig or ("$KUBECONFIG" if os.environ.get("KUBECONFIG") else "~/.kube/config")
+    # The client reads $KUBECONFIG once, at import; read it now so a changed value counts.
+    return kubeconfig or (os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None), where
+
+
+@contextlib.contextmanager
+def _kubeconfig_errors(kubeconfig: str | None, where: str, context: str | None) -> Iterator[None]:
+    """A kubeconfig that cannot be read, or names no such context, as one line (BadInput)."""
+    import yaml
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        yield
     except ConfigException as err:
         if "No configuration found" in str(err):
             raise BadInput(f"kubeconfig {where} holds no configuration: pass --kubeconfig FILE") from None
@@ -85,9 +100,11 @@ def core_api(kubeconfig: str | None, context: str | None) -> Any:
         raise BadInput(f"kubeconfig: {terminal.cut(str(err).splitlines()[0], 200)}") from None
     except (yaml.YAMLError, TypeError, ValueError, AttributeError, KeyError):
         raise BadInput(f"kubeconfig {where} is not a valid kubeconfig file") from None
-    if not is_http_url(str(api_client.configuration.host or "")):  # the client would guess, then warn
+
+
+def _check_server(host: str, where: str) -> None:
+    if not is_http_url(host):  # the client would guess, then warn
         raise BadInput(f"kubeconfig {where}: the cluster's server is not an http(s) URL (https://HOST:PORT)")
-    return client.CoreV1Api(follow_no_redirect(api_client))
 
 
 def missing_context(kubeconfig: str | None, where: str, context: str | None) -> None:
@@ -163,9 +180,24 @@ def _server(api: Any) -> str:
 
 
 def server_of(kubeconfig: str | None, context: str | None) -> str:
-    """The API server URL a context reaches (the kubeconfig read, nothing sent), spelt one way
-    (`one_spelling`): two contexts reaching one server compare equal."""
-    return one_spelling(_server(core_api(kubeconfig, context)))
+    """The API server URL a context reaches, spelt one way (`one_spelling`): two contexts reaching
+    one server compare equal. Read from the context's cluster entry as the client reads it, with
+    no client built: that would run the user's exec credential plugin, once more than the read
+    of the cluster that follows needs (a plugin may prompt, or be rate-limited)."""
+    extras.require("kubernetes")
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.kube_config import KUBE_CONFIG_DEFAULT_LOCATION, KubeConfigMerger
+
+    kubeconfig, where = _kubeconfig_file(kubeconfig)
+    with _kubeconfig_errors(kubeconfig, where, context):
+        merged = KubeConfigMerger(kubeconfig or KUBE_CONFIG_DEFAULT_LOCATION).config
+        if merged is None:  # as the client says it
+            raise ConfigException("Invalid kube-config file. No configuration found.")
+        entry = merged["contexts"].get_with_name(context or merged["current-context"])
+        cluster = merged["clusters"].get_with_name(entry["context"]["cluster"])["cluster"]
+        host = str(cluster.safe_get("server") or "").rstrip("/")
+    _check_server(host, where)
+    return one_spelling(host)
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -255,7 +255,7 @@ def _files(root: Path, env_name: str, request: MigrationRequest) -> dict[str, by
     later in the new store, would stay valid for its verifiers."""
     path = layout.config_path(root)
     text = _switched_text(root, env_name, request)
-    new_cfg = config.parse(yamlio.load_documents(text, str(path))[0], root)  # never commit an invalid file
+    new_cfg = config.from_text(text, str(path), root)  # never commit an invalid file
     files: dict[str, bytes | None] = {layout.CONFIG_FILE: repofiles.encode_like(path, text)}
     rel = layout.ledger_file(env_name)
     records = ledger.load(root, env_name)
@@ -284,7 +284,7 @@ def _switched(root: Path, env_name: str, request: MigrationRequest) -> config.En
     """The environment as sealer.yaml naming the new store gives it (ConfigError when invalid)."""
     path = layout.config_path(root)
     text = _switched_text(root, env_name, request)
-    return config.parse(yamlio.load_documents(text, str(path))[0], root).env(env_name)
+    return config.from_text(text, str(path), root).env(env_name)
 
 
 def _set_backend(doc: Any, env_name: str, request: MigrationRequest) -> None:
@@ -295,7 +295,7 @@ def _set_backend(doc: Any, env_name: str, request: MigrationRequest) -> None:
         backend["options"] = CommentedMap(sorted(request.options.items()))
     if request.credentials:
         backend["credentials"] = CommentedMap(sorted(request.credentials.items()))
-    environment = doc["environments"][env_name]
+    environment = config.raw_environment(doc, env_name)
     yamlio.move_following_comment(yamlio.last_comment_slot(environment.get("backend")), backend)
     environment["backend"] = backend
 

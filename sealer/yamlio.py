@@ -218,6 +218,49 @@ def compose_documents(text: str, source: str) -> list[yaml.Node]:
         raise BadInput(f"{source}: not valid YAML") from None
 
 
+_INT = "tag:yaml.org,2002:int"
+_DECIMAL = re.compile(r"0|-?[1-9][0-9]*")  # an integer as Python prints it: its text is the name
+_READ_AS = {"int": "the integer", "float": "the float", "timestamp": "the date"}
+
+
+def mapping_keys(root: yaml.Node) -> Iterator[tuple[tuple[str | int, ...], yaml.ScalarNode]]:
+    """(path of its mapping, key) for every scalar key of a composed document, in document
+    order; each node is walked once (an alias shares its node: the walk costs what the text holds)."""
+    seen: set[int] = set()
+    stack: list[tuple[tuple[str | int, ...], yaml.Node]] = [((), root)]
+    while stack:
+        path, node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            children: list[tuple[tuple[str | int, ...], yaml.Node]] = []
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    yield path, key
+                    children.append(((*path, key.value), value))
+            stack += reversed(children)
+        elif isinstance(node, yaml.SequenceNode):
+            stack += reversed([((*path, i), item) for i, item in enumerate(node.value)])
+
+
+def key_reading(key: yaml.ScalarNode) -> str | None:
+    """What a YAML reader makes of the mapping key `key` when that is neither text nor a decimal
+    integer written as Python prints it (whose text is then the name): `0x1`, `010` and `+1` read
+    as 1 or 8, `yes` as true, `~` as null. Both readers count: PyYAML (YAML 1.1) reads every
+    file, ruamel (YAML 1.2) edits them, where `0o7` and `1e3` are numbers. The document must have
+    loaded (a malformed `!!int x` is refused there)."""
+    if key.tag == _STR:
+        plain_number = not key.style and _YAML12_NUMBER.fullmatch(key.value)  # libyaml: '' is plain
+        return "a number in YAML 1.2 (as sealer edits files)" if plain_number else None
+    if key.tag == _MERGE or key.tag == _INT and _DECIMAL.fullmatch(key.value):
+        return None
+    value = yaml.constructor.SafeConstructor().construct_object(key)
+    if value is None or isinstance(value, bool):
+        return str(value).lower().replace("none", "null")
+    return f"{_READ_AS.get(key.tag.rsplit(':', 1)[-1], 'the value')} {value}"
+
+
 def _scalar(value: Any) -> str:
     if value.__class__ is str:  # by far the most common: skip the checks below
         return _string(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from support.env_repos import invoke, run_main, snapshot
 from support.git import init_repo as make_repo
 
 from sealer import config, yamlio
+from sealer.apikey import ENV_TAG
 from sealer.errors import BadInput, ConfigError
 from sealer.scope import Scope
 
@@ -327,6 +329,99 @@ def test_a_name_given_as_a_number_and_as_text_is_refused(tmp_path: Path, baselin
     del baseline["environments"]["123"]
     _write(tmp_path, baseline)
     assert "123" in config.load(tmp_path).environments
+
+
+def _renamed(baseline: dict[str, Any], spelling: str) -> str:
+    """sealer.yaml with `dev` written as `spelling` (as a hand edit would)."""
+    text = yaml.safe_dump(baseline, sort_keys=False)
+    assert text.count("\n  dev:\n") == 1
+    return text.replace("\n  dev:\n", f"\n  {spelling}:\n")
+
+
+@pytest.mark.parametrize(
+    ("spelling", "reading"),
+    [
+        ("0x1", "the integer 1"),
+        ("010", "the integer 8"),
+        ("1_000", "the integer 1000"),
+        ("+1", "the integer 1"),
+        ("-0", "the integer 0"),
+        ("1:30", "the integer 90"),
+        ("0o7", "a number in YAML 1.2 (as sealer edits files)"),
+        ("1e3", "a number in YAML 1.2 (as sealer edits files)"),
+        ("1.5", "the float 1.5"),
+        ("yes", "true"),
+        ("on", "true"),
+        ("~", "null"),
+        ("null", "null"),
+        ("2024-01-01", "the date 2024-01-01"),
+    ],
+)
+def test_a_name_yaml_reads_as_another_type_is_refused(
+    tmp_path: Path, baseline: dict[str, Any], capsys: Any, spelling: str, reading: str
+) -> None:
+    """`0x1:` was the environment 1, `010:` the environment 8: renamed silently."""
+    make_repo(tmp_path)
+    (tmp_path / "sealer.yaml").write_text(_renamed(baseline, spelling))
+    code, out, err = run_main(tmp_path, capsys, "audit")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"sealer: invalid config: environments.{spelling}: YAML reads {spelling!r} as {reading}, "
+        f"not as a name: quote it ('{spelling}':)\n"
+    )
+    (tmp_path / "sealer.yaml").write_text(_renamed(baseline, f"'{spelling}'"))
+    if re.fullmatch(ENV_TAG, spelling):  # quoted, it is that very text
+        assert spelling in config.load(tmp_path).environments
+        return
+    with pytest.raises(ConfigError) as caught:
+        config.load(tmp_path)
+    assert caught.value.where == f"environments.{spelling}"
+
+
+@pytest.mark.parametrize(
+    ("where", "spelling"),
+    [
+        ("staging.clusterContexts", "0x1"),
+        ("staging.backend.options", "yes"),
+        ("staging.policy", "010"),
+        ("staging.clusters[0]", "~"),
+    ],
+)
+def test_any_key_yaml_reads_as_another_type_is_refused(
+    tmp_path: Path, baseline: dict[str, Any], where: str, spelling: str
+) -> None:
+    """Every key of sealer.yaml is a name (a setting's, a cluster's, a rule's): none is renamed."""
+    staging = baseline["environments"]["staging"]
+    placeholders = {"clusterContexts": "xa", "backend.options": "xb", "policy": "xc", "clusters[0]": "xd"}
+    staging.update(clusterContexts={"xa": "c"}, backend={"kind": "k8s-secrets", "options": {"xb": "y"}})
+    staging.update(policy={"xc": {}})
+    staging["clusters"][0]["xd"] = "v"
+    placeholder = placeholders[where.split(".", 1)[1]]
+    text = yaml.safe_dump(baseline, sort_keys=False).replace(f" {placeholder}:", f" {spelling}:")
+    (tmp_path / "sealer.yaml").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        config.load(tmp_path)
+    assert caught.value.where == f"environments.{where}.{spelling}"
+
+
+def test_a_decimal_name_keeps_working_through_edits(repo: Path, controllers: Any) -> None:
+    """`123:` is the environment 123 (repositories use it): read, and edited by `cert add`, where
+    ruamel keeps it as the key 123."""
+    text = (repo / "sealer.yaml").read_text().replace("\n  staging:\n", "\n  123:\n")
+    (repo / "sealer.yaml").write_text(text)
+    result = invoke(repo, "cert", "add", "123", "--file", str(controllers["staging"].cert))
+    assert result.exit_code == 0, result.stderr
+    assert "\n  123:\n" in (repo / "sealer.yaml").read_text()
+    assert config.load(repo).env("123").clusters[0].fingerprint == controllers["staging"].fingerprint
+
+
+@pytest.mark.parametrize("name", ["010", "0o7", "1e3", "yes", "n", "123", "0x1f", "2024-01-01"])
+def test_init_quotes_a_name_yaml_would_read_as_another_type(tmp_path: Path, name: str) -> None:
+    root = make_repo(tmp_path / "repo")
+    result = invoke(root, "init", "--env", name)
+    assert result.exit_code == 0, result.stderr
+    assert list(config.load(root).environments) == [name]
+    assert yamlio.round_trip_load((root / "sealer.yaml").read_text(), "t")["environments"][name]
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,10 @@ import hashlib
 import json
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
-from support.fake_kube import FakeKube
+from support.fake_kube import FakeKube, counting_exec_user, exec_runs
 
 from sealer import certs, keypair, kube
 from sealer.errors import BackendError, BadInput
@@ -143,14 +144,15 @@ def test_a_server_that_is_no_url_is_one_line(tmp_path: Path, kube_server: FakeKu
         kube.fetch_controller_cert(str(tmp_path / "no-url"), None)
 
 
-def kubeconfig_of(path: Path, servers: dict[str, str]) -> Path:
-    """A kubeconfig with one context per name, reaching its server URL."""
+def kubeconfig_of(path: Path, servers: dict[str, str], user: dict[str, Any] | None = None) -> Path:
+    """A kubeconfig with one context per name, reaching its server URL, as one user (a token)."""
+    user = user or {"name": "u", "user": {"token": "t"}}
     doc = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": n, "cluster": {"server": url}} for n, url in servers.items()],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": n, "context": {"cluster": n, "user": "u"}} for n in servers],
+        "users": [user],
+        "contexts": [{"name": n, "context": {"cluster": n, "user": user["name"]}} for n in servers],
         "current-context": next(iter(servers)),
     }
     path.write_text(json.dumps(doc))  # JSON is YAML
@@ -190,6 +192,36 @@ def test_other_api_servers_stay_apart(tmp_path: Path) -> None:
     urls = ["https://api.example:6443", *OTHERS]
     path = kubeconfig_of(tmp_path / "kubeconfig", {f"c{i}": url for i, url in enumerate(urls)})
     assert len({kube.server_of(str(path), f"c{i}") for i in range(len(urls))}) == len(urls)
+
+
+def test_server_of_runs_no_exec_credential_plugin(tmp_path: Path, kube_server: FakeKube) -> None:
+    """The server is read from the kubeconfig's cluster entry: the user's exec plugin runs for
+    the read alone (it may prompt, or be rate-limited), never for learning the server."""
+    user = counting_exec_user(tmp_path, "admin", kube_server.admin_token)
+    path = kubeconfig_of(tmp_path / "kubeconfig", {"a": kube_server.url + "/"}, user)
+    assert kube.server_of(str(path), "a") == kube_server.url.rstrip("/")
+    assert kube.server_of(str(path), None) == kube_server.url.rstrip("/")
+    assert exec_runs(tmp_path, "admin") == 0
+    kube_server.add_secret(NS, "s", {"k": b"v"})
+    assert kube.read_secret_fingerprints(str(path), "a", NS, "s")  # the plugin does give the token
+    assert exec_runs(tmp_path, "admin") == 1
+
+
+@pytest.mark.parametrize(
+    ("context", "problem"),
+    [
+        ("nowhere", r"has no context 'nowhere' \(it has: a\)$"),
+        ("a", r"the cluster's server is not an http\(s\) URL"),
+        (None, r"^kubeconfig: Invalid kube-config. \S+/empty file is empty$"),
+    ],
+)
+def test_server_of_a_context_it_cannot_read(tmp_path: Path, context: str | None, problem: str) -> None:
+    path = kubeconfig_of(tmp_path / "kubeconfig", {"a": "api.example:6443"})
+    if context is None:
+        path = tmp_path / "empty"
+        path.write_text("")
+    with pytest.raises(BadInput, match=problem):
+        kube.server_of(str(path), context)
 
 
 def test_unreachable_api_server(tmp_path: Path, kube_server: FakeKube) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from support.backend_repos import ENV, NAMES, current_keys, leaks, ok, one_line_error, rotate
 from support.cli import sealer
-from support.fake_kube import FakeKube
+from support.fake_kube import FakeKube, counting_exec_user, exec_runs
 from support.git import commit_all
 from support.repos import EnvSpec, copy_repo, make_repo
 
@@ -206,6 +206,28 @@ def test_an_unreachable_cluster_is_reported_and_never_in_sync(
     assert {e["served_by"][EAST] for e in data["entries"]} == {"unreachable"}
     assert all(e["state"].startswith("clusters disagree") for e in data["entries"])
     assert kubes[EAST].requests_to(f"/api/v1/namespaces/{ENV}/secrets/{SECRET}", "GET") == 0
+
+
+def test_each_context_runs_its_exec_plugin_only_for_its_read(
+    repo: Path, rotated_twice: Any, kubes: dict[str, FakeKube], tmp_path: Path
+) -> None:
+    """Telling whether two contexts reach one API server reads the kubeconfig alone: each
+    context's exec credential plugin runs as often over every cluster as when its cluster is read
+    by itself (`--context`), never once more to learn the server."""
+    for cluster, kube in kubes.items():
+        serve(kube, cluster, rotated_twice[1], repo)
+    users = [counting_exec_user(tmp_path, ctx, kubes[c].admin_token) for c, ctx in CONTEXTS.items()]
+    servers = {ctx: (kubes[c].url, "") for c, ctx in CONTEXTS.items()}
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", servers)
+    doc = json.loads(kubeconfig.read_text())
+    kubeconfig.write_text(json.dumps({**doc, "users": users}))
+    alone = {}
+    for context in CONTEXTS.values():
+        ok(status(repo, kubeconfig, "--context", context))
+        alone[context] = exec_runs(tmp_path, context)
+    assert all(alone.values())
+    ok(status(repo, kubeconfig))
+    assert {c: exec_runs(tmp_path, c) - alone[c] for c in alone} == alone
 
 
 def named_after_clusters(kubes: dict[str, FakeKube], path: Path, **servers: tuple[str, str]) -> Path:

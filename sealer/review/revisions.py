@@ -116,7 +116,7 @@ def config_at(root: Path, rev: str, text: str | None) -> Config | None:
     if text is None:
         return None
     source = f"{rev[:12]}:{layout.CONFIG_FILE}"
-    return config.from_documents(yamlio.load_documents(text, source), source, root)
+    return config.from_text(text, source, root)
 
 
 def all_ledgers(root: Path, rev: str) -> dict[str, list[KeyRecord]]:

@@ -15,6 +15,7 @@ AlreadyExists, a POST into a namespace that does not exist (see `namespaces`) 40
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 from pathlib import Path
 from typing import Any
@@ -295,3 +296,21 @@ class FakeKube(FakeServer):
         self.bump(stored)
         objects[(namespace, name)] = stored
         return Response.json(201 if request.method == "POST" else 200, stored)
+
+
+def counting_exec_user(folder: Path, name: str, token: str) -> dict[str, Any]:
+    """A kubeconfig user whose token comes from an exec credential plugin: a script that adds a
+    line to `folder/<name>.runs` each time it runs (`exec_runs`), then prints the token."""
+    script = folder / f"{name}-credential"
+    credential = {"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential"}
+    output = json.dumps({**credential, "status": {"token": token}})
+    script.write_text(f"#!/bin/sh\necho run >> '{folder / f'{name}.runs'}'\necho '{output}'\n")
+    script.chmod(0o700)
+    exec_config = {"apiVersion": credential["apiVersion"], "command": str(script), "interactiveMode": "Never"}
+    return {"name": name, "user": {"exec": exec_config}}
+
+
+def exec_runs(folder: Path, name: str) -> int:
+    """How many times `counting_exec_user(folder, name, …)`'s plugin ran."""
+    runs = folder / f"{name}.runs"
+    return len(runs.read_text().splitlines()) if runs.exists() else 0
