@@ -1026,6 +1026,11 @@ def changes_path(root: Path, commit: str, path: str) -> bool:
     return done.returncode == 1
 
 
+def range_is_empty(root: Path, base: str, head: str) -> bool:
+    """base..head holds no commit: the same commit, or `head` an ancestor of `base`."""
+    return not run(root, NO_REPLACE, "rev-list", "--max-count=1", f"{base}..{head}", "--").strip()
+
+
 def tree_changes(root: Path, base: str, head: str) -> list[FileChange]:
     """What differs between the trees of `base` and `head`, as `range_changes` lists a commit's."""
     out = run_bytes(
