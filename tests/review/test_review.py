@@ -215,9 +215,12 @@ def test_only_the_rotated_entry_is_listed(repo: Path) -> None:
 
 
 def test_nothing_changed(repo: Path) -> None:
-    code, data = run_review(repo, "HEAD", "HEAD")
+    (repo / "NOTES.md").write_text("release notes\n")
+    commit_all(repo, "notes")  # a commit, changing no sealed data (HEAD HEAD reviews nothing)
+    code, data = run_review(repo, "HEAD~1", "HEAD")
     assert code == 0 and data["changes"] == [] and data["findings"] == []
-    assert "no sealed data changed" in cli(repo, "review", "HEAD", "HEAD").stdout
+    assert data["nothing_reviewed"] is None
+    assert "no sealed data changed" in cli(repo, "review", "HEAD~1", "HEAD").stdout
 
 
 def test_default_base_falls_back_to_master(repo: Path) -> None:
