@@ -220,7 +220,9 @@ def test_check_reads_a_file_folders_deep_under_certs(template: Path, tmp_path: P
         subprocess.run(["rm", "-rf", "certs/a"], cwd=repo, check=True)
 
 
-def test_check_tells_what_git_holds_among_thousands_under_certs_quickly(template: Path, tmp_path: Path) -> None:
+def test_check_tells_what_git_holds_among_thousands_under_certs_quickly(
+    template: Path, tmp_path: Path
+) -> None:
     """Git's index holding 20,000 paths under certs/, the disk 1,000 more it does not hold: each
     file on disk is looked up among Git's paths by bisection (a scan of them all for each file
     took seconds, quadratic), with the same answer: only what Git holds is read."""

@@ -79,7 +79,9 @@ def _rule_options(raw: Any, where: str, errors: list[tuple[str, str]]) -> RuleOp
         return {}
     odd = {rule_id for rule_id in raw if not isinstance(rule_id, str) or not PLAIN_ID.match(rule_id)}
     if odd:  # a hostile file's id could bring control characters or line breaks into the output
-        errors.append((where, f"{_ids(len(odd))} not a plain id (lowercase letters, digits, hyphens): not shown"))
+        errors.append(
+            (where, f"{_ids(len(odd))} not a plain id (lowercase letters, digits, hyphens): not shown")
+        )
     out: RuleOptions = {}
     for rule_id, options in raw.items():
         if rule_id in odd:

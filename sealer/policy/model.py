@@ -132,7 +132,9 @@ class Context:
         """Which environments' ledgers HEAD holds, Git asked once for those missing on disk
         (none asked when none is): what a missing ledger means (ledger.load_expected)."""
         if self._at_head is None:
-            missing = [env for env in self.cfg.environments if not ledger.ledger_path(self.root, env).is_file()]
+            missing = [
+                env for env in self.cfg.environments if not ledger.ledger_path(self.root, env).is_file()
+            ]
             self._at_head = ledger.held_at_head(self.root, missing) if missing else {}
         return self._at_head
 
