@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from sealer import git, layout
+from sealer.errors import GitError
 
 TRAILER = "Sealer-Branch"
 _LOOK_BACK = 50  # commits a user may add on top of sealer's own on its branch
@@ -29,10 +30,14 @@ def is_own(root: Path, name: str, ref: str | None = None) -> bool:
     as never landed; a ledger change is what `sealer review` holds to its signature rule."""
     if name.startswith(layout.OWN_BRANCH_PREFIXES):
         return True
-    for claim in claims(root, "--first-parent", f"-n{_LOOK_BACK}", ref or f"refs/heads/{name}"):
-        if name in claim.branches and _sealers_kind(root, claim.commit, claim.parents):
-            return True
-    return False
+    ref = ref or f"refs/heads/{name}"
+    try:
+        found = claims(root, "--first-parent", f"-n{_LOOK_BACK}", ref)
+    except GitError:
+        if git.ref_is_there(root, ref):
+            raise  # its history git cannot read (a corrupt object) may hold sealer's commit
+        return False  # no such branch (an unborn one): none of sealer's
+    return any(name in claim.branches and _sealers_kind(root, claim.commit, claim.parents) for claim in found)
 
 
 class Claim(NamedTuple):
@@ -43,10 +48,10 @@ class Claim(NamedTuple):
 
 def claims(root: Path, *log_args: str) -> list[Claim]:
     """Each commit `git log LOG_ARGS` lists, with the branches its `Sealer-Branch:` trailers name,
-    as git parses trailers (`is_own` reads them, `sealer review` checks them); none for a
-    revision git does not know. One commit per NUL-separated record (-z): a message may hold any
-    other byte."""
-    log = git.probe(
+    as git parses trailers (`is_own` reads them, `sealer review` checks them). GitError when git
+    cannot list them (a corrupt object, an unknown revision): no list is not "no claim". One
+    commit per NUL-separated record (-z): a message may hold any other byte."""
+    log = git.run(
         root,
         git.NO_REPLACE,
         "log",
@@ -56,7 +61,7 @@ def claims(root: Path, *log_args: str) -> list[Claim]:
         "--",
     )
     found = []
-    for entry in filter(None, (log or "").split("\0")):
+    for entry in filter(None, log.split("\0")):
         header, _, values = entry.partition("\n")
         commit, *parents = header.split()
         found.append(Claim(commit, parents, [v.strip() for v in values.split("\n") if v.strip()]))

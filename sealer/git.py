@@ -132,7 +132,8 @@ def _driver_keys(root: str) -> frozenset[str]:
 
 def _refused(args: Sequence[str], done: subprocess.CompletedProcess[bytes]) -> GitError:
     stderr = done.stderr.decode("utf-8", "replace").strip()
-    return GitError(f"git {args[0]}: {one_line(stderr) if stderr else f'failed (exit {done.returncode})'}")
+    command = _command(args) or args[0]  # `log`, not the `--no-replace-objects` before it
+    return GitError(f"git {command}: {one_line(stderr) if stderr else f'failed (exit {done.returncode})'}")
 
 
 def run_bytes(root: Path | str, *args: str, stdin: bytes | None = None) -> bytes:
@@ -232,6 +233,16 @@ def current_branch(root: Path) -> str | None:
 
 def ref_exists(root: Path, ref: str) -> bool:
     return probe(root, "show-ref", "-q", "--verify", ref) is not None
+
+
+def ref_is_there(root: Path, ref: str) -> bool:
+    """`ref_exists` for a caller that must not read git's failure as "no such ref": git says no
+    with exit 1; anything else (a ref naming no object, no repository, no git) is GitError."""
+    args = ("show-ref", "-q", "--verify", ref)
+    done = _call(root, args)
+    if done.returncode not in (0, 1):
+        raise _refused(args, done)
+    return done.returncode == 0
 
 
 def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
@@ -1024,6 +1035,11 @@ def changes_path(root: Path, commit: str, path: str) -> bool:
     if done.returncode not in (0, 1):
         raise GitError(f"git diff-tree {commit}: {one_line(done.stderr.decode(errors='replace'))}")
     return done.returncode == 1
+
+
+def range_is_empty(root: Path, base: str, head: str) -> bool:
+    """base..head holds no commit: the same commit, or `head` an ancestor of `base`."""
+    return not run(root, NO_REPLACE, "rev-list", "--max-count=1", f"{base}..{head}", "--").strip()
 
 
 def tree_changes(root: Path, base: str, head: str) -> list[FileChange]:

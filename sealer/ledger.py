@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from json.encoder import encode_basestring as _json_str  # a str as JSON, unicode kept
 from pathlib import Path
 
@@ -42,28 +42,40 @@ def load(repo: Path, env: str) -> list[KeyRecord]:
     return parse(env, text, str(path))
 
 
-def load_expected(root: Path, env: str) -> list[KeyRecord]:
+def load_expected(root: Path, env: str, at_head: Mapping[str, bool] | None = None) -> list[KeyRecord]:
     """The records of ENV's ledger for a command that reports on them (`keys list`, `status`,
     `check`, `audit`): a ledger the repository implies but the working tree lacks is BadInput,
-    never an environment with no keys (fail closed: a deleted ledger must not read as empty)."""
+    never an environment with no keys (fail closed: a deleted ledger must not read as empty).
+    `at_head`: `held_at_head` of the environments the caller reads (Git asked once for all);
+    Git is asked for ENV alone when it is not among them."""
     try:
         text = repofiles.read_text(ledger_path(root, env))
     except FileNotFoundError:
-        why = _implied_by(root, env)
+        held = at_head.get(env) if at_head is not None else None
+        why = _implied_by(root, env, held_at_head(root, [env])[env] if held is None else held)
         if why:
             raise BadInput(f"{ledger_file(env)} is missing, but {why}") from None
         return []  # what `sealer init` leaves: no key was ever issued
     return parse(env, text, str(ledger_path(root, env)))
 
 
-def _implied_by(root: Path, env: str) -> str | None:
+def held_at_head(root: Path, envs: Iterable[str]) -> dict[str, bool]:
+    """Whether HEAD holds each of ENVS' ledgers, through one `git cat-file --batch` (a check of
+    hundreds of environments never rotated asked Git once each). No Git, no repository or no
+    HEAD holds none: the files in the working tree tell then (`_implied_by`)."""
+    revs = {f"HEAD:{ledger_file(env)}": env for env in envs}
+    try:
+        found = git.read_blobs(root, list(revs))
+    except GitError:  # no git on this machine, or no repository (`check` reads the files alone)
+        found = {}
+    return {env: rev in found for rev, env in revs.items()}
+
+
+def _implied_by(root: Path, env: str, at_head: bool) -> str | None:
     """Why ENV must have a ledger (it had keys), or None for an environment never rotated."""
     rel = ledger_file(env)
-    try:
-        if git.probe(root, "cat-file", "-e", f"HEAD:{rel}") is not None:
-            return f"HEAD holds it: restore it with `git checkout HEAD -- {rel}`"
-    except GitError:  # no git on this machine (`check` reads the files alone): they tell
-        pass
+    if at_head:
+        return f"HEAD holds it: restore it with `git checkout HEAD -- {rel}`"
     for folder in (layout.sealed_dir(env), f"{layout.REGISTRY_DIR}/{env}/"):
         if (root / folder).is_dir() and any((root / folder).iterdir()):
             return f"{folder} holds {env}'s keys: restore the ledger from Git"

@@ -31,6 +31,12 @@ def _shown(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+# An id a file gives (a `sealer check` rule's in a policy file, a `sealer scan` detector's):
+# lowercase letters, digits and hyphens, as every shipped one is, so any output may show it as
+# given: no control character, line break, space, quote or Markdown in it.
+PLAIN_ID = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
+
+
 _UNPRINTABLE = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029{BIDI_CLASS}]+")
 
 

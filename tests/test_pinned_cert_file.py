@@ -218,3 +218,31 @@ def test_check_reads_a_file_folders_deep_under_certs(template: Path, tmp_path: P
         assert _content_problems(repo) == [f"{deep}x.pem holds no PEM certificate: {RULE_TEXT}"]
     finally:  # pytest's own clean-up of its temporary folders recurses as deep
         subprocess.run(["rm", "-rf", "certs/a"], cwd=repo, check=True)
+
+
+def test_check_tells_what_git_holds_among_thousands_under_certs_quickly(
+    template: Path, tmp_path: Path
+) -> None:
+    """Git's index holding 20,000 paths under certs/, the disk 1,000 more it does not hold: each
+    file on disk is looked up among Git's paths by bisection (a scan of them all for each file
+    took seconds, quadratic), with the same answer: only what Git holds is read."""
+    import time
+
+    from support.git import git
+
+    from sealer import config
+    from sealer.policy import certfolder
+
+    repo = copy_repo(template, tmp_path / "repo")
+    tracked = set(git(repo, "ls-files").split()) | {f"certs/bulk/{i:05}.pem" for i in range(20_000)}
+    for folder in ("bulk", "local"):
+        (repo / "certs" / folder).mkdir()
+    for i in range(1_000):  # on disk, in no commit: not read
+        (repo / f"certs/local/{i:05}.pem").write_text("not a certificate\n")
+    (repo / "certs/bulk/00042.pem").write_text("not a certificate\n")
+    cfg = config.load(repo)
+    started = time.perf_counter()
+    found = certfolder.problems(cfg, tracked)
+    elapsed = time.perf_counter() - started
+    assert [p.message for p in found] == [f"certs/bulk/00042.pem holds no PEM certificate: {RULE_TEXT}"]
+    assert elapsed < 1.0, f"{elapsed:.2f}s"

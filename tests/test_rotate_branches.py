@@ -175,3 +175,26 @@ def test_a_tag_named_like_the_rotation_branch_does_not_hide_it(repo: Path) -> No
     git(repo, "checkout", "-q", rotation)
     refused = cli(repo, "rotate", "--finish")
     assert refused.exit_code == 2 and f"{rotation} is a rotation branch" in refused.stderr, refused.stderr
+
+
+def test_a_branch_whose_history_git_cannot_read_is_an_error_not_anyones(repo: Path) -> None:
+    """`is_own` reads a branch's commits for sealer's trailer: git failing there (a corrupt
+    object) is an error in one line, never "not a rotation branch" (drift would read its keys as
+    landed, `rotate --finish` go ahead on it); review's read of the range fails alike. A branch
+    that is not there is still none of sealer's."""
+    from sealer import branches
+    from sealer.errors import GitError
+
+    git(repo, "checkout", "-q", "-b", "topic")
+    for name in ("one", "two"):
+        (repo / f"{name}.txt").write_text(f"{name}\n")
+        git(repo, "add", f"{name}.txt")
+        git(repo, "commit", "-q", "-m", name)
+    loose = repo / ".git/objects" / (oid := git(repo, "rev-parse", "HEAD~1").strip())[:2] / oid[2:]
+    loose.chmod(0o644)
+    loose.write_bytes(b"not zlib")  # the commit below the tip: its ref is fine, its history not
+    for read in (lambda: branches.is_own(repo, "topic"), lambda: branches.claims(repo, "main..topic")):
+        with pytest.raises(GitError) as raised:
+            read()
+        assert str(raised.value).startswith("git log: ") and "\n" not in str(raised.value)
+    assert not branches.is_own(repo, "no-such-branch")

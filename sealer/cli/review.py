@@ -58,7 +58,7 @@ def review(
     be approved: a hand-edited ciphertext or ledger, a revoked key brought back, a derived field
     out of step, a plaintext secret, a symlinked managed file, and sensitive changes (store,
     environments, targets, pins, periods, policy, allow comments, baselines, gate files) not
-    approved through --approvals-from.
+    approved through --approvals-from; and when BASE..HEAD holds no commit (nothing reviewed).
     """
     from sealer import config
     from sealer.forge import branch_under_review, ci_branches, ci_default_branch, detect

@@ -9,6 +9,7 @@ changes there. Only what Git holds counts (a `.DS_Store` beside them is in no co
 
 from __future__ import annotations
 
+import bisect
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ def problems(cfg: Config, tracked: set[str] | None) -> list[Problem]:
     """`tracked`: every path Git's index holds (`leftovers.tracked`), None when Git cannot say."""
     pinned = cfg.cert_files()
     held = _in_certs(tracked)
-    folded = None if held is None else {layout.normalised(p) for p in held}
+    folded = None if held is None else sorted({layout.normalised(p) for p in held})
     found = []
     for path, unlisted in _walk(cfg.root):
         if path in pinned or not _in_git(path, folded):
@@ -63,12 +64,22 @@ def _in_certs(held: set[str] | None) -> set[str] | None:
     return {p for p in held if p.partition("/")[0] in tops} if tops else set()
 
 
-def _in_git(path: str, folded: set[str] | None) -> bool:
+def _in_git(path: str, folded: list[str] | None) -> bool:
     """Git's index holds `path`, or a file below it (None: Git cannot say, so it counts).
     Compared without case: a case-insensitive file system shows `Certs/x.pem` in the one folder
-    it checked out, whichever case that has (`folded`: Git's paths as layout.normalised gives)."""
+    it checked out, whichever case that has (`folded`: Git's paths as layout.normalised gives,
+    sorted: the paths below a folder follow one another, so a bisection finds them, where a
+    scan of every path for each file on disk took a certs/ of thousands quadratic time)."""
+    if folded is None:
+        return True
     key = layout.normalised(path)
-    return folded is None or key in folded or any(p.startswith(f"{key}/") for p in folded)
+    return _first_from(folded, key) == key or _first_from(folded, f"{key}/").startswith(f"{key}/")
+
+
+def _first_from(ordered: list[str], text: str) -> str:
+    """The first of `ordered` not sorting before `text` ("" when none)."""
+    at = bisect.bisect_left(ordered, text)
+    return ordered[at] if at < len(ordered) else ""
 
 
 def _walk(root: Path) -> Iterator[tuple[str, str | None]]:

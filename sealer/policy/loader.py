@@ -26,6 +26,7 @@ from sealer.layout import CONFIG_FILE
 from sealer.policy import schema
 from sealer.policy.model import LEVELS
 from sealer.policy.rules import RULES
+from sealer.terminal import PLAIN_ID
 
 DEFAULT_FILE = "default.yaml"
 # Options every rule takes, on top of its own.
@@ -76,8 +77,15 @@ def _rule_options(raw: Any, where: str, errors: list[tuple[str, str]]) -> RuleOp
     if not isinstance(raw, dict):
         errors.append((where, "must be a mapping of rule ids to option mappings"))
         return {}
+    odd = {rule_id for rule_id in raw if not isinstance(rule_id, str) or not PLAIN_ID.match(rule_id)}
+    if odd:  # a hostile file's id could bring control characters or line breaks into the output
+        errors.append(
+            (where, f"{_ids(len(odd))} not a plain id (lowercase letters, digits, hyphens): not shown")
+        )
     out: RuleOptions = {}
     for rule_id, options in raw.items():
+        if rule_id in odd:
+            continue
         here = f"{where}.{rule_id}"
         if rule_id not in RULES:
             errors.append((here, f"unknown rule (known: {', '.join(sorted(RULES))})"))
@@ -86,6 +94,10 @@ def _rule_options(raw: Any, where: str, errors: list[tuple[str, str]]) -> RuleOp
         else:
             out[rule_id] = _options(rule_id, options or {}, here, errors)
     return out
+
+
+def _ids(count: int) -> str:
+    return "a rule id is" if count == 1 else f"{count} rule ids are"
 
 
 def _options(

@@ -121,11 +121,22 @@ class Context:
         self._sealed: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._certs: dict[tuple[str, str], CertFacts] = {}
         self._recorded_in: dict[str, set[str]] | None = None
+        self._at_head: dict[str, bool] | None = None
 
     def records(self, env: str) -> list[KeyRecord]:
         if env not in self._records:
-            self._records[env] = ledger.load_expected(self.root, env)
+            self._records[env] = ledger.load_expected(self.root, env, self._ledgers_at_head())
         return self._records[env]
+
+    def _ledgers_at_head(self) -> dict[str, bool]:
+        """Which environments' ledgers HEAD holds, Git asked once for those missing on disk
+        (none asked when none is): what a missing ledger means (ledger.load_expected)."""
+        if self._at_head is None:
+            missing = [
+                env for env in self.cfg.environments if not ledger.ledger_path(self.root, env).is_file()
+            ]
+            self._at_head = ledger.held_at_head(self.root, missing) if missing else {}
+        return self._at_head
 
     def recorded_in(self, fingerprint: str) -> set[str]:
         """The environments whose ledgers record `fingerprint` (in any status). One index per

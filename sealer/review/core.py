@@ -24,7 +24,9 @@ from sealer.review.checks import EnvReview, duplicate_findings
 from sealer.review.earlier import Earlier
 from sealer.review.model import (
     HAND_EDIT,
+    HEAD_BEHIND,
     MALFORMED,
+    SAME_COMMIT,
     SCAN_CHUNK,
     Finding,
     Report,
@@ -79,6 +81,9 @@ def review(
     head_rev = resolve(root, head or "HEAD")
     base_rev = resolve(root, base) if base else default_base(root)
     report = Report(base_rev, head_rev)
+    if git.range_is_empty(root, base_rev, head_rev):  # nothing to judge, and no approval either
+        report.nothing_reviewed = SAME_COMMIT if base_rev == head_rev else HEAD_BEHIND
+        return report
     anchors = resolve(root, options.trust_at) if options.trust_at else base_rev
     changed, not_utf8 = changed_paths(root, base_rev, head_rev)
     report.findings += [Finding(MALFORMED, "", path, None, NOT_UTF8) for path in not_utf8]

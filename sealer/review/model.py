@@ -72,6 +72,15 @@ SENSITIVE = frozenset(
 REGISTRY_MISMATCH = "registry-mismatch"  # #16: a key registry the ledger does not give
 REGISTRY_TARGET_CHANGE = "registry-target-change"  # #16: a registry delivered somewhere else
 REGISTRY_ROLLBACK = "registry-rollback"  # #16: a ledger (and so its registry serial) moved backwards
+# A range holding no commit reviews nothing (Report.nothing_reviewed): the one line that says why.
+SAME_COMMIT = (
+    "BASE and HEAD are the same commit, so nothing was reviewed: check out the branch, "
+    "or give `sealer review BASE BRANCH`"
+)
+HEAD_BEHIND = (
+    "HEAD is an ancestor of BASE, so the range holds no commit and nothing was reviewed: "
+    "give the older revision first (`sealer review BASE BRANCH`)"
+)
 MAIN_BRANCHES = ("refs/heads/main", "refs/heads/master", "refs/remotes/origin/HEAD")
 SCAN_CHUNK = 16 << 20  # plaintext scan: a bigger blob is streamed in chunks of this size (never skipped)
 # #13 bounds each file sealer reads (repofiles.MAX_BYTES); a pull request adding thousands of
@@ -127,16 +136,24 @@ class Report:
     needs_approval: list[Finding] = field(default_factory=list)  # --approvals-from codeowners
     approved: list[Finding] = field(default_factory=list)  # --approvals-from signed-tags
     approvals: list[str] = field(default_factory=list)  # who approved (signed tags)
+    # Why the range held no commit to review (one line); None when it held some. An empty range
+    # is no approval: it fails as a finding does.
+    nothing_reviewed: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings and self.nothing_reviewed is None
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.findings else 0
+        return 0 if self.ok else 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "base": self.base,
             "head": self.head,
-            "ok": not self.findings,
+            "ok": self.ok,
+            "nothing_reviewed": self.nothing_reviewed,
             "changes": [asdict(c) for c in self.changes],
             "findings": [asdict(f) for f in self.findings],
             "needs_owner_approval": [asdict(f) for f in self.needs_approval],

@@ -69,13 +69,10 @@ def _text_lines(report: Report) -> list[str]:
     ]
     lines += [f"approved [{f.rule}] {f.env or '-'} {f.path}: {f.message}" for f in report.approved]
     lines += [f"  approval: {who}" for who in report.approvals]
-    if not report.changes and not report.findings:
+    if report.nothing_reviewed is not None:
+        lines.append(f"  {report.nothing_reviewed}")
+    elif not report.changes and not report.findings:
         lines.append("  no sealed data changed")
-    if report.base == report.head:  # plain `sealer review` on the main branch: an empty range
-        lines.append(
-            "  BASE and HEAD are the same commit, so nothing was reviewed: check out the branch, "
-            "or give `sealer review BASE BRANCH`"
-        )
     return lines
 
 
@@ -101,6 +98,8 @@ COLUMNS = (
 
 def to_markdown(report: Report) -> str:
     lines = [f"### sealer review {markdown_code(report.base[:12] + '..' + report.head[:12])}", ""]
+    if report.nothing_reviewed is not None:  # no table, no "No findings.": this is no approval
+        return redact("\n".join([*lines, f"**Nothing reviewed:** {_md(report.nothing_reviewed)}"]) + "\n")
     if report.changes:
         lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
         for c in report.changes:

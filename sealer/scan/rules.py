@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from sealer import repofiles
 from sealer.errors import BadInput, ConfigError
 from sealer.scan.confirm import CANONICAL, CHECKSUMS, CONFIRMERS
+from sealer.terminal import PLAIN_ID
 
 BUILTIN = "detectors.yaml"
 SEVERITIES = ("error", "warning", "note")
@@ -29,7 +30,6 @@ KINDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "sealed-value": (_COMMON, frozenset({"id", "kind"})),
 }
 _TOP = frozenset({"version", "extends", "max_file_bytes", "allow_paths", "ignore_values", "rules"})
-_ID = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
 
 
 class PathMatcher(NamedTuple):
@@ -217,7 +217,7 @@ def _rule(raw: Any, source: str, where: str) -> Rule:
     allowed, required = KINDS[kind]
     _check_keys(raw, allowed, required, source, where)
     rule_id = _string(raw, "id", source, where)
-    if not _ID.match(rule_id):
+    if not PLAIN_ID.match(rule_id):
         raise ConfigError(source, f"{where}.id: use lowercase letters, digits and hyphens")
     where = f"{where} ({rule_id})"
     severity = raw.get("severity", "error")

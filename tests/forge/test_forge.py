@@ -13,7 +13,7 @@ import pytest
 from support.cli import sealer as cli
 from support.fake_forge import TOKEN, FakeForge, FakeGitea, FakeGitHub, FakeGitLab, ci_env
 from support.fake_http import FakeServer, Request, Response
-from support.git import git
+from support.git import commit_all, git
 from support.isolation import isolated
 from support.repos import copy_repo, keypairs, pinned_repo, private_keys, unseal_values
 
@@ -608,14 +608,22 @@ def test_review_post_finds_the_request_of_the_ci_job(fake: FakeForge, repo: Path
     else:
         monkeypatch.setenv("CI_MERGE_REQUEST_IID", str(pull.number))
     git(repo, "checkout", "-q", "--detach")
+    _change(repo)
     result = cli(repo, "review", "--post", "-o", "json", "main", "HEAD")
     assert result.exit_code == 0, result.stderr
     assert len(pull.comments) == 1 and "findings" in json.loads(result.stdout)
 
 
+def _change(repo: Path) -> None:
+    """A commit for the review to judge: a range holding none reviews nothing, and fails."""
+    (repo / "NOTES.md").write_text("release notes\n")
+    commit_all(repo, "notes")
+
+
 def _pr_of_a_branch(fake: FakeForge, repo: Path) -> Any:
     git(repo, "push", "-q", "origin", "main:feature")
     git(repo, "checkout", "-q", "-b", "feature")
+    _change(repo)
     return fake.add_pull("feature")
 
 
@@ -846,6 +854,7 @@ def test_gitea_review_post_finds_the_pull_request_of_its_actions_job(
     pull = fake.add_pull("feature")
     monkeypatch.setenv("GITHUB_REF", f"refs/pull/{pull.number}/head")  # Gitea Actions' ref of a pull request
     git(repo, "checkout", "-q", "--detach")
+    _change(repo)
     for _ in range(2):
         result = cli(repo, "review", "--post", "-o", "json", "main", "HEAD")
         assert result.exit_code == 0, result.stderr

@@ -780,3 +780,36 @@ def test_a_reseal_due_while_a_rotation_waits_is_merged_first(
     edit_config(root, lambda doc: doc["environments"]["staging"].update(resealAfterDays=3))
     fixes = [(p["rule"], p["fix"]) for p in check_json(root)[1]["problems"]]
     assert fixes == [("key-sealed", "sealer rotate --due")]
+
+
+def test_check_asks_git_once_whether_head_holds_the_missing_ledgers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 environments `sealer init` set up, none rotated: `sealer check` asks Git once whether
+    HEAD holds their ledgers (a process each cost ~3 ms), and a ledger HEAD holds that the working
+    tree lost is still refused in one line."""
+    from support.git import init_repo
+
+    from sealer import git, init
+
+    root = init_repo(tmp_path / "repo")
+    init.init(root, tuple(f"env{i:03}" for i in range(200)))
+    (root / "ledger").mkdir()
+    (root / "ledger/env007.yaml").write_text(ledger.dump("env007", []))
+    commit_all(root, "sealer setup")
+    (root / "ledger/env007.yaml").unlink()
+    asked: list[tuple[str, ...]] = []
+    real_call = git._call
+
+    def counted(where: Path | str, args: tuple[str, ...], *rest: Any, **named: Any) -> Any:
+        asked.append(tuple(args))
+        return real_call(where, args, *rest, **named)
+
+    monkeypatch.setattr(git, "_call", counted)
+    result = sealer(root, "check")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "sealer: ledger/env007.yaml is missing, but HEAD holds it: "
+        "restore it with `git checkout HEAD -- ledger/env007.yaml`\n",
+    )
+    assert len([args for args in asked if "cat-file" in args]) == 1, asked

@@ -135,21 +135,50 @@ def test_bad_overrides_in_sealer_yaml(repo_factory: RepoFactory) -> None:
     ]
 
 
-def test_a_rule_name_in_sealer_yaml_cannot_forge_or_erase_a_line(repo_factory: RepoFactory) -> None:
+PLAIN = "not a plain id (lowercase letters, digits, hyphens): not shown"
+
+
+def test_a_rule_name_in_sealer_yaml_that_is_no_plain_id_is_refused_unshown(repo_factory: RepoFactory) -> None:
     """A pull request's sealer.yaml names the rule: its CR, ESC or U+2028 went to stderr as they
-    were, one line per mistake printed without `one_line`."""
+    were, then escaped; an id is a plain token now, and any other is refused without being shown."""
     root = repo_factory()
 
     def bad(doc: Any) -> None:
-        doc["environments"]["dev"]["policy"] = {"x\x1b[2K\rsealer: policy ok\u2028": {}}
+        doc["environments"]["dev"]["policy"] = {"x\x1b[2K\rsealer: policy ok\u2028": {}, "Key-Age": {}}
 
     edit_config(root, bad)
     result = sealer(root, "check")
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
-        "sealer: invalid config: sealer.yaml: environments.dev.policy.x\\x1b[2K\\x0dsealer: policy ok"
-        f"\\u2028: unknown rule (known: {KNOWN_RULES})"
+        f"sealer: invalid config: sealer.yaml: environments.dev.policy: 2 rule ids are {PLAIN}"
     ]
+
+
+@pytest.mark.parametrize(
+    "rule_id",
+    ["key-age\n", "key-age\x1b[2J", "key age", "-key-age", "key_age", "KEY-AGE", "ключ", "`key`", 1, None],
+    ids=repr,
+)
+def test_a_policy_file_rule_id_that_is_no_plain_token_is_refused_in_one_line(
+    repo_factory: RepoFactory, tmp_path: Path, rule_id: object
+) -> None:
+    """A policy file (a pull request's, or --policy) gives rule ids as `[a-z0-9][a-z0-9-]*`, as
+    every shipped rule's is: any other is refused when the policy loads, one line, exit 2,
+    without showing it. Output may then show every rule id as given."""
+    root = repo_factory()
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yamlio.dump({"rules": {rule_id: {}}}))  # 1 and None: YAML keys no string
+    result = sealer(root, "check", "--policy", str(policy))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [f"sealer: invalid config: {policy}: rules: a rule id is {PLAIN}"]
+
+
+def test_every_shipped_rule_id_is_a_plain_id() -> None:
+    from sealer.scan import rules as detectors
+    from sealer.terminal import PLAIN_ID
+
+    assert [rule_id for rule_id in RULES if not PLAIN_ID.match(rule_id)] == []
+    assert [rule.id for rule in detectors.load().rules if not PLAIN_ID.match(rule.id)] == []
 
 
 @pytest.mark.parametrize(

@@ -118,9 +118,30 @@ def test_plain_review_on_the_main_branch_says_it_reviewed_nothing(repo: Path) ->
     """A tired operator who forgot to check the branch out: an empty range is no approval."""
     git(repo, "checkout", "-q", "main")
     result = cli(repo, "review")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert "BASE and HEAD are the same commit, so nothing was reviewed: check out the branch" in result.stdout
-    assert "same commit" not in cli(repo, "review", "main", "next").stdout
+    assert "no sealed data changed" not in result.stdout
+    assert "nothing was reviewed" not in cli(repo, "review", "main", "next").stdout
+
+
+@pytest.mark.parametrize(
+    ("base", "head", "why"),
+    [("next", "main", "HEAD is an ancestor of BASE"), ("main", "main", "BASE and HEAD are the same commit")],
+)
+def test_a_range_holding_no_commit_is_no_approval(repo: Path, base: str, head: str, why: str) -> None:
+    """`sealer review main OLD` (swapped, or OLD merged long ago) holds no commit: each output
+    says so in one line and fails, as no reviewer may read an empty range as clean."""
+    result = cli(repo, "review", base, head)
+    assert result.exit_code == 1, result.output
+    [line] = [line for line in result.stdout.splitlines() if "nothing was reviewed" in line]
+    assert line.strip().startswith(why)
+    code, data = run_review(repo, base, head)
+    assert code == 1 and data["ok"] is False and data["nothing_reviewed"] == line.strip()
+    assert (data["changes"], data["findings"]) == ([], [])
+    markdown = cli(repo, "review", base, head, "--output", "markdown")
+    assert markdown.exit_code == 1 and f"**Nothing reviewed:** {why}" in markdown.stdout
+    assert "No findings" not in markdown.stdout
+    assert run_review(repo, "main", "next")[1]["nothing_reviewed"] is None
 
 
 def test_sealers_own_revocation_of_an_active_key_passes_review(repo: Path) -> None:
@@ -194,9 +215,12 @@ def test_only_the_rotated_entry_is_listed(repo: Path) -> None:
 
 
 def test_nothing_changed(repo: Path) -> None:
-    code, data = run_review(repo, "HEAD", "HEAD")
+    (repo / "NOTES.md").write_text("release notes\n")
+    commit_all(repo, "notes")  # a commit, changing no sealed data (HEAD HEAD reviews nothing)
+    code, data = run_review(repo, "HEAD~1", "HEAD")
     assert code == 0 and data["changes"] == [] and data["findings"] == []
-    assert "no sealed data changed" in cli(repo, "review", "HEAD", "HEAD").stdout
+    assert data["nothing_reviewed"] is None
+    assert "no sealed data changed" in cli(repo, "review", "HEAD~1", "HEAD").stdout
 
 
 def test_default_base_falls_back_to_master(repo: Path) -> None:
