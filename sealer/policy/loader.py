@@ -159,6 +159,18 @@ def default_text() -> str:
     return (resources.policies() / DEFAULT_FILE).read_text(encoding="utf-8")
 
 
+def _unknown_environments(layer: Layer, cfg: Config) -> list[tuple[str, str]]:
+    """A user's policy file naming an environment sealer.yaml does not list: a typo there
+    (`prodution`) would apply nothing, silently, where the file meant a stricter rule. The shipped
+    default is not held to this: it names the usual environments, whichever a repo has."""
+    known = ", ".join(cfg.environments) or "none"
+    return [
+        (f"{layer.source}: environments.{name}", f"sealer.yaml lists no such environment (it has {known})")
+        for name in layer.environments
+        if name not in cfg.environments
+    ]
+
+
 def load(cfg: Config, policy_file: str | Path | None = None) -> Policy:
     """The merged policy for `cfg`; PolicyError lists every mistake in every layer."""
     errors: list[tuple[str, str]] = []
@@ -166,6 +178,7 @@ def load(cfg: Config, policy_file: str | Path | None = None) -> Policy:
     if policy_file is not None:
         text = repofiles.read_input(policy_file, "policy file", user_path=True)
         layers.append(_file_layer(text, str(policy_file), errors))
+        errors.extend(_unknown_environments(layers[-1], cfg))
     layers.append(
         Layer(
             CONFIG_FILE,

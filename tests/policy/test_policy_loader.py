@@ -81,6 +81,15 @@ BAD_POLICIES = [
         [("environments.production", "must be a mapping of rule ids to option mappings")],
     ),
     ("rule: {}\n", [("rule", "unknown key (known: version, rules, environments)")]),
+    (  # a typo would apply nothing, silently, where the file meant a stricter rule
+        "environments:\n  prodution:\n    key-age: {max-days: 30}\n",
+        [
+            (
+                "environments.prodution",
+                "sealer.yaml lists no such environment (it has dev, staging, production)",
+            )
+        ],
+    ),
     ("version: 2\n", [("version", "must be 1")]),
     ("- key-age\n", [("", "must be a mapping with `rules` and/or `environments`")]),
     ("rules: [\n", [("", "not valid YAML at line 2")]),
