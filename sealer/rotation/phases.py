@@ -955,6 +955,14 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
         return changed, roll_forward(cfg, git_dir, entry, resumed=False)
 
 
+def no_active_key_left(cfg: Config, env_name: str, revoked: KeyRecord) -> bool:
+    """True when revoking `revoked` leaves its entry no other active key in the checkout's ledger:
+    the cluster then accepts no key for it until a rotation. Allowed (an incident may need it),
+    but `keys revoke` says so."""
+    others = [r for r in ledger.load(cfg.root, env_name) if r.key_id != revoked.key_id]
+    return _active_key_of(others, revoked.name) is None
+
+
 def _values_after_revocation(
     cfg: Config, env: Environment, records: list[KeyRecord]
 ) -> dict[str, tuple[str, str | None]]:
