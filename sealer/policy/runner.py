@@ -117,7 +117,10 @@ def _why_refused(cfg: Config, env: str, branch: str) -> str:
 
 
 def _merge_first(problem: Problem, branch: str, why: str) -> str:
-    return f"merge branch {branch} first ({why}: `{problem.fix}` is refused until then)"
+    """`rotate ENV` is refused while the branch waits; `rotate --due` rotates the others and
+    skips this environment (exit 4)."""
+    refused = f"skips {problem.env}" if problem.rotation and problem.rotation.due else "is refused"
+    return f"merge branch {branch} first ({why}: `{problem.fix}` {refused} until then)"
 
 
 def _at_level(problem: Problem, level: str) -> Problem:
