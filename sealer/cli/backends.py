@@ -159,9 +159,10 @@ def keys_revoke(
     cfg = config.load()
     record, result = phases.revoke(cfg, request)
     alone = phases.no_active_key_left(cfg, env, record)
-    if alone:
-        rotate = f"sealer rotate {env} --key {record.name}"
-        click.echo(f"sealer: warning: {env}/{record.name} has no active key left: run `{rotate}`", err=True)
+    rotate = f"sealer rotate {env} --key {record.name}"
+    warning = f"warning: {env}/{record.name} has no active key left: run `{rotate}`" if alone else ""
+    if warning and not result.left:  # else the partly-done line says it: one line on stderr
+        click.echo(f"sealer: {warning}", err=True)
     data = {
         **record.as_dict(),
         "branch": result.branch,
@@ -178,7 +179,7 @@ def keys_revoke(
         text += "\nalready revoked there by an earlier run: nothing new committed; merge that branch"
     emit({**data, "already_handled": result.rerun is not None}, output, text)
     if result.left:
-        raise PartlyDone(phases.partly_done(result))
+        raise PartlyDone(phases.partly_done(result) + (f"; {warning}" if warning else ""))
     return 0
 
 
