@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +14,10 @@ from sealer.errors import BadInput
 
 if TYPE_CHECKING:
     from cryptography import x509
+
+
+# A check of a certificate about to be pinned: (config, environment, fingerprint), raising to refuse.
+Vet = Callable[[config.Config, str, str], None]
 
 
 @dataclass(frozen=True)
@@ -49,12 +53,15 @@ def compare_fetched(
     cluster: str | None,
     accept: bool,
     active: tuple[bytes, ...] = (),
+    vet: Vet | None = None,
 ) -> FetchResult:
     """Compare the controller's active keys (`active`, PEM) and the certificate it serves (and
     so seals with) with the cluster's set. A set that is still empty takes them all; otherwise
     new certificates are added only when `accept` says so, the served one becoming `sealWith`.
-    Certificates the controller no longer holds are reported, never removed here."""
-    env = config.load(root).env(env_name)
+    Certificates the controller no longer holds are reported, never removed here; `vet` checks
+    each new one before the first is pinned."""
+    cfg = config.load(root)
+    env = cfg.env(env_name)
     fetched = certs.fingerprint(certs.parse_certificate(served, "served certificate"))
     by_fp = {certs.fingerprint(certs.parse_certificate(p, "controller key")): p for p in (*active, served)}
     name = cluster or env_name
@@ -64,6 +71,9 @@ def compare_fetched(
     retired = tuple(c.fingerprint for c in current.cert_set if c.fingerprint not in by_fp) if current else ()
     if (new or fetched != pinned) and current is not None and not accept:
         return FetchResult(env_name, name, fetched, pinned, False, True, new=new, retired=retired)
+    for fp in new:  # each refused before the first is pinned
+        if vet is not None:
+            vet(cfg, env.name, fp)
     added = tuple(fp for fp in new if fp != fetched)
     for fp in added:  # each checked before the first is pinned: a refusal leaves sealer.yaml as it was
         certs.rsa_public_key(
@@ -108,14 +118,16 @@ def pin(
     *,
     keep_sealing: bool = False,
     today: dt.date | None = None,
+    vet: Vet | None = None,
 ) -> PinResult:
     """Add `pem` to the set of a cluster of the environment (default: the cluster named like
     the env) and seal with it from now on, unless `keep_sealing`. A certificate that is not
     valid yet cannot become the sealing one: the controller would not have made it its key.
     One writer: the lock is held from the first read, so what is decided (restore a copy, add a
-    file) holds against a concurrent `cert remove`."""
+    file) holds against a concurrent `cert remove`. `vet(cfg, env, fingerprint)` may refuse a
+    certificate new to the cluster before anything is written (the policy's, from above)."""
     with lock.hold(git.git_dir(root), "cert pin"):
-        return _pin(root, env_name, pem, source, cluster, keep_sealing, today)
+        return _pin(root, env_name, pem, source, cluster, keep_sealing, today, vet)
 
 
 def _pin(
@@ -126,6 +138,7 @@ def _pin(
     cluster: str | None,
     keep_sealing: bool,
     today: dt.date | None,
+    vet: Vet | None = None,
 ) -> PinResult:
     cfg = config.load(root)
     env = cfg.env(env_name)
@@ -137,6 +150,8 @@ def _pin(
     # A certificate kept only to open older entries may have expired; one that seals may not.
     (certs.sealing_key if seals else certs.rsa_public_key)(cert, source)
     held = current.held_cert(fp) if current else None
+    if held is None and vet is not None:
+        vet(cfg, env.name, fp)
     if seals and cert.not_valid_before_utc > dt.datetime.now(dt.timezone.utc):
         raise BadInput(
             f"{source}: not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC, so it cannot seal "

@@ -35,6 +35,28 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ENV_NAME = re.compile(ENV_TAG)  # env names also tag the keys (`slr_<env>_…`)
 _SCOPES = tuple(s.value for s in Scope)
+# Every setting sealer reads, by where it sits. Anything else is refused: a typo (`requireSinged:`,
+# `rotationDay:`) would leave a setting a reviewer reads as on silently off.
+_TOP_KEYS = ("version", "environments", "pullRequests")
+_ENV_KEYS = (
+    "namespace",
+    "secretName",
+    "keys",
+    "scope",
+    "clusters",
+    "valuesFile",
+    "backend",
+    "rotationDays",
+    "keyLifetimeDays",
+    "certHistory",
+    "policy",  # its rule ids and options are sealer.policy's to check
+    "resealAfterDays",
+    "clusterContexts",
+)
+_CLUSTER_KEYS = ("name", "valuesFile", "cert", "fingerprint", "certs", "sealWith")
+_HELD_KEYS = ("cert", "fingerprint", "added")
+_BACKEND_KEYS = ("kind", "options", "credentials")  # credentials: checked by the store's sources
+_PULL_REQUEST_KEYS = ("labels", "reviewers", "assignees")
 
 
 @dataclass(frozen=True)
@@ -193,6 +215,19 @@ def _key(name: str) -> str:
     return f"<{shape}>" if shape else name
 
 
+def _known(raw: dict[Any, Any], where: str, known: Sequence[str]) -> None:
+    """Refuse a setting sealer does not read, naming the file, where it sits and the known
+    setting it is closest to (or every one there when none is close)."""
+    import difflib
+
+    for key in raw:
+        if str(key) not in known:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
+            at = f"{where}.{_key(str(key))}" if where else _key(str(key))
+            raise ConfigError(f"{CONFIG_FILE}: {at}", f"unknown setting ({hint})")
+
+
 def _match(value: Any, where: str, pattern: re.Pattern[str], what: str) -> str:
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise ConfigError(where, f"must be {what}, got {_shown(value)}")
@@ -215,6 +250,7 @@ def _path(value: Any, where: str) -> str:
 
 def _held(raw: Any, where: str) -> HeldCert:
     _need(raw, where, dict, "a mapping of cert, fingerprint and added")
+    _known(raw, where, _HELD_KEYS)
     added = raw.get("added")
     if added is not None:
         added = _date(str(added), f"{where}.added")
@@ -254,6 +290,7 @@ def _cert_set(raw: Any, where: str) -> tuple[tuple[HeldCert, ...], HeldCert]:
 
 def _cluster(raw: Any, where: str) -> Cluster:
     _need(raw, where, dict, "a mapping")
+    _known(raw, where, _CLUSTER_KEYS)
     name = _match(raw.get("name"), f"{where}.name", DNS_LABEL, "a DNS label")
     values_file = _path(raw.get("valuesFile"), f"{where}.valuesFile")
     if "certs" not in raw and "sealWith" not in raw:  # the legacy pin: a set of one
@@ -282,11 +319,13 @@ def _clusters(raw: Any, where: str) -> tuple[Cluster, ...]:
 def _backend(raw: Any, where: str) -> tuple[str, dict[str, str], dict[str, str]]:
     raw = raw or {"kind": "k8s-secrets"}
     _need(raw, where, dict, "a mapping")
+    _known(raw, where, _BACKEND_KEYS)
     kind = raw.get("kind")
-    check_kind(kind, f"{where}.kind")
+    backend = check_kind(kind, f"{where}.kind")
     options = _need(raw.get("options") or {}, f"{where}.options", dict, "a mapping")
     options = {str(k): str(v) for k, v in options.items()}
     refuse_secret_values(options, f"{where}.options")  # a pasted token, wherever it was put
+    _known(options, f"{where}.options", backend.options)
     sources = _need(raw.get("credentials") or {}, f"{where}.credentials", dict, "a mapping")
     return kind, options, check_credentials(kind, sources, f"{where}.credentials")
 
@@ -340,6 +379,7 @@ def _environment(name: str, raw: Any) -> Environment:
     where = f"environments.{_key(name)}"
     _match(name, where, _ENV_NAME, "a name of 1-32 lowercase letters, digits and inner hyphens")
     _need(raw, where, dict, "a mapping")
+    _known(raw, where, _ENV_KEYS)
     scope_text = raw.get("scope", DEFAULT_SCOPE.value)
     if not isinstance(scope_text, str) or scope_text not in _SCOPES:
         raise ConfigError(f"{where}.scope", "must be strict, namespace-wide or cluster-wide")
@@ -431,13 +471,8 @@ def _names(raw: Any, where: str, pattern: re.Pattern[str], what: str) -> tuple[s
 
 def _pull_requests(raw: Any) -> PullRequests:
     where = "pullRequests"
-    _need({} if raw is None else raw, where, dict, "a mapping of labels, reviewers and assignees")
-    unknown = set(raw or {}) - {"labels", "reviewers", "assignees"}
-    if unknown:
-        raise ConfigError(
-            where, f"unknown setting {sorted(map(str, unknown))[0]!r} (labels, reviewers, assignees)"
-        )
-    raw = raw or {}
+    raw = _need({} if raw is None else raw, where, dict, "a mapping of labels, reviewers and assignees")
+    _known(raw, where, _PULL_REQUEST_KEYS)
     return PullRequests(
         labels=_names(raw.get("labels"), f"{where}.labels", _LABEL, "label of 1-50 characters, no comma"),
         reviewers=_names(raw.get("reviewers"), f"{where}.reviewers", _REVIEWER, "user name or ORG/TEAM"),
@@ -447,6 +482,7 @@ def _pull_requests(raw: Any) -> PullRequests:
 
 def parse(data: Any, root: Path) -> Config:
     _need(data, CONFIG_FILE, dict, "a mapping")
+    _known(data, "", _TOP_KEYS)
     version = data.get("version")
     if type(version) is not int or version != VERSION:
         raise ConfigError("version", f"must be {VERSION}")

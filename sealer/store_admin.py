@@ -6,7 +6,14 @@ from __future__ import annotations
 import re
 
 from sealer import apikey, config
-from sealer.backends import KeyStore, check_credentials, check_kind, open_store, refuse_secret_values
+from sealer.backends import (
+    KeyStore,
+    check_credentials,
+    check_kind,
+    check_options,
+    open_store,
+    refuse_secret_values,
+)
 from sealer.errors import BadInput
 from sealer.records import utcnow
 
@@ -54,6 +61,7 @@ def parse_options(kind: str, items: tuple[str, ...]) -> dict[str, str]:
             )
         options[name] = value
     refuse_secret_values(options, "--option")  # a pasted token: never sent to a store, never committed
+    check_options(kind, options)  # before sealer.yaml's own check, which would name the file
     return options
 
 

@@ -314,6 +314,57 @@ BAD = [
         f"{S}.clusters[0].valuesFile",
         f"lies inside {S}.valuesFile, a file",
     ),
+    # A setting sealer does not read, at every level it reads: a typo would leave it off unseen.
+    (
+        _set("requireSinged", True),
+        "sealer.yaml: requireSinged",
+        "unknown setting (known: version, environments, pullRequests)",
+    ),
+    (_set("enviroments", {}), "sealer.yaml: enviroments", "unknown setting (did you mean 'environments'?)"),
+    (
+        _set(f"{S}.rotationDay", 30),
+        f"sealer.yaml: {S}.rotationDay",
+        "unknown setting (did you mean 'rotationDays'?)",
+    ),
+    (
+        _set(f"{S}.backend", {"kind": "vault", "opitons": {}}),
+        f"sealer.yaml: {S}.backend.opitons",
+        "unknown setting (did you mean 'options'?)",
+    ),
+    (
+        _set(f"{S}.backend", {"kind": "vault", "options": {"mout": "kv"}}),
+        f"sealer.yaml: {S}.backend.options.mout",
+        "unknown setting (did you mean 'mount'?)",
+    ),
+    (
+        _set(f"{S}.backend", {"kind": "k8s-secrets", "options": {"registry_namspace": "x"}}),
+        f"sealer.yaml: {S}.backend.options.registry_namspace",
+        "unknown setting (did you mean 'registry_namespace'?)",
+    ),
+    (
+        _set(f"{S}.clusters.0.sealwith", FP_A),
+        f"sealer.yaml: {S}.clusters[0].sealwith",
+        "unknown setting (did you mean 'sealWith'?)",
+    ),
+    (
+        _set(
+            f"{S}.clusters.0",
+            {
+                "name": "eu",
+                "valuesFile": "deploy/staging/values.yaml",
+                "sealWith": FP_A,
+                "certs": [{"cert": "certs/a.pem", "fingerprint": FP_A, "addded": "2026-01-01"}],
+            },
+        ),
+        f"sealer.yaml: {S}.clusters[0].certs[0].addded",
+        "unknown setting (did you mean 'added'?)",
+    ),
+    (
+        lambda data: data["environments"]["staging"].update({"hvs." + "CAESIJ" * 6: 1}),
+        f"sealer.yaml: {S}.<a Vault token>",
+        "unknown setting (known: namespace, secretName, keys, scope, clusters, valuesFile, backend, "
+        "rotationDays, keyLifetimeDays, certHistory, policy, resealAfterDays, clusterContexts)",
+    ),
 ]
 
 
@@ -543,7 +594,7 @@ def test_day_boundaries_accepted(
 
 def test_backend_options_and_scopes(tmp_path: Path, baseline: dict[str, Any]) -> None:
     staging = baseline["environments"]["staging"]
-    staging["backend"] = {"kind": "vault", "options": {"mount": "secret", "port": 8200}}
+    staging["backend"] = {"kind": "vault", "options": {"mount": "secret", "path": 8200}}
     staging["scope"] = "cluster-wide"
     _write(tmp_path, baseline)
 
@@ -551,7 +602,7 @@ def test_backend_options_and_scopes(tmp_path: Path, baseline: dict[str, Any]) ->
 
     assert (env.backend_kind, env.backend_options, env.scope) == (
         "vault",
-        {"mount": "secret", "port": "8200"},
+        {"mount": "secret", "path": "8200"},
         Scope.CLUSTER_WIDE,
     )
 

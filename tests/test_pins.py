@@ -290,6 +290,39 @@ def test_a_cert_path_of_another_environment_is_not_overwritten(
     assert snapshot(root) == before
 
 
+def test_a_cert_another_environment_pins_is_refused(
+    pinned: Path, controllers: Controllers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`check` would fail it (cert-distinct): one controller key would open both environments'."""
+    before = snapshot(pinned)
+    for extra in ([], ["--keep-sealing"]):
+        code, out, err = run_main(
+            pinned, capsys, "cert", "add", "dev", "--file", str(controllers["staging"].cert), *extra
+        )
+        assert (code, out) == (2, "") and err.count("\n") == 1, err
+        assert f"certificate {_fp(controllers['staging'])[:16]}… is already pinned for staging/staging" in err
+    assert snapshot(pinned) == before
+
+
+def test_a_cert_the_policy_lets_environments_share_is_pinned(pinned: Path, controllers: Controllers) -> None:
+    for env in ("dev", "staging"):
+        with config.edit(pinned) as doc:
+            doc["environments"][env]["policy"] = {"cert-distinct": {"enabled": False}}
+    result = _add(pinned, "dev", controllers["staging"].cert)
+    assert result.exit_code == 0, result.stderr
+    assert config.load(pinned).env("dev").clusters[0].fingerprint == _fp(controllers["staging"])
+    assert invoke(pinned, "check").exit_code == 0
+
+
+def test_a_cert_shared_while_the_other_environment_keeps_the_rule_is_refused(
+    pinned: Path, controllers: Controllers
+) -> None:
+    with config.edit(pinned) as doc:
+        doc["environments"]["dev"]["policy"] = {"cert-distinct": {"enabled": False}}
+    result = _add(pinned, "dev", controllers["staging"].cert)
+    assert result.exit_code == 2 and "already pinned for staging/staging" in result.stderr
+
+
 def test_a_cert_file_that_cannot_be_written_leaves_sealer_yaml_as_it_was(
     repo: Path, controllers: Controllers, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -536,6 +569,19 @@ def test_fetch_pins_when_nothing_is_pinned(
 
     assert (code, data["accepted"], data["pinned"]) == (0, True, None)
     assert _staging(repo)["clusters"][0]["fingerprint"] == _fp(controllers["staging"])
+
+
+@pytest.mark.slow
+def test_fetch_refuses_a_controller_another_environment_pins(
+    pinned: Path, controllers: Controllers, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    """As `cert add` does: `check` would fail both environments (cert-distinct)."""
+    _serve(kube_server, controllers["staging"])
+    before = snapshot(pinned)
+    result = invoke(pinned, "cert", "fetch", "dev", "--kubeconfig", str(kubeconfig))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "is already pinned for staging/staging" in result.stderr
+    assert snapshot(pinned) == before
 
 
 @pytest.mark.slow

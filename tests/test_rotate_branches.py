@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from support.cli import sealer as cli
-from support.git import branch, git, head
-from support.repos import copy_repo, keypairs, rotated_template, run_sealer
+from support.git import branch, commit_all, git, head
+from support.repos import copy_repo, keypairs, rotated_template, run_sealer, set_env_option
 
 STAGING = [
     "sealed/staging/staging.yaml",
@@ -67,6 +67,28 @@ def test_a_second_rotation_before_the_merge_is_refused(repo: Path) -> None:
     assert git(repo, "for-each-ref") == refs and snapshot(repo) == files  # nothing changed
     assert cli(repo, "rotate", "production").exit_code == 0  # another environment is free
     assert cli(repo, "rotate", "staging", "--dry-run").exit_code == 0  # a dry run stacks nothing
+
+
+def test_due_everywhere_rotates_the_others_and_skips_one_whose_rotation_waits(repo: Path) -> None:
+    """A hand-run `--due` is not stopped for every environment by one unmerged rotation: that
+    one is skipped, named with its branch, and the run is partly done (exit 4)."""
+    for env in ("staging", "production"):  # a new entry: due in both
+        set_env_option(repo, env, "keys", ["apiKey", "webhookKey"])
+    commit_all(repo, "a second entry")
+    waiting = rotate(repo, "staging")["branch"]
+    result = cli(repo, "rotate", "--due", "-o", "json")
+    assert result.exit_code == 4, (result.output, result.exception)
+    data = json.loads(result.stdout)
+    assert (data["env"], data["skipped"]) == ("production", {"staging": waiting})
+    assert result.stderr == (
+        f"sealer: rotated production, but skipped staging, whose rotation waits on branch {waiting}: "
+        "merge it, then run `sealer rotate --due` again\n"
+    )
+    changed = git(repo, "diff", "--name-only", "main", data["branch"]).split()
+    assert changed and all("production" in path for path in changed)
+    dry = cli(repo, "rotate", "--due", "--dry-run")  # both wait now: a dry run only says so
+    assert (dry.exit_code, dry.stdout) == (0, "nothing to rotate\n")
+    assert dry.stderr.startswith("sealer: would skip ") and data["branch"] in dry.stderr
 
 
 @pytest.mark.parametrize("merge", [("merge", "-q", "--no-edit"), ("merge", "-q", "--squash")])

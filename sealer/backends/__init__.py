@@ -28,6 +28,7 @@ __all__ = [
     "KeyStore",
     "VaultKV",
     "check_credentials",
+    "check_options",
     "check_ready",
     "check_kind",
     "check_segment",
@@ -99,7 +100,7 @@ def open_store(
     every kind, and a named source's variables (MissingCredential naming `env_name` and what is
     missing); each store checks its option values."""
     backend = check_kind(kind)
-    _check_options(kind, backend, options)
+    check_options(kind, options)
     settings = check_credentials(kind, credentials or {}, "--credential")
     if kind in extras.EXTRAS:
         extras.require(kind)  # one line naming the extra, not an ImportError deep inside
@@ -131,8 +132,9 @@ def secret_shape(value: str) -> str | None:
     return credential_sources.secret_shape(value)
 
 
-def _check_options(kind: str, backend: Backend, options: Mapping[str, str]) -> None:
+def check_options(kind: str, options: Mapping[str, str]) -> None:
     """Refuse settings a store does not know (a credential among them), naming the known ones."""
+    backend = check_kind(kind)
     unknown = sorted(set(options) - set(backend.options))
     if unknown:
         known = ", ".join(backend.options) or "none"

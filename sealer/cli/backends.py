@@ -156,13 +156,20 @@ def keys_revoke(
         raise ConflictingOptions("--branch and --no-branch exclude each other")
     at = utcnow() + parse_duration(grace) if grace else None
     request = phases.RevokeRequest(env, key_id, at, branch, no_branch, push)
-    record, result = phases.revoke(config.load(), request)
+    cfg = config.load()
+    record, result = phases.revoke(cfg, request)
+    alone = phases.no_active_key_left(cfg, env, record)
+    rotate = f"sealer rotate {env} --key {record.name}"
+    warning = f"warning: {env}/{record.name} has no active key left: run `{rotate}`" if alone else ""
+    if warning and not result.left:  # else the partly-done line says it: one line on stderr
+        click.echo(f"sealer: {warning}", err=True)
     data = {
         **record.as_dict(),
         "branch": result.branch,
         "commit": result.commit,
         "pr_body_file": result.pr_body_file,
         "left": result.left,
+        "no_active_key": alone,
     }
     until = f" until {record.as_dict()['revoke_at']}" if record.status == GRACE else ""
     text = f"{env}: {key_id} is {record.status}{until}"
@@ -172,7 +179,7 @@ def keys_revoke(
         text += "\nalready revoked there by an earlier run: nothing new committed; merge that branch"
     emit({**data, "already_handled": result.rerun is not None}, output, text)
     if result.left:
-        raise PartlyDone(phases.partly_done(result))
+        raise PartlyDone(phases.partly_done(result) + (f"; {warning}" if warning else ""))
     return 0
 
 

@@ -28,9 +28,13 @@ def add(env: str, file: str, cluster: str | None, keep_sealing: bool, output: st
     Older certificates stay in the set (the controller keeps its old keys) until `cert remove`.
     """
     from sealer import cert_pins, config, repofiles
+    from sealer.policy import runner
 
     pem = repofiles.read_input(file, "certificate", user_path=True)
-    result = cert_pins.pin(config.find_root(), env, pem, file, cluster, keep_sealing=keep_sealing)
+    root = config.find_root()
+    result = cert_pins.pin(
+        root, env, pem, file, cluster, keep_sealing=keep_sealing, vet=runner.refuse_shared_cert
+    )
     role = "seals with it" if result.sealing else "keeps sealing with the certificate it had"
     text = (
         f"{result.env}/{result.cluster} already holds {result.fingerprint}"
@@ -128,12 +132,14 @@ def fetch(
     when the controller holds certificates the set lacks and --accept was not given.
     """
     from sealer import cert_pins, config, kube
+    from sealer.policy import runner
 
     root = config.find_root()
     config.load(root).env(env)  # an unknown environment fails before the cluster is asked
     pem = kube.fetch_controller_cert(kubeconfig, context, controller_namespace, controller_name)
     active = kube.list_controller_keys(kubeconfig, context, controller_namespace)
-    result = cert_pins.compare_fetched(root, env, pem, cluster, accept, tuple(k.pem for k in active))
+    keys = tuple(k.pem for k in active)
+    result = cert_pins.compare_fetched(root, env, pem, cluster, accept, keys, runner.refuse_shared_cert)
     data = {k: v for k, v in vars(result).items() if k != "refused"}
     where = f"{result.env}/{result.cluster}"
     retired = (

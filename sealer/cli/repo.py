@@ -230,19 +230,32 @@ def _report(result: Any, output: str, forge: Any, cfg: Any) -> int:
 
     data = result.as_dict()
     note = phases.earlier_run_note(result)
+    skipped = phases.skipped_line(result)
     if result.left:
         emit(_json_view(data), output, _text_view(data))
-        raise PartlyDone(phases.partly_done(result) + (f"; {note}" if note else ""))
+        also = "".join(f"; {line}" for line in (note, skipped) if line)
+        raise PartlyDone(phases.partly_done(result) + also)
     if note:
         from sealer.terminal import one_line
 
         click.echo(f"sealer: {one_line(note)}", err=True)
     if forge is None or not (result.commit and result.branch):
         emit(_json_view(data), output, _text_view(data))
-        return 0
+        return _after_skipping(skipped, result.dry_run)
     from sealer.cli.pullrequest import open_and_report
 
-    return open_and_report(forge, cfg, data, _json_view(data), _text_view(data), output)
+    code = open_and_report(forge, cfg, data, _json_view(data), _text_view(data), output)
+    return code or _after_skipping(skipped, result.dry_run)
+
+
+def _after_skipping(skipped: str | None, dry_run: bool) -> int:
+    """`--due` left out an environment whose rotation waits unmerged: partly done (exit 4), the
+    others rotated; a dry run only says so."""
+    if skipped and not dry_run:
+        raise PartlyDone(skipped)
+    if skipped:
+        click.echo(f"sealer: {skipped}", err=True)
+    return 0
 
 
 def _finish_text(done: Any, phase: str) -> str:
@@ -279,6 +292,7 @@ def _json_view(result: dict) -> dict:
         "left": result.get("left", []),
         "resumed": result.get("resumed", False),
         "not_applied": result.get("not_applied", []),
+        "skipped": result.get("skipped", {}),
     }
     views = [{**env, **common} for env in result["envs"]]
     if len(views) == 1:

@@ -132,7 +132,8 @@ def scan(
     elif result.findings or result.unexamined or not os.environ.get("PRE_COMMIT"):
         # pre-commit runs the hook in batches and shows all their output when one fails: a clean
         # batch stays silent there, so "no plaintext secrets" never sits above another's findings.
-        click.echo(report.text(result.findings, len(result.scanned), len(result.unexamined)), nl=False)
+        found, scanned, unexamined = result.findings, len(result.scanned), len(result.unexamined)
+        click.echo(report.text(found, scanned, unexamined, message=commit_msg), nl=False)
     if result.unexamined:  # fail closed: a file nobody looked at may hold anything
         click.echo(report.unexamined_line(result.unexamined), err=True)
     return 1 if result.findings or result.unexamined else 0

@@ -48,7 +48,7 @@ class Problem:
     @classmethod
     def resealing(cls, rule: str, env: str, level: str, message: str) -> Problem:
         """A problem whose fix is `sealer rotate --due`, which rotates entries of `env` now: it
-        plans `env`, so it is refused while a rotation of `env` waits, as `sealer rotate ENV` is."""
+        plans `env`, so it skips `env` while a rotation of `env` waits (`sealer rotate ENV` is refused)."""
         return cls(rule, env, level, message, fixes.rotate_due(), Rotation(env, due=True))
 
     def as_dict(self) -> dict[str, str]:

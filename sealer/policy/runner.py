@@ -11,10 +11,10 @@ from typing import Any
 
 from sealer import branches
 from sealer.config import Config, Environment
-from sealer.errors import SealerError
+from sealer.errors import BadInput, SealerError
 from sealer.policy import casefold, certfolder, leftovers, loader
 from sealer.policy.model import ERROR, WARNING, Context, Problem
-from sealer.policy.rules import RULES
+from sealer.policy.rules import RULES, cert_distinct
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,28 @@ def problems(ctx: Context, policy: loader.Policy, envs: Iterable[Environment]) -
     return found
 
 
+def refuse_shared_cert(cfg: Config, env_name: str, fingerprint: str) -> None:
+    """`cert add` of a certificate another environment pins, which `check` would then fail
+    (cert-distinct: one controller key opening the keys of both): refused, unless the
+    repository's policy (the default, then sealer.yaml's overrides) lets each of them share it."""
+    shared = cert_distinct.pinned_elsewhere(cfg, env_name, fingerprint)
+    if not shared:
+        return
+    policy = loader.load(cfg)
+    envs = dict.fromkeys([env_name, *(where.partition("/")[0] for where in shared)])
+    if any(_fails(policy.conf(cert_distinct.ID, env)) for env in envs):
+        raise BadInput(
+            f"certificate {fingerprint[:16]}… is already pinned for {', '.join(shared)}: each environment "
+            f"seals with its own controller certificate ({cert_distinct.ID}; "
+            f"`{cert_distinct.ID}: {{enabled: false}}` in each one's policy allows it)"
+        )
+
+
+def _fails(conf: dict[str, Any]) -> bool:
+    """A rule's problems fail `check` (exit 1) when it is enabled at level error."""
+    return bool(conf["enabled"]) and conf["level"] == ERROR
+
+
 def after_waiting_rotations(cfg: Config, found: list[Problem]) -> list[Problem]:
     """A fix of `sealer rotate ENV` while a rotation of ENV waits on a branch this checkout does
     not hold yet (its pull request not merged, or main took it in since): that command is
@@ -95,7 +117,10 @@ def _why_refused(cfg: Config, env: str, branch: str) -> str:
 
 
 def _merge_first(problem: Problem, branch: str, why: str) -> str:
-    return f"merge branch {branch} first ({why}: `{problem.fix}` is refused until then)"
+    """`rotate ENV` is refused while the branch waits; `rotate --due` rotates the others and
+    skips this environment (exit 4)."""
+    refused = f"skips {problem.env}" if problem.rotation and problem.rotation.due else "is refused"
+    return f"merge branch {branch} first ({why}: `{problem.fix}` {refused} until then)"
 
 
 def _at_level(problem: Problem, level: str) -> Problem:

@@ -103,6 +103,8 @@ class RotationResult:
     rerun: str | None = None  # the command that finishes what is left, when no journal was left for it
     # What this run asked for that an earlier interrupted run, finished instead, did not do.
     not_applied: list[str] = field(default_factory=list)
+    # `--due` over every environment: env -> the branch its unmerged rotation waits on (not rotated)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {**vars(self), "envs": [e.as_dict() for e in self.envs]}
@@ -176,11 +178,13 @@ def _rotate_planned(
 ) -> RotationResult:
     root = cfg.root
     planned = sending.send if sending is not None else None
-    plans = planning.plan_all(planning.targets(cfg, request, now), cfg, now, request.grace, actor, planned)
+    targets, skipped = planning.without_waiting(root, request, planning.targets(cfg, request, now))
+    plans = planning.plan_all(targets, cfg, now, request.grace, actor, planned)
     if not plans:
-        return RotationResult(None, None, request.dry_run, [], [])
+        return RotationResult(None, None, request.dry_run, [], [], skipped=skipped)
     branch = planning.branch_name(root, request, [p.env.name for p in plans], now)
     result = _result(plans, request, branch)
+    result.skipped = skipped
     if request.dry_run:
         return result
     assert (branch is not None) == (sending is not None), "a commit on its own branch is sent early"
@@ -406,6 +410,19 @@ def _landed(entry: Journal, commit: str) -> str:
     what = "revocation" if entry.kind == journal.REVOKE else "rotation"
     where = f"on branch {entry.branch}" if entry.branch else "on the current branch"
     return f"the {what} of {', '.join(entry.envs)} is committed {where} ({commit[:12]})"
+
+
+def skipped_line(result: RotationResult) -> str | None:
+    """What `--due` left out, its rotation waiting unmerged, and how to go on; None: nothing."""
+    if not result.skipped:
+        return None
+    waits = "; ".join(f"{env}, whose rotation waits on branch {b}" for env, b in result.skipped.items())
+    rotated = ", ".join(e.env for e in result.envs)
+    merge = "merge it" if len(result.skipped) == 1 else "merge each"
+    if result.dry_run:
+        return f"would skip {waits}: {merge} first"
+    done = f"rotated {rotated}" if rotated else "nothing else was due"
+    return f"{done}, but skipped {waits}: {merge}, then run `sealer rotate --due` again"
 
 
 def partly_done(result: RotationResult) -> str:
@@ -953,6 +970,14 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
         transaction.sweep_temps(root, git_dir)
         entry = transaction.run(root, git_dir, entry, files, lambda: None)
         return changed, roll_forward(cfg, git_dir, entry, resumed=False)
+
+
+def no_active_key_left(cfg: Config, env_name: str, revoked: KeyRecord) -> bool:
+    """True when revoking `revoked` leaves its entry no other active key in the checkout's ledger:
+    the cluster then accepts no key for it until a rotation. Allowed (an incident may need it),
+    but `keys revoke` says so."""
+    others = [r for r in ledger.load(cfg.root, env_name) if r.key_id != revoked.key_id]
+    return _active_key_of(others, revoked.name) is None
 
 
 def _values_after_revocation(

@@ -288,6 +288,17 @@ def commit_message(plans: list[EnvRotation], grace: dt.timedelta | None) -> str:
     return templating.render("commit-message.txt.j2", **texts(plans, grace)).strip() + "\n"
 
 
+def without_waiting(root: Path, request: Request, found: list[Target]) -> tuple[list[Target], dict[str, str]]:
+    """`rotate --due` over every environment leaves out each one whose rotation waits unmerged
+    on a branch (`refuse_unmerged` would stop them all for it): the others, and env -> branch."""
+    if not request.due or request.envs or request.replace:
+        return found, {}
+    waiting: dict[str, str] = {}
+    for env, branch in branches.unmerged_rotations(root, [t.env.name for t in found]):
+        waiting.setdefault(env, branch)
+    return [t for t in found if t.env.name not in waiting], waiting
+
+
 def refuse_unmerged(root: Path, envs: list[str]) -> None:
     """A rotation on top of one not merged yet would stack on a stale ledger: say so instead."""
     waiting = branches.unmerged_rotations(root, envs)

@@ -26,14 +26,25 @@ PRIVATE_KEY_HINT = (
     "repository, sealed or not: move it out, back it up (`sealer keypair --backup`), keep it git-ignored."
 )
 PRIVATE_KEY_RULES = ("private-key", "gcp-service-account-key")
+# `--commit-msg`: neither sealing nor a baseline (refused there) fits a message, which Git would
+# keep in its history for good; what the user wrote is still in the file git handed the hook.
+MESSAGE_HINT = (
+    "A secret in a commit message cannot be sealed, and the message would stay in Git's history: "
+    "take it out of the message and commit again (what you wrote is kept in {path})."
+)
 
 
-def text(found: Sequence[Finding], scanned: int, unexamined: int = 0) -> str:
+def text(found: Sequence[Finding], scanned: int, unexamined: int = 0, message: bool = False) -> str:
+    """The findings, a summary line and the advice that fits: `message` when the one file scanned
+    is a commit message (`--commit-msg`)."""
     if not found:
         if unexamined:
             return f"sealer scan: no plaintext secrets in {scanned} file(s) examined\n"
         return f"sealer scan: no plaintext secrets in {scanned} file(s)\n"
     lines = [_text_line(f) for f in found]
+    if message:
+        summary = f"sealer scan: {len(found)} finding(s) in the commit message — it must not hold secrets."
+        return "\n".join([*lines, summary, shown(MESSAGE_HINT.format(path=found[0].path))]) + "\n"
     files = len({f.path for f in found})
     lines.append(
         f"sealer scan: {len(found)} finding(s) in {files} file(s) — plaintext secrets must not be committed."

@@ -170,3 +170,27 @@ def test_a_rerun_gives_a_set_back_store_the_revocation_its_branch_holds_now(
     assert again["already_handled"] and again["commit"] == first["commit"], again
     held = {r.key_id: r for r in store_of(backend_repo).list(ENV)}[first["key_id"]]
     assert held.status == REVOKED, held
+
+
+# -- the last active key: allowed (an incident may need it), said on stderr and in the JSON -----------
+
+
+def test_revoking_an_entrys_only_active_key_warns_that_none_is_left(backend_repo: Path) -> None:
+    rotate(backend_repo)
+    kid = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"].key_id
+    result = sealer(backend_repo, "keys", "revoke", ENV, kid, "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["no_active_key"] is True
+    rotate_it = f"sealer rotate {ENV} --key apiKey"
+    assert result.stderr == f"sealer: warning: {ENV}/apiKey has no active key left: run `{rotate_it}`\n"
+
+
+def test_revoking_a_key_beside_an_active_one_warns_of_nothing(backend_repo: Path) -> None:
+    rotate(backend_repo)
+    older = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"].key_id
+    rotate(backend_repo)
+    records = ledger_records(backend_repo, ENV)
+    assert [r.status for r in records if r.name == "apiKey" and r.key_id != older] == [ACTIVE]
+    result = sealer(backend_repo, "keys", "revoke", ENV, older, "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["no_active_key"] is False and result.stderr == ""

@@ -33,7 +33,7 @@ def test_names_are_read() -> None:
     ("value", "where"),
     [
         (["keys"], "pullRequests: must be a mapping"),
-        ({"label": ["x"]}, "pullRequests: unknown setting 'label'"),
+        ({"label": ["x"]}, "sealer.yaml: pullRequests.label: unknown setting (did you mean 'labels'?)"),
         ({"labels": "keys"}, "pullRequests.labels: must be a list"),
         ({"labels": ["a,b"]}, "pullRequests.labels[0]"),
         ({"labels": [""]}, "pullRequests.labels[0]"),

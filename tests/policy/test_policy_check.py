@@ -771,12 +771,12 @@ def test_a_reseal_due_while_a_rotation_waits_is_merged_first(
     assert fixes == [
         (
             "key-sealed",
-            f"merge branch {branch} first (a rotation of staging waits there: `sealer rotate --due` is "
-            "refused until then)",
+            f"merge branch {branch} first (a rotation of staging waits there: `sealer rotate --due` "
+            "skips staging until then)",
         )
     ]
-    refused = sealer(root, "rotate", "--due")
-    assert refused.exit_code == 2 and branch in refused.stderr  # as the fix says
+    skipped = sealer(root, "rotate", "--due")
+    assert skipped.exit_code == 4 and branch in skipped.stderr  # as the fix says
     edit_config(root, lambda doc: doc["environments"]["staging"].update(resealAfterDays=3))
     fixes = [(p["rule"], p["fix"]) for p in check_json(root)[1]["problems"]]
     assert fixes == [("key-sealed", "sealer rotate --due")]

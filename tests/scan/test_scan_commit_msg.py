@@ -168,6 +168,24 @@ def test_a_message_file_that_cannot_be_read_fails_closed(tmp_path: Path) -> None
     assert done.exit_code == 1 and "could not be examined" in done.output
 
 
+def test_a_message_finding_is_advised_for_a_message(tmp_path: Path) -> None:
+    """Neither sealing, an allow comment nor a baseline (refused with --commit-msg) fits a
+    message: the footer says to take the secret out and commit again, naming the kept file."""
+    from click.testing import CliRunner
+
+    from sealer.cli import cli
+
+    (tmp_path / "MSG").write_text(f"rotate\n\nthe key: {apikey.generate('prod')}\n")
+    done = CliRunner().invoke(cli, ["scan", "--commit-msg", str(tmp_path / "MSG")])
+    assert done.exit_code == 1
+    footer = done.stdout.splitlines()[1:]
+    assert footer == [
+        "sealer scan: 1 finding(s) in the commit message — it must not hold secrets.",
+        "A secret in a commit message cannot be sealed, and the message would stay in Git's history: "
+        f"take it out of the message and commit again (what you wrote is kept in {tmp_path / 'MSG'}).",
+    ]
+
+
 @pytest.mark.parametrize("args", [[], ["a", "b"], ["--staged"], ["m", "--baseline", "b.json"]])
 def test_commit_msg_takes_one_message_file_alone(tmp_path: Path, args: list[str]) -> None:
     from click.testing import CliRunner

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sealer.config import Cluster, Environment
+from sealer.config import Cluster, Config, Environment
 from sealer.policy import fixes, schema
 from sealer.policy.model import ERROR, Context, Problem
 
@@ -15,16 +15,21 @@ DEFAULT: dict[str, Any] = {}
 SCHEMA: dict[str, schema.Validator] = {}
 
 
+def pinned_elsewhere(cfg: Config, env_name: str, fingerprint: str) -> list[str]:
+    """`env/cluster` of each cluster of another environment whose set holds `fingerprint`."""
+    return [
+        f"{other.name}/{c.name}"
+        for other in cfg.environments.values()
+        if other.name != env_name
+        for c in other.clusters
+        if c.holds(fingerprint)
+    ]
+
+
 def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]:
     for cluster in env.clusters:
         for held in cluster.cert_set:  # every certificate of the set, not only the sealing one
-            shared = [
-                f"{other.name}/{c.name}"
-                for other in ctx.cfg.environments.values()
-                if other.name != env.name
-                for c in other.clusters
-                if c.holds(held.fingerprint)
-            ]
+            shared = pinned_elsewhere(ctx.cfg, env.name, held.fingerprint)
             if shared:
                 yield Problem(
                     ID,
