@@ -581,11 +581,10 @@ def load(root: Path | None = None) -> Config:
 def from_text(text: str, source: str, root: Path) -> Config:
     """sealer.yaml's text, parsed (`from_documents`), each key first checked to be read as
     written (`_check_keys`)."""
-    docs = yamlio.load_documents(text, source)
-    nodes = yamlio.compose_documents(text, source)
-    if len(nodes) == 1:  # several: from_documents refuses them
-        _check_keys(nodes[0])
-    return from_documents(docs, source, root)
+    docs = yamlio.load_with_nodes(text, source)  # one parse: the keys are read as loaded
+    if len(docs) == 1:  # several: from_documents refuses them
+        _check_keys(docs[0].node)
+    return from_documents([doc.value for doc in docs], source, root)
 
 
 def _check_keys(root: Any) -> None:
@@ -603,9 +602,15 @@ def _check_keys(root: Any) -> None:
 
 
 def raw_environment(doc: Any, name: str) -> Any:
-    """Environment `name` in `edit`'s round-trip tree: ruamel keeps `123:` as the key 123."""
+    """Environment `name` in `edit`'s round-trip tree: ruamel keeps `123:` as the key 123.
+    ConfigError when ruamel read its key as something else (a `%YAML 1.1` file's `y:` is true)."""
     envs = doc["environments"]
-    return next(envs[key] for key in envs if str(key) == name)
+    found = [envs[key] for key in envs if str(key) == name]
+    if not found:
+        raise ConfigError(
+            f"environments.{_key(name)}", "ruamel, which edits the file, reads its key otherwise"
+        )
+    return found[0]
 
 
 def from_documents(docs: list[Any], source: str, root: Path) -> Config:
