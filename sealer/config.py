@@ -592,13 +592,20 @@ def _check_keys(root: Any) -> None:
     `0x1:` is the environment 1, `010:` the environment 8 (so two spellings can even be one
     environment). Only text and a decimal integer as Python prints it (`123:`, in use) are names."""
     for path, key in yamlio.mapping_keys(root):
-        reading = yamlio.key_reading(key)
-        if reading is None:
-            continue
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{_key(p)}" for p in (*path, key.value))
-        shown = "this key" if secret_shape(key.value) else repr(key.value)
-        quoted = "" if secret_shape(key.value) else f" ('{key.value}':)"
-        raise ConfigError(where[1:], f"YAML reads {shown} as {reading}, not as a name: quote it{quoted}")
+        problem = key_problem(path, key)
+        if problem is not None:
+            raise ConfigError(*problem)
+
+
+def key_problem(path: tuple[str | int, ...], key: Any) -> tuple[str, str] | None:
+    """(where, what) when YAML reads the key `key` (`yamlio.mapping_keys`) as no name."""
+    reading = yamlio.key_reading(key)
+    if reading is None:
+        return None
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{_key(p)}" for p in (*path, key.value))
+    shown = "this key" if secret_shape(key.value) else repr(key.value)
+    quoted = "" if secret_shape(key.value) else f" ('{key.value}':)"
+    return where[1:], f"YAML reads {shown} as {reading}, not as a name: quote it{quoted}"
 
 
 def raw_environment(doc: Any, name: str) -> Any:
