@@ -602,10 +602,13 @@ def key_problem(path: tuple[str | int, ...], key: Any) -> tuple[str, str] | None
     reading = yamlio.key_reading(key)
     if reading is None:
         return None
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{_key(p)}" for p in (*path, key.value))
     shown = "this key" if secret_shape(key.value) else repr(key.value)
     quoted = "" if secret_shape(key.value) else f" ('{key.value}':)"
-    return where[1:], f"YAML reads {shown} as {reading}, not as a name: quote it{quoted}"
+    return _where((*path, key.value)), f"YAML reads {shown} as {reading}, not as a name: quote it{quoted}"
+
+
+def _where(path: Sequence[Any]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{_key(str(p))}" for p in path)[1:]
 
 
 def raw_environment(doc: Any, name: str) -> Any:
@@ -631,8 +634,25 @@ def from_documents(docs: list[Any], source: str, root: Path) -> Config:
 def edit(root: Path) -> Iterator[Any]:
     """Round-trip sealer.yaml: yield the ruamel tree, validate the result, write it atomically."""
     path = layout.config_path(root)
-    doc = yamlio.round_trip_load(repofiles.read_text(path), str(path))
+    doc = round_trip_load(root)
     yield doc
     text = yamlio.round_trip_dump(doc)
     from_text(text, str(path), root)  # never write an invalid file
     repofiles.write(path, text)
+
+
+def round_trip_load(root: Path) -> Any:
+    """sealer.yaml as ruamel's round trip (YAML 1.2) loads it to be edited. ConfigError when its
+    dump, unchanged, would read otherwise: ruamel writes back what it took for a number its way,
+    and an edit of anything else renamed the entry `1_0e3` to `100e2` (`keys: [1_0e3]`)."""
+    path = layout.config_path(root)
+    text = repofiles.read_text(path)
+    doc = yamlio.round_trip_load(text, str(path))
+    before, after = (yamlio.load_documents(t, str(path))[:1] for t in (text, yamlio.round_trip_dump(doc)))
+    changed = yamlio.first_change(before, after)
+    if changed is not None:
+        raise ConfigError(
+            _where(changed[1:]) or str(path),
+            "sealer's editor (YAML 1.2) would write it back otherwise: quote it",
+        )
+    return doc

@@ -303,6 +303,26 @@ def _yaml12_resolver() -> Any:
     return VersionedResolver(version=(1, 2))
 
 
+def first_change(old: Any, new: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+    """The path of the first value (or key) `new` holds otherwise than `old`, None when the two
+    are the same, types too (the text "1" is not the integer 1)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for (key, value), (new_key, new_value) in zip(old.items(), new.items(), strict=False):
+            if type(key) is not type(new_key) or key != new_key:
+                return (*path, key)
+            found = first_change(value, new_value, (*path, key))
+            if found is not None:
+                return found
+        return None if len(old) == len(new) else path
+    if isinstance(old, list) and isinstance(new, list):
+        for i, (item, new_item) in enumerate(zip(old, new, strict=False)):
+            found = first_change(item, new_item, (*path, i))
+            if found is not None:
+                return found
+        return None if len(old) == len(new) else path
+    return None if type(old) is type(new) and old == new else path
+
+
 def _scalar(value: Any) -> str:
     if value.__class__ is str:  # by far the most common: skip the checks below
         return _string(value)

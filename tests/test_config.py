@@ -453,10 +453,24 @@ def test_a_name_ruamel_reads_otherwise_is_one_line_when_edited(repo: Path, contr
     (repo / "sealer.yaml").write_text("%YAML 1.1\n---\n" + text)
     assert "y" in config.load(repo).environments
     result = invoke(repo, "cert", "add", "y", "--file", str(controllers["staging"].cert))
+    assert (result.exit_code, result.stderr) == (2, f"sealer: invalid config: environments.y: {REWRITTEN}\n")
+
+
+REWRITTEN = "sealer's editor (YAML 1.2) would write it back otherwise: quote it"
+
+
+def test_an_edit_never_rewrites_what_ruamel_reads_as_a_number(repo: Path, controllers: Any) -> None:
+    """`1_0e3` is the entry 1_0e3 to PyYAML and the float 10000.0 to ruamel, which wrote it back
+    as `100e2`: `cert add` renamed the entry the chart reads. Refused before anything changes."""
+    text = (repo / "sealer.yaml").read_text().replace("keys: [apiKey]", "keys: [apiKey, 1_0e3]")
+    (repo / "sealer.yaml").write_text(text)
+    assert config.load(repo).env("staging").keys == ("apiKey", "1_0e3")
+    result = invoke(repo, "cert", "add", "staging", "--file", str(controllers["staging"].cert))
     assert (result.exit_code, result.stderr) == (
         2,
-        "sealer: invalid config: environments.y: ruamel, which edits the file, reads its key otherwise\n",
+        f"sealer: invalid config: environments.dev.keys[1]: {REWRITTEN}\n",
     )
+    assert (repo / "sealer.yaml").read_text() == text
 
 
 @pytest.mark.parametrize("name", ["010", "0o7", "1e3", "yes", "n", "123", "0x1f", "2024-01-01"])
