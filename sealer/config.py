@@ -617,11 +617,10 @@ def load(root: Path | None = None) -> Config:
 def from_text(text: str, source: str, root: Path) -> Config:
     """sealer.yaml's text, parsed (`from_documents`), each key first checked to be read as
     written (`_check_keys`)."""
-    docs = yamlio.load_documents(text, source)
-    nodes = yamlio.compose_documents(text, source)
-    if len(nodes) == 1:  # several: from_documents refuses them
-        _check_keys(nodes[0])
-    return from_documents(docs, source, root)
+    docs = yamlio.load_with_nodes(text, source)  # one parse: the keys are read as loaded
+    if len(docs) == 1:  # several: from_documents refuses them
+        _check_keys(docs[0].node)
+    return from_documents([doc.value for doc in docs], source, root)
 
 
 def _check_keys(root: Any) -> None:
@@ -629,19 +628,35 @@ def _check_keys(root: Any) -> None:
     `0x1:` is the environment 1, `010:` the environment 8 (so two spellings can even be one
     environment). Only text and a decimal integer as Python prints it (`123:`, in use) are names."""
     for path, key in yamlio.mapping_keys(root):
-        reading = yamlio.key_reading(key)
-        if reading is None:
-            continue
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{_key(p)}" for p in (*path, key.value))
-        shown = "this key" if secret_shape(key.value) else repr(key.value)
-        quoted = "" if secret_shape(key.value) else f" ('{key.value}':)"
-        raise ConfigError(where[1:], f"YAML reads {shown} as {reading}, not as a name: quote it{quoted}")
+        problem = key_problem(path, key)
+        if problem is not None:
+            raise ConfigError(*problem)
+
+
+def key_problem(path: tuple[str | int, ...], key: Any) -> tuple[str, str] | None:
+    """(where, what) when YAML reads the key `key` (`yamlio.mapping_keys`) as no name."""
+    reading = yamlio.key_reading(key)
+    if reading is None:
+        return None
+    shown = "this key" if secret_shape(key.value) else repr(key.value)
+    quoted = "" if secret_shape(key.value) else f" ('{key.value}':)"
+    return _where((*path, key.value)), f"YAML reads {shown} as {reading}, not as a name: quote it{quoted}"
+
+
+def _where(path: Sequence[Any]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{_key(str(p))}" for p in path)[1:]
 
 
 def raw_environment(doc: Any, name: str) -> Any:
-    """Environment `name` in `edit`'s round-trip tree: ruamel keeps `123:` as the key 123."""
+    """Environment `name` in `edit`'s round-trip tree: ruamel keeps `123:` as the key 123.
+    ConfigError when ruamel read its key as something else (a `%YAML 1.1` file's `y:` is true)."""
     envs = doc["environments"]
-    return next(envs[key] for key in envs if str(key) == name)
+    found = [envs[key] for key in envs if str(key) == name]
+    if not found:
+        raise ConfigError(
+            f"environments.{_key(name)}", "ruamel, which edits the file, reads its key otherwise"
+        )
+    return found[0]
 
 
 def from_documents(docs: list[Any], source: str, root: Path) -> Config:
@@ -655,8 +670,25 @@ def from_documents(docs: list[Any], source: str, root: Path) -> Config:
 def edit(root: Path) -> Iterator[Any]:
     """Round-trip sealer.yaml: yield the ruamel tree, validate the result, write it atomically."""
     path = layout.config_path(root)
-    doc = yamlio.round_trip_load(repofiles.read_text(path), str(path))
+    doc = round_trip_load(root)
     yield doc
     text = yamlio.round_trip_dump(doc)
     from_text(text, str(path), root)  # never write an invalid file
     repofiles.write(path, text)
+
+
+def round_trip_load(root: Path) -> Any:
+    """sealer.yaml as ruamel's round trip (YAML 1.2) loads it to be edited. ConfigError when its
+    dump, unchanged, would read otherwise: ruamel writes back what it took for a number its way,
+    and an edit of anything else renamed the entry `1_0e3` to `100e2` (`keys: [1_0e3]`)."""
+    path = layout.config_path(root)
+    text = repofiles.read_text(path)
+    doc = yamlio.round_trip_load(text, str(path))
+    before, after = (yamlio.load_documents(t, str(path))[:1] for t in (text, yamlio.round_trip_dump(doc)))
+    changed = yamlio.first_change(before, after)
+    if changed is not None:
+        raise ConfigError(
+            _where(changed[1:]) or str(path),
+            "sealer's editor (YAML 1.2) would write it back otherwise: quote it",
+        )
+    return doc

@@ -850,6 +850,16 @@ def read_blobs(root: Path, revs: Sequence[str]) -> dict[str, str]:
     return found
 
 
+_OBJECT_TYPES = frozenset({"blob", "tree", "commit", "tag"})
+
+
+def objects_held(root: Path, revs: Sequence[str]) -> set[str]:
+    """Which of `revs` (`rev:path`) name an object the repository holds, of any type (a folder
+    too), in one `git cat-file --batch-check`: what `cat-file -e` says of each, contents unread."""
+    out = run(root, "cat-file", "--batch-check=%(objecttype)", stdin="".join(f"{rev}\n" for rev in revs))
+    return {rev for rev, line in zip(revs, out.splitlines(), strict=True) if line in _OBJECT_TYPES}
+
+
 def file_at(root: Path, rev: str, path: str) -> str | None:
     """The text of `path` at `rev` (None when it has none); any branch may hold it (a remote
     one anyone pushed): bounded like a file on disk, and not UTF-8 is BadInput, not a crash."""

@@ -60,14 +60,15 @@ def load_expected(root: Path, env: str, at_head: Mapping[str, bool] | None = Non
 
 
 def held_at_head(root: Path, envs: Iterable[str]) -> dict[str, bool]:
-    """Whether HEAD holds each of ENVS' ledgers, through one `git cat-file --batch` (a check of
-    hundreds of environments never rotated asked Git once each). No Git, no repository or no
-    HEAD holds none: the files in the working tree tell then (`_implied_by`)."""
+    """Whether HEAD holds something at each of ENVS' ledgers, Git asked once (a check of hundreds
+    of environments never rotated asked it once each): a folder there counts, as it did to the
+    `cat-file -e` each was asked before. No Git, no repository or no HEAD holds none: the files
+    in the working tree tell then (`_implied_by`)."""
     revs = {f"HEAD:{ledger_file(env)}": env for env in envs}
     try:
-        found = git.read_blobs(root, list(revs))
+        found = git.objects_held(root, list(revs))
     except GitError:  # no git on this machine, or no repository (`check` reads the files alone)
-        found = {}
+        found = set()
     return {env: rev in found for rev, env in revs.items()}
 
 

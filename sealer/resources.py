@@ -16,9 +16,12 @@ def _folder(package: str) -> Path:
     if spec is not None and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations)))
     # `python -m sealer` (or `python -c`) run inside a source checkout imports the checkout's
-    # `sealer/`, whose data folders sit beside it (setup.cfg's package_dir), not inside it.
-    beside = Path(__file__).resolve().parent.parent / package.rpartition(".")[2]
-    if (beside / "__init__.py").is_file():
+    # `sealer/`, whose data folders sit beside it (setup.cfg's package_dir), not inside it. Only
+    # there: beside an installed `sealer/` lies site-packages, where `templates/` or `policies/`
+    # would be another distribution's.
+    checkout = Path(__file__).resolve().parent.parent
+    beside = checkout / package.rpartition(".")[2]
+    if (checkout / "setup.cfg").is_file() and (beside / "__init__.py").is_file():
         return beside
     raise RuntimeError(f"sealer is installed without {package}: reinstall it")  # a broken install
 

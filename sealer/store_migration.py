@@ -274,8 +274,7 @@ def _files(root: Path, env_name: str, request: MigrationRequest) -> dict[str, by
 
 def _switched_text(root: Path, env_name: str, request: MigrationRequest) -> str:
     """sealer.yaml's text once it names the new store."""
-    path = layout.config_path(root)
-    doc = yamlio.round_trip_load(repofiles.read_text(path), str(path))
+    doc = config.round_trip_load(root)
     _set_backend(doc, env_name, request)
     return yamlio.round_trip_dump(doc)
 

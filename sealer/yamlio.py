@@ -14,7 +14,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -29,8 +29,16 @@ _STR, _MAP, _SEQ, _MERGE = (f"tag:yaml.org,2002:{kind}" for kind in ("str", "map
 # and the BOM; everything else JSON leaves unescaped is printable YAML.
 _UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 # What PyYAML's and ruamel's constructors raise for a malformed typed scalar (`2024-13-45`,
-# `!!int x`), instead of a YAMLError.
-_CONSTRUCTION_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError)
+# `!!int x`; ruamel's for `-_`, an integer to it, is IndexError), instead of a YAMLError.
+_CONSTRUCTION_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+    RecursionError,
+)
 # A YAML reader only takes implicit keys of up to 1024 characters; longer ones use `? key`.
 _MAX_IMPLICIT_KEY = 1000
 
@@ -155,7 +163,14 @@ def _refuse_duplicates(loader: Any, root: Any) -> None:
             names.add(name)
 
 
-def _load_all(text: str | bytes) -> list[Any]:
+class Document(NamedTuple):
+    """A document as `load_documents` reads it, with the node tree it was built from."""
+
+    node: yaml.Node
+    value: Any
+
+
+def _load_all(text: str | bytes) -> list[Document]:
     loader = _FastLoader(text)
     try:
         docs = []
@@ -163,7 +178,7 @@ def _load_all(text: str | bytes) -> list[Any]:
             node = loader.get_node()
             if node is not None:
                 _refuse_duplicates(loader, node)
-            docs.append(None if node is None else _build(loader, node, {}))
+                docs.append(Document(node, _build(loader, node, {})))
         return docs
     finally:
         loader.dispose()
@@ -172,13 +187,19 @@ def _load_all(text: str | bytes) -> list[Any]:
 def load_documents(text: str | bytes, source: str) -> list[Any]:
     """Every non-empty document of a YAML (or JSON) stream, as `yaml.safe_load_all` reads it.
     Bytes must be UTF-8 (PyYAML would take UTF-16 too); see `check_limits` for the rest."""
+    return [doc.value for doc in load_with_nodes(text, source)]
+
+
+def load_with_nodes(text: str | bytes, source: str) -> list[Document]:
+    """`load_documents`, each document with its node tree, from the one parse (a reader that
+    must also see how each key was written: `mapping_keys`)."""
     if isinstance(text, bytes):
         from sealer.safeopen import decode
 
         text = decode(text, source)
     try:
         check_limits(yaml.parse(text, Loader=_Loader), source)
-        return [doc for doc in _load_all(text) if doc is not None]
+        return [doc for doc in _load_all(text) if doc.value is not None]
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -251,7 +272,7 @@ def key_reading(key: yaml.ScalarNode) -> str | None:
     file, ruamel (YAML 1.2) edits them, where `0o7` and `1e3` are numbers. The document must have
     loaded (a malformed `!!int x` is refused there)."""
     if key.tag == _STR:
-        plain_number = not key.style and _YAML12_NUMBER.fullmatch(key.value)  # libyaml: '' is plain
+        plain_number = not key.style and _yaml12_reads_as_number(key.value)  # libyaml: '' is plain
         return "a number in YAML 1.2 (as sealer edits files)" if plain_number else None
     if key.tag == _MERGE or key.tag == _INT and _DECIMAL.fullmatch(key.value):
         return None
@@ -259,6 +280,47 @@ def key_reading(key: yaml.ScalarNode) -> str | None:
     if value is None or isinstance(value, bool):
         return str(value).lower().replace("none", "null")
     return f"{_READ_AS.get(key.tag.rsplit(':', 1)[-1], 'the value')} {value}"
+
+
+_YAML12_NUMBER_FIRST = frozenset("-+.0123456789")
+
+
+def _yaml12_reads_as_number(text: str) -> bool:
+    """Whether ruamel's round trip (YAML 1.2) reads the plain scalar `text`, which PyYAML reads
+    as text, as anything else: asked of ruamel's own resolver, which takes signs and `_` where
+    PyYAML does not (`+0o7`, `0o1_0` and `1_0e3` are numbers to it; `-_` one it cannot read)."""
+    if text[:1] not in _YAML12_NUMBER_FIRST:  # most names: ruamel not even imported
+        return False
+    from ruamel.yaml.nodes import ScalarNode
+
+    return str(_yaml12_resolver().resolve(ScalarNode, text, (True, False))) != _STR
+
+
+@functools.lru_cache(maxsize=1)
+def _yaml12_resolver() -> Any:
+    from ruamel.yaml.resolver import VersionedResolver
+
+    return VersionedResolver(version=(1, 2))
+
+
+def first_change(old: Any, new: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+    """The path of the first value (or key) `new` holds otherwise than `old`, None when the two
+    are the same, types too (the text "1" is not the integer 1)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for (key, value), (new_key, new_value) in zip(old.items(), new.items(), strict=False):
+            if type(key) is not type(new_key) or key != new_key:
+                return (*path, key)
+            found = first_change(value, new_value, (*path, key))
+            if found is not None:
+                return found
+        return None if len(old) == len(new) else path
+    if isinstance(old, list) and isinstance(new, list):
+        for i, (item, new_item) in enumerate(zip(old, new, strict=False)):
+            found = first_change(item, new_item, (*path, i))
+            if found is not None:
+                return found
+        return None if len(old) == len(new) else path
+    return None if type(old) is type(new) and old == new else path
 
 
 def _scalar(value: Any) -> str:

@@ -400,6 +400,12 @@ def _renamed(baseline: dict[str, Any], spelling: str) -> str:
         ("1:30", "the integer 90"),
         ("0o7", "a number in YAML 1.2 (as sealer edits files)"),
         ("1e3", "a number in YAML 1.2 (as sealer edits files)"),
+        # ruamel's YAML 1.2 takes a sign or `_` where PyYAML reads text: `+0o7` became `0o7:`
+        # once an edit wrote the file back, and `-_` stopped every edit with a traceback
+        ("+0o7", "a number in YAML 1.2 (as sealer edits files)"),
+        ("0o1_0", "a number in YAML 1.2 (as sealer edits files)"),
+        ("1_0e3", "a number in YAML 1.2 (as sealer edits files)"),
+        ("-_", "a number in YAML 1.2 (as sealer edits files)"),
         ("1.5", "the float 1.5"),
         ("yes", "true"),
         ("on", "true"),
@@ -427,6 +433,31 @@ def test_a_name_yaml_reads_as_another_type_is_refused(
     with pytest.raises(ConfigError) as caught:
         config.load(tmp_path)
     assert caught.value.where == f"environments.{spelling}"
+
+
+def test_sealer_yaml_is_parsed_once(
+    tmp_path: Path, baseline: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every command loads sealer.yaml: its keys are checked on the nodes the load built, not on
+    a second parse (which took a 100-environment file from 13 ms to 27)."""
+    _write(tmp_path, baseline)
+    parses: list[str] = []
+    real = yamlio.check_limits
+    monkeypatch.setattr(
+        yamlio, "check_limits", lambda events, source: parses.append(source) or real(events, source)
+    )
+    config.load(tmp_path)
+    assert len(parses) == 1, parses
+
+
+@pytest.mark.parametrize("first", ["~\n---\n", "--- null\n---\n", "---\n# nothing\n---\n"])
+def test_an_empty_first_document_hides_no_key(tmp_path: Path, baseline: dict[str, Any], first: str) -> None:
+    """The document read is the one whose keys are checked: an empty or null one before it (no
+    document to `from_documents`, one to a second parse) stopped the check of every key."""
+    (tmp_path / "sealer.yaml").write_text(first + _renamed(baseline, "0x1"))
+    with pytest.raises(ConfigError) as caught:
+        config.load(tmp_path)
+    assert caught.value.where == "environments.0x1"
 
 
 @pytest.mark.parametrize(
@@ -464,6 +495,33 @@ def test_a_decimal_name_keeps_working_through_edits(repo: Path, controllers: Any
     assert result.exit_code == 0, result.stderr
     assert "\n  123:\n" in (repo / "sealer.yaml").read_text()
     assert config.load(repo).env("123").clusters[0].fingerprint == controllers["staging"].fingerprint
+
+
+def test_a_name_ruamel_reads_otherwise_is_one_line_when_edited(repo: Path, controllers: Any) -> None:
+    """Under `%YAML 1.1` ruamel, which edits the file, reads `y:` as true while PyYAML reads the
+    name y: `cert add y` stopped with a traceback (StopIteration), not one line."""
+    text = (repo / "sealer.yaml").read_text().replace("\n  staging:\n", "\n  y:\n")
+    (repo / "sealer.yaml").write_text("%YAML 1.1\n---\n" + text)
+    assert "y" in config.load(repo).environments
+    result = invoke(repo, "cert", "add", "y", "--file", str(controllers["staging"].cert))
+    assert (result.exit_code, result.stderr) == (2, f"sealer: invalid config: environments.y: {REWRITTEN}\n")
+
+
+REWRITTEN = "sealer's editor (YAML 1.2) would write it back otherwise: quote it"
+
+
+def test_an_edit_never_rewrites_what_ruamel_reads_as_a_number(repo: Path, controllers: Any) -> None:
+    """`1_0e3` is the entry 1_0e3 to PyYAML and the float 10000.0 to ruamel, which wrote it back
+    as `100e2`: `cert add` renamed the entry the chart reads. Refused before anything changes."""
+    text = (repo / "sealer.yaml").read_text().replace("keys: [apiKey]", "keys: [apiKey, 1_0e3]")
+    (repo / "sealer.yaml").write_text(text)
+    assert config.load(repo).env("staging").keys == ("apiKey", "1_0e3")
+    result = invoke(repo, "cert", "add", "staging", "--file", str(controllers["staging"].cert))
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"sealer: invalid config: environments.dev.keys[1]: {REWRITTEN}\n",
+    )
+    assert (repo / "sealer.yaml").read_text() == text
 
 
 @pytest.mark.parametrize("name", ["010", "0o7", "1e3", "yes", "n", "123", "0x1f", "2024-01-01"])

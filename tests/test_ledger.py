@@ -180,6 +180,22 @@ def test_a_missing_ledger_is_expected_once_the_environment_holds_keys(tmp_path: 
     assert ledger.load(tmp_path, "dev") == []  # what a writer starts from is unchanged
 
 
+def test_a_folder_head_holds_at_a_missing_ledger_is_held(tmp_path: Path) -> None:
+    """HEAD holding a folder at ledger/dev.yaml that the working tree lost: something to restore
+    (as `cat-file -e` said), not an environment never rotated whose key findings are warnings."""
+    from support.git import commit_all, init_repo
+
+    root = init_repo(tmp_path / "repo")
+    (root / "ledger" / "dev.yaml").mkdir(parents=True)
+    (root / "ledger" / "dev.yaml" / "x").write_text("x\n")
+    commit_all(root, "a folder where the ledger was")
+    (root / "ledger" / "dev.yaml" / "x").unlink()
+    (root / "ledger" / "dev.yaml").rmdir()
+    assert ledger.held_at_head(root, ["dev", "staging"]) == {"dev": True, "staging": False}
+    with pytest.raises(BadInput, match=r"^ledger/dev.yaml is missing, but HEAD holds it"):
+        ledger.load_expected(root, "dev")
+
+
 ODD_TEXT = ["", "é ✓ 漢字", '"\\', "\x85\u2028\u2029\x7f\x00\ufeff", "a\nb\tc", "null"]
 
 

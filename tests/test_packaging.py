@@ -147,3 +147,17 @@ def test_a_source_checkout_imported_directly_finds_its_data_folders(tmp_path: Pa
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(ROOT / folder) for folder in DATA_PACKAGES.values()]
+
+
+def test_an_installed_sealer_never_takes_another_distributions_folder(tmp_path: Path) -> None:
+    """Beside an installed `sealer/` lies site-packages: a top-level `policies/` there is some
+    other distribution's, never sealer's default policy (a broken install says so instead)."""
+    site = tmp_path / "site-packages"
+    shutil.copytree(ROOT / "sealer", site / "sealer", ignore=shutil.ignore_patterns("__pycache__"))
+    (site / "policies").mkdir()
+    (site / "policies" / "__init__.py").write_text("")
+    code = "import sys; sys.path.insert(0, sys.argv[1]); from sealer import resources; resources.policies()"
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code, str(site)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode != 0 and "sealer is installed without sealer.policies" in done.stderr, done

@@ -169,7 +169,9 @@ def test_invalid_yaml_is_one_line_of_bad_input(text: str | bytes) -> None:
     assert "\n" not in str(err.value) and "s3cret" not in str(err.value)
 
 
-@pytest.mark.parametrize("text", ["a: [\n", "a: 2024-13-45\n", "a: !!int s3cret\n", "a: !!bool s3cret\n"])
+@pytest.mark.parametrize(
+    "text", ["a: [\n", "a: 2024-13-45\n", "a: !!int s3cret\n", "a: !!bool s3cret\n", "a: -_\n", "a: 0o_\n"]
+)
 def test_round_trip_load_refuses_invalid_yaml_with_one_line(text: str) -> None:
     with pytest.raises(BadInput) as err:
         yamlio.round_trip_load(text, "in.yaml")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sealer import repofiles, resources, yamlio
+from sealer import config, repofiles, resources, yamlio
 from sealer.config import Config
 from sealer.errors import BadInput, ConfigError
 from sealer.layout import CONFIG_FILE
@@ -143,16 +143,27 @@ def parse(data: Any, source: str, errors: list[tuple[str, str]]) -> Layer:
 
 def _file_layer(text: str | bytes, source: str, errors: list[tuple[str, str]]) -> Layer:
     try:
-        docs = yamlio.load_documents(text, source)
+        docs = yamlio.load_with_nodes(text, source)
     except BadInput as err:
         errors.append((source, str(err).removeprefix(f"{source}: ")))
         return Layer(source)
     try:
-        doc = yamlio.only_document(docs, source, ConfigError)
+        yamlio.only_document(docs, source, ConfigError)
     except ConfigError as err:  # listed with every other mistake; the first document is still checked
         errors.append((err.where, err.what))
-        doc = docs[0]
-    return parse(doc, source, errors)
+    if not docs:
+        return Layer(source)
+    _check_environment_names(docs[0].node, source, errors)
+    return parse(docs[0].value, source, errors)
+
+
+def _check_environment_names(node: Any, source: str, errors: list[tuple[str, str]]) -> None:
+    """An environment's name as written, as in sealer.yaml (`config.key_problem`): `0x1:` applied
+    its overrides to the environment 1, while a reader took them for none. Rule ids are plain ids."""
+    for path, key in yamlio.mapping_keys(node):
+        problem = config.key_problem(path, key) if path == ("environments",) else None
+        if problem is not None:
+            errors.append((f"{source}: {problem[0]}", problem[1]))
 
 
 def default_text() -> str:

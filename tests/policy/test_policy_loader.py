@@ -80,6 +80,10 @@ BAD_POLICIES = [
         "environments:\n  production: 5\n",
         [("environments.production", "must be a mapping of rule ids to option mappings")],
     ),
+    (  # the environment 1's overrides, while a reader takes them for none
+        "environments:\n  0x1:\n    key-age: {max-days: 3650}\n  production: {}\n",
+        [("environments.0x1", "YAML reads '0x1' as the integer 1, not as a name: quote it ('0x1':)")],
+    ),
     ("rule: {}\n", [("rule", "unknown key (known: version, rules, environments)")]),
     (  # a typo would apply nothing, silently, where the file meant a stricter rule
         "environments:\n  prodution:\n    key-age: {max-days: 30}\n",
