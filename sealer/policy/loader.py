@@ -188,8 +188,10 @@ def load(cfg: Config, policy_file: str | Path | None = None) -> Policy:
     layers = [_file_layer(default_text(), f"policies/{DEFAULT_FILE}", errors)]
     if policy_file is not None:
         text = repofiles.read_input(policy_file, "policy file", user_path=True)
+        mistakes = len(errors)
         layers.append(_file_layer(text, str(policy_file), errors))
-        errors.extend(_unknown_environments(layers[-1], cfg))
+        if len(errors) == mistakes:  # `0x1:` is refused as written, not again as the environment 1
+            errors.extend(_unknown_environments(layers[-1], cfg))
     layers.append(
         Layer(
             CONFIG_FILE,
