@@ -254,7 +254,9 @@ def _after_skipping(skipped: str | None, dry_run: bool) -> int:
     if skipped and not dry_run:
         raise PartlyDone(skipped)
     if skipped:
-        click.echo(f"sealer: {skipped}", err=True)
+        from sealer.terminal import one_line
+
+        click.echo(f"sealer: {one_line(skipped)}", err=True)  # a branch name is anyone's text
     return 0
 
 
