@@ -250,7 +250,8 @@ def test_a_sealer_yaml_refused_at_base_is_named_there(repo: Path) -> None:
     git(repo, "commit", "-qam", "the typo fixed")
     result = cli(repo, "review", base, "HEAD")
     assert result.exit_code == 2 and result.stdout == "", result.output
-    assert result.stderr.startswith(f"sealer: invalid config at BASE ({base[:12]}): sealer.yaml: "), result.stderr
+    line = f"sealer: invalid config at BASE ({base[:12]}): sealer.yaml: "
+    assert result.stderr.startswith(line), result.stderr
     assert "rotationDay: unknown setting" in result.stderr and result.stderr.count("\n") == 1
 
 
