@@ -244,7 +244,10 @@ def _report(result: Any, output: str, forge: Any, cfg: Any) -> int:
         return _after_skipping(skipped, result.dry_run)
     from sealer.cli.pullrequest import open_and_report
 
-    code = open_and_report(forge, cfg, data, _json_view(data), _text_view(data), output)
+    try:
+        code = open_and_report(forge, cfg, data, _json_view(data), _text_view(data), output)
+    except PartlyDone as err:  # the request refused: its line says what --due skipped too
+        raise PartlyDone(f"{err}; {skipped}" if skipped else str(err)) from None
     return code or _after_skipping(skipped, result.dry_run)
 
 
