@@ -112,7 +112,7 @@ def unmerged_rotations(root: Path, envs: list[str]) -> list[tuple[str, str]]:
     a rotation not merged yet (by content, so squash and rebase merges count as merged)."""
     if git.head(root) is None:
         return []  # nothing committed yet: nothing to merge
-    heads = git.run(root, "for-each-ref", "--no-merged=HEAD", "--format=%(refname)", "refs/heads/").split()
+    heads = git.lines(git.run(root, "for-each-ref", "--no-merged=HEAD", "--format=%(refname)", "refs/heads/"))
     if not heads:
         return []
     ledgers = {env: layout.ledger_file(env) for env in envs}

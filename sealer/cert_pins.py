@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from cryptography import x509
 
 
-# A check of a certificate about to be pinned: (config, environment, fingerprint), raising to refuse.
-Vet = Callable[[config.Config, str, str], None]
+# A check of a certificate about to be pinned: (config, environment, fingerprint, fingerprint of
+# its public key: certs.key_fingerprint), raising to refuse.
+Vet = Callable[[config.Config, str, str, str], None]
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,9 @@ def compare_fetched(
         return FetchResult(env_name, name, fetched, pinned, False, True, new=new, retired=retired)
     for fp in new:  # each refused before the first is pinned
         if vet is not None:
-            vet(cfg, env.name, fp)
+            vet(
+                cfg, env.name, fp, certs.key_fingerprint(certs.parse_certificate(by_fp[fp], "controller key"))
+            )
     added = tuple(fp for fp in new if fp != fetched)
     for fp in added:  # each checked before the first is pinned: a refusal leaves sealer.yaml as it was
         certs.rsa_public_key(
@@ -124,7 +127,7 @@ def pin(
     the env) and seal with it from now on, unless `keep_sealing`. A certificate that is not
     valid yet cannot become the sealing one: the controller would not have made it its key.
     One writer: the lock is held from the first read, so what is decided (restore a copy, add a
-    file) holds against a concurrent `cert remove`. `vet(cfg, env, fingerprint)` may refuse a
+    file) holds against a concurrent `cert remove`. `vet(cfg, env, fingerprint, key)` may refuse a
     certificate new to the cluster before anything is written (the policy's, from above)."""
     with lock.hold(git.git_dir(root), "cert pin"):
         return _pin(root, env_name, pem, source, cluster, keep_sealing, today, vet)
@@ -151,7 +154,7 @@ def _pin(
     (certs.sealing_key if seals else certs.rsa_public_key)(cert, source)
     held = current.held_cert(fp) if current else None
     if held is None and vet is not None:
-        vet(cfg, env.name, fp)
+        vet(cfg, env.name, fp, certs.key_fingerprint(cert))
     if seals and cert.not_valid_before_utc > dt.datetime.now(dt.timezone.utc):
         raise BadInput(
             f"{source}: not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC, so it cannot seal "

@@ -138,6 +138,15 @@ def fingerprint(cert: x509.Certificate) -> str:
     return _sha256(cert.public_bytes(serialization.Encoding.DER))
 
 
+def key_fingerprint(cert: x509.Certificate) -> str:
+    """Hex SHA-256 of the certificate's public key (SubjectPublicKeyInfo, DER): two certificates
+    of one controller key (a re-issued one) share it, where their `fingerprint`s differ."""
+    from cryptography.hazmat.primitives import serialization
+
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    return _sha256(cert.public_key().public_bytes(serialization.Encoding.DER, spki))
+
+
 def _sha256(data: bytes) -> str:
     """Hex SHA-256 through cryptography, already loaded, rather than hashlib (not yet loaded)."""
     digest = hashes.Hash(hashes.SHA256())

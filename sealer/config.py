@@ -321,13 +321,24 @@ def _backend(raw: Any, where: str) -> tuple[str, dict[str, str], dict[str, str]]
     _need(raw, where, dict, "a mapping")
     _known(raw, where, _BACKEND_KEYS)
     kind = raw.get("kind")
-    backend = check_kind(kind, f"{where}.kind")
+    check_kind(kind, f"{where}.kind")
     options = _need(raw.get("options") or {}, f"{where}.options", dict, "a mapping")
     options = {str(k): str(v) for k, v in options.items()}
     refuse_secret_values(options, f"{where}.options")  # a pasted token, wherever it was put
-    _known(options, f"{where}.options", backend.options)
+    filled = sorted(set(options) & set(registry.FILLED))
+    if filled:
+        raise ConfigError(f"{CONFIG_FILE}: {where}.options.{filled[0]}", FILLED_BY_SEALER)
+    _known(options, f"{where}.options", given_options(kind))
     sources = _need(raw.get("credentials") or {}, f"{where}.credentials", dict, "a mapping")
     return kind, options, check_credentials(kind, sources, f"{where}.credentials")
+
+
+FILLED_BY_SEALER = "sealer sets it from the environment's name: leave it out"
+
+
+def given_options(kind: str) -> tuple[str, ...]:
+    """The options of a `kind` store sealer.yaml may give: not those sealer fills (registry.FILLED)."""
+    return tuple(o for o in check_kind(kind).options if o not in registry.FILLED)
 
 
 def _keys(raw: Any, where: str) -> tuple[str, ...]:

@@ -691,7 +691,13 @@ def branches_containing(root: Path, commit: str) -> list[str]:
 
 def _branches(root: Path, *conditions: str) -> list[str]:
     """The local and remote-tracking branches (full ref names) `for-each-ref` finds."""
-    return run(root, "for-each-ref", *conditions, "--format=%(refname)", "refs/heads", "refs/remotes").split()
+    return lines(run(root, "for-each-ref", *conditions, "--format=%(refname)", "refs/heads", "refs/remotes"))
+
+
+def lines(out: str) -> list[str]:
+    """Git's output one item a line: a ref name may hold a Unicode space or line separator (git
+    refuses only ASCII ones), which str.split() and splitlines() would cut it at."""
+    return [line for line in out.split("\n") if line]
 
 
 def refs_holding(root: Path, text: str, path: str, outside: str | None = None) -> list[str]:
@@ -704,7 +710,7 @@ def refs_holding(root: Path, text: str, path: str, outside: str | None = None) -
     done = _call(root, args)
     if _grep_failed(done):  # a branch git could not read might hold it
         raise _refused(args, done)
-    return [line.split(":", 1)[0] for line in done.stdout.decode().splitlines() if line]
+    return [line.split(":", 1)[0] for line in lines(done.stdout.decode())]
 
 
 def first_landed(root: Path, text: str, path: str) -> dt.datetime | None:

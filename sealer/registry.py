@@ -85,6 +85,9 @@ OPTIONS = (
     "kubeconfig",
     "contexts",
 )
+# The options sealer fills from the environment (config), never given in sealer.yaml or by
+# `backend set --option`: one written there would be silently replaced, or unused.
+FILLED = ("registry_env",)
 
 
 def default_name(secret_name: str) -> str:

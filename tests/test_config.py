@@ -341,6 +341,11 @@ BAD = [
         f"sealer.yaml: {S}.backend.options.registry_namspace",
         "unknown setting (did you mean 'registry_namespace'?)",
     ),
+    (  # sealer fills it from the environment's name: given here, it was replaced or unused
+        _set(f"{S}.backend", {"kind": "k8s-secrets", "options": {"registry_env": "production"}}),
+        f"sealer.yaml: {S}.backend.options.registry_env",
+        "sealer sets it from the environment's name: leave it out",
+    ),
     (
         _set(f"{S}.clusters.0.sealwith", FP_A),
         f"sealer.yaml: {S}.clusters[0].sealwith",

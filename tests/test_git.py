@@ -320,3 +320,20 @@ def test_a_branch_git_cannot_read_fails_the_search_for_a_key_never_hides_it(repo
     (repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
     with pytest.raises(GitError):
         sealer_git.refs_holding(repo, "kid_bbbbbbbbbbbb", "ledger/staging.yaml")
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u2028", "\u0085"])
+def test_a_branch_name_holding_a_unicode_space_is_found_whole(repo: Path, space: str) -> None:
+    """Git refuses only ASCII spaces in a ref name: a branch holding a key whose name has
+    another space (or a line separator) is that branch, not two names that are none."""
+    write(repo, "ledger/staging.yaml", "kid_aaaaaaaaaaaa\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "main's ledger")
+    name = f"sealer/rotate{space}HEAD"
+    git(repo, "switch", "-q", "-c", name)
+    write(repo, "ledger/staging.yaml", "kid_aaaaaaaaaaaa\nkid_bbbbbbbbbbbb\n")
+    git(repo, "commit", "-qam", "a rotation under review")
+    git(repo, "switch", "-q", "main")
+    held = sealer_git.refs_holding(repo, "kid_bbbbbbbbbbbb", "ledger/staging.yaml", outside="HEAD")
+    assert held == [f"refs/heads/{name}"]
+    assert sealer_git.branches_containing(repo, "HEAD") == ["refs/heads/main", f"refs/heads/{name}"]

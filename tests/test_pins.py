@@ -16,6 +16,7 @@ from support.env_repos import (
     Controllers,
     invoke,
     load_yaml,
+    reissued_cert,
     rotate,
     run_main,
     snapshot,
@@ -26,7 +27,7 @@ from support.fake_kube import FakeKube
 from support.git import commit_all
 from support.git import init_repo as make_repo
 
-from sealer import apikey, config, ledger
+from sealer import apikey, certs, config, ledger
 from sealer.durations import days_left
 from sealer.errors import DecryptError
 
@@ -302,6 +303,38 @@ def test_a_cert_another_environment_pins_is_refused(
         assert (code, out) == (2, "") and err.count("\n") == 1, err
         assert f"certificate {_fp(controllers['staging'])[:16]}… is already pinned for staging/staging" in err
     assert snapshot(pinned) == before
+
+
+def test_another_certificate_of_a_key_another_environment_pins_is_refused(
+    pinned: Path, controllers: Controllers, tmp_path: Path
+) -> None:
+    """A certificate re-issued for staging's controller key has another fingerprint, yet that
+    one key would open both environments' entries: `cert add` refuses it as it refuses staging's
+    own, and `check` fails a sealer.yaml that pins it by hand."""
+    reissued = tmp_path / "reissued.crt"
+    reissued.write_bytes(reissued_cert(controllers["staging"]))
+    before = snapshot(pinned)
+    result = _add(pinned, "dev", reissued)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "already pinned for staging/staging (the same key in another certificate)" in result.stderr
+    assert snapshot(pinned) == before
+    with config.edit(pinned) as doc:  # pinned by hand, the policy allowing it for dev alone
+        doc["environments"]["dev"]["policy"] = {"cert-distinct": {"enabled": False}}
+    assert _add(pinned, "dev", reissued).exit_code == 2  # staging keeps the rule
+    (pinned / "certs" / "dev.pem").write_bytes(reissued.read_bytes())
+    fp = certs.fingerprint(certs.load_pinned(reissued))
+    with config.edit(pinned) as doc:
+        doc["environments"]["dev"]["clusters"] = [
+            {
+                "name": "dev",
+                "cert": "certs/dev.pem",
+                "fingerprint": fp,
+                "valuesFile": "deploy/dev/values.yaml",
+            }
+        ]
+    check = invoke(pinned, "check")
+    assert check.exit_code == 1, check.output
+    assert "is also pinned for dev/dev (the same key in another certificate)" in check.output
 
 
 def test_a_cert_the_policy_lets_environments_share_is_pinned(pinned: Path, controllers: Controllers) -> None:

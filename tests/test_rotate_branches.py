@@ -91,6 +91,20 @@ def test_due_everywhere_rotates_the_others_and_skips_one_whose_rotation_waits(re
     assert dry.stderr.startswith("sealer: would skip ") and data["branch"] in dry.stderr
 
 
+def test_a_dry_run_shows_the_skipped_branch_name_inert(repo: Path) -> None:
+    """A branch name may hold a line separator or a bidirectional control (Git allows any
+    non-ASCII): the dry run's skipped line shows them escaped, as the partly-done line does."""
+    set_env_option(repo, "staging", "keys", ["apiKey", "webhookKey"])  # a new entry: due
+    commit_all(repo, "a second entry")
+    waiting = rotate(repo, "staging")["branch"]
+    hostile = "sealer/x\u2028forged\u202ez"
+    git(repo, "branch", "-m", waiting, hostile)
+    dry = cli(repo, "rotate", "--due", "--dry-run")
+    assert dry.exit_code == 0, (dry.output, dry.exception)
+    assert "\u2028" not in dry.stderr and "\u202e" not in dry.stderr, dry.stderr
+    assert "sealer/x\\u2028forged\\u202ez" in dry.stderr, dry.stderr
+
+
 @pytest.mark.parametrize("merge", [("merge", "-q", "--no-edit"), ("merge", "-q", "--squash")])
 def test_merged_rotations_no_longer_block(repo: Path, merge: tuple[str, ...]) -> None:
     first = rotate(repo, "staging")

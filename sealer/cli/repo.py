@@ -244,7 +244,10 @@ def _report(result: Any, output: str, forge: Any, cfg: Any) -> int:
         return _after_skipping(skipped, result.dry_run)
     from sealer.cli.pullrequest import open_and_report
 
-    code = open_and_report(forge, cfg, data, _json_view(data), _text_view(data), output)
+    try:
+        code = open_and_report(forge, cfg, data, _json_view(data), _text_view(data), output)
+    except PartlyDone as err:  # the request refused: its line says what --due skipped too
+        raise PartlyDone(f"{err}; {skipped}" if skipped else str(err)) from None
     return code or _after_skipping(skipped, result.dry_run)
 
 
@@ -254,7 +257,9 @@ def _after_skipping(skipped: str | None, dry_run: bool) -> int:
     if skipped and not dry_run:
         raise PartlyDone(skipped)
     if skipped:
-        click.echo(f"sealer: {skipped}", err=True)
+        from sealer.terminal import one_line
+
+        click.echo(f"sealer: {one_line(skipped)}", err=True)  # a branch name is anyone's text
     return 0
 
 

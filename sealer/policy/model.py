@@ -72,6 +72,7 @@ class CertFacts:
     not_after: dt.datetime | None = None
     error: str | None = None
     not_before: dt.datetime | None = None
+    key_fingerprint: str | None = None  # of the public key (certs.key_fingerprint)
 
 
 def read_cert(root: Path, cluster: Cluster | HeldCert) -> CertFacts:
@@ -91,6 +92,7 @@ def read_cert(root: Path, cluster: Cluster | HeldCert) -> CertFacts:
         key_bits=key.key_size if isinstance(key, rsa.RSAPublicKey) else None,
         not_after=cert.not_valid_after_utc,
         not_before=cert.not_valid_before_utc,
+        key_fingerprint=certs.key_fingerprint(cert),
     )
 
 
@@ -122,6 +124,8 @@ class Context:
         self._certs: dict[tuple[str, str], CertFacts] = {}
         self._recorded_in: dict[str, set[str]] | None = None
         self._at_head: dict[str, bool] | None = None
+        self._pinned_by: dict[str, list[tuple[str, str]]] | None = None
+        self._key_holders: dict[str, list[tuple[str, str]]] | None = None
 
     def records(self, env: str) -> list[KeyRecord]:
         if env not in self._records:
@@ -147,6 +151,30 @@ class Context:
                 for record in self.records(env):
                     self._recorded_in.setdefault(record.fingerprint, set()).add(env)
         return self._recorded_in.get(fingerprint, set())
+
+    def pinned_by(self, fingerprint: str) -> list[tuple[str, str]]:
+        """(env, cluster) of each cluster whose set pins the certificate `fingerprint`, in
+        sealer.yaml's order. One index per run: not every environment's sets for each one."""
+        if self._pinned_by is None:
+            self._pinned_by = {}
+            for env in self.cfg.environments.values():
+                for cluster in env.clusters:
+                    for held in cluster.cert_set:
+                        self._pinned_by.setdefault(held.fingerprint, []).append((env.name, cluster.name))
+        return self._pinned_by.get(fingerprint, [])
+
+    def key_holders(self, key_fingerprint: str) -> list[tuple[str, str]]:
+        """(env, cluster) of each cluster whose set holds a certificate of this public key, as
+        its file shows it (certs.key_fingerprint). One index per run, each file read once (`held`)."""
+        if self._key_holders is None:
+            self._key_holders = {}
+            for env in self.cfg.environments.values():
+                for cluster in env.clusters:
+                    for _, facts in self.held(env.name, cluster):
+                        if facts.key_fingerprint:
+                            holders = self._key_holders.setdefault(facts.key_fingerprint, [])
+                            holders.append((env.name, cluster.name))
+        return self._key_holders.get(key_fingerprint, [])
 
     def current(self, env: Environment) -> dict[str, KeyRecord]:
         return ledger.current(env.keys, self.records(env.name))

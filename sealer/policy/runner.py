@@ -63,11 +63,12 @@ def problems(ctx: Context, policy: loader.Policy, envs: Iterable[Environment]) -
     return found
 
 
-def refuse_shared_cert(cfg: Config, env_name: str, fingerprint: str) -> None:
-    """`cert add` of a certificate another environment pins, which `check` would then fail
-    (cert-distinct: one controller key opening the keys of both): refused, unless the
-    repository's policy (the default, then sealer.yaml's overrides) lets each of them share it."""
-    shared = cert_distinct.pinned_elsewhere(cfg, env_name, fingerprint)
+def refuse_shared_cert(cfg: Config, env_name: str, fingerprint: str, key: str) -> None:
+    """`cert add` of a certificate (or of its public key `key`) another environment pins, which
+    `check` would then fail (cert-distinct: one controller key opening the keys of both):
+    refused, unless the repository's policy (the default, then sealer.yaml's overrides) lets each
+    of them share it."""
+    shared = cert_distinct.pinned_elsewhere(Context(cfg), env_name, fingerprint, key)
     if not shared:
         return
     policy = loader.load(cfg)

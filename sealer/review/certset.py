@@ -40,7 +40,6 @@ def facts(pem: str | None) -> CertFacts | None:
     """What a reviewer needs to know about a certificate file; None when it is not one."""
     if not pem:
         return None
-    from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     from sealer import certs
@@ -50,13 +49,11 @@ def facts(pem: str | None) -> CertFacts | None:
     except SealerError:
         return None
     key = cert.public_key()
-    spki = hashes.Hash(hashes.SHA256())
-    spki.update(key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
     return CertFacts(
         fingerprint=certs.fingerprint(cert),
         key_bits=key.key_size if isinstance(key, rsa.RSAPublicKey) else None,
         self_signed=_self_signed(cert),
-        spki=spki.finalize().hex(),
+        spki=certs.key_fingerprint(cert),
         not_before=f"{cert.not_valid_before_utc:%Y-%m-%d}",
         not_after=f"{cert.not_valid_after_utc:%Y-%m-%d}",
     )

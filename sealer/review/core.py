@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sealer import git, layout
-from sealer.errors import BadInput
+from sealer.config import Config
+from sealer.errors import BadInput, ConfigError
 from sealer.records import utcnow
 from sealer.review import approvals, branch_claims, construct, history, plaintext, sensitive
 from sealer.review.checks import EnvReview, duplicate_findings
@@ -178,10 +179,19 @@ def _constructed(name: str, head: Side, changed: list[str]) -> list[Finding]:
 
 def _sides(root: Path, base: str, head: str, head_name: str) -> tuple[Side, Side]:
     texts = {rev: read_files(root, rev, [layout.CONFIG_FILE])[layout.CONFIG_FILE] for rev in (base, head)}
-    head_cfg = config_at(root, head, texts[head])
+    head_cfg = _config_of(root, head, texts[head], head_name)
     if head_cfg is None:
         raise BadInput(f"no {layout.CONFIG_FILE} at {head_name}: not a sealer-managed repo")
-    return Side(base, config_at(root, base, texts[base]), {}), Side(head, head_cfg, {})
+    return Side(base, _config_of(root, base, texts[base], "BASE"), {}), Side(head, head_cfg, {})
+
+
+def _config_of(root: Path, rev: str, text: str | None, name: str) -> Config | None:
+    """sealer.yaml at `rev`. A schema error names the revision: BASE's (one a newer sealer
+    refuses, see the README's upgrading) would otherwise read as the checkout's own file."""
+    try:
+        return config_at(root, rev, text)
+    except ConfigError as err:
+        raise BadInput(f"invalid config at {name} ({rev[:12]}): {err.where}: {err.what}") from None
 
 
 def _add_history(

@@ -973,9 +973,11 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
 
 
 def no_active_key_left(cfg: Config, env_name: str, revoked: KeyRecord) -> bool:
-    """True when revoking `revoked` leaves its entry no other active key in the checkout's ledger:
-    the cluster then accepts no key for it until a rotation. Allowed (an incident may need it),
-    but `keys revoke` says so."""
+    """True when revoking `revoked` leaves its entry, still one sealer.yaml manages, no other
+    active key in the checkout's ledger: the cluster then accepts no key for it until a rotation.
+    Allowed (an incident may need it), but `keys revoke` says so."""
+    if revoked.name not in cfg.env(env_name).keys:  # taken out: no rotation of it to run
+        return False
     others = [r for r in ledger.load(cfg.root, env_name) if r.key_id != revoked.key_id]
     return _active_key_of(others, revoked.name) is None
 

@@ -21,7 +21,7 @@ from support.backend_repos import (
 )
 from support.cli import sealer
 from support.git import commit_all, git, head
-from support.repos import ledger_records
+from support.repos import ledger_records, set_env_option
 
 from sealer import ledger
 from sealer.records import ACTIVE, GRACE, REVOKED, iso
@@ -192,5 +192,17 @@ def test_revoking_a_key_beside_an_active_one_warns_of_nothing(backend_repo: Path
     records = ledger_records(backend_repo, ENV)
     assert [r.status for r in records if r.name == "apiKey" and r.key_id != older] == [ACTIVE]
     result = sealer(backend_repo, "keys", "revoke", ENV, older, "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["no_active_key"] is False and result.stderr == ""
+
+
+def test_revoking_the_last_key_of_an_entry_no_longer_managed_warns_of_nothing(backend_repo: Path) -> None:
+    """An entry taken out of sealer.yaml's keys: `rotate --key` of it is refused, so a warning
+    naming that command would send the operator to an error; none is left to want one."""
+    rotate(backend_repo)
+    kid = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"].key_id
+    set_env_option(backend_repo, ENV, "keys", ["webhookKey"])
+    commit_all(backend_repo, "apiKey is no longer used")
+    result = sealer(backend_repo, "keys", "revoke", ENV, kid, "-o", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["no_active_key"] is False and result.stderr == ""

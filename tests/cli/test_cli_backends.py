@@ -155,6 +155,15 @@ def test_set_refuses_options_the_store_does_not_know(
     assert (backend_repo / "sealer.yaml").read_bytes() == before
 
 
+def test_set_refuses_an_option_sealer_fills_itself(backend_repo: Path) -> None:
+    """registry_env is the environment's own name, filled by sealer: given, it was replaced or unused."""
+    before = (backend_repo / "sealer.yaml").read_bytes()
+    options = ("--option", "delivery=direct", "--option", "registry_env=other")
+    line = one_line_error(sealer(backend_repo, "backend", "set", ENV, "k8s-secrets", *options), 2)
+    assert line == "sealer: --option registry_env: sealer sets it from the environment's name: leave it out"
+    assert (backend_repo / "sealer.yaml").read_bytes() == before
+
+
 @pytest.mark.parametrize(
     "command",
     [["keys", "list", ENV], ["backend", "check", ENV], ["rotate", ENV, "--no-branch"]],

@@ -327,6 +327,20 @@ def test_host_errors_are_one_line_and_the_rotation_is_reported(
     assert TOKEN not in err
 
 
+def test_a_request_the_host_refuses_still_names_what_due_skipped(fake: FakeForge, repo: Path) -> None:
+    """`rotate --due` rotated production and skipped staging, whose rotation waits unmerged: the
+    partly-done line of a request not opened says both, not the request alone."""
+    waiting = cli(repo, "rotate", "staging")  # a local branch, not merged
+    assert waiting.exit_code == 0, waiting.output
+    fake.token = "something-else"
+    result = cli(repo, "rotate", "--due", "--push", "origin", "--open-pr", "-o", "json")
+    assert result.exit_code == 4 and result.stderr.count("\n") == 1, result.stderr
+    assert "was not opened" in result.stderr and "skipped staging, whose rotation waits" in result.stderr
+    assert json.loads(result.stdout)["skipped"] == {
+        "staging": waiting.stdout.split("branch ")[1].split(";")[0]
+    }
+
+
 def test_a_refused_reviewer_leaves_the_request_open_and_reported(fake: FakeForge, repo: Path) -> None:
     with config.edit(repo) as doc:
         doc["pullRequests"]["reviewers"] = ["carol"]

@@ -238,6 +238,23 @@ def test_unknown_revision_is_bad_input(repo: Path, args: tuple[str, ...]) -> Non
     assert result.stderr.startswith("sealer: unknown revision") and len(result.stderr.splitlines()) == 1
 
 
+def test_a_sealer_yaml_refused_at_base_is_named_there(repo: Path) -> None:
+    """A BASE whose sealer.yaml a newer sealer refuses (a typo an older one ignored), under the
+    pull request that fixes it: the line names BASE and its commit, not the checkout's file."""
+    config = repo / "sealer.yaml"
+    good = config.read_text()
+    config.write_text(good.replace("rotationDays:", "rotationDay:", 1))
+    git(repo, "commit", "-qam", "a typo an older sealer ignored")
+    base = git(repo, "rev-parse", "HEAD").strip()
+    config.write_text(good)
+    git(repo, "commit", "-qam", "the typo fixed")
+    result = cli(repo, "review", base, "HEAD")
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    line = f"sealer: invalid config at BASE ({base[:12]}): sealer.yaml: "
+    assert result.stderr.startswith(line), result.stderr
+    assert "rotationDay: unknown setting" in result.stderr and result.stderr.count("\n") == 1
+
+
 # -- tampering -------------------------------------------------------------------------------
 
 

@@ -110,6 +110,12 @@ def _self_signed(key: Any, days_valid: tuple[int, int], algorithm: Any = None) -
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def reissued_cert(controller: Controller) -> bytes:
+    """Another certificate of the controller's own key (as `openssl req -x509 -key tls.key`
+    makes one): another fingerprint, the same public key."""
+    return _self_signed(controller.pair.key, (-1, 365))
+
+
 @functools.cache
 def unfit_cert(kind: str) -> bytes:
     """A PEM certificate sealer must refuse to pin: expired, rsa1024 or ec."""

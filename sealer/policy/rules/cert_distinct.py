@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sealer.config import Cluster, Config, Environment
+from sealer.config import Cluster, Environment
 from sealer.policy import fixes, schema
 from sealer.policy.model import ERROR, Context, Problem
 
@@ -15,21 +15,21 @@ DEFAULT: dict[str, Any] = {}
 SCHEMA: dict[str, schema.Validator] = {}
 
 
-def pinned_elsewhere(cfg: Config, env_name: str, fingerprint: str) -> list[str]:
-    """`env/cluster` of each cluster of another environment whose set holds `fingerprint`."""
-    return [
-        f"{other.name}/{c.name}"
-        for other in cfg.environments.values()
-        if other.name != env_name
-        for c in other.clusters
-        if c.holds(fingerprint)
-    ]
+def pinned_elsewhere(ctx: Context, env_name: str, fingerprint: str, key: str | None) -> list[str]:
+    """`env/cluster` of each cluster of another environment whose set holds `fingerprint`, or
+    another certificate of the same public key `key` (one controller key re-issued in a new
+    certificate opens the same entries)."""
+    shared = {f"{env}/{cluster}": "" for env, cluster in ctx.pinned_by(fingerprint) if env != env_name}
+    for env, cluster in ctx.key_holders(key) if key else ():
+        if env != env_name:
+            shared.setdefault(f"{env}/{cluster}", " (the same key in another certificate)")
+    return [where + note for where, note in shared.items()]
 
 
 def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]:
     for cluster in env.clusters:
-        for held in cluster.cert_set:  # every certificate of the set, not only the sealing one
-            shared = pinned_elsewhere(ctx.cfg, env.name, held.fingerprint)
+        for held, facts in ctx.held(env.name, cluster):  # the whole set, not only the sealing one
+            shared = pinned_elsewhere(ctx, env.name, held.fingerprint, facts.key_fingerprint)
             if shared:
                 yield Problem(
                     ID,
