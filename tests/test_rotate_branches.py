@@ -89,6 +89,11 @@ def test_due_everywhere_rotates_the_others_and_skips_one_whose_rotation_waits(re
     dry = cli(repo, "rotate", "--due", "--dry-run")  # both wait now: a dry run only says so
     assert (dry.exit_code, dry.stdout) == (0, "nothing to rotate\n")
     assert dry.stderr.startswith("sealer: would skip ") and data["branch"] in dry.stderr
+    refs, files = git(repo, "for-each-ref"), snapshot(repo)
+    refused = cli(repo, "rotate", "--due")  # every due environment waits: nothing lands, so no exit 4
+    assert (refused.exit_code, refused.stdout) == (2, "")
+    assert refused.stderr.count("\n") == 1 and "has a rotation on branch " in refused.stderr, refused.stderr
+    assert (git(repo, "for-each-ref"), snapshot(repo)) == (refs, files)
 
 
 def test_a_dry_run_shows_the_skipped_branch_name_inert(repo: Path) -> None:

@@ -179,6 +179,8 @@ def _rotate_planned(
     root = cfg.root
     planned = sending.send if sending is not None else None
     targets, skipped = planning.without_waiting(root, request, planning.targets(cfg, request, now))
+    if skipped and not targets and not request.dry_run:  # nothing would land: refused, exit 2
+        planning.refuse_unmerged(root, sorted(skipped))
     plans = planning.plan_all(targets, cfg, now, request.grace, actor, planned)
     if not plans:
         return RotationResult(None, None, request.dry_run, [], [], skipped=skipped)
@@ -421,8 +423,7 @@ def skipped_line(result: RotationResult) -> str | None:
     merge = "merge it" if len(result.skipped) == 1 else "merge each"
     if result.dry_run:
         return f"would skip {waits}: {merge} first"
-    done = f"rotated {rotated}" if rotated else "nothing else was due"
-    return f"{done}, but skipped {waits}: {merge}, then run `sealer rotate --due` again"
+    return f"rotated {rotated}, but skipped {waits}: {merge}, then run `sealer rotate --due` again"
 
 
 def partly_done(result: RotationResult) -> str:
