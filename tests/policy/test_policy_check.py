@@ -775,8 +775,8 @@ def test_a_reseal_due_while_a_rotation_waits_is_merged_first(
             "skips staging until then)",
         )
     ]
-    skipped = sealer(root, "rotate", "--due")
-    assert skipped.exit_code == 4 and branch in skipped.stderr  # as the fix says
+    skipped = sealer(root, "rotate", "--due")  # only staging is due: nothing would land, refused
+    assert skipped.exit_code == 2 and branch in skipped.stderr  # as the fix says
     edit_config(root, lambda doc: doc["environments"]["staging"].update(resealAfterDays=3))
     fixes = [(p["rule"], p["fix"]) for p in check_json(root)[1]["problems"]]
     assert fixes == [("key-sealed", "sealer rotate --due")]
