@@ -26,6 +26,7 @@ REFUSALS = {
     "weak": "1024-bit RSA key is too weak",
     "expired": "certificate expired on",
     "missing": "cannot read certificate",
+    "unreadable-key": "the certificate's public key cannot be read",
 }
 
 
