@@ -665,12 +665,14 @@ def branches_at(root: Path, commit: str) -> list[str]:
 
 
 def remotes(root: Path) -> list[str]:
-    return run(root, "remote").split()
+    """The remotes' names, one a line (a name may hold a Unicode space, as a branch's may)."""
+    return lines(run(root, "remote"))
 
 
 def remote_urls(root: Path) -> list[str]:
-    """Every fetch URL of every remote the checkout has (the repository as others name it)."""
-    return [url for name in remotes(root) for url in run(root, "remote", "get-url", "--all", name).split()]
+    """Every fetch URL of every remote the checkout has (the repository as others name it), one
+    a line: a local path may hold a space."""
+    return [url for name in remotes(root) for url in lines(run(root, "remote", "get-url", "--all", name))]
 
 
 def remote_default_branches(root: Path) -> set[str]:

@@ -337,3 +337,13 @@ def test_a_branch_name_holding_a_unicode_space_is_found_whole(repo: Path, space:
     held = sealer_git.refs_holding(repo, "kid_bbbbbbbbbbbb", "ledger/staging.yaml", outside="HEAD")
     assert held == [f"refs/heads/{name}"]
     assert sealer_git.branches_containing(repo, "HEAD") == ["refs/heads/main", f"refs/heads/{name}"]
+
+
+def test_a_remote_name_or_url_holding_a_space_is_read_whole(repo: Path) -> None:
+    """A remote's name may hold a Unicode space, its URL (a local path) an ASCII one: each is
+    one name and one URL, not pieces that name no remote (push refused it as unknown) and no
+    repository (review did not see the repository as itself)."""
+    name = "team\u00a0origin"
+    git(repo, "remote", "add", name, "/srv/our repos/app.git")
+    assert sealer_git.remotes(repo) == [name]
+    assert sealer_git.remote_urls(repo) == ["/srv/our repos/app.git"]
