@@ -62,7 +62,6 @@ class CertInfo:
 
 def parse_certificate(data: bytes, source: str) -> x509.Certificate:
     from cryptography import x509
-
     from cryptography.exceptions import UnsupportedAlgorithm
 
     try:
