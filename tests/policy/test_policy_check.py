@@ -776,7 +776,7 @@ def test_a_reseal_due_while_a_rotation_waits_is_merged_first(
         )
     ]
     skipped = sealer(root, "rotate", "--due")
-    assert skipped.exit_code == 4 and branch in skipped.stderr  # as the fix says
+    assert skipped.exit_code == 2 and branch in skipped.stderr  # refused, naming it: as the fix says
     edit_config(root, lambda doc: doc["environments"]["staging"].update(resealAfterDays=3))
     fixes = [(p["rule"], p["fix"]) for p in check_json(root)[1]["problems"]]
     assert fixes == [("key-sealed", "sealer rotate --due")]
