@@ -774,7 +774,7 @@ def _known_remote(root: Path, remote: str) -> str:
     local repository runs its hooks on this machine (a configured remote's push URL too)."""
     known = remotes(root)
     if remote in known:
-        for url in run(root, "remote", "get-url", "--push", "--all", _remote(remote)).splitlines():
+        for url in lines(run(root, "remote", "get-url", "--push", "--all", _remote(remote))):
             _refuse_inside(root, remote, _local_path(root, url) if url else None)
         return _remote(remote)
     local = _local_path(root, remote)
@@ -809,7 +809,7 @@ def remote_heads(root: Path, remote: str, pattern: str) -> dict[str, str]:
     ls-remote reads it); one `git ls-remote`."""
     out = run(root, "ls-remote", "--heads", _remote(remote), f"refs/heads/{pattern}")
     found = {}
-    for line in out.splitlines():
+    for line in lines(out):  # a branch anyone pushed may hold a line separator (U+2028)
         commit, _, ref = line.partition("\t")
         if ref.startswith("refs/heads/"):
             found[ref.removeprefix("refs/heads/")] = commit
