@@ -550,7 +550,7 @@ def round_trip(mapping: int = 2, sequence: int = 4, offset: int = 2) -> Any:
 def _round_trip_classes() -> tuple[Any, Any]:
     """ruamel's round-trip constructor and representer, but a string an edit puts in that another
     reader takes for something else (`on`, `no`, `12:30`: true, false, 750 to PyYAML, sealer's own
-    reader, and to Helm's) is written double-quoted, where ruamel (YAML 1.2) wrote it plain: a
+    reader, and to Helm's) is written quoted, where ruamel (YAML 1.2) wrote it plain: a
     cluster or namespace named `no` was read back as false. A plain scalar the file itself holds
     stays as written (`enabled: yes`)."""
     from ruamel.yaml.constructor import RoundTripConstructor
@@ -570,7 +570,7 @@ def _round_trip_classes() -> tuple[Any, Any]:
         def represent_str(self, data: Any) -> Any:
             if resolves_to_str(data):
                 return super().represent_str(data)
-            return self.represent_scalar(_STR, data, style='"')
+            return self.represent_scalar(_STR, data, style="'")  # as ruamel quotes its own
 
     Constructor.add_constructor(_STR, Constructor.construct_yaml_str)
     Representer.add_representer(str, Representer.represent_str)
