@@ -135,6 +135,20 @@ def padded_modulus_pem(key: rsa.RSAPrivateKey) -> bytes:
     return b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der) + b"-----END CERTIFICATE-----\n"
 
 
+def spki_without_null_pem(key: rsa.RSAPrivateKey) -> bytes:
+    """PEM of a 2048-bit certificate of `key` whose key's AlgorithmIdentifier leaves out the
+    NULL parameters (RFC 4055 lets a reader take either): the same public key, other bytes."""
+    import base64
+
+    der = certificate(key).public_bytes(serialization.Encoding.DER)
+    spki = bytes.fromhex("30820122300d06092a864886f70d0101010500")
+    assert der.count(spki) == 1
+    der = der.replace(spki, bytes.fromhex("30820120300b06092a864886f70d010101"))
+    for at in (2, 6):  # the certificate's and the tbsCertificate's lengths, two less
+        der = der[:at] + (int.from_bytes(der[at : at + 2], "big") - 2).to_bytes(2, "big") + der[at + 2 :]
+    return b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der) + b"-----END CERTIFICATE-----\n"
+
+
 def write_cert(path: Path, cert: x509.Certificate) -> Path:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return path
