@@ -62,11 +62,17 @@ class CertInfo:
 
 def parse_certificate(data: bytes, source: str) -> x509.Certificate:
     from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
 
     try:
-        return x509.load_pem_x509_certificate(data)
+        cert = x509.load_pem_x509_certificate(data)
     except ValueError:
         raise BadInput(f"{source}: not a PEM certificate{_key_hint(data)}") from None
+    try:  # read lazily by cryptography: read here, so that no later use of it fails as a bug
+        cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        raise BadInput(f"{source}: the certificate's public key cannot be read") from None
+    return cert
 
 
 def _key_hint(data: bytes) -> str:
@@ -274,6 +280,8 @@ def _positive_integer(der: bytes, pos: int) -> tuple[int, int]:
     start, end = _element(der, pos, _INTEGER)
     if end == start or der[start] & 0x80:
         raise ValueError("not a positive integer")
+    if der[start] == 0 and end - start > 1 and not der[start + 1] & 0x80:
+        raise ValueError("integer not in its shortest form")  # which cryptography and kubeseal refuse
     return int.from_bytes(der[start:end], "big"), end
 
 

@@ -665,12 +665,14 @@ def branches_at(root: Path, commit: str) -> list[str]:
 
 
 def remotes(root: Path) -> list[str]:
-    return run(root, "remote").split()
+    """The remotes' names, one a line (a name may hold a Unicode space, as a branch's may)."""
+    return lines(run(root, "remote"))
 
 
 def remote_urls(root: Path) -> list[str]:
-    """Every fetch URL of every remote the checkout has (the repository as others name it)."""
-    return [url for name in remotes(root) for url in run(root, "remote", "get-url", "--all", name).split()]
+    """Every fetch URL of every remote the checkout has (the repository as others name it), one
+    a line: a local path may hold a space."""
+    return [url for name in remotes(root) for url in lines(run(root, "remote", "get-url", "--all", name))]
 
 
 def remote_default_branches(root: Path) -> set[str]:
@@ -772,7 +774,7 @@ def _known_remote(root: Path, remote: str) -> str:
     local repository runs its hooks on this machine (a configured remote's push URL too)."""
     known = remotes(root)
     if remote in known:
-        for url in run(root, "remote", "get-url", "--push", "--all", _remote(remote)).splitlines():
+        for url in lines(run(root, "remote", "get-url", "--push", "--all", _remote(remote))):
             _refuse_inside(root, remote, _local_path(root, url) if url else None)
         return _remote(remote)
     local = _local_path(root, remote)
@@ -807,7 +809,7 @@ def remote_heads(root: Path, remote: str, pattern: str) -> dict[str, str]:
     ls-remote reads it); one `git ls-remote`."""
     out = run(root, "ls-remote", "--heads", _remote(remote), f"refs/heads/{pattern}")
     found = {}
-    for line in out.splitlines():
+    for line in lines(out):  # a branch anyone pushed may hold a line separator (U+2028)
         commit, _, ref = line.partition("\t")
         if ref.startswith("refs/heads/"):
             found[ref.removeprefix("refs/heads/")] = commit

@@ -539,10 +539,43 @@ def round_trip(mapping: int = 2, sequence: int = 4, offset: int = 2) -> Any:
     from ruamel.yaml import YAML
 
     rt = YAML()
+    rt.Constructor, rt.Representer = _round_trip_classes()
     rt.preserve_quotes = True
     rt.width = 1 << 16  # never fold long base64 scalars
     rt.indent(mapping=mapping, sequence=sequence, offset=offset)
     return rt
+
+
+@functools.lru_cache(maxsize=1)
+def _round_trip_classes() -> tuple[Any, Any]:
+    """ruamel's round-trip constructor and representer, but a string an edit puts in that another
+    reader takes for something else (`on`, `no`, `12:30`: true, false, 750 to PyYAML, sealer's own
+    reader, and to Helm's) is written quoted, where ruamel (YAML 1.2) wrote it plain: a
+    cluster or namespace named `no` was read back as false. A plain scalar the file itself holds
+    stays as written (`enabled: yes`)."""
+    from ruamel.yaml.constructor import RoundTripConstructor
+    from ruamel.yaml.representer import RoundTripRepresenter
+
+    class AsWritten(str):
+        """A plain scalar read from the file that not every reader takes for this text."""
+
+    class Constructor(RoundTripConstructor):
+        def construct_yaml_str(self, node: Any) -> Any:
+            value = super().construct_yaml_str(node)
+            if type(value) is str and node.style is None and not resolves_to_str(value):
+                return AsWritten(value)
+            return value
+
+    class Representer(RoundTripRepresenter):
+        def represent_str(self, data: Any) -> Any:
+            if resolves_to_str(data):
+                return super().represent_str(data)
+            return self.represent_scalar(_STR, data, style="'")  # as ruamel quotes its own
+
+    Constructor.add_constructor(_STR, Constructor.construct_yaml_str)
+    Representer.add_representer(str, Representer.represent_str)
+    Representer.add_representer(AsWritten, RoundTripRepresenter.represent_str)
+    return Constructor, Representer
 
 
 # What round_trip_load notes on the loaded tree for round_trip_dump (ruamel drops both).

@@ -118,6 +118,37 @@ def certificate(
     )
 
 
+def padded_modulus_pem(key: rsa.RSAPrivateKey) -> bytes:
+    """PEM of a 2048-bit certificate of `key` whose modulus carries a superfluous leading zero:
+    the same public key in a form DER does not allow, which cryptography (like kubeseal's Go)
+    will not read, though the certificate around it parses. Built by splicing the DER."""
+    import base64
+
+    der = certificate(key).public_bytes(serialization.Encoding.DER)
+    modulus = key.public_key().public_numbers().n.to_bytes(257, "big")
+    spki = "30820122 300d06092a864886f70d0101010500 0382010f00 3082010a 02820101"
+    padded = "30820123 300d06092a864886f70d0101010500 0382011000 3082010b 0282010200"
+    assert der.count(bytes.fromhex(spki) + modulus) == 1
+    der = der.replace(bytes.fromhex(spki) + modulus, bytes.fromhex(padded) + modulus)
+    for at in (2, 6):  # the certificate's and the tbsCertificate's lengths (both 30 82 xx xx), one more
+        der = der[:at] + (int.from_bytes(der[at : at + 2], "big") + 1).to_bytes(2, "big") + der[at + 2 :]
+    return b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der) + b"-----END CERTIFICATE-----\n"
+
+
+def spki_without_null_pem(key: rsa.RSAPrivateKey) -> bytes:
+    """PEM of a 2048-bit certificate of `key` whose key's AlgorithmIdentifier leaves out the
+    NULL parameters (RFC 4055 lets a reader take either): the same public key, other bytes."""
+    import base64
+
+    der = certificate(key).public_bytes(serialization.Encoding.DER)
+    spki = bytes.fromhex("30820122300d06092a864886f70d0101010500")
+    assert der.count(spki) == 1
+    der = der.replace(spki, bytes.fromhex("30820120300b06092a864886f70d010101"))
+    for at in (2, 6):  # the certificate's and the tbsCertificate's lengths, two less
+        der = der[:at] + (int.from_bytes(der[at : at + 2], "big") - 2).to_bytes(2, "big") + der[at + 2 :]
+    return b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der) + b"-----END CERTIFICATE-----\n"
+
+
 def write_cert(path: Path, cert: x509.Certificate) -> Path:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return path
@@ -147,7 +178,8 @@ def load_public_key(cert_path: Path) -> rsa.RSAPublicKey:
 
 
 def bad_certificates(folder: Path) -> dict[str, Path]:
-    """Certificate files sealer must refuse: not PEM, empty, EC, 1024-bit, expired, missing."""
+    """Certificate files sealer must refuse: not PEM, empty, EC, 1024-bit, expired, missing, a
+    key that cannot be read."""
     from cryptography.hazmat.primitives.asymmetric import ec
 
     now = dt.datetime.now(dt.timezone.utc)
@@ -156,6 +188,7 @@ def bad_certificates(folder: Path) -> dict[str, Path]:
     )
     (folder / "empty.pem").write_bytes(b"")
     expired = certificate(rsa_key(2048), now - dt.timedelta(days=30), now - dt.timedelta(days=1))
+    (folder / "unreadable-key.pem").write_bytes(padded_modulus_pem(rsa_key(2048)))
     return {
         "garbage": folder / "garbage.pem",
         "empty": folder / "empty.pem",
@@ -163,4 +196,5 @@ def bad_certificates(folder: Path) -> dict[str, Path]:
         "weak": write_cert(folder / "weak.pem", certificate(rsa_key(1024))),
         "expired": write_cert(folder / "expired.pem", expired),
         "missing": folder / "missing.pem",
+        "unreadable-key": folder / "unreadable-key.pem",
     }

@@ -26,6 +26,7 @@ REFUSALS = {
     "weak": "1024-bit RSA key is too weak",
     "expired": "certificate expired on",
     "missing": "cannot read certificate",
+    "unreadable-key": "the certificate's public key cannot be read",
 }
 
 
@@ -120,3 +121,13 @@ def test_fast_path_on_damaged_certificates_reads_the_certificates_own_key(keypai
         except BadInput:
             assert fast[0] == own_key
     assert 0 < accepted < len(der)
+
+
+def test_one_public_key_has_one_key_fingerprint_however_its_certificate_encodes_it() -> None:
+    """cert-distinct and review's same-key check compare `key_fingerprint`: a certificate that
+    spells the same RSA key otherwise (no NULL parameters) must not pass as another key."""
+    key = ref.rsa_key(2048)
+    plain = ref.certificate(key)
+    other = certs.parse_certificate(ref.spki_without_null_pem(key), "c")
+    assert certs.fingerprint(other) != certs.fingerprint(plain)
+    assert certs.key_fingerprint(other) == certs.key_fingerprint(plain)

@@ -337,3 +337,27 @@ def test_a_branch_name_holding_a_unicode_space_is_found_whole(repo: Path, space:
     held = sealer_git.refs_holding(repo, "kid_bbbbbbbbbbbb", "ledger/staging.yaml", outside="HEAD")
     assert held == [f"refs/heads/{name}"]
     assert sealer_git.branches_containing(repo, "HEAD") == ["refs/heads/main", f"refs/heads/{name}"]
+
+
+def test_a_remote_name_or_url_holding_a_space_is_read_whole(repo: Path) -> None:
+    """A remote's name may hold a Unicode space, its URL (a local path) an ASCII one: each is
+    one name and one URL, not pieces that name no remote (push refused it as unknown) and no
+    repository (review did not see the repository as itself)."""
+    name = "team\u00a0origin"
+    git(repo, "remote", "add", name, "/srv/our repos/app.git")
+    assert sealer_git.remotes(repo) == [name]
+    assert sealer_git.remote_urls(repo) == ["/srv/our repos/app.git"]
+
+
+def test_a_remote_branch_holding_a_line_separator_is_read_whole(repo: Path, tmp_path: Path) -> None:
+    """A branch anyone pushed may hold U+2028, where str.splitlines() cut ls-remote's line: its
+    first part read as a branch of that name (`sealer/rotate-dev`) at the pusher's commit."""
+    write(repo, "a.txt", "a\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    name = "sealer/rotate-dev\u2028x"
+    git(repo, "push", "-q", str(remote), f"HEAD:refs/heads/{name}")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    assert sealer_git.remote_heads(repo, str(remote), "sealer/*") == {name: head}

@@ -378,6 +378,17 @@ def test_a_cert_file_that_cannot_be_written_leaves_sealer_yaml_as_it_was(
 # -- several clusters per environment -------------------------------------------------------------
 
 
+def test_a_cluster_named_as_yaml_1_1_reads_a_boolean_is_pinned_under_its_name(
+    repo: Path, controllers: Controllers
+) -> None:
+    """`no` is a DNS label, but written plain PyYAML reads it as false: cert add refused the
+    sealer.yaml it had just written (`…clusters[0].name: must be a DNS label, got False`)."""
+    result = _add(repo, "staging", controllers["eu"].cert, "--cluster", "no")
+    assert result.exit_code == 0, result.stderr
+    assert [c["name"] for c in _staging(repo)["clusters"]] == ["no"]
+    assert config.load(repo).env("staging").clusters[0].name == "no"
+
+
 def test_clusters_each_get_their_own_ciphertext(repo: Path, controllers: Controllers) -> None:
     eu, us = controllers["eu"], controllers["us"]
     assert _add(repo, "staging", eu.cert, "--cluster", "eu").exit_code == 0

@@ -344,6 +344,20 @@ def test_keys_and_nesting_safe_load_refuses_are_bad_input(text: str) -> None:
         yamlio.load_documents(text, "s")
 
 
+@pytest.mark.parametrize("text", ["on", "no", "Off", "y", "12:30", "1_000", "0x1F", "~", ""])
+def test_a_string_an_edit_puts_in_reads_back_as_that_string(text: str) -> None:
+    """ruamel (YAML 1.2) wrote `on`, `no`, `12:30` plain, which PyYAML (sealer's reader) and Helm
+    read as true, false, 750: a cluster or namespace named `no` came back as false. What the
+    file itself holds plain (`enabled: yes`) stays as written."""
+    original = "enabled: yes  # kept\nat: 12:30\nname: x\n"
+    doc = yamlio.round_trip_load(original, "f")
+    doc["name"] = text
+    doc["new"] = [text]
+    dumped = yamlio.round_trip_dump(doc)
+    assert yamlio.load_documents(dumped, "f") == [{"enabled": True, "at": 750, "name": text, "new": [text]}]
+    assert dumped.startswith("enabled: yes  # kept\nat: 12:30\n")
+
+
 @pytest.mark.parametrize("text", ["359e61515219", "1e5", "0o17", ".5"])
 def test_a_string_ruamel_would_read_as_a_number_is_quoted(text: str) -> None:
     """YAML 1.1 (PyYAML) reads `359e61515219` as a string, YAML 1.2 (ruamel's round trip) as a

@@ -38,16 +38,20 @@ def default_base(root: Path) -> str:
 
 
 def read_files(root: Path, rev: str, paths: Iterable[str]) -> dict[str, str | None]:
-    """path -> text at `rev` (None when absent), through one `git cat-file --batch`."""
-    wanted = sorted(set(paths))
+    """path -> text at `rev` (None when absent), through one `git cat-file --batch`. A name
+    holding a line break is never asked (None): git reads one name a line, so its second line
+    would be a name of the author's choosing (any blob's id) and each later path would get the
+    answer meant for the one before it. `core` reports such a name (LINE_BREAK)."""
+    asked = sorted(set(paths))
+    wanted = [p for p in asked if "\n" not in p]
     if not wanted:
-        return {}
+        return dict.fromkeys(asked)
     _check_sizes(root, rev, wanted)
     out = git.run_bytes(
         root, git.NO_REPLACE, "cat-file", "--batch", stdin="".join(f"{rev}:{p}\n" for p in wanted).encode()
     )
     pos = 0
-    result: dict[str, str | None] = {}
+    result: dict[str, str | None] = dict.fromkeys(asked)
     for path in wanted:
         end = out.index(b"\n", pos)
         header, pos = out[pos:end].decode(errors="replace"), end + 1
