@@ -114,6 +114,12 @@ class CodeOwners:
 GITHUB_CODEOWNERS_MAX = 3 * 1024 * 1024
 
 
+# A line break or space Python's splitlines() and split() see and a host's reader may not (U+2028,
+# U+0085, a form feed, a no-break space…): a rule `a<U+2028>/sealer.yaml @team` would own
+# sealer.yaml here alone. Such a file is read as owning nothing (approvals then cannot pass).
+_AMBIGUOUS_SPACE = re.compile(r"[^\S\n\r\t ]")
+
+
 def codeowners_at(root: Path, base: str, env: Mapping[str, str] | None = None) -> CodeOwners | None:
     """The rules of the CODEOWNERS file the host reads at `base`: the first of its files that
     exists, empty or not (an empty one found first owns nothing: the host reads no other)."""
@@ -129,6 +135,8 @@ def codeowners_at(root: Path, base: str, env: Mapping[str, str] | None = None) -
     mode = git.tree_entries(root, base, [found]).get(found, ("", ""))[0]
     if mode not in ("100644", "100755") or len(text.encode()) > GITHUB_CODEOWNERS_MAX:
         return CodeOwners(())  # a symlink (its text is a path) or a file the host will not load
+    if _AMBIGUOUS_SPACE.search(text):
+        return CodeOwners(())  # the host may split its lines and fields elsewhere than Python does
     if host in ("gitea", "forgejo"):
         return _gitea_rules(text)
     # Sections are GitLab's alone: GitHub reads `[Name] @owner` as a pattern line, and a rule

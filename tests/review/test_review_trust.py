@@ -1600,3 +1600,21 @@ def test_an_approved_longer_lifetime_with_a_rotation_passes(repo: Path) -> None:
     code, data = run_review(repo, "--approvals-from", "codeowners")
     assert code == 0, data["findings"]
     assert {f["rule"] for f in data["needs_owner_approval"]} == {"period-change"}
+
+
+@pytest.mark.parametrize("space", ["\u2028", "\u0085", "\x0c", "\xa0", "\u3000"], ids=repr)
+def test_a_codeowners_with_a_break_or_space_a_host_may_not_split_at_owns_nothing(
+    repo: Path, space: str
+) -> None:
+    """Python splits lines at U+2028 and fields at a no-break space; a host's reader may not: a
+    rule `a<U+2028>/sealer.yaml @team` would own sealer.yaml in sealer's eyes alone. Such a file
+    grants no owner anything (an approval then cannot pass a finding)."""
+    (repo / ".github").mkdir(exist_ok=True)
+    (repo / ".github/CODEOWNERS").write_text(f"/docs/{space}/sealer.yaml @acme/platform\n")
+    commit(repo, "owners")
+    owners = approvals.codeowners_at(repo, "HEAD", {"GITHUB_REPOSITORY": "acme/keys"})
+    assert owners is not None and owners.owners("sealer.yaml") == ()
+    (repo / ".github/CODEOWNERS").write_text("/docs/ @acme/docs\r\n/sealer.yaml\t@acme/platform\n")
+    commit(repo, "owners, CRLF and a tab: read as ever")
+    owners = approvals.codeowners_at(repo, "HEAD", {"GITHUB_REPOSITORY": "acme/keys"})
+    assert owners is not None and owners.owners("sealer.yaml") == ("@acme/platform",)
