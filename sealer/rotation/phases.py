@@ -180,7 +180,7 @@ def _rotate_planned(
     planned = sending.send if sending is not None else None
     targets, skipped = planning.without_waiting(root, request, planning.targets(cfg, request, now))
     if skipped and not targets and not request.dry_run:  # nothing would land: refused, exit 2
-        planning.refuse_unmerged(root, sorted(skipped))
+        raise planning.refusal(root, *min(skipped.items()))  # as found: git is not asked again
     plans = planning.plan_all(targets, cfg, now, request.grace, actor, planned)
     if not plans:
         return RotationResult(None, None, request.dry_run, [], [], skipped=skipped)

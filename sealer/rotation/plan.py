@@ -302,16 +302,19 @@ def without_waiting(root: Path, request: Request, found: list[Target]) -> tuple[
 def refuse_unmerged(root: Path, envs: list[str]) -> None:
     """A rotation on top of one not merged yet would stack on a stale ledger: say so instead."""
     waiting = branches.unmerged_rotations(root, envs)
-    if not waiting:
-        return
-    env, branch = waiting[0]
+    if waiting:
+        raise refusal(root, *waiting[0])
+
+
+def refusal(root: Path, env: str, branch: str) -> BadInput:
+    """Why a rotation of `env` is refused while `branch` holds one this checkout lacks."""
     here = git.current_branch(root) or "HEAD"
     if not branches.is_own(root, branch):  # main (or a branch off it) took a rotation in since
-        raise BadInput(
+        return BadInput(
             f"branch {branch} holds a newer rotation of {env} than {here} does: merge {branch} into "
             f"{here} first (a rotation from {here} would stack on a stale ledger)"
         )
-    raise BadInput(
+    return BadInput(
         f"{env} has a rotation on branch {branch} that {here} does not hold yet: merge it first "
         f"(or delete the branch), or give --replace to rotate again from {here} "
         "and close its pull request"
