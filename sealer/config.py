@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -325,15 +325,20 @@ def _backend(raw: Any, where: str) -> tuple[str, dict[str, str], dict[str, str]]
     options = _need(raw.get("options") or {}, f"{where}.options", dict, "a mapping")
     options = {str(k): str(v) for k, v in options.items()}
     refuse_secret_values(options, f"{where}.options")  # a pasted token, wherever it was put
-    filled = sorted(set(options) & set(registry.FILLED))
+    filled = filled_option(options)
     if filled:
-        raise ConfigError(f"{CONFIG_FILE}: {where}.options.{filled[0]}", FILLED_BY_SEALER)
+        raise ConfigError(f"{CONFIG_FILE}: {where}.options.{filled}", FILLED_BY_SEALER)
     _known(options, f"{where}.options", given_options(kind))
     sources = _need(raw.get("credentials") or {}, f"{where}.credentials", dict, "a mapping")
     return kind, options, check_credentials(kind, sources, f"{where}.credentials")
 
 
 FILLED_BY_SEALER = "sealer sets it from the environment's name: leave it out"
+
+
+def filled_option(options: Mapping[str, str]) -> str | None:
+    """The first of `options` sealer fills itself (registry.FILLED), which no one may give."""
+    return next(iter(sorted(set(options) & set(registry.FILLED))), None)
 
 
 def given_options(kind: str) -> tuple[str, ...]:

@@ -62,9 +62,9 @@ def parse_options(kind: str, items: tuple[str, ...]) -> dict[str, str]:
         options[name] = value
     refuse_secret_values(options, "--option")  # a pasted token: never sent to a store, never committed
     check_options(kind, options)  # before sealer.yaml's own check, which would name the file
-    filled = sorted(set(options) - set(config.given_options(kind)))
+    filled = config.filled_option(options)
     if filled:
-        raise BadInput(f"--option {filled[0]}: {config.FILLED_BY_SEALER}")
+        raise BadInput(f"--option {filled}: {config.FILLED_BY_SEALER}")
     return options
 
 
