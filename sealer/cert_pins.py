@@ -63,8 +63,10 @@ def compare_fetched(
     each new one before the first is pinned."""
     cfg = config.load(root)
     env = cfg.env(env_name)
-    fetched = certs.fingerprint(certs.parse_certificate(served, "served certificate"))
-    by_fp = {certs.fingerprint(certs.parse_certificate(p, "controller key")): p for p in (*active, served)}
+    served_cert = certs.parse_certificate(served, "served certificate")
+    fetched = certs.fingerprint(served_cert)
+    read = [(p, certs.parse_certificate(p, "controller key")) for p in active] + [(served, served_cert)]
+    by_fp = {certs.fingerprint(cert): (p, cert) for p, cert in read}  # each certificate parsed once
     name = cluster or env_name
     current = next((c for c in env.clusters if c.name == name), None)
     pinned = current.fingerprint if current else None
@@ -74,17 +76,13 @@ def compare_fetched(
         return FetchResult(env_name, name, fetched, pinned, False, True, new=new, retired=retired)
     for fp in new:  # each refused before the first is pinned
         if vet is not None:
-            vet(
-                cfg, env.name, fp, certs.key_fingerprint(certs.parse_certificate(by_fp[fp], "controller key"))
-            )
+            vet(cfg, env.name, fp, certs.key_fingerprint(by_fp[fp][1]))
     added = tuple(fp for fp in new if fp != fetched)
     for fp in added:  # each checked before the first is pinned: a refusal leaves sealer.yaml as it was
-        certs.rsa_public_key(
-            certs.parse_certificate(by_fp[fp], "controller key"), f"controller key {fp[:16]}…"
-        )
+        certs.rsa_public_key(by_fp[fp][1], f"controller key {fp[:16]}…")
     pin(root, env_name, served, "served certificate", name)  # the one the controller seals with
     for fp in added:
-        pin(root, env_name, by_fp[fp], f"controller key {fp[:16]}…", name, keep_sealing=True)
+        pin(root, env_name, by_fp[fp][0], f"controller key {fp[:16]}…", name, keep_sealing=True)
     added_all = ((fetched,) if fetched in new else ()) + added
     return FetchResult(env_name, name, fetched, pinned, True, False, added_all, new, retired)
 
