@@ -21,7 +21,8 @@ policy_option = click.option(
     "--policy",
     "policy_file",
     type=click.Path(dir_okay=False),
-    help="A policy file applied over the default policy (same shape as policies/default.yaml).",
+    help="A policy file applied over the default policy (same shape as policies/default.yaml); "
+    "a rule it gives `locked: true` cannot be set in sealer.yaml.",
 )
 
 

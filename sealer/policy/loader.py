@@ -11,6 +11,12 @@ A policy file:
 
 Every option of every layer is checked against its rule's SCHEMA; all mistakes are reported
 together, one `invalid config: <where>: <what>` each.
+
+A user's policy file may lock a rule (`locked: true` in its options, or at the top of the file
+for every rule; the most specific says): sealer.yaml is in the repository, any pull request
+author writes it, so a CI gate's file would otherwise be weakened by it. A locked rule's options
+are the file's alone: sealer.yaml setting any of them, for any environment, is a mistake like
+the others (refused, exit 2), whether it loosens or tightens.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ DEFAULT_FILE = "default.yaml"
 COMMON: dict[str, Any] = {"enabled": True, "level": "error"}
 COMMON_SCHEMA: dict[str, schema.Validator] = {"enabled": schema.flag, "level": schema.one_of(*LEVELS)}
 _TOP = ("version", "rules", "environments")
+LOCKED = "locked"  # a --policy file's alone: the default locks nothing, sealer.yaml cannot unlock
 
 RuleOptions = dict[str, dict[str, Any]]  # rule id -> options
 
@@ -51,6 +58,13 @@ class Layer:
     source: str
     rules: RuleOptions = field(default_factory=dict)
     environments: dict[str, RuleOptions] = field(default_factory=dict)
+    locked: bool = False  # the file's top-level `locked`: each rule's, unless the rule says otherwise
+
+    def locks(self, rule_id: str, env: str) -> bool:
+        """Whether this layer locks `rule_id` for `env`: its environment entry's `locked`, else its
+        rules entry's, else the file's own."""
+        default = self.rules.get(rule_id, {}).get(LOCKED, self.locked)
+        return bool(self.environments.get(env, {}).get(rule_id, {}).get(LOCKED, default))
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,7 @@ class Policy:
         for layer in self.layers:
             conf.update(layer.rules.get(rule_id, {}))
             conf.update(layer.environments.get(env, {}).get(rule_id, {}))
+        conf.pop(LOCKED, None)  # how the layers meet, not an option of the rule
         return conf
 
     @property
@@ -70,7 +85,7 @@ class Policy:
         return [layer.source for layer in self.layers]
 
 
-def _rule_options(raw: Any, where: str, errors: list[tuple[str, str]]) -> RuleOptions:
+def _rule_options(raw: Any, where: str, errors: list[tuple[str, str]], lockable: bool = False) -> RuleOptions:
     """Validated {rule id: options}; what is wrong goes to `errors`."""
     if raw is None:
         return {}
@@ -92,7 +107,7 @@ def _rule_options(raw: Any, where: str, errors: list[tuple[str, str]]) -> RuleOp
         elif options is not None and not isinstance(options, dict):
             errors.append((here, "must be a mapping of options"))
         else:
-            out[rule_id] = _options(rule_id, options or {}, here, errors)
+            out[rule_id] = _options(rule_id, options or {}, here, errors, lockable)
     return out
 
 
@@ -101,12 +116,14 @@ def _ids(count: int) -> str:
 
 
 def _options(
-    rule_id: str, options: dict[str, Any], where: str, errors: list[tuple[str, str]]
+    rule_id: str, options: dict[str, Any], where: str, errors: list[tuple[str, str]], lockable: bool
 ) -> dict[str, Any]:
-    validators = {**COMMON_SCHEMA, **RULES[rule_id].SCHEMA}
+    validators = {**COMMON_SCHEMA, **RULES[rule_id].SCHEMA, **({LOCKED: schema.flag} if lockable else {})}
     good = {}
     for name, value in options.items():
-        if name not in validators:
+        if name == LOCKED and not lockable:
+            errors.append((f"{where}.{name}", "only a --policy file locks a rule"))
+        elif name not in validators:
             errors.append((f"{where}.{name}", f"unknown option (known: {', '.join(sorted(validators))})"))
         elif (what := validators[name](value)) is not None:
             errors.append((f"{where}.{name}", what))
@@ -115,33 +132,40 @@ def _options(
     return good
 
 
-def parse(data: Any, source: str, errors: list[tuple[str, str]]) -> Layer:
-    """A policy file's document as a Layer; its mistakes are appended to `errors`."""
+def parse(data: Any, source: str, errors: list[tuple[str, str]], lockable: bool = False) -> Layer:
+    """A policy file's document as a Layer; its mistakes are appended to `errors`. Only a user's
+    file (`lockable`) may say `locked`."""
     if data is None:
         return Layer(source)
     if not isinstance(data, dict):
         errors.append((source, "must be a mapping with `rules` and/or `environments`"))
         return Layer(source)
-    known = ", ".join(_TOP)
-    errors.extend((f"{source}: {key}", f"unknown key (known: {known})") for key in data if key not in _TOP)
+    top = (*_TOP, LOCKED) if lockable else _TOP
+    known = ", ".join(top)
+    errors.extend((f"{source}: {key}", f"unknown key (known: {known})") for key in data if key not in top)
     if data.get("version", 1) != 1:
         errors.append((f"{source}: version", "must be 1"))
+    if lockable and (what := schema.flag(data.get(LOCKED, False))) is not None:
+        errors.append((f"{source}: {LOCKED}", what))
     envs = {} if data.get("environments") is None else data["environments"]
     if not isinstance(envs, dict):
         errors.append((f"{source}: environments", "must be a mapping of environment names"))
         envs = {}
-    rules = _rule_options(data.get("rules"), f"{source}: rules", errors)
+    rules = _rule_options(data.get("rules"), f"{source}: rules", errors, lockable)
     return Layer(
         source,
         rules,
         {
-            str(env): _rule_options(opts, f"{source}: environments.{env}", errors)
+            str(env): _rule_options(opts, f"{source}: environments.{env}", errors, lockable)
             for env, opts in envs.items()
         },
+        data.get(LOCKED) is True and lockable,
     )
 
 
-def _file_layer(text: str | bytes, source: str, errors: list[tuple[str, str]]) -> Layer:
+def _file_layer(
+    text: str | bytes, source: str, errors: list[tuple[str, str]], lockable: bool = False
+) -> Layer:
     try:
         docs = yamlio.load_with_nodes(text, source)
     except BadInput as err:
@@ -154,7 +178,7 @@ def _file_layer(text: str | bytes, source: str, errors: list[tuple[str, str]]) -
     if not docs:
         return Layer(source)
     _check_environment_names(docs[0].node, source, errors)
-    return parse(docs[0].value, source, errors)
+    return parse(docs[0].value, source, errors, lockable)
 
 
 def _check_environment_names(node: Any, source: str, errors: list[tuple[str, str]]) -> None:
@@ -182,6 +206,20 @@ def _unknown_environments(layer: Layer, cfg: Config) -> list[tuple[str, str]]:
     ]
 
 
+def _lock_breaches(layer: Layer, ours: Layer) -> list[tuple[str, str]]:
+    """sealer.yaml setting an option of a rule `layer` locks for that environment: refused, stricter
+    or not, as the file is the gate a pull request cannot move (tightening goes in the file)."""
+    return [
+        (
+            f"{ours.source}: environments.{env}.policy.{rule_id}",
+            f"locked by {layer.source}: set it there, not in {ours.source}",
+        )
+        for env, rules in ours.environments.items()
+        for rule_id, options in rules.items()
+        if options and layer.locks(rule_id, env)
+    ]
+
+
 def load(cfg: Config, policy_file: str | Path | None = None) -> Policy:
     """The merged policy for `cfg`; PolicyError lists every mistake in every layer."""
     errors: list[tuple[str, str]] = []
@@ -189,18 +227,18 @@ def load(cfg: Config, policy_file: str | Path | None = None) -> Policy:
     if policy_file is not None:
         text = repofiles.read_input(policy_file, "policy file", user_path=True)
         mistakes = len(errors)
-        layers.append(_file_layer(text, str(policy_file), errors))
+        layers.append(_file_layer(text, str(policy_file), errors, lockable=True))
         if len(errors) == mistakes:  # `0x1:` is refused as written, not again as the environment 1
             errors.extend(_unknown_environments(layers[-1], cfg))
-    layers.append(
-        Layer(
-            CONFIG_FILE,
-            environments={
-                name: _rule_options(env.policy, f"{CONFIG_FILE}: environments.{name}.policy", errors)
-                for name, env in cfg.environments.items()
-            },
-        )
+    ours = Layer(
+        CONFIG_FILE,
+        environments={
+            name: _rule_options(env.policy, f"{CONFIG_FILE}: environments.{name}.policy", errors)
+            for name, env in cfg.environments.items()
+        },
     )
+    errors.extend(error for layer in layers for error in _lock_breaches(layer, ours))
+    layers.append(ours)
     if errors:
         raise PolicyError(errors)
     return Policy(tuple(layers))

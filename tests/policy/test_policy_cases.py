@@ -586,6 +586,33 @@ CASES = [
         both(age("staging", 30), policy_override("staging", {"key-age": {"max-days": 45}})),
         policy=STAGING_MAX_10,
     ),
+    # a lock binds only the rules and environments it names (refusals: test_policy_loader)
+    Case(
+        "sealer-yaml-overrides-a-rule-the-user-policy-does-not-lock",
+        both(age("staging", 40), policy_override("staging", {"key-age": {"enabled": False}})),
+        policy="rules:\n  scope: {locked: true}\n",
+    ),
+    Case(
+        "sealer-yaml-overrides-a-rule-locked-for-another-environment",
+        both(age("staging", 40), policy_override("staging", {"key-age": {"enabled": False}})),
+        policy="environments:\n  production:\n    key-age: {locked: true}\n",
+    ),
+    Case(
+        "sealer-yaml-overrides-a-rule-the-file-leaves-open-under-its-top-level-lock",
+        both(age("staging", 40), policy_override("staging", {"key-age": {"enabled": False}})),
+        policy="locked: true\nrules:\n  key-age: {locked: false}\n",
+    ),
+    Case(  # the file's own values apply as ever, lock or not
+        "a-locked-rule-applies-the-files-options",
+        age("staging", 12),
+        (
+            error("key-age", "staging", "is 12 days old; staging allows 10 days", ROTATE_STAGING),
+            error(
+                "key-age", "staging", "rotationDays is 30", "environments.staging.rotationDays to 10 or less"
+            ),
+        ),
+        policy="locked: true\n" + STAGING_MAX_10,
+    ),
 ]
 
 

@@ -46,7 +46,7 @@ BAD_POLICIES = [
     ),
     (
         "rules:\n  key-age:\n    maxdays: 3\n",
-        [("rules.key-age.maxdays", "unknown option (known: enabled, level, max-days, warn-days)")],
+        [("rules.key-age.maxdays", "unknown option (known: enabled, level, locked, max-days, warn-days)")],
     ),
     (
         "rules:\n  key-age:\n    level: fatal\n",
@@ -84,7 +84,16 @@ BAD_POLICIES = [
         "environments:\n  0x1:\n    key-age: {max-days: 3650}\n  production: {}\n",
         [("environments.0x1", "YAML reads '0x1' as the integer 1, not as a name: quote it ('0x1':)")],
     ),
-    ("rule: {}\n", [("rule", "unknown key (known: version, rules, environments)")]),
+    ("rule: {}\n", [("rule", "unknown key (known: version, rules, environments, locked)")]),
+    (  # a lock is true or false: a string read as either would be a guess
+        "rules:\n  key-age:\n    locked: 'yes'\n",
+        [("rules.key-age.locked", "must be true or false, got 'yes'")],
+    ),
+    (
+        "environments:\n  production:\n    key-age: {locked: 1}\n",
+        [("environments.production.key-age.locked", "must be true or false, got 1")],
+    ),
+    ("locked: 'true'\n", [("locked", "must be true or false, got 'true'")]),
     (  # a typo would apply nothing, silently, where the file meant a stricter rule
         "environments:\n  prodution:\n    key-age: {max-days: 30}\n",
         [
@@ -328,3 +337,117 @@ def test_sealer_yaml_without_policy_still_loads(tmp_path: Path) -> None:
     cfg = config.parse(raw, tmp_path)
     assert cfg.env("dev").policy == {}
     assert cfg.env("qa").policy == {"key-age": {}, "scope": {"required": "strict"}}
+
+
+# ---- locked rules: a --policy file's, which sealer.yaml (any pull request's) cannot move ----------
+
+LOCKS = [  # (policy file, dev's override in sealer.yaml)
+    ("rules:\n  key-age: {locked: true}\n", {"enabled": False}),
+    ("rules:\n  key-age: {locked: true, max-days: 60}\n", {"max-days": 3650}),
+    ("rules:\n  key-age: {locked: true}\n", {"warn-days": 30}),  # stricter: that goes in the file too
+    ("rules:\n  key-age: {locked: true}\n", {"level": "error"}),  # even the value it has
+    ("environments:\n  dev:\n    key-age: {locked: true}\n", {"enabled": False}),
+    ("locked: true\n", {"level": "warning"}),  # every rule, named in the file or not
+    (  # the most specific says: dev's entry locks what the rules entry leaves open
+        "locked: true\nrules:\n  key-age: {locked: false}\n"
+        "environments:\n  dev:\n    key-age: {locked: true}\n",
+        {"warn-days": 14},
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "override"), LOCKS, ids=[f"lock{i}" for i in range(len(LOCKS))])
+@pytest.mark.parametrize(
+    "args", [("check",), ("check", "production"), ("check", "--output", "json"), ("audit",)], ids=" ".join
+)
+def test_sealer_yaml_setting_a_locked_rule_is_refused(
+    text: str, override: dict[str, Any], args: tuple[str, ...], repo_factory: RepoFactory, tmp_path: Path
+) -> None:
+    """A CI gate's `--policy` file locks key-age: a pull request's sealer.yaml setting any option
+    of it, for any environment (checked or not), looser or stricter, is refused in one line
+    naming the rule and the environment (exit 2, as any other mistake in a policy layer)."""
+    root = repo_factory()
+
+    def change(doc: Any) -> None:
+        doc["environments"]["dev"]["policy"] = {"key-age": override}
+
+    edit_config(root, change)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(text)
+    result = sealer(root, *args, "--policy", str(policy))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"sealer: invalid config: sealer.yaml: environments.dev.policy.key-age: locked by {policy}: "
+        "set it there, not in sealer.yaml"
+    ]
+    assert result.stdout == ""
+    assert sealer(root, *args).exit_code == 0  # without the file, sealer.yaml's override applies
+
+
+def test_every_locked_rule_sealer_yaml_sets_is_listed(repo_factory: RepoFactory, tmp_path: Path) -> None:
+    root = repo_factory()
+
+    def change(doc: Any) -> None:
+        doc["environments"]["dev"]["policy"] = {"scope": {"required": "strict"}, "key-age": {"max-days": 60}}
+        doc["environments"]["production"]["policy"] = {"cert-expiry": {"enabled": False}}
+
+    edit_config(root, change)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("locked: true\nrules:\n  scope: {locked: false}\n")
+    result = sealer(root, "check", "--policy", str(policy))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"sealer: invalid config: sealer.yaml: environments.{env}.policy.{rule}: locked by {policy}: "
+        "set it there, not in sealer.yaml"
+        for env, rule in (("dev", "key-age"), ("production", "cert-expiry"))
+    ]
+
+
+@pytest.mark.parametrize("with_file", [False, True])
+def test_locked_in_sealer_yaml_is_refused(with_file: bool, repo_factory: RepoFactory, tmp_path: Path) -> None:
+    """Only the --policy file locks: in sealer.yaml, `locked: false` would read as an unlock."""
+    root = repo_factory()
+
+    def change(doc: Any) -> None:
+        doc["environments"]["dev"]["policy"] = {"key-age": {"locked": False}}
+
+    edit_config(root, change)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("rules:\n  key-age: {locked: true}\n")
+    result = sealer(root, "check", *(["--policy", str(policy)] if with_file else []))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "sealer: invalid config: sealer.yaml: environments.dev.policy.key-age.locked: "
+        "only a --policy file locks a rule"
+    ]
+
+
+def test_the_default_policy_cannot_lock() -> None:
+    errors: list[tuple[str, str]] = []
+    layer = loader.parse({"locked": True, "rules": {"key-age": {"locked": True}}}, "default.yaml", errors)
+    assert errors == [
+        ("default.yaml: locked", "unknown key (known: version, rules, environments)"),
+        ("default.yaml: rules.key-age.locked", "only a --policy file locks a rule"),
+    ]
+    assert not layer.locks("key-age", "dev")
+
+
+def test_the_most_specific_lock_says() -> None:
+    errors: list[tuple[str, str]] = []
+    data = {
+        "locked": True,
+        "rules": {"key-age": {"locked": False}, "scope": {}},
+        "environments": {"production": {"key-age": {"locked": True}}, "dev": {"scope": {"locked": False}}},
+    }
+    layer = loader.parse(data, "org.yaml", errors, lockable=True)
+    assert errors == []
+    locks = {
+        (rule, env): layer.locks(rule, env) for rule in ("key-age", "scope") for env in ("dev", "production")
+    }
+    assert locks == {
+        ("key-age", "dev"): False,
+        ("key-age", "production"): True,
+        ("scope", "dev"): False,
+        ("scope", "production"): True,
+    }
+    assert "locked" not in Policy((layer,)).conf("key-age", "production")  # no option of the rule
