@@ -107,12 +107,14 @@ def short_name(root: Path, ref: str) -> str:
 _KEY_ID = re.compile(r"kid_[0-9a-f]{12}")
 
 
-def unmerged_rotations(root: Path, envs: list[str]) -> list[tuple[str, str]]:
+def unmerged_rotations(root: Path, envs: list[str], remote: str | None = None) -> list[tuple[str, str]]:
     """(env, branch) for each local branch whose ledger of env names keys HEAD's ledger does not:
-    a rotation not merged yet (by content, so squash and rebase merges count as merged)."""
+    a rotation not merged yet (by content, so squash and rebase merges count as merged). With
+    `remote`, each of sealer's own branches that remote has too (as its last fetch saw it, named
+    REMOTE/BRANCH): a CI job's fresh clone holds its waiting rotations only so. Local ones first."""
     if git.head(root) is None:
         return []  # nothing committed yet: nothing to merge
-    heads = git.lines(git.run(root, "for-each-ref", "--no-merged=HEAD", "--format=%(refname)", "refs/heads/"))
+    heads = _unmerged(root, "refs/heads/") + _remote_rotations(root, remote)
     if not heads:
         return []
     ledgers = {env: layout.ledger_file(env) for env in envs}
@@ -125,5 +127,47 @@ def unmerged_rotations(root: Path, envs: list[str]) -> list[tuple[str, str]]:
         held = set(_KEY_ID.findall(found_texts.get(f"HEAD:{rel}", "")))
         for branch in heads:
             if set(_KEY_ID.findall(found_texts.get(f"{branch}:{rel}", ""))) - held:
-                found.append((env, branch.removeprefix("refs/heads/")))
+                found.append((env, shown(branch)))
     return found
+
+
+def _unmerged(root: Path, prefix: str) -> list[str]:
+    """The branches (full ref names) under `prefix` whose tip HEAD does not hold."""
+    return git.lines(git.run(root, "for-each-ref", "--no-merged=HEAD", "--format=%(refname)", prefix))
+
+
+def _remote_rotations(root: Path, remote: str | None) -> list[str]:
+    """`remote`'s copies of sealer's own branches that HEAD does not hold. Only sealer's own: its
+    other branches (a feature branch that took a rotation in) are no rotation waiting for review."""
+    if remote is None:
+        return []
+    prefix = f"refs/remotes/{remote}/"
+    return [
+        ref
+        for ref in _unmerged(root, "refs/remotes/")
+        if ref.startswith(prefix)
+        and short_name(root, ref) == ref.removeprefix(prefix)  # not team/origin's for remote team
+        and ref != f"{prefix}HEAD"
+        and is_own_ref(root, ref)
+    ]
+
+
+def shown(ref: str) -> str:
+    """A branch as a user finds it: sealer/rotate-…, or a remote's copy as origin/sealer/rotate-…."""
+    return ref.removeprefix("refs/heads/").removeprefix("refs/remotes/")
+
+
+def is_remote_copy(root: Path, branch: str) -> bool:
+    """Whether `branch`, as `unmerged_rotations` names it, is a remote's copy (REMOTE/NAME) and
+    no local branch."""
+    local = git.ref_is_there(root, f"refs/heads/{branch}")
+    return not local and git.ref_is_there(root, f"refs/remotes/{branch}")
+
+
+def watched_remote(root: Path, push: str | None) -> str | None:
+    """The remote whose copies of sealer's branches hold rotations waiting for review: the one
+    `--push` names (where sealer opens their pull requests), else origin; never every remote
+    (another's, a contributor's fork, could hold off a due rotation forever). None for a --push
+    URL or path (git keeps no copies of its branches) or no such remote."""
+    name = push or "origin"
+    return name if name in git.remotes(root) else None
