@@ -288,7 +288,9 @@ def test_due_skips_a_rotation_waiting_on_the_remote(
         "again from main and close its pull request\n"
     )
     fixes = [p["fix"] for p in json.loads(cli(clone, "check", "staging", "-o", "json").stdout)["problems"]]
-    assert any(f.startswith(f"merge branch origin/{waiting} first (a rotation of staging waits") for f in fixes), fixes
+    assert any(
+        f.startswith(f"merge branch origin/{waiting} first (a rotation of staging waits") for f in fixes
+    ), fixes
 
 
 def test_a_squash_merged_remote_rotation_does_not_wait(repo: Path, tmp_path: Path) -> None:
