@@ -114,7 +114,7 @@ def unmerged_rotations(root: Path, envs: list[str], remote: str | None = None) -
     REMOTE/BRANCH): a CI job's fresh clone holds its waiting rotations only so. Local ones first."""
     if git.head(root) is None:
         return []  # nothing committed yet: nothing to merge
-    heads = _unmerged(root, "refs/heads/") + _remote_rotations(root, remote)
+    heads = _unmerged(root, "refs/heads/") + _remote_copies(root, remote)
     if not heads:
         return []
     ledgers = {env: layout.ledger_file(env) for env in envs}
@@ -127,8 +127,11 @@ def unmerged_rotations(root: Path, envs: list[str], remote: str | None = None) -
         held = set(_KEY_ID.findall(found_texts.get(f"HEAD:{rel}", "")))
         for branch in heads:
             if set(_KEY_ID.findall(found_texts.get(f"{branch}:{rel}", ""))) - held:
-                found.append((env, shown(branch)))
-    return found
+                found.append((env, branch))
+    # A remote's other branches (a feature branch that took a rotation in) hold no rotation
+    # waiting for review; asked last, of the few holding new keys (each is a `git log`).
+    own = {ref: is_own_ref(root, ref) for ref in {b for _, b in found if b.startswith("refs/remotes/")}}
+    return [(env, shown(branch)) for env, branch in found if own.get(branch, True)]
 
 
 def _unmerged(root: Path, prefix: str) -> list[str]:
@@ -136,19 +139,18 @@ def _unmerged(root: Path, prefix: str) -> list[str]:
     return git.lines(git.run(root, "for-each-ref", "--no-merged=HEAD", "--format=%(refname)", prefix))
 
 
-def _remote_rotations(root: Path, remote: str | None) -> list[str]:
-    """`remote`'s copies of sealer's own branches that HEAD does not hold. Only sealer's own: its
-    other branches (a feature branch that took a rotation in) are no rotation waiting for review."""
+def _remote_copies(root: Path, remote: str | None) -> list[str]:
+    """`remote`'s branches as its last fetch saw them that HEAD does not hold; not its HEAD (a
+    pointer to its default branch), nor a branch of a remote whose name extends it (team/origin's
+    for team)."""
     if remote is None:
         return []
     prefix = f"refs/remotes/{remote}/"
+    others = tuple(f"refs/remotes/{name}/" for name in git.remotes(root) if name.startswith(f"{remote}/"))
     return [
         ref
         for ref in _unmerged(root, "refs/remotes/")
-        if ref.startswith(prefix)
-        and short_name(root, ref) == ref.removeprefix(prefix)  # not team/origin's for remote team
-        and ref != f"{prefix}HEAD"
-        and is_own_ref(root, ref)
+        if ref.startswith(prefix) and not ref.startswith(others) and ref != f"{prefix}HEAD"
     ]
 
 

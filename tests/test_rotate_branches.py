@@ -305,7 +305,7 @@ def test_a_squash_merged_remote_rotation_does_not_wait(repo: Path, tmp_path: Pat
     assert (sorted(r["env"] for r in data["rotations"]), data["skipped"]) == (["production", "staging"], {})
 
 
-@pytest.mark.parametrize("where", ["another branch", "another remote"])
+@pytest.mark.parametrize("where", ["another branch", "another remote", "origin/fork"])
 def test_only_sealers_own_branches_of_the_watched_remote_wait(repo: Path, tmp_path: Path, where: str) -> None:
     """A branch of origin that is not sealer's (a feature branch that took a rotation in), or
     sealer's branch on another remote (a contributor's fork: anyone's), holds no rotation off:
@@ -315,12 +315,13 @@ def test_only_sealers_own_branches_of_the_watched_remote_wait(repo: Path, tmp_pa
     if where == "another branch":
         git(repo, "push", "-q", "origin", f"{waiting}:refs/heads/feature/keys")
     clone = fresh_clone(remote, tmp_path)
-    if where == "another remote":
+    if where != "another branch":  # a remote named origin/fork keeps its copies under origin/ too
         fork = tmp_path / "fork.git"
         git(tmp_path, "clone", "-q", "--bare", str(remote), str(fork))
         git(repo, "push", "-q", str(fork), waiting)
-        git(clone, "remote", "add", "fork", str(fork))
-        git(clone, "fetch", "-q", "fork")
+        name = "fork" if where == "another remote" else where
+        git(clone, "remote", "add", name, str(fork))
+        git(clone, "fetch", "-q", name)
     data = rotate(clone, "--due", "--push", "origin")
     assert (sorted(r["env"] for r in data["rotations"]), data["skipped"]) == (["production", "staging"], {})
 
