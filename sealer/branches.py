@@ -107,12 +107,14 @@ def short_name(root: Path, ref: str) -> str:
 _KEY_ID = re.compile(r"kid_[0-9a-f]{12}")
 
 
-def unmerged_rotations(root: Path, envs: list[str]) -> list[tuple[str, str]]:
+def unmerged_rotations(root: Path, envs: list[str], remote: str | None = None) -> list[tuple[str, str]]:
     """(env, branch) for each local branch whose ledger of env names keys HEAD's ledger does not:
-    a rotation not merged yet (by content, so squash and rebase merges count as merged)."""
+    a rotation not merged yet (by content, so squash and rebase merges count as merged). With
+    `remote`, each of sealer's own branches that remote has too (as its last fetch saw it, named
+    REMOTE/BRANCH): a CI job's fresh clone holds its waiting rotations only so. Local ones first."""
     if git.head(root) is None:
         return []  # nothing committed yet: nothing to merge
-    heads = git.lines(git.run(root, "for-each-ref", "--no-merged=HEAD", "--format=%(refname)", "refs/heads/"))
+    heads = _unmerged(root, "refs/heads/") + _remote_copies(root, remote)
     if not heads:
         return []
     ledgers = {env: layout.ledger_file(env) for env in envs}
@@ -125,5 +127,49 @@ def unmerged_rotations(root: Path, envs: list[str]) -> list[tuple[str, str]]:
         held = set(_KEY_ID.findall(found_texts.get(f"HEAD:{rel}", "")))
         for branch in heads:
             if set(_KEY_ID.findall(found_texts.get(f"{branch}:{rel}", ""))) - held:
-                found.append((env, branch.removeprefix("refs/heads/")))
-    return found
+                found.append((env, branch))
+    # A remote's other branches (a feature branch that took a rotation in) hold no rotation
+    # waiting for review; asked last, of the few holding new keys (each is a `git log`).
+    own = {ref: is_own_ref(root, ref) for ref in {b for _, b in found if b.startswith("refs/remotes/")}}
+    return [(env, shown(branch)) for env, branch in found if own.get(branch, True)]
+
+
+def _unmerged(root: Path, prefix: str) -> list[str]:
+    """The branches (full ref names) under `prefix` whose tip HEAD does not hold."""
+    return git.lines(git.run(root, "for-each-ref", "--no-merged=HEAD", "--format=%(refname)", prefix))
+
+
+def _remote_copies(root: Path, remote: str | None) -> list[str]:
+    """`remote`'s branches as its last fetch saw them that HEAD does not hold; not its HEAD (a
+    pointer to its default branch), nor a branch of a remote whose name extends it (team/origin's
+    for team)."""
+    if remote is None:
+        return []
+    prefix = f"refs/remotes/{remote}/"
+    others = tuple(f"refs/remotes/{name}/" for name in git.remotes(root) if name.startswith(f"{remote}/"))
+    return [
+        ref
+        for ref in _unmerged(root, "refs/remotes/")
+        if ref.startswith(prefix) and not ref.startswith(others) and ref != f"{prefix}HEAD"
+    ]
+
+
+def shown(ref: str) -> str:
+    """A branch as a user finds it: sealer/rotate-…, or a remote's copy as origin/sealer/rotate-…."""
+    return ref.removeprefix("refs/heads/").removeprefix("refs/remotes/")
+
+
+def is_remote_copy(root: Path, branch: str) -> bool:
+    """Whether `branch`, as `unmerged_rotations` names it, is a remote's copy (REMOTE/NAME) and
+    no local branch."""
+    local = git.ref_is_there(root, f"refs/heads/{branch}")
+    return not local and git.ref_is_there(root, f"refs/remotes/{branch}")
+
+
+def watched_remote(root: Path, push: str | None) -> str | None:
+    """The remote whose copies of sealer's branches hold rotations waiting for review: the one
+    `--push` names (where sealer opens their pull requests), else origin; never every remote
+    (another's, a contributor's fork, could hold off a due rotation forever). None for a --push
+    URL or path (git keeps no copies of its branches) or no such remote."""
+    name = push or "origin"
+    return name if name in git.remotes(root) else None

@@ -239,3 +239,102 @@ def test_a_branch_whose_history_git_cannot_read_is_an_error_not_anyones(repo: Pa
             read()
         assert str(raised.value).startswith("git log: ") and "\n" not in str(raised.value)
     assert not branches.is_own(repo, "no-such-branch")
+
+
+# -- rotations waiting on the remote: what a CI job's fresh clone holds -------------------------
+
+
+def with_remote(repo: Path, tmp_path: Path) -> Path:
+    """`repo` with a second due entry in each environment, its main pushed to a bare `origin`."""
+    for env in ("staging", "production"):
+        set_env_option(repo, env, "keys", ["apiKey", "webhookKey"])
+    commit_all(repo, "a second entry")
+    remote = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "push", "-q", "origin", "main")
+    return remote
+
+
+def fresh_clone(remote: Path, tmp_path: Path) -> Path:
+    """A clone with every branch of the remote as origin/…, none local but main (a CI checkout)."""
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(remote), str(clone))
+    return clone
+
+
+@pytest.mark.parametrize(
+    ("push", "named"), [((), ()), (("--push", "origin"), ()), ((), ("--branch", "keys/staging"))]
+)
+def test_due_skips_a_rotation_waiting_on_the_remote(
+    repo: Path, tmp_path: Path, push: tuple[str, ...], named: tuple[str, ...]
+) -> None:
+    """The scheduled job runs in a fresh clone: a rotation whose pull request waits is only a
+    remote-tracking branch there. `--due` skips its environment as a local branch makes it do,
+    where it rotated it again every run and superseded the open pull request. A --branch name
+    is sealer's by its commit's trailer, read on the remote's copy."""
+    remote = with_remote(repo, tmp_path)
+    waiting = rotate(repo, "staging", *named, "--push", "origin")["branch"]
+    clone = fresh_clone(remote, tmp_path)
+    result = cli(clone, "rotate", "--due", *push, "-o", "json")
+    assert result.exit_code == 4, (result.output, result.exception)
+    data = json.loads(result.stdout)
+    assert (data["env"], data["skipped"]) == ("production", {"staging": f"origin/{waiting}"})
+    assert f"skipped staging, whose rotation waits on branch origin/{waiting}: " in result.stderr
+    refused = cli(clone, "rotate", "staging")  # named by hand: refused alike, saying how to go on
+    assert refused.exit_code == 2 and refused.stderr == (
+        f"sealer: staging has a rotation on branch origin/{waiting} that main does not hold yet: merge "
+        "it first (or, when it is deleted there, `git fetch --prune`), or give --replace to rotate "
+        "again from main and close its pull request\n"
+    )
+    fixes = [p["fix"] for p in json.loads(cli(clone, "check", "staging", "-o", "json").stdout)["problems"]]
+    assert any(
+        f.startswith(f"merge branch origin/{waiting} first (a rotation of staging waits") for f in fixes
+    ), fixes
+
+
+def test_a_squash_merged_remote_rotation_does_not_wait(repo: Path, tmp_path: Path) -> None:
+    """Merged by content (a squash, a rebase) is merged, on the remote as here."""
+    remote = with_remote(repo, tmp_path)
+    waiting = rotate(repo, "staging", "--key", "apiKey", "--push", "origin")["branch"]
+    git(repo, "merge", "-q", "--squash", waiting)
+    git(repo, "commit", "-q", "--no-verify", "-m", "squashed")
+    git(repo, "push", "-q", "origin", "main")
+    git(repo, "branch", "-q", "-D", waiting)  # as the Git host leaves it: the branch stays there
+    data = rotate(fresh_clone(remote, tmp_path), "--due")  # webhookKey is due in staging still
+    assert (sorted(r["env"] for r in data["rotations"]), data["skipped"]) == (["production", "staging"], {})
+
+
+@pytest.mark.parametrize("where", ["another branch", "another remote", "origin/fork"])
+def test_only_sealers_own_branches_of_the_watched_remote_wait(repo: Path, tmp_path: Path, where: str) -> None:
+    """A branch of origin that is not sealer's (a feature branch that took a rotation in), or
+    sealer's branch on another remote (a contributor's fork: anyone's), holds no rotation off:
+    else whoever may push there could keep a due key from ever being rotated."""
+    remote = with_remote(repo, tmp_path)
+    waiting = rotate(repo, "staging", "--key", "apiKey")["branch"]
+    if where == "another branch":
+        git(repo, "push", "-q", "origin", f"{waiting}:refs/heads/feature/keys")
+    clone = fresh_clone(remote, tmp_path)
+    if where != "another branch":  # a remote named origin/fork keeps its copies under origin/ too
+        fork = tmp_path / "fork.git"
+        git(tmp_path, "clone", "-q", "--bare", str(remote), str(fork))
+        git(repo, "push", "-q", str(fork), waiting)
+        name = "fork" if where == "another remote" else where
+        git(clone, "remote", "add", name, str(fork))
+        git(clone, "fetch", "-q", name)
+    data = rotate(clone, "--due", "--push", "origin")
+    assert (sorted(r["env"] for r in data["rotations"]), data["skipped"]) == (["production", "staging"], {})
+
+
+def test_a_remote_rotation_deleted_there_waits_until_pruned(repo: Path, tmp_path: Path) -> None:
+    """A stale copy (the branch deleted on the remote, its pull request closed) holds the
+    rotation off as `rotate --finish` reads it (not abandoned) until a `git fetch --prune`;
+    --replace rotates without waiting."""
+    remote = with_remote(repo, tmp_path)
+    waiting = rotate(repo, "staging", "--push", "origin")["branch"]
+    clone = fresh_clone(remote, tmp_path)
+    git(repo, "push", "-q", "origin", "--delete", waiting)
+    assert cli(clone, "rotate", "staging").exit_code == 2
+    assert rotate(clone, "staging", "--replace", "--dry-run")["env"] == "staging"
+    git(clone, "fetch", "-q", "--prune")
+    assert rotate(clone, "staging")["env"] == "staging"

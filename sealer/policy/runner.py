@@ -88,7 +88,8 @@ def _fails(conf: dict[str, Any]) -> bool:
 
 def after_waiting_rotations(cfg: Config, found: list[Problem]) -> list[Problem]:
     """A fix of `sealer rotate ENV` while a rotation of ENV waits on a branch this checkout does
-    not hold yet (its pull request not merged, or main took it in since): that command is
+    not hold yet (its pull request not merged, or main took it in since), here or as origin's
+    copy of one of sealer's own (as `sealer rotate` without --push reads them): that command is
     refused until then, so merging the branch is the fix. Git is asked only when such a fix is
     given: a clean hook run asks nothing more."""
     rotating = {p.rotation.env for p in found if p.rotation}
@@ -96,7 +97,8 @@ def after_waiting_rotations(cfg: Config, found: list[Problem]) -> list[Problem]:
         return found
     waiting: dict[str, str] = {}
     try:
-        for env, branch in branches.unmerged_rotations(cfg.root, sorted(rotating)):
+        origin = branches.watched_remote(cfg.root, None)
+        for env, branch in branches.unmerged_rotations(cfg.root, sorted(rotating), origin):
             waiting.setdefault(env, branch)
         why = {env: _why_refused(cfg, env, branch) for env, branch in waiting.items()}
     except SealerError:
@@ -112,7 +114,7 @@ def after_waiting_rotations(cfg: Config, found: list[Problem]) -> list[Problem]:
 def _why_refused(cfg: Config, env: str, branch: str) -> str:
     """The branch is a rotation's own (its pull request not merged), or one that took a rotation
     in since this checkout branched off (main moved on), where no rotation waits."""
-    if branches.is_own(cfg.root, branch):
+    if branches.is_remote_copy(cfg.root, branch) or branches.is_own(cfg.root, branch):
         return f"a rotation of {env} waits there"
     return f"it holds a newer rotation of {env}"
 

@@ -193,7 +193,7 @@ def _rotate_planned(
     started = sending.started(planning.files_of(plans)) if sending is not None else None
     try:
         if not request.replace:
-            planning.refuse_unmerged(root, [p.env.name for p in plans])
+            planning.refuse_unmerged(root, [p.env.name for p in plans], request.push)
         _ready(root, git_dir, result)
         return _apply(cfg, git_dir, plans, request, branch, result, started=started)
     except KeyboardInterrupt:

@@ -290,25 +290,38 @@ def commit_message(plans: list[EnvRotation], grace: dt.timedelta | None) -> str:
 
 def without_waiting(root: Path, request: Request, found: list[Target]) -> tuple[list[Target], dict[str, str]]:
     """`rotate --due` over every environment leaves out each one whose rotation waits unmerged
-    on a branch (`refuse_unmerged` would stop them all for it): the others, and env -> branch."""
+    on a branch, here or on the remote it pushes to (`refuse_unmerged` would stop them all for
+    it): the others, and env -> branch."""
     if not request.due or request.envs or request.replace:
         return found, {}
     waiting: dict[str, str] = {}
-    for env, branch in branches.unmerged_rotations(root, [t.env.name for t in found]):
+    for env, branch in waiting_rotations(root, [t.env.name for t in found], request.push):
         waiting.setdefault(env, branch)
     return [t for t in found if t.env.name not in waiting], waiting
 
 
-def refuse_unmerged(root: Path, envs: list[str]) -> None:
+def refuse_unmerged(root: Path, envs: list[str], push: str | None) -> None:
     """A rotation on top of one not merged yet would stack on a stale ledger: say so instead."""
-    waiting = branches.unmerged_rotations(root, envs)
+    waiting = waiting_rotations(root, envs, push)
     if waiting:
         raise refusal(root, *waiting[0])
+
+
+def waiting_rotations(root: Path, envs: list[str], push: str | None) -> list[tuple[str, str]]:
+    """The rotations of `envs` no merge took in yet: on a local branch, or on one of sealer's own
+    branches of the remote a --push names (else origin), where a CI job's clone holds them."""
+    return branches.unmerged_rotations(root, envs, branches.watched_remote(root, push))
 
 
 def refusal(root: Path, env: str, branch: str) -> BadInput:
     """Why a rotation of `env` is refused while `branch` holds one this checkout lacks."""
     here = git.current_branch(root) or "HEAD"
+    if branches.is_remote_copy(root, branch):  # only sealer's own are named: its pull request waits
+        return BadInput(
+            f"{env} has a rotation on branch {branch} that {here} does not hold yet: merge it first "
+            f"(or, when it is deleted there, `git fetch --prune`), or give --replace to rotate again "
+            f"from {here} and close its pull request"
+        )
     if not branches.is_own(root, branch):  # main (or a branch off it) took a rotation in since
         return BadInput(
             f"branch {branch} holds a newer rotation of {env} than {here} does: merge {branch} into "

@@ -318,6 +318,12 @@ def test_gitlab_pipeline_validates(repo: Path) -> None:
     assert "sealer rotate --due --push origin --open-pr --output json" in pipeline["sealer-rotate"]["script"]
     assert pipeline["sealer-scan"]["artifacts"]["paths"] == ["sealer.sarif"]
     assert "GITLAB_TOKEN" not in pipeline["sealer-rotate"]["script"][0]  # never in the remote URL
+    # every branch fetched before --due, so that one whose rotation waits there is skipped
+    rotate = pipeline["sealer-rotate"]["script"]
+    fetch = rotate.index("git fetch --prune origin '+refs/heads/*:refs/remotes/origin/*'")
+    assert rotate[fetch - 1].startswith("git config credential.helper ") and fetch < rotate.index(
+        "sealer rotate --due --push origin --open-pr --output json"
+    )
     finish = pipeline["sealer-finish"]  # the deployed phase (#14), after a merge changing the ledger
     assert finish["script"] == ["git fetch --prune origin", "sealer rotate --finish --output json"]
     assert (
