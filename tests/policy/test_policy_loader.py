@@ -520,5 +520,5 @@ def test_lock_holder(data: dict[str, Any], rule: str, env: str, holder: str | No
 
 def test_relied_on_rules_are_rules() -> None:
     assert set(RELIES_ON) | {r for rs in RELIES_ON.values() for r in rs} <= set(RULES)
-    assert relied_on("key-sealed") == ("cert-file", "key-present", "key-ledger")
+    assert relied_on("key-sealed") == ("cert-file", "cert-strength", "key-present", "key-ledger")
     assert all(rule not in relied_on(rule) for rule in RULES)

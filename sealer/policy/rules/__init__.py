@@ -64,7 +64,7 @@ RELIES_ON: dict[str, tuple[str, ...]] = {
     cert_expiry.ID: (cert_file.ID,),
     cert_distinct.ID: (cert_file.ID,),  # an unreadable file's public key is compared with none
     key_present.ID: (cert_file.ID,),  # an environment pinning no cluster has nothing to seal for
-    key_sealed.ID: (key_present.ID, key_ledger.ID, cert_file.ID),
+    key_sealed.ID: (key_present.ID, key_ledger.ID, cert_file.ID, cert_strength.ID),  # a key not RSA
     key_age.ID: (key_ledger.ID,),
     values_file.ID: (key_present.ID,),
 }
