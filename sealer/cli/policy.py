@@ -22,7 +22,7 @@ policy_option = click.option(
     "policy_file",
     type=click.Path(dir_okay=False),
     help="A policy file applied over the default policy (same shape as policies/default.yaml); "
-    "a rule it gives `locked: true` cannot be set in sealer.yaml.",
+    "a rule it gives `locked: true`, and the rules that one relies on, cannot be set in sealer.yaml.",
 )
 
 

@@ -16,7 +16,8 @@ A user's policy file may lock a rule (`locked: true` in its options, or at the t
 for every rule; the most specific says): sealer.yaml is in the repository, any pull request
 author writes it, so a CI gate's file would otherwise be weakened by it. A locked rule's options
 are the file's alone: sealer.yaml setting any of them, for any environment, is a mistake like
-the others (refused, exit 2), whether it loosens or tightens.
+the others (refused, exit 2), whether it loosens or tightens. So are those of the rules a locked
+rule relies on (rules.RELIES_ON), unless the file leaves one open by name.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from sealer.errors import BadInput, ConfigError
 from sealer.layout import CONFIG_FILE
 from sealer.policy import schema
 from sealer.policy.model import LEVELS
-from sealer.policy.rules import RULES
+from sealer.policy.rules import RULES, relied_on
 from sealer.terminal import PLAIN_ID
 
 DEFAULT_FILE = "default.yaml"
@@ -63,8 +64,27 @@ class Layer:
     def locks(self, rule_id: str, env: str) -> bool:
         """Whether this layer locks `rule_id` for `env`: its environment entry's `locked`, else its
         rules entry's, else the file's own."""
-        default = self.rules.get(rule_id, {}).get(LOCKED, self.locked)
-        return bool(self.environments.get(env, {}).get(rule_id, {}).get(LOCKED, default))
+        given = self._given(rule_id, env)
+        return self.locked if given is None else bool(given)
+
+    def _given(self, rule_id: str, env: str) -> bool | None:
+        """`locked` as this layer names it for `rule_id` in `env` (its environment entry's, else
+        its rules entry's); None when it names none."""
+        for options in (self.environments.get(env, {}).get(rule_id, {}), self.rules.get(rule_id, {})):
+            if LOCKED in options:
+                return bool(options[LOCKED])
+        return None
+
+    def lock_holder(self, rule_id: str, env: str) -> str | None:
+        """The rule whose lock keeps `rule_id` this layer's for `env`: `rule_id` itself, or a locked
+        rule relying on it (rules.RELIES_ON: it reports what that one cannot examine), unless the
+        layer leaves `rule_id` open by name (`locked: false`). None when nothing locks it."""
+        if self.locks(rule_id, env):
+            return rule_id
+        if self._given(rule_id, env) is False:
+            return None
+        relying = (other for other in RULES if rule_id in relied_on(other))
+        return next((other for other in relying if self.locks(other, env)), None)
 
 
 @dataclass(frozen=True)
@@ -212,12 +232,16 @@ def _lock_breaches(layer: Layer, ours: Layer) -> list[tuple[str, str]]:
     return [
         (
             f"{ours.source}: environments.{env}.policy.{rule_id}",
-            f"locked by {layer.source}: set it there, not in {ours.source}",
+            f"locked by {layer.source}{_as_relied_on(rule_id, holder)}: set it there, not in {ours.source}",
         )
         for env, rules in ours.environments.items()
         for rule_id, options in rules.items()
-        if options and layer.locks(rule_id, env)
+        if options and (holder := layer.lock_holder(rule_id, env))
     ]
+
+
+def _as_relied_on(rule_id: str, holder: str) -> str:
+    return "" if holder == rule_id else f", as {holder} there relies on it"
 
 
 def load(cfg: Config, policy_file: str | Path | None = None) -> Policy:

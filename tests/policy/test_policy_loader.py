@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.policy_repos import RepoFactory, edit_config, sealer
+from support.policy_repos import RepoFactory, age_keys, edit_config, edit_sealed, sealer
 
 from sealer import config, yamlio
 from sealer.policy import loader, schema
 from sealer.policy.loader import Layer, Policy, PolicyError
-from sealer.policy.rules import RULES
+from sealer.policy.rules import RELIES_ON, RULES, relied_on
 
 KNOWN_RULES = ", ".join(sorted(RULES))
 
@@ -451,3 +451,74 @@ def test_the_most_specific_lock_says() -> None:
         ("scope", "production"): True,
     }
     assert "locked" not in Policy((layer,)).conf("key-age", "production")  # no option of the rule
+
+
+def test_a_rule_a_locked_rule_relies_on_is_locked_too(repo_factory: RepoFactory, tmp_path: Path) -> None:
+    """key-age locked, production's key past its age: key-age judges the keys of the entries
+    sealer.yaml lists, by their ledger records, and leaves the rest to key-ledger. A pull request
+    listing another entry (the same ciphertext under a new name) and turning key-ledger off would
+    have passed the gate while the cluster kept the overdue key: key-ledger is locked with it."""
+    root = repo_factory()
+    age_keys(root, "production", 100)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("rules:\n  key-age: {locked: true}\n")
+    assert sealer(root, "check", "--policy", str(policy)).exit_code == 1
+
+    def change(doc: Any) -> None:
+        doc["environments"]["production"]["keys"] = ["renamed"]
+        doc["environments"]["production"]["policy"] = {"key-ledger": {"enabled": False}}
+
+    def copy(data: dict[str, Any]) -> None:
+        data["renamed"] = data["apiKey"]
+
+    edit_config(root, change)
+    edit_sealed(root, "production", lambda doc: copy(doc["spec"]["encryptedData"]))
+    values = root / "deploy/production/values.yaml"
+    doc = yamlio.load_documents(values.read_text(), "values")[0]
+    copy(doc["sealer"]["encryptedData"])
+    values.write_text(yamlio.dump(doc))
+    result = sealer(root, "check", "--policy", str(policy))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "sealer: invalid config: sealer.yaml: environments.production.policy.key-ledger: "
+        f"locked by {policy}, as key-age there relies on it: set it there, not in sealer.yaml"
+    ]
+    assert sealer(root, "check").exit_code == 0  # what the lock keeps out
+
+
+LOCK_HOLDERS = [  # (policy file, rule, environment, the rule whose lock covers it)
+    ({"rules": {"key-age": {"locked": True}}}, "key-ledger", "dev", "key-age"),
+    ({"rules": {"key-age": {"locked": True}}}, "key-present", "dev", None),
+    ({"rules": {"key-sealed": {"locked": True}}}, "cert-file", "dev", "key-sealed"),  # key-present's too
+    ({"rules": {"cert-expiry": {"locked": True}}}, "cert-file", "dev", "cert-expiry"),
+    ({"environments": {"production": {"key-age": {"locked": True}}}}, "key-ledger", "dev", None),
+    ({"environments": {"production": {"key-age": {"locked": True}}}}, "key-ledger", "production", "key-age"),
+    (  # the file leaves it open by name: the most specific says
+        {"rules": {"key-age": {"locked": True}, "key-ledger": {"locked": False}}},
+        "key-ledger",
+        "dev",
+        None,
+    ),
+    (
+        {"rules": {"key-age": {"locked": True}}, "environments": {"dev": {"key-ledger": {"locked": False}}}},
+        "key-ledger",
+        "dev",
+        None,
+    ),
+    ({"locked": True, "rules": {"key-ledger": {"locked": False}}}, "key-ledger", "dev", None),
+    ({"locked": True, "rules": {"key-age": {"locked": False}}}, "key-ledger", "dev", "key-ledger"),
+]
+
+
+@pytest.mark.parametrize(("data", "rule", "env", "holder"), LOCK_HOLDERS)
+def test_lock_holder(data: dict[str, Any], rule: str, env: str, holder: str | None) -> None:
+    errors: list[tuple[str, str]] = []
+    layer = loader.parse(data, "org.yaml", errors, lockable=True)
+    assert errors == []
+    assert layer.lock_holder(rule, env) == holder
+
+
+def test_relied_on_rules_are_rules() -> None:
+    assert set(RELIES_ON) | {r for rs in RELIES_ON.values() for r in rs} <= set(RULES)
+    assert relied_on("key-sealed") == ("cert-file", "cert-strength", "key-present", "key-ledger")
+    assert all(rule not in relied_on(rule) for rule in RULES)

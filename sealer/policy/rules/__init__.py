@@ -55,6 +55,31 @@ _ALL: tuple[Rule, ...] = (
     values_file,
 )
 RULES: dict[str, Rule] = {rule.ID: rule for rule in _ALL}
+# What a rule leaves to others: where it cannot look (a certificate it cannot read, an entry with
+# no current ledger record, a key of an entry sealer.yaml does not list), another rule reports it.
+# A --policy file locking a rule locks these too: else sealer.yaml turning one off would let the
+# locked rule pass what it never examined.
+RELIES_ON: dict[str, tuple[str, ...]] = {
+    cert_strength.ID: (cert_file.ID,),
+    cert_expiry.ID: (cert_file.ID,),
+    cert_distinct.ID: (cert_file.ID,),  # an unreadable file's public key is compared with none
+    key_present.ID: (cert_file.ID,),  # an environment pinning no cluster has nothing to seal for
+    key_sealed.ID: (key_present.ID, key_ledger.ID, cert_file.ID, cert_strength.ID),  # a key not RSA
+    key_age.ID: (key_ledger.ID,),
+    values_file.ID: (key_present.ID,),
+}
+
+
+def relied_on(rule_id: str) -> tuple[str, ...]:
+    """The rules `rule_id` relies on, and those they rely on in turn, in report order."""
+    found: set[str] = set()
+    todo = [rule_id]
+    while todo:
+        for other in RELIES_ON.get(todo.pop(), ()):
+            if other not in found:
+                found.add(other)
+                todo.append(other)
+    return tuple(rule for rule in RULES if rule in found)
 
 
 def descriptions() -> dict[str, str]:
