@@ -190,16 +190,18 @@ def load_documents(text: str | bytes, source: str) -> list[Any]:
     return [doc.value for doc in load_with_nodes(text, source)]
 
 
-def load_with_nodes(text: str | bytes, source: str) -> list[Document]:
+def load_with_nodes(text: str | bytes, source: str, empty: bool = False) -> list[Document]:
     """`load_documents`, each document with its node tree, from the one parse (a reader that
-    must also see how each key was written: `mapping_keys`)."""
+    must also see how each key was written: `mapping_keys`). `empty`: keep the empty and null
+    documents too, for a file that must hold one (`only_document`): `~` or a bare `---` before
+    its settings is a second document to ruamel, which edits it, and to any `safe_load`."""
     if isinstance(text, bytes):
         from sealer.safeopen import decode
 
         text = decode(text, source)
     try:
         check_limits(yaml.parse(text, Loader=_Loader), source)
-        return [doc for doc in _load_all(text) if doc.value is not None]
+        return [doc for doc in _load_all(text) if empty or doc.value is not None]
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -455,14 +455,35 @@ def test_sealer_yaml_is_parsed_once(
     assert len(parses) == 1, parses
 
 
-@pytest.mark.parametrize("first", ["~\n---\n", "--- null\n---\n", "---\n# nothing\n---\n"])
-def test_an_empty_first_document_hides_no_key(tmp_path: Path, baseline: dict[str, Any], first: str) -> None:
-    """The document read is the one whose keys are checked: an empty or null one before it (no
-    document to `from_documents`, one to a second parse) stopped the check of every key."""
-    (tmp_path / "sealer.yaml").write_text(first + _renamed(baseline, "0x1"))
-    with pytest.raises(ConfigError) as caught:
+EMPTY_DOCUMENTS = ["~\n---\n{}", "--- null\n---\n{}", "---\n# nothing\n---\n{}", "---\n---\n{}", "{}---\n"]
+
+
+@pytest.mark.parametrize("layout", EMPTY_DOCUMENTS)
+def test_an_empty_or_null_document_beside_the_settings_is_refused(
+    tmp_path: Path, baseline: dict[str, Any], layout: str
+) -> None:
+    """An empty or null document is a document: sealer read the one non-empty one (and checked
+    its keys), where ruamel, which edits the file, refused it and another reader may take the
+    null one. Refused as a second document is, before any key is read."""
+    (tmp_path / "sealer.yaml").write_text(layout.format(_renamed(baseline, "0x1")))
+    line = f"^{re.escape(str(tmp_path))}/sealer.yaml: {yamlio.SEVERAL_DOCUMENTS}$"
+    with pytest.raises(BadInput, match=line):
         config.load(tmp_path)
-    assert caught.value.where == "environments.0x1"
+
+
+@pytest.mark.parametrize("layout", EMPTY_DOCUMENTS)
+def test_reading_and_editing_refuse_an_empty_document_in_one_line(
+    repo: Path, controllers: Any, layout: str
+) -> None:
+    """`sealer check` and an edit (`cert add`) say the same of the same file: exit 2, one line."""
+    path = repo / "sealer.yaml"
+    path.write_text(layout.format(path.read_text()))
+    before = path.read_bytes()
+    line = f"sealer: {path}: {yamlio.SEVERAL_DOCUMENTS}\n"
+    for args in (["check"], ["cert", "add", "staging", "--file", str(controllers["staging"].cert)]):
+        result = invoke(repo, *args)
+        assert (result.exit_code, result.stderr) == (2, line), args
+    assert path.read_bytes() == before
 
 
 @pytest.mark.parametrize(

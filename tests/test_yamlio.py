@@ -250,7 +250,7 @@ def test_every_reader_refuses_a_second_document_in_one_wording_and_its_own_error
 
     two = "keys: []\n---\nkeys: []\n"
     with pytest.raises(BadInput, match=f"^sealer.yaml: {yamlio.SEVERAL_DOCUMENTS}$") as raised:
-        config.from_documents(yamlio.load_documents(two, "sealer.yaml"), "sealer.yaml", tmp_path)
+        config.from_text(two, "sealer.yaml", tmp_path)
     assert not isinstance(raised.value, ConfigError)
     with pytest.raises(ConfigError, match=f"^invalid config: ledger: {yamlio.SEVERAL_DOCUMENTS}$"):
         ledger.parse("staging", two, "ledger")
