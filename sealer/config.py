@@ -672,7 +672,8 @@ def _where(path: Sequence[Any]) -> str:
 
 def raw_environment(doc: Any, name: str) -> Any:
     """Environment `name` in `edit`'s round-trip tree: ruamel keeps `123:` as the key 123.
-    ConfigError when ruamel read its key as something else (a `%YAML 1.1` file's `y:` is true)."""
+    ConfigError when ruamel read its key as something else (a guard: `%YAML 1.1`, under which
+    it read `y:` as true, is refused by `yamlio.check_limits`)."""
     envs = doc["environments"]
     found = [envs[key] for key in envs if str(key) == name]
     if not found:

@@ -523,14 +523,21 @@ def test_a_decimal_name_keeps_working_through_edits(repo: Path, controllers: Any
     assert config.load(repo).env("123").clusters[0].fingerprint == controllers["staging"].fingerprint
 
 
-def test_a_name_ruamel_reads_otherwise_is_one_line_when_edited(repo: Path, controllers: Any) -> None:
-    """Under `%YAML 1.1` ruamel, which edits the file, reads `y:` as true while PyYAML reads the
-    name y: `cert add y` stopped with a traceback (StopIteration), not one line."""
+@pytest.mark.parametrize("directive", ["%YAML 1.1", "%YAML 1.2", "%TAG !e! tag:yaml.org,2002:"])
+def test_a_yaml_directive_is_refused_by_check_and_by_an_edit_alike(
+    repo: Path, controllers: Any, directive: str
+) -> None:
+    """Under `%YAML 1.1` ruamel, which edits the file, reads `y:` as true while PyYAML read the
+    name y: `check` took the environment y, `cert add y` refused it (and stopped with a traceback
+    before that). A directive is refused by both, in one line, before anything is read."""
     text = (repo / "sealer.yaml").read_text().replace("\n  staging:\n", "\n  y:\n")
-    (repo / "sealer.yaml").write_text("%YAML 1.1\n---\n" + text)
-    assert "y" in config.load(repo).environments
-    result = invoke(repo, "cert", "add", "y", "--file", str(controllers["staging"].cert))
-    assert (result.exit_code, result.stderr) == (2, f"sealer: invalid config: environments.y: {REWRITTEN}\n")
+    (repo / "sealer.yaml").write_text(f"{directive}\n---\n{text}")
+    shown = directive if directive.startswith("%YAML") else "%TAG"
+    line = f"sealer: {repo / 'sealer.yaml'}: a {shown} directive is not accepted"
+    for args in (["check"], ["cert", "add", "y", "--file", str(controllers["staging"].cert)]):
+        result = invoke(repo, *args)
+        assert result.exit_code == 2 and result.stderr.startswith(line), (args, result.stderr)
+        assert result.stderr.count("\n") == 1
 
 
 REWRITTEN = "sealer's editor (YAML 1.2) would write it back otherwise: quote it"
