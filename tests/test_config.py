@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support import token_vectors
 from support.env_repos import invoke, run_main, snapshot
 from support.git import init_repo as make_repo
 
@@ -606,6 +607,26 @@ def test_a_credential_pasted_as_an_environment_name_is_never_echoed(
     code, _, err = run_main(tmp_path, capsys, "check")
     assert code == 2 and "environments.<a Vault token>: must be a name" in err, err
     assert "CAESIJ" not in err and "got a value that looks like a Vault token (not shown)" in err
+
+
+PASTED = [f for f in token_vectors.families() if not any(c.isspace() for c in token_vectors.vector(f, 1))]
+
+
+@pytest.mark.parametrize("family", PASTED, ids=[f.id for f in PASTED])
+def test_a_credential_sealer_scan_knows_pasted_as_a_setting_is_never_echoed(
+    tmp_path: Path, baseline: dict[str, Any], capsys: pytest.CaptureFixture[str], family: Any
+) -> None:
+    """`unknown setting` names the key, and the line lands in CI logs: a GitHub, Slack, npm…
+    token pasted as one is hidden by the kind `sealer scan` knows it as, not only the shapes
+    sealer's own settings check (`secret_shape`: Vault, AWS, JWT, PEM, URL password)."""
+    token = token_vectors.vector(family, 1)
+    baseline["environments"]["staging"][token] = "x"
+    _write(tmp_path, baseline)
+    code, _, err = run_main(tmp_path, capsys, "check")
+    assert code == 2 and err.count("\n") == 1 and "unknown setting" in err, err
+    assert token not in err, err
+    kinds = [f"<{rule}: not shown>" for rule in family.rules] + ["_[redacted]", "environments.staging.<a"]
+    assert any(kind in err for kind in kinds), err
 
 
 def _write(root: Path, data: dict[str, Any]) -> None:
