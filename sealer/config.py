@@ -631,12 +631,19 @@ def load(root: Path | None = None) -> Config:
 
 
 def from_text(text: str, source: str, root: Path) -> Config:
-    """sealer.yaml's text, parsed (`from_documents`), each key first checked to be read as
-    written (`_check_keys`)."""
-    docs = yamlio.load_with_nodes(text, source)  # one parse: the keys are read as loaded
-    if len(docs) == 1:  # several: from_documents refuses them
-        _check_keys(docs[0].node)
-    return from_documents([doc.value for doc in docs], source, root)
+    """sealer.yaml's text, parsed: its one document (`_only_document`), each key first checked
+    to be read as written (`_check_keys`)."""
+    doc = _only_document(text, source)  # one parse: the keys are read as loaded
+    if doc is not None:
+        _check_keys(doc.node)
+    return parse(_value(doc), root)
+
+
+def _only_document(text: str, source: str) -> yamlio.Document | None:
+    """sealer.yaml's one YAML document. A second is refused, an empty or null one too (`~`, a
+    bare `---`): sealer read the first non-empty one alone, ruamel (`edit`) refused the file, and
+    another reader may take either; settings after a `---` were checked by no one."""
+    return yamlio.only_document(yamlio.load_with_nodes(text, source, empty=True), source)
 
 
 def _check_keys(root: Any) -> None:
@@ -665,7 +672,8 @@ def _where(path: Sequence[Any]) -> str:
 
 def raw_environment(doc: Any, name: str) -> Any:
     """Environment `name` in `edit`'s round-trip tree: ruamel keeps `123:` as the key 123.
-    ConfigError when ruamel read its key as something else (a `%YAML 1.1` file's `y:` is true)."""
+    ConfigError when ruamel read its key as something else (a guard: `%YAML 1.1`, under which
+    it read `y:` as true, is refused by `yamlio.check_limits`)."""
     envs = doc["environments"]
     found = [envs[key] for key in envs if str(key) == name]
     if not found:
@@ -673,13 +681,6 @@ def raw_environment(doc: Any, name: str) -> Any:
             f"environments.{_key(name)}", "ruamel, which edits the file, reads its key otherwise"
         )
     return found[0]
-
-
-def from_documents(docs: list[Any], source: str, root: Path) -> Config:
-    """sealer.yaml's one YAML document, parsed. A second is refused (as `edit` and a policy file
-    refuse it): sealer read the first alone, so settings a pull request put after a `---` were
-    checked by no one, while any other reader of the file may take them."""
-    return parse(yamlio.only_document(docs, source), root)
 
 
 @contextlib.contextmanager
@@ -693,18 +694,23 @@ def edit(root: Path) -> Iterator[Any]:
     repofiles.write(path, text)
 
 
+def _value(doc: yamlio.Document | None) -> Any:
+    return None if doc is None else doc.value
+
+
 def round_trip_load(root: Path) -> Any:
     """sealer.yaml as ruamel's round trip (YAML 1.2) loads it to be edited. ConfigError when its
     dump, unchanged, would read otherwise: ruamel writes back what it took for a number its way,
     and an edit of anything else renamed the entry `1_0e3` to `100e2` (`keys: [1_0e3]`)."""
     path = layout.config_path(root)
     text = repofiles.read_text(path)
+    before = _only_document(text, str(path))  # refused as `load` refuses it, in the same line
     doc = yamlio.round_trip_load(text, str(path))
-    before, after = (yamlio.load_documents(t, str(path))[:1] for t in (text, yamlio.round_trip_dump(doc)))
-    changed = yamlio.first_change(before, after)
+    after = _only_document(yamlio.round_trip_dump(doc), str(path))
+    changed = yamlio.first_change(_value(before), _value(after))
     if changed is not None:
         raise ConfigError(
-            _where(changed[1:]) or str(path),
+            _where(changed) or str(path),
             "sealer's editor (YAML 1.2) would write it back otherwise: quote it",
         )
     return doc

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,22 +206,42 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 def one_spelling(url: str) -> str:
     """An http(s) URL as the server it reaches: the host in lower case (an IP address in its
-    short form, no trailing dot), no port the scheme implies, no user, no trailing slash. The
-    path stays: a proxy serves several clusters under one host (`/k8s/clusters/ID`)."""
-    import ipaddress
-
+    short form, `_address`; no trailing dot), no port the scheme implies, no user, no trailing
+    slash. The path stays: a proxy serves several clusters under one host (`/k8s/clusters/ID`)."""
     parts = urlsplit(url)
     try:
         port = parts.port
     except ValueError:  # not a port: the URL as it is
         return url.rstrip("/")
-    host = (parts.hostname or "").rstrip(".")
-    with contextlib.suppress(ValueError):
-        host = ipaddress.ip_address(host).compressed
+    host = _address((parts.hostname or "").rstrip("."))
     host = f"[{host}]" if ":" in host else host
     at = "" if port in (None, _DEFAULT_PORTS.get(parts.scheme)) else f":{port}"
     query = f"?{parts.query}" if parts.query else ""
     return f"{parts.scheme}://{host}{at}{parts.path.rstrip('/')}{query}"
+
+
+# An IPv4 address as inet_aton reads one: one to four parts, each decimal, octal (a leading 0)
+# or hex (0x); `127.1`, `0x7f000001`, `2130706433` and `0177.0.0.1` are all 127.0.0.1.
+_INET_ATON = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}", re.IGNORECASE)
+
+
+def _address(host: str) -> str:
+    """`host` in one spelling when it is an IP address: IPv4 as the resolver reads it (the client
+    connects through getaddrinfo, which reads a numeric host with inet_aton's rules, where
+    `ipaddress` takes the dotted quad alone) and IPv6 compressed. A name stays as it is: `localhost`
+    is whatever the machine's hosts file says, and nothing is looked up."""
+    import ipaddress
+    import socket
+
+    if _INET_ATON.fullmatch(host):
+        try:
+            return str(ipaddress.IPv4Address(socket.inet_aton(host)))
+        except OSError:  # out of range (`256.0.0.1`): no address, the client's resolver says so
+            return host
+    try:
+        return ipaddress.ip_address(host).compressed
+    except ValueError:
+        return host
 
 
 def status_message(err: Any) -> str:

@@ -95,13 +95,16 @@ MAX_NODES = 1_000_000  # counted as if every alias were expanded
 
 def check_limits(events: Iterable[Any], source: str) -> None:
     """Refuse a stream nesting deeper than MAX_DEPTH, using more than MAX_ALIASES aliases, or
-    holding more than MAX_NODES nodes once aliases are expanded. Takes PyYAML's or ruamel's
-    events (same class names); an alias to a collection still open (a cycle) is refused too."""
+    holding more than MAX_NODES nodes once aliases are expanded, or with a directive
+    (`_directive`). Takes PyYAML's or ruamel's events (same class names); an alias to a
+    collection still open (a cycle) is refused too."""
     stack: list[list[Any]] = []  # [anchor, nodes so far] for each open collection
     sizes: dict[Any, int] = {}  # expanded node count of each finished anchored node
     aliases = total = 0
     for event in events:
         kind = event.__class__.__name__
+        if kind == "DocumentStartEvent" and (event.version or event.tags):
+            raise BadInput(f"{source}: {_directive(event)}")
         if kind in ("SequenceStartEvent", "MappingStartEvent"):
             stack.append([event.anchor, 1])
             if len(stack) > MAX_DEPTH:
@@ -128,6 +131,15 @@ def check_limits(events: Iterable[Any], source: str) -> None:
             total += count  # a whole document (or a top-level scalar) done
         if total > MAX_NODES or stack and stack[-1][1] > MAX_NODES:
             raise BadInput(f"{source}: YAML expands to more than {MAX_NODES} nodes (an alias bomb?)")
+
+
+def _directive(start: Any) -> str:
+    """Why a `%YAML` or `%TAG` directive is refused: readers disagree on what follows one. Under
+    `%YAML 1.1` ruamel, which edits files, reads `y` as true and `010` as 8 and writes them back
+    so (a values file's `y` became `true`), where PyYAML reads YAML 1.1 whatever it says, and
+    go-yaml (Helm) has its own rules."""
+    shown = "%YAML {}.{}".format(*start.version) if start.version else "%TAG"
+    return f"a {shown} directive is not accepted (YAML readers disagree on what follows one): remove it"
 
 
 def nodes(root: yaml.Node) -> Iterator[yaml.Node]:
@@ -190,16 +202,18 @@ def load_documents(text: str | bytes, source: str) -> list[Any]:
     return [doc.value for doc in load_with_nodes(text, source)]
 
 
-def load_with_nodes(text: str | bytes, source: str) -> list[Document]:
+def load_with_nodes(text: str | bytes, source: str, empty: bool = False) -> list[Document]:
     """`load_documents`, each document with its node tree, from the one parse (a reader that
-    must also see how each key was written: `mapping_keys`)."""
+    must also see how each key was written: `mapping_keys`). `empty`: keep the empty and null
+    documents too, for a file that must hold one (`only_document`): `~` or a bare `---` before
+    its settings is a second document to ruamel, which edits it, and to any `safe_load`."""
     if isinstance(text, bytes):
         from sealer.safeopen import decode
 
         text = decode(text, source)
     try:
         check_limits(yaml.parse(text, Loader=_Loader), source)
-        return [doc for doc in _load_all(text) if doc.value is not None]
+        return [doc for doc in _load_all(text) if empty or doc.value is not None]
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

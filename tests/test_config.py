@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support import token_vectors
 from support.env_repos import invoke, run_main, snapshot
 from support.git import init_repo as make_repo
 
@@ -455,14 +456,35 @@ def test_sealer_yaml_is_parsed_once(
     assert len(parses) == 1, parses
 
 
-@pytest.mark.parametrize("first", ["~\n---\n", "--- null\n---\n", "---\n# nothing\n---\n"])
-def test_an_empty_first_document_hides_no_key(tmp_path: Path, baseline: dict[str, Any], first: str) -> None:
-    """The document read is the one whose keys are checked: an empty or null one before it (no
-    document to `from_documents`, one to a second parse) stopped the check of every key."""
-    (tmp_path / "sealer.yaml").write_text(first + _renamed(baseline, "0x1"))
-    with pytest.raises(ConfigError) as caught:
+EMPTY_DOCUMENTS = ["~\n---\n{}", "--- null\n---\n{}", "---\n# nothing\n---\n{}", "---\n---\n{}", "{}---\n"]
+
+
+@pytest.mark.parametrize("layout", EMPTY_DOCUMENTS)
+def test_an_empty_or_null_document_beside_the_settings_is_refused(
+    tmp_path: Path, baseline: dict[str, Any], layout: str
+) -> None:
+    """An empty or null document is a document: sealer read the one non-empty one (and checked
+    its keys), where ruamel, which edits the file, refused it and another reader may take the
+    null one. Refused as a second document is, before any key is read."""
+    (tmp_path / "sealer.yaml").write_text(layout.format(_renamed(baseline, "0x1")))
+    line = f"^{re.escape(str(tmp_path))}/sealer.yaml: {yamlio.SEVERAL_DOCUMENTS}$"
+    with pytest.raises(BadInput, match=line):
         config.load(tmp_path)
-    assert caught.value.where == "environments.0x1"
+
+
+@pytest.mark.parametrize("layout", EMPTY_DOCUMENTS)
+def test_reading_and_editing_refuse_an_empty_document_in_one_line(
+    repo: Path, controllers: Any, layout: str
+) -> None:
+    """`sealer check` and an edit (`cert add`) say the same of the same file: exit 2, one line."""
+    path = repo / "sealer.yaml"
+    path.write_text(layout.format(path.read_text()))
+    before = path.read_bytes()
+    line = f"sealer: {path}: {yamlio.SEVERAL_DOCUMENTS}\n"
+    for args in (["check"], ["cert", "add", "staging", "--file", str(controllers["staging"].cert)]):
+        result = invoke(repo, *args)
+        assert (result.exit_code, result.stderr) == (2, line), args
+    assert path.read_bytes() == before
 
 
 @pytest.mark.parametrize(
@@ -502,14 +524,21 @@ def test_a_decimal_name_keeps_working_through_edits(repo: Path, controllers: Any
     assert config.load(repo).env("123").clusters[0].fingerprint == controllers["staging"].fingerprint
 
 
-def test_a_name_ruamel_reads_otherwise_is_one_line_when_edited(repo: Path, controllers: Any) -> None:
-    """Under `%YAML 1.1` ruamel, which edits the file, reads `y:` as true while PyYAML reads the
-    name y: `cert add y` stopped with a traceback (StopIteration), not one line."""
+@pytest.mark.parametrize("directive", ["%YAML 1.1", "%YAML 1.2", "%TAG !e! tag:yaml.org,2002:"])
+def test_a_yaml_directive_is_refused_by_check_and_by_an_edit_alike(
+    repo: Path, controllers: Any, directive: str
+) -> None:
+    """Under `%YAML 1.1` ruamel, which edits the file, reads `y:` as true while PyYAML read the
+    name y: `check` took the environment y, `cert add y` refused it (and stopped with a traceback
+    before that). A directive is refused by both, in one line, before anything is read."""
     text = (repo / "sealer.yaml").read_text().replace("\n  staging:\n", "\n  y:\n")
-    (repo / "sealer.yaml").write_text("%YAML 1.1\n---\n" + text)
-    assert "y" in config.load(repo).environments
-    result = invoke(repo, "cert", "add", "y", "--file", str(controllers["staging"].cert))
-    assert (result.exit_code, result.stderr) == (2, f"sealer: invalid config: environments.y: {REWRITTEN}\n")
+    (repo / "sealer.yaml").write_text(f"{directive}\n---\n{text}")
+    shown = directive if directive.startswith("%YAML") else "%TAG"
+    line = f"sealer: {repo / 'sealer.yaml'}: a {shown} directive is not accepted"
+    for args in (["check"], ["cert", "add", "y", "--file", str(controllers["staging"].cert)]):
+        result = invoke(repo, *args)
+        assert result.exit_code == 2 and result.stderr.startswith(line), (args, result.stderr)
+        assert result.stderr.count("\n") == 1
 
 
 REWRITTEN = "sealer's editor (YAML 1.2) would write it back otherwise: quote it"
@@ -578,6 +607,26 @@ def test_a_credential_pasted_as_an_environment_name_is_never_echoed(
     code, _, err = run_main(tmp_path, capsys, "check")
     assert code == 2 and "environments.<a Vault token>: must be a name" in err, err
     assert "CAESIJ" not in err and "got a value that looks like a Vault token (not shown)" in err
+
+
+PASTED = [f for f in token_vectors.families() if not any(c.isspace() for c in token_vectors.vector(f, 1))]
+
+
+@pytest.mark.parametrize("family", PASTED, ids=[f.id for f in PASTED])
+def test_a_credential_sealer_scan_knows_pasted_as_a_setting_is_never_echoed(
+    tmp_path: Path, baseline: dict[str, Any], capsys: pytest.CaptureFixture[str], family: Any
+) -> None:
+    """`unknown setting` names the key, and the line lands in CI logs: a GitHub, Slack, npm…
+    token pasted as one is hidden by the kind `sealer scan` knows it as, not only the shapes
+    sealer's own settings check (`secret_shape`: Vault, AWS, JWT, PEM, URL password)."""
+    token = token_vectors.vector(family, 1)
+    baseline["environments"]["staging"][token] = "x"
+    _write(tmp_path, baseline)
+    code, _, err = run_main(tmp_path, capsys, "check")
+    assert code == 2 and err.count("\n") == 1 and "unknown setting" in err, err
+    assert token not in err, err
+    kinds = [f"<{rule}: not shown>" for rule in family.rules] + ["_[redacted]", "environments.staging.<a"]
+    assert any(kind in err for kind in kinds), err
 
 
 def _write(root: Path, data: dict[str, Any]) -> None:

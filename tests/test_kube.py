@@ -169,6 +169,16 @@ SPELLINGS = {  # one API server, as a kubeconfig may spell it: one server_of
     "https://api.example": ["https://api.example:443", "https://API.EXAMPLE:443/"],
     "http://127.0.0.1:8080/k8s/clusters/c-1": ["http://127.0.0.1:8080/k8s/clusters/c-1/"],
     "https://[::1]": ["https://[::1]:443", "https://[0:0::1]"],
+    # the resolver reads a numeric host with inet_aton's rules: each of these is 127.0.0.1
+    "https://127.0.0.1:6443": [
+        "https://127.1:6443",
+        "https://0x7f000001:6443",
+        "https://2130706433:6443/",
+        "https://0177.0.0.1:6443",
+        "https://0X7F.0.1:6443",
+        "https://127.0.0.1.:6443",
+    ],
+    "https://localhost": ["https://LocalHost.:443/"],
 }
 OTHERS = [  # another server each (or another way in): never taken for the first
     "http://api.example:6443",
@@ -176,6 +186,11 @@ OTHERS = [  # another server each (or another way in): never taken for the first
     "https://api.example",
     "https://api.example:6443/k8s/clusters/c-2",
     "https://api.example:6443/K8S",
+    "https://127.0.0.1",  # another port
+    "https://localhost:6443",  # a name: never resolved, whatever the hosts file says
+    "https://[::1]:6443",  # another address, whatever listens on both
+    "https://256.0.0.1:6443",  # no address: left as written
+    "https://127.0.0.2:6443",
 ]
 
 

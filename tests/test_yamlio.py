@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -250,7 +251,7 @@ def test_every_reader_refuses_a_second_document_in_one_wording_and_its_own_error
 
     two = "keys: []\n---\nkeys: []\n"
     with pytest.raises(BadInput, match=f"^sealer.yaml: {yamlio.SEVERAL_DOCUMENTS}$") as raised:
-        config.from_documents(yamlio.load_documents(two, "sealer.yaml"), "sealer.yaml", tmp_path)
+        config.from_text(two, "sealer.yaml", tmp_path)
     assert not isinstance(raised.value, ConfigError)
     with pytest.raises(ConfigError, match=f"^invalid config: ledger: {yamlio.SEVERAL_DOCUMENTS}$"):
         ledger.parse("staging", two, "ledger")
@@ -514,3 +515,25 @@ def test_load_dumped_reads_nested_mappings_and_empty_ones() -> None:
 def test_is_plain_is_the_plain_pattern(text: str) -> None:
     for candidate in (text, text * 3, f"A{text}", f"{text}A" * 2):
         assert yamlio.is_plain(candidate) is (yamlio._PLAIN.fullmatch(candidate) is not None)
+
+
+@pytest.mark.parametrize("directive", ["%YAML 1.1", "%YAML 1.2", "%TAG !e! tag:yaml.org,2002:"])
+def test_every_reader_refuses_a_yaml_directive_in_one_line(tmp_path: Path, directive: str) -> None:
+    """A `%YAML 1.1` file's `y` and `010` are true and 8 to ruamel, which wrote them back as
+    `true` and `0o10` when it edited anything else in a values file; PyYAML reads 1.1 whatever
+    the directive says, go-yaml (Helm) its own way. Every reader, reading or editing, refuses one,
+    in any document of the stream."""
+    from sealer import ledger
+    from sealer.policy import loader
+
+    shown = directive if directive.startswith("%YAML") else "%TAG"
+    line = f"a {shown} directive is not accepted (YAML readers disagree on what follows one): remove it"
+    for text in (f"{directive}\n---\nname: y\nmode: 010\n", f"a: 1\n...\n{directive}\n---\nb: y\n"):
+        for read in (yamlio.load_documents, yamlio.round_trip_load, yamlio.compose_documents):
+            with pytest.raises(BadInput, match=f"^values.yaml: {re.escape(line)}$"):
+                read(text, "values.yaml")
+    with pytest.raises(BadInput, match=f"^ledger: {re.escape(line)}$"):  # as a ledger not YAML is
+        ledger.parse("staging", f"{directive}\n---\nkeys: []\n", "ledger")
+    errors: list[tuple[str, str]] = []
+    loader._file_layer(f"{directive}\n---\nrules: {{}}\n", "policy.yaml", errors)
+    assert errors == [("policy.yaml", line)]

@@ -136,11 +136,13 @@ def show_usage_error(err: click.UsageError, fallback: str = "sealer") -> None:
 
 
 def _shown(message: str) -> str:
-    """An error as one line, a sealer key it holds redacted: a path or an argument may hold one,
-    and the line lands in CI logs."""
+    """An error as one line, a sealer key it holds redacted and any other credential `sealer
+    scan` knows hidden by kind (`<github-token: not shown>`): a path, an argument or a
+    sealer.yaml key may hold one pasted by mistake, and the line lands in CI logs."""
     from sealer.apikey import redact
+    from sealer.scan.hiding import hide_credentials
 
-    return redact(one_line(message))
+    return redact(one_line(hide_credentials(message)))  # a PEM block before its line breaks are \x0a
 
 
 # Any command's (a rotation names its pending keys itself, and `backend set` its copies).

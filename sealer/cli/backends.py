@@ -159,8 +159,7 @@ def keys_revoke(
     cfg = config.load()
     record, result = phases.revoke(cfg, request)
     alone = phases.no_active_key_left(cfg, env, record)
-    rotate = f"sealer rotate {env} --key {record.name}"
-    warning = f"warning: {env}/{record.name} has no active key left: run `{rotate}`" if alone else ""
+    warning = f"warning: {alone}" if alone else ""
     if warning and not result.left:  # else the partly-done line says it: one line on stderr
         click.echo(f"sealer: {warning}", err=True)
     data = {
@@ -169,7 +168,7 @@ def keys_revoke(
         "commit": result.commit,
         "pr_body_file": result.pr_body_file,
         "left": result.left,
-        "no_active_key": alone,
+        "no_active_key": alone is not None,
     }
     until = f" until {record.as_dict()['revoke_at']}" if record.status == GRACE else ""
     text = f"{env}: {key_id} is {record.status}{until}"

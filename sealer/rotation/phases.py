@@ -39,6 +39,7 @@ from sealer import (
     repofiles,
     state,
     templating,
+    terminal,
 )
 from sealer.config import Config, Environment
 from sealer.errors import (
@@ -973,14 +974,40 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
         return changed, roll_forward(cfg, git_dir, entry, resumed=False)
 
 
-def no_active_key_left(cfg: Config, env_name: str, revoked: KeyRecord) -> bool:
-    """True when revoking `revoked` leaves its entry, still one sealer.yaml manages, no other
-    active key in the checkout's ledger: the cluster then accepts no key for it until a rotation.
-    Allowed (an incident may need it), but `keys revoke` says so."""
+def no_active_key_left(cfg: Config, env_name: str, revoked: KeyRecord) -> str | None:
+    """What to say when revoking `revoked` leaves its entry, still one sealer.yaml manages, no other
+    active key in the checkout's ledger (None: one is left): the cluster then accepts no key for
+    it until a rotation lands. Allowed (an incident may need it), but `keys revoke` says so, and
+    what to do: a rotation waiting unmerged is merged (`sealer rotate` is refused until then),
+    where its new key (accepted by an external store already) is deployed nowhere yet."""
     if revoked.name not in cfg.env(env_name).keys:  # taken out: no rotation of it to run
-        return False
-    others = [r for r in ledger.load(cfg.root, env_name) if r.key_id != revoked.key_id]
-    return _active_key_of(others, revoked.name) is None
+        return None
+    records = ledger.load(cfg.root, env_name)
+    if _active_key_of((r for r in records if r.key_id != revoked.key_id), revoked.name) is not None:
+        return None
+    alone = f"{env_name}/{revoked.name} has no active key left"
+    rotate = f"sealer rotate {env_name} --key {revoked.name}"
+    waiting = branches.unmerged_rotations(cfg.root, [env_name])
+    if not waiting:
+        return f"{alone}: run `{rotate}`"
+    branch = terminal.one_line(waiting[0][1])  # a local branch's name: anyone's text
+    new = _new_key_on(cfg, env_name, waiting[0][1], revoked.name, {r.key_id for r in records})
+    if new is None:
+        return f"{alone}: merge branch {branch}, whose rotation of {env_name} waits unmerged, then `{rotate}`"
+    env = cfg.env(env_name)
+    accepted = f", accepted by the {env.backend_kind} store already," if sync.external(env) else ""
+    return f"{alone} deployed: its next key {new}{accepted} waits unmerged on branch {branch}: merge it"
+
+
+def _new_key_on(cfg: Config, env_name: str, branch: str, name: str, held: set[str]) -> str | None:
+    """The key id `branch`'s ledger gives the entry `name` that the checkout's does not."""
+    rel = layout.ledger_file(env_name)
+    text = git.read_blobs(cfg.root, [f"{branch}:{rel}"]).get(f"{branch}:{rel}")
+    try:
+        records = ledger.parse(env_name, text, f"{branch}:{rel}") if text else []
+    except SealerError:  # a broken ledger there names no key
+        return None
+    return next((r.key_id for r in records if r.name == name and r.key_id not in held), None)
 
 
 def _values_after_revocation(

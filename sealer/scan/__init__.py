@@ -17,6 +17,7 @@
     findings.py   what a finding carries (never the secret: a masked preview and a hash)
     baseline.py   accepted findings by fingerprint
     report.py     text, JSON and SARIF 2.1.0
+    hiding.py     a credential the token rules know, hidden from an error line sealer prints
 
 Nothing here imports cryptography, ruamel or jinja2: the hook must start fast.
 """

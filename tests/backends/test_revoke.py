@@ -23,7 +23,7 @@ from support.cli import sealer
 from support.git import commit_all, git, head
 from support.repos import ledger_records, set_env_option
 
-from sealer import ledger
+from sealer import layout, ledger
 from sealer.records import ACTIVE, GRACE, REVOKED, iso
 
 
@@ -206,3 +206,50 @@ def test_revoking_the_last_key_of_an_entry_no_longer_managed_warns_of_nothing(ba
     result = sealer(backend_repo, "keys", "revoke", ENV, kid, "-o", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["no_active_key"] is False and result.stderr == ""
+
+
+def _revoke_with_a_rotation_waiting(repo: Path, *rotate_args: str) -> tuple[str, str, str]:
+    """apiKey's active key revoked while `sealer rotate` (on its own branch) waits unmerged:
+    (stderr, the branch, apiKey's key id on it)."""
+    rotate(repo)
+    kid = {r.name: r for r in ledger_records(repo, ENV)}["apiKey"].key_id
+    waiting = sealer(repo, "rotate", ENV, "--output", "json", *rotate_args)
+    assert waiting.exit_code == 0, waiting.output
+    branch = json.loads(waiting.stdout)["branch"]
+    on_branch = ledger.parse(ENV, git(repo, "show", f"{branch}:{layout.ledger_file(ENV)}"), "b")
+    new = next((r.key_id for r in on_branch if r.name == "apiKey" and r.key_id != kid), "")
+    result = sealer(repo, "keys", "revoke", ENV, kid, "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["no_active_key"] is True
+    return result.stderr, branch, new
+
+
+def test_with_a_rotation_waiting_unmerged_the_warning_names_its_branch_not_rotate(backend_repo: Path) -> None:
+    """`sealer rotate` is refused while a rotation waits unmerged: the line sends the operator
+    to the branch holding the entry's next key, which no cluster holds until it is merged."""
+    stderr, branch, new = _revoke_with_a_rotation_waiting(backend_repo)
+    assert stderr == (
+        f"sealer: warning: {ENV}/apiKey has no active key left deployed: its next key {new} "
+        f"waits unmerged on branch {branch}: merge it\n"
+    )
+
+
+def test_with_an_external_store_the_warning_says_it_accepts_the_waiting_key(
+    backend_repo: Path, request: pytest.FixtureRequest
+) -> None:
+    """The rotation registered its new key in the store (accepted) before any merge."""
+    configure(backend_repo, Backend("vault", options_of("vault", request.getfixturevalue("vault_store"))))
+    stderr, branch, new = _revoke_with_a_rotation_waiting(backend_repo)
+    assert stderr == (
+        f"sealer: warning: {ENV}/apiKey has no active key left deployed: its next key {new}, accepted "
+        f"by the vault store already, waits unmerged on branch {branch}: merge it\n"
+    )
+
+
+def test_a_waiting_rotation_of_another_entry_is_merged_before_rotating(backend_repo: Path) -> None:
+    stderr, branch, new = _revoke_with_a_rotation_waiting(backend_repo, "--key", "adminKey")
+    assert new == ""
+    assert stderr == (
+        f"sealer: warning: {ENV}/apiKey has no active key left: merge branch {branch}, whose rotation "
+        f"of {ENV} waits unmerged, then `sealer rotate {ENV} --key apiKey`\n"
+    )

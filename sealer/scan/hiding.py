@@ -1,0 +1,64 @@
+"""A credential in a line sealer prints, hidden: a token pasted by mistake as a sealer.yaml key or
+an argument is echoed by the error naming it, and error lines land in CI logs. What counts is
+what `sealer scan` reports: the built-in policy's token rules, confirmed as a scan confirms them."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from sealer.scan import engine, rules
+
+
+@functools.lru_cache(maxsize=1)
+def _token_rules() -> tuple[rules.Policy, tuple[rules.Rule, ...]]:
+    """The built-in token rules a scan applies to any file (one for a `.netrc` read `password
+    (not shown)` as a password), but sealer's own keys', which `apikey.redact` shows as
+    `slr_<env>_[redacted]` (naming the environment) in every line sealer prints."""
+    policy = rules.load()
+    own = ("sealer-api-key", "sealer-api-key-base64")
+    return policy, tuple(
+        rule for rule in policy.rules if rule.kind == "token" and not rule.conditional and rule.id not in own
+    )
+
+
+def hide_credentials(text: str) -> str:
+    """`text` with each credential a built-in token rule finds in it as `<rule-id: not shown>`,
+    which says what kind of thing stood there (`<github-token: not shown>`)."""
+    policy, tokens = _token_rules()
+    data = text.encode("utf-8", "surrogatepass")  # an error line may quote a lone surrogate
+    # Again with each `.` a space: a key is shown after its path (`environments.staging.KEY`),
+    # and a rule that looks behind its token (an Azure secret's `Q~`) would not see it alone.
+    seen_as = (data, data.replace(b".", b" "))
+    hits = sorted(_span(seen, hit) for seen in seen_as for hit in engine.scan(seen, tokens, policy))
+    parts, done = [], 0
+    for start, end, rule_id in hits:
+        if start >= done:  # one inside another (a JWT in a URL's password) is hidden with it
+            parts.append(data[done:start] + f"<{rule_id}: not shown>".encode())
+        done = max(done, end)
+    return b"".join([*parts, data[done:]]).decode("utf-8", "surrogatepass")
+
+
+# What a token's text is made of, bar the `.` that joins the parts of a setting's path.
+_GLUED = re.compile(rb"[A-Za-z0-9_~+/=-]*")
+_GLUED_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_~+/=-")
+_BLOCK_END = re.compile(rb"-----END[ A-Z0-9]*-----")
+
+
+def _span(data: bytes, hit: engine.Hit) -> tuple[int, int, str]:
+    """(start, end, rule id) of a hit: the run of text its match starts (a rule may look behind
+    its keyword: an Azure secret's first four characters come before its `Q~`) through its
+    secret, and a block's (a PEM key's, whose secret is its first line) through its END line,
+    or the rest of the text when none follows."""
+    start = hit.start
+    while start and data[start - 1] in _GLUED_BYTES:
+        start -= 1
+    found = data.find(hit.secret, hit.start)
+    if found >= 0:
+        end = found + len(hit.secret)
+    else:  # the rule reads the secret as another spelling of it: up to the next space
+        end = hit.start + len(data[hit.start :].split(None, 1)[0])
+    if b"\n" in data[hit.start : end]:
+        block_end = _BLOCK_END.search(data, end)
+        return start, block_end.end() if block_end else len(data), hit.rule.id
+    return start, _GLUED.match(data, end).end(), hit.rule.id  # type: ignore[union-attr]
