@@ -987,10 +987,10 @@ def no_active_key_left(cfg: Config, env_name: str, revoked: KeyRecord) -> str | 
         return None
     alone = f"{env_name}/{revoked.name} has no active key left"
     rotate = f"sealer rotate {env_name} --key {revoked.name}"
-    waiting = branches.unmerged_rotations(cfg.root, [env_name])
+    waiting = planning.waiting_rotations(cfg.root, [env_name], None)  # origin's too, as `rotate` sees them
     if not waiting:
         return f"{alone}: run `{rotate}`"
-    branch = terminal.one_line(waiting[0][1])  # a local branch's name: anyone's text
+    branch = terminal.one_line(waiting[0][1])  # a branch's name: anyone's text
     new = _new_key_on(cfg, env_name, waiting[0][1], revoked.name, {r.key_id for r in records})
     if new is None:
         return f"{alone}: merge branch {branch}, whose rotation of {env_name} waits unmerged, then `{rotate}`"

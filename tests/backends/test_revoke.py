@@ -253,3 +253,22 @@ def test_a_waiting_rotation_of_another_entry_is_merged_before_rotating(backend_r
         f"sealer: warning: {ENV}/apiKey has no active key left: merge branch {branch}, whose rotation "
         f"of {ENV} waits unmerged, then `sealer rotate {ENV} --key apiKey`\n"
     )
+
+
+def test_a_rotation_waiting_on_origin_alone_is_named_as_the_remote_holds_it(
+    backend_repo: Path, tmp_path: Path
+) -> None:
+    """A CI job pushed the rotation: this checkout holds it only as origin's branch, which
+    `sealer rotate` refuses to stack on as it does a local one."""
+    rotate(backend_repo)
+    kid = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"].key_id
+    waiting = sealer(backend_repo, "rotate", ENV, "--output", "json")
+    assert waiting.exit_code == 0, waiting.output
+    branch = json.loads(waiting.stdout)["branch"]
+    git(tmp_path, "init", "-q", "--bare", "origin.git")
+    git(backend_repo, "remote", "add", "origin", str(tmp_path / "origin.git"))
+    git(backend_repo, "push", "-q", "origin", branch)
+    git(backend_repo, "branch", "-q", "-D", branch)
+    result = sealer(backend_repo, "keys", "revoke", ENV, kid, "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert f"waits unmerged on branch origin/{branch}: merge it\n" in result.stderr
