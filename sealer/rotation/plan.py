@@ -301,9 +301,15 @@ def without_waiting(root: Path, request: Request, found: list[Target]) -> tuple[
 
 def refuse_unmerged(root: Path, envs: list[str]) -> None:
     """A rotation on top of one not merged yet would stack on a stale ledger: say so instead."""
+    refused = unmerged_refusal(root, envs)
+    if refused is not None:
+        raise refused
+
+
+def unmerged_refusal(root: Path, envs: list[str]) -> BadInput | None:
+    """The refusal `refuse_unmerged` raises, for a dry run to tell: None when nothing waits."""
     waiting = branches.unmerged_rotations(root, envs)
-    if waiting:
-        raise refusal(root, *waiting[0])
+    return refusal(root, *waiting[0]) if waiting else None
 
 
 def refusal(root: Path, env: str, branch: str) -> BadInput:
