@@ -727,6 +727,22 @@ def test_a_hand_edited_secret_name_namespace_or_scope_in_the_values_file_fails_c
     assert check_json(root)[0] == 0
 
 
+def test_a_sealed_file_bound_elsewhere_than_sealer_yaml_says_is_not_a_values_file_error(
+    repo_factory: RepoFactory,
+) -> None:
+    """The values file agrees with sealer.yaml and the sealed file does not: key-sealed says so
+    and to rotate; values-file, whose fix (render) would not help, stays quiet."""
+    root = repo_factory()
+    assert sealer(root, "rotate", "staging", "--no-branch").exit_code == 0
+    sealed = root / "sealed/staging/staging.yaml"
+    sealed.write_text(sealed.read_text().replace("  namespace: staging\n", "  namespace: other\n", 1))
+
+    code, report = check_json(root)
+
+    assert code == 1
+    assert problems(report) == [("key-sealed", "staging", "error")]
+
+
 def test_a_ledger_an_older_sealer_wrote_is_a_warning(repo_factory: RepoFactory) -> None:
     """A record with no digest (written before sealer recorded them) cannot tie its ciphertext to
     the key: a warning, so every repository does not fail until its next rotation."""

@@ -75,19 +75,22 @@ def _ciphertexts(ctx: Context, env: Environment, cluster: Cluster, values: Any) 
 
 def _bound(ctx: Context, env: Environment, cluster: Cluster, values: Any) -> Iterator[Problem]:
     """The Secret's name, namespace and scope in the `sealer:` subtree are the sealed file's, to
-    which its ciphertexts are bound (a hand edit of `scope:` is delivered as it stands)."""
+    which its ciphertexts are bound (a hand edit of `scope:` is delivered as it stands), where
+    the sealed file's are sealer.yaml's: then `sealer render` puts them back."""
     doc, have = ctx.sealed(env.name, cluster.name), _subtree(values)
     if doc is None or not isinstance(have, dict):
         return  # nothing rendered yet (key-present), or no subtree at all (reported above)
-    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    found = doc.get("metadata")
+    meta = found if isinstance(found, dict) else {}
     sealed = {
         "secretName": meta.get("name"),
         "namespace": meta.get("namespace"),
         "scope": scope_of(state.annotations_of(doc)).value,
     }
+    configured = {"secretName": env.secret_name, "namespace": env.namespace, "scope": env.scope.value}
     path = layout.sealed_file(env.name, cluster.name)
-    for key, value in sealed.items():
-        if have.get(key) != value:
+    for key, value in sealed.items():  # a sealed file unlike sealer.yaml is key-sealed's, fixed by rotating
+        if value == configured[key] and have.get(key) != value:
             yield Problem(
                 ID,
                 env.name,
