@@ -167,6 +167,18 @@ def test_the_lifecycle_counts_grace_from_where_review_says(rotated: Path) -> Non
     assert f"counted from the {change['grace_counted_from']} with the default Git ledger" in step, step
 
 
+def test_the_pull_request_description_is_where_the_readme_says(rotated: Path) -> None:
+    """README (pull requests): the description is `.sealer/out/<branch>.md`, each `/` of the
+    branch a `-`, and `-o json` names it in `pr_body_file`."""
+    data = json.loads(sealer(rotated, "rotate", "staging", "-o", "json").stdout)
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    [example] = re.findall(r"each `/` of the branch a `-`: `(sealer-rotate-staging-<utc time>\.md)`", text)
+    stem = data["branch"].replace("/", "-")
+    assert re.fullmatch(r"sealer-rotate-staging-\d{8}T\d{6}Z", stem), stem
+    assert Path(data["pr_body_file"]) == rotated / ".sealer" / "out" / f"{stem}.md"
+    assert Path(data["pr_body_file"]).is_file() and example.startswith("sealer-rotate-staging-")
+
+
 def test_the_chart_is_where_the_lifecycle_says(tmp_path: Path) -> None:
     """The lifecycle (step 3) tells a user of an installed sealer where its chart is: the command
     it gives prints a folder holding the chart, out of a folder of no repository."""
