@@ -198,10 +198,15 @@ def _remove(root: Path, env_name: str, fingerprint: str, cluster: str | None) ->
     name = cluster or env.name
     current = next((c for c in env.clusters if c.name == name), None)
     if current is None:
-        raise BadInput(f"{env.name} has no cluster {name!r}")
+        known = ", ".join(c.name for c in env.clusters) or "none"
+        raise BadInput(f"{env.name} has no cluster {name!r} (its clusters: {known}; --cluster names one)")
     matches = [c for c in current.cert_set if c.fingerprint.startswith(fingerprint.lower())]
     if len(fingerprint) < 8 or len(matches) != 1:
-        raise BadInput(f"{env.name}/{name}: {fingerprint!r} names no single certificate of the set")
+        prefixes = ", ".join(f"{c.fingerprint[:16]}…" for c in current.cert_set)
+        raise BadInput(
+            f"{env.name}/{name}: {fingerprint!r} names no single certificate of the set: give 8 or more "
+            f"hex digits of one of {prefixes}"
+        )
     held = matches[0]
     if held.fingerprint == current.fingerprint:
         raise BadInput(

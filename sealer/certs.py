@@ -76,11 +76,23 @@ def parse_certificate(data: bytes, source: str) -> x509.Certificate:
 
 
 def _key_hint(data: bytes) -> str:
-    """The usual wrong file is the private key `sealer keypair` wrote beside the certificate
-    (`tls.key`, or the key Secret `sealed-secrets-key.yaml`): say which file to give instead."""
+    """What the wrong file is and what to give instead: the usual one is the private key
+    `sealer keypair` wrote beside the certificate (`tls.key`, or the key Secret
+    `sealed-secrets-key.yaml`); then the certificate's public key, the certificate in DER (as
+    a browser or Windows exports it), or an empty file."""
+    from cryptography import x509
+
+    if not data.strip():
+        return " (the file is empty)"
     if b" PRIVATE KEY-----" in data or b"tls.key:" in data:
         return " (it holds a private key: give the certificate, e.g. tls.crt)"
-    return ""
+    if b" PUBLIC KEY-----" in data:
+        return " (it holds a public key: give the certificate, e.g. tls.crt)"
+    try:
+        x509.load_der_x509_certificate(data)
+    except ValueError:
+        return ""
+    return " (it is in DER: convert it with `openssl x509 -inform DER -in FILE -out tls.crt`)"
 
 
 def load_certificate(path: str | Path) -> x509.Certificate:

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sealer import certs, extras, keypair, repofiles, strictjson, yamlio
@@ -59,16 +58,6 @@ def parse_target(target: str) -> tuple[str, str]:
 
 
 # -- reading a keypair from files ------------------------------------------------------------
-def _private_key(data: bytes, source: str) -> rsa.RSAPrivateKey:
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError):
-        raise BadInput(f"{source}: not an unencrypted PEM private key") from None
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise BadInput(f"{source}: the private key is not RSA")
-    return key
-
-
 def _from_secret(doc: Any, source: str) -> tuple[list[rsa.RSAPrivateKey], list[x509.Certificate]]:
     is_secret = isinstance(doc, Mapping) and doc.get("kind") == "Secret"
     if not is_secret or not isinstance(doc.get("data"), Mapping):
@@ -78,7 +67,7 @@ def _from_secret(doc: Any, source: str) -> tuple[list[rsa.RSAPrivateKey], list[x
         key = base64.b64decode(str(doc["data"].get("tls.key", "")), validate=True)
     except binascii.Error:
         raise BadInput(f"{source}: tls.crt or tls.key is not valid base64") from None
-    keys = [_private_key(key, source)] if key else []
+    keys = [keypair.load_private_key(key, source)] if key else []
     return keys, ([certs.parse_certificate(crt, source)] if crt else [])
 
 
@@ -92,7 +81,7 @@ def _read_file(path: Path) -> tuple[list[rsa.RSAPrivateKey], list[x509.Certifica
             keys += more_keys
             found += more_certs
         return keys, found
-    keys = [_private_key(data, str(path))] if b"PRIVATE KEY-----" in data else []
+    keys = [keypair.load_private_key(data, str(path))] if b"PRIVATE KEY-----" in data else []
     found = [certs.parse_certificate(data, str(path))] if b"CERTIFICATE-----" in data else []
     return keys, found
 
@@ -206,7 +195,7 @@ def restore(
     if data.get("format") != FORMAT:
         raise BadInput(f"{target}: not a sealer escrow backup")
     cert = certs.parse_certificate(str(data.get("tls.crt", "")).encode(), target)
-    pair = _matching(_private_key(str(data.get("tls.key", "")).encode(), target), cert, target)
+    pair = _matching(keypair.load_private_key(str(data.get("tls.key", "")).encode(), target), cert, target)
     fingerprint = certs.fingerprint(cert)
     if data.get("fingerprint") != fingerprint:
         raise BadInput(f"{target}: the recorded fingerprint does not match the stored certificate")
@@ -287,7 +276,7 @@ def _restore_list(
     for i, entry in enumerate(stored):
         where = f"{target}: key {i}"
         cert = certs.parse_certificate(str(entry.get("tls.crt", "")).encode(), where)
-        pair = _matching(_private_key(str(entry.get("tls.key", "")).encode(), where), cert, where)
+        pair = _matching(keypair.load_private_key(str(entry.get("tls.key", "")).encode(), where), cert, where)
         name = str(entry.get("name", ""))
         if entry.get("fingerprint") != certs.fingerprint(cert) or not _SECRET_NAME.fullmatch(name):
             raise BadInput(f"{where}: the recorded name or fingerprint does not match the stored key")

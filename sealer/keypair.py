@@ -56,6 +56,23 @@ def generate(bits: int = 4096, days: int = DEFAULT_DAYS, common_name: str = "sea
     return Keypair(key, cert)
 
 
+def load_private_key(data: bytes, source: str) -> rsa.RSAPrivateKey:
+    """A controller's private key from unencrypted PEM (`tls.key`); the usual wrong file, the
+    certificate beside it, is named as such."""
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        hint = (
+            " (it holds a certificate: give the private key, e.g. tls.key)"
+            if b"CERTIFICATE-----" in data
+            else ""
+        )
+        raise BadInput(f"{source}: not an unencrypted PEM private key{hint}") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise BadInput(f"{source}: the private key is not RSA")
+    return key
+
+
 def cert_pem(pair: Keypair) -> bytes:
     return pair.cert.public_bytes(serialization.Encoding.PEM)
 

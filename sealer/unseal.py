@@ -8,24 +8,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from sealer import hybrid, repofiles, yamlio
+from sealer import hybrid, keypair, repofiles, yamlio
 from sealer.errors import BadInput, DecryptError
 from sealer.scope import label, scope_of
 from sealer.sealing import check_sealed_secret
 from sealer.secret import SecretSpec
-
-
-def _pem_key(data: bytes, source: str) -> RSAPrivateKey:
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError):
-        raise BadInput(f"{source}: not an unencrypted PEM private key") from None
-    if not isinstance(key, RSAPrivateKey):
-        raise BadInput(f"{source}: private key is not RSA")
-    return key
 
 
 def _keys_from_document(doc: Any, source: str) -> list[RSAPrivateKey]:
@@ -36,7 +25,7 @@ def _keys_from_document(doc: Any, source: str) -> list[RSAPrivateKey]:
         if not encoded:
             raise BadInput(f"{source}: Secret {doc.get('metadata', {}).get('name')} has no tls.key")
         try:
-            return [_pem_key(base64.b64decode(encoded, validate=True), source)]
+            return [keypair.load_private_key(base64.b64decode(encoded, validate=True), source)]
         except binascii.Error:
             raise BadInput(f"{source}: tls.key is not valid base64") from None
     raise BadInput(f"{source}: expected a PEM key, a key Secret or a List of them")
@@ -46,7 +35,7 @@ def load_private_keys(path: str | Path) -> list[RSAPrivateKey]:
     """Keys from a PEM file, a `kubernetes.io/tls` key Secret, or a v1 List of them."""
     data = repofiles.read_input(path, "key file", user_path=True)
     if b"-----BEGIN" in data:
-        return [_pem_key(data, str(path))]
+        return [keypair.load_private_key(data, str(path))]
     docs = yamlio.load_documents(data, str(path))
     keys = [key for doc in docs for key in _keys_from_document(doc, str(path))]
     if not keys:

@@ -175,6 +175,27 @@ def test_cert_add_and_remove_decide_under_the_lock(
     assert len(reads) >= 3 and not any(reads)  # every read, the remove's re-read included
 
 
+def test_cert_remove_of_a_short_prefix_or_unknown_cluster_names_what_to_give(
+    repo: Path, controllers: Controllers
+) -> None:
+    """A careless `cert remove`: a prefix shorter than 8 digits, or a cluster typed wrong, is
+    refused in one line naming what there is to give (the set's fingerprints, the clusters)."""
+    first, second = controllers["staging"], controllers["staging-next"]
+    _add(repo, "staging", first.cert)
+    _add(repo, "staging", second.cert)
+    short = invoke(repo, "cert", "remove", "staging", _fp(first)[:4])
+    assert (short.exit_code, short.stderr) == (
+        2,
+        f"sealer: staging/staging: '{_fp(first)[:4]}' names no single certificate of the set: give 8 or "
+        f"more hex digits of one of {_fp(first)[:16]}…, {_fp(second)[:16]}…\n",
+    )
+    typo = invoke(repo, "cert", "remove", "staging", _fp(first), "--cluster", "stagin")
+    assert (typo.exit_code, typo.stderr) == (
+        2,
+        "sealer: staging has no cluster 'stagin' (its clusters: staging; --cluster names one)\n",
+    )
+
+
 def test_a_renewed_cert_joins_the_set_and_seals(repo: Path, controllers: Controllers) -> None:
     first, second, third = controllers["staging"], controllers["staging-next"], controllers["staging-third"]
     _add(repo, "staging", first.cert)

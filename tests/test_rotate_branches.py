@@ -66,7 +66,22 @@ def test_a_second_rotation_before_the_merge_is_refused(repo: Path) -> None:
     )
     assert git(repo, "for-each-ref") == refs and snapshot(repo) == files  # nothing changed
     assert cli(repo, "rotate", "production").exit_code == 0  # another environment is free
-    assert cli(repo, "rotate", "staging", "--dry-run").exit_code == 0  # a dry run stacks nothing
+
+
+def test_a_dry_run_says_the_run_would_be_refused(repo: Path) -> None:
+    """A dry run stacks nothing (exit 0), but it shows no plan as if the run would follow it:
+    its one stderr line says the run would be refused, and why (the refusal's own words);
+    with --replace it would not be."""
+    first = rotate(repo, "staging")
+    dry = cli(repo, "rotate", "staging", "--dry-run")
+    assert (dry.exit_code, dry.stdout.startswith("would rotate staging: ")) == (0, True), dry.output
+    assert dry.stderr == (
+        f"sealer: would be refused: staging has a rotation on branch {first['branch']} that main "
+        "does not hold yet: merge it first (or delete the branch), or give --replace to rotate "
+        "again from main and close its pull request\n"
+    )
+    assert cli(repo, "rotate", "staging", "--dry-run", "--replace").stderr == ""
+    assert cli(repo, "rotate", "production", "--dry-run").stderr == ""  # nothing waits there
 
 
 def test_due_everywhere_rotates_the_others_and_skips_one_whose_rotation_waits(repo: Path) -> None:

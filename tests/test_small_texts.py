@@ -139,6 +139,8 @@ def test_a_controller_key_is_never_to_be_sealed(tmp_path: Path) -> None:
     assert "seal it with sealer seal" not in result.stdout
     assert "a controller's private key: keep it out of the repository, never seal it" in result.stdout
     assert "does not belong in the repository, sealed or not" in result.stdout
+    assert "Seal secrets instead" not in result.stdout  # the advice for every other secret
+    assert "If a finding is not a secret, add a `sealer: allow` comment" in result.stdout
 
 
 def test_control_characters_never_reach_the_terminal(tmp_path: Path) -> None:

@@ -515,6 +515,9 @@ def source_for(kind: str, settings: Mapping[str, str], env: str) -> Source | Non
     return source
 
 
+AWS_NO_REGION = "no AWS region: set the store's `region` option, AWS_DEFAULT_REGION or the profile's"
+
+
 def check_ready(kind: str, options: Mapping[str, str], settings: Mapping[str, str], env: str) -> None:
     """What a `kind` store needs from this machine before its first request, checked without
     one: the global variables an environment naming no source uses (VAULT_ADDR and VAULT_TOKEN;
@@ -529,10 +532,7 @@ def check_ready(kind: str, options: Mapping[str, str], settings: Mapping[str, st
     except BackendError as err:
         raise MissingCredential(f"{env}: {err}") from None
     if kind == "dynamodb" and not options.get("region") and not _aws_region(settings, env):
-        raise MissingCredential(
-            f"{env}: dynamodb: no AWS region: set the store's `region` option, "
-            "AWS_DEFAULT_REGION or the profile's"
-        )
+        raise MissingCredential(f"{env}: dynamodb: {AWS_NO_REGION}")
     if kind == "dynamodb" and _aws_credentials_missing(settings, env):
         raise MissingCredential(
             f"{env}: dynamodb: no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "

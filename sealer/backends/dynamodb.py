@@ -40,7 +40,7 @@ from typing import Any, ClassVar, TypeVar
 
 from sealer import deadline
 from sealer.backends.base import reading_back
-from sealer.backends.credentials import AwsSource, url_problem
+from sealer.backends.credentials import AWS_NO_REGION, AwsSource, url_problem
 from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 from sealer.records import (
     ACTIVE,
@@ -332,11 +332,13 @@ class DynamoStore:
     def _translated(self, what: str = "", error: type[BackendError] = BackendError) -> Iterator[None]:
         """botocore's errors as one-line BackendErrors (about the table, or `what`), or `error`s."""
         what = what or f"table {self.table}"
-        from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+        from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoRegionError
         from botocore.exceptions import ConnectionError as Unreachable
 
         try:
             yield
+        except NoRegionError:  # botocore's "You must specify a region." says not where to
+            raise error(f"dynamodb: {self._env()}{AWS_NO_REGION}") from None
         except (Unreachable, HTTPClientError) as err:
             raise error(f"dynamodb: cannot reach {self._where()}: {_first_line(str(err))}") from None
         except ClientError as err:

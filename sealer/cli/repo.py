@@ -235,10 +235,11 @@ def _report(result: Any, output: str, forge: Any, cfg: Any) -> int:
         emit(_json_view(data), output, _text_view(data))
         also = "".join(f"; {line}" for line in (note, skipped) if line)
         raise PartlyDone(phases.partly_done(result) + also)
-    if note:
-        from sealer.terminal import one_line
+    for line in (note, result.refused and f"would be refused: {result.refused}"):
+        if line:
+            from sealer.terminal import one_line
 
-        click.echo(f"sealer: {one_line(note)}", err=True)
+            click.echo(f"sealer: {one_line(line)}", err=True)  # a branch name is anyone's text
     if forge is None or not (result.commit and result.branch):
         emit(_json_view(data), output, _text_view(data))
         return _after_skipping(skipped, result.dry_run)

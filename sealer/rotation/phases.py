@@ -106,6 +106,8 @@ class RotationResult:
     not_applied: list[str] = field(default_factory=list)
     # `--due` over every environment: env -> the branch its unmerged rotation waits on (not rotated)
     skipped: dict[str, str] = field(default_factory=dict)
+    # A dry run: why the run itself would be refused (a rotation waiting unmerged); None: it would not.
+    refused: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {**vars(self), "envs": [e.as_dict() for e in self.envs]}
@@ -189,6 +191,9 @@ def _rotate_planned(
     result = _result(plans, request, branch)
     result.skipped = skipped
     if request.dry_run:
+        if not request.replace:  # the plan shown is what a run with --replace would do
+            refused = planning.unmerged_refusal(root, [p.env.name for p in plans], request.push)
+            result.refused = str(refused) if refused is not None else None
         return result
     assert (branch is not None) == (sending is not None), "a commit on its own branch is sent early"
     started = sending.started(planning.files_of(plans)) if sending is not None else None

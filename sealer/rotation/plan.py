@@ -302,9 +302,15 @@ def without_waiting(root: Path, request: Request, found: list[Target]) -> tuple[
 
 def refuse_unmerged(root: Path, envs: list[str], push: str | None) -> None:
     """A rotation on top of one not merged yet would stack on a stale ledger: say so instead."""
+    refused = unmerged_refusal(root, envs, push)
+    if refused is not None:
+        raise refused
+
+
+def unmerged_refusal(root: Path, envs: list[str], push: str | None) -> BadInput | None:
+    """The refusal `refuse_unmerged` raises, for a dry run to tell: None when nothing waits."""
     waiting = waiting_rotations(root, envs, push)
-    if waiting:
-        raise refusal(root, *waiting[0])
+    return refusal(root, *waiting[0]) if waiting else None
 
 
 def waiting_rotations(root: Path, envs: list[str], push: str | None) -> list[tuple[str, str]]:

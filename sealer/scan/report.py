@@ -9,17 +9,18 @@ from typing import Any
 from sealer import __version__
 from sealer.apikey import redact
 from sealer.scan.findings import Finding
+from sealer.scan.k8s_secret import CONTROLLER_KEY_ADVICE
 from sealer.scan.rules import Policy
 from sealer.terminal import one_line
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_VERSION = "2.1.0"
 FINGERPRINT_KEY = "sealerFingerprint/v1"
-HINT = (
-    "Seal secrets instead of committing them (`sealer seal`, `sealer render`). If a finding is not "
-    "a secret, add a `sealer: allow` comment on its line, or accept it with "
+NOT_A_SECRET_HINT = (
+    "If a finding is not a secret, add a `sealer: allow` comment on its line, or accept it with "
     "`sealer scan --baseline FILE --update-baseline`."
 )
+HINT = f"Seal secrets instead of committing them (`sealer seal`, `sealer render`). {NOT_A_SECRET_HINT}"
 # Private keys (a controller's tls.key above all) are never sealed into the repo: they open it.
 PRIVATE_KEY_HINT = (
     "A private key (such as a controller's tls.key or sealed-secrets-key.yaml) does not belong in the "
@@ -49,10 +50,16 @@ def text(found: Sequence[Finding], scanned: int, unexamined: int = 0, message: b
     lines.append(
         f"sealer scan: {len(found)} finding(s) in {files} file(s) — plaintext secrets must not be committed."
     )
-    if any(f.rule in PRIVATE_KEY_RULES for f in found):
+    private = [_never_sealed(f) for f in found]
+    if any(private):
         lines.append(PRIVATE_KEY_HINT)
-    lines.append(HINT)
+    lines.append(NOT_A_SECRET_HINT if all(private) else HINT)  # a private key is never to be sealed
     return "\n".join(lines) + "\n"
+
+
+def _never_sealed(f: Finding) -> bool:
+    """A private key, or a controller's key Secret: moved out of the repository, never sealed."""
+    return f.rule in PRIVATE_KEY_RULES or f.note.endswith(CONTROLLER_KEY_ADVICE)
 
 
 def shown(text: str) -> str:

@@ -1093,6 +1093,25 @@ def test_a_dynamodb_store_with_no_region_is_a_missing_credential_before_any_requ
     check_ready("dynamodb", {}, {}, "staging")
 
 
+def test_a_dynamodb_store_opened_with_no_region_says_where_to_set_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`backend set ENV dynamodb` with no region anywhere: the line says where one goes, as
+    check_ready's does, not botocore's "You must specify a region."."""
+    for var in (*AWS_VARS_CLEARED, "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(var, raising=False)
+    (tmp_path / "aws-config").write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    store = open_store("dynamodb", {"table": "keys"}, tmp_path, {}, "staging")
+    with pytest.raises(BackendError) as found:
+        store.list("staging")
+    assert str(found.value) == (
+        "dynamodb: no AWS region: set the store's `region` option, AWS_DEFAULT_REGION or the profile's"
+    )
+
+
 @pytest.mark.parametrize(
     ("variables", "config_text", "missing"),
     [

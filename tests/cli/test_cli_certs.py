@@ -89,6 +89,48 @@ def test_a_private_key_given_as_the_certificate_names_the_file_to_give(
     )
 
 
+def _wrong_kind(tls_crt: Path, kind: str, folder: Path) -> Path:
+    """The certificate `tls_crt` as a careless operator may hold it instead: in DER, its public
+    key alone, or an empty file."""
+    from cryptography.hazmat.primitives import serialization
+
+    cert = certs.load_certificate(tls_crt)
+    data = {
+        "der": cert.public_bytes(serialization.Encoding.DER),
+        "public-key": cert.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+        "empty": b"",
+    }[kind]
+    (folder / kind).write_bytes(data)
+    return folder / kind
+
+
+@pytest.mark.parametrize(
+    ("kind", "hint"),
+    [
+        ("der", "(it is in DER: convert it with `openssl x509 -inform DER -in FILE -out tls.crt`)"),
+        ("public-key", "(it holds a public key: give the certificate, e.g. tls.crt)"),
+        ("empty", "(the file is empty)"),
+    ],
+)
+@pytest.mark.parametrize(
+    "command", [["cert", "show"], ["seal", "--from-literal", "k=v", "--name", "n", "--cert"]]
+)
+def test_a_certificate_file_of_the_wrong_kind_says_what_it_is(
+    keypair_2048_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+    hint: str,
+    command: list[str],
+) -> None:
+    """A DER export, the public key or an empty file is not just "not a PEM certificate": the
+    one line says what the file is and what to give instead."""
+    path = _wrong_kind(keypair_2048_dir / "tls.crt", kind, tmp_path)
+    assert_one_line_error(run_main([*command, str(path)], capsys), 2, f"not a PEM certificate {hint}")
+
+
 @pytest.mark.parametrize(
     ("case", "message"),
     [

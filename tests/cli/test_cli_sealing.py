@@ -470,6 +470,11 @@ def test_validate_with_the_wrong_key_is_a_finding(keypair_2048_dir: Path, tmp_pa
     [
         ("unseal", "wrong key", "entry a: no key opens this value"),
         ("unseal", "garbage key", "not an unencrypted PEM private key"),
+        (  # the file beside tls.key: the one line says which to give instead
+            "unseal",
+            "certificate as key",
+            "not an unencrypted PEM private key (it holds a certificate: give the private key, e.g. tls.key)",
+        ),
         ("unseal", "missing key", "cannot read key file"),
         ("unseal", "not sealed", "not a bitnami.com/v1alpha1 SealedSecret"),
         ("unseal", "empty input", "no SealedSecret found"),
@@ -496,6 +501,8 @@ def test_unseal_and_validate_bad_input_is_one_line(
         key = ref.write_key(tmp_path / "other.pem", ref.rsa_key(2048))
     elif make == "garbage key":
         key = write(tmp_path / "k.pem", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    elif make == "certificate as key":
+        key = cert
     elif make == "missing key":
         key = tmp_path / "nope.pem"
     elif make == "not sealed":

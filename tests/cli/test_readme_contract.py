@@ -91,6 +91,37 @@ def test_the_readme_table_lists_every_command() -> None:
     assert every_command() - {"diff-driver"} <= listed, every_command() - listed
 
 
+def every_option(group: click.Group = cli, prefix: str = "") -> dict[str, list[list[str]]]:
+    """Each command's options (`cert add` → its spellings, `--cluster`, `-o`/`--output`/…),
+    hidden ones and `-h` left out."""
+    ctx = click.Context(group)
+    options: dict[str, list[list[str]]] = {}
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if isinstance(command, click.Group):
+            options |= every_option(command, f"{prefix}{name} ")
+        elif command is not None:
+            options[prefix + name] = [
+                [*p.opts, *p.secondary_opts]
+                for p in command.params
+                if isinstance(p, click.Option) and not p.hidden and "--help" not in p.opts
+            ]
+    return options
+
+
+def test_every_option_a_commands_help_lists_is_in_the_readme() -> None:
+    """An option `-h` shows is spelt somewhere in the README (any of its spellings: `-n` for
+    `--namespace`), so a reader of the README alone can find it; `--cluster` was not."""
+    text = README.read_text(encoding="utf-8")
+    missing = [
+        f"{name} {spellings[0]}"
+        for name, options in every_option().items()
+        for spellings in options
+        if not any(re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", text) for s in spellings)
+    ]
+    assert missing == []
+
+
 @pytest.mark.parametrize("spelled", readme_spellings())
 def test_every_readme_command_exists_and_takes_output_json(spelled: str) -> None:
     """README: "Every command takes `-h`" and, but `completion` and `diff-driver`, `-o json`:
@@ -134,6 +165,18 @@ def test_the_lifecycle_counts_grace_from_where_review_says(rotated: Path) -> Non
     step = text[text.index("The old key is revoked at once, or after `--grace 24h`") :]
     step = step[: step.index("(see")]
     assert f"counted from the {change['grace_counted_from']} with the default Git ledger" in step, step
+
+
+def test_the_pull_request_description_is_where_the_readme_says(rotated: Path) -> None:
+    """README (pull requests): the description is `.sealer/out/<branch>.md`, each `/` of the
+    branch a `-`, and `-o json` names it in `pr_body_file`."""
+    data = json.loads(sealer(rotated, "rotate", "staging", "-o", "json").stdout)
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    [example] = re.findall(r"each `/` of the branch a `-`: `(sealer-rotate-staging-<utc time>\.md)`", text)
+    stem = data["branch"].replace("/", "-")
+    assert re.fullmatch(r"sealer-rotate-staging-\d{8}T\d{6}Z", stem), stem
+    assert Path(data["pr_body_file"]) == rotated / ".sealer" / "out" / f"{stem}.md"
+    assert Path(data["pr_body_file"]).is_file() and example.startswith("sealer-rotate-staging-")
 
 
 def test_the_chart_is_where_the_lifecycle_says(tmp_path: Path) -> None:

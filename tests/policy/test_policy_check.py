@@ -692,6 +692,57 @@ def test_an_older_ciphertext_put_back_in_the_values_file_alone_fails_check(repo_
     assert check_json(root)[0] == 0
 
 
+@pytest.mark.parametrize(
+    ("key", "was", "now"),
+    [
+        ("scope", "scope: strict", "scope: cluster-wide"),
+        ("namespace", "namespace: staging", "namespace: other"),
+        ("secretName", "secretName: engine-api-key", "secretName: other"),
+    ],
+)
+def test_a_hand_edited_secret_name_namespace_or_scope_in_the_values_file_fails_check(
+    repo_factory: RepoFactory, key: str, was: str, now: str
+) -> None:
+    """The chart names and binds its SealedSecret from the values file's `sealer:` subtree: a
+    strict ciphertext delivered under another scope, name or namespace is one the controller
+    cannot open, so a hand edit there is an error (it passed the hook, to fail only in review)."""
+    root = repo_factory()
+    assert sealer(root, "rotate", "staging", "--no-branch").exit_code == 0
+    values = root / "deploy/staging/values.yaml"
+    text = values.read_text()
+    assert text.count(f"  {was}\n") == 1
+    values.write_text(text.replace(f"  {was}\n", f"  {now}\n"))
+
+    code, report = check_json(root)
+
+    assert code == 1
+    assert problems(report) == [("values-file", "staging", "error")]
+    problem = report["problems"][0]
+    assert problem["message"] == (
+        f"sealer.{key} in deploy/staging/values.yaml is not sealed/staging/staging.yaml's: "
+        "the chart delivers the values file's"
+    )
+    assert problem["fix"] == "sealer render staging"
+    assert sealer(root, "render", "staging").exit_code == 0
+    assert check_json(root)[0] == 0
+
+
+def test_a_sealed_file_bound_elsewhere_than_sealer_yaml_says_is_not_a_values_file_error(
+    repo_factory: RepoFactory,
+) -> None:
+    """The values file agrees with sealer.yaml and the sealed file does not: key-sealed says so
+    and to rotate; values-file, whose fix (render) would not help, stays quiet."""
+    root = repo_factory()
+    assert sealer(root, "rotate", "staging", "--no-branch").exit_code == 0
+    sealed = root / "sealed/staging/staging.yaml"
+    sealed.write_text(sealed.read_text().replace("  namespace: staging\n", "  namespace: other\n", 1))
+
+    code, report = check_json(root)
+
+    assert code == 1
+    assert problems(report) == [("key-sealed", "staging", "error")]
+
+
 def test_a_ledger_an_older_sealer_wrote_is_a_warning(repo_factory: RepoFactory) -> None:
     """A record with no digest (written before sealer recorded them) cannot tie its ciphertext to
     the key: a warning, so every repository does not fail until its next rotation."""

@@ -8,6 +8,9 @@ so before they run. A values file that does not exist yet is fine: `render` crea
 The chart builds its SealedSecret from the values file's `sealer.encryptedData`, not from
 sealed/: each value there must be the sealed file's (which `key-sealed` ties to the ledger's
 current key), or an older ciphertext put back in the values file alone would be delivered.
+So with the subtree's secretName, namespace and scope: they name and bind the SealedSecret the
+chart renders (a strict ciphertext under another scope's annotation is one the controller
+cannot open), so each must be the sealed file's.
 """
 
 from __future__ import annotations
@@ -15,16 +18,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sealer import layout, repofiles, state
+from sealer import layout, render, repofiles, state
 from sealer.config import Cluster, Environment
 from sealer.errors import BadInput
 from sealer.policy import schema
 from sealer.policy.model import ERROR, Context, Problem
+from sealer.scope import scope_of
 
 ID = "values-file"
 DESCRIPTION = (
     "every values file is a regular file reached without a symlink, holding readable YAML and the "
-    "sealed files' ciphertexts"
+    "sealed files' ciphertexts, Secret name, namespace and scope"
 )
 DEFAULT: dict[str, Any] = {}
 SCHEMA: dict[str, schema.Validator] = {}
@@ -40,7 +44,13 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
             fix = f"replace {cluster.values_file} with a regular YAML file (sealer never follows symlinks)"
             yield Problem(ID, env.name, ERROR, str(err), fix)
             continue
-        yield from _ciphertexts(ctx, env, cluster, docs[0] if docs else {})
+        values = docs[0] if docs else {}
+        found = list(_ciphertexts(ctx, env, cluster, values))
+        yield from found or _bound(ctx, env, cluster, values)
+
+
+def _subtree(values: Any) -> Any:
+    return values.get(render.SUBTREE) if isinstance(values, dict) else None
 
 
 def _ciphertexts(ctx: Context, env: Environment, cluster: Cluster, values: Any) -> Iterator[Problem]:
@@ -48,7 +58,7 @@ def _ciphertexts(ctx: Context, env: Environment, cluster: Cluster, values: Any) 
     doc = ctx.sealed(env.name, cluster.name)
     if doc is None:
         return  # nothing rendered yet, or key-present reports it
-    shown = state.values_encrypted(values.get("sealer") if isinstance(values, dict) else None)
+    shown = state.values_encrypted(_subtree(values))
     sealed = state.encrypted_data(doc)
     path = layout.sealed_file(env.name, cluster.name)
     for name in sorted(env.keys):
@@ -58,6 +68,34 @@ def _ciphertexts(ctx: Context, env: Environment, cluster: Cluster, values: Any) 
                 env.name,
                 ERROR,
                 f"sealer.encryptedData.{name} in {cluster.values_file} is not {path}'s ciphertext: "
+                "the chart delivers the values file's",
+                f"sealer render {env.name}",
+            )
+
+
+def _bound(ctx: Context, env: Environment, cluster: Cluster, values: Any) -> Iterator[Problem]:
+    """The Secret's name, namespace and scope in the `sealer:` subtree are the sealed file's, to
+    which its ciphertexts are bound (a hand edit of `scope:` is delivered as it stands), where
+    the sealed file's are sealer.yaml's: then `sealer render` puts them back."""
+    doc, have = ctx.sealed(env.name, cluster.name), _subtree(values)
+    if doc is None or not isinstance(have, dict):
+        return  # nothing rendered yet (key-present), or no subtree at all (reported above)
+    found = doc.get("metadata")
+    meta = found if isinstance(found, dict) else {}
+    sealed = {
+        "secretName": meta.get("name"),
+        "namespace": meta.get("namespace"),
+        "scope": scope_of(state.annotations_of(doc)).value,
+    }
+    configured = {"secretName": env.secret_name, "namespace": env.namespace, "scope": env.scope.value}
+    path = layout.sealed_file(env.name, cluster.name)
+    for key, value in sealed.items():  # a sealed file unlike sealer.yaml is key-sealed's, fixed by rotating
+        if value == configured[key] and have.get(key) != value:
+            yield Problem(
+                ID,
+                env.name,
+                ERROR,
+                f"sealer.{key} in {cluster.values_file} is not {path}'s: "
                 "the chart delivers the values file's",
                 f"sealer render {env.name}",
             )
