@@ -115,23 +115,50 @@ def unmerged_rotations(root: Path, envs: list[str], remote: str | None = None) -
     if git.head(root) is None:
         return []  # nothing committed yet: nothing to merge
     heads = _unmerged(root, "refs/heads/") + _remote_copies(root, remote)
-    if not heads:
-        return []
-    ledgers = {env: layout.ledger_file(env) for env in envs}
-    asks = [f"HEAD:{rel}" for rel in ledgers.values()] + [
-        f"{branch}:{rel}" for branch in heads for rel in ledgers.values()
-    ]
-    found_texts = git.read_blobs(root, asks)
-    found = []
-    for env, rel in ledgers.items():
-        held = set(_KEY_ID.findall(found_texts.get(f"HEAD:{rel}", "")))
-        for branch in heads:
-            if set(_KEY_ID.findall(found_texts.get(f"{branch}:{rel}", ""))) - held:
-                found.append((env, branch))
+    adding = _adding_keys(root, heads, envs)
+    found = [(env, branch) for env in envs for branch in heads if (env, branch) in adding]
     # A remote's other branches (a feature branch that took a rotation in) hold no rotation
     # waiting for review; asked last, of the few holding new keys (each is a `git log`).
     own = {ref: is_own_ref(root, ref) for ref in {b for _, b in found if b.startswith("refs/remotes/")}}
     return [(env, shown(branch)) for env, branch in found if own.get(branch, True)]
+
+
+def _adding_keys(root: Path, refs: list[str], envs: list[str]) -> set[tuple[str, str]]:
+    """(env, ref) for each of `refs` whose ledger of env names a key HEAD's does not. Each distinct
+    ledger is read once: per ref, git is asked only for its ledger folder's id, and a ref holding
+    HEAD's folder (most do) or another ref's is read no further. The cost grows with the refs plus
+    the ledger versions among them, not refs x environments (a monorepo's thousands of remote
+    branches, in the pre-commit hook's `check`)."""
+    at_head, holders = _ledger_folders(root, refs)
+    if not holders:
+        return set()
+    names = {env: layout.ledger_file(env).removeprefix(f"{layout.LEDGER_DIR}/") for env in envs}
+    folders = [f for f in (at_head, *holders) if f is not None]
+    files = git.object_ids(root, [f"{folder}:{name}" for folder in folders for name in names.values()])
+    texts = git.read_blobs(root, sorted(set(files.values())))  # a folder at that path reads as none
+
+    def keys(folder: str | None, name: str) -> set[str]:
+        return set(_KEY_ID.findall(texts.get(files.get(f"{folder}:{name}", ""), "")))
+
+    found: set[tuple[str, str]] = set()
+    for env, name in names.items():
+        held = keys(at_head, name)
+        for folder, there in holders.items():
+            if keys(folder, name) - held:
+                found.update((env, ref) for ref in there)
+    return found
+
+
+def _ledger_folders(root: Path, refs: list[str]) -> tuple[str | None, dict[str, list[str]]]:
+    """HEAD's ledger folder's id, and each other ledger folder among `refs`' -> the refs holding it."""
+    ids = git.object_ids(root, [f"{rev}:{layout.LEDGER_DIR}" for rev in ("HEAD", *refs)])
+    at_head = ids.get(f"HEAD:{layout.LEDGER_DIR}")
+    holders: dict[str, list[str]] = {}
+    for ref in refs:
+        folder = ids.get(f"{ref}:{layout.LEDGER_DIR}")
+        if folder is not None and folder != at_head:
+            holders.setdefault(folder, []).append(ref)
+    return at_head, holders
 
 
 def _unmerged(root: Path, prefix: str) -> list[str]:
@@ -142,16 +169,12 @@ def _unmerged(root: Path, prefix: str) -> list[str]:
 def _remote_copies(root: Path, remote: str | None) -> list[str]:
     """`remote`'s branches as its last fetch saw them that HEAD does not hold; not its HEAD (a
     pointer to its default branch), nor a branch of a remote whose name extends it (team/origin's
-    for team)."""
+    for team). Git refuses a glob character in a remote's name: its folder is a plain prefix."""
     if remote is None:
         return []
     prefix = f"refs/remotes/{remote}/"
     others = tuple(f"refs/remotes/{name}/" for name in git.remotes(root) if name.startswith(f"{remote}/"))
-    return [
-        ref
-        for ref in _unmerged(root, "refs/remotes/")
-        if ref.startswith(prefix) and not ref.startswith(others) and ref != f"{prefix}HEAD"
-    ]
+    return [ref for ref in _unmerged(root, prefix) if not ref.startswith(others) and ref != f"{prefix}HEAD"]
 
 
 def shown(ref: str) -> str:
