@@ -162,7 +162,9 @@ def _ledger_folders(root: Path, refs: list[str]) -> tuple[str | None, dict[str, 
 
 
 def _unmerged(root: Path, prefix: str) -> list[str]:
-    """The branches (full ref names) under `prefix` whose tip HEAD does not hold."""
+    """The branches (full ref names) under `prefix` whose tip HEAD does not hold. One naming an
+    object git lacks is GitError: --no-merged leaves it out unsaid, and it may hold a rotation."""
+    git.run(root, "for-each-ref", "--format=%(objecttype)", prefix)  # git fails on such a branch
     return git.lines(git.run(root, "for-each-ref", "--no-merged=HEAD", "--format=%(refname)", prefix))
 
 

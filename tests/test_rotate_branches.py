@@ -368,3 +368,28 @@ def test_many_remote_branches_read_each_ledger_once(
     dry = cli(clone, "rotate", "--due", "--dry-run")
     assert f"would skip staging, whose rotation waits on branch origin/{waiting}" in dry.stderr, dry.output
     assert len(read) <= 3 * 2, read
+
+
+@pytest.mark.parametrize("where", ["here", "on the remote"])
+def test_a_rotation_branch_naming_a_missing_commit_is_an_error(
+    repo: Path, tmp_path: Path, where: str
+) -> None:
+    """A rotation's branch whose commit git lacks (a broken clone, a hand-edited packed-refs)
+    might hold the rotation that waits: `git for-each-ref --no-merged` leaves it out without a
+    word, and the environment was rotated again. Refused in one line instead."""
+    remote = with_remote(repo, tmp_path)
+    waiting = rotate(repo, "staging", "--key", "apiKey", *(() if where == "here" else ("--push", "origin")))[
+        "branch"
+    ]
+    root = repo if where == "here" else fresh_clone(remote, tmp_path)
+    ref = f"refs/heads/{waiting}" if where == "here" else f"refs/remotes/origin/{waiting}"
+    git(root, "pack-refs", "--all")
+    packed = root / ".git/packed-refs"
+    tip = git(root, "rev-parse", ref).strip()
+    packed.write_text(packed.read_text().replace(f"{tip} {ref}\n", f"{'1' * 40} {ref}\n"))
+    for args in (("rotate", "staging"), ("rotate", "--due", "--dry-run")):
+        refused = cli(root, *args)
+        assert refused.exit_code == 2 and refused.stderr.count("\n") == 1, refused.output
+        assert refused.stderr.startswith("sealer: git for-each-ref: ") and ref in refused.stderr, (
+            refused.stderr
+        )
