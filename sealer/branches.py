@@ -5,12 +5,13 @@ trailer sealer writes into the branch's commit (the name alone could be any bran
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import NamedTuple
 
-from sealer import git, layout
-from sealer.errors import GitError
+from sealer import git, layout, ledger
+from sealer.errors import GitError, SealerError
 
 TRAILER = "Sealer-Branch"
 _LOOK_BACK = 50  # commits a user may add on top of sealer's own on its branch
@@ -137,16 +138,38 @@ def _adding_keys(root: Path, refs: list[str], envs: list[str]) -> set[tuple[str,
     files = git.object_ids(root, [f"{folder}:{name}" for folder in folders for name in names.values()])
     texts = git.read_blobs(root, sorted(set(files.values())))  # a folder at that path reads as none
 
-    def keys(folder: str | None, name: str) -> set[str]:
-        return set(_KEY_ID.findall(texts.get(files.get(f"{folder}:{name}", ""), "")))
+    def text(folder: str | None, name: str) -> str:
+        return texts.get(files.get(f"{folder}:{name}", ""), "")
 
     found: set[tuple[str, str]] = set()
     for env, name in names.items():
-        held = keys(at_head, name)
+        head = text(at_head, name)
+        held = set(_KEY_ID.findall(head))
         for folder, there in holders.items():
-            if keys(folder, name) - held:
+            if set(_KEY_ID.findall(text(folder, name))) - held and not _replaced(
+                env, text(folder, name), head
+            ):
                 found.update((env, ref) for ref in there)
     return found
+
+
+def _replaced(env: str, branch: str, head: str) -> bool:
+    """Whether HEAD's ledger (`head`) holds a newer key of an entry the `branch` ledger's rotation
+    rotates: a rotation merged since that replaced it (`--replace`, whose forge run closes the old
+    pull request but leaves its branch). It can no longer be merged, and nothing waits on it. A
+    ledger sealer cannot read proves nothing: the rotation waits."""
+    try:
+        theirs, ours = (
+            ledger.parse(env, branch, "a branch's ledger"),
+            ledger.parse(env, head, "HEAD's ledger"),
+        )
+    except SealerError:
+        return False
+    newest: dict[str, dt.datetime] = {}
+    for record in ours:
+        newest[record.name] = max(record.created, newest.get(record.name, record.created))
+    held = {record.key_id for record in ours}
+    return any(r.created < newest.get(r.name, r.created) for r in theirs if r.key_id not in held)
 
 
 def _ledger_folders(root: Path, refs: list[str]) -> tuple[str | None, dict[str, list[str]]]:

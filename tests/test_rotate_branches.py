@@ -393,3 +393,29 @@ def test_a_rotation_branch_naming_a_missing_commit_is_an_error(
         assert refused.stderr.startswith("sealer: git for-each-ref: ") and ref in refused.stderr, (
             refused.stderr
         )
+
+
+def test_a_replaced_rotation_left_on_the_remote_waits_no_more(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--replace` closes the old pull request (with --open-pr) and leaves its branch on the
+    remote: once the replacement is merged, that rotation can never be merged, and it held the
+    environment back for good (--due skipped it, check's fix said to merge it)."""
+    import datetime as dt
+
+    from sealer.rotation import phases
+
+    remote = with_remote(repo, tmp_path)
+    replaced = rotate(repo, "staging", "--key", "apiKey", "--push", "origin")["branch"]
+    later = phases.utcnow() + dt.timedelta(minutes=10)  # the replacement is made later
+    monkeypatch.setattr(phases, "utcnow", lambda: later)
+    replacement = rotate(repo, "staging", "--key", "apiKey", "--replace", "--push", "origin")["branch"]
+    monkeypatch.undo()
+    git(repo, "merge", "-q", "--no-edit", replacement)
+    git(repo, "push", "-q", "origin", "main")
+    clone = fresh_clone(remote, tmp_path)
+    assert f"origin/{replaced}" in git(clone, "branch", "-r")
+    fixes = [p["fix"] for p in json.loads(cli(clone, "check", "staging", "-o", "json").stdout)["problems"]]
+    assert "sealer rotate staging --key webhookKey" in fixes, fixes
+    data = rotate(clone, "--due")  # webhookKey is due in staging still
+    assert (sorted(r["env"] for r in data["rotations"]), data["skipped"]) == (["production", "staging"], {})
