@@ -216,8 +216,10 @@ def is_remote_copy(root: Path, branch: str) -> bool:
 
 def watched_remote(root: Path, push: str | None) -> str | None:
     """The remote whose copies of sealer's branches hold rotations waiting for review: the one
-    `--push` names (where sealer opens their pull requests), else origin; never every remote
-    (another's, a contributor's fork, could hold off a due rotation forever). None for a --push
-    URL or path (git keeps no copies of its branches) or no such remote."""
-    name = push or "origin"
-    return name if name in git.remotes(root) else None
+    `--push` names (where sealer opens their pull requests), else origin, also for a --push URL
+    or path (git keeps no copies of its branches; a CI job may push to a URL holding its token);
+    never every remote (another's, a contributor's fork, could hold off a due rotation forever).
+    None when there is no such remote."""
+    remotes = git.remotes(root)
+    name = push if push in remotes else "origin"
+    return name if name in remotes else None

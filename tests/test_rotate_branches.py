@@ -264,7 +264,8 @@ def fresh_clone(remote: Path, tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("push", "named"), [((), ()), (("--push", "origin"), ()), ((), ("--branch", "keys/staging"))]
+    ("push", "named"),
+    [((), ()), (("--push", "origin"), ()), (("--push", "URL"), ()), ((), ("--branch", "keys/staging"))],
 )
 def test_due_skips_a_rotation_waiting_on_the_remote(
     repo: Path, tmp_path: Path, push: tuple[str, ...], named: tuple[str, ...]
@@ -272,8 +273,10 @@ def test_due_skips_a_rotation_waiting_on_the_remote(
     """The scheduled job runs in a fresh clone: a rotation whose pull request waits is only a
     remote-tracking branch there. `--due` skips its environment as a local branch makes it do,
     where it rotated it again every run and superseded the open pull request. A --branch name
-    is sealer's by its commit's trailer, read on the remote's copy."""
+    is sealer's by its commit's trailer, read on the remote's copy. A --push URL (or path)
+    watches origin as no --push does: git keeps no copies of its branches."""
     remote = with_remote(repo, tmp_path)
+    push = tuple(str(remote) if arg == "URL" else arg for arg in push)
     waiting = rotate(repo, "staging", *named, "--push", "origin")["branch"]
     clone = fresh_clone(remote, tmp_path)
     result = cli(clone, "rotate", "--due", *push, "-o", "json")
