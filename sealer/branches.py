@@ -110,12 +110,15 @@ _KEY_ID = re.compile(r"kid_[0-9a-f]{12}")
 
 def unmerged_rotations(root: Path, envs: list[str], remote: str | None = None) -> list[tuple[str, str]]:
     """(env, branch) for each local branch whose ledger of env names keys HEAD's ledger does not:
-    a rotation not merged yet (by content, so squash and rebase merges count as merged). With
+    a rotation not merged yet (by content, so squash and rebase merges count as merged), nor
+    replaced by one merged since (`_replaced`). With
     `remote`, each of sealer's own branches that remote has too (as its last fetch saw it, named
     REMOTE/BRANCH): a CI job's fresh clone holds its waiting rotations only so. Local ones first."""
     if git.head(root) is None:
         return []  # nothing committed yet: nothing to merge
     heads = _unmerged(root, "refs/heads/") + _remote_copies(root, remote)
+    if not heads:
+        return []  # git asked nothing more (a checkout of main alone)
     adding = _adding_keys(root, heads, envs)
     found = [(env, branch) for env in envs for branch in heads if (env, branch) in adding]
     # A remote's other branches (a feature branch that took a rotation in) hold no rotation
