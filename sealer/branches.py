@@ -5,12 +5,13 @@ trailer sealer writes into the branch's commit (the name alone could be any bran
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import NamedTuple
 
-from sealer import git, layout
-from sealer.errors import GitError
+from sealer import git, layout, ledger
+from sealer.errors import GitError, SealerError
 
 TRAILER = "Sealer-Branch"
 _LOOK_BACK = 50  # commits a user may add on top of sealer's own on its branch
@@ -109,49 +110,99 @@ _KEY_ID = re.compile(r"kid_[0-9a-f]{12}")
 
 def unmerged_rotations(root: Path, envs: list[str], remote: str | None = None) -> list[tuple[str, str]]:
     """(env, branch) for each local branch whose ledger of env names keys HEAD's ledger does not:
-    a rotation not merged yet (by content, so squash and rebase merges count as merged). With
+    a rotation not merged yet (by content, so squash and rebase merges count as merged), nor
+    replaced by one merged since (`_replaced`). With
     `remote`, each of sealer's own branches that remote has too (as its last fetch saw it, named
     REMOTE/BRANCH): a CI job's fresh clone holds its waiting rotations only so. Local ones first."""
     if git.head(root) is None:
         return []  # nothing committed yet: nothing to merge
     heads = _unmerged(root, "refs/heads/") + _remote_copies(root, remote)
     if not heads:
-        return []
-    ledgers = {env: layout.ledger_file(env) for env in envs}
-    asks = [f"HEAD:{rel}" for rel in ledgers.values()] + [
-        f"{branch}:{rel}" for branch in heads for rel in ledgers.values()
-    ]
-    found_texts = git.read_blobs(root, asks)
-    found = []
-    for env, rel in ledgers.items():
-        held = set(_KEY_ID.findall(found_texts.get(f"HEAD:{rel}", "")))
-        for branch in heads:
-            if set(_KEY_ID.findall(found_texts.get(f"{branch}:{rel}", ""))) - held:
-                found.append((env, branch))
+        return []  # git asked nothing more (a checkout of main alone)
+    adding = _adding_keys(root, heads, envs)
+    found = [(env, branch) for env in envs for branch in heads if (env, branch) in adding]
     # A remote's other branches (a feature branch that took a rotation in) hold no rotation
     # waiting for review; asked last, of the few holding new keys (each is a `git log`).
     own = {ref: is_own_ref(root, ref) for ref in {b for _, b in found if b.startswith("refs/remotes/")}}
     return [(env, shown(branch)) for env, branch in found if own.get(branch, True)]
 
 
+def _adding_keys(root: Path, refs: list[str], envs: list[str]) -> set[tuple[str, str]]:
+    """(env, ref) for each of `refs` whose ledger of env names a key HEAD's does not. Each distinct
+    ledger is read once: per ref, git is asked only for its ledger folder's id, and a ref holding
+    HEAD's folder (most do) or another ref's is read no further. The cost grows with the refs plus
+    the ledger versions among them, not refs x environments (a monorepo's thousands of remote
+    branches, in the pre-commit hook's `check`)."""
+    at_head, holders = _ledger_folders(root, refs)
+    if not holders:
+        return set()
+    names = {env: layout.ledger_file(env).removeprefix(f"{layout.LEDGER_DIR}/") for env in envs}
+    folders = [f for f in (at_head, *holders) if f is not None]
+    files = git.object_ids(root, [f"{folder}:{name}" for folder in folders for name in names.values()])
+    texts = git.read_blobs(root, sorted(set(files.values())))  # a folder at that path reads as none
+
+    def text(folder: str | None, name: str) -> str:
+        return texts.get(files.get(f"{folder}:{name}", ""), "")
+
+    found: set[tuple[str, str]] = set()
+    for env, name in names.items():
+        head = text(at_head, name)
+        held = set(_KEY_ID.findall(head))
+        for folder, there in holders.items():
+            if set(_KEY_ID.findall(text(folder, name))) - held and not _replaced(
+                env, text(folder, name), head
+            ):
+                found.update((env, ref) for ref in there)
+    return found
+
+
+def _replaced(env: str, branch: str, head: str) -> bool:
+    """Whether HEAD's ledger (`head`) holds a newer key of an entry the `branch` ledger's rotation
+    rotates: a rotation merged since that replaced it (`--replace`, whose forge run closes the old
+    pull request but leaves its branch). It can no longer be merged, and nothing waits on it. A
+    ledger sealer cannot read proves nothing: the rotation waits."""
+    try:
+        theirs, ours = (
+            ledger.parse(env, branch, "a branch's ledger"),
+            ledger.parse(env, head, "HEAD's ledger"),
+        )
+    except SealerError:
+        return False
+    newest: dict[str, dt.datetime] = {}
+    for record in ours:
+        newest[record.name] = max(record.created, newest.get(record.name, record.created))
+    held = {record.key_id for record in ours}
+    return any(r.created < newest.get(r.name, r.created) for r in theirs if r.key_id not in held)
+
+
+def _ledger_folders(root: Path, refs: list[str]) -> tuple[str | None, dict[str, list[str]]]:
+    """HEAD's ledger folder's id, and each other ledger folder among `refs`' -> the refs holding it."""
+    ids = git.object_ids(root, [f"{rev}:{layout.LEDGER_DIR}" for rev in ("HEAD", *refs)])
+    at_head = ids.get(f"HEAD:{layout.LEDGER_DIR}")
+    holders: dict[str, list[str]] = {}
+    for ref in refs:
+        folder = ids.get(f"{ref}:{layout.LEDGER_DIR}")
+        if folder is not None and folder != at_head:
+            holders.setdefault(folder, []).append(ref)
+    return at_head, holders
+
+
 def _unmerged(root: Path, prefix: str) -> list[str]:
-    """The branches (full ref names) under `prefix` whose tip HEAD does not hold."""
+    """The branches (full ref names) under `prefix` whose tip HEAD does not hold. One naming an
+    object git lacks is GitError: --no-merged leaves it out unsaid, and it may hold a rotation."""
+    git.run(root, "for-each-ref", "--format=%(objecttype)", prefix)  # git fails on such a branch
     return git.lines(git.run(root, "for-each-ref", "--no-merged=HEAD", "--format=%(refname)", prefix))
 
 
 def _remote_copies(root: Path, remote: str | None) -> list[str]:
     """`remote`'s branches as its last fetch saw them that HEAD does not hold; not its HEAD (a
     pointer to its default branch), nor a branch of a remote whose name extends it (team/origin's
-    for team)."""
+    for team). Git refuses a glob character in a remote's name: its folder is a plain prefix."""
     if remote is None:
         return []
     prefix = f"refs/remotes/{remote}/"
     others = tuple(f"refs/remotes/{name}/" for name in git.remotes(root) if name.startswith(f"{remote}/"))
-    return [
-        ref
-        for ref in _unmerged(root, "refs/remotes/")
-        if ref.startswith(prefix) and not ref.startswith(others) and ref != f"{prefix}HEAD"
-    ]
+    return [ref for ref in _unmerged(root, prefix) if not ref.startswith(others) and ref != f"{prefix}HEAD"]
 
 
 def shown(ref: str) -> str:
@@ -168,8 +219,10 @@ def is_remote_copy(root: Path, branch: str) -> bool:
 
 def watched_remote(root: Path, push: str | None) -> str | None:
     """The remote whose copies of sealer's branches hold rotations waiting for review: the one
-    `--push` names (where sealer opens their pull requests), else origin; never every remote
-    (another's, a contributor's fork, could hold off a due rotation forever). None for a --push
-    URL or path (git keeps no copies of its branches) or no such remote."""
-    name = push or "origin"
-    return name if name in git.remotes(root) else None
+    `--push` names (where sealer opens their pull requests), else origin, also for a --push URL
+    or path (git keeps no copies of its branches; a CI job may push to a URL holding its token);
+    never every remote (another's, a contributor's fork, could hold off a due rotation forever).
+    None when there is no such remote."""
+    remotes = git.remotes(root)
+    name = push if push in remotes else "origin"
+    return name if name in remotes else None

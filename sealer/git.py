@@ -868,6 +868,25 @@ def objects_held(root: Path, revs: Sequence[str]) -> set[str]:
     return {rev for rev, line in zip(revs, out.splitlines(), strict=True) if line in _OBJECT_TYPES}
 
 
+def object_ids(root: Path, revs: Sequence[str]) -> dict[str, str]:
+    """`rev` (`rev:path`) -> the id of the object it names, for each the repository holds, in one
+    `git cat-file --batch-check`, contents unread: objects of the same id need reading once."""
+    if not revs:
+        return {}
+    out = run(
+        root,
+        "cat-file",
+        "--batch-check=%(objecttype) %(objectname)",
+        stdin="".join(f"{rev}\n" for rev in revs),
+    )
+    found = {}
+    for rev, line in zip(revs, out.removesuffix("\n").split("\n"), strict=True):
+        kind, _, name = line.partition(" ")  # or `REV missing` (REV may hold a space)
+        if kind in _OBJECT_TYPES and name and " " not in name:
+            found[rev] = name
+    return found
+
+
 def file_at(root: Path, rev: str, path: str) -> str | None:
     """The text of `path` at `rev` (None when it has none); any branch may hold it (a remote
     one anyone pushed): bounded like a file on disk, and not UTF-8 is BadInput, not a crash."""
