@@ -263,7 +263,7 @@ def left_sealed_findings(
             continue
         env = envs.get(name)
         listed = {layout.folded(layout.sealed_file(name, c.name)) for c in env.clusters} if env else set()
-        if layout.folded(rel) in listed:  # another case: a case-collision, whose fix keeps the real file
+        if layout.folded(rel) in listed:  # or one in another case: case-collision's, whose fix keeps it
             continue
         message = (
             f"sealer.yaml lists no cluster of {name} sealed in this file, yet a GitOps tool applying "

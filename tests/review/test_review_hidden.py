@@ -704,3 +704,14 @@ def test_a_cluster_taken_out_leaves_no_sealed_file_behind(repo: Path) -> None:
     commit_all(repo, "and its sealed data")
     code, data = run_review(repo)
     assert {f["rule"] for f in data["findings"]} == {"pin-change"}, data["findings"]
+
+
+def test_a_sealed_file_in_another_case_is_left_to_case_collision(repo: Path) -> None:
+    """`sealed/staging/Staging.yaml` is staging's sealed file on macOS or Windows: its finding is
+    case-collision's, whose fix keeps the real file, not a leftover's `remove it`."""
+    write(repo, "sealed/staging/Staging.yaml", (repo / "sealed/staging/staging.yaml").read_text())
+    commit_all(repo, "another spelling")
+    code, data = run_review(repo)
+    rules = {f["rule"] for f in data["findings"] if f["path"] == "sealed/staging/Staging.yaml"}
+    assert code == 1 and "case-collision" in rules
+    assert not [f for f in data["findings"] if "lists no cluster" in f["message"]], data["findings"]
