@@ -1,18 +1,25 @@
-"""`sealer check` over every environment: what sealer wrote for an environment sealer.yaml no
-longer lists. Its SealedSecrets and key registries stay in Git once the environment is removed,
-a GitOps tool keeps applying them, and the cluster keeps accepting its keys, which no rule of
-an environment's own ever looks at again."""
+"""`sealer check`: what sealer wrote for an environment or a cluster sealer.yaml no longer lists.
+
+Over every environment, an environment's SealedSecrets and key registries stay in Git once the
+environment is removed, a GitOps tool keeps applying them, and the cluster keeps accepting its
+keys, which no rule of an environment's own ever looks at again (`leftover-environment`). Per
+environment checked, a cluster taken out of its `clusters:` leaves its sealed file the same way
+(`leftover-cluster`): no rotation reseals it, so it keeps delivering whatever it holds (an older
+ciphertext put back, say). Its key registry file is key-registry's, which flags anything in
+registry/<env>/ that is not rendered."""
 
 from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Iterable
 
 from sealer import git, layout, safeopen
-from sealer.config import Config
+from sealer.config import Config, Environment
 from sealer.policy.model import ERROR, Problem
 
 RULE = "leftover-environment"
+CLUSTER_RULE = "leftover-cluster"
 _DELIVERED = (layout.SEALED_DIR, layout.REGISTRY_DIR)
 
 
@@ -24,18 +31,15 @@ def problems(cfg: Config) -> list[Problem]:
         except FileNotFoundError:
             continue
         except OSError as err:  # a symlink, a file: never "nothing left over"
-            why = err.explain(cfg.root / top) if isinstance(err, safeopen.Refused) else str(err)
-            found.append(
-                Problem(RULE, "", ERROR, f"{top}/ cannot be listed: {why}", f"make {top}/ a plain folder")
-            )
+            found.append(_unlisted(cfg, RULE, "", top, err))
             continue
-        tracked = _tracked(cfg, top)
+        held = _names_below(tracked(cfg, top), top)
         for name, folder in names:
             # an environment's delivery is a folder (or a link to one): a `.gitkeep`, a README or
             # a `.DS_Store` beside them never was one, and the pre-commit hook must not refuse
             # commits over it
             delivers = folder or (cfg.root / top / name).is_symlink()  # GitOps may follow a link
-            if delivers and name not in cfg.environments and (tracked is None or name in tracked):
+            if delivers and name not in cfg.environments and (held is None or name in held):
                 message = (
                     f"{top}/{name} belongs to no environment in sealer.yaml: a GitOps tool keeps "
                     "applying what it holds, and the cluster keeps accepting its keys"
@@ -44,15 +48,58 @@ def problems(cfg: Config) -> list[Problem]:
     return found
 
 
-def _tracked(cfg: Config, top: str) -> set[str] | None:
-    """The names right below `top` that Git's index holds a file under: what a commit carries,
-    so what GitOps applies. A folder left on disk with no file in Git (a `.DS_Store` kept after
-    a branch switch removed the rest) delivers nothing, and `git rm -r` could not remove it.
-    None when Git cannot say (no work tree): then every folder counts."""
-    paths = tracked(cfg, top)
-    if paths is None:
+def cluster_problems(cfg: Config, envs: Iterable[Environment]) -> list[Problem]:
+    """Each entry of `sealed/<env>/` of the environments checked that Git holds and that is no
+    sealed file of a cluster sealer.yaml lists for it: a cluster's file left after the cluster
+    was taken out, or a file sealer never writes there (a `.yml`, a subfolder), which a GitOps
+    tool applying the folder applies too. One spelt like a listed cluster's in another case is
+    case-collision's (its fix keeps the real file)."""
+    envs = list(envs)
+    held = tracked(cfg, layout.SEALED_DIR) if envs else None
+    found = []
+    for env in envs:
+        found += _env_leftovers(cfg, env, held)
+    return found
+
+
+def _env_leftovers(cfg: Config, env: Environment, held: set[str] | None) -> list[Problem]:
+    folder = layout.sealed_dir(env.name).rstrip("/")
+    try:
+        names = safeopen.list_dir(cfg.root / folder)
+    except FileNotFoundError:
+        return []  # never sealed: nothing there to deliver
+    except OSError as err:  # a symlink, a file: never "nothing left over"
+        return [_unlisted(cfg, CLUSTER_RULE, env.name, folder, err)]
+    sealed = {layout.folded(layout.sealed_file(env.name, c.name)) for c in env.clusters}
+    below = _names_below(held, folder)
+    found = []
+    for name, is_folder in names:
+        rel = f"{folder}/{name}"
+        if layout.folded(rel) in sealed or (below is not None and name not in below):
+            continue
+        message = (
+            f"{rel} is no sealed file of a cluster sealer.yaml lists for {env.name}: a GitOps tool "
+            "keeps applying it, and no rotation reseals it"
+        )
+        fix = f"git rm {'-r ' if is_folder else ''}{shlex.quote(rel)}"
+        found.append(Problem(CLUSTER_RULE, env.name, ERROR, message, fix))
+    return found
+
+
+def _unlisted(cfg: Config, rule: str, env: str, folder: str, err: OSError) -> Problem:
+    why = err.explain(cfg.root / folder) if isinstance(err, safeopen.Refused) else str(err)
+    return Problem(rule, env, ERROR, f"{folder}/ cannot be listed: {why}", f"make {folder}/ a plain folder")
+
+
+def _names_below(held: set[str] | None, folder: str) -> set[str] | None:
+    """The names right below `folder` that Git's index holds a file under (`held`: the paths it
+    holds there): what a commit carries, so what GitOps applies. A folder left on disk with no
+    file in Git (a `.DS_Store` kept after a branch switch removed the rest) delivers nothing,
+    and `git rm -r` could not remove it. None when Git cannot say (no work tree): then every
+    name counts."""
+    if held is None:
         return None
-    return {p.removeprefix(f"{top}/").split("/")[0] for p in paths if p.startswith(f"{top}/")}
+    return {p.removeprefix(f"{folder}/").split("/")[0] for p in held if p.startswith(f"{folder}/")}
 
 
 def tracked(cfg: Config, top: str) -> set[str] | None:

@@ -142,6 +142,8 @@ def check(
     envs = select(cfg, names)
     policy = loader.load(cfg, policy_file)
     found = after_waiting_rotations(cfg, problems(Context(cfg, now), policy, envs))
+    # a named environment's own folder too: its GitOps application applies what it holds there
+    found += leftovers.cluster_problems(cfg, envs)
     if not names:  # every environment: what is left of one removed from sealer.yaml too, and
         found += leftovers.problems(cfg)  # the files of certs/ no environment pins
         held = leftovers.tracked(cfg, ".")  # and what Git holds of sealer's in another case

@@ -247,6 +247,32 @@ def foreign_sealed_findings(
     return found
 
 
+def left_sealed_findings(
+    envs: Mapping[str, Environment], names: Iterable[str], present: Iterable[str], told: set[str]
+) -> list[Finding]:
+    """A file HEAD holds in sealed/<env>/ of an environment the range touched that is no sealed
+    file of a cluster HEAD's sealer.yaml lists for it: a cluster (or the environment) taken out
+    of sealer.yaml leaves its SealedSecret, which a GitOps tool keeps applying and no rotation
+    reseals again, so an approved pin-change must not pass it. `told`: paths already found
+    (`foreign_sealed_findings`)."""
+    touched, found = set(names), []
+    for rel in present:
+        top, _, below = rel.partition("/")
+        name = below.partition("/")[0]
+        if top != layout.SEALED_DIR or name == below or name not in touched or rel in told:
+            continue
+        env = envs.get(name)
+        listed = {layout.folded(layout.sealed_file(name, c.name)) for c in env.clusters} if env else set()
+        if layout.folded(rel) in listed:  # or one in another case: case-collision's, whose fix keeps it
+            continue
+        message = (
+            f"sealer.yaml lists no cluster of {name} sealed in this file, yet a GitOps tool applying "
+            f"sealed/{name}/ keeps applying it and no rotation reseals it: remove it"
+        )
+        found.append(Finding(MANIFEST, name, rel, None, message))
+    return found
+
+
 def removed_sealed_finding(env: Environment, cluster: Cluster) -> Finding:
     path = layout.sealed_file(env.name, cluster.name)
     message = f"missing while sealer.yaml still pins {env.name}/{cluster.name}: sealer never removes it"

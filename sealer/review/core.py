@@ -44,12 +44,15 @@ from sealer.review.revisions import (
     read_files,
     resolve,
     touched_envs,
+    tree_paths,
 )
 from sealer.review.signatures import unsigned_findings
 
+_DELIVERED = (layout.SEALED_DIR, layout.REGISTRY_DIR)  # what a GitOps tool applies of sealer's
+
 
 def _needed(names: list[str], base: Side, head: Side, changed: list[str]) -> set[str]:
-    paths = {p for p in changed if p.startswith((layout.SEALED_DIR + "/", layout.REGISTRY_DIR + "/"))}
+    paths = {p for p in changed if p.startswith(tuple(f"{d}/" for d in _DELIVERED))}
     for name in names:
         paths |= env_files(base.env(name), name) | env_files(head.env(name), name)
     return paths
@@ -105,12 +108,12 @@ def review(
             base_side.env(name), head_side.env(name), base_side.doc, head_side.doc
         )
     report.findings += sensitive.config_findings(base_side.cfg, head_side.cfg)
-    present = git.run(
-        root, git.NO_REPLACE, "ls-tree", "-r", "-z", "--name-only", head_rev, "--", layout.REGISTRY_DIR
-    )
-    report.findings += registry_findings(base_side, head_side, names, changed, present.split("\0"))  # #16
+    present = tree_paths(root, head_rev, *_DELIVERED)
+    report.findings += registry_findings(base_side, head_side, names, changed, present)  # #16
     head_envs = head_side.cfg.environments if head_side.cfg else {}
-    report.findings += construct.foreign_sealed_findings(head_envs, changed, head_side.files)
+    foreign = construct.foreign_sealed_findings(head_envs, changed, head_side.files)
+    told = {f.path for f in foreign} | set(not_utf8)  # a malformed name is a finding already
+    report.findings += foreign + construct.left_sealed_findings(head_envs, names, present, told)
     if names:
         report.findings += duplicate_findings(all_ledgers(root, head_rev))
     commits = git.range_changes(root, base_rev, head_rev)

@@ -17,8 +17,8 @@ def registry_findings(
     base: Side, head: Side, names: list[str], changed: list[str], present: list[str]
 ) -> list[Finding]:
     """A finding per registry file at HEAD that differs from (or is missing against) what HEAD's
-    ledger gives, per file under registry/ (`present`: HEAD's) that no environment gives while
-    the range changed it or its environment, and per change of where an environment's registry
+    ledger gives, per file under registry/ (of `present`: HEAD's files) that no environment gives
+    while the range changed it or its environment, and per change of where an environment's registry
     goes (another namespace may be another team's verifier). A cluster or environment taken out
     of sealer.yaml leaves a registry no rotation updates again: its cluster would accept the
     keys it lists for good."""

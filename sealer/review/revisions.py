@@ -111,6 +111,13 @@ def changed_paths(root: Path, base: str, head: str) -> tuple[list[str], list[str
     return paths, not_utf8
 
 
+def tree_paths(root: Path, rev: str, *dirs: str) -> list[str]:
+    """Every path `rev` holds under `dirs`; a name that is not UTF-8 escaped as `changed_paths`
+    escapes it (the same name in both, and a managed path in neither)."""
+    out = git.run_bytes(root, git.NO_REPLACE, "ls-tree", "-r", "-z", "--name-only", rev, "--", *dirs)
+    return [raw.decode("utf-8", "backslashreplace") for raw in filter(None, out.split(b"\0"))]
+
+
 def commit_time(root: Path, rev: str) -> dt.datetime:
     seconds = git.committer_time(rev, git.run(root, "show", "-s", "--format=%ct", rev))
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)

@@ -30,7 +30,7 @@ from support.policy_repos import (
 )
 from support.records import pending_key
 
-from sealer import apikey, ledger
+from sealer import apikey, cert_pins, ledger
 from sealer.errors import ConfigError
 from sealer.policy import model
 from sealer.policy.rules import key_distinct
@@ -443,6 +443,62 @@ def test_what_is_left_of_an_environment_removed_from_sealer_yaml_fails(repo_fact
     subprocess.run(["git", "rm", "-rq", "sealed/dev", "registry/dev"], cwd=root, check=True)
     code, after = check_json(root)
     assert (code, after["problems"]) == (0, [])
+
+
+def sealed_for_a_second_cluster(root: Path) -> None:
+    """staging pinned and rotated for a second cluster, eu (behind the same controller)."""
+    cert_pins.pin(root, "staging", (root / "certs/staging.pem").read_bytes(), "tls.crt", "eu")
+    commit_all(root, "a second cluster")
+    assert sealer(root, "rotate", "staging", "--no-branch").exit_code == 0
+    assert (root / "sealed/staging/eu.yaml").is_file()
+
+
+def test_a_sealed_file_of_a_cluster_removed_from_sealer_yaml_fails(repo_factory: RepoFactory) -> None:
+    """A cluster taken out of `clusters:` (its key registry removed too) leaves its sealed file
+    in Git: a GitOps tool keeps applying it and no rotation reseals it again, so an older
+    ciphertext put back there is delivered for good. check ENV looks at ENV's folder too."""
+    root = repo_factory()
+    sealed_for_a_second_cluster(root)
+    code, report = check_json(root)
+    assert (code, report["problems"]) == (0, [])  # both clusters listed: nothing left over
+    edit_config(root, lambda doc: doc["environments"]["staging"]["clusters"].pop(1))
+    subprocess_git(root, "rm", "-q", "registry/staging/eu.yaml")
+    commit_all(root, "eu gone")
+    left = ("leftover-cluster", "staging", "git rm sealed/staging/eu.yaml")
+    for named in ((), ("staging",)):
+        code, report = check_json(root, *named)
+        assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (1, [left])
+    assert "sealed/staging/eu.yaml is no sealed file of a cluster" in report["problems"][0]["message"]
+    text = sealer(root, "check").stdout.splitlines()
+    assert "leftover-cluster" in text[0] and text[1].strip() == "fix: git rm sealed/staging/eu.yaml"
+    assert "| `leftover-cluster` |" in sealer(root, "check", "--output", "markdown").stdout
+    assert check_json(root, "production")[0] == 0  # another environment's folder is not looked at
+    subprocess_git(root, "rm", "-q", "sealed/staging/eu.yaml")
+    code, after = check_json(root)
+    assert (code, after["problems"]) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("path", "fix"),
+    [
+        ("sealed/staging/eu.yaml", "git rm sealed/staging/eu.yaml"),
+        ("sealed/staging/eu.yml", "git rm sealed/staging/eu.yml"),  # a GitOps tool applies it too
+        ("sealed/staging/old/eu.yaml", "git rm -r sealed/staging/old"),
+    ],
+)
+def test_a_file_in_a_sealed_folder_counts_once_git_holds_it(
+    repo_factory: RepoFactory, path: str, fix: str
+) -> None:
+    """Only what Git holds is delivered (and `git rm` could remove nothing else): the file on
+    disk alone passes, staged it fails."""
+    root = repo_factory()
+    (root / path).parent.mkdir(exist_ok=True)
+    (root / path).write_bytes((root / "sealed/staging/staging.yaml").read_bytes())
+    code, report = check_json(root)
+    assert (code, report["problems"]) == (0, [])
+    subprocess_git(root, "add", "--", path)
+    code, report = check_json(root)
+    assert (code, [(p["rule"], p["fix"]) for p in report["problems"]]) == (1, [("leftover-cluster", fix)])
 
 
 ONE_FILE = "a case-insensitive file system (macOS, Windows) checks both out as one file"

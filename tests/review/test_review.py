@@ -589,6 +589,19 @@ def test_a_file_whose_name_sealer_cannot_read_is_malformed(repo: Path, name: str
     assert f"malformed sealed/staging/{shown}" in _stray_copy(repo, name)
 
 
+def test_a_registry_file_whose_name_is_not_utf8_is_malformed(repo: Path) -> None:
+    """What HEAD holds under registry/ and sealed/ is listed for what is left over there: a name
+    that is not UTF-8 stopped review with a traceback."""
+    Path(os.fsdecode(os.path.join(os.fsencode(repo / "registry" / "staging"), b"\xff.yaml"))).write_text(
+        "x: 1\n"
+    )
+    commit_all(repo, "a registry file")
+    code, data = run_review(repo, "HEAD~1")
+    assert code == 1 and ("malformed", "registry/staging/\\xff.yaml") in {
+        (f["rule"], f["path"]) for f in data["findings"]
+    }
+
+
 def test_a_plaintext_key_removed_again_is_still_flagged(repo: Path) -> None:
     """A key committed and deleted in a later commit of the branch stays in its history."""
     leaked = apikey.generate("staging")

@@ -20,7 +20,7 @@ from support.isolation import isolated
 from support.pull_requests import in_a_list
 from support.repos import keypairs, ledger_records, pinned_repo, pr_checkout
 
-from sealer import config, ledger, yamlio
+from sealer import cert_pins, config, ledger, yamlio
 from sealer.records import ACTIVE, GRACE, REVOKED
 
 REGISTRY = "registry/staging/staging.yaml"
@@ -666,7 +666,8 @@ def test_a_values_file_moved_to_a_lookalike_name_shows_the_move(repo: Path) -> N
 @pytest.mark.parametrize("remove_registry", [False, True])
 def test_an_environment_taken_out_leaves_no_registry_behind(repo: Path, remove_registry: bool) -> None:
     """No rotation updates production's registry once sealer.yaml drops production: left in
-    place, its cluster would accept the keys it lists for good."""
+    place, its cluster would accept the keys it lists for good. Nor its sealed file, which a
+    GitOps tool keeps applying: approving the env-removed finding passes neither."""
     with config.edit(repo) as doc:
         del doc["environments"]["production"]
     if remove_registry:
@@ -676,3 +677,41 @@ def test_an_environment_taken_out_leaves_no_registry_behind(repo: Path, remove_r
     left = {f["path"] for f in data["findings"] if f["rule"] == "registry-mismatch"}
     assert code == 1 and "env-removed" in {f["rule"] for f in data["findings"]}
     assert left == (set() if remove_registry else {"registry/production/production.yaml"}), data["findings"]
+    sealed = {f["path"] for f in data["findings"] if f["rule"] == "manifest-mismatch"}
+    assert sealed == {"sealed/production/production.yaml"}  # a GitOps tool keeps applying it too
+
+
+def test_a_cluster_taken_out_leaves_no_sealed_file_behind(repo: Path) -> None:
+    """main seals staging for a second cluster, eu; the pull request takes eu out of
+    `clusters:` and its key registry with it. Its sealed file stays: a GitOps tool keeps
+    applying it and no rotation reseals it, so approving the pin-change must not pass it."""
+    git(repo, "checkout", "-q", "main")
+    cert_pins.pin(repo, "staging", (repo / "certs/staging.pem").read_bytes(), "tls.crt", "eu")
+    commit_all(repo, "a second cluster")
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    git(repo, "checkout", "-q", "-B", "pr")
+    with config.edit(repo) as doc:
+        doc["environments"]["staging"]["clusters"].pop(1)
+    git(repo, "rm", "-q", "registry/staging/eu.yaml")
+    commit_all(repo, "eu gone")
+    code, data = run_review(repo)
+    found = {(f["rule"], f["path"]) for f in data["findings"]}
+    assert code == 1 and found == {
+        ("pin-change", "sealer.yaml"),
+        ("manifest-mismatch", "sealed/staging/eu.yaml"),
+    }
+    git(repo, "rm", "-q", "sealed/staging/eu.yaml", "deploy/staging/values-eu.yaml")
+    commit_all(repo, "and its sealed data")
+    code, data = run_review(repo)
+    assert {f["rule"] for f in data["findings"]} == {"pin-change"}, data["findings"]
+
+
+def test_a_sealed_file_in_another_case_is_left_to_case_collision(repo: Path) -> None:
+    """`sealed/staging/Staging.yaml` is staging's sealed file on macOS or Windows: its finding is
+    case-collision's, whose fix keeps the real file, not a leftover's `remove it`."""
+    write(repo, "sealed/staging/Staging.yaml", (repo / "sealed/staging/staging.yaml").read_text())
+    commit_all(repo, "another spelling")
+    code, data = run_review(repo)
+    rules = {f["rule"] for f in data["findings"] if f["path"] == "sealed/staging/Staging.yaml"}
+    assert code == 1 and "case-collision" in rules
+    assert not [f for f in data["findings"] if "lists no cluster" in f["message"]], data["findings"]
