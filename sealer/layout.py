@@ -91,6 +91,22 @@ def sealed_cluster(env: str, rel: str) -> str | None:
     return name[: -len(".yaml")]
 
 
+# What a GitOps tool pointed at a folder may apply of a file there: manifests (Argo CD's directory
+# apps, Flux's generated kustomization), jsonnet Argo CD evaluates (and what it imports), and a
+# kustomization, which may pull in anything.
+_APPLIED_SUFFIXES = (".yaml", ".yml", ".json", ".jsonnet", ".libsonnet")
+_KUSTOMIZATION = "kustomization"  # kustomize's name without a suffix
+
+
+def may_be_applied(name: str, plain_file: bool) -> bool:
+    """Whether a GitOps tool applying the folder holding the entry `name` may apply it (or what
+    it pulls in): any folder, symlink or submodule (`plain_file` False), and a file named as
+    above, in any case (`folded`: as a checkout on macOS or Windows names it). A `.gitkeep`, a
+    README or a `.DS_Store` a team keeps there never is."""
+    key = folded(name)
+    return not plain_file or key.endswith(_APPLIED_SUFFIXES) or key == _KUSTOMIZATION
+
+
 def sealed_path(root: Path, env: str, cluster: str) -> Path:
     return root / sealed_file(env, cluster)
 

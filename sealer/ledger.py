@@ -78,9 +78,15 @@ def _implied_by(root: Path, env: str, at_head: bool) -> str | None:
     if at_head:
         return f"HEAD holds it: restore it with `git checkout HEAD -- {rel}`"
     for folder in (layout.sealed_dir(env), f"{layout.REGISTRY_DIR}/{env}/"):
-        if (root / folder).is_dir() and any((root / folder).iterdir()):
+        if (root / folder).is_dir() and any(map(_may_hold_keys, (root / folder).iterdir())):
             return f"{folder} holds {env}'s keys: restore the ledger from Git"
     return None
+
+
+def _may_hold_keys(entry: Path) -> bool:
+    """What a GitOps tool may apply (`layout.may_be_applied`): a `.gitkeep` a team keeps in an
+    environment's folder before its first rotation (its Argo CD app needs the path) holds none."""
+    return layout.may_be_applied(entry.name, entry.is_file() and not entry.is_symlink())
 
 
 def at_revision(root: Path, rev: str, env: str) -> list[KeyRecord]:

@@ -101,6 +101,30 @@ def test_spellings(rel: str, variant: str | None, holds: bool) -> None:
     assert (SPELLINGS.variant(rel), SPELLINGS.holds(rel)) == (variant, holds)
 
 
+@pytest.mark.parametrize(
+    ("name", "plain_file", "applied"),
+    [
+        ("eu.yaml", True, True),
+        ("notes.yml", True, True),
+        ("registry.json", True, True),
+        ("EU.YAML", True, True),  # Argo CD on a case-insensitive checkout
+        ("kustomization.yaml", True, True),  # may pull in anything
+        ("Kustomization", True, True),
+        ("kustomization", True, True),
+        ("app.jsonnet", True, True),
+        ("lib.libsonnet", True, True),
+        (".gitkeep", True, False),
+        ("README.md", True, False),
+        (".DS_Store", True, False),
+        ("eu.yaml.bak", True, False),
+        ("README.md", False, True),  # a folder, symlink or submodule: may hold or point at anything
+        (".gitkeep", False, True),
+    ],
+)
+def test_may_be_applied(name: str, plain_file: bool, applied: bool) -> None:
+    assert layout.may_be_applied(name, plain_file) is applied
+
+
 def test_case_collisions() -> None:
     """An added path HEAD holds in another spelling, as a file or a folder, or below a file."""
     held = ["LEDGER/prod.yaml", "docs/README.md", "Deploy", "a/b.txt"]

@@ -174,6 +174,10 @@ def test_a_missing_ledger_is_expected_once_the_environment_holds_keys(tmp_path: 
     assert ledger.load_expected(tmp_path, "dev") == []
     (tmp_path / "registry" / "dev").mkdir(parents=True)
     assert ledger.load_expected(tmp_path, "dev") == []  # an empty folder holds no key
+    for kept in ("sealed/dev/.gitkeep", "registry/dev/README.md"):  # nor one kept for a GitOps app
+        (tmp_path / kept).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / kept).write_text("")
+    assert ledger.load_expected(tmp_path, "dev") == []
     (tmp_path / "registry" / "dev" / "dev.yaml").write_text("kind: ConfigMap\n")
     with pytest.raises(BadInput, match=r"^ledger/dev.yaml is missing, but registry/dev/ holds dev's keys"):
         ledger.load_expected(tmp_path, "dev")

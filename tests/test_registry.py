@@ -807,6 +807,16 @@ def test_any_other_file_in_the_registry_folder_is_reported(repo: Path, name: str
     assert [(p["message"], p["fix"]) for p in found] == [(message, fix)]
 
 
+@pytest.mark.parametrize("name", [".gitkeep", "README.md"])
+def test_a_file_no_gitops_tool_applies_in_the_registry_folder_passes(repo: Path, name: str) -> None:
+    """Argo CD and Flux apply a folder's manifests, jsonnet and kustomization only: a `.gitkeep`
+    kept in `registry/<env>/` lists no key, and the pre-commit hook must not refuse commits over it."""
+    (repo / "registry" / "staging" / name).write_text("")
+    commit_all(repo, name)
+    result = cli(repo, "check", "staging", "-o", "json")
+    assert [p for p in json.loads(result.stdout)["problems"] if p["rule"] == "key-registry"] == []
+
+
 # -- the registry's settings in sealer.yaml -------------------------------------------------------
 
 

@@ -50,9 +50,10 @@ def problems(cfg: Config) -> list[Problem]:
 
 def cluster_problems(cfg: Config, envs: Iterable[Environment]) -> list[Problem]:
     """Each entry of `sealed/<env>/` of the environments checked that Git holds and that is no
-    sealed file of a cluster sealer.yaml lists for it: a cluster's file left after the cluster
-    was taken out, or a file sealer never writes there (a `.yml`, a subfolder), which a GitOps
-    tool applying the folder applies too. One spelt like a listed cluster's in another case is
+    sealed file of a cluster sealer.yaml lists for it and that a GitOps tool may apply
+    (`layout.may_be_applied`): a cluster's file left after the cluster was taken out, or one
+    sealer never writes there (a `.yml`, a subfolder), which a GitOps tool applying the folder
+    applies too. One spelt like a listed cluster's in another case is
     case-collision's (its fix keeps the real file)."""
     envs = list(envs)
     held = tracked(cfg, layout.SEALED_DIR) if envs else None
@@ -77,6 +78,8 @@ def _env_leftovers(cfg: Config, env: Environment, held: set[str] | None) -> list
         rel = f"{folder}/{name}"
         if layout.folded(rel) in sealed or (below is not None and name not in below):
             continue
+        if not layout.may_be_applied(name, not is_folder and not (cfg.root / rel).is_symlink()):
+            continue  # a `.gitkeep` or a README no GitOps tool applies: the hook must not refuse it
         message = (
             f"{rel} is no sealed file of a cluster sealer.yaml lists for {env.name}: a GitOps tool "
             "keeps applying it, and no rotation reseals it"

@@ -44,7 +44,7 @@ from sealer.review.revisions import (
     read_files,
     resolve,
     touched_envs,
-    tree_paths,
+    tree_modes,
 )
 from sealer.review.signatures import unsigned_findings
 
@@ -108,10 +108,10 @@ def review(
             base_side.env(name), head_side.env(name), base_side.doc, head_side.doc
         )
     report.findings += sensitive.config_findings(base_side.cfg, head_side.cfg)
-    present = tree_paths(root, head_rev, *_DELIVERED)
-    report.findings += registry_findings(base_side, head_side, names, changed, present)  # #16
+    present = tree_modes(root, head_rev, *_DELIVERED)
+    report.findings += registry_findings(base_side, head_side, names, changed, list(present))  # #16
     head_envs = head_side.cfg.environments if head_side.cfg else {}
-    foreign = construct.foreign_sealed_findings(head_envs, changed, head_side.files)
+    foreign = construct.foreign_sealed_findings(head_envs, changed, head_side.files, present)
     told = {f.path for f in foreign} | set(not_utf8)  # a malformed name is a finding already
     report.findings += foreign + construct.left_sealed_findings(head_envs, names, present, told)
     if names:

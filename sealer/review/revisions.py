@@ -111,11 +111,16 @@ def changed_paths(root: Path, base: str, head: str) -> tuple[list[str], list[str
     return paths, not_utf8
 
 
-def tree_paths(root: Path, rev: str, *dirs: str) -> list[str]:
-    """Every path `rev` holds under `dirs`; a name that is not UTF-8 escaped as `changed_paths`
-    escapes it (the same name in both, and a managed path in neither)."""
-    out = git.run_bytes(root, git.NO_REPLACE, "ls-tree", "-r", "-z", "--name-only", rev, "--", *dirs)
-    return [raw.decode("utf-8", "backslashreplace") for raw in filter(None, out.split(b"\0"))]
+def tree_modes(root: Path, rev: str, *dirs: str) -> dict[str, str]:
+    """path -> mode of every path `rev` holds under `dirs` (a symlink's and a submodule's too); a
+    name that is not UTF-8 escaped as `changed_paths` escapes it (the same name in both, and a
+    managed path in neither)."""
+    entries = git.ls_tree(root, rev, "-r", paths=dirs, decode=_escaped)
+    return {path: mode for path, (mode, _) in entries.items()}
+
+
+def _escaped(raw: bytes) -> str:
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def commit_time(root: Path, rev: str) -> dt.datetime:

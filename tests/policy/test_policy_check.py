@@ -484,6 +484,13 @@ def test_a_sealed_file_of_a_cluster_removed_from_sealer_yaml_fails(repo_factory:
         ("sealed/staging/eu.yaml", "git rm sealed/staging/eu.yaml"),
         ("sealed/staging/eu.yml", "git rm sealed/staging/eu.yml"),  # a GitOps tool applies it too
         ("sealed/staging/old/eu.yaml", "git rm -r sealed/staging/old"),
+        ("sealed/staging/old/README.md", "git rm -r sealed/staging/old"),  # a folder counts whole
+        ("sealed/staging/notes.yml", "git rm sealed/staging/notes.yml"),
+        ("sealed/staging/EU.YAML", "git rm sealed/staging/EU.YAML"),  # Argo CD on macOS, say
+        ("sealed/staging/kustomization.yaml", "git rm sealed/staging/kustomization.yaml"),
+        ("sealed/staging/Kustomization", "git rm sealed/staging/Kustomization"),
+        ("sealed/staging/eu.jsonnet", "git rm sealed/staging/eu.jsonnet"),  # Argo CD evaluates it
+        ("sealed/staging/registry.json", "git rm sealed/staging/registry.json"),
     ],
 )
 def test_a_file_in_a_sealed_folder_counts_once_git_holds_it(
@@ -499,6 +506,26 @@ def test_a_file_in_a_sealed_folder_counts_once_git_holds_it(
     subprocess_git(root, "add", "--", path)
     code, report = check_json(root)
     assert (code, [(p["rule"], p["fix"]) for p in report["problems"]]) == (1, [("leftover-cluster", fix)])
+
+
+@pytest.mark.parametrize("name", [".gitkeep", "README.md", ".DS_Store", "notes.txt"])
+def test_a_file_no_gitops_tool_applies_in_a_sealed_folder_passes(
+    repo_factory: RepoFactory, name: str
+) -> None:
+    """Argo CD and Flux apply a folder's manifests, jsonnet and kustomization only: a `.gitkeep`
+    or a README a team committed into sealed/<env>/ delivers nothing, and the pre-commit hook
+    must not refuse every commit over it. The same name as a symlink may point at anything."""
+    root = repo_factory()
+    (root / "sealed/staging" / name).write_text("kept\n")
+    commit_all(root, name)
+    for named in ((), ("staging",)):
+        code, report = check_json(root, *named)
+        assert (code, report["problems"]) == (0, [])
+    subprocess_git(root, "rm", "-q", f"sealed/staging/{name}")
+    (root / "sealed/staging" / name).symlink_to("staging.yaml")
+    subprocess_git(root, "add", "--", f"sealed/staging/{name}")
+    code, report = check_json(root, "staging")
+    assert (code, [p["rule"] for p in report["problems"]]) == (1, ["leftover-cluster"])
 
 
 ONE_FILE = "a case-insensitive file system (macOS, Windows) checks both out as one file"

@@ -715,3 +715,48 @@ def test_a_sealed_file_in_another_case_is_left_to_case_collision(repo: Path) -> 
     rules = {f["rule"] for f in data["findings"] if f["path"] == "sealed/staging/Staging.yaml"}
     assert code == 1 and "case-collision" in rules
     assert not [f for f in data["findings"] if "lists no cluster" in f["message"]], data["findings"]
+
+
+def kept_on_main(repo: Path, paths: list[str]) -> None:
+    """main holds `paths` (a symlink to staging's sealed file where `-> link` ends one); the pull
+    request rotates staging, so review looks at what its sealed/ folder holds."""
+    git(repo, "checkout", "-q", "main")
+    for path in paths:
+        rel, link, _ = path.partition(" -> link")
+        if link:
+            (repo / rel).symlink_to("staging.yaml")
+        else:
+            write(repo, rel, "kept\n")
+    commit_all(repo, "kept beside the sealed files")
+    git(repo, "checkout", "-q", "-B", "pr")
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+
+
+def test_a_file_no_gitops_tool_applies_in_a_sealed_folder_passes_review(repo: Path) -> None:
+    """Argo CD and Flux apply a folder's manifests, jsonnet and kustomization only: a `.gitkeep`
+    or a README kept in sealed/staging/ delivers nothing, and every rotation of staging failed
+    over it. Nor does one a pull request adds there."""
+    kept_on_main(repo, ["sealed/staging/.gitkeep", "sealed/staging/README.md"])
+    write(repo, "sealed/production/.DS_Store", "kept\n")
+    commit_all(repo, "and one added")
+    code, data = run_review(repo)
+    assert code == 0, data["findings"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "sealed/staging/notes.yml",
+        "sealed/staging/EU.YAML",  # Argo CD reads it on a case-insensitive file system
+        "sealed/staging/kustomization.yaml",  # may pull in anything
+        "sealed/staging/Kustomization",
+        "sealed/staging/eu.jsonnet",  # Argo CD evaluates it
+        "sealed/staging/old/README.md",  # a folder counts whole
+        "sealed/staging/README.md -> link",  # a symlink may point at anything
+    ],
+)
+def test_what_a_gitops_tool_may_apply_in_a_sealed_folder_fails_review(repo: Path, path: str) -> None:
+    kept_on_main(repo, [path])
+    rel = path.partition(" -> ")[0]
+    code, data = run_review(repo)
+    assert code == 1 and ("manifest-mismatch", rel) in {(f["rule"], f["path"]) for f in data["findings"]}

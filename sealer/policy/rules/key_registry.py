@@ -40,10 +40,12 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
 
 def _leftovers(ctx: Context, env: Environment, rendered: set[str]) -> Iterator[Problem]:
     """Registry files no longer rendered (another store, direct delivery, a cluster gone), and
-    anything else in the folder (a `.yml`, a `.json`, a subfolder: GitOps tools apply those too):
+    anything else in the folder a GitOps tool may apply (a `.yml`, a `.json`, a subfolder:
+    `layout.may_be_applied`):
     a GitOps tool would keep applying what they list, and they are never updated again."""
     for name, folder in _names_in(ctx.root / layout.REGISTRY_DIR / env.name):
-        if name not in rendered:
+        plain = not folder and not (ctx.root / layout.REGISTRY_DIR / env.name / name).is_symlink()
+        if name not in rendered and layout.may_be_applied(name, plain):  # not a `.gitkeep`
             rel = f"{layout.REGISTRY_DIR}/{env.name}/{name}"
             message = f"key registry {rel} is not rendered any more: it will never follow the ledger"
             yield Problem(ID, env.name, ERROR, message, f"git rm {'-r ' if folder else ''}{rel}")
