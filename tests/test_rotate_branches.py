@@ -413,19 +413,24 @@ def test_a_rotation_branch_naming_a_missing_commit_is_an_error(
         )
 
 
+@pytest.mark.parametrize("minutes", [10, 0, -10])
 def test_a_replaced_rotation_left_on_the_remote_waits_no_more(
-    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, minutes: int
 ) -> None:
     """`--replace` closes the old pull request (with --open-pr) and leaves its branch on the
     remote: once the replacement is merged, that rotation can never be merged, and it held the
-    environment back for good (--due skipped it, check's fix said to merge it)."""
+    environment back for good (--due skipped it, check's fix said to merge it). Judged by key
+    ids, not times: a replacement made in the same second, or on a machine whose clock is
+    behind the CI runner's, replaces it as well."""
     import datetime as dt
 
     from sealer.rotation import phases
 
     remote = with_remote(repo, tmp_path)
+    made = phases.utcnow()
+    monkeypatch.setattr(phases, "utcnow", lambda: made)
     replaced = rotate(repo, "staging", "--key", "apiKey", "--push", "origin")["branch"]
-    later = phases.utcnow() + dt.timedelta(minutes=10)  # the replacement is made later
+    later = made + dt.timedelta(minutes=minutes)  # the replacement's clock
     monkeypatch.setattr(phases, "utcnow", lambda: later)
     replacement = rotate(repo, "staging", "--key", "apiKey", "--replace", "--push", "origin")["branch"]
     monkeypatch.undo()
@@ -437,3 +442,20 @@ def test_a_replaced_rotation_left_on_the_remote_waits_no_more(
     assert "sealer rotate staging --key webhookKey" in fixes, fixes
     data = rotate(clone, "--due")  # webhookKey is due in staging still
     assert (sorted(r["env"] for r in data["rotations"]), data["skipped"]) == (["production", "staging"], {})
+
+
+def test_a_rotation_waits_though_main_holds_a_key_of_a_later_time(repo: Path) -> None:
+    """A key main holds from before the branch, made on a machine whose clock ran ahead (a
+    `created` time after the branch's new key), does not make the branch's rotation a replaced
+    one: the branch holds that key, so nothing merged since rotated its entry again."""
+    import datetime as dt
+
+    from sealer.rotation import phases
+
+    ahead = phases.utcnow() + dt.timedelta(days=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(phases, "utcnow", lambda: ahead)
+        rotate(repo, "staging", "--no-branch")
+    waiting = rotate(repo, "staging")["branch"]
+    refused = cli(repo, "rotate", "staging")
+    assert refused.exit_code == 2 and f"on branch {waiting} " in refused.stderr, refused.output
