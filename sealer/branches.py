@@ -171,15 +171,19 @@ def _replaced(
 ) -> set[str]:
     """The ledger folders among `folders` a rotation merged since replaced (`--replace`, after
     which the old pull request is closed and its branch, which a Git host keeps, can no longer be
-    merged): HEAD's ledger holds a key of an entry that folder's lacks, and that folder's a key of
-    the same entry HEAD's lacks. Key ids, no dates: a `created` time is a clock's (another
-    machine's, or a second both rotations share). A ledger sealer cannot read proves nothing:
-    its rotation waits."""
-    names = {name for _, name in texts}
+    merged): in one of the environments HEAD holds a ledger of (not only those asked: a branch
+    rotating three environments is replaced whole), HEAD's ledger holds a key of an entry that
+    folder's lacks, and that folder's a key of the same entry HEAD's lacks. Key ids, no dates: a
+    `created` time is a clock's (another machine's, or a second both rotations share). A ledger
+    sealer cannot read proves nothing: its rotation waits."""
+    if at_head is None or not folders:
+        return set()
+    every = [name for name in git.ls_tree(root, at_head) if name.endswith(".yaml")]
+    texts = {**_texts(root, [at_head, *folders], [n for n in every if (at_head, n) not in texts]), **texts}
     return {
         folder
         for folder in folders
-        for name in names
+        for name in every
         if (folder, name) in texts and _diverged(name, texts[(folder, name)], texts.get((at_head, name), ""))
     }
 

@@ -459,3 +459,19 @@ def test_a_rotation_waits_though_main_holds_a_key_of_a_later_time(repo: Path) ->
     waiting = rotate(repo, "staging")["branch"]
     refused = cli(repo, "rotate", "staging")
     assert refused.exit_code == 2 and f"on branch {waiting} " in refused.stderr, refused.output
+
+
+def test_a_rotation_of_several_environments_replaced_in_one_waits_in_none(repo: Path, tmp_path: Path) -> None:
+    """One branch rotating staging and production, replaced by a merged `rotate staging
+    --replace` (its pull request closed, the branch kept by the Git host): it can no longer be
+    merged, so production's rotation waits on it no more either, where --due skipped production
+    for good."""
+    remote = with_remote(repo, tmp_path)
+    replaced = rotate(repo, "staging", "production", "--push", "origin")["branch"]
+    replacement = rotate(repo, "staging", "--replace")["branch"]
+    git(repo, "merge", "-q", "--no-edit", replacement)
+    git(repo, "push", "-q", "origin", "main")
+    clone = fresh_clone(remote, tmp_path)
+    assert f"origin/{replaced}" in git(clone, "branch", "-r")
+    data = rotate(clone, "--due")  # production's webhookKey is due: main never issued it
+    assert (data["env"], data["skipped"]) == ("production", {}), data
