@@ -80,8 +80,12 @@ def test_a_dry_run_says_the_run_would_be_refused(repo: Path) -> None:
         "does not hold yet: merge it first (or delete the branch), or give --replace to rotate "
         "again from main and close its pull request\n"
     )
+    assert json.loads(cli(repo, "rotate", "staging", "--dry-run", "-o", "json").stdout)["refused"] == (
+        dry.stderr.removeprefix("sealer: would be refused: ").removesuffix("\n")
+    )  # a JSON reader is told too
     assert cli(repo, "rotate", "staging", "--dry-run", "--replace").stderr == ""
     assert cli(repo, "rotate", "production", "--dry-run").stderr == ""  # nothing waits there
+    assert rotate(repo, "production", "--dry-run")["refused"] is None
 
 
 def test_due_everywhere_rotates_the_others_and_skips_one_whose_rotation_waits(repo: Path) -> None:
@@ -299,12 +303,14 @@ def test_due_skips_a_rotation_waiting_on_the_remote(
     data = json.loads(result.stdout)
     assert (data["env"], data["skipped"]) == ("production", {"staging": f"origin/{waiting}"})
     assert f"skipped staging, whose rotation waits on branch origin/{waiting}: " in result.stderr
-    refused = cli(clone, "rotate", "staging")  # named by hand: refused alike, saying how to go on
+    refused = cli(clone, "rotate", "staging", *push)  # named by hand: refused alike, saying how to go on
     assert refused.exit_code == 2 and refused.stderr == (
         f"sealer: staging has a rotation on branch origin/{waiting} that main does not hold yet: merge "
         "it first (or, when it is deleted there, `git fetch --prune`), or give --replace to rotate "
         "again from main and close its pull request\n"
     )
+    dry = rotate(clone, "staging", *push, "--dry-run")  # a dry run, with the run's --push, says so
+    assert f"sealer: {dry['refused']}\n" == refused.stderr, dry
     fixes = [p["fix"] for p in json.loads(cli(clone, "check", "staging", "-o", "json").stdout)["problems"]]
     assert any(
         f.startswith(f"merge branch origin/{waiting} first (a rotation of staging waits") for f in fixes
