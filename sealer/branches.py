@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from sealer import git, layout, ledger
+from sealer import git, layout, ledger, repofiles
 from sealer.errors import GitError, SealerError
 
 TRAILER = "Sealer-Branch"
@@ -143,31 +143,43 @@ def _adding_keys(root: Path, refs: list[str], envs: list[str]) -> set[tuple[str,
         (env, folder)
         for env, name in names.items()
         for folder in holders
-        if _key_ids(texts.get((folder, name), "")) - _key_ids(texts.get((at_head, name), ""))
+        if _adds(texts.get((folder, name), ""), texts.get((at_head, name), ""))
     }
     replaced = _replaced(root, at_head, {folder for _, folder in adding}, texts)
     return {(env, ref) for env, folder in adding if folder not in replaced for ref in holders[folder]}
 
 
-def _key_ids(text: str) -> set[str]:
-    return set(_KEY_ID.findall(text))
+def _adds(theirs: str | None, ours: str | None) -> bool:
+    """Whether a ledger (a branch's) names a key another (HEAD's) does not: one too large to
+    read may (fail closed), and one HEAD's too large to read holds none sealer can tell."""
+    return theirs is None or bool(set(_KEY_ID.findall(theirs)) - set(_KEY_ID.findall(ours or "")))
 
 
 def _file_name(env: str) -> str:
     return layout.ledger_file(env).removeprefix(f"{layout.LEDGER_DIR}/")
 
 
-def _texts(root: Path, folders: list[str | None], names: Sequence[str]) -> dict[tuple[str | None, str], str]:
-    """(ledger folder id, file name) -> the text that folder holds there; each distinct file read
-    once, in one `git cat-file --batch-check` and one `--batch` (a folder at that path reads as none)."""
+def _texts(
+    root: Path, folders: list[str | None], names: Sequence[str]
+) -> dict[tuple[str | None, str], str | None]:
+    """(ledger folder id, file name) -> the text that folder holds there, None when it is too
+    large to read (any branch's, a remote one anyone pushed: bounded like a file on disk, and it
+    proves nothing); each distinct file read once, in one `git cat-file --batch-check` for ids,
+    one for sizes and one `--batch` (a folder at that path reads as none)."""
     revs = {f"{folder}:{name}": (folder, name) for folder in folders if folder is not None for name in names}
     ids = git.object_ids(root, list(revs))
-    blobs = git.read_blobs(root, sorted(set(ids.values()))) if ids else {}
+    if not ids:
+        return {}
+    sizes = git.object_sizes(root, sorted(set(ids.values())))
+    large = {blob for blob, size in sizes.items() if size > repofiles.MAX_BYTES}
+    blobs: dict[str, str | None] = dict.fromkeys(large)
+    small = sorted(set(sizes) - large)
+    blobs.update(git.read_blobs(root, small) if small else {})
     return {revs[rev]: blobs[blob] for rev, blob in ids.items() if blob in blobs}
 
 
 def _replaced(
-    root: Path, at_head: str | None, folders: set[str], texts: dict[tuple[str | None, str], str]
+    root: Path, at_head: str | None, folders: set[str], texts: dict[tuple[str | None, str], str | None]
 ) -> set[str]:
     """The ledger folders among `folders` a rotation merged since replaced (`--replace`, after
     which the old pull request is closed and its branch, which a Git host keeps, can no longer be
@@ -188,9 +200,9 @@ def _replaced(
     }
 
 
-def _diverged(name: str, theirs: str, ours: str) -> bool:
+def _diverged(name: str, theirs: str | None, ours: str | None) -> bool:
     """Whether two ledgers (a branch's, HEAD's) each hold a key of one entry the other lacks."""
-    if theirs == ours:
+    if theirs is None or ours is None or theirs == ours:
         return False
     env = name.removesuffix(".yaml")
     try:

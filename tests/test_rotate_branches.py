@@ -481,3 +481,33 @@ def test_a_rotation_of_several_environments_replaced_in_one_waits_in_none(repo: 
     assert f"origin/{replaced}" in git(clone, "branch", "-r")
     data = rotate(clone, "--due")  # production's webhookKey is due: main never issued it
     assert (data["env"], data["skipped"]) == ("production", {}), data
+
+
+def test_a_ledger_too_large_to_read_is_not_read_and_proves_nothing(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone who may push a branch to origin may push a ledger of any size: git is asked its
+    size first, and one larger than a file sealer reads is not read (every hook run read it
+    whole when a key was due). It proves nothing: on a branch of sealer's own its rotation
+    waits; on anyone's, nothing does."""
+    from sealer import git as sealer_git
+    from sealer import repofiles
+
+    remote = with_remote(repo, tmp_path)
+    ledger = repo / "ledger/staging.yaml"
+    large = ledger.read_text() + "#" * repofiles.MAX_BYTES + "\n"  # HEAD's keys, no new one
+    for name in ("feature/big", "sealer/rotate-big"):
+        git(repo, "checkout", "-q", "-b", name, "main")
+        ledger.write_text(large)
+        commit_all(repo, "a large ledger")
+        git(repo, "push", "-q", "origin", name)
+    git(repo, "checkout", "-q", "main")
+    big = git(repo, "rev-parse", "feature/big:ledger/staging.yaml").strip()
+    clone = fresh_clone(remote, tmp_path)
+    read: list[str] = []
+    reading = sealer_git.read_blobs
+    monkeypatch.setattr(sealer_git, "read_blobs", lambda root, revs: read.extend(revs) or reading(root, revs))
+    result = cli(clone, "rotate", "--due", "-o", "json")
+    assert (result.exit_code, big in read) == (4, False), (result.output, read)
+    data = json.loads(result.stdout)
+    assert (data["env"], data["skipped"]) == ("production", {"staging": "origin/sealer/rotate-big"}), data
