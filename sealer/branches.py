@@ -5,12 +5,12 @@ trailer sealer writes into the branch's commit (the name alone could be any bran
 
 from __future__ import annotations
 
-import datetime as dt
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from sealer import git, layout, ledger
+from sealer import git, layout, ledger, repofiles
 from sealer.errors import GitError, SealerError
 
 TRAILER = "Sealer-Branch"
@@ -128,51 +128,93 @@ def unmerged_rotations(root: Path, envs: list[str], remote: str | None = None) -
 
 
 def _adding_keys(root: Path, refs: list[str], envs: list[str]) -> set[tuple[str, str]]:
-    """(env, ref) for each of `refs` whose ledger of env names a key HEAD's does not. Each distinct
-    ledger is read once: per ref, git is asked only for its ledger folder's id, and a ref holding
-    HEAD's folder (most do) or another ref's is read no further. The cost grows with the refs plus
-    the ledger versions among them, not refs x environments (a monorepo's thousands of remote
-    branches, in the pre-commit hook's `check`)."""
+    """(env, ref) for each of `refs` whose ledger of env names a key HEAD's does not, unless that
+    ref's ledgers were replaced (`_replaced`). Each distinct ledger is read once: per ref, git is
+    asked only for its ledger folder's id, and a ref holding HEAD's folder (most do) or another
+    ref's is read no further. The cost grows with the refs plus the ledger versions among them,
+    not refs x environments (a monorepo's thousands of remote branches, in the pre-commit hook's
+    `check`)."""
     at_head, holders = _ledger_folders(root, refs)
     if not holders:
         return set()
-    names = {env: layout.ledger_file(env).removeprefix(f"{layout.LEDGER_DIR}/") for env in envs}
-    folders = [f for f in (at_head, *holders) if f is not None]
-    files = git.object_ids(root, [f"{folder}:{name}" for folder in folders for name in names.values()])
-    texts = git.read_blobs(root, sorted(set(files.values())))  # a folder at that path reads as none
-
-    def text(folder: str | None, name: str) -> str:
-        return texts.get(files.get(f"{folder}:{name}", ""), "")
-
-    found: set[tuple[str, str]] = set()
-    for env, name in names.items():
-        head = text(at_head, name)
-        held = set(_KEY_ID.findall(head))
-        for folder, there in holders.items():
-            if set(_KEY_ID.findall(text(folder, name))) - held and not _replaced(
-                env, text(folder, name), head
-            ):
-                found.update((env, ref) for ref in there)
-    return found
+    names = {env: _file_name(env) for env in envs}
+    texts = _texts(root, [at_head, *holders], list(names.values()))
+    adding = {
+        (env, folder)
+        for env, name in names.items()
+        for folder in holders
+        if _adds(texts.get((folder, name), ""), texts.get((at_head, name), ""))
+    }
+    replaced = _replaced(root, at_head, {folder for _, folder in adding}, texts)
+    return {(env, ref) for env, folder in adding if folder not in replaced for ref in holders[folder]}
 
 
-def _replaced(env: str, branch: str, head: str) -> bool:
-    """Whether HEAD's ledger (`head`) holds a newer key of an entry the `branch` ledger's rotation
-    rotates: a rotation merged since that replaced it (`--replace`, whose forge run closes the old
-    pull request but leaves its branch). It can no longer be merged, and nothing waits on it. A
-    ledger sealer cannot read proves nothing: the rotation waits."""
+def _adds(theirs: str | None, ours: str | None) -> bool:
+    """Whether a ledger (a branch's) names a key another (HEAD's) does not: one too large to
+    read may (fail closed), and one HEAD's too large to read holds none sealer can tell."""
+    return theirs is None or bool(set(_KEY_ID.findall(theirs)) - set(_KEY_ID.findall(ours or "")))
+
+
+def _file_name(env: str) -> str:
+    return layout.ledger_file(env).removeprefix(f"{layout.LEDGER_DIR}/")
+
+
+def _texts(
+    root: Path, folders: list[str | None], names: Sequence[str]
+) -> dict[tuple[str | None, str], str | None]:
+    """(ledger folder id, file name) -> the text that folder holds there, None when it is too
+    large to read (any branch's, a remote one anyone pushed: bounded like a file on disk, and it
+    proves nothing); each distinct file read once, in one `git cat-file --batch-check` for ids,
+    one for sizes and one `--batch` (a folder at that path reads as none)."""
+    revs = {f"{folder}:{name}": (folder, name) for folder in folders if folder is not None for name in names}
+    ids = git.object_ids(root, list(revs))
+    if not ids:
+        return {}
+    sizes = git.object_sizes(root, sorted(set(ids.values())))
+    large = {blob for blob, size in sizes.items() if size > repofiles.MAX_BYTES}
+    blobs: dict[str, str | None] = dict.fromkeys(large)
+    small = sorted(set(sizes) - large)
+    blobs.update(git.read_blobs(root, small) if small else {})
+    return {revs[rev]: blobs[blob] for rev, blob in ids.items() if blob in blobs}
+
+
+def _replaced(
+    root: Path, at_head: str | None, folders: set[str], texts: dict[tuple[str | None, str], str | None]
+) -> set[str]:
+    """The ledger folders among `folders` a rotation merged since replaced (`--replace`, after
+    which the old pull request is closed and its branch, which a Git host keeps, can no longer be
+    merged): in one of the environments HEAD holds a ledger of (not only those asked: a branch
+    rotating three environments is replaced whole), HEAD's ledger holds a key of an entry that
+    folder's lacks, and that folder's a key of the same entry HEAD's lacks. Key ids, no dates: a
+    `created` time is a clock's (another machine's, or a second both rotations share). A ledger
+    sealer cannot read proves nothing: its rotation waits."""
+    if at_head is None or not folders:
+        return set()
+    every = [name for name in git.ls_tree(root, at_head) if name.endswith(".yaml")]
+    texts = {**_texts(root, [at_head, *folders], [n for n in every if (at_head, n) not in texts]), **texts}
+    return {
+        folder
+        for folder in folders
+        for name in every
+        if (folder, name) in texts and _diverged(name, texts[(folder, name)], texts.get((at_head, name), ""))
+    }
+
+
+def _diverged(name: str, theirs: str | None, ours: str | None) -> bool:
+    """Whether two ledgers (a branch's, HEAD's) each hold a key of one entry the other lacks."""
+    if theirs is None or ours is None or theirs == ours:
+        return False
+    env = name.removesuffix(".yaml")
     try:
-        theirs, ours = (
-            ledger.parse(env, branch, "a branch's ledger"),
-            ledger.parse(env, head, "HEAD's ledger"),
+        branch, head = (
+            ledger.parse(env, theirs, "a branch's ledger"),
+            ledger.parse(env, ours, "HEAD's ledger"),
         )
     except SealerError:
         return False
-    newest: dict[str, dt.datetime] = {}
-    for record in ours:
-        newest[record.name] = max(record.created, newest.get(record.name, record.created))
-    held = {record.key_id for record in ours}
-    return any(r.created < newest.get(r.name, r.created) for r in theirs if r.key_id not in held)
+    on_branch, at_head = {r.key_id for r in branch}, {r.key_id for r in head}
+    moved_on = {r.name for r in head if r.key_id not in on_branch}
+    return any(r.name in moved_on for r in branch if r.key_id not in at_head)
 
 
 def _ledger_folders(root: Path, refs: list[str]) -> tuple[str | None, dict[str, list[str]]]:

@@ -887,6 +887,20 @@ def object_ids(root: Path, revs: Sequence[str]) -> dict[str, str]:
     return found
 
 
+def object_sizes(root: Path, ids: Sequence[str]) -> dict[str, int]:
+    """Object id -> its size in bytes, for each the repository holds, in one `git cat-file
+    --batch-check`, contents unread: what is too large to read is known before it is read."""
+    out = run(
+        root, "cat-file", "--batch-check=%(objectname) %(objectsize)", stdin="".join(f"{i}\n" for i in ids)
+    )
+    found = {}
+    for line in out.splitlines():
+        name, _, size = line.partition(" ")
+        if size.isdigit():  # not `ID missing`
+            found[name] = int(size)
+    return found
+
+
 def file_at(root: Path, rev: str, path: str) -> str | None:
     """The text of `path` at `rev` (None when it has none); any branch may hold it (a remote
     one anyone pushed): bounded like a file on disk, and not UTF-8 is BadInput, not a crash."""

@@ -80,8 +80,12 @@ def test_a_dry_run_says_the_run_would_be_refused(repo: Path) -> None:
         "does not hold yet: merge it first (or delete the branch), or give --replace to rotate "
         "again from main and close its pull request\n"
     )
+    assert json.loads(cli(repo, "rotate", "staging", "--dry-run", "-o", "json").stdout)["refused"] == (
+        dry.stderr.removeprefix("sealer: would be refused: ").removesuffix("\n")
+    )  # a JSON reader is told too
     assert cli(repo, "rotate", "staging", "--dry-run", "--replace").stderr == ""
     assert cli(repo, "rotate", "production", "--dry-run").stderr == ""  # nothing waits there
+    assert rotate(repo, "production", "--dry-run")["refused"] is None
 
 
 def test_due_everywhere_rotates_the_others_and_skips_one_whose_rotation_waits(repo: Path) -> None:
@@ -299,12 +303,14 @@ def test_due_skips_a_rotation_waiting_on_the_remote(
     data = json.loads(result.stdout)
     assert (data["env"], data["skipped"]) == ("production", {"staging": f"origin/{waiting}"})
     assert f"skipped staging, whose rotation waits on branch origin/{waiting}: " in result.stderr
-    refused = cli(clone, "rotate", "staging")  # named by hand: refused alike, saying how to go on
+    refused = cli(clone, "rotate", "staging", *push)  # named by hand: refused alike, saying how to go on
     assert refused.exit_code == 2 and refused.stderr == (
         f"sealer: staging has a rotation on branch origin/{waiting} that main does not hold yet: merge "
         "it first (or, when it is deleted there, `git fetch --prune`), or give --replace to rotate "
         "again from main and close its pull request\n"
     )
+    dry = rotate(clone, "staging", *push, "--dry-run")  # a dry run, with the run's --push, says so
+    assert f"sealer: {dry['refused']}\n" == refused.stderr, dry
     fixes = [p["fix"] for p in json.loads(cli(clone, "check", "staging", "-o", "json").stdout)["problems"]]
     assert any(
         f.startswith(f"merge branch origin/{waiting} first (a rotation of staging waits") for f in fixes
@@ -413,19 +419,24 @@ def test_a_rotation_branch_naming_a_missing_commit_is_an_error(
         )
 
 
+@pytest.mark.parametrize("minutes", [10, 0, -10])
 def test_a_replaced_rotation_left_on_the_remote_waits_no_more(
-    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, minutes: int
 ) -> None:
     """`--replace` closes the old pull request (with --open-pr) and leaves its branch on the
     remote: once the replacement is merged, that rotation can never be merged, and it held the
-    environment back for good (--due skipped it, check's fix said to merge it)."""
+    environment back for good (--due skipped it, check's fix said to merge it). Judged by key
+    ids, not times: a replacement made in the same second, or on a machine whose clock is
+    behind the CI runner's, replaces it as well."""
     import datetime as dt
 
     from sealer.rotation import phases
 
     remote = with_remote(repo, tmp_path)
+    made = phases.utcnow()
+    monkeypatch.setattr(phases, "utcnow", lambda: made)
     replaced = rotate(repo, "staging", "--key", "apiKey", "--push", "origin")["branch"]
-    later = phases.utcnow() + dt.timedelta(minutes=10)  # the replacement is made later
+    later = made + dt.timedelta(minutes=minutes)  # the replacement's clock
     monkeypatch.setattr(phases, "utcnow", lambda: later)
     replacement = rotate(repo, "staging", "--key", "apiKey", "--replace", "--push", "origin")["branch"]
     monkeypatch.undo()
@@ -437,3 +448,66 @@ def test_a_replaced_rotation_left_on_the_remote_waits_no_more(
     assert "sealer rotate staging --key webhookKey" in fixes, fixes
     data = rotate(clone, "--due")  # webhookKey is due in staging still
     assert (sorted(r["env"] for r in data["rotations"]), data["skipped"]) == (["production", "staging"], {})
+
+
+def test_a_rotation_waits_though_main_holds_a_key_of_a_later_time(repo: Path) -> None:
+    """A key main holds from before the branch, made on a machine whose clock ran ahead (a
+    `created` time after the branch's new key), does not make the branch's rotation a replaced
+    one: the branch holds that key, so nothing merged since rotated its entry again."""
+    import datetime as dt
+
+    from sealer.rotation import phases
+
+    ahead = phases.utcnow() + dt.timedelta(days=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(phases, "utcnow", lambda: ahead)
+        rotate(repo, "staging", "--no-branch")
+    waiting = rotate(repo, "staging")["branch"]
+    refused = cli(repo, "rotate", "staging")
+    assert refused.exit_code == 2 and f"on branch {waiting} " in refused.stderr, refused.output
+
+
+def test_a_rotation_of_several_environments_replaced_in_one_waits_in_none(repo: Path, tmp_path: Path) -> None:
+    """One branch rotating staging and production, replaced by a merged `rotate staging
+    --replace` (its pull request closed, the branch kept by the Git host): it can no longer be
+    merged, so production's rotation waits on it no more either, where --due skipped production
+    for good."""
+    remote = with_remote(repo, tmp_path)
+    replaced = rotate(repo, "staging", "production", "--push", "origin")["branch"]
+    replacement = rotate(repo, "staging", "--replace")["branch"]
+    git(repo, "merge", "-q", "--no-edit", replacement)
+    git(repo, "push", "-q", "origin", "main")
+    clone = fresh_clone(remote, tmp_path)
+    assert f"origin/{replaced}" in git(clone, "branch", "-r")
+    data = rotate(clone, "--due")  # production's webhookKey is due: main never issued it
+    assert (data["env"], data["skipped"]) == ("production", {}), data
+
+
+def test_a_ledger_too_large_to_read_is_not_read_and_proves_nothing(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone who may push a branch to origin may push a ledger of any size: git is asked its
+    size first, and one larger than a file sealer reads is not read (every hook run read it
+    whole when a key was due). It proves nothing: on a branch of sealer's own its rotation
+    waits; on anyone's, nothing does."""
+    from sealer import git as sealer_git
+    from sealer import repofiles
+
+    remote = with_remote(repo, tmp_path)
+    ledger = repo / "ledger/staging.yaml"
+    large = ledger.read_text() + "#" * repofiles.MAX_BYTES + "\n"  # HEAD's keys, no new one
+    for name in ("feature/big", "sealer/rotate-big"):
+        git(repo, "checkout", "-q", "-b", name, "main")
+        ledger.write_text(large)
+        commit_all(repo, "a large ledger")
+        git(repo, "push", "-q", "origin", name)
+    git(repo, "checkout", "-q", "main")
+    big = git(repo, "rev-parse", "feature/big:ledger/staging.yaml").strip()
+    clone = fresh_clone(remote, tmp_path)
+    read: list[str] = []
+    reading = sealer_git.read_blobs
+    monkeypatch.setattr(sealer_git, "read_blobs", lambda root, revs: read.extend(revs) or reading(root, revs))
+    result = cli(clone, "rotate", "--due", "-o", "json")
+    assert (result.exit_code, big in read) == (4, False), (result.output, read)
+    data = json.loads(result.stdout)
+    assert (data["env"], data["skipped"]) == ("production", {"staging": "origin/sealer/rotate-big"}), data

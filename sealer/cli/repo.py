@@ -299,6 +299,7 @@ def _json_view(result: dict) -> dict:
         "resumed": result.get("resumed", False),
         "not_applied": result.get("not_applied", []),
         "skipped": result.get("skipped", {}),
+        "refused": result.get("refused"),  # a dry run: why the run would be refused (its stderr line)
     }
     views = [{**env, **common} for env in result["envs"]]
     if len(views) == 1:
