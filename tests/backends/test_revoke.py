@@ -272,3 +272,23 @@ def test_a_rotation_waiting_on_origin_alone_is_named_as_the_remote_holds_it(
     result = sealer(backend_repo, "keys", "revoke", ENV, kid, "-o", "json")
     assert result.exit_code == 0, result.output
     assert f"waits unmerged on branch origin/{branch}: merge it\n" in result.stderr
+
+
+def test_a_waiting_ledger_too_large_to_read_names_no_key(backend_repo: Path) -> None:
+    """Anyone may push a branch's ledger of any size: the warning's look at the waiting one is
+    bounded like every file sealer reads, and one too large to read names no next key."""
+    from sealer import repofiles
+
+    rotate(backend_repo)
+    kid = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"].key_id
+    waiting = sealer(backend_repo, "rotate", ENV, "--output", "json")
+    assert waiting.exit_code == 0, waiting.output
+    branch = json.loads(waiting.stdout)["branch"]
+    git(backend_repo, "checkout", "-q", branch)
+    path = backend_repo / layout.ledger_file(ENV)
+    path.write_text(path.read_text() + "#" * repofiles.MAX_BYTES + "\n")
+    commit_all(backend_repo, "a large ledger")
+    git(backend_repo, "checkout", "-q", "-")
+    result = sealer(backend_repo, "keys", "revoke", ENV, kid, "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert f"merge branch {branch}, whose rotation of {ENV} waits unmerged" in result.stderr, result.stderr
