@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import re
 
+from sealer.errors import SealerError
 from sealer.scan import engine, rules
 
 
@@ -24,8 +25,13 @@ def _token_rules() -> tuple[rules.Policy, tuple[rules.Rule, ...]]:
 
 def hide_credentials(text: str) -> str:
     """`text` with each credential a built-in token rule finds in it as `<rule-id: not shown>`,
-    which says what kind of thing stood there (`<github-token: not shown>`)."""
-    policy, tokens = _token_rules()
+    which says what kind of thing stood there (`<github-token: not shown>`). When the rules
+    cannot be loaded (a broken install) nothing of `text` is shown: no credential could be found
+    in it, and an error raised here, while an error line is shown, was a traceback quoting it."""
+    try:
+        policy, tokens = _token_rules()
+    except (SealerError, OSError, RuntimeError) as err:  # RuntimeError: resources' broken install
+        return f"<not shown: the rules finding credentials could not be loaded ({err}): reinstall sealer>"
     data = text.encode("utf-8", "surrogatepass")  # an error line may quote a lone surrogate
     # Again with each `.` a space: a key is shown after its path (`environments.staging.KEY`),
     # and a rule that looks behind its token (an Azure secret's `Q~`) would not see it alone.

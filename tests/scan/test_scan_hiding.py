@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 from support import token_vectors
+from support.env_repos import run_main
+from support.git import init_repo
 
 from sealer.cli import _shown
+from sealer.errors import ConfigError
+from sealer.scan import hiding, rules
 from sealer.scan.hiding import hide_credentials
 
 GITHUB = token_vectors.render("ghp_{b62:30}{crc}", random.Random(1))
@@ -37,3 +42,29 @@ def test_a_sealer_key_is_left_to_redaction_which_names_its_environment() -> None
     key = token_vectors.render("slr_prod-eu_{b62:32}{crcall}", random.Random(1))
     assert hide_credentials(key) == key
     assert _shown(f"x {key} y") == "x slr_prod-eu_[redacted] y"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [RuntimeError("sealer is installed without sealer.policies: reinstall it"), ConfigError("x", "broken")],
+)
+def test_rules_that_cannot_be_loaded_show_nothing_of_the_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    """A broken install (the built-in detector file missing or unreadable) fails closed: the line
+    says why its text is not shown, where the error raised while showing it was a traceback
+    quoting the credential (exit 3)."""
+
+    def broken(path: str | None = None) -> None:
+        raise failure
+
+    init_repo(tmp_path)
+    (tmp_path / "sealer.yaml").write_text(f"{GITHUB}: 1\n")
+    monkeypatch.setattr(rules, "load", broken)
+    hiding._token_rules.cache_clear()
+    try:
+        code, _, err = run_main(tmp_path, capsys, "check")
+    finally:
+        hiding._token_rules.cache_clear()
+    assert code == 2 and err.count("\n") == 1, err
+    assert GITHUB not in err and "could not be loaded" in err, err
