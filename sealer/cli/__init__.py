@@ -135,14 +135,22 @@ def show_usage_error(err: click.UsageError, fallback: str = "sealer") -> None:
     click.echo(f"sealer: {_shown(said).rstrip('.')} (see '{where} -h')", err=True)
 
 
+# An error line's length: a message may quote a value of a 16 MiB file, which every token rule
+# of `sealer scan` then searched for a minute (and a CI log kept whole).
+MAX_SHOWN = 64 << 10
+
+
 def _shown(message: str) -> str:
     """An error as one line, a sealer key it holds redacted and any other credential `sealer
     scan` knows hidden by kind (`<github-token: not shown>`): a path, an argument or a
-    sealer.yaml key may hold one pasted by mistake, and the line lands in CI logs."""
+    sealer.yaml key may hold one pasted by mistake, and the line lands in CI logs. Cut to
+    MAX_SHOWN first, never through a word (`terminal.cut`): a credential is hidden whole or gone."""
     from sealer.apikey import redact
     from sealer.scan.hiding import hide_credentials
+    from sealer.terminal import cut
 
-    return redact(one_line(hide_credentials(message)))  # a PEM block before its line breaks are \x0a
+    # hidden before its line breaks are \x0a (a PEM block's), redacted after (as every line is)
+    return redact(one_line(hide_credentials(cut(message, MAX_SHOWN))))
 
 
 # Any command's (a rotation names its pending keys itself, and `backend set` its copies).

@@ -10,7 +10,7 @@ from support import token_vectors
 from support.env_repos import run_main
 from support.git import init_repo
 
-from sealer.cli import _shown
+from sealer.cli import MAX_SHOWN, _shown
 from sealer.errors import ConfigError
 from sealer.scan import hiding, rules
 from sealer.scan.hiding import hide_credentials
@@ -68,3 +68,20 @@ def test_rules_that_cannot_be_loaded_show_nothing_of_the_error_line(
         hiding._token_rules.cache_clear()
     assert code == 2 and err.count("\n") == 1, err
     assert GITHUB not in err and "could not be loaded" in err, err
+
+
+def test_a_long_error_line_is_cut_before_credentials_are_looked_for() -> None:
+    """A message quoting a value of a 16 MiB file was searched by every token rule for a minute
+    and printed whole: it is cut to MAX_SHOWN, never through a credential."""
+    glued = "A" * (MAX_SHOWN - 10) + GITHUB  # the credential runs past the cut: gone whole
+    assert _shown(f"got {glued} x") == "got…"
+    spaced = "a " * (MAX_SHOWN // 2 - 30) + GITHUB + " b" * 100
+    line = _shown(spaced)
+    assert len(line) <= MAX_SHOWN + 1 and GITHUB not in line and line.endswith(" b b…")
+    assert "<github-token: not shown>" in line
+
+
+def test_a_pem_block_cut_through_is_hidden_to_the_line_end() -> None:
+    pem = token_vectors.pem(random.Random(1), size=3000)
+    line = _shown("a " * (MAX_SHOWN // 2 - 600) + pem)  # cut a few lines into its body
+    assert line.endswith("<private-key: not shown>") and "-----BEGIN" not in line, line[-200:]
