@@ -86,7 +86,7 @@ class SealerGroup(click.Group):
             show_usage_error(err, _command_path(ctx))
             ctx.exit(err.exit_code)
         except SealerError as err:
-            click.echo(f"sealer: {_shown(str(err))}", err=True)
+            click.echo(f"sealer: {shown(str(err))}", err=True)
             ctx.exit(err.exit_code)
         if isinstance(result, int) and result:
             ctx.exit(result)
@@ -132,7 +132,7 @@ def show_usage_error(err: click.UsageError, fallback: str = "sealer") -> None:
         return
     where = err.ctx.command_path if err.ctx else fallback
     said = " ".join(err.format_message().split())  # click lists a choice per line: one line, not \x0a
-    click.echo(f"sealer: {_shown(said).rstrip('.')} (see '{where} -h')", err=True)
+    click.echo(f"sealer: {shown(said).rstrip('.')} (see '{where} -h')", err=True)
 
 
 # An error line's length: a message may quote a value of a 16 MiB file, which every token rule
@@ -140,7 +140,7 @@ def show_usage_error(err: click.UsageError, fallback: str = "sealer") -> None:
 MAX_SHOWN = 64 << 10
 
 
-def _shown(message: str) -> str:
+def shown(message: str) -> str:
     """An error as one line, a sealer key it holds redacted and any other credential `sealer
     scan` knows hidden by kind (`<github-token: not shown>`): a path, an argument or a
     sealer.yaml key may hold one pasted by mistake, and the line lands in CI logs. Cut to
@@ -170,12 +170,12 @@ def main(argv: list[str] | None = None) -> int:
         # click turns Ctrl-C into Abort (its cause); one leaving a write under way is partly done
         left = stop if isinstance(stop, InterruptedInFlight) else stop.__cause__
         if isinstance(left, InterruptedInFlight):
-            click.echo(f"sealer: {_shown(str(left))}; {_IN_FLIGHT}", err=True)
+            click.echo(f"sealer: {shown(str(left))}; {_IN_FLIGHT}", err=True)
             return left.exit_code
         click.echo("sealer: interrupted", err=True)
         return EXIT_INTERRUPTED
     except SealerError as err:
-        click.echo(f"sealer: {_shown(str(err))}", err=True)
+        click.echo(f"sealer: {shown(str(err))}", err=True)
         return err.exit_code
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (`| head`); nothing left to say

@@ -161,7 +161,9 @@ def keys_revoke(
     alone = phases.no_active_key_left(cfg, env, record)
     warning = f"warning: {alone}" if alone else ""
     if warning and not result.left:  # else the partly-done line says it: one line on stderr
-        click.echo(f"sealer: {warning}", err=True)
+        from sealer.cli import shown
+
+        click.echo(f"sealer: {shown(warning)}", err=True)
     data = {
         **record.as_dict(),
         "branch": result.branch,

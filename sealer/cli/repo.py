@@ -236,9 +236,9 @@ def _report(result: Any, output: str, forge: Any, cfg: Any) -> int:
         also = "".join(f"; {line}" for line in (note, skipped) if line)
         raise PartlyDone(phases.partly_done(result) + also)
     if note:
-        from sealer.terminal import one_line
+        from sealer.cli import shown
 
-        click.echo(f"sealer: {one_line(note)}", err=True)
+        click.echo(f"sealer: {shown(note)}", err=True)
     if forge is None or not (result.commit and result.branch):
         emit(_json_view(data), output, _text_view(data))
         return _after_skipping(skipped, result.dry_run)
@@ -257,9 +257,9 @@ def _after_skipping(skipped: str | None, dry_run: bool) -> int:
     if skipped and not dry_run:
         raise PartlyDone(skipped)
     if skipped:
-        from sealer.terminal import one_line
+        from sealer.cli import shown
 
-        click.echo(f"sealer: {one_line(skipped)}", err=True)  # a branch name is anyone's text
+        click.echo(f"sealer: {shown(skipped)}", err=True)  # a branch name is anyone's text
     return 0
 
 

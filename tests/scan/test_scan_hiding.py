@@ -10,7 +10,7 @@ from support import token_vectors
 from support.env_repos import run_main
 from support.git import init_repo
 
-from sealer.cli import MAX_SHOWN, _shown
+from sealer.cli import MAX_SHOWN, shown
 from sealer.errors import ConfigError
 from sealer.scan import hiding, rules
 from sealer.scan.hiding import hide_credentials
@@ -34,14 +34,14 @@ def test_a_credential_is_shown_as_its_kind(text: str, shown: str | None) -> None
 
 def test_an_error_line_hides_a_pem_block_before_its_line_breaks_are_escaped() -> None:
     pem = token_vectors.pem(random.Random(1))
-    line = _shown(f"bad name {pem} here")
+    line = shown(f"bad name {pem} here")
     assert line == "bad name <private-key: not shown> here", line
 
 
 def test_a_sealer_key_is_left_to_redaction_which_names_its_environment() -> None:
     key = token_vectors.render("slr_prod-eu_{b62:32}{crcall}", random.Random(1))
     assert hide_credentials(key) == key
-    assert _shown(f"x {key} y") == "x slr_prod-eu_[redacted] y"
+    assert shown(f"x {key} y") == "x slr_prod-eu_[redacted] y"
 
 
 @pytest.mark.parametrize(
@@ -74,14 +74,14 @@ def test_a_long_error_line_is_cut_before_credentials_are_looked_for() -> None:
     """A message quoting a value of a 16 MiB file was searched by every token rule for a minute
     and printed whole: it is cut to MAX_SHOWN, never through a credential."""
     glued = "A" * (MAX_SHOWN - 10) + GITHUB  # the credential runs past the cut: gone whole
-    assert _shown(f"got {glued} x") == "got…"
+    assert shown(f"got {glued} x") == "got…"
     spaced = "a " * (MAX_SHOWN // 2 - 30) + GITHUB + " b" * 100
-    line = _shown(spaced)
+    line = shown(spaced)
     assert len(line) <= MAX_SHOWN + 1 and GITHUB not in line and line.endswith(" b b…")
     assert "<github-token: not shown>" in line
 
 
 def test_a_pem_block_cut_through_is_hidden_to_the_line_end() -> None:
     pem = token_vectors.pem(random.Random(1), size=3000)
-    line = _shown("a " * (MAX_SHOWN // 2 - 600) + pem)  # cut a few lines into its body
+    line = shown("a " * (MAX_SHOWN // 2 - 600) + pem)  # cut a few lines into its body
     assert line.endswith("<private-key: not shown>") and "-----BEGIN" not in line, line[-200:]
