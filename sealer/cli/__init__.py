@@ -146,11 +146,16 @@ def shown(message: str) -> str:
     sealer.yaml key may hold one pasted by mistake, and the line lands in CI logs. Cut to
     MAX_SHOWN first, never through a word (`terminal.cut`): a credential is hidden whole or gone."""
     from sealer.apikey import redact
+
+    # hidden before its line breaks are \x0a (a PEM block's), redacted after (as every line is)
+    return redact(one_line(_hidden(message)))
+
+
+def _hidden(text: str) -> str:
     from sealer.scan.hiding import hide_credentials
     from sealer.terminal import cut
 
-    # hidden before its line breaks are \x0a (a PEM block's), redacted after (as every line is)
-    return redact(one_line(hide_credentials(cut(message, MAX_SHOWN))))
+    return hide_credentials(cut(text, MAX_SHOWN))
 
 
 # Any command's (a rotation names its pending keys itself, and `backend set` its copies).
@@ -185,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
 
         from sealer.apikey import redact
 
-        sys.stderr.write(redact(traceback.format_exc()))  # a library's message may quote a value
+        # a library's message may quote a value: hidden and redacted as an error line is
+        sys.stderr.write(redact(_hidden(traceback.format_exc())))
         click.echo("sealer: unexpected error (this is a bug)", err=True)
         return EXIT_UNEXPECTED
     return result if isinstance(result, int) else 0
