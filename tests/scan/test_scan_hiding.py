@@ -82,6 +82,14 @@ def test_a_long_error_line_is_cut_before_credentials_are_looked_for() -> None:
     assert "<github-token: not shown>" in line
 
 
+def test_the_longest_error_line_costs_a_second_at_most() -> None:
+    """The JWT rule backtracks through each `eyJ` of a run to its end: quadratic, so the cut
+    bounds it (64 KiB of `eyJ-` took ten seconds)."""
+    began = time.monotonic()
+    shown("eyJ-" * (MAX_SHOWN // 4 - 10) + " x")  # one run, kept whole by the cut
+    assert time.monotonic() - began < 5
+
+
 def test_a_pem_block_cut_through_is_hidden_to_the_line_end() -> None:
     pem = token_vectors.pem(random.Random(1), size=3000)
     line = shown("a " * (MAX_SHOWN // 2 - 600) + pem)  # cut a few lines into its body
