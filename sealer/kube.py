@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from sealer import certs, extras, terminal
 from sealer.errors import BackendError, BadInput
@@ -205,15 +205,16 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def one_spelling(url: str) -> str:
-    """An http(s) URL as the server it reaches: the host in lower case (an IP address in its
-    short form, `_address`; no trailing dot), no port the scheme implies, no user, no trailing
-    slash. The path stays: a proxy serves several clusters under one host (`/k8s/clusters/ID`)."""
+    """An http(s) URL as the server it reaches: the host percent-decoded (as urllib3 and Go's
+    net/url read it: `%31%32%37.0.0.1` is 127.0.0.1) in lower case (an IP address in its short
+    form, `_address`; no trailing dot), no port the scheme implies, no user, no trailing slash.
+    The path stays: a proxy serves several clusters under one host (`/k8s/clusters/ID`)."""
     parts = urlsplit(url)
     try:
         port = parts.port
     except ValueError:  # not a port: the URL as it is
         return url.rstrip("/")
-    host = _address((parts.hostname or "").rstrip("."))
+    host = _address(unquote(parts.hostname or "").lower().rstrip("."))
     host = f"[{host}]" if ":" in host else host
     at = "" if port in (None, _DEFAULT_PORTS.get(parts.scheme)) else f":{port}"
     query = f"?{parts.query}" if parts.query else ""
@@ -228,8 +229,9 @@ _INET_ATON = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3
 def _address(host: str) -> str:
     """`host` in one spelling when it is an IP address: IPv4 as the resolver reads it (the client
     connects through getaddrinfo, which reads a numeric host with inet_aton's rules, where
-    `ipaddress` takes the dotted quad alone) and IPv6 compressed. A name stays as it is: `localhost`
-    is whatever the machine's hosts file says, and nothing is looked up."""
+    `ipaddress` takes the dotted quad alone) and IPv6 compressed, an IPv4-mapped one (`::ffff:7f00:1`,
+    reaching 127.0.0.1 over a dual-stack socket) as IPv4. A name stays as it is: `localhost` is
+    whatever the machine's hosts file says, and nothing is looked up."""
     import ipaddress
     import socket
 
@@ -239,9 +241,11 @@ def _address(host: str) -> str:
         except OSError:  # out of range (`256.0.0.1`): no address, the client's resolver says so
             return host
     try:
-        return ipaddress.ip_address(host).compressed
+        address = ipaddress.ip_address(host)
     except ValueError:
         return host
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped) if mapped is not None else address.compressed
 
 
 def status_message(err: Any) -> str:

@@ -177,8 +177,11 @@ SPELLINGS = {  # one API server, as a kubeconfig may spell it: one server_of
         "https://0177.0.0.1:6443",
         "https://0X7F.0.1:6443",
         "https://127.0.0.1.:6443",
+        "https://%31%32%37.0.0.1:6443",  # urllib3 and Go's net/url decode the host
+        "https://[::ffff:127.0.0.1]:6443",  # IPv4-mapped: a dual-stack socket reaches 127.0.0.1
+        "https://[::ffff:7f00:1]:6443",
     ],
-    "https://localhost": ["https://LocalHost.:443/"],
+    "https://localhost": ["https://LocalHost.:443/", "https://%4C%6fcalhost"],
 }
 OTHERS = [  # another server each (or another way in): never taken for the first
     "http://api.example:6443",

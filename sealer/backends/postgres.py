@@ -405,7 +405,8 @@ class _Fate:
 
 @contextlib.contextmanager
 def _translated() -> Iterator[None]:
-    """psycopg's errors as one-line BackendErrors (libpq never puts a password in them)."""
+    """psycopg's errors as one-line BackendErrors. libpq quotes a conninfo URI it cannot parse
+    whole, password too: the CLI hides it as every error line's credentials (`cli.shown`)."""
     import psycopg
 
     try:

@@ -86,7 +86,7 @@ class SealerGroup(click.Group):
             show_usage_error(err, _command_path(ctx))
             ctx.exit(err.exit_code)
         except SealerError as err:
-            click.echo(f"sealer: {_shown(str(err))}", err=True)
+            click.echo(f"sealer: {shown(str(err))}", err=True)
             ctx.exit(err.exit_code)
         if isinstance(result, int) and result:
             ctx.exit(result)
@@ -132,17 +132,31 @@ def show_usage_error(err: click.UsageError, fallback: str = "sealer") -> None:
         return
     where = err.ctx.command_path if err.ctx else fallback
     said = " ".join(err.format_message().split())  # click lists a choice per line: one line, not \x0a
-    click.echo(f"sealer: {_shown(said).rstrip('.')} (see '{where} -h')", err=True)
+    click.echo(f"sealer: {shown(said).rstrip('.')} (see '{where} -h')", err=True)
 
 
-def _shown(message: str) -> str:
+# An error line's length: a message may quote a value of a 16 MiB file, which every token rule
+# of `sealer scan` then searched for a minute (and a CI log kept whole). The JWT rule's cost
+# grows with the square of a run of `eyJ-eyJ-…`: 16 KiB of it takes a second, 64 KiB ten.
+MAX_SHOWN = 16 << 10
+
+
+def shown(message: str) -> str:
     """An error as one line, a sealer key it holds redacted and any other credential `sealer
     scan` knows hidden by kind (`<github-token: not shown>`): a path, an argument or a
-    sealer.yaml key may hold one pasted by mistake, and the line lands in CI logs."""
+    sealer.yaml key may hold one pasted by mistake, and the line lands in CI logs. Cut to
+    MAX_SHOWN first, never through a word (`terminal.cut`): a credential is hidden whole or gone."""
     from sealer.apikey import redact
-    from sealer.scan.hiding import hide_credentials
 
-    return redact(one_line(hide_credentials(message)))  # a PEM block before its line breaks are \x0a
+    # hidden before its line breaks are \x0a (a PEM block's), redacted after (as every line is)
+    return redact(one_line(_hidden(message)))
+
+
+def _hidden(text: str) -> str:
+    from sealer.scan.hiding import hide_credentials
+    from sealer.terminal import cut
+
+    return hide_credentials(cut(text, MAX_SHOWN))
 
 
 # Any command's (a rotation names its pending keys itself, and `backend set` its copies).
@@ -162,12 +176,12 @@ def main(argv: list[str] | None = None) -> int:
         # click turns Ctrl-C into Abort (its cause); one leaving a write under way is partly done
         left = stop if isinstance(stop, InterruptedInFlight) else stop.__cause__
         if isinstance(left, InterruptedInFlight):
-            click.echo(f"sealer: {_shown(str(left))}; {_IN_FLIGHT}", err=True)
+            click.echo(f"sealer: {shown(str(left))}; {_IN_FLIGHT}", err=True)
             return left.exit_code
         click.echo("sealer: interrupted", err=True)
         return EXIT_INTERRUPTED
     except SealerError as err:
-        click.echo(f"sealer: {_shown(str(err))}", err=True)
+        click.echo(f"sealer: {shown(str(err))}", err=True)
         return err.exit_code
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (`| head`); nothing left to say
@@ -177,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
 
         from sealer.apikey import redact
 
-        sys.stderr.write(redact(traceback.format_exc()))  # a library's message may quote a value
+        # a library's message may quote a value: hidden and redacted as an error line is
+        sys.stderr.write(redact(_hidden(traceback.format_exc())))
         click.echo("sealer: unexpected error (this is a bug)", err=True)
         return EXIT_UNEXPECTED
     return result if isinstance(result, int) else 0

@@ -81,13 +81,15 @@ def backend_set(
 def backend_check(env: str, output: str) -> int:
     """Reach ENV's key store; exit 1 when it cannot be used."""
     from sealer import config, store_admin
+    from sealer.cli import shown
     from sealer.errors import BackendError
 
     try:
         health = store_admin.store_for(config.load(), env).health()
-    except BackendError as err:
-        line = str(err) if str(err).startswith(f"{env}: ") else f"{env}: {err}"  # named once
-        emit({"env": env, "ok": False, "error": str(err)}, output, line)
+    except BackendError as err:  # a store's words, shown as an error line is (a DSN libpq quotes)
+        said = shown(str(err))
+        line = said if said.startswith(f"{env}: ") else f"{env}: {said}"  # named once
+        emit({"env": env, "ok": False, "error": said}, output, line)
         return 1
     emit({"env": env, "ok": True, "health": health}, output, f"{env}: {health}")
     return 0
@@ -161,7 +163,9 @@ def keys_revoke(
     alone = phases.no_active_key_left(cfg, env, record)
     warning = f"warning: {alone}" if alone else ""
     if warning and not result.left:  # else the partly-done line says it: one line on stderr
-        click.echo(f"sealer: {warning}", err=True)
+        from sealer.cli import shown
+
+        click.echo(f"sealer: {shown(warning)}", err=True)
     data = {
         **record.as_dict(),
         "branch": result.branch,

@@ -15,7 +15,6 @@ import click
 
 from sealer.cli.common import envs_argument, output_choice
 from sealer.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, ConflictingOptions
-from sealer.terminal import one_line
 
 policy_option = click.option(
     "--policy",
@@ -32,8 +31,10 @@ def _color() -> bool:
 
 
 def _policy_errors(err: Any) -> int:
-    for line in err.lines:  # a rule or environment name is the policy file's, or sealer.yaml's
-        click.echo(f"sealer: {one_line(line)}", err=True)
+    from sealer.cli import shown
+
+    for line in err.lines:  # a key or an environment name is the policy file's, or sealer.yaml's
+        click.echo(f"sealer: {shown(line)}", err=True)
     return EXIT_BAD_INPUT
 
 

@@ -237,9 +237,9 @@ def _report(result: Any, output: str, forge: Any, cfg: Any) -> int:
         raise PartlyDone(phases.partly_done(result) + also)
     for line in (note, result.refused and f"would be refused: {result.refused}"):
         if line:
-            from sealer.terminal import one_line
+            from sealer.cli import shown
 
-            click.echo(f"sealer: {one_line(line)}", err=True)  # a branch name is anyone's text
+            click.echo(f"sealer: {shown(line)}", err=True)  # a branch name is anyone's text
     if forge is None or not (result.commit and result.branch):
         emit(_json_view(data), output, _text_view(data))
         return _after_skipping(skipped, result.dry_run)
@@ -258,9 +258,9 @@ def _after_skipping(skipped: str | None, dry_run: bool) -> int:
     if skipped and not dry_run:
         raise PartlyDone(skipped)
     if skipped:
-        from sealer.terminal import one_line
+        from sealer.cli import shown
 
-        click.echo(f"sealer: {one_line(skipped)}", err=True)  # a branch name is anyone's text
+        click.echo(f"sealer: {shown(skipped)}", err=True)  # a branch name is anyone's text
     return 0
 
 

@@ -4,9 +4,11 @@ what `sealer scan` reports: the built-in policy's token rules, confirmed as a sc
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 
+from sealer.errors import SealerError
 from sealer.scan import engine, rules
 
 
@@ -24,13 +26,23 @@ def _token_rules() -> tuple[rules.Policy, tuple[rules.Rule, ...]]:
 
 def hide_credentials(text: str) -> str:
     """`text` with each credential a built-in token rule finds in it as `<rule-id: not shown>`,
-    which says what kind of thing stood there (`<github-token: not shown>`)."""
-    policy, tokens = _token_rules()
+    which says what kind of thing stood there (`<github-token: not shown>`). When the rules
+    cannot be loaded (a broken install) nothing of `text` is shown: no credential could be found
+    in it, and an error raised here, while an error line is shown, was a traceback quoting it."""
+    try:
+        policy, tokens = _token_rules()
+    except (SealerError, OSError, RuntimeError) as err:  # RuntimeError: resources' broken install
+        return f"<not shown: the rules finding credentials could not be loaded ({err}): reinstall sealer>"
     data = text.encode("utf-8", "surrogatepass")  # an error line may quote a lone surrogate
     # Again with each `.` a space: a key is shown after its path (`environments.staging.KEY`),
     # and a rule that looks behind its token (an Azure secret's `Q~`) would not see it alone.
     seen_as = (data, data.replace(b".", b" "))
-    hits = sorted(_span(seen, hit) for seen in seen_as for hit in engine.scan(seen, tokens, policy))
+    hits = sorted(
+        _span(seen, runs, hit)
+        for seen in seen_as
+        for runs in (_Runs(seen),)
+        for hit in engine.scan(seen, tokens, policy)
+    )
     parts, done = [], 0
     for start, end, rule_id in hits:
         if start >= done:  # one inside another (a JWT in a URL's password) is hidden with it
@@ -40,19 +52,35 @@ def hide_credentials(text: str) -> str:
 
 
 # What a token's text is made of, bar the `.` that joins the parts of a setting's path.
-_GLUED = re.compile(rb"[A-Za-z0-9_~+/=-]*")
-_GLUED_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_~+/=-")
+_GLUED = re.compile(rb"[A-Za-z0-9_~+/=-]+")
 _BLOCK_END = re.compile(rb"-----END[ A-Z0-9]*-----")
 
 
-def _span(data: bytes, hit: engine.Hit) -> tuple[int, int, str]:
+class _Runs:
+    """Where each run of token text (`_GLUED`) in `data` starts and ends, found by bisection: a
+    walk from each hit to its run's ends cost the run's length per hit, and a line of thousands
+    of keywords back to back (`ABSK/ABSK/…`, each a hit) took a minute for 64 KiB."""
+
+    def __init__(self, data: bytes) -> None:
+        spans = [match.span() for match in _GLUED.finditer(data)]
+        self.starts = [start for start, _ in spans]
+        self.ends = [end for _, end in spans]
+
+    def around(self, at: int) -> tuple[int, int] | None:
+        """(start, end) of the run holding offset `at`; None when it is in none."""
+        index = bisect.bisect_right(self.starts, at) - 1
+        if at >= 0 and index >= 0 and at < self.ends[index]:
+            return self.starts[index], self.ends[index]
+        return None
+
+
+def _span(data: bytes, runs: _Runs, hit: engine.Hit) -> tuple[int, int, str]:
     """(start, end, rule id) of a hit: the run of text its match starts (a rule may look behind
     its keyword: an Azure secret's first four characters come before its `Q~`) through its
     secret, and a block's (a PEM key's, whose secret is its first line) through its END line,
     or the rest of the text when none follows."""
-    start = hit.start
-    while start and data[start - 1] in _GLUED_BYTES:
-        start -= 1
+    before = runs.around(hit.start - 1)
+    start = before[0] if before else hit.start
     found = data.find(hit.secret, hit.start)
     if found >= 0:
         end = found + len(hit.secret)
@@ -61,4 +89,5 @@ def _span(data: bytes, hit: engine.Hit) -> tuple[int, int, str]:
     if b"\n" in data[hit.start : end]:
         block_end = _BLOCK_END.search(data, end)
         return start, block_end.end() if block_end else len(data), hit.rule.id
-    return start, _GLUED.match(data, end).end(), hit.rule.id  # type: ignore[union-attr]
+    after = runs.around(end)
+    return start, after[1] if after else end, hit.rule.id

@@ -144,6 +144,18 @@ def test_no_error_line_or_traceback_shows_a_key(
     assert run.code == 2 and secret not in run.stderr
 
 
+def test_a_bugs_traceback_hides_a_credential_as_an_error_line_does(
+    fake_command: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A library's message (a DSN a driver quotes) reaches a bug's traceback as it is: its
+    credentials are hidden there as in every error line, not sealer's keys alone."""
+    dsn = "postgresql://app:Xq7vR2mN9pL4sT8w@db.internal/orders"
+    fake_command["do"] = RuntimeError(f"invalid dsn {dsn!r}")
+    run = run_main(["fake-for-test"], capsys)
+    assert run.code == 3 and "Traceback" in run.stderr, run.stderr
+    assert "Xq7vR2mN9pL4sT8w" not in run.stderr and "not shown>" in run.stderr, run.stderr
+
+
 @pytest.mark.parametrize("returned", [0, 1, 2])
 def test_a_commands_return_value_is_its_exit_code(
     fake_command: dict[str, object], capsys: pytest.CaptureFixture[str], returned: int

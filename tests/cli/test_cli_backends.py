@@ -250,6 +250,27 @@ def test_check_of_a_store_that_is_down(
     ok(sealer(backend_repo, "backend", "check", ENV))
 
 
+def test_check_hides_a_credential_the_stores_error_quotes(
+    backend_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store's error is shown as any error line is, in text and JSON: libpq quotes a conninfo
+    URI it cannot parse whole, password and all."""
+    from sealer import store_admin
+    from sealer.errors import BackendError
+
+    uri = "postgresql://app:Xq7vR2mN9pL4sT8w@[::1/orders"
+
+    class Broken:
+        def health(self) -> str:
+            raise BackendError(f'postgres: ProgrammingError: end of string reached in URI: "{uri}"')
+
+    monkeypatch.setattr(store_admin, "store_for", lambda cfg, env: Broken())
+    for args in ((), ("-o", "json")):
+        result = sealer(backend_repo, "backend", "check", ENV, *args)
+        assert result.exit_code == 1 and "not shown>" in result.stdout, result.stdout
+        assert "Xq7vR2mN9pL4sT8w" not in result.stdout, result.stdout
+
+
 def test_check_with_credentials_missing(
     backend_repo: Path, vault_env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

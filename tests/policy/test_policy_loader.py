@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import token_vectors
 from support.policy_repos import RepoFactory, age_keys, edit_config, edit_sealed, sealer
 
 from sealer import config, yamlio
@@ -193,6 +195,19 @@ def test_a_policy_file_rule_id_that_is_no_plain_token_is_refused_in_one_line(
     result = sealer(root, "check", "--policy", str(policy))
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [f"sealer: invalid config: {policy}: rules: a rule id is {PLAIN}"]
+
+
+def test_a_credential_a_policy_file_gives_as_a_key_is_never_echoed(
+    repo_factory: RepoFactory, tmp_path: Path
+) -> None:
+    """Each of a policy file's mistakes is its own line, hidden as any error line is
+    (`cli.shown`): a token pasted as a key was echoed whole to CI logs."""
+    token = token_vectors.render("ghp_{b62:30}{crc}", random.Random(1))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"{token}: 1\n")
+    result = sealer(repo_factory(), "check", "--policy", str(policy))
+    assert result.exit_code == 2 and token not in result.stderr, result.stderr
+    assert f"{policy}: <github-token: not shown>: unknown key" in result.stderr, result.stderr
 
 
 def test_every_shipped_rule_id_is_a_plain_id() -> None:
