@@ -187,6 +187,8 @@ def test_a_typo_in_the_k8s_secrets_options_is_refused_like_any_stores(
     ("args", "says"),
     [
         (["nosql"], "unknown backend 'nosql': use one of auth0, dynamodb, k8s-secrets, postgres, vault"),
+        (["postgress"], "use one of auth0, dynamodb, k8s-secrets, postgres, vault; did you mean 'postgres'?"),
+        (["Vault"], "unknown backend 'Vault': use one of auth0, dynamodb, k8s-secrets, postgres, vault; did"),
         (["postgres", "--option", "schema"], "--option 'schema': use NAME=VALUE"),
         (["postgres", "--option", "=x"], "use NAME=VALUE"),
         # a value pasted without its name is never echoed (a token, a conninfo with a password)
