@@ -210,6 +210,17 @@ def test_set_refuses_bad_input_before_writing(backend_repo: Path, args: list[str
     assert (backend_repo / "sealer.yaml").read_bytes() == before
 
 
+def test_set_without_the_stores_global_variable_names_the_environment(
+    backend_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As every command's refusal does (README: `sealer: staging: vault: VAULT_ADDR is not set`)."""
+    monkeypatch.delenv("VAULT_ADDR", raising=False)
+    before = (backend_repo / "sealer.yaml").read_bytes()
+    line = one_line_error(sealer(backend_repo, "backend", "set", ENV, "vault"), 2)
+    assert line == f"sealer: {ENV}: vault: VAULT_ADDR is not set"
+    assert (backend_repo / "sealer.yaml").read_bytes() == before
+
+
 def test_set_for_an_unknown_environment(backend_repo: Path) -> None:
     assert "unknown environment 'qa'" in one_line_error(
         sealer(backend_repo, "backend", "set", "qa", "vault"), 2
