@@ -311,6 +311,8 @@ def status(cfg: config.Config, env_names: tuple[str, ...] = ()) -> list[dict[str
     rows = []
     for name in env_names or tuple(cfg.environments):
         env = cfg.env(name)
+        if not env.clusters:  # listed, not left out: nothing can be sealed for it yet
+            rows.append(_unpinned_row(env))
         for cluster in env.clusters:
             sealed = _sealed_with(cfg.root, env, cluster)
             held = [_held_row(cfg.root, c, cluster, sealed, now) for c in cluster.cert_set]
@@ -319,6 +321,7 @@ def status(cfg: config.Config, env_names: tuple[str, ...] = ()) -> list[dict[str
                 {
                     "env": env.name,
                     "cluster": cluster.name,
+                    "pinned": True,
                     "fingerprint": cluster.fingerprint,
                     "file_matches_pin": all(h["file_matches_pin"] for h in held),
                     "expires": sealing["expires"],
@@ -328,6 +331,26 @@ def status(cfg: config.Config, env_names: tuple[str, ...] = ()) -> list[dict[str
                 }
             )
     return rows
+
+
+def _unpinned_row(env: config.Environment) -> dict[str, Any]:
+    """The row of an environment with no certificate pinned: a pinned row's fields, empty, its
+    entries all missing (`pinned` false; every other row's is true)."""
+    return {
+        "env": env.name,
+        "cluster": None,
+        "pinned": False,
+        "fingerprint": None,
+        "file_matches_pin": True,
+        "expires": None,
+        "days_left": None,
+        "certs": [],
+        "sealed_with_pin": [],
+        "sealed_with_older": [],
+        "stale": [],
+        "other": [],
+        "missing": list(env.keys),
+    }
 
 
 def age_days(held: HeldCert, cert: x509.Certificate | None, now: dt.datetime) -> int | None:

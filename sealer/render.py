@@ -59,6 +59,34 @@ def key_row(record: KeyRecord) -> KeyRow:
     return KeyRow(record.key_id, record.fingerprint, iso(record.created), iso(record.expires))
 
 
+def helm_documents(text: str, source: str) -> list[yamlio.Document]:
+    """A values file's YAML documents, empty ones too, up to the last that holds something (a
+    trailing `---` ends the file). Helm reads the first alone, empty or not: one holding the
+    `sealer:` subtree after a `--- ~` is not delivered, though a reader of the non-empty ones
+    (`yamlio.load_documents`) would take it for the values."""
+    docs = yamlio.load_with_nodes(text, source, empty=True)
+    while len(docs) > 1 and docs[-1].value is None:
+        docs.pop()
+    return docs
+
+
+def merged_subtree(text: str, source: str) -> bool:
+    """Whether a merge key (`<<`) gives the `sealer` key or any key below it in a values file of
+    one document: YAML readers differ on which of a merged key and the one written beside it
+    wins (`yamlio.merged`), so Helm could deliver another subtree than the one sealer reads and
+    checks. sealer writes none. The loaded document's nodes have their merges flattened: this
+    composes the text again, when it could hold a merge key at all."""
+    if "<<" not in text and "merge" not in text:  # `<<`, or a key tagged `!!merge`
+        return False
+    composed = yamlio.compose_documents(text, source)
+    top = composed[0] if composed else None
+    if top is None:
+        return False
+    if any(yamlio.values_of(mapping, SUBTREE) for mapping in yamlio.merged(top)):
+        return True
+    return any(yamlio.has_merge(value) for value in yamlio.values_of(top, SUBTREE))
+
+
 def render_values(values_text: str | None, subtree: str, source: str) -> str:
     """The values file with its `sealer:` key replaced, everything else as the user wrote it."""
     spliced = splice_values(values_text, subtree) if values_text else None

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sealer import config, faults, git, journal, layout, ledger, lock, registry, repofiles, yamlio
-from sealer.backends import DEFAULT_BACKEND, KeyStore, open_store
+from sealer.backends import DEFAULT_BACKEND, KeyStore, check_ready, open_store
 from sealer.errors import BadInput, InterruptedInFlight, PartlyDone, SealerError, WriteUnconfirmed
 from sealer.records import ACCEPTED, ACTIVE, GRACE, PENDING, REVOKED, KeyRecord, utcnow
 
@@ -62,8 +62,11 @@ def set_backend(root: Path, request: MigrationRequest) -> MigrationResult:
     # The new store's options as sealer.yaml will give them (a direct delivery's registry
     # namespace, name and environment are filled in from the environment), checked with it.
     options = _switched(root, env.name, request).backend_options
-    # Opening vets the options and the credential source (every variable it names is set) first.
+    # Opening vets the options and the credential source (every variable it names is set) first;
+    # then what this machine must give the store (its global variables, a region), named with
+    # ENV as every command names it, before the store is asked anything.
     new = open_store(request.kind, options, root, request.credentials, env.name)
+    check_ready(request.kind, options, request.credentials, env.name)
     result = MigrationResult(
         env.name, request.kind, dict(request.options), dict(request.credentials), env.backend_kind
     )

@@ -36,11 +36,25 @@ def load_private_keys(path: str | Path) -> list[RSAPrivateKey]:
     data = repofiles.read_input(path, "key file", user_path=True)
     if b"-----BEGIN" in data:
         return [keypair.load_private_key(data, str(path))]
+    if _binary(data):  # a DER key (`openssl … -outform DER`) is no text at all
+        raise BadInput(
+            f"{path}: not a PEM private key, a key Secret or a List of them: binary, DER? "
+            f"(`openssl pkey -inform DER -in {path} -out key.pem` writes it as PEM)"
+        )
     docs = yamlio.load_documents(data, str(path))
     keys = [key for doc in docs for key in _keys_from_document(doc, str(path))]
     if not keys:
         raise BadInput(f"{path}: holds no private key")
     return keys
+
+
+def _binary(data: bytes) -> bool:
+    """Whether `data` is no UTF-8 text (a NUL byte, or bytes UTF-8 cannot decode)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return b"\0" in data
 
 
 def decode_entry(entry: str, value: Any) -> bytes:

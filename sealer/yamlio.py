@@ -159,6 +159,35 @@ def nodes(root: yaml.Node) -> Iterator[yaml.Node]:
             stack += node.value
 
 
+def merged(mapping: yaml.Node) -> list[yaml.Node]:
+    """The mappings a mapping node's merge keys (`<<`) bring in, each one's own merges too.
+    Readers disagree on them: PyYAML lets a key written in the mapping win over a merged one,
+    Go's yaml.v2 (Helm's reader) lets whichever comes later win."""
+    if not isinstance(mapping, yaml.MappingNode):
+        return []
+    found: list[yaml.Node] = []
+    for key, value in mapping.value:
+        if key.tag == _MERGE:
+            for item in value.value if isinstance(value, yaml.SequenceNode) else [value]:
+                found += [item, *merged(item)]  # a cycle is refused by check_limits before
+    return found
+
+
+def values_of(mapping: yaml.Node, name: str) -> list[yaml.Node]:
+    """The values the string key `name` is written with in a mapping node (none merged in)."""
+    if not isinstance(mapping, yaml.MappingNode):
+        return []
+    return [value for key, value in mapping.value if key.tag == _STR and key.value == name]
+
+
+def has_merge(root: yaml.Node) -> bool:
+    """Whether any mapping of the tree `root` holds a merge key (`<<`)."""
+    return any(
+        isinstance(node, yaml.MappingNode) and any(key.tag == _MERGE for key, _ in node.value)
+        for node in nodes(root)
+    )
+
+
 def _refuse_duplicates(loader: Any, root: Any) -> None:
     """A key twice in any mapping, also below a merge key (`<<`), whose mapping `_build` hands to
     SafeConstructor, which keeps the last silently."""

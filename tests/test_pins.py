@@ -472,10 +472,11 @@ def test_status_refuses_a_cert_path_in_sealer_yaml_that_would_forge_a_line(pinne
 
 
 def test_status_of_a_fresh_pin(pinned: Path, controllers: Controllers) -> None:
-    code, rows = _status(pinned)
+    code, rows = _status(pinned, "staging")
 
     assert code == 0
     (row,) = rows
+    assert row["pinned"] is True
     staging = controllers["staging"]
     assert (row["env"], row["cluster"], row["fingerprint"]) == ("staging", "staging", _fp(staging))
     assert dt.datetime.fromisoformat(row["expires"]) == staging.pair.cert.not_valid_after_utc
@@ -523,8 +524,28 @@ def test_status_follows_rotation_renewal_and_removal(pinned: Path, controllers: 
 
     commit_all(pinned, "renewed")
     rotate(pinned)
-    code, rows = _status(pinned)
+    code, rows = _status(pinned, "staging")
     assert code == 0 and rows[0]["sealed_with_pin"] == ["apiKey"]
+
+
+def test_status_lists_an_environment_with_no_certificate_pinned(pinned: Path) -> None:
+    """`sealer init` leaves dev and production unpinned: listed as such, not left out (exit 0:
+    nothing is stale), in JSON a row of a pinned one's fields, empty, every entry missing."""
+    code, rows = _status(pinned)
+
+    assert code == 0
+    assert [(r["env"], r["cluster"], r["pinned"]) for r in rows] == [
+        ("dev", None, False),
+        ("staging", "staging", True),
+        ("production", None, False),
+    ]
+    assert set(rows[0]) == set(rows[1])
+    assert (rows[0]["fingerprint"], rows[0]["certs"], rows[0]["missing"]) == (None, [], ["apiKey"])
+    text = invoke(pinned, "cert", "status")
+    assert text.exit_code == 0
+    lines = text.stdout.splitlines()
+    assert lines[0] == "dev: no certificate pinned (sealer cert add dev --file tls.crt)"
+    assert lines[-1] == "production: no certificate pinned (sealer cert add production --file tls.crt)"
 
 
 def test_status_flags_unknown_sealing_cert_and_replaced_file(pinned: Path, controllers: Controllers) -> None:
@@ -533,12 +554,12 @@ def test_status_flags_unknown_sealing_cert_and_replaced_file(pinned: Path, contr
     assert invoke(pinned, "cert", "remove", "staging", _fp(controllers["staging"])).exit_code == 0
     with config.edit(pinned) as doc:
         del doc["environments"]["staging"]["certHistory"]  # the old pin is forgotten
-    code, rows = _status(pinned)
+    code, rows = _status(pinned, "staging")
     assert code == 1 and (rows[0]["other"], rows[0]["stale"]) == (["apiKey"], [])
 
     sealing = pinned / f"certs/staging-{_fp(controllers['staging-next'])[:12]}.pem"
     sealing.write_bytes(controllers["dev"].cert.read_bytes())
-    code, rows = _status(pinned)
+    code, rows = _status(pinned, "staging")
     assert code == 1 and rows[0]["file_matches_pin"] is False
 
 

@@ -936,7 +936,9 @@ def test_a_key_of_another_environment_is_named_as_such(repo: Path, command: str)
     assert result.stderr == f"sealer: k8s-secrets: staging: no key {key_id}; it is a key of production\n"
     assert git(repo, "show-ref") == refs
     unknown = cli(repo, "keys", command, "staging", "kid_000000000000")
-    assert unknown.stderr == "sealer: k8s-secrets: staging: no key kid_000000000000\n"
+    assert unknown.stderr == (  # where to look its ids up
+        "sealer: k8s-secrets: staging: no key kid_000000000000: `sealer keys list staging` lists its keys\n"
+    )
 
 
 @pytest.mark.parametrize("command", ["rotate", "revoke", "compromised"])

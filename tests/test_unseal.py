@@ -51,6 +51,8 @@ def test_keys_from_a_list_of_key_secrets(
         (b"apiVersion: v1\nkind: List\nitems: []\n", "holds no private key"),
         (b"", "holds no private key"),
         (b"a: [\n", "not valid YAML"),
+        # a DER key, as `openssl pkey -outform DER` writes one: said so, not "not valid UTF-8 text"
+        (b"0\x82\x04\xa4\x02\x01\x00\x02\x82\x01\x01\x00\xc3", r"not a PEM private key, .*: binary, DER\?"),
     ],
 )
 def test_bad_key_files_are_refused(tmp_path: Path, content: bytes, message: str) -> None:

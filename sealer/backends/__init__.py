@@ -81,9 +81,19 @@ def check_kind(kind: object, where: str = "") -> Backend:
     if isinstance(kind, str) and kind in BACKENDS:
         return BACKENDS[kind]
     kinds = ", ".join(sorted(BACKENDS))
+    hint = _nearest_kind(kind)
     if where:
-        raise ConfigError(where, f"must be one of {kinds}")
-    raise BadInput(f"unknown backend {kind!r}: use one of {kinds}")
+        raise ConfigError(where, f"must be one of {kinds}{hint}")
+    raise BadInput(f"unknown backend {kind!r}: use one of {kinds}{hint}")
+
+
+def _nearest_kind(kind: object) -> str:
+    """`; did you mean 'postgres'?` for a kind one typo away from a known one (`postgress`), as
+    click answers a mistyped command; "" when none is near."""
+    import difflib
+
+    close = difflib.get_close_matches(kind.lower(), list(BACKENDS), n=1) if isinstance(kind, str) else []
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def open_store(

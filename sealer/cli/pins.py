@@ -80,7 +80,9 @@ def status(envs: tuple[str, ...], output: str) -> int:
     # each line inert: a cert path in sealer.yaml is anyone's text, a newline in it forged a line
     text = (
         "\n".join(
-            one_line(
+            one_line(f"{r['env']}: no certificate pinned (sealer cert add {r['env']} --file tls.crt)")
+            if not r["pinned"]
+            else one_line(
                 f"{r['env']}/{r['cluster']}: {r['fingerprint'][:16]}… expires {r['expires'][:10]} "
                 f"({r['days_left']} days); sealed with pin: {', '.join(r['sealed_with_pin']) or '-'}; "
                 f"sealed with an older certificate: {', '.join(r['sealed_with_older']) or '-'}; "

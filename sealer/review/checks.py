@@ -341,7 +341,7 @@ class EnvReview:
             action=action,
             old_key_id=before.key_id if before else None,
             new_key_id=fresh.key_id if fresh else None,
-            new_fingerprint=fresh.fingerprint[:12] if fresh else None,
+            new_fingerprint=fresh.fingerprint if fresh else None,
             sealed_with=cert,
             pinned=pinned,
             old_key_created=iso(before.created) if before else None,

@@ -167,13 +167,14 @@ def sealed_findings(env: Environment, cluster: Cluster, text: str, pem: str | No
 def _one_document(env: Environment, path: str, text: str | None) -> tuple[list[Any], list[Finding]]:
     """A values file's documents (none when absent), or the finding that it is not one readable
     YAML document as sealer writes it."""
-    docs = documents(text, path) if text is not None else []
-    if docs is None:
+    try:
+        docs = render.helm_documents(text, path) if text is not None else []
+    except SealerError:
         return [], [Finding(DERIVED, env.name, path, None, "not readable YAML")]
-    if len(docs) > 1:
+    if len(docs) > 1:  # an empty one counts: Helm reads the first alone
         message = f"{len(docs)} YAML documents, sealer writes one"
         return [], [Finding(EXTRA_DOCUMENT, env.name, path, None, message)]
-    return docs, []
+    return [doc.value for doc in docs], []
 
 
 def values_findings(
@@ -191,6 +192,9 @@ def values_findings(
         return [
             Finding(DERIVED, env.name, path, None, f"no `sealer:` mapping: run `sealer render {env.name}`")
         ]
+    if render.merged_subtree(text or "", path):
+        message = "a merge key (`<<`) gives `sealer` or a key below it: Helm may deliver another subtree"
+        return [Finding(DERIVED, env.name, path, None, message)]
     found = [
         Finding(
             DERIVED, env.name, path, None, f"sealer.{key} is not what sealer renders from the ledger and pins"

@@ -109,7 +109,7 @@ class Change:
     action: str  # rotated | added | removed | changed
     old_key_id: str | None
     new_key_id: str | None
-    new_fingerprint: str | None  # first 12 hex digits of the new key's SHA-256
+    new_fingerprint: str | None  # the new key's SHA-256 (text and markdown show 12 hex digits)
     sealed_with: str | None  # certificate fingerprint from the provenance annotation
     pinned: bool
     old_key_created: str | None

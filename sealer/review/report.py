@@ -58,7 +58,7 @@ def _text_lines(report: Report) -> list[str]:
     for c in report.changes:
         lines.append(
             f"  {c.env}/{c.cluster} {c.namespace}/{c.secret} ({c.scope}) {c.entry}: {c.action} {_key_cell(c)}"
-            + (f", sha256 {c.new_fingerprint}" if c.new_fingerprint else "")
+            + (f", sha256 {c.new_fingerprint[:SHOWN_FINGERPRINT]}" if c.new_fingerprint else "")
             + f"; sealed with {_cert_cell(c)}; old key age {_age_cell(c)}; old key's grace {_grace_cell(c)}"
             + (f"; expires {c.new_key_expires}" if c.new_key_expires else "")
         )
@@ -81,6 +81,7 @@ def _md(text: Any) -> str:
     return markdown_text(str(text))
 
 
+SHOWN_FINGERPRINT = 12  # hex digits of a key's SHA-256 a line shows, as `keys list` does (the key id's)
 COLUMNS = (
     "Environment",
     "Cluster",
@@ -110,7 +111,7 @@ def to_markdown(report: Report) -> str:
                 markdown_code(c.entry, in_table=True),
                 _md(c.action),
                 f"{markdown_code(c.old_key_id or '—', True)} → {markdown_code(c.new_key_id or '—', True)}",
-                markdown_code(c.new_fingerprint or "—", in_table=True),
+                markdown_code((c.new_fingerprint or "")[:SHOWN_FINGERPRINT] or "—", in_table=True),
                 _md(_cert_cell(c)),
                 _md(c.scope),
                 _md(_age_cell(c)),

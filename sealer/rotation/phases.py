@@ -1214,7 +1214,7 @@ def _no_key(cfg: Config, env: Environment, key_id: str) -> BackendError:
     """An unknown key id, naming the environment whose ledger holds it when another's does (the
     wrong ENV typed: nothing changed)."""
     owner = next((name for name in cfg.environments if name != env.name and _held(cfg, name, key_id)), None)
-    also = f"; it is a key of {owner}" if owner else ""
+    also = f"; it is a key of {owner}" if owner else f": `sealer keys list {env.name}` lists its keys"
     return BackendError(f"{env.backend_kind}: {env.name}: no key {key_id}{also}")
 
 

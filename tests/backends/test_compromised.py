@@ -231,7 +231,9 @@ def test_an_unknown_key_changes_nothing(backend_repo: Path) -> None:
     rotate(backend_repo)
     start = head(backend_repo)
     result = sealer(backend_repo, "keys", "compromised", ENV, "kid_000000000000")
-    assert one_line_error(result, 2) == f"sealer: k8s-secrets: {ENV}: no key kid_000000000000"
+    assert one_line_error(result, 2) == (
+        f"sealer: k8s-secrets: {ENV}: no key kid_000000000000: `sealer keys list {ENV}` lists its keys"
+    )
     assert head(backend_repo) == start
 
 

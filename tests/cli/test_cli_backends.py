@@ -187,6 +187,8 @@ def test_a_typo_in_the_k8s_secrets_options_is_refused_like_any_stores(
     ("args", "says"),
     [
         (["nosql"], "unknown backend 'nosql': use one of auth0, dynamodb, k8s-secrets, postgres, vault"),
+        (["postgress"], "use one of auth0, dynamodb, k8s-secrets, postgres, vault; did you mean 'postgres'?"),
+        (["Vault"], "unknown backend 'Vault': use one of auth0, dynamodb, k8s-secrets, postgres, vault; did"),
         (["postgres", "--option", "schema"], "--option 'schema': use NAME=VALUE"),
         (["postgres", "--option", "=x"], "use NAME=VALUE"),
         # a value pasted without its name is never echoed (a token, a conninfo with a password)
@@ -205,6 +207,17 @@ def test_set_refuses_bad_input_before_writing(backend_repo: Path, args: list[str
     before = (backend_repo / "sealer.yaml").read_bytes()
     line = one_line_error(sealer(backend_repo, "backend", "set", ENV, *args), 2)
     assert says in line and "hvs.CAES" not in line and "hunter2" not in line
+    assert (backend_repo / "sealer.yaml").read_bytes() == before
+
+
+def test_set_without_the_stores_global_variable_names_the_environment(
+    backend_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As every command's refusal does (README: `sealer: staging: vault: VAULT_ADDR is not set`)."""
+    monkeypatch.delenv("VAULT_ADDR", raising=False)
+    before = (backend_repo / "sealer.yaml").read_bytes()
+    line = one_line_error(sealer(backend_repo, "backend", "set", ENV, "vault"), 2)
+    assert line == f"sealer: {ENV}: vault: VAULT_ADDR is not set"
     assert (backend_repo / "sealer.yaml").read_bytes() == before
 
 

@@ -810,6 +810,57 @@ def test_a_hand_edited_secret_name_namespace_or_scope_in_the_values_file_fails_c
     assert check_json(root)[0] == 0
 
 
+MERGED = "a merge key (`<<`) gives `sealer` or a key below it in deploy/staging/values.yaml: "
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        # Helm's reader (Go yaml.v2) lets a later `<<` win over a key written before it; PyYAML,
+        # which the rule reads with, the written key: each passed check as sealer rendered it.
+        (lambda t: t + "<<: {sealer: {scope: cluster-wide}}\n", MERGED),
+        (lambda t: t.replace("  scope: strict\n", "  scope: strict\n  <<: {scope: cluster-wide}\n"), MERGED),
+        (lambda t: t.replace("  encryptedData:\n", "  encryptedData:\n    <<: {x: y}\n"), MERGED),
+        (lambda t: t + "!!merge m: {sealer: {scope: cluster-wide}}\n", MERGED),  # a merge to PyYAML alone
+        # Helm reads the first document, here an empty one: no SealedSecret is delivered at all.
+        (lambda t: "--- ~\n---\n" + t, "deploy/staging/values.yaml holds 2 YAML documents: "),
+    ],
+    ids=["merge-gives-sealer", "merge-in-sealer", "merge-in-encryptedData", "tagged-merge", "empty-first"],
+)
+def test_a_values_file_helm_reads_otherwise_than_check_fails_check(
+    repo_factory: RepoFactory, edit: Any, message: str
+) -> None:
+    """The subtree check reads what Helm delivers, or fails: several documents, or a merge key
+    that could make Helm's subtree another than the one compared with the sealed file."""
+    root = repo_factory()
+    values = root / "deploy/staging/values.yaml"
+    values.write_text(edit(values.read_text()))
+
+    code, report = check_json(root)
+
+    assert code == 1
+    assert problems(report) == [("values-file", "staging", "error")]
+    assert report["problems"][0]["message"].startswith(message)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda t: "defaults: &d {replicas: 2}\n<<: *d\n" + t,  # the user's own merge, not sealer's keys
+        lambda t: t + "---\n",  # a trailing document marker: nothing after it
+    ],
+    ids=["users-merge", "trailing-marker"],
+)
+def test_a_values_file_with_the_users_own_merge_or_a_trailing_marker_passes(
+    repo_factory: RepoFactory, edit: Any
+) -> None:
+    root = repo_factory()
+    values = root / "deploy/staging/values.yaml"
+    values.write_text(edit(values.read_text()))
+
+    assert check_json(root)[0] == 0
+
+
 def test_a_sealed_file_bound_elsewhere_than_sealer_yaml_says_is_not_a_values_file_error(
     repo_factory: RepoFactory,
 ) -> None:

@@ -99,7 +99,7 @@ def test_a_clean_rotation_passes_and_is_explained(repo: Path) -> None:
         "action": "rotated",
         "old_key_id": old.key_id,
         "new_key_id": new.key_id,
-        "new_fingerprint": new.fingerprint[:12],
+        "new_fingerprint": new.fingerprint,  # the full SHA-256, as `keys list -o json` gives it
         "sealed_with": pinned,
         "pinned": True,
         "old_key_created": change["old_key_created"],
@@ -112,6 +112,9 @@ def test_a_clean_rotation_passes_and_is_explained(repo: Path) -> None:
         "files": [SEALED, VALUES],
     }
     assert change["new_key_expires"].startswith(str(new.expires.year))
+    # a line shows the key id's 12 hex digits, as `keys list` does
+    text = cli(repo, "review").stdout
+    assert f", sha256 {new.fingerprint[:12]};" in text and new.fingerprint not in text
 
 
 def test_plain_review_on_the_main_branch_says_it_reviewed_nothing(repo: Path) -> None:

@@ -546,6 +546,20 @@ def anchors_in_the_subtree(repo: Path) -> None:
     edit_text(repo, VALUES, anchored)
 
 
+def old_subtree_by_a_merge_key(repo: Path) -> None:
+    """The subtree as sealer renders it, then a `<<` giving an old one: PyYAML keeps the written
+    `sealer:`, Helm's reader (Go yaml.v2) the later merged one, which it delivers."""
+    old = git(repo, "show", f"k1:{VALUES}")
+    stale = yamlio.load_documents(old, "k1")[0]["sealer"]
+    edit_text(repo, VALUES, lambda t: t + f"<<: {{sealer: {json.dumps(stale)}}}\n")
+
+
+def empty_document_above_the_values(repo: Path) -> None:
+    """Helm reads a values file's first document, here an empty one: the checked subtree below it
+    is never delivered (nor any SealedSecret)."""
+    edit_text(repo, VALUES, lambda t: "--- ~\n---\n" + t)
+
+
 def deploy_folder_symlink(repo: Path) -> None:
     (repo / "deploy/old").mkdir()
     for path in (repo / "deploy/staging").iterdir():
@@ -710,6 +724,8 @@ ATTACKS: list[tuple[Callable[..., None], str]] = [
     (template_data_injected, "manifest-mismatch"),
     (duplicate_sealer_key, "derived-field"),
     (anchors_in_the_subtree, "derived-field"),
+    (old_subtree_by_a_merge_key, "derived-field"),
+    (empty_document_above_the_values, "extra-document"),
     (deploy_folder_symlink, "file-mode"),
     (registry_made_a_link_to_its_own_text, "file-mode"),
     (stale_values_file_added, "stray-sealed-data"),

@@ -10,7 +10,8 @@ sealed/: each value there must be the sealed file's (which `key-sealed` ties to 
 current key), or an older ciphertext put back in the values file alone would be delivered.
 So with the subtree's secretName, namespace and scope: they name and bind the SealedSecret the
 chart renders (a strict ciphertext under another scope's annotation is one the controller
-cannot open), so each must be the sealed file's.
+cannot open), so each must be the sealed file's. What Helm reads is checked: its one document,
+with no merge key (`<<`) that Helm and sealer's reader could resolve into two subtrees.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sealer import layout, render, repofiles, state
+from sealer import layout, render, repofiles, state, yamlio
 from sealer.config import Cluster, Environment
 from sealer.errors import BadInput
 from sealer.policy import schema
@@ -36,17 +37,42 @@ SCHEMA: dict[str, schema.Validator] = {}
 
 def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]:
     for cluster in env.clusters:
+        path = ctx.root / cluster.values_file
         try:
-            docs = repofiles.load_yaml(ctx.root / cluster.values_file)
+            text = repofiles.read_text(path)
+            docs = render.helm_documents(text, str(path))
         except FileNotFoundError:
             continue
         except BadInput as err:
             fix = f"replace {cluster.values_file} with a regular YAML file (sealer never follows symlinks)"
             yield Problem(ID, env.name, ERROR, str(err), fix)
             continue
-        values = docs[0] if docs else {}
+        unlike_helm = _read_unlike_helm(env, cluster, text, docs)
+        if unlike_helm is not None:
+            yield unlike_helm
+            continue
+        values = docs[0].value if docs else {}
         found = list(_ciphertexts(ctx, env, cluster, values))
         yield from found or _bound(ctx, env, cluster, values)
+
+
+def _read_unlike_helm(
+    env: Environment, cluster: Cluster, text: str, docs: list[yamlio.Document]
+) -> Problem | None:
+    """A values file Helm could read otherwise than this rule: several documents (Helm takes the
+    first, even an empty one), or a merge key (`<<`) giving sealer's keys (Helm lets a later one
+    win over a written key, PyYAML the written key). What is checked must be what is delivered."""
+    path = cluster.values_file
+    if len(docs) > 1:
+        message = f"{path} holds {len(docs)} YAML documents: Helm reads the first alone"
+        return Problem(ID, env.name, ERROR, message, f"keep one YAML document in {path}")
+    if render.merged_subtree(text, path):
+        message = (
+            f"a merge key (`<<`) gives `sealer` or a key below it in {path}: "
+            "Helm may deliver another subtree than the one checked"
+        )
+        return Problem(ID, env.name, ERROR, message, f"remove that `<<`, then sealer render {env.name}")
+    return None
 
 
 def _subtree(values: Any) -> Any:
