@@ -645,6 +645,33 @@ def test_a_folder_git_holds_nothing_under_is_no_leftover_environment(repo_factor
     assert [(p["env"], p["fix"]) for p in report["problems"]] == [("qa", "git rm -r sealed/qa")]
 
 
+@pytest.mark.parametrize("kept", [".gitkeep", "README.md", ".DS_Store"])
+def test_a_removed_environment_folder_holding_nothing_applied_is_no_leftover(
+    repo_factory: RepoFactory, kept: str
+) -> None:
+    """A folder of an environment taken out of sealer.yaml in which Git holds only what no GitOps
+    tool applies (`layout.may_be_applied`) delivers nothing: the pre-commit hook must not refuse
+    every commit over it. What may be applied there, in a subfolder too, still counts."""
+    root = repo_factory()
+    removed_from_sealer_yaml(root, "dev")
+    subprocess_git(root, "rm", "-rq", "sealed/dev", "registry/dev")
+    for top in ("sealed", "registry"):
+        (root / top / "dev").mkdir()
+        (root / top / "dev" / kept).write_text("kept\n")
+        subprocess_git(root, "add", "-f", "--", f"{top}/dev/{kept}")
+    code, report = check_json(root)
+    assert (code, report["problems"]) == (0, [])
+    (root / "sealed/dev/old").mkdir()
+    (root / "sealed/dev/old/api.yaml").write_text("kind: SealedSecret\n")
+    (root / "registry/dev" / "notes").symlink_to(kept)  # a link may point anywhere
+    subprocess_git(root, "add", "--", "sealed/dev/old/api.yaml", "registry/dev/notes")
+    code, report = check_json(root)
+    assert [(p["rule"], p["fix"]) for p in report["problems"]] == [
+        ("leftover-environment", "git rm -r sealed/dev"),
+        ("leftover-environment", "git rm -r registry/dev"),
+    ]
+
+
 def test_a_link_in_a_delivered_folder_is_a_leftover_environment(repo_factory: RepoFactory) -> None:
     """A GitOps tool may follow a link committed in sealed/ to SealedSecrets elsewhere in the
     repository: one named after no environment is never passed as a file beside the folders."""
