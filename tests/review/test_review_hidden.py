@@ -760,3 +760,37 @@ def test_what_a_gitops_tool_may_apply_in_a_sealed_folder_fails_review(repo: Path
     rel = path.partition(" -> ")[0]
     code, data = run_review(repo)
     assert code == 1 and ("manifest-mismatch", rel) in {(f["rule"], f["path"]) for f in data["findings"]}
+
+
+def test_a_file_no_gitops_tool_applies_in_a_registry_folder_passes_review(repo: Path) -> None:
+    """As `sealer check` (key-registry) passes it: a `.gitkeep` or a README a pull request adds
+    beside staging's key registry, or kept there, lists no key a cluster would accept."""
+    kept_on_main(repo, ["registry/staging/README.md"])
+    write(repo, "registry/staging/.gitkeep", "kept\n")
+    write(repo, "registry/.gitkeep", "kept\n")
+    commit_all(repo, "and some added")
+    code, data = run_review(repo)
+    assert code == 0, data["findings"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "registry/staging/notes.yml",
+        "registry/staging/registry.json",
+        "registry/staging/old/README.md",  # a folder counts whole
+        "registry/staging/README.md -> link",  # a symlink may point at anything
+    ],
+)
+def test_what_a_gitops_tool_may_apply_in_a_registry_folder_fails_review(repo: Path, path: str) -> None:
+    """What the pull request adds there a GitOps tool may apply, and no rotation updates."""
+    git(repo, "checkout", "-q", "-B", "pr", "main")
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    rel, link, _ = path.partition(" -> link")
+    if link:
+        (repo / rel).symlink_to("staging.yaml")
+    else:
+        write(repo, rel, "kept\n")
+    commit_all(repo, "added beside the registry")
+    code, data = run_review(repo)
+    assert code == 1 and ("registry-mismatch", rel) in {(f["rule"], f["path"]) for f in data["findings"]}
