@@ -566,6 +566,32 @@ def test_a_managed_path_git_holds_in_another_case_fails(
     assert (code, report["problems"]) == (0, [])
 
 
+@pytest.mark.parametrize(
+    ("path", "copied", "env", "fails"),
+    [
+        ("sealed/staging/Staging.yaml", "sealed/staging/staging.yaml", "staging", True),
+        ("Ledger/staging.yaml", "ledger/staging.yaml", "staging", True),
+        ("Registry/Staging/staging.yaml", "registry/staging/staging.yaml", "staging", True),
+        ("sealed/staging/STAGING.yaml", "sealed/staging/staging.yaml", "dev", False),  # not dev's
+        ("SEALER.yaml", "sealer.yaml", "staging", False),  # no environment's own: `check` alone
+    ],
+)
+def test_a_named_environment_path_git_holds_in_another_case_fails(
+    repo_factory: RepoFactory, path: str, copied: str, env: str, fails: bool
+) -> None:
+    """`check staging` (one environment named) fails what `check` fails of staging's own paths:
+    `sealed/staging/Staging.yaml` is checked out over staging's sealed file on macOS or Windows."""
+    root = repo_factory()
+    (root / path).parent.mkdir(parents=True, exist_ok=True)
+    (root / path).write_bytes((root / copied).read_bytes())
+    commit_all(root, "another spelling")
+    code, report = check_json(root, env)
+    found = [(p["rule"], p["fix"]) for p in report["problems"]]
+    assert (code, found) == (
+        (1, [("case-collision", f"git rm --cached -- {path}, and keep one spelling")]) if fails else (0, [])
+    )
+
+
 def test_two_spellings_git_holds_in_a_managed_folder_fail_once(repo_factory: RepoFactory) -> None:
     """Neither is a path sealer.yaml names, yet both lie in ledger/; two spellings of a file
     sealer does not manage are no problem of check's."""
