@@ -699,6 +699,7 @@ def test_a_cluster_taken_out_leaves_no_sealed_file_behind(repo: Path) -> None:
     assert code == 1 and found == {
         ("pin-change", "sealer.yaml"),
         ("manifest-mismatch", "sealed/staging/eu.yaml"),
+        ("values-mismatch", "deploy/staging/values-eu.yaml"),  # the chart keeps delivering it too
     }
     git(repo, "rm", "-q", "sealed/staging/eu.yaml", "deploy/staging/values-eu.yaml")
     commit_all(repo, "and its sealed data")
@@ -794,3 +795,31 @@ def test_what_a_gitops_tool_may_apply_in_a_registry_folder_fails_review(repo: Pa
     commit_all(repo, "added beside the registry")
     code, data = run_review(repo)
     assert code == 1 and ("registry-mismatch", rel) in {(f["rule"], f["path"]) for f in data["findings"]}
+
+
+def test_a_values_file_left_of_a_cluster_taken_out_says_so(repo: Path) -> None:
+    """The pull request takes eu out of `clusters:` with its sealed file and key registry, and
+    keeps eu's values file, whose `sealer:` subtree the chart keeps delivering: review fails it
+    as left behind, not as a ciphertext edited by hand."""
+    git(repo, "checkout", "-q", "main")
+    cert_pins.pin(repo, "staging", (repo / "certs/staging.pem").read_bytes(), "tls.crt", "eu")
+    commit_all(repo, "a second cluster")
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    git(repo, "checkout", "-q", "-B", "pr")
+    with config.edit(repo) as doc:
+        doc["environments"]["staging"]["clusters"].pop(1)
+    git(repo, "rm", "-q", "registry/staging/eu.yaml", "sealed/staging/eu.yaml")
+    commit_all(repo, "eu gone, its values file kept")
+    code, data = run_review(repo)
+    found = {(f["rule"], f["path"]): f["message"] for f in data["findings"]}
+    values = ("values-mismatch", "deploy/staging/values-eu.yaml")
+    assert code == 1 and set(found) == {("pin-change", "sealer.yaml"), values}, data["findings"]
+    assert "sealer.yaml no longer lists, still carries sealer's `sealer:` subtree" in found[values]
+    assert found[values].endswith("remove the file, or its `sealer:` key")
+    kept = yaml.safe_load((repo / values[1]).read_text())
+    write(
+        repo, values[1], yaml.safe_dump({k: v for k, v in kept.items() if k != "sealer"} or {"replicas": 1})
+    )
+    commit_all(repo, "its sealer: key removed, the rest of the file kept")
+    code, data = run_review(repo)
+    assert {f["rule"] for f in data["findings"]} == {"pin-change"}, data["findings"]
