@@ -125,6 +125,15 @@ class Environment:
             self.backend_options, self.namespace, registry.default_name(self.secret_name)
         )
 
+    def managed_paths(self) -> set[str]:
+        """The paths sealer.yaml has sealer manage for this environment: its clusters'
+        certificate files (each of a set) and values files, its ledger and its files in sealed/
+        and registry/."""
+        found = {held.cert for cluster in self.clusters for held in cluster.cert_set}
+        found |= {self.values_file, *(c.values_file for c in self.clusters)}
+        found.update(layout.env_paths(self.name, [c.name for c in self.clusters]))
+        return found
+
 
 @dataclass(frozen=True)
 class PullRequests:
@@ -154,11 +163,7 @@ class Config:
     def managed_paths(self) -> set[str]:
         """Every path sealer.yaml has sealer manage: its certificate and values files, and each
         environment's ledger and files in sealed/ and registry/ (layout.Spellings reads them)."""
-        found = self.cert_files()
-        for name, env in self.environments.items():
-            found |= {env.values_file, *(c.values_file for c in env.clusters)}
-            found.update(layout.env_paths(name, [c.name for c in env.clusters]))
-        return found
+        return set().union(*(env.managed_paths() for env in self.environments.values()))
 
 
 def unknown_env_message(name: str, known: list[str]) -> str:

@@ -9,19 +9,23 @@ is an error. Only what Git holds counts: without Git nothing is checked out over
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterable
 
 from sealer import layout
-from sealer.config import Config
+from sealer.config import Config, Environment
 from sealer.policy.model import ERROR, Problem
 
 RULE = "case-collision"
 _WHY = "a case-insensitive file system (macOS, Windows) checks both out as one file"
 
 
-def problems(cfg: Config, held: set[str] | None) -> list[Problem]:
-    """`held`: every path Git's index holds (`leftovers.tracked`), None when Git cannot say."""
+def problems(cfg: Config, held: set[str] | None, envs: Iterable[Environment] | None = None) -> list[Problem]:
+    """`held`: every path Git's index holds (`leftovers.tracked`), None when Git cannot say;
+    `envs`: the environments named (`check ENV`), whose own paths alone are then looked at."""
     if held is None:
         return []
+    if envs is not None:
+        held = _own(held, envs)
     spellings = layout.Spellings(cfg.managed_paths())
     found = []
     near = {top for top in {path.partition("/")[0] for path in held} if spellings.near(top)}
@@ -41,6 +45,19 @@ def problems(cfg: Config, held: set[str] | None) -> list[Problem]:
             message = f"{path} differs from {', '.join(others)} only in case: {_WHY}"
             found.append(Problem(RULE, "", ERROR, message, _fix(path)))
     return found
+
+
+def _own(held: set[str], envs: Iterable[Environment]) -> set[str]:
+    """The paths of `held` that are, in any case, one the environments `envs` have sealer
+    manage or lie in one of their folders (`sealed/staging/Staging.yaml`, `Ledger/staging.yaml`):
+    both spellings of a pair there are kept, so a pair is told as over every environment."""
+    own = {layout.folded(path) for env in envs for path in env.managed_paths()}
+    return {path for path in held if _at_or_below(layout.folded(path), own)}
+
+
+def _at_or_below(key: str, own: set[str]) -> bool:
+    parts = key.split("/")
+    return any("/".join(parts[:end]) in own for end in range(1, len(parts) + 1))
 
 
 def _fix(path: str) -> str:

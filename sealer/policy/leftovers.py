@@ -33,13 +33,9 @@ def problems(cfg: Config) -> list[Problem]:
         except OSError as err:  # a symlink, a file: never "nothing left over"
             found.append(_unlisted(cfg, RULE, "", top, err))
             continue
-        held = _names_below(tracked(cfg, top), top)
+        held = tracked(cfg, top)
         for name, folder in names:
-            # an environment's delivery is a folder (or a link to one): a `.gitkeep`, a README or
-            # a `.DS_Store` beside them never was one, and the pre-commit hook must not refuse
-            # commits over it
-            delivers = folder or (cfg.root / top / name).is_symlink()  # GitOps may follow a link
-            if delivers and name not in cfg.environments and (held is None or name in held):
+            if name not in cfg.environments and _delivers(cfg, held, f"{top}/{name}", folder):
                 message = (
                     f"{top}/{name} belongs to no environment in sealer.yaml: a GitOps tool keeps "
                     "applying what it holds, and the cluster keeps accepting its keys"
@@ -87,6 +83,27 @@ def _env_leftovers(cfg: Config, env: Environment, held: set[str] | None) -> list
         fix = f"git rm {'-r ' if is_folder else ''}{shlex.quote(rel)}"
         found.append(Problem(CLUSTER_RULE, env.name, ERROR, message, fix))
     return found
+
+
+def _delivers(cfg: Config, held: set[str] | None, rel: str, folder: bool) -> bool:
+    """Whether `rel`, right below sealed/ or registry/, delivers anything: a link Git holds (a
+    GitOps tool may follow it anywhere), or a folder Git holds something in that a GitOps tool
+    may apply (`layout.may_be_applied`, as for a listed environment's folder: a subfolder counts
+    whole). A `.gitkeep`, a README or a `.DS_Store` beside the folders, or alone in one, never
+    was an environment's delivery, and the pre-commit hook must not refuse commits over it."""
+    if (cfg.root / rel).is_symlink():
+        return held is None or rel in held
+    if not folder:
+        return False
+    if held is None:
+        return True  # Git cannot say: every folder counts
+    return any(_applied(cfg, path, rel) for path in held if path.startswith(f"{rel}/"))
+
+
+def _applied(cfg: Config, path: str, folder: str) -> bool:
+    rest = path.removeprefix(f"{folder}/")
+    entry = cfg.root / path
+    return "/" in rest or layout.may_be_applied(rest, entry.is_file() and not entry.is_symlink())
 
 
 def _unlisted(cfg: Config, rule: str, env: str, folder: str, err: OSError) -> Problem:

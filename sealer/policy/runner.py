@@ -144,10 +144,12 @@ def check(
     found = after_waiting_rotations(cfg, problems(Context(cfg, now), policy, envs))
     # a named environment's own folder too: its GitOps application applies what it holds there
     found += leftovers.cluster_problems(cfg, envs)
+    held = leftovers.tracked(cfg, ".")  # what Git holds of sealer's in another case, below
     if not names:  # every environment: what is left of one removed from sealer.yaml too, and
         found += leftovers.problems(cfg)  # the files of certs/ no environment pins
-        held = leftovers.tracked(cfg, ".")  # and what Git holds of sealer's in another case
-        found += certfolder.problems(cfg, held) + casefold.problems(cfg, held)
+        found += certfolder.problems(cfg, held)
+    # named ones: their own paths (`sealed/staging/Staging.yaml`), which `check` alone also fails
+    found += casefold.problems(cfg, held, envs if names else None)
     if drift:  # #17: asked for on the command line only, so no repository file can turn it off
         found += drift_problems(cfg, envs, now)
     return Report(tuple(e.name for e in envs), tuple(found), tuple(policy.sources))

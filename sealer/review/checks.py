@@ -190,14 +190,12 @@ class EnvReview:
         self.check_target(path, old_doc, new_doc)
         new_values = self.head.values(values_file)
         self.check_values(cluster, values_file, new_doc, new_values)
-        sides = (
+        sides: tuple[tuple[str, dict[str, str], dict[str, str]], ...] = (
             (path, encrypted(old_doc), encrypted(new_doc)),
-            (
-                values_file,
-                state.values_encrypted(self.base.values(values_file)),
-                state.values_encrypted(new_values),
-            ),
         )
+        if not self.check_left_values(cluster, values_file):  # else not this cluster's any more
+            old_values = self.base.values(values_file)
+            sides += ((values_file, state.values_encrypted(old_values), state.values_encrypted(new_values)),)
         annotations = state.annotations_of(new_doc)
         claims = provenance.sealed_with(annotations, {e for _, _, n in sides for e in n})
         self.check_ciphertext(cluster, sides, claims)
@@ -258,6 +256,25 @@ class EnvReview:
                 problem = value_problem(value, size or default)
                 if problem:
                     self.find(problem[0], path, entry, f"{entry} {problem[1]}")
+
+    def check_left_values(self, cluster: str, values_file: str) -> bool:
+        """Whether HEAD's values file of a cluster HEAD's sealer.yaml no longer lists (for an
+        environment it no longer lists, say) still carries a `sealer:` key: the chart keeps
+        delivering the SealedSecret it holds, which no rotation updates again. Told as left
+        behind, not as a ciphertext edited by hand against an unknown certificate."""
+        env = self.head.env(self.name)
+        listed = {env.values_file, *(c.values_file for c in env.clusters)} if env else set()
+        doc = self.head.doc(values_file)
+        carries = isinstance(doc, dict) and "sealer" in doc
+        if self.pin(cluster) is not None or values_file in listed or not carries:
+            return False
+        message = (
+            f"the values file of {self.name}/{cluster}, which sealer.yaml no longer lists, still carries "
+            "sealer's `sealer:` subtree (the chart keeps delivering it, and no rotation updates it): "
+            "remove the file, or its `sealer:` key"
+        )
+        self.find(MISMATCH, values_file, None, message)
+        return True
 
     def check_values(
         self, cluster: str, values_file: str, doc: dict[str, Any] | None, values: dict[str, Any]

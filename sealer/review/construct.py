@@ -238,14 +238,14 @@ def foreign_sealed_findings(
 ) -> list[Finding]:
     """A file under sealed/ that is no environment's `sealed/<env>/<cluster>.yaml`: review reads
     only those, while a GitOps tool pointed at sealed/<env>/ applies whatever the folder holds
-    that it may apply (`_applied`: a key registry in `registry.json`, a SealedSecret of an
+    that it may apply (`applied`: a key registry in `registry.json`, a SealedSecret of an
     environment spelt `Staging`). `modes`: HEAD's, path -> mode."""
     names = list(envs)
     found = []
     for rel in changed:
         if not rel.startswith(f"{layout.SEALED_DIR}/") or files.get(rel) is None:
             continue
-        if not any(layout.sealed_cluster(name, rel) for name in names) and _applied(rel, modes):
+        if not any(layout.sealed_cluster(name, rel) for name in names) and applied(rel, modes):
             env = rel.split("/")[1] if rel.count("/") > 1 else ""
             message = "sealer writes no such file (only sealed/<env>/<cluster>.yaml): remove it"
             found.append(Finding(MANIFEST, env, rel, None, message))
@@ -256,7 +256,7 @@ def left_sealed_findings(
     envs: Mapping[str, Environment], names: Iterable[str], present: Mapping[str, str], told: set[str]
 ) -> list[Finding]:
     """A file HEAD holds in sealed/<env>/ of an environment the range touched that is no sealed
-    file of a cluster HEAD's sealer.yaml lists for it and a GitOps tool may apply (`_applied`):
+    file of a cluster HEAD's sealer.yaml lists for it and a GitOps tool may apply (`applied`):
     a cluster (or the environment) taken out of sealer.yaml leaves its SealedSecret, which a
     GitOps tool keeps applying and no rotation reseals again, so an approved pin-change must not
     pass it. `present`: HEAD's paths there -> mode; `told`: paths already found
@@ -269,7 +269,7 @@ def left_sealed_findings(
             continue
         env = envs.get(name)
         listed = {layout.folded(layout.sealed_file(name, c.name)) for c in env.clusters} if env else set()
-        if layout.folded(rel) in listed or not _applied(rel, present):  # or in another case: case-collision's
+        if layout.folded(rel) in listed or not applied(rel, present):  # or in another case: case-collision's
             continue
         message = (
             f"sealer.yaml lists no cluster of {name} sealed in this file, yet a GitOps tool applying "
@@ -282,9 +282,9 @@ def left_sealed_findings(
 _PLAIN = ("100644", "100755")
 
 
-def _applied(rel: str, modes: Mapping[str, str]) -> bool:
-    """Whether a GitOps tool pointed at sealed/ or sealed/<env>/ may apply the path `rel` below
-    it (`layout.may_be_applied`): anything in a subfolder of sealed/<env>/ does (the folder
+def applied(rel: str, modes: Mapping[str, str]) -> bool:
+    """Whether a GitOps tool pointed at sealed/ or registry/ or a folder of theirs may apply the
+    path `rel` below it (`layout.may_be_applied`): anything in a subfolder of <env>/ does (the folder
     counts), and anything HEAD holds as no plain file (a symlink, a submodule, or unknown)."""
     parts = rel.split("/")
     return len(parts) > 3 or layout.may_be_applied(parts[-1], modes.get(rel) in _PLAIN)

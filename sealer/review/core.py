@@ -109,7 +109,7 @@ def review(
         )
     report.findings += sensitive.config_findings(base_side.cfg, head_side.cfg)
     present = tree_modes(root, head_rev, *_DELIVERED)
-    report.findings += registry_findings(base_side, head_side, names, changed, list(present))  # #16
+    report.findings += registry_findings(base_side, head_side, names, changed, present)  # #16
     head_envs = head_side.cfg.environments if head_side.cfg else {}
     foreign = construct.foreign_sealed_findings(head_envs, changed, head_side.files, present)
     told = {f.path for f in foreign} | set(not_utf8)  # a malformed name is a finding already

@@ -8,18 +8,23 @@ configuration and comparing bytes catches every such edit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sealer import layout, registry
+from sealer.review.construct import applied
 from sealer.review.model import REGISTRY_MISMATCH, REGISTRY_ROLLBACK, REGISTRY_TARGET_CHANGE, Finding
 from sealer.review.revisions import Side
 
 
 def registry_findings(
-    base: Side, head: Side, names: list[str], changed: list[str], present: list[str]
+    base: Side, head: Side, names: list[str], changed: list[str], present: Mapping[str, str]
 ) -> list[Finding]:
     """A finding per registry file at HEAD that differs from (or is missing against) what HEAD's
-    ledger gives, per file under registry/ (of `present`: HEAD's files) that no environment gives
-    while the range changed it or its environment, and per change of where an environment's registry
-    goes (another namespace may be another team's verifier). A cluster or environment taken out
+    ledger gives, per file under registry/ (of `present`: HEAD's files, path -> mode) that no
+    environment gives and a GitOps tool may apply (`construct.applied`: not a `.gitkeep` or a
+    README, as `sealer check` passes them) while the range changed it or its environment, and
+    per change of where an environment's registry goes (another namespace may be another team's
+    verifier). A cluster or environment taken out
     of sealer.yaml leaves a registry no rotation updates again: its cluster would accept the
     keys it lists for good."""
     findings, expected = [], set()
@@ -46,6 +51,7 @@ def registry_findings(
         if (
             rel.startswith(f"{layout.REGISTRY_DIR}/")
             and rel not in expected
+            and applied(rel, present)
             and (rel in left or head.files.get(rel) is not None)
         ):
             why = "no environment's key registry is rendered there (nothing revokes what it lists): remove it"

@@ -566,6 +566,32 @@ def test_a_managed_path_git_holds_in_another_case_fails(
     assert (code, report["problems"]) == (0, [])
 
 
+@pytest.mark.parametrize(
+    ("path", "copied", "env", "fails"),
+    [
+        ("sealed/staging/Staging.yaml", "sealed/staging/staging.yaml", "staging", True),
+        ("Ledger/staging.yaml", "ledger/staging.yaml", "staging", True),
+        ("Registry/Staging/staging.yaml", "registry/staging/staging.yaml", "staging", True),
+        ("sealed/staging/STAGING.yaml", "sealed/staging/staging.yaml", "dev", False),  # not dev's
+        ("SEALER.yaml", "sealer.yaml", "staging", False),  # no environment's own: `check` alone
+    ],
+)
+def test_a_named_environment_path_git_holds_in_another_case_fails(
+    repo_factory: RepoFactory, path: str, copied: str, env: str, fails: bool
+) -> None:
+    """`check staging` (one environment named) fails what `check` fails of staging's own paths:
+    `sealed/staging/Staging.yaml` is checked out over staging's sealed file on macOS or Windows."""
+    root = repo_factory()
+    (root / path).parent.mkdir(parents=True, exist_ok=True)
+    (root / path).write_bytes((root / copied).read_bytes())
+    commit_all(root, "another spelling")
+    code, report = check_json(root, env)
+    found = [(p["rule"], p["fix"]) for p in report["problems"]]
+    assert (code, found) == (
+        (1, [("case-collision", f"git rm --cached -- {path}, and keep one spelling")]) if fails else (0, [])
+    )
+
+
 def test_two_spellings_git_holds_in_a_managed_folder_fail_once(repo_factory: RepoFactory) -> None:
     """Neither is a path sealer.yaml names, yet both lie in ledger/; two spellings of a file
     sealer does not manage are no problem of check's."""
@@ -643,6 +669,33 @@ def test_a_folder_git_holds_nothing_under_is_no_leftover_environment(repo_factor
     subprocess.run(["git", "add", "sealed/qa/api.yaml"], cwd=root, check=True)
     code, report = check_json(root)
     assert [(p["env"], p["fix"]) for p in report["problems"]] == [("qa", "git rm -r sealed/qa")]
+
+
+@pytest.mark.parametrize("kept", [".gitkeep", "README.md", ".DS_Store"])
+def test_a_removed_environment_folder_holding_nothing_applied_is_no_leftover(
+    repo_factory: RepoFactory, kept: str
+) -> None:
+    """A folder of an environment taken out of sealer.yaml in which Git holds only what no GitOps
+    tool applies (`layout.may_be_applied`) delivers nothing: the pre-commit hook must not refuse
+    every commit over it. What may be applied there, in a subfolder too, still counts."""
+    root = repo_factory()
+    removed_from_sealer_yaml(root, "dev")
+    subprocess_git(root, "rm", "-rq", "sealed/dev", "registry/dev")
+    for top in ("sealed", "registry"):
+        (root / top / "dev").mkdir()
+        (root / top / "dev" / kept).write_text("kept\n")
+        subprocess_git(root, "add", "-f", "--", f"{top}/dev/{kept}")
+    code, report = check_json(root)
+    assert (code, report["problems"]) == (0, [])
+    (root / "sealed/dev/old").mkdir()
+    (root / "sealed/dev/old/api.yaml").write_text("kind: SealedSecret\n")
+    (root / "registry/dev" / "notes").symlink_to(kept)  # a link may point anywhere
+    subprocess_git(root, "add", "--", "sealed/dev/old/api.yaml", "registry/dev/notes")
+    code, report = check_json(root)
+    assert [(p["rule"], p["fix"]) for p in report["problems"]] == [
+        ("leftover-environment", "git rm -r sealed/dev"),
+        ("leftover-environment", "git rm -r registry/dev"),
+    ]
 
 
 def test_a_link_in_a_delivered_folder_is_a_leftover_environment(repo_factory: RepoFactory) -> None:

@@ -699,6 +699,7 @@ def test_a_cluster_taken_out_leaves_no_sealed_file_behind(repo: Path) -> None:
     assert code == 1 and found == {
         ("pin-change", "sealer.yaml"),
         ("manifest-mismatch", "sealed/staging/eu.yaml"),
+        ("values-mismatch", "deploy/staging/values-eu.yaml"),  # the chart keeps delivering it too
     }
     git(repo, "rm", "-q", "sealed/staging/eu.yaml", "deploy/staging/values-eu.yaml")
     commit_all(repo, "and its sealed data")
@@ -760,3 +761,65 @@ def test_what_a_gitops_tool_may_apply_in_a_sealed_folder_fails_review(repo: Path
     rel = path.partition(" -> ")[0]
     code, data = run_review(repo)
     assert code == 1 and ("manifest-mismatch", rel) in {(f["rule"], f["path"]) for f in data["findings"]}
+
+
+def test_a_file_no_gitops_tool_applies_in_a_registry_folder_passes_review(repo: Path) -> None:
+    """As `sealer check` (key-registry) passes it: a `.gitkeep` or a README a pull request adds
+    beside staging's key registry, or kept there, lists no key a cluster would accept."""
+    kept_on_main(repo, ["registry/staging/README.md"])
+    write(repo, "registry/staging/.gitkeep", "kept\n")
+    write(repo, "registry/.gitkeep", "kept\n")
+    commit_all(repo, "and some added")
+    code, data = run_review(repo)
+    assert code == 0, data["findings"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "registry/staging/notes.yml",
+        "registry/staging/registry.json",
+        "registry/staging/old/README.md",  # a folder counts whole
+        "registry/staging/README.md -> link",  # a symlink may point at anything
+    ],
+)
+def test_what_a_gitops_tool_may_apply_in_a_registry_folder_fails_review(repo: Path, path: str) -> None:
+    """What the pull request adds there a GitOps tool may apply, and no rotation updates."""
+    git(repo, "checkout", "-q", "-B", "pr", "main")
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    rel, link, _ = path.partition(" -> link")
+    if link:
+        (repo / rel).symlink_to("staging.yaml")
+    else:
+        write(repo, rel, "kept\n")
+    commit_all(repo, "added beside the registry")
+    code, data = run_review(repo)
+    assert code == 1 and ("registry-mismatch", rel) in {(f["rule"], f["path"]) for f in data["findings"]}
+
+
+def test_a_values_file_left_of_a_cluster_taken_out_says_so(repo: Path) -> None:
+    """The pull request takes eu out of `clusters:` with its sealed file and key registry, and
+    keeps eu's values file, whose `sealer:` subtree the chart keeps delivering: review fails it
+    as left behind, not as a ciphertext edited by hand."""
+    git(repo, "checkout", "-q", "main")
+    cert_pins.pin(repo, "staging", (repo / "certs/staging.pem").read_bytes(), "tls.crt", "eu")
+    commit_all(repo, "a second cluster")
+    assert cli(repo, "rotate", "staging", "--no-branch").exit_code == 0
+    git(repo, "checkout", "-q", "-B", "pr")
+    with config.edit(repo) as doc:
+        doc["environments"]["staging"]["clusters"].pop(1)
+    git(repo, "rm", "-q", "registry/staging/eu.yaml", "sealed/staging/eu.yaml")
+    commit_all(repo, "eu gone, its values file kept")
+    code, data = run_review(repo)
+    found = {(f["rule"], f["path"]): f["message"] for f in data["findings"]}
+    values = ("values-mismatch", "deploy/staging/values-eu.yaml")
+    assert code == 1 and set(found) == {("pin-change", "sealer.yaml"), values}, data["findings"]
+    assert "sealer.yaml no longer lists, still carries sealer's `sealer:` subtree" in found[values]
+    assert found[values].endswith("remove the file, or its `sealer:` key")
+    kept = yaml.safe_load((repo / values[1]).read_text())
+    write(
+        repo, values[1], yaml.safe_dump({k: v for k, v in kept.items() if k != "sealer"} or {"replicas": 1})
+    )
+    commit_all(repo, "its sealer: key removed, the rest of the file kept")
+    code, data = run_review(repo)
+    assert {f["rule"] for f in data["findings"]} == {"pin-change"}, data["findings"]
