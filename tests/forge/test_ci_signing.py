@@ -121,8 +121,9 @@ def ci_secrets(kind: str, private_key: Path, tmp_path: Path) -> dict[str, str]:
     return {
         "SEALER_SIGNING_KEY": base64.b64encode(text.encode()).decode(),
         "TMPDIR": str(runner),
-        "CI_SERVER_URL": "https://gitlab.example",
-        "CI_PROJECT_PATH": "acme/deploy",
+        # the job fetches origin's branches from here: the test's bare remote, as a URL
+        "CI_SERVER_URL": tmp_path.as_uri(),
+        "CI_PROJECT_PATH": "remote",
     }
 
 
