@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sealer import branches
+from sealer import branches, layout
 from sealer.config import Config, Environment
 from sealer.errors import BadInput, SealerError
 from sealer.policy import casefold, certfolder, leftovers, loader
@@ -142,11 +142,13 @@ def check(
     envs = select(cfg, names)
     policy = loader.load(cfg, policy_file)
     found = after_waiting_rotations(cfg, problems(Context(cfg, now), policy, envs))
+    # what Git holds, asked once: of sealed/ alone for named environments, else of everything
+    held = leftovers.tracked(cfg, layout.SEALED_DIR if names else ".")
     # a named environment's own folder too: its GitOps application applies what it holds there
-    found += leftovers.cluster_problems(cfg, envs)
-    if not names:  # every environment: what is left of one removed from sealer.yaml too, and
-        found += leftovers.problems(cfg)  # the files of certs/ no environment pins
-        held = leftovers.tracked(cfg, ".")  # and what Git holds of sealer's in another case
+    found += leftovers.cluster_problems(cfg, envs, held)
+    if not names:  # every environment: what is left of one removed from sealer.yaml too,
+        found += leftovers.problems(cfg, held)
+        # the files of certs/ no environment pins, and what Git holds of sealer's in another case
         found += certfolder.problems(cfg, held) + casefold.problems(cfg, held)
     if drift:  # #17: asked for on the command line only, so no repository file can turn it off
         found += drift_problems(cfg, envs, now)
