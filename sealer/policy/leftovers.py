@@ -10,6 +10,7 @@ registry/<env>/ that is not rendered."""
 
 from __future__ import annotations
 
+import bisect
 import os
 import shlex
 from collections.abc import Iterable
@@ -23,7 +24,9 @@ CLUSTER_RULE = "leftover-cluster"
 _DELIVERED = (layout.SEALED_DIR, layout.REGISTRY_DIR)
 
 
-def problems(cfg: Config) -> list[Problem]:
+def problems(cfg: Config, held: set[str] | None) -> list[Problem]:
+    """`held`: the paths Git's index holds (`tracked`, of "." or of both folders), None when
+    Git cannot say."""
     found = []
     for top in _DELIVERED:
         try:
@@ -33,7 +36,6 @@ def problems(cfg: Config) -> list[Problem]:
         except OSError as err:  # a symlink, a file: never "nothing left over"
             found.append(_unlisted(cfg, RULE, "", top, err))
             continue
-        held = tracked(cfg, top)
         for name, folder in names:
             if name not in cfg.environments and _delivers(cfg, held, f"{top}/{name}", folder):
                 message = (
@@ -44,22 +46,21 @@ def problems(cfg: Config) -> list[Problem]:
     return found
 
 
-def cluster_problems(cfg: Config, envs: Iterable[Environment]) -> list[Problem]:
+def cluster_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | None) -> list[Problem]:
     """Each entry of `sealed/<env>/` of the environments checked that Git holds and that is no
     sealed file of a cluster sealer.yaml lists for it and that a GitOps tool may apply
     (`layout.may_be_applied`): a cluster's file left after the cluster was taken out, or one
     sealer never writes there (a `.yml`, a subfolder), which a GitOps tool applying the folder
     applies too. One spelt like a listed cluster's in another case is
-    case-collision's (its fix keeps the real file)."""
-    envs = list(envs)
-    held = tracked(cfg, layout.SEALED_DIR) if envs else None
+    case-collision's (its fix keeps the real file). `held`: as `problems`'s, of sealed/ at least."""
+    ordered = _ordered(held, layout.SEALED_DIR)
     found = []
     for env in envs:
-        found += _env_leftovers(cfg, env, held)
+        found += _env_leftovers(cfg, env, ordered)
     return found
 
 
-def _env_leftovers(cfg: Config, env: Environment, held: set[str] | None) -> list[Problem]:
+def _env_leftovers(cfg: Config, env: Environment, held: list[str] | None) -> list[Problem]:
     folder = layout.sealed_dir(env.name).rstrip("/")
     try:
         names = safeopen.list_dir(cfg.root / folder)
@@ -111,15 +112,22 @@ def _unlisted(cfg: Config, rule: str, env: str, folder: str, err: OSError) -> Pr
     return Problem(rule, env, ERROR, f"{folder}/ cannot be listed: {why}", f"make {folder}/ a plain folder")
 
 
-def _names_below(held: set[str] | None, folder: str) -> set[str] | None:
+def _ordered(held: set[str] | None, top: str) -> list[str] | None:
+    """The paths of `held` below `top`, sorted for `_names_below` (None stays None)."""
+    return None if held is None else sorted(p for p in held if p.startswith(f"{top}/"))
+
+
+def _names_below(held: list[str] | None, folder: str) -> set[str] | None:
     """The names right below `folder` that Git's index holds a file under (`held`: the paths it
-    holds there): what a commit carries, so what GitOps applies. A folder left on disk with no
-    file in Git (a `.DS_Store` kept after a branch switch removed the rest) delivers nothing,
-    and `git rm -r` could not remove it. None when Git cannot say (no work tree): then every
-    name counts."""
+    holds there, sorted): what a commit carries, so what GitOps applies. A folder left on disk
+    with no file in Git (a `.DS_Store` kept after a branch switch removed the rest) delivers
+    nothing, and `git rm -r` could not remove it. None when Git cannot say (no work tree): then
+    every name counts. Found by bisection ("0" sorts right after "/"), so each environment's
+    look costs what its own folder holds, not the repository's every sealed file again."""
     if held is None:
         return None
-    return {p.removeprefix(f"{folder}/").split("/")[0] for p in held if p.startswith(f"{folder}/")}
+    start, end = (bisect.bisect_left(held, f"{folder}{after}") for after in "/0")
+    return {p[len(folder) + 1 :].split("/")[0] for p in held[start:end]}
 
 
 def tracked(cfg: Config, top: str) -> set[str] | None:

@@ -142,11 +142,12 @@ def check(
     envs = select(cfg, names)
     policy = loader.load(cfg, policy_file)
     found = after_waiting_rotations(cfg, problems(Context(cfg, now), policy, envs))
+    # what Git holds, asked once (named environments' case-collision reads their values files too)
+    held = leftovers.tracked(cfg, ".")
     # a named environment's own folder too: its GitOps application applies what it holds there
-    found += leftovers.cluster_problems(cfg, envs)
-    held = leftovers.tracked(cfg, ".")  # what Git holds of sealer's in another case, below
+    found += leftovers.cluster_problems(cfg, envs, held)
     if not names:  # every environment: what is left of one removed from sealer.yaml too, and
-        found += leftovers.problems(cfg)  # the files of certs/ no environment pins
+        found += leftovers.problems(cfg, held)  # the files of certs/ no environment pins
         found += certfolder.problems(cfg, held)
     # named ones: their own paths (`sealed/staging/Staging.yaml`), which `check` alone also fails
     found += casefold.problems(cfg, held, envs if names else None)

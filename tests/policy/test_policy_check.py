@@ -478,6 +478,37 @@ def test_a_sealed_file_of_a_cluster_removed_from_sealer_yaml_fails(repo_factory:
     assert (code, after["problems"]) == (0, [])
 
 
+def test_check_asks_git_for_its_index_once(
+    repo_factory: RepoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pre-commit hook's `sealer check` lists what Git's index holds once (each process ~3 ms
+    on every commit) for leftover-cluster, leftover-environment, certs/ and case-collision alike,
+    and check ENV too (its case-collision reads its values files); each still finds its leftover."""
+    from sealer import git
+
+    root = repo_factory()
+    (root / "sealed/staging/eu.yml").write_bytes((root / "sealed/staging/staging.yaml").read_bytes())
+    (root / "sealed/gone").mkdir()
+    (root / "sealed/gone/gone.yaml").write_text("kind: SealedSecret\n")
+    commit_all(root, "leftovers")
+    asked: list[tuple[str, ...]] = []
+    real_call = git._call
+
+    def counted(where: Path | str, args: tuple[str, ...], *rest: Any, **named: Any) -> Any:
+        asked.append(tuple(args))
+        return real_call(where, args, *rest, **named)
+
+    monkeypatch.setattr(git, "_call", counted)
+    for named, listed, rules in (
+        ((), ".", ["leftover-cluster", "leftover-environment"]),
+        (("staging",), ".", ["leftover-cluster"]),
+    ):
+        asked.clear()
+        code, report = check_json(root, *named)
+        assert (code, sorted(p["rule"] for p in report["problems"])) == (1, rules)
+        assert [args[-1] for args in asked if "ls-files" in args] == [listed], asked
+
+
 @pytest.mark.parametrize(
     ("path", "fix"),
     [
@@ -620,7 +651,8 @@ def test_a_delivered_folder_that_cannot_be_listed_is_never_passed(
     (root / "sealed").symlink_to(tmp_path / "elsewhere" / "sealed")
     result = sealer(root, "check")
     assert result.exit_code == 2 and "symlink" in result.stderr, result.output
-    found = leftovers.problems(config.load(root))
+    cfg = config.load(root)
+    found = leftovers.problems(cfg, leftovers.tracked(cfg, "."))
     assert [(p.rule, p.level, p.message.split(":")[0]) for p in found] == [
         ("leftover-environment", "error", "sealed/ cannot be listed")
     ]
