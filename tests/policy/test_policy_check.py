@@ -875,10 +875,19 @@ MERGED = "a merge key (`<<`) gives `sealer` or a key below it in deploy/staging/
         (lambda t: t.replace("  scope: strict\n", "  scope: strict\n  <<: {scope: cluster-wide}\n"), MERGED),
         (lambda t: t.replace("  encryptedData:\n", "  encryptedData:\n    <<: {x: y}\n"), MERGED),
         (lambda t: t + "!!merge m: {sealer: {scope: cluster-wide}}\n", MERGED),  # a merge to PyYAML alone
+        # The tag and the key written with escapes, no `<<` or `merge` in the text: a merge to both.
+        (lambda t: t + '!!m%65rge "\\x3c\\x3c": {sealer: {scope: cluster-wide}}\n', MERGED),
         # Helm reads the first document, here an empty one: no SealedSecret is delivered at all.
         (lambda t: "--- ~\n---\n" + t, "deploy/staging/values.yaml holds 2 YAML documents: "),
     ],
-    ids=["merge-gives-sealer", "merge-in-sealer", "merge-in-encryptedData", "tagged-merge", "empty-first"],
+    ids=[
+        "merge-gives-sealer",
+        "merge-in-sealer",
+        "merge-in-encryptedData",
+        "tagged-merge",
+        "escaped-merge",
+        "empty-first",
+    ],
 )
 def test_a_values_file_helm_reads_otherwise_than_check_fails_check(
     repo_factory: RepoFactory, edit: Any, message: str
