@@ -70,9 +70,10 @@ def helm_documents(text: str, source: str) -> list[yamlio.Document]:
     return docs
 
 
-# What any merge key is written with: a plain `<<`, or a tag spelling `merge`, with its letters
-# or with a URI escape (`!!m%65rge "\\x3c\\x3c"` is one to PyYAML and to Go's yaml.v2 alike).
-_MAY_MERGE = re.compile(r"<<|merge|%")
+# What any merge key is written with: `<<` itself or escaped in double quotes (`"\x3c\x3c"`, a
+# merge to PyYAML and Go's yaml.v2 alike when tagged `!` or `!!merge`), a tag spelling `merge`
+# with its letters or with a URI escape (`!!m%65rge`).
+_MAY_MERGE = re.compile(r"<<|merge|%|\\")
 
 
 def merged_subtree(text: str, source: str) -> bool:

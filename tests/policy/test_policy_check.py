@@ -877,6 +877,7 @@ MERGED = "a merge key (`<<`) gives `sealer` or a key below it in deploy/staging/
         (lambda t: t + "!!merge m: {sealer: {scope: cluster-wide}}\n", MERGED),  # a merge to PyYAML alone
         # The tag and the key written with escapes, no `<<` or `merge` in the text: a merge to both.
         (lambda t: t + '!!m%65rge "\\x3c\\x3c": {sealer: {scope: cluster-wide}}\n', MERGED),
+        (lambda t: t + '! "\\x3c\\x3c": {sealer: {scope: cluster-wide}}\n', MERGED),  # `!`: resolved as plain
         # Helm reads the first document, here an empty one: no SealedSecret is delivered at all.
         (lambda t: "--- ~\n---\n" + t, "deploy/staging/values.yaml holds 2 YAML documents: "),
     ],
@@ -886,6 +887,7 @@ MERGED = "a merge key (`<<`) gives `sealer` or a key below it in deploy/staging/
         "merge-in-encryptedData",
         "tagged-merge",
         "escaped-merge",
+        "escaped-plain-merge",
         "empty-first",
     ],
 )
