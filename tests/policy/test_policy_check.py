@@ -574,6 +574,8 @@ def test_a_managed_path_git_holds_in_another_case_fails(
         ("Registry/Staging/staging.yaml", "registry/staging/staging.yaml", "staging", True),
         ("sealed/staging/STAGING.yaml", "sealed/staging/staging.yaml", "dev", False),  # not dev's
         ("SEALER.yaml", "sealer.yaml", "staging", False),  # no environment's own: `check` alone
+        # a file where a folder above staging's values file is, spelt otherwise: one on such a system
+        ("Deploy/Staging", "deploy/staging/values.yaml", "staging", True),
     ],
 )
 def test_a_named_environment_path_git_holds_in_another_case_fails(
@@ -590,6 +592,10 @@ def test_a_named_environment_path_git_holds_in_another_case_fails(
     assert (code, found) == (
         (1, [("case-collision", f"git rm --cached -- {path}, and keep one spelling")]) if fails else (0, [])
     )
+    if fails:  # as `check` alone finds it
+        assert [
+            (p["rule"], p["fix"]) for p in check_json(root)[1]["problems"] if p["rule"] == "case-collision"
+        ] == found
 
 
 def test_two_spellings_git_holds_in_a_managed_folder_fail_once(repo_factory: RepoFactory) -> None:
