@@ -70,13 +70,19 @@ def helm_documents(text: str, source: str) -> list[yamlio.Document]:
     return docs
 
 
+# What any merge key is written with: `<<` itself or escaped in double quotes (`"\x3c\x3c"`, a
+# merge to PyYAML and Go's yaml.v2 alike when tagged `!` or `!!merge`), a tag spelling `merge`
+# with its letters or with a URI escape (`!!m%65rge`).
+_MAY_MERGE = re.compile(r"<<|merge|%|\\")
+
+
 def merged_subtree(text: str, source: str) -> bool:
     """Whether a merge key (`<<`) gives the `sealer` key or any key below it in a values file of
     one document: YAML readers differ on which of a merged key and the one written beside it
     wins (`yamlio.merged`), so Helm could deliver another subtree than the one sealer reads and
     checks. sealer writes none. The loaded document's nodes have their merges flattened: this
     composes the text again, when it could hold a merge key at all."""
-    if "<<" not in text and "merge" not in text:  # `<<`, or a key tagged `!!merge`
+    if not _MAY_MERGE.search(text):
         return False
     composed = yamlio.compose_documents(text, source)
     top = composed[0] if composed else None

@@ -49,15 +49,23 @@ def problems(cfg: Config, held: set[str] | None, envs: Iterable[Environment] | N
 
 def _own(held: set[str], envs: Iterable[Environment]) -> set[str]:
     """The paths of `held` that are, in any case, one the environments `envs` have sealer
-    manage or lie in one of their folders (`sealed/staging/Staging.yaml`, `Ledger/staging.yaml`):
-    both spellings of a pair there are kept, so a pair is told as over every environment."""
+    manage, lie in one of their folders (`sealed/staging/Staging.yaml`, `Ledger/staging.yaml`)
+    or are a file where a folder above one is (`Deploy/Staging` over
+    `deploy/staging/values.yaml`): both spellings of a pair are kept, so a pair is told as over
+    every environment."""
     own = {layout.folded(path) for env in envs for path in env.managed_paths()}
-    return {path for path in held if _at_or_below(layout.folded(path), own)}
+    above = {folder for key in own for folder in _prefixes(key)[:-1]}
+    return {path for path in held if _mine(layout.folded(path), own, above)}
 
 
-def _at_or_below(key: str, own: set[str]) -> bool:
+def _mine(key: str, own: set[str], above: set[str]) -> bool:
+    return key in above or not own.isdisjoint(_prefixes(key))
+
+
+def _prefixes(key: str) -> list[str]:
+    """`a`, `a/b` and `a/b/c` of `a/b/c`."""
     parts = key.split("/")
-    return any("/".join(parts[:end]) in own for end in range(1, len(parts) + 1))
+    return ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
 
 
 def _fix(path: str) -> str:

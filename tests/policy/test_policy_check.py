@@ -605,6 +605,8 @@ def test_a_managed_path_git_holds_in_another_case_fails(
         ("Registry/Staging/staging.yaml", "registry/staging/staging.yaml", "staging", True),
         ("sealed/staging/STAGING.yaml", "sealed/staging/staging.yaml", "dev", False),  # not dev's
         ("SEALER.yaml", "sealer.yaml", "staging", False),  # no environment's own: `check` alone
+        # a file where a folder above staging's values file is, spelt otherwise: one on such a system
+        ("Deploy/Staging", "deploy/staging/values.yaml", "staging", True),
     ],
 )
 def test_a_named_environment_path_git_holds_in_another_case_fails(
@@ -621,6 +623,10 @@ def test_a_named_environment_path_git_holds_in_another_case_fails(
     assert (code, found) == (
         (1, [("case-collision", f"git rm --cached -- {path}, and keep one spelling")]) if fails else (0, [])
     )
+    if fails:  # as `check` alone finds it
+        assert [
+            (p["rule"], p["fix"]) for p in check_json(root)[1]["problems"] if p["rule"] == "case-collision"
+        ] == found
 
 
 def test_two_spellings_git_holds_in_a_managed_folder_fail_once(repo_factory: RepoFactory) -> None:
@@ -907,10 +913,21 @@ MERGED = "a merge key (`<<`) gives `sealer` or a key below it in deploy/staging/
         (lambda t: t.replace("  scope: strict\n", "  scope: strict\n  <<: {scope: cluster-wide}\n"), MERGED),
         (lambda t: t.replace("  encryptedData:\n", "  encryptedData:\n    <<: {x: y}\n"), MERGED),
         (lambda t: t + "!!merge m: {sealer: {scope: cluster-wide}}\n", MERGED),  # a merge to PyYAML alone
+        # The tag and the key written with escapes, no `<<` or `merge` in the text: a merge to both.
+        (lambda t: t + '!!m%65rge "\\x3c\\x3c": {sealer: {scope: cluster-wide}}\n', MERGED),
+        (lambda t: t + '! "\\x3c\\x3c": {sealer: {scope: cluster-wide}}\n', MERGED),  # `!`: resolved as plain
         # Helm reads the first document, here an empty one: no SealedSecret is delivered at all.
         (lambda t: "--- ~\n---\n" + t, "deploy/staging/values.yaml holds 2 YAML documents: "),
     ],
-    ids=["merge-gives-sealer", "merge-in-sealer", "merge-in-encryptedData", "tagged-merge", "empty-first"],
+    ids=[
+        "merge-gives-sealer",
+        "merge-in-sealer",
+        "merge-in-encryptedData",
+        "tagged-merge",
+        "escaped-merge",
+        "escaped-plain-merge",
+        "empty-first",
+    ],
 )
 def test_a_values_file_helm_reads_otherwise_than_check_fails_check(
     repo_factory: RepoFactory, edit: Any, message: str
