@@ -4,6 +4,7 @@ A rule's regex is tried at each occurrence of its keywords: text where the keywo
 what one try reads (`eyJ-eyJ-…` for the JWT rule) makes each try read to the end of the run, and
 the scan's cost grows with the square of the text. `units` builds the repeating pieces that do
 that from the pattern itself (Python's own regex parser), so a rule added later is covered too."""
+
 from __future__ import annotations
 
 import re
@@ -22,9 +23,12 @@ C = sre_constants
 PRINTABLE = string.ascii_letters + string.digits + string.punctuation + " \t\n"
 MAX_PATHS = 48
 _CATEGORIES = {
-    str(C.CATEGORY_DIGIT): r"\d", str(C.CATEGORY_NOT_DIGIT): r"\D",
-    str(C.CATEGORY_SPACE): r"\s", str(C.CATEGORY_NOT_SPACE): r"\S",
-    str(C.CATEGORY_WORD): r"\w", str(C.CATEGORY_NOT_WORD): r"\W",
+    str(C.CATEGORY_DIGIT): r"\d",
+    str(C.CATEGORY_NOT_DIGIT): r"\D",
+    str(C.CATEGORY_SPACE): r"\s",
+    str(C.CATEGORY_NOT_SPACE): r"\S",
+    str(C.CATEGORY_WORD): r"\w",
+    str(C.CATEGORY_NOT_WORD): r"\W",
 }
 
 
@@ -48,7 +52,10 @@ def _member(char: str, op: Any, av: Any) -> bool:
 def _reps(op: Any, av: Any) -> list[str]:
     """One letter of each case, one digit and every other character the item matches."""
     chars = [c for c in PRINTABLE if _member(c, op, av)]
-    picked = [next((c for c in chars if c in group), "") for group in (string.ascii_lowercase, string.ascii_uppercase, string.digits)]
+    picked = [
+        next((c for c in chars if c in group), "")
+        for group in (string.ascii_lowercase, string.ascii_uppercase, string.digits)
+    ]
     return list(dict.fromkeys(c for c in picked + [c for c in chars if not c.isalnum()] if c))
 
 
