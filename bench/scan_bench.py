@@ -16,6 +16,9 @@ Then `sealer scan --history` over the corpus committed in 1,000 commits (MB/s ov
 against detect-secrets' MB/s above), and its peak resident memory on a history holding one
 LARGE_BLOB_MB blob (streamed from git: never held whole) beside a history of one small file.
 
+First (alone with --adversarial): every pattern rule on 16 and 64 KiB of pieces that made a rule's
+cost grow with the square of the text, beside 64 KiB of ordinary YAML and the figures from before.
+
 Targets (issue 6): found >= detect-secrets, decoys flagged <= detect-secrets, throughput
 >= 100x; the hook within 3x of importing click; history >= 50x (issue 18).
 """
@@ -617,7 +620,11 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=12.0, help="corpus size in MB")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", help="build the corpus here and keep it")
+    parser.add_argument("--adversarial", action="store_true", help="only the adversarial-text timing")
     args = parser.parse_args()
+    adversarial_timing()
+    if args.adversarial:
+        return
     with tempfile.TemporaryDirectory(prefix="scan-bench-") as tmp:
         root = Path(args.keep or tmp)
         root.mkdir(parents=True, exist_ok=True)
@@ -706,6 +713,46 @@ def report(root: Path, labels: dict[str, list[Label]], size: int) -> None:
         "history >= 50x": history_ratio >= 50,
     }
     print("targets: " + ", ".join(f"{name} {'met' if ok else 'MISSED'}" for name, ok in targets.items()))
+
+
+# Pieces that made a rule read on through its next keywords (each try to the run's end), with
+# what 64 KiB of each cost that rule alone before the rules were bounded (ade0f90^, in ms).
+ADVERSARIAL = {
+    "eyJ-": 5473,
+    "glrt--": 630,
+    "Nsci\n": 15441,
+    "key:=a0": 23370,
+    "_authToken=a<": 1167,
+    "sk-proj--": 820,
+    "-----BEGINPRIVATE KEY-----\\na:>": 1101,
+}
+
+
+def adversarial_timing() -> None:
+    """Every built-in pattern rule on 16 and 64 KiB of each piece above, in this process, beside
+    64 KiB of ordinary YAML: a linear cost grows 4x from 16 to 64 KiB, the square of it 16x."""
+    from sealer.scan import engine, rules
+
+    policy = rules.load()
+    chosen = [r for r in policy.rules if r.regex is not None]
+
+    def seconds(text: bytes) -> float:
+        began = time.process_time()
+        engine.scan(text, chosen, policy)
+        return time.process_time() - began
+
+    m = Material(random.Random(1))
+    ordinary = "\n".join(line for _ in range(3000) for line in filler("yaml", m)).encode()[: 64 << 10]
+    print(
+        f"adversarial text, {len(chosen)} pattern rules; baseline 64 KiB of YAML {seconds(ordinary) * 1e3:.1f} ms"
+    )
+    for unit, before in ADVERSARIAL.items():
+        small, large = ((unit * (n // len(unit) + 1))[:n].encode() for n in (16 << 10, 64 << 10))
+        s16, s64 = seconds(small), seconds(large)
+        print(
+            f"  {unit!r:36s} 16 KiB {s16 * 1e3:7.1f} ms | 64 KiB {s64 * 1e3:7.1f} ms (x{s64 / max(s16, 1e-9):.1f};"
+            f" one rule before: {before} ms)"
+        )
 
 
 COMMITS = 1000

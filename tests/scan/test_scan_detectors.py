@@ -120,6 +120,8 @@ TABLES: dict[str, list[tuple[str, bool]]] = {
         (f"payload: {b64(f'{lookalike(KEY)}'.encode())}", False),  # checksum fails
         (f"payload: {b64(f'x{KEY}x'.encode())}", True),  # inside a longer token
         (f"payload: {b64(f'{KEY[:-1]}'.encode())}", False),  # truncated
+        # deep in a long run (the rule reads 700 characters from `slr_`, not to the run's end)
+        (f"payload: {b64(('x' * 3000 + f' API_KEY={KEY} ' + 'y' * 3000).encode())}", True),
     ],
     "private-key": [
         (pem("RSA PRIVATE KEY"), True),
@@ -194,6 +196,8 @@ TABLES: dict[str, list[tuple[str, bool]]] = {
         (jwt({"typ": "JWT"}), False),  # no algorithm: not a JWT header
         (jwt({"alg": "none"}, sig_len=8), False),  # no real signature
         (".".join(jwt({"alg": "HS256"}).split(".")[:2]), False),  # two parts
+        (f"session-cookie-{jwt({'alg': 'HS256'})}", True),  # a few characters into a run: still tried
+        (f"{'a' * 32}-{jwt({'alg': 'HS256'})}", False),  # past the 32 a try may start at
         # a header nested past what `json` parses (its RecursionError): not a JWT, no traceback
         (base64.urlsafe_b64encode(b'{"a":' * 50_000).decode() + "." + jwt({}).split(".", 1)[1], False),
     ],
@@ -212,6 +216,11 @@ TABLES: dict[str, list[tuple[str, bool]]] = {
         ("export API_TOKEN='q7Rk2LmZ9xW4pN8v'", True),  # sealer: allow (test payload)
         ('apiKey := "Tq3LmZ8xW2pN7vR4k"', True),  # sealer: allow (test payload)
         ("curl https://api.local/v1?token=Zr8QpL2mX7kN4vB9tW3s&page=2", True),  # sealer: allow (test payload)
+        # the name 90 characters into a URL (a try starts within 128 of a value's start)
+        (
+            "url: https://api.example.net/" + "v1/" * 30 + "?token=Zr8QpL2mX7kN4vB9tW3s",
+            True,
+        ),  # sealer: allow (test payload)
         ("PASSWORD=S3cr3t!9xQ#2mLp", True),  # sealer: allow (test payload)
         ("password: changeme", False),
         ("password: hunter2", False),
