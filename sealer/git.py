@@ -859,6 +859,7 @@ def read_blobs(root: Path, revs: Sequence[str]) -> dict[str, str]:
 
 
 _OBJECT_TYPES = frozenset({"blob", "tree", "commit", "tag"})
+FILE_MODES = ("100644", "100755")  # a plain file's tree modes: executable or not
 
 
 def objects_held(root: Path, revs: Sequence[str]) -> set[str]:
@@ -1144,7 +1145,7 @@ def blobs_under(root: Path, rev: str, folder: str) -> list[str]:
     found: dict[str, None] = {}
     for meta in parts[:-1]:
         fields = meta.lstrip(b"\n").decode(errors="replace").split(" ")
-        if fields[0].startswith(":") and len(fields) == 5 and fields[1] in ("100644", "100755"):
+        if fields[0].startswith(":") and len(fields) == 5 and fields[1] in FILE_MODES:
             found.setdefault(fields[3])
     return list(found)
 

@@ -133,7 +133,7 @@ def codeowners_at(root: Path, base: str, env: Mapping[str, str] | None = None) -
     text = texts[found]
     assert text is not None
     mode = git.tree_entries(root, base, [found]).get(found, ("", ""))[0]
-    if mode not in ("100644", "100755") or len(text.encode()) > GITHUB_CODEOWNERS_MAX:
+    if mode not in git.FILE_MODES or len(text.encode()) > GITHUB_CODEOWNERS_MAX:
         return CodeOwners(())  # a symlink (its text is a path) or a file the host will not load
     if _AMBIGUOUS_SPACE.search(text):
         return CodeOwners(())  # the host may split its lines and fields elsewhere than Python does

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sealer import layout, ledger, provenance, render, state, yamlio
+from sealer import git, layout, ledger, provenance, render, state, yamlio
 from sealer.config import Cluster, Environment
 from sealer.errors import SealerError
 from sealer.records import KeyRecord
@@ -279,15 +279,12 @@ def left_sealed_findings(
     return found
 
 
-_PLAIN = ("100644", "100755")
-
-
 def applied(rel: str, modes: Mapping[str, str]) -> bool:
     """Whether a GitOps tool pointed at sealed/ or registry/ or a folder of theirs may apply the
     path `rel` below it (`layout.may_be_applied`): anything in a subfolder of <env>/ does (the folder
     counts), and anything HEAD holds as no plain file (a symlink, a submodule, or unknown)."""
     parts = rel.split("/")
-    return len(parts) > 3 or layout.may_be_applied(parts[-1], modes.get(rel) in _PLAIN)
+    return len(parts) > 3 or layout.may_be_applied(parts[-1], modes.get(rel) in git.FILE_MODES)
 
 
 def removed_sealed_finding(env: Environment, cluster: Cluster) -> Finding:

@@ -20,7 +20,7 @@ from sealer import git
 from sealer.review import charts, helm_refs, stray
 from sealer.review.model import TRUST_ANCHOR, Finding
 
-_REGULAR, _LINK = ("100644", "100755"), "120000"
+_REGULAR, _LINK = git.FILE_MODES, "120000"
 _MAX_LINKS = 8  # symlinks followed in a row
 MANIFESTS = ("*.yaml", "*.yml", "*.json")  # what Argo CD and Flux read as manifests
 _KUSTOMIZATIONS = ("*kustomization.yaml", "*kustomization.yml", "*Kustomization")

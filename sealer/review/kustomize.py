@@ -26,7 +26,7 @@ from sealer.review import stray
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _MANIFESTS = (".yaml", ".yml", ".json")
-_TREE, _LINK, _FILES = "040000", "120000", ("100644", "100755")
+_TREE, _LINK, _FILES = "040000", "120000", git.FILE_MODES
 _MAX_LINKS = 8  # symlinks followed in a row
 MAX_READS = 2000  # paths looked up for one kustomization: a build that big is not a review's to redo
 
