@@ -259,6 +259,12 @@ def is_remote_copy(root: Path, branch: str) -> bool:
     return not local and git.ref_is_there(root, f"refs/remotes/{branch}")
 
 
+def waiting_rotations(root: Path, envs: list[str], push: str | None) -> list[tuple[str, str]]:
+    """The rotations of `envs` no merge took in yet: on a local branch, or on one of sealer's own
+    branches of the remote a --push names (else origin), where a CI job's clone holds them."""
+    return unmerged_rotations(root, envs, watched_remote(root, push))
+
+
 def watched_remote(root: Path, push: str | None) -> str | None:
     """The remote whose copies of sealer's branches hold rotations waiting for review: the one
     `--push` names (where sealer opens their pull requests), else origin, also for a --push URL

@@ -97,8 +97,7 @@ def after_waiting_rotations(cfg: Config, found: list[Problem]) -> list[Problem]:
         return found
     waiting: dict[str, str] = {}
     try:
-        origin = branches.watched_remote(cfg.root, None)
-        for env, branch in branches.unmerged_rotations(cfg.root, sorted(rotating), origin):
+        for env, branch in branches.waiting_rotations(cfg.root, sorted(rotating), None):
             waiting.setdefault(env, branch)
         why = {env: _why_refused(cfg, env, branch) for env, branch in waiting.items()}
     except SealerError:

@@ -992,7 +992,7 @@ def no_active_key_left(cfg: Config, env_name: str, revoked: KeyRecord) -> str | 
         return None
     alone = f"{env_name}/{revoked.name} has no active key left"
     rotate = f"sealer rotate {env_name} --key {revoked.name}"
-    waiting = planning.waiting_rotations(cfg.root, [env_name], None)  # origin's too, as `rotate` sees them
+    waiting = branches.waiting_rotations(cfg.root, [env_name], None)  # origin's too, as `rotate` sees them
     if not waiting:
         return f"{alone}: run `{rotate}`"
     branch = terminal.one_line(waiting[0][1])  # a branch's name: anyone's text

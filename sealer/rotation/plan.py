@@ -295,7 +295,7 @@ def without_waiting(root: Path, request: Request, found: list[Target]) -> tuple[
     if not request.due or request.envs or request.replace:
         return found, {}
     waiting: dict[str, str] = {}
-    for env, branch in waiting_rotations(root, [t.env.name for t in found], request.push):
+    for env, branch in branches.waiting_rotations(root, [t.env.name for t in found], request.push):
         waiting.setdefault(env, branch)
     return [t for t in found if t.env.name not in waiting], waiting
 
@@ -309,14 +309,8 @@ def refuse_unmerged(root: Path, envs: list[str], push: str | None) -> None:
 
 def unmerged_refusal(root: Path, envs: list[str], push: str | None) -> BadInput | None:
     """The refusal `refuse_unmerged` raises, for a dry run to tell: None when nothing waits."""
-    waiting = waiting_rotations(root, envs, push)
+    waiting = branches.waiting_rotations(root, envs, push)
     return refusal(root, *waiting[0]) if waiting else None
-
-
-def waiting_rotations(root: Path, envs: list[str], push: str | None) -> list[tuple[str, str]]:
-    """The rotations of `envs` no merge took in yet: on a local branch, or on one of sealer's own
-    branches of the remote a --push names (else origin), where a CI job's clone holds them."""
-    return branches.unmerged_rotations(root, envs, branches.watched_remote(root, push))
 
 
 def refusal(root: Path, env: str, branch: str) -> BadInput:
