@@ -164,18 +164,17 @@ def _texts(
 ) -> dict[tuple[str | None, str], str | None]:
     """(ledger folder id, file name) -> the text that folder holds there, None when it is too
     large to read (any branch's, a remote one anyone pushed: bounded like a file on disk, and it
-    proves nothing); each distinct file read once, in one `git cat-file --batch-check` for ids,
-    one for sizes and one `--batch` (a folder at that path reads as none)."""
+    proves nothing); each distinct file read once, in one `git cat-file --batch-check` for ids
+    and sizes and one `--batch` (a folder at that path reads as none)."""
     revs = {f"{folder}:{name}": (folder, name) for folder in folders if folder is not None for name in names}
-    ids = git.object_ids(root, list(revs))
-    if not ids:
+    info = git.object_info(root, list(revs))
+    if not info:
         return {}
-    sizes = git.object_sizes(root, sorted(set(ids.values())))
-    large = {blob for blob, size in sizes.items() if size > repofiles.MAX_BYTES}
+    large = {blob for blob, size in info.values() if size > repofiles.MAX_BYTES}
     blobs: dict[str, str | None] = dict.fromkeys(large)
-    small = sorted(set(sizes) - large)
+    small = sorted({blob for blob, _ in info.values()} - large)
     blobs.update(git.read_blobs(root, small) if small else {})
-    return {revs[rev]: blobs[blob] for rev, blob in ids.items() if blob in blobs}
+    return {revs[rev]: blobs[blob] for rev, (blob, _) in info.items() if blob in blobs}
 
 
 def _replaced(

@@ -869,37 +869,29 @@ def objects_held(root: Path, revs: Sequence[str]) -> set[str]:
     return {rev for rev, line in zip(revs, out.splitlines(), strict=True) if line in _OBJECT_TYPES}
 
 
-def object_ids(root: Path, revs: Sequence[str]) -> dict[str, str]:
-    """`rev` (`rev:path`) -> the id of the object it names, for each the repository holds, in one
-    `git cat-file --batch-check`, contents unread: objects of the same id need reading once."""
+def object_info(root: Path, revs: Sequence[str]) -> dict[str, tuple[str, int]]:
+    """`rev` (`rev:path`) -> the id and size in bytes of the object it names, for each the
+    repository holds, in one `git cat-file --batch-check`, contents unread: objects of the same
+    id need reading once, and what is too large to read is known before it is read."""
     if not revs:
         return {}
     out = run(
         root,
         "cat-file",
-        "--batch-check=%(objecttype) %(objectname)",
+        "--batch-check=%(objecttype) %(objectname) %(objectsize)",
         stdin="".join(f"{rev}\n" for rev in revs),
     )
     found = {}
     for rev, line in zip(revs, out.removesuffix("\n").split("\n"), strict=True):
-        kind, _, name = line.partition(" ")  # or `REV missing` (REV may hold a space)
-        if kind in _OBJECT_TYPES and name and " " not in name:
-            found[rev] = name
+        fields = line.split(" ")  # or `REV missing` (REV may hold a space)
+        if len(fields) == 3 and fields[0] in _OBJECT_TYPES and fields[2].isdigit():
+            found[rev] = (fields[1], int(fields[2]))
     return found
 
 
-def object_sizes(root: Path, ids: Sequence[str]) -> dict[str, int]:
-    """Object id -> its size in bytes, for each the repository holds, in one `git cat-file
-    --batch-check`, contents unread: what is too large to read is known before it is read."""
-    out = run(
-        root, "cat-file", "--batch-check=%(objectname) %(objectsize)", stdin="".join(f"{i}\n" for i in ids)
-    )
-    found = {}
-    for line in out.splitlines():
-        name, _, size = line.partition(" ")
-        if size.isdigit():  # not `ID missing`
-            found[name] = int(size)
-    return found
+def object_ids(root: Path, revs: Sequence[str]) -> dict[str, str]:
+    """`rev` (`rev:path`) -> the id of the object it names, for each the repository holds."""
+    return {rev: name for rev, (name, _) in object_info(root, revs).items()}
 
 
 def file_at(root: Path, rev: str, path: str) -> str | None:
