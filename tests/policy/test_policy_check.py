@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import types
@@ -673,6 +674,94 @@ def test_a_file_in_a_delivered_folder_is_no_leftover_environment(repo_factory: R
         (root / "registry" / name).write_text("x\n")
     code, report = check_json(root)
     assert (code, report["problems"]) == (0, [])
+    commit_all(root, "kept beside the folders")  # nor once Git holds them: no GitOps tool applies them
+    code, report = check_json(root)
+    assert (code, report["problems"]) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [
+        ("sealed/extra.yaml", "sealer writes no such file (only sealed/<env>/<cluster>.yaml)"),
+        ("sealed/extra.json", "sealer writes no such file (only sealed/<env>/<cluster>.yaml)"),
+        ("registry/extra.yaml", "no environment's key registry is rendered there"),
+        ("registry/Kustomization", "no environment's key registry is rendered there"),
+    ],
+)
+def test_a_file_git_holds_beside_the_environment_folders_fails(
+    repo_factory: RepoFactory, path: str, said: str
+) -> None:
+    """A GitOps tool applying sealed/ or registry/ recursively applies a manifest right in it, as
+    review says of it; only what Git holds is delivered, and `check ENV` leaves it to `check`."""
+    root = repo_factory()
+    (root / path).write_bytes((root / "sealed/staging/staging.yaml").read_bytes())
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})  # on disk alone: not delivered
+    subprocess_git(root, "add", "--", path)
+    code, report = check_json(root)
+    assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+        1,
+        [("leftover-file", "", f"git rm {path}")],
+    )
+    assert report["problems"][0]["message"].startswith(f"{path}: {said}")
+    text = sealer(root, "check").stdout.splitlines()
+    assert "leftover-file" in text[0] and text[1].strip() == f"fix: git rm {path}"
+    assert "| `leftover-file` |" in sealer(root, "check", "--output", "markdown").stdout
+    assert check_json(root, "staging")[0] == 0  # no named environment's: `check` alone
+    subprocess_git(root, "rm", "-qf", "--", path)
+    assert check_json(root)[1]["problems"] == []
+
+
+def removed_from_disk(root: Path, *paths: str) -> None:
+    """Deleted by hand, without `git rm`: Git's index still holds them."""
+    for path in paths:
+        entry = root / path
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
+def test_a_leftover_deleted_on_disk_alone_still_fails(repo_factory: RepoFactory) -> None:
+    """A plain `git commit` keeps what the index holds: a leftover deleted from disk without
+    `git rm` is still delivered, and a hand-run `check` says so rather than pass."""
+    root = repo_factory()
+    (root / "sealed/staging/eu.yaml").write_bytes((root / "sealed/staging/staging.yaml").read_bytes())
+    (root / "sealed/extra.yaml").write_text("kind: SealedSecret\n")
+    removed_from_sealer_yaml(root, "dev")
+    commit_all(root, "leftovers")
+    left = [
+        ("leftover-cluster", "git rm sealed/staging/eu.yaml"),
+        ("leftover-environment", "git rm -r sealed/dev"),
+        ("leftover-file", "git rm sealed/extra.yaml"),
+        ("leftover-environment", "git rm -r registry/dev"),
+    ]
+    code, report = check_json(root)
+    assert (code, [(p["rule"], p["fix"]) for p in report["problems"]]) == (1, left)
+    removed_from_disk(root, "sealed/staging/eu.yaml", "sealed/extra.yaml", "sealed/dev", "registry/dev")
+    code, report = check_json(root)
+    assert (code, [(p["rule"], p["fix"]) for p in report["problems"]]) == (1, left)
+    assert all("deleted on disk without `git rm`" in p["message"] for p in report["problems"])
+    subprocess_git(
+        root, "rm", "-rq", "--", "sealed/staging/eu.yaml", "sealed/extra.yaml", "sealed/dev", "registry/dev"
+    )
+    assert check_json(root)[1]["problems"] == []
+
+
+def test_a_values_file_deleted_on_disk_alone_fails(repo_factory: RepoFactory) -> None:
+    """A values file not made yet is fine (`render` makes it), but one Git holds and the disk
+    does not goes on delivering its old ciphertexts through a plain `git commit`."""
+    root = repo_factory()
+    assert check_json(root)[1]["problems"] == []
+    removed_from_disk(root, "deploy/staging/values.yaml")
+    for named in ((), ("staging",)):
+        code, report = check_json(root, *named)
+        assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+            1,
+            [("deleted-file", "staging", "git checkout -- deploy/staging/values.yaml")],
+        )
+    assert report["problems"][0]["message"].startswith(
+        "deploy/staging/values.yaml is deleted on disk without `git rm`: Git's index still holds it"
+    )
+    assert check_json(root, "dev")[0] == 0  # another environment's file
+    subprocess_git(root, "checkout", "--", "deploy/staging/values.yaml")
+    assert check_json(root)[1]["problems"] == []
 
 
 def test_a_leftover_folder_name_neither_forges_lines_nor_commands(repo_factory: RepoFactory) -> None:
