@@ -31,7 +31,7 @@ from support.policy_repos import (
 )
 from support.records import pending_key
 
-from sealer import apikey, cert_pins, ledger
+from sealer import apikey, cert_pins, ledger, yamlio
 from sealer.errors import ConfigError
 from sealer.policy import model
 from sealer.policy.rules import key_distinct
@@ -1038,11 +1038,11 @@ def test_a_values_file_helm_reads_otherwise_than_check_fails_check(
     "edit",
     [
         lambda t: "defaults: &d {replicas: 2}\n<<: *d\n" + t,  # the user's own merge, not sealer's keys
-        lambda t: t + "---\n",  # a trailing document marker: nothing after it
+        lambda t: "---\n" + t + "...\n",  # markers around the one document: nothing beyond them
     ],
-    ids=["users-merge", "trailing-marker"],
+    ids=["users-merge", "start-and-end-markers"],
 )
-def test_a_values_file_with_the_users_own_merge_or_a_trailing_marker_passes(
+def test_a_values_file_with_the_users_own_merge_or_document_markers_passes(
     repo_factory: RepoFactory, edit: Any
 ) -> None:
     root = repo_factory()
@@ -1050,6 +1050,38 @@ def test_a_values_file_with_the_users_own_merge_or_a_trailing_marker_passes(
     values.write_text(edit(values.read_text()))
 
     assert check_json(root)[0] == 0
+
+
+@pytest.mark.parametrize("tail", ["---\n", "...\n---\n", "---", "--- ~\n", "---\n# the end\n"])
+def test_a_values_file_ending_with_an_empty_document_fails_check_as_the_editor_refuses_it(
+    repo_factory: RepoFactory, tail: str
+) -> None:
+    """Helm skips a last `---` with nothing after it, but ruamel, which edits a values file it
+    cannot splice (here its `sealer` key quoted), reads a second document and refuses it: the
+    next rotation stops. check refuses it first, so the pre-commit hook stops the commit."""
+    root = repo_factory()
+    values = root / "deploy/staging/values.yaml"
+    fixed = values.read_text().replace("\nsealer:\n", '\n"sealer":\n')
+    assert fixed != values.read_text()
+    values.write_text(fixed + tail)
+    commit_all(root, "a trailing document")
+
+    code, report = check_json(root, "staging")
+
+    assert (code, [(p["rule"], p["fix"]) for p in report["problems"]]) == (
+        1,
+        [("values-file", "delete the last `---` line of deploy/staging/values.yaml")],
+    )
+    assert report["problems"][0]["message"].startswith(
+        "deploy/staging/values.yaml ends with an empty YAML document (a last `---` with nothing after it)"
+    )
+    refused = sealer(root, "rotate", "staging", "--no-branch")
+    assert (refused.exit_code, refused.stderr.strip()) == (2, f"sealer: {values}: {yamlio.SEVERAL_DOCUMENTS}")
+    values.write_text(fixed)
+    assert check_json(root)[1]["problems"] == []
+    commit_all(root, "the trailing document gone")
+    rotated = sealer(root, "rotate", "staging", "--no-branch")
+    assert rotated.exit_code == 0, rotated.output
 
 
 def test_a_sealed_file_bound_elsewhere_than_sealer_yaml_says_is_not_a_values_file_error(
