@@ -109,12 +109,12 @@ def _env_leftovers(cfg: Config, env: Environment, held: list[str] | None) -> lis
         rel = f"{folder}/{name}"
         if layout.folded(rel) in sealed or (below is not None and name not in below):
             continue
-        on_disk = os.path.lexists(cfg.root / rel)
         if not layout.may_be_applied(name, not is_folder and not (cfg.root / rel).is_symlink()):
             continue  # a `.gitkeep` or a README no GitOps tool applies: the hook must not refuse it
+        gone = _GONE if not os.path.lexists(cfg.root / rel) else ""
         message = (
             f"{rel} is no sealed file of a cluster sealer.yaml lists for {env.name}: a GitOps tool "
-            f"keeps applying it, and no rotation reseals it{'' if on_disk else _GONE}"
+            f"keeps applying it, and no rotation reseals it{gone}"
         )
         fix = f"git rm {'-r ' if is_folder else ''}{shlex.quote(rel)}"
         found.append(Problem(CLUSTER_RULE, env.name, ERROR, message, fix))
