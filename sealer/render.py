@@ -64,8 +64,14 @@ def helm_documents(text: str, source: str) -> list[yamlio.Document]:
     trailing `---` ends the file). Helm reads the first alone, empty or not: one holding the
     `sealer:` subtree after a `--- ~` is not delivered, though a reader of the non-empty ones
     (`yamlio.load_documents`) would take it for the values."""
-    docs = yamlio.load_with_nodes(text, source, empty=True)
-    while len(docs) > 1 and docs[-1].value is None:
+    return helm_read(yamlio.load_with_nodes(text, source, empty=True))
+
+
+def helm_read(docs: list[yamlio.Document]) -> list[yamlio.Document]:
+    """`helm_documents` of a file's every document (`yamlio.load_with_nodes(..., empty=True)`):
+    those up to the last that holds something (`yamlio.trailing_empty`)."""
+    docs = list(docs)
+    while yamlio.trailing_empty(docs):
         docs.pop()
     return docs
 

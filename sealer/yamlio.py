@@ -13,7 +13,7 @@ import functools
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import yaml
@@ -256,6 +256,16 @@ def load_with_nodes(text: str | bytes, source: str, empty: bool = False) -> list
 
 
 SEVERAL_DOCUMENTS = "holds several YAML documents; expected one"
+TRAILING_EMPTY = "ends with an empty YAML document (a last `---` with nothing after it)"
+
+
+def trailing_empty(docs: Sequence[Document]) -> bool:
+    """Whether `docs` (`load_with_nodes(..., empty=True)`) end with an empty document after
+    another: `...` `---`, or a bare `---`, at the end. Helm and a GitOps tool skip it, but it is a
+    second document to ruamel, so `round_trip_load` (the editor of a file whose layout sealer
+    keeps) refuses the file with SEVERAL_DOCUMENTS: the one test of both a reader that drops it
+    and `sealer check`, which refuses what the editor refuses."""
+    return len(docs) > 1 and docs[-1].value is None
 
 
 def _bad_input(source: str, what: str) -> BadInput:

@@ -240,6 +240,25 @@ def test_round_trip_load_refuses_with_one_line(text: str, message: str) -> None:
         yamlio.round_trip_load(text, "f")
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["a: 1\n---\n", "a: 1\n...\n---\n", "a: 1\n---", "a: 1\n--- ~\n", "a: 1\n---\n# c\n"]
+    + ["a: 1\n...\n", "---\na: 1\n", "a: 1\n", "# only a comment\n"],
+)
+def test_a_trailing_empty_document_is_what_the_editor_refuses(text: str) -> None:
+    """`trailing_empty` (which `sealer check` refuses a values file by) holds of exactly the files
+    of one document and an empty one after it that ruamel, the editor, refuses as two."""
+    docs = yamlio.load_with_nodes(text, "f", empty=True)
+    try:
+        yamlio.round_trip_load(text, "f")
+    except BadInput as err:
+        assert str(err) == f"f: {yamlio.SEVERAL_DOCUMENTS}"
+        refused = True
+    else:
+        refused = False
+    assert yamlio.trailing_empty(docs) == refused
+
+
 def test_every_reader_refuses_a_second_document_in_one_wording_and_its_own_error_type(
     tmp_path: Path,
 ) -> None:

@@ -6,7 +6,11 @@ keys, which no rule of an environment's own ever looks at again (`leftover-envir
 environment checked, a cluster taken out of its `clusters:` leaves its sealed file the same way
 (`leftover-cluster`): no rotation reseals it, so it keeps delivering whatever it holds (an older
 ciphertext put back, say). Its key registry file is key-registry's, which flags anything in
-registry/<env>/ that is not rendered."""
+registry/<env>/ that is not rendered. Over every environment too, a file right in sealed/ or
+registry/ (`sealed/extra.yaml`), no environment's, which a GitOps tool applying the folder
+recursively applies all the same (`leftover-file`). What Git's index holds counts, on disk or
+not: one deleted without `git rm` stays in Git through a plain `git commit`, and so does an
+environment's own file (`deleted-file`)."""
 
 from __future__ import annotations
 
@@ -21,29 +25,61 @@ from sealer.policy.model import ERROR, Problem
 
 RULE = "leftover-environment"
 CLUSTER_RULE = "leftover-cluster"
+FILE_RULE = "leftover-file"
+DELETED_RULE = "deleted-file"
 _DELIVERED = (layout.SEALED_DIR, layout.REGISTRY_DIR)
+# What review says of such a file (construct.foreign_sealed_findings, registry_check), per folder.
+_NOT_WRITTEN = {
+    layout.SEALED_DIR: "sealer writes no such file (only sealed/<env>/<cluster>.yaml)",
+    layout.REGISTRY_DIR: "no environment's key registry is rendered there (nothing revokes what it lists)",
+}
+# Said of an entry Git's index holds that is gone from disk: `check` run by hand sees the index.
+_GONE = " (deleted on disk without `git rm`: Git's index still holds it, and a plain `git commit` keeps it)"
 
 
 def problems(cfg: Config, held: set[str] | None) -> list[Problem]:
     """`held`: the paths Git's index holds (`tracked`, of "." or of both folders), None when
-    Git cannot say."""
+    Git cannot say. Not run by `check ENV`: what lies in sealed/ or registry/ outside every
+    environment's folder is no named environment's, and its GitOps application (pointed at its
+    own folder) does not apply it; the pre-commit hook and CI run `check` over them all."""
     found = []
     for top in _DELIVERED:
         try:
-            names = safeopen.list_dir(cfg.root / top)
-        except FileNotFoundError:
-            continue
+            names = _entries(cfg, top, _names_below(_ordered(held, top), top))
         except OSError as err:  # a symlink, a file: never "nothing left over"
             found.append(_unlisted(cfg, RULE, "", top, err))
             continue
         for name, folder in names:
-            if name not in cfg.environments and _delivers(cfg, held, f"{top}/{name}", folder):
-                message = (
-                    f"{top}/{name} belongs to no environment in sealer.yaml: a GitOps tool keeps "
-                    "applying what it holds, and the cluster keeps accepting its keys"
-                )
-                found.append(Problem(RULE, name, ERROR, message, f"git rm -r {shlex.quote(f'{top}/{name}')}"))
+            if name not in cfg.environments:
+                found += _left_in(cfg, held, top, name, folder)
     return found
+
+
+def _left_in(cfg: Config, held: set[str] | None, top: str, name: str, folder: bool) -> list[Problem]:
+    """The leftover `top/name` is: an environment's folder (or a link), or a file beside them."""
+    rel = f"{top}/{name}"
+    gone = _GONE if not os.path.lexists(cfg.root / rel) else ""
+    if _delivers(cfg, held, rel, folder):
+        message = (
+            f"{rel} belongs to no environment in sealer.yaml: a GitOps tool keeps "
+            f"applying what it holds, and the cluster keeps accepting its keys{gone}"
+        )
+        return [Problem(RULE, name, ERROR, message, f"git rm -r {shlex.quote(rel)}")]
+    if folder or (held is not None and rel not in held) or not layout.may_be_applied(name, True):
+        return []  # a `.gitkeep` or a README beside the folders, or a file Git does not hold
+    message = f"{rel}: {_NOT_WRITTEN[top]}, yet a GitOps tool applying {top}/ applies it{gone}"
+    return [Problem(FILE_RULE, "", ERROR, message, f"git rm {shlex.quote(rel)}")]
+
+
+def _entries(cfg: Config, folder: str, below: dict[str, bool] | None) -> list[tuple[str, bool]]:
+    """The names in `folder` on disk and those Git's index holds there (`below`) that are not,
+    each with whether it is a folder; OSError when the folder cannot be listed (a symlink)."""
+    try:
+        names = dict(safeopen.list_dir(cfg.root / folder))
+    except FileNotFoundError:
+        names = {}  # deleted, or never made: what the index still holds there is all there is
+    gone = {name: is_folder for name, is_folder in (below or {}).items() if name not in names}
+    return sorted({**gone, **names}.items())
 
 
 def cluster_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | None) -> list[Problem]:
@@ -62,14 +98,12 @@ def cluster_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | 
 
 def _env_leftovers(cfg: Config, env: Environment, held: list[str] | None) -> list[Problem]:
     folder = layout.sealed_dir(env.name).rstrip("/")
+    below = _names_below(held, folder)
     try:
-        names = safeopen.list_dir(cfg.root / folder)
-    except FileNotFoundError:
-        return []  # never sealed: nothing there to deliver
+        names = _entries(cfg, folder, below)
     except OSError as err:  # a symlink, a file: never "nothing left over"
         return [_unlisted(cfg, CLUSTER_RULE, env.name, folder, err)]
     sealed = {layout.folded(layout.sealed_file(env.name, c.name)) for c in env.clusters}
-    below = _names_below(held, folder)
     found = []
     for name, is_folder in names:
         rel = f"{folder}/{name}"
@@ -77,12 +111,33 @@ def _env_leftovers(cfg: Config, env: Environment, held: list[str] | None) -> lis
             continue
         if not layout.may_be_applied(name, not is_folder and not (cfg.root / rel).is_symlink()):
             continue  # a `.gitkeep` or a README no GitOps tool applies: the hook must not refuse it
+        gone = _GONE if not os.path.lexists(cfg.root / rel) else ""
         message = (
             f"{rel} is no sealed file of a cluster sealer.yaml lists for {env.name}: a GitOps tool "
-            "keeps applying it, and no rotation reseals it"
+            f"keeps applying it, and no rotation reseals it{gone}"
         )
         fix = f"git rm {'-r ' if is_folder else ''}{shlex.quote(rel)}"
         found.append(Problem(CLUSTER_RULE, env.name, ERROR, message, fix))
+    return found
+
+
+def deleted_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | None) -> list[Problem]:
+    """Each path the environments checked have sealer manage (`Environment.managed_paths`: values,
+    sealed, registry, ledger and certificate files) that Git's index holds and the disk does not:
+    deleted without `git rm`. A rule reading the disk finds no file there (a values file not
+    made yet passes), while a plain `git commit` keeps the old one in Git for the cluster."""
+    if held is None:
+        return []  # no Git: the disk is all there is
+    found = []
+    for env in envs:
+        for rel in sorted(env.managed_paths()):
+            if rel in held and not os.path.lexists(cfg.root / rel):
+                message = (
+                    f"{rel} is deleted on disk without `git rm`: Git's index still holds it, so a plain "
+                    "`git commit` keeps it in Git, and what it holds keeps being delivered"
+                )
+                fix = f"git checkout -- {shlex.quote(rel)}"
+                found.append(Problem(DELETED_RULE, env.name, ERROR, message, fix))
     return found
 
 
@@ -117,9 +172,10 @@ def _ordered(held: set[str] | None, top: str) -> list[str] | None:
     return None if held is None else sorted(p for p in held if p.startswith(f"{top}/"))
 
 
-def _names_below(held: list[str] | None, folder: str) -> set[str] | None:
+def _names_below(held: list[str] | None, folder: str) -> dict[str, bool] | None:
     """The names right below `folder` that Git's index holds a file under (`held`: the paths it
-    holds there, sorted): what a commit carries, so what GitOps applies. A folder left on disk
+    holds there, sorted), each with whether it is a folder there: what a commit carries, so what
+    GitOps applies. A folder left on disk
     with no file in Git (a `.DS_Store` kept after a branch switch removed the rest) delivers
     nothing, and `git rm -r` could not remove it. None when Git cannot say (no work tree): then
     every name counts. Found by bisection ("0" sorts right after "/"), so each environment's
@@ -127,7 +183,11 @@ def _names_below(held: list[str] | None, folder: str) -> set[str] | None:
     if held is None:
         return None
     start, end = (bisect.bisect_left(held, f"{folder}{after}") for after in "/0")
-    return {p[len(folder) + 1 :].split("/")[0] for p in held[start:end]}
+    found: dict[str, bool] = {}
+    for path in held[start:end]:
+        name, slash, _ = path[len(folder) + 1 :].partition("/")
+        found[name] = found.get(name, False) or bool(slash)
+    return found
 
 
 def tracked(cfg: Config, top: str) -> set[str] | None:

@@ -145,9 +145,10 @@ def check(
     held = leftovers.tracked(cfg, ".")
     # a named environment's own folder too: its GitOps application applies what it holds there
     found += leftovers.cluster_problems(cfg, envs, held)
-    if not names:  # every environment: what is left of one removed from sealer.yaml too, and
-        found += leftovers.problems(cfg, held)  # the files of certs/ no environment pins
-        found += certfolder.problems(cfg, held)
+    found += leftovers.deleted_problems(cfg, envs, held)  # its own files Git holds, gone from disk
+    if not names:  # every environment: what is left of one removed from sealer.yaml (or a file
+        found += leftovers.problems(cfg, held)  # beside their folders) too, the files of certs/ no
+        found += certfolder.problems(cfg, held)  # environment pins
     # named ones: their own paths (`sealed/staging/Staging.yaml`), which `check` alone also fails
     found += casefold.problems(cfg, held, envs if names else None)
     if drift:  # #17: asked for on the command line only, so no repository file can turn it off

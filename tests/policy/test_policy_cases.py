@@ -181,6 +181,11 @@ def warning(rule: str, env: str, message: str, fix: str) -> Expected:
     return (rule, env, "warning", message, fix)
 
 
+def deleted(env: str, rel: str) -> Expected:
+    """A file of `env` deleted on disk alone: Git still holds it, and a plain commit keeps it."""
+    return error("deleted-file", env, f"{rel} is deleted on disk without `git rm`", f"git checkout -- {rel}")
+
+
 ROTATE_STAGING = "sealer rotate staging --key apiKey"
 REMOVE_DEV_AFTER_ADD = "), then `sealer cert remove dev "
 REMOVE_STAGING = "then `sealer cert remove staging "
@@ -376,7 +381,12 @@ CASES = [
     Case(
         "registry-missing",
         lambda root, certs: (root / "registry/dev/dev.yaml").unlink(),
-        (error("key-registry", "dev", "key registry registry/dev/dev.yaml is missing", "sealer render dev"),),
+        (
+            error(
+                "key-registry", "dev", "key registry registry/dev/dev.yaml is missing", "sealer render dev"
+            ),
+            deleted("dev", "registry/dev/dev.yaml"),
+        ),
     ),
     Case(
         "registry-stale-after-a-ledger-edit",
@@ -458,6 +468,7 @@ CASES = [
                 "sealed/dev/dev.yaml does not exist: no key is sealed for dev/dev",
                 "sealer rotate dev",
             ),
+            deleted("dev", "sealed/dev/dev.yaml"),
         ),
     ),
     Case(
@@ -475,7 +486,10 @@ CASES = [
     Case(
         "certificate-file-missing",
         delete_cert_file("dev"),
-        (error("cert-file", "dev", "cannot read certificate", "sealer cert add dev"),),
+        (
+            error("cert-file", "dev", "cannot read certificate", "sealer cert add dev"),
+            deleted("dev", "certs/dev.pem"),
+        ),
     ),
     Case(
         "production-certificate-of-3072-bits",
@@ -640,4 +654,4 @@ def test_every_rule_is_exercised_by_a_violating_case() -> None:
     from sealer.policy.rules import RULES
 
     covered = {expected[0] for case in CASES for expected in case.expected}
-    assert covered == set(RULES)
+    assert covered - {"deleted-file"} == set(RULES)  # a file Git holds, gone from disk: no policy rule

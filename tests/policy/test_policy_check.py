@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import types
@@ -30,7 +31,7 @@ from support.policy_repos import (
 )
 from support.records import pending_key
 
-from sealer import apikey, cert_pins, ledger
+from sealer import apikey, cert_pins, ledger, yamlio
 from sealer.errors import ConfigError
 from sealer.policy import model
 from sealer.policy.rules import key_distinct
@@ -673,6 +674,94 @@ def test_a_file_in_a_delivered_folder_is_no_leftover_environment(repo_factory: R
         (root / "registry" / name).write_text("x\n")
     code, report = check_json(root)
     assert (code, report["problems"]) == (0, [])
+    commit_all(root, "kept beside the folders")  # nor once Git holds them: no GitOps tool applies them
+    code, report = check_json(root)
+    assert (code, report["problems"]) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [
+        ("sealed/extra.yaml", "sealer writes no such file (only sealed/<env>/<cluster>.yaml)"),
+        ("sealed/extra.json", "sealer writes no such file (only sealed/<env>/<cluster>.yaml)"),
+        ("registry/extra.yaml", "no environment's key registry is rendered there"),
+        ("registry/Kustomization", "no environment's key registry is rendered there"),
+    ],
+)
+def test_a_file_git_holds_beside_the_environment_folders_fails(
+    repo_factory: RepoFactory, path: str, said: str
+) -> None:
+    """A GitOps tool applying sealed/ or registry/ recursively applies a manifest right in it, as
+    review says of it; only what Git holds is delivered, and `check ENV` leaves it to `check`."""
+    root = repo_factory()
+    (root / path).write_bytes((root / "sealed/staging/staging.yaml").read_bytes())
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})  # on disk alone: not delivered
+    subprocess_git(root, "add", "--", path)
+    code, report = check_json(root)
+    assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+        1,
+        [("leftover-file", "", f"git rm {path}")],
+    )
+    assert report["problems"][0]["message"].startswith(f"{path}: {said}")
+    text = sealer(root, "check").stdout.splitlines()
+    assert "leftover-file" in text[0] and text[1].strip() == f"fix: git rm {path}"
+    assert "| `leftover-file` |" in sealer(root, "check", "--output", "markdown").stdout
+    assert check_json(root, "staging")[0] == 0  # no named environment's: `check` alone
+    subprocess_git(root, "rm", "-qf", "--", path)
+    assert check_json(root)[1]["problems"] == []
+
+
+def removed_from_disk(root: Path, *paths: str) -> None:
+    """Deleted by hand, without `git rm`: Git's index still holds them."""
+    for path in paths:
+        entry = root / path
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
+def test_a_leftover_deleted_on_disk_alone_still_fails(repo_factory: RepoFactory) -> None:
+    """A plain `git commit` keeps what the index holds: a leftover deleted from disk without
+    `git rm` is still delivered, and a hand-run `check` says so rather than pass."""
+    root = repo_factory()
+    (root / "sealed/staging/eu.yaml").write_bytes((root / "sealed/staging/staging.yaml").read_bytes())
+    (root / "sealed/extra.yaml").write_text("kind: SealedSecret\n")
+    removed_from_sealer_yaml(root, "dev")
+    commit_all(root, "leftovers")
+    left = [
+        ("leftover-cluster", "git rm sealed/staging/eu.yaml"),
+        ("leftover-environment", "git rm -r sealed/dev"),
+        ("leftover-file", "git rm sealed/extra.yaml"),
+        ("leftover-environment", "git rm -r registry/dev"),
+    ]
+    code, report = check_json(root)
+    assert (code, [(p["rule"], p["fix"]) for p in report["problems"]]) == (1, left)
+    removed_from_disk(root, "sealed/staging/eu.yaml", "sealed/extra.yaml", "sealed/dev", "registry/dev")
+    code, report = check_json(root)
+    assert (code, [(p["rule"], p["fix"]) for p in report["problems"]]) == (1, left)
+    assert all("deleted on disk without `git rm`" in p["message"] for p in report["problems"])
+    subprocess_git(
+        root, "rm", "-rq", "--", "sealed/staging/eu.yaml", "sealed/extra.yaml", "sealed/dev", "registry/dev"
+    )
+    assert check_json(root)[1]["problems"] == []
+
+
+def test_a_values_file_deleted_on_disk_alone_fails(repo_factory: RepoFactory) -> None:
+    """A values file not made yet is fine (`render` makes it), but one Git holds and the disk
+    does not goes on delivering its old ciphertexts through a plain `git commit`."""
+    root = repo_factory()
+    assert check_json(root)[1]["problems"] == []
+    removed_from_disk(root, "deploy/staging/values.yaml")
+    for named in ((), ("staging",)):
+        code, report = check_json(root, *named)
+        assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+            1,
+            [("deleted-file", "staging", "git checkout -- deploy/staging/values.yaml")],
+        )
+    assert report["problems"][0]["message"].startswith(
+        "deploy/staging/values.yaml is deleted on disk without `git rm`: Git's index still holds it"
+    )
+    assert check_json(root, "dev")[0] == 0  # another environment's file
+    subprocess_git(root, "checkout", "--", "deploy/staging/values.yaml")
+    assert check_json(root)[1]["problems"] == []
 
 
 def test_a_leftover_folder_name_neither_forges_lines_nor_commands(repo_factory: RepoFactory) -> None:
@@ -949,11 +1038,11 @@ def test_a_values_file_helm_reads_otherwise_than_check_fails_check(
     "edit",
     [
         lambda t: "defaults: &d {replicas: 2}\n<<: *d\n" + t,  # the user's own merge, not sealer's keys
-        lambda t: t + "---\n",  # a trailing document marker: nothing after it
+        lambda t: "---\n" + t + "...\n",  # markers around the one document: nothing beyond them
     ],
-    ids=["users-merge", "trailing-marker"],
+    ids=["users-merge", "start-and-end-markers"],
 )
-def test_a_values_file_with_the_users_own_merge_or_a_trailing_marker_passes(
+def test_a_values_file_with_the_users_own_merge_or_document_markers_passes(
     repo_factory: RepoFactory, edit: Any
 ) -> None:
     root = repo_factory()
@@ -961,6 +1050,38 @@ def test_a_values_file_with_the_users_own_merge_or_a_trailing_marker_passes(
     values.write_text(edit(values.read_text()))
 
     assert check_json(root)[0] == 0
+
+
+@pytest.mark.parametrize("tail", ["---\n", "...\n---\n", "---", "--- ~\n", "---\n# the end\n"])
+def test_a_values_file_ending_with_an_empty_document_fails_check_as_the_editor_refuses_it(
+    repo_factory: RepoFactory, tail: str
+) -> None:
+    """Helm skips a last `---` with nothing after it, but ruamel, which edits a values file it
+    cannot splice (here its `sealer` key quoted), reads a second document and refuses it: the
+    next rotation stops. check refuses it first, so the pre-commit hook stops the commit."""
+    root = repo_factory()
+    values = root / "deploy/staging/values.yaml"
+    fixed = values.read_text().replace("\nsealer:\n", '\n"sealer":\n')
+    assert fixed != values.read_text()
+    values.write_text(fixed + tail)
+    commit_all(root, "a trailing document")
+
+    code, report = check_json(root, "staging")
+
+    assert (code, [(p["rule"], p["fix"]) for p in report["problems"]]) == (
+        1,
+        [("values-file", "delete the last `---` line of deploy/staging/values.yaml")],
+    )
+    assert report["problems"][0]["message"].startswith(
+        "deploy/staging/values.yaml ends with an empty YAML document (a last `---` with nothing after it)"
+    )
+    refused = sealer(root, "rotate", "staging", "--no-branch")
+    assert (refused.exit_code, refused.stderr.strip()) == (2, f"sealer: {values}: {yamlio.SEVERAL_DOCUMENTS}")
+    values.write_text(fixed)
+    assert check_json(root)[1]["problems"] == []
+    commit_all(root, "the trailing document gone")
+    rotated = sealer(root, "rotate", "staging", "--no-branch")
+    assert rotated.exit_code == 0, rotated.output
 
 
 def test_a_sealed_file_bound_elsewhere_than_sealer_yaml_says_is_not_a_values_file_error(

@@ -11,7 +11,9 @@ current key), or an older ciphertext put back in the values file alone would be 
 So with the subtree's secretName, namespace and scope: they name and bind the SealedSecret the
 chart renders (a strict ciphertext under another scope's annotation is one the controller
 cannot open), so each must be the sealed file's. What Helm reads is checked: its one document,
-with no merge key (`<<`) that Helm and sealer's reader could resolve into two subtrees.
+with no merge key (`<<`) that Helm and sealer's reader could resolve into two subtrees. And what
+sealer's editor refuses is refused here: an empty document at the end (`yamlio.trailing_empty`),
+which Helm skips, stops the next rotation, so the pre-commit hook stops the commit adding it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
         path = ctx.root / cluster.values_file
         try:
             text = repofiles.read_text(path)
-            docs = render.helm_documents(text, str(path))
+            docs = yamlio.load_with_nodes(text, str(path), empty=True)  # every one: as the editor counts
         except FileNotFoundError:
             continue
         except BadInput as err:
@@ -51,7 +53,7 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
         if unlike_helm is not None:
             yield unlike_helm
             continue
-        values = docs[0].value if docs else {}
+        values = docs[0].value if docs else {}  # one document here (`_read_unlike_helm`)
         found = list(_ciphertexts(ctx, env, cluster, values))
         yield from found or _bound(ctx, env, cluster, values)
 
@@ -63,9 +65,16 @@ def _read_unlike_helm(
     first, even an empty one), or a merge key (`<<`) giving sealer's keys (Helm lets a later one
     win over a written key, PyYAML the written key). What is checked must be what is delivered."""
     path = cluster.values_file
-    if len(docs) > 1:
-        message = f"{path} holds {len(docs)} YAML documents: Helm reads the first alone"
+    helm = render.helm_read(docs)
+    if len(helm) > 1:
+        message = f"{path} holds {len(helm)} YAML documents: Helm reads the first alone"
         return Problem(ID, env.name, ERROR, message, f"keep one YAML document in {path}")
+    if yamlio.trailing_empty(docs):  # harmless to Helm, but the next rotation may stop on it
+        message = (
+            f"{path} {yamlio.TRAILING_EMPTY}: sealer's editor reads it as a second document and "
+            f"refuses the file ({yamlio.SEVERAL_DOCUMENTS}), so `sealer rotate` may stop on it"
+        )
+        return Problem(ID, env.name, ERROR, message, f"delete the last `---` line of {path}")
     if render.merged_subtree(text, path):
         message = (
             f"a merge key (`<<`) gives `sealer` or a key below it in {path}: "
