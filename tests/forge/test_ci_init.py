@@ -347,6 +347,19 @@ def test_codeowners_covers_the_trust_anchors(repo: Path, kind: str, owners_file:
         assert rules["/.github/workflows/"] == ["@acme/platform", "sec@acme.example"]
 
 
+def test_a_gitlab_file_beside_the_gate_needs_a_code_owner(repo: Path) -> None:
+    """GitLab deep-merges every file .gitlab-ci.yml includes: a merge request editing another one
+    in .gitlab/ci/ with `sealer-review: {image: …}` (or `before_script:`) runs the gate in its own
+    image, on the merge request's own pipeline. Every file of the folder is the code owners', as
+    review counts each a gate file (trust-anchor-change)."""
+    assert cli(repo, "ci", "init", "gitlab", "--owner", "@acme/platform").exit_code == 0
+    commit_all(repo, "ci")
+    owners = approvals.codeowners_at(repo, "HEAD", {"SEALER_FORGE": "gitlab"})
+    assert owners is not None
+    for path in (".gitlab-ci.yml", GITLAB_FILES[1], ".gitlab/ci/lint.yml", ".gitlab/ci/jobs/build.yml"):
+        assert owners.owners(path) == ("@acme/platform",), path
+
+
 def test_existing_files_stay_unless_forced(repo: Path) -> None:
     (repo / ".github").mkdir()
     (repo / ".github/CODEOWNERS").write_text("* @me\n")
