@@ -346,8 +346,9 @@ def setup(options: Options) -> Setup:
     environment = GITHUB_ENVIRONMENT if options.kind == "github" else None
     include = GITLAB_FILE if options.kind == "gitlab" else None
     settings: tuple[str, ...] = GITHUB_SETTINGS if options.kind == "github" else ()
-    if options.kind == "gitlab" and options.image is None:
-        settings = (gitlab_image_setting(options.python),)
+    if options.kind == "gitlab":
+        pin = (gitlab_image_setting(options.python),) if options.image is None else ()
+        settings = (*pin, GITLAB_INCLUDES_SETTING)
     return Setup(secrets, signer_line(options.kind, options.signing_key), environment, include, settings)
 
 
@@ -357,6 +358,13 @@ GITHUB_SETTINGS = (
     "(the review gate) and review from Code Owners",
     "keep the actions' pinned commits current: .github/dependabot.yml with package-ecosystem: "
     "github-actions, directory: /",
+)
+
+# GitLab deep-merges every file .gitlab-ci.yml includes: CODEOWNERS owns .gitlab/ci/, not the others.
+GITLAB_INCLUDES_SETTING = (
+    f"keep every file .gitlab-ci.yml includes (include: local) in {GITLAB_DIR}/, which CODEOWNERS owns, "
+    "or give it a CODEOWNERS rule: GitLab merges them into one pipeline, and a job sealer-review in "
+    "any of them replaces the gate's image, before_script or script on the merge request's own pipeline"
 )
 
 
