@@ -34,7 +34,8 @@ _REGEX_SPECIAL = re.compile(r"[.+*?()|\[\]{}^$\\]")  # what a Go regular express
 # (what verifiers accept keys by), sealer's own folder (allow-lists, baselines), and the
 # files that run the gate itself.
 OWNED_PATHS = ("/sealer.yaml", "/certs/", "/ledger/", "/registry/", "/.sealer/", "/.pre-commit-config.yaml")
-GITLAB_FILE = ".gitlab/ci/sealer.yml"
+GITLAB_DIR = ".gitlab/ci"  # review counts each of its files a gate file too (sensitive.GATE_FILES)
+GITLAB_FILE = f"{GITLAB_DIR}/sealer.yml"
 # Who the rotate job commits as (GIT_COMMITTER_EMAIL in the templates): its allowed-signers principal.
 COMMITTER = {
     "github": "sealer@users.noreply.github.com",
@@ -233,13 +234,15 @@ def render(options: Options) -> dict[str, str]:
     }
     workflows = None if kind == "gitlab" else f".{kind}/workflows"
     # Every workflow, not only sealer's: the host names a job's status by the workflow's `name:` and
-    # the job's, so an added workflow with a job `sealer` would report the gate's check.
-    ci_files = [f"/{workflows}/"] if workflows else []
+    # the job's, so an added workflow with a job `sealer` would report the gate's check. GitLab
+    # merges every file .gitlab-ci.yml includes into one pipeline, and a job `sealer-review` in any
+    # of them merges into the gate's (its `image:` or `before_script:` replaced): the whole folder.
+    ci_files = [f"/{workflows}/"] if workflows else ["/.gitlab-ci.yml", f"/{GITLAB_DIR}/"]
     owners_file = layout.CODEOWNERS_WRITTEN[kind]
     paths = [
         *OWNED_PATHS,
         *(f"/{p.lstrip('/')}" for p in options.policy_files),
-        *(ci_files or ["/.gitlab-ci.yml", f"/{GITLAB_FILE}"]),
+        *ci_files,
         f"/{owners_file}",
     ]
     if kind in ACTIONS_HOSTS:
@@ -343,8 +346,9 @@ def setup(options: Options) -> Setup:
     environment = GITHUB_ENVIRONMENT if options.kind == "github" else None
     include = GITLAB_FILE if options.kind == "gitlab" else None
     settings: tuple[str, ...] = GITHUB_SETTINGS if options.kind == "github" else ()
-    if options.kind == "gitlab" and options.image is None:
-        settings = (gitlab_image_setting(options.python),)
+    if options.kind == "gitlab":
+        pin = (gitlab_image_setting(options.python),) if options.image is None else ()
+        settings = (*pin, GITLAB_INCLUDES_SETTING)
     return Setup(secrets, signer_line(options.kind, options.signing_key), environment, include, settings)
 
 
@@ -354,6 +358,13 @@ GITHUB_SETTINGS = (
     "(the review gate) and review from Code Owners",
     "keep the actions' pinned commits current: .github/dependabot.yml with package-ecosystem: "
     "github-actions, directory: /",
+)
+
+# GitLab deep-merges every file .gitlab-ci.yml includes: CODEOWNERS owns .gitlab/ci/, not the others.
+GITLAB_INCLUDES_SETTING = (
+    f"keep every file .gitlab-ci.yml includes (include: local) in {GITLAB_DIR}/, which CODEOWNERS owns, "
+    "or give it a CODEOWNERS rule: GitLab merges them into one pipeline, and a job sealer-review in "
+    "any of them replaces the gate's image, before_script or script on the merge request's own pipeline"
 )
 
 

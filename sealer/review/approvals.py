@@ -98,6 +98,9 @@ class CodeOwners:
     # matching rule wins; GitLab's sections apply side by side, each by its own last matching
     # rule, and an optional section (`^[Name]`) requires no approval at all.
     rules: tuple[tuple[str, bool, re.Pattern[str], tuple[str, ...]], ...]
+    # (section, pattern) of GitLab's exclusions (`!path`, 17.10 on): a path one matches needs no
+    # approval in that section, wherever the line stands (GitLab never includes it again).
+    excluded: tuple[tuple[str, re.Pattern[str]], ...] = ()
 
     def owners(self, path: str) -> tuple[str, ...]:
         """The owners the host requires an approval from for `path` (none: not covered)."""
@@ -105,6 +108,9 @@ class CodeOwners:
         for section, optional, pattern, owners in self.rules:
             if pattern.fullmatch(path):
                 last[section] = () if optional else owners
+        for section, pattern in self.excluded:
+            if pattern.fullmatch(path):
+                last.pop(section, None)
         return tuple(owner for owners in last.values() for owner in owners)
 
 
@@ -142,7 +148,7 @@ def codeowners_at(root: Path, base: str, env: Mapping[str, str] | None = None) -
     # Sections are GitLab's alone: GitHub reads `[Name] @owner` as a pattern line, and a rule
     # after it with no owner of its own as owned by no one.
     sections = host == "gitlab" or (host is None and found == ".gitlab/CODEOWNERS")
-    rules = []
+    rules, excluded = [], []
     section, optional = "", False
     defaults: tuple[str, ...] = ()
     for line in text.splitlines():
@@ -155,8 +161,11 @@ def codeowners_at(root: Path, base: str, env: Mapping[str, str] | None = None) -
         if not line:
             continue
         glob, *owners = line.split()
+        if glob.startswith("!"):  # GitLab's exclusion; GitHub has none: there it owns nothing more
+            excluded.append((section, _pattern(glob[1:])))
+            continue
         rules.append((section, optional, _pattern(glob), _owners(owners) if owners else defaults))
-    return CodeOwners(tuple(rules))
+    return CodeOwners(tuple(rules), tuple(excluded))
 
 
 # An owner either host can look up: @user, @org/team (GitLab: @group/subgroup, @@role), an

@@ -18,6 +18,7 @@ from support.git import commit_all, git
 
 from sealer import hooksrepo, init
 from sealer.errors import BadInput
+from sealer.forge import workflows
 from sealer.review import approvals
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -224,7 +225,8 @@ def test_gitlab_says_to_pin_its_image_by_digest(repo: Path) -> None:
     told = json.loads(
         cli(repo, "ci", "init", "gitlab", "--owner", "@acme", "--python", "3.11", "-o", "json").stdout
     )
-    (setting,) = told["settings"]
+    setting, includes = told["settings"]
+    assert includes == workflows.GITLAB_INCLUDES_SETTING
     assert setting.startswith(
         "pin the jobs' image python:3.11 by digest: `sealer ci init gitlab --force --image"
     )
@@ -235,7 +237,7 @@ def test_gitlab_says_to_pin_its_image_by_digest(repo: Path) -> None:
             repo, "ci", "init", "gitlab", "--owner", "@acme", "--force", "--image", pinned, "-o", "json"
         ).stdout
     )
-    assert "settings" not in told
+    assert told["settings"] == [workflows.GITLAB_INCLUDES_SETTING]
     assert load(repo, GITLAB_FILES[1])[".sealer"]["image"] == pinned
     check_schema("vendor.gitlab-ci", repo / GITLAB_FILES[1])
 
@@ -345,6 +347,21 @@ def test_codeowners_covers_the_trust_anchors(repo: Path, kind: str, owners_file:
         assert rules[path] == ["@acme/platform", "sec@acme.example"], path
     if kind == "github":  # every workflow: another one's job `sealer` would report the same check
         assert rules["/.github/workflows/"] == ["@acme/platform", "sec@acme.example"]
+
+
+def test_a_gitlab_file_beside_the_gate_needs_a_code_owner(repo: Path) -> None:
+    """GitLab deep-merges every file .gitlab-ci.yml includes: a merge request editing another one
+    in .gitlab/ci/ with `sealer-review: {image: …}` (or `before_script:`) runs the gate in its own
+    image, on the merge request's own pipeline. Every file of the folder is the code owners', as
+    review counts each a gate file (trust-anchor-change)."""
+    assert cli(repo, "ci", "init", "gitlab", "--owner", "@acme/platform").exit_code == 0
+    commit_all(repo, "ci")
+    owners = approvals.codeowners_at(repo, "HEAD", {"SEALER_FORGE": "gitlab"})
+    assert owners is not None
+    for path in (".gitlab-ci.yml", GITLAB_FILES[1], ".gitlab/ci/lint.yml", ".gitlab/ci/jobs/build.yml"):
+        assert owners.owners(path) == ("@acme/platform",), path
+    told = cli(repo, "ci", "init", "gitlab", "--owner", "@acme/platform", "--force").stdout
+    assert "keep every file .gitlab-ci.yml includes (include: local) in .gitlab/ci/" in told
 
 
 def test_existing_files_stay_unless_forced(repo: Path) -> None:

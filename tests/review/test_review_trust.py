@@ -1072,8 +1072,25 @@ def test_the_certificates_folder_in_another_case_is_reviewed_as_certs(repo: Path
         ("[Platform] @acme/platform\n/sealer.yaml\n", True),  # the section's default owners
         ("^[Platform]\n/sealer.yaml @acme/platform\n", False),  # optional: GitLab requires no approval
         ("[Platform]\n/sealer.yaml @acme/platform\n^[Docs]\n/sealer.yaml @acme/docs\n", True),
+        # GitLab 17.10's exclusions: a path one matches needs no approval in its section, whatever
+        # the order (GitLab includes it in no rule of that section again)
+        ("* @acme/platform\n!/sealer.yaml\n", False),
+        ("!*.yaml\n/sealer.yaml @acme/platform\n", False),
+        ("[Platform]\n/sealer.yaml @acme/platform\n[Docs]\n!/sealer.yaml\n", True),  # another section's
+        ("[Platform]\n* @acme/platform\n!/sealer.yaml\n[Docs]\n/sealer.yaml @acme/docs\n", True),
+        ("* @acme/platform\n!/certs/\n", True),
     ],
-    ids=["section", "section-default-owners", "optional-section", "required-and-optional"],
+    ids=[
+        "section",
+        "section-default-owners",
+        "optional-section",
+        "required-and-optional",
+        "excluded",
+        "excluded-before",
+        "excluded-in-another-section",
+        "excluded-in-one-section",
+        "excluded-elsewhere",
+    ],
 )
 def test_gitlab_codeowners_sections(repo: Path, codeowners: str, covered: bool) -> None:
     assert owned_store_change(repo, ".gitlab/CODEOWNERS", codeowners) == covered
