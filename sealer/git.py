@@ -77,17 +77,41 @@ def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 def _call(
     root: Path | str, args: Sequence[str], stdin: bytes | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[bytes]:
-    command = _command(args)
-    blanked = _no_drivers(str(root)) if command in _MAY_RUN_DRIVERS else ()
     try:
-        return subprocess.run(
-            [*(_WITH_HOOKS if command == "push" else GIT), *blanked, "-C", str(root), *args],
-            input=stdin,
-            capture_output=True,
-            env=environment(env),
-        )
+        return subprocess.run(_argv(root, args), input=stdin, capture_output=True, env=environment(env))
     except FileNotFoundError:
         raise GitError("git is not installed") from None
+
+
+def _calls(root: Path | str, commands: Sequence[Sequence[str]]) -> list[subprocess.CompletedProcess[bytes]]:
+    """`_call` of each of `commands` (no input), side by side: a git takes milliseconds to start,
+    most of what a small question costs."""
+    with contextlib.ExitStack() as stack:  # each waited for, as `subprocess.run` does
+        started: list[subprocess.Popen[bytes]] = []
+        try:
+            for args in commands:
+                proc = subprocess.Popen(
+                    _argv(root, args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment()
+                )
+                started.append(stack.enter_context(proc))
+            return [_completed(args, proc) for args, proc in zip(commands, started, strict=True)]
+        except BaseException as err:
+            for proc in started:  # as `subprocess.run`: none left running when this failed
+                proc.kill()
+            if isinstance(err, FileNotFoundError):
+                raise GitError("git is not installed") from None
+            raise
+
+
+def _completed(args: Sequence[str], proc: subprocess.Popen[bytes]) -> subprocess.CompletedProcess[bytes]:
+    out, err = proc.communicate()  # sets the return code
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def _argv(root: Path | str, args: Sequence[str]) -> list[str]:
+    command = _command(args)
+    blanked = _no_drivers(str(root)) if command in _MAY_RUN_DRIVERS else ()
+    return [*(_WITH_HOOKS if command == "push" else GIT), *blanked, "-C", str(root), *args]
 
 
 def _command(args: Sequence[str]) -> str:
@@ -270,12 +294,18 @@ def branch_exists(root: Path, branch: str) -> bool:
 
 
 def check_branch_name(root: Path, branch: str) -> str:
+    valid_branch_name(root, branch)
+    if branch_exists(root, branch):
+        raise BadInput(f"branch {branch} exists already")
+    return branch
+
+
+def valid_branch_name(root: Path, branch: str) -> str:
+    """`branch`, when git would make a branch of that name (whether one exists is not asked)."""
     if not branch.isprintable() or not _is_utf8(branch):  # it goes into trailers, JSON, messages
         raise BadInput(f"{branch!r} is not a valid branch name")
     if probe(root, "check-ref-format", "--branch", branch) != branch:  # @{-1}: git's name for another
         raise BadInput(f"{branch!r} is not a valid branch name")
-    if branch_exists(root, branch):
-        raise BadInput(f"branch {branch} exists already")
     return branch
 
 
@@ -372,7 +402,7 @@ class Commit:
         try:
             parent = base or head(self.root)
             target = f"refs/heads/{branch}" if branch else _current_ref(self.root)
-            author, committer = _idents(self.root)
+            author, committer, signing = _commit_settings(self.root)
             text = message.encode()
             lines = f"reset {SCRATCH_REF}\ncommit {SCRATCH_REF}\nmark :1\n"
             lines += f"author {author}\ncommitter {committer}\ndata {len(text)}\n"
@@ -384,7 +414,7 @@ class Commit:
         by_mark = self._close()
         commit = by_mark[":1"]
         try:  # #19: signed as `git commit` would sign it, before any ref moves
-            commit = signed_copy(self.root, commit) if signing_wanted(self.root) else commit
+            commit = signed_copy(self.root, commit) if signing else commit
         except GitError:
             run(self.root, "update-ref", "-d", SCRATCH_REF)
             raise
@@ -538,16 +568,16 @@ def _null_oid(like: str) -> str:
     return "0" * len(like)  # 40 digits, or 64 in a SHA-256 repository
 
 
-def _idents(root: Path) -> tuple[str, str]:
-    """(author, committer) as `git commit` takes them (environment, then config); one clear
-    error when git has none, as `git commit` would refuse then too."""
-    found = []
-    for var in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
-        try:
-            found.append(run(root, "var", var).strip())
-        except GitError:
-            raise GitError(NO_IDENTITY) from None
-    return found[0], found[1]
+def _commit_settings(root: Path) -> tuple[str, str, bool]:
+    """(author, committer) as `git commit` takes them (environment, then config), and whether it
+    signs (#19: `commit.gpgsign`); git asked all three at once. One clear error when git has no
+    identity, as `git commit` would refuse then too."""
+    author, committer, signing = _calls(
+        root, [("var", "GIT_AUTHOR_IDENT"), ("var", "GIT_COMMITTER_IDENT"), _SIGNING]
+    )
+    if author.returncode or committer.returncode:
+        raise GitError(NO_IDENTITY)
+    return author.stdout.decode().strip(), committer.stdout.decode().strip(), _signs(signing)
 
 
 HEAD_REF = "HEAD"
@@ -910,8 +940,12 @@ def file_at(root: Path, rev: str, path: str) -> str | None:
 # -- signing (#19): sealer's commits honour git's signing configuration like `git commit` ------
 
 
-def signing_wanted(root: Path) -> bool:
-    return probe(root, "config", "--bool", "commit.gpgsign") == "true"
+_SIGNING = ("config", "--bool", "commit.gpgsign")
+
+
+def _signs(done: subprocess.CompletedProcess[bytes]) -> bool:
+    """`git config --bool commit.gpgsign` said true (unset, it fails: not signed)."""
+    return done.returncode == 0 and done.stdout.decode().strip() == "true"
 
 
 def signed_copy(root: Path, commit: str) -> str:

@@ -56,9 +56,17 @@ def _iso(moment: dt.datetime) -> str:
 def parse_iso(text: Any) -> dt.datetime | None:
     if text in (None, ""):
         return None
-    moment = (
-        text if isinstance(text, dt.datetime) else dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    )
+    if isinstance(text, str):
+        return _parse_iso(text)
+    return _aware(text if isinstance(text, dt.datetime) else _parse_iso(str(text)))
+
+
+@functools.lru_cache(maxsize=4096)  # as `_iso`: a ledger read repeats its few times thousands of times
+def _parse_iso(text: str) -> dt.datetime:
+    return _aware(dt.datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
     # a time without an offset is UTC, as sealer writes every time: never a naive one, which no
     # aware time compares with (drift and status would stop at a store's record written so)
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)

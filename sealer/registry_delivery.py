@@ -39,8 +39,9 @@ def publish_accepted(cfg: config.Config, env_names: list[str], commit: str) -> N
     """Direct delivery at rotate time: the ledger the rotation started from, with the keys its
     commit adds as accepted — valid beside the old ones, nothing revoked before the deployed
     phase (`publish` of the merged ledger, by `rotate --finish`)."""
-    parent = git.parent_of(cfg.root, commit)
-    for env in _direct(cfg, env_names):
+    direct = _direct(cfg, env_names)
+    parent = git.parent_of(cfg.root, commit) if direct else None  # git asked only when it is used
+    for env in direct:
         base = _ledger_at(cfg, env.name, parent) if parent else []
         final = _ledger_at(cfg, env.name, commit)
         known = {r.key_id for r in base}

@@ -22,10 +22,16 @@ def each_key_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return item
 
 
+# Built once: `json.loads` with a hook builds a decoder a call, more than a ledger line's parse.
+_DECODER = json.JSONDecoder(object_pairs_hook=each_key_once)
+
+
 def loads(text: str | bytes) -> Any:
     """`json.loads`, refusing (ValueError) an object that gives a key twice, or JSON nested past
     what `json` parses (its RecursionError, which readers catching ValueError would not)."""
     try:
-        return json.loads(text, object_pairs_hook=each_key_once)
+        if isinstance(text, str) and not text.startswith("\ufeff"):
+            return _DECODER.decode(text)
+        return json.loads(text, object_pairs_hook=each_key_once)  # bytes decoded, a BOM refused as json does
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None

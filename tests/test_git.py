@@ -4,6 +4,7 @@ exactly the given paths, the user's staged work left alone, the index in step wi
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -207,6 +208,57 @@ def test_no_identity_is_one_clear_error(repo: Path, monkeypatch: pytest.MonkeyPa
     with pytest.raises(GitError, match="identity"):
         commit_paths(repo, ["a.yaml"], "m\n", None)
     assert subprocess.run(["git", "-C", str(repo), "diff", "--quiet", "HEAD"]).returncode == 1
+
+
+def test_a_commit_asks_git_for_its_identities_and_signing_side_by_side(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three gits started before the first is waited for: each costs milliseconds to start, on
+    the way of every rotation's commit."""
+    started: list[str] = []
+    waited: list[int] = []
+    real_popen, real_communicate = subprocess.Popen.__init__, subprocess.Popen.communicate
+
+    def popen(self: subprocess.Popen[bytes], args: list[str], *rest: object, **named: object) -> None:
+        started.append(" ".join(args[args.index(str(repo)) + 1 :][:2]) if str(repo) in args else "")
+        real_popen(self, args, *rest, **named)  # type: ignore[arg-type]
+
+    def communicate(self: subprocess.Popen[bytes], *rest: object, **named: object) -> tuple[bytes, bytes]:
+        waited.append(len(started))
+        return real_communicate(self, *rest, **named)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", popen)
+    monkeypatch.setattr(subprocess.Popen, "communicate", communicate)
+    write(repo, "a.yaml", "a v2\n")
+    commit_paths(repo, ["a.yaml"], "m\n", None)
+    at = started.index("var GIT_AUTHOR_IDENT")
+    assert started[at : at + 3] == ["var GIT_AUTHOR_IDENT", "var GIT_COMMITTER_IDENT", "config --bool"]
+    assert at + 3 in waited and not any(at < count < at + 3 for count in waited)
+
+
+def test_gits_run_side_by_side_answer_in_order_and_none_outlives_an_interrupt(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = [("rev-parse", "HEAD"), ("cat-file", "-e", "0" * 40), ("var", "GIT_EDITOR")]
+    done = sealer_git._calls(repo, asked)
+    assert [d.returncode for d in done] == [0, 1, 0]
+    assert done[0].stdout.decode().strip() == git(repo, "rev-parse", "HEAD").strip()
+    started: list[subprocess.Popen[bytes]] = []
+    real_popen = subprocess.Popen.__init__
+
+    def popen(self: subprocess.Popen[bytes], *args: object, **named: object) -> None:
+        real_popen(self, *args, **named)  # type: ignore[arg-type]
+        started.append(self)
+
+    def interrupted(self: subprocess.Popen[bytes], *args: object, **named: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", popen)
+    monkeypatch.setattr(subprocess.Popen, "communicate", interrupted)
+    monkeypatch.setattr(sealer_git, "_argv", lambda root, args: ["sleep", "30"])  # a git that hangs
+    with pytest.raises(KeyboardInterrupt):
+        sealer_git._calls(repo, asked)
+    assert [proc.returncode for proc in started] == [-signal.SIGKILL] * 3
 
 
 def test_a_blob_stream_stopped_early_ends_git_at_once(repo: Path) -> None:

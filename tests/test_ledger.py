@@ -6,13 +6,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
 
 from sealer import apikey, layout, ledger, yamlio
 from sealer.errors import BadInput, ConfigError
-from sealer.records import ACTIVE, GRACE, REVOKED, KeyRecord
+from sealer.records import ACTIVE, GRACE, REVOKED, KeyRecord, parse_iso
 from sealer.review.revisions import parse_ledger
 
 T0 = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
@@ -239,3 +240,25 @@ def test_a_new_status_keeps_every_other_field() -> None:
     assert new == dataclasses.replace(old, status=GRACE, revoke_at=T0 + dt.timedelta(days=1))
     assert new.sealed == old.sealed  # not compared by ==
     assert all(getattr(new, f.name) for f in dataclasses.fields(new))  # no field left at a default
+
+
+def test_a_ledger_is_read_with_no_json_decoder_built_per_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`json.loads` with a hook builds a decoder a call: more than a record line's parse, and a
+    --due reads every ledger before it plans."""
+    text = ledger.dump("prod-eu", [record(f"key{i}", ACTIVE) for i in range(20)])
+    built: list[object] = []
+    real_init = json.JSONDecoder.__init__
+
+    def counted(self: json.JSONDecoder, *args: object, **named: object) -> None:
+        built.append(self)
+        real_init(self, *args, **named)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(json.JSONDecoder, "__init__", counted)
+    assert len(ledger.parse("prod-eu", text, "ledger")) == 20
+    assert built == []
+
+
+@pytest.mark.parametrize("text", ["2026-01-02T03:04:05Z", "2026-01-02T03:04:05", "2026-01-02T05:04:05+02:00"])
+def test_a_time_reads_as_the_same_aware_utc_moment_every_time(text: str) -> None:
+    assert parse_iso(text) == parse_iso(text) == T0
+    assert parse_iso(text).utcoffset() is not None  # type: ignore[union-attr]

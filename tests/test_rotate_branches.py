@@ -12,6 +12,10 @@ from support.cli import sealer as cli
 from support.git import branch, commit_all, git, head
 from support.repos import copy_repo, keypairs, rotated_template, run_sealer, set_env_option
 
+from sealer import git as sealer_git
+from sealer.errors import BadInput
+from sealer.rotation import plan
+
 STAGING = [
     "sealed/staging/staging.yaml",
     "deploy/staging/values.yaml",
@@ -511,3 +515,22 @@ def test_a_ledger_too_large_to_read_is_not_read_and_proves_nothing(
     assert (result.exit_code, big in read) == (4, False), (result.output, read)
     data = json.loads(result.stdout)
     assert (data["env"], data["skipped"]) == ("production", {"staging": "origin/sealer/rotate-big"}), data
+
+
+def test_a_fresh_branch_name_asks_git_once_per_name_whether_it_is_taken(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each git costs a rotation milliseconds: the name found free is not asked about again."""
+    git(repo, "branch", "sealer/rotate-x")
+    asked: list[str] = []
+    real_call = sealer_git._call
+
+    def counted(root: Path, args: list[str], *rest: object, **named: object) -> object:
+        asked.append(args[0])
+        return real_call(root, args, *rest, **named)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sealer_git, "_call", counted)
+    assert plan.fresh_branch(repo, "sealer/rotate-x") == "sealer/rotate-x-2"
+    assert asked.count("show-ref") == 2  # sealer/rotate-x, then sealer/rotate-x-2
+    with pytest.raises(BadInput, match="not a valid branch name"):
+        plan.fresh_branch(repo, "sealer/rotate..y")

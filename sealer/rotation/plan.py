@@ -272,7 +272,7 @@ def fresh_branch(root: Path, base: str, remote: str | None = None) -> str:
     taken = 1
     while (name := base if taken == 1 else f"{base}-{taken}") in elsewhere or git.branch_exists(root, name):
         taken += 1  # two rotations within one second
-    return git.check_branch_name(root, name)
+    return git.valid_branch_name(root, name)  # no branch of that name: git was just asked
 
 
 def texts(plans: list[EnvRotation], grace: dt.timedelta | None) -> dict[str, Any]:

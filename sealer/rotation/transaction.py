@@ -87,7 +87,7 @@ def run(
         _roll_back(root, git_dir, entry, files)
         undo()
         raise
-    _settle(root, commit, entry)
+    _settle(root, git_dir, commit, entry)
     return entry
 
 
@@ -99,7 +99,7 @@ def _mark_committed(git_dir: Path, entry: Journal) -> None:
         pass  # the PREPARED journal still rolls forward: `landed` finds the commit
 
 
-def _settle(root: Path, commit: git.Commit, entry: Journal) -> None:
+def _settle(root: Path, git_dir: Path, commit: git.Commit, entry: Journal) -> None:
     """HEAD and the index after the ref moved; when git refuses (another git holds the index),
     the roll-forward's `sync_index` retries, here or in the next run."""
     assert entry.commit
@@ -107,7 +107,7 @@ def _settle(root: Path, commit: git.Commit, entry: Journal) -> None:
         if entry.in_place:
             commit.settle(entry.commit, entry.branch)
         else:
-            journal.contents_path(git.git_dir(root)).unlink(missing_ok=True)  # the checkout was never touched
+            journal.contents_path(git_dir).unlink(missing_ok=True)  # the checkout was never touched
         entry.result["index_synced"] = True
     except (git.GitError, OSError):
         entry.result["index_synced"] = False
