@@ -265,6 +265,21 @@ def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(entry[3:] for entry in out.split("\0") if entry))
 
 
+def uncommitted_refusal(root: Path, paths: Sequence[str]) -> BadInput | None:
+    """Why a command that writes `paths` refuses to run over uncommitted changes to any of them
+    (a dry run tells it); None when none differs from HEAD."""
+    dirty = changed_paths(root, paths)
+    if not dirty:
+        return None
+    return BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
+
+
+def refuse_uncommitted(root: Path, paths: Sequence[str]) -> None:
+    refused = uncommitted_refusal(root, paths)
+    if refused is not None:
+        raise refused
+
+
 def branch_exists(root: Path, branch: str) -> bool:
     return ref_exists(root, f"refs/heads/{branch}")
 
