@@ -318,7 +318,7 @@ BAD = [
     (
         "config-invalid",
         "staging",
-        "invalid config: environments.dev.secretName: must be a DNS subdomain, got 'Not/Ok'",
+        "invalid config: sealer.yaml: environments.dev.secretName: must be a DNS subdomain, got 'Not/Ok'",
     ),
     ("cert-deleted", "staging", "cannot read certificate"),
     (
