@@ -410,6 +410,30 @@ def test_a_cluster_named_as_yaml_1_1_reads_a_boolean_is_pinned_under_its_name(
     assert config.load(repo).env("staging").clusters[0].name == "no"
 
 
+def test_a_new_cluster_a_typo_away_from_one_is_refused_unless_confirmed(
+    repo: Path, controllers: Controllers
+) -> None:
+    """`--cluster stagign` for `staging` would pin a cluster no one runs, sealed for by every
+    rotation: refused in one line (exit 2, nothing written) naming the near one, unless
+    --new-cluster says a new cluster is meant; a name near none is added as before."""
+    assert _add(repo, "staging", controllers["staging"].cert).exit_code == 0
+    before = snapshot(repo)
+    typo = _add(repo, "staging", controllers["eu"].cert, "--cluster", "stagign")
+    assert (typo.exit_code, typo.stdout, typo.stderr) == (
+        2,
+        "",
+        "sealer: staging has no cluster 'stagign': did you mean 'staging'? "
+        "(--new-cluster adds it as a new cluster)\n",
+    )
+    assert snapshot(repo) == before
+    assert _add(repo, "staging", controllers["eu"].cert, "--cluster", "eu").exit_code == 0  # near none
+    meant = _add(repo, "staging", controllers["us"].cert, "--cluster", "staging-2", "--new-cluster")
+    assert meant.exit_code == 0, meant.stderr
+    assert [c["name"] for c in _staging(repo)["clusters"]] == ["staging", "eu", "staging-2"]
+    again = _add(repo, "staging", controllers["us"].cert, "--cluster", "staging-2", "--new-cluster")
+    assert again.exit_code == 0, again.stderr  # a setup script run twice: the cluster holds it already
+
+
 def test_clusters_each_get_their_own_ciphertext(repo: Path, controllers: Controllers) -> None:
     eu, us = controllers["eu"], controllers["us"]
     assert _add(repo, "staging", eu.cert, "--cluster", "eu").exit_code == 0
@@ -641,6 +665,24 @@ def test_fetch_differing_cert_is_shown_then_accepted(
     assert _staging(pinned)["clusters"][0]["sealWith"] == _fp(new)
     assert [c["fingerprint"] for c in _staging(pinned)["clusters"][0]["certs"]] == [_fp(old), _fp(new)]
     assert (pinned / f"certs/staging-{_fp(new)[:12]}.pem").read_bytes() == new.cert.read_bytes()
+
+
+@pytest.mark.slow
+def test_fetch_into_a_cluster_a_typo_away_is_refused_unless_confirmed(
+    pinned: Path, controllers: Controllers, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    _serve(kube_server, controllers["eu"])
+    before = snapshot(pinned)
+    args = ("cert", "fetch", "staging", "--kubeconfig", str(kubeconfig), "--cluster", "stagin")
+    typo = invoke(pinned, *args)
+    assert (typo.exit_code, typo.stderr) == (
+        2,
+        "sealer: staging has no cluster 'stagin': did you mean 'staging'? "
+        "(--new-cluster adds it as a new cluster)\n",
+    )
+    assert snapshot(pinned) == before
+    assert invoke(pinned, *args, "--new-cluster").exit_code == 0
+    assert [c["name"] for c in _staging(pinned)["clusters"]] == ["staging", "stagin"]
 
 
 @pytest.mark.slow
