@@ -572,6 +572,24 @@ def test_status_lists_an_environment_with_no_certificate_pinned(pinned: Path) ->
     assert lines[-1] == "production: no certificate pinned (sealer cert add production --file tls.crt)"
 
 
+def test_status_json_nulls_are_those_the_readme_names(pinned: Path) -> None:
+    """README (cert status): an unpinned row's null fields are named there, each one; a pinned
+    row, and each certificate of its set, has none (`days_left: null` means unpinned)."""
+    rotate(pinned)
+    _, rows = _status(pinned)
+    unpinned = {r["env"]: r for r in rows if not r["pinned"]}["dev"]
+    nulls = sorted(k for k, v in unpinned.items() if v is None)
+    assert nulls == ["cluster", "days_left", "expires", "fingerprint"]
+    assert (unpinned["certs"], unpinned["file_matches_pin"]) == ([], True)
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8").split())
+    said = readme[readme.index("`sealer cert status` shows") :][:600]
+    named = said[: said.index(" null")]
+    assert [k for k in nulls if f"`{k}`" not in named] == [], said
+    for row in (r for r in rows if r["pinned"]):
+        assert [k for k, v in row.items() if v is None] == []
+        assert [k for c in row["certs"] for k, v in c.items() if v is None and k != "added"] == []
+
+
 def test_status_flags_unknown_sealing_cert_and_replaced_file(pinned: Path, controllers: Controllers) -> None:
     rotate(pinned)
     _add(pinned, "staging", controllers["staging-next"].cert)
