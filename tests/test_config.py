@@ -778,6 +778,20 @@ def test_found_from_a_subfolder(tmp_path: Path, baseline: dict[str, Any]) -> Non
         config.find_root(tmp_path.parent)
 
 
+def test_an_edit_keeps_a_comment_after_the_document_end(tmp_path: Path) -> None:
+    """A comment after `...` is the user's like any other: an edit (`cert add`, `backend set`)
+    kept none."""
+    root = make_repo(tmp_path / "repo")
+    invoke(root, "init", "--env", "qa")
+    path = root / "sealer.yaml"
+    path.write_text(path.read_text() + "...\n# owned by #team-platform\n")
+    with config.edit(root) as doc:
+        doc["environments"]["qa"]["rotationDays"] = 45
+    text = path.read_text()
+    assert text.endswith("\n...\n# owned by #team-platform\n") and "    rotationDays: 45\n" in text
+    assert config.load(root).env("qa").rotation_days == 45
+
+
 def test_edit_keeps_comments_and_refuses_an_invalid_result(tmp_path: Path) -> None:
     root = make_repo(tmp_path / "repo")
     invoke(root, "init", "--env", "qa")
