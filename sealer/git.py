@@ -246,12 +246,14 @@ def ref_is_there(root: Path, ref: str) -> bool:
 
 
 def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
-    """Which of `paths` differ from HEAD in the index or the working tree."""
+    """Which of `paths` differ from HEAD in the index or the working tree. Git's index is not
+    refreshed on the way: a dry run asks this too, and it writes nothing."""
     if not paths:
         return []
     out = run(
         root,
         "--literal-pathspecs",
+        "--no-optional-locks",
         "status",
         "--porcelain=v1",
         "-z",
