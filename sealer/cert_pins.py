@@ -69,9 +69,8 @@ def compare_fetched(
     read = [(p, certs.parse_certificate(p, "controller key")) for p in active] + [(served, served_cert)]
     by_fp = {certs.fingerprint(cert): (p, cert) for p, cert in read}  # each certificate parsed once
     name = cluster or env_name
+    check_cluster_name(env, name, new_cluster)
     current = next((c for c in env.clusters if c.name == name), None)
-    if current is None and not new_cluster:
-        refuse_near_cluster(env, name)
     pinned = current.fingerprint if current else None
     new = tuple(fp for fp in by_fp if current is None or not current.holds(fp))
     retired = tuple(c.fingerprint for c in current.cert_set if c.fingerprint not in by_fp) if current else ()
@@ -127,7 +126,7 @@ def pin(
 ) -> PinResult:
     """Add `pem` to the set of a cluster of the environment (default: the cluster named like
     the env) and seal with it from now on, unless `keep_sealing`. A cluster the environment
-    lacks whose name is close to one it has is refused unless `new_cluster` (`refuse_near_cluster`).
+    lacks whose name is close to one it has is refused unless `new_cluster` (`check_cluster_name`).
     A certificate that is not valid yet cannot become the sealing one: the controller would not
     have made it its key.
     One writer: the lock is held from the first read, so what is decided (restore a copy, add a
@@ -153,9 +152,8 @@ def _pin(
     cert = certs.parse_pinned(pem, source)  # the file it becomes must hold just this certificate
     fp = certs.fingerprint(cert)
     cluster = _cluster_name(cluster or env.name)
+    check_cluster_name(env, cluster, new_cluster)
     current = next((c for c in env.clusters if c.name == cluster), None)
-    if current is None and not new_cluster:
-        refuse_near_cluster(env, cluster)
     seals = current is None or not keep_sealing
     # A certificate kept only to open older entries may have expired; one that seals may not.
     (certs.sealing_key if seals else certs.rsa_public_key)(cert, source)
@@ -244,12 +242,15 @@ def _new_cert_file(env: str, cluster: str, fp: str, current: config.Cluster | No
     return layout.added_cert_file(env, cluster, fp)
 
 
-def refuse_near_cluster(env: config.Environment, name: str) -> None:
+def check_cluster_name(env: config.Environment, name: str, new_cluster: bool = False) -> None:
     """A cluster `env` lacks, named a typo away from one it has (`prdo` for `prod`), is refused:
-    pinned, it would be sealed for by every rotation and run by no one. `--new-cluster` confirms
-    one meant (`prod-us` beside `prod-eu`); a name close to none is added as before."""
+    pinned, it would be sealed for by every rotation and run by no one. `new_cluster`
+    (--new-cluster) confirms one meant (`prod-us` beside `prod-eu`); a name close to none is
+    added as before."""
     import difflib
 
+    if new_cluster or any(c.name == name for c in env.clusters):
+        return
     close = difflib.get_close_matches(name, [c.name for c in env.clusters], n=1)
     if close:
         raise BadInput(

@@ -699,6 +699,7 @@ def test_fetch_into_a_cluster_a_typo_away_is_refused_unless_confirmed(
         "(--new-cluster adds it as a new cluster)\n",
     )
     assert snapshot(pinned) == before
+    assert kube_server.requests_to("/services/sealed-secrets-controller:http/proxy/v1/cert.pem") == 0
     assert invoke(pinned, *args, "--new-cluster").exit_code == 0
     assert [c["name"] for c in _staging(pinned)["clusters"]] == ["staging", "stagin"]
 

@@ -153,7 +153,8 @@ def fetch(
     from sealer.policy import runner
 
     root = config.find_root()
-    config.load(root).env(env)  # an unknown environment fails before the cluster is asked
+    # An unknown environment, or a cluster name a typo away, fails before the cluster is asked.
+    cert_pins.check_cluster_name(config.load(root).env(env), cluster or env, new_cluster)
     pem = kube.fetch_controller_cert(kubeconfig, context, controller_namespace, controller_name)
     active = kube.list_controller_keys(kubeconfig, context, controller_namespace)
     keys = tuple(k.pem for k in active)
