@@ -55,6 +55,7 @@ def compare_fetched(
     accept: bool,
     active: tuple[bytes, ...] = (),
     vet: Vet | None = None,
+    new_cluster: bool = False,
 ) -> FetchResult:
     """Compare the controller's active keys (`active`, PEM) and the certificate it serves (and
     so seals with) with the cluster's set. A set that is still empty takes them all; otherwise
@@ -68,6 +69,7 @@ def compare_fetched(
     read = [(p, certs.parse_certificate(p, "controller key")) for p in active] + [(served, served_cert)]
     by_fp = {certs.fingerprint(cert): (p, cert) for p, cert in read}  # each certificate parsed once
     name = cluster or env_name
+    check_cluster_name(env, name, new_cluster)
     current = next((c for c in env.clusters if c.name == name), None)
     pinned = current.fingerprint if current else None
     new = tuple(fp for fp in by_fp if current is None or not current.holds(fp))
@@ -80,7 +82,7 @@ def compare_fetched(
     added = tuple(fp for fp in new if fp != fetched)
     for fp in added:  # each checked before the first is pinned: a refusal leaves sealer.yaml as it was
         certs.rsa_public_key(by_fp[fp][1], f"controller key {fp[:16]}…")
-    pin(root, env_name, served, "served certificate", name)  # the one the controller seals with
+    pin(root, env_name, served, "served certificate", name, new_cluster=new_cluster)  # it seals with it
     for fp in added:
         pin(root, env_name, by_fp[fp][0], f"controller key {fp[:16]}…", name, keep_sealing=True)
     added_all = ((fetched,) if fetched in new else ()) + added
@@ -118,17 +120,20 @@ def pin(
     cluster: str | None = None,
     *,
     keep_sealing: bool = False,
+    new_cluster: bool = False,
     today: dt.date | None = None,
     vet: Vet | None = None,
 ) -> PinResult:
     """Add `pem` to the set of a cluster of the environment (default: the cluster named like
-    the env) and seal with it from now on, unless `keep_sealing`. A certificate that is not
-    valid yet cannot become the sealing one: the controller would not have made it its key.
+    the env) and seal with it from now on, unless `keep_sealing`. A cluster the environment
+    lacks whose name is close to one it has is refused unless `new_cluster` (`check_cluster_name`).
+    A certificate that is not valid yet cannot become the sealing one: the controller would not
+    have made it its key.
     One writer: the lock is held from the first read, so what is decided (restore a copy, add a
     file) holds against a concurrent `cert remove`. `vet(cfg, env, fingerprint, key)` may refuse a
     certificate new to the cluster before anything is written (the policy's, from above)."""
     with lock.hold(git.git_dir(root), "cert pin"):
-        return _pin(root, env_name, pem, source, cluster, keep_sealing, today, vet)
+        return _pin(root, env_name, pem, source, cluster, keep_sealing, today, vet, new_cluster)
 
 
 def _pin(
@@ -140,12 +145,14 @@ def _pin(
     keep_sealing: bool,
     today: dt.date | None,
     vet: Vet | None = None,
+    new_cluster: bool = False,
 ) -> PinResult:
     cfg = config.load(root)
     env = cfg.env(env_name)
     cert = certs.parse_pinned(pem, source)  # the file it becomes must hold just this certificate
     fp = certs.fingerprint(cert)
     cluster = _cluster_name(cluster or env.name)
+    check_cluster_name(env, cluster, new_cluster)
     current = next((c for c in env.clusters if c.name == cluster), None)
     seals = current is None or not keep_sealing
     # A certificate kept only to open older entries may have expired; one that seals may not.
@@ -233,6 +240,23 @@ def _new_cert_file(env: str, cluster: str, fp: str, current: config.Cluster | No
     if current is None:
         return layout.cert_file(env, cluster)
     return layout.added_cert_file(env, cluster, fp)
+
+
+def check_cluster_name(env: config.Environment, name: str, new_cluster: bool = False) -> None:
+    """A cluster `env` lacks, named a typo away from one it has (`prdo` for `prod`), is refused:
+    pinned, it would be sealed for by every rotation and run by no one. `new_cluster`
+    (--new-cluster) confirms one meant (`prod-us` beside `prod-eu`); a name close to none is
+    added as before."""
+    import difflib
+
+    if new_cluster or any(c.name == name for c in env.clusters):
+        return
+    close = difflib.get_close_matches(name, [c.name for c in env.clusters], n=1)
+    if close:
+        raise BadInput(
+            f"{env.name} has no cluster {name!r}: did you mean {close[0]!r}? "
+            "(--new-cluster adds it as a new cluster)"
+        )
 
 
 def _cluster_name(name: str) -> str:

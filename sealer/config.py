@@ -230,7 +230,7 @@ def _known(raw: dict[Any, Any], where: str, known: Sequence[str]) -> None:
             close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
             at = f"{where}.{_key(str(key))}" if where else _key(str(key))
-            raise ConfigError(f"{CONFIG_FILE}: {at}", f"unknown setting ({hint})")
+            raise ConfigError(at, f"unknown setting ({hint})")
 
 
 def _match(value: Any, where: str, pattern: re.Pattern[str], what: str) -> str:
@@ -332,7 +332,7 @@ def _backend(raw: Any, where: str) -> tuple[str, dict[str, str], dict[str, str]]
     refuse_secret_values(options, f"{where}.options")  # a pasted token, wherever it was put
     filled = filled_option(options)
     if filled:
-        raise ConfigError(f"{CONFIG_FILE}: {where}.options.{filled}", FILLED_BY_SEALER)
+        raise ConfigError(f"{where}.options.{filled}", FILLED_BY_SEALER)
     _known(options, f"{where}.options", given_options(kind))
     sources = _need(raw.get("credentials") or {}, f"{where}.credentials", dict, "a mapping")
     return kind, options, check_credentials(kind, sources, f"{where}.credentials")
@@ -502,7 +502,15 @@ def _pull_requests(raw: Any) -> PullRequests:
 
 
 def parse(data: Any, root: Path) -> Config:
-    _need(data, CONFIG_FILE, dict, "a mapping")
+    """sealer.yaml's settings, checked; a ConfigError names the file and the key path."""
+    try:
+        return _parse(data, root)
+    except ConfigError as err:
+        raise err.in_file(CONFIG_FILE) from None
+
+
+def _parse(data: Any, root: Path) -> Config:
+    _need(data, "", dict, "a mapping")
     _known(data, "", _TOP_KEYS)
     version = data.get("version")
     if type(version) is not int or version != VERSION:
@@ -658,7 +666,7 @@ def _check_keys(root: Any) -> None:
     for path, key in yamlio.mapping_keys(root):
         problem = key_problem(path, key)
         if problem is not None:
-            raise ConfigError(*problem)
+            raise ConfigError(*problem, file=CONFIG_FILE)
 
 
 def key_problem(path: tuple[str | int, ...], key: Any) -> tuple[str, str] | None:
@@ -683,7 +691,7 @@ def raw_environment(doc: Any, name: str) -> Any:
     found = [envs[key] for key in envs if str(key) == name]
     if not found:
         raise ConfigError(
-            f"environments.{_key(name)}", "ruamel, which edits the file, reads its key otherwise"
+            f"environments.{_key(name)}", "ruamel, which edits the file, reads its key otherwise", CONFIG_FILE
         )
     return found[0]
 
@@ -715,7 +723,6 @@ def round_trip_load(root: Path) -> Any:
     changed = yamlio.first_change(_value(before), _value(after))
     if changed is not None:
         raise ConfigError(
-            _where(changed) or str(path),
-            "sealer's editor (YAML 1.2) would write it back otherwise: quote it",
+            _where(changed), "sealer's editor (YAML 1.2) would write it back otherwise: quote it", CONFIG_FILE
         )
     return doc

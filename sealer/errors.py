@@ -24,12 +24,21 @@ class ConflictingOptions(BadInput):
 
 
 class ConfigError(BadInput):
-    """A configuration or policy file breaks its schema."""
+    """A configuration or policy file breaks its schema: `invalid config: <file>: <where>: <what>`,
+    where `where` is the key path (or, for some files, the file itself)."""
 
-    def __init__(self, where: str, what: str) -> None:
-        super().__init__(f"invalid config: {where}: {what}")
-        self.where = where
-        self.what = what
+    def __init__(self, where: str, what: str, file: str = "") -> None:
+        self.file, self.where, self.what = file, where, what
+        super().__init__(f"invalid config: {self.detail}")
+
+    @property
+    def detail(self) -> str:
+        """The line without its `invalid config: ` prefix."""
+        return ": ".join(part for part in (self.file, self.where, self.what) if part)
+
+    def in_file(self, file: str) -> ConfigError:
+        """This error naming the file it was found in (a file already named stays)."""
+        return self if self.file else ConfigError(self.where, self.what, file)
 
 
 class DecryptError(SealerError):

@@ -270,12 +270,14 @@ def ref_is_there(root: Path, ref: str) -> bool:
 
 
 def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
-    """Which of `paths` differ from HEAD in the index or the working tree."""
+    """Which of `paths` differ from HEAD in the index or the working tree. Git's index is not
+    refreshed on the way: a dry run asks this too, and it writes nothing."""
     if not paths:
         return []
     out = run(
         root,
         "--literal-pathspecs",
+        "--no-optional-locks",
         "status",
         "--porcelain=v1",
         "-z",
@@ -287,6 +289,21 @@ def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
     # One path may be listed twice: staged as deleted and untracked, when the index lacks it
     # (GIT_INDEX_FILE naming a missing file, say). Each is named once.
     return list(dict.fromkeys(entry[3:] for entry in out.split("\0") if entry))
+
+
+def uncommitted_refusal(root: Path, paths: Sequence[str]) -> BadInput | None:
+    """Why a command that writes `paths` refuses to run over uncommitted changes to any of them
+    (a dry run tells it); None when none differs from HEAD."""
+    dirty = changed_paths(root, paths)
+    if not dirty:
+        return None
+    return BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
+
+
+def refuse_uncommitted(root: Path, paths: Sequence[str]) -> None:
+    refused = uncommitted_refusal(root, paths)
+    if refused is not None:
+        raise refused
 
 
 def branch_exists(root: Path, branch: str) -> bool:

@@ -121,8 +121,7 @@ def set_backend(root: Path, request: MigrationRequest) -> MigrationResult:
 
 
 def _refuse_dirty_config(root: Path) -> None:
-    if git.changed_paths(root, [layout.CONFIG_FILE]):
-        raise BadInput(f"uncommitted changes in {layout.CONFIG_FILE}: commit or stash them first")
+    git.refuse_uncommitted(root, [layout.CONFIG_FILE])
 
 
 def _refuse_dirty_ledger(

@@ -631,10 +631,12 @@ def _round_trip_classes() -> tuple[Any, Any]:
     return Constructor, Representer
 
 
-# What round_trip_load notes on the loaded tree for round_trip_dump (ruamel drops both).
+# What round_trip_load notes on the loaded tree for round_trip_dump (ruamel drops all three).
 _PREFIX = "_sealer_prefix"
+_SUFFIX = "_sealer_suffix"
 _INDENT = "_sealer_indent"
 _START = re.compile(r"---[ \t]*(?:#.*)?")
+_END = re.compile(r"\.\.\.(?:[ \t]+#.*)?[ \t]*\r?\n?")  # at column 0: no scalar's content
 
 
 def guess_indent(text: str, mapping_only: bool = False) -> tuple[int, int, int]:
@@ -669,6 +671,19 @@ def _split_start(text: str) -> tuple[str, str]:
     return "", text
 
 
+def _split_end(text: str) -> tuple[str, str]:
+    """(the document, its `...` end line and the comment lines after it); ruamel would drop the
+    latter, a user's comment among them. Anything else after a `...` is left in the document, for
+    the load to refuse (a second document)."""
+    lines = text.splitlines(keepends=True)
+    index = len(lines)
+    while index and (not lines[index - 1].strip() or lines[index - 1].lstrip().startswith("#")):
+        index -= 1
+    if index and _END.fullmatch(lines[index - 1]):
+        return "".join(lines[: index - 1]), "".join(lines[index - 1 :])
+    return text, ""
+
+
 # ruamel's pure-Python round trip reads some 50-100 KB a second: a file it must keep the layout
 # of is bounded far below repofiles.MAX_BYTES, so no values file can stall a command.
 MAX_ROUND_TRIP_CHARS = 256 << 10
@@ -698,6 +713,7 @@ def round_trip_load(text: str, source: str) -> Any:
     from ruamel.yaml.error import YAMLError
 
     prefix, body = _split_start(text)
+    body, suffix = _split_end(body)
     indent = guess_indent(body)
     try:
         _check_round_trip(body, source)
@@ -714,15 +730,17 @@ def round_trip_load(text: str, source: str) -> Any:
         raise BadInput(f"{source}: not valid YAML: a value cannot be read ({type(err).__name__})") from None
     if hasattr(data, "yaml_set_start_comment"):  # a ruamel mapping or sequence
         setattr(data, _PREFIX, prefix)
+        setattr(data, _SUFFIX, suffix)
         setattr(data, _INDENT, indent)
     return data
 
 
 def round_trip_dump(data: Any) -> str:
-    """`data` as YAML; a tree from `round_trip_load` keeps its comments, `---` and indentation."""
+    """`data` as YAML; a tree from `round_trip_load` keeps its comments, `---`, `...` and
+    indentation."""
     buffer = io.StringIO()
     round_trip(*getattr(data, _INDENT, (2, 4, 2))).dump(data, buffer)
-    return getattr(data, _PREFIX, "") + buffer.getvalue()
+    return getattr(data, _PREFIX, "") + buffer.getvalue() + getattr(data, _SUFFIX, "")
 
 
 def scalar(value: Any) -> str:

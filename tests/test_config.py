@@ -1,4 +1,4 @@
-"""sealer.yaml's schema: every problem is one `invalid config: <where>: <what>` line."""
+"""sealer.yaml's schema: every problem is one `invalid config: sealer.yaml: <where>: <what>` line."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ BAD = [
     (_set("version", "1"), "version", "must be 1"),
     (_set("version", True), "version", "must be 1"),
     (_drop("version"), "version", "must be 1"),
-    (_replace(["version", 1]), "sealer.yaml", "must be a mapping"),
+    (_replace(["version", 1]), "", "must be a mapping"),  # the file as a whole
     (_drop("environments"), "environments", "must be a mapping of environments"),
     (_set("environments", ["dev", "staging"]), "environments", "must be a mapping of environments"),
     (_set("environments.staging", "staging"), S, "must be a mapping"),
@@ -318,38 +318,38 @@ BAD = [
     # A setting sealer does not read, at every level it reads: a typo would leave it off unseen.
     (
         _set("requireSinged", True),
-        "sealer.yaml: requireSinged",
+        "requireSinged",
         "unknown setting (known: version, environments, pullRequests)",
     ),
-    (_set("enviroments", {}), "sealer.yaml: enviroments", "unknown setting (did you mean 'environments'?)"),
+    (_set("enviroments", {}), "enviroments", "unknown setting (did you mean 'environments'?)"),
     (
         _set(f"{S}.rotationDay", 30),
-        f"sealer.yaml: {S}.rotationDay",
+        f"{S}.rotationDay",
         "unknown setting (did you mean 'rotationDays'?)",
     ),
     (
         _set(f"{S}.backend", {"kind": "vault", "opitons": {}}),
-        f"sealer.yaml: {S}.backend.opitons",
+        f"{S}.backend.opitons",
         "unknown setting (did you mean 'options'?)",
     ),
     (
         _set(f"{S}.backend", {"kind": "vault", "options": {"mout": "kv"}}),
-        f"sealer.yaml: {S}.backend.options.mout",
+        f"{S}.backend.options.mout",
         "unknown setting (did you mean 'mount'?)",
     ),
     (
         _set(f"{S}.backend", {"kind": "k8s-secrets", "options": {"registry_namspace": "x"}}),
-        f"sealer.yaml: {S}.backend.options.registry_namspace",
+        f"{S}.backend.options.registry_namspace",
         "unknown setting (did you mean 'registry_namespace'?)",
     ),
     (  # sealer fills it from the environment's name: given here, it was replaced or unused
         _set(f"{S}.backend", {"kind": "k8s-secrets", "options": {"registry_env": "production"}}),
-        f"sealer.yaml: {S}.backend.options.registry_env",
+        f"{S}.backend.options.registry_env",
         "sealer sets it from the environment's name: leave it out",
     ),
     (
         _set(f"{S}.clusters.0.sealwith", FP_A),
-        f"sealer.yaml: {S}.clusters[0].sealwith",
+        f"{S}.clusters[0].sealwith",
         "unknown setting (did you mean 'sealWith'?)",
     ),
     (
@@ -362,12 +362,12 @@ BAD = [
                 "certs": [{"cert": "certs/a.pem", "fingerprint": FP_A, "addded": "2026-01-01"}],
             },
         ),
-        f"sealer.yaml: {S}.clusters[0].certs[0].addded",
+        f"{S}.clusters[0].certs[0].addded",
         "unknown setting (did you mean 'added'?)",
     ),
     (
         lambda data: data["environments"]["staging"].update({"hvs." + "CAESIJ" * 6: 1}),
-        f"sealer.yaml: {S}.<a Vault token>",
+        f"{S}.<a Vault token>",
         "unknown setting (known: namespace, secretName, keys, scope, clusters, valuesFile, backend, "
         "rotationDays, keyLifetimeDays, certHistory, policy, resealAfterDays, clusterContexts)",
     ),
@@ -382,7 +382,9 @@ def test_a_name_given_as_a_number_and_as_text_is_refused(tmp_path: Path, baselin
     _write(tmp_path, baseline)
     with pytest.raises(ConfigError) as caught:
         config.load(tmp_path)
-    assert str(caught.value) == "invalid config: environments.123: is given twice (once as a number)"
+    assert str(caught.value) == (
+        "invalid config: sealer.yaml: environments.123: is given twice (once as a number)"
+    )
     del baseline["environments"]["123"]
     _write(tmp_path, baseline)
     assert "123" in config.load(tmp_path).environments
@@ -429,8 +431,8 @@ def test_a_name_yaml_reads_as_another_type_is_refused(
     code, out, err = run_main(tmp_path, capsys, "audit")
     assert (code, out) == (2, "")
     assert err == (
-        f"sealer: invalid config: environments.{spelling}: YAML reads {spelling!r} as {reading}, "
-        f"not as a name: quote it ('{spelling}':)\n"
+        f"sealer: invalid config: sealer.yaml: environments.{spelling}: "
+        f"YAML reads {spelling!r} as {reading}, not as a name: quote it ('{spelling}':)\n"
     )
     (tmp_path / "sealer.yaml").write_text(_renamed(baseline, f"'{spelling}'"))
     if re.fullmatch(ENV_TAG, spelling):  # quoted, it is that very text
@@ -553,7 +555,7 @@ def test_an_edit_never_rewrites_what_ruamel_reads_as_a_number(repo: Path, contro
     result = invoke(repo, "cert", "add", "staging", "--file", str(controllers["staging"].cert))
     assert (result.exit_code, result.stderr) == (
         2,
-        f"sealer: invalid config: environments.dev.keys[1]: {REWRITTEN}\n",
+        f"sealer: invalid config: sealer.yaml: environments.dev.keys[1]: {REWRITTEN}\n",
     )
     assert (repo / "sealer.yaml").read_text() == text
 
@@ -649,11 +651,12 @@ def test_schema_violation_is_one_line(
 
     with pytest.raises(ConfigError) as caught:
         config.load(tmp_path)
-    assert str(caught.value) == f"invalid config: {where}: {what}"
-    assert (caught.value.where, caught.value.what) == (where, what)
+    line = f"invalid config: sealer.yaml: {where + ': ' if where else ''}{what}"
+    assert str(caught.value) == line  # the file named, then the key path
+    assert (caught.value.file, caught.value.where, caught.value.what) == ("sealer.yaml", where, what)
 
     code, out, err = run_main(tmp_path, capsys, "render", "staging")
-    assert (code, out, err) == (2, "", f"sealer: invalid config: {where}: {what}\n")
+    assert (code, out, err) == (2, "", f"sealer: {line}\n")
     assert snapshot(tmp_path) == before
 
 
@@ -775,6 +778,20 @@ def test_found_from_a_subfolder(tmp_path: Path, baseline: dict[str, Any]) -> Non
         config.find_root(tmp_path.parent)
 
 
+def test_an_edit_keeps_a_comment_after_the_document_end(tmp_path: Path) -> None:
+    """A comment after `...` is the user's like any other: an edit (`cert add`, `backend set`)
+    kept none."""
+    root = make_repo(tmp_path / "repo")
+    invoke(root, "init", "--env", "qa")
+    path = root / "sealer.yaml"
+    path.write_text(path.read_text() + "...\n# owned by #team-platform\n")
+    with config.edit(root) as doc:
+        doc["environments"]["qa"]["rotationDays"] = 45
+    text = path.read_text()
+    assert text.endswith("\n...\n# owned by #team-platform\n") and "    rotationDays: 45\n" in text
+    assert config.load(root).env("qa").rotation_days == 45
+
+
 def test_edit_keeps_comments_and_refuses_an_invalid_result(tmp_path: Path) -> None:
     root = make_repo(tmp_path / "repo")
     invoke(root, "init", "--env", "qa")
@@ -783,7 +800,7 @@ def test_edit_keeps_comments_and_refuses_an_invalid_result(tmp_path: Path) -> No
     before = path.read_bytes()
 
     with pytest.raises(
-        ConfigError, match=r"^invalid config: environments.qa.rotationDays: must be at least 1$"
+        ConfigError, match=r"^invalid config: sealer.yaml: environments.qa.rotationDays: must be at least 1$"
     ):
         with config.edit(root) as doc:
             doc["environments"]["qa"]["rotationDays"] = 0

@@ -211,7 +211,7 @@ def test_refuses_outside_a_git_repo(
         (["--namespace-of", "staging"], "use ENV=NAMESPACE"),
         (
             ["--namespace-of", "staging=Not_A_Label"],
-            "invalid config: environments.staging.namespace: must be a DNS label",
+            "invalid config: sealer.yaml: environments.staging.namespace: must be a DNS label",
         ),
     ],
 )

@@ -410,6 +410,30 @@ def test_a_cluster_named_as_yaml_1_1_reads_a_boolean_is_pinned_under_its_name(
     assert config.load(repo).env("staging").clusters[0].name == "no"
 
 
+def test_a_new_cluster_a_typo_away_from_one_is_refused_unless_confirmed(
+    repo: Path, controllers: Controllers
+) -> None:
+    """`--cluster stagign` for `staging` would pin a cluster no one runs, sealed for by every
+    rotation: refused in one line (exit 2, nothing written) naming the near one, unless
+    --new-cluster says a new cluster is meant; a name near none is added as before."""
+    assert _add(repo, "staging", controllers["staging"].cert).exit_code == 0
+    before = snapshot(repo)
+    typo = _add(repo, "staging", controllers["eu"].cert, "--cluster", "stagign")
+    assert (typo.exit_code, typo.stdout, typo.stderr) == (
+        2,
+        "",
+        "sealer: staging has no cluster 'stagign': did you mean 'staging'? "
+        "(--new-cluster adds it as a new cluster)\n",
+    )
+    assert snapshot(repo) == before
+    assert _add(repo, "staging", controllers["eu"].cert, "--cluster", "eu").exit_code == 0  # near none
+    meant = _add(repo, "staging", controllers["us"].cert, "--cluster", "staging-2", "--new-cluster")
+    assert meant.exit_code == 0, meant.stderr
+    assert [c["name"] for c in _staging(repo)["clusters"]] == ["staging", "eu", "staging-2"]
+    again = _add(repo, "staging", controllers["us"].cert, "--cluster", "staging-2", "--new-cluster")
+    assert again.exit_code == 0, again.stderr  # a setup script run twice: the cluster holds it already
+
+
 def test_clusters_each_get_their_own_ciphertext(repo: Path, controllers: Controllers) -> None:
     eu, us = controllers["eu"], controllers["us"]
     assert _add(repo, "staging", eu.cert, "--cluster", "eu").exit_code == 0
@@ -548,6 +572,24 @@ def test_status_lists_an_environment_with_no_certificate_pinned(pinned: Path) ->
     assert lines[-1] == "production: no certificate pinned (sealer cert add production --file tls.crt)"
 
 
+def test_status_json_nulls_are_those_the_readme_names(pinned: Path) -> None:
+    """README (cert status): an unpinned row's null fields are named there, each one; a pinned
+    row, and each certificate of its set, has none (`days_left: null` means unpinned)."""
+    rotate(pinned)
+    _, rows = _status(pinned)
+    unpinned = {r["env"]: r for r in rows if not r["pinned"]}["dev"]
+    nulls = sorted(k for k, v in unpinned.items() if v is None)
+    assert nulls == ["cluster", "days_left", "expires", "fingerprint"]
+    assert (unpinned["certs"], unpinned["file_matches_pin"]) == ([], True)
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8").split())
+    said = readme[readme.index("`sealer cert status` shows") :][:600]
+    named = said[: said.index(" null")]
+    assert [k for k in nulls if f"`{k}`" not in named] == [], said
+    for row in (r for r in rows if r["pinned"]):
+        assert [k for k, v in row.items() if v is None] == []
+        assert [k for c in row["certs"] for k, v in c.items() if v is None and k != "added"] == []
+
+
 def test_status_flags_unknown_sealing_cert_and_replaced_file(pinned: Path, controllers: Controllers) -> None:
     rotate(pinned)
     _add(pinned, "staging", controllers["staging-next"].cert)
@@ -641,6 +683,25 @@ def test_fetch_differing_cert_is_shown_then_accepted(
     assert _staging(pinned)["clusters"][0]["sealWith"] == _fp(new)
     assert [c["fingerprint"] for c in _staging(pinned)["clusters"][0]["certs"]] == [_fp(old), _fp(new)]
     assert (pinned / f"certs/staging-{_fp(new)[:12]}.pem").read_bytes() == new.cert.read_bytes()
+
+
+@pytest.mark.slow
+def test_fetch_into_a_cluster_a_typo_away_is_refused_unless_confirmed(
+    pinned: Path, controllers: Controllers, kube_server: FakeKube, kubeconfig: Path
+) -> None:
+    _serve(kube_server, controllers["eu"])
+    before = snapshot(pinned)
+    args = ("cert", "fetch", "staging", "--kubeconfig", str(kubeconfig), "--cluster", "stagin")
+    typo = invoke(pinned, *args)
+    assert (typo.exit_code, typo.stderr) == (
+        2,
+        "sealer: staging has no cluster 'stagin': did you mean 'staging'? "
+        "(--new-cluster adds it as a new cluster)\n",
+    )
+    assert snapshot(pinned) == before
+    assert kube_server.requests_to("/services/sealed-secrets-controller:http/proxy/v1/cert.pem") == 0
+    assert invoke(pinned, *args, "--new-cluster").exit_code == 0
+    assert [c["name"] for c in _staging(pinned)["clusters"]] == ["staging", "stagin"]
 
 
 @pytest.mark.slow

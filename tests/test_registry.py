@@ -856,7 +856,7 @@ def test_registry_settings_are_checked(backends: dict[str, Any], problem: str, t
 
     with pytest.raises(ConfigError, match=problem) as err:
         config.parse(settings_config(**backends), tmp_path)
-    assert str(err.value).startswith("invalid config: environments.")
+    assert str(err.value).startswith("invalid config: sealer.yaml: environments.")
 
 
 def test_direct_delivery_options_name_their_environment(tmp_path: Path) -> None:

@@ -236,6 +236,9 @@ RENDERED = "sealer:\n  checksum: x\n"
         ("", RENDERED),
         ("null\n", RENDERED),
         ("a:\n    b: 1\n", "a:\n    b: 1\nsealer:\n    checksum: x\n"),
+        # A comment after the `...` end marker: kept, the key added above the marker.
+        ("a: 1\n...\n# after the end\n", f"a: 1\n{RENDERED}...\n# after the end\n"),
+        ("a: 1\nsealer: 3\n... # mine\n", f"a: 1\n{RENDERED}... # mine\n"),
     ],
     ids=[
         "middle",
@@ -248,6 +251,8 @@ RENDERED = "sealer:\n  checksum: x\n"
         "empty",
         "null",
         "indent-4",
+        "doc-end-comment",
+        "doc-end-marker-comment",
     ],
 )
 def test_render_values_keeps_what_the_user_wrote(before: str, after: str) -> None:
@@ -318,7 +323,7 @@ BAD = [
     (
         "config-invalid",
         "staging",
-        "invalid config: environments.dev.secretName: must be a DNS subdomain, got 'Not/Ok'",
+        "invalid config: sealer.yaml: environments.dev.secretName: must be a DNS subdomain, got 'Not/Ok'",
     ),
     ("cert-deleted", "staging", "cannot read certificate"),
     (

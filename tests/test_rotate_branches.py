@@ -92,6 +92,25 @@ def test_a_dry_run_says_the_run_would_be_refused(repo: Path) -> None:
     assert rotate(repo, "production", "--dry-run")["refused"] is None
 
 
+def test_a_dry_run_over_uncommitted_changes_says_the_run_would_be_refused(repo: Path) -> None:
+    """The run refuses uncommitted changes to sealer.yaml or a file it writes (exit 2): its dry
+    run shows the plan and says so in the refusal's own words, in text and in JSON."""
+    (repo / "sealer.yaml").write_text((repo / "sealer.yaml").read_text() + "# not committed\n")
+    real = cli(repo, "rotate", "staging")
+    assert real.exit_code == 2, real.output
+    dry = cli(repo, "rotate", "staging", "--dry-run")
+    assert (dry.exit_code, dry.stdout.startswith("would rotate staging: ")) == (0, True), dry.output
+    assert dry.stderr == real.stderr.replace("sealer: ", "sealer: would be refused: ", 1)
+    assert real.stderr == "sealer: uncommitted changes in sealer.yaml: commit or stash them first\n"
+    data = rotate(repo, "staging", "--dry-run", "--replace")  # --replace does not let it by
+    assert data["refused"] == "uncommitted changes in sealer.yaml: commit or stash them first"
+    git(repo, "checkout", "--", "sealer.yaml")
+    (repo / STAGING[0]).write_bytes((repo / STAGING[0]).read_bytes() + b"# edited\n")
+    assert rotate(repo, "staging", "--dry-run")["refused"] == (
+        f"uncommitted changes in {STAGING[0]}: commit or stash them first"
+    )
+
+
 def test_due_everywhere_rotates_the_others_and_skips_one_whose_rotation_waits(repo: Path) -> None:
     """A hand-run `--due` is not stopped for every environment by one unmerged rotation: that
     one is skipped, named with its branch, and the run is partly done (exit 4)."""

@@ -214,6 +214,23 @@ def test_round_trip_edit_changes_only_the_edited_line() -> None:
 
 
 @pytest.mark.parametrize(
+    "end",
+    [
+        "...\n# after the end\n",
+        "... # on the marker\n",
+        "...\n\n# one\n  # two, indented\n\n",
+        "...\n# no last line break",
+        "...\r\n# crlf\r\n",
+    ],
+)
+def test_round_trip_keeps_the_document_end_and_the_comments_after_it(end: str) -> None:
+    """ruamel drops a `...` line and every comment after it: an edit kept none of the user's."""
+    doc = yamlio.round_trip_load(f"---\na: 1\nb: 2\n{end}", "f")
+    doc["a"] = 5
+    assert yamlio.round_trip_dump(doc) == f"---\na: 5\nb: 2\n{end}"
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("a:\n  b:\n  - x\n", (2, 2, 0)),
@@ -231,6 +248,8 @@ def test_guess_indent(text: str, expected: tuple[int, int, int]) -> None:
     ("text", "message"),
     [
         ("a: 1\n---\nb: 2\n", "holds several YAML documents"),
+        ("a: 1\n...\n# c\n---\nb: 2\n", "holds several YAML documents"),  # not a comment after `...`
+        ("a: 1\n...\nb: 2\n", "not valid YAML at line 3"),
         ("a: [\n", "not valid YAML at line 2"),
         ("a: *nope\n", "not valid YAML: found undefined alias"),
     ],

@@ -7,6 +7,12 @@ import click
 from sealer.cli.certs import cert
 from sealer.cli.common import emit, env_argument, envs_argument, output_option
 
+new_cluster_option = click.option(
+    "--new-cluster",
+    is_flag=True,
+    help="--cluster names a cluster to add, though its name is close to one ENV has (a typo is refused).",
+)
+
 
 @cert.command("add")
 @env_argument
@@ -21,8 +27,9 @@ from sealer.cli.common import emit, env_argument, envs_argument, output_option
     is_flag=True,
     help="Add the certificate to the set but keep sealing with the current one (sealWith).",
 )
+@new_cluster_option
 @output_option
-def add(env: str, file: str, cluster: str | None, keep_sealing: bool, output: str) -> int:
+def add(env: str, file: str, cluster: str | None, keep_sealing: bool, new_cluster: bool, output: str) -> int:
     """Add a controller certificate to ENV's set (copied under certs/); it seals from now on.
 
     Older certificates stay in the set (the controller keeps its old keys) until `cert remove`.
@@ -33,7 +40,14 @@ def add(env: str, file: str, cluster: str | None, keep_sealing: bool, output: st
     pem = repofiles.read_input(file, "certificate", user_path=True)
     root = config.find_root()
     result = cert_pins.pin(
-        root, env, pem, file, cluster, keep_sealing=keep_sealing, vet=runner.refuse_shared_cert
+        root,
+        env,
+        pem,
+        file,
+        cluster,
+        keep_sealing=keep_sealing,
+        new_cluster=new_cluster,
+        vet=runner.refuse_shared_cert,
     )
     role = "seals with it" if result.sealing else "keeps sealing with the certificate it had"
     text = (
@@ -116,6 +130,7 @@ def status(envs: tuple[str, ...], output: str) -> int:
 @click.option(
     "--accept", is_flag=True, help="Add the controller's new keys to the set and seal with the served one."
 )
+@new_cluster_option
 @output_option
 def fetch(
     env: str,
@@ -125,6 +140,7 @@ def fetch(
     controller_name: str,
     cluster: str | None,
     accept: bool,
+    new_cluster: bool,
     output: str,
 ) -> int:
     """Read the controller's active keys and the certificate it seals with; compare with ENV's set.
@@ -137,11 +153,14 @@ def fetch(
     from sealer.policy import runner
 
     root = config.find_root()
-    config.load(root).env(env)  # an unknown environment fails before the cluster is asked
+    # An unknown environment, or a cluster name a typo away, fails before the cluster is asked.
+    cert_pins.check_cluster_name(config.load(root).env(env), cluster or env, new_cluster)
     pem = kube.fetch_controller_cert(kubeconfig, context, controller_namespace, controller_name)
     active = kube.list_controller_keys(kubeconfig, context, controller_namespace)
     keys = tuple(k.pem for k in active)
-    result = cert_pins.compare_fetched(root, env, pem, cluster, accept, keys, runner.refuse_shared_cert)
+    result = cert_pins.compare_fetched(
+        root, env, pem, cluster, accept, keys, runner.refuse_shared_cert, new_cluster
+    )
     data = {k: v for k, v in vars(result).items() if k != "refused"}
     where = f"{result.env}/{result.cluster}"
     retired = (

@@ -194,7 +194,7 @@ def _config_of(root: Path, rev: str, text: str | None, name: str) -> Config | No
     try:
         return config_at(root, rev, text)
     except ConfigError as err:
-        raise BadInput(f"invalid config at {name} ({rev[:12]}): {err.where}: {err.what}") from None
+        raise BadInput(f"invalid config at {name} ({rev[:12]}): {err.detail}") from None
 
 
 def _add_history(

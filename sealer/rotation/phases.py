@@ -191,9 +191,8 @@ def _rotate_planned(
     result = _result(plans, request, branch)
     result.skipped = skipped
     if request.dry_run:
-        if not request.replace:  # the plan shown is what a run with --replace would do
-            refused = planning.unmerged_refusal(root, [p.env.name for p in plans], request.push)
-            result.refused = str(refused) if refused is not None else None
+        refused = _dry_run_refusal(root, request, result)
+        result.refused = str(refused) if refused is not None else None
         return result
     assert (branch is not None) == (sending is not None), "a commit on its own branch is sent early"
     started = sending.started(planning.files_of(plans)) if sending is not None else None
@@ -207,14 +206,24 @@ def _rotate_planned(
         raise
 
 
+def _dry_run_refusal(root: Path, request: Request, result: RotationResult) -> BadInput | None:
+    """The first refusal the run itself would meet, in its order: a rotation waiting unmerged
+    (not with --replace), then uncommitted changes (`_ready`)."""
+    envs = [e.env for e in result.envs]
+    unmerged = None if request.replace else planning.unmerged_refusal(root, envs, request.push)
+    return unmerged or git.uncommitted_refusal(root, _written(result))
+
+
+def _written(result: RotationResult) -> list[str]:
+    # sealer.yaml too: the stores and targets come from it, the commit from HEAD's (#17).
+    return [layout.CONFIG_FILE, *result.files]
+
+
 def _ready(root: Path, git_dir: Path, result: RotationResult) -> None:
     """Before a rotation's files are written: note the user's branch, refuse uncommitted changes
     to any file it writes, and sweep a killed run's temps."""
     result.started_on = git.current_branch(root)
-    # sealer.yaml too: the stores and targets come from it, the commit from HEAD's (#17).
-    dirty = git.changed_paths(root, [layout.CONFIG_FILE, *result.files])
-    if dirty:
-        raise BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
+    git.refuse_uncommitted(root, _written(result))
     transaction.sweep_temps(root, git_dir)
 
 
@@ -943,9 +952,7 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
         for path, data in registry.files(env.name, clusters, env.registry, new_records).items():
             files[path] = (data.decode(), repofiles.read_text_if_exists(root / path))
         files.update(_values_after_revocation(cfg, env, new_records))
-        dirty = git.changed_paths(root, [layout.CONFIG_FILE, *files])
-        if dirty:
-            raise BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
+        git.refuse_uncommitted(root, [layout.CONFIG_FILE, *files])
         now = utcnow()
         branch = None
         if not request.no_branch:

@@ -875,7 +875,7 @@ def test_a_literal_credential_in_sealer_yaml_is_refused_by_every_command(
     for args in (("keys", "list", "production"), ("rotate", "--due", "--no-branch"), ("status", "staging")):
         line = one_line_error(sealer(repo, *args), 2)
         assert line == (
-            f"sealer: invalid config: environments.production.backend.credentials.{field}: "
+            f"sealer: invalid config: sealer.yaml: environments.production.backend.credentials.{field}: "
             "credentials never go in sealer.yaml: name the variable holding it (*_env)"
         )
 

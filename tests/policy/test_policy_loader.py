@@ -232,7 +232,7 @@ def test_badly_shaped_overrides_fail_the_config_load(
     text = (root / "sealer.yaml").read_text().replace("  dev:\n", f"  dev:\n    policy: {policy}\n", 1)
     (root / "sealer.yaml").write_text(text)
     result = sealer(root, "check")
-    assert (result.exit_code, result.stderr.strip()) == (2, f"sealer: invalid config: {what}")
+    assert (result.exit_code, result.stderr.strip()) == (2, f"sealer: invalid config: sealer.yaml: {what}")
 
 
 def test_missing_policy_file(repo_factory: RepoFactory, tmp_path: Path) -> None:
