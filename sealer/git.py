@@ -245,6 +245,11 @@ def ref_is_there(root: Path, ref: str) -> bool:
     return done.returncode == 0
 
 
+def indexed(root: Path, path: str) -> bool:
+    """Whether Git's index holds `path` (a file a commit brought, not one sealer wrote there)."""
+    return bool(run_bytes(root, "--literal-pathspecs", "ls-files", "-z", "--", path))
+
+
 def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
     """Which of `paths` differ from HEAD in the index or the working tree."""
     if not paths:
