@@ -269,6 +269,11 @@ def ref_is_there(root: Path, ref: str) -> bool:
     return done.returncode == 0
 
 
+def indexed(root: Path, path: str) -> bool:
+    """Whether Git's index holds `path` (a file a commit brought, not one sealer wrote there)."""
+    return bool(run_bytes(root, "--literal-pathspecs", "ls-files", "-z", "--", path))
+
+
 def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
     """Which of `paths` differ from HEAD in the index or the working tree. Git's index is not
     refreshed on the way: a dry run asks this too, and it writes nothing."""

@@ -75,16 +75,18 @@ def init(
     """Write the rotation schedule, the pull-request gate and CODEOWNERS for KIND (github, gitlab,
     gitea, forgejo)."""
     from sealer import config
-    from sealer.forge.workflows import Options, read_public_key, setup, write
+    from sealer.forge.workflows import Options, read_public_key, reading_includes, setup, write
 
     if version and git_pin:
         raise click.UsageError("--version and --git exclude each other")
     public = read_public_key(signing_key) if signing_key else None
     auth = auth or ("app" if kind == "github" else "token")
+    root = config.find_root()
     options = Options(
         kind, owners, version, git_pin, schedule, python, auth, policy_files, force, public, image
     )
-    written = write(config.find_root(), options)
+    options = reading_includes(root, options)
+    written = write(root, options)
     todo = setup(options)
     text = "\n".join([*(f"wrote {p}" for p in written), todo.text()])
     emit({"created": written, **todo.as_dict()}, output, text)

@@ -1,7 +1,8 @@
 """Git hosts sealer talks to: open a rotation's pull request, post review comments.
 
 base (the `Forge` protocol) · http (the token-guarding REST client) · github · gitlab · gitea
-(Gitea and Forgejo) · pulls (what sealer does with them). `detect` picks the host from
+(Gitea and Forgejo) · pulls (what sealer does with them) · workflows (`ci init`) ·
+gitlab_includes (the repository's files a GitLab pipeline merges). `detect` picks the host from
 SEALER_FORGE, else from the CI's environment.
 """
 

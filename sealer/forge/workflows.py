@@ -8,12 +8,14 @@ then written as a YAML scalar, so no option can add a step or a key to a workflo
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from sealer import __version__, layout, repofiles, templating
 from sealer.errors import BadInput
+from sealer.forge import gitlab_includes
 
 KINDS = ("github", "gitlab", "gitea", "forgejo")
 # Gitea's and Forgejo's names in text, and the variable sealer reads their token from.
@@ -29,6 +31,7 @@ _PYTHON = re.compile(r"3\.[0-9]{1,2}")
 # GitLab's job image by its content: NAME[:TAG]@sha256:DIGEST (a tag alone can be moved).
 _PINNED_IMAGE = re.compile(r"[a-z0-9][A-Za-z0-9._/:-]*@sha256:[0-9a-f]{64}")
 _PATH = re.compile(r"[A-Za-z0-9._/-]+")
+_INCLUDE_RULE = re.compile(r"[A-Za-z0-9._/*-]+")  # an include CODEOWNERS can name as GitLab matches it
 _REGEX_SPECIAL = re.compile(r"[.+*?()|\[\]{}^$\\]")  # what a Go regular expression would read as syntax
 # sealer's trust anchors: configuration, pinned certificates, the ledger, the key registries
 # (what verifiers accept keys by), sealer's own folder (allow-lists, baselines), and the
@@ -85,6 +88,8 @@ class Options:
     force: bool = False
     signing_key: str | None = None  # the rotate job's SSH public key (`ssh-ed25519 AAAA…`)
     image: str | None = None  # GitLab: the jobs' image pinned by digest (else `python:VERSION`)
+    # GitLab: what the repository's .gitlab-ci.yml includes (`reading_includes`), owned too
+    included: gitlab_includes.Includes = gitlab_includes.Includes()
 
 
 @dataclass(frozen=True)
@@ -238,6 +243,7 @@ def render(options: Options) -> dict[str, str]:
     # merges every file .gitlab-ci.yml includes into one pipeline, and a job `sealer-review` in any
     # of them merges into the gate's (its `image:` or `before_script:` replaced): the whole folder.
     ci_files = [f"/{workflows}/"] if workflows else ["/.gitlab-ci.yml", f"/{GITLAB_DIR}/"]
+    ci_files += [] if workflows else include_rules(options.included)[0]
     owners_file = layout.CODEOWNERS_WRITTEN[kind]
     paths = [
         *OWNED_PATHS,
@@ -272,6 +278,48 @@ def render(options: Options) -> dict[str, str]:
         environment=GITHUB_ENVIRONMENT,
     )
     return files
+
+
+def reading_includes(root: Path, options: Options) -> Options:
+    """GitLab: `options` with what the repository's .gitlab-ci.yml includes, each file read as
+    sealer reads a repository file (no symlink followed, within its size limit)."""
+    if options.kind != "gitlab":
+        return options
+    return dataclasses.replace(options, included=gitlab_includes.local_includes(lambda rel: _text(root, rel)))
+
+
+def _text(root: Path, rel: str) -> str | None:
+    try:
+        return repofiles.read_text(root / rel)
+    except FileNotFoundError:
+        return None
+
+
+def include_rules(included: gitlab_includes.Includes) -> tuple[list[str], list[str]]:
+    """(the CODEOWNERS paths owning each include outside .gitlab/ci/, the includes no path can
+    own as GitLab matches them). `*` means the same to both (FNM_PATHNAME, FNM_DOTMATCH); `**`
+    does not (GitLab's include crosses folders anywhere in a name): its folder is owned whole."""
+    rules: list[str] = []
+    unowned: list[str] = []
+    for path in (*included.files, *included.patterns):
+        if path.startswith(f"{GITLAB_DIR}/"):
+            continue  # owned with the folder
+        rule = _include_rule(path)
+        if rule is None:
+            unowned.append(path)
+        elif rule not in rules:
+            rules.append(rule)
+    return rules, unowned
+
+
+def _include_rule(path: str) -> str | None:
+    if not _INCLUDE_RULE.fullmatch(path):
+        return None  # a space, `#`, `[`, `?`…: CODEOWNERS would read it otherwise
+    parts = path.split("/")
+    deep = next((i for i, part in enumerate(parts) if "**" in part), None)
+    if deep is None:
+        return f"/{path}"
+    return "/" + "/".join(parts[:deep]) + "/" if deep else None  # `**` at the top: every file
 
 
 def codeowners_regex(path: str) -> str:
@@ -348,7 +396,7 @@ def setup(options: Options) -> Setup:
     settings: tuple[str, ...] = GITHUB_SETTINGS if options.kind == "github" else ()
     if options.kind == "gitlab":
         pin = (gitlab_image_setting(options.python),) if options.image is None else ()
-        settings = (*pin, GITLAB_INCLUDES_SETTING)
+        settings = (*pin, GITLAB_INCLUDES_SETTING, *gitlab_include_settings(options.included))
     return Setup(secrets, signer_line(options.kind, options.signing_key), environment, include, settings)
 
 
@@ -366,6 +414,27 @@ GITLAB_INCLUDES_SETTING = (
     "or give it a CODEOWNERS rule: GitLab merges them into one pipeline, and a job sealer-review in "
     "any of them replaces the gate's image, before_script or script on the merge request's own pipeline"
 )
+
+
+def gitlab_include_settings(included: gitlab_includes.Includes) -> tuple[str, ...]:
+    """What ci init found in .gitlab-ci.yml's includes and could not own."""
+    unowned = include_rules(included)[1]
+    told = [
+        f"CODEOWNERS cannot name the include {path!r} as GitLab matches it: move it into {GITLAB_DIR}/ "
+        "or own what it matches by hand"
+        for path in unowned
+    ]
+    told += [
+        f"ci init cannot tell every file {gitlab_includes.CI_FILE} includes ({why}): keep them in "
+        f"{GITLAB_DIR}/ or own each in CODEOWNERS by hand"
+        for why in included.unread
+    ]
+    if included.patterns:
+        told.append(
+            f"ci init does not read the includes of the files {', '.join(included.patterns)} match: "
+            f"keep their includes in {GITLAB_DIR}/ too, or own each"
+        )
+    return tuple(told)
 
 
 def gitlab_image_setting(python: str) -> str:

@@ -4,7 +4,8 @@ model (what a review finds) · revisions (files as they were) · checks (per env
 construct (files against what sealer writes) · ledger_rules (the ledger's state machine) ·
 history (commit by commit) · stray and kustomize (files a GitOps tool applies as sealer's) ·
 remote_sources (GitOps sources review cannot read) ·
-plaintext (scan detectors over changed blobs) · sensitive (what needs an approval) · approvals
+plaintext (scan detectors over changed blobs) · sensitive (what needs an approval) · gitlab_ci
+(the files BASE's pipeline includes, gate files too) · approvals
 (trust anchors at BASE, approval channels) · signatures (--require-signed) · branch_claims
 (`Sealer-Branch:` trailers) · core (putting it together) · report (text and Markdown).
 """

@@ -20,7 +20,7 @@ from sealer import git, layout
 from sealer.config import Config
 from sealer.errors import BadInput, ConfigError
 from sealer.records import utcnow
-from sealer.review import approvals, branch_claims, construct, history, plaintext, sensitive
+from sealer.review import approvals, branch_claims, construct, gitlab_ci, history, plaintext, sensitive
 from sealer.review.checks import EnvReview, duplicate_findings
 from sealer.review.earlier import Earlier
 from sealer.review.model import (
@@ -123,8 +123,17 @@ def review(
     # GitOps sources of this repository count as its tree only at the branch it is merged into:
     # with BASE a commit id outside CI, --trust-at (that branch's tip) may name it.
     into = target or (branch_claims.branch_named(root, options.trust_at) if options.trust_at else None)
+    included = gitlab_ci.included_at(root, base_rev)
+    touched = {*changed, *(c.path for commit in commits for c in commit.changes)}
+    report.findings += included.unread_findings(touched)
     _add_history(
-        report, root, commits, (base_side, head_side), options.now or utcnow(), (into, options.ci_default)
+        report,
+        root,
+        commits,
+        (base_side, head_side),
+        options.now or utcnow(),
+        (into, options.ci_default),
+        included,
     )
     report.findings += branch_claims.claim_findings(
         root, base_rev, head_rev, branch_claims.under_review(root, head, source), target
@@ -132,7 +141,7 @@ def review(
     # a tag on the range or on HEAD (an approval tag among them) is in Git's objects as a commit is
     report.findings += plaintext.tag_findings(root, {c.commit for c in commits} | {head_rev}, SCAN_CHUNK)
     if options.require_signed:
-        managed = history.Managed()
+        managed = history.Managed(ci_included=included)
         managed.add(base_side.cfg)
         managed.add(head_side.cfg)
         report.findings += unsigned_findings(root, anchors, commits, managed.holds)
@@ -204,14 +213,16 @@ def _add_history(
     sides: tuple[Side, Side],
     now: dt.datetime,
     branches: tuple[str | None, str | None],
+    included: gitlab_ci.Included,
 ) -> None:
     """Commit by commit: a hand edit hidden behind a later clean rotation, a key committed and
     deleted again, a ledger rewritten and put back, a symlink, a sensitive change undone.
-    `branches`: the one merged into and CI's default branch (None: unknown)."""
+    `branches`: the one merged into and CI's default branch (None: unknown); `included`: the files
+    BASE's .gitlab-ci.yml includes, gate files wherever they are."""
     base, head = sides
     known = {r.fingerprint for records in all_ledgers(root, base.rev).values() for r in records}
     net = git.tree_changes(root, base.rev, head.rev)
-    found = history.walk_range(root, commits, (base.cfg, head.cfg), known, now, net, branches)
+    found = history.walk_range(root, commits, (base.cfg, head.cfg), known, now, net, branches, included)
     report.notes += history.deleted_name_notes(commits)
     edited = {(f.env, f.path, f.entry) for f in found if f.rule == HAND_EDIT}
     report.findings = [

@@ -80,6 +80,8 @@ class Managed:
     registries: set[tuple[str, str]] = field(default_factory=set)  # (namespace, name) of key registries
     folders: dict[str, set[str]] = field(default_factory=dict)  # folder -> the values files in it
     paths: set[str] = field(default_factory=set)  # Config.managed_paths, of every configuration
+    # what BASE's .gitlab-ci.yml includes (sealer.review.gitlab_ci): gate files wherever they are
+    ci_included: Callable[[str], bool] = field(default=lambda path: False)
 
     def add(self, cfg: Config | None) -> None:
         self.certs |= cfg.cert_files() if cfg else set()  # each certificate of a set, not only sealWith's
@@ -123,8 +125,12 @@ class Managed:
             or path in self.certs
             or layout.in_certs_dir(path)
             or path.startswith(layout.REGISTRY_DIR + "/")  # a GitOps tool applies them: a link there
-            or sensitive.gate_file(path)  # (same bytes, mode 120000) delivers no registry
+            or self.gate(path)  # (same bytes, mode 120000) delivers no registry
         )
+
+    def gate(self, path: str) -> bool:
+        """A file that steers sealer, its hooks or its gate (sensitive.GATE_FILES, CI includes)."""
+        return sensitive.gate_file(path) or self.ci_included(path)
 
 
 @dataclass
@@ -354,11 +360,14 @@ def walk_range(
     now: dt.datetime,
     net: list[git.FileChange],
     branches: tuple[str | None, str | None],
+    ci_included: Callable[[str], bool] = lambda path: False,
 ) -> list[Finding]:
     """Every finding of every commit (`git.range_changes`) against its parent(s), then of the
     files whose state at HEAD no commit made (`net`: BASE's tree against HEAD's); `branches`: the
-    one the change is to be merged into and CI's default branch (each None: unknown)."""
+    one the change is to be merged into and CI's default branch (each None: unknown);
+    `ci_included`: what BASE's pipeline includes (sealer.review.gitlab_ci)."""
     walk = Walk(root, configs[0], configs[1], known, now, *branches)
+    walk.managed.ci_included = ci_included
     walk.at_head = {(c.path, c.new_blob) for c in net}
     walk.managed.add(configs[0])
     walk.managed.add(configs[1])
@@ -517,7 +526,7 @@ def _file(
         )
     _scan_only(walk, change, short, scanned)
     new = walk.blobs.get(change.new_blob)
-    if sensitive.gate_file(path):
+    if walk.managed.gate(path):
         walk.add([sensitive.gate_finding(path)])
     if SUBMODULE in (change.old_mode, change.new_mode) and not held:  # a managed one is file-mode
         walk.add([sensitive.submodule_finding(path)])

@@ -839,8 +839,7 @@ def _finish_earlier(
     parent = git.parent_of(root, commit) or commit
     files = [change.path for change in git.tree_changes(root, parent, commit)]
     result = RotationResult(branch, commit, False, [], files, resumed=True)
-    described = layout.out_path(root) / f"{branch.replace('/', '-')}.md"  # the first run's, if kept
-    result.pr_body_file = str(described) if described.is_file() and not described.is_symlink() else None
+    result.pr_body_file = _first_description(root, branch)
     result.landed = (
         f"the {kind.what} of {env.name} key {key_id} is committed on branch {branch} ({commit[:12]})"
     )
@@ -857,6 +856,19 @@ def _finish_earlier(
         steps.append((f"the push to {push}", partial(git.push_new_branch, root, push, branch)))
     result.left = _run_steps(steps)
     return record, result, any(changed)
+
+
+def _first_description(root: Path, branch: str) -> str | None:
+    """The first run's pull-request description, if kept: a plain file in sealer's output folder,
+    which Git ignores. One Git holds there came with a commit, anyone's text, not that run's."""
+    described = layout.out_path(root) / f"{branch.replace('/', '-')}.md"
+    if not described.is_file() or described.is_symlink():
+        return None
+    try:
+        held = git.indexed(root, f"{layout.OUT_DIR}/{described.name}")
+    except git.GitError:
+        return None  # Git cannot say: not taken as sealer's
+    return None if held else str(described)
 
 
 def _revocation_end(record: KeyRecord, tip: list[KeyRecord]) -> dt.datetime | None:

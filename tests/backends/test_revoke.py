@@ -86,6 +86,22 @@ def test_a_rerun_commits_no_second_revocation(backend_repo: Path) -> None:
     assert revoke_branches(backend_repo) == [first["branch"]] and head(backend_repo) == start
 
 
+def test_a_rerun_takes_no_description_git_holds(backend_repo: Path) -> None:
+    """A rerun hands on the first run's description, sealer's own output that Git ignores: a file
+    of that name a commit brought (`git add -f`) is anyone's text, never the pull request's."""
+    rotate(backend_repo)
+    first, _ = revoked(backend_repo)
+    described = Path(first["pr_body_file"])
+    described.write_text("## Routine clean-up, nothing to check\n")
+    git(backend_repo, "add", "-f", str(described.relative_to(backend_repo)))
+    commit_all(backend_repo, "docs")
+    result = sealer(backend_repo, "keys", "revoke", ENV, first["key_id"], "-o", "json")
+    assert result.exit_code == 0, result.output
+    again = json.loads(result.stdout)
+    assert again["already_handled"] and again["branch"] == first["branch"]
+    assert again["pr_body_file"] is None
+
+
 def test_revoking_now_a_key_an_earlier_run_gave_grace_is_a_new_revocation(backend_repo: Path) -> None:
     rotate(backend_repo)
     first, _ = revoked(backend_repo, "--grace", "2h")

@@ -19,7 +19,7 @@ from support.git import commit_all, git
 from sealer import hooksrepo, init
 from sealer.errors import BadInput
 from sealer.forge import workflows
-from sealer.review import approvals
+from sealer.review import approvals, gitlab_ci
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 GITHUB_FILES = [
@@ -362,6 +362,67 @@ def test_a_gitlab_file_beside_the_gate_needs_a_code_owner(repo: Path) -> None:
         assert owners.owners(path) == ("@acme/platform",), path
     told = cli(repo, "ci", "init", "gitlab", "--owner", "@acme/platform", "--force").stdout
     assert "keep every file .gitlab-ci.yml includes (include: local) in .gitlab/ci/" in told
+
+
+GITLAB_CI = """include:
+  - local: /ci/build.yml
+  - 'jobs/*.yml'
+  - {local: 'deploy/**/*.yml', rules: [{if: $CI_COMMIT_BRANCH}]}
+  - .gitlab/ci/own.yml
+  - project: acme/templates
+    file: /shared.yml
+  - remote: https://ci.example.test/remote.yml
+job:
+  script: !reference [.base, script]
+"""
+
+
+def test_gitlab_owns_what_the_repositorys_gitlab_ci_yml_includes(repo: Path) -> None:
+    """A job sealer-review in any file .gitlab-ci.yml includes (its includes' includes too) replaces
+    the gate's image or script: ci init owns each outside .gitlab/ci/, a wildcard as GitLab matches it."""
+    (repo / "ci").mkdir()
+    (repo / ".gitlab/ci").mkdir(parents=True)
+    (repo / ".gitlab-ci.yml").write_text(GITLAB_CI)
+    (repo / "ci/build.yml").write_text("include: /ci/nested.yml\n")
+    (repo / ".gitlab/ci/own.yml").write_text("include: [/other.yml]\n")
+    assert cli(repo, "ci", "init", "gitlab", "--owner", "@acme/platform").exit_code == 0
+    commit_all(repo, "ci")
+    owners = approvals.codeowners_at(repo, "HEAD", {"SEALER_FORGE": "gitlab"})
+    assert owners is not None
+    for path, gitlab_merges in [
+        ("ci/build.yml", True),
+        ("ci/nested.yml", True),
+        ("other.yml", True),
+        ("jobs/lint.yml", True),
+        ("jobs/.hidden.yml", True),
+        ("deploy/app.yml", True),
+        ("deploy/a/b/app.yml", True),
+        ("jobs/deep/x.yml", False),
+        ("shared.yml", False),
+        ("remote.yml", False),
+    ]:
+        assert bool(owners.owners(path)) == gitlab_merges, path
+    for pattern in ("jobs/*.yml", "deploy/**/*.yml"):  # everything GitLab's own grammar matches
+        for path in ("jobs/a.yml", "jobs/.b.yml", "jobs/c/d.yml", "deploy/x.yml", "deploy/y/z.yml"):
+            assert not gitlab_ci.glob(pattern).fullmatch(path) or owners.owners(path), (pattern, path)
+
+
+def test_gitlab_tells_the_includes_it_cannot_own(repo: Path) -> None:
+    (repo / ".gitlab-ci.yml").write_text(
+        "include: ['odd name.yml', '**.yml', '/ci/$ENV.yml', /linked.yml, 'jobs/*.yml']\n"
+    )
+    (repo / "linked.yml").symlink_to("elsewhere.yml")
+    result = cli(repo, "ci", "init", "gitlab", "--owner", "@acme", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    told = "\n".join(json.loads(result.stdout)["settings"])
+    assert "CODEOWNERS cannot name the include 'odd name.yml' as GitLab matches it" in told
+    assert "CODEOWNERS cannot name the include '**.yml'" in told
+    assert "(.gitlab-ci.yml: include (line 1) '/ci/$ENV.yml' names a variable)" in told
+    assert "linked.yml: it is a symlink" in told  # its own includes unread, never followed
+    assert "ci init does not read the includes of the files **.yml, jobs/*.yml match" in told
+    rules = (repo / GITLAB_FILES[0]).read_text()
+    assert "/linked.yml @acme\n" in rules and "/jobs/*.yml @acme\n" in rules
+    assert "odd" not in rules and "$" not in rules and "\n/ @acme" not in rules
 
 
 def test_existing_files_stay_unless_forced(repo: Path) -> None:

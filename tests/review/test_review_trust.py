@@ -1296,6 +1296,66 @@ def test_a_gitea_workflow_or_codeowners_change_is_a_trust_anchor_change(repo: Pa
         git(repo, "reset", "-q", "--hard", "main")
 
 
+def _gitlab_ci_on_main(repo: Path, text: str, **files: str) -> None:
+    git(repo, "checkout", "-q", "main")
+    (repo / ".gitlab-ci.yml").write_text(text)
+    for rel, content in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(content)
+    commit(repo, "ci")
+    git(repo, "checkout", "-q", "-B", "pr")
+
+
+def _changed(repo: Path, path: str) -> tuple[int, dict[str, Any]]:
+    git(repo, "checkout", "-q", "-B", "pr", "main")
+    (repo / path).parent.mkdir(parents=True, exist_ok=True)
+    (repo / path).write_text("sealer-review:\n  image: attacker.example.test/python\n")
+    commit(repo)
+    return run_review(repo)
+
+
+def test_a_file_base_gitlab_ci_includes_is_a_gate_file(repo: Path) -> None:
+    """GitLab merges every file .gitlab-ci.yml includes into the merge request's pipeline, where a
+    job sealer-review replaces the gate's image or script: each is a gate file wherever it lives,
+    its includes' includes and what a wildcard matches (GitLab's grammar) too."""
+    _gitlab_ci_on_main(
+        repo,
+        "include:\n  - local: /ci/build.yml\n  - 'jobs/*.yml'\n  - {local: 'deploy/**/*.yml'}\n"
+        "  - project: acme/templates\n    file: /shared.yml\njob:\n  script: !reference [.a, script]\n",
+        **{"ci/build.yml": "include: /ci/nested.yml\n"},
+    )
+    for path in ("ci/build.yml", "ci/nested.yml", "jobs/new.yml", "deploy/app.yml", "deploy/a/b.yml"):
+        code, data = _changed(repo, path)
+        assert code == 1 and codes(data) == {"trust-anchor-change"}, path
+        assert data["findings"][0]["path"] == path
+    for path in ("jobs/deep/x.yml", "shared.yml", "deploy.yml"):
+        assert _changed(repo, path)[0] == 0, path
+
+
+@pytest.mark.parametrize(
+    ("text", "files", "why"),
+    [
+        ("include: /ci/$ENV.yml\n", {}, "names a variable"),
+        ("include: /ci/a.yml\n", {"ci/b.yml": "x: 1\n"}, "is not a plain file (mode 120000)"),
+        ("include: [/ci/a.yml\n", {}, "not valid YAML"),
+    ],
+)
+def test_an_include_of_base_gitlab_ci_review_cannot_read_fails_closed(
+    repo: Path, text: str, files: dict[str, str], why: str
+) -> None:
+    _gitlab_ci_on_main(repo, text, **files)
+    if files:  # ci/a.yml a symlink: its own includes are never followed
+        git(repo, "checkout", "-q", "main")
+        (repo / "ci/a.yml").symlink_to("b.yml")
+        commit(repo, "link")
+    code, data = _changed(repo, "ci/other.yml")
+    found = [f for f in data["findings"] if f["path"] == ".gitlab-ci.yml"]
+    assert code == 1 and len(found) == 1 and found[0]["rule"] == "trust-anchor-change"
+    assert "cannot tell every file its pipeline includes" in found[0]["message"]
+    assert why in found[0]["message"]
+    assert _changed(repo, "docs/notes.txt")[0] == 0  # GitLab includes YAML files only
+
+
 def test_codeowners_added_by_the_change_itself_grants_nothing(repo: Path) -> None:
     assert cli(repo, "ci", "init", "github", "--owner", "@mallory", *CI_PIN).exit_code == 0
     store_changed(repo)
