@@ -44,19 +44,21 @@ def problems(cfg: Config, held: set[str] | None) -> list[Problem]:
     own folder) does not apply it; the pre-commit hook and CI run `check` over them all."""
     found = []
     for top in _DELIVERED:
+        ordered = _ordered(held, top)
         try:
-            names = _entries(cfg, top, _names_below(_ordered(held, top), top))
+            names = _entries(cfg, top, _names_below(ordered, top))
         except OSError as err:  # a symlink, a file: never "nothing left over"
             found.append(_unlisted(cfg, RULE, "", top, err))
             continue
         for name, folder in names:
             if name not in cfg.environments:
-                found += _left_in(cfg, held, top, name, folder)
+                found += _left_in(cfg, ordered, top, name, folder)
     return found
 
 
-def _left_in(cfg: Config, held: set[str] | None, top: str, name: str, folder: bool) -> list[Problem]:
-    """The leftover `top/name` is: an environment's folder (or a link), or a file beside them."""
+def _left_in(cfg: Config, held: list[str] | None, top: str, name: str, folder: bool) -> list[Problem]:
+    """The leftover `top/name` is: an environment's folder (or a link, or a submodule), or a file
+    beside them. `held`: the paths Git's index holds below `top`, sorted (`_ordered`)."""
     rel = f"{top}/{name}"
     gone = _GONE if not os.path.lexists(cfg.root / rel) else ""
     if _delivers(cfg, held, rel, folder):
@@ -65,7 +67,7 @@ def _left_in(cfg: Config, held: set[str] | None, top: str, name: str, folder: bo
             f"applying what it holds, and the cluster keeps accepting its keys{gone}"
         )
         return [Problem(RULE, name, ERROR, message, f"git rm -r {shlex.quote(rel)}")]
-    if folder or (held is not None and rel not in held) or not layout.may_be_applied(name, True):
+    if folder or (held is not None and not _holds(held, rel)) or not layout.may_be_applied(name, True):
         return []  # a `.gitkeep` or a README beside the folders, or a file Git does not hold
     message = f"{rel}: {_NOT_WRITTEN[top]}, yet a GitOps tool applying {top}/ applies it{gone}"
     return [Problem(FILE_RULE, "", ERROR, message, f"git rm {shlex.quote(rel)}")]
@@ -78,8 +80,9 @@ def _entries(cfg: Config, folder: str, below: dict[str, bool] | None) -> list[tu
         names = dict(safeopen.list_dir(cfg.root / folder))
     except FileNotFoundError:
         names = {}  # deleted, or never made: what the index still holds there is all there is
-    gone = {name: is_folder for name, is_folder in (below or {}).items() if name not in names}
-    return sorted({**gone, **names}.items())
+    # a folder in either: a folder the index holds files in is one, whatever took its place on disk
+    below = below or {}
+    return sorted((name, names.get(name, False) or below.get(name, False)) for name in {*names, *below})
 
 
 def cluster_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | None) -> list[Problem]:
@@ -141,19 +144,27 @@ def deleted_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | 
     return found
 
 
-def _delivers(cfg: Config, held: set[str] | None, rel: str, folder: bool) -> bool:
-    """Whether `rel`, right below sealed/ or registry/, delivers anything: a link Git holds (a
-    GitOps tool may follow it anywhere), or a folder Git holds something in that a GitOps tool
-    may apply (`layout.may_be_applied`, as for a listed environment's folder: a subfolder counts
-    whole). A `.gitkeep`, a README or a `.DS_Store` beside the folders, or alone in one, never
-    was an environment's delivery, and the pre-commit hook must not refuse commits over it."""
-    if (cfg.root / rel).is_symlink():
-        return held is None or rel in held
-    if not folder:
-        return False
+def _delivers(cfg: Config, held: list[str] | None, rel: str, folder: bool) -> bool:
+    """Whether `rel`, right below sealed/ or registry/, delivers anything: a link or a submodule
+    Git holds (a GitOps tool may follow it anywhere; Argo CD checks submodules out, and a
+    checkout leaves an empty folder where it did not), or a folder Git holds something in that a
+    GitOps tool may apply (`layout.may_be_applied`, as for a listed environment's folder: a
+    subfolder counts whole). A `.gitkeep`, a README or a `.DS_Store` beside the folders, or alone
+    in one, never was an environment's delivery, and the pre-commit hook must not refuse commits
+    over it. `held`: as `_left_in`'s."""
+    entry = cfg.root / rel
     if held is None:
-        return True  # Git cannot say: every folder counts
-    return any(_applied(cfg, path, rel) for path in held if path.startswith(f"{rel}/"))
+        return folder or entry.is_symlink()  # Git cannot say: every folder counts
+    if _holds(held, rel):  # one entry, no file below it: on disk, a link or a folder is no file
+        return entry.is_symlink() or entry.is_dir()
+    start, end = (bisect.bisect_left(held, f"{rel}{after}") for after in "/0")
+    return any(_applied(cfg, path, rel) for path in held[start:end])
+
+
+def _holds(held: list[str], rel: str) -> bool:
+    """Whether the sorted `held` holds `rel` itself."""
+    at = bisect.bisect_left(held, rel)
+    return at < len(held) and held[at] == rel
 
 
 def _applied(cfg: Config, path: str, folder: str) -> bool:

@@ -837,6 +837,74 @@ def test_a_link_in_a_delivered_folder_is_a_leftover_environment(repo_factory: Re
     assert [(p["rule"], p["env"]) for p in report["problems"]] == [("leftover-environment", "old")]
 
 
+@pytest.mark.parametrize("checked_out", [True, False], ids=["checked-out", "empty-folder"])
+def test_a_submodule_in_a_delivered_folder_is_a_leftover_environment(
+    repo_factory: RepoFactory, checked_out: bool
+) -> None:
+    """Argo CD checks submodules out: one committed right in sealed/ or registry/ delivers
+    another repository's SealedSecrets. Git holds it as one entry with no file below it, and a
+    checkout that does not follow submodules (CI's) leaves an empty folder there."""
+    root = repo_factory()
+    head = subprocess_git(root, "rev-parse", "HEAD").strip()
+    for path in ("sealed/vendor", "registry/vendor"):
+        subprocess_git(root, "update-index", "--add", "--cacheinfo", f"160000,{head},{path}")
+        (root / path).mkdir()
+        if checked_out:
+            (root / path / "api.yaml").write_text("kind: SealedSecret\n")
+    code, report = check_json(root)
+    assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+        1,
+        [
+            ("leftover-environment", "vendor", "git rm -r sealed/vendor"),
+            ("leftover-environment", "vendor", "git rm -r registry/vendor"),
+        ],
+    )
+
+
+def test_a_leftover_folder_replaced_on_disk_by_a_file_or_a_link_still_fails(
+    repo_factory: RepoFactory,
+) -> None:
+    """What Git's index holds is what a plain `git commit` keeps: dev's folders, replaced on disk
+    by a file and a dangling link (a folder on disk where Git holds a file too), still deliver."""
+    root = repo_factory()
+    removed_from_sealer_yaml(root, "dev")
+    (root / "sealed/extra.yaml").write_text("kind: SealedSecret\n")
+    commit_all(root, "dev removed, its files kept")
+    removed_from_disk(root, "sealed/dev", "registry/dev", "sealed/extra.yaml")
+    (root / "sealed/dev").write_text("moved away\n")
+    (root / "registry/dev").symlink_to("nowhere")
+    (root / "sealed/extra.yaml").mkdir()
+    code, report = check_json(root)
+    assert (code, [(p["rule"], p["fix"]) for p in report["problems"]]) == (
+        1,
+        [
+            ("leftover-environment", "git rm -r sealed/dev"),
+            ("leftover-environment", "git rm -r sealed/extra.yaml"),
+            ("leftover-environment", "git rm -r registry/dev"),
+        ],
+    )
+
+
+def test_leftovers_among_thousands_git_holds_are_told_quickly(repo_factory: RepoFactory) -> None:
+    """A pull request's 3,000 folders in sealed/ beside 20,000 other paths Git holds: each
+    folder's paths are found by bisection, where a scan of every path Git holds for each folder
+    took seconds (quadratic). Deleted on disk, all still count."""
+    import time
+
+    from sealer import config
+    from sealer.policy import leftovers
+
+    root = repo_factory()
+    held = set(subprocess_git(root, "ls-files").split())
+    held |= {f"sealed/old{i:04}/api.yaml" for i in range(3_000)} | {f"docs/{i:05}.md" for i in range(20_000)}
+    cfg = config.load(root)
+    started = time.perf_counter()
+    found = leftovers.problems(cfg, held)
+    elapsed = time.perf_counter() - started
+    assert [p.env for p in found] == [f"old{i:04}" for i in range(3_000)]
+    assert elapsed < 1.0, f"{elapsed:.2f}s"
+
+
 @pytest.fixture(params=["plain", "html-decimal", "html-named"])
 def key_shown(repo_factory: RepoFactory, request: pytest.FixtureRequest) -> tuple[Path, str]:
     """dev's values file named after a real key and swapped for a symlink (a `values-file`
