@@ -10,7 +10,7 @@ registry/<env>/ that is not rendered. Over every environment too, a file right i
 registry/ (`sealed/extra.yaml`), no environment's, which a GitOps tool applying the folder
 recursively applies all the same (`leftover-file`). What Git's index holds counts, on disk or
 not: one deleted without `git rm` stays in Git through a plain `git commit`, and so does an
-environment's own file (`deleted-file`)."""
+environment's own file, or a leftover in its registry folder (`deleted-file`)."""
 
 from __future__ import annotations
 
@@ -131,9 +131,11 @@ def deleted_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | 
     made yet passes), while a plain `git commit` keeps the old one in Git for the cluster."""
     if held is None:
         return []  # no Git: the disk is all there is
+    registries = _ordered(held, layout.REGISTRY_DIR)
     found = []
     for env in envs:
-        for rel in sorted(env.managed_paths()):
+        managed = env.managed_paths()
+        for rel in sorted(managed):
             if rel in held and not os.path.lexists(cfg.root / rel):
                 message = (
                     f"{rel} is deleted on disk without `git rm`: Git's index still holds it, so a plain "
@@ -141,6 +143,27 @@ def deleted_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | 
                 )
                 fix = f"git checkout -- {shlex.quote(rel)}"
                 found.append(Problem(DELETED_RULE, env.name, ERROR, message, fix))
+        found += _registry_gone(cfg, env, registries, {layout.folded(p) for p in managed})
+    return found
+
+
+def _registry_gone(cfg: Config, env: Environment, held: list[str] | None, managed: set[str]) -> list[Problem]:
+    """What Git's index holds in registry/<env>/ that the disk lacks, sealer does not write
+    (`managed`: its paths, `layout.folded`) and a GitOps tool may apply: key-registry, which
+    fails such a file, reads the disk alone, while a plain `git commit` keeps delivering it."""
+    folder = f"{layout.REGISTRY_DIR}/{env.name}"
+    found = []
+    for name, is_folder in sorted((_names_below(held, folder) or {}).items()):
+        rel = f"{folder}/{name}"
+        if layout.folded(rel) in managed or os.path.lexists(cfg.root / rel):
+            continue  # sealer's own (deleted-file's, or case-collision's), or on disk (key-registry's)
+        if layout.may_be_applied(name, not is_folder):
+            message = (
+                f"{rel} is deleted on disk without `git rm`: Git's index still holds it, so a plain "
+                "`git commit` keeps it in Git, and a GitOps tool keeps applying what no ledger renders"
+            )
+            fix = f"git rm {'-r ' if is_folder else ''}{shlex.quote(rel)}"
+            found.append(Problem(DELETED_RULE, env.name, ERROR, message, fix))
     return found
 
 

@@ -764,6 +764,33 @@ def test_a_values_file_deleted_on_disk_alone_fails(repo_factory: RepoFactory) ->
     assert check_json(root)[1]["problems"] == []
 
 
+@pytest.mark.parametrize("named", [(), ("staging",)], ids=["check", "check-env"])
+def test_a_registry_leftover_deleted_on_disk_alone_fails(
+    repo_factory: RepoFactory, named: tuple[str, ...]
+) -> None:
+    """key-registry fails a file in registry/<env>/ no ledger renders, reading the disk: one
+    deleted there without `git rm` is still in Git after a plain `git commit`, and still applied."""
+    root = repo_factory()
+    for rel in ("registry/staging/old.yaml", "registry/staging/old/api.yaml", "registry/staging/notes.md"):
+        (root / rel).parent.mkdir(exist_ok=True)
+        (root / rel).write_bytes((root / "registry/staging/staging.yaml").read_bytes())
+    commit_all(root, "registry leftovers")
+    removed_from_disk(root, "registry/staging/old.yaml", "registry/staging/old", "registry/staging/notes.md")
+    code, report = check_json(root, *named)
+    assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+        1,
+        [
+            ("deleted-file", "staging", "git rm -r registry/staging/old"),
+            ("deleted-file", "staging", "git rm registry/staging/old.yaml"),
+        ],
+    )
+    assert report["problems"][0]["message"].startswith(
+        "registry/staging/old is deleted on disk without `git rm`: Git's index still holds it"
+    )
+    subprocess_git(root, "rm", "-rq", "--", "registry/staging/old.yaml", "registry/staging/old")
+    assert check_json(root, *named)[1]["problems"] == []
+
+
 def test_a_leftover_folder_name_neither_forges_lines_nor_commands(repo_factory: RepoFactory) -> None:
     """The folder's name is any PR author's text: in the text report it stays on its line, and
     the fix to copy removes that folder, never runs what the name spells."""
