@@ -18,6 +18,7 @@ import bisect
 import os
 import shlex
 from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
 
 from sealer import git, layout, safeopen
 from sealer.config import Config, Environment
@@ -27,6 +28,7 @@ RULE = "leftover-environment"
 CLUSTER_RULE = "leftover-cluster"
 FILE_RULE = "leftover-file"
 DELETED_RULE = "deleted-file"
+SUBMODULE_RULE = "file-mode"  # as review names a managed path committed as no plain file
 _DELIVERED = (layout.SEALED_DIR, layout.REGISTRY_DIR)
 # What review says of such a file (construct.foreign_sealed_findings, registry_check), per folder.
 _NOT_WRITTEN = {
@@ -145,6 +147,33 @@ def deleted_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | 
                 found.append(Problem(DELETED_RULE, env.name, ERROR, message, fix))
         found += _registry_gone(cfg, env, registries, {layout.folded(p) for p in managed})
     return found
+
+
+def submodule_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | None) -> list[Problem]:
+    """Each folder at or above a path the environments checked have sealer manage that Git's
+    index holds as one entry while the disk shows a folder: a submodule. What is on disk there is
+    another repository's checkout (Argo CD checks it out as well), which check would read as the
+    environment's own files and pass, though no commit here holds them and review fails it."""
+    found: dict[str, Problem] = {}
+    for env in envs:
+        for folder in _submodules(cfg, held, env.managed_paths()):
+            message = (
+                f"{folder} is a submodule (Git holds it as one entry) where sealer writes plain files for "
+                f"{env.name}: what is checked out there is another repository's, not this commit's"
+            )
+            fix = f"git rm --cached {shlex.quote(folder)}, and commit sealer's files there"
+            found.setdefault(folder, Problem(SUBMODULE_RULE, env.name, ERROR, message, fix))
+    return list(found.values())
+
+
+def _submodules(cfg: Config, held: set[str] | None, managed: set[str]) -> list[str]:
+    """The paths of `managed`, and the folders above them, Git holds as one entry and the disk as a folder."""
+    paths = {str(p) for rel in managed for p in (PurePosixPath(rel), *PurePosixPath(rel).parents)}
+    return sorted(p for p in paths - {"."} if held is not None and p in held and _is_folder(cfg.root / p))
+
+
+def _is_folder(entry: Path) -> bool:
+    return entry.is_dir() and not entry.is_symlink()
 
 
 def _registry_gone(cfg: Config, env: Environment, held: list[str] | None, managed: set[str]) -> list[Problem]:

@@ -888,6 +888,25 @@ def test_a_submodule_in_a_delivered_folder_is_a_leftover_environment(
     )
 
 
+@pytest.mark.parametrize("folder", ["sealed/staging", "registry/staging", "deploy/staging"])
+def test_an_environments_own_folder_as_a_submodule_fails(repo_factory: RepoFactory, folder: str) -> None:
+    """staging's sealed, registry or values folder a submodule: checked out (`clone --recursive`,
+    Argo CD), it holds another repository's files, which check would read as staging's own and
+    pass, though no commit here holds them (review fails it as file-mode too)."""
+    root = repo_factory()
+    head = subprocess_git(root, "rev-parse", "HEAD").strip()
+    subprocess_git(root, "rm", "-rq", "--cached", "--", folder)  # its files stay: the checkout
+    subprocess_git(root, "update-index", "--add", "--cacheinfo", f"160000,{head},{folder}")
+    for named in ((), ("staging",)):
+        code, report = check_json(root, *named)
+        assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+            1,
+            [("file-mode", "staging", f"git rm --cached {folder}, and commit sealer's files there")],
+        )
+    assert report["problems"][0]["message"].startswith(f"{folder} is a submodule (Git holds it as one entry)")
+    assert check_json(root, "dev")[0] == 0  # another environment's folder
+
+
 def test_a_leftover_folder_replaced_on_disk_by_a_file_or_a_link_still_fails(
     repo_factory: RepoFactory,
 ) -> None:
