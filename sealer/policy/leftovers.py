@@ -10,7 +10,7 @@ registry/<env>/ that is not rendered. Over every environment too, a file right i
 registry/ (`sealed/extra.yaml`), no environment's, which a GitOps tool applying the folder
 recursively applies all the same (`leftover-file`). What Git's index holds counts, on disk or
 not: one deleted without `git rm` stays in Git through a plain `git commit`, and so does an
-environment's own file (`deleted-file`)."""
+environment's own file, or a leftover in its registry folder (`deleted-file`)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import bisect
 import os
 import shlex
 from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
 
 from sealer import git, layout, safeopen
 from sealer.config import Config, Environment
@@ -27,6 +28,7 @@ RULE = "leftover-environment"
 CLUSTER_RULE = "leftover-cluster"
 FILE_RULE = "leftover-file"
 DELETED_RULE = "deleted-file"
+SUBMODULE_RULE = "file-mode"  # as review names a managed path committed as no plain file
 _DELIVERED = (layout.SEALED_DIR, layout.REGISTRY_DIR)
 # What review says of such a file (construct.foreign_sealed_findings, registry_check), per folder.
 _NOT_WRITTEN = {
@@ -44,19 +46,21 @@ def problems(cfg: Config, held: set[str] | None) -> list[Problem]:
     own folder) does not apply it; the pre-commit hook and CI run `check` over them all."""
     found = []
     for top in _DELIVERED:
+        ordered = _ordered(held, top)
         try:
-            names = _entries(cfg, top, _names_below(_ordered(held, top), top))
+            names = _entries(cfg, top, _names_below(ordered, top))
         except OSError as err:  # a symlink, a file: never "nothing left over"
             found.append(_unlisted(cfg, RULE, "", top, err))
             continue
         for name, folder in names:
             if name not in cfg.environments:
-                found += _left_in(cfg, held, top, name, folder)
+                found += _left_in(cfg, ordered, top, name, folder)
     return found
 
 
-def _left_in(cfg: Config, held: set[str] | None, top: str, name: str, folder: bool) -> list[Problem]:
-    """The leftover `top/name` is: an environment's folder (or a link), or a file beside them."""
+def _left_in(cfg: Config, held: list[str] | None, top: str, name: str, folder: bool) -> list[Problem]:
+    """The leftover `top/name` is: an environment's folder (or a link, or a submodule), or a file
+    beside them. `held`: the paths Git's index holds below `top`, sorted (`_ordered`)."""
     rel = f"{top}/{name}"
     gone = _GONE if not os.path.lexists(cfg.root / rel) else ""
     if _delivers(cfg, held, rel, folder):
@@ -65,7 +69,7 @@ def _left_in(cfg: Config, held: set[str] | None, top: str, name: str, folder: bo
             f"applying what it holds, and the cluster keeps accepting its keys{gone}"
         )
         return [Problem(RULE, name, ERROR, message, f"git rm -r {shlex.quote(rel)}")]
-    if folder or (held is not None and rel not in held) or not layout.may_be_applied(name, True):
+    if folder or (held is not None and not _holds(held, rel)) or not layout.may_be_applied(name, True):
         return []  # a `.gitkeep` or a README beside the folders, or a file Git does not hold
     message = f"{rel}: {_NOT_WRITTEN[top]}, yet a GitOps tool applying {top}/ applies it{gone}"
     return [Problem(FILE_RULE, "", ERROR, message, f"git rm {shlex.quote(rel)}")]
@@ -78,8 +82,9 @@ def _entries(cfg: Config, folder: str, below: dict[str, bool] | None) -> list[tu
         names = dict(safeopen.list_dir(cfg.root / folder))
     except FileNotFoundError:
         names = {}  # deleted, or never made: what the index still holds there is all there is
-    gone = {name: is_folder for name, is_folder in (below or {}).items() if name not in names}
-    return sorted({**gone, **names}.items())
+    # a folder in either: a folder the index holds files in is one, whatever took its place on disk
+    below = below or {}
+    return sorted((name, names.get(name, False) or below.get(name, False)) for name in {*names, *below})
 
 
 def cluster_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | None) -> list[Problem]:
@@ -128,9 +133,11 @@ def deleted_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | 
     made yet passes), while a plain `git commit` keeps the old one in Git for the cluster."""
     if held is None:
         return []  # no Git: the disk is all there is
+    registries = _ordered(held, layout.REGISTRY_DIR)
     found = []
     for env in envs:
-        for rel in sorted(env.managed_paths()):
+        managed = env.managed_paths()
+        for rel in sorted(managed):
             if rel in held and not os.path.lexists(cfg.root / rel):
                 message = (
                     f"{rel} is deleted on disk without `git rm`: Git's index still holds it, so a plain "
@@ -138,22 +145,78 @@ def deleted_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | 
                 )
                 fix = f"git checkout -- {shlex.quote(rel)}"
                 found.append(Problem(DELETED_RULE, env.name, ERROR, message, fix))
+        found += _registry_gone(cfg, env, registries, {layout.folded(p) for p in managed})
     return found
 
 
-def _delivers(cfg: Config, held: set[str] | None, rel: str, folder: bool) -> bool:
-    """Whether `rel`, right below sealed/ or registry/, delivers anything: a link Git holds (a
-    GitOps tool may follow it anywhere), or a folder Git holds something in that a GitOps tool
-    may apply (`layout.may_be_applied`, as for a listed environment's folder: a subfolder counts
-    whole). A `.gitkeep`, a README or a `.DS_Store` beside the folders, or alone in one, never
-    was an environment's delivery, and the pre-commit hook must not refuse commits over it."""
-    if (cfg.root / rel).is_symlink():
-        return held is None or rel in held
-    if not folder:
-        return False
+def submodule_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | None) -> list[Problem]:
+    """Each folder at or above a path the environments checked have sealer manage that Git's
+    index holds as one entry while the disk shows a folder: a submodule. What is on disk there is
+    another repository's checkout (Argo CD checks it out as well), which check would read as the
+    environment's own files and pass, though no commit here holds them and review fails it."""
+    found: dict[str, Problem] = {}
+    for env in envs:
+        for folder in _submodules(cfg, held, env.managed_paths()):
+            message = (
+                f"{folder} is a submodule (Git holds it as one entry) where sealer writes plain files for "
+                f"{env.name}: what is checked out there is another repository's, not this commit's"
+            )
+            fix = f"git rm --cached {shlex.quote(folder)}, and commit sealer's files there"
+            found.setdefault(folder, Problem(SUBMODULE_RULE, env.name, ERROR, message, fix))
+    return list(found.values())
+
+
+def _submodules(cfg: Config, held: set[str] | None, managed: set[str]) -> list[str]:
+    """The paths of `managed`, and the folders above them, Git holds as one entry and the disk as a folder."""
+    paths = {str(p) for rel in managed for p in (PurePosixPath(rel), *PurePosixPath(rel).parents)}
+    return sorted(p for p in paths - {"."} if held is not None and p in held and _is_folder(cfg.root / p))
+
+
+def _is_folder(entry: Path) -> bool:
+    return entry.is_dir() and not entry.is_symlink()
+
+
+def _registry_gone(cfg: Config, env: Environment, held: list[str] | None, managed: set[str]) -> list[Problem]:
+    """What Git's index holds in registry/<env>/ that the disk lacks, sealer does not write
+    (`managed`: its paths, `layout.folded`) and a GitOps tool may apply: key-registry, which
+    fails such a file, reads the disk alone, while a plain `git commit` keeps delivering it."""
+    folder = f"{layout.REGISTRY_DIR}/{env.name}"
+    found = []
+    for name, is_folder in sorted((_names_below(held, folder) or {}).items()):
+        rel = f"{folder}/{name}"
+        if layout.folded(rel) in managed or os.path.lexists(cfg.root / rel):
+            continue  # sealer's own (deleted-file's, or case-collision's), or on disk (key-registry's)
+        if layout.may_be_applied(name, not is_folder):
+            message = (
+                f"{rel} is deleted on disk without `git rm`: Git's index still holds it, so a plain "
+                "`git commit` keeps it in Git, and a GitOps tool keeps applying what no ledger renders"
+            )
+            fix = f"git rm {'-r ' if is_folder else ''}{shlex.quote(rel)}"
+            found.append(Problem(DELETED_RULE, env.name, ERROR, message, fix))
+    return found
+
+
+def _delivers(cfg: Config, held: list[str] | None, rel: str, folder: bool) -> bool:
+    """Whether `rel`, right below sealed/ or registry/, delivers anything: a link or a submodule
+    Git holds (a GitOps tool may follow it anywhere; Argo CD checks submodules out, and a
+    checkout leaves an empty folder where it did not), or a folder Git holds something in that a
+    GitOps tool may apply (`layout.may_be_applied`, as for a listed environment's folder: a
+    subfolder counts whole). A `.gitkeep`, a README or a `.DS_Store` beside the folders, or alone
+    in one, never was an environment's delivery, and the pre-commit hook must not refuse commits
+    over it. `held`: as `_left_in`'s."""
+    entry = cfg.root / rel
     if held is None:
-        return True  # Git cannot say: every folder counts
-    return any(_applied(cfg, path, rel) for path in held if path.startswith(f"{rel}/"))
+        return folder or entry.is_symlink()  # Git cannot say: every folder counts
+    if _holds(held, rel):  # one entry, no file below it: on disk, a link or a folder is no file
+        return entry.is_symlink() or entry.is_dir()
+    start, end = (bisect.bisect_left(held, f"{rel}{after}") for after in "/0")
+    return any(_applied(cfg, path, rel) for path in held[start:end])
+
+
+def _holds(held: list[str], rel: str) -> bool:
+    """Whether the sorted `held` holds `rel` itself."""
+    at = bisect.bisect_left(held, rel)
+    return at < len(held) and held[at] == rel
 
 
 def _applied(cfg: Config, path: str, folder: str) -> bool:

@@ -146,6 +146,7 @@ def check(
     # a named environment's own folder too: its GitOps application applies what it holds there
     found += leftovers.cluster_problems(cfg, envs, held)
     found += leftovers.deleted_problems(cfg, envs, held)  # its own files Git holds, gone from disk
+    found += leftovers.submodule_problems(cfg, envs, held)  # or holds as another repository's
     if not names:  # every environment: what is left of one removed from sealer.yaml (or a file
         found += leftovers.problems(cfg, held)  # beside their folders) too, the files of certs/ no
         found += certfolder.problems(cfg, held)  # environment pins

@@ -764,6 +764,33 @@ def test_a_values_file_deleted_on_disk_alone_fails(repo_factory: RepoFactory) ->
     assert check_json(root)[1]["problems"] == []
 
 
+@pytest.mark.parametrize("named", [(), ("staging",)], ids=["check", "check-env"])
+def test_a_registry_leftover_deleted_on_disk_alone_fails(
+    repo_factory: RepoFactory, named: tuple[str, ...]
+) -> None:
+    """key-registry fails a file in registry/<env>/ no ledger renders, reading the disk: one
+    deleted there without `git rm` is still in Git after a plain `git commit`, and still applied."""
+    root = repo_factory()
+    for rel in ("registry/staging/old.yaml", "registry/staging/old/api.yaml", "registry/staging/notes.md"):
+        (root / rel).parent.mkdir(exist_ok=True)
+        (root / rel).write_bytes((root / "registry/staging/staging.yaml").read_bytes())
+    commit_all(root, "registry leftovers")
+    removed_from_disk(root, "registry/staging/old.yaml", "registry/staging/old", "registry/staging/notes.md")
+    code, report = check_json(root, *named)
+    assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+        1,
+        [
+            ("deleted-file", "staging", "git rm -r registry/staging/old"),
+            ("deleted-file", "staging", "git rm registry/staging/old.yaml"),
+        ],
+    )
+    assert report["problems"][0]["message"].startswith(
+        "registry/staging/old is deleted on disk without `git rm`: Git's index still holds it"
+    )
+    subprocess_git(root, "rm", "-rq", "--", "registry/staging/old.yaml", "registry/staging/old")
+    assert check_json(root, *named)[1]["problems"] == []
+
+
 def test_a_leftover_folder_name_neither_forges_lines_nor_commands(repo_factory: RepoFactory) -> None:
     """The folder's name is any PR author's text: in the text report it stays on its line, and
     the fix to copy removes that folder, never runs what the name spells."""
@@ -835,6 +862,93 @@ def test_a_link_in_a_delivered_folder_is_a_leftover_environment(repo_factory: Re
     subprocess.run(["git", "add", "archive", "sealed/old"], cwd=root, check=True)
     code, report = check_json(root)
     assert [(p["rule"], p["env"]) for p in report["problems"]] == [("leftover-environment", "old")]
+
+
+@pytest.mark.parametrize("checked_out", [True, False], ids=["checked-out", "empty-folder"])
+def test_a_submodule_in_a_delivered_folder_is_a_leftover_environment(
+    repo_factory: RepoFactory, checked_out: bool
+) -> None:
+    """Argo CD checks submodules out: one committed right in sealed/ or registry/ delivers
+    another repository's SealedSecrets. Git holds it as one entry with no file below it, and a
+    checkout that does not follow submodules (CI's) leaves an empty folder there."""
+    root = repo_factory()
+    head = subprocess_git(root, "rev-parse", "HEAD").strip()
+    for path in ("sealed/vendor", "registry/vendor"):
+        subprocess_git(root, "update-index", "--add", "--cacheinfo", f"160000,{head},{path}")
+        (root / path).mkdir()
+        if checked_out:
+            (root / path / "api.yaml").write_text("kind: SealedSecret\n")
+    code, report = check_json(root)
+    assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+        1,
+        [
+            ("leftover-environment", "vendor", "git rm -r sealed/vendor"),
+            ("leftover-environment", "vendor", "git rm -r registry/vendor"),
+        ],
+    )
+
+
+@pytest.mark.parametrize("folder", ["sealed/staging", "registry/staging", "deploy/staging"])
+def test_an_environments_own_folder_as_a_submodule_fails(repo_factory: RepoFactory, folder: str) -> None:
+    """staging's sealed, registry or values folder a submodule: checked out (`clone --recursive`,
+    Argo CD), it holds another repository's files, which check would read as staging's own and
+    pass, though no commit here holds them (review fails it as file-mode too)."""
+    root = repo_factory()
+    head = subprocess_git(root, "rev-parse", "HEAD").strip()
+    subprocess_git(root, "rm", "-rq", "--cached", "--", folder)  # its files stay: the checkout
+    subprocess_git(root, "update-index", "--add", "--cacheinfo", f"160000,{head},{folder}")
+    for named in ((), ("staging",)):
+        code, report = check_json(root, *named)
+        assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+            1,
+            [("file-mode", "staging", f"git rm --cached {folder}, and commit sealer's files there")],
+        )
+    assert report["problems"][0]["message"].startswith(f"{folder} is a submodule (Git holds it as one entry)")
+    assert check_json(root, "dev")[0] == 0  # another environment's folder
+
+
+def test_a_leftover_folder_replaced_on_disk_by_a_file_or_a_link_still_fails(
+    repo_factory: RepoFactory,
+) -> None:
+    """What Git's index holds is what a plain `git commit` keeps: dev's folders, replaced on disk
+    by a file and a dangling link (a folder on disk where Git holds a file too), still deliver."""
+    root = repo_factory()
+    removed_from_sealer_yaml(root, "dev")
+    (root / "sealed/extra.yaml").write_text("kind: SealedSecret\n")
+    commit_all(root, "dev removed, its files kept")
+    removed_from_disk(root, "sealed/dev", "registry/dev", "sealed/extra.yaml")
+    (root / "sealed/dev").write_text("moved away\n")
+    (root / "registry/dev").symlink_to("nowhere")
+    (root / "sealed/extra.yaml").mkdir()
+    code, report = check_json(root)
+    assert (code, [(p["rule"], p["fix"]) for p in report["problems"]]) == (
+        1,
+        [
+            ("leftover-environment", "git rm -r sealed/dev"),
+            ("leftover-environment", "git rm -r sealed/extra.yaml"),
+            ("leftover-environment", "git rm -r registry/dev"),
+        ],
+    )
+
+
+def test_leftovers_among_thousands_git_holds_are_told_quickly(repo_factory: RepoFactory) -> None:
+    """A pull request's 3,000 folders in sealed/ beside 20,000 other paths Git holds: each
+    folder's paths are found by bisection, where a scan of every path Git holds for each folder
+    took seconds (quadratic). Deleted on disk, all still count."""
+    import time
+
+    from sealer import config
+    from sealer.policy import leftovers
+
+    root = repo_factory()
+    held = set(subprocess_git(root, "ls-files").split())
+    held |= {f"sealed/old{i:04}/api.yaml" for i in range(3_000)} | {f"docs/{i:05}.md" for i in range(20_000)}
+    cfg = config.load(root)
+    started = time.perf_counter()
+    found = leftovers.problems(cfg, held)
+    elapsed = time.perf_counter() - started
+    assert [p.env for p in found] == [f"old{i:04}" for i in range(3_000)]
+    assert elapsed < 1.0, f"{elapsed:.2f}s"
 
 
 @pytest.fixture(params=["plain", "html-decimal", "html-named"])
