@@ -1332,6 +1332,21 @@ def test_a_file_base_gitlab_ci_includes_is_a_gate_file(repo: Path) -> None:
         assert _changed(repo, path)[0] == 0, path
 
 
+def test_a_component_of_this_project_at_the_merge_requests_commit_is_a_gate_file(repo: Path) -> None:
+    """GitLab's way to test a component (`$CI_PROJECT_PATH/NAME@$CI_COMMIT_SHA`) merges the merge
+    request's own templates/NAME.yml into its pipeline, as `project: $CI_PROJECT_PATH` at such a
+    ref merges the files it names: each is a local include."""
+    _gitlab_ci_on_main(
+        repo,
+        "include:\n  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/gate@$CI_COMMIT_SHA\n"
+        "  - project: $CI_PROJECT_PATH\n    ref: $CI_COMMIT_SHA\n    file: /ci/jobs.yml\n",
+    )
+    for path in ("templates/gate.yml", "templates/gate/template.yml", "ci/jobs.yml"):
+        code, data = _changed(repo, path)
+        assert code == 1 and codes(data) == {"trust-anchor-change"}, path
+    assert _changed(repo, "templates/other.yml")[0] == 0
+
+
 @pytest.mark.parametrize(
     ("text", "files", "why"),
     [
