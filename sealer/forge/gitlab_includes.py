@@ -30,7 +30,7 @@ _REMOTE = ("http://", "https://")
 _THIS_PROJECT = r"\$(?:CI_PROJECT_PATH|\{CI_PROJECT_PATH\})"
 # [HOST/]$CI_PROJECT_PATH/NAME: a component of this project, `templates/NAME.yml` or
 # `templates/NAME/template.yml` in it
-_OWN_COMPONENT = re.compile(rf"(?:.*/)?{_THIS_PROJECT}/(?P<name>[^/$]+)")
+_OWN_COMPONENT = re.compile(rf"(?:.*/)?{_THIS_PROJECT}/(?P<name>[^/$@]+)")
 
 # A file's text (None: there is none), read without following a symlink and within sealer's
 # size limit; BadInput when it cannot be read so.
@@ -129,7 +129,8 @@ def _own_project(mapping: yaml.Node, source: str, problems: list[str]) -> Iterat
 
 
 def _own_component(node: yaml.Node, source: str, problems: list[str]) -> Iterator[yaml.Node]:
-    address, _, version = node.value.rpartition("@") if isinstance(node, yaml.ScalarNode) else ("", "", "$")
+    # GitLab splits at the first `@`: `c@v@$SHA` is component c at version `v@$SHA`
+    address, _, version = node.value.partition("@") if isinstance(node, yaml.ScalarNode) else ("", "", "$")
     if "$" not in version:
         return
     own = _OWN_COMPONENT.fullmatch(address)

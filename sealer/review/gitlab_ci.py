@@ -38,8 +38,8 @@ class Included:
 
     def unread_findings(self, changed: Iterable[str]) -> list[Finding]:
         """Fail closed: with an include unknown, a changed YAML file (GitLab includes no other
-        kind) may be one, so a code owner must approve."""
-        if not self.unread or not any(path.endswith((".yml", ".yaml")) for path in changed):
+        kind, its extension in any case: `.YML` too) may be one, so a code owner must approve."""
+        if not self.unread or not any(path.lower().endswith((".yml", ".yaml")) for path in changed):
             return []
         message = (
             f"BASE's {CI_FILE}: cannot tell every file its pipeline includes ({'; '.join(self.unread)}), "

@@ -42,7 +42,7 @@ def reading(files: dict[str, str | BaseException]) -> Includes:
         ("job:\n  include: /a.yml\n", [], []),  # a job's key, not an include
         # this project at the merge request's commit (GitLab's way to test a component): local
         (
-            "include:\n  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/lint@$CI_COMMIT_SHA\n",
+            "include:\n  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/lint@v@$CI_COMMIT_SHA\n",
             ["templates/lint.yml", "templates/lint/template.yml"],
             [],
         ),

@@ -1368,6 +1368,7 @@ def test_an_include_of_base_gitlab_ci_review_cannot_read_fails_closed(
     assert code == 1 and len(found) == 1 and found[0]["rule"] == "trust-anchor-change"
     assert "cannot tell every file its pipeline includes" in found[0]["message"]
     assert why in found[0]["message"]
+    assert _changed(repo, "ci/other.YAML")[0] == 1  # GitLab reads the extension in any case
     assert _changed(repo, "docs/notes.txt")[0] == 0  # GitLab includes YAML files only
 
 
