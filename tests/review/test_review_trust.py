@@ -1347,6 +1347,27 @@ def test_a_component_of_this_project_at_the_merge_requests_commit_is_a_gate_file
     assert _changed(repo, "templates/other.yml")[0] == 0
 
 
+def test_what_the_targets_tip_includes_is_a_gate_file_with_trust_at(repo: Path) -> None:
+    """A merged-results pipeline merges the change into the target's tip, whose .gitlab-ci.yml
+    may include more than it did where the change branched off (BASE): with --trust-at, both."""
+    _gitlab_ci_on_main(repo, "build:\n  script: [make]\n")
+    branch_point = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "main")
+    (repo / ".gitlab-ci.yml").write_text("include: 'ci/*.yml'\nbuild:\n  script: [make]\n")
+    commit(repo, "ci: include ci/")
+    git(repo, "checkout", "-q", "pr")
+    (repo / "ci").mkdir()
+    (repo / "ci/jobs.yml").write_text("sealer-review:\n  image: attacker.example.test/python\n")
+    commit(repo)
+    args = ("review", branch_point, "HEAD", "-o", "json")
+    assert cli(repo, *args).exit_code == 0  # BASE includes nothing
+    result = cli(repo, *args, "--trust-at", "main")
+    assert result.exit_code == 1, result.output
+    assert [(f["rule"], f["path"]) for f in json.loads(result.stdout)["findings"]] == [
+        ("trust-anchor-change", "ci/jobs.yml")
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "files", "why"),
     [
