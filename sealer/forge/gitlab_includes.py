@@ -27,6 +27,9 @@ CI_FILE = ".gitlab-ci.yml"
 MAX_FILES = 1000  # files read in all (GitLab's own default limit is 150 includes a pipeline)
 _STR = "tag:yaml.org,2002:str"
 _REMOTE = ("http://", "https://")
+# $VARIABLE, ${VARIABLE}, $[[ inputs.name ]] and %VARIABLE% (GitLab expands this form in an
+# include too, an unknown one to nothing): known only to the pipeline
+_VARIABLE = re.compile(r"\$|%[A-Za-z_][A-Za-z0-9_]*%")
 _THIS_PROJECT = r"\$(?:CI_PROJECT_PATH|\{CI_PROJECT_PATH\})"
 # [HOST/]$CI_PROJECT_PATH/NAME: a component of this project, `templates/NAME.yml` or
 # `templates/NAME/template.yml` in it
@@ -131,7 +134,7 @@ def _own_project(mapping: yaml.Node, source: str, problems: list[str]) -> Iterat
 def _own_component(node: yaml.Node, source: str, problems: list[str]) -> Iterator[yaml.Node]:
     # GitLab splits at the first `@`: `c@v@$SHA` is component c at version `v@$SHA`
     address, _, version = node.value.partition("@") if isinstance(node, yaml.ScalarNode) else ("", "", "$")
-    if "$" not in version:
+    if not _VARIABLE.search(version):
         return
     own = _OWN_COMPONENT.fullmatch(address)
     if own is None:
@@ -143,7 +146,7 @@ def _own_component(node: yaml.Node, source: str, problems: list[str]) -> Iterato
 
 def _variable(node: yaml.Node) -> bool:
     """A version the pipeline gives (`$CI_COMMIT_SHA`), or one not written as text."""
-    return not isinstance(node, yaml.ScalarNode) or "$" in node.value
+    return not isinstance(node, yaml.ScalarNode) or _VARIABLE.search(node.value) is not None
 
 
 def _this_project(node: yaml.Node) -> bool:
@@ -163,7 +166,7 @@ def _add_path(node: yaml.Node, source: str, paths: list[str], problems: list[str
         problems.append(f"{where} is not a path")
         return
     parts = [p for p in node.value.lstrip("/").split("/") if p not in ("", ".")]
-    if "$" in node.value:  # $VARIABLE, ${VARIABLE}, $[[ inputs.name ]]: known only to the pipeline
+    if _VARIABLE.search(node.value):
         problems.append(f"{where} {node.value!r} names a variable")
     elif not parts or ".." in parts or any(c in node.value for c in "\0\n\r"):
         problems.append(f"{where} {node.value!r} is not a path inside the repository")

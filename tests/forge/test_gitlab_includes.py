@@ -77,6 +77,8 @@ def test_includes_are_followed_through_each_file_once() -> None:
     [
         ({CI_FILE: "include: /ci/$ENV.yml\n"}, "names a variable"),
         ({CI_FILE: "include: {local: '$[[ inputs.dir ]]/a.yml'}\n"}, "names a variable"),
+        ({CI_FILE: "include: 'ci/%ENV%.yml'\n"}, "names a variable"),  # GitLab expands it too
+        ({CI_FILE: "include: {component: 'x.test/g/p/c@%REF%'}\n"}, "may be this project"),
         ({CI_FILE: "include: ../a.yml\n"}, "is not a path inside the repository"),
         ({CI_FILE: "include: {local: [a.yml]}\n"}, "is not a path"),
         ({CI_FILE: "include: 12\n"}, "is not a path"),
