@@ -123,7 +123,7 @@ def review(
     # GitOps sources of this repository count as its tree only at the branch it is merged into:
     # with BASE a commit id outside CI, --trust-at (that branch's tip) may name it.
     into = target or (branch_claims.branch_named(root, options.trust_at) if options.trust_at else None)
-    included = gitlab_ci.included_at(root, base_rev)
+    included = gitlab_ci.included_at(root, base_rev, anchors)  # a merged-results pipeline: the target's too
     touched = {*changed, *(c.path for commit in commits for c in commit.changes)}
     report.findings += included.unread_findings(touched)
     _add_history(

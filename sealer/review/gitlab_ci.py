@@ -1,7 +1,8 @@
 """The files BASE's `.gitlab-ci.yml` includes from the repository (sealer.forge.gitlab_includes):
 GitLab merges each into the merge request's pipeline, where a job `sealer-review` in any of them
 replaces the gate's image or script, so a change to one is a gate change wherever it lives.
-Read at BASE, the pipeline the target branch runs: a change to the chain of includes itself is a
+Read at BASE, the pipeline the target branch runs (and at --trust-at, the target's tip, whose
+includes a merged-results pipeline merges too): a change to the chain of includes itself is a
 gate change already. What cannot be read (a symlink, a path naming a variable) is told, never
 taken as including nothing."""
 
@@ -38,8 +39,8 @@ class Included:
 
     def unread_findings(self, changed: Iterable[str]) -> list[Finding]:
         """Fail closed: with an include unknown, a changed YAML file (GitLab includes no other
-        kind) may be one, so a code owner must approve."""
-        if not self.unread or not any(path.endswith((".yml", ".yaml")) for path in changed):
+        kind, its extension in any case: `.YML` too) may be one, so a code owner must approve."""
+        if not self.unread or not any(path.lower().endswith((".yml", ".yaml")) for path in changed):
             return []
         message = (
             f"BASE's {CI_FILE}: cannot tell every file its pipeline includes ({'; '.join(self.unread)}), "
@@ -62,8 +63,17 @@ def glob(pattern: str) -> globmatch.Glob:
     return globmatch.Glob(atoms)
 
 
-def included_at(root: Path, rev: str) -> Included:
-    """What `.gitlab-ci.yml` at `rev` includes (nothing without one)."""
+def included_at(root: Path, *revs: str) -> Included:
+    """What `.gitlab-ci.yml` includes at any of `revs` (nothing without one)."""
+    found = [_included_at(root, rev) for rev in dict.fromkeys(revs)]
+    return Included(
+        frozenset().union(*(one.files for one in found)),
+        tuple(glob for one in found for glob in one.globs),
+        tuple(why for one in found for why in one.unread),
+    )
+
+
+def _included_at(root: Path, rev: str) -> Included:
 
     def read(path: str) -> str | None:
         mode = git.tree_entries(root, rev, [path]).get(path, ("", ""))[0]

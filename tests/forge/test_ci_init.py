@@ -372,6 +372,7 @@ GITLAB_CI = """include:
   - project: acme/templates
     file: /shared.yml
   - remote: https://ci.example.test/remote.yml
+  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/gate@$CI_COMMIT_SHA
 job:
   script: !reference [.base, script]
 """
@@ -397,6 +398,8 @@ def test_gitlab_owns_what_the_repositorys_gitlab_ci_yml_includes(repo: Path) -> 
         ("jobs/.hidden.yml", True),
         ("deploy/app.yml", True),
         ("deploy/a/b/app.yml", True),
+        ("templates/gate.yml", True),  # this project's component at the merge request's commit
+        ("templates/gate/template.yml", True),
         ("jobs/deep/x.yml", False),
         ("shared.yml", False),
         ("remote.yml", False),

@@ -40,6 +40,19 @@ def reading(files: dict[str, str | BaseException]) -> Includes:
             [],
         ),
         ("job:\n  include: /a.yml\n", [], []),  # a job's key, not an include
+        # this project at the merge request's commit (GitLab's way to test a component): local
+        (
+            "include:\n  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/lint@v@$CI_COMMIT_SHA\n",
+            ["templates/lint.yml", "templates/lint/template.yml"],
+            [],
+        ),
+        (
+            "include:\n  - project: ${CI_PROJECT_PATH}\n    ref: $CI_COMMIT_REF_NAME\n"
+            "    file: [/c.yml, d.yml]\n",
+            ["c.yml", "d.yml"],
+            [],
+        ),
+        ("include:\n  - project: $CI_PROJECT_PATH\n    file: /c.yml\n", [], []),  # its default branch
     ],
 )
 def test_local_includes_as_gitlab_reads_them(text: str, files: list[str], patterns: list[str]) -> None:
@@ -64,11 +77,15 @@ def test_includes_are_followed_through_each_file_once() -> None:
     [
         ({CI_FILE: "include: /ci/$ENV.yml\n"}, "names a variable"),
         ({CI_FILE: "include: {local: '$[[ inputs.dir ]]/a.yml'}\n"}, "names a variable"),
+        ({CI_FILE: "include: 'ci/%ENV%.yml'\n"}, "names a variable"),  # GitLab expands it too
+        ({CI_FILE: "include: {component: 'x.test/g/p/c@%REF%'}\n"}, "may be this project"),
         ({CI_FILE: "include: ../a.yml\n"}, "is not a path inside the repository"),
         ({CI_FILE: "include: {local: [a.yml]}\n"}, "is not a path"),
         ({CI_FILE: "include: 12\n"}, "is not a path"),
         ({CI_FILE: "include: [[a.yml]]\n"}, "is not a path or a mapping"),
         ({CI_FILE: "include: [a.yml\n"}, "not valid YAML"),
+        ({CI_FILE: "include: {component: 'x.test/g/p/c@$CI_COMMIT_SHA'}\n"}, "may be this project"),
+        ({CI_FILE: "include: {project: g/p, ref: $REF, file: /c.yml}\n"}, "may be this project"),
         ({CI_FILE: "include: /a.yml\n", "a.yml": BadInput("cannot read a.yml: it is a symlink")}, "symlink"),
     ],
 )

@@ -1332,6 +1332,42 @@ def test_a_file_base_gitlab_ci_includes_is_a_gate_file(repo: Path) -> None:
         assert _changed(repo, path)[0] == 0, path
 
 
+def test_a_component_of_this_project_at_the_merge_requests_commit_is_a_gate_file(repo: Path) -> None:
+    """GitLab's way to test a component (`$CI_PROJECT_PATH/NAME@$CI_COMMIT_SHA`) merges the merge
+    request's own templates/NAME.yml into its pipeline, as `project: $CI_PROJECT_PATH` at such a
+    ref merges the files it names: each is a local include."""
+    _gitlab_ci_on_main(
+        repo,
+        "include:\n  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/gate@$CI_COMMIT_SHA\n"
+        "  - project: $CI_PROJECT_PATH\n    ref: $CI_COMMIT_SHA\n    file: /ci/jobs.yml\n",
+    )
+    for path in ("templates/gate.yml", "templates/gate/template.yml", "ci/jobs.yml"):
+        code, data = _changed(repo, path)
+        assert code == 1 and codes(data) == {"trust-anchor-change"}, path
+    assert _changed(repo, "templates/other.yml")[0] == 0
+
+
+def test_what_the_targets_tip_includes_is_a_gate_file_with_trust_at(repo: Path) -> None:
+    """A merged-results pipeline merges the change into the target's tip, whose .gitlab-ci.yml
+    may include more than it did where the change branched off (BASE): with --trust-at, both."""
+    _gitlab_ci_on_main(repo, "build:\n  script: [make]\n")
+    branch_point = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "main")
+    (repo / ".gitlab-ci.yml").write_text("include: 'ci/*.yml'\nbuild:\n  script: [make]\n")
+    commit(repo, "ci: include ci/")
+    git(repo, "checkout", "-q", "pr")
+    (repo / "ci").mkdir()
+    (repo / "ci/jobs.yml").write_text("sealer-review:\n  image: attacker.example.test/python\n")
+    commit(repo)
+    args = ("review", branch_point, "HEAD", "-o", "json")
+    assert cli(repo, *args).exit_code == 0  # BASE includes nothing
+    result = cli(repo, *args, "--trust-at", "main")
+    assert result.exit_code == 1, result.output
+    assert [(f["rule"], f["path"]) for f in json.loads(result.stdout)["findings"]] == [
+        ("trust-anchor-change", "ci/jobs.yml")
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "files", "why"),
     [
@@ -1353,6 +1389,7 @@ def test_an_include_of_base_gitlab_ci_review_cannot_read_fails_closed(
     assert code == 1 and len(found) == 1 and found[0]["rule"] == "trust-anchor-change"
     assert "cannot tell every file its pipeline includes" in found[0]["message"]
     assert why in found[0]["message"]
+    assert _changed(repo, "ci/other.YAML")[0] == 1  # GitLab reads the extension in any case
     assert _changed(repo, "docs/notes.txt")[0] == 0  # GitLab includes YAML files only
 
 
