@@ -241,6 +241,7 @@ def test_round_trip_keeps_the_document_end_and_the_comments_after_it(end: str) -
         "a: 1\n... # c\x0c\n",
         "\xa0\n---\na: 1\n",  # before the `---`: a first document to YAML
         "\t# c\n---\na: 1\n",
+        "---#c\na: 1\n",  # no document start: a plain scalar, the mapping's first line to YAML
     ],
 )
 def test_round_trip_keeps_aside_only_what_yaml_reads_as_comments(text: str) -> None:
