@@ -671,9 +671,11 @@ def guess_indent(text: str, mapping_only: bool = False) -> tuple[int, int, int]:
 
 
 def _split_start(text: str) -> tuple[str, str]:
-    """(leading comments and `---` line, the rest); ruamel would drop the former."""
+    """(leading comments and `---` line, the rest); ruamel would drop the former. A byte order
+    mark opening the file is kept with them (an editor saving "UTF-8 with BOM" wrote it)."""
     lines = text.splitlines(keepends=True)
     for index, line in enumerate(lines):
+        line = line.removeprefix("\ufeff") if index == 0 else line
         if _is(_START, line):
             return "".join(lines[: index + 1]), "".join(lines[index + 1 :])
         if not _is(_TRIVIA, line):

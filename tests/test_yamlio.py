@@ -230,6 +230,14 @@ def test_round_trip_keeps_the_document_end_and_the_comments_after_it(end: str) -
     assert yamlio.round_trip_dump(doc) == f"---\na: 5\nb: 2\n{end}"
 
 
+@pytest.mark.parametrize("start", ["\ufeff---\n", "\ufeff# a comment\n---\n", "\ufeff# c\n\n# d\n--- # e\n"])
+def test_round_trip_keeps_the_comments_and_start_after_a_byte_order_mark(start: str) -> None:
+    """ruamel drops them in a file that opens with a BOM, as in any other: an edit lost them."""
+    doc = yamlio.round_trip_load(f"{start}a: 1\n", "f")
+    doc["a"] = 5
+    assert yamlio.round_trip_dump(doc) == f"{start}a: 5\n"
+
+
 @pytest.mark.parametrize(
     "text",
     [
