@@ -291,13 +291,31 @@ def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(entry[3:] for entry in out.split("\0") if entry))
 
 
+def unwatched_paths(root: Path, paths: Sequence[str]) -> list[str]:
+    """Which of `paths` git is told not to look at on disk (`update-index --assume-unchanged`
+    or `--skip-worktree`): `git status` lists no change to them, whatever the file holds."""
+    if not paths:
+        return []
+    out = run(root, "--literal-pathspecs", "ls-files", "-v", "-z", "--", *paths)
+    # -v tags each entry: `S` skip-worktree, a lower-case letter assume-unchanged.
+    return [entry[2:] for entry in out.split("\0") if entry and (entry[0] == "S" or entry[0].islower())]
+
+
 def uncommitted_refusal(root: Path, paths: Sequence[str]) -> BadInput | None:
     """Why a command that writes `paths` refuses to run over uncommitted changes to any of them
-    (a dry run tells it); None when none differs from HEAD."""
+    (a dry run tells it); None when none differs from HEAD. A path git does not look at could
+    hold any (a local edit the command would read and commit): it is refused too."""
     dirty = changed_paths(root, paths)
-    if not dirty:
-        return None
-    return BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
+    if dirty:
+        return BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
+    unwatched = unwatched_paths(root, paths)
+    if unwatched:
+        return BadInput(
+            f"git is told not to look at {', '.join(unwatched)} (assume-unchanged or skip-worktree), "
+            "so its uncommitted changes cannot be seen: `git update-index --no-assume-unchanged "
+            "--no-skip-worktree PATH` first"
+        )
+    return None
 
 
 def refuse_uncommitted(root: Path, paths: Sequence[str]) -> None:
