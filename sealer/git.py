@@ -308,14 +308,20 @@ def uncommitted_refusal(root: Path, paths: Sequence[str]) -> BadInput | None:
     dirty = changed_paths(root, paths)
     if dirty:
         return BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
+    return unwatched_refusal(root, paths)
+
+
+def unwatched_refusal(root: Path, paths: Sequence[str]) -> BadInput | None:
+    """Why `paths` git does not look at (`unwatched_paths`) are refused as uncommitted changes
+    are; None when git looks at each."""
     unwatched = unwatched_paths(root, paths)
-    if unwatched:
-        return BadInput(
-            f"git is told not to look at {', '.join(unwatched)} (assume-unchanged or skip-worktree), "
-            "so its uncommitted changes cannot be seen: `git update-index --no-assume-unchanged "
-            "--no-skip-worktree PATH` first"
-        )
-    return None
+    if not unwatched:
+        return None
+    return BadInput(
+        f"git is told not to look at {', '.join(unwatched)} (assume-unchanged or skip-worktree), "
+        "so its uncommitted changes cannot be seen: `git update-index --no-assume-unchanged "
+        "--no-skip-worktree PATH` first"
+    )
 
 
 def refuse_uncommitted(root: Path, paths: Sequence[str]) -> None:
