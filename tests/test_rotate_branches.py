@@ -123,7 +123,8 @@ def test_a_file_git_does_not_look_at_refuses_the_run_and_its_dry_run(repo: Path,
     assert (real.exit_code, head(repo)) == (2, before), real.output
     assert real.stderr.startswith(f"sealer: git is told not to look at {values} (assume-unchanged or skip")
     dry = cli(repo, "rotate", "staging", "--dry-run")
-    assert (dry.exit_code, dry.stderr) == (0, real.stderr.replace("sealer: ", "sealer: would be refused: ", 1))
+    refused = real.stderr.replace("sealer: ", "sealer: would be refused: ", 1)
+    assert (dry.exit_code, dry.stderr) == (0, refused)
 
 
 def test_due_everywhere_rotates_the_others_and_skips_one_whose_rotation_waits(repo: Path) -> None:
