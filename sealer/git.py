@@ -270,7 +270,8 @@ def ref_is_there(root: Path, ref: str) -> bool:
 
 
 def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
-    """Which of `paths` differ from HEAD in the index or the working tree. Git's index is not
+    """Which of `paths` differ from HEAD in the index or the working tree, an untracked file git
+    ignores among them (a command writing it reads it and commits it). Git's index is not
     refreshed on the way: a dry run asks this too, and it writes nothing."""
     if not paths:
         return []
@@ -282,6 +283,7 @@ def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
         "--porcelain=v1",
         "-z",
         "--untracked-files=all",
+        "--ignored=traditional",  # each ignored file by its name, not its folder's
         "--no-renames",  # a rename's second NUL-separated name is no status entry
         "--",
         *paths,
