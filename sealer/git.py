@@ -275,7 +275,8 @@ def indexed(root: Path, path: str) -> bool:
 
 
 def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
-    """Which of `paths` differ from HEAD in the index or the working tree. Git's index is not
+    """Which of `paths` differ from HEAD in the index or the working tree, an untracked file git
+    ignores among them (a command writing it reads it and commits it). Git's index is not
     refreshed on the way: a dry run asks this too, and it writes nothing."""
     if not paths:
         return []
@@ -287,6 +288,7 @@ def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
         "--porcelain=v1",
         "-z",
         "--untracked-files=all",
+        "--ignored=traditional",  # each ignored file by its name, not its folder's
         "--no-renames",  # a rename's second NUL-separated name is no status entry
         "--",
         *paths,
@@ -296,13 +298,37 @@ def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(entry[3:] for entry in out.split("\0") if entry))
 
 
+def unwatched_paths(root: Path, paths: Sequence[str]) -> list[str]:
+    """Which of `paths` git is told not to look at on disk (`update-index --assume-unchanged`
+    or `--skip-worktree`): `git status` lists no change to them, whatever the file holds."""
+    if not paths:
+        return []
+    out = run(root, "--literal-pathspecs", "ls-files", "-v", "-z", "--", *paths)
+    # -v tags each entry: `S` skip-worktree, a lower-case letter assume-unchanged.
+    return [entry[2:] for entry in out.split("\0") if entry and (entry[0] == "S" or entry[0].islower())]
+
+
 def uncommitted_refusal(root: Path, paths: Sequence[str]) -> BadInput | None:
     """Why a command that writes `paths` refuses to run over uncommitted changes to any of them
-    (a dry run tells it); None when none differs from HEAD."""
+    (a dry run tells it); None when none differs from HEAD. A path git does not look at could
+    hold any (a local edit the command would read and commit): it is refused too."""
     dirty = changed_paths(root, paths)
-    if not dirty:
+    if dirty:
+        return BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
+    return unwatched_refusal(root, paths)
+
+
+def unwatched_refusal(root: Path, paths: Sequence[str]) -> BadInput | None:
+    """Why `paths` git does not look at (`unwatched_paths`) are refused as uncommitted changes
+    are; None when git looks at each."""
+    unwatched = unwatched_paths(root, paths)
+    if not unwatched:
         return None
-    return BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
+    return BadInput(
+        f"git is told not to look at {', '.join(unwatched)} (assume-unchanged or skip-worktree), "
+        "so its uncommitted changes cannot be seen: `git update-index --no-assume-unchanged "
+        "--no-skip-worktree PATH` first"
+    )
 
 
 def refuse_uncommitted(root: Path, paths: Sequence[str]) -> None:

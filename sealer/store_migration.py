@@ -131,6 +131,9 @@ def _refuse_dirty_ledger(
     records (what a run killed after copying into the ledger leaves): the next run finishes it."""
     rel = layout.ledger_file(env_name)
     if not git.changed_paths(root, [rel]):
+        refused = git.unwatched_refusal(root, [rel])  # a ledger git does not look at may hold any
+        if refused is not None:
+            raise refused
         return
     here = ledger.load(root, env_name)
     left = [r for r in here if r not in committed]

@@ -635,8 +635,19 @@ def _round_trip_classes() -> tuple[Any, Any]:
 _PREFIX = "_sealer_prefix"
 _SUFFIX = "_sealer_suffix"
 _INDENT = "_sealer_indent"
-_START = re.compile(r"---[ \t]*(?:#.*)?")
-_END = re.compile(r"\.\.\.(?:[ \t]+#.*)?[ \t]*\r?\n?")  # at column 0: no scalar's content
+# Lines kept aside (never parsed) as YAML reads them, not as Python's strip() and splitlines() do:
+# a no-break space or a form feed is no blank to YAML (a value, or a character it refuses), and
+# NEL, LS and PS end a comment to ruamel and libyaml. Any other line is left in the document, for
+# the load to refuse.
+_COMMENT = r"(?:[ \t]+#[^\r\n\x85\u2028\u2029]*)?[ \t]*(?:\r\n?|\n)?"
+_START = re.compile(r"---" + _COMMENT)
+_END = re.compile(r"\.\.\." + _COMMENT)  # at column 0: no scalar's content
+# A blank line or a comment alone; no tab before it, which libyaml and ruamel refuse there.
+_TRIVIA = re.compile(r" *(?:#[^\r\n\x85\u2028\u2029]*)?(?:\r\n?|\n)?")
+
+
+def _is(line_kind: re.Pattern[str], line: str) -> bool:
+    return bool(line_kind.fullmatch(line)) and not yaml.reader.Reader.NON_PRINTABLE.search(line)
 
 
 def guess_indent(text: str, mapping_only: bool = False) -> tuple[int, int, int]:
@@ -660,13 +671,14 @@ def guess_indent(text: str, mapping_only: bool = False) -> tuple[int, int, int]:
 
 
 def _split_start(text: str) -> tuple[str, str]:
-    """(leading comments and `---` line, the rest); ruamel would drop the former."""
+    """(leading comments and `---` line, the rest); ruamel would drop the former. A byte order
+    mark opening the file is kept with them (an editor saving "UTF-8 with BOM" wrote it)."""
     lines = text.splitlines(keepends=True)
     for index, line in enumerate(lines):
-        stripped = line.strip()
-        if _START.fullmatch(stripped):
+        line = line.removeprefix("\ufeff") if index == 0 else line
+        if _is(_START, line):
             return "".join(lines[: index + 1]), "".join(lines[index + 1 :])
-        if stripped and not stripped.startswith("#"):
+        if not _is(_TRIVIA, line):
             break
     return "", text
 
@@ -677,9 +689,9 @@ def _split_end(text: str) -> tuple[str, str]:
     the load to refuse (a second document)."""
     lines = text.splitlines(keepends=True)
     index = len(lines)
-    while index and (not lines[index - 1].strip() or lines[index - 1].lstrip().startswith("#")):
+    while index and _is(_TRIVIA, lines[index - 1]):
         index -= 1
-    if index and _END.fullmatch(lines[index - 1]):
+    if index and _is(_END, lines[index - 1]):
         return "".join(lines[: index - 1]), "".join(lines[index - 1 :])
     return text, ""
 

@@ -413,3 +413,14 @@ def test_a_remote_branch_holding_a_line_separator_is_read_whole(repo: Path, tmp_
     git(repo, "push", "-q", str(remote), f"HEAD:refs/heads/{name}")
     head = git(repo, "rev-parse", "HEAD").strip()
     assert sealer_git.remote_heads(repo, str(remote), "sealer/*") == {name: head}
+
+
+def test_asking_which_paths_changed_writes_nothing_in_git_dir(repo: Path) -> None:
+    """`rotate --dry-run` asks it and must write nothing: a plain `git status` refreshes a
+    stat-dirty index and writes .git/index (and takes index.lock, refused in a read-only .git)."""
+    later = (repo / "a.yaml").stat().st_mtime + 100
+    os.utime(repo / "a.yaml", (later, later))  # the content as committed, its stat not
+    index = repo / ".git" / "index"
+    before = (index.read_bytes(), index.stat().st_mtime_ns)
+    assert sealer_git.changed_paths(repo, ["a.yaml", "b.yaml"]) == []
+    assert (index.read_bytes(), index.stat().st_mtime_ns) == before

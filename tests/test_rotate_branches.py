@@ -111,6 +111,37 @@ def test_a_dry_run_over_uncommitted_changes_says_the_run_would_be_refused(repo: 
     )
 
 
+@pytest.mark.parametrize("flag", ["--skip-worktree", "--assume-unchanged"])
+def test_a_file_git_does_not_look_at_refuses_the_run_and_its_dry_run(repo: Path, flag: str) -> None:
+    """`git status` shows no change to a file so flagged: its local edit passed the clean-file
+    check and went into the rotation's commit."""
+    values = "deploy/staging/values.yaml"
+    (repo / values).write_bytes((repo / values).read_bytes() + b"# local only\n")
+    git(repo, "update-index", flag, values)
+    before = head(repo)
+    real = cli(repo, "rotate", "staging", "--no-branch")
+    assert (real.exit_code, head(repo)) == (2, before), real.output
+    assert real.stderr.startswith(f"sealer: git is told not to look at {values} (assume-unchanged or skip")
+    dry = cli(repo, "rotate", "staging", "--dry-run")
+    refused = real.stderr.replace("sealer: ", "sealer: would be refused: ", 1)
+    assert (dry.exit_code, dry.stderr) == (0, refused)
+
+
+def test_an_untracked_file_git_ignores_refuses_the_run_and_its_dry_run(repo: Path) -> None:
+    """`git status` lists no ignored file: a values file .gitignore names, untracked and edited
+    locally, passed the clean-file check and the rotation committed what it held."""
+    values = "deploy/staging/values.yaml"
+    git(repo, "rm", "-q", "--cached", values)
+    (repo / ".gitignore").write_text("deploy/\n")
+    commit_all(repo, "untracked values")
+    (repo / values).write_bytes((repo / values).read_bytes() + b"# local only\n")
+    before = head(repo)
+    real = cli(repo, "rotate", "staging", "--no-branch")
+    assert (real.exit_code, head(repo)) == (2, before), real.output
+    assert real.stderr == f"sealer: uncommitted changes in {values}: commit or stash them first\n"
+    assert rotate(repo, "staging", "--dry-run")["refused"] == real.stderr[len("sealer: ") : -1]
+
+
 def test_due_everywhere_rotates_the_others_and_skips_one_whose_rotation_waits(repo: Path) -> None:
     """A hand-run `--due` is not stopped for every environment by one unmerged rotation: that
     one is skipped, named with its branch, and the run is partly done (exit 4)."""

@@ -230,6 +230,40 @@ def test_round_trip_keeps_the_document_end_and_the_comments_after_it(end: str) -
     assert yamlio.round_trip_dump(doc) == f"---\na: 5\nb: 2\n{end}"
 
 
+@pytest.mark.parametrize("start", ["\ufeff---\n", "\ufeff# a comment\n---\n", "\ufeff# c\n\n# d\n--- # e\n"])
+def test_round_trip_keeps_the_comments_and_start_after_a_byte_order_mark(start: str) -> None:
+    """ruamel drops them in a file that opens with a BOM, as in any other: an edit lost them."""
+    doc = yamlio.round_trip_load(f"{start}a: 1\n", "f")
+    doc["a"] = 5
+    assert yamlio.round_trip_dump(doc) == f"{start}a: 5\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: 1\n...\n\xa0\n",  # a no-break space: a second document's value to YAML, blank to str.strip()
+        "a: 1\n...\n\xa0# c\n",
+        "a: 1\n...\n\x1c\n",  # a character YAML refuses, which str.splitlines() ends a line at
+        "a: 1\n...\n# c\x0c\n",
+        "a: 1\n...\n\t# c\n",  # a tab before a comment between documents: libyaml refuses it too
+        "a: 1\n... # c\x0c\n",
+        "\xa0\n---\na: 1\n",  # before the `---`: a first document to YAML
+        "\t# c\n---\na: 1\n",
+        "---#c\na: 1\n",  # no document start: a plain scalar, the mapping's first line to YAML
+    ],
+)
+def test_round_trip_keeps_aside_only_what_yaml_reads_as_comments(text: str) -> None:
+    """The lines before a `---` and after a `...` are kept aside unparsed: one that only Python
+    takes for blank or a comment reached no parser, and the editor wrote back a file sealer's own
+    reader (and libyaml, Helm's) refuses or reads as two documents."""
+    try:
+        assert len(yamlio.load_with_nodes(text, "f")) != 1
+    except BadInput:
+        pass  # not one document to sealer's reader either way
+    with pytest.raises(BadInput):
+        yamlio.round_trip_load(text, "f")
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -262,6 +262,16 @@ def test_uncommitted_sealer_yaml_is_refused(backend_repo: Path, vault_store: Any
     (backend_repo / "sealer.yaml").write_text((backend_repo / "sealer.yaml").read_text() + "# mine\n")
     target = Backend("vault", options_of("vault", vault_store))
     assert "uncommitted changes in sealer.yaml" in one_line_error(move(backend_repo, target), 2)
+
+
+@pytest.mark.parametrize("rel", ["sealer.yaml", "ledger/staging.yaml"])
+def test_a_file_git_does_not_look_at_is_refused(backend_repo: Path, vault_store: Any, rel: str) -> None:
+    """skip-worktree hides a local edit from `git status`: it passed as clean and was read."""
+    deployed_twice(backend_repo, Backend("k8s-secrets", {}))
+    (backend_repo / rel).write_text((backend_repo / rel).read_text() + "# mine\n")
+    git(backend_repo, "update-index", "--skip-worktree", rel)
+    target = Backend("vault", options_of("vault", vault_store))
+    assert f"git is told not to look at {rel} " in one_line_error(move(backend_repo, target), 2)
     assert vault_store.list(ENV) == []
 
 
