@@ -316,6 +316,11 @@ def unwatched_paths(root: Path, paths: Sequence[str]) -> list[str]:
     return [entry[2:] for entry in out.split("\0") if entry and (entry[0] == "S" or entry[0].islower())]
 
 
+def ignored_paths(root: Path, paths: Sequence[str]) -> list[str]:
+    """Which of `changed_paths` are untracked files git ignores: `git add -A` leaves them out."""
+    return [path for path, ignored in _changes(root, paths).items() if ignored]
+
+
 def uncommitted_line(root: Path, paths: Sequence[str]) -> str | None:
     """What to do about `changed_paths` before a command commits them; None when there are none.
     An ignored file apart: `git add -A`, `git commit -a` and `git stash` leave it as it is."""
