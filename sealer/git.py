@@ -278,8 +278,13 @@ def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
     """Which of `paths` differ from HEAD in the index or the working tree, an untracked file git
     ignores among them (a command writing it reads it and commits it). Git's index is not
     refreshed on the way: a dry run asks this too, and it writes nothing."""
+    return list(_changes(root, paths))
+
+
+def _changes(root: Path, paths: Sequence[str]) -> dict[str, bool]:
+    """`changed_paths`, each with whether it is an untracked file git ignores."""
     if not paths:
-        return []
+        return {}
     out = run(
         root,
         "--literal-pathspecs",
@@ -295,7 +300,10 @@ def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
     )
     # One path may be listed twice: staged as deleted and untracked, when the index lacks it
     # (GIT_INDEX_FILE naming a missing file, say). Each is named once.
-    return list(dict.fromkeys(entry[3:] for entry in out.split("\0") if entry))
+    changes: dict[str, bool] = {}
+    for entry in filter(None, out.split("\0")):
+        changes[entry[3:]] = changes.get(entry[3:], True) and entry.startswith("!!")
+    return changes
 
 
 def unwatched_paths(root: Path, paths: Sequence[str]) -> list[str]:
@@ -308,26 +316,47 @@ def unwatched_paths(root: Path, paths: Sequence[str]) -> list[str]:
     return [entry[2:] for entry in out.split("\0") if entry and (entry[0] == "S" or entry[0].islower())]
 
 
+def ignored_paths(root: Path, paths: Sequence[str]) -> list[str]:
+    """Which of `changed_paths` are untracked files git ignores: `git add -A` leaves them out."""
+    return [path for path, ignored in _changes(root, paths).items() if ignored]
+
+
+def uncommitted_line(root: Path, paths: Sequence[str]) -> str | None:
+    """What to do about `changed_paths` before a command commits them; None when there are none.
+    An ignored file apart: `git add -A`, `git commit -a` and `git stash` leave it as it is."""
+    changes = _changes(root, paths)
+    changed = [path for path, ignored in changes.items() if not ignored]
+    ignored = [path for path, ignored in changes.items() if ignored]
+    said = [f"uncommitted changes in {', '.join(changed)}: commit or stash them first"] if changed else []
+    if ignored:
+        said.append(
+            f"untracked files git ignores in {', '.join(ignored)} (`git add -A` and `git stash` leave "
+            "them out): `git add -f` and commit them first (`git check-ignore -v PATH` names the rule)"
+        )
+    return "; ".join(said) or None
+
+
 def uncommitted_refusal(root: Path, paths: Sequence[str]) -> BadInput | None:
     """Why a command that writes `paths` refuses to run over uncommitted changes to any of them
     (a dry run tells it); None when none differs from HEAD. A path git does not look at could
     hold any (a local edit the command would read and commit): it is refused too."""
-    dirty = changed_paths(root, paths)
-    if dirty:
-        return BadInput(f"uncommitted changes in {', '.join(dirty)}: commit or stash them first")
+    line = uncommitted_line(root, paths)
+    if line is not None:
+        return BadInput(line)
     return unwatched_refusal(root, paths)
 
 
 def unwatched_refusal(root: Path, paths: Sequence[str]) -> BadInput | None:
     """Why `paths` git does not look at (`unwatched_paths`) are refused as uncommitted changes
-    are; None when git looks at each."""
+    are; None when git looks at each. A sparse checkout marks what it leaves out skip-worktree."""
     unwatched = unwatched_paths(root, paths)
     if not unwatched:
         return None
     return BadInput(
-        f"git is told not to look at {', '.join(unwatched)} (assume-unchanged or skip-worktree), "
-        "so its uncommitted changes cannot be seen: `git update-index --no-assume-unchanged "
-        "--no-skip-worktree PATH` first"
+        f"git is told not to look at {', '.join(unwatched)} (assume-unchanged, skip-worktree, or "
+        "outside a sparse checkout), so a local change there cannot be seen: `git update-index "
+        "--no-assume-unchanged --no-skip-worktree PATH` first (`git sparse-checkout disable` for "
+        "a sparse checkout)"
     )
 
 

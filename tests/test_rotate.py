@@ -366,6 +366,22 @@ def test_no_commit_then_commit_then_rerun_activates(repo: Path, keys: list[Any])
     assert_consistent(repo, "staging", keys)
 
 
+def test_no_commit_waiting_on_a_file_git_ignores_says_to_add_it_with_force(repo: Path) -> None:
+    """`git add -A` (what "commit" means to most) leaves an ignored file out: the rotation kept
+    waiting, told to commit what was seemingly committed."""
+    values = "deploy/staging/values.yaml"
+    git(repo, "rm", "-q", values)  # the rotation writes it anew
+    (repo / ".gitignore").write_text("deploy/\n")
+    commit_all(repo, "values ignored")
+    rotate_json(repo, "staging", "--no-commit")
+    commit_all(repo, "rotate staging by hand")
+    waiting = cli(repo, "rotate")
+    assert waiting.exit_code == 2 and f"(`git add -f` {values}: git ignores it)" in waiting.stderr
+    git(repo, "add", "-f", values)
+    git(repo, "commit", "-qm", "the values file too")
+    assert cli(repo, "rotate").exit_code == 0
+
+
 def test_second_rotation_keeps_other_ciphertext_byte_for_byte(repo: Path, keys: list[Any]) -> None:
     set_env_option(repo, "staging", "keys", ["apiKey", "adminKey"])
     commit_all(repo, "staging manages two keys")

@@ -121,10 +121,21 @@ def test_a_file_git_does_not_look_at_refuses_the_run_and_its_dry_run(repo: Path,
     before = head(repo)
     real = cli(repo, "rotate", "staging", "--no-branch")
     assert (real.exit_code, head(repo)) == (2, before), real.output
-    assert real.stderr.startswith(f"sealer: git is told not to look at {values} (assume-unchanged or skip")
+    assert real.stderr.startswith(f"sealer: git is told not to look at {values} (assume-unchanged, skip")
     dry = cli(repo, "rotate", "staging", "--dry-run")
     refused = real.stderr.replace("sealer: ", "sealer: would be refused: ", 1)
     assert (dry.exit_code, dry.stderr) == (0, refused)
+
+
+def test_a_sparse_checkout_leaving_a_file_out_is_told_how_to_bring_it_back(repo: Path) -> None:
+    """A sparse checkout marks what it leaves out skip-worktree: `update-index --no-skip-worktree`
+    alone is undone by its next reapply, so the refusal names `git sparse-checkout` too."""
+    git(repo, "update-index", "-q", "--refresh")  # a copied template's stat data: else kept as edited
+    git(repo, "sparse-checkout", "set", "--no-cone", "/*", "!/deploy/")
+    assert not (repo / "deploy").exists()
+    real = cli(repo, "rotate", "staging", "--no-branch")
+    assert real.exit_code == 2, real.output
+    assert "outside a sparse checkout" in real.stderr and "`git sparse-checkout disable`" in real.stderr
 
 
 def test_an_untracked_file_git_ignores_refuses_the_run_and_its_dry_run(repo: Path) -> None:
@@ -138,8 +149,15 @@ def test_an_untracked_file_git_ignores_refuses_the_run_and_its_dry_run(repo: Pat
     before = head(repo)
     real = cli(repo, "rotate", "staging", "--no-branch")
     assert (real.exit_code, head(repo)) == (2, before), real.output
-    assert real.stderr == f"sealer: uncommitted changes in {values}: commit or stash them first\n"
+    assert real.stderr == (
+        f"sealer: untracked files git ignores in {values} (`git add -A` and `git stash` leave them out): "
+        "`git add -f` and commit them first (`git check-ignore -v PATH` names the rule)\n"
+    )
     assert rotate(repo, "staging", "--dry-run")["refused"] == real.stderr[len("sealer: ") : -1]
+    (repo / "sealer.yaml").write_text((repo / "sealer.yaml").read_text() + "# not committed\n")
+    both = cli(repo, "rotate", "staging", "--no-branch")  # each told what its own kind needs
+    assert both.stderr.startswith("sealer: uncommitted changes in sealer.yaml: commit or stash them first; ")
+    assert both.stderr.endswith(real.stderr[len("sealer: ") :]), both.stderr
 
 
 def test_due_everywhere_rotates_the_others_and_skips_one_whose_rotation_waits(repo: Path) -> None:

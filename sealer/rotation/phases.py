@@ -611,9 +611,11 @@ def _written_committed(cfg: Config, git_dir: Path, entry: Journal) -> bool:
     root = cfg.root
     paths = [f["path"] for f in entry.files]
     if git.changed_paths(root, paths):
+        ignored = git.ignored_paths(root, paths)
+        forced = f" (`git add -f` {', '.join(ignored)}: git ignores it)" if ignored else ""
         raise BadInput(
             f"the rotation of {', '.join(entry.envs)} waits for its commit: commit "
-            f"{', '.join(paths)}, then run `sealer rotate` again to accept the new keys"
+            f"{', '.join(paths)}{forced}, then run `sealer rotate` again to accept the new keys"
         )
     key_ids = [k["key_id"] for e in entry.result.get("envs", []) for k in e.get("keys", [])]
     held = {r.key_id for name in entry.envs for r in ledger.at_revision(root, "HEAD", name)}
