@@ -285,14 +285,8 @@ def reading_includes(root: Path, options: Options) -> Options:
     sealer reads a repository file (no symlink followed, within its size limit)."""
     if options.kind != "gitlab":
         return options
-    return dataclasses.replace(options, included=gitlab_includes.local_includes(lambda rel: _text(root, rel)))
-
-
-def _text(root: Path, rel: str) -> str | None:
-    try:
-        return repofiles.read_text(root / rel)
-    except FileNotFoundError:
-        return None
+    included = gitlab_includes.local_includes(lambda rel: repofiles.read_text_if_exists(root / rel))
+    return dataclasses.replace(options, included=included)
 
 
 def include_rules(included: gitlab_includes.Includes) -> tuple[list[str], list[str]]:
