@@ -278,11 +278,12 @@ def changed_paths(root: Path, paths: Sequence[str]) -> list[str]:
     """Which of `paths` differ from HEAD in the index or the working tree, an untracked file git
     ignores among them (a command writing it reads it and commits it). Git's index is not
     refreshed on the way: a dry run asks this too, and it writes nothing."""
-    return list(_changes(root, paths))
+    return list(path_changes(root, paths))
 
 
-def _changes(root: Path, paths: Sequence[str]) -> dict[str, bool]:
-    """`changed_paths`, each with whether it is an untracked file git ignores."""
+def path_changes(root: Path, paths: Sequence[str]) -> dict[str, bool]:
+    """`changed_paths`, each with whether it is an untracked file git ignores (`git add -A`
+    leaves it out): one `git status` for a caller that needs both."""
     if not paths:
         return {}
     out = run(
@@ -316,15 +317,9 @@ def unwatched_paths(root: Path, paths: Sequence[str]) -> list[str]:
     return [entry[2:] for entry in out.split("\0") if entry and (entry[0] == "S" or entry[0].islower())]
 
 
-def ignored_paths(root: Path, paths: Sequence[str]) -> list[str]:
-    """Which of `changed_paths` are untracked files git ignores: `git add -A` leaves them out."""
-    return [path for path, ignored in _changes(root, paths).items() if ignored]
-
-
-def uncommitted_line(root: Path, paths: Sequence[str]) -> str | None:
-    """What to do about `changed_paths` before a command commits them; None when there are none.
-    An ignored file apart: `git add -A`, `git commit -a` and `git stash` leave it as it is."""
-    changes = _changes(root, paths)
+def uncommitted_line(changes: dict[str, bool]) -> str:
+    """What to do about `path_changes` (some) before a command commits them. An ignored file
+    apart: `git add -A`, `git commit -a` and `git stash` leave it as it is."""
     changed = [path for path, ignored in changes.items() if not ignored]
     ignored = [path for path, ignored in changes.items() if ignored]
     said = [f"uncommitted changes in {', '.join(changed)}: commit or stash them first"] if changed else []
@@ -333,16 +328,16 @@ def uncommitted_line(root: Path, paths: Sequence[str]) -> str | None:
             f"untracked files git ignores in {', '.join(ignored)} (`git add -A` and `git stash` leave "
             "them out): `git add -f` and commit them first (`git check-ignore -v PATH` names the rule)"
         )
-    return "; ".join(said) or None
+    return "; ".join(said)
 
 
 def uncommitted_refusal(root: Path, paths: Sequence[str]) -> BadInput | None:
     """Why a command that writes `paths` refuses to run over uncommitted changes to any of them
     (a dry run tells it); None when none differs from HEAD. A path git does not look at could
     hold any (a local edit the command would read and commit): it is refused too."""
-    line = uncommitted_line(root, paths)
-    if line is not None:
-        return BadInput(line)
+    changes = path_changes(root, paths)
+    if changes:
+        return BadInput(uncommitted_line(changes))
     return unwatched_refusal(root, paths)
 
 

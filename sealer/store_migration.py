@@ -130,7 +130,8 @@ def _refuse_dirty_ledger(
     """The ledger file may differ from HEAD only by exact copies of an external old store's
     records (what a run killed after copying into the ledger leaves): the next run finishes it."""
     rel = layout.ledger_file(env_name)
-    if not git.changed_paths(root, [rel]):
+    changes = git.path_changes(root, [rel])
+    if not changes:
         refused = git.unwatched_refusal(root, [rel])  # a ledger git does not look at may hold any
         if refused is not None:
             raise refused
@@ -142,7 +143,7 @@ def _refuse_dirty_ledger(
         or any(r not in here for r in committed)
         or any(r not in source for r in left)
     ):
-        raise BadInput(f"uncommitted changes in {rel}: commit or stash them first")
+        raise BadInput(git.uncommitted_line(changes))
 
 
 def _effectively_revoked(record: KeyRecord) -> bool:

@@ -610,8 +610,9 @@ def _written_committed(cfg: Config, git_dir: Path, entry: Journal) -> bool:
     waiting (refused), or thrown away (its pending keys dropped, the journal cleared: False)."""
     root = cfg.root
     paths = [f["path"] for f in entry.files]
-    if git.changed_paths(root, paths):
-        ignored = git.ignored_paths(root, paths)
+    changes = git.path_changes(root, paths)
+    if changes:
+        ignored = [path for path, is_ignored in changes.items() if is_ignored]
         forced = f" (`git add -f` {', '.join(ignored)}: git ignores it)" if ignored else ""
         raise BadInput(
             f"the rotation of {', '.join(entry.envs)} waits for its commit: commit "
