@@ -37,6 +37,10 @@ _NOT_WRITTEN = {
 }
 # Said of an entry Git's index holds that is gone from disk: `check` run by hand sees the index.
 _GONE = " (deleted on disk without `git rm`: Git's index still holds it, and a plain `git commit` keeps it)"
+# Said of an environment's own file, or of its registry folder's, gone the same way (`deleted-file`).
+_HELD = (
+    "is deleted on disk without `git rm`: Git's index still holds it, so a plain `git commit` keeps it in Git"
+)
 
 
 def problems(cfg: Config, held: set[str] | None) -> list[Problem]:
@@ -139,10 +143,7 @@ def deleted_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | 
         managed = env.managed_paths()
         for rel in sorted(managed):
             if rel in held and not os.path.lexists(cfg.root / rel):
-                message = (
-                    f"{rel} is deleted on disk without `git rm`: Git's index still holds it, so a plain "
-                    "`git commit` keeps it in Git, and what it holds keeps being delivered"
-                )
+                message = f"{rel} {_HELD}, and what it holds keeps being delivered"
                 fix = f"git checkout -- {shlex.quote(rel)}"
                 found.append(Problem(DELETED_RULE, env.name, ERROR, message, fix))
         found += _registry_gone(cfg, env, registries, {layout.folded(p) for p in managed})
@@ -187,10 +188,7 @@ def _registry_gone(cfg: Config, env: Environment, held: list[str] | None, manage
         if layout.folded(rel) in managed or os.path.lexists(cfg.root / rel):
             continue  # sealer's own (deleted-file's, or case-collision's), or on disk (key-registry's)
         if layout.may_be_applied(name, not is_folder):
-            message = (
-                f"{rel} is deleted on disk without `git rm`: Git's index still holds it, so a plain "
-                "`git commit` keeps it in Git, and a GitOps tool keeps applying what no ledger renders"
-            )
+            message = f"{rel} {_HELD}, and a GitOps tool keeps applying what no ledger renders"
             fix = f"git rm {'-r ' if is_folder else ''}{shlex.quote(rel)}"
             found.append(Problem(DELETED_RULE, env.name, ERROR, message, fix))
     return found
