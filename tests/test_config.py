@@ -820,6 +820,24 @@ def test_an_edit_keeps_a_comment_after_the_document_end(tmp_path: Path) -> None:
     assert config.load(root).env("qa").rotation_days == 45
 
 
+@pytest.mark.parametrize(
+    "end",
+    ["...\n...\n", "...\n# owned by #team-platform\n\n... # twice\n"],
+    ids=["two-ends", "two-ends-comments"],
+)
+def test_an_edit_keeps_every_document_end_line(tmp_path: Path, end: str) -> None:
+    """ruamel read the first `...` as the document's end and dropped it: two became one."""
+    root = make_repo(tmp_path / "repo")
+    invoke(root, "init", "--env", "qa")
+    path = root / "sealer.yaml"
+    path.write_text(path.read_text() + end)
+    with config.edit(root) as doc:
+        doc["environments"]["qa"]["rotationDays"] = 45
+    text = path.read_text()
+    assert text.endswith(f"\n{end}") and "    rotationDays: 45\n" in text
+    assert config.load(root).env("qa").rotation_days == 45
+
+
 def test_edit_keeps_comments_and_refuses_an_invalid_result(tmp_path: Path) -> None:
     root = make_repo(tmp_path / "repo")
     invoke(root, "init", "--env", "qa")
