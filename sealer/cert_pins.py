@@ -47,29 +47,33 @@ class FetchResult:
     retired: tuple[str, ...] = ()  # in the set, no longer an active key of the controller
 
 
+# Asks the controller for the certificate it serves (and so seals with) and its active keys (PEM).
+Controller = Callable[[], tuple[bytes, tuple[bytes, ...]]]
+
+
 def compare_fetched(
     root: Path,
     env_name: str,
-    served: bytes,
+    controller: Controller,
     cluster: str | None,
     accept: bool,
-    active: tuple[bytes, ...] = (),
     vet: Vet | None = None,
     new_cluster: bool = False,
 ) -> FetchResult:
-    """Compare the controller's active keys (`active`, PEM) and the certificate it serves (and
-    so seals with) with the cluster's set. A set that is still empty takes them all; otherwise
-    new certificates are added only when `accept` says so, the served one becoming `sealWith`.
-    Certificates the controller no longer holds are reported, never removed here; `vet` checks
-    each new one before the first is pinned."""
+    """Compare the controller's active keys and the certificate it serves with the cluster's
+    set. A set that is still empty takes them all; otherwise new certificates are added only
+    when `accept` says so, the served one becoming `sealWith`. Certificates the controller no
+    longer holds are reported, never removed here; `vet` checks each new one before the first
+    is pinned. The cluster's name is checked once, before the controller is asked."""
     cfg = config.load(root)
     env = cfg.env(env_name)
+    name = _cluster_name(cluster or env_name)
+    check_cluster_name(env, name, new_cluster)
+    served, active = controller()
     served_cert = certs.parse_certificate(served, "served certificate")
     fetched = certs.fingerprint(served_cert)
     read = [(p, certs.parse_certificate(p, "controller key")) for p in active] + [(served, served_cert)]
     by_fp = {certs.fingerprint(cert): (p, cert) for p, cert in read}  # each certificate parsed once
-    name = cluster or env_name
-    check_cluster_name(env, name, new_cluster)
     current = next((c for c in env.clusters if c.name == name), None)
     pinned = current.fingerprint if current else None
     new = tuple(fp for fp in by_fp if current is None or not current.holds(fp))
@@ -82,9 +86,11 @@ def compare_fetched(
     added = tuple(fp for fp in new if fp != fetched)
     for fp in added:  # each checked before the first is pinned: a refusal leaves sealer.yaml as it was
         certs.rsa_public_key(by_fp[fp][1], f"controller key {fp[:16]}…")
-    pin(root, env_name, served, "served certificate", name, new_cluster=new_cluster)  # it seals with it
+    # It seals with the served one. The name passed above: pin need not check it again.
+    pin(root, env_name, served, "served certificate", name, new_cluster=True)
     for fp in added:
-        pin(root, env_name, by_fp[fp][0], f"controller key {fp[:16]}…", name, keep_sealing=True)
+        source = f"controller key {fp[:16]}…"
+        pin(root, env_name, by_fp[fp][0], source, name, keep_sealing=True, new_cluster=True)
     added_all = ((fetched,) if fetched in new else ()) + added
     return FetchResult(env_name, name, fetched, pinned, True, False, added_all, new, retired)
 
@@ -152,7 +158,8 @@ def _pin(
     cert = certs.parse_pinned(pem, source)  # the file it becomes must hold just this certificate
     fp = certs.fingerprint(cert)
     cluster = _cluster_name(cluster or env.name)
-    check_cluster_name(env, cluster, new_cluster)
+    if not new_cluster:
+        check_cluster_name(env, cluster)
     current = next((c for c in env.clusters if c.name == cluster), None)
     seals = current is None or not keep_sealing
     # A certificate kept only to open older entries may have expired; one that seals may not.
@@ -247,16 +254,38 @@ def check_cluster_name(env: config.Environment, name: str, new_cluster: bool = F
     pinned, it would be sealed for by every rotation and run by no one. `new_cluster`
     (--new-cluster) confirms one meant (`prod-us` beside `prod-eu`); a name close to none is
     added as before."""
-    import difflib
-
     if new_cluster or any(c.name == name for c in env.clusters):
         return
-    close = difflib.get_close_matches(name, [c.name for c in env.clusters], n=1)
-    if close:
+    near = [(_edits(name, c.name), c.name) for c in env.clusters if _is_typo(name, c.name)]
+    if near:
         raise BadInput(
-            f"{env.name} has no cluster {name!r}: did you mean {close[0]!r}? "
+            f"{env.name} has no cluster {name!r}: did you mean {min(near)[1]!r}? "
             "(--new-cluster adds it as a new cluster)"
         )
+
+
+def _is_typo(name: str, known: str) -> bool:
+    """Whether `name` is a slip of the keys from `known`. One edit in a name of up to four
+    characters, two from five on (a slip per word of `prod-eu`). Two-letter names stand beside
+    others a letter apart (`us`, `uk`, `eu`, `au` are regions each), so there only a swap of the
+    two counts (`su` for `us`)."""
+    if len(known) <= 2:
+        return sorted(name) == sorted(known) and len(name) == len(known)
+    return _edits(name, known) <= (1 if len(known) < 5 else 2)
+
+
+def _edits(a: str, b: str) -> int:
+    """Edits from `a` to `b`: a letter inserted, deleted, changed, or two neighbours swapped
+    (optimal string alignment), so `prdo` is one edit from `prod`, where difflib's ratio
+    counted a swap as two and let `su` pass for `us`."""
+    rows = [list(range(len(b) + 1))] + [[i] + [0] * len(b) for i in range(1, len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            rows[i][j] = min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                rows[i][j] = min(rows[i][j], rows[i - 2][j - 2] + 1)
+    return rows[-1][-1]
 
 
 def _cluster_name(name: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNEXPECTED = 3
@@ -36,9 +38,18 @@ class ConfigError(BadInput):
         """The line without its `invalid config: ` prefix."""
         return ": ".join(part for part in (self.file, self.where, self.what) if part)
 
-    def in_file(self, file: str) -> ConfigError:
-        """This error naming the file it was found in (a file already named stays)."""
-        return self if self.file else ConfigError(self.where, self.what, file)
+    def in_file(self: _Config, file: str) -> _Config:
+        """This error naming the file it was found in (a file already named stays). A copy of its
+        own type, with its own attributes: a subclass's caller still catches it as that."""
+        if self.file:
+            return self
+        named = type(self).__new__(type(self))
+        named.__dict__.update(vars(self))
+        ConfigError.__init__(named, self.where, self.what, file)
+        return named
+
+
+_Config = TypeVar("_Config", bound=ConfigError)
 
 
 class DecryptError(SealerError):

@@ -631,10 +631,11 @@ def _round_trip_classes() -> tuple[Any, Any]:
     return Constructor, Representer
 
 
-# What round_trip_load notes on the loaded tree for round_trip_dump (ruamel drops all three).
+# What round_trip_load notes on the loaded tree for round_trip_dump (ruamel drops all four).
 _PREFIX = "_sealer_prefix"
 _SUFFIX = "_sealer_suffix"
 _INDENT = "_sealer_indent"
+_LINE_END = "_sealer_line_end"
 # Lines kept aside (never parsed) as YAML reads them, not as Python's strip() and splitlines() do:
 # a no-break space or a form feed is no blank to YAML (a value, or a character it refuses), and
 # NEL, LS and PS end a comment to ruamel and libyaml. Any other line is left in the document, for
@@ -684,16 +685,24 @@ def _split_start(text: str) -> tuple[str, str]:
 
 
 def _split_end(text: str) -> tuple[str, str]:
-    """(the document, its `...` end line and the comment lines after it); ruamel would drop the
-    latter, a user's comment among them. Anything else after a `...` is left in the document, for
-    the load to refuse (a second document)."""
+    """(the document, its `...` end lines and the comment lines among and after them); ruamel
+    would drop the latter, a user's comment among them, and keep one `...` of several. Anything
+    else after a `...` is left in the document, for the load to refuse (a second document)."""
     lines = text.splitlines(keepends=True)
     index = len(lines)
-    while index and _is(_TRIVIA, lines[index - 1]):
+    while index and (_is(_TRIVIA, lines[index - 1]) or _is(_END, lines[index - 1])):
         index -= 1
-    if index and _is(_END, lines[index - 1]):
-        return "".join(lines[: index - 1]), "".join(lines[index - 1 :])
-    return text, ""
+    first_end = next((i for i in range(index, len(lines)) if _is(_END, lines[i])), None)
+    if first_end is None:
+        return text, ""
+    return "".join(lines[:first_end]), "".join(lines[first_end:])
+
+
+def _line_end(text: str) -> str:
+    """`\r\n` for a text whose every line ends so (a Windows editor's file), else `\n`; ruamel
+    writes `\n` alone, and a mixed file is left to it."""
+    crlf = text.count("\r\n")
+    return "\r\n" if crlf and crlf == text.count("\n") == text.count("\r") else "\n"
 
 
 # ruamel's pure-Python round trip reads some 50-100 KB a second: a file it must keep the layout
@@ -744,15 +753,22 @@ def round_trip_load(text: str, source: str) -> Any:
         setattr(data, _PREFIX, prefix)
         setattr(data, _SUFFIX, suffix)
         setattr(data, _INDENT, indent)
+        setattr(data, _LINE_END, _line_end(text))
     return data
 
 
 def round_trip_dump(data: Any) -> str:
-    """`data` as YAML; a tree from `round_trip_load` keeps its comments, `---`, `...` and
-    indentation."""
+    """`data` as YAML; a tree from `round_trip_load` keeps its comments, `---`, `...` lines,
+    indentation and line ends (CRLF)."""
     buffer = io.StringIO()
     round_trip(*getattr(data, _INDENT, (2, 4, 2))).dump(data, buffer)
-    return getattr(data, _PREFIX, "") + buffer.getvalue() + getattr(data, _SUFFIX, "")
+    body, suffix = buffer.getvalue(), getattr(data, _SUFFIX, "")
+    if suffix and (body == "...\n" or body.endswith("\n...\n")):
+        body = body[:-4]  # ruamel's own end after a `|+` value: the file's `...` lines follow
+    line_end = getattr(data, _LINE_END, "\n")
+    if line_end != "\n":
+        body = body.replace("\r\n", "\n").replace("\n", line_end)  # a comment may keep its \r
+    return getattr(data, _PREFIX, "") + body + suffix
 
 
 def scalar(value: Any) -> str:

@@ -390,6 +390,34 @@ def test_a_name_given_as_a_number_and_as_text_is_refused(tmp_path: Path, baselin
     assert "123" in config.load(tmp_path).environments
 
 
+class _Special(ConfigError):
+    """A ConfigError of its own kind, with an attribute of its own."""
+
+    def __init__(self, where: str, what: str, hint: str) -> None:
+        super().__init__(where, what)
+        self.hint = hint
+
+
+def test_the_file_named_on_a_config_error_keeps_its_type(
+    tmp_path: Path, baseline: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """config.parse names sealer.yaml on what _parse raised by building a plain ConfigError:
+    a caller catching the subclass (or reading its attributes) missed it."""
+    raised = _Special("environments.dev", "is odd", "look again")
+
+    def refuse(data: Any, root: Path) -> config.Config:
+        raise raised
+
+    monkeypatch.setattr(config, "_parse", refuse)
+    _write(tmp_path, baseline)
+    with pytest.raises(_Special) as caught:
+        config.load(tmp_path)
+    assert str(caught.value) == "invalid config: sealer.yaml: environments.dev: is odd"
+    assert (caught.value.file, caught.value.hint) == ("sealer.yaml", "look again")
+    assert (str(raised), raised.file) == ("invalid config: environments.dev: is odd", "")  # left as it was
+    assert caught.value.in_file("other.yaml") is caught.value  # a file already named stays
+
+
 def _renamed(baseline: dict[str, Any], spelling: str) -> str:
     """sealer.yaml with `dev` written as `spelling` (as a hand edit would)."""
     text = yaml.safe_dump(baseline, sort_keys=False)
@@ -789,6 +817,24 @@ def test_an_edit_keeps_a_comment_after_the_document_end(tmp_path: Path) -> None:
         doc["environments"]["qa"]["rotationDays"] = 45
     text = path.read_text()
     assert text.endswith("\n...\n# owned by #team-platform\n") and "    rotationDays: 45\n" in text
+    assert config.load(root).env("qa").rotation_days == 45
+
+
+@pytest.mark.parametrize(
+    "end",
+    ["...\n...\n", "...\n# owned by #team-platform\n\n... # twice\n"],
+    ids=["two-ends", "two-ends-comments"],
+)
+def test_an_edit_keeps_every_document_end_line(tmp_path: Path, end: str) -> None:
+    """ruamel read the first `...` as the document's end and dropped it: two became one."""
+    root = make_repo(tmp_path / "repo")
+    invoke(root, "init", "--env", "qa")
+    path = root / "sealer.yaml"
+    path.write_text(path.read_text() + end)
+    with config.edit(root) as doc:
+        doc["environments"]["qa"]["rotationDays"] = 45
+    text = path.read_text()
+    assert text.endswith(f"\n{end}") and "    rotationDays: 45\n" in text
     assert config.load(root).env("qa").rotation_days == 45
 
 

@@ -434,6 +434,43 @@ def test_a_new_cluster_a_typo_away_from_one_is_refused_unless_confirmed(
     assert again.exit_code == 0, again.stderr  # a setup script run twice: the cluster holds it already
 
 
+@pytest.mark.parametrize(
+    "known, name, refused",
+    [
+        ("us", "su", True),  # two letters swapped: difflib's ratio let it pass
+        ("eu", "ue", True),
+        ("us", "uk", False),  # two-letter names a letter apart are regions each
+        ("us", "eu", False),
+        ("prod", "prdo", True),
+        ("prod", "prd", True),
+        ("prod", "pro-d2", False),
+        ("staging", "stagign", True),
+        ("staging", "stagin", True),
+        ("staging", "staging-2", True),  # two edits in a longer name: --new-cluster says it is meant
+        ("prod-eu", "prod-us", True),
+        ("prod-eu", "prod-usa", False),
+        ("staging", "eu", False),
+    ],
+)
+def test_a_cluster_name_is_a_typo_by_edits_counting_a_swap_as_one(
+    repo: Path, known: str, name: str, refused: bool
+) -> None:
+    import dataclasses
+
+    from sealer import cert_pins
+    from sealer.errors import BadInput
+
+    env = dataclasses.replace(
+        config.load(repo).env("staging"), clusters=(config.Cluster(known, "certs/c.pem", "ab", "v.yaml"),)
+    )
+    if refused:
+        with pytest.raises(BadInput, match=f"has no cluster '{name}': did you mean '{known}'"):
+            cert_pins.check_cluster_name(env, name)
+    else:
+        cert_pins.check_cluster_name(env, name)
+    cert_pins.check_cluster_name(env, name, new_cluster=True)  # --new-cluster: always taken
+
+
 def test_clusters_each_get_their_own_ciphertext(repo: Path, controllers: Controllers) -> None:
     eu, us = controllers["eu"], controllers["us"]
     assert _add(repo, "staging", eu.cert, "--cluster", "eu").exit_code == 0
@@ -702,6 +739,36 @@ def test_fetch_into_a_cluster_a_typo_away_is_refused_unless_confirmed(
     assert kube_server.requests_to("/services/sealed-secrets-controller:http/proxy/v1/cert.pem") == 0
     assert invoke(pinned, *args, "--new-cluster").exit_code == 0
     assert [c["name"] for c in _staging(pinned)["clusters"]] == ["staging", "stagin"]
+
+
+@pytest.mark.slow
+def test_fetch_checks_the_cluster_name_once(
+    pinned: Path,
+    controllers: Controllers,
+    kube_server: FakeKube,
+    kubeconfig: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CLI, compare_fetched and each pin (the served certificate's, an active key's) asked
+    check_cluster_name again in one run."""
+    from sealer import cert_pins, kube
+
+    calls: list[str] = []
+    checked = cert_pins.check_cluster_name
+
+    def counted(env: config.Environment, name: str, new_cluster: bool = False) -> None:
+        calls.append(name)
+        checked(env, name, new_cluster)
+
+    monkeypatch.setattr(cert_pins, "check_cluster_name", counted)
+    _serve(kube_server, controllers["eu"])
+    spare = {"tls.crt": controllers["staging-next"].cert.read_bytes()}
+    kube_server.add_secret("kube-system", "sealed-secrets-keyaaaa", spare, {kube.KEY_LABEL: "active"})
+    args = ("cert", "fetch", "staging", "--kubeconfig", str(kubeconfig), "--cluster", "eu", "--accept")
+    result = invoke(pinned, *args)
+    assert result.exit_code == 0, result.stderr
+    assert len(_staging(pinned)["clusters"][1]["certs"]) == 2  # the served certificate and the active key
+    assert calls == ["eu"]
 
 
 @pytest.mark.slow

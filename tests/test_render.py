@@ -262,6 +262,32 @@ def test_render_values_keeps_what_the_user_wrote(before: str, after: str) -> Non
     assert render_values(out, SUB, "values.yaml") == out
 
 
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        # ruamel ends a `|+` value last in the document with a `...` of its own: two came back.
+        ("sealer: {old: 1}\nnote: |+\n  keep\n\n...\n", f"{RENDERED}note: |+\n  keep\n\n...\n"),
+        (
+            "sealer: {old: 1}\nnote: |+\n  keep\n\n...\n# mine\n",
+            f"{RENDERED}note: |+\n  keep\n\n...\n# mine\n",
+        ),
+        # ruamel writes `\n`: a CRLF file came back CRLF only where the lines were kept aside.
+        (
+            "a: 1  # one\r\nb: 2\r\n...\r\n# end\r\n",
+            "a: 1  # one\r\nb: 2\r\nsealer:\r\n  checksum: x\r\n...\r\n# end\r\n",
+        ),
+    ],
+    ids=["keep-chomping-at-the-end", "keep-chomping-comment", "crlf"],
+)
+def test_an_edit_keeps_the_document_ends_and_line_ends(before: str, after: str) -> None:
+    out = render_values(before, SUB, "values.yaml")
+
+    assert out == after
+    was, now = yamlio.load_documents(before, "before"), yamlio.load_documents(out, "after")
+    assert now == [{**was[0], "sealer": {"checksum": "x"}}]
+    assert render_values(out, SUB, "values.yaml") == out
+
+
 def test_entries_no_longer_sealed_render_as_empty_mappings(rotated: Path) -> None:
     with config.edit(rotated) as doc:
         doc["environments"]["staging"]["keys"] = ["otherKey"]

@@ -152,15 +152,14 @@ def fetch(
     from sealer import cert_pins, config, kube
     from sealer.policy import runner
 
-    root = config.find_root()
+    def controller() -> tuple[bytes, tuple[bytes, ...]]:
+        pem = kube.fetch_controller_cert(kubeconfig, context, controller_namespace, controller_name)
+        return pem, tuple(k.pem for k in kube.list_controller_keys(kubeconfig, context, controller_namespace))
+
     # An unknown environment, or a cluster name a typo away, fails before the cluster is asked.
-    cert_pins.check_cluster_name(config.load(root).env(env), cluster or env, new_cluster)
-    pem = kube.fetch_controller_cert(kubeconfig, context, controller_namespace, controller_name)
-    active = kube.list_controller_keys(kubeconfig, context, controller_namespace)
-    keys = tuple(k.pem for k in active)
-    result = cert_pins.compare_fetched(
-        root, env, pem, cluster, accept, keys, runner.refuse_shared_cert, new_cluster
-    )
+    root = config.find_root()
+    vet = runner.refuse_shared_cert
+    result = cert_pins.compare_fetched(root, env, controller, cluster, accept, vet, new_cluster)
     data = {k: v for k, v in vars(result).items() if k != "refused"}
     where = f"{result.env}/{result.cluster}"
     retired = (

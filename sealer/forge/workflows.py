@@ -390,7 +390,8 @@ def setup(options: Options) -> Setup:
     settings: tuple[str, ...] = GITHUB_SETTINGS if options.kind == "github" else ()
     if options.kind == "gitlab":
         pin = (gitlab_image_setting(options.python),) if options.image is None else ()
-        settings = (*pin, GITLAB_INCLUDES_SETTING, *gitlab_include_settings(options.included))
+        included = gitlab_include_settings(options.included)
+        settings = (*pin, GITLAB_CI_FILE_SETTING, GITLAB_INCLUDES_SETTING, *included)
     return Setup(secrets, signer_line(options.kind, options.signing_key), environment, include, settings)
 
 
@@ -400,6 +401,14 @@ GITHUB_SETTINGS = (
     "(the review gate) and review from Code Owners",
     "keep the actions' pinned commits current: .github/dependabot.yml with package-ecosystem: "
     "github-actions, directory: /",
+)
+
+# Review and CODEOWNERS know the pipeline by .gitlab-ci.yml: a path set in the project's settings
+# is a pipeline neither reads nor owns.
+GITLAB_CI_FILE_SETTING = (
+    "keep the project's CI/CD configuration file (Settings > CI/CD > General pipelines) the default "
+    f"{gitlab_includes.CI_FILE}: sealer review reads the gate's files from it and CODEOWNERS owns it, "
+    "not a custom path, whose pipeline a merge request could change unreviewed"
 )
 
 # GitLab deep-merges every file .gitlab-ci.yml includes: CODEOWNERS owns .gitlab/ci/, not the others.

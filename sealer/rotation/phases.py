@@ -832,17 +832,25 @@ def _holds_done(root: Path, rev: str, env_name: str, key_id: str, kind: Earlier)
     return any(r.key_id == key_id and kind.satisfied_by(r) for r in records)
 
 
+# The pull-request description of an earlier run's commit, rebuilt from the key as committed.
+Describe = Callable[[KeyRecord, RotationResult], str]
+
+
 def _finish_earlier(
-    cfg: Config, env: Environment, key_id: str, found: tuple[Earlier, str, str], push: str | None
+    cfg: Config,
+    env: Environment,
+    key_id: str,
+    found: tuple[Earlier, str, str],
+    push: str | None,
+    describe: Describe,
 ) -> tuple[KeyRecord, RotationResult, bool]:
     """An earlier run committed this change: say what it did, and finish what may be left (the
-    store's revocation, a push it was not asked for or could not do); nothing new is committed.
-    The key as committed, the result, and whether the store changed."""
+    store's revocation, its description, a push it was not asked for or could not do); nothing
+    new is committed. The key as committed, the result, and whether the store changed."""
     root, (kind, branch, commit) = cfg.root, found
     parent = git.parent_of(root, commit) or commit
     files = [change.path for change in git.tree_changes(root, parent, commit)]
     result = RotationResult(branch, commit, False, [], files, resumed=True)
-    result.pr_body_file = _first_description(root, branch)
     result.landed = (
         f"the {kind.what} of {env.name} key {key_id} is committed on branch {branch} ({commit[:12]})"
     )
@@ -857,21 +865,31 @@ def _finish_earlier(
         steps.append(("revoking the key in the key store", lambda: changed.append(follow(result))))
     if push:
         steps.append((f"the push to {push}", partial(git.push_new_branch, root, push, branch)))
+    # Last, as a run's own: the urgent steps never wait on it.
+    described = partial(_earlier_description, root, result, describe, record)
+    steps.append(("writing the pull-request description", described))
     result.left = _run_steps(steps)
     return record, result, any(changed)
 
 
-def _first_description(root: Path, branch: str) -> str | None:
+def _earlier_description(root: Path, result: RotationResult, describe: Describe, record: KeyRecord) -> None:
     """The first run's pull-request description, if kept: a plain file in sealer's output folder,
-    which Git ignores. One Git holds there came with a commit, anyone's text, not that run's."""
-    described = layout.out_path(root) / f"{branch.replace('/', '-')}.md"
-    if not described.is_file() or described.is_symlink():
-        return None
-    try:
-        held = git.indexed(root, f"{layout.OUT_DIR}/{described.name}")
-    except git.GitError:
-        return None  # Git cannot say: not taken as sealer's
-    return None if held else str(described)
+    which Git ignores. One Git holds there came with a commit, anyone's text, not that run's; then,
+    or when none is kept, it is rebuilt from the commit beside it (`<branch>.rebuilt.md`), where
+    Git holds nothing. None when Git cannot say, or holds that name too (README)."""
+    assert result.branch is not None
+    out, stem = layout.out_path(root), result.branch.replace("/", "-")
+    for name in (f"{stem}.md", f"{stem}.rebuilt.md"):
+        try:
+            if git.indexed(root, f"{layout.OUT_DIR}/{name}"):
+                continue
+        except git.GitError:
+            return  # Git cannot say: no file there is taken as sealer's
+        kept = name == f"{stem}.md" and (out / name).is_file() and not (out / name).is_symlink()
+        if not kept:
+            repofiles.write(out / name, describe(record, result))
+        result.pr_body_file = str(out / name)
+        return
 
 
 def _revocation_end(record: KeyRecord, tip: list[KeyRecord]) -> dt.datetime | None:
@@ -957,7 +975,10 @@ def revoke(cfg: Config, request: RevokeRequest) -> tuple[KeyRecord, RotationResu
         kind = _revocation_of(env.name, request.key_id, request.at)
         earlier = _earlier(root, env.name, request.key_id, kind)
         if earlier is not None:
-            record, done, _ = _finish_earlier(cfg, env, request.key_id, (kind, *earlier), request.push)
+            described = partial(_revocation_described, env)
+            record, done, _ = _finish_earlier(
+                cfg, env, request.key_id, (kind, *earlier), request.push, described
+            )
             return record, done
         rel = layout.ledger_file(env.name)
         new_records = [changed if r.key_id == request.key_id else r for r in ledger.load(root, env.name)]
@@ -1067,6 +1088,10 @@ def _revocation_text(env: Environment, record: KeyRecord) -> str:
     return f"{title}\n\n`{record.key_id}` is {until}revoked {when}.\n"
 
 
+def _revocation_described(env: Environment, record: KeyRecord, result: RotationResult) -> str:
+    return _revocation_text(env, record)
+
+
 def _refused_at_once(env: Environment) -> bool:
     """Verifiers of an external store or a directly delivered registry refuse a revoked key right
     after the commit; a GitOps-delivered registry is the change itself, read once merged and synced."""
@@ -1163,21 +1188,37 @@ def _handled_already(
     cfg: Config, env: Environment, key_id: str, earlier: tuple[str, str], push: str | None
 ) -> CompromisedResult:
     """An earlier run committed this incident: its commit, what it rotated; nothing new is minted."""
+    described = partial(_incident_described, cfg.root, env)
     record, result, changed = _finish_earlier(
-        cfg, env, key_id, (_incident_of(env.name, key_id), *earlier), push
+        cfg, env, key_id, (_incident_of(env.name, key_id), *earlier), push, described
     )
     assert result.commit is not None
-    parent = git.parent_of(cfg.root, result.commit) or result.commit
-    before = ledger.at_revision(cfg.root, parent, env.name)
+    values = [c.values_file for c in env.clusters]
+    result.envs = [
+        EnvSummary(env.name, env.namespace, values[0], values, _rotated_by(cfg.root, env, result.commit))
+    ]
+    return CompromisedResult(record, result, changed, already=True)
+
+
+def _rotated_by(root: Path, env: Environment, commit: str) -> list[KeyChange]:
+    """The keys an incident's commit made active, each with the one it replaced."""
+    parent = git.parent_of(root, commit) or commit
+    before = ledger.at_revision(root, parent, env.name)
     known = {r.key_id for r in before}
-    rotated = [
+    return [
         KeyChange(r.name, r.key_id, r.fingerprint, _active_key_of(before, r.name), iso(r.expires))
-        for r in ledger.at_revision(cfg.root, result.commit, env.name)
+        for r in ledger.at_revision(root, commit, env.name)
         if r.key_id not in known and r.status == ACTIVE
     ]
-    values = [c.values_file for c in env.clusters]
-    result.envs = [EnvSummary(env.name, env.namespace, values[0], values, rotated)]
-    return CompromisedResult(record, result, changed, already=True)
+
+
+def _incident_described(root: Path, env: Environment, record: KeyRecord, result: RotationResult) -> str:
+    """The incident's description as its run wrote it: what it revokes, then the rotation (no grace)."""
+    assert result.commit is not None
+    committed = ledger.at_revision(root, result.commit, env.name)
+    plans = [EnvRotation(env, _rotated_by(root, env, result.commit), committed)]
+    body = templating.render("pr-body.md.j2", summary=result, **planning.texts(plans, None))
+    return f"{_incident(env, record).pr_text}\n\n{body}"
 
 
 def _active_key_of(records: Iterable[KeyRecord], name: str) -> str | None:

@@ -392,6 +392,25 @@ def test_a_rerun_after_it_succeeded_mints_no_second_key(backend_repo: Path) -> N
     assert head(backend_repo) == start and incident_branches(backend_repo, old.key_id) == [first["branch"]]
 
 
+def test_a_rerun_rebuilds_the_description_where_git_holds_none(backend_repo: Path) -> None:
+    """The incident's description a commit brought (`git add -f`) is anyone's text: the rerun
+    writes the one its run wrote beside it, where Git holds nothing, and leaves that file be."""
+    rotate(backend_repo)
+    old = {r.name: r for r in ledger_records(backend_repo, ENV)}["apiKey"]
+    code, first = compromised(backend_repo, old.key_id)
+    assert code == 0 and not first["already_handled"], first
+    described = Path(first["pr_body_file"])
+    body = described.read_text()
+    described.write_text("## Routine clean-up, nothing to check\n")
+    git(backend_repo, "add", "-f", str(described.relative_to(backend_repo)))
+    commit_all(backend_repo, "docs")
+    code, again = compromised(backend_repo, old.key_id)
+    assert code == 0 and again["already_handled"] and again["left"] == [], again
+    rebuilt = Path(again["pr_body_file"])
+    assert rebuilt == described.with_suffix(".rebuilt.md") and rebuilt.read_text() == body
+    assert described.read_text() == "## Routine clean-up, nothing to check\n"
+
+
 def test_a_rerun_from_the_incidents_own_branch_names_its_commit(backend_repo: Path) -> None:
     """Checked out on the incident's branch (the ledger there holds the key revoked), a rerun
     names the incident's commit and what it rotated, not a bare "is revoked"."""

@@ -88,9 +88,11 @@ def test_a_rerun_commits_no_second_revocation(backend_repo: Path) -> None:
 
 def test_a_rerun_takes_no_description_git_holds(backend_repo: Path) -> None:
     """A rerun hands on the first run's description, sealer's own output that Git ignores: a file
-    of that name a commit brought (`git add -f`) is anyone's text, never the pull request's."""
+    of that name a commit brought (`git add -f`) is anyone's text, never the pull request's. The
+    description is rebuilt from the commit beside it, where Git holds nothing; the held file is
+    left as the commit has it."""
     rotate(backend_repo)
-    first, _ = revoked(backend_repo)
+    first, body = revoked(backend_repo)
     described = Path(first["pr_body_file"])
     described.write_text("## Routine clean-up, nothing to check\n")
     git(backend_repo, "add", "-f", str(described.relative_to(backend_repo)))
@@ -98,8 +100,19 @@ def test_a_rerun_takes_no_description_git_holds(backend_repo: Path) -> None:
     result = sealer(backend_repo, "keys", "revoke", ENV, first["key_id"], "-o", "json")
     assert result.exit_code == 0, result.output
     again = json.loads(result.stdout)
-    assert again["already_handled"] and again["branch"] == first["branch"]
-    assert again["pr_body_file"] is None
+    assert again["already_handled"] and again["branch"] == first["branch"] and again["left"] == []
+    rebuilt = Path(again["pr_body_file"])
+    assert rebuilt == described.with_suffix(".rebuilt.md") and rebuilt.read_text() == body
+    assert described.read_text() == "## Routine clean-up, nothing to check\n"
+    assert git(backend_repo, "status", "--porcelain") == ""  # Git ignores the rebuilt one
+
+
+def test_a_rerun_rebuilds_a_description_that_was_deleted(backend_repo: Path) -> None:
+    rotate(backend_repo)
+    first, body = revoked(backend_repo)
+    Path(first["pr_body_file"]).unlink()
+    again, rebuilt = revoked(backend_repo)
+    assert again["already_handled"] and again["pr_body_file"] == first["pr_body_file"] and rebuilt == body
 
 
 def test_revoking_now_a_key_an_earlier_run_gave_grace_is_a_new_revocation(backend_repo: Path) -> None:

@@ -225,8 +225,8 @@ def test_gitlab_says_to_pin_its_image_by_digest(repo: Path) -> None:
     told = json.loads(
         cli(repo, "ci", "init", "gitlab", "--owner", "@acme", "--python", "3.11", "-o", "json").stdout
     )
-    setting, includes = told["settings"]
-    assert includes == workflows.GITLAB_INCLUDES_SETTING
+    setting, ci_file, includes = told["settings"]
+    assert (ci_file, includes) == (workflows.GITLAB_CI_FILE_SETTING, workflows.GITLAB_INCLUDES_SETTING)
     assert setting.startswith(
         "pin the jobs' image python:3.11 by digest: `sealer ci init gitlab --force --image"
     )
@@ -237,7 +237,7 @@ def test_gitlab_says_to_pin_its_image_by_digest(repo: Path) -> None:
             repo, "ci", "init", "gitlab", "--owner", "@acme", "--force", "--image", pinned, "-o", "json"
         ).stdout
     )
-    assert told["settings"] == [workflows.GITLAB_INCLUDES_SETTING]
+    assert told["settings"] == [workflows.GITLAB_CI_FILE_SETTING, workflows.GITLAB_INCLUDES_SETTING]
     assert load(repo, GITLAB_FILES[1])[".sealer"]["image"] == pinned
     check_schema("vendor.gitlab-ci", repo / GITLAB_FILES[1])
 
