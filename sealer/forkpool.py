@@ -8,6 +8,7 @@ process works on the first share. A worker that fails is not trusted: its share 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sys
@@ -26,6 +27,21 @@ def can_fork() -> bool:
     """Forking a process with other threads can copy a lock one of them holds: stay in-process."""
     threading = sys.modules.get("threading")  # never imported: no Python thread was started
     return hasattr(os, "fork") and (threading is None or threading.active_count() == 1)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: for work that makes tens of thousands of objects that
+    live to its end and almost no reference cycles (a 5,000-key rotation: ~500 objects freed by
+    the collector, ~40 ms of its passes over everything else). Nests; workers forked inside
+    inherit the pause."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def run_shares(work: Callable[[Sequence[T]], list[R]], shares: Sequence[Sequence[T]]) -> list[R]:

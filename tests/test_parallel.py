@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import os
 import select
 from typing import Any
@@ -149,3 +150,21 @@ def test_queued_work_keeps_order_and_a_failed_workers_chunks_are_redone_here(no_
 
     redone = forkpool.run_queued(fails_in_workers, items, 2)
     assert [item for item, _ in redone] == items and {pid for _, pid in redone} == {parent}
+
+
+def test_collector_paused_nests_and_restores_the_collector_even_on_an_error() -> None:
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), forkpool.collector_paused():
+        assert not gc.isenabled()
+        with forkpool.collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the inner pause leaves the outer one paused
+        raise RuntimeError("stop")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with forkpool.collector_paused():
+            pass
+        assert not gc.isenabled()  # off before: left off
+    finally:
+        gc.enable()

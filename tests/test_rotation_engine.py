@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import copy
+import gc
 import json
 import os
 import shutil
@@ -38,6 +39,7 @@ from support.repos import (
 )
 
 from sealer import apikey, faults
+from sealer.rotation import plan as planning
 
 ENV = "staging"
 FILES = {"sealed/staging/staging.yaml", "deploy/staging/values.yaml", "ledger/staging.yaml"}
@@ -738,3 +740,18 @@ def test_a_kill_while_a_journal_is_cleared_never_leaves_it_prepared(
     fresh = journal.Journal(journal.ROTATE, journal.PREPARED, [ENV], [], None, "a" * 40, "rotate")
     journal.save(tmp_path, fresh)
     assert journal.load(tmp_path) == fresh and not journal.committed_path(tmp_path).exists()
+
+
+def test_a_rotation_plans_without_the_cyclic_collector(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its passes over the records and texts a rotation keeps to its end free next to nothing
+    (forkpool.collector_paused); it runs again once the rotation is done."""
+    plan_env, collecting = planning.plan_env, []
+
+    def recorded(*args: Any) -> Any:
+        collecting.append(gc.isenabled())
+        return plan_env(*args)
+
+    monkeypatch.setattr(planning, "plan_env", recorded)
+    done = cli(repo, "rotate", ENV)
+    assert done.exit_code == 0, done.output
+    assert collecting == [False] and gc.isenabled()

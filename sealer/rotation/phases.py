@@ -28,6 +28,7 @@ from typing import Any
 from sealer import (
     branches,
     faults,
+    forkpool,
     git,
     journal,
     layout,
@@ -165,7 +166,8 @@ def rotate(cfg: Config, request: Request, now: dt.datetime | None = None) -> Rot
         if planning.on_own_branch(request) and not request.dry_run:
             sending = transaction.Sending(root)
         try:
-            return _rotate_planned(cfg, git_dir, request, now, actor, sending)
+            with forkpool.collector_paused():
+                return _rotate_planned(cfg, git_dir, request, now, actor, sending)
         finally:
             if sending is not None:
                 sending.abort()  # nothing when its ref moved (or `run` aborted it already)
