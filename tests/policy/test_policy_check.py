@@ -798,6 +798,90 @@ def test_a_values_file_outside_the_sparse_checkout_fails_with_the_sparse_fix(
     assert check_json(root)[1]["problems"] == []
 
 
+@pytest.mark.parametrize(
+    ("rel", "env"),
+    [
+        ("deploy/staging/values.yaml", "staging"),
+        ("sealed/staging/staging.yaml", "staging"),
+        ("registry/staging/staging.yaml", "staging"),
+        ("ledger/staging.yaml", "staging"),
+        ("sealer.yaml", ""),
+    ],
+)
+def test_a_managed_file_taken_out_of_the_index_fails(repo_factory: RepoFactory, rel: str, env: str) -> None:
+    """`git rm --cached FILE`: HEAD and the disk hold it, Git's index does not, so every rule
+    reading the disk passes while the hook's commit deletes it from Git (and the cluster's)."""
+    root = repo_factory()
+    subprocess_git(root, "rm", "-q", "--cached", "--", rel)
+    for named in ((), ("staging",)):
+        code, report = check_json(root, *named)
+        assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+            1,
+            [("untracked-file", env, f"git reset -q -- {rel}")],
+        )
+    assert report["problems"][0]["message"].startswith(f"{rel} is on disk and in HEAD, but Git's index no")
+    text = sealer(root, "check").stdout.splitlines()
+    assert "untracked-file" in text[0] and text[1].strip() == f"fix: git reset -q -- {rel}"
+    assert "| `untracked-file` |" in sealer(root, "check", "--output", "markdown").stdout
+    assert check_json(root, "dev")[0] == (1 if rel == "sealer.yaml" else 0)  # sealer.yaml: everyone's
+    subprocess_git(root, "reset", "-q", "--", rel)
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
+
+
+def test_a_managed_file_no_commit_holds_yet_is_no_untracked_file(
+    repo_factory: RepoFactory, tmp_path: Path
+) -> None:
+    """A new environment's files, on disk before their first `git add`, are not flagged (HEAD
+    lacks them: `git add` takes them), nor is anything before a repository's first commit."""
+    root = repo_factory()
+    for rel in ("deploy/staging/values.yaml", "ledger/staging.yaml", "sealer.yaml"):
+        subprocess_git(root, "rm", "-q", "--cached", "--", rel)
+    subprocess_git(root, "commit", "-q", "-m", "as if never added")
+    assert not subprocess_git(
+        root, "ls-files", "--", "deploy/staging/values.yaml", "ledger/staging.yaml", "sealer.yaml"
+    )
+    assert check_json(root)[1]["problems"] == []
+    fresh = tmp_path / "fresh"
+    shutil.copytree(root, fresh, ignore=shutil.ignore_patterns(".git"))
+    subprocess_git(fresh, "init", "-q")
+    assert check_json(fresh)[1]["problems"] == []  # no commit yet: nothing is in HEAD
+    subprocess_git(fresh, "add", "-A")
+    subprocess_git(fresh, "rm", "-q", "--cached", "--", "deploy/staging/values.yaml")
+    assert check_json(fresh)[1]["problems"] == []
+
+
+@pytest.mark.parametrize("where", ["gitignore", "excludes-file"])
+def test_a_managed_file_git_ignores_and_does_not_hold_fails(
+    repo_factory: RepoFactory, tmp_path: Path, where: str
+) -> None:
+    """`*.yaml` ignored: a managed file Git does not hold (a new environment's, say) is one that
+    `git add -A` leaves out, so no commit carries it; `git add -f` takes it. What Git holds is
+    not subject to ignore rules: an untouched repository passes under the same rules."""
+    root = repo_factory()
+    if where == "gitignore":
+        (root / ".gitignore").write_text("*.yaml\n")
+    else:
+        (tmp_path / "excludes").write_text("*.yaml\n")
+        subprocess_git(root, "config", "core.excludesFile", str(tmp_path / "excludes"))
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
+    subprocess_git(root, "rm", "-q", "--cached", "--", "deploy/staging/values.yaml", "sealer.yaml")
+    subprocess_git(root, "commit", "-q", "-m", "as if never added")
+    code, report = check_json(root)
+    assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+        1,
+        [
+            ("ignored-file", "staging", "git add -f -- deploy/staging/values.yaml"),
+            ("ignored-file", "", "git add -f -- sealer.yaml"),
+        ],
+    )
+    assert report["problems"][0]["message"].startswith(
+        "deploy/staging/values.yaml is on disk, but Git ignores it and does not hold it"
+    )
+    assert check_json(root, "dev")[1]["problems"][0]["fix"] == "git add -f -- sealer.yaml"
+    subprocess_git(root, "add", "-f", "--", "deploy/staging/values.yaml", "sealer.yaml")
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
+
+
 @pytest.mark.parametrize("named", [(), ("staging",)], ids=["check", "check-env"])
 def test_a_registry_leftover_deleted_on_disk_alone_fails(
     repo_factory: RepoFactory, named: tuple[str, ...]
@@ -1409,3 +1493,37 @@ def test_check_asks_git_once_whether_head_holds_the_missing_ledgers(
         "restore it with `git checkout HEAD -- ledger/env007.yaml`\n",
     )
     assert len([args for args in asked if "cat-file" in args]) == 1, asked
+
+
+def test_check_asks_git_a_fixed_number_of_times_for_files_its_index_lacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """untracked-file and ignored-file ask Git only when a managed file is on disk that its index
+    lacks, and then as often for 60 such files as for one: never a process a file."""
+    from support.git import init_repo
+
+    from sealer import git, init
+
+    root = init_repo(tmp_path / "repo")
+    init.init(root, tuple(f"env{i:03}" for i in range(60)))
+    commit_all(root, "sealer setup")
+    asked: list[tuple[str, ...]] = []
+    real_call = git._call
+
+    def counted(where: Path | str, args: tuple[str, ...], *rest: Any, **named: Any) -> Any:
+        asked.append(tuple(args))
+        return real_call(where, args, *rest, **named)
+
+    monkeypatch.setattr(git, "_call", counted)
+    runs = []
+    for removed in ([], ["deploy/env007/values.yaml"], ["deploy"]):
+        if removed:
+            subprocess_git(root, "rm", "-rq", "--cached", "--", *removed)
+        asked.clear()
+        code, report = check_json(root)
+        untracked = [p["fix"] for p in report["problems"] if p["rule"] == "untracked-file"]
+        assert (code, len(untracked)) == (
+            (1, 60) if removed == ["deploy"] else (int(bool(removed)), len(removed))
+        )
+        runs.append(len(asked))
+    assert runs[1] == runs[2] <= runs[0] + 3, runs
