@@ -43,7 +43,8 @@ _HELD = (
     "is deleted on disk without `git rm`: Git's index still holds it, so a plain `git commit` keeps it in Git"
 )
 # Said of one marked skip-worktree instead: no deletion (a commit keeps it as it is), but unread.
-_SPARSE = "is outside the sparse checkout (skip-worktree): Git holds it, but nothing on disk shows what"
+_SPARSE = "is outside the sparse checkout (skip-worktree): Git holds it, but no rule can read it on disk"
+_UNSPARSE = "git sparse-checkout disable"
 _GITLINK = "160000"  # a submodule's mode in Git's index
 _LINK = "120000"
 
@@ -179,8 +180,9 @@ def _own_gone(env: Environment, rel: str, sparse: bool) -> Problem:
     """deleted-file of an environment's own file Git holds and the disk lacks: checked out
     again, or brought into the sparse checkout (where `git checkout --` restores nothing)."""
     if sparse:
-        message = f"{rel} {_SPARSE} it delivers (or `git sparse-checkout disable`)"
-        fix = f"git sparse-checkout add {shlex.quote(str(PurePosixPath(rel).parent))}"
+        folder = str(PurePosixPath(rel).parent)
+        message = f"{rel} {_SPARSE}, and what it holds is delivered (or `{_UNSPARSE}`, which brings all back)"
+        fix = _UNSPARSE if folder == "." else f"git sparse-checkout add {shlex.quote(folder)}"
     else:
         message = f"{rel} {_HELD}, and what it holds keeps being delivered"
         fix = f"git checkout -- {shlex.quote(rel)}"
