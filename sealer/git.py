@@ -317,6 +317,15 @@ def unwatched_paths(root: Path, paths: Sequence[str]) -> list[str]:
     return [entry[2:] for entry in out.split("\0") if entry and (entry[0] == "S" or entry[0].islower())]
 
 
+def ignored_untracked(root: Path, paths: Sequence[str]) -> set[str]:
+    """Those of `paths` that are files on disk the index lacks and git ignores (`git add -A`
+    leaves them out), each by its name, in an ignored folder too: one `git ls-files`."""
+    if not paths:
+        return set()
+    args = ("--literal-pathspecs", "ls-files", "-z", "--others", "--ignored", "--exclude-standard")
+    return {os.fsdecode(p) for p in run_bytes(root, *args, "--", *paths).split(b"\0") if p}
+
+
 def uncommitted_line(changes: dict[str, bool]) -> str:
     """What to do about `path_changes` (some) before a command commits them. An ignored file
     apart: `git add -A`, `git commit -a` and `git stash` leave it as it is."""

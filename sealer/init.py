@@ -153,6 +153,14 @@ def installs_commit_msg(root: Path) -> bool:
     return isinstance(types, list) and "commit-msg" in types
 
 
+def ignored_line(root: Path, created: list[Path]) -> str | None:
+    """What to say of the files init just wrote that git ignores (`*.yaml` in a global excludes
+    file, say): `git add -A` leaves them out, and `sealer check` fails on sealer's own
+    (ignored-file) until they are added with `git add -f`. None when git ignores none of them."""
+    ignored = git.ignored_untracked(root, [str(path.relative_to(root)) for path in created])
+    return git.uncommitted_line(dict.fromkeys(sorted(ignored), True)) if ignored else None
+
+
 def hooks_entry(hooks: hooksrepo.HooksRepo) -> str:
     """The `repos:` item that runs sealer's hooks, as `sealer init` writes it."""
     return templating.render("pre-commit-config.yaml.j2", hooks=hooks).split("repos:\n", 1)[1]

@@ -59,17 +59,12 @@ def key_row(record: KeyRecord) -> KeyRow:
     return KeyRow(record.key_id, record.fingerprint, iso(record.created), iso(record.expires))
 
 
-def helm_documents(text: str, source: str) -> list[yamlio.Document]:
-    """A values file's YAML documents, empty ones too, up to the last that holds something (a
-    trailing `---` ends the file). Helm reads the first alone, empty or not: one holding the
-    `sealer:` subtree after a `--- ~` is not delivered, though a reader of the non-empty ones
-    (`yamlio.load_documents`) would take it for the values."""
-    return helm_read(yamlio.load_with_nodes(text, source, empty=True))
-
-
 def helm_read(docs: list[yamlio.Document]) -> list[yamlio.Document]:
-    """`helm_documents` of a file's every document (`yamlio.load_with_nodes(..., empty=True)`):
-    those up to the last that holds something (`yamlio.trailing_empty`)."""
+    """What Helm reads of a values file's every document (`yamlio.load_with_nodes(...,
+    empty=True)`): those up to the last that holds something (`yamlio.trailing_empty`). It reads
+    the first alone, empty or not: one holding the `sealer:` subtree after a `--- ~` is not
+    delivered, though a reader of the non-empty ones (`yamlio.load_documents`) would take it
+    for the values."""
     docs = list(docs)
     while yamlio.trailing_empty(docs):
         docs.pop()

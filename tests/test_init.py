@@ -61,6 +61,26 @@ def test_default_environments(fresh: Path) -> None:
     }
 
 
+@pytest.mark.parametrize("ignores", ["", "*.yaml\n"], ids=["nothing-ignored", "yaml-ignored"])
+def test_init_warns_of_the_files_it_wrote_that_git_ignores(fresh: Path, tmp_path: Path, ignores: str) -> None:
+    """A `*.yaml` in the user's core.excludesFile: `git add -A` would leave sealer.yaml and the
+    values files out, and `sealer check` fail on them (ignored-file). init says so on stderr,
+    naming them, and still succeeds; with nothing ignored it says nothing."""
+    (tmp_path / "excludes").write_text(ignores)
+    git(fresh, "config", "core.excludesFile", str(tmp_path / "excludes"))
+    result = invoke(fresh, "init", "--env", "qa")
+    assert result.exit_code == 0, result.stderr
+    if not ignores:
+        assert result.stderr == ""
+        return
+    named = ".pre-commit-config.yaml, deploy/qa/values.yaml, sealer.yaml"
+    assert result.stderr == (
+        f"sealer: untracked files git ignores in {named} (`git add -A` and `git stash` leave them out): "
+        "`git add -f` and commit them first (`git check-ignore -v PATH` names the rule)\n"
+    )
+    assert "created sealer.yaml" in result.stdout
+
+
 def test_chosen_environments_and_namespaces(fresh: Path) -> None:
     result = invoke(fresh, "init", "--env", "qa", "--env", "live", "--namespace-of", "live=engine-live")
 

@@ -48,15 +48,20 @@ def init(
     output: str,
 ) -> int:
     """Make this Git repository a sealer-managed GitOps repo (writes sealer.yaml)."""
+    from sealer.cli import shown
     from sealer.hooksrepo import locate
-    from sealer.init import hooks_entry, hooks_missing, installs_commit_msg
+    from sealer.init import hooks_entry, hooks_missing, ignored_line, installs_commit_msg
     from sealer.init import init as run_init
     from sealer.layout import PRE_COMMIT_CONFIG
 
     namespaces = _namespaces(namespace_of)
     hooks = locate(hooks_repo, hooks_rev)
     root = Path.cwd().resolve()
-    created = [str(p.relative_to(root)) for p in run_init(root, envs, namespaces, hooks)]
+    written = run_init(root, envs, namespaces, hooks)
+    created = [str(p.relative_to(root)) for p in written]
+    ignored = ignored_line(root, written)
+    if ignored:  # a warning: init is done, but `git add -A` would leave them out
+        click.echo(f"sealer: {shown(ignored)}", err=True)
     missing = hooks_missing(root)
     text = "\n".join(f"created {p}" for p in created)
     if missing:  # a config that was there is kept: say the guard is off, and what to add

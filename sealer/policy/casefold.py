@@ -13,19 +13,19 @@ from collections.abc import Iterable
 
 from sealer import layout
 from sealer.config import Config, Environment
+from sealer.policy.leftovers import Index
 from sealer.policy.model import ERROR, Problem
 
 RULE = "case-collision"
 _WHY = "a case-insensitive file system (macOS, Windows) checks both out as one file"
 
 
-def problems(cfg: Config, held: set[str] | None, envs: Iterable[Environment] | None = None) -> list[Problem]:
-    """`held`: every path Git's index holds (`leftovers.tracked`), None when Git cannot say;
+def problems(cfg: Config, index: Index | None, envs: Iterable[Environment] | None = None) -> list[Problem]:
+    """`index`: what Git's index holds (`leftovers.tracked`), None when Git cannot say;
     `envs`: the environments named (`check ENV`), whose own paths alone are then looked at."""
-    if held is None:
+    if index is None:
         return []
-    if envs is not None:
-        held = _own(held, envs)
+    held = index.paths if envs is None else _own(index.paths, envs)
     spellings = layout.Spellings(cfg.managed_paths())
     found = []
     near = {top for top in {path.partition("/")[0] for path in held} if spellings.near(top)}
@@ -47,7 +47,7 @@ def problems(cfg: Config, held: set[str] | None, envs: Iterable[Environment] | N
     return found
 
 
-def _own(held: set[str], envs: Iterable[Environment]) -> set[str]:
+def _own(held: frozenset[str], envs: Iterable[Environment]) -> frozenset[str]:
     """The paths of `held` that are, in any case, one the environments `envs` have sealer
     manage, lie in one of their folders (`sealed/staging/Staging.yaml`, `Ledger/staging.yaml`)
     or are a file where a folder above one is (`Deploy/Staging` over
@@ -55,7 +55,7 @@ def _own(held: set[str], envs: Iterable[Environment]) -> set[str]:
     every environment."""
     own = {layout.folded(path) for env in envs for path in env.managed_paths()}
     above = {folder for key in own for folder in _prefixes(key)[:-1]}
-    return {path for path in held if _mine(layout.folded(path), own, above)}
+    return frozenset(path for path in held if _mine(layout.folded(path), own, above))
 
 
 def _mine(key: str, own: set[str], above: set[str]) -> bool:

@@ -17,16 +17,17 @@ from pathlib import Path
 from sealer import certs, layout, repofiles, safeopen
 from sealer.config import Config
 from sealer.errors import BadInput
+from sealer.policy.leftovers import Index
 from sealer.policy.model import ERROR, Problem
 
 RULE = "cert-file-content"
 RULE_TEXT = certs.FOLDER_RULE
 
 
-def problems(cfg: Config, tracked: set[str] | None) -> list[Problem]:
-    """`tracked`: every path Git's index holds (`leftovers.tracked`), None when Git cannot say."""
+def problems(cfg: Config, tracked: Index | None) -> list[Problem]:
+    """`tracked`: what Git's index holds (`leftovers.tracked`), None when Git cannot say."""
     pinned = cfg.cert_files()
-    held = _in_certs(tracked)
+    held = _in_certs(None if tracked is None else tracked.paths)
     folded = None if held is None else sorted({layout.normalised(p) for p in held})
     found = []
     for path, unlisted in _walk(cfg.root):
@@ -36,16 +37,17 @@ def problems(cfg: Config, tracked: set[str] | None) -> list[Problem]:
         if what:
             fix = f"keep one PEM certificate in {path}, or `git rm` it"
             found.append(Problem(RULE, "", ERROR, f"{path} {what}", fix))
-    for path in _submodules(cfg.root, held or set()):
+    for path in _submodules(cfg.root, held or set(), tracked.gitlinks if tracked else frozenset()):
         fix = f"`git rm` {path}: keep certificates here as files"
         found.append(Problem(RULE, "", ERROR, f"{path} is a submodule: {RULE_TEXT}", fix))
     return found
 
 
-def _submodules(root: Path, held: set[str]) -> list[str]:
-    """What Git holds there as a folder: a submodule, its files another repository's (none of
-    them a file Git holds here, each would pass unread)."""
-    return sorted(path for path in held if _is_folder(root / path))
+def _submodules(root: Path, held: set[str], gitlinks: frozenset[str]) -> list[str]:
+    """What Git holds there as a submodule (`gitlinks`: its mode says so, though a hand removed
+    the empty folder a checkout makes there) or the disk shows as a folder: its files another
+    repository's (none of them a file Git holds here, each would pass unread)."""
+    return sorted(path for path in held if path in gitlinks or _is_folder(root / path))
 
 
 def _is_folder(path: Path) -> bool:
@@ -55,7 +57,7 @@ def _is_folder(path: Path) -> bool:
         return False  # gone, or behind what is no folder: nothing checked out there
 
 
-def _in_certs(held: set[str] | None) -> set[str] | None:
+def _in_certs(held: frozenset[str] | None) -> set[str] | None:
     """The paths of `held` in the certificates folder, in any case (`Certs/x.pem` too:
     layout.is_certs_dir)."""
     if held is None:

@@ -18,6 +18,7 @@ import bisect
 import os
 import shlex
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from sealer import git, layout, safeopen
@@ -41,11 +42,33 @@ _GONE = " (deleted on disk without `git rm`: Git's index still holds it, and a p
 _HELD = (
     "is deleted on disk without `git rm`: Git's index still holds it, so a plain `git commit` keeps it in Git"
 )
+# Said of one marked skip-worktree instead: no deletion (a commit keeps it as it is), but unread.
+_SPARSE = "is outside the sparse checkout (skip-worktree): Git holds it, but no rule can read it on disk"
+_UNSPARSE = "git sparse-checkout disable"
+_GITLINK = "160000"  # a submodule's mode in Git's index
+_LINK = "120000"
 
 
-def problems(cfg: Config, held: set[str] | None) -> list[Problem]:
-    """`held`: the paths Git's index holds (`tracked`, of "." or of both folders), None when
-    Git cannot say. Not run by `check ENV`: what lies in sealed/ or registry/ outside every
+@dataclass(frozen=True)
+class Index:
+    """What Git's index holds (`tracked`): each path, those of them it holds as a submodule or
+    a symlink (read from Git, not the disk: a checkout, CI's too, makes a folder or a link there
+    whatever the disk shows now), and those marked skip-worktree (outside a sparse checkout:
+    absent from disk, yet no deletion)."""
+
+    paths: frozenset[str]
+    gitlinks: frozenset[str] = frozenset()
+    links: frozenset[str] = frozenset()
+    sparse: frozenset[str] = frozenset()
+
+    def plain(self, path: str) -> bool:
+        """Whether Git holds `path`, if at all, as no submodule and no symlink."""
+        return path not in self.gitlinks and path not in self.links
+
+
+def problems(cfg: Config, held: Index | None) -> list[Problem]:
+    """`held`: what Git's index holds (`tracked`, of "." or of both folders), None when Git
+    cannot say. Not run by `check ENV`: what lies in sealed/ or registry/ outside every
     environment's folder is no named environment's, and its GitOps application (pointed at its
     own folder) does not apply it; the pre-commit hook and CI run `check` over them all."""
     found = []
@@ -58,16 +81,18 @@ def problems(cfg: Config, held: set[str] | None) -> list[Problem]:
             continue
         for name, folder in names:
             if name not in cfg.environments:
-                found += _left_in(cfg, ordered, top, name, folder)
+                found += _left_in(cfg, held, ordered, top, name, folder)
     return found
 
 
-def _left_in(cfg: Config, held: list[str] | None, top: str, name: str, folder: bool) -> list[Problem]:
+def _left_in(
+    cfg: Config, index: Index | None, held: list[str] | None, top: str, name: str, folder: bool
+) -> list[Problem]:
     """The leftover `top/name` is: an environment's folder (or a link, or a submodule), or a file
     beside them. `held`: the paths Git's index holds below `top`, sorted (`_ordered`)."""
     rel = f"{top}/{name}"
     gone = _GONE if not os.path.lexists(cfg.root / rel) else ""
-    if _delivers(cfg, held, rel, folder):
+    if _delivers(cfg, index, held, rel, folder):
         message = (
             f"{rel} belongs to no environment in sealer.yaml: a GitOps tool keeps "
             f"applying what it holds, and the cluster keeps accepting its keys{gone}"
@@ -91,7 +116,7 @@ def _entries(cfg: Config, folder: str, below: dict[str, bool] | None) -> list[tu
     return sorted((name, names.get(name, False) or below.get(name, False)) for name in {*names, *below})
 
 
-def cluster_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | None) -> list[Problem]:
+def cluster_problems(cfg: Config, envs: Iterable[Environment], held: Index | None) -> list[Problem]:
     """Each entry of `sealed/<env>/` of the environments checked that Git holds and that is no
     sealed file of a cluster sealer.yaml lists for it and that a GitOps tool may apply
     (`layout.may_be_applied`): a cluster's file left after the cluster was taken out, or one
@@ -101,11 +126,11 @@ def cluster_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | 
     ordered = _ordered(held, layout.SEALED_DIR)
     found = []
     for env in envs:
-        found += _env_leftovers(cfg, env, ordered)
+        found += _env_leftovers(cfg, env, ordered, held or Index(frozenset()))
     return found
 
 
-def _env_leftovers(cfg: Config, env: Environment, held: list[str] | None) -> list[Problem]:
+def _env_leftovers(cfg: Config, env: Environment, held: list[str] | None, index: Index) -> list[Problem]:
     folder = layout.sealed_dir(env.name).rstrip("/")
     below = _names_below(held, folder)
     try:
@@ -118,7 +143,8 @@ def _env_leftovers(cfg: Config, env: Environment, held: list[str] | None) -> lis
         rel = f"{folder}/{name}"
         if layout.folded(rel) in sealed or (below is not None and name not in below):
             continue
-        if not layout.may_be_applied(name, not is_folder and not (cfg.root / rel).is_symlink()):
+        plain_file = not is_folder and not (cfg.root / rel).is_symlink() and index.plain(rel)
+        if not layout.may_be_applied(name, plain_file):
             continue  # a `.gitkeep` or a README no GitOps tool applies: the hook must not refuse it
         gone = _GONE if not os.path.lexists(cfg.root / rel) else ""
         message = (
@@ -130,11 +156,13 @@ def _env_leftovers(cfg: Config, env: Environment, held: list[str] | None) -> lis
     return found
 
 
-def deleted_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | None) -> list[Problem]:
+def deleted_problems(cfg: Config, envs: Iterable[Environment], held: Index | None) -> list[Problem]:
     """Each path the environments checked have sealer manage (`Environment.managed_paths`: values,
     sealed, registry, ledger and certificate files) that Git's index holds and the disk does not:
     deleted without `git rm`. A rule reading the disk finds no file there (a values file not
-    made yet passes), while a plain `git commit` keeps the old one in Git for the cluster."""
+    made yet passes), while a plain `git commit` keeps the old one in Git for the cluster. One
+    outside a sparse checkout (skip-worktree) is no deletion, but no rule reads it either. A
+    submodule where sealer writes files is file-mode's (`submodule_problems`)."""
     if held is None:
         return []  # no Git: the disk is all there is
     registries = _ordered(held, layout.REGISTRY_DIR)
@@ -142,17 +170,29 @@ def deleted_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | 
     for env in envs:
         managed = env.managed_paths()
         for rel in sorted(managed):
-            if rel in held and not os.path.lexists(cfg.root / rel):
-                message = f"{rel} {_HELD}, and what it holds keeps being delivered"
-                fix = f"git checkout -- {shlex.quote(rel)}"
-                found.append(Problem(DELETED_RULE, env.name, ERROR, message, fix))
-        found += _registry_gone(cfg, env, registries, {layout.folded(p) for p in managed})
+            if rel in held.paths and rel not in held.gitlinks and not os.path.lexists(cfg.root / rel):
+                found.append(_own_gone(env, rel, rel in held.sparse))
+        found += _registry_gone(cfg, env, registries, {layout.folded(p) for p in managed}, held)
     return found
 
 
-def submodule_problems(cfg: Config, envs: Iterable[Environment], held: set[str] | None) -> list[Problem]:
+def _own_gone(env: Environment, rel: str, sparse: bool) -> Problem:
+    """deleted-file of an environment's own file Git holds and the disk lacks: checked out
+    again, or brought into the sparse checkout (where `git checkout --` restores nothing)."""
+    if sparse:
+        folder = str(PurePosixPath(rel).parent)
+        message = f"{rel} {_SPARSE}, and what it holds is delivered (or `{_UNSPARSE}`, which brings all back)"
+        fix = _UNSPARSE if folder == "." else f"git sparse-checkout add {shlex.quote(folder)}"
+    else:
+        message = f"{rel} {_HELD}, and what it holds keeps being delivered"
+        fix = f"git checkout -- {shlex.quote(rel)}"
+    return Problem(DELETED_RULE, env.name, ERROR, message, fix)
+
+
+def submodule_problems(cfg: Config, envs: Iterable[Environment], held: Index | None) -> list[Problem]:
     """Each folder at or above a path the environments checked have sealer manage that Git's
-    index holds as one entry while the disk shows a folder: a submodule. What is on disk there is
+    index holds as a submodule (mode 160000: a checkout makes a folder there, though a hand may
+    have removed it), or as one entry while the disk shows a folder. What is on disk there is
     another repository's checkout (Argo CD checks it out as well), which check would read as the
     environment's own files and pass, though no commit here holds them and review fails it."""
     found: dict[str, Problem] = {}
@@ -167,17 +207,24 @@ def submodule_problems(cfg: Config, envs: Iterable[Environment], held: set[str] 
     return list(found.values())
 
 
-def _submodules(cfg: Config, held: set[str] | None, managed: set[str]) -> list[str]:
-    """The paths of `managed`, and the folders above them, Git holds as one entry and the disk as a folder."""
+def _submodules(cfg: Config, held: Index | None, managed: set[str]) -> list[str]:
+    """The paths of `managed`, and the folders above them, Git holds as a submodule, or as one
+    entry the disk shows as a folder."""
+    if held is None:
+        return []
     paths = {str(p) for rel in managed for p in (PurePosixPath(rel), *PurePosixPath(rel).parents)}
-    return sorted(p for p in paths - {"."} if held is not None and p in held and _is_folder(cfg.root / p))
+    return sorted(
+        p for p in paths - {"."} if p in held.gitlinks or (p in held.paths and _is_folder(cfg.root / p))
+    )
 
 
 def _is_folder(entry: Path) -> bool:
     return entry.is_dir() and not entry.is_symlink()
 
 
-def _registry_gone(cfg: Config, env: Environment, held: list[str] | None, managed: set[str]) -> list[Problem]:
+def _registry_gone(
+    cfg: Config, env: Environment, held: list[str] | None, managed: set[str], index: Index
+) -> list[Problem]:
     """What Git's index holds in registry/<env>/ that the disk lacks, sealer does not write
     (`managed`: its paths, `layout.folded`) and a GitOps tool may apply: key-registry, which
     fails such a file, reads the disk alone, while a plain `git commit` keeps delivering it."""
@@ -187,26 +234,28 @@ def _registry_gone(cfg: Config, env: Environment, held: list[str] | None, manage
         rel = f"{folder}/{name}"
         if layout.folded(rel) in managed or os.path.lexists(cfg.root / rel):
             continue  # sealer's own (deleted-file's, or case-collision's), or on disk (key-registry's)
-        if layout.may_be_applied(name, not is_folder):
-            message = f"{rel} {_HELD}, and a GitOps tool keeps applying what no ledger renders"
+        if layout.may_be_applied(name, not is_folder and index.plain(rel)):
+            said = _SPARSE if rel in index.sparse else _HELD
+            message = f"{rel} {said}, and a GitOps tool keeps applying what no ledger renders"
             fix = f"git rm {'-r ' if is_folder else ''}{shlex.quote(rel)}"
             found.append(Problem(DELETED_RULE, env.name, ERROR, message, fix))
     return found
 
 
-def _delivers(cfg: Config, held: list[str] | None, rel: str, folder: bool) -> bool:
+def _delivers(cfg: Config, index: Index | None, held: list[str] | None, rel: str, folder: bool) -> bool:
     """Whether `rel`, right below sealed/ or registry/, delivers anything: a link or a submodule
     Git holds (a GitOps tool may follow it anywhere; Argo CD checks submodules out, and a
     checkout leaves an empty folder where it did not), or a folder Git holds something in that a
     GitOps tool may apply (`layout.may_be_applied`, as for a listed environment's folder: a
     subfolder counts whole). A `.gitkeep`, a README or a `.DS_Store` beside the folders, or alone
     in one, never was an environment's delivery, and the pre-commit hook must not refuse commits
-    over it. `held`: as `_left_in`'s."""
+    over it. `held`: as `_left_in`'s; `index`, what Git holds it as (a submodule or a link
+    removed from disk by hand is back at the next checkout)."""
     entry = cfg.root / rel
-    if held is None:
+    if held is None or index is None:
         return folder or entry.is_symlink()  # Git cannot say: every folder counts
     if _holds(held, rel):  # one entry, no file below it: on disk, a link or a folder is no file
-        return entry.is_symlink() or entry.is_dir()
+        return not index.plain(rel) or entry.is_symlink() or entry.is_dir()
     start, end = (bisect.bisect_left(held, f"{rel}{after}") for after in "/0")
     return any(_applied(cfg, path, rel) for path in held[start:end])
 
@@ -228,9 +277,9 @@ def _unlisted(cfg: Config, rule: str, env: str, folder: str, err: OSError) -> Pr
     return Problem(rule, env, ERROR, f"{folder}/ cannot be listed: {why}", f"make {folder}/ a plain folder")
 
 
-def _ordered(held: set[str] | None, top: str) -> list[str] | None:
+def _ordered(held: Index | None, top: str) -> list[str] | None:
     """The paths of `held` below `top`, sorted for `_names_below` (None stays None)."""
-    return None if held is None else sorted(p for p in held if p.startswith(f"{top}/"))
+    return None if held is None else sorted(p for p in held.paths if p.startswith(f"{top}/"))
 
 
 def _names_below(held: list[str] | None, folder: str) -> dict[str, bool] | None:
@@ -251,10 +300,23 @@ def _names_below(held: list[str] | None, folder: str) -> dict[str, bool] | None:
     return found
 
 
-def tracked(cfg: Config, top: str) -> set[str] | None:
-    """The paths Git's index holds at or below `top` (None when Git cannot say)."""
+def tracked(cfg: Config, top: str) -> Index | None:
+    """What Git's index holds at or below `top` (None when Git cannot say): one `git ls-files`,
+    whose `-s` gives each entry's mode and `-v` its skip-worktree bit (`S`, or `s` when
+    assume-unchanged too)."""
     try:
-        out = git.run_bytes(cfg.root, "--literal-pathspecs", "ls-files", "-z", "--", top)
+        out = git.run_bytes(cfg.root, "--literal-pathspecs", "ls-files", "-s", "-v", "-z", "--", top)
     except git.GitError:
         return None
-    return {p for p in os.fsdecode(out).split("\0") if p}  # decoded whole: the repository's every path
+    paths: dict[str, tuple[str, str]] = {}
+    for entry in os.fsdecode(out).split("\0"):  # decoded whole: the repository's every path
+        meta, tab, path = entry.partition("\t")
+        if tab:  # `TAG MODE OBJECT STAGE`; an unmerged path's stages share its mode's kind
+            tag, mode = meta.split(" ", 2)[:2]
+            paths[path] = (tag, mode)
+    return Index(
+        frozenset(paths),
+        frozenset(p for p, (_, mode) in paths.items() if mode == _GITLINK),
+        frozenset(p for p, (_, mode) in paths.items() if mode == _LINK),
+        frozenset(p for p, (tag, _) in paths.items() if tag in ("S", "s")),
+    )

@@ -12,7 +12,7 @@ from typing import Any
 from sealer import branches
 from sealer.config import Config, Environment
 from sealer.errors import BadInput, SealerError
-from sealer.policy import casefold, certfolder, leftovers, loader
+from sealer.policy import casefold, certfolder, leftovers, loader, unheld
 from sealer.policy.model import ERROR, WARNING, Context, Problem
 from sealer.policy.rules import RULES, cert_distinct
 
@@ -147,6 +147,7 @@ def check(
     found += leftovers.cluster_problems(cfg, envs, held)
     found += leftovers.deleted_problems(cfg, envs, held)  # its own files Git holds, gone from disk
     found += leftovers.submodule_problems(cfg, envs, held)  # or holds as another repository's
+    found += unheld.problems(cfg, envs, held)  # or that it lacks, though on disk
     if not names:  # every environment: what is left of one removed from sealer.yaml (or a file
         found += leftovers.problems(cfg, held)  # beside their folders) too, the files of certs/ no
         found += certfolder.problems(cfg, held)  # environment pins

@@ -166,13 +166,18 @@ def sealed_findings(env: Environment, cluster: Cluster, text: str, pem: str | No
 
 def _one_document(env: Environment, path: str, text: str | None) -> tuple[list[Any], list[Finding]]:
     """A values file's documents (none when absent), or the finding that it is not one readable
-    YAML document as sealer writes it."""
+    YAML document as sealer writes it: nor one ending with an empty document, which Helm skips
+    but sealer's editor refuses (`yamlio.trailing_empty`), as check's values-file does."""
     try:
-        docs = render.helm_documents(text, path) if text is not None else []
+        every = yamlio.load_with_nodes(text, path, empty=True) if text is not None else []
     except SealerError:
         return [], [Finding(DERIVED, env.name, path, None, "not readable YAML")]
+    docs = render.helm_read(every)
     if len(docs) > 1:  # an empty one counts: Helm reads the first alone
         message = f"{len(docs)} YAML documents, sealer writes one"
+        return [], [Finding(EXTRA_DOCUMENT, env.name, path, None, message)]
+    if yamlio.trailing_empty(every):
+        message = f"{yamlio.TRAILING_EMPTY}: sealer's editor reads a second document and refuses it"
         return [], [Finding(EXTRA_DOCUMENT, env.name, path, None, message)]
     return [doc.value for doc in docs], []
 

@@ -764,6 +764,124 @@ def test_a_values_file_deleted_on_disk_alone_fails(repo_factory: RepoFactory) ->
     assert check_json(root)[1]["problems"] == []
 
 
+def test_a_values_file_outside_the_sparse_checkout_fails_with_the_sparse_fix(
+    repo_factory: RepoFactory,
+) -> None:
+    """In a sparse checkout Git holds staging's values file (skip-worktree) and the disk does not:
+    no deletion, but no rule reads it, and `git checkout --` brings nothing back there."""
+    root = repo_factory()
+    subprocess_git(root, "update-index", "-q", "--refresh")  # a copy's stale index: `set` would keep them all
+    subprocess_git(
+        root,
+        "sparse-checkout",
+        "set",
+        "sealed",
+        "registry",
+        "ledger",
+        "certs",
+        "deploy/dev",
+        "deploy/production",
+    )
+    assert not (root / "deploy/staging/values.yaml").exists()
+    for named in ((), ("staging",)):
+        code, report = check_json(root, *named)
+        assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+            1,
+            [("deleted-file", "staging", "git sparse-checkout add deploy/staging")],
+        )
+    assert report["problems"][0]["message"].startswith(
+        "deploy/staging/values.yaml is outside the sparse checkout (skip-worktree): Git holds it"
+    )
+    assert "`git sparse-checkout disable`" in report["problems"][0]["message"]
+    assert check_json(root, "dev")[0] == 0  # another environment's file
+    subprocess_git(root, "sparse-checkout", "add", "deploy/staging")
+    assert check_json(root)[1]["problems"] == []
+
+
+@pytest.mark.parametrize(
+    ("rel", "env"),
+    [
+        ("deploy/staging/values.yaml", "staging"),
+        ("sealed/staging/staging.yaml", "staging"),
+        ("registry/staging/staging.yaml", "staging"),
+        ("ledger/staging.yaml", "staging"),
+        ("sealer.yaml", ""),
+    ],
+)
+def test_a_managed_file_taken_out_of_the_index_fails(repo_factory: RepoFactory, rel: str, env: str) -> None:
+    """`git rm --cached FILE`: HEAD and the disk hold it, Git's index does not, so every rule
+    reading the disk passes while the hook's commit deletes it from Git (and the cluster's)."""
+    root = repo_factory()
+    subprocess_git(root, "rm", "-q", "--cached", "--", rel)
+    for named in ((), ("staging",)):
+        code, report = check_json(root, *named)
+        assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+            1,
+            [("untracked-file", env, f"git reset -q -- {rel}")],
+        )
+    assert report["problems"][0]["message"].startswith(f"{rel} is on disk and in HEAD, but Git's index no")
+    text = sealer(root, "check").stdout.splitlines()
+    assert "untracked-file" in text[0] and text[1].strip() == f"fix: git reset -q -- {rel}"
+    assert "| `untracked-file` |" in sealer(root, "check", "--output", "markdown").stdout
+    assert check_json(root, "dev")[0] == (1 if rel == "sealer.yaml" else 0)  # sealer.yaml: everyone's
+    subprocess_git(root, "reset", "-q", "--", rel)
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
+
+
+def test_a_managed_file_no_commit_holds_yet_is_no_untracked_file(
+    repo_factory: RepoFactory, tmp_path: Path
+) -> None:
+    """A new environment's files, on disk before their first `git add`, are not flagged (HEAD
+    lacks them: `git add` takes them), nor is anything before a repository's first commit."""
+    root = repo_factory()
+    for rel in ("deploy/staging/values.yaml", "ledger/staging.yaml", "sealer.yaml"):
+        subprocess_git(root, "rm", "-q", "--cached", "--", rel)
+    subprocess_git(root, "commit", "-q", "-m", "as if never added")
+    assert not subprocess_git(
+        root, "ls-files", "--", "deploy/staging/values.yaml", "ledger/staging.yaml", "sealer.yaml"
+    )
+    assert check_json(root)[1]["problems"] == []
+    fresh = tmp_path / "fresh"
+    shutil.copytree(root, fresh, ignore=shutil.ignore_patterns(".git"))
+    subprocess_git(fresh, "init", "-q")
+    assert check_json(fresh)[1]["problems"] == []  # no commit yet: nothing is in HEAD
+    subprocess_git(fresh, "add", "-A")
+    subprocess_git(fresh, "rm", "-q", "--cached", "--", "deploy/staging/values.yaml")
+    assert check_json(fresh)[1]["problems"] == []
+
+
+@pytest.mark.parametrize("where", ["gitignore", "excludes-file"])
+def test_a_managed_file_git_ignores_and_does_not_hold_fails(
+    repo_factory: RepoFactory, tmp_path: Path, where: str
+) -> None:
+    """`*.yaml` ignored: a managed file Git does not hold (a new environment's, say) is one that
+    `git add -A` leaves out, so no commit carries it; `git add -f` takes it. What Git holds is
+    not subject to ignore rules: an untouched repository passes under the same rules."""
+    root = repo_factory()
+    if where == "gitignore":
+        (root / ".gitignore").write_text("*.yaml\n")
+    else:
+        (tmp_path / "excludes").write_text("*.yaml\n")
+        subprocess_git(root, "config", "core.excludesFile", str(tmp_path / "excludes"))
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
+    subprocess_git(root, "rm", "-q", "--cached", "--", "deploy/staging/values.yaml", "sealer.yaml")
+    subprocess_git(root, "commit", "-q", "-m", "as if never added")
+    code, report = check_json(root)
+    assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+        1,
+        [
+            ("ignored-file", "staging", "git add -f -- deploy/staging/values.yaml"),
+            ("ignored-file", "", "git add -f -- sealer.yaml"),
+        ],
+    )
+    assert report["problems"][0]["message"].startswith(
+        "deploy/staging/values.yaml is on disk, but Git ignores it and does not hold it"
+    )
+    assert check_json(root, "dev")[1]["problems"][0]["fix"] == "git add -f -- sealer.yaml"
+    subprocess_git(root, "add", "-f", "--", "deploy/staging/values.yaml", "sealer.yaml")
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
+
+
 @pytest.mark.parametrize("named", [(), ("staging",)], ids=["check", "check-env"])
 def test_a_registry_leftover_deleted_on_disk_alone_fails(
     repo_factory: RepoFactory, named: tuple[str, ...]
@@ -864,19 +982,21 @@ def test_a_link_in_a_delivered_folder_is_a_leftover_environment(repo_factory: Re
     assert [(p["rule"], p["env"]) for p in report["problems"]] == [("leftover-environment", "old")]
 
 
-@pytest.mark.parametrize("checked_out", [True, False], ids=["checked-out", "empty-folder"])
+@pytest.mark.parametrize("disk", ["checked-out", "empty-folder", "folder-removed"])
 def test_a_submodule_in_a_delivered_folder_is_a_leftover_environment(
-    repo_factory: RepoFactory, checked_out: bool
+    repo_factory: RepoFactory, disk: str
 ) -> None:
     """Argo CD checks submodules out: one committed right in sealed/ or registry/ delivers
     another repository's SealedSecrets. Git holds it as one entry with no file below it, and a
-    checkout that does not follow submodules (CI's) leaves an empty folder there."""
+    checkout that does not follow submodules (CI's) leaves an empty folder there; one removed by
+    hand counts too (Git's mode says submodule, and the next checkout makes the folder again)."""
     root = repo_factory()
     head = subprocess_git(root, "rev-parse", "HEAD").strip()
     for path in ("sealed/vendor", "registry/vendor"):
         subprocess_git(root, "update-index", "--add", "--cacheinfo", f"160000,{head},{path}")
-        (root / path).mkdir()
-        if checked_out:
+        if disk != "folder-removed":
+            (root / path).mkdir()
+        if disk == "checked-out":
             (root / path / "api.yaml").write_text("kind: SealedSecret\n")
     code, report = check_json(root)
     assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
@@ -889,22 +1009,60 @@ def test_a_submodule_in_a_delivered_folder_is_a_leftover_environment(
 
 
 @pytest.mark.parametrize("folder", ["sealed/staging", "registry/staging", "deploy/staging"])
-def test_an_environments_own_folder_as_a_submodule_fails(repo_factory: RepoFactory, folder: str) -> None:
+@pytest.mark.parametrize("on_disk", [True, False], ids=["checked-out", "folder-removed"])
+def test_an_environments_own_folder_as_a_submodule_fails(
+    repo_factory: RepoFactory, folder: str, on_disk: bool
+) -> None:
     """staging's sealed, registry or values folder a submodule: checked out (`clone --recursive`,
     Argo CD), it holds another repository's files, which check would read as staging's own and
-    pass, though no commit here holds them (review fails it as file-mode too)."""
+    pass, though no commit here holds them (review fails it as file-mode too). Its folder
+    removed by hand, Git's mode still says submodule, and every checkout makes the folder again."""
     root = repo_factory()
     head = subprocess_git(root, "rev-parse", "HEAD").strip()
     subprocess_git(root, "rm", "-rq", "--cached", "--", folder)  # its files stay: the checkout
     subprocess_git(root, "update-index", "--add", "--cacheinfo", f"160000,{head},{folder}")
+    if not on_disk:
+        removed_from_disk(root, folder)
     for named in ((), ("staging",)):
         code, report = check_json(root, *named)
-        assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+        told = [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]
+        if not on_disk:  # the rules reading staging's files find none: theirs, and no deletion
+            told = [p for p in told if p[0] not in ("key-present", "key-registry")]
+        assert (code, told) == (
             1,
             [("file-mode", "staging", f"git rm --cached {folder}, and commit sealer's files there")],
         )
-    assert report["problems"][0]["message"].startswith(f"{folder} is a submodule (Git holds it as one entry)")
+    [said] = [p["message"] for p in report["problems"] if p["rule"] == "file-mode"]
+    assert said.startswith(f"{folder} is a submodule (Git holds it as one entry)")
     assert check_json(root, "dev")[0] == 0  # another environment's folder
+
+
+@pytest.mark.parametrize("mode", ["160000", "120000"], ids=["submodule", "symlink"])
+def test_what_git_holds_as_no_file_counts_by_its_mode_not_the_disk(
+    repo_factory: RepoFactory, mode: str
+) -> None:
+    """A submodule or a link Git holds in sealed/, in sealed/<env>/ or registry/<env>/, its
+    folder or link removed by hand: the next checkout (CI's) makes it again, and a GitOps tool
+    may follow it anywhere. Git's mode says what it is, where the disk, read alone, showed a file
+    named `vendor` no GitOps tool applies and passed it."""
+    root = repo_factory()
+    target = subprocess_git(
+        root, "rev-parse", "HEAD" if mode == "160000" else "HEAD:sealed/dev/dev.yaml"
+    ).strip()
+    paths = ("sealed/vendor", "sealed/staging/vendor", "registry/staging/vendor")
+    for path in paths:
+        subprocess_git(root, "update-index", "--add", "--cacheinfo", f"{mode},{target},{path}")
+    code, report = check_json(root)
+    assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+        1,
+        [
+            ("leftover-cluster", "staging", "git rm sealed/staging/vendor"),
+            ("deleted-file", "staging", "git rm registry/staging/vendor"),
+            ("leftover-environment", "vendor", "git rm -r sealed/vendor"),
+        ],
+    )
+    subprocess_git(root, "rm", "-q", "--cached", "--", *paths)
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
 
 
 def test_a_leftover_folder_replaced_on_disk_by_a_file_or_a_link_still_fails(
@@ -945,7 +1103,7 @@ def test_leftovers_among_thousands_git_holds_are_told_quickly(repo_factory: Repo
     held |= {f"sealed/old{i:04}/api.yaml" for i in range(3_000)} | {f"docs/{i:05}.md" for i in range(20_000)}
     cfg = config.load(root)
     started = time.perf_counter()
-    found = leftovers.problems(cfg, held)
+    found = leftovers.problems(cfg, leftovers.Index(frozenset(held)))
     elapsed = time.perf_counter() - started
     assert [p.env for p in found] == [f"old{i:04}" for i in range(3_000)]
     assert elapsed < 1.0, f"{elapsed:.2f}s"
@@ -1335,3 +1493,37 @@ def test_check_asks_git_once_whether_head_holds_the_missing_ledgers(
         "restore it with `git checkout HEAD -- ledger/env007.yaml`\n",
     )
     assert len([args for args in asked if "cat-file" in args]) == 1, asked
+
+
+def test_check_asks_git_a_fixed_number_of_times_for_files_its_index_lacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """untracked-file and ignored-file ask Git only when a managed file is on disk that its index
+    lacks, and then as often for 60 such files as for one: never a process a file."""
+    from support.git import init_repo
+
+    from sealer import git, init
+
+    root = init_repo(tmp_path / "repo")
+    init.init(root, tuple(f"env{i:03}" for i in range(60)))
+    commit_all(root, "sealer setup")
+    asked: list[tuple[str, ...]] = []
+    real_call = git._call
+
+    def counted(where: Path | str, args: tuple[str, ...], *rest: Any, **named: Any) -> Any:
+        asked.append(tuple(args))
+        return real_call(where, args, *rest, **named)
+
+    monkeypatch.setattr(git, "_call", counted)
+    runs = []
+    for removed in ([], ["deploy/env007/values.yaml"], ["deploy"]):
+        if removed:
+            subprocess_git(root, "rm", "-rq", "--cached", "--", *removed)
+        asked.clear()
+        code, report = check_json(root)
+        untracked = [p["fix"] for p in report["problems"] if p["rule"] == "untracked-file"]
+        assert (code, len(untracked)) == (
+            (1, 60) if removed == ["deploy"] else (int(bool(removed)), len(removed))
+        )
+        runs.append(len(asked))
+    assert runs[1] == runs[2] <= runs[0] + 3, runs

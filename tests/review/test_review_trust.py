@@ -821,6 +821,28 @@ def test_values_the_key_does_not_depend_on_pass(repo: Path) -> None:
     assert code == 0, data["findings"]
 
 
+@pytest.mark.parametrize("tail", ["---\n", "...\n---\n", "---", "--- ~\n", "---\n# the end\n"])
+def test_a_values_file_ending_with_an_empty_document_fails_review_as_it_fails_check(
+    repo: Path, tail: str
+) -> None:
+    """Helm skips a last `---` with nothing after it, so the subtree review compares is the one
+    delivered; but sealer's editor reads a second document and refuses the file, and `check`
+    fails it (values-file): review, the CI gate, fails it too. The file without it passes."""
+    kept = (repo / VALUES).read_text()
+    (repo / VALUES).write_text(kept + "logLevel: debug\n" + tail)
+    commit(repo, "a trailing document")
+    code, data = run_review(repo)
+    assert (code, [(f["rule"], f["path"]) for f in data["findings"]]) == (1, [("extra-document", VALUES)])
+    assert data["findings"][0]["message"].startswith(
+        "ends with an empty YAML document (a last `---` with nothing after it)"
+    )
+    assert cli(repo, "check", "staging").exit_code == 1  # the same file, the same verdict
+    (repo / VALUES).write_text(kept + "logLevel: debug\n")
+    git(repo, "commit", "-q", "--amend", "-a", "--no-edit")
+    code, data = run_review(repo)
+    assert code == 0, data["findings"]
+
+
 def test_a_file_edited_around_its_allow_comment_passes(repo: Path) -> None:
     allow_comment_moved(repo)
     (repo / "app.py").write_text("import os\nx = 1  # sealer: allow\ny = 2\n")

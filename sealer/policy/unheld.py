@@ -1,0 +1,78 @@
+"""`sealer check`: a file sealer manages that is on disk but not in Git's index, so no commit
+carries it, while every rule reading the disk passes it. Taken out of the index by hand (`git rm
+--cached`) while HEAD holds it, the next commit deletes it from Git, and the cluster stops
+getting it (`untracked-file`); ignored by a rule (`*.yaml` in a `.gitignore` or
+`core.excludesFile`), `git add -A` and `git commit -a` leave it out, so it never reaches Git
+(`ignored-file`). A new environment's files not added yet are neither: `git add` takes them. Git
+is asked only when such a file is on disk (a clean hook run asks nothing more), and then a
+fixed number of times, whatever the number of files."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from sealer import git, layout
+from sealer.config import Config, Environment
+from sealer.policy.leftovers import Index
+from sealer.policy.model import ERROR, Problem
+
+UNTRACKED_RULE = "untracked-file"
+IGNORED_RULE = "ignored-file"
+
+
+def problems(cfg: Config, envs: Iterable[Environment], held: Index | None) -> list[Problem]:
+    """`held`: what Git's index holds (`leftovers.tracked`), None when Git cannot say (then the
+    disk is all there is). Over sealer.yaml and the managed files of the environments checked."""
+    if held is None:
+        return []
+    owners = {path: env.name for env in envs for path in env.managed_paths()}
+    owners[layout.CONFIG_FILE] = ""
+    unheld = sorted(
+        p for p in owners if p not in held.paths and _a_file(cfg.root / p) and not _in_submodule(held, p)
+    )
+    if not unheld:
+        return []
+    committed = _committed(cfg, unheld)
+    ignored = git.ignored_untracked(cfg.root, [p for p in unheld if p not in committed])
+    found = []
+    for rel in unheld:
+        if rel in committed:
+            found.append(_untracked(owners[rel], rel))
+        elif rel in ignored:
+            found.append(_ignored(owners[rel], rel))
+    return found
+
+
+def _a_file(entry: Path) -> bool:
+    """On disk, and no folder (sealed/<env> is one of the paths sealer manages: Git holds files)."""
+    return os.path.lexists(entry) and (entry.is_symlink() or not entry.is_dir())
+
+
+def _in_submodule(held: Index, rel: str) -> bool:
+    """Below a folder Git holds as a submodule: another repository's file (file-mode's)."""
+    return any(str(folder) in held.gitlinks for folder in PurePosixPath(rel).parents)
+
+
+def _committed(cfg: Config, paths: list[str]) -> set[str]:
+    """Those of `paths` HEAD holds; none before the first commit."""
+    head = git.head(cfg.root)
+    return set() if head is None else set(git.tree_entries(cfg.root, head, paths))
+
+
+def _untracked(env: str, rel: str) -> Problem:
+    message = (
+        f"{rel} is on disk and in HEAD, but Git's index no longer holds it (`git rm --cached`): the "
+        "next commit deletes it from Git, and what Git stops holding no GitOps tool delivers"
+    )
+    return Problem(UNTRACKED_RULE, env, ERROR, message, f"git reset -q -- {shlex.quote(rel)}")
+
+
+def _ignored(env: str, rel: str) -> Problem:
+    message = (
+        f"{rel} is on disk, but Git ignores it and does not hold it (`git add -A` and `git commit -a` "
+        f"leave it out; `git check-ignore -v {shlex.quote(rel)}` names the rule): no commit carries it"
+    )
+    return Problem(IGNORED_RULE, env, ERROR, message, f"git add -f -- {shlex.quote(rel)}")
