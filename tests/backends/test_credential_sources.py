@@ -790,6 +790,9 @@ REFUSED = [
     # a *_env naming the runner's, sealer's or the process's own variables: sent to the store's host
     ("vault", {"address": "https://vault.example", "token_env": "GITHUB_TOKEN"}, "GITHUB_TOKEN belongs to"),
     ("auth0", {"domain": "t.example", "token_env": "CI_JOB_TOKEN"}, "CI_JOB_TOKEN belongs to"),
+    # sealer's own forge tokens (`sealer rotate`'s pull requests), Gitea's and Forgejo's Actions tokens
+    ("vault", {"address": "https://vault.example", "token_env": "GITEA_TOKEN"}, "GITEA_TOKEN belongs to"),
+    ("auth0", {"domain": "t.example", "token_env": "FORGEJO_TOKEN"}, "FORGEJO_TOKEN belongs to"),
     ("auth0", {"domain": "t.example", "token_env": "SEALER_SIGNING_KEY"}, "belongs to the shell, the CI"),
     ("vault", {"address": "https://vault.example", "token_env": "AWS_SECRET_ACCESS_KEY"}, "belongs to"),
     ("postgres", {"conninfo_env": "LD_PRELOAD"}, "LD_PRELOAD belongs to"),
