@@ -136,6 +136,42 @@ def test_vault_answer_larger_than_the_bound_is_not_read(
     assert store.list(ENV) == []  # an answer within the bound is read as before
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Response.json(429, ["not", "health"]),
+        Response.json(473, "a string"),
+        Response(472, b"<html>standby</html>", {"Content-Type": "text/html"}),
+        Response(429, b"[" * 100_000, {"Content-Type": "application/json"}),
+    ],
+    ids=["standby-list", "standby-string", "standby-html", "standby-nested"],
+)
+def test_vault_health_answer_of_the_wrong_shape_is_one_line(
+    vault_env: FakeVault, tmp_path: Path, answer: Response
+) -> None:
+    """A standby's health answer is read as JSON: a list there was a traceback (exit 3) of
+    `backend check`, an HTML page 'cannot reach'."""
+    store = VaultStore({"path": "sealer/hostile"}, tmp_path)
+    vault_env.answer_next(answer, match="/sys/health")
+    assert "answered its health check (sys/health) with no JSON object" in backend_error(store.health)
+
+
+@pytest.mark.parametrize(
+    "version",
+    ["1.15.6\nstaging: vault 1.15.6 at https://vault.internal:8200", "9" * 100_000, {"v": 1}, None],
+    ids=["line-break", "huge", "object", "none"],
+)
+def test_vault_health_shows_a_version_only_shaped_as_one(
+    vault_env: FakeVault, tmp_path: Path, version: Any
+) -> None:
+    """`backend check` prints the version Vault names: the address may be a pull request's, whose
+    server could forge a line of the output with a line break in it, or flood it."""
+    store = VaultStore({"path": "sealer/hostile"}, tmp_path)
+    vault_env.answer_next(Response.json(200, {"version": version, "sealed": False}), match="/sys/health")
+    assert store.health() == f"vault ? at {vault_env.url}, KV v2 secret/sealer/hostile/<env>"
+    assert store.health().startswith("vault 1.15.6 at ")  # a version shaped as one is shown
+
+
 # -- Auth0 ------------------------------------------------------------------------------------
 
 
