@@ -28,7 +28,7 @@ from sealer import apikey, kube, kube_objects
 from sealer.backends import auth0, dynamodb, vault_auth
 from sealer.backends.auth0 import Auth0Store
 from sealer.backends.vault import VaultStore
-from sealer.errors import BackendError
+from sealer.errors import BackendError, WriteUnconfirmed
 from sealer.records import KeyRecord, utcnow
 
 ENV = "dev"
@@ -334,6 +334,65 @@ def test_dynamodb_endless_pagination_is_refused_not_read_for_ever(
         store = dynamodb.DynamoStore(options, tmp_path)
         message = backend_error(lambda: store.list(ENV))
         assert "more than 12 pages" in message and endpoint.pages == 13  # the one past the bound
+
+
+_AMZ_JSON = {"Content-Type": "application/x-amz-json-1.0"}
+_DESCRIBED = {"Table": {"TableName": "sealer-keys", "TableStatus": "ACTIVE", "ItemCount": 0}}
+
+
+class WrongShapes(FakeServer):
+    """A DynamoDB endpoint answering each action as `answers` says (DescribeTable: an active
+    table), in shapes DynamoDB's API never gives: botocore's parser trusts the types it is sent."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        super().__init__()
+        self.answers = {"DescribeTable": _DESCRIBED, **answers}
+
+    def handle(self, request: Request) -> Response:
+        action = request.headers.get("x-amz-target", "").rpartition(".")[2]
+        if action in self.answers:
+            return Response.json(200, self.answers[action], _AMZ_JSON)
+        body = {"__type": "com.amazon.coral.validate#ValidationException", "message": "unsupported"}
+        return Response.json(400, body, _AMZ_JSON)
+
+
+@pytest.mark.parametrize(
+    ("answers", "call", "said"),
+    [
+        ({"Query": {"Items": {"pk": 1}}}, "list", "answered in a shape DynamoDB never gives"),
+        ({"Query": {"Items": [["pk"]]}}, "list", "answered in a shape DynamoDB never gives"),
+        ({"Query": {"Items": [{"pk": {"L": 5}}]}}, "list", "answered in a shape DynamoDB never gives"),
+        ({"DescribeTable": {}}, "health", "answered DescribeTable without the table's status"),
+        ({"DescribeTable": {"Table": []}}, "health", "never gives"),
+        (
+            {"DescribeTable": {"Table": {"TableStatus": "ACTIVE\ndev: dynamodb: table t is ACTIVE"}}},
+            "health",
+            "answered DescribeTable without the table's status",
+        ),
+    ],
+    ids=["items-map", "item-list", "list-value-number", "no-table", "table-list", "line-break"],
+)
+def test_a_dynamodb_answer_of_the_wrong_shape_is_one_line(
+    aws_env: dict[str, str], tmp_path: Path, answers: dict[str, Any], call: str, said: str
+) -> None:
+    """`endpoint_url` may be a pull request's: an answer botocore's parser cannot read was a
+    traceback (exit 3), and a table status with a line break forged a line of `backend check`."""
+    with WrongShapes(answers) as endpoint:
+        options = {"table": "sealer-keys", "region": "us-east-1", "endpoint_url": endpoint.url}
+        store = dynamodb.DynamoStore(options, tmp_path)
+        message = backend_error(lambda: store.list(ENV) if call == "list" else store.health())
+        assert said in message and endpoint.url in message
+
+
+def test_a_dynamodb_write_answered_in_the_wrong_shape_is_not_counted_done(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A write answered 200 reached the table, whatever shape its answer: one not confirmed."""
+    with WrongShapes({"PutItem": {"Attributes": [1]}, "Query": {"Items": []}}) as endpoint:
+        options = {"table": "sealer-keys", "region": "us-east-1", "endpoint_url": endpoint.url}
+        store = dynamodb.DynamoStore(options, tmp_path)
+        with pytest.raises(WriteUnconfirmed, match="never gives"):
+            store.register(new_record())
 
 
 def _drop_constraints(options: dict[str, str]) -> None:
