@@ -83,6 +83,9 @@ _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
 _PROFILE = re.compile(r"[\w+=,.@/-]{1,128}")
 _NAMESPACE = re.compile(r"[A-Za-z0-9_][\w./-]{0,255}")
 _AUTH_MOUNT = re.compile(r"[A-Za-z0-9_][\w.-]{0,63}(/[A-Za-z0-9_][\w.-]{0,63}){0,7}")
+# A bare Auth0 domain: a host name and maybe a port, never user info, a path or a fragment that
+# would send the token request to another host than the one a reviewer reads first.
+_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9][A-Za-z0-9-]{0,62})*(?::[0-9]{1,5})?")
 _VAULT_ROLE = re.compile(r"[A-Za-z0-9_][\w.@-]{0,127}")
 # What each Vault login method needs, and the settings only it may use (#17).
 _VAULT_LOGINS = {
@@ -156,6 +159,10 @@ def _checked(name: str, value: str, where: str) -> str:
         problem = url_problem(value)
         if problem:
             raise _problem(where, problem)
+    elif name == "domain" and not _DOMAIN.fullmatch(value):  # the SDK puts it after https:// as it is
+        raise _problem(
+            where, "must be a tenant domain (tenant.eu.auth0.com) or an https URL without user info"
+        )
     return value
 
 

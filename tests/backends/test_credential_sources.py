@@ -813,6 +813,10 @@ REFUSED = [
     # a token or client secret sent in clear over the network
     ("vault", {"address": "http://vault.example:8200", "token_env": "VT"}, "must be https (plain http only"),
     ("auth0", {"domain": "http://tenant.example", "token_env": "A0"}, "must be https"),
+    # a bare domain is the host the SDK puts after https://: user info or a path there names another
+    ("auth0", {"domain": "tenant.eu.auth0.com@evil.example", "token_env": "A0"}, "must be a tenant domain"),
+    ("auth0", {"domain": "evil.example/tenant.eu.auth0.com", "token_env": "A0"}, "must be a tenant domain"),
+    ("auth0", {"domain": "evil.example#tenant.eu.auth0.com", "token_env": "A0"}, "must be a tenant domain"),
     (
         "dynamodb",
         {"role_arn": "arn:aws:iam::222222222222:role/s", "sts_endpoint_url": "http://sts.x"},
@@ -826,6 +830,7 @@ ACCEPTED = [
     ("vault", {"address": "https://vault.example", "auth": "token", "token_env": "VT"}),
     ("auth0", {"domain": "tenant.eu.auth0.com", "token_env": "A0_TOKEN"}),
     ("auth0", {"domain": "tenant.eu.auth0.com", "client_id_env": "A0_ID", "client_secret_env": "A0_SECRET"}),
+    ("auth0", {"domain": "login.example.com:8443", "token_env": "A0_TOKEN"}),  # a custom domain, a port
     ("dynamodb", {"profile": "prod"}),
     ("dynamodb", {"role_arn": "arn:aws:iam::222222222222:role/sealer", "external_id": "ext-1"}),
     ("postgres", {"conninfo_env": "PG_PROD", "passfile_env": "PGPASS_PROD"}),
