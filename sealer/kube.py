@@ -46,8 +46,9 @@ def require_kubeconfig(kubeconfig: str | None) -> None:
     files, else ~/.kube/config. Several clusters read one by one would each report it as that
     cluster's error, and a run where no cluster could ever be read is bad input, not a finding."""
     if kubeconfig:
-        if not Path(kubeconfig).is_file():
-            there = "is not a file" if Path(kubeconfig).exists() else "does not exist"
+        path = Path(kubeconfig).expanduser()  # as the client opens it (and sealer.yaml's is checked)
+        if not path.is_file():
+            there = "is not a file" if path.exists() else "does not exist"
             raise BadInput(f"kubeconfig {kubeconfig} {there}")
         return
     named = [f for f in os.environ.get("KUBECONFIG", "").split(os.pathsep) if f]

@@ -314,6 +314,19 @@ def test_bad_kubeconfig_or_context(
         kube.fetch_controller_cert(str(kubeconfig.parent / file_name), context)
 
 
+def test_a_kubeconfig_under_home_is_read_as_the_client_reads_it(
+    kubeconfig: Path, kube_server: FakeKube, pems: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`~/…` (sealer.yaml's `kubeconfig` option is checked expanded so) is the home folder's file,
+    as the client opens it: it was looked for as a folder named `~` in the working directory."""
+    monkeypatch.setenv("HOME", str(kubeconfig.parent))
+    monkeypatch.chdir(kubeconfig.parent.parent)
+    kube_server.add_service(NS, "sealed-secrets-controller", [("http", 8080)], {"/v1/cert.pem": pems[0]})
+    assert kube.fetch_controller_cert(f"~/{kubeconfig.name}", None) == pems[0]
+    with pytest.raises(BadInput, match="kubeconfig ~/missing does not exist"):
+        kube.fetch_controller_cert("~/missing", None)
+
+
 def test_no_kubeconfig_at_all(kubeconfig: Path) -> None:
     """No --kubeconfig, no $KUBECONFIG, an empty home: one clear line."""
     with pytest.raises(BadInput, match="no kubeconfig found"):
