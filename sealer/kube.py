@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 from sealer import certs, deadline, extras, terminal
 from sealer.errors import BackendError, BadInput
+from sealer.strictjson import TOO_DEEP
 
 DEFAULT_NAMESPACE = "kube-system"
 DEFAULT_NAME = "sealed-secrets-controller"
@@ -279,6 +280,8 @@ def _api_errors(api: Any, what: str) -> Iterator[None]:
         raise BackendError(f"kubernetes: {what} failed ({err.status} {status_message(err)})") from None
     except urllib3.exceptions.HTTPError as err:
         raise BackendError(f"kubernetes: cannot reach {_server(api)} ({type(err).__name__})") from None
+    except RecursionError:  # json's, reading an answer nested past its depth
+        raise BackendError(f"kubernetes: {_server(api)} {TOO_DEEP}") from None
 
 
 def _read(api: Any, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -358,6 +358,9 @@ class Auth0Store(WholeDocumentStore):
             except (httpx.HTTPError, requests.exceptions.RequestException) as err:
                 error = WriteUnconfirmed if writes and may_have_arrived(err) else BackendError
                 raise error(f"auth0: cannot reach {self._host} ({type(err).__name__})") from None
+            except RecursionError:  # json's, reading an answer (a write's: it arrived) nested past its depth
+                error = WriteUnconfirmed if writes else BackendError
+                raise error(f"auth0: {self._host} {strictjson.TOO_DEEP}") from None
         raise AssertionError("unreachable")
 
     # -- the document --------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from sealer.backends import vault_auth
 from sealer.backends.base import may_have_arrived, reading_back
 from sealer.backends.credentials import VaultSource, secret_shape
 from sealer.errors import BackendError, BadInput, WriteUnconfirmed
+from sealer.strictjson import TOO_DEEP
 
 T = TypeVar("T")
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
@@ -197,6 +198,9 @@ class VaultKV:
         except requests.exceptions.RequestException as err:
             error = WriteUnconfirmed if writes and may_have_arrived(err) else BackendError
             raise error(f"vault: cannot reach {self.address} ({type(err).__name__})") from None
+        except RecursionError:  # json's, reading an answer (a write's: it arrived) nested past its depth
+            error = WriteUnconfirmed if writes else BackendError
+            raise error(f"vault: {self.address} {TOO_DEEP}") from None
 
     def _vault_said(self, err: Exception, what: str) -> str:
         """The one line for Vault's refusal `err` of `what`."""

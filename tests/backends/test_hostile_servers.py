@@ -172,6 +172,56 @@ def test_vault_health_shows_a_version_only_shaped_as_one(
     assert store.health().startswith("vault 1.15.6 at ")  # a version shaped as one is shown
 
 
+_NESTED = Response(200, b"[" * 100_000, {"Content-Type": "application/json"})  # past json's depth
+
+
+@pytest.mark.parametrize(
+    ("match", "method", "call"),
+    [
+        ("/data/", "GET", "list"),
+        ("/sys/health", "GET", "health"),
+        ("/auth/token/lookup-self", "GET", "health"),
+    ],
+    ids=["read", "health", "token-lookup"],
+)
+def test_vault_answer_nested_past_json_is_one_line(
+    vault_env: FakeVault, tmp_path: Path, match: str, method: str, call: str
+) -> None:
+    """JSON nested past the parser's depth was json's RecursionError: a traceback (exit 3)."""
+    store = VaultStore({"path": "sealer/hostile"}, tmp_path)
+    vault_env.answer_next(_NESTED, match=match, method=method)
+    message = backend_error(lambda: store.list(ENV) if call == "list" else store.health())
+    assert f"{vault_env.url} sent an answer nested too deep to read" in message
+
+
+def test_vault_write_answered_nested_past_json_is_not_counted_done(
+    vault_env: FakeVault, tmp_path: Path
+) -> None:
+    store = VaultStore({"path": "sealer/hostile-nested"}, tmp_path)
+    vault_env.answer_next(_NESTED, match="/data/", method="POST")
+    with pytest.raises(WriteUnconfirmed, match="nested too deep to read"):
+        store.register(new_record())
+
+
+def test_vault_login_answered_nested_past_json_is_one_line(vault_env: FakeVault) -> None:
+    vault_env.answer_next(_NESTED, match="/login", method="POST")
+    where = "dev: vault jwt login at auth mount jwt"
+    sent = {"role": "ci", "jwt": "id-token"}
+    message = backend_error(
+        lambda: vault_auth.login(
+            "jwt",
+            "jwt",
+            sent,
+            address=vault_env.url,
+            namespace=None,
+            verify=True,
+            where=where,
+            secretish=str.isspace,
+        )
+    )
+    assert message.startswith(where) and "nested too deep to read" in message
+
+
 # -- Auth0 ------------------------------------------------------------------------------------
 
 
@@ -250,6 +300,22 @@ def test_a_record_sealer_cannot_read_is_unreadable_drift_not_clean(
     assert len(found) == 1 and found[0].startswith("store-unreadable") and "cannot read" in found[0]
     listed = sealer(backend_repo, "keys", "list", REPO_ENV)
     assert listed.exit_code == 2 and "cannot read" in listed.stderr and "Traceback" not in listed.stderr
+
+
+@pytest.mark.parametrize(
+    ("match", "method", "writes"),
+    [("/oauth/token", "POST", False), ("/api/v2/users/", "GET", False), ("/api/v2/users/", "PATCH", True)],
+    ids=["token", "read", "write"],
+)
+def test_auth0_answer_nested_past_json_is_one_line(
+    auth0_env: FakeAuth0, tmp_path: Path, match: str, method: str, writes: bool
+) -> None:
+    """JSON nested past the parser's depth was json's RecursionError: a traceback (exit 3)."""
+    store = Auth0Store({"user_id": auth0_env.add_user()}, tmp_path)
+    auth0_env.answer_next(_NESTED, match=match, method=method)
+    with pytest.raises(WriteUnconfirmed if writes else BackendError, match="nested too deep to read") as err:
+        store.register(new_record())
+    assert isinstance(err.value, WriteUnconfirmed) is writes
 
 
 # -- Kubernetes API -----------------------------------------------------------------------------
@@ -568,3 +634,26 @@ def test_a_postgres_error_quoting_a_sealer_key_never_shows_it() -> None:
     key = apikey.generate(ENV)
     shown = postgres._first_line(Exception(f"\nnew row violates check: ({key})\nDETAIL: x"))
     assert shown == "new row violates check: (slr_dev_[redacted])"
+
+
+@pytest.mark.parametrize("call", ["read", "fingerprints", "replace"])
+def test_a_kube_answer_nested_past_json_is_one_line(
+    kube_server: FakeKube, kubeconfig: Path, call: str
+) -> None:
+    """JSON nested past the parser's depth was json's RecursionError: a traceback (exit 3)."""
+    kube_server.add_secret("payments", "engine-api-key-registry", {"registry.json": b"{}"})
+    api = kube_objects.client(str(kubeconfig), None)
+    current = kube_objects.read(api, "Secret", "payments", "engine-api-key-registry")
+    kube_server.answer_next(_NESTED, match="/secrets", method="PUT" if call == "replace" else "GET")
+    actions = {
+        "read": lambda: kube_objects.read(api, "Secret", "payments", "engine-api-key-registry"),
+        "fingerprints": lambda: kube.read_secret_fingerprints(
+            str(kubeconfig), None, "payments", "engine-api-key-registry"
+        ),
+        "replace": lambda: kube_objects.replace(api, "Secret", "payments", current),
+    }
+    with pytest.raises(
+        BackendError, match=f"{kube_server.url} sent an answer nested too deep to read"
+    ) as err:
+        actions[call]()
+    assert isinstance(err.value, WriteUnconfirmed) is (call == "replace")  # it reached the API server
