@@ -59,6 +59,7 @@ from sealer.records import (
     utcnow,
     verdict,
 )
+from sealer.strictjson import TOO_DEEP
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -354,6 +355,8 @@ class DynamoStore:
             raise error(f"dynamodb: {self._env()}{what}: {code}: {message}") from None
         except BotoCoreError as err:
             raise error(f"dynamodb: {self._env()}{what}: {_first_line(str(err))}") from None
+        except RecursionError:  # json's, in botocore's parser: an answer nested past its depth
+            raise error(f"dynamodb: {self._env()}{what}: {self._where()} {TOO_DEEP}") from None
         except (AttributeError, TypeError, KeyError, ValueError) as err:
             if not _unreadable(err):
                 raise
@@ -541,7 +544,10 @@ _TABLE_STATUS = re.compile(r"[A-Z][A-Z_]{0,63}")  # ACTIVE, CREATING, …
 def _unreadable(err: BaseException) -> bool:
     """Whether `err` is botocore's parser meeting an answer of a shape DynamoDB never gives (a
     map where a list goes, a number for a list): it trusts the types an endpoint sends (one a
-    pull request may name), so that is a TypeError or AttributeError raised inside it."""
+    pull request may name), so that is a TypeError or AttributeError raised inside it; JSON nested
+    past json's depth is its RecursionError."""
+    if isinstance(err, RecursionError):
+        return True
     if not isinstance(err, (AttributeError, TypeError, KeyError, ValueError)):
         return False
     innermost = err.__traceback__

@@ -416,8 +416,11 @@ class WrongShapes(FakeServer):
 
     def handle(self, request: Request) -> Response:
         action = request.headers.get("x-amz-target", "").rpartition(".")[2]
-        if action in self.answers:
-            return Response.json(200, self.answers[action], _AMZ_JSON)
+        answer = self.answers.get(action)
+        if isinstance(answer, bytes):
+            return Response(200, answer, _AMZ_JSON)
+        if answer is not None:
+            return Response.json(200, answer, _AMZ_JSON)
         body = {"__type": "com.amazon.coral.validate#ValidationException", "message": "unsupported"}
         return Response.json(400, body, _AMZ_JSON)
 
@@ -428,6 +431,7 @@ class WrongShapes(FakeServer):
         ({"Query": {"Items": {"pk": 1}}}, "list", "answered in a shape DynamoDB never gives"),
         ({"Query": {"Items": [["pk"]]}}, "list", "answered in a shape DynamoDB never gives"),
         ({"Query": {"Items": [{"pk": {"L": 5}}]}}, "list", "answered in a shape DynamoDB never gives"),
+        ({"Query": b"[" * 100_000}, "list", "sent an answer nested too deep to read"),
         ({"DescribeTable": {}}, "health", "answered DescribeTable without the table's status"),
         ({"DescribeTable": {"Table": []}}, "health", "never gives"),
         (
@@ -436,7 +440,7 @@ class WrongShapes(FakeServer):
             "answered DescribeTable without the table's status",
         ),
     ],
-    ids=["items-map", "item-list", "list-value-number", "no-table", "table-list", "line-break"],
+    ids=["items-map", "item-list", "list-value-number", "nested", "no-table", "table-list", "line-break"],
 )
 def test_a_dynamodb_answer_of_the_wrong_shape_is_one_line(
     aws_env: dict[str, str], tmp_path: Path, answers: dict[str, Any], call: str, said: str
@@ -454,11 +458,12 @@ def test_a_dynamodb_write_answered_in_the_wrong_shape_is_not_counted_done(
     aws_env: dict[str, str], tmp_path: Path
 ) -> None:
     """A write answered 200 reached the table, whatever shape its answer: one not confirmed."""
-    with WrongShapes({"PutItem": {"Attributes": [1]}, "Query": {"Items": []}}) as endpoint:
-        options = {"table": "sealer-keys", "region": "us-east-1", "endpoint_url": endpoint.url}
-        store = dynamodb.DynamoStore(options, tmp_path)
-        with pytest.raises(WriteUnconfirmed, match="never gives"):
-            store.register(new_record())
+    for answer, said in [({"Attributes": [1]}, "never gives"), (b"[" * 100_000, "nested too deep")]:
+        with WrongShapes({"PutItem": answer, "Query": {"Items": []}}) as endpoint:
+            options = {"table": "sealer-keys", "region": "us-east-1", "endpoint_url": endpoint.url}
+            store = dynamodb.DynamoStore(options, tmp_path)
+            with pytest.raises(WriteUnconfirmed, match=said):
+                store.register(new_record())
 
 
 def _drop_constraints(options: dict[str, str]) -> None:
