@@ -339,6 +339,10 @@ class Auth0Store(WholeDocumentStore):
         for attempt in range(self.rate_retries + 1):
             try:
                 return deadline.request(f"auth0: {self._host}", f"requesting {where}", request, writes)
+            except BackendError as err:  # an answer past its bound (`_bounded`): a write's arrived
+                if writes and not isinstance(err, WriteUnconfirmed):
+                    raise WriteUnconfirmed(str(err)) from None
+                raise
             except (ApiError, Auth0Error) as err:
                 status, headers = _status_and_headers(err)
                 if status != 429 or attempt == self.rate_retries:

@@ -190,6 +190,10 @@ class VaultKV:
 
         try:
             yield
+        except BackendError as err:  # an answer past its bound (`vault_auth._bounded`): a write's arrived
+            if writes and not isinstance(err, WriteUnconfirmed):
+                raise WriteUnconfirmed(str(err)) from None
+            raise
         except vault_errors.VaultError as err:
             error = WriteUnconfirmed if writes and _server_error(err) else BackendError
             raise error(self._vault_said(err, what)) from None

@@ -259,6 +259,32 @@ def test_auth0_answer_larger_than_the_bound_is_not_read(
     assert store.list(ENV) == []  # answers within the bound are read as before
 
 
+@pytest.mark.parametrize("backend", ["vault", "auth0"])
+def test_a_write_answered_past_the_bound_is_not_confirmed(
+    vault_env: FakeVault, auth0_env: FakeAuth0, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """The write arrived (its answer came): a registration so answered was 'nothing changed'
+    (exit 2) with its pending record kept in the store."""
+    monkeypatch.setattr(vault_auth, "MAX_ANSWER_BYTES", 64 << 10)
+    monkeypatch.setattr(auth0, "MAX_ANSWER_BYTES", 64 << 10)
+    huge = Response.json(200, {"data": {"version": 2}, "padding": "x" * (80 << 10)})
+    server: FakeVault | FakeAuth0 = vault_env if backend == "vault" else auth0_env
+    store = (
+        VaultStore({"path": "sealer/hostile-big"}, tmp_path)
+        if backend == "vault"
+        else Auth0Store({"user_id": auth0_env.add_user()}, tmp_path)
+    )
+    kept = lambda request: (server.handle(request), huge)[1]  # noqa: E731  # stored, then answered so
+    server.answer_next(
+        kept,
+        match="/data/" if backend == "vault" else "/api/v2/users/",
+        method="POST" if backend == "vault" else "PATCH",
+    )
+    with pytest.raises(WriteUnconfirmed, match="larger than 64 KiB: not read"):
+        store.register(new_record())
+    assert [r.status for r in store.list(ENV)] == ["pending"]
+
+
 # -- records no rule reads ----------------------------------------------------------------------
 
 
