@@ -19,14 +19,15 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sealer import certs, extras, terminal
+from sealer import certs, deadline, extras, terminal
 from sealer.errors import BackendError, BadInput
+from sealer.strictjson import TOO_DEEP
 
 DEFAULT_NAMESPACE = "kube-system"
 DEFAULT_NAME = "sealed-secrets-controller"
@@ -34,6 +35,7 @@ HELM_NAME = "sealed-secrets"  # the service name the Helm chart gives the contro
 CERT_PATH = "v1/cert.pem"
 KEY_LABEL = "sealedsecrets.bitnami.com/sealed-secrets-key"
 TIMEOUT_SECONDS = 15
+MAX_CERT_BYTES = 64 * 1024  # a PEM certificate is a few KiB; a chain, a few more
 
 
 class _Missing(Exception):
@@ -45,8 +47,9 @@ def require_kubeconfig(kubeconfig: str | None) -> None:
     files, else ~/.kube/config. Several clusters read one by one would each report it as that
     cluster's error, and a run where no cluster could ever be read is bad input, not a finding."""
     if kubeconfig:
-        if not Path(kubeconfig).is_file():
-            there = "is not a file" if Path(kubeconfig).exists() else "does not exist"
+        path = Path(kubeconfig).expanduser()  # as the client opens it (and sealer.yaml's is checked)
+        if not path.is_file():
+            there = "is not a file" if path.exists() else "does not exist"
             raise BadInput(f"kubeconfig {kubeconfig} {there}")
         return
     named = [f for f in os.environ.get("KUBECONFIG", "").split(os.pathsep) if f]
@@ -277,6 +280,20 @@ def _api_errors(api: Any, what: str) -> Iterator[None]:
         raise BackendError(f"kubernetes: {what} failed ({err.status} {status_message(err)})") from None
     except urllib3.exceptions.HTTPError as err:
         raise BackendError(f"kubernetes: cannot reach {_server(api)} ({type(err).__name__})") from None
+    except RecursionError:  # json's, reading an answer nested past its depth
+        raise BackendError(f"kubernetes: {_server(api)} {TOO_DEEP}") from None
+
+
+def _read(api: Any, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`method(*args, **kwargs)` of the API client, its failures one line each (`_api_errors`),
+    within the one request bound (`deadline.request`) as the registry's reads are: the client's
+    timeout bounds each wait for a byte only, so a trickling answer held `status` for hours."""
+    with _api_errors(api, what):
+        return deadline.request(
+            f"kubernetes: {_server(api)}",
+            what,
+            lambda: method(*args, _request_timeout=TIMEOUT_SECONDS, **kwargs),
+        )
 
 
 def first_port(service: Any) -> str:
@@ -298,8 +315,8 @@ def fetch_controller_cert(
     names = [name, HELM_NAME] if name == DEFAULT_NAME else [name]
     for candidate in names:
         try:
-            with _api_errors(api, f"reading service {namespace}/{candidate}"):
-                service = api.read_namespaced_service(candidate, namespace, _request_timeout=TIMEOUT_SECONDS)
+            what = f"reading service {namespace}/{candidate}"
+            service = _read(api, what, api.read_namespaced_service, candidate, namespace)
         except _Missing:
             continue
         return _proxy_cert(api, namespace, candidate, first_port(service))
@@ -309,20 +326,26 @@ def fetch_controller_cert(
 
 def _proxy_cert(api: Any, namespace: str, service: str, port: str) -> bytes:
     source = f"{namespace}/{service}:{port}/{CERT_PATH}"
+    what = f"fetching {source} through the service proxy"
     try:
-        with _api_errors(api, f"fetching {source} through the service proxy"):
-            response = api.connect_get_namespaced_service_proxy_with_path(
-                f"{service}:{port}",
-                namespace,
-                CERT_PATH,
-                _preload_content=False,
-                _request_timeout=TIMEOUT_SECONDS,
-            )
-            data = bytes(response.data)
+        data = _read(api, what, _cert_body, api, f"{service}:{port}", namespace)
     except _Missing:
         raise BadInput(f"{source}: the controller does not serve its certificate there (404)") from None
+    if len(data) > MAX_CERT_BYTES:
+        raise BadInput(f"{source}: the answer is larger than {MAX_CERT_BYTES >> 10} KiB: not a certificate")
     certs.parse_certificate(data, source)
     return data
+
+
+def _cert_body(api: Any, target: str, namespace: str, **kwargs: Any) -> bytes:
+    """At most MAX_CERT_BYTES + 1 of what the service proxy answers: never all an endless answer holds."""
+    response = api.connect_get_namespaced_service_proxy_with_path(
+        target, namespace, CERT_PATH, _preload_content=False, **kwargs
+    )
+    try:
+        return bytes(response.read(MAX_CERT_BYTES + 1))
+    finally:
+        response.release_conn()
 
 
 def read_secret_fingerprints(
@@ -331,8 +354,7 @@ def read_secret_fingerprints(
     """{entry: hex SHA-256 of its value} of a live Secret; the values never leave this function."""
     api = core_api(kubeconfig, context)
     try:
-        with _api_errors(api, f"reading secret {namespace}/{name}"):
-            secret = api.read_namespaced_secret(name, namespace, _request_timeout=TIMEOUT_SECONDS)
+        secret = _read(api, f"reading secret {namespace}/{name}", api.read_namespaced_secret, name, namespace)
     except _Missing:
         raise BadInput(f"secret {namespace}/{name} not found") from None
     return {entry: _sha256_of(value, entry) for entry, value in sorted((secret.data or {}).items())}
@@ -361,10 +383,9 @@ def list_controller_keys(
     their certificates are read."""
     api = core_api(kubeconfig, context)
     try:
-        with _api_errors(api, f"listing sealing keys in {namespace}"):
-            answer = api.list_namespaced_secret(
-                namespace, label_selector=f"{KEY_LABEL}=active", _request_timeout=TIMEOUT_SECONDS
-            )
+        what = f"listing sealing keys in {namespace}"
+        selector = f"{KEY_LABEL}=active"
+        answer = _read(api, what, api.list_namespaced_secret, namespace, label_selector=selector)
     except _Missing:
         raise BadInput(f"namespace {namespace} not found") from None
     found = []

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from sealer import deadline, kube, terminal
 from sealer.errors import BackendError, BadInput, WriteUnconfirmed
+from sealer.strictjson import TOO_DEEP
 
 KINDS = {"ConfigMap": "config_map", "Secret": "secret"}
 
@@ -82,6 +83,9 @@ def _errors(api: Any, what: str, writes: bool = False) -> Iterator[None]:
     except urllib3.exceptions.HTTPError as err:
         error = WriteUnconfirmed if writes and _may_have_arrived(err) else BackendError
         raise error(f"kubernetes: cannot reach {server} ({type(err).__name__}){_fate(error)}") from None
+    except RecursionError:  # json's, reading an answer (a write's: it arrived) nested past its depth
+        error = WriteUnconfirmed if writes else BackendError
+        raise error(f"kubernetes: {server} {TOO_DEEP}{_fate(error)}") from None
 
 
 def _fate(error: type[BackendError]) -> str:

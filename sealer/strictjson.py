@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+# A server's answer nested past what `json` parses (its RecursionError), for the one line saying so.
+TOO_DEEP = "sent an answer nested too deep to read"
+
 
 class DuplicateKey(ValueError):
     """A JSON object gives one key twice (any other ValueError: not JSON at all)."""

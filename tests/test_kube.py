@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.fake_http import trickling
 from support.fake_kube import FakeKube, counting_exec_user, exec_runs
 
 from sealer import certs, keypair, kube
@@ -127,6 +128,47 @@ def test_unauthorized_and_forbidden(kubeconfig: Path, kube_server: FakeKube, pem
         kube.read_secret_fingerprints(str(kubeconfig), "viewer", NS, "s")
     with pytest.raises(BackendError, match="forbidden while listing sealing keys"):
         kube.list_controller_keys(str(kubeconfig), "viewer")
+
+
+@pytest.mark.parametrize(
+    ("match", "read"),
+    [
+        ("/proxy/v1/cert.pem", lambda config: kube.fetch_controller_cert(config, None)),
+        ("/secrets/s", lambda config: kube.read_secret_fingerprints(config, None, NS, "s")),
+        ("/secrets", lambda config: kube.list_controller_keys(config, None)),
+    ],
+    ids=["cert-fetch", "status-secret", "cert-fetch-keys"],
+)
+def test_an_api_server_trickling_its_answer_is_cut_off(
+    kubeconfig: Path,
+    kube_server: FakeKube,
+    pems: list[bytes],
+    monkeypatch: pytest.MonkeyPatch,
+    match: str,
+    read: Any,
+) -> None:
+    """`cert fetch` and `status` read within the one request bound, as the registry's reads do:
+    the client's timeout bounds each wait for a byte only, so a byte every few seconds held them."""
+    kube_server.add_service(NS, "sealed-secrets-controller", [("http", 8080)], {"/v1/cert.pem": pems[0]})
+    kube_server.add_secret(NS, "s", {"tls.crt": pems[0]}, {kube.KEY_LABEL: "active"})
+    with trickling(kube_server, monkeypatch, match, "GET", kube_server.handle):
+        with pytest.raises(BackendError, match=r"did not answer within 0\.5 seconds while"):
+            read(str(kubeconfig))
+
+
+def test_a_controller_certificate_past_its_bound_is_not_read(
+    kubeconfig: Path, kube_server: FakeKube, pems: list[bytes]
+) -> None:
+    """What the service proxy serves is a certificate of a few KiB: a larger answer (an endless
+    one) is refused after 64 KiB, never read into memory whole."""
+    big = pems[0] + b"#" * (kube.MAX_CERT_BYTES + 1)
+    kube_server.add_service(NS, "sealed-secrets-controller", [("http", 8080)], {"/v1/cert.pem": big})
+    with pytest.raises(
+        BadInput,
+        match=r"kube-system/sealed-secrets-controller:http/v1/cert.pem: the answer "
+        r"is larger than 64 KiB",
+    ):
+        kube.fetch_controller_cert(str(kubeconfig), None)
 
 
 def test_server_errors(kubeconfig: Path, kube_server: FakeKube) -> None:
@@ -270,6 +312,19 @@ def test_bad_kubeconfig_or_context(
     (kubeconfig.parent / "not-yaml").write_text("- [unbalanced\n: :\n")
     with pytest.raises(BadInput, match=problem):
         kube.fetch_controller_cert(str(kubeconfig.parent / file_name), context)
+
+
+def test_a_kubeconfig_under_home_is_read_as_the_client_reads_it(
+    kubeconfig: Path, kube_server: FakeKube, pems: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`~/…` (sealer.yaml's `kubeconfig` option is checked expanded so) is the home folder's file,
+    as the client opens it: it was looked for as a folder named `~` in the working directory."""
+    monkeypatch.setenv("HOME", str(kubeconfig.parent))
+    monkeypatch.chdir(kubeconfig.parent.parent)
+    kube_server.add_service(NS, "sealed-secrets-controller", [("http", 8080)], {"/v1/cert.pem": pems[0]})
+    assert kube.fetch_controller_cert(f"~/{kubeconfig.name}", None) == pems[0]
+    with pytest.raises(BadInput, match="kubeconfig ~/missing does not exist"):
+        kube.fetch_controller_cert("~/missing", None)
 
 
 def test_no_kubeconfig_at_all(kubeconfig: Path) -> None:

@@ -339,6 +339,10 @@ class Auth0Store(WholeDocumentStore):
         for attempt in range(self.rate_retries + 1):
             try:
                 return deadline.request(f"auth0: {self._host}", f"requesting {where}", request, writes)
+            except BackendError as err:  # an answer past its bound (`_bounded`): a write's arrived
+                if writes and not isinstance(err, WriteUnconfirmed):
+                    raise WriteUnconfirmed(str(err)) from None
+                raise
             except (ApiError, Auth0Error) as err:
                 status, headers = _status_and_headers(err)
                 if status != 429 or attempt == self.rate_retries:
@@ -358,6 +362,9 @@ class Auth0Store(WholeDocumentStore):
             except (httpx.HTTPError, requests.exceptions.RequestException) as err:
                 error = WriteUnconfirmed if writes and may_have_arrived(err) else BackendError
                 raise error(f"auth0: cannot reach {self._host} ({type(err).__name__})") from None
+            except RecursionError:  # json's, reading an answer (a write's: it arrived) nested past its depth
+                error = WriteUnconfirmed if writes else BackendError
+                raise error(f"auth0: {self._host} {strictjson.TOO_DEEP}") from None
         raise AssertionError("unreachable")
 
     # -- the document --------------------------------------------------------------------------

@@ -66,15 +66,16 @@ _SECRET_VALUES: tuple[tuple[Callable[[str], object], str], ...] = (
 )
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 # Variables a `*_env` may not name: the process's own (a loader, a shell, a search path) and the
-# secrets a CI runner or sealer itself holds (a PR naming GITHUB_TOKEN beside its own `address`
-# would have sealer send the runner's token there), the AWS chain's (sent to another store), and
+# secrets a CI runner or sealer itself holds (a PR naming GITHUB_TOKEN, or the GITEA_TOKEN or
+# FORGEJO_TOKEN sealer opens pull requests with, beside its own `address` would have sealer send
+# that token there), the AWS chain's (sent to another store), and
 # the stores' global variables (VAULT_TOKEN, AUTH0_CLIENT_SECRET, libpq's PG*: an environment
 # without `credentials:` uses them, so a PR naming one beside its own address sent it there).
 _RESERVED = re.compile(
     r"(PATH|HOME|SHELL|USER|LOGNAME|PWD|OLDPWD|IFS|ENV|BASH_ENV|TMPDIR|KUBECONFIG|"
     r"VAULT_(ADDR|TOKEN|NAMESPACE|CACERT|CAPATH|CLIENT_CERT|CLIENT_KEY)|"
     r"AUTH0_(DOMAIN|MANAGEMENT_TOKEN|CLIENT_ID|CLIENT_SECRET|AUDIENCE)|PG[A-Z]*|"
-    r"(LD|DYLD|PYTHON|GIT|SSH|GPG|GNUPG|KUBE|GITHUB|ACTIONS|RUNNER|CI|GITLAB|SEALER|AWS)_\w*)",
+    r"(LD|DYLD|PYTHON|GIT|SSH|GPG|GNUPG|KUBE|GITHUB|ACTIONS|RUNNER|CI|GITLAB|GITEA|FORGEJO|SEALER|AWS)_\w*)",
     re.IGNORECASE,
 )
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
@@ -82,6 +83,9 @@ _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
 _PROFILE = re.compile(r"[\w+=,.@/-]{1,128}")
 _NAMESPACE = re.compile(r"[A-Za-z0-9_][\w./-]{0,255}")
 _AUTH_MOUNT = re.compile(r"[A-Za-z0-9_][\w.-]{0,63}(/[A-Za-z0-9_][\w.-]{0,63}){0,7}")
+# A bare Auth0 domain: a host name and maybe a port, never user info, a path or a fragment that
+# would send the token request to another host than the one a reviewer reads first.
+_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9][A-Za-z0-9-]{0,62})*(?::[0-9]{1,5})?")
 _VAULT_ROLE = re.compile(r"[A-Za-z0-9_][\w.@-]{0,127}")
 # What each Vault login method needs, and the settings only it may use (#17).
 _VAULT_LOGINS = {
@@ -155,6 +159,10 @@ def _checked(name: str, value: str, where: str) -> str:
         problem = url_problem(value)
         if problem:
             raise _problem(where, problem)
+    elif name == "domain" and not _DOMAIN.fullmatch(value):  # the SDK puts it after https:// as it is
+        raise _problem(
+            where, "must be a tenant domain (tenant.eu.auth0.com) or an https URL without user info"
+        )
     return value
 
 

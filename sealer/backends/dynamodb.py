@@ -32,6 +32,7 @@ import contextlib
 import datetime as dt
 import functools
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -58,6 +59,7 @@ from sealer.records import (
     utcnow,
     verdict,
 )
+from sealer.strictjson import TOO_DEEP
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -284,11 +286,17 @@ class DynamoStore:
     def health(self) -> str:
         with self._translated():
             try:
-                table = self._describe()["Table"]
+                table = self._describe().get("Table")
             except self.client.exceptions.ResourceNotFoundException:
-                status = "does not exist yet (created on first use)"
-                return f"dynamodb: table {self.table} {status} at {self._where()}"
-        return f"dynamodb: table {self.table} is {table.get('TableStatus', '?')} at {self._where()}"
+                missing = "does not exist yet (created on first use)"
+                return f"dynamodb: table {self.table} {missing} at {self._where()}"
+        status = table.get("TableStatus") if isinstance(table, dict) else None
+        if not isinstance(status, str) or not _TABLE_STATUS.fullmatch(status):  # a line break forges a line
+            raise BackendError(
+                f"dynamodb: {self._env()}table {self.table}: {self._where()} answered DescribeTable "
+                "without the table's status: not read"
+            )
+        return f"dynamodb: table {self.table} is {status} at {self._where()}"
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -347,6 +355,12 @@ class DynamoStore:
             raise error(f"dynamodb: {self._env()}{what}: {code}: {message}") from None
         except BotoCoreError as err:
             raise error(f"dynamodb: {self._env()}{what}: {_first_line(str(err))}") from None
+        except RecursionError:  # json's, in botocore's parser: an answer nested past its depth
+            raise error(f"dynamodb: {self._env()}{what}: {self._where()} {TOO_DEEP}") from None
+        except (AttributeError, TypeError, KeyError, ValueError) as err:
+            if not _unreadable(err):
+                raise
+            raise error(f"dynamodb: {self._env()}{what}: {self._where()} {_WRONG_SHAPE}") from None
 
     def _env(self) -> str:
         return f"{self.source.env}: " if self.source.env else ""
@@ -520,7 +534,26 @@ def _may_have_landed(err: Exception) -> bool:
     if isinstance(err, ClientError):
         status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         return isinstance(status, int) and status >= 500
-    return isinstance(err, HTTPClientError)
+    return isinstance(err, HTTPClientError) or _unreadable(err)  # answered: it reached the endpoint
+
+
+_WRONG_SHAPE = "answered in a shape DynamoDB never gives: not read"
+_TABLE_STATUS = re.compile(r"[A-Z][A-Z_]{0,63}")  # ACTIVE, CREATING, …
+
+
+def _unreadable(err: BaseException) -> bool:
+    """Whether `err` is botocore's parser meeting an answer of a shape DynamoDB never gives (a
+    map where a list goes, a number for a list): it trusts the types an endpoint sends (one a
+    pull request may name), so that is a TypeError or AttributeError raised inside it; JSON nested
+    past json's depth is its RecursionError."""
+    if isinstance(err, RecursionError):
+        return True
+    if not isinstance(err, (AttributeError, TypeError, KeyError, ValueError)):
+        return False
+    innermost = err.__traceback__
+    while innermost is not None and innermost.tb_next is not None:
+        innermost = innermost.tb_next
+    return innermost is not None and innermost.tb_frame.f_globals.get("__name__") == "botocore.parsers"
 
 
 def _items(pages: Iterable[Any], table: str) -> Iterator[Any]:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from sealer import deadline, terminal
 from sealer.errors import BackendError
+from sealer.strictjson import TOO_DEEP
 
 TIMEOUT_SECONDS = 10
 METHODS = ("token", "jwt", "approle")  # token: the variable holding one, as before
@@ -110,6 +111,8 @@ def _refusals(
         raise BackendError(f"{where}: {redirect_refused(address)}") from None
     except requests.exceptions.RequestException as err:
         raise BackendError(f"{where}: cannot reach {address} ({type(err).__name__})") from None
+    except RecursionError:  # json's, reading an answer nested past its depth
+        raise BackendError(f"{where}: {address} {TOO_DEEP}") from None
 
 
 def vault_said(err: Exception, credentials: Iterable[str], secretish: Callable[[str], object]) -> str:

@@ -19,6 +19,7 @@ from sealer.backends import vault_auth
 from sealer.backends.base import may_have_arrived, reading_back
 from sealer.backends.credentials import VaultSource, secret_shape
 from sealer.errors import BackendError, BadInput, WriteUnconfirmed
+from sealer.strictjson import TOO_DEEP
 
 T = TypeVar("T")
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
@@ -151,9 +152,11 @@ class VaultKV:
                     raise BackendError(f"vault: {self.address} is sealed (503)")
                 if code not in (429, 472, 473):  # standbys answer these and still serve reads
                     raise BackendError(f"vault: {self.address} is not healthy (HTTP {code})")
-                status = status.json()
+                status = _json_of(status)
+            if not isinstance(status, dict):
+                raise BackendError(f"vault: {self.address} answered its health check (sys/health) {_NO_JSON}")
             self._check_token()
-        return f"vault {status.get('version', '?')} at {self.address}"
+        return f"vault {_version(status)} at {self.address}"
 
     def _check_token(self) -> None:
         """auth/token/lookup-self must answer the token's data: a 200 carrying `errors`, or no
@@ -187,6 +190,10 @@ class VaultKV:
 
         try:
             yield
+        except BackendError as err:  # an answer past its bound (`vault_auth._bounded`): a write's arrived
+            if writes and not isinstance(err, WriteUnconfirmed):
+                raise WriteUnconfirmed(str(err)) from None
+            raise
         except vault_errors.VaultError as err:
             error = WriteUnconfirmed if writes and _server_error(err) else BackendError
             raise error(self._vault_said(err, what)) from None
@@ -195,6 +202,9 @@ class VaultKV:
         except requests.exceptions.RequestException as err:
             error = WriteUnconfirmed if writes and may_have_arrived(err) else BackendError
             raise error(f"vault: cannot reach {self.address} ({type(err).__name__})") from None
+        except RecursionError:  # json's, reading an answer (a write's: it arrived) nested past its depth
+            error = WriteUnconfirmed if writes else BackendError
+            raise error(f"vault: {self.address} {TOO_DEEP}") from None
 
     def _vault_said(self, err: Exception, what: str) -> str:
         """The one line for Vault's refusal `err` of `what`."""
@@ -212,6 +222,26 @@ class VaultKV:
         token = getattr(self.client, "token", None) or ""
         detail = vault_auth.vault_said(err, [token], secret_shape) or type(err).__name__
         return f"vault: {what} failed: {detail}"
+
+
+_NO_JSON = "with no JSON object: not a Vault"
+# What a health check shows of the version the server names: the address may be a pull request's,
+# and a line break or 4 MiB in it would forge or flood the lines `backend check` prints.
+_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+-]{0,63}")
+
+
+def _json_of(response: Any) -> Any:
+    """A standby's health answer as JSON, None when it holds none (an HTML page, nested past
+    what json reads)."""
+    try:
+        return response.json()
+    except (ValueError, RecursionError):
+        return None
+
+
+def _version(status: dict[str, Any]) -> str:
+    version = status.get("version")
+    return version if isinstance(version, str) and _VERSION.fullmatch(version) else "?"
 
 
 def _server_error(err: Exception) -> bool:

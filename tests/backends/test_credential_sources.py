@@ -790,6 +790,9 @@ REFUSED = [
     # a *_env naming the runner's, sealer's or the process's own variables: sent to the store's host
     ("vault", {"address": "https://vault.example", "token_env": "GITHUB_TOKEN"}, "GITHUB_TOKEN belongs to"),
     ("auth0", {"domain": "t.example", "token_env": "CI_JOB_TOKEN"}, "CI_JOB_TOKEN belongs to"),
+    # sealer's own forge tokens (`sealer rotate`'s pull requests), Gitea's and Forgejo's Actions tokens
+    ("vault", {"address": "https://vault.example", "token_env": "GITEA_TOKEN"}, "GITEA_TOKEN belongs to"),
+    ("auth0", {"domain": "t.example", "token_env": "FORGEJO_TOKEN"}, "FORGEJO_TOKEN belongs to"),
     ("auth0", {"domain": "t.example", "token_env": "SEALER_SIGNING_KEY"}, "belongs to the shell, the CI"),
     ("vault", {"address": "https://vault.example", "token_env": "AWS_SECRET_ACCESS_KEY"}, "belongs to"),
     ("postgres", {"conninfo_env": "LD_PRELOAD"}, "LD_PRELOAD belongs to"),
@@ -810,6 +813,10 @@ REFUSED = [
     # a token or client secret sent in clear over the network
     ("vault", {"address": "http://vault.example:8200", "token_env": "VT"}, "must be https (plain http only"),
     ("auth0", {"domain": "http://tenant.example", "token_env": "A0"}, "must be https"),
+    # a bare domain is the host the SDK puts after https://: user info or a path there names another
+    ("auth0", {"domain": "tenant.eu.auth0.com@evil.example", "token_env": "A0"}, "must be a tenant domain"),
+    ("auth0", {"domain": "evil.example/tenant.eu.auth0.com", "token_env": "A0"}, "must be a tenant domain"),
+    ("auth0", {"domain": "evil.example#tenant.eu.auth0.com", "token_env": "A0"}, "must be a tenant domain"),
     (
         "dynamodb",
         {"role_arn": "arn:aws:iam::222222222222:role/s", "sts_endpoint_url": "http://sts.x"},
@@ -823,6 +830,7 @@ ACCEPTED = [
     ("vault", {"address": "https://vault.example", "auth": "token", "token_env": "VT"}),
     ("auth0", {"domain": "tenant.eu.auth0.com", "token_env": "A0_TOKEN"}),
     ("auth0", {"domain": "tenant.eu.auth0.com", "client_id_env": "A0_ID", "client_secret_env": "A0_SECRET"}),
+    ("auth0", {"domain": "login.example.com:8443", "token_env": "A0_TOKEN"}),  # a custom domain, a port
     ("dynamodb", {"profile": "prod"}),
     ("dynamodb", {"role_arn": "arn:aws:iam::222222222222:role/sealer", "external_id": "ext-1"}),
     ("postgres", {"conninfo_env": "PG_PROD", "passfile_env": "PGPASS_PROD"}),

@@ -28,7 +28,7 @@ from sealer import apikey, kube, kube_objects
 from sealer.backends import auth0, dynamodb, vault_auth
 from sealer.backends.auth0 import Auth0Store
 from sealer.backends.vault import VaultStore
-from sealer.errors import BackendError
+from sealer.errors import BackendError, WriteUnconfirmed
 from sealer.records import KeyRecord, utcnow
 
 ENV = "dev"
@@ -136,6 +136,92 @@ def test_vault_answer_larger_than_the_bound_is_not_read(
     assert store.list(ENV) == []  # an answer within the bound is read as before
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Response.json(429, ["not", "health"]),
+        Response.json(473, "a string"),
+        Response(472, b"<html>standby</html>", {"Content-Type": "text/html"}),
+        Response(429, b"[" * 100_000, {"Content-Type": "application/json"}),
+    ],
+    ids=["standby-list", "standby-string", "standby-html", "standby-nested"],
+)
+def test_vault_health_answer_of_the_wrong_shape_is_one_line(
+    vault_env: FakeVault, tmp_path: Path, answer: Response
+) -> None:
+    """A standby's health answer is read as JSON: a list there was a traceback (exit 3) of
+    `backend check`, an HTML page 'cannot reach'."""
+    store = VaultStore({"path": "sealer/hostile"}, tmp_path)
+    vault_env.answer_next(answer, match="/sys/health")
+    assert "answered its health check (sys/health) with no JSON object" in backend_error(store.health)
+
+
+@pytest.mark.parametrize(
+    "version",
+    ["1.15.6\nstaging: vault 1.15.6 at https://vault.internal:8200", "9" * 100_000, {"v": 1}, None],
+    ids=["line-break", "huge", "object", "none"],
+)
+def test_vault_health_shows_a_version_only_shaped_as_one(
+    vault_env: FakeVault, tmp_path: Path, version: Any
+) -> None:
+    """`backend check` prints the version Vault names: the address may be a pull request's, whose
+    server could forge a line of the output with a line break in it, or flood it."""
+    store = VaultStore({"path": "sealer/hostile"}, tmp_path)
+    vault_env.answer_next(Response.json(200, {"version": version, "sealed": False}), match="/sys/health")
+    assert store.health() == f"vault ? at {vault_env.url}, KV v2 secret/sealer/hostile/<env>"
+    assert store.health().startswith("vault 1.15.6 at ")  # a version shaped as one is shown
+
+
+_NESTED = Response(200, b"[" * 100_000, {"Content-Type": "application/json"})  # past json's depth
+
+
+@pytest.mark.parametrize(
+    ("match", "method", "call"),
+    [
+        ("/data/", "GET", "list"),
+        ("/sys/health", "GET", "health"),
+        ("/auth/token/lookup-self", "GET", "health"),
+    ],
+    ids=["read", "health", "token-lookup"],
+)
+def test_vault_answer_nested_past_json_is_one_line(
+    vault_env: FakeVault, tmp_path: Path, match: str, method: str, call: str
+) -> None:
+    """JSON nested past the parser's depth was json's RecursionError: a traceback (exit 3)."""
+    store = VaultStore({"path": "sealer/hostile"}, tmp_path)
+    vault_env.answer_next(_NESTED, match=match, method=method)
+    message = backend_error(lambda: store.list(ENV) if call == "list" else store.health())
+    assert f"{vault_env.url} sent an answer nested too deep to read" in message
+
+
+def test_vault_write_answered_nested_past_json_is_not_counted_done(
+    vault_env: FakeVault, tmp_path: Path
+) -> None:
+    store = VaultStore({"path": "sealer/hostile-nested"}, tmp_path)
+    vault_env.answer_next(_NESTED, match="/data/", method="POST")
+    with pytest.raises(WriteUnconfirmed, match="nested too deep to read"):
+        store.register(new_record())
+
+
+def test_vault_login_answered_nested_past_json_is_one_line(vault_env: FakeVault) -> None:
+    vault_env.answer_next(_NESTED, match="/login", method="POST")
+    where = "dev: vault jwt login at auth mount jwt"
+    sent = {"role": "ci", "jwt": "id-token"}
+    message = backend_error(
+        lambda: vault_auth.login(
+            "jwt",
+            "jwt",
+            sent,
+            address=vault_env.url,
+            namespace=None,
+            verify=True,
+            where=where,
+            secretish=str.isspace,
+        )
+    )
+    assert message.startswith(where) and "nested too deep to read" in message
+
+
 # -- Auth0 ------------------------------------------------------------------------------------
 
 
@@ -171,6 +257,32 @@ def test_auth0_answer_larger_than_the_bound_is_not_read(
     auth0_env.answer_next(Response.json(200, huge), match=where)
     assert "larger than 64 KiB: not read" in backend_error(lambda: store.list(ENV))
     assert store.list(ENV) == []  # answers within the bound are read as before
+
+
+@pytest.mark.parametrize("backend", ["vault", "auth0"])
+def test_a_write_answered_past_the_bound_is_not_confirmed(
+    vault_env: FakeVault, auth0_env: FakeAuth0, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """The write arrived (its answer came): a registration so answered was 'nothing changed'
+    (exit 2) with its pending record kept in the store."""
+    monkeypatch.setattr(vault_auth, "MAX_ANSWER_BYTES", 64 << 10)
+    monkeypatch.setattr(auth0, "MAX_ANSWER_BYTES", 64 << 10)
+    huge = Response.json(200, {"data": {"version": 2}, "padding": "x" * (80 << 10)})
+    server: FakeVault | FakeAuth0 = vault_env if backend == "vault" else auth0_env
+    store = (
+        VaultStore({"path": "sealer/hostile-big"}, tmp_path)
+        if backend == "vault"
+        else Auth0Store({"user_id": auth0_env.add_user()}, tmp_path)
+    )
+    kept = lambda request: (server.handle(request), huge)[1]  # noqa: E731  # stored, then answered so
+    server.answer_next(
+        kept,
+        match="/data/" if backend == "vault" else "/api/v2/users/",
+        method="POST" if backend == "vault" else "PATCH",
+    )
+    with pytest.raises(WriteUnconfirmed, match="larger than 64 KiB: not read"):
+        store.register(new_record())
+    assert [r.status for r in store.list(ENV)] == ["pending"]
 
 
 # -- records no rule reads ----------------------------------------------------------------------
@@ -214,6 +326,22 @@ def test_a_record_sealer_cannot_read_is_unreadable_drift_not_clean(
     assert len(found) == 1 and found[0].startswith("store-unreadable") and "cannot read" in found[0]
     listed = sealer(backend_repo, "keys", "list", REPO_ENV)
     assert listed.exit_code == 2 and "cannot read" in listed.stderr and "Traceback" not in listed.stderr
+
+
+@pytest.mark.parametrize(
+    ("match", "method", "writes"),
+    [("/oauth/token", "POST", False), ("/api/v2/users/", "GET", False), ("/api/v2/users/", "PATCH", True)],
+    ids=["token", "read", "write"],
+)
+def test_auth0_answer_nested_past_json_is_one_line(
+    auth0_env: FakeAuth0, tmp_path: Path, match: str, method: str, writes: bool
+) -> None:
+    """JSON nested past the parser's depth was json's RecursionError: a traceback (exit 3)."""
+    store = Auth0Store({"user_id": auth0_env.add_user()}, tmp_path)
+    auth0_env.answer_next(_NESTED, match=match, method=method)
+    with pytest.raises(WriteUnconfirmed if writes else BackendError, match="nested too deep to read") as err:
+        store.register(new_record())
+    assert isinstance(err.value, WriteUnconfirmed) is writes
 
 
 # -- Kubernetes API -----------------------------------------------------------------------------
@@ -298,6 +426,70 @@ def test_dynamodb_endless_pagination_is_refused_not_read_for_ever(
         store = dynamodb.DynamoStore(options, tmp_path)
         message = backend_error(lambda: store.list(ENV))
         assert "more than 12 pages" in message and endpoint.pages == 13  # the one past the bound
+
+
+_AMZ_JSON = {"Content-Type": "application/x-amz-json-1.0"}
+_DESCRIBED = {"Table": {"TableName": "sealer-keys", "TableStatus": "ACTIVE", "ItemCount": 0}}
+
+
+class WrongShapes(FakeServer):
+    """A DynamoDB endpoint answering each action as `answers` says (DescribeTable: an active
+    table), in shapes DynamoDB's API never gives: botocore's parser trusts the types it is sent."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        super().__init__()
+        self.answers = {"DescribeTable": _DESCRIBED, **answers}
+
+    def handle(self, request: Request) -> Response:
+        action = request.headers.get("x-amz-target", "").rpartition(".")[2]
+        answer = self.answers.get(action)
+        if isinstance(answer, bytes):
+            return Response(200, answer, _AMZ_JSON)
+        if answer is not None:
+            return Response.json(200, answer, _AMZ_JSON)
+        body = {"__type": "com.amazon.coral.validate#ValidationException", "message": "unsupported"}
+        return Response.json(400, body, _AMZ_JSON)
+
+
+@pytest.mark.parametrize(
+    ("answers", "call", "said"),
+    [
+        ({"Query": {"Items": {"pk": 1}}}, "list", "answered in a shape DynamoDB never gives"),
+        ({"Query": {"Items": [["pk"]]}}, "list", "answered in a shape DynamoDB never gives"),
+        ({"Query": {"Items": [{"pk": {"L": 5}}]}}, "list", "answered in a shape DynamoDB never gives"),
+        ({"Query": b"[" * 100_000}, "list", "sent an answer nested too deep to read"),
+        ({"DescribeTable": {}}, "health", "answered DescribeTable without the table's status"),
+        ({"DescribeTable": {"Table": []}}, "health", "never gives"),
+        (
+            {"DescribeTable": {"Table": {"TableStatus": "ACTIVE\ndev: dynamodb: table t is ACTIVE"}}},
+            "health",
+            "answered DescribeTable without the table's status",
+        ),
+    ],
+    ids=["items-map", "item-list", "list-value-number", "nested", "no-table", "table-list", "line-break"],
+)
+def test_a_dynamodb_answer_of_the_wrong_shape_is_one_line(
+    aws_env: dict[str, str], tmp_path: Path, answers: dict[str, Any], call: str, said: str
+) -> None:
+    """`endpoint_url` may be a pull request's: an answer botocore's parser cannot read was a
+    traceback (exit 3), and a table status with a line break forged a line of `backend check`."""
+    with WrongShapes(answers) as endpoint:
+        options = {"table": "sealer-keys", "region": "us-east-1", "endpoint_url": endpoint.url}
+        store = dynamodb.DynamoStore(options, tmp_path)
+        message = backend_error(lambda: store.list(ENV) if call == "list" else store.health())
+        assert said in message and endpoint.url in message
+
+
+def test_a_dynamodb_write_answered_in_the_wrong_shape_is_not_counted_done(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A write answered 200 reached the table, whatever shape its answer: one not confirmed."""
+    for answer, said in [({"Attributes": [1]}, "never gives"), (b"[" * 100_000, "nested too deep")]:
+        with WrongShapes({"PutItem": answer, "Query": {"Items": []}}) as endpoint:
+            options = {"table": "sealer-keys", "region": "us-east-1", "endpoint_url": endpoint.url}
+            store = dynamodb.DynamoStore(options, tmp_path)
+            with pytest.raises(WriteUnconfirmed, match=said):
+                store.register(new_record())
 
 
 def _drop_constraints(options: dict[str, str]) -> None:
@@ -473,3 +665,26 @@ def test_a_postgres_error_quoting_a_sealer_key_never_shows_it() -> None:
     key = apikey.generate(ENV)
     shown = postgres._first_line(Exception(f"\nnew row violates check: ({key})\nDETAIL: x"))
     assert shown == "new row violates check: (slr_dev_[redacted])"
+
+
+@pytest.mark.parametrize("call", ["read", "fingerprints", "replace"])
+def test_a_kube_answer_nested_past_json_is_one_line(
+    kube_server: FakeKube, kubeconfig: Path, call: str
+) -> None:
+    """JSON nested past the parser's depth was json's RecursionError: a traceback (exit 3)."""
+    kube_server.add_secret("payments", "engine-api-key-registry", {"registry.json": b"{}"})
+    api = kube_objects.client(str(kubeconfig), None)
+    current = kube_objects.read(api, "Secret", "payments", "engine-api-key-registry")
+    kube_server.answer_next(_NESTED, match="/secrets", method="PUT" if call == "replace" else "GET")
+    actions = {
+        "read": lambda: kube_objects.read(api, "Secret", "payments", "engine-api-key-registry"),
+        "fingerprints": lambda: kube.read_secret_fingerprints(
+            str(kubeconfig), None, "payments", "engine-api-key-registry"
+        ),
+        "replace": lambda: kube_objects.replace(api, "Secret", "payments", current),
+    }
+    with pytest.raises(
+        BackendError, match=f"{kube_server.url} sent an answer nested too deep to read"
+    ) as err:
+        actions[call]()
+    assert isinstance(err.value, WriteUnconfirmed) is (call == "replace")  # it reached the API server
