@@ -887,11 +887,23 @@ def _earlier_description(root: Path, result: RotationResult, describe: Describe,
                 continue
         except git.GitError:
             return  # Git cannot say: no file there is taken as sealer's
-        kept = name == f"{stem}.md" and (out / name).is_file() and not (out / name).is_symlink()
-        if not kept:
-            repofiles.write(out / name, describe(record, result))
+        if name != f"{stem}.md" or not _plain_file(out / name):
+            repofiles.write(out / name, describe(record, result))  # never through a symlink
         result.pr_body_file = str(out / name)
         return
+
+
+def _plain_file(path: Path) -> bool:
+    """Whether a regular file is at `path`, reached through no symlink (safeopen): Git holds no
+    file below a symlinked folder, so one found through it is wherever a commit pointed it."""
+    from sealer import safeopen
+
+    try:
+        fd, _ = safeopen.open_file(path)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
 
 
 def _revocation_end(record: KeyRecord, tip: list[KeyRecord]) -> dt.datetime | None:

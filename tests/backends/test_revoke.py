@@ -5,6 +5,7 @@ the pull request says so")."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -105,6 +106,28 @@ def test_a_rerun_takes_no_description_git_holds(backend_repo: Path) -> None:
     assert rebuilt == described.with_suffix(".rebuilt.md") and rebuilt.read_text() == body
     assert described.read_text() == "## Routine clean-up, nothing to check\n"
     assert git(backend_repo, "status", "--porcelain") == ""  # Git ignores the rebuilt one
+
+
+def test_a_rerun_takes_no_description_through_a_symlinked_output_folder(backend_repo: Path) -> None:
+    """A commit that makes `.sealer/out` a symlink to a folder of its own (Git holds the link, not
+    the file below it) brought the file the rerun handed on as its description: anyone's text."""
+    rotate(backend_repo)
+    first, _ = revoked(backend_repo)
+    described = Path(first["pr_body_file"])
+    planted = backend_repo / "docs" / described.name
+    planted.parent.mkdir()
+    planted.write_text("## Routine clean-up, nothing to check\n")
+    out = layout.out_path(backend_repo)
+    shutil.rmtree(out)
+    out.symlink_to("../docs")
+    git(backend_repo, "add", "-f", "docs", str(out.relative_to(backend_repo)))
+    commit_all(backend_repo, "docs")
+    result = sealer(backend_repo, "keys", "revoke", ENV, first["key_id"], "-o", "json")
+    assert result.exit_code == 4, result.output  # partly done: the description is left
+    again = json.loads(result.stdout)
+    assert again["already_handled"] and again["pr_body_file"] is None, again
+    assert [line.split(":")[0] for line in again["left"]] == ["writing the pull-request description failed"]
+    assert planted.read_text() == "## Routine clean-up, nothing to check\n"
 
 
 def test_a_rerun_rebuilds_a_description_that_was_deleted(backend_repo: Path) -> None:
