@@ -326,6 +326,17 @@ def ignored_untracked(root: Path, paths: Sequence[str]) -> set[str]:
     return {os.fsdecode(p) for p in run_bytes(root, *args, "--", *paths).split(b"\0") if p}
 
 
+def staged_deletions(root: Path, paths: Sequence[str]) -> set[str]:
+    """Those of `paths` HEAD holds that the next commit would not: gone from the index (`git rm
+    --cached`), or held there as intent-to-add (`git add -N`), which no commit carries and `git
+    diff --cached` shows as a deletion. One `git diff`; HEAD must be a commit."""
+    if not paths:
+        return set()
+    args = ("--literal-pathspecs", "diff", "--cached", "--no-renames", "--no-ext-diff", "--no-textconv")
+    out = run_bytes(root, *args, "--name-only", "-z", "--diff-filter=D", "HEAD", "--", *paths)
+    return {os.fsdecode(p) for p in out.split(b"\0") if p}
+
+
 def uncommitted_line(changes: dict[str, bool]) -> str:
     """What to do about `path_changes` (some) before a command commits them. An ignored file
     apart: `git add -A`, `git commit -a` and `git stash` leave it as it is."""

@@ -47,19 +47,28 @@ _SPARSE = "is outside the sparse checkout (skip-worktree): Git holds it, but no 
 _UNSPARSE = "git sparse-checkout disable"
 _GITLINK = "160000"  # a submodule's mode in Git's index
 _LINK = "120000"
+# The empty blob (SHA-1, SHA-256): what an intent-to-add entry (`git add -N`) holds, as an empty file does.
+_EMPTY_BLOBS = frozenset(
+    {
+        "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391",
+        "473a0f4c3be8a93681a267e3b1e9a7dcda1185436fe141f7749120a303721813",
+    }
+)
 
 
 @dataclass(frozen=True)
 class Index:
     """What Git's index holds (`tracked`): each path, those of them it holds as a submodule or
     a symlink (read from Git, not the disk: a checkout, CI's too, makes a folder or a link there
-    whatever the disk shows now), and those marked skip-worktree (outside a sparse checkout:
-    absent from disk, yet no deletion)."""
+    whatever the disk shows now), those marked skip-worktree (outside a sparse checkout:
+    absent from disk, yet no deletion), and those holding the empty blob, as an intent-to-add
+    entry (`git add -N`) does, which no commit carries (`git.staged_deletions` tells them)."""
 
     paths: frozenset[str]
     gitlinks: frozenset[str] = frozenset()
     links: frozenset[str] = frozenset()
     sparse: frozenset[str] = frozenset()
+    empty: frozenset[str] = frozenset()
 
     def plain(self, path: str) -> bool:
         """Whether Git holds `path`, if at all, as no submodule and no symlink."""
@@ -308,15 +317,16 @@ def tracked(cfg: Config, top: str) -> Index | None:
         out = git.run_bytes(cfg.root, "--literal-pathspecs", "ls-files", "-s", "-v", "-z", "--", top)
     except git.GitError:
         return None
-    paths: dict[str, tuple[str, str]] = {}
+    paths: dict[str, tuple[str, str, str]] = {}
     for entry in os.fsdecode(out).split("\0"):  # decoded whole: the repository's every path
         meta, tab, path = entry.partition("\t")
         if tab:  # `TAG MODE OBJECT STAGE`; an unmerged path's stages share its mode's kind
-            tag, mode = meta.split(" ", 2)[:2]
-            paths[path] = (tag, mode)
+            tag, mode, blob = meta.split(" ", 3)[:3]
+            paths[path] = (tag, mode, blob)
     return Index(
         frozenset(paths),
-        frozenset(p for p, (_, mode) in paths.items() if mode == _GITLINK),
-        frozenset(p for p, (_, mode) in paths.items() if mode == _LINK),
-        frozenset(p for p, (tag, _) in paths.items() if tag in ("S", "s")),
+        frozenset(p for p, (_, mode, _) in paths.items() if mode == _GITLINK),
+        frozenset(p for p, (_, mode, _) in paths.items() if mode == _LINK),
+        frozenset(p for p, (tag, _, _) in paths.items() if tag in ("S", "s")),
+        frozenset(p for p, (_, _, blob) in paths.items() if blob in _EMPTY_BLOBS),
     )

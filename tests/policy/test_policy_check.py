@@ -808,11 +808,18 @@ def test_a_values_file_outside_the_sparse_checkout_fails_with_the_sparse_fix(
         ("sealer.yaml", ""),
     ],
 )
-def test_a_managed_file_taken_out_of_the_index_fails(repo_factory: RepoFactory, rel: str, env: str) -> None:
+@pytest.mark.parametrize("intent_to_add", [False, True], ids=["rm-cached", "then-add-N"])
+def test_a_managed_file_taken_out_of_the_index_fails(
+    repo_factory: RepoFactory, rel: str, env: str, intent_to_add: bool
+) -> None:
     """`git rm --cached FILE`: HEAD and the disk hold it, Git's index does not, so every rule
-    reading the disk passes while the hook's commit deletes it from Git (and the cluster's)."""
+    reading the disk passes while the hook's commit deletes it from Git (and the cluster's).
+    `git add -N FILE` after it puts an intent-to-add entry in the index, which no commit
+    carries either."""
     root = repo_factory()
     subprocess_git(root, "rm", "-q", "--cached", "--", rel)
+    if intent_to_add:
+        subprocess_git(root, "add", "-N", "--", rel)
     for named in ((), ("staging",)):
         code, report = check_json(root, *named)
         assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
@@ -826,6 +833,24 @@ def test_a_managed_file_taken_out_of_the_index_fails(repo_factory: RepoFactory, 
     assert check_json(root, "dev")[0] == (1 if rel == "sealer.yaml" else 0)  # sealer.yaml: everyone's
     subprocess_git(root, "reset", "-q", "--", rel)
     assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
+
+
+def test_an_empty_managed_file_git_holds_is_no_untracked_file(repo_factory: RepoFactory) -> None:
+    """The index holds the empty blob for an intent-to-add entry and for an empty file alike:
+    only the first is one the next commit lacks."""
+    from sealer import config
+    from sealer.policy import leftovers, unheld
+
+    root = repo_factory()
+    rel = "registry/staging/staging.yaml"
+    (root / rel).write_text("")
+    commit_all(root, "an empty registry file")
+    cfg = config.load(root)
+    assert unheld.problems(cfg, cfg.environments.values(), leftovers.tracked(cfg, ".")) == []
+    subprocess_git(root, "rm", "-q", "--cached", "--", rel)
+    subprocess_git(root, "add", "-N", "--", rel)
+    found = unheld.problems(cfg, cfg.environments.values(), leftovers.tracked(cfg, "."))
+    assert [(p.rule, p.fix) for p in found] == [("untracked-file", f"git reset -q -- {rel}")]
 
 
 def test_a_managed_file_no_commit_holds_yet_is_no_untracked_file(
