@@ -326,6 +326,12 @@ def ignored_untracked(root: Path, paths: Sequence[str]) -> set[str]:
     return {os.fsdecode(p) for p in run_bytes(root, *args, "--", *paths).split(b"\0") if p}
 
 
+def sparse_checkout(root: Path) -> bool:
+    """Whether a sparse checkout is on (`core.sparseCheckout`): what it leaves out is marked
+    skip-worktree, as `git update-index --skip-worktree` marks a file by hand."""
+    return probe(root, "config", "--bool", "core.sparseCheckout") == "true"
+
+
 def staged_deletions(root: Path, paths: Sequence[str]) -> set[str]:
     """Those of `paths` HEAD holds that the next commit would not: gone from the index (`git rm
     --cached`), or held there as intent-to-add (`git add -N`), which no commit carries and `git

@@ -45,6 +45,11 @@ _HELD = (
 # Said of one marked skip-worktree instead: no deletion (a commit keeps it as it is), but unread.
 _SPARSE = "is outside the sparse checkout (skip-worktree): Git holds it, but no rule can read it on disk"
 _UNSPARSE = "git sparse-checkout disable"
+# Said of one marked skip-worktree by hand (`git update-index --skip-worktree`), no sparse checkout on.
+_SKIPPED = (
+    "is marked skip-worktree by hand (no sparse checkout is on): Git holds it, "
+    "but no rule can read it on disk"
+)
 _GITLINK = "160000"  # a submodule's mode in Git's index
 _LINK = "120000"
 # The empty blob (SHA-1, SHA-256): what an intent-to-add entry (`git add -N`) holds, as an empty file does.
@@ -175,20 +180,28 @@ def deleted_problems(cfg: Config, envs: Iterable[Environment], held: Index | Non
     if held is None:
         return []  # no Git: the disk is all there is
     registries = _ordered(held, layout.REGISTRY_DIR)
+    by_hand: bool | None = None  # skip-worktree with no sparse checkout on: asked once, if need be
     found = []
     for env in envs:
         managed = env.managed_paths()
         for rel in sorted(managed):
             if rel in held.paths and rel not in held.gitlinks and not os.path.lexists(cfg.root / rel):
-                found.append(_own_gone(env, rel, rel in held.sparse))
+                if rel in held.sparse and by_hand is None:
+                    by_hand = not git.sparse_checkout(cfg.root)
+                found.append(_own_gone(env, rel, rel in held.sparse, bool(by_hand)))
         found += _registry_gone(cfg, env, registries, {layout.folded(p) for p in managed}, held)
     return found
 
 
-def _own_gone(env: Environment, rel: str, sparse: bool) -> Problem:
+def _own_gone(env: Environment, rel: str, sparse: bool, by_hand: bool) -> Problem:
     """deleted-file of an environment's own file Git holds and the disk lacks: checked out
-    again, or brought into the sparse checkout (where `git checkout --` restores nothing)."""
-    if sparse:
+    again, or brought into the sparse checkout (where `git checkout --` restores nothing), or,
+    marked skip-worktree by hand (`by_hand`: no sparse checkout to add it to), unmarked first."""
+    if sparse and by_hand:
+        message = f"{rel} {_SKIPPED}, and what it holds is delivered"
+        quoted = shlex.quote(rel)
+        fix = f"git update-index --no-skip-worktree -- {quoted} && git checkout -- {quoted}"
+    elif sparse:
         folder = str(PurePosixPath(rel).parent)
         message = f"{rel} {_SPARSE}, and what it holds is delivered (or `{_UNSPARSE}`, which brings all back)"
         fix = _UNSPARSE if folder == "." else f"git sparse-checkout add {shlex.quote(folder)}"

@@ -798,6 +798,27 @@ def test_a_values_file_outside_the_sparse_checkout_fails_with_the_sparse_fix(
     assert check_json(root)[1]["problems"] == []
 
 
+def test_a_values_file_marked_skip_worktree_by_hand_fails_with_a_fix_that_works(
+    repo_factory: RepoFactory,
+) -> None:
+    """`git update-index --skip-worktree` with no sparse checkout on, then the file deleted: the
+    sparse fix (`git sparse-checkout add`) fails there (no sparse checkout to add to), so the fix
+    clears the mark and checks the file out; run as written, it leaves check clean."""
+    root = repo_factory()
+    rel = "deploy/staging/values.yaml"
+    subprocess_git(root, "update-index", "--skip-worktree", "--", rel)
+    (root / rel).unlink()
+    code, report = check_json(root)
+    fix = f"git update-index --no-skip-worktree -- {rel} && git checkout -- {rel}"
+    assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+        1,
+        [("deleted-file", "staging", fix)],
+    )
+    assert report["problems"][0]["message"].startswith(f"{rel} is marked skip-worktree by hand (no sparse")
+    subprocess.run(fix, shell=True, cwd=root, check=True, capture_output=True)
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
+
+
 @pytest.mark.parametrize(
     ("rel", "env"),
     [
