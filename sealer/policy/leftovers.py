@@ -204,7 +204,8 @@ def _own_gone(env: Environment, rel: str, sparse: bool, by_hand: bool) -> Proble
     elif sparse:
         folder = str(PurePosixPath(rel).parent)
         message = f"{rel} {_SPARSE}, and what it holds is delivered (or `{_UNSPARSE}`, which brings all back)"
-        fix = _UNSPARSE if folder == "." else f"git sparse-checkout add {shlex.quote(folder)}"
+        # `--`: a configured values file's folder may start with a dash (`-x/values.yaml`)
+        fix = _UNSPARSE if folder == "." else f"git sparse-checkout add -- {shlex.quote(folder)}"
     else:
         message = f"{rel} {_HELD}, and what it holds keeps being delivered"
         fix = f"git checkout -- {shlex.quote(rel)}"

@@ -82,6 +82,6 @@ def _untracked(env: str, rel: str) -> Problem:
 def _ignored(env: str, rel: str) -> Problem:
     message = (
         f"{rel} is on disk, but Git ignores it and does not hold it (`git add -A` and `git commit -a` "
-        f"leave it out; `git check-ignore -v {shlex.quote(rel)}` names the rule): no commit carries it"
+        f"leave it out; `git check-ignore -v -- {shlex.quote(rel)}` names the rule): no commit carries it"
     )
     return Problem(IGNORED_RULE, env, ERROR, message, f"git add -f -- {shlex.quote(rel)}")

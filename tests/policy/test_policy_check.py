@@ -787,7 +787,7 @@ def test_a_values_file_outside_the_sparse_checkout_fails_with_the_sparse_fix(
         code, report = check_json(root, *named)
         assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
             1,
-            [("deleted-file", "staging", "git sparse-checkout add deploy/staging")],
+            [("deleted-file", "staging", "git sparse-checkout add -- deploy/staging")],
         )
     assert report["problems"][0]["message"].startswith(
         "deploy/staging/values.yaml is outside the sparse checkout (skip-worktree): Git holds it"
@@ -796,6 +796,37 @@ def test_a_values_file_outside_the_sparse_checkout_fails_with_the_sparse_fix(
     assert check_json(root, "dev")[0] == 0  # another environment's file
     subprocess_git(root, "sparse-checkout", "add", "deploy/staging")
     assert check_json(root)[1]["problems"] == []
+
+
+def test_the_sparse_fix_of_a_values_file_below_a_dash_folder_runs_as_written(
+    repo_factory: RepoFactory,
+) -> None:
+    """A configured values file may lie below a folder named like an option (`-x/values.yaml`):
+    the fix of it outside the sparse checkout, and the check-ignore of it ignored, end git's
+    options first, or git refuses the folder as an unknown switch."""
+    root = repo_factory()
+    rel = "-x/values.yaml"
+    (root / "-x").mkdir()
+    shutil.move(root / "deploy/dev/values.yaml", root / rel)
+    edit_config(root, lambda doc: doc["environments"]["dev"]["clusters"][0].__setitem__("valuesFile", rel))
+    commit_all(root, "dev's values below a dash folder")
+    assert check_json(root)[1]["problems"] == []
+    subprocess_git(root, "sparse-checkout", "set", "deploy", "sealed", "registry", "ledger", "certs")
+    assert not (root / rel).exists()
+    fix = check_json(root)[1]["problems"][0]["fix"]
+    assert fix == "git sparse-checkout add -- -x"
+    subprocess.run(fix, shell=True, cwd=root, check=True, capture_output=True)
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
+    subprocess_git(root, "sparse-checkout", "disable")
+    with (root / ".gitignore").open("a") as ignore:
+        ignore.write("/-x/\n")
+    subprocess_git(root, "rm", "-q", "--cached", "--", rel)
+    commit_all(root, "dev's values file ignored")
+    (message,) = [p["message"] for p in check_json(root)[1]["problems"]]
+    named = re.search(r"`(git check-ignore [^`]*)` names the rule", message)
+    assert named and named[1] == "git check-ignore -v -- -x/values.yaml"
+    rule = subprocess.run(named[1], shell=True, cwd=root, check=True, capture_output=True, text=True)
+    assert "/-x/" in rule.stdout
 
 
 def test_a_values_file_marked_skip_worktree_by_hand_fails_with_a_fix_that_works(
