@@ -376,8 +376,8 @@ def unwatched_refusal(root: Path, paths: Sequence[str]) -> BadInput | None:
     return BadInput(
         f"git is told not to look at {', '.join(unwatched)} (assume-unchanged, skip-worktree, or "
         "outside a sparse checkout), so a local change there cannot be seen: `git update-index "
-        "--no-assume-unchanged --no-skip-worktree PATH` first (`git sparse-checkout disable` for "
-        "a sparse checkout)"
+        "--no-assume-unchanged PATH` and `git update-index --no-skip-worktree PATH` first (given "
+        "both, git clears the first alone; `git sparse-checkout disable` for a sparse checkout)"
     )
 
 

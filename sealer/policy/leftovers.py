@@ -66,14 +66,22 @@ class Index:
     """What Git's index holds (`tracked`): each path, those of them it holds as a submodule or
     a symlink (read from Git, not the disk: a checkout, CI's too, makes a folder or a link there
     whatever the disk shows now), those marked skip-worktree (outside a sparse checkout:
-    absent from disk, yet no deletion), and those holding the empty blob, as an intent-to-add
-    entry (`git add -N`) does, which no commit carries (`git.staged_deletions` tells them)."""
+    absent from disk, yet no deletion), those marked assume-unchanged (`-v`'s lower-case tag),
+    and those holding the empty blob, as an intent-to-add entry (`git add -N`) does, which no
+    commit carries (`git.staged_deletions` tells them)."""
 
     paths: frozenset[str]
     gitlinks: frozenset[str] = frozenset()
     links: frozenset[str] = frozenset()
     sparse: frozenset[str] = frozenset()
     empty: frozenset[str] = frozenset()
+    assumed: frozenset[str] = frozenset()
+
+    def unwatched(self, path: str) -> bool:
+        """Whether Git is told not to look at `path` on disk (skip-worktree, assume-unchanged):
+        `git status`, `git commit -a` and pre-commit's stash of unstaged changes miss a change
+        there, so a commit carries what the index holds, not what the disk does."""
+        return path in self.sparse or path in self.assumed
 
     def plain(self, path: str) -> bool:
         """Whether Git holds `path`, if at all, as no submodule and no symlink."""
@@ -343,4 +351,5 @@ def tracked(cfg: Config, top: str) -> Index | None:
         frozenset(p for p, (_, mode, _) in paths.items() if mode == _LINK),
         frozenset(p for p, (tag, _, _) in paths.items() if tag in ("S", "s")),
         frozenset(p for p, (_, _, blob) in paths.items() if blob in _EMPTY_BLOBS),
+        frozenset(p for p, (tag, _, _) in paths.items() if tag.islower()),
     )

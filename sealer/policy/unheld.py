@@ -4,9 +4,11 @@ carries it, while every rule reading the disk passes it. Taken out of the index 
 commit deletes it from Git, and the cluster stops getting it (`untracked-file`); ignored by a
 rule (`*.yaml` in a `.gitignore` or `core.excludesFile`), `git add -A` and `git commit -a` leave
 it out, so it never reaches Git (`ignored-file`). A new environment's files not added yet are
-neither: `git add` takes them. Git is asked only when such a file is on disk, or one the index
-holds empty (as an intent-to-add entry; a clean hook run asks nothing more), and then a fixed
-number of times, whatever the number of files."""
+neither: `git add` takes them. Git is asked about these two only when such a file is on disk,
+or one the index holds empty (as an intent-to-add entry; a clean hook run asks nothing more),
+and then a fixed number of times, whatever the number of files. A file Git holds but is told
+not to look at on disk (assume-unchanged, skip-worktree) is committed as the index holds it,
+whatever check reads there (`unwatched-file`): the index listing says so, no question more."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from sealer.policy.model import ERROR, Problem
 
 UNTRACKED_RULE = "untracked-file"
 IGNORED_RULE = "ignored-file"
+UNWATCHED_RULE = "unwatched-file"
 
 
 def problems(cfg: Config, envs: Iterable[Environment], held: Index | None) -> list[Problem]:
@@ -31,15 +34,17 @@ def problems(cfg: Config, envs: Iterable[Environment], held: Index | None) -> li
         return []
     owners = {path: env.name for env in envs for path in env.managed_paths()}
     owners[layout.CONFIG_FILE] = ""
+    found = [
+        _unwatched(held, owners[p], p) for p in sorted(owners) if held.unwatched(p) and _a_file(cfg.root / p)
+    ]
     unheld = sorted(
         p for p in owners if _unsure(held, p) and _a_file(cfg.root / p) and not _in_submodule(held, p)
     )
     if not unheld:
-        return []
+        return found
     committed = _committed(cfg, unheld)
     others = [p for p in unheld if p not in committed and p not in held.paths]  # no intent-to-add entry
     ignored = git.ignored_untracked(cfg.root, others)
-    found = []
     for rel in unheld:
         if rel in committed:
             found.append(_untracked(owners[rel], rel))
@@ -85,3 +90,16 @@ def _ignored(env: str, rel: str) -> Problem:
         f"leave it out; `git check-ignore -v -- {shlex.quote(rel)}` names the rule): no commit carries it"
     )
     return Problem(IGNORED_RULE, env, ERROR, message, f"git add -f -- {shlex.quote(rel)}")
+
+
+def _unwatched(held: Index, env: str, rel: str) -> Problem:
+    """Each mark cleared by a command of its own: given both options, `git update-index` applies
+    the first it checks (assume-unchanged) alone."""
+    marks = [("assume-unchanged", held.assumed), ("skip-worktree", held.sparse)]
+    named = [mark for mark, marked in marks if rel in marked]
+    message = (
+        f"{rel} is on disk, but Git is told not to look at it there ({' and '.join(named)}): a change "
+        "to it is not staged, nor stashed by pre-commit, so what check reads may be no commit's"
+    )
+    fix = " && ".join(f"git update-index --no-{mark} -- {shlex.quote(rel)}" for mark in named)
+    return Problem(UNWATCHED_RULE, env, ERROR, message, fix)

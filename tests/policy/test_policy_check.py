@@ -905,6 +905,41 @@ def test_an_empty_managed_file_git_holds_is_no_untracked_file(repo_factory: Repo
     assert [(p.rule, p.fix) for p in found] == [("untracked-file", f"git reset -q -- {rel}")]
 
 
+@pytest.mark.parametrize(
+    ("marks", "tag"),
+    [(["assume-unchanged"], "h"), (["skip-worktree"], "S"), (["assume-unchanged", "skip-worktree"], "s")],
+)
+def test_a_managed_file_git_does_not_look_at_on_disk_fails(
+    repo_factory: RepoFactory, marks: list[str], tag: str
+) -> None:
+    """A bad values file staged, then marked so Git does not look at the disk, and the good one
+    put back there: check read the disk and passed, while the commit (pre-commit stashes no
+    change Git does not see) carries the staged one. The fix, run as written, shows it."""
+    root = repo_factory()
+    rel = "deploy/staging/values.yaml"
+    good = (root / rel).read_text()
+    (root / rel).write_text(good.replace("sealer:", "sealer_:"))
+    subprocess_git(root, "add", "--", rel)
+    assert check_json(root)[0] == 1
+    for mark in marks:  # one at a time: given both, git sets the first alone
+        subprocess_git(root, "update-index", f"--{mark}", "--", rel)
+    assert subprocess_git(root, "ls-files", "-v", "--", rel)[0] == tag
+    (root / rel).write_text(good)
+    assert subprocess_git(root, "diff", "--name-only") == ""  # nothing for pre-commit to stash
+    for named in ((), ("staging",)):
+        code, report = check_json(root, *named)
+        fix = " && ".join(f"git update-index --no-{mark} -- {rel}" for mark in marks)
+        assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+            1,
+            [("unwatched-file", "staging", fix)],
+        )
+    assert check_json(root, "dev")[0] == 0
+    subprocess.run(fix, shell=True, cwd=root, check=True, capture_output=True)
+    assert subprocess_git(root, "diff", "--name-only").strip() == rel
+    subprocess_git(root, "add", "--", rel)
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
+
+
 def test_a_managed_file_no_commit_holds_yet_is_no_untracked_file(
     repo_factory: RepoFactory, tmp_path: Path
 ) -> None:
