@@ -326,6 +326,23 @@ def ignored_untracked(root: Path, paths: Sequence[str]) -> set[str]:
     return {os.fsdecode(p) for p in run_bytes(root, *args, "--", *paths).split(b"\0") if p}
 
 
+def sparse_checkout(root: Path) -> bool:
+    """Whether a sparse checkout is on (`core.sparseCheckout`): what it leaves out is marked
+    skip-worktree, as `git update-index --skip-worktree` marks a file by hand."""
+    return probe(root, "config", "--bool", "core.sparseCheckout") == "true"
+
+
+def staged_deletions(root: Path, paths: Sequence[str]) -> set[str]:
+    """Those of `paths` HEAD holds that the next commit would not: gone from the index (`git rm
+    --cached`), or held there as intent-to-add (`git add -N`), which no commit carries and `git
+    diff --cached` shows as a deletion. One `git diff`; HEAD must be a commit."""
+    if not paths:
+        return set()
+    args = ("--literal-pathspecs", "diff", "--cached", "--no-renames", "--no-ext-diff", "--no-textconv")
+    out = run_bytes(root, *args, "--name-only", "-z", "--diff-filter=D", "HEAD", "--", *paths)
+    return {os.fsdecode(p) for p in out.split(b"\0") if p}
+
+
 def uncommitted_line(changes: dict[str, bool]) -> str:
     """What to do about `path_changes` (some) before a command commits them. An ignored file
     apart: `git add -A`, `git commit -a` and `git stash` leave it as it is."""
@@ -359,8 +376,8 @@ def unwatched_refusal(root: Path, paths: Sequence[str]) -> BadInput | None:
     return BadInput(
         f"git is told not to look at {', '.join(unwatched)} (assume-unchanged, skip-worktree, or "
         "outside a sparse checkout), so a local change there cannot be seen: `git update-index "
-        "--no-assume-unchanged --no-skip-worktree PATH` first (`git sparse-checkout disable` for "
-        "a sparse checkout)"
+        "--no-assume-unchanged PATH` and `git update-index --no-skip-worktree PATH` first (given "
+        "both, git clears the first alone; `git sparse-checkout disable` for a sparse checkout)"
     )
 
 

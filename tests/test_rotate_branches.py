@@ -4,6 +4,7 @@ rotation of an environment whose previous rotation is not merged yet is refused 
 from __future__ import annotations
 
 import json
+import re
 import signal
 from pathlib import Path
 
@@ -125,6 +126,11 @@ def test_a_file_git_does_not_look_at_refuses_the_run_and_its_dry_run(repo: Path,
     dry = cli(repo, "rotate", "staging", "--dry-run")
     refused = real.stderr.replace("sealer: ", "sealer: would be refused: ", 1)
     assert (dry.exit_code, dry.stderr) == (0, refused)
+    # each `git update-index` the refusal names, run as written, clears the flag (given
+    # --no-assume-unchanged and --no-skip-worktree at once, git cleared the first alone)
+    for command in re.findall(r"`git update-index ([^`]*)`", real.stderr):
+        git(repo, "update-index", *command.replace("PATH", values).split())
+    assert git(repo, "ls-files", "-v", "--", values).startswith("H ")
 
 
 def test_a_sparse_checkout_leaving_a_file_out_is_told_how_to_bring_it_back(repo: Path) -> None:

@@ -45,21 +45,43 @@ _HELD = (
 # Said of one marked skip-worktree instead: no deletion (a commit keeps it as it is), but unread.
 _SPARSE = "is outside the sparse checkout (skip-worktree): Git holds it, but no rule can read it on disk"
 _UNSPARSE = "git sparse-checkout disable"
+# Said of one marked skip-worktree by hand (`git update-index --skip-worktree`), no sparse checkout on.
+_SKIPPED = (
+    "is marked skip-worktree by hand (no sparse checkout is on): Git holds it, "
+    "but no rule can read it on disk"
+)
 _GITLINK = "160000"  # a submodule's mode in Git's index
 _LINK = "120000"
+# The empty blob (SHA-1, SHA-256): what an intent-to-add entry (`git add -N`) holds, as an empty file does.
+_EMPTY_BLOBS = frozenset(
+    {
+        "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391",
+        "473a0f4c3be8a93681a267e3b1e9a7dcda1185436fe141f7749120a303721813",
+    }
+)
 
 
 @dataclass(frozen=True)
 class Index:
     """What Git's index holds (`tracked`): each path, those of them it holds as a submodule or
     a symlink (read from Git, not the disk: a checkout, CI's too, makes a folder or a link there
-    whatever the disk shows now), and those marked skip-worktree (outside a sparse checkout:
-    absent from disk, yet no deletion)."""
+    whatever the disk shows now), those marked skip-worktree (outside a sparse checkout:
+    absent from disk, yet no deletion), those marked assume-unchanged (`-v`'s lower-case tag),
+    and those holding the empty blob, as an intent-to-add entry (`git add -N`) does, which no
+    commit carries (`git.staged_deletions` tells them)."""
 
     paths: frozenset[str]
     gitlinks: frozenset[str] = frozenset()
     links: frozenset[str] = frozenset()
     sparse: frozenset[str] = frozenset()
+    empty: frozenset[str] = frozenset()
+    assumed: frozenset[str] = frozenset()
+
+    def unwatched(self, path: str) -> bool:
+        """Whether Git is told not to look at `path` on disk (skip-worktree, assume-unchanged):
+        `git status`, `git commit -a` and pre-commit's stash of unstaged changes miss a change
+        there, so a commit carries what the index holds, not what the disk does."""
+        return path in self.sparse or path in self.assumed
 
     def plain(self, path: str) -> bool:
         """Whether Git holds `path`, if at all, as no submodule and no symlink."""
@@ -166,23 +188,32 @@ def deleted_problems(cfg: Config, envs: Iterable[Environment], held: Index | Non
     if held is None:
         return []  # no Git: the disk is all there is
     registries = _ordered(held, layout.REGISTRY_DIR)
+    by_hand: bool | None = None  # skip-worktree with no sparse checkout on: asked once, if need be
     found = []
     for env in envs:
         managed = env.managed_paths()
         for rel in sorted(managed):
             if rel in held.paths and rel not in held.gitlinks and not os.path.lexists(cfg.root / rel):
-                found.append(_own_gone(env, rel, rel in held.sparse))
+                if rel in held.sparse and by_hand is None:
+                    by_hand = not git.sparse_checkout(cfg.root)
+                found.append(_own_gone(env, rel, rel in held.sparse, bool(by_hand)))
         found += _registry_gone(cfg, env, registries, {layout.folded(p) for p in managed}, held)
     return found
 
 
-def _own_gone(env: Environment, rel: str, sparse: bool) -> Problem:
+def _own_gone(env: Environment, rel: str, sparse: bool, by_hand: bool) -> Problem:
     """deleted-file of an environment's own file Git holds and the disk lacks: checked out
-    again, or brought into the sparse checkout (where `git checkout --` restores nothing)."""
-    if sparse:
+    again, or brought into the sparse checkout (where `git checkout --` restores nothing), or,
+    marked skip-worktree by hand (`by_hand`: no sparse checkout to add it to), unmarked first."""
+    if sparse and by_hand:
+        message = f"{rel} {_SKIPPED}, and what it holds is delivered"
+        quoted = shlex.quote(rel)
+        fix = f"git update-index --no-skip-worktree -- {quoted} && git checkout -- {quoted}"
+    elif sparse:
         folder = str(PurePosixPath(rel).parent)
         message = f"{rel} {_SPARSE}, and what it holds is delivered (or `{_UNSPARSE}`, which brings all back)"
-        fix = _UNSPARSE if folder == "." else f"git sparse-checkout add {shlex.quote(folder)}"
+        # `--`: a configured values file's folder may start with a dash (`-x/values.yaml`)
+        fix = _UNSPARSE if folder == "." else f"git sparse-checkout add -- {shlex.quote(folder)}"
     else:
         message = f"{rel} {_HELD}, and what it holds keeps being delivered"
         fix = f"git checkout -- {shlex.quote(rel)}"
@@ -308,15 +339,17 @@ def tracked(cfg: Config, top: str) -> Index | None:
         out = git.run_bytes(cfg.root, "--literal-pathspecs", "ls-files", "-s", "-v", "-z", "--", top)
     except git.GitError:
         return None
-    paths: dict[str, tuple[str, str]] = {}
+    paths: dict[str, tuple[str, str, str]] = {}
     for entry in os.fsdecode(out).split("\0"):  # decoded whole: the repository's every path
         meta, tab, path = entry.partition("\t")
         if tab:  # `TAG MODE OBJECT STAGE`; an unmerged path's stages share its mode's kind
-            tag, mode = meta.split(" ", 2)[:2]
-            paths[path] = (tag, mode)
+            tag, mode, blob = meta.split(" ", 3)[:3]
+            paths[path] = (tag, mode, blob)
     return Index(
         frozenset(paths),
-        frozenset(p for p, (_, mode) in paths.items() if mode == _GITLINK),
-        frozenset(p for p, (_, mode) in paths.items() if mode == _LINK),
-        frozenset(p for p, (tag, _) in paths.items() if tag in ("S", "s")),
+        frozenset(p for p, (_, mode, _) in paths.items() if mode == _GITLINK),
+        frozenset(p for p, (_, mode, _) in paths.items() if mode == _LINK),
+        frozenset(p for p, (tag, _, _) in paths.items() if tag in ("S", "s")),
+        frozenset(p for p, (_, _, blob) in paths.items() if blob in _EMPTY_BLOBS),
+        frozenset(p for p, (tag, _, _) in paths.items() if tag.islower()),
     )

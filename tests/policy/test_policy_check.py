@@ -787,7 +787,7 @@ def test_a_values_file_outside_the_sparse_checkout_fails_with_the_sparse_fix(
         code, report = check_json(root, *named)
         assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
             1,
-            [("deleted-file", "staging", "git sparse-checkout add deploy/staging")],
+            [("deleted-file", "staging", "git sparse-checkout add -- deploy/staging")],
         )
     assert report["problems"][0]["message"].startswith(
         "deploy/staging/values.yaml is outside the sparse checkout (skip-worktree): Git holds it"
@@ -796,6 +796,58 @@ def test_a_values_file_outside_the_sparse_checkout_fails_with_the_sparse_fix(
     assert check_json(root, "dev")[0] == 0  # another environment's file
     subprocess_git(root, "sparse-checkout", "add", "deploy/staging")
     assert check_json(root)[1]["problems"] == []
+
+
+def test_the_sparse_fix_of_a_values_file_below_a_dash_folder_runs_as_written(
+    repo_factory: RepoFactory,
+) -> None:
+    """A configured values file may lie below a folder named like an option (`-x/values.yaml`):
+    the fix of it outside the sparse checkout, and the check-ignore of it ignored, end git's
+    options first, or git refuses the folder as an unknown switch."""
+    root = repo_factory()
+    rel = "-x/values.yaml"
+    (root / "-x").mkdir()
+    shutil.move(root / "deploy/dev/values.yaml", root / rel)
+    edit_config(root, lambda doc: doc["environments"]["dev"]["clusters"][0].__setitem__("valuesFile", rel))
+    commit_all(root, "dev's values below a dash folder")
+    assert check_json(root)[1]["problems"] == []
+    subprocess_git(root, "sparse-checkout", "set", "deploy", "sealed", "registry", "ledger", "certs")
+    assert not (root / rel).exists()
+    fix = check_json(root)[1]["problems"][0]["fix"]
+    assert fix == "git sparse-checkout add -- -x"
+    subprocess.run(fix, shell=True, cwd=root, check=True, capture_output=True)
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
+    subprocess_git(root, "sparse-checkout", "disable")
+    with (root / ".gitignore").open("a") as ignore:
+        ignore.write("/-x/\n")
+    subprocess_git(root, "rm", "-q", "--cached", "--", rel)
+    commit_all(root, "dev's values file ignored")
+    (message,) = [p["message"] for p in check_json(root)[1]["problems"]]
+    named = re.search(r"`(git check-ignore [^`]*)` names the rule", message)
+    assert named and named[1] == "git check-ignore -v -- -x/values.yaml"
+    rule = subprocess.run(named[1], shell=True, cwd=root, check=True, capture_output=True, text=True)
+    assert "/-x/" in rule.stdout
+
+
+def test_a_values_file_marked_skip_worktree_by_hand_fails_with_a_fix_that_works(
+    repo_factory: RepoFactory,
+) -> None:
+    """`git update-index --skip-worktree` with no sparse checkout on, then the file deleted: the
+    sparse fix (`git sparse-checkout add`) fails there (no sparse checkout to add to), so the fix
+    clears the mark and checks the file out; run as written, it leaves check clean."""
+    root = repo_factory()
+    rel = "deploy/staging/values.yaml"
+    subprocess_git(root, "update-index", "--skip-worktree", "--", rel)
+    (root / rel).unlink()
+    code, report = check_json(root)
+    fix = f"git update-index --no-skip-worktree -- {rel} && git checkout -- {rel}"
+    assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+        1,
+        [("deleted-file", "staging", fix)],
+    )
+    assert report["problems"][0]["message"].startswith(f"{rel} is marked skip-worktree by hand (no sparse")
+    subprocess.run(fix, shell=True, cwd=root, check=True, capture_output=True)
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
 
 
 @pytest.mark.parametrize(
@@ -808,11 +860,18 @@ def test_a_values_file_outside_the_sparse_checkout_fails_with_the_sparse_fix(
         ("sealer.yaml", ""),
     ],
 )
-def test_a_managed_file_taken_out_of_the_index_fails(repo_factory: RepoFactory, rel: str, env: str) -> None:
+@pytest.mark.parametrize("intent_to_add", [False, True], ids=["rm-cached", "then-add-N"])
+def test_a_managed_file_taken_out_of_the_index_fails(
+    repo_factory: RepoFactory, rel: str, env: str, intent_to_add: bool
+) -> None:
     """`git rm --cached FILE`: HEAD and the disk hold it, Git's index does not, so every rule
-    reading the disk passes while the hook's commit deletes it from Git (and the cluster's)."""
+    reading the disk passes while the hook's commit deletes it from Git (and the cluster's).
+    `git add -N FILE` after it puts an intent-to-add entry in the index, which no commit
+    carries either."""
     root = repo_factory()
     subprocess_git(root, "rm", "-q", "--cached", "--", rel)
+    if intent_to_add:
+        subprocess_git(root, "add", "-N", "--", rel)
     for named in ((), ("staging",)):
         code, report = check_json(root, *named)
         assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
@@ -825,6 +884,59 @@ def test_a_managed_file_taken_out_of_the_index_fails(repo_factory: RepoFactory, 
     assert "| `untracked-file` |" in sealer(root, "check", "--output", "markdown").stdout
     assert check_json(root, "dev")[0] == (1 if rel == "sealer.yaml" else 0)  # sealer.yaml: everyone's
     subprocess_git(root, "reset", "-q", "--", rel)
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
+
+
+def test_an_empty_managed_file_git_holds_is_no_untracked_file(repo_factory: RepoFactory) -> None:
+    """The index holds the empty blob for an intent-to-add entry and for an empty file alike:
+    only the first is one the next commit lacks."""
+    from sealer import config
+    from sealer.policy import leftovers, unheld
+
+    root = repo_factory()
+    rel = "registry/staging/staging.yaml"
+    (root / rel).write_text("")
+    commit_all(root, "an empty registry file")
+    cfg = config.load(root)
+    assert unheld.problems(cfg, cfg.environments.values(), leftovers.tracked(cfg, ".")) == []
+    subprocess_git(root, "rm", "-q", "--cached", "--", rel)
+    subprocess_git(root, "add", "-N", "--", rel)
+    found = unheld.problems(cfg, cfg.environments.values(), leftovers.tracked(cfg, "."))
+    assert [(p.rule, p.fix) for p in found] == [("untracked-file", f"git reset -q -- {rel}")]
+
+
+@pytest.mark.parametrize(
+    ("marks", "tag"),
+    [(["assume-unchanged"], "h"), (["skip-worktree"], "S"), (["assume-unchanged", "skip-worktree"], "s")],
+)
+def test_a_managed_file_git_does_not_look_at_on_disk_fails(
+    repo_factory: RepoFactory, marks: list[str], tag: str
+) -> None:
+    """A bad values file staged, then marked so Git does not look at the disk, and the good one
+    put back there: check read the disk and passed, while the commit (pre-commit stashes no
+    change Git does not see) carries the staged one. The fix, run as written, shows it."""
+    root = repo_factory()
+    rel = "deploy/staging/values.yaml"
+    good = (root / rel).read_text()
+    (root / rel).write_text(good.replace("sealer:", "sealer_:"))
+    subprocess_git(root, "add", "--", rel)
+    assert check_json(root)[0] == 1
+    for mark in marks:  # one at a time: given both, git sets the first alone
+        subprocess_git(root, "update-index", f"--{mark}", "--", rel)
+    assert subprocess_git(root, "ls-files", "-v", "--", rel)[0] == tag
+    (root / rel).write_text(good)
+    assert subprocess_git(root, "diff", "--name-only") == ""  # nothing for pre-commit to stash
+    for named in ((), ("staging",)):
+        code, report = check_json(root, *named)
+        fix = " && ".join(f"git update-index --no-{mark} -- {rel}" for mark in marks)
+        assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+            1,
+            [("unwatched-file", "staging", fix)],
+        )
+    assert check_json(root, "dev")[0] == 0
+    subprocess.run(fix, shell=True, cwd=root, check=True, capture_output=True)
+    assert subprocess_git(root, "diff", "--name-only").strip() == rel
+    subprocess_git(root, "add", "--", rel)
     assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
 
 
