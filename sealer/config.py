@@ -223,10 +223,10 @@ def _key(name: str) -> str:
 def _known(raw: dict[Any, Any], where: str, known: Sequence[str]) -> None:
     """Refuse a setting sealer does not read, naming the file, where it sits and the known
     setting it is closest to (or every one there when none is close)."""
-    import difflib
-
     for key in raw:
         if str(key) not in known:
+            import difflib  # only for the hint: every load of a valid sealer.yaml passes here
+
             close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
             at = f"{where}.{_key(str(key))}" if where else _key(str(key))

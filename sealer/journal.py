@@ -77,15 +77,32 @@ def committed_path(git_dir: Path) -> Path:
     return git_dir / "sealer-rotation-committed"
 
 
-def save(git_dir: Path, journal: Journal) -> None:
+def save(git_dir: Path, journal: Journal, envs_json: str | None = None) -> None:
+    """`envs_json`: `journal.result["envs"]` as `envs_text` encoded it, when the caller has it: a
+    --due run's list is a megabyte, encoded once for the journal and the outputs beside it."""
     # A mark of an earlier journal never applies to a new (PREPARED) one: gone before it is
     # written. A journal saved past its mark (COMMITTED, the steps left) says what the mark said:
     # the mark goes after it, or a kill in between leaves a PREPARED journal that lost its commit.
     if journal.phase == PREPARED:
         committed_path(git_dir).unlink(missing_ok=True)
-    # No indent: json's C encoder only runs without one, and a rotation's journal is large.
-    repofiles.write(path(git_dir), json.dumps(vars(journal), sort_keys=True))
+    repofiles.write(path(git_dir), _text(journal, envs_json))
     committed_path(git_dir).unlink(missing_ok=True)
+
+
+def envs_text(result: dict[str, Any]) -> str:
+    """A report's environments as JSON, for `save` and the outputs alike."""
+    return json.dumps(result["envs"], sort_keys=True)
+
+
+def _text(journal: Journal, envs_json: str | None) -> str:
+    # No indent: json's C encoder only runs without one, and a rotation's journal is large.
+    if envs_json is None:
+        return json.dumps(vars(journal), sort_keys=True)
+    # The report last, its environments last in it, as given: a dict's key order is not read back.
+    data = {name: value for name, value in vars(journal).items() if name != "result"}
+    result = {name: value for name, value in journal.result.items() if name != "envs"}
+    report = json.dumps(result, sort_keys=True)[:-1] + f'{", " if result else ""}"envs": {envs_json}}}'
+    return json.dumps(data, sort_keys=True)[:-1] + f', "result": {report}}}'
 
 
 def mark_committed(git_dir: Path, journal: Journal) -> None:

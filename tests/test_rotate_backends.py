@@ -781,10 +781,10 @@ def test_a_failure_right_after_the_commit_rolls_forward(
     old = prepared(backend_repo, Backend("vault", options_of("vault", vault_store)), keys)
     start, real, marks = head(backend_repo), journal.save, []
 
-    def failing_save(git_dir: Path, entry: Any) -> None:
+    def failing_save(git_dir: Path, entry: Any, envs_json: str | None = None) -> None:
         if entry.phase == journal.COMMITTED:
             raise OSError(28, "No space left on device")
-        real(git_dir, entry)
+        real(git_dir, entry, envs_json)
 
     def failing_mark(git_dir: Path, entry: Any) -> None:
         marks.append(entry.commit)

@@ -689,6 +689,22 @@ def _committed_by_mark(git: Path) -> Any:
     return entry
 
 
+def test_a_journal_takes_its_environments_encoded_once(tmp_path: Path) -> None:
+    """A --due run's environments (a megabyte) are encoded once, for the journal and the outputs:
+    the journal splices the text it is given, and reads back as the journal it was."""
+    from sealer import journal
+
+    entry = journal.Journal(journal.ROTATE, journal.PREPARED, [ENV], [], None, "a" * 40, "rotate")
+    entry.result = {"branch": None, "envs": [{"env": ENV, "keys": []}]}
+    given = journal.envs_text(entry.result)
+    journal.save(tmp_path, entry, given)
+    assert journal.load(tmp_path) == entry
+    assert f'"envs": {given}}}}}' in journal.path(tmp_path).read_text()
+    entry.result = {"envs": []}  # a report of its environments alone
+    journal.save(tmp_path, entry, "[]")
+    assert journal.load(tmp_path) == entry
+
+
 class _Killed(BaseException):
     pass
 

@@ -326,14 +326,15 @@ def _apply(
 
     envs_json: list[str] = []
 
-    def describe(entry: Journal) -> None:
+    def describe(entry: Journal) -> str:
         message = planning.commit_message(plans, request.grace)
         message += branches.trailer(branch) if request.branch and branch else ""
         pr_body = templating.render("pr-body.md.j2", summary=result, **planning.texts(plans, request.grace))
         entry.message = f"{incident.subject}\n\n{message}" if incident else message
         entry.pr_body = f"{incident.pr_text}\n\n{pr_body}" if incident else pr_body
         entry.result = result.as_dict()
-        envs_json.append(json.dumps(entry.result["envs"], sort_keys=True))  # for the outputs
+        envs_json.append(journal.envs_text(entry.result))  # for the journal and the outputs
+        return envs_json[-1]
 
     stores = Stores(cfg)
     tidied: list[str] = []  # earlier runs' leftovers cleaned up: they stay done if the run stops
@@ -400,8 +401,8 @@ def roll_forward(
     if entry.push and not any(item.startswith(f"the push to {entry.push}") for item in left):
         result.landed += f" and pushed to {entry.push}"
     entry.result.update(index_synced=not any(item.startswith("syncing your checkout") for item in left))
-    if left:
-        journal.save(git_dir, entry)  # the next run (or --resume) redoes every step: each is idempotent
+    if left:  # the next run (or --resume) redoes every step: each is idempotent
+        journal.save(git_dir, entry, envs_json)
     else:
         journal.clear(git_dir)
     return result

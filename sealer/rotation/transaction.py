@@ -35,13 +35,14 @@ def run(
     files: dict[str, FileChange],
     undo: Callable[[], None],
     commit_it: bool = True,
-    meanwhile: Callable[[Journal], None] | None = None,
+    meanwhile: Callable[[Journal], str | None] | None = None,
     started: Started | None = None,
 ) -> Journal:
     """Write `files` and commit them (unless not `commit_it`); returns the journal at COMMITTED
     (or WRITTEN without a commit). Raises, with everything restored and `undo` run, when
     anything fails before the ref moves. `meanwhile` completes the journal (its message, say)
-    once the files went to git: that work need not wait, and git compresses in the meantime.
+    once the files went to git: that work need not wait, and git compresses in the meantime; it
+    returns the report's environments as `journal.envs_text` encoded them, if it has them.
     `started`: the commit on the journal's own branch, its files sent to git already (`start`)."""
     commit = started.commit if started is not None else None
     try:
@@ -58,10 +59,9 @@ def run(
             assert commit is not None
             contents = started.contents if started is not None else _send_files(root, files, commit)
             entry.files = _save_contents(root, git_dir, files, contents)
-        if meanwhile is not None:
-            meanwhile(entry)
+        envs_json = meanwhile(entry) if meanwhile is not None else None
         faults.point("before-journal")
-        journal.save(git_dir, entry)
+        journal.save(git_dir, entry, envs_json)
         (git_dir / TEMPS_MARKER).unlink(missing_ok=True)
         faults.point("before-rename")
         if entry.in_place:
@@ -70,7 +70,7 @@ def run(
         faults.point("before-commit")
         if commit is None:
             entry.phase = journal.WRITTEN
-            journal.save(git_dir, entry)
+            journal.save(git_dir, entry, envs_json)
             return entry
         with lock.interrupts_held():
             entry.commit = commit.move(entry.message, entry.branch, entry.parent)
