@@ -12,7 +12,7 @@ import pytest
 from support.fake_http import trickling
 from support.fake_kube import FakeKube, counting_exec_user, exec_runs
 
-from sealer import certs, keypair, kube
+from sealer import certs, keypair, kube, kube_objects
 from sealer.errors import BackendError, BadInput
 
 NS = "kube-system"
@@ -369,3 +369,43 @@ def test_an_api_servers_error_nested_past_json_is_its_reason_not_a_traceback() -
 
     err = SimpleNamespace(body="[" * 100_000, reason="Forbidden")
     assert kube.status_message(err) == "Forbidden"
+
+
+UNSENDABLE_TOKENS = {  # the client sends "Bearer " + the token as read, a line break and all
+    "line-break": lambda token, _: {"token": f"{token}\nX-Injected: 1"},
+    "token-file-ending-in-a-line-break": lambda token, file: {"tokenFile": _written(file, token + "\n")},
+    "not-latin-1": lambda token, _: {"token": f"{token}\u2028"},
+}
+
+
+def _written(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("user", UNSENDABLE_TOKENS.values(), ids=UNSENDABLE_TOKENS.keys())
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda config: kube.fetch_controller_cert(config, None),
+        lambda config: kube.read_secret_fingerprints(config, None, NS, "s"),
+        lambda config: kube.list_controller_keys(config, None),
+        lambda config: kube_objects.read(kube_objects.client(config, None), "Secret", NS, "s"),
+        lambda config: kube_objects.create(
+            kube_objects.client(config, None), "ConfigMap", NS, {"metadata": {"name": "m"}}
+        ),
+    ],
+    ids=["cert-fetch", "status-secret", "cert-fetch-keys", "store-read", "store-write"],
+)
+def test_a_token_a_header_cannot_carry_is_one_line_naming_no_token(
+    tmp_path: Path, kube_server: FakeKube, user: Any, call: Any
+) -> None:
+    """http.client refuses the header with a ValueError quoting it whole (the token), which was a
+    traceback; nothing is sent, and a write so refused is no write of unknown fate."""
+    kube_server.reset()
+    spec = {"name": "u", "user": user(kube_server.admin_token, tmp_path / "token")}
+    path = kubeconfig_of(tmp_path / "kubeconfig", {"a": kube_server.url}, spec)
+    with pytest.raises(BadInput, match="the credential for .* holds a line break") as err:
+        call(str(path))
+    assert type(err.value) is BadInput and kube_server.admin_token not in str(err.value)
+    assert kube_server.log == []
