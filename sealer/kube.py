@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sealer import certs, deadline, extras, terminal
+from sealer import certs, deadline, extras, headers, terminal
 from sealer.errors import BackendError, BadInput
 from sealer.strictjson import TOO_DEEP
 
@@ -149,31 +149,13 @@ def follow_no_redirect(api_client: Any) -> Any:
     server = str(api_client.configuration.host or "the API server")
 
     def sent_once(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        _refuse_unsendable(kwargs.get("headers") or {}, server)
+        headers.refuse_unsendable(kwargs.get("headers") or {}, f"kubernetes: {server}")
         if method.upper() not in ("GET", "HEAD"):
             kwargs["retries"] = _write_retries()
         return request(method, url, *args, **kwargs)
 
     manager.request = sent_once
     return api_client
-
-
-# What http.client sends as a header value: printable ASCII, spaces and tabs. A token with a line
-# break (a token file ending in one) made it raise a ValueError quoting the whole header.
-_SENDABLE = re.compile(r"[\t\x20-\x7e]*")
-
-
-def _refuse_unsendable(headers: dict[str, Any], server: str) -> None:
-    """BadInput, naming the header and never its value, when one cannot be sent: the credential
-    (a kubeconfig's token or token file, an exec plugin's, the service account's) is checked on
-    every request, as the client may re-read it before any."""
-    for name, value in headers.items():
-        if not _SENDABLE.fullmatch(str(value)):
-            what = "credential" if str(name).lower() == "authorization" else f"{name} header"
-            raise BadInput(
-                f"kubernetes: the {what} for {server} holds a line break or a character "
-                "a header cannot carry: not sent"
-            )
 
 
 def _write_retries() -> Any:

@@ -28,7 +28,7 @@ from sealer import apikey, kube, kube_objects
 from sealer.backends import auth0, dynamodb, vault_auth
 from sealer.backends.auth0 import Auth0Store
 from sealer.backends.vault import VaultStore
-from sealer.errors import BackendError, WriteUnconfirmed
+from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 from sealer.records import KeyRecord, utcnow
 
 ENV = "dev"
@@ -655,6 +655,23 @@ def test_a_dynamodb_error_quoting_a_sealer_key_never_shows_it(
         message = backend_error(store.health)
     assert "ValidationException" in message and "slr_dev_[redacted]" in message
     assert key[-20:] not in message
+
+
+@pytest.mark.parametrize("call", ["health", "register"])
+def test_an_aws_session_token_a_header_cannot_carry_is_one_line_naming_no_token(
+    aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str
+) -> None:
+    """http.client's ValueError quotes the header whole, and botocore's HTTPClientError quoted
+    that: the session token was in the line, a write's read as of unknown fate. Nothing is sent."""
+    token = "FwoGZXIvYXdzE" + "x" * 40
+    monkeypatch.setenv("AWS_SESSION_TOKEN", token + "\n")
+    with QuotingErrors("") as endpoint:
+        options = {"table": "sealer-keys", "region": "us-east-1", "endpoint_url": endpoint.url}
+        store = dynamodb.DynamoStore(options, tmp_path)
+        run = store.health if call == "health" else lambda: store.register(pending_key(ENV)[1])
+        with pytest.raises(BadInput, match="the credential holds a line break") as err:
+            run()
+        assert type(err.value) is BadInput and token not in str(err.value) and endpoint.log == []
 
 
 def test_a_postgres_error_quoting_a_sealer_key_never_shows_it() -> None:
