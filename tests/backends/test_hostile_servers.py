@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -672,6 +673,47 @@ def test_an_aws_session_token_a_header_cannot_carry_is_one_line_naming_no_token(
         with pytest.raises(BadInput, match="the credential holds a line break") as err:
             run()
         assert type(err.value) is BadInput and token not in str(err.value) and endpoint.log == []
+
+
+class _Said:
+    """A cursor whose server names these as its version, database and user."""
+
+    def __init__(self, *row: object) -> None:
+        self.row = row
+        self.connection = SimpleNamespace(info=SimpleNamespace(host="db.example", port=5432))
+
+    def execute(self, query: str) -> None:
+        pass
+
+    def fetchone(self) -> tuple[object, ...]:
+        return self.row
+
+
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        (
+            ("16.2 (Debian 16.2-1.pgdg120+2)", "keys", "sealer"),
+            "PostgreSQL 16.2 (Debian 16.2-1.pgdg120+2) at db.example:5432, database keys as sealer",
+        ),
+        (
+            ("16.2\npostgres: PostgreSQL 99", "keys\x1b[2J", "a\rb"),
+            "PostgreSQL ? at db.example:5432, database ? as ?",
+        ),
+        (("9" * 81, "d" * 64, ""), "PostgreSQL ? at db.example:5432, database ? as ?"),
+    ],
+    ids=["as-sent", "forged", "too-long-or-empty"],
+)
+def test_postgres_check_shows_what_the_server_names_only_when_so_shaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, said: tuple[str, ...], shown: str
+) -> None:
+    """A server (a pull request may name it) writing a line break or an escape sequence into its
+    version, database or user name forged a line of `backend check`'s output."""
+    from sealer.backends.postgres import PostgresStore
+
+    store = PostgresStore({}, tmp_path)
+    monkeypatch.setattr(store, "_run", lambda what, work, write=True: work(_Said(*said)))
+    assert store.health().startswith(f"postgres: {shown}, table ")
 
 
 def test_a_postgres_error_quoting_a_sealer_key_never_shows_it() -> None:
