@@ -13,7 +13,7 @@ from support.fake_http import trickling
 from support.fake_kube import FakeKube, counting_exec_user, exec_runs
 
 from sealer import certs, keypair, kube, kube_objects
-from sealer.errors import BackendError, BadInput
+from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 
 NS = "kube-system"
 
@@ -409,3 +409,34 @@ def test_a_token_a_header_cannot_carry_is_one_line_naming_no_token(
         call(str(path))
     assert type(err.value) is BadInput and kube_server.admin_token not in str(err.value)
     assert kube_server.log == []
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda config: kube.read_secret_fingerprints(config, None, NS, "big"),
+        lambda config: kube.list_controller_keys(config, None),
+        lambda config: kube_objects.read(kube_objects.client(config, None), "Secret", NS, "big"),
+    ],
+    ids=["status-secret", "cert-fetch-keys", "store-read"],
+)
+def test_an_answer_past_its_bound_is_one_line_not_read_whole(
+    kubeconfig: Path, kube_server: FakeKube, monkeypatch: pytest.MonkeyPatch, call: Any
+) -> None:
+    """Cut off in time only, a fast server's 100 MB Secret (a tls.crt, say) was read into memory."""
+    monkeypatch.setattr(kube, "MAX_ANSWER_BYTES", 1 << 20)
+    kube_server.add_secret(NS, "big", {"tls.crt": b"x" * (1 << 20)}, {kube.KEY_LABEL: "active"})
+    with pytest.raises(BackendError, match=r"answered with more than 1 MiB: not read$") as err:
+        call(str(kubeconfig))
+    assert type(err.value) is kube.TooLarge
+
+
+def test_a_write_answered_past_the_bound_is_not_confirmed(
+    kubeconfig: Path, kube_server: FakeKube, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API server answers a write with the object: past the bound, the write arrived."""
+    monkeypatch.setattr(kube, "MAX_ANSWER_BYTES", 1 << 20)
+    body = {"kind": "ConfigMap", "metadata": {"name": "m"}, "data": {"registry.json": "x" * (1 << 20)}}
+    with pytest.raises(WriteUnconfirmed, match="more than 1 MiB: not read: it may have been written"):
+        kube_objects.create(kube_objects.client(str(kubeconfig), None), "ConfigMap", NS, body)
+    assert (NS, "m") in kube_server.configmaps
