@@ -26,7 +26,7 @@ import stat
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from sealer import kube
 from sealer.apikey import holds_key
@@ -163,7 +163,21 @@ def _checked(name: str, value: str, where: str) -> str:
         raise _problem(
             where, "must be a tenant domain (tenant.eu.auth0.com) or an https URL without user info"
         )
+    elif name == "domain" and _port_problem(urlsplit(f"https://{value}")):
+        raise _problem(where, _PORT_RANGE)
     return value
+
+
+_PORT_RANGE = "its port must be 1-65535"
+
+
+def _port_problem(parts: SplitResult) -> bool:
+    """A port past 65535 or 0: httpx connects to it modulo 65536 (`:99999` is port 34463), so the
+    host:port a reviewer reads is not the one the credentials go to."""
+    try:
+        return parts.port == 0
+    except ValueError:  # out of range, or no number
+        return True
 
 
 def url_problem(url: str) -> str | None:
@@ -177,6 +191,8 @@ def url_problem(url: str) -> str | None:
         return "must be an http(s) URL without user info"
     if parts.scheme not in ("http", "https") or not host or "@" in parts.netloc:
         return "must be an http(s) URL without user info"
+    if _port_problem(parts):
+        return _PORT_RANGE
     if parts.scheme == "http" and not is_loopback(host):  # the credentials would go in clear
         return "must be https (plain http only to this machine: 127.0.0.0/8, ::1, localhost)"
     return None

@@ -817,6 +817,11 @@ REFUSED = [
     ("auth0", {"domain": "tenant.eu.auth0.com@evil.example", "token_env": "A0"}, "must be a tenant domain"),
     ("auth0", {"domain": "evil.example/tenant.eu.auth0.com", "token_env": "A0"}, "must be a tenant domain"),
     ("auth0", {"domain": "evil.example#tenant.eu.auth0.com", "token_env": "A0"}, "must be a tenant domain"),
+    # httpx connects to a port past 65535 modulo 65536: :99999 is port 34463
+    ("auth0", {"domain": "tenant.eu.auth0.com:99999", "token_env": "A0"}, "its port must be 1-65535"),
+    ("auth0", {"domain": "tenant.eu.auth0.com:0", "token_env": "A0"}, "its port must be 1-65535"),
+    ("auth0", {"domain": "https://tenant.eu.auth0.com:99999", "token_env": "A0"}, "its port must be 1-65535"),
+    ("vault", {"address": "https://vault.example:65536", "token_env": "VT"}, "its port must be 1-65535"),
     (
         "dynamodb",
         {"role_arn": "arn:aws:iam::222222222222:role/s", "sts_endpoint_url": "http://sts.x"},
@@ -831,6 +836,7 @@ ACCEPTED = [
     ("auth0", {"domain": "tenant.eu.auth0.com", "token_env": "A0_TOKEN"}),
     ("auth0", {"domain": "tenant.eu.auth0.com", "client_id_env": "A0_ID", "client_secret_env": "A0_SECRET"}),
     ("auth0", {"domain": "login.example.com:8443", "token_env": "A0_TOKEN"}),  # a custom domain, a port
+    ("auth0", {"domain": "Tenant.EU.auth0.com:65535", "token_env": "A0_TOKEN"}),
     ("dynamodb", {"profile": "prod"}),
     ("dynamodb", {"role_arn": "arn:aws:iam::222222222222:role/sealer", "external_id": "ext-1"}),
     ("postgres", {"conninfo_env": "PG_PROD", "passfile_env": "PGPASS_PROD"}),
