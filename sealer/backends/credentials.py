@@ -66,16 +66,16 @@ _SECRET_VALUES: tuple[tuple[Callable[[str], object], str], ...] = (
 )
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 # Variables a `*_env` may not name: the process's own (a loader, a shell, a search path) and the
-# secrets a CI runner or sealer itself holds (a PR naming GITHUB_TOKEN, or the GITEA_TOKEN or
-# FORGEJO_TOKEN sealer opens pull requests with, beside its own `address` would have sealer send
-# that token there), the AWS chain's (sent to another store), and
+# secrets a CI runner or sealer itself holds (a PR naming GITHUB_TOKEN, the gh CLI's GH_TOKEN, or
+# the GITEA_TOKEN or FORGEJO_TOKEN sealer opens pull requests with, beside its own `address` would
+# have sealer send that token there), the AWS chain's (sent to another store), and
 # the stores' global variables (VAULT_TOKEN, AUTH0_CLIENT_SECRET, libpq's PG*: an environment
 # without `credentials:` uses them, so a PR naming one beside its own address sent it there).
 _RESERVED = re.compile(
     r"(PATH|HOME|SHELL|USER|LOGNAME|PWD|OLDPWD|IFS|ENV|BASH_ENV|TMPDIR|KUBECONFIG|"
     r"VAULT_(ADDR|TOKEN|NAMESPACE|CACERT|CAPATH|CLIENT_CERT|CLIENT_KEY)|"
     r"AUTH0_(DOMAIN|MANAGEMENT_TOKEN|CLIENT_ID|CLIENT_SECRET|AUDIENCE)|PG[A-Z]*|"
-    r"(LD|DYLD|PYTHON|GIT|SSH|GPG|GNUPG|KUBE|GITHUB|ACTIONS|RUNNER|CI|GITLAB|GITEA|FORGEJO|SEALER|AWS)_\w*)",
+    r"(LD|DYLD|PYTHON|GIT|SSH|GPG|GNUPG|KUBE|GITHUB|GH|ACTIONS|RUNNER|CI|GITLAB|GITEA|FORGEJO|SEALER|AWS)_\w*)",
     re.IGNORECASE,
 )
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
