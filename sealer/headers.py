@@ -15,7 +15,7 @@ from sealer.errors import BadInput
 
 # Printable ASCII, spaces and tabs: every credential scheme's alphabet.
 _SENDABLE = re.compile(r"[\t\x20-\x7e]*")
-_CREDENTIALS = ("authorization", "x-amz-security-token")
+_CREDENTIALS = ("authorization", "x-amz-security-token", "x-vault-token")
 
 
 def refuse_unsendable(headers: Mapping[str, object], where: str) -> None:

@@ -675,6 +675,18 @@ def test_an_aws_session_token_a_header_cannot_carry_is_one_line_naming_no_token(
         assert type(err.value) is BadInput and token not in str(err.value) and endpoint.log == []
 
 
+def test_a_vault_token_a_header_cannot_carry_is_one_line_naming_no_token(
+    vault_env: FakeVault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests refuses the header (InvalidHeader, quoting it): that was 'cannot reach' the
+    address, and a write so refused one of unknown fate, though nothing was sent."""
+    monkeypatch.setenv("VAULT_TOKEN", vault_env.token + "\nX-Injected: 1")  # a trailing one is stripped
+    vault_env.clear_log()
+    with pytest.raises(BadInput, match=r"^vault: \S+: the credential holds a line break") as err:
+        VaultStore({"path": "sealer/unsendable"}, tmp_path).list(ENV)
+    assert vault_env.token not in str(err.value) and vault_env.log == []
+
+
 class _Said:
     """A cursor whose server names these as its version, database and user."""
 
