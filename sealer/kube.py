@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sealer import certs, deadline, extras, terminal
+from sealer import certs, deadline, extras, headers, terminal
 from sealer.errors import BackendError, BadInput
 from sealer.strictjson import TOO_DEEP
 
@@ -36,10 +36,42 @@ CERT_PATH = "v1/cert.pem"
 KEY_LABEL = "sealedsecrets.bitnami.com/sealed-secrets-key"
 TIMEOUT_SECONDS = 15
 MAX_CERT_BYTES = 64 * 1024  # a PEM certificate is a few KiB; a chain, a few more
+# Any answer of the API server (an object, a list, an error): a Secret or ConfigMap is at most
+# 1 MiB, the controller's sealing keys some 6 KiB each, so over 1,000 of them fit.
+MAX_ANSWER_BYTES = 8 << 20
 
 
 class _Missing(Exception):
     """A 404 from the API server, for callers that try several names."""
+
+
+class TooLarge(BackendError):
+    """An answer past MAX_ANSWER_BYTES, not read on (a write's: it arrived)."""
+
+
+class _Bounded:
+    """A urllib3 answer whose body, as the client reads it (`data`, all at once), is read to
+    MAX_ANSWER_BYTES at most: deadline.request bounds the time, and a fast server's 100 MB
+    Secret or list was read whole into memory within it. The rest is the answer's own."""
+
+    def __init__(self, response: Any, server: str) -> None:
+        self._response = response
+        self._server = server
+        self._body: bytes | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._response, name)
+
+    @property
+    def data(self) -> bytes:
+        if self._body is None:
+            body = bytes(self._response.read(MAX_ANSWER_BYTES + 1))
+            if len(body) > MAX_ANSWER_BYTES:
+                self._response.close()  # never back into the pool with the rest unread
+                past = f"more than {MAX_ANSWER_BYTES >> 20} MiB"
+                raise TooLarge(f"kubernetes: {self._server} answered with {past}: not read")
+            self._body = body
+        return self._body
 
 
 def require_kubeconfig(kubeconfig: str | None) -> None:
@@ -140,17 +172,20 @@ def is_http_url(url: str) -> bool:
 
 
 def follow_no_redirect(api_client: Any) -> Any:
-    """`api_client`, its requests made so that a 3xx is an answer (an ApiException of that
-    status), never followed: urllib3 follows one to whatever host it names, re-sending a write's
-    body (a client certificate too) and trusting that host's answer, so a write that landed
-    elsewhere would read as done. A write is never sent twice either (`_WRITE_RETRIES`)."""
+    """`api_client`, its answers read to MAX_ANSWER_BYTES at most (`_Bounded`) and its requests
+    made so that a 3xx is an answer (an ApiException of that status), never followed: urllib3
+    follows one to whatever host it names, re-sending a write's body (a client certificate too)
+    and trusting that host's answer, so a write that landed elsewhere would read as done. A write
+    is never sent twice either (`_WRITE_RETRIES`)."""
     manager = api_client.rest_client.pool_manager
     request = functools.partial(manager.request, redirect=False)
+    server = str(api_client.configuration.host or "the API server")
 
     def sent_once(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        headers.refuse_unsendable(kwargs.get("headers") or {}, f"kubernetes: {server}")
         if method.upper() not in ("GET", "HEAD"):
             kwargs["retries"] = _write_retries()
-        return request(method, url, *args, **kwargs)
+        return _Bounded(request(method, url, *args, **kwargs), server)
 
     manager.request = sent_once
     return api_client

@@ -86,6 +86,10 @@ def _errors(api: Any, what: str, writes: bool = False) -> Iterator[None]:
     except RecursionError:  # json's, reading an answer (a write's: it arrived) nested past its depth
         error = WriteUnconfirmed if writes else BackendError
         raise error(f"kubernetes: {server} {TOO_DEEP}{_fate(error)}") from None
+    except kube.TooLarge as err:  # a write's answer past the bound: it arrived
+        if not writes:
+            raise
+        raise WriteUnconfirmed(f"{err}{_fate(WriteUnconfirmed)}") from None
 
 
 def _fate(error: type[BackendError]) -> str:

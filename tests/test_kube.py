@@ -12,8 +12,8 @@ import pytest
 from support.fake_http import trickling
 from support.fake_kube import FakeKube, counting_exec_user, exec_runs
 
-from sealer import certs, keypair, kube
-from sealer.errors import BackendError, BadInput
+from sealer import certs, keypair, kube, kube_objects
+from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 
 NS = "kube-system"
 
@@ -369,3 +369,74 @@ def test_an_api_servers_error_nested_past_json_is_its_reason_not_a_traceback() -
 
     err = SimpleNamespace(body="[" * 100_000, reason="Forbidden")
     assert kube.status_message(err) == "Forbidden"
+
+
+UNSENDABLE_TOKENS = {  # the client sends "Bearer " + the token as read, a line break and all
+    "line-break": lambda token, _: {"token": f"{token}\nX-Injected: 1"},
+    "token-file-ending-in-a-line-break": lambda token, file: {"tokenFile": _written(file, token + "\n")},
+    "not-latin-1": lambda token, _: {"token": f"{token}\u2028"},
+}
+
+
+def _written(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("user", UNSENDABLE_TOKENS.values(), ids=UNSENDABLE_TOKENS.keys())
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda config: kube.fetch_controller_cert(config, None),
+        lambda config: kube.read_secret_fingerprints(config, None, NS, "s"),
+        lambda config: kube.list_controller_keys(config, None),
+        lambda config: kube_objects.read(kube_objects.client(config, None), "Secret", NS, "s"),
+        lambda config: kube_objects.create(
+            kube_objects.client(config, None), "ConfigMap", NS, {"metadata": {"name": "m"}}
+        ),
+    ],
+    ids=["cert-fetch", "status-secret", "cert-fetch-keys", "store-read", "store-write"],
+)
+def test_a_token_a_header_cannot_carry_is_one_line_naming_no_token(
+    tmp_path: Path, kube_server: FakeKube, user: Any, call: Any
+) -> None:
+    """http.client refuses the header with a ValueError quoting it whole (the token), which was a
+    traceback; nothing is sent, and a write so refused is no write of unknown fate."""
+    kube_server.reset()
+    spec = {"name": "u", "user": user(kube_server.admin_token, tmp_path / "token")}
+    path = kubeconfig_of(tmp_path / "kubeconfig", {"a": kube_server.url}, spec)
+    with pytest.raises(BadInput, match=r"^kubernetes: http://\S+: the credential holds a line break") as err:
+        call(str(path))
+    assert type(err.value) is BadInput and kube_server.admin_token not in str(err.value)
+    assert kube_server.log == []
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda config: kube.read_secret_fingerprints(config, None, NS, "big"),
+        lambda config: kube.list_controller_keys(config, None),
+        lambda config: kube_objects.read(kube_objects.client(config, None), "Secret", NS, "big"),
+    ],
+    ids=["status-secret", "cert-fetch-keys", "store-read"],
+)
+def test_an_answer_past_its_bound_is_one_line_not_read_whole(
+    kubeconfig: Path, kube_server: FakeKube, monkeypatch: pytest.MonkeyPatch, call: Any
+) -> None:
+    """Cut off in time only, a fast server's 100 MB Secret (a tls.crt, say) was read into memory."""
+    monkeypatch.setattr(kube, "MAX_ANSWER_BYTES", 1 << 20)
+    kube_server.add_secret(NS, "big", {"tls.crt": b"x" * (1 << 20)}, {kube.KEY_LABEL: "active"})
+    with pytest.raises(BackendError, match=r"answered with more than 1 MiB: not read$") as err:
+        call(str(kubeconfig))
+    assert type(err.value) is kube.TooLarge
+
+
+def test_a_write_answered_past_the_bound_is_not_confirmed(
+    kubeconfig: Path, kube_server: FakeKube, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API server answers a write with the object: past the bound, the write arrived."""
+    monkeypatch.setattr(kube, "MAX_ANSWER_BYTES", 1 << 20)
+    body = {"kind": "ConfigMap", "metadata": {"name": "m"}, "data": {"registry.json": "x" * (1 << 20)}}
+    with pytest.raises(WriteUnconfirmed, match="more than 1 MiB: not read: it may have been written"):
+        kube_objects.create(kube_objects.client(str(kubeconfig), None), "ConfigMap", NS, body)
+    assert (NS, "m") in kube_server.configmaps

@@ -23,6 +23,7 @@ from support.env_repos import (
     unfit_cert,
     unseal_values,
 )
+from support.fake_http import trickling
 from support.fake_kube import FakeKube
 from support.git import commit_all
 from support.git import init_repo as make_repo
@@ -698,6 +699,25 @@ def test_fetch_matching_pin(
     assert data["fetched"] == data["pinned"] == _fp(controllers["staging"])
     assert snapshot(pinned) == before
     assert kube_server.requests_to("/services/sealed-secrets-controller:http/proxy/v1/cert.pem") == 1
+
+
+@pytest.mark.slow
+def test_fetch_cut_off_by_the_request_bound_pins_nothing(
+    pinned: Path,
+    controllers: Controllers,
+    kube_server: FakeKube,
+    kubeconfig: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The served certificate read, the list of keys trickling: one line, exit 2, and sealer.yaml
+    and the certificate files as they were (nothing is pinned before every read is done)."""
+    _serve(kube_server, controllers["staging-next"])
+    before = snapshot(pinned)
+    with trickling(kube_server, monkeypatch, "/secrets", "GET", kube_server.handle):
+        result = invoke(pinned, "cert", "fetch", "staging", "--kubeconfig", str(kubeconfig), "--accept")
+    assert result.exit_code == 2
+    assert "did not answer within 0.5 seconds" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert snapshot(pinned) == before
 
 
 @pytest.mark.slow

@@ -1186,6 +1186,26 @@ def test_a_registry_write_answered_503_with_retry_after_is_never_sent_again(
     assert "it may have been written" in result.stderr, result.stderr
 
 
+def test_a_registry_write_answered_past_the_bound_is_not_done(
+    repo: Path, kube_server: FakeKube, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API server stored the write and answered with more than sealer reads: the answer came,
+    so the write arrived; counted not done (exit 4), never read whole or called nothing changed."""
+    from sealer import kube
+
+    go_direct(repo, kubeconfig)
+    _, at_commit = rotate_on_branch(repo)
+    leaked = active(at_commit)
+    monkeypatch.setattr(kube, "MAX_ANSWER_BYTES", 1 << 20)
+    huge = Response.json(200, {"kind": "Secret", "padding": "x" * (1 << 20)})
+    kube_server.answer_next(lambda request: (kube_server.handle(request), huge)[1], SECRET[1], "PUT")
+    result = cli(repo, "keys", "compromised", "staging", leaked.key_id)
+    assert result.exit_code == 4, (result.output, result.exception)
+    assert "more than 1 MiB: not read: it may have been written" in result.stderr, result.stderr
+    after = live(kube_server)
+    assert after is not None and registry.check(after, leaked.fingerprint, utcnow()) != VALID
+
+
 def test_a_pushed_branch_with_a_broken_ledger_naming_the_key_does_not_stop_the_incident(
     repo: Path, kube_server: FakeKube, kubeconfig: Path
 ) -> None:

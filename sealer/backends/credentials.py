@@ -26,7 +26,7 @@ import stat
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from sealer import kube
 from sealer.apikey import holds_key
@@ -66,16 +66,16 @@ _SECRET_VALUES: tuple[tuple[Callable[[str], object], str], ...] = (
 )
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 # Variables a `*_env` may not name: the process's own (a loader, a shell, a search path) and the
-# secrets a CI runner or sealer itself holds (a PR naming GITHUB_TOKEN, or the GITEA_TOKEN or
-# FORGEJO_TOKEN sealer opens pull requests with, beside its own `address` would have sealer send
-# that token there), the AWS chain's (sent to another store), and
+# secrets a CI runner or sealer itself holds (a PR naming GITHUB_TOKEN, the gh CLI's GH_TOKEN, or
+# the GITEA_TOKEN or FORGEJO_TOKEN sealer opens pull requests with, beside its own `address` would
+# have sealer send that token there), the AWS chain's (sent to another store), and
 # the stores' global variables (VAULT_TOKEN, AUTH0_CLIENT_SECRET, libpq's PG*: an environment
 # without `credentials:` uses them, so a PR naming one beside its own address sent it there).
 _RESERVED = re.compile(
     r"(PATH|HOME|SHELL|USER|LOGNAME|PWD|OLDPWD|IFS|ENV|BASH_ENV|TMPDIR|KUBECONFIG|"
     r"VAULT_(ADDR|TOKEN|NAMESPACE|CACERT|CAPATH|CLIENT_CERT|CLIENT_KEY)|"
     r"AUTH0_(DOMAIN|MANAGEMENT_TOKEN|CLIENT_ID|CLIENT_SECRET|AUDIENCE)|PG[A-Z]*|"
-    r"(LD|DYLD|PYTHON|GIT|SSH|GPG|GNUPG|KUBE|GITHUB|ACTIONS|RUNNER|CI|GITLAB|GITEA|FORGEJO|SEALER|AWS)_\w*)",
+    r"(LD|DYLD|PYTHON|GIT|SSH|GPG|GNUPG|KUBE|GITHUB|GH|ACTIONS|RUNNER|CI|GITLAB|GITEA|FORGEJO|SEALER|AWS)_\w*)",
     re.IGNORECASE,
 )
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
@@ -163,7 +163,21 @@ def _checked(name: str, value: str, where: str) -> str:
         raise _problem(
             where, "must be a tenant domain (tenant.eu.auth0.com) or an https URL without user info"
         )
+    elif name == "domain" and _port_problem(urlsplit(f"https://{value}")):
+        raise _problem(where, _PORT_RANGE)
     return value
+
+
+_PORT_RANGE = "its port must be 1-65535"
+
+
+def _port_problem(parts: SplitResult) -> bool:
+    """A port past 65535 or 0: httpx connects to it modulo 65536 (`:99999` is port 34463), so the
+    host:port a reviewer reads is not the one the credentials go to."""
+    try:
+        return parts.port == 0
+    except ValueError:  # out of range, or no number
+        return True
 
 
 def url_problem(url: str) -> str | None:
@@ -177,6 +191,8 @@ def url_problem(url: str) -> str | None:
         return "must be an http(s) URL without user info"
     if parts.scheme not in ("http", "https") or not host or "@" in parts.netloc:
         return "must be an http(s) URL without user info"
+    if _port_problem(parts):
+        return _PORT_RANGE
     if parts.scheme == "http" and not is_loopback(host):  # the credentials would go in clear
         return "must be https (plain http only to this machine: 127.0.0.0/8, ::1, localhost)"
     return None

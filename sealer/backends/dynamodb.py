@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from sealer import deadline
+from sealer import deadline, headers
 from sealer.backends.base import reading_back
 from sealer.backends.credentials import AWS_NO_REGION, AwsSource, url_problem
 from sealer.errors import BackendError, BadInput, WriteUnconfirmed
@@ -123,7 +123,13 @@ class DynamoStore:
                         ),
                     )
                 self._client.meta.events.register("needs-retry.dynamodb", _note_attempt)
+                self._client.meta.events.register("before-send.dynamodb", self._sendable)
             return self._client
+
+    def _sendable(self, request: Any, **_: Any) -> None:
+        """A credential a header cannot carry (a session token ending in a line break) refused
+        before it is sent: botocore's HTTPClientError quotes http.client's error, the value whole."""
+        headers.refuse_unsendable(request.headers, f"dynamodb: {self._env()}AWS ({self.source.describe()})")
 
     def create_table(self) -> None:
         """Create the key table and wait until it is usable (an existing table is fine); the

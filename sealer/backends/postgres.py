@@ -225,7 +225,8 @@ class PostgresStore:
         def work(cur: psycopg.Cursor[Any]) -> tuple[str, str, str, str]:
             cur.execute("SELECT current_setting('server_version'), current_database(), current_user")
             version, database, user = cur.fetchone() or ("?", "?", "?")
-            return version, database, user, f"{cur.connection.info.host}:{cur.connection.info.port}"
+            where = f"{cur.connection.info.host}:{cur.connection.info.port}"
+            return _shown(version, _SERVER_VERSION), _shown(database, _NAME), _shown(user, _NAME), where
 
         version, database, user, where = self._run("checking its health", work, write=False)
         return (
@@ -450,6 +451,17 @@ def _first_line(err: BaseException) -> str:
 
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     return apikey.redact(lines[0]) if lines else type(err).__name__
+
+
+# What `backend check` shows of what the server names (its version, database and user), each only
+# when so shaped, else `?`: the server may be a pull request's, and a line break or an escape
+# sequence there would forge a line of the output. `16.2 (Debian 16.2-1.pgdg120+2)` is a version.
+_SERVER_VERSION = re.compile(r"[0-9][0-9A-Za-z .+~_()-]{0,79}")
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.$@-]{0,62}")
+
+
+def _shown(value: object, shape: re.Pattern[str]) -> str:
+    return value if isinstance(value, str) and shape.fullmatch(value) else "?"
 
 
 def _identifier(value: str, what: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeGuard, TypeVar
 from urllib.parse import urlsplit
 
-from sealer import deadline
+from sealer import deadline, headers
 from sealer.backends import vault_auth
 from sealer.backends.base import may_have_arrived, reading_back
 from sealer.backends.credentials import VaultSource, secret_shape
@@ -69,8 +69,11 @@ class VaultKV:
     def from_source(cls, mount: str, source: VaultSource) -> VaultKV:
         """A client of its own for `source` (the global variables when it names none)."""
         login = source.login()
+        address = safe_address(login.address)
+        # requests refuses it on every request: 'cannot reach', a write's of unknown fate
+        headers.refuse_unsendable({"X-Vault-Token": login.token}, f"vault: {address}")
         client = vault_auth.client(login.address, login.token, login.namespace, login.verify)
-        return cls(mount, client, safe_address(login.address), source.token_variable)
+        return cls(mount, client, address, source.token_variable)
 
     def where(self, path: str) -> str:
         return f"{self.mount}/{path}"

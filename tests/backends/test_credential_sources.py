@@ -793,6 +793,9 @@ REFUSED = [
     # sealer's own forge tokens (`sealer rotate`'s pull requests), Gitea's and Forgejo's Actions tokens
     ("vault", {"address": "https://vault.example", "token_env": "GITEA_TOKEN"}, "GITEA_TOKEN belongs to"),
     ("auth0", {"domain": "t.example", "token_env": "FORGEJO_TOKEN"}, "FORGEJO_TOKEN belongs to"),
+    # the gh CLI's token (workflows set GH_TOKEN: the workflow's token, or a PAT), in any case
+    ("vault", {"address": "https://vault.example", "token_env": "GH_TOKEN"}, "GH_TOKEN belongs to"),
+    ("auth0", {"domain": "t.example", "token_env": "gh_enterprise_token"}, "gh_enterprise_token belongs"),
     ("auth0", {"domain": "t.example", "token_env": "SEALER_SIGNING_KEY"}, "belongs to the shell, the CI"),
     ("vault", {"address": "https://vault.example", "token_env": "AWS_SECRET_ACCESS_KEY"}, "belongs to"),
     ("postgres", {"conninfo_env": "LD_PRELOAD"}, "LD_PRELOAD belongs to"),
@@ -817,6 +820,11 @@ REFUSED = [
     ("auth0", {"domain": "tenant.eu.auth0.com@evil.example", "token_env": "A0"}, "must be a tenant domain"),
     ("auth0", {"domain": "evil.example/tenant.eu.auth0.com", "token_env": "A0"}, "must be a tenant domain"),
     ("auth0", {"domain": "evil.example#tenant.eu.auth0.com", "token_env": "A0"}, "must be a tenant domain"),
+    # httpx connects to a port past 65535 modulo 65536: :99999 is port 34463
+    ("auth0", {"domain": "tenant.eu.auth0.com:99999", "token_env": "A0"}, "its port must be 1-65535"),
+    ("auth0", {"domain": "tenant.eu.auth0.com:0", "token_env": "A0"}, "its port must be 1-65535"),
+    ("auth0", {"domain": "https://tenant.eu.auth0.com:99999", "token_env": "A0"}, "its port must be 1-65535"),
+    ("vault", {"address": "https://vault.example:65536", "token_env": "VT"}, "its port must be 1-65535"),
     (
         "dynamodb",
         {"role_arn": "arn:aws:iam::222222222222:role/s", "sts_endpoint_url": "http://sts.x"},
@@ -831,9 +839,12 @@ ACCEPTED = [
     ("auth0", {"domain": "tenant.eu.auth0.com", "token_env": "A0_TOKEN"}),
     ("auth0", {"domain": "tenant.eu.auth0.com", "client_id_env": "A0_ID", "client_secret_env": "A0_SECRET"}),
     ("auth0", {"domain": "login.example.com:8443", "token_env": "A0_TOKEN"}),  # a custom domain, a port
+    ("auth0", {"domain": "Tenant.EU.auth0.com:65535", "token_env": "A0_TOKEN"}),
     ("dynamodb", {"profile": "prod"}),
     ("dynamodb", {"role_arn": "arn:aws:iam::222222222222:role/sealer", "external_id": "ext-1"}),
     ("postgres", {"conninfo_env": "PG_PROD", "passfile_env": "PGPASS_PROD"}),
+    ("vault", {"address": "https://vault.example", "token_env": "GITEAX_TOKEN"}),  # not Gitea's
+    ("vault", {"address": "https://vault.example", "token_env": "GHOST_TOKEN"}),  # not the gh CLI's
     ("vault", {"address": "http://127.0.0.1:8200", "token_env": "VT"}),  # a local agent or proxy
     ("k8s-secrets", {}),
 ]

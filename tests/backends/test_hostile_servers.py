@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ from sealer import apikey, kube, kube_objects
 from sealer.backends import auth0, dynamodb, vault_auth
 from sealer.backends.auth0 import Auth0Store
 from sealer.backends.vault import VaultStore
-from sealer.errors import BackendError, WriteUnconfirmed
+from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 from sealer.records import KeyRecord, utcnow
 
 ENV = "dev"
@@ -655,6 +656,76 @@ def test_a_dynamodb_error_quoting_a_sealer_key_never_shows_it(
         message = backend_error(store.health)
     assert "ValidationException" in message and "slr_dev_[redacted]" in message
     assert key[-20:] not in message
+
+
+@pytest.mark.parametrize("call", ["health", "register"])
+def test_an_aws_session_token_a_header_cannot_carry_is_one_line_naming_no_token(
+    aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str
+) -> None:
+    """http.client's ValueError quotes the header whole, and botocore's HTTPClientError quoted
+    that: the session token was in the line, a write's read as of unknown fate. Nothing is sent."""
+    token = "FwoGZXIvYXdzE" + "x" * 40
+    monkeypatch.setenv("AWS_SESSION_TOKEN", token + "\n")
+    with QuotingErrors("") as endpoint:
+        options = {"table": "sealer-keys", "region": "us-east-1", "endpoint_url": endpoint.url}
+        store = dynamodb.DynamoStore(options, tmp_path)
+        run = store.health if call == "health" else lambda: store.register(pending_key(ENV)[1])
+        with pytest.raises(BadInput, match="the credential holds a line break") as err:
+            run()
+        assert type(err.value) is BadInput and token not in str(err.value) and endpoint.log == []
+
+
+def test_a_vault_token_a_header_cannot_carry_is_one_line_naming_no_token(
+    vault_env: FakeVault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests refuses the header (InvalidHeader, quoting it): that was 'cannot reach' the
+    address, and a write so refused one of unknown fate, though nothing was sent."""
+    monkeypatch.setenv("VAULT_TOKEN", vault_env.token + "\nX-Injected: 1")  # a trailing one is stripped
+    vault_env.clear_log()
+    with pytest.raises(BadInput, match=r"^vault: \S+: the credential holds a line break") as err:
+        VaultStore({"path": "sealer/unsendable"}, tmp_path).list(ENV)
+    assert vault_env.token not in str(err.value) and vault_env.log == []
+
+
+class _Said:
+    """A cursor whose server names these as its version, database and user."""
+
+    def __init__(self, *row: object) -> None:
+        self.row = row
+        self.connection = SimpleNamespace(info=SimpleNamespace(host="db.example", port=5432))
+
+    def execute(self, query: str) -> None:
+        pass
+
+    def fetchone(self) -> tuple[object, ...]:
+        return self.row
+
+
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        (
+            ("16.2 (Debian 16.2-1.pgdg120+2)", "keys", "sealer"),
+            "PostgreSQL 16.2 (Debian 16.2-1.pgdg120+2) at db.example:5432, database keys as sealer",
+        ),
+        (
+            ("16.2\npostgres: PostgreSQL 99", "keys\x1b[2J", "a\rb"),
+            "PostgreSQL ? at db.example:5432, database ? as ?",
+        ),
+        (("9" * 81, "d" * 64, ""), "PostgreSQL ? at db.example:5432, database ? as ?"),
+    ],
+    ids=["as-sent", "forged", "too-long-or-empty"],
+)
+def test_postgres_check_shows_what_the_server_names_only_when_so_shaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, said: tuple[str, ...], shown: str
+) -> None:
+    """A server (a pull request may name it) writing a line break or an escape sequence into its
+    version, database or user name forged a line of `backend check`'s output."""
+    from sealer.backends.postgres import PostgresStore
+
+    store = PostgresStore({}, tmp_path)
+    monkeypatch.setattr(store, "_run", lambda what, work, write=True: work(_Said(*said)))
+    assert store.health().startswith(f"postgres: {shown}, table ")
 
 
 def test_a_postgres_error_quoting_a_sealer_key_never_shows_it() -> None:
