@@ -120,10 +120,12 @@ def merge_into(doc: Any, spec: SecretSpec, sealer: CertSealer, source: str) -> d
     scope = scope_of(meta.get("annotations"))
     names = sorted(spec.data)
     encrypted = sealer.seal_values(scope, namespace, name, [spec.data[n] for n in names])
-    entries = doc["spec"].setdefault("encryptedData", {})
+    if not isinstance(doc["spec"].get("encryptedData"), Mapping):  # none, null, "" or []: no entries
+        doc["spec"]["encryptedData"] = {}
+    entries = doc["spec"]["encryptedData"]
     before = list(entries)
     entries.update(zip(names, encrypted, strict=True))
-    if "annotations" not in meta or meta["annotations"] is None:
+    if not isinstance(meta.get("annotations"), Mapping):  # as for encryptedData
         meta["annotations"] = {}
     provenance.record(meta["annotations"], names, [*before, *names], sealer.fingerprint)
     changes: dict[yamlio.KeyPath, Any] = {("spec", "encryptedData", n): entries[n] for n in names}

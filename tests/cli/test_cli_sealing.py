@@ -315,6 +315,22 @@ def test_a_merge_that_would_change_another_value_is_refused(
     assert target.read_bytes() == content.encode()
 
 
+@pytest.mark.parametrize("field", ["encryptedData", "annotations"])
+@pytest.mark.parametrize("empty", ["~", '""', "[]", "{}"])
+def test_a_merge_into_empty_encrypted_data_or_annotations_adds_to_them(
+    keypair_2048_dir: Path, tmp_path: Path, empty: str, field: str
+) -> None:
+    text = _SEALED_APP.replace("\n    a: AgBy\n", " {}\n").replace(
+        "  namespace: prod\n", "  namespace: prod\n  annotations: {}\n"
+    )
+    target = write(tmp_path / "sealed.yaml", text.replace(f"{field}: {{}}", f"{field}: {empty}"))
+    run = invoke([*seal_app_in_prod(keypair_2048_dir), "--from-literal", "c=3", "--merge-into", str(target)])
+
+    assert (run.code, run.stderr) == (0, "")
+    unsealed = invoke(["unseal", "--key", str(keypair_2048_dir / "tls.key"), "-f", str(target)])
+    assert opened_data(unsealed) == {"c": b"3"}
+
+
 # --- bad input --------------------------------------------------------------------------------
 
 
