@@ -108,7 +108,8 @@ def render_values(values_text: str | None, subtree: str, source: str) -> str:
     new = yamlio.round_trip_load(subtree, "rendered values")
     _move_following_comment(doc, new)
     doc[SUBTREE] = new
-    return yamlio.round_trip_dump(doc)
+    rendered = yamlio.load_documents(subtree, "rendered values")[0]
+    return yamlio.round_trip_edited(doc, values_text or "", source, {(SUBTREE,): rendered})
 
 
 _SUBTREE_LINE = re.compile(rf"{SUBTREE}:[ \t]*(#.*)?\n")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from sealer import certs, hybrid, parallel_seal, provenance
+from sealer import certs, hybrid, parallel_seal, provenance, yamlio
 from sealer.errors import BadInput
 from sealer.scope import Scope, label, scope_annotations, scope_of, without_scope
 from sealer.secret import SecretSpec, check_name, check_namespace
@@ -104,8 +104,9 @@ def check_sealed_secret(doc: Any, source: str) -> Mapping[str, Any]:
     return doc
 
 
-def merge_into(doc: Any, spec: SecretSpec, sealer: CertSealer, source: str) -> None:
-    """Seal `spec`'s entries into the existing SealedSecret `doc` (a ruamel tree) in place.
+def merge_into(doc: Any, spec: SecretSpec, sealer: CertSealer, source: str) -> dict[yamlio.KeyPath, Any]:
+    """Seal `spec`'s entries into the existing SealedSecret `doc` (a ruamel tree) in place; the
+    values it set, by key path (`yamlio.round_trip_edited`'s changes).
 
     Name, namespace and scope come from the existing object, as the controller will read them;
     every entry not in `spec` keeps its ciphertext untouched.
@@ -119,9 +120,15 @@ def merge_into(doc: Any, spec: SecretSpec, sealer: CertSealer, source: str) -> N
     scope = scope_of(meta.get("annotations"))
     names = sorted(spec.data)
     encrypted = sealer.seal_values(scope, namespace, name, [spec.data[n] for n in names])
-    entries = doc["spec"].setdefault("encryptedData", {})
+    if not isinstance(doc["spec"].get("encryptedData"), Mapping):  # none, null, "" or []: no entries
+        doc["spec"]["encryptedData"] = {}
+    entries = doc["spec"]["encryptedData"]
     before = list(entries)
     entries.update(zip(names, encrypted, strict=True))
-    if "annotations" not in meta or meta["annotations"] is None:
+    if not isinstance(meta.get("annotations"), Mapping):  # as for encryptedData
         meta["annotations"] = {}
     provenance.record(meta["annotations"], names, [*before, *names], sealer.fingerprint)
+    changes: dict[yamlio.KeyPath, Any] = {("spec", "encryptedData", n): entries[n] for n in names}
+    for key in (provenance.CERT_ANNOTATION, provenance.OTHER_CERTS_ANNOTATION):
+        changes["metadata", "annotations", key] = meta["annotations"].get(key, yamlio.DELETED)
+    return changes

@@ -9,6 +9,7 @@ keeps their comments and layout.
 
 from __future__ import annotations
 
+import copy
 import functools
 import io
 import json
@@ -769,6 +770,60 @@ def round_trip_dump(data: Any) -> str:
     if line_end != "\n":
         body = body.replace("\r\n", "\n").replace("\n", line_end)  # a comment may keep its \r
     return getattr(data, _PREFIX, "") + body + suffix
+
+
+# An edit's deletion of a key, in the `changes` of `round_trip_edited`.
+DELETED: Any = object()
+KeyPath = tuple[str, ...]
+
+
+def round_trip_edited(doc: Any, old_text: str, source: str, changes: dict[KeyPath, Any]) -> str:
+    """`round_trip_dump` of `doc`, `old_text` as `round_trip_load` read it and then edited, when
+    sealer's reader (check's and review's) takes the new text for the old one's data with exactly
+    `changes` made (key path -> the value it now reads as, or DELETED), and the next edit can load
+    it and write it back unchanged; else BadInput, for nothing to be written. ruamel reads a line
+    separator (U+2028, NEL) or a `|+` value's last lines otherwise than PyYAML and Helm, and wrote
+    them back so that a value the edit never touched changed, or that it could not edit again."""
+    old = _only_value(old_text, source)
+    text = round_trip_dump(doc)
+    try:
+        new = _only_value(text, source)
+        again = _only_value(round_trip_dump(round_trip_load(text, source)), source)
+    except BadInput:
+        raise _not_kept(source) from None
+    if first_change(_with_changes(old, changes), new) is not None or first_change(new, again) is not None:
+        raise _not_kept(source)
+    return text
+
+
+def _only_value(text: str, source: str) -> Any:
+    return only_document(load_documents(text, source), source)
+
+
+def _not_kept(source: str) -> BadInput:
+    return BadInput(
+        f"{source}: sealer's editor cannot rewrite this file keeping its other values as they read"
+        " (nothing written): simplify its odd text, e.g. line separators (U+2028, U+2029, U+0085),"
+        " a byte order mark within it, a `|+` block at its end"
+    )
+
+
+def _with_changes(data: Any, changes: dict[KeyPath, Any]) -> Any:
+    """A copy of `data` (as `load_documents` reads it) with each of `changes` made as a ruamel
+    tree takes it: a key set in place keeps its position, a new one goes last, a mapping missing
+    (or null) on the way is made."""
+    root = {"": copy.deepcopy(data)}
+    for path, value in changes.items():
+        parent, key = root, ""
+        for step in path:
+            if not isinstance(parent.get(key), dict):
+                parent[key] = {}
+            parent, key = parent[key], step
+        if value is DELETED:
+            parent.pop(key, None)
+        else:
+            parent[key] = value
+    return root[""]
 
 
 def scalar(value: Any) -> str:

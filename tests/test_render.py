@@ -288,6 +288,45 @@ def test_an_edit_keeps_the_document_ends_and_line_ends(before: str, after: str) 
     assert render_values(out, SUB, "values.yaml") == out
 
 
+# Files whose odd text (line separators, a `|+` value at the end) ruamel writes back otherwise
+# than sealer's reader and Helm read it, or so that the next edit cannot read or keep it.
+UNKEPT = {
+    # `note` read 'keep\n\n\u2028\n' before, 'keep\n\n\u2028 \n' after (`|+` written as `|`)
+    "chomping": "sealer: {}\nnote: |+\n  keep\n\n\u2028  \n",
+    # `a` read 1 before, '1\n\ufeff# c' after
+    "nel-bom": "a: 1\r\n\x85\ufeff# c\r\n",
+    # the edited text is one ruamel, the next edit, refuses as not YAML
+    "unreadable": "note: |+\r\n  keep\r\n\u2028...\r\n",
+    # the edited text is one the next edit would write back otherwise
+    "not-again": "note: |+\r\n  keep\r\n\r\n\u2028# c\r\n",
+}
+
+
+@pytest.mark.parametrize("before", UNKEPT.values(), ids=UNKEPT.keys())
+def test_an_edit_that_would_change_another_value_is_refused(before: str) -> None:
+    with pytest.raises(BadInput) as refused:
+        render_values(before, SUB, "values.yaml")
+
+    assert str(refused.value).startswith("values.yaml: sealer's editor cannot rewrite this file")
+    assert "simplify its odd text" in str(refused.value) and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("command", [["render", "staging"], ["rotate", "staging", "--no-branch"]])
+def test_a_values_file_the_edit_would_change_is_refused_and_nothing_written(
+    rotated: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    (rotated / VALUES).write_text(UNKEPT["chomping"])
+    commit_all(rotated, "a values file ruamel would write back otherwise")
+    before, head = snapshot(rotated), git(rotated, "rev-parse", "HEAD")
+
+    code, out, err = run_main(rotated, capsys, *command)
+
+    assert (code, out) == (2, "")
+    assert err.startswith("sealer: ") and err.count("\n") == 1, err
+    assert f"{VALUES}: sealer's editor cannot rewrite" in err and "simplify its odd text" in err
+    assert snapshot(rotated) == before and git(rotated, "rev-parse", "HEAD") == head
+
+
 def test_entries_no_longer_sealed_render_as_empty_mappings(rotated: Path) -> None:
     with config.edit(rotated) as doc:
         doc["environments"]["staging"]["keys"] = ["otherKey"]

@@ -312,6 +312,32 @@ def test_a_trailing_empty_document_is_what_the_editor_refuses(text: str) -> None
     assert yamlio.trailing_empty(docs) == refused
 
 
+# (old text, the edit, the changes it names): what sealer's reader takes the edited text for must
+# be the old data with exactly those changes made.
+EDITS: list[tuple[str, Any, dict[yamlio.KeyPath, Any]]] = [
+    ("a: 1\nb: 2\n", lambda d: d.__setitem__("b", "x"), {("b",): "x"}),
+    ("a: 1\nb: 2\n", lambda d: d.pop("a"), {("a",): yamlio.DELETED}),
+    ("a: 1\nm: ~\n", lambda d: d.__setitem__("m", {"k": "v"}), {("m", "k"): "v"}),
+    ("a: 1\n", lambda d: d.__setitem__("m", {"k": "v"}), {("m", "k"): "v"}),
+]
+
+
+@pytest.mark.parametrize(("text", "edit", "changes"), EDITS)
+def test_an_edit_reading_as_the_changes_it_names_is_written(text: str, edit: Any, changes: Any) -> None:
+    doc = yamlio.round_trip_load(text, "f")
+    edit(doc)
+    assert yamlio.round_trip_edited(doc, text, "f", changes) == yamlio.round_trip_dump(doc)
+
+
+@pytest.mark.parametrize(("text", "edit", "changes"), EDITS)
+def test_an_edit_changing_more_than_it_names_is_refused(text: str, edit: Any, changes: Any) -> None:
+    doc = yamlio.round_trip_load(text, "f")
+    edit(doc)
+    doc["a"] = 2 if "a" in doc else 1
+    with pytest.raises(BadInput, match=r"^f: sealer's editor cannot rewrite this file .*simplify its odd"):
+        yamlio.round_trip_edited(doc, text, "f", changes)
+
+
 def test_every_reader_refuses_a_second_document_in_one_wording_and_its_own_error_type(
     tmp_path: Path,
 ) -> None:

@@ -111,12 +111,14 @@ def _merge(target: str, specs: list[Any], sealer: Any, scope: str | None) -> Non
 
     if len(specs) != 1:
         raise BadInput("--merge-into takes exactly one Secret")
-    doc = yamlio.round_trip_load(_text(read_input(target), target), target)  # user_path: see read_input
+    text = _text(read_input(target), target)  # user_path: see read_input
+    doc = yamlio.round_trip_load(text, target)
     existing = scope_of(check_sealed_secret(doc, target)["metadata"].get("annotations"))
     if scope and scope != existing.value:
         raise BadInput(f"{target} is sealed {existing.value}; --scope {scope} cannot be merged into it")
-    merge_into(doc, specs[0], sealer, target)
-    repofiles.write(target, yamlio.round_trip_dump(doc), user_path=True)  # keeps its mode and line endings
+    changes = merge_into(doc, specs[0], sealer, target)
+    merged = yamlio.round_trip_edited(doc, text, target, changes)  # what it did not mean to change, kept
+    repofiles.write(target, merged, user_path=True)  # keeps its mode and line endings
 
 
 def _stdin_value() -> bytes:

@@ -286,6 +286,51 @@ def test_merge_replacing_an_entry_changes_only_its_line(keypair_2048_dir: Path, 
     }
 
 
+# A SealedSecret whose odd text ruamel writes back otherwise than sealer's reader and Helm read
+# it (`note` read 'keep\n\n\u2028\n', then 'keep\n\n\u2028 \n'; `extra` read 1, then
+# '1\n\ufeff# c'), or so that the next edit would change it.
+_SEALED_APP = (
+    "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata:\n  name: app\n  namespace: prod\n"
+    "spec:\n  encryptedData:\n    a: AgBy\n"
+)
+UNKEPT = {
+    "chomping": f"{_SEALED_APP}note: |+\n  keep\n\n\u2028  \n",
+    "nel-bom": f"{_SEALED_APP}extra: 1\n".replace("\n", "\r\n") + "\x85\ufeff# c\r\n",
+    "not-again": f"{_SEALED_APP}note: |+\n  keep\n\n\u2028# c\n".replace("\n", "\r\n"),
+}
+
+
+@pytest.mark.parametrize("content", UNKEPT.values(), ids=UNKEPT.keys())
+def test_a_merge_that_would_change_another_value_is_refused(
+    keypair_2048_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str
+) -> None:
+    target = tmp_path / "sealed.yaml"
+    target.write_bytes(content.encode())
+    argv = [*seal_app_in_prod(keypair_2048_dir), "--from-literal", "c=3", "--merge-into", str(target)]
+
+    run = run_main(argv, capsys)
+
+    assert_one_line_error(run, 2, f"{target}: sealer's editor cannot rewrite this file")
+    assert "simplify its odd text" in run.stderr
+    assert target.read_bytes() == content.encode()
+
+
+@pytest.mark.parametrize("field", ["encryptedData", "annotations"])
+@pytest.mark.parametrize("empty", ["~", '""', "[]", "{}"])
+def test_a_merge_into_empty_encrypted_data_or_annotations_adds_to_them(
+    keypair_2048_dir: Path, tmp_path: Path, empty: str, field: str
+) -> None:
+    text = _SEALED_APP.replace("\n    a: AgBy\n", " {}\n").replace(
+        "  namespace: prod\n", "  namespace: prod\n  annotations: {}\n"
+    )
+    target = write(tmp_path / "sealed.yaml", text.replace(f"{field}: {{}}", f"{field}: {empty}"))
+    run = invoke([*seal_app_in_prod(keypair_2048_dir), "--from-literal", "c=3", "--merge-into", str(target)])
+
+    assert (run.code, run.stderr) == (0, "")
+    unsealed = invoke(["unseal", "--key", str(keypair_2048_dir / "tls.key"), "-f", str(target)])
+    assert opened_data(unsealed) == {"c": b"3"}
+
+
 # --- bad input --------------------------------------------------------------------------------
 
 
