@@ -30,6 +30,8 @@ CLUSTER_RULE = "leftover-cluster"
 FILE_RULE = "leftover-file"
 DELETED_RULE = "deleted-file"
 SUBMODULE_RULE = "file-mode"  # as review names a managed path committed as no plain file
+INDEX_RULE = "git-index-unreadable"  # Git cannot say what its index holds (`read_index`)
+_OWN_GIT = "sealer ignores GIT_DIR and GIT_WORK_TREE: use a .git file or folder in the work tree"
 _DELIVERED = (layout.SEALED_DIR, layout.REGISTRY_DIR)
 # What review says of such a file (construct.foreign_sealed_findings, registry_check), per folder.
 _NOT_WRITTEN = {
@@ -186,7 +188,7 @@ def deleted_problems(cfg: Config, envs: Iterable[Environment], held: Index | Non
     outside a sparse checkout (skip-worktree) is no deletion, but no rule reads it either. A
     submodule where sealer writes files is file-mode's (`submodule_problems`)."""
     if held is None:
-        return []  # no Git: the disk is all there is
+        return []  # Git cannot say (git-index-unreadable): the disk is all there is
     registries = _ordered(held, layout.REGISTRY_DIR)
     by_hand: bool | None = None  # skip-worktree with no sparse checkout on: asked once, if need be
     found = []
@@ -331,14 +333,44 @@ def _names_below(held: list[str] | None, folder: str) -> dict[str, bool] | None:
     return found
 
 
-def tracked(cfg: Config, top: str) -> Index | None:
-    """What Git's index holds at or below `top` (None when Git cannot say): one `git ls-files`,
-    whose `-s` gives each entry's mode and `-v` its skip-worktree bit (`S`, or `s` when
-    assume-unchanged too)."""
+def read_index(cfg: Config) -> tuple[Index | None, list[Problem]]:
+    """What Git's index holds (`tracked` of "."), or, when Git cannot say, None and the problem
+    saying so: every rule reading the index (the leftovers, deleted-file, untracked-file,
+    ignored-file, unwatched-file, file-mode, case-collision, cert-file-content) then reads the
+    disk alone, or nothing, and check must not pass what it never examined."""
     try:
-        out = git.run_bytes(cfg.root, "--literal-pathspecs", "ls-files", "-s", "-v", "-z", "--", top)
-    except git.GitError:
-        return None
+        return tracked(cfg, "."), []
+    except git.GitError as err:
+        return None, [_unreadable(cfg, err)]
+
+
+def _unreadable(cfg: Config, err: git.GitError) -> Problem:
+    """git-index-unreadable: why Git cannot say what its index holds, when known. A repository
+    only GIT_DIR or GIT_WORK_TREE names is none to sealer, which drops both from git's
+    environment (`git.environment`: they made a folder below the top pass as the top)."""
+    try:
+        top = git.top_level(cfg.root)
+    except git.GitError as missing:  # no git to run
+        why, fix = str(missing), "install git, then run check again"
+    else:
+        if top is None:
+            why = f"no Git repository at {cfg.root} ({_OWN_GIT})"
+            fix = "run check in the repository's work tree, its .git folder (or .git file) at the top"
+        else:  # a broken index, an owner git does not trust...: git's own first line
+            why = f"Git cannot say what its index holds ({err})"
+            fix = "fix what git says, then run check again"
+    message = (
+        f"{why}: check reads the disk alone, and what a commit delivers (leftovers, files deleted, "
+        "untracked, ignored or unwatched, submodules and links) goes unexamined"
+    )
+    return Problem(INDEX_RULE, "", ERROR, message, fix)
+
+
+def tracked(cfg: Config, top: str) -> Index:
+    """What Git's index holds at or below `top` (GitError when Git cannot say): one `git
+    ls-files`, whose `-s` gives each entry's mode and `-v` its skip-worktree bit (`S`, or `s`
+    when assume-unchanged too)."""
+    out = git.run_bytes(cfg.root, "--literal-pathspecs", "ls-files", "-s", "-v", "-z", "--", top)
     paths: dict[str, tuple[str, str, str]] = {}
     for entry in os.fsdecode(out).split("\0"):  # decoded whole: the repository's every path
         meta, tab, path = entry.partition("\t")

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -1639,3 +1640,47 @@ def test_check_asks_git_a_fixed_number_of_times_for_files_its_index_lacks(
         )
         runs.append(len(asked))
     assert runs[1] == runs[2] <= runs[0] + 3, runs
+
+
+def _separate_git_dir(root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The work tree's .git moved away, named by GIT_DIR and GIT_WORK_TREE alone, sealer.yaml
+    taken out of its index first: a repository sealer does not see (it drops both variables)."""
+    subprocess_git(root, "rm", "-q", "--cached", "--", "sealer.yaml")
+    elsewhere = root.parent / f"{root.name}.git"
+    (root / ".git").rename(elsewhere)
+    monkeypatch.setenv("GIT_DIR", str(elsewhere))
+    monkeypatch.setenv("GIT_WORK_TREE", str(root))
+    return f"no Git repository at {root} (sealer ignores GIT_DIR and GIT_WORK_TREE: use a .git file or folder"
+
+
+def _broken_index(root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    (root / ".git/index").write_bytes(b"DIRC\0\0\0\x02garbage")
+    return "Git cannot say what its index holds (git ls-files: "
+
+
+def _exported(root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    shutil.rmtree(root / ".git")
+    return f"no Git repository at {root} ("
+
+
+@pytest.mark.parametrize(
+    "cause", [_separate_git_dir, _broken_index, _exported], ids=["git-dir", "index", "export"]
+)
+def test_check_fails_where_git_cannot_say_what_its_index_holds(
+    repo_factory: RepoFactory, monkeypatch: pytest.MonkeyPatch, cause: Callable[..., str]
+) -> None:
+    """Every rule reading Git's index (leftovers, deleted-file, untracked-file...) has nothing to
+    read there: check says so in one error, where it passed a sealer.yaml the next commit deletes."""
+    root = repo_factory()
+    said = cause(root, monkeypatch)
+    for named in ((), ("staging",)):
+        code, report = check_json(root, *named)
+        assert (code, [(p["rule"], p["env"], p["level"]) for p in report["problems"]]) == (
+            1,
+            [("git-index-unreadable", "", "error")],
+        )
+        assert report["problems"][0]["message"].startswith(said), report["problems"][0]["message"]
+        assert report["problems"][0]["fix"]
+    text = sealer(root, "check").stdout.splitlines()
+    assert "git-index-unreadable" in text[0] and text[1].strip().startswith("fix: ")
+    assert "| `git-index-unreadable` |" in sealer(root, "check", "--output", "markdown").stdout
