@@ -186,21 +186,54 @@ def deleted_problems(cfg: Config, envs: Iterable[Environment], held: Index | Non
     deleted without `git rm`. A rule reading the disk finds no file there (a values file not
     made yet passes), while a plain `git commit` keeps the old one in Git for the cluster. One
     outside a sparse checkout (skip-worktree) is no deletion, but no rule reads it either. A
-    submodule where sealer writes files is file-mode's (`submodule_problems`)."""
+    submodule where sealer writes files is file-mode's (`submodule_problems`). An intent-to-add
+    entry (`git add -N`) is none a commit carries: of a file HEAD holds, the next commit deletes
+    it (`_intent_gone`); of one HEAD lacks, nothing is delivered, as the disk says."""
     if held is None:
         return []  # Git cannot say (git-index-unreadable): the disk is all there is
+    envs = list(envs)
     registries = _ordered(held, layout.REGISTRY_DIR)
+    own = {env.name: _own_files_gone(cfg, held, env) for env in envs}
+    left = {env.name: _registry_gone(cfg, env, registries, held) for env in envs}
+    # only an entry holding the empty blob may be intent-to-add: git is asked of those alone
+    empty = {rel for gone in (*own.values(), *left.values()) for rel in gone if rel in held.empty}
+    intents = git.intent_to_add(cfg.root, sorted(empty))
     by_hand: bool | None = None  # skip-worktree with no sparse checkout on: asked once, if need be
     found = []
     for env in envs:
-        managed = env.managed_paths()
-        for rel in sorted(managed):
-            if rel in held.paths and rel not in held.gitlinks and not os.path.lexists(cfg.root / rel):
-                if rel in held.sparse and by_hand is None:
-                    by_hand = not git.sparse_checkout(cfg.root)
-                found.append(_own_gone(env, rel, rel in held.sparse, bool(by_hand)))
-        found += _registry_gone(cfg, env, registries, {layout.folded(p) for p in managed}, held)
+        for rel in own[env.name]:
+            if rel in intents:
+                found += [_intent_gone(env, rel)] if intents[rel] else []
+                continue
+            if rel in held.sparse and by_hand is None:
+                by_hand = not git.sparse_checkout(cfg.root)
+            found.append(_own_gone(env, rel, rel in held.sparse, bool(by_hand)))
+        # a leftover's intent-to-add entry: the next commit deletes it, or carries nothing
+        found += [problem for rel, problem in left[env.name].items() if rel not in intents]
     return found
+
+
+def _own_files_gone(cfg: Config, held: Index, env: Environment) -> list[str]:
+    """The environment's own paths Git's index holds (no submodule) and the disk lacks, sorted."""
+    return [
+        rel
+        for rel in sorted(env.managed_paths())
+        if rel in held.paths and rel not in held.gitlinks and not os.path.lexists(cfg.root / rel)
+    ]
+
+
+def _intent_gone(env: Environment, rel: str) -> Problem:
+    """deleted-file of a file HEAD holds that the index holds as intent-to-add alone (`git rm
+    --cached`, then `git add -N`), gone from disk: `git checkout --` would write the entry's
+    empty file; HEAD's copy goes back into the index first."""
+    message = (
+        f"{rel} is deleted on disk, and Git's index holds it only as intent-to-add (`git add -N`, "
+        "which no commit carries): the next commit deletes it from Git, and what Git stops holding "
+        "no GitOps tool delivers"
+    )
+    quoted = shlex.quote(rel)
+    fix = f"git reset -q -- {quoted} && git checkout -- {quoted}"
+    return Problem(DELETED_RULE, env.name, ERROR, message, fix)
 
 
 def _own_gone(env: Environment, rel: str, sparse: bool, by_hand: bool) -> Problem:
@@ -255,14 +288,13 @@ def _is_folder(entry: Path) -> bool:
     return entry.is_dir() and not entry.is_symlink()
 
 
-def _registry_gone(
-    cfg: Config, env: Environment, held: list[str] | None, managed: set[str], index: Index
-) -> list[Problem]:
+def _registry_gone(cfg: Config, env: Environment, held: list[str] | None, index: Index) -> dict[str, Problem]:
     """What Git's index holds in registry/<env>/ that the disk lacks, sealer does not write
-    (`managed`: its paths, `layout.folded`) and a GitOps tool may apply: key-registry, which
-    fails such a file, reads the disk alone, while a plain `git commit` keeps delivering it."""
+    (the environment's paths, `layout.folded`) and a GitOps tool may apply, by path: key-registry,
+    which fails such a file, reads the disk alone, while a plain `git commit` keeps delivering it."""
     folder = f"{layout.REGISTRY_DIR}/{env.name}"
-    found = []
+    managed = {layout.folded(p) for p in env.managed_paths()}
+    found = {}
     for name, is_folder in sorted((_names_below(held, folder) or {}).items()):
         rel = f"{folder}/{name}"
         if layout.folded(rel) in managed or os.path.lexists(cfg.root / rel):
@@ -271,7 +303,7 @@ def _registry_gone(
             said = _SPARSE if rel in index.sparse else _HELD
             message = f"{rel} {said}, and a GitOps tool keeps applying what no ledger renders"
             fix = f"git rm {'-r ' if is_folder else ''}{shlex.quote(rel)}"
-            found.append(Problem(DELETED_RULE, env.name, ERROR, message, fix))
+            found[rel] = Problem(DELETED_RULE, env.name, ERROR, message, fix)
     return found
 
 

@@ -1684,3 +1684,48 @@ def test_check_fails_where_git_cannot_say_what_its_index_holds(
     text = sealer(root, "check").stdout.splitlines()
     assert "git-index-unreadable" in text[0] and text[1].strip().startswith("fix: ")
     assert "| `git-index-unreadable` |" in sealer(root, "check", "--output", "markdown").stdout
+
+
+def test_a_managed_file_held_as_intent_to_add_and_deleted_fails_with_a_fix_that_works(
+    repo_factory: RepoFactory,
+) -> None:
+    """`git rm --cached`, `git add -N`, then the file deleted: the index's intent-to-add entry
+    commits nothing, so the next commit deletes HEAD's file (no plain `git commit` keeps it), and
+    `git checkout --` alone wrote the entry's empty file. The fix, run as written, leaves check clean."""
+    root = repo_factory()
+    rel = "deploy/staging/values.yaml"
+    subprocess_git(root, "rm", "-q", "--cached", "--", rel)
+    subprocess_git(root, "add", "-N", "--", rel)
+    (root / rel).unlink()
+    fix = f"git reset -q -- {rel} && git checkout -- {rel}"
+    for named in ((), ("staging",)):
+        code, report = check_json(root, *named)
+        assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+            1,
+            [("deleted-file", "staging", fix)],
+        )
+    message = report["problems"][0]["message"]
+    assert message.startswith(f"{rel} is deleted on disk, and Git's index holds it only as intent-to-add")
+    assert "the next commit deletes it from Git" in message and "keeps" not in message
+    subprocess.run(fix, shell=True, cwd=root, check=True, capture_output=True)
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
+
+
+def test_an_intent_to_add_entry_no_commit_holds_deleted_from_disk_passes(repo_factory: RepoFactory) -> None:
+    """A file HEAD lacks, `git add -N` of it, then deleted: no commit carries it, as the disk says
+    (a values file not rendered yet passes); a real empty file staged and deleted is kept."""
+    root = repo_factory()
+    values, registry = "deploy/staging/values.yaml", "registry/staging/extra.yaml"
+    subprocess_git(root, "rm", "-q", "--cached", "--", values)
+    subprocess_git(root, "commit", "-q", "-m", "as if never added")
+    for rel in (values, registry):
+        (root / rel).write_text("")
+        subprocess_git(root, "add", "-N", "--", rel)
+        (root / rel).unlink()
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
+    (root / registry).write_text("")
+    subprocess_git(root, "add", "--", registry)  # a real (empty) file: the next commit delivers it
+    (root / registry).unlink()
+    assert [(p["rule"], p["fix"]) for p in check_json(root)[1]["problems"]] == [
+        ("deleted-file", f"git rm {registry}")
+    ]
