@@ -400,19 +400,31 @@ def _unreadable(cfg: Config, err: git.GitError) -> Problem:
 
 def tracked(cfg: Config, top: str) -> Index:
     """What Git's index holds at or below `top` (GitError when Git cannot say): one `git
-    ls-files`, whose `-s` gives each entry's mode and `-v` its skip-worktree bit (`S`, or `s`
-    when assume-unchanged too)."""
+    ls-files`, whose `-s` gives each entry's mode and stage and `-v` its skip-worktree bit (`S`,
+    or `s` when assume-unchanged too). An unmerged path (a conflict: stages 1 to 3, tagged `M`)
+    is held as a submodule or a link if any of its stages is one: its resolution may take any
+    of them (`git checkout --ours`, `--theirs`, `git checkout-index --stage=1`), so fail closed."""
     out = git.run_bytes(cfg.root, "--literal-pathspecs", "ls-files", "-s", "-v", "-z", "--", top)
-    paths: dict[str, tuple[str, str, str]] = {}
+    paths: dict[str, tuple[str, str, str]] = {}  # path -> (tag, mode, blob) of its entry (last stage)
+    unmerged: dict[str, set[str]] = {}  # an unmerged path -> the modes of its stages
     for entry in os.fsdecode(out).split("\0"):  # decoded whole: the repository's every path
         meta, tab, path = entry.partition("\t")
-        if tab:  # `TAG MODE OBJECT STAGE`; an unmerged path's stages share its mode's kind
-            tag, mode, blob = meta.split(" ", 3)[:3]
+        if tab:  # `TAG MODE OBJECT STAGE`
+            tag, mode, blob, stage = meta.split(" ", 3)
+            if stage != "0":  # its empty blob is no intent-to-add entry (a stage 0 one alone is)
+                unmerged.setdefault(path, set()).add(mode)
+                blob = ""
             paths[path] = (tag, mode, blob)
+
+    def held_as(kind: str) -> frozenset[str]:
+        return frozenset(p for p, (_, mode, _) in paths.items() if mode == kind) | {
+            p for p, modes in unmerged.items() if kind in modes
+        }
+
     return Index(
         frozenset(paths),
-        frozenset(p for p, (_, mode, _) in paths.items() if mode == _GITLINK),
-        frozenset(p for p, (_, mode, _) in paths.items() if mode == _LINK),
+        held_as(_GITLINK),
+        held_as(_LINK),
         frozenset(p for p, (tag, _, _) in paths.items() if tag in ("S", "s")),
         frozenset(p for p, (_, _, blob) in paths.items() if blob in _EMPTY_BLOBS),
         frozenset(p for p, (tag, _, _) in paths.items() if tag.islower()),

@@ -1729,3 +1729,38 @@ def test_an_intent_to_add_entry_no_commit_holds_deleted_from_disk_passes(repo_fa
     assert [(p["rule"], p["fix"]) for p in check_json(root)[1]["problems"]] == [
         ("deleted-file", f"git rm {registry}")
     ]
+
+
+def test_an_unmerged_path_is_held_as_a_link_if_any_of_its_stages_is_one(repo_factory: RepoFactory) -> None:
+    """A merge conflict (modify/delete) over sealed/staging/notes: the base held a symlink, which
+    one side deleted and the other made a plain file. The index keeps both stages, the disk the
+    file; its last stage alone said "a plain file", which no GitOps tool applies, while the
+    resolution may take any stage (`git checkout-index --stage=1` puts the link back)."""
+    from sealer import config
+    from sealer.policy import leftovers
+
+    root = repo_factory()
+    rel = "sealed/staging/notes"
+    (root / rel).symlink_to("staging.yaml")
+    commit_all(root, "a link")
+    main = subprocess_git(root, "branch", "--show-current").strip()
+    subprocess_git(root, "checkout", "-q", "-b", "plain")
+    (root / rel).unlink()
+    (root / rel).write_text("notes\n")
+    commit_all(root, "a plain file")
+    subprocess_git(root, "checkout", "-q", main)
+    subprocess_git(root, "rm", "-q", "--", rel)
+    commit_all(root, "no link")
+    merged = subprocess.run(["git", "-C", str(root), "merge", "-q", "plain"], capture_output=True, text=True)
+    assert merged.returncode == 1 and "CONFLICT (modify/delete)" in merged.stdout, merged
+    stages = subprocess_git(root, "ls-files", "-s", "--", rel).splitlines()
+    assert [line.split()[0] for line in stages] == ["120000", "100644"]  # stages 1 and 3
+    assert (root / rel).is_file() and not (root / rel).is_symlink()
+    assert rel in leftovers.tracked(config.load(root), ".").links
+    code, report = check_json(root, "staging")
+    assert (code, [(p["rule"], p["fix"]) for p in report["problems"]]) == (
+        1,
+        [("leftover-cluster", f"git rm {rel}")],
+    )
+    subprocess_git(root, "rm", "-q", "--", rel)
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
