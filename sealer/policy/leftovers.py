@@ -430,17 +430,20 @@ def tracked(cfg: Config, top: str) -> Index:
                 unmerged.setdefault(path, set()).add(mode)
                 blob = ""
             paths[path] = (tag, mode, blob)
-
-    def held_as(kind: str) -> frozenset[str]:
-        return frozenset(p for p, (_, mode, _) in paths.items() if mode == kind) | {
-            p for p, modes in unmerged.items() if kind in modes
-        }
-
     return Index(
         frozenset(paths),
-        held_as(_GITLINK),
-        held_as(_LINK),
+        _held_as(_GITLINK, paths, unmerged),
+        _held_as(_LINK, paths, unmerged),
         frozenset(p for p, (tag, _, _) in paths.items() if tag in ("S", "s")),
         frozenset(p for p, (_, _, blob) in paths.items() if blob in _EMPTY_BLOBS),
         frozenset(p for p, (tag, _, _) in paths.items() if tag.islower()),
     )
+
+
+def _held_as(
+    mode: str, paths: dict[str, tuple[str, str, str]], unmerged: dict[str, set[str]]
+) -> frozenset[str]:
+    """The paths whose entry, or any stage of an unmerged one, has `mode`."""
+    return frozenset(p for p, (_, held, _) in paths.items() if held == mode) | {
+        p for p, modes in unmerged.items() if mode in modes
+    }

@@ -63,6 +63,7 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
 
 
 def _unread_fix(rel: str, why: str) -> str:
+    """The fix of a values file that cannot be read (`why`), by its cause."""
     if "symlink" in why:
         return f"replace {rel} with a regular YAML file (sealer never follows symlinks)"
     if "UTF-8" in why:
