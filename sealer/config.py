@@ -191,7 +191,7 @@ def _refuse_below_top(folder: Path) -> None:
     sub-folder of a Git work tree would have a rotation commit its files at the top."""
     try:
         top = git.top_level(folder)
-    except GitError:  # no git installed: `check` and `audit` read the files alone
+    except GitError:  # no git installed: `audit` reads the files alone, `check` too, failing on the index
         return
     if top is not None and top.resolve() != folder:
         raise BadInput(

@@ -343,6 +343,29 @@ def staged_deletions(root: Path, paths: Sequence[str]) -> set[str]:
     return {os.fsdecode(p) for p in out.split(b"\0") if p}
 
 
+def intent_to_add(root: Path, paths: Sequence[str]) -> dict[str, bool]:
+    """Those of `paths` the index holds as intent-to-add (`git add -N`), each with whether HEAD
+    holds it. `git diff --cached` shows such an entry as none at all (a deletion where HEAD has
+    the file), and with `--ita-visible-in-index` as an empty file, while a real entry's status is
+    the same in both (its empty blob is no tell: an empty file holds it too). Two diffs side by
+    side, against no commit before the first."""
+    if not paths:
+        return {}
+    diff = ("--literal-pathspecs", "diff", "--cached", "--no-renames", "--no-ext-diff", "--name-status", "-z")
+    asked = [(*diff, f"--ita-{seen}-in-index", "--", *paths) for seen in ("invisible", "visible")]
+    hidden, shown = (_statuses(args, done) for args, done in zip(asked, _calls(root, asked), strict=True))
+    return {path: hidden.get(path) == "D" for path in paths if hidden.get(path) != shown.get(path)}
+
+
+def _statuses(args: Sequence[str], done: subprocess.CompletedProcess[bytes]) -> dict[str, str]:
+    """path -> status letter of a `diff --name-status -z` (no renames: one path each)."""
+    if done.returncode:
+        raise _refused(args, done)
+    fields = done.stdout.split(b"\0")[:-1]  # each field ends with a NUL
+    pairs = zip(fields[::2], fields[1::2], strict=True)
+    return {os.fsdecode(path): status.decode() for status, path in pairs}
+
+
 def uncommitted_line(changes: dict[str, bool]) -> str:
     """What to do about `path_changes` (some) before a command commits them. An ignored file
     apart: `git add -A`, `git commit -a` and `git stash` leave it as it is."""

@@ -121,6 +121,9 @@ def inventory(
     envs = runner.select(cfg, env_names)
     policy = loader.load(cfg, policy_file)
     ctx = Context(cfg, now)
+    # The policy rules alone: what Git's index holds (check's leftovers, deleted-file and the
+    # others, git-index-unreadable when Git cannot say) is check's, which fails on it; audit
+    # never fails, so it runs no git and inventories what the files say, where git is missing too.
     found = runner.problems(ctx, policy, envs)
     return {
         "generated": iso(ctx.now),

@@ -15,6 +15,7 @@ environment's own file, or a leftover in its registry folder (`deleted-file`).""
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 import shlex
 from collections.abc import Iterable
@@ -30,7 +31,10 @@ CLUSTER_RULE = "leftover-cluster"
 FILE_RULE = "leftover-file"
 DELETED_RULE = "deleted-file"
 SUBMODULE_RULE = "file-mode"  # as review names a managed path committed as no plain file
+INDEX_RULE = "git-index-unreadable"  # Git cannot say what its index holds (`read_index`)
+_OWN_GIT = "sealer ignores GIT_DIR and GIT_WORK_TREE: use a .git file or folder in the work tree"
 _DELIVERED = (layout.SEALED_DIR, layout.REGISTRY_DIR)
+_BELOW_DELIVERED = tuple(f"{top}/" for top in _DELIVERED)
 # What review says of such a file (construct.foreign_sealed_findings, registry_check), per folder.
 _NOT_WRITTEN = {
     layout.SEALED_DIR: "sealer writes no such file (only sealed/<env>/<cluster>.yaml)",
@@ -86,6 +90,19 @@ class Index:
     def plain(self, path: str) -> bool:
         """Whether Git holds `path`, if at all, as no submodule and no symlink."""
         return path not in self.gitlinks and path not in self.links
+
+    def below(self, top: str) -> list[str]:
+        """The paths below `top` (sealed/ or registry/), sorted for `_names_below`."""
+        return self._delivered[top]
+
+    @functools.cached_property
+    def _delivered(self) -> dict[str, list[str]]:
+        """The paths below each of sealed/ and registry/, sorted: one look at each path the
+        index holds (100,000 of them in a big repository), however many rules ask."""
+        found: dict[str, list[str]] = {top: [] for top in _DELIVERED}
+        for path in [p for p in self.paths if p.startswith(_BELOW_DELIVERED)]:
+            found[path.partition("/")[0]].append(path)
+        return {top: sorted(paths) for top, paths in found.items()}
 
 
 def problems(cfg: Config, held: Index | None) -> list[Problem]:
@@ -184,21 +201,54 @@ def deleted_problems(cfg: Config, envs: Iterable[Environment], held: Index | Non
     deleted without `git rm`. A rule reading the disk finds no file there (a values file not
     made yet passes), while a plain `git commit` keeps the old one in Git for the cluster. One
     outside a sparse checkout (skip-worktree) is no deletion, but no rule reads it either. A
-    submodule where sealer writes files is file-mode's (`submodule_problems`)."""
+    submodule where sealer writes files is file-mode's (`submodule_problems`). An intent-to-add
+    entry (`git add -N`) is none a commit carries: of a file HEAD holds, the next commit deletes
+    it (`_intent_gone`); of one HEAD lacks, nothing is delivered, as the disk says."""
     if held is None:
-        return []  # no Git: the disk is all there is
+        return []  # Git cannot say (git-index-unreadable): the disk is all there is
+    envs = list(envs)
     registries = _ordered(held, layout.REGISTRY_DIR)
+    own = {env.name: _own_files_gone(cfg, held, env) for env in envs}
+    left = {env.name: _registry_gone(cfg, env, registries, held) for env in envs}
+    # only an entry holding the empty blob may be intent-to-add: git is asked of those alone
+    empty = {rel for gone in (*own.values(), *left.values()) for rel in gone if rel in held.empty}
+    intents = git.intent_to_add(cfg.root, sorted(empty))
     by_hand: bool | None = None  # skip-worktree with no sparse checkout on: asked once, if need be
     found = []
     for env in envs:
-        managed = env.managed_paths()
-        for rel in sorted(managed):
-            if rel in held.paths and rel not in held.gitlinks and not os.path.lexists(cfg.root / rel):
-                if rel in held.sparse and by_hand is None:
-                    by_hand = not git.sparse_checkout(cfg.root)
-                found.append(_own_gone(env, rel, rel in held.sparse, bool(by_hand)))
-        found += _registry_gone(cfg, env, registries, {layout.folded(p) for p in managed}, held)
+        for rel in own[env.name]:
+            if rel in intents:
+                found += [_intent_gone(env, rel)] if intents[rel] else []
+                continue
+            if rel in held.sparse and by_hand is None:
+                by_hand = not git.sparse_checkout(cfg.root)
+            found.append(_own_gone(env, rel, rel in held.sparse, bool(by_hand)))
+        # a leftover's intent-to-add entry: the next commit deletes it, or carries nothing
+        found += [problem for rel, problem in left[env.name].items() if rel not in intents]
     return found
+
+
+def _own_files_gone(cfg: Config, held: Index, env: Environment) -> list[str]:
+    """The environment's own paths Git's index holds (no submodule) and the disk lacks, sorted."""
+    return [
+        rel
+        for rel in sorted(env.managed_paths())
+        if rel in held.paths and rel not in held.gitlinks and not os.path.lexists(cfg.root / rel)
+    ]
+
+
+def _intent_gone(env: Environment, rel: str) -> Problem:
+    """deleted-file of a file HEAD holds that the index holds as intent-to-add alone (`git rm
+    --cached`, then `git add -N`), gone from disk: `git checkout --` would write the entry's
+    empty file; HEAD's copy goes back into the index first."""
+    message = (
+        f"{rel} is deleted on disk, and Git's index holds it only as intent-to-add (`git add -N`, "
+        "which no commit carries): the next commit deletes it from Git, and what Git stops holding "
+        "no GitOps tool delivers"
+    )
+    quoted = shlex.quote(rel)
+    fix = f"git reset -q -- {quoted} && git checkout -- {quoted}"
+    return Problem(DELETED_RULE, env.name, ERROR, message, fix)
 
 
 def _own_gone(env: Environment, rel: str, sparse: bool, by_hand: bool) -> Problem:
@@ -253,14 +303,13 @@ def _is_folder(entry: Path) -> bool:
     return entry.is_dir() and not entry.is_symlink()
 
 
-def _registry_gone(
-    cfg: Config, env: Environment, held: list[str] | None, managed: set[str], index: Index
-) -> list[Problem]:
+def _registry_gone(cfg: Config, env: Environment, held: list[str] | None, index: Index) -> dict[str, Problem]:
     """What Git's index holds in registry/<env>/ that the disk lacks, sealer does not write
-    (`managed`: its paths, `layout.folded`) and a GitOps tool may apply: key-registry, which
-    fails such a file, reads the disk alone, while a plain `git commit` keeps delivering it."""
+    (the environment's paths, `layout.folded`) and a GitOps tool may apply, by path: key-registry,
+    which fails such a file, reads the disk alone, while a plain `git commit` keeps delivering it."""
     folder = f"{layout.REGISTRY_DIR}/{env.name}"
-    found = []
+    managed = {layout.folded(p) for p in env.managed_paths()}
+    found = {}
     for name, is_folder in sorted((_names_below(held, folder) or {}).items()):
         rel = f"{folder}/{name}"
         if layout.folded(rel) in managed or os.path.lexists(cfg.root / rel):
@@ -269,7 +318,7 @@ def _registry_gone(
             said = _SPARSE if rel in index.sparse else _HELD
             message = f"{rel} {said}, and a GitOps tool keeps applying what no ledger renders"
             fix = f"git rm {'-r ' if is_folder else ''}{shlex.quote(rel)}"
-            found.append(Problem(DELETED_RULE, env.name, ERROR, message, fix))
+            found[rel] = Problem(DELETED_RULE, env.name, ERROR, message, fix)
     return found
 
 
@@ -310,7 +359,7 @@ def _unlisted(cfg: Config, rule: str, env: str, folder: str, err: OSError) -> Pr
 
 def _ordered(held: Index | None, top: str) -> list[str] | None:
     """The paths of `held` below `top`, sorted for `_names_below` (None stays None)."""
-    return None if held is None else sorted(p for p in held.paths if p.startswith(f"{top}/"))
+    return None if held is None else held.below(top)
 
 
 def _names_below(held: list[str] | None, folder: str) -> dict[str, bool] | None:
@@ -331,25 +380,70 @@ def _names_below(held: list[str] | None, folder: str) -> dict[str, bool] | None:
     return found
 
 
-def tracked(cfg: Config, top: str) -> Index | None:
-    """What Git's index holds at or below `top` (None when Git cannot say): one `git ls-files`,
-    whose `-s` gives each entry's mode and `-v` its skip-worktree bit (`S`, or `s` when
-    assume-unchanged too)."""
+def read_index(cfg: Config) -> tuple[Index | None, list[Problem]]:
+    """What Git's index holds (`tracked` of "."), or, when Git cannot say, None and the problem
+    saying so: every rule reading the index (the leftovers, deleted-file, untracked-file,
+    ignored-file, unwatched-file, file-mode, case-collision, cert-file-content) then reads the
+    disk alone, or nothing, and check must not pass what it never examined."""
     try:
-        out = git.run_bytes(cfg.root, "--literal-pathspecs", "ls-files", "-s", "-v", "-z", "--", top)
-    except git.GitError:
-        return None
-    paths: dict[str, tuple[str, str, str]] = {}
+        return tracked(cfg, "."), []
+    except git.GitError as err:
+        return None, [_unreadable(cfg, err)]
+
+
+def _unreadable(cfg: Config, err: git.GitError) -> Problem:
+    """git-index-unreadable: why Git cannot say what its index holds, when known. A repository
+    only GIT_DIR or GIT_WORK_TREE names is none to sealer, which drops both from git's
+    environment (`git.environment`: they made a folder below the top pass as the top)."""
+    try:
+        top = git.top_level(cfg.root)
+    except git.GitError as missing:  # no git to run
+        why, fix = str(missing), "install git, then run check again"
+    else:
+        if top is None:
+            why = f"no Git repository at {cfg.root} ({_OWN_GIT})"
+            fix = "run check in the repository's work tree, its .git folder (or .git file) at the top"
+        else:  # a broken index, an owner git does not trust...: git's own first line
+            why = f"Git cannot say what its index holds ({err})"
+            fix = "fix what git says, then run check again"
+    message = (
+        f"{why}: check reads the disk alone, and what a commit delivers (leftovers, files deleted, "
+        "untracked, ignored or unwatched, submodules and links) goes unexamined"
+    )
+    return Problem(INDEX_RULE, "", ERROR, message, fix)
+
+
+def tracked(cfg: Config, top: str) -> Index:
+    """What Git's index holds at or below `top` (GitError when Git cannot say): one `git
+    ls-files`, whose `-s` gives each entry's mode and stage and `-v` its skip-worktree bit (`S`,
+    or `s` when assume-unchanged too). An unmerged path (a conflict: stages 1 to 3, tagged `M`)
+    is held as a submodule or a link if any of its stages is one: its resolution may take any
+    of them (`git checkout --ours`, `--theirs`, `git checkout-index --stage=1`), so fail closed."""
+    out = git.run_bytes(cfg.root, "--literal-pathspecs", "ls-files", "-s", "-v", "-z", "--", top)
+    paths: dict[str, tuple[str, str, str]] = {}  # path -> (tag, mode, blob) of its entry (last stage)
+    unmerged: dict[str, set[str]] = {}  # an unmerged path -> the modes of its stages
     for entry in os.fsdecode(out).split("\0"):  # decoded whole: the repository's every path
         meta, tab, path = entry.partition("\t")
-        if tab:  # `TAG MODE OBJECT STAGE`; an unmerged path's stages share its mode's kind
-            tag, mode, blob = meta.split(" ", 3)[:3]
+        if tab:  # `TAG MODE OBJECT STAGE`
+            tag, mode, blob, stage = meta.split(" ", 3)
+            if stage != "0":  # its empty blob is no intent-to-add entry (a stage 0 one alone is)
+                unmerged.setdefault(path, set()).add(mode)
+                blob = ""
             paths[path] = (tag, mode, blob)
     return Index(
         frozenset(paths),
-        frozenset(p for p, (_, mode, _) in paths.items() if mode == _GITLINK),
-        frozenset(p for p, (_, mode, _) in paths.items() if mode == _LINK),
+        _held_as(_GITLINK, paths, unmerged),
+        _held_as(_LINK, paths, unmerged),
         frozenset(p for p, (tag, _, _) in paths.items() if tag in ("S", "s")),
         frozenset(p for p, (_, _, blob) in paths.items() if blob in _EMPTY_BLOBS),
         frozenset(p for p, (tag, _, _) in paths.items() if tag.islower()),
     )
+
+
+def _held_as(
+    mode: str, paths: dict[str, tuple[str, str, str]], unmerged: dict[str, set[str]]
+) -> frozenset[str]:
+    """The paths whose entry, or any stage of an unmerged one, has `mode`."""
+    return frozenset(p for p, (_, held, _) in paths.items() if held == mode) | {
+        p for p, modes in unmerged.items() if mode in modes
+    }

@@ -141,8 +141,10 @@ def check(
     envs = select(cfg, names)
     policy = loader.load(cfg, policy_file)
     found = after_waiting_rotations(cfg, problems(Context(cfg, now), policy, envs))
-    # what Git holds, asked once (named environments' case-collision reads their values files too)
-    held = leftovers.tracked(cfg, ".")
+    # what Git holds, asked once (named environments' case-collision reads their values files too);
+    # Git unable to say is a problem of its own, the rules below then reading the disk alone
+    held, unread = leftovers.read_index(cfg)
+    found += unread
     # a named environment's own folder too: its GitOps application applies what it holds there
     found += leftovers.cluster_problems(cfg, envs, held)
     found += leftovers.deleted_problems(cfg, envs, held)  # its own files Git holds, gone from disk

@@ -750,14 +750,21 @@ def test_a_callers_git_dir_neither_lets_a_repo_below_the_top_pass_nor_moves_seal
     assert repo_state(mono) == before
 
 
-def test_check_still_reads_a_repo_where_git_is_not_installed(
+def test_check_without_git_installed_says_so_and_fails(
     rotated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Looking for the top of the work tree asks git; without git, `check` reads the files alone."""
+    """Looking for the top of the work tree asks git; without git, `check` reads the files and
+    fails on what it cannot examine (what Git's index holds: git-index-unreadable), where it
+    passed; `audit`, which reads no index and fails on nothing, reads the files alone."""
     monkeypatch.setenv("PATH", str(tmp_path / "no-tools-here"))
-    code, out, err = run_main(rotated, capsys, "check")
+    code, out, err = run_main(rotated, capsys, "check", "-o", "json")
+    assert (code, err) == (1, ""), err
+    (problem,) = [p for p in json.loads(out)["problems"] if p["level"] == "error"]  # dev's: warnings
+    assert problem["rule"] == "git-index-unreadable"
+    assert problem["message"].startswith("git is not installed:")
+    assert problem["fix"] == "install git, then run check again"
+    code, out, err = run_main(rotated, capsys, "audit")
     assert (code, err) == (0, ""), err
-    assert "0 errors" in out
 
 
 def test_a_repo_whose_folder_name_is_not_utf8_still_rotates(rotated: Path, tmp_path: Path) -> None:

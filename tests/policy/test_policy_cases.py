@@ -54,6 +54,13 @@ def setting(env: str, key: str, value: Any, **more: Any) -> Change:
     return change
 
 
+def conflicted(path: Path) -> None:
+    """The file as a merge leaves it where both sides changed its `sealer:` subtree."""
+    text = path.read_text()
+    theirs = text.replace("sealer:", "sealer:\n  extra: theirs", 1)
+    path.write_text(f"<<<<<<< HEAD\n{text}=======\n{theirs}>>>>>>> sealer/rotate-dev\n")
+
+
 def both(*changes: Change) -> Change:
     def change(root: Path, certs: Mapping[str, Path]) -> None:
         for one in changes:
@@ -560,6 +567,35 @@ CASES = [
                 "replace deploy/dev/values.yaml with a regular YAML file",
             ),
         ),
+    ),
+    Case(
+        "values-file-left-with-merge-conflict-markers",
+        lambda root, certs: conflicted(root / "deploy/dev/values.yaml"),
+        (
+            error(
+                "values-file",
+                "dev",
+                "(it holds merge conflict markers: a merge left unresolved)",
+                "resolve the merge conflict in deploy/dev/values.yaml (its <<<<<<<, ======= and >>>>>>>",
+            ),
+        ),
+    ),
+    Case(
+        "values-file-not-yaml",
+        lambda root, certs: (root / "deploy/dev/values.yaml").write_text("sealer: [\n"),
+        (
+            error(
+                "values-file",
+                "dev",
+                "deploy/dev/values.yaml: not valid YAML",
+                "correct the YAML in deploy/dev/values.yaml where the message says",
+            ),
+        ),
+    ),
+    Case(
+        "values-file-not-utf8",
+        lambda root, certs: (root / "deploy/dev/values.yaml").write_bytes(b"sealer: \xff\n"),
+        (error("values-file", "dev", "not valid UTF-8 text", "save deploy/dev/values.yaml as UTF-8 text"),),
     ),
     # overrides: a user policy file, sealer.yaml
     Case(

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -1639,3 +1640,158 @@ def test_check_asks_git_a_fixed_number_of_times_for_files_its_index_lacks(
         )
         runs.append(len(asked))
     assert runs[1] == runs[2] <= runs[0] + 3, runs
+
+
+def _separate_git_dir(root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The work tree's .git moved away, named by GIT_DIR and GIT_WORK_TREE alone, sealer.yaml
+    taken out of its index first: a repository sealer does not see (it drops both variables)."""
+    subprocess_git(root, "rm", "-q", "--cached", "--", "sealer.yaml")
+    elsewhere = root.parent / f"{root.name}.git"
+    (root / ".git").rename(elsewhere)
+    monkeypatch.setenv("GIT_DIR", str(elsewhere))
+    monkeypatch.setenv("GIT_WORK_TREE", str(root))
+    return f"no Git repository at {root} (sealer ignores GIT_DIR and GIT_WORK_TREE: use a .git file or folder"
+
+
+def _broken_index(root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    (root / ".git/index").write_bytes(b"DIRC\0\0\0\x02garbage")
+    return "Git cannot say what its index holds (git ls-files: "
+
+
+def _exported(root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    shutil.rmtree(root / ".git")
+    return f"no Git repository at {root} ("
+
+
+@pytest.mark.parametrize(
+    "cause", [_separate_git_dir, _broken_index, _exported], ids=["git-dir", "index", "export"]
+)
+def test_check_fails_where_git_cannot_say_what_its_index_holds(
+    repo_factory: RepoFactory, monkeypatch: pytest.MonkeyPatch, cause: Callable[..., str]
+) -> None:
+    """Every rule reading Git's index (leftovers, deleted-file, untracked-file...) has nothing to
+    read there: check says so in one error, where it passed a sealer.yaml the next commit deletes."""
+    root = repo_factory()
+    said = cause(root, monkeypatch)
+    for named in ((), ("staging",)):
+        code, report = check_json(root, *named)
+        assert (code, [(p["rule"], p["env"], p["level"]) for p in report["problems"]]) == (
+            1,
+            [("git-index-unreadable", "", "error")],
+        )
+        assert report["problems"][0]["message"].startswith(said), report["problems"][0]["message"]
+        assert report["problems"][0]["fix"]
+    text = sealer(root, "check").stdout.splitlines()
+    assert "git-index-unreadable" in text[0] and text[1].strip().startswith("fix: ")
+    assert "| `git-index-unreadable` |" in sealer(root, "check", "--output", "markdown").stdout
+
+
+def test_a_managed_file_held_as_intent_to_add_and_deleted_fails_with_a_fix_that_works(
+    repo_factory: RepoFactory,
+) -> None:
+    """`git rm --cached`, `git add -N`, then the file deleted: the index's intent-to-add entry
+    commits nothing, so the next commit deletes HEAD's file (no plain `git commit` keeps it), and
+    `git checkout --` alone wrote the entry's empty file. The fix, run as written, leaves check clean."""
+    root = repo_factory()
+    rel = "deploy/staging/values.yaml"
+    subprocess_git(root, "rm", "-q", "--cached", "--", rel)
+    subprocess_git(root, "add", "-N", "--", rel)
+    (root / rel).unlink()
+    fix = f"git reset -q -- {rel} && git checkout -- {rel}"
+    for named in ((), ("staging",)):
+        code, report = check_json(root, *named)
+        assert (code, [(p["rule"], p["env"], p["fix"]) for p in report["problems"]]) == (
+            1,
+            [("deleted-file", "staging", fix)],
+        )
+    message = report["problems"][0]["message"]
+    assert message.startswith(f"{rel} is deleted on disk, and Git's index holds it only as intent-to-add")
+    assert "the next commit deletes it from Git" in message and "keeps" not in message
+    subprocess.run(fix, shell=True, cwd=root, check=True, capture_output=True)
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
+
+
+def test_an_intent_to_add_entry_no_commit_holds_deleted_from_disk_passes(repo_factory: RepoFactory) -> None:
+    """A file HEAD lacks, `git add -N` of it, then deleted: no commit carries it, as the disk says
+    (a values file not rendered yet passes); a real empty file staged and deleted is kept."""
+    root = repo_factory()
+    values, registry = "deploy/staging/values.yaml", "registry/staging/extra.yaml"
+    subprocess_git(root, "rm", "-q", "--cached", "--", values)
+    subprocess_git(root, "commit", "-q", "-m", "as if never added")
+    for rel in (values, registry):
+        (root / rel).write_text("")
+        subprocess_git(root, "add", "-N", "--", rel)
+        (root / rel).unlink()
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
+    (root / registry).write_text("")
+    subprocess_git(root, "add", "--", registry)  # a real (empty) file: the next commit delivers it
+    (root / registry).unlink()
+    assert [(p["rule"], p["fix"]) for p in check_json(root)[1]["problems"]] == [
+        ("deleted-file", f"git rm {registry}")
+    ]
+
+
+def test_an_unmerged_path_is_held_as_a_link_if_any_of_its_stages_is_one(repo_factory: RepoFactory) -> None:
+    """A merge conflict (modify/delete) over sealed/staging/notes: the base held a symlink, which
+    one side deleted and the other made a plain file. The index keeps both stages, the disk the
+    file; its last stage alone said "a plain file", which no GitOps tool applies, while the
+    resolution may take any stage (`git checkout-index --stage=1` puts the link back)."""
+    from sealer import config
+    from sealer.policy import leftovers
+
+    root = repo_factory()
+    rel = "sealed/staging/notes"
+    (root / rel).symlink_to("staging.yaml")
+    commit_all(root, "a link")
+    main = subprocess_git(root, "branch", "--show-current").strip()
+    subprocess_git(root, "checkout", "-q", "-b", "plain")
+    (root / rel).unlink()
+    (root / rel).write_text("notes\n")
+    commit_all(root, "a plain file")
+    subprocess_git(root, "checkout", "-q", main)
+    subprocess_git(root, "rm", "-q", "--", rel)
+    commit_all(root, "no link")
+    merged = subprocess.run(["git", "-C", str(root), "merge", "-q", "plain"], capture_output=True, text=True)
+    assert merged.returncode == 1 and "CONFLICT (modify/delete)" in merged.stdout, merged
+    stages = subprocess_git(root, "ls-files", "-s", "--", rel).splitlines()
+    assert [line.split()[0] for line in stages] == ["120000", "100644"]  # stages 1 and 3
+    assert (root / rel).is_file() and not (root / rel).is_symlink()
+    assert rel in leftovers.tracked(config.load(root), ".").links
+    code, report = check_json(root, "staging")
+    assert (code, [(p["rule"], p["fix"]) for p in report["problems"]]) == (
+        1,
+        [("leftover-cluster", f"git rm {rel}")],
+    )
+    subprocess_git(root, "rm", "-q", "--", rel)
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
+
+
+class _Looked(frozenset[str]):
+    """Paths that count how often something walks them all."""
+
+    walks = 0
+
+    def __iter__(self) -> Any:
+        _Looked.walks += 1
+        return super().__iter__()
+
+
+def test_the_leftover_rules_walk_the_index_paths_once(repo_factory: RepoFactory) -> None:
+    """At 100,000 index entries a walk over every path costs ~15 ms: the leftovers of sealed/
+    and registry/, those of each environment's folder and its registry's deleted files read the
+    two folders' sorted paths from one walk, where each sorted its own out of all four times."""
+    from sealer import config
+    from sealer.policy import leftovers
+
+    root = repo_factory()
+    cfg = config.load(root)
+    index = leftovers.tracked(cfg, ".")
+    held = dataclasses.replace(index, paths=_Looked(index.paths))
+    envs = list(cfg.environments.values())
+    _Looked.walks = 0
+    found = [
+        *leftovers.problems(cfg, held),
+        *leftovers.cluster_problems(cfg, envs, held),
+        *leftovers.deleted_problems(cfg, envs, held),
+    ]
+    assert (found, _Looked.walks) == ([], 1)

@@ -18,6 +18,7 @@ which Helm skips, stops the next rotation, so the pre-commit hook stops the comm
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -42,12 +43,15 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
         path = ctx.root / cluster.values_file
         try:
             text = repofiles.read_text(path)
-            docs = yamlio.load_with_nodes(text, str(path), empty=True)  # every one: as the editor counts
         except FileNotFoundError:
             continue
+        except BadInput as err:  # a symlink, a folder, too large, not UTF-8
+            yield Problem(ID, env.name, ERROR, str(err), _unread_fix(cluster.values_file, str(err)))
+            continue
+        try:
+            docs = yamlio.load_with_nodes(text, str(path), empty=True)  # every one: as the editor counts
         except BadInput as err:
-            fix = f"replace {cluster.values_file} with a regular YAML file (sealer never follows symlinks)"
-            yield Problem(ID, env.name, ERROR, str(err), fix)
+            yield _not_yaml(env, cluster.values_file, text, err)
             continue
         unlike_helm = _read_unlike_helm(env, cluster, text, docs)
         if unlike_helm is not None:
@@ -56,6 +60,29 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
         values = docs[0].value if docs else {}  # one document here (`_read_unlike_helm`)
         found = list(_ciphertexts(ctx, env, cluster, values))
         yield from found or _bound(ctx, env, cluster, values)
+
+
+def _unread_fix(rel: str, why: str) -> str:
+    """The fix of a values file that cannot be read (`why`), by its cause."""
+    if "symlink" in why:
+        return f"replace {rel} with a regular YAML file (sealer never follows symlinks)"
+    if "UTF-8" in why:
+        return f"save {rel} as UTF-8 text"
+    return f"replace {rel} with a regular YAML file"
+
+
+# The lines a merge leaves around each side of a conflict it could not resolve (git, and diff3's).
+_CONFLICT = re.compile(r"^(<{7}|>{7})(?: |$)", re.MULTILINE)
+
+
+def _not_yaml(env: Environment, rel: str, text: str, err: BadInput) -> Problem:
+    """A values file that is no YAML sealer reads: a merge left unresolved (conflict markers on
+    both sides) is resolved, not replaced; any other is corrected where the message points."""
+    if {found[1] for found in _CONFLICT.finditer(text)} == {"<" * 7, ">" * 7}:
+        message = f"{err} (it holds merge conflict markers: a merge left unresolved)"
+        fix = f"resolve the merge conflict in {rel} (its <<<<<<<, ======= and >>>>>>> lines), then git add it"
+        return Problem(ID, env.name, ERROR, message, fix)
+    return Problem(ID, env.name, ERROR, str(err), f"correct the YAML in {rel} where the message says")
 
 
 def _read_unlike_helm(
