@@ -183,7 +183,26 @@ def find_root(start: Path | None = None) -> Path:
         if os.path.lexists(folder / CONFIG_FILE):  # #13: a FIFO or symlink there is refused when read
             _refuse_below_top(folder)
             return folder
-    raise BadInput(f"no {CONFIG_FILE} here or above {here} (run `sealer init` first)")
+    raise BadInput(_not_found(here))
+
+
+def _not_found(here: Path) -> str:
+    """No sealer.yaml on disk: `sealer init` makes one, unless Git holds one the disk lacks
+    (deleted, outside a sparse checkout), which is brought back instead."""
+    top, listed = None, None
+    with contextlib.suppress(GitError):  # no git installed
+        top = git.top_level(here)
+        listed = git.probe(top, "--literal-pathspecs", "ls-files", "-v", "--", CONFIG_FILE) if top else None
+    if top is None or not listed:
+        return f"no {CONFIG_FILE} here or above {here} (run `sealer init` first)"
+    if not listed.startswith("S"):
+        fix = f"git checkout -- {CONFIG_FILE}"
+    elif git.sparse_checkout(top):
+        fix = "git sparse-checkout disable"  # a top-level file: no folder to add
+    else:  # marked skip-worktree by hand
+        fix = f"git update-index --no-skip-worktree -- {CONFIG_FILE} && git checkout -- {CONFIG_FILE}"
+    held = "though Git holds it (deleted, or outside a sparse checkout)"
+    return f"no {CONFIG_FILE} on disk in {top}, {held}: `{fix}`"
 
 
 def _refuse_below_top(folder: Path) -> None:

@@ -332,6 +332,12 @@ def sparse_checkout(root: Path) -> bool:
     return probe(root, "config", "--bool", "core.sparseCheckout") == "true"
 
 
+def ignore_stat(root: Path) -> bool:
+    """Whether `core.ignoreStat` is on: git marks each file it adds assume-unchanged, so a mark
+    cleared by hand comes back with the next `git add`."""
+    return probe(root, "config", "--bool", "core.ignoreStat") == "true"
+
+
 def staged_deletions(root: Path, paths: Sequence[str]) -> set[str]:
     """Those of `paths` HEAD holds that the next commit would not: gone from the index (`git rm
     --cached`), or held there as intent-to-add (`git add -N`), which no commit carries and `git

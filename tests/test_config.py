@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 import yaml
 from support import token_vectors
 from support.env_repos import invoke, run_main, snapshot
+from support.git import commit_all, git
 from support.git import init_repo as make_repo
 
 from sealer import config, yamlio
@@ -815,6 +817,37 @@ def test_found_from_a_subfolder(tmp_path: Path, baseline: dict[str, Any]) -> Non
     assert config.find_root(below) == tmp_path.resolve()
     with pytest.raises(BadInput, match="run `sealer init` first"):
         config.find_root(tmp_path.parent)
+
+
+@pytest.mark.parametrize(
+    ("how", "fix"),
+    [
+        ("deleted", "git checkout -- sealer.yaml"),
+        ("by-hand", "git update-index --no-skip-worktree -- sealer.yaml && git checkout -- sealer.yaml"),
+        ("sparse", "git sparse-checkout disable"),
+    ],
+)
+def test_a_sealer_yaml_git_holds_and_the_disk_lacks_is_brought_back(
+    tmp_path: Path, how: str, fix: str
+) -> None:
+    """Not `sealer init` (which would start over): the line names what brings Git's copy back,
+    and that command, run as written, does."""
+    root = make_repo(tmp_path / "repo")
+    (root / "sealer.yaml").write_text("version: 1\n")
+    commit_all(root, "sealer.yaml")
+    if how == "sparse":
+        git(root, "sparse-checkout", "set", "--no-cone", "/*", "!/sealer.yaml")
+    elif how == "by-hand":
+        git(root, "update-index", "--skip-worktree", "--", "sealer.yaml")
+    (root / "sealer.yaml").unlink(missing_ok=True)
+    with pytest.raises(BadInput) as refused:
+        config.find_root(root)
+    assert str(refused.value) == (
+        f"no sealer.yaml on disk in {root.resolve()}, though Git holds it (deleted, or outside a sparse "
+        f"checkout): `{fix}`"
+    )
+    subprocess.run(fix, shell=True, cwd=root, check=True, capture_output=True)
+    assert config.find_root(root) == root.resolve()
 
 
 def test_an_edit_keeps_a_comment_after_the_document_end(tmp_path: Path) -> None:

@@ -75,7 +75,8 @@ def test_init_warns_of_the_files_it_wrote_that_git_ignores(fresh: Path, tmp_path
         return
     named = ".pre-commit-config.yaml, deploy/qa/values.yaml, sealer.yaml"
     assert result.stderr == (
-        f"sealer: untracked files git ignores in {named} (`git add -A` and `git stash` leave them out): "
+        f"sealer: warning: untracked files git ignores in {named} "
+        "(`git add -A` and `git stash` leave them out): "
         "`git add -f` and commit them first (`git check-ignore -v PATH` names the rule)\n"
     )
     assert "created sealer.yaml" in result.stdout

@@ -60,9 +60,10 @@ def check(
 ) -> int:
     """Check ENV(s) [default: all] against the key policy; exit 1 on violations.
 
-    Each problem names its rule, the environment, what is wrong and how to fix it. With
-    --drift, each store's drift from the committed ledger is a `store-drift` error (a store
-    that cannot be read is one too).
+    Each problem names its rule, the environment, what is wrong and how to fix it (a fix
+    line's paths are from the repository's top: run it there). With --drift, each store's
+    drift from the committed ledger is a `store-drift` error (a store that cannot be read is
+    one too).
     """
     if list_rules:
         if envs:

@@ -61,7 +61,7 @@ def init(
     created = [str(p.relative_to(root)) for p in written]
     ignored = ignored_line(root, written)
     if ignored:  # a warning: init is done, but `git add -A` would leave them out
-        click.echo(f"sealer: {shown(ignored)}", err=True)
+        click.echo(f"sealer: warning: {shown(ignored)}", err=True)
     missing = hooks_missing(root)
     text = "\n".join(f"created {p}" for p in created)
     if missing:  # a config that was there is kept: say the guard is off, and what to add

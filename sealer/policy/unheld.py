@@ -34,9 +34,9 @@ def problems(cfg: Config, envs: Iterable[Environment], held: Index | None) -> li
         return []
     owners = {path: env.name for env in envs for path in env.managed_paths()}
     owners[layout.CONFIG_FILE] = ""
-    found = [
-        _unwatched(held, owners[p], p) for p in sorted(owners) if held.unwatched(p) and _a_file(cfg.root / p)
-    ]
+    unwatched = [p for p in sorted(owners) if held.unwatched(p) and _a_file(cfg.root / p)]
+    marking = bool(held.assumed.intersection(unwatched)) and git.ignore_stat(cfg.root)
+    found = [_unwatched(held, owners[p], p, marking) for p in unwatched]
     unheld = sorted(
         p for p in owners if _unsure(held, p) and _a_file(cfg.root / p) and not _in_submodule(held, p)
     )
@@ -92,14 +92,19 @@ def _ignored(env: str, rel: str) -> Problem:
     return Problem(IGNORED_RULE, env, ERROR, message, f"git add -f -- {shlex.quote(rel)}")
 
 
-def _unwatched(held: Index, env: str, rel: str) -> Problem:
+def _unwatched(held: Index, env: str, rel: str, ignore_stat: bool) -> Problem:
     """Each mark cleared by a command of its own: given both options, `git update-index` applies
-    the first it checks (assume-unchanged) alone."""
+    the first it checks (assume-unchanged) alone. `ignore_stat` (core.ignoreStat on): git sets
+    assume-unchanged again at the next `git add`, so the fix turns it off first."""
     marks = [("assume-unchanged", held.assumed), ("skip-worktree", held.sparse)]
     named = [mark for mark, marked in marks if rel in marked]
+    fixes = [f"git update-index --no-{mark} -- {shlex.quote(rel)}" for mark in named]
+    why = " and ".join(named)
+    if ignore_stat and "assume-unchanged" in named:
+        fixes.insert(0, "git config core.ignoreStat false")
+        why += "; core.ignoreStat is on, which marks each file git adds so"
     message = (
-        f"{rel} is on disk, but Git is told not to look at it there ({' and '.join(named)}): a change "
+        f"{rel} is on disk, but Git is told not to look at it there ({why}): a change "
         "to it is not staged, nor stashed by pre-commit, so what check reads may be no commit's"
     )
-    fix = " && ".join(f"git update-index --no-{mark} -- {shlex.quote(rel)}" for mark in named)
-    return Problem(UNWATCHED_RULE, env, ERROR, message, fix)
+    return Problem(UNWATCHED_RULE, env, ERROR, message, " && ".join(fixes))

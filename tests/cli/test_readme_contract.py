@@ -207,6 +207,33 @@ def test_each_command_the_readme_gives_exit_1_says_so_in_its_help(name: str) -> 
     assert re.search(r"\b[Ee]xit 1\b", said), (name, said)
 
 
+def test_each_check_rule_list_rules_omits_has_a_readme_paragraph() -> None:
+    """README: `--list-rules` lists the policy rules; each other rule `check` reports (a
+    newcomer's `untracked-file`, say) starts a paragraph of its own saying what fixes it."""
+    from sealer.policy import casefold, certfolder, leftovers, unheld
+
+    others = [
+        leftovers.DELETED_RULE,
+        unheld.UNTRACKED_RULE,
+        unheld.IGNORED_RULE,
+        unheld.UNWATCHED_RULE,
+        leftovers.SUBMODULE_RULE,
+        certfolder.RULE,
+        casefold.RULE,
+    ]
+    text = README.read_text(encoding="utf-8")
+    assert [rule for rule in others if f"\n\nNor is `{rule}`" not in text] == []
+
+
+def test_check_says_its_fix_lines_run_from_the_repositorys_top() -> None:
+    """A fix line names paths from the top (`git reset -q -- deploy/staging/values.yaml`),
+    though check runs from any folder below: its `-h` and the README both say where to run it."""
+    said = " ".join(CliRunner().invoke(cli, ["check", "-h"]).stdout.split())
+    assert "a fix line's paths are from the repository's top: run it there" in said
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    assert "a `fix:` line (`fix` in `-o json`) whose paths are from the repository's top" in text
+
+
 @pytest.mark.parametrize(
     ("args", "says", "help_of"),
     [

@@ -941,6 +941,24 @@ def test_a_managed_file_git_does_not_look_at_on_disk_fails(
     assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
 
 
+def test_core_ignore_stat_is_turned_off_by_the_unwatched_file_fix(repo_factory: RepoFactory) -> None:
+    """core.ignoreStat marks each file `git add` takes assume-unchanged: a fix clearing the mark
+    alone is undone by the next `git add`, so it turns the setting off first."""
+    root = repo_factory()
+    rel = "deploy/staging/values.yaml"
+    subprocess_git(root, "config", "core.ignoreStat", "true")
+    (root / rel).write_text((root / rel).read_text() + "# a comment\n")
+    subprocess_git(root, "add", "--", rel)
+    code, report = check_json(root)
+    fix = f"git config core.ignoreStat false && git update-index --no-assume-unchanged -- {rel}"
+    assert (code, [(p["rule"], p["fix"]) for p in report["problems"]]) == (1, [("unwatched-file", fix)])
+    assert "core.ignoreStat is on" in report["problems"][0]["message"]
+    subprocess.run(fix, shell=True, cwd=root, check=True, capture_output=True)
+    (root / rel).write_text((root / rel).read_text() + "# another\n")
+    subprocess_git(root, "add", "--", rel)
+    assert check_json(root) == (0, {**check_json(root)[1], "problems": []})
+
+
 def test_a_managed_file_no_commit_holds_yet_is_no_untracked_file(
     repo_factory: RepoFactory, tmp_path: Path
 ) -> None:
