@@ -51,6 +51,7 @@ from sealer.backends.base import may_have_arrived, reading_back
 from sealer.backends.credentials import Auth0Login, Auth0Source, is_loopback
 from sealer.backends.document import Records, WholeDocumentStore, check_unique
 from sealer.errors import BackendError, BadInput, WriteUnconfirmed
+from sealer.headers import refuse_unsendable, sendable
 from sealer.records import REVOKED, KeyRecord, from_store, oldest_first
 
 DOC_KEY = "sealer_keys"
@@ -276,6 +277,8 @@ class Auth0Store(WholeDocumentStore):
         import httpx
         from auth0.management import Auth0
 
+        if login.token:  # httpx refuses it on every request: 'cannot reach', or a traceback
+            refuse_unsendable({"Authorization": f"Bearer {login.token}"}, f"auth0: {self._host}")
         # No keep-alive: a store has no close(), and a pooled connection would stay open (a
         # ResourceWarning) after the store is dropped; a command makes only a few requests.
         client = httpx.Client(
@@ -324,6 +327,8 @@ class Auth0Store(WholeDocumentStore):
         token = answer.get("access_token") if isinstance(answer, dict) else None
         if not isinstance(token, str) or not token:
             raise BackendError(f"auth0: {self._host} issued no access token")
+        if not sendable(token):  # httpx's LocalProtocolError, or a UnicodeEncodeError
+            raise BackendError(f"auth0: {self._host} issued an access token a header cannot carry")
         return token
 
     def _call(self, request: Callable[[], Any], where: str, writes: bool = False) -> Any:

@@ -687,6 +687,39 @@ def test_a_vault_token_a_header_cannot_carry_is_one_line_naming_no_token(
     assert vault_env.token not in str(err.value) and vault_env.log == []
 
 
+@pytest.mark.parametrize(
+    "suffix", ["\nX-Injected: 1", "\u2028", "\u00e9"], ids=["line-break", "not-latin-1", "not-ascii"]
+)
+@pytest.mark.parametrize("call", ["list", "register"])
+def test_an_auth0_token_a_header_cannot_carry_is_one_line_naming_no_token(
+    auth0_env: FakeAuth0, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, call: str
+) -> None:
+    """httpx refuses the header: a line break was 'cannot reach' the tenant (LocalProtocolError),
+    a character past ASCII a traceback (UnicodeEncodeError). Nothing is sent."""
+    token = auth0_env.issue_token()
+    monkeypatch.setenv("AUTH0_MANAGEMENT_TOKEN", f"{token}{suffix}x")
+    store = Auth0Store({"user_id": auth0_env.add_user()}, tmp_path)
+    auth0_env.clear_log()
+    run = (lambda: store.list(ENV)) if call == "list" else lambda: store.register(pending_key(ENV)[1])
+    with pytest.raises(BadInput, match=r"^auth0: \S+: the credential holds a line break") as err:
+        run()
+    assert type(err.value) is BadInput and token not in str(err.value) and auth0_env.log == []
+
+
+def test_an_auth0_access_token_a_header_cannot_carry_is_one_line(
+    auth0_env: FakeAuth0, tmp_path: Path
+) -> None:
+    """The tenant's token endpoint (a pull request may name the domain) issuing one past ASCII
+    was a traceback at the first request."""
+    store = Auth0Store({"user_id": auth0_env.add_user()}, tmp_path)
+    auth0_env.answer_next(
+        Response.json(200, {"access_token": "eyJ\u00e9", "token_type": "Bearer"}), "/oauth/token"
+    )
+    with pytest.raises(BackendError, match=r"issued an access token a header cannot carry$"):
+        store.list(ENV)
+    assert auth0_env.requests_to("/api/v2/") == 0
+
+
 class _Said:
     """A cursor whose server names these as its version, database and user."""
 
