@@ -203,9 +203,20 @@ def _describe(status: int | None, where: str, host: str, hint: str) -> str:
     return f"auth0: {host} refused the request on {where} ({status or 'no status'})"
 
 
+# httpx decodes a compressed answer a network read at a time, each with no bound (64 KiB of gzip
+# are 64 MiB; 3 KiB of gzip twice, gigabytes): asked for none, an answer compressed all the same
+# is not read (`_bounded`).
+PLAIN = {"Accept-Encoding": "identity"}
+
+
 def _bounded(response: Any) -> None:
     """Read the answer's body here, at most MAX_ANSWER_BYTES of it (decoded): httpx would read all
     a server sends. The hook runs before httpx reads the body; what it read is the body."""
+    if response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity"):
+        response.close()
+        raise BackendError(
+            f"auth0: {response.request.url.host} sent a compressed answer, asked not to: not read"
+        )
     body = bytearray()
     for chunk in response.iter_bytes():
         body += chunk
@@ -285,6 +296,7 @@ class Auth0Store(WholeDocumentStore):
             timeout=TIMEOUT_SECONDS,
             limits=httpx.Limits(max_keepalive_connections=0),
             event_hooks={"response": [_bounded]},
+            headers=PLAIN,
         )
         return Auth0(
             base_url=f"{scheme}://{self._host}/api/v2",
@@ -309,7 +321,9 @@ class Auth0Store(WholeDocumentStore):
 
         def grant() -> Any:
             bounded = {"response": [_bounded]}
-            with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False, event_hooks=bounded) as client:
+            with httpx.Client(
+                timeout=TIMEOUT_SECONDS, follow_redirects=False, event_hooks=bounded, headers=PLAIN
+            ) as client:
                 answer = client.post(f"{scheme}://{self._host}/oauth/token", json=body)
             if answer.is_redirect:
                 raise BackendError(

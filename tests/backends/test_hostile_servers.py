@@ -7,6 +7,7 @@ through `answer_next`."""
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -258,6 +259,23 @@ def test_auth0_answer_larger_than_the_bound_is_not_read(
     auth0_env.answer_next(Response.json(200, huge), match=where)
     assert "larger than 64 KiB: not read" in backend_error(lambda: store.list(ENV))
     assert store.list(ENV) == []  # answers within the bound are read as before
+
+
+def _gzip_bomb(request: Request) -> Response:
+    """64 MiB of JSON whitespace, gzip-compressed twice: some 1 KiB sent, whatever was asked for."""
+    assert request.headers.get("accept-encoding") == "identity"
+    body = gzip.compress(gzip.compress(b" " * (64 << 20), 9), 9)
+    return Response(200, body, {"Content-Type": "application/json", "Content-Encoding": "gzip, gzip"})
+
+
+@pytest.mark.parametrize("where", ["/oauth/token", "/api/v2/users/"])
+def test_auth0_compressed_answer_is_not_decoded(auth0_env: FakeAuth0, tmp_path: Path, where: str) -> None:
+    """httpx decoded each network read whole before the bound saw it: 64 MiB from 1 KiB here,
+    gigabytes from a few KiB more. Answers come uncompressed, as asked, or are not read."""
+    store = Auth0Store({"user_id": auth0_env.add_user()}, tmp_path)
+    auth0_env.answer_next(_gzip_bomb, match=where)
+    assert backend_error(lambda: store.list(ENV)).endswith("sent a compressed answer, asked not to: not read")
+    assert store.list(ENV) == []  # answers as asked for are read as before
 
 
 @pytest.mark.parametrize("backend", ["vault", "auth0"])
