@@ -21,9 +21,13 @@ _CREDENTIALS = ("authorization", "x-amz-security-token", "x-vault-token")
 def refuse_unsendable(headers: Mapping[str, object], where: str) -> None:
     """BadInput naming the header, never its value, when one cannot be sent as it is."""
     for name, value in headers.items():
-        text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
-        if not _SENDABLE.fullmatch(text):
+        if not sendable(value.decode("latin-1") if isinstance(value, bytes) else str(value)):
             what = "credential" if str(name).lower() in _CREDENTIALS else f"{name} header"
             raise BadInput(
                 f"{where}: the {what} holds a line break or a character a header cannot carry: not sent"
             )
+
+
+def sendable(text: str) -> bool:
+    """Whether every HTTP client sends `text` as a header value as it is."""
+    return bool(_SENDABLE.fullmatch(text))

@@ -185,6 +185,9 @@ def follow_no_redirect(api_client: Any) -> Any:
         headers.refuse_unsendable(kwargs.get("headers") or {}, f"kubernetes: {server}")
         if method.upper() not in ("GET", "HEAD"):
             kwargs["retries"] = _write_retries()
+        # The body is _Bounded's to read: a preloaded one (kubernetes 29's client asks for it)
+        # was read whole by urllib3, then read again there as empty.
+        kwargs["preload_content"] = False
         return _Bounded(request(method, url, *args, **kwargs), server)
 
     manager.request = sent_once

@@ -161,3 +161,12 @@ def test_an_installed_sealer_never_takes_another_distributions_folder(tmp_path: 
         [sys.executable, "-I", "-S", "-c", code, str(site)], cwd=tmp_path, capture_output=True, text=True
     )
     assert done.returncode != 0 and "sealer is installed without sealer.policies" in done.stderr, done
+
+
+@pytest.mark.parametrize("extra", ["k8s", "vault", "all"])
+def test_the_extras_reading_answers_in_part_need_a_urllib3_that_bounds_decoding(extra: str) -> None:
+    """`kube._Bounded` and `vault_auth` read an answer to a bound: a urllib3 before 2.6 decodes a
+    compressed read whole (8 MiB of gzip: gigabytes), and kubernetes 29 and requests allow 1.26."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    assert "urllib3>=2.7" in config["options.extras_require"][extra].split()

@@ -51,6 +51,7 @@ from sealer.backends.base import may_have_arrived, reading_back
 from sealer.backends.credentials import Auth0Login, Auth0Source, is_loopback
 from sealer.backends.document import Records, WholeDocumentStore, check_unique
 from sealer.errors import BackendError, BadInput, WriteUnconfirmed
+from sealer.headers import refuse_unsendable, sendable
 from sealer.records import REVOKED, KeyRecord, from_store, oldest_first
 
 DOC_KEY = "sealer_keys"
@@ -202,9 +203,20 @@ def _describe(status: int | None, where: str, host: str, hint: str) -> str:
     return f"auth0: {host} refused the request on {where} ({status or 'no status'})"
 
 
+# httpx decodes a compressed answer a network read at a time, each with no bound (64 KiB of gzip
+# are 64 MiB; 3 KiB of gzip twice, gigabytes): asked for none, an answer compressed all the same
+# is not read (`_bounded`).
+PLAIN = {"Accept-Encoding": "identity"}
+
+
 def _bounded(response: Any) -> None:
     """Read the answer's body here, at most MAX_ANSWER_BYTES of it (decoded): httpx would read all
     a server sends. The hook runs before httpx reads the body; what it read is the body."""
+    if response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity"):
+        response.close()
+        raise BackendError(
+            f"auth0: {response.request.url.host} sent a compressed answer, asked not to: not read"
+        )
     body = bytearray()
     for chunk in response.iter_bytes():
         body += chunk
@@ -276,12 +288,15 @@ class Auth0Store(WholeDocumentStore):
         import httpx
         from auth0.management import Auth0
 
+        if login.token:  # httpx refuses it on every request: 'cannot reach', or a traceback
+            refuse_unsendable({"Authorization": f"Bearer {login.token}"}, f"auth0: {self._host}")
         # No keep-alive: a store has no close(), and a pooled connection would stay open (a
         # ResourceWarning) after the store is dropped; a command makes only a few requests.
         client = httpx.Client(
             timeout=TIMEOUT_SECONDS,
             limits=httpx.Limits(max_keepalive_connections=0),
             event_hooks={"response": [_bounded]},
+            headers=PLAIN,
         )
         return Auth0(
             base_url=f"{scheme}://{self._host}/api/v2",
@@ -306,7 +321,9 @@ class Auth0Store(WholeDocumentStore):
 
         def grant() -> Any:
             bounded = {"response": [_bounded]}
-            with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False, event_hooks=bounded) as client:
+            with httpx.Client(
+                timeout=TIMEOUT_SECONDS, follow_redirects=False, event_hooks=bounded, headers=PLAIN
+            ) as client:
                 answer = client.post(f"{scheme}://{self._host}/oauth/token", json=body)
             if answer.is_redirect:
                 raise BackendError(
@@ -324,6 +341,8 @@ class Auth0Store(WholeDocumentStore):
         token = answer.get("access_token") if isinstance(answer, dict) else None
         if not isinstance(token, str) or not token:
             raise BackendError(f"auth0: {self._host} issued no access token")
+        if not sendable(token):  # httpx's LocalProtocolError, or a UnicodeEncodeError
+            raise BackendError(f"auth0: {self._host} issued an access token a header cannot carry")
         return token
 
     def _call(self, request: Callable[[], Any], where: str, writes: bool = False) -> Any:

@@ -7,6 +7,7 @@ through `answer_next`."""
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -258,6 +259,23 @@ def test_auth0_answer_larger_than_the_bound_is_not_read(
     auth0_env.answer_next(Response.json(200, huge), match=where)
     assert "larger than 64 KiB: not read" in backend_error(lambda: store.list(ENV))
     assert store.list(ENV) == []  # answers within the bound are read as before
+
+
+def _gzip_bomb(request: Request) -> Response:
+    """64 MiB of JSON whitespace, gzip-compressed twice: some 1 KiB sent, whatever was asked for."""
+    assert request.headers.get("accept-encoding") == "identity"
+    body = gzip.compress(gzip.compress(b" " * (64 << 20), 9), 9)
+    return Response(200, body, {"Content-Type": "application/json", "Content-Encoding": "gzip, gzip"})
+
+
+@pytest.mark.parametrize("where", ["/oauth/token", "/api/v2/users/"])
+def test_auth0_compressed_answer_is_not_decoded(auth0_env: FakeAuth0, tmp_path: Path, where: str) -> None:
+    """httpx decoded each network read whole before the bound saw it: 64 MiB from 1 KiB here,
+    gigabytes from a few KiB more. Answers come uncompressed, as asked, or are not read."""
+    store = Auth0Store({"user_id": auth0_env.add_user()}, tmp_path)
+    auth0_env.answer_next(_gzip_bomb, match=where)
+    assert backend_error(lambda: store.list(ENV)).endswith("sent a compressed answer, asked not to: not read")
+    assert store.list(ENV) == []  # answers as asked for are read as before
 
 
 @pytest.mark.parametrize("backend", ["vault", "auth0"])
@@ -685,6 +703,39 @@ def test_a_vault_token_a_header_cannot_carry_is_one_line_naming_no_token(
     with pytest.raises(BadInput, match=r"^vault: \S+: the credential holds a line break") as err:
         VaultStore({"path": "sealer/unsendable"}, tmp_path).list(ENV)
     assert vault_env.token not in str(err.value) and vault_env.log == []
+
+
+@pytest.mark.parametrize(
+    "suffix", ["\nX-Injected: 1", "\u2028", "\u00e9"], ids=["line-break", "not-latin-1", "not-ascii"]
+)
+@pytest.mark.parametrize("call", ["list", "register"])
+def test_an_auth0_token_a_header_cannot_carry_is_one_line_naming_no_token(
+    auth0_env: FakeAuth0, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, call: str
+) -> None:
+    """httpx refuses the header: a line break was 'cannot reach' the tenant (LocalProtocolError),
+    a character past ASCII a traceback (UnicodeEncodeError). Nothing is sent."""
+    token = auth0_env.issue_token()
+    monkeypatch.setenv("AUTH0_MANAGEMENT_TOKEN", f"{token}{suffix}x")
+    store = Auth0Store({"user_id": auth0_env.add_user()}, tmp_path)
+    auth0_env.clear_log()
+    run = (lambda: store.list(ENV)) if call == "list" else lambda: store.register(pending_key(ENV)[1])
+    with pytest.raises(BadInput, match=r"^auth0: \S+: the credential holds a line break") as err:
+        run()
+    assert type(err.value) is BadInput and token not in str(err.value) and auth0_env.log == []
+
+
+def test_an_auth0_access_token_a_header_cannot_carry_is_one_line(
+    auth0_env: FakeAuth0, tmp_path: Path
+) -> None:
+    """The tenant's token endpoint (a pull request may name the domain) issuing one past ASCII
+    was a traceback at the first request."""
+    store = Auth0Store({"user_id": auth0_env.add_user()}, tmp_path)
+    auth0_env.answer_next(
+        Response.json(200, {"access_token": "eyJ\u00e9", "token_type": "Bearer"}), "/oauth/token"
+    )
+    with pytest.raises(BackendError, match=r"issued an access token a header cannot carry$"):
+        store.list(ENV)
+    assert auth0_env.requests_to("/api/v2/") == 0
 
 
 class _Said:
