@@ -359,7 +359,8 @@ def _yaml12_resolver() -> Any:
 
 def first_change(old: Any, new: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
     """The path of the first value (or key) `new` holds otherwise than `old`, None when the two
-    are the same, types too (the text "1" is not the integer 1)."""
+    are the same, types too (the text "1" is not the integer 1). A `.nan` is the same as another,
+    though unequal to it: an edit refused over one would refuse every edit of its file."""
     if isinstance(old, dict) and isinstance(new, dict):
         for (key, value), (new_key, new_value) in zip(old.items(), new.items(), strict=False):
             if type(key) is not type(new_key) or key != new_key:
@@ -374,7 +375,7 @@ def first_change(old: Any, new: Any, path: tuple[Any, ...] = ()) -> tuple[Any, .
             if found is not None:
                 return found
         return None if len(old) == len(new) else path
-    return None if type(old) is type(new) and old == new else path
+    return None if type(old) is type(new) and (old == new or old != old and new != new) else path  # NaN: itself
 
 
 def _scalar(value: Any) -> str:

@@ -239,6 +239,8 @@ RENDERED = "sealer:\n  checksum: x\n"
         # A comment after the `...` end marker: kept, the key added above the marker.
         ("a: 1\n...\n# after the end\n", f"a: 1\n{RENDERED}...\n# after the end\n"),
         ("a: 1\nsealer: 3\n... # mine\n", f"a: 1\n{RENDERED}... # mine\n"),
+        # A NaN (no NaN equals another) on the slow path: kept, where every rendering was refused.
+        ("n: [.nan]\nsealer: {old: 1}\n", f"n: [.nan]\n{RENDERED}"),
     ],
     ids=[
         "middle",
@@ -253,6 +255,7 @@ RENDERED = "sealer:\n  checksum: x\n"
         "indent-4",
         "doc-end-comment",
         "doc-end-marker-comment",
+        "nan",
     ],
 )
 def test_render_values_keeps_what_the_user_wrote(before: str, after: str) -> None:
