@@ -791,9 +791,11 @@ def round_trip_edited(doc: Any, old_text: str, source: str, changes: dict[KeyPat
         new = _only_value(text, source)
         again = _only_value(round_trip_dump(round_trip_load(text, source)), source)
     except BadInput:
-        raise _not_kept(source) from None
-    if first_change(_with_changes(old, changes), new) is not None or first_change(new, again) is not None:
-        raise _not_kept(source)
+        raise _not_kept(source, None) from None
+    changed = first_change(_with_changes(old, changes), new)
+    changed = first_change(new, again) if changed is None else changed
+    if changed is not None:
+        raise _not_kept(source, changed)
     return text
 
 
@@ -801,11 +803,14 @@ def _only_value(text: str, source: str) -> Any:
     return only_document(load_documents(text, source), source)
 
 
-def _not_kept(source: str) -> BadInput:
+def _not_kept(source: str, changed: tuple[Any, ...] | None) -> BadInput:
+    """The refusal, naming the first value that would read otherwise (`first_change`), if any:
+    the line to simplify, in a file of thousands."""
+    where = "" if changed is None else f" (the first to read otherwise: {'.'.join(map(str, changed))[:64]!r})"
     return BadInput(
-        f"{source}: sealer's editor cannot rewrite this file keeping its other values as they read"
+        f"{source}: sealer's editor cannot rewrite this file keeping its other values as they read{where}"
         " (nothing written): simplify its odd text, e.g. line separators (U+2028, U+2029, U+0085),"
-        " a byte order mark within it, a `|+` block at its end"
+        " a byte order mark within it, a `|+` block at its end, a timestamp's fraction of a second"
     )
 
 
