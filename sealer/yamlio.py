@@ -375,7 +375,8 @@ def first_change(old: Any, new: Any, path: tuple[Any, ...] = ()) -> tuple[Any, .
             if found is not None:
                 return found
         return None if len(old) == len(new) else path
-    return None if type(old) is type(new) and (old == new or old != old and new != new) else path  # NaN: itself
+    same = old == new or old != old and new != new  # a NaN: unequal to itself
+    return None if type(old) is type(new) and same else path
 
 
 def _scalar(value: Any) -> str:

@@ -311,10 +311,12 @@ FIRST_CHANGED = {"chomping": "note", "nel-bom": "a", "not-again": "note", "fract
 
 @pytest.mark.parametrize(
     "before",
-    [*UNKEPT.values(), "x:\n  \"a\\nb\": [2001-12-14t21:59:43.123456789Z]\nsealer: {}\n"],
+    [*UNKEPT.values(), 'x:\n  "a\\nb": [2001-12-14t21:59:43.123456789Z]\nsealer: {}\n'],
     ids=[*UNKEPT.keys(), "fraction"],
 )
-def test_an_edit_that_would_change_another_value_is_refused(before: str, request: pytest.FixtureRequest) -> None:
+def test_an_edit_that_would_change_another_value_is_refused(
+    before: str, request: pytest.FixtureRequest
+) -> None:
     with pytest.raises(BadInput) as refused:
         render_values(before, SUB, "values.yaml")
 

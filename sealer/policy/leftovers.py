@@ -404,7 +404,7 @@ def _unreadable(cfg: Config, err: git.GitError) -> Problem:
         if theirs is not None:  # git names it only when trusting any owner: "dubious ownership"
             why = f"Git cannot say what its index holds ({err})"
             trust = shlex.quote(str(theirs))
-            fix = f"if you trust the account owning {theirs}: git config --global --add safe.directory {trust}"
+            fix = f"if you trust the account owning it: git config --global --add safe.directory {trust}"
         elif top is None:
             why = f"no Git repository at {cfg.root} ({_OWN_GIT})"
             fix = "run check in the repository's work tree, its .git folder (or .git file) at the top"

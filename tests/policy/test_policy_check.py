@@ -1679,7 +1679,9 @@ def _another_owner(root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         _exported,
         pytest.param(
             _another_owner,
-            marks=pytest.mark.skipif(os.geteuid() != 0, reason="handing a folder to another account needs root"),
+            marks=pytest.mark.skipif(
+                os.geteuid() != 0, reason="handing a folder to another account needs root"
+            ),
         ),
     ],
     ids=["git-dir", "index", "export", "owner"],
