@@ -359,7 +359,8 @@ def _yaml12_resolver() -> Any:
 
 def first_change(old: Any, new: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
     """The path of the first value (or key) `new` holds otherwise than `old`, None when the two
-    are the same, types too (the text "1" is not the integer 1)."""
+    are the same, types too (the text "1" is not the integer 1). A `.nan` is the same as another,
+    though unequal to it: an edit refused over one would refuse every edit of its file."""
     if isinstance(old, dict) and isinstance(new, dict):
         for (key, value), (new_key, new_value) in zip(old.items(), new.items(), strict=False):
             if type(key) is not type(new_key) or key != new_key:
@@ -374,7 +375,8 @@ def first_change(old: Any, new: Any, path: tuple[Any, ...] = ()) -> tuple[Any, .
             if found is not None:
                 return found
         return None if len(old) == len(new) else path
-    return None if type(old) is type(new) and old == new else path
+    same = old == new or old != old and new != new  # a NaN: unequal to itself
+    return None if type(old) is type(new) and same else path
 
 
 def _scalar(value: Any) -> str:
@@ -790,9 +792,11 @@ def round_trip_edited(doc: Any, old_text: str, source: str, changes: dict[KeyPat
         new = _only_value(text, source)
         again = _only_value(round_trip_dump(round_trip_load(text, source)), source)
     except BadInput:
-        raise _not_kept(source) from None
-    if first_change(_with_changes(old, changes), new) is not None or first_change(new, again) is not None:
-        raise _not_kept(source)
+        raise _not_kept(source, None) from None
+    changed = first_change(_with_changes(old, changes), new)
+    changed = first_change(new, again) if changed is None else changed
+    if changed is not None:
+        raise _not_kept(source, changed)
     return text
 
 
@@ -800,11 +804,14 @@ def _only_value(text: str, source: str) -> Any:
     return only_document(load_documents(text, source), source)
 
 
-def _not_kept(source: str) -> BadInput:
+def _not_kept(source: str, changed: tuple[Any, ...] | None) -> BadInput:
+    """The refusal, naming the first value that would read otherwise (`first_change`), if any:
+    the line to simplify, in a file of thousands."""
+    where = "" if changed is None else f" (the first to read otherwise: {'.'.join(map(str, changed))[:64]!r})"
     return BadInput(
-        f"{source}: sealer's editor cannot rewrite this file keeping its other values as they read"
+        f"{source}: sealer's editor cannot rewrite this file keeping its other values as they read{where}"
         " (nothing written): simplify its odd text, e.g. line separators (U+2028, U+2029, U+0085),"
-        " a byte order mark within it, a `|+` block at its end"
+        " a byte order mark within it, a `|+` block at its end, a timestamp's fraction of a second"
     )
 
 

@@ -239,6 +239,8 @@ RENDERED = "sealer:\n  checksum: x\n"
         # A comment after the `...` end marker: kept, the key added above the marker.
         ("a: 1\n...\n# after the end\n", f"a: 1\n{RENDERED}...\n# after the end\n"),
         ("a: 1\nsealer: 3\n... # mine\n", f"a: 1\n{RENDERED}... # mine\n"),
+        # A NaN (no NaN equals another) on the slow path: kept, where every rendering was refused.
+        ("n: [.nan]\nsealer: {old: 1}\n", f"n: [.nan]\n{RENDERED}"),
     ],
     ids=[
         "middle",
@@ -253,6 +255,7 @@ RENDERED = "sealer:\n  checksum: x\n"
         "indent-4",
         "doc-end-comment",
         "doc-end-marker-comment",
+        "nan",
     ],
 )
 def test_render_values_keeps_what_the_user_wrote(before: str, after: str) -> None:
@@ -302,13 +305,26 @@ UNKEPT = {
 }
 
 
-@pytest.mark.parametrize("before", UNKEPT.values(), ids=UNKEPT.keys())
-def test_an_edit_that_would_change_another_value_is_refused(before: str) -> None:
+# The value each refusal names as the first to read otherwise (none: the edit is no YAML at all).
+FIRST_CHANGED = {"chomping": "note", "nel-bom": "a", "not-again": "note", "fraction": "x.a\\nb.0"}
+
+
+@pytest.mark.parametrize(
+    "before",
+    [*UNKEPT.values(), 'x:\n  "a\\nb": [2001-12-14t21:59:43.123456789Z]\nsealer: {}\n'],
+    ids=[*UNKEPT.keys(), "fraction"],
+)
+def test_an_edit_that_would_change_another_value_is_refused(
+    before: str, request: pytest.FixtureRequest
+) -> None:
     with pytest.raises(BadInput) as refused:
         render_values(before, SUB, "values.yaml")
 
     assert str(refused.value).startswith("values.yaml: sealer's editor cannot rewrite this file")
     assert "simplify its odd text" in str(refused.value) and "\n" not in str(refused.value)
+    named = FIRST_CHANGED.get(request.node.callspec.id)
+    assert ("(the first to read otherwise: " in str(refused.value)) == (named is not None)
+    assert named is None or f"(the first to read otherwise: '{named}')" in str(refused.value)
 
 
 @pytest.mark.parametrize("command", [["render", "staging"], ["rotate", "staging", "--no-branch"]])

@@ -319,6 +319,8 @@ EDITS: list[tuple[str, Any, dict[yamlio.KeyPath, Any]]] = [
     ("a: 1\nb: 2\n", lambda d: d.pop("a"), {("a",): yamlio.DELETED}),
     ("a: 1\nm: ~\n", lambda d: d.__setitem__("m", {"k": "v"}), {("m", "k"): "v"}),
     ("a: 1\n", lambda d: d.__setitem__("m", {"k": "v"}), {("m", "k"): "v"}),
+    # a `.nan` anywhere is kept, though no NaN equals another
+    ("a: 1\nn: .nan\nl: [.NaN, {x: .nan}]\n", lambda d: d.__setitem__("b", "x"), {("b",): "x"}),
 ]
 
 

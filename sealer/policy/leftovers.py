@@ -400,10 +400,15 @@ def _unreadable(cfg: Config, err: git.GitError) -> Problem:
     except git.GitError as missing:  # no git to run
         why, fix = str(missing), "install git, then run check again"
     else:
-        if top is None:
+        theirs = git.top_level(cfg.root, any_owner=True) if top is None else None
+        if theirs is not None:  # git names it only when trusting any owner: "dubious ownership"
+            why = f"Git cannot say what its index holds ({err})"
+            trust = shlex.quote(str(theirs))
+            fix = f"if you trust the account owning it: git config --global --add safe.directory {trust}"
+        elif top is None:
             why = f"no Git repository at {cfg.root} ({_OWN_GIT})"
             fix = "run check in the repository's work tree, its .git folder (or .git file) at the top"
-        else:  # a broken index, an owner git does not trust...: git's own first line
+        else:  # a broken index...: git's own first line
             why = f"Git cannot say what its index holds ({err})"
             fix = "fix what git says, then run check again"
     message = (

@@ -61,6 +61,19 @@ def conflicted(path: Path) -> None:
     path.write_text(f"<<<<<<< HEAD\n{text}=======\n{theirs}>>>>>>> sealer/rotate-dev\n")
 
 
+def not_utf8_at(root: Path, rel: str) -> None:
+    """dev's values file moved to `rel` (sealer.yaml's two spellings of it) and not UTF-8 there."""
+
+    def edit(doc: Any) -> None:
+        doc["environments"]["dev"]["valuesFile"] = rel
+        doc["environments"]["dev"]["clusters"][0]["valuesFile"] = rel
+
+    edit_config(root, edit)
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / "deploy/dev/values.yaml").rename(root / rel)
+    (root / rel).write_bytes(b"sealer: \xff\n")
+
+
 def both(*changes: Change) -> Change:
     def change(root: Path, certs: Mapping[str, Path]) -> None:
         for one in changes:
@@ -564,7 +577,7 @@ CASES = [
                 "values-file",
                 "dev",
                 "deploy/dev/values.yaml: it is a symlink",
-                "replace deploy/dev/values.yaml with a regular YAML file",
+                "replace deploy/dev/values.yaml with a regular YAML file (sealer never follows symlinks)",
             ),
         ),
     ),
@@ -596,6 +609,16 @@ CASES = [
         "values-file-not-utf8",
         lambda root, certs: (root / "deploy/dev/values.yaml").write_bytes(b"sealer: \xff\n"),
         (error("values-file", "dev", "not valid UTF-8 text", "save deploy/dev/values.yaml as UTF-8 text"),),
+    ),
+    Case(
+        # the cause read from the message's end: a path naming a symlink is no symlink
+        "values-file-not-utf8-in-a-folder-named-symlink",
+        lambda root, certs: not_utf8_at(root, "deploy/symlink/values.yaml"),
+        (
+            error(
+                "values-file", "dev", "not valid UTF-8 text", "save deploy/symlink/values.yaml as UTF-8 text"
+            ),
+        ),
     ),
     # overrides: a user policy file, sealer.yaml
     Case(

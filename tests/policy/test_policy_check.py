@@ -1681,8 +1681,28 @@ def _exported(root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return f"no Git repository at {root} ("
 
 
+def _another_owner(root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A checkout another account owns (CI as root over a runner's clone): git's "dubious
+    ownership", where check said no repository was there and to run it in the work tree."""
+    for path in (root, *root.rglob("*")):
+        os.lchown(path, 65534, 65534)
+    return "Git cannot say what its index holds (git ls-files: detected dubious ownership"
+
+
 @pytest.mark.parametrize(
-    "cause", [_separate_git_dir, _broken_index, _exported], ids=["git-dir", "index", "export"]
+    "cause",
+    [
+        _separate_git_dir,
+        _broken_index,
+        _exported,
+        pytest.param(
+            _another_owner,
+            marks=pytest.mark.skipif(
+                os.geteuid() != 0, reason="handing a folder to another account needs root"
+            ),
+        ),
+    ],
+    ids=["git-dir", "index", "export", "owner"],
 )
 def test_check_fails_where_git_cannot_say_what_its_index_holds(
     repo_factory: RepoFactory, monkeypatch: pytest.MonkeyPatch, cause: Callable[..., str]
@@ -1699,6 +1719,9 @@ def test_check_fails_where_git_cannot_say_what_its_index_holds(
         )
         assert report["problems"][0]["message"].startswith(said), report["problems"][0]["message"]
         assert report["problems"][0]["fix"]
+        if cause is _another_owner:
+            trust = f"git config --global --add safe.directory {root.resolve()}"
+            assert report["problems"][0]["fix"].endswith(trust)
     text = sealer(root, "check").stdout.splitlines()
     assert "git-index-unreadable" in text[0] and text[1].strip().startswith("fix: ")
     assert "| `git-index-unreadable` |" in sealer(root, "check", "--output", "markdown").stdout

@@ -19,10 +19,11 @@ which Helm skips, stops the next rotation, so the pre-commit hook stops the comm
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sealer import layout, render, repofiles, state, yamlio
+from sealer import layout, render, repofiles, safeopen, state, yamlio
 from sealer.config import Cluster, Environment
 from sealer.errors import BadInput
 from sealer.policy import schema
@@ -63,12 +64,16 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
 
 
 def _unread_fix(rel: str, why: str) -> str:
-    """The fix of a values file that cannot be read (`why`), by its cause."""
-    if "symlink" in why:
+    """The fix of a values file that cannot be read (`why`), by its cause, which ends the message:
+    the path before it may name a folder `symlink` or `UTF-8`."""
+    if why.endswith(safeopen.describe(stat.S_IFLNK) or ""):
         return f"replace {rel} with a regular YAML file (sealer never follows symlinks)"
-    if "UTF-8" in why:
+    if _NOT_UTF8.search(why):
         return f"save {rel} as UTF-8 text"
     return f"replace {rel} with a regular YAML file"
+
+
+_NOT_UTF8 = re.compile(r": not valid UTF-8 text \(byte \d+\)\Z")  # safeopen.decode's
 
 
 # The lines a merge leaves around each side of a conflict it could not resolve (git, and diff3's).
