@@ -125,6 +125,21 @@ def subprocess_git(root: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True).stdout
 
 
+def git_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """The arguments of every git process sealer starts from here on, in order."""
+    from sealer import git
+
+    asked: list[tuple[str, ...]] = []
+    real_call = git._call
+
+    def counted(where: Path | str, args: tuple[str, ...], *rest: Any, **named: Any) -> Any:
+        asked.append(tuple(args))
+        return real_call(where, args, *rest, **named)
+
+    monkeypatch.setattr(git, "_call", counted)
+    return asked
+
+
 def test_check_fails_before_rotate_due_and_passes_after(repo_factory: RepoFactory) -> None:
     root = repo_factory()
     age_keys(root, "staging", 31)  # past its 30 days
@@ -486,21 +501,13 @@ def test_check_asks_git_for_its_index_once(
     """The pre-commit hook's `sealer check` lists what Git's index holds once (each process ~3 ms
     on every commit) for leftover-cluster, leftover-environment, certs/ and case-collision alike,
     and check ENV too (its case-collision reads its values files); each still finds its leftover."""
-    from sealer import git
 
     root = repo_factory()
     (root / "sealed/staging/eu.yml").write_bytes((root / "sealed/staging/staging.yaml").read_bytes())
     (root / "sealed/gone").mkdir()
     (root / "sealed/gone/gone.yaml").write_text("kind: SealedSecret\n")
     commit_all(root, "leftovers")
-    asked: list[tuple[str, ...]] = []
-    real_call = git._call
-
-    def counted(where: Path | str, args: tuple[str, ...], *rest: Any, **named: Any) -> Any:
-        asked.append(tuple(args))
-        return real_call(where, args, *rest, **named)
-
-    monkeypatch.setattr(git, "_call", counted)
+    asked = git_calls(monkeypatch)
     for named, listed, rules in (
         ((), ".", ["leftover-cluster", "leftover-environment"]),
         (("staging",), ".", ["leftover-cluster"]),
@@ -1601,7 +1608,7 @@ def test_check_asks_git_once_whether_head_holds_the_missing_ledgers(
     tree lost is still refused in one line."""
     from support.git import init_repo
 
-    from sealer import git, init
+    from sealer import init
 
     root = init_repo(tmp_path / "repo")
     init.init(root, tuple(f"env{i:03}" for i in range(200)))
@@ -1609,14 +1616,7 @@ def test_check_asks_git_once_whether_head_holds_the_missing_ledgers(
     (root / "ledger/env007.yaml").write_text(ledger.dump("env007", []))
     commit_all(root, "sealer setup")
     (root / "ledger/env007.yaml").unlink()
-    asked: list[tuple[str, ...]] = []
-    real_call = git._call
-
-    def counted(where: Path | str, args: tuple[str, ...], *rest: Any, **named: Any) -> Any:
-        asked.append(tuple(args))
-        return real_call(where, args, *rest, **named)
-
-    monkeypatch.setattr(git, "_call", counted)
+    asked = git_calls(monkeypatch)
     result = sealer(root, "check")
     assert (result.exit_code, result.stderr) == (
         2,
@@ -1633,19 +1633,12 @@ def test_check_asks_git_a_fixed_number_of_times_for_files_its_index_lacks(
     lacks, and then as often for 60 such files as for one: never a process a file."""
     from support.git import init_repo
 
-    from sealer import git, init
+    from sealer import init
 
     root = init_repo(tmp_path / "repo")
     init.init(root, tuple(f"env{i:03}" for i in range(60)))
     commit_all(root, "sealer setup")
-    asked: list[tuple[str, ...]] = []
-    real_call = git._call
-
-    def counted(where: Path | str, args: tuple[str, ...], *rest: Any, **named: Any) -> Any:
-        asked.append(tuple(args))
-        return real_call(where, args, *rest, **named)
-
-    monkeypatch.setattr(git, "_call", counted)
+    asked = git_calls(monkeypatch)
     runs = []
     for removed in ([], ["deploy/env007/values.yaml"], ["deploy"]):
         if removed:
