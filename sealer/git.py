@@ -355,12 +355,34 @@ def intent_to_add(root: Path, paths: Sequence[str]) -> dict[str, bool]:
     the file), and with `--ita-visible-in-index` as an empty file, while a real entry's status is
     the same in both (its empty blob is no tell: an empty file holds it too). Two diffs side by
     side, against no commit before the first."""
-    if not paths:
-        return {}
     diff = ("--literal-pathspecs", "diff", "--cached", "--no-renames", "--no-ext-diff", "--name-status", "-z")
-    asked = [(*diff, f"--ita-{seen}-in-index", "--", *paths) for seen in ("invisible", "visible")]
-    hidden, shown = (_statuses(args, done) for args, done in zip(asked, _calls(root, asked), strict=True))
-    return {path: hidden.get(path) == "D" for path in paths if hidden.get(path) != shown.get(path)}
+    found: dict[str, bool] = {}
+    for batch in batches(paths):  # tens of thousands of paths exceed a command line (E2BIG)
+        asked = [(*diff, f"--ita-{seen}-in-index", "--", *batch) for seen in ("invisible", "visible")]
+        hidden, shown = (_statuses(args, done) for args, done in zip(asked, _calls(root, asked), strict=True))
+        found |= {path: hidden.get(path) == "D" for path in batch if hidden.get(path) != shown.get(path)}
+    return found
+
+
+# What one git command line carries of paths: Linux allows 2 MiB for the arguments and the
+# environment together, macOS 1 MiB, a single argument 128 KiB.
+ARGV_PATH_BYTES = 256 << 10
+
+
+def batches(paths: Sequence[str], limit: int = ARGV_PATH_BYTES) -> Iterator[list[str]]:
+    """`paths` in order, in runs whose bytes (each with its NUL) stay within `limit`, a path longer
+    than that alone: each run fits one command line."""
+    batch: list[str] = []
+    size = 0
+    for path in paths:
+        cost = len(os.fsencode(path)) + 1
+        if batch and size + cost > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(path)
+        size += cost
+    if batch:
+        yield batch
 
 
 def _statuses(args: Sequence[str], done: subprocess.CompletedProcess[bytes]) -> dict[str, str]:

@@ -112,6 +112,23 @@ def render_values(values_text: str | None, subtree: str, source: str) -> str:
     return yamlio.round_trip_edited(doc, values_text or "", source, {(SUBTREE,): rendered})
 
 
+# What `editor_refusal` renders in place of a file's subtree: nested as every rendering is.
+_PROBE_SUBTREE = "encryptedData:\n  probe: x\n"
+
+
+def editor_refusal(values_text: str, source: str) -> BadInput | None:
+    """Why sealer's editor would refuse to render into a values file (`render_values`' own
+    decision, nothing written), None when it would not: YAML that sealer's reader takes, but
+    ruamel refuses (a blank line holding a tab) or would write back otherwise, stops every
+    rotation of its environment. A file the fast path takes costs what that path costs; ruamel's
+    round trip runs only for one it does not take."""
+    try:
+        render_values(values_text, _PROBE_SUBTREE, source)
+    except BadInput as err:
+        return err
+    return None
+
+
 _SUBTREE_LINE = re.compile(rf"{SUBTREE}:[ \t]*(#.*)?\n")
 # A blank line holding a tab: libyaml reads it after a plain scalar (the probe's `1`) but refuses
 # it after a quoted or flow one, or a key without a value, depending on its indentation.

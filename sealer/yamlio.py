@@ -25,7 +25,9 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN = re.compile(r"[A-Za-z0-9_/+.][A-Za-z0-9_./+=@-]*")
 _RESOLVER = yaml.resolver.Resolver()
 _IMPLICIT_FIRST = frozenset(_RESOLVER.yaml_implicit_resolvers)
-_STR, _MAP, _SEQ, _MERGE = (f"tag:yaml.org,2002:{kind}" for kind in ("str", "map", "seq", "merge"))
+_STR, _MAP, _SEQ, _MERGE, _TIMESTAMP = (
+    f"tag:yaml.org,2002:{kind}" for kind in ("str", "map", "seq", "merge", "timestamp")
+)
 # What a YAML reader rejects (non-printables) or folds (NEL, LS, PS) inside a quoted scalar,
 # and the BOM; everything else JSON leaves unescaped is printable YAML.
 _UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
@@ -608,12 +610,19 @@ def _round_trip_classes() -> tuple[Any, Any]:
     reader takes for something else (`on`, `no`, `12:30`: true, false, 750 to PyYAML, sealer's own
     reader, and to Helm's) is written quoted, where ruamel (YAML 1.2) wrote it plain: a
     cluster or namespace named `no` was read back as false. A plain scalar the file itself holds
-    stays as written (`enabled: yes`)."""
+    stays as written (`enabled: yes`), and so does a timestamp's text: ruamel wrote its own
+    (`2001-12-14t21:59:43.10-05:00` as `2001-12-14T21:59:43.100000-05:00`), the same time to
+    PyYAML but another string to Helm, which keeps a timestamp's text."""
     from ruamel.yaml.constructor import RoundTripConstructor
     from ruamel.yaml.representer import RoundTripRepresenter
 
     class AsWritten(str):
         """A plain scalar read from the file that not every reader takes for this text."""
+
+    class TimeText(str):
+        """A timestamp's text as written (`style`: its quotes, if any)."""
+
+        style: str | None = None
 
     class Constructor(RoundTripConstructor):
         def construct_yaml_str(self, node: Any) -> Any:
@@ -622,15 +631,26 @@ def _round_trip_classes() -> tuple[Any, Any]:
                 return AsWritten(value)
             return value
 
+        def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+            super().construct_yaml_timestamp(node, values)  # a malformed one refused as before
+            text = TimeText(node.value)
+            text.style = node.style
+            return text
+
     class Representer(RoundTripRepresenter):
         def represent_str(self, data: Any) -> Any:
             if resolves_to_str(data):
                 return super().represent_str(data)
             return self.represent_scalar(_STR, data, style="'")  # as ruamel quotes its own
 
+        def represent_time_text(self, data: Any) -> Any:
+            return self.represent_scalar(_TIMESTAMP, str(data), style=data.style)
+
     Constructor.add_constructor(_STR, Constructor.construct_yaml_str)
+    Constructor.add_constructor(_TIMESTAMP, Constructor.construct_yaml_timestamp)
     Representer.add_representer(str, Representer.represent_str)
     Representer.add_representer(AsWritten, RoundTripRepresenter.represent_str)
+    Representer.add_representer(TimeText, Representer.represent_time_text)
     return Constructor, Representer
 
 
@@ -811,7 +831,7 @@ def _not_kept(source: str, changed: tuple[Any, ...] | None) -> BadInput:
     return BadInput(
         f"{source}: sealer's editor cannot rewrite this file keeping its other values as they read{where}"
         " (nothing written): simplify its odd text, e.g. line separators (U+2028, U+2029, U+0085),"
-        " a byte order mark within it, a `|+` block at its end, a timestamp's fraction of a second"
+        " a byte order mark within it, a `|+` block at its end"
     )
 
 

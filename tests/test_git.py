@@ -425,3 +425,24 @@ def test_asking_which_paths_changed_writes_nothing_in_git_dir(repo: Path) -> Non
     before = (index.read_bytes(), index.stat().st_mtime_ns)
     assert sealer_git.changed_paths(repo, ["a.yaml", "b.yaml"]) == []
     assert (index.read_bytes(), index.stat().st_mtime_ns) == before
+
+
+def test_intent_to_add_answers_for_more_paths_than_one_command_line_holds(repo: Path) -> None:
+    write(repo, "new/held.yaml", "")
+    write(repo, "gone.yaml", "")
+    git(repo, "rm", "-q", "--cached", "gone.yaml")
+    git(repo, "add", "-N", "new/held.yaml", "gone.yaml")  # HEAD holds the second
+    asked = [f"deep/{'p' * 200}/{i}.yaml" for i in range(12_000)]  # ~2.6 MB of paths: over ARG_MAX
+    asked[10] = "new/held.yaml"
+    asked[-10] = "gone.yaml"
+
+    assert sealer_git.intent_to_add(repo, asked) == {"new/held.yaml": False, "gone.yaml": True}
+
+
+def test_path_batches_keep_order_and_stay_within_the_limit() -> None:
+    paths = ["a" * 5, "b" * 5, "c" * 20, "d", "e" * 3]
+
+    batches = list(sealer_git.batches(paths, limit=12))
+
+    assert batches == [["a" * 5, "b" * 5], ["c" * 20], ["d", "e" * 3]]
+    assert list(sealer_git.batches([], limit=12)) == []

@@ -306,14 +306,10 @@ UNKEPT = {
 
 
 # The value each refusal names as the first to read otherwise (none: the edit is no YAML at all).
-FIRST_CHANGED = {"chomping": "note", "nel-bom": "a", "not-again": "note", "fraction": "x.a\\nb.0"}
+FIRST_CHANGED = {"chomping": "note", "nel-bom": "a", "not-again": "note"}
 
 
-@pytest.mark.parametrize(
-    "before",
-    [*UNKEPT.values(), 'x:\n  "a\\nb": [2001-12-14t21:59:43.123456789Z]\nsealer: {}\n'],
-    ids=[*UNKEPT.keys(), "fraction"],
-)
+@pytest.mark.parametrize("before", UNKEPT.values(), ids=UNKEPT.keys())
 def test_an_edit_that_would_change_another_value_is_refused(
     before: str, request: pytest.FixtureRequest
 ) -> None:
@@ -325,6 +321,23 @@ def test_an_edit_that_would_change_another_value_is_refused(
     named = FIRST_CHANGED.get(request.node.callspec.id)
     assert ("(the first to read otherwise: " in str(refused.value)) == (named is not None)
     assert named is None or f"(the first to read otherwise: '{named}')" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2001-12-14t21:59:43.10-05:00",
+        "2001-12-14 21:59:43.10 -5",
+        "2001-12-14T21:59:43.123456789Z",
+        '!!timestamp "2001-12-14t21:59:43.10-05:00"',
+    ],
+)
+def test_the_slow_path_keeps_a_timestamps_text_as_written(stamp: str) -> None:
+    # Helm keeps a timestamp's text: ruamel's own spelling (`...43.100000-05:00`) was another string
+    # to the chart, though the same time to sealer's reader; a fraction it rounded was refused
+    kept = f"x:\n  list: [{stamp}]\n  at: {stamp}\n"
+
+    assert render_values(f"{kept}sealer: {{}}\n", SUB, "values.yaml") == f"{kept}{RENDERED}"
 
 
 @pytest.mark.parametrize("command", [["render", "staging"], ["rotate", "staging", "--no-branch"]])

@@ -167,7 +167,8 @@ def sealed_findings(env: Environment, cluster: Cluster, text: str, pem: str | No
 def _one_document(env: Environment, path: str, text: str | None) -> tuple[list[Any], list[Finding]]:
     """A values file's documents (none when absent), or the finding that it is not one readable
     YAML document as sealer writes it: nor one ending with an empty document, which Helm skips
-    but sealer's editor refuses (`yamlio.trailing_empty`), as check's values-file does."""
+    but sealer's editor refuses (`yamlio.trailing_empty`), nor any other the editor refuses
+    (`render.editor_refusal`), as check's values-file does."""
     try:
         every = yamlio.load_with_nodes(text, path, empty=True) if text is not None else []
     except SealerError:
@@ -179,6 +180,10 @@ def _one_document(env: Environment, path: str, text: str | None) -> tuple[list[A
     if yamlio.trailing_empty(every):
         message = f"{yamlio.TRAILING_EMPTY}: sealer's editor reads a second document and refuses it"
         return [], [Finding(EXTRA_DOCUMENT, env.name, path, None, message)]
+    refused = render.editor_refusal(text, path) if text is not None else None
+    if refused is not None:  # a rotation would stop on it
+        why = str(refused).removeprefix(f"{path}: ")
+        return [], [Finding(DERIVED, env.name, path, None, f"sealer's editor refuses it: {why}")]
     return [doc.value for doc in docs], []
 
 

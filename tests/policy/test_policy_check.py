@@ -1494,6 +1494,67 @@ def test_a_values_file_ending_with_an_empty_document_fails_check_as_the_editor_r
     assert rotated.exit_code == 0, rotated.output
 
 
+VALUES = "deploy/staging/values.yaml"
+NOT_EDITABLE = f"{VALUES}: sealer's editor refuses it, so `sealer rotate staging` would stop on it: "
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        # PyYAML reads a blank line holding a tab after a plain scalar; ruamel refuses the file
+        (lambda t: "a: 1\n \t\nb: 2\n" + t, "not valid YAML at line 2"),
+        # a `|+` value at the end ruamel writes back otherwise, in a file it must round-trip
+        # (its `sealer` key quoted: no splice)
+        (
+            lambda t: t.replace("\nsealer:\n", '\n"sealer":\n') + "note: |+\n  keep\n\n\u2028  \n",
+            "sealer's editor cannot rewrite this file keeping its other values as they read",
+        ),
+    ],
+    ids=["tab-on-a-blank-line", "round-trip-refused"],
+)
+def test_a_values_file_sealer_reads_but_its_editor_refuses_fails_check(
+    repo_factory: RepoFactory, edit: Any, why: str
+) -> None:
+    """Valid YAML to check's reader, but `render` and `rotate` refuse to edit it: a pull request
+    planting it would stop every rotation of the environment while the pre-commit hook passed."""
+    root = repo_factory()
+    values = root / VALUES
+    fine = values.read_text()
+    values.write_text(edit(fine))
+    commit_all(root, "odd text in a values file")
+
+    code, report = check_json(root, "staging")
+
+    assert (code, [(p["rule"], p["fix"]) for p in report["problems"]]) == (
+        1,
+        [
+            (
+                "values-file",
+                f"rewrite the odd text in {VALUES} as plain YAML where the message says "
+                "(a tab on a blank line: delete it)",
+            )
+        ],
+    )
+    assert report["problems"][0]["message"].startswith(NOT_EDITABLE + why)
+    assert "\n" not in report["problems"][0]["message"]
+    assert sealer(root, "rotate", "staging", "--no-branch").exit_code == 2
+    values.write_text(fine)
+    assert check_json(root, "staging")[0] == 0
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [lambda t: t, lambda t: t.replace("\n", "\r\n"), lambda t: "# mine\n\nreplicas: 2\n\n" + t],
+    ids=["as-rendered", "crlf", "users-own-values"],
+)
+def test_a_values_file_the_editor_takes_passes(repo_factory: RepoFactory, edit: Any) -> None:
+    root = repo_factory()
+    values = root / VALUES
+    values.write_bytes(edit(values.read_text()).encode())
+
+    assert check_json(root, "staging")[0] == 0
+
+
 def test_a_sealed_file_bound_elsewhere_than_sealer_yaml_says_is_not_a_values_file_error(
     repo_factory: RepoFactory,
 ) -> None:

@@ -843,6 +843,25 @@ def test_a_values_file_ending_with_an_empty_document_fails_review_as_it_fails_ch
     assert code == 0, data["findings"]
 
 
+@pytest.mark.parametrize("sealed", [True, False], ids=["rendered", "no-sealed-file-yet"])
+def test_a_values_file_its_editor_refuses_fails_review_as_it_fails_check(repo: Path, sealed: bool) -> None:
+    """A blank line holding a tab is YAML to sealer's reader, but ruamel, which edits the file
+    when it cannot splice it, refuses it: the next rotation stops. Review says why, as check
+    does, also where no sealed file is behind the values file yet (the first rotation stops)."""
+    if not sealed:
+        git(repo, "rm", "-q", SEALED)
+        commit(repo, "no sealed file")
+    kept = (repo / VALUES).read_text()
+    (repo / VALUES).write_text("logLevel: debug\n \t\nreplicas: 2\n" + kept)
+    commit(repo, "a tab on a blank line")
+    code, data = run_review(repo)
+    found = [(f["rule"], f["path"], f["message"]) for f in data["findings"] if f["path"] == VALUES]
+    assert (code, found) == (
+        1,
+        [("derived-field", VALUES, "sealer's editor refuses it: not valid YAML at line 2")],
+    )
+
+
 def test_a_file_edited_around_its_allow_comment_passes(repo: Path) -> None:
     allow_comment_moved(repo)
     (repo / "app.py").write_text("import os\nx = 1  # sealer: allow\ny = 2\n")

@@ -13,7 +13,9 @@ chart renders (a strict ciphertext under another scope's annotation is one the c
 cannot open), so each must be the sealed file's. What Helm reads is checked: its one document,
 with no merge key (`<<`) that Helm and sealer's reader could resolve into two subtrees. And what
 sealer's editor refuses is refused here: an empty document at the end (`yamlio.trailing_empty`),
-which Helm skips, stops the next rotation, so the pre-commit hook stops the commit adding it.
+which Helm skips, stops the next rotation, so the pre-commit hook stops the commit adding it;
+so does any other text sealer reads but its editor refuses (`render.editor_refusal`: a blank
+line holding a tab, which ruamel refuses, or text it would write back otherwise).
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from sealer.scope import scope_of
 
 ID = "values-file"
 DESCRIPTION = (
-    "every values file is a regular file reached without a symlink, holding readable YAML and the "
-    "sealed files' ciphertexts, Secret name, namespace and scope"
+    "every values file is a regular file reached without a symlink, holding YAML sealer reads and "
+    "edits, and the sealed files' ciphertexts, Secret name, namespace and scope"
 )
 DEFAULT: dict[str, Any] = {}
 SCHEMA: dict[str, schema.Validator] = {}
@@ -57,6 +59,10 @@ def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[P
         unlike_helm = _read_unlike_helm(env, cluster, text, docs)
         if unlike_helm is not None:
             yield unlike_helm
+            continue
+        refused = render.editor_refusal(text, cluster.values_file)
+        if refused is not None:
+            yield _not_editable(env, cluster.values_file, refused)
             continue
         values = docs[0].value if docs else {}  # one document here (`_read_unlike_helm`)
         found = list(_ciphertexts(ctx, env, cluster, values))
@@ -88,6 +94,17 @@ def _not_yaml(env: Environment, rel: str, text: str, err: BadInput) -> Problem:
         fix = f"resolve the merge conflict in {rel} (its <<<<<<<, ======= and >>>>>>> lines), then git add it"
         return Problem(ID, env.name, ERROR, message, fix)
     return Problem(ID, env.name, ERROR, str(err), f"correct the YAML in {rel} where the message says")
+
+
+def _not_editable(env: Environment, rel: str, refused: BadInput) -> Problem:
+    """A values file sealer reads but its editor refuses: `render` and `rotate` would stop on it."""
+    why = str(refused).removeprefix(f"{rel}: ")
+    message = f"{rel}: sealer's editor refuses it, so `sealer rotate {env.name}` would stop on it: {why}"
+    fix = (
+        f"rewrite the odd text in {rel} as plain YAML where the message says"
+        " (a tab on a blank line: delete it)"
+    )
+    return Problem(ID, env.name, ERROR, message, fix)
 
 
 def _read_unlike_helm(
