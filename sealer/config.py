@@ -195,7 +195,7 @@ def _not_found(here: Path) -> str:
         listed = git.probe(top, "--literal-pathspecs", "ls-files", "-v", "--", CONFIG_FILE) if top else None
     if top is None or not listed:
         return f"no {CONFIG_FILE} here or above {here} (run `sealer init` first)"
-    if not listed.startswith("S"):
+    if listed[0] not in "Ss":  # `s`: assume-unchanged too
         fix = f"git checkout -- {CONFIG_FILE}"
     elif git.sparse_checkout(top):
         fix = "git sparse-checkout disable"  # a top-level file: no folder to add

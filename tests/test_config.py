@@ -825,6 +825,12 @@ def test_found_from_a_subfolder(tmp_path: Path, baseline: dict[str, Any]) -> Non
         ("deleted", "git checkout -- sealer.yaml"),
         ("by-hand", "git update-index --no-skip-worktree -- sealer.yaml && git checkout -- sealer.yaml"),
         ("sparse", "git sparse-checkout disable"),
+        # assume-unchanged too (core.ignoreStat, or by hand): `git ls-files -v` says `s`, not `S`
+        (
+            "by-hand-assumed",
+            "git update-index --no-skip-worktree -- sealer.yaml && git checkout -- sealer.yaml",
+        ),
+        ("sparse-assumed", "git sparse-checkout disable"),
     ],
 )
 def test_a_sealer_yaml_git_holds_and_the_disk_lacks_is_brought_back(
@@ -835,10 +841,12 @@ def test_a_sealer_yaml_git_holds_and_the_disk_lacks_is_brought_back(
     root = make_repo(tmp_path / "repo")
     (root / "sealer.yaml").write_text("version: 1\n")
     commit_all(root, "sealer.yaml")
-    if how == "sparse":
+    if how.startswith("sparse"):
         git(root, "sparse-checkout", "set", "--no-cone", "/*", "!/sealer.yaml")
-    elif how == "by-hand":
+    elif how.startswith("by-hand"):
         git(root, "update-index", "--skip-worktree", "--", "sealer.yaml")
+    if how.endswith("-assumed"):
+        git(root, "update-index", "--assume-unchanged", "--", "sealer.yaml")
     (root / "sealer.yaml").unlink(missing_ok=True)
     with pytest.raises(BadInput) as refused:
         config.find_root(root)
