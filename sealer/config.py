@@ -195,12 +195,14 @@ def _not_found(here: Path) -> str:
         listed = git.probe(top, "--literal-pathspecs", "ls-files", "-v", "--", CONFIG_FILE) if top else None
     if top is None or not listed:
         return f"no {CONFIG_FILE} here or above {here} (run `sealer init` first)"
+    # From where sealer ran, which may be below the top: `..`s alone, nothing to quote.
+    name = os.path.relpath(top.resolve() / CONFIG_FILE, here)
     if listed[0] not in "Ss":  # `s`: assume-unchanged too
-        fix = f"git checkout -- {CONFIG_FILE}"
+        fix = f"git checkout -- {name}"
     elif git.sparse_checkout(top):
         fix = "git sparse-checkout disable"  # a top-level file: no folder to add
     else:  # marked skip-worktree by hand
-        fix = f"git update-index --no-skip-worktree -- {CONFIG_FILE} && git checkout -- {CONFIG_FILE}"
+        fix = f"git update-index --no-skip-worktree -- {name} && git checkout -- {name}"
     held = "though Git holds it (deleted, or outside a sparse checkout)"
     return f"no {CONFIG_FILE} on disk in {top}, {held}: `{fix}`"
 

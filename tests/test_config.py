@@ -858,6 +858,28 @@ def test_a_sealer_yaml_git_holds_and_the_disk_lacks_is_brought_back(
     assert config.find_root(root) == root.resolve()
 
 
+@pytest.mark.parametrize("how", ["deleted", "by-hand"])
+def test_a_sealer_yaml_git_holds_is_brought_back_from_a_sub_folder(tmp_path: Path, how: str) -> None:
+    """sealer runs from any folder below the top, and the line's command where it ran: there it
+    names the file upward, where `sealer.yaml` matched nothing Git holds (`git update-index` takes
+    no `:/` for the top)."""
+    root = make_repo(tmp_path / "repo")
+    (root / "sealer.yaml").write_text("version: 1\n")
+    (root / "deploy/dev").mkdir(parents=True)
+    (root / "deploy/dev/values.yaml").write_text("a: 1\n")
+    commit_all(root, "sealer.yaml")
+    if how == "by-hand":
+        git(root, "update-index", "--skip-worktree", "--", "sealer.yaml")
+    (root / "sealer.yaml").unlink()
+    below = root / "deploy/dev"
+    with pytest.raises(BadInput) as refused:
+        config.find_root(below)
+    fix = str(refused.value).rpartition(": `")[2].removesuffix("`")
+    assert fix.endswith("git checkout -- ../../sealer.yaml"), fix
+    subprocess.run(fix, shell=True, cwd=below, check=True, capture_output=True)
+    assert config.find_root(below) == root.resolve()
+
+
 def test_an_edit_keeps_a_comment_after_the_document_end(tmp_path: Path) -> None:
     """A comment after `...` is the user's like any other: an edit (`cert add`, `backend set`)
     kept none."""
