@@ -880,6 +880,37 @@ def test_a_sealer_yaml_git_holds_is_brought_back_from_a_sub_folder(tmp_path: Pat
     assert config.find_root(below) == root.resolve()
 
 
+@pytest.mark.parametrize(
+    ("ours", "fix"),
+    [("version: 3\n", "git checkout --merge -- sealer.yaml"), (None, "git checkout --theirs -- sealer.yaml")],
+    ids=["both-changed", "deleted-here"],
+)
+def test_a_conflicted_sealer_yaml_the_disk_lacks_is_brought_back(
+    tmp_path: Path, ours: str | None, fix: str
+) -> None:
+    """Deleted amid a merge's conflict: `git checkout --` refuses a path Git holds unmerged, so
+    the line names the side(s) Git holds it from, and that command, run as written, brings it back."""
+    root = make_repo(tmp_path / "repo")
+    (root / "sealer.yaml").write_text("version: 1\n")
+    commit_all(root, "sealer.yaml")
+    git(root, "checkout", "-q", "-b", "theirs")
+    (root / "sealer.yaml").write_text("version: 2\n")
+    commit_all(root, "theirs")
+    git(root, "checkout", "-q", "-")
+    if ours is None:
+        git(root, "rm", "-q", "--", "sealer.yaml")
+    else:
+        (root / "sealer.yaml").write_text(ours)
+    commit_all(root, "ours")
+    git(root, "merge", "-q", "theirs", check=False)
+    (root / "sealer.yaml").unlink()
+    with pytest.raises(BadInput) as refused:
+        config.find_root(root)
+    assert str(refused.value).endswith(f": `{fix}`")
+    subprocess.run(fix, shell=True, cwd=root, check=True, capture_output=True)
+    assert config.find_root(root) == root.resolve()
+
+
 def test_an_edit_keeps_a_comment_after_the_document_end(tmp_path: Path) -> None:
     """A comment after `...` is the user's like any other: an edit (`cert add`, `backend set`)
     kept none."""
