@@ -192,17 +192,29 @@ def _not_found(here: Path) -> str:
     top, listed = None, None
     with contextlib.suppress(GitError):  # no git installed
         top = git.top_level(here)
-        listed = git.probe(top, "--literal-pathspecs", "ls-files", "-v", "--", CONFIG_FILE) if top else None
+        asked = ("--literal-pathspecs", "ls-files", "-s", "-v", "--", CONFIG_FILE)
+        listed = git.probe(top, *asked) if top else None
     if top is None or not listed:
         return f"no {CONFIG_FILE} here or above {here} (run `sealer init` first)"
-    if not listed.startswith("S"):
-        fix = f"git checkout -- {CONFIG_FILE}"
-    elif git.sparse_checkout(top):
-        fix = "git sparse-checkout disable"  # a top-level file: no folder to add
-    else:  # marked skip-worktree by hand
-        fix = f"git update-index --no-skip-worktree -- {CONFIG_FILE} && git checkout -- {CONFIG_FILE}"
+    # From where sealer ran, which may be below the top: `..`s alone, nothing to quote.
+    fix = _restore(top, listed.splitlines(), os.path.relpath(top.resolve() / CONFIG_FILE, here))
     held = "though Git holds it (deleted, or outside a sparse checkout)"
     return f"no {CONFIG_FILE} on disk in {top}, {held}: `{fix}`"
+
+
+def _restore(top: Path, entries: list[str], name: str) -> str:
+    """The command bringing back `name`, by its index entries (`git ls-files -s -v`: a tag, `S`
+    or `s` skip-worktree, `M` unmerged, then mode, blob, stage): `git checkout --` refuses an
+    unmerged one, and brings back no skip-worktree one."""
+    tag, stages = entries[0][0], {entry.split()[3] for entry in entries}
+    if tag == "M":  # a conflict: both sides merged again, or the one side Git holds
+        side = "--merge" if {"2", "3"} <= stages else "--ours" if "2" in stages else "--theirs"
+        return f"git checkout {side} -- {name}"
+    if tag not in "Ss":  # `s`: assume-unchanged too
+        return f"git checkout -- {name}"
+    if git.sparse_checkout(top):
+        return "git sparse-checkout disable"  # a top-level file: no folder to add
+    return f"git update-index --no-skip-worktree -- {name} && git checkout -- {name}"  # marked by hand
 
 
 def _refuse_below_top(folder: Path) -> None:

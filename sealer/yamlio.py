@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from sealer import terminal
 from sealer.errors import BadInput
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -824,10 +825,24 @@ def _only_value(text: str, source: str) -> Any:
     return only_document(load_documents(text, source), source)
 
 
+def _key_path(path: tuple[Any, ...], limit: int) -> str:
+    """`path`'s keys joined by dots, within about `limit` characters: cut between keys or words,
+    never through one (`terminal.cut`), so a credential pasted as a key is shown whole, for the
+    redaction of every error line to hide, or not at all."""
+    shown: list[str] = []
+    room = limit
+    for part in map(str, path):
+        if len(part) > room:
+            return ".".join([*shown, terminal.cut(part, room) if room > 0 else "…"])
+        shown.append(part)
+        room -= len(part) + 1
+    return ".".join(shown)
+
+
 def _not_kept(source: str, changed: tuple[Any, ...] | None) -> BadInput:
     """The refusal, naming the first value that would read otherwise (`first_change`), if any:
     the line to simplify, in a file of thousands."""
-    where = "" if changed is None else f" (the first to read otherwise: {'.'.join(map(str, changed))[:64]!r})"
+    where = "" if changed is None else f" (the first to read otherwise: {_key_path(changed, 64)!r})"
     return BadInput(
         f"{source}: sealer's editor cannot rewrite this file keeping its other values as they read{where}"
         " (nothing written): simplify its odd text, e.g. line separators (U+2028, U+2029, U+0085),"

@@ -825,6 +825,12 @@ def test_found_from_a_subfolder(tmp_path: Path, baseline: dict[str, Any]) -> Non
         ("deleted", "git checkout -- sealer.yaml"),
         ("by-hand", "git update-index --no-skip-worktree -- sealer.yaml && git checkout -- sealer.yaml"),
         ("sparse", "git sparse-checkout disable"),
+        # assume-unchanged too (core.ignoreStat, or by hand): `git ls-files -v` says `s`, not `S`
+        (
+            "by-hand-assumed",
+            "git update-index --no-skip-worktree -- sealer.yaml && git checkout -- sealer.yaml",
+        ),
+        ("sparse-assumed", "git sparse-checkout disable"),
     ],
 )
 def test_a_sealer_yaml_git_holds_and_the_disk_lacks_is_brought_back(
@@ -835,10 +841,12 @@ def test_a_sealer_yaml_git_holds_and_the_disk_lacks_is_brought_back(
     root = make_repo(tmp_path / "repo")
     (root / "sealer.yaml").write_text("version: 1\n")
     commit_all(root, "sealer.yaml")
-    if how == "sparse":
+    if how.startswith("sparse"):
         git(root, "sparse-checkout", "set", "--no-cone", "/*", "!/sealer.yaml")
-    elif how == "by-hand":
+    elif how.startswith("by-hand"):
         git(root, "update-index", "--skip-worktree", "--", "sealer.yaml")
+    if how.endswith("-assumed"):
+        git(root, "update-index", "--assume-unchanged", "--", "sealer.yaml")
     (root / "sealer.yaml").unlink(missing_ok=True)
     with pytest.raises(BadInput) as refused:
         config.find_root(root)
@@ -846,6 +854,59 @@ def test_a_sealer_yaml_git_holds_and_the_disk_lacks_is_brought_back(
         f"no sealer.yaml on disk in {root.resolve()}, though Git holds it (deleted, or outside a sparse "
         f"checkout): `{fix}`"
     )
+    subprocess.run(fix, shell=True, cwd=root, check=True, capture_output=True)
+    assert config.find_root(root) == root.resolve()
+
+
+@pytest.mark.parametrize("how", ["deleted", "by-hand"])
+def test_a_sealer_yaml_git_holds_is_brought_back_from_a_sub_folder(tmp_path: Path, how: str) -> None:
+    """sealer runs from any folder below the top, and the line's command where it ran: there it
+    names the file upward, where `sealer.yaml` matched nothing Git holds (`git update-index` takes
+    no `:/` for the top)."""
+    root = make_repo(tmp_path / "repo")
+    (root / "sealer.yaml").write_text("version: 1\n")
+    (root / "deploy/dev").mkdir(parents=True)
+    (root / "deploy/dev/values.yaml").write_text("a: 1\n")
+    commit_all(root, "sealer.yaml")
+    if how == "by-hand":
+        git(root, "update-index", "--skip-worktree", "--", "sealer.yaml")
+    (root / "sealer.yaml").unlink()
+    below = root / "deploy/dev"
+    with pytest.raises(BadInput) as refused:
+        config.find_root(below)
+    fix = str(refused.value).rpartition(": `")[2].removesuffix("`")
+    assert fix.endswith("git checkout -- ../../sealer.yaml"), fix
+    subprocess.run(fix, shell=True, cwd=below, check=True, capture_output=True)
+    assert config.find_root(below) == root.resolve()
+
+
+@pytest.mark.parametrize(
+    ("ours", "fix"),
+    [("version: 3\n", "git checkout --merge -- sealer.yaml"), (None, "git checkout --theirs -- sealer.yaml")],
+    ids=["both-changed", "deleted-here"],
+)
+def test_a_conflicted_sealer_yaml_the_disk_lacks_is_brought_back(
+    tmp_path: Path, ours: str | None, fix: str
+) -> None:
+    """Deleted amid a merge's conflict: `git checkout --` refuses a path Git holds unmerged, so
+    the line names the side(s) Git holds it from, and that command, run as written, brings it back."""
+    root = make_repo(tmp_path / "repo")
+    (root / "sealer.yaml").write_text("version: 1\n")
+    commit_all(root, "sealer.yaml")
+    git(root, "checkout", "-q", "-b", "theirs")
+    (root / "sealer.yaml").write_text("version: 2\n")
+    commit_all(root, "theirs")
+    git(root, "checkout", "-q", "-")
+    if ours is None:
+        git(root, "rm", "-q", "--", "sealer.yaml")
+    else:
+        (root / "sealer.yaml").write_text(ours)
+    commit_all(root, "ours")
+    git(root, "merge", "-q", "theirs", check=False)
+    (root / "sealer.yaml").unlink()
+    with pytest.raises(BadInput) as refused:
+        config.find_root(root)
+    assert str(refused.value).endswith(f": `{fix}`")
     subprocess.run(fix, shell=True, cwd=root, check=True, capture_output=True)
     assert config.find_root(root) == root.resolve()
 

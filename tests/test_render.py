@@ -340,6 +340,21 @@ def test_the_slow_path_keeps_a_timestamps_text_as_written(stamp: str) -> None:
     assert render_values(f"{kept}sealer: {{}}\n", SUB, "values.yaml") == f"{kept}{RENDERED}"
 
 
+@pytest.mark.parametrize(("above", "fits"), [("c", True), ("abcdefghijkl", False)], ids=["fits", "past-64"])
+def test_an_edit_refusal_names_a_key_like_a_credential_whole_or_not_at_all(above: str, fits: bool) -> None:
+    """The first value to read otherwise is named by its keys, within 64 characters cut between
+    them, never through one: a credential pasted as a key is shown whole, for redaction to hide,
+    or not at all, where the cut showed all of a sealer key's random part past the redaction."""
+    key = apikey.generate("production")
+    before = f"sealer: {{}}\n{above}:\n  {key}: |+\n    keep\n\n\u2028    \n"  # as "chomping"
+    with pytest.raises(BadInput) as refused:
+        render_values(before, SUB, "values.yaml")
+
+    named = f"{above}.{key}" if fits else f"{above}.…"
+    assert f"(the first to read otherwise: '{named}')" in str(refused.value)
+    assert key[-38:-30] not in apikey.redact(str(refused.value))
+
+
 @pytest.mark.parametrize("command", [["render", "staging"], ["rotate", "staging", "--no-branch"]])
 def test_a_values_file_the_edit_would_change_is_refused_and_nothing_written(
     rotated: Path, capsys: pytest.CaptureFixture[str], command: list[str]

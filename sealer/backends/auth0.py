@@ -341,7 +341,8 @@ class Auth0Store(WholeDocumentStore):
         token = answer.get("access_token") if isinstance(answer, dict) else None
         if not isinstance(token, str) or not token:
             raise BackendError(f"auth0: {self._host} issued no access token")
-        if not sendable(token):  # httpx's LocalProtocolError, or a UnicodeEncodeError
+        # httpx's LocalProtocolError (h11 sends no header ending in a space or tab), or a UnicodeEncodeError
+        if not sendable(token) or token != token.rstrip(" \t"):
             raise BackendError(f"auth0: {self._host} issued an access token a header cannot carry")
         return token
 

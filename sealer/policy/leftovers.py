@@ -401,12 +401,13 @@ def _unreadable(cfg: Config, err: git.GitError) -> Problem:
         why, fix = str(missing), "install git, then run check again"
     else:
         theirs = git.top_level(cfg.root, any_owner=True) if top is None else None
-        if theirs is not None:  # git names it only when trusting any owner: "dubious ownership"
+        if theirs is not None and theirs.resolve() == cfg.root.resolve():  # "dubious ownership"
             why = f"Git cannot say what its index holds ({err})"
             trust = shlex.quote(str(theirs))
             fix = f"if you trust the account owning it: git config --global --add safe.directory {trust}"
-        elif top is None:
-            why = f"no Git repository at {cfg.root} ({_OWN_GIT})"
+        elif top is None:  # none, or another account's above (a /tmp/.git anyone can make): not to trust
+            above = "" if theirs is None else f": the one above it, at {theirs}, is another account's"
+            why = f"no Git repository at {cfg.root}{above} ({_OWN_GIT})"
             fix = "run check in the repository's work tree, its .git folder (or .git file) at the top"
         else:  # a broken index...: git's own first line
             why = f"Git cannot say what its index holds ({err})"

@@ -724,15 +724,17 @@ def test_an_auth0_token_a_header_cannot_carry_is_one_line_naming_no_token(
     assert type(err.value) is BadInput and token not in str(err.value) and auth0_env.log == []
 
 
+@pytest.mark.parametrize(
+    "token", ["eyJ\u00e9", "eyJ ", "eyJ\t"], ids=["not-ascii", "space-at-end", "tab-at-end"]
+)
 def test_an_auth0_access_token_a_header_cannot_carry_is_one_line(
-    auth0_env: FakeAuth0, tmp_path: Path
+    auth0_env: FakeAuth0, tmp_path: Path, token: str
 ) -> None:
     """The tenant's token endpoint (a pull request may name the domain) issuing one past ASCII
-    was a traceback at the first request."""
+    was a traceback at the first request; one ending in a space or tab, which httpx (h11) sends
+    in no header, 'cannot reach' the tenant."""
     store = Auth0Store({"user_id": auth0_env.add_user()}, tmp_path)
-    auth0_env.answer_next(
-        Response.json(200, {"access_token": "eyJ\u00e9", "token_type": "Bearer"}), "/oauth/token"
-    )
+    auth0_env.answer_next(Response.json(200, {"access_token": token, "token_type": "Bearer"}), "/oauth/token")
     with pytest.raises(BackendError, match=r"issued an access token a header cannot carry$"):
         store.list(ENV)
     assert auth0_env.requests_to("/api/v2/") == 0

@@ -1743,20 +1743,29 @@ def _another_owner(root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return "Git cannot say what its index holds (git ls-files: detected dubious ownership"
 
 
+def _below_anothers_repository(root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """No .git of its own, in a folder of another account's repository (a /tmp/.git anyone can
+    make): git's "dubious ownership" names that one, whose trust is no fix for this folder."""
+    shutil.rmtree(root / ".git")
+    subprocess_git(root.parent, "init", "-q")
+    for path in (root.parent, *(root.parent / ".git").rglob("*"), root.parent / ".git"):
+        os.lchown(path, 65534, 65534)
+    return f"no Git repository at {root}: the one above it, at {root.parent.resolve()}, is another account's"
+
+
+_AS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="handing a folder to another account needs root")
+
+
 @pytest.mark.parametrize(
     "cause",
     [
         _separate_git_dir,
         _broken_index,
         _exported,
-        pytest.param(
-            _another_owner,
-            marks=pytest.mark.skipif(
-                os.geteuid() != 0, reason="handing a folder to another account needs root"
-            ),
-        ),
+        pytest.param(_another_owner, marks=_AS_ROOT),
+        pytest.param(_below_anothers_repository, marks=_AS_ROOT),
     ],
-    ids=["git-dir", "index", "export", "owner"],
+    ids=["git-dir", "index", "export", "owner", "below-anothers"],
 )
 def test_check_fails_where_git_cannot_say_what_its_index_holds(
     repo_factory: RepoFactory, monkeypatch: pytest.MonkeyPatch, cause: Callable[..., str]
@@ -1776,6 +1785,8 @@ def test_check_fails_where_git_cannot_say_what_its_index_holds(
         if cause is _another_owner:
             trust = f"git config --global --add safe.directory {root.resolve()}"
             assert report["problems"][0]["fix"].endswith(trust)
+        else:  # never another account's repository to trust
+            assert "safe.directory" not in report["problems"][0]["fix"]
     text = sealer(root, "check").stdout.splitlines()
     assert "git-index-unreadable" in text[0] and text[1].strip().startswith("fix: ")
     assert "| `git-index-unreadable` |" in sealer(root, "check", "--output", "markdown").stdout
