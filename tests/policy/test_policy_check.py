@@ -1901,3 +1901,33 @@ def test_the_leftover_rules_walk_the_index_paths_once(repo_factory: RepoFactory)
         *leftovers.deleted_problems(cfg, envs, held),
     ]
     assert (found, _Looked.walks) == ([], 1)
+
+
+@pytest.mark.parametrize(
+    ("spoil", "fix"),
+    [
+        (lambda v: v.write_bytes(b"a: \xff\xfe\n"), "save deploy/staging/values.yaml as UTF-8 text"),
+        (lambda v: v.write_text("a: 1\n \t\nb: 2\n"), "rewrite the odd text in deploy/staging/values.yaml"),
+        (lambda v: v.write_text("a: [1\n"), "correct the YAML in deploy/staging/values.yaml"),
+    ],
+    ids=["not-utf8", "editor-refuses", "not-yaml"],
+)
+def test_a_values_file_of_an_environment_with_no_cluster_yet_is_checked(
+    tmp_path: Path, spoil: Callable[[Path], object], fix: str
+) -> None:
+    """With no certificate pinned there is no cluster, but the environment's values file is
+    there: Helm reads it, and the first rotation after `cert add` edits it. It was not read."""
+    from support.git import init_repo
+
+    from sealer import init
+
+    root = init_repo(tmp_path / "repo")
+    init.init(root, ("staging",))
+    commit_all(root, "sealer setup")
+    assert not [p for p in check_json(root)[1]["problems"] if p["rule"] == "values-file"]
+
+    spoil(root / "deploy/staging/values.yaml")
+    commit_all(root, "spoilt")
+    code, report = check_json(root)
+    found = [p for p in report["problems"] if p["rule"] == "values-file"]
+    assert code == 1 and len(found) == 1 and found[0]["fix"].startswith(fix), found

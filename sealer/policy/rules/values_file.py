@@ -42,31 +42,36 @@ SCHEMA: dict[str, schema.Validator] = {}
 
 
 def check(ctx: Context, env: Environment, conf: Mapping[str, Any]) -> Iterator[Problem]:
-    for cluster in env.clusters:
-        path = ctx.root / cluster.values_file
+    # With no cluster yet, the environment's own values file: Helm reads it, and the first
+    # rotation after `cert add` edits it (nothing is sealed into it before then).
+    files: list[tuple[str, Cluster | None]] = [(c.values_file, c) for c in env.clusters]
+    files = files or [(env.values_file, None)]
+    for rel, cluster in files:
+        path = ctx.root / rel
         try:
             text = repofiles.read_text(path)
         except FileNotFoundError:
             continue
         except BadInput as err:  # a symlink, a folder, too large, not UTF-8
-            yield Problem(ID, env.name, ERROR, str(err), _unread_fix(cluster.values_file, str(err)))
+            yield Problem(ID, env.name, ERROR, str(err), _unread_fix(rel, str(err)))
             continue
         try:
             docs = yamlio.load_with_nodes(text, str(path), empty=True)  # every one: as the editor counts
         except BadInput as err:
-            yield _not_yaml(env, cluster.values_file, text, err)
+            yield _not_yaml(env, rel, text, err)
             continue
-        unlike_helm = _read_unlike_helm(env, cluster, text, docs)
+        unlike_helm = _read_unlike_helm(env, rel, text, docs)
         if unlike_helm is not None:
             yield unlike_helm
             continue
-        refused = render.editor_refusal(text, cluster.values_file)
+        refused = render.editor_refusal(text, rel)
         if refused is not None:
-            yield _not_editable(env, cluster.values_file, refused)
+            yield _not_editable(env, rel, refused)
             continue
-        values = docs[0].value if docs else {}  # one document here (`_read_unlike_helm`)
-        found = list(_ciphertexts(ctx, env, cluster, values))
-        yield from found or _bound(ctx, env, cluster, values)
+        if cluster is not None:
+            values = docs[0].value if docs else {}  # one document here (`_read_unlike_helm`)
+            found = list(_ciphertexts(ctx, env, cluster, values))
+            yield from found or _bound(ctx, env, cluster, values)
 
 
 def _unread_fix(rel: str, why: str) -> str:
@@ -107,13 +112,10 @@ def _not_editable(env: Environment, rel: str, refused: BadInput) -> Problem:
     return Problem(ID, env.name, ERROR, message, fix)
 
 
-def _read_unlike_helm(
-    env: Environment, cluster: Cluster, text: str, docs: list[yamlio.Document]
-) -> Problem | None:
+def _read_unlike_helm(env: Environment, path: str, text: str, docs: list[yamlio.Document]) -> Problem | None:
     """A values file Helm could read otherwise than this rule: several documents (Helm takes the
     first, even an empty one), or a merge key (`<<`) giving sealer's keys (Helm lets a later one
     win over a written key, PyYAML the written key). What is checked must be what is delivered."""
-    path = cluster.values_file
     helm = render.helm_read(docs)
     if len(helm) > 1:
         message = f"{path} holds {len(helm)} YAML documents: Helm reads the first alone"
