@@ -210,11 +210,8 @@ def _restore(top: Path, entries: list[str], name: str) -> str:
     if tag == "M":  # a conflict: both sides merged again, or the one side Git holds
         side = "--merge" if {"2", "3"} <= stages else "--ours" if "2" in stages else "--theirs"
         return f"git checkout {side} -- {name}"
-    if tag not in "Ss":  # `s`: assume-unchanged too
-        return f"git checkout -- {name}"
-    if git.sparse_checkout(top):
-        return "git sparse-checkout disable"  # a top-level file: no folder to add
-    return f"git update-index --no-skip-worktree -- {name} && git checkout -- {name}"  # marked by hand
+    skipped = tag in "Ss"  # `s`: assume-unchanged too
+    return git.restore_line(CONFIG_FILE, name, skipped, skipped and git.sparse_checkout(top))
 
 
 def _refuse_below_top(folder: Path) -> None:

@@ -12,8 +12,10 @@ import contextlib
 import datetime as dt
 import functools
 import os
+import posixpath
 import queue
 import re
+import shlex
 import signal
 import subprocess
 import tempfile
@@ -330,6 +332,23 @@ def sparse_checkout(root: Path) -> bool:
     """Whether a sparse checkout is on (`core.sparseCheckout`): what it leaves out is marked
     skip-worktree, as `git update-index --skip-worktree` marks a file by hand."""
     return probe(root, "config", "--bool", "core.sparseCheckout") == "true"
+
+
+def restore_line(rel: str, shown: str, skip_worktree: bool, sparse: bool) -> str:
+    """The command bringing back `rel` (from the top), which Git's index holds and the disk lacks;
+    `shown` is `rel` as the command line takes it (quoted, or from where sealer ran). `git
+    checkout --` brings back no skip-worktree file: in a sparse checkout (`sparse`) its folder is
+    added (a top-level file's: the sparse checkout disabled), a mark set by hand is cleared first."""
+    if not skip_worktree:
+        return f"git checkout -- {shown}"
+    if not sparse:
+        return f"git update-index --no-skip-worktree -- {shown} && git checkout -- {shown}"
+    folder = posixpath.dirname(rel)
+    # `--`: a configured values file's folder may start with a dash (`-x/values.yaml`)
+    return f"git sparse-checkout add -- {shlex.quote(folder)}" if folder else UNSPARSE
+
+
+UNSPARSE = "git sparse-checkout disable"
 
 
 def ignore_stat(root: Path) -> bool:

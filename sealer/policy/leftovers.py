@@ -48,7 +48,6 @@ _HELD = (
 )
 # Said of one marked skip-worktree instead: no deletion (a commit keeps it as it is), but unread.
 _SPARSE = "is outside the sparse checkout (skip-worktree): Git holds it, but no rule can read it on disk"
-_UNSPARSE = "git sparse-checkout disable"
 # Said of one marked skip-worktree by hand (`git update-index --skip-worktree`), no sparse checkout on.
 _SKIPPED = (
     "is marked skip-worktree by hand (no sparse checkout is on): Git holds it, "
@@ -257,16 +256,12 @@ def _own_gone(env: Environment, rel: str, sparse: bool, by_hand: bool) -> Proble
     marked skip-worktree by hand (`by_hand`: no sparse checkout to add it to), unmarked first."""
     if sparse and by_hand:
         message = f"{rel} {_SKIPPED}, and what it holds is delivered"
-        quoted = shlex.quote(rel)
-        fix = f"git update-index --no-skip-worktree -- {quoted} && git checkout -- {quoted}"
     elif sparse:
-        folder = str(PurePosixPath(rel).parent)
-        message = f"{rel} {_SPARSE}, and what it holds is delivered (or `{_UNSPARSE}`, which brings all back)"
-        # `--`: a configured values file's folder may start with a dash (`-x/values.yaml`)
-        fix = _UNSPARSE if folder == "." else f"git sparse-checkout add -- {shlex.quote(folder)}"
+        unsparse = f"(or `{git.UNSPARSE}`, which brings all back)"
+        message = f"{rel} {_SPARSE}, and what it holds is delivered {unsparse}"
     else:
         message = f"{rel} {_HELD}, and what it holds keeps being delivered"
-        fix = f"git checkout -- {shlex.quote(rel)}"
+    fix = git.restore_line(rel, shlex.quote(rel), sparse, not by_hand)
     return Problem(DELETED_RULE, env.name, ERROR, message, fix)
 
 
