@@ -47,7 +47,7 @@ from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
 from sealer import deadline, strictjson
-from sealer.backends.base import may_have_arrived, reading_back
+from sealer.backends.base import arrived, may_have_arrived, reading_back
 from sealer.backends.credentials import Auth0Login, Auth0Source, is_loopback
 from sealer.backends.document import Records, WholeDocumentStore, check_unique
 from sealer.errors import BackendError, BadInput, WriteUnconfirmed
@@ -359,10 +359,8 @@ class Auth0Store(WholeDocumentStore):
         for attempt in range(self.rate_retries + 1):
             try:
                 return deadline.request(f"auth0: {self._host}", f"requesting {where}", request, writes)
-            except BackendError as err:  # an answer past its bound (`_bounded`): a write's arrived
-                if writes and not isinstance(err, WriteUnconfirmed):
-                    raise WriteUnconfirmed(str(err)) from None
-                raise
+            except BackendError as err:  # an answer past its bound (`_bounded`)
+                raise arrived(err, writes) from None
             except (ApiError, Auth0Error) as err:
                 status, headers = _status_and_headers(err)
                 if status != 429 or attempt == self.rate_retries:

@@ -7,12 +7,26 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import sys
 from collections.abc import Iterator
 from typing import ClassVar, Protocol
 
 from sealer.errors import BackendError, WriteUnconfirmed
 from sealer.records import GraceEnds, KeyRecord
+
+
+def arrived(err: BackendError, writes: bool) -> BackendError:
+    """`err`, a failure of an answer that came (past its bound, misshapen): a write's reached the
+    store, so it is one not confirmed, which a rotation undoes."""
+    return WriteUnconfirmed(str(err)) if writes and not isinstance(err, WriteUnconfirmed) else err
+
+
+def shown(value: object, shape: re.Pattern[str]) -> str:
+    """What `backend check` shows of a value a server names (its version, a database), only
+    when so shaped, else `?`: the server may be a pull request's, and a line break or an escape
+    sequence there would forge a line of the output."""
+    return value if isinstance(value, str) and shape.fullmatch(value) else "?"
 
 
 def may_have_arrived(err: BaseException) -> bool:

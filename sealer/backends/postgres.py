@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sealer import deadline
+from sealer.backends.base import shown
 from sealer.backends.credentials import PostgresSource
 from sealer.errors import BackendError, BadInput, InterruptedInFlight, WriteInFlight, WriteUnconfirmed
 from sealer.records import (
@@ -226,7 +227,7 @@ class PostgresStore:
             cur.execute("SELECT current_setting('server_version'), current_database(), current_user")
             version, database, user = cur.fetchone() or ("?", "?", "?")
             where = f"{cur.connection.info.host}:{cur.connection.info.port}"
-            return _shown(version, _SERVER_VERSION), _shown(database, _NAME), _shown(user, _NAME), where
+            return shown(version, _SERVER_VERSION), shown(database, _NAME), shown(user, _NAME), where
 
         version, database, user, where = self._run("checking its health", work, write=False)
         return (
@@ -458,10 +459,6 @@ def _first_line(err: BaseException) -> str:
 # sequence there would forge a line of the output. `16.2 (Debian 16.2-1.pgdg120+2)` is a version.
 _SERVER_VERSION = re.compile(r"[0-9][0-9A-Za-z .+~_()-]{0,79}")
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.$@-]{0,62}")
-
-
-def _shown(value: object, shape: re.Pattern[str]) -> str:
-    return value if isinstance(value, str) and shape.fullmatch(value) else "?"
 
 
 def _identifier(value: str, what: str) -> str:

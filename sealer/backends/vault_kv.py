@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from sealer import deadline, headers
 from sealer.backends import vault_auth
-from sealer.backends.base import may_have_arrived, reading_back
+from sealer.backends.base import arrived, may_have_arrived, reading_back, shown
 from sealer.backends.credentials import VaultSource, secret_shape
 from sealer.errors import BackendError, BadInput, WriteUnconfirmed
 from sealer.strictjson import TOO_DEEP
@@ -159,7 +159,7 @@ class VaultKV:
             if not isinstance(status, dict):
                 raise BackendError(f"vault: {self.address} answered its health check (sys/health) {_NO_JSON}")
             self._check_token()
-        return f"vault {_version(status)} at {self.address}"
+        return f"vault {shown(status.get('version'), _VERSION)} at {self.address}"
 
     def _check_token(self) -> None:
         """auth/token/lookup-self must answer the token's data: a 200 carrying `errors`, or no
@@ -193,10 +193,8 @@ class VaultKV:
 
         try:
             yield
-        except BackendError as err:  # an answer past its bound (`vault_auth._bounded`): a write's arrived
-            if writes and not isinstance(err, WriteUnconfirmed):
-                raise WriteUnconfirmed(str(err)) from None
-            raise
+        except BackendError as err:  # an answer past its bound (`vault_auth._bounded`)
+            raise arrived(err, writes) from None
         except vault_errors.VaultError as err:
             error = WriteUnconfirmed if writes and _server_error(err) else BackendError
             raise error(self._vault_said(err, what)) from None
@@ -240,11 +238,6 @@ def _json_of(response: Any) -> Any:
         return response.json()
     except (ValueError, RecursionError):
         return None
-
-
-def _version(status: dict[str, Any]) -> str:
-    version = status.get("version")
-    return version if isinstance(version, str) and _VERSION.fullmatch(version) else "?"
 
 
 def _server_error(err: Exception) -> bool:
